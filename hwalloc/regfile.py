@@ -678,20 +678,27 @@ class RegisterFile(wiring.Component):
         def command_is(low):
             return full_word & in_pools & (w_addr[:6] == low)
         is_free, is_flush = command_is(free_low), command_is(flush_low)
-        # (without a reset, a LUT input less: each is read only beside a flag
-        # that has one, new_command, w1_valid or the adapter's paired)
-        new_free, new_flush = Signal(reset_less=True), Signal(reset_less=True)
+        # Whether it is a FREE or FLUSH is registered without the pair's
+        # handshake, and qualified after the registers by w1_valid (the
+        # handshake's register alone): place and route showed the handshake,
+        # two LUTs from the pins, entering the decode's LUT tree at its leaves,
+        # on the worst path of SIZE_CLASSES, THREE_REGIONS and eight pools.
+        # (Without a reset, a LUT input less: loaded every cycle, each is read
+        # only beside w1_valid or the adapter's paired, which are reset. The
+        # command, either of them, has a register of its own: as a LUT of the
+        # two, the mapper shared it with the adapter's kind queue, which
+        # placement put across the chip from the request.)
+        w1_valid = Signal()
+        w1_is_free, w1_is_flush, w1_is_command = (Signal(name=f"w1_is_{what}", reset_less=True)
+                                                  for what in ("free", "flush", "command"))
+        m.d.sync += [w1_valid.eq(bus.w_req), w1_is_free.eq(is_free), w1_is_flush.eq(is_flush),
+                     w1_is_command.eq(is_free | is_flush)]
+        new_free, new_flush = w1_valid & w1_is_free, w1_valid & w1_is_flush
         w1_pool, w1_tag = Signal(P), Signal(max(T, 1))
         w1_pool_is = Signal(len(cfg.pools))
         w1_hit = Signal(len(cfg.pools))         # bit p: in pool p, and not past its end
         w1_addrs = [Signal(A, name=f"w1_{pool.name}_addr") for pool in cfg.pools]
-        # (and, for the request, registers of its own: whether it is either,
-        # and which, without the handshake; as LUTs of the two above, the
-        # mapper shared them with the adapter's kind queue, which placement
-        # put across the chip from the request)
-        new_command, new_is_flush = Signal(), Signal(reset_less=True)
-        m.d.sync += [new_free.eq(bus.w_req & is_free), new_flush.eq(bus.w_req & is_flush),
-                     new_command.eq(bus.w_req & (is_free | is_flush)), new_is_flush.eq(is_flush)]
+        new_command = w1_valid & w1_is_command
         # (loaded every cycle: they are read only after new_free or new_flush,
         # and an enable would fan the pair's handshake out to every bit)
         m.d.sync += [w1_pool.eq((w_block - (POOL_BASE >> 6))[:P]),
@@ -703,7 +710,8 @@ class RegisterFile(wiring.Component):
         for pool, addr in zip(cfg.pools, w1_addrs, strict=True):
             m.d.sync += addr.eq(Const(pool.base, A) + (slot_field << pool.offset_bits))
         # (the adapter learns the stream of the write requested in the last cycle)
-        m.d.comb += bus.w_slow.eq(new_free | new_flush)
+        # (read only with the adapter's paired, the handshake's register)
+        m.d.comb += bus.w_slow.eq(w1_is_command)
 
         # Register FREEs and FLUSHes wait here, in order (one queue, so that
         # their answers come back in the order they were written), while the
@@ -714,20 +722,22 @@ class RegisterFile(wiring.Component):
         # so that it answers in L + 2.
         # (on carry chains even for two or three pools: a plain OR of registers
         # and constants is mapped into a chain of small LUTs in front of the queue)
-        fields = Cat(new_flush, choose_one_hot(zip(w1_pool_is, w1_addrs, strict=True), A, chain=True),
+        fields = Cat(w1_is_flush, choose_one_hot(zip(w1_pool_is, w1_addrs, strict=True), A, chain=True),
                      ~any_of(w1_hit), w1_pool, w1_tag, w1_hit, w1_pool_is)
         queue = RamQueue(m, len(fields), self._depth, "command_queue")
         request = Mux(queue.head_valid, queue.head, fields)
-        flushing = Mux(queue.head_valid, queue.head[0], new_is_flush)
         # one flag for both ports, so that whether a request goes is a function
         # of five registers (one LUT): a FLUSH after a FREE that held a native
         # free back may wait a cycle it need not
         native_turn = Signal()
-        taken = (queue.head_valid | new_command) & ~native_turn
+        waiting = queue.head_valid
+        # (the head of the queue goes first, else the new one; the command that
+        # does not go waits: new_command is new_free | new_flush)
         m.d.comb += [queue.w_data.eq(fields),
-                     queue.pop.eq(taken & queue.head_valid),
-                     queue.push.eq(new_command & ~(taken & ~queue.head_valid)),
-                     self.req_free.eq(taken & ~flushing), self.req_flush.eq(taken & flushing),
+                     queue.pop.eq(waiting & ~native_turn),
+                     queue.push.eq(new_command & (waiting | native_turn)),
+                     self.req_free.eq(~native_turn & Mux(waiting, ~queue.head[0], new_free)),
+                     self.req_flush.eq(~native_turn & Mux(waiting, queue.head[0], new_flush)),
                      Cat(self.req_free_addr, self.req_free_oor, self.req_free_pool, self.req_free_tag,
                          self.req_free_hit, self.req_flush_select).eq(request[1:]),
                      self.req_flush_pool.eq(self.req_free_pool)]
@@ -736,16 +746,16 @@ class RegisterFile(wiring.Component):
 
         # the rest: address groups, then one flag a writable register
         w_match = predecode(m, w_addr, "w1")
-        w1_valid, w1_full_word, w1_strb, w1_data = Signal(), Signal(), Signal(4), Signal(32)
-        # (a FREE or FLUSH is taken out in W2, by new_free and new_flush: the
-        # pair's handshake then reaches w1_valid through no decode)
-        m.d.sync += [w1_valid.eq(bus.w_req), w1_data.eq(w_data),
+        w1_full_word, w1_strb, w1_data = Signal(), Signal(4), Signal(32)
+        # (a FREE or FLUSH is taken out in W2, by w1_is_command: the pair's
+        # handshake then reaches w1_valid through no decode)
+        m.d.sync += [w1_data.eq(w_data),
                      w1_full_word.eq(full_word), w1_strb.eq(w_strb)]
         writable = [r for r in self._map if r.writable]
         w2_is = {r.offset: Signal(name=f"w2_is_{r.name.lower()}") for r in writable}
         w2_valid, w2_full_word, w2_strb, w2_data = Signal(), Signal(), Signal(4), Signal(32)
         w2_command, w2_plain = Signal(), Signal()
-        m.d.sync += [w2_valid.eq(w1_valid & ~new_free & ~new_flush), w2_full_word.eq(w1_full_word),
+        m.d.sync += [w2_valid.eq(w1_valid & ~w1_is_command), w2_full_word.eq(w1_full_word),
                      w2_strb.eq(w1_strb), w2_data.eq(w1_data)]
         for register in writable:
             m.d.sync += w2_is[register.offset].eq(w_match(register.offset))

@@ -5,7 +5,7 @@
 module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$75  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$73  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [58:0] \$11 ;
@@ -338,9 +338,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2820$0 (\$11 [4:0]),
-    .\port$2820$44 (\$11 [47:44]),
-    .\port$2820$6 (\$11 [11:6]),
+    .\port$2796$0 (\$11 [4:0]),
+    .\port$2796$44 (\$11 [47:44]),
+    .\port$2796$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2507$39 (\$19 [39:38]),
+    .\port$2483$39 (\$19 [39:38]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -419,7 +419,6 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_data(s_axil_wdata),
     .bus__w_err(bus__w_err),
     .bus__w_req(bus__w_req),
-    .bus__w_slow(bus__w_slow),
     .bus__w_slow_ack(bus__w_slow_ack),
     .bus__w_slow_err(bus__w_slow_err),
     .bus__w_strb(s_axil_wstrb),
@@ -430,17 +429,17 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2364$0 (\$16 ),
-    .\port$2365$0 (\$17 ),
-    .\port$2507$1 (\$19 ),
-    .\port$2820$0 (\$11 [11:0]),
-    .\port$2820$44 (\$11 [57:44]),
-    .\port$2823$0 (\$12 ),
-    .\port$2835$0 (\$13 ),
-    .\port$2863$0 (\$14 ),
-    .\port$2944$0 (\$15 ),
-    .\port$3092$0 (\$signal ),
-    .\port$3262$0 (\$signal$58 ),
+    .\port$2349$0 (\$16 ),
+    .\port$2350$0 (\$17 ),
+    .\port$2483$1 (\$19 ),
+    .\port$2796$0 (\$11 [11:0]),
+    .\port$2796$44 (\$11 [57:44]),
+    .\port$2799$0 (\$12 ),
+    .\port$2811$0 (\$13 ),
+    .\port$2839$0 (\$14 ),
+    .\port$2920$0 (\$15 ),
+    .\port$3068$0 (\$signal ),
+    .\port$3236$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -453,10 +452,11 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .rsp_freed_valid(\freed_valid$173 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$171 )
+    .rsp_grant_valid(\grant_valid$171 ),
+    .w1_is_command(bus__w_slow)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$73 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -598,8 +598,8 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2820$0 , \port$2820$6 , \port$2820$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$76  = 0;
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2796$0 , \port$2796$6 , \port$2796$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$74  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1487,12 +1487,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2820$0 ;
-  wire [4:0] \port$2820$0 ;
-  input [3:0] \port$2820$44 ;
-  wire [3:0] \port$2820$44 ;
-  input [5:0] \port$2820$6 ;
-  wire [5:0] \port$2820$6 ;
+  input [4:0] \port$2796$0 ;
+  wire [4:0] \port$2796$0 ;
+  input [3:0] \port$2796$44 ;
+  wire [3:0] \port$2796$44 ;
+  input [5:0] \port$2796$6 ;
+  wire [5:0] \port$2796$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1658,7 +1658,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 , 13'h0000, \port$2820$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2796$0 [0], \port$2796$0 [4:1], 4'h0, \port$2796$44 , 13'h0000, \port$2796$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1749,7 +1749,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 , 13'h0000, \port$2820$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2796$0 [0], \port$2796$0 [4:1], 4'h0, \port$2796$44 , 13'h0000, \port$2796$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2565,14 +2565,14 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$167  = \$166  & r_fast_held[0];
   assign \$168  = ~ r_fast_push;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$763  = \$3 ;
     if (aclk_rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$764 [0] = \$8 ;
     \$764 [1] = \$16 ;
     \$764 [2] = \$24 ;
@@ -2588,70 +2588,70 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$765  = \$11 ;
     if (aclk_rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$766  = \$19 ;
     if (aclk_rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$767  = \$27 ;
     if (aclk_rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$768  = \$35 ;
     if (aclk_rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$769  = \$43 ;
     if (aclk_rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$770  = \$51 ;
     if (aclk_rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$771  = \$59 ;
     if (aclk_rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$772  = \$67 ;
     if (aclk_rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$773  = \$75 ;
     if (aclk_rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$774  = r_fast_head;
     if (\$83 ) begin
       \$774  = \$84 ;
@@ -2661,7 +2661,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$775  = r_fast_rd;
     if (\$88 ) begin
       \$775  = r_fast_rd_next;
@@ -2671,7 +2671,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$776  = r_fast_rd_next;
     if (\$88 ) begin
       \$776  = \$89 [3:0];
@@ -2681,7 +2681,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$777  = r_fast_wr;
     if (\$93 ) begin
       \$777  = r_fast_wr_next;
@@ -2691,7 +2691,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$778  = r_fast_wr_next;
     if (\$93 ) begin
       \$778  = \$94 [3:0];
@@ -2701,7 +2701,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$779 [0] = \$105 ;
     \$779 [1] = \$116 ;
     \$779 [2] = \$127 ;
@@ -2716,7 +2716,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$780 [0] = \$199 ;
     \$780 [1] = \$205 ;
     \$780 [2] = \$211 ;
@@ -2732,7 +2732,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$781  = r_slow_head;
     if (\$256 ) begin
       \$781  = \$257 ;
@@ -2742,7 +2742,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$782  = r_slow_rd;
     if (\$261 ) begin
       \$782  = r_slow_rd_next;
@@ -2752,7 +2752,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$783  = r_slow_rd_next;
     if (\$261 ) begin
       \$783  = \$262 [3:0];
@@ -2762,7 +2762,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$784  = r_slow_wr;
     if (\$266 ) begin
       \$784  = r_slow_wr_next;
@@ -2772,7 +2772,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$785  = r_slow_wr_next;
     if (\$266 ) begin
       \$785  = \$267 [3:0];
@@ -2782,7 +2782,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$786 [0] = \$278 ;
     \$786 [1] = \$289 ;
     \$786 [2] = \$300 ;
@@ -2797,7 +2797,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$787 [0] = \$372 ;
     \$787 [1] = \$378 ;
     \$787 [2] = \$384 ;
@@ -2813,35 +2813,35 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$788  = \$signal$39 ;
     if (aclk_rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$789  = bus__r_slow;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$790  = \$440 ;
     if (aclk_rst) begin
       \$790  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$791  = \$443 ;
     if (aclk_rst) begin
       \$791  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$792 [0] = \$448 ;
     \$792 [1] = \$456 ;
     if (aclk_rst) begin
@@ -2849,21 +2849,21 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$793  = \$451 ;
     if (aclk_rst) begin
       \$793  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$794  = \$459 ;
     if (aclk_rst) begin
       \$794  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$795 [0] = \$464 ;
     \$795 [1] = \$472 ;
     if (aclk_rst) begin
@@ -2871,21 +2871,21 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$796  = \$467 ;
     if (aclk_rst) begin
       \$796  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$797  = \$475 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$798 [0] = \$480 ;
     \$798 [1] = \$488 ;
     \$798 [2] = \$496 ;
@@ -2901,77 +2901,77 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$799  = \$483 ;
     if (aclk_rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$800  = \$491 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$801  = \$499 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$802  = \$507 ;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$803  = \$515 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$804  = \$523 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$805  = \$531 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$806  = \$539 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$807  = \$547 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$808  = \$555 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$809 [0] = \$560 ;
     \$809 [1] = \$568 ;
     \$809 [2] = \$576 ;
@@ -2987,77 +2987,77 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$810  = \$563 ;
     if (aclk_rst) begin
       \$810  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$811  = \$571 ;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$812  = \$579 ;
     if (aclk_rst) begin
       \$812  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$813  = \$587 ;
     if (aclk_rst) begin
       \$813  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$814  = \$595 ;
     if (aclk_rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$815  = \$603 ;
     if (aclk_rst) begin
       \$815  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$816  = \$611 ;
     if (aclk_rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$817  = \$619 ;
     if (aclk_rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$818  = \$627 ;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$819  = \$635 ;
     if (aclk_rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$820 [0] = \$640 ;
     \$820 [1] = \$648 ;
     \$820 [2] = \$656 ;
@@ -3073,84 +3073,84 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$821  = \$643 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$822  = \$651 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$823  = \$659 ;
     if (aclk_rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$824  = \$667 ;
     if (aclk_rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$825  = \$675 ;
     if (aclk_rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$826  = \$683 ;
     if (aclk_rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$827  = \$691 ;
     if (aclk_rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$828  = \$699 ;
     if (aclk_rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$829  = \$707 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$830  = \$signal$99 ;
     if (aclk_rst) begin
       \$830  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
     \$831  = \$726 ;
     if (aclk_rst) begin
       \$831  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 , 13'h0000, \port$2820$6  };
+  assign r_slow_w_data = { \port$2796$0 [0], \port$2796$0 [4:1], 4'h0, \port$2796$44 , 13'h0000, \port$2796$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3162,12 +3162,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 , 13'h0000, \port$2820$6  };
+  assign \$signature__data$108  = { \port$2796$0 [0], \port$2796$0 [4:1], 4'h0, \port$2796$44 , 13'h0000, \port$2796$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 , 13'h0000, \port$2820$6  };
+  assign bus__r_slow_data = { \port$2796$0 [0], \port$2796$0 [4:1], 4'h0, \port$2796$44 , 13'h0000, \port$2796$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3207,8 +3207,8 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2507$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$77  = 0;
+, \port$2483$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$75  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -4133,8 +4133,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [1:0] \port$2507$39 ;
-  wire [1:0] \port$2507$39 ;
+  input [1:0] \port$2483$39 ;
+  wire [1:0] \port$2483$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
   wire [5:0] \r__addr$309 ;
@@ -4762,7 +4762,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2507$39 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2483$39 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -4835,7 +4835,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$88  = free_port_addr - 32'd2147745792;
   assign \$89  = ~ \$88 [32];
   assign \$91  = \$87  & \$90 ;
-  assign \$92  = free_src ? \port$2507$39 [0] : \$91 ;
+  assign \$92  = free_src ? \port$2483$39 [0] : \$91 ;
   assign \$93  = f0_addr[2:0] == f2_addr[2:0];
   assign \$94  = f0_addr[5:3] == f2_addr[5:3];
   assign \$95  = f0_addr[8:6] == f2_addr[8:6];
@@ -5161,112 +5161,112 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$445  = \$444  & f4_by_mem_live;
   assign \$446  = \$445  & f4_mem_ok;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$461  = event_grant_wen;
     if (aclk_rst) begin
       \$461  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$462  = event_grant_w_addr;
     if (event_grant_wen) begin
       \$462  = { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$463  = event_grant_w_data;
     if (event_grant_wen) begin
       \$463  = event_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$464  = event_queue_wen;
     if (aclk_rst) begin
       \$464  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$465  = event_queue_w_addr;
     if (event_queue_wen) begin
       \$465  = event_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$466  = event_queue_w_data;
     if (event_queue_wen) begin
       \$466  = event_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$467  = alloc_valid;
     if (aclk_rst) begin
       \$467  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$468  = a0_valid;
     if (aclk_rst) begin
       \$468  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$469  = \$9 ;
     if (aclk_rst) begin
       \$469  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$470  = flush_valid;
     if (aclk_rst) begin
       \$470  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$471  = \$12 ;
     if (aclk_rst) begin
       \$471  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$472  = x0_valid;
     if (aclk_rst) begin
       \$472  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$473  = x0_select;
     if (aclk_rst) begin
       \$473  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$474  = x1_valid;
     if (aclk_rst) begin
       \$474  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$475  = a1_valid;
     if (aclk_rst) begin
       \$475  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$476  = event_seen;
     if (\$19 ) begin
       \$476  = \$20 ;
@@ -5276,14 +5276,14 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$477  = event_seen;
     if (aclk_rst) begin
       \$477  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$478  = event_fresh;
     if (event_take_fresh) begin
       \$478  = \$21 ;
@@ -5295,7 +5295,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$479  = event_has_fresh;
     if (event_take_fresh) begin
       \$479  = \$22 ;
@@ -5307,7 +5307,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$480  = event_head;
     if (event_pop) begin
       \$480  = \$25 [5:0];
@@ -5320,294 +5320,294 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$481  = 1'h0;
     if (aclk_rst) begin
       \$481  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$482  = a2_valid;
     if (aclk_rst) begin
       \$482  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$483  = a2_ring;
     if (aclk_rst) begin
       \$483  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$484  = a3_valid;
     if (aclk_rst) begin
       \$484  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$485  = a4_valid;
     if (aclk_rst) begin
       \$485  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$486  = free_valid;
     if (aclk_rst) begin
       \$486  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$487  = f0_valid;
     if (aclk_rst) begin
       \$487  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$488  = \$93 ;
     if (aclk_rst) begin
       \$488  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$489  = \$94 ;
     if (aclk_rst) begin
       \$489  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$490  = \$95 ;
     if (aclk_rst) begin
       \$490  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$491  = \$96 ;
     if (aclk_rst) begin
       \$491  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$492  = \$97 ;
     if (aclk_rst) begin
       \$492  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$493  = \$98 ;
     if (aclk_rst) begin
       \$493  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$494  = \$99 ;
     if (aclk_rst) begin
       \$494  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$495  = \$100 ;
     if (aclk_rst) begin
       \$495  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$496  = \$101 ;
     if (aclk_rst) begin
       \$496  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$497  = \$102 ;
     if (aclk_rst) begin
       \$497  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$498  = \$103 ;
     if (aclk_rst) begin
       \$498  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$499  = \$104 ;
     if (aclk_rst) begin
       \$499  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$500  = \$105 ;
     if (aclk_rst) begin
       \$500  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$501  = \$106 ;
     if (aclk_rst) begin
       \$501  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$502  = \$107 ;
     if (aclk_rst) begin
       \$502  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$503  = \$108 ;
     if (aclk_rst) begin
       \$503  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$504  = \$109 ;
     if (aclk_rst) begin
       \$504  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$505  = \$110 ;
     if (aclk_rst) begin
       \$505  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$506  = \$111 ;
     if (aclk_rst) begin
       \$506  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$507  = \$112 ;
     if (aclk_rst) begin
       \$507  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$508  = \$113 ;
     if (aclk_rst) begin
       \$508  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$509  = \$114 ;
     if (aclk_rst) begin
       \$509  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$510  = f1_valid;
     if (aclk_rst) begin
       \$510  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$511  = f2_valid;
     if (aclk_rst) begin
       \$511  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$512  = \$signal$185 ;
     if (aclk_rst) begin
       \$512  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$513  = \$196 ;
     if (aclk_rst) begin
       \$513  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$514  = f3_valid;
     if (aclk_rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$515  = f3_go;
     if (aclk_rst) begin
       \$515  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$516  = \$227 ;
     if (aclk_rst) begin
       \$516  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$517  = \$237 ;
     if (aclk_rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$518  = \$242 ;
     if (aclk_rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$519  = \$258 ;
     if (aclk_rst) begin
       \$519  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$520  = \$262 ;
     if (aclk_rst) begin
       \$520  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$521  = \$276 ;
     if (aclk_rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$522  = event_queue_waddr;
     if (\$284 ) begin
       \$522  = \$287 [5:0];
@@ -5617,7 +5617,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$523  = event_push;
     if (x1_select) begin
       \$523  = 1'h0;
@@ -5627,7 +5627,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$524  = event_pop;
     if (x1_select) begin
       \$524  = 1'h0;
@@ -5637,7 +5637,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$525  = \$291 [6:0];
     if (x1_select) begin
       \$525  = 7'h00;
@@ -5647,7 +5647,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$526  = event_at;
     if (\$294 ) begin
       \$526 [0] = event_at[0];
@@ -5677,7 +5677,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$527  = event_nonempty;
     if (\$294 ) begin
       \$527  = \$297 ;
@@ -5699,105 +5699,105 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$528  = f4_valid;
     if (aclk_rst) begin
       \$528  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$529  = \release ;
     if (aclk_rst) begin
       \$529  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$530  = a5_valid;
     if (aclk_rst) begin
       \$530  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$531  = f5_valid;
     if (aclk_rst) begin
       \$531  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$532  = x2_valid;
     if (aclk_rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$533  = x3_valid;
     if (aclk_rst) begin
       \$533  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$534  = x4_valid;
     if (aclk_rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$535  = x5_valid;
     if (aclk_rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$536  = \$333 ;
     if (aclk_rst) begin
       \$536  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$537  = \$334 ;
     if (aclk_rst) begin
       \$537  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$538  = \$335 ;
     if (aclk_rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$539  = \$336 ;
     if (aclk_rst) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$540  = \$337 ;
     if (aclk_rst) begin
       \$540  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     \$541  = \$338 ;
     if (aclk_rst) begin
       \$541  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$77 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
@@ -5805,12 +5805,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     endcase
   end
   assign event_grant_waddr = { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  };
-  assign flush_reg_select = \port$2507$39 [1];
+  assign flush_reg_select = \port$2483$39 [1];
   assign event_fresh_slot = \$340 [5:0];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
   assign \$signal  = { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  };
-  assign free_reg_hit = \port$2507$39 [0];
+  assign free_reg_hit = \port$2483$39 [0];
   assign \$signal$197  = \$413 [8];
   assign hit_a3 = \$417 [8];
   assign \$signal$216  = \$421 [8];
@@ -5943,10 +5943,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$408 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2364$0 , \port$2365$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow, req_free
-, req_flush, \port$2507$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2820$0 , \port$2820$44 , rsp_freed_valid, \port$2823$0 , rsp_flushed_valid, \port$2835$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2863$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2944$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$3092$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$3262$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$78  = 0;
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2349$0 , \port$2350$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
+, \port$2483$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2796$0 , \port$2796$44 , rsp_freed_valid, \port$2799$0 , rsp_flushed_valid, \port$2811$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2839$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2920$0 , bus__w_beat_from_queue, e1_exhausted
+, \port$3068$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3236$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$76  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [7:0] \$100 ;
@@ -5994,7 +5994,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1038 ;
   wire \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
+  wire [40:0] \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
   wire \$1043 ;
@@ -6002,143 +6002,119 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1045 ;
   wire \$1046 ;
   wire \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
+  reg [31:0] \$1048 ;
+  reg \$1049 ;
   wire \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
-  wire \$1059 ;
+  reg \$1050 ;
+  reg [1:0] \$1051 ;
+  reg \$1052 ;
+  reg \$1053 ;
+  reg \$1054 ;
+  reg \$1055 ;
+  reg \$1056 ;
+  reg \$1057 ;
+  reg \$1058 ;
+  reg \$1059 ;
   wire \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire [40:0] \$1063 ;
-  wire \$1064 ;
-  wire \$1065 ;
-  wire \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
+  reg \$1060 ;
+  reg \$1061 ;
+  reg \$1062 ;
+  reg \$1063 ;
+  reg \$1064 ;
+  reg \$1065 ;
+  reg \$1066 ;
+  reg [4:0] \$1067 ;
+  reg [3:0] \$1068 ;
+  reg [31:0] \$1069 ;
   wire \$107 ;
-  wire \$1070 ;
+  reg [1:0] \$1070 ;
   reg [31:0] \$1071 ;
-  reg \$1072 ;
-  reg \$1073 ;
-  reg [1:0] \$1074 ;
+  reg [1:0] \$1072 ;
+  reg [1:0] \$1073 ;
+  reg [3:0] \$1074 ;
   reg \$1075 ;
-  reg \$1076 ;
-  reg \$1077 ;
-  reg \$1078 ;
+  reg [1:0] \$1076 ;
+  reg [4:0] \$1077 ;
+  reg [17:0] \$1078 ;
   reg \$1079 ;
   wire \$108 ;
   reg \$1080 ;
   reg \$1081 ;
-  reg \$1082 ;
-  reg \$1083 ;
+  reg [6:0] \$1082 ;
+  reg [6:0] \$1083 ;
   reg \$1084 ;
   reg \$1085 ;
-  reg \$1086 ;
-  reg \$1087 ;
-  reg \$1088 ;
-  reg \$1089 ;
+  reg [6:0] \$1086 ;
+  reg [31:0] \$1087 ;
+  reg [31:0] \$1088 ;
+  reg [31:0] \$1089 ;
   wire [8:0] \$109 ;
-  reg [4:0] \$1090 ;
-  reg [3:0] \$1091 ;
-  reg [31:0] \$1092 ;
-  reg [1:0] \$1093 ;
-  reg [31:0] \$1094 ;
-  reg [1:0] \$1095 ;
-  reg [1:0] \$1096 ;
-  reg [3:0] \$1097 ;
-  reg \$1098 ;
-  reg [1:0] \$1099 ;
+  reg [31:0] \$1090 ;
+  reg \$1091 ;
+  reg [14:0] \$1092 ;
+  reg [3:0] \$1093 ;
+  reg [3:0] \$1094 ;
+  reg [3:0] \$1095 ;
+  reg [3:0] \$1096 ;
+  reg [8:0] \$1097 ;
+  reg [9:0] \$1098 ;
+  reg \$1099 ;
   wire [120:0] \$11 ;
   wire \$110 ;
-  reg [4:0] \$1100 ;
-  reg [17:0] \$1101 ;
+  reg \$1100 ;
+  reg [14:0] \$1101 ;
   reg \$1102 ;
-  reg \$1103 ;
+  reg [13:0] \$1103 ;
   reg \$1104 ;
-  reg [6:0] \$1105 ;
-  reg [6:0] \$1106 ;
-  reg \$1107 ;
+  reg [31:0] \$1105 ;
+  reg [1:0] \$1106 ;
+  reg [31:0] \$1107 ;
   reg \$1108 ;
-  reg [6:0] \$1109 ;
+  reg \$1109 ;
   wire \$111 ;
-  reg [31:0] \$1110 ;
-  reg [31:0] \$1111 ;
-  reg [31:0] \$1112 ;
+  reg \$1110 ;
+  reg \$1111 ;
+  reg [3:0] \$1112 ;
   reg [31:0] \$1113 ;
-  reg \$1114 ;
-  reg [14:0] \$1115 ;
+  reg [40:0] \$1114 ;
+  reg [3:0] \$1115 ;
   reg [3:0] \$1116 ;
   reg [3:0] \$1117 ;
   reg [3:0] \$1118 ;
-  reg [3:0] \$1119 ;
+  reg [8:0] \$1119 ;
   wire \$112 ;
-  reg [8:0] \$1120 ;
-  reg [9:0] \$1121 ;
-  reg \$1122 ;
-  reg \$1123 ;
-  reg [14:0] \$1124 ;
-  reg \$1125 ;
-  reg [13:0] \$1126 ;
+  reg [9:0] \$1120 ;
+  reg \$1121 ;
+  reg [3:0] \$1122 ;
+  reg [7:0] \$1123 ;
+  reg [7:0] \$1124 ;
+  reg [15:0] \$1125 ;
+  reg [31:0] \$1126 ;
   reg \$1127 ;
-  reg [31:0] \$1128 ;
-  reg [1:0] \$1129 ;
+  reg [3:0] \$1128 ;
+  reg \$1129 ;
   wire \$113 ;
-  reg [31:0] \$1130 ;
-  reg \$1131 ;
-  reg \$1132 ;
+  reg \$1130 ;
+  reg [3:0] \$1131 ;
+  reg [31:0] \$1132 ;
   reg \$1133 ;
   reg \$1134 ;
-  reg [3:0] \$1135 ;
-  reg [31:0] \$1136 ;
-  reg [40:0] \$1137 ;
-  reg [3:0] \$1138 ;
-  reg [3:0] \$1139 ;
+  reg \$1135 ;
+  reg \$1136 ;
+  reg \$1137 ;
+  reg \$1138 ;
+  reg \$1139 ;
   wire [32:0] \$114 ;
-  reg [3:0] \$1140 ;
-  reg [3:0] \$1141 ;
-  reg [8:0] \$1142 ;
-  reg [9:0] \$1143 ;
-  reg \$1144 ;
-  reg [3:0] \$1145 ;
-  reg [7:0] \$1146 ;
-  reg [7:0] \$1147 ;
-  reg [15:0] \$1148 ;
-  reg \$1149 ;
+  reg \$1140 ;
+  reg \$1141 ;
+  reg \$1142 ;
+  reg \$1143 ;
+  reg [4:0] \$1144 ;
+  reg [4:0] \$1145 ;
+  reg [16:0] \$1146 ;
   wire [32:0] \$115 ;
-  reg [31:0] \$1150 ;
-  reg \$1151 ;
-  reg [3:0] \$1152 ;
-  reg \$1153 ;
-  reg \$1154 ;
-  reg [3:0] \$1155 ;
-  reg [31:0] \$1156 ;
-  reg \$1157 ;
-  reg \$1158 ;
-  reg \$1159 ;
   wire [32:0] \$116 ;
-  reg \$1160 ;
-  reg \$1161 ;
-  reg \$1162 ;
-  reg \$1163 ;
-  reg \$1164 ;
-  reg \$1165 ;
-  reg \$1166 ;
-  reg \$1167 ;
-  reg [4:0] \$1168 ;
-  reg [4:0] \$1169 ;
   wire [32:0] \$117 ;
-  reg [16:0] \$1170 ;
   wire \$118 ;
   wire \$119 ;
   wire [32:0] \$12 ;
@@ -6599,77 +6575,77 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [120:0] \$53 ;
   wire \$530 ;
   wire \$531 ;
-  wire \$532 ;
-  wire [3:0] \$533 ;
-  wire \$534 ;
-  wire [11:0] \$535 ;
+  wire [3:0] \$532 ;
+  wire \$533 ;
+  wire [11:0] \$534 ;
+  wire [5:0] \$535 ;
   wire [5:0] \$536 ;
-  wire [5:0] \$537 ;
-  wire [6:0] \$538 ;
-  wire \$539 ;
+  wire [6:0] \$537 ;
+  wire \$538 ;
+  wire [11:0] \$539 ;
   wire [120:0] \$54 ;
-  wire [11:0] \$540 ;
+  wire \$540 ;
   wire \$541 ;
-  wire \$542 ;
+  wire [3:0] \$542 ;
   wire \$543 ;
-  wire [3:0] \$544 ;
-  wire \$545 ;
-  wire [11:0] \$546 ;
-  wire [5:0] \$547 ;
-  wire [5:0] \$548 ;
-  wire [6:0] \$549 ;
+  wire [11:0] \$544 ;
+  wire [5:0] \$545 ;
+  wire [5:0] \$546 ;
+  wire [6:0] \$547 ;
+  wire \$548 ;
+  wire [11:0] \$549 ;
   reg \$55 ;
   wire \$550 ;
-  wire [11:0] \$551 ;
-  wire \$552 ;
+  wire \$551 ;
+  wire [3:0] \$552 ;
   wire \$553 ;
-  wire [3:0] \$554 ;
-  wire \$555 ;
-  wire [11:0] \$556 ;
-  wire [5:0] \$557 ;
-  wire [5:0] \$558 ;
-  wire [6:0] \$559 ;
+  wire [11:0] \$554 ;
+  wire [5:0] \$555 ;
+  wire [5:0] \$556 ;
+  wire [6:0] \$557 ;
+  wire \$558 ;
+  wire [11:0] \$559 ;
   wire \$56 ;
   wire \$560 ;
-  wire [11:0] \$561 ;
+  wire \$561 ;
   wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
+  wire [11:0] \$563 ;
+  wire [6:0] \$564 ;
   wire \$565 ;
-  wire [3:0] \$566 ;
-  wire \$567 ;
-  wire [11:0] \$568 ;
-  wire [5:0] \$569 ;
+  wire [31:0] \$566 ;
+  wire [31:0] \$567 ;
+  wire [33:0] \$568 ;
+  wire [34:0] \$569 ;
   wire \$57 ;
-  wire [5:0] \$570 ;
-  wire [6:0] \$571 ;
+  wire \$570 ;
+  wire \$571 ;
   wire \$572 ;
-  wire [11:0] \$573 ;
+  wire [40:0] \$573 ;
   wire \$574 ;
   wire \$575 ;
-  wire [11:0] \$576 ;
-  wire [6:0] \$577 ;
-  wire \$578 ;
-  wire [31:0] \$579 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire [4:0] \$578 ;
+  wire \$579 ;
   wire \$58 ;
-  wire [31:0] \$580 ;
-  wire [33:0] \$581 ;
-  wire [34:0] \$582 ;
-  wire \$583 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire [4:0] \$583 ;
   wire \$584 ;
   wire \$585 ;
-  wire [40:0] \$586 ;
+  wire \$586 ;
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
   wire \$59 ;
   wire \$590 ;
-  wire [4:0] \$591 ;
+  wire \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
-  wire [4:0] \$596 ;
+  wire \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
@@ -6836,34 +6812,34 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$743 ;
   wire \$744 ;
   wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
+  wire [11:0] \$746 ;
+  wire [3:0] \$747 ;
+  wire [11:0] \$748 ;
+  wire [7:0] \$749 ;
   wire [2:0] \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
+  wire [11:0] \$750 ;
+  wire [7:0] \$751 ;
+  wire [11:0] \$752 ;
+  wire [15:0] \$753 ;
+  wire [31:0] \$754 ;
+  wire [3:0] \$755 ;
   wire \$756 ;
-  wire \$757 ;
+  wire [3:0] \$757 ;
   wire \$758 ;
-  wire [11:0] \$759 ;
+  wire \$759 ;
   wire [4:0] \$76 ;
-  wire [3:0] \$760 ;
-  wire [11:0] \$761 ;
-  wire [7:0] \$762 ;
-  wire [11:0] \$763 ;
-  wire [7:0] \$764 ;
-  wire [11:0] \$765 ;
-  wire [15:0] \$766 ;
-  wire [31:0] \$767 ;
-  wire [3:0] \$768 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
   wire \$769 ;
   wire \$77 ;
-  wire [3:0] \$770 ;
+  wire \$770 ;
   wire \$771 ;
   wire \$772 ;
   wire \$773 ;
@@ -6949,7 +6925,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$845 ;
   wire \$846 ;
   wire \$847 ;
-  wire \$848 ;
+  wire [4:0] \$848 ;
   wire \$849 ;
   wire [17:0] \$85 ;
   wire \$850 ;
@@ -6966,7 +6942,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$860 ;
   wire \$861 ;
   wire \$862 ;
-  wire [4:0] \$863 ;
+  wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
@@ -6987,7 +6963,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire \$882 ;
+  wire [4:0] \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
@@ -7003,57 +6979,57 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire [4:0] \$897 ;
+  wire [1:0] \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
   wire \$900 ;
-  wire \$901 ;
+  wire [1:0] \$901 ;
   wire \$902 ;
   wire \$903 ;
   wire \$904 ;
   wire \$905 ;
-  wire \$906 ;
-  wire \$907 ;
-  wire \$908 ;
-  wire \$909 ;
+  wire [2:0] \$906 ;
+  wire [2:0] \$907 ;
+  wire [2:0] \$908 ;
+  wire [2:0] \$909 ;
   wire \$91 ;
-  wire \$910 ;
+  wire [6:0] \$910 ;
   wire \$911 ;
-  wire [1:0] \$912 ;
+  wire [6:0] \$912 ;
   wire \$913 ;
-  wire \$914 ;
+  wire [6:0] \$914 ;
   wire \$915 ;
-  wire [1:0] \$916 ;
+  wire [6:0] \$916 ;
   wire \$917 ;
-  wire \$918 ;
+  wire [6:0] \$918 ;
   wire \$919 ;
   wire \$92 ;
-  wire \$920 ;
-  wire [2:0] \$921 ;
-  wire [2:0] \$922 ;
-  wire [2:0] \$923 ;
-  wire [2:0] \$924 ;
-  wire [6:0] \$925 ;
-  wire \$926 ;
-  wire [6:0] \$927 ;
+  wire [6:0] \$920 ;
+  wire \$921 ;
+  wire [5:0] \$922 ;
+  wire [5:0] \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire [4:0] \$926 ;
+  wire \$927 ;
   wire \$928 ;
-  wire [6:0] \$929 ;
+  wire \$929 ;
   wire \$93 ;
   wire \$930 ;
-  wire [6:0] \$931 ;
+  wire \$931 ;
   wire \$932 ;
-  wire [6:0] \$933 ;
+  wire \$933 ;
   wire \$934 ;
-  wire [6:0] \$935 ;
+  wire \$935 ;
   wire \$936 ;
-  wire [5:0] \$937 ;
-  wire [5:0] \$938 ;
+  wire \$937 ;
+  wire \$938 ;
   wire \$939 ;
   wire [6:0] \$94 ;
   wire \$940 ;
-  wire [4:0] \$941 ;
+  wire \$941 ;
   wire \$942 ;
   wire \$943 ;
   wire \$944 ;
@@ -7064,15 +7040,15 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$949 ;
   wire [6:0] \$95 ;
   wire \$950 ;
-  wire \$951 ;
-  wire \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
-  wire \$956 ;
-  wire \$957 ;
+  wire [5:0] \$951 ;
+  wire [5:0] \$952 ;
+  wire [6:0] \$953 ;
+  wire [5:0] \$954 ;
+  wire [5:0] \$955 ;
+  wire [6:0] \$956 ;
+  wire [20:0] \$957 ;
   wire \$958 ;
-  wire \$959 ;
+  wire [20:0] \$959 ;
   wire [8:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
@@ -7080,16 +7056,16 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$963 ;
   wire \$964 ;
   wire \$965 ;
-  wire [5:0] \$966 ;
-  wire [5:0] \$967 ;
-  wire [6:0] \$968 ;
-  wire [5:0] \$969 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire [8:0] \$97 ;
-  wire [5:0] \$970 ;
-  wire [6:0] \$971 ;
-  wire [20:0] \$972 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
   wire \$973 ;
-  wire [20:0] \$974 ;
+  wire \$974 ;
   wire \$975 ;
   wire \$976 ;
   wire \$977 ;
@@ -7152,23 +7128,18 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$auto$rtlil.cc:2739:Not$68 ;
   wire \$auto$rtlil.cc:2739:Not$70 ;
   wire \$auto$rtlil.cc:2739:Not$72 ;
-  wire \$auto$rtlil.cc:2739:Not$74 ;
   wire \$auto$rtlil.cc:2739:Not$8 ;
   reg \$signal  = 1'h0;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$127 ;
-  reg \$signal$166  = 1'h0;
-  reg \$signal$175  = 1'h0;
   reg \$signal$177  = 1'h0;
-  reg \$signal$206  = 1'h0;
-  reg [31:0] \$signal$207  = 32'd0;
-  reg \$signal$208  = 1'h0;
-  reg [3:0] \$signal$209  = 4'h0;
+  reg \$signal$207  = 1'h0;
+  reg [3:0] \$signal$208  = 4'h0;
+  reg \$signal$209  = 1'h0;
   reg \$signal$210  = 1'h0;
-  reg \$signal$211  = 1'h0;
-  reg [3:0] \$signal$212  = 4'h0;
-  reg [31:0] \$signal$213  = 32'd0;
-  reg \$signal$221  = 1'h0;
+  reg [3:0] \$signal$211  = 4'h0;
+  reg [31:0] \$signal$212  = 32'd0;
+  reg \$signal$220  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   reg [31:0] \$signal$80  = 32'd0;
   wire [1:0] \$signal$81 ;
@@ -7179,49 +7150,49 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [4:0] \$signal$95 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$227 ;
+  wire [1:0] \$signature__addr$226 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$229 ;
-  wire [1:0] \$signature__addr$232 ;
+  wire [1:0] \$signature__addr$228 ;
+  wire [1:0] \$signature__addr$231 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$234 ;
-  wire [1:0] \$signature__addr$237 ;
+  wire [1:0] \$signature__addr$233 ;
+  wire [1:0] \$signature__addr$236 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$239 ;
-  wire [1:0] \$signature__addr$242 ;
+  wire [1:0] \$signature__addr$238 ;
+  wire [1:0] \$signature__addr$241 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$248 ;
+  wire [3:0] \$signature__addr$247 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$265 ;
+  wire [3:0] \$signature__addr$264 ;
   wire [120:0] \$signature__data ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$225 ;
+  wire [120:0] \$signature__data$224 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$230 ;
+  wire [120:0] \$signature__data$229 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$235 ;
+  wire [120:0] \$signature__data$234 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$240 ;
+  wire [120:0] \$signature__data$239 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$249 ;
-  wire [40:0] \$signature__data$266 ;
+  wire [14:0] \$signature__data$248 ;
+  wire [40:0] \$signature__data$265 ;
   wire [120:0] \$signature__data$90 ;
   wire [120:0] \$signature__data$91 ;
   wire [120:0] \$signature__data$92 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$228 ;
+  wire \$signature__en$227 ;
   (* init = 1'h0 *)
-  wire \$signature__en$231 ;
-  wire \$signature__en$233 ;
+  wire \$signature__en$230 ;
+  wire \$signature__en$232 ;
   (* init = 1'h0 *)
-  wire \$signature__en$236 ;
-  wire \$signature__en$238 ;
+  wire \$signature__en$235 ;
+  wire \$signature__en$237 ;
   (* init = 1'h0 *)
-  wire \$signature__en$241 ;
-  wire \$signature__en$243 ;
-  wire \$signature__en$250 ;
-  wire \$signature__en$267 ;
+  wire \$signature__en$240 ;
+  wire \$signature__en$242 ;
+  wire \$signature__en$249 ;
+  wire \$signature__en$266 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -7269,7 +7240,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire bus__w_err;
   input bus__w_req;
   wire bus__w_req;
-  output bus__w_slow;
+  (* init = 1'h0 *)
   wire bus__w_slow;
   output bus__w_slow_ack;
   wire bus__w_slow_ack;
@@ -7357,33 +7328,31 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   input native_free_valid;
   wire native_free_valid;
   reg native_turn = 1'h0;
-  reg new_flush = 1'h0;
-  reg new_is_flush = 1'h0;
   wire popped;
-  output \port$2364$0 ;
-  wire \port$2364$0 ;
-  output \port$2365$0 ;
-  wire \port$2365$0 ;
-  output [39:0] \port$2507$1 ;
-  wire [39:0] \port$2507$1 ;
-  input [11:0] \port$2820$0 ;
-  wire [11:0] \port$2820$0 ;
-  input [13:0] \port$2820$44 ;
-  wire [13:0] \port$2820$44 ;
-  input [16:0] \port$2823$0 ;
-  wire [16:0] \port$2823$0 ;
-  input [15:0] \port$2835$0 ;
-  wire [15:0] \port$2835$0 ;
-  input [36:0] \port$2863$0 ;
-  wire [36:0] \port$2863$0 ;
-  input [35:0] \port$2944$0 ;
-  wire [35:0] \port$2944$0 ;
+  output \port$2349$0 ;
+  wire \port$2349$0 ;
+  output \port$2350$0 ;
+  wire \port$2350$0 ;
+  output [39:0] \port$2483$1 ;
+  wire [39:0] \port$2483$1 ;
+  input [11:0] \port$2796$0 ;
+  wire [11:0] \port$2796$0 ;
+  input [13:0] \port$2796$44 ;
+  wire [13:0] \port$2796$44 ;
+  input [16:0] \port$2799$0 ;
+  wire [16:0] \port$2799$0 ;
+  input [15:0] \port$2811$0 ;
+  wire [15:0] \port$2811$0 ;
+  input [36:0] \port$2839$0 ;
+  wire [36:0] \port$2839$0 ;
+  input [35:0] \port$2920$0 ;
+  wire [35:0] \port$2920$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3092$0 ;
-  wire [4:0] \port$3092$0 ;
+  output [4:0] \port$3068$0 ;
+  wire [4:0] \port$3068$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3262$0 ;
-  wire [4:0] \port$3262$0 ;
+  output [4:0] \port$3236$0 ;
+  wire [4:0] \port$3236$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7424,7 +7393,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$264 ;
+  wire [3:0] \read__addr$263 ;
   wire [14:0] read__data;
   wire [40:0] \read__data$191 ;
   reg ready = 1'h0;
@@ -7519,10 +7488,16 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
+  reg [31:0] w1_data = 32'd0;
   reg [31:0] w1_event_addr = 32'd0;
   reg w1_hit = 1'h0;
+  output w1_is_command;
+  reg w1_is_command = 1'h0;
+  reg w1_is_flush = 1'h0;
+  reg w1_is_free = 1'h0;
   reg w1_pool_is = 1'h0;
   reg [3:0] w1_tag = 4'h0;
+  reg w1_valid = 1'h0;
   reg w1c = 1'h0;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
@@ -7534,14 +7509,14 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$250 )
+    if (\$signature__en$249 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [40:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$267 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , new_flush };
+    if (\$signature__en$266 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , w1_is_flush };
   end
   assign \read__data$191  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
@@ -7585,54 +7560,54 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$92  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2823$0 [16] ? { 7'h00, \port$2823$0 [15] } : 8'hff;
+  assign \$2  = \port$2799$0 [16] ? { 7'h00, \port$2799$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2835$0 [14:5], 47'h000000000000, \port$2835$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2835$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2820$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2820$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2820$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2823$0 [14:5], \port$2863$0 [32:1], 4'h0, \port$2863$0 [36:33], \$2 , 1'h0, \port$2863$0 [0], 3'h1, \port$2823$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2811$0 [14:5], 47'h000000000000, \port$2811$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2811$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2796$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2796$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2796$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2799$0 [14:5], \port$2839$0 [32:1], 4'h0, \port$2839$0 [36:33], \$2 , 1'h0, \port$2839$0 [0], 3'h1, \port$2799$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2835$0 [14:5], 47'h000000000000, \port$2835$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2835$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2820$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2820$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2820$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2811$0 [14:5], 47'h000000000000, \port$2811$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2811$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2796$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2796$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2796$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2820$0 [4:1] == 1'h1;
+  assign \$15  = \port$2796$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2820$0 [0];
-  assign \$18  = ! \port$2820$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2796$0 [0];
+  assign \$18  = ! \port$2796$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2823$0 [0];
-  assign \$21  = ! \port$2823$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2799$0 [0];
+  assign \$21  = ! \port$2799$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2835$0 [0];
-  assign \$24  = ! \port$2835$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2811$0 [0];
+  assign \$24  = ! \port$2811$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2820$0 [4:1] == 1'h1;
+  assign \$26  = \port$2796$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2820$0 [5];
+  assign \$28  = ! \port$2796$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
-  assign \$32  = ! \$921 [1:0];
-  assign \$33  = \$921 [1:0] == 1'h1;
+  assign \$32  = ! \$906 [1:0];
+  assign \$33  = \$906 [1:0] == 1'h1;
   assign \$34  = \$33  ? e1_new1 : e1_new2;
   assign \$35  = \$32  ? e1_new0 : \$34 ;
   assign \$37  = tail[1:0] > 1'h1;
   assign \$38  = \$37  ? tail_next_row : tail_row;
-  assign \$39  = ! \$922 [1:0];
-  assign \$40  = \$922 [1:0] == 1'h1;
+  assign \$39  = ! \$907 [1:0];
+  assign \$40  = \$907 [1:0] == 1'h1;
   assign \$41  = \$40  ? e1_new1 : e1_new2;
   assign \$42  = \$39  ? e1_new0 : \$41 ;
   assign \$44  = tail[1:0] > 2'h2;
   assign \$45  = \$44  ? tail_next_row : tail_row;
-  assign \$46  = ! \$923 [1:0];
-  assign \$47  = \$923 [1:0] == 1'h1;
+  assign \$46  = ! \$908 [1:0];
+  assign \$47  = \$908 [1:0] == 1'h1;
   assign \$48  = \$47  ? e1_new1 : e1_new2;
   assign \$49  = \$46  ? e1_new0 : \$48 ;
-  assign \$51  = ! \$924 [1:0];
-  assign \$52  = \$924 [1:0] == 1'h1;
+  assign \$51  = ! \$909 [1:0];
+  assign \$52  = \$909 [1:0] == 1'h1;
   assign \$53  = \$52  ? e1_new1 : e1_new2;
   assign \$54  = \$51  ? e1_new0 : \$53 ;
   assign \$56  = popped ? 1'h1 : space_plus_all_ge1;
@@ -7642,7 +7617,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$60  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$61  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$62  = space_short ? 5'h01 : space_over[4:0];
-  assign \$63  = space_short ? 5'h00 : \$937 [4:0];
+  assign \$63  = space_short ? 5'h00 : \$922 [4:0];
   assign \$64  = popped ? \$62  : \$63 ;
   assign \$65  = tail + 2'h3;
   assign \$66  = tail + 2'h2;
@@ -7662,7 +7637,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$81  = \$signal$86  ? \$80  : 121'h0000000000000000000000000000000;
   assign \$82  = ~ \$signal$94 ;
   assign \$83  = \$signal$93  & \$82 ;
-  assign \$84  = \$83  | { low_water_hit, 1'h0, \$940 , e1_exhausted, \$939  };
+  assign \$84  = \$83  | { low_water_hit, 1'h0, \$925 , e1_exhausted, \$924  };
   assign \$85  = 7'h40 - event_low_water;
   assign \$86  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$91  = \$90  == event_ev_free;
@@ -8042,7 +8017,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$519  = \$518  | r1_sel_pool0_low_water;
   assign \$520  = \$517  | \$519 ;
   assign \$521  = \$514  | \$520 ;
-  assign \$522  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
+  assign \$522  = bus__w_beat_from_queue ? \port$2920$0 [35:32] : bus__w_strb;
   assign \$523  = \$522  == 4'hf;
   assign \$524  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$526  = ~ \$525 ;
@@ -8051,704 +8026,681 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$529  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$530  = \$529 [5:0] == 3'h4;
   assign \$531  = \$528  & \$530 ;
-  assign \$532  = bus__w_req & \$531 ;
-  assign \$533  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
-  assign \$534  = \$533  == 4'hf;
-  assign \$535  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$537  = ~ \$536 ;
-  assign \$538  = \$537  + 1'h1;
-  assign \$539  = \$534  & \$538 [6];
-  assign \$540  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$541  = \$540 [5:0] == 6'h30;
-  assign \$542  = \$539  & \$541 ;
-  assign \$543  = bus__w_req & \$542 ;
-  assign \$544  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
-  assign \$545  = \$544  == 4'hf;
-  assign \$546  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = \$548  + 1'h1;
-  assign \$550  = \$545  & \$549 [6];
-  assign \$551  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$552  = \$551 [5:0] == 3'h4;
-  assign \$553  = \$550  & \$552 ;
-  assign \$554  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
-  assign \$555  = \$554  == 4'hf;
-  assign \$556  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$558  = ~ \$557 ;
-  assign \$559  = \$558  + 1'h1;
-  assign \$560  = \$555  & \$559 [6];
-  assign \$561  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$562  = \$561 [5:0] == 6'h30;
-  assign \$563  = \$560  & \$562 ;
-  assign \$564  = \$553  | \$563 ;
-  assign \$565  = bus__w_req & \$564 ;
-  assign \$566  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
-  assign \$567  = \$566  == 4'hf;
-  assign \$568  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$570  = ~ \$569 ;
-  assign \$571  = \$570  + 1'h1;
-  assign \$572  = \$567  & \$571 [6];
-  assign \$573  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$574  = \$573 [5:0] == 6'h30;
-  assign \$575  = \$572  & \$574 ;
-  assign \$576  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$577  = \$576 [11:6] - 3'h4;
-  assign \$578  = w0_event_is & w0_event_slot_ok;
-  assign \$579  = bus__w_beat_from_queue ? \port$2944$0 [31:0] : bus__w_data;
-  assign \$580  = bus__w_beat_from_queue ? \port$2944$0 [31:0] : bus__w_data;
-  assign \$582  = 32'd2147483648 + \$581 ;
-  assign \$583  = ~ command_queue_pop;
-  assign \$584  = command_queue_count[0] & \$583 ;
-  assign \$585  = ~ \$584 ;
-  assign \$586  = command_queue_held[0] ? \read__data$191  : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , new_flush };
+  assign \$532  = bus__w_beat_from_queue ? \port$2920$0 [35:32] : bus__w_strb;
+  assign \$533  = \$532  == 4'hf;
+  assign \$534  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$536  = ~ \$535 ;
+  assign \$537  = \$536  + 1'h1;
+  assign \$538  = \$533  & \$537 [6];
+  assign \$539  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$540  = \$539 [5:0] == 6'h30;
+  assign \$541  = \$538  & \$540 ;
+  assign \$542  = bus__w_beat_from_queue ? \port$2920$0 [35:32] : bus__w_strb;
+  assign \$543  = \$542  == 4'hf;
+  assign \$544  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$546  = ~ \$545 ;
+  assign \$547  = \$546  + 1'h1;
+  assign \$548  = \$543  & \$547 [6];
+  assign \$549  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$550  = \$549 [5:0] == 3'h4;
+  assign \$551  = \$548  & \$550 ;
+  assign \$552  = bus__w_beat_from_queue ? \port$2920$0 [35:32] : bus__w_strb;
+  assign \$553  = \$552  == 4'hf;
+  assign \$554  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$556  = ~ \$555 ;
+  assign \$557  = \$556  + 1'h1;
+  assign \$558  = \$553  & \$557 [6];
+  assign \$559  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$560  = \$559 [5:0] == 6'h30;
+  assign \$561  = \$558  & \$560 ;
+  assign \$562  = \$551  | \$561 ;
+  assign \$563  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$564  = \$563 [11:6] - 3'h4;
+  assign \$565  = w0_event_is & w0_event_slot_ok;
+  assign \$566  = bus__w_beat_from_queue ? \port$2920$0 [31:0] : bus__w_data;
+  assign \$567  = bus__w_beat_from_queue ? \port$2920$0 [31:0] : bus__w_data;
+  assign \$569  = 32'd2147483648 + \$568 ;
+  assign \$570  = ~ command_queue_pop;
+  assign \$571  = command_queue_count[0] & \$570 ;
+  assign \$572  = ~ \$571 ;
+  assign \$573  = command_queue_held[0] ? \read__data$191  : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , w1_is_flush };
+  assign \$574  = ~ command_queue_pop;
+  assign \$575  = command_queue_count[0] & \$574 ;
+  assign \$576  = ~ \$575 ;
+  assign \$577  = \$576  & command_queue_held[0];
+  assign \$578  = command_queue_rd_next + 1'h1;
+  assign \$579  = ~ command_queue_pop;
+  assign \$580  = command_queue_count[0] & \$579 ;
+  assign \$581  = command_queue_held[0] | \$580 ;
+  assign \$582  = command_queue_push & \$581 ;
+  assign \$583  = command_queue_wr_next + 1'h1;
+  assign \$584  = ~ command_queue_pop;
+  assign \$585  = command_queue_count[0] & \$584 ;
+  assign \$586  = command_queue_push & \$585 ;
   assign \$587  = ~ command_queue_pop;
   assign \$588  = command_queue_count[0] & \$587 ;
   assign \$589  = ~ \$588 ;
   assign \$590  = \$589  & command_queue_held[0];
-  assign \$591  = command_queue_rd_next + 1'h1;
-  assign \$592  = ~ command_queue_pop;
-  assign \$593  = command_queue_count[0] & \$592 ;
-  assign \$594  = command_queue_held[0] | \$593 ;
-  assign \$595  = command_queue_push & \$594 ;
-  assign \$596  = command_queue_wr_next + 1'h1;
-  assign \$597  = ~ command_queue_pop;
-  assign \$598  = command_queue_count[0] & \$597 ;
-  assign \$599  = command_queue_push & \$598 ;
-  assign \$600  = ~ command_queue_pop;
-  assign \$601  = command_queue_count[0] & \$600 ;
-  assign \$602  = ~ \$601 ;
-  assign \$603  = \$602  & command_queue_held[0];
-  assign \$604  = ~ command_queue_push;
-  assign \$605  = \$603  & \$604 ;
-  assign \$606  = \$605  ? command_queue_held[1] : command_queue_held[0];
-  assign \$607  = \$599  ? 1'h1 : \$606 ;
-  assign \$608  = ~ command_queue_pop;
-  assign \$609  = command_queue_count[0] & \$608 ;
-  assign \$610  = command_queue_push & \$609 ;
-  assign \$611  = ~ command_queue_pop;
-  assign \$612  = command_queue_count[0] & \$611 ;
-  assign \$613  = ~ \$612 ;
-  assign \$614  = \$613  & command_queue_held[0];
-  assign \$615  = ~ command_queue_push;
-  assign \$616  = \$614  & \$615 ;
-  assign \$617  = \$616  ? command_queue_held[2] : command_queue_held[1];
-  assign \$618  = \$610  ? command_queue_held[0] : \$617 ;
-  assign \$619  = ~ command_queue_pop;
-  assign \$620  = command_queue_count[0] & \$619 ;
-  assign \$621  = command_queue_push & \$620 ;
-  assign \$622  = ~ command_queue_pop;
-  assign \$623  = command_queue_count[0] & \$622 ;
-  assign \$624  = ~ \$623 ;
-  assign \$625  = \$624  & command_queue_held[0];
-  assign \$626  = ~ command_queue_push;
-  assign \$627  = \$625  & \$626 ;
-  assign \$628  = \$627  ? command_queue_held[3] : command_queue_held[2];
-  assign \$629  = \$621  ? command_queue_held[1] : \$628 ;
-  assign \$630  = ~ command_queue_pop;
-  assign \$631  = command_queue_count[0] & \$630 ;
-  assign \$632  = command_queue_push & \$631 ;
-  assign \$633  = ~ command_queue_pop;
-  assign \$634  = command_queue_count[0] & \$633 ;
-  assign \$635  = ~ \$634 ;
-  assign \$636  = \$635  & command_queue_held[0];
-  assign \$637  = ~ command_queue_push;
-  assign \$638  = \$636  & \$637 ;
-  assign \$639  = \$638  ? command_queue_held[4] : command_queue_held[3];
-  assign \$640  = \$632  ? command_queue_held[2] : \$639 ;
-  assign \$641  = ~ command_queue_pop;
-  assign \$642  = command_queue_count[0] & \$641 ;
-  assign \$643  = command_queue_push & \$642 ;
-  assign \$644  = ~ command_queue_pop;
-  assign \$645  = command_queue_count[0] & \$644 ;
-  assign \$646  = ~ \$645 ;
-  assign \$647  = \$646  & command_queue_held[0];
-  assign \$648  = ~ command_queue_push;
-  assign \$649  = \$647  & \$648 ;
-  assign \$650  = \$649  ? command_queue_held[5] : command_queue_held[4];
-  assign \$651  = \$643  ? command_queue_held[3] : \$650 ;
-  assign \$652  = ~ command_queue_pop;
-  assign \$653  = command_queue_count[0] & \$652 ;
-  assign \$654  = command_queue_push & \$653 ;
-  assign \$655  = ~ command_queue_pop;
-  assign \$656  = command_queue_count[0] & \$655 ;
-  assign \$657  = ~ \$656 ;
-  assign \$658  = \$657  & command_queue_held[0];
-  assign \$659  = ~ command_queue_push;
-  assign \$660  = \$658  & \$659 ;
-  assign \$661  = \$660  ? command_queue_held[6] : command_queue_held[5];
-  assign \$662  = \$654  ? command_queue_held[4] : \$661 ;
-  assign \$663  = ~ command_queue_pop;
-  assign \$664  = command_queue_count[0] & \$663 ;
-  assign \$665  = command_queue_push & \$664 ;
-  assign \$666  = ~ command_queue_pop;
-  assign \$667  = command_queue_count[0] & \$666 ;
-  assign \$668  = ~ \$667 ;
-  assign \$669  = \$668  & command_queue_held[0];
-  assign \$670  = ~ command_queue_push;
-  assign \$671  = \$669  & \$670 ;
-  assign \$672  = \$671  ? command_queue_held[7] : command_queue_held[6];
-  assign \$673  = \$665  ? command_queue_held[5] : \$672 ;
-  assign \$674  = ~ command_queue_pop;
-  assign \$675  = command_queue_count[0] & \$674 ;
-  assign \$676  = command_queue_push & \$675 ;
-  assign \$677  = ~ command_queue_pop;
-  assign \$678  = command_queue_count[0] & \$677 ;
-  assign \$679  = ~ \$678 ;
-  assign \$680  = \$679  & command_queue_held[0];
-  assign \$681  = ~ command_queue_push;
-  assign \$682  = \$680  & \$681 ;
-  assign \$683  = \$682  ? command_queue_held[8] : command_queue_held[7];
-  assign \$684  = \$676  ? command_queue_held[6] : \$683 ;
-  assign \$685  = ~ command_queue_pop;
-  assign \$686  = command_queue_count[0] & \$685 ;
-  assign \$687  = command_queue_push & \$686 ;
-  assign \$688  = ~ command_queue_pop;
-  assign \$689  = command_queue_count[0] & \$688 ;
-  assign \$690  = ~ \$689 ;
-  assign \$691  = \$690  & command_queue_held[0];
-  assign \$692  = ~ command_queue_push;
-  assign \$693  = \$691  & \$692 ;
-  assign \$694  = \$693  ? 1'h0 : command_queue_held[8];
-  assign \$695  = \$687  ? command_queue_held[7] : \$694 ;
-  assign \$696  = ~ command_queue_pop;
-  assign \$697  = command_queue_push & \$696 ;
-  assign \$698  = ~ command_queue_push;
-  assign \$699  = command_queue_pop & \$698 ;
-  assign \$700  = \$699  ? command_queue_count[1] : command_queue_count[0];
-  assign \$701  = \$697  ? 1'h1 : \$700 ;
-  assign \$702  = ~ command_queue_pop;
-  assign \$703  = command_queue_push & \$702 ;
-  assign \$704  = ~ command_queue_push;
-  assign \$705  = command_queue_pop & \$704 ;
-  assign \$706  = \$705  ? command_queue_count[2] : command_queue_count[1];
-  assign \$707  = \$703  ? command_queue_count[0] : \$706 ;
-  assign \$708  = ~ command_queue_pop;
-  assign \$709  = command_queue_push & \$708 ;
-  assign \$710  = ~ command_queue_push;
-  assign \$711  = command_queue_pop & \$710 ;
-  assign \$712  = \$711  ? command_queue_count[3] : command_queue_count[2];
-  assign \$713  = \$709  ? command_queue_count[1] : \$712 ;
-  assign \$714  = ~ command_queue_pop;
-  assign \$715  = command_queue_push & \$714 ;
-  assign \$716  = ~ command_queue_push;
-  assign \$717  = command_queue_pop & \$716 ;
-  assign \$718  = \$717  ? command_queue_count[4] : command_queue_count[3];
-  assign \$719  = \$715  ? command_queue_count[2] : \$718 ;
-  assign \$720  = ~ command_queue_pop;
-  assign \$721  = command_queue_push & \$720 ;
-  assign \$722  = ~ command_queue_push;
-  assign \$723  = command_queue_pop & \$722 ;
-  assign \$724  = \$723  ? command_queue_count[5] : command_queue_count[4];
-  assign \$725  = \$721  ? command_queue_count[3] : \$724 ;
-  assign \$726  = ~ command_queue_pop;
-  assign \$727  = command_queue_push & \$726 ;
-  assign \$728  = ~ command_queue_push;
-  assign \$729  = command_queue_pop & \$728 ;
-  assign \$730  = \$729  ? command_queue_count[6] : command_queue_count[5];
-  assign \$731  = \$727  ? command_queue_count[4] : \$730 ;
-  assign \$732  = ~ command_queue_pop;
-  assign \$733  = command_queue_push & \$732 ;
-  assign \$734  = ~ command_queue_push;
-  assign \$735  = command_queue_pop & \$734 ;
-  assign \$736  = \$735  ? command_queue_count[7] : command_queue_count[6];
-  assign \$737  = \$733  ? command_queue_count[5] : \$736 ;
-  assign \$738  = ~ command_queue_pop;
-  assign \$739  = command_queue_push & \$738 ;
-  assign \$740  = ~ command_queue_push;
-  assign \$741  = command_queue_pop & \$740 ;
-  assign \$742  = \$741  ? command_queue_count[8] : command_queue_count[7];
-  assign \$743  = \$739  ? command_queue_count[6] : \$742 ;
-  assign \$744  = ~ command_queue_pop;
-  assign \$745  = command_queue_push & \$744 ;
-  assign \$746  = ~ command_queue_push;
-  assign \$747  = command_queue_pop & \$746 ;
-  assign \$748  = \$747  ? command_queue_count[9] : command_queue_count[8];
-  assign \$749  = \$745  ? command_queue_count[7] : \$748 ;
-  assign \$750  = ~ command_queue_pop;
-  assign \$751  = command_queue_push & \$750 ;
-  assign \$752  = ~ command_queue_push;
-  assign \$753  = command_queue_pop & \$752 ;
-  assign \$754  = \$753  ? 1'h0 : command_queue_count[9];
-  assign \$755  = \$751  ? command_queue_count[8] : \$754 ;
-  assign \$756  = req_free & native_free_valid;
-  assign \$757  = req_flush & native_flush_valid;
-  assign \$758  = \$756  | \$757 ;
-  assign \$759  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$760  = 1'h1 << \$759 [1:0];
-  assign \$761  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$762  = 1'h1 << \$761 [4:2];
-  assign \$763  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$764  = 1'h1 << \$763 [7:5];
-  assign \$765  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$766  = 1'h1 << \$765 [11:8];
-  assign \$767  = bus__w_beat_from_queue ? \port$2944$0 [31:0] : bus__w_data;
-  assign \$768  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
-  assign \$769  = \$768  == 4'hf;
-  assign \$770  = bus__w_beat_from_queue ? \port$2944$0 [35:32] : bus__w_strb;
-  assign \$771  = ~ \$signal$166 ;
-  assign \$772  = \$signal$206  & \$771 ;
-  assign \$773  = ~ new_flush;
-  assign \$774  = \$772  & \$773 ;
-  assign \$775  = ~ w1_a1_0[0];
-  assign \$776  = ~ w1_a4_2[4];
-  assign \$777  = \$775  | \$776 ;
-  assign \$778  = ~ w1_a7_5[0];
-  assign \$779  = ~ w1_a11_8[0];
-  assign \$780  = \$778  | \$779 ;
-  assign \$781  = \$777  | \$780 ;
-  assign \$782  = ~ \$781 ;
-  assign \$783  = ~ w1_a1_0[0];
-  assign \$784  = ~ w1_a4_2[6];
-  assign \$785  = \$783  | \$784 ;
-  assign \$786  = ~ w1_a7_5[0];
-  assign \$787  = ~ w1_a11_8[0];
-  assign \$788  = \$786  | \$787 ;
-  assign \$789  = \$785  | \$788 ;
-  assign \$790  = ~ \$789 ;
-  assign \$791  = ~ w1_a1_0[0];
-  assign \$792  = ~ w1_a4_2[7];
-  assign \$793  = \$791  | \$792 ;
-  assign \$794  = ~ w1_a7_5[0];
-  assign \$795  = ~ w1_a11_8[0];
-  assign \$796  = \$794  | \$795 ;
-  assign \$797  = \$793  | \$796 ;
-  assign \$798  = ~ \$797 ;
-  assign \$799  = ~ w1_a1_0[0];
-  assign \$800  = ~ w1_a4_2[6];
-  assign \$801  = \$799  | \$800 ;
-  assign \$802  = ~ w1_a7_5[1];
-  assign \$803  = ~ w1_a11_8[0];
-  assign \$804  = \$802  | \$803 ;
-  assign \$805  = \$801  | \$804 ;
-  assign \$806  = ~ \$805 ;
-  assign \$807  = ~ w1_a1_0[0];
-  assign \$808  = ~ w1_a4_2[1];
-  assign \$809  = \$807  | \$808 ;
-  assign \$810  = ~ w1_a7_5[0];
-  assign \$811  = ~ w1_a11_8[1];
-  assign \$812  = \$810  | \$811 ;
-  assign \$813  = \$809  | \$812 ;
-  assign \$814  = ~ \$813 ;
-  assign \$815  = ~ w1_a1_0[0];
-  assign \$816  = ~ w1_a4_2[4];
-  assign \$817  = \$815  | \$816 ;
-  assign \$818  = ~ w1_a7_5[1];
-  assign \$819  = ~ w1_a11_8[1];
-  assign \$820  = \$818  | \$819 ;
-  assign \$821  = \$817  | \$820 ;
-  assign \$822  = ~ \$821 ;
-  assign \$823  = ~ w1_a1_0[0];
-  assign \$824  = ~ w1_a4_2[7];
-  assign \$825  = \$823  | \$824 ;
-  assign \$826  = ~ w1_a7_5[1];
-  assign \$827  = ~ w1_a11_8[1];
-  assign \$828  = \$826  | \$827 ;
-  assign \$829  = \$825  | \$828 ;
-  assign \$830  = ~ \$829 ;
-  assign \$831  = ~ w1_a1_0[0];
-  assign \$832  = ~ w1_a4_2[4];
-  assign \$833  = \$831  | \$832 ;
-  assign \$834  = ~ w1_a7_5[0];
-  assign \$835  = ~ w1_a11_8[0];
-  assign \$836  = \$834  | \$835 ;
-  assign \$837  = \$833  | \$836 ;
-  assign \$838  = ~ \$837 ;
-  assign \$839  = ~ w1_a1_0[0];
-  assign \$840  = ~ w1_a4_2[6];
-  assign \$841  = \$839  | \$840 ;
-  assign \$842  = ~ w1_a7_5[1];
-  assign \$843  = ~ w1_a11_8[0];
-  assign \$844  = \$842  | \$843 ;
-  assign \$845  = \$841  | \$844 ;
-  assign \$846  = ~ \$845 ;
-  assign \$847  = ~ w1_a1_0[0];
-  assign \$848  = ~ w1_a4_2[1];
-  assign \$849  = \$847  | \$848 ;
-  assign \$850  = ~ w1_a7_5[0];
-  assign \$851  = ~ w1_a11_8[1];
-  assign \$852  = \$850  | \$851 ;
-  assign \$853  = \$849  | \$852 ;
-  assign \$854  = ~ \$853 ;
-  assign \$855  = ~ w1_a1_0[0];
-  assign \$856  = ~ w1_a4_2[4];
-  assign \$857  = \$855  | \$856 ;
-  assign \$858  = ~ w1_a7_5[1];
-  assign \$859  = ~ w1_a11_8[1];
-  assign \$860  = \$858  | \$859 ;
-  assign \$861  = \$857  | \$860 ;
-  assign \$862  = ~ \$861 ;
-  assign \$863  = { \$862 , \$854 , \$846 , \$838  } + 4'hf;
-  assign \$864  = ~ w1_a1_0[0];
-  assign \$865  = ~ w1_a4_2[6];
-  assign \$866  = \$864  | \$865 ;
-  assign \$867  = ~ w1_a7_5[0];
-  assign \$868  = ~ w1_a11_8[0];
-  assign \$869  = \$867  | \$868 ;
-  assign \$870  = \$866  | \$869 ;
-  assign \$871  = ~ \$870 ;
-  assign \$872  = ~ w1_a1_0[0];
-  assign \$873  = ~ w1_a4_2[7];
-  assign \$874  = \$872  | \$873 ;
-  assign \$875  = ~ w1_a7_5[0];
-  assign \$876  = ~ w1_a11_8[0];
-  assign \$877  = \$875  | \$876 ;
-  assign \$878  = \$874  | \$877 ;
-  assign \$879  = ~ \$878 ;
-  assign \$880  = \$871  | \$879 ;
-  assign \$881  = ~ w1_a1_0[0];
-  assign \$882  = ~ w1_a4_2[7];
-  assign \$883  = \$881  | \$882 ;
-  assign \$884  = ~ w1_a7_5[1];
-  assign \$885  = ~ w1_a11_8[1];
-  assign \$886  = \$884  | \$885 ;
-  assign \$887  = \$883  | \$886 ;
-  assign \$888  = ~ \$887 ;
-  assign \$889  = \$880  | \$888 ;
-  assign \$890  = \$signal$210  & \$signal$211 ;
-  assign \$891  = \$890  & w2_is_ctrl;
-  assign \$892  = \$891  & \$signal$213 [0];
-  assign \$893  = \$signal$210  & \$signal$211 ;
-  assign \$894  = \$893  & w2_is_err_pop;
-  assign \$895  = \$signal$210  & w2_is_irq_status;
-  assign \$896  = \$895  & \$signal$212 [0];
-  assign \$897  = \$896  ? \$signal$213 [4:0] : 5'h00;
-  assign \$898  = \$signal$210  & w2_is_irq_enable;
-  assign \$899  = \$898  & \$signal$212 [0];
-  assign \$900  = \$signal$210  & w2_is_pool0_low_water;
-  assign \$901  = \$900  & \$signal$212 [0];
-  assign \$902  = \$signal$210  & w2_is_pool0_low_water;
-  assign \$903  = \$902  & \$signal$212 [1];
-  assign \$904  = \$signal$210  & w2_is_pool0_low_water;
-  assign \$905  = \$904  & \$signal$212 [2];
-  assign \$906  = | \port$2823$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$906 ;
-  assign \$907  = | \port$2835$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$907 ;
-  assign \$908  = ~ \port$2820$0 [0];
-  assign \$909  = rsp_grant_valid & \$908 ;
-  assign \$910  = \port$2820$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$909  & \$910 ;
-  assign \$911  = \$signal$28  > 2'h2;
-  assign \$912  = \$911  ? 2'h2 : \$signal$28 ;
-  assign \$913  = | \$signal$28 ;
-  assign \$914  = space_ge1 & \$913 ;
-  assign \$915  = \$914  ? 1'h1 : 1'h0;
-  assign \$916  = space_ge2 ? \$912  : { 1'h0, \$915  };
-  assign \$signal$81  = space_ge3 ? \$signal$28  : \$916 ;
-  assign \$917  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$917  & space_ge1;
-  assign \$918  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$918  & space_ge2;
-  assign \$919  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$919  & space_ge3;
-  assign \$920  = ~ space[4];
-  assign popped = w1c & \$920 ;
-  assign \$921  = 1'h0 - tail[1:0];
-  assign \$922  = 1'h1 - tail[1:0];
-  assign \$923  = 2'h2 - tail[1:0];
-  assign \$924  = 2'h3 - tail[1:0];
-  assign \$925  = space - 3'h7;
-  assign \$926  = ~ \$925 [5];
-  assign \$927  = space - 3'h7;
-  assign \$928  = ~ \$927 [5];
-  assign \$929  = space - 4'h8;
-  assign \$930  = ~ \$929 [5];
-  assign \$931  = space - 3'h7;
-  assign \$932  = ~ \$931 [5];
-  assign \$933  = space - 4'h8;
-  assign \$934  = ~ \$933 [5];
-  assign \$935  = space - 4'h9;
-  assign \$936  = ~ \$935 [5];
-  assign \$937  = space - \$signal$28 ;
-  assign \$938  = space + 1'h1;
-  assign space_over = \$938  - \$signal$28 ;
-  assign space_short = $signed(\$937 ) < $signed(1'h0);
-  assign \$939  = | \$signal$28 ;
-  assign \$940  = \$signal$81  != \$signal$28 ;
-  assign \$941  = \$signal$93  & irq_enable;
-  assign irq = | \$941 ;
+  assign \$591  = ~ command_queue_push;
+  assign \$592  = \$590  & \$591 ;
+  assign \$593  = \$592  ? command_queue_held[1] : command_queue_held[0];
+  assign \$594  = \$586  ? 1'h1 : \$593 ;
+  assign \$595  = ~ command_queue_pop;
+  assign \$596  = command_queue_count[0] & \$595 ;
+  assign \$597  = command_queue_push & \$596 ;
+  assign \$598  = ~ command_queue_pop;
+  assign \$599  = command_queue_count[0] & \$598 ;
+  assign \$600  = ~ \$599 ;
+  assign \$601  = \$600  & command_queue_held[0];
+  assign \$602  = ~ command_queue_push;
+  assign \$603  = \$601  & \$602 ;
+  assign \$604  = \$603  ? command_queue_held[2] : command_queue_held[1];
+  assign \$605  = \$597  ? command_queue_held[0] : \$604 ;
+  assign \$606  = ~ command_queue_pop;
+  assign \$607  = command_queue_count[0] & \$606 ;
+  assign \$608  = command_queue_push & \$607 ;
+  assign \$609  = ~ command_queue_pop;
+  assign \$610  = command_queue_count[0] & \$609 ;
+  assign \$611  = ~ \$610 ;
+  assign \$612  = \$611  & command_queue_held[0];
+  assign \$613  = ~ command_queue_push;
+  assign \$614  = \$612  & \$613 ;
+  assign \$615  = \$614  ? command_queue_held[3] : command_queue_held[2];
+  assign \$616  = \$608  ? command_queue_held[1] : \$615 ;
+  assign \$617  = ~ command_queue_pop;
+  assign \$618  = command_queue_count[0] & \$617 ;
+  assign \$619  = command_queue_push & \$618 ;
+  assign \$620  = ~ command_queue_pop;
+  assign \$621  = command_queue_count[0] & \$620 ;
+  assign \$622  = ~ \$621 ;
+  assign \$623  = \$622  & command_queue_held[0];
+  assign \$624  = ~ command_queue_push;
+  assign \$625  = \$623  & \$624 ;
+  assign \$626  = \$625  ? command_queue_held[4] : command_queue_held[3];
+  assign \$627  = \$619  ? command_queue_held[2] : \$626 ;
+  assign \$628  = ~ command_queue_pop;
+  assign \$629  = command_queue_count[0] & \$628 ;
+  assign \$630  = command_queue_push & \$629 ;
+  assign \$631  = ~ command_queue_pop;
+  assign \$632  = command_queue_count[0] & \$631 ;
+  assign \$633  = ~ \$632 ;
+  assign \$634  = \$633  & command_queue_held[0];
+  assign \$635  = ~ command_queue_push;
+  assign \$636  = \$634  & \$635 ;
+  assign \$637  = \$636  ? command_queue_held[5] : command_queue_held[4];
+  assign \$638  = \$630  ? command_queue_held[3] : \$637 ;
+  assign \$639  = ~ command_queue_pop;
+  assign \$640  = command_queue_count[0] & \$639 ;
+  assign \$641  = command_queue_push & \$640 ;
+  assign \$642  = ~ command_queue_pop;
+  assign \$643  = command_queue_count[0] & \$642 ;
+  assign \$644  = ~ \$643 ;
+  assign \$645  = \$644  & command_queue_held[0];
+  assign \$646  = ~ command_queue_push;
+  assign \$647  = \$645  & \$646 ;
+  assign \$648  = \$647  ? command_queue_held[6] : command_queue_held[5];
+  assign \$649  = \$641  ? command_queue_held[4] : \$648 ;
+  assign \$650  = ~ command_queue_pop;
+  assign \$651  = command_queue_count[0] & \$650 ;
+  assign \$652  = command_queue_push & \$651 ;
+  assign \$653  = ~ command_queue_pop;
+  assign \$654  = command_queue_count[0] & \$653 ;
+  assign \$655  = ~ \$654 ;
+  assign \$656  = \$655  & command_queue_held[0];
+  assign \$657  = ~ command_queue_push;
+  assign \$658  = \$656  & \$657 ;
+  assign \$659  = \$658  ? command_queue_held[7] : command_queue_held[6];
+  assign \$660  = \$652  ? command_queue_held[5] : \$659 ;
+  assign \$661  = ~ command_queue_pop;
+  assign \$662  = command_queue_count[0] & \$661 ;
+  assign \$663  = command_queue_push & \$662 ;
+  assign \$664  = ~ command_queue_pop;
+  assign \$665  = command_queue_count[0] & \$664 ;
+  assign \$666  = ~ \$665 ;
+  assign \$667  = \$666  & command_queue_held[0];
+  assign \$668  = ~ command_queue_push;
+  assign \$669  = \$667  & \$668 ;
+  assign \$670  = \$669  ? command_queue_held[8] : command_queue_held[7];
+  assign \$671  = \$663  ? command_queue_held[6] : \$670 ;
+  assign \$672  = ~ command_queue_pop;
+  assign \$673  = command_queue_count[0] & \$672 ;
+  assign \$674  = command_queue_push & \$673 ;
+  assign \$675  = ~ command_queue_pop;
+  assign \$676  = command_queue_count[0] & \$675 ;
+  assign \$677  = ~ \$676 ;
+  assign \$678  = \$677  & command_queue_held[0];
+  assign \$679  = ~ command_queue_push;
+  assign \$680  = \$678  & \$679 ;
+  assign \$681  = \$680  ? 1'h0 : command_queue_held[8];
+  assign \$682  = \$674  ? command_queue_held[7] : \$681 ;
+  assign \$683  = ~ command_queue_pop;
+  assign \$684  = command_queue_push & \$683 ;
+  assign \$685  = ~ command_queue_push;
+  assign \$686  = command_queue_pop & \$685 ;
+  assign \$687  = \$686  ? command_queue_count[1] : command_queue_count[0];
+  assign \$688  = \$684  ? 1'h1 : \$687 ;
+  assign \$689  = ~ command_queue_pop;
+  assign \$690  = command_queue_push & \$689 ;
+  assign \$691  = ~ command_queue_push;
+  assign \$692  = command_queue_pop & \$691 ;
+  assign \$693  = \$692  ? command_queue_count[2] : command_queue_count[1];
+  assign \$694  = \$690  ? command_queue_count[0] : \$693 ;
+  assign \$695  = ~ command_queue_pop;
+  assign \$696  = command_queue_push & \$695 ;
+  assign \$697  = ~ command_queue_push;
+  assign \$698  = command_queue_pop & \$697 ;
+  assign \$699  = \$698  ? command_queue_count[3] : command_queue_count[2];
+  assign \$700  = \$696  ? command_queue_count[1] : \$699 ;
+  assign \$701  = ~ command_queue_pop;
+  assign \$702  = command_queue_push & \$701 ;
+  assign \$703  = ~ command_queue_push;
+  assign \$704  = command_queue_pop & \$703 ;
+  assign \$705  = \$704  ? command_queue_count[4] : command_queue_count[3];
+  assign \$706  = \$702  ? command_queue_count[2] : \$705 ;
+  assign \$707  = ~ command_queue_pop;
+  assign \$708  = command_queue_push & \$707 ;
+  assign \$709  = ~ command_queue_push;
+  assign \$710  = command_queue_pop & \$709 ;
+  assign \$711  = \$710  ? command_queue_count[5] : command_queue_count[4];
+  assign \$712  = \$708  ? command_queue_count[3] : \$711 ;
+  assign \$713  = ~ command_queue_pop;
+  assign \$714  = command_queue_push & \$713 ;
+  assign \$715  = ~ command_queue_push;
+  assign \$716  = command_queue_pop & \$715 ;
+  assign \$717  = \$716  ? command_queue_count[6] : command_queue_count[5];
+  assign \$718  = \$714  ? command_queue_count[4] : \$717 ;
+  assign \$719  = ~ command_queue_pop;
+  assign \$720  = command_queue_push & \$719 ;
+  assign \$721  = ~ command_queue_push;
+  assign \$722  = command_queue_pop & \$721 ;
+  assign \$723  = \$722  ? command_queue_count[7] : command_queue_count[6];
+  assign \$724  = \$720  ? command_queue_count[5] : \$723 ;
+  assign \$725  = ~ command_queue_pop;
+  assign \$726  = command_queue_push & \$725 ;
+  assign \$727  = ~ command_queue_push;
+  assign \$728  = command_queue_pop & \$727 ;
+  assign \$729  = \$728  ? command_queue_count[8] : command_queue_count[7];
+  assign \$730  = \$726  ? command_queue_count[6] : \$729 ;
+  assign \$731  = ~ command_queue_pop;
+  assign \$732  = command_queue_push & \$731 ;
+  assign \$733  = ~ command_queue_push;
+  assign \$734  = command_queue_pop & \$733 ;
+  assign \$735  = \$734  ? command_queue_count[9] : command_queue_count[8];
+  assign \$736  = \$732  ? command_queue_count[7] : \$735 ;
+  assign \$737  = ~ command_queue_pop;
+  assign \$738  = command_queue_push & \$737 ;
+  assign \$739  = ~ command_queue_push;
+  assign \$740  = command_queue_pop & \$739 ;
+  assign \$741  = \$740  ? 1'h0 : command_queue_count[9];
+  assign \$742  = \$738  ? command_queue_count[8] : \$741 ;
+  assign \$743  = req_free & native_free_valid;
+  assign \$744  = req_flush & native_flush_valid;
+  assign \$745  = \$743  | \$744 ;
+  assign \$746  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$747  = 1'h1 << \$746 [1:0];
+  assign \$748  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$749  = 1'h1 << \$748 [4:2];
+  assign \$750  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$751  = 1'h1 << \$750 [7:5];
+  assign \$752  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$753  = 1'h1 << \$752 [11:8];
+  assign \$754  = bus__w_beat_from_queue ? \port$2920$0 [31:0] : bus__w_data;
+  assign \$755  = bus__w_beat_from_queue ? \port$2920$0 [35:32] : bus__w_strb;
+  assign \$756  = \$755  == 4'hf;
+  assign \$757  = bus__w_beat_from_queue ? \port$2920$0 [35:32] : bus__w_strb;
+  assign \$758  = ~ w1_is_command;
+  assign \$759  = w1_valid & \$758 ;
+  assign \$760  = ~ w1_a1_0[0];
+  assign \$761  = ~ w1_a4_2[4];
+  assign \$762  = \$760  | \$761 ;
+  assign \$763  = ~ w1_a7_5[0];
+  assign \$764  = ~ w1_a11_8[0];
+  assign \$765  = \$763  | \$764 ;
+  assign \$766  = \$762  | \$765 ;
+  assign \$767  = ~ \$766 ;
+  assign \$768  = ~ w1_a1_0[0];
+  assign \$769  = ~ w1_a4_2[6];
+  assign \$770  = \$768  | \$769 ;
+  assign \$771  = ~ w1_a7_5[0];
+  assign \$772  = ~ w1_a11_8[0];
+  assign \$773  = \$771  | \$772 ;
+  assign \$774  = \$770  | \$773 ;
+  assign \$775  = ~ \$774 ;
+  assign \$776  = ~ w1_a1_0[0];
+  assign \$777  = ~ w1_a4_2[7];
+  assign \$778  = \$776  | \$777 ;
+  assign \$779  = ~ w1_a7_5[0];
+  assign \$780  = ~ w1_a11_8[0];
+  assign \$781  = \$779  | \$780 ;
+  assign \$782  = \$778  | \$781 ;
+  assign \$783  = ~ \$782 ;
+  assign \$784  = ~ w1_a1_0[0];
+  assign \$785  = ~ w1_a4_2[6];
+  assign \$786  = \$784  | \$785 ;
+  assign \$787  = ~ w1_a7_5[1];
+  assign \$788  = ~ w1_a11_8[0];
+  assign \$789  = \$787  | \$788 ;
+  assign \$790  = \$786  | \$789 ;
+  assign \$791  = ~ \$790 ;
+  assign \$792  = ~ w1_a1_0[0];
+  assign \$793  = ~ w1_a4_2[1];
+  assign \$794  = \$792  | \$793 ;
+  assign \$795  = ~ w1_a7_5[0];
+  assign \$796  = ~ w1_a11_8[1];
+  assign \$797  = \$795  | \$796 ;
+  assign \$798  = \$794  | \$797 ;
+  assign \$799  = ~ \$798 ;
+  assign \$800  = ~ w1_a1_0[0];
+  assign \$801  = ~ w1_a4_2[4];
+  assign \$802  = \$800  | \$801 ;
+  assign \$803  = ~ w1_a7_5[1];
+  assign \$804  = ~ w1_a11_8[1];
+  assign \$805  = \$803  | \$804 ;
+  assign \$806  = \$802  | \$805 ;
+  assign \$807  = ~ \$806 ;
+  assign \$808  = ~ w1_a1_0[0];
+  assign \$809  = ~ w1_a4_2[7];
+  assign \$810  = \$808  | \$809 ;
+  assign \$811  = ~ w1_a7_5[1];
+  assign \$812  = ~ w1_a11_8[1];
+  assign \$813  = \$811  | \$812 ;
+  assign \$814  = \$810  | \$813 ;
+  assign \$815  = ~ \$814 ;
+  assign \$816  = ~ w1_a1_0[0];
+  assign \$817  = ~ w1_a4_2[4];
+  assign \$818  = \$816  | \$817 ;
+  assign \$819  = ~ w1_a7_5[0];
+  assign \$820  = ~ w1_a11_8[0];
+  assign \$821  = \$819  | \$820 ;
+  assign \$822  = \$818  | \$821 ;
+  assign \$823  = ~ \$822 ;
+  assign \$824  = ~ w1_a1_0[0];
+  assign \$825  = ~ w1_a4_2[6];
+  assign \$826  = \$824  | \$825 ;
+  assign \$827  = ~ w1_a7_5[1];
+  assign \$828  = ~ w1_a11_8[0];
+  assign \$829  = \$827  | \$828 ;
+  assign \$830  = \$826  | \$829 ;
+  assign \$831  = ~ \$830 ;
+  assign \$832  = ~ w1_a1_0[0];
+  assign \$833  = ~ w1_a4_2[1];
+  assign \$834  = \$832  | \$833 ;
+  assign \$835  = ~ w1_a7_5[0];
+  assign \$836  = ~ w1_a11_8[1];
+  assign \$837  = \$835  | \$836 ;
+  assign \$838  = \$834  | \$837 ;
+  assign \$839  = ~ \$838 ;
+  assign \$840  = ~ w1_a1_0[0];
+  assign \$841  = ~ w1_a4_2[4];
+  assign \$842  = \$840  | \$841 ;
+  assign \$843  = ~ w1_a7_5[1];
+  assign \$844  = ~ w1_a11_8[1];
+  assign \$845  = \$843  | \$844 ;
+  assign \$846  = \$842  | \$845 ;
+  assign \$847  = ~ \$846 ;
+  assign \$848  = { \$847 , \$839 , \$831 , \$823  } + 4'hf;
+  assign \$849  = ~ w1_a1_0[0];
+  assign \$850  = ~ w1_a4_2[6];
+  assign \$851  = \$849  | \$850 ;
+  assign \$852  = ~ w1_a7_5[0];
+  assign \$853  = ~ w1_a11_8[0];
+  assign \$854  = \$852  | \$853 ;
+  assign \$855  = \$851  | \$854 ;
+  assign \$856  = ~ \$855 ;
+  assign \$857  = ~ w1_a1_0[0];
+  assign \$858  = ~ w1_a4_2[7];
+  assign \$859  = \$857  | \$858 ;
+  assign \$860  = ~ w1_a7_5[0];
+  assign \$861  = ~ w1_a11_8[0];
+  assign \$862  = \$860  | \$861 ;
+  assign \$863  = \$859  | \$862 ;
+  assign \$864  = ~ \$863 ;
+  assign \$865  = \$856  | \$864 ;
+  assign \$866  = ~ w1_a1_0[0];
+  assign \$867  = ~ w1_a4_2[7];
+  assign \$868  = \$866  | \$867 ;
+  assign \$869  = ~ w1_a7_5[1];
+  assign \$870  = ~ w1_a11_8[1];
+  assign \$871  = \$869  | \$870 ;
+  assign \$872  = \$868  | \$871 ;
+  assign \$873  = ~ \$872 ;
+  assign \$874  = \$865  | \$873 ;
+  assign \$875  = \$signal$209  & \$signal$210 ;
+  assign \$876  = \$875  & w2_is_ctrl;
+  assign \$877  = \$876  & \$signal$212 [0];
+  assign \$878  = \$signal$209  & \$signal$210 ;
+  assign \$879  = \$878  & w2_is_err_pop;
+  assign \$880  = \$signal$209  & w2_is_irq_status;
+  assign \$881  = \$880  & \$signal$211 [0];
+  assign \$882  = \$881  ? \$signal$212 [4:0] : 5'h00;
+  assign \$883  = \$signal$209  & w2_is_irq_enable;
+  assign \$884  = \$883  & \$signal$211 [0];
+  assign \$885  = \$signal$209  & w2_is_pool0_low_water;
+  assign \$886  = \$885  & \$signal$211 [0];
+  assign \$887  = \$signal$209  & w2_is_pool0_low_water;
+  assign \$888  = \$887  & \$signal$211 [1];
+  assign \$889  = \$signal$209  & w2_is_pool0_low_water;
+  assign \$890  = \$889  & \$signal$211 [2];
+  assign \$891  = | \port$2799$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$891 ;
+  assign \$892  = | \port$2811$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$892 ;
+  assign \$893  = ~ \port$2796$0 [0];
+  assign \$894  = rsp_grant_valid & \$893 ;
+  assign \$895  = \port$2796$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$894  & \$895 ;
+  assign \$896  = \$signal$28  > 2'h2;
+  assign \$897  = \$896  ? 2'h2 : \$signal$28 ;
+  assign \$898  = | \$signal$28 ;
+  assign \$899  = space_ge1 & \$898 ;
+  assign \$900  = \$899  ? 1'h1 : 1'h0;
+  assign \$901  = space_ge2 ? \$897  : { 1'h0, \$900  };
+  assign \$signal$81  = space_ge3 ? \$signal$28  : \$901 ;
+  assign \$902  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$902  & space_ge1;
+  assign \$903  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$903  & space_ge2;
+  assign \$904  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$904  & space_ge3;
+  assign \$905  = ~ space[4];
+  assign popped = w1c & \$905 ;
+  assign \$906  = 1'h0 - tail[1:0];
+  assign \$907  = 1'h1 - tail[1:0];
+  assign \$908  = 2'h2 - tail[1:0];
+  assign \$909  = 2'h3 - tail[1:0];
+  assign \$910  = space - 3'h7;
+  assign \$911  = ~ \$910 [5];
+  assign \$912  = space - 3'h7;
+  assign \$913  = ~ \$912 [5];
+  assign \$914  = space - 4'h8;
+  assign \$915  = ~ \$914 [5];
+  assign \$916  = space - 3'h7;
+  assign \$917  = ~ \$916 [5];
+  assign \$918  = space - 4'h8;
+  assign \$919  = ~ \$918 [5];
+  assign \$920  = space - 4'h9;
+  assign \$921  = ~ \$920 [5];
+  assign \$922  = space - \$signal$28 ;
+  assign \$923  = space + 1'h1;
+  assign space_over = \$923  - \$signal$28 ;
+  assign space_short = $signed(\$922 ) < $signed(1'h0);
+  assign \$924  = | \$signal$28 ;
+  assign \$925  = \$signal$81  != \$signal$28 ;
+  assign \$926  = \$signal$93  & irq_enable;
+  assign irq = | \$926 ;
   assign low_water_hit = event_lw_granted_2 & event_lw_short;
-  assign \$942  = ! bus__r_addr[5:0];
-  assign \$943  = bus__r_addr[11:6] >= 3'h4;
-  assign \$944  = \$942  & \$943 ;
-  assign \$945  = bus__r_addr[11:6] < 3'h5;
-  assign bus__r_slow = \$944  & \$945 ;
-  assign \$946  = ~ alloc_queue_pop;
-  assign \$947  = alloc_queue_count[0] & \$946 ;
-  assign \$948  = alloc_queue_held[0] | \$947 ;
-  assign \$signature__en$250  = alloc_queue_push & \$948 ;
-  assign \$949  = req_alloc & native_alloc_valid;
-  assign \$950  = ~ \$949 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$950 ;
-  assign \$951  = alloc_queue_count[0] | staged_valid;
-  assign \$952  = ! bus__r_addr[5:0];
-  assign \$953  = bus__r_addr[11:6] >= 3'h4;
-  assign \$954  = \$952  & \$953 ;
-  assign \$955  = bus__r_addr[11:6] < 3'h5;
-  assign \$956  = \$954  & \$955 ;
-  assign \$957  = bus__r_req & \$956 ;
-  assign \$958  = \$951  | \$957 ;
-  assign \$959  = req_alloc & native_alloc_valid;
-  assign \$960  = ~ \$959 ;
-  assign \$961  = \$958  & \$960 ;
-  assign \$962  = ~ alloc_queue_count[0];
-  assign \$963  = \$961  & \$962 ;
-  assign \$964  = ~ \$963 ;
-  assign alloc_queue_push = staged_valid & \$964 ;
+  assign \$927  = ! bus__r_addr[5:0];
+  assign \$928  = bus__r_addr[11:6] >= 3'h4;
+  assign \$929  = \$927  & \$928 ;
+  assign \$930  = bus__r_addr[11:6] < 3'h5;
+  assign bus__r_slow = \$929  & \$930 ;
+  assign \$931  = ~ alloc_queue_pop;
+  assign \$932  = alloc_queue_count[0] & \$931 ;
+  assign \$933  = alloc_queue_held[0] | \$932 ;
+  assign \$signature__en$249  = alloc_queue_push & \$933 ;
+  assign \$934  = req_alloc & native_alloc_valid;
+  assign \$935  = ~ \$934 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$935 ;
+  assign \$936  = alloc_queue_count[0] | staged_valid;
+  assign \$937  = ! bus__r_addr[5:0];
+  assign \$938  = bus__r_addr[11:6] >= 3'h4;
+  assign \$939  = \$937  & \$938 ;
+  assign \$940  = bus__r_addr[11:6] < 3'h5;
+  assign \$941  = \$939  & \$940 ;
+  assign \$942  = bus__r_req & \$941 ;
+  assign \$943  = \$936  | \$942 ;
+  assign \$944  = req_alloc & native_alloc_valid;
+  assign \$945  = ~ \$944 ;
+  assign \$946  = \$943  & \$945 ;
+  assign \$947  = ~ alloc_queue_count[0];
+  assign \$948  = \$946  & \$947 ;
+  assign \$949  = ~ \$948 ;
+  assign alloc_queue_push = staged_valid & \$949 ;
   assign bus__r_data = r2_block0 | r2_block4;
-  assign \$965  = | r2_found_in;
-  assign bus__r_err = ~ \$965 ;
+  assign \$950  = | r2_found_in;
+  assign bus__r_err = ~ \$950 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$967  = ~ \$966 ;
-  assign \$968  = \$967  + 1'h1;
-  assign \$970  = ~ \$969 ;
-  assign \$971  = \$970  + 1'h1;
-  assign w0_event_is = bus__w_addr_from_queue ? \$968 [6] : \$971 [6];
-  assign \$972  = \port$2944$0 [18:0] - 7'h40;
-  assign \$973  = ~ \$972 [19];
-  assign \$974  = bus__w_data[18:0] - 7'h40;
-  assign \$975  = ~ \$974 [19];
+  assign \$952  = ~ \$951 ;
+  assign \$953  = \$952  + 1'h1;
+  assign \$955  = ~ \$954 ;
+  assign \$956  = \$955  + 1'h1;
+  assign w0_event_is = bus__w_addr_from_queue ? \$953 [6] : \$956 [6];
+  assign \$957  = \port$2920$0 [18:0] - 7'h40;
+  assign \$958  = ~ \$957 [19];
+  assign \$959  = bus__w_data[18:0] - 7'h40;
+  assign \$960  = ~ \$959 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign bus__w_slow = \$signal$166  | new_flush;
-  assign \$976  = ~ command_queue_pop;
-  assign \$977  = command_queue_count[0] & \$976 ;
-  assign \$978  = command_queue_held[0] | \$977 ;
-  assign \$signature__en$267  = command_queue_push & \$978 ;
-  assign \$979  = w1_pool_is & w1_event_addr[0];
-  assign \$980  = w1_pool_is & w1_event_addr[1];
-  assign \$981  = w1_pool_is & w1_event_addr[2];
-  assign \$982  = w1_pool_is & w1_event_addr[3];
-  assign \$983  = w1_pool_is & w1_event_addr[4];
-  assign \$984  = w1_pool_is & w1_event_addr[5];
-  assign \$985  = w1_pool_is & w1_event_addr[6];
-  assign \$986  = w1_pool_is & w1_event_addr[7];
-  assign \$987  = w1_pool_is & w1_event_addr[8];
-  assign \$988  = w1_pool_is & w1_event_addr[9];
-  assign \$989  = w1_pool_is & w1_event_addr[10];
-  assign \$990  = w1_pool_is & w1_event_addr[11];
-  assign \$991  = w1_pool_is & w1_event_addr[12];
-  assign \$992  = w1_pool_is & w1_event_addr[13];
-  assign \$993  = w1_pool_is & w1_event_addr[14];
-  assign \$994  = w1_pool_is & w1_event_addr[15];
-  assign \$995  = w1_pool_is & w1_event_addr[16];
-  assign \$996  = w1_pool_is & w1_event_addr[17];
-  assign \$997  = w1_pool_is & w1_event_addr[18];
-  assign \$998  = w1_pool_is & w1_event_addr[19];
-  assign \$999  = w1_pool_is & w1_event_addr[20];
-  assign \$1000  = w1_pool_is & w1_event_addr[21];
-  assign \$1001  = w1_pool_is & w1_event_addr[22];
-  assign \$1002  = w1_pool_is & w1_event_addr[23];
-  assign \$1003  = w1_pool_is & w1_event_addr[24];
-  assign \$1004  = w1_pool_is & w1_event_addr[25];
-  assign \$1005  = w1_pool_is & w1_event_addr[26];
-  assign \$1006  = w1_pool_is & w1_event_addr[27];
-  assign \$1007  = w1_pool_is & w1_event_addr[28];
-  assign \$1008  = w1_pool_is & w1_event_addr[29];
-  assign \$1009  = w1_pool_is & w1_event_addr[30];
-  assign \$1010  = w1_pool_is & w1_event_addr[31];
-  assign \$1011  = ~ w1_hit;
-  assign \$1012  = command_queue_count[0] | \$signal$175 ;
-  assign \$1013  = ~ native_turn;
-  assign \$1014  = \$1012  & \$1013 ;
-  assign command_queue_pop = \$1014  & command_queue_count[0];
-  assign \$1015  = command_queue_count[0] | \$signal$175 ;
-  assign \$1016  = ~ native_turn;
-  assign \$1017  = \$1015  & \$1016 ;
-  assign \$1018  = ~ command_queue_count[0];
-  assign \$1019  = \$1017  & \$1018 ;
-  assign \$1020  = ~ \$1019 ;
-  assign command_queue_push = \$signal$175  & \$1020 ;
-  assign \$1021  = command_queue_count[0] | \$signal$175 ;
-  assign \$1022  = ~ native_turn;
-  assign \$1023  = \$1021  & \$1022 ;
-  assign \$1024  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign \$1025  = ~ \$1024 ;
-  assign req_free = \$1023  & \$1025 ;
-  assign \$1026  = command_queue_count[0] | \$signal$175 ;
-  assign \$1027  = ~ native_turn;
-  assign \$1028  = \$1026  & \$1027 ;
-  assign \$1029  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign req_flush = \$1028  & \$1029 ;
-  assign \$1030  = w1_pool_is & w1_event_addr[0];
-  assign \$1031  = w1_pool_is & w1_event_addr[1];
-  assign \$1032  = w1_pool_is & w1_event_addr[2];
-  assign \$1033  = w1_pool_is & w1_event_addr[3];
-  assign \$1034  = w1_pool_is & w1_event_addr[4];
-  assign \$1035  = w1_pool_is & w1_event_addr[5];
-  assign \$1036  = w1_pool_is & w1_event_addr[6];
-  assign \$1037  = w1_pool_is & w1_event_addr[7];
-  assign \$1038  = w1_pool_is & w1_event_addr[8];
-  assign \$1039  = w1_pool_is & w1_event_addr[9];
-  assign \$1040  = w1_pool_is & w1_event_addr[10];
-  assign \$1041  = w1_pool_is & w1_event_addr[11];
-  assign \$1042  = w1_pool_is & w1_event_addr[12];
-  assign \$1043  = w1_pool_is & w1_event_addr[13];
-  assign \$1044  = w1_pool_is & w1_event_addr[14];
-  assign \$1045  = w1_pool_is & w1_event_addr[15];
-  assign \$1046  = w1_pool_is & w1_event_addr[16];
-  assign \$1047  = w1_pool_is & w1_event_addr[17];
-  assign \$1048  = w1_pool_is & w1_event_addr[18];
-  assign \$1049  = w1_pool_is & w1_event_addr[19];
-  assign \$1050  = w1_pool_is & w1_event_addr[20];
-  assign \$1051  = w1_pool_is & w1_event_addr[21];
-  assign \$1052  = w1_pool_is & w1_event_addr[22];
-  assign \$1053  = w1_pool_is & w1_event_addr[23];
-  assign \$1054  = w1_pool_is & w1_event_addr[24];
-  assign \$1055  = w1_pool_is & w1_event_addr[25];
-  assign \$1056  = w1_pool_is & w1_event_addr[26];
-  assign \$1057  = w1_pool_is & w1_event_addr[27];
-  assign \$1058  = w1_pool_is & w1_event_addr[28];
-  assign \$1059  = w1_pool_is & w1_event_addr[29];
-  assign \$1060  = w1_pool_is & w1_event_addr[30];
-  assign \$1061  = w1_pool_is & w1_event_addr[31];
-  assign \$1062  = ~ w1_hit;
-  assign \$1063  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1062 , \$1061 , \$1060 , \$1059 , \$1058 , \$1057 , \$1056 , \$1055 , \$1054 , \$1053 , \$1052 , \$1051 , \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045 , \$1044 , \$1043 , \$1042 , \$1041 , \$1040 , \$1039 , \$1038 , \$1037 , \$1036 , \$1035 , \$1034 , \$1033 , \$1032 , \$1031 , \$1030 , new_flush };
-  assign \$1064  = ~ w2_plain;
-  assign \$1065  = \$signal$221  & \$signal$211 ;
-  assign \$1066  = ~ \$1065 ;
-  assign bus__w_err = \$1064  & \$1066 ;
-  assign \$1067  = rsp_freed_valid & \port$2863$0 [0];
-  assign \$1068  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1067  | \$1068 ;
-  assign \$1069  = rsp_freed_valid & \port$2863$0 [0];
-  assign \$1070  = \$1069  ? \port$2823$0 [0] : \port$2835$0 [0];
-  assign bus__w_slow_err = ~ \$1070 ;
+  assign \$961  = ~ command_queue_pop;
+  assign \$962  = command_queue_count[0] & \$961 ;
+  assign \$963  = command_queue_held[0] | \$962 ;
+  assign \$signature__en$266  = command_queue_push & \$963 ;
+  assign \$964  = w1_pool_is & w1_event_addr[0];
+  assign \$965  = w1_pool_is & w1_event_addr[1];
+  assign \$966  = w1_pool_is & w1_event_addr[2];
+  assign \$967  = w1_pool_is & w1_event_addr[3];
+  assign \$968  = w1_pool_is & w1_event_addr[4];
+  assign \$969  = w1_pool_is & w1_event_addr[5];
+  assign \$970  = w1_pool_is & w1_event_addr[6];
+  assign \$971  = w1_pool_is & w1_event_addr[7];
+  assign \$972  = w1_pool_is & w1_event_addr[8];
+  assign \$973  = w1_pool_is & w1_event_addr[9];
+  assign \$974  = w1_pool_is & w1_event_addr[10];
+  assign \$975  = w1_pool_is & w1_event_addr[11];
+  assign \$976  = w1_pool_is & w1_event_addr[12];
+  assign \$977  = w1_pool_is & w1_event_addr[13];
+  assign \$978  = w1_pool_is & w1_event_addr[14];
+  assign \$979  = w1_pool_is & w1_event_addr[15];
+  assign \$980  = w1_pool_is & w1_event_addr[16];
+  assign \$981  = w1_pool_is & w1_event_addr[17];
+  assign \$982  = w1_pool_is & w1_event_addr[18];
+  assign \$983  = w1_pool_is & w1_event_addr[19];
+  assign \$984  = w1_pool_is & w1_event_addr[20];
+  assign \$985  = w1_pool_is & w1_event_addr[21];
+  assign \$986  = w1_pool_is & w1_event_addr[22];
+  assign \$987  = w1_pool_is & w1_event_addr[23];
+  assign \$988  = w1_pool_is & w1_event_addr[24];
+  assign \$989  = w1_pool_is & w1_event_addr[25];
+  assign \$990  = w1_pool_is & w1_event_addr[26];
+  assign \$991  = w1_pool_is & w1_event_addr[27];
+  assign \$992  = w1_pool_is & w1_event_addr[28];
+  assign \$993  = w1_pool_is & w1_event_addr[29];
+  assign \$994  = w1_pool_is & w1_event_addr[30];
+  assign \$995  = w1_pool_is & w1_event_addr[31];
+  assign \$996  = ~ w1_hit;
+  assign \$997  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$997 ;
+  assign \$998  = w1_valid & w1_is_command;
+  assign \$999  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$998  & \$999 ;
+  assign \$1000  = ~ native_turn;
+  assign \$1001  = ~ command_queue_head[0];
+  assign \$1002  = w1_valid & w1_is_free;
+  assign \$1003  = command_queue_count[0] ? \$1001  : \$1002 ;
+  assign req_free = \$1000  & \$1003 ;
+  assign \$1004  = ~ native_turn;
+  assign \$1005  = w1_valid & w1_is_flush;
+  assign \$1006  = command_queue_count[0] ? command_queue_head[0] : \$1005 ;
+  assign req_flush = \$1004  & \$1006 ;
+  assign \$1007  = w1_pool_is & w1_event_addr[0];
+  assign \$1008  = w1_pool_is & w1_event_addr[1];
+  assign \$1009  = w1_pool_is & w1_event_addr[2];
+  assign \$1010  = w1_pool_is & w1_event_addr[3];
+  assign \$1011  = w1_pool_is & w1_event_addr[4];
+  assign \$1012  = w1_pool_is & w1_event_addr[5];
+  assign \$1013  = w1_pool_is & w1_event_addr[6];
+  assign \$1014  = w1_pool_is & w1_event_addr[7];
+  assign \$1015  = w1_pool_is & w1_event_addr[8];
+  assign \$1016  = w1_pool_is & w1_event_addr[9];
+  assign \$1017  = w1_pool_is & w1_event_addr[10];
+  assign \$1018  = w1_pool_is & w1_event_addr[11];
+  assign \$1019  = w1_pool_is & w1_event_addr[12];
+  assign \$1020  = w1_pool_is & w1_event_addr[13];
+  assign \$1021  = w1_pool_is & w1_event_addr[14];
+  assign \$1022  = w1_pool_is & w1_event_addr[15];
+  assign \$1023  = w1_pool_is & w1_event_addr[16];
+  assign \$1024  = w1_pool_is & w1_event_addr[17];
+  assign \$1025  = w1_pool_is & w1_event_addr[18];
+  assign \$1026  = w1_pool_is & w1_event_addr[19];
+  assign \$1027  = w1_pool_is & w1_event_addr[20];
+  assign \$1028  = w1_pool_is & w1_event_addr[21];
+  assign \$1029  = w1_pool_is & w1_event_addr[22];
+  assign \$1030  = w1_pool_is & w1_event_addr[23];
+  assign \$1031  = w1_pool_is & w1_event_addr[24];
+  assign \$1032  = w1_pool_is & w1_event_addr[25];
+  assign \$1033  = w1_pool_is & w1_event_addr[26];
+  assign \$1034  = w1_pool_is & w1_event_addr[27];
+  assign \$1035  = w1_pool_is & w1_event_addr[28];
+  assign \$1036  = w1_pool_is & w1_event_addr[29];
+  assign \$1037  = w1_pool_is & w1_event_addr[30];
+  assign \$1038  = w1_pool_is & w1_event_addr[31];
+  assign \$1039  = ~ w1_hit;
+  assign \$1040  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1039 , \$1038 , \$1037 , \$1036 , \$1035 , \$1034 , \$1033 , \$1032 , \$1031 , \$1030 , \$1029 , \$1028 , \$1027 , \$1026 , \$1025 , \$1024 , \$1023 , \$1022 , \$1021 , \$1020 , \$1019 , \$1018 , \$1017 , \$1016 , \$1015 , \$1014 , \$1013 , \$1012 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , w1_is_flush };
+  assign \$1041  = ~ w2_plain;
+  assign \$1042  = \$signal$220  & \$signal$210 ;
+  assign \$1043  = ~ \$1042 ;
+  assign bus__w_err = \$1041  & \$1043 ;
+  assign \$1044  = rsp_freed_valid & \port$2839$0 [0];
+  assign \$1045  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1044  | \$1045 ;
+  assign \$1046  = rsp_freed_valid & \port$2839$0 [0];
+  assign \$1047  = \$1046  ? \port$2799$0 [0] : \port$2811$0 [0];
+  assign bus__w_slow_err = ~ \$1047 ;
   always @(posedge aclk_clk)
-    cycle <= \$1071 ;
+    cycle <= \$1048 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1072 ;
+    \$signal  <= \$1049 ;
   always @(posedge aclk_clk)
-    ready <= \$1073 ;
+    ready <= \$1050 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2820$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2820$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2820$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2796$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2796$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2796$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1074 ;
+    \$signal$28  <= \$1051 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1075 ;
+    e1_exhausted <= \$1052 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1076 ;
+    event_ev_grant <= \$1053 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1077 ;
+    event_ev_free <= \$1054 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1078 ;
+    event_ev_flush <= \$1055 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1079 ;
+    event_ev_fail <= \$1056 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$31 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$35 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1080 ;
+    log_bank0_wen <= \$1057 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$38 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$42 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1081 ;
+    log_bank1_wen <= \$1058 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$45 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$49 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1082 ;
+    log_bank2_wen <= \$1059 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$54 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1083 ;
+    log_bank3_wen <= \$1060 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1084 ;
+    space_ge1 <= \$1061 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1085 ;
+    space_ge2 <= \$1062 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1086 ;
+    space_ge3 <= \$1063 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1087 ;
+    space_ge4 <= \$1064 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1088 ;
+    space_ge5 <= \$1065 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1089 ;
+    space_ge6 <= \$1066 ;
   always @(posedge aclk_clk)
-    space <= \$1090 ;
+    space <= \$1067 ;
   always @(posedge aclk_clk)
-    tail <= \$1091 ;
+    tail <= \$1068 ;
   always @(posedge aclk_clk)
-    \$signal$80  <= \$1092 ;
+    \$signal$80  <= \$1069 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1093 ;
+    n_dropped <= \$1070 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1094 ;
+    err_dropped <= \$1071 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1095 ;
+    tail_row <= \$1072 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1096 ;
+    tail_next_row <= \$1073 ;
   always @(posedge aclk_clk)
-    head <= \$1097 ;
+    head <= \$1074 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$1098 ;
+    \$signal$86  <= \$1075 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1099 ;
+    head_bank <= \$1076 ;
   always @(posedge aclk_clk)
     head_entry <= \$81 ;
   always @(posedge aclk_clk)
-    \$signal$93  <= \$1100 ;
+    \$signal$93  <= \$1077 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1101 ;
+    event_lw_limit <= \$1078 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1102 ;
+    event_lw_short <= \$1079 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1103 ;
+    event_lw_granted_1 <= \$1080 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1104 ;
+    event_lw_granted_2 <= \$1081 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1105 ;
+    event_in_use <= \$1082 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1106 ;
+    event_in_use_was <= \$1083 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1107 ;
+    event_in_use_rose <= \$1084 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1108 ;
+    event_hw_grow <= \$1085 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1109 ;
+    event_high_water <= \$1086 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1110 ;
+    event_allocs <= \$1087 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1111 ;
+    event_fails <= \$1088 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1112 ;
+    event_frees <= \$1089 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1113 ;
+    event_flushes <= \$1090 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1114 ;
+    r1_valid <= \$1091 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1115 ;
+    alloc_queue_head <= \$1092 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1116 ;
+    alloc_queue_rd <= \$1093 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1117 ;
+    alloc_queue_rd_next <= \$1094 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1118 ;
+    alloc_queue_wr <= \$1095 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1119 ;
+    alloc_queue_wr_next <= \$1096 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1120 ;
+    alloc_queue_held <= \$1097 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1121 ;
+    alloc_queue_count <= \$1098 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1122 ;
+    req_alloc <= \$1099 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1123 ;
+    staged_valid <= \$1100 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1124 ;
+    alloc_queue_w_data <= \$1101 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1125 ;
+    req_alloc_pool <= \$1102 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1126 ;
+    req_alloc_size <= \$1103 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$342 [12];
   always @(posedge aclk_clk)
@@ -8812,99 +8764,97 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     r1_sel_pool0_low_water <= \$432 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1127 ;
+    r2_valid <= \$1104 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1128 ;
+    r2_block0 <= \$1105 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1129 ;
+    r2_found_in <= \$1106 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1130 ;
+    r2_block4 <= \$1107 ;
   always @(posedge aclk_clk)
-    \$signal$166  <= \$532 ;
+    w1_valid <= \$1108 ;
   always @(posedge aclk_clk)
-    new_flush <= \$543 ;
+    w1_is_free <= \$531 ;
   always @(posedge aclk_clk)
-    \$signal$175  <= \$1131 ;
+    w1_is_flush <= \$541 ;
   always @(posedge aclk_clk)
-    new_is_flush <= \$575 ;
+    w1_is_command <= \$562 ;
   always @(posedge aclk_clk)
-    \$signal$177  <= \$1132 ;
+    \$signal$177  <= \$1109 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1133 ;
+    w1_pool_is <= \$1110 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1134 ;
+    w1_hit <= \$1111 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1135 ;
+    w1_tag <= \$1112 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1136 ;
+    w1_event_addr <= \$1113 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1137 ;
+    command_queue_head <= \$1114 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1138 ;
+    command_queue_rd <= \$1115 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1139 ;
+    command_queue_rd_next <= \$1116 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1140 ;
+    command_queue_wr <= \$1117 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1141 ;
+    command_queue_wr_next <= \$1118 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1142 ;
+    command_queue_held <= \$1119 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1143 ;
+    command_queue_count <= \$1120 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1144 ;
+    native_turn <= \$1121 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1145 ;
+    w1_a1_0 <= \$1122 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1146 ;
+    w1_a4_2 <= \$1123 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1147 ;
+    w1_a7_5 <= \$1124 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1148 ;
+    w1_a11_8 <= \$1125 ;
   always @(posedge aclk_clk)
-    \$signal$206  <= \$1149 ;
+    w1_data <= \$1126 ;
   always @(posedge aclk_clk)
-    \$signal$207  <= \$1150 ;
+    \$signal$207  <= \$1127 ;
   always @(posedge aclk_clk)
-    \$signal$208  <= \$1151 ;
+    \$signal$208  <= \$1128 ;
   always @(posedge aclk_clk)
-    \$signal$209  <= \$1152 ;
+    \$signal$209  <= \$1129 ;
   always @(posedge aclk_clk)
-    \$signal$210  <= \$1153 ;
+    \$signal$210  <= \$1130 ;
   always @(posedge aclk_clk)
-    \$signal$211  <= \$1154 ;
+    \$signal$211  <= \$1131 ;
   always @(posedge aclk_clk)
-    \$signal$212  <= \$1155 ;
+    \$signal$212  <= \$1132 ;
   always @(posedge aclk_clk)
-    \$signal$213  <= \$1156 ;
+    w2_is_ctrl <= \$1133 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1157 ;
+    w2_is_irq_status <= \$1134 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1158 ;
+    w2_is_irq_enable <= \$1135 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1159 ;
+    w2_is_err_pop <= \$1136 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1160 ;
+    w2_is_pool0_free <= \$1137 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1161 ;
+    w2_is_pool0_flush <= \$1138 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1162 ;
+    w2_is_pool0_low_water <= \$1139 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1163 ;
+    \$signal$220  <= \$1140 ;
   always @(posedge aclk_clk)
-    \$signal$221  <= \$1164 ;
+    w2_plain <= \$1141 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1165 ;
+    \$signal$85  <= \$1142 ;
   always @(posedge aclk_clk)
-    \$signal$85  <= \$1166 ;
+    w1c <= \$1143 ;
   always @(posedge aclk_clk)
-    w1c <= \$1167 ;
+    \$signal$94  <= \$1144 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1168 ;
+    irq_enable <= \$1145 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1169 ;
-  always @(posedge aclk_clk)
-    event_low_water <= \$1170 ;
+    event_low_water <= \$1146 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
@@ -8934,18 +8884,17 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
   assign \$auto$rtlil.cc:2739:Not$62  = ~ \$524 [8];
-  assign \$auto$rtlil.cc:2739:Not$64  = ~ \$535 [8];
-  assign \$auto$rtlil.cc:2739:Not$66  = ~ \$546 [8];
-  assign \$auto$rtlil.cc:2739:Not$68  = ~ \$556 [8];
-  assign \$auto$rtlil.cc:2739:Not$70  = ~ \$568 [8];
+  assign \$auto$rtlil.cc:2739:Not$64  = ~ \$534 [8];
+  assign \$auto$rtlil.cc:2739:Not$66  = ~ \$544 [8];
+  assign \$auto$rtlil.cc:2739:Not$68  = ~ \$554 [8];
+  assign \$auto$rtlil.cc:2739:Not$70  = ~ bus__w_addr_queued[8];
   assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[4];
-  assign \$auto$rtlil.cc:2739:Not$72  = ~ bus__w_addr_queued[8];
-  assign \$auto$rtlil.cc:2739:Not$74  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$72  = ~ bus__w_addr[8];
   assign \$auto$rtlil.cc:2739:Not$10  = ~ { bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$921 [1:0])
+    casez (\$906 [1:0])
       2'h0:
           \$36  = log_kept_ge1;
       2'h1:
@@ -8957,9 +8906,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$922 [1:0])
+    casez (\$907 [1:0])
       2'h0:
           \$43  = log_kept_ge1;
       2'h1:
@@ -8971,9 +8920,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$923 [1:0])
+    casez (\$908 [1:0])
       2'h0:
           \$50  = log_kept_ge1;
       2'h1:
@@ -8985,9 +8934,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$924 [1:0])
+    casez (\$909 [1:0])
       2'h0:
           \$55  = log_kept_ge1;
       2'h1:
@@ -8999,7 +8948,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -9013,7 +8962,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$334  = 14'h0000;
     casez (\$333 [0])
       1'h0:
@@ -9021,7 +8970,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$337  = 14'h0000;
     casez (\$336 [0])
       1'h0:
@@ -9029,7 +8978,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9043,7 +8992,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9057,7 +9006,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9071,7 +9020,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9081,11 +9030,11 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$926 ;
+          space_plus_all_ge4 = \$911 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9093,917 +9042,911 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$928 ;
+          space_plus_all_ge5 = \$913 ;
       2'h3:
-          space_plus_all_ge5 = \$930 ;
+          space_plus_all_ge5 = \$915 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$932 ;
+          space_plus_all_ge6 = \$917 ;
       2'h2:
-          space_plus_all_ge6 = \$934 ;
+          space_plus_all_ge6 = \$919 ;
       2'h3:
-          space_plus_all_ge6 = \$936 ;
+          space_plus_all_ge6 = \$921 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1071  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1048  = \$1 [31:0];
+    if (aclk_rst) begin
+      \$1048  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1049  = busy;
+    if (aclk_rst) begin
+      \$1049  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1050  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1050  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1051  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1051  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1052  = \$16 ;
+    if (aclk_rst) begin
+      \$1052  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1053  = \$19 ;
+    if (aclk_rst) begin
+      \$1053  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1054  = \$22 ;
+    if (aclk_rst) begin
+      \$1054  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1055  = \$25 ;
+    if (aclk_rst) begin
+      \$1055  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1056  = \$29 ;
+    if (aclk_rst) begin
+      \$1056  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1057  = \$36 ;
+    if (aclk_rst) begin
+      \$1057  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1058  = \$43 ;
+    if (aclk_rst) begin
+      \$1058  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1059  = \$50 ;
+    if (aclk_rst) begin
+      \$1059  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1060  = \$55 ;
+    if (aclk_rst) begin
+      \$1060  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1061  = \$56 ;
+    if (aclk_rst) begin
+      \$1061  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1062  = \$57 ;
+    if (aclk_rst) begin
+      \$1062  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1063  = \$58 ;
+    if (aclk_rst) begin
+      \$1063  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1064  = \$59 ;
+    if (aclk_rst) begin
+      \$1064  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1065  = \$60 ;
+    if (aclk_rst) begin
+      \$1065  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1066  = \$61 ;
+    if (aclk_rst) begin
+      \$1066  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1067  = \$64 ;
+    if (aclk_rst) begin
+      \$1067  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1068  = \$70 ;
+    if (aclk_rst) begin
+      \$1068  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1069  = \$71 [31:0];
+    if (\$signal$85 ) begin
+      \$1069  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1069  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1070  = \$72 [1:0];
+    if (aclk_rst) begin
+      \$1070  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1071  = \$73 [31:0];
+    if (\$signal$85 ) begin
+      \$1071  = 32'd0;
+    end
     if (aclk_rst) begin
       \$1071  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1072  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1072  = tail_row;
+    if (\$74 ) begin
+      \$1072  = tail_next_row;
+    end
     if (aclk_rst) begin
-      \$1072  = 1'h0;
+      \$1072  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1073  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1073  = tail_next_row;
+    if (\$74 ) begin
+      \$1073  = \$75 [1:0];
+    end
     if (aclk_rst) begin
-      \$1073  = 1'h0;
+      \$1073  = 2'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1074  = \$14 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1074  = head;
+    if (popped) begin
+      \$1074  = \$76 [3:0];
+    end
     if (aclk_rst) begin
-      \$1074  = 2'h0;
+      \$1074  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1075  = \$16 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1075  = \$77 ;
     if (aclk_rst) begin
       \$1075  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1076  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1076  = head[1:0];
     if (aclk_rst) begin
-      \$1076  = 1'h0;
+      \$1076  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1077  = \$22 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1077  = \$84 ;
     if (aclk_rst) begin
-      \$1077  = 1'h0;
+      \$1077  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1078  = \$25 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1078  = \$85 ;
     if (aclk_rst) begin
-      \$1078  = 1'h0;
+      \$1078  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1079  = \$29 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1079  = \$86 ;
     if (aclk_rst) begin
       \$1079  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1080  = \$36 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1080  = event_ev_grant;
     if (aclk_rst) begin
       \$1080  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1081  = \$43 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1081  = event_lw_granted_1;
     if (aclk_rst) begin
       \$1081  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1082  = \$50 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1082  = \$97 [6:0];
     if (aclk_rst) begin
-      \$1082  = 1'h0;
+      \$1082  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1083  = \$55 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1083  = event_in_use;
     if (aclk_rst) begin
-      \$1083  = 1'h0;
+      \$1083  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1084  = \$56 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1084  = \$107 ;
     if (aclk_rst) begin
-      \$1084  = 1'h1;
+      \$1084  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1085  = \$57 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1085  = \$113 ;
     if (aclk_rst) begin
-      \$1085  = 1'h1;
+      \$1085  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1086  = \$58 ;
-    if (aclk_rst) begin
-      \$1086  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1087  = \$59 ;
-    if (aclk_rst) begin
-      \$1087  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1088  = \$60 ;
-    if (aclk_rst) begin
-      \$1088  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1089  = \$61 ;
-    if (aclk_rst) begin
-      \$1089  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1090  = \$64 ;
-    if (aclk_rst) begin
-      \$1090  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1091  = \$70 ;
-    if (aclk_rst) begin
-      \$1091  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1092  = \$71 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1086  = event_high_water;
+    (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
-      \$1092  = 32'd0;
+      \$1086  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1086  = event_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1092  = 32'd0;
+      \$1086  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1093  = \$72 [1:0];
-    if (aclk_rst) begin
-      \$1093  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1094  = \$73 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    (* full_case = 32'd1 *)
     if (\$signal$85 ) begin
-      \$1094  = 32'd0;
+      \$1087  = 32'd0;
+    end else begin
+      \$1087  = \$114 [31:0];
     end
     if (aclk_rst) begin
-      \$1094  = 32'd0;
+      \$1087  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1095  = tail_row;
-    if (\$74 ) begin
-      \$1095  = tail_next_row;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1088  = 32'd0;
+    end else begin
+      \$1088  = \$115 [31:0];
     end
     if (aclk_rst) begin
-      \$1095  = 2'h0;
+      \$1088  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1096  = tail_next_row;
-    if (\$74 ) begin
-      \$1096  = \$75 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1089  = 32'd0;
+    end else begin
+      \$1089  = \$116 [31:0];
     end
     if (aclk_rst) begin
-      \$1096  = 2'h1;
+      \$1089  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1097  = head;
-    if (popped) begin
-      \$1097  = \$76 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1090  = 32'd0;
+    end else begin
+      \$1090  = \$117 [31:0];
     end
     if (aclk_rst) begin
-      \$1097  = 4'h0;
+      \$1090  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1098  = \$77 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1091  = \$124 ;
     if (aclk_rst) begin
-      \$1098  = 1'h0;
+      \$1091  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1099  = head[1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1092  = alloc_queue_head;
+    if (\$127 ) begin
+      \$1092  = \$128 ;
+    end
     if (aclk_rst) begin
-      \$1099  = 2'h0;
+      \$1092  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1100  = \$84 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1093  = alloc_queue_rd;
+    if (\$132 ) begin
+      \$1093  = alloc_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1100  = 5'h00;
+      \$1093  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1101  = \$85 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1094  = alloc_queue_rd_next;
+    if (\$132 ) begin
+      \$1094  = \$133 [3:0];
+    end
     if (aclk_rst) begin
-      \$1101  = 18'h00000;
+      \$1094  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1102  = \$86 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1095  = alloc_queue_wr;
+    if (\$137 ) begin
+      \$1095  = alloc_queue_wr_next;
+    end
+    if (aclk_rst) begin
+      \$1095  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1096  = alloc_queue_wr_next;
+    if (\$137 ) begin
+      \$1096  = \$138 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1096  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1097 [0] = \$149 ;
+    \$1097 [1] = \$160 ;
+    \$1097 [2] = \$171 ;
+    \$1097 [3] = \$182 ;
+    \$1097 [4] = \$193 ;
+    \$1097 [5] = \$204 ;
+    \$1097 [6] = \$215 ;
+    \$1097 [7] = \$226 ;
+    \$1097 [8] = \$237 ;
+    if (aclk_rst) begin
+      \$1097  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1098 [0] = \$243 ;
+    \$1098 [1] = \$249 ;
+    \$1098 [2] = \$255 ;
+    \$1098 [3] = \$261 ;
+    \$1098 [4] = \$267 ;
+    \$1098 [5] = \$273 ;
+    \$1098 [6] = \$279 ;
+    \$1098 [7] = \$285 ;
+    \$1098 [8] = \$291 ;
+    \$1098 [9] = \$297 ;
+    if (aclk_rst) begin
+      \$1098  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1099  = \$308 ;
+    if (aclk_rst) begin
+      \$1099  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1100  = \$331 ;
+    if (aclk_rst) begin
+      \$1100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1101  = { \$334 , \$332 [0] };
+    if (aclk_rst) begin
+      \$1101  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1102  = \$339 [0];
     if (aclk_rst) begin
       \$1102  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1103  = event_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1103  = \$339 [14:1];
     if (aclk_rst) begin
-      \$1103  = 1'h0;
+      \$1103  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1104  = event_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1104  = r1_valid;
     if (aclk_rst) begin
       \$1104  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1105  = \$97 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1105  = \$463 ;
     if (aclk_rst) begin
-      \$1105  = 7'h00;
+      \$1105  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1106  = event_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1106 [0] = \$478 ;
+    \$1106 [1] = \$521 ;
     if (aclk_rst) begin
-      \$1106  = 7'h00;
+      \$1106  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1107  = \$107 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1107  = \$507 ;
     if (aclk_rst) begin
-      \$1107  = 1'h0;
+      \$1107  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1108  = \$113 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1108  = bus__w_req;
     if (aclk_rst) begin
       \$1108  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1109  = event_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1109  = event_in_use;
-    end else begin
-      if (event_hw_grow) begin
-        \$1109  = event_in_use_was;
-      end
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1109  = \$564 [0];
     if (aclk_rst) begin
-      \$1109  = 7'h00;
+      \$1109  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1110  = 32'd0;
-    end else begin
-      \$1110  = \$114 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1110  = w0_event_is;
     if (aclk_rst) begin
-      \$1110  = 32'd0;
+      \$1110  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1111  = 32'd0;
-    end else begin
-      \$1111  = \$115 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1111  = \$565 ;
     if (aclk_rst) begin
-      \$1111  = 32'd0;
+      \$1111  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1112  = 32'd0;
-    end else begin
-      \$1112  = \$116 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1112  = \$566 [22:19];
     if (aclk_rst) begin
-      \$1112  = 32'd0;
+      \$1112  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1113  = 32'd0;
-    end else begin
-      \$1113  = \$117 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1113  = \$569 [31:0];
     if (aclk_rst) begin
       \$1113  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1114  = \$124 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1114  = command_queue_head;
+    if (\$572 ) begin
+      \$1114  = \$573 ;
+    end
     if (aclk_rst) begin
-      \$1114  = 1'h0;
+      \$1114  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1115  = alloc_queue_head;
-    if (\$127 ) begin
-      \$1115  = \$128 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1115  = command_queue_rd;
+    if (\$577 ) begin
+      \$1115  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1115  = 15'h0000;
+      \$1115  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1116  = alloc_queue_rd;
-    if (\$132 ) begin
-      \$1116  = alloc_queue_rd_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1116  = command_queue_rd_next;
+    if (\$577 ) begin
+      \$1116  = \$578 [3:0];
     end
     if (aclk_rst) begin
-      \$1116  = 4'h0;
+      \$1116  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1117  = alloc_queue_rd_next;
-    if (\$132 ) begin
-      \$1117  = \$133 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1117  = command_queue_wr;
+    if (\$582 ) begin
+      \$1117  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1117  = 4'h1;
+      \$1117  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1118  = alloc_queue_wr;
-    if (\$137 ) begin
-      \$1118  = alloc_queue_wr_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1118  = command_queue_wr_next;
+    if (\$582 ) begin
+      \$1118  = \$583 [3:0];
     end
     if (aclk_rst) begin
-      \$1118  = 4'h0;
+      \$1118  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1119  = alloc_queue_wr_next;
-    if (\$137 ) begin
-      \$1119  = \$138 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1119 [0] = \$594 ;
+    \$1119 [1] = \$605 ;
+    \$1119 [2] = \$616 ;
+    \$1119 [3] = \$627 ;
+    \$1119 [4] = \$638 ;
+    \$1119 [5] = \$649 ;
+    \$1119 [6] = \$660 ;
+    \$1119 [7] = \$671 ;
+    \$1119 [8] = \$682 ;
     if (aclk_rst) begin
-      \$1119  = 4'h1;
+      \$1119  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1120 [0] = \$149 ;
-    \$1120 [1] = \$160 ;
-    \$1120 [2] = \$171 ;
-    \$1120 [3] = \$182 ;
-    \$1120 [4] = \$193 ;
-    \$1120 [5] = \$204 ;
-    \$1120 [6] = \$215 ;
-    \$1120 [7] = \$226 ;
-    \$1120 [8] = \$237 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1120 [0] = \$688 ;
+    \$1120 [1] = \$694 ;
+    \$1120 [2] = \$700 ;
+    \$1120 [3] = \$706 ;
+    \$1120 [4] = \$712 ;
+    \$1120 [5] = \$718 ;
+    \$1120 [6] = \$724 ;
+    \$1120 [7] = \$730 ;
+    \$1120 [8] = \$736 ;
+    \$1120 [9] = \$742 ;
     if (aclk_rst) begin
-      \$1120  = 9'h000;
+      \$1120  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1121 [0] = \$243 ;
-    \$1121 [1] = \$249 ;
-    \$1121 [2] = \$255 ;
-    \$1121 [3] = \$261 ;
-    \$1121 [4] = \$267 ;
-    \$1121 [5] = \$273 ;
-    \$1121 [6] = \$279 ;
-    \$1121 [7] = \$285 ;
-    \$1121 [8] = \$291 ;
-    \$1121 [9] = \$297 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1121  = \$745 ;
     if (aclk_rst) begin
-      \$1121  = 10'h000;
+      \$1121  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1122  = \$308 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1122  = \$747 ;
     if (aclk_rst) begin
-      \$1122  = 1'h0;
+      \$1122  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1123  = \$331 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1123  = \$749 ;
     if (aclk_rst) begin
-      \$1123  = 1'h0;
+      \$1123  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1124  = { \$334 , \$332 [0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1124  = \$751 ;
     if (aclk_rst) begin
-      \$1124  = 15'h0000;
+      \$1124  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1125  = \$339 [0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1125  = \$753 ;
     if (aclk_rst) begin
-      \$1125  = 1'h0;
+      \$1125  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1126  = \$339 [14:1];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1126  = \$754 ;
     if (aclk_rst) begin
-      \$1126  = 14'h0000;
+      \$1126  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1127  = r1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1127  = \$756 ;
     if (aclk_rst) begin
       \$1127  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1128  = \$463 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1128  = \$757 ;
     if (aclk_rst) begin
-      \$1128  = 32'd0;
+      \$1128  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1129 [0] = \$478 ;
-    \$1129 [1] = \$521 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1129  = \$759 ;
     if (aclk_rst) begin
-      \$1129  = 2'h0;
+      \$1129  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1130  = \$507 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1130  = \$signal$207 ;
     if (aclk_rst) begin
-      \$1130  = 32'd0;
+      \$1130  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1131  = \$565 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1131  = \$signal$208 ;
     if (aclk_rst) begin
-      \$1131  = 1'h0;
+      \$1131  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1132  = \$577 [0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1132  = w1_data;
     if (aclk_rst) begin
-      \$1132  = 1'h0;
+      \$1132  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1133  = w0_event_is;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1133  = \$767 ;
     if (aclk_rst) begin
       \$1133  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1134  = \$578 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1134  = \$775 ;
     if (aclk_rst) begin
       \$1134  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1135  = \$579 [22:19];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1135  = \$783 ;
     if (aclk_rst) begin
-      \$1135  = 4'h0;
+      \$1135  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1136  = \$582 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1136  = \$791 ;
     if (aclk_rst) begin
-      \$1136  = 32'd0;
+      \$1136  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1137  = command_queue_head;
-    if (\$585 ) begin
-      \$1137  = \$586 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1137  = \$799 ;
     if (aclk_rst) begin
-      \$1137  = 41'h00000000000;
+      \$1137  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1138  = command_queue_rd;
-    if (\$590 ) begin
-      \$1138  = command_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1138  = \$807 ;
     if (aclk_rst) begin
-      \$1138  = 4'h0;
+      \$1138  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1139  = command_queue_rd_next;
-    if (\$590 ) begin
-      \$1139  = \$591 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1139  = \$815 ;
     if (aclk_rst) begin
-      \$1139  = 4'h1;
+      \$1139  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1140  = command_queue_wr;
-    if (\$595 ) begin
-      \$1140  = command_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1140  = \$848 [4];
     if (aclk_rst) begin
-      \$1140  = 4'h0;
+      \$1140  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1141  = command_queue_wr_next;
-    if (\$595 ) begin
-      \$1141  = \$596 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1141  = \$874 ;
     if (aclk_rst) begin
-      \$1141  = 4'h1;
+      \$1141  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1142 [0] = \$607 ;
-    \$1142 [1] = \$618 ;
-    \$1142 [2] = \$629 ;
-    \$1142 [3] = \$640 ;
-    \$1142 [4] = \$651 ;
-    \$1142 [5] = \$662 ;
-    \$1142 [6] = \$673 ;
-    \$1142 [7] = \$684 ;
-    \$1142 [8] = \$695 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1142  = \$877 ;
     if (aclk_rst) begin
-      \$1142  = 9'h000;
+      \$1142  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1143 [0] = \$701 ;
-    \$1143 [1] = \$707 ;
-    \$1143 [2] = \$713 ;
-    \$1143 [3] = \$719 ;
-    \$1143 [4] = \$725 ;
-    \$1143 [5] = \$731 ;
-    \$1143 [6] = \$737 ;
-    \$1143 [7] = \$743 ;
-    \$1143 [8] = \$749 ;
-    \$1143 [9] = \$755 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1143  = \$879 ;
     if (aclk_rst) begin
-      \$1143  = 10'h000;
+      \$1143  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1144  = \$758 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1144  = \$882 ;
     if (aclk_rst) begin
-      \$1144  = 1'h0;
+      \$1144  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1145  = \$760 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1145  = irq_enable;
+    if (\$884 ) begin
+      \$1145  = \$signal$212 [4:0];
+    end
     if (aclk_rst) begin
-      \$1145  = 4'h0;
+      \$1145  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1146  = \$762 ;
-    if (aclk_rst) begin
-      \$1146  = 8'h00;
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1146  = event_low_water;
+    if (\$886 ) begin
+      \$1146 [7:0] = \$signal$212 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1147  = \$764 ;
-    if (aclk_rst) begin
-      \$1147  = 8'h00;
+    if (\$888 ) begin
+      \$1146 [15:8] = \$signal$212 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1148  = \$766 ;
-    if (aclk_rst) begin
-      \$1148  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1149  = bus__w_req;
-    if (aclk_rst) begin
-      \$1149  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1150  = \$767 ;
-    if (aclk_rst) begin
-      \$1150  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1151  = \$769 ;
-    if (aclk_rst) begin
-      \$1151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1152  = \$770 ;
-    if (aclk_rst) begin
-      \$1152  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1153  = \$774 ;
-    if (aclk_rst) begin
-      \$1153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1154  = \$signal$208 ;
-    if (aclk_rst) begin
-      \$1154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1155  = \$signal$209 ;
-    if (aclk_rst) begin
-      \$1155  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1156  = \$signal$207 ;
-    if (aclk_rst) begin
-      \$1156  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1157  = \$782 ;
-    if (aclk_rst) begin
-      \$1157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1158  = \$790 ;
-    if (aclk_rst) begin
-      \$1158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1159  = \$798 ;
-    if (aclk_rst) begin
-      \$1159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1160  = \$806 ;
-    if (aclk_rst) begin
-      \$1160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1161  = \$814 ;
-    if (aclk_rst) begin
-      \$1161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1162  = \$822 ;
-    if (aclk_rst) begin
-      \$1162  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1163  = \$830 ;
-    if (aclk_rst) begin
-      \$1163  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1164  = \$863 [4];
-    if (aclk_rst) begin
-      \$1164  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1165  = \$889 ;
-    if (aclk_rst) begin
-      \$1165  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1166  = \$892 ;
-    if (aclk_rst) begin
-      \$1166  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1167  = \$894 ;
-    if (aclk_rst) begin
-      \$1167  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1168  = \$897 ;
-    if (aclk_rst) begin
-      \$1168  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1169  = irq_enable;
-    if (\$899 ) begin
-      \$1169  = \$signal$213 [4:0];
+    if (\$890 ) begin
+      \$1146 [16] = \$signal$212 [16];
     end
     if (aclk_rst) begin
-      \$1169  = 5'h00;
+      \$1146  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$78 ) begin end
-    \$1170  = event_low_water;
-    if (\$901 ) begin
-      \$1170 [7:0] = \$signal$213 [7:0];
-    end
-    if (\$903 ) begin
-      \$1170 [15:8] = \$signal$213 [15:8];
-    end
-    if (\$905 ) begin
-      \$1170 [16] = \$signal$213 [16];
-    end
-    if (aclk_rst) begin
-      \$1170  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$2820$0 [4:1];
-  assign rsp_grant_pool = \port$2820$0 [5];
-  assign rsp_grant_user = \port$2820$44 [13:4];
-  assign rsp_flushed_err = \port$2835$0 [4:1];
-  assign rsp_flushed_pool = \port$2835$0 [15];
-  assign rsp_flushed_user = \port$2835$0 [14:5];
-  assign rsp_freed_err = \port$2823$0 [4:1];
-  assign rsp_freed_src = \port$2863$0 [0];
-  assign rsp_freed_in_pool = \port$2823$0 [16];
-  assign rsp_freed_pool = \port$2823$0 [15];
-  assign rsp_freed_tag = \port$2863$0 [36:33];
-  assign rsp_freed_addr = \port$2863$0 [32:1];
-  assign rsp_freed_user = \port$2823$0 [14:5];
-  assign rsp_grant_ok = \port$2820$0 [0];
-  assign rsp_freed_ok = \port$2823$0 [0];
-  assign rsp_flushed_ok = \port$2835$0 [0];
-  assign log_bank0_k = \$921 [1:0];
-  assign log_bank1_k = \$922 [1:0];
-  assign log_bank2_k = \$923 [1:0];
-  assign log_bank3_k = \$924 [1:0];
-  assign space_under = { \$937 [5], \$937  };
-  assign \$signal$95  = { low_water_hit, 1'h0, \$940 , e1_exhausted, \$939  };
+  assign rsp_grant_err = \port$2796$0 [4:1];
+  assign rsp_grant_pool = \port$2796$0 [5];
+  assign rsp_grant_user = \port$2796$44 [13:4];
+  assign rsp_flushed_err = \port$2811$0 [4:1];
+  assign rsp_flushed_pool = \port$2811$0 [15];
+  assign rsp_flushed_user = \port$2811$0 [14:5];
+  assign rsp_freed_err = \port$2799$0 [4:1];
+  assign rsp_freed_src = \port$2839$0 [0];
+  assign rsp_freed_in_pool = \port$2799$0 [16];
+  assign rsp_freed_pool = \port$2799$0 [15];
+  assign rsp_freed_tag = \port$2839$0 [36:33];
+  assign rsp_freed_addr = \port$2839$0 [32:1];
+  assign rsp_freed_user = \port$2799$0 [14:5];
+  assign rsp_grant_ok = \port$2796$0 [0];
+  assign rsp_freed_ok = \port$2799$0 [0];
+  assign rsp_flushed_ok = \port$2811$0 [0];
+  assign log_bank0_k = \$906 [1:0];
+  assign log_bank1_k = \$907 [1:0];
+  assign log_bank2_k = \$908 [1:0];
+  assign log_bank3_k = \$909 [1:0];
+  assign space_under = { \$922 [5], \$922  };
+  assign \$signal$95  = { low_water_hit, 1'h0, \$925 , e1_exhausted, \$924  };
   assign \$signal$127  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$2944$0 [35:32];
-  assign bus__w_data_queued = \port$2944$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , new_flush };
+  assign bus__w_strb_queued = \port$2920$0 [35:32];
+  assign bus__w_data_queued = \port$2920$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , w1_is_flush };
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$225  = log_bank0_wdata;
+  assign \$signature__data$224  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$227  = head[3:2];
-  assign \$signature__en$228  = 1'h1;
-  assign \$signature__addr$229  = log_bank1_wrow;
-  assign \$signature__data$230  = log_bank1_wdata;
-  assign \$signature__en$231  = log_bank1_wen;
-  assign \$signature__addr$232  = head[3:2];
-  assign \$signature__en$233  = 1'h1;
-  assign \$signature__addr$234  = log_bank2_wrow;
-  assign \$signature__data$235  = log_bank2_wdata;
-  assign \$signature__en$236  = log_bank2_wen;
-  assign \$signature__addr$237  = head[3:2];
-  assign \$signature__en$238  = 1'h1;
-  assign \$signature__addr$239  = log_bank3_wrow;
-  assign \$signature__data$240  = log_bank3_wdata;
-  assign \$signature__en$241  = log_bank3_wen;
-  assign \$signature__addr$242  = head[3:2];
-  assign \$signature__en$243  = 1'h1;
+  assign \$signature__addr$226  = head[3:2];
+  assign \$signature__en$227  = 1'h1;
+  assign \$signature__addr$228  = log_bank1_wrow;
+  assign \$signature__data$229  = log_bank1_wdata;
+  assign \$signature__en$230  = log_bank1_wen;
+  assign \$signature__addr$231  = head[3:2];
+  assign \$signature__en$232  = 1'h1;
+  assign \$signature__addr$233  = log_bank2_wrow;
+  assign \$signature__data$234  = log_bank2_wdata;
+  assign \$signature__en$235  = log_bank2_wen;
+  assign \$signature__addr$236  = head[3:2];
+  assign \$signature__en$237  = 1'h1;
+  assign \$signature__addr$238  = log_bank3_wrow;
+  assign \$signature__data$239  = log_bank3_wdata;
+  assign \$signature__en$240  = log_bank3_wen;
+  assign \$signature__addr$241  = head[3:2];
+  assign \$signature__en$242  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$248  = alloc_queue_wr;
-  assign \$signature__data$249  = alloc_queue_w_data;
+  assign \$signature__addr$247  = alloc_queue_wr;
+  assign \$signature__data$248  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 [3:0], 13'h0000, \port$2820$0 [11:6] };
-  assign rsp_grant_slot = \port$2820$0 [11:6];
-  assign rsp_grant_tag = \port$2820$44 [3:0];
-  assign bus__r_slow_data = { \port$2820$0 [0], \port$2820$0 [4:1], 4'h0, \port$2820$44 [3:0], 13'h0000, \port$2820$0 [11:6] };
-  assign w0_event_is_queued = \$968 [6];
-  assign w0_event_is_pins = \$971 [6];
-  assign \read__addr$264  = command_queue_rd;
-  assign \$signature__addr$265  = command_queue_wr;
-  assign \$signature__data$266  = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , new_flush };
-  assign req_free_addr = \$1063 [32:1];
-  assign req_free_oor = \$1063 [33];
-  assign req_free_pool = \$1063 [34];
-  assign req_free_tag = \$1063 [38:35];
-  assign req_free_hit = \$1063 [39];
-  assign req_flush_select = \$1063 [40];
-  assign req_flush_pool = \$1063 [34];
-  assign \port$2364$0  = \$939 ;
-  assign \port$2365$0  = \$940 ;
-  assign \port$2507$1  = \$1063 [40:1];
-  assign \port$3092$0  = \$signal$93 ;
-  assign bus__w_ack = \$signal$210 ;
-  assign \port$3262$0  = \$signal$94 ;
+  assign handle = { \port$2796$0 [0], \port$2796$0 [4:1], 4'h0, \port$2796$44 [3:0], 13'h0000, \port$2796$0 [11:6] };
+  assign rsp_grant_slot = \port$2796$0 [11:6];
+  assign rsp_grant_tag = \port$2796$44 [3:0];
+  assign bus__r_slow_data = { \port$2796$0 [0], \port$2796$0 [4:1], 4'h0, \port$2796$44 [3:0], 13'h0000, \port$2796$0 [11:6] };
+  assign w0_event_is_queued = \$953 [6];
+  assign w0_event_is_pins = \$956 [6];
+  assign bus__w_slow = w1_is_command;
+  assign \read__addr$263  = command_queue_rd;
+  assign \$signature__addr$264  = command_queue_wr;
+  assign \$signature__data$265  = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , w1_is_flush };
+  assign req_free_addr = \$1040 [32:1];
+  assign req_free_oor = \$1040 [33];
+  assign req_free_pool = \$1040 [34];
+  assign req_free_tag = \$1040 [38:35];
+  assign req_free_hit = \$1040 [39];
+  assign req_flush_select = \$1040 [40];
+  assign req_flush_pool = \$1040 [34];
+  assign \port$2349$0  = \$924 ;
+  assign \port$2350$0  = \$925 ;
+  assign \port$2483$1  = \$1040 [40:1];
+  assign \port$3068$0  = \$signal$93 ;
+  assign bus__w_ack = \$signal$209 ;
+  assign \port$3236$0  = \$signal$94 ;
   assign \$87  = 1'h1;
   assign \$88  = event_ev_grant;
   assign \$89  = 1'h1;
@@ -10092,19 +10035,17 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$503  = \$501 ;
   assign { \$525 [5:3], \$525 [1:0] } = { \$524 [11:9], \$524 [7:6] };
   assign \$525 [2] = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$536 [5:3], \$536 [1:0] } = { \$535 [11:9], \$535 [7:6] };
-  assign \$536 [2] = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$547 [5:3], \$547 [1:0] } = { \$546 [11:9], \$546 [7:6] };
-  assign \$547 [2] = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$557 [5:3], \$557 [1:0] } = { \$556 [11:9], \$556 [7:6] };
-  assign \$557 [2] = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$569 [5:3], \$569 [1:0] } = { \$568 [11:9], \$568 [7:6] };
-  assign \$569 [2] = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$966 [5:3], \$966 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$966 [2] = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$969 [5:3], \$969 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$969 [2] = \$auto$rtlil.cc:2739:Not$74 ;
-  assign w0_event_slot_ok_queued = \$972 [19];
-  assign w0_event_slot_ok_pins = \$974 [19];
-  assign \$581  = { 3'h0, \$580 [18:0], 12'h000 };
+  assign { \$535 [5:3], \$535 [1:0] } = { \$534 [11:9], \$534 [7:6] };
+  assign \$535 [2] = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$545 [5:3], \$545 [1:0] } = { \$544 [11:9], \$544 [7:6] };
+  assign \$545 [2] = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$555 [5:3], \$555 [1:0] } = { \$554 [11:9], \$554 [7:6] };
+  assign \$555 [2] = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$951 [5:3], \$951 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$951 [2] = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$954 [5:3], \$954 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$954 [2] = \$auto$rtlil.cc:2739:Not$72 ;
+  assign w0_event_slot_ok_queued = \$957 [19];
+  assign w0_event_slot_ok_pins = \$959 [19];
+  assign \$568  = { 3'h0, \$567 [18:0], 12'h000 };
 endmodule

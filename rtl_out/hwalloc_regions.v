@@ -5,7 +5,7 @@
 module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$163  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$157  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [60:0] \$11 ;
@@ -339,9 +339,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$3978$0 (\$11 [4:0]),
-    .\port$3978$48 (\$11 [51:48]),
-    .\port$3978$7 (\$11 [15:7]),
+    .\port$3944$0 (\$11 [4:0]),
+    .\port$3944$48 (\$11 [51:48]),
+    .\port$3944$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3600$40 (\$20 [44:39]),
+    .\port$3566$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -420,7 +420,6 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_data(s_axil_wdata),
     .bus__w_err(bus__w_err),
     .bus__w_req(bus__w_req),
-    .bus__w_slow(bus__w_slow),
     .bus__w_slow_ack(bus__w_slow_ack),
     .bus__w_slow_err(bus__w_slow_err),
     .bus__w_strb(s_axil_wstrb),
@@ -431,18 +430,18 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3225$0 (\$16 ),
-    .\port$3226$0 (\$17 ),
-    .\port$3228$0 (\$18 ),
-    .\port$3600$1 (\$20 ),
-    .\port$3978$0 (\$11 [15:0]),
-    .\port$3978$48 (\$11 [60:48]),
-    .\port$3981$0 (\$12 ),
-    .\port$3993$0 (\$13 ),
-    .\port$4021$0 (\$14 ),
-    .\port$4107$0 (\$15 ),
-    .\port$4273$0 (\$signal ),
-    .\port$4547$0 (\$signal$58 ),
+    .\port$3200$0 (\$16 ),
+    .\port$3201$0 (\$17 ),
+    .\port$3203$0 (\$18 ),
+    .\port$3566$1 (\$20 ),
+    .\port$3944$0 (\$11 [15:0]),
+    .\port$3944$48 (\$11 [60:48]),
+    .\port$3947$0 (\$12 ),
+    .\port$3959$0 (\$13 ),
+    .\port$3987$0 (\$14 ),
+    .\port$4073$0 (\$15 ),
+    .\port$4239$0 (\$signal ),
+    .\port$4511$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -455,10 +454,11 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .rsp_freed_valid(\freed_valid$173 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$171 )
+    .rsp_grant_valid(\grant_valid$171 ),
+    .w1_is_command(bus__w_slow)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$163 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$157 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -600,8 +600,8 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3978$0 , \port$3978$7 , \port$3978$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$164  = 0;
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3944$0 , \port$3944$7 , \port$3944$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1489,12 +1489,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3978$0 ;
-  wire [4:0] \port$3978$0 ;
-  input [3:0] \port$3978$48 ;
-  wire [3:0] \port$3978$48 ;
-  input [8:0] \port$3978$7 ;
-  wire [8:0] \port$3978$7 ;
+  input [4:0] \port$3944$0 ;
+  wire [4:0] \port$3944$0 ;
+  input [3:0] \port$3944$48 ;
+  wire [3:0] \port$3944$48 ;
+  input [8:0] \port$3944$7 ;
+  wire [8:0] \port$3944$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1660,7 +1660,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 , 10'h000, \port$3978$7  };
+      r_slow_ring[r_slow_wr] <= { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 , 10'h000, \port$3944$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1751,7 +1751,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 , 10'h000, \port$3978$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 , 10'h000, \port$3944$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2567,14 +2567,14 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$167  = \$166  & r_fast_held[0];
   assign \$168  = ~ r_fast_push;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$763  = \$3 ;
     if (aclk_rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$764 [0] = \$8 ;
     \$764 [1] = \$16 ;
     \$764 [2] = \$24 ;
@@ -2590,70 +2590,70 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$765  = \$11 ;
     if (aclk_rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$766  = \$19 ;
     if (aclk_rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$767  = \$27 ;
     if (aclk_rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$768  = \$35 ;
     if (aclk_rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$769  = \$43 ;
     if (aclk_rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$770  = \$51 ;
     if (aclk_rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$771  = \$59 ;
     if (aclk_rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$772  = \$67 ;
     if (aclk_rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$773  = \$75 ;
     if (aclk_rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$774  = r_fast_head;
     if (\$83 ) begin
       \$774  = \$84 ;
@@ -2663,7 +2663,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$775  = r_fast_rd;
     if (\$88 ) begin
       \$775  = r_fast_rd_next;
@@ -2673,7 +2673,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$776  = r_fast_rd_next;
     if (\$88 ) begin
       \$776  = \$89 [3:0];
@@ -2683,7 +2683,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$777  = r_fast_wr;
     if (\$93 ) begin
       \$777  = r_fast_wr_next;
@@ -2693,7 +2693,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$778  = r_fast_wr_next;
     if (\$93 ) begin
       \$778  = \$94 [3:0];
@@ -2703,7 +2703,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$779 [0] = \$105 ;
     \$779 [1] = \$116 ;
     \$779 [2] = \$127 ;
@@ -2718,7 +2718,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$780 [0] = \$199 ;
     \$780 [1] = \$205 ;
     \$780 [2] = \$211 ;
@@ -2734,7 +2734,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$781  = r_slow_head;
     if (\$256 ) begin
       \$781  = \$257 ;
@@ -2744,7 +2744,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$782  = r_slow_rd;
     if (\$261 ) begin
       \$782  = r_slow_rd_next;
@@ -2754,7 +2754,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$783  = r_slow_rd_next;
     if (\$261 ) begin
       \$783  = \$262 [3:0];
@@ -2764,7 +2764,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$784  = r_slow_wr;
     if (\$266 ) begin
       \$784  = r_slow_wr_next;
@@ -2774,7 +2774,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$785  = r_slow_wr_next;
     if (\$266 ) begin
       \$785  = \$267 [3:0];
@@ -2784,7 +2784,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$786 [0] = \$278 ;
     \$786 [1] = \$289 ;
     \$786 [2] = \$300 ;
@@ -2799,7 +2799,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$787 [0] = \$372 ;
     \$787 [1] = \$378 ;
     \$787 [2] = \$384 ;
@@ -2815,35 +2815,35 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$788  = \$signal$39 ;
     if (aclk_rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$789  = bus__r_slow;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$790  = \$440 ;
     if (aclk_rst) begin
       \$790  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$791  = \$443 ;
     if (aclk_rst) begin
       \$791  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$792 [0] = \$448 ;
     \$792 [1] = \$456 ;
     if (aclk_rst) begin
@@ -2851,21 +2851,21 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$793  = \$451 ;
     if (aclk_rst) begin
       \$793  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$794  = \$459 ;
     if (aclk_rst) begin
       \$794  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$795 [0] = \$464 ;
     \$795 [1] = \$472 ;
     if (aclk_rst) begin
@@ -2873,21 +2873,21 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$796  = \$467 ;
     if (aclk_rst) begin
       \$796  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$797  = \$475 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$798 [0] = \$480 ;
     \$798 [1] = \$488 ;
     \$798 [2] = \$496 ;
@@ -2903,77 +2903,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$799  = \$483 ;
     if (aclk_rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$800  = \$491 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$801  = \$499 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$802  = \$507 ;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$803  = \$515 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$804  = \$523 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$805  = \$531 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$806  = \$539 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$807  = \$547 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$808  = \$555 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$809 [0] = \$560 ;
     \$809 [1] = \$568 ;
     \$809 [2] = \$576 ;
@@ -2989,77 +2989,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$810  = \$563 ;
     if (aclk_rst) begin
       \$810  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$811  = \$571 ;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$812  = \$579 ;
     if (aclk_rst) begin
       \$812  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$813  = \$587 ;
     if (aclk_rst) begin
       \$813  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$814  = \$595 ;
     if (aclk_rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$815  = \$603 ;
     if (aclk_rst) begin
       \$815  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$816  = \$611 ;
     if (aclk_rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$817  = \$619 ;
     if (aclk_rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$818  = \$627 ;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$819  = \$635 ;
     if (aclk_rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$820 [0] = \$640 ;
     \$820 [1] = \$648 ;
     \$820 [2] = \$656 ;
@@ -3075,84 +3075,84 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$821  = \$643 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$822  = \$651 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$823  = \$659 ;
     if (aclk_rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$824  = \$667 ;
     if (aclk_rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$825  = \$675 ;
     if (aclk_rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$826  = \$683 ;
     if (aclk_rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$827  = \$691 ;
     if (aclk_rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$828  = \$699 ;
     if (aclk_rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$829  = \$707 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$830  = \$signal$99 ;
     if (aclk_rst) begin
       \$830  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$831  = \$726 ;
     if (aclk_rst) begin
       \$831  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 , 10'h000, \port$3978$7  };
+  assign r_slow_w_data = { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 , 10'h000, \port$3944$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3164,12 +3164,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 , 10'h000, \port$3978$7  };
+  assign \$signature__data$108  = { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 , 10'h000, \port$3944$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 , 10'h000, \port$3978$7  };
+  assign bus__r_slow_data = { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 , 10'h000, \port$3944$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3209,8 +3209,8 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3600$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$165  = 0;
+, \port$3566$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
   wire [14:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -4626,8 +4626,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_tag;
-  input [5:0] \port$3600$40 ;
-  wire [5:0] \port$3600$40 ;
+  input [5:0] \port$3566$40 ;
+  wire [5:0] \port$3566$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   wire [6:0] \r__addr$375 ;
@@ -4920,19 +4920,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$181  = free_port_addr - 32'd2147745792;
   assign \$182  = ~ \$181 [32];
   assign \$184  = \$180  & \$183 ;
-  assign \$185  = free_src ? \port$3600$40 [0] : \$184 ;
+  assign \$185  = free_src ? \port$3566$40 [0] : \$184 ;
   assign \$186  = free_port_addr - 32'd2148532224;
   assign \$187  = ~ \$186 [32];
   assign \$188  = free_port_addr - 32'd2148663296;
   assign \$189  = ~ \$188 [32];
   assign \$191  = \$187  & \$190 ;
-  assign \$192  = free_src ? \port$3600$40 [1] : \$191 ;
+  assign \$192  = free_src ? \port$3566$40 [1] : \$191 ;
   assign \$193  = free_port_addr - 32'd2149580800;
   assign \$194  = ~ \$193 [32];
   assign \$195  = free_port_addr - 32'd2149597184;
   assign \$196  = ~ \$195 [32];
   assign \$198  = \$194  & \$197 ;
-  assign \$199  = free_src ? \port$3600$40 [2] : \$198 ;
+  assign \$199  = free_src ? \port$3566$40 [2] : \$198 ;
   assign \$200  = f0_addr[2:0] == f2_addr[2:0];
   assign \$201  = f0_addr[5:3] == f2_addr[5:3];
   assign \$202  = f0_addr[8:6] == f2_addr[8:6];
@@ -6080,10 +6080,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3600$40 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$3566$40 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3600$40 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$3566$40 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -6136,175 +6136,175 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$87  = config_has_fresh | config_nonempty;
   assign \$88  = \$87  | x1_select[2];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$802  = event_grant_wen;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$803  = event_grant_w_addr;
     if (event_grant_wen) begin
       \$803  = { \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$804  = event_grant_w_data;
     if (event_grant_wen) begin
       \$804  = event_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$805  = event_queue_wen;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$806  = event_queue_w_addr;
     if (event_queue_wen) begin
       \$806  = event_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$807  = event_queue_w_data;
     if (event_queue_wen) begin
       \$807  = event_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$808  = log_grant_wen;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$809  = log_grant_w_addr;
     if (log_grant_wen) begin
       \$809  = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$810  = log_grant_w_data;
     if (log_grant_wen) begin
       \$810  = log_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$811  = config_grant_wen;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$812  = config_grant_w_addr;
     if (config_grant_wen) begin
       \$812  = { \$619 , \$612 , \$605 , \$598  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$813  = config_grant_w_data;
     if (config_grant_wen) begin
       \$813  = config_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$814  = config_queue_wen;
     if (aclk_rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$815  = config_queue_w_addr;
     if (config_queue_wen) begin
       \$815  = config_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$816  = config_queue_w_data;
     if (config_queue_wen) begin
       \$816  = config_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$817  = alloc_valid;
     if (aclk_rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$818  = a0_valid;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$819  = { \$25 , \$22 , \$19  };
     if (aclk_rst) begin
       \$819  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$820  = flush_valid;
     if (aclk_rst) begin
       \$820  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$821  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
       \$821  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$822  = x0_valid;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$823  = x0_select;
     if (aclk_rst) begin
       \$823  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$824  = x1_valid;
     if (aclk_rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$825  = a1_valid;
     if (aclk_rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$826  = event_seen;
     if (\$39 ) begin
       \$826  = \$40 ;
@@ -6314,14 +6314,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$827  = event_seen;
     if (aclk_rst) begin
       \$827  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$828  = event_fresh;
     if (event_take_fresh) begin
       \$828  = \$41 ;
@@ -6333,7 +6333,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$829  = event_has_fresh;
     if (event_take_fresh) begin
       \$829  = \$42 ;
@@ -6345,7 +6345,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$830  = event_head;
     if (event_pop) begin
       \$830  = \$45 [6:0];
@@ -6358,7 +6358,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$831  = log_seen;
     if (\$48 ) begin
       \$831  = \$49 ;
@@ -6368,14 +6368,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$832  = log_seen;
     if (aclk_rst) begin
       \$832  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$833  = log_fresh;
     if (log_take_fresh) begin
       \$833  = \$54 [9:0];
@@ -6387,7 +6387,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$834  = log_at_last;
     if (log_take_fresh) begin
       \$834  = \$59 ;
@@ -6399,7 +6399,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$835  = log_lapped;
     if (log_take_fresh) begin
       \$835  = \$64 ;
@@ -6411,7 +6411,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$836  = config_seen;
     if (\$67 ) begin
       \$836  = \$68 ;
@@ -6421,14 +6421,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$837  = config_seen;
     if (aclk_rst) begin
       \$837  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$838  = config_fresh;
     if (config_take_fresh) begin
       \$838  = \$69 ;
@@ -6440,7 +6440,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$839  = config_has_fresh;
     if (config_take_fresh) begin
       \$839  = \$70 ;
@@ -6452,7 +6452,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$840  = config_head;
     if (config_pop) begin
       \$840  = \$73 [3:0];
@@ -6465,294 +6465,294 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$841  = a1_select[1];
     if (aclk_rst) begin
       \$841  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$842  = a2_valid;
     if (aclk_rst) begin
       \$842  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$843  = a2_ring;
     if (aclk_rst) begin
       \$843  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$844  = a3_valid;
     if (aclk_rst) begin
       \$844  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$845  = a4_valid;
     if (aclk_rst) begin
       \$845  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$846  = free_valid;
     if (aclk_rst) begin
       \$846  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$847  = f0_valid;
     if (aclk_rst) begin
       \$847  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$848  = \$200 ;
     if (aclk_rst) begin
       \$848  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$849  = \$201 ;
     if (aclk_rst) begin
       \$849  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$850  = \$202 ;
     if (aclk_rst) begin
       \$850  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$851  = \$203 ;
     if (aclk_rst) begin
       \$851  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$852  = \$204 ;
     if (aclk_rst) begin
       \$852  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$853  = \$205 ;
     if (aclk_rst) begin
       \$853  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$854  = \$206 ;
     if (aclk_rst) begin
       \$854  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$855  = \$207 ;
     if (aclk_rst) begin
       \$855  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$856  = \$208 ;
     if (aclk_rst) begin
       \$856  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$857  = \$209 ;
     if (aclk_rst) begin
       \$857  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$858  = \$210 ;
     if (aclk_rst) begin
       \$858  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$859  = \$211 ;
     if (aclk_rst) begin
       \$859  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$860  = \$212 ;
     if (aclk_rst) begin
       \$860  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$861  = \$213 ;
     if (aclk_rst) begin
       \$861  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$862  = \$214 ;
     if (aclk_rst) begin
       \$862  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$863  = \$215 ;
     if (aclk_rst) begin
       \$863  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$864  = \$216 ;
     if (aclk_rst) begin
       \$864  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$865  = \$217 ;
     if (aclk_rst) begin
       \$865  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$866  = \$218 ;
     if (aclk_rst) begin
       \$866  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$867  = \$219 ;
     if (aclk_rst) begin
       \$867  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$868  = \$220 ;
     if (aclk_rst) begin
       \$868  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$869  = \$221 ;
     if (aclk_rst) begin
       \$869  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$872  = f1_valid;
     if (aclk_rst) begin
       \$872  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$873  = f2_valid;
     if (aclk_rst) begin
       \$873  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$874  = \$signal$242 ;
     if (aclk_rst) begin
       \$874  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$875  = \$327 ;
     if (aclk_rst) begin
       \$875  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$876  = f3_valid;
     if (aclk_rst) begin
       \$876  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$877  = f3_go;
     if (aclk_rst) begin
       \$877  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$878  = \$396 ;
     if (aclk_rst) begin
       \$878  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$879  = \$406 ;
     if (aclk_rst) begin
       \$879  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$880  = \$411 ;
     if (aclk_rst) begin
       \$880  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$881  = \$437 ;
     if (aclk_rst) begin
       \$881  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$882  = \$441 ;
     if (aclk_rst) begin
       \$882  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$883  = \$460 ;
     if (aclk_rst) begin
       \$883  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$884  = event_queue_waddr;
     if (\$468 ) begin
       \$884  = \$471 [6:0];
@@ -6762,7 +6762,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$885  = event_push;
     if (x1_select[0]) begin
       \$885  = 1'h0;
@@ -6772,7 +6772,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$886  = event_pop;
     if (x1_select[0]) begin
       \$886  = 1'h0;
@@ -6782,7 +6782,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$887  = \$475 [7:0];
     if (x1_select[0]) begin
       \$887  = 8'h00;
@@ -6792,7 +6792,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$888  = event_at;
     if (\$478 ) begin
       \$888 [0] = event_at[0];
@@ -6822,7 +6822,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$889  = event_nonempty;
     if (\$478 ) begin
       \$889  = \$481 ;
@@ -6844,14 +6844,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$890  = \$508 ;
     if (aclk_rst) begin
       \$890  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$891  = config_queue_waddr;
     if (\$516 ) begin
       \$891  = \$519 [3:0];
@@ -6861,7 +6861,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$892  = config_push;
     if (x1_select[2]) begin
       \$892  = 1'h0;
@@ -6871,7 +6871,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$893  = config_pop;
     if (x1_select[2]) begin
       \$893  = 1'h0;
@@ -6881,7 +6881,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$894  = \$523 [4:0];
     if (x1_select[2]) begin
       \$894  = 5'h00;
@@ -6891,7 +6891,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$895  = config_at;
     if (\$526 ) begin
       \$895 [0] = config_at[0];
@@ -6921,7 +6921,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$896  = config_nonempty;
     if (\$526 ) begin
       \$896  = \$529 ;
@@ -6943,112 +6943,112 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$897  = f4_valid;
     if (aclk_rst) begin
       \$897  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$898  = \release ;
     if (aclk_rst) begin
       \$898  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$899  = a5_valid;
     if (aclk_rst) begin
       \$899  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$900  = f5_valid;
     if (aclk_rst) begin
       \$900  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$901  = x2_valid;
     if (aclk_rst) begin
       \$901  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$902  = x3_valid;
     if (aclk_rst) begin
       \$902  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$903  = x4_valid;
     if (aclk_rst) begin
       \$903  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$904  = x5_valid;
     if (aclk_rst) begin
       \$904  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$905  = \$568 ;
     if (aclk_rst) begin
       \$905  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$906  = \$569 ;
     if (aclk_rst) begin
       \$906  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$907  = \$570 ;
     if (aclk_rst) begin
       \$907  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$908  = \$571 ;
     if (aclk_rst) begin
       \$908  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$909  = \$572 ;
     if (aclk_rst) begin
       \$909  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$910  = \$573 ;
     if (aclk_rst) begin
       \$910  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$911  = \$574 ;
     if (aclk_rst) begin
       \$911  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
@@ -7062,7 +7062,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign event_grant_waddr = { \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
   assign log_grant_waddr = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
   assign config_grant_waddr = { \$619 , \$612 , \$605 , \$598  };
-  assign flush_reg_select = \port$3600$40 [5:3];
+  assign flush_reg_select = \port$3566$40 [5:3];
   assign event_fresh_slot = \$578 [6:0];
   assign event_tail = event_queue_waddr;
   assign log_fresh_slot = \$584 [8:0];
@@ -7073,7 +7073,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign config_flushing = x1_select[2];
   assign \$signal  = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
   assign fetched_snap = \$642 [5];
-  assign free_reg_hit = \port$3600$40 [2:0];
+  assign free_reg_hit = \port$3566$40 [2:0];
   assign \$signal$254  = \$719 [12];
   assign hit_a3 = \$723 [12];
   assign \$signal$273  = \$727 [12];
@@ -7352,10 +7352,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign { \$714 [31], \$714 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3225$0 , \port$3226$0 , \port$3228$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$3600$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3978$0 , \port$3978$48 , rsp_freed_valid, \port$3981$0 , rsp_flushed_valid, \port$3993$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4021$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4107$0 
-, bus__w_beat_from_queue, e1_exhausted, \port$4273$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4547$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$166  = 0;
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3200$0 , \port$3201$0 , \port$3203$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$3566$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3944$0 , \port$3944$48 , rsp_freed_valid, \port$3947$0 , rsp_flushed_valid, \port$3959$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3987$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4073$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4239$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4511$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [3:0] \$100 ;
@@ -7432,19 +7432,19 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1064 ;
   wire \$1065 ;
   wire \$1066 ;
-  wire \$1067 ;
-  wire \$1068 ;
-  wire \$1069 ;
+  wire [11:0] \$1067 ;
+  wire [3:0] \$1068 ;
+  wire [11:0] \$1069 ;
   wire \$107 ;
-  wire \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
+  wire [7:0] \$1070 ;
+  wire [11:0] \$1071 ;
+  wire [7:0] \$1072 ;
+  wire [11:0] \$1073 ;
+  wire [15:0] \$1074 ;
+  wire [31:0] \$1075 ;
+  wire [3:0] \$1076 ;
   wire \$1077 ;
-  wire \$1078 ;
+  wire [3:0] \$1078 ;
   wire \$1079 ;
   wire [120:0] \$108 ;
   wire \$1080 ;
@@ -7458,20 +7458,20 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1088 ;
   wire \$1089 ;
   wire [120:0] \$109 ;
-  wire [11:0] \$1090 ;
-  wire [3:0] \$1091 ;
-  wire [11:0] \$1092 ;
-  wire [7:0] \$1093 ;
-  wire [11:0] \$1094 ;
-  wire [7:0] \$1095 ;
-  wire [11:0] \$1096 ;
-  wire [15:0] \$1097 ;
-  wire [31:0] \$1098 ;
-  wire [3:0] \$1099 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire [120:0] \$11 ;
   wire [120:0] \$110 ;
   wire \$1100 ;
-  wire [3:0] \$1101 ;
+  wire \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
   wire \$1104 ;
@@ -7634,7 +7634,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1246 ;
   wire \$1247 ;
   wire \$1248 ;
-  wire \$1249 ;
+  wire [8:0] \$1249 ;
   wire [7:0] \$125 ;
   wire \$1250 ;
   wire \$1251 ;
@@ -7662,7 +7662,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1271 ;
   wire \$1272 ;
   wire \$1273 ;
-  wire [8:0] \$1274 ;
+  wire \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
   wire \$1277 ;
@@ -7680,7 +7680,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1288 ;
   wire \$1289 ;
   wire \$129 ;
-  wire \$1290 ;
+  wire [5:0] \$1290 ;
   wire \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
@@ -7688,7 +7688,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1295 ;
   wire \$1296 ;
   wire \$1297 ;
-  wire \$1298 ;
+  wire [4:0] \$1298 ;
   wire \$1299 ;
   wire [1:0] \$13 ;
   wire [8:0] \$130 ;
@@ -7708,7 +7708,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
-  wire [5:0] \$1315 ;
+  wire \$1315 ;
   wire \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
@@ -7717,270 +7717,270 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1320 ;
   wire \$1321 ;
   wire \$1322 ;
-  wire [4:0] \$1323 ;
+  wire \$1323 ;
   wire \$1324 ;
-  wire \$1325 ;
+  wire [1:0] \$1325 ;
   wire \$1326 ;
   wire \$1327 ;
   wire \$1328 ;
-  wire \$1329 ;
+  wire [1:0] \$1329 ;
   wire \$133 ;
   wire \$1330 ;
   wire \$1331 ;
   wire \$1332 ;
   wire \$1333 ;
-  wire \$1334 ;
-  wire \$1335 ;
-  wire \$1336 ;
-  wire \$1337 ;
-  wire \$1338 ;
+  wire [2:0] \$1334 ;
+  wire [2:0] \$1335 ;
+  wire [2:0] \$1336 ;
+  wire [2:0] \$1337 ;
+  wire [6:0] \$1338 ;
   wire \$1339 ;
   wire \$134 ;
-  wire \$1340 ;
+  wire [6:0] \$1340 ;
   wire \$1341 ;
-  wire \$1342 ;
+  wire [6:0] \$1342 ;
   wire \$1343 ;
-  wire \$1344 ;
+  wire [6:0] \$1344 ;
   wire \$1345 ;
-  wire \$1346 ;
+  wire [6:0] \$1346 ;
   wire \$1347 ;
-  wire \$1348 ;
+  wire [6:0] \$1348 ;
   wire \$1349 ;
   wire \$135 ;
-  wire [1:0] \$1350 ;
-  wire \$1351 ;
+  wire [5:0] \$1350 ;
+  wire [5:0] \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
-  wire [1:0] \$1354 ;
+  wire \$1354 ;
   wire \$1355 ;
-  wire \$1356 ;
+  wire [4:0] \$1356 ;
   wire \$1357 ;
   wire \$1358 ;
-  wire [2:0] \$1359 ;
+  wire \$1359 ;
   wire \$136 ;
-  wire [2:0] \$1360 ;
-  wire [2:0] \$1361 ;
-  wire [2:0] \$1362 ;
-  wire [6:0] \$1363 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
   wire \$1364 ;
-  wire [6:0] \$1365 ;
+  wire \$1365 ;
   wire \$1366 ;
-  wire [6:0] \$1367 ;
+  wire \$1367 ;
   wire \$1368 ;
-  wire [6:0] \$1369 ;
+  wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
-  wire [6:0] \$1371 ;
+  wire \$1371 ;
   wire \$1372 ;
-  wire [6:0] \$1373 ;
+  wire \$1373 ;
   wire \$1374 ;
-  wire [5:0] \$1375 ;
-  wire [5:0] \$1376 ;
+  wire \$1375 ;
+  wire \$1376 ;
   wire \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
   wire \$138 ;
   wire \$1380 ;
-  wire [4:0] \$1381 ;
+  wire \$1381 ;
   wire \$1382 ;
   wire \$1383 ;
-  wire \$1384 ;
-  wire \$1385 ;
+  wire [31:0] \$1384 ;
+  wire [31:0] \$1385 ;
   wire \$1386 ;
-  wire \$1387 ;
-  wire \$1388 ;
-  wire \$1389 ;
+  wire [5:0] \$1387 ;
+  wire [5:0] \$1388 ;
+  wire [6:0] \$1389 ;
   wire [9:0] \$139 ;
-  wire \$1390 ;
-  wire \$1391 ;
-  wire \$1392 ;
-  wire \$1393 ;
-  wire \$1394 ;
-  wire \$1395 ;
-  wire \$1396 ;
-  wire \$1397 ;
-  wire \$1398 ;
-  wire \$1399 ;
+  wire [5:0] \$1390 ;
+  wire [5:0] \$1391 ;
+  wire [6:0] \$1392 ;
+  wire [5:0] \$1393 ;
+  wire [5:0] \$1394 ;
+  wire [6:0] \$1395 ;
+  wire [5:0] \$1396 ;
+  wire [5:0] \$1397 ;
+  wire [6:0] \$1398 ;
+  wire [5:0] \$1399 ;
   wire [2:0] \$14 ;
   wire \$140 ;
-  wire \$1400 ;
-  wire \$1401 ;
-  wire \$1402 ;
-  wire \$1403 ;
-  wire \$1404 ;
-  wire \$1405 ;
+  wire [5:0] \$1400 ;
+  wire [6:0] \$1401 ;
+  wire [5:0] \$1402 ;
+  wire [5:0] \$1403 ;
+  wire [6:0] \$1404 ;
+  wire [20:0] \$1405 ;
   wire \$1406 ;
-  wire \$1407 ;
+  wire [20:0] \$1407 ;
   wire \$1408 ;
-  wire [31:0] \$1409 ;
+  wire [20:0] \$1409 ;
   wire \$141 ;
-  wire [31:0] \$1410 ;
-  wire \$1411 ;
-  wire [5:0] \$1412 ;
-  wire [5:0] \$1413 ;
-  wire [6:0] \$1414 ;
-  wire [5:0] \$1415 ;
-  wire [5:0] \$1416 ;
-  wire [6:0] \$1417 ;
-  wire [5:0] \$1418 ;
-  wire [5:0] \$1419 ;
+  wire \$1410 ;
+  wire [20:0] \$1411 ;
+  wire \$1412 ;
+  wire [20:0] \$1413 ;
+  wire \$1414 ;
+  wire [20:0] \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
   wire \$142 ;
-  wire [6:0] \$1420 ;
-  wire [5:0] \$1421 ;
-  wire [5:0] \$1422 ;
-  wire [6:0] \$1423 ;
-  wire [5:0] \$1424 ;
-  wire [5:0] \$1425 ;
-  wire [6:0] \$1426 ;
-  wire [5:0] \$1427 ;
-  wire [5:0] \$1428 ;
-  wire [6:0] \$1429 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire [3:0] \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire [3:0] \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
   wire \$143 ;
-  wire [20:0] \$1430 ;
-  wire \$1431 ;
-  wire [20:0] \$1432 ;
+  wire \$1430 ;
+  wire [3:0] \$1431 ;
+  wire \$1432 ;
   wire \$1433 ;
-  wire [20:0] \$1434 ;
-  wire \$1435 ;
-  wire [20:0] \$1436 ;
+  wire \$1434 ;
+  wire [3:0] \$1435 ;
+  wire \$1436 ;
   wire \$1437 ;
-  wire [20:0] \$1438 ;
-  wire \$1439 ;
+  wire \$1438 ;
+  wire [3:0] \$1439 ;
   wire [32:0] \$144 ;
-  wire [20:0] \$1440 ;
+  wire \$1440 ;
   wire \$1441 ;
   wire \$1442 ;
-  wire \$1443 ;
+  wire [3:0] \$1443 ;
   wire \$1444 ;
   wire \$1445 ;
   wire \$1446 ;
-  wire \$1447 ;
-  wire [3:0] \$1448 ;
+  wire [3:0] \$1447 ;
+  wire \$1448 ;
   wire \$1449 ;
   wire [32:0] \$145 ;
   wire \$1450 ;
-  wire \$1451 ;
-  wire [3:0] \$1452 ;
+  wire [3:0] \$1451 ;
+  wire \$1452 ;
   wire \$1453 ;
   wire \$1454 ;
-  wire \$1455 ;
-  wire [3:0] \$1456 ;
+  wire [3:0] \$1455 ;
+  wire \$1456 ;
   wire \$1457 ;
   wire \$1458 ;
-  wire \$1459 ;
+  wire [3:0] \$1459 ;
   wire [32:0] \$146 ;
-  wire [3:0] \$1460 ;
+  wire \$1460 ;
   wire \$1461 ;
   wire \$1462 ;
-  wire \$1463 ;
-  wire [3:0] \$1464 ;
+  wire [3:0] \$1463 ;
+  wire \$1464 ;
   wire \$1465 ;
   wire \$1466 ;
-  wire \$1467 ;
-  wire [3:0] \$1468 ;
+  wire [3:0] \$1467 ;
+  wire \$1468 ;
   wire \$1469 ;
   wire [32:0] \$147 ;
   wire \$1470 ;
-  wire \$1471 ;
-  wire [3:0] \$1472 ;
+  wire [3:0] \$1471 ;
+  wire \$1472 ;
   wire \$1473 ;
   wire \$1474 ;
-  wire \$1475 ;
-  wire [3:0] \$1476 ;
+  wire [3:0] \$1475 ;
+  wire \$1476 ;
   wire \$1477 ;
   wire \$1478 ;
-  wire \$1479 ;
+  wire [3:0] \$1479 ;
   wire [17:0] \$148 ;
-  wire [3:0] \$1480 ;
+  wire \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
-  wire \$1483 ;
-  wire [3:0] \$1484 ;
+  wire [3:0] \$1483 ;
+  wire \$1484 ;
   wire \$1485 ;
   wire \$1486 ;
-  wire \$1487 ;
-  wire [3:0] \$1488 ;
+  wire [3:0] \$1487 ;
+  wire \$1488 ;
   wire \$1489 ;
   wire \$149 ;
   wire \$1490 ;
-  wire \$1491 ;
-  wire [3:0] \$1492 ;
+  wire [3:0] \$1491 ;
+  wire \$1492 ;
   wire \$1493 ;
   wire \$1494 ;
-  wire \$1495 ;
-  wire [3:0] \$1496 ;
+  wire [3:0] \$1495 ;
+  wire \$1496 ;
   wire \$1497 ;
   wire \$1498 ;
-  wire \$1499 ;
+  wire [3:0] \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  wire [3:0] \$1500 ;
+  wire \$1500 ;
   wire \$1501 ;
   wire \$1502 ;
-  wire \$1503 ;
-  wire [3:0] \$1504 ;
+  wire [3:0] \$1503 ;
+  wire \$1504 ;
   wire \$1505 ;
   wire \$1506 ;
-  wire \$1507 ;
-  wire [3:0] \$1508 ;
+  wire [3:0] \$1507 ;
+  wire \$1508 ;
   wire \$1509 ;
   wire \$151 ;
   wire \$1510 ;
-  wire \$1511 ;
-  wire [3:0] \$1512 ;
+  wire [3:0] \$1511 ;
+  wire \$1512 ;
   wire \$1513 ;
   wire \$1514 ;
-  wire \$1515 ;
-  wire [3:0] \$1516 ;
+  wire [3:0] \$1515 ;
+  wire \$1516 ;
   wire \$1517 ;
   wire \$1518 ;
-  wire \$1519 ;
+  wire [3:0] \$1519 ;
   wire \$152 ;
-  wire [3:0] \$1520 ;
+  wire \$1520 ;
   wire \$1521 ;
   wire \$1522 ;
-  wire \$1523 ;
-  wire [3:0] \$1524 ;
+  wire [3:0] \$1523 ;
+  wire \$1524 ;
   wire \$1525 ;
   wire \$1526 ;
-  wire \$1527 ;
-  wire [3:0] \$1528 ;
+  wire [3:0] \$1527 ;
+  wire \$1528 ;
   wire \$1529 ;
   wire \$153 ;
   wire \$1530 ;
-  wire \$1531 ;
-  wire [3:0] \$1532 ;
+  wire [3:0] \$1531 ;
+  wire \$1532 ;
   wire \$1533 ;
   wire \$1534 ;
-  wire \$1535 ;
-  wire [3:0] \$1536 ;
+  wire [3:0] \$1535 ;
+  wire \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
-  wire \$1539 ;
+  wire [3:0] \$1539 ;
   wire \$154 ;
-  wire [3:0] \$1540 ;
+  wire \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
-  wire \$1543 ;
-  wire [3:0] \$1544 ;
+  wire [3:0] \$1543 ;
+  wire \$1544 ;
   wire \$1545 ;
   wire \$1546 ;
-  wire \$1547 ;
-  wire [3:0] \$1548 ;
+  wire [3:0] \$1547 ;
+  wire \$1548 ;
   wire \$1549 ;
   wire \$155 ;
   wire \$1550 ;
   wire \$1551 ;
-  wire [3:0] \$1552 ;
+  wire \$1552 ;
   wire \$1553 ;
   wire \$1554 ;
   wire \$1555 ;
-  wire [3:0] \$1556 ;
+  wire \$1556 ;
   wire \$1557 ;
   wire \$1558 ;
   wire \$1559 ;
   wire \$156 ;
-  wire [3:0] \$1560 ;
+  wire \$1560 ;
   wire \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
@@ -7997,345 +7997,311 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1573 ;
   wire \$1574 ;
   wire \$1575 ;
-  wire \$1576 ;
+  wire [3:0] \$1576 ;
   wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
   wire [9:0] \$158 ;
-  wire \$1580 ;
+  wire [3:0] \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
   wire \$1583 ;
-  wire \$1584 ;
+  wire [3:0] \$1584 ;
   wire \$1585 ;
   wire \$1586 ;
   wire \$1587 ;
-  wire \$1588 ;
+  wire [3:0] \$1588 ;
   wire \$1589 ;
   wire [11:0] \$159 ;
   wire \$1590 ;
   wire \$1591 ;
-  wire \$1592 ;
+  wire [3:0] \$1592 ;
   wire \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
-  wire \$1596 ;
-  wire [3:0] \$1597 ;
+  wire [3:0] \$1596 ;
+  wire \$1597 ;
   wire \$1598 ;
   wire \$1599 ;
   wire \$16 ;
   wire [11:0] \$160 ;
-  wire \$1600 ;
-  wire [3:0] \$1601 ;
+  wire [3:0] \$1600 ;
+  wire \$1601 ;
   wire \$1602 ;
   wire \$1603 ;
-  wire \$1604 ;
-  wire [3:0] \$1605 ;
+  wire [3:0] \$1604 ;
+  wire \$1605 ;
   wire \$1606 ;
   wire \$1607 ;
-  wire \$1608 ;
-  wire [3:0] \$1609 ;
+  wire [3:0] \$1608 ;
+  wire \$1609 ;
   wire \$161 ;
   wire \$1610 ;
   wire \$1611 ;
-  wire \$1612 ;
-  wire [3:0] \$1613 ;
+  wire [3:0] \$1612 ;
+  wire \$1613 ;
   wire \$1614 ;
   wire \$1615 ;
-  wire \$1616 ;
-  wire [3:0] \$1617 ;
+  wire [3:0] \$1616 ;
+  wire \$1617 ;
   wire \$1618 ;
   wire \$1619 ;
   wire \$162 ;
-  wire \$1620 ;
-  wire [3:0] \$1621 ;
+  wire [3:0] \$1620 ;
+  wire \$1621 ;
   wire \$1622 ;
   wire \$1623 ;
-  wire \$1624 ;
-  wire [3:0] \$1625 ;
+  wire [3:0] \$1624 ;
+  wire \$1625 ;
   wire \$1626 ;
   wire \$1627 ;
-  wire \$1628 ;
-  wire [3:0] \$1629 ;
+  wire [3:0] \$1628 ;
+  wire \$1629 ;
   wire [10:0] \$163 ;
   wire \$1630 ;
   wire \$1631 ;
-  wire \$1632 ;
-  wire [3:0] \$1633 ;
+  wire [3:0] \$1632 ;
+  wire \$1633 ;
   wire \$1634 ;
   wire \$1635 ;
-  wire \$1636 ;
-  wire [3:0] \$1637 ;
+  wire [3:0] \$1636 ;
+  wire \$1637 ;
   wire \$1638 ;
   wire \$1639 ;
   wire \$164 ;
-  wire \$1640 ;
-  wire [3:0] \$1641 ;
+  wire [3:0] \$1640 ;
+  wire \$1641 ;
   wire \$1642 ;
   wire \$1643 ;
-  wire \$1644 ;
-  wire [3:0] \$1645 ;
+  wire [3:0] \$1644 ;
+  wire \$1645 ;
   wire \$1646 ;
   wire \$1647 ;
-  wire \$1648 ;
-  wire [3:0] \$1649 ;
+  wire [3:0] \$1648 ;
+  wire \$1649 ;
   wire \$165 ;
   wire \$1650 ;
   wire \$1651 ;
-  wire \$1652 ;
-  wire [3:0] \$1653 ;
+  wire [3:0] \$1652 ;
+  wire \$1653 ;
   wire \$1654 ;
   wire \$1655 ;
-  wire \$1656 ;
-  wire [3:0] \$1657 ;
+  wire [3:0] \$1656 ;
+  wire \$1657 ;
   wire \$1658 ;
   wire \$1659 ;
   wire \$166 ;
-  wire \$1660 ;
-  wire [3:0] \$1661 ;
+  wire [3:0] \$1660 ;
+  wire \$1661 ;
   wire \$1662 ;
   wire \$1663 ;
-  wire \$1664 ;
-  wire [3:0] \$1665 ;
+  wire [3:0] \$1664 ;
+  wire \$1665 ;
   wire \$1666 ;
   wire \$1667 ;
-  wire \$1668 ;
-  wire [3:0] \$1669 ;
+  wire [3:0] \$1668 ;
+  wire \$1669 ;
   wire \$167 ;
   wire \$1670 ;
   wire \$1671 ;
-  wire \$1672 ;
-  wire [3:0] \$1673 ;
+  wire [3:0] \$1672 ;
+  wire \$1673 ;
   wire \$1674 ;
   wire \$1675 ;
-  wire \$1676 ;
-  wire [3:0] \$1677 ;
+  wire [3:0] \$1676 ;
+  wire \$1677 ;
   wire \$1678 ;
   wire \$1679 ;
   wire \$168 ;
-  wire \$1680 ;
-  wire [3:0] \$1681 ;
+  wire [3:0] \$1680 ;
+  wire \$1681 ;
   wire \$1682 ;
   wire \$1683 ;
-  wire \$1684 ;
-  wire [3:0] \$1685 ;
+  wire [3:0] \$1684 ;
+  wire \$1685 ;
   wire \$1686 ;
   wire \$1687 ;
-  wire \$1688 ;
-  wire [3:0] \$1689 ;
+  wire [3:0] \$1688 ;
+  wire \$1689 ;
   wire \$169 ;
   wire \$1690 ;
   wire \$1691 ;
-  wire \$1692 ;
-  wire [3:0] \$1693 ;
+  wire [45:0] \$1692 ;
+  wire \$1693 ;
   wire \$1694 ;
   wire \$1695 ;
   wire \$1696 ;
-  wire [3:0] \$1697 ;
+  wire \$1697 ;
   wire \$1698 ;
   wire \$1699 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$1700 ;
-  wire [3:0] \$1701 ;
-  wire \$1702 ;
-  wire \$1703 ;
-  wire \$1704 ;
-  wire [3:0] \$1705 ;
-  wire \$1706 ;
-  wire \$1707 ;
-  wire \$1708 ;
-  wire [3:0] \$1709 ;
+  reg [31:0] \$1700 ;
+  reg \$1701 ;
+  reg \$1702 ;
+  reg [1:0] \$1703 ;
+  reg \$1704 ;
+  reg \$1705 ;
+  reg \$1706 ;
+  reg \$1707 ;
+  reg \$1708 ;
+  reg \$1709 ;
   wire \$171 ;
-  wire \$1710 ;
-  wire \$1711 ;
-  wire \$1712 ;
-  wire [3:0] \$1713 ;
-  wire \$1714 ;
-  wire \$1715 ;
-  wire \$1716 ;
-  wire [3:0] \$1717 ;
-  wire \$1718 ;
-  wire \$1719 ;
+  reg \$1710 ;
+  reg \$1711 ;
+  reg \$1712 ;
+  reg \$1713 ;
+  reg \$1714 ;
+  reg \$1715 ;
+  reg \$1716 ;
+  reg \$1717 ;
+  reg \$1718 ;
+  reg \$1719 ;
   wire [11:0] \$172 ;
-  wire \$1720 ;
-  wire [3:0] \$1721 ;
-  wire \$1722 ;
-  wire \$1723 ;
-  wire \$1724 ;
-  wire [45:0] \$1725 ;
-  wire \$1726 ;
-  wire \$1727 ;
-  wire \$1728 ;
-  wire \$1729 ;
+  reg \$1720 ;
+  reg \$1721 ;
+  reg \$1722 ;
+  reg \$1723 ;
+  reg \$1724 ;
+  reg \$1725 ;
+  reg \$1726 ;
+  reg \$1727 ;
+  reg [4:0] \$1728 ;
+  reg [3:0] \$1729 ;
   wire \$173 ;
-  wire \$1730 ;
-  wire \$1731 ;
-  wire \$1732 ;
-  reg [31:0] \$1733 ;
-  reg \$1734 ;
-  reg \$1735 ;
-  reg [1:0] \$1736 ;
-  reg \$1737 ;
-  reg \$1738 ;
-  reg \$1739 ;
+  reg [31:0] \$1730 ;
+  reg [1:0] \$1731 ;
+  reg [31:0] \$1732 ;
+  reg [1:0] \$1733 ;
+  reg [1:0] \$1734 ;
+  reg [3:0] \$1735 ;
+  reg \$1736 ;
+  reg [1:0] \$1737 ;
+  reg [4:0] \$1738 ;
+  reg [17:0] \$1739 ;
   wire \$174 ;
   reg \$1740 ;
   reg \$1741 ;
   reg \$1742 ;
-  reg \$1743 ;
-  reg \$1744 ;
+  reg [7:0] \$1743 ;
+  reg [7:0] \$1744 ;
   reg \$1745 ;
   reg \$1746 ;
-  reg \$1747 ;
-  reg \$1748 ;
-  reg \$1749 ;
+  reg [7:0] \$1747 ;
+  reg [31:0] \$1748 ;
+  reg [31:0] \$1749 ;
   wire \$175 ;
-  reg \$1750 ;
-  reg \$1751 ;
-  reg \$1752 ;
+  reg [31:0] \$1750 ;
+  reg [31:0] \$1751 ;
+  reg [17:0] \$1752 ;
   reg \$1753 ;
   reg \$1754 ;
   reg \$1755 ;
-  reg \$1756 ;
-  reg \$1757 ;
+  reg [9:0] \$1756 ;
+  reg [9:0] \$1757 ;
   reg \$1758 ;
   reg \$1759 ;
   wire \$176 ;
-  reg \$1760 ;
-  reg [4:0] \$1761 ;
-  reg [3:0] \$1762 ;
+  reg [9:0] \$1760 ;
+  reg [31:0] \$1761 ;
+  reg [31:0] \$1762 ;
   reg [31:0] \$1763 ;
-  reg [1:0] \$1764 ;
+  reg [31:0] \$1764 ;
   reg [31:0] \$1765 ;
-  reg [1:0] \$1766 ;
-  reg [1:0] \$1767 ;
-  reg [3:0] \$1768 ;
+  reg [17:0] \$1766 ;
+  reg \$1767 ;
+  reg \$1768 ;
   reg \$1769 ;
   wire [32:0] \$177 ;
-  reg [1:0] \$1770 ;
+  reg [4:0] \$1770 ;
   reg [4:0] \$1771 ;
-  reg [17:0] \$1772 ;
+  reg \$1772 ;
   reg \$1773 ;
-  reg \$1774 ;
-  reg \$1775 ;
-  reg [7:0] \$1776 ;
-  reg [7:0] \$1777 ;
-  reg \$1778 ;
+  reg [4:0] \$1774 ;
+  reg [31:0] \$1775 ;
+  reg [31:0] \$1776 ;
+  reg [31:0] \$1777 ;
+  reg [31:0] \$1778 ;
   reg \$1779 ;
   wire [32:0] \$178 ;
-  reg [7:0] \$1780 ;
-  reg [31:0] \$1781 ;
-  reg [31:0] \$1782 ;
-  reg [31:0] \$1783 ;
-  reg [31:0] \$1784 ;
-  reg [17:0] \$1785 ;
-  reg \$1786 ;
+  reg [14:0] \$1780 ;
+  reg [3:0] \$1781 ;
+  reg [3:0] \$1782 ;
+  reg [3:0] \$1783 ;
+  reg [3:0] \$1784 ;
+  reg [8:0] \$1785 ;
+  reg [9:0] \$1786 ;
   reg \$1787 ;
   reg \$1788 ;
-  reg [9:0] \$1789 ;
+  reg [14:0] \$1789 ;
   wire [32:0] \$179 ;
-  reg [9:0] \$1790 ;
-  reg \$1791 ;
+  reg [1:0] \$1790 ;
+  reg [12:0] \$1791 ;
   reg \$1792 ;
-  reg [9:0] \$1793 ;
-  reg [31:0] \$1794 ;
+  reg [31:0] \$1793 ;
+  reg [3:0] \$1794 ;
   reg [31:0] \$1795 ;
   reg [31:0] \$1796 ;
   reg [31:0] \$1797 ;
-  reg [31:0] \$1798 ;
-  reg [17:0] \$1799 ;
+  reg \$1798 ;
+  reg [1:0] \$1799 ;
   wire \$18 ;
   wire [32:0] \$180 ;
-  reg \$1800 ;
-  reg \$1801 ;
-  reg \$1802 ;
-  reg [4:0] \$1803 ;
-  reg [4:0] \$1804 ;
-  reg \$1805 ;
-  reg \$1806 ;
-  reg [4:0] \$1807 ;
-  reg [31:0] \$1808 ;
-  reg [31:0] \$1809 ;
+  reg [2:0] \$1800 ;
+  reg [2:0] \$1801 ;
+  reg [3:0] \$1802 ;
+  reg [31:0] \$1803 ;
+  reg [31:0] \$1804 ;
+  reg [31:0] \$1805 ;
+  reg [45:0] \$1806 ;
+  reg [3:0] \$1807 ;
+  reg [3:0] \$1808 ;
+  reg [3:0] \$1809 ;
   wire [32:0] \$181 ;
-  reg [31:0] \$1810 ;
-  reg [31:0] \$1811 ;
-  reg \$1812 ;
-  reg [14:0] \$1813 ;
+  reg [3:0] \$1810 ;
+  reg [8:0] \$1811 ;
+  reg [9:0] \$1812 ;
+  reg \$1813 ;
   reg [3:0] \$1814 ;
-  reg [3:0] \$1815 ;
-  reg [3:0] \$1816 ;
-  reg [3:0] \$1817 ;
-  reg [8:0] \$1818 ;
-  reg [9:0] \$1819 ;
+  reg [7:0] \$1815 ;
+  reg [7:0] \$1816 ;
+  reg [15:0] \$1817 ;
+  reg [31:0] \$1818 ;
+  reg \$1819 ;
   wire [17:0] \$182 ;
-  reg \$1820 ;
+  reg [3:0] \$1820 ;
   reg \$1821 ;
-  reg [14:0] \$1822 ;
-  reg [1:0] \$1823 ;
-  reg [12:0] \$1824 ;
+  reg \$1822 ;
+  reg [3:0] \$1823 ;
+  reg [31:0] \$1824 ;
   reg \$1825 ;
-  reg [31:0] \$1826 ;
-  reg [3:0] \$1827 ;
-  reg [31:0] \$1828 ;
-  reg [31:0] \$1829 ;
+  reg \$1826 ;
+  reg \$1827 ;
+  reg \$1828 ;
+  reg \$1829 ;
   wire \$183 ;
-  reg [31:0] \$1830 ;
+  reg \$1830 ;
   reg \$1831 ;
-  reg [1:0] \$1832 ;
-  reg [2:0] \$1833 ;
-  reg [2:0] \$1834 ;
-  reg [3:0] \$1835 ;
-  reg [31:0] \$1836 ;
-  reg [31:0] \$1837 ;
-  reg [31:0] \$1838 ;
-  reg [45:0] \$1839 ;
+  reg \$1832 ;
+  reg \$1833 ;
+  reg \$1834 ;
+  reg \$1835 ;
+  reg \$1836 ;
+  reg \$1837 ;
+  reg \$1838 ;
+  reg \$1839 ;
   wire \$184 ;
-  reg [3:0] \$1840 ;
-  reg [3:0] \$1841 ;
-  reg [3:0] \$1842 ;
-  reg [3:0] \$1843 ;
-  reg [8:0] \$1844 ;
-  reg [9:0] \$1845 ;
-  reg \$1846 ;
-  reg [3:0] \$1847 ;
-  reg [7:0] \$1848 ;
-  reg [7:0] \$1849 ;
+  reg \$1840 ;
+  reg \$1841 ;
+  reg [4:0] \$1842 ;
+  reg [4:0] \$1843 ;
+  reg [16:0] \$1844 ;
+  reg [16:0] \$1845 ;
+  reg [16:0] \$1846 ;
   wire \$185 ;
-  reg [15:0] \$1850 ;
-  reg \$1851 ;
-  reg [31:0] \$1852 ;
-  reg \$1853 ;
-  reg [3:0] \$1854 ;
-  reg \$1855 ;
-  reg \$1856 ;
-  reg [3:0] \$1857 ;
-  reg [31:0] \$1858 ;
-  reg \$1859 ;
   wire \$186 ;
-  reg \$1860 ;
-  reg \$1861 ;
-  reg \$1862 ;
-  reg \$1863 ;
-  reg \$1864 ;
-  reg \$1865 ;
-  reg \$1866 ;
-  reg \$1867 ;
-  reg \$1868 ;
-  reg \$1869 ;
   wire \$187 ;
-  reg \$1870 ;
-  reg \$1871 ;
-  reg \$1872 ;
-  reg \$1873 ;
-  reg \$1874 ;
-  reg \$1875 ;
-  reg [4:0] \$1876 ;
-  reg [4:0] \$1877 ;
-  reg [16:0] \$1878 ;
-  reg [16:0] \$1879 ;
   wire \$188 ;
-  reg [16:0] \$1880 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
@@ -9032,131 +8998,131 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [11:0] \$812 ;
   wire \$813 ;
   wire \$814 ;
-  wire \$815 ;
-  wire [3:0] \$816 ;
-  wire \$817 ;
-  wire [11:0] \$818 ;
+  wire [3:0] \$815 ;
+  wire \$816 ;
+  wire [11:0] \$817 ;
+  wire [5:0] \$818 ;
   wire [5:0] \$819 ;
   wire \$82 ;
-  wire [5:0] \$820 ;
-  wire [6:0] \$821 ;
-  wire [11:0] \$822 ;
+  wire [6:0] \$820 ;
+  wire [11:0] \$821 ;
+  wire [5:0] \$822 ;
   wire [5:0] \$823 ;
-  wire [5:0] \$824 ;
-  wire [6:0] \$825 ;
-  wire \$826 ;
-  wire [11:0] \$827 ;
+  wire [6:0] \$824 ;
+  wire \$825 ;
+  wire [11:0] \$826 ;
+  wire [5:0] \$827 ;
   wire [5:0] \$828 ;
-  wire [5:0] \$829 ;
+  wire [6:0] \$829 ;
   wire [120:0] \$83 ;
-  wire [6:0] \$830 ;
+  wire \$830 ;
   wire \$831 ;
-  wire \$832 ;
-  wire [11:0] \$833 ;
+  wire [11:0] \$832 ;
+  wire \$833 ;
   wire \$834 ;
-  wire \$835 ;
+  wire [3:0] \$835 ;
   wire \$836 ;
-  wire [3:0] \$837 ;
-  wire \$838 ;
-  wire [11:0] \$839 ;
+  wire [11:0] \$837 ;
+  wire [5:0] \$838 ;
+  wire [5:0] \$839 ;
   wire [120:0] \$84 ;
-  wire [5:0] \$840 ;
-  wire [5:0] \$841 ;
-  wire [6:0] \$842 ;
-  wire [11:0] \$843 ;
-  wire [5:0] \$844 ;
-  wire [5:0] \$845 ;
-  wire [6:0] \$846 ;
-  wire \$847 ;
-  wire [11:0] \$848 ;
-  wire [5:0] \$849 ;
+  wire [6:0] \$840 ;
+  wire [11:0] \$841 ;
+  wire [5:0] \$842 ;
+  wire [5:0] \$843 ;
+  wire [6:0] \$844 ;
+  wire \$845 ;
+  wire [11:0] \$846 ;
+  wire [5:0] \$847 ;
+  wire [5:0] \$848 ;
+  wire [6:0] \$849 ;
   reg \$85 ;
-  wire [5:0] \$850 ;
-  wire [6:0] \$851 ;
-  wire \$852 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire [11:0] \$852 ;
   wire \$853 ;
-  wire [11:0] \$854 ;
-  wire \$855 ;
+  wire \$854 ;
+  wire [3:0] \$855 ;
   wire \$856 ;
-  wire [3:0] \$857 ;
-  wire \$858 ;
-  wire [11:0] \$859 ;
+  wire [11:0] \$857 ;
+  wire [5:0] \$858 ;
+  wire [5:0] \$859 ;
   wire \$86 ;
-  wire [5:0] \$860 ;
-  wire [5:0] \$861 ;
-  wire [6:0] \$862 ;
-  wire [11:0] \$863 ;
-  wire [5:0] \$864 ;
-  wire [5:0] \$865 ;
-  wire [6:0] \$866 ;
-  wire \$867 ;
-  wire [11:0] \$868 ;
-  wire [5:0] \$869 ;
+  wire [6:0] \$860 ;
+  wire [11:0] \$861 ;
+  wire [5:0] \$862 ;
+  wire [5:0] \$863 ;
+  wire [6:0] \$864 ;
+  wire \$865 ;
+  wire [11:0] \$866 ;
+  wire [5:0] \$867 ;
+  wire [5:0] \$868 ;
+  wire [6:0] \$869 ;
   wire \$87 ;
-  wire [5:0] \$870 ;
-  wire [6:0] \$871 ;
-  wire \$872 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire [11:0] \$872 ;
   wire \$873 ;
-  wire [11:0] \$874 ;
+  wire \$874 ;
   wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
+  wire [11:0] \$876 ;
+  wire [6:0] \$877 ;
   wire \$878 ;
-  wire [3:0] \$879 ;
+  wire \$879 ;
   wire \$88 ;
   wire \$880 ;
-  wire [11:0] \$881 ;
-  wire [5:0] \$882 ;
-  wire [5:0] \$883 ;
-  wire [6:0] \$884 ;
-  wire [11:0] \$885 ;
-  wire [5:0] \$886 ;
-  wire [5:0] \$887 ;
-  wire [6:0] \$888 ;
-  wire \$889 ;
+  wire [31:0] \$881 ;
+  wire [31:0] \$882 ;
+  wire [33:0] \$883 ;
+  wire [34:0] \$884 ;
+  wire [31:0] \$885 ;
+  wire [33:0] \$886 ;
+  wire [34:0] \$887 ;
+  wire [31:0] \$888 ;
+  wire [33:0] \$889 ;
   wire \$89 ;
-  wire [11:0] \$890 ;
-  wire [5:0] \$891 ;
-  wire [5:0] \$892 ;
-  wire [6:0] \$893 ;
-  wire \$894 ;
+  wire [34:0] \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire [45:0] \$894 ;
   wire \$895 ;
-  wire [11:0] \$896 ;
+  wire \$896 ;
   wire \$897 ;
   wire \$898 ;
-  wire [11:0] \$899 ;
+  wire [4:0] \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
-  wire [6:0] \$900 ;
+  wire \$900 ;
   wire \$901 ;
   wire \$902 ;
   wire \$903 ;
-  wire [31:0] \$904 ;
-  wire [31:0] \$905 ;
-  wire [33:0] \$906 ;
-  wire [34:0] \$907 ;
-  wire [31:0] \$908 ;
-  wire [33:0] \$909 ;
+  wire [4:0] \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire \$91 ;
-  wire [34:0] \$910 ;
-  wire [31:0] \$911 ;
-  wire [33:0] \$912 ;
-  wire [34:0] \$913 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
   wire \$914 ;
   wire \$915 ;
   wire \$916 ;
-  wire [45:0] \$917 ;
+  wire \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire [4:0] \$92 ;
   wire \$920 ;
   wire \$921 ;
-  wire [4:0] \$922 ;
+  wire \$922 ;
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
-  wire [4:0] \$927 ;
+  wire \$927 ;
   wire \$928 ;
   wire \$929 ;
   wire [4:0] \$93 ;
@@ -9263,15 +9229,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [1:0] \$auto$rtlil.cc:2739:Not$142 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$144 ;
   wire \$auto$rtlil.cc:2739:Not$146 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$148 ;
+  wire \$auto$rtlil.cc:2739:Not$148 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$150 ;
-  wire \$auto$rtlil.cc:2739:Not$152 ;
-  wire \$auto$rtlil.cc:2739:Not$154 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$152 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$154 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$156 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$158 ;
   wire \$auto$rtlil.cc:2739:Not$16 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$160 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$162 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$18 ;
   wire \$auto$rtlil.cc:2739:Not$2 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
@@ -9323,68 +9286,64 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [4:0] \$signal$105 ;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$166 ;
-  reg \$signal$237  = 1'h0;
-  reg \$signal$246  = 1'h0;
   reg [1:0] \$signal$248  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg \$signal$283  = 1'h0;
-  reg [31:0] \$signal$284  = 32'd0;
-  reg \$signal$285  = 1'h0;
-  reg [3:0] \$signal$286  = 4'h0;
+  reg \$signal$284  = 1'h0;
+  reg [3:0] \$signal$285  = 4'h0;
+  reg \$signal$286  = 1'h0;
   reg \$signal$287  = 1'h0;
-  reg \$signal$288  = 1'h0;
-  reg [3:0] \$signal$289  = 4'h0;
-  reg [31:0] \$signal$290  = 32'd0;
-  reg \$signal$304  = 1'h0;
+  reg [3:0] \$signal$288  = 4'h0;
+  reg [31:0] \$signal$289  = 32'd0;
+  reg \$signal$303  = 1'h0;
   reg [31:0] \$signal$90  = 32'd0;
   wire [1:0] \$signal$91 ;
   reg \$signal$95  = 1'h0;
   reg \$signal$96  = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$310 ;
+  wire [1:0] \$signature__addr$309 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$312 ;
-  wire [1:0] \$signature__addr$315 ;
+  wire [1:0] \$signature__addr$311 ;
+  wire [1:0] \$signature__addr$314 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$317 ;
-  wire [1:0] \$signature__addr$320 ;
+  wire [1:0] \$signature__addr$316 ;
+  wire [1:0] \$signature__addr$319 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$322 ;
-  wire [1:0] \$signature__addr$325 ;
+  wire [1:0] \$signature__addr$321 ;
+  wire [1:0] \$signature__addr$324 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$331 ;
+  wire [3:0] \$signature__addr$330 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$356 ;
+  wire [3:0] \$signature__addr$355 ;
   wire [120:0] \$signature__data ;
   wire [120:0] \$signature__data$100 ;
   wire [120:0] \$signature__data$101 ;
   wire [120:0] \$signature__data$102 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$308 ;
+  wire [120:0] \$signature__data$307 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$313 ;
+  wire [120:0] \$signature__data$312 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$318 ;
+  wire [120:0] \$signature__data$317 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$323 ;
+  wire [120:0] \$signature__data$322 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$332 ;
-  wire [45:0] \$signature__data$357 ;
+  wire [14:0] \$signature__data$331 ;
+  wire [45:0] \$signature__data$356 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$311 ;
+  wire \$signature__en$310 ;
   (* init = 1'h0 *)
-  wire \$signature__en$314 ;
-  wire \$signature__en$316 ;
+  wire \$signature__en$313 ;
+  wire \$signature__en$315 ;
   (* init = 1'h0 *)
-  wire \$signature__en$319 ;
-  wire \$signature__en$321 ;
+  wire \$signature__en$318 ;
+  wire \$signature__en$320 ;
   (* init = 1'h0 *)
-  wire \$signature__en$324 ;
-  wire \$signature__en$326 ;
-  wire \$signature__en$333 ;
-  wire \$signature__en$358 ;
+  wire \$signature__en$323 ;
+  wire \$signature__en$325 ;
+  wire \$signature__en$332 ;
+  wire \$signature__en$357 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -9432,7 +9391,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire bus__w_err;
   input bus__w_req;
   wire bus__w_req;
-  output bus__w_slow;
+  (* init = 1'h0 *)
   wire bus__w_slow;
   output bus__w_slow_ack;
   wire bus__w_slow_ack;
@@ -9558,35 +9517,33 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   input native_free_valid;
   wire native_free_valid;
   reg native_turn = 1'h0;
-  reg new_flush = 1'h0;
-  reg new_is_flush = 1'h0;
   wire popped;
-  output \port$3225$0 ;
-  wire \port$3225$0 ;
-  output \port$3226$0 ;
-  wire \port$3226$0 ;
-  output \port$3228$0 ;
-  wire \port$3228$0 ;
-  output [44:0] \port$3600$1 ;
-  wire [44:0] \port$3600$1 ;
-  input [15:0] \port$3978$0 ;
-  wire [15:0] \port$3978$0 ;
-  input [12:0] \port$3978$48 ;
-  wire [12:0] \port$3978$48 ;
-  input [15:0] \port$3981$0 ;
-  wire [15:0] \port$3981$0 ;
-  input [14:0] \port$3993$0 ;
-  wire [14:0] \port$3993$0 ;
-  input [36:0] \port$4021$0 ;
-  wire [36:0] \port$4021$0 ;
-  input [35:0] \port$4107$0 ;
-  wire [35:0] \port$4107$0 ;
+  output \port$3200$0 ;
+  wire \port$3200$0 ;
+  output \port$3201$0 ;
+  wire \port$3201$0 ;
+  output \port$3203$0 ;
+  wire \port$3203$0 ;
+  output [44:0] \port$3566$1 ;
+  wire [44:0] \port$3566$1 ;
+  input [15:0] \port$3944$0 ;
+  wire [15:0] \port$3944$0 ;
+  input [12:0] \port$3944$48 ;
+  wire [12:0] \port$3944$48 ;
+  input [15:0] \port$3947$0 ;
+  wire [15:0] \port$3947$0 ;
+  input [14:0] \port$3959$0 ;
+  wire [14:0] \port$3959$0 ;
+  input [36:0] \port$3987$0 ;
+  wire [36:0] \port$3987$0 ;
+  input [35:0] \port$4073$0 ;
+  wire [35:0] \port$4073$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4273$0 ;
-  wire [4:0] \port$4273$0 ;
+  output [4:0] \port$4239$0 ;
+  wire [4:0] \port$4239$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4547$0 ;
-  wire [4:0] \port$4547$0 ;
+  output [4:0] \port$4511$0 ;
+  wire [4:0] \port$4511$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -9659,7 +9616,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$355 ;
+  wire [3:0] \read__addr$354 ;
   wire [14:0] read__data;
   wire [45:0] \read__data$268 ;
   reg ready = 1'h0;
@@ -9780,11 +9737,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
   reg [31:0] w1_config_addr = 32'd0;
+  reg [31:0] w1_data = 32'd0;
   reg [31:0] w1_event_addr = 32'd0;
   reg [2:0] w1_hit = 3'h0;
+  output w1_is_command;
+  reg w1_is_command = 1'h0;
+  reg w1_is_flush = 1'h0;
+  reg w1_is_free = 1'h0;
   reg [31:0] w1_log_addr = 32'd0;
   reg [2:0] w1_pool_is = 3'h0;
   reg [3:0] w1_tag = 4'h0;
+  reg w1_valid = 1'h0;
   reg w1c = 1'h0;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
@@ -9802,14 +9765,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$333 )
+    if (\$signature__en$332 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [45:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$358 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1575 , \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], new_flush };
+    if (\$signature__en$357 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1550 , \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], w1_is_flush };
   end
   assign \read__data$268  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
@@ -9853,84 +9816,84 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$102  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$3981$0 [15] ? { 6'h00, \port$3981$0 [14:13] } : 8'hff;
+  assign \$2  = \port$3947$0 [15] ? { 6'h00, \port$3947$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$3993$0 [12:5], 46'h000000000000, \port$3993$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3993$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$3978$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3978$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3978$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$3981$0 [12:5], \port$4021$0 [32:1], 4'h0, \port$4021$0 [36:33], \$2 , 1'h0, \port$4021$0 [0], 3'h1, \port$3981$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$3959$0 [12:5], 46'h000000000000, \port$3959$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3959$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$3944$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3944$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3944$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$3947$0 [12:5], \port$3987$0 [32:1], 4'h0, \port$3987$0 [36:33], \$2 , 1'h0, \port$3987$0 [0], 3'h1, \port$3947$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$3993$0 [12:5], 46'h000000000000, \port$3993$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3993$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$3978$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3978$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3978$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$3959$0 [12:5], 46'h000000000000, \port$3959$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3959$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$3944$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3944$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3944$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$3978$0 [4:1] == 1'h1;
+  assign \$15  = \port$3944$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$3978$0 [0];
-  assign \$18  = ! \port$3978$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$3944$0 [0];
+  assign \$18  = ! \port$3944$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$3981$0 [0];
-  assign \$21  = ! \port$3981$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$3947$0 [0];
+  assign \$21  = ! \port$3947$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$3993$0 [0];
-  assign \$24  = ! \port$3993$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$3959$0 [0];
+  assign \$24  = ! \port$3959$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$3978$0 [4:1] == 1'h1;
+  assign \$26  = \port$3944$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$3978$0 [6:5];
+  assign \$28  = ! \port$3944$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$3978$0 [0];
-  assign \$31  = \port$3978$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$3944$0 [0];
+  assign \$31  = \port$3944$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$3981$0 [0];
-  assign \$34  = \port$3981$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$3947$0 [0];
+  assign \$34  = \port$3947$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$3993$0 [0];
-  assign \$37  = \port$3993$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$3959$0 [0];
+  assign \$37  = \port$3959$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$3978$0 [4:1] == 1'h1;
+  assign \$39  = \port$3944$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$3978$0 [6:5] == 1'h1;
+  assign \$41  = \port$3944$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$3978$0 [0];
-  assign \$44  = \port$3978$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$3944$0 [0];
+  assign \$44  = \port$3944$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$3978$48 [12];
-  assign \$47  = rsp_grant_valid & \port$3978$0 [0];
-  assign \$48  = \port$3978$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$3944$48 [12];
+  assign \$47  = rsp_grant_valid & \port$3944$0 [0];
+  assign \$48  = \port$3944$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$3981$0 [0];
-  assign \$51  = \port$3981$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$3947$0 [0];
+  assign \$51  = \port$3947$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$3993$0 [0];
-  assign \$54  = \port$3993$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$3959$0 [0];
+  assign \$54  = \port$3959$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$3978$0 [4:1] == 1'h1;
+  assign \$56  = \port$3944$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$3978$0 [6:5] == 2'h2;
+  assign \$58  = \port$3944$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
-  assign \$62  = ! \$1359 [1:0];
-  assign \$63  = \$1359 [1:0] == 1'h1;
+  assign \$62  = ! \$1334 [1:0];
+  assign \$63  = \$1334 [1:0] == 1'h1;
   assign \$64  = \$63  ? e1_new1 : e1_new2;
   assign \$65  = \$62  ? e1_new0 : \$64 ;
   assign \$67  = tail[1:0] > 1'h1;
   assign \$68  = \$67  ? tail_next_row : tail_row;
-  assign \$69  = ! \$1360 [1:0];
-  assign \$70  = \$1360 [1:0] == 1'h1;
+  assign \$69  = ! \$1335 [1:0];
+  assign \$70  = \$1335 [1:0] == 1'h1;
   assign \$71  = \$70  ? e1_new1 : e1_new2;
   assign \$72  = \$69  ? e1_new0 : \$71 ;
   assign \$74  = tail[1:0] > 2'h2;
   assign \$75  = \$74  ? tail_next_row : tail_row;
-  assign \$76  = ! \$1361 [1:0];
-  assign \$77  = \$1361 [1:0] == 1'h1;
+  assign \$76  = ! \$1336 [1:0];
+  assign \$77  = \$1336 [1:0] == 1'h1;
   assign \$78  = \$77  ? e1_new1 : e1_new2;
   assign \$79  = \$76  ? e1_new0 : \$78 ;
-  assign \$81  = ! \$1362 [1:0];
-  assign \$82  = \$1362 [1:0] == 1'h1;
+  assign \$81  = ! \$1337 [1:0];
+  assign \$82  = \$1337 [1:0] == 1'h1;
   assign \$83  = \$82  ? e1_new1 : e1_new2;
   assign \$84  = \$81  ? e1_new0 : \$83 ;
   assign \$86  = popped ? 1'h1 : space_plus_all_ge1;
@@ -9940,7 +9903,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$90  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$91  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$92  = space_short ? 5'h01 : space_over[4:0];
-  assign \$93  = space_short ? 5'h00 : \$1375 [4:0];
+  assign \$93  = space_short ? 5'h00 : \$1350 [4:0];
   assign \$94  = popped ? \$92  : \$93 ;
   assign \$95  = tail + 2'h3;
   assign \$96  = tail + 2'h2;
@@ -9960,7 +9923,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$111  = \$signal$96  ? \$110  : 121'h0000000000000000000000000000000;
   assign \$112  = ~ \$signal$104 ;
   assign \$113  = \$signal$103  & \$112 ;
-  assign \$114  = \$113  | { low_water_hit, \$1380 , \$1378 , e1_exhausted, \$1377  };
+  assign \$114  = \$113  | { low_water_hit, \$1355 , \$1353 , e1_exhausted, \$1352  };
   assign \$115  = 8'h80 - event_low_water;
   assign \$116  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$121  = \$120  == event_ev_free;
@@ -10527,7 +10490,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$792  = \$791  | r1_sel_pool2_low_water;
   assign \$793  = \$790  | \$792 ;
   assign \$794  = \$787  | \$793 ;
-  assign \$795  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
+  assign \$795  = bus__w_beat_from_queue ? \port$4073$0 [35:32] : bus__w_strb;
   assign \$796  = \$795  == 4'hf;
   assign \$797  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$799  = ~ \$798 ;
@@ -10544,1143 +10507,1112 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$812  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$813  = \$812 [5:0] == 3'h4;
   assign \$814  = \$811  & \$813 ;
-  assign \$815  = bus__w_req & \$814 ;
-  assign \$816  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
-  assign \$817  = \$816  == 4'hf;
-  assign \$818  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$820  = ~ \$819 ;
-  assign \$821  = \$820  + 1'h1;
-  assign \$822  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$824  = ~ \$823 ;
-  assign \$825  = \$824  + 1'h1;
-  assign \$826  = \$821 [6] | \$825 [6];
-  assign \$827  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$829  = ~ \$828 ;
-  assign \$830  = \$829  + 1'h1;
-  assign \$831  = \$826  | \$830 [6];
-  assign \$832  = \$817  & \$831 ;
-  assign \$833  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$834  = \$833 [5:0] == 6'h30;
-  assign \$835  = \$832  & \$834 ;
-  assign \$836  = bus__w_req & \$835 ;
-  assign \$837  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
-  assign \$838  = \$837  == 4'hf;
-  assign \$839  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$841  = ~ \$840 ;
-  assign \$842  = \$841  + 1'h1;
-  assign \$843  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$845  = ~ \$844 ;
-  assign \$846  = \$845  + 1'h1;
-  assign \$847  = \$842 [6] | \$846 [6];
-  assign \$848  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$850  = ~ \$849 ;
-  assign \$851  = \$850  + 1'h1;
-  assign \$852  = \$847  | \$851 [6];
-  assign \$853  = \$838  & \$852 ;
-  assign \$854  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$855  = \$854 [5:0] == 3'h4;
-  assign \$856  = \$853  & \$855 ;
-  assign \$857  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
-  assign \$858  = \$857  == 4'hf;
-  assign \$859  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$861  = ~ \$860 ;
-  assign \$862  = \$861  + 1'h1;
-  assign \$863  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$865  = ~ \$864 ;
-  assign \$866  = \$865  + 1'h1;
-  assign \$867  = \$862 [6] | \$866 [6];
-  assign \$868  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$870  = ~ \$869 ;
-  assign \$871  = \$870  + 1'h1;
-  assign \$872  = \$867  | \$871 [6];
-  assign \$873  = \$858  & \$872 ;
-  assign \$874  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$875  = \$874 [5:0] == 6'h30;
-  assign \$876  = \$873  & \$875 ;
-  assign \$877  = \$856  | \$876 ;
-  assign \$878  = bus__w_req & \$877 ;
-  assign \$879  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
-  assign \$880  = \$879  == 4'hf;
-  assign \$881  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$883  = ~ \$882 ;
-  assign \$884  = \$883  + 1'h1;
-  assign \$885  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$887  = ~ \$886 ;
-  assign \$888  = \$887  + 1'h1;
-  assign \$889  = \$884 [6] | \$888 [6];
-  assign \$890  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$892  = ~ \$891 ;
-  assign \$893  = \$892  + 1'h1;
-  assign \$894  = \$889  | \$893 [6];
-  assign \$895  = \$880  & \$894 ;
-  assign \$896  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$897  = \$896 [5:0] == 6'h30;
-  assign \$898  = \$895  & \$897 ;
-  assign \$899  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$900  = \$899 [11:6] - 3'h4;
-  assign \$901  = w0_event_is & w0_event_slot_ok;
-  assign \$902  = w0_log_is & w0_log_slot_ok;
-  assign \$903  = w0_config_is & w0_config_slot_ok;
-  assign \$904  = bus__w_beat_from_queue ? \port$4107$0 [31:0] : bus__w_data;
-  assign \$905  = bus__w_beat_from_queue ? \port$4107$0 [31:0] : bus__w_data;
-  assign \$907  = 32'd2147483648 + \$906 ;
-  assign \$908  = bus__w_beat_from_queue ? \port$4107$0 [31:0] : bus__w_data;
-  assign \$910  = 32'd2148532224 + \$909 ;
-  assign \$911  = bus__w_beat_from_queue ? \port$4107$0 [31:0] : bus__w_data;
-  assign \$913  = 32'd2149580800 + \$912 ;
-  assign \$914  = ~ command_queue_pop;
-  assign \$915  = command_queue_count[0] & \$914 ;
-  assign \$916  = ~ \$915 ;
-  assign \$917  = command_queue_held[0] ? \read__data$268  : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1575 , \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], new_flush };
-  assign \$918  = ~ command_queue_pop;
-  assign \$919  = command_queue_count[0] & \$918 ;
-  assign \$920  = ~ \$919 ;
-  assign \$921  = \$920  & command_queue_held[0];
-  assign \$922  = command_queue_rd_next + 1'h1;
-  assign \$923  = ~ command_queue_pop;
-  assign \$924  = command_queue_count[0] & \$923 ;
-  assign \$925  = command_queue_held[0] | \$924 ;
-  assign \$926  = command_queue_push & \$925 ;
-  assign \$927  = command_queue_wr_next + 1'h1;
-  assign \$928  = ~ command_queue_pop;
-  assign \$929  = command_queue_count[0] & \$928 ;
-  assign \$930  = command_queue_push & \$929 ;
-  assign \$931  = ~ command_queue_pop;
-  assign \$932  = command_queue_count[0] & \$931 ;
-  assign \$933  = ~ \$932 ;
-  assign \$934  = \$933  & command_queue_held[0];
-  assign \$935  = ~ command_queue_push;
-  assign \$936  = \$934  & \$935 ;
-  assign \$937  = \$936  ? command_queue_held[1] : command_queue_held[0];
-  assign \$938  = \$930  ? 1'h1 : \$937 ;
-  assign \$939  = ~ command_queue_pop;
-  assign \$940  = command_queue_count[0] & \$939 ;
-  assign \$941  = command_queue_push & \$940 ;
-  assign \$942  = ~ command_queue_pop;
-  assign \$943  = command_queue_count[0] & \$942 ;
-  assign \$944  = ~ \$943 ;
-  assign \$945  = \$944  & command_queue_held[0];
-  assign \$946  = ~ command_queue_push;
-  assign \$947  = \$945  & \$946 ;
-  assign \$948  = \$947  ? command_queue_held[2] : command_queue_held[1];
-  assign \$949  = \$941  ? command_queue_held[0] : \$948 ;
-  assign \$950  = ~ command_queue_pop;
-  assign \$951  = command_queue_count[0] & \$950 ;
-  assign \$952  = command_queue_push & \$951 ;
-  assign \$953  = ~ command_queue_pop;
-  assign \$954  = command_queue_count[0] & \$953 ;
-  assign \$955  = ~ \$954 ;
-  assign \$956  = \$955  & command_queue_held[0];
-  assign \$957  = ~ command_queue_push;
-  assign \$958  = \$956  & \$957 ;
-  assign \$959  = \$958  ? command_queue_held[3] : command_queue_held[2];
-  assign \$960  = \$952  ? command_queue_held[1] : \$959 ;
-  assign \$961  = ~ command_queue_pop;
-  assign \$962  = command_queue_count[0] & \$961 ;
-  assign \$963  = command_queue_push & \$962 ;
-  assign \$964  = ~ command_queue_pop;
-  assign \$965  = command_queue_count[0] & \$964 ;
-  assign \$966  = ~ \$965 ;
-  assign \$967  = \$966  & command_queue_held[0];
-  assign \$968  = ~ command_queue_push;
-  assign \$969  = \$967  & \$968 ;
-  assign \$970  = \$969  ? command_queue_held[4] : command_queue_held[3];
-  assign \$971  = \$963  ? command_queue_held[2] : \$970 ;
-  assign \$972  = ~ command_queue_pop;
-  assign \$973  = command_queue_count[0] & \$972 ;
-  assign \$974  = command_queue_push & \$973 ;
-  assign \$975  = ~ command_queue_pop;
-  assign \$976  = command_queue_count[0] & \$975 ;
-  assign \$977  = ~ \$976 ;
-  assign \$978  = \$977  & command_queue_held[0];
-  assign \$979  = ~ command_queue_push;
-  assign \$980  = \$978  & \$979 ;
-  assign \$981  = \$980  ? command_queue_held[5] : command_queue_held[4];
-  assign \$982  = \$974  ? command_queue_held[3] : \$981 ;
-  assign \$983  = ~ command_queue_pop;
-  assign \$984  = command_queue_count[0] & \$983 ;
-  assign \$985  = command_queue_push & \$984 ;
-  assign \$986  = ~ command_queue_pop;
-  assign \$987  = command_queue_count[0] & \$986 ;
-  assign \$988  = ~ \$987 ;
-  assign \$989  = \$988  & command_queue_held[0];
-  assign \$990  = ~ command_queue_push;
-  assign \$991  = \$989  & \$990 ;
-  assign \$992  = \$991  ? command_queue_held[6] : command_queue_held[5];
-  assign \$993  = \$985  ? command_queue_held[4] : \$992 ;
-  assign \$994  = ~ command_queue_pop;
-  assign \$995  = command_queue_count[0] & \$994 ;
-  assign \$996  = command_queue_push & \$995 ;
-  assign \$997  = ~ command_queue_pop;
-  assign \$998  = command_queue_count[0] & \$997 ;
-  assign \$999  = ~ \$998 ;
-  assign \$1000  = \$999  & command_queue_held[0];
-  assign \$1001  = ~ command_queue_push;
-  assign \$1002  = \$1000  & \$1001 ;
-  assign \$1003  = \$1002  ? command_queue_held[7] : command_queue_held[6];
-  assign \$1004  = \$996  ? command_queue_held[5] : \$1003 ;
-  assign \$1005  = ~ command_queue_pop;
-  assign \$1006  = command_queue_count[0] & \$1005 ;
-  assign \$1007  = command_queue_push & \$1006 ;
-  assign \$1008  = ~ command_queue_pop;
-  assign \$1009  = command_queue_count[0] & \$1008 ;
-  assign \$1010  = ~ \$1009 ;
-  assign \$1011  = \$1010  & command_queue_held[0];
+  assign \$815  = bus__w_beat_from_queue ? \port$4073$0 [35:32] : bus__w_strb;
+  assign \$816  = \$815  == 4'hf;
+  assign \$817  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$819  = ~ \$818 ;
+  assign \$820  = \$819  + 1'h1;
+  assign \$821  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$823  = ~ \$822 ;
+  assign \$824  = \$823  + 1'h1;
+  assign \$825  = \$820 [6] | \$824 [6];
+  assign \$826  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$828  = ~ \$827 ;
+  assign \$829  = \$828  + 1'h1;
+  assign \$830  = \$825  | \$829 [6];
+  assign \$831  = \$816  & \$830 ;
+  assign \$832  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$833  = \$832 [5:0] == 6'h30;
+  assign \$834  = \$831  & \$833 ;
+  assign \$835  = bus__w_beat_from_queue ? \port$4073$0 [35:32] : bus__w_strb;
+  assign \$836  = \$835  == 4'hf;
+  assign \$837  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$839  = ~ \$838 ;
+  assign \$840  = \$839  + 1'h1;
+  assign \$841  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$843  = ~ \$842 ;
+  assign \$844  = \$843  + 1'h1;
+  assign \$845  = \$840 [6] | \$844 [6];
+  assign \$846  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$848  = ~ \$847 ;
+  assign \$849  = \$848  + 1'h1;
+  assign \$850  = \$845  | \$849 [6];
+  assign \$851  = \$836  & \$850 ;
+  assign \$852  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$853  = \$852 [5:0] == 3'h4;
+  assign \$854  = \$851  & \$853 ;
+  assign \$855  = bus__w_beat_from_queue ? \port$4073$0 [35:32] : bus__w_strb;
+  assign \$856  = \$855  == 4'hf;
+  assign \$857  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$859  = ~ \$858 ;
+  assign \$860  = \$859  + 1'h1;
+  assign \$861  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$863  = ~ \$862 ;
+  assign \$864  = \$863  + 1'h1;
+  assign \$865  = \$860 [6] | \$864 [6];
+  assign \$866  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$868  = ~ \$867 ;
+  assign \$869  = \$868  + 1'h1;
+  assign \$870  = \$865  | \$869 [6];
+  assign \$871  = \$856  & \$870 ;
+  assign \$872  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$873  = \$872 [5:0] == 6'h30;
+  assign \$874  = \$871  & \$873 ;
+  assign \$875  = \$854  | \$874 ;
+  assign \$876  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$877  = \$876 [11:6] - 3'h4;
+  assign \$878  = w0_event_is & w0_event_slot_ok;
+  assign \$879  = w0_log_is & w0_log_slot_ok;
+  assign \$880  = w0_config_is & w0_config_slot_ok;
+  assign \$881  = bus__w_beat_from_queue ? \port$4073$0 [31:0] : bus__w_data;
+  assign \$882  = bus__w_beat_from_queue ? \port$4073$0 [31:0] : bus__w_data;
+  assign \$884  = 32'd2147483648 + \$883 ;
+  assign \$885  = bus__w_beat_from_queue ? \port$4073$0 [31:0] : bus__w_data;
+  assign \$887  = 32'd2148532224 + \$886 ;
+  assign \$888  = bus__w_beat_from_queue ? \port$4073$0 [31:0] : bus__w_data;
+  assign \$890  = 32'd2149580800 + \$889 ;
+  assign \$891  = ~ command_queue_pop;
+  assign \$892  = command_queue_count[0] & \$891 ;
+  assign \$893  = ~ \$892 ;
+  assign \$894  = command_queue_held[0] ? \read__data$268  : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1550 , \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], w1_is_flush };
+  assign \$895  = ~ command_queue_pop;
+  assign \$896  = command_queue_count[0] & \$895 ;
+  assign \$897  = ~ \$896 ;
+  assign \$898  = \$897  & command_queue_held[0];
+  assign \$899  = command_queue_rd_next + 1'h1;
+  assign \$900  = ~ command_queue_pop;
+  assign \$901  = command_queue_count[0] & \$900 ;
+  assign \$902  = command_queue_held[0] | \$901 ;
+  assign \$903  = command_queue_push & \$902 ;
+  assign \$904  = command_queue_wr_next + 1'h1;
+  assign \$905  = ~ command_queue_pop;
+  assign \$906  = command_queue_count[0] & \$905 ;
+  assign \$907  = command_queue_push & \$906 ;
+  assign \$908  = ~ command_queue_pop;
+  assign \$909  = command_queue_count[0] & \$908 ;
+  assign \$910  = ~ \$909 ;
+  assign \$911  = \$910  & command_queue_held[0];
+  assign \$912  = ~ command_queue_push;
+  assign \$913  = \$911  & \$912 ;
+  assign \$914  = \$913  ? command_queue_held[1] : command_queue_held[0];
+  assign \$915  = \$907  ? 1'h1 : \$914 ;
+  assign \$916  = ~ command_queue_pop;
+  assign \$917  = command_queue_count[0] & \$916 ;
+  assign \$918  = command_queue_push & \$917 ;
+  assign \$919  = ~ command_queue_pop;
+  assign \$920  = command_queue_count[0] & \$919 ;
+  assign \$921  = ~ \$920 ;
+  assign \$922  = \$921  & command_queue_held[0];
+  assign \$923  = ~ command_queue_push;
+  assign \$924  = \$922  & \$923 ;
+  assign \$925  = \$924  ? command_queue_held[2] : command_queue_held[1];
+  assign \$926  = \$918  ? command_queue_held[0] : \$925 ;
+  assign \$927  = ~ command_queue_pop;
+  assign \$928  = command_queue_count[0] & \$927 ;
+  assign \$929  = command_queue_push & \$928 ;
+  assign \$930  = ~ command_queue_pop;
+  assign \$931  = command_queue_count[0] & \$930 ;
+  assign \$932  = ~ \$931 ;
+  assign \$933  = \$932  & command_queue_held[0];
+  assign \$934  = ~ command_queue_push;
+  assign \$935  = \$933  & \$934 ;
+  assign \$936  = \$935  ? command_queue_held[3] : command_queue_held[2];
+  assign \$937  = \$929  ? command_queue_held[1] : \$936 ;
+  assign \$938  = ~ command_queue_pop;
+  assign \$939  = command_queue_count[0] & \$938 ;
+  assign \$940  = command_queue_push & \$939 ;
+  assign \$941  = ~ command_queue_pop;
+  assign \$942  = command_queue_count[0] & \$941 ;
+  assign \$943  = ~ \$942 ;
+  assign \$944  = \$943  & command_queue_held[0];
+  assign \$945  = ~ command_queue_push;
+  assign \$946  = \$944  & \$945 ;
+  assign \$947  = \$946  ? command_queue_held[4] : command_queue_held[3];
+  assign \$948  = \$940  ? command_queue_held[2] : \$947 ;
+  assign \$949  = ~ command_queue_pop;
+  assign \$950  = command_queue_count[0] & \$949 ;
+  assign \$951  = command_queue_push & \$950 ;
+  assign \$952  = ~ command_queue_pop;
+  assign \$953  = command_queue_count[0] & \$952 ;
+  assign \$954  = ~ \$953 ;
+  assign \$955  = \$954  & command_queue_held[0];
+  assign \$956  = ~ command_queue_push;
+  assign \$957  = \$955  & \$956 ;
+  assign \$958  = \$957  ? command_queue_held[5] : command_queue_held[4];
+  assign \$959  = \$951  ? command_queue_held[3] : \$958 ;
+  assign \$960  = ~ command_queue_pop;
+  assign \$961  = command_queue_count[0] & \$960 ;
+  assign \$962  = command_queue_push & \$961 ;
+  assign \$963  = ~ command_queue_pop;
+  assign \$964  = command_queue_count[0] & \$963 ;
+  assign \$965  = ~ \$964 ;
+  assign \$966  = \$965  & command_queue_held[0];
+  assign \$967  = ~ command_queue_push;
+  assign \$968  = \$966  & \$967 ;
+  assign \$969  = \$968  ? command_queue_held[6] : command_queue_held[5];
+  assign \$970  = \$962  ? command_queue_held[4] : \$969 ;
+  assign \$971  = ~ command_queue_pop;
+  assign \$972  = command_queue_count[0] & \$971 ;
+  assign \$973  = command_queue_push & \$972 ;
+  assign \$974  = ~ command_queue_pop;
+  assign \$975  = command_queue_count[0] & \$974 ;
+  assign \$976  = ~ \$975 ;
+  assign \$977  = \$976  & command_queue_held[0];
+  assign \$978  = ~ command_queue_push;
+  assign \$979  = \$977  & \$978 ;
+  assign \$980  = \$979  ? command_queue_held[7] : command_queue_held[6];
+  assign \$981  = \$973  ? command_queue_held[5] : \$980 ;
+  assign \$982  = ~ command_queue_pop;
+  assign \$983  = command_queue_count[0] & \$982 ;
+  assign \$984  = command_queue_push & \$983 ;
+  assign \$985  = ~ command_queue_pop;
+  assign \$986  = command_queue_count[0] & \$985 ;
+  assign \$987  = ~ \$986 ;
+  assign \$988  = \$987  & command_queue_held[0];
+  assign \$989  = ~ command_queue_push;
+  assign \$990  = \$988  & \$989 ;
+  assign \$991  = \$990  ? command_queue_held[8] : command_queue_held[7];
+  assign \$992  = \$984  ? command_queue_held[6] : \$991 ;
+  assign \$993  = ~ command_queue_pop;
+  assign \$994  = command_queue_count[0] & \$993 ;
+  assign \$995  = command_queue_push & \$994 ;
+  assign \$996  = ~ command_queue_pop;
+  assign \$997  = command_queue_count[0] & \$996 ;
+  assign \$998  = ~ \$997 ;
+  assign \$999  = \$998  & command_queue_held[0];
+  assign \$1000  = ~ command_queue_push;
+  assign \$1001  = \$999  & \$1000 ;
+  assign \$1002  = \$1001  ? 1'h0 : command_queue_held[8];
+  assign \$1003  = \$995  ? command_queue_held[7] : \$1002 ;
+  assign \$1004  = ~ command_queue_pop;
+  assign \$1005  = command_queue_push & \$1004 ;
+  assign \$1006  = ~ command_queue_push;
+  assign \$1007  = command_queue_pop & \$1006 ;
+  assign \$1008  = \$1007  ? command_queue_count[1] : command_queue_count[0];
+  assign \$1009  = \$1005  ? 1'h1 : \$1008 ;
+  assign \$1010  = ~ command_queue_pop;
+  assign \$1011  = command_queue_push & \$1010 ;
   assign \$1012  = ~ command_queue_push;
-  assign \$1013  = \$1011  & \$1012 ;
-  assign \$1014  = \$1013  ? command_queue_held[8] : command_queue_held[7];
-  assign \$1015  = \$1007  ? command_queue_held[6] : \$1014 ;
+  assign \$1013  = command_queue_pop & \$1012 ;
+  assign \$1014  = \$1013  ? command_queue_count[2] : command_queue_count[1];
+  assign \$1015  = \$1011  ? command_queue_count[0] : \$1014 ;
   assign \$1016  = ~ command_queue_pop;
-  assign \$1017  = command_queue_count[0] & \$1016 ;
-  assign \$1018  = command_queue_push & \$1017 ;
-  assign \$1019  = ~ command_queue_pop;
-  assign \$1020  = command_queue_count[0] & \$1019 ;
-  assign \$1021  = ~ \$1020 ;
-  assign \$1022  = \$1021  & command_queue_held[0];
-  assign \$1023  = ~ command_queue_push;
-  assign \$1024  = \$1022  & \$1023 ;
-  assign \$1025  = \$1024  ? 1'h0 : command_queue_held[8];
-  assign \$1026  = \$1018  ? command_queue_held[7] : \$1025 ;
-  assign \$1027  = ~ command_queue_pop;
-  assign \$1028  = command_queue_push & \$1027 ;
-  assign \$1029  = ~ command_queue_push;
-  assign \$1030  = command_queue_pop & \$1029 ;
-  assign \$1031  = \$1030  ? command_queue_count[1] : command_queue_count[0];
-  assign \$1032  = \$1028  ? 1'h1 : \$1031 ;
-  assign \$1033  = ~ command_queue_pop;
-  assign \$1034  = command_queue_push & \$1033 ;
-  assign \$1035  = ~ command_queue_push;
-  assign \$1036  = command_queue_pop & \$1035 ;
-  assign \$1037  = \$1036  ? command_queue_count[2] : command_queue_count[1];
-  assign \$1038  = \$1034  ? command_queue_count[0] : \$1037 ;
-  assign \$1039  = ~ command_queue_pop;
-  assign \$1040  = command_queue_push & \$1039 ;
-  assign \$1041  = ~ command_queue_push;
-  assign \$1042  = command_queue_pop & \$1041 ;
-  assign \$1043  = \$1042  ? command_queue_count[3] : command_queue_count[2];
-  assign \$1044  = \$1040  ? command_queue_count[1] : \$1043 ;
-  assign \$1045  = ~ command_queue_pop;
-  assign \$1046  = command_queue_push & \$1045 ;
-  assign \$1047  = ~ command_queue_push;
-  assign \$1048  = command_queue_pop & \$1047 ;
-  assign \$1049  = \$1048  ? command_queue_count[4] : command_queue_count[3];
-  assign \$1050  = \$1046  ? command_queue_count[2] : \$1049 ;
-  assign \$1051  = ~ command_queue_pop;
-  assign \$1052  = command_queue_push & \$1051 ;
-  assign \$1053  = ~ command_queue_push;
-  assign \$1054  = command_queue_pop & \$1053 ;
-  assign \$1055  = \$1054  ? command_queue_count[5] : command_queue_count[4];
-  assign \$1056  = \$1052  ? command_queue_count[3] : \$1055 ;
-  assign \$1057  = ~ command_queue_pop;
-  assign \$1058  = command_queue_push & \$1057 ;
-  assign \$1059  = ~ command_queue_push;
-  assign \$1060  = command_queue_pop & \$1059 ;
-  assign \$1061  = \$1060  ? command_queue_count[6] : command_queue_count[5];
-  assign \$1062  = \$1058  ? command_queue_count[4] : \$1061 ;
-  assign \$1063  = ~ command_queue_pop;
-  assign \$1064  = command_queue_push & \$1063 ;
-  assign \$1065  = ~ command_queue_push;
-  assign \$1066  = command_queue_pop & \$1065 ;
-  assign \$1067  = \$1066  ? command_queue_count[7] : command_queue_count[6];
-  assign \$1068  = \$1064  ? command_queue_count[5] : \$1067 ;
-  assign \$1069  = ~ command_queue_pop;
-  assign \$1070  = command_queue_push & \$1069 ;
-  assign \$1071  = ~ command_queue_push;
-  assign \$1072  = command_queue_pop & \$1071 ;
-  assign \$1073  = \$1072  ? command_queue_count[8] : command_queue_count[7];
-  assign \$1074  = \$1070  ? command_queue_count[6] : \$1073 ;
-  assign \$1075  = ~ command_queue_pop;
-  assign \$1076  = command_queue_push & \$1075 ;
-  assign \$1077  = ~ command_queue_push;
-  assign \$1078  = command_queue_pop & \$1077 ;
-  assign \$1079  = \$1078  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1080  = \$1076  ? command_queue_count[7] : \$1079 ;
-  assign \$1081  = ~ command_queue_pop;
-  assign \$1082  = command_queue_push & \$1081 ;
-  assign \$1083  = ~ command_queue_push;
-  assign \$1084  = command_queue_pop & \$1083 ;
-  assign \$1085  = \$1084  ? 1'h0 : command_queue_count[9];
-  assign \$1086  = \$1082  ? command_queue_count[8] : \$1085 ;
-  assign \$1087  = req_free & native_free_valid;
-  assign \$1088  = req_flush & native_flush_valid;
-  assign \$1089  = \$1087  | \$1088 ;
-  assign \$1090  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1091  = 1'h1 << \$1090 [1:0];
-  assign \$1092  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1093  = 1'h1 << \$1092 [4:2];
-  assign \$1094  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1095  = 1'h1 << \$1094 [7:5];
-  assign \$1096  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1097  = 1'h1 << \$1096 [11:8];
-  assign \$1098  = bus__w_beat_from_queue ? \port$4107$0 [31:0] : bus__w_data;
-  assign \$1099  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
-  assign \$1100  = \$1099  == 4'hf;
-  assign \$1101  = bus__w_beat_from_queue ? \port$4107$0 [35:32] : bus__w_strb;
-  assign \$1102  = ~ \$signal$237 ;
-  assign \$1103  = \$signal$283  & \$1102 ;
-  assign \$1104  = ~ new_flush;
-  assign \$1105  = \$1103  & \$1104 ;
-  assign \$1106  = ~ w1_a1_0[0];
-  assign \$1107  = ~ w1_a4_2[4];
-  assign \$1108  = \$1106  | \$1107 ;
-  assign \$1109  = ~ w1_a7_5[0];
-  assign \$1110  = ~ w1_a11_8[0];
-  assign \$1111  = \$1109  | \$1110 ;
-  assign \$1112  = \$1108  | \$1111 ;
-  assign \$1113  = ~ \$1112 ;
-  assign \$1114  = ~ w1_a1_0[0];
-  assign \$1115  = ~ w1_a4_2[6];
-  assign \$1116  = \$1114  | \$1115 ;
-  assign \$1117  = ~ w1_a7_5[0];
-  assign \$1118  = ~ w1_a11_8[0];
-  assign \$1119  = \$1117  | \$1118 ;
-  assign \$1120  = \$1116  | \$1119 ;
-  assign \$1121  = ~ \$1120 ;
-  assign \$1122  = ~ w1_a1_0[0];
-  assign \$1123  = ~ w1_a4_2[7];
-  assign \$1124  = \$1122  | \$1123 ;
-  assign \$1125  = ~ w1_a7_5[0];
-  assign \$1126  = ~ w1_a11_8[0];
-  assign \$1127  = \$1125  | \$1126 ;
-  assign \$1128  = \$1124  | \$1127 ;
-  assign \$1129  = ~ \$1128 ;
-  assign \$1130  = ~ w1_a1_0[0];
-  assign \$1131  = ~ w1_a4_2[6];
-  assign \$1132  = \$1130  | \$1131 ;
-  assign \$1133  = ~ w1_a7_5[1];
-  assign \$1134  = ~ w1_a11_8[0];
-  assign \$1135  = \$1133  | \$1134 ;
-  assign \$1136  = \$1132  | \$1135 ;
-  assign \$1137  = ~ \$1136 ;
-  assign \$1138  = ~ w1_a1_0[0];
-  assign \$1139  = ~ w1_a4_2[1];
-  assign \$1140  = \$1138  | \$1139 ;
-  assign \$1141  = ~ w1_a7_5[0];
-  assign \$1142  = ~ w1_a11_8[1];
-  assign \$1143  = \$1141  | \$1142 ;
-  assign \$1144  = \$1140  | \$1143 ;
-  assign \$1145  = ~ \$1144 ;
-  assign \$1146  = ~ w1_a1_0[0];
-  assign \$1147  = ~ w1_a4_2[4];
-  assign \$1148  = \$1146  | \$1147 ;
-  assign \$1149  = ~ w1_a7_5[1];
-  assign \$1150  = ~ w1_a11_8[1];
-  assign \$1151  = \$1149  | \$1150 ;
-  assign \$1152  = \$1148  | \$1151 ;
-  assign \$1153  = ~ \$1152 ;
-  assign \$1154  = ~ w1_a1_0[0];
-  assign \$1155  = ~ w1_a4_2[7];
-  assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = ~ w1_a7_5[1];
-  assign \$1158  = ~ w1_a11_8[1];
-  assign \$1159  = \$1157  | \$1158 ;
-  assign \$1160  = \$1156  | \$1159 ;
-  assign \$1161  = ~ \$1160 ;
-  assign \$1162  = ~ w1_a1_0[0];
-  assign \$1163  = ~ w1_a4_2[1];
-  assign \$1164  = \$1162  | \$1163 ;
-  assign \$1165  = ~ w1_a7_5[2];
-  assign \$1166  = ~ w1_a11_8[1];
-  assign \$1167  = \$1165  | \$1166 ;
-  assign \$1168  = \$1164  | \$1167 ;
-  assign \$1169  = ~ \$1168 ;
-  assign \$1170  = ~ w1_a1_0[0];
-  assign \$1171  = ~ w1_a4_2[4];
-  assign \$1172  = \$1170  | \$1171 ;
-  assign \$1173  = ~ w1_a7_5[3];
-  assign \$1174  = ~ w1_a11_8[1];
-  assign \$1175  = \$1173  | \$1174 ;
-  assign \$1176  = \$1172  | \$1175 ;
-  assign \$1177  = ~ \$1176 ;
-  assign \$1178  = ~ w1_a1_0[0];
-  assign \$1179  = ~ w1_a4_2[7];
-  assign \$1180  = \$1178  | \$1179 ;
-  assign \$1181  = ~ w1_a7_5[3];
-  assign \$1182  = ~ w1_a11_8[1];
-  assign \$1183  = \$1181  | \$1182 ;
-  assign \$1184  = \$1180  | \$1183 ;
-  assign \$1185  = ~ \$1184 ;
-  assign \$1186  = ~ w1_a1_0[0];
-  assign \$1187  = ~ w1_a4_2[1];
-  assign \$1188  = \$1186  | \$1187 ;
-  assign \$1189  = ~ w1_a7_5[4];
-  assign \$1190  = ~ w1_a11_8[1];
-  assign \$1191  = \$1189  | \$1190 ;
-  assign \$1192  = \$1188  | \$1191 ;
-  assign \$1193  = ~ \$1192 ;
-  assign \$1194  = ~ w1_a1_0[0];
-  assign \$1195  = ~ w1_a4_2[4];
-  assign \$1196  = \$1194  | \$1195 ;
-  assign \$1197  = ~ w1_a7_5[5];
-  assign \$1198  = ~ w1_a11_8[1];
-  assign \$1199  = \$1197  | \$1198 ;
-  assign \$1200  = \$1196  | \$1199 ;
-  assign \$1201  = ~ \$1200 ;
-  assign \$1202  = ~ w1_a1_0[0];
-  assign \$1203  = ~ w1_a4_2[7];
-  assign \$1204  = \$1202  | \$1203 ;
-  assign \$1205  = ~ w1_a7_5[5];
-  assign \$1206  = ~ w1_a11_8[1];
-  assign \$1207  = \$1205  | \$1206 ;
-  assign \$1208  = \$1204  | \$1207 ;
-  assign \$1209  = ~ \$1208 ;
-  assign \$1210  = ~ w1_a1_0[0];
-  assign \$1211  = ~ w1_a4_2[4];
-  assign \$1212  = \$1210  | \$1211 ;
-  assign \$1213  = ~ w1_a7_5[0];
-  assign \$1214  = ~ w1_a11_8[0];
-  assign \$1215  = \$1213  | \$1214 ;
-  assign \$1216  = \$1212  | \$1215 ;
-  assign \$1217  = ~ \$1216 ;
-  assign \$1218  = ~ w1_a1_0[0];
-  assign \$1219  = ~ w1_a4_2[6];
-  assign \$1220  = \$1218  | \$1219 ;
-  assign \$1221  = ~ w1_a7_5[1];
-  assign \$1222  = ~ w1_a11_8[0];
-  assign \$1223  = \$1221  | \$1222 ;
-  assign \$1224  = \$1220  | \$1223 ;
-  assign \$1225  = ~ \$1224 ;
-  assign \$1226  = ~ w1_a1_0[0];
-  assign \$1227  = ~ w1_a4_2[1];
-  assign \$1228  = \$1226  | \$1227 ;
-  assign \$1229  = ~ w1_a7_5[0];
-  assign \$1230  = ~ w1_a11_8[1];
-  assign \$1231  = \$1229  | \$1230 ;
-  assign \$1232  = \$1228  | \$1231 ;
-  assign \$1233  = ~ \$1232 ;
-  assign \$1234  = ~ w1_a1_0[0];
-  assign \$1235  = ~ w1_a4_2[4];
-  assign \$1236  = \$1234  | \$1235 ;
-  assign \$1237  = ~ w1_a7_5[1];
-  assign \$1238  = ~ w1_a11_8[1];
-  assign \$1239  = \$1237  | \$1238 ;
-  assign \$1240  = \$1236  | \$1239 ;
-  assign \$1241  = ~ \$1240 ;
-  assign \$1242  = ~ w1_a1_0[0];
-  assign \$1243  = ~ w1_a4_2[1];
-  assign \$1244  = \$1242  | \$1243 ;
-  assign \$1245  = ~ w1_a7_5[2];
-  assign \$1246  = ~ w1_a11_8[1];
-  assign \$1247  = \$1245  | \$1246 ;
-  assign \$1248  = \$1244  | \$1247 ;
-  assign \$1249  = ~ \$1248 ;
+  assign \$1017  = command_queue_push & \$1016 ;
+  assign \$1018  = ~ command_queue_push;
+  assign \$1019  = command_queue_pop & \$1018 ;
+  assign \$1020  = \$1019  ? command_queue_count[3] : command_queue_count[2];
+  assign \$1021  = \$1017  ? command_queue_count[1] : \$1020 ;
+  assign \$1022  = ~ command_queue_pop;
+  assign \$1023  = command_queue_push & \$1022 ;
+  assign \$1024  = ~ command_queue_push;
+  assign \$1025  = command_queue_pop & \$1024 ;
+  assign \$1026  = \$1025  ? command_queue_count[4] : command_queue_count[3];
+  assign \$1027  = \$1023  ? command_queue_count[2] : \$1026 ;
+  assign \$1028  = ~ command_queue_pop;
+  assign \$1029  = command_queue_push & \$1028 ;
+  assign \$1030  = ~ command_queue_push;
+  assign \$1031  = command_queue_pop & \$1030 ;
+  assign \$1032  = \$1031  ? command_queue_count[5] : command_queue_count[4];
+  assign \$1033  = \$1029  ? command_queue_count[3] : \$1032 ;
+  assign \$1034  = ~ command_queue_pop;
+  assign \$1035  = command_queue_push & \$1034 ;
+  assign \$1036  = ~ command_queue_push;
+  assign \$1037  = command_queue_pop & \$1036 ;
+  assign \$1038  = \$1037  ? command_queue_count[6] : command_queue_count[5];
+  assign \$1039  = \$1035  ? command_queue_count[4] : \$1038 ;
+  assign \$1040  = ~ command_queue_pop;
+  assign \$1041  = command_queue_push & \$1040 ;
+  assign \$1042  = ~ command_queue_push;
+  assign \$1043  = command_queue_pop & \$1042 ;
+  assign \$1044  = \$1043  ? command_queue_count[7] : command_queue_count[6];
+  assign \$1045  = \$1041  ? command_queue_count[5] : \$1044 ;
+  assign \$1046  = ~ command_queue_pop;
+  assign \$1047  = command_queue_push & \$1046 ;
+  assign \$1048  = ~ command_queue_push;
+  assign \$1049  = command_queue_pop & \$1048 ;
+  assign \$1050  = \$1049  ? command_queue_count[8] : command_queue_count[7];
+  assign \$1051  = \$1047  ? command_queue_count[6] : \$1050 ;
+  assign \$1052  = ~ command_queue_pop;
+  assign \$1053  = command_queue_push & \$1052 ;
+  assign \$1054  = ~ command_queue_push;
+  assign \$1055  = command_queue_pop & \$1054 ;
+  assign \$1056  = \$1055  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1057  = \$1053  ? command_queue_count[7] : \$1056 ;
+  assign \$1058  = ~ command_queue_pop;
+  assign \$1059  = command_queue_push & \$1058 ;
+  assign \$1060  = ~ command_queue_push;
+  assign \$1061  = command_queue_pop & \$1060 ;
+  assign \$1062  = \$1061  ? 1'h0 : command_queue_count[9];
+  assign \$1063  = \$1059  ? command_queue_count[8] : \$1062 ;
+  assign \$1064  = req_free & native_free_valid;
+  assign \$1065  = req_flush & native_flush_valid;
+  assign \$1066  = \$1064  | \$1065 ;
+  assign \$1067  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1068  = 1'h1 << \$1067 [1:0];
+  assign \$1069  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1070  = 1'h1 << \$1069 [4:2];
+  assign \$1071  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1072  = 1'h1 << \$1071 [7:5];
+  assign \$1073  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1074  = 1'h1 << \$1073 [11:8];
+  assign \$1075  = bus__w_beat_from_queue ? \port$4073$0 [31:0] : bus__w_data;
+  assign \$1076  = bus__w_beat_from_queue ? \port$4073$0 [35:32] : bus__w_strb;
+  assign \$1077  = \$1076  == 4'hf;
+  assign \$1078  = bus__w_beat_from_queue ? \port$4073$0 [35:32] : bus__w_strb;
+  assign \$1079  = ~ w1_is_command;
+  assign \$1080  = w1_valid & \$1079 ;
+  assign \$1081  = ~ w1_a1_0[0];
+  assign \$1082  = ~ w1_a4_2[4];
+  assign \$1083  = \$1081  | \$1082 ;
+  assign \$1084  = ~ w1_a7_5[0];
+  assign \$1085  = ~ w1_a11_8[0];
+  assign \$1086  = \$1084  | \$1085 ;
+  assign \$1087  = \$1083  | \$1086 ;
+  assign \$1088  = ~ \$1087 ;
+  assign \$1089  = ~ w1_a1_0[0];
+  assign \$1090  = ~ w1_a4_2[6];
+  assign \$1091  = \$1089  | \$1090 ;
+  assign \$1092  = ~ w1_a7_5[0];
+  assign \$1093  = ~ w1_a11_8[0];
+  assign \$1094  = \$1092  | \$1093 ;
+  assign \$1095  = \$1091  | \$1094 ;
+  assign \$1096  = ~ \$1095 ;
+  assign \$1097  = ~ w1_a1_0[0];
+  assign \$1098  = ~ w1_a4_2[7];
+  assign \$1099  = \$1097  | \$1098 ;
+  assign \$1100  = ~ w1_a7_5[0];
+  assign \$1101  = ~ w1_a11_8[0];
+  assign \$1102  = \$1100  | \$1101 ;
+  assign \$1103  = \$1099  | \$1102 ;
+  assign \$1104  = ~ \$1103 ;
+  assign \$1105  = ~ w1_a1_0[0];
+  assign \$1106  = ~ w1_a4_2[6];
+  assign \$1107  = \$1105  | \$1106 ;
+  assign \$1108  = ~ w1_a7_5[1];
+  assign \$1109  = ~ w1_a11_8[0];
+  assign \$1110  = \$1108  | \$1109 ;
+  assign \$1111  = \$1107  | \$1110 ;
+  assign \$1112  = ~ \$1111 ;
+  assign \$1113  = ~ w1_a1_0[0];
+  assign \$1114  = ~ w1_a4_2[1];
+  assign \$1115  = \$1113  | \$1114 ;
+  assign \$1116  = ~ w1_a7_5[0];
+  assign \$1117  = ~ w1_a11_8[1];
+  assign \$1118  = \$1116  | \$1117 ;
+  assign \$1119  = \$1115  | \$1118 ;
+  assign \$1120  = ~ \$1119 ;
+  assign \$1121  = ~ w1_a1_0[0];
+  assign \$1122  = ~ w1_a4_2[4];
+  assign \$1123  = \$1121  | \$1122 ;
+  assign \$1124  = ~ w1_a7_5[1];
+  assign \$1125  = ~ w1_a11_8[1];
+  assign \$1126  = \$1124  | \$1125 ;
+  assign \$1127  = \$1123  | \$1126 ;
+  assign \$1128  = ~ \$1127 ;
+  assign \$1129  = ~ w1_a1_0[0];
+  assign \$1130  = ~ w1_a4_2[7];
+  assign \$1131  = \$1129  | \$1130 ;
+  assign \$1132  = ~ w1_a7_5[1];
+  assign \$1133  = ~ w1_a11_8[1];
+  assign \$1134  = \$1132  | \$1133 ;
+  assign \$1135  = \$1131  | \$1134 ;
+  assign \$1136  = ~ \$1135 ;
+  assign \$1137  = ~ w1_a1_0[0];
+  assign \$1138  = ~ w1_a4_2[1];
+  assign \$1139  = \$1137  | \$1138 ;
+  assign \$1140  = ~ w1_a7_5[2];
+  assign \$1141  = ~ w1_a11_8[1];
+  assign \$1142  = \$1140  | \$1141 ;
+  assign \$1143  = \$1139  | \$1142 ;
+  assign \$1144  = ~ \$1143 ;
+  assign \$1145  = ~ w1_a1_0[0];
+  assign \$1146  = ~ w1_a4_2[4];
+  assign \$1147  = \$1145  | \$1146 ;
+  assign \$1148  = ~ w1_a7_5[3];
+  assign \$1149  = ~ w1_a11_8[1];
+  assign \$1150  = \$1148  | \$1149 ;
+  assign \$1151  = \$1147  | \$1150 ;
+  assign \$1152  = ~ \$1151 ;
+  assign \$1153  = ~ w1_a1_0[0];
+  assign \$1154  = ~ w1_a4_2[7];
+  assign \$1155  = \$1153  | \$1154 ;
+  assign \$1156  = ~ w1_a7_5[3];
+  assign \$1157  = ~ w1_a11_8[1];
+  assign \$1158  = \$1156  | \$1157 ;
+  assign \$1159  = \$1155  | \$1158 ;
+  assign \$1160  = ~ \$1159 ;
+  assign \$1161  = ~ w1_a1_0[0];
+  assign \$1162  = ~ w1_a4_2[1];
+  assign \$1163  = \$1161  | \$1162 ;
+  assign \$1164  = ~ w1_a7_5[4];
+  assign \$1165  = ~ w1_a11_8[1];
+  assign \$1166  = \$1164  | \$1165 ;
+  assign \$1167  = \$1163  | \$1166 ;
+  assign \$1168  = ~ \$1167 ;
+  assign \$1169  = ~ w1_a1_0[0];
+  assign \$1170  = ~ w1_a4_2[4];
+  assign \$1171  = \$1169  | \$1170 ;
+  assign \$1172  = ~ w1_a7_5[5];
+  assign \$1173  = ~ w1_a11_8[1];
+  assign \$1174  = \$1172  | \$1173 ;
+  assign \$1175  = \$1171  | \$1174 ;
+  assign \$1176  = ~ \$1175 ;
+  assign \$1177  = ~ w1_a1_0[0];
+  assign \$1178  = ~ w1_a4_2[7];
+  assign \$1179  = \$1177  | \$1178 ;
+  assign \$1180  = ~ w1_a7_5[5];
+  assign \$1181  = ~ w1_a11_8[1];
+  assign \$1182  = \$1180  | \$1181 ;
+  assign \$1183  = \$1179  | \$1182 ;
+  assign \$1184  = ~ \$1183 ;
+  assign \$1185  = ~ w1_a1_0[0];
+  assign \$1186  = ~ w1_a4_2[4];
+  assign \$1187  = \$1185  | \$1186 ;
+  assign \$1188  = ~ w1_a7_5[0];
+  assign \$1189  = ~ w1_a11_8[0];
+  assign \$1190  = \$1188  | \$1189 ;
+  assign \$1191  = \$1187  | \$1190 ;
+  assign \$1192  = ~ \$1191 ;
+  assign \$1193  = ~ w1_a1_0[0];
+  assign \$1194  = ~ w1_a4_2[6];
+  assign \$1195  = \$1193  | \$1194 ;
+  assign \$1196  = ~ w1_a7_5[1];
+  assign \$1197  = ~ w1_a11_8[0];
+  assign \$1198  = \$1196  | \$1197 ;
+  assign \$1199  = \$1195  | \$1198 ;
+  assign \$1200  = ~ \$1199 ;
+  assign \$1201  = ~ w1_a1_0[0];
+  assign \$1202  = ~ w1_a4_2[1];
+  assign \$1203  = \$1201  | \$1202 ;
+  assign \$1204  = ~ w1_a7_5[0];
+  assign \$1205  = ~ w1_a11_8[1];
+  assign \$1206  = \$1204  | \$1205 ;
+  assign \$1207  = \$1203  | \$1206 ;
+  assign \$1208  = ~ \$1207 ;
+  assign \$1209  = ~ w1_a1_0[0];
+  assign \$1210  = ~ w1_a4_2[4];
+  assign \$1211  = \$1209  | \$1210 ;
+  assign \$1212  = ~ w1_a7_5[1];
+  assign \$1213  = ~ w1_a11_8[1];
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = \$1211  | \$1214 ;
+  assign \$1216  = ~ \$1215 ;
+  assign \$1217  = ~ w1_a1_0[0];
+  assign \$1218  = ~ w1_a4_2[1];
+  assign \$1219  = \$1217  | \$1218 ;
+  assign \$1220  = ~ w1_a7_5[2];
+  assign \$1221  = ~ w1_a11_8[1];
+  assign \$1222  = \$1220  | \$1221 ;
+  assign \$1223  = \$1219  | \$1222 ;
+  assign \$1224  = ~ \$1223 ;
+  assign \$1225  = ~ w1_a1_0[0];
+  assign \$1226  = ~ w1_a4_2[4];
+  assign \$1227  = \$1225  | \$1226 ;
+  assign \$1228  = ~ w1_a7_5[3];
+  assign \$1229  = ~ w1_a11_8[1];
+  assign \$1230  = \$1228  | \$1229 ;
+  assign \$1231  = \$1227  | \$1230 ;
+  assign \$1232  = ~ \$1231 ;
+  assign \$1233  = ~ w1_a1_0[0];
+  assign \$1234  = ~ w1_a4_2[1];
+  assign \$1235  = \$1233  | \$1234 ;
+  assign \$1236  = ~ w1_a7_5[4];
+  assign \$1237  = ~ w1_a11_8[1];
+  assign \$1238  = \$1236  | \$1237 ;
+  assign \$1239  = \$1235  | \$1238 ;
+  assign \$1240  = ~ \$1239 ;
+  assign \$1241  = ~ w1_a1_0[0];
+  assign \$1242  = ~ w1_a4_2[4];
+  assign \$1243  = \$1241  | \$1242 ;
+  assign \$1244  = ~ w1_a7_5[5];
+  assign \$1245  = ~ w1_a11_8[1];
+  assign \$1246  = \$1244  | \$1245 ;
+  assign \$1247  = \$1243  | \$1246 ;
+  assign \$1248  = ~ \$1247 ;
+  assign \$1249  = { \$1248 , \$1240 , \$1232 , \$1224 , \$1216 , \$1208 , \$1200 , \$1192  } + 8'hff;
   assign \$1250  = ~ w1_a1_0[0];
-  assign \$1251  = ~ w1_a4_2[4];
+  assign \$1251  = ~ w1_a4_2[6];
   assign \$1252  = \$1250  | \$1251 ;
-  assign \$1253  = ~ w1_a7_5[3];
-  assign \$1254  = ~ w1_a11_8[1];
+  assign \$1253  = ~ w1_a7_5[0];
+  assign \$1254  = ~ w1_a11_8[0];
   assign \$1255  = \$1253  | \$1254 ;
   assign \$1256  = \$1252  | \$1255 ;
   assign \$1257  = ~ \$1256 ;
   assign \$1258  = ~ w1_a1_0[0];
-  assign \$1259  = ~ w1_a4_2[1];
+  assign \$1259  = ~ w1_a4_2[7];
   assign \$1260  = \$1258  | \$1259 ;
-  assign \$1261  = ~ w1_a7_5[4];
-  assign \$1262  = ~ w1_a11_8[1];
+  assign \$1261  = ~ w1_a7_5[0];
+  assign \$1262  = ~ w1_a11_8[0];
   assign \$1263  = \$1261  | \$1262 ;
   assign \$1264  = \$1260  | \$1263 ;
   assign \$1265  = ~ \$1264 ;
   assign \$1266  = ~ w1_a1_0[0];
-  assign \$1267  = ~ w1_a4_2[4];
+  assign \$1267  = ~ w1_a4_2[7];
   assign \$1268  = \$1266  | \$1267 ;
-  assign \$1269  = ~ w1_a7_5[5];
+  assign \$1269  = ~ w1_a7_5[1];
   assign \$1270  = ~ w1_a11_8[1];
   assign \$1271  = \$1269  | \$1270 ;
   assign \$1272  = \$1268  | \$1271 ;
   assign \$1273  = ~ \$1272 ;
-  assign \$1274  = { \$1273 , \$1265 , \$1257 , \$1249 , \$1241 , \$1233 , \$1225 , \$1217  } + 8'hff;
-  assign \$1275  = ~ w1_a1_0[0];
-  assign \$1276  = ~ w1_a4_2[6];
-  assign \$1277  = \$1275  | \$1276 ;
-  assign \$1278  = ~ w1_a7_5[0];
-  assign \$1279  = ~ w1_a11_8[0];
-  assign \$1280  = \$1278  | \$1279 ;
-  assign \$1281  = \$1277  | \$1280 ;
-  assign \$1282  = ~ \$1281 ;
-  assign \$1283  = ~ w1_a1_0[0];
-  assign \$1284  = ~ w1_a4_2[7];
-  assign \$1285  = \$1283  | \$1284 ;
-  assign \$1286  = ~ w1_a7_5[0];
-  assign \$1287  = ~ w1_a11_8[0];
-  assign \$1288  = \$1286  | \$1287 ;
-  assign \$1289  = \$1285  | \$1288 ;
-  assign \$1290  = ~ \$1289 ;
-  assign \$1291  = ~ w1_a1_0[0];
-  assign \$1292  = ~ w1_a4_2[7];
-  assign \$1293  = \$1291  | \$1292 ;
-  assign \$1294  = ~ w1_a7_5[1];
-  assign \$1295  = ~ w1_a11_8[1];
-  assign \$1296  = \$1294  | \$1295 ;
-  assign \$1297  = \$1293  | \$1296 ;
-  assign \$1298  = ~ \$1297 ;
-  assign \$1299  = ~ w1_a1_0[0];
-  assign \$1300  = ~ w1_a4_2[7];
-  assign \$1301  = \$1299  | \$1300 ;
-  assign \$1302  = ~ w1_a7_5[3];
-  assign \$1303  = ~ w1_a11_8[1];
-  assign \$1304  = \$1302  | \$1303 ;
-  assign \$1305  = \$1301  | \$1304 ;
-  assign \$1306  = ~ \$1305 ;
-  assign \$1307  = ~ w1_a1_0[0];
-  assign \$1308  = ~ w1_a4_2[7];
-  assign \$1309  = \$1307  | \$1308 ;
-  assign \$1310  = ~ w1_a7_5[5];
-  assign \$1311  = ~ w1_a11_8[1];
-  assign \$1312  = \$1310  | \$1311 ;
-  assign \$1313  = \$1309  | \$1312 ;
-  assign \$1314  = ~ \$1313 ;
-  assign \$1315  = { \$1314 , \$1306 , \$1298 , \$1290 , \$1282  } + 5'h1f;
-  assign \$1316  = \$signal$287  & \$signal$288 ;
-  assign \$1317  = \$1316  & w2_is_ctrl;
-  assign \$1318  = \$1317  & \$signal$290 [0];
-  assign \$1319  = \$signal$287  & \$signal$288 ;
-  assign \$1320  = \$1319  & w2_is_err_pop;
-  assign \$1321  = \$signal$287  & w2_is_irq_status;
-  assign \$1322  = \$1321  & \$signal$289 [0];
-  assign \$1323  = \$1322  ? \$signal$290 [4:0] : 5'h00;
-  assign \$1324  = \$signal$287  & w2_is_irq_enable;
-  assign \$1325  = \$1324  & \$signal$289 [0];
-  assign \$1326  = \$signal$287  & w2_is_pool0_low_water;
-  assign \$1327  = \$1326  & \$signal$289 [0];
-  assign \$1328  = \$signal$287  & w2_is_pool0_low_water;
-  assign \$1329  = \$1328  & \$signal$289 [1];
-  assign \$1330  = \$signal$287  & w2_is_pool0_low_water;
-  assign \$1331  = \$1330  & \$signal$289 [2];
-  assign \$1332  = \$signal$287  & w2_is_pool1_low_water;
-  assign \$1333  = \$1332  & \$signal$289 [0];
-  assign \$1334  = \$signal$287  & w2_is_pool1_low_water;
-  assign \$1335  = \$1334  & \$signal$289 [1];
-  assign \$1336  = \$signal$287  & w2_is_pool1_low_water;
-  assign \$1337  = \$1336  & \$signal$289 [2];
-  assign \$1338  = \$signal$287  & w2_is_pool2_low_water;
-  assign \$1339  = \$1338  & \$signal$289 [0];
-  assign \$1340  = \$signal$287  & w2_is_pool2_low_water;
-  assign \$1341  = \$1340  & \$signal$289 [1];
-  assign \$1342  = \$signal$287  & w2_is_pool2_low_water;
-  assign \$1343  = \$1342  & \$signal$289 [2];
-  assign \$1344  = | \port$3981$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1344 ;
-  assign \$1345  = | \port$3993$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1345 ;
-  assign \$1346  = ~ \port$3978$0 [0];
-  assign \$1347  = rsp_grant_valid & \$1346 ;
-  assign \$1348  = \port$3978$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1347  & \$1348 ;
-  assign \$1349  = \$signal$28  > 2'h2;
-  assign \$1350  = \$1349  ? 2'h2 : \$signal$28 ;
-  assign \$1351  = | \$signal$28 ;
-  assign \$1352  = space_ge1 & \$1351 ;
-  assign \$1353  = \$1352  ? 1'h1 : 1'h0;
-  assign \$1354  = space_ge2 ? \$1350  : { 1'h0, \$1353  };
-  assign \$signal$91  = space_ge3 ? \$signal$28  : \$1354 ;
-  assign \$1355  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1355  & space_ge1;
-  assign \$1356  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1356  & space_ge2;
-  assign \$1357  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1357  & space_ge3;
-  assign \$1358  = ~ space[4];
-  assign popped = w1c & \$1358 ;
-  assign \$1359  = 1'h0 - tail[1:0];
-  assign \$1360  = 1'h1 - tail[1:0];
-  assign \$1361  = 2'h2 - tail[1:0];
-  assign \$1362  = 2'h3 - tail[1:0];
-  assign \$1363  = space - 3'h7;
-  assign \$1364  = ~ \$1363 [5];
-  assign \$1365  = space - 3'h7;
-  assign \$1366  = ~ \$1365 [5];
-  assign \$1367  = space - 4'h8;
-  assign \$1368  = ~ \$1367 [5];
-  assign \$1369  = space - 3'h7;
-  assign \$1370  = ~ \$1369 [5];
-  assign \$1371  = space - 4'h8;
-  assign \$1372  = ~ \$1371 [5];
-  assign \$1373  = space - 4'h9;
-  assign \$1374  = ~ \$1373 [5];
-  assign \$1375  = space - \$signal$28 ;
-  assign \$1376  = space + 1'h1;
-  assign space_over = \$1376  - \$signal$28 ;
-  assign space_short = $signed(\$1375 ) < $signed(1'h0);
-  assign \$1377  = | \$signal$28 ;
-  assign \$1378  = \$signal$91  != \$signal$28 ;
-  assign \$1381  = \$signal$103  & irq_enable;
-  assign irq = | \$1381 ;
-  assign \$1382  = event_lw_granted_2 & event_lw_short;
-  assign \$1383  = log_lw_granted_2 & log_lw_short;
-  assign \$1384  = \$1382  | \$1383 ;
-  assign \$1385  = config_lw_granted_2 & config_lw_short;
-  assign low_water_hit = \$1384  | \$1385 ;
-  assign \$1386  = ! bus__r_addr[5:0];
-  assign \$1387  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1388  = \$1386  & \$1387 ;
-  assign \$1389  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1388  & \$1389 ;
-  assign \$1390  = ~ alloc_queue_pop;
-  assign \$1391  = alloc_queue_count[0] & \$1390 ;
-  assign \$1392  = alloc_queue_held[0] | \$1391 ;
-  assign \$signature__en$333  = alloc_queue_push & \$1392 ;
-  assign \$1393  = req_alloc & native_alloc_valid;
-  assign \$1394  = ~ \$1393 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1394 ;
-  assign \$1395  = alloc_queue_count[0] | staged_valid;
-  assign \$1396  = ! bus__r_addr[5:0];
-  assign \$1397  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1398  = \$1396  & \$1397 ;
-  assign \$1399  = bus__r_addr[11:6] < 3'h7;
-  assign \$1400  = \$1398  & \$1399 ;
-  assign \$1401  = bus__r_req & \$1400 ;
-  assign \$1402  = \$1395  | \$1401 ;
-  assign \$1403  = req_alloc & native_alloc_valid;
-  assign \$1404  = ~ \$1403 ;
-  assign \$1405  = \$1402  & \$1404 ;
-  assign \$1406  = ~ alloc_queue_count[0];
-  assign \$1407  = \$1405  & \$1406 ;
-  assign \$1408  = ~ \$1407 ;
-  assign alloc_queue_push = staged_valid & \$1408 ;
-  assign \$1409  = r2_block0 | r2_block4;
-  assign \$1410  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1409  | \$1410 ;
-  assign \$1411  = | r2_found_in;
-  assign bus__r_err = ~ \$1411 ;
+  assign \$1274  = ~ w1_a1_0[0];
+  assign \$1275  = ~ w1_a4_2[7];
+  assign \$1276  = \$1274  | \$1275 ;
+  assign \$1277  = ~ w1_a7_5[3];
+  assign \$1278  = ~ w1_a11_8[1];
+  assign \$1279  = \$1277  | \$1278 ;
+  assign \$1280  = \$1276  | \$1279 ;
+  assign \$1281  = ~ \$1280 ;
+  assign \$1282  = ~ w1_a1_0[0];
+  assign \$1283  = ~ w1_a4_2[7];
+  assign \$1284  = \$1282  | \$1283 ;
+  assign \$1285  = ~ w1_a7_5[5];
+  assign \$1286  = ~ w1_a11_8[1];
+  assign \$1287  = \$1285  | \$1286 ;
+  assign \$1288  = \$1284  | \$1287 ;
+  assign \$1289  = ~ \$1288 ;
+  assign \$1290  = { \$1289 , \$1281 , \$1273 , \$1265 , \$1257  } + 5'h1f;
+  assign \$1291  = \$signal$286  & \$signal$287 ;
+  assign \$1292  = \$1291  & w2_is_ctrl;
+  assign \$1293  = \$1292  & \$signal$289 [0];
+  assign \$1294  = \$signal$286  & \$signal$287 ;
+  assign \$1295  = \$1294  & w2_is_err_pop;
+  assign \$1296  = \$signal$286  & w2_is_irq_status;
+  assign \$1297  = \$1296  & \$signal$288 [0];
+  assign \$1298  = \$1297  ? \$signal$289 [4:0] : 5'h00;
+  assign \$1299  = \$signal$286  & w2_is_irq_enable;
+  assign \$1300  = \$1299  & \$signal$288 [0];
+  assign \$1301  = \$signal$286  & w2_is_pool0_low_water;
+  assign \$1302  = \$1301  & \$signal$288 [0];
+  assign \$1303  = \$signal$286  & w2_is_pool0_low_water;
+  assign \$1304  = \$1303  & \$signal$288 [1];
+  assign \$1305  = \$signal$286  & w2_is_pool0_low_water;
+  assign \$1306  = \$1305  & \$signal$288 [2];
+  assign \$1307  = \$signal$286  & w2_is_pool1_low_water;
+  assign \$1308  = \$1307  & \$signal$288 [0];
+  assign \$1309  = \$signal$286  & w2_is_pool1_low_water;
+  assign \$1310  = \$1309  & \$signal$288 [1];
+  assign \$1311  = \$signal$286  & w2_is_pool1_low_water;
+  assign \$1312  = \$1311  & \$signal$288 [2];
+  assign \$1313  = \$signal$286  & w2_is_pool2_low_water;
+  assign \$1314  = \$1313  & \$signal$288 [0];
+  assign \$1315  = \$signal$286  & w2_is_pool2_low_water;
+  assign \$1316  = \$1315  & \$signal$288 [1];
+  assign \$1317  = \$signal$286  & w2_is_pool2_low_water;
+  assign \$1318  = \$1317  & \$signal$288 [2];
+  assign \$1319  = | \port$3947$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1319 ;
+  assign \$1320  = | \port$3959$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1320 ;
+  assign \$1321  = ~ \port$3944$0 [0];
+  assign \$1322  = rsp_grant_valid & \$1321 ;
+  assign \$1323  = \port$3944$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1322  & \$1323 ;
+  assign \$1324  = \$signal$28  > 2'h2;
+  assign \$1325  = \$1324  ? 2'h2 : \$signal$28 ;
+  assign \$1326  = | \$signal$28 ;
+  assign \$1327  = space_ge1 & \$1326 ;
+  assign \$1328  = \$1327  ? 1'h1 : 1'h0;
+  assign \$1329  = space_ge2 ? \$1325  : { 1'h0, \$1328  };
+  assign \$signal$91  = space_ge3 ? \$signal$28  : \$1329 ;
+  assign \$1330  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1330  & space_ge1;
+  assign \$1331  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1331  & space_ge2;
+  assign \$1332  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1332  & space_ge3;
+  assign \$1333  = ~ space[4];
+  assign popped = w1c & \$1333 ;
+  assign \$1334  = 1'h0 - tail[1:0];
+  assign \$1335  = 1'h1 - tail[1:0];
+  assign \$1336  = 2'h2 - tail[1:0];
+  assign \$1337  = 2'h3 - tail[1:0];
+  assign \$1338  = space - 3'h7;
+  assign \$1339  = ~ \$1338 [5];
+  assign \$1340  = space - 3'h7;
+  assign \$1341  = ~ \$1340 [5];
+  assign \$1342  = space - 4'h8;
+  assign \$1343  = ~ \$1342 [5];
+  assign \$1344  = space - 3'h7;
+  assign \$1345  = ~ \$1344 [5];
+  assign \$1346  = space - 4'h8;
+  assign \$1347  = ~ \$1346 [5];
+  assign \$1348  = space - 4'h9;
+  assign \$1349  = ~ \$1348 [5];
+  assign \$1350  = space - \$signal$28 ;
+  assign \$1351  = space + 1'h1;
+  assign space_over = \$1351  - \$signal$28 ;
+  assign space_short = $signed(\$1350 ) < $signed(1'h0);
+  assign \$1352  = | \$signal$28 ;
+  assign \$1353  = \$signal$91  != \$signal$28 ;
+  assign \$1356  = \$signal$103  & irq_enable;
+  assign irq = | \$1356 ;
+  assign \$1357  = event_lw_granted_2 & event_lw_short;
+  assign \$1358  = log_lw_granted_2 & log_lw_short;
+  assign \$1359  = \$1357  | \$1358 ;
+  assign \$1360  = config_lw_granted_2 & config_lw_short;
+  assign low_water_hit = \$1359  | \$1360 ;
+  assign \$1361  = ! bus__r_addr[5:0];
+  assign \$1362  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1363  = \$1361  & \$1362 ;
+  assign \$1364  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1363  & \$1364 ;
+  assign \$1365  = ~ alloc_queue_pop;
+  assign \$1366  = alloc_queue_count[0] & \$1365 ;
+  assign \$1367  = alloc_queue_held[0] | \$1366 ;
+  assign \$signature__en$332  = alloc_queue_push & \$1367 ;
+  assign \$1368  = req_alloc & native_alloc_valid;
+  assign \$1369  = ~ \$1368 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1369 ;
+  assign \$1370  = alloc_queue_count[0] | staged_valid;
+  assign \$1371  = ! bus__r_addr[5:0];
+  assign \$1372  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1373  = \$1371  & \$1372 ;
+  assign \$1374  = bus__r_addr[11:6] < 3'h7;
+  assign \$1375  = \$1373  & \$1374 ;
+  assign \$1376  = bus__r_req & \$1375 ;
+  assign \$1377  = \$1370  | \$1376 ;
+  assign \$1378  = req_alloc & native_alloc_valid;
+  assign \$1379  = ~ \$1378 ;
+  assign \$1380  = \$1377  & \$1379 ;
+  assign \$1381  = ~ alloc_queue_count[0];
+  assign \$1382  = \$1380  & \$1381 ;
+  assign \$1383  = ~ \$1382 ;
+  assign alloc_queue_push = staged_valid & \$1383 ;
+  assign \$1384  = r2_block0 | r2_block4;
+  assign \$1385  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1384  | \$1385 ;
+  assign \$1386  = | r2_found_in;
+  assign bus__r_err = ~ \$1386 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$1413  = ~ \$1412 ;
-  assign \$1414  = \$1413  + 1'h1;
-  assign \$1416  = ~ \$1415 ;
-  assign \$1417  = \$1416  + 1'h1;
-  assign w0_event_is = bus__w_addr_from_queue ? \$1414 [6] : \$1417 [6];
-  assign \$1419  = ~ \$1418 ;
-  assign \$1420  = \$1419  + 1'h1;
-  assign \$1422  = ~ \$1421 ;
-  assign \$1423  = \$1422  + 1'h1;
-  assign w0_log_is = bus__w_addr_from_queue ? \$1420 [6] : \$1423 [6];
-  assign \$1425  = ~ \$1424 ;
-  assign \$1426  = \$1425  + 1'h1;
-  assign \$1428  = ~ \$1427 ;
-  assign \$1429  = \$1428  + 1'h1;
-  assign w0_config_is = bus__w_addr_from_queue ? \$1426 [6] : \$1429 [6];
-  assign \$1430  = \port$4107$0 [18:0] - 8'h80;
-  assign \$1431  = ~ \$1430 [19];
-  assign \$1432  = bus__w_data[18:0] - 8'h80;
-  assign \$1433  = ~ \$1432 [19];
+  assign \$1388  = ~ \$1387 ;
+  assign \$1389  = \$1388  + 1'h1;
+  assign \$1391  = ~ \$1390 ;
+  assign \$1392  = \$1391  + 1'h1;
+  assign w0_event_is = bus__w_addr_from_queue ? \$1389 [6] : \$1392 [6];
+  assign \$1394  = ~ \$1393 ;
+  assign \$1395  = \$1394  + 1'h1;
+  assign \$1397  = ~ \$1396 ;
+  assign \$1398  = \$1397  + 1'h1;
+  assign w0_log_is = bus__w_addr_from_queue ? \$1395 [6] : \$1398 [6];
+  assign \$1400  = ~ \$1399 ;
+  assign \$1401  = \$1400  + 1'h1;
+  assign \$1403  = ~ \$1402 ;
+  assign \$1404  = \$1403  + 1'h1;
+  assign w0_config_is = bus__w_addr_from_queue ? \$1401 [6] : \$1404 [6];
+  assign \$1405  = \port$4073$0 [18:0] - 8'h80;
+  assign \$1406  = ~ \$1405 [19];
+  assign \$1407  = bus__w_data[18:0] - 8'h80;
+  assign \$1408  = ~ \$1407 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1434  = \port$4107$0 [18:0] - 10'h200;
-  assign \$1435  = ~ \$1434 [19];
-  assign \$1436  = bus__w_data[18:0] - 10'h200;
-  assign \$1437  = ~ \$1436 [19];
+  assign \$1409  = \port$4073$0 [18:0] - 10'h200;
+  assign \$1410  = ~ \$1409 [19];
+  assign \$1411  = bus__w_data[18:0] - 10'h200;
+  assign \$1412  = ~ \$1411 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1438  = \port$4107$0 [18:0] - 5'h10;
-  assign \$1439  = ~ \$1438 [19];
-  assign \$1440  = bus__w_data[18:0] - 5'h10;
-  assign \$1441  = ~ \$1440 [19];
+  assign \$1413  = \port$4073$0 [18:0] - 5'h10;
+  assign \$1414  = ~ \$1413 [19];
+  assign \$1415  = bus__w_data[18:0] - 5'h10;
+  assign \$1416  = ~ \$1415 [19];
   assign w0_config_slot_ok = bus__w_beat_from_queue ? w0_config_slot_ok_queued : w0_config_slot_ok_pins;
-  assign bus__w_slow = \$signal$237  | new_flush;
-  assign \$1442  = ~ command_queue_pop;
-  assign \$1443  = command_queue_count[0] & \$1442 ;
-  assign \$1444  = command_queue_held[0] | \$1443 ;
-  assign \$signature__en$358  = command_queue_push & \$1444 ;
-  assign \$1445  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1446  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1447  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1448  = { \$1447 , \$1446 , \$1445  } + 3'h7;
-  assign \$1449  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1450  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1451  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1452  = { \$1451 , \$1450 , \$1449  } + 3'h7;
-  assign \$1453  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1454  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1455  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1456  = { \$1455 , \$1454 , \$1453  } + 3'h7;
-  assign \$1457  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1458  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1459  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1460  = { \$1459 , \$1458 , \$1457  } + 3'h7;
-  assign \$1461  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1462  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1463  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1464  = { \$1463 , \$1462 , \$1461  } + 3'h7;
-  assign \$1465  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1466  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1467  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1468  = { \$1467 , \$1466 , \$1465  } + 3'h7;
-  assign \$1469  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1470  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1471  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1472  = { \$1471 , \$1470 , \$1469  } + 3'h7;
-  assign \$1473  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1474  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1475  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1476  = { \$1475 , \$1474 , \$1473  } + 3'h7;
-  assign \$1477  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1478  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1479  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1480  = { \$1479 , \$1478 , \$1477  } + 3'h7;
-  assign \$1481  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1482  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1483  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1484  = { \$1483 , \$1482 , \$1481  } + 3'h7;
-  assign \$1485  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1486  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1487  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1488  = { \$1487 , \$1486 , \$1485  } + 3'h7;
-  assign \$1489  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1490  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1491  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1492  = { \$1491 , \$1490 , \$1489  } + 3'h7;
-  assign \$1493  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1494  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1495  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1496  = { \$1495 , \$1494 , \$1493  } + 3'h7;
-  assign \$1497  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1498  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1499  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1500  = { \$1499 , \$1498 , \$1497  } + 3'h7;
-  assign \$1501  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1502  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1503  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1504  = { \$1503 , \$1502 , \$1501  } + 3'h7;
-  assign \$1505  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1506  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1507  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1508  = { \$1507 , \$1506 , \$1505  } + 3'h7;
-  assign \$1509  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1510  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1511  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1512  = { \$1511 , \$1510 , \$1509  } + 3'h7;
-  assign \$1513  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1514  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1515  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1516  = { \$1515 , \$1514 , \$1513  } + 3'h7;
-  assign \$1517  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1518  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1519  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1520  = { \$1519 , \$1518 , \$1517  } + 3'h7;
-  assign \$1521  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1522  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1523  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1524  = { \$1523 , \$1522 , \$1521  } + 3'h7;
-  assign \$1525  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1526  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1527  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1528  = { \$1527 , \$1526 , \$1525  } + 3'h7;
-  assign \$1529  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1530  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1531  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1532  = { \$1531 , \$1530 , \$1529  } + 3'h7;
-  assign \$1533  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1534  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1535  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1536  = { \$1535 , \$1534 , \$1533  } + 3'h7;
-  assign \$1537  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1538  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1539  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1540  = { \$1539 , \$1538 , \$1537  } + 3'h7;
-  assign \$1541  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1542  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1543  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1544  = { \$1543 , \$1542 , \$1541  } + 3'h7;
-  assign \$1545  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1546  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1547  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1548  = { \$1547 , \$1546 , \$1545  } + 3'h7;
-  assign \$1549  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1550  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1551  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
-  assign \$1553  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1554  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1555  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
-  assign \$1557  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1558  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1559  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
-  assign \$1561  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1562  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1563  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1417  = ~ command_queue_pop;
+  assign \$1418  = command_queue_count[0] & \$1417 ;
+  assign \$1419  = command_queue_held[0] | \$1418 ;
+  assign \$signature__en$357  = command_queue_push & \$1419 ;
+  assign \$1420  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1421  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1422  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1423  = { \$1422 , \$1421 , \$1420  } + 3'h7;
+  assign \$1424  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1425  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1426  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1427  = { \$1426 , \$1425 , \$1424  } + 3'h7;
+  assign \$1428  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1429  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1430  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1431  = { \$1430 , \$1429 , \$1428  } + 3'h7;
+  assign \$1432  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1433  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1434  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1435  = { \$1434 , \$1433 , \$1432  } + 3'h7;
+  assign \$1436  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1437  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1438  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1439  = { \$1438 , \$1437 , \$1436  } + 3'h7;
+  assign \$1440  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1441  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1442  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1443  = { \$1442 , \$1441 , \$1440  } + 3'h7;
+  assign \$1444  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1445  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1446  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1447  = { \$1446 , \$1445 , \$1444  } + 3'h7;
+  assign \$1448  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1449  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1450  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1451  = { \$1450 , \$1449 , \$1448  } + 3'h7;
+  assign \$1452  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1453  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1454  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1455  = { \$1454 , \$1453 , \$1452  } + 3'h7;
+  assign \$1456  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1457  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1458  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1459  = { \$1458 , \$1457 , \$1456  } + 3'h7;
+  assign \$1460  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1461  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1462  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1463  = { \$1462 , \$1461 , \$1460  } + 3'h7;
+  assign \$1464  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1465  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1466  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1467  = { \$1466 , \$1465 , \$1464  } + 3'h7;
+  assign \$1468  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1469  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1470  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1471  = { \$1470 , \$1469 , \$1468  } + 3'h7;
+  assign \$1472  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1473  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1474  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1475  = { \$1474 , \$1473 , \$1472  } + 3'h7;
+  assign \$1476  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1477  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1478  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1479  = { \$1478 , \$1477 , \$1476  } + 3'h7;
+  assign \$1480  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1481  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1482  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1483  = { \$1482 , \$1481 , \$1480  } + 3'h7;
+  assign \$1484  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1485  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1486  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1487  = { \$1486 , \$1485 , \$1484  } + 3'h7;
+  assign \$1488  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1489  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1490  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1491  = { \$1490 , \$1489 , \$1488  } + 3'h7;
+  assign \$1492  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1493  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1494  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1495  = { \$1494 , \$1493 , \$1492  } + 3'h7;
+  assign \$1496  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1497  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1498  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1499  = { \$1498 , \$1497 , \$1496  } + 3'h7;
+  assign \$1500  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1501  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1502  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1503  = { \$1502 , \$1501 , \$1500  } + 3'h7;
+  assign \$1504  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1505  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1506  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1507  = { \$1506 , \$1505 , \$1504  } + 3'h7;
+  assign \$1508  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1509  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1510  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1511  = { \$1510 , \$1509 , \$1508  } + 3'h7;
+  assign \$1512  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1513  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1514  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1515  = { \$1514 , \$1513 , \$1512  } + 3'h7;
+  assign \$1516  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1517  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1518  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1519  = { \$1518 , \$1517 , \$1516  } + 3'h7;
+  assign \$1520  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1521  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1522  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1523  = { \$1522 , \$1521 , \$1520  } + 3'h7;
+  assign \$1524  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1525  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1526  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1527  = { \$1526 , \$1525 , \$1524  } + 3'h7;
+  assign \$1528  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1529  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1530  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1531  = { \$1530 , \$1529 , \$1528  } + 3'h7;
+  assign \$1532  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1533  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1534  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1535  = { \$1534 , \$1533 , \$1532  } + 3'h7;
+  assign \$1536  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1537  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1538  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1539  = { \$1538 , \$1537 , \$1536  } + 3'h7;
+  assign \$1540  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1541  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1542  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1543  = { \$1542 , \$1541 , \$1540  } + 3'h7;
+  assign \$1544  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1545  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1546  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1547  = { \$1546 , \$1545 , \$1544  } + 3'h7;
+  assign \$1548  = w1_hit[0] | w1_hit[1];
+  assign \$1549  = \$1548  | w1_hit[2];
+  assign \$1550  = ~ \$1549 ;
+  assign \$1551  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$1551 ;
+  assign \$1552  = w1_valid & w1_is_command;
+  assign \$1553  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$1552  & \$1553 ;
+  assign \$1554  = ~ native_turn;
+  assign \$1555  = ~ command_queue_head[0];
+  assign \$1556  = w1_valid & w1_is_free;
+  assign \$1557  = command_queue_count[0] ? \$1555  : \$1556 ;
+  assign req_free = \$1554  & \$1557 ;
+  assign \$1558  = ~ native_turn;
+  assign \$1559  = w1_valid & w1_is_flush;
+  assign \$1560  = command_queue_count[0] ? command_queue_head[0] : \$1559 ;
+  assign req_flush = \$1558  & \$1560 ;
+  assign \$1561  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1562  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1563  = w1_pool_is[2] & w1_config_addr[0];
   assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
-  assign \$1565  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1566  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1567  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1565  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1566  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1567  = w1_pool_is[2] & w1_config_addr[1];
   assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
-  assign \$1569  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1570  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1571  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1569  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1570  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1571  = w1_pool_is[2] & w1_config_addr[2];
   assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
-  assign \$1573  = w1_hit[0] | w1_hit[1];
-  assign \$1574  = \$1573  | w1_hit[2];
-  assign \$1575  = ~ \$1574 ;
-  assign \$1576  = command_queue_count[0] | \$signal$246 ;
-  assign \$1577  = ~ native_turn;
-  assign \$1578  = \$1576  & \$1577 ;
-  assign command_queue_pop = \$1578  & command_queue_count[0];
-  assign \$1579  = command_queue_count[0] | \$signal$246 ;
-  assign \$1580  = ~ native_turn;
-  assign \$1581  = \$1579  & \$1580 ;
-  assign \$1582  = ~ command_queue_count[0];
-  assign \$1583  = \$1581  & \$1582 ;
-  assign \$1584  = ~ \$1583 ;
-  assign command_queue_push = \$signal$246  & \$1584 ;
-  assign \$1585  = command_queue_count[0] | \$signal$246 ;
-  assign \$1586  = ~ native_turn;
-  assign \$1587  = \$1585  & \$1586 ;
-  assign \$1588  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign \$1589  = ~ \$1588 ;
-  assign req_free = \$1587  & \$1589 ;
-  assign \$1590  = command_queue_count[0] | \$signal$246 ;
-  assign \$1591  = ~ native_turn;
-  assign \$1592  = \$1590  & \$1591 ;
-  assign \$1593  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign req_flush = \$1592  & \$1593 ;
-  assign \$1594  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1595  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1596  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1597  = { \$1596 , \$1595 , \$1594  } + 3'h7;
-  assign \$1598  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1599  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1600  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1601  = { \$1600 , \$1599 , \$1598  } + 3'h7;
-  assign \$1602  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1603  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1604  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1605  = { \$1604 , \$1603 , \$1602  } + 3'h7;
-  assign \$1606  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1607  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1608  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1609  = { \$1608 , \$1607 , \$1606  } + 3'h7;
-  assign \$1610  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1611  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1612  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1613  = { \$1612 , \$1611 , \$1610  } + 3'h7;
-  assign \$1614  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1615  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1616  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1617  = { \$1616 , \$1615 , \$1614  } + 3'h7;
-  assign \$1618  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1619  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1620  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1621  = { \$1620 , \$1619 , \$1618  } + 3'h7;
-  assign \$1622  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1623  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1624  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1625  = { \$1624 , \$1623 , \$1622  } + 3'h7;
-  assign \$1626  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1627  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1628  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1629  = { \$1628 , \$1627 , \$1626  } + 3'h7;
-  assign \$1630  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1631  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1632  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1633  = { \$1632 , \$1631 , \$1630  } + 3'h7;
-  assign \$1634  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1635  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1636  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1637  = { \$1636 , \$1635 , \$1634  } + 3'h7;
-  assign \$1638  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1639  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1640  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1641  = { \$1640 , \$1639 , \$1638  } + 3'h7;
-  assign \$1642  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1643  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1644  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1645  = { \$1644 , \$1643 , \$1642  } + 3'h7;
-  assign \$1646  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1647  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1648  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1649  = { \$1648 , \$1647 , \$1646  } + 3'h7;
-  assign \$1650  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1651  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1652  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1653  = { \$1652 , \$1651 , \$1650  } + 3'h7;
-  assign \$1654  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1655  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1656  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1657  = { \$1656 , \$1655 , \$1654  } + 3'h7;
-  assign \$1658  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1659  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1660  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1661  = { \$1660 , \$1659 , \$1658  } + 3'h7;
-  assign \$1662  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1663  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1664  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1665  = { \$1664 , \$1663 , \$1662  } + 3'h7;
-  assign \$1666  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1667  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1668  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1669  = { \$1668 , \$1667 , \$1666  } + 3'h7;
-  assign \$1670  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1671  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1672  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1673  = { \$1672 , \$1671 , \$1670  } + 3'h7;
-  assign \$1674  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1675  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1676  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1677  = { \$1676 , \$1675 , \$1674  } + 3'h7;
-  assign \$1678  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1679  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1680  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1681  = { \$1680 , \$1679 , \$1678  } + 3'h7;
-  assign \$1682  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1683  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1684  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1685  = { \$1684 , \$1683 , \$1682  } + 3'h7;
-  assign \$1686  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1687  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1688  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1689  = { \$1688 , \$1687 , \$1686  } + 3'h7;
-  assign \$1690  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1691  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1692  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1693  = { \$1692 , \$1691 , \$1690  } + 3'h7;
-  assign \$1694  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1695  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1696  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1697  = { \$1696 , \$1695 , \$1694  } + 3'h7;
-  assign \$1698  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1699  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1700  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1701  = { \$1700 , \$1699 , \$1698  } + 3'h7;
-  assign \$1702  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1703  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1704  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1705  = { \$1704 , \$1703 , \$1702  } + 3'h7;
-  assign \$1706  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1707  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1708  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1709  = { \$1708 , \$1707 , \$1706  } + 3'h7;
-  assign \$1710  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1711  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1712  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1713  = { \$1712 , \$1711 , \$1710  } + 3'h7;
-  assign \$1714  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1715  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1716  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1717  = { \$1716 , \$1715 , \$1714  } + 3'h7;
-  assign \$1718  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1719  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1720  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1721  = { \$1720 , \$1719 , \$1718  } + 3'h7;
-  assign \$1722  = w1_hit[0] | w1_hit[1];
-  assign \$1723  = \$1722  | w1_hit[2];
-  assign \$1724  = ~ \$1723 ;
-  assign \$1725  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1724 , \$1721 [3], \$1717 [3], \$1713 [3], \$1709 [3], \$1705 [3], \$1701 [3], \$1697 [3], \$1693 [3], \$1689 [3], \$1685 [3], \$1681 [3], \$1677 [3], \$1673 [3], \$1669 [3], \$1665 [3], \$1661 [3], \$1657 [3], \$1653 [3], \$1649 [3], \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], new_flush };
-  assign \$1726  = ~ w2_plain;
-  assign \$1727  = \$signal$304  & \$signal$288 ;
-  assign \$1728  = ~ \$1727 ;
-  assign bus__w_err = \$1726  & \$1728 ;
-  assign \$1729  = rsp_freed_valid & \port$4021$0 [0];
-  assign \$1730  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1729  | \$1730 ;
-  assign \$1731  = rsp_freed_valid & \port$4021$0 [0];
-  assign \$1732  = \$1731  ? \port$3981$0 [0] : \port$3993$0 [0];
-  assign bus__w_slow_err = ~ \$1732 ;
+  assign \$1573  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1574  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1575  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1576  = { \$1575 , \$1574 , \$1573  } + 3'h7;
+  assign \$1577  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1578  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1579  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1580  = { \$1579 , \$1578 , \$1577  } + 3'h7;
+  assign \$1581  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1582  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1583  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1584  = { \$1583 , \$1582 , \$1581  } + 3'h7;
+  assign \$1585  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1586  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1587  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1588  = { \$1587 , \$1586 , \$1585  } + 3'h7;
+  assign \$1589  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1590  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1591  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
+  assign \$1593  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1594  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1595  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1596  = { \$1595 , \$1594 , \$1593  } + 3'h7;
+  assign \$1597  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1598  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1599  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1600  = { \$1599 , \$1598 , \$1597  } + 3'h7;
+  assign \$1601  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1602  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1603  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1604  = { \$1603 , \$1602 , \$1601  } + 3'h7;
+  assign \$1605  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1606  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1607  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1608  = { \$1607 , \$1606 , \$1605  } + 3'h7;
+  assign \$1609  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1610  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1611  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1612  = { \$1611 , \$1610 , \$1609  } + 3'h7;
+  assign \$1613  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1614  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1615  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1616  = { \$1615 , \$1614 , \$1613  } + 3'h7;
+  assign \$1617  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1618  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1619  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1620  = { \$1619 , \$1618 , \$1617  } + 3'h7;
+  assign \$1621  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1622  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1623  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1624  = { \$1623 , \$1622 , \$1621  } + 3'h7;
+  assign \$1625  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1626  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1627  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1628  = { \$1627 , \$1626 , \$1625  } + 3'h7;
+  assign \$1629  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1630  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1631  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1632  = { \$1631 , \$1630 , \$1629  } + 3'h7;
+  assign \$1633  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1634  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1635  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1636  = { \$1635 , \$1634 , \$1633  } + 3'h7;
+  assign \$1637  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1638  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1639  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1640  = { \$1639 , \$1638 , \$1637  } + 3'h7;
+  assign \$1641  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1642  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1643  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1644  = { \$1643 , \$1642 , \$1641  } + 3'h7;
+  assign \$1645  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1646  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1647  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1648  = { \$1647 , \$1646 , \$1645  } + 3'h7;
+  assign \$1649  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1650  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1651  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1652  = { \$1651 , \$1650 , \$1649  } + 3'h7;
+  assign \$1653  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1654  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1655  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1656  = { \$1655 , \$1654 , \$1653  } + 3'h7;
+  assign \$1657  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1658  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1659  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1660  = { \$1659 , \$1658 , \$1657  } + 3'h7;
+  assign \$1661  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1662  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1663  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1664  = { \$1663 , \$1662 , \$1661  } + 3'h7;
+  assign \$1665  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1666  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1667  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1668  = { \$1667 , \$1666 , \$1665  } + 3'h7;
+  assign \$1669  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1670  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1671  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1672  = { \$1671 , \$1670 , \$1669  } + 3'h7;
+  assign \$1673  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1674  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1675  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1676  = { \$1675 , \$1674 , \$1673  } + 3'h7;
+  assign \$1677  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1678  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1679  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1680  = { \$1679 , \$1678 , \$1677  } + 3'h7;
+  assign \$1681  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1682  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1683  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1684  = { \$1683 , \$1682 , \$1681  } + 3'h7;
+  assign \$1685  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1686  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1687  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1688  = { \$1687 , \$1686 , \$1685  } + 3'h7;
+  assign \$1689  = w1_hit[0] | w1_hit[1];
+  assign \$1690  = \$1689  | w1_hit[2];
+  assign \$1691  = ~ \$1690 ;
+  assign \$1692  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1691 , \$1688 [3], \$1684 [3], \$1680 [3], \$1676 [3], \$1672 [3], \$1668 [3], \$1664 [3], \$1660 [3], \$1656 [3], \$1652 [3], \$1648 [3], \$1644 [3], \$1640 [3], \$1636 [3], \$1632 [3], \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], w1_is_flush };
+  assign \$1693  = ~ w2_plain;
+  assign \$1694  = \$signal$303  & \$signal$287 ;
+  assign \$1695  = ~ \$1694 ;
+  assign bus__w_err = \$1693  & \$1695 ;
+  assign \$1696  = rsp_freed_valid & \port$3987$0 [0];
+  assign \$1697  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1696  | \$1697 ;
+  assign \$1698  = rsp_freed_valid & \port$3987$0 [0];
+  assign \$1699  = \$1698  ? \port$3947$0 [0] : \port$3959$0 [0];
+  assign bus__w_slow_err = ~ \$1699 ;
   always @(posedge aclk_clk)
-    cycle <= \$1733 ;
+    cycle <= \$1700 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1734 ;
+    \$signal  <= \$1701 ;
   always @(posedge aclk_clk)
-    ready <= \$1735 ;
+    ready <= \$1702 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 24'h000000, \port$3978$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3978$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3978$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$3944$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3944$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3944$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1736 ;
+    \$signal$28  <= \$1703 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1737 ;
+    e1_exhausted <= \$1704 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1738 ;
+    event_ev_grant <= \$1705 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1739 ;
+    event_ev_free <= \$1706 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1740 ;
+    event_ev_flush <= \$1707 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1741 ;
+    event_ev_fail <= \$1708 ;
   always @(posedge aclk_clk)
-    log_ev_grant <= \$1742 ;
+    log_ev_grant <= \$1709 ;
   always @(posedge aclk_clk)
-    log_ev_free <= \$1743 ;
+    log_ev_free <= \$1710 ;
   always @(posedge aclk_clk)
-    log_ev_flush <= \$1744 ;
+    log_ev_flush <= \$1711 ;
   always @(posedge aclk_clk)
-    log_ev_fail <= \$1745 ;
+    log_ev_fail <= \$1712 ;
   always @(posedge aclk_clk)
-    log_ev_overwrite <= \$1746 ;
+    log_ev_overwrite <= \$1713 ;
   always @(posedge aclk_clk)
-    config_ev_grant <= \$1747 ;
+    config_ev_grant <= \$1714 ;
   always @(posedge aclk_clk)
-    config_ev_free <= \$1748 ;
+    config_ev_free <= \$1715 ;
   always @(posedge aclk_clk)
-    config_ev_flush <= \$1749 ;
+    config_ev_flush <= \$1716 ;
   always @(posedge aclk_clk)
-    config_ev_fail <= \$1750 ;
+    config_ev_fail <= \$1717 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$61 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$65 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1751 ;
+    log_bank0_wen <= \$1718 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$68 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$72 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1752 ;
+    log_bank1_wen <= \$1719 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$75 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$79 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1753 ;
+    log_bank2_wen <= \$1720 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$84 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1754 ;
+    log_bank3_wen <= \$1721 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1755 ;
+    space_ge1 <= \$1722 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1756 ;
+    space_ge2 <= \$1723 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1757 ;
+    space_ge3 <= \$1724 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1758 ;
+    space_ge4 <= \$1725 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1759 ;
+    space_ge5 <= \$1726 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1760 ;
+    space_ge6 <= \$1727 ;
   always @(posedge aclk_clk)
-    space <= \$1761 ;
+    space <= \$1728 ;
   always @(posedge aclk_clk)
-    tail <= \$1762 ;
+    tail <= \$1729 ;
   always @(posedge aclk_clk)
-    \$signal$90  <= \$1763 ;
+    \$signal$90  <= \$1730 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1764 ;
+    n_dropped <= \$1731 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1765 ;
+    err_dropped <= \$1732 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1766 ;
+    tail_row <= \$1733 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1767 ;
+    tail_next_row <= \$1734 ;
   always @(posedge aclk_clk)
-    head <= \$1768 ;
+    head <= \$1735 ;
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1769 ;
+    \$signal$96  <= \$1736 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1770 ;
+    head_bank <= \$1737 ;
   always @(posedge aclk_clk)
     head_entry <= \$111 ;
   always @(posedge aclk_clk)
-    \$signal$103  <= \$1771 ;
+    \$signal$103  <= \$1738 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1772 ;
+    event_lw_limit <= \$1739 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1773 ;
+    event_lw_short <= \$1740 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1774 ;
+    event_lw_granted_1 <= \$1741 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1775 ;
+    event_lw_granted_2 <= \$1742 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1776 ;
+    event_in_use <= \$1743 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1777 ;
+    event_in_use_was <= \$1744 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1778 ;
+    event_in_use_rose <= \$1745 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1779 ;
+    event_hw_grow <= \$1746 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1780 ;
+    event_high_water <= \$1747 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1781 ;
+    event_allocs <= \$1748 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1782 ;
+    event_fails <= \$1749 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1783 ;
+    event_frees <= \$1750 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1784 ;
+    event_flushes <= \$1751 ;
   always @(posedge aclk_clk)
-    log_lw_limit <= \$1785 ;
+    log_lw_limit <= \$1752 ;
   always @(posedge aclk_clk)
-    log_lw_short <= \$1786 ;
+    log_lw_short <= \$1753 ;
   always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1787 ;
+    log_lw_granted_1 <= \$1754 ;
   always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1788 ;
+    log_lw_granted_2 <= \$1755 ;
   always @(posedge aclk_clk)
-    log_in_use <= \$1789 ;
+    log_in_use <= \$1756 ;
   always @(posedge aclk_clk)
-    log_in_use_was <= \$1790 ;
+    log_in_use_was <= \$1757 ;
   always @(posedge aclk_clk)
-    log_in_use_rose <= \$1791 ;
+    log_in_use_rose <= \$1758 ;
   always @(posedge aclk_clk)
-    log_hw_grow <= \$1792 ;
+    log_hw_grow <= \$1759 ;
   always @(posedge aclk_clk)
-    log_high_water <= \$1793 ;
+    log_high_water <= \$1760 ;
   always @(posedge aclk_clk)
-    log_allocs <= \$1794 ;
+    log_allocs <= \$1761 ;
   always @(posedge aclk_clk)
-    log_fails <= \$1795 ;
+    log_fails <= \$1762 ;
   always @(posedge aclk_clk)
-    log_frees <= \$1796 ;
+    log_frees <= \$1763 ;
   always @(posedge aclk_clk)
-    log_flushes <= \$1797 ;
+    log_flushes <= \$1764 ;
   always @(posedge aclk_clk)
-    log_overwrites <= \$1798 ;
+    log_overwrites <= \$1765 ;
   always @(posedge aclk_clk)
-    config_lw_limit <= \$1799 ;
+    config_lw_limit <= \$1766 ;
   always @(posedge aclk_clk)
-    config_lw_short <= \$1800 ;
+    config_lw_short <= \$1767 ;
   always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$1801 ;
+    config_lw_granted_1 <= \$1768 ;
   always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$1802 ;
+    config_lw_granted_2 <= \$1769 ;
   always @(posedge aclk_clk)
-    config_in_use <= \$1803 ;
+    config_in_use <= \$1770 ;
   always @(posedge aclk_clk)
-    config_in_use_was <= \$1804 ;
+    config_in_use_was <= \$1771 ;
   always @(posedge aclk_clk)
-    config_in_use_rose <= \$1805 ;
+    config_in_use_rose <= \$1772 ;
   always @(posedge aclk_clk)
-    config_hw_grow <= \$1806 ;
+    config_hw_grow <= \$1773 ;
   always @(posedge aclk_clk)
-    config_high_water <= \$1807 ;
+    config_high_water <= \$1774 ;
   always @(posedge aclk_clk)
-    config_allocs <= \$1808 ;
+    config_allocs <= \$1775 ;
   always @(posedge aclk_clk)
-    config_fails <= \$1809 ;
+    config_fails <= \$1776 ;
   always @(posedge aclk_clk)
-    config_frees <= \$1810 ;
+    config_frees <= \$1777 ;
   always @(posedge aclk_clk)
-    config_flushes <= \$1811 ;
+    config_flushes <= \$1778 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1812 ;
+    r1_valid <= \$1779 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1813 ;
+    alloc_queue_head <= \$1780 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1814 ;
+    alloc_queue_rd <= \$1781 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1815 ;
+    alloc_queue_rd_next <= \$1782 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1816 ;
+    alloc_queue_wr <= \$1783 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1817 ;
+    alloc_queue_wr_next <= \$1784 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1818 ;
+    alloc_queue_held <= \$1785 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1819 ;
+    alloc_queue_count <= \$1786 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1820 ;
+    req_alloc <= \$1787 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1821 ;
+    staged_valid <= \$1788 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1822 ;
+    alloc_queue_w_data <= \$1789 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1823 ;
+    req_alloc_pool <= \$1790 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1824 ;
+    req_alloc_size <= \$1791 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$439 [12];
   always @(posedge aclk_clk)
@@ -11804,123 +11736,121 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$619 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1825 ;
+    r2_valid <= \$1792 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1826 ;
+    r2_block0 <= \$1793 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1827 ;
+    r2_found_in <= \$1794 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1828 ;
+    r2_block4 <= \$1795 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1829 ;
+    r2_block5 <= \$1796 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1830 ;
+    r2_block6 <= \$1797 ;
   always @(posedge aclk_clk)
-    \$signal$237  <= \$815 ;
+    w1_valid <= \$1798 ;
   always @(posedge aclk_clk)
-    new_flush <= \$836 ;
+    w1_is_free <= \$814 ;
   always @(posedge aclk_clk)
-    \$signal$246  <= \$1831 ;
+    w1_is_flush <= \$834 ;
   always @(posedge aclk_clk)
-    new_is_flush <= \$898 ;
+    w1_is_command <= \$875 ;
   always @(posedge aclk_clk)
-    \$signal$248  <= \$1832 ;
+    \$signal$248  <= \$1799 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1833 ;
+    w1_pool_is <= \$1800 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1834 ;
+    w1_hit <= \$1801 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1835 ;
+    w1_tag <= \$1802 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1836 ;
+    w1_event_addr <= \$1803 ;
   always @(posedge aclk_clk)
-    w1_log_addr <= \$1837 ;
+    w1_log_addr <= \$1804 ;
   always @(posedge aclk_clk)
-    w1_config_addr <= \$1838 ;
+    w1_config_addr <= \$1805 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1839 ;
+    command_queue_head <= \$1806 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1840 ;
+    command_queue_rd <= \$1807 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1841 ;
+    command_queue_rd_next <= \$1808 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1842 ;
+    command_queue_wr <= \$1809 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1843 ;
+    command_queue_wr_next <= \$1810 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1844 ;
+    command_queue_held <= \$1811 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1845 ;
+    command_queue_count <= \$1812 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1846 ;
+    native_turn <= \$1813 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1847 ;
+    w1_a1_0 <= \$1814 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1848 ;
+    w1_a4_2 <= \$1815 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1849 ;
+    w1_a7_5 <= \$1816 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1850 ;
+    w1_a11_8 <= \$1817 ;
   always @(posedge aclk_clk)
-    \$signal$283  <= \$1851 ;
+    w1_data <= \$1818 ;
   always @(posedge aclk_clk)
-    \$signal$284  <= \$1852 ;
+    \$signal$284  <= \$1819 ;
   always @(posedge aclk_clk)
-    \$signal$285  <= \$1853 ;
+    \$signal$285  <= \$1820 ;
   always @(posedge aclk_clk)
-    \$signal$286  <= \$1854 ;
+    \$signal$286  <= \$1821 ;
   always @(posedge aclk_clk)
-    \$signal$287  <= \$1855 ;
+    \$signal$287  <= \$1822 ;
   always @(posedge aclk_clk)
-    \$signal$288  <= \$1856 ;
+    \$signal$288  <= \$1823 ;
   always @(posedge aclk_clk)
-    \$signal$289  <= \$1857 ;
+    \$signal$289  <= \$1824 ;
   always @(posedge aclk_clk)
-    \$signal$290  <= \$1858 ;
+    w2_is_ctrl <= \$1825 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1859 ;
+    w2_is_irq_status <= \$1826 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1860 ;
+    w2_is_irq_enable <= \$1827 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1861 ;
+    w2_is_err_pop <= \$1828 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1862 ;
+    w2_is_pool0_free <= \$1829 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1863 ;
+    w2_is_pool0_flush <= \$1830 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1864 ;
+    w2_is_pool0_low_water <= \$1831 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1865 ;
+    w2_is_pool1_free <= \$1832 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1866 ;
+    w2_is_pool1_flush <= \$1833 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1867 ;
+    w2_is_pool1_low_water <= \$1834 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1868 ;
+    w2_is_pool2_free <= \$1835 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1869 ;
+    w2_is_pool2_flush <= \$1836 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1870 ;
+    w2_is_pool2_low_water <= \$1837 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1871 ;
+    \$signal$303  <= \$1838 ;
   always @(posedge aclk_clk)
-    \$signal$304  <= \$1872 ;
+    w2_plain <= \$1839 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1873 ;
+    \$signal$95  <= \$1840 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$1874 ;
+    w1c <= \$1841 ;
   always @(posedge aclk_clk)
-    w1c <= \$1875 ;
+    \$signal$104  <= \$1842 ;
   always @(posedge aclk_clk)
-    \$signal$104  <= \$1876 ;
+    irq_enable <= \$1843 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1877 ;
+    event_low_water <= \$1844 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1878 ;
+    log_low_water <= \$1845 ;
   always @(posedge aclk_clk)
-    log_low_water <= \$1879 ;
-  always @(posedge aclk_clk)
-    config_low_water <= \$1880 ;
+    config_low_water <= \$1846 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -11936,26 +11866,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$auto$rtlil.cc:2739:Not$122  = ~ \$797 [8];
   assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$801 [8], \$801 [6] };
   assign \$auto$rtlil.cc:2739:Not$126  = ~ \$806 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$818 [8];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$822 [8], \$822 [6] };
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$817 [8];
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$821 [8], \$821 [6] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$827 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$839 [8];
-  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$843 [8], \$843 [6] };
-  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$848 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$859 [8];
-  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$863 [8], \$863 [6] };
-  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$868 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$146  = ~ \$881 [8];
-  assign \$auto$rtlil.cc:2739:Not$148  = ~ { \$885 [8], \$885 [6] };
-  assign \$auto$rtlil.cc:2739:Not$150  = ~ \$890 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$826 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$837 [8];
+  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$841 [8], \$841 [6] };
+  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$846 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$857 [8];
+  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$861 [8], \$861 [6] };
+  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$866 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$146  = ~ bus__w_addr_queued[8];
+  assign \$auto$rtlil.cc:2739:Not$148  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$150  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
-  assign \$auto$rtlil.cc:2739:Not$152  = ~ bus__w_addr_queued[8];
-  assign \$auto$rtlil.cc:2739:Not$154  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$156  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
-  assign \$auto$rtlil.cc:2739:Not$158  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$160  = ~ bus__w_addr_queued[8:7];
-  assign \$auto$rtlil.cc:2739:Not$162  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$152  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$154  = ~ bus__w_addr_queued[8:7];
+  assign \$auto$rtlil.cc:2739:Not$156  = ~ bus__w_addr[8:7];
   assign \$auto$rtlil.cc:2739:Not$18  = ~ { bus__r_addr[5], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[3] };
   assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
@@ -12003,9 +11930,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8:7], bus__r_addr[4] };
   assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1359 [1:0])
+    casez (\$1334 [1:0])
       2'h0:
           \$66  = log_kept_ge1;
       2'h1:
@@ -12017,9 +11944,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1360 [1:0])
+    casez (\$1335 [1:0])
       2'h0:
           \$73  = log_kept_ge1;
       2'h1:
@@ -12031,9 +11958,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1361 [1:0])
+    casez (\$1336 [1:0])
       2'h0:
           \$80  = log_kept_ge1;
       2'h1:
@@ -12045,9 +11972,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1362 [1:0])
+    casez (\$1337 [1:0])
       2'h0:
           \$85  = log_kept_ge1;
       2'h1:
@@ -12059,7 +11986,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -12073,7 +12000,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$431  = 13'h0000;
     casez (\$430 [1:0])
       2'h0:
@@ -12085,7 +12012,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$434  = 13'h0000;
     casez (\$433 [1:0])
       2'h0:
@@ -12097,7 +12024,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12111,7 +12038,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12125,7 +12052,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12139,7 +12066,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12149,11 +12076,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1364 ;
+          space_plus_all_ge4 = \$1339 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12161,1342 +12088,1336 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1366 ;
+          space_plus_all_ge5 = \$1341 ;
       2'h3:
-          space_plus_all_ge5 = \$1368 ;
+          space_plus_all_ge5 = \$1343 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1370 ;
+          space_plus_all_ge6 = \$1345 ;
       2'h2:
-          space_plus_all_ge6 = \$1372 ;
+          space_plus_all_ge6 = \$1347 ;
       2'h3:
-          space_plus_all_ge6 = \$1374 ;
+          space_plus_all_ge6 = \$1349 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1733  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1700  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1733  = 32'd0;
+      \$1700  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1734  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1701  = busy;
     if (aclk_rst) begin
-      \$1734  = 1'h0;
+      \$1701  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1735  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1702  = \ready$6 ;
     if (aclk_rst) begin
-      \$1735  = 1'h0;
+      \$1702  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1736  = \$14 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1703  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1736  = 2'h0;
+      \$1703  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1737  = \$16 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1704  = \$16 ;
     if (aclk_rst) begin
-      \$1737  = 1'h0;
+      \$1704  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1738  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1705  = \$19 ;
     if (aclk_rst) begin
-      \$1738  = 1'h0;
+      \$1705  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1739  = \$22 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1706  = \$22 ;
     if (aclk_rst) begin
-      \$1739  = 1'h0;
+      \$1706  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1740  = \$25 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1707  = \$25 ;
+    if (aclk_rst) begin
+      \$1707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1708  = \$29 ;
+    if (aclk_rst) begin
+      \$1708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1709  = \$32 ;
+    if (aclk_rst) begin
+      \$1709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1710  = \$35 ;
+    if (aclk_rst) begin
+      \$1710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1711  = \$38 ;
+    if (aclk_rst) begin
+      \$1711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1712  = \$42 ;
+    if (aclk_rst) begin
+      \$1712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1713  = \$46 ;
+    if (aclk_rst) begin
+      \$1713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1714  = \$49 ;
+    if (aclk_rst) begin
+      \$1714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1715  = \$52 ;
+    if (aclk_rst) begin
+      \$1715  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1716  = \$55 ;
+    if (aclk_rst) begin
+      \$1716  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1717  = \$59 ;
+    if (aclk_rst) begin
+      \$1717  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1718  = \$66 ;
+    if (aclk_rst) begin
+      \$1718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1719  = \$73 ;
+    if (aclk_rst) begin
+      \$1719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1720  = \$80 ;
+    if (aclk_rst) begin
+      \$1720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1721  = \$85 ;
+    if (aclk_rst) begin
+      \$1721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1722  = \$86 ;
+    if (aclk_rst) begin
+      \$1722  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1723  = \$87 ;
+    if (aclk_rst) begin
+      \$1723  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1724  = \$88 ;
+    if (aclk_rst) begin
+      \$1724  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1725  = \$89 ;
+    if (aclk_rst) begin
+      \$1725  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1726  = \$90 ;
+    if (aclk_rst) begin
+      \$1726  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1727  = \$91 ;
+    if (aclk_rst) begin
+      \$1727  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1728  = \$94 ;
+    if (aclk_rst) begin
+      \$1728  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1729  = \$100 ;
+    if (aclk_rst) begin
+      \$1729  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1730  = \$101 [31:0];
+    if (\$signal$95 ) begin
+      \$1730  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1730  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1731  = \$102 [1:0];
+    if (aclk_rst) begin
+      \$1731  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1732  = \$103 [31:0];
+    if (\$signal$95 ) begin
+      \$1732  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1732  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1733  = tail_row;
+    if (\$104 ) begin
+      \$1733  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1733  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1734  = tail_next_row;
+    if (\$104 ) begin
+      \$1734  = \$105 [1:0];
+    end
+    if (aclk_rst) begin
+      \$1734  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1735  = head;
+    if (popped) begin
+      \$1735  = \$106 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1735  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1736  = \$107 ;
+    if (aclk_rst) begin
+      \$1736  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1737  = head[1:0];
+    if (aclk_rst) begin
+      \$1737  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1738  = \$114 ;
+    if (aclk_rst) begin
+      \$1738  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1739  = \$115 ;
+    if (aclk_rst) begin
+      \$1739  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1740  = \$116 ;
     if (aclk_rst) begin
       \$1740  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1741  = \$29 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1741  = event_ev_grant;
     if (aclk_rst) begin
       \$1741  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1742  = \$32 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1742  = event_lw_granted_1;
     if (aclk_rst) begin
       \$1742  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1743  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1743  = \$127 [7:0];
     if (aclk_rst) begin
-      \$1743  = 1'h0;
+      \$1743  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1744  = \$38 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1744  = event_in_use;
     if (aclk_rst) begin
-      \$1744  = 1'h0;
+      \$1744  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1745  = \$42 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1745  = \$137 ;
     if (aclk_rst) begin
       \$1745  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1746  = \$46 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1746  = \$143 ;
     if (aclk_rst) begin
       \$1746  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1747  = \$49 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1747  = event_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1747  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1747  = event_in_use_was;
+      end
+    end
     if (aclk_rst) begin
-      \$1747  = 1'h0;
+      \$1747  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1748  = \$52 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1748  = 32'd0;
+    end else begin
+      \$1748  = \$144 [31:0];
+    end
     if (aclk_rst) begin
-      \$1748  = 1'h0;
+      \$1748  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1749  = \$55 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1749  = 32'd0;
+    end else begin
+      \$1749  = \$145 [31:0];
+    end
     if (aclk_rst) begin
-      \$1749  = 1'h0;
+      \$1749  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1750  = \$59 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1750  = 32'd0;
+    end else begin
+      \$1750  = \$146 [31:0];
+    end
     if (aclk_rst) begin
-      \$1750  = 1'h0;
+      \$1750  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1751  = \$66 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1751  = 32'd0;
+    end else begin
+      \$1751  = \$147 [31:0];
+    end
     if (aclk_rst) begin
-      \$1751  = 1'h0;
+      \$1751  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1752  = \$73 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1752  = \$148 ;
     if (aclk_rst) begin
-      \$1752  = 1'h0;
+      \$1752  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1753  = \$80 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1753  = \$149 ;
     if (aclk_rst) begin
       \$1753  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1754  = \$85 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1754  = log_ev_grant;
     if (aclk_rst) begin
       \$1754  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1755  = \$86 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1755  = log_lw_granted_1;
     if (aclk_rst) begin
-      \$1755  = 1'h1;
+      \$1755  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1756  = \$87 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1756  = \$160 [9:0];
     if (aclk_rst) begin
-      \$1756  = 1'h1;
+      \$1756  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1757  = \$88 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1757  = log_in_use;
     if (aclk_rst) begin
-      \$1757  = 1'h1;
+      \$1757  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1758  = \$89 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1758  = \$170 ;
     if (aclk_rst) begin
-      \$1758  = 1'h1;
+      \$1758  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1759  = \$90 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1759  = \$176 ;
     if (aclk_rst) begin
-      \$1759  = 1'h1;
+      \$1759  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1760  = \$91 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1760  = log_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1760  = log_in_use;
+    end else begin
+      if (log_hw_grow) begin
+        \$1760  = log_in_use_was;
+      end
+    end
     if (aclk_rst) begin
-      \$1760  = 1'h1;
+      \$1760  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1761  = \$94 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1761  = 32'd0;
+    end else begin
+      \$1761  = \$177 [31:0];
+    end
     if (aclk_rst) begin
-      \$1761  = 5'h10;
+      \$1761  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1762  = \$100 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1762  = 32'd0;
+    end else begin
+      \$1762  = \$178 [31:0];
+    end
     if (aclk_rst) begin
-      \$1762  = 4'h0;
+      \$1762  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1763  = \$101 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1763  = 32'd0;
+    end else begin
+      \$1763  = \$179 [31:0];
     end
     if (aclk_rst) begin
       \$1763  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1764  = \$102 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1764  = 32'd0;
+    end else begin
+      \$1764  = \$180 [31:0];
+    end
     if (aclk_rst) begin
-      \$1764  = 2'h0;
+      \$1764  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1765  = \$103 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
       \$1765  = 32'd0;
+    end else begin
+      \$1765  = \$181 [31:0];
     end
     if (aclk_rst) begin
       \$1765  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1766  = tail_row;
-    if (\$104 ) begin
-      \$1766  = tail_next_row;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1766  = \$182 ;
     if (aclk_rst) begin
-      \$1766  = 2'h0;
+      \$1766  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1767  = tail_next_row;
-    if (\$104 ) begin
-      \$1767  = \$105 [1:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1767  = \$183 ;
     if (aclk_rst) begin
-      \$1767  = 2'h1;
+      \$1767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1768  = head;
-    if (popped) begin
-      \$1768  = \$106 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1768  = config_ev_grant;
     if (aclk_rst) begin
-      \$1768  = 4'h0;
+      \$1768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1769  = \$107 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1769  = config_lw_granted_1;
     if (aclk_rst) begin
       \$1769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1770  = head[1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1770  = \$194 [4:0];
     if (aclk_rst) begin
-      \$1770  = 2'h0;
+      \$1770  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1771  = \$114 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1771  = config_in_use;
     if (aclk_rst) begin
       \$1771  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1772  = \$115 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1772  = \$204 ;
     if (aclk_rst) begin
-      \$1772  = 18'h00000;
+      \$1772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1773  = \$116 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1773  = \$210 ;
     if (aclk_rst) begin
       \$1773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1774  = event_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1774  = config_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1774  = config_in_use;
+    end else begin
+      if (config_hw_grow) begin
+        \$1774  = config_in_use_was;
+      end
+    end
     if (aclk_rst) begin
-      \$1774  = 1'h0;
+      \$1774  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1775  = event_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1775  = 32'd0;
+    end else begin
+      \$1775  = \$211 [31:0];
+    end
     if (aclk_rst) begin
-      \$1775  = 1'h0;
+      \$1775  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1776  = \$127 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1776  = 32'd0;
+    end else begin
+      \$1776  = \$212 [31:0];
+    end
     if (aclk_rst) begin
-      \$1776  = 8'h00;
+      \$1776  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1777  = event_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1777  = 32'd0;
+    end else begin
+      \$1777  = \$213 [31:0];
+    end
     if (aclk_rst) begin
-      \$1777  = 8'h00;
+      \$1777  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1778  = \$137 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1778  = 32'd0;
+    end else begin
+      \$1778  = \$214 [31:0];
+    end
     if (aclk_rst) begin
-      \$1778  = 1'h0;
+      \$1778  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1779  = \$143 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1779  = \$221 ;
     if (aclk_rst) begin
       \$1779  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1780  = event_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1780  = event_in_use;
-    end else begin
-      if (event_hw_grow) begin
-        \$1780  = event_in_use_was;
-      end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1780  = alloc_queue_head;
+    if (\$224 ) begin
+      \$1780  = \$225 ;
     end
     if (aclk_rst) begin
-      \$1780  = 8'h00;
+      \$1780  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1781  = 32'd0;
-    end else begin
-      \$1781  = \$144 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1781  = alloc_queue_rd;
+    if (\$229 ) begin
+      \$1781  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1781  = 32'd0;
+      \$1781  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1782  = 32'd0;
-    end else begin
-      \$1782  = \$145 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1782  = alloc_queue_rd_next;
+    if (\$229 ) begin
+      \$1782  = \$230 [3:0];
     end
     if (aclk_rst) begin
-      \$1782  = 32'd0;
+      \$1782  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1783  = 32'd0;
-    end else begin
-      \$1783  = \$146 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1783  = alloc_queue_wr;
+    if (\$234 ) begin
+      \$1783  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1783  = 32'd0;
+      \$1783  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1784  = 32'd0;
-    end else begin
-      \$1784  = \$147 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1784  = alloc_queue_wr_next;
+    if (\$234 ) begin
+      \$1784  = \$235 [3:0];
     end
     if (aclk_rst) begin
-      \$1784  = 32'd0;
+      \$1784  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1785  = \$148 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1785 [0] = \$246 ;
+    \$1785 [1] = \$257 ;
+    \$1785 [2] = \$268 ;
+    \$1785 [3] = \$279 ;
+    \$1785 [4] = \$290 ;
+    \$1785 [5] = \$301 ;
+    \$1785 [6] = \$312 ;
+    \$1785 [7] = \$323 ;
+    \$1785 [8] = \$334 ;
     if (aclk_rst) begin
-      \$1785  = 18'h00000;
+      \$1785  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1786  = \$149 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1786 [0] = \$340 ;
+    \$1786 [1] = \$346 ;
+    \$1786 [2] = \$352 ;
+    \$1786 [3] = \$358 ;
+    \$1786 [4] = \$364 ;
+    \$1786 [5] = \$370 ;
+    \$1786 [6] = \$376 ;
+    \$1786 [7] = \$382 ;
+    \$1786 [8] = \$388 ;
+    \$1786 [9] = \$394 ;
     if (aclk_rst) begin
-      \$1786  = 1'h0;
+      \$1786  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1787  = log_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1787  = \$405 ;
     if (aclk_rst) begin
       \$1787  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1788  = log_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1788  = \$428 ;
     if (aclk_rst) begin
       \$1788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1789  = \$160 [9:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1789  = { \$431 , \$429 [1:0] };
     if (aclk_rst) begin
-      \$1789  = 10'h000;
+      \$1789  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1790  = log_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1790  = \$436 [1:0];
     if (aclk_rst) begin
-      \$1790  = 10'h000;
+      \$1790  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1791  = \$170 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1791  = \$436 [14:2];
     if (aclk_rst) begin
-      \$1791  = 1'h0;
+      \$1791  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1792  = \$176 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1792  = r1_valid;
     if (aclk_rst) begin
       \$1792  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1793  = log_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1793  = log_in_use;
-    end else begin
-      if (log_hw_grow) begin
-        \$1793  = log_in_use_was;
-      end
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1793  = \$650 ;
     if (aclk_rst) begin
-      \$1793  = 10'h000;
+      \$1793  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1794  = 32'd0;
-    end else begin
-      \$1794  = \$177 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1794 [0] = \$665 ;
+    \$1794 [1] = \$708 ;
+    \$1794 [2] = \$751 ;
+    \$1794 [3] = \$794 ;
     if (aclk_rst) begin
-      \$1794  = 32'd0;
+      \$1794  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1795  = 32'd0;
-    end else begin
-      \$1795  = \$178 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1795  = \$694 ;
     if (aclk_rst) begin
       \$1795  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1796  = 32'd0;
-    end else begin
-      \$1796  = \$179 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1796  = \$737 ;
     if (aclk_rst) begin
       \$1796  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1797  = 32'd0;
-    end else begin
-      \$1797  = \$180 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1797  = \$780 ;
     if (aclk_rst) begin
       \$1797  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1798  = 32'd0;
-    end else begin
-      \$1798  = \$181 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1798  = bus__w_req;
     if (aclk_rst) begin
-      \$1798  = 32'd0;
+      \$1798  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1799  = \$182 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1799  = \$877 [1:0];
     if (aclk_rst) begin
-      \$1799  = 18'h00000;
+      \$1799  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1800  = \$183 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1800  = { w0_config_is, w0_log_is, w0_event_is };
     if (aclk_rst) begin
-      \$1800  = 1'h0;
+      \$1800  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1801  = config_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1801  = { \$880 , \$879 , \$878  };
     if (aclk_rst) begin
-      \$1801  = 1'h0;
+      \$1801  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1802  = config_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1802  = \$881 [22:19];
     if (aclk_rst) begin
-      \$1802  = 1'h0;
+      \$1802  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1803  = \$194 [4:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1803  = \$884 [31:0];
     if (aclk_rst) begin
-      \$1803  = 5'h00;
+      \$1803  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1804  = config_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1804  = \$887 [31:0];
     if (aclk_rst) begin
-      \$1804  = 5'h00;
+      \$1804  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1805  = \$204 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1805  = \$890 [31:0];
     if (aclk_rst) begin
-      \$1805  = 1'h0;
+      \$1805  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1806  = \$210 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1806  = command_queue_head;
+    if (\$893 ) begin
+      \$1806  = \$894 ;
+    end
     if (aclk_rst) begin
-      \$1806  = 1'h0;
+      \$1806  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1807  = config_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1807  = config_in_use;
-    end else begin
-      if (config_hw_grow) begin
-        \$1807  = config_in_use_was;
-      end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1807  = command_queue_rd;
+    if (\$898 ) begin
+      \$1807  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1807  = 5'h00;
+      \$1807  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1808  = 32'd0;
-    end else begin
-      \$1808  = \$211 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1808  = command_queue_rd_next;
+    if (\$898 ) begin
+      \$1808  = \$899 [3:0];
     end
     if (aclk_rst) begin
-      \$1808  = 32'd0;
+      \$1808  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1809  = 32'd0;
-    end else begin
-      \$1809  = \$212 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1809  = command_queue_wr;
+    if (\$903 ) begin
+      \$1809  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1809  = 32'd0;
+      \$1809  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1810  = 32'd0;
-    end else begin
-      \$1810  = \$213 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1810  = command_queue_wr_next;
+    if (\$903 ) begin
+      \$1810  = \$904 [3:0];
     end
     if (aclk_rst) begin
-      \$1810  = 32'd0;
+      \$1810  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1811  = 32'd0;
-    end else begin
-      \$1811  = \$214 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1811 [0] = \$915 ;
+    \$1811 [1] = \$926 ;
+    \$1811 [2] = \$937 ;
+    \$1811 [3] = \$948 ;
+    \$1811 [4] = \$959 ;
+    \$1811 [5] = \$970 ;
+    \$1811 [6] = \$981 ;
+    \$1811 [7] = \$992 ;
+    \$1811 [8] = \$1003 ;
     if (aclk_rst) begin
-      \$1811  = 32'd0;
+      \$1811  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1812  = \$221 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1812 [0] = \$1009 ;
+    \$1812 [1] = \$1015 ;
+    \$1812 [2] = \$1021 ;
+    \$1812 [3] = \$1027 ;
+    \$1812 [4] = \$1033 ;
+    \$1812 [5] = \$1039 ;
+    \$1812 [6] = \$1045 ;
+    \$1812 [7] = \$1051 ;
+    \$1812 [8] = \$1057 ;
+    \$1812 [9] = \$1063 ;
     if (aclk_rst) begin
-      \$1812  = 1'h0;
+      \$1812  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1813  = alloc_queue_head;
-    if (\$224 ) begin
-      \$1813  = \$225 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1813  = \$1066 ;
     if (aclk_rst) begin
-      \$1813  = 15'h0000;
+      \$1813  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1814  = alloc_queue_rd;
-    if (\$229 ) begin
-      \$1814  = alloc_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1814  = \$1068 ;
     if (aclk_rst) begin
       \$1814  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1815  = alloc_queue_rd_next;
-    if (\$229 ) begin
-      \$1815  = \$230 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1815  = \$1070 ;
     if (aclk_rst) begin
-      \$1815  = 4'h1;
+      \$1815  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1816  = alloc_queue_wr;
-    if (\$234 ) begin
-      \$1816  = alloc_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1816  = \$1072 ;
     if (aclk_rst) begin
-      \$1816  = 4'h0;
+      \$1816  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1817  = alloc_queue_wr_next;
-    if (\$234 ) begin
-      \$1817  = \$235 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1817  = \$1074 ;
     if (aclk_rst) begin
-      \$1817  = 4'h1;
+      \$1817  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1818 [0] = \$246 ;
-    \$1818 [1] = \$257 ;
-    \$1818 [2] = \$268 ;
-    \$1818 [3] = \$279 ;
-    \$1818 [4] = \$290 ;
-    \$1818 [5] = \$301 ;
-    \$1818 [6] = \$312 ;
-    \$1818 [7] = \$323 ;
-    \$1818 [8] = \$334 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1818  = \$1075 ;
     if (aclk_rst) begin
-      \$1818  = 9'h000;
+      \$1818  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1819 [0] = \$340 ;
-    \$1819 [1] = \$346 ;
-    \$1819 [2] = \$352 ;
-    \$1819 [3] = \$358 ;
-    \$1819 [4] = \$364 ;
-    \$1819 [5] = \$370 ;
-    \$1819 [6] = \$376 ;
-    \$1819 [7] = \$382 ;
-    \$1819 [8] = \$388 ;
-    \$1819 [9] = \$394 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1819  = \$1077 ;
     if (aclk_rst) begin
-      \$1819  = 10'h000;
+      \$1819  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1820  = \$405 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1820  = \$1078 ;
     if (aclk_rst) begin
-      \$1820  = 1'h0;
+      \$1820  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1821  = \$428 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1821  = \$1080 ;
     if (aclk_rst) begin
       \$1821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1822  = { \$431 , \$429 [1:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1822  = \$signal$284 ;
     if (aclk_rst) begin
-      \$1822  = 15'h0000;
+      \$1822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1823  = \$436 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1823  = \$signal$285 ;
     if (aclk_rst) begin
-      \$1823  = 2'h0;
+      \$1823  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1824  = \$436 [14:2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1824  = w1_data;
     if (aclk_rst) begin
-      \$1824  = 13'h0000;
+      \$1824  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1825  = r1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1825  = \$1088 ;
     if (aclk_rst) begin
       \$1825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1826  = \$650 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1826  = \$1096 ;
     if (aclk_rst) begin
-      \$1826  = 32'd0;
+      \$1826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1827 [0] = \$665 ;
-    \$1827 [1] = \$708 ;
-    \$1827 [2] = \$751 ;
-    \$1827 [3] = \$794 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1827  = \$1104 ;
     if (aclk_rst) begin
-      \$1827  = 4'h0;
+      \$1827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1828  = \$694 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1828  = \$1112 ;
     if (aclk_rst) begin
-      \$1828  = 32'd0;
+      \$1828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1829  = \$737 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1829  = \$1120 ;
     if (aclk_rst) begin
-      \$1829  = 32'd0;
+      \$1829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1830  = \$780 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1830  = \$1128 ;
     if (aclk_rst) begin
-      \$1830  = 32'd0;
+      \$1830  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1831  = \$878 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1831  = \$1136 ;
     if (aclk_rst) begin
       \$1831  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1832  = \$900 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1832  = \$1144 ;
     if (aclk_rst) begin
-      \$1832  = 2'h0;
+      \$1832  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1833  = { w0_config_is, w0_log_is, w0_event_is };
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1833  = \$1152 ;
     if (aclk_rst) begin
-      \$1833  = 3'h0;
+      \$1833  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1834  = { \$903 , \$902 , \$901  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1834  = \$1160 ;
     if (aclk_rst) begin
-      \$1834  = 3'h0;
+      \$1834  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1835  = \$904 [22:19];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1835  = \$1168 ;
     if (aclk_rst) begin
-      \$1835  = 4'h0;
+      \$1835  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1836  = \$907 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1836  = \$1176 ;
     if (aclk_rst) begin
-      \$1836  = 32'd0;
+      \$1836  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1837  = \$910 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1837  = \$1184 ;
     if (aclk_rst) begin
-      \$1837  = 32'd0;
+      \$1837  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1838  = \$913 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1838  = \$1249 [8];
     if (aclk_rst) begin
-      \$1838  = 32'd0;
+      \$1838  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1839  = command_queue_head;
-    if (\$916 ) begin
-      \$1839  = \$917 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1839  = \$1290 [5];
     if (aclk_rst) begin
-      \$1839  = 46'h000000000000;
+      \$1839  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1840  = command_queue_rd;
-    if (\$921 ) begin
-      \$1840  = command_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1840  = \$1293 ;
     if (aclk_rst) begin
-      \$1840  = 4'h0;
+      \$1840  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1841  = command_queue_rd_next;
-    if (\$921 ) begin
-      \$1841  = \$922 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1841  = \$1295 ;
     if (aclk_rst) begin
-      \$1841  = 4'h1;
+      \$1841  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1842  = command_queue_wr;
-    if (\$926 ) begin
-      \$1842  = command_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1842  = \$1298 ;
     if (aclk_rst) begin
-      \$1842  = 4'h0;
+      \$1842  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1843  = command_queue_wr_next;
-    if (\$926 ) begin
-      \$1843  = \$927 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1843  = irq_enable;
+    if (\$1300 ) begin
+      \$1843  = \$signal$289 [4:0];
     end
     if (aclk_rst) begin
-      \$1843  = 4'h1;
+      \$1843  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1844 [0] = \$938 ;
-    \$1844 [1] = \$949 ;
-    \$1844 [2] = \$960 ;
-    \$1844 [3] = \$971 ;
-    \$1844 [4] = \$982 ;
-    \$1844 [5] = \$993 ;
-    \$1844 [6] = \$1004 ;
-    \$1844 [7] = \$1015 ;
-    \$1844 [8] = \$1026 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1844  = event_low_water;
+    if (\$1302 ) begin
+      \$1844 [7:0] = \$signal$289 [7:0];
+    end
+    if (\$1304 ) begin
+      \$1844 [15:8] = \$signal$289 [15:8];
+    end
+    if (\$1306 ) begin
+      \$1844 [16] = \$signal$289 [16];
+    end
     if (aclk_rst) begin
-      \$1844  = 9'h000;
+      \$1844  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1845 [0] = \$1032 ;
-    \$1845 [1] = \$1038 ;
-    \$1845 [2] = \$1044 ;
-    \$1845 [3] = \$1050 ;
-    \$1845 [4] = \$1056 ;
-    \$1845 [5] = \$1062 ;
-    \$1845 [6] = \$1068 ;
-    \$1845 [7] = \$1074 ;
-    \$1845 [8] = \$1080 ;
-    \$1845 [9] = \$1086 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1845  = log_low_water;
+    if (\$1308 ) begin
+      \$1845 [7:0] = \$signal$289 [7:0];
+    end
+    if (\$1310 ) begin
+      \$1845 [15:8] = \$signal$289 [15:8];
+    end
+    if (\$1312 ) begin
+      \$1845 [16] = \$signal$289 [16];
+    end
     if (aclk_rst) begin
-      \$1845  = 10'h000;
+      \$1845  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1846  = \$1089 ;
-    if (aclk_rst) begin
-      \$1846  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1846  = config_low_water;
+    if (\$1314 ) begin
+      \$1846 [7:0] = \$signal$289 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1847  = \$1091 ;
-    if (aclk_rst) begin
-      \$1847  = 4'h0;
+    if (\$1316 ) begin
+      \$1846 [15:8] = \$signal$289 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1848  = \$1093 ;
-    if (aclk_rst) begin
-      \$1848  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1849  = \$1095 ;
-    if (aclk_rst) begin
-      \$1849  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1850  = \$1097 ;
-    if (aclk_rst) begin
-      \$1850  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1851  = bus__w_req;
-    if (aclk_rst) begin
-      \$1851  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1852  = \$1098 ;
-    if (aclk_rst) begin
-      \$1852  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1853  = \$1100 ;
-    if (aclk_rst) begin
-      \$1853  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1854  = \$1101 ;
-    if (aclk_rst) begin
-      \$1854  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1855  = \$1105 ;
-    if (aclk_rst) begin
-      \$1855  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1856  = \$signal$285 ;
-    if (aclk_rst) begin
-      \$1856  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1857  = \$signal$286 ;
-    if (aclk_rst) begin
-      \$1857  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1858  = \$signal$284 ;
-    if (aclk_rst) begin
-      \$1858  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1859  = \$1113 ;
-    if (aclk_rst) begin
-      \$1859  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1860  = \$1121 ;
-    if (aclk_rst) begin
-      \$1860  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1861  = \$1129 ;
-    if (aclk_rst) begin
-      \$1861  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1862  = \$1137 ;
-    if (aclk_rst) begin
-      \$1862  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1863  = \$1145 ;
-    if (aclk_rst) begin
-      \$1863  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1864  = \$1153 ;
-    if (aclk_rst) begin
-      \$1864  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1865  = \$1161 ;
-    if (aclk_rst) begin
-      \$1865  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1866  = \$1169 ;
-    if (aclk_rst) begin
-      \$1866  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1867  = \$1177 ;
-    if (aclk_rst) begin
-      \$1867  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1868  = \$1185 ;
-    if (aclk_rst) begin
-      \$1868  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1869  = \$1193 ;
-    if (aclk_rst) begin
-      \$1869  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1870  = \$1201 ;
-    if (aclk_rst) begin
-      \$1870  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1871  = \$1209 ;
-    if (aclk_rst) begin
-      \$1871  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1872  = \$1274 [8];
-    if (aclk_rst) begin
-      \$1872  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1873  = \$1315 [5];
-    if (aclk_rst) begin
-      \$1873  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1874  = \$1318 ;
-    if (aclk_rst) begin
-      \$1874  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1875  = \$1320 ;
-    if (aclk_rst) begin
-      \$1875  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1876  = \$1323 ;
-    if (aclk_rst) begin
-      \$1876  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1877  = irq_enable;
-    if (\$1325 ) begin
-      \$1877  = \$signal$290 [4:0];
+    if (\$1318 ) begin
+      \$1846 [16] = \$signal$289 [16];
     end
     if (aclk_rst) begin
-      \$1877  = 5'h00;
+      \$1846  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1878  = event_low_water;
-    if (\$1327 ) begin
-      \$1878 [7:0] = \$signal$290 [7:0];
-    end
-    if (\$1329 ) begin
-      \$1878 [15:8] = \$signal$290 [15:8];
-    end
-    if (\$1331 ) begin
-      \$1878 [16] = \$signal$290 [16];
-    end
-    if (aclk_rst) begin
-      \$1878  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1879  = log_low_water;
-    if (\$1333 ) begin
-      \$1879 [7:0] = \$signal$290 [7:0];
-    end
-    if (\$1335 ) begin
-      \$1879 [15:8] = \$signal$290 [15:8];
-    end
-    if (\$1337 ) begin
-      \$1879 [16] = \$signal$290 [16];
-    end
-    if (aclk_rst) begin
-      \$1879  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1880  = config_low_water;
-    if (\$1339 ) begin
-      \$1880 [7:0] = \$signal$290 [7:0];
-    end
-    if (\$1341 ) begin
-      \$1880 [15:8] = \$signal$290 [15:8];
-    end
-    if (\$1343 ) begin
-      \$1880 [16] = \$signal$290 [16];
-    end
-    if (aclk_rst) begin
-      \$1880  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$3978$0 [4:1];
-  assign rsp_grant_pool = \port$3978$0 [6:5];
-  assign rsp_grant_user = \port$3978$48 [11:4];
-  assign rsp_flushed_err = \port$3993$0 [4:1];
-  assign rsp_flushed_pool = \port$3993$0 [14:13];
-  assign rsp_flushed_user = \port$3993$0 [12:5];
-  assign rsp_freed_err = \port$3981$0 [4:1];
-  assign rsp_freed_src = \port$4021$0 [0];
-  assign rsp_freed_in_pool = \port$3981$0 [15];
-  assign rsp_freed_pool = \port$3981$0 [14:13];
-  assign rsp_freed_tag = \port$4021$0 [36:33];
-  assign rsp_freed_addr = \port$4021$0 [32:1];
-  assign rsp_freed_user = \port$3981$0 [12:5];
-  assign rsp_grant_ok = \port$3978$0 [0];
-  assign rsp_freed_ok = \port$3981$0 [0];
-  assign rsp_flushed_ok = \port$3993$0 [0];
-  assign rsp_grant_overwrite = \port$3978$48 [12];
-  assign log_bank0_k = \$1359 [1:0];
-  assign log_bank1_k = \$1360 [1:0];
-  assign log_bank2_k = \$1361 [1:0];
-  assign log_bank3_k = \$1362 [1:0];
-  assign space_under = { \$1375 [5], \$1375  };
-  assign \$signal$105  = { low_water_hit, \$1380 , \$1378 , e1_exhausted, \$1377  };
+  assign rsp_grant_err = \port$3944$0 [4:1];
+  assign rsp_grant_pool = \port$3944$0 [6:5];
+  assign rsp_grant_user = \port$3944$48 [11:4];
+  assign rsp_flushed_err = \port$3959$0 [4:1];
+  assign rsp_flushed_pool = \port$3959$0 [14:13];
+  assign rsp_flushed_user = \port$3959$0 [12:5];
+  assign rsp_freed_err = \port$3947$0 [4:1];
+  assign rsp_freed_src = \port$3987$0 [0];
+  assign rsp_freed_in_pool = \port$3947$0 [15];
+  assign rsp_freed_pool = \port$3947$0 [14:13];
+  assign rsp_freed_tag = \port$3987$0 [36:33];
+  assign rsp_freed_addr = \port$3987$0 [32:1];
+  assign rsp_freed_user = \port$3947$0 [12:5];
+  assign rsp_grant_ok = \port$3944$0 [0];
+  assign rsp_freed_ok = \port$3947$0 [0];
+  assign rsp_flushed_ok = \port$3959$0 [0];
+  assign rsp_grant_overwrite = \port$3944$48 [12];
+  assign log_bank0_k = \$1334 [1:0];
+  assign log_bank1_k = \$1335 [1:0];
+  assign log_bank2_k = \$1336 [1:0];
+  assign log_bank3_k = \$1337 [1:0];
+  assign space_under = { \$1350 [5], \$1350  };
+  assign \$signal$105  = { low_water_hit, \$1355 , \$1353 , e1_exhausted, \$1352  };
   assign \$signal$166  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4107$0 [35:32];
-  assign bus__w_data_queued = \port$4107$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1575 , \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], new_flush };
+  assign bus__w_strb_queued = \port$4073$0 [35:32];
+  assign bus__w_data_queued = \port$4073$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1550 , \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], w1_is_flush };
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$308  = log_bank0_wdata;
+  assign \$signature__data$307  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$310  = head[3:2];
-  assign \$signature__en$311  = 1'h1;
-  assign \$signature__addr$312  = log_bank1_wrow;
-  assign \$signature__data$313  = log_bank1_wdata;
-  assign \$signature__en$314  = log_bank1_wen;
-  assign \$signature__addr$315  = head[3:2];
-  assign \$signature__en$316  = 1'h1;
-  assign \$signature__addr$317  = log_bank2_wrow;
-  assign \$signature__data$318  = log_bank2_wdata;
-  assign \$signature__en$319  = log_bank2_wen;
-  assign \$signature__addr$320  = head[3:2];
-  assign \$signature__en$321  = 1'h1;
-  assign \$signature__addr$322  = log_bank3_wrow;
-  assign \$signature__data$323  = log_bank3_wdata;
-  assign \$signature__en$324  = log_bank3_wen;
-  assign \$signature__addr$325  = head[3:2];
-  assign \$signature__en$326  = 1'h1;
+  assign \$signature__addr$309  = head[3:2];
+  assign \$signature__en$310  = 1'h1;
+  assign \$signature__addr$311  = log_bank1_wrow;
+  assign \$signature__data$312  = log_bank1_wdata;
+  assign \$signature__en$313  = log_bank1_wen;
+  assign \$signature__addr$314  = head[3:2];
+  assign \$signature__en$315  = 1'h1;
+  assign \$signature__addr$316  = log_bank2_wrow;
+  assign \$signature__data$317  = log_bank2_wdata;
+  assign \$signature__en$318  = log_bank2_wen;
+  assign \$signature__addr$319  = head[3:2];
+  assign \$signature__en$320  = 1'h1;
+  assign \$signature__addr$321  = log_bank3_wrow;
+  assign \$signature__data$322  = log_bank3_wdata;
+  assign \$signature__en$323  = log_bank3_wen;
+  assign \$signature__addr$324  = head[3:2];
+  assign \$signature__en$325  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$331  = alloc_queue_wr;
-  assign \$signature__data$332  = alloc_queue_w_data;
+  assign \$signature__addr$330  = alloc_queue_wr;
+  assign \$signature__data$331  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 [3:0], 10'h000, \port$3978$0 [15:7] };
-  assign rsp_grant_slot = \port$3978$0 [15:7];
-  assign rsp_grant_tag = \port$3978$48 [3:0];
-  assign bus__r_slow_data = { \port$3978$0 [0], \port$3978$0 [4:1], 4'h0, \port$3978$48 [3:0], 10'h000, \port$3978$0 [15:7] };
-  assign w0_event_is_queued = \$1414 [6];
-  assign w0_event_is_pins = \$1417 [6];
-  assign w0_log_is_queued = \$1420 [6];
-  assign w0_log_is_pins = \$1423 [6];
-  assign w0_config_is_queued = \$1426 [6];
-  assign w0_config_is_pins = \$1429 [6];
-  assign \read__addr$355  = command_queue_rd;
-  assign \$signature__addr$356  = command_queue_wr;
-  assign \$signature__data$357  = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1575 , \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], new_flush };
-  assign req_free_addr = \$1725 [32:1];
-  assign req_free_oor = \$1725 [33];
-  assign req_free_pool = \$1725 [35:34];
-  assign req_free_tag = \$1725 [39:36];
-  assign req_free_hit = \$1725 [42:40];
-  assign req_flush_select = \$1725 [45:43];
-  assign req_flush_pool = \$1725 [35:34];
-  assign \port$3225$0  = \$1377 ;
-  assign \port$3226$0  = \$1378 ;
-  assign \port$3228$0  = \$1380 ;
-  assign \port$3600$1  = \$1725 [45:1];
-  assign \port$4273$0  = \$signal$103 ;
-  assign bus__w_ack = \$signal$287 ;
-  assign \port$4547$0  = \$signal$104 ;
-  assign \$1379  = log_ev_overwrite;
-  assign \$1380  = log_ev_overwrite;
+  assign handle = { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 [3:0], 10'h000, \port$3944$0 [15:7] };
+  assign rsp_grant_slot = \port$3944$0 [15:7];
+  assign rsp_grant_tag = \port$3944$48 [3:0];
+  assign bus__r_slow_data = { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 [3:0], 10'h000, \port$3944$0 [15:7] };
+  assign w0_event_is_queued = \$1389 [6];
+  assign w0_event_is_pins = \$1392 [6];
+  assign w0_log_is_queued = \$1395 [6];
+  assign w0_log_is_pins = \$1398 [6];
+  assign w0_config_is_queued = \$1401 [6];
+  assign w0_config_is_pins = \$1404 [6];
+  assign bus__w_slow = w1_is_command;
+  assign \read__addr$354  = command_queue_rd;
+  assign \$signature__addr$355  = command_queue_wr;
+  assign \$signature__data$356  = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1550 , \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], w1_is_flush };
+  assign req_free_addr = \$1692 [32:1];
+  assign req_free_oor = \$1692 [33];
+  assign req_free_pool = \$1692 [35:34];
+  assign req_free_tag = \$1692 [39:36];
+  assign req_free_hit = \$1692 [42:40];
+  assign req_flush_select = \$1692 [45:43];
+  assign req_flush_pool = \$1692 [35:34];
+  assign \port$3200$0  = \$1352 ;
+  assign \port$3201$0  = \$1353 ;
+  assign \port$3203$0  = \$1355 ;
+  assign \port$3566$1  = \$1692 [45:1];
+  assign \port$4239$0  = \$signal$103 ;
+  assign bus__w_ack = \$signal$286 ;
+  assign \port$4511$0  = \$signal$104 ;
+  assign \$1354  = log_ev_overwrite;
+  assign \$1355  = log_ev_overwrite;
   assign \$117  = 1'h1;
   assign \$118  = event_ev_grant;
   assign \$119  = 1'h1;
@@ -13675,49 +13596,43 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign { \$802 [2], \$802 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
   assign { \$807 [5:3], \$807 [0] } = { \$806 [11:9], \$806 [6] };
   assign \$807 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$819 [5:3], \$819 [1:0] } = { \$818 [11:9], \$818 [7:6] };
-  assign \$819 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$823 [5:3], \$823 [1] } = { \$822 [11:9], \$822 [7] };
-  assign { \$823 [2], \$823 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$828 [5:3], \$828 [0] } = { \$827 [11:9], \$827 [6] };
-  assign \$828 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$840 [5:3], \$840 [1:0] } = { \$839 [11:9], \$839 [7:6] };
-  assign \$840 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$844 [5:3], \$844 [1] } = { \$843 [11:9], \$843 [7] };
-  assign { \$844 [2], \$844 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$849 [5:3], \$849 [0] } = { \$848 [11:9], \$848 [6] };
-  assign \$849 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$860 [5:3], \$860 [1:0] } = { \$859 [11:9], \$859 [7:6] };
-  assign \$860 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign { \$864 [5:3], \$864 [1] } = { \$863 [11:9], \$863 [7] };
-  assign { \$864 [2], \$864 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign { \$869 [5:3], \$869 [0] } = { \$868 [11:9], \$868 [6] };
-  assign \$869 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign { \$882 [5:3], \$882 [1:0] } = { \$881 [11:9], \$881 [7:6] };
-  assign \$882 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$886 [5:3], \$886 [1] } = { \$885 [11:9], \$885 [7] };
-  assign { \$886 [2], \$886 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
-  assign { \$891 [5:3], \$891 [0] } = { \$890 [11:9], \$890 [6] };
-  assign \$891 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1412 [5:3], \$1412 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1412 [2] = \$auto$rtlil.cc:2739:Not$152 ;
-  assign { \$1415 [5:3], \$1415 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1415 [2] = \$auto$rtlil.cc:2739:Not$154 ;
-  assign w0_event_slot_ok_queued = \$1430 [19];
-  assign w0_event_slot_ok_pins = \$1432 [19];
-  assign { \$1418 [5:3], \$1418 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1418 [2], \$1418 [0] } = \$auto$rtlil.cc:2739:Not$156 ;
-  assign { \$1421 [5:3], \$1421 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1421 [2], \$1421 [0] } = \$auto$rtlil.cc:2739:Not$158 ;
-  assign w0_log_slot_ok_queued = \$1434 [19];
-  assign w0_log_slot_ok_pins = \$1436 [19];
-  assign { \$1424 [5:3], \$1424 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1424 [2:1] = \$auto$rtlil.cc:2739:Not$160 ;
-  assign { \$1427 [5:3], \$1427 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1427 [2:1] = \$auto$rtlil.cc:2739:Not$162 ;
-  assign w0_config_slot_ok_queued = \$1438 [19];
-  assign w0_config_slot_ok_pins = \$1440 [19];
-  assign \$906  = { 4'h0, \$905 [18:0], 11'h000 };
-  assign \$909  = { 7'h00, \$908 [18:0], 8'h00 };
-  assign \$912  = { 5'h00, \$911 [18:0], 10'h000 };
+  assign { \$818 [5:3], \$818 [1:0] } = { \$817 [11:9], \$817 [7:6] };
+  assign \$818 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$822 [5:3], \$822 [1] } = { \$821 [11:9], \$821 [7] };
+  assign { \$822 [2], \$822 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$827 [5:3], \$827 [0] } = { \$826 [11:9], \$826 [6] };
+  assign \$827 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$838 [5:3], \$838 [1:0] } = { \$837 [11:9], \$837 [7:6] };
+  assign \$838 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$842 [5:3], \$842 [1] } = { \$841 [11:9], \$841 [7] };
+  assign { \$842 [2], \$842 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$847 [5:3], \$847 [0] } = { \$846 [11:9], \$846 [6] };
+  assign \$847 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$858 [5:3], \$858 [1:0] } = { \$857 [11:9], \$857 [7:6] };
+  assign \$858 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign { \$862 [5:3], \$862 [1] } = { \$861 [11:9], \$861 [7] };
+  assign { \$862 [2], \$862 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign { \$867 [5:3], \$867 [0] } = { \$866 [11:9], \$866 [6] };
+  assign \$867 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign { \$1387 [5:3], \$1387 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1387 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$1390 [5:3], \$1390 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1390 [2] = \$auto$rtlil.cc:2739:Not$148 ;
+  assign w0_event_slot_ok_queued = \$1405 [19];
+  assign w0_event_slot_ok_pins = \$1407 [19];
+  assign { \$1393 [5:3], \$1393 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1393 [2], \$1393 [0] } = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1396 [5:3], \$1396 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1396 [2], \$1396 [0] } = \$auto$rtlil.cc:2739:Not$152 ;
+  assign w0_log_slot_ok_queued = \$1409 [19];
+  assign w0_log_slot_ok_pins = \$1411 [19];
+  assign { \$1399 [5:3], \$1399 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1399 [2:1] = \$auto$rtlil.cc:2739:Not$154 ;
+  assign { \$1402 [5:3], \$1402 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1402 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
+  assign w0_config_slot_ok_queued = \$1413 [19];
+  assign w0_config_slot_ok_pins = \$1415 [19];
+  assign \$883  = { 4'h0, \$882 [18:0], 11'h000 };
+  assign \$886  = { 7'h00, \$885 [18:0], 8'h00 };
+  assign \$889  = { 5'h00, \$888 [18:0], 10'h000 };
 endmodule

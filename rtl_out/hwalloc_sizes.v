@@ -5,7 +5,7 @@
 module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$163  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$157  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [79:0] \$11 ;
@@ -339,9 +339,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4377$0 (\$11 [4:0]),
-    .\port$4377$55 (\$11 [62:55]),
-    .\port$4377$7 (\$11 [14:7]),
+    .\port$4343$0 (\$11 [4:0]),
+    .\port$4343$55 (\$11 [62:55]),
+    .\port$4343$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3963$52 (\$20 [56:51]),
+    .\port$3929$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -420,7 +420,6 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_data(s_axil_wdata),
     .bus__w_err(bus__w_err),
     .bus__w_req(bus__w_req),
-    .bus__w_slow(bus__w_slow),
     .bus__w_slow_ack(bus__w_slow_ack),
     .bus__w_slow_err(bus__w_slow_err),
     .bus__w_strb(s_axil_wstrb),
@@ -431,18 +430,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3524$0 (\$16 ),
-    .\port$3525$0 (\$17 ),
-    .\port$3527$0 (\$18 ),
-    .\port$3963$1 (\$20 ),
-    .\port$4377$0 (\$11 [14:0]),
-    .\port$4377$55 (\$11 [78:55]),
-    .\port$4383$0 (\$12 ),
-    .\port$4398$0 (\$13 ),
-    .\port$4430$0 (\$14 ),
-    .\port$4519$0 (\$15 ),
-    .\port$4689$0 (\$signal ),
-    .\port$4961$0 (\$signal$58 ),
+    .\port$3499$0 (\$16 ),
+    .\port$3500$0 (\$17 ),
+    .\port$3502$0 (\$18 ),
+    .\port$3929$1 (\$20 ),
+    .\port$4343$0 (\$11 [14:0]),
+    .\port$4343$55 (\$11 [78:55]),
+    .\port$4349$0 (\$12 ),
+    .\port$4364$0 (\$13 ),
+    .\port$4396$0 (\$14 ),
+    .\port$4485$0 (\$15 ),
+    .\port$4655$0 (\$signal ),
+    .\port$4925$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -455,10 +454,11 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .rsp_freed_valid(\freed_valid$173 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$171 )
+    .rsp_grant_valid(\grant_valid$171 ),
+    .w1_is_command(bus__w_slow)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$163 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$157 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -600,8 +600,8 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_kinds_w_data, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4377$0 , \port$4377$7 , \port$4377$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$164  = 0;
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4343$0 , \port$4343$7 , \port$4343$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1559,12 +1559,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4377$0 ;
-  wire [4:0] \port$4377$0 ;
-  input [7:0] \port$4377$55 ;
-  wire [7:0] \port$4377$55 ;
-  input [7:0] \port$4377$7 ;
-  wire [7:0] \port$4377$7 ;
+  input [4:0] \port$4343$0 ;
+  wire [4:0] \port$4343$0 ;
+  input [7:0] \port$4343$55 ;
+  wire [7:0] \port$4343$55 ;
+  input [7:0] \port$4343$7 ;
+  wire [7:0] \port$4343$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1734,7 +1734,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$113 )
-      r_slow_ring[r_slow_wr] <= { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 , 11'h000, \port$4377$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 , 11'h000, \port$4343$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$99  = r_fast_count[0] & \$98 ;
@@ -1920,7 +1920,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 , 11'h000, \port$4377$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 , 11'h000, \port$4343$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -2715,14 +2715,14 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$97  = r_fast_rd_next + 1'h1;
   assign \$98  = ~ r_fast_pop;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$829  = \$3 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$830 [0] = \$8 ;
     \$830 [1] = \$16 ;
     \$830 [2] = \$24 ;
@@ -2739,77 +2739,77 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$831  = \$11 ;
     if (aclk_rst) begin
       \$831  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$832  = \$19 ;
     if (aclk_rst) begin
       \$832  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$833  = \$27 ;
     if (aclk_rst) begin
       \$833  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$834  = \$35 ;
     if (aclk_rst) begin
       \$834  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$835  = \$43 ;
     if (aclk_rst) begin
       \$835  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$836  = \$51 ;
     if (aclk_rst) begin
       \$836  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$837  = \$59 ;
     if (aclk_rst) begin
       \$837  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$838  = \$67 ;
     if (aclk_rst) begin
       \$838  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$839  = \$75 ;
     if (aclk_rst) begin
       \$839  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$840  = \$83 ;
     if (aclk_rst) begin
       \$840  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$841  = r_fast_head;
     if (\$91 ) begin
       \$841  = \$92 ;
@@ -2819,7 +2819,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$842  = r_fast_rd;
     if (\$96 ) begin
       \$842  = r_fast_rd_next;
@@ -2829,7 +2829,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$843  = r_fast_rd_next;
     if (\$96 ) begin
       \$843  = \$97 [3:0];
@@ -2839,7 +2839,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$844  = r_fast_wr;
     if (\$101 ) begin
       \$844  = r_fast_wr_next;
@@ -2849,7 +2849,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$845  = r_fast_wr_next;
     if (\$101 ) begin
       \$845  = \$102 [3:0];
@@ -2859,7 +2859,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$846 [0] = \$113 ;
     \$846 [1] = \$124 ;
     \$846 [2] = \$135 ;
@@ -2875,7 +2875,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$847 [0] = \$218 ;
     \$847 [1] = \$224 ;
     \$847 [2] = \$230 ;
@@ -2892,7 +2892,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$848  = r_slow_head;
     if (\$281 ) begin
       \$848  = \$282 ;
@@ -2902,7 +2902,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$849  = r_slow_rd;
     if (\$286 ) begin
       \$849  = r_slow_rd_next;
@@ -2912,7 +2912,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$850  = r_slow_rd_next;
     if (\$286 ) begin
       \$850  = \$287 [3:0];
@@ -2922,7 +2922,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$851  = r_slow_wr;
     if (\$291 ) begin
       \$851  = r_slow_wr_next;
@@ -2932,7 +2932,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$852  = r_slow_wr_next;
     if (\$291 ) begin
       \$852  = \$292 [3:0];
@@ -2942,7 +2942,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$853 [0] = \$303 ;
     \$853 [1] = \$314 ;
     \$853 [2] = \$325 ;
@@ -2958,7 +2958,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$854 [0] = \$408 ;
     \$854 [1] = \$414 ;
     \$854 [2] = \$420 ;
@@ -2975,35 +2975,35 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$855  = \$signal$40 ;
     if (aclk_rst) begin
       \$855  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$856  = bus__r_slow;
     if (aclk_rst) begin
       \$856  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$857  = \$482 ;
     if (aclk_rst) begin
       \$857  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$858  = \$485 ;
     if (aclk_rst) begin
       \$858  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$859 [0] = \$490 ;
     \$859 [1] = \$498 ;
     if (aclk_rst) begin
@@ -3011,21 +3011,21 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$860  = \$493 ;
     if (aclk_rst) begin
       \$860  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$861  = \$501 ;
     if (aclk_rst) begin
       \$861  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$862 [0] = \$506 ;
     \$862 [1] = \$514 ;
     if (aclk_rst) begin
@@ -3033,21 +3033,21 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$863  = \$509 ;
     if (aclk_rst) begin
       \$863  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$864  = \$517 ;
     if (aclk_rst) begin
       \$864  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$865 [0] = \$522 ;
     \$865 [1] = \$530 ;
     \$865 [2] = \$538 ;
@@ -3064,84 +3064,84 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$866  = \$525 ;
     if (aclk_rst) begin
       \$866  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$867  = \$533 ;
     if (aclk_rst) begin
       \$867  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$868  = \$541 ;
     if (aclk_rst) begin
       \$868  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$869  = \$549 ;
     if (aclk_rst) begin
       \$869  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$870  = \$557 ;
     if (aclk_rst) begin
       \$870  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$871  = \$565 ;
     if (aclk_rst) begin
       \$871  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$872  = \$573 ;
     if (aclk_rst) begin
       \$872  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$873  = \$581 ;
     if (aclk_rst) begin
       \$873  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$874  = \$589 ;
     if (aclk_rst) begin
       \$874  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$875  = \$597 ;
     if (aclk_rst) begin
       \$875  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$876  = \$605 ;
     if (aclk_rst) begin
       \$876  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$877 [0] = \$610 ;
     \$877 [1] = \$618 ;
     \$877 [2] = \$626 ;
@@ -3158,84 +3158,84 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$878  = \$613 ;
     if (aclk_rst) begin
       \$878  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$879  = \$621 ;
     if (aclk_rst) begin
       \$879  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$880  = \$629 ;
     if (aclk_rst) begin
       \$880  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$881  = \$637 ;
     if (aclk_rst) begin
       \$881  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$882  = \$645 ;
     if (aclk_rst) begin
       \$882  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$883  = \$653 ;
     if (aclk_rst) begin
       \$883  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$884  = \$661 ;
     if (aclk_rst) begin
       \$884  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$885  = \$669 ;
     if (aclk_rst) begin
       \$885  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$886  = \$677 ;
     if (aclk_rst) begin
       \$886  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$887  = \$685 ;
     if (aclk_rst) begin
       \$887  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$888  = \$693 ;
     if (aclk_rst) begin
       \$888  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$889 [0] = \$698 ;
     \$889 [1] = \$706 ;
     \$889 [2] = \$714 ;
@@ -3252,91 +3252,91 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$890  = \$701 ;
     if (aclk_rst) begin
       \$890  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$891  = \$709 ;
     if (aclk_rst) begin
       \$891  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$892  = \$717 ;
     if (aclk_rst) begin
       \$892  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$893  = \$725 ;
     if (aclk_rst) begin
       \$893  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$894  = \$733 ;
     if (aclk_rst) begin
       \$894  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$895  = \$741 ;
     if (aclk_rst) begin
       \$895  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$896  = \$749 ;
     if (aclk_rst) begin
       \$896  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$897  = \$757 ;
     if (aclk_rst) begin
       \$897  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$898  = \$765 ;
     if (aclk_rst) begin
       \$898  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$899  = \$773 ;
     if (aclk_rst) begin
       \$899  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$900  = \$signal$103 ;
     if (aclk_rst) begin
       \$900  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$164 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
     \$901  = \$792 ;
     if (aclk_rst) begin
       \$901  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 , 11'h000, \port$4377$7  };
+  assign r_slow_w_data = { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 , 11'h000, \port$4343$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3348,12 +3348,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$110  = r_slow_rd;
   assign \$signature__addr$111  = r_slow_wr;
-  assign \$signature__data$112  = { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 , 11'h000, \port$4377$7  };
+  assign \$signature__data$112  = { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 , 11'h000, \port$4343$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 , 11'h000, \port$4377$7  };
+  assign bus__r_slow_data = { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 , 11'h000, \port$4343$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3393,8 +3393,8 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3963$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$165  = 0;
+, \port$3929$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire [3:0] \$100 ;
@@ -4977,8 +4977,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_tag;
-  input [5:0] \port$3963$52 ;
-  wire [5:0] \port$3963$52 ;
+  input [5:0] \port$3929$52 ;
+  wire [5:0] \port$3929$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   wire [7:0] \r__addr$404 ;
@@ -5306,10 +5306,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3963$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$3929$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3963$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$3929$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5440,19 +5440,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$174  = free_port_addr - 37'h1000004000;
   assign \$175  = ~ \$174 [40];
   assign \$177  = \$173  & \$176 ;
-  assign \$178  = free_src ? \port$3963$52 [0] : \$177 ;
+  assign \$178  = free_src ? \port$3929$52 [0] : \$177 ;
   assign \$179  = free_port_addr - 37'h1000010000;
   assign \$180  = ~ \$179 [40];
   assign \$181  = free_port_addr - 37'h1000020000;
   assign \$182  = ~ \$181 [40];
   assign \$184  = \$180  & \$183 ;
-  assign \$185  = free_src ? \port$3963$52 [1] : \$184 ;
+  assign \$185  = free_src ? \port$3929$52 [1] : \$184 ;
   assign \$186  = free_port_addr - 37'h1000100000;
   assign \$187  = ~ \$186 [40];
   assign \$188  = free_port_addr - 37'h1000130000;
   assign \$189  = ~ \$188 [40];
   assign \$191  = \$187  & \$190 ;
-  assign \$192  = free_src ? \port$3963$52 [2] : \$191 ;
+  assign \$192  = free_src ? \port$3929$52 [2] : \$191 ;
   assign \$193  = f0_addr[2:0] == f2_addr[2:0];
   assign \$194  = f0_addr[5:3] == f2_addr[5:3];
   assign \$195  = f0_addr[8:6] == f2_addr[8:6];
@@ -6756,196 +6756,196 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     busy_36 <= \$1110 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$982  = small_grant_wen;
     if (aclk_rst) begin
       \$982  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$983  = small_grant_w_addr;
     if (small_grant_wen) begin
       \$983  = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$984  = small_grant_w_data;
     if (small_grant_wen) begin
       \$984  = small_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$985  = small_queue_wen;
     if (aclk_rst) begin
       \$985  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$986  = small_queue_w_addr;
     if (small_queue_wen) begin
       \$986  = small_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$987  = small_queue_w_data;
     if (small_queue_wen) begin
       \$987  = small_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$988  = medium_grant_wen;
     if (aclk_rst) begin
       \$988  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$989  = medium_grant_w_addr;
     if (medium_grant_wen) begin
       \$989  = { \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$990  = medium_grant_w_data;
     if (medium_grant_wen) begin
       \$990  = medium_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$991  = medium_queue_wen;
     if (aclk_rst) begin
       \$991  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$992  = medium_queue_w_addr;
     if (medium_queue_wen) begin
       \$992  = medium_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$993  = medium_queue_w_data;
     if (medium_queue_wen) begin
       \$993  = medium_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$994  = large_grant_wen;
     if (aclk_rst) begin
       \$994  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$995  = large_grant_w_addr;
     if (large_grant_wen) begin
       \$995  = { \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$996  = large_grant_w_data;
     if (large_grant_wen) begin
       \$996  = large_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$997  = large_queue_wen;
     if (aclk_rst) begin
       \$997  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$998  = large_queue_w_addr;
     if (large_queue_wen) begin
       \$998  = large_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$999  = large_queue_w_data;
     if (large_queue_wen) begin
       \$999  = large_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1000  = alloc_valid;
     if (aclk_rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1001  = a0_valid;
     if (aclk_rst) begin
       \$1001  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1002  = { \$25 , \$22 , \$19  };
     if (aclk_rst) begin
       \$1002  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1003  = flush_valid;
     if (aclk_rst) begin
       \$1003  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1004  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
       \$1004  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1005  = x0_valid;
     if (aclk_rst) begin
       \$1005  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1006  = x0_select;
     if (aclk_rst) begin
       \$1006  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1007  = x1_valid;
     if (aclk_rst) begin
       \$1007  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1008  = a1_valid;
     if (aclk_rst) begin
       \$1008  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1009  = small_seen;
     if (\$39 ) begin
       \$1009  = \$40 ;
@@ -6955,14 +6955,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1010  = small_seen;
     if (aclk_rst) begin
       \$1010  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1011  = small_fresh;
     if (small_take_fresh) begin
       \$1011  = \$41 ;
@@ -6974,7 +6974,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1012  = small_has_fresh;
     if (small_take_fresh) begin
       \$1012  = \$42 ;
@@ -6986,7 +6986,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1013  = small_head;
     if (small_pop) begin
       \$1013  = \$45 [7:0];
@@ -6999,7 +6999,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1014  = medium_seen;
     if (\$48 ) begin
       \$1014  = \$49 ;
@@ -7009,14 +7009,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1015  = medium_seen;
     if (aclk_rst) begin
       \$1015  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1016  = medium_fresh;
     if (medium_take_fresh) begin
       \$1016  = \$50 ;
@@ -7028,7 +7028,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1017  = medium_has_fresh;
     if (medium_take_fresh) begin
       \$1017  = \$51 ;
@@ -7040,7 +7040,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1018  = medium_head;
     if (medium_pop) begin
       \$1018  = \$54 [6:0];
@@ -7053,7 +7053,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1019  = large_seen;
     if (\$57 ) begin
       \$1019  = \$58 [5:0];
@@ -7063,14 +7063,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1020  = large_seen;
     if (aclk_rst) begin
       \$1020  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1021  = large_fresh;
     if (large_take_fresh) begin
       \$1021  = \$59 [5:0];
@@ -7082,7 +7082,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1022  = large_has_fresh;
     if (large_take_fresh) begin
       \$1022  = \$60 ;
@@ -7094,7 +7094,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1023  = large_head;
     if (large_pop) begin
       \$1023  = \$63 [5:0];
@@ -7107,336 +7107,336 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1024  = 1'h0;
     if (aclk_rst) begin
       \$1024  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1025  = a2_valid;
     if (aclk_rst) begin
       \$1025  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1026  = a2_ring;
     if (aclk_rst) begin
       \$1026  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1027  = a3_valid;
     if (aclk_rst) begin
       \$1027  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1028  = a4_valid;
     if (aclk_rst) begin
       \$1028  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1029  = free_valid;
     if (aclk_rst) begin
       \$1029  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1030  = f0_valid;
     if (aclk_rst) begin
       \$1030  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1031  = \$193 ;
     if (aclk_rst) begin
       \$1031  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1032  = \$194 ;
     if (aclk_rst) begin
       \$1032  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1033  = \$195 ;
     if (aclk_rst) begin
       \$1033  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1034  = \$196 ;
     if (aclk_rst) begin
       \$1034  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1035  = \$197 ;
     if (aclk_rst) begin
       \$1035  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1036  = \$198 ;
     if (aclk_rst) begin
       \$1036  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1037  = \$199 ;
     if (aclk_rst) begin
       \$1037  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1038  = \$200 ;
     if (aclk_rst) begin
       \$1038  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1039  = \$201 ;
     if (aclk_rst) begin
       \$1039  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1040  = \$202 ;
     if (aclk_rst) begin
       \$1040  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1041  = \$203 ;
     if (aclk_rst) begin
       \$1041  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1042  = \$204 ;
     if (aclk_rst) begin
       \$1042  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1043  = \$205 ;
     if (aclk_rst) begin
       \$1043  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1044  = \$206 ;
     if (aclk_rst) begin
       \$1044  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1045  = \$207 ;
     if (aclk_rst) begin
       \$1045  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1046  = \$208 ;
     if (aclk_rst) begin
       \$1046  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1047  = \$209 ;
     if (aclk_rst) begin
       \$1047  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1048  = \$210 ;
     if (aclk_rst) begin
       \$1048  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1049  = \$211 ;
     if (aclk_rst) begin
       \$1049  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1050  = \$212 ;
     if (aclk_rst) begin
       \$1050  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1051  = \$213 ;
     if (aclk_rst) begin
       \$1051  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1052  = \$214 ;
     if (aclk_rst) begin
       \$1052  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1053  = \$215 ;
     if (aclk_rst) begin
       \$1053  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1054  = \$216 ;
     if (aclk_rst) begin
       \$1054  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1055  = \$217 ;
     if (aclk_rst) begin
       \$1055  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1056  = \$218 ;
     if (aclk_rst) begin
       \$1056  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1057  = \$219 ;
     if (aclk_rst) begin
       \$1057  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1058  = \$220 ;
     if (aclk_rst) begin
       \$1058  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1061  = f1_valid;
     if (aclk_rst) begin
       \$1061  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1062  = f2_valid;
     if (aclk_rst) begin
       \$1062  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1063  = \$signal$259 ;
     if (aclk_rst) begin
       \$1063  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1064  = \$336 ;
     if (aclk_rst) begin
       \$1064  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1065  = f3_valid;
     if (aclk_rst) begin
       \$1065  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1066  = f3_go;
     if (aclk_rst) begin
       \$1066  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1067  = \$437 ;
     if (aclk_rst) begin
       \$1067  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1068  = \$447 ;
     if (aclk_rst) begin
       \$1068  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1069  = \$452 ;
     if (aclk_rst) begin
       \$1069  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1070  = \$478 ;
     if (aclk_rst) begin
       \$1070  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1071  = \$482 ;
     if (aclk_rst) begin
       \$1071  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1072  = \$496 ;
     if (aclk_rst) begin
       \$1072  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1073  = small_queue_waddr;
     if (\$504 ) begin
       \$1073  = \$507 [7:0];
@@ -7446,7 +7446,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1074  = small_push;
     if (x1_select[0]) begin
       \$1074  = 1'h0;
@@ -7456,7 +7456,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1075  = small_pop;
     if (x1_select[0]) begin
       \$1075  = 1'h0;
@@ -7466,7 +7466,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1076  = \$511 [8:0];
     if (x1_select[0]) begin
       \$1076  = 9'h000;
@@ -7476,7 +7476,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1077  = small_at;
     if (\$514 ) begin
       \$1077 [0] = small_at[0];
@@ -7506,7 +7506,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1078  = small_nonempty;
     if (\$514 ) begin
       \$1078  = \$517 ;
@@ -7528,14 +7528,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1079  = \$544 ;
     if (aclk_rst) begin
       \$1079  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1080  = medium_queue_waddr;
     if (\$552 ) begin
       \$1080  = \$555 [6:0];
@@ -7545,7 +7545,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1081  = medium_push;
     if (x1_select[1]) begin
       \$1081  = 1'h0;
@@ -7555,7 +7555,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1082  = medium_pop;
     if (x1_select[1]) begin
       \$1082  = 1'h0;
@@ -7565,7 +7565,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1083  = \$559 [7:0];
     if (x1_select[1]) begin
       \$1083  = 8'h00;
@@ -7575,7 +7575,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1084  = medium_at;
     if (\$562 ) begin
       \$1084 [0] = medium_at[0];
@@ -7605,7 +7605,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1085  = medium_nonempty;
     if (\$562 ) begin
       \$1085  = \$565 ;
@@ -7627,14 +7627,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1086  = \$592 ;
     if (aclk_rst) begin
       \$1086  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1087  = large_queue_waddr;
     if (\$600 ) begin
       \$1087  = \$603 [5:0];
@@ -7644,7 +7644,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1088  = large_push;
     if (x1_select[2]) begin
       \$1088  = 1'h0;
@@ -7654,7 +7654,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1089  = large_pop;
     if (x1_select[2]) begin
       \$1089  = 1'h0;
@@ -7664,7 +7664,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1090  = \$607 [5:0];
     if (x1_select[2]) begin
       \$1090  = 6'h00;
@@ -7674,7 +7674,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1091  = large_at;
     if (\$610 ) begin
       \$1091 [0] = large_at[0];
@@ -7704,7 +7704,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1092  = large_nonempty;
     if (\$610 ) begin
       \$1092  = \$613 ;
@@ -7726,133 +7726,133 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1093  = f4_valid;
     if (aclk_rst) begin
       \$1093  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1094  = \release ;
     if (aclk_rst) begin
       \$1094  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1095  = a5_valid;
     if (aclk_rst) begin
       \$1095  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1096  = a6_valid;
     if (aclk_rst) begin
       \$1096  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1097  = f5_valid;
     if (aclk_rst) begin
       \$1097  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1098  = f6_valid;
     if (aclk_rst) begin
       \$1098  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1099  = x2_valid;
     if (aclk_rst) begin
       \$1099  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1100  = x3_valid;
     if (aclk_rst) begin
       \$1100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1101  = x4_valid;
     if (aclk_rst) begin
       \$1101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1102  = x5_valid;
     if (aclk_rst) begin
       \$1102  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1103  = x6_valid;
     if (aclk_rst) begin
       \$1103  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1104  = \$649 ;
     if (aclk_rst) begin
       \$1104  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1105  = \$650 ;
     if (aclk_rst) begin
       \$1105  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1106  = \$651 ;
     if (aclk_rst) begin
       \$1106  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1107  = \$652 ;
     if (aclk_rst) begin
       \$1107  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1108  = \$653 ;
     if (aclk_rst) begin
       \$1108  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1109  = \$654 ;
     if (aclk_rst) begin
       \$1109  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     \$1110  = \$655 ;
     if (aclk_rst) begin
       \$1110  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$165 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
@@ -7866,7 +7866,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign small_grant_waddr = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
   assign medium_grant_waddr = { \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
   assign large_grant_waddr = { \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
-  assign flush_reg_select = \port$3963$52 [5:3];
+  assign flush_reg_select = \port$3929$52 [5:3];
   assign small_fresh_slot = \$659 [7:0];
   assign small_tail = small_queue_waddr;
   assign medium_fresh_slot = \$665 [6:0];
@@ -7877,7 +7877,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign large_flushing = x1_select[2];
   assign \$signal  = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
   assign fetched_snap = \$744 [6];
-  assign free_reg_hit = \port$3963$52 [2:0];
+  assign free_reg_hit = \port$3929$52 [2:0];
   assign \$signal$271  = \$893 [11];
   assign hit_a3 = \$897 [11];
   assign \$signal$290  = \$901 [11];
@@ -8237,10 +8237,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign { \$888 [36], \$888 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3524$0 , \port$3525$0 , \port$3527$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, bus__w_slow
-, req_free, req_flush, \port$3963$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4377$0 , \port$4377$55 , rsp_freed_valid, \port$4383$0 , rsp_flushed_valid, \port$4398$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4430$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4519$0 
-, bus__w_beat_from_queue, e1_exhausted, \port$4689$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, bus__w_ack, \port$4961$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$166  = 0;
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3499$0 , \port$3500$0 , \port$3502$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$3929$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4343$0 , \port$4343$55 , rsp_freed_valid, \port$4349$0 , rsp_flushed_valid, \port$4364$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4396$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4485$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4655$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4925$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   reg \$100 ;
@@ -8349,20 +8349,20 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1093 ;
   wire \$1094 ;
   wire \$1095 ;
-  wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire \$1099 ;
+  wire [11:0] \$1096 ;
+  wire [3:0] \$1097 ;
+  wire [11:0] \$1098 ;
+  wire [7:0] \$1099 ;
   wire [120:0] \$11 ;
   wire [4:0] \$110 ;
-  wire \$1100 ;
-  wire \$1101 ;
-  wire \$1102 ;
-  wire \$1103 ;
-  wire \$1104 ;
-  wire \$1105 ;
+  wire [11:0] \$1100 ;
+  wire [7:0] \$1101 ;
+  wire [11:0] \$1102 ;
+  wire [15:0] \$1103 ;
+  wire [31:0] \$1104 ;
+  wire [3:0] \$1105 ;
   wire \$1106 ;
-  wire \$1107 ;
+  wire [3:0] \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
   wire [17:0] \$111 ;
@@ -8375,20 +8375,20 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1116 ;
   wire \$1117 ;
   wire \$1118 ;
-  wire [11:0] \$1119 ;
+  wire \$1119 ;
   wire \$112 ;
-  wire [3:0] \$1120 ;
-  wire [11:0] \$1121 ;
-  wire [7:0] \$1122 ;
-  wire [11:0] \$1123 ;
-  wire [7:0] \$1124 ;
-  wire [11:0] \$1125 ;
-  wire [15:0] \$1126 ;
-  wire [31:0] \$1127 ;
-  wire [3:0] \$1128 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
   wire \$1129 ;
   wire \$113 ;
-  wire [3:0] \$1130 ;
+  wire \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
   wire \$1133 ;
@@ -8551,7 +8551,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1275 ;
   wire \$1276 ;
   wire \$1277 ;
-  wire \$1278 ;
+  wire [8:0] \$1278 ;
   wire \$1279 ;
   wire \$128 ;
   wire \$1280 ;
@@ -8580,7 +8580,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
-  wire [8:0] \$1303 ;
+  wire \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
   wire \$1306 ;
@@ -8597,7 +8597,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
-  wire \$1319 ;
+  wire [5:0] \$1319 ;
   wire \$132 ;
   wire \$1320 ;
   wire \$1321 ;
@@ -8606,7 +8606,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
-  wire \$1327 ;
+  wire [4:0] \$1327 ;
   wire \$1328 ;
   wire \$1329 ;
   wire \$133 ;
@@ -8625,7 +8625,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1341 ;
   wire \$1342 ;
   wire \$1343 ;
-  wire [5:0] \$1344 ;
+  wire \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
   wire \$1347 ;
@@ -8634,306 +8634,306 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [10:0] \$135 ;
   wire \$1350 ;
   wire \$1351 ;
-  wire [4:0] \$1352 ;
+  wire \$1352 ;
   wire \$1353 ;
-  wire \$1354 ;
+  wire [1:0] \$1354 ;
   wire \$1355 ;
   wire \$1356 ;
   wire \$1357 ;
-  wire \$1358 ;
+  wire [1:0] \$1358 ;
   wire \$1359 ;
   wire \$136 ;
   wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
-  wire \$1363 ;
-  wire \$1364 ;
-  wire \$1365 ;
-  wire \$1366 ;
-  wire \$1367 ;
+  wire [2:0] \$1363 ;
+  wire [2:0] \$1364 ;
+  wire [2:0] \$1365 ;
+  wire [2:0] \$1366 ;
+  wire [6:0] \$1367 ;
   wire \$1368 ;
-  wire \$1369 ;
+  wire [6:0] \$1369 ;
   wire \$137 ;
   wire \$1370 ;
-  wire \$1371 ;
+  wire [6:0] \$1371 ;
   wire \$1372 ;
-  wire \$1373 ;
+  wire [6:0] \$1373 ;
   wire \$1374 ;
-  wire \$1375 ;
+  wire [6:0] \$1375 ;
   wire \$1376 ;
-  wire \$1377 ;
+  wire [6:0] \$1377 ;
   wire \$1378 ;
-  wire [1:0] \$1379 ;
+  wire [5:0] \$1379 ;
   wire \$138 ;
-  wire \$1380 ;
+  wire [5:0] \$1380 ;
   wire \$1381 ;
   wire \$1382 ;
-  wire [1:0] \$1383 ;
+  wire \$1383 ;
   wire \$1384 ;
-  wire \$1385 ;
+  wire [4:0] \$1385 ;
   wire \$1386 ;
   wire \$1387 ;
-  wire [2:0] \$1388 ;
-  wire [2:0] \$1389 ;
+  wire \$1388 ;
+  wire \$1389 ;
   wire \$139 ;
-  wire [2:0] \$1390 ;
-  wire [2:0] \$1391 ;
-  wire [6:0] \$1392 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
   wire \$1393 ;
-  wire [6:0] \$1394 ;
+  wire \$1394 ;
   wire \$1395 ;
-  wire [6:0] \$1396 ;
+  wire \$1396 ;
   wire \$1397 ;
-  wire [6:0] \$1398 ;
+  wire \$1398 ;
   wire \$1399 ;
   wire [2:0] \$14 ;
   wire [32:0] \$140 ;
-  wire [6:0] \$1400 ;
+  wire \$1400 ;
   wire \$1401 ;
-  wire [6:0] \$1402 ;
+  wire \$1402 ;
   wire \$1403 ;
-  wire [5:0] \$1404 ;
-  wire [5:0] \$1405 ;
+  wire \$1404 ;
+  wire \$1405 ;
   wire \$1406 ;
   wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
   wire [32:0] \$141 ;
-  wire [4:0] \$1410 ;
+  wire \$1410 ;
   wire \$1411 ;
   wire \$1412 ;
-  wire \$1413 ;
-  wire \$1414 ;
+  wire [31:0] \$1413 ;
+  wire [31:0] \$1414 ;
   wire \$1415 ;
-  wire \$1416 ;
-  wire \$1417 ;
-  wire \$1418 ;
-  wire \$1419 ;
+  wire [5:0] \$1416 ;
+  wire [5:0] \$1417 ;
+  wire [6:0] \$1418 ;
+  wire [5:0] \$1419 ;
   wire [32:0] \$142 ;
-  wire \$1420 ;
-  wire \$1421 ;
-  wire \$1422 ;
-  wire \$1423 ;
-  wire \$1424 ;
-  wire \$1425 ;
-  wire \$1426 ;
-  wire \$1427 ;
-  wire \$1428 ;
-  wire \$1429 ;
+  wire [5:0] \$1420 ;
+  wire [6:0] \$1421 ;
+  wire [5:0] \$1422 ;
+  wire [5:0] \$1423 ;
+  wire [6:0] \$1424 ;
+  wire [5:0] \$1425 ;
+  wire [5:0] \$1426 ;
+  wire [6:0] \$1427 ;
+  wire [5:0] \$1428 ;
+  wire [5:0] \$1429 ;
   wire [32:0] \$143 ;
-  wire \$1430 ;
-  wire \$1431 ;
-  wire \$1432 ;
-  wire \$1433 ;
-  wire \$1434 ;
+  wire [6:0] \$1430 ;
+  wire [5:0] \$1431 ;
+  wire [5:0] \$1432 ;
+  wire [6:0] \$1433 ;
+  wire [20:0] \$1434 ;
   wire \$1435 ;
-  wire \$1436 ;
+  wire [20:0] \$1436 ;
   wire \$1437 ;
-  wire [31:0] \$1438 ;
-  wire [31:0] \$1439 ;
+  wire [20:0] \$1438 ;
+  wire \$1439 ;
   wire [17:0] \$144 ;
-  wire \$1440 ;
-  wire [5:0] \$1441 ;
-  wire [5:0] \$1442 ;
-  wire [6:0] \$1443 ;
-  wire [5:0] \$1444 ;
-  wire [5:0] \$1445 ;
-  wire [6:0] \$1446 ;
-  wire [5:0] \$1447 ;
-  wire [5:0] \$1448 ;
-  wire [6:0] \$1449 ;
+  wire [20:0] \$1440 ;
+  wire \$1441 ;
+  wire [20:0] \$1442 ;
+  wire \$1443 ;
+  wire [20:0] \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
   wire \$145 ;
-  wire [5:0] \$1450 ;
-  wire [5:0] \$1451 ;
-  wire [6:0] \$1452 ;
-  wire [5:0] \$1453 ;
-  wire [5:0] \$1454 ;
-  wire [6:0] \$1455 ;
-  wire [5:0] \$1456 ;
-  wire [5:0] \$1457 ;
-  wire [6:0] \$1458 ;
-  wire [20:0] \$1459 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire [3:0] \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire [3:0] \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
   wire \$146 ;
-  wire \$1460 ;
-  wire [20:0] \$1461 ;
+  wire [3:0] \$1460 ;
+  wire \$1461 ;
   wire \$1462 ;
-  wire [20:0] \$1463 ;
-  wire \$1464 ;
-  wire [20:0] \$1465 ;
+  wire \$1463 ;
+  wire [3:0] \$1464 ;
+  wire \$1465 ;
   wire \$1466 ;
-  wire [20:0] \$1467 ;
-  wire \$1468 ;
-  wire [20:0] \$1469 ;
+  wire \$1467 ;
+  wire [3:0] \$1468 ;
+  wire \$1469 ;
   wire \$147 ;
   wire \$1470 ;
   wire \$1471 ;
-  wire \$1472 ;
+  wire [3:0] \$1472 ;
   wire \$1473 ;
   wire \$1474 ;
   wire \$1475 ;
-  wire \$1476 ;
-  wire [3:0] \$1477 ;
+  wire [3:0] \$1476 ;
+  wire \$1477 ;
   wire \$1478 ;
   wire \$1479 ;
   wire \$148 ;
-  wire \$1480 ;
-  wire [3:0] \$1481 ;
+  wire [3:0] \$1480 ;
+  wire \$1481 ;
   wire \$1482 ;
   wire \$1483 ;
-  wire \$1484 ;
-  wire [3:0] \$1485 ;
+  wire [3:0] \$1484 ;
+  wire \$1485 ;
   wire \$1486 ;
   wire \$1487 ;
-  wire \$1488 ;
-  wire [3:0] \$1489 ;
+  wire [3:0] \$1488 ;
+  wire \$1489 ;
   wire \$149 ;
   wire \$1490 ;
   wire \$1491 ;
-  wire \$1492 ;
-  wire [3:0] \$1493 ;
+  wire [3:0] \$1492 ;
+  wire \$1493 ;
   wire \$1494 ;
   wire \$1495 ;
-  wire \$1496 ;
-  wire [3:0] \$1497 ;
+  wire [3:0] \$1496 ;
+  wire \$1497 ;
   wire \$1498 ;
   wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$1500 ;
-  wire [3:0] \$1501 ;
+  wire [3:0] \$1500 ;
+  wire \$1501 ;
   wire \$1502 ;
   wire \$1503 ;
-  wire \$1504 ;
-  wire [3:0] \$1505 ;
+  wire [3:0] \$1504 ;
+  wire \$1505 ;
   wire \$1506 ;
   wire \$1507 ;
-  wire \$1508 ;
-  wire [3:0] \$1509 ;
+  wire [3:0] \$1508 ;
+  wire \$1509 ;
   wire \$151 ;
   wire \$1510 ;
   wire \$1511 ;
-  wire \$1512 ;
-  wire [3:0] \$1513 ;
+  wire [3:0] \$1512 ;
+  wire \$1513 ;
   wire \$1514 ;
   wire \$1515 ;
-  wire \$1516 ;
-  wire [3:0] \$1517 ;
+  wire [3:0] \$1516 ;
+  wire \$1517 ;
   wire \$1518 ;
   wire \$1519 ;
   wire \$152 ;
-  wire \$1520 ;
-  wire [3:0] \$1521 ;
+  wire [3:0] \$1520 ;
+  wire \$1521 ;
   wire \$1522 ;
   wire \$1523 ;
-  wire \$1524 ;
-  wire [3:0] \$1525 ;
+  wire [3:0] \$1524 ;
+  wire \$1525 ;
   wire \$1526 ;
   wire \$1527 ;
-  wire \$1528 ;
-  wire [3:0] \$1529 ;
+  wire [3:0] \$1528 ;
+  wire \$1529 ;
   wire [7:0] \$153 ;
   wire \$1530 ;
   wire \$1531 ;
-  wire \$1532 ;
-  wire [3:0] \$1533 ;
+  wire [3:0] \$1532 ;
+  wire \$1533 ;
   wire \$1534 ;
   wire \$1535 ;
-  wire \$1536 ;
-  wire [3:0] \$1537 ;
+  wire [3:0] \$1536 ;
+  wire \$1537 ;
   wire \$1538 ;
   wire \$1539 ;
   wire [7:0] \$154 ;
-  wire \$1540 ;
-  wire [3:0] \$1541 ;
+  wire [3:0] \$1540 ;
+  wire \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
-  wire \$1544 ;
-  wire [3:0] \$1545 ;
+  wire [3:0] \$1544 ;
+  wire \$1545 ;
   wire \$1546 ;
   wire \$1547 ;
-  wire \$1548 ;
-  wire [3:0] \$1549 ;
+  wire [3:0] \$1548 ;
+  wire \$1549 ;
   wire [9:0] \$155 ;
   wire \$1550 ;
   wire \$1551 ;
-  wire \$1552 ;
-  wire [3:0] \$1553 ;
+  wire [3:0] \$1552 ;
+  wire \$1553 ;
   wire \$1554 ;
   wire \$1555 ;
-  wire \$1556 ;
-  wire [3:0] \$1557 ;
+  wire [3:0] \$1556 ;
+  wire \$1557 ;
   wire \$1558 ;
   wire \$1559 ;
   wire [9:0] \$156 ;
-  wire \$1560 ;
-  wire [3:0] \$1561 ;
+  wire [3:0] \$1560 ;
+  wire \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
-  wire \$1564 ;
-  wire [3:0] \$1565 ;
+  wire [3:0] \$1564 ;
+  wire \$1565 ;
   wire \$1566 ;
   wire \$1567 ;
-  wire \$1568 ;
-  wire [3:0] \$1569 ;
+  wire [3:0] \$1568 ;
+  wire \$1569 ;
   wire \$157 ;
   wire \$1570 ;
   wire \$1571 ;
-  wire \$1572 ;
-  wire [3:0] \$1573 ;
+  wire [3:0] \$1572 ;
+  wire \$1573 ;
   wire \$1574 ;
   wire \$1575 ;
-  wire \$1576 ;
-  wire [3:0] \$1577 ;
+  wire [3:0] \$1576 ;
+  wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
   wire \$158 ;
-  wire \$1580 ;
-  wire [3:0] \$1581 ;
+  wire [3:0] \$1580 ;
+  wire \$1581 ;
   wire \$1582 ;
   wire \$1583 ;
-  wire \$1584 ;
-  wire [3:0] \$1585 ;
+  wire [3:0] \$1584 ;
+  wire \$1585 ;
   wire \$1586 ;
   wire \$1587 ;
-  wire \$1588 ;
-  wire [3:0] \$1589 ;
+  wire [3:0] \$1588 ;
+  wire \$1589 ;
   wire [8:0] \$159 ;
   wire \$1590 ;
   wire \$1591 ;
-  wire \$1592 ;
-  wire [3:0] \$1593 ;
+  wire [3:0] \$1592 ;
+  wire \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
-  wire \$1596 ;
-  wire [3:0] \$1597 ;
+  wire [3:0] \$1596 ;
+  wire \$1597 ;
   wire \$1598 ;
   wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$1600 ;
-  wire [3:0] \$1601 ;
+  wire [3:0] \$1600 ;
+  wire \$1601 ;
   wire \$1602 ;
   wire \$1603 ;
-  wire \$1604 ;
-  wire [3:0] \$1605 ;
+  wire [3:0] \$1604 ;
+  wire \$1605 ;
   wire \$1606 ;
   wire \$1607 ;
-  wire \$1608 ;
-  wire [3:0] \$1609 ;
+  wire [3:0] \$1608 ;
+  wire \$1609 ;
   wire \$161 ;
   wire \$1610 ;
   wire \$1611 ;
   wire \$1612 ;
-  wire [3:0] \$1613 ;
+  wire \$1613 ;
   wire \$1614 ;
   wire \$1615 ;
   wire \$1616 ;
-  wire [3:0] \$1617 ;
+  wire \$1617 ;
   wire \$1618 ;
   wire \$1619 ;
   wire \$162 ;
   wire \$1620 ;
-  wire [3:0] \$1621 ;
+  wire \$1621 ;
   wire \$1622 ;
   wire \$1623 ;
   wire \$1624 ;
@@ -8950,378 +8950,344 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1634 ;
   wire \$1635 ;
   wire \$1636 ;
-  wire \$1637 ;
+  wire [3:0] \$1637 ;
   wire \$1638 ;
   wire \$1639 ;
   wire \$164 ;
   wire \$1640 ;
-  wire \$1641 ;
+  wire [3:0] \$1641 ;
   wire \$1642 ;
   wire \$1643 ;
   wire \$1644 ;
-  wire \$1645 ;
+  wire [3:0] \$1645 ;
   wire \$1646 ;
   wire \$1647 ;
   wire \$1648 ;
-  wire \$1649 ;
+  wire [3:0] \$1649 ;
   wire \$165 ;
   wire \$1650 ;
   wire \$1651 ;
   wire \$1652 ;
-  wire \$1653 ;
+  wire [3:0] \$1653 ;
   wire \$1654 ;
   wire \$1655 ;
   wire \$1656 ;
-  wire \$1657 ;
-  wire [3:0] \$1658 ;
+  wire [3:0] \$1657 ;
+  wire \$1658 ;
   wire \$1659 ;
   wire \$166 ;
   wire \$1660 ;
-  wire \$1661 ;
-  wire [3:0] \$1662 ;
+  wire [3:0] \$1661 ;
+  wire \$1662 ;
   wire \$1663 ;
   wire \$1664 ;
-  wire \$1665 ;
-  wire [3:0] \$1666 ;
+  wire [3:0] \$1665 ;
+  wire \$1666 ;
   wire \$1667 ;
   wire \$1668 ;
-  wire \$1669 ;
+  wire [3:0] \$1669 ;
   wire \$167 ;
-  wire [3:0] \$1670 ;
+  wire \$1670 ;
   wire \$1671 ;
   wire \$1672 ;
-  wire \$1673 ;
-  wire [3:0] \$1674 ;
+  wire [3:0] \$1673 ;
+  wire \$1674 ;
   wire \$1675 ;
   wire \$1676 ;
-  wire \$1677 ;
-  wire [3:0] \$1678 ;
+  wire [3:0] \$1677 ;
+  wire \$1678 ;
   wire \$1679 ;
   wire [9:0] \$168 ;
   wire \$1680 ;
-  wire \$1681 ;
-  wire [3:0] \$1682 ;
+  wire [3:0] \$1681 ;
+  wire \$1682 ;
   wire \$1683 ;
   wire \$1684 ;
-  wire \$1685 ;
-  wire [3:0] \$1686 ;
+  wire [3:0] \$1685 ;
+  wire \$1686 ;
   wire \$1687 ;
   wire \$1688 ;
-  wire \$1689 ;
+  wire [3:0] \$1689 ;
   wire \$169 ;
-  wire [3:0] \$1690 ;
+  wire \$1690 ;
   wire \$1691 ;
   wire \$1692 ;
-  wire \$1693 ;
-  wire [3:0] \$1694 ;
+  wire [3:0] \$1693 ;
+  wire \$1694 ;
   wire \$1695 ;
   wire \$1696 ;
-  wire \$1697 ;
-  wire [3:0] \$1698 ;
+  wire [3:0] \$1697 ;
+  wire \$1698 ;
   wire \$1699 ;
   wire \$17 ;
   wire \$170 ;
   wire \$1700 ;
-  wire \$1701 ;
-  wire [3:0] \$1702 ;
+  wire [3:0] \$1701 ;
+  wire \$1702 ;
   wire \$1703 ;
   wire \$1704 ;
-  wire \$1705 ;
-  wire [3:0] \$1706 ;
+  wire [3:0] \$1705 ;
+  wire \$1706 ;
   wire \$1707 ;
   wire \$1708 ;
-  wire \$1709 ;
+  wire [3:0] \$1709 ;
   wire \$171 ;
-  wire [3:0] \$1710 ;
+  wire \$1710 ;
   wire \$1711 ;
   wire \$1712 ;
-  wire \$1713 ;
-  wire [3:0] \$1714 ;
+  wire [3:0] \$1713 ;
+  wire \$1714 ;
   wire \$1715 ;
   wire \$1716 ;
-  wire \$1717 ;
-  wire [3:0] \$1718 ;
+  wire [3:0] \$1717 ;
+  wire \$1718 ;
   wire \$1719 ;
   wire \$172 ;
   wire \$1720 ;
-  wire \$1721 ;
-  wire [3:0] \$1722 ;
+  wire [3:0] \$1721 ;
+  wire \$1722 ;
   wire \$1723 ;
   wire \$1724 ;
-  wire \$1725 ;
-  wire [3:0] \$1726 ;
+  wire [3:0] \$1725 ;
+  wire \$1726 ;
   wire \$1727 ;
   wire \$1728 ;
-  wire \$1729 ;
+  wire [3:0] \$1729 ;
   wire [32:0] \$173 ;
-  wire [3:0] \$1730 ;
+  wire \$1730 ;
   wire \$1731 ;
   wire \$1732 ;
-  wire \$1733 ;
-  wire [3:0] \$1734 ;
+  wire [3:0] \$1733 ;
+  wire \$1734 ;
   wire \$1735 ;
   wire \$1736 ;
-  wire \$1737 ;
-  wire [3:0] \$1738 ;
+  wire [3:0] \$1737 ;
+  wire \$1738 ;
   wire \$1739 ;
   wire [32:0] \$174 ;
   wire \$1740 ;
-  wire \$1741 ;
-  wire [3:0] \$1742 ;
+  wire [3:0] \$1741 ;
+  wire \$1742 ;
   wire \$1743 ;
   wire \$1744 ;
-  wire \$1745 ;
-  wire [3:0] \$1746 ;
+  wire [3:0] \$1745 ;
+  wire \$1746 ;
   wire \$1747 ;
   wire \$1748 ;
-  wire \$1749 ;
+  wire [3:0] \$1749 ;
   wire [32:0] \$175 ;
-  wire [3:0] \$1750 ;
+  wire \$1750 ;
   wire \$1751 ;
   wire \$1752 ;
-  wire \$1753 ;
-  wire [3:0] \$1754 ;
+  wire [3:0] \$1753 ;
+  wire \$1754 ;
   wire \$1755 ;
   wire \$1756 ;
-  wire \$1757 ;
-  wire [3:0] \$1758 ;
+  wire [3:0] \$1757 ;
+  wire \$1758 ;
   wire \$1759 ;
   wire [32:0] \$176 ;
   wire \$1760 ;
-  wire \$1761 ;
-  wire [3:0] \$1762 ;
+  wire [3:0] \$1761 ;
+  wire \$1762 ;
   wire \$1763 ;
   wire \$1764 ;
-  wire \$1765 ;
-  wire [3:0] \$1766 ;
+  wire [3:0] \$1765 ;
+  wire \$1766 ;
   wire \$1767 ;
   wire \$1768 ;
-  wire \$1769 ;
+  wire [3:0] \$1769 ;
   wire [17:0] \$177 ;
-  wire [3:0] \$1770 ;
+  wire \$1770 ;
   wire \$1771 ;
   wire \$1772 ;
-  wire \$1773 ;
-  wire [3:0] \$1774 ;
+  wire [3:0] \$1773 ;
+  wire \$1774 ;
   wire \$1775 ;
   wire \$1776 ;
-  wire \$1777 ;
-  wire [3:0] \$1778 ;
+  wire [3:0] \$1777 ;
+  wire \$1778 ;
   wire \$1779 ;
   wire \$178 ;
   wire \$1780 ;
-  wire \$1781 ;
-  wire [3:0] \$1782 ;
+  wire [3:0] \$1781 ;
+  wire \$1782 ;
   wire \$1783 ;
   wire \$1784 ;
-  wire \$1785 ;
-  wire [3:0] \$1786 ;
+  wire [57:0] \$1785 ;
+  wire \$1786 ;
   wire \$1787 ;
   wire \$1788 ;
   wire \$1789 ;
   wire \$179 ;
-  wire [3:0] \$1790 ;
+  wire \$1790 ;
   wire \$1791 ;
   wire \$1792 ;
-  wire \$1793 ;
-  wire [3:0] \$1794 ;
-  wire \$1795 ;
-  wire \$1796 ;
-  wire \$1797 ;
-  wire [3:0] \$1798 ;
-  wire \$1799 ;
+  reg [31:0] \$1793 ;
+  reg \$1794 ;
+  reg \$1795 ;
+  reg [1:0] \$1796 ;
+  reg \$1797 ;
+  reg \$1798 ;
+  reg \$1799 ;
   wire \$18 ;
   wire \$180 ;
-  wire \$1800 ;
-  wire \$1801 ;
-  wire [3:0] \$1802 ;
-  wire \$1803 ;
-  wire \$1804 ;
-  wire \$1805 ;
-  wire [3:0] \$1806 ;
-  wire \$1807 ;
-  wire \$1808 ;
-  wire \$1809 ;
+  reg \$1800 ;
+  reg \$1801 ;
+  reg \$1802 ;
+  reg \$1803 ;
+  reg \$1804 ;
+  reg \$1805 ;
+  reg \$1806 ;
+  reg \$1807 ;
+  reg \$1808 ;
+  reg \$1809 ;
   wire \$181 ;
-  wire [3:0] \$1810 ;
-  wire \$1811 ;
-  wire \$1812 ;
-  wire \$1813 ;
-  wire [3:0] \$1814 ;
-  wire \$1815 ;
-  wire \$1816 ;
-  wire \$1817 ;
-  wire [57:0] \$1818 ;
-  wire \$1819 ;
+  reg \$1810 ;
+  reg \$1811 ;
+  reg \$1812 ;
+  reg \$1813 ;
+  reg \$1814 ;
+  reg \$1815 ;
+  reg \$1816 ;
+  reg \$1817 ;
+  reg \$1818 ;
+  reg \$1819 ;
   wire \$182 ;
-  wire \$1820 ;
-  wire \$1821 ;
-  wire \$1822 ;
-  wire \$1823 ;
-  wire \$1824 ;
-  wire \$1825 ;
-  reg [31:0] \$1826 ;
-  reg \$1827 ;
+  reg [4:0] \$1820 ;
+  reg [3:0] \$1821 ;
+  reg [31:0] \$1822 ;
+  reg [1:0] \$1823 ;
+  reg [31:0] \$1824 ;
+  reg [1:0] \$1825 ;
+  reg [1:0] \$1826 ;
+  reg [3:0] \$1827 ;
   reg \$1828 ;
   reg [1:0] \$1829 ;
   wire \$183 ;
-  reg \$1830 ;
-  reg \$1831 ;
+  reg [4:0] \$1830 ;
+  reg [17:0] \$1831 ;
   reg \$1832 ;
   reg \$1833 ;
   reg \$1834 ;
-  reg \$1835 ;
-  reg \$1836 ;
+  reg [8:0] \$1835 ;
+  reg [8:0] \$1836 ;
   reg \$1837 ;
   reg \$1838 ;
-  reg \$1839 ;
+  reg [8:0] \$1839 ;
   wire \$184 ;
-  reg \$1840 ;
-  reg \$1841 ;
-  reg \$1842 ;
-  reg \$1843 ;
-  reg \$1844 ;
+  reg [31:0] \$1840 ;
+  reg [31:0] \$1841 ;
+  reg [31:0] \$1842 ;
+  reg [31:0] \$1843 ;
+  reg [17:0] \$1844 ;
   reg \$1845 ;
   reg \$1846 ;
   reg \$1847 ;
-  reg \$1848 ;
-  reg \$1849 ;
+  reg [7:0] \$1848 ;
+  reg [7:0] \$1849 ;
   wire \$185 ;
   reg \$1850 ;
   reg \$1851 ;
-  reg \$1852 ;
-  reg [4:0] \$1853 ;
-  reg [3:0] \$1854 ;
+  reg [7:0] \$1852 ;
+  reg [31:0] \$1853 ;
+  reg [31:0] \$1854 ;
   reg [31:0] \$1855 ;
-  reg [1:0] \$1856 ;
-  reg [31:0] \$1857 ;
-  reg [1:0] \$1858 ;
-  reg [1:0] \$1859 ;
+  reg [31:0] \$1856 ;
+  reg [17:0] \$1857 ;
+  reg \$1858 ;
+  reg \$1859 ;
   wire [5:0] \$186 ;
-  reg [3:0] \$1860 ;
-  reg \$1861 ;
-  reg [1:0] \$1862 ;
-  reg [4:0] \$1863 ;
-  reg [17:0] \$1864 ;
-  reg \$1865 ;
-  reg \$1866 ;
-  reg \$1867 ;
-  reg [8:0] \$1868 ;
-  reg [8:0] \$1869 ;
+  reg \$1860 ;
+  reg [5:0] \$1861 ;
+  reg [5:0] \$1862 ;
+  reg \$1863 ;
+  reg \$1864 ;
+  reg [5:0] \$1865 ;
+  reg [31:0] \$1866 ;
+  reg [31:0] \$1867 ;
+  reg [31:0] \$1868 ;
+  reg [31:0] \$1869 ;
   wire [5:0] \$187 ;
   reg \$1870 ;
-  reg \$1871 ;
-  reg [8:0] \$1872 ;
-  reg [31:0] \$1873 ;
-  reg [31:0] \$1874 ;
-  reg [31:0] \$1875 ;
-  reg [31:0] \$1876 ;
-  reg [17:0] \$1877 ;
+  reg [15:0] \$1871 ;
+  reg [3:0] \$1872 ;
+  reg [3:0] \$1873 ;
+  reg [3:0] \$1874 ;
+  reg [3:0] \$1875 ;
+  reg [9:0] \$1876 ;
+  reg [10:0] \$1877 ;
   reg \$1878 ;
   reg \$1879 ;
   wire [7:0] \$188 ;
-  reg \$1880 ;
-  reg [7:0] \$1881 ;
-  reg [7:0] \$1882 ;
+  reg [15:0] \$1880 ;
+  reg [1:0] \$1881 ;
+  reg [13:0] \$1882 ;
   reg \$1883 ;
-  reg \$1884 ;
-  reg [7:0] \$1885 ;
+  reg [31:0] \$1884 ;
+  reg [3:0] \$1885 ;
   reg [31:0] \$1886 ;
   reg [31:0] \$1887 ;
   reg [31:0] \$1888 ;
-  reg [31:0] \$1889 ;
+  reg \$1889 ;
   wire [7:0] \$189 ;
-  reg [17:0] \$1890 ;
-  reg \$1891 ;
-  reg \$1892 ;
-  reg \$1893 ;
-  reg [5:0] \$1894 ;
-  reg [5:0] \$1895 ;
-  reg \$1896 ;
-  reg \$1897 ;
-  reg [5:0] \$1898 ;
-  reg [31:0] \$1899 ;
+  reg [1:0] \$1890 ;
+  reg [2:0] \$1891 ;
+  reg [2:0] \$1892 ;
+  reg [7:0] \$1893 ;
+  reg [39:0] \$1894 ;
+  reg [39:0] \$1895 ;
+  reg [39:0] \$1896 ;
+  reg [57:0] \$1897 ;
+  reg [3:0] \$1898 ;
+  reg [3:0] \$1899 ;
   wire \$19 ;
   wire \$190 ;
-  reg [31:0] \$1900 ;
-  reg [31:0] \$1901 ;
-  reg [31:0] \$1902 ;
-  reg \$1903 ;
-  reg [15:0] \$1904 ;
+  reg [3:0] \$1900 ;
+  reg [3:0] \$1901 ;
+  reg [9:0] \$1902 ;
+  reg [10:0] \$1903 ;
+  reg \$1904 ;
   reg [3:0] \$1905 ;
-  reg [3:0] \$1906 ;
-  reg [3:0] \$1907 ;
-  reg [3:0] \$1908 ;
-  reg [9:0] \$1909 ;
+  reg [7:0] \$1906 ;
+  reg [7:0] \$1907 ;
+  reg [15:0] \$1908 ;
+  reg [31:0] \$1909 ;
   wire \$191 ;
-  reg [10:0] \$1910 ;
-  reg \$1911 ;
+  reg \$1910 ;
+  reg [3:0] \$1911 ;
   reg \$1912 ;
-  reg [15:0] \$1913 ;
-  reg [1:0] \$1914 ;
-  reg [13:0] \$1915 ;
+  reg \$1913 ;
+  reg [3:0] \$1914 ;
+  reg [31:0] \$1915 ;
   reg \$1916 ;
-  reg [31:0] \$1917 ;
-  reg [3:0] \$1918 ;
-  reg [31:0] \$1919 ;
+  reg \$1917 ;
+  reg \$1918 ;
+  reg \$1919 ;
   wire [6:0] \$192 ;
-  reg [31:0] \$1920 ;
-  reg [31:0] \$1921 ;
+  reg \$1920 ;
+  reg \$1921 ;
   reg \$1922 ;
-  reg [1:0] \$1923 ;
-  reg [2:0] \$1924 ;
-  reg [2:0] \$1925 ;
-  reg [7:0] \$1926 ;
-  reg [39:0] \$1927 ;
-  reg [39:0] \$1928 ;
-  reg [39:0] \$1929 ;
+  reg \$1923 ;
+  reg \$1924 ;
+  reg \$1925 ;
+  reg \$1926 ;
+  reg \$1927 ;
+  reg \$1928 ;
+  reg \$1929 ;
   wire \$193 ;
-  reg [57:0] \$1930 ;
-  reg [3:0] \$1931 ;
-  reg [3:0] \$1932 ;
-  reg [3:0] \$1933 ;
-  reg [3:0] \$1934 ;
-  reg [9:0] \$1935 ;
-  reg [10:0] \$1936 ;
-  reg \$1937 ;
-  reg [3:0] \$1938 ;
-  reg [7:0] \$1939 ;
+  reg \$1930 ;
+  reg \$1931 ;
+  reg \$1932 ;
+  reg [4:0] \$1933 ;
+  reg [4:0] \$1934 ;
+  reg [16:0] \$1935 ;
+  reg [16:0] \$1936 ;
+  reg [16:0] \$1937 ;
   wire \$194 ;
-  reg [7:0] \$1940 ;
-  reg [15:0] \$1941 ;
-  reg \$1942 ;
-  reg [31:0] \$1943 ;
-  reg \$1944 ;
-  reg [3:0] \$1945 ;
-  reg \$1946 ;
-  reg \$1947 ;
-  reg [3:0] \$1948 ;
-  reg [31:0] \$1949 ;
   wire \$195 ;
-  reg \$1950 ;
-  reg \$1951 ;
-  reg \$1952 ;
-  reg \$1953 ;
-  reg \$1954 ;
-  reg \$1955 ;
-  reg \$1956 ;
-  reg \$1957 ;
-  reg \$1958 ;
-  reg \$1959 ;
   wire \$196 ;
-  reg \$1960 ;
-  reg \$1961 ;
-  reg \$1962 ;
-  reg \$1963 ;
-  reg \$1964 ;
-  reg \$1965 ;
-  reg \$1966 ;
-  reg [4:0] \$1967 ;
-  reg [4:0] \$1968 ;
-  reg [16:0] \$1969 ;
   wire \$197 ;
-  reg [16:0] \$1970 ;
-  reg [16:0] \$1971 ;
   wire \$198 ;
   wire \$199 ;
   wire [7:0] \$2 ;
@@ -10021,131 +9987,131 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [11:0] \$824 ;
   wire \$825 ;
   wire \$826 ;
-  wire \$827 ;
-  wire [3:0] \$828 ;
-  wire \$829 ;
+  wire [3:0] \$827 ;
+  wire \$828 ;
+  wire [11:0] \$829 ;
   wire \$83 ;
-  wire [11:0] \$830 ;
+  wire [5:0] \$830 ;
   wire [5:0] \$831 ;
-  wire [5:0] \$832 ;
-  wire [6:0] \$833 ;
-  wire [11:0] \$834 ;
+  wire [6:0] \$832 ;
+  wire [11:0] \$833 ;
+  wire [5:0] \$834 ;
   wire [5:0] \$835 ;
-  wire [5:0] \$836 ;
-  wire [6:0] \$837 ;
-  wire \$838 ;
-  wire [11:0] \$839 ;
+  wire [6:0] \$836 ;
+  wire \$837 ;
+  wire [11:0] \$838 ;
+  wire [5:0] \$839 ;
   wire \$84 ;
   wire [5:0] \$840 ;
-  wire [5:0] \$841 ;
-  wire [6:0] \$842 ;
+  wire [6:0] \$841 ;
+  wire \$842 ;
   wire \$843 ;
-  wire \$844 ;
-  wire [11:0] \$845 ;
+  wire [11:0] \$844 ;
+  wire \$845 ;
   wire \$846 ;
-  wire \$847 ;
+  wire [3:0] \$847 ;
   wire \$848 ;
-  wire [3:0] \$849 ;
+  wire [11:0] \$849 ;
   wire \$85 ;
-  wire \$850 ;
-  wire [11:0] \$851 ;
-  wire [5:0] \$852 ;
-  wire [5:0] \$853 ;
-  wire [6:0] \$854 ;
-  wire [11:0] \$855 ;
-  wire [5:0] \$856 ;
-  wire [5:0] \$857 ;
-  wire [6:0] \$858 ;
-  wire \$859 ;
+  wire [5:0] \$850 ;
+  wire [5:0] \$851 ;
+  wire [6:0] \$852 ;
+  wire [11:0] \$853 ;
+  wire [5:0] \$854 ;
+  wire [5:0] \$855 ;
+  wire [6:0] \$856 ;
+  wire \$857 ;
+  wire [11:0] \$858 ;
+  wire [5:0] \$859 ;
   wire \$86 ;
-  wire [11:0] \$860 ;
-  wire [5:0] \$861 ;
-  wire [5:0] \$862 ;
-  wire [6:0] \$863 ;
-  wire \$864 ;
+  wire [5:0] \$860 ;
+  wire [6:0] \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire [11:0] \$864 ;
   wire \$865 ;
-  wire [11:0] \$866 ;
-  wire \$867 ;
+  wire \$866 ;
+  wire [3:0] \$867 ;
   wire \$868 ;
-  wire [3:0] \$869 ;
+  wire [11:0] \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire [11:0] \$871 ;
-  wire [5:0] \$872 ;
-  wire [5:0] \$873 ;
-  wire [6:0] \$874 ;
-  wire [11:0] \$875 ;
-  wire [5:0] \$876 ;
-  wire [5:0] \$877 ;
-  wire [6:0] \$878 ;
-  wire \$879 ;
+  wire [5:0] \$870 ;
+  wire [5:0] \$871 ;
+  wire [6:0] \$872 ;
+  wire [11:0] \$873 ;
+  wire [5:0] \$874 ;
+  wire [5:0] \$875 ;
+  wire [6:0] \$876 ;
+  wire \$877 ;
+  wire [11:0] \$878 ;
+  wire [5:0] \$879 ;
   wire [4:0] \$88 ;
-  wire [11:0] \$880 ;
-  wire [5:0] \$881 ;
-  wire [5:0] \$882 ;
-  wire [6:0] \$883 ;
-  wire \$884 ;
+  wire [5:0] \$880 ;
+  wire [6:0] \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire [11:0] \$884 ;
   wire \$885 ;
-  wire [11:0] \$886 ;
+  wire \$886 ;
   wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
+  wire [11:0] \$888 ;
+  wire [6:0] \$889 ;
   wire [4:0] \$89 ;
   wire \$890 ;
-  wire [3:0] \$891 ;
+  wire \$891 ;
   wire \$892 ;
-  wire [11:0] \$893 ;
-  wire [5:0] \$894 ;
-  wire [5:0] \$895 ;
-  wire [6:0] \$896 ;
-  wire [11:0] \$897 ;
-  wire [5:0] \$898 ;
-  wire [5:0] \$899 ;
+  wire [31:0] \$893 ;
+  wire [31:0] \$894 ;
+  wire [25:0] \$895 ;
+  wire [40:0] \$896 ;
+  wire [31:0] \$897 ;
+  wire [33:0] \$898 ;
+  wire [40:0] \$899 ;
   wire [32:0] \$9 ;
   wire [4:0] \$90 ;
-  wire [6:0] \$900 ;
-  wire \$901 ;
-  wire [11:0] \$902 ;
-  wire [5:0] \$903 ;
-  wire [5:0] \$904 ;
-  wire [6:0] \$905 ;
-  wire \$906 ;
+  wire [31:0] \$900 ;
+  wire [33:0] \$901 ;
+  wire [40:0] \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire [57:0] \$906 ;
   wire \$907 ;
-  wire [11:0] \$908 ;
+  wire \$908 ;
   wire \$909 ;
   wire [4:0] \$91 ;
   wire \$910 ;
-  wire [11:0] \$911 ;
-  wire [6:0] \$912 ;
+  wire [4:0] \$911 ;
+  wire \$912 ;
   wire \$913 ;
   wire \$914 ;
   wire \$915 ;
-  wire [31:0] \$916 ;
-  wire [31:0] \$917 ;
-  wire [25:0] \$918 ;
-  wire [40:0] \$919 ;
+  wire [4:0] \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire [4:0] \$92 ;
-  wire [31:0] \$920 ;
-  wire [33:0] \$921 ;
-  wire [40:0] \$922 ;
-  wire [31:0] \$923 ;
-  wire [33:0] \$924 ;
-  wire [40:0] \$925 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
   wire \$926 ;
   wire \$927 ;
   wire \$928 ;
-  wire [57:0] \$929 ;
+  wire \$929 ;
   wire [4:0] \$93 ;
   wire \$930 ;
   wire \$931 ;
   wire \$932 ;
   wire \$933 ;
-  wire [4:0] \$934 ;
+  wire \$934 ;
   wire \$935 ;
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
-  wire [4:0] \$939 ;
+  wire \$939 ;
   wire [3:0] \$94 ;
   wire \$940 ;
   wire \$941 ;
@@ -10239,15 +10205,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [1:0] \$auto$rtlil.cc:2739:Not$142 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$144 ;
   wire \$auto$rtlil.cc:2739:Not$146 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$148 ;
+  wire \$auto$rtlil.cc:2739:Not$148 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$150 ;
-  wire \$auto$rtlil.cc:2739:Not$152 ;
-  wire \$auto$rtlil.cc:2739:Not$154 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$152 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$154 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$156 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$158 ;
   wire \$auto$rtlil.cc:2739:Not$16 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$160 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$162 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$18 ;
   wire \$auto$rtlil.cc:2739:Not$2 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
@@ -10299,68 +10262,64 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [4:0] \$signal$103 ;
   (* init = 16'h0000 *)
   wire [15:0] \$signal$163 ;
-  reg \$signal$234  = 1'h0;
-  reg \$signal$243  = 1'h0;
   reg [1:0] \$signal$245  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg \$signal$280  = 1'h0;
-  reg [31:0] \$signal$281  = 32'd0;
-  reg \$signal$282  = 1'h0;
-  reg [3:0] \$signal$283  = 4'h0;
+  reg \$signal$281  = 1'h0;
+  reg [3:0] \$signal$282  = 4'h0;
+  reg \$signal$283  = 1'h0;
   reg \$signal$284  = 1'h0;
-  reg \$signal$285  = 1'h0;
-  reg [3:0] \$signal$286  = 4'h0;
-  reg [31:0] \$signal$287  = 32'd0;
-  reg \$signal$301  = 1'h0;
+  reg [3:0] \$signal$285  = 4'h0;
+  reg [31:0] \$signal$286  = 32'd0;
+  reg \$signal$300  = 1'h0;
   reg [31:0] \$signal$88  = 32'd0;
   wire [1:0] \$signal$89 ;
   reg \$signal$93  = 1'h0;
   reg \$signal$94  = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$307 ;
+  wire [1:0] \$signature__addr$306 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$309 ;
-  wire [1:0] \$signature__addr$312 ;
+  wire [1:0] \$signature__addr$308 ;
+  wire [1:0] \$signature__addr$311 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$314 ;
-  wire [1:0] \$signature__addr$317 ;
+  wire [1:0] \$signature__addr$313 ;
+  wire [1:0] \$signature__addr$316 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$319 ;
-  wire [1:0] \$signature__addr$322 ;
+  wire [1:0] \$signature__addr$318 ;
+  wire [1:0] \$signature__addr$321 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$328 ;
+  wire [3:0] \$signature__addr$327 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$353 ;
+  wire [3:0] \$signature__addr$352 ;
   wire [120:0] \$signature__data ;
   wire [120:0] \$signature__data$100 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$305 ;
+  wire [120:0] \$signature__data$304 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$310 ;
+  wire [120:0] \$signature__data$309 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$315 ;
+  wire [120:0] \$signature__data$314 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$320 ;
+  wire [120:0] \$signature__data$319 ;
   (* init = 16'h0000 *)
-  wire [15:0] \$signature__data$329 ;
-  wire [57:0] \$signature__data$354 ;
+  wire [15:0] \$signature__data$328 ;
+  wire [57:0] \$signature__data$353 ;
   wire [120:0] \$signature__data$98 ;
   wire [120:0] \$signature__data$99 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$308 ;
+  wire \$signature__en$307 ;
   (* init = 1'h0 *)
-  wire \$signature__en$311 ;
-  wire \$signature__en$313 ;
+  wire \$signature__en$310 ;
+  wire \$signature__en$312 ;
   (* init = 1'h0 *)
-  wire \$signature__en$316 ;
-  wire \$signature__en$318 ;
+  wire \$signature__en$315 ;
+  wire \$signature__en$317 ;
   (* init = 1'h0 *)
-  wire \$signature__en$321 ;
-  wire \$signature__en$323 ;
-  wire \$signature__en$330 ;
-  wire \$signature__en$355 ;
+  wire \$signature__en$320 ;
+  wire \$signature__en$322 ;
+  wire \$signature__en$329 ;
+  wire \$signature__en$354 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -10408,7 +10367,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire bus__w_err;
   input bus__w_req;
   wire bus__w_req;
-  output bus__w_slow;
+  (* init = 1'h0 *)
   wire bus__w_slow;
   output bus__w_slow_ack;
   wire bus__w_slow_ack;
@@ -10514,35 +10473,33 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   input native_free_valid;
   wire native_free_valid;
   reg native_turn = 1'h0;
-  reg new_flush = 1'h0;
-  reg new_is_flush = 1'h0;
   wire popped;
-  output \port$3524$0 ;
-  wire \port$3524$0 ;
-  output \port$3525$0 ;
-  wire \port$3525$0 ;
-  output \port$3527$0 ;
-  wire \port$3527$0 ;
-  output [56:0] \port$3963$1 ;
-  wire [56:0] \port$3963$1 ;
-  input [14:0] \port$4377$0 ;
-  wire [14:0] \port$4377$0 ;
-  input [23:0] \port$4377$55 ;
-  wire [23:0] \port$4377$55 ;
-  input [23:0] \port$4383$0 ;
-  wire [23:0] \port$4383$0 ;
-  input [22:0] \port$4398$0 ;
-  wire [22:0] \port$4398$0 ;
-  input [40:0] \port$4430$0 ;
-  wire [40:0] \port$4430$0 ;
-  input [35:0] \port$4519$0 ;
-  wire [35:0] \port$4519$0 ;
+  output \port$3499$0 ;
+  wire \port$3499$0 ;
+  output \port$3500$0 ;
+  wire \port$3500$0 ;
+  output \port$3502$0 ;
+  wire \port$3502$0 ;
+  output [56:0] \port$3929$1 ;
+  wire [56:0] \port$3929$1 ;
+  input [14:0] \port$4343$0 ;
+  wire [14:0] \port$4343$0 ;
+  input [23:0] \port$4343$55 ;
+  wire [23:0] \port$4343$55 ;
+  input [23:0] \port$4349$0 ;
+  wire [23:0] \port$4349$0 ;
+  input [22:0] \port$4364$0 ;
+  wire [22:0] \port$4364$0 ;
+  input [40:0] \port$4396$0 ;
+  wire [40:0] \port$4396$0 ;
+  input [35:0] \port$4485$0 ;
+  wire [35:0] \port$4485$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4689$0 ;
-  wire [4:0] \port$4689$0 ;
+  output [4:0] \port$4655$0 ;
+  wire [4:0] \port$4655$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4961$0 ;
-  wire [4:0] \port$4961$0 ;
+  output [4:0] \port$4925$0 ;
+  wire [4:0] \port$4925$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10615,7 +10572,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$352 ;
+  wire [3:0] \read__addr$351 ;
   wire [15:0] read__data;
   wire [57:0] \read__data$265 ;
   reg ready = 1'h0;
@@ -10752,12 +10709,18 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
+  reg [31:0] w1_data = 32'd0;
   reg [2:0] w1_hit = 3'h0;
+  output w1_is_command;
+  reg w1_is_command = 1'h0;
+  reg w1_is_flush = 1'h0;
+  reg w1_is_free = 1'h0;
   reg [39:0] w1_large_addr = 40'h0000000000;
   reg [39:0] w1_medium_addr = 40'h0000000000;
   reg [2:0] w1_pool_is = 3'h0;
   reg [39:0] w1_small_addr = 40'h0000000000;
   reg [7:0] w1_tag = 8'h00;
+  reg w1_valid = 1'h0;
   reg w1c = 1'h0;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
@@ -10775,14 +10738,14 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [15:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$330 )
+    if (\$signature__en$329 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [57:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$355 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1636 , \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], new_flush };
+    if (\$signature__en$354 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1611 , \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], w1_is_flush };
   end
   assign \read__data$265  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
@@ -10826,80 +10789,80 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$100  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4383$0 [23] ? { 6'h00, \port$4383$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4349$0 [23] ? { 6'h00, \port$4349$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4398$0 [20:5], 46'h000000000000, \port$4398$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4398$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4377$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4377$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4377$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4383$0 [20:5], \port$4430$0 [32:1], \port$4430$0 [40:33], \$2 , 1'h0, \port$4430$0 [0], 3'h1, \port$4383$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4364$0 [20:5], 46'h000000000000, \port$4364$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4364$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4343$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4343$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4343$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4349$0 [20:5], \port$4396$0 [32:1], \port$4396$0 [40:33], \$2 , 1'h0, \port$4396$0 [0], 3'h1, \port$4349$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4398$0 [20:5], 46'h000000000000, \port$4398$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4398$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4377$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4377$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4377$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4364$0 [20:5], 46'h000000000000, \port$4364$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4364$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4343$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4343$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4343$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4377$0 [4:1] == 1'h1;
+  assign \$15  = \port$4343$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4377$0 [0];
-  assign \$18  = ! \port$4377$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4343$0 [0];
+  assign \$18  = ! \port$4343$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4383$0 [0];
-  assign \$21  = ! \port$4383$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4349$0 [0];
+  assign \$21  = ! \port$4349$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4398$0 [0];
-  assign \$24  = ! \port$4398$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4364$0 [0];
+  assign \$24  = ! \port$4364$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4377$0 [4:1] == 1'h1;
+  assign \$26  = \port$4343$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4377$0 [6:5];
+  assign \$28  = ! \port$4343$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4377$0 [0];
-  assign \$31  = \port$4377$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4343$0 [0];
+  assign \$31  = \port$4343$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4383$0 [0];
-  assign \$34  = \port$4383$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4349$0 [0];
+  assign \$34  = \port$4349$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4398$0 [0];
-  assign \$37  = \port$4398$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4364$0 [0];
+  assign \$37  = \port$4364$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4377$0 [4:1] == 1'h1;
+  assign \$39  = \port$4343$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4377$0 [6:5] == 1'h1;
+  assign \$41  = \port$4343$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4377$0 [0];
-  assign \$44  = \port$4377$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4343$0 [0];
+  assign \$44  = \port$4343$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4383$0 [0];
-  assign \$47  = \port$4383$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4349$0 [0];
+  assign \$47  = \port$4349$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4398$0 [0];
-  assign \$50  = \port$4398$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4364$0 [0];
+  assign \$50  = \port$4364$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4377$0 [4:1] == 1'h1;
+  assign \$52  = \port$4343$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4377$0 [6:5] == 2'h2;
+  assign \$54  = \port$4343$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
-  assign \$58  = ! \$1388 [1:0];
-  assign \$59  = \$1388 [1:0] == 1'h1;
+  assign \$58  = ! \$1363 [1:0];
+  assign \$59  = \$1363 [1:0] == 1'h1;
   assign \$60  = \$59  ? e1_new1 : e1_new2;
   assign \$61  = \$58  ? e1_new0 : \$60 ;
   assign \$63  = tail[1:0] > 1'h1;
   assign \$64  = \$63  ? tail_next_row : tail_row;
-  assign \$65  = ! \$1389 [1:0];
-  assign \$66  = \$1389 [1:0] == 1'h1;
+  assign \$65  = ! \$1364 [1:0];
+  assign \$66  = \$1364 [1:0] == 1'h1;
   assign \$67  = \$66  ? e1_new1 : e1_new2;
   assign \$68  = \$65  ? e1_new0 : \$67 ;
   assign \$70  = tail[1:0] > 2'h2;
   assign \$71  = \$70  ? tail_next_row : tail_row;
-  assign \$72  = ! \$1390 [1:0];
-  assign \$73  = \$1390 [1:0] == 1'h1;
+  assign \$72  = ! \$1365 [1:0];
+  assign \$73  = \$1365 [1:0] == 1'h1;
   assign \$74  = \$73  ? e1_new1 : e1_new2;
   assign \$75  = \$72  ? e1_new0 : \$74 ;
-  assign \$77  = ! \$1391 [1:0];
-  assign \$78  = \$1391 [1:0] == 1'h1;
+  assign \$77  = ! \$1366 [1:0];
+  assign \$78  = \$1366 [1:0] == 1'h1;
   assign \$79  = \$78  ? e1_new1 : e1_new2;
   assign \$80  = \$77  ? e1_new0 : \$79 ;
   assign \$82  = popped ? 1'h1 : space_plus_all_ge1;
@@ -10909,7 +10872,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$86  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$87  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$88  = space_short ? 5'h01 : space_over[4:0];
-  assign \$89  = space_short ? 5'h00 : \$1404 [4:0];
+  assign \$89  = space_short ? 5'h00 : \$1379 [4:0];
   assign \$90  = popped ? \$88  : \$89 ;
   assign \$91  = tail + 2'h3;
   assign \$92  = tail + 2'h2;
@@ -10929,7 +10892,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$107  = \$signal$94  ? \$106  : 121'h0000000000000000000000000000000;
   assign \$108  = ~ \$signal$102 ;
   assign \$109  = \$signal$101  & \$108 ;
-  assign \$110  = \$109  | { low_water_hit, \$1409 , \$1407 , e1_exhausted, \$1406  };
+  assign \$110  = \$109  | { low_water_hit, \$1384 , \$1382 , e1_exhausted, \$1381  };
   assign \$111  = 9'h100 - small_low_water;
   assign \$112  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
   assign \$117  = \$116  == small_ev_free;
@@ -11502,7 +11465,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$804  = \$803  | r1_sel_pool2_low_water;
   assign \$805  = \$802  | \$804 ;
   assign \$806  = \$799  | \$805 ;
-  assign \$807  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
+  assign \$807  = bus__w_beat_from_queue ? \port$4485$0 [35:32] : bus__w_strb;
   assign \$808  = \$807  == 4'hf;
   assign \$809  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$811  = ~ \$810 ;
@@ -11519,1220 +11482,1189 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$824  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$825  = \$824 [5:0] == 3'h4;
   assign \$826  = \$823  & \$825 ;
-  assign \$827  = bus__w_req & \$826 ;
-  assign \$828  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
-  assign \$829  = \$828  == 4'hf;
-  assign \$830  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$832  = ~ \$831 ;
-  assign \$833  = \$832  + 1'h1;
-  assign \$834  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$836  = ~ \$835 ;
-  assign \$837  = \$836  + 1'h1;
-  assign \$838  = \$833 [6] | \$837 [6];
-  assign \$839  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$841  = ~ \$840 ;
-  assign \$842  = \$841  + 1'h1;
-  assign \$843  = \$838  | \$842 [6];
-  assign \$844  = \$829  & \$843 ;
-  assign \$845  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$846  = \$845 [5:0] == 6'h30;
-  assign \$847  = \$844  & \$846 ;
-  assign \$848  = bus__w_req & \$847 ;
-  assign \$849  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
-  assign \$850  = \$849  == 4'hf;
-  assign \$851  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$853  = ~ \$852 ;
-  assign \$854  = \$853  + 1'h1;
-  assign \$855  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$857  = ~ \$856 ;
-  assign \$858  = \$857  + 1'h1;
-  assign \$859  = \$854 [6] | \$858 [6];
-  assign \$860  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$862  = ~ \$861 ;
-  assign \$863  = \$862  + 1'h1;
-  assign \$864  = \$859  | \$863 [6];
-  assign \$865  = \$850  & \$864 ;
-  assign \$866  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$867  = \$866 [5:0] == 3'h4;
-  assign \$868  = \$865  & \$867 ;
-  assign \$869  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
-  assign \$870  = \$869  == 4'hf;
-  assign \$871  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$873  = ~ \$872 ;
-  assign \$874  = \$873  + 1'h1;
-  assign \$875  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$877  = ~ \$876 ;
-  assign \$878  = \$877  + 1'h1;
-  assign \$879  = \$874 [6] | \$878 [6];
-  assign \$880  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$882  = ~ \$881 ;
-  assign \$883  = \$882  + 1'h1;
-  assign \$884  = \$879  | \$883 [6];
-  assign \$885  = \$870  & \$884 ;
-  assign \$886  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$887  = \$886 [5:0] == 6'h30;
-  assign \$888  = \$885  & \$887 ;
-  assign \$889  = \$868  | \$888 ;
-  assign \$890  = bus__w_req & \$889 ;
-  assign \$891  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
-  assign \$892  = \$891  == 4'hf;
-  assign \$893  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$895  = ~ \$894 ;
-  assign \$896  = \$895  + 1'h1;
-  assign \$897  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$899  = ~ \$898 ;
-  assign \$900  = \$899  + 1'h1;
-  assign \$901  = \$896 [6] | \$900 [6];
-  assign \$902  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$904  = ~ \$903 ;
-  assign \$905  = \$904  + 1'h1;
-  assign \$906  = \$901  | \$905 [6];
-  assign \$907  = \$892  & \$906 ;
-  assign \$908  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$909  = \$908 [5:0] == 6'h30;
-  assign \$910  = \$907  & \$909 ;
-  assign \$911  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$912  = \$911 [11:6] - 3'h4;
-  assign \$913  = w0_small_is & w0_small_slot_ok;
-  assign \$914  = w0_medium_is & w0_medium_slot_ok;
-  assign \$915  = w0_large_is & w0_large_slot_ok;
-  assign \$916  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
-  assign \$917  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
-  assign \$919  = 37'h1000000000 + \$918 ;
-  assign \$920  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
-  assign \$922  = 37'h1000010000 + \$921 ;
-  assign \$923  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
-  assign \$925  = 37'h1000100000 + \$924 ;
-  assign \$926  = ~ command_queue_pop;
-  assign \$927  = command_queue_count[0] & \$926 ;
-  assign \$928  = ~ \$927 ;
-  assign \$929  = command_queue_held[0] ? \read__data$265  : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1636 , \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], new_flush };
-  assign \$930  = ~ command_queue_pop;
-  assign \$931  = command_queue_count[0] & \$930 ;
-  assign \$932  = ~ \$931 ;
-  assign \$933  = \$932  & command_queue_held[0];
-  assign \$934  = command_queue_rd_next + 1'h1;
-  assign \$935  = ~ command_queue_pop;
-  assign \$936  = command_queue_count[0] & \$935 ;
-  assign \$937  = command_queue_held[0] | \$936 ;
-  assign \$938  = command_queue_push & \$937 ;
-  assign \$939  = command_queue_wr_next + 1'h1;
-  assign \$940  = ~ command_queue_pop;
-  assign \$941  = command_queue_count[0] & \$940 ;
-  assign \$942  = command_queue_push & \$941 ;
-  assign \$943  = ~ command_queue_pop;
-  assign \$944  = command_queue_count[0] & \$943 ;
-  assign \$945  = ~ \$944 ;
-  assign \$946  = \$945  & command_queue_held[0];
-  assign \$947  = ~ command_queue_push;
-  assign \$948  = \$946  & \$947 ;
-  assign \$949  = \$948  ? command_queue_held[1] : command_queue_held[0];
-  assign \$950  = \$942  ? 1'h1 : \$949 ;
-  assign \$951  = ~ command_queue_pop;
-  assign \$952  = command_queue_count[0] & \$951 ;
-  assign \$953  = command_queue_push & \$952 ;
-  assign \$954  = ~ command_queue_pop;
-  assign \$955  = command_queue_count[0] & \$954 ;
-  assign \$956  = ~ \$955 ;
-  assign \$957  = \$956  & command_queue_held[0];
-  assign \$958  = ~ command_queue_push;
-  assign \$959  = \$957  & \$958 ;
-  assign \$960  = \$959  ? command_queue_held[2] : command_queue_held[1];
-  assign \$961  = \$953  ? command_queue_held[0] : \$960 ;
-  assign \$962  = ~ command_queue_pop;
-  assign \$963  = command_queue_count[0] & \$962 ;
-  assign \$964  = command_queue_push & \$963 ;
-  assign \$965  = ~ command_queue_pop;
-  assign \$966  = command_queue_count[0] & \$965 ;
-  assign \$967  = ~ \$966 ;
-  assign \$968  = \$967  & command_queue_held[0];
-  assign \$969  = ~ command_queue_push;
-  assign \$970  = \$968  & \$969 ;
-  assign \$971  = \$970  ? command_queue_held[3] : command_queue_held[2];
-  assign \$972  = \$964  ? command_queue_held[1] : \$971 ;
-  assign \$973  = ~ command_queue_pop;
-  assign \$974  = command_queue_count[0] & \$973 ;
-  assign \$975  = command_queue_push & \$974 ;
-  assign \$976  = ~ command_queue_pop;
-  assign \$977  = command_queue_count[0] & \$976 ;
-  assign \$978  = ~ \$977 ;
-  assign \$979  = \$978  & command_queue_held[0];
-  assign \$980  = ~ command_queue_push;
-  assign \$981  = \$979  & \$980 ;
-  assign \$982  = \$981  ? command_queue_held[4] : command_queue_held[3];
-  assign \$983  = \$975  ? command_queue_held[2] : \$982 ;
-  assign \$984  = ~ command_queue_pop;
-  assign \$985  = command_queue_count[0] & \$984 ;
-  assign \$986  = command_queue_push & \$985 ;
-  assign \$987  = ~ command_queue_pop;
-  assign \$988  = command_queue_count[0] & \$987 ;
-  assign \$989  = ~ \$988 ;
-  assign \$990  = \$989  & command_queue_held[0];
-  assign \$991  = ~ command_queue_push;
-  assign \$992  = \$990  & \$991 ;
-  assign \$993  = \$992  ? command_queue_held[5] : command_queue_held[4];
-  assign \$994  = \$986  ? command_queue_held[3] : \$993 ;
-  assign \$995  = ~ command_queue_pop;
-  assign \$996  = command_queue_count[0] & \$995 ;
-  assign \$997  = command_queue_push & \$996 ;
-  assign \$998  = ~ command_queue_pop;
-  assign \$999  = command_queue_count[0] & \$998 ;
-  assign \$1000  = ~ \$999 ;
-  assign \$1001  = \$1000  & command_queue_held[0];
-  assign \$1002  = ~ command_queue_push;
-  assign \$1003  = \$1001  & \$1002 ;
-  assign \$1004  = \$1003  ? command_queue_held[6] : command_queue_held[5];
-  assign \$1005  = \$997  ? command_queue_held[4] : \$1004 ;
-  assign \$1006  = ~ command_queue_pop;
-  assign \$1007  = command_queue_count[0] & \$1006 ;
-  assign \$1008  = command_queue_push & \$1007 ;
-  assign \$1009  = ~ command_queue_pop;
-  assign \$1010  = command_queue_count[0] & \$1009 ;
-  assign \$1011  = ~ \$1010 ;
-  assign \$1012  = \$1011  & command_queue_held[0];
-  assign \$1013  = ~ command_queue_push;
-  assign \$1014  = \$1012  & \$1013 ;
-  assign \$1015  = \$1014  ? command_queue_held[7] : command_queue_held[6];
-  assign \$1016  = \$1008  ? command_queue_held[5] : \$1015 ;
-  assign \$1017  = ~ command_queue_pop;
-  assign \$1018  = command_queue_count[0] & \$1017 ;
-  assign \$1019  = command_queue_push & \$1018 ;
-  assign \$1020  = ~ command_queue_pop;
-  assign \$1021  = command_queue_count[0] & \$1020 ;
-  assign \$1022  = ~ \$1021 ;
-  assign \$1023  = \$1022  & command_queue_held[0];
-  assign \$1024  = ~ command_queue_push;
-  assign \$1025  = \$1023  & \$1024 ;
-  assign \$1026  = \$1025  ? command_queue_held[8] : command_queue_held[7];
-  assign \$1027  = \$1019  ? command_queue_held[6] : \$1026 ;
-  assign \$1028  = ~ command_queue_pop;
-  assign \$1029  = command_queue_count[0] & \$1028 ;
-  assign \$1030  = command_queue_push & \$1029 ;
-  assign \$1031  = ~ command_queue_pop;
-  assign \$1032  = command_queue_count[0] & \$1031 ;
-  assign \$1033  = ~ \$1032 ;
-  assign \$1034  = \$1033  & command_queue_held[0];
+  assign \$827  = bus__w_beat_from_queue ? \port$4485$0 [35:32] : bus__w_strb;
+  assign \$828  = \$827  == 4'hf;
+  assign \$829  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$831  = ~ \$830 ;
+  assign \$832  = \$831  + 1'h1;
+  assign \$833  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$835  = ~ \$834 ;
+  assign \$836  = \$835  + 1'h1;
+  assign \$837  = \$832 [6] | \$836 [6];
+  assign \$838  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$840  = ~ \$839 ;
+  assign \$841  = \$840  + 1'h1;
+  assign \$842  = \$837  | \$841 [6];
+  assign \$843  = \$828  & \$842 ;
+  assign \$844  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$845  = \$844 [5:0] == 6'h30;
+  assign \$846  = \$843  & \$845 ;
+  assign \$847  = bus__w_beat_from_queue ? \port$4485$0 [35:32] : bus__w_strb;
+  assign \$848  = \$847  == 4'hf;
+  assign \$849  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$851  = ~ \$850 ;
+  assign \$852  = \$851  + 1'h1;
+  assign \$853  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$855  = ~ \$854 ;
+  assign \$856  = \$855  + 1'h1;
+  assign \$857  = \$852 [6] | \$856 [6];
+  assign \$858  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$860  = ~ \$859 ;
+  assign \$861  = \$860  + 1'h1;
+  assign \$862  = \$857  | \$861 [6];
+  assign \$863  = \$848  & \$862 ;
+  assign \$864  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$865  = \$864 [5:0] == 3'h4;
+  assign \$866  = \$863  & \$865 ;
+  assign \$867  = bus__w_beat_from_queue ? \port$4485$0 [35:32] : bus__w_strb;
+  assign \$868  = \$867  == 4'hf;
+  assign \$869  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$871  = ~ \$870 ;
+  assign \$872  = \$871  + 1'h1;
+  assign \$873  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$875  = ~ \$874 ;
+  assign \$876  = \$875  + 1'h1;
+  assign \$877  = \$872 [6] | \$876 [6];
+  assign \$878  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$880  = ~ \$879 ;
+  assign \$881  = \$880  + 1'h1;
+  assign \$882  = \$877  | \$881 [6];
+  assign \$883  = \$868  & \$882 ;
+  assign \$884  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$885  = \$884 [5:0] == 6'h30;
+  assign \$886  = \$883  & \$885 ;
+  assign \$887  = \$866  | \$886 ;
+  assign \$888  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$889  = \$888 [11:6] - 3'h4;
+  assign \$890  = w0_small_is & w0_small_slot_ok;
+  assign \$891  = w0_medium_is & w0_medium_slot_ok;
+  assign \$892  = w0_large_is & w0_large_slot_ok;
+  assign \$893  = bus__w_beat_from_queue ? \port$4485$0 [31:0] : bus__w_data;
+  assign \$894  = bus__w_beat_from_queue ? \port$4485$0 [31:0] : bus__w_data;
+  assign \$896  = 37'h1000000000 + \$895 ;
+  assign \$897  = bus__w_beat_from_queue ? \port$4485$0 [31:0] : bus__w_data;
+  assign \$899  = 37'h1000010000 + \$898 ;
+  assign \$900  = bus__w_beat_from_queue ? \port$4485$0 [31:0] : bus__w_data;
+  assign \$902  = 37'h1000100000 + \$901 ;
+  assign \$903  = ~ command_queue_pop;
+  assign \$904  = command_queue_count[0] & \$903 ;
+  assign \$905  = ~ \$904 ;
+  assign \$906  = command_queue_held[0] ? \read__data$265  : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1611 , \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], w1_is_flush };
+  assign \$907  = ~ command_queue_pop;
+  assign \$908  = command_queue_count[0] & \$907 ;
+  assign \$909  = ~ \$908 ;
+  assign \$910  = \$909  & command_queue_held[0];
+  assign \$911  = command_queue_rd_next + 1'h1;
+  assign \$912  = ~ command_queue_pop;
+  assign \$913  = command_queue_count[0] & \$912 ;
+  assign \$914  = command_queue_held[0] | \$913 ;
+  assign \$915  = command_queue_push & \$914 ;
+  assign \$916  = command_queue_wr_next + 1'h1;
+  assign \$917  = ~ command_queue_pop;
+  assign \$918  = command_queue_count[0] & \$917 ;
+  assign \$919  = command_queue_push & \$918 ;
+  assign \$920  = ~ command_queue_pop;
+  assign \$921  = command_queue_count[0] & \$920 ;
+  assign \$922  = ~ \$921 ;
+  assign \$923  = \$922  & command_queue_held[0];
+  assign \$924  = ~ command_queue_push;
+  assign \$925  = \$923  & \$924 ;
+  assign \$926  = \$925  ? command_queue_held[1] : command_queue_held[0];
+  assign \$927  = \$919  ? 1'h1 : \$926 ;
+  assign \$928  = ~ command_queue_pop;
+  assign \$929  = command_queue_count[0] & \$928 ;
+  assign \$930  = command_queue_push & \$929 ;
+  assign \$931  = ~ command_queue_pop;
+  assign \$932  = command_queue_count[0] & \$931 ;
+  assign \$933  = ~ \$932 ;
+  assign \$934  = \$933  & command_queue_held[0];
+  assign \$935  = ~ command_queue_push;
+  assign \$936  = \$934  & \$935 ;
+  assign \$937  = \$936  ? command_queue_held[2] : command_queue_held[1];
+  assign \$938  = \$930  ? command_queue_held[0] : \$937 ;
+  assign \$939  = ~ command_queue_pop;
+  assign \$940  = command_queue_count[0] & \$939 ;
+  assign \$941  = command_queue_push & \$940 ;
+  assign \$942  = ~ command_queue_pop;
+  assign \$943  = command_queue_count[0] & \$942 ;
+  assign \$944  = ~ \$943 ;
+  assign \$945  = \$944  & command_queue_held[0];
+  assign \$946  = ~ command_queue_push;
+  assign \$947  = \$945  & \$946 ;
+  assign \$948  = \$947  ? command_queue_held[3] : command_queue_held[2];
+  assign \$949  = \$941  ? command_queue_held[1] : \$948 ;
+  assign \$950  = ~ command_queue_pop;
+  assign \$951  = command_queue_count[0] & \$950 ;
+  assign \$952  = command_queue_push & \$951 ;
+  assign \$953  = ~ command_queue_pop;
+  assign \$954  = command_queue_count[0] & \$953 ;
+  assign \$955  = ~ \$954 ;
+  assign \$956  = \$955  & command_queue_held[0];
+  assign \$957  = ~ command_queue_push;
+  assign \$958  = \$956  & \$957 ;
+  assign \$959  = \$958  ? command_queue_held[4] : command_queue_held[3];
+  assign \$960  = \$952  ? command_queue_held[2] : \$959 ;
+  assign \$961  = ~ command_queue_pop;
+  assign \$962  = command_queue_count[0] & \$961 ;
+  assign \$963  = command_queue_push & \$962 ;
+  assign \$964  = ~ command_queue_pop;
+  assign \$965  = command_queue_count[0] & \$964 ;
+  assign \$966  = ~ \$965 ;
+  assign \$967  = \$966  & command_queue_held[0];
+  assign \$968  = ~ command_queue_push;
+  assign \$969  = \$967  & \$968 ;
+  assign \$970  = \$969  ? command_queue_held[5] : command_queue_held[4];
+  assign \$971  = \$963  ? command_queue_held[3] : \$970 ;
+  assign \$972  = ~ command_queue_pop;
+  assign \$973  = command_queue_count[0] & \$972 ;
+  assign \$974  = command_queue_push & \$973 ;
+  assign \$975  = ~ command_queue_pop;
+  assign \$976  = command_queue_count[0] & \$975 ;
+  assign \$977  = ~ \$976 ;
+  assign \$978  = \$977  & command_queue_held[0];
+  assign \$979  = ~ command_queue_push;
+  assign \$980  = \$978  & \$979 ;
+  assign \$981  = \$980  ? command_queue_held[6] : command_queue_held[5];
+  assign \$982  = \$974  ? command_queue_held[4] : \$981 ;
+  assign \$983  = ~ command_queue_pop;
+  assign \$984  = command_queue_count[0] & \$983 ;
+  assign \$985  = command_queue_push & \$984 ;
+  assign \$986  = ~ command_queue_pop;
+  assign \$987  = command_queue_count[0] & \$986 ;
+  assign \$988  = ~ \$987 ;
+  assign \$989  = \$988  & command_queue_held[0];
+  assign \$990  = ~ command_queue_push;
+  assign \$991  = \$989  & \$990 ;
+  assign \$992  = \$991  ? command_queue_held[7] : command_queue_held[6];
+  assign \$993  = \$985  ? command_queue_held[5] : \$992 ;
+  assign \$994  = ~ command_queue_pop;
+  assign \$995  = command_queue_count[0] & \$994 ;
+  assign \$996  = command_queue_push & \$995 ;
+  assign \$997  = ~ command_queue_pop;
+  assign \$998  = command_queue_count[0] & \$997 ;
+  assign \$999  = ~ \$998 ;
+  assign \$1000  = \$999  & command_queue_held[0];
+  assign \$1001  = ~ command_queue_push;
+  assign \$1002  = \$1000  & \$1001 ;
+  assign \$1003  = \$1002  ? command_queue_held[8] : command_queue_held[7];
+  assign \$1004  = \$996  ? command_queue_held[6] : \$1003 ;
+  assign \$1005  = ~ command_queue_pop;
+  assign \$1006  = command_queue_count[0] & \$1005 ;
+  assign \$1007  = command_queue_push & \$1006 ;
+  assign \$1008  = ~ command_queue_pop;
+  assign \$1009  = command_queue_count[0] & \$1008 ;
+  assign \$1010  = ~ \$1009 ;
+  assign \$1011  = \$1010  & command_queue_held[0];
+  assign \$1012  = ~ command_queue_push;
+  assign \$1013  = \$1011  & \$1012 ;
+  assign \$1014  = \$1013  ? command_queue_held[9] : command_queue_held[8];
+  assign \$1015  = \$1007  ? command_queue_held[7] : \$1014 ;
+  assign \$1016  = ~ command_queue_pop;
+  assign \$1017  = command_queue_count[0] & \$1016 ;
+  assign \$1018  = command_queue_push & \$1017 ;
+  assign \$1019  = ~ command_queue_pop;
+  assign \$1020  = command_queue_count[0] & \$1019 ;
+  assign \$1021  = ~ \$1020 ;
+  assign \$1022  = \$1021  & command_queue_held[0];
+  assign \$1023  = ~ command_queue_push;
+  assign \$1024  = \$1022  & \$1023 ;
+  assign \$1025  = \$1024  ? 1'h0 : command_queue_held[9];
+  assign \$1026  = \$1018  ? command_queue_held[8] : \$1025 ;
+  assign \$1027  = ~ command_queue_pop;
+  assign \$1028  = command_queue_push & \$1027 ;
+  assign \$1029  = ~ command_queue_push;
+  assign \$1030  = command_queue_pop & \$1029 ;
+  assign \$1031  = \$1030  ? command_queue_count[1] : command_queue_count[0];
+  assign \$1032  = \$1028  ? 1'h1 : \$1031 ;
+  assign \$1033  = ~ command_queue_pop;
+  assign \$1034  = command_queue_push & \$1033 ;
   assign \$1035  = ~ command_queue_push;
-  assign \$1036  = \$1034  & \$1035 ;
-  assign \$1037  = \$1036  ? command_queue_held[9] : command_queue_held[8];
-  assign \$1038  = \$1030  ? command_queue_held[7] : \$1037 ;
+  assign \$1036  = command_queue_pop & \$1035 ;
+  assign \$1037  = \$1036  ? command_queue_count[2] : command_queue_count[1];
+  assign \$1038  = \$1034  ? command_queue_count[0] : \$1037 ;
   assign \$1039  = ~ command_queue_pop;
-  assign \$1040  = command_queue_count[0] & \$1039 ;
-  assign \$1041  = command_queue_push & \$1040 ;
-  assign \$1042  = ~ command_queue_pop;
-  assign \$1043  = command_queue_count[0] & \$1042 ;
-  assign \$1044  = ~ \$1043 ;
-  assign \$1045  = \$1044  & command_queue_held[0];
-  assign \$1046  = ~ command_queue_push;
-  assign \$1047  = \$1045  & \$1046 ;
-  assign \$1048  = \$1047  ? 1'h0 : command_queue_held[9];
-  assign \$1049  = \$1041  ? command_queue_held[8] : \$1048 ;
-  assign \$1050  = ~ command_queue_pop;
-  assign \$1051  = command_queue_push & \$1050 ;
-  assign \$1052  = ~ command_queue_push;
-  assign \$1053  = command_queue_pop & \$1052 ;
-  assign \$1054  = \$1053  ? command_queue_count[1] : command_queue_count[0];
-  assign \$1055  = \$1051  ? 1'h1 : \$1054 ;
-  assign \$1056  = ~ command_queue_pop;
-  assign \$1057  = command_queue_push & \$1056 ;
-  assign \$1058  = ~ command_queue_push;
-  assign \$1059  = command_queue_pop & \$1058 ;
-  assign \$1060  = \$1059  ? command_queue_count[2] : command_queue_count[1];
-  assign \$1061  = \$1057  ? command_queue_count[0] : \$1060 ;
-  assign \$1062  = ~ command_queue_pop;
-  assign \$1063  = command_queue_push & \$1062 ;
-  assign \$1064  = ~ command_queue_push;
-  assign \$1065  = command_queue_pop & \$1064 ;
-  assign \$1066  = \$1065  ? command_queue_count[3] : command_queue_count[2];
-  assign \$1067  = \$1063  ? command_queue_count[1] : \$1066 ;
-  assign \$1068  = ~ command_queue_pop;
-  assign \$1069  = command_queue_push & \$1068 ;
-  assign \$1070  = ~ command_queue_push;
-  assign \$1071  = command_queue_pop & \$1070 ;
-  assign \$1072  = \$1071  ? command_queue_count[4] : command_queue_count[3];
-  assign \$1073  = \$1069  ? command_queue_count[2] : \$1072 ;
-  assign \$1074  = ~ command_queue_pop;
-  assign \$1075  = command_queue_push & \$1074 ;
-  assign \$1076  = ~ command_queue_push;
-  assign \$1077  = command_queue_pop & \$1076 ;
-  assign \$1078  = \$1077  ? command_queue_count[5] : command_queue_count[4];
-  assign \$1079  = \$1075  ? command_queue_count[3] : \$1078 ;
-  assign \$1080  = ~ command_queue_pop;
-  assign \$1081  = command_queue_push & \$1080 ;
-  assign \$1082  = ~ command_queue_push;
-  assign \$1083  = command_queue_pop & \$1082 ;
-  assign \$1084  = \$1083  ? command_queue_count[6] : command_queue_count[5];
-  assign \$1085  = \$1081  ? command_queue_count[4] : \$1084 ;
-  assign \$1086  = ~ command_queue_pop;
-  assign \$1087  = command_queue_push & \$1086 ;
-  assign \$1088  = ~ command_queue_push;
-  assign \$1089  = command_queue_pop & \$1088 ;
-  assign \$1090  = \$1089  ? command_queue_count[7] : command_queue_count[6];
-  assign \$1091  = \$1087  ? command_queue_count[5] : \$1090 ;
-  assign \$1092  = ~ command_queue_pop;
-  assign \$1093  = command_queue_push & \$1092 ;
-  assign \$1094  = ~ command_queue_push;
-  assign \$1095  = command_queue_pop & \$1094 ;
-  assign \$1096  = \$1095  ? command_queue_count[8] : command_queue_count[7];
-  assign \$1097  = \$1093  ? command_queue_count[6] : \$1096 ;
-  assign \$1098  = ~ command_queue_pop;
-  assign \$1099  = command_queue_push & \$1098 ;
-  assign \$1100  = ~ command_queue_push;
-  assign \$1101  = command_queue_pop & \$1100 ;
-  assign \$1102  = \$1101  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1103  = \$1099  ? command_queue_count[7] : \$1102 ;
-  assign \$1104  = ~ command_queue_pop;
-  assign \$1105  = command_queue_push & \$1104 ;
-  assign \$1106  = ~ command_queue_push;
-  assign \$1107  = command_queue_pop & \$1106 ;
-  assign \$1108  = \$1107  ? command_queue_count[10] : command_queue_count[9];
-  assign \$1109  = \$1105  ? command_queue_count[8] : \$1108 ;
-  assign \$1110  = ~ command_queue_pop;
-  assign \$1111  = command_queue_push & \$1110 ;
-  assign \$1112  = ~ command_queue_push;
-  assign \$1113  = command_queue_pop & \$1112 ;
-  assign \$1114  = \$1113  ? 1'h0 : command_queue_count[10];
-  assign \$1115  = \$1111  ? command_queue_count[9] : \$1114 ;
-  assign \$1116  = req_free & native_free_valid;
-  assign \$1117  = req_flush & native_flush_valid;
-  assign \$1118  = \$1116  | \$1117 ;
-  assign \$1119  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1120  = 1'h1 << \$1119 [1:0];
-  assign \$1121  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1122  = 1'h1 << \$1121 [4:2];
-  assign \$1123  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1124  = 1'h1 << \$1123 [7:5];
-  assign \$1125  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1126  = 1'h1 << \$1125 [11:8];
-  assign \$1127  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
-  assign \$1128  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
-  assign \$1129  = \$1128  == 4'hf;
-  assign \$1130  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
-  assign \$1131  = ~ \$signal$234 ;
-  assign \$1132  = \$signal$280  & \$1131 ;
-  assign \$1133  = ~ new_flush;
-  assign \$1134  = \$1132  & \$1133 ;
-  assign \$1135  = ~ w1_a1_0[0];
-  assign \$1136  = ~ w1_a4_2[4];
-  assign \$1137  = \$1135  | \$1136 ;
-  assign \$1138  = ~ w1_a7_5[0];
-  assign \$1139  = ~ w1_a11_8[0];
-  assign \$1140  = \$1138  | \$1139 ;
-  assign \$1141  = \$1137  | \$1140 ;
-  assign \$1142  = ~ \$1141 ;
-  assign \$1143  = ~ w1_a1_0[0];
-  assign \$1144  = ~ w1_a4_2[6];
-  assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = ~ w1_a7_5[0];
-  assign \$1147  = ~ w1_a11_8[0];
-  assign \$1148  = \$1146  | \$1147 ;
-  assign \$1149  = \$1145  | \$1148 ;
-  assign \$1150  = ~ \$1149 ;
-  assign \$1151  = ~ w1_a1_0[0];
-  assign \$1152  = ~ w1_a4_2[7];
-  assign \$1153  = \$1151  | \$1152 ;
-  assign \$1154  = ~ w1_a7_5[0];
-  assign \$1155  = ~ w1_a11_8[0];
-  assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = \$1153  | \$1156 ;
-  assign \$1158  = ~ \$1157 ;
-  assign \$1159  = ~ w1_a1_0[0];
-  assign \$1160  = ~ w1_a4_2[6];
-  assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = ~ w1_a7_5[1];
-  assign \$1163  = ~ w1_a11_8[0];
-  assign \$1164  = \$1162  | \$1163 ;
-  assign \$1165  = \$1161  | \$1164 ;
-  assign \$1166  = ~ \$1165 ;
-  assign \$1167  = ~ w1_a1_0[0];
-  assign \$1168  = ~ w1_a4_2[1];
-  assign \$1169  = \$1167  | \$1168 ;
-  assign \$1170  = ~ w1_a7_5[0];
-  assign \$1171  = ~ w1_a11_8[1];
-  assign \$1172  = \$1170  | \$1171 ;
-  assign \$1173  = \$1169  | \$1172 ;
-  assign \$1174  = ~ \$1173 ;
-  assign \$1175  = ~ w1_a1_0[0];
-  assign \$1176  = ~ w1_a4_2[4];
-  assign \$1177  = \$1175  | \$1176 ;
-  assign \$1178  = ~ w1_a7_5[1];
-  assign \$1179  = ~ w1_a11_8[1];
-  assign \$1180  = \$1178  | \$1179 ;
-  assign \$1181  = \$1177  | \$1180 ;
-  assign \$1182  = ~ \$1181 ;
-  assign \$1183  = ~ w1_a1_0[0];
-  assign \$1184  = ~ w1_a4_2[7];
-  assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = ~ w1_a7_5[1];
-  assign \$1187  = ~ w1_a11_8[1];
-  assign \$1188  = \$1186  | \$1187 ;
-  assign \$1189  = \$1185  | \$1188 ;
-  assign \$1190  = ~ \$1189 ;
-  assign \$1191  = ~ w1_a1_0[0];
-  assign \$1192  = ~ w1_a4_2[1];
-  assign \$1193  = \$1191  | \$1192 ;
-  assign \$1194  = ~ w1_a7_5[2];
-  assign \$1195  = ~ w1_a11_8[1];
-  assign \$1196  = \$1194  | \$1195 ;
-  assign \$1197  = \$1193  | \$1196 ;
-  assign \$1198  = ~ \$1197 ;
-  assign \$1199  = ~ w1_a1_0[0];
-  assign \$1200  = ~ w1_a4_2[4];
-  assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = ~ w1_a7_5[3];
-  assign \$1203  = ~ w1_a11_8[1];
-  assign \$1204  = \$1202  | \$1203 ;
-  assign \$1205  = \$1201  | \$1204 ;
-  assign \$1206  = ~ \$1205 ;
-  assign \$1207  = ~ w1_a1_0[0];
-  assign \$1208  = ~ w1_a4_2[7];
-  assign \$1209  = \$1207  | \$1208 ;
-  assign \$1210  = ~ w1_a7_5[3];
-  assign \$1211  = ~ w1_a11_8[1];
-  assign \$1212  = \$1210  | \$1211 ;
-  assign \$1213  = \$1209  | \$1212 ;
-  assign \$1214  = ~ \$1213 ;
-  assign \$1215  = ~ w1_a1_0[0];
-  assign \$1216  = ~ w1_a4_2[1];
-  assign \$1217  = \$1215  | \$1216 ;
-  assign \$1218  = ~ w1_a7_5[4];
-  assign \$1219  = ~ w1_a11_8[1];
-  assign \$1220  = \$1218  | \$1219 ;
-  assign \$1221  = \$1217  | \$1220 ;
-  assign \$1222  = ~ \$1221 ;
-  assign \$1223  = ~ w1_a1_0[0];
-  assign \$1224  = ~ w1_a4_2[4];
-  assign \$1225  = \$1223  | \$1224 ;
-  assign \$1226  = ~ w1_a7_5[5];
-  assign \$1227  = ~ w1_a11_8[1];
-  assign \$1228  = \$1226  | \$1227 ;
-  assign \$1229  = \$1225  | \$1228 ;
-  assign \$1230  = ~ \$1229 ;
-  assign \$1231  = ~ w1_a1_0[0];
-  assign \$1232  = ~ w1_a4_2[7];
-  assign \$1233  = \$1231  | \$1232 ;
-  assign \$1234  = ~ w1_a7_5[5];
-  assign \$1235  = ~ w1_a11_8[1];
-  assign \$1236  = \$1234  | \$1235 ;
-  assign \$1237  = \$1233  | \$1236 ;
-  assign \$1238  = ~ \$1237 ;
-  assign \$1239  = ~ w1_a1_0[0];
-  assign \$1240  = ~ w1_a4_2[4];
-  assign \$1241  = \$1239  | \$1240 ;
-  assign \$1242  = ~ w1_a7_5[0];
-  assign \$1243  = ~ w1_a11_8[0];
-  assign \$1244  = \$1242  | \$1243 ;
-  assign \$1245  = \$1241  | \$1244 ;
-  assign \$1246  = ~ \$1245 ;
-  assign \$1247  = ~ w1_a1_0[0];
-  assign \$1248  = ~ w1_a4_2[6];
-  assign \$1249  = \$1247  | \$1248 ;
-  assign \$1250  = ~ w1_a7_5[1];
-  assign \$1251  = ~ w1_a11_8[0];
-  assign \$1252  = \$1250  | \$1251 ;
-  assign \$1253  = \$1249  | \$1252 ;
-  assign \$1254  = ~ \$1253 ;
-  assign \$1255  = ~ w1_a1_0[0];
-  assign \$1256  = ~ w1_a4_2[1];
-  assign \$1257  = \$1255  | \$1256 ;
-  assign \$1258  = ~ w1_a7_5[0];
-  assign \$1259  = ~ w1_a11_8[1];
-  assign \$1260  = \$1258  | \$1259 ;
-  assign \$1261  = \$1257  | \$1260 ;
-  assign \$1262  = ~ \$1261 ;
-  assign \$1263  = ~ w1_a1_0[0];
-  assign \$1264  = ~ w1_a4_2[4];
-  assign \$1265  = \$1263  | \$1264 ;
-  assign \$1266  = ~ w1_a7_5[1];
-  assign \$1267  = ~ w1_a11_8[1];
-  assign \$1268  = \$1266  | \$1267 ;
-  assign \$1269  = \$1265  | \$1268 ;
-  assign \$1270  = ~ \$1269 ;
-  assign \$1271  = ~ w1_a1_0[0];
-  assign \$1272  = ~ w1_a4_2[1];
-  assign \$1273  = \$1271  | \$1272 ;
-  assign \$1274  = ~ w1_a7_5[2];
-  assign \$1275  = ~ w1_a11_8[1];
-  assign \$1276  = \$1274  | \$1275 ;
-  assign \$1277  = \$1273  | \$1276 ;
-  assign \$1278  = ~ \$1277 ;
+  assign \$1040  = command_queue_push & \$1039 ;
+  assign \$1041  = ~ command_queue_push;
+  assign \$1042  = command_queue_pop & \$1041 ;
+  assign \$1043  = \$1042  ? command_queue_count[3] : command_queue_count[2];
+  assign \$1044  = \$1040  ? command_queue_count[1] : \$1043 ;
+  assign \$1045  = ~ command_queue_pop;
+  assign \$1046  = command_queue_push & \$1045 ;
+  assign \$1047  = ~ command_queue_push;
+  assign \$1048  = command_queue_pop & \$1047 ;
+  assign \$1049  = \$1048  ? command_queue_count[4] : command_queue_count[3];
+  assign \$1050  = \$1046  ? command_queue_count[2] : \$1049 ;
+  assign \$1051  = ~ command_queue_pop;
+  assign \$1052  = command_queue_push & \$1051 ;
+  assign \$1053  = ~ command_queue_push;
+  assign \$1054  = command_queue_pop & \$1053 ;
+  assign \$1055  = \$1054  ? command_queue_count[5] : command_queue_count[4];
+  assign \$1056  = \$1052  ? command_queue_count[3] : \$1055 ;
+  assign \$1057  = ~ command_queue_pop;
+  assign \$1058  = command_queue_push & \$1057 ;
+  assign \$1059  = ~ command_queue_push;
+  assign \$1060  = command_queue_pop & \$1059 ;
+  assign \$1061  = \$1060  ? command_queue_count[6] : command_queue_count[5];
+  assign \$1062  = \$1058  ? command_queue_count[4] : \$1061 ;
+  assign \$1063  = ~ command_queue_pop;
+  assign \$1064  = command_queue_push & \$1063 ;
+  assign \$1065  = ~ command_queue_push;
+  assign \$1066  = command_queue_pop & \$1065 ;
+  assign \$1067  = \$1066  ? command_queue_count[7] : command_queue_count[6];
+  assign \$1068  = \$1064  ? command_queue_count[5] : \$1067 ;
+  assign \$1069  = ~ command_queue_pop;
+  assign \$1070  = command_queue_push & \$1069 ;
+  assign \$1071  = ~ command_queue_push;
+  assign \$1072  = command_queue_pop & \$1071 ;
+  assign \$1073  = \$1072  ? command_queue_count[8] : command_queue_count[7];
+  assign \$1074  = \$1070  ? command_queue_count[6] : \$1073 ;
+  assign \$1075  = ~ command_queue_pop;
+  assign \$1076  = command_queue_push & \$1075 ;
+  assign \$1077  = ~ command_queue_push;
+  assign \$1078  = command_queue_pop & \$1077 ;
+  assign \$1079  = \$1078  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1080  = \$1076  ? command_queue_count[7] : \$1079 ;
+  assign \$1081  = ~ command_queue_pop;
+  assign \$1082  = command_queue_push & \$1081 ;
+  assign \$1083  = ~ command_queue_push;
+  assign \$1084  = command_queue_pop & \$1083 ;
+  assign \$1085  = \$1084  ? command_queue_count[10] : command_queue_count[9];
+  assign \$1086  = \$1082  ? command_queue_count[8] : \$1085 ;
+  assign \$1087  = ~ command_queue_pop;
+  assign \$1088  = command_queue_push & \$1087 ;
+  assign \$1089  = ~ command_queue_push;
+  assign \$1090  = command_queue_pop & \$1089 ;
+  assign \$1091  = \$1090  ? 1'h0 : command_queue_count[10];
+  assign \$1092  = \$1088  ? command_queue_count[9] : \$1091 ;
+  assign \$1093  = req_free & native_free_valid;
+  assign \$1094  = req_flush & native_flush_valid;
+  assign \$1095  = \$1093  | \$1094 ;
+  assign \$1096  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1097  = 1'h1 << \$1096 [1:0];
+  assign \$1098  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1099  = 1'h1 << \$1098 [4:2];
+  assign \$1100  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1101  = 1'h1 << \$1100 [7:5];
+  assign \$1102  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1103  = 1'h1 << \$1102 [11:8];
+  assign \$1104  = bus__w_beat_from_queue ? \port$4485$0 [31:0] : bus__w_data;
+  assign \$1105  = bus__w_beat_from_queue ? \port$4485$0 [35:32] : bus__w_strb;
+  assign \$1106  = \$1105  == 4'hf;
+  assign \$1107  = bus__w_beat_from_queue ? \port$4485$0 [35:32] : bus__w_strb;
+  assign \$1108  = ~ w1_is_command;
+  assign \$1109  = w1_valid & \$1108 ;
+  assign \$1110  = ~ w1_a1_0[0];
+  assign \$1111  = ~ w1_a4_2[4];
+  assign \$1112  = \$1110  | \$1111 ;
+  assign \$1113  = ~ w1_a7_5[0];
+  assign \$1114  = ~ w1_a11_8[0];
+  assign \$1115  = \$1113  | \$1114 ;
+  assign \$1116  = \$1112  | \$1115 ;
+  assign \$1117  = ~ \$1116 ;
+  assign \$1118  = ~ w1_a1_0[0];
+  assign \$1119  = ~ w1_a4_2[6];
+  assign \$1120  = \$1118  | \$1119 ;
+  assign \$1121  = ~ w1_a7_5[0];
+  assign \$1122  = ~ w1_a11_8[0];
+  assign \$1123  = \$1121  | \$1122 ;
+  assign \$1124  = \$1120  | \$1123 ;
+  assign \$1125  = ~ \$1124 ;
+  assign \$1126  = ~ w1_a1_0[0];
+  assign \$1127  = ~ w1_a4_2[7];
+  assign \$1128  = \$1126  | \$1127 ;
+  assign \$1129  = ~ w1_a7_5[0];
+  assign \$1130  = ~ w1_a11_8[0];
+  assign \$1131  = \$1129  | \$1130 ;
+  assign \$1132  = \$1128  | \$1131 ;
+  assign \$1133  = ~ \$1132 ;
+  assign \$1134  = ~ w1_a1_0[0];
+  assign \$1135  = ~ w1_a4_2[6];
+  assign \$1136  = \$1134  | \$1135 ;
+  assign \$1137  = ~ w1_a7_5[1];
+  assign \$1138  = ~ w1_a11_8[0];
+  assign \$1139  = \$1137  | \$1138 ;
+  assign \$1140  = \$1136  | \$1139 ;
+  assign \$1141  = ~ \$1140 ;
+  assign \$1142  = ~ w1_a1_0[0];
+  assign \$1143  = ~ w1_a4_2[1];
+  assign \$1144  = \$1142  | \$1143 ;
+  assign \$1145  = ~ w1_a7_5[0];
+  assign \$1146  = ~ w1_a11_8[1];
+  assign \$1147  = \$1145  | \$1146 ;
+  assign \$1148  = \$1144  | \$1147 ;
+  assign \$1149  = ~ \$1148 ;
+  assign \$1150  = ~ w1_a1_0[0];
+  assign \$1151  = ~ w1_a4_2[4];
+  assign \$1152  = \$1150  | \$1151 ;
+  assign \$1153  = ~ w1_a7_5[1];
+  assign \$1154  = ~ w1_a11_8[1];
+  assign \$1155  = \$1153  | \$1154 ;
+  assign \$1156  = \$1152  | \$1155 ;
+  assign \$1157  = ~ \$1156 ;
+  assign \$1158  = ~ w1_a1_0[0];
+  assign \$1159  = ~ w1_a4_2[7];
+  assign \$1160  = \$1158  | \$1159 ;
+  assign \$1161  = ~ w1_a7_5[1];
+  assign \$1162  = ~ w1_a11_8[1];
+  assign \$1163  = \$1161  | \$1162 ;
+  assign \$1164  = \$1160  | \$1163 ;
+  assign \$1165  = ~ \$1164 ;
+  assign \$1166  = ~ w1_a1_0[0];
+  assign \$1167  = ~ w1_a4_2[1];
+  assign \$1168  = \$1166  | \$1167 ;
+  assign \$1169  = ~ w1_a7_5[2];
+  assign \$1170  = ~ w1_a11_8[1];
+  assign \$1171  = \$1169  | \$1170 ;
+  assign \$1172  = \$1168  | \$1171 ;
+  assign \$1173  = ~ \$1172 ;
+  assign \$1174  = ~ w1_a1_0[0];
+  assign \$1175  = ~ w1_a4_2[4];
+  assign \$1176  = \$1174  | \$1175 ;
+  assign \$1177  = ~ w1_a7_5[3];
+  assign \$1178  = ~ w1_a11_8[1];
+  assign \$1179  = \$1177  | \$1178 ;
+  assign \$1180  = \$1176  | \$1179 ;
+  assign \$1181  = ~ \$1180 ;
+  assign \$1182  = ~ w1_a1_0[0];
+  assign \$1183  = ~ w1_a4_2[7];
+  assign \$1184  = \$1182  | \$1183 ;
+  assign \$1185  = ~ w1_a7_5[3];
+  assign \$1186  = ~ w1_a11_8[1];
+  assign \$1187  = \$1185  | \$1186 ;
+  assign \$1188  = \$1184  | \$1187 ;
+  assign \$1189  = ~ \$1188 ;
+  assign \$1190  = ~ w1_a1_0[0];
+  assign \$1191  = ~ w1_a4_2[1];
+  assign \$1192  = \$1190  | \$1191 ;
+  assign \$1193  = ~ w1_a7_5[4];
+  assign \$1194  = ~ w1_a11_8[1];
+  assign \$1195  = \$1193  | \$1194 ;
+  assign \$1196  = \$1192  | \$1195 ;
+  assign \$1197  = ~ \$1196 ;
+  assign \$1198  = ~ w1_a1_0[0];
+  assign \$1199  = ~ w1_a4_2[4];
+  assign \$1200  = \$1198  | \$1199 ;
+  assign \$1201  = ~ w1_a7_5[5];
+  assign \$1202  = ~ w1_a11_8[1];
+  assign \$1203  = \$1201  | \$1202 ;
+  assign \$1204  = \$1200  | \$1203 ;
+  assign \$1205  = ~ \$1204 ;
+  assign \$1206  = ~ w1_a1_0[0];
+  assign \$1207  = ~ w1_a4_2[7];
+  assign \$1208  = \$1206  | \$1207 ;
+  assign \$1209  = ~ w1_a7_5[5];
+  assign \$1210  = ~ w1_a11_8[1];
+  assign \$1211  = \$1209  | \$1210 ;
+  assign \$1212  = \$1208  | \$1211 ;
+  assign \$1213  = ~ \$1212 ;
+  assign \$1214  = ~ w1_a1_0[0];
+  assign \$1215  = ~ w1_a4_2[4];
+  assign \$1216  = \$1214  | \$1215 ;
+  assign \$1217  = ~ w1_a7_5[0];
+  assign \$1218  = ~ w1_a11_8[0];
+  assign \$1219  = \$1217  | \$1218 ;
+  assign \$1220  = \$1216  | \$1219 ;
+  assign \$1221  = ~ \$1220 ;
+  assign \$1222  = ~ w1_a1_0[0];
+  assign \$1223  = ~ w1_a4_2[6];
+  assign \$1224  = \$1222  | \$1223 ;
+  assign \$1225  = ~ w1_a7_5[1];
+  assign \$1226  = ~ w1_a11_8[0];
+  assign \$1227  = \$1225  | \$1226 ;
+  assign \$1228  = \$1224  | \$1227 ;
+  assign \$1229  = ~ \$1228 ;
+  assign \$1230  = ~ w1_a1_0[0];
+  assign \$1231  = ~ w1_a4_2[1];
+  assign \$1232  = \$1230  | \$1231 ;
+  assign \$1233  = ~ w1_a7_5[0];
+  assign \$1234  = ~ w1_a11_8[1];
+  assign \$1235  = \$1233  | \$1234 ;
+  assign \$1236  = \$1232  | \$1235 ;
+  assign \$1237  = ~ \$1236 ;
+  assign \$1238  = ~ w1_a1_0[0];
+  assign \$1239  = ~ w1_a4_2[4];
+  assign \$1240  = \$1238  | \$1239 ;
+  assign \$1241  = ~ w1_a7_5[1];
+  assign \$1242  = ~ w1_a11_8[1];
+  assign \$1243  = \$1241  | \$1242 ;
+  assign \$1244  = \$1240  | \$1243 ;
+  assign \$1245  = ~ \$1244 ;
+  assign \$1246  = ~ w1_a1_0[0];
+  assign \$1247  = ~ w1_a4_2[1];
+  assign \$1248  = \$1246  | \$1247 ;
+  assign \$1249  = ~ w1_a7_5[2];
+  assign \$1250  = ~ w1_a11_8[1];
+  assign \$1251  = \$1249  | \$1250 ;
+  assign \$1252  = \$1248  | \$1251 ;
+  assign \$1253  = ~ \$1252 ;
+  assign \$1254  = ~ w1_a1_0[0];
+  assign \$1255  = ~ w1_a4_2[4];
+  assign \$1256  = \$1254  | \$1255 ;
+  assign \$1257  = ~ w1_a7_5[3];
+  assign \$1258  = ~ w1_a11_8[1];
+  assign \$1259  = \$1257  | \$1258 ;
+  assign \$1260  = \$1256  | \$1259 ;
+  assign \$1261  = ~ \$1260 ;
+  assign \$1262  = ~ w1_a1_0[0];
+  assign \$1263  = ~ w1_a4_2[1];
+  assign \$1264  = \$1262  | \$1263 ;
+  assign \$1265  = ~ w1_a7_5[4];
+  assign \$1266  = ~ w1_a11_8[1];
+  assign \$1267  = \$1265  | \$1266 ;
+  assign \$1268  = \$1264  | \$1267 ;
+  assign \$1269  = ~ \$1268 ;
+  assign \$1270  = ~ w1_a1_0[0];
+  assign \$1271  = ~ w1_a4_2[4];
+  assign \$1272  = \$1270  | \$1271 ;
+  assign \$1273  = ~ w1_a7_5[5];
+  assign \$1274  = ~ w1_a11_8[1];
+  assign \$1275  = \$1273  | \$1274 ;
+  assign \$1276  = \$1272  | \$1275 ;
+  assign \$1277  = ~ \$1276 ;
+  assign \$1278  = { \$1277 , \$1269 , \$1261 , \$1253 , \$1245 , \$1237 , \$1229 , \$1221  } + 8'hff;
   assign \$1279  = ~ w1_a1_0[0];
-  assign \$1280  = ~ w1_a4_2[4];
+  assign \$1280  = ~ w1_a4_2[6];
   assign \$1281  = \$1279  | \$1280 ;
-  assign \$1282  = ~ w1_a7_5[3];
-  assign \$1283  = ~ w1_a11_8[1];
+  assign \$1282  = ~ w1_a7_5[0];
+  assign \$1283  = ~ w1_a11_8[0];
   assign \$1284  = \$1282  | \$1283 ;
   assign \$1285  = \$1281  | \$1284 ;
   assign \$1286  = ~ \$1285 ;
   assign \$1287  = ~ w1_a1_0[0];
-  assign \$1288  = ~ w1_a4_2[1];
+  assign \$1288  = ~ w1_a4_2[7];
   assign \$1289  = \$1287  | \$1288 ;
-  assign \$1290  = ~ w1_a7_5[4];
-  assign \$1291  = ~ w1_a11_8[1];
+  assign \$1290  = ~ w1_a7_5[0];
+  assign \$1291  = ~ w1_a11_8[0];
   assign \$1292  = \$1290  | \$1291 ;
   assign \$1293  = \$1289  | \$1292 ;
   assign \$1294  = ~ \$1293 ;
   assign \$1295  = ~ w1_a1_0[0];
-  assign \$1296  = ~ w1_a4_2[4];
+  assign \$1296  = ~ w1_a4_2[7];
   assign \$1297  = \$1295  | \$1296 ;
-  assign \$1298  = ~ w1_a7_5[5];
+  assign \$1298  = ~ w1_a7_5[1];
   assign \$1299  = ~ w1_a11_8[1];
   assign \$1300  = \$1298  | \$1299 ;
   assign \$1301  = \$1297  | \$1300 ;
   assign \$1302  = ~ \$1301 ;
-  assign \$1303  = { \$1302 , \$1294 , \$1286 , \$1278 , \$1270 , \$1262 , \$1254 , \$1246  } + 8'hff;
-  assign \$1304  = ~ w1_a1_0[0];
-  assign \$1305  = ~ w1_a4_2[6];
-  assign \$1306  = \$1304  | \$1305 ;
-  assign \$1307  = ~ w1_a7_5[0];
-  assign \$1308  = ~ w1_a11_8[0];
-  assign \$1309  = \$1307  | \$1308 ;
-  assign \$1310  = \$1306  | \$1309 ;
-  assign \$1311  = ~ \$1310 ;
-  assign \$1312  = ~ w1_a1_0[0];
-  assign \$1313  = ~ w1_a4_2[7];
-  assign \$1314  = \$1312  | \$1313 ;
-  assign \$1315  = ~ w1_a7_5[0];
-  assign \$1316  = ~ w1_a11_8[0];
-  assign \$1317  = \$1315  | \$1316 ;
-  assign \$1318  = \$1314  | \$1317 ;
-  assign \$1319  = ~ \$1318 ;
-  assign \$1320  = ~ w1_a1_0[0];
-  assign \$1321  = ~ w1_a4_2[7];
-  assign \$1322  = \$1320  | \$1321 ;
-  assign \$1323  = ~ w1_a7_5[1];
-  assign \$1324  = ~ w1_a11_8[1];
-  assign \$1325  = \$1323  | \$1324 ;
-  assign \$1326  = \$1322  | \$1325 ;
-  assign \$1327  = ~ \$1326 ;
-  assign \$1328  = ~ w1_a1_0[0];
-  assign \$1329  = ~ w1_a4_2[7];
-  assign \$1330  = \$1328  | \$1329 ;
-  assign \$1331  = ~ w1_a7_5[3];
-  assign \$1332  = ~ w1_a11_8[1];
-  assign \$1333  = \$1331  | \$1332 ;
-  assign \$1334  = \$1330  | \$1333 ;
-  assign \$1335  = ~ \$1334 ;
-  assign \$1336  = ~ w1_a1_0[0];
-  assign \$1337  = ~ w1_a4_2[7];
-  assign \$1338  = \$1336  | \$1337 ;
-  assign \$1339  = ~ w1_a7_5[5];
-  assign \$1340  = ~ w1_a11_8[1];
-  assign \$1341  = \$1339  | \$1340 ;
-  assign \$1342  = \$1338  | \$1341 ;
-  assign \$1343  = ~ \$1342 ;
-  assign \$1344  = { \$1343 , \$1335 , \$1327 , \$1319 , \$1311  } + 5'h1f;
-  assign \$1345  = \$signal$284  & \$signal$285 ;
-  assign \$1346  = \$1345  & w2_is_ctrl;
-  assign \$1347  = \$1346  & \$signal$287 [0];
-  assign \$1348  = \$signal$284  & \$signal$285 ;
-  assign \$1349  = \$1348  & w2_is_err_pop;
-  assign \$1350  = \$signal$284  & w2_is_irq_status;
-  assign \$1351  = \$1350  & \$signal$286 [0];
-  assign \$1352  = \$1351  ? \$signal$287 [4:0] : 5'h00;
-  assign \$1353  = \$signal$284  & w2_is_irq_enable;
-  assign \$1354  = \$1353  & \$signal$286 [0];
-  assign \$1355  = \$signal$284  & w2_is_pool0_low_water;
-  assign \$1356  = \$1355  & \$signal$286 [0];
-  assign \$1357  = \$signal$284  & w2_is_pool0_low_water;
-  assign \$1358  = \$1357  & \$signal$286 [1];
-  assign \$1359  = \$signal$284  & w2_is_pool0_low_water;
-  assign \$1360  = \$1359  & \$signal$286 [2];
-  assign \$1361  = \$signal$284  & w2_is_pool1_low_water;
-  assign \$1362  = \$1361  & \$signal$286 [0];
-  assign \$1363  = \$signal$284  & w2_is_pool1_low_water;
-  assign \$1364  = \$1363  & \$signal$286 [1];
-  assign \$1365  = \$signal$284  & w2_is_pool1_low_water;
-  assign \$1366  = \$1365  & \$signal$286 [2];
-  assign \$1367  = \$signal$284  & w2_is_pool2_low_water;
-  assign \$1368  = \$1367  & \$signal$286 [0];
-  assign \$1369  = \$signal$284  & w2_is_pool2_low_water;
-  assign \$1370  = \$1369  & \$signal$286 [1];
-  assign \$1371  = \$signal$284  & w2_is_pool2_low_water;
-  assign \$1372  = \$1371  & \$signal$286 [2];
-  assign \$1373  = | \port$4383$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1373 ;
-  assign \$1374  = | \port$4398$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1374 ;
-  assign \$1375  = ~ \port$4377$0 [0];
-  assign \$1376  = rsp_grant_valid & \$1375 ;
-  assign \$1377  = \port$4377$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1376  & \$1377 ;
-  assign \$1378  = \$signal$28  > 2'h2;
-  assign \$1379  = \$1378  ? 2'h2 : \$signal$28 ;
-  assign \$1380  = | \$signal$28 ;
-  assign \$1381  = space_ge1 & \$1380 ;
-  assign \$1382  = \$1381  ? 1'h1 : 1'h0;
-  assign \$1383  = space_ge2 ? \$1379  : { 1'h0, \$1382  };
-  assign \$signal$89  = space_ge3 ? \$signal$28  : \$1383 ;
-  assign \$1384  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1384  & space_ge1;
-  assign \$1385  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1385  & space_ge2;
-  assign \$1386  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1386  & space_ge3;
-  assign \$1387  = ~ space[4];
-  assign popped = w1c & \$1387 ;
-  assign \$1388  = 1'h0 - tail[1:0];
-  assign \$1389  = 1'h1 - tail[1:0];
-  assign \$1390  = 2'h2 - tail[1:0];
-  assign \$1391  = 2'h3 - tail[1:0];
-  assign \$1392  = space - 3'h7;
-  assign \$1393  = ~ \$1392 [5];
-  assign \$1394  = space - 3'h7;
-  assign \$1395  = ~ \$1394 [5];
-  assign \$1396  = space - 4'h8;
-  assign \$1397  = ~ \$1396 [5];
-  assign \$1398  = space - 3'h7;
-  assign \$1399  = ~ \$1398 [5];
-  assign \$1400  = space - 4'h8;
-  assign \$1401  = ~ \$1400 [5];
-  assign \$1402  = space - 4'h9;
-  assign \$1403  = ~ \$1402 [5];
-  assign \$1404  = space - \$signal$28 ;
-  assign \$1405  = space + 1'h1;
-  assign space_over = \$1405  - \$signal$28 ;
-  assign space_short = $signed(\$1404 ) < $signed(1'h0);
-  assign \$1406  = | \$signal$28 ;
-  assign \$1407  = \$signal$89  != \$signal$28 ;
-  assign \$1410  = \$signal$101  & irq_enable;
-  assign irq = | \$1410 ;
-  assign \$1411  = small_lw_granted_2 & small_lw_short;
-  assign \$1412  = medium_lw_granted_2 & medium_lw_short;
-  assign \$1413  = \$1411  | \$1412 ;
-  assign \$1414  = large_lw_granted_2 & large_lw_short;
-  assign low_water_hit = \$1413  | \$1414 ;
-  assign \$1415  = ! bus__r_addr[5:0];
-  assign \$1416  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1417  = \$1415  & \$1416 ;
-  assign \$1418  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1417  & \$1418 ;
-  assign \$1419  = ~ alloc_queue_pop;
-  assign \$1420  = alloc_queue_count[0] & \$1419 ;
-  assign \$1421  = alloc_queue_held[0] | \$1420 ;
-  assign \$signature__en$330  = alloc_queue_push & \$1421 ;
-  assign \$1422  = req_alloc & native_alloc_valid;
-  assign \$1423  = ~ \$1422 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1423 ;
-  assign \$1424  = alloc_queue_count[0] | staged_valid;
-  assign \$1425  = ! bus__r_addr[5:0];
-  assign \$1426  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1427  = \$1425  & \$1426 ;
-  assign \$1428  = bus__r_addr[11:6] < 3'h7;
-  assign \$1429  = \$1427  & \$1428 ;
-  assign \$1430  = bus__r_req & \$1429 ;
-  assign \$1431  = \$1424  | \$1430 ;
-  assign \$1432  = req_alloc & native_alloc_valid;
-  assign \$1433  = ~ \$1432 ;
-  assign \$1434  = \$1431  & \$1433 ;
-  assign \$1435  = ~ alloc_queue_count[0];
-  assign \$1436  = \$1434  & \$1435 ;
-  assign \$1437  = ~ \$1436 ;
-  assign alloc_queue_push = staged_valid & \$1437 ;
-  assign \$1438  = r2_block0 | r2_block4;
-  assign \$1439  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1438  | \$1439 ;
-  assign \$1440  = | r2_found_in;
-  assign bus__r_err = ~ \$1440 ;
+  assign \$1303  = ~ w1_a1_0[0];
+  assign \$1304  = ~ w1_a4_2[7];
+  assign \$1305  = \$1303  | \$1304 ;
+  assign \$1306  = ~ w1_a7_5[3];
+  assign \$1307  = ~ w1_a11_8[1];
+  assign \$1308  = \$1306  | \$1307 ;
+  assign \$1309  = \$1305  | \$1308 ;
+  assign \$1310  = ~ \$1309 ;
+  assign \$1311  = ~ w1_a1_0[0];
+  assign \$1312  = ~ w1_a4_2[7];
+  assign \$1313  = \$1311  | \$1312 ;
+  assign \$1314  = ~ w1_a7_5[5];
+  assign \$1315  = ~ w1_a11_8[1];
+  assign \$1316  = \$1314  | \$1315 ;
+  assign \$1317  = \$1313  | \$1316 ;
+  assign \$1318  = ~ \$1317 ;
+  assign \$1319  = { \$1318 , \$1310 , \$1302 , \$1294 , \$1286  } + 5'h1f;
+  assign \$1320  = \$signal$283  & \$signal$284 ;
+  assign \$1321  = \$1320  & w2_is_ctrl;
+  assign \$1322  = \$1321  & \$signal$286 [0];
+  assign \$1323  = \$signal$283  & \$signal$284 ;
+  assign \$1324  = \$1323  & w2_is_err_pop;
+  assign \$1325  = \$signal$283  & w2_is_irq_status;
+  assign \$1326  = \$1325  & \$signal$285 [0];
+  assign \$1327  = \$1326  ? \$signal$286 [4:0] : 5'h00;
+  assign \$1328  = \$signal$283  & w2_is_irq_enable;
+  assign \$1329  = \$1328  & \$signal$285 [0];
+  assign \$1330  = \$signal$283  & w2_is_pool0_low_water;
+  assign \$1331  = \$1330  & \$signal$285 [0];
+  assign \$1332  = \$signal$283  & w2_is_pool0_low_water;
+  assign \$1333  = \$1332  & \$signal$285 [1];
+  assign \$1334  = \$signal$283  & w2_is_pool0_low_water;
+  assign \$1335  = \$1334  & \$signal$285 [2];
+  assign \$1336  = \$signal$283  & w2_is_pool1_low_water;
+  assign \$1337  = \$1336  & \$signal$285 [0];
+  assign \$1338  = \$signal$283  & w2_is_pool1_low_water;
+  assign \$1339  = \$1338  & \$signal$285 [1];
+  assign \$1340  = \$signal$283  & w2_is_pool1_low_water;
+  assign \$1341  = \$1340  & \$signal$285 [2];
+  assign \$1342  = \$signal$283  & w2_is_pool2_low_water;
+  assign \$1343  = \$1342  & \$signal$285 [0];
+  assign \$1344  = \$signal$283  & w2_is_pool2_low_water;
+  assign \$1345  = \$1344  & \$signal$285 [1];
+  assign \$1346  = \$signal$283  & w2_is_pool2_low_water;
+  assign \$1347  = \$1346  & \$signal$285 [2];
+  assign \$1348  = | \port$4349$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1348 ;
+  assign \$1349  = | \port$4364$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1349 ;
+  assign \$1350  = ~ \port$4343$0 [0];
+  assign \$1351  = rsp_grant_valid & \$1350 ;
+  assign \$1352  = \port$4343$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1351  & \$1352 ;
+  assign \$1353  = \$signal$28  > 2'h2;
+  assign \$1354  = \$1353  ? 2'h2 : \$signal$28 ;
+  assign \$1355  = | \$signal$28 ;
+  assign \$1356  = space_ge1 & \$1355 ;
+  assign \$1357  = \$1356  ? 1'h1 : 1'h0;
+  assign \$1358  = space_ge2 ? \$1354  : { 1'h0, \$1357  };
+  assign \$signal$89  = space_ge3 ? \$signal$28  : \$1358 ;
+  assign \$1359  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1359  & space_ge1;
+  assign \$1360  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1360  & space_ge2;
+  assign \$1361  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1361  & space_ge3;
+  assign \$1362  = ~ space[4];
+  assign popped = w1c & \$1362 ;
+  assign \$1363  = 1'h0 - tail[1:0];
+  assign \$1364  = 1'h1 - tail[1:0];
+  assign \$1365  = 2'h2 - tail[1:0];
+  assign \$1366  = 2'h3 - tail[1:0];
+  assign \$1367  = space - 3'h7;
+  assign \$1368  = ~ \$1367 [5];
+  assign \$1369  = space - 3'h7;
+  assign \$1370  = ~ \$1369 [5];
+  assign \$1371  = space - 4'h8;
+  assign \$1372  = ~ \$1371 [5];
+  assign \$1373  = space - 3'h7;
+  assign \$1374  = ~ \$1373 [5];
+  assign \$1375  = space - 4'h8;
+  assign \$1376  = ~ \$1375 [5];
+  assign \$1377  = space - 4'h9;
+  assign \$1378  = ~ \$1377 [5];
+  assign \$1379  = space - \$signal$28 ;
+  assign \$1380  = space + 1'h1;
+  assign space_over = \$1380  - \$signal$28 ;
+  assign space_short = $signed(\$1379 ) < $signed(1'h0);
+  assign \$1381  = | \$signal$28 ;
+  assign \$1382  = \$signal$89  != \$signal$28 ;
+  assign \$1385  = \$signal$101  & irq_enable;
+  assign irq = | \$1385 ;
+  assign \$1386  = small_lw_granted_2 & small_lw_short;
+  assign \$1387  = medium_lw_granted_2 & medium_lw_short;
+  assign \$1388  = \$1386  | \$1387 ;
+  assign \$1389  = large_lw_granted_2 & large_lw_short;
+  assign low_water_hit = \$1388  | \$1389 ;
+  assign \$1390  = ! bus__r_addr[5:0];
+  assign \$1391  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1392  = \$1390  & \$1391 ;
+  assign \$1393  = bus__r_addr[11:6] < 3'h7;
+  assign bus__r_slow = \$1392  & \$1393 ;
+  assign \$1394  = ~ alloc_queue_pop;
+  assign \$1395  = alloc_queue_count[0] & \$1394 ;
+  assign \$1396  = alloc_queue_held[0] | \$1395 ;
+  assign \$signature__en$329  = alloc_queue_push & \$1396 ;
+  assign \$1397  = req_alloc & native_alloc_valid;
+  assign \$1398  = ~ \$1397 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1398 ;
+  assign \$1399  = alloc_queue_count[0] | staged_valid;
+  assign \$1400  = ! bus__r_addr[5:0];
+  assign \$1401  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1402  = \$1400  & \$1401 ;
+  assign \$1403  = bus__r_addr[11:6] < 3'h7;
+  assign \$1404  = \$1402  & \$1403 ;
+  assign \$1405  = bus__r_req & \$1404 ;
+  assign \$1406  = \$1399  | \$1405 ;
+  assign \$1407  = req_alloc & native_alloc_valid;
+  assign \$1408  = ~ \$1407 ;
+  assign \$1409  = \$1406  & \$1408 ;
+  assign \$1410  = ~ alloc_queue_count[0];
+  assign \$1411  = \$1409  & \$1410 ;
+  assign \$1412  = ~ \$1411 ;
+  assign alloc_queue_push = staged_valid & \$1412 ;
+  assign \$1413  = r2_block0 | r2_block4;
+  assign \$1414  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1413  | \$1414 ;
+  assign \$1415  = | r2_found_in;
+  assign bus__r_err = ~ \$1415 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$1442  = ~ \$1441 ;
-  assign \$1443  = \$1442  + 1'h1;
-  assign \$1445  = ~ \$1444 ;
-  assign \$1446  = \$1445  + 1'h1;
-  assign w0_small_is = bus__w_addr_from_queue ? \$1443 [6] : \$1446 [6];
-  assign \$1448  = ~ \$1447 ;
-  assign \$1449  = \$1448  + 1'h1;
-  assign \$1451  = ~ \$1450 ;
-  assign \$1452  = \$1451  + 1'h1;
-  assign w0_medium_is = bus__w_addr_from_queue ? \$1449 [6] : \$1452 [6];
-  assign \$1454  = ~ \$1453 ;
-  assign \$1455  = \$1454  + 1'h1;
-  assign \$1457  = ~ \$1456 ;
-  assign \$1458  = \$1457  + 1'h1;
-  assign w0_large_is = bus__w_addr_from_queue ? \$1455 [6] : \$1458 [6];
-  assign \$1459  = \port$4519$0 [18:0] - 9'h100;
-  assign \$1460  = ~ \$1459 [19];
-  assign \$1461  = bus__w_data[18:0] - 9'h100;
-  assign \$1462  = ~ \$1461 [19];
+  assign \$1417  = ~ \$1416 ;
+  assign \$1418  = \$1417  + 1'h1;
+  assign \$1420  = ~ \$1419 ;
+  assign \$1421  = \$1420  + 1'h1;
+  assign w0_small_is = bus__w_addr_from_queue ? \$1418 [6] : \$1421 [6];
+  assign \$1423  = ~ \$1422 ;
+  assign \$1424  = \$1423  + 1'h1;
+  assign \$1426  = ~ \$1425 ;
+  assign \$1427  = \$1426  + 1'h1;
+  assign w0_medium_is = bus__w_addr_from_queue ? \$1424 [6] : \$1427 [6];
+  assign \$1429  = ~ \$1428 ;
+  assign \$1430  = \$1429  + 1'h1;
+  assign \$1432  = ~ \$1431 ;
+  assign \$1433  = \$1432  + 1'h1;
+  assign w0_large_is = bus__w_addr_from_queue ? \$1430 [6] : \$1433 [6];
+  assign \$1434  = \port$4485$0 [18:0] - 9'h100;
+  assign \$1435  = ~ \$1434 [19];
+  assign \$1436  = bus__w_data[18:0] - 9'h100;
+  assign \$1437  = ~ \$1436 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1463  = \port$4519$0 [18:0] - 8'h80;
-  assign \$1464  = ~ \$1463 [19];
-  assign \$1465  = bus__w_data[18:0] - 8'h80;
-  assign \$1466  = ~ \$1465 [19];
+  assign \$1438  = \port$4485$0 [18:0] - 8'h80;
+  assign \$1439  = ~ \$1438 [19];
+  assign \$1440  = bus__w_data[18:0] - 8'h80;
+  assign \$1441  = ~ \$1440 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1467  = \port$4519$0 [18:0] - 6'h30;
-  assign \$1468  = ~ \$1467 [19];
-  assign \$1469  = bus__w_data[18:0] - 6'h30;
-  assign \$1470  = ~ \$1469 [19];
+  assign \$1442  = \port$4485$0 [18:0] - 6'h30;
+  assign \$1443  = ~ \$1442 [19];
+  assign \$1444  = bus__w_data[18:0] - 6'h30;
+  assign \$1445  = ~ \$1444 [19];
   assign w0_large_slot_ok = bus__w_beat_from_queue ? w0_large_slot_ok_queued : w0_large_slot_ok_pins;
-  assign bus__w_slow = \$signal$234  | new_flush;
-  assign \$1471  = ~ command_queue_pop;
-  assign \$1472  = command_queue_count[0] & \$1471 ;
-  assign \$1473  = command_queue_held[0] | \$1472 ;
-  assign \$signature__en$355  = command_queue_push & \$1473 ;
-  assign \$1474  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1475  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1476  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1477  = { \$1476 , \$1475 , \$1474  } + 3'h7;
-  assign \$1478  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1479  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1480  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1481  = { \$1480 , \$1479 , \$1478  } + 3'h7;
-  assign \$1482  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1483  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1484  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1485  = { \$1484 , \$1483 , \$1482  } + 3'h7;
-  assign \$1486  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1487  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1488  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1489  = { \$1488 , \$1487 , \$1486  } + 3'h7;
-  assign \$1490  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1491  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1492  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1493  = { \$1492 , \$1491 , \$1490  } + 3'h7;
-  assign \$1494  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1495  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1496  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1497  = { \$1496 , \$1495 , \$1494  } + 3'h7;
-  assign \$1498  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1499  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1500  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1501  = { \$1500 , \$1499 , \$1498  } + 3'h7;
-  assign \$1502  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1503  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1504  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1505  = { \$1504 , \$1503 , \$1502  } + 3'h7;
-  assign \$1506  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1507  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1508  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1509  = { \$1508 , \$1507 , \$1506  } + 3'h7;
-  assign \$1510  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1511  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1512  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1513  = { \$1512 , \$1511 , \$1510  } + 3'h7;
-  assign \$1514  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1515  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1516  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1517  = { \$1516 , \$1515 , \$1514  } + 3'h7;
-  assign \$1518  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1519  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1520  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1521  = { \$1520 , \$1519 , \$1518  } + 3'h7;
-  assign \$1522  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1523  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1524  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1525  = { \$1524 , \$1523 , \$1522  } + 3'h7;
-  assign \$1526  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1527  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1528  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1529  = { \$1528 , \$1527 , \$1526  } + 3'h7;
-  assign \$1530  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1531  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1532  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1533  = { \$1532 , \$1531 , \$1530  } + 3'h7;
-  assign \$1534  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1535  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1536  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1537  = { \$1536 , \$1535 , \$1534  } + 3'h7;
-  assign \$1538  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1539  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1540  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1541  = { \$1540 , \$1539 , \$1538  } + 3'h7;
-  assign \$1542  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1543  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1544  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1545  = { \$1544 , \$1543 , \$1542  } + 3'h7;
-  assign \$1546  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1547  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1548  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1549  = { \$1548 , \$1547 , \$1546  } + 3'h7;
-  assign \$1550  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1551  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1552  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1553  = { \$1552 , \$1551 , \$1550  } + 3'h7;
-  assign \$1554  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1555  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1556  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1557  = { \$1556 , \$1555 , \$1554  } + 3'h7;
-  assign \$1558  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1559  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1560  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1561  = { \$1560 , \$1559 , \$1558  } + 3'h7;
-  assign \$1562  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1563  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1564  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1565  = { \$1564 , \$1563 , \$1562  } + 3'h7;
-  assign \$1566  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1567  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1568  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1569  = { \$1568 , \$1567 , \$1566  } + 3'h7;
-  assign \$1570  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1571  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1572  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1573  = { \$1572 , \$1571 , \$1570  } + 3'h7;
-  assign \$1574  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1575  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1576  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1577  = { \$1576 , \$1575 , \$1574  } + 3'h7;
-  assign \$1578  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1579  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1580  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1581  = { \$1580 , \$1579 , \$1578  } + 3'h7;
-  assign \$1582  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1583  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1584  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1585  = { \$1584 , \$1583 , \$1582  } + 3'h7;
-  assign \$1586  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1587  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1588  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1589  = { \$1588 , \$1587 , \$1586  } + 3'h7;
-  assign \$1590  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1591  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1592  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1593  = { \$1592 , \$1591 , \$1590  } + 3'h7;
-  assign \$1594  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1595  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1596  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1597  = { \$1596 , \$1595 , \$1594  } + 3'h7;
-  assign \$1598  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1599  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1600  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1601  = { \$1600 , \$1599 , \$1598  } + 3'h7;
-  assign \$1602  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1603  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1604  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1605  = { \$1604 , \$1603 , \$1602  } + 3'h7;
-  assign \$1606  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1607  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1608  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1609  = { \$1608 , \$1607 , \$1606  } + 3'h7;
-  assign \$1610  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1611  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1612  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1613  = { \$1612 , \$1611 , \$1610  } + 3'h7;
-  assign \$1614  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1615  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1616  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1617  = { \$1616 , \$1615 , \$1614  } + 3'h7;
-  assign \$1618  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1619  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1620  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1621  = { \$1620 , \$1619 , \$1618  } + 3'h7;
-  assign \$1622  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1623  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1624  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1446  = ~ command_queue_pop;
+  assign \$1447  = command_queue_count[0] & \$1446 ;
+  assign \$1448  = command_queue_held[0] | \$1447 ;
+  assign \$signature__en$354  = command_queue_push & \$1448 ;
+  assign \$1449  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1450  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1451  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1452  = { \$1451 , \$1450 , \$1449  } + 3'h7;
+  assign \$1453  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1454  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1455  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1456  = { \$1455 , \$1454 , \$1453  } + 3'h7;
+  assign \$1457  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1458  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1459  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1460  = { \$1459 , \$1458 , \$1457  } + 3'h7;
+  assign \$1461  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1462  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1463  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1464  = { \$1463 , \$1462 , \$1461  } + 3'h7;
+  assign \$1465  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1466  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1467  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1468  = { \$1467 , \$1466 , \$1465  } + 3'h7;
+  assign \$1469  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1470  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1471  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1472  = { \$1471 , \$1470 , \$1469  } + 3'h7;
+  assign \$1473  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1474  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1475  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1476  = { \$1475 , \$1474 , \$1473  } + 3'h7;
+  assign \$1477  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1478  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1479  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1480  = { \$1479 , \$1478 , \$1477  } + 3'h7;
+  assign \$1481  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1482  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1483  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1484  = { \$1483 , \$1482 , \$1481  } + 3'h7;
+  assign \$1485  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1486  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1487  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1488  = { \$1487 , \$1486 , \$1485  } + 3'h7;
+  assign \$1489  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1490  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1491  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1492  = { \$1491 , \$1490 , \$1489  } + 3'h7;
+  assign \$1493  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1494  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1495  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1496  = { \$1495 , \$1494 , \$1493  } + 3'h7;
+  assign \$1497  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1498  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1499  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1500  = { \$1499 , \$1498 , \$1497  } + 3'h7;
+  assign \$1501  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1502  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1503  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1504  = { \$1503 , \$1502 , \$1501  } + 3'h7;
+  assign \$1505  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1506  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1507  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1508  = { \$1507 , \$1506 , \$1505  } + 3'h7;
+  assign \$1509  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1510  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1511  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1512  = { \$1511 , \$1510 , \$1509  } + 3'h7;
+  assign \$1513  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1514  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1515  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1516  = { \$1515 , \$1514 , \$1513  } + 3'h7;
+  assign \$1517  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1518  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1519  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1520  = { \$1519 , \$1518 , \$1517  } + 3'h7;
+  assign \$1521  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1522  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1523  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1524  = { \$1523 , \$1522 , \$1521  } + 3'h7;
+  assign \$1525  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1526  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1527  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1528  = { \$1527 , \$1526 , \$1525  } + 3'h7;
+  assign \$1529  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1530  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1531  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1532  = { \$1531 , \$1530 , \$1529  } + 3'h7;
+  assign \$1533  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1534  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1535  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1536  = { \$1535 , \$1534 , \$1533  } + 3'h7;
+  assign \$1537  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1538  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1539  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1540  = { \$1539 , \$1538 , \$1537  } + 3'h7;
+  assign \$1541  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1542  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1543  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1544  = { \$1543 , \$1542 , \$1541  } + 3'h7;
+  assign \$1545  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1546  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1547  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1548  = { \$1547 , \$1546 , \$1545  } + 3'h7;
+  assign \$1549  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1550  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1551  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
+  assign \$1553  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1554  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1555  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
+  assign \$1557  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1558  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1559  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
+  assign \$1561  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1562  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1563  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
+  assign \$1565  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1566  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1567  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
+  assign \$1569  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1570  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1571  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
+  assign \$1573  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1574  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1575  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1576  = { \$1575 , \$1574 , \$1573  } + 3'h7;
+  assign \$1577  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1578  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1579  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1580  = { \$1579 , \$1578 , \$1577  } + 3'h7;
+  assign \$1581  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1582  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1583  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1584  = { \$1583 , \$1582 , \$1581  } + 3'h7;
+  assign \$1585  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1586  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1587  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1588  = { \$1587 , \$1586 , \$1585  } + 3'h7;
+  assign \$1589  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1590  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1591  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
+  assign \$1593  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1594  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1595  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1596  = { \$1595 , \$1594 , \$1593  } + 3'h7;
+  assign \$1597  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1598  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1599  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1600  = { \$1599 , \$1598 , \$1597  } + 3'h7;
+  assign \$1601  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1602  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1603  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1604  = { \$1603 , \$1602 , \$1601  } + 3'h7;
+  assign \$1605  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1606  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1607  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1608  = { \$1607 , \$1606 , \$1605  } + 3'h7;
+  assign \$1609  = w1_hit[0] | w1_hit[1];
+  assign \$1610  = \$1609  | w1_hit[2];
+  assign \$1611  = ~ \$1610 ;
+  assign \$1612  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$1612 ;
+  assign \$1613  = w1_valid & w1_is_command;
+  assign \$1614  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$1613  & \$1614 ;
+  assign \$1615  = ~ native_turn;
+  assign \$1616  = ~ command_queue_head[0];
+  assign \$1617  = w1_valid & w1_is_free;
+  assign \$1618  = command_queue_count[0] ? \$1616  : \$1617 ;
+  assign req_free = \$1615  & \$1618 ;
+  assign \$1619  = ~ native_turn;
+  assign \$1620  = w1_valid & w1_is_flush;
+  assign \$1621  = command_queue_count[0] ? command_queue_head[0] : \$1620 ;
+  assign req_flush = \$1619  & \$1621 ;
+  assign \$1622  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1623  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1624  = w1_pool_is[2] & w1_large_addr[0];
   assign \$1625  = { \$1624 , \$1623 , \$1622  } + 3'h7;
-  assign \$1626  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1627  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1628  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1626  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1627  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1628  = w1_pool_is[2] & w1_large_addr[1];
   assign \$1629  = { \$1628 , \$1627 , \$1626  } + 3'h7;
-  assign \$1630  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1631  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1632  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1630  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1631  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1632  = w1_pool_is[2] & w1_large_addr[2];
   assign \$1633  = { \$1632 , \$1631 , \$1630  } + 3'h7;
-  assign \$1634  = w1_hit[0] | w1_hit[1];
-  assign \$1635  = \$1634  | w1_hit[2];
-  assign \$1636  = ~ \$1635 ;
-  assign \$1637  = command_queue_count[0] | \$signal$243 ;
-  assign \$1638  = ~ native_turn;
-  assign \$1639  = \$1637  & \$1638 ;
-  assign command_queue_pop = \$1639  & command_queue_count[0];
-  assign \$1640  = command_queue_count[0] | \$signal$243 ;
-  assign \$1641  = ~ native_turn;
-  assign \$1642  = \$1640  & \$1641 ;
-  assign \$1643  = ~ command_queue_count[0];
-  assign \$1644  = \$1642  & \$1643 ;
-  assign \$1645  = ~ \$1644 ;
-  assign command_queue_push = \$signal$243  & \$1645 ;
-  assign \$1646  = command_queue_count[0] | \$signal$243 ;
-  assign \$1647  = ~ native_turn;
-  assign \$1648  = \$1646  & \$1647 ;
-  assign \$1649  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign \$1650  = ~ \$1649 ;
-  assign req_free = \$1648  & \$1650 ;
-  assign \$1651  = command_queue_count[0] | \$signal$243 ;
-  assign \$1652  = ~ native_turn;
-  assign \$1653  = \$1651  & \$1652 ;
-  assign \$1654  = command_queue_count[0] ? command_queue_head[0] : new_is_flush;
-  assign req_flush = \$1653  & \$1654 ;
-  assign \$1655  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1656  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1657  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1658  = { \$1657 , \$1656 , \$1655  } + 3'h7;
-  assign \$1659  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1660  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1661  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1662  = { \$1661 , \$1660 , \$1659  } + 3'h7;
-  assign \$1663  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1664  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1665  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1666  = { \$1665 , \$1664 , \$1663  } + 3'h7;
-  assign \$1667  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1668  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1669  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1670  = { \$1669 , \$1668 , \$1667  } + 3'h7;
-  assign \$1671  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1672  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1673  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1674  = { \$1673 , \$1672 , \$1671  } + 3'h7;
-  assign \$1675  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1676  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1677  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1678  = { \$1677 , \$1676 , \$1675  } + 3'h7;
-  assign \$1679  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1680  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1681  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1682  = { \$1681 , \$1680 , \$1679  } + 3'h7;
-  assign \$1683  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1684  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1685  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1686  = { \$1685 , \$1684 , \$1683  } + 3'h7;
-  assign \$1687  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1688  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1689  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1690  = { \$1689 , \$1688 , \$1687  } + 3'h7;
-  assign \$1691  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1692  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1693  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1694  = { \$1693 , \$1692 , \$1691  } + 3'h7;
-  assign \$1695  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1696  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1697  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1698  = { \$1697 , \$1696 , \$1695  } + 3'h7;
-  assign \$1699  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1700  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1701  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1702  = { \$1701 , \$1700 , \$1699  } + 3'h7;
-  assign \$1703  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1704  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1705  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1706  = { \$1705 , \$1704 , \$1703  } + 3'h7;
-  assign \$1707  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1708  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1709  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1710  = { \$1709 , \$1708 , \$1707  } + 3'h7;
-  assign \$1711  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1712  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1713  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1714  = { \$1713 , \$1712 , \$1711  } + 3'h7;
-  assign \$1715  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1716  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1717  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1718  = { \$1717 , \$1716 , \$1715  } + 3'h7;
-  assign \$1719  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1720  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1721  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1722  = { \$1721 , \$1720 , \$1719  } + 3'h7;
-  assign \$1723  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1724  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1725  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1726  = { \$1725 , \$1724 , \$1723  } + 3'h7;
-  assign \$1727  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1728  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1729  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1730  = { \$1729 , \$1728 , \$1727  } + 3'h7;
-  assign \$1731  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1732  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1733  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1734  = { \$1733 , \$1732 , \$1731  } + 3'h7;
-  assign \$1735  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1736  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1737  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1738  = { \$1737 , \$1736 , \$1735  } + 3'h7;
-  assign \$1739  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1740  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1741  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1742  = { \$1741 , \$1740 , \$1739  } + 3'h7;
-  assign \$1743  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1744  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1745  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1746  = { \$1745 , \$1744 , \$1743  } + 3'h7;
-  assign \$1747  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1748  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1749  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1750  = { \$1749 , \$1748 , \$1747  } + 3'h7;
-  assign \$1751  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1752  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1753  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1754  = { \$1753 , \$1752 , \$1751  } + 3'h7;
-  assign \$1755  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1756  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1757  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1758  = { \$1757 , \$1756 , \$1755  } + 3'h7;
-  assign \$1759  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1760  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1761  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1762  = { \$1761 , \$1760 , \$1759  } + 3'h7;
-  assign \$1763  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1764  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1765  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1766  = { \$1765 , \$1764 , \$1763  } + 3'h7;
-  assign \$1767  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1768  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1769  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1770  = { \$1769 , \$1768 , \$1767  } + 3'h7;
-  assign \$1771  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1772  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1773  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1774  = { \$1773 , \$1772 , \$1771  } + 3'h7;
-  assign \$1775  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1776  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1777  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1778  = { \$1777 , \$1776 , \$1775  } + 3'h7;
-  assign \$1779  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1780  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1781  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1782  = { \$1781 , \$1780 , \$1779  } + 3'h7;
-  assign \$1783  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1784  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1785  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1786  = { \$1785 , \$1784 , \$1783  } + 3'h7;
-  assign \$1787  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1788  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1789  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1790  = { \$1789 , \$1788 , \$1787  } + 3'h7;
-  assign \$1791  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1792  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1793  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1794  = { \$1793 , \$1792 , \$1791  } + 3'h7;
-  assign \$1795  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1796  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1797  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1798  = { \$1797 , \$1796 , \$1795  } + 3'h7;
-  assign \$1799  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1800  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1801  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1802  = { \$1801 , \$1800 , \$1799  } + 3'h7;
-  assign \$1803  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1804  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1805  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1806  = { \$1805 , \$1804 , \$1803  } + 3'h7;
-  assign \$1807  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1808  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1809  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1810  = { \$1809 , \$1808 , \$1807  } + 3'h7;
-  assign \$1811  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1812  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1813  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1814  = { \$1813 , \$1812 , \$1811  } + 3'h7;
-  assign \$1815  = w1_hit[0] | w1_hit[1];
-  assign \$1816  = \$1815  | w1_hit[2];
-  assign \$1817  = ~ \$1816 ;
-  assign \$1818  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1817 , \$1814 [3], \$1810 [3], \$1806 [3], \$1802 [3], \$1798 [3], \$1794 [3], \$1790 [3], \$1786 [3], \$1782 [3], \$1778 [3], \$1774 [3], \$1770 [3], \$1766 [3], \$1762 [3], \$1758 [3], \$1754 [3], \$1750 [3], \$1746 [3], \$1742 [3], \$1738 [3], \$1734 [3], \$1730 [3], \$1726 [3], \$1722 [3], \$1718 [3], \$1714 [3], \$1710 [3], \$1706 [3], \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], \$1662 [3], \$1658 [3], new_flush };
-  assign \$1819  = ~ w2_plain;
-  assign \$1820  = \$signal$301  & \$signal$285 ;
-  assign \$1821  = ~ \$1820 ;
-  assign bus__w_err = \$1819  & \$1821 ;
-  assign \$1822  = rsp_freed_valid & \port$4430$0 [0];
-  assign \$1823  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1822  | \$1823 ;
-  assign \$1824  = rsp_freed_valid & \port$4430$0 [0];
-  assign \$1825  = \$1824  ? \port$4383$0 [0] : \port$4398$0 [0];
-  assign bus__w_slow_err = ~ \$1825 ;
+  assign \$1634  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1635  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1636  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1637  = { \$1636 , \$1635 , \$1634  } + 3'h7;
+  assign \$1638  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1639  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1640  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1641  = { \$1640 , \$1639 , \$1638  } + 3'h7;
+  assign \$1642  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1643  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1644  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1645  = { \$1644 , \$1643 , \$1642  } + 3'h7;
+  assign \$1646  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1647  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1648  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1649  = { \$1648 , \$1647 , \$1646  } + 3'h7;
+  assign \$1650  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1651  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1652  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1653  = { \$1652 , \$1651 , \$1650  } + 3'h7;
+  assign \$1654  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1655  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1656  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1657  = { \$1656 , \$1655 , \$1654  } + 3'h7;
+  assign \$1658  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1659  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1660  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1661  = { \$1660 , \$1659 , \$1658  } + 3'h7;
+  assign \$1662  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1663  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1664  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1665  = { \$1664 , \$1663 , \$1662  } + 3'h7;
+  assign \$1666  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1667  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1668  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1669  = { \$1668 , \$1667 , \$1666  } + 3'h7;
+  assign \$1670  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1671  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1672  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1673  = { \$1672 , \$1671 , \$1670  } + 3'h7;
+  assign \$1674  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1675  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1676  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1677  = { \$1676 , \$1675 , \$1674  } + 3'h7;
+  assign \$1678  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1679  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1680  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1681  = { \$1680 , \$1679 , \$1678  } + 3'h7;
+  assign \$1682  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1683  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1684  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1685  = { \$1684 , \$1683 , \$1682  } + 3'h7;
+  assign \$1686  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1687  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1688  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1689  = { \$1688 , \$1687 , \$1686  } + 3'h7;
+  assign \$1690  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1691  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1692  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1693  = { \$1692 , \$1691 , \$1690  } + 3'h7;
+  assign \$1694  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1695  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1696  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1697  = { \$1696 , \$1695 , \$1694  } + 3'h7;
+  assign \$1698  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1699  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1700  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1701  = { \$1700 , \$1699 , \$1698  } + 3'h7;
+  assign \$1702  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1703  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1704  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1705  = { \$1704 , \$1703 , \$1702  } + 3'h7;
+  assign \$1706  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1707  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1708  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1709  = { \$1708 , \$1707 , \$1706  } + 3'h7;
+  assign \$1710  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1711  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1712  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1713  = { \$1712 , \$1711 , \$1710  } + 3'h7;
+  assign \$1714  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1715  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1716  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1717  = { \$1716 , \$1715 , \$1714  } + 3'h7;
+  assign \$1718  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1719  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1720  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1721  = { \$1720 , \$1719 , \$1718  } + 3'h7;
+  assign \$1722  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1723  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1724  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1725  = { \$1724 , \$1723 , \$1722  } + 3'h7;
+  assign \$1726  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1727  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1728  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1729  = { \$1728 , \$1727 , \$1726  } + 3'h7;
+  assign \$1730  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1731  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1732  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1733  = { \$1732 , \$1731 , \$1730  } + 3'h7;
+  assign \$1734  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1735  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1736  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1737  = { \$1736 , \$1735 , \$1734  } + 3'h7;
+  assign \$1738  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1739  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1740  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1741  = { \$1740 , \$1739 , \$1738  } + 3'h7;
+  assign \$1742  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1743  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1744  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1745  = { \$1744 , \$1743 , \$1742  } + 3'h7;
+  assign \$1746  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1747  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1748  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1749  = { \$1748 , \$1747 , \$1746  } + 3'h7;
+  assign \$1750  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1751  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1752  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1753  = { \$1752 , \$1751 , \$1750  } + 3'h7;
+  assign \$1754  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1755  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1756  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1757  = { \$1756 , \$1755 , \$1754  } + 3'h7;
+  assign \$1758  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1759  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1760  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1761  = { \$1760 , \$1759 , \$1758  } + 3'h7;
+  assign \$1762  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1763  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1764  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1765  = { \$1764 , \$1763 , \$1762  } + 3'h7;
+  assign \$1766  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1767  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1768  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1769  = { \$1768 , \$1767 , \$1766  } + 3'h7;
+  assign \$1770  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1771  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1772  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1773  = { \$1772 , \$1771 , \$1770  } + 3'h7;
+  assign \$1774  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1775  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1776  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1777  = { \$1776 , \$1775 , \$1774  } + 3'h7;
+  assign \$1778  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1779  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1780  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1781  = { \$1780 , \$1779 , \$1778  } + 3'h7;
+  assign \$1782  = w1_hit[0] | w1_hit[1];
+  assign \$1783  = \$1782  | w1_hit[2];
+  assign \$1784  = ~ \$1783 ;
+  assign \$1785  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1784 , \$1781 [3], \$1777 [3], \$1773 [3], \$1769 [3], \$1765 [3], \$1761 [3], \$1757 [3], \$1753 [3], \$1749 [3], \$1745 [3], \$1741 [3], \$1737 [3], \$1733 [3], \$1729 [3], \$1725 [3], \$1721 [3], \$1717 [3], \$1713 [3], \$1709 [3], \$1705 [3], \$1701 [3], \$1697 [3], \$1693 [3], \$1689 [3], \$1685 [3], \$1681 [3], \$1677 [3], \$1673 [3], \$1669 [3], \$1665 [3], \$1661 [3], \$1657 [3], \$1653 [3], \$1649 [3], \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], w1_is_flush };
+  assign \$1786  = ~ w2_plain;
+  assign \$1787  = \$signal$300  & \$signal$284 ;
+  assign \$1788  = ~ \$1787 ;
+  assign bus__w_err = \$1786  & \$1788 ;
+  assign \$1789  = rsp_freed_valid & \port$4396$0 [0];
+  assign \$1790  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1789  | \$1790 ;
+  assign \$1791  = rsp_freed_valid & \port$4396$0 [0];
+  assign \$1792  = \$1791  ? \port$4349$0 [0] : \port$4364$0 [0];
+  assign bus__w_slow_err = ~ \$1792 ;
   always @(posedge aclk_clk)
-    cycle <= \$1826 ;
+    cycle <= \$1793 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1827 ;
+    \$signal  <= \$1794 ;
   always @(posedge aclk_clk)
-    ready <= \$1828 ;
+    ready <= \$1795 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4377$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4377$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4377$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4343$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4343$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4343$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1829 ;
+    \$signal$28  <= \$1796 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1830 ;
+    e1_exhausted <= \$1797 ;
   always @(posedge aclk_clk)
-    small_ev_grant <= \$1831 ;
+    small_ev_grant <= \$1798 ;
   always @(posedge aclk_clk)
-    small_ev_free <= \$1832 ;
+    small_ev_free <= \$1799 ;
   always @(posedge aclk_clk)
-    small_ev_flush <= \$1833 ;
+    small_ev_flush <= \$1800 ;
   always @(posedge aclk_clk)
-    small_ev_fail <= \$1834 ;
+    small_ev_fail <= \$1801 ;
   always @(posedge aclk_clk)
-    medium_ev_grant <= \$1835 ;
+    medium_ev_grant <= \$1802 ;
   always @(posedge aclk_clk)
-    medium_ev_free <= \$1836 ;
+    medium_ev_free <= \$1803 ;
   always @(posedge aclk_clk)
-    medium_ev_flush <= \$1837 ;
+    medium_ev_flush <= \$1804 ;
   always @(posedge aclk_clk)
-    medium_ev_fail <= \$1838 ;
+    medium_ev_fail <= \$1805 ;
   always @(posedge aclk_clk)
-    large_ev_grant <= \$1839 ;
+    large_ev_grant <= \$1806 ;
   always @(posedge aclk_clk)
-    large_ev_free <= \$1840 ;
+    large_ev_free <= \$1807 ;
   always @(posedge aclk_clk)
-    large_ev_flush <= \$1841 ;
+    large_ev_flush <= \$1808 ;
   always @(posedge aclk_clk)
-    large_ev_fail <= \$1842 ;
+    large_ev_fail <= \$1809 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$57 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$61 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1843 ;
+    log_bank0_wen <= \$1810 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$64 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$68 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1844 ;
+    log_bank1_wen <= \$1811 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$71 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$75 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1845 ;
+    log_bank2_wen <= \$1812 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$80 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1846 ;
+    log_bank3_wen <= \$1813 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1847 ;
+    space_ge1 <= \$1814 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1848 ;
+    space_ge2 <= \$1815 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1849 ;
+    space_ge3 <= \$1816 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1850 ;
+    space_ge4 <= \$1817 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1851 ;
+    space_ge5 <= \$1818 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1852 ;
+    space_ge6 <= \$1819 ;
   always @(posedge aclk_clk)
-    space <= \$1853 ;
+    space <= \$1820 ;
   always @(posedge aclk_clk)
-    tail <= \$1854 ;
+    tail <= \$1821 ;
   always @(posedge aclk_clk)
-    \$signal$88  <= \$1855 ;
+    \$signal$88  <= \$1822 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1856 ;
+    n_dropped <= \$1823 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1857 ;
+    err_dropped <= \$1824 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1858 ;
+    tail_row <= \$1825 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1859 ;
+    tail_next_row <= \$1826 ;
   always @(posedge aclk_clk)
-    head <= \$1860 ;
+    head <= \$1827 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1861 ;
+    \$signal$94  <= \$1828 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1862 ;
+    head_bank <= \$1829 ;
   always @(posedge aclk_clk)
     head_entry <= \$107 ;
   always @(posedge aclk_clk)
-    \$signal$101  <= \$1863 ;
+    \$signal$101  <= \$1830 ;
   always @(posedge aclk_clk)
-    small_lw_limit <= \$1864 ;
+    small_lw_limit <= \$1831 ;
   always @(posedge aclk_clk)
-    small_lw_short <= \$1865 ;
+    small_lw_short <= \$1832 ;
   always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$1866 ;
+    small_lw_granted_1 <= \$1833 ;
   always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$1867 ;
+    small_lw_granted_2 <= \$1834 ;
   always @(posedge aclk_clk)
-    small_in_use <= \$1868 ;
+    small_in_use <= \$1835 ;
   always @(posedge aclk_clk)
-    small_in_use_was <= \$1869 ;
+    small_in_use_was <= \$1836 ;
   always @(posedge aclk_clk)
-    small_in_use_rose <= \$1870 ;
+    small_in_use_rose <= \$1837 ;
   always @(posedge aclk_clk)
-    small_hw_grow <= \$1871 ;
+    small_hw_grow <= \$1838 ;
   always @(posedge aclk_clk)
-    small_high_water <= \$1872 ;
+    small_high_water <= \$1839 ;
   always @(posedge aclk_clk)
-    small_allocs <= \$1873 ;
+    small_allocs <= \$1840 ;
   always @(posedge aclk_clk)
-    small_fails <= \$1874 ;
+    small_fails <= \$1841 ;
   always @(posedge aclk_clk)
-    small_frees <= \$1875 ;
+    small_frees <= \$1842 ;
   always @(posedge aclk_clk)
-    small_flushes <= \$1876 ;
+    small_flushes <= \$1843 ;
   always @(posedge aclk_clk)
-    medium_lw_limit <= \$1877 ;
+    medium_lw_limit <= \$1844 ;
   always @(posedge aclk_clk)
-    medium_lw_short <= \$1878 ;
+    medium_lw_short <= \$1845 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$1879 ;
+    medium_lw_granted_1 <= \$1846 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$1880 ;
+    medium_lw_granted_2 <= \$1847 ;
   always @(posedge aclk_clk)
-    medium_in_use <= \$1881 ;
+    medium_in_use <= \$1848 ;
   always @(posedge aclk_clk)
-    medium_in_use_was <= \$1882 ;
+    medium_in_use_was <= \$1849 ;
   always @(posedge aclk_clk)
-    medium_in_use_rose <= \$1883 ;
+    medium_in_use_rose <= \$1850 ;
   always @(posedge aclk_clk)
-    medium_hw_grow <= \$1884 ;
+    medium_hw_grow <= \$1851 ;
   always @(posedge aclk_clk)
-    medium_high_water <= \$1885 ;
+    medium_high_water <= \$1852 ;
   always @(posedge aclk_clk)
-    medium_allocs <= \$1886 ;
+    medium_allocs <= \$1853 ;
   always @(posedge aclk_clk)
-    medium_fails <= \$1887 ;
+    medium_fails <= \$1854 ;
   always @(posedge aclk_clk)
-    medium_frees <= \$1888 ;
+    medium_frees <= \$1855 ;
   always @(posedge aclk_clk)
-    medium_flushes <= \$1889 ;
+    medium_flushes <= \$1856 ;
   always @(posedge aclk_clk)
-    large_lw_limit <= \$1890 ;
+    large_lw_limit <= \$1857 ;
   always @(posedge aclk_clk)
-    large_lw_short <= \$1891 ;
+    large_lw_short <= \$1858 ;
   always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$1892 ;
+    large_lw_granted_1 <= \$1859 ;
   always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$1893 ;
+    large_lw_granted_2 <= \$1860 ;
   always @(posedge aclk_clk)
-    large_in_use <= \$1894 ;
+    large_in_use <= \$1861 ;
   always @(posedge aclk_clk)
-    large_in_use_was <= \$1895 ;
+    large_in_use_was <= \$1862 ;
   always @(posedge aclk_clk)
-    large_in_use_rose <= \$1896 ;
+    large_in_use_rose <= \$1863 ;
   always @(posedge aclk_clk)
-    large_hw_grow <= \$1897 ;
+    large_hw_grow <= \$1864 ;
   always @(posedge aclk_clk)
-    large_high_water <= \$1898 ;
+    large_high_water <= \$1865 ;
   always @(posedge aclk_clk)
-    large_allocs <= \$1899 ;
+    large_allocs <= \$1866 ;
   always @(posedge aclk_clk)
-    large_fails <= \$1900 ;
+    large_fails <= \$1867 ;
   always @(posedge aclk_clk)
-    large_frees <= \$1901 ;
+    large_frees <= \$1868 ;
   always @(posedge aclk_clk)
-    large_flushes <= \$1902 ;
+    large_flushes <= \$1869 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1903 ;
+    r1_valid <= \$1870 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1904 ;
+    alloc_queue_head <= \$1871 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1905 ;
+    alloc_queue_rd <= \$1872 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1906 ;
+    alloc_queue_rd_next <= \$1873 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1907 ;
+    alloc_queue_wr <= \$1874 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1908 ;
+    alloc_queue_wr_next <= \$1875 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1909 ;
+    alloc_queue_held <= \$1876 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1910 ;
+    alloc_queue_count <= \$1877 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1911 ;
+    req_alloc <= \$1878 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1912 ;
+    staged_valid <= \$1879 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1913 ;
+    alloc_queue_w_data <= \$1880 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1914 ;
+    req_alloc_pool <= \$1881 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1915 ;
+    req_alloc_size <= \$1882 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$451 [12];
   always @(posedge aclk_clk)
@@ -12856,123 +12788,121 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$631 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1916 ;
+    r2_valid <= \$1883 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1917 ;
+    r2_block0 <= \$1884 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1918 ;
+    r2_found_in <= \$1885 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1919 ;
+    r2_block4 <= \$1886 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1920 ;
+    r2_block5 <= \$1887 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1921 ;
+    r2_block6 <= \$1888 ;
   always @(posedge aclk_clk)
-    \$signal$234  <= \$827 ;
+    w1_valid <= \$1889 ;
   always @(posedge aclk_clk)
-    new_flush <= \$848 ;
+    w1_is_free <= \$826 ;
   always @(posedge aclk_clk)
-    \$signal$243  <= \$1922 ;
+    w1_is_flush <= \$846 ;
   always @(posedge aclk_clk)
-    new_is_flush <= \$910 ;
+    w1_is_command <= \$887 ;
   always @(posedge aclk_clk)
-    \$signal$245  <= \$1923 ;
+    \$signal$245  <= \$1890 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1924 ;
+    w1_pool_is <= \$1891 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1925 ;
+    w1_hit <= \$1892 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1926 ;
+    w1_tag <= \$1893 ;
   always @(posedge aclk_clk)
-    w1_small_addr <= \$1927 ;
+    w1_small_addr <= \$1894 ;
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$1928 ;
+    w1_medium_addr <= \$1895 ;
   always @(posedge aclk_clk)
-    w1_large_addr <= \$1929 ;
+    w1_large_addr <= \$1896 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1930 ;
+    command_queue_head <= \$1897 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1931 ;
+    command_queue_rd <= \$1898 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1932 ;
+    command_queue_rd_next <= \$1899 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1933 ;
+    command_queue_wr <= \$1900 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1934 ;
+    command_queue_wr_next <= \$1901 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1935 ;
+    command_queue_held <= \$1902 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1936 ;
+    command_queue_count <= \$1903 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1937 ;
+    native_turn <= \$1904 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1938 ;
+    w1_a1_0 <= \$1905 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1939 ;
+    w1_a4_2 <= \$1906 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1940 ;
+    w1_a7_5 <= \$1907 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1941 ;
+    w1_a11_8 <= \$1908 ;
   always @(posedge aclk_clk)
-    \$signal$280  <= \$1942 ;
+    w1_data <= \$1909 ;
   always @(posedge aclk_clk)
-    \$signal$281  <= \$1943 ;
+    \$signal$281  <= \$1910 ;
   always @(posedge aclk_clk)
-    \$signal$282  <= \$1944 ;
+    \$signal$282  <= \$1911 ;
   always @(posedge aclk_clk)
-    \$signal$283  <= \$1945 ;
+    \$signal$283  <= \$1912 ;
   always @(posedge aclk_clk)
-    \$signal$284  <= \$1946 ;
+    \$signal$284  <= \$1913 ;
   always @(posedge aclk_clk)
-    \$signal$285  <= \$1947 ;
+    \$signal$285  <= \$1914 ;
   always @(posedge aclk_clk)
-    \$signal$286  <= \$1948 ;
+    \$signal$286  <= \$1915 ;
   always @(posedge aclk_clk)
-    \$signal$287  <= \$1949 ;
+    w2_is_ctrl <= \$1916 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1950 ;
+    w2_is_irq_status <= \$1917 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1951 ;
+    w2_is_irq_enable <= \$1918 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1952 ;
+    w2_is_err_pop <= \$1919 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1953 ;
+    w2_is_pool0_free <= \$1920 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1954 ;
+    w2_is_pool0_flush <= \$1921 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1955 ;
+    w2_is_pool0_low_water <= \$1922 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1956 ;
+    w2_is_pool1_free <= \$1923 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1957 ;
+    w2_is_pool1_flush <= \$1924 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1958 ;
+    w2_is_pool1_low_water <= \$1925 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1959 ;
+    w2_is_pool2_free <= \$1926 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1960 ;
+    w2_is_pool2_flush <= \$1927 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1961 ;
+    w2_is_pool2_low_water <= \$1928 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1962 ;
+    \$signal$300  <= \$1929 ;
   always @(posedge aclk_clk)
-    \$signal$301  <= \$1963 ;
+    w2_plain <= \$1930 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1964 ;
+    \$signal$93  <= \$1931 ;
   always @(posedge aclk_clk)
-    \$signal$93  <= \$1965 ;
+    w1c <= \$1932 ;
   always @(posedge aclk_clk)
-    w1c <= \$1966 ;
+    \$signal$102  <= \$1933 ;
   always @(posedge aclk_clk)
-    \$signal$102  <= \$1967 ;
+    irq_enable <= \$1934 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1968 ;
+    small_low_water <= \$1935 ;
   always @(posedge aclk_clk)
-    small_low_water <= \$1969 ;
+    medium_low_water <= \$1936 ;
   always @(posedge aclk_clk)
-    medium_low_water <= \$1970 ;
-  always @(posedge aclk_clk)
-    large_low_water <= \$1971 ;
+    large_low_water <= \$1937 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -12988,26 +12918,23 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$122  = ~ \$809 [8];
   assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$813 [8], \$813 [6] };
   assign \$auto$rtlil.cc:2739:Not$126  = ~ \$818 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$830 [8];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$834 [8], \$834 [6] };
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$829 [8];
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$833 [8], \$833 [6] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$839 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$851 [8];
-  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$855 [8], \$855 [6] };
-  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$860 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$871 [8];
-  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$875 [8], \$875 [6] };
-  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$880 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$146  = ~ \$893 [8];
-  assign \$auto$rtlil.cc:2739:Not$148  = ~ { \$897 [8], \$897 [6] };
-  assign \$auto$rtlil.cc:2739:Not$150  = ~ \$902 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$838 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$849 [8];
+  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$853 [8], \$853 [6] };
+  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$858 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$869 [8];
+  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$873 [8], \$873 [6] };
+  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$878 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$146  = ~ bus__w_addr_queued[8];
+  assign \$auto$rtlil.cc:2739:Not$148  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$150  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
-  assign \$auto$rtlil.cc:2739:Not$152  = ~ bus__w_addr_queued[8];
-  assign \$auto$rtlil.cc:2739:Not$154  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$156  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
-  assign \$auto$rtlil.cc:2739:Not$158  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$160  = ~ bus__w_addr_queued[8:7];
-  assign \$auto$rtlil.cc:2739:Not$162  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$152  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$154  = ~ bus__w_addr_queued[8:7];
+  assign \$auto$rtlil.cc:2739:Not$156  = ~ bus__w_addr[8:7];
   assign \$auto$rtlil.cc:2739:Not$18  = ~ { bus__r_addr[5], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[3] };
   assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
@@ -13055,9 +12982,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8:7], bus__r_addr[4] };
   assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1388 [1:0])
+    casez (\$1363 [1:0])
       2'h0:
           \$62  = log_kept_ge1;
       2'h1:
@@ -13069,9 +12996,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1389 [1:0])
+    casez (\$1364 [1:0])
       2'h0:
           \$69  = log_kept_ge1;
       2'h1:
@@ -13083,9 +13010,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1390 [1:0])
+    casez (\$1365 [1:0])
       2'h0:
           \$76  = log_kept_ge1;
       2'h1:
@@ -13097,9 +13024,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1391 [1:0])
+    casez (\$1366 [1:0])
       2'h0:
           \$81  = log_kept_ge1;
       2'h1:
@@ -13111,7 +13038,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -13125,7 +13052,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$443  = 14'h0000;
     casez (\$442 [1:0])
       2'h0:
@@ -13137,7 +13064,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$446  = 14'h0000;
     casez (\$445 [1:0])
       2'h0:
@@ -13149,7 +13076,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13163,7 +13090,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13177,7 +13104,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13191,7 +13118,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13201,11 +13128,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1393 ;
+          space_plus_all_ge4 = \$1368 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13213,1326 +13140,1320 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1395 ;
+          space_plus_all_ge5 = \$1370 ;
       2'h3:
-          space_plus_all_ge5 = \$1397 ;
+          space_plus_all_ge5 = \$1372 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1399 ;
+          space_plus_all_ge6 = \$1374 ;
       2'h2:
-          space_plus_all_ge6 = \$1401 ;
+          space_plus_all_ge6 = \$1376 ;
       2'h3:
-          space_plus_all_ge6 = \$1403 ;
+          space_plus_all_ge6 = \$1378 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1826  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1793  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1826  = 32'd0;
+      \$1793  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1827  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1794  = busy;
     if (aclk_rst) begin
-      \$1827  = 1'h0;
+      \$1794  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1828  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1795  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1795  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1796  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1796  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1797  = \$16 ;
+    if (aclk_rst) begin
+      \$1797  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1798  = \$19 ;
+    if (aclk_rst) begin
+      \$1798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1799  = \$22 ;
+    if (aclk_rst) begin
+      \$1799  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1800  = \$25 ;
+    if (aclk_rst) begin
+      \$1800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1801  = \$29 ;
+    if (aclk_rst) begin
+      \$1801  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1802  = \$32 ;
+    if (aclk_rst) begin
+      \$1802  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1803  = \$35 ;
+    if (aclk_rst) begin
+      \$1803  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1804  = \$38 ;
+    if (aclk_rst) begin
+      \$1804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1805  = \$42 ;
+    if (aclk_rst) begin
+      \$1805  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1806  = \$45 ;
+    if (aclk_rst) begin
+      \$1806  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1807  = \$48 ;
+    if (aclk_rst) begin
+      \$1807  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1808  = \$51 ;
+    if (aclk_rst) begin
+      \$1808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1809  = \$55 ;
+    if (aclk_rst) begin
+      \$1809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1810  = \$62 ;
+    if (aclk_rst) begin
+      \$1810  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1811  = \$69 ;
+    if (aclk_rst) begin
+      \$1811  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1812  = \$76 ;
+    if (aclk_rst) begin
+      \$1812  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1813  = \$81 ;
+    if (aclk_rst) begin
+      \$1813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1814  = \$82 ;
+    if (aclk_rst) begin
+      \$1814  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1815  = \$83 ;
+    if (aclk_rst) begin
+      \$1815  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1816  = \$84 ;
+    if (aclk_rst) begin
+      \$1816  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1817  = \$85 ;
+    if (aclk_rst) begin
+      \$1817  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1818  = \$86 ;
+    if (aclk_rst) begin
+      \$1818  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1819  = \$87 ;
+    if (aclk_rst) begin
+      \$1819  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1820  = \$90 ;
+    if (aclk_rst) begin
+      \$1820  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1821  = \$96 ;
+    if (aclk_rst) begin
+      \$1821  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1822  = \$97 [31:0];
+    if (\$signal$93 ) begin
+      \$1822  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1822  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1823  = \$98 [1:0];
+    if (aclk_rst) begin
+      \$1823  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1824  = \$99 [31:0];
+    if (\$signal$93 ) begin
+      \$1824  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1824  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1825  = tail_row;
+    if (\$100 ) begin
+      \$1825  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1825  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1826  = tail_next_row;
+    if (\$100 ) begin
+      \$1826  = \$101 [1:0];
+    end
+    if (aclk_rst) begin
+      \$1826  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1827  = head;
+    if (popped) begin
+      \$1827  = \$102 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1827  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1828  = \$103 ;
     if (aclk_rst) begin
       \$1828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1829  = \$14 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1829  = head[1:0];
     if (aclk_rst) begin
       \$1829  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1830  = \$16 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1830  = \$110 ;
     if (aclk_rst) begin
-      \$1830  = 1'h0;
+      \$1830  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1831  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1831  = \$111 ;
     if (aclk_rst) begin
-      \$1831  = 1'h0;
+      \$1831  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1832  = \$22 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1832  = \$112 ;
     if (aclk_rst) begin
       \$1832  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1833  = \$25 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1833  = small_ev_grant;
     if (aclk_rst) begin
       \$1833  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1834  = \$29 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1834  = small_lw_granted_1;
     if (aclk_rst) begin
       \$1834  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1835  = \$32 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1835  = \$123 [8:0];
     if (aclk_rst) begin
-      \$1835  = 1'h0;
+      \$1835  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1836  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1836  = small_in_use;
     if (aclk_rst) begin
-      \$1836  = 1'h0;
+      \$1836  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1837  = \$38 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1837  = \$133 ;
     if (aclk_rst) begin
       \$1837  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1838  = \$42 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1838  = \$139 ;
     if (aclk_rst) begin
       \$1838  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1839  = \$45 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1839  = small_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1839  = small_in_use;
+    end else begin
+      if (small_hw_grow) begin
+        \$1839  = small_in_use_was;
+      end
+    end
     if (aclk_rst) begin
-      \$1839  = 1'h0;
+      \$1839  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1840  = \$48 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1840  = 32'd0;
+    end else begin
+      \$1840  = \$140 [31:0];
+    end
     if (aclk_rst) begin
-      \$1840  = 1'h0;
+      \$1840  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1841  = \$51 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1841  = 32'd0;
+    end else begin
+      \$1841  = \$141 [31:0];
+    end
     if (aclk_rst) begin
-      \$1841  = 1'h0;
+      \$1841  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1842  = \$55 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1842  = 32'd0;
+    end else begin
+      \$1842  = \$142 [31:0];
+    end
     if (aclk_rst) begin
-      \$1842  = 1'h0;
+      \$1842  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1843  = \$62 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1843  = 32'd0;
+    end else begin
+      \$1843  = \$143 [31:0];
+    end
     if (aclk_rst) begin
-      \$1843  = 1'h0;
+      \$1843  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1844  = \$69 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1844  = \$144 ;
     if (aclk_rst) begin
-      \$1844  = 1'h0;
+      \$1844  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1845  = \$76 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1845  = \$145 ;
     if (aclk_rst) begin
       \$1845  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1846  = \$81 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1846  = medium_ev_grant;
     if (aclk_rst) begin
       \$1846  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1847  = \$82 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1847  = medium_lw_granted_1;
     if (aclk_rst) begin
-      \$1847  = 1'h1;
+      \$1847  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1848  = \$83 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1848  = \$156 [7:0];
     if (aclk_rst) begin
-      \$1848  = 1'h1;
+      \$1848  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1849  = \$84 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1849  = medium_in_use;
     if (aclk_rst) begin
-      \$1849  = 1'h1;
+      \$1849  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1850  = \$85 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1850  = \$166 ;
     if (aclk_rst) begin
-      \$1850  = 1'h1;
+      \$1850  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1851  = \$86 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1851  = \$172 ;
     if (aclk_rst) begin
-      \$1851  = 1'h1;
+      \$1851  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1852  = \$87 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1852  = medium_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1852  = medium_in_use;
+    end else begin
+      if (medium_hw_grow) begin
+        \$1852  = medium_in_use_was;
+      end
+    end
     if (aclk_rst) begin
-      \$1852  = 1'h1;
+      \$1852  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1853  = \$90 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1853  = 32'd0;
+    end else begin
+      \$1853  = \$173 [31:0];
+    end
     if (aclk_rst) begin
-      \$1853  = 5'h10;
+      \$1853  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1854  = \$96 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1854  = 32'd0;
+    end else begin
+      \$1854  = \$174 [31:0];
+    end
     if (aclk_rst) begin
-      \$1854  = 4'h0;
+      \$1854  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1855  = \$97 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
       \$1855  = 32'd0;
+    end else begin
+      \$1855  = \$175 [31:0];
     end
     if (aclk_rst) begin
       \$1855  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1856  = \$98 [1:0];
-    if (aclk_rst) begin
-      \$1856  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1857  = \$99 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1857  = 32'd0;
+      \$1856  = 32'd0;
+    end else begin
+      \$1856  = \$176 [31:0];
     end
     if (aclk_rst) begin
-      \$1857  = 32'd0;
+      \$1856  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1858  = tail_row;
-    if (\$100 ) begin
-      \$1858  = tail_next_row;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1857  = \$177 ;
     if (aclk_rst) begin
-      \$1858  = 2'h0;
+      \$1857  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1859  = tail_next_row;
-    if (\$100 ) begin
-      \$1859  = \$101 [1:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1858  = \$178 ;
     if (aclk_rst) begin
-      \$1859  = 2'h1;
+      \$1858  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1860  = head;
-    if (popped) begin
-      \$1860  = \$102 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1859  = large_ev_grant;
     if (aclk_rst) begin
-      \$1860  = 4'h0;
+      \$1859  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1861  = \$103 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1860  = large_lw_granted_1;
     if (aclk_rst) begin
-      \$1861  = 1'h0;
+      \$1860  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1862  = head[1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1861  = \$189 [5:0];
     if (aclk_rst) begin
-      \$1862  = 2'h0;
+      \$1861  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1863  = \$110 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1862  = large_in_use;
     if (aclk_rst) begin
-      \$1863  = 5'h00;
+      \$1862  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1864  = \$111 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1863  = \$199 ;
     if (aclk_rst) begin
-      \$1864  = 18'h00000;
+      \$1863  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1865  = \$112 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1864  = \$205 ;
     if (aclk_rst) begin
-      \$1865  = 1'h0;
+      \$1864  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1866  = small_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1865  = large_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1865  = large_in_use;
+    end else begin
+      if (large_hw_grow) begin
+        \$1865  = large_in_use_was;
+      end
+    end
     if (aclk_rst) begin
-      \$1866  = 1'h0;
+      \$1865  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1867  = small_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1866  = 32'd0;
+    end else begin
+      \$1866  = \$206 [31:0];
+    end
     if (aclk_rst) begin
-      \$1867  = 1'h0;
+      \$1866  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1868  = \$123 [8:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1867  = 32'd0;
+    end else begin
+      \$1867  = \$207 [31:0];
+    end
     if (aclk_rst) begin
-      \$1868  = 9'h000;
+      \$1867  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1869  = small_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1868  = 32'd0;
+    end else begin
+      \$1868  = \$208 [31:0];
+    end
     if (aclk_rst) begin
-      \$1869  = 9'h000;
+      \$1868  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1870  = \$133 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1869  = 32'd0;
+    end else begin
+      \$1869  = \$209 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1869  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1870  = \$216 ;
     if (aclk_rst) begin
       \$1870  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1871  = \$139 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1871  = alloc_queue_head;
+    if (\$219 ) begin
+      \$1871  = \$220 ;
+    end
     if (aclk_rst) begin
-      \$1871  = 1'h0;
+      \$1871  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1872  = small_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1872  = small_in_use;
-    end else begin
-      if (small_hw_grow) begin
-        \$1872  = small_in_use_was;
-      end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1872  = alloc_queue_rd;
+    if (\$224 ) begin
+      \$1872  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1872  = 9'h000;
+      \$1872  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1873  = 32'd0;
-    end else begin
-      \$1873  = \$140 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1873  = alloc_queue_rd_next;
+    if (\$224 ) begin
+      \$1873  = \$225 [3:0];
     end
     if (aclk_rst) begin
-      \$1873  = 32'd0;
+      \$1873  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1874  = 32'd0;
-    end else begin
-      \$1874  = \$141 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1874  = alloc_queue_wr;
+    if (\$229 ) begin
+      \$1874  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1874  = 32'd0;
+      \$1874  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1875  = 32'd0;
-    end else begin
-      \$1875  = \$142 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1875  = alloc_queue_wr_next;
+    if (\$229 ) begin
+      \$1875  = \$230 [3:0];
     end
     if (aclk_rst) begin
-      \$1875  = 32'd0;
+      \$1875  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1876  = 32'd0;
-    end else begin
-      \$1876  = \$143 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1876 [0] = \$241 ;
+    \$1876 [1] = \$252 ;
+    \$1876 [2] = \$263 ;
+    \$1876 [3] = \$274 ;
+    \$1876 [4] = \$285 ;
+    \$1876 [5] = \$296 ;
+    \$1876 [6] = \$307 ;
+    \$1876 [7] = \$318 ;
+    \$1876 [8] = \$329 ;
+    \$1876 [9] = \$340 ;
     if (aclk_rst) begin
-      \$1876  = 32'd0;
+      \$1876  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1877  = \$144 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1877 [0] = \$346 ;
+    \$1877 [1] = \$352 ;
+    \$1877 [2] = \$358 ;
+    \$1877 [3] = \$364 ;
+    \$1877 [4] = \$370 ;
+    \$1877 [5] = \$376 ;
+    \$1877 [6] = \$382 ;
+    \$1877 [7] = \$388 ;
+    \$1877 [8] = \$394 ;
+    \$1877 [9] = \$400 ;
+    \$1877 [10] = \$406 ;
     if (aclk_rst) begin
-      \$1877  = 18'h00000;
+      \$1877  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1878  = \$145 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1878  = \$417 ;
     if (aclk_rst) begin
       \$1878  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1879  = medium_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1879  = \$440 ;
     if (aclk_rst) begin
       \$1879  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1880  = medium_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1880  = { \$443 , \$441 [1:0] };
     if (aclk_rst) begin
-      \$1880  = 1'h0;
+      \$1880  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1881  = \$156 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1881  = \$448 [1:0];
     if (aclk_rst) begin
-      \$1881  = 8'h00;
+      \$1881  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1882  = medium_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1882  = \$448 [15:2];
     if (aclk_rst) begin
-      \$1882  = 8'h00;
+      \$1882  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1883  = \$166 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1883  = r1_valid;
     if (aclk_rst) begin
       \$1883  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1884  = \$172 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1884  = \$662 ;
     if (aclk_rst) begin
-      \$1884  = 1'h0;
+      \$1884  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1885  = medium_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1885  = medium_in_use;
-    end else begin
-      if (medium_hw_grow) begin
-        \$1885  = medium_in_use_was;
-      end
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1885 [0] = \$677 ;
+    \$1885 [1] = \$720 ;
+    \$1885 [2] = \$763 ;
+    \$1885 [3] = \$806 ;
     if (aclk_rst) begin
-      \$1885  = 8'h00;
+      \$1885  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1886  = 32'd0;
-    end else begin
-      \$1886  = \$173 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1886  = \$706 ;
     if (aclk_rst) begin
       \$1886  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1887  = 32'd0;
-    end else begin
-      \$1887  = \$174 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1887  = \$749 ;
     if (aclk_rst) begin
       \$1887  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1888  = 32'd0;
-    end else begin
-      \$1888  = \$175 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1888  = \$792 ;
     if (aclk_rst) begin
       \$1888  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1889  = 32'd0;
-    end else begin
-      \$1889  = \$176 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1889  = bus__w_req;
     if (aclk_rst) begin
-      \$1889  = 32'd0;
+      \$1889  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1890  = \$177 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1890  = \$889 [1:0];
     if (aclk_rst) begin
-      \$1890  = 18'h00000;
+      \$1890  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1891  = \$178 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1891  = { w0_large_is, w0_medium_is, w0_small_is };
     if (aclk_rst) begin
-      \$1891  = 1'h0;
+      \$1891  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1892  = large_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1892  = { \$892 , \$891 , \$890  };
     if (aclk_rst) begin
-      \$1892  = 1'h0;
+      \$1892  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1893  = large_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1893  = \$893 [26:19];
     if (aclk_rst) begin
-      \$1893  = 1'h0;
+      \$1893  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1894  = \$189 [5:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1894  = \$896 [39:0];
     if (aclk_rst) begin
-      \$1894  = 6'h00;
+      \$1894  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1895  = large_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1895  = \$899 [39:0];
     if (aclk_rst) begin
-      \$1895  = 6'h00;
+      \$1895  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1896  = \$199 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1896  = \$902 [39:0];
     if (aclk_rst) begin
-      \$1896  = 1'h0;
+      \$1896  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1897  = \$205 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1897  = command_queue_head;
+    if (\$905 ) begin
+      \$1897  = \$906 ;
+    end
     if (aclk_rst) begin
-      \$1897  = 1'h0;
+      \$1897  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1898  = large_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1898  = large_in_use;
-    end else begin
-      if (large_hw_grow) begin
-        \$1898  = large_in_use_was;
-      end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1898  = command_queue_rd;
+    if (\$910 ) begin
+      \$1898  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1898  = 6'h00;
+      \$1898  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1899  = 32'd0;
-    end else begin
-      \$1899  = \$206 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1899  = command_queue_rd_next;
+    if (\$910 ) begin
+      \$1899  = \$911 [3:0];
     end
     if (aclk_rst) begin
-      \$1899  = 32'd0;
+      \$1899  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1900  = 32'd0;
-    end else begin
-      \$1900  = \$207 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1900  = command_queue_wr;
+    if (\$915 ) begin
+      \$1900  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1900  = 32'd0;
+      \$1900  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1901  = 32'd0;
-    end else begin
-      \$1901  = \$208 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1901  = command_queue_wr_next;
+    if (\$915 ) begin
+      \$1901  = \$916 [3:0];
     end
     if (aclk_rst) begin
-      \$1901  = 32'd0;
+      \$1901  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1902  = 32'd0;
-    end else begin
-      \$1902  = \$209 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1902 [0] = \$927 ;
+    \$1902 [1] = \$938 ;
+    \$1902 [2] = \$949 ;
+    \$1902 [3] = \$960 ;
+    \$1902 [4] = \$971 ;
+    \$1902 [5] = \$982 ;
+    \$1902 [6] = \$993 ;
+    \$1902 [7] = \$1004 ;
+    \$1902 [8] = \$1015 ;
+    \$1902 [9] = \$1026 ;
     if (aclk_rst) begin
-      \$1902  = 32'd0;
+      \$1902  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1903  = \$216 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1903 [0] = \$1032 ;
+    \$1903 [1] = \$1038 ;
+    \$1903 [2] = \$1044 ;
+    \$1903 [3] = \$1050 ;
+    \$1903 [4] = \$1056 ;
+    \$1903 [5] = \$1062 ;
+    \$1903 [6] = \$1068 ;
+    \$1903 [7] = \$1074 ;
+    \$1903 [8] = \$1080 ;
+    \$1903 [9] = \$1086 ;
+    \$1903 [10] = \$1092 ;
     if (aclk_rst) begin
-      \$1903  = 1'h0;
+      \$1903  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1904  = alloc_queue_head;
-    if (\$219 ) begin
-      \$1904  = \$220 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1904  = \$1095 ;
     if (aclk_rst) begin
-      \$1904  = 16'h0000;
+      \$1904  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1905  = alloc_queue_rd;
-    if (\$224 ) begin
-      \$1905  = alloc_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1905  = \$1097 ;
     if (aclk_rst) begin
       \$1905  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1906  = alloc_queue_rd_next;
-    if (\$224 ) begin
-      \$1906  = \$225 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1906  = \$1099 ;
     if (aclk_rst) begin
-      \$1906  = 4'h1;
+      \$1906  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1907  = alloc_queue_wr;
-    if (\$229 ) begin
-      \$1907  = alloc_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1907  = \$1101 ;
     if (aclk_rst) begin
-      \$1907  = 4'h0;
+      \$1907  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1908  = alloc_queue_wr_next;
-    if (\$229 ) begin
-      \$1908  = \$230 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1908  = \$1103 ;
     if (aclk_rst) begin
-      \$1908  = 4'h1;
+      \$1908  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1909 [0] = \$241 ;
-    \$1909 [1] = \$252 ;
-    \$1909 [2] = \$263 ;
-    \$1909 [3] = \$274 ;
-    \$1909 [4] = \$285 ;
-    \$1909 [5] = \$296 ;
-    \$1909 [6] = \$307 ;
-    \$1909 [7] = \$318 ;
-    \$1909 [8] = \$329 ;
-    \$1909 [9] = \$340 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1909  = \$1104 ;
     if (aclk_rst) begin
-      \$1909  = 10'h000;
+      \$1909  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1910 [0] = \$346 ;
-    \$1910 [1] = \$352 ;
-    \$1910 [2] = \$358 ;
-    \$1910 [3] = \$364 ;
-    \$1910 [4] = \$370 ;
-    \$1910 [5] = \$376 ;
-    \$1910 [6] = \$382 ;
-    \$1910 [7] = \$388 ;
-    \$1910 [8] = \$394 ;
-    \$1910 [9] = \$400 ;
-    \$1910 [10] = \$406 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1910  = \$1106 ;
     if (aclk_rst) begin
-      \$1910  = 11'h000;
+      \$1910  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1911  = \$417 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1911  = \$1107 ;
     if (aclk_rst) begin
-      \$1911  = 1'h0;
+      \$1911  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1912  = \$440 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1912  = \$1109 ;
     if (aclk_rst) begin
       \$1912  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1913  = { \$443 , \$441 [1:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1913  = \$signal$281 ;
     if (aclk_rst) begin
-      \$1913  = 16'h0000;
+      \$1913  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1914  = \$448 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1914  = \$signal$282 ;
     if (aclk_rst) begin
-      \$1914  = 2'h0;
+      \$1914  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1915  = \$448 [15:2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1915  = w1_data;
     if (aclk_rst) begin
-      \$1915  = 14'h0000;
+      \$1915  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1916  = r1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1916  = \$1117 ;
     if (aclk_rst) begin
       \$1916  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1917  = \$662 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1917  = \$1125 ;
     if (aclk_rst) begin
-      \$1917  = 32'd0;
+      \$1917  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1918 [0] = \$677 ;
-    \$1918 [1] = \$720 ;
-    \$1918 [2] = \$763 ;
-    \$1918 [3] = \$806 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1918  = \$1133 ;
     if (aclk_rst) begin
-      \$1918  = 4'h0;
+      \$1918  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1919  = \$706 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1919  = \$1141 ;
     if (aclk_rst) begin
-      \$1919  = 32'd0;
+      \$1919  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1920  = \$749 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1920  = \$1149 ;
     if (aclk_rst) begin
-      \$1920  = 32'd0;
+      \$1920  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1921  = \$792 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1921  = \$1157 ;
     if (aclk_rst) begin
-      \$1921  = 32'd0;
+      \$1921  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1922  = \$890 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1922  = \$1165 ;
     if (aclk_rst) begin
       \$1922  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1923  = \$912 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1923  = \$1173 ;
     if (aclk_rst) begin
-      \$1923  = 2'h0;
+      \$1923  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1924  = { w0_large_is, w0_medium_is, w0_small_is };
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1924  = \$1181 ;
     if (aclk_rst) begin
-      \$1924  = 3'h0;
+      \$1924  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1925  = { \$915 , \$914 , \$913  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1925  = \$1189 ;
     if (aclk_rst) begin
-      \$1925  = 3'h0;
+      \$1925  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1926  = \$916 [26:19];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1926  = \$1197 ;
     if (aclk_rst) begin
-      \$1926  = 8'h00;
+      \$1926  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1927  = \$919 [39:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1927  = \$1205 ;
     if (aclk_rst) begin
-      \$1927  = 40'h0000000000;
+      \$1927  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1928  = \$922 [39:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1928  = \$1213 ;
     if (aclk_rst) begin
-      \$1928  = 40'h0000000000;
+      \$1928  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1929  = \$925 [39:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1929  = \$1278 [8];
     if (aclk_rst) begin
-      \$1929  = 40'h0000000000;
+      \$1929  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1930  = command_queue_head;
-    if (\$928 ) begin
-      \$1930  = \$929 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1930  = \$1319 [5];
     if (aclk_rst) begin
-      \$1930  = 58'h000000000000000;
+      \$1930  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1931  = command_queue_rd;
-    if (\$933 ) begin
-      \$1931  = command_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1931  = \$1322 ;
     if (aclk_rst) begin
-      \$1931  = 4'h0;
+      \$1931  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1932  = command_queue_rd_next;
-    if (\$933 ) begin
-      \$1932  = \$934 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1932  = \$1324 ;
     if (aclk_rst) begin
-      \$1932  = 4'h1;
+      \$1932  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1933  = command_queue_wr;
-    if (\$938 ) begin
-      \$1933  = command_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1933  = \$1327 ;
     if (aclk_rst) begin
-      \$1933  = 4'h0;
+      \$1933  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1934  = command_queue_wr_next;
-    if (\$938 ) begin
-      \$1934  = \$939 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1934  = irq_enable;
+    if (\$1329 ) begin
+      \$1934  = \$signal$286 [4:0];
     end
     if (aclk_rst) begin
-      \$1934  = 4'h1;
+      \$1934  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1935 [0] = \$950 ;
-    \$1935 [1] = \$961 ;
-    \$1935 [2] = \$972 ;
-    \$1935 [3] = \$983 ;
-    \$1935 [4] = \$994 ;
-    \$1935 [5] = \$1005 ;
-    \$1935 [6] = \$1016 ;
-    \$1935 [7] = \$1027 ;
-    \$1935 [8] = \$1038 ;
-    \$1935 [9] = \$1049 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1935  = small_low_water;
+    if (\$1331 ) begin
+      \$1935 [7:0] = \$signal$286 [7:0];
+    end
+    if (\$1333 ) begin
+      \$1935 [15:8] = \$signal$286 [15:8];
+    end
+    if (\$1335 ) begin
+      \$1935 [16] = \$signal$286 [16];
+    end
     if (aclk_rst) begin
-      \$1935  = 10'h000;
+      \$1935  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1936 [0] = \$1055 ;
-    \$1936 [1] = \$1061 ;
-    \$1936 [2] = \$1067 ;
-    \$1936 [3] = \$1073 ;
-    \$1936 [4] = \$1079 ;
-    \$1936 [5] = \$1085 ;
-    \$1936 [6] = \$1091 ;
-    \$1936 [7] = \$1097 ;
-    \$1936 [8] = \$1103 ;
-    \$1936 [9] = \$1109 ;
-    \$1936 [10] = \$1115 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1936  = medium_low_water;
+    if (\$1337 ) begin
+      \$1936 [7:0] = \$signal$286 [7:0];
+    end
+    if (\$1339 ) begin
+      \$1936 [15:8] = \$signal$286 [15:8];
+    end
+    if (\$1341 ) begin
+      \$1936 [16] = \$signal$286 [16];
+    end
     if (aclk_rst) begin
-      \$1936  = 11'h000;
+      \$1936  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1937  = \$1118 ;
-    if (aclk_rst) begin
-      \$1937  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1937  = large_low_water;
+    if (\$1343 ) begin
+      \$1937 [7:0] = \$signal$286 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1938  = \$1120 ;
-    if (aclk_rst) begin
-      \$1938  = 4'h0;
+    if (\$1345 ) begin
+      \$1937 [15:8] = \$signal$286 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1939  = \$1122 ;
-    if (aclk_rst) begin
-      \$1939  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1940  = \$1124 ;
-    if (aclk_rst) begin
-      \$1940  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1941  = \$1126 ;
-    if (aclk_rst) begin
-      \$1941  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1942  = bus__w_req;
-    if (aclk_rst) begin
-      \$1942  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1943  = \$1127 ;
-    if (aclk_rst) begin
-      \$1943  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1944  = \$1129 ;
-    if (aclk_rst) begin
-      \$1944  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1945  = \$1130 ;
-    if (aclk_rst) begin
-      \$1945  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1946  = \$1134 ;
-    if (aclk_rst) begin
-      \$1946  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1947  = \$signal$282 ;
-    if (aclk_rst) begin
-      \$1947  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1948  = \$signal$283 ;
-    if (aclk_rst) begin
-      \$1948  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1949  = \$signal$281 ;
-    if (aclk_rst) begin
-      \$1949  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1950  = \$1142 ;
-    if (aclk_rst) begin
-      \$1950  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1951  = \$1150 ;
-    if (aclk_rst) begin
-      \$1951  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1952  = \$1158 ;
-    if (aclk_rst) begin
-      \$1952  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1953  = \$1166 ;
-    if (aclk_rst) begin
-      \$1953  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1954  = \$1174 ;
-    if (aclk_rst) begin
-      \$1954  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1955  = \$1182 ;
-    if (aclk_rst) begin
-      \$1955  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1956  = \$1190 ;
-    if (aclk_rst) begin
-      \$1956  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1957  = \$1198 ;
-    if (aclk_rst) begin
-      \$1957  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1958  = \$1206 ;
-    if (aclk_rst) begin
-      \$1958  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1959  = \$1214 ;
-    if (aclk_rst) begin
-      \$1959  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1960  = \$1222 ;
-    if (aclk_rst) begin
-      \$1960  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1961  = \$1230 ;
-    if (aclk_rst) begin
-      \$1961  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1962  = \$1238 ;
-    if (aclk_rst) begin
-      \$1962  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1963  = \$1303 [8];
-    if (aclk_rst) begin
-      \$1963  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1964  = \$1344 [5];
-    if (aclk_rst) begin
-      \$1964  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1965  = \$1347 ;
-    if (aclk_rst) begin
-      \$1965  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1966  = \$1349 ;
-    if (aclk_rst) begin
-      \$1966  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1967  = \$1352 ;
-    if (aclk_rst) begin
-      \$1967  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1968  = irq_enable;
-    if (\$1354 ) begin
-      \$1968  = \$signal$287 [4:0];
+    if (\$1347 ) begin
+      \$1937 [16] = \$signal$286 [16];
     end
     if (aclk_rst) begin
-      \$1968  = 5'h00;
+      \$1937  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1969  = small_low_water;
-    if (\$1356 ) begin
-      \$1969 [7:0] = \$signal$287 [7:0];
-    end
-    if (\$1358 ) begin
-      \$1969 [15:8] = \$signal$287 [15:8];
-    end
-    if (\$1360 ) begin
-      \$1969 [16] = \$signal$287 [16];
-    end
-    if (aclk_rst) begin
-      \$1969  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1970  = medium_low_water;
-    if (\$1362 ) begin
-      \$1970 [7:0] = \$signal$287 [7:0];
-    end
-    if (\$1364 ) begin
-      \$1970 [15:8] = \$signal$287 [15:8];
-    end
-    if (\$1366 ) begin
-      \$1970 [16] = \$signal$287 [16];
-    end
-    if (aclk_rst) begin
-      \$1970  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$166 ) begin end
-    \$1971  = large_low_water;
-    if (\$1368 ) begin
-      \$1971 [7:0] = \$signal$287 [7:0];
-    end
-    if (\$1370 ) begin
-      \$1971 [15:8] = \$signal$287 [15:8];
-    end
-    if (\$1372 ) begin
-      \$1971 [16] = \$signal$287 [16];
-    end
-    if (aclk_rst) begin
-      \$1971  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$4377$0 [4:1];
-  assign rsp_grant_pool = \port$4377$0 [6:5];
-  assign rsp_grant_user = \port$4377$55 [23:8];
-  assign rsp_flushed_err = \port$4398$0 [4:1];
-  assign rsp_flushed_pool = \port$4398$0 [22:21];
-  assign rsp_flushed_user = \port$4398$0 [20:5];
-  assign rsp_freed_err = \port$4383$0 [4:1];
-  assign rsp_freed_src = \port$4430$0 [0];
-  assign rsp_freed_in_pool = \port$4383$0 [23];
-  assign rsp_freed_pool = \port$4383$0 [22:21];
-  assign rsp_freed_tag = \port$4430$0 [40:33];
-  assign rsp_freed_addr = \port$4430$0 [32:1];
-  assign rsp_freed_user = \port$4383$0 [20:5];
-  assign rsp_grant_ok = \port$4377$0 [0];
-  assign rsp_freed_ok = \port$4383$0 [0];
-  assign rsp_flushed_ok = \port$4398$0 [0];
-  assign log_bank0_k = \$1388 [1:0];
-  assign log_bank1_k = \$1389 [1:0];
-  assign log_bank2_k = \$1390 [1:0];
-  assign log_bank3_k = \$1391 [1:0];
-  assign space_under = { \$1404 [5], \$1404  };
-  assign \$signal$103  = { low_water_hit, \$1409 , \$1407 , e1_exhausted, \$1406  };
+  assign rsp_grant_err = \port$4343$0 [4:1];
+  assign rsp_grant_pool = \port$4343$0 [6:5];
+  assign rsp_grant_user = \port$4343$55 [23:8];
+  assign rsp_flushed_err = \port$4364$0 [4:1];
+  assign rsp_flushed_pool = \port$4364$0 [22:21];
+  assign rsp_flushed_user = \port$4364$0 [20:5];
+  assign rsp_freed_err = \port$4349$0 [4:1];
+  assign rsp_freed_src = \port$4396$0 [0];
+  assign rsp_freed_in_pool = \port$4349$0 [23];
+  assign rsp_freed_pool = \port$4349$0 [22:21];
+  assign rsp_freed_tag = \port$4396$0 [40:33];
+  assign rsp_freed_addr = \port$4396$0 [32:1];
+  assign rsp_freed_user = \port$4349$0 [20:5];
+  assign rsp_grant_ok = \port$4343$0 [0];
+  assign rsp_freed_ok = \port$4349$0 [0];
+  assign rsp_flushed_ok = \port$4364$0 [0];
+  assign log_bank0_k = \$1363 [1:0];
+  assign log_bank1_k = \$1364 [1:0];
+  assign log_bank2_k = \$1365 [1:0];
+  assign log_bank3_k = \$1366 [1:0];
+  assign space_under = { \$1379 [5], \$1379  };
+  assign \$signal$103  = { low_water_hit, \$1384 , \$1382 , e1_exhausted, \$1381  };
   assign \$signal$163  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4519$0 [35:32];
-  assign bus__w_data_queued = \port$4519$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1636 , \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], new_flush };
+  assign bus__w_strb_queued = \port$4485$0 [35:32];
+  assign bus__w_data_queued = \port$4485$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1611 , \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], w1_is_flush };
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$305  = log_bank0_wdata;
+  assign \$signature__data$304  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$307  = head[3:2];
-  assign \$signature__en$308  = 1'h1;
-  assign \$signature__addr$309  = log_bank1_wrow;
-  assign \$signature__data$310  = log_bank1_wdata;
-  assign \$signature__en$311  = log_bank1_wen;
-  assign \$signature__addr$312  = head[3:2];
-  assign \$signature__en$313  = 1'h1;
-  assign \$signature__addr$314  = log_bank2_wrow;
-  assign \$signature__data$315  = log_bank2_wdata;
-  assign \$signature__en$316  = log_bank2_wen;
-  assign \$signature__addr$317  = head[3:2];
-  assign \$signature__en$318  = 1'h1;
-  assign \$signature__addr$319  = log_bank3_wrow;
-  assign \$signature__data$320  = log_bank3_wdata;
-  assign \$signature__en$321  = log_bank3_wen;
-  assign \$signature__addr$322  = head[3:2];
-  assign \$signature__en$323  = 1'h1;
+  assign \$signature__addr$306  = head[3:2];
+  assign \$signature__en$307  = 1'h1;
+  assign \$signature__addr$308  = log_bank1_wrow;
+  assign \$signature__data$309  = log_bank1_wdata;
+  assign \$signature__en$310  = log_bank1_wen;
+  assign \$signature__addr$311  = head[3:2];
+  assign \$signature__en$312  = 1'h1;
+  assign \$signature__addr$313  = log_bank2_wrow;
+  assign \$signature__data$314  = log_bank2_wdata;
+  assign \$signature__en$315  = log_bank2_wen;
+  assign \$signature__addr$316  = head[3:2];
+  assign \$signature__en$317  = 1'h1;
+  assign \$signature__addr$318  = log_bank3_wrow;
+  assign \$signature__data$319  = log_bank3_wdata;
+  assign \$signature__en$320  = log_bank3_wen;
+  assign \$signature__addr$321  = head[3:2];
+  assign \$signature__en$322  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$328  = alloc_queue_wr;
-  assign \$signature__data$329  = alloc_queue_w_data;
+  assign \$signature__addr$327  = alloc_queue_wr;
+  assign \$signature__data$328  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 [7:0], 11'h000, \port$4377$0 [14:7] };
-  assign rsp_grant_slot = \port$4377$0 [14:7];
-  assign rsp_grant_tag = \port$4377$55 [7:0];
-  assign bus__r_slow_data = { \port$4377$0 [0], \port$4377$0 [4:1], \port$4377$55 [7:0], 11'h000, \port$4377$0 [14:7] };
-  assign w0_small_is_queued = \$1443 [6];
-  assign w0_small_is_pins = \$1446 [6];
-  assign w0_medium_is_queued = \$1449 [6];
-  assign w0_medium_is_pins = \$1452 [6];
-  assign w0_large_is_queued = \$1455 [6];
-  assign w0_large_is_pins = \$1458 [6];
-  assign \read__addr$352  = command_queue_rd;
-  assign \$signature__addr$353  = command_queue_wr;
-  assign \$signature__data$354  = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1636 , \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], new_flush };
-  assign req_free_addr = \$1818 [40:1];
-  assign req_free_oor = \$1818 [41];
-  assign req_free_pool = \$1818 [43:42];
-  assign req_free_tag = \$1818 [51:44];
-  assign req_free_hit = \$1818 [54:52];
-  assign req_flush_select = \$1818 [57:55];
-  assign req_flush_pool = \$1818 [43:42];
-  assign \port$3524$0  = \$1406 ;
-  assign \port$3525$0  = \$1407 ;
-  assign \port$3527$0  = \$1409 ;
-  assign \port$3963$1  = \$1818 [57:1];
-  assign \port$4689$0  = \$signal$101 ;
-  assign bus__w_ack = \$signal$284 ;
-  assign \port$4961$0  = \$signal$102 ;
-  assign \$1408  = 1'h0;
-  assign \$1409  = 1'h0;
+  assign handle = { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 [7:0], 11'h000, \port$4343$0 [14:7] };
+  assign rsp_grant_slot = \port$4343$0 [14:7];
+  assign rsp_grant_tag = \port$4343$55 [7:0];
+  assign bus__r_slow_data = { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 [7:0], 11'h000, \port$4343$0 [14:7] };
+  assign w0_small_is_queued = \$1418 [6];
+  assign w0_small_is_pins = \$1421 [6];
+  assign w0_medium_is_queued = \$1424 [6];
+  assign w0_medium_is_pins = \$1427 [6];
+  assign w0_large_is_queued = \$1430 [6];
+  assign w0_large_is_pins = \$1433 [6];
+  assign bus__w_slow = w1_is_command;
+  assign \read__addr$351  = command_queue_rd;
+  assign \$signature__addr$352  = command_queue_wr;
+  assign \$signature__data$353  = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1611 , \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], w1_is_flush };
+  assign req_free_addr = \$1785 [40:1];
+  assign req_free_oor = \$1785 [41];
+  assign req_free_pool = \$1785 [43:42];
+  assign req_free_tag = \$1785 [51:44];
+  assign req_free_hit = \$1785 [54:52];
+  assign req_flush_select = \$1785 [57:55];
+  assign req_flush_pool = \$1785 [43:42];
+  assign \port$3499$0  = \$1381 ;
+  assign \port$3500$0  = \$1382 ;
+  assign \port$3502$0  = \$1384 ;
+  assign \port$3929$1  = \$1785 [57:1];
+  assign \port$4655$0  = \$signal$101 ;
+  assign bus__w_ack = \$signal$283 ;
+  assign \port$4925$0  = \$signal$102 ;
+  assign \$1383  = 1'h0;
+  assign \$1384  = 1'h0;
   assign \$113  = 1'h1;
   assign \$114  = small_ev_grant;
   assign \$115  = 1'h1;
@@ -14721,49 +14642,43 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign { \$814 [2], \$814 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
   assign { \$819 [5:3], \$819 [0] } = { \$818 [11:9], \$818 [6] };
   assign \$819 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$831 [5:3], \$831 [1:0] } = { \$830 [11:9], \$830 [7:6] };
-  assign \$831 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$835 [5:3], \$835 [1] } = { \$834 [11:9], \$834 [7] };
-  assign { \$835 [2], \$835 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$840 [5:3], \$840 [0] } = { \$839 [11:9], \$839 [6] };
-  assign \$840 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$852 [5:3], \$852 [1:0] } = { \$851 [11:9], \$851 [7:6] };
-  assign \$852 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$856 [5:3], \$856 [1] } = { \$855 [11:9], \$855 [7] };
-  assign { \$856 [2], \$856 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$861 [5:3], \$861 [0] } = { \$860 [11:9], \$860 [6] };
-  assign \$861 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$872 [5:3], \$872 [1:0] } = { \$871 [11:9], \$871 [7:6] };
-  assign \$872 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign { \$876 [5:3], \$876 [1] } = { \$875 [11:9], \$875 [7] };
-  assign { \$876 [2], \$876 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign { \$881 [5:3], \$881 [0] } = { \$880 [11:9], \$880 [6] };
-  assign \$881 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign { \$894 [5:3], \$894 [1:0] } = { \$893 [11:9], \$893 [7:6] };
-  assign \$894 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$898 [5:3], \$898 [1] } = { \$897 [11:9], \$897 [7] };
-  assign { \$898 [2], \$898 [0] } = \$auto$rtlil.cc:2739:Not$148 ;
-  assign { \$903 [5:3], \$903 [0] } = { \$902 [11:9], \$902 [6] };
-  assign \$903 [2:1] = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1441 [5:3], \$1441 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1441 [2] = \$auto$rtlil.cc:2739:Not$152 ;
-  assign { \$1444 [5:3], \$1444 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1444 [2] = \$auto$rtlil.cc:2739:Not$154 ;
-  assign w0_small_slot_ok_queued = \$1459 [19];
-  assign w0_small_slot_ok_pins = \$1461 [19];
-  assign { \$1447 [5:3], \$1447 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1447 [2], \$1447 [0] } = \$auto$rtlil.cc:2739:Not$156 ;
-  assign { \$1450 [5:3], \$1450 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1450 [2], \$1450 [0] } = \$auto$rtlil.cc:2739:Not$158 ;
-  assign w0_medium_slot_ok_queued = \$1463 [19];
-  assign w0_medium_slot_ok_pins = \$1465 [19];
-  assign { \$1453 [5:3], \$1453 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1453 [2:1] = \$auto$rtlil.cc:2739:Not$160 ;
-  assign { \$1456 [5:3], \$1456 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1456 [2:1] = \$auto$rtlil.cc:2739:Not$162 ;
-  assign w0_large_slot_ok_queued = \$1467 [19];
-  assign w0_large_slot_ok_pins = \$1469 [19];
-  assign \$918  = { 1'h0, \$917 [18:0], 6'h00 };
-  assign \$921  = { 6'h00, \$920 [18:0], 9'h000 };
-  assign \$924  = { 3'h0, \$923 [18:0], 12'h000 };
+  assign { \$830 [5:3], \$830 [1:0] } = { \$829 [11:9], \$829 [7:6] };
+  assign \$830 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$834 [5:3], \$834 [1] } = { \$833 [11:9], \$833 [7] };
+  assign { \$834 [2], \$834 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$839 [5:3], \$839 [0] } = { \$838 [11:9], \$838 [6] };
+  assign \$839 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$850 [5:3], \$850 [1:0] } = { \$849 [11:9], \$849 [7:6] };
+  assign \$850 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$854 [5:3], \$854 [1] } = { \$853 [11:9], \$853 [7] };
+  assign { \$854 [2], \$854 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$859 [5:3], \$859 [0] } = { \$858 [11:9], \$858 [6] };
+  assign \$859 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$870 [5:3], \$870 [1:0] } = { \$869 [11:9], \$869 [7:6] };
+  assign \$870 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign { \$874 [5:3], \$874 [1] } = { \$873 [11:9], \$873 [7] };
+  assign { \$874 [2], \$874 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign { \$879 [5:3], \$879 [0] } = { \$878 [11:9], \$878 [6] };
+  assign \$879 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign { \$1416 [5:3], \$1416 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1416 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$1419 [5:3], \$1419 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1419 [2] = \$auto$rtlil.cc:2739:Not$148 ;
+  assign w0_small_slot_ok_queued = \$1434 [19];
+  assign w0_small_slot_ok_pins = \$1436 [19];
+  assign { \$1422 [5:3], \$1422 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1422 [2], \$1422 [0] } = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1425 [5:3], \$1425 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1425 [2], \$1425 [0] } = \$auto$rtlil.cc:2739:Not$152 ;
+  assign w0_medium_slot_ok_queued = \$1438 [19];
+  assign w0_medium_slot_ok_pins = \$1440 [19];
+  assign { \$1428 [5:3], \$1428 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1428 [2:1] = \$auto$rtlil.cc:2739:Not$154 ;
+  assign { \$1431 [5:3], \$1431 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1431 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
+  assign w0_large_slot_ok_queued = \$1442 [19];
+  assign w0_large_slot_ok_pins = \$1444 [19];
+  assign \$895  = { 1'h0, \$894 [18:0], 6'h00 };
+  assign \$898  = { 6'h00, \$897 [18:0], 9'h000 };
+  assign \$901  = { 3'h0, \$900 [18:0], 12'h000 };
 endmodule
