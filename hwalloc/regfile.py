@@ -246,7 +246,6 @@ class RegisterFile(wiring.Component):
         if guard:
             part_w = [[part.write_port() for part in bank] for bank in parts]
             part_r = [[part.read_port(domain="comb") for part in bank] for bank in parts]
-            bank_data = [Cat(r.data for r in bank) for bank in part_r]
         else:
             bank_w = [bank.write_port() for bank in banks]
             bank_r = [bank.read_port(transparent_for=(w,)) for bank, w in zip(banks, bank_w, strict=True)]
@@ -436,13 +435,23 @@ class RegisterFile(wiring.Component):
         # one chosen, in a register of its own so that the read decode sees
         # registers only).
         head_valid, head_bank = Signal(), Signal(nbb)
-        m.d.sync += [head_valid.eq(~empty), head_bank.eq(head[:nbb])]
+        m.d.sync += [head_valid.eq(~empty), *([] if guard else [head_bank.eq(head[:nbb])])]
         # (not reset: it is loaded every cycle, with 0 while head_valid, which
         # is reset, is low; a reset of its own ORed with that was a LUT in
         # front of every bit's set/reset, on the guarded core's worst path)
         head_entry = Signal(entry_bits, reset_less=True)
         if guard:
-            shown = Array(bank_data)[head_bank]
+            # The head's bank in a register a part (a quarter of the entry):
+            # one register fanned out to the multiplexers of every bit was the
+            # guarded core's worst path on a seed. The copies differ while the
+            # log is empty, when the choice is not shown (head_valid is low),
+            # so that synthesis keeps them apart.
+            shown = []
+            for c in range(len(quarters)):
+                bank_of_part = Signal(nbb, name=f"head_bank_{c}", reset_less=True)
+                m.d.sync += bank_of_part.eq(Mux(empty, c % nb, head[:nbb]))
+                shown.append(Array(bank[c].data for bank in part_r)[bank_of_part])
+            shown = Cat(shown)
         else:
             shown = Mux(head_bank[1], Mux(head_bank[0], bank_r[3].data, bank_r[2].data),
                         Mux(head_bank[0], bank_r[1].data, bank_r[0].data))
@@ -543,7 +552,11 @@ class RegisterFile(wiring.Component):
             return equal(bus.r_addr, Const(offset, len(bus.r_addr)))
         block = bus.r_addr[6:]
         pool_blocks = range(POOL_BASE >> 6, (POOL_BASE >> 6) + len(cfg.pools))
-        is_alloc = (bus.r_addr[:6] == 0) & (block >= pool_blocks.start) & (block < pool_blocks.stop)
+        # (the block among the pools' blocks as a lookup of its six bits, one
+        # LUT: as two compares on carry chains it was on the guarded core's
+        # worst path, from the pins to req_alloc)
+        in_pools = Const(sum(1 << b for b in pool_blocks), 1 << len(block)).bit_select(block, 1)
+        is_alloc = (bus.r_addr[:6] == 0) & in_pools
         r1_valid = Signal()
         m.d.sync += r1_valid.eq(bus.r_req & ~is_alloc)
         # the adapter learns each read's stream in the cycle of its AR

@@ -338,9 +338,9 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2830$0 (\$11 [4:0]),
-    .\port$2830$48 (\$11 [53:48]),
-    .\port$2830$6 (\$11 [15:6]),
+    .\port$2818$0 (\$11 [4:0]),
+    .\port$2818$48 (\$11 [53:48]),
+    .\port$2818$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2517$41 (\$19 [41:40]),
+    .\port$2505$41 (\$19 [41:40]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -429,17 +429,17 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2383$0 (\$16 ),
-    .\port$2384$0 (\$17 ),
-    .\port$2517$1 (\$19 ),
-    .\port$2830$0 (\$11 [15:0]),
-    .\port$2830$48 (\$11 [63:48]),
-    .\port$2833$0 (\$12 ),
-    .\port$2845$0 (\$13 ),
-    .\port$2873$0 (\$14 ),
-    .\port$2954$0 (\$15 ),
-    .\port$3102$0 (\$signal ),
-    .\port$3270$0 (\$signal$58 ),
+    .\port$2375$0 (\$16 ),
+    .\port$2376$0 (\$17 ),
+    .\port$2505$1 (\$19 ),
+    .\port$2818$0 (\$11 [15:0]),
+    .\port$2818$48 (\$11 [63:48]),
+    .\port$2821$0 (\$12 ),
+    .\port$2833$0 (\$13 ),
+    .\port$2861$0 (\$14 ),
+    .\port$2942$0 (\$15 ),
+    .\port$3090$0 (\$signal ),
+    .\port$3258$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -598,7 +598,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
 endmodule
 
 module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2830$0 , \port$2830$6 , \port$2830$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2818$0 , \port$2818$6 , \port$2818$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$74  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1487,12 +1487,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2830$0 ;
-  wire [4:0] \port$2830$0 ;
-  input [5:0] \port$2830$48 ;
-  wire [5:0] \port$2830$48 ;
-  input [9:0] \port$2830$6 ;
-  wire [9:0] \port$2830$6 ;
+  input [4:0] \port$2818$0 ;
+  wire [4:0] \port$2818$0 ;
+  input [5:0] \port$2818$48 ;
+  wire [5:0] \port$2818$48 ;
+  input [9:0] \port$2818$6 ;
+  wire [9:0] \port$2818$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1658,7 +1658,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$2830$0 [0], \port$2830$0 [4:1], 2'h0, \port$2830$48 , 9'h000, \port$2830$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 , 9'h000, \port$2818$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1749,7 +1749,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2830$0 [0], \port$2830$0 [4:1], 2'h0, \port$2830$48 , 9'h000, \port$2830$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 , 9'h000, \port$2818$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3150,7 +3150,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2830$0 [0], \port$2830$0 [4:1], 2'h0, \port$2830$48 , 9'h000, \port$2830$6  };
+  assign r_slow_w_data = { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 , 9'h000, \port$2818$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3162,12 +3162,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$2830$0 [0], \port$2830$0 [4:1], 2'h0, \port$2830$48 , 9'h000, \port$2830$6  };
+  assign \$signature__data$108  = { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 , 9'h000, \port$2818$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2830$0 [0], \port$2830$0 [4:1], 2'h0, \port$2830$48 , 9'h000, \port$2830$6  };
+  assign bus__r_slow_data = { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 , 9'h000, \port$2818$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3207,7 +3207,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
 endmodule
 
 module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2517$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$2505$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$75  = 0;
   wire [11:0] \$1 ;
   wire \$10 ;
@@ -4091,8 +4091,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire grant_valid;
   wire hit_a3;
   wire [5:0] next_tag;
-  input [1:0] \port$2517$41 ;
-  wire [1:0] \port$2517$41 ;
+  input [1:0] \port$2505$41 ;
+  wire [1:0] \port$2505$41 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   wire [9:0] \r__addr$309 ;
@@ -4857,7 +4857,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2517$41 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2505$41 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -4930,7 +4930,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$88  = free_port_addr - 31'h40040000;
   assign \$89  = ~ \$88 [32];
   assign \$91  = \$87  & \$90 ;
-  assign \$92  = free_src ? \port$2517$41 [0] : \$91 ;
+  assign \$92  = free_src ? \port$2505$41 [0] : \$91 ;
   assign \$93  = f0_addr[2:0] == f2_addr[2:0];
   assign \$94  = f0_addr[5:3] == f2_addr[5:3];
   assign \$95  = f0_addr[8:6] == f2_addr[8:6];
@@ -5862,12 +5862,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
     endcase
   end
   assign samples_grant_waddr = { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
-  assign flush_reg_select = \port$2517$41 [1];
+  assign flush_reg_select = \port$2505$41 [1];
   assign samples_fresh_slot = \$344 [9:0];
   assign samples_tail = samples_queue_waddr;
   assign samples_flushing = x1_select;
   assign \$signal  = { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
-  assign free_reg_hit = \port$2517$41 [0];
+  assign free_reg_hit = \port$2505$41 [0];
   assign \$signal$197  = \$447 [12];
   assign hit_a3 = \$451 [12];
   assign \$signal$216  = \$455 [12];
@@ -6014,9 +6014,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$442 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2383$0 , \port$2384$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
-, \port$2517$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2830$0 , \port$2830$48 , rsp_freed_valid, \port$2833$0 , rsp_flushed_valid, \port$2845$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2873$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2954$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3102$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3270$0 , aclk_clk);
+module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2375$0 , \port$2376$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
+, \port$2505$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2818$0 , \port$2818$48 , rsp_freed_valid, \port$2821$0 , rsp_flushed_valid, \port$2833$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2861$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2942$0 , bus__w_beat_from_queue, e1_exhausted
+, \port$3090$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3258$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$76  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -6051,7 +6051,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$1025 ;
   wire \$1026 ;
   wire \$1027 ;
-  wire \$1028 ;
+  wire [42:0] \$1028 ;
   wire \$1029 ;
   wire \$103 ;
   wire \$1030 ;
@@ -6060,129 +6060,117 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$1033 ;
   wire \$1034 ;
   wire \$1035 ;
-  wire \$1036 ;
-  wire \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
+  reg [31:0] \$1036 ;
+  reg \$1037 ;
+  reg \$1038 ;
+  reg [1:0] \$1039 ;
   wire \$104 ;
-  wire [42:0] \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  reg [31:0] \$1048 ;
+  reg \$1040 ;
+  reg \$1041 ;
+  reg \$1042 ;
+  reg \$1043 ;
+  reg \$1044 ;
+  reg \$1045 ;
+  reg \$1046 ;
+  reg \$1047 ;
+  reg \$1048 ;
   reg \$1049 ;
   wire \$105 ;
   reg \$1050 ;
-  reg [1:0] \$1051 ;
+  reg \$1051 ;
   reg \$1052 ;
   reg \$1053 ;
   reg \$1054 ;
-  reg \$1055 ;
-  reg \$1056 ;
-  reg \$1057 ;
-  reg \$1058 ;
-  reg \$1059 ;
+  reg [5:0] \$1055 ;
+  reg [4:0] \$1056 ;
+  reg [31:0] \$1057 ;
+  reg [1:0] \$1058 ;
+  reg [31:0] \$1059 ;
   wire \$106 ;
-  reg \$1060 ;
-  reg \$1061 ;
-  reg \$1062 ;
+  reg [2:0] \$1060 ;
+  reg [2:0] \$1061 ;
+  reg [4:0] \$1062 ;
   reg \$1063 ;
-  reg \$1064 ;
-  reg \$1065 ;
-  reg \$1066 ;
-  reg [5:0] \$1067 ;
-  reg [4:0] \$1068 ;
-  reg [31:0] \$1069 ;
+  reg [1:0] \$1064 ;
+  reg [4:0] \$1065 ;
+  reg [17:0] \$1066 ;
+  reg \$1067 ;
+  reg \$1068 ;
+  reg \$1069 ;
   wire \$107 ;
-  reg [1:0] \$1070 ;
-  reg [31:0] \$1071 ;
-  reg [2:0] \$1072 ;
-  reg [2:0] \$1073 ;
-  reg [4:0] \$1074 ;
-  reg \$1075 ;
-  reg [1:0] \$1076 ;
-  reg [4:0] \$1077 ;
-  reg [17:0] \$1078 ;
+  reg [10:0] \$1070 ;
+  reg [10:0] \$1071 ;
+  reg \$1072 ;
+  reg \$1073 ;
+  reg [10:0] \$1074 ;
+  reg [31:0] \$1075 ;
+  reg [31:0] \$1076 ;
+  reg [31:0] \$1077 ;
+  reg [31:0] \$1078 ;
   reg \$1079 ;
   wire \$108 ;
-  reg \$1080 ;
-  reg \$1081 ;
-  reg [10:0] \$1082 ;
-  reg [10:0] \$1083 ;
-  reg \$1084 ;
-  reg \$1085 ;
-  reg [10:0] \$1086 ;
-  reg [31:0] \$1087 ;
-  reg [31:0] \$1088 ;
-  reg [31:0] \$1089 ;
+  reg [10:0] \$1080 ;
+  reg [3:0] \$1081 ;
+  reg [3:0] \$1082 ;
+  reg [3:0] \$1083 ;
+  reg [3:0] \$1084 ;
+  reg [8:0] \$1085 ;
+  reg [9:0] \$1086 ;
+  reg \$1087 ;
+  reg \$1088 ;
+  reg [10:0] \$1089 ;
   wire [12:0] \$109 ;
-  reg [31:0] \$1090 ;
-  reg \$1091 ;
-  reg [10:0] \$1092 ;
-  reg [3:0] \$1093 ;
-  reg [3:0] \$1094 ;
-  reg [3:0] \$1095 ;
-  reg [3:0] \$1096 ;
-  reg [8:0] \$1097 ;
-  reg [9:0] \$1098 ;
+  reg \$1090 ;
+  reg [9:0] \$1091 ;
+  reg \$1092 ;
+  reg [31:0] \$1093 ;
+  reg [1:0] \$1094 ;
+  reg [31:0] \$1095 ;
+  reg \$1096 ;
+  reg \$1097 ;
+  reg \$1098 ;
   reg \$1099 ;
   wire [120:0] \$11 ;
   wire \$110 ;
-  reg \$1100 ;
-  reg [10:0] \$1101 ;
-  reg \$1102 ;
-  reg [9:0] \$1103 ;
-  reg \$1104 ;
-  reg [31:0] \$1105 ;
-  reg [1:0] \$1106 ;
-  reg [31:0] \$1107 ;
-  reg \$1108 ;
+  reg [5:0] \$1100 ;
+  reg [31:0] \$1101 ;
+  reg [42:0] \$1102 ;
+  reg [3:0] \$1103 ;
+  reg [3:0] \$1104 ;
+  reg [3:0] \$1105 ;
+  reg [3:0] \$1106 ;
+  reg [8:0] \$1107 ;
+  reg [9:0] \$1108 ;
   reg \$1109 ;
   wire \$111 ;
-  reg \$1110 ;
-  reg \$1111 ;
-  reg [5:0] \$1112 ;
-  reg [31:0] \$1113 ;
-  reg [42:0] \$1114 ;
-  reg [3:0] \$1115 ;
+  reg [3:0] \$1110 ;
+  reg [7:0] \$1111 ;
+  reg [7:0] \$1112 ;
+  reg [15:0] \$1113 ;
+  reg [31:0] \$1114 ;
+  reg \$1115 ;
   reg [3:0] \$1116 ;
-  reg [3:0] \$1117 ;
-  reg [3:0] \$1118 ;
-  reg [8:0] \$1119 ;
+  reg \$1117 ;
+  reg \$1118 ;
+  reg [3:0] \$1119 ;
   wire \$112 ;
-  reg [9:0] \$1120 ;
+  reg [31:0] \$1120 ;
   reg \$1121 ;
-  reg [3:0] \$1122 ;
-  reg [7:0] \$1123 ;
-  reg [7:0] \$1124 ;
-  reg [15:0] \$1125 ;
-  reg [31:0] \$1126 ;
+  reg \$1122 ;
+  reg \$1123 ;
+  reg \$1124 ;
+  reg \$1125 ;
+  reg \$1126 ;
   reg \$1127 ;
-  reg [3:0] \$1128 ;
+  reg \$1128 ;
   reg \$1129 ;
   wire \$113 ;
   reg \$1130 ;
-  reg [3:0] \$1131 ;
-  reg [31:0] \$1132 ;
-  reg \$1133 ;
-  reg \$1134 ;
-  reg \$1135 ;
-  reg \$1136 ;
-  reg \$1137 ;
-  reg \$1138 ;
-  reg \$1139 ;
+  reg \$1131 ;
+  reg [4:0] \$1132 ;
+  reg [4:0] \$1133 ;
+  reg [16:0] \$1134 ;
   wire [32:0] \$114 ;
-  reg \$1140 ;
-  reg \$1141 ;
-  reg \$1142 ;
-  reg \$1143 ;
-  reg [4:0] \$1144 ;
-  reg [4:0] \$1145 ;
-  reg [16:0] \$1146 ;
   wire [32:0] \$115 ;
   wire [32:0] \$116 ;
   wire [32:0] \$117 ;
@@ -6195,20 +6183,20 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
+  wire [10:0] \$126 ;
   wire \$127 ;
-  wire [10:0] \$128 ;
+  wire \$128 ;
   wire \$129 ;
   wire [1:0] \$13 ;
   wire \$130 ;
-  wire \$131 ;
+  wire [4:0] \$131 ;
   wire \$132 ;
-  wire [4:0] \$133 ;
+  wire \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire \$136 ;
+  wire [4:0] \$136 ;
   wire \$137 ;
-  wire [4:0] \$138 ;
+  wire \$138 ;
   wire \$139 ;
   wire [2:0] \$14 ;
   wire \$140 ;
@@ -6415,141 +6403,141 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [6:0] \$324 ;
+  wire [6:0] \$325 ;
+  reg [9:0] \$326 ;
+  wire [6:0] \$327 ;
+  wire [6:0] \$328 ;
+  reg [9:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire [6:0] \$332 ;
-  wire [6:0] \$333 ;
-  reg [9:0] \$334 ;
-  wire [6:0] \$335 ;
-  wire [6:0] \$336 ;
-  reg [9:0] \$337 ;
-  wire [10:0] \$338 ;
-  wire [10:0] \$339 ;
+  wire [10:0] \$330 ;
+  wire [10:0] \$331 ;
+  wire [11:0] \$332 ;
+  wire [11:0] \$333 ;
+  wire [12:0] \$334 ;
+  wire [11:0] \$335 ;
+  wire [11:0] \$336 ;
+  wire [12:0] \$337 ;
+  wire [11:0] \$338 ;
+  wire [11:0] \$339 ;
   wire [120:0] \$34 ;
-  wire [11:0] \$340 ;
+  wire [12:0] \$340 ;
   wire [11:0] \$341 ;
-  wire [12:0] \$342 ;
-  wire [11:0] \$343 ;
+  wire [11:0] \$342 ;
+  wire [12:0] \$343 ;
   wire [11:0] \$344 ;
-  wire [12:0] \$345 ;
-  wire [11:0] \$346 ;
+  wire [11:0] \$345 ;
+  wire [12:0] \$346 ;
   wire [11:0] \$347 ;
-  wire [12:0] \$348 ;
-  wire [11:0] \$349 ;
+  wire [11:0] \$348 ;
+  wire [12:0] \$349 ;
   wire [120:0] \$35 ;
   wire [11:0] \$350 ;
-  wire [12:0] \$351 ;
-  wire [11:0] \$352 ;
+  wire [11:0] \$351 ;
+  wire [12:0] \$352 ;
   wire [11:0] \$353 ;
-  wire [12:0] \$354 ;
-  wire [11:0] \$355 ;
+  wire [11:0] \$354 ;
+  wire [12:0] \$355 ;
   wire [11:0] \$356 ;
-  wire [12:0] \$357 ;
-  wire [11:0] \$358 ;
+  wire [11:0] \$357 ;
+  wire [12:0] \$358 ;
   wire [11:0] \$359 ;
   reg \$36 ;
-  wire [12:0] \$360 ;
-  wire [11:0] \$361 ;
+  wire [11:0] \$360 ;
+  wire [12:0] \$361 ;
   wire [11:0] \$362 ;
-  wire [12:0] \$363 ;
-  wire [11:0] \$364 ;
+  wire [11:0] \$363 ;
+  wire [12:0] \$364 ;
   wire [11:0] \$365 ;
-  wire [12:0] \$366 ;
-  wire [11:0] \$367 ;
+  wire [11:0] \$366 ;
+  wire [12:0] \$367 ;
   wire [11:0] \$368 ;
-  wire [12:0] \$369 ;
+  wire [11:0] \$369 ;
   wire \$37 ;
-  wire [11:0] \$370 ;
+  wire [12:0] \$370 ;
   wire [11:0] \$371 ;
-  wire [12:0] \$372 ;
-  wire [11:0] \$373 ;
+  wire [11:0] \$372 ;
+  wire [12:0] \$373 ;
   wire [11:0] \$374 ;
-  wire [12:0] \$375 ;
-  wire [11:0] \$376 ;
+  wire [11:0] \$375 ;
+  wire [12:0] \$376 ;
   wire [11:0] \$377 ;
-  wire [12:0] \$378 ;
-  wire [11:0] \$379 ;
+  wire [11:0] \$378 ;
+  wire [12:0] \$379 ;
   wire [2:0] \$38 ;
   wire [11:0] \$380 ;
-  wire [12:0] \$381 ;
-  wire [11:0] \$382 ;
+  wire [11:0] \$381 ;
+  wire [12:0] \$382 ;
   wire [11:0] \$383 ;
-  wire [12:0] \$384 ;
-  wire [11:0] \$385 ;
+  wire [11:0] \$384 ;
+  wire [12:0] \$385 ;
   wire [11:0] \$386 ;
-  wire [12:0] \$387 ;
-  wire [11:0] \$388 ;
+  wire [11:0] \$387 ;
+  wire [12:0] \$388 ;
   wire [11:0] \$389 ;
   wire \$39 ;
-  wire [12:0] \$390 ;
-  wire [11:0] \$391 ;
+  wire [11:0] \$390 ;
+  wire [12:0] \$391 ;
   wire [11:0] \$392 ;
-  wire [12:0] \$393 ;
-  wire [11:0] \$394 ;
+  wire [11:0] \$393 ;
+  wire [12:0] \$394 ;
   wire [11:0] \$395 ;
-  wire [12:0] \$396 ;
-  wire [11:0] \$397 ;
+  wire [11:0] \$396 ;
+  wire [12:0] \$397 ;
   wire [11:0] \$398 ;
-  wire [12:0] \$399 ;
+  wire [11:0] \$399 ;
   wire [32:0] \$4 ;
   wire \$40 ;
-  wire [11:0] \$400 ;
+  wire [12:0] \$400 ;
   wire [11:0] \$401 ;
-  wire [12:0] \$402 ;
-  wire [11:0] \$403 ;
+  wire [11:0] \$402 ;
+  wire [12:0] \$403 ;
   wire [11:0] \$404 ;
-  wire [12:0] \$405 ;
-  wire [11:0] \$406 ;
+  wire [11:0] \$405 ;
+  wire [12:0] \$406 ;
   wire [11:0] \$407 ;
-  wire [12:0] \$408 ;
-  wire [11:0] \$409 ;
+  wire [11:0] \$408 ;
+  wire [12:0] \$409 ;
   wire [120:0] \$41 ;
   wire [11:0] \$410 ;
-  wire [12:0] \$411 ;
-  wire [11:0] \$412 ;
+  wire [11:0] \$411 ;
+  wire [12:0] \$412 ;
   wire [11:0] \$413 ;
-  wire [12:0] \$414 ;
-  wire [11:0] \$415 ;
+  wire [11:0] \$414 ;
+  wire [12:0] \$415 ;
   wire [11:0] \$416 ;
-  wire [12:0] \$417 ;
-  wire [11:0] \$418 ;
+  wire [11:0] \$417 ;
+  wire [12:0] \$418 ;
   wire [11:0] \$419 ;
   wire [120:0] \$42 ;
-  wire [12:0] \$420 ;
-  wire [11:0] \$421 ;
+  wire [11:0] \$420 ;
+  wire [12:0] \$421 ;
   wire [11:0] \$422 ;
-  wire [12:0] \$423 ;
-  wire [11:0] \$424 ;
-  wire [11:0] \$425 ;
-  wire [12:0] \$426 ;
-  wire [11:0] \$427 ;
-  wire [11:0] \$428 ;
-  wire [12:0] \$429 ;
+  wire [11:0] \$423 ;
+  wire [12:0] \$424 ;
+  wire [31:0] \$425 ;
+  wire [31:0] \$426 ;
+  wire [31:0] \$427 ;
+  wire [31:0] \$428 ;
+  wire [31:0] \$429 ;
   reg \$43 ;
-  wire [11:0] \$430 ;
-  wire [11:0] \$431 ;
-  wire [12:0] \$432 ;
-  wire [31:0] \$433 ;
+  wire [31:0] \$430 ;
+  wire [31:0] \$431 ;
+  wire [31:0] \$432 ;
+  wire [1:0] \$433 ;
   wire [31:0] \$434 ;
-  wire [31:0] \$435 ;
-  wire [31:0] \$436 ;
-  wire [31:0] \$437 ;
+  wire [4:0] \$435 ;
+  wire [4:0] \$436 ;
+  wire [4:0] \$437 ;
   wire [31:0] \$438 ;
   wire [31:0] \$439 ;
   wire \$44 ;
   wire [31:0] \$440 ;
-  wire [1:0] \$441 ;
+  wire [31:0] \$441 ;
   wire [31:0] \$442 ;
-  wire [4:0] \$443 ;
-  wire [4:0] \$444 ;
-  wire [4:0] \$445 ;
+  wire [31:0] \$443 ;
+  wire [31:0] \$444 ;
+  wire [31:0] \$445 ;
   wire [31:0] \$446 ;
   wire [31:0] \$447 ;
   wire [31:0] \$448 ;
@@ -6561,15 +6549,15 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire [31:0] \$453 ;
   wire [31:0] \$454 ;
   wire [31:0] \$455 ;
-  wire [31:0] \$456 ;
-  wire [31:0] \$457 ;
-  wire [31:0] \$458 ;
-  wire [31:0] \$459 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
-  wire [31:0] \$460 ;
-  wire [31:0] \$461 ;
-  wire [31:0] \$462 ;
-  wire [31:0] \$463 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
@@ -6578,26 +6566,26 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire [31:0] \$479 ;
+  wire [31:0] \$471 ;
+  wire [31:0] \$472 ;
+  wire [31:0] \$473 ;
+  wire [31:0] \$474 ;
+  wire [31:0] \$475 ;
+  wire [31:0] \$476 ;
+  wire [31:0] \$477 ;
+  wire [31:0] \$478 ;
+  wire [10:0] \$479 ;
   wire [120:0] \$48 ;
   wire [31:0] \$480 ;
-  wire [31:0] \$481 ;
+  wire [10:0] \$481 ;
   wire [31:0] \$482 ;
   wire [31:0] \$483 ;
   wire [31:0] \$484 ;
   wire [31:0] \$485 ;
   wire [31:0] \$486 ;
-  wire [10:0] \$487 ;
+  wire [31:0] \$487 ;
   wire [31:0] \$488 ;
-  wire [10:0] \$489 ;
+  wire [31:0] \$489 ;
   wire [120:0] \$49 ;
   wire [31:0] \$490 ;
   wire [31:0] \$491 ;
@@ -6605,20 +6593,20 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire [31:0] \$493 ;
   wire [31:0] \$494 ;
   wire [31:0] \$495 ;
-  wire [31:0] \$496 ;
+  wire [16:0] \$496 ;
   wire [31:0] \$497 ;
   wire [31:0] \$498 ;
   wire [31:0] \$499 ;
   wire [32:0] \$5 ;
   reg \$50 ;
-  wire [31:0] \$500 ;
-  wire [31:0] \$501 ;
-  wire [31:0] \$502 ;
-  wire [31:0] \$503 ;
-  wire [16:0] \$504 ;
-  wire [31:0] \$505 ;
-  wire [31:0] \$506 ;
-  wire [31:0] \$507 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
@@ -6626,83 +6614,83 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$511 ;
   wire \$512 ;
   wire \$513 ;
-  wire \$514 ;
+  wire [3:0] \$514 ;
   wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  wire [11:0] \$516 ;
+  wire [5:0] \$517 ;
+  wire [5:0] \$518 ;
+  wire [6:0] \$519 ;
   wire \$52 ;
   wire \$520 ;
-  wire \$521 ;
-  wire [3:0] \$522 ;
+  wire [11:0] \$521 ;
+  wire \$522 ;
   wire \$523 ;
-  wire [11:0] \$524 ;
-  wire [5:0] \$525 ;
-  wire [5:0] \$526 ;
-  wire [6:0] \$527 ;
-  wire \$528 ;
-  wire [11:0] \$529 ;
+  wire [3:0] \$524 ;
+  wire \$525 ;
+  wire [11:0] \$526 ;
+  wire [5:0] \$527 ;
+  wire [5:0] \$528 ;
+  wire [6:0] \$529 ;
   wire [120:0] \$53 ;
   wire \$530 ;
-  wire \$531 ;
-  wire [3:0] \$532 ;
+  wire [11:0] \$531 ;
+  wire \$532 ;
   wire \$533 ;
-  wire [11:0] \$534 ;
-  wire [5:0] \$535 ;
-  wire [5:0] \$536 ;
-  wire [6:0] \$537 ;
-  wire \$538 ;
-  wire [11:0] \$539 ;
+  wire [3:0] \$534 ;
+  wire \$535 ;
+  wire [11:0] \$536 ;
+  wire [5:0] \$537 ;
+  wire [5:0] \$538 ;
+  wire [6:0] \$539 ;
   wire [120:0] \$54 ;
   wire \$540 ;
-  wire \$541 ;
-  wire [3:0] \$542 ;
+  wire [11:0] \$541 ;
+  wire \$542 ;
   wire \$543 ;
-  wire [11:0] \$544 ;
-  wire [5:0] \$545 ;
-  wire [5:0] \$546 ;
-  wire [6:0] \$547 ;
-  wire \$548 ;
-  wire [11:0] \$549 ;
+  wire [3:0] \$544 ;
+  wire \$545 ;
+  wire [11:0] \$546 ;
+  wire [5:0] \$547 ;
+  wire [5:0] \$548 ;
+  wire [6:0] \$549 ;
   reg \$55 ;
   wire \$550 ;
-  wire \$551 ;
-  wire [3:0] \$552 ;
+  wire [11:0] \$551 ;
+  wire \$552 ;
   wire \$553 ;
-  wire [11:0] \$554 ;
-  wire [5:0] \$555 ;
-  wire [5:0] \$556 ;
-  wire [6:0] \$557 ;
-  wire \$558 ;
-  wire [11:0] \$559 ;
+  wire \$554 ;
+  wire [11:0] \$555 ;
+  wire [6:0] \$556 ;
+  wire \$557 ;
+  wire [31:0] \$558 ;
+  wire [31:0] \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
+  wire [33:0] \$560 ;
+  wire [34:0] \$561 ;
   wire \$562 ;
-  wire [11:0] \$563 ;
-  wire [6:0] \$564 ;
-  wire \$565 ;
-  wire [31:0] \$566 ;
-  wire [31:0] \$567 ;
-  wire [33:0] \$568 ;
-  wire [34:0] \$569 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire [42:0] \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
   wire \$57 ;
-  wire \$570 ;
+  wire [4:0] \$570 ;
   wire \$571 ;
   wire \$572 ;
-  wire [42:0] \$573 ;
+  wire \$573 ;
   wire \$574 ;
-  wire \$575 ;
+  wire [4:0] \$575 ;
   wire \$576 ;
   wire \$577 ;
-  wire [4:0] \$578 ;
+  wire \$578 ;
   wire \$579 ;
   wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
-  wire [4:0] \$583 ;
+  wire \$583 ;
   wire \$584 ;
   wire \$585 ;
   wire \$586 ;
@@ -6874,28 +6862,28 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$735 ;
   wire \$736 ;
   wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
+  wire [11:0] \$738 ;
+  wire [3:0] \$739 ;
   reg \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire [11:0] \$746 ;
+  wire [11:0] \$740 ;
+  wire [7:0] \$741 ;
+  wire [11:0] \$742 ;
+  wire [7:0] \$743 ;
+  wire [11:0] \$744 ;
+  wire [15:0] \$745 ;
+  wire [31:0] \$746 ;
   wire [3:0] \$747 ;
-  wire [11:0] \$748 ;
-  wire [7:0] \$749 ;
+  wire \$748 ;
+  wire [3:0] \$749 ;
   wire [3:0] \$75 ;
-  wire [11:0] \$750 ;
-  wire [7:0] \$751 ;
-  wire [11:0] \$752 ;
-  wire [15:0] \$753 ;
-  wire [31:0] \$754 ;
-  wire [3:0] \$755 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
   wire \$756 ;
-  wire [3:0] \$757 ;
+  wire \$757 ;
   wire \$758 ;
   wire \$759 ;
   wire [5:0] \$76 ;
@@ -6988,7 +6976,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$838 ;
   wire \$839 ;
   wire [4:0] \$84 ;
-  wire \$840 ;
+  wire [4:0] \$840 ;
   wire \$841 ;
   wire \$842 ;
   wire \$843 ;
@@ -6996,7 +6984,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$845 ;
   wire \$846 ;
   wire \$847 ;
-  wire [4:0] \$848 ;
+  wire \$848 ;
   wire \$849 ;
   wire [17:0] \$85 ;
   wire \$850 ;
@@ -7025,7 +7013,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$871 ;
   wire \$872 ;
   wire \$873 ;
-  wire \$874 ;
+  wire [4:0] \$874 ;
   wire \$875 ;
   wire \$876 ;
   wire \$877 ;
@@ -7034,56 +7022,56 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire [4:0] \$882 ;
+  wire \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
   wire \$888 ;
-  wire \$889 ;
+  wire [1:0] \$889 ;
   wire \$89 ;
   wire \$890 ;
   wire \$891 ;
   wire \$892 ;
-  wire \$893 ;
+  wire [1:0] \$893 ;
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire [1:0] \$897 ;
-  wire \$898 ;
-  wire \$899 ;
+  wire \$897 ;
+  wire [2:0] \$898 ;
+  wire [2:0] \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
-  wire \$900 ;
-  wire [1:0] \$901 ;
-  wire \$902 ;
+  wire [2:0] \$900 ;
+  wire [2:0] \$901 ;
+  wire [7:0] \$902 ;
   wire \$903 ;
-  wire \$904 ;
+  wire [7:0] \$904 ;
   wire \$905 ;
-  wire [2:0] \$906 ;
-  wire [2:0] \$907 ;
-  wire [2:0] \$908 ;
-  wire [2:0] \$909 ;
+  wire [7:0] \$906 ;
+  wire \$907 ;
+  wire [7:0] \$908 ;
+  wire \$909 ;
   wire \$91 ;
   wire [7:0] \$910 ;
   wire \$911 ;
   wire [7:0] \$912 ;
   wire \$913 ;
-  wire [7:0] \$914 ;
-  wire \$915 ;
-  wire [7:0] \$916 ;
+  wire [6:0] \$914 ;
+  wire [6:0] \$915 ;
+  wire \$916 ;
   wire \$917 ;
-  wire [7:0] \$918 ;
+  wire [4:0] \$918 ;
   wire \$919 ;
   wire \$92 ;
-  wire [7:0] \$920 ;
+  wire \$920 ;
   wire \$921 ;
-  wire [6:0] \$922 ;
-  wire [6:0] \$923 ;
+  wire \$922 ;
+  wire \$923 ;
   wire \$924 ;
   wire \$925 ;
-  wire [4:0] \$926 ;
+  wire \$926 ;
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
@@ -7097,29 +7085,29 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
-  wire \$939 ;
+  wire [5:0] \$939 ;
   wire [10:0] \$94 ;
-  wire \$940 ;
-  wire \$941 ;
-  wire \$942 ;
-  wire \$943 ;
-  wire \$944 ;
-  wire \$945 ;
+  wire [5:0] \$940 ;
+  wire [6:0] \$941 ;
+  wire [5:0] \$942 ;
+  wire [5:0] \$943 ;
+  wire [6:0] \$944 ;
+  wire [20:0] \$945 ;
   wire \$946 ;
-  wire \$947 ;
+  wire [20:0] \$947 ;
   wire \$948 ;
   wire \$949 ;
   wire [10:0] \$95 ;
   wire \$950 ;
-  wire [5:0] \$951 ;
-  wire [5:0] \$952 ;
-  wire [6:0] \$953 ;
-  wire [5:0] \$954 ;
-  wire [5:0] \$955 ;
-  wire [6:0] \$956 ;
-  wire [20:0] \$957 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
   wire \$958 ;
-  wire [20:0] \$959 ;
+  wire \$959 ;
   wire [12:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
@@ -7382,30 +7370,30 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$2383$0 ;
-  wire \port$2383$0 ;
-  output \port$2384$0 ;
-  wire \port$2384$0 ;
-  output [41:0] \port$2517$1 ;
-  wire [41:0] \port$2517$1 ;
-  input [15:0] \port$2830$0 ;
-  wire [15:0] \port$2830$0 ;
-  input [15:0] \port$2830$48 ;
-  wire [15:0] \port$2830$48 ;
-  input [16:0] \port$2833$0 ;
-  wire [16:0] \port$2833$0 ;
-  input [15:0] \port$2845$0 ;
-  wire [15:0] \port$2845$0 ;
-  input [38:0] \port$2873$0 ;
-  wire [38:0] \port$2873$0 ;
-  input [35:0] \port$2954$0 ;
-  wire [35:0] \port$2954$0 ;
+  output \port$2375$0 ;
+  wire \port$2375$0 ;
+  output \port$2376$0 ;
+  wire \port$2376$0 ;
+  output [41:0] \port$2505$1 ;
+  wire [41:0] \port$2505$1 ;
+  input [15:0] \port$2818$0 ;
+  wire [15:0] \port$2818$0 ;
+  input [15:0] \port$2818$48 ;
+  wire [15:0] \port$2818$48 ;
+  input [16:0] \port$2821$0 ;
+  wire [16:0] \port$2821$0 ;
+  input [15:0] \port$2833$0 ;
+  wire [15:0] \port$2833$0 ;
+  input [38:0] \port$2861$0 ;
+  wire [38:0] \port$2861$0 ;
+  input [35:0] \port$2942$0 ;
+  wire [35:0] \port$2942$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3102$0 ;
-  wire [4:0] \port$3102$0 ;
+  output [4:0] \port$3090$0 ;
+  wire [4:0] \port$3090$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3270$0 ;
-  wire [4:0] \port$3270$0 ;
+  output [4:0] \port$3258$0 ;
+  wire [4:0] \port$3258$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7587,7 +7575,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg [42:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$266 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , w1_is_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
   end
   assign \read__data$191  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [7:0];
@@ -7631,54 +7619,54 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   assign \$signature__data$92  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2833$0 [16] ? { 7'h00, \port$2833$0 [15] } : 8'hff;
+  assign \$2  = \port$2821$0 [16] ? { 7'h00, \port$2821$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2845$0 [14:5], 47'h000000000000, \port$2845$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2845$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2830$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2830$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2830$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2833$0 [14:5], \port$2873$0 [32:1], 2'h0, \port$2873$0 [38:33], \$2 , 1'h0, \port$2873$0 [0], 3'h1, \port$2833$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2833$0 [14:5], 47'h000000000000, \port$2833$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2833$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2818$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2818$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2818$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2821$0 [14:5], \port$2861$0 [32:1], 2'h0, \port$2861$0 [38:33], \$2 , 1'h0, \port$2861$0 [0], 3'h1, \port$2821$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2845$0 [14:5], 47'h000000000000, \port$2845$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2845$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2830$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2830$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2830$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2833$0 [14:5], 47'h000000000000, \port$2833$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2833$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2818$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2818$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2818$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2830$0 [4:1] == 1'h1;
+  assign \$15  = \port$2818$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2830$0 [0];
-  assign \$18  = ! \port$2830$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2818$0 [0];
+  assign \$18  = ! \port$2818$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2833$0 [0];
-  assign \$21  = ! \port$2833$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2821$0 [0];
+  assign \$21  = ! \port$2821$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2845$0 [0];
-  assign \$24  = ! \port$2845$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2833$0 [0];
+  assign \$24  = ! \port$2833$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2830$0 [4:1] == 1'h1;
+  assign \$26  = \port$2818$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2830$0 [5];
+  assign \$28  = ! \port$2818$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
-  assign \$32  = ! \$906 [1:0];
-  assign \$33  = \$906 [1:0] == 1'h1;
+  assign \$32  = ! \$898 [1:0];
+  assign \$33  = \$898 [1:0] == 1'h1;
   assign \$34  = \$33  ? e1_new1 : e1_new2;
   assign \$35  = \$32  ? e1_new0 : \$34 ;
   assign \$37  = tail[1:0] > 1'h1;
   assign \$38  = \$37  ? tail_next_row : tail_row;
-  assign \$39  = ! \$907 [1:0];
-  assign \$40  = \$907 [1:0] == 1'h1;
+  assign \$39  = ! \$899 [1:0];
+  assign \$40  = \$899 [1:0] == 1'h1;
   assign \$41  = \$40  ? e1_new1 : e1_new2;
   assign \$42  = \$39  ? e1_new0 : \$41 ;
   assign \$44  = tail[1:0] > 2'h2;
   assign \$45  = \$44  ? tail_next_row : tail_row;
-  assign \$46  = ! \$908 [1:0];
-  assign \$47  = \$908 [1:0] == 1'h1;
+  assign \$46  = ! \$900 [1:0];
+  assign \$47  = \$900 [1:0] == 1'h1;
   assign \$48  = \$47  ? e1_new1 : e1_new2;
   assign \$49  = \$46  ? e1_new0 : \$48 ;
-  assign \$51  = ! \$909 [1:0];
-  assign \$52  = \$909 [1:0] == 1'h1;
+  assign \$51  = ! \$901 [1:0];
+  assign \$52  = \$901 [1:0] == 1'h1;
   assign \$53  = \$52  ? e1_new1 : e1_new2;
   assign \$54  = \$51  ? e1_new0 : \$53 ;
   assign \$56  = popped ? 1'h1 : space_plus_all_ge1;
@@ -7688,7 +7676,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$60  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$61  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$62  = space_short ? 6'h01 : space_over[5:0];
-  assign \$63  = space_short ? 6'h00 : \$922 [5:0];
+  assign \$63  = space_short ? 6'h00 : \$914 [5:0];
   assign \$64  = popped ? \$62  : \$63 ;
   assign \$65  = tail + 2'h3;
   assign \$66  = tail + 2'h2;
@@ -7708,7 +7696,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$81  = \$signal$86  ? \$80  : 121'h0000000000000000000000000000000;
   assign \$82  = ~ \$signal$94 ;
   assign \$83  = \$signal$93  & \$82 ;
-  assign \$84  = \$83  | { low_water_hit, 1'h0, \$925 , e1_exhausted, \$924  };
+  assign \$84  = \$83  | { low_water_hit, 1'h0, \$917 , e1_exhausted, \$916  };
   assign \$85  = 11'h400 - samples_low_water;
   assign \$86  = $signed({ 1'h0, samples_in_use }) > $signed(samples_lw_limit);
   assign \$91  = \$90  == samples_ev_free;
@@ -7732,597 +7720,597 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$116  = samples_frees + samples_ev_free;
   assign \$117  = samples_flushes + samples_ev_flush;
   assign \$118  = ! bus__r_addr[5:0];
-  assign \$119  = bus__r_addr[11:6] >= 3'h4;
+  assign \$119  = 5'h10 >> bus__r_addr[11:6];
   assign \$120  = \$118  & \$119 ;
-  assign \$121  = bus__r_addr[11:6] < 3'h5;
-  assign \$122  = \$120  & \$121 ;
-  assign \$123  = ~ \$122 ;
-  assign \$124  = bus__r_req & \$123 ;
-  assign \$125  = ~ alloc_queue_pop;
-  assign \$126  = alloc_queue_count[0] & \$125 ;
-  assign \$127  = ~ \$126 ;
-  assign \$128  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$129  = ~ alloc_queue_pop;
-  assign \$130  = alloc_queue_count[0] & \$129 ;
-  assign \$131  = ~ \$130 ;
-  assign \$132  = \$131  & alloc_queue_held[0];
-  assign \$133  = alloc_queue_rd_next + 1'h1;
-  assign \$134  = ~ alloc_queue_pop;
-  assign \$135  = alloc_queue_count[0] & \$134 ;
-  assign \$136  = alloc_queue_held[0] | \$135 ;
-  assign \$137  = alloc_queue_push & \$136 ;
-  assign \$138  = alloc_queue_wr_next + 1'h1;
-  assign \$139  = ~ alloc_queue_pop;
-  assign \$140  = alloc_queue_count[0] & \$139 ;
-  assign \$141  = alloc_queue_push & \$140 ;
-  assign \$142  = ~ alloc_queue_pop;
-  assign \$143  = alloc_queue_count[0] & \$142 ;
-  assign \$144  = ~ \$143 ;
-  assign \$145  = \$144  & alloc_queue_held[0];
-  assign \$146  = ~ alloc_queue_push;
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = \$147  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$149  = \$141  ? 1'h1 : \$148 ;
-  assign \$150  = ~ alloc_queue_pop;
-  assign \$151  = alloc_queue_count[0] & \$150 ;
-  assign \$152  = alloc_queue_push & \$151 ;
-  assign \$153  = ~ alloc_queue_pop;
-  assign \$154  = alloc_queue_count[0] & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$155  & alloc_queue_held[0];
-  assign \$157  = ~ alloc_queue_push;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = \$158  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$160  = \$152  ? alloc_queue_held[0] : \$159 ;
-  assign \$161  = ~ alloc_queue_pop;
-  assign \$162  = alloc_queue_count[0] & \$161 ;
-  assign \$163  = alloc_queue_push & \$162 ;
-  assign \$164  = ~ alloc_queue_pop;
-  assign \$165  = alloc_queue_count[0] & \$164 ;
-  assign \$166  = ~ \$165 ;
-  assign \$167  = \$166  & alloc_queue_held[0];
-  assign \$168  = ~ alloc_queue_push;
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = \$169  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$171  = \$163  ? alloc_queue_held[1] : \$170 ;
-  assign \$172  = ~ alloc_queue_pop;
-  assign \$173  = alloc_queue_count[0] & \$172 ;
-  assign \$174  = alloc_queue_push & \$173 ;
-  assign \$175  = ~ alloc_queue_pop;
-  assign \$176  = alloc_queue_count[0] & \$175 ;
-  assign \$177  = ~ \$176 ;
-  assign \$178  = \$177  & alloc_queue_held[0];
-  assign \$179  = ~ alloc_queue_push;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = \$180  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$182  = \$174  ? alloc_queue_held[2] : \$181 ;
-  assign \$183  = ~ alloc_queue_pop;
-  assign \$184  = alloc_queue_count[0] & \$183 ;
-  assign \$185  = alloc_queue_push & \$184 ;
-  assign \$186  = ~ alloc_queue_pop;
-  assign \$187  = alloc_queue_count[0] & \$186 ;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$188  & alloc_queue_held[0];
-  assign \$190  = ~ alloc_queue_push;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = \$191  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$193  = \$185  ? alloc_queue_held[3] : \$192 ;
-  assign \$194  = ~ alloc_queue_pop;
-  assign \$195  = alloc_queue_count[0] & \$194 ;
-  assign \$196  = alloc_queue_push & \$195 ;
-  assign \$197  = ~ alloc_queue_pop;
-  assign \$198  = alloc_queue_count[0] & \$197 ;
-  assign \$199  = ~ \$198 ;
-  assign \$200  = \$199  & alloc_queue_held[0];
-  assign \$201  = ~ alloc_queue_push;
-  assign \$202  = \$200  & \$201 ;
-  assign \$203  = \$202  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$204  = \$196  ? alloc_queue_held[4] : \$203 ;
-  assign \$205  = ~ alloc_queue_pop;
-  assign \$206  = alloc_queue_count[0] & \$205 ;
-  assign \$207  = alloc_queue_push & \$206 ;
-  assign \$208  = ~ alloc_queue_pop;
-  assign \$209  = alloc_queue_count[0] & \$208 ;
-  assign \$210  = ~ \$209 ;
-  assign \$211  = \$210  & alloc_queue_held[0];
-  assign \$212  = ~ alloc_queue_push;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = \$213  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$215  = \$207  ? alloc_queue_held[5] : \$214 ;
-  assign \$216  = ~ alloc_queue_pop;
-  assign \$217  = alloc_queue_count[0] & \$216 ;
-  assign \$218  = alloc_queue_push & \$217 ;
-  assign \$219  = ~ alloc_queue_pop;
-  assign \$220  = alloc_queue_count[0] & \$219 ;
-  assign \$221  = ~ \$220 ;
-  assign \$222  = \$221  & alloc_queue_held[0];
-  assign \$223  = ~ alloc_queue_push;
-  assign \$224  = \$222  & \$223 ;
-  assign \$225  = \$224  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$226  = \$218  ? alloc_queue_held[6] : \$225 ;
-  assign \$227  = ~ alloc_queue_pop;
-  assign \$228  = alloc_queue_count[0] & \$227 ;
-  assign \$229  = alloc_queue_push & \$228 ;
-  assign \$230  = ~ alloc_queue_pop;
-  assign \$231  = alloc_queue_count[0] & \$230 ;
-  assign \$232  = ~ \$231 ;
-  assign \$233  = \$232  & alloc_queue_held[0];
-  assign \$234  = ~ alloc_queue_push;
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = \$235  ? 1'h0 : alloc_queue_held[8];
-  assign \$237  = \$229  ? alloc_queue_held[7] : \$236 ;
-  assign \$238  = ~ alloc_queue_pop;
-  assign \$239  = alloc_queue_push & \$238 ;
-  assign \$240  = ~ alloc_queue_push;
-  assign \$241  = alloc_queue_pop & \$240 ;
-  assign \$242  = \$241  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$243  = \$239  ? 1'h1 : \$242 ;
-  assign \$244  = ~ alloc_queue_pop;
-  assign \$245  = alloc_queue_push & \$244 ;
-  assign \$246  = ~ alloc_queue_push;
-  assign \$247  = alloc_queue_pop & \$246 ;
-  assign \$248  = \$247  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$249  = \$245  ? alloc_queue_count[0] : \$248 ;
-  assign \$250  = ~ alloc_queue_pop;
-  assign \$251  = alloc_queue_push & \$250 ;
-  assign \$252  = ~ alloc_queue_push;
-  assign \$253  = alloc_queue_pop & \$252 ;
-  assign \$254  = \$253  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$255  = \$251  ? alloc_queue_count[1] : \$254 ;
-  assign \$256  = ~ alloc_queue_pop;
-  assign \$257  = alloc_queue_push & \$256 ;
-  assign \$258  = ~ alloc_queue_push;
-  assign \$259  = alloc_queue_pop & \$258 ;
-  assign \$260  = \$259  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$261  = \$257  ? alloc_queue_count[2] : \$260 ;
-  assign \$262  = ~ alloc_queue_pop;
-  assign \$263  = alloc_queue_push & \$262 ;
-  assign \$264  = ~ alloc_queue_push;
-  assign \$265  = alloc_queue_pop & \$264 ;
-  assign \$266  = \$265  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$267  = \$263  ? alloc_queue_count[3] : \$266 ;
-  assign \$268  = ~ alloc_queue_pop;
-  assign \$269  = alloc_queue_push & \$268 ;
-  assign \$270  = ~ alloc_queue_push;
-  assign \$271  = alloc_queue_pop & \$270 ;
-  assign \$272  = \$271  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$273  = \$269  ? alloc_queue_count[4] : \$272 ;
-  assign \$274  = ~ alloc_queue_pop;
-  assign \$275  = alloc_queue_push & \$274 ;
-  assign \$276  = ~ alloc_queue_push;
-  assign \$277  = alloc_queue_pop & \$276 ;
-  assign \$278  = \$277  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$279  = \$275  ? alloc_queue_count[5] : \$278 ;
-  assign \$280  = ~ alloc_queue_pop;
-  assign \$281  = alloc_queue_push & \$280 ;
-  assign \$282  = ~ alloc_queue_push;
-  assign \$283  = alloc_queue_pop & \$282 ;
-  assign \$284  = \$283  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$285  = \$281  ? alloc_queue_count[6] : \$284 ;
-  assign \$286  = ~ alloc_queue_pop;
-  assign \$287  = alloc_queue_push & \$286 ;
-  assign \$288  = ~ alloc_queue_push;
-  assign \$289  = alloc_queue_pop & \$288 ;
-  assign \$290  = \$289  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$291  = \$287  ? alloc_queue_count[7] : \$290 ;
-  assign \$292  = ~ alloc_queue_pop;
-  assign \$293  = alloc_queue_push & \$292 ;
-  assign \$294  = ~ alloc_queue_push;
-  assign \$295  = alloc_queue_pop & \$294 ;
-  assign \$296  = \$295  ? 1'h0 : alloc_queue_count[9];
-  assign \$297  = \$293  ? alloc_queue_count[8] : \$296 ;
-  assign \$298  = alloc_queue_count[0] | staged_valid;
-  assign \$299  = ! bus__r_addr[5:0];
-  assign \$300  = bus__r_addr[11:6] >= 3'h4;
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = bus__r_addr[11:6] < 3'h5;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = bus__r_req & \$303 ;
-  assign \$305  = \$298  | \$304 ;
-  assign \$306  = req_alloc & native_alloc_valid;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = \$305  & \$307 ;
-  assign \$309  = ! bus__r_addr[5:0];
-  assign \$310  = bus__r_addr[11:6] >= 3'h4;
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = bus__r_addr[11:6] < 3'h5;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = bus__r_req & \$313 ;
-  assign \$315  = alloc_queue_count[0] | staged_valid;
-  assign \$316  = ! bus__r_addr[5:0];
-  assign \$317  = bus__r_addr[11:6] >= 3'h4;
-  assign \$318  = \$316  & \$317 ;
-  assign \$319  = bus__r_addr[11:6] < 3'h5;
+  assign \$121  = ~ \$120 ;
+  assign \$122  = bus__r_req & \$121 ;
+  assign \$123  = ~ alloc_queue_pop;
+  assign \$124  = alloc_queue_count[0] & \$123 ;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$127  = ~ alloc_queue_pop;
+  assign \$128  = alloc_queue_count[0] & \$127 ;
+  assign \$129  = ~ \$128 ;
+  assign \$130  = \$129  & alloc_queue_held[0];
+  assign \$131  = alloc_queue_rd_next + 1'h1;
+  assign \$132  = ~ alloc_queue_pop;
+  assign \$133  = alloc_queue_count[0] & \$132 ;
+  assign \$134  = alloc_queue_held[0] | \$133 ;
+  assign \$135  = alloc_queue_push & \$134 ;
+  assign \$136  = alloc_queue_wr_next + 1'h1;
+  assign \$137  = ~ alloc_queue_pop;
+  assign \$138  = alloc_queue_count[0] & \$137 ;
+  assign \$139  = alloc_queue_push & \$138 ;
+  assign \$140  = ~ alloc_queue_pop;
+  assign \$141  = alloc_queue_count[0] & \$140 ;
+  assign \$142  = ~ \$141 ;
+  assign \$143  = \$142  & alloc_queue_held[0];
+  assign \$144  = ~ alloc_queue_push;
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = \$145  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$147  = \$139  ? 1'h1 : \$146 ;
+  assign \$148  = ~ alloc_queue_pop;
+  assign \$149  = alloc_queue_count[0] & \$148 ;
+  assign \$150  = alloc_queue_push & \$149 ;
+  assign \$151  = ~ alloc_queue_pop;
+  assign \$152  = alloc_queue_count[0] & \$151 ;
+  assign \$153  = ~ \$152 ;
+  assign \$154  = \$153  & alloc_queue_held[0];
+  assign \$155  = ~ alloc_queue_push;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = \$156  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$158  = \$150  ? alloc_queue_held[0] : \$157 ;
+  assign \$159  = ~ alloc_queue_pop;
+  assign \$160  = alloc_queue_count[0] & \$159 ;
+  assign \$161  = alloc_queue_push & \$160 ;
+  assign \$162  = ~ alloc_queue_pop;
+  assign \$163  = alloc_queue_count[0] & \$162 ;
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$164  & alloc_queue_held[0];
+  assign \$166  = ~ alloc_queue_push;
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = \$167  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$169  = \$161  ? alloc_queue_held[1] : \$168 ;
+  assign \$170  = ~ alloc_queue_pop;
+  assign \$171  = alloc_queue_count[0] & \$170 ;
+  assign \$172  = alloc_queue_push & \$171 ;
+  assign \$173  = ~ alloc_queue_pop;
+  assign \$174  = alloc_queue_count[0] & \$173 ;
+  assign \$175  = ~ \$174 ;
+  assign \$176  = \$175  & alloc_queue_held[0];
+  assign \$177  = ~ alloc_queue_push;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = \$178  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$180  = \$172  ? alloc_queue_held[2] : \$179 ;
+  assign \$181  = ~ alloc_queue_pop;
+  assign \$182  = alloc_queue_count[0] & \$181 ;
+  assign \$183  = alloc_queue_push & \$182 ;
+  assign \$184  = ~ alloc_queue_pop;
+  assign \$185  = alloc_queue_count[0] & \$184 ;
+  assign \$186  = ~ \$185 ;
+  assign \$187  = \$186  & alloc_queue_held[0];
+  assign \$188  = ~ alloc_queue_push;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = \$189  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$191  = \$183  ? alloc_queue_held[3] : \$190 ;
+  assign \$192  = ~ alloc_queue_pop;
+  assign \$193  = alloc_queue_count[0] & \$192 ;
+  assign \$194  = alloc_queue_push & \$193 ;
+  assign \$195  = ~ alloc_queue_pop;
+  assign \$196  = alloc_queue_count[0] & \$195 ;
+  assign \$197  = ~ \$196 ;
+  assign \$198  = \$197  & alloc_queue_held[0];
+  assign \$199  = ~ alloc_queue_push;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = \$200  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$202  = \$194  ? alloc_queue_held[4] : \$201 ;
+  assign \$203  = ~ alloc_queue_pop;
+  assign \$204  = alloc_queue_count[0] & \$203 ;
+  assign \$205  = alloc_queue_push & \$204 ;
+  assign \$206  = ~ alloc_queue_pop;
+  assign \$207  = alloc_queue_count[0] & \$206 ;
+  assign \$208  = ~ \$207 ;
+  assign \$209  = \$208  & alloc_queue_held[0];
+  assign \$210  = ~ alloc_queue_push;
+  assign \$211  = \$209  & \$210 ;
+  assign \$212  = \$211  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$213  = \$205  ? alloc_queue_held[5] : \$212 ;
+  assign \$214  = ~ alloc_queue_pop;
+  assign \$215  = alloc_queue_count[0] & \$214 ;
+  assign \$216  = alloc_queue_push & \$215 ;
+  assign \$217  = ~ alloc_queue_pop;
+  assign \$218  = alloc_queue_count[0] & \$217 ;
+  assign \$219  = ~ \$218 ;
+  assign \$220  = \$219  & alloc_queue_held[0];
+  assign \$221  = ~ alloc_queue_push;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = \$222  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$224  = \$216  ? alloc_queue_held[6] : \$223 ;
+  assign \$225  = ~ alloc_queue_pop;
+  assign \$226  = alloc_queue_count[0] & \$225 ;
+  assign \$227  = alloc_queue_push & \$226 ;
+  assign \$228  = ~ alloc_queue_pop;
+  assign \$229  = alloc_queue_count[0] & \$228 ;
+  assign \$230  = ~ \$229 ;
+  assign \$231  = \$230  & alloc_queue_held[0];
+  assign \$232  = ~ alloc_queue_push;
+  assign \$233  = \$231  & \$232 ;
+  assign \$234  = \$233  ? 1'h0 : alloc_queue_held[8];
+  assign \$235  = \$227  ? alloc_queue_held[7] : \$234 ;
+  assign \$236  = ~ alloc_queue_pop;
+  assign \$237  = alloc_queue_push & \$236 ;
+  assign \$238  = ~ alloc_queue_push;
+  assign \$239  = alloc_queue_pop & \$238 ;
+  assign \$240  = \$239  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$241  = \$237  ? 1'h1 : \$240 ;
+  assign \$242  = ~ alloc_queue_pop;
+  assign \$243  = alloc_queue_push & \$242 ;
+  assign \$244  = ~ alloc_queue_push;
+  assign \$245  = alloc_queue_pop & \$244 ;
+  assign \$246  = \$245  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$247  = \$243  ? alloc_queue_count[0] : \$246 ;
+  assign \$248  = ~ alloc_queue_pop;
+  assign \$249  = alloc_queue_push & \$248 ;
+  assign \$250  = ~ alloc_queue_push;
+  assign \$251  = alloc_queue_pop & \$250 ;
+  assign \$252  = \$251  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$253  = \$249  ? alloc_queue_count[1] : \$252 ;
+  assign \$254  = ~ alloc_queue_pop;
+  assign \$255  = alloc_queue_push & \$254 ;
+  assign \$256  = ~ alloc_queue_push;
+  assign \$257  = alloc_queue_pop & \$256 ;
+  assign \$258  = \$257  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$259  = \$255  ? alloc_queue_count[2] : \$258 ;
+  assign \$260  = ~ alloc_queue_pop;
+  assign \$261  = alloc_queue_push & \$260 ;
+  assign \$262  = ~ alloc_queue_push;
+  assign \$263  = alloc_queue_pop & \$262 ;
+  assign \$264  = \$263  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$265  = \$261  ? alloc_queue_count[3] : \$264 ;
+  assign \$266  = ~ alloc_queue_pop;
+  assign \$267  = alloc_queue_push & \$266 ;
+  assign \$268  = ~ alloc_queue_push;
+  assign \$269  = alloc_queue_pop & \$268 ;
+  assign \$270  = \$269  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$271  = \$267  ? alloc_queue_count[4] : \$270 ;
+  assign \$272  = ~ alloc_queue_pop;
+  assign \$273  = alloc_queue_push & \$272 ;
+  assign \$274  = ~ alloc_queue_push;
+  assign \$275  = alloc_queue_pop & \$274 ;
+  assign \$276  = \$275  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$277  = \$273  ? alloc_queue_count[5] : \$276 ;
+  assign \$278  = ~ alloc_queue_pop;
+  assign \$279  = alloc_queue_push & \$278 ;
+  assign \$280  = ~ alloc_queue_push;
+  assign \$281  = alloc_queue_pop & \$280 ;
+  assign \$282  = \$281  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$283  = \$279  ? alloc_queue_count[6] : \$282 ;
+  assign \$284  = ~ alloc_queue_pop;
+  assign \$285  = alloc_queue_push & \$284 ;
+  assign \$286  = ~ alloc_queue_push;
+  assign \$287  = alloc_queue_pop & \$286 ;
+  assign \$288  = \$287  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$289  = \$285  ? alloc_queue_count[7] : \$288 ;
+  assign \$290  = ~ alloc_queue_pop;
+  assign \$291  = alloc_queue_push & \$290 ;
+  assign \$292  = ~ alloc_queue_push;
+  assign \$293  = alloc_queue_pop & \$292 ;
+  assign \$294  = \$293  ? 1'h0 : alloc_queue_count[9];
+  assign \$295  = \$291  ? alloc_queue_count[8] : \$294 ;
+  assign \$296  = alloc_queue_count[0] | staged_valid;
+  assign \$297  = ! bus__r_addr[5:0];
+  assign \$298  = 5'h10 >> bus__r_addr[11:6];
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = bus__r_req & \$299 ;
+  assign \$301  = \$296  | \$300 ;
+  assign \$302  = req_alloc & native_alloc_valid;
+  assign \$303  = ~ \$302 ;
+  assign \$304  = \$301  & \$303 ;
+  assign \$305  = ! bus__r_addr[5:0];
+  assign \$306  = 5'h10 >> bus__r_addr[11:6];
+  assign \$307  = \$305  & \$306 ;
+  assign \$308  = bus__r_req & \$307 ;
+  assign \$309  = alloc_queue_count[0] | staged_valid;
+  assign \$310  = ! bus__r_addr[5:0];
+  assign \$311  = 5'h10 >> bus__r_addr[11:6];
+  assign \$312  = \$310  & \$311 ;
+  assign \$313  = bus__r_req & \$312 ;
+  assign \$314  = \$309  | \$313 ;
+  assign \$315  = req_alloc & native_alloc_valid;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = \$314  & \$316 ;
+  assign \$318  = ~ alloc_queue_count[0];
+  assign \$319  = ~ staged_valid;
   assign \$320  = \$318  & \$319 ;
-  assign \$321  = bus__r_req & \$320 ;
-  assign \$322  = \$315  | \$321 ;
-  assign \$323  = req_alloc & native_alloc_valid;
-  assign \$324  = ~ \$323 ;
-  assign \$325  = \$322  & \$324 ;
-  assign \$326  = ~ alloc_queue_count[0];
-  assign \$327  = ~ staged_valid;
-  assign \$328  = \$326  & \$327 ;
-  assign \$329  = \$325  & \$328 ;
-  assign \$330  = ~ \$329 ;
-  assign \$331  = \$314  & \$330 ;
-  assign \$332  = bus__r_addr[11:6] - 3'h4;
-  assign \$333  = bus__r_addr[11:6] - 3'h4;
-  assign \$335  = bus__r_addr[11:6] - 3'h4;
-  assign \$336  = bus__r_addr[11:6] - 3'h4;
-  assign \$338  = staged_valid ? alloc_queue_w_data : { \$337 , \$335 [0] };
-  assign \$339  = alloc_queue_count[0] ? alloc_queue_head : \$338 ;
-  assign \$341  = ~ \$340 ;
-  assign \$342  = \$341  + 1'h1;
-  assign \$344  = ~ \$343 ;
-  assign \$345  = \$344  + 1'h1;
-  assign \$347  = ~ \$346 ;
-  assign \$348  = \$347  + 1'h1;
-  assign \$350  = ~ \$349 ;
-  assign \$351  = \$350  + 1'h1;
-  assign \$353  = ~ \$352 ;
-  assign \$354  = \$353  + 1'h1;
-  assign \$356  = ~ \$355 ;
-  assign \$357  = \$356  + 1'h1;
-  assign \$359  = ~ \$358 ;
-  assign \$360  = \$359  + 1'h1;
-  assign \$362  = ~ \$361 ;
-  assign \$363  = \$362  + 1'h1;
-  assign \$365  = ~ \$364 ;
-  assign \$366  = \$365  + 1'h1;
-  assign \$368  = ~ \$367 ;
-  assign \$369  = \$368  + 1'h1;
-  assign \$371  = ~ \$370 ;
-  assign \$372  = \$371  + 1'h1;
-  assign \$374  = ~ \$373 ;
-  assign \$375  = \$374  + 1'h1;
-  assign \$377  = ~ \$376 ;
-  assign \$378  = \$377  + 1'h1;
-  assign \$380  = ~ \$379 ;
-  assign \$381  = \$380  + 1'h1;
-  assign \$383  = ~ \$382 ;
-  assign \$384  = \$383  + 1'h1;
-  assign \$386  = ~ \$385 ;
-  assign \$387  = \$386  + 1'h1;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = \$389  + 1'h1;
-  assign \$392  = ~ \$391 ;
-  assign \$393  = \$392  + 1'h1;
-  assign \$395  = ~ \$394 ;
-  assign \$396  = \$395  + 1'h1;
-  assign \$398  = ~ \$397 ;
-  assign \$399  = \$398  + 1'h1;
-  assign \$401  = ~ \$400 ;
-  assign \$402  = \$401  + 1'h1;
-  assign \$404  = ~ \$403 ;
-  assign \$405  = \$404  + 1'h1;
-  assign \$407  = ~ \$406 ;
-  assign \$408  = \$407  + 1'h1;
-  assign \$410  = ~ \$409 ;
-  assign \$411  = \$410  + 1'h1;
-  assign \$413  = ~ \$412 ;
-  assign \$414  = \$413  + 1'h1;
-  assign \$416  = ~ \$415 ;
-  assign \$417  = \$416  + 1'h1;
-  assign \$419  = ~ \$418 ;
-  assign \$420  = \$419  + 1'h1;
-  assign \$422  = ~ \$421 ;
-  assign \$423  = \$422  + 1'h1;
-  assign \$425  = ~ \$424 ;
-  assign \$426  = \$425  + 1'h1;
-  assign \$428  = ~ \$427 ;
-  assign \$429  = \$428  + 1'h1;
-  assign \$431  = ~ \$430 ;
-  assign \$432  = \$431  + 1'h1;
-  assign \$433  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$434  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = r1_sel_config ? 32'd169215239 : 32'd0;
-  assign \$437  = r1_sel_config2 ? 32'd167845920 : 32'd0;
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = \$435  | \$438 ;
-  assign \$441  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$443  = r1_sel_irq_status ? \$signal$93  : 5'h00;
-  assign \$444  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$321  = \$317  & \$320 ;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = \$308  & \$322 ;
+  assign \$324  = bus__r_addr[11:6] - 3'h4;
+  assign \$325  = bus__r_addr[11:6] - 3'h4;
+  assign \$327  = bus__r_addr[11:6] - 3'h4;
+  assign \$328  = bus__r_addr[11:6] - 3'h4;
+  assign \$330  = staged_valid ? alloc_queue_w_data : { \$329 , \$327 [0] };
+  assign \$331  = alloc_queue_count[0] ? alloc_queue_head : \$330 ;
+  assign \$333  = ~ \$332 ;
+  assign \$334  = \$333  + 1'h1;
+  assign \$336  = ~ \$335 ;
+  assign \$337  = \$336  + 1'h1;
+  assign \$339  = ~ \$338 ;
+  assign \$340  = \$339  + 1'h1;
+  assign \$342  = ~ \$341 ;
+  assign \$343  = \$342  + 1'h1;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = \$345  + 1'h1;
+  assign \$348  = ~ \$347 ;
+  assign \$349  = \$348  + 1'h1;
+  assign \$351  = ~ \$350 ;
+  assign \$352  = \$351  + 1'h1;
+  assign \$354  = ~ \$353 ;
+  assign \$355  = \$354  + 1'h1;
+  assign \$357  = ~ \$356 ;
+  assign \$358  = \$357  + 1'h1;
+  assign \$360  = ~ \$359 ;
+  assign \$361  = \$360  + 1'h1;
+  assign \$363  = ~ \$362 ;
+  assign \$364  = \$363  + 1'h1;
+  assign \$366  = ~ \$365 ;
+  assign \$367  = \$366  + 1'h1;
+  assign \$369  = ~ \$368 ;
+  assign \$370  = \$369  + 1'h1;
+  assign \$372  = ~ \$371 ;
+  assign \$373  = \$372  + 1'h1;
+  assign \$375  = ~ \$374 ;
+  assign \$376  = \$375  + 1'h1;
+  assign \$378  = ~ \$377 ;
+  assign \$379  = \$378  + 1'h1;
+  assign \$381  = ~ \$380 ;
+  assign \$382  = \$381  + 1'h1;
+  assign \$384  = ~ \$383 ;
+  assign \$385  = \$384  + 1'h1;
+  assign \$387  = ~ \$386 ;
+  assign \$388  = \$387  + 1'h1;
+  assign \$390  = ~ \$389 ;
+  assign \$391  = \$390  + 1'h1;
+  assign \$393  = ~ \$392 ;
+  assign \$394  = \$393  + 1'h1;
+  assign \$396  = ~ \$395 ;
+  assign \$397  = \$396  + 1'h1;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = \$399  + 1'h1;
+  assign \$402  = ~ \$401 ;
+  assign \$403  = \$402  + 1'h1;
+  assign \$405  = ~ \$404 ;
+  assign \$406  = \$405  + 1'h1;
+  assign \$408  = ~ \$407 ;
+  assign \$409  = \$408  + 1'h1;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = \$411  + 1'h1;
+  assign \$414  = ~ \$413 ;
+  assign \$415  = \$414  + 1'h1;
+  assign \$417  = ~ \$416 ;
+  assign \$418  = \$417  + 1'h1;
+  assign \$420  = ~ \$419 ;
+  assign \$421  = \$420  + 1'h1;
+  assign \$423  = ~ \$422 ;
+  assign \$424  = \$423  + 1'h1;
+  assign \$425  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$426  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$427  = \$425  | \$426 ;
+  assign \$428  = r1_sel_config ? 32'd169215239 : 32'd0;
+  assign \$429  = r1_sel_config2 ? 32'd167845920 : 32'd0;
+  assign \$430  = \$428  | \$429 ;
+  assign \$431  = \$427  | \$430 ;
+  assign \$433  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$435  = r1_sel_irq_status ? \$signal$93  : 5'h00;
+  assign \$436  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$437  = \$435  | \$436 ;
+  assign \$438  = \$434  | { 27'h0000000, \$437  };
+  assign \$439  = \$431  | \$438 ;
+  assign \$440  = r1_sel_err_count ? \$signal$80  : 32'd0;
+  assign \$441  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$442  = \$440  | \$441 ;
+  assign \$443  = r1_sel_err_head0 ? { \$signal$86 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$444  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$445  = \$443  | \$444 ;
-  assign \$446  = \$442  | { 27'h0000000, \$445  };
-  assign \$447  = \$439  | \$446 ;
-  assign \$448  = r1_sel_err_count ? \$signal$80  : 32'd0;
-  assign \$449  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$450  = \$448  | \$449 ;
-  assign \$451  = r1_sel_err_head0 ? { \$signal$86 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$452  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$453  = \$451  | \$452 ;
-  assign \$454  = \$450  | \$453 ;
-  assign \$455  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$456  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$457  = \$455  | \$456 ;
-  assign \$459  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$461  = \$457  | \$460 ;
-  assign \$462  = \$454  | \$461 ;
-  assign \$463  = \$447  | \$462 ;
-  assign \$464  = r1_sel_id | r1_sel_version;
-  assign \$465  = r1_sel_config | r1_sel_config2;
-  assign \$466  = \$464  | \$465 ;
-  assign \$467  = r1_sel_ctrl | r1_sel_status;
-  assign \$468  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$469  = \$467  | \$468 ;
-  assign \$470  = \$466  | \$469 ;
-  assign \$471  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$472  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$473  = \$471  | \$472 ;
-  assign \$474  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$475  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$476  = \$474  | \$475 ;
+  assign \$446  = \$442  | \$445 ;
+  assign \$447  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$448  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$449  = \$447  | \$448 ;
+  assign \$451  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$453  = \$449  | \$452 ;
+  assign \$454  = \$446  | \$453 ;
+  assign \$455  = \$439  | \$454 ;
+  assign \$456  = r1_sel_id | r1_sel_version;
+  assign \$457  = r1_sel_config | r1_sel_config2;
+  assign \$458  = \$456  | \$457 ;
+  assign \$459  = r1_sel_ctrl | r1_sel_status;
+  assign \$460  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$461  = \$459  | \$460 ;
+  assign \$462  = \$458  | \$461 ;
+  assign \$463  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$464  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$465  = \$463  | \$464 ;
+  assign \$466  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$467  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$468  = \$466  | \$467 ;
+  assign \$469  = \$465  | \$468 ;
+  assign \$470  = \$462  | \$469 ;
+  assign \$472  = r1_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
+  assign \$475  = r1_sel_pool0_slot_size ? 32'd256 : 32'd0;
   assign \$477  = \$473  | \$476 ;
-  assign \$478  = \$470  | \$477 ;
-  assign \$480  = r1_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
-  assign \$483  = r1_sel_pool0_slot_size ? 32'd256 : 32'd0;
-  assign \$485  = \$481  | \$484 ;
-  assign \$486  = r1_sel_pool0_slots ? 32'd1024 : 32'd0;
-  assign \$487  = r1_sel_pool0_in_use ? samples_in_use : 11'h000;
-  assign \$488  = \$486  | { 21'h000000, \$487  };
-  assign \$489  = r1_sel_pool0_high_water ? samples_high_water : 11'h000;
-  assign \$490  = r1_sel_pool0_allocs ? samples_allocs : 32'd0;
-  assign \$491  = { 21'h000000, \$489  } | \$490 ;
-  assign \$492  = \$488  | \$491 ;
-  assign \$493  = \$485  | \$492 ;
-  assign \$494  = r1_sel_pool0_fails ? samples_fails : 32'd0;
-  assign \$495  = r1_sel_pool0_frees ? samples_frees : 32'd0;
-  assign \$496  = \$494  | \$495 ;
-  assign \$501  = r1_sel_pool0_flushes ? samples_flushes : 32'd0;
-  assign \$504  = r1_sel_pool0_low_water ? samples_low_water : 17'h00000;
-  assign \$505  = \$503  | { 15'h0000, \$504  };
-  assign \$506  = \$500  | \$505 ;
-  assign \$507  = \$493  | \$506 ;
-  assign \$508  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$509  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$510  = \$508  | \$509 ;
-  assign \$511  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$512  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$513  = \$511  | \$512 ;
-  assign \$514  = \$510  | \$513 ;
-  assign \$515  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$516  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$517  = \$515  | \$516 ;
-  assign \$518  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$519  = \$518  | r1_sel_pool0_low_water;
-  assign \$520  = \$517  | \$519 ;
-  assign \$521  = \$514  | \$520 ;
-  assign \$522  = bus__w_beat_from_queue ? \port$2954$0 [35:32] : bus__w_strb;
-  assign \$523  = \$522  == 4'hf;
-  assign \$524  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$526  = ~ \$525 ;
-  assign \$527  = \$526  + 1'h1;
-  assign \$528  = \$523  & \$527 [6];
-  assign \$529  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$530  = \$529 [5:0] == 3'h4;
-  assign \$531  = \$528  & \$530 ;
-  assign \$532  = bus__w_beat_from_queue ? \port$2954$0 [35:32] : bus__w_strb;
-  assign \$533  = \$532  == 4'hf;
-  assign \$534  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$536  = ~ \$535 ;
-  assign \$537  = \$536  + 1'h1;
-  assign \$538  = \$533  & \$537 [6];
-  assign \$539  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$540  = \$539 [5:0] == 6'h30;
-  assign \$541  = \$538  & \$540 ;
-  assign \$542  = bus__w_beat_from_queue ? \port$2954$0 [35:32] : bus__w_strb;
-  assign \$543  = \$542  == 4'hf;
-  assign \$544  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$546  = ~ \$545 ;
-  assign \$547  = \$546  + 1'h1;
-  assign \$548  = \$543  & \$547 [6];
-  assign \$549  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$550  = \$549 [5:0] == 3'h4;
-  assign \$551  = \$548  & \$550 ;
-  assign \$552  = bus__w_beat_from_queue ? \port$2954$0 [35:32] : bus__w_strb;
-  assign \$553  = \$552  == 4'hf;
-  assign \$554  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$556  = ~ \$555 ;
-  assign \$557  = \$556  + 1'h1;
-  assign \$558  = \$553  & \$557 [6];
-  assign \$559  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$560  = \$559 [5:0] == 6'h30;
-  assign \$561  = \$558  & \$560 ;
-  assign \$562  = \$551  | \$561 ;
-  assign \$563  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$564  = \$563 [11:6] - 3'h4;
-  assign \$565  = w0_samples_is & w0_samples_slot_ok;
-  assign \$566  = bus__w_beat_from_queue ? \port$2954$0 [31:0] : bus__w_data;
-  assign \$567  = bus__w_beat_from_queue ? \port$2954$0 [31:0] : bus__w_data;
-  assign \$569  = 31'h40000000 + \$568 ;
-  assign \$570  = ~ command_queue_pop;
-  assign \$571  = command_queue_count[0] & \$570 ;
-  assign \$572  = ~ \$571 ;
-  assign \$573  = command_queue_held[0] ? \read__data$191  : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , w1_is_flush };
-  assign \$574  = ~ command_queue_pop;
-  assign \$575  = command_queue_count[0] & \$574 ;
-  assign \$576  = ~ \$575 ;
-  assign \$577  = \$576  & command_queue_held[0];
-  assign \$578  = command_queue_rd_next + 1'h1;
+  assign \$478  = r1_sel_pool0_slots ? 32'd1024 : 32'd0;
+  assign \$479  = r1_sel_pool0_in_use ? samples_in_use : 11'h000;
+  assign \$480  = \$478  | { 21'h000000, \$479  };
+  assign \$481  = r1_sel_pool0_high_water ? samples_high_water : 11'h000;
+  assign \$482  = r1_sel_pool0_allocs ? samples_allocs : 32'd0;
+  assign \$483  = { 21'h000000, \$481  } | \$482 ;
+  assign \$484  = \$480  | \$483 ;
+  assign \$485  = \$477  | \$484 ;
+  assign \$486  = r1_sel_pool0_fails ? samples_fails : 32'd0;
+  assign \$487  = r1_sel_pool0_frees ? samples_frees : 32'd0;
+  assign \$488  = \$486  | \$487 ;
+  assign \$493  = r1_sel_pool0_flushes ? samples_flushes : 32'd0;
+  assign \$496  = r1_sel_pool0_low_water ? samples_low_water : 17'h00000;
+  assign \$497  = \$495  | { 15'h0000, \$496  };
+  assign \$498  = \$492  | \$497 ;
+  assign \$499  = \$485  | \$498 ;
+  assign \$500  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$501  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$502  = \$500  | \$501 ;
+  assign \$503  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$504  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$505  = \$503  | \$504 ;
+  assign \$506  = \$502  | \$505 ;
+  assign \$507  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$508  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$509  = \$507  | \$508 ;
+  assign \$510  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$511  = \$510  | r1_sel_pool0_low_water;
+  assign \$512  = \$509  | \$511 ;
+  assign \$513  = \$506  | \$512 ;
+  assign \$514  = bus__w_beat_from_queue ? \port$2942$0 [35:32] : bus__w_strb;
+  assign \$515  = \$514  == 4'hf;
+  assign \$516  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$518  = ~ \$517 ;
+  assign \$519  = \$518  + 1'h1;
+  assign \$520  = \$515  & \$519 [6];
+  assign \$521  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$522  = \$521 [5:0] == 3'h4;
+  assign \$523  = \$520  & \$522 ;
+  assign \$524  = bus__w_beat_from_queue ? \port$2942$0 [35:32] : bus__w_strb;
+  assign \$525  = \$524  == 4'hf;
+  assign \$526  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$528  = ~ \$527 ;
+  assign \$529  = \$528  + 1'h1;
+  assign \$530  = \$525  & \$529 [6];
+  assign \$531  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$532  = \$531 [5:0] == 6'h30;
+  assign \$533  = \$530  & \$532 ;
+  assign \$534  = bus__w_beat_from_queue ? \port$2942$0 [35:32] : bus__w_strb;
+  assign \$535  = \$534  == 4'hf;
+  assign \$536  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$538  = ~ \$537 ;
+  assign \$539  = \$538  + 1'h1;
+  assign \$540  = \$535  & \$539 [6];
+  assign \$541  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$542  = \$541 [5:0] == 3'h4;
+  assign \$543  = \$540  & \$542 ;
+  assign \$544  = bus__w_beat_from_queue ? \port$2942$0 [35:32] : bus__w_strb;
+  assign \$545  = \$544  == 4'hf;
+  assign \$546  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$548  = ~ \$547 ;
+  assign \$549  = \$548  + 1'h1;
+  assign \$550  = \$545  & \$549 [6];
+  assign \$551  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$552  = \$551 [5:0] == 6'h30;
+  assign \$553  = \$550  & \$552 ;
+  assign \$554  = \$543  | \$553 ;
+  assign \$555  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$556  = \$555 [11:6] - 3'h4;
+  assign \$557  = w0_samples_is & w0_samples_slot_ok;
+  assign \$558  = bus__w_beat_from_queue ? \port$2942$0 [31:0] : bus__w_data;
+  assign \$559  = bus__w_beat_from_queue ? \port$2942$0 [31:0] : bus__w_data;
+  assign \$561  = 31'h40000000 + \$560 ;
+  assign \$562  = ~ command_queue_pop;
+  assign \$563  = command_queue_count[0] & \$562 ;
+  assign \$564  = ~ \$563 ;
+  assign \$565  = command_queue_held[0] ? \read__data$191  : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
+  assign \$566  = ~ command_queue_pop;
+  assign \$567  = command_queue_count[0] & \$566 ;
+  assign \$568  = ~ \$567 ;
+  assign \$569  = \$568  & command_queue_held[0];
+  assign \$570  = command_queue_rd_next + 1'h1;
+  assign \$571  = ~ command_queue_pop;
+  assign \$572  = command_queue_count[0] & \$571 ;
+  assign \$573  = command_queue_held[0] | \$572 ;
+  assign \$574  = command_queue_push & \$573 ;
+  assign \$575  = command_queue_wr_next + 1'h1;
+  assign \$576  = ~ command_queue_pop;
+  assign \$577  = command_queue_count[0] & \$576 ;
+  assign \$578  = command_queue_push & \$577 ;
   assign \$579  = ~ command_queue_pop;
   assign \$580  = command_queue_count[0] & \$579 ;
-  assign \$581  = command_queue_held[0] | \$580 ;
-  assign \$582  = command_queue_push & \$581 ;
-  assign \$583  = command_queue_wr_next + 1'h1;
-  assign \$584  = ~ command_queue_pop;
-  assign \$585  = command_queue_count[0] & \$584 ;
-  assign \$586  = command_queue_push & \$585 ;
+  assign \$581  = ~ \$580 ;
+  assign \$582  = \$581  & command_queue_held[0];
+  assign \$583  = ~ command_queue_push;
+  assign \$584  = \$582  & \$583 ;
+  assign \$585  = \$584  ? command_queue_held[1] : command_queue_held[0];
+  assign \$586  = \$578  ? 1'h1 : \$585 ;
   assign \$587  = ~ command_queue_pop;
   assign \$588  = command_queue_count[0] & \$587 ;
-  assign \$589  = ~ \$588 ;
-  assign \$590  = \$589  & command_queue_held[0];
-  assign \$591  = ~ command_queue_push;
-  assign \$592  = \$590  & \$591 ;
-  assign \$593  = \$592  ? command_queue_held[1] : command_queue_held[0];
-  assign \$594  = \$586  ? 1'h1 : \$593 ;
-  assign \$595  = ~ command_queue_pop;
-  assign \$596  = command_queue_count[0] & \$595 ;
-  assign \$597  = command_queue_push & \$596 ;
+  assign \$589  = command_queue_push & \$588 ;
+  assign \$590  = ~ command_queue_pop;
+  assign \$591  = command_queue_count[0] & \$590 ;
+  assign \$592  = ~ \$591 ;
+  assign \$593  = \$592  & command_queue_held[0];
+  assign \$594  = ~ command_queue_push;
+  assign \$595  = \$593  & \$594 ;
+  assign \$596  = \$595  ? command_queue_held[2] : command_queue_held[1];
+  assign \$597  = \$589  ? command_queue_held[0] : \$596 ;
   assign \$598  = ~ command_queue_pop;
   assign \$599  = command_queue_count[0] & \$598 ;
-  assign \$600  = ~ \$599 ;
-  assign \$601  = \$600  & command_queue_held[0];
-  assign \$602  = ~ command_queue_push;
-  assign \$603  = \$601  & \$602 ;
-  assign \$604  = \$603  ? command_queue_held[2] : command_queue_held[1];
-  assign \$605  = \$597  ? command_queue_held[0] : \$604 ;
-  assign \$606  = ~ command_queue_pop;
-  assign \$607  = command_queue_count[0] & \$606 ;
-  assign \$608  = command_queue_push & \$607 ;
+  assign \$600  = command_queue_push & \$599 ;
+  assign \$601  = ~ command_queue_pop;
+  assign \$602  = command_queue_count[0] & \$601 ;
+  assign \$603  = ~ \$602 ;
+  assign \$604  = \$603  & command_queue_held[0];
+  assign \$605  = ~ command_queue_push;
+  assign \$606  = \$604  & \$605 ;
+  assign \$607  = \$606  ? command_queue_held[3] : command_queue_held[2];
+  assign \$608  = \$600  ? command_queue_held[1] : \$607 ;
   assign \$609  = ~ command_queue_pop;
   assign \$610  = command_queue_count[0] & \$609 ;
-  assign \$611  = ~ \$610 ;
-  assign \$612  = \$611  & command_queue_held[0];
-  assign \$613  = ~ command_queue_push;
-  assign \$614  = \$612  & \$613 ;
-  assign \$615  = \$614  ? command_queue_held[3] : command_queue_held[2];
-  assign \$616  = \$608  ? command_queue_held[1] : \$615 ;
-  assign \$617  = ~ command_queue_pop;
-  assign \$618  = command_queue_count[0] & \$617 ;
-  assign \$619  = command_queue_push & \$618 ;
+  assign \$611  = command_queue_push & \$610 ;
+  assign \$612  = ~ command_queue_pop;
+  assign \$613  = command_queue_count[0] & \$612 ;
+  assign \$614  = ~ \$613 ;
+  assign \$615  = \$614  & command_queue_held[0];
+  assign \$616  = ~ command_queue_push;
+  assign \$617  = \$615  & \$616 ;
+  assign \$618  = \$617  ? command_queue_held[4] : command_queue_held[3];
+  assign \$619  = \$611  ? command_queue_held[2] : \$618 ;
   assign \$620  = ~ command_queue_pop;
   assign \$621  = command_queue_count[0] & \$620 ;
-  assign \$622  = ~ \$621 ;
-  assign \$623  = \$622  & command_queue_held[0];
-  assign \$624  = ~ command_queue_push;
-  assign \$625  = \$623  & \$624 ;
-  assign \$626  = \$625  ? command_queue_held[4] : command_queue_held[3];
-  assign \$627  = \$619  ? command_queue_held[2] : \$626 ;
-  assign \$628  = ~ command_queue_pop;
-  assign \$629  = command_queue_count[0] & \$628 ;
-  assign \$630  = command_queue_push & \$629 ;
+  assign \$622  = command_queue_push & \$621 ;
+  assign \$623  = ~ command_queue_pop;
+  assign \$624  = command_queue_count[0] & \$623 ;
+  assign \$625  = ~ \$624 ;
+  assign \$626  = \$625  & command_queue_held[0];
+  assign \$627  = ~ command_queue_push;
+  assign \$628  = \$626  & \$627 ;
+  assign \$629  = \$628  ? command_queue_held[5] : command_queue_held[4];
+  assign \$630  = \$622  ? command_queue_held[3] : \$629 ;
   assign \$631  = ~ command_queue_pop;
   assign \$632  = command_queue_count[0] & \$631 ;
-  assign \$633  = ~ \$632 ;
-  assign \$634  = \$633  & command_queue_held[0];
-  assign \$635  = ~ command_queue_push;
-  assign \$636  = \$634  & \$635 ;
-  assign \$637  = \$636  ? command_queue_held[5] : command_queue_held[4];
-  assign \$638  = \$630  ? command_queue_held[3] : \$637 ;
-  assign \$639  = ~ command_queue_pop;
-  assign \$640  = command_queue_count[0] & \$639 ;
-  assign \$641  = command_queue_push & \$640 ;
+  assign \$633  = command_queue_push & \$632 ;
+  assign \$634  = ~ command_queue_pop;
+  assign \$635  = command_queue_count[0] & \$634 ;
+  assign \$636  = ~ \$635 ;
+  assign \$637  = \$636  & command_queue_held[0];
+  assign \$638  = ~ command_queue_push;
+  assign \$639  = \$637  & \$638 ;
+  assign \$640  = \$639  ? command_queue_held[6] : command_queue_held[5];
+  assign \$641  = \$633  ? command_queue_held[4] : \$640 ;
   assign \$642  = ~ command_queue_pop;
   assign \$643  = command_queue_count[0] & \$642 ;
-  assign \$644  = ~ \$643 ;
-  assign \$645  = \$644  & command_queue_held[0];
-  assign \$646  = ~ command_queue_push;
-  assign \$647  = \$645  & \$646 ;
-  assign \$648  = \$647  ? command_queue_held[6] : command_queue_held[5];
-  assign \$649  = \$641  ? command_queue_held[4] : \$648 ;
-  assign \$650  = ~ command_queue_pop;
-  assign \$651  = command_queue_count[0] & \$650 ;
-  assign \$652  = command_queue_push & \$651 ;
+  assign \$644  = command_queue_push & \$643 ;
+  assign \$645  = ~ command_queue_pop;
+  assign \$646  = command_queue_count[0] & \$645 ;
+  assign \$647  = ~ \$646 ;
+  assign \$648  = \$647  & command_queue_held[0];
+  assign \$649  = ~ command_queue_push;
+  assign \$650  = \$648  & \$649 ;
+  assign \$651  = \$650  ? command_queue_held[7] : command_queue_held[6];
+  assign \$652  = \$644  ? command_queue_held[5] : \$651 ;
   assign \$653  = ~ command_queue_pop;
   assign \$654  = command_queue_count[0] & \$653 ;
-  assign \$655  = ~ \$654 ;
-  assign \$656  = \$655  & command_queue_held[0];
-  assign \$657  = ~ command_queue_push;
-  assign \$658  = \$656  & \$657 ;
-  assign \$659  = \$658  ? command_queue_held[7] : command_queue_held[6];
-  assign \$660  = \$652  ? command_queue_held[5] : \$659 ;
-  assign \$661  = ~ command_queue_pop;
-  assign \$662  = command_queue_count[0] & \$661 ;
-  assign \$663  = command_queue_push & \$662 ;
+  assign \$655  = command_queue_push & \$654 ;
+  assign \$656  = ~ command_queue_pop;
+  assign \$657  = command_queue_count[0] & \$656 ;
+  assign \$658  = ~ \$657 ;
+  assign \$659  = \$658  & command_queue_held[0];
+  assign \$660  = ~ command_queue_push;
+  assign \$661  = \$659  & \$660 ;
+  assign \$662  = \$661  ? command_queue_held[8] : command_queue_held[7];
+  assign \$663  = \$655  ? command_queue_held[6] : \$662 ;
   assign \$664  = ~ command_queue_pop;
   assign \$665  = command_queue_count[0] & \$664 ;
-  assign \$666  = ~ \$665 ;
-  assign \$667  = \$666  & command_queue_held[0];
-  assign \$668  = ~ command_queue_push;
-  assign \$669  = \$667  & \$668 ;
-  assign \$670  = \$669  ? command_queue_held[8] : command_queue_held[7];
-  assign \$671  = \$663  ? command_queue_held[6] : \$670 ;
-  assign \$672  = ~ command_queue_pop;
-  assign \$673  = command_queue_count[0] & \$672 ;
-  assign \$674  = command_queue_push & \$673 ;
+  assign \$666  = command_queue_push & \$665 ;
+  assign \$667  = ~ command_queue_pop;
+  assign \$668  = command_queue_count[0] & \$667 ;
+  assign \$669  = ~ \$668 ;
+  assign \$670  = \$669  & command_queue_held[0];
+  assign \$671  = ~ command_queue_push;
+  assign \$672  = \$670  & \$671 ;
+  assign \$673  = \$672  ? 1'h0 : command_queue_held[8];
+  assign \$674  = \$666  ? command_queue_held[7] : \$673 ;
   assign \$675  = ~ command_queue_pop;
-  assign \$676  = command_queue_count[0] & \$675 ;
-  assign \$677  = ~ \$676 ;
-  assign \$678  = \$677  & command_queue_held[0];
-  assign \$679  = ~ command_queue_push;
-  assign \$680  = \$678  & \$679 ;
-  assign \$681  = \$680  ? 1'h0 : command_queue_held[8];
-  assign \$682  = \$674  ? command_queue_held[7] : \$681 ;
-  assign \$683  = ~ command_queue_pop;
-  assign \$684  = command_queue_push & \$683 ;
-  assign \$685  = ~ command_queue_push;
-  assign \$686  = command_queue_pop & \$685 ;
-  assign \$687  = \$686  ? command_queue_count[1] : command_queue_count[0];
-  assign \$688  = \$684  ? 1'h1 : \$687 ;
-  assign \$689  = ~ command_queue_pop;
-  assign \$690  = command_queue_push & \$689 ;
-  assign \$691  = ~ command_queue_push;
-  assign \$692  = command_queue_pop & \$691 ;
-  assign \$693  = \$692  ? command_queue_count[2] : command_queue_count[1];
-  assign \$694  = \$690  ? command_queue_count[0] : \$693 ;
-  assign \$695  = ~ command_queue_pop;
-  assign \$696  = command_queue_push & \$695 ;
-  assign \$697  = ~ command_queue_push;
-  assign \$698  = command_queue_pop & \$697 ;
-  assign \$699  = \$698  ? command_queue_count[3] : command_queue_count[2];
-  assign \$700  = \$696  ? command_queue_count[1] : \$699 ;
-  assign \$701  = ~ command_queue_pop;
-  assign \$702  = command_queue_push & \$701 ;
-  assign \$703  = ~ command_queue_push;
-  assign \$704  = command_queue_pop & \$703 ;
-  assign \$705  = \$704  ? command_queue_count[4] : command_queue_count[3];
-  assign \$706  = \$702  ? command_queue_count[2] : \$705 ;
-  assign \$707  = ~ command_queue_pop;
-  assign \$708  = command_queue_push & \$707 ;
-  assign \$709  = ~ command_queue_push;
-  assign \$710  = command_queue_pop & \$709 ;
-  assign \$711  = \$710  ? command_queue_count[5] : command_queue_count[4];
-  assign \$712  = \$708  ? command_queue_count[3] : \$711 ;
-  assign \$713  = ~ command_queue_pop;
-  assign \$714  = command_queue_push & \$713 ;
-  assign \$715  = ~ command_queue_push;
-  assign \$716  = command_queue_pop & \$715 ;
-  assign \$717  = \$716  ? command_queue_count[6] : command_queue_count[5];
-  assign \$718  = \$714  ? command_queue_count[4] : \$717 ;
-  assign \$719  = ~ command_queue_pop;
-  assign \$720  = command_queue_push & \$719 ;
-  assign \$721  = ~ command_queue_push;
-  assign \$722  = command_queue_pop & \$721 ;
-  assign \$723  = \$722  ? command_queue_count[7] : command_queue_count[6];
-  assign \$724  = \$720  ? command_queue_count[5] : \$723 ;
-  assign \$725  = ~ command_queue_pop;
-  assign \$726  = command_queue_push & \$725 ;
-  assign \$727  = ~ command_queue_push;
-  assign \$728  = command_queue_pop & \$727 ;
-  assign \$729  = \$728  ? command_queue_count[8] : command_queue_count[7];
-  assign \$730  = \$726  ? command_queue_count[6] : \$729 ;
-  assign \$731  = ~ command_queue_pop;
-  assign \$732  = command_queue_push & \$731 ;
-  assign \$733  = ~ command_queue_push;
-  assign \$734  = command_queue_pop & \$733 ;
-  assign \$735  = \$734  ? command_queue_count[9] : command_queue_count[8];
-  assign \$736  = \$732  ? command_queue_count[7] : \$735 ;
-  assign \$737  = ~ command_queue_pop;
-  assign \$738  = command_queue_push & \$737 ;
-  assign \$739  = ~ command_queue_push;
-  assign \$740  = command_queue_pop & \$739 ;
-  assign \$741  = \$740  ? 1'h0 : command_queue_count[9];
-  assign \$742  = \$738  ? command_queue_count[8] : \$741 ;
-  assign \$743  = req_free & native_free_valid;
-  assign \$744  = req_flush & native_flush_valid;
-  assign \$745  = \$743  | \$744 ;
-  assign \$746  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$747  = 1'h1 << \$746 [1:0];
-  assign \$748  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$749  = 1'h1 << \$748 [4:2];
-  assign \$750  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$751  = 1'h1 << \$750 [7:5];
-  assign \$752  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$753  = 1'h1 << \$752 [11:8];
-  assign \$754  = bus__w_beat_from_queue ? \port$2954$0 [31:0] : bus__w_data;
-  assign \$755  = bus__w_beat_from_queue ? \port$2954$0 [35:32] : bus__w_strb;
-  assign \$756  = \$755  == 4'hf;
-  assign \$757  = bus__w_beat_from_queue ? \port$2954$0 [35:32] : bus__w_strb;
-  assign \$758  = ~ w1_is_command;
-  assign \$759  = w1_valid & \$758 ;
+  assign \$676  = command_queue_push & \$675 ;
+  assign \$677  = ~ command_queue_push;
+  assign \$678  = command_queue_pop & \$677 ;
+  assign \$679  = \$678  ? command_queue_count[1] : command_queue_count[0];
+  assign \$680  = \$676  ? 1'h1 : \$679 ;
+  assign \$681  = ~ command_queue_pop;
+  assign \$682  = command_queue_push & \$681 ;
+  assign \$683  = ~ command_queue_push;
+  assign \$684  = command_queue_pop & \$683 ;
+  assign \$685  = \$684  ? command_queue_count[2] : command_queue_count[1];
+  assign \$686  = \$682  ? command_queue_count[0] : \$685 ;
+  assign \$687  = ~ command_queue_pop;
+  assign \$688  = command_queue_push & \$687 ;
+  assign \$689  = ~ command_queue_push;
+  assign \$690  = command_queue_pop & \$689 ;
+  assign \$691  = \$690  ? command_queue_count[3] : command_queue_count[2];
+  assign \$692  = \$688  ? command_queue_count[1] : \$691 ;
+  assign \$693  = ~ command_queue_pop;
+  assign \$694  = command_queue_push & \$693 ;
+  assign \$695  = ~ command_queue_push;
+  assign \$696  = command_queue_pop & \$695 ;
+  assign \$697  = \$696  ? command_queue_count[4] : command_queue_count[3];
+  assign \$698  = \$694  ? command_queue_count[2] : \$697 ;
+  assign \$699  = ~ command_queue_pop;
+  assign \$700  = command_queue_push & \$699 ;
+  assign \$701  = ~ command_queue_push;
+  assign \$702  = command_queue_pop & \$701 ;
+  assign \$703  = \$702  ? command_queue_count[5] : command_queue_count[4];
+  assign \$704  = \$700  ? command_queue_count[3] : \$703 ;
+  assign \$705  = ~ command_queue_pop;
+  assign \$706  = command_queue_push & \$705 ;
+  assign \$707  = ~ command_queue_push;
+  assign \$708  = command_queue_pop & \$707 ;
+  assign \$709  = \$708  ? command_queue_count[6] : command_queue_count[5];
+  assign \$710  = \$706  ? command_queue_count[4] : \$709 ;
+  assign \$711  = ~ command_queue_pop;
+  assign \$712  = command_queue_push & \$711 ;
+  assign \$713  = ~ command_queue_push;
+  assign \$714  = command_queue_pop & \$713 ;
+  assign \$715  = \$714  ? command_queue_count[7] : command_queue_count[6];
+  assign \$716  = \$712  ? command_queue_count[5] : \$715 ;
+  assign \$717  = ~ command_queue_pop;
+  assign \$718  = command_queue_push & \$717 ;
+  assign \$719  = ~ command_queue_push;
+  assign \$720  = command_queue_pop & \$719 ;
+  assign \$721  = \$720  ? command_queue_count[8] : command_queue_count[7];
+  assign \$722  = \$718  ? command_queue_count[6] : \$721 ;
+  assign \$723  = ~ command_queue_pop;
+  assign \$724  = command_queue_push & \$723 ;
+  assign \$725  = ~ command_queue_push;
+  assign \$726  = command_queue_pop & \$725 ;
+  assign \$727  = \$726  ? command_queue_count[9] : command_queue_count[8];
+  assign \$728  = \$724  ? command_queue_count[7] : \$727 ;
+  assign \$729  = ~ command_queue_pop;
+  assign \$730  = command_queue_push & \$729 ;
+  assign \$731  = ~ command_queue_push;
+  assign \$732  = command_queue_pop & \$731 ;
+  assign \$733  = \$732  ? 1'h0 : command_queue_count[9];
+  assign \$734  = \$730  ? command_queue_count[8] : \$733 ;
+  assign \$735  = req_free & native_free_valid;
+  assign \$736  = req_flush & native_flush_valid;
+  assign \$737  = \$735  | \$736 ;
+  assign \$738  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$739  = 1'h1 << \$738 [1:0];
+  assign \$740  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$741  = 1'h1 << \$740 [4:2];
+  assign \$742  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$743  = 1'h1 << \$742 [7:5];
+  assign \$744  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$745  = 1'h1 << \$744 [11:8];
+  assign \$746  = bus__w_beat_from_queue ? \port$2942$0 [31:0] : bus__w_data;
+  assign \$747  = bus__w_beat_from_queue ? \port$2942$0 [35:32] : bus__w_strb;
+  assign \$748  = \$747  == 4'hf;
+  assign \$749  = bus__w_beat_from_queue ? \port$2942$0 [35:32] : bus__w_strb;
+  assign \$750  = ~ w1_is_command;
+  assign \$751  = w1_valid & \$750 ;
+  assign \$752  = ~ w1_a1_0[0];
+  assign \$753  = ~ w1_a4_2[4];
+  assign \$754  = \$752  | \$753 ;
+  assign \$755  = ~ w1_a7_5[0];
+  assign \$756  = ~ w1_a11_8[0];
+  assign \$757  = \$755  | \$756 ;
+  assign \$758  = \$754  | \$757 ;
+  assign \$759  = ~ \$758 ;
   assign \$760  = ~ w1_a1_0[0];
-  assign \$761  = ~ w1_a4_2[4];
+  assign \$761  = ~ w1_a4_2[6];
   assign \$762  = \$760  | \$761 ;
   assign \$763  = ~ w1_a7_5[0];
   assign \$764  = ~ w1_a11_8[0];
@@ -8330,7 +8318,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$766  = \$762  | \$765 ;
   assign \$767  = ~ \$766 ;
   assign \$768  = ~ w1_a1_0[0];
-  assign \$769  = ~ w1_a4_2[6];
+  assign \$769  = ~ w1_a4_2[7];
   assign \$770  = \$768  | \$769 ;
   assign \$771  = ~ w1_a7_5[0];
   assign \$772  = ~ w1_a11_8[0];
@@ -8338,31 +8326,31 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$774  = \$770  | \$773 ;
   assign \$775  = ~ \$774 ;
   assign \$776  = ~ w1_a1_0[0];
-  assign \$777  = ~ w1_a4_2[7];
+  assign \$777  = ~ w1_a4_2[6];
   assign \$778  = \$776  | \$777 ;
-  assign \$779  = ~ w1_a7_5[0];
+  assign \$779  = ~ w1_a7_5[1];
   assign \$780  = ~ w1_a11_8[0];
   assign \$781  = \$779  | \$780 ;
   assign \$782  = \$778  | \$781 ;
   assign \$783  = ~ \$782 ;
   assign \$784  = ~ w1_a1_0[0];
-  assign \$785  = ~ w1_a4_2[6];
+  assign \$785  = ~ w1_a4_2[1];
   assign \$786  = \$784  | \$785 ;
-  assign \$787  = ~ w1_a7_5[1];
-  assign \$788  = ~ w1_a11_8[0];
+  assign \$787  = ~ w1_a7_5[0];
+  assign \$788  = ~ w1_a11_8[1];
   assign \$789  = \$787  | \$788 ;
   assign \$790  = \$786  | \$789 ;
   assign \$791  = ~ \$790 ;
   assign \$792  = ~ w1_a1_0[0];
-  assign \$793  = ~ w1_a4_2[1];
+  assign \$793  = ~ w1_a4_2[4];
   assign \$794  = \$792  | \$793 ;
-  assign \$795  = ~ w1_a7_5[0];
+  assign \$795  = ~ w1_a7_5[1];
   assign \$796  = ~ w1_a11_8[1];
   assign \$797  = \$795  | \$796 ;
   assign \$798  = \$794  | \$797 ;
   assign \$799  = ~ \$798 ;
   assign \$800  = ~ w1_a1_0[0];
-  assign \$801  = ~ w1_a4_2[4];
+  assign \$801  = ~ w1_a4_2[7];
   assign \$802  = \$800  | \$801 ;
   assign \$803  = ~ w1_a7_5[1];
   assign \$804  = ~ w1_a11_8[1];
@@ -8370,562 +8358,550 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$806  = \$802  | \$805 ;
   assign \$807  = ~ \$806 ;
   assign \$808  = ~ w1_a1_0[0];
-  assign \$809  = ~ w1_a4_2[7];
+  assign \$809  = ~ w1_a4_2[4];
   assign \$810  = \$808  | \$809 ;
-  assign \$811  = ~ w1_a7_5[1];
-  assign \$812  = ~ w1_a11_8[1];
+  assign \$811  = ~ w1_a7_5[0];
+  assign \$812  = ~ w1_a11_8[0];
   assign \$813  = \$811  | \$812 ;
   assign \$814  = \$810  | \$813 ;
   assign \$815  = ~ \$814 ;
   assign \$816  = ~ w1_a1_0[0];
-  assign \$817  = ~ w1_a4_2[4];
+  assign \$817  = ~ w1_a4_2[6];
   assign \$818  = \$816  | \$817 ;
-  assign \$819  = ~ w1_a7_5[0];
+  assign \$819  = ~ w1_a7_5[1];
   assign \$820  = ~ w1_a11_8[0];
   assign \$821  = \$819  | \$820 ;
   assign \$822  = \$818  | \$821 ;
   assign \$823  = ~ \$822 ;
   assign \$824  = ~ w1_a1_0[0];
-  assign \$825  = ~ w1_a4_2[6];
+  assign \$825  = ~ w1_a4_2[1];
   assign \$826  = \$824  | \$825 ;
-  assign \$827  = ~ w1_a7_5[1];
-  assign \$828  = ~ w1_a11_8[0];
+  assign \$827  = ~ w1_a7_5[0];
+  assign \$828  = ~ w1_a11_8[1];
   assign \$829  = \$827  | \$828 ;
   assign \$830  = \$826  | \$829 ;
   assign \$831  = ~ \$830 ;
   assign \$832  = ~ w1_a1_0[0];
-  assign \$833  = ~ w1_a4_2[1];
+  assign \$833  = ~ w1_a4_2[4];
   assign \$834  = \$832  | \$833 ;
-  assign \$835  = ~ w1_a7_5[0];
+  assign \$835  = ~ w1_a7_5[1];
   assign \$836  = ~ w1_a11_8[1];
   assign \$837  = \$835  | \$836 ;
   assign \$838  = \$834  | \$837 ;
   assign \$839  = ~ \$838 ;
-  assign \$840  = ~ w1_a1_0[0];
-  assign \$841  = ~ w1_a4_2[4];
-  assign \$842  = \$840  | \$841 ;
-  assign \$843  = ~ w1_a7_5[1];
-  assign \$844  = ~ w1_a11_8[1];
-  assign \$845  = \$843  | \$844 ;
-  assign \$846  = \$842  | \$845 ;
-  assign \$847  = ~ \$846 ;
-  assign \$848  = { \$847 , \$839 , \$831 , \$823  } + 4'hf;
+  assign \$840  = { \$839 , \$831 , \$823 , \$815  } + 4'hf;
+  assign \$841  = ~ w1_a1_0[0];
+  assign \$842  = ~ w1_a4_2[6];
+  assign \$843  = \$841  | \$842 ;
+  assign \$844  = ~ w1_a7_5[0];
+  assign \$845  = ~ w1_a11_8[0];
+  assign \$846  = \$844  | \$845 ;
+  assign \$847  = \$843  | \$846 ;
+  assign \$848  = ~ \$847 ;
   assign \$849  = ~ w1_a1_0[0];
-  assign \$850  = ~ w1_a4_2[6];
+  assign \$850  = ~ w1_a4_2[7];
   assign \$851  = \$849  | \$850 ;
   assign \$852  = ~ w1_a7_5[0];
   assign \$853  = ~ w1_a11_8[0];
   assign \$854  = \$852  | \$853 ;
   assign \$855  = \$851  | \$854 ;
   assign \$856  = ~ \$855 ;
-  assign \$857  = ~ w1_a1_0[0];
-  assign \$858  = ~ w1_a4_2[7];
-  assign \$859  = \$857  | \$858 ;
-  assign \$860  = ~ w1_a7_5[0];
-  assign \$861  = ~ w1_a11_8[0];
-  assign \$862  = \$860  | \$861 ;
-  assign \$863  = \$859  | \$862 ;
-  assign \$864  = ~ \$863 ;
-  assign \$865  = \$856  | \$864 ;
-  assign \$866  = ~ w1_a1_0[0];
-  assign \$867  = ~ w1_a4_2[7];
-  assign \$868  = \$866  | \$867 ;
-  assign \$869  = ~ w1_a7_5[1];
-  assign \$870  = ~ w1_a11_8[1];
-  assign \$871  = \$869  | \$870 ;
-  assign \$872  = \$868  | \$871 ;
-  assign \$873  = ~ \$872 ;
-  assign \$874  = \$865  | \$873 ;
-  assign \$875  = \$signal$209  & \$signal$210 ;
-  assign \$876  = \$875  & w2_is_ctrl;
-  assign \$877  = \$876  & \$signal$212 [0];
-  assign \$878  = \$signal$209  & \$signal$210 ;
-  assign \$879  = \$878  & w2_is_err_pop;
-  assign \$880  = \$signal$209  & w2_is_irq_status;
-  assign \$881  = \$880  & \$signal$211 [0];
-  assign \$882  = \$881  ? \$signal$212 [4:0] : 5'h00;
-  assign \$883  = \$signal$209  & w2_is_irq_enable;
-  assign \$884  = \$883  & \$signal$211 [0];
-  assign \$885  = \$signal$209  & w2_is_pool0_low_water;
-  assign \$886  = \$885  & \$signal$211 [0];
-  assign \$887  = \$signal$209  & w2_is_pool0_low_water;
-  assign \$888  = \$887  & \$signal$211 [1];
-  assign \$889  = \$signal$209  & w2_is_pool0_low_water;
-  assign \$890  = \$889  & \$signal$211 [2];
-  assign \$891  = | \port$2833$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$891 ;
-  assign \$892  = | \port$2845$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$892 ;
-  assign \$893  = ~ \port$2830$0 [0];
-  assign \$894  = rsp_grant_valid & \$893 ;
-  assign \$895  = \port$2830$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$894  & \$895 ;
-  assign \$896  = \$signal$28  > 2'h2;
-  assign \$897  = \$896  ? 2'h2 : \$signal$28 ;
-  assign \$898  = | \$signal$28 ;
-  assign \$899  = space_ge1 & \$898 ;
-  assign \$900  = \$899  ? 1'h1 : 1'h0;
-  assign \$901  = space_ge2 ? \$897  : { 1'h0, \$900  };
-  assign \$signal$81  = space_ge3 ? \$signal$28  : \$901 ;
-  assign \$902  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$902  & space_ge1;
-  assign \$903  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$903  & space_ge2;
-  assign \$904  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$904  & space_ge3;
-  assign \$905  = ~ space[5];
-  assign popped = w1c & \$905 ;
-  assign \$906  = 1'h0 - tail[1:0];
-  assign \$907  = 1'h1 - tail[1:0];
-  assign \$908  = 2'h2 - tail[1:0];
-  assign \$909  = 2'h3 - tail[1:0];
-  assign \$910  = space - 3'h7;
+  assign \$857  = \$848  | \$856 ;
+  assign \$858  = ~ w1_a1_0[0];
+  assign \$859  = ~ w1_a4_2[7];
+  assign \$860  = \$858  | \$859 ;
+  assign \$861  = ~ w1_a7_5[1];
+  assign \$862  = ~ w1_a11_8[1];
+  assign \$863  = \$861  | \$862 ;
+  assign \$864  = \$860  | \$863 ;
+  assign \$865  = ~ \$864 ;
+  assign \$866  = \$857  | \$865 ;
+  assign \$867  = \$signal$209  & \$signal$210 ;
+  assign \$868  = \$867  & w2_is_ctrl;
+  assign \$869  = \$868  & \$signal$212 [0];
+  assign \$870  = \$signal$209  & \$signal$210 ;
+  assign \$871  = \$870  & w2_is_err_pop;
+  assign \$872  = \$signal$209  & w2_is_irq_status;
+  assign \$873  = \$872  & \$signal$211 [0];
+  assign \$874  = \$873  ? \$signal$212 [4:0] : 5'h00;
+  assign \$875  = \$signal$209  & w2_is_irq_enable;
+  assign \$876  = \$875  & \$signal$211 [0];
+  assign \$877  = \$signal$209  & w2_is_pool0_low_water;
+  assign \$878  = \$877  & \$signal$211 [0];
+  assign \$879  = \$signal$209  & w2_is_pool0_low_water;
+  assign \$880  = \$879  & \$signal$211 [1];
+  assign \$881  = \$signal$209  & w2_is_pool0_low_water;
+  assign \$882  = \$881  & \$signal$211 [2];
+  assign \$883  = | \port$2821$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$883 ;
+  assign \$884  = | \port$2833$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$884 ;
+  assign \$885  = ~ \port$2818$0 [0];
+  assign \$886  = rsp_grant_valid & \$885 ;
+  assign \$887  = \port$2818$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$886  & \$887 ;
+  assign \$888  = \$signal$28  > 2'h2;
+  assign \$889  = \$888  ? 2'h2 : \$signal$28 ;
+  assign \$890  = | \$signal$28 ;
+  assign \$891  = space_ge1 & \$890 ;
+  assign \$892  = \$891  ? 1'h1 : 1'h0;
+  assign \$893  = space_ge2 ? \$889  : { 1'h0, \$892  };
+  assign \$signal$81  = space_ge3 ? \$signal$28  : \$893 ;
+  assign \$894  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$894  & space_ge1;
+  assign \$895  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$895  & space_ge2;
+  assign \$896  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$896  & space_ge3;
+  assign \$897  = ~ space[5];
+  assign popped = w1c & \$897 ;
+  assign \$898  = 1'h0 - tail[1:0];
+  assign \$899  = 1'h1 - tail[1:0];
+  assign \$900  = 2'h2 - tail[1:0];
+  assign \$901  = 2'h3 - tail[1:0];
+  assign \$902  = space - 3'h7;
+  assign \$903  = ~ \$902 [6];
+  assign \$904  = space - 3'h7;
+  assign \$905  = ~ \$904 [6];
+  assign \$906  = space - 4'h8;
+  assign \$907  = ~ \$906 [6];
+  assign \$908  = space - 3'h7;
+  assign \$909  = ~ \$908 [6];
+  assign \$910  = space - 4'h8;
   assign \$911  = ~ \$910 [6];
-  assign \$912  = space - 3'h7;
+  assign \$912  = space - 4'h9;
   assign \$913  = ~ \$912 [6];
-  assign \$914  = space - 4'h8;
-  assign \$915  = ~ \$914 [6];
-  assign \$916  = space - 3'h7;
-  assign \$917  = ~ \$916 [6];
-  assign \$918  = space - 4'h8;
-  assign \$919  = ~ \$918 [6];
-  assign \$920  = space - 4'h9;
-  assign \$921  = ~ \$920 [6];
-  assign \$922  = space - \$signal$28 ;
-  assign \$923  = space + 1'h1;
-  assign space_over = \$923  - \$signal$28 ;
-  assign space_short = $signed(\$922 ) < $signed(1'h0);
-  assign \$924  = | \$signal$28 ;
-  assign \$925  = \$signal$81  != \$signal$28 ;
-  assign \$926  = \$signal$93  & irq_enable;
-  assign irq = | \$926 ;
+  assign \$914  = space - \$signal$28 ;
+  assign \$915  = space + 1'h1;
+  assign space_over = \$915  - \$signal$28 ;
+  assign space_short = $signed(\$914 ) < $signed(1'h0);
+  assign \$916  = | \$signal$28 ;
+  assign \$917  = \$signal$81  != \$signal$28 ;
+  assign \$918  = \$signal$93  & irq_enable;
+  assign irq = | \$918 ;
   assign low_water_hit = samples_lw_granted_2 & samples_lw_short;
+  assign \$919  = ! bus__r_addr[5:0];
+  assign \$920  = 5'h10 >> bus__r_addr[11:6];
+  assign bus__r_slow = \$919  & \$920 ;
+  assign \$921  = ~ alloc_queue_pop;
+  assign \$922  = alloc_queue_count[0] & \$921 ;
+  assign \$923  = alloc_queue_held[0] | \$922 ;
+  assign \$signature__en$249  = alloc_queue_push & \$923 ;
+  assign \$924  = req_alloc & native_alloc_valid;
+  assign \$925  = ~ \$924 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$925 ;
+  assign \$926  = alloc_queue_count[0] | staged_valid;
   assign \$927  = ! bus__r_addr[5:0];
-  assign \$928  = bus__r_addr[11:6] >= 3'h4;
+  assign \$928  = 5'h10 >> bus__r_addr[11:6];
   assign \$929  = \$927  & \$928 ;
-  assign \$930  = bus__r_addr[11:6] < 3'h5;
-  assign bus__r_slow = \$929  & \$930 ;
-  assign \$931  = ~ alloc_queue_pop;
-  assign \$932  = alloc_queue_count[0] & \$931 ;
-  assign \$933  = alloc_queue_held[0] | \$932 ;
-  assign \$signature__en$249  = alloc_queue_push & \$933 ;
-  assign \$934  = req_alloc & native_alloc_valid;
-  assign \$935  = ~ \$934 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$935 ;
-  assign \$936  = alloc_queue_count[0] | staged_valid;
-  assign \$937  = ! bus__r_addr[5:0];
-  assign \$938  = bus__r_addr[11:6] >= 3'h4;
-  assign \$939  = \$937  & \$938 ;
-  assign \$940  = bus__r_addr[11:6] < 3'h5;
-  assign \$941  = \$939  & \$940 ;
-  assign \$942  = bus__r_req & \$941 ;
-  assign \$943  = \$936  | \$942 ;
-  assign \$944  = req_alloc & native_alloc_valid;
-  assign \$945  = ~ \$944 ;
-  assign \$946  = \$943  & \$945 ;
-  assign \$947  = ~ alloc_queue_count[0];
-  assign \$948  = \$946  & \$947 ;
-  assign \$949  = ~ \$948 ;
-  assign alloc_queue_push = staged_valid & \$949 ;
+  assign \$930  = bus__r_req & \$929 ;
+  assign \$931  = \$926  | \$930 ;
+  assign \$932  = req_alloc & native_alloc_valid;
+  assign \$933  = ~ \$932 ;
+  assign \$934  = \$931  & \$933 ;
+  assign \$935  = ~ alloc_queue_count[0];
+  assign \$936  = \$934  & \$935 ;
+  assign \$937  = ~ \$936 ;
+  assign alloc_queue_push = staged_valid & \$937 ;
   assign bus__r_data = r2_block0 | r2_block4;
-  assign \$950  = | r2_found_in;
-  assign bus__r_err = ~ \$950 ;
+  assign \$938  = | r2_found_in;
+  assign bus__r_err = ~ \$938 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$952  = ~ \$951 ;
-  assign \$953  = \$952  + 1'h1;
-  assign \$955  = ~ \$954 ;
-  assign \$956  = \$955  + 1'h1;
-  assign w0_samples_is = bus__w_addr_from_queue ? \$953 [6] : \$956 [6];
-  assign \$957  = \port$2954$0 [18:0] - 11'h400;
-  assign \$958  = ~ \$957 [19];
-  assign \$959  = bus__w_data[18:0] - 11'h400;
-  assign \$960  = ~ \$959 [19];
+  assign \$940  = ~ \$939 ;
+  assign \$941  = \$940  + 1'h1;
+  assign \$943  = ~ \$942 ;
+  assign \$944  = \$943  + 1'h1;
+  assign w0_samples_is = bus__w_addr_from_queue ? \$941 [6] : \$944 [6];
+  assign \$945  = \port$2942$0 [18:0] - 11'h400;
+  assign \$946  = ~ \$945 [19];
+  assign \$947  = bus__w_data[18:0] - 11'h400;
+  assign \$948  = ~ \$947 [19];
   assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
-  assign \$961  = ~ command_queue_pop;
-  assign \$962  = command_queue_count[0] & \$961 ;
-  assign \$963  = command_queue_held[0] | \$962 ;
-  assign \$signature__en$266  = command_queue_push & \$963 ;
-  assign \$964  = w1_pool_is & w1_samples_addr[0];
-  assign \$965  = w1_pool_is & w1_samples_addr[1];
-  assign \$966  = w1_pool_is & w1_samples_addr[2];
-  assign \$967  = w1_pool_is & w1_samples_addr[3];
-  assign \$968  = w1_pool_is & w1_samples_addr[4];
-  assign \$969  = w1_pool_is & w1_samples_addr[5];
-  assign \$970  = w1_pool_is & w1_samples_addr[6];
-  assign \$971  = w1_pool_is & w1_samples_addr[7];
-  assign \$972  = w1_pool_is & w1_samples_addr[8];
-  assign \$973  = w1_pool_is & w1_samples_addr[9];
-  assign \$974  = w1_pool_is & w1_samples_addr[10];
-  assign \$975  = w1_pool_is & w1_samples_addr[11];
-  assign \$976  = w1_pool_is & w1_samples_addr[12];
-  assign \$977  = w1_pool_is & w1_samples_addr[13];
-  assign \$978  = w1_pool_is & w1_samples_addr[14];
-  assign \$979  = w1_pool_is & w1_samples_addr[15];
-  assign \$980  = w1_pool_is & w1_samples_addr[16];
-  assign \$981  = w1_pool_is & w1_samples_addr[17];
-  assign \$982  = w1_pool_is & w1_samples_addr[18];
-  assign \$983  = w1_pool_is & w1_samples_addr[19];
-  assign \$984  = w1_pool_is & w1_samples_addr[20];
-  assign \$985  = w1_pool_is & w1_samples_addr[21];
-  assign \$986  = w1_pool_is & w1_samples_addr[22];
-  assign \$987  = w1_pool_is & w1_samples_addr[23];
-  assign \$988  = w1_pool_is & w1_samples_addr[24];
-  assign \$989  = w1_pool_is & w1_samples_addr[25];
-  assign \$990  = w1_pool_is & w1_samples_addr[26];
-  assign \$991  = w1_pool_is & w1_samples_addr[27];
-  assign \$992  = w1_pool_is & w1_samples_addr[28];
-  assign \$993  = w1_pool_is & w1_samples_addr[29];
-  assign \$994  = w1_pool_is & w1_samples_addr[30];
-  assign \$995  = w1_pool_is & w1_samples_addr[31];
-  assign \$996  = ~ w1_hit;
-  assign \$997  = ~ native_turn;
-  assign command_queue_pop = command_queue_count[0] & \$997 ;
-  assign \$998  = w1_valid & w1_is_command;
-  assign \$999  = command_queue_count[0] | native_turn;
-  assign command_queue_push = \$998  & \$999 ;
-  assign \$1000  = ~ native_turn;
-  assign \$1001  = ~ command_queue_head[0];
-  assign \$1002  = w1_valid & w1_is_free;
-  assign \$1003  = command_queue_count[0] ? \$1001  : \$1002 ;
-  assign req_free = \$1000  & \$1003 ;
-  assign \$1004  = ~ native_turn;
-  assign \$1005  = w1_valid & w1_is_flush;
-  assign \$1006  = command_queue_count[0] ? command_queue_head[0] : \$1005 ;
-  assign req_flush = \$1004  & \$1006 ;
-  assign \$1007  = w1_pool_is & w1_samples_addr[0];
-  assign \$1008  = w1_pool_is & w1_samples_addr[1];
-  assign \$1009  = w1_pool_is & w1_samples_addr[2];
-  assign \$1010  = w1_pool_is & w1_samples_addr[3];
-  assign \$1011  = w1_pool_is & w1_samples_addr[4];
-  assign \$1012  = w1_pool_is & w1_samples_addr[5];
-  assign \$1013  = w1_pool_is & w1_samples_addr[6];
-  assign \$1014  = w1_pool_is & w1_samples_addr[7];
-  assign \$1015  = w1_pool_is & w1_samples_addr[8];
-  assign \$1016  = w1_pool_is & w1_samples_addr[9];
-  assign \$1017  = w1_pool_is & w1_samples_addr[10];
-  assign \$1018  = w1_pool_is & w1_samples_addr[11];
-  assign \$1019  = w1_pool_is & w1_samples_addr[12];
-  assign \$1020  = w1_pool_is & w1_samples_addr[13];
-  assign \$1021  = w1_pool_is & w1_samples_addr[14];
-  assign \$1022  = w1_pool_is & w1_samples_addr[15];
-  assign \$1023  = w1_pool_is & w1_samples_addr[16];
-  assign \$1024  = w1_pool_is & w1_samples_addr[17];
-  assign \$1025  = w1_pool_is & w1_samples_addr[18];
-  assign \$1026  = w1_pool_is & w1_samples_addr[19];
-  assign \$1027  = w1_pool_is & w1_samples_addr[20];
-  assign \$1028  = w1_pool_is & w1_samples_addr[21];
-  assign \$1029  = w1_pool_is & w1_samples_addr[22];
-  assign \$1030  = w1_pool_is & w1_samples_addr[23];
-  assign \$1031  = w1_pool_is & w1_samples_addr[24];
-  assign \$1032  = w1_pool_is & w1_samples_addr[25];
-  assign \$1033  = w1_pool_is & w1_samples_addr[26];
-  assign \$1034  = w1_pool_is & w1_samples_addr[27];
-  assign \$1035  = w1_pool_is & w1_samples_addr[28];
-  assign \$1036  = w1_pool_is & w1_samples_addr[29];
-  assign \$1037  = w1_pool_is & w1_samples_addr[30];
-  assign \$1038  = w1_pool_is & w1_samples_addr[31];
-  assign \$1039  = ~ w1_hit;
-  assign \$1040  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1039 , \$1038 , \$1037 , \$1036 , \$1035 , \$1034 , \$1033 , \$1032 , \$1031 , \$1030 , \$1029 , \$1028 , \$1027 , \$1026 , \$1025 , \$1024 , \$1023 , \$1022 , \$1021 , \$1020 , \$1019 , \$1018 , \$1017 , \$1016 , \$1015 , \$1014 , \$1013 , \$1012 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , w1_is_flush };
-  assign \$1041  = ~ w2_plain;
-  assign \$1042  = \$signal$220  & \$signal$210 ;
-  assign \$1043  = ~ \$1042 ;
-  assign bus__w_err = \$1041  & \$1043 ;
-  assign \$1044  = rsp_freed_valid & \port$2873$0 [0];
-  assign \$1045  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1044  | \$1045 ;
-  assign \$1046  = rsp_freed_valid & \port$2873$0 [0];
-  assign \$1047  = \$1046  ? \port$2833$0 [0] : \port$2845$0 [0];
-  assign bus__w_slow_err = ~ \$1047 ;
+  assign \$949  = ~ command_queue_pop;
+  assign \$950  = command_queue_count[0] & \$949 ;
+  assign \$951  = command_queue_held[0] | \$950 ;
+  assign \$signature__en$266  = command_queue_push & \$951 ;
+  assign \$952  = w1_pool_is & w1_samples_addr[0];
+  assign \$953  = w1_pool_is & w1_samples_addr[1];
+  assign \$954  = w1_pool_is & w1_samples_addr[2];
+  assign \$955  = w1_pool_is & w1_samples_addr[3];
+  assign \$956  = w1_pool_is & w1_samples_addr[4];
+  assign \$957  = w1_pool_is & w1_samples_addr[5];
+  assign \$958  = w1_pool_is & w1_samples_addr[6];
+  assign \$959  = w1_pool_is & w1_samples_addr[7];
+  assign \$960  = w1_pool_is & w1_samples_addr[8];
+  assign \$961  = w1_pool_is & w1_samples_addr[9];
+  assign \$962  = w1_pool_is & w1_samples_addr[10];
+  assign \$963  = w1_pool_is & w1_samples_addr[11];
+  assign \$964  = w1_pool_is & w1_samples_addr[12];
+  assign \$965  = w1_pool_is & w1_samples_addr[13];
+  assign \$966  = w1_pool_is & w1_samples_addr[14];
+  assign \$967  = w1_pool_is & w1_samples_addr[15];
+  assign \$968  = w1_pool_is & w1_samples_addr[16];
+  assign \$969  = w1_pool_is & w1_samples_addr[17];
+  assign \$970  = w1_pool_is & w1_samples_addr[18];
+  assign \$971  = w1_pool_is & w1_samples_addr[19];
+  assign \$972  = w1_pool_is & w1_samples_addr[20];
+  assign \$973  = w1_pool_is & w1_samples_addr[21];
+  assign \$974  = w1_pool_is & w1_samples_addr[22];
+  assign \$975  = w1_pool_is & w1_samples_addr[23];
+  assign \$976  = w1_pool_is & w1_samples_addr[24];
+  assign \$977  = w1_pool_is & w1_samples_addr[25];
+  assign \$978  = w1_pool_is & w1_samples_addr[26];
+  assign \$979  = w1_pool_is & w1_samples_addr[27];
+  assign \$980  = w1_pool_is & w1_samples_addr[28];
+  assign \$981  = w1_pool_is & w1_samples_addr[29];
+  assign \$982  = w1_pool_is & w1_samples_addr[30];
+  assign \$983  = w1_pool_is & w1_samples_addr[31];
+  assign \$984  = ~ w1_hit;
+  assign \$985  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$985 ;
+  assign \$986  = w1_valid & w1_is_command;
+  assign \$987  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$986  & \$987 ;
+  assign \$988  = ~ native_turn;
+  assign \$989  = ~ command_queue_head[0];
+  assign \$990  = w1_valid & w1_is_free;
+  assign \$991  = command_queue_count[0] ? \$989  : \$990 ;
+  assign req_free = \$988  & \$991 ;
+  assign \$992  = ~ native_turn;
+  assign \$993  = w1_valid & w1_is_flush;
+  assign \$994  = command_queue_count[0] ? command_queue_head[0] : \$993 ;
+  assign req_flush = \$992  & \$994 ;
+  assign \$995  = w1_pool_is & w1_samples_addr[0];
+  assign \$996  = w1_pool_is & w1_samples_addr[1];
+  assign \$997  = w1_pool_is & w1_samples_addr[2];
+  assign \$998  = w1_pool_is & w1_samples_addr[3];
+  assign \$999  = w1_pool_is & w1_samples_addr[4];
+  assign \$1000  = w1_pool_is & w1_samples_addr[5];
+  assign \$1001  = w1_pool_is & w1_samples_addr[6];
+  assign \$1002  = w1_pool_is & w1_samples_addr[7];
+  assign \$1003  = w1_pool_is & w1_samples_addr[8];
+  assign \$1004  = w1_pool_is & w1_samples_addr[9];
+  assign \$1005  = w1_pool_is & w1_samples_addr[10];
+  assign \$1006  = w1_pool_is & w1_samples_addr[11];
+  assign \$1007  = w1_pool_is & w1_samples_addr[12];
+  assign \$1008  = w1_pool_is & w1_samples_addr[13];
+  assign \$1009  = w1_pool_is & w1_samples_addr[14];
+  assign \$1010  = w1_pool_is & w1_samples_addr[15];
+  assign \$1011  = w1_pool_is & w1_samples_addr[16];
+  assign \$1012  = w1_pool_is & w1_samples_addr[17];
+  assign \$1013  = w1_pool_is & w1_samples_addr[18];
+  assign \$1014  = w1_pool_is & w1_samples_addr[19];
+  assign \$1015  = w1_pool_is & w1_samples_addr[20];
+  assign \$1016  = w1_pool_is & w1_samples_addr[21];
+  assign \$1017  = w1_pool_is & w1_samples_addr[22];
+  assign \$1018  = w1_pool_is & w1_samples_addr[23];
+  assign \$1019  = w1_pool_is & w1_samples_addr[24];
+  assign \$1020  = w1_pool_is & w1_samples_addr[25];
+  assign \$1021  = w1_pool_is & w1_samples_addr[26];
+  assign \$1022  = w1_pool_is & w1_samples_addr[27];
+  assign \$1023  = w1_pool_is & w1_samples_addr[28];
+  assign \$1024  = w1_pool_is & w1_samples_addr[29];
+  assign \$1025  = w1_pool_is & w1_samples_addr[30];
+  assign \$1026  = w1_pool_is & w1_samples_addr[31];
+  assign \$1027  = ~ w1_hit;
+  assign \$1028  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1027 , \$1026 , \$1025 , \$1024 , \$1023 , \$1022 , \$1021 , \$1020 , \$1019 , \$1018 , \$1017 , \$1016 , \$1015 , \$1014 , \$1013 , \$1012 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , w1_is_flush };
+  assign \$1029  = ~ w2_plain;
+  assign \$1030  = \$signal$220  & \$signal$210 ;
+  assign \$1031  = ~ \$1030 ;
+  assign bus__w_err = \$1029  & \$1031 ;
+  assign \$1032  = rsp_freed_valid & \port$2861$0 [0];
+  assign \$1033  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1032  | \$1033 ;
+  assign \$1034  = rsp_freed_valid & \port$2861$0 [0];
+  assign \$1035  = \$1034  ? \port$2821$0 [0] : \port$2833$0 [0];
+  assign bus__w_slow_err = ~ \$1035 ;
   always @(posedge aclk_clk)
-    cycle <= \$1048 ;
+    cycle <= \$1036 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1049 ;
+    \$signal  <= \$1037 ;
   always @(posedge aclk_clk)
-    ready <= \$1050 ;
+    ready <= \$1038 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2830$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2830$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2830$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2818$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2818$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2818$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1051 ;
+    \$signal$28  <= \$1039 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1052 ;
+    e1_exhausted <= \$1040 ;
   always @(posedge aclk_clk)
-    samples_ev_grant <= \$1053 ;
+    samples_ev_grant <= \$1041 ;
   always @(posedge aclk_clk)
-    samples_ev_free <= \$1054 ;
+    samples_ev_free <= \$1042 ;
   always @(posedge aclk_clk)
-    samples_ev_flush <= \$1055 ;
+    samples_ev_flush <= \$1043 ;
   always @(posedge aclk_clk)
-    samples_ev_fail <= \$1056 ;
+    samples_ev_fail <= \$1044 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$31 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$35 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1057 ;
+    log_bank0_wen <= \$1045 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$38 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$42 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1058 ;
+    log_bank1_wen <= \$1046 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$45 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$49 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1059 ;
+    log_bank2_wen <= \$1047 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$54 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1060 ;
+    log_bank3_wen <= \$1048 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1061 ;
+    space_ge1 <= \$1049 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1062 ;
+    space_ge2 <= \$1050 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1063 ;
+    space_ge3 <= \$1051 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1064 ;
+    space_ge4 <= \$1052 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1065 ;
+    space_ge5 <= \$1053 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1066 ;
+    space_ge6 <= \$1054 ;
   always @(posedge aclk_clk)
-    space <= \$1067 ;
+    space <= \$1055 ;
   always @(posedge aclk_clk)
-    tail <= \$1068 ;
+    tail <= \$1056 ;
   always @(posedge aclk_clk)
-    \$signal$80  <= \$1069 ;
+    \$signal$80  <= \$1057 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1070 ;
+    n_dropped <= \$1058 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1071 ;
+    err_dropped <= \$1059 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1072 ;
+    tail_row <= \$1060 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1073 ;
+    tail_next_row <= \$1061 ;
   always @(posedge aclk_clk)
-    head <= \$1074 ;
+    head <= \$1062 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$1075 ;
+    \$signal$86  <= \$1063 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1076 ;
+    head_bank <= \$1064 ;
   always @(posedge aclk_clk)
     head_entry <= \$81 ;
   always @(posedge aclk_clk)
-    \$signal$93  <= \$1077 ;
+    \$signal$93  <= \$1065 ;
   always @(posedge aclk_clk)
-    samples_lw_limit <= \$1078 ;
+    samples_lw_limit <= \$1066 ;
   always @(posedge aclk_clk)
-    samples_lw_short <= \$1079 ;
+    samples_lw_short <= \$1067 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_1 <= \$1080 ;
+    samples_lw_granted_1 <= \$1068 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_2 <= \$1081 ;
+    samples_lw_granted_2 <= \$1069 ;
   always @(posedge aclk_clk)
-    samples_in_use <= \$1082 ;
+    samples_in_use <= \$1070 ;
   always @(posedge aclk_clk)
-    samples_in_use_was <= \$1083 ;
+    samples_in_use_was <= \$1071 ;
   always @(posedge aclk_clk)
-    samples_in_use_rose <= \$1084 ;
+    samples_in_use_rose <= \$1072 ;
   always @(posedge aclk_clk)
-    samples_hw_grow <= \$1085 ;
+    samples_hw_grow <= \$1073 ;
   always @(posedge aclk_clk)
-    samples_high_water <= \$1086 ;
+    samples_high_water <= \$1074 ;
   always @(posedge aclk_clk)
-    samples_allocs <= \$1087 ;
+    samples_allocs <= \$1075 ;
   always @(posedge aclk_clk)
-    samples_fails <= \$1088 ;
+    samples_fails <= \$1076 ;
   always @(posedge aclk_clk)
-    samples_frees <= \$1089 ;
+    samples_frees <= \$1077 ;
   always @(posedge aclk_clk)
-    samples_flushes <= \$1090 ;
+    samples_flushes <= \$1078 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1091 ;
+    r1_valid <= \$1079 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1092 ;
+    alloc_queue_head <= \$1080 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1093 ;
+    alloc_queue_rd <= \$1081 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1094 ;
+    alloc_queue_rd_next <= \$1082 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1095 ;
+    alloc_queue_wr <= \$1083 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1096 ;
+    alloc_queue_wr_next <= \$1084 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1097 ;
+    alloc_queue_held <= \$1085 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1098 ;
+    alloc_queue_count <= \$1086 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1099 ;
+    req_alloc <= \$1087 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1100 ;
+    staged_valid <= \$1088 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1101 ;
+    alloc_queue_w_data <= \$1089 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1102 ;
+    req_alloc_pool <= \$1090 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1103 ;
+    req_alloc_size <= \$1091 ;
   always @(posedge aclk_clk)
-    r1_sel_id <= \$342 [12];
+    r1_sel_id <= \$334 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$345 [12];
+    r1_sel_version <= \$337 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$348 [12];
+    r1_sel_config <= \$340 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$351 [12];
+    r1_sel_config2 <= \$343 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$354 [12];
+    r1_sel_ctrl <= \$346 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$357 [12];
+    r1_sel_status <= \$349 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$360 [12];
+    r1_sel_irq_status <= \$352 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$363 [12];
+    r1_sel_irq_enable <= \$355 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$366 [12];
+    r1_sel_err_count <= \$358 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$369 [12];
+    r1_sel_err_dropped <= \$361 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$372 [12];
+    r1_sel_err_head0 <= \$364 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$375 [12];
+    r1_sel_err_head1 <= \$367 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$378 [12];
+    r1_sel_err_head2 <= \$370 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$381 [12];
+    r1_sel_err_head3 <= \$373 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$384 [12];
+    r1_sel_err_pop <= \$376 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$387 [12];
+    r1_sel_cycle <= \$379 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$390 [12];
+    r1_sel_pool0_free <= \$382 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$393 [12];
+    r1_sel_pool0_base_lo <= \$385 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$396 [12];
+    r1_sel_pool0_base_hi <= \$388 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$399 [12];
+    r1_sel_pool0_slot_size <= \$391 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$402 [12];
+    r1_sel_pool0_slots <= \$394 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$405 [12];
+    r1_sel_pool0_in_use <= \$397 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$408 [12];
+    r1_sel_pool0_high_water <= \$400 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$411 [12];
+    r1_sel_pool0_allocs <= \$403 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$414 [12];
+    r1_sel_pool0_fails <= \$406 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$417 [12];
+    r1_sel_pool0_frees <= \$409 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$420 [12];
+    r1_sel_pool0_info <= \$412 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$423 [12];
+    r1_sel_pool0_flush <= \$415 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$426 [12];
+    r1_sel_pool0_flushes <= \$418 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$429 [12];
+    r1_sel_pool0_overwrites <= \$421 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$432 [12];
+    r1_sel_pool0_low_water <= \$424 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1104 ;
+    r2_valid <= \$1092 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1105 ;
+    r2_block0 <= \$1093 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1106 ;
+    r2_found_in <= \$1094 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1107 ;
+    r2_block4 <= \$1095 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1108 ;
+    w1_valid <= \$1096 ;
   always @(posedge aclk_clk)
-    w1_is_free <= \$531 ;
+    w1_is_free <= \$523 ;
   always @(posedge aclk_clk)
-    w1_is_flush <= \$541 ;
+    w1_is_flush <= \$533 ;
   always @(posedge aclk_clk)
-    w1_is_command <= \$562 ;
+    w1_is_command <= \$554 ;
   always @(posedge aclk_clk)
-    \$signal$177  <= \$1109 ;
+    \$signal$177  <= \$1097 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1110 ;
+    w1_pool_is <= \$1098 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1111 ;
+    w1_hit <= \$1099 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1112 ;
+    w1_tag <= \$1100 ;
   always @(posedge aclk_clk)
-    w1_samples_addr <= \$1113 ;
+    w1_samples_addr <= \$1101 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1114 ;
+    command_queue_head <= \$1102 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1115 ;
+    command_queue_rd <= \$1103 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1116 ;
+    command_queue_rd_next <= \$1104 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1117 ;
+    command_queue_wr <= \$1105 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1118 ;
+    command_queue_wr_next <= \$1106 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1119 ;
+    command_queue_held <= \$1107 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1120 ;
+    command_queue_count <= \$1108 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1121 ;
+    native_turn <= \$1109 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1122 ;
+    w1_a1_0 <= \$1110 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1123 ;
+    w1_a4_2 <= \$1111 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1124 ;
+    w1_a7_5 <= \$1112 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1125 ;
+    w1_a11_8 <= \$1113 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1126 ;
+    w1_data <= \$1114 ;
   always @(posedge aclk_clk)
-    \$signal$207  <= \$1127 ;
+    \$signal$207  <= \$1115 ;
   always @(posedge aclk_clk)
-    \$signal$208  <= \$1128 ;
+    \$signal$208  <= \$1116 ;
   always @(posedge aclk_clk)
-    \$signal$209  <= \$1129 ;
+    \$signal$209  <= \$1117 ;
   always @(posedge aclk_clk)
-    \$signal$210  <= \$1130 ;
+    \$signal$210  <= \$1118 ;
   always @(posedge aclk_clk)
-    \$signal$211  <= \$1131 ;
+    \$signal$211  <= \$1119 ;
   always @(posedge aclk_clk)
-    \$signal$212  <= \$1132 ;
+    \$signal$212  <= \$1120 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1133 ;
+    w2_is_ctrl <= \$1121 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1134 ;
+    w2_is_irq_status <= \$1122 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1135 ;
+    w2_is_irq_enable <= \$1123 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1136 ;
+    w2_is_err_pop <= \$1124 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1137 ;
+    w2_is_pool0_free <= \$1125 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1138 ;
+    w2_is_pool0_flush <= \$1126 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1139 ;
+    w2_is_pool0_low_water <= \$1127 ;
   always @(posedge aclk_clk)
-    \$signal$220  <= \$1140 ;
+    \$signal$220  <= \$1128 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1141 ;
+    w2_plain <= \$1129 ;
   always @(posedge aclk_clk)
-    \$signal$85  <= \$1142 ;
+    \$signal$85  <= \$1130 ;
   always @(posedge aclk_clk)
-    w1c <= \$1143 ;
+    w1c <= \$1131 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1144 ;
+    \$signal$94  <= \$1132 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1145 ;
+    irq_enable <= \$1133 ;
   always @(posedge aclk_clk)
-    samples_low_water <= \$1146 ;
+    samples_low_water <= \$1134 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
@@ -8954,10 +8930,10 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$62  = ~ \$524 [8];
-  assign \$auto$rtlil.cc:2739:Not$64  = ~ \$534 [8];
-  assign \$auto$rtlil.cc:2739:Not$66  = ~ \$544 [8];
-  assign \$auto$rtlil.cc:2739:Not$68  = ~ \$554 [8];
+  assign \$auto$rtlil.cc:2739:Not$62  = ~ \$516 [8];
+  assign \$auto$rtlil.cc:2739:Not$64  = ~ \$526 [8];
+  assign \$auto$rtlil.cc:2739:Not$66  = ~ \$536 [8];
+  assign \$auto$rtlil.cc:2739:Not$68  = ~ \$546 [8];
   assign \$auto$rtlil.cc:2739:Not$70  = ~ bus__w_addr_queued[8];
   assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[4];
   assign \$auto$rtlil.cc:2739:Not$72  = ~ bus__w_addr[8];
@@ -8965,7 +8941,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$906 [1:0])
+    casez (\$898 [1:0])
       2'h0:
           \$36  = log_kept_ge1;
       2'h1:
@@ -8979,7 +8955,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$907 [1:0])
+    casez (\$899 [1:0])
       2'h0:
           \$43  = log_kept_ge1;
       2'h1:
@@ -8993,7 +8969,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$908 [1:0])
+    casez (\$900 [1:0])
       2'h0:
           \$50  = log_kept_ge1;
       2'h1:
@@ -9007,7 +8983,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$909 [1:0])
+    casez (\$901 [1:0])
       2'h0:
           \$55  = log_kept_ge1;
       2'h1:
@@ -9034,18 +9010,18 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$334  = 10'h000;
-    casez (\$333 [0])
+    \$326  = 10'h000;
+    casez (\$325 [0])
       1'h0:
-          \$334  = 10'h100;
+          \$326  = 10'h100;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$337  = 10'h000;
-    casez (\$336 [0])
+    \$329  = 10'h000;
+    casez (\$328 [0])
       1'h0:
-          \$337  = 10'h100;
+          \$329  = 10'h100;
     endcase
   end
   always @* begin
@@ -9101,7 +9077,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$911 ;
+          space_plus_all_ge4 = \$903 ;
     endcase
   end
   always @* begin
@@ -9113,9 +9089,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$913 ;
+          space_plus_all_ge5 = \$905 ;
       2'h3:
-          space_plus_all_ge5 = \$915 ;
+          space_plus_all_ge5 = \$907 ;
     endcase
   end
   always @* begin
@@ -9125,852 +9101,852 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$917 ;
+          space_plus_all_ge6 = \$909 ;
       2'h2:
-          space_plus_all_ge6 = \$919 ;
+          space_plus_all_ge6 = \$911 ;
       2'h3:
-          space_plus_all_ge6 = \$921 ;
+          space_plus_all_ge6 = \$913 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1048  = \$1 [31:0];
+    \$1036  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1048  = 32'd0;
+      \$1036  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1049  = busy;
+    \$1037  = busy;
     if (aclk_rst) begin
-      \$1049  = 1'h0;
+      \$1037  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1050  = \ready$6 ;
+    \$1038  = \ready$6 ;
     if (aclk_rst) begin
-      \$1050  = 1'h0;
+      \$1038  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1051  = \$14 [1:0];
+    \$1039  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1051  = 2'h0;
+      \$1039  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1052  = \$16 ;
+    \$1040  = \$16 ;
     if (aclk_rst) begin
-      \$1052  = 1'h0;
+      \$1040  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1053  = \$19 ;
+    \$1041  = \$19 ;
     if (aclk_rst) begin
-      \$1053  = 1'h0;
+      \$1041  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1054  = \$22 ;
+    \$1042  = \$22 ;
     if (aclk_rst) begin
-      \$1054  = 1'h0;
+      \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1055  = \$25 ;
+    \$1043  = \$25 ;
     if (aclk_rst) begin
-      \$1055  = 1'h0;
+      \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1056  = \$29 ;
+    \$1044  = \$29 ;
     if (aclk_rst) begin
-      \$1056  = 1'h0;
+      \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1057  = \$36 ;
+    \$1045  = \$36 ;
     if (aclk_rst) begin
-      \$1057  = 1'h0;
+      \$1045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1058  = \$43 ;
+    \$1046  = \$43 ;
     if (aclk_rst) begin
-      \$1058  = 1'h0;
+      \$1046  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1059  = \$50 ;
+    \$1047  = \$50 ;
     if (aclk_rst) begin
-      \$1059  = 1'h0;
+      \$1047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1060  = \$55 ;
+    \$1048  = \$55 ;
     if (aclk_rst) begin
-      \$1060  = 1'h0;
+      \$1048  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1061  = \$56 ;
+    \$1049  = \$56 ;
     if (aclk_rst) begin
-      \$1061  = 1'h1;
+      \$1049  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1062  = \$57 ;
+    \$1050  = \$57 ;
     if (aclk_rst) begin
-      \$1062  = 1'h1;
+      \$1050  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1063  = \$58 ;
+    \$1051  = \$58 ;
     if (aclk_rst) begin
-      \$1063  = 1'h1;
+      \$1051  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1064  = \$59 ;
+    \$1052  = \$59 ;
     if (aclk_rst) begin
-      \$1064  = 1'h1;
+      \$1052  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1065  = \$60 ;
+    \$1053  = \$60 ;
     if (aclk_rst) begin
-      \$1065  = 1'h1;
+      \$1053  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1066  = \$61 ;
+    \$1054  = \$61 ;
     if (aclk_rst) begin
-      \$1066  = 1'h1;
+      \$1054  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1067  = \$64 ;
+    \$1055  = \$64 ;
     if (aclk_rst) begin
-      \$1067  = 6'h20;
+      \$1055  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1068  = \$70 ;
+    \$1056  = \$70 ;
     if (aclk_rst) begin
-      \$1068  = 5'h00;
+      \$1056  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1069  = \$71 [31:0];
+    \$1057  = \$71 [31:0];
     if (\$signal$85 ) begin
-      \$1069  = 32'd0;
+      \$1057  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1069  = 32'd0;
+      \$1057  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1070  = \$72 [1:0];
+    \$1058  = \$72 [1:0];
     if (aclk_rst) begin
-      \$1070  = 2'h0;
+      \$1058  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1071  = \$73 [31:0];
+    \$1059  = \$73 [31:0];
     if (\$signal$85 ) begin
-      \$1071  = 32'd0;
+      \$1059  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1071  = 32'd0;
+      \$1059  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1072  = tail_row;
+    \$1060  = tail_row;
     if (\$74 ) begin
-      \$1072  = tail_next_row;
+      \$1060  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1072  = 3'h0;
+      \$1060  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1073  = tail_next_row;
+    \$1061  = tail_next_row;
     if (\$74 ) begin
-      \$1073  = \$75 [2:0];
+      \$1061  = \$75 [2:0];
     end
     if (aclk_rst) begin
-      \$1073  = 3'h1;
+      \$1061  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1074  = head;
+    \$1062  = head;
     if (popped) begin
-      \$1074  = \$76 [4:0];
+      \$1062  = \$76 [4:0];
     end
     if (aclk_rst) begin
-      \$1074  = 5'h00;
+      \$1062  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1075  = \$77 ;
+    \$1063  = \$77 ;
     if (aclk_rst) begin
-      \$1075  = 1'h0;
+      \$1063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1076  = head[1:0];
+    \$1064  = head[1:0];
     if (aclk_rst) begin
-      \$1076  = 2'h0;
+      \$1064  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1077  = \$84 ;
+    \$1065  = \$84 ;
     if (aclk_rst) begin
-      \$1077  = 5'h00;
+      \$1065  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1078  = \$85 ;
+    \$1066  = \$85 ;
     if (aclk_rst) begin
-      \$1078  = 18'h00000;
+      \$1066  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1079  = \$86 ;
+    \$1067  = \$86 ;
+    if (aclk_rst) begin
+      \$1067  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1068  = samples_ev_grant;
+    if (aclk_rst) begin
+      \$1068  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1069  = samples_lw_granted_1;
+    if (aclk_rst) begin
+      \$1069  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1070  = \$97 [10:0];
+    if (aclk_rst) begin
+      \$1070  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1071  = samples_in_use;
+    if (aclk_rst) begin
+      \$1071  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1072  = \$107 ;
+    if (aclk_rst) begin
+      \$1072  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1073  = \$113 ;
+    if (aclk_rst) begin
+      \$1073  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1074  = samples_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1074  = samples_in_use;
+    end else begin
+      if (samples_hw_grow) begin
+        \$1074  = samples_in_use_was;
+      end
+    end
+    if (aclk_rst) begin
+      \$1074  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1075  = 32'd0;
+    end else begin
+      \$1075  = \$114 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1075  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1076  = 32'd0;
+    end else begin
+      \$1076  = \$115 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1076  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1077  = 32'd0;
+    end else begin
+      \$1077  = \$116 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1077  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$85 ) begin
+      \$1078  = 32'd0;
+    end else begin
+      \$1078  = \$117 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1078  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1079  = \$122 ;
     if (aclk_rst) begin
       \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1080  = samples_ev_grant;
+    \$1080  = alloc_queue_head;
+    if (\$125 ) begin
+      \$1080  = \$126 ;
+    end
     if (aclk_rst) begin
-      \$1080  = 1'h0;
+      \$1080  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1081  = samples_lw_granted_1;
+    \$1081  = alloc_queue_rd;
+    if (\$130 ) begin
+      \$1081  = alloc_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1081  = 1'h0;
+      \$1081  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1082  = \$97 [10:0];
+    \$1082  = alloc_queue_rd_next;
+    if (\$130 ) begin
+      \$1082  = \$131 [3:0];
+    end
     if (aclk_rst) begin
-      \$1082  = 11'h000;
+      \$1082  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1083  = samples_in_use;
+    \$1083  = alloc_queue_wr;
+    if (\$135 ) begin
+      \$1083  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1083  = 11'h000;
+      \$1083  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1084  = \$107 ;
+    \$1084  = alloc_queue_wr_next;
+    if (\$135 ) begin
+      \$1084  = \$136 [3:0];
+    end
     if (aclk_rst) begin
-      \$1084  = 1'h0;
+      \$1084  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1085  = \$113 ;
+    \$1085 [0] = \$147 ;
+    \$1085 [1] = \$158 ;
+    \$1085 [2] = \$169 ;
+    \$1085 [3] = \$180 ;
+    \$1085 [4] = \$191 ;
+    \$1085 [5] = \$202 ;
+    \$1085 [6] = \$213 ;
+    \$1085 [7] = \$224 ;
+    \$1085 [8] = \$235 ;
     if (aclk_rst) begin
-      \$1085  = 1'h0;
+      \$1085  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1086  = samples_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1086  = samples_in_use;
-    end else begin
-      if (samples_hw_grow) begin
-        \$1086  = samples_in_use_was;
-      end
-    end
+    \$1086 [0] = \$241 ;
+    \$1086 [1] = \$247 ;
+    \$1086 [2] = \$253 ;
+    \$1086 [3] = \$259 ;
+    \$1086 [4] = \$265 ;
+    \$1086 [5] = \$271 ;
+    \$1086 [6] = \$277 ;
+    \$1086 [7] = \$283 ;
+    \$1086 [8] = \$289 ;
+    \$1086 [9] = \$295 ;
     if (aclk_rst) begin
-      \$1086  = 11'h000;
+      \$1086  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1087  = 32'd0;
-    end else begin
-      \$1087  = \$114 [31:0];
-    end
+    \$1087  = \$304 ;
     if (aclk_rst) begin
-      \$1087  = 32'd0;
+      \$1087  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1088  = 32'd0;
-    end else begin
-      \$1088  = \$115 [31:0];
-    end
+    \$1088  = \$323 ;
     if (aclk_rst) begin
-      \$1088  = 32'd0;
+      \$1088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1089  = 32'd0;
-    end else begin
-      \$1089  = \$116 [31:0];
-    end
+    \$1089  = { \$326 , \$324 [0] };
     if (aclk_rst) begin
-      \$1089  = 32'd0;
+      \$1089  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1090  = 32'd0;
-    end else begin
-      \$1090  = \$117 [31:0];
-    end
+    \$1090  = \$331 [0];
     if (aclk_rst) begin
-      \$1090  = 32'd0;
+      \$1090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1091  = \$124 ;
+    \$1091  = \$331 [10:1];
     if (aclk_rst) begin
-      \$1091  = 1'h0;
+      \$1091  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1092  = alloc_queue_head;
-    if (\$127 ) begin
-      \$1092  = \$128 ;
-    end
+    \$1092  = r1_valid;
     if (aclk_rst) begin
-      \$1092  = 11'h000;
+      \$1092  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1093  = alloc_queue_rd;
-    if (\$132 ) begin
-      \$1093  = alloc_queue_rd_next;
-    end
+    \$1093  = \$455 ;
     if (aclk_rst) begin
-      \$1093  = 4'h0;
+      \$1093  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1094  = alloc_queue_rd_next;
-    if (\$132 ) begin
-      \$1094  = \$133 [3:0];
-    end
+    \$1094 [0] = \$470 ;
+    \$1094 [1] = \$513 ;
     if (aclk_rst) begin
-      \$1094  = 4'h1;
+      \$1094  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1095  = alloc_queue_wr;
-    if (\$137 ) begin
-      \$1095  = alloc_queue_wr_next;
-    end
+    \$1095  = \$499 ;
     if (aclk_rst) begin
-      \$1095  = 4'h0;
+      \$1095  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1096  = alloc_queue_wr_next;
-    if (\$137 ) begin
-      \$1096  = \$138 [3:0];
-    end
+    \$1096  = bus__w_req;
     if (aclk_rst) begin
-      \$1096  = 4'h1;
+      \$1096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1097 [0] = \$149 ;
-    \$1097 [1] = \$160 ;
-    \$1097 [2] = \$171 ;
-    \$1097 [3] = \$182 ;
-    \$1097 [4] = \$193 ;
-    \$1097 [5] = \$204 ;
-    \$1097 [6] = \$215 ;
-    \$1097 [7] = \$226 ;
-    \$1097 [8] = \$237 ;
+    \$1097  = \$556 [0];
     if (aclk_rst) begin
-      \$1097  = 9'h000;
+      \$1097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1098 [0] = \$243 ;
-    \$1098 [1] = \$249 ;
-    \$1098 [2] = \$255 ;
-    \$1098 [3] = \$261 ;
-    \$1098 [4] = \$267 ;
-    \$1098 [5] = \$273 ;
-    \$1098 [6] = \$279 ;
-    \$1098 [7] = \$285 ;
-    \$1098 [8] = \$291 ;
-    \$1098 [9] = \$297 ;
+    \$1098  = w0_samples_is;
     if (aclk_rst) begin
-      \$1098  = 10'h000;
+      \$1098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1099  = \$308 ;
+    \$1099  = \$557 ;
     if (aclk_rst) begin
       \$1099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1100  = \$331 ;
+    \$1100  = \$558 [24:19];
     if (aclk_rst) begin
-      \$1100  = 1'h0;
+      \$1100  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1101  = { \$334 , \$332 [0] };
+    \$1101  = \$561 [31:0];
     if (aclk_rst) begin
-      \$1101  = 11'h000;
+      \$1101  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1102  = \$339 [0];
+    \$1102  = command_queue_head;
+    if (\$564 ) begin
+      \$1102  = \$565 ;
+    end
     if (aclk_rst) begin
-      \$1102  = 1'h0;
+      \$1102  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1103  = \$339 [10:1];
+    \$1103  = command_queue_rd;
+    if (\$569 ) begin
+      \$1103  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1103  = 10'h000;
+      \$1103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1104  = r1_valid;
+    \$1104  = command_queue_rd_next;
+    if (\$569 ) begin
+      \$1104  = \$570 [3:0];
+    end
     if (aclk_rst) begin
-      \$1104  = 1'h0;
+      \$1104  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1105  = \$463 ;
+    \$1105  = command_queue_wr;
+    if (\$574 ) begin
+      \$1105  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1105  = 32'd0;
+      \$1105  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1106 [0] = \$478 ;
-    \$1106 [1] = \$521 ;
+    \$1106  = command_queue_wr_next;
+    if (\$574 ) begin
+      \$1106  = \$575 [3:0];
+    end
     if (aclk_rst) begin
-      \$1106  = 2'h0;
+      \$1106  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1107  = \$507 ;
+    \$1107 [0] = \$586 ;
+    \$1107 [1] = \$597 ;
+    \$1107 [2] = \$608 ;
+    \$1107 [3] = \$619 ;
+    \$1107 [4] = \$630 ;
+    \$1107 [5] = \$641 ;
+    \$1107 [6] = \$652 ;
+    \$1107 [7] = \$663 ;
+    \$1107 [8] = \$674 ;
     if (aclk_rst) begin
-      \$1107  = 32'd0;
+      \$1107  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1108  = bus__w_req;
+    \$1108 [0] = \$680 ;
+    \$1108 [1] = \$686 ;
+    \$1108 [2] = \$692 ;
+    \$1108 [3] = \$698 ;
+    \$1108 [4] = \$704 ;
+    \$1108 [5] = \$710 ;
+    \$1108 [6] = \$716 ;
+    \$1108 [7] = \$722 ;
+    \$1108 [8] = \$728 ;
+    \$1108 [9] = \$734 ;
     if (aclk_rst) begin
-      \$1108  = 1'h0;
+      \$1108  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1109  = \$564 [0];
+    \$1109  = \$737 ;
     if (aclk_rst) begin
       \$1109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1110  = w0_samples_is;
+    \$1110  = \$739 ;
     if (aclk_rst) begin
-      \$1110  = 1'h0;
+      \$1110  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1111  = \$565 ;
+    \$1111  = \$741 ;
     if (aclk_rst) begin
-      \$1111  = 1'h0;
+      \$1111  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1112  = \$566 [24:19];
+    \$1112  = \$743 ;
     if (aclk_rst) begin
-      \$1112  = 6'h00;
+      \$1112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1113  = \$569 [31:0];
+    \$1113  = \$745 ;
     if (aclk_rst) begin
-      \$1113  = 32'd0;
+      \$1113  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1114  = command_queue_head;
-    if (\$572 ) begin
-      \$1114  = \$573 ;
-    end
+    \$1114  = \$746 ;
     if (aclk_rst) begin
-      \$1114  = 43'h00000000000;
+      \$1114  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1115  = command_queue_rd;
-    if (\$577 ) begin
-      \$1115  = command_queue_rd_next;
-    end
+    \$1115  = \$748 ;
     if (aclk_rst) begin
-      \$1115  = 4'h0;
+      \$1115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1116  = command_queue_rd_next;
-    if (\$577 ) begin
-      \$1116  = \$578 [3:0];
-    end
+    \$1116  = \$749 ;
     if (aclk_rst) begin
-      \$1116  = 4'h1;
+      \$1116  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1117  = command_queue_wr;
-    if (\$582 ) begin
-      \$1117  = command_queue_wr_next;
-    end
+    \$1117  = \$751 ;
     if (aclk_rst) begin
-      \$1117  = 4'h0;
+      \$1117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1118  = command_queue_wr_next;
-    if (\$582 ) begin
-      \$1118  = \$583 [3:0];
-    end
+    \$1118  = \$signal$207 ;
     if (aclk_rst) begin
-      \$1118  = 4'h1;
+      \$1118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1119 [0] = \$594 ;
-    \$1119 [1] = \$605 ;
-    \$1119 [2] = \$616 ;
-    \$1119 [3] = \$627 ;
-    \$1119 [4] = \$638 ;
-    \$1119 [5] = \$649 ;
-    \$1119 [6] = \$660 ;
-    \$1119 [7] = \$671 ;
-    \$1119 [8] = \$682 ;
+    \$1119  = \$signal$208 ;
     if (aclk_rst) begin
-      \$1119  = 9'h000;
+      \$1119  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1120 [0] = \$688 ;
-    \$1120 [1] = \$694 ;
-    \$1120 [2] = \$700 ;
-    \$1120 [3] = \$706 ;
-    \$1120 [4] = \$712 ;
-    \$1120 [5] = \$718 ;
-    \$1120 [6] = \$724 ;
-    \$1120 [7] = \$730 ;
-    \$1120 [8] = \$736 ;
-    \$1120 [9] = \$742 ;
+    \$1120  = w1_data;
     if (aclk_rst) begin
-      \$1120  = 10'h000;
+      \$1120  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1121  = \$745 ;
+    \$1121  = \$759 ;
     if (aclk_rst) begin
       \$1121  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1122  = \$747 ;
+    \$1122  = \$767 ;
     if (aclk_rst) begin
-      \$1122  = 4'h0;
+      \$1122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1123  = \$749 ;
+    \$1123  = \$775 ;
     if (aclk_rst) begin
-      \$1123  = 8'h00;
+      \$1123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1124  = \$751 ;
+    \$1124  = \$783 ;
     if (aclk_rst) begin
-      \$1124  = 8'h00;
+      \$1124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1125  = \$753 ;
+    \$1125  = \$791 ;
     if (aclk_rst) begin
-      \$1125  = 16'h0000;
+      \$1125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1126  = \$754 ;
+    \$1126  = \$799 ;
     if (aclk_rst) begin
-      \$1126  = 32'd0;
+      \$1126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1127  = \$756 ;
+    \$1127  = \$807 ;
     if (aclk_rst) begin
       \$1127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1128  = \$757 ;
+    \$1128  = \$840 [4];
     if (aclk_rst) begin
-      \$1128  = 4'h0;
+      \$1128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1129  = \$759 ;
+    \$1129  = \$866 ;
     if (aclk_rst) begin
       \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1130  = \$signal$207 ;
+    \$1130  = \$869 ;
     if (aclk_rst) begin
       \$1130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1131  = \$signal$208 ;
+    \$1131  = \$871 ;
     if (aclk_rst) begin
-      \$1131  = 4'h0;
+      \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1132  = w1_data;
+    \$1132  = \$874 ;
     if (aclk_rst) begin
-      \$1132  = 32'd0;
+      \$1132  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1133  = \$767 ;
+    \$1133  = irq_enable;
+    if (\$876 ) begin
+      \$1133  = \$signal$212 [4:0];
+    end
     if (aclk_rst) begin
-      \$1133  = 1'h0;
+      \$1133  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1134  = \$775 ;
-    if (aclk_rst) begin
-      \$1134  = 1'h0;
+    \$1134  = samples_low_water;
+    if (\$878 ) begin
+      \$1134 [7:0] = \$signal$212 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1135  = \$783 ;
-    if (aclk_rst) begin
-      \$1135  = 1'h0;
+    if (\$880 ) begin
+      \$1134 [15:8] = \$signal$212 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1136  = \$791 ;
-    if (aclk_rst) begin
-      \$1136  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1137  = \$799 ;
-    if (aclk_rst) begin
-      \$1137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1138  = \$807 ;
-    if (aclk_rst) begin
-      \$1138  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1139  = \$815 ;
-    if (aclk_rst) begin
-      \$1139  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1140  = \$848 [4];
-    if (aclk_rst) begin
-      \$1140  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1141  = \$874 ;
-    if (aclk_rst) begin
-      \$1141  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1142  = \$877 ;
-    if (aclk_rst) begin
-      \$1142  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1143  = \$879 ;
-    if (aclk_rst) begin
-      \$1143  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1144  = \$882 ;
-    if (aclk_rst) begin
-      \$1144  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1145  = irq_enable;
-    if (\$884 ) begin
-      \$1145  = \$signal$212 [4:0];
+    if (\$882 ) begin
+      \$1134 [16] = \$signal$212 [16];
     end
     if (aclk_rst) begin
-      \$1145  = 5'h00;
+      \$1134  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1146  = samples_low_water;
-    if (\$886 ) begin
-      \$1146 [7:0] = \$signal$212 [7:0];
-    end
-    if (\$888 ) begin
-      \$1146 [15:8] = \$signal$212 [15:8];
-    end
-    if (\$890 ) begin
-      \$1146 [16] = \$signal$212 [16];
-    end
-    if (aclk_rst) begin
-      \$1146  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$2830$0 [4:1];
-  assign rsp_grant_pool = \port$2830$0 [5];
-  assign rsp_grant_user = \port$2830$48 [15:6];
-  assign rsp_flushed_err = \port$2845$0 [4:1];
-  assign rsp_flushed_pool = \port$2845$0 [15];
-  assign rsp_flushed_user = \port$2845$0 [14:5];
-  assign rsp_freed_err = \port$2833$0 [4:1];
-  assign rsp_freed_src = \port$2873$0 [0];
-  assign rsp_freed_in_pool = \port$2833$0 [16];
-  assign rsp_freed_pool = \port$2833$0 [15];
-  assign rsp_freed_tag = \port$2873$0 [38:33];
-  assign rsp_freed_addr = \port$2873$0 [32:1];
-  assign rsp_freed_user = \port$2833$0 [14:5];
-  assign rsp_grant_ok = \port$2830$0 [0];
-  assign rsp_freed_ok = \port$2833$0 [0];
-  assign rsp_flushed_ok = \port$2845$0 [0];
-  assign log_bank0_k = \$906 [1:0];
-  assign log_bank1_k = \$907 [1:0];
-  assign log_bank2_k = \$908 [1:0];
-  assign log_bank3_k = \$909 [1:0];
-  assign space_under = { \$922 [6], \$922  };
-  assign \$signal$95  = { low_water_hit, 1'h0, \$925 , e1_exhausted, \$924  };
+  assign rsp_grant_err = \port$2818$0 [4:1];
+  assign rsp_grant_pool = \port$2818$0 [5];
+  assign rsp_grant_user = \port$2818$48 [15:6];
+  assign rsp_flushed_err = \port$2833$0 [4:1];
+  assign rsp_flushed_pool = \port$2833$0 [15];
+  assign rsp_flushed_user = \port$2833$0 [14:5];
+  assign rsp_freed_err = \port$2821$0 [4:1];
+  assign rsp_freed_src = \port$2861$0 [0];
+  assign rsp_freed_in_pool = \port$2821$0 [16];
+  assign rsp_freed_pool = \port$2821$0 [15];
+  assign rsp_freed_tag = \port$2861$0 [38:33];
+  assign rsp_freed_addr = \port$2861$0 [32:1];
+  assign rsp_freed_user = \port$2821$0 [14:5];
+  assign rsp_grant_ok = \port$2818$0 [0];
+  assign rsp_freed_ok = \port$2821$0 [0];
+  assign rsp_flushed_ok = \port$2833$0 [0];
+  assign log_bank0_k = \$898 [1:0];
+  assign log_bank1_k = \$899 [1:0];
+  assign log_bank2_k = \$900 [1:0];
+  assign log_bank3_k = \$901 [1:0];
+  assign space_under = { \$914 [6], \$914  };
+  assign \$signal$95  = { low_water_hit, 1'h0, \$917 , e1_exhausted, \$916  };
   assign \$signal$127  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$2954$0 [35:32];
-  assign bus__w_data_queued = \port$2954$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , w1_is_flush };
+  assign bus__w_strb_queued = \port$2942$0 [35:32];
+  assign bus__w_data_queued = \port$2942$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$224  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -9995,29 +9971,29 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$signature__addr$247  = alloc_queue_wr;
   assign \$signature__data$248  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2830$0 [0], \port$2830$0 [4:1], 2'h0, \port$2830$48 [5:0], 9'h000, \port$2830$0 [15:6] };
-  assign rsp_grant_slot = \port$2830$0 [15:6];
-  assign rsp_grant_tag = \port$2830$48 [5:0];
-  assign bus__r_slow_data = { \port$2830$0 [0], \port$2830$0 [4:1], 2'h0, \port$2830$48 [5:0], 9'h000, \port$2830$0 [15:6] };
-  assign w0_samples_is_queued = \$953 [6];
-  assign w0_samples_is_pins = \$956 [6];
+  assign handle = { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 [5:0], 9'h000, \port$2818$0 [15:6] };
+  assign rsp_grant_slot = \port$2818$0 [15:6];
+  assign rsp_grant_tag = \port$2818$48 [5:0];
+  assign bus__r_slow_data = { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 [5:0], 9'h000, \port$2818$0 [15:6] };
+  assign w0_samples_is_queued = \$941 [6];
+  assign w0_samples_is_pins = \$944 [6];
   assign bus__w_slow = w1_is_command;
   assign \read__addr$263  = command_queue_rd;
   assign \$signature__addr$264  = command_queue_wr;
-  assign \$signature__data$265  = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , w1_is_flush };
-  assign req_free_addr = \$1040 [32:1];
-  assign req_free_oor = \$1040 [33];
-  assign req_free_pool = \$1040 [34];
-  assign req_free_tag = \$1040 [40:35];
-  assign req_free_hit = \$1040 [41];
-  assign req_flush_select = \$1040 [42];
-  assign req_flush_pool = \$1040 [34];
-  assign \port$2383$0  = \$924 ;
-  assign \port$2384$0  = \$925 ;
-  assign \port$2517$1  = \$1040 [42:1];
-  assign \port$3102$0  = \$signal$93 ;
+  assign \$signature__data$265  = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
+  assign req_free_addr = \$1028 [32:1];
+  assign req_free_oor = \$1028 [33];
+  assign req_free_pool = \$1028 [34];
+  assign req_free_tag = \$1028 [40:35];
+  assign req_free_hit = \$1028 [41];
+  assign req_flush_select = \$1028 [42];
+  assign req_flush_pool = \$1028 [34];
+  assign \port$2375$0  = \$916 ;
+  assign \port$2376$0  = \$917 ;
+  assign \port$2505$1  = \$1028 [42:1];
+  assign \port$3090$0  = \$signal$93 ;
   assign bus__w_ack = \$signal$209 ;
-  assign \port$3270$0  = \$signal$94 ;
+  assign \port$3258$0  = \$signal$94 ;
   assign \$87  = 1'h1;
   assign \$88  = samples_ev_grant;
   assign \$89  = 1'h1;
@@ -10029,94 +10005,94 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$103  = 1'h1;
   assign \$104  = samples_ev_grant;
   assign \$111  = \$109 [11];
-  assign \$340  = bus__r_addr;
-  assign { \$343 [11:3], \$343 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$343 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$346 [11:4], \$346 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$346 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$349 [11:4], \$349 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$349 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$352 [11:5], \$352 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$352 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$355 [11:5], \$355 [3], \$355 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$355 [4], \$355 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$358 [11:5], \$358 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$358 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$361 [11:5], \$361 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$361 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$364 [11:6], \$364 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$364 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$367 [11:6], \$367 [4:3], \$367 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$367 [5], \$367 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$370 [11:6], \$370 [4], \$370 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$370 [5], \$370 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$373 [11:6], \$373 [4], \$373 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$373 [5], \$373 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$376 [11:6], \$376 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$376 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$379 [11:6], \$379 [3], \$379 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$379 [5:4], \$379 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$382 [11:6], \$382 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$382 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$385 [11:6], \$385 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$385 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$388 [11:9], \$388 [7:3], \$388 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$388 [8], \$388 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$391 [11:9], \$391 [7:4], \$391 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$391 [8], \$391 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$394 [11:9], \$394 [7:4], \$394 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$394 [8], \$394 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$397 [11:9], \$397 [7:5], \$397 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$397 [8], \$397 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$400 [11:9], \$400 [7:5], \$400 [3], \$400 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$400 [8], \$400 [4], \$400 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$403 [11:9], \$403 [7:5], \$403 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$403 [8], \$403 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$406 [11:9], \$406 [7:5], \$406 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$406 [8], \$406 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$409 [11:9], \$409 [7:6], \$409 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$409 [8], \$409 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$412 [11:9], \$412 [7:6], \$412 [4:3], \$412 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$412 [8], \$412 [5], \$412 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$415 [11:9], \$415 [7:6], \$415 [4], \$415 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$415 [8], \$415 [5], \$415 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$418 [11:9], \$418 [7:6], \$418 [4], \$418 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$418 [8], \$418 [5], \$418 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$421 [11:9], \$421 [7:6], \$421 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$421 [8], \$421 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$424 [11:9], \$424 [7:6], \$424 [3], \$424 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$424 [8], \$424 [5:4], \$424 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$427 [11:9], \$427 [7:6], \$427 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$427 [8], \$427 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$430 [11:9], \$430 [7:6], \$430 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$430 [8], \$430 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign \$440  = 32'd0;
-  assign \$442  = { 30'h00000000, \$441  };
-  assign \$458  = 32'd0;
-  assign \$460  = \$459 ;
-  assign \$479  = 32'd0;
-  assign \$481  = \$480 ;
-  assign \$482  = 32'd0;
-  assign \$484  = \$483 ;
-  assign \$497  = 32'd0;
-  assign \$498  = 32'd0;
-  assign \$499  = 32'd0;
-  assign \$500  = \$496 ;
-  assign \$502  = 32'd0;
-  assign \$503  = \$501 ;
-  assign { \$525 [5:3], \$525 [1:0] } = { \$524 [11:9], \$524 [7:6] };
-  assign \$525 [2] = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$535 [5:3], \$535 [1:0] } = { \$534 [11:9], \$534 [7:6] };
-  assign \$535 [2] = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$545 [5:3], \$545 [1:0] } = { \$544 [11:9], \$544 [7:6] };
-  assign \$545 [2] = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$555 [5:3], \$555 [1:0] } = { \$554 [11:9], \$554 [7:6] };
-  assign \$555 [2] = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$951 [5:3], \$951 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$951 [2] = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$954 [5:3], \$954 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$954 [2] = \$auto$rtlil.cc:2739:Not$72 ;
-  assign w0_samples_slot_ok_queued = \$957 [19];
-  assign w0_samples_slot_ok_pins = \$959 [19];
-  assign \$568  = { 7'h00, \$567 [18:0], 8'h00 };
+  assign \$332  = bus__r_addr;
+  assign { \$335 [11:3], \$335 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$335 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$338 [11:4], \$338 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$338 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$341 [11:4], \$341 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$341 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$344 [11:5], \$344 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$344 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$347 [11:5], \$347 [3], \$347 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$347 [4], \$347 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$350 [11:5], \$350 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$350 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$353 [11:5], \$353 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$353 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$356 [11:6], \$356 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$356 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$359 [11:6], \$359 [4:3], \$359 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$359 [5], \$359 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$362 [11:6], \$362 [4], \$362 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$362 [5], \$362 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$365 [11:6], \$365 [4], \$365 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$365 [5], \$365 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$368 [11:6], \$368 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$368 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$371 [11:6], \$371 [3], \$371 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$371 [5:4], \$371 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$374 [11:6], \$374 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$374 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$377 [11:6], \$377 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$377 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$380 [11:9], \$380 [7:3], \$380 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$380 [8], \$380 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$383 [11:9], \$383 [7:4], \$383 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$383 [8], \$383 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$386 [11:9], \$386 [7:4], \$386 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$386 [8], \$386 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$389 [11:9], \$389 [7:5], \$389 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$389 [8], \$389 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$392 [11:9], \$392 [7:5], \$392 [3], \$392 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$392 [8], \$392 [4], \$392 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$395 [11:9], \$395 [7:5], \$395 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$395 [8], \$395 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$398 [11:9], \$398 [7:5], \$398 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$398 [8], \$398 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$401 [11:9], \$401 [7:6], \$401 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$401 [8], \$401 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$404 [11:9], \$404 [7:6], \$404 [4:3], \$404 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$404 [8], \$404 [5], \$404 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$407 [11:9], \$407 [7:6], \$407 [4], \$407 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$407 [8], \$407 [5], \$407 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$410 [11:9], \$410 [7:6], \$410 [4], \$410 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$410 [8], \$410 [5], \$410 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$413 [11:9], \$413 [7:6], \$413 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$413 [8], \$413 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$416 [11:9], \$416 [7:6], \$416 [3], \$416 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$416 [8], \$416 [5:4], \$416 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$419 [11:9], \$419 [7:6], \$419 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$419 [8], \$419 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$422 [11:9], \$422 [7:6], \$422 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$422 [8], \$422 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign \$432  = 32'd0;
+  assign \$434  = { 30'h00000000, \$433  };
+  assign \$450  = 32'd0;
+  assign \$452  = \$451 ;
+  assign \$471  = 32'd0;
+  assign \$473  = \$472 ;
+  assign \$474  = 32'd0;
+  assign \$476  = \$475 ;
+  assign \$489  = 32'd0;
+  assign \$490  = 32'd0;
+  assign \$491  = 32'd0;
+  assign \$492  = \$488 ;
+  assign \$494  = 32'd0;
+  assign \$495  = \$493 ;
+  assign { \$517 [5:3], \$517 [1:0] } = { \$516 [11:9], \$516 [7:6] };
+  assign \$517 [2] = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$527 [5:3], \$527 [1:0] } = { \$526 [11:9], \$526 [7:6] };
+  assign \$527 [2] = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$537 [5:3], \$537 [1:0] } = { \$536 [11:9], \$536 [7:6] };
+  assign \$537 [2] = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$547 [5:3], \$547 [1:0] } = { \$546 [11:9], \$546 [7:6] };
+  assign \$547 [2] = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$939 [5:3], \$939 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$939 [2] = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$942 [5:3], \$942 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$942 [2] = \$auto$rtlil.cc:2739:Not$72 ;
+  assign w0_samples_slot_ok_queued = \$945 [19];
+  assign w0_samples_slot_ok_pins = \$947 [19];
+  assign \$560  = { 7'h00, \$559 [18:0], 8'h00 };
 endmodule

@@ -339,9 +339,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$3944$0 (\$11 [4:0]),
-    .\port$3944$48 (\$11 [51:48]),
-    .\port$3944$7 (\$11 [15:7]),
+    .\port$3932$0 (\$11 [4:0]),
+    .\port$3932$48 (\$11 [51:48]),
+    .\port$3932$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3566$40 (\$20 [44:39]),
+    .\port$3554$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3200$0 (\$16 ),
-    .\port$3201$0 (\$17 ),
-    .\port$3203$0 (\$18 ),
-    .\port$3566$1 (\$20 ),
-    .\port$3944$0 (\$11 [15:0]),
-    .\port$3944$48 (\$11 [60:48]),
-    .\port$3947$0 (\$12 ),
-    .\port$3959$0 (\$13 ),
-    .\port$3987$0 (\$14 ),
-    .\port$4073$0 (\$15 ),
-    .\port$4239$0 (\$signal ),
-    .\port$4511$0 (\$signal$58 ),
+    .\port$3192$0 (\$16 ),
+    .\port$3193$0 (\$17 ),
+    .\port$3195$0 (\$18 ),
+    .\port$3554$1 (\$20 ),
+    .\port$3932$0 (\$11 [15:0]),
+    .\port$3932$48 (\$11 [60:48]),
+    .\port$3935$0 (\$12 ),
+    .\port$3947$0 (\$13 ),
+    .\port$3975$0 (\$14 ),
+    .\port$4061$0 (\$15 ),
+    .\port$4227$0 (\$signal ),
+    .\port$4499$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3944$0 , \port$3944$7 , \port$3944$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3932$0 , \port$3932$7 , \port$3932$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1489,12 +1489,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3944$0 ;
-  wire [4:0] \port$3944$0 ;
-  input [3:0] \port$3944$48 ;
-  wire [3:0] \port$3944$48 ;
-  input [8:0] \port$3944$7 ;
-  wire [8:0] \port$3944$7 ;
+  input [4:0] \port$3932$0 ;
+  wire [4:0] \port$3932$0 ;
+  input [3:0] \port$3932$48 ;
+  wire [3:0] \port$3932$48 ;
+  input [8:0] \port$3932$7 ;
+  wire [8:0] \port$3932$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1660,7 +1660,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 , 10'h000, \port$3944$7  };
+      r_slow_ring[r_slow_wr] <= { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 , 10'h000, \port$3932$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1751,7 +1751,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 , 10'h000, \port$3944$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 , 10'h000, \port$3932$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3152,7 +3152,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 , 10'h000, \port$3944$7  };
+  assign r_slow_w_data = { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 , 10'h000, \port$3932$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3164,12 +3164,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 , 10'h000, \port$3944$7  };
+  assign \$signature__data$108  = { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 , 10'h000, \port$3932$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 , 10'h000, \port$3944$7  };
+  assign bus__r_slow_data = { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 , 10'h000, \port$3932$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3209,7 +3209,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3566$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$3554$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
   wire [14:0] \$1 ;
   wire \$10 ;
@@ -4626,8 +4626,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_tag;
-  input [5:0] \port$3566$40 ;
-  wire [5:0] \port$3566$40 ;
+  input [5:0] \port$3554$40 ;
+  wire [5:0] \port$3554$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   wire [6:0] \r__addr$375 ;
@@ -4920,19 +4920,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$181  = free_port_addr - 32'd2147745792;
   assign \$182  = ~ \$181 [32];
   assign \$184  = \$180  & \$183 ;
-  assign \$185  = free_src ? \port$3566$40 [0] : \$184 ;
+  assign \$185  = free_src ? \port$3554$40 [0] : \$184 ;
   assign \$186  = free_port_addr - 32'd2148532224;
   assign \$187  = ~ \$186 [32];
   assign \$188  = free_port_addr - 32'd2148663296;
   assign \$189  = ~ \$188 [32];
   assign \$191  = \$187  & \$190 ;
-  assign \$192  = free_src ? \port$3566$40 [1] : \$191 ;
+  assign \$192  = free_src ? \port$3554$40 [1] : \$191 ;
   assign \$193  = free_port_addr - 32'd2149580800;
   assign \$194  = ~ \$193 [32];
   assign \$195  = free_port_addr - 32'd2149597184;
   assign \$196  = ~ \$195 [32];
   assign \$198  = \$194  & \$197 ;
-  assign \$199  = free_src ? \port$3566$40 [2] : \$198 ;
+  assign \$199  = free_src ? \port$3554$40 [2] : \$198 ;
   assign \$200  = f0_addr[2:0] == f2_addr[2:0];
   assign \$201  = f0_addr[5:3] == f2_addr[5:3];
   assign \$202  = f0_addr[8:6] == f2_addr[8:6];
@@ -6080,10 +6080,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3566$40 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$3554$40 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3566$40 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$3554$40 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -7062,7 +7062,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign event_grant_waddr = { \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
   assign log_grant_waddr = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
   assign config_grant_waddr = { \$619 , \$612 , \$605 , \$598  };
-  assign flush_reg_select = \port$3566$40 [5:3];
+  assign flush_reg_select = \port$3554$40 [5:3];
   assign event_fresh_slot = \$578 [6:0];
   assign event_tail = event_queue_waddr;
   assign log_fresh_slot = \$584 [8:0];
@@ -7073,7 +7073,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign config_flushing = x1_select[2];
   assign \$signal  = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
   assign fetched_snap = \$642 [5];
-  assign free_reg_hit = \port$3566$40 [2:0];
+  assign free_reg_hit = \port$3554$40 [2:0];
   assign \$signal$254  = \$719 [12];
   assign hit_a3 = \$723 [12];
   assign \$signal$273  = \$727 [12];
@@ -7352,9 +7352,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign { \$714 [31], \$714 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3200$0 , \port$3201$0 , \port$3203$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$3566$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3944$0 , \port$3944$48 , rsp_freed_valid, \port$3947$0 , rsp_flushed_valid, \port$3959$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3987$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4073$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4239$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4511$0 , aclk_clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3192$0 , \port$3193$0 , \port$3195$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$3554$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3932$0 , \port$3932$48 , rsp_freed_valid, \port$3935$0 , rsp_flushed_valid, \port$3947$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3975$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4061$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4227$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4499$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -7423,28 +7423,28 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1056 ;
   wire \$1057 ;
   wire \$1058 ;
-  wire \$1059 ;
+  wire [11:0] \$1059 ;
   wire [4:0] \$106 ;
-  wire \$1060 ;
-  wire \$1061 ;
-  wire \$1062 ;
-  wire \$1063 ;
-  wire \$1064 ;
-  wire \$1065 ;
-  wire \$1066 ;
-  wire [11:0] \$1067 ;
+  wire [3:0] \$1060 ;
+  wire [11:0] \$1061 ;
+  wire [7:0] \$1062 ;
+  wire [11:0] \$1063 ;
+  wire [7:0] \$1064 ;
+  wire [11:0] \$1065 ;
+  wire [15:0] \$1066 ;
+  wire [31:0] \$1067 ;
   wire [3:0] \$1068 ;
-  wire [11:0] \$1069 ;
+  wire \$1069 ;
   wire \$107 ;
-  wire [7:0] \$1070 ;
-  wire [11:0] \$1071 ;
-  wire [7:0] \$1072 ;
-  wire [11:0] \$1073 ;
-  wire [15:0] \$1074 ;
-  wire [31:0] \$1075 ;
-  wire [3:0] \$1076 ;
+  wire [3:0] \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
   wire \$1077 ;
-  wire [3:0] \$1078 ;
+  wire \$1078 ;
   wire \$1079 ;
   wire [120:0] \$108 ;
   wire \$1080 ;
@@ -7626,7 +7626,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1239 ;
   wire [7:0] \$124 ;
   wire \$1240 ;
-  wire \$1241 ;
+  wire [8:0] \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
   wire \$1244 ;
@@ -7634,7 +7634,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1246 ;
   wire \$1247 ;
   wire \$1248 ;
-  wire [8:0] \$1249 ;
+  wire \$1249 ;
   wire [7:0] \$125 ;
   wire \$1250 ;
   wire \$1251 ;
@@ -7671,7 +7671,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$128 ;
   wire \$1280 ;
   wire \$1281 ;
-  wire \$1282 ;
+  wire [5:0] \$1282 ;
   wire \$1283 ;
   wire \$1284 ;
   wire \$1285 ;
@@ -7680,7 +7680,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1288 ;
   wire \$1289 ;
   wire \$129 ;
-  wire [5:0] \$1290 ;
+  wire [4:0] \$1290 ;
   wire \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
@@ -7688,7 +7688,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1295 ;
   wire \$1296 ;
   wire \$1297 ;
-  wire [4:0] \$1298 ;
+  wire \$1298 ;
   wire \$1299 ;
   wire [1:0] \$13 ;
   wire [8:0] \$130 ;
@@ -7710,50 +7710,50 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1314 ;
   wire \$1315 ;
   wire \$1316 ;
-  wire \$1317 ;
+  wire [1:0] \$1317 ;
   wire \$1318 ;
   wire \$1319 ;
   wire \$132 ;
   wire \$1320 ;
-  wire \$1321 ;
+  wire [1:0] \$1321 ;
   wire \$1322 ;
   wire \$1323 ;
   wire \$1324 ;
-  wire [1:0] \$1325 ;
-  wire \$1326 ;
-  wire \$1327 ;
-  wire \$1328 ;
-  wire [1:0] \$1329 ;
+  wire \$1325 ;
+  wire [2:0] \$1326 ;
+  wire [2:0] \$1327 ;
+  wire [2:0] \$1328 ;
+  wire [2:0] \$1329 ;
   wire \$133 ;
-  wire \$1330 ;
+  wire [6:0] \$1330 ;
   wire \$1331 ;
-  wire \$1332 ;
+  wire [6:0] \$1332 ;
   wire \$1333 ;
-  wire [2:0] \$1334 ;
-  wire [2:0] \$1335 ;
-  wire [2:0] \$1336 ;
-  wire [2:0] \$1337 ;
+  wire [6:0] \$1334 ;
+  wire \$1335 ;
+  wire [6:0] \$1336 ;
+  wire \$1337 ;
   wire [6:0] \$1338 ;
   wire \$1339 ;
   wire \$134 ;
   wire [6:0] \$1340 ;
   wire \$1341 ;
-  wire [6:0] \$1342 ;
-  wire \$1343 ;
-  wire [6:0] \$1344 ;
+  wire [5:0] \$1342 ;
+  wire [5:0] \$1343 ;
+  wire \$1344 ;
   wire \$1345 ;
-  wire [6:0] \$1346 ;
+  wire \$1346 ;
   wire \$1347 ;
-  wire [6:0] \$1348 ;
+  wire [4:0] \$1348 ;
   wire \$1349 ;
   wire \$135 ;
-  wire [5:0] \$1350 ;
-  wire [5:0] \$1351 ;
+  wire \$1350 ;
+  wire \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
   wire \$1355 ;
-  wire [4:0] \$1356 ;
+  wire \$1356 ;
   wire \$1357 ;
   wire \$1358 ;
   wire \$1359 ;
@@ -7771,22 +7771,22 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$137 ;
   wire \$1370 ;
   wire \$1371 ;
-  wire \$1372 ;
-  wire \$1373 ;
+  wire [31:0] \$1372 ;
+  wire [31:0] \$1373 ;
   wire \$1374 ;
-  wire \$1375 ;
-  wire \$1376 ;
-  wire \$1377 ;
-  wire \$1378 ;
-  wire \$1379 ;
+  wire [5:0] \$1375 ;
+  wire [5:0] \$1376 ;
+  wire [6:0] \$1377 ;
+  wire [5:0] \$1378 ;
+  wire [5:0] \$1379 ;
   wire \$138 ;
-  wire \$1380 ;
-  wire \$1381 ;
-  wire \$1382 ;
-  wire \$1383 ;
-  wire [31:0] \$1384 ;
-  wire [31:0] \$1385 ;
-  wire \$1386 ;
+  wire [6:0] \$1380 ;
+  wire [5:0] \$1381 ;
+  wire [5:0] \$1382 ;
+  wire [6:0] \$1383 ;
+  wire [5:0] \$1384 ;
+  wire [5:0] \$1385 ;
+  wire [6:0] \$1386 ;
   wire [5:0] \$1387 ;
   wire [5:0] \$1388 ;
   wire [6:0] \$1389 ;
@@ -7794,36 +7794,36 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [5:0] \$1390 ;
   wire [5:0] \$1391 ;
   wire [6:0] \$1392 ;
-  wire [5:0] \$1393 ;
-  wire [5:0] \$1394 ;
-  wire [6:0] \$1395 ;
-  wire [5:0] \$1396 ;
-  wire [5:0] \$1397 ;
-  wire [6:0] \$1398 ;
-  wire [5:0] \$1399 ;
+  wire [20:0] \$1393 ;
+  wire \$1394 ;
+  wire [20:0] \$1395 ;
+  wire \$1396 ;
+  wire [20:0] \$1397 ;
+  wire \$1398 ;
+  wire [20:0] \$1399 ;
   wire [2:0] \$14 ;
   wire \$140 ;
-  wire [5:0] \$1400 ;
-  wire [6:0] \$1401 ;
-  wire [5:0] \$1402 ;
-  wire [5:0] \$1403 ;
-  wire [6:0] \$1404 ;
-  wire [20:0] \$1405 ;
+  wire \$1400 ;
+  wire [20:0] \$1401 ;
+  wire \$1402 ;
+  wire [20:0] \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
   wire \$1406 ;
-  wire [20:0] \$1407 ;
+  wire \$1407 ;
   wire \$1408 ;
-  wire [20:0] \$1409 ;
+  wire \$1409 ;
   wire \$141 ;
   wire \$1410 ;
-  wire [20:0] \$1411 ;
+  wire [3:0] \$1411 ;
   wire \$1412 ;
-  wire [20:0] \$1413 ;
+  wire \$1413 ;
   wire \$1414 ;
-  wire [20:0] \$1415 ;
+  wire [3:0] \$1415 ;
   wire \$1416 ;
   wire \$1417 ;
   wire \$1418 ;
-  wire \$1419 ;
+  wire [3:0] \$1419 ;
   wire \$142 ;
   wire \$1420 ;
   wire \$1421 ;
@@ -7956,31 +7956,31 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
-  wire [3:0] \$1539 ;
+  wire \$1539 ;
   wire \$154 ;
   wire \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
-  wire [3:0] \$1543 ;
+  wire \$1543 ;
   wire \$1544 ;
   wire \$1545 ;
   wire \$1546 ;
-  wire [3:0] \$1547 ;
+  wire \$1547 ;
   wire \$1548 ;
   wire \$1549 ;
   wire \$155 ;
   wire \$1550 ;
   wire \$1551 ;
-  wire \$1552 ;
+  wire [3:0] \$1552 ;
   wire \$1553 ;
   wire \$1554 ;
   wire \$1555 ;
-  wire \$1556 ;
+  wire [3:0] \$1556 ;
   wire \$1557 ;
   wire \$1558 ;
   wire \$1559 ;
   wire \$156 ;
-  wire \$1560 ;
+  wire [3:0] \$1560 ;
   wire \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
@@ -8113,33 +8113,33 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1678 ;
   wire \$1679 ;
   wire \$168 ;
-  wire [3:0] \$1680 ;
+  wire [45:0] \$1680 ;
   wire \$1681 ;
   wire \$1682 ;
   wire \$1683 ;
-  wire [3:0] \$1684 ;
+  wire \$1684 ;
   wire \$1685 ;
   wire \$1686 ;
   wire \$1687 ;
-  wire [3:0] \$1688 ;
-  wire \$1689 ;
+  reg [31:0] \$1688 ;
+  reg \$1689 ;
   wire \$169 ;
-  wire \$1690 ;
-  wire \$1691 ;
-  wire [45:0] \$1692 ;
-  wire \$1693 ;
-  wire \$1694 ;
-  wire \$1695 ;
-  wire \$1696 ;
-  wire \$1697 ;
-  wire \$1698 ;
-  wire \$1699 ;
+  reg \$1690 ;
+  reg [1:0] \$1691 ;
+  reg \$1692 ;
+  reg \$1693 ;
+  reg \$1694 ;
+  reg \$1695 ;
+  reg \$1696 ;
+  reg \$1697 ;
+  reg \$1698 ;
+  reg \$1699 ;
   wire \$17 ;
   wire \$170 ;
-  reg [31:0] \$1700 ;
+  reg \$1700 ;
   reg \$1701 ;
   reg \$1702 ;
-  reg [1:0] \$1703 ;
+  reg \$1703 ;
   reg \$1704 ;
   reg \$1705 ;
   reg \$1706 ;
@@ -8153,151 +8153,139 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1713 ;
   reg \$1714 ;
   reg \$1715 ;
-  reg \$1716 ;
-  reg \$1717 ;
-  reg \$1718 ;
-  reg \$1719 ;
+  reg [4:0] \$1716 ;
+  reg [3:0] \$1717 ;
+  reg [31:0] \$1718 ;
+  reg [1:0] \$1719 ;
   wire [11:0] \$172 ;
-  reg \$1720 ;
-  reg \$1721 ;
-  reg \$1722 ;
-  reg \$1723 ;
+  reg [31:0] \$1720 ;
+  reg [1:0] \$1721 ;
+  reg [1:0] \$1722 ;
+  reg [3:0] \$1723 ;
   reg \$1724 ;
-  reg \$1725 ;
-  reg \$1726 ;
-  reg \$1727 ;
-  reg [4:0] \$1728 ;
-  reg [3:0] \$1729 ;
+  reg [1:0] \$1725 ;
+  reg [4:0] \$1726 ;
+  reg [17:0] \$1727 ;
+  reg \$1728 ;
+  reg \$1729 ;
   wire \$173 ;
-  reg [31:0] \$1730 ;
-  reg [1:0] \$1731 ;
-  reg [31:0] \$1732 ;
-  reg [1:0] \$1733 ;
-  reg [1:0] \$1734 ;
-  reg [3:0] \$1735 ;
-  reg \$1736 ;
-  reg [1:0] \$1737 ;
-  reg [4:0] \$1738 ;
-  reg [17:0] \$1739 ;
+  reg \$1730 ;
+  reg [7:0] \$1731 ;
+  reg [7:0] \$1732 ;
+  reg \$1733 ;
+  reg \$1734 ;
+  reg [7:0] \$1735 ;
+  reg [31:0] \$1736 ;
+  reg [31:0] \$1737 ;
+  reg [31:0] \$1738 ;
+  reg [31:0] \$1739 ;
   wire \$174 ;
-  reg \$1740 ;
+  reg [17:0] \$1740 ;
   reg \$1741 ;
   reg \$1742 ;
-  reg [7:0] \$1743 ;
-  reg [7:0] \$1744 ;
-  reg \$1745 ;
+  reg \$1743 ;
+  reg [9:0] \$1744 ;
+  reg [9:0] \$1745 ;
   reg \$1746 ;
-  reg [7:0] \$1747 ;
-  reg [31:0] \$1748 ;
+  reg \$1747 ;
+  reg [9:0] \$1748 ;
   reg [31:0] \$1749 ;
   wire \$175 ;
   reg [31:0] \$1750 ;
   reg [31:0] \$1751 ;
-  reg [17:0] \$1752 ;
-  reg \$1753 ;
-  reg \$1754 ;
+  reg [31:0] \$1752 ;
+  reg [31:0] \$1753 ;
+  reg [17:0] \$1754 ;
   reg \$1755 ;
-  reg [9:0] \$1756 ;
-  reg [9:0] \$1757 ;
-  reg \$1758 ;
-  reg \$1759 ;
+  reg \$1756 ;
+  reg \$1757 ;
+  reg [4:0] \$1758 ;
+  reg [4:0] \$1759 ;
   wire \$176 ;
-  reg [9:0] \$1760 ;
-  reg [31:0] \$1761 ;
-  reg [31:0] \$1762 ;
+  reg \$1760 ;
+  reg \$1761 ;
+  reg [4:0] \$1762 ;
   reg [31:0] \$1763 ;
   reg [31:0] \$1764 ;
   reg [31:0] \$1765 ;
-  reg [17:0] \$1766 ;
+  reg [31:0] \$1766 ;
   reg \$1767 ;
-  reg \$1768 ;
-  reg \$1769 ;
+  reg [14:0] \$1768 ;
+  reg [3:0] \$1769 ;
   wire [32:0] \$177 ;
-  reg [4:0] \$1770 ;
-  reg [4:0] \$1771 ;
-  reg \$1772 ;
-  reg \$1773 ;
-  reg [4:0] \$1774 ;
-  reg [31:0] \$1775 ;
-  reg [31:0] \$1776 ;
-  reg [31:0] \$1777 ;
-  reg [31:0] \$1778 ;
-  reg \$1779 ;
+  reg [3:0] \$1770 ;
+  reg [3:0] \$1771 ;
+  reg [3:0] \$1772 ;
+  reg [8:0] \$1773 ;
+  reg [9:0] \$1774 ;
+  reg \$1775 ;
+  reg \$1776 ;
+  reg [14:0] \$1777 ;
+  reg [1:0] \$1778 ;
+  reg [12:0] \$1779 ;
   wire [32:0] \$178 ;
-  reg [14:0] \$1780 ;
-  reg [3:0] \$1781 ;
+  reg \$1780 ;
+  reg [31:0] \$1781 ;
   reg [3:0] \$1782 ;
-  reg [3:0] \$1783 ;
-  reg [3:0] \$1784 ;
-  reg [8:0] \$1785 ;
-  reg [9:0] \$1786 ;
-  reg \$1787 ;
-  reg \$1788 ;
-  reg [14:0] \$1789 ;
+  reg [31:0] \$1783 ;
+  reg [31:0] \$1784 ;
+  reg [31:0] \$1785 ;
+  reg \$1786 ;
+  reg [1:0] \$1787 ;
+  reg [2:0] \$1788 ;
+  reg [2:0] \$1789 ;
   wire [32:0] \$179 ;
-  reg [1:0] \$1790 ;
-  reg [12:0] \$1791 ;
-  reg \$1792 ;
+  reg [3:0] \$1790 ;
+  reg [31:0] \$1791 ;
+  reg [31:0] \$1792 ;
   reg [31:0] \$1793 ;
-  reg [3:0] \$1794 ;
-  reg [31:0] \$1795 ;
-  reg [31:0] \$1796 ;
-  reg [31:0] \$1797 ;
-  reg \$1798 ;
-  reg [1:0] \$1799 ;
+  reg [45:0] \$1794 ;
+  reg [3:0] \$1795 ;
+  reg [3:0] \$1796 ;
+  reg [3:0] \$1797 ;
+  reg [3:0] \$1798 ;
+  reg [8:0] \$1799 ;
   wire \$18 ;
   wire [32:0] \$180 ;
-  reg [2:0] \$1800 ;
-  reg [2:0] \$1801 ;
+  reg [9:0] \$1800 ;
+  reg \$1801 ;
   reg [3:0] \$1802 ;
-  reg [31:0] \$1803 ;
-  reg [31:0] \$1804 ;
-  reg [31:0] \$1805 ;
-  reg [45:0] \$1806 ;
-  reg [3:0] \$1807 ;
+  reg [7:0] \$1803 ;
+  reg [7:0] \$1804 ;
+  reg [15:0] \$1805 ;
+  reg [31:0] \$1806 ;
+  reg \$1807 ;
   reg [3:0] \$1808 ;
-  reg [3:0] \$1809 ;
+  reg \$1809 ;
   wire [32:0] \$181 ;
-  reg [3:0] \$1810 ;
-  reg [8:0] \$1811 ;
-  reg [9:0] \$1812 ;
+  reg \$1810 ;
+  reg [3:0] \$1811 ;
+  reg [31:0] \$1812 ;
   reg \$1813 ;
-  reg [3:0] \$1814 ;
-  reg [7:0] \$1815 ;
-  reg [7:0] \$1816 ;
-  reg [15:0] \$1817 ;
-  reg [31:0] \$1818 ;
+  reg \$1814 ;
+  reg \$1815 ;
+  reg \$1816 ;
+  reg \$1817 ;
+  reg \$1818 ;
   reg \$1819 ;
   wire [17:0] \$182 ;
-  reg [3:0] \$1820 ;
+  reg \$1820 ;
   reg \$1821 ;
   reg \$1822 ;
-  reg [3:0] \$1823 ;
-  reg [31:0] \$1824 ;
+  reg \$1823 ;
+  reg \$1824 ;
   reg \$1825 ;
   reg \$1826 ;
   reg \$1827 ;
   reg \$1828 ;
   reg \$1829 ;
   wire \$183 ;
-  reg \$1830 ;
-  reg \$1831 ;
-  reg \$1832 ;
-  reg \$1833 ;
-  reg \$1834 ;
-  reg \$1835 ;
-  reg \$1836 ;
-  reg \$1837 ;
-  reg \$1838 ;
-  reg \$1839 ;
+  reg [4:0] \$1830 ;
+  reg [4:0] \$1831 ;
+  reg [16:0] \$1832 ;
+  reg [16:0] \$1833 ;
+  reg [16:0] \$1834 ;
   wire \$184 ;
-  reg \$1840 ;
-  reg \$1841 ;
-  reg [4:0] \$1842 ;
-  reg [4:0] \$1843 ;
-  reg [16:0] \$1844 ;
-  reg [16:0] \$1845 ;
-  reg [16:0] \$1846 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
@@ -8341,20 +8329,20 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire \$223 ;
+  wire [14:0] \$223 ;
   wire \$224 ;
-  wire [14:0] \$225 ;
+  wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire \$228 ;
+  wire [4:0] \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire [4:0] \$230 ;
+  wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire \$233 ;
+  wire [4:0] \$233 ;
   wire \$234 ;
-  wire [4:0] \$235 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
@@ -8561,241 +8549,241 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$419 ;
   wire \$42 ;
   wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire [6:0] \$429 ;
+  wire [6:0] \$421 ;
+  wire [6:0] \$422 ;
+  reg [12:0] \$423 ;
+  wire [6:0] \$424 ;
+  wire [6:0] \$425 ;
+  reg [12:0] \$426 ;
+  wire [14:0] \$427 ;
+  wire [14:0] \$428 ;
+  wire [11:0] \$429 ;
   wire \$43 ;
-  wire [6:0] \$430 ;
-  reg [12:0] \$431 ;
-  wire [6:0] \$432 ;
-  wire [6:0] \$433 ;
-  reg [12:0] \$434 ;
-  wire [14:0] \$435 ;
-  wire [14:0] \$436 ;
-  wire [11:0] \$437 ;
+  wire [11:0] \$430 ;
+  wire [12:0] \$431 ;
+  wire [11:0] \$432 ;
+  wire [11:0] \$433 ;
+  wire [12:0] \$434 ;
+  wire [11:0] \$435 ;
+  wire [11:0] \$436 ;
+  wire [12:0] \$437 ;
   wire [11:0] \$438 ;
-  wire [12:0] \$439 ;
+  wire [11:0] \$439 ;
   wire \$44 ;
-  wire [11:0] \$440 ;
+  wire [12:0] \$440 ;
   wire [11:0] \$441 ;
-  wire [12:0] \$442 ;
-  wire [11:0] \$443 ;
+  wire [11:0] \$442 ;
+  wire [12:0] \$443 ;
   wire [11:0] \$444 ;
-  wire [12:0] \$445 ;
-  wire [11:0] \$446 ;
+  wire [11:0] \$445 ;
+  wire [12:0] \$446 ;
   wire [11:0] \$447 ;
-  wire [12:0] \$448 ;
-  wire [11:0] \$449 ;
+  wire [11:0] \$448 ;
+  wire [12:0] \$449 ;
   wire \$45 ;
   wire [11:0] \$450 ;
-  wire [12:0] \$451 ;
-  wire [11:0] \$452 ;
+  wire [11:0] \$451 ;
+  wire [12:0] \$452 ;
   wire [11:0] \$453 ;
-  wire [12:0] \$454 ;
-  wire [11:0] \$455 ;
+  wire [11:0] \$454 ;
+  wire [12:0] \$455 ;
   wire [11:0] \$456 ;
-  wire [12:0] \$457 ;
-  wire [11:0] \$458 ;
+  wire [11:0] \$457 ;
+  wire [12:0] \$458 ;
   wire [11:0] \$459 ;
   wire \$46 ;
-  wire [12:0] \$460 ;
-  wire [11:0] \$461 ;
+  wire [11:0] \$460 ;
+  wire [12:0] \$461 ;
   wire [11:0] \$462 ;
-  wire [12:0] \$463 ;
-  wire [11:0] \$464 ;
+  wire [11:0] \$463 ;
+  wire [12:0] \$464 ;
   wire [11:0] \$465 ;
-  wire [12:0] \$466 ;
-  wire [11:0] \$467 ;
+  wire [11:0] \$466 ;
+  wire [12:0] \$467 ;
   wire [11:0] \$468 ;
-  wire [12:0] \$469 ;
+  wire [11:0] \$469 ;
   wire \$47 ;
-  wire [11:0] \$470 ;
+  wire [12:0] \$470 ;
   wire [11:0] \$471 ;
-  wire [12:0] \$472 ;
-  wire [11:0] \$473 ;
+  wire [11:0] \$472 ;
+  wire [12:0] \$473 ;
   wire [11:0] \$474 ;
-  wire [12:0] \$475 ;
-  wire [11:0] \$476 ;
+  wire [11:0] \$475 ;
+  wire [12:0] \$476 ;
   wire [11:0] \$477 ;
-  wire [12:0] \$478 ;
-  wire [11:0] \$479 ;
+  wire [11:0] \$478 ;
+  wire [12:0] \$479 ;
   wire \$48 ;
   wire [11:0] \$480 ;
-  wire [12:0] \$481 ;
-  wire [11:0] \$482 ;
+  wire [11:0] \$481 ;
+  wire [12:0] \$482 ;
   wire [11:0] \$483 ;
-  wire [12:0] \$484 ;
-  wire [11:0] \$485 ;
+  wire [11:0] \$484 ;
+  wire [12:0] \$485 ;
   wire [11:0] \$486 ;
-  wire [12:0] \$487 ;
-  wire [11:0] \$488 ;
+  wire [11:0] \$487 ;
+  wire [12:0] \$488 ;
   wire [11:0] \$489 ;
   wire \$49 ;
-  wire [12:0] \$490 ;
-  wire [11:0] \$491 ;
+  wire [11:0] \$490 ;
+  wire [12:0] \$491 ;
   wire [11:0] \$492 ;
-  wire [12:0] \$493 ;
-  wire [11:0] \$494 ;
+  wire [11:0] \$493 ;
+  wire [12:0] \$494 ;
   wire [11:0] \$495 ;
-  wire [12:0] \$496 ;
-  wire [11:0] \$497 ;
+  wire [11:0] \$496 ;
+  wire [12:0] \$497 ;
   wire [11:0] \$498 ;
-  wire [12:0] \$499 ;
+  wire [11:0] \$499 ;
   wire [32:0] \$5 ;
   wire \$50 ;
-  wire [11:0] \$500 ;
+  wire [12:0] \$500 ;
   wire [11:0] \$501 ;
-  wire [12:0] \$502 ;
-  wire [11:0] \$503 ;
+  wire [11:0] \$502 ;
+  wire [12:0] \$503 ;
   wire [11:0] \$504 ;
-  wire [12:0] \$505 ;
-  wire [11:0] \$506 ;
+  wire [11:0] \$505 ;
+  wire [12:0] \$506 ;
   wire [11:0] \$507 ;
-  wire [12:0] \$508 ;
-  wire [11:0] \$509 ;
+  wire [11:0] \$508 ;
+  wire [12:0] \$509 ;
   wire \$51 ;
   wire [11:0] \$510 ;
-  wire [12:0] \$511 ;
-  wire [11:0] \$512 ;
+  wire [11:0] \$511 ;
+  wire [12:0] \$512 ;
   wire [11:0] \$513 ;
-  wire [12:0] \$514 ;
-  wire [11:0] \$515 ;
+  wire [11:0] \$514 ;
+  wire [12:0] \$515 ;
   wire [11:0] \$516 ;
-  wire [12:0] \$517 ;
-  wire [11:0] \$518 ;
+  wire [11:0] \$517 ;
+  wire [12:0] \$518 ;
   wire [11:0] \$519 ;
   wire \$52 ;
-  wire [12:0] \$520 ;
-  wire [11:0] \$521 ;
+  wire [11:0] \$520 ;
+  wire [12:0] \$521 ;
   wire [11:0] \$522 ;
-  wire [12:0] \$523 ;
-  wire [11:0] \$524 ;
+  wire [11:0] \$523 ;
+  wire [12:0] \$524 ;
   wire [11:0] \$525 ;
-  wire [12:0] \$526 ;
-  wire [11:0] \$527 ;
+  wire [11:0] \$526 ;
+  wire [12:0] \$527 ;
   wire [11:0] \$528 ;
-  wire [12:0] \$529 ;
+  wire [11:0] \$529 ;
   wire \$53 ;
-  wire [11:0] \$530 ;
+  wire [12:0] \$530 ;
   wire [11:0] \$531 ;
-  wire [12:0] \$532 ;
-  wire [11:0] \$533 ;
+  wire [11:0] \$532 ;
+  wire [12:0] \$533 ;
   wire [11:0] \$534 ;
-  wire [12:0] \$535 ;
-  wire [11:0] \$536 ;
+  wire [11:0] \$535 ;
+  wire [12:0] \$536 ;
   wire [11:0] \$537 ;
-  wire [12:0] \$538 ;
-  wire [11:0] \$539 ;
+  wire [11:0] \$538 ;
+  wire [12:0] \$539 ;
   wire \$54 ;
   wire [11:0] \$540 ;
-  wire [12:0] \$541 ;
-  wire [11:0] \$542 ;
+  wire [11:0] \$541 ;
+  wire [12:0] \$542 ;
   wire [11:0] \$543 ;
-  wire [12:0] \$544 ;
-  wire [11:0] \$545 ;
+  wire [11:0] \$544 ;
+  wire [12:0] \$545 ;
   wire [11:0] \$546 ;
-  wire [12:0] \$547 ;
-  wire [11:0] \$548 ;
+  wire [11:0] \$547 ;
+  wire [12:0] \$548 ;
   wire [11:0] \$549 ;
   wire \$55 ;
-  wire [12:0] \$550 ;
-  wire [11:0] \$551 ;
+  wire [11:0] \$550 ;
+  wire [12:0] \$551 ;
   wire [11:0] \$552 ;
-  wire [12:0] \$553 ;
-  wire [11:0] \$554 ;
+  wire [11:0] \$553 ;
+  wire [12:0] \$554 ;
   wire [11:0] \$555 ;
-  wire [12:0] \$556 ;
-  wire [11:0] \$557 ;
+  wire [11:0] \$556 ;
+  wire [12:0] \$557 ;
   wire [11:0] \$558 ;
-  wire [12:0] \$559 ;
+  wire [11:0] \$559 ;
   wire \$56 ;
-  wire [11:0] \$560 ;
+  wire [12:0] \$560 ;
   wire [11:0] \$561 ;
-  wire [12:0] \$562 ;
-  wire [11:0] \$563 ;
+  wire [11:0] \$562 ;
+  wire [12:0] \$563 ;
   wire [11:0] \$564 ;
-  wire [12:0] \$565 ;
-  wire [11:0] \$566 ;
+  wire [11:0] \$565 ;
+  wire [12:0] \$566 ;
   wire [11:0] \$567 ;
-  wire [12:0] \$568 ;
-  wire [11:0] \$569 ;
+  wire [11:0] \$568 ;
+  wire [12:0] \$569 ;
   wire \$57 ;
   wire [11:0] \$570 ;
-  wire [12:0] \$571 ;
-  wire [11:0] \$572 ;
+  wire [11:0] \$571 ;
+  wire [12:0] \$572 ;
   wire [11:0] \$573 ;
-  wire [12:0] \$574 ;
-  wire [11:0] \$575 ;
+  wire [11:0] \$574 ;
+  wire [12:0] \$575 ;
   wire [11:0] \$576 ;
-  wire [12:0] \$577 ;
-  wire [11:0] \$578 ;
+  wire [11:0] \$577 ;
+  wire [12:0] \$578 ;
   wire [11:0] \$579 ;
   wire \$58 ;
-  wire [12:0] \$580 ;
-  wire [11:0] \$581 ;
+  wire [11:0] \$580 ;
+  wire [12:0] \$581 ;
   wire [11:0] \$582 ;
-  wire [12:0] \$583 ;
-  wire [11:0] \$584 ;
+  wire [11:0] \$583 ;
+  wire [12:0] \$584 ;
   wire [11:0] \$585 ;
-  wire [12:0] \$586 ;
-  wire [11:0] \$587 ;
+  wire [11:0] \$586 ;
+  wire [12:0] \$587 ;
   wire [11:0] \$588 ;
-  wire [12:0] \$589 ;
+  wire [11:0] \$589 ;
   wire \$59 ;
-  wire [11:0] \$590 ;
+  wire [12:0] \$590 ;
   wire [11:0] \$591 ;
-  wire [12:0] \$592 ;
-  wire [11:0] \$593 ;
+  wire [11:0] \$592 ;
+  wire [12:0] \$593 ;
   wire [11:0] \$594 ;
-  wire [12:0] \$595 ;
-  wire [11:0] \$596 ;
+  wire [11:0] \$595 ;
+  wire [12:0] \$596 ;
   wire [11:0] \$597 ;
-  wire [12:0] \$598 ;
-  wire [11:0] \$599 ;
+  wire [11:0] \$598 ;
+  wire [12:0] \$599 ;
   wire [120:0] \$6 ;
   wire \$60 ;
   wire [11:0] \$600 ;
-  wire [12:0] \$601 ;
-  wire [11:0] \$602 ;
+  wire [11:0] \$601 ;
+  wire [12:0] \$602 ;
   wire [11:0] \$603 ;
-  wire [12:0] \$604 ;
-  wire [11:0] \$605 ;
+  wire [11:0] \$604 ;
+  wire [12:0] \$605 ;
   wire [11:0] \$606 ;
-  wire [12:0] \$607 ;
-  wire [11:0] \$608 ;
+  wire [11:0] \$607 ;
+  wire [12:0] \$608 ;
   wire [11:0] \$609 ;
   wire [1:0] \$61 ;
-  wire [12:0] \$610 ;
-  wire [11:0] \$611 ;
-  wire [11:0] \$612 ;
-  wire [12:0] \$613 ;
-  wire [11:0] \$614 ;
-  wire [11:0] \$615 ;
-  wire [12:0] \$616 ;
-  wire [11:0] \$617 ;
-  wire [11:0] \$618 ;
-  wire [12:0] \$619 ;
+  wire [11:0] \$610 ;
+  wire [12:0] \$611 ;
+  wire [31:0] \$612 ;
+  wire [31:0] \$613 ;
+  wire [31:0] \$614 ;
+  wire [31:0] \$615 ;
+  wire [31:0] \$616 ;
+  wire [31:0] \$617 ;
+  wire [31:0] \$618 ;
+  wire [31:0] \$619 ;
   wire \$62 ;
-  wire [31:0] \$620 ;
+  wire [1:0] \$620 ;
   wire [31:0] \$621 ;
-  wire [31:0] \$622 ;
-  wire [31:0] \$623 ;
-  wire [31:0] \$624 ;
+  wire [4:0] \$622 ;
+  wire [4:0] \$623 ;
+  wire [4:0] \$624 ;
   wire [31:0] \$625 ;
   wire [31:0] \$626 ;
   wire [31:0] \$627 ;
-  wire [1:0] \$628 ;
+  wire [31:0] \$628 ;
   wire [31:0] \$629 ;
   wire \$63 ;
-  wire [4:0] \$630 ;
-  wire [4:0] \$631 ;
-  wire [4:0] \$632 ;
+  wire [31:0] \$630 ;
+  wire [31:0] \$631 ;
+  wire [31:0] \$632 ;
   wire [31:0] \$633 ;
   wire [31:0] \$634 ;
   wire [31:0] \$635 ;
@@ -8807,15 +8795,15 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$640 ;
   wire [31:0] \$641 ;
   wire [31:0] \$642 ;
-  wire [31:0] \$643 ;
-  wire [31:0] \$644 ;
-  wire [31:0] \$645 ;
-  wire [31:0] \$646 ;
-  wire [31:0] \$647 ;
-  wire [31:0] \$648 ;
-  wire [31:0] \$649 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire [120:0] \$65 ;
-  wire [31:0] \$650 ;
+  wire \$650 ;
   wire \$651 ;
   wire \$652 ;
   wire \$653 ;
@@ -8823,27 +8811,27 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$655 ;
   wire \$656 ;
   wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire [31:0] \$658 ;
+  wire [31:0] \$659 ;
   reg \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire [31:0] \$666 ;
+  wire [31:0] \$660 ;
+  wire [31:0] \$661 ;
+  wire [31:0] \$662 ;
+  wire [31:0] \$663 ;
+  wire [31:0] \$664 ;
+  wire [31:0] \$665 ;
+  wire [7:0] \$666 ;
   wire [31:0] \$667 ;
-  wire [31:0] \$668 ;
+  wire [7:0] \$668 ;
   wire [31:0] \$669 ;
   wire \$67 ;
   wire [31:0] \$670 ;
   wire [31:0] \$671 ;
   wire [31:0] \$672 ;
   wire [31:0] \$673 ;
-  wire [7:0] \$674 ;
+  wire [31:0] \$674 ;
   wire [31:0] \$675 ;
-  wire [7:0] \$676 ;
+  wire [31:0] \$676 ;
   wire [31:0] \$677 ;
   wire [31:0] \$678 ;
   wire [31:0] \$679 ;
@@ -8851,19 +8839,19 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$680 ;
   wire [31:0] \$681 ;
   wire [31:0] \$682 ;
-  wire [31:0] \$683 ;
+  wire [16:0] \$683 ;
   wire [31:0] \$684 ;
   wire [31:0] \$685 ;
   wire [31:0] \$686 ;
-  wire [31:0] \$687 ;
-  wire [31:0] \$688 ;
-  wire [31:0] \$689 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
-  wire [31:0] \$690 ;
-  wire [16:0] \$691 ;
-  wire [31:0] \$692 ;
-  wire [31:0] \$693 ;
-  wire [31:0] \$694 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
   wire \$695 ;
   wire \$696 ;
   wire \$697 ;
@@ -8872,26 +8860,26 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [120:0] \$7 ;
   wire \$70 ;
   wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire [31:0] \$709 ;
+  wire [31:0] \$701 ;
+  wire [31:0] \$702 ;
+  wire [31:0] \$703 ;
+  wire [31:0] \$704 ;
+  wire [31:0] \$705 ;
+  wire [31:0] \$706 ;
+  wire [31:0] \$707 ;
+  wire [31:0] \$708 ;
+  wire [9:0] \$709 ;
   wire [120:0] \$71 ;
   wire [31:0] \$710 ;
-  wire [31:0] \$711 ;
+  wire [9:0] \$711 ;
   wire [31:0] \$712 ;
   wire [31:0] \$713 ;
   wire [31:0] \$714 ;
   wire [31:0] \$715 ;
   wire [31:0] \$716 ;
-  wire [9:0] \$717 ;
+  wire [31:0] \$717 ;
   wire [31:0] \$718 ;
-  wire [9:0] \$719 ;
+  wire [31:0] \$719 ;
   wire [120:0] \$72 ;
   wire [31:0] \$720 ;
   wire [31:0] \$721 ;
@@ -8899,19 +8887,19 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$723 ;
   wire [31:0] \$724 ;
   wire [31:0] \$725 ;
-  wire [31:0] \$726 ;
+  wire [16:0] \$726 ;
   wire [31:0] \$727 ;
   wire [31:0] \$728 ;
   wire [31:0] \$729 ;
   reg \$73 ;
-  wire [31:0] \$730 ;
-  wire [31:0] \$731 ;
-  wire [31:0] \$732 ;
-  wire [31:0] \$733 ;
-  wire [16:0] \$734 ;
-  wire [31:0] \$735 ;
-  wire [31:0] \$736 ;
-  wire [31:0] \$737 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
@@ -8919,185 +8907,185 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$741 ;
   wire \$742 ;
   wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
+  wire [31:0] \$744 ;
+  wire [31:0] \$745 ;
+  wire [31:0] \$746 ;
+  wire [31:0] \$747 ;
+  wire [31:0] \$748 ;
+  wire [31:0] \$749 ;
   wire [1:0] \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire [31:0] \$752 ;
+  wire [31:0] \$750 ;
+  wire [31:0] \$751 ;
+  wire [4:0] \$752 ;
   wire [31:0] \$753 ;
-  wire [31:0] \$754 ;
+  wire [4:0] \$754 ;
   wire [31:0] \$755 ;
   wire [31:0] \$756 ;
   wire [31:0] \$757 ;
   wire [31:0] \$758 ;
   wire [31:0] \$759 ;
   wire \$76 ;
-  wire [4:0] \$760 ;
+  wire [31:0] \$760 ;
   wire [31:0] \$761 ;
-  wire [4:0] \$762 ;
+  wire [31:0] \$762 ;
   wire [31:0] \$763 ;
   wire [31:0] \$764 ;
   wire [31:0] \$765 ;
   wire [31:0] \$766 ;
   wire [31:0] \$767 ;
   wire [31:0] \$768 ;
-  wire [31:0] \$769 ;
+  wire [16:0] \$769 ;
   wire \$77 ;
   wire [31:0] \$770 ;
   wire [31:0] \$771 ;
   wire [31:0] \$772 ;
-  wire [31:0] \$773 ;
-  wire [31:0] \$774 ;
-  wire [31:0] \$775 ;
-  wire [31:0] \$776 ;
-  wire [16:0] \$777 ;
-  wire [31:0] \$778 ;
-  wire [31:0] \$779 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire [120:0] \$78 ;
-  wire [31:0] \$780 ;
+  wire \$780 ;
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
   wire \$784 ;
   wire \$785 ;
   wire \$786 ;
-  wire \$787 ;
+  wire [3:0] \$787 ;
   wire \$788 ;
-  wire \$789 ;
+  wire [11:0] \$789 ;
   wire [120:0] \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire [3:0] \$795 ;
-  wire \$796 ;
-  wire [11:0] \$797 ;
-  wire [5:0] \$798 ;
+  wire [5:0] \$790 ;
+  wire [5:0] \$791 ;
+  wire [6:0] \$792 ;
+  wire [11:0] \$793 ;
+  wire [5:0] \$794 ;
+  wire [5:0] \$795 ;
+  wire [6:0] \$796 ;
+  wire \$797 ;
+  wire [11:0] \$798 ;
   wire [5:0] \$799 ;
   wire \$8 ;
   reg \$80 ;
-  wire [6:0] \$800 ;
-  wire [11:0] \$801 ;
-  wire [5:0] \$802 ;
-  wire [5:0] \$803 ;
-  wire [6:0] \$804 ;
+  wire [5:0] \$800 ;
+  wire [6:0] \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire [11:0] \$804 ;
   wire \$805 ;
-  wire [11:0] \$806 ;
-  wire [5:0] \$807 ;
-  wire [5:0] \$808 ;
-  wire [6:0] \$809 ;
+  wire \$806 ;
+  wire [3:0] \$807 ;
+  wire \$808 ;
+  wire [11:0] \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire [11:0] \$812 ;
-  wire \$813 ;
-  wire \$814 ;
-  wire [3:0] \$815 ;
-  wire \$816 ;
-  wire [11:0] \$817 ;
-  wire [5:0] \$818 ;
+  wire [5:0] \$810 ;
+  wire [5:0] \$811 ;
+  wire [6:0] \$812 ;
+  wire [11:0] \$813 ;
+  wire [5:0] \$814 ;
+  wire [5:0] \$815 ;
+  wire [6:0] \$816 ;
+  wire \$817 ;
+  wire [11:0] \$818 ;
   wire [5:0] \$819 ;
   wire \$82 ;
-  wire [6:0] \$820 ;
-  wire [11:0] \$821 ;
-  wire [5:0] \$822 ;
-  wire [5:0] \$823 ;
-  wire [6:0] \$824 ;
+  wire [5:0] \$820 ;
+  wire [6:0] \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire [11:0] \$824 ;
   wire \$825 ;
-  wire [11:0] \$826 ;
-  wire [5:0] \$827 ;
-  wire [5:0] \$828 ;
-  wire [6:0] \$829 ;
+  wire \$826 ;
+  wire [3:0] \$827 ;
+  wire \$828 ;
+  wire [11:0] \$829 ;
   wire [120:0] \$83 ;
-  wire \$830 ;
-  wire \$831 ;
-  wire [11:0] \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire [3:0] \$835 ;
-  wire \$836 ;
-  wire [11:0] \$837 ;
-  wire [5:0] \$838 ;
+  wire [5:0] \$830 ;
+  wire [5:0] \$831 ;
+  wire [6:0] \$832 ;
+  wire [11:0] \$833 ;
+  wire [5:0] \$834 ;
+  wire [5:0] \$835 ;
+  wire [6:0] \$836 ;
+  wire \$837 ;
+  wire [11:0] \$838 ;
   wire [5:0] \$839 ;
   wire [120:0] \$84 ;
-  wire [6:0] \$840 ;
-  wire [11:0] \$841 ;
-  wire [5:0] \$842 ;
-  wire [5:0] \$843 ;
-  wire [6:0] \$844 ;
+  wire [5:0] \$840 ;
+  wire [6:0] \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire [11:0] \$844 ;
   wire \$845 ;
-  wire [11:0] \$846 ;
-  wire [5:0] \$847 ;
-  wire [5:0] \$848 ;
-  wire [6:0] \$849 ;
+  wire \$846 ;
+  wire [3:0] \$847 ;
+  wire \$848 ;
+  wire [11:0] \$849 ;
   reg \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire [11:0] \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire [3:0] \$855 ;
-  wire \$856 ;
-  wire [11:0] \$857 ;
-  wire [5:0] \$858 ;
+  wire [5:0] \$850 ;
+  wire [5:0] \$851 ;
+  wire [6:0] \$852 ;
+  wire [11:0] \$853 ;
+  wire [5:0] \$854 ;
+  wire [5:0] \$855 ;
+  wire [6:0] \$856 ;
+  wire \$857 ;
+  wire [11:0] \$858 ;
   wire [5:0] \$859 ;
   wire \$86 ;
-  wire [6:0] \$860 ;
-  wire [11:0] \$861 ;
-  wire [5:0] \$862 ;
-  wire [5:0] \$863 ;
-  wire [6:0] \$864 ;
+  wire [5:0] \$860 ;
+  wire [6:0] \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire [11:0] \$864 ;
   wire \$865 ;
-  wire [11:0] \$866 ;
-  wire [5:0] \$867 ;
-  wire [5:0] \$868 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire [11:0] \$868 ;
   wire [6:0] \$869 ;
   wire \$87 ;
   wire \$870 ;
   wire \$871 ;
-  wire [11:0] \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire [11:0] \$876 ;
-  wire [6:0] \$877 ;
-  wire \$878 ;
-  wire \$879 ;
+  wire \$872 ;
+  wire [31:0] \$873 ;
+  wire [31:0] \$874 ;
+  wire [33:0] \$875 ;
+  wire [34:0] \$876 ;
+  wire [31:0] \$877 ;
+  wire [33:0] \$878 ;
+  wire [34:0] \$879 ;
   wire \$88 ;
-  wire \$880 ;
-  wire [31:0] \$881 ;
-  wire [31:0] \$882 ;
-  wire [33:0] \$883 ;
-  wire [34:0] \$884 ;
-  wire [31:0] \$885 ;
-  wire [33:0] \$886 ;
-  wire [34:0] \$887 ;
-  wire [31:0] \$888 ;
-  wire [33:0] \$889 ;
+  wire [31:0] \$880 ;
+  wire [33:0] \$881 ;
+  wire [34:0] \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire [45:0] \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
-  wire [34:0] \$890 ;
-  wire \$891 ;
+  wire \$890 ;
+  wire [4:0] \$891 ;
   wire \$892 ;
   wire \$893 ;
-  wire [45:0] \$894 ;
+  wire \$894 ;
   wire \$895 ;
-  wire \$896 ;
+  wire [4:0] \$896 ;
   wire \$897 ;
   wire \$898 ;
-  wire [4:0] \$899 ;
+  wire \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
   wire \$902 ;
   wire \$903 ;
-  wire [4:0] \$904 ;
+  wire \$904 ;
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
@@ -9518,32 +9506,32 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$3200$0 ;
-  wire \port$3200$0 ;
-  output \port$3201$0 ;
-  wire \port$3201$0 ;
-  output \port$3203$0 ;
-  wire \port$3203$0 ;
-  output [44:0] \port$3566$1 ;
-  wire [44:0] \port$3566$1 ;
-  input [15:0] \port$3944$0 ;
-  wire [15:0] \port$3944$0 ;
-  input [12:0] \port$3944$48 ;
-  wire [12:0] \port$3944$48 ;
-  input [15:0] \port$3947$0 ;
-  wire [15:0] \port$3947$0 ;
-  input [14:0] \port$3959$0 ;
-  wire [14:0] \port$3959$0 ;
-  input [36:0] \port$3987$0 ;
-  wire [36:0] \port$3987$0 ;
-  input [35:0] \port$4073$0 ;
-  wire [35:0] \port$4073$0 ;
+  output \port$3192$0 ;
+  wire \port$3192$0 ;
+  output \port$3193$0 ;
+  wire \port$3193$0 ;
+  output \port$3195$0 ;
+  wire \port$3195$0 ;
+  output [44:0] \port$3554$1 ;
+  wire [44:0] \port$3554$1 ;
+  input [15:0] \port$3932$0 ;
+  wire [15:0] \port$3932$0 ;
+  input [12:0] \port$3932$48 ;
+  wire [12:0] \port$3932$48 ;
+  input [15:0] \port$3935$0 ;
+  wire [15:0] \port$3935$0 ;
+  input [14:0] \port$3947$0 ;
+  wire [14:0] \port$3947$0 ;
+  input [36:0] \port$3975$0 ;
+  wire [36:0] \port$3975$0 ;
+  input [35:0] \port$4061$0 ;
+  wire [35:0] \port$4061$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4239$0 ;
-  wire [4:0] \port$4239$0 ;
+  output [4:0] \port$4227$0 ;
+  wire [4:0] \port$4227$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4511$0 ;
-  wire [4:0] \port$4511$0 ;
+  output [4:0] \port$4499$0 ;
+  wire [4:0] \port$4499$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -9772,7 +9760,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [45:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$357 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1550 , \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], w1_is_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
   end
   assign \read__data$268  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
@@ -9816,84 +9804,84 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$102  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$3947$0 [15] ? { 6'h00, \port$3947$0 [14:13] } : 8'hff;
+  assign \$2  = \port$3935$0 [15] ? { 6'h00, \port$3935$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$3959$0 [12:5], 46'h000000000000, \port$3959$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3959$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$3944$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3944$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3944$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$3947$0 [12:5], \port$3987$0 [32:1], 4'h0, \port$3987$0 [36:33], \$2 , 1'h0, \port$3987$0 [0], 3'h1, \port$3947$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$3947$0 [12:5], 46'h000000000000, \port$3947$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3947$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$3932$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3932$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3932$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$3935$0 [12:5], \port$3975$0 [32:1], 4'h0, \port$3975$0 [36:33], \$2 , 1'h0, \port$3975$0 [0], 3'h1, \port$3935$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$3959$0 [12:5], 46'h000000000000, \port$3959$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3959$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$3944$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3944$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3944$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$3947$0 [12:5], 46'h000000000000, \port$3947$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3947$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$3932$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3932$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3932$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$3944$0 [4:1] == 1'h1;
+  assign \$15  = \port$3932$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$3944$0 [0];
-  assign \$18  = ! \port$3944$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$3932$0 [0];
+  assign \$18  = ! \port$3932$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$3947$0 [0];
-  assign \$21  = ! \port$3947$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$3935$0 [0];
+  assign \$21  = ! \port$3935$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$3959$0 [0];
-  assign \$24  = ! \port$3959$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$3947$0 [0];
+  assign \$24  = ! \port$3947$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$3944$0 [4:1] == 1'h1;
+  assign \$26  = \port$3932$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$3944$0 [6:5];
+  assign \$28  = ! \port$3932$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$3944$0 [0];
-  assign \$31  = \port$3944$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$3932$0 [0];
+  assign \$31  = \port$3932$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$3947$0 [0];
-  assign \$34  = \port$3947$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$3935$0 [0];
+  assign \$34  = \port$3935$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$3959$0 [0];
-  assign \$37  = \port$3959$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$3947$0 [0];
+  assign \$37  = \port$3947$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$3944$0 [4:1] == 1'h1;
+  assign \$39  = \port$3932$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$3944$0 [6:5] == 1'h1;
+  assign \$41  = \port$3932$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$3944$0 [0];
-  assign \$44  = \port$3944$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$3932$0 [0];
+  assign \$44  = \port$3932$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$3944$48 [12];
-  assign \$47  = rsp_grant_valid & \port$3944$0 [0];
-  assign \$48  = \port$3944$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$3932$48 [12];
+  assign \$47  = rsp_grant_valid & \port$3932$0 [0];
+  assign \$48  = \port$3932$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$3947$0 [0];
-  assign \$51  = \port$3947$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$3935$0 [0];
+  assign \$51  = \port$3935$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$3959$0 [0];
-  assign \$54  = \port$3959$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$3947$0 [0];
+  assign \$54  = \port$3947$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$3944$0 [4:1] == 1'h1;
+  assign \$56  = \port$3932$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$3944$0 [6:5] == 2'h2;
+  assign \$58  = \port$3932$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
-  assign \$62  = ! \$1334 [1:0];
-  assign \$63  = \$1334 [1:0] == 1'h1;
+  assign \$62  = ! \$1326 [1:0];
+  assign \$63  = \$1326 [1:0] == 1'h1;
   assign \$64  = \$63  ? e1_new1 : e1_new2;
   assign \$65  = \$62  ? e1_new0 : \$64 ;
   assign \$67  = tail[1:0] > 1'h1;
   assign \$68  = \$67  ? tail_next_row : tail_row;
-  assign \$69  = ! \$1335 [1:0];
-  assign \$70  = \$1335 [1:0] == 1'h1;
+  assign \$69  = ! \$1327 [1:0];
+  assign \$70  = \$1327 [1:0] == 1'h1;
   assign \$71  = \$70  ? e1_new1 : e1_new2;
   assign \$72  = \$69  ? e1_new0 : \$71 ;
   assign \$74  = tail[1:0] > 2'h2;
   assign \$75  = \$74  ? tail_next_row : tail_row;
-  assign \$76  = ! \$1336 [1:0];
-  assign \$77  = \$1336 [1:0] == 1'h1;
+  assign \$76  = ! \$1328 [1:0];
+  assign \$77  = \$1328 [1:0] == 1'h1;
   assign \$78  = \$77  ? e1_new1 : e1_new2;
   assign \$79  = \$76  ? e1_new0 : \$78 ;
-  assign \$81  = ! \$1337 [1:0];
-  assign \$82  = \$1337 [1:0] == 1'h1;
+  assign \$81  = ! \$1329 [1:0];
+  assign \$82  = \$1329 [1:0] == 1'h1;
   assign \$83  = \$82  ? e1_new1 : e1_new2;
   assign \$84  = \$81  ? e1_new0 : \$83 ;
   assign \$86  = popped ? 1'h1 : space_plus_all_ge1;
@@ -9903,7 +9891,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$90  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$91  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$92  = space_short ? 5'h01 : space_over[4:0];
-  assign \$93  = space_short ? 5'h00 : \$1350 [4:0];
+  assign \$93  = space_short ? 5'h00 : \$1342 [4:0];
   assign \$94  = popped ? \$92  : \$93 ;
   assign \$95  = tail + 2'h3;
   assign \$96  = tail + 2'h2;
@@ -9923,7 +9911,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$111  = \$signal$96  ? \$110  : 121'h0000000000000000000000000000000;
   assign \$112  = ~ \$signal$104 ;
   assign \$113  = \$signal$103  & \$112 ;
-  assign \$114  = \$113  | { low_water_hit, \$1355 , \$1353 , e1_exhausted, \$1352  };
+  assign \$114  = \$113  | { low_water_hit, \$1347 , \$1345 , e1_exhausted, \$1344  };
   assign \$115  = 8'h80 - event_low_water;
   assign \$116  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$121  = \$120  == event_ev_free;
@@ -10002,767 +9990,767 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$213  = config_frees + config_ev_free;
   assign \$214  = config_flushes + config_ev_flush;
   assign \$215  = ! bus__r_addr[5:0];
-  assign \$216  = bus__r_addr[11:6] >= 3'h4;
+  assign \$216  = 7'h70 >> bus__r_addr[11:6];
   assign \$217  = \$215  & \$216 ;
-  assign \$218  = bus__r_addr[11:6] < 3'h7;
-  assign \$219  = \$217  & \$218 ;
-  assign \$220  = ~ \$219 ;
-  assign \$221  = bus__r_req & \$220 ;
-  assign \$222  = ~ alloc_queue_pop;
-  assign \$223  = alloc_queue_count[0] & \$222 ;
-  assign \$224  = ~ \$223 ;
-  assign \$225  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$226  = ~ alloc_queue_pop;
-  assign \$227  = alloc_queue_count[0] & \$226 ;
-  assign \$228  = ~ \$227 ;
-  assign \$229  = \$228  & alloc_queue_held[0];
-  assign \$230  = alloc_queue_rd_next + 1'h1;
-  assign \$231  = ~ alloc_queue_pop;
-  assign \$232  = alloc_queue_count[0] & \$231 ;
-  assign \$233  = alloc_queue_held[0] | \$232 ;
-  assign \$234  = alloc_queue_push & \$233 ;
-  assign \$235  = alloc_queue_wr_next + 1'h1;
-  assign \$236  = ~ alloc_queue_pop;
-  assign \$237  = alloc_queue_count[0] & \$236 ;
-  assign \$238  = alloc_queue_push & \$237 ;
-  assign \$239  = ~ alloc_queue_pop;
-  assign \$240  = alloc_queue_count[0] & \$239 ;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = \$241  & alloc_queue_held[0];
-  assign \$243  = ~ alloc_queue_push;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = \$244  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$246  = \$238  ? 1'h1 : \$245 ;
-  assign \$247  = ~ alloc_queue_pop;
-  assign \$248  = alloc_queue_count[0] & \$247 ;
-  assign \$249  = alloc_queue_push & \$248 ;
-  assign \$250  = ~ alloc_queue_pop;
-  assign \$251  = alloc_queue_count[0] & \$250 ;
-  assign \$252  = ~ \$251 ;
-  assign \$253  = \$252  & alloc_queue_held[0];
-  assign \$254  = ~ alloc_queue_push;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = \$255  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$257  = \$249  ? alloc_queue_held[0] : \$256 ;
-  assign \$258  = ~ alloc_queue_pop;
-  assign \$259  = alloc_queue_count[0] & \$258 ;
-  assign \$260  = alloc_queue_push & \$259 ;
-  assign \$261  = ~ alloc_queue_pop;
-  assign \$262  = alloc_queue_count[0] & \$261 ;
-  assign \$263  = ~ \$262 ;
-  assign \$264  = \$263  & alloc_queue_held[0];
-  assign \$265  = ~ alloc_queue_push;
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = \$266  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$268  = \$260  ? alloc_queue_held[1] : \$267 ;
-  assign \$269  = ~ alloc_queue_pop;
-  assign \$270  = alloc_queue_count[0] & \$269 ;
-  assign \$271  = alloc_queue_push & \$270 ;
-  assign \$272  = ~ alloc_queue_pop;
-  assign \$273  = alloc_queue_count[0] & \$272 ;
-  assign \$274  = ~ \$273 ;
-  assign \$275  = \$274  & alloc_queue_held[0];
-  assign \$276  = ~ alloc_queue_push;
-  assign \$277  = \$275  & \$276 ;
-  assign \$278  = \$277  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$279  = \$271  ? alloc_queue_held[2] : \$278 ;
-  assign \$280  = ~ alloc_queue_pop;
-  assign \$281  = alloc_queue_count[0] & \$280 ;
-  assign \$282  = alloc_queue_push & \$281 ;
-  assign \$283  = ~ alloc_queue_pop;
-  assign \$284  = alloc_queue_count[0] & \$283 ;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = \$285  & alloc_queue_held[0];
-  assign \$287  = ~ alloc_queue_push;
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = \$288  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$290  = \$282  ? alloc_queue_held[3] : \$289 ;
-  assign \$291  = ~ alloc_queue_pop;
-  assign \$292  = alloc_queue_count[0] & \$291 ;
-  assign \$293  = alloc_queue_push & \$292 ;
-  assign \$294  = ~ alloc_queue_pop;
-  assign \$295  = alloc_queue_count[0] & \$294 ;
-  assign \$296  = ~ \$295 ;
-  assign \$297  = \$296  & alloc_queue_held[0];
-  assign \$298  = ~ alloc_queue_push;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = \$299  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$301  = \$293  ? alloc_queue_held[4] : \$300 ;
-  assign \$302  = ~ alloc_queue_pop;
-  assign \$303  = alloc_queue_count[0] & \$302 ;
-  assign \$304  = alloc_queue_push & \$303 ;
-  assign \$305  = ~ alloc_queue_pop;
-  assign \$306  = alloc_queue_count[0] & \$305 ;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = \$307  & alloc_queue_held[0];
-  assign \$309  = ~ alloc_queue_push;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = \$310  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$312  = \$304  ? alloc_queue_held[5] : \$311 ;
-  assign \$313  = ~ alloc_queue_pop;
-  assign \$314  = alloc_queue_count[0] & \$313 ;
-  assign \$315  = alloc_queue_push & \$314 ;
-  assign \$316  = ~ alloc_queue_pop;
-  assign \$317  = alloc_queue_count[0] & \$316 ;
-  assign \$318  = ~ \$317 ;
-  assign \$319  = \$318  & alloc_queue_held[0];
-  assign \$320  = ~ alloc_queue_push;
-  assign \$321  = \$319  & \$320 ;
-  assign \$322  = \$321  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$323  = \$315  ? alloc_queue_held[6] : \$322 ;
-  assign \$324  = ~ alloc_queue_pop;
-  assign \$325  = alloc_queue_count[0] & \$324 ;
-  assign \$326  = alloc_queue_push & \$325 ;
-  assign \$327  = ~ alloc_queue_pop;
-  assign \$328  = alloc_queue_count[0] & \$327 ;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = \$329  & alloc_queue_held[0];
-  assign \$331  = ~ alloc_queue_push;
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = \$332  ? 1'h0 : alloc_queue_held[8];
-  assign \$334  = \$326  ? alloc_queue_held[7] : \$333 ;
-  assign \$335  = ~ alloc_queue_pop;
-  assign \$336  = alloc_queue_push & \$335 ;
-  assign \$337  = ~ alloc_queue_push;
-  assign \$338  = alloc_queue_pop & \$337 ;
-  assign \$339  = \$338  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$340  = \$336  ? 1'h1 : \$339 ;
-  assign \$341  = ~ alloc_queue_pop;
-  assign \$342  = alloc_queue_push & \$341 ;
-  assign \$343  = ~ alloc_queue_push;
-  assign \$344  = alloc_queue_pop & \$343 ;
-  assign \$345  = \$344  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$346  = \$342  ? alloc_queue_count[0] : \$345 ;
-  assign \$347  = ~ alloc_queue_pop;
-  assign \$348  = alloc_queue_push & \$347 ;
-  assign \$349  = ~ alloc_queue_push;
-  assign \$350  = alloc_queue_pop & \$349 ;
-  assign \$351  = \$350  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$352  = \$348  ? alloc_queue_count[1] : \$351 ;
-  assign \$353  = ~ alloc_queue_pop;
-  assign \$354  = alloc_queue_push & \$353 ;
-  assign \$355  = ~ alloc_queue_push;
-  assign \$356  = alloc_queue_pop & \$355 ;
-  assign \$357  = \$356  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$358  = \$354  ? alloc_queue_count[2] : \$357 ;
-  assign \$359  = ~ alloc_queue_pop;
-  assign \$360  = alloc_queue_push & \$359 ;
-  assign \$361  = ~ alloc_queue_push;
-  assign \$362  = alloc_queue_pop & \$361 ;
-  assign \$363  = \$362  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$364  = \$360  ? alloc_queue_count[3] : \$363 ;
-  assign \$365  = ~ alloc_queue_pop;
-  assign \$366  = alloc_queue_push & \$365 ;
-  assign \$367  = ~ alloc_queue_push;
-  assign \$368  = alloc_queue_pop & \$367 ;
-  assign \$369  = \$368  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$370  = \$366  ? alloc_queue_count[4] : \$369 ;
-  assign \$371  = ~ alloc_queue_pop;
-  assign \$372  = alloc_queue_push & \$371 ;
-  assign \$373  = ~ alloc_queue_push;
-  assign \$374  = alloc_queue_pop & \$373 ;
-  assign \$375  = \$374  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$376  = \$372  ? alloc_queue_count[5] : \$375 ;
-  assign \$377  = ~ alloc_queue_pop;
-  assign \$378  = alloc_queue_push & \$377 ;
-  assign \$379  = ~ alloc_queue_push;
-  assign \$380  = alloc_queue_pop & \$379 ;
-  assign \$381  = \$380  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$382  = \$378  ? alloc_queue_count[6] : \$381 ;
-  assign \$383  = ~ alloc_queue_pop;
-  assign \$384  = alloc_queue_push & \$383 ;
-  assign \$385  = ~ alloc_queue_push;
-  assign \$386  = alloc_queue_pop & \$385 ;
-  assign \$387  = \$386  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$388  = \$384  ? alloc_queue_count[7] : \$387 ;
-  assign \$389  = ~ alloc_queue_pop;
-  assign \$390  = alloc_queue_push & \$389 ;
-  assign \$391  = ~ alloc_queue_push;
-  assign \$392  = alloc_queue_pop & \$391 ;
-  assign \$393  = \$392  ? 1'h0 : alloc_queue_count[9];
-  assign \$394  = \$390  ? alloc_queue_count[8] : \$393 ;
-  assign \$395  = alloc_queue_count[0] | staged_valid;
-  assign \$396  = ! bus__r_addr[5:0];
-  assign \$397  = bus__r_addr[11:6] >= 3'h4;
-  assign \$398  = \$396  & \$397 ;
-  assign \$399  = bus__r_addr[11:6] < 3'h7;
-  assign \$400  = \$398  & \$399 ;
-  assign \$401  = bus__r_req & \$400 ;
-  assign \$402  = \$395  | \$401 ;
-  assign \$403  = req_alloc & native_alloc_valid;
-  assign \$404  = ~ \$403 ;
-  assign \$405  = \$402  & \$404 ;
-  assign \$406  = ! bus__r_addr[5:0];
-  assign \$407  = bus__r_addr[11:6] >= 3'h4;
-  assign \$408  = \$406  & \$407 ;
-  assign \$409  = bus__r_addr[11:6] < 3'h7;
-  assign \$410  = \$408  & \$409 ;
-  assign \$411  = bus__r_req & \$410 ;
-  assign \$412  = alloc_queue_count[0] | staged_valid;
-  assign \$413  = ! bus__r_addr[5:0];
-  assign \$414  = bus__r_addr[11:6] >= 3'h4;
-  assign \$415  = \$413  & \$414 ;
-  assign \$416  = bus__r_addr[11:6] < 3'h7;
+  assign \$218  = ~ \$217 ;
+  assign \$219  = bus__r_req & \$218 ;
+  assign \$220  = ~ alloc_queue_pop;
+  assign \$221  = alloc_queue_count[0] & \$220 ;
+  assign \$222  = ~ \$221 ;
+  assign \$223  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$224  = ~ alloc_queue_pop;
+  assign \$225  = alloc_queue_count[0] & \$224 ;
+  assign \$226  = ~ \$225 ;
+  assign \$227  = \$226  & alloc_queue_held[0];
+  assign \$228  = alloc_queue_rd_next + 1'h1;
+  assign \$229  = ~ alloc_queue_pop;
+  assign \$230  = alloc_queue_count[0] & \$229 ;
+  assign \$231  = alloc_queue_held[0] | \$230 ;
+  assign \$232  = alloc_queue_push & \$231 ;
+  assign \$233  = alloc_queue_wr_next + 1'h1;
+  assign \$234  = ~ alloc_queue_pop;
+  assign \$235  = alloc_queue_count[0] & \$234 ;
+  assign \$236  = alloc_queue_push & \$235 ;
+  assign \$237  = ~ alloc_queue_pop;
+  assign \$238  = alloc_queue_count[0] & \$237 ;
+  assign \$239  = ~ \$238 ;
+  assign \$240  = \$239  & alloc_queue_held[0];
+  assign \$241  = ~ alloc_queue_push;
+  assign \$242  = \$240  & \$241 ;
+  assign \$243  = \$242  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$244  = \$236  ? 1'h1 : \$243 ;
+  assign \$245  = ~ alloc_queue_pop;
+  assign \$246  = alloc_queue_count[0] & \$245 ;
+  assign \$247  = alloc_queue_push & \$246 ;
+  assign \$248  = ~ alloc_queue_pop;
+  assign \$249  = alloc_queue_count[0] & \$248 ;
+  assign \$250  = ~ \$249 ;
+  assign \$251  = \$250  & alloc_queue_held[0];
+  assign \$252  = ~ alloc_queue_push;
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = \$253  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$255  = \$247  ? alloc_queue_held[0] : \$254 ;
+  assign \$256  = ~ alloc_queue_pop;
+  assign \$257  = alloc_queue_count[0] & \$256 ;
+  assign \$258  = alloc_queue_push & \$257 ;
+  assign \$259  = ~ alloc_queue_pop;
+  assign \$260  = alloc_queue_count[0] & \$259 ;
+  assign \$261  = ~ \$260 ;
+  assign \$262  = \$261  & alloc_queue_held[0];
+  assign \$263  = ~ alloc_queue_push;
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = \$264  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$266  = \$258  ? alloc_queue_held[1] : \$265 ;
+  assign \$267  = ~ alloc_queue_pop;
+  assign \$268  = alloc_queue_count[0] & \$267 ;
+  assign \$269  = alloc_queue_push & \$268 ;
+  assign \$270  = ~ alloc_queue_pop;
+  assign \$271  = alloc_queue_count[0] & \$270 ;
+  assign \$272  = ~ \$271 ;
+  assign \$273  = \$272  & alloc_queue_held[0];
+  assign \$274  = ~ alloc_queue_push;
+  assign \$275  = \$273  & \$274 ;
+  assign \$276  = \$275  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$277  = \$269  ? alloc_queue_held[2] : \$276 ;
+  assign \$278  = ~ alloc_queue_pop;
+  assign \$279  = alloc_queue_count[0] & \$278 ;
+  assign \$280  = alloc_queue_push & \$279 ;
+  assign \$281  = ~ alloc_queue_pop;
+  assign \$282  = alloc_queue_count[0] & \$281 ;
+  assign \$283  = ~ \$282 ;
+  assign \$284  = \$283  & alloc_queue_held[0];
+  assign \$285  = ~ alloc_queue_push;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = \$286  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$288  = \$280  ? alloc_queue_held[3] : \$287 ;
+  assign \$289  = ~ alloc_queue_pop;
+  assign \$290  = alloc_queue_count[0] & \$289 ;
+  assign \$291  = alloc_queue_push & \$290 ;
+  assign \$292  = ~ alloc_queue_pop;
+  assign \$293  = alloc_queue_count[0] & \$292 ;
+  assign \$294  = ~ \$293 ;
+  assign \$295  = \$294  & alloc_queue_held[0];
+  assign \$296  = ~ alloc_queue_push;
+  assign \$297  = \$295  & \$296 ;
+  assign \$298  = \$297  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$299  = \$291  ? alloc_queue_held[4] : \$298 ;
+  assign \$300  = ~ alloc_queue_pop;
+  assign \$301  = alloc_queue_count[0] & \$300 ;
+  assign \$302  = alloc_queue_push & \$301 ;
+  assign \$303  = ~ alloc_queue_pop;
+  assign \$304  = alloc_queue_count[0] & \$303 ;
+  assign \$305  = ~ \$304 ;
+  assign \$306  = \$305  & alloc_queue_held[0];
+  assign \$307  = ~ alloc_queue_push;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = \$308  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$310  = \$302  ? alloc_queue_held[5] : \$309 ;
+  assign \$311  = ~ alloc_queue_pop;
+  assign \$312  = alloc_queue_count[0] & \$311 ;
+  assign \$313  = alloc_queue_push & \$312 ;
+  assign \$314  = ~ alloc_queue_pop;
+  assign \$315  = alloc_queue_count[0] & \$314 ;
+  assign \$316  = ~ \$315 ;
+  assign \$317  = \$316  & alloc_queue_held[0];
+  assign \$318  = ~ alloc_queue_push;
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = \$319  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$321  = \$313  ? alloc_queue_held[6] : \$320 ;
+  assign \$322  = ~ alloc_queue_pop;
+  assign \$323  = alloc_queue_count[0] & \$322 ;
+  assign \$324  = alloc_queue_push & \$323 ;
+  assign \$325  = ~ alloc_queue_pop;
+  assign \$326  = alloc_queue_count[0] & \$325 ;
+  assign \$327  = ~ \$326 ;
+  assign \$328  = \$327  & alloc_queue_held[0];
+  assign \$329  = ~ alloc_queue_push;
+  assign \$330  = \$328  & \$329 ;
+  assign \$331  = \$330  ? 1'h0 : alloc_queue_held[8];
+  assign \$332  = \$324  ? alloc_queue_held[7] : \$331 ;
+  assign \$333  = ~ alloc_queue_pop;
+  assign \$334  = alloc_queue_push & \$333 ;
+  assign \$335  = ~ alloc_queue_push;
+  assign \$336  = alloc_queue_pop & \$335 ;
+  assign \$337  = \$336  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$338  = \$334  ? 1'h1 : \$337 ;
+  assign \$339  = ~ alloc_queue_pop;
+  assign \$340  = alloc_queue_push & \$339 ;
+  assign \$341  = ~ alloc_queue_push;
+  assign \$342  = alloc_queue_pop & \$341 ;
+  assign \$343  = \$342  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$344  = \$340  ? alloc_queue_count[0] : \$343 ;
+  assign \$345  = ~ alloc_queue_pop;
+  assign \$346  = alloc_queue_push & \$345 ;
+  assign \$347  = ~ alloc_queue_push;
+  assign \$348  = alloc_queue_pop & \$347 ;
+  assign \$349  = \$348  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$350  = \$346  ? alloc_queue_count[1] : \$349 ;
+  assign \$351  = ~ alloc_queue_pop;
+  assign \$352  = alloc_queue_push & \$351 ;
+  assign \$353  = ~ alloc_queue_push;
+  assign \$354  = alloc_queue_pop & \$353 ;
+  assign \$355  = \$354  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$356  = \$352  ? alloc_queue_count[2] : \$355 ;
+  assign \$357  = ~ alloc_queue_pop;
+  assign \$358  = alloc_queue_push & \$357 ;
+  assign \$359  = ~ alloc_queue_push;
+  assign \$360  = alloc_queue_pop & \$359 ;
+  assign \$361  = \$360  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$362  = \$358  ? alloc_queue_count[3] : \$361 ;
+  assign \$363  = ~ alloc_queue_pop;
+  assign \$364  = alloc_queue_push & \$363 ;
+  assign \$365  = ~ alloc_queue_push;
+  assign \$366  = alloc_queue_pop & \$365 ;
+  assign \$367  = \$366  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$368  = \$364  ? alloc_queue_count[4] : \$367 ;
+  assign \$369  = ~ alloc_queue_pop;
+  assign \$370  = alloc_queue_push & \$369 ;
+  assign \$371  = ~ alloc_queue_push;
+  assign \$372  = alloc_queue_pop & \$371 ;
+  assign \$373  = \$372  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$374  = \$370  ? alloc_queue_count[5] : \$373 ;
+  assign \$375  = ~ alloc_queue_pop;
+  assign \$376  = alloc_queue_push & \$375 ;
+  assign \$377  = ~ alloc_queue_push;
+  assign \$378  = alloc_queue_pop & \$377 ;
+  assign \$379  = \$378  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$380  = \$376  ? alloc_queue_count[6] : \$379 ;
+  assign \$381  = ~ alloc_queue_pop;
+  assign \$382  = alloc_queue_push & \$381 ;
+  assign \$383  = ~ alloc_queue_push;
+  assign \$384  = alloc_queue_pop & \$383 ;
+  assign \$385  = \$384  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$386  = \$382  ? alloc_queue_count[7] : \$385 ;
+  assign \$387  = ~ alloc_queue_pop;
+  assign \$388  = alloc_queue_push & \$387 ;
+  assign \$389  = ~ alloc_queue_push;
+  assign \$390  = alloc_queue_pop & \$389 ;
+  assign \$391  = \$390  ? 1'h0 : alloc_queue_count[9];
+  assign \$392  = \$388  ? alloc_queue_count[8] : \$391 ;
+  assign \$393  = alloc_queue_count[0] | staged_valid;
+  assign \$394  = ! bus__r_addr[5:0];
+  assign \$395  = 7'h70 >> bus__r_addr[11:6];
+  assign \$396  = \$394  & \$395 ;
+  assign \$397  = bus__r_req & \$396 ;
+  assign \$398  = \$393  | \$397 ;
+  assign \$399  = req_alloc & native_alloc_valid;
+  assign \$400  = ~ \$399 ;
+  assign \$401  = \$398  & \$400 ;
+  assign \$402  = ! bus__r_addr[5:0];
+  assign \$403  = 7'h70 >> bus__r_addr[11:6];
+  assign \$404  = \$402  & \$403 ;
+  assign \$405  = bus__r_req & \$404 ;
+  assign \$406  = alloc_queue_count[0] | staged_valid;
+  assign \$407  = ! bus__r_addr[5:0];
+  assign \$408  = 7'h70 >> bus__r_addr[11:6];
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = bus__r_req & \$409 ;
+  assign \$411  = \$406  | \$410 ;
+  assign \$412  = req_alloc & native_alloc_valid;
+  assign \$413  = ~ \$412 ;
+  assign \$414  = \$411  & \$413 ;
+  assign \$415  = ~ alloc_queue_count[0];
+  assign \$416  = ~ staged_valid;
   assign \$417  = \$415  & \$416 ;
-  assign \$418  = bus__r_req & \$417 ;
-  assign \$419  = \$412  | \$418 ;
-  assign \$420  = req_alloc & native_alloc_valid;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = \$419  & \$421 ;
-  assign \$423  = ~ alloc_queue_count[0];
-  assign \$424  = ~ staged_valid;
-  assign \$425  = \$423  & \$424 ;
-  assign \$426  = \$422  & \$425 ;
-  assign \$427  = ~ \$426 ;
-  assign \$428  = \$411  & \$427 ;
-  assign \$429  = bus__r_addr[11:6] - 3'h4;
-  assign \$430  = bus__r_addr[11:6] - 3'h4;
-  assign \$432  = bus__r_addr[11:6] - 3'h4;
-  assign \$433  = bus__r_addr[11:6] - 3'h4;
-  assign \$435  = staged_valid ? alloc_queue_w_data : { \$434 , \$432 [1:0] };
-  assign \$436  = alloc_queue_count[0] ? alloc_queue_head : \$435 ;
-  assign \$438  = ~ \$437 ;
-  assign \$439  = \$438  + 1'h1;
-  assign \$441  = ~ \$440 ;
-  assign \$442  = \$441  + 1'h1;
-  assign \$444  = ~ \$443 ;
-  assign \$445  = \$444  + 1'h1;
-  assign \$447  = ~ \$446 ;
-  assign \$448  = \$447  + 1'h1;
-  assign \$450  = ~ \$449 ;
-  assign \$451  = \$450  + 1'h1;
-  assign \$453  = ~ \$452 ;
-  assign \$454  = \$453  + 1'h1;
-  assign \$456  = ~ \$455 ;
-  assign \$457  = \$456  + 1'h1;
-  assign \$459  = ~ \$458 ;
-  assign \$460  = \$459  + 1'h1;
-  assign \$462  = ~ \$461 ;
-  assign \$463  = \$462  + 1'h1;
-  assign \$465  = ~ \$464 ;
-  assign \$466  = \$465  + 1'h1;
-  assign \$468  = ~ \$467 ;
-  assign \$469  = \$468  + 1'h1;
-  assign \$471  = ~ \$470 ;
-  assign \$472  = \$471  + 1'h1;
-  assign \$474  = ~ \$473 ;
-  assign \$475  = \$474  + 1'h1;
-  assign \$477  = ~ \$476 ;
-  assign \$478  = \$477  + 1'h1;
-  assign \$480  = ~ \$479 ;
-  assign \$481  = \$480  + 1'h1;
-  assign \$483  = ~ \$482 ;
-  assign \$484  = \$483  + 1'h1;
-  assign \$486  = ~ \$485 ;
-  assign \$487  = \$486  + 1'h1;
-  assign \$489  = ~ \$488 ;
-  assign \$490  = \$489  + 1'h1;
-  assign \$492  = ~ \$491 ;
-  assign \$493  = \$492  + 1'h1;
-  assign \$495  = ~ \$494 ;
-  assign \$496  = \$495  + 1'h1;
-  assign \$498  = ~ \$497 ;
-  assign \$499  = \$498  + 1'h1;
-  assign \$501  = ~ \$500 ;
-  assign \$502  = \$501  + 1'h1;
-  assign \$504  = ~ \$503 ;
-  assign \$505  = \$504  + 1'h1;
-  assign \$507  = ~ \$506 ;
-  assign \$508  = \$507  + 1'h1;
-  assign \$510  = ~ \$509 ;
-  assign \$511  = \$510  + 1'h1;
-  assign \$513  = ~ \$512 ;
-  assign \$514  = \$513  + 1'h1;
-  assign \$516  = ~ \$515 ;
-  assign \$517  = \$516  + 1'h1;
-  assign \$519  = ~ \$518 ;
-  assign \$520  = \$519  + 1'h1;
-  assign \$522  = ~ \$521 ;
-  assign \$523  = \$522  + 1'h1;
-  assign \$525  = ~ \$524 ;
-  assign \$526  = \$525  + 1'h1;
-  assign \$528  = ~ \$527 ;
-  assign \$529  = \$528  + 1'h1;
-  assign \$531  = ~ \$530 ;
-  assign \$532  = \$531  + 1'h1;
-  assign \$534  = ~ \$533 ;
-  assign \$535  = \$534  + 1'h1;
-  assign \$537  = ~ \$536 ;
-  assign \$538  = \$537  + 1'h1;
-  assign \$540  = ~ \$539 ;
-  assign \$541  = \$540  + 1'h1;
-  assign \$543  = ~ \$542 ;
-  assign \$544  = \$543  + 1'h1;
-  assign \$546  = ~ \$545 ;
-  assign \$547  = \$546  + 1'h1;
-  assign \$549  = ~ \$548 ;
-  assign \$550  = \$549  + 1'h1;
-  assign \$552  = ~ \$551 ;
-  assign \$553  = \$552  + 1'h1;
-  assign \$555  = ~ \$554 ;
-  assign \$556  = \$555  + 1'h1;
-  assign \$558  = ~ \$557 ;
-  assign \$559  = \$558  + 1'h1;
-  assign \$561  = ~ \$560 ;
-  assign \$562  = \$561  + 1'h1;
-  assign \$564  = ~ \$563 ;
-  assign \$565  = \$564  + 1'h1;
-  assign \$567  = ~ \$566 ;
-  assign \$568  = \$567  + 1'h1;
-  assign \$570  = ~ \$569 ;
-  assign \$571  = \$570  + 1'h1;
-  assign \$573  = ~ \$572 ;
-  assign \$574  = \$573  + 1'h1;
-  assign \$576  = ~ \$575 ;
-  assign \$577  = \$576  + 1'h1;
-  assign \$579  = ~ \$578 ;
-  assign \$580  = \$579  + 1'h1;
-  assign \$582  = ~ \$581 ;
-  assign \$583  = \$582  + 1'h1;
-  assign \$585  = ~ \$584 ;
-  assign \$586  = \$585  + 1'h1;
-  assign \$588  = ~ \$587 ;
-  assign \$589  = \$588  + 1'h1;
-  assign \$591  = ~ \$590 ;
-  assign \$592  = \$591  + 1'h1;
-  assign \$594  = ~ \$593 ;
-  assign \$595  = \$594  + 1'h1;
-  assign \$597  = ~ \$596 ;
-  assign \$598  = \$597  + 1'h1;
-  assign \$600  = ~ \$599 ;
-  assign \$601  = \$600  + 1'h1;
-  assign \$603  = ~ \$602 ;
-  assign \$604  = \$603  + 1'h1;
-  assign \$606  = ~ \$605 ;
-  assign \$607  = \$606  + 1'h1;
-  assign \$609  = ~ \$608 ;
-  assign \$610  = \$609  + 1'h1;
-  assign \$612  = ~ \$611 ;
-  assign \$613  = \$612  + 1'h1;
-  assign \$615  = ~ \$614 ;
-  assign \$616  = \$615  + 1'h1;
-  assign \$618  = ~ \$617 ;
-  assign \$619  = \$618  + 1'h1;
-  assign \$620  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$621  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$622  = \$620  | \$621 ;
-  assign \$623  = r1_sel_config ? 32'd137626887 : 32'd0;
-  assign \$624  = r1_sel_config2 ? 32'd151130144 : 32'd0;
-  assign \$625  = \$623  | \$624 ;
-  assign \$626  = \$622  | \$625 ;
-  assign \$628  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$630  = r1_sel_irq_status ? \$signal$103  : 5'h00;
-  assign \$631  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$418  = \$414  & \$417 ;
+  assign \$419  = ~ \$418 ;
+  assign \$420  = \$405  & \$419 ;
+  assign \$421  = bus__r_addr[11:6] - 3'h4;
+  assign \$422  = bus__r_addr[11:6] - 3'h4;
+  assign \$424  = bus__r_addr[11:6] - 3'h4;
+  assign \$425  = bus__r_addr[11:6] - 3'h4;
+  assign \$427  = staged_valid ? alloc_queue_w_data : { \$426 , \$424 [1:0] };
+  assign \$428  = alloc_queue_count[0] ? alloc_queue_head : \$427 ;
+  assign \$430  = ~ \$429 ;
+  assign \$431  = \$430  + 1'h1;
+  assign \$433  = ~ \$432 ;
+  assign \$434  = \$433  + 1'h1;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$436  + 1'h1;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = \$439  + 1'h1;
+  assign \$442  = ~ \$441 ;
+  assign \$443  = \$442  + 1'h1;
+  assign \$445  = ~ \$444 ;
+  assign \$446  = \$445  + 1'h1;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = \$448  + 1'h1;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = \$451  + 1'h1;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = \$454  + 1'h1;
+  assign \$457  = ~ \$456 ;
+  assign \$458  = \$457  + 1'h1;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$460  + 1'h1;
+  assign \$463  = ~ \$462 ;
+  assign \$464  = \$463  + 1'h1;
+  assign \$466  = ~ \$465 ;
+  assign \$467  = \$466  + 1'h1;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$469  + 1'h1;
+  assign \$472  = ~ \$471 ;
+  assign \$473  = \$472  + 1'h1;
+  assign \$475  = ~ \$474 ;
+  assign \$476  = \$475  + 1'h1;
+  assign \$478  = ~ \$477 ;
+  assign \$479  = \$478  + 1'h1;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = \$481  + 1'h1;
+  assign \$484  = ~ \$483 ;
+  assign \$485  = \$484  + 1'h1;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = \$487  + 1'h1;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = \$490  + 1'h1;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = \$493  + 1'h1;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = \$496  + 1'h1;
+  assign \$499  = ~ \$498 ;
+  assign \$500  = \$499  + 1'h1;
+  assign \$502  = ~ \$501 ;
+  assign \$503  = \$502  + 1'h1;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = \$505  + 1'h1;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$508  + 1'h1;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = \$511  + 1'h1;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = \$514  + 1'h1;
+  assign \$517  = ~ \$516 ;
+  assign \$518  = \$517  + 1'h1;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = \$520  + 1'h1;
+  assign \$523  = ~ \$522 ;
+  assign \$524  = \$523  + 1'h1;
+  assign \$526  = ~ \$525 ;
+  assign \$527  = \$526  + 1'h1;
+  assign \$529  = ~ \$528 ;
+  assign \$530  = \$529  + 1'h1;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = \$532  + 1'h1;
+  assign \$535  = ~ \$534 ;
+  assign \$536  = \$535  + 1'h1;
+  assign \$538  = ~ \$537 ;
+  assign \$539  = \$538  + 1'h1;
+  assign \$541  = ~ \$540 ;
+  assign \$542  = \$541  + 1'h1;
+  assign \$544  = ~ \$543 ;
+  assign \$545  = \$544  + 1'h1;
+  assign \$547  = ~ \$546 ;
+  assign \$548  = \$547  + 1'h1;
+  assign \$550  = ~ \$549 ;
+  assign \$551  = \$550  + 1'h1;
+  assign \$553  = ~ \$552 ;
+  assign \$554  = \$553  + 1'h1;
+  assign \$556  = ~ \$555 ;
+  assign \$557  = \$556  + 1'h1;
+  assign \$559  = ~ \$558 ;
+  assign \$560  = \$559  + 1'h1;
+  assign \$562  = ~ \$561 ;
+  assign \$563  = \$562  + 1'h1;
+  assign \$565  = ~ \$564 ;
+  assign \$566  = \$565  + 1'h1;
+  assign \$568  = ~ \$567 ;
+  assign \$569  = \$568  + 1'h1;
+  assign \$571  = ~ \$570 ;
+  assign \$572  = \$571  + 1'h1;
+  assign \$574  = ~ \$573 ;
+  assign \$575  = \$574  + 1'h1;
+  assign \$577  = ~ \$576 ;
+  assign \$578  = \$577  + 1'h1;
+  assign \$580  = ~ \$579 ;
+  assign \$581  = \$580  + 1'h1;
+  assign \$583  = ~ \$582 ;
+  assign \$584  = \$583  + 1'h1;
+  assign \$586  = ~ \$585 ;
+  assign \$587  = \$586  + 1'h1;
+  assign \$589  = ~ \$588 ;
+  assign \$590  = \$589  + 1'h1;
+  assign \$592  = ~ \$591 ;
+  assign \$593  = \$592  + 1'h1;
+  assign \$595  = ~ \$594 ;
+  assign \$596  = \$595  + 1'h1;
+  assign \$598  = ~ \$597 ;
+  assign \$599  = \$598  + 1'h1;
+  assign \$601  = ~ \$600 ;
+  assign \$602  = \$601  + 1'h1;
+  assign \$604  = ~ \$603 ;
+  assign \$605  = \$604  + 1'h1;
+  assign \$607  = ~ \$606 ;
+  assign \$608  = \$607  + 1'h1;
+  assign \$610  = ~ \$609 ;
+  assign \$611  = \$610  + 1'h1;
+  assign \$612  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$613  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$614  = \$612  | \$613 ;
+  assign \$615  = r1_sel_config ? 32'd137626887 : 32'd0;
+  assign \$616  = r1_sel_config2 ? 32'd151130144 : 32'd0;
+  assign \$617  = \$615  | \$616 ;
+  assign \$618  = \$614  | \$617 ;
+  assign \$620  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$622  = r1_sel_irq_status ? \$signal$103  : 5'h00;
+  assign \$623  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$624  = \$622  | \$623 ;
+  assign \$625  = \$621  | { 27'h0000000, \$624  };
+  assign \$626  = \$618  | \$625 ;
+  assign \$627  = r1_sel_err_count ? \$signal$90  : 32'd0;
+  assign \$628  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$629  = \$627  | \$628 ;
+  assign \$630  = r1_sel_err_head0 ? { \$signal$96 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$631  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$632  = \$630  | \$631 ;
-  assign \$633  = \$629  | { 27'h0000000, \$632  };
-  assign \$634  = \$626  | \$633 ;
-  assign \$635  = r1_sel_err_count ? \$signal$90  : 32'd0;
-  assign \$636  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$637  = \$635  | \$636 ;
-  assign \$638  = r1_sel_err_head0 ? { \$signal$96 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$639  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$640  = \$638  | \$639 ;
-  assign \$641  = \$637  | \$640 ;
-  assign \$642  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$643  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$644  = \$642  | \$643 ;
-  assign \$646  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$648  = \$644  | \$647 ;
-  assign \$649  = \$641  | \$648 ;
-  assign \$650  = \$634  | \$649 ;
-  assign \$651  = r1_sel_id | r1_sel_version;
-  assign \$652  = r1_sel_config | r1_sel_config2;
-  assign \$653  = \$651  | \$652 ;
-  assign \$654  = r1_sel_ctrl | r1_sel_status;
-  assign \$655  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$656  = \$654  | \$655 ;
-  assign \$657  = \$653  | \$656 ;
-  assign \$658  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$659  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$660  = \$658  | \$659 ;
-  assign \$661  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$662  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$663  = \$661  | \$662 ;
+  assign \$633  = \$629  | \$632 ;
+  assign \$634  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$635  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$636  = \$634  | \$635 ;
+  assign \$638  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$640  = \$636  | \$639 ;
+  assign \$641  = \$633  | \$640 ;
+  assign \$642  = \$626  | \$641 ;
+  assign \$643  = r1_sel_id | r1_sel_version;
+  assign \$644  = r1_sel_config | r1_sel_config2;
+  assign \$645  = \$643  | \$644 ;
+  assign \$646  = r1_sel_ctrl | r1_sel_status;
+  assign \$647  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$648  = \$646  | \$647 ;
+  assign \$649  = \$645  | \$648 ;
+  assign \$650  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$651  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$652  = \$650  | \$651 ;
+  assign \$653  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$654  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$655  = \$653  | \$654 ;
+  assign \$656  = \$652  | \$655 ;
+  assign \$657  = \$649  | \$656 ;
+  assign \$659  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$662  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
   assign \$664  = \$660  | \$663 ;
-  assign \$665  = \$657  | \$664 ;
-  assign \$667  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$670  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
-  assign \$672  = \$668  | \$671 ;
-  assign \$673  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
-  assign \$674  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
-  assign \$675  = \$673  | { 24'h000000, \$674  };
-  assign \$676  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
-  assign \$677  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$678  = { 24'h000000, \$676  } | \$677 ;
-  assign \$679  = \$675  | \$678 ;
-  assign \$680  = \$672  | \$679 ;
-  assign \$681  = r1_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$682  = r1_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$683  = \$681  | \$682 ;
-  assign \$688  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$691  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
-  assign \$692  = \$690  | { 15'h0000, \$691  };
-  assign \$693  = \$687  | \$692 ;
-  assign \$694  = \$680  | \$693 ;
-  assign \$695  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$696  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$697  = \$695  | \$696 ;
-  assign \$698  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$699  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$700  = \$698  | \$699 ;
-  assign \$701  = \$697  | \$700 ;
-  assign \$702  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$703  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$704  = \$702  | \$703 ;
-  assign \$705  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$706  = \$705  | r1_sel_pool0_low_water;
-  assign \$707  = \$704  | \$706 ;
-  assign \$708  = \$701  | \$707 ;
-  assign \$710  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
-  assign \$713  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
-  assign \$715  = \$711  | \$714 ;
-  assign \$716  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
-  assign \$717  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
-  assign \$718  = \$716  | { 22'h000000, \$717  };
-  assign \$719  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
-  assign \$720  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
-  assign \$721  = { 22'h000000, \$719  } | \$720 ;
+  assign \$665  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
+  assign \$666  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
+  assign \$667  = \$665  | { 24'h000000, \$666  };
+  assign \$668  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
+  assign \$669  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$670  = { 24'h000000, \$668  } | \$669 ;
+  assign \$671  = \$667  | \$670 ;
+  assign \$672  = \$664  | \$671 ;
+  assign \$673  = r1_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$674  = r1_sel_pool0_frees ? event_frees : 32'd0;
+  assign \$675  = \$673  | \$674 ;
+  assign \$680  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$683  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
+  assign \$684  = \$682  | { 15'h0000, \$683  };
+  assign \$685  = \$679  | \$684 ;
+  assign \$686  = \$672  | \$685 ;
+  assign \$687  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$688  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$689  = \$687  | \$688 ;
+  assign \$690  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$691  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$692  = \$690  | \$691 ;
+  assign \$693  = \$689  | \$692 ;
+  assign \$694  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$695  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$696  = \$694  | \$695 ;
+  assign \$697  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$698  = \$697  | r1_sel_pool0_low_water;
+  assign \$699  = \$696  | \$698 ;
+  assign \$700  = \$693  | \$699 ;
+  assign \$702  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
+  assign \$705  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
+  assign \$707  = \$703  | \$706 ;
+  assign \$708  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
+  assign \$709  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
+  assign \$710  = \$708  | { 22'h000000, \$709  };
+  assign \$711  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
+  assign \$712  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
+  assign \$713  = { 22'h000000, \$711  } | \$712 ;
+  assign \$714  = \$710  | \$713 ;
+  assign \$715  = \$707  | \$714 ;
+  assign \$716  = r1_sel_pool1_fails ? log_fails : 32'd0;
+  assign \$717  = r1_sel_pool1_frees ? log_frees : 32'd0;
+  assign \$718  = \$716  | \$717 ;
+  assign \$719  = r1_sel_pool1_info ? 32'd1 : 32'd0;
   assign \$722  = \$718  | \$721 ;
-  assign \$723  = \$715  | \$722 ;
-  assign \$724  = r1_sel_pool1_fails ? log_fails : 32'd0;
-  assign \$725  = r1_sel_pool1_frees ? log_frees : 32'd0;
-  assign \$726  = \$724  | \$725 ;
-  assign \$727  = r1_sel_pool1_info ? 32'd1 : 32'd0;
-  assign \$730  = \$726  | \$729 ;
-  assign \$731  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
-  assign \$732  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
-  assign \$733  = \$731  | \$732 ;
-  assign \$734  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
-  assign \$735  = \$733  | { 15'h0000, \$734  };
-  assign \$736  = \$730  | \$735 ;
-  assign \$737  = \$723  | \$736 ;
-  assign \$738  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$739  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$740  = \$738  | \$739 ;
-  assign \$741  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$742  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
-  assign \$743  = \$741  | \$742 ;
-  assign \$744  = \$740  | \$743 ;
-  assign \$745  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$746  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$747  = \$745  | \$746 ;
-  assign \$748  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$749  = \$748  | r1_sel_pool1_low_water;
-  assign \$750  = \$747  | \$749 ;
-  assign \$751  = \$744  | \$750 ;
-  assign \$753  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
-  assign \$756  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
-  assign \$758  = \$754  | \$757 ;
-  assign \$759  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
-  assign \$760  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
-  assign \$761  = \$759  | { 27'h0000000, \$760  };
-  assign \$762  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
-  assign \$763  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
-  assign \$764  = { 27'h0000000, \$762  } | \$763 ;
+  assign \$723  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
+  assign \$724  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
+  assign \$725  = \$723  | \$724 ;
+  assign \$726  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
+  assign \$727  = \$725  | { 15'h0000, \$726  };
+  assign \$728  = \$722  | \$727 ;
+  assign \$729  = \$715  | \$728 ;
+  assign \$730  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$731  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$732  = \$730  | \$731 ;
+  assign \$733  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$734  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$735  = \$733  | \$734 ;
+  assign \$736  = \$732  | \$735 ;
+  assign \$737  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$738  = r1_sel_pool1_info | r1_sel_pool1_flush;
+  assign \$739  = \$737  | \$738 ;
+  assign \$740  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$741  = \$740  | r1_sel_pool1_low_water;
+  assign \$742  = \$739  | \$741 ;
+  assign \$743  = \$736  | \$742 ;
+  assign \$745  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
+  assign \$748  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
+  assign \$750  = \$746  | \$749 ;
+  assign \$751  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
+  assign \$752  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
+  assign \$753  = \$751  | { 27'h0000000, \$752  };
+  assign \$754  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
+  assign \$755  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
+  assign \$756  = { 27'h0000000, \$754  } | \$755 ;
+  assign \$757  = \$753  | \$756 ;
+  assign \$758  = \$750  | \$757 ;
+  assign \$759  = r1_sel_pool2_fails ? config_fails : 32'd0;
+  assign \$760  = r1_sel_pool2_frees ? config_frees : 32'd0;
+  assign \$761  = \$759  | \$760 ;
+  assign \$762  = r1_sel_pool2_info ? 32'd8 : 32'd0;
   assign \$765  = \$761  | \$764 ;
-  assign \$766  = \$758  | \$765 ;
-  assign \$767  = r1_sel_pool2_fails ? config_fails : 32'd0;
-  assign \$768  = r1_sel_pool2_frees ? config_frees : 32'd0;
-  assign \$769  = \$767  | \$768 ;
-  assign \$770  = r1_sel_pool2_info ? 32'd8 : 32'd0;
-  assign \$773  = \$769  | \$772 ;
-  assign \$774  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
-  assign \$777  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
-  assign \$778  = \$776  | { 15'h0000, \$777  };
-  assign \$779  = \$773  | \$778 ;
-  assign \$780  = \$766  | \$779 ;
-  assign \$781  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$782  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
-  assign \$783  = \$781  | \$782 ;
-  assign \$784  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$785  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
-  assign \$786  = \$784  | \$785 ;
-  assign \$787  = \$783  | \$786 ;
-  assign \$788  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$789  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$790  = \$788  | \$789 ;
-  assign \$791  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$792  = \$791  | r1_sel_pool2_low_water;
-  assign \$793  = \$790  | \$792 ;
-  assign \$794  = \$787  | \$793 ;
-  assign \$795  = bus__w_beat_from_queue ? \port$4073$0 [35:32] : bus__w_strb;
-  assign \$796  = \$795  == 4'hf;
-  assign \$797  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$799  = ~ \$798 ;
-  assign \$800  = \$799  + 1'h1;
-  assign \$801  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$803  = ~ \$802 ;
-  assign \$804  = \$803  + 1'h1;
-  assign \$805  = \$800 [6] | \$804 [6];
-  assign \$806  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$808  = ~ \$807 ;
-  assign \$809  = \$808  + 1'h1;
-  assign \$810  = \$805  | \$809 [6];
-  assign \$811  = \$796  & \$810 ;
-  assign \$812  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$813  = \$812 [5:0] == 3'h4;
-  assign \$814  = \$811  & \$813 ;
-  assign \$815  = bus__w_beat_from_queue ? \port$4073$0 [35:32] : bus__w_strb;
-  assign \$816  = \$815  == 4'hf;
-  assign \$817  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$819  = ~ \$818 ;
-  assign \$820  = \$819  + 1'h1;
-  assign \$821  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$823  = ~ \$822 ;
-  assign \$824  = \$823  + 1'h1;
-  assign \$825  = \$820 [6] | \$824 [6];
-  assign \$826  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$828  = ~ \$827 ;
-  assign \$829  = \$828  + 1'h1;
-  assign \$830  = \$825  | \$829 [6];
-  assign \$831  = \$816  & \$830 ;
-  assign \$832  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$833  = \$832 [5:0] == 6'h30;
-  assign \$834  = \$831  & \$833 ;
-  assign \$835  = bus__w_beat_from_queue ? \port$4073$0 [35:32] : bus__w_strb;
-  assign \$836  = \$835  == 4'hf;
-  assign \$837  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$839  = ~ \$838 ;
-  assign \$840  = \$839  + 1'h1;
-  assign \$841  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$843  = ~ \$842 ;
-  assign \$844  = \$843  + 1'h1;
-  assign \$845  = \$840 [6] | \$844 [6];
-  assign \$846  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$848  = ~ \$847 ;
-  assign \$849  = \$848  + 1'h1;
-  assign \$850  = \$845  | \$849 [6];
-  assign \$851  = \$836  & \$850 ;
-  assign \$852  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$853  = \$852 [5:0] == 3'h4;
-  assign \$854  = \$851  & \$853 ;
-  assign \$855  = bus__w_beat_from_queue ? \port$4073$0 [35:32] : bus__w_strb;
-  assign \$856  = \$855  == 4'hf;
-  assign \$857  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$859  = ~ \$858 ;
-  assign \$860  = \$859  + 1'h1;
-  assign \$861  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$863  = ~ \$862 ;
-  assign \$864  = \$863  + 1'h1;
-  assign \$865  = \$860 [6] | \$864 [6];
-  assign \$866  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$868  = ~ \$867 ;
-  assign \$869  = \$868  + 1'h1;
-  assign \$870  = \$865  | \$869 [6];
-  assign \$871  = \$856  & \$870 ;
-  assign \$872  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$873  = \$872 [5:0] == 6'h30;
-  assign \$874  = \$871  & \$873 ;
-  assign \$875  = \$854  | \$874 ;
-  assign \$876  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$877  = \$876 [11:6] - 3'h4;
-  assign \$878  = w0_event_is & w0_event_slot_ok;
-  assign \$879  = w0_log_is & w0_log_slot_ok;
-  assign \$880  = w0_config_is & w0_config_slot_ok;
-  assign \$881  = bus__w_beat_from_queue ? \port$4073$0 [31:0] : bus__w_data;
-  assign \$882  = bus__w_beat_from_queue ? \port$4073$0 [31:0] : bus__w_data;
-  assign \$884  = 32'd2147483648 + \$883 ;
-  assign \$885  = bus__w_beat_from_queue ? \port$4073$0 [31:0] : bus__w_data;
-  assign \$887  = 32'd2148532224 + \$886 ;
-  assign \$888  = bus__w_beat_from_queue ? \port$4073$0 [31:0] : bus__w_data;
-  assign \$890  = 32'd2149580800 + \$889 ;
-  assign \$891  = ~ command_queue_pop;
-  assign \$892  = command_queue_count[0] & \$891 ;
-  assign \$893  = ~ \$892 ;
-  assign \$894  = command_queue_held[0] ? \read__data$268  : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1550 , \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], w1_is_flush };
-  assign \$895  = ~ command_queue_pop;
-  assign \$896  = command_queue_count[0] & \$895 ;
-  assign \$897  = ~ \$896 ;
-  assign \$898  = \$897  & command_queue_held[0];
-  assign \$899  = command_queue_rd_next + 1'h1;
+  assign \$766  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
+  assign \$769  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
+  assign \$770  = \$768  | { 15'h0000, \$769  };
+  assign \$771  = \$765  | \$770 ;
+  assign \$772  = \$758  | \$771 ;
+  assign \$773  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$774  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$775  = \$773  | \$774 ;
+  assign \$776  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$777  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$778  = \$776  | \$777 ;
+  assign \$779  = \$775  | \$778 ;
+  assign \$780  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$781  = r1_sel_pool2_info | r1_sel_pool2_flush;
+  assign \$782  = \$780  | \$781 ;
+  assign \$783  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$784  = \$783  | r1_sel_pool2_low_water;
+  assign \$785  = \$782  | \$784 ;
+  assign \$786  = \$779  | \$785 ;
+  assign \$787  = bus__w_beat_from_queue ? \port$4061$0 [35:32] : bus__w_strb;
+  assign \$788  = \$787  == 4'hf;
+  assign \$789  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$791  = ~ \$790 ;
+  assign \$792  = \$791  + 1'h1;
+  assign \$793  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$795  = ~ \$794 ;
+  assign \$796  = \$795  + 1'h1;
+  assign \$797  = \$792 [6] | \$796 [6];
+  assign \$798  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$800  = ~ \$799 ;
+  assign \$801  = \$800  + 1'h1;
+  assign \$802  = \$797  | \$801 [6];
+  assign \$803  = \$788  & \$802 ;
+  assign \$804  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$805  = \$804 [5:0] == 3'h4;
+  assign \$806  = \$803  & \$805 ;
+  assign \$807  = bus__w_beat_from_queue ? \port$4061$0 [35:32] : bus__w_strb;
+  assign \$808  = \$807  == 4'hf;
+  assign \$809  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$811  = ~ \$810 ;
+  assign \$812  = \$811  + 1'h1;
+  assign \$813  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$815  = ~ \$814 ;
+  assign \$816  = \$815  + 1'h1;
+  assign \$817  = \$812 [6] | \$816 [6];
+  assign \$818  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = \$820  + 1'h1;
+  assign \$822  = \$817  | \$821 [6];
+  assign \$823  = \$808  & \$822 ;
+  assign \$824  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$825  = \$824 [5:0] == 6'h30;
+  assign \$826  = \$823  & \$825 ;
+  assign \$827  = bus__w_beat_from_queue ? \port$4061$0 [35:32] : bus__w_strb;
+  assign \$828  = \$827  == 4'hf;
+  assign \$829  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$831  = ~ \$830 ;
+  assign \$832  = \$831  + 1'h1;
+  assign \$833  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$835  = ~ \$834 ;
+  assign \$836  = \$835  + 1'h1;
+  assign \$837  = \$832 [6] | \$836 [6];
+  assign \$838  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$840  = ~ \$839 ;
+  assign \$841  = \$840  + 1'h1;
+  assign \$842  = \$837  | \$841 [6];
+  assign \$843  = \$828  & \$842 ;
+  assign \$844  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$845  = \$844 [5:0] == 3'h4;
+  assign \$846  = \$843  & \$845 ;
+  assign \$847  = bus__w_beat_from_queue ? \port$4061$0 [35:32] : bus__w_strb;
+  assign \$848  = \$847  == 4'hf;
+  assign \$849  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$851  = ~ \$850 ;
+  assign \$852  = \$851  + 1'h1;
+  assign \$853  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$855  = ~ \$854 ;
+  assign \$856  = \$855  + 1'h1;
+  assign \$857  = \$852 [6] | \$856 [6];
+  assign \$858  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$860  = ~ \$859 ;
+  assign \$861  = \$860  + 1'h1;
+  assign \$862  = \$857  | \$861 [6];
+  assign \$863  = \$848  & \$862 ;
+  assign \$864  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$865  = \$864 [5:0] == 6'h30;
+  assign \$866  = \$863  & \$865 ;
+  assign \$867  = \$846  | \$866 ;
+  assign \$868  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$869  = \$868 [11:6] - 3'h4;
+  assign \$870  = w0_event_is & w0_event_slot_ok;
+  assign \$871  = w0_log_is & w0_log_slot_ok;
+  assign \$872  = w0_config_is & w0_config_slot_ok;
+  assign \$873  = bus__w_beat_from_queue ? \port$4061$0 [31:0] : bus__w_data;
+  assign \$874  = bus__w_beat_from_queue ? \port$4061$0 [31:0] : bus__w_data;
+  assign \$876  = 32'd2147483648 + \$875 ;
+  assign \$877  = bus__w_beat_from_queue ? \port$4061$0 [31:0] : bus__w_data;
+  assign \$879  = 32'd2148532224 + \$878 ;
+  assign \$880  = bus__w_beat_from_queue ? \port$4061$0 [31:0] : bus__w_data;
+  assign \$882  = 32'd2149580800 + \$881 ;
+  assign \$883  = ~ command_queue_pop;
+  assign \$884  = command_queue_count[0] & \$883 ;
+  assign \$885  = ~ \$884 ;
+  assign \$886  = command_queue_held[0] ? \read__data$268  : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
+  assign \$887  = ~ command_queue_pop;
+  assign \$888  = command_queue_count[0] & \$887 ;
+  assign \$889  = ~ \$888 ;
+  assign \$890  = \$889  & command_queue_held[0];
+  assign \$891  = command_queue_rd_next + 1'h1;
+  assign \$892  = ~ command_queue_pop;
+  assign \$893  = command_queue_count[0] & \$892 ;
+  assign \$894  = command_queue_held[0] | \$893 ;
+  assign \$895  = command_queue_push & \$894 ;
+  assign \$896  = command_queue_wr_next + 1'h1;
+  assign \$897  = ~ command_queue_pop;
+  assign \$898  = command_queue_count[0] & \$897 ;
+  assign \$899  = command_queue_push & \$898 ;
   assign \$900  = ~ command_queue_pop;
   assign \$901  = command_queue_count[0] & \$900 ;
-  assign \$902  = command_queue_held[0] | \$901 ;
-  assign \$903  = command_queue_push & \$902 ;
-  assign \$904  = command_queue_wr_next + 1'h1;
-  assign \$905  = ~ command_queue_pop;
-  assign \$906  = command_queue_count[0] & \$905 ;
-  assign \$907  = command_queue_push & \$906 ;
+  assign \$902  = ~ \$901 ;
+  assign \$903  = \$902  & command_queue_held[0];
+  assign \$904  = ~ command_queue_push;
+  assign \$905  = \$903  & \$904 ;
+  assign \$906  = \$905  ? command_queue_held[1] : command_queue_held[0];
+  assign \$907  = \$899  ? 1'h1 : \$906 ;
   assign \$908  = ~ command_queue_pop;
   assign \$909  = command_queue_count[0] & \$908 ;
-  assign \$910  = ~ \$909 ;
-  assign \$911  = \$910  & command_queue_held[0];
-  assign \$912  = ~ command_queue_push;
-  assign \$913  = \$911  & \$912 ;
-  assign \$914  = \$913  ? command_queue_held[1] : command_queue_held[0];
-  assign \$915  = \$907  ? 1'h1 : \$914 ;
-  assign \$916  = ~ command_queue_pop;
-  assign \$917  = command_queue_count[0] & \$916 ;
-  assign \$918  = command_queue_push & \$917 ;
+  assign \$910  = command_queue_push & \$909 ;
+  assign \$911  = ~ command_queue_pop;
+  assign \$912  = command_queue_count[0] & \$911 ;
+  assign \$913  = ~ \$912 ;
+  assign \$914  = \$913  & command_queue_held[0];
+  assign \$915  = ~ command_queue_push;
+  assign \$916  = \$914  & \$915 ;
+  assign \$917  = \$916  ? command_queue_held[2] : command_queue_held[1];
+  assign \$918  = \$910  ? command_queue_held[0] : \$917 ;
   assign \$919  = ~ command_queue_pop;
   assign \$920  = command_queue_count[0] & \$919 ;
-  assign \$921  = ~ \$920 ;
-  assign \$922  = \$921  & command_queue_held[0];
-  assign \$923  = ~ command_queue_push;
-  assign \$924  = \$922  & \$923 ;
-  assign \$925  = \$924  ? command_queue_held[2] : command_queue_held[1];
-  assign \$926  = \$918  ? command_queue_held[0] : \$925 ;
-  assign \$927  = ~ command_queue_pop;
-  assign \$928  = command_queue_count[0] & \$927 ;
-  assign \$929  = command_queue_push & \$928 ;
+  assign \$921  = command_queue_push & \$920 ;
+  assign \$922  = ~ command_queue_pop;
+  assign \$923  = command_queue_count[0] & \$922 ;
+  assign \$924  = ~ \$923 ;
+  assign \$925  = \$924  & command_queue_held[0];
+  assign \$926  = ~ command_queue_push;
+  assign \$927  = \$925  & \$926 ;
+  assign \$928  = \$927  ? command_queue_held[3] : command_queue_held[2];
+  assign \$929  = \$921  ? command_queue_held[1] : \$928 ;
   assign \$930  = ~ command_queue_pop;
   assign \$931  = command_queue_count[0] & \$930 ;
-  assign \$932  = ~ \$931 ;
-  assign \$933  = \$932  & command_queue_held[0];
-  assign \$934  = ~ command_queue_push;
-  assign \$935  = \$933  & \$934 ;
-  assign \$936  = \$935  ? command_queue_held[3] : command_queue_held[2];
-  assign \$937  = \$929  ? command_queue_held[1] : \$936 ;
-  assign \$938  = ~ command_queue_pop;
-  assign \$939  = command_queue_count[0] & \$938 ;
-  assign \$940  = command_queue_push & \$939 ;
+  assign \$932  = command_queue_push & \$931 ;
+  assign \$933  = ~ command_queue_pop;
+  assign \$934  = command_queue_count[0] & \$933 ;
+  assign \$935  = ~ \$934 ;
+  assign \$936  = \$935  & command_queue_held[0];
+  assign \$937  = ~ command_queue_push;
+  assign \$938  = \$936  & \$937 ;
+  assign \$939  = \$938  ? command_queue_held[4] : command_queue_held[3];
+  assign \$940  = \$932  ? command_queue_held[2] : \$939 ;
   assign \$941  = ~ command_queue_pop;
   assign \$942  = command_queue_count[0] & \$941 ;
-  assign \$943  = ~ \$942 ;
-  assign \$944  = \$943  & command_queue_held[0];
-  assign \$945  = ~ command_queue_push;
-  assign \$946  = \$944  & \$945 ;
-  assign \$947  = \$946  ? command_queue_held[4] : command_queue_held[3];
-  assign \$948  = \$940  ? command_queue_held[2] : \$947 ;
-  assign \$949  = ~ command_queue_pop;
-  assign \$950  = command_queue_count[0] & \$949 ;
-  assign \$951  = command_queue_push & \$950 ;
+  assign \$943  = command_queue_push & \$942 ;
+  assign \$944  = ~ command_queue_pop;
+  assign \$945  = command_queue_count[0] & \$944 ;
+  assign \$946  = ~ \$945 ;
+  assign \$947  = \$946  & command_queue_held[0];
+  assign \$948  = ~ command_queue_push;
+  assign \$949  = \$947  & \$948 ;
+  assign \$950  = \$949  ? command_queue_held[5] : command_queue_held[4];
+  assign \$951  = \$943  ? command_queue_held[3] : \$950 ;
   assign \$952  = ~ command_queue_pop;
   assign \$953  = command_queue_count[0] & \$952 ;
-  assign \$954  = ~ \$953 ;
-  assign \$955  = \$954  & command_queue_held[0];
-  assign \$956  = ~ command_queue_push;
-  assign \$957  = \$955  & \$956 ;
-  assign \$958  = \$957  ? command_queue_held[5] : command_queue_held[4];
-  assign \$959  = \$951  ? command_queue_held[3] : \$958 ;
-  assign \$960  = ~ command_queue_pop;
-  assign \$961  = command_queue_count[0] & \$960 ;
-  assign \$962  = command_queue_push & \$961 ;
+  assign \$954  = command_queue_push & \$953 ;
+  assign \$955  = ~ command_queue_pop;
+  assign \$956  = command_queue_count[0] & \$955 ;
+  assign \$957  = ~ \$956 ;
+  assign \$958  = \$957  & command_queue_held[0];
+  assign \$959  = ~ command_queue_push;
+  assign \$960  = \$958  & \$959 ;
+  assign \$961  = \$960  ? command_queue_held[6] : command_queue_held[5];
+  assign \$962  = \$954  ? command_queue_held[4] : \$961 ;
   assign \$963  = ~ command_queue_pop;
   assign \$964  = command_queue_count[0] & \$963 ;
-  assign \$965  = ~ \$964 ;
-  assign \$966  = \$965  & command_queue_held[0];
-  assign \$967  = ~ command_queue_push;
-  assign \$968  = \$966  & \$967 ;
-  assign \$969  = \$968  ? command_queue_held[6] : command_queue_held[5];
-  assign \$970  = \$962  ? command_queue_held[4] : \$969 ;
-  assign \$971  = ~ command_queue_pop;
-  assign \$972  = command_queue_count[0] & \$971 ;
-  assign \$973  = command_queue_push & \$972 ;
+  assign \$965  = command_queue_push & \$964 ;
+  assign \$966  = ~ command_queue_pop;
+  assign \$967  = command_queue_count[0] & \$966 ;
+  assign \$968  = ~ \$967 ;
+  assign \$969  = \$968  & command_queue_held[0];
+  assign \$970  = ~ command_queue_push;
+  assign \$971  = \$969  & \$970 ;
+  assign \$972  = \$971  ? command_queue_held[7] : command_queue_held[6];
+  assign \$973  = \$965  ? command_queue_held[5] : \$972 ;
   assign \$974  = ~ command_queue_pop;
   assign \$975  = command_queue_count[0] & \$974 ;
-  assign \$976  = ~ \$975 ;
-  assign \$977  = \$976  & command_queue_held[0];
-  assign \$978  = ~ command_queue_push;
-  assign \$979  = \$977  & \$978 ;
-  assign \$980  = \$979  ? command_queue_held[7] : command_queue_held[6];
-  assign \$981  = \$973  ? command_queue_held[5] : \$980 ;
-  assign \$982  = ~ command_queue_pop;
-  assign \$983  = command_queue_count[0] & \$982 ;
-  assign \$984  = command_queue_push & \$983 ;
+  assign \$976  = command_queue_push & \$975 ;
+  assign \$977  = ~ command_queue_pop;
+  assign \$978  = command_queue_count[0] & \$977 ;
+  assign \$979  = ~ \$978 ;
+  assign \$980  = \$979  & command_queue_held[0];
+  assign \$981  = ~ command_queue_push;
+  assign \$982  = \$980  & \$981 ;
+  assign \$983  = \$982  ? command_queue_held[8] : command_queue_held[7];
+  assign \$984  = \$976  ? command_queue_held[6] : \$983 ;
   assign \$985  = ~ command_queue_pop;
   assign \$986  = command_queue_count[0] & \$985 ;
-  assign \$987  = ~ \$986 ;
-  assign \$988  = \$987  & command_queue_held[0];
-  assign \$989  = ~ command_queue_push;
-  assign \$990  = \$988  & \$989 ;
-  assign \$991  = \$990  ? command_queue_held[8] : command_queue_held[7];
-  assign \$992  = \$984  ? command_queue_held[6] : \$991 ;
-  assign \$993  = ~ command_queue_pop;
-  assign \$994  = command_queue_count[0] & \$993 ;
-  assign \$995  = command_queue_push & \$994 ;
+  assign \$987  = command_queue_push & \$986 ;
+  assign \$988  = ~ command_queue_pop;
+  assign \$989  = command_queue_count[0] & \$988 ;
+  assign \$990  = ~ \$989 ;
+  assign \$991  = \$990  & command_queue_held[0];
+  assign \$992  = ~ command_queue_push;
+  assign \$993  = \$991  & \$992 ;
+  assign \$994  = \$993  ? 1'h0 : command_queue_held[8];
+  assign \$995  = \$987  ? command_queue_held[7] : \$994 ;
   assign \$996  = ~ command_queue_pop;
-  assign \$997  = command_queue_count[0] & \$996 ;
-  assign \$998  = ~ \$997 ;
-  assign \$999  = \$998  & command_queue_held[0];
-  assign \$1000  = ~ command_queue_push;
-  assign \$1001  = \$999  & \$1000 ;
-  assign \$1002  = \$1001  ? 1'h0 : command_queue_held[8];
-  assign \$1003  = \$995  ? command_queue_held[7] : \$1002 ;
-  assign \$1004  = ~ command_queue_pop;
-  assign \$1005  = command_queue_push & \$1004 ;
-  assign \$1006  = ~ command_queue_push;
-  assign \$1007  = command_queue_pop & \$1006 ;
-  assign \$1008  = \$1007  ? command_queue_count[1] : command_queue_count[0];
-  assign \$1009  = \$1005  ? 1'h1 : \$1008 ;
-  assign \$1010  = ~ command_queue_pop;
-  assign \$1011  = command_queue_push & \$1010 ;
-  assign \$1012  = ~ command_queue_push;
-  assign \$1013  = command_queue_pop & \$1012 ;
-  assign \$1014  = \$1013  ? command_queue_count[2] : command_queue_count[1];
-  assign \$1015  = \$1011  ? command_queue_count[0] : \$1014 ;
-  assign \$1016  = ~ command_queue_pop;
-  assign \$1017  = command_queue_push & \$1016 ;
-  assign \$1018  = ~ command_queue_push;
-  assign \$1019  = command_queue_pop & \$1018 ;
-  assign \$1020  = \$1019  ? command_queue_count[3] : command_queue_count[2];
-  assign \$1021  = \$1017  ? command_queue_count[1] : \$1020 ;
-  assign \$1022  = ~ command_queue_pop;
-  assign \$1023  = command_queue_push & \$1022 ;
-  assign \$1024  = ~ command_queue_push;
-  assign \$1025  = command_queue_pop & \$1024 ;
-  assign \$1026  = \$1025  ? command_queue_count[4] : command_queue_count[3];
-  assign \$1027  = \$1023  ? command_queue_count[2] : \$1026 ;
-  assign \$1028  = ~ command_queue_pop;
-  assign \$1029  = command_queue_push & \$1028 ;
-  assign \$1030  = ~ command_queue_push;
-  assign \$1031  = command_queue_pop & \$1030 ;
-  assign \$1032  = \$1031  ? command_queue_count[5] : command_queue_count[4];
-  assign \$1033  = \$1029  ? command_queue_count[3] : \$1032 ;
-  assign \$1034  = ~ command_queue_pop;
-  assign \$1035  = command_queue_push & \$1034 ;
-  assign \$1036  = ~ command_queue_push;
-  assign \$1037  = command_queue_pop & \$1036 ;
-  assign \$1038  = \$1037  ? command_queue_count[6] : command_queue_count[5];
-  assign \$1039  = \$1035  ? command_queue_count[4] : \$1038 ;
-  assign \$1040  = ~ command_queue_pop;
-  assign \$1041  = command_queue_push & \$1040 ;
-  assign \$1042  = ~ command_queue_push;
-  assign \$1043  = command_queue_pop & \$1042 ;
-  assign \$1044  = \$1043  ? command_queue_count[7] : command_queue_count[6];
-  assign \$1045  = \$1041  ? command_queue_count[5] : \$1044 ;
-  assign \$1046  = ~ command_queue_pop;
-  assign \$1047  = command_queue_push & \$1046 ;
-  assign \$1048  = ~ command_queue_push;
-  assign \$1049  = command_queue_pop & \$1048 ;
-  assign \$1050  = \$1049  ? command_queue_count[8] : command_queue_count[7];
-  assign \$1051  = \$1047  ? command_queue_count[6] : \$1050 ;
-  assign \$1052  = ~ command_queue_pop;
-  assign \$1053  = command_queue_push & \$1052 ;
-  assign \$1054  = ~ command_queue_push;
-  assign \$1055  = command_queue_pop & \$1054 ;
-  assign \$1056  = \$1055  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1057  = \$1053  ? command_queue_count[7] : \$1056 ;
-  assign \$1058  = ~ command_queue_pop;
-  assign \$1059  = command_queue_push & \$1058 ;
-  assign \$1060  = ~ command_queue_push;
-  assign \$1061  = command_queue_pop & \$1060 ;
-  assign \$1062  = \$1061  ? 1'h0 : command_queue_count[9];
-  assign \$1063  = \$1059  ? command_queue_count[8] : \$1062 ;
-  assign \$1064  = req_free & native_free_valid;
-  assign \$1065  = req_flush & native_flush_valid;
-  assign \$1066  = \$1064  | \$1065 ;
-  assign \$1067  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1068  = 1'h1 << \$1067 [1:0];
-  assign \$1069  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1070  = 1'h1 << \$1069 [4:2];
-  assign \$1071  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1072  = 1'h1 << \$1071 [7:5];
-  assign \$1073  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1074  = 1'h1 << \$1073 [11:8];
-  assign \$1075  = bus__w_beat_from_queue ? \port$4073$0 [31:0] : bus__w_data;
-  assign \$1076  = bus__w_beat_from_queue ? \port$4073$0 [35:32] : bus__w_strb;
-  assign \$1077  = \$1076  == 4'hf;
-  assign \$1078  = bus__w_beat_from_queue ? \port$4073$0 [35:32] : bus__w_strb;
-  assign \$1079  = ~ w1_is_command;
-  assign \$1080  = w1_valid & \$1079 ;
+  assign \$997  = command_queue_push & \$996 ;
+  assign \$998  = ~ command_queue_push;
+  assign \$999  = command_queue_pop & \$998 ;
+  assign \$1000  = \$999  ? command_queue_count[1] : command_queue_count[0];
+  assign \$1001  = \$997  ? 1'h1 : \$1000 ;
+  assign \$1002  = ~ command_queue_pop;
+  assign \$1003  = command_queue_push & \$1002 ;
+  assign \$1004  = ~ command_queue_push;
+  assign \$1005  = command_queue_pop & \$1004 ;
+  assign \$1006  = \$1005  ? command_queue_count[2] : command_queue_count[1];
+  assign \$1007  = \$1003  ? command_queue_count[0] : \$1006 ;
+  assign \$1008  = ~ command_queue_pop;
+  assign \$1009  = command_queue_push & \$1008 ;
+  assign \$1010  = ~ command_queue_push;
+  assign \$1011  = command_queue_pop & \$1010 ;
+  assign \$1012  = \$1011  ? command_queue_count[3] : command_queue_count[2];
+  assign \$1013  = \$1009  ? command_queue_count[1] : \$1012 ;
+  assign \$1014  = ~ command_queue_pop;
+  assign \$1015  = command_queue_push & \$1014 ;
+  assign \$1016  = ~ command_queue_push;
+  assign \$1017  = command_queue_pop & \$1016 ;
+  assign \$1018  = \$1017  ? command_queue_count[4] : command_queue_count[3];
+  assign \$1019  = \$1015  ? command_queue_count[2] : \$1018 ;
+  assign \$1020  = ~ command_queue_pop;
+  assign \$1021  = command_queue_push & \$1020 ;
+  assign \$1022  = ~ command_queue_push;
+  assign \$1023  = command_queue_pop & \$1022 ;
+  assign \$1024  = \$1023  ? command_queue_count[5] : command_queue_count[4];
+  assign \$1025  = \$1021  ? command_queue_count[3] : \$1024 ;
+  assign \$1026  = ~ command_queue_pop;
+  assign \$1027  = command_queue_push & \$1026 ;
+  assign \$1028  = ~ command_queue_push;
+  assign \$1029  = command_queue_pop & \$1028 ;
+  assign \$1030  = \$1029  ? command_queue_count[6] : command_queue_count[5];
+  assign \$1031  = \$1027  ? command_queue_count[4] : \$1030 ;
+  assign \$1032  = ~ command_queue_pop;
+  assign \$1033  = command_queue_push & \$1032 ;
+  assign \$1034  = ~ command_queue_push;
+  assign \$1035  = command_queue_pop & \$1034 ;
+  assign \$1036  = \$1035  ? command_queue_count[7] : command_queue_count[6];
+  assign \$1037  = \$1033  ? command_queue_count[5] : \$1036 ;
+  assign \$1038  = ~ command_queue_pop;
+  assign \$1039  = command_queue_push & \$1038 ;
+  assign \$1040  = ~ command_queue_push;
+  assign \$1041  = command_queue_pop & \$1040 ;
+  assign \$1042  = \$1041  ? command_queue_count[8] : command_queue_count[7];
+  assign \$1043  = \$1039  ? command_queue_count[6] : \$1042 ;
+  assign \$1044  = ~ command_queue_pop;
+  assign \$1045  = command_queue_push & \$1044 ;
+  assign \$1046  = ~ command_queue_push;
+  assign \$1047  = command_queue_pop & \$1046 ;
+  assign \$1048  = \$1047  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1049  = \$1045  ? command_queue_count[7] : \$1048 ;
+  assign \$1050  = ~ command_queue_pop;
+  assign \$1051  = command_queue_push & \$1050 ;
+  assign \$1052  = ~ command_queue_push;
+  assign \$1053  = command_queue_pop & \$1052 ;
+  assign \$1054  = \$1053  ? 1'h0 : command_queue_count[9];
+  assign \$1055  = \$1051  ? command_queue_count[8] : \$1054 ;
+  assign \$1056  = req_free & native_free_valid;
+  assign \$1057  = req_flush & native_flush_valid;
+  assign \$1058  = \$1056  | \$1057 ;
+  assign \$1059  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1060  = 1'h1 << \$1059 [1:0];
+  assign \$1061  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1062  = 1'h1 << \$1061 [4:2];
+  assign \$1063  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1064  = 1'h1 << \$1063 [7:5];
+  assign \$1065  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1066  = 1'h1 << \$1065 [11:8];
+  assign \$1067  = bus__w_beat_from_queue ? \port$4061$0 [31:0] : bus__w_data;
+  assign \$1068  = bus__w_beat_from_queue ? \port$4061$0 [35:32] : bus__w_strb;
+  assign \$1069  = \$1068  == 4'hf;
+  assign \$1070  = bus__w_beat_from_queue ? \port$4061$0 [35:32] : bus__w_strb;
+  assign \$1071  = ~ w1_is_command;
+  assign \$1072  = w1_valid & \$1071 ;
+  assign \$1073  = ~ w1_a1_0[0];
+  assign \$1074  = ~ w1_a4_2[4];
+  assign \$1075  = \$1073  | \$1074 ;
+  assign \$1076  = ~ w1_a7_5[0];
+  assign \$1077  = ~ w1_a11_8[0];
+  assign \$1078  = \$1076  | \$1077 ;
+  assign \$1079  = \$1075  | \$1078 ;
+  assign \$1080  = ~ \$1079 ;
   assign \$1081  = ~ w1_a1_0[0];
-  assign \$1082  = ~ w1_a4_2[4];
+  assign \$1082  = ~ w1_a4_2[6];
   assign \$1083  = \$1081  | \$1082 ;
   assign \$1084  = ~ w1_a7_5[0];
   assign \$1085  = ~ w1_a11_8[0];
@@ -10770,7 +10758,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1087  = \$1083  | \$1086 ;
   assign \$1088  = ~ \$1087 ;
   assign \$1089  = ~ w1_a1_0[0];
-  assign \$1090  = ~ w1_a4_2[6];
+  assign \$1090  = ~ w1_a4_2[7];
   assign \$1091  = \$1089  | \$1090 ;
   assign \$1092  = ~ w1_a7_5[0];
   assign \$1093  = ~ w1_a11_8[0];
@@ -10778,31 +10766,31 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1095  = \$1091  | \$1094 ;
   assign \$1096  = ~ \$1095 ;
   assign \$1097  = ~ w1_a1_0[0];
-  assign \$1098  = ~ w1_a4_2[7];
+  assign \$1098  = ~ w1_a4_2[6];
   assign \$1099  = \$1097  | \$1098 ;
-  assign \$1100  = ~ w1_a7_5[0];
+  assign \$1100  = ~ w1_a7_5[1];
   assign \$1101  = ~ w1_a11_8[0];
   assign \$1102  = \$1100  | \$1101 ;
   assign \$1103  = \$1099  | \$1102 ;
   assign \$1104  = ~ \$1103 ;
   assign \$1105  = ~ w1_a1_0[0];
-  assign \$1106  = ~ w1_a4_2[6];
+  assign \$1106  = ~ w1_a4_2[1];
   assign \$1107  = \$1105  | \$1106 ;
-  assign \$1108  = ~ w1_a7_5[1];
-  assign \$1109  = ~ w1_a11_8[0];
+  assign \$1108  = ~ w1_a7_5[0];
+  assign \$1109  = ~ w1_a11_8[1];
   assign \$1110  = \$1108  | \$1109 ;
   assign \$1111  = \$1107  | \$1110 ;
   assign \$1112  = ~ \$1111 ;
   assign \$1113  = ~ w1_a1_0[0];
-  assign \$1114  = ~ w1_a4_2[1];
+  assign \$1114  = ~ w1_a4_2[4];
   assign \$1115  = \$1113  | \$1114 ;
-  assign \$1116  = ~ w1_a7_5[0];
+  assign \$1116  = ~ w1_a7_5[1];
   assign \$1117  = ~ w1_a11_8[1];
   assign \$1118  = \$1116  | \$1117 ;
   assign \$1119  = \$1115  | \$1118 ;
   assign \$1120  = ~ \$1119 ;
   assign \$1121  = ~ w1_a1_0[0];
-  assign \$1122  = ~ w1_a4_2[4];
+  assign \$1122  = ~ w1_a4_2[7];
   assign \$1123  = \$1121  | \$1122 ;
   assign \$1124  = ~ w1_a7_5[1];
   assign \$1125  = ~ w1_a11_8[1];
@@ -10810,23 +10798,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1127  = \$1123  | \$1126 ;
   assign \$1128  = ~ \$1127 ;
   assign \$1129  = ~ w1_a1_0[0];
-  assign \$1130  = ~ w1_a4_2[7];
+  assign \$1130  = ~ w1_a4_2[1];
   assign \$1131  = \$1129  | \$1130 ;
-  assign \$1132  = ~ w1_a7_5[1];
+  assign \$1132  = ~ w1_a7_5[2];
   assign \$1133  = ~ w1_a11_8[1];
   assign \$1134  = \$1132  | \$1133 ;
   assign \$1135  = \$1131  | \$1134 ;
   assign \$1136  = ~ \$1135 ;
   assign \$1137  = ~ w1_a1_0[0];
-  assign \$1138  = ~ w1_a4_2[1];
+  assign \$1138  = ~ w1_a4_2[4];
   assign \$1139  = \$1137  | \$1138 ;
-  assign \$1140  = ~ w1_a7_5[2];
+  assign \$1140  = ~ w1_a7_5[3];
   assign \$1141  = ~ w1_a11_8[1];
   assign \$1142  = \$1140  | \$1141 ;
   assign \$1143  = \$1139  | \$1142 ;
   assign \$1144  = ~ \$1143 ;
   assign \$1145  = ~ w1_a1_0[0];
-  assign \$1146  = ~ w1_a4_2[4];
+  assign \$1146  = ~ w1_a4_2[7];
   assign \$1147  = \$1145  | \$1146 ;
   assign \$1148  = ~ w1_a7_5[3];
   assign \$1149  = ~ w1_a11_8[1];
@@ -10834,23 +10822,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1151  = \$1147  | \$1150 ;
   assign \$1152  = ~ \$1151 ;
   assign \$1153  = ~ w1_a1_0[0];
-  assign \$1154  = ~ w1_a4_2[7];
+  assign \$1154  = ~ w1_a4_2[1];
   assign \$1155  = \$1153  | \$1154 ;
-  assign \$1156  = ~ w1_a7_5[3];
+  assign \$1156  = ~ w1_a7_5[4];
   assign \$1157  = ~ w1_a11_8[1];
   assign \$1158  = \$1156  | \$1157 ;
   assign \$1159  = \$1155  | \$1158 ;
   assign \$1160  = ~ \$1159 ;
   assign \$1161  = ~ w1_a1_0[0];
-  assign \$1162  = ~ w1_a4_2[1];
+  assign \$1162  = ~ w1_a4_2[4];
   assign \$1163  = \$1161  | \$1162 ;
-  assign \$1164  = ~ w1_a7_5[4];
+  assign \$1164  = ~ w1_a7_5[5];
   assign \$1165  = ~ w1_a11_8[1];
   assign \$1166  = \$1164  | \$1165 ;
   assign \$1167  = \$1163  | \$1166 ;
   assign \$1168  = ~ \$1167 ;
   assign \$1169  = ~ w1_a1_0[0];
-  assign \$1170  = ~ w1_a4_2[4];
+  assign \$1170  = ~ w1_a4_2[7];
   assign \$1171  = \$1169  | \$1170 ;
   assign \$1172  = ~ w1_a7_5[5];
   assign \$1173  = ~ w1_a11_8[1];
@@ -10858,80 +10846,80 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1175  = \$1171  | \$1174 ;
   assign \$1176  = ~ \$1175 ;
   assign \$1177  = ~ w1_a1_0[0];
-  assign \$1178  = ~ w1_a4_2[7];
+  assign \$1178  = ~ w1_a4_2[4];
   assign \$1179  = \$1177  | \$1178 ;
-  assign \$1180  = ~ w1_a7_5[5];
-  assign \$1181  = ~ w1_a11_8[1];
+  assign \$1180  = ~ w1_a7_5[0];
+  assign \$1181  = ~ w1_a11_8[0];
   assign \$1182  = \$1180  | \$1181 ;
   assign \$1183  = \$1179  | \$1182 ;
   assign \$1184  = ~ \$1183 ;
   assign \$1185  = ~ w1_a1_0[0];
-  assign \$1186  = ~ w1_a4_2[4];
+  assign \$1186  = ~ w1_a4_2[6];
   assign \$1187  = \$1185  | \$1186 ;
-  assign \$1188  = ~ w1_a7_5[0];
+  assign \$1188  = ~ w1_a7_5[1];
   assign \$1189  = ~ w1_a11_8[0];
   assign \$1190  = \$1188  | \$1189 ;
   assign \$1191  = \$1187  | \$1190 ;
   assign \$1192  = ~ \$1191 ;
   assign \$1193  = ~ w1_a1_0[0];
-  assign \$1194  = ~ w1_a4_2[6];
+  assign \$1194  = ~ w1_a4_2[1];
   assign \$1195  = \$1193  | \$1194 ;
-  assign \$1196  = ~ w1_a7_5[1];
-  assign \$1197  = ~ w1_a11_8[0];
+  assign \$1196  = ~ w1_a7_5[0];
+  assign \$1197  = ~ w1_a11_8[1];
   assign \$1198  = \$1196  | \$1197 ;
   assign \$1199  = \$1195  | \$1198 ;
   assign \$1200  = ~ \$1199 ;
   assign \$1201  = ~ w1_a1_0[0];
-  assign \$1202  = ~ w1_a4_2[1];
+  assign \$1202  = ~ w1_a4_2[4];
   assign \$1203  = \$1201  | \$1202 ;
-  assign \$1204  = ~ w1_a7_5[0];
+  assign \$1204  = ~ w1_a7_5[1];
   assign \$1205  = ~ w1_a11_8[1];
   assign \$1206  = \$1204  | \$1205 ;
   assign \$1207  = \$1203  | \$1206 ;
   assign \$1208  = ~ \$1207 ;
   assign \$1209  = ~ w1_a1_0[0];
-  assign \$1210  = ~ w1_a4_2[4];
+  assign \$1210  = ~ w1_a4_2[1];
   assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = ~ w1_a7_5[1];
+  assign \$1212  = ~ w1_a7_5[2];
   assign \$1213  = ~ w1_a11_8[1];
   assign \$1214  = \$1212  | \$1213 ;
   assign \$1215  = \$1211  | \$1214 ;
   assign \$1216  = ~ \$1215 ;
   assign \$1217  = ~ w1_a1_0[0];
-  assign \$1218  = ~ w1_a4_2[1];
+  assign \$1218  = ~ w1_a4_2[4];
   assign \$1219  = \$1217  | \$1218 ;
-  assign \$1220  = ~ w1_a7_5[2];
+  assign \$1220  = ~ w1_a7_5[3];
   assign \$1221  = ~ w1_a11_8[1];
   assign \$1222  = \$1220  | \$1221 ;
   assign \$1223  = \$1219  | \$1222 ;
   assign \$1224  = ~ \$1223 ;
   assign \$1225  = ~ w1_a1_0[0];
-  assign \$1226  = ~ w1_a4_2[4];
+  assign \$1226  = ~ w1_a4_2[1];
   assign \$1227  = \$1225  | \$1226 ;
-  assign \$1228  = ~ w1_a7_5[3];
+  assign \$1228  = ~ w1_a7_5[4];
   assign \$1229  = ~ w1_a11_8[1];
   assign \$1230  = \$1228  | \$1229 ;
   assign \$1231  = \$1227  | \$1230 ;
   assign \$1232  = ~ \$1231 ;
   assign \$1233  = ~ w1_a1_0[0];
-  assign \$1234  = ~ w1_a4_2[1];
+  assign \$1234  = ~ w1_a4_2[4];
   assign \$1235  = \$1233  | \$1234 ;
-  assign \$1236  = ~ w1_a7_5[4];
+  assign \$1236  = ~ w1_a7_5[5];
   assign \$1237  = ~ w1_a11_8[1];
   assign \$1238  = \$1236  | \$1237 ;
   assign \$1239  = \$1235  | \$1238 ;
   assign \$1240  = ~ \$1239 ;
-  assign \$1241  = ~ w1_a1_0[0];
-  assign \$1242  = ~ w1_a4_2[4];
-  assign \$1243  = \$1241  | \$1242 ;
-  assign \$1244  = ~ w1_a7_5[5];
-  assign \$1245  = ~ w1_a11_8[1];
-  assign \$1246  = \$1244  | \$1245 ;
-  assign \$1247  = \$1243  | \$1246 ;
-  assign \$1248  = ~ \$1247 ;
-  assign \$1249  = { \$1248 , \$1240 , \$1232 , \$1224 , \$1216 , \$1208 , \$1200 , \$1192  } + 8'hff;
+  assign \$1241  = { \$1240 , \$1232 , \$1224 , \$1216 , \$1208 , \$1200 , \$1192 , \$1184  } + 8'hff;
+  assign \$1242  = ~ w1_a1_0[0];
+  assign \$1243  = ~ w1_a4_2[6];
+  assign \$1244  = \$1242  | \$1243 ;
+  assign \$1245  = ~ w1_a7_5[0];
+  assign \$1246  = ~ w1_a11_8[0];
+  assign \$1247  = \$1245  | \$1246 ;
+  assign \$1248  = \$1244  | \$1247 ;
+  assign \$1249  = ~ \$1248 ;
   assign \$1250  = ~ w1_a1_0[0];
-  assign \$1251  = ~ w1_a4_2[6];
+  assign \$1251  = ~ w1_a4_2[7];
   assign \$1252  = \$1250  | \$1251 ;
   assign \$1253  = ~ w1_a7_5[0];
   assign \$1254  = ~ w1_a11_8[0];
@@ -10941,15 +10929,15 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1258  = ~ w1_a1_0[0];
   assign \$1259  = ~ w1_a4_2[7];
   assign \$1260  = \$1258  | \$1259 ;
-  assign \$1261  = ~ w1_a7_5[0];
-  assign \$1262  = ~ w1_a11_8[0];
+  assign \$1261  = ~ w1_a7_5[1];
+  assign \$1262  = ~ w1_a11_8[1];
   assign \$1263  = \$1261  | \$1262 ;
   assign \$1264  = \$1260  | \$1263 ;
   assign \$1265  = ~ \$1264 ;
   assign \$1266  = ~ w1_a1_0[0];
   assign \$1267  = ~ w1_a4_2[7];
   assign \$1268  = \$1266  | \$1267 ;
-  assign \$1269  = ~ w1_a7_5[1];
+  assign \$1269  = ~ w1_a7_5[3];
   assign \$1270  = ~ w1_a11_8[1];
   assign \$1271  = \$1269  | \$1270 ;
   assign \$1272  = \$1268  | \$1271 ;
@@ -10957,900 +10945,888 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1274  = ~ w1_a1_0[0];
   assign \$1275  = ~ w1_a4_2[7];
   assign \$1276  = \$1274  | \$1275 ;
-  assign \$1277  = ~ w1_a7_5[3];
+  assign \$1277  = ~ w1_a7_5[5];
   assign \$1278  = ~ w1_a11_8[1];
   assign \$1279  = \$1277  | \$1278 ;
   assign \$1280  = \$1276  | \$1279 ;
   assign \$1281  = ~ \$1280 ;
-  assign \$1282  = ~ w1_a1_0[0];
-  assign \$1283  = ~ w1_a4_2[7];
-  assign \$1284  = \$1282  | \$1283 ;
-  assign \$1285  = ~ w1_a7_5[5];
-  assign \$1286  = ~ w1_a11_8[1];
-  assign \$1287  = \$1285  | \$1286 ;
-  assign \$1288  = \$1284  | \$1287 ;
-  assign \$1289  = ~ \$1288 ;
-  assign \$1290  = { \$1289 , \$1281 , \$1273 , \$1265 , \$1257  } + 5'h1f;
-  assign \$1291  = \$signal$286  & \$signal$287 ;
-  assign \$1292  = \$1291  & w2_is_ctrl;
-  assign \$1293  = \$1292  & \$signal$289 [0];
-  assign \$1294  = \$signal$286  & \$signal$287 ;
-  assign \$1295  = \$1294  & w2_is_err_pop;
-  assign \$1296  = \$signal$286  & w2_is_irq_status;
-  assign \$1297  = \$1296  & \$signal$288 [0];
-  assign \$1298  = \$1297  ? \$signal$289 [4:0] : 5'h00;
-  assign \$1299  = \$signal$286  & w2_is_irq_enable;
+  assign \$1282  = { \$1281 , \$1273 , \$1265 , \$1257 , \$1249  } + 5'h1f;
+  assign \$1283  = \$signal$286  & \$signal$287 ;
+  assign \$1284  = \$1283  & w2_is_ctrl;
+  assign \$1285  = \$1284  & \$signal$289 [0];
+  assign \$1286  = \$signal$286  & \$signal$287 ;
+  assign \$1287  = \$1286  & w2_is_err_pop;
+  assign \$1288  = \$signal$286  & w2_is_irq_status;
+  assign \$1289  = \$1288  & \$signal$288 [0];
+  assign \$1290  = \$1289  ? \$signal$289 [4:0] : 5'h00;
+  assign \$1291  = \$signal$286  & w2_is_irq_enable;
+  assign \$1292  = \$1291  & \$signal$288 [0];
+  assign \$1293  = \$signal$286  & w2_is_pool0_low_water;
+  assign \$1294  = \$1293  & \$signal$288 [0];
+  assign \$1295  = \$signal$286  & w2_is_pool0_low_water;
+  assign \$1296  = \$1295  & \$signal$288 [1];
+  assign \$1297  = \$signal$286  & w2_is_pool0_low_water;
+  assign \$1298  = \$1297  & \$signal$288 [2];
+  assign \$1299  = \$signal$286  & w2_is_pool1_low_water;
   assign \$1300  = \$1299  & \$signal$288 [0];
-  assign \$1301  = \$signal$286  & w2_is_pool0_low_water;
-  assign \$1302  = \$1301  & \$signal$288 [0];
-  assign \$1303  = \$signal$286  & w2_is_pool0_low_water;
-  assign \$1304  = \$1303  & \$signal$288 [1];
-  assign \$1305  = \$signal$286  & w2_is_pool0_low_water;
-  assign \$1306  = \$1305  & \$signal$288 [2];
-  assign \$1307  = \$signal$286  & w2_is_pool1_low_water;
-  assign \$1308  = \$1307  & \$signal$288 [0];
-  assign \$1309  = \$signal$286  & w2_is_pool1_low_water;
-  assign \$1310  = \$1309  & \$signal$288 [1];
-  assign \$1311  = \$signal$286  & w2_is_pool1_low_water;
-  assign \$1312  = \$1311  & \$signal$288 [2];
-  assign \$1313  = \$signal$286  & w2_is_pool2_low_water;
-  assign \$1314  = \$1313  & \$signal$288 [0];
-  assign \$1315  = \$signal$286  & w2_is_pool2_low_water;
-  assign \$1316  = \$1315  & \$signal$288 [1];
-  assign \$1317  = \$signal$286  & w2_is_pool2_low_water;
-  assign \$1318  = \$1317  & \$signal$288 [2];
-  assign \$1319  = | \port$3947$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1319 ;
-  assign \$1320  = | \port$3959$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1320 ;
-  assign \$1321  = ~ \port$3944$0 [0];
-  assign \$1322  = rsp_grant_valid & \$1321 ;
-  assign \$1323  = \port$3944$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1322  & \$1323 ;
-  assign \$1324  = \$signal$28  > 2'h2;
-  assign \$1325  = \$1324  ? 2'h2 : \$signal$28 ;
-  assign \$1326  = | \$signal$28 ;
-  assign \$1327  = space_ge1 & \$1326 ;
-  assign \$1328  = \$1327  ? 1'h1 : 1'h0;
-  assign \$1329  = space_ge2 ? \$1325  : { 1'h0, \$1328  };
-  assign \$signal$91  = space_ge3 ? \$signal$28  : \$1329 ;
-  assign \$1330  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1330  & space_ge1;
-  assign \$1331  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1331  & space_ge2;
-  assign \$1332  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1332  & space_ge3;
-  assign \$1333  = ~ space[4];
-  assign popped = w1c & \$1333 ;
-  assign \$1334  = 1'h0 - tail[1:0];
-  assign \$1335  = 1'h1 - tail[1:0];
-  assign \$1336  = 2'h2 - tail[1:0];
-  assign \$1337  = 2'h3 - tail[1:0];
-  assign \$1338  = space - 3'h7;
+  assign \$1301  = \$signal$286  & w2_is_pool1_low_water;
+  assign \$1302  = \$1301  & \$signal$288 [1];
+  assign \$1303  = \$signal$286  & w2_is_pool1_low_water;
+  assign \$1304  = \$1303  & \$signal$288 [2];
+  assign \$1305  = \$signal$286  & w2_is_pool2_low_water;
+  assign \$1306  = \$1305  & \$signal$288 [0];
+  assign \$1307  = \$signal$286  & w2_is_pool2_low_water;
+  assign \$1308  = \$1307  & \$signal$288 [1];
+  assign \$1309  = \$signal$286  & w2_is_pool2_low_water;
+  assign \$1310  = \$1309  & \$signal$288 [2];
+  assign \$1311  = | \port$3935$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1311 ;
+  assign \$1312  = | \port$3947$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1312 ;
+  assign \$1313  = ~ \port$3932$0 [0];
+  assign \$1314  = rsp_grant_valid & \$1313 ;
+  assign \$1315  = \port$3932$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1314  & \$1315 ;
+  assign \$1316  = \$signal$28  > 2'h2;
+  assign \$1317  = \$1316  ? 2'h2 : \$signal$28 ;
+  assign \$1318  = | \$signal$28 ;
+  assign \$1319  = space_ge1 & \$1318 ;
+  assign \$1320  = \$1319  ? 1'h1 : 1'h0;
+  assign \$1321  = space_ge2 ? \$1317  : { 1'h0, \$1320  };
+  assign \$signal$91  = space_ge3 ? \$signal$28  : \$1321 ;
+  assign \$1322  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1322  & space_ge1;
+  assign \$1323  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1323  & space_ge2;
+  assign \$1324  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1324  & space_ge3;
+  assign \$1325  = ~ space[4];
+  assign popped = w1c & \$1325 ;
+  assign \$1326  = 1'h0 - tail[1:0];
+  assign \$1327  = 1'h1 - tail[1:0];
+  assign \$1328  = 2'h2 - tail[1:0];
+  assign \$1329  = 2'h3 - tail[1:0];
+  assign \$1330  = space - 3'h7;
+  assign \$1331  = ~ \$1330 [5];
+  assign \$1332  = space - 3'h7;
+  assign \$1333  = ~ \$1332 [5];
+  assign \$1334  = space - 4'h8;
+  assign \$1335  = ~ \$1334 [5];
+  assign \$1336  = space - 3'h7;
+  assign \$1337  = ~ \$1336 [5];
+  assign \$1338  = space - 4'h8;
   assign \$1339  = ~ \$1338 [5];
-  assign \$1340  = space - 3'h7;
+  assign \$1340  = space - 4'h9;
   assign \$1341  = ~ \$1340 [5];
-  assign \$1342  = space - 4'h8;
-  assign \$1343  = ~ \$1342 [5];
-  assign \$1344  = space - 3'h7;
-  assign \$1345  = ~ \$1344 [5];
-  assign \$1346  = space - 4'h8;
-  assign \$1347  = ~ \$1346 [5];
-  assign \$1348  = space - 4'h9;
-  assign \$1349  = ~ \$1348 [5];
-  assign \$1350  = space - \$signal$28 ;
-  assign \$1351  = space + 1'h1;
-  assign space_over = \$1351  - \$signal$28 ;
-  assign space_short = $signed(\$1350 ) < $signed(1'h0);
-  assign \$1352  = | \$signal$28 ;
-  assign \$1353  = \$signal$91  != \$signal$28 ;
-  assign \$1356  = \$signal$103  & irq_enable;
-  assign irq = | \$1356 ;
-  assign \$1357  = event_lw_granted_2 & event_lw_short;
-  assign \$1358  = log_lw_granted_2 & log_lw_short;
-  assign \$1359  = \$1357  | \$1358 ;
-  assign \$1360  = config_lw_granted_2 & config_lw_short;
-  assign low_water_hit = \$1359  | \$1360 ;
+  assign \$1342  = space - \$signal$28 ;
+  assign \$1343  = space + 1'h1;
+  assign space_over = \$1343  - \$signal$28 ;
+  assign space_short = $signed(\$1342 ) < $signed(1'h0);
+  assign \$1344  = | \$signal$28 ;
+  assign \$1345  = \$signal$91  != \$signal$28 ;
+  assign \$1348  = \$signal$103  & irq_enable;
+  assign irq = | \$1348 ;
+  assign \$1349  = event_lw_granted_2 & event_lw_short;
+  assign \$1350  = log_lw_granted_2 & log_lw_short;
+  assign \$1351  = \$1349  | \$1350 ;
+  assign \$1352  = config_lw_granted_2 & config_lw_short;
+  assign low_water_hit = \$1351  | \$1352 ;
+  assign \$1353  = ! bus__r_addr[5:0];
+  assign \$1354  = 7'h70 >> bus__r_addr[11:6];
+  assign bus__r_slow = \$1353  & \$1354 ;
+  assign \$1355  = ~ alloc_queue_pop;
+  assign \$1356  = alloc_queue_count[0] & \$1355 ;
+  assign \$1357  = alloc_queue_held[0] | \$1356 ;
+  assign \$signature__en$332  = alloc_queue_push & \$1357 ;
+  assign \$1358  = req_alloc & native_alloc_valid;
+  assign \$1359  = ~ \$1358 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1359 ;
+  assign \$1360  = alloc_queue_count[0] | staged_valid;
   assign \$1361  = ! bus__r_addr[5:0];
-  assign \$1362  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1362  = 7'h70 >> bus__r_addr[11:6];
   assign \$1363  = \$1361  & \$1362 ;
-  assign \$1364  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1363  & \$1364 ;
-  assign \$1365  = ~ alloc_queue_pop;
-  assign \$1366  = alloc_queue_count[0] & \$1365 ;
-  assign \$1367  = alloc_queue_held[0] | \$1366 ;
-  assign \$signature__en$332  = alloc_queue_push & \$1367 ;
-  assign \$1368  = req_alloc & native_alloc_valid;
-  assign \$1369  = ~ \$1368 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1369 ;
-  assign \$1370  = alloc_queue_count[0] | staged_valid;
-  assign \$1371  = ! bus__r_addr[5:0];
-  assign \$1372  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1373  = \$1371  & \$1372 ;
-  assign \$1374  = bus__r_addr[11:6] < 3'h7;
-  assign \$1375  = \$1373  & \$1374 ;
-  assign \$1376  = bus__r_req & \$1375 ;
-  assign \$1377  = \$1370  | \$1376 ;
-  assign \$1378  = req_alloc & native_alloc_valid;
-  assign \$1379  = ~ \$1378 ;
-  assign \$1380  = \$1377  & \$1379 ;
-  assign \$1381  = ~ alloc_queue_count[0];
-  assign \$1382  = \$1380  & \$1381 ;
-  assign \$1383  = ~ \$1382 ;
-  assign alloc_queue_push = staged_valid & \$1383 ;
-  assign \$1384  = r2_block0 | r2_block4;
-  assign \$1385  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1384  | \$1385 ;
-  assign \$1386  = | r2_found_in;
-  assign bus__r_err = ~ \$1386 ;
+  assign \$1364  = bus__r_req & \$1363 ;
+  assign \$1365  = \$1360  | \$1364 ;
+  assign \$1366  = req_alloc & native_alloc_valid;
+  assign \$1367  = ~ \$1366 ;
+  assign \$1368  = \$1365  & \$1367 ;
+  assign \$1369  = ~ alloc_queue_count[0];
+  assign \$1370  = \$1368  & \$1369 ;
+  assign \$1371  = ~ \$1370 ;
+  assign alloc_queue_push = staged_valid & \$1371 ;
+  assign \$1372  = r2_block0 | r2_block4;
+  assign \$1373  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1372  | \$1373 ;
+  assign \$1374  = | r2_found_in;
+  assign bus__r_err = ~ \$1374 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
+  assign \$1376  = ~ \$1375 ;
+  assign \$1377  = \$1376  + 1'h1;
+  assign \$1379  = ~ \$1378 ;
+  assign \$1380  = \$1379  + 1'h1;
+  assign w0_event_is = bus__w_addr_from_queue ? \$1377 [6] : \$1380 [6];
+  assign \$1382  = ~ \$1381 ;
+  assign \$1383  = \$1382  + 1'h1;
+  assign \$1385  = ~ \$1384 ;
+  assign \$1386  = \$1385  + 1'h1;
+  assign w0_log_is = bus__w_addr_from_queue ? \$1383 [6] : \$1386 [6];
   assign \$1388  = ~ \$1387 ;
   assign \$1389  = \$1388  + 1'h1;
   assign \$1391  = ~ \$1390 ;
   assign \$1392  = \$1391  + 1'h1;
-  assign w0_event_is = bus__w_addr_from_queue ? \$1389 [6] : \$1392 [6];
-  assign \$1394  = ~ \$1393 ;
-  assign \$1395  = \$1394  + 1'h1;
-  assign \$1397  = ~ \$1396 ;
-  assign \$1398  = \$1397  + 1'h1;
-  assign w0_log_is = bus__w_addr_from_queue ? \$1395 [6] : \$1398 [6];
-  assign \$1400  = ~ \$1399 ;
-  assign \$1401  = \$1400  + 1'h1;
-  assign \$1403  = ~ \$1402 ;
-  assign \$1404  = \$1403  + 1'h1;
-  assign w0_config_is = bus__w_addr_from_queue ? \$1401 [6] : \$1404 [6];
-  assign \$1405  = \port$4073$0 [18:0] - 8'h80;
-  assign \$1406  = ~ \$1405 [19];
-  assign \$1407  = bus__w_data[18:0] - 8'h80;
-  assign \$1408  = ~ \$1407 [19];
+  assign w0_config_is = bus__w_addr_from_queue ? \$1389 [6] : \$1392 [6];
+  assign \$1393  = \port$4061$0 [18:0] - 8'h80;
+  assign \$1394  = ~ \$1393 [19];
+  assign \$1395  = bus__w_data[18:0] - 8'h80;
+  assign \$1396  = ~ \$1395 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1409  = \port$4073$0 [18:0] - 10'h200;
-  assign \$1410  = ~ \$1409 [19];
-  assign \$1411  = bus__w_data[18:0] - 10'h200;
-  assign \$1412  = ~ \$1411 [19];
+  assign \$1397  = \port$4061$0 [18:0] - 10'h200;
+  assign \$1398  = ~ \$1397 [19];
+  assign \$1399  = bus__w_data[18:0] - 10'h200;
+  assign \$1400  = ~ \$1399 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1413  = \port$4073$0 [18:0] - 5'h10;
-  assign \$1414  = ~ \$1413 [19];
-  assign \$1415  = bus__w_data[18:0] - 5'h10;
-  assign \$1416  = ~ \$1415 [19];
+  assign \$1401  = \port$4061$0 [18:0] - 5'h10;
+  assign \$1402  = ~ \$1401 [19];
+  assign \$1403  = bus__w_data[18:0] - 5'h10;
+  assign \$1404  = ~ \$1403 [19];
   assign w0_config_slot_ok = bus__w_beat_from_queue ? w0_config_slot_ok_queued : w0_config_slot_ok_pins;
-  assign \$1417  = ~ command_queue_pop;
-  assign \$1418  = command_queue_count[0] & \$1417 ;
-  assign \$1419  = command_queue_held[0] | \$1418 ;
-  assign \$signature__en$357  = command_queue_push & \$1419 ;
-  assign \$1420  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1421  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1422  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1405  = ~ command_queue_pop;
+  assign \$1406  = command_queue_count[0] & \$1405 ;
+  assign \$1407  = command_queue_held[0] | \$1406 ;
+  assign \$signature__en$357  = command_queue_push & \$1407 ;
+  assign \$1408  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1409  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1410  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1411  = { \$1410 , \$1409 , \$1408  } + 3'h7;
+  assign \$1412  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1413  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1414  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1415  = { \$1414 , \$1413 , \$1412  } + 3'h7;
+  assign \$1416  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1417  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1418  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1419  = { \$1418 , \$1417 , \$1416  } + 3'h7;
+  assign \$1420  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1421  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1422  = w1_pool_is[2] & w1_config_addr[3];
   assign \$1423  = { \$1422 , \$1421 , \$1420  } + 3'h7;
-  assign \$1424  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1425  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1426  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1424  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1425  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1426  = w1_pool_is[2] & w1_config_addr[4];
   assign \$1427  = { \$1426 , \$1425 , \$1424  } + 3'h7;
-  assign \$1428  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1429  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1430  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1428  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1429  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1430  = w1_pool_is[2] & w1_config_addr[5];
   assign \$1431  = { \$1430 , \$1429 , \$1428  } + 3'h7;
-  assign \$1432  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1433  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1434  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1432  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1433  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1434  = w1_pool_is[2] & w1_config_addr[6];
   assign \$1435  = { \$1434 , \$1433 , \$1432  } + 3'h7;
-  assign \$1436  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1437  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1438  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1436  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1437  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1438  = w1_pool_is[2] & w1_config_addr[7];
   assign \$1439  = { \$1438 , \$1437 , \$1436  } + 3'h7;
-  assign \$1440  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1441  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1442  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1440  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1441  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1442  = w1_pool_is[2] & w1_config_addr[8];
   assign \$1443  = { \$1442 , \$1441 , \$1440  } + 3'h7;
-  assign \$1444  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1445  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1446  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1444  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1445  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1446  = w1_pool_is[2] & w1_config_addr[9];
   assign \$1447  = { \$1446 , \$1445 , \$1444  } + 3'h7;
-  assign \$1448  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1449  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1450  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1448  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1449  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1450  = w1_pool_is[2] & w1_config_addr[10];
   assign \$1451  = { \$1450 , \$1449 , \$1448  } + 3'h7;
-  assign \$1452  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1453  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1454  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1452  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1453  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1454  = w1_pool_is[2] & w1_config_addr[11];
   assign \$1455  = { \$1454 , \$1453 , \$1452  } + 3'h7;
-  assign \$1456  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1457  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1458  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1456  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1457  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1458  = w1_pool_is[2] & w1_config_addr[12];
   assign \$1459  = { \$1458 , \$1457 , \$1456  } + 3'h7;
-  assign \$1460  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1461  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1462  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1460  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1461  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1462  = w1_pool_is[2] & w1_config_addr[13];
   assign \$1463  = { \$1462 , \$1461 , \$1460  } + 3'h7;
-  assign \$1464  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1465  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1466  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1464  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1465  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1466  = w1_pool_is[2] & w1_config_addr[14];
   assign \$1467  = { \$1466 , \$1465 , \$1464  } + 3'h7;
-  assign \$1468  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1469  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1470  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1468  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1469  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1470  = w1_pool_is[2] & w1_config_addr[15];
   assign \$1471  = { \$1470 , \$1469 , \$1468  } + 3'h7;
-  assign \$1472  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1473  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1474  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1472  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1473  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1474  = w1_pool_is[2] & w1_config_addr[16];
   assign \$1475  = { \$1474 , \$1473 , \$1472  } + 3'h7;
-  assign \$1476  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1477  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1478  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1476  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1477  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1478  = w1_pool_is[2] & w1_config_addr[17];
   assign \$1479  = { \$1478 , \$1477 , \$1476  } + 3'h7;
-  assign \$1480  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1481  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1482  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1480  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1481  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1482  = w1_pool_is[2] & w1_config_addr[18];
   assign \$1483  = { \$1482 , \$1481 , \$1480  } + 3'h7;
-  assign \$1484  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1485  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1486  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1484  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1485  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1486  = w1_pool_is[2] & w1_config_addr[19];
   assign \$1487  = { \$1486 , \$1485 , \$1484  } + 3'h7;
-  assign \$1488  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1489  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1490  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1488  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1489  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1490  = w1_pool_is[2] & w1_config_addr[20];
   assign \$1491  = { \$1490 , \$1489 , \$1488  } + 3'h7;
-  assign \$1492  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1493  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1494  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1492  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1493  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1494  = w1_pool_is[2] & w1_config_addr[21];
   assign \$1495  = { \$1494 , \$1493 , \$1492  } + 3'h7;
-  assign \$1496  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1497  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1498  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1496  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1497  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1498  = w1_pool_is[2] & w1_config_addr[22];
   assign \$1499  = { \$1498 , \$1497 , \$1496  } + 3'h7;
-  assign \$1500  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1501  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1502  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1500  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1501  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1502  = w1_pool_is[2] & w1_config_addr[23];
   assign \$1503  = { \$1502 , \$1501 , \$1500  } + 3'h7;
-  assign \$1504  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1505  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1506  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1504  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1505  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1506  = w1_pool_is[2] & w1_config_addr[24];
   assign \$1507  = { \$1506 , \$1505 , \$1504  } + 3'h7;
-  assign \$1508  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1509  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1510  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1508  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1509  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1510  = w1_pool_is[2] & w1_config_addr[25];
   assign \$1511  = { \$1510 , \$1509 , \$1508  } + 3'h7;
-  assign \$1512  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1513  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1514  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1512  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1513  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1514  = w1_pool_is[2] & w1_config_addr[26];
   assign \$1515  = { \$1514 , \$1513 , \$1512  } + 3'h7;
-  assign \$1516  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1517  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1518  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1516  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1517  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1518  = w1_pool_is[2] & w1_config_addr[27];
   assign \$1519  = { \$1518 , \$1517 , \$1516  } + 3'h7;
-  assign \$1520  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1521  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1522  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1520  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1521  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1522  = w1_pool_is[2] & w1_config_addr[28];
   assign \$1523  = { \$1522 , \$1521 , \$1520  } + 3'h7;
-  assign \$1524  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1525  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1526  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1524  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1525  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1526  = w1_pool_is[2] & w1_config_addr[29];
   assign \$1527  = { \$1526 , \$1525 , \$1524  } + 3'h7;
-  assign \$1528  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1529  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1530  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1528  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1529  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1530  = w1_pool_is[2] & w1_config_addr[30];
   assign \$1531  = { \$1530 , \$1529 , \$1528  } + 3'h7;
-  assign \$1532  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1533  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1534  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1532  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1533  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1534  = w1_pool_is[2] & w1_config_addr[31];
   assign \$1535  = { \$1534 , \$1533 , \$1532  } + 3'h7;
-  assign \$1536  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1537  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1538  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1539  = { \$1538 , \$1537 , \$1536  } + 3'h7;
-  assign \$1540  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1541  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1542  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1543  = { \$1542 , \$1541 , \$1540  } + 3'h7;
-  assign \$1544  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1545  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1546  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1547  = { \$1546 , \$1545 , \$1544  } + 3'h7;
-  assign \$1548  = w1_hit[0] | w1_hit[1];
-  assign \$1549  = \$1548  | w1_hit[2];
-  assign \$1550  = ~ \$1549 ;
-  assign \$1551  = ~ native_turn;
-  assign command_queue_pop = command_queue_count[0] & \$1551 ;
-  assign \$1552  = w1_valid & w1_is_command;
-  assign \$1553  = command_queue_count[0] | native_turn;
-  assign command_queue_push = \$1552  & \$1553 ;
-  assign \$1554  = ~ native_turn;
-  assign \$1555  = ~ command_queue_head[0];
-  assign \$1556  = w1_valid & w1_is_free;
-  assign \$1557  = command_queue_count[0] ? \$1555  : \$1556 ;
-  assign req_free = \$1554  & \$1557 ;
-  assign \$1558  = ~ native_turn;
-  assign \$1559  = w1_valid & w1_is_flush;
-  assign \$1560  = command_queue_count[0] ? command_queue_head[0] : \$1559 ;
-  assign req_flush = \$1558  & \$1560 ;
-  assign \$1561  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1562  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1563  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1536  = w1_hit[0] | w1_hit[1];
+  assign \$1537  = \$1536  | w1_hit[2];
+  assign \$1538  = ~ \$1537 ;
+  assign \$1539  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$1539 ;
+  assign \$1540  = w1_valid & w1_is_command;
+  assign \$1541  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$1540  & \$1541 ;
+  assign \$1542  = ~ native_turn;
+  assign \$1543  = ~ command_queue_head[0];
+  assign \$1544  = w1_valid & w1_is_free;
+  assign \$1545  = command_queue_count[0] ? \$1543  : \$1544 ;
+  assign req_free = \$1542  & \$1545 ;
+  assign \$1546  = ~ native_turn;
+  assign \$1547  = w1_valid & w1_is_flush;
+  assign \$1548  = command_queue_count[0] ? command_queue_head[0] : \$1547 ;
+  assign req_flush = \$1546  & \$1548 ;
+  assign \$1549  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1550  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1551  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
+  assign \$1553  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1554  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1555  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
+  assign \$1557  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1558  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1559  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
+  assign \$1561  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1562  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1563  = w1_pool_is[2] & w1_config_addr[3];
   assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
-  assign \$1565  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1566  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1567  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1565  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1566  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1567  = w1_pool_is[2] & w1_config_addr[4];
   assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
-  assign \$1569  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1570  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1571  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1569  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1570  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1571  = w1_pool_is[2] & w1_config_addr[5];
   assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
-  assign \$1573  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1574  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1575  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1573  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1574  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1575  = w1_pool_is[2] & w1_config_addr[6];
   assign \$1576  = { \$1575 , \$1574 , \$1573  } + 3'h7;
-  assign \$1577  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1578  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1579  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1577  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1578  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1579  = w1_pool_is[2] & w1_config_addr[7];
   assign \$1580  = { \$1579 , \$1578 , \$1577  } + 3'h7;
-  assign \$1581  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1582  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1583  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1581  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1582  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1583  = w1_pool_is[2] & w1_config_addr[8];
   assign \$1584  = { \$1583 , \$1582 , \$1581  } + 3'h7;
-  assign \$1585  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1586  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1587  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1585  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1586  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1587  = w1_pool_is[2] & w1_config_addr[9];
   assign \$1588  = { \$1587 , \$1586 , \$1585  } + 3'h7;
-  assign \$1589  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1590  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1591  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1589  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1590  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1591  = w1_pool_is[2] & w1_config_addr[10];
   assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
-  assign \$1593  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1594  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1595  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1593  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1594  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1595  = w1_pool_is[2] & w1_config_addr[11];
   assign \$1596  = { \$1595 , \$1594 , \$1593  } + 3'h7;
-  assign \$1597  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1598  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1599  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1597  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1598  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1599  = w1_pool_is[2] & w1_config_addr[12];
   assign \$1600  = { \$1599 , \$1598 , \$1597  } + 3'h7;
-  assign \$1601  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1602  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1603  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1601  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1602  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1603  = w1_pool_is[2] & w1_config_addr[13];
   assign \$1604  = { \$1603 , \$1602 , \$1601  } + 3'h7;
-  assign \$1605  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1606  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1607  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1605  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1606  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1607  = w1_pool_is[2] & w1_config_addr[14];
   assign \$1608  = { \$1607 , \$1606 , \$1605  } + 3'h7;
-  assign \$1609  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1610  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1611  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1609  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1610  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1611  = w1_pool_is[2] & w1_config_addr[15];
   assign \$1612  = { \$1611 , \$1610 , \$1609  } + 3'h7;
-  assign \$1613  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1614  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1615  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1613  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1614  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1615  = w1_pool_is[2] & w1_config_addr[16];
   assign \$1616  = { \$1615 , \$1614 , \$1613  } + 3'h7;
-  assign \$1617  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1618  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1619  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1617  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1618  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1619  = w1_pool_is[2] & w1_config_addr[17];
   assign \$1620  = { \$1619 , \$1618 , \$1617  } + 3'h7;
-  assign \$1621  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1622  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1623  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1621  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1622  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1623  = w1_pool_is[2] & w1_config_addr[18];
   assign \$1624  = { \$1623 , \$1622 , \$1621  } + 3'h7;
-  assign \$1625  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1626  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1627  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1625  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1626  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1627  = w1_pool_is[2] & w1_config_addr[19];
   assign \$1628  = { \$1627 , \$1626 , \$1625  } + 3'h7;
-  assign \$1629  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1630  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1631  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1629  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1630  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1631  = w1_pool_is[2] & w1_config_addr[20];
   assign \$1632  = { \$1631 , \$1630 , \$1629  } + 3'h7;
-  assign \$1633  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1634  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1635  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1633  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1634  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1635  = w1_pool_is[2] & w1_config_addr[21];
   assign \$1636  = { \$1635 , \$1634 , \$1633  } + 3'h7;
-  assign \$1637  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1638  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1639  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1637  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1638  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1639  = w1_pool_is[2] & w1_config_addr[22];
   assign \$1640  = { \$1639 , \$1638 , \$1637  } + 3'h7;
-  assign \$1641  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1642  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1643  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1641  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1642  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1643  = w1_pool_is[2] & w1_config_addr[23];
   assign \$1644  = { \$1643 , \$1642 , \$1641  } + 3'h7;
-  assign \$1645  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1646  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1647  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1645  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1646  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1647  = w1_pool_is[2] & w1_config_addr[24];
   assign \$1648  = { \$1647 , \$1646 , \$1645  } + 3'h7;
-  assign \$1649  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1650  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1651  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1649  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1650  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1651  = w1_pool_is[2] & w1_config_addr[25];
   assign \$1652  = { \$1651 , \$1650 , \$1649  } + 3'h7;
-  assign \$1653  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1654  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1655  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1653  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1654  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1655  = w1_pool_is[2] & w1_config_addr[26];
   assign \$1656  = { \$1655 , \$1654 , \$1653  } + 3'h7;
-  assign \$1657  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1658  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1659  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1657  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1658  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1659  = w1_pool_is[2] & w1_config_addr[27];
   assign \$1660  = { \$1659 , \$1658 , \$1657  } + 3'h7;
-  assign \$1661  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1662  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1663  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1661  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1662  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1663  = w1_pool_is[2] & w1_config_addr[28];
   assign \$1664  = { \$1663 , \$1662 , \$1661  } + 3'h7;
-  assign \$1665  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1666  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1667  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1665  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1666  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1667  = w1_pool_is[2] & w1_config_addr[29];
   assign \$1668  = { \$1667 , \$1666 , \$1665  } + 3'h7;
-  assign \$1669  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1670  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1671  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1669  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1670  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1671  = w1_pool_is[2] & w1_config_addr[30];
   assign \$1672  = { \$1671 , \$1670 , \$1669  } + 3'h7;
-  assign \$1673  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1674  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1675  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1673  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1674  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1675  = w1_pool_is[2] & w1_config_addr[31];
   assign \$1676  = { \$1675 , \$1674 , \$1673  } + 3'h7;
-  assign \$1677  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1678  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1679  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1680  = { \$1679 , \$1678 , \$1677  } + 3'h7;
-  assign \$1681  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1682  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1683  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1684  = { \$1683 , \$1682 , \$1681  } + 3'h7;
-  assign \$1685  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1686  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1687  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1688  = { \$1687 , \$1686 , \$1685  } + 3'h7;
-  assign \$1689  = w1_hit[0] | w1_hit[1];
-  assign \$1690  = \$1689  | w1_hit[2];
-  assign \$1691  = ~ \$1690 ;
-  assign \$1692  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1691 , \$1688 [3], \$1684 [3], \$1680 [3], \$1676 [3], \$1672 [3], \$1668 [3], \$1664 [3], \$1660 [3], \$1656 [3], \$1652 [3], \$1648 [3], \$1644 [3], \$1640 [3], \$1636 [3], \$1632 [3], \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], w1_is_flush };
-  assign \$1693  = ~ w2_plain;
-  assign \$1694  = \$signal$303  & \$signal$287 ;
-  assign \$1695  = ~ \$1694 ;
-  assign bus__w_err = \$1693  & \$1695 ;
-  assign \$1696  = rsp_freed_valid & \port$3987$0 [0];
-  assign \$1697  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1696  | \$1697 ;
-  assign \$1698  = rsp_freed_valid & \port$3987$0 [0];
-  assign \$1699  = \$1698  ? \port$3947$0 [0] : \port$3959$0 [0];
-  assign bus__w_slow_err = ~ \$1699 ;
+  assign \$1677  = w1_hit[0] | w1_hit[1];
+  assign \$1678  = \$1677  | w1_hit[2];
+  assign \$1679  = ~ \$1678 ;
+  assign \$1680  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1679 , \$1676 [3], \$1672 [3], \$1668 [3], \$1664 [3], \$1660 [3], \$1656 [3], \$1652 [3], \$1648 [3], \$1644 [3], \$1640 [3], \$1636 [3], \$1632 [3], \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], w1_is_flush };
+  assign \$1681  = ~ w2_plain;
+  assign \$1682  = \$signal$303  & \$signal$287 ;
+  assign \$1683  = ~ \$1682 ;
+  assign bus__w_err = \$1681  & \$1683 ;
+  assign \$1684  = rsp_freed_valid & \port$3975$0 [0];
+  assign \$1685  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1684  | \$1685 ;
+  assign \$1686  = rsp_freed_valid & \port$3975$0 [0];
+  assign \$1687  = \$1686  ? \port$3935$0 [0] : \port$3947$0 [0];
+  assign bus__w_slow_err = ~ \$1687 ;
   always @(posedge aclk_clk)
-    cycle <= \$1700 ;
+    cycle <= \$1688 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1701 ;
+    \$signal  <= \$1689 ;
   always @(posedge aclk_clk)
-    ready <= \$1702 ;
+    ready <= \$1690 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 24'h000000, \port$3944$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3944$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3944$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$3932$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3932$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3932$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1703 ;
+    \$signal$28  <= \$1691 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1704 ;
+    e1_exhausted <= \$1692 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1705 ;
+    event_ev_grant <= \$1693 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1706 ;
+    event_ev_free <= \$1694 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1707 ;
+    event_ev_flush <= \$1695 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1708 ;
+    event_ev_fail <= \$1696 ;
   always @(posedge aclk_clk)
-    log_ev_grant <= \$1709 ;
+    log_ev_grant <= \$1697 ;
   always @(posedge aclk_clk)
-    log_ev_free <= \$1710 ;
+    log_ev_free <= \$1698 ;
   always @(posedge aclk_clk)
-    log_ev_flush <= \$1711 ;
+    log_ev_flush <= \$1699 ;
   always @(posedge aclk_clk)
-    log_ev_fail <= \$1712 ;
+    log_ev_fail <= \$1700 ;
   always @(posedge aclk_clk)
-    log_ev_overwrite <= \$1713 ;
+    log_ev_overwrite <= \$1701 ;
   always @(posedge aclk_clk)
-    config_ev_grant <= \$1714 ;
+    config_ev_grant <= \$1702 ;
   always @(posedge aclk_clk)
-    config_ev_free <= \$1715 ;
+    config_ev_free <= \$1703 ;
   always @(posedge aclk_clk)
-    config_ev_flush <= \$1716 ;
+    config_ev_flush <= \$1704 ;
   always @(posedge aclk_clk)
-    config_ev_fail <= \$1717 ;
+    config_ev_fail <= \$1705 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$61 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$65 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1718 ;
+    log_bank0_wen <= \$1706 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$68 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$72 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1719 ;
+    log_bank1_wen <= \$1707 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$75 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$79 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1720 ;
+    log_bank2_wen <= \$1708 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$84 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1721 ;
+    log_bank3_wen <= \$1709 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1722 ;
+    space_ge1 <= \$1710 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1723 ;
+    space_ge2 <= \$1711 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1724 ;
+    space_ge3 <= \$1712 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1725 ;
+    space_ge4 <= \$1713 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1726 ;
+    space_ge5 <= \$1714 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1727 ;
+    space_ge6 <= \$1715 ;
   always @(posedge aclk_clk)
-    space <= \$1728 ;
+    space <= \$1716 ;
   always @(posedge aclk_clk)
-    tail <= \$1729 ;
+    tail <= \$1717 ;
   always @(posedge aclk_clk)
-    \$signal$90  <= \$1730 ;
+    \$signal$90  <= \$1718 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1731 ;
+    n_dropped <= \$1719 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1732 ;
+    err_dropped <= \$1720 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1733 ;
+    tail_row <= \$1721 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1734 ;
+    tail_next_row <= \$1722 ;
   always @(posedge aclk_clk)
-    head <= \$1735 ;
+    head <= \$1723 ;
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1736 ;
+    \$signal$96  <= \$1724 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1737 ;
+    head_bank <= \$1725 ;
   always @(posedge aclk_clk)
     head_entry <= \$111 ;
   always @(posedge aclk_clk)
-    \$signal$103  <= \$1738 ;
+    \$signal$103  <= \$1726 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1739 ;
+    event_lw_limit <= \$1727 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1740 ;
+    event_lw_short <= \$1728 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1741 ;
+    event_lw_granted_1 <= \$1729 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1742 ;
+    event_lw_granted_2 <= \$1730 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1743 ;
+    event_in_use <= \$1731 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1744 ;
+    event_in_use_was <= \$1732 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1745 ;
+    event_in_use_rose <= \$1733 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1746 ;
+    event_hw_grow <= \$1734 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1747 ;
+    event_high_water <= \$1735 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1748 ;
+    event_allocs <= \$1736 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1749 ;
+    event_fails <= \$1737 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1750 ;
+    event_frees <= \$1738 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1751 ;
+    event_flushes <= \$1739 ;
   always @(posedge aclk_clk)
-    log_lw_limit <= \$1752 ;
+    log_lw_limit <= \$1740 ;
   always @(posedge aclk_clk)
-    log_lw_short <= \$1753 ;
+    log_lw_short <= \$1741 ;
   always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1754 ;
+    log_lw_granted_1 <= \$1742 ;
   always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1755 ;
+    log_lw_granted_2 <= \$1743 ;
   always @(posedge aclk_clk)
-    log_in_use <= \$1756 ;
+    log_in_use <= \$1744 ;
   always @(posedge aclk_clk)
-    log_in_use_was <= \$1757 ;
+    log_in_use_was <= \$1745 ;
   always @(posedge aclk_clk)
-    log_in_use_rose <= \$1758 ;
+    log_in_use_rose <= \$1746 ;
   always @(posedge aclk_clk)
-    log_hw_grow <= \$1759 ;
+    log_hw_grow <= \$1747 ;
   always @(posedge aclk_clk)
-    log_high_water <= \$1760 ;
+    log_high_water <= \$1748 ;
   always @(posedge aclk_clk)
-    log_allocs <= \$1761 ;
+    log_allocs <= \$1749 ;
   always @(posedge aclk_clk)
-    log_fails <= \$1762 ;
+    log_fails <= \$1750 ;
   always @(posedge aclk_clk)
-    log_frees <= \$1763 ;
+    log_frees <= \$1751 ;
   always @(posedge aclk_clk)
-    log_flushes <= \$1764 ;
+    log_flushes <= \$1752 ;
   always @(posedge aclk_clk)
-    log_overwrites <= \$1765 ;
+    log_overwrites <= \$1753 ;
   always @(posedge aclk_clk)
-    config_lw_limit <= \$1766 ;
+    config_lw_limit <= \$1754 ;
   always @(posedge aclk_clk)
-    config_lw_short <= \$1767 ;
+    config_lw_short <= \$1755 ;
   always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$1768 ;
+    config_lw_granted_1 <= \$1756 ;
   always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$1769 ;
+    config_lw_granted_2 <= \$1757 ;
   always @(posedge aclk_clk)
-    config_in_use <= \$1770 ;
+    config_in_use <= \$1758 ;
   always @(posedge aclk_clk)
-    config_in_use_was <= \$1771 ;
+    config_in_use_was <= \$1759 ;
   always @(posedge aclk_clk)
-    config_in_use_rose <= \$1772 ;
+    config_in_use_rose <= \$1760 ;
   always @(posedge aclk_clk)
-    config_hw_grow <= \$1773 ;
+    config_hw_grow <= \$1761 ;
   always @(posedge aclk_clk)
-    config_high_water <= \$1774 ;
+    config_high_water <= \$1762 ;
   always @(posedge aclk_clk)
-    config_allocs <= \$1775 ;
+    config_allocs <= \$1763 ;
   always @(posedge aclk_clk)
-    config_fails <= \$1776 ;
+    config_fails <= \$1764 ;
   always @(posedge aclk_clk)
-    config_frees <= \$1777 ;
+    config_frees <= \$1765 ;
   always @(posedge aclk_clk)
-    config_flushes <= \$1778 ;
+    config_flushes <= \$1766 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1779 ;
+    r1_valid <= \$1767 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1780 ;
+    alloc_queue_head <= \$1768 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1781 ;
+    alloc_queue_rd <= \$1769 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1782 ;
+    alloc_queue_rd_next <= \$1770 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1783 ;
+    alloc_queue_wr <= \$1771 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1784 ;
+    alloc_queue_wr_next <= \$1772 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1785 ;
+    alloc_queue_held <= \$1773 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1786 ;
+    alloc_queue_count <= \$1774 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1787 ;
+    req_alloc <= \$1775 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1788 ;
+    staged_valid <= \$1776 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1789 ;
+    alloc_queue_w_data <= \$1777 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1790 ;
+    req_alloc_pool <= \$1778 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1791 ;
+    req_alloc_size <= \$1779 ;
   always @(posedge aclk_clk)
-    r1_sel_id <= \$439 [12];
+    r1_sel_id <= \$431 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$442 [12];
+    r1_sel_version <= \$434 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$445 [12];
+    r1_sel_config <= \$437 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$448 [12];
+    r1_sel_config2 <= \$440 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$451 [12];
+    r1_sel_ctrl <= \$443 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$454 [12];
+    r1_sel_status <= \$446 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$457 [12];
+    r1_sel_irq_status <= \$449 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$460 [12];
+    r1_sel_irq_enable <= \$452 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$463 [12];
+    r1_sel_err_count <= \$455 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$466 [12];
+    r1_sel_err_dropped <= \$458 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$469 [12];
+    r1_sel_err_head0 <= \$461 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$472 [12];
+    r1_sel_err_head1 <= \$464 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$475 [12];
+    r1_sel_err_head2 <= \$467 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$478 [12];
+    r1_sel_err_head3 <= \$470 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$481 [12];
+    r1_sel_err_pop <= \$473 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$484 [12];
+    r1_sel_cycle <= \$476 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$487 [12];
+    r1_sel_pool0_free <= \$479 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$490 [12];
+    r1_sel_pool0_base_lo <= \$482 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$493 [12];
+    r1_sel_pool0_base_hi <= \$485 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$496 [12];
+    r1_sel_pool0_slot_size <= \$488 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$499 [12];
+    r1_sel_pool0_slots <= \$491 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$502 [12];
+    r1_sel_pool0_in_use <= \$494 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$505 [12];
+    r1_sel_pool0_high_water <= \$497 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$508 [12];
+    r1_sel_pool0_allocs <= \$500 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$511 [12];
+    r1_sel_pool0_fails <= \$503 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$514 [12];
+    r1_sel_pool0_frees <= \$506 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$517 [12];
+    r1_sel_pool0_info <= \$509 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$520 [12];
+    r1_sel_pool0_flush <= \$512 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$523 [12];
+    r1_sel_pool0_flushes <= \$515 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$526 [12];
+    r1_sel_pool0_overwrites <= \$518 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$529 [12];
+    r1_sel_pool0_low_water <= \$521 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_free <= \$532 [12];
+    r1_sel_pool1_free <= \$524 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_lo <= \$535 [12];
+    r1_sel_pool1_base_lo <= \$527 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_hi <= \$538 [12];
+    r1_sel_pool1_base_hi <= \$530 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slot_size <= \$541 [12];
+    r1_sel_pool1_slot_size <= \$533 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slots <= \$544 [12];
+    r1_sel_pool1_slots <= \$536 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_in_use <= \$547 [12];
+    r1_sel_pool1_in_use <= \$539 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_high_water <= \$550 [12];
+    r1_sel_pool1_high_water <= \$542 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_allocs <= \$553 [12];
+    r1_sel_pool1_allocs <= \$545 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_fails <= \$556 [12];
+    r1_sel_pool1_fails <= \$548 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_frees <= \$559 [12];
+    r1_sel_pool1_frees <= \$551 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_info <= \$562 [12];
+    r1_sel_pool1_info <= \$554 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flush <= \$565 [12];
+    r1_sel_pool1_flush <= \$557 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flushes <= \$568 [12];
+    r1_sel_pool1_flushes <= \$560 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_overwrites <= \$571 [12];
+    r1_sel_pool1_overwrites <= \$563 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_low_water <= \$574 [12];
+    r1_sel_pool1_low_water <= \$566 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_free <= \$577 [12];
+    r1_sel_pool2_free <= \$569 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_lo <= \$580 [12];
+    r1_sel_pool2_base_lo <= \$572 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_hi <= \$583 [12];
+    r1_sel_pool2_base_hi <= \$575 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slot_size <= \$586 [12];
+    r1_sel_pool2_slot_size <= \$578 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slots <= \$589 [12];
+    r1_sel_pool2_slots <= \$581 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_in_use <= \$592 [12];
+    r1_sel_pool2_in_use <= \$584 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_high_water <= \$595 [12];
+    r1_sel_pool2_high_water <= \$587 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_allocs <= \$598 [12];
+    r1_sel_pool2_allocs <= \$590 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_fails <= \$601 [12];
+    r1_sel_pool2_fails <= \$593 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_frees <= \$604 [12];
+    r1_sel_pool2_frees <= \$596 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_info <= \$607 [12];
+    r1_sel_pool2_info <= \$599 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flush <= \$610 [12];
+    r1_sel_pool2_flush <= \$602 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flushes <= \$613 [12];
+    r1_sel_pool2_flushes <= \$605 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_overwrites <= \$616 [12];
+    r1_sel_pool2_overwrites <= \$608 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_low_water <= \$619 [12];
+    r1_sel_pool2_low_water <= \$611 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1792 ;
+    r2_valid <= \$1780 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1793 ;
+    r2_block0 <= \$1781 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1794 ;
+    r2_found_in <= \$1782 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1795 ;
+    r2_block4 <= \$1783 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1796 ;
+    r2_block5 <= \$1784 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1797 ;
+    r2_block6 <= \$1785 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1798 ;
+    w1_valid <= \$1786 ;
   always @(posedge aclk_clk)
-    w1_is_free <= \$814 ;
+    w1_is_free <= \$806 ;
   always @(posedge aclk_clk)
-    w1_is_flush <= \$834 ;
+    w1_is_flush <= \$826 ;
   always @(posedge aclk_clk)
-    w1_is_command <= \$875 ;
+    w1_is_command <= \$867 ;
   always @(posedge aclk_clk)
-    \$signal$248  <= \$1799 ;
+    \$signal$248  <= \$1787 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1800 ;
+    w1_pool_is <= \$1788 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1801 ;
+    w1_hit <= \$1789 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1802 ;
+    w1_tag <= \$1790 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1803 ;
+    w1_event_addr <= \$1791 ;
   always @(posedge aclk_clk)
-    w1_log_addr <= \$1804 ;
+    w1_log_addr <= \$1792 ;
   always @(posedge aclk_clk)
-    w1_config_addr <= \$1805 ;
+    w1_config_addr <= \$1793 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1806 ;
+    command_queue_head <= \$1794 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1807 ;
+    command_queue_rd <= \$1795 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1808 ;
+    command_queue_rd_next <= \$1796 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1809 ;
+    command_queue_wr <= \$1797 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1810 ;
+    command_queue_wr_next <= \$1798 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1811 ;
+    command_queue_held <= \$1799 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1812 ;
+    command_queue_count <= \$1800 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1813 ;
+    native_turn <= \$1801 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1814 ;
+    w1_a1_0 <= \$1802 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1815 ;
+    w1_a4_2 <= \$1803 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1816 ;
+    w1_a7_5 <= \$1804 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1817 ;
+    w1_a11_8 <= \$1805 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1818 ;
+    w1_data <= \$1806 ;
   always @(posedge aclk_clk)
-    \$signal$284  <= \$1819 ;
+    \$signal$284  <= \$1807 ;
   always @(posedge aclk_clk)
-    \$signal$285  <= \$1820 ;
+    \$signal$285  <= \$1808 ;
   always @(posedge aclk_clk)
-    \$signal$286  <= \$1821 ;
+    \$signal$286  <= \$1809 ;
   always @(posedge aclk_clk)
-    \$signal$287  <= \$1822 ;
+    \$signal$287  <= \$1810 ;
   always @(posedge aclk_clk)
-    \$signal$288  <= \$1823 ;
+    \$signal$288  <= \$1811 ;
   always @(posedge aclk_clk)
-    \$signal$289  <= \$1824 ;
+    \$signal$289  <= \$1812 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1825 ;
+    w2_is_ctrl <= \$1813 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1826 ;
+    w2_is_irq_status <= \$1814 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1827 ;
+    w2_is_irq_enable <= \$1815 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1828 ;
+    w2_is_err_pop <= \$1816 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1829 ;
+    w2_is_pool0_free <= \$1817 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1830 ;
+    w2_is_pool0_flush <= \$1818 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1831 ;
+    w2_is_pool0_low_water <= \$1819 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1832 ;
+    w2_is_pool1_free <= \$1820 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1833 ;
+    w2_is_pool1_flush <= \$1821 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1834 ;
+    w2_is_pool1_low_water <= \$1822 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1835 ;
+    w2_is_pool2_free <= \$1823 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1836 ;
+    w2_is_pool2_flush <= \$1824 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1837 ;
+    w2_is_pool2_low_water <= \$1825 ;
   always @(posedge aclk_clk)
-    \$signal$303  <= \$1838 ;
+    \$signal$303  <= \$1826 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1839 ;
+    w2_plain <= \$1827 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$1840 ;
+    \$signal$95  <= \$1828 ;
   always @(posedge aclk_clk)
-    w1c <= \$1841 ;
+    w1c <= \$1829 ;
   always @(posedge aclk_clk)
-    \$signal$104  <= \$1842 ;
+    \$signal$104  <= \$1830 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1843 ;
+    irq_enable <= \$1831 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1844 ;
+    event_low_water <= \$1832 ;
   always @(posedge aclk_clk)
-    log_low_water <= \$1845 ;
+    log_low_water <= \$1833 ;
   always @(posedge aclk_clk)
-    config_low_water <= \$1846 ;
+    config_low_water <= \$1834 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -11863,19 +11839,19 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$797 [8];
-  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$801 [8], \$801 [6] };
-  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$806 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$817 [8];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$821 [8], \$821 [6] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$789 [8];
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$793 [8], \$793 [6] };
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$798 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$809 [8];
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$813 [8], \$813 [6] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$826 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$837 [8];
-  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$841 [8], \$841 [6] };
-  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$846 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$857 [8];
-  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$861 [8], \$861 [6] };
-  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$866 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$818 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$829 [8];
+  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$833 [8], \$833 [6] };
+  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$838 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$849 [8];
+  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$853 [8], \$853 [6] };
+  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$858 [8:7];
   assign \$auto$rtlil.cc:2739:Not$146  = ~ bus__w_addr_queued[8];
   assign \$auto$rtlil.cc:2739:Not$148  = ~ bus__w_addr[8];
   assign \$auto$rtlil.cc:2739:Not$150  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
@@ -11932,7 +11908,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1334 [1:0])
+    casez (\$1326 [1:0])
       2'h0:
           \$66  = log_kept_ge1;
       2'h1:
@@ -11946,7 +11922,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1335 [1:0])
+    casez (\$1327 [1:0])
       2'h0:
           \$73  = log_kept_ge1;
       2'h1:
@@ -11960,7 +11936,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1336 [1:0])
+    casez (\$1328 [1:0])
       2'h0:
           \$80  = log_kept_ge1;
       2'h1:
@@ -11974,7 +11950,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1337 [1:0])
+    casez (\$1329 [1:0])
       2'h0:
           \$85  = log_kept_ge1;
       2'h1:
@@ -12001,26 +11977,26 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$431  = 13'h0000;
-    casez (\$430 [1:0])
+    \$423  = 13'h0000;
+    casez (\$422 [1:0])
       2'h0:
-          \$431  = 13'h0800;
+          \$423  = 13'h0800;
       2'h1:
-          \$431  = 13'h0100;
+          \$423  = 13'h0100;
       2'h2:
-          \$431  = 13'h0400;
+          \$423  = 13'h0400;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$434  = 13'h0000;
-    casez (\$433 [1:0])
+    \$426  = 13'h0000;
+    casez (\$425 [1:0])
       2'h0:
-          \$434  = 13'h0800;
+          \$426  = 13'h0800;
       2'h1:
-          \$434  = 13'h0100;
+          \$426  = 13'h0100;
       2'h2:
-          \$434  = 13'h0400;
+          \$426  = 13'h0400;
     endcase
   end
   always @* begin
@@ -12076,7 +12052,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1339 ;
+          space_plus_all_ge4 = \$1331 ;
     endcase
   end
   always @* begin
@@ -12088,9 +12064,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1341 ;
+          space_plus_all_ge5 = \$1333 ;
       2'h3:
-          space_plus_all_ge5 = \$1343 ;
+          space_plus_all_ge5 = \$1335 ;
     endcase
   end
   always @* begin
@@ -12100,382 +12076,489 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1345 ;
+          space_plus_all_ge6 = \$1337 ;
       2'h2:
-          space_plus_all_ge6 = \$1347 ;
+          space_plus_all_ge6 = \$1339 ;
       2'h3:
-          space_plus_all_ge6 = \$1349 ;
+          space_plus_all_ge6 = \$1341 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1700  = \$1 [31:0];
+    \$1688  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1700  = 32'd0;
+      \$1688  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1701  = busy;
+    \$1689  = busy;
+    if (aclk_rst) begin
+      \$1689  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1690  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1691  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1691  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1692  = \$16 ;
+    if (aclk_rst) begin
+      \$1692  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1693  = \$19 ;
+    if (aclk_rst) begin
+      \$1693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1694  = \$22 ;
+    if (aclk_rst) begin
+      \$1694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1695  = \$25 ;
+    if (aclk_rst) begin
+      \$1695  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1696  = \$29 ;
+    if (aclk_rst) begin
+      \$1696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1697  = \$32 ;
+    if (aclk_rst) begin
+      \$1697  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1698  = \$35 ;
+    if (aclk_rst) begin
+      \$1698  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1699  = \$38 ;
+    if (aclk_rst) begin
+      \$1699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1700  = \$42 ;
+    if (aclk_rst) begin
+      \$1700  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1701  = \$46 ;
     if (aclk_rst) begin
       \$1701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1702  = \ready$6 ;
+    \$1702  = \$49 ;
     if (aclk_rst) begin
       \$1702  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1703  = \$14 [1:0];
+    \$1703  = \$52 ;
     if (aclk_rst) begin
-      \$1703  = 2'h0;
+      \$1703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1704  = \$16 ;
+    \$1704  = \$55 ;
     if (aclk_rst) begin
       \$1704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1705  = \$19 ;
+    \$1705  = \$59 ;
     if (aclk_rst) begin
       \$1705  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1706  = \$22 ;
+    \$1706  = \$66 ;
     if (aclk_rst) begin
       \$1706  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1707  = \$25 ;
+    \$1707  = \$73 ;
     if (aclk_rst) begin
       \$1707  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1708  = \$29 ;
+    \$1708  = \$80 ;
     if (aclk_rst) begin
       \$1708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1709  = \$32 ;
+    \$1709  = \$85 ;
     if (aclk_rst) begin
       \$1709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1710  = \$35 ;
+    \$1710  = \$86 ;
     if (aclk_rst) begin
-      \$1710  = 1'h0;
+      \$1710  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1711  = \$38 ;
+    \$1711  = \$87 ;
     if (aclk_rst) begin
-      \$1711  = 1'h0;
+      \$1711  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1712  = \$42 ;
+    \$1712  = \$88 ;
     if (aclk_rst) begin
-      \$1712  = 1'h0;
+      \$1712  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1713  = \$46 ;
+    \$1713  = \$89 ;
     if (aclk_rst) begin
-      \$1713  = 1'h0;
+      \$1713  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1714  = \$49 ;
+    \$1714  = \$90 ;
     if (aclk_rst) begin
-      \$1714  = 1'h0;
+      \$1714  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1715  = \$52 ;
+    \$1715  = \$91 ;
     if (aclk_rst) begin
-      \$1715  = 1'h0;
+      \$1715  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1716  = \$55 ;
+    \$1716  = \$94 ;
     if (aclk_rst) begin
-      \$1716  = 1'h0;
+      \$1716  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1717  = \$59 ;
+    \$1717  = \$100 ;
     if (aclk_rst) begin
-      \$1717  = 1'h0;
+      \$1717  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1718  = \$66 ;
-    if (aclk_rst) begin
-      \$1718  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1719  = \$73 ;
-    if (aclk_rst) begin
-      \$1719  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1720  = \$80 ;
-    if (aclk_rst) begin
-      \$1720  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1721  = \$85 ;
-    if (aclk_rst) begin
-      \$1721  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1722  = \$86 ;
-    if (aclk_rst) begin
-      \$1722  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1723  = \$87 ;
-    if (aclk_rst) begin
-      \$1723  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1724  = \$88 ;
-    if (aclk_rst) begin
-      \$1724  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1725  = \$89 ;
-    if (aclk_rst) begin
-      \$1725  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1726  = \$90 ;
-    if (aclk_rst) begin
-      \$1726  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1727  = \$91 ;
-    if (aclk_rst) begin
-      \$1727  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1728  = \$94 ;
-    if (aclk_rst) begin
-      \$1728  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1729  = \$100 ;
-    if (aclk_rst) begin
-      \$1729  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1730  = \$101 [31:0];
+    \$1718  = \$101 [31:0];
     if (\$signal$95 ) begin
-      \$1730  = 32'd0;
+      \$1718  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1730  = 32'd0;
+      \$1718  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1731  = \$102 [1:0];
+    \$1719  = \$102 [1:0];
     if (aclk_rst) begin
-      \$1731  = 2'h0;
+      \$1719  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1732  = \$103 [31:0];
+    \$1720  = \$103 [31:0];
     if (\$signal$95 ) begin
-      \$1732  = 32'd0;
+      \$1720  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1732  = 32'd0;
+      \$1720  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1733  = tail_row;
+    \$1721  = tail_row;
     if (\$104 ) begin
-      \$1733  = tail_next_row;
+      \$1721  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1733  = 2'h0;
+      \$1721  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1734  = tail_next_row;
+    \$1722  = tail_next_row;
     if (\$104 ) begin
-      \$1734  = \$105 [1:0];
+      \$1722  = \$105 [1:0];
     end
     if (aclk_rst) begin
-      \$1734  = 2'h1;
+      \$1722  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1735  = head;
+    \$1723  = head;
     if (popped) begin
-      \$1735  = \$106 [3:0];
+      \$1723  = \$106 [3:0];
     end
     if (aclk_rst) begin
-      \$1735  = 4'h0;
+      \$1723  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1736  = \$107 ;
+    \$1724  = \$107 ;
     if (aclk_rst) begin
-      \$1736  = 1'h0;
+      \$1724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1737  = head[1:0];
+    \$1725  = head[1:0];
     if (aclk_rst) begin
-      \$1737  = 2'h0;
+      \$1725  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1738  = \$114 ;
+    \$1726  = \$114 ;
     if (aclk_rst) begin
-      \$1738  = 5'h00;
+      \$1726  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1739  = \$115 ;
+    \$1727  = \$115 ;
     if (aclk_rst) begin
-      \$1739  = 18'h00000;
+      \$1727  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1740  = \$116 ;
+    \$1728  = \$116 ;
     if (aclk_rst) begin
-      \$1740  = 1'h0;
+      \$1728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1741  = event_ev_grant;
+    \$1729  = event_ev_grant;
+    if (aclk_rst) begin
+      \$1729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1730  = event_lw_granted_1;
+    if (aclk_rst) begin
+      \$1730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1731  = \$127 [7:0];
+    if (aclk_rst) begin
+      \$1731  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1732  = event_in_use;
+    if (aclk_rst) begin
+      \$1732  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1733  = \$137 ;
+    if (aclk_rst) begin
+      \$1733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1734  = \$143 ;
+    if (aclk_rst) begin
+      \$1734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1735  = event_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1735  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1735  = event_in_use_was;
+      end
+    end
+    if (aclk_rst) begin
+      \$1735  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1736  = 32'd0;
+    end else begin
+      \$1736  = \$144 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1736  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1737  = 32'd0;
+    end else begin
+      \$1737  = \$145 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1737  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1738  = 32'd0;
+    end else begin
+      \$1738  = \$146 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1738  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1739  = 32'd0;
+    end else begin
+      \$1739  = \$147 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1739  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1740  = \$148 ;
+    if (aclk_rst) begin
+      \$1740  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1741  = \$149 ;
     if (aclk_rst) begin
       \$1741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1742  = event_lw_granted_1;
+    \$1742  = log_ev_grant;
     if (aclk_rst) begin
       \$1742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1743  = \$127 [7:0];
+    \$1743  = log_lw_granted_1;
     if (aclk_rst) begin
-      \$1743  = 8'h00;
+      \$1743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1744  = event_in_use;
+    \$1744  = \$160 [9:0];
     if (aclk_rst) begin
-      \$1744  = 8'h00;
+      \$1744  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1745  = \$137 ;
+    \$1745  = log_in_use;
     if (aclk_rst) begin
-      \$1745  = 1'h0;
+      \$1745  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1746  = \$143 ;
+    \$1746  = \$170 ;
     if (aclk_rst) begin
       \$1746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1747  = event_high_water;
+    \$1747  = \$176 ;
+    if (aclk_rst) begin
+      \$1747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1748  = log_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1747  = event_in_use;
+      \$1748  = log_in_use;
     end else begin
-      if (event_hw_grow) begin
-        \$1747  = event_in_use_was;
+      if (log_hw_grow) begin
+        \$1748  = log_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1747  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1748  = 32'd0;
-    end else begin
-      \$1748  = \$144 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1748  = 32'd0;
+      \$1748  = 10'h000;
     end
   end
   always @* begin
@@ -12484,7 +12567,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$95 ) begin
       \$1749  = 32'd0;
     end else begin
-      \$1749  = \$145 [31:0];
+      \$1749  = \$177 [31:0];
     end
     if (aclk_rst) begin
       \$1749  = 32'd0;
@@ -12496,7 +12579,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$95 ) begin
       \$1750  = 32'd0;
     end else begin
-      \$1750  = \$146 [31:0];
+      \$1750  = \$178 [31:0];
     end
     if (aclk_rst) begin
       \$1750  = 32'd0;
@@ -12508,7 +12591,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$95 ) begin
       \$1751  = 32'd0;
     end else begin
-      \$1751  = \$147 [31:0];
+      \$1751  = \$179 [31:0];
     end
     if (aclk_rst) begin
       \$1751  = 32'd0;
@@ -12516,97 +12599,97 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1752  = \$148 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1752  = 32'd0;
+    end else begin
+      \$1752  = \$180 [31:0];
+    end
     if (aclk_rst) begin
-      \$1752  = 18'h00000;
+      \$1752  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1753  = \$149 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1753  = 32'd0;
+    end else begin
+      \$1753  = \$181 [31:0];
+    end
     if (aclk_rst) begin
-      \$1753  = 1'h0;
+      \$1753  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1754  = log_ev_grant;
+    \$1754  = \$182 ;
     if (aclk_rst) begin
-      \$1754  = 1'h0;
+      \$1754  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1755  = log_lw_granted_1;
+    \$1755  = \$183 ;
     if (aclk_rst) begin
       \$1755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1756  = \$160 [9:0];
+    \$1756  = config_ev_grant;
     if (aclk_rst) begin
-      \$1756  = 10'h000;
+      \$1756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1757  = log_in_use;
+    \$1757  = config_lw_granted_1;
     if (aclk_rst) begin
-      \$1757  = 10'h000;
+      \$1757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1758  = \$170 ;
+    \$1758  = \$194 [4:0];
     if (aclk_rst) begin
-      \$1758  = 1'h0;
+      \$1758  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1759  = \$176 ;
+    \$1759  = config_in_use;
     if (aclk_rst) begin
-      \$1759  = 1'h0;
+      \$1759  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1760  = log_high_water;
+    \$1760  = \$204 ;
+    if (aclk_rst) begin
+      \$1760  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1761  = \$210 ;
+    if (aclk_rst) begin
+      \$1761  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1762  = config_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$95 ) begin
-      \$1760  = log_in_use;
+      \$1762  = config_in_use;
     end else begin
-      if (log_hw_grow) begin
-        \$1760  = log_in_use_was;
+      if (config_hw_grow) begin
+        \$1762  = config_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1760  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1761  = 32'd0;
-    end else begin
-      \$1761  = \$177 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1761  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1762  = 32'd0;
-    end else begin
-      \$1762  = \$178 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1762  = 32'd0;
+      \$1762  = 5'h00;
     end
   end
   always @* begin
@@ -12615,7 +12698,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$95 ) begin
       \$1763  = 32'd0;
     end else begin
-      \$1763  = \$179 [31:0];
+      \$1763  = \$211 [31:0];
     end
     if (aclk_rst) begin
       \$1763  = 32'd0;
@@ -12627,7 +12710,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$95 ) begin
       \$1764  = 32'd0;
     end else begin
-      \$1764  = \$180 [31:0];
+      \$1764  = \$212 [31:0];
     end
     if (aclk_rst) begin
       \$1764  = 32'd0;
@@ -12639,7 +12722,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$95 ) begin
       \$1765  = 32'd0;
     end else begin
-      \$1765  = \$181 [31:0];
+      \$1765  = \$213 [31:0];
     end
     if (aclk_rst) begin
       \$1765  = 32'd0;
@@ -12647,723 +12730,616 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1766  = \$182 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$95 ) begin
+      \$1766  = 32'd0;
+    end else begin
+      \$1766  = \$214 [31:0];
+    end
     if (aclk_rst) begin
-      \$1766  = 18'h00000;
+      \$1766  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1767  = \$183 ;
+    \$1767  = \$219 ;
     if (aclk_rst) begin
       \$1767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1768  = config_ev_grant;
+    \$1768  = alloc_queue_head;
+    if (\$222 ) begin
+      \$1768  = \$223 ;
+    end
     if (aclk_rst) begin
-      \$1768  = 1'h0;
+      \$1768  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1769  = config_lw_granted_1;
+    \$1769  = alloc_queue_rd;
+    if (\$227 ) begin
+      \$1769  = alloc_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1769  = 1'h0;
+      \$1769  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1770  = \$194 [4:0];
+    \$1770  = alloc_queue_rd_next;
+    if (\$227 ) begin
+      \$1770  = \$228 [3:0];
+    end
     if (aclk_rst) begin
-      \$1770  = 5'h00;
+      \$1770  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1771  = config_in_use;
+    \$1771  = alloc_queue_wr;
+    if (\$232 ) begin
+      \$1771  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1771  = 5'h00;
+      \$1771  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1772  = \$204 ;
+    \$1772  = alloc_queue_wr_next;
+    if (\$232 ) begin
+      \$1772  = \$233 [3:0];
+    end
     if (aclk_rst) begin
-      \$1772  = 1'h0;
+      \$1772  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1773  = \$210 ;
+    \$1773 [0] = \$244 ;
+    \$1773 [1] = \$255 ;
+    \$1773 [2] = \$266 ;
+    \$1773 [3] = \$277 ;
+    \$1773 [4] = \$288 ;
+    \$1773 [5] = \$299 ;
+    \$1773 [6] = \$310 ;
+    \$1773 [7] = \$321 ;
+    \$1773 [8] = \$332 ;
     if (aclk_rst) begin
-      \$1773  = 1'h0;
+      \$1773  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1774  = config_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1774  = config_in_use;
-    end else begin
-      if (config_hw_grow) begin
-        \$1774  = config_in_use_was;
-      end
-    end
+    \$1774 [0] = \$338 ;
+    \$1774 [1] = \$344 ;
+    \$1774 [2] = \$350 ;
+    \$1774 [3] = \$356 ;
+    \$1774 [4] = \$362 ;
+    \$1774 [5] = \$368 ;
+    \$1774 [6] = \$374 ;
+    \$1774 [7] = \$380 ;
+    \$1774 [8] = \$386 ;
+    \$1774 [9] = \$392 ;
     if (aclk_rst) begin
-      \$1774  = 5'h00;
+      \$1774  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1775  = 32'd0;
-    end else begin
-      \$1775  = \$211 [31:0];
-    end
+    \$1775  = \$401 ;
     if (aclk_rst) begin
-      \$1775  = 32'd0;
+      \$1775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1776  = 32'd0;
-    end else begin
-      \$1776  = \$212 [31:0];
-    end
+    \$1776  = \$420 ;
     if (aclk_rst) begin
-      \$1776  = 32'd0;
+      \$1776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1777  = 32'd0;
-    end else begin
-      \$1777  = \$213 [31:0];
-    end
+    \$1777  = { \$423 , \$421 [1:0] };
     if (aclk_rst) begin
-      \$1777  = 32'd0;
+      \$1777  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1778  = 32'd0;
-    end else begin
-      \$1778  = \$214 [31:0];
-    end
+    \$1778  = \$428 [1:0];
     if (aclk_rst) begin
-      \$1778  = 32'd0;
+      \$1778  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1779  = \$221 ;
+    \$1779  = \$428 [14:2];
     if (aclk_rst) begin
-      \$1779  = 1'h0;
+      \$1779  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1780  = alloc_queue_head;
-    if (\$224 ) begin
-      \$1780  = \$225 ;
-    end
+    \$1780  = r1_valid;
     if (aclk_rst) begin
-      \$1780  = 15'h0000;
+      \$1780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1781  = alloc_queue_rd;
-    if (\$229 ) begin
-      \$1781  = alloc_queue_rd_next;
-    end
+    \$1781  = \$642 ;
     if (aclk_rst) begin
-      \$1781  = 4'h0;
+      \$1781  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1782  = alloc_queue_rd_next;
-    if (\$229 ) begin
-      \$1782  = \$230 [3:0];
-    end
+    \$1782 [0] = \$657 ;
+    \$1782 [1] = \$700 ;
+    \$1782 [2] = \$743 ;
+    \$1782 [3] = \$786 ;
     if (aclk_rst) begin
-      \$1782  = 4'h1;
+      \$1782  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1783  = alloc_queue_wr;
-    if (\$234 ) begin
-      \$1783  = alloc_queue_wr_next;
-    end
+    \$1783  = \$686 ;
     if (aclk_rst) begin
-      \$1783  = 4'h0;
+      \$1783  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1784  = alloc_queue_wr_next;
-    if (\$234 ) begin
-      \$1784  = \$235 [3:0];
-    end
+    \$1784  = \$729 ;
     if (aclk_rst) begin
-      \$1784  = 4'h1;
+      \$1784  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1785 [0] = \$246 ;
-    \$1785 [1] = \$257 ;
-    \$1785 [2] = \$268 ;
-    \$1785 [3] = \$279 ;
-    \$1785 [4] = \$290 ;
-    \$1785 [5] = \$301 ;
-    \$1785 [6] = \$312 ;
-    \$1785 [7] = \$323 ;
-    \$1785 [8] = \$334 ;
+    \$1785  = \$772 ;
     if (aclk_rst) begin
-      \$1785  = 9'h000;
+      \$1785  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1786 [0] = \$340 ;
-    \$1786 [1] = \$346 ;
-    \$1786 [2] = \$352 ;
-    \$1786 [3] = \$358 ;
-    \$1786 [4] = \$364 ;
-    \$1786 [5] = \$370 ;
-    \$1786 [6] = \$376 ;
-    \$1786 [7] = \$382 ;
-    \$1786 [8] = \$388 ;
-    \$1786 [9] = \$394 ;
+    \$1786  = bus__w_req;
     if (aclk_rst) begin
-      \$1786  = 10'h000;
+      \$1786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1787  = \$405 ;
+    \$1787  = \$869 [1:0];
     if (aclk_rst) begin
-      \$1787  = 1'h0;
+      \$1787  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1788  = \$428 ;
+    \$1788  = { w0_config_is, w0_log_is, w0_event_is };
     if (aclk_rst) begin
-      \$1788  = 1'h0;
+      \$1788  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1789  = { \$431 , \$429 [1:0] };
+    \$1789  = { \$872 , \$871 , \$870  };
     if (aclk_rst) begin
-      \$1789  = 15'h0000;
+      \$1789  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1790  = \$436 [1:0];
+    \$1790  = \$873 [22:19];
     if (aclk_rst) begin
-      \$1790  = 2'h0;
+      \$1790  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1791  = \$436 [14:2];
+    \$1791  = \$876 [31:0];
     if (aclk_rst) begin
-      \$1791  = 13'h0000;
+      \$1791  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1792  = r1_valid;
+    \$1792  = \$879 [31:0];
     if (aclk_rst) begin
-      \$1792  = 1'h0;
+      \$1792  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1793  = \$650 ;
+    \$1793  = \$882 [31:0];
     if (aclk_rst) begin
       \$1793  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1794 [0] = \$665 ;
-    \$1794 [1] = \$708 ;
-    \$1794 [2] = \$751 ;
-    \$1794 [3] = \$794 ;
+    \$1794  = command_queue_head;
+    if (\$885 ) begin
+      \$1794  = \$886 ;
+    end
     if (aclk_rst) begin
-      \$1794  = 4'h0;
+      \$1794  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1795  = \$694 ;
+    \$1795  = command_queue_rd;
+    if (\$890 ) begin
+      \$1795  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1795  = 32'd0;
+      \$1795  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1796  = \$737 ;
+    \$1796  = command_queue_rd_next;
+    if (\$890 ) begin
+      \$1796  = \$891 [3:0];
+    end
     if (aclk_rst) begin
-      \$1796  = 32'd0;
+      \$1796  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1797  = \$780 ;
+    \$1797  = command_queue_wr;
+    if (\$895 ) begin
+      \$1797  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1797  = 32'd0;
+      \$1797  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1798  = bus__w_req;
+    \$1798  = command_queue_wr_next;
+    if (\$895 ) begin
+      \$1798  = \$896 [3:0];
+    end
     if (aclk_rst) begin
-      \$1798  = 1'h0;
+      \$1798  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1799  = \$877 [1:0];
+    \$1799 [0] = \$907 ;
+    \$1799 [1] = \$918 ;
+    \$1799 [2] = \$929 ;
+    \$1799 [3] = \$940 ;
+    \$1799 [4] = \$951 ;
+    \$1799 [5] = \$962 ;
+    \$1799 [6] = \$973 ;
+    \$1799 [7] = \$984 ;
+    \$1799 [8] = \$995 ;
     if (aclk_rst) begin
-      \$1799  = 2'h0;
+      \$1799  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1800  = { w0_config_is, w0_log_is, w0_event_is };
+    \$1800 [0] = \$1001 ;
+    \$1800 [1] = \$1007 ;
+    \$1800 [2] = \$1013 ;
+    \$1800 [3] = \$1019 ;
+    \$1800 [4] = \$1025 ;
+    \$1800 [5] = \$1031 ;
+    \$1800 [6] = \$1037 ;
+    \$1800 [7] = \$1043 ;
+    \$1800 [8] = \$1049 ;
+    \$1800 [9] = \$1055 ;
     if (aclk_rst) begin
-      \$1800  = 3'h0;
+      \$1800  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1801  = { \$880 , \$879 , \$878  };
+    \$1801  = \$1058 ;
     if (aclk_rst) begin
-      \$1801  = 3'h0;
+      \$1801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1802  = \$881 [22:19];
+    \$1802  = \$1060 ;
     if (aclk_rst) begin
       \$1802  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1803  = \$884 [31:0];
+    \$1803  = \$1062 ;
     if (aclk_rst) begin
-      \$1803  = 32'd0;
+      \$1803  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1804  = \$887 [31:0];
+    \$1804  = \$1064 ;
     if (aclk_rst) begin
-      \$1804  = 32'd0;
+      \$1804  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1805  = \$890 [31:0];
+    \$1805  = \$1066 ;
     if (aclk_rst) begin
-      \$1805  = 32'd0;
+      \$1805  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1806  = command_queue_head;
-    if (\$893 ) begin
-      \$1806  = \$894 ;
-    end
+    \$1806  = \$1067 ;
     if (aclk_rst) begin
-      \$1806  = 46'h000000000000;
+      \$1806  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1807  = command_queue_rd;
-    if (\$898 ) begin
-      \$1807  = command_queue_rd_next;
-    end
+    \$1807  = \$1069 ;
     if (aclk_rst) begin
-      \$1807  = 4'h0;
+      \$1807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1808  = command_queue_rd_next;
-    if (\$898 ) begin
-      \$1808  = \$899 [3:0];
-    end
+    \$1808  = \$1070 ;
     if (aclk_rst) begin
-      \$1808  = 4'h1;
+      \$1808  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1809  = command_queue_wr;
-    if (\$903 ) begin
-      \$1809  = command_queue_wr_next;
-    end
+    \$1809  = \$1072 ;
     if (aclk_rst) begin
-      \$1809  = 4'h0;
+      \$1809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1810  = command_queue_wr_next;
-    if (\$903 ) begin
-      \$1810  = \$904 [3:0];
-    end
+    \$1810  = \$signal$284 ;
     if (aclk_rst) begin
-      \$1810  = 4'h1;
+      \$1810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1811 [0] = \$915 ;
-    \$1811 [1] = \$926 ;
-    \$1811 [2] = \$937 ;
-    \$1811 [3] = \$948 ;
-    \$1811 [4] = \$959 ;
-    \$1811 [5] = \$970 ;
-    \$1811 [6] = \$981 ;
-    \$1811 [7] = \$992 ;
-    \$1811 [8] = \$1003 ;
+    \$1811  = \$signal$285 ;
     if (aclk_rst) begin
-      \$1811  = 9'h000;
+      \$1811  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1812 [0] = \$1009 ;
-    \$1812 [1] = \$1015 ;
-    \$1812 [2] = \$1021 ;
-    \$1812 [3] = \$1027 ;
-    \$1812 [4] = \$1033 ;
-    \$1812 [5] = \$1039 ;
-    \$1812 [6] = \$1045 ;
-    \$1812 [7] = \$1051 ;
-    \$1812 [8] = \$1057 ;
-    \$1812 [9] = \$1063 ;
+    \$1812  = w1_data;
     if (aclk_rst) begin
-      \$1812  = 10'h000;
+      \$1812  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1813  = \$1066 ;
+    \$1813  = \$1080 ;
     if (aclk_rst) begin
       \$1813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1814  = \$1068 ;
+    \$1814  = \$1088 ;
     if (aclk_rst) begin
-      \$1814  = 4'h0;
+      \$1814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1815  = \$1070 ;
+    \$1815  = \$1096 ;
     if (aclk_rst) begin
-      \$1815  = 8'h00;
+      \$1815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1816  = \$1072 ;
+    \$1816  = \$1104 ;
     if (aclk_rst) begin
-      \$1816  = 8'h00;
+      \$1816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1817  = \$1074 ;
+    \$1817  = \$1112 ;
     if (aclk_rst) begin
-      \$1817  = 16'h0000;
+      \$1817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1818  = \$1075 ;
+    \$1818  = \$1120 ;
     if (aclk_rst) begin
-      \$1818  = 32'd0;
+      \$1818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1819  = \$1077 ;
+    \$1819  = \$1128 ;
     if (aclk_rst) begin
       \$1819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1820  = \$1078 ;
+    \$1820  = \$1136 ;
     if (aclk_rst) begin
-      \$1820  = 4'h0;
+      \$1820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1821  = \$1080 ;
+    \$1821  = \$1144 ;
     if (aclk_rst) begin
       \$1821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1822  = \$signal$284 ;
+    \$1822  = \$1152 ;
     if (aclk_rst) begin
       \$1822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1823  = \$signal$285 ;
+    \$1823  = \$1160 ;
     if (aclk_rst) begin
-      \$1823  = 4'h0;
+      \$1823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1824  = w1_data;
+    \$1824  = \$1168 ;
     if (aclk_rst) begin
-      \$1824  = 32'd0;
+      \$1824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1825  = \$1088 ;
+    \$1825  = \$1176 ;
     if (aclk_rst) begin
       \$1825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1826  = \$1096 ;
+    \$1826  = \$1241 [8];
     if (aclk_rst) begin
       \$1826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1827  = \$1104 ;
+    \$1827  = \$1282 [5];
     if (aclk_rst) begin
       \$1827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1828  = \$1112 ;
+    \$1828  = \$1285 ;
     if (aclk_rst) begin
       \$1828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1829  = \$1120 ;
+    \$1829  = \$1287 ;
     if (aclk_rst) begin
       \$1829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1830  = \$1128 ;
+    \$1830  = \$1290 ;
     if (aclk_rst) begin
-      \$1830  = 1'h0;
+      \$1830  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1831  = \$1136 ;
+    \$1831  = irq_enable;
+    if (\$1292 ) begin
+      \$1831  = \$signal$289 [4:0];
+    end
     if (aclk_rst) begin
-      \$1831  = 1'h0;
+      \$1831  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1832  = \$1144 ;
+    \$1832  = event_low_water;
+    if (\$1294 ) begin
+      \$1832 [7:0] = \$signal$289 [7:0];
+    end
+    if (\$1296 ) begin
+      \$1832 [15:8] = \$signal$289 [15:8];
+    end
+    if (\$1298 ) begin
+      \$1832 [16] = \$signal$289 [16];
+    end
     if (aclk_rst) begin
-      \$1832  = 1'h0;
+      \$1832  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1833  = \$1152 ;
-    if (aclk_rst) begin
-      \$1833  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1834  = \$1160 ;
-    if (aclk_rst) begin
-      \$1834  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1835  = \$1168 ;
-    if (aclk_rst) begin
-      \$1835  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1836  = \$1176 ;
-    if (aclk_rst) begin
-      \$1836  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1837  = \$1184 ;
-    if (aclk_rst) begin
-      \$1837  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1838  = \$1249 [8];
-    if (aclk_rst) begin
-      \$1838  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1839  = \$1290 [5];
-    if (aclk_rst) begin
-      \$1839  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1840  = \$1293 ;
-    if (aclk_rst) begin
-      \$1840  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1841  = \$1295 ;
-    if (aclk_rst) begin
-      \$1841  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1842  = \$1298 ;
-    if (aclk_rst) begin
-      \$1842  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1843  = irq_enable;
+    \$1833  = log_low_water;
     if (\$1300 ) begin
-      \$1843  = \$signal$289 [4:0];
+      \$1833 [7:0] = \$signal$289 [7:0];
     end
-    if (aclk_rst) begin
-      \$1843  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1844  = event_low_water;
     if (\$1302 ) begin
-      \$1844 [7:0] = \$signal$289 [7:0];
+      \$1833 [15:8] = \$signal$289 [15:8];
     end
     if (\$1304 ) begin
-      \$1844 [15:8] = \$signal$289 [15:8];
-    end
-    if (\$1306 ) begin
-      \$1844 [16] = \$signal$289 [16];
+      \$1833 [16] = \$signal$289 [16];
     end
     if (aclk_rst) begin
-      \$1844  = 17'h00000;
+      \$1833  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1845  = log_low_water;
+    \$1834  = config_low_water;
+    if (\$1306 ) begin
+      \$1834 [7:0] = \$signal$289 [7:0];
+    end
     if (\$1308 ) begin
-      \$1845 [7:0] = \$signal$289 [7:0];
+      \$1834 [15:8] = \$signal$289 [15:8];
     end
     if (\$1310 ) begin
-      \$1845 [15:8] = \$signal$289 [15:8];
-    end
-    if (\$1312 ) begin
-      \$1845 [16] = \$signal$289 [16];
+      \$1834 [16] = \$signal$289 [16];
     end
     if (aclk_rst) begin
-      \$1845  = 17'h00000;
+      \$1834  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1846  = config_low_water;
-    if (\$1314 ) begin
-      \$1846 [7:0] = \$signal$289 [7:0];
-    end
-    if (\$1316 ) begin
-      \$1846 [15:8] = \$signal$289 [15:8];
-    end
-    if (\$1318 ) begin
-      \$1846 [16] = \$signal$289 [16];
-    end
-    if (aclk_rst) begin
-      \$1846  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$3944$0 [4:1];
-  assign rsp_grant_pool = \port$3944$0 [6:5];
-  assign rsp_grant_user = \port$3944$48 [11:4];
-  assign rsp_flushed_err = \port$3959$0 [4:1];
-  assign rsp_flushed_pool = \port$3959$0 [14:13];
-  assign rsp_flushed_user = \port$3959$0 [12:5];
-  assign rsp_freed_err = \port$3947$0 [4:1];
-  assign rsp_freed_src = \port$3987$0 [0];
-  assign rsp_freed_in_pool = \port$3947$0 [15];
-  assign rsp_freed_pool = \port$3947$0 [14:13];
-  assign rsp_freed_tag = \port$3987$0 [36:33];
-  assign rsp_freed_addr = \port$3987$0 [32:1];
-  assign rsp_freed_user = \port$3947$0 [12:5];
-  assign rsp_grant_ok = \port$3944$0 [0];
-  assign rsp_freed_ok = \port$3947$0 [0];
-  assign rsp_flushed_ok = \port$3959$0 [0];
-  assign rsp_grant_overwrite = \port$3944$48 [12];
-  assign log_bank0_k = \$1334 [1:0];
-  assign log_bank1_k = \$1335 [1:0];
-  assign log_bank2_k = \$1336 [1:0];
-  assign log_bank3_k = \$1337 [1:0];
-  assign space_under = { \$1350 [5], \$1350  };
-  assign \$signal$105  = { low_water_hit, \$1355 , \$1353 , e1_exhausted, \$1352  };
+  assign rsp_grant_err = \port$3932$0 [4:1];
+  assign rsp_grant_pool = \port$3932$0 [6:5];
+  assign rsp_grant_user = \port$3932$48 [11:4];
+  assign rsp_flushed_err = \port$3947$0 [4:1];
+  assign rsp_flushed_pool = \port$3947$0 [14:13];
+  assign rsp_flushed_user = \port$3947$0 [12:5];
+  assign rsp_freed_err = \port$3935$0 [4:1];
+  assign rsp_freed_src = \port$3975$0 [0];
+  assign rsp_freed_in_pool = \port$3935$0 [15];
+  assign rsp_freed_pool = \port$3935$0 [14:13];
+  assign rsp_freed_tag = \port$3975$0 [36:33];
+  assign rsp_freed_addr = \port$3975$0 [32:1];
+  assign rsp_freed_user = \port$3935$0 [12:5];
+  assign rsp_grant_ok = \port$3932$0 [0];
+  assign rsp_freed_ok = \port$3935$0 [0];
+  assign rsp_flushed_ok = \port$3947$0 [0];
+  assign rsp_grant_overwrite = \port$3932$48 [12];
+  assign log_bank0_k = \$1326 [1:0];
+  assign log_bank1_k = \$1327 [1:0];
+  assign log_bank2_k = \$1328 [1:0];
+  assign log_bank3_k = \$1329 [1:0];
+  assign space_under = { \$1342 [5], \$1342  };
+  assign \$signal$105  = { low_water_hit, \$1347 , \$1345 , e1_exhausted, \$1344  };
   assign \$signal$166  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4073$0 [35:32];
-  assign bus__w_data_queued = \port$4073$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1550 , \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], w1_is_flush };
+  assign bus__w_strb_queued = \port$4061$0 [35:32];
+  assign bus__w_data_queued = \port$4061$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$307  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -13388,36 +13364,36 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$330  = alloc_queue_wr;
   assign \$signature__data$331  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 [3:0], 10'h000, \port$3944$0 [15:7] };
-  assign rsp_grant_slot = \port$3944$0 [15:7];
-  assign rsp_grant_tag = \port$3944$48 [3:0];
-  assign bus__r_slow_data = { \port$3944$0 [0], \port$3944$0 [4:1], 4'h0, \port$3944$48 [3:0], 10'h000, \port$3944$0 [15:7] };
-  assign w0_event_is_queued = \$1389 [6];
-  assign w0_event_is_pins = \$1392 [6];
-  assign w0_log_is_queued = \$1395 [6];
-  assign w0_log_is_pins = \$1398 [6];
-  assign w0_config_is_queued = \$1401 [6];
-  assign w0_config_is_pins = \$1404 [6];
+  assign handle = { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 [3:0], 10'h000, \port$3932$0 [15:7] };
+  assign rsp_grant_slot = \port$3932$0 [15:7];
+  assign rsp_grant_tag = \port$3932$48 [3:0];
+  assign bus__r_slow_data = { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 [3:0], 10'h000, \port$3932$0 [15:7] };
+  assign w0_event_is_queued = \$1377 [6];
+  assign w0_event_is_pins = \$1380 [6];
+  assign w0_log_is_queued = \$1383 [6];
+  assign w0_log_is_pins = \$1386 [6];
+  assign w0_config_is_queued = \$1389 [6];
+  assign w0_config_is_pins = \$1392 [6];
   assign bus__w_slow = w1_is_command;
   assign \read__addr$354  = command_queue_rd;
   assign \$signature__addr$355  = command_queue_wr;
-  assign \$signature__data$356  = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1550 , \$1547 [3], \$1543 [3], \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], w1_is_flush };
-  assign req_free_addr = \$1692 [32:1];
-  assign req_free_oor = \$1692 [33];
-  assign req_free_pool = \$1692 [35:34];
-  assign req_free_tag = \$1692 [39:36];
-  assign req_free_hit = \$1692 [42:40];
-  assign req_flush_select = \$1692 [45:43];
-  assign req_flush_pool = \$1692 [35:34];
-  assign \port$3200$0  = \$1352 ;
-  assign \port$3201$0  = \$1353 ;
-  assign \port$3203$0  = \$1355 ;
-  assign \port$3566$1  = \$1692 [45:1];
-  assign \port$4239$0  = \$signal$103 ;
+  assign \$signature__data$356  = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
+  assign req_free_addr = \$1680 [32:1];
+  assign req_free_oor = \$1680 [33];
+  assign req_free_pool = \$1680 [35:34];
+  assign req_free_tag = \$1680 [39:36];
+  assign req_free_hit = \$1680 [42:40];
+  assign req_flush_select = \$1680 [45:43];
+  assign req_flush_pool = \$1680 [35:34];
+  assign \port$3192$0  = \$1344 ;
+  assign \port$3193$0  = \$1345 ;
+  assign \port$3195$0  = \$1347 ;
+  assign \port$3554$1  = \$1680 [45:1];
+  assign \port$4227$0  = \$signal$103 ;
   assign bus__w_ack = \$signal$286 ;
-  assign \port$4511$0  = \$signal$104 ;
-  assign \$1354  = log_ev_overwrite;
-  assign \$1355  = log_ev_overwrite;
+  assign \port$4499$0  = \$signal$104 ;
+  assign \$1346  = log_ev_overwrite;
+  assign \$1347  = log_ev_overwrite;
   assign \$117  = 1'h1;
   assign \$118  = event_ev_grant;
   assign \$119  = 1'h1;
@@ -13441,198 +13417,198 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$200  = 1'h1;
   assign \$201  = config_ev_grant;
   assign \$208  = \$206 [5];
-  assign \$437  = bus__r_addr;
-  assign { \$440 [11:3], \$440 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$440 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$443 [11:4], \$443 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$443 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$446 [11:4], \$446 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$446 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$449 [11:5], \$449 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$449 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$452 [11:5], \$452 [3], \$452 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$452 [4], \$452 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$455 [11:5], \$455 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$455 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$458 [11:5], \$458 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$458 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$461 [11:6], \$461 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$461 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$464 [11:6], \$464 [4:3], \$464 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$464 [5], \$464 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$467 [11:6], \$467 [4], \$467 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$467 [5], \$467 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$470 [11:6], \$470 [4], \$470 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$470 [5], \$470 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$473 [11:6], \$473 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$473 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$476 [11:6], \$476 [3], \$476 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$476 [5:4], \$476 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$479 [11:6], \$479 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$479 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$482 [11:6], \$482 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$482 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$485 [11:9], \$485 [7:3], \$485 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$485 [8], \$485 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$488 [11:9], \$488 [7:4], \$488 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$488 [8], \$488 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$491 [11:9], \$491 [7:4], \$491 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$491 [8], \$491 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$494 [11:9], \$494 [7:5], \$494 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$494 [8], \$494 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$497 [11:9], \$497 [7:5], \$497 [3], \$497 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$497 [8], \$497 [4], \$497 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$500 [11:9], \$500 [7:5], \$500 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$500 [8], \$500 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$503 [11:9], \$503 [7:5], \$503 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$503 [8], \$503 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$506 [11:9], \$506 [7:6], \$506 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$506 [8], \$506 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$509 [11:9], \$509 [7:6], \$509 [4:3], \$509 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$509 [8], \$509 [5], \$509 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$512 [11:9], \$512 [7:6], \$512 [4], \$512 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$512 [8], \$512 [5], \$512 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$515 [11:9], \$515 [7:6], \$515 [4], \$515 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$515 [8], \$515 [5], \$515 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$518 [11:9], \$518 [7:6], \$518 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$518 [8], \$518 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$521 [11:9], \$521 [7:6], \$521 [3], \$521 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$521 [8], \$521 [5:4], \$521 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$524 [11:9], \$524 [7:6], \$524 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$524 [8], \$524 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$527 [11:9], \$527 [7:6], \$527 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$527 [8], \$527 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign { \$530 [11:9], \$530 [7], \$530 [5:3], \$530 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$530 [8], \$530 [6], \$530 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$533 [11:9], \$533 [7], \$533 [5:4], \$533 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$533 [8], \$533 [6], \$533 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$536 [11:9], \$536 [7], \$536 [5:4], \$536 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$536 [8], \$536 [6], \$536 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$539 [11:9], \$539 [7], \$539 [5], \$539 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
-  assign { \$539 [8], \$539 [6], \$539 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$542 [11:9], \$542 [7], \$542 [5], \$542 [3], \$542 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$542 [8], \$542 [6], \$542 [4], \$542 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$545 [11:9], \$545 [7], \$545 [5], \$545 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
-  assign { \$545 [8], \$545 [6], \$545 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$548 [11:9], \$548 [7], \$548 [5], \$548 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
-  assign { \$548 [8], \$548 [6], \$548 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
-  assign { \$551 [11:9], \$551 [7], \$551 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
-  assign { \$551 [8], \$551 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
-  assign { \$554 [11:9], \$554 [7], \$554 [4:3], \$554 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$554 [8], \$554 [6:5], \$554 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
-  assign { \$557 [11:9], \$557 [7], \$557 [4], \$557 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$557 [8], \$557 [6:5], \$557 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
-  assign { \$560 [11:9], \$560 [7], \$560 [4], \$560 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$560 [8], \$560 [6:5], \$560 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
-  assign { \$563 [11:9], \$563 [7], \$563 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
-  assign { \$563 [8], \$563 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
-  assign { \$566 [11:9], \$566 [7], \$566 [3], \$566 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$566 [8], \$566 [6:4], \$566 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
-  assign { \$569 [11:9], \$569 [7], \$569 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
-  assign { \$569 [8], \$569 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
-  assign { \$572 [11:9], \$572 [7], \$572 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
-  assign { \$572 [8], \$572 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
-  assign { \$575 [11:9], \$575 [6:3], \$575 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
-  assign { \$575 [8:7], \$575 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
-  assign { \$578 [11:9], \$578 [6:4], \$578 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
-  assign { \$578 [8:7], \$578 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
-  assign { \$581 [11:9], \$581 [6:4], \$581 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
-  assign { \$581 [8:7], \$581 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
-  assign { \$584 [11:9], \$584 [6:5], \$584 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
-  assign { \$584 [8:7], \$584 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
-  assign { \$587 [11:9], \$587 [6:5], \$587 [3], \$587 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$587 [8:7], \$587 [4], \$587 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
-  assign { \$590 [11:9], \$590 [6:5], \$590 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
-  assign { \$590 [8:7], \$590 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
-  assign { \$593 [11:9], \$593 [6:5], \$593 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
-  assign { \$593 [8:7], \$593 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
-  assign { \$596 [11:9], \$596 [6], \$596 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
-  assign { \$596 [8:7], \$596 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
-  assign { \$599 [11:9], \$599 [6], \$599 [4:3], \$599 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$599 [8:7], \$599 [5], \$599 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
-  assign { \$602 [11:9], \$602 [6], \$602 [4], \$602 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$602 [8:7], \$602 [5], \$602 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
-  assign { \$605 [11:9], \$605 [6], \$605 [4], \$605 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$605 [8:7], \$605 [5], \$605 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
-  assign { \$608 [11:9], \$608 [6], \$608 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
-  assign { \$608 [8:7], \$608 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
-  assign { \$611 [11:9], \$611 [6], \$611 [3], \$611 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$611 [8:7], \$611 [5:4], \$611 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
-  assign { \$614 [11:9], \$614 [6], \$614 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
-  assign { \$614 [8:7], \$614 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
-  assign { \$617 [11:9], \$617 [6], \$617 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
-  assign { \$617 [8:7], \$617 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$627  = 32'd0;
-  assign \$629  = { 30'h00000000, \$628  };
-  assign \$645  = 32'd0;
-  assign \$647  = \$646 ;
-  assign \$666  = 32'd0;
-  assign \$668  = \$667 ;
-  assign \$669  = 32'd0;
-  assign \$671  = \$670 ;
-  assign \$684  = 32'd0;
-  assign \$685  = 32'd0;
-  assign \$686  = 32'd0;
-  assign \$687  = \$683 ;
-  assign \$689  = 32'd0;
-  assign \$690  = \$688 ;
-  assign \$709  = 32'd0;
-  assign \$711  = \$710 ;
-  assign \$712  = 32'd0;
-  assign \$714  = \$713 ;
-  assign \$728  = 32'd0;
-  assign \$729  = \$727 ;
-  assign \$752  = 32'd0;
-  assign \$754  = \$753 ;
-  assign \$755  = 32'd0;
-  assign \$757  = \$756 ;
-  assign \$771  = 32'd0;
-  assign \$772  = \$770 ;
-  assign \$775  = 32'd0;
-  assign \$776  = \$774 ;
-  assign { \$798 [5:3], \$798 [1:0] } = { \$797 [11:9], \$797 [7:6] };
-  assign \$798 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$802 [5:3], \$802 [1] } = { \$801 [11:9], \$801 [7] };
-  assign { \$802 [2], \$802 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$807 [5:3], \$807 [0] } = { \$806 [11:9], \$806 [6] };
-  assign \$807 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$818 [5:3], \$818 [1:0] } = { \$817 [11:9], \$817 [7:6] };
-  assign \$818 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$822 [5:3], \$822 [1] } = { \$821 [11:9], \$821 [7] };
-  assign { \$822 [2], \$822 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$827 [5:3], \$827 [0] } = { \$826 [11:9], \$826 [6] };
-  assign \$827 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$838 [5:3], \$838 [1:0] } = { \$837 [11:9], \$837 [7:6] };
-  assign \$838 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$842 [5:3], \$842 [1] } = { \$841 [11:9], \$841 [7] };
-  assign { \$842 [2], \$842 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$847 [5:3], \$847 [0] } = { \$846 [11:9], \$846 [6] };
-  assign \$847 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$858 [5:3], \$858 [1:0] } = { \$857 [11:9], \$857 [7:6] };
-  assign \$858 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign { \$862 [5:3], \$862 [1] } = { \$861 [11:9], \$861 [7] };
-  assign { \$862 [2], \$862 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign { \$867 [5:3], \$867 [0] } = { \$866 [11:9], \$866 [6] };
-  assign \$867 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign { \$1387 [5:3], \$1387 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1387 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$1390 [5:3], \$1390 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1390 [2] = \$auto$rtlil.cc:2739:Not$148 ;
-  assign w0_event_slot_ok_queued = \$1405 [19];
-  assign w0_event_slot_ok_pins = \$1407 [19];
-  assign { \$1393 [5:3], \$1393 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1393 [2], \$1393 [0] } = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1396 [5:3], \$1396 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1396 [2], \$1396 [0] } = \$auto$rtlil.cc:2739:Not$152 ;
-  assign w0_log_slot_ok_queued = \$1409 [19];
-  assign w0_log_slot_ok_pins = \$1411 [19];
-  assign { \$1399 [5:3], \$1399 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1399 [2:1] = \$auto$rtlil.cc:2739:Not$154 ;
-  assign { \$1402 [5:3], \$1402 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1402 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
-  assign w0_config_slot_ok_queued = \$1413 [19];
-  assign w0_config_slot_ok_pins = \$1415 [19];
-  assign \$883  = { 4'h0, \$882 [18:0], 11'h000 };
-  assign \$886  = { 7'h00, \$885 [18:0], 8'h00 };
-  assign \$889  = { 5'h00, \$888 [18:0], 10'h000 };
+  assign \$429  = bus__r_addr;
+  assign { \$432 [11:3], \$432 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$432 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$435 [11:4], \$435 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$435 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$438 [11:4], \$438 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$438 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$441 [11:5], \$441 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$441 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$444 [11:5], \$444 [3], \$444 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$444 [4], \$444 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$447 [11:5], \$447 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$447 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$450 [11:5], \$450 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$450 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$453 [11:6], \$453 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$453 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$456 [11:6], \$456 [4:3], \$456 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$456 [5], \$456 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$459 [11:6], \$459 [4], \$459 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$459 [5], \$459 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$462 [11:6], \$462 [4], \$462 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$462 [5], \$462 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$465 [11:6], \$465 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$465 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$468 [11:6], \$468 [3], \$468 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$468 [5:4], \$468 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$471 [11:6], \$471 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$471 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$474 [11:6], \$474 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$474 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$477 [11:9], \$477 [7:3], \$477 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$477 [8], \$477 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$480 [11:9], \$480 [7:4], \$480 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$480 [8], \$480 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$483 [11:9], \$483 [7:4], \$483 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$483 [8], \$483 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$486 [11:9], \$486 [7:5], \$486 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$486 [8], \$486 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$489 [11:9], \$489 [7:5], \$489 [3], \$489 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$489 [8], \$489 [4], \$489 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$492 [11:9], \$492 [7:5], \$492 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$492 [8], \$492 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$495 [11:9], \$495 [7:5], \$495 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$495 [8], \$495 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$498 [11:9], \$498 [7:6], \$498 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$498 [8], \$498 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$501 [11:9], \$501 [7:6], \$501 [4:3], \$501 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$501 [8], \$501 [5], \$501 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$504 [11:9], \$504 [7:6], \$504 [4], \$504 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$504 [8], \$504 [5], \$504 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$507 [11:9], \$507 [7:6], \$507 [4], \$507 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$507 [8], \$507 [5], \$507 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$510 [11:9], \$510 [7:6], \$510 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$510 [8], \$510 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$513 [11:9], \$513 [7:6], \$513 [3], \$513 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$513 [8], \$513 [5:4], \$513 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$516 [11:9], \$516 [7:6], \$516 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$516 [8], \$516 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$519 [11:9], \$519 [7:6], \$519 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$519 [8], \$519 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$522 [11:9], \$522 [7], \$522 [5:3], \$522 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$522 [8], \$522 [6], \$522 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$525 [11:9], \$525 [7], \$525 [5:4], \$525 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$525 [8], \$525 [6], \$525 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$528 [11:9], \$528 [7], \$528 [5:4], \$528 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$528 [8], \$528 [6], \$528 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$531 [11:9], \$531 [7], \$531 [5], \$531 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$531 [8], \$531 [6], \$531 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$534 [11:9], \$534 [7], \$534 [5], \$534 [3], \$534 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$534 [8], \$534 [6], \$534 [4], \$534 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$537 [11:9], \$537 [7], \$537 [5], \$537 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$537 [8], \$537 [6], \$537 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$540 [11:9], \$540 [7], \$540 [5], \$540 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$540 [8], \$540 [6], \$540 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$543 [11:9], \$543 [7], \$543 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$543 [8], \$543 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$546 [11:9], \$546 [7], \$546 [4:3], \$546 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$546 [8], \$546 [6:5], \$546 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$549 [11:9], \$549 [7], \$549 [4], \$549 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$549 [8], \$549 [6:5], \$549 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$552 [11:9], \$552 [7], \$552 [4], \$552 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$552 [8], \$552 [6:5], \$552 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$555 [11:9], \$555 [7], \$555 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$555 [8], \$555 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$558 [11:9], \$558 [7], \$558 [3], \$558 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$558 [8], \$558 [6:4], \$558 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$561 [11:9], \$561 [7], \$561 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$561 [8], \$561 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$564 [11:9], \$564 [7], \$564 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$564 [8], \$564 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$567 [11:9], \$567 [6:3], \$567 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$567 [8:7], \$567 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$570 [11:9], \$570 [6:4], \$570 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$570 [8:7], \$570 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$573 [11:9], \$573 [6:4], \$573 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$573 [8:7], \$573 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$576 [11:9], \$576 [6:5], \$576 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$576 [8:7], \$576 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$579 [11:9], \$579 [6:5], \$579 [3], \$579 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$579 [8:7], \$579 [4], \$579 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$582 [11:9], \$582 [6:5], \$582 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$582 [8:7], \$582 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$585 [11:9], \$585 [6:5], \$585 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$585 [8:7], \$585 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$588 [11:9], \$588 [6], \$588 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$588 [8:7], \$588 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$591 [11:9], \$591 [6], \$591 [4:3], \$591 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$591 [8:7], \$591 [5], \$591 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$594 [11:9], \$594 [6], \$594 [4], \$594 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$594 [8:7], \$594 [5], \$594 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$597 [11:9], \$597 [6], \$597 [4], \$597 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$597 [8:7], \$597 [5], \$597 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$600 [11:9], \$600 [6], \$600 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$600 [8:7], \$600 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$603 [11:9], \$603 [6], \$603 [3], \$603 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$603 [8:7], \$603 [5:4], \$603 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$606 [11:9], \$606 [6], \$606 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$606 [8:7], \$606 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$609 [11:9], \$609 [6], \$609 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$609 [8:7], \$609 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$619  = 32'd0;
+  assign \$621  = { 30'h00000000, \$620  };
+  assign \$637  = 32'd0;
+  assign \$639  = \$638 ;
+  assign \$658  = 32'd0;
+  assign \$660  = \$659 ;
+  assign \$661  = 32'd0;
+  assign \$663  = \$662 ;
+  assign \$676  = 32'd0;
+  assign \$677  = 32'd0;
+  assign \$678  = 32'd0;
+  assign \$679  = \$675 ;
+  assign \$681  = 32'd0;
+  assign \$682  = \$680 ;
+  assign \$701  = 32'd0;
+  assign \$703  = \$702 ;
+  assign \$704  = 32'd0;
+  assign \$706  = \$705 ;
+  assign \$720  = 32'd0;
+  assign \$721  = \$719 ;
+  assign \$744  = 32'd0;
+  assign \$746  = \$745 ;
+  assign \$747  = 32'd0;
+  assign \$749  = \$748 ;
+  assign \$763  = 32'd0;
+  assign \$764  = \$762 ;
+  assign \$767  = 32'd0;
+  assign \$768  = \$766 ;
+  assign { \$790 [5:3], \$790 [1:0] } = { \$789 [11:9], \$789 [7:6] };
+  assign \$790 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$794 [5:3], \$794 [1] } = { \$793 [11:9], \$793 [7] };
+  assign { \$794 [2], \$794 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$799 [5:3], \$799 [0] } = { \$798 [11:9], \$798 [6] };
+  assign \$799 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$810 [5:3], \$810 [1:0] } = { \$809 [11:9], \$809 [7:6] };
+  assign \$810 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$814 [5:3], \$814 [1] } = { \$813 [11:9], \$813 [7] };
+  assign { \$814 [2], \$814 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$819 [5:3], \$819 [0] } = { \$818 [11:9], \$818 [6] };
+  assign \$819 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$830 [5:3], \$830 [1:0] } = { \$829 [11:9], \$829 [7:6] };
+  assign \$830 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$834 [5:3], \$834 [1] } = { \$833 [11:9], \$833 [7] };
+  assign { \$834 [2], \$834 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$839 [5:3], \$839 [0] } = { \$838 [11:9], \$838 [6] };
+  assign \$839 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$850 [5:3], \$850 [1:0] } = { \$849 [11:9], \$849 [7:6] };
+  assign \$850 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign { \$854 [5:3], \$854 [1] } = { \$853 [11:9], \$853 [7] };
+  assign { \$854 [2], \$854 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign { \$859 [5:3], \$859 [0] } = { \$858 [11:9], \$858 [6] };
+  assign \$859 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign { \$1375 [5:3], \$1375 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1375 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$1378 [5:3], \$1378 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1378 [2] = \$auto$rtlil.cc:2739:Not$148 ;
+  assign w0_event_slot_ok_queued = \$1393 [19];
+  assign w0_event_slot_ok_pins = \$1395 [19];
+  assign { \$1381 [5:3], \$1381 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1381 [2], \$1381 [0] } = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1384 [5:3], \$1384 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1384 [2], \$1384 [0] } = \$auto$rtlil.cc:2739:Not$152 ;
+  assign w0_log_slot_ok_queued = \$1397 [19];
+  assign w0_log_slot_ok_pins = \$1399 [19];
+  assign { \$1387 [5:3], \$1387 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1387 [2:1] = \$auto$rtlil.cc:2739:Not$154 ;
+  assign { \$1390 [5:3], \$1390 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1390 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
+  assign w0_config_slot_ok_queued = \$1401 [19];
+  assign w0_config_slot_ok_pins = \$1403 [19];
+  assign \$875  = { 4'h0, \$874 [18:0], 11'h000 };
+  assign \$878  = { 7'h00, \$877 [18:0], 8'h00 };
+  assign \$881  = { 5'h00, \$880 [18:0], 10'h000 };
 endmodule

@@ -339,9 +339,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4343$0 (\$11 [4:0]),
-    .\port$4343$55 (\$11 [62:55]),
-    .\port$4343$7 (\$11 [14:7]),
+    .\port$4331$0 (\$11 [4:0]),
+    .\port$4331$55 (\$11 [62:55]),
+    .\port$4331$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3929$52 (\$20 [56:51]),
+    .\port$3917$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3499$0 (\$16 ),
-    .\port$3500$0 (\$17 ),
-    .\port$3502$0 (\$18 ),
-    .\port$3929$1 (\$20 ),
-    .\port$4343$0 (\$11 [14:0]),
-    .\port$4343$55 (\$11 [78:55]),
-    .\port$4349$0 (\$12 ),
-    .\port$4364$0 (\$13 ),
-    .\port$4396$0 (\$14 ),
-    .\port$4485$0 (\$15 ),
-    .\port$4655$0 (\$signal ),
-    .\port$4925$0 (\$signal$58 ),
+    .\port$3491$0 (\$16 ),
+    .\port$3492$0 (\$17 ),
+    .\port$3494$0 (\$18 ),
+    .\port$3917$1 (\$20 ),
+    .\port$4331$0 (\$11 [14:0]),
+    .\port$4331$55 (\$11 [78:55]),
+    .\port$4337$0 (\$12 ),
+    .\port$4352$0 (\$13 ),
+    .\port$4384$0 (\$14 ),
+    .\port$4473$0 (\$15 ),
+    .\port$4643$0 (\$signal ),
+    .\port$4913$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4343$0 , \port$4343$7 , \port$4343$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4331$0 , \port$4331$7 , \port$4331$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1559,12 +1559,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4343$0 ;
-  wire [4:0] \port$4343$0 ;
-  input [7:0] \port$4343$55 ;
-  wire [7:0] \port$4343$55 ;
-  input [7:0] \port$4343$7 ;
-  wire [7:0] \port$4343$7 ;
+  input [4:0] \port$4331$0 ;
+  wire [4:0] \port$4331$0 ;
+  input [7:0] \port$4331$55 ;
+  wire [7:0] \port$4331$55 ;
+  input [7:0] \port$4331$7 ;
+  wire [7:0] \port$4331$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1734,7 +1734,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$113 )
-      r_slow_ring[r_slow_wr] <= { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 , 11'h000, \port$4343$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 , 11'h000, \port$4331$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$99  = r_fast_count[0] & \$98 ;
@@ -1920,7 +1920,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 , 11'h000, \port$4343$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 , 11'h000, \port$4331$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -3336,7 +3336,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 , 11'h000, \port$4343$7  };
+  assign r_slow_w_data = { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 , 11'h000, \port$4331$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3348,12 +3348,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$110  = r_slow_rd;
   assign \$signature__addr$111  = r_slow_wr;
-  assign \$signature__data$112  = { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 , 11'h000, \port$4343$7  };
+  assign \$signature__data$112  = { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 , 11'h000, \port$4331$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 , 11'h000, \port$4343$7  };
+  assign bus__r_slow_data = { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 , 11'h000, \port$4331$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3393,7 +3393,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3929$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+, \port$3917$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4977,8 +4977,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_tag;
-  input [5:0] \port$3929$52 ;
-  wire [5:0] \port$3929$52 ;
+  input [5:0] \port$3917$52 ;
+  wire [5:0] \port$3917$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   wire [7:0] \r__addr$404 ;
@@ -5306,10 +5306,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3929$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$3917$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3929$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$3917$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5440,19 +5440,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$174  = free_port_addr - 37'h1000004000;
   assign \$175  = ~ \$174 [40];
   assign \$177  = \$173  & \$176 ;
-  assign \$178  = free_src ? \port$3929$52 [0] : \$177 ;
+  assign \$178  = free_src ? \port$3917$52 [0] : \$177 ;
   assign \$179  = free_port_addr - 37'h1000010000;
   assign \$180  = ~ \$179 [40];
   assign \$181  = free_port_addr - 37'h1000020000;
   assign \$182  = ~ \$181 [40];
   assign \$184  = \$180  & \$183 ;
-  assign \$185  = free_src ? \port$3929$52 [1] : \$184 ;
+  assign \$185  = free_src ? \port$3917$52 [1] : \$184 ;
   assign \$186  = free_port_addr - 37'h1000100000;
   assign \$187  = ~ \$186 [40];
   assign \$188  = free_port_addr - 37'h1000130000;
   assign \$189  = ~ \$188 [40];
   assign \$191  = \$187  & \$190 ;
-  assign \$192  = free_src ? \port$3929$52 [2] : \$191 ;
+  assign \$192  = free_src ? \port$3917$52 [2] : \$191 ;
   assign \$193  = f0_addr[2:0] == f2_addr[2:0];
   assign \$194  = f0_addr[5:3] == f2_addr[5:3];
   assign \$195  = f0_addr[8:6] == f2_addr[8:6];
@@ -7866,7 +7866,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign small_grant_waddr = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
   assign medium_grant_waddr = { \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
   assign large_grant_waddr = { \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
-  assign flush_reg_select = \port$3929$52 [5:3];
+  assign flush_reg_select = \port$3917$52 [5:3];
   assign small_fresh_slot = \$659 [7:0];
   assign small_tail = small_queue_waddr;
   assign medium_fresh_slot = \$665 [6:0];
@@ -7877,7 +7877,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign large_flushing = x1_select[2];
   assign \$signal  = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
   assign fetched_snap = \$744 [6];
-  assign free_reg_hit = \port$3929$52 [2:0];
+  assign free_reg_hit = \port$3917$52 [2:0];
   assign \$signal$271  = \$893 [11];
   assign hit_a3 = \$897 [11];
   assign \$signal$290  = \$901 [11];
@@ -8237,9 +8237,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign { \$888 [36], \$888 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3499$0 , \port$3500$0 , \port$3502$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$3929$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4343$0 , \port$4343$55 , rsp_freed_valid, \port$4349$0 , rsp_flushed_valid, \port$4364$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4396$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4485$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4655$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4925$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3491$0 , \port$3492$0 , \port$3494$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$3917$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4331$0 , \port$4331$55 , rsp_freed_valid, \port$4337$0 , rsp_flushed_valid, \port$4352$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4384$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4473$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4643$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4913$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -8340,29 +8340,29 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1085 ;
   wire \$1086 ;
   wire \$1087 ;
-  wire \$1088 ;
-  wire \$1089 ;
+  wire [11:0] \$1088 ;
+  wire [3:0] \$1089 ;
   wire [4:0] \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  wire \$1094 ;
-  wire \$1095 ;
-  wire [11:0] \$1096 ;
+  wire [11:0] \$1090 ;
+  wire [7:0] \$1091 ;
+  wire [11:0] \$1092 ;
+  wire [7:0] \$1093 ;
+  wire [11:0] \$1094 ;
+  wire [15:0] \$1095 ;
+  wire [31:0] \$1096 ;
   wire [3:0] \$1097 ;
-  wire [11:0] \$1098 ;
-  wire [7:0] \$1099 ;
+  wire \$1098 ;
+  wire [3:0] \$1099 ;
   wire [120:0] \$11 ;
   wire [4:0] \$110 ;
-  wire [11:0] \$1100 ;
-  wire [7:0] \$1101 ;
-  wire [11:0] \$1102 ;
-  wire [15:0] \$1103 ;
-  wire [31:0] \$1104 ;
-  wire [3:0] \$1105 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
   wire \$1106 ;
-  wire [3:0] \$1107 ;
+  wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
   wire [17:0] \$111 ;
@@ -8543,7 +8543,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1268 ;
   wire \$1269 ;
   wire \$127 ;
-  wire \$1270 ;
+  wire [8:0] \$1270 ;
   wire \$1271 ;
   wire \$1272 ;
   wire \$1273 ;
@@ -8551,7 +8551,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1275 ;
   wire \$1276 ;
   wire \$1277 ;
-  wire [8:0] \$1278 ;
+  wire \$1278 ;
   wire \$1279 ;
   wire \$128 ;
   wire \$1280 ;
@@ -8589,7 +8589,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1309 ;
   wire \$131 ;
   wire \$1310 ;
-  wire \$1311 ;
+  wire [5:0] \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
@@ -8597,7 +8597,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
-  wire [5:0] \$1319 ;
+  wire [4:0] \$1319 ;
   wire \$132 ;
   wire \$1320 ;
   wire \$1321 ;
@@ -8606,7 +8606,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
-  wire [4:0] \$1327 ;
+  wire \$1327 ;
   wire \$1328 ;
   wire \$1329 ;
   wire \$133 ;
@@ -8627,50 +8627,50 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1343 ;
   wire \$1344 ;
   wire \$1345 ;
-  wire \$1346 ;
+  wire [1:0] \$1346 ;
   wire \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
   wire [10:0] \$135 ;
-  wire \$1350 ;
+  wire [1:0] \$1350 ;
   wire \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
-  wire [1:0] \$1354 ;
-  wire \$1355 ;
-  wire \$1356 ;
-  wire \$1357 ;
-  wire [1:0] \$1358 ;
-  wire \$1359 ;
+  wire \$1354 ;
+  wire [2:0] \$1355 ;
+  wire [2:0] \$1356 ;
+  wire [2:0] \$1357 ;
+  wire [2:0] \$1358 ;
+  wire [6:0] \$1359 ;
   wire \$136 ;
   wire \$1360 ;
-  wire \$1361 ;
+  wire [6:0] \$1361 ;
   wire \$1362 ;
-  wire [2:0] \$1363 ;
-  wire [2:0] \$1364 ;
-  wire [2:0] \$1365 ;
-  wire [2:0] \$1366 ;
+  wire [6:0] \$1363 ;
+  wire \$1364 ;
+  wire [6:0] \$1365 ;
+  wire \$1366 ;
   wire [6:0] \$1367 ;
   wire \$1368 ;
   wire [6:0] \$1369 ;
   wire \$137 ;
   wire \$1370 ;
-  wire [6:0] \$1371 ;
-  wire \$1372 ;
-  wire [6:0] \$1373 ;
+  wire [5:0] \$1371 ;
+  wire [5:0] \$1372 ;
+  wire \$1373 ;
   wire \$1374 ;
-  wire [6:0] \$1375 ;
+  wire \$1375 ;
   wire \$1376 ;
-  wire [6:0] \$1377 ;
+  wire [4:0] \$1377 ;
   wire \$1378 ;
-  wire [5:0] \$1379 ;
+  wire \$1379 ;
   wire \$138 ;
-  wire [5:0] \$1380 ;
+  wire \$1380 ;
   wire \$1381 ;
   wire \$1382 ;
   wire \$1383 ;
   wire \$1384 ;
-  wire [4:0] \$1385 ;
+  wire \$1385 ;
   wire \$1386 ;
   wire \$1387 ;
   wire \$1388 ;
@@ -8689,22 +8689,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [2:0] \$14 ;
   wire [32:0] \$140 ;
   wire \$1400 ;
-  wire \$1401 ;
-  wire \$1402 ;
+  wire [31:0] \$1401 ;
+  wire [31:0] \$1402 ;
   wire \$1403 ;
-  wire \$1404 ;
-  wire \$1405 ;
-  wire \$1406 ;
-  wire \$1407 ;
-  wire \$1408 ;
-  wire \$1409 ;
+  wire [5:0] \$1404 ;
+  wire [5:0] \$1405 ;
+  wire [6:0] \$1406 ;
+  wire [5:0] \$1407 ;
+  wire [5:0] \$1408 ;
+  wire [6:0] \$1409 ;
   wire [32:0] \$141 ;
-  wire \$1410 ;
-  wire \$1411 ;
-  wire \$1412 ;
-  wire [31:0] \$1413 ;
-  wire [31:0] \$1414 ;
-  wire \$1415 ;
+  wire [5:0] \$1410 ;
+  wire [5:0] \$1411 ;
+  wire [6:0] \$1412 ;
+  wire [5:0] \$1413 ;
+  wire [5:0] \$1414 ;
+  wire [6:0] \$1415 ;
   wire [5:0] \$1416 ;
   wire [5:0] \$1417 ;
   wire [6:0] \$1418 ;
@@ -8712,35 +8712,35 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [32:0] \$142 ;
   wire [5:0] \$1420 ;
   wire [6:0] \$1421 ;
-  wire [5:0] \$1422 ;
-  wire [5:0] \$1423 ;
-  wire [6:0] \$1424 ;
-  wire [5:0] \$1425 ;
-  wire [5:0] \$1426 ;
-  wire [6:0] \$1427 ;
-  wire [5:0] \$1428 ;
-  wire [5:0] \$1429 ;
+  wire [20:0] \$1422 ;
+  wire \$1423 ;
+  wire [20:0] \$1424 ;
+  wire \$1425 ;
+  wire [20:0] \$1426 ;
+  wire \$1427 ;
+  wire [20:0] \$1428 ;
+  wire \$1429 ;
   wire [32:0] \$143 ;
-  wire [6:0] \$1430 ;
-  wire [5:0] \$1431 ;
-  wire [5:0] \$1432 ;
-  wire [6:0] \$1433 ;
-  wire [20:0] \$1434 ;
+  wire [20:0] \$1430 ;
+  wire \$1431 ;
+  wire [20:0] \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
   wire \$1435 ;
-  wire [20:0] \$1436 ;
+  wire \$1436 ;
   wire \$1437 ;
-  wire [20:0] \$1438 ;
+  wire \$1438 ;
   wire \$1439 ;
   wire [17:0] \$144 ;
-  wire [20:0] \$1440 ;
+  wire [3:0] \$1440 ;
   wire \$1441 ;
-  wire [20:0] \$1442 ;
+  wire \$1442 ;
   wire \$1443 ;
-  wire [20:0] \$1444 ;
+  wire [3:0] \$1444 ;
   wire \$1445 ;
   wire \$1446 ;
   wire \$1447 ;
-  wire \$1448 ;
+  wire [3:0] \$1448 ;
   wire \$1449 ;
   wire \$145 ;
   wire \$1450 ;
@@ -8910,30 +8910,30 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
-  wire [3:0] \$1600 ;
+  wire \$1600 ;
   wire \$1601 ;
   wire \$1602 ;
   wire \$1603 ;
-  wire [3:0] \$1604 ;
+  wire \$1604 ;
   wire \$1605 ;
   wire \$1606 ;
   wire \$1607 ;
-  wire [3:0] \$1608 ;
+  wire \$1608 ;
   wire \$1609 ;
   wire \$161 ;
   wire \$1610 ;
   wire \$1611 ;
   wire \$1612 ;
-  wire \$1613 ;
+  wire [3:0] \$1613 ;
   wire \$1614 ;
   wire \$1615 ;
   wire \$1616 ;
-  wire \$1617 ;
+  wire [3:0] \$1617 ;
   wire \$1618 ;
   wire \$1619 ;
   wire \$162 ;
   wire \$1620 ;
-  wire \$1621 ;
+  wire [3:0] \$1621 ;
   wire \$1622 ;
   wire \$1623 ;
   wire \$1624 ;
@@ -9101,32 +9101,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1770 ;
   wire \$1771 ;
   wire \$1772 ;
-  wire [3:0] \$1773 ;
+  wire [57:0] \$1773 ;
   wire \$1774 ;
   wire \$1775 ;
   wire \$1776 ;
-  wire [3:0] \$1777 ;
+  wire \$1777 ;
   wire \$1778 ;
   wire \$1779 ;
   wire \$178 ;
   wire \$1780 ;
-  wire [3:0] \$1781 ;
-  wire \$1782 ;
-  wire \$1783 ;
-  wire \$1784 ;
-  wire [57:0] \$1785 ;
-  wire \$1786 ;
-  wire \$1787 ;
-  wire \$1788 ;
-  wire \$1789 ;
+  reg [31:0] \$1781 ;
+  reg \$1782 ;
+  reg \$1783 ;
+  reg [1:0] \$1784 ;
+  reg \$1785 ;
+  reg \$1786 ;
+  reg \$1787 ;
+  reg \$1788 ;
+  reg \$1789 ;
   wire \$179 ;
-  wire \$1790 ;
-  wire \$1791 ;
-  wire \$1792 ;
-  reg [31:0] \$1793 ;
+  reg \$1790 ;
+  reg \$1791 ;
+  reg \$1792 ;
+  reg \$1793 ;
   reg \$1794 ;
   reg \$1795 ;
-  reg [1:0] \$1796 ;
+  reg \$1796 ;
   reg \$1797 ;
   reg \$1798 ;
   reg \$1799 ;
@@ -9140,150 +9140,138 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1805 ;
   reg \$1806 ;
   reg \$1807 ;
-  reg \$1808 ;
-  reg \$1809 ;
+  reg [4:0] \$1808 ;
+  reg [3:0] \$1809 ;
   wire \$181 ;
-  reg \$1810 ;
-  reg \$1811 ;
-  reg \$1812 ;
-  reg \$1813 ;
-  reg \$1814 ;
-  reg \$1815 ;
+  reg [31:0] \$1810 ;
+  reg [1:0] \$1811 ;
+  reg [31:0] \$1812 ;
+  reg [1:0] \$1813 ;
+  reg [1:0] \$1814 ;
+  reg [3:0] \$1815 ;
   reg \$1816 ;
-  reg \$1817 ;
-  reg \$1818 ;
-  reg \$1819 ;
+  reg [1:0] \$1817 ;
+  reg [4:0] \$1818 ;
+  reg [17:0] \$1819 ;
   wire \$182 ;
-  reg [4:0] \$1820 ;
-  reg [3:0] \$1821 ;
-  reg [31:0] \$1822 ;
-  reg [1:0] \$1823 ;
-  reg [31:0] \$1824 ;
-  reg [1:0] \$1825 ;
-  reg [1:0] \$1826 ;
-  reg [3:0] \$1827 ;
-  reg \$1828 ;
-  reg [1:0] \$1829 ;
+  reg \$1820 ;
+  reg \$1821 ;
+  reg \$1822 ;
+  reg [8:0] \$1823 ;
+  reg [8:0] \$1824 ;
+  reg \$1825 ;
+  reg \$1826 ;
+  reg [8:0] \$1827 ;
+  reg [31:0] \$1828 ;
+  reg [31:0] \$1829 ;
   wire \$183 ;
-  reg [4:0] \$1830 ;
-  reg [17:0] \$1831 ;
-  reg \$1832 ;
+  reg [31:0] \$1830 ;
+  reg [31:0] \$1831 ;
+  reg [17:0] \$1832 ;
   reg \$1833 ;
   reg \$1834 ;
-  reg [8:0] \$1835 ;
-  reg [8:0] \$1836 ;
-  reg \$1837 ;
+  reg \$1835 ;
+  reg [7:0] \$1836 ;
+  reg [7:0] \$1837 ;
   reg \$1838 ;
-  reg [8:0] \$1839 ;
+  reg \$1839 ;
   wire \$184 ;
-  reg [31:0] \$1840 ;
+  reg [7:0] \$1840 ;
   reg [31:0] \$1841 ;
   reg [31:0] \$1842 ;
   reg [31:0] \$1843 ;
-  reg [17:0] \$1844 ;
-  reg \$1845 ;
+  reg [31:0] \$1844 ;
+  reg [17:0] \$1845 ;
   reg \$1846 ;
   reg \$1847 ;
-  reg [7:0] \$1848 ;
-  reg [7:0] \$1849 ;
+  reg \$1848 ;
+  reg [5:0] \$1849 ;
   wire \$185 ;
-  reg \$1850 ;
+  reg [5:0] \$1850 ;
   reg \$1851 ;
-  reg [7:0] \$1852 ;
-  reg [31:0] \$1853 ;
+  reg \$1852 ;
+  reg [5:0] \$1853 ;
   reg [31:0] \$1854 ;
   reg [31:0] \$1855 ;
   reg [31:0] \$1856 ;
-  reg [17:0] \$1857 ;
+  reg [31:0] \$1857 ;
   reg \$1858 ;
-  reg \$1859 ;
+  reg [15:0] \$1859 ;
   wire [5:0] \$186 ;
-  reg \$1860 ;
-  reg [5:0] \$1861 ;
-  reg [5:0] \$1862 ;
-  reg \$1863 ;
-  reg \$1864 ;
-  reg [5:0] \$1865 ;
-  reg [31:0] \$1866 ;
-  reg [31:0] \$1867 ;
-  reg [31:0] \$1868 ;
-  reg [31:0] \$1869 ;
+  reg [3:0] \$1860 ;
+  reg [3:0] \$1861 ;
+  reg [3:0] \$1862 ;
+  reg [3:0] \$1863 ;
+  reg [9:0] \$1864 ;
+  reg [10:0] \$1865 ;
+  reg \$1866 ;
+  reg \$1867 ;
+  reg [15:0] \$1868 ;
+  reg [1:0] \$1869 ;
   wire [5:0] \$187 ;
-  reg \$1870 ;
-  reg [15:0] \$1871 ;
-  reg [3:0] \$1872 ;
+  reg [13:0] \$1870 ;
+  reg \$1871 ;
+  reg [31:0] \$1872 ;
   reg [3:0] \$1873 ;
-  reg [3:0] \$1874 ;
-  reg [3:0] \$1875 ;
-  reg [9:0] \$1876 ;
-  reg [10:0] \$1877 ;
-  reg \$1878 ;
-  reg \$1879 ;
+  reg [31:0] \$1874 ;
+  reg [31:0] \$1875 ;
+  reg [31:0] \$1876 ;
+  reg \$1877 ;
+  reg [1:0] \$1878 ;
+  reg [2:0] \$1879 ;
   wire [7:0] \$188 ;
-  reg [15:0] \$1880 ;
-  reg [1:0] \$1881 ;
-  reg [13:0] \$1882 ;
-  reg \$1883 ;
-  reg [31:0] \$1884 ;
-  reg [3:0] \$1885 ;
-  reg [31:0] \$1886 ;
-  reg [31:0] \$1887 ;
-  reg [31:0] \$1888 ;
-  reg \$1889 ;
+  reg [2:0] \$1880 ;
+  reg [7:0] \$1881 ;
+  reg [39:0] \$1882 ;
+  reg [39:0] \$1883 ;
+  reg [39:0] \$1884 ;
+  reg [57:0] \$1885 ;
+  reg [3:0] \$1886 ;
+  reg [3:0] \$1887 ;
+  reg [3:0] \$1888 ;
+  reg [3:0] \$1889 ;
   wire [7:0] \$189 ;
-  reg [1:0] \$1890 ;
-  reg [2:0] \$1891 ;
-  reg [2:0] \$1892 ;
-  reg [7:0] \$1893 ;
-  reg [39:0] \$1894 ;
-  reg [39:0] \$1895 ;
-  reg [39:0] \$1896 ;
-  reg [57:0] \$1897 ;
-  reg [3:0] \$1898 ;
+  reg [9:0] \$1890 ;
+  reg [10:0] \$1891 ;
+  reg \$1892 ;
+  reg [3:0] \$1893 ;
+  reg [7:0] \$1894 ;
+  reg [7:0] \$1895 ;
+  reg [15:0] \$1896 ;
+  reg [31:0] \$1897 ;
+  reg \$1898 ;
   reg [3:0] \$1899 ;
   wire \$19 ;
   wire \$190 ;
-  reg [3:0] \$1900 ;
-  reg [3:0] \$1901 ;
-  reg [9:0] \$1902 ;
-  reg [10:0] \$1903 ;
+  reg \$1900 ;
+  reg \$1901 ;
+  reg [3:0] \$1902 ;
+  reg [31:0] \$1903 ;
   reg \$1904 ;
-  reg [3:0] \$1905 ;
-  reg [7:0] \$1906 ;
-  reg [7:0] \$1907 ;
-  reg [15:0] \$1908 ;
-  reg [31:0] \$1909 ;
+  reg \$1905 ;
+  reg \$1906 ;
+  reg \$1907 ;
+  reg \$1908 ;
+  reg \$1909 ;
   wire \$191 ;
   reg \$1910 ;
-  reg [3:0] \$1911 ;
+  reg \$1911 ;
   reg \$1912 ;
   reg \$1913 ;
-  reg [3:0] \$1914 ;
-  reg [31:0] \$1915 ;
+  reg \$1914 ;
+  reg \$1915 ;
   reg \$1916 ;
   reg \$1917 ;
   reg \$1918 ;
   reg \$1919 ;
   wire [6:0] \$192 ;
   reg \$1920 ;
-  reg \$1921 ;
-  reg \$1922 ;
-  reg \$1923 ;
-  reg \$1924 ;
-  reg \$1925 ;
-  reg \$1926 ;
-  reg \$1927 ;
-  reg \$1928 ;
-  reg \$1929 ;
+  reg [4:0] \$1921 ;
+  reg [4:0] \$1922 ;
+  reg [16:0] \$1923 ;
+  reg [16:0] \$1924 ;
+  reg [16:0] \$1925 ;
   wire \$193 ;
-  reg \$1930 ;
-  reg \$1931 ;
-  reg \$1932 ;
-  reg [4:0] \$1933 ;
-  reg [4:0] \$1934 ;
-  reg [16:0] \$1935 ;
-  reg [16:0] \$1936 ;
-  reg [16:0] \$1937 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
@@ -9311,21 +9299,21 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire \$218 ;
+  wire [15:0] \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire [15:0] \$220 ;
+  wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire \$223 ;
+  wire [4:0] \$223 ;
   wire \$224 ;
-  wire [4:0] \$225 ;
+  wire \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire \$228 ;
+  wire [4:0] \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire [4:0] \$230 ;
+  wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
@@ -9550,241 +9538,241 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
-  wire \$438 ;
-  wire \$439 ;
+  wire [6:0] \$433 ;
+  wire [6:0] \$434 ;
+  reg [13:0] \$435 ;
+  wire [6:0] \$436 ;
+  wire [6:0] \$437 ;
+  reg [13:0] \$438 ;
+  wire [15:0] \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire [6:0] \$441 ;
-  wire [6:0] \$442 ;
-  reg [13:0] \$443 ;
-  wire [6:0] \$444 ;
-  wire [6:0] \$445 ;
-  reg [13:0] \$446 ;
-  wire [15:0] \$447 ;
-  wire [15:0] \$448 ;
-  wire [11:0] \$449 ;
+  wire [15:0] \$440 ;
+  wire [11:0] \$441 ;
+  wire [11:0] \$442 ;
+  wire [12:0] \$443 ;
+  wire [11:0] \$444 ;
+  wire [11:0] \$445 ;
+  wire [12:0] \$446 ;
+  wire [11:0] \$447 ;
+  wire [11:0] \$448 ;
+  wire [12:0] \$449 ;
   wire \$45 ;
   wire [11:0] \$450 ;
-  wire [12:0] \$451 ;
-  wire [11:0] \$452 ;
+  wire [11:0] \$451 ;
+  wire [12:0] \$452 ;
   wire [11:0] \$453 ;
-  wire [12:0] \$454 ;
-  wire [11:0] \$455 ;
+  wire [11:0] \$454 ;
+  wire [12:0] \$455 ;
   wire [11:0] \$456 ;
-  wire [12:0] \$457 ;
-  wire [11:0] \$458 ;
+  wire [11:0] \$457 ;
+  wire [12:0] \$458 ;
   wire [11:0] \$459 ;
   wire \$46 ;
-  wire [12:0] \$460 ;
-  wire [11:0] \$461 ;
+  wire [11:0] \$460 ;
+  wire [12:0] \$461 ;
   wire [11:0] \$462 ;
-  wire [12:0] \$463 ;
-  wire [11:0] \$464 ;
+  wire [11:0] \$463 ;
+  wire [12:0] \$464 ;
   wire [11:0] \$465 ;
-  wire [12:0] \$466 ;
-  wire [11:0] \$467 ;
+  wire [11:0] \$466 ;
+  wire [12:0] \$467 ;
   wire [11:0] \$468 ;
-  wire [12:0] \$469 ;
+  wire [11:0] \$469 ;
   wire \$47 ;
-  wire [11:0] \$470 ;
+  wire [12:0] \$470 ;
   wire [11:0] \$471 ;
-  wire [12:0] \$472 ;
-  wire [11:0] \$473 ;
+  wire [11:0] \$472 ;
+  wire [12:0] \$473 ;
   wire [11:0] \$474 ;
-  wire [12:0] \$475 ;
-  wire [11:0] \$476 ;
+  wire [11:0] \$475 ;
+  wire [12:0] \$476 ;
   wire [11:0] \$477 ;
-  wire [12:0] \$478 ;
-  wire [11:0] \$479 ;
+  wire [11:0] \$478 ;
+  wire [12:0] \$479 ;
   wire \$48 ;
   wire [11:0] \$480 ;
-  wire [12:0] \$481 ;
-  wire [11:0] \$482 ;
+  wire [11:0] \$481 ;
+  wire [12:0] \$482 ;
   wire [11:0] \$483 ;
-  wire [12:0] \$484 ;
-  wire [11:0] \$485 ;
+  wire [11:0] \$484 ;
+  wire [12:0] \$485 ;
   wire [11:0] \$486 ;
-  wire [12:0] \$487 ;
-  wire [11:0] \$488 ;
+  wire [11:0] \$487 ;
+  wire [12:0] \$488 ;
   wire [11:0] \$489 ;
   wire \$49 ;
-  wire [12:0] \$490 ;
-  wire [11:0] \$491 ;
+  wire [11:0] \$490 ;
+  wire [12:0] \$491 ;
   wire [11:0] \$492 ;
-  wire [12:0] \$493 ;
-  wire [11:0] \$494 ;
+  wire [11:0] \$493 ;
+  wire [12:0] \$494 ;
   wire [11:0] \$495 ;
-  wire [12:0] \$496 ;
-  wire [11:0] \$497 ;
+  wire [11:0] \$496 ;
+  wire [12:0] \$497 ;
   wire [11:0] \$498 ;
-  wire [12:0] \$499 ;
+  wire [11:0] \$499 ;
   wire [32:0] \$5 ;
   wire \$50 ;
-  wire [11:0] \$500 ;
+  wire [12:0] \$500 ;
   wire [11:0] \$501 ;
-  wire [12:0] \$502 ;
-  wire [11:0] \$503 ;
+  wire [11:0] \$502 ;
+  wire [12:0] \$503 ;
   wire [11:0] \$504 ;
-  wire [12:0] \$505 ;
-  wire [11:0] \$506 ;
+  wire [11:0] \$505 ;
+  wire [12:0] \$506 ;
   wire [11:0] \$507 ;
-  wire [12:0] \$508 ;
-  wire [11:0] \$509 ;
+  wire [11:0] \$508 ;
+  wire [12:0] \$509 ;
   wire \$51 ;
   wire [11:0] \$510 ;
-  wire [12:0] \$511 ;
-  wire [11:0] \$512 ;
+  wire [11:0] \$511 ;
+  wire [12:0] \$512 ;
   wire [11:0] \$513 ;
-  wire [12:0] \$514 ;
-  wire [11:0] \$515 ;
+  wire [11:0] \$514 ;
+  wire [12:0] \$515 ;
   wire [11:0] \$516 ;
-  wire [12:0] \$517 ;
-  wire [11:0] \$518 ;
+  wire [11:0] \$517 ;
+  wire [12:0] \$518 ;
   wire [11:0] \$519 ;
   wire \$52 ;
-  wire [12:0] \$520 ;
-  wire [11:0] \$521 ;
+  wire [11:0] \$520 ;
+  wire [12:0] \$521 ;
   wire [11:0] \$522 ;
-  wire [12:0] \$523 ;
-  wire [11:0] \$524 ;
+  wire [11:0] \$523 ;
+  wire [12:0] \$524 ;
   wire [11:0] \$525 ;
-  wire [12:0] \$526 ;
-  wire [11:0] \$527 ;
+  wire [11:0] \$526 ;
+  wire [12:0] \$527 ;
   wire [11:0] \$528 ;
-  wire [12:0] \$529 ;
+  wire [11:0] \$529 ;
   wire \$53 ;
-  wire [11:0] \$530 ;
+  wire [12:0] \$530 ;
   wire [11:0] \$531 ;
-  wire [12:0] \$532 ;
-  wire [11:0] \$533 ;
+  wire [11:0] \$532 ;
+  wire [12:0] \$533 ;
   wire [11:0] \$534 ;
-  wire [12:0] \$535 ;
-  wire [11:0] \$536 ;
+  wire [11:0] \$535 ;
+  wire [12:0] \$536 ;
   wire [11:0] \$537 ;
-  wire [12:0] \$538 ;
-  wire [11:0] \$539 ;
+  wire [11:0] \$538 ;
+  wire [12:0] \$539 ;
   wire \$54 ;
   wire [11:0] \$540 ;
-  wire [12:0] \$541 ;
-  wire [11:0] \$542 ;
+  wire [11:0] \$541 ;
+  wire [12:0] \$542 ;
   wire [11:0] \$543 ;
-  wire [12:0] \$544 ;
-  wire [11:0] \$545 ;
+  wire [11:0] \$544 ;
+  wire [12:0] \$545 ;
   wire [11:0] \$546 ;
-  wire [12:0] \$547 ;
-  wire [11:0] \$548 ;
+  wire [11:0] \$547 ;
+  wire [12:0] \$548 ;
   wire [11:0] \$549 ;
   wire \$55 ;
-  wire [12:0] \$550 ;
-  wire [11:0] \$551 ;
+  wire [11:0] \$550 ;
+  wire [12:0] \$551 ;
   wire [11:0] \$552 ;
-  wire [12:0] \$553 ;
-  wire [11:0] \$554 ;
+  wire [11:0] \$553 ;
+  wire [12:0] \$554 ;
   wire [11:0] \$555 ;
-  wire [12:0] \$556 ;
-  wire [11:0] \$557 ;
+  wire [11:0] \$556 ;
+  wire [12:0] \$557 ;
   wire [11:0] \$558 ;
-  wire [12:0] \$559 ;
+  wire [11:0] \$559 ;
   wire \$56 ;
-  wire [11:0] \$560 ;
+  wire [12:0] \$560 ;
   wire [11:0] \$561 ;
-  wire [12:0] \$562 ;
-  wire [11:0] \$563 ;
+  wire [11:0] \$562 ;
+  wire [12:0] \$563 ;
   wire [11:0] \$564 ;
-  wire [12:0] \$565 ;
-  wire [11:0] \$566 ;
+  wire [11:0] \$565 ;
+  wire [12:0] \$566 ;
   wire [11:0] \$567 ;
-  wire [12:0] \$568 ;
-  wire [11:0] \$569 ;
+  wire [11:0] \$568 ;
+  wire [12:0] \$569 ;
   wire [1:0] \$57 ;
   wire [11:0] \$570 ;
-  wire [12:0] \$571 ;
-  wire [11:0] \$572 ;
+  wire [11:0] \$571 ;
+  wire [12:0] \$572 ;
   wire [11:0] \$573 ;
-  wire [12:0] \$574 ;
-  wire [11:0] \$575 ;
+  wire [11:0] \$574 ;
+  wire [12:0] \$575 ;
   wire [11:0] \$576 ;
-  wire [12:0] \$577 ;
-  wire [11:0] \$578 ;
+  wire [11:0] \$577 ;
+  wire [12:0] \$578 ;
   wire [11:0] \$579 ;
   wire \$58 ;
-  wire [12:0] \$580 ;
-  wire [11:0] \$581 ;
+  wire [11:0] \$580 ;
+  wire [12:0] \$581 ;
   wire [11:0] \$582 ;
-  wire [12:0] \$583 ;
-  wire [11:0] \$584 ;
+  wire [11:0] \$583 ;
+  wire [12:0] \$584 ;
   wire [11:0] \$585 ;
-  wire [12:0] \$586 ;
-  wire [11:0] \$587 ;
+  wire [11:0] \$586 ;
+  wire [12:0] \$587 ;
   wire [11:0] \$588 ;
-  wire [12:0] \$589 ;
+  wire [11:0] \$589 ;
   wire \$59 ;
-  wire [11:0] \$590 ;
+  wire [12:0] \$590 ;
   wire [11:0] \$591 ;
-  wire [12:0] \$592 ;
-  wire [11:0] \$593 ;
+  wire [11:0] \$592 ;
+  wire [12:0] \$593 ;
   wire [11:0] \$594 ;
-  wire [12:0] \$595 ;
-  wire [11:0] \$596 ;
+  wire [11:0] \$595 ;
+  wire [12:0] \$596 ;
   wire [11:0] \$597 ;
-  wire [12:0] \$598 ;
-  wire [11:0] \$599 ;
+  wire [11:0] \$598 ;
+  wire [12:0] \$599 ;
   wire [120:0] \$6 ;
   wire [120:0] \$60 ;
   wire [11:0] \$600 ;
-  wire [12:0] \$601 ;
-  wire [11:0] \$602 ;
+  wire [11:0] \$601 ;
+  wire [12:0] \$602 ;
   wire [11:0] \$603 ;
-  wire [12:0] \$604 ;
-  wire [11:0] \$605 ;
+  wire [11:0] \$604 ;
+  wire [12:0] \$605 ;
   wire [11:0] \$606 ;
-  wire [12:0] \$607 ;
-  wire [11:0] \$608 ;
+  wire [11:0] \$607 ;
+  wire [12:0] \$608 ;
   wire [11:0] \$609 ;
   wire [120:0] \$61 ;
-  wire [12:0] \$610 ;
-  wire [11:0] \$611 ;
+  wire [11:0] \$610 ;
+  wire [12:0] \$611 ;
   wire [11:0] \$612 ;
-  wire [12:0] \$613 ;
-  wire [11:0] \$614 ;
+  wire [11:0] \$613 ;
+  wire [12:0] \$614 ;
   wire [11:0] \$615 ;
-  wire [12:0] \$616 ;
-  wire [11:0] \$617 ;
+  wire [11:0] \$616 ;
+  wire [12:0] \$617 ;
   wire [11:0] \$618 ;
-  wire [12:0] \$619 ;
+  wire [11:0] \$619 ;
   reg \$62 ;
-  wire [11:0] \$620 ;
+  wire [12:0] \$620 ;
   wire [11:0] \$621 ;
-  wire [12:0] \$622 ;
-  wire [11:0] \$623 ;
-  wire [11:0] \$624 ;
-  wire [12:0] \$625 ;
-  wire [11:0] \$626 ;
-  wire [11:0] \$627 ;
-  wire [12:0] \$628 ;
-  wire [11:0] \$629 ;
+  wire [11:0] \$622 ;
+  wire [12:0] \$623 ;
+  wire [31:0] \$624 ;
+  wire [31:0] \$625 ;
+  wire [31:0] \$626 ;
+  wire [31:0] \$627 ;
+  wire [31:0] \$628 ;
+  wire [31:0] \$629 ;
   wire \$63 ;
-  wire [11:0] \$630 ;
-  wire [12:0] \$631 ;
-  wire [31:0] \$632 ;
+  wire [31:0] \$630 ;
+  wire [31:0] \$631 ;
+  wire [1:0] \$632 ;
   wire [31:0] \$633 ;
-  wire [31:0] \$634 ;
-  wire [31:0] \$635 ;
-  wire [31:0] \$636 ;
+  wire [4:0] \$634 ;
+  wire [4:0] \$635 ;
+  wire [4:0] \$636 ;
   wire [31:0] \$637 ;
   wire [31:0] \$638 ;
   wire [31:0] \$639 ;
   wire [1:0] \$64 ;
-  wire [1:0] \$640 ;
+  wire [31:0] \$640 ;
   wire [31:0] \$641 ;
-  wire [4:0] \$642 ;
-  wire [4:0] \$643 ;
-  wire [4:0] \$644 ;
+  wire [31:0] \$642 ;
+  wire [31:0] \$643 ;
+  wire [31:0] \$644 ;
   wire [31:0] \$645 ;
   wire [31:0] \$646 ;
   wire [31:0] \$647 ;
@@ -9796,15 +9784,15 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$652 ;
   wire [31:0] \$653 ;
   wire [31:0] \$654 ;
-  wire [31:0] \$655 ;
-  wire [31:0] \$656 ;
-  wire [31:0] \$657 ;
-  wire [31:0] \$658 ;
-  wire [31:0] \$659 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  wire [31:0] \$660 ;
-  wire [31:0] \$661 ;
-  wire [31:0] \$662 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
@@ -9813,26 +9801,26 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$668 ;
   wire \$669 ;
   wire [120:0] \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire [31:0] \$678 ;
+  wire [31:0] \$670 ;
+  wire [31:0] \$671 ;
+  wire [31:0] \$672 ;
+  wire [31:0] \$673 ;
+  wire [31:0] \$674 ;
+  wire [31:0] \$675 ;
+  wire [31:0] \$676 ;
+  wire [31:0] \$677 ;
+  wire [8:0] \$678 ;
   wire [31:0] \$679 ;
   wire [120:0] \$68 ;
-  wire [31:0] \$680 ;
+  wire [8:0] \$680 ;
   wire [31:0] \$681 ;
   wire [31:0] \$682 ;
   wire [31:0] \$683 ;
   wire [31:0] \$684 ;
   wire [31:0] \$685 ;
-  wire [8:0] \$686 ;
+  wire [31:0] \$686 ;
   wire [31:0] \$687 ;
-  wire [8:0] \$688 ;
+  wire [31:0] \$688 ;
   wire [31:0] \$689 ;
   reg \$69 ;
   wire [31:0] \$690 ;
@@ -9840,20 +9828,20 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$692 ;
   wire [31:0] \$693 ;
   wire [31:0] \$694 ;
-  wire [31:0] \$695 ;
+  wire [16:0] \$695 ;
   wire [31:0] \$696 ;
   wire [31:0] \$697 ;
   wire [31:0] \$698 ;
-  wire [31:0] \$699 ;
+  wire \$699 ;
   wire [120:0] \$7 ;
   wire \$70 ;
-  wire [31:0] \$700 ;
-  wire [31:0] \$701 ;
-  wire [31:0] \$702 ;
-  wire [16:0] \$703 ;
-  wire [31:0] \$704 ;
-  wire [31:0] \$705 ;
-  wire [31:0] \$706 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
   wire \$707 ;
   wire \$708 ;
   wire \$709 ;
@@ -9861,46 +9849,46 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
+  wire [31:0] \$713 ;
+  wire [31:0] \$714 ;
+  wire [31:0] \$715 ;
+  wire [31:0] \$716 ;
+  wire [31:0] \$717 ;
+  wire [31:0] \$718 ;
+  wire [31:0] \$719 ;
   wire \$72 ;
-  wire \$720 ;
-  wire [31:0] \$721 ;
+  wire [31:0] \$720 ;
+  wire [7:0] \$721 ;
   wire [31:0] \$722 ;
-  wire [31:0] \$723 ;
+  wire [7:0] \$723 ;
   wire [31:0] \$724 ;
   wire [31:0] \$725 ;
   wire [31:0] \$726 ;
   wire [31:0] \$727 ;
   wire [31:0] \$728 ;
-  wire [7:0] \$729 ;
+  wire [31:0] \$729 ;
   wire \$73 ;
   wire [31:0] \$730 ;
-  wire [7:0] \$731 ;
+  wire [31:0] \$731 ;
   wire [31:0] \$732 ;
   wire [31:0] \$733 ;
   wire [31:0] \$734 ;
   wire [31:0] \$735 ;
   wire [31:0] \$736 ;
   wire [31:0] \$737 ;
-  wire [31:0] \$738 ;
+  wire [16:0] \$738 ;
   wire [31:0] \$739 ;
   wire [120:0] \$74 ;
   wire [31:0] \$740 ;
   wire [31:0] \$741 ;
-  wire [31:0] \$742 ;
-  wire [31:0] \$743 ;
-  wire [31:0] \$744 ;
-  wire [31:0] \$745 ;
-  wire [16:0] \$746 ;
-  wire [31:0] \$747 ;
-  wire [31:0] \$748 ;
-  wire [31:0] \$749 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire [120:0] \$75 ;
   wire \$750 ;
   wire \$751 ;
@@ -9908,27 +9896,27 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
-  wire \$756 ;
-  wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
+  wire [31:0] \$756 ;
+  wire [31:0] \$757 ;
+  wire [31:0] \$758 ;
+  wire [31:0] \$759 ;
   reg \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire [31:0] \$764 ;
+  wire [31:0] \$760 ;
+  wire [31:0] \$761 ;
+  wire [31:0] \$762 ;
+  wire [31:0] \$763 ;
+  wire [5:0] \$764 ;
   wire [31:0] \$765 ;
-  wire [31:0] \$766 ;
+  wire [5:0] \$766 ;
   wire [31:0] \$767 ;
   wire [31:0] \$768 ;
   wire [31:0] \$769 ;
   wire \$77 ;
   wire [31:0] \$770 ;
   wire [31:0] \$771 ;
-  wire [5:0] \$772 ;
+  wire [31:0] \$772 ;
   wire [31:0] \$773 ;
-  wire [5:0] \$774 ;
+  wire [31:0] \$774 ;
   wire [31:0] \$775 ;
   wire [31:0] \$776 ;
   wire [31:0] \$777 ;
@@ -9936,157 +9924,157 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$779 ;
   wire \$78 ;
   wire [31:0] \$780 ;
-  wire [31:0] \$781 ;
+  wire [16:0] \$781 ;
   wire [31:0] \$782 ;
   wire [31:0] \$783 ;
   wire [31:0] \$784 ;
-  wire [31:0] \$785 ;
-  wire [31:0] \$786 ;
-  wire [31:0] \$787 ;
-  wire [31:0] \$788 ;
-  wire [16:0] \$789 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire [120:0] \$79 ;
-  wire [31:0] \$790 ;
-  wire [31:0] \$791 ;
-  wire [31:0] \$792 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
   wire \$798 ;
-  wire \$799 ;
+  wire [3:0] \$799 ;
   wire \$8 ;
   wire [120:0] \$80 ;
   wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire [3:0] \$807 ;
-  wire \$808 ;
-  wire [11:0] \$809 ;
+  wire [11:0] \$801 ;
+  wire [5:0] \$802 ;
+  wire [5:0] \$803 ;
+  wire [6:0] \$804 ;
+  wire [11:0] \$805 ;
+  wire [5:0] \$806 ;
+  wire [5:0] \$807 ;
+  wire [6:0] \$808 ;
+  wire \$809 ;
   reg \$81 ;
-  wire [5:0] \$810 ;
+  wire [11:0] \$810 ;
   wire [5:0] \$811 ;
-  wire [6:0] \$812 ;
-  wire [11:0] \$813 ;
-  wire [5:0] \$814 ;
-  wire [5:0] \$815 ;
-  wire [6:0] \$816 ;
+  wire [5:0] \$812 ;
+  wire [6:0] \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire [11:0] \$816 ;
   wire \$817 ;
-  wire [11:0] \$818 ;
-  wire [5:0] \$819 ;
+  wire \$818 ;
+  wire [3:0] \$819 ;
   wire \$82 ;
-  wire [5:0] \$820 ;
-  wire [6:0] \$821 ;
-  wire \$822 ;
-  wire \$823 ;
-  wire [11:0] \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire [3:0] \$827 ;
-  wire \$828 ;
-  wire [11:0] \$829 ;
+  wire \$820 ;
+  wire [11:0] \$821 ;
+  wire [5:0] \$822 ;
+  wire [5:0] \$823 ;
+  wire [6:0] \$824 ;
+  wire [11:0] \$825 ;
+  wire [5:0] \$826 ;
+  wire [5:0] \$827 ;
+  wire [6:0] \$828 ;
+  wire \$829 ;
   wire \$83 ;
-  wire [5:0] \$830 ;
+  wire [11:0] \$830 ;
   wire [5:0] \$831 ;
-  wire [6:0] \$832 ;
-  wire [11:0] \$833 ;
-  wire [5:0] \$834 ;
-  wire [5:0] \$835 ;
-  wire [6:0] \$836 ;
+  wire [5:0] \$832 ;
+  wire [6:0] \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire [11:0] \$836 ;
   wire \$837 ;
-  wire [11:0] \$838 ;
-  wire [5:0] \$839 ;
+  wire \$838 ;
+  wire [3:0] \$839 ;
   wire \$84 ;
-  wire [5:0] \$840 ;
-  wire [6:0] \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire [11:0] \$844 ;
-  wire \$845 ;
-  wire \$846 ;
-  wire [3:0] \$847 ;
-  wire \$848 ;
-  wire [11:0] \$849 ;
+  wire \$840 ;
+  wire [11:0] \$841 ;
+  wire [5:0] \$842 ;
+  wire [5:0] \$843 ;
+  wire [6:0] \$844 ;
+  wire [11:0] \$845 ;
+  wire [5:0] \$846 ;
+  wire [5:0] \$847 ;
+  wire [6:0] \$848 ;
+  wire \$849 ;
   wire \$85 ;
-  wire [5:0] \$850 ;
+  wire [11:0] \$850 ;
   wire [5:0] \$851 ;
-  wire [6:0] \$852 ;
-  wire [11:0] \$853 ;
-  wire [5:0] \$854 ;
-  wire [5:0] \$855 ;
-  wire [6:0] \$856 ;
+  wire [5:0] \$852 ;
+  wire [6:0] \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire [11:0] \$856 ;
   wire \$857 ;
-  wire [11:0] \$858 ;
-  wire [5:0] \$859 ;
+  wire \$858 ;
+  wire [3:0] \$859 ;
   wire \$86 ;
-  wire [5:0] \$860 ;
-  wire [6:0] \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire [11:0] \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire [3:0] \$867 ;
-  wire \$868 ;
-  wire [11:0] \$869 ;
+  wire \$860 ;
+  wire [11:0] \$861 ;
+  wire [5:0] \$862 ;
+  wire [5:0] \$863 ;
+  wire [6:0] \$864 ;
+  wire [11:0] \$865 ;
+  wire [5:0] \$866 ;
+  wire [5:0] \$867 ;
+  wire [6:0] \$868 ;
+  wire \$869 ;
   wire \$87 ;
-  wire [5:0] \$870 ;
+  wire [11:0] \$870 ;
   wire [5:0] \$871 ;
-  wire [6:0] \$872 ;
-  wire [11:0] \$873 ;
-  wire [5:0] \$874 ;
-  wire [5:0] \$875 ;
-  wire [6:0] \$876 ;
+  wire [5:0] \$872 ;
+  wire [6:0] \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire [11:0] \$876 ;
   wire \$877 ;
-  wire [11:0] \$878 ;
-  wire [5:0] \$879 ;
+  wire \$878 ;
+  wire \$879 ;
   wire [4:0] \$88 ;
-  wire [5:0] \$880 ;
+  wire [11:0] \$880 ;
   wire [6:0] \$881 ;
   wire \$882 ;
   wire \$883 ;
-  wire [11:0] \$884 ;
-  wire \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire [11:0] \$888 ;
-  wire [6:0] \$889 ;
+  wire \$884 ;
+  wire [31:0] \$885 ;
+  wire [31:0] \$886 ;
+  wire [25:0] \$887 ;
+  wire [40:0] \$888 ;
+  wire [31:0] \$889 ;
   wire [4:0] \$89 ;
-  wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire [31:0] \$893 ;
-  wire [31:0] \$894 ;
-  wire [25:0] \$895 ;
-  wire [40:0] \$896 ;
-  wire [31:0] \$897 ;
-  wire [33:0] \$898 ;
-  wire [40:0] \$899 ;
+  wire [33:0] \$890 ;
+  wire [40:0] \$891 ;
+  wire [31:0] \$892 ;
+  wire [33:0] \$893 ;
+  wire [40:0] \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire [57:0] \$898 ;
+  wire \$899 ;
   wire [32:0] \$9 ;
   wire [4:0] \$90 ;
-  wire [31:0] \$900 ;
-  wire [33:0] \$901 ;
-  wire [40:0] \$902 ;
-  wire \$903 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire [4:0] \$903 ;
   wire \$904 ;
   wire \$905 ;
-  wire [57:0] \$906 ;
+  wire \$906 ;
   wire \$907 ;
-  wire \$908 ;
+  wire [4:0] \$908 ;
   wire \$909 ;
   wire [4:0] \$91 ;
   wire \$910 ;
-  wire [4:0] \$911 ;
+  wire \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
   wire \$915 ;
-  wire [4:0] \$916 ;
+  wire \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
@@ -10474,32 +10462,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$3499$0 ;
-  wire \port$3499$0 ;
-  output \port$3500$0 ;
-  wire \port$3500$0 ;
-  output \port$3502$0 ;
-  wire \port$3502$0 ;
-  output [56:0] \port$3929$1 ;
-  wire [56:0] \port$3929$1 ;
-  input [14:0] \port$4343$0 ;
-  wire [14:0] \port$4343$0 ;
-  input [23:0] \port$4343$55 ;
-  wire [23:0] \port$4343$55 ;
-  input [23:0] \port$4349$0 ;
-  wire [23:0] \port$4349$0 ;
-  input [22:0] \port$4364$0 ;
-  wire [22:0] \port$4364$0 ;
-  input [40:0] \port$4396$0 ;
-  wire [40:0] \port$4396$0 ;
-  input [35:0] \port$4485$0 ;
-  wire [35:0] \port$4485$0 ;
+  output \port$3491$0 ;
+  wire \port$3491$0 ;
+  output \port$3492$0 ;
+  wire \port$3492$0 ;
+  output \port$3494$0 ;
+  wire \port$3494$0 ;
+  output [56:0] \port$3917$1 ;
+  wire [56:0] \port$3917$1 ;
+  input [14:0] \port$4331$0 ;
+  wire [14:0] \port$4331$0 ;
+  input [23:0] \port$4331$55 ;
+  wire [23:0] \port$4331$55 ;
+  input [23:0] \port$4337$0 ;
+  wire [23:0] \port$4337$0 ;
+  input [22:0] \port$4352$0 ;
+  wire [22:0] \port$4352$0 ;
+  input [40:0] \port$4384$0 ;
+  wire [40:0] \port$4384$0 ;
+  input [35:0] \port$4473$0 ;
+  wire [35:0] \port$4473$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4655$0 ;
-  wire [4:0] \port$4655$0 ;
+  output [4:0] \port$4643$0 ;
+  wire [4:0] \port$4643$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4925$0 ;
-  wire [4:0] \port$4925$0 ;
+  output [4:0] \port$4913$0 ;
+  wire [4:0] \port$4913$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10745,7 +10733,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [57:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$354 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1611 , \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], w1_is_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
   end
   assign \read__data$265  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
@@ -10789,80 +10777,80 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$100  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4349$0 [23] ? { 6'h00, \port$4349$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4337$0 [23] ? { 6'h00, \port$4337$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4364$0 [20:5], 46'h000000000000, \port$4364$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4364$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4343$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4343$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4343$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4349$0 [20:5], \port$4396$0 [32:1], \port$4396$0 [40:33], \$2 , 1'h0, \port$4396$0 [0], 3'h1, \port$4349$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4352$0 [20:5], 46'h000000000000, \port$4352$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4352$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4331$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4331$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4331$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4337$0 [20:5], \port$4384$0 [32:1], \port$4384$0 [40:33], \$2 , 1'h0, \port$4384$0 [0], 3'h1, \port$4337$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4364$0 [20:5], 46'h000000000000, \port$4364$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4364$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4343$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4343$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4343$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4352$0 [20:5], 46'h000000000000, \port$4352$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4352$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4331$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4331$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4331$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4343$0 [4:1] == 1'h1;
+  assign \$15  = \port$4331$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4343$0 [0];
-  assign \$18  = ! \port$4343$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4331$0 [0];
+  assign \$18  = ! \port$4331$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4349$0 [0];
-  assign \$21  = ! \port$4349$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4337$0 [0];
+  assign \$21  = ! \port$4337$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4364$0 [0];
-  assign \$24  = ! \port$4364$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4352$0 [0];
+  assign \$24  = ! \port$4352$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4343$0 [4:1] == 1'h1;
+  assign \$26  = \port$4331$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4343$0 [6:5];
+  assign \$28  = ! \port$4331$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4343$0 [0];
-  assign \$31  = \port$4343$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4331$0 [0];
+  assign \$31  = \port$4331$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4349$0 [0];
-  assign \$34  = \port$4349$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4337$0 [0];
+  assign \$34  = \port$4337$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4364$0 [0];
-  assign \$37  = \port$4364$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4352$0 [0];
+  assign \$37  = \port$4352$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4343$0 [4:1] == 1'h1;
+  assign \$39  = \port$4331$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4343$0 [6:5] == 1'h1;
+  assign \$41  = \port$4331$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4343$0 [0];
-  assign \$44  = \port$4343$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4331$0 [0];
+  assign \$44  = \port$4331$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4349$0 [0];
-  assign \$47  = \port$4349$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4337$0 [0];
+  assign \$47  = \port$4337$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4364$0 [0];
-  assign \$50  = \port$4364$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4352$0 [0];
+  assign \$50  = \port$4352$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4343$0 [4:1] == 1'h1;
+  assign \$52  = \port$4331$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4343$0 [6:5] == 2'h2;
+  assign \$54  = \port$4331$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
-  assign \$58  = ! \$1363 [1:0];
-  assign \$59  = \$1363 [1:0] == 1'h1;
+  assign \$58  = ! \$1355 [1:0];
+  assign \$59  = \$1355 [1:0] == 1'h1;
   assign \$60  = \$59  ? e1_new1 : e1_new2;
   assign \$61  = \$58  ? e1_new0 : \$60 ;
   assign \$63  = tail[1:0] > 1'h1;
   assign \$64  = \$63  ? tail_next_row : tail_row;
-  assign \$65  = ! \$1364 [1:0];
-  assign \$66  = \$1364 [1:0] == 1'h1;
+  assign \$65  = ! \$1356 [1:0];
+  assign \$66  = \$1356 [1:0] == 1'h1;
   assign \$67  = \$66  ? e1_new1 : e1_new2;
   assign \$68  = \$65  ? e1_new0 : \$67 ;
   assign \$70  = tail[1:0] > 2'h2;
   assign \$71  = \$70  ? tail_next_row : tail_row;
-  assign \$72  = ! \$1365 [1:0];
-  assign \$73  = \$1365 [1:0] == 1'h1;
+  assign \$72  = ! \$1357 [1:0];
+  assign \$73  = \$1357 [1:0] == 1'h1;
   assign \$74  = \$73  ? e1_new1 : e1_new2;
   assign \$75  = \$72  ? e1_new0 : \$74 ;
-  assign \$77  = ! \$1366 [1:0];
-  assign \$78  = \$1366 [1:0] == 1'h1;
+  assign \$77  = ! \$1358 [1:0];
+  assign \$78  = \$1358 [1:0] == 1'h1;
   assign \$79  = \$78  ? e1_new1 : e1_new2;
   assign \$80  = \$77  ? e1_new0 : \$79 ;
   assign \$82  = popped ? 1'h1 : space_plus_all_ge1;
@@ -10872,7 +10860,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$86  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$87  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$88  = space_short ? 5'h01 : space_over[4:0];
-  assign \$89  = space_short ? 5'h00 : \$1379 [4:0];
+  assign \$89  = space_short ? 5'h00 : \$1371 [4:0];
   assign \$90  = popped ? \$88  : \$89 ;
   assign \$91  = tail + 2'h3;
   assign \$92  = tail + 2'h2;
@@ -10892,7 +10880,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$107  = \$signal$94  ? \$106  : 121'h0000000000000000000000000000000;
   assign \$108  = ~ \$signal$102 ;
   assign \$109  = \$signal$101  & \$108 ;
-  assign \$110  = \$109  | { low_water_hit, \$1384 , \$1382 , e1_exhausted, \$1381  };
+  assign \$110  = \$109  | { low_water_hit, \$1376 , \$1374 , e1_exhausted, \$1373  };
   assign \$111  = 9'h100 - small_low_water;
   assign \$112  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
   assign \$117  = \$116  == small_ev_free;
@@ -10960,801 +10948,801 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$208  = large_frees + large_ev_free;
   assign \$209  = large_flushes + large_ev_flush;
   assign \$210  = ! bus__r_addr[5:0];
-  assign \$211  = bus__r_addr[11:6] >= 3'h4;
+  assign \$211  = 7'h70 >> bus__r_addr[11:6];
   assign \$212  = \$210  & \$211 ;
-  assign \$213  = bus__r_addr[11:6] < 3'h7;
-  assign \$214  = \$212  & \$213 ;
-  assign \$215  = ~ \$214 ;
-  assign \$216  = bus__r_req & \$215 ;
-  assign \$217  = ~ alloc_queue_pop;
-  assign \$218  = alloc_queue_count[0] & \$217 ;
-  assign \$219  = ~ \$218 ;
-  assign \$220  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$221  = ~ alloc_queue_pop;
-  assign \$222  = alloc_queue_count[0] & \$221 ;
-  assign \$223  = ~ \$222 ;
-  assign \$224  = \$223  & alloc_queue_held[0];
-  assign \$225  = alloc_queue_rd_next + 1'h1;
-  assign \$226  = ~ alloc_queue_pop;
-  assign \$227  = alloc_queue_count[0] & \$226 ;
-  assign \$228  = alloc_queue_held[0] | \$227 ;
-  assign \$229  = alloc_queue_push & \$228 ;
-  assign \$230  = alloc_queue_wr_next + 1'h1;
-  assign \$231  = ~ alloc_queue_pop;
-  assign \$232  = alloc_queue_count[0] & \$231 ;
-  assign \$233  = alloc_queue_push & \$232 ;
-  assign \$234  = ~ alloc_queue_pop;
-  assign \$235  = alloc_queue_count[0] & \$234 ;
-  assign \$236  = ~ \$235 ;
-  assign \$237  = \$236  & alloc_queue_held[0];
-  assign \$238  = ~ alloc_queue_push;
-  assign \$239  = \$237  & \$238 ;
-  assign \$240  = \$239  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$241  = \$233  ? 1'h1 : \$240 ;
-  assign \$242  = ~ alloc_queue_pop;
-  assign \$243  = alloc_queue_count[0] & \$242 ;
-  assign \$244  = alloc_queue_push & \$243 ;
-  assign \$245  = ~ alloc_queue_pop;
-  assign \$246  = alloc_queue_count[0] & \$245 ;
-  assign \$247  = ~ \$246 ;
-  assign \$248  = \$247  & alloc_queue_held[0];
-  assign \$249  = ~ alloc_queue_push;
-  assign \$250  = \$248  & \$249 ;
-  assign \$251  = \$250  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$252  = \$244  ? alloc_queue_held[0] : \$251 ;
-  assign \$253  = ~ alloc_queue_pop;
-  assign \$254  = alloc_queue_count[0] & \$253 ;
-  assign \$255  = alloc_queue_push & \$254 ;
-  assign \$256  = ~ alloc_queue_pop;
-  assign \$257  = alloc_queue_count[0] & \$256 ;
-  assign \$258  = ~ \$257 ;
-  assign \$259  = \$258  & alloc_queue_held[0];
-  assign \$260  = ~ alloc_queue_push;
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = \$261  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$263  = \$255  ? alloc_queue_held[1] : \$262 ;
-  assign \$264  = ~ alloc_queue_pop;
-  assign \$265  = alloc_queue_count[0] & \$264 ;
-  assign \$266  = alloc_queue_push & \$265 ;
-  assign \$267  = ~ alloc_queue_pop;
-  assign \$268  = alloc_queue_count[0] & \$267 ;
-  assign \$269  = ~ \$268 ;
-  assign \$270  = \$269  & alloc_queue_held[0];
-  assign \$271  = ~ alloc_queue_push;
-  assign \$272  = \$270  & \$271 ;
-  assign \$273  = \$272  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$274  = \$266  ? alloc_queue_held[2] : \$273 ;
-  assign \$275  = ~ alloc_queue_pop;
-  assign \$276  = alloc_queue_count[0] & \$275 ;
-  assign \$277  = alloc_queue_push & \$276 ;
-  assign \$278  = ~ alloc_queue_pop;
-  assign \$279  = alloc_queue_count[0] & \$278 ;
-  assign \$280  = ~ \$279 ;
-  assign \$281  = \$280  & alloc_queue_held[0];
-  assign \$282  = ~ alloc_queue_push;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = \$283  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$285  = \$277  ? alloc_queue_held[3] : \$284 ;
-  assign \$286  = ~ alloc_queue_pop;
-  assign \$287  = alloc_queue_count[0] & \$286 ;
-  assign \$288  = alloc_queue_push & \$287 ;
-  assign \$289  = ~ alloc_queue_pop;
-  assign \$290  = alloc_queue_count[0] & \$289 ;
-  assign \$291  = ~ \$290 ;
-  assign \$292  = \$291  & alloc_queue_held[0];
-  assign \$293  = ~ alloc_queue_push;
-  assign \$294  = \$292  & \$293 ;
-  assign \$295  = \$294  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$296  = \$288  ? alloc_queue_held[4] : \$295 ;
-  assign \$297  = ~ alloc_queue_pop;
-  assign \$298  = alloc_queue_count[0] & \$297 ;
-  assign \$299  = alloc_queue_push & \$298 ;
-  assign \$300  = ~ alloc_queue_pop;
-  assign \$301  = alloc_queue_count[0] & \$300 ;
-  assign \$302  = ~ \$301 ;
-  assign \$303  = \$302  & alloc_queue_held[0];
-  assign \$304  = ~ alloc_queue_push;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = \$305  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$307  = \$299  ? alloc_queue_held[5] : \$306 ;
-  assign \$308  = ~ alloc_queue_pop;
-  assign \$309  = alloc_queue_count[0] & \$308 ;
-  assign \$310  = alloc_queue_push & \$309 ;
-  assign \$311  = ~ alloc_queue_pop;
-  assign \$312  = alloc_queue_count[0] & \$311 ;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = \$313  & alloc_queue_held[0];
-  assign \$315  = ~ alloc_queue_push;
-  assign \$316  = \$314  & \$315 ;
-  assign \$317  = \$316  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$318  = \$310  ? alloc_queue_held[6] : \$317 ;
-  assign \$319  = ~ alloc_queue_pop;
-  assign \$320  = alloc_queue_count[0] & \$319 ;
-  assign \$321  = alloc_queue_push & \$320 ;
-  assign \$322  = ~ alloc_queue_pop;
-  assign \$323  = alloc_queue_count[0] & \$322 ;
-  assign \$324  = ~ \$323 ;
-  assign \$325  = \$324  & alloc_queue_held[0];
-  assign \$326  = ~ alloc_queue_push;
-  assign \$327  = \$325  & \$326 ;
-  assign \$328  = \$327  ? alloc_queue_held[9] : alloc_queue_held[8];
-  assign \$329  = \$321  ? alloc_queue_held[7] : \$328 ;
-  assign \$330  = ~ alloc_queue_pop;
-  assign \$331  = alloc_queue_count[0] & \$330 ;
-  assign \$332  = alloc_queue_push & \$331 ;
-  assign \$333  = ~ alloc_queue_pop;
-  assign \$334  = alloc_queue_count[0] & \$333 ;
-  assign \$335  = ~ \$334 ;
-  assign \$336  = \$335  & alloc_queue_held[0];
-  assign \$337  = ~ alloc_queue_push;
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = \$338  ? 1'h0 : alloc_queue_held[9];
-  assign \$340  = \$332  ? alloc_queue_held[8] : \$339 ;
-  assign \$341  = ~ alloc_queue_pop;
-  assign \$342  = alloc_queue_push & \$341 ;
-  assign \$343  = ~ alloc_queue_push;
-  assign \$344  = alloc_queue_pop & \$343 ;
-  assign \$345  = \$344  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$346  = \$342  ? 1'h1 : \$345 ;
-  assign \$347  = ~ alloc_queue_pop;
-  assign \$348  = alloc_queue_push & \$347 ;
-  assign \$349  = ~ alloc_queue_push;
-  assign \$350  = alloc_queue_pop & \$349 ;
-  assign \$351  = \$350  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$352  = \$348  ? alloc_queue_count[0] : \$351 ;
-  assign \$353  = ~ alloc_queue_pop;
-  assign \$354  = alloc_queue_push & \$353 ;
-  assign \$355  = ~ alloc_queue_push;
-  assign \$356  = alloc_queue_pop & \$355 ;
-  assign \$357  = \$356  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$358  = \$354  ? alloc_queue_count[1] : \$357 ;
-  assign \$359  = ~ alloc_queue_pop;
-  assign \$360  = alloc_queue_push & \$359 ;
-  assign \$361  = ~ alloc_queue_push;
-  assign \$362  = alloc_queue_pop & \$361 ;
-  assign \$363  = \$362  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$364  = \$360  ? alloc_queue_count[2] : \$363 ;
-  assign \$365  = ~ alloc_queue_pop;
-  assign \$366  = alloc_queue_push & \$365 ;
-  assign \$367  = ~ alloc_queue_push;
-  assign \$368  = alloc_queue_pop & \$367 ;
-  assign \$369  = \$368  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$370  = \$366  ? alloc_queue_count[3] : \$369 ;
-  assign \$371  = ~ alloc_queue_pop;
-  assign \$372  = alloc_queue_push & \$371 ;
-  assign \$373  = ~ alloc_queue_push;
-  assign \$374  = alloc_queue_pop & \$373 ;
-  assign \$375  = \$374  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$376  = \$372  ? alloc_queue_count[4] : \$375 ;
-  assign \$377  = ~ alloc_queue_pop;
-  assign \$378  = alloc_queue_push & \$377 ;
-  assign \$379  = ~ alloc_queue_push;
-  assign \$380  = alloc_queue_pop & \$379 ;
-  assign \$381  = \$380  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$382  = \$378  ? alloc_queue_count[5] : \$381 ;
-  assign \$383  = ~ alloc_queue_pop;
-  assign \$384  = alloc_queue_push & \$383 ;
-  assign \$385  = ~ alloc_queue_push;
-  assign \$386  = alloc_queue_pop & \$385 ;
-  assign \$387  = \$386  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$388  = \$384  ? alloc_queue_count[6] : \$387 ;
-  assign \$389  = ~ alloc_queue_pop;
-  assign \$390  = alloc_queue_push & \$389 ;
-  assign \$391  = ~ alloc_queue_push;
-  assign \$392  = alloc_queue_pop & \$391 ;
-  assign \$393  = \$392  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$394  = \$390  ? alloc_queue_count[7] : \$393 ;
-  assign \$395  = ~ alloc_queue_pop;
-  assign \$396  = alloc_queue_push & \$395 ;
-  assign \$397  = ~ alloc_queue_push;
-  assign \$398  = alloc_queue_pop & \$397 ;
-  assign \$399  = \$398  ? alloc_queue_count[10] : alloc_queue_count[9];
-  assign \$400  = \$396  ? alloc_queue_count[8] : \$399 ;
-  assign \$401  = ~ alloc_queue_pop;
-  assign \$402  = alloc_queue_push & \$401 ;
-  assign \$403  = ~ alloc_queue_push;
-  assign \$404  = alloc_queue_pop & \$403 ;
-  assign \$405  = \$404  ? 1'h0 : alloc_queue_count[10];
-  assign \$406  = \$402  ? alloc_queue_count[9] : \$405 ;
-  assign \$407  = alloc_queue_count[0] | staged_valid;
-  assign \$408  = ! bus__r_addr[5:0];
-  assign \$409  = bus__r_addr[11:6] >= 3'h4;
-  assign \$410  = \$408  & \$409 ;
-  assign \$411  = bus__r_addr[11:6] < 3'h7;
-  assign \$412  = \$410  & \$411 ;
-  assign \$413  = bus__r_req & \$412 ;
-  assign \$414  = \$407  | \$413 ;
-  assign \$415  = req_alloc & native_alloc_valid;
-  assign \$416  = ~ \$415 ;
-  assign \$417  = \$414  & \$416 ;
-  assign \$418  = ! bus__r_addr[5:0];
-  assign \$419  = bus__r_addr[11:6] >= 3'h4;
-  assign \$420  = \$418  & \$419 ;
-  assign \$421  = bus__r_addr[11:6] < 3'h7;
-  assign \$422  = \$420  & \$421 ;
-  assign \$423  = bus__r_req & \$422 ;
-  assign \$424  = alloc_queue_count[0] | staged_valid;
-  assign \$425  = ! bus__r_addr[5:0];
-  assign \$426  = bus__r_addr[11:6] >= 3'h4;
-  assign \$427  = \$425  & \$426 ;
-  assign \$428  = bus__r_addr[11:6] < 3'h7;
+  assign \$213  = ~ \$212 ;
+  assign \$214  = bus__r_req & \$213 ;
+  assign \$215  = ~ alloc_queue_pop;
+  assign \$216  = alloc_queue_count[0] & \$215 ;
+  assign \$217  = ~ \$216 ;
+  assign \$218  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$219  = ~ alloc_queue_pop;
+  assign \$220  = alloc_queue_count[0] & \$219 ;
+  assign \$221  = ~ \$220 ;
+  assign \$222  = \$221  & alloc_queue_held[0];
+  assign \$223  = alloc_queue_rd_next + 1'h1;
+  assign \$224  = ~ alloc_queue_pop;
+  assign \$225  = alloc_queue_count[0] & \$224 ;
+  assign \$226  = alloc_queue_held[0] | \$225 ;
+  assign \$227  = alloc_queue_push & \$226 ;
+  assign \$228  = alloc_queue_wr_next + 1'h1;
+  assign \$229  = ~ alloc_queue_pop;
+  assign \$230  = alloc_queue_count[0] & \$229 ;
+  assign \$231  = alloc_queue_push & \$230 ;
+  assign \$232  = ~ alloc_queue_pop;
+  assign \$233  = alloc_queue_count[0] & \$232 ;
+  assign \$234  = ~ \$233 ;
+  assign \$235  = \$234  & alloc_queue_held[0];
+  assign \$236  = ~ alloc_queue_push;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = \$237  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$239  = \$231  ? 1'h1 : \$238 ;
+  assign \$240  = ~ alloc_queue_pop;
+  assign \$241  = alloc_queue_count[0] & \$240 ;
+  assign \$242  = alloc_queue_push & \$241 ;
+  assign \$243  = ~ alloc_queue_pop;
+  assign \$244  = alloc_queue_count[0] & \$243 ;
+  assign \$245  = ~ \$244 ;
+  assign \$246  = \$245  & alloc_queue_held[0];
+  assign \$247  = ~ alloc_queue_push;
+  assign \$248  = \$246  & \$247 ;
+  assign \$249  = \$248  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$250  = \$242  ? alloc_queue_held[0] : \$249 ;
+  assign \$251  = ~ alloc_queue_pop;
+  assign \$252  = alloc_queue_count[0] & \$251 ;
+  assign \$253  = alloc_queue_push & \$252 ;
+  assign \$254  = ~ alloc_queue_pop;
+  assign \$255  = alloc_queue_count[0] & \$254 ;
+  assign \$256  = ~ \$255 ;
+  assign \$257  = \$256  & alloc_queue_held[0];
+  assign \$258  = ~ alloc_queue_push;
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = \$259  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$261  = \$253  ? alloc_queue_held[1] : \$260 ;
+  assign \$262  = ~ alloc_queue_pop;
+  assign \$263  = alloc_queue_count[0] & \$262 ;
+  assign \$264  = alloc_queue_push & \$263 ;
+  assign \$265  = ~ alloc_queue_pop;
+  assign \$266  = alloc_queue_count[0] & \$265 ;
+  assign \$267  = ~ \$266 ;
+  assign \$268  = \$267  & alloc_queue_held[0];
+  assign \$269  = ~ alloc_queue_push;
+  assign \$270  = \$268  & \$269 ;
+  assign \$271  = \$270  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$272  = \$264  ? alloc_queue_held[2] : \$271 ;
+  assign \$273  = ~ alloc_queue_pop;
+  assign \$274  = alloc_queue_count[0] & \$273 ;
+  assign \$275  = alloc_queue_push & \$274 ;
+  assign \$276  = ~ alloc_queue_pop;
+  assign \$277  = alloc_queue_count[0] & \$276 ;
+  assign \$278  = ~ \$277 ;
+  assign \$279  = \$278  & alloc_queue_held[0];
+  assign \$280  = ~ alloc_queue_push;
+  assign \$281  = \$279  & \$280 ;
+  assign \$282  = \$281  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$283  = \$275  ? alloc_queue_held[3] : \$282 ;
+  assign \$284  = ~ alloc_queue_pop;
+  assign \$285  = alloc_queue_count[0] & \$284 ;
+  assign \$286  = alloc_queue_push & \$285 ;
+  assign \$287  = ~ alloc_queue_pop;
+  assign \$288  = alloc_queue_count[0] & \$287 ;
+  assign \$289  = ~ \$288 ;
+  assign \$290  = \$289  & alloc_queue_held[0];
+  assign \$291  = ~ alloc_queue_push;
+  assign \$292  = \$290  & \$291 ;
+  assign \$293  = \$292  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$294  = \$286  ? alloc_queue_held[4] : \$293 ;
+  assign \$295  = ~ alloc_queue_pop;
+  assign \$296  = alloc_queue_count[0] & \$295 ;
+  assign \$297  = alloc_queue_push & \$296 ;
+  assign \$298  = ~ alloc_queue_pop;
+  assign \$299  = alloc_queue_count[0] & \$298 ;
+  assign \$300  = ~ \$299 ;
+  assign \$301  = \$300  & alloc_queue_held[0];
+  assign \$302  = ~ alloc_queue_push;
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = \$303  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$305  = \$297  ? alloc_queue_held[5] : \$304 ;
+  assign \$306  = ~ alloc_queue_pop;
+  assign \$307  = alloc_queue_count[0] & \$306 ;
+  assign \$308  = alloc_queue_push & \$307 ;
+  assign \$309  = ~ alloc_queue_pop;
+  assign \$310  = alloc_queue_count[0] & \$309 ;
+  assign \$311  = ~ \$310 ;
+  assign \$312  = \$311  & alloc_queue_held[0];
+  assign \$313  = ~ alloc_queue_push;
+  assign \$314  = \$312  & \$313 ;
+  assign \$315  = \$314  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$316  = \$308  ? alloc_queue_held[6] : \$315 ;
+  assign \$317  = ~ alloc_queue_pop;
+  assign \$318  = alloc_queue_count[0] & \$317 ;
+  assign \$319  = alloc_queue_push & \$318 ;
+  assign \$320  = ~ alloc_queue_pop;
+  assign \$321  = alloc_queue_count[0] & \$320 ;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = \$322  & alloc_queue_held[0];
+  assign \$324  = ~ alloc_queue_push;
+  assign \$325  = \$323  & \$324 ;
+  assign \$326  = \$325  ? alloc_queue_held[9] : alloc_queue_held[8];
+  assign \$327  = \$319  ? alloc_queue_held[7] : \$326 ;
+  assign \$328  = ~ alloc_queue_pop;
+  assign \$329  = alloc_queue_count[0] & \$328 ;
+  assign \$330  = alloc_queue_push & \$329 ;
+  assign \$331  = ~ alloc_queue_pop;
+  assign \$332  = alloc_queue_count[0] & \$331 ;
+  assign \$333  = ~ \$332 ;
+  assign \$334  = \$333  & alloc_queue_held[0];
+  assign \$335  = ~ alloc_queue_push;
+  assign \$336  = \$334  & \$335 ;
+  assign \$337  = \$336  ? 1'h0 : alloc_queue_held[9];
+  assign \$338  = \$330  ? alloc_queue_held[8] : \$337 ;
+  assign \$339  = ~ alloc_queue_pop;
+  assign \$340  = alloc_queue_push & \$339 ;
+  assign \$341  = ~ alloc_queue_push;
+  assign \$342  = alloc_queue_pop & \$341 ;
+  assign \$343  = \$342  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$344  = \$340  ? 1'h1 : \$343 ;
+  assign \$345  = ~ alloc_queue_pop;
+  assign \$346  = alloc_queue_push & \$345 ;
+  assign \$347  = ~ alloc_queue_push;
+  assign \$348  = alloc_queue_pop & \$347 ;
+  assign \$349  = \$348  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$350  = \$346  ? alloc_queue_count[0] : \$349 ;
+  assign \$351  = ~ alloc_queue_pop;
+  assign \$352  = alloc_queue_push & \$351 ;
+  assign \$353  = ~ alloc_queue_push;
+  assign \$354  = alloc_queue_pop & \$353 ;
+  assign \$355  = \$354  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$356  = \$352  ? alloc_queue_count[1] : \$355 ;
+  assign \$357  = ~ alloc_queue_pop;
+  assign \$358  = alloc_queue_push & \$357 ;
+  assign \$359  = ~ alloc_queue_push;
+  assign \$360  = alloc_queue_pop & \$359 ;
+  assign \$361  = \$360  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$362  = \$358  ? alloc_queue_count[2] : \$361 ;
+  assign \$363  = ~ alloc_queue_pop;
+  assign \$364  = alloc_queue_push & \$363 ;
+  assign \$365  = ~ alloc_queue_push;
+  assign \$366  = alloc_queue_pop & \$365 ;
+  assign \$367  = \$366  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$368  = \$364  ? alloc_queue_count[3] : \$367 ;
+  assign \$369  = ~ alloc_queue_pop;
+  assign \$370  = alloc_queue_push & \$369 ;
+  assign \$371  = ~ alloc_queue_push;
+  assign \$372  = alloc_queue_pop & \$371 ;
+  assign \$373  = \$372  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$374  = \$370  ? alloc_queue_count[4] : \$373 ;
+  assign \$375  = ~ alloc_queue_pop;
+  assign \$376  = alloc_queue_push & \$375 ;
+  assign \$377  = ~ alloc_queue_push;
+  assign \$378  = alloc_queue_pop & \$377 ;
+  assign \$379  = \$378  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$380  = \$376  ? alloc_queue_count[5] : \$379 ;
+  assign \$381  = ~ alloc_queue_pop;
+  assign \$382  = alloc_queue_push & \$381 ;
+  assign \$383  = ~ alloc_queue_push;
+  assign \$384  = alloc_queue_pop & \$383 ;
+  assign \$385  = \$384  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$386  = \$382  ? alloc_queue_count[6] : \$385 ;
+  assign \$387  = ~ alloc_queue_pop;
+  assign \$388  = alloc_queue_push & \$387 ;
+  assign \$389  = ~ alloc_queue_push;
+  assign \$390  = alloc_queue_pop & \$389 ;
+  assign \$391  = \$390  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$392  = \$388  ? alloc_queue_count[7] : \$391 ;
+  assign \$393  = ~ alloc_queue_pop;
+  assign \$394  = alloc_queue_push & \$393 ;
+  assign \$395  = ~ alloc_queue_push;
+  assign \$396  = alloc_queue_pop & \$395 ;
+  assign \$397  = \$396  ? alloc_queue_count[10] : alloc_queue_count[9];
+  assign \$398  = \$394  ? alloc_queue_count[8] : \$397 ;
+  assign \$399  = ~ alloc_queue_pop;
+  assign \$400  = alloc_queue_push & \$399 ;
+  assign \$401  = ~ alloc_queue_push;
+  assign \$402  = alloc_queue_pop & \$401 ;
+  assign \$403  = \$402  ? 1'h0 : alloc_queue_count[10];
+  assign \$404  = \$400  ? alloc_queue_count[9] : \$403 ;
+  assign \$405  = alloc_queue_count[0] | staged_valid;
+  assign \$406  = ! bus__r_addr[5:0];
+  assign \$407  = 7'h70 >> bus__r_addr[11:6];
+  assign \$408  = \$406  & \$407 ;
+  assign \$409  = bus__r_req & \$408 ;
+  assign \$410  = \$405  | \$409 ;
+  assign \$411  = req_alloc & native_alloc_valid;
+  assign \$412  = ~ \$411 ;
+  assign \$413  = \$410  & \$412 ;
+  assign \$414  = ! bus__r_addr[5:0];
+  assign \$415  = 7'h70 >> bus__r_addr[11:6];
+  assign \$416  = \$414  & \$415 ;
+  assign \$417  = bus__r_req & \$416 ;
+  assign \$418  = alloc_queue_count[0] | staged_valid;
+  assign \$419  = ! bus__r_addr[5:0];
+  assign \$420  = 7'h70 >> bus__r_addr[11:6];
+  assign \$421  = \$419  & \$420 ;
+  assign \$422  = bus__r_req & \$421 ;
+  assign \$423  = \$418  | \$422 ;
+  assign \$424  = req_alloc & native_alloc_valid;
+  assign \$425  = ~ \$424 ;
+  assign \$426  = \$423  & \$425 ;
+  assign \$427  = ~ alloc_queue_count[0];
+  assign \$428  = ~ staged_valid;
   assign \$429  = \$427  & \$428 ;
-  assign \$430  = bus__r_req & \$429 ;
-  assign \$431  = \$424  | \$430 ;
-  assign \$432  = req_alloc & native_alloc_valid;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = \$431  & \$433 ;
-  assign \$435  = ~ alloc_queue_count[0];
-  assign \$436  = ~ staged_valid;
-  assign \$437  = \$435  & \$436 ;
-  assign \$438  = \$434  & \$437 ;
-  assign \$439  = ~ \$438 ;
-  assign \$440  = \$423  & \$439 ;
-  assign \$441  = bus__r_addr[11:6] - 3'h4;
-  assign \$442  = bus__r_addr[11:6] - 3'h4;
-  assign \$444  = bus__r_addr[11:6] - 3'h4;
-  assign \$445  = bus__r_addr[11:6] - 3'h4;
-  assign \$447  = staged_valid ? alloc_queue_w_data : { \$446 , \$444 [1:0] };
-  assign \$448  = alloc_queue_count[0] ? alloc_queue_head : \$447 ;
-  assign \$450  = ~ \$449 ;
-  assign \$451  = \$450  + 1'h1;
-  assign \$453  = ~ \$452 ;
-  assign \$454  = \$453  + 1'h1;
-  assign \$456  = ~ \$455 ;
-  assign \$457  = \$456  + 1'h1;
-  assign \$459  = ~ \$458 ;
-  assign \$460  = \$459  + 1'h1;
-  assign \$462  = ~ \$461 ;
-  assign \$463  = \$462  + 1'h1;
-  assign \$465  = ~ \$464 ;
-  assign \$466  = \$465  + 1'h1;
-  assign \$468  = ~ \$467 ;
-  assign \$469  = \$468  + 1'h1;
-  assign \$471  = ~ \$470 ;
-  assign \$472  = \$471  + 1'h1;
-  assign \$474  = ~ \$473 ;
-  assign \$475  = \$474  + 1'h1;
-  assign \$477  = ~ \$476 ;
-  assign \$478  = \$477  + 1'h1;
-  assign \$480  = ~ \$479 ;
-  assign \$481  = \$480  + 1'h1;
-  assign \$483  = ~ \$482 ;
-  assign \$484  = \$483  + 1'h1;
-  assign \$486  = ~ \$485 ;
-  assign \$487  = \$486  + 1'h1;
-  assign \$489  = ~ \$488 ;
-  assign \$490  = \$489  + 1'h1;
-  assign \$492  = ~ \$491 ;
-  assign \$493  = \$492  + 1'h1;
-  assign \$495  = ~ \$494 ;
-  assign \$496  = \$495  + 1'h1;
-  assign \$498  = ~ \$497 ;
-  assign \$499  = \$498  + 1'h1;
-  assign \$501  = ~ \$500 ;
-  assign \$502  = \$501  + 1'h1;
-  assign \$504  = ~ \$503 ;
-  assign \$505  = \$504  + 1'h1;
-  assign \$507  = ~ \$506 ;
-  assign \$508  = \$507  + 1'h1;
-  assign \$510  = ~ \$509 ;
-  assign \$511  = \$510  + 1'h1;
-  assign \$513  = ~ \$512 ;
-  assign \$514  = \$513  + 1'h1;
-  assign \$516  = ~ \$515 ;
-  assign \$517  = \$516  + 1'h1;
-  assign \$519  = ~ \$518 ;
-  assign \$520  = \$519  + 1'h1;
-  assign \$522  = ~ \$521 ;
-  assign \$523  = \$522  + 1'h1;
-  assign \$525  = ~ \$524 ;
-  assign \$526  = \$525  + 1'h1;
-  assign \$528  = ~ \$527 ;
-  assign \$529  = \$528  + 1'h1;
-  assign \$531  = ~ \$530 ;
-  assign \$532  = \$531  + 1'h1;
-  assign \$534  = ~ \$533 ;
-  assign \$535  = \$534  + 1'h1;
-  assign \$537  = ~ \$536 ;
-  assign \$538  = \$537  + 1'h1;
-  assign \$540  = ~ \$539 ;
-  assign \$541  = \$540  + 1'h1;
-  assign \$543  = ~ \$542 ;
-  assign \$544  = \$543  + 1'h1;
-  assign \$546  = ~ \$545 ;
-  assign \$547  = \$546  + 1'h1;
-  assign \$549  = ~ \$548 ;
-  assign \$550  = \$549  + 1'h1;
-  assign \$552  = ~ \$551 ;
-  assign \$553  = \$552  + 1'h1;
-  assign \$555  = ~ \$554 ;
-  assign \$556  = \$555  + 1'h1;
-  assign \$558  = ~ \$557 ;
-  assign \$559  = \$558  + 1'h1;
-  assign \$561  = ~ \$560 ;
-  assign \$562  = \$561  + 1'h1;
-  assign \$564  = ~ \$563 ;
-  assign \$565  = \$564  + 1'h1;
-  assign \$567  = ~ \$566 ;
-  assign \$568  = \$567  + 1'h1;
-  assign \$570  = ~ \$569 ;
-  assign \$571  = \$570  + 1'h1;
-  assign \$573  = ~ \$572 ;
-  assign \$574  = \$573  + 1'h1;
-  assign \$576  = ~ \$575 ;
-  assign \$577  = \$576  + 1'h1;
-  assign \$579  = ~ \$578 ;
-  assign \$580  = \$579  + 1'h1;
-  assign \$582  = ~ \$581 ;
-  assign \$583  = \$582  + 1'h1;
-  assign \$585  = ~ \$584 ;
-  assign \$586  = \$585  + 1'h1;
-  assign \$588  = ~ \$587 ;
-  assign \$589  = \$588  + 1'h1;
-  assign \$591  = ~ \$590 ;
-  assign \$592  = \$591  + 1'h1;
-  assign \$594  = ~ \$593 ;
-  assign \$595  = \$594  + 1'h1;
-  assign \$597  = ~ \$596 ;
-  assign \$598  = \$597  + 1'h1;
-  assign \$600  = ~ \$599 ;
-  assign \$601  = \$600  + 1'h1;
-  assign \$603  = ~ \$602 ;
-  assign \$604  = \$603  + 1'h1;
-  assign \$606  = ~ \$605 ;
-  assign \$607  = \$606  + 1'h1;
-  assign \$609  = ~ \$608 ;
-  assign \$610  = \$609  + 1'h1;
-  assign \$612  = ~ \$611 ;
-  assign \$613  = \$612  + 1'h1;
-  assign \$615  = ~ \$614 ;
-  assign \$616  = \$615  + 1'h1;
-  assign \$618  = ~ \$617 ;
-  assign \$619  = \$618  + 1'h1;
-  assign \$621  = ~ \$620 ;
-  assign \$622  = \$621  + 1'h1;
-  assign \$624  = ~ \$623 ;
-  assign \$625  = \$624  + 1'h1;
-  assign \$627  = ~ \$626 ;
-  assign \$628  = \$627  + 1'h1;
-  assign \$630  = ~ \$629 ;
-  assign \$631  = \$630  + 1'h1;
-  assign \$632  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$633  = r1_sel_version ? 32'd256 : 32'd0;
-  assign \$634  = \$632  | \$633 ;
-  assign \$635  = r1_sel_config ? 32'd272106760 : 32'd0;
-  assign \$636  = r1_sel_config2 ? 32'd134352936 : 32'd0;
-  assign \$637  = \$635  | \$636 ;
-  assign \$638  = \$634  | \$637 ;
-  assign \$640  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$642  = r1_sel_irq_status ? \$signal$101  : 5'h00;
-  assign \$643  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$430  = \$426  & \$429 ;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = \$417  & \$431 ;
+  assign \$433  = bus__r_addr[11:6] - 3'h4;
+  assign \$434  = bus__r_addr[11:6] - 3'h4;
+  assign \$436  = bus__r_addr[11:6] - 3'h4;
+  assign \$437  = bus__r_addr[11:6] - 3'h4;
+  assign \$439  = staged_valid ? alloc_queue_w_data : { \$438 , \$436 [1:0] };
+  assign \$440  = alloc_queue_count[0] ? alloc_queue_head : \$439 ;
+  assign \$442  = ~ \$441 ;
+  assign \$443  = \$442  + 1'h1;
+  assign \$445  = ~ \$444 ;
+  assign \$446  = \$445  + 1'h1;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = \$448  + 1'h1;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = \$451  + 1'h1;
+  assign \$454  = ~ \$453 ;
+  assign \$455  = \$454  + 1'h1;
+  assign \$457  = ~ \$456 ;
+  assign \$458  = \$457  + 1'h1;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$460  + 1'h1;
+  assign \$463  = ~ \$462 ;
+  assign \$464  = \$463  + 1'h1;
+  assign \$466  = ~ \$465 ;
+  assign \$467  = \$466  + 1'h1;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$469  + 1'h1;
+  assign \$472  = ~ \$471 ;
+  assign \$473  = \$472  + 1'h1;
+  assign \$475  = ~ \$474 ;
+  assign \$476  = \$475  + 1'h1;
+  assign \$478  = ~ \$477 ;
+  assign \$479  = \$478  + 1'h1;
+  assign \$481  = ~ \$480 ;
+  assign \$482  = \$481  + 1'h1;
+  assign \$484  = ~ \$483 ;
+  assign \$485  = \$484  + 1'h1;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = \$487  + 1'h1;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = \$490  + 1'h1;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = \$493  + 1'h1;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = \$496  + 1'h1;
+  assign \$499  = ~ \$498 ;
+  assign \$500  = \$499  + 1'h1;
+  assign \$502  = ~ \$501 ;
+  assign \$503  = \$502  + 1'h1;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = \$505  + 1'h1;
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$508  + 1'h1;
+  assign \$511  = ~ \$510 ;
+  assign \$512  = \$511  + 1'h1;
+  assign \$514  = ~ \$513 ;
+  assign \$515  = \$514  + 1'h1;
+  assign \$517  = ~ \$516 ;
+  assign \$518  = \$517  + 1'h1;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = \$520  + 1'h1;
+  assign \$523  = ~ \$522 ;
+  assign \$524  = \$523  + 1'h1;
+  assign \$526  = ~ \$525 ;
+  assign \$527  = \$526  + 1'h1;
+  assign \$529  = ~ \$528 ;
+  assign \$530  = \$529  + 1'h1;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = \$532  + 1'h1;
+  assign \$535  = ~ \$534 ;
+  assign \$536  = \$535  + 1'h1;
+  assign \$538  = ~ \$537 ;
+  assign \$539  = \$538  + 1'h1;
+  assign \$541  = ~ \$540 ;
+  assign \$542  = \$541  + 1'h1;
+  assign \$544  = ~ \$543 ;
+  assign \$545  = \$544  + 1'h1;
+  assign \$547  = ~ \$546 ;
+  assign \$548  = \$547  + 1'h1;
+  assign \$550  = ~ \$549 ;
+  assign \$551  = \$550  + 1'h1;
+  assign \$553  = ~ \$552 ;
+  assign \$554  = \$553  + 1'h1;
+  assign \$556  = ~ \$555 ;
+  assign \$557  = \$556  + 1'h1;
+  assign \$559  = ~ \$558 ;
+  assign \$560  = \$559  + 1'h1;
+  assign \$562  = ~ \$561 ;
+  assign \$563  = \$562  + 1'h1;
+  assign \$565  = ~ \$564 ;
+  assign \$566  = \$565  + 1'h1;
+  assign \$568  = ~ \$567 ;
+  assign \$569  = \$568  + 1'h1;
+  assign \$571  = ~ \$570 ;
+  assign \$572  = \$571  + 1'h1;
+  assign \$574  = ~ \$573 ;
+  assign \$575  = \$574  + 1'h1;
+  assign \$577  = ~ \$576 ;
+  assign \$578  = \$577  + 1'h1;
+  assign \$580  = ~ \$579 ;
+  assign \$581  = \$580  + 1'h1;
+  assign \$583  = ~ \$582 ;
+  assign \$584  = \$583  + 1'h1;
+  assign \$586  = ~ \$585 ;
+  assign \$587  = \$586  + 1'h1;
+  assign \$589  = ~ \$588 ;
+  assign \$590  = \$589  + 1'h1;
+  assign \$592  = ~ \$591 ;
+  assign \$593  = \$592  + 1'h1;
+  assign \$595  = ~ \$594 ;
+  assign \$596  = \$595  + 1'h1;
+  assign \$598  = ~ \$597 ;
+  assign \$599  = \$598  + 1'h1;
+  assign \$601  = ~ \$600 ;
+  assign \$602  = \$601  + 1'h1;
+  assign \$604  = ~ \$603 ;
+  assign \$605  = \$604  + 1'h1;
+  assign \$607  = ~ \$606 ;
+  assign \$608  = \$607  + 1'h1;
+  assign \$610  = ~ \$609 ;
+  assign \$611  = \$610  + 1'h1;
+  assign \$613  = ~ \$612 ;
+  assign \$614  = \$613  + 1'h1;
+  assign \$616  = ~ \$615 ;
+  assign \$617  = \$616  + 1'h1;
+  assign \$619  = ~ \$618 ;
+  assign \$620  = \$619  + 1'h1;
+  assign \$622  = ~ \$621 ;
+  assign \$623  = \$622  + 1'h1;
+  assign \$624  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$625  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$626  = \$624  | \$625 ;
+  assign \$627  = r1_sel_config ? 32'd272106760 : 32'd0;
+  assign \$628  = r1_sel_config2 ? 32'd134352936 : 32'd0;
+  assign \$629  = \$627  | \$628 ;
+  assign \$630  = \$626  | \$629 ;
+  assign \$632  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$634  = r1_sel_irq_status ? \$signal$101  : 5'h00;
+  assign \$635  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$636  = \$634  | \$635 ;
+  assign \$637  = \$633  | { 27'h0000000, \$636  };
+  assign \$638  = \$630  | \$637 ;
+  assign \$639  = r1_sel_err_count ? \$signal$88  : 32'd0;
+  assign \$640  = r1_sel_err_dropped ? err_dropped : 32'd0;
+  assign \$641  = \$639  | \$640 ;
+  assign \$642  = r1_sel_err_head0 ? { \$signal$94 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$643  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$644  = \$642  | \$643 ;
-  assign \$645  = \$641  | { 27'h0000000, \$644  };
-  assign \$646  = \$638  | \$645 ;
-  assign \$647  = r1_sel_err_count ? \$signal$88  : 32'd0;
-  assign \$648  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$649  = \$647  | \$648 ;
-  assign \$650  = r1_sel_err_head0 ? { \$signal$94 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$651  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$652  = \$650  | \$651 ;
-  assign \$653  = \$649  | \$652 ;
-  assign \$654  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$655  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$656  = \$654  | \$655 ;
-  assign \$658  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$660  = \$656  | \$659 ;
-  assign \$661  = \$653  | \$660 ;
-  assign \$662  = \$646  | \$661 ;
-  assign \$663  = r1_sel_id | r1_sel_version;
-  assign \$664  = r1_sel_config | r1_sel_config2;
-  assign \$665  = \$663  | \$664 ;
-  assign \$666  = r1_sel_ctrl | r1_sel_status;
-  assign \$667  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$668  = \$666  | \$667 ;
-  assign \$669  = \$665  | \$668 ;
-  assign \$670  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$671  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$672  = \$670  | \$671 ;
-  assign \$673  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$674  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$645  = \$641  | \$644 ;
+  assign \$646  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$647  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$648  = \$646  | \$647 ;
+  assign \$650  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$652  = \$648  | \$651 ;
+  assign \$653  = \$645  | \$652 ;
+  assign \$654  = \$638  | \$653 ;
+  assign \$655  = r1_sel_id | r1_sel_version;
+  assign \$656  = r1_sel_config | r1_sel_config2;
+  assign \$657  = \$655  | \$656 ;
+  assign \$658  = r1_sel_ctrl | r1_sel_status;
+  assign \$659  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$660  = \$658  | \$659 ;
+  assign \$661  = \$657  | \$660 ;
+  assign \$662  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$663  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$664  = \$662  | \$663 ;
+  assign \$665  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$666  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$667  = \$665  | \$666 ;
+  assign \$668  = \$664  | \$667 ;
+  assign \$669  = \$661  | \$668 ;
+  assign \$673  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
+  assign \$674  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
   assign \$675  = \$673  | \$674 ;
-  assign \$676  = \$672  | \$675 ;
-  assign \$677  = \$669  | \$676 ;
-  assign \$681  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
-  assign \$682  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
-  assign \$683  = \$681  | \$682 ;
-  assign \$685  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
-  assign \$686  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
-  assign \$687  = \$685  | { 23'h000000, \$686  };
-  assign \$688  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
-  assign \$689  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
-  assign \$690  = { 23'h000000, \$688  } | \$689 ;
-  assign \$691  = \$687  | \$690 ;
-  assign \$692  = \$684  | \$691 ;
-  assign \$693  = r1_sel_pool0_fails ? small_fails : 32'd0;
-  assign \$694  = r1_sel_pool0_frees ? small_frees : 32'd0;
-  assign \$695  = \$693  | \$694 ;
-  assign \$700  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
-  assign \$703  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
-  assign \$704  = \$702  | { 15'h0000, \$703  };
-  assign \$705  = \$699  | \$704 ;
-  assign \$706  = \$692  | \$705 ;
-  assign \$707  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$708  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$709  = \$707  | \$708 ;
-  assign \$710  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$711  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$712  = \$710  | \$711 ;
-  assign \$713  = \$709  | \$712 ;
-  assign \$714  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$715  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$716  = \$714  | \$715 ;
-  assign \$717  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$718  = \$717  | r1_sel_pool0_low_water;
-  assign \$719  = \$716  | \$718 ;
-  assign \$720  = \$713  | \$719 ;
-  assign \$722  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
-  assign \$724  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
-  assign \$725  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
-  assign \$726  = \$724  | \$725 ;
-  assign \$727  = \$723  | \$726 ;
-  assign \$728  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
-  assign \$729  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
-  assign \$730  = \$728  | { 24'h000000, \$729  };
-  assign \$731  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
-  assign \$732  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
-  assign \$733  = { 24'h000000, \$731  } | \$732 ;
-  assign \$734  = \$730  | \$733 ;
-  assign \$735  = \$727  | \$734 ;
-  assign \$736  = r1_sel_pool1_fails ? medium_fails : 32'd0;
-  assign \$737  = r1_sel_pool1_frees ? medium_frees : 32'd0;
-  assign \$738  = \$736  | \$737 ;
-  assign \$743  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
-  assign \$746  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
-  assign \$747  = \$745  | { 15'h0000, \$746  };
-  assign \$748  = \$742  | \$747 ;
-  assign \$749  = \$735  | \$748 ;
-  assign \$750  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$751  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$752  = \$750  | \$751 ;
-  assign \$753  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$754  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
-  assign \$755  = \$753  | \$754 ;
-  assign \$756  = \$752  | \$755 ;
-  assign \$757  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$758  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$759  = \$757  | \$758 ;
-  assign \$760  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$761  = \$760  | r1_sel_pool1_low_water;
-  assign \$762  = \$759  | \$761 ;
-  assign \$763  = \$756  | \$762 ;
-  assign \$765  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
-  assign \$767  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
-  assign \$768  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
-  assign \$769  = \$767  | \$768 ;
-  assign \$770  = \$766  | \$769 ;
-  assign \$771  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
-  assign \$772  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
-  assign \$773  = \$771  | { 26'h0000000, \$772  };
-  assign \$774  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
-  assign \$775  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
-  assign \$776  = { 26'h0000000, \$774  } | \$775 ;
+  assign \$677  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
+  assign \$678  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
+  assign \$679  = \$677  | { 23'h000000, \$678  };
+  assign \$680  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
+  assign \$681  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$682  = { 23'h000000, \$680  } | \$681 ;
+  assign \$683  = \$679  | \$682 ;
+  assign \$684  = \$676  | \$683 ;
+  assign \$685  = r1_sel_pool0_fails ? small_fails : 32'd0;
+  assign \$686  = r1_sel_pool0_frees ? small_frees : 32'd0;
+  assign \$687  = \$685  | \$686 ;
+  assign \$692  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
+  assign \$695  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
+  assign \$696  = \$694  | { 15'h0000, \$695  };
+  assign \$697  = \$691  | \$696 ;
+  assign \$698  = \$684  | \$697 ;
+  assign \$699  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$700  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$701  = \$699  | \$700 ;
+  assign \$702  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$703  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$704  = \$702  | \$703 ;
+  assign \$705  = \$701  | \$704 ;
+  assign \$706  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$707  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$708  = \$706  | \$707 ;
+  assign \$709  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$710  = \$709  | r1_sel_pool0_low_water;
+  assign \$711  = \$708  | \$710 ;
+  assign \$712  = \$705  | \$711 ;
+  assign \$714  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
+  assign \$716  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
+  assign \$717  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
+  assign \$718  = \$716  | \$717 ;
+  assign \$719  = \$715  | \$718 ;
+  assign \$720  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
+  assign \$721  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
+  assign \$722  = \$720  | { 24'h000000, \$721  };
+  assign \$723  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
+  assign \$724  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
+  assign \$725  = { 24'h000000, \$723  } | \$724 ;
+  assign \$726  = \$722  | \$725 ;
+  assign \$727  = \$719  | \$726 ;
+  assign \$728  = r1_sel_pool1_fails ? medium_fails : 32'd0;
+  assign \$729  = r1_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$730  = \$728  | \$729 ;
+  assign \$735  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
+  assign \$738  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
+  assign \$739  = \$737  | { 15'h0000, \$738  };
+  assign \$740  = \$734  | \$739 ;
+  assign \$741  = \$727  | \$740 ;
+  assign \$742  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$743  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$744  = \$742  | \$743 ;
+  assign \$745  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$746  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$747  = \$745  | \$746 ;
+  assign \$748  = \$744  | \$747 ;
+  assign \$749  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$750  = r1_sel_pool1_info | r1_sel_pool1_flush;
+  assign \$751  = \$749  | \$750 ;
+  assign \$752  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$753  = \$752  | r1_sel_pool1_low_water;
+  assign \$754  = \$751  | \$753 ;
+  assign \$755  = \$748  | \$754 ;
+  assign \$757  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
+  assign \$759  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
+  assign \$760  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
+  assign \$761  = \$759  | \$760 ;
+  assign \$762  = \$758  | \$761 ;
+  assign \$763  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
+  assign \$764  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
+  assign \$765  = \$763  | { 26'h0000000, \$764  };
+  assign \$766  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
+  assign \$767  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
+  assign \$768  = { 26'h0000000, \$766  } | \$767 ;
+  assign \$769  = \$765  | \$768 ;
+  assign \$770  = \$762  | \$769 ;
+  assign \$771  = r1_sel_pool2_fails ? large_fails : 32'd0;
+  assign \$772  = r1_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$773  = \$771  | \$772 ;
+  assign \$774  = r1_sel_pool2_info ? 32'd12 : 32'd0;
   assign \$777  = \$773  | \$776 ;
-  assign \$778  = \$770  | \$777 ;
-  assign \$779  = r1_sel_pool2_fails ? large_fails : 32'd0;
-  assign \$780  = r1_sel_pool2_frees ? large_frees : 32'd0;
-  assign \$781  = \$779  | \$780 ;
-  assign \$782  = r1_sel_pool2_info ? 32'd12 : 32'd0;
-  assign \$785  = \$781  | \$784 ;
-  assign \$786  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
-  assign \$789  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
-  assign \$790  = \$788  | { 15'h0000, \$789  };
-  assign \$791  = \$785  | \$790 ;
-  assign \$792  = \$778  | \$791 ;
-  assign \$793  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$794  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
-  assign \$795  = \$793  | \$794 ;
-  assign \$796  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$797  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
-  assign \$798  = \$796  | \$797 ;
-  assign \$799  = \$795  | \$798 ;
-  assign \$800  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$801  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$802  = \$800  | \$801 ;
-  assign \$803  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$804  = \$803  | r1_sel_pool2_low_water;
-  assign \$805  = \$802  | \$804 ;
-  assign \$806  = \$799  | \$805 ;
-  assign \$807  = bus__w_beat_from_queue ? \port$4485$0 [35:32] : bus__w_strb;
-  assign \$808  = \$807  == 4'hf;
-  assign \$809  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$811  = ~ \$810 ;
-  assign \$812  = \$811  + 1'h1;
-  assign \$813  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$815  = ~ \$814 ;
-  assign \$816  = \$815  + 1'h1;
-  assign \$817  = \$812 [6] | \$816 [6];
-  assign \$818  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$820  = ~ \$819 ;
-  assign \$821  = \$820  + 1'h1;
-  assign \$822  = \$817  | \$821 [6];
-  assign \$823  = \$808  & \$822 ;
-  assign \$824  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$825  = \$824 [5:0] == 3'h4;
-  assign \$826  = \$823  & \$825 ;
-  assign \$827  = bus__w_beat_from_queue ? \port$4485$0 [35:32] : bus__w_strb;
-  assign \$828  = \$827  == 4'hf;
-  assign \$829  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$831  = ~ \$830 ;
-  assign \$832  = \$831  + 1'h1;
-  assign \$833  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$835  = ~ \$834 ;
-  assign \$836  = \$835  + 1'h1;
-  assign \$837  = \$832 [6] | \$836 [6];
-  assign \$838  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$840  = ~ \$839 ;
-  assign \$841  = \$840  + 1'h1;
-  assign \$842  = \$837  | \$841 [6];
-  assign \$843  = \$828  & \$842 ;
-  assign \$844  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$845  = \$844 [5:0] == 6'h30;
-  assign \$846  = \$843  & \$845 ;
-  assign \$847  = bus__w_beat_from_queue ? \port$4485$0 [35:32] : bus__w_strb;
-  assign \$848  = \$847  == 4'hf;
-  assign \$849  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$851  = ~ \$850 ;
-  assign \$852  = \$851  + 1'h1;
-  assign \$853  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$855  = ~ \$854 ;
-  assign \$856  = \$855  + 1'h1;
-  assign \$857  = \$852 [6] | \$856 [6];
-  assign \$858  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$860  = ~ \$859 ;
-  assign \$861  = \$860  + 1'h1;
-  assign \$862  = \$857  | \$861 [6];
-  assign \$863  = \$848  & \$862 ;
-  assign \$864  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$865  = \$864 [5:0] == 3'h4;
-  assign \$866  = \$863  & \$865 ;
-  assign \$867  = bus__w_beat_from_queue ? \port$4485$0 [35:32] : bus__w_strb;
-  assign \$868  = \$867  == 4'hf;
-  assign \$869  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$871  = ~ \$870 ;
-  assign \$872  = \$871  + 1'h1;
-  assign \$873  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$875  = ~ \$874 ;
-  assign \$876  = \$875  + 1'h1;
-  assign \$877  = \$872 [6] | \$876 [6];
-  assign \$878  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$880  = ~ \$879 ;
-  assign \$881  = \$880  + 1'h1;
-  assign \$882  = \$877  | \$881 [6];
-  assign \$883  = \$868  & \$882 ;
-  assign \$884  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$885  = \$884 [5:0] == 6'h30;
-  assign \$886  = \$883  & \$885 ;
-  assign \$887  = \$866  | \$886 ;
-  assign \$888  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$889  = \$888 [11:6] - 3'h4;
-  assign \$890  = w0_small_is & w0_small_slot_ok;
-  assign \$891  = w0_medium_is & w0_medium_slot_ok;
-  assign \$892  = w0_large_is & w0_large_slot_ok;
-  assign \$893  = bus__w_beat_from_queue ? \port$4485$0 [31:0] : bus__w_data;
-  assign \$894  = bus__w_beat_from_queue ? \port$4485$0 [31:0] : bus__w_data;
-  assign \$896  = 37'h1000000000 + \$895 ;
-  assign \$897  = bus__w_beat_from_queue ? \port$4485$0 [31:0] : bus__w_data;
-  assign \$899  = 37'h1000010000 + \$898 ;
-  assign \$900  = bus__w_beat_from_queue ? \port$4485$0 [31:0] : bus__w_data;
-  assign \$902  = 37'h1000100000 + \$901 ;
-  assign \$903  = ~ command_queue_pop;
-  assign \$904  = command_queue_count[0] & \$903 ;
-  assign \$905  = ~ \$904 ;
-  assign \$906  = command_queue_held[0] ? \read__data$265  : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1611 , \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], w1_is_flush };
-  assign \$907  = ~ command_queue_pop;
-  assign \$908  = command_queue_count[0] & \$907 ;
-  assign \$909  = ~ \$908 ;
-  assign \$910  = \$909  & command_queue_held[0];
-  assign \$911  = command_queue_rd_next + 1'h1;
+  assign \$778  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
+  assign \$781  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
+  assign \$782  = \$780  | { 15'h0000, \$781  };
+  assign \$783  = \$777  | \$782 ;
+  assign \$784  = \$770  | \$783 ;
+  assign \$785  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$786  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$787  = \$785  | \$786 ;
+  assign \$788  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$789  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = \$787  | \$790 ;
+  assign \$792  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$793  = r1_sel_pool2_info | r1_sel_pool2_flush;
+  assign \$794  = \$792  | \$793 ;
+  assign \$795  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$796  = \$795  | r1_sel_pool2_low_water;
+  assign \$797  = \$794  | \$796 ;
+  assign \$798  = \$791  | \$797 ;
+  assign \$799  = bus__w_beat_from_queue ? \port$4473$0 [35:32] : bus__w_strb;
+  assign \$800  = \$799  == 4'hf;
+  assign \$801  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$803  = ~ \$802 ;
+  assign \$804  = \$803  + 1'h1;
+  assign \$805  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$807  = ~ \$806 ;
+  assign \$808  = \$807  + 1'h1;
+  assign \$809  = \$804 [6] | \$808 [6];
+  assign \$810  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$812  = ~ \$811 ;
+  assign \$813  = \$812  + 1'h1;
+  assign \$814  = \$809  | \$813 [6];
+  assign \$815  = \$800  & \$814 ;
+  assign \$816  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$817  = \$816 [5:0] == 3'h4;
+  assign \$818  = \$815  & \$817 ;
+  assign \$819  = bus__w_beat_from_queue ? \port$4473$0 [35:32] : bus__w_strb;
+  assign \$820  = \$819  == 4'hf;
+  assign \$821  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$823  = ~ \$822 ;
+  assign \$824  = \$823  + 1'h1;
+  assign \$825  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$827  = ~ \$826 ;
+  assign \$828  = \$827  + 1'h1;
+  assign \$829  = \$824 [6] | \$828 [6];
+  assign \$830  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$832  = ~ \$831 ;
+  assign \$833  = \$832  + 1'h1;
+  assign \$834  = \$829  | \$833 [6];
+  assign \$835  = \$820  & \$834 ;
+  assign \$836  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$837  = \$836 [5:0] == 6'h30;
+  assign \$838  = \$835  & \$837 ;
+  assign \$839  = bus__w_beat_from_queue ? \port$4473$0 [35:32] : bus__w_strb;
+  assign \$840  = \$839  == 4'hf;
+  assign \$841  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$843  = ~ \$842 ;
+  assign \$844  = \$843  + 1'h1;
+  assign \$845  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$847  = ~ \$846 ;
+  assign \$848  = \$847  + 1'h1;
+  assign \$849  = \$844 [6] | \$848 [6];
+  assign \$850  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$852  = ~ \$851 ;
+  assign \$853  = \$852  + 1'h1;
+  assign \$854  = \$849  | \$853 [6];
+  assign \$855  = \$840  & \$854 ;
+  assign \$856  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$857  = \$856 [5:0] == 3'h4;
+  assign \$858  = \$855  & \$857 ;
+  assign \$859  = bus__w_beat_from_queue ? \port$4473$0 [35:32] : bus__w_strb;
+  assign \$860  = \$859  == 4'hf;
+  assign \$861  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$863  = ~ \$862 ;
+  assign \$864  = \$863  + 1'h1;
+  assign \$865  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$867  = ~ \$866 ;
+  assign \$868  = \$867  + 1'h1;
+  assign \$869  = \$864 [6] | \$868 [6];
+  assign \$870  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$872  = ~ \$871 ;
+  assign \$873  = \$872  + 1'h1;
+  assign \$874  = \$869  | \$873 [6];
+  assign \$875  = \$860  & \$874 ;
+  assign \$876  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$877  = \$876 [5:0] == 6'h30;
+  assign \$878  = \$875  & \$877 ;
+  assign \$879  = \$858  | \$878 ;
+  assign \$880  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$881  = \$880 [11:6] - 3'h4;
+  assign \$882  = w0_small_is & w0_small_slot_ok;
+  assign \$883  = w0_medium_is & w0_medium_slot_ok;
+  assign \$884  = w0_large_is & w0_large_slot_ok;
+  assign \$885  = bus__w_beat_from_queue ? \port$4473$0 [31:0] : bus__w_data;
+  assign \$886  = bus__w_beat_from_queue ? \port$4473$0 [31:0] : bus__w_data;
+  assign \$888  = 37'h1000000000 + \$887 ;
+  assign \$889  = bus__w_beat_from_queue ? \port$4473$0 [31:0] : bus__w_data;
+  assign \$891  = 37'h1000010000 + \$890 ;
+  assign \$892  = bus__w_beat_from_queue ? \port$4473$0 [31:0] : bus__w_data;
+  assign \$894  = 37'h1000100000 + \$893 ;
+  assign \$895  = ~ command_queue_pop;
+  assign \$896  = command_queue_count[0] & \$895 ;
+  assign \$897  = ~ \$896 ;
+  assign \$898  = command_queue_held[0] ? \read__data$265  : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
+  assign \$899  = ~ command_queue_pop;
+  assign \$900  = command_queue_count[0] & \$899 ;
+  assign \$901  = ~ \$900 ;
+  assign \$902  = \$901  & command_queue_held[0];
+  assign \$903  = command_queue_rd_next + 1'h1;
+  assign \$904  = ~ command_queue_pop;
+  assign \$905  = command_queue_count[0] & \$904 ;
+  assign \$906  = command_queue_held[0] | \$905 ;
+  assign \$907  = command_queue_push & \$906 ;
+  assign \$908  = command_queue_wr_next + 1'h1;
+  assign \$909  = ~ command_queue_pop;
+  assign \$910  = command_queue_count[0] & \$909 ;
+  assign \$911  = command_queue_push & \$910 ;
   assign \$912  = ~ command_queue_pop;
   assign \$913  = command_queue_count[0] & \$912 ;
-  assign \$914  = command_queue_held[0] | \$913 ;
-  assign \$915  = command_queue_push & \$914 ;
-  assign \$916  = command_queue_wr_next + 1'h1;
-  assign \$917  = ~ command_queue_pop;
-  assign \$918  = command_queue_count[0] & \$917 ;
-  assign \$919  = command_queue_push & \$918 ;
+  assign \$914  = ~ \$913 ;
+  assign \$915  = \$914  & command_queue_held[0];
+  assign \$916  = ~ command_queue_push;
+  assign \$917  = \$915  & \$916 ;
+  assign \$918  = \$917  ? command_queue_held[1] : command_queue_held[0];
+  assign \$919  = \$911  ? 1'h1 : \$918 ;
   assign \$920  = ~ command_queue_pop;
   assign \$921  = command_queue_count[0] & \$920 ;
-  assign \$922  = ~ \$921 ;
-  assign \$923  = \$922  & command_queue_held[0];
-  assign \$924  = ~ command_queue_push;
-  assign \$925  = \$923  & \$924 ;
-  assign \$926  = \$925  ? command_queue_held[1] : command_queue_held[0];
-  assign \$927  = \$919  ? 1'h1 : \$926 ;
-  assign \$928  = ~ command_queue_pop;
-  assign \$929  = command_queue_count[0] & \$928 ;
-  assign \$930  = command_queue_push & \$929 ;
+  assign \$922  = command_queue_push & \$921 ;
+  assign \$923  = ~ command_queue_pop;
+  assign \$924  = command_queue_count[0] & \$923 ;
+  assign \$925  = ~ \$924 ;
+  assign \$926  = \$925  & command_queue_held[0];
+  assign \$927  = ~ command_queue_push;
+  assign \$928  = \$926  & \$927 ;
+  assign \$929  = \$928  ? command_queue_held[2] : command_queue_held[1];
+  assign \$930  = \$922  ? command_queue_held[0] : \$929 ;
   assign \$931  = ~ command_queue_pop;
   assign \$932  = command_queue_count[0] & \$931 ;
-  assign \$933  = ~ \$932 ;
-  assign \$934  = \$933  & command_queue_held[0];
-  assign \$935  = ~ command_queue_push;
-  assign \$936  = \$934  & \$935 ;
-  assign \$937  = \$936  ? command_queue_held[2] : command_queue_held[1];
-  assign \$938  = \$930  ? command_queue_held[0] : \$937 ;
-  assign \$939  = ~ command_queue_pop;
-  assign \$940  = command_queue_count[0] & \$939 ;
-  assign \$941  = command_queue_push & \$940 ;
+  assign \$933  = command_queue_push & \$932 ;
+  assign \$934  = ~ command_queue_pop;
+  assign \$935  = command_queue_count[0] & \$934 ;
+  assign \$936  = ~ \$935 ;
+  assign \$937  = \$936  & command_queue_held[0];
+  assign \$938  = ~ command_queue_push;
+  assign \$939  = \$937  & \$938 ;
+  assign \$940  = \$939  ? command_queue_held[3] : command_queue_held[2];
+  assign \$941  = \$933  ? command_queue_held[1] : \$940 ;
   assign \$942  = ~ command_queue_pop;
   assign \$943  = command_queue_count[0] & \$942 ;
-  assign \$944  = ~ \$943 ;
-  assign \$945  = \$944  & command_queue_held[0];
-  assign \$946  = ~ command_queue_push;
-  assign \$947  = \$945  & \$946 ;
-  assign \$948  = \$947  ? command_queue_held[3] : command_queue_held[2];
-  assign \$949  = \$941  ? command_queue_held[1] : \$948 ;
-  assign \$950  = ~ command_queue_pop;
-  assign \$951  = command_queue_count[0] & \$950 ;
-  assign \$952  = command_queue_push & \$951 ;
+  assign \$944  = command_queue_push & \$943 ;
+  assign \$945  = ~ command_queue_pop;
+  assign \$946  = command_queue_count[0] & \$945 ;
+  assign \$947  = ~ \$946 ;
+  assign \$948  = \$947  & command_queue_held[0];
+  assign \$949  = ~ command_queue_push;
+  assign \$950  = \$948  & \$949 ;
+  assign \$951  = \$950  ? command_queue_held[4] : command_queue_held[3];
+  assign \$952  = \$944  ? command_queue_held[2] : \$951 ;
   assign \$953  = ~ command_queue_pop;
   assign \$954  = command_queue_count[0] & \$953 ;
-  assign \$955  = ~ \$954 ;
-  assign \$956  = \$955  & command_queue_held[0];
-  assign \$957  = ~ command_queue_push;
-  assign \$958  = \$956  & \$957 ;
-  assign \$959  = \$958  ? command_queue_held[4] : command_queue_held[3];
-  assign \$960  = \$952  ? command_queue_held[2] : \$959 ;
-  assign \$961  = ~ command_queue_pop;
-  assign \$962  = command_queue_count[0] & \$961 ;
-  assign \$963  = command_queue_push & \$962 ;
+  assign \$955  = command_queue_push & \$954 ;
+  assign \$956  = ~ command_queue_pop;
+  assign \$957  = command_queue_count[0] & \$956 ;
+  assign \$958  = ~ \$957 ;
+  assign \$959  = \$958  & command_queue_held[0];
+  assign \$960  = ~ command_queue_push;
+  assign \$961  = \$959  & \$960 ;
+  assign \$962  = \$961  ? command_queue_held[5] : command_queue_held[4];
+  assign \$963  = \$955  ? command_queue_held[3] : \$962 ;
   assign \$964  = ~ command_queue_pop;
   assign \$965  = command_queue_count[0] & \$964 ;
-  assign \$966  = ~ \$965 ;
-  assign \$967  = \$966  & command_queue_held[0];
-  assign \$968  = ~ command_queue_push;
-  assign \$969  = \$967  & \$968 ;
-  assign \$970  = \$969  ? command_queue_held[5] : command_queue_held[4];
-  assign \$971  = \$963  ? command_queue_held[3] : \$970 ;
-  assign \$972  = ~ command_queue_pop;
-  assign \$973  = command_queue_count[0] & \$972 ;
-  assign \$974  = command_queue_push & \$973 ;
+  assign \$966  = command_queue_push & \$965 ;
+  assign \$967  = ~ command_queue_pop;
+  assign \$968  = command_queue_count[0] & \$967 ;
+  assign \$969  = ~ \$968 ;
+  assign \$970  = \$969  & command_queue_held[0];
+  assign \$971  = ~ command_queue_push;
+  assign \$972  = \$970  & \$971 ;
+  assign \$973  = \$972  ? command_queue_held[6] : command_queue_held[5];
+  assign \$974  = \$966  ? command_queue_held[4] : \$973 ;
   assign \$975  = ~ command_queue_pop;
   assign \$976  = command_queue_count[0] & \$975 ;
-  assign \$977  = ~ \$976 ;
-  assign \$978  = \$977  & command_queue_held[0];
-  assign \$979  = ~ command_queue_push;
-  assign \$980  = \$978  & \$979 ;
-  assign \$981  = \$980  ? command_queue_held[6] : command_queue_held[5];
-  assign \$982  = \$974  ? command_queue_held[4] : \$981 ;
-  assign \$983  = ~ command_queue_pop;
-  assign \$984  = command_queue_count[0] & \$983 ;
-  assign \$985  = command_queue_push & \$984 ;
+  assign \$977  = command_queue_push & \$976 ;
+  assign \$978  = ~ command_queue_pop;
+  assign \$979  = command_queue_count[0] & \$978 ;
+  assign \$980  = ~ \$979 ;
+  assign \$981  = \$980  & command_queue_held[0];
+  assign \$982  = ~ command_queue_push;
+  assign \$983  = \$981  & \$982 ;
+  assign \$984  = \$983  ? command_queue_held[7] : command_queue_held[6];
+  assign \$985  = \$977  ? command_queue_held[5] : \$984 ;
   assign \$986  = ~ command_queue_pop;
   assign \$987  = command_queue_count[0] & \$986 ;
-  assign \$988  = ~ \$987 ;
-  assign \$989  = \$988  & command_queue_held[0];
-  assign \$990  = ~ command_queue_push;
-  assign \$991  = \$989  & \$990 ;
-  assign \$992  = \$991  ? command_queue_held[7] : command_queue_held[6];
-  assign \$993  = \$985  ? command_queue_held[5] : \$992 ;
-  assign \$994  = ~ command_queue_pop;
-  assign \$995  = command_queue_count[0] & \$994 ;
-  assign \$996  = command_queue_push & \$995 ;
+  assign \$988  = command_queue_push & \$987 ;
+  assign \$989  = ~ command_queue_pop;
+  assign \$990  = command_queue_count[0] & \$989 ;
+  assign \$991  = ~ \$990 ;
+  assign \$992  = \$991  & command_queue_held[0];
+  assign \$993  = ~ command_queue_push;
+  assign \$994  = \$992  & \$993 ;
+  assign \$995  = \$994  ? command_queue_held[8] : command_queue_held[7];
+  assign \$996  = \$988  ? command_queue_held[6] : \$995 ;
   assign \$997  = ~ command_queue_pop;
   assign \$998  = command_queue_count[0] & \$997 ;
-  assign \$999  = ~ \$998 ;
-  assign \$1000  = \$999  & command_queue_held[0];
-  assign \$1001  = ~ command_queue_push;
-  assign \$1002  = \$1000  & \$1001 ;
-  assign \$1003  = \$1002  ? command_queue_held[8] : command_queue_held[7];
-  assign \$1004  = \$996  ? command_queue_held[6] : \$1003 ;
-  assign \$1005  = ~ command_queue_pop;
-  assign \$1006  = command_queue_count[0] & \$1005 ;
-  assign \$1007  = command_queue_push & \$1006 ;
+  assign \$999  = command_queue_push & \$998 ;
+  assign \$1000  = ~ command_queue_pop;
+  assign \$1001  = command_queue_count[0] & \$1000 ;
+  assign \$1002  = ~ \$1001 ;
+  assign \$1003  = \$1002  & command_queue_held[0];
+  assign \$1004  = ~ command_queue_push;
+  assign \$1005  = \$1003  & \$1004 ;
+  assign \$1006  = \$1005  ? command_queue_held[9] : command_queue_held[8];
+  assign \$1007  = \$999  ? command_queue_held[7] : \$1006 ;
   assign \$1008  = ~ command_queue_pop;
   assign \$1009  = command_queue_count[0] & \$1008 ;
-  assign \$1010  = ~ \$1009 ;
-  assign \$1011  = \$1010  & command_queue_held[0];
-  assign \$1012  = ~ command_queue_push;
-  assign \$1013  = \$1011  & \$1012 ;
-  assign \$1014  = \$1013  ? command_queue_held[9] : command_queue_held[8];
-  assign \$1015  = \$1007  ? command_queue_held[7] : \$1014 ;
-  assign \$1016  = ~ command_queue_pop;
-  assign \$1017  = command_queue_count[0] & \$1016 ;
-  assign \$1018  = command_queue_push & \$1017 ;
+  assign \$1010  = command_queue_push & \$1009 ;
+  assign \$1011  = ~ command_queue_pop;
+  assign \$1012  = command_queue_count[0] & \$1011 ;
+  assign \$1013  = ~ \$1012 ;
+  assign \$1014  = \$1013  & command_queue_held[0];
+  assign \$1015  = ~ command_queue_push;
+  assign \$1016  = \$1014  & \$1015 ;
+  assign \$1017  = \$1016  ? 1'h0 : command_queue_held[9];
+  assign \$1018  = \$1010  ? command_queue_held[8] : \$1017 ;
   assign \$1019  = ~ command_queue_pop;
-  assign \$1020  = command_queue_count[0] & \$1019 ;
-  assign \$1021  = ~ \$1020 ;
-  assign \$1022  = \$1021  & command_queue_held[0];
-  assign \$1023  = ~ command_queue_push;
-  assign \$1024  = \$1022  & \$1023 ;
-  assign \$1025  = \$1024  ? 1'h0 : command_queue_held[9];
-  assign \$1026  = \$1018  ? command_queue_held[8] : \$1025 ;
-  assign \$1027  = ~ command_queue_pop;
-  assign \$1028  = command_queue_push & \$1027 ;
-  assign \$1029  = ~ command_queue_push;
-  assign \$1030  = command_queue_pop & \$1029 ;
-  assign \$1031  = \$1030  ? command_queue_count[1] : command_queue_count[0];
-  assign \$1032  = \$1028  ? 1'h1 : \$1031 ;
-  assign \$1033  = ~ command_queue_pop;
-  assign \$1034  = command_queue_push & \$1033 ;
-  assign \$1035  = ~ command_queue_push;
-  assign \$1036  = command_queue_pop & \$1035 ;
-  assign \$1037  = \$1036  ? command_queue_count[2] : command_queue_count[1];
-  assign \$1038  = \$1034  ? command_queue_count[0] : \$1037 ;
-  assign \$1039  = ~ command_queue_pop;
-  assign \$1040  = command_queue_push & \$1039 ;
-  assign \$1041  = ~ command_queue_push;
-  assign \$1042  = command_queue_pop & \$1041 ;
-  assign \$1043  = \$1042  ? command_queue_count[3] : command_queue_count[2];
-  assign \$1044  = \$1040  ? command_queue_count[1] : \$1043 ;
-  assign \$1045  = ~ command_queue_pop;
-  assign \$1046  = command_queue_push & \$1045 ;
-  assign \$1047  = ~ command_queue_push;
-  assign \$1048  = command_queue_pop & \$1047 ;
-  assign \$1049  = \$1048  ? command_queue_count[4] : command_queue_count[3];
-  assign \$1050  = \$1046  ? command_queue_count[2] : \$1049 ;
-  assign \$1051  = ~ command_queue_pop;
-  assign \$1052  = command_queue_push & \$1051 ;
-  assign \$1053  = ~ command_queue_push;
-  assign \$1054  = command_queue_pop & \$1053 ;
-  assign \$1055  = \$1054  ? command_queue_count[5] : command_queue_count[4];
-  assign \$1056  = \$1052  ? command_queue_count[3] : \$1055 ;
-  assign \$1057  = ~ command_queue_pop;
-  assign \$1058  = command_queue_push & \$1057 ;
-  assign \$1059  = ~ command_queue_push;
-  assign \$1060  = command_queue_pop & \$1059 ;
-  assign \$1061  = \$1060  ? command_queue_count[6] : command_queue_count[5];
-  assign \$1062  = \$1058  ? command_queue_count[4] : \$1061 ;
-  assign \$1063  = ~ command_queue_pop;
-  assign \$1064  = command_queue_push & \$1063 ;
-  assign \$1065  = ~ command_queue_push;
-  assign \$1066  = command_queue_pop & \$1065 ;
-  assign \$1067  = \$1066  ? command_queue_count[7] : command_queue_count[6];
-  assign \$1068  = \$1064  ? command_queue_count[5] : \$1067 ;
-  assign \$1069  = ~ command_queue_pop;
-  assign \$1070  = command_queue_push & \$1069 ;
-  assign \$1071  = ~ command_queue_push;
-  assign \$1072  = command_queue_pop & \$1071 ;
-  assign \$1073  = \$1072  ? command_queue_count[8] : command_queue_count[7];
-  assign \$1074  = \$1070  ? command_queue_count[6] : \$1073 ;
-  assign \$1075  = ~ command_queue_pop;
-  assign \$1076  = command_queue_push & \$1075 ;
-  assign \$1077  = ~ command_queue_push;
-  assign \$1078  = command_queue_pop & \$1077 ;
-  assign \$1079  = \$1078  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1080  = \$1076  ? command_queue_count[7] : \$1079 ;
-  assign \$1081  = ~ command_queue_pop;
-  assign \$1082  = command_queue_push & \$1081 ;
-  assign \$1083  = ~ command_queue_push;
-  assign \$1084  = command_queue_pop & \$1083 ;
-  assign \$1085  = \$1084  ? command_queue_count[10] : command_queue_count[9];
-  assign \$1086  = \$1082  ? command_queue_count[8] : \$1085 ;
-  assign \$1087  = ~ command_queue_pop;
-  assign \$1088  = command_queue_push & \$1087 ;
-  assign \$1089  = ~ command_queue_push;
-  assign \$1090  = command_queue_pop & \$1089 ;
-  assign \$1091  = \$1090  ? 1'h0 : command_queue_count[10];
-  assign \$1092  = \$1088  ? command_queue_count[9] : \$1091 ;
-  assign \$1093  = req_free & native_free_valid;
-  assign \$1094  = req_flush & native_flush_valid;
-  assign \$1095  = \$1093  | \$1094 ;
-  assign \$1096  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1097  = 1'h1 << \$1096 [1:0];
-  assign \$1098  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1099  = 1'h1 << \$1098 [4:2];
-  assign \$1100  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1101  = 1'h1 << \$1100 [7:5];
-  assign \$1102  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1103  = 1'h1 << \$1102 [11:8];
-  assign \$1104  = bus__w_beat_from_queue ? \port$4485$0 [31:0] : bus__w_data;
-  assign \$1105  = bus__w_beat_from_queue ? \port$4485$0 [35:32] : bus__w_strb;
-  assign \$1106  = \$1105  == 4'hf;
-  assign \$1107  = bus__w_beat_from_queue ? \port$4485$0 [35:32] : bus__w_strb;
-  assign \$1108  = ~ w1_is_command;
-  assign \$1109  = w1_valid & \$1108 ;
+  assign \$1020  = command_queue_push & \$1019 ;
+  assign \$1021  = ~ command_queue_push;
+  assign \$1022  = command_queue_pop & \$1021 ;
+  assign \$1023  = \$1022  ? command_queue_count[1] : command_queue_count[0];
+  assign \$1024  = \$1020  ? 1'h1 : \$1023 ;
+  assign \$1025  = ~ command_queue_pop;
+  assign \$1026  = command_queue_push & \$1025 ;
+  assign \$1027  = ~ command_queue_push;
+  assign \$1028  = command_queue_pop & \$1027 ;
+  assign \$1029  = \$1028  ? command_queue_count[2] : command_queue_count[1];
+  assign \$1030  = \$1026  ? command_queue_count[0] : \$1029 ;
+  assign \$1031  = ~ command_queue_pop;
+  assign \$1032  = command_queue_push & \$1031 ;
+  assign \$1033  = ~ command_queue_push;
+  assign \$1034  = command_queue_pop & \$1033 ;
+  assign \$1035  = \$1034  ? command_queue_count[3] : command_queue_count[2];
+  assign \$1036  = \$1032  ? command_queue_count[1] : \$1035 ;
+  assign \$1037  = ~ command_queue_pop;
+  assign \$1038  = command_queue_push & \$1037 ;
+  assign \$1039  = ~ command_queue_push;
+  assign \$1040  = command_queue_pop & \$1039 ;
+  assign \$1041  = \$1040  ? command_queue_count[4] : command_queue_count[3];
+  assign \$1042  = \$1038  ? command_queue_count[2] : \$1041 ;
+  assign \$1043  = ~ command_queue_pop;
+  assign \$1044  = command_queue_push & \$1043 ;
+  assign \$1045  = ~ command_queue_push;
+  assign \$1046  = command_queue_pop & \$1045 ;
+  assign \$1047  = \$1046  ? command_queue_count[5] : command_queue_count[4];
+  assign \$1048  = \$1044  ? command_queue_count[3] : \$1047 ;
+  assign \$1049  = ~ command_queue_pop;
+  assign \$1050  = command_queue_push & \$1049 ;
+  assign \$1051  = ~ command_queue_push;
+  assign \$1052  = command_queue_pop & \$1051 ;
+  assign \$1053  = \$1052  ? command_queue_count[6] : command_queue_count[5];
+  assign \$1054  = \$1050  ? command_queue_count[4] : \$1053 ;
+  assign \$1055  = ~ command_queue_pop;
+  assign \$1056  = command_queue_push & \$1055 ;
+  assign \$1057  = ~ command_queue_push;
+  assign \$1058  = command_queue_pop & \$1057 ;
+  assign \$1059  = \$1058  ? command_queue_count[7] : command_queue_count[6];
+  assign \$1060  = \$1056  ? command_queue_count[5] : \$1059 ;
+  assign \$1061  = ~ command_queue_pop;
+  assign \$1062  = command_queue_push & \$1061 ;
+  assign \$1063  = ~ command_queue_push;
+  assign \$1064  = command_queue_pop & \$1063 ;
+  assign \$1065  = \$1064  ? command_queue_count[8] : command_queue_count[7];
+  assign \$1066  = \$1062  ? command_queue_count[6] : \$1065 ;
+  assign \$1067  = ~ command_queue_pop;
+  assign \$1068  = command_queue_push & \$1067 ;
+  assign \$1069  = ~ command_queue_push;
+  assign \$1070  = command_queue_pop & \$1069 ;
+  assign \$1071  = \$1070  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1072  = \$1068  ? command_queue_count[7] : \$1071 ;
+  assign \$1073  = ~ command_queue_pop;
+  assign \$1074  = command_queue_push & \$1073 ;
+  assign \$1075  = ~ command_queue_push;
+  assign \$1076  = command_queue_pop & \$1075 ;
+  assign \$1077  = \$1076  ? command_queue_count[10] : command_queue_count[9];
+  assign \$1078  = \$1074  ? command_queue_count[8] : \$1077 ;
+  assign \$1079  = ~ command_queue_pop;
+  assign \$1080  = command_queue_push & \$1079 ;
+  assign \$1081  = ~ command_queue_push;
+  assign \$1082  = command_queue_pop & \$1081 ;
+  assign \$1083  = \$1082  ? 1'h0 : command_queue_count[10];
+  assign \$1084  = \$1080  ? command_queue_count[9] : \$1083 ;
+  assign \$1085  = req_free & native_free_valid;
+  assign \$1086  = req_flush & native_flush_valid;
+  assign \$1087  = \$1085  | \$1086 ;
+  assign \$1088  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1089  = 1'h1 << \$1088 [1:0];
+  assign \$1090  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1091  = 1'h1 << \$1090 [4:2];
+  assign \$1092  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1093  = 1'h1 << \$1092 [7:5];
+  assign \$1094  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1095  = 1'h1 << \$1094 [11:8];
+  assign \$1096  = bus__w_beat_from_queue ? \port$4473$0 [31:0] : bus__w_data;
+  assign \$1097  = bus__w_beat_from_queue ? \port$4473$0 [35:32] : bus__w_strb;
+  assign \$1098  = \$1097  == 4'hf;
+  assign \$1099  = bus__w_beat_from_queue ? \port$4473$0 [35:32] : bus__w_strb;
+  assign \$1100  = ~ w1_is_command;
+  assign \$1101  = w1_valid & \$1100 ;
+  assign \$1102  = ~ w1_a1_0[0];
+  assign \$1103  = ~ w1_a4_2[4];
+  assign \$1104  = \$1102  | \$1103 ;
+  assign \$1105  = ~ w1_a7_5[0];
+  assign \$1106  = ~ w1_a11_8[0];
+  assign \$1107  = \$1105  | \$1106 ;
+  assign \$1108  = \$1104  | \$1107 ;
+  assign \$1109  = ~ \$1108 ;
   assign \$1110  = ~ w1_a1_0[0];
-  assign \$1111  = ~ w1_a4_2[4];
+  assign \$1111  = ~ w1_a4_2[6];
   assign \$1112  = \$1110  | \$1111 ;
   assign \$1113  = ~ w1_a7_5[0];
   assign \$1114  = ~ w1_a11_8[0];
@@ -11762,7 +11750,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1116  = \$1112  | \$1115 ;
   assign \$1117  = ~ \$1116 ;
   assign \$1118  = ~ w1_a1_0[0];
-  assign \$1119  = ~ w1_a4_2[6];
+  assign \$1119  = ~ w1_a4_2[7];
   assign \$1120  = \$1118  | \$1119 ;
   assign \$1121  = ~ w1_a7_5[0];
   assign \$1122  = ~ w1_a11_8[0];
@@ -11770,31 +11758,31 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1124  = \$1120  | \$1123 ;
   assign \$1125  = ~ \$1124 ;
   assign \$1126  = ~ w1_a1_0[0];
-  assign \$1127  = ~ w1_a4_2[7];
+  assign \$1127  = ~ w1_a4_2[6];
   assign \$1128  = \$1126  | \$1127 ;
-  assign \$1129  = ~ w1_a7_5[0];
+  assign \$1129  = ~ w1_a7_5[1];
   assign \$1130  = ~ w1_a11_8[0];
   assign \$1131  = \$1129  | \$1130 ;
   assign \$1132  = \$1128  | \$1131 ;
   assign \$1133  = ~ \$1132 ;
   assign \$1134  = ~ w1_a1_0[0];
-  assign \$1135  = ~ w1_a4_2[6];
+  assign \$1135  = ~ w1_a4_2[1];
   assign \$1136  = \$1134  | \$1135 ;
-  assign \$1137  = ~ w1_a7_5[1];
-  assign \$1138  = ~ w1_a11_8[0];
+  assign \$1137  = ~ w1_a7_5[0];
+  assign \$1138  = ~ w1_a11_8[1];
   assign \$1139  = \$1137  | \$1138 ;
   assign \$1140  = \$1136  | \$1139 ;
   assign \$1141  = ~ \$1140 ;
   assign \$1142  = ~ w1_a1_0[0];
-  assign \$1143  = ~ w1_a4_2[1];
+  assign \$1143  = ~ w1_a4_2[4];
   assign \$1144  = \$1142  | \$1143 ;
-  assign \$1145  = ~ w1_a7_5[0];
+  assign \$1145  = ~ w1_a7_5[1];
   assign \$1146  = ~ w1_a11_8[1];
   assign \$1147  = \$1145  | \$1146 ;
   assign \$1148  = \$1144  | \$1147 ;
   assign \$1149  = ~ \$1148 ;
   assign \$1150  = ~ w1_a1_0[0];
-  assign \$1151  = ~ w1_a4_2[4];
+  assign \$1151  = ~ w1_a4_2[7];
   assign \$1152  = \$1150  | \$1151 ;
   assign \$1153  = ~ w1_a7_5[1];
   assign \$1154  = ~ w1_a11_8[1];
@@ -11802,23 +11790,23 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1156  = \$1152  | \$1155 ;
   assign \$1157  = ~ \$1156 ;
   assign \$1158  = ~ w1_a1_0[0];
-  assign \$1159  = ~ w1_a4_2[7];
+  assign \$1159  = ~ w1_a4_2[1];
   assign \$1160  = \$1158  | \$1159 ;
-  assign \$1161  = ~ w1_a7_5[1];
+  assign \$1161  = ~ w1_a7_5[2];
   assign \$1162  = ~ w1_a11_8[1];
   assign \$1163  = \$1161  | \$1162 ;
   assign \$1164  = \$1160  | \$1163 ;
   assign \$1165  = ~ \$1164 ;
   assign \$1166  = ~ w1_a1_0[0];
-  assign \$1167  = ~ w1_a4_2[1];
+  assign \$1167  = ~ w1_a4_2[4];
   assign \$1168  = \$1166  | \$1167 ;
-  assign \$1169  = ~ w1_a7_5[2];
+  assign \$1169  = ~ w1_a7_5[3];
   assign \$1170  = ~ w1_a11_8[1];
   assign \$1171  = \$1169  | \$1170 ;
   assign \$1172  = \$1168  | \$1171 ;
   assign \$1173  = ~ \$1172 ;
   assign \$1174  = ~ w1_a1_0[0];
-  assign \$1175  = ~ w1_a4_2[4];
+  assign \$1175  = ~ w1_a4_2[7];
   assign \$1176  = \$1174  | \$1175 ;
   assign \$1177  = ~ w1_a7_5[3];
   assign \$1178  = ~ w1_a11_8[1];
@@ -11826,23 +11814,23 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1180  = \$1176  | \$1179 ;
   assign \$1181  = ~ \$1180 ;
   assign \$1182  = ~ w1_a1_0[0];
-  assign \$1183  = ~ w1_a4_2[7];
+  assign \$1183  = ~ w1_a4_2[1];
   assign \$1184  = \$1182  | \$1183 ;
-  assign \$1185  = ~ w1_a7_5[3];
+  assign \$1185  = ~ w1_a7_5[4];
   assign \$1186  = ~ w1_a11_8[1];
   assign \$1187  = \$1185  | \$1186 ;
   assign \$1188  = \$1184  | \$1187 ;
   assign \$1189  = ~ \$1188 ;
   assign \$1190  = ~ w1_a1_0[0];
-  assign \$1191  = ~ w1_a4_2[1];
+  assign \$1191  = ~ w1_a4_2[4];
   assign \$1192  = \$1190  | \$1191 ;
-  assign \$1193  = ~ w1_a7_5[4];
+  assign \$1193  = ~ w1_a7_5[5];
   assign \$1194  = ~ w1_a11_8[1];
   assign \$1195  = \$1193  | \$1194 ;
   assign \$1196  = \$1192  | \$1195 ;
   assign \$1197  = ~ \$1196 ;
   assign \$1198  = ~ w1_a1_0[0];
-  assign \$1199  = ~ w1_a4_2[4];
+  assign \$1199  = ~ w1_a4_2[7];
   assign \$1200  = \$1198  | \$1199 ;
   assign \$1201  = ~ w1_a7_5[5];
   assign \$1202  = ~ w1_a11_8[1];
@@ -11850,80 +11838,80 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1204  = \$1200  | \$1203 ;
   assign \$1205  = ~ \$1204 ;
   assign \$1206  = ~ w1_a1_0[0];
-  assign \$1207  = ~ w1_a4_2[7];
+  assign \$1207  = ~ w1_a4_2[4];
   assign \$1208  = \$1206  | \$1207 ;
-  assign \$1209  = ~ w1_a7_5[5];
-  assign \$1210  = ~ w1_a11_8[1];
+  assign \$1209  = ~ w1_a7_5[0];
+  assign \$1210  = ~ w1_a11_8[0];
   assign \$1211  = \$1209  | \$1210 ;
   assign \$1212  = \$1208  | \$1211 ;
   assign \$1213  = ~ \$1212 ;
   assign \$1214  = ~ w1_a1_0[0];
-  assign \$1215  = ~ w1_a4_2[4];
+  assign \$1215  = ~ w1_a4_2[6];
   assign \$1216  = \$1214  | \$1215 ;
-  assign \$1217  = ~ w1_a7_5[0];
+  assign \$1217  = ~ w1_a7_5[1];
   assign \$1218  = ~ w1_a11_8[0];
   assign \$1219  = \$1217  | \$1218 ;
   assign \$1220  = \$1216  | \$1219 ;
   assign \$1221  = ~ \$1220 ;
   assign \$1222  = ~ w1_a1_0[0];
-  assign \$1223  = ~ w1_a4_2[6];
+  assign \$1223  = ~ w1_a4_2[1];
   assign \$1224  = \$1222  | \$1223 ;
-  assign \$1225  = ~ w1_a7_5[1];
-  assign \$1226  = ~ w1_a11_8[0];
+  assign \$1225  = ~ w1_a7_5[0];
+  assign \$1226  = ~ w1_a11_8[1];
   assign \$1227  = \$1225  | \$1226 ;
   assign \$1228  = \$1224  | \$1227 ;
   assign \$1229  = ~ \$1228 ;
   assign \$1230  = ~ w1_a1_0[0];
-  assign \$1231  = ~ w1_a4_2[1];
+  assign \$1231  = ~ w1_a4_2[4];
   assign \$1232  = \$1230  | \$1231 ;
-  assign \$1233  = ~ w1_a7_5[0];
+  assign \$1233  = ~ w1_a7_5[1];
   assign \$1234  = ~ w1_a11_8[1];
   assign \$1235  = \$1233  | \$1234 ;
   assign \$1236  = \$1232  | \$1235 ;
   assign \$1237  = ~ \$1236 ;
   assign \$1238  = ~ w1_a1_0[0];
-  assign \$1239  = ~ w1_a4_2[4];
+  assign \$1239  = ~ w1_a4_2[1];
   assign \$1240  = \$1238  | \$1239 ;
-  assign \$1241  = ~ w1_a7_5[1];
+  assign \$1241  = ~ w1_a7_5[2];
   assign \$1242  = ~ w1_a11_8[1];
   assign \$1243  = \$1241  | \$1242 ;
   assign \$1244  = \$1240  | \$1243 ;
   assign \$1245  = ~ \$1244 ;
   assign \$1246  = ~ w1_a1_0[0];
-  assign \$1247  = ~ w1_a4_2[1];
+  assign \$1247  = ~ w1_a4_2[4];
   assign \$1248  = \$1246  | \$1247 ;
-  assign \$1249  = ~ w1_a7_5[2];
+  assign \$1249  = ~ w1_a7_5[3];
   assign \$1250  = ~ w1_a11_8[1];
   assign \$1251  = \$1249  | \$1250 ;
   assign \$1252  = \$1248  | \$1251 ;
   assign \$1253  = ~ \$1252 ;
   assign \$1254  = ~ w1_a1_0[0];
-  assign \$1255  = ~ w1_a4_2[4];
+  assign \$1255  = ~ w1_a4_2[1];
   assign \$1256  = \$1254  | \$1255 ;
-  assign \$1257  = ~ w1_a7_5[3];
+  assign \$1257  = ~ w1_a7_5[4];
   assign \$1258  = ~ w1_a11_8[1];
   assign \$1259  = \$1257  | \$1258 ;
   assign \$1260  = \$1256  | \$1259 ;
   assign \$1261  = ~ \$1260 ;
   assign \$1262  = ~ w1_a1_0[0];
-  assign \$1263  = ~ w1_a4_2[1];
+  assign \$1263  = ~ w1_a4_2[4];
   assign \$1264  = \$1262  | \$1263 ;
-  assign \$1265  = ~ w1_a7_5[4];
+  assign \$1265  = ~ w1_a7_5[5];
   assign \$1266  = ~ w1_a11_8[1];
   assign \$1267  = \$1265  | \$1266 ;
   assign \$1268  = \$1264  | \$1267 ;
   assign \$1269  = ~ \$1268 ;
-  assign \$1270  = ~ w1_a1_0[0];
-  assign \$1271  = ~ w1_a4_2[4];
-  assign \$1272  = \$1270  | \$1271 ;
-  assign \$1273  = ~ w1_a7_5[5];
-  assign \$1274  = ~ w1_a11_8[1];
-  assign \$1275  = \$1273  | \$1274 ;
-  assign \$1276  = \$1272  | \$1275 ;
-  assign \$1277  = ~ \$1276 ;
-  assign \$1278  = { \$1277 , \$1269 , \$1261 , \$1253 , \$1245 , \$1237 , \$1229 , \$1221  } + 8'hff;
+  assign \$1270  = { \$1269 , \$1261 , \$1253 , \$1245 , \$1237 , \$1229 , \$1221 , \$1213  } + 8'hff;
+  assign \$1271  = ~ w1_a1_0[0];
+  assign \$1272  = ~ w1_a4_2[6];
+  assign \$1273  = \$1271  | \$1272 ;
+  assign \$1274  = ~ w1_a7_5[0];
+  assign \$1275  = ~ w1_a11_8[0];
+  assign \$1276  = \$1274  | \$1275 ;
+  assign \$1277  = \$1273  | \$1276 ;
+  assign \$1278  = ~ \$1277 ;
   assign \$1279  = ~ w1_a1_0[0];
-  assign \$1280  = ~ w1_a4_2[6];
+  assign \$1280  = ~ w1_a4_2[7];
   assign \$1281  = \$1279  | \$1280 ;
   assign \$1282  = ~ w1_a7_5[0];
   assign \$1283  = ~ w1_a11_8[0];
@@ -11933,15 +11921,15 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1287  = ~ w1_a1_0[0];
   assign \$1288  = ~ w1_a4_2[7];
   assign \$1289  = \$1287  | \$1288 ;
-  assign \$1290  = ~ w1_a7_5[0];
-  assign \$1291  = ~ w1_a11_8[0];
+  assign \$1290  = ~ w1_a7_5[1];
+  assign \$1291  = ~ w1_a11_8[1];
   assign \$1292  = \$1290  | \$1291 ;
   assign \$1293  = \$1289  | \$1292 ;
   assign \$1294  = ~ \$1293 ;
   assign \$1295  = ~ w1_a1_0[0];
   assign \$1296  = ~ w1_a4_2[7];
   assign \$1297  = \$1295  | \$1296 ;
-  assign \$1298  = ~ w1_a7_5[1];
+  assign \$1298  = ~ w1_a7_5[3];
   assign \$1299  = ~ w1_a11_8[1];
   assign \$1300  = \$1298  | \$1299 ;
   assign \$1301  = \$1297  | \$1300 ;
@@ -11949,960 +11937,948 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1303  = ~ w1_a1_0[0];
   assign \$1304  = ~ w1_a4_2[7];
   assign \$1305  = \$1303  | \$1304 ;
-  assign \$1306  = ~ w1_a7_5[3];
+  assign \$1306  = ~ w1_a7_5[5];
   assign \$1307  = ~ w1_a11_8[1];
   assign \$1308  = \$1306  | \$1307 ;
   assign \$1309  = \$1305  | \$1308 ;
   assign \$1310  = ~ \$1309 ;
-  assign \$1311  = ~ w1_a1_0[0];
-  assign \$1312  = ~ w1_a4_2[7];
-  assign \$1313  = \$1311  | \$1312 ;
-  assign \$1314  = ~ w1_a7_5[5];
-  assign \$1315  = ~ w1_a11_8[1];
-  assign \$1316  = \$1314  | \$1315 ;
-  assign \$1317  = \$1313  | \$1316 ;
-  assign \$1318  = ~ \$1317 ;
-  assign \$1319  = { \$1318 , \$1310 , \$1302 , \$1294 , \$1286  } + 5'h1f;
-  assign \$1320  = \$signal$283  & \$signal$284 ;
-  assign \$1321  = \$1320  & w2_is_ctrl;
-  assign \$1322  = \$1321  & \$signal$286 [0];
-  assign \$1323  = \$signal$283  & \$signal$284 ;
-  assign \$1324  = \$1323  & w2_is_err_pop;
-  assign \$1325  = \$signal$283  & w2_is_irq_status;
-  assign \$1326  = \$1325  & \$signal$285 [0];
-  assign \$1327  = \$1326  ? \$signal$286 [4:0] : 5'h00;
-  assign \$1328  = \$signal$283  & w2_is_irq_enable;
+  assign \$1311  = { \$1310 , \$1302 , \$1294 , \$1286 , \$1278  } + 5'h1f;
+  assign \$1312  = \$signal$283  & \$signal$284 ;
+  assign \$1313  = \$1312  & w2_is_ctrl;
+  assign \$1314  = \$1313  & \$signal$286 [0];
+  assign \$1315  = \$signal$283  & \$signal$284 ;
+  assign \$1316  = \$1315  & w2_is_err_pop;
+  assign \$1317  = \$signal$283  & w2_is_irq_status;
+  assign \$1318  = \$1317  & \$signal$285 [0];
+  assign \$1319  = \$1318  ? \$signal$286 [4:0] : 5'h00;
+  assign \$1320  = \$signal$283  & w2_is_irq_enable;
+  assign \$1321  = \$1320  & \$signal$285 [0];
+  assign \$1322  = \$signal$283  & w2_is_pool0_low_water;
+  assign \$1323  = \$1322  & \$signal$285 [0];
+  assign \$1324  = \$signal$283  & w2_is_pool0_low_water;
+  assign \$1325  = \$1324  & \$signal$285 [1];
+  assign \$1326  = \$signal$283  & w2_is_pool0_low_water;
+  assign \$1327  = \$1326  & \$signal$285 [2];
+  assign \$1328  = \$signal$283  & w2_is_pool1_low_water;
   assign \$1329  = \$1328  & \$signal$285 [0];
-  assign \$1330  = \$signal$283  & w2_is_pool0_low_water;
-  assign \$1331  = \$1330  & \$signal$285 [0];
-  assign \$1332  = \$signal$283  & w2_is_pool0_low_water;
-  assign \$1333  = \$1332  & \$signal$285 [1];
-  assign \$1334  = \$signal$283  & w2_is_pool0_low_water;
-  assign \$1335  = \$1334  & \$signal$285 [2];
-  assign \$1336  = \$signal$283  & w2_is_pool1_low_water;
-  assign \$1337  = \$1336  & \$signal$285 [0];
-  assign \$1338  = \$signal$283  & w2_is_pool1_low_water;
-  assign \$1339  = \$1338  & \$signal$285 [1];
-  assign \$1340  = \$signal$283  & w2_is_pool1_low_water;
-  assign \$1341  = \$1340  & \$signal$285 [2];
-  assign \$1342  = \$signal$283  & w2_is_pool2_low_water;
-  assign \$1343  = \$1342  & \$signal$285 [0];
-  assign \$1344  = \$signal$283  & w2_is_pool2_low_water;
-  assign \$1345  = \$1344  & \$signal$285 [1];
-  assign \$1346  = \$signal$283  & w2_is_pool2_low_water;
-  assign \$1347  = \$1346  & \$signal$285 [2];
-  assign \$1348  = | \port$4349$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1348 ;
-  assign \$1349  = | \port$4364$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1349 ;
-  assign \$1350  = ~ \port$4343$0 [0];
-  assign \$1351  = rsp_grant_valid & \$1350 ;
-  assign \$1352  = \port$4343$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1351  & \$1352 ;
-  assign \$1353  = \$signal$28  > 2'h2;
-  assign \$1354  = \$1353  ? 2'h2 : \$signal$28 ;
-  assign \$1355  = | \$signal$28 ;
-  assign \$1356  = space_ge1 & \$1355 ;
-  assign \$1357  = \$1356  ? 1'h1 : 1'h0;
-  assign \$1358  = space_ge2 ? \$1354  : { 1'h0, \$1357  };
-  assign \$signal$89  = space_ge3 ? \$signal$28  : \$1358 ;
-  assign \$1359  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1359  & space_ge1;
-  assign \$1360  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1360  & space_ge2;
-  assign \$1361  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1361  & space_ge3;
-  assign \$1362  = ~ space[4];
-  assign popped = w1c & \$1362 ;
-  assign \$1363  = 1'h0 - tail[1:0];
-  assign \$1364  = 1'h1 - tail[1:0];
-  assign \$1365  = 2'h2 - tail[1:0];
-  assign \$1366  = 2'h3 - tail[1:0];
-  assign \$1367  = space - 3'h7;
+  assign \$1330  = \$signal$283  & w2_is_pool1_low_water;
+  assign \$1331  = \$1330  & \$signal$285 [1];
+  assign \$1332  = \$signal$283  & w2_is_pool1_low_water;
+  assign \$1333  = \$1332  & \$signal$285 [2];
+  assign \$1334  = \$signal$283  & w2_is_pool2_low_water;
+  assign \$1335  = \$1334  & \$signal$285 [0];
+  assign \$1336  = \$signal$283  & w2_is_pool2_low_water;
+  assign \$1337  = \$1336  & \$signal$285 [1];
+  assign \$1338  = \$signal$283  & w2_is_pool2_low_water;
+  assign \$1339  = \$1338  & \$signal$285 [2];
+  assign \$1340  = | \port$4337$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1340 ;
+  assign \$1341  = | \port$4352$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1341 ;
+  assign \$1342  = ~ \port$4331$0 [0];
+  assign \$1343  = rsp_grant_valid & \$1342 ;
+  assign \$1344  = \port$4331$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1343  & \$1344 ;
+  assign \$1345  = \$signal$28  > 2'h2;
+  assign \$1346  = \$1345  ? 2'h2 : \$signal$28 ;
+  assign \$1347  = | \$signal$28 ;
+  assign \$1348  = space_ge1 & \$1347 ;
+  assign \$1349  = \$1348  ? 1'h1 : 1'h0;
+  assign \$1350  = space_ge2 ? \$1346  : { 1'h0, \$1349  };
+  assign \$signal$89  = space_ge3 ? \$signal$28  : \$1350 ;
+  assign \$1351  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1351  & space_ge1;
+  assign \$1352  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1352  & space_ge2;
+  assign \$1353  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1353  & space_ge3;
+  assign \$1354  = ~ space[4];
+  assign popped = w1c & \$1354 ;
+  assign \$1355  = 1'h0 - tail[1:0];
+  assign \$1356  = 1'h1 - tail[1:0];
+  assign \$1357  = 2'h2 - tail[1:0];
+  assign \$1358  = 2'h3 - tail[1:0];
+  assign \$1359  = space - 3'h7;
+  assign \$1360  = ~ \$1359 [5];
+  assign \$1361  = space - 3'h7;
+  assign \$1362  = ~ \$1361 [5];
+  assign \$1363  = space - 4'h8;
+  assign \$1364  = ~ \$1363 [5];
+  assign \$1365  = space - 3'h7;
+  assign \$1366  = ~ \$1365 [5];
+  assign \$1367  = space - 4'h8;
   assign \$1368  = ~ \$1367 [5];
-  assign \$1369  = space - 3'h7;
+  assign \$1369  = space - 4'h9;
   assign \$1370  = ~ \$1369 [5];
-  assign \$1371  = space - 4'h8;
-  assign \$1372  = ~ \$1371 [5];
-  assign \$1373  = space - 3'h7;
-  assign \$1374  = ~ \$1373 [5];
-  assign \$1375  = space - 4'h8;
-  assign \$1376  = ~ \$1375 [5];
-  assign \$1377  = space - 4'h9;
-  assign \$1378  = ~ \$1377 [5];
-  assign \$1379  = space - \$signal$28 ;
-  assign \$1380  = space + 1'h1;
-  assign space_over = \$1380  - \$signal$28 ;
-  assign space_short = $signed(\$1379 ) < $signed(1'h0);
-  assign \$1381  = | \$signal$28 ;
-  assign \$1382  = \$signal$89  != \$signal$28 ;
-  assign \$1385  = \$signal$101  & irq_enable;
-  assign irq = | \$1385 ;
-  assign \$1386  = small_lw_granted_2 & small_lw_short;
-  assign \$1387  = medium_lw_granted_2 & medium_lw_short;
-  assign \$1388  = \$1386  | \$1387 ;
-  assign \$1389  = large_lw_granted_2 & large_lw_short;
-  assign low_water_hit = \$1388  | \$1389 ;
+  assign \$1371  = space - \$signal$28 ;
+  assign \$1372  = space + 1'h1;
+  assign space_over = \$1372  - \$signal$28 ;
+  assign space_short = $signed(\$1371 ) < $signed(1'h0);
+  assign \$1373  = | \$signal$28 ;
+  assign \$1374  = \$signal$89  != \$signal$28 ;
+  assign \$1377  = \$signal$101  & irq_enable;
+  assign irq = | \$1377 ;
+  assign \$1378  = small_lw_granted_2 & small_lw_short;
+  assign \$1379  = medium_lw_granted_2 & medium_lw_short;
+  assign \$1380  = \$1378  | \$1379 ;
+  assign \$1381  = large_lw_granted_2 & large_lw_short;
+  assign low_water_hit = \$1380  | \$1381 ;
+  assign \$1382  = ! bus__r_addr[5:0];
+  assign \$1383  = 7'h70 >> bus__r_addr[11:6];
+  assign bus__r_slow = \$1382  & \$1383 ;
+  assign \$1384  = ~ alloc_queue_pop;
+  assign \$1385  = alloc_queue_count[0] & \$1384 ;
+  assign \$1386  = alloc_queue_held[0] | \$1385 ;
+  assign \$signature__en$329  = alloc_queue_push & \$1386 ;
+  assign \$1387  = req_alloc & native_alloc_valid;
+  assign \$1388  = ~ \$1387 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1388 ;
+  assign \$1389  = alloc_queue_count[0] | staged_valid;
   assign \$1390  = ! bus__r_addr[5:0];
-  assign \$1391  = bus__r_addr[11:6] >= 3'h4;
+  assign \$1391  = 7'h70 >> bus__r_addr[11:6];
   assign \$1392  = \$1390  & \$1391 ;
-  assign \$1393  = bus__r_addr[11:6] < 3'h7;
-  assign bus__r_slow = \$1392  & \$1393 ;
-  assign \$1394  = ~ alloc_queue_pop;
-  assign \$1395  = alloc_queue_count[0] & \$1394 ;
-  assign \$1396  = alloc_queue_held[0] | \$1395 ;
-  assign \$signature__en$329  = alloc_queue_push & \$1396 ;
-  assign \$1397  = req_alloc & native_alloc_valid;
-  assign \$1398  = ~ \$1397 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1398 ;
-  assign \$1399  = alloc_queue_count[0] | staged_valid;
-  assign \$1400  = ! bus__r_addr[5:0];
-  assign \$1401  = bus__r_addr[11:6] >= 3'h4;
-  assign \$1402  = \$1400  & \$1401 ;
-  assign \$1403  = bus__r_addr[11:6] < 3'h7;
-  assign \$1404  = \$1402  & \$1403 ;
-  assign \$1405  = bus__r_req & \$1404 ;
-  assign \$1406  = \$1399  | \$1405 ;
-  assign \$1407  = req_alloc & native_alloc_valid;
-  assign \$1408  = ~ \$1407 ;
-  assign \$1409  = \$1406  & \$1408 ;
-  assign \$1410  = ~ alloc_queue_count[0];
-  assign \$1411  = \$1409  & \$1410 ;
-  assign \$1412  = ~ \$1411 ;
-  assign alloc_queue_push = staged_valid & \$1412 ;
-  assign \$1413  = r2_block0 | r2_block4;
-  assign \$1414  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1413  | \$1414 ;
-  assign \$1415  = | r2_found_in;
-  assign bus__r_err = ~ \$1415 ;
+  assign \$1393  = bus__r_req & \$1392 ;
+  assign \$1394  = \$1389  | \$1393 ;
+  assign \$1395  = req_alloc & native_alloc_valid;
+  assign \$1396  = ~ \$1395 ;
+  assign \$1397  = \$1394  & \$1396 ;
+  assign \$1398  = ~ alloc_queue_count[0];
+  assign \$1399  = \$1397  & \$1398 ;
+  assign \$1400  = ~ \$1399 ;
+  assign alloc_queue_push = staged_valid & \$1400 ;
+  assign \$1401  = r2_block0 | r2_block4;
+  assign \$1402  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1401  | \$1402 ;
+  assign \$1403  = | r2_found_in;
+  assign bus__r_err = ~ \$1403 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
+  assign \$1405  = ~ \$1404 ;
+  assign \$1406  = \$1405  + 1'h1;
+  assign \$1408  = ~ \$1407 ;
+  assign \$1409  = \$1408  + 1'h1;
+  assign w0_small_is = bus__w_addr_from_queue ? \$1406 [6] : \$1409 [6];
+  assign \$1411  = ~ \$1410 ;
+  assign \$1412  = \$1411  + 1'h1;
+  assign \$1414  = ~ \$1413 ;
+  assign \$1415  = \$1414  + 1'h1;
+  assign w0_medium_is = bus__w_addr_from_queue ? \$1412 [6] : \$1415 [6];
   assign \$1417  = ~ \$1416 ;
   assign \$1418  = \$1417  + 1'h1;
   assign \$1420  = ~ \$1419 ;
   assign \$1421  = \$1420  + 1'h1;
-  assign w0_small_is = bus__w_addr_from_queue ? \$1418 [6] : \$1421 [6];
-  assign \$1423  = ~ \$1422 ;
-  assign \$1424  = \$1423  + 1'h1;
-  assign \$1426  = ~ \$1425 ;
-  assign \$1427  = \$1426  + 1'h1;
-  assign w0_medium_is = bus__w_addr_from_queue ? \$1424 [6] : \$1427 [6];
-  assign \$1429  = ~ \$1428 ;
-  assign \$1430  = \$1429  + 1'h1;
-  assign \$1432  = ~ \$1431 ;
-  assign \$1433  = \$1432  + 1'h1;
-  assign w0_large_is = bus__w_addr_from_queue ? \$1430 [6] : \$1433 [6];
-  assign \$1434  = \port$4485$0 [18:0] - 9'h100;
-  assign \$1435  = ~ \$1434 [19];
-  assign \$1436  = bus__w_data[18:0] - 9'h100;
-  assign \$1437  = ~ \$1436 [19];
+  assign w0_large_is = bus__w_addr_from_queue ? \$1418 [6] : \$1421 [6];
+  assign \$1422  = \port$4473$0 [18:0] - 9'h100;
+  assign \$1423  = ~ \$1422 [19];
+  assign \$1424  = bus__w_data[18:0] - 9'h100;
+  assign \$1425  = ~ \$1424 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1438  = \port$4485$0 [18:0] - 8'h80;
-  assign \$1439  = ~ \$1438 [19];
-  assign \$1440  = bus__w_data[18:0] - 8'h80;
-  assign \$1441  = ~ \$1440 [19];
+  assign \$1426  = \port$4473$0 [18:0] - 8'h80;
+  assign \$1427  = ~ \$1426 [19];
+  assign \$1428  = bus__w_data[18:0] - 8'h80;
+  assign \$1429  = ~ \$1428 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1442  = \port$4485$0 [18:0] - 6'h30;
-  assign \$1443  = ~ \$1442 [19];
-  assign \$1444  = bus__w_data[18:0] - 6'h30;
-  assign \$1445  = ~ \$1444 [19];
+  assign \$1430  = \port$4473$0 [18:0] - 6'h30;
+  assign \$1431  = ~ \$1430 [19];
+  assign \$1432  = bus__w_data[18:0] - 6'h30;
+  assign \$1433  = ~ \$1432 [19];
   assign w0_large_slot_ok = bus__w_beat_from_queue ? w0_large_slot_ok_queued : w0_large_slot_ok_pins;
-  assign \$1446  = ~ command_queue_pop;
-  assign \$1447  = command_queue_count[0] & \$1446 ;
-  assign \$1448  = command_queue_held[0] | \$1447 ;
-  assign \$signature__en$354  = command_queue_push & \$1448 ;
-  assign \$1449  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1450  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1451  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1434  = ~ command_queue_pop;
+  assign \$1435  = command_queue_count[0] & \$1434 ;
+  assign \$1436  = command_queue_held[0] | \$1435 ;
+  assign \$signature__en$354  = command_queue_push & \$1436 ;
+  assign \$1437  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1438  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1439  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1440  = { \$1439 , \$1438 , \$1437  } + 3'h7;
+  assign \$1441  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1442  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1443  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1444  = { \$1443 , \$1442 , \$1441  } + 3'h7;
+  assign \$1445  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1446  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1447  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1448  = { \$1447 , \$1446 , \$1445  } + 3'h7;
+  assign \$1449  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1450  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1451  = w1_pool_is[2] & w1_large_addr[3];
   assign \$1452  = { \$1451 , \$1450 , \$1449  } + 3'h7;
-  assign \$1453  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1454  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1455  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1453  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1454  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1455  = w1_pool_is[2] & w1_large_addr[4];
   assign \$1456  = { \$1455 , \$1454 , \$1453  } + 3'h7;
-  assign \$1457  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1458  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1459  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1457  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1458  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1459  = w1_pool_is[2] & w1_large_addr[5];
   assign \$1460  = { \$1459 , \$1458 , \$1457  } + 3'h7;
-  assign \$1461  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1462  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1463  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1461  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1462  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1463  = w1_pool_is[2] & w1_large_addr[6];
   assign \$1464  = { \$1463 , \$1462 , \$1461  } + 3'h7;
-  assign \$1465  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1466  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1467  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1465  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1466  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1467  = w1_pool_is[2] & w1_large_addr[7];
   assign \$1468  = { \$1467 , \$1466 , \$1465  } + 3'h7;
-  assign \$1469  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1470  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1471  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1469  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1470  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1471  = w1_pool_is[2] & w1_large_addr[8];
   assign \$1472  = { \$1471 , \$1470 , \$1469  } + 3'h7;
-  assign \$1473  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1474  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1475  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1473  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1474  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1475  = w1_pool_is[2] & w1_large_addr[9];
   assign \$1476  = { \$1475 , \$1474 , \$1473  } + 3'h7;
-  assign \$1477  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1478  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1479  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1477  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1478  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1479  = w1_pool_is[2] & w1_large_addr[10];
   assign \$1480  = { \$1479 , \$1478 , \$1477  } + 3'h7;
-  assign \$1481  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1482  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1483  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1481  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1482  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1483  = w1_pool_is[2] & w1_large_addr[11];
   assign \$1484  = { \$1483 , \$1482 , \$1481  } + 3'h7;
-  assign \$1485  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1486  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1487  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1485  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1486  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1487  = w1_pool_is[2] & w1_large_addr[12];
   assign \$1488  = { \$1487 , \$1486 , \$1485  } + 3'h7;
-  assign \$1489  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1490  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1491  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1489  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1490  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1491  = w1_pool_is[2] & w1_large_addr[13];
   assign \$1492  = { \$1491 , \$1490 , \$1489  } + 3'h7;
-  assign \$1493  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1494  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1495  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1493  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1494  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1495  = w1_pool_is[2] & w1_large_addr[14];
   assign \$1496  = { \$1495 , \$1494 , \$1493  } + 3'h7;
-  assign \$1497  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1498  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1499  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1497  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1498  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1499  = w1_pool_is[2] & w1_large_addr[15];
   assign \$1500  = { \$1499 , \$1498 , \$1497  } + 3'h7;
-  assign \$1501  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1502  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1503  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1501  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1502  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1503  = w1_pool_is[2] & w1_large_addr[16];
   assign \$1504  = { \$1503 , \$1502 , \$1501  } + 3'h7;
-  assign \$1505  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1506  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1507  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1505  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1506  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1507  = w1_pool_is[2] & w1_large_addr[17];
   assign \$1508  = { \$1507 , \$1506 , \$1505  } + 3'h7;
-  assign \$1509  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1510  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1511  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1509  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1510  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1511  = w1_pool_is[2] & w1_large_addr[18];
   assign \$1512  = { \$1511 , \$1510 , \$1509  } + 3'h7;
-  assign \$1513  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1514  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1515  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1513  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1514  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1515  = w1_pool_is[2] & w1_large_addr[19];
   assign \$1516  = { \$1515 , \$1514 , \$1513  } + 3'h7;
-  assign \$1517  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1518  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1519  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1517  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1518  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1519  = w1_pool_is[2] & w1_large_addr[20];
   assign \$1520  = { \$1519 , \$1518 , \$1517  } + 3'h7;
-  assign \$1521  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1522  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1523  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1521  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1522  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1523  = w1_pool_is[2] & w1_large_addr[21];
   assign \$1524  = { \$1523 , \$1522 , \$1521  } + 3'h7;
-  assign \$1525  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1526  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1527  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1525  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1526  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1527  = w1_pool_is[2] & w1_large_addr[22];
   assign \$1528  = { \$1527 , \$1526 , \$1525  } + 3'h7;
-  assign \$1529  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1530  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1531  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1529  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1530  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1531  = w1_pool_is[2] & w1_large_addr[23];
   assign \$1532  = { \$1531 , \$1530 , \$1529  } + 3'h7;
-  assign \$1533  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1534  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1535  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1533  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1534  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1535  = w1_pool_is[2] & w1_large_addr[24];
   assign \$1536  = { \$1535 , \$1534 , \$1533  } + 3'h7;
-  assign \$1537  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1538  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1539  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1537  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1538  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1539  = w1_pool_is[2] & w1_large_addr[25];
   assign \$1540  = { \$1539 , \$1538 , \$1537  } + 3'h7;
-  assign \$1541  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1542  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1543  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1541  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1542  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1543  = w1_pool_is[2] & w1_large_addr[26];
   assign \$1544  = { \$1543 , \$1542 , \$1541  } + 3'h7;
-  assign \$1545  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1546  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1547  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1545  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1546  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1547  = w1_pool_is[2] & w1_large_addr[27];
   assign \$1548  = { \$1547 , \$1546 , \$1545  } + 3'h7;
-  assign \$1549  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1550  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1551  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1549  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1550  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1551  = w1_pool_is[2] & w1_large_addr[28];
   assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
-  assign \$1553  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1554  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1555  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1553  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1554  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1555  = w1_pool_is[2] & w1_large_addr[29];
   assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
-  assign \$1557  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1558  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1559  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1557  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1558  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1559  = w1_pool_is[2] & w1_large_addr[30];
   assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
-  assign \$1561  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1562  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1563  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1561  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1562  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1563  = w1_pool_is[2] & w1_large_addr[31];
   assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
-  assign \$1565  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1566  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1567  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1565  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1566  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1567  = w1_pool_is[2] & w1_large_addr[32];
   assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
-  assign \$1569  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1570  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1571  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1569  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1570  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1571  = w1_pool_is[2] & w1_large_addr[33];
   assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
-  assign \$1573  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1574  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1575  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1573  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1574  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1575  = w1_pool_is[2] & w1_large_addr[34];
   assign \$1576  = { \$1575 , \$1574 , \$1573  } + 3'h7;
-  assign \$1577  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1578  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1579  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1577  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1578  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1579  = w1_pool_is[2] & w1_large_addr[35];
   assign \$1580  = { \$1579 , \$1578 , \$1577  } + 3'h7;
-  assign \$1581  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1582  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1583  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1581  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1582  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1583  = w1_pool_is[2] & w1_large_addr[36];
   assign \$1584  = { \$1583 , \$1582 , \$1581  } + 3'h7;
-  assign \$1585  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1586  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1587  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1585  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1586  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1587  = w1_pool_is[2] & w1_large_addr[37];
   assign \$1588  = { \$1587 , \$1586 , \$1585  } + 3'h7;
-  assign \$1589  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1590  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1591  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1589  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1590  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1591  = w1_pool_is[2] & w1_large_addr[38];
   assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
-  assign \$1593  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1594  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1595  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1593  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1594  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1595  = w1_pool_is[2] & w1_large_addr[39];
   assign \$1596  = { \$1595 , \$1594 , \$1593  } + 3'h7;
-  assign \$1597  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1598  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1599  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1600  = { \$1599 , \$1598 , \$1597  } + 3'h7;
-  assign \$1601  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1602  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1603  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1604  = { \$1603 , \$1602 , \$1601  } + 3'h7;
-  assign \$1605  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1606  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1607  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1608  = { \$1607 , \$1606 , \$1605  } + 3'h7;
-  assign \$1609  = w1_hit[0] | w1_hit[1];
-  assign \$1610  = \$1609  | w1_hit[2];
-  assign \$1611  = ~ \$1610 ;
-  assign \$1612  = ~ native_turn;
-  assign command_queue_pop = command_queue_count[0] & \$1612 ;
-  assign \$1613  = w1_valid & w1_is_command;
-  assign \$1614  = command_queue_count[0] | native_turn;
-  assign command_queue_push = \$1613  & \$1614 ;
-  assign \$1615  = ~ native_turn;
-  assign \$1616  = ~ command_queue_head[0];
-  assign \$1617  = w1_valid & w1_is_free;
-  assign \$1618  = command_queue_count[0] ? \$1616  : \$1617 ;
-  assign req_free = \$1615  & \$1618 ;
-  assign \$1619  = ~ native_turn;
-  assign \$1620  = w1_valid & w1_is_flush;
-  assign \$1621  = command_queue_count[0] ? command_queue_head[0] : \$1620 ;
-  assign req_flush = \$1619  & \$1621 ;
-  assign \$1622  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1623  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1624  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1597  = w1_hit[0] | w1_hit[1];
+  assign \$1598  = \$1597  | w1_hit[2];
+  assign \$1599  = ~ \$1598 ;
+  assign \$1600  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$1600 ;
+  assign \$1601  = w1_valid & w1_is_command;
+  assign \$1602  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$1601  & \$1602 ;
+  assign \$1603  = ~ native_turn;
+  assign \$1604  = ~ command_queue_head[0];
+  assign \$1605  = w1_valid & w1_is_free;
+  assign \$1606  = command_queue_count[0] ? \$1604  : \$1605 ;
+  assign req_free = \$1603  & \$1606 ;
+  assign \$1607  = ~ native_turn;
+  assign \$1608  = w1_valid & w1_is_flush;
+  assign \$1609  = command_queue_count[0] ? command_queue_head[0] : \$1608 ;
+  assign req_flush = \$1607  & \$1609 ;
+  assign \$1610  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1611  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1612  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1613  = { \$1612 , \$1611 , \$1610  } + 3'h7;
+  assign \$1614  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1615  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1616  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1617  = { \$1616 , \$1615 , \$1614  } + 3'h7;
+  assign \$1618  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1619  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1620  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1621  = { \$1620 , \$1619 , \$1618  } + 3'h7;
+  assign \$1622  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1623  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1624  = w1_pool_is[2] & w1_large_addr[3];
   assign \$1625  = { \$1624 , \$1623 , \$1622  } + 3'h7;
-  assign \$1626  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1627  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1628  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1626  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1627  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1628  = w1_pool_is[2] & w1_large_addr[4];
   assign \$1629  = { \$1628 , \$1627 , \$1626  } + 3'h7;
-  assign \$1630  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1631  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1632  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1630  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1631  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1632  = w1_pool_is[2] & w1_large_addr[5];
   assign \$1633  = { \$1632 , \$1631 , \$1630  } + 3'h7;
-  assign \$1634  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1635  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1636  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1634  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1635  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1636  = w1_pool_is[2] & w1_large_addr[6];
   assign \$1637  = { \$1636 , \$1635 , \$1634  } + 3'h7;
-  assign \$1638  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1639  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1640  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1638  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1639  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1640  = w1_pool_is[2] & w1_large_addr[7];
   assign \$1641  = { \$1640 , \$1639 , \$1638  } + 3'h7;
-  assign \$1642  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1643  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1644  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1642  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1643  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1644  = w1_pool_is[2] & w1_large_addr[8];
   assign \$1645  = { \$1644 , \$1643 , \$1642  } + 3'h7;
-  assign \$1646  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1647  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1648  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1646  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1647  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1648  = w1_pool_is[2] & w1_large_addr[9];
   assign \$1649  = { \$1648 , \$1647 , \$1646  } + 3'h7;
-  assign \$1650  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1651  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1652  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1650  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1651  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1652  = w1_pool_is[2] & w1_large_addr[10];
   assign \$1653  = { \$1652 , \$1651 , \$1650  } + 3'h7;
-  assign \$1654  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1655  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1656  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1654  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1655  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1656  = w1_pool_is[2] & w1_large_addr[11];
   assign \$1657  = { \$1656 , \$1655 , \$1654  } + 3'h7;
-  assign \$1658  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1659  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1660  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1658  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1659  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1660  = w1_pool_is[2] & w1_large_addr[12];
   assign \$1661  = { \$1660 , \$1659 , \$1658  } + 3'h7;
-  assign \$1662  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1663  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1664  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1662  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1663  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1664  = w1_pool_is[2] & w1_large_addr[13];
   assign \$1665  = { \$1664 , \$1663 , \$1662  } + 3'h7;
-  assign \$1666  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1667  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1668  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1666  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1667  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1668  = w1_pool_is[2] & w1_large_addr[14];
   assign \$1669  = { \$1668 , \$1667 , \$1666  } + 3'h7;
-  assign \$1670  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1671  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1672  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1670  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1671  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1672  = w1_pool_is[2] & w1_large_addr[15];
   assign \$1673  = { \$1672 , \$1671 , \$1670  } + 3'h7;
-  assign \$1674  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1675  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1676  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1674  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1675  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1676  = w1_pool_is[2] & w1_large_addr[16];
   assign \$1677  = { \$1676 , \$1675 , \$1674  } + 3'h7;
-  assign \$1678  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1679  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1680  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1678  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1679  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1680  = w1_pool_is[2] & w1_large_addr[17];
   assign \$1681  = { \$1680 , \$1679 , \$1678  } + 3'h7;
-  assign \$1682  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1683  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1684  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1682  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1683  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1684  = w1_pool_is[2] & w1_large_addr[18];
   assign \$1685  = { \$1684 , \$1683 , \$1682  } + 3'h7;
-  assign \$1686  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1687  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1688  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1686  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1687  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1688  = w1_pool_is[2] & w1_large_addr[19];
   assign \$1689  = { \$1688 , \$1687 , \$1686  } + 3'h7;
-  assign \$1690  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1691  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1692  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1690  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1691  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1692  = w1_pool_is[2] & w1_large_addr[20];
   assign \$1693  = { \$1692 , \$1691 , \$1690  } + 3'h7;
-  assign \$1694  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1695  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1696  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1694  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1695  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1696  = w1_pool_is[2] & w1_large_addr[21];
   assign \$1697  = { \$1696 , \$1695 , \$1694  } + 3'h7;
-  assign \$1698  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1699  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1700  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1698  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1699  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1700  = w1_pool_is[2] & w1_large_addr[22];
   assign \$1701  = { \$1700 , \$1699 , \$1698  } + 3'h7;
-  assign \$1702  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1703  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1704  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1702  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1703  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1704  = w1_pool_is[2] & w1_large_addr[23];
   assign \$1705  = { \$1704 , \$1703 , \$1702  } + 3'h7;
-  assign \$1706  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1707  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1708  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1706  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1707  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1708  = w1_pool_is[2] & w1_large_addr[24];
   assign \$1709  = { \$1708 , \$1707 , \$1706  } + 3'h7;
-  assign \$1710  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1711  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1712  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1710  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1711  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1712  = w1_pool_is[2] & w1_large_addr[25];
   assign \$1713  = { \$1712 , \$1711 , \$1710  } + 3'h7;
-  assign \$1714  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1715  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1716  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1714  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1715  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1716  = w1_pool_is[2] & w1_large_addr[26];
   assign \$1717  = { \$1716 , \$1715 , \$1714  } + 3'h7;
-  assign \$1718  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1719  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1720  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1718  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1719  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1720  = w1_pool_is[2] & w1_large_addr[27];
   assign \$1721  = { \$1720 , \$1719 , \$1718  } + 3'h7;
-  assign \$1722  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1723  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1724  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1722  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1723  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1724  = w1_pool_is[2] & w1_large_addr[28];
   assign \$1725  = { \$1724 , \$1723 , \$1722  } + 3'h7;
-  assign \$1726  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1727  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1728  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1726  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1727  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1728  = w1_pool_is[2] & w1_large_addr[29];
   assign \$1729  = { \$1728 , \$1727 , \$1726  } + 3'h7;
-  assign \$1730  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1731  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1732  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1730  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1731  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1732  = w1_pool_is[2] & w1_large_addr[30];
   assign \$1733  = { \$1732 , \$1731 , \$1730  } + 3'h7;
-  assign \$1734  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1735  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1736  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1734  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1735  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1736  = w1_pool_is[2] & w1_large_addr[31];
   assign \$1737  = { \$1736 , \$1735 , \$1734  } + 3'h7;
-  assign \$1738  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1739  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1740  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1738  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1739  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1740  = w1_pool_is[2] & w1_large_addr[32];
   assign \$1741  = { \$1740 , \$1739 , \$1738  } + 3'h7;
-  assign \$1742  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1743  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1744  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1742  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1743  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1744  = w1_pool_is[2] & w1_large_addr[33];
   assign \$1745  = { \$1744 , \$1743 , \$1742  } + 3'h7;
-  assign \$1746  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1747  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1748  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1746  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1747  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1748  = w1_pool_is[2] & w1_large_addr[34];
   assign \$1749  = { \$1748 , \$1747 , \$1746  } + 3'h7;
-  assign \$1750  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1751  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1752  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1750  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1751  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1752  = w1_pool_is[2] & w1_large_addr[35];
   assign \$1753  = { \$1752 , \$1751 , \$1750  } + 3'h7;
-  assign \$1754  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1755  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1756  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1754  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1755  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1756  = w1_pool_is[2] & w1_large_addr[36];
   assign \$1757  = { \$1756 , \$1755 , \$1754  } + 3'h7;
-  assign \$1758  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1759  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1760  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1758  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1759  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1760  = w1_pool_is[2] & w1_large_addr[37];
   assign \$1761  = { \$1760 , \$1759 , \$1758  } + 3'h7;
-  assign \$1762  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1763  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1764  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1762  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1763  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1764  = w1_pool_is[2] & w1_large_addr[38];
   assign \$1765  = { \$1764 , \$1763 , \$1762  } + 3'h7;
-  assign \$1766  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1767  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1768  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1766  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1767  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1768  = w1_pool_is[2] & w1_large_addr[39];
   assign \$1769  = { \$1768 , \$1767 , \$1766  } + 3'h7;
-  assign \$1770  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1771  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1772  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1773  = { \$1772 , \$1771 , \$1770  } + 3'h7;
-  assign \$1774  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1775  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1776  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1777  = { \$1776 , \$1775 , \$1774  } + 3'h7;
-  assign \$1778  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1779  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1780  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1781  = { \$1780 , \$1779 , \$1778  } + 3'h7;
-  assign \$1782  = w1_hit[0] | w1_hit[1];
-  assign \$1783  = \$1782  | w1_hit[2];
-  assign \$1784  = ~ \$1783 ;
-  assign \$1785  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1784 , \$1781 [3], \$1777 [3], \$1773 [3], \$1769 [3], \$1765 [3], \$1761 [3], \$1757 [3], \$1753 [3], \$1749 [3], \$1745 [3], \$1741 [3], \$1737 [3], \$1733 [3], \$1729 [3], \$1725 [3], \$1721 [3], \$1717 [3], \$1713 [3], \$1709 [3], \$1705 [3], \$1701 [3], \$1697 [3], \$1693 [3], \$1689 [3], \$1685 [3], \$1681 [3], \$1677 [3], \$1673 [3], \$1669 [3], \$1665 [3], \$1661 [3], \$1657 [3], \$1653 [3], \$1649 [3], \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], w1_is_flush };
-  assign \$1786  = ~ w2_plain;
-  assign \$1787  = \$signal$300  & \$signal$284 ;
-  assign \$1788  = ~ \$1787 ;
-  assign bus__w_err = \$1786  & \$1788 ;
-  assign \$1789  = rsp_freed_valid & \port$4396$0 [0];
-  assign \$1790  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1789  | \$1790 ;
-  assign \$1791  = rsp_freed_valid & \port$4396$0 [0];
-  assign \$1792  = \$1791  ? \port$4349$0 [0] : \port$4364$0 [0];
-  assign bus__w_slow_err = ~ \$1792 ;
+  assign \$1770  = w1_hit[0] | w1_hit[1];
+  assign \$1771  = \$1770  | w1_hit[2];
+  assign \$1772  = ~ \$1771 ;
+  assign \$1773  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1772 , \$1769 [3], \$1765 [3], \$1761 [3], \$1757 [3], \$1753 [3], \$1749 [3], \$1745 [3], \$1741 [3], \$1737 [3], \$1733 [3], \$1729 [3], \$1725 [3], \$1721 [3], \$1717 [3], \$1713 [3], \$1709 [3], \$1705 [3], \$1701 [3], \$1697 [3], \$1693 [3], \$1689 [3], \$1685 [3], \$1681 [3], \$1677 [3], \$1673 [3], \$1669 [3], \$1665 [3], \$1661 [3], \$1657 [3], \$1653 [3], \$1649 [3], \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], w1_is_flush };
+  assign \$1774  = ~ w2_plain;
+  assign \$1775  = \$signal$300  & \$signal$284 ;
+  assign \$1776  = ~ \$1775 ;
+  assign bus__w_err = \$1774  & \$1776 ;
+  assign \$1777  = rsp_freed_valid & \port$4384$0 [0];
+  assign \$1778  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1777  | \$1778 ;
+  assign \$1779  = rsp_freed_valid & \port$4384$0 [0];
+  assign \$1780  = \$1779  ? \port$4337$0 [0] : \port$4352$0 [0];
+  assign bus__w_slow_err = ~ \$1780 ;
   always @(posedge aclk_clk)
-    cycle <= \$1793 ;
+    cycle <= \$1781 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1794 ;
+    \$signal  <= \$1782 ;
   always @(posedge aclk_clk)
-    ready <= \$1795 ;
+    ready <= \$1783 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4343$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4343$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4343$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4331$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4331$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4331$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1796 ;
+    \$signal$28  <= \$1784 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1797 ;
+    e1_exhausted <= \$1785 ;
   always @(posedge aclk_clk)
-    small_ev_grant <= \$1798 ;
+    small_ev_grant <= \$1786 ;
   always @(posedge aclk_clk)
-    small_ev_free <= \$1799 ;
+    small_ev_free <= \$1787 ;
   always @(posedge aclk_clk)
-    small_ev_flush <= \$1800 ;
+    small_ev_flush <= \$1788 ;
   always @(posedge aclk_clk)
-    small_ev_fail <= \$1801 ;
+    small_ev_fail <= \$1789 ;
   always @(posedge aclk_clk)
-    medium_ev_grant <= \$1802 ;
+    medium_ev_grant <= \$1790 ;
   always @(posedge aclk_clk)
-    medium_ev_free <= \$1803 ;
+    medium_ev_free <= \$1791 ;
   always @(posedge aclk_clk)
-    medium_ev_flush <= \$1804 ;
+    medium_ev_flush <= \$1792 ;
   always @(posedge aclk_clk)
-    medium_ev_fail <= \$1805 ;
+    medium_ev_fail <= \$1793 ;
   always @(posedge aclk_clk)
-    large_ev_grant <= \$1806 ;
+    large_ev_grant <= \$1794 ;
   always @(posedge aclk_clk)
-    large_ev_free <= \$1807 ;
+    large_ev_free <= \$1795 ;
   always @(posedge aclk_clk)
-    large_ev_flush <= \$1808 ;
+    large_ev_flush <= \$1796 ;
   always @(posedge aclk_clk)
-    large_ev_fail <= \$1809 ;
+    large_ev_fail <= \$1797 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$57 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$61 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1810 ;
+    log_bank0_wen <= \$1798 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$64 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$68 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1811 ;
+    log_bank1_wen <= \$1799 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$71 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$75 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1812 ;
+    log_bank2_wen <= \$1800 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$80 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1813 ;
+    log_bank3_wen <= \$1801 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1814 ;
+    space_ge1 <= \$1802 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1815 ;
+    space_ge2 <= \$1803 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1816 ;
+    space_ge3 <= \$1804 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1817 ;
+    space_ge4 <= \$1805 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1818 ;
+    space_ge5 <= \$1806 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1819 ;
+    space_ge6 <= \$1807 ;
   always @(posedge aclk_clk)
-    space <= \$1820 ;
+    space <= \$1808 ;
   always @(posedge aclk_clk)
-    tail <= \$1821 ;
+    tail <= \$1809 ;
   always @(posedge aclk_clk)
-    \$signal$88  <= \$1822 ;
+    \$signal$88  <= \$1810 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1823 ;
+    n_dropped <= \$1811 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1824 ;
+    err_dropped <= \$1812 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1825 ;
+    tail_row <= \$1813 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1826 ;
+    tail_next_row <= \$1814 ;
   always @(posedge aclk_clk)
-    head <= \$1827 ;
+    head <= \$1815 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1828 ;
+    \$signal$94  <= \$1816 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1829 ;
+    head_bank <= \$1817 ;
   always @(posedge aclk_clk)
     head_entry <= \$107 ;
   always @(posedge aclk_clk)
-    \$signal$101  <= \$1830 ;
+    \$signal$101  <= \$1818 ;
   always @(posedge aclk_clk)
-    small_lw_limit <= \$1831 ;
+    small_lw_limit <= \$1819 ;
   always @(posedge aclk_clk)
-    small_lw_short <= \$1832 ;
+    small_lw_short <= \$1820 ;
   always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$1833 ;
+    small_lw_granted_1 <= \$1821 ;
   always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$1834 ;
+    small_lw_granted_2 <= \$1822 ;
   always @(posedge aclk_clk)
-    small_in_use <= \$1835 ;
+    small_in_use <= \$1823 ;
   always @(posedge aclk_clk)
-    small_in_use_was <= \$1836 ;
+    small_in_use_was <= \$1824 ;
   always @(posedge aclk_clk)
-    small_in_use_rose <= \$1837 ;
+    small_in_use_rose <= \$1825 ;
   always @(posedge aclk_clk)
-    small_hw_grow <= \$1838 ;
+    small_hw_grow <= \$1826 ;
   always @(posedge aclk_clk)
-    small_high_water <= \$1839 ;
+    small_high_water <= \$1827 ;
   always @(posedge aclk_clk)
-    small_allocs <= \$1840 ;
+    small_allocs <= \$1828 ;
   always @(posedge aclk_clk)
-    small_fails <= \$1841 ;
+    small_fails <= \$1829 ;
   always @(posedge aclk_clk)
-    small_frees <= \$1842 ;
+    small_frees <= \$1830 ;
   always @(posedge aclk_clk)
-    small_flushes <= \$1843 ;
+    small_flushes <= \$1831 ;
   always @(posedge aclk_clk)
-    medium_lw_limit <= \$1844 ;
+    medium_lw_limit <= \$1832 ;
   always @(posedge aclk_clk)
-    medium_lw_short <= \$1845 ;
+    medium_lw_short <= \$1833 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$1846 ;
+    medium_lw_granted_1 <= \$1834 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$1847 ;
+    medium_lw_granted_2 <= \$1835 ;
   always @(posedge aclk_clk)
-    medium_in_use <= \$1848 ;
+    medium_in_use <= \$1836 ;
   always @(posedge aclk_clk)
-    medium_in_use_was <= \$1849 ;
+    medium_in_use_was <= \$1837 ;
   always @(posedge aclk_clk)
-    medium_in_use_rose <= \$1850 ;
+    medium_in_use_rose <= \$1838 ;
   always @(posedge aclk_clk)
-    medium_hw_grow <= \$1851 ;
+    medium_hw_grow <= \$1839 ;
   always @(posedge aclk_clk)
-    medium_high_water <= \$1852 ;
+    medium_high_water <= \$1840 ;
   always @(posedge aclk_clk)
-    medium_allocs <= \$1853 ;
+    medium_allocs <= \$1841 ;
   always @(posedge aclk_clk)
-    medium_fails <= \$1854 ;
+    medium_fails <= \$1842 ;
   always @(posedge aclk_clk)
-    medium_frees <= \$1855 ;
+    medium_frees <= \$1843 ;
   always @(posedge aclk_clk)
-    medium_flushes <= \$1856 ;
+    medium_flushes <= \$1844 ;
   always @(posedge aclk_clk)
-    large_lw_limit <= \$1857 ;
+    large_lw_limit <= \$1845 ;
   always @(posedge aclk_clk)
-    large_lw_short <= \$1858 ;
+    large_lw_short <= \$1846 ;
   always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$1859 ;
+    large_lw_granted_1 <= \$1847 ;
   always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$1860 ;
+    large_lw_granted_2 <= \$1848 ;
   always @(posedge aclk_clk)
-    large_in_use <= \$1861 ;
+    large_in_use <= \$1849 ;
   always @(posedge aclk_clk)
-    large_in_use_was <= \$1862 ;
+    large_in_use_was <= \$1850 ;
   always @(posedge aclk_clk)
-    large_in_use_rose <= \$1863 ;
+    large_in_use_rose <= \$1851 ;
   always @(posedge aclk_clk)
-    large_hw_grow <= \$1864 ;
+    large_hw_grow <= \$1852 ;
   always @(posedge aclk_clk)
-    large_high_water <= \$1865 ;
+    large_high_water <= \$1853 ;
   always @(posedge aclk_clk)
-    large_allocs <= \$1866 ;
+    large_allocs <= \$1854 ;
   always @(posedge aclk_clk)
-    large_fails <= \$1867 ;
+    large_fails <= \$1855 ;
   always @(posedge aclk_clk)
-    large_frees <= \$1868 ;
+    large_frees <= \$1856 ;
   always @(posedge aclk_clk)
-    large_flushes <= \$1869 ;
+    large_flushes <= \$1857 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1870 ;
+    r1_valid <= \$1858 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1871 ;
+    alloc_queue_head <= \$1859 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1872 ;
+    alloc_queue_rd <= \$1860 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1873 ;
+    alloc_queue_rd_next <= \$1861 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1874 ;
+    alloc_queue_wr <= \$1862 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1875 ;
+    alloc_queue_wr_next <= \$1863 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1876 ;
+    alloc_queue_held <= \$1864 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1877 ;
+    alloc_queue_count <= \$1865 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1878 ;
+    req_alloc <= \$1866 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1879 ;
+    staged_valid <= \$1867 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1880 ;
+    alloc_queue_w_data <= \$1868 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1881 ;
+    req_alloc_pool <= \$1869 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1882 ;
+    req_alloc_size <= \$1870 ;
   always @(posedge aclk_clk)
-    r1_sel_id <= \$451 [12];
+    r1_sel_id <= \$443 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$454 [12];
+    r1_sel_version <= \$446 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$457 [12];
+    r1_sel_config <= \$449 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$460 [12];
+    r1_sel_config2 <= \$452 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$463 [12];
+    r1_sel_ctrl <= \$455 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$466 [12];
+    r1_sel_status <= \$458 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$469 [12];
+    r1_sel_irq_status <= \$461 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$472 [12];
+    r1_sel_irq_enable <= \$464 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$475 [12];
+    r1_sel_err_count <= \$467 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$478 [12];
+    r1_sel_err_dropped <= \$470 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$481 [12];
+    r1_sel_err_head0 <= \$473 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$484 [12];
+    r1_sel_err_head1 <= \$476 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$487 [12];
+    r1_sel_err_head2 <= \$479 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$490 [12];
+    r1_sel_err_head3 <= \$482 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$493 [12];
+    r1_sel_err_pop <= \$485 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$496 [12];
+    r1_sel_cycle <= \$488 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$499 [12];
+    r1_sel_pool0_free <= \$491 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$502 [12];
+    r1_sel_pool0_base_lo <= \$494 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$505 [12];
+    r1_sel_pool0_base_hi <= \$497 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$508 [12];
+    r1_sel_pool0_slot_size <= \$500 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$511 [12];
+    r1_sel_pool0_slots <= \$503 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$514 [12];
+    r1_sel_pool0_in_use <= \$506 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$517 [12];
+    r1_sel_pool0_high_water <= \$509 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$520 [12];
+    r1_sel_pool0_allocs <= \$512 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$523 [12];
+    r1_sel_pool0_fails <= \$515 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$526 [12];
+    r1_sel_pool0_frees <= \$518 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$529 [12];
+    r1_sel_pool0_info <= \$521 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$532 [12];
+    r1_sel_pool0_flush <= \$524 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$535 [12];
+    r1_sel_pool0_flushes <= \$527 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$538 [12];
+    r1_sel_pool0_overwrites <= \$530 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$541 [12];
+    r1_sel_pool0_low_water <= \$533 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_free <= \$544 [12];
+    r1_sel_pool1_free <= \$536 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_lo <= \$547 [12];
+    r1_sel_pool1_base_lo <= \$539 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_hi <= \$550 [12];
+    r1_sel_pool1_base_hi <= \$542 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slot_size <= \$553 [12];
+    r1_sel_pool1_slot_size <= \$545 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slots <= \$556 [12];
+    r1_sel_pool1_slots <= \$548 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_in_use <= \$559 [12];
+    r1_sel_pool1_in_use <= \$551 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_high_water <= \$562 [12];
+    r1_sel_pool1_high_water <= \$554 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_allocs <= \$565 [12];
+    r1_sel_pool1_allocs <= \$557 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_fails <= \$568 [12];
+    r1_sel_pool1_fails <= \$560 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_frees <= \$571 [12];
+    r1_sel_pool1_frees <= \$563 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_info <= \$574 [12];
+    r1_sel_pool1_info <= \$566 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flush <= \$577 [12];
+    r1_sel_pool1_flush <= \$569 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flushes <= \$580 [12];
+    r1_sel_pool1_flushes <= \$572 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_overwrites <= \$583 [12];
+    r1_sel_pool1_overwrites <= \$575 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_low_water <= \$586 [12];
+    r1_sel_pool1_low_water <= \$578 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_free <= \$589 [12];
+    r1_sel_pool2_free <= \$581 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_lo <= \$592 [12];
+    r1_sel_pool2_base_lo <= \$584 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_hi <= \$595 [12];
+    r1_sel_pool2_base_hi <= \$587 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slot_size <= \$598 [12];
+    r1_sel_pool2_slot_size <= \$590 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slots <= \$601 [12];
+    r1_sel_pool2_slots <= \$593 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_in_use <= \$604 [12];
+    r1_sel_pool2_in_use <= \$596 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_high_water <= \$607 [12];
+    r1_sel_pool2_high_water <= \$599 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_allocs <= \$610 [12];
+    r1_sel_pool2_allocs <= \$602 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_fails <= \$613 [12];
+    r1_sel_pool2_fails <= \$605 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_frees <= \$616 [12];
+    r1_sel_pool2_frees <= \$608 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_info <= \$619 [12];
+    r1_sel_pool2_info <= \$611 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flush <= \$622 [12];
+    r1_sel_pool2_flush <= \$614 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flushes <= \$625 [12];
+    r1_sel_pool2_flushes <= \$617 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_overwrites <= \$628 [12];
+    r1_sel_pool2_overwrites <= \$620 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_low_water <= \$631 [12];
+    r1_sel_pool2_low_water <= \$623 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1883 ;
+    r2_valid <= \$1871 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1884 ;
+    r2_block0 <= \$1872 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1885 ;
+    r2_found_in <= \$1873 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1886 ;
+    r2_block4 <= \$1874 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1887 ;
+    r2_block5 <= \$1875 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1888 ;
+    r2_block6 <= \$1876 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1889 ;
+    w1_valid <= \$1877 ;
   always @(posedge aclk_clk)
-    w1_is_free <= \$826 ;
+    w1_is_free <= \$818 ;
   always @(posedge aclk_clk)
-    w1_is_flush <= \$846 ;
+    w1_is_flush <= \$838 ;
   always @(posedge aclk_clk)
-    w1_is_command <= \$887 ;
+    w1_is_command <= \$879 ;
   always @(posedge aclk_clk)
-    \$signal$245  <= \$1890 ;
+    \$signal$245  <= \$1878 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1891 ;
+    w1_pool_is <= \$1879 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1892 ;
+    w1_hit <= \$1880 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1893 ;
+    w1_tag <= \$1881 ;
   always @(posedge aclk_clk)
-    w1_small_addr <= \$1894 ;
+    w1_small_addr <= \$1882 ;
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$1895 ;
+    w1_medium_addr <= \$1883 ;
   always @(posedge aclk_clk)
-    w1_large_addr <= \$1896 ;
+    w1_large_addr <= \$1884 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1897 ;
+    command_queue_head <= \$1885 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1898 ;
+    command_queue_rd <= \$1886 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1899 ;
+    command_queue_rd_next <= \$1887 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1900 ;
+    command_queue_wr <= \$1888 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1901 ;
+    command_queue_wr_next <= \$1889 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1902 ;
+    command_queue_held <= \$1890 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1903 ;
+    command_queue_count <= \$1891 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1904 ;
+    native_turn <= \$1892 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1905 ;
+    w1_a1_0 <= \$1893 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1906 ;
+    w1_a4_2 <= \$1894 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1907 ;
+    w1_a7_5 <= \$1895 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1908 ;
+    w1_a11_8 <= \$1896 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1909 ;
+    w1_data <= \$1897 ;
   always @(posedge aclk_clk)
-    \$signal$281  <= \$1910 ;
+    \$signal$281  <= \$1898 ;
   always @(posedge aclk_clk)
-    \$signal$282  <= \$1911 ;
+    \$signal$282  <= \$1899 ;
   always @(posedge aclk_clk)
-    \$signal$283  <= \$1912 ;
+    \$signal$283  <= \$1900 ;
   always @(posedge aclk_clk)
-    \$signal$284  <= \$1913 ;
+    \$signal$284  <= \$1901 ;
   always @(posedge aclk_clk)
-    \$signal$285  <= \$1914 ;
+    \$signal$285  <= \$1902 ;
   always @(posedge aclk_clk)
-    \$signal$286  <= \$1915 ;
+    \$signal$286  <= \$1903 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1916 ;
+    w2_is_ctrl <= \$1904 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1917 ;
+    w2_is_irq_status <= \$1905 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1918 ;
+    w2_is_irq_enable <= \$1906 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1919 ;
+    w2_is_err_pop <= \$1907 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1920 ;
+    w2_is_pool0_free <= \$1908 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1921 ;
+    w2_is_pool0_flush <= \$1909 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1922 ;
+    w2_is_pool0_low_water <= \$1910 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1923 ;
+    w2_is_pool1_free <= \$1911 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1924 ;
+    w2_is_pool1_flush <= \$1912 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1925 ;
+    w2_is_pool1_low_water <= \$1913 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1926 ;
+    w2_is_pool2_free <= \$1914 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1927 ;
+    w2_is_pool2_flush <= \$1915 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1928 ;
+    w2_is_pool2_low_water <= \$1916 ;
   always @(posedge aclk_clk)
-    \$signal$300  <= \$1929 ;
+    \$signal$300  <= \$1917 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1930 ;
+    w2_plain <= \$1918 ;
   always @(posedge aclk_clk)
-    \$signal$93  <= \$1931 ;
+    \$signal$93  <= \$1919 ;
   always @(posedge aclk_clk)
-    w1c <= \$1932 ;
+    w1c <= \$1920 ;
   always @(posedge aclk_clk)
-    \$signal$102  <= \$1933 ;
+    \$signal$102  <= \$1921 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1934 ;
+    irq_enable <= \$1922 ;
   always @(posedge aclk_clk)
-    small_low_water <= \$1935 ;
+    small_low_water <= \$1923 ;
   always @(posedge aclk_clk)
-    medium_low_water <= \$1936 ;
+    medium_low_water <= \$1924 ;
   always @(posedge aclk_clk)
-    large_low_water <= \$1937 ;
+    large_low_water <= \$1925 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -12915,19 +12891,19 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$809 [8];
-  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$813 [8], \$813 [6] };
-  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$818 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$829 [8];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$833 [8], \$833 [6] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$801 [8];
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$805 [8], \$805 [6] };
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$810 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$821 [8];
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$825 [8], \$825 [6] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$838 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$849 [8];
-  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$853 [8], \$853 [6] };
-  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$858 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$869 [8];
-  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$873 [8], \$873 [6] };
-  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$878 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$830 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$841 [8];
+  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$845 [8], \$845 [6] };
+  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$850 [8:7];
+  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$861 [8];
+  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$865 [8], \$865 [6] };
+  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$870 [8:7];
   assign \$auto$rtlil.cc:2739:Not$146  = ~ bus__w_addr_queued[8];
   assign \$auto$rtlil.cc:2739:Not$148  = ~ bus__w_addr[8];
   assign \$auto$rtlil.cc:2739:Not$150  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
@@ -12984,7 +12960,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1363 [1:0])
+    casez (\$1355 [1:0])
       2'h0:
           \$62  = log_kept_ge1;
       2'h1:
@@ -12998,7 +12974,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1364 [1:0])
+    casez (\$1356 [1:0])
       2'h0:
           \$69  = log_kept_ge1;
       2'h1:
@@ -13012,7 +12988,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1365 [1:0])
+    casez (\$1357 [1:0])
       2'h0:
           \$76  = log_kept_ge1;
       2'h1:
@@ -13026,7 +13002,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1366 [1:0])
+    casez (\$1358 [1:0])
       2'h0:
           \$81  = log_kept_ge1;
       2'h1:
@@ -13053,26 +13029,26 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$443  = 14'h0000;
-    casez (\$442 [1:0])
+    \$435  = 14'h0000;
+    casez (\$434 [1:0])
       2'h0:
-          \$443  = 14'h0040;
+          \$435  = 14'h0040;
       2'h1:
-          \$443  = 14'h0200;
+          \$435  = 14'h0200;
       2'h2:
-          \$443  = 14'h1000;
+          \$435  = 14'h1000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$446  = 14'h0000;
-    casez (\$445 [1:0])
+    \$438  = 14'h0000;
+    casez (\$437 [1:0])
       2'h0:
-          \$446  = 14'h0040;
+          \$438  = 14'h0040;
       2'h1:
-          \$446  = 14'h0200;
+          \$438  = 14'h0200;
       2'h2:
-          \$446  = 14'h1000;
+          \$438  = 14'h1000;
     endcase
   end
   always @* begin
@@ -13128,7 +13104,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1368 ;
+          space_plus_all_ge4 = \$1360 ;
     endcase
   end
   always @* begin
@@ -13140,9 +13116,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1370 ;
+          space_plus_all_ge5 = \$1362 ;
       2'h3:
-          space_plus_all_ge5 = \$1372 ;
+          space_plus_all_ge5 = \$1364 ;
     endcase
   end
   always @* begin
@@ -13152,375 +13128,482 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1374 ;
+          space_plus_all_ge6 = \$1366 ;
       2'h2:
-          space_plus_all_ge6 = \$1376 ;
+          space_plus_all_ge6 = \$1368 ;
       2'h3:
-          space_plus_all_ge6 = \$1378 ;
+          space_plus_all_ge6 = \$1370 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1793  = \$1 [31:0];
+    \$1781  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1793  = 32'd0;
+      \$1781  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1794  = busy;
+    \$1782  = busy;
+    if (aclk_rst) begin
+      \$1782  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1783  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1783  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1784  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1784  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1785  = \$16 ;
+    if (aclk_rst) begin
+      \$1785  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1786  = \$19 ;
+    if (aclk_rst) begin
+      \$1786  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1787  = \$22 ;
+    if (aclk_rst) begin
+      \$1787  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1788  = \$25 ;
+    if (aclk_rst) begin
+      \$1788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1789  = \$29 ;
+    if (aclk_rst) begin
+      \$1789  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1790  = \$32 ;
+    if (aclk_rst) begin
+      \$1790  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1791  = \$35 ;
+    if (aclk_rst) begin
+      \$1791  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1792  = \$38 ;
+    if (aclk_rst) begin
+      \$1792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1793  = \$42 ;
+    if (aclk_rst) begin
+      \$1793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1794  = \$45 ;
     if (aclk_rst) begin
       \$1794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1795  = \ready$6 ;
+    \$1795  = \$48 ;
     if (aclk_rst) begin
       \$1795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1796  = \$14 [1:0];
+    \$1796  = \$51 ;
     if (aclk_rst) begin
-      \$1796  = 2'h0;
+      \$1796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1797  = \$16 ;
+    \$1797  = \$55 ;
     if (aclk_rst) begin
       \$1797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1798  = \$19 ;
+    \$1798  = \$62 ;
     if (aclk_rst) begin
       \$1798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1799  = \$22 ;
+    \$1799  = \$69 ;
     if (aclk_rst) begin
       \$1799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1800  = \$25 ;
+    \$1800  = \$76 ;
     if (aclk_rst) begin
       \$1800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1801  = \$29 ;
+    \$1801  = \$81 ;
     if (aclk_rst) begin
       \$1801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1802  = \$32 ;
+    \$1802  = \$82 ;
     if (aclk_rst) begin
-      \$1802  = 1'h0;
+      \$1802  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1803  = \$35 ;
+    \$1803  = \$83 ;
     if (aclk_rst) begin
-      \$1803  = 1'h0;
+      \$1803  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1804  = \$38 ;
+    \$1804  = \$84 ;
     if (aclk_rst) begin
-      \$1804  = 1'h0;
+      \$1804  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1805  = \$42 ;
+    \$1805  = \$85 ;
     if (aclk_rst) begin
-      \$1805  = 1'h0;
+      \$1805  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1806  = \$45 ;
+    \$1806  = \$86 ;
     if (aclk_rst) begin
-      \$1806  = 1'h0;
+      \$1806  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1807  = \$48 ;
+    \$1807  = \$87 ;
     if (aclk_rst) begin
-      \$1807  = 1'h0;
+      \$1807  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1808  = \$51 ;
+    \$1808  = \$90 ;
     if (aclk_rst) begin
-      \$1808  = 1'h0;
+      \$1808  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1809  = \$55 ;
+    \$1809  = \$96 ;
     if (aclk_rst) begin
-      \$1809  = 1'h0;
+      \$1809  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1810  = \$62 ;
-    if (aclk_rst) begin
-      \$1810  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1811  = \$69 ;
-    if (aclk_rst) begin
-      \$1811  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1812  = \$76 ;
-    if (aclk_rst) begin
-      \$1812  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1813  = \$81 ;
-    if (aclk_rst) begin
-      \$1813  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1814  = \$82 ;
-    if (aclk_rst) begin
-      \$1814  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1815  = \$83 ;
-    if (aclk_rst) begin
-      \$1815  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1816  = \$84 ;
-    if (aclk_rst) begin
-      \$1816  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1817  = \$85 ;
-    if (aclk_rst) begin
-      \$1817  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1818  = \$86 ;
-    if (aclk_rst) begin
-      \$1818  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1819  = \$87 ;
-    if (aclk_rst) begin
-      \$1819  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1820  = \$90 ;
-    if (aclk_rst) begin
-      \$1820  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1821  = \$96 ;
-    if (aclk_rst) begin
-      \$1821  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1822  = \$97 [31:0];
+    \$1810  = \$97 [31:0];
     if (\$signal$93 ) begin
-      \$1822  = 32'd0;
+      \$1810  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1822  = 32'd0;
+      \$1810  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1823  = \$98 [1:0];
+    \$1811  = \$98 [1:0];
     if (aclk_rst) begin
-      \$1823  = 2'h0;
+      \$1811  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1824  = \$99 [31:0];
+    \$1812  = \$99 [31:0];
     if (\$signal$93 ) begin
-      \$1824  = 32'd0;
+      \$1812  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1824  = 32'd0;
+      \$1812  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1825  = tail_row;
+    \$1813  = tail_row;
     if (\$100 ) begin
-      \$1825  = tail_next_row;
+      \$1813  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1825  = 2'h0;
+      \$1813  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1826  = tail_next_row;
+    \$1814  = tail_next_row;
     if (\$100 ) begin
-      \$1826  = \$101 [1:0];
+      \$1814  = \$101 [1:0];
     end
     if (aclk_rst) begin
-      \$1826  = 2'h1;
+      \$1814  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1827  = head;
+    \$1815  = head;
     if (popped) begin
-      \$1827  = \$102 [3:0];
+      \$1815  = \$102 [3:0];
     end
     if (aclk_rst) begin
-      \$1827  = 4'h0;
+      \$1815  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1828  = \$103 ;
+    \$1816  = \$103 ;
     if (aclk_rst) begin
-      \$1828  = 1'h0;
+      \$1816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1829  = head[1:0];
+    \$1817  = head[1:0];
     if (aclk_rst) begin
-      \$1829  = 2'h0;
+      \$1817  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1830  = \$110 ;
+    \$1818  = \$110 ;
     if (aclk_rst) begin
-      \$1830  = 5'h00;
+      \$1818  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1831  = \$111 ;
+    \$1819  = \$111 ;
     if (aclk_rst) begin
-      \$1831  = 18'h00000;
+      \$1819  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1832  = \$112 ;
+    \$1820  = \$112 ;
     if (aclk_rst) begin
-      \$1832  = 1'h0;
+      \$1820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1833  = small_ev_grant;
+    \$1821  = small_ev_grant;
+    if (aclk_rst) begin
+      \$1821  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1822  = small_lw_granted_1;
+    if (aclk_rst) begin
+      \$1822  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1823  = \$123 [8:0];
+    if (aclk_rst) begin
+      \$1823  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1824  = small_in_use;
+    if (aclk_rst) begin
+      \$1824  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1825  = \$133 ;
+    if (aclk_rst) begin
+      \$1825  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1826  = \$139 ;
+    if (aclk_rst) begin
+      \$1826  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1827  = small_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1827  = small_in_use;
+    end else begin
+      if (small_hw_grow) begin
+        \$1827  = small_in_use_was;
+      end
+    end
+    if (aclk_rst) begin
+      \$1827  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1828  = 32'd0;
+    end else begin
+      \$1828  = \$140 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1828  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1829  = 32'd0;
+    end else begin
+      \$1829  = \$141 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1829  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1830  = 32'd0;
+    end else begin
+      \$1830  = \$142 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1830  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1831  = 32'd0;
+    end else begin
+      \$1831  = \$143 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1831  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1832  = \$144 ;
+    if (aclk_rst) begin
+      \$1832  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1833  = \$145 ;
     if (aclk_rst) begin
       \$1833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1834  = small_lw_granted_1;
+    \$1834  = medium_ev_grant;
     if (aclk_rst) begin
       \$1834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1835  = \$123 [8:0];
+    \$1835  = medium_lw_granted_1;
     if (aclk_rst) begin
-      \$1835  = 9'h000;
+      \$1835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1836  = small_in_use;
+    \$1836  = \$156 [7:0];
     if (aclk_rst) begin
-      \$1836  = 9'h000;
+      \$1836  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1837  = \$133 ;
+    \$1837  = medium_in_use;
     if (aclk_rst) begin
-      \$1837  = 1'h0;
+      \$1837  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1838  = \$139 ;
+    \$1838  = \$166 ;
     if (aclk_rst) begin
       \$1838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1839  = small_high_water;
+    \$1839  = \$172 ;
+    if (aclk_rst) begin
+      \$1839  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1840  = medium_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1839  = small_in_use;
+      \$1840  = medium_in_use;
     end else begin
-      if (small_hw_grow) begin
-        \$1839  = small_in_use_was;
+      if (medium_hw_grow) begin
+        \$1840  = medium_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1839  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1840  = 32'd0;
-    end else begin
-      \$1840  = \$140 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1840  = 32'd0;
+      \$1840  = 8'h00;
     end
   end
   always @* begin
@@ -13529,7 +13612,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$93 ) begin
       \$1841  = 32'd0;
     end else begin
-      \$1841  = \$141 [31:0];
+      \$1841  = \$173 [31:0];
     end
     if (aclk_rst) begin
       \$1841  = 32'd0;
@@ -13541,7 +13624,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$93 ) begin
       \$1842  = 32'd0;
     end else begin
-      \$1842  = \$142 [31:0];
+      \$1842  = \$174 [31:0];
     end
     if (aclk_rst) begin
       \$1842  = 32'd0;
@@ -13553,7 +13636,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$93 ) begin
       \$1843  = 32'd0;
     end else begin
-      \$1843  = \$143 [31:0];
+      \$1843  = \$175 [31:0];
     end
     if (aclk_rst) begin
       \$1843  = 32'd0;
@@ -13561,85 +13644,85 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1844  = \$144 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1844  = 32'd0;
+    end else begin
+      \$1844  = \$176 [31:0];
+    end
     if (aclk_rst) begin
-      \$1844  = 18'h00000;
+      \$1844  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1845  = \$145 ;
+    \$1845  = \$177 ;
     if (aclk_rst) begin
-      \$1845  = 1'h0;
+      \$1845  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1846  = medium_ev_grant;
+    \$1846  = \$178 ;
     if (aclk_rst) begin
       \$1846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1847  = medium_lw_granted_1;
+    \$1847  = large_ev_grant;
     if (aclk_rst) begin
       \$1847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1848  = \$156 [7:0];
+    \$1848  = large_lw_granted_1;
     if (aclk_rst) begin
-      \$1848  = 8'h00;
+      \$1848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1849  = medium_in_use;
+    \$1849  = \$189 [5:0];
     if (aclk_rst) begin
-      \$1849  = 8'h00;
+      \$1849  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1850  = \$166 ;
+    \$1850  = large_in_use;
     if (aclk_rst) begin
-      \$1850  = 1'h0;
+      \$1850  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1851  = \$172 ;
+    \$1851  = \$199 ;
     if (aclk_rst) begin
       \$1851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1852  = medium_high_water;
+    \$1852  = \$205 ;
+    if (aclk_rst) begin
+      \$1852  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1853  = large_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$93 ) begin
-      \$1852  = medium_in_use;
+      \$1853  = large_in_use;
     end else begin
-      if (medium_hw_grow) begin
-        \$1852  = medium_in_use_was;
+      if (large_hw_grow) begin
+        \$1853  = large_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1852  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1853  = 32'd0;
-    end else begin
-      \$1853  = \$173 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1853  = 32'd0;
+      \$1853  = 6'h00;
     end
   end
   always @* begin
@@ -13648,7 +13731,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$93 ) begin
       \$1854  = 32'd0;
     end else begin
-      \$1854  = \$174 [31:0];
+      \$1854  = \$206 [31:0];
     end
     if (aclk_rst) begin
       \$1854  = 32'd0;
@@ -13660,7 +13743,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$93 ) begin
       \$1855  = 32'd0;
     end else begin
-      \$1855  = \$175 [31:0];
+      \$1855  = \$207 [31:0];
     end
     if (aclk_rst) begin
       \$1855  = 32'd0;
@@ -13672,7 +13755,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$93 ) begin
       \$1856  = 32'd0;
     end else begin
-      \$1856  = \$176 [31:0];
+      \$1856  = \$208 [31:0];
     end
     if (aclk_rst) begin
       \$1856  = 32'd0;
@@ -13680,726 +13763,619 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1857  = \$177 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$93 ) begin
+      \$1857  = 32'd0;
+    end else begin
+      \$1857  = \$209 [31:0];
+    end
     if (aclk_rst) begin
-      \$1857  = 18'h00000;
+      \$1857  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1858  = \$178 ;
+    \$1858  = \$214 ;
     if (aclk_rst) begin
       \$1858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1859  = large_ev_grant;
+    \$1859  = alloc_queue_head;
+    if (\$217 ) begin
+      \$1859  = \$218 ;
+    end
     if (aclk_rst) begin
-      \$1859  = 1'h0;
+      \$1859  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1860  = large_lw_granted_1;
+    \$1860  = alloc_queue_rd;
+    if (\$222 ) begin
+      \$1860  = alloc_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1860  = 1'h0;
+      \$1860  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1861  = \$189 [5:0];
+    \$1861  = alloc_queue_rd_next;
+    if (\$222 ) begin
+      \$1861  = \$223 [3:0];
+    end
     if (aclk_rst) begin
-      \$1861  = 6'h00;
+      \$1861  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1862  = large_in_use;
+    \$1862  = alloc_queue_wr;
+    if (\$227 ) begin
+      \$1862  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1862  = 6'h00;
+      \$1862  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1863  = \$199 ;
+    \$1863  = alloc_queue_wr_next;
+    if (\$227 ) begin
+      \$1863  = \$228 [3:0];
+    end
     if (aclk_rst) begin
-      \$1863  = 1'h0;
+      \$1863  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1864  = \$205 ;
+    \$1864 [0] = \$239 ;
+    \$1864 [1] = \$250 ;
+    \$1864 [2] = \$261 ;
+    \$1864 [3] = \$272 ;
+    \$1864 [4] = \$283 ;
+    \$1864 [5] = \$294 ;
+    \$1864 [6] = \$305 ;
+    \$1864 [7] = \$316 ;
+    \$1864 [8] = \$327 ;
+    \$1864 [9] = \$338 ;
     if (aclk_rst) begin
-      \$1864  = 1'h0;
+      \$1864  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1865  = large_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1865  = large_in_use;
-    end else begin
-      if (large_hw_grow) begin
-        \$1865  = large_in_use_was;
-      end
-    end
+    \$1865 [0] = \$344 ;
+    \$1865 [1] = \$350 ;
+    \$1865 [2] = \$356 ;
+    \$1865 [3] = \$362 ;
+    \$1865 [4] = \$368 ;
+    \$1865 [5] = \$374 ;
+    \$1865 [6] = \$380 ;
+    \$1865 [7] = \$386 ;
+    \$1865 [8] = \$392 ;
+    \$1865 [9] = \$398 ;
+    \$1865 [10] = \$404 ;
     if (aclk_rst) begin
-      \$1865  = 6'h00;
+      \$1865  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1866  = 32'd0;
-    end else begin
-      \$1866  = \$206 [31:0];
-    end
+    \$1866  = \$413 ;
     if (aclk_rst) begin
-      \$1866  = 32'd0;
+      \$1866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1867  = 32'd0;
-    end else begin
-      \$1867  = \$207 [31:0];
-    end
+    \$1867  = \$432 ;
     if (aclk_rst) begin
-      \$1867  = 32'd0;
+      \$1867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1868  = 32'd0;
-    end else begin
-      \$1868  = \$208 [31:0];
-    end
+    \$1868  = { \$435 , \$433 [1:0] };
     if (aclk_rst) begin
-      \$1868  = 32'd0;
+      \$1868  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1869  = 32'd0;
-    end else begin
-      \$1869  = \$209 [31:0];
-    end
+    \$1869  = \$440 [1:0];
     if (aclk_rst) begin
-      \$1869  = 32'd0;
+      \$1869  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1870  = \$216 ;
+    \$1870  = \$440 [15:2];
     if (aclk_rst) begin
-      \$1870  = 1'h0;
+      \$1870  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1871  = alloc_queue_head;
-    if (\$219 ) begin
-      \$1871  = \$220 ;
-    end
+    \$1871  = r1_valid;
     if (aclk_rst) begin
-      \$1871  = 16'h0000;
+      \$1871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1872  = alloc_queue_rd;
-    if (\$224 ) begin
-      \$1872  = alloc_queue_rd_next;
-    end
+    \$1872  = \$654 ;
     if (aclk_rst) begin
-      \$1872  = 4'h0;
+      \$1872  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1873  = alloc_queue_rd_next;
-    if (\$224 ) begin
-      \$1873  = \$225 [3:0];
-    end
+    \$1873 [0] = \$669 ;
+    \$1873 [1] = \$712 ;
+    \$1873 [2] = \$755 ;
+    \$1873 [3] = \$798 ;
     if (aclk_rst) begin
-      \$1873  = 4'h1;
+      \$1873  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1874  = alloc_queue_wr;
-    if (\$229 ) begin
-      \$1874  = alloc_queue_wr_next;
-    end
+    \$1874  = \$698 ;
     if (aclk_rst) begin
-      \$1874  = 4'h0;
+      \$1874  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1875  = alloc_queue_wr_next;
-    if (\$229 ) begin
-      \$1875  = \$230 [3:0];
-    end
+    \$1875  = \$741 ;
     if (aclk_rst) begin
-      \$1875  = 4'h1;
+      \$1875  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1876 [0] = \$241 ;
-    \$1876 [1] = \$252 ;
-    \$1876 [2] = \$263 ;
-    \$1876 [3] = \$274 ;
-    \$1876 [4] = \$285 ;
-    \$1876 [5] = \$296 ;
-    \$1876 [6] = \$307 ;
-    \$1876 [7] = \$318 ;
-    \$1876 [8] = \$329 ;
-    \$1876 [9] = \$340 ;
+    \$1876  = \$784 ;
     if (aclk_rst) begin
-      \$1876  = 10'h000;
+      \$1876  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1877 [0] = \$346 ;
-    \$1877 [1] = \$352 ;
-    \$1877 [2] = \$358 ;
-    \$1877 [3] = \$364 ;
-    \$1877 [4] = \$370 ;
-    \$1877 [5] = \$376 ;
-    \$1877 [6] = \$382 ;
-    \$1877 [7] = \$388 ;
-    \$1877 [8] = \$394 ;
-    \$1877 [9] = \$400 ;
-    \$1877 [10] = \$406 ;
+    \$1877  = bus__w_req;
     if (aclk_rst) begin
-      \$1877  = 11'h000;
+      \$1877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1878  = \$417 ;
+    \$1878  = \$881 [1:0];
     if (aclk_rst) begin
-      \$1878  = 1'h0;
+      \$1878  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1879  = \$440 ;
+    \$1879  = { w0_large_is, w0_medium_is, w0_small_is };
     if (aclk_rst) begin
-      \$1879  = 1'h0;
+      \$1879  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1880  = { \$443 , \$441 [1:0] };
+    \$1880  = { \$884 , \$883 , \$882  };
     if (aclk_rst) begin
-      \$1880  = 16'h0000;
+      \$1880  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1881  = \$448 [1:0];
+    \$1881  = \$885 [26:19];
     if (aclk_rst) begin
-      \$1881  = 2'h0;
+      \$1881  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1882  = \$448 [15:2];
+    \$1882  = \$888 [39:0];
     if (aclk_rst) begin
-      \$1882  = 14'h0000;
+      \$1882  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1883  = r1_valid;
+    \$1883  = \$891 [39:0];
     if (aclk_rst) begin
-      \$1883  = 1'h0;
+      \$1883  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1884  = \$662 ;
+    \$1884  = \$894 [39:0];
     if (aclk_rst) begin
-      \$1884  = 32'd0;
+      \$1884  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1885 [0] = \$677 ;
-    \$1885 [1] = \$720 ;
-    \$1885 [2] = \$763 ;
-    \$1885 [3] = \$806 ;
+    \$1885  = command_queue_head;
+    if (\$897 ) begin
+      \$1885  = \$898 ;
+    end
     if (aclk_rst) begin
-      \$1885  = 4'h0;
+      \$1885  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1886  = \$706 ;
+    \$1886  = command_queue_rd;
+    if (\$902 ) begin
+      \$1886  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1886  = 32'd0;
+      \$1886  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1887  = \$749 ;
+    \$1887  = command_queue_rd_next;
+    if (\$902 ) begin
+      \$1887  = \$903 [3:0];
+    end
     if (aclk_rst) begin
-      \$1887  = 32'd0;
+      \$1887  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1888  = \$792 ;
+    \$1888  = command_queue_wr;
+    if (\$907 ) begin
+      \$1888  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1888  = 32'd0;
+      \$1888  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1889  = bus__w_req;
+    \$1889  = command_queue_wr_next;
+    if (\$907 ) begin
+      \$1889  = \$908 [3:0];
+    end
     if (aclk_rst) begin
-      \$1889  = 1'h0;
+      \$1889  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1890  = \$889 [1:0];
+    \$1890 [0] = \$919 ;
+    \$1890 [1] = \$930 ;
+    \$1890 [2] = \$941 ;
+    \$1890 [3] = \$952 ;
+    \$1890 [4] = \$963 ;
+    \$1890 [5] = \$974 ;
+    \$1890 [6] = \$985 ;
+    \$1890 [7] = \$996 ;
+    \$1890 [8] = \$1007 ;
+    \$1890 [9] = \$1018 ;
     if (aclk_rst) begin
-      \$1890  = 2'h0;
+      \$1890  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1891  = { w0_large_is, w0_medium_is, w0_small_is };
+    \$1891 [0] = \$1024 ;
+    \$1891 [1] = \$1030 ;
+    \$1891 [2] = \$1036 ;
+    \$1891 [3] = \$1042 ;
+    \$1891 [4] = \$1048 ;
+    \$1891 [5] = \$1054 ;
+    \$1891 [6] = \$1060 ;
+    \$1891 [7] = \$1066 ;
+    \$1891 [8] = \$1072 ;
+    \$1891 [9] = \$1078 ;
+    \$1891 [10] = \$1084 ;
     if (aclk_rst) begin
-      \$1891  = 3'h0;
+      \$1891  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1892  = { \$892 , \$891 , \$890  };
+    \$1892  = \$1087 ;
     if (aclk_rst) begin
-      \$1892  = 3'h0;
+      \$1892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1893  = \$893 [26:19];
+    \$1893  = \$1089 ;
     if (aclk_rst) begin
-      \$1893  = 8'h00;
+      \$1893  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1894  = \$896 [39:0];
+    \$1894  = \$1091 ;
     if (aclk_rst) begin
-      \$1894  = 40'h0000000000;
+      \$1894  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1895  = \$899 [39:0];
+    \$1895  = \$1093 ;
     if (aclk_rst) begin
-      \$1895  = 40'h0000000000;
+      \$1895  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1896  = \$902 [39:0];
+    \$1896  = \$1095 ;
     if (aclk_rst) begin
-      \$1896  = 40'h0000000000;
+      \$1896  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1897  = command_queue_head;
-    if (\$905 ) begin
-      \$1897  = \$906 ;
-    end
+    \$1897  = \$1096 ;
     if (aclk_rst) begin
-      \$1897  = 58'h000000000000000;
+      \$1897  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1898  = command_queue_rd;
-    if (\$910 ) begin
-      \$1898  = command_queue_rd_next;
-    end
+    \$1898  = \$1098 ;
     if (aclk_rst) begin
-      \$1898  = 4'h0;
+      \$1898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1899  = command_queue_rd_next;
-    if (\$910 ) begin
-      \$1899  = \$911 [3:0];
-    end
+    \$1899  = \$1099 ;
     if (aclk_rst) begin
-      \$1899  = 4'h1;
+      \$1899  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1900  = command_queue_wr;
-    if (\$915 ) begin
-      \$1900  = command_queue_wr_next;
-    end
+    \$1900  = \$1101 ;
     if (aclk_rst) begin
-      \$1900  = 4'h0;
+      \$1900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1901  = command_queue_wr_next;
-    if (\$915 ) begin
-      \$1901  = \$916 [3:0];
-    end
+    \$1901  = \$signal$281 ;
     if (aclk_rst) begin
-      \$1901  = 4'h1;
+      \$1901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1902 [0] = \$927 ;
-    \$1902 [1] = \$938 ;
-    \$1902 [2] = \$949 ;
-    \$1902 [3] = \$960 ;
-    \$1902 [4] = \$971 ;
-    \$1902 [5] = \$982 ;
-    \$1902 [6] = \$993 ;
-    \$1902 [7] = \$1004 ;
-    \$1902 [8] = \$1015 ;
-    \$1902 [9] = \$1026 ;
+    \$1902  = \$signal$282 ;
     if (aclk_rst) begin
-      \$1902  = 10'h000;
+      \$1902  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1903 [0] = \$1032 ;
-    \$1903 [1] = \$1038 ;
-    \$1903 [2] = \$1044 ;
-    \$1903 [3] = \$1050 ;
-    \$1903 [4] = \$1056 ;
-    \$1903 [5] = \$1062 ;
-    \$1903 [6] = \$1068 ;
-    \$1903 [7] = \$1074 ;
-    \$1903 [8] = \$1080 ;
-    \$1903 [9] = \$1086 ;
-    \$1903 [10] = \$1092 ;
+    \$1903  = w1_data;
     if (aclk_rst) begin
-      \$1903  = 11'h000;
+      \$1903  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1904  = \$1095 ;
+    \$1904  = \$1109 ;
     if (aclk_rst) begin
       \$1904  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1905  = \$1097 ;
+    \$1905  = \$1117 ;
     if (aclk_rst) begin
-      \$1905  = 4'h0;
+      \$1905  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1906  = \$1099 ;
+    \$1906  = \$1125 ;
     if (aclk_rst) begin
-      \$1906  = 8'h00;
+      \$1906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1907  = \$1101 ;
+    \$1907  = \$1133 ;
     if (aclk_rst) begin
-      \$1907  = 8'h00;
+      \$1907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1908  = \$1103 ;
+    \$1908  = \$1141 ;
     if (aclk_rst) begin
-      \$1908  = 16'h0000;
+      \$1908  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1909  = \$1104 ;
+    \$1909  = \$1149 ;
     if (aclk_rst) begin
-      \$1909  = 32'd0;
+      \$1909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1910  = \$1106 ;
+    \$1910  = \$1157 ;
     if (aclk_rst) begin
       \$1910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1911  = \$1107 ;
+    \$1911  = \$1165 ;
     if (aclk_rst) begin
-      \$1911  = 4'h0;
+      \$1911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1912  = \$1109 ;
+    \$1912  = \$1173 ;
     if (aclk_rst) begin
       \$1912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1913  = \$signal$281 ;
+    \$1913  = \$1181 ;
     if (aclk_rst) begin
       \$1913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1914  = \$signal$282 ;
+    \$1914  = \$1189 ;
     if (aclk_rst) begin
-      \$1914  = 4'h0;
+      \$1914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1915  = w1_data;
+    \$1915  = \$1197 ;
     if (aclk_rst) begin
-      \$1915  = 32'd0;
+      \$1915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1916  = \$1117 ;
+    \$1916  = \$1205 ;
     if (aclk_rst) begin
       \$1916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1917  = \$1125 ;
+    \$1917  = \$1270 [8];
     if (aclk_rst) begin
       \$1917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1918  = \$1133 ;
+    \$1918  = \$1311 [5];
     if (aclk_rst) begin
       \$1918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1919  = \$1141 ;
+    \$1919  = \$1314 ;
     if (aclk_rst) begin
       \$1919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1920  = \$1149 ;
+    \$1920  = \$1316 ;
     if (aclk_rst) begin
       \$1920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1921  = \$1157 ;
+    \$1921  = \$1319 ;
     if (aclk_rst) begin
-      \$1921  = 1'h0;
+      \$1921  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1922  = \$1165 ;
+    \$1922  = irq_enable;
+    if (\$1321 ) begin
+      \$1922  = \$signal$286 [4:0];
+    end
     if (aclk_rst) begin
-      \$1922  = 1'h0;
+      \$1922  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1923  = \$1173 ;
+    \$1923  = small_low_water;
+    if (\$1323 ) begin
+      \$1923 [7:0] = \$signal$286 [7:0];
+    end
+    if (\$1325 ) begin
+      \$1923 [15:8] = \$signal$286 [15:8];
+    end
+    if (\$1327 ) begin
+      \$1923 [16] = \$signal$286 [16];
+    end
     if (aclk_rst) begin
-      \$1923  = 1'h0;
+      \$1923  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1924  = \$1181 ;
-    if (aclk_rst) begin
-      \$1924  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1925  = \$1189 ;
-    if (aclk_rst) begin
-      \$1925  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1926  = \$1197 ;
-    if (aclk_rst) begin
-      \$1926  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1927  = \$1205 ;
-    if (aclk_rst) begin
-      \$1927  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1928  = \$1213 ;
-    if (aclk_rst) begin
-      \$1928  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1929  = \$1278 [8];
-    if (aclk_rst) begin
-      \$1929  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1930  = \$1319 [5];
-    if (aclk_rst) begin
-      \$1930  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1931  = \$1322 ;
-    if (aclk_rst) begin
-      \$1931  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1932  = \$1324 ;
-    if (aclk_rst) begin
-      \$1932  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1933  = \$1327 ;
-    if (aclk_rst) begin
-      \$1933  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1934  = irq_enable;
+    \$1924  = medium_low_water;
     if (\$1329 ) begin
-      \$1934  = \$signal$286 [4:0];
+      \$1924 [7:0] = \$signal$286 [7:0];
     end
-    if (aclk_rst) begin
-      \$1934  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1935  = small_low_water;
     if (\$1331 ) begin
-      \$1935 [7:0] = \$signal$286 [7:0];
+      \$1924 [15:8] = \$signal$286 [15:8];
     end
     if (\$1333 ) begin
-      \$1935 [15:8] = \$signal$286 [15:8];
-    end
-    if (\$1335 ) begin
-      \$1935 [16] = \$signal$286 [16];
+      \$1924 [16] = \$signal$286 [16];
     end
     if (aclk_rst) begin
-      \$1935  = 17'h00000;
+      \$1924  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1936  = medium_low_water;
+    \$1925  = large_low_water;
+    if (\$1335 ) begin
+      \$1925 [7:0] = \$signal$286 [7:0];
+    end
     if (\$1337 ) begin
-      \$1936 [7:0] = \$signal$286 [7:0];
+      \$1925 [15:8] = \$signal$286 [15:8];
     end
     if (\$1339 ) begin
-      \$1936 [15:8] = \$signal$286 [15:8];
-    end
-    if (\$1341 ) begin
-      \$1936 [16] = \$signal$286 [16];
+      \$1925 [16] = \$signal$286 [16];
     end
     if (aclk_rst) begin
-      \$1936  = 17'h00000;
+      \$1925  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1937  = large_low_water;
-    if (\$1343 ) begin
-      \$1937 [7:0] = \$signal$286 [7:0];
-    end
-    if (\$1345 ) begin
-      \$1937 [15:8] = \$signal$286 [15:8];
-    end
-    if (\$1347 ) begin
-      \$1937 [16] = \$signal$286 [16];
-    end
-    if (aclk_rst) begin
-      \$1937  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$4343$0 [4:1];
-  assign rsp_grant_pool = \port$4343$0 [6:5];
-  assign rsp_grant_user = \port$4343$55 [23:8];
-  assign rsp_flushed_err = \port$4364$0 [4:1];
-  assign rsp_flushed_pool = \port$4364$0 [22:21];
-  assign rsp_flushed_user = \port$4364$0 [20:5];
-  assign rsp_freed_err = \port$4349$0 [4:1];
-  assign rsp_freed_src = \port$4396$0 [0];
-  assign rsp_freed_in_pool = \port$4349$0 [23];
-  assign rsp_freed_pool = \port$4349$0 [22:21];
-  assign rsp_freed_tag = \port$4396$0 [40:33];
-  assign rsp_freed_addr = \port$4396$0 [32:1];
-  assign rsp_freed_user = \port$4349$0 [20:5];
-  assign rsp_grant_ok = \port$4343$0 [0];
-  assign rsp_freed_ok = \port$4349$0 [0];
-  assign rsp_flushed_ok = \port$4364$0 [0];
-  assign log_bank0_k = \$1363 [1:0];
-  assign log_bank1_k = \$1364 [1:0];
-  assign log_bank2_k = \$1365 [1:0];
-  assign log_bank3_k = \$1366 [1:0];
-  assign space_under = { \$1379 [5], \$1379  };
-  assign \$signal$103  = { low_water_hit, \$1384 , \$1382 , e1_exhausted, \$1381  };
+  assign rsp_grant_err = \port$4331$0 [4:1];
+  assign rsp_grant_pool = \port$4331$0 [6:5];
+  assign rsp_grant_user = \port$4331$55 [23:8];
+  assign rsp_flushed_err = \port$4352$0 [4:1];
+  assign rsp_flushed_pool = \port$4352$0 [22:21];
+  assign rsp_flushed_user = \port$4352$0 [20:5];
+  assign rsp_freed_err = \port$4337$0 [4:1];
+  assign rsp_freed_src = \port$4384$0 [0];
+  assign rsp_freed_in_pool = \port$4337$0 [23];
+  assign rsp_freed_pool = \port$4337$0 [22:21];
+  assign rsp_freed_tag = \port$4384$0 [40:33];
+  assign rsp_freed_addr = \port$4384$0 [32:1];
+  assign rsp_freed_user = \port$4337$0 [20:5];
+  assign rsp_grant_ok = \port$4331$0 [0];
+  assign rsp_freed_ok = \port$4337$0 [0];
+  assign rsp_flushed_ok = \port$4352$0 [0];
+  assign log_bank0_k = \$1355 [1:0];
+  assign log_bank1_k = \$1356 [1:0];
+  assign log_bank2_k = \$1357 [1:0];
+  assign log_bank3_k = \$1358 [1:0];
+  assign space_under = { \$1371 [5], \$1371  };
+  assign \$signal$103  = { low_water_hit, \$1376 , \$1374 , e1_exhausted, \$1373  };
   assign \$signal$163  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4485$0 [35:32];
-  assign bus__w_data_queued = \port$4485$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1611 , \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], w1_is_flush };
+  assign bus__w_strb_queued = \port$4473$0 [35:32];
+  assign bus__w_data_queued = \port$4473$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$304  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -14424,36 +14400,36 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$327  = alloc_queue_wr;
   assign \$signature__data$328  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 [7:0], 11'h000, \port$4343$0 [14:7] };
-  assign rsp_grant_slot = \port$4343$0 [14:7];
-  assign rsp_grant_tag = \port$4343$55 [7:0];
-  assign bus__r_slow_data = { \port$4343$0 [0], \port$4343$0 [4:1], \port$4343$55 [7:0], 11'h000, \port$4343$0 [14:7] };
-  assign w0_small_is_queued = \$1418 [6];
-  assign w0_small_is_pins = \$1421 [6];
-  assign w0_medium_is_queued = \$1424 [6];
-  assign w0_medium_is_pins = \$1427 [6];
-  assign w0_large_is_queued = \$1430 [6];
-  assign w0_large_is_pins = \$1433 [6];
+  assign handle = { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 [7:0], 11'h000, \port$4331$0 [14:7] };
+  assign rsp_grant_slot = \port$4331$0 [14:7];
+  assign rsp_grant_tag = \port$4331$55 [7:0];
+  assign bus__r_slow_data = { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 [7:0], 11'h000, \port$4331$0 [14:7] };
+  assign w0_small_is_queued = \$1406 [6];
+  assign w0_small_is_pins = \$1409 [6];
+  assign w0_medium_is_queued = \$1412 [6];
+  assign w0_medium_is_pins = \$1415 [6];
+  assign w0_large_is_queued = \$1418 [6];
+  assign w0_large_is_pins = \$1421 [6];
   assign bus__w_slow = w1_is_command;
   assign \read__addr$351  = command_queue_rd;
   assign \$signature__addr$352  = command_queue_wr;
-  assign \$signature__data$353  = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1611 , \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], w1_is_flush };
-  assign req_free_addr = \$1785 [40:1];
-  assign req_free_oor = \$1785 [41];
-  assign req_free_pool = \$1785 [43:42];
-  assign req_free_tag = \$1785 [51:44];
-  assign req_free_hit = \$1785 [54:52];
-  assign req_flush_select = \$1785 [57:55];
-  assign req_flush_pool = \$1785 [43:42];
-  assign \port$3499$0  = \$1381 ;
-  assign \port$3500$0  = \$1382 ;
-  assign \port$3502$0  = \$1384 ;
-  assign \port$3929$1  = \$1785 [57:1];
-  assign \port$4655$0  = \$signal$101 ;
+  assign \$signature__data$353  = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
+  assign req_free_addr = \$1773 [40:1];
+  assign req_free_oor = \$1773 [41];
+  assign req_free_pool = \$1773 [43:42];
+  assign req_free_tag = \$1773 [51:44];
+  assign req_free_hit = \$1773 [54:52];
+  assign req_flush_select = \$1773 [57:55];
+  assign req_flush_pool = \$1773 [43:42];
+  assign \port$3491$0  = \$1373 ;
+  assign \port$3492$0  = \$1374 ;
+  assign \port$3494$0  = \$1376 ;
+  assign \port$3917$1  = \$1773 [57:1];
+  assign \port$4643$0  = \$signal$101 ;
   assign bus__w_ack = \$signal$283 ;
-  assign \port$4925$0  = \$signal$102 ;
-  assign \$1383  = 1'h0;
-  assign \$1384  = 1'h0;
+  assign \port$4913$0  = \$signal$102 ;
+  assign \$1375  = 1'h0;
+  assign \$1376  = 1'h0;
   assign \$113  = 1'h1;
   assign \$114  = small_ev_grant;
   assign \$115  = 1'h1;
@@ -14487,198 +14463,198 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$195  = 1'h1;
   assign \$196  = large_ev_grant;
   assign \$203  = \$201 [6];
-  assign \$449  = bus__r_addr;
-  assign { \$452 [11:3], \$452 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$452 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$455 [11:4], \$455 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$455 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$458 [11:4], \$458 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$458 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$461 [11:5], \$461 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$461 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$464 [11:5], \$464 [3], \$464 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$464 [4], \$464 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$467 [11:5], \$467 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$467 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$470 [11:5], \$470 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$470 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$473 [11:6], \$473 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$473 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$476 [11:6], \$476 [4:3], \$476 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$476 [5], \$476 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$479 [11:6], \$479 [4], \$479 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$479 [5], \$479 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$482 [11:6], \$482 [4], \$482 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$482 [5], \$482 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$485 [11:6], \$485 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$485 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$488 [11:6], \$488 [3], \$488 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$488 [5:4], \$488 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$491 [11:6], \$491 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$491 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$494 [11:6], \$494 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$494 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$497 [11:9], \$497 [7:3], \$497 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$497 [8], \$497 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$500 [11:9], \$500 [7:4], \$500 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$500 [8], \$500 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$503 [11:9], \$503 [7:4], \$503 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$503 [8], \$503 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$506 [11:9], \$506 [7:5], \$506 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$506 [8], \$506 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$509 [11:9], \$509 [7:5], \$509 [3], \$509 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$509 [8], \$509 [4], \$509 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$512 [11:9], \$512 [7:5], \$512 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$512 [8], \$512 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$515 [11:9], \$515 [7:5], \$515 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$515 [8], \$515 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$518 [11:9], \$518 [7:6], \$518 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$518 [8], \$518 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$521 [11:9], \$521 [7:6], \$521 [4:3], \$521 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$521 [8], \$521 [5], \$521 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$524 [11:9], \$524 [7:6], \$524 [4], \$524 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$524 [8], \$524 [5], \$524 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$527 [11:9], \$527 [7:6], \$527 [4], \$527 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$527 [8], \$527 [5], \$527 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$530 [11:9], \$530 [7:6], \$530 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$530 [8], \$530 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$533 [11:9], \$533 [7:6], \$533 [3], \$533 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$533 [8], \$533 [5:4], \$533 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$536 [11:9], \$536 [7:6], \$536 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$536 [8], \$536 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$539 [11:9], \$539 [7:6], \$539 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$539 [8], \$539 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign { \$542 [11:9], \$542 [7], \$542 [5:3], \$542 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$542 [8], \$542 [6], \$542 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$545 [11:9], \$545 [7], \$545 [5:4], \$545 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$545 [8], \$545 [6], \$545 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$548 [11:9], \$548 [7], \$548 [5:4], \$548 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$548 [8], \$548 [6], \$548 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$551 [11:9], \$551 [7], \$551 [5], \$551 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
-  assign { \$551 [8], \$551 [6], \$551 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$554 [11:9], \$554 [7], \$554 [5], \$554 [3], \$554 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$554 [8], \$554 [6], \$554 [4], \$554 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$557 [11:9], \$557 [7], \$557 [5], \$557 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
-  assign { \$557 [8], \$557 [6], \$557 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$560 [11:9], \$560 [7], \$560 [5], \$560 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
-  assign { \$560 [8], \$560 [6], \$560 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
-  assign { \$563 [11:9], \$563 [7], \$563 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
-  assign { \$563 [8], \$563 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
-  assign { \$566 [11:9], \$566 [7], \$566 [4:3], \$566 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$566 [8], \$566 [6:5], \$566 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
-  assign { \$569 [11:9], \$569 [7], \$569 [4], \$569 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$569 [8], \$569 [6:5], \$569 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
-  assign { \$572 [11:9], \$572 [7], \$572 [4], \$572 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$572 [8], \$572 [6:5], \$572 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
-  assign { \$575 [11:9], \$575 [7], \$575 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
-  assign { \$575 [8], \$575 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
-  assign { \$578 [11:9], \$578 [7], \$578 [3], \$578 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$578 [8], \$578 [6:4], \$578 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
-  assign { \$581 [11:9], \$581 [7], \$581 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
-  assign { \$581 [8], \$581 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
-  assign { \$584 [11:9], \$584 [7], \$584 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
-  assign { \$584 [8], \$584 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
-  assign { \$587 [11:9], \$587 [6:3], \$587 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
-  assign { \$587 [8:7], \$587 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
-  assign { \$590 [11:9], \$590 [6:4], \$590 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
-  assign { \$590 [8:7], \$590 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
-  assign { \$593 [11:9], \$593 [6:4], \$593 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
-  assign { \$593 [8:7], \$593 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
-  assign { \$596 [11:9], \$596 [6:5], \$596 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
-  assign { \$596 [8:7], \$596 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
-  assign { \$599 [11:9], \$599 [6:5], \$599 [3], \$599 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$599 [8:7], \$599 [4], \$599 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
-  assign { \$602 [11:9], \$602 [6:5], \$602 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
-  assign { \$602 [8:7], \$602 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
-  assign { \$605 [11:9], \$605 [6:5], \$605 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
-  assign { \$605 [8:7], \$605 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
-  assign { \$608 [11:9], \$608 [6], \$608 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
-  assign { \$608 [8:7], \$608 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
-  assign { \$611 [11:9], \$611 [6], \$611 [4:3], \$611 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$611 [8:7], \$611 [5], \$611 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
-  assign { \$614 [11:9], \$614 [6], \$614 [4], \$614 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$614 [8:7], \$614 [5], \$614 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
-  assign { \$617 [11:9], \$617 [6], \$617 [4], \$617 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$617 [8:7], \$617 [5], \$617 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
-  assign { \$620 [11:9], \$620 [6], \$620 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
-  assign { \$620 [8:7], \$620 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
-  assign { \$623 [11:9], \$623 [6], \$623 [3], \$623 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$623 [8:7], \$623 [5:4], \$623 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
-  assign { \$626 [11:9], \$626 [6], \$626 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
-  assign { \$626 [8:7], \$626 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
-  assign { \$629 [11:9], \$629 [6], \$629 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
-  assign { \$629 [8:7], \$629 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$639  = 32'd0;
-  assign \$641  = { 30'h00000000, \$640  };
-  assign \$657  = 32'd0;
-  assign \$659  = \$658 ;
-  assign \$678  = 32'd0;
-  assign \$679  = 32'd0;
-  assign \$680  = 32'd0;
-  assign \$684  = \$683 ;
-  assign \$696  = 32'd0;
-  assign \$697  = 32'd0;
-  assign \$698  = 32'd0;
-  assign \$699  = \$695 ;
-  assign \$701  = 32'd0;
-  assign \$702  = \$700 ;
-  assign \$721  = 32'd0;
-  assign \$723  = \$722 ;
-  assign \$739  = 32'd0;
-  assign \$740  = 32'd0;
-  assign \$741  = 32'd0;
-  assign \$742  = \$738 ;
-  assign \$744  = 32'd0;
-  assign \$745  = \$743 ;
-  assign \$764  = 32'd0;
-  assign \$766  = \$765 ;
-  assign \$783  = 32'd0;
-  assign \$784  = \$782 ;
-  assign \$787  = 32'd0;
-  assign \$788  = \$786 ;
-  assign { \$810 [5:3], \$810 [1:0] } = { \$809 [11:9], \$809 [7:6] };
-  assign \$810 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$814 [5:3], \$814 [1] } = { \$813 [11:9], \$813 [7] };
-  assign { \$814 [2], \$814 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$819 [5:3], \$819 [0] } = { \$818 [11:9], \$818 [6] };
-  assign \$819 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$830 [5:3], \$830 [1:0] } = { \$829 [11:9], \$829 [7:6] };
-  assign \$830 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$834 [5:3], \$834 [1] } = { \$833 [11:9], \$833 [7] };
-  assign { \$834 [2], \$834 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$839 [5:3], \$839 [0] } = { \$838 [11:9], \$838 [6] };
-  assign \$839 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$850 [5:3], \$850 [1:0] } = { \$849 [11:9], \$849 [7:6] };
-  assign \$850 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$854 [5:3], \$854 [1] } = { \$853 [11:9], \$853 [7] };
-  assign { \$854 [2], \$854 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$859 [5:3], \$859 [0] } = { \$858 [11:9], \$858 [6] };
-  assign \$859 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$870 [5:3], \$870 [1:0] } = { \$869 [11:9], \$869 [7:6] };
-  assign \$870 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign { \$874 [5:3], \$874 [1] } = { \$873 [11:9], \$873 [7] };
-  assign { \$874 [2], \$874 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign { \$879 [5:3], \$879 [0] } = { \$878 [11:9], \$878 [6] };
-  assign \$879 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign { \$1416 [5:3], \$1416 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1416 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$1419 [5:3], \$1419 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1419 [2] = \$auto$rtlil.cc:2739:Not$148 ;
-  assign w0_small_slot_ok_queued = \$1434 [19];
-  assign w0_small_slot_ok_pins = \$1436 [19];
-  assign { \$1422 [5:3], \$1422 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1422 [2], \$1422 [0] } = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1425 [5:3], \$1425 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1425 [2], \$1425 [0] } = \$auto$rtlil.cc:2739:Not$152 ;
-  assign w0_medium_slot_ok_queued = \$1438 [19];
-  assign w0_medium_slot_ok_pins = \$1440 [19];
-  assign { \$1428 [5:3], \$1428 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1428 [2:1] = \$auto$rtlil.cc:2739:Not$154 ;
-  assign { \$1431 [5:3], \$1431 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1431 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
-  assign w0_large_slot_ok_queued = \$1442 [19];
-  assign w0_large_slot_ok_pins = \$1444 [19];
-  assign \$895  = { 1'h0, \$894 [18:0], 6'h00 };
-  assign \$898  = { 6'h00, \$897 [18:0], 9'h000 };
-  assign \$901  = { 3'h0, \$900 [18:0], 12'h000 };
+  assign \$441  = bus__r_addr;
+  assign { \$444 [11:3], \$444 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$444 [2] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign { \$447 [11:4], \$447 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$447 [3] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$450 [11:4], \$450 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$450 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$453 [11:5], \$453 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$453 [4] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$456 [11:5], \$456 [3], \$456 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$456 [4], \$456 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$459 [11:5], \$459 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$459 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$462 [11:5], \$462 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$462 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$465 [11:6], \$465 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$465 [5] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$468 [11:6], \$468 [4:3], \$468 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$468 [5], \$468 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$471 [11:6], \$471 [4], \$471 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$471 [5], \$471 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$474 [11:6], \$474 [4], \$474 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$474 [5], \$474 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$477 [11:6], \$477 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$477 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$480 [11:6], \$480 [3], \$480 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$480 [5:4], \$480 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$483 [11:6], \$483 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$483 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$486 [11:6], \$486 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$486 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$489 [11:9], \$489 [7:3], \$489 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$489 [8], \$489 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$492 [11:9], \$492 [7:4], \$492 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$492 [8], \$492 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$495 [11:9], \$495 [7:4], \$495 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$495 [8], \$495 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$498 [11:9], \$498 [7:5], \$498 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$498 [8], \$498 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$501 [11:9], \$501 [7:5], \$501 [3], \$501 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$501 [8], \$501 [4], \$501 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$504 [11:9], \$504 [7:5], \$504 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$504 [8], \$504 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$507 [11:9], \$507 [7:5], \$507 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$507 [8], \$507 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$510 [11:9], \$510 [7:6], \$510 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$510 [8], \$510 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$513 [11:9], \$513 [7:6], \$513 [4:3], \$513 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$513 [8], \$513 [5], \$513 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$516 [11:9], \$516 [7:6], \$516 [4], \$516 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$516 [8], \$516 [5], \$516 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$519 [11:9], \$519 [7:6], \$519 [4], \$519 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$519 [8], \$519 [5], \$519 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$522 [11:9], \$522 [7:6], \$522 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$522 [8], \$522 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$525 [11:9], \$525 [7:6], \$525 [3], \$525 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$525 [8], \$525 [5:4], \$525 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$528 [11:9], \$528 [7:6], \$528 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$528 [8], \$528 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$531 [11:9], \$531 [7:6], \$531 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$531 [8], \$531 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$534 [11:9], \$534 [7], \$534 [5:3], \$534 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$534 [8], \$534 [6], \$534 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$537 [11:9], \$537 [7], \$537 [5:4], \$537 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$537 [8], \$537 [6], \$537 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$540 [11:9], \$540 [7], \$540 [5:4], \$540 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$540 [8], \$540 [6], \$540 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$543 [11:9], \$543 [7], \$543 [5], \$543 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$543 [8], \$543 [6], \$543 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$546 [11:9], \$546 [7], \$546 [5], \$546 [3], \$546 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$546 [8], \$546 [6], \$546 [4], \$546 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$549 [11:9], \$549 [7], \$549 [5], \$549 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$549 [8], \$549 [6], \$549 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$552 [11:9], \$552 [7], \$552 [5], \$552 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$552 [8], \$552 [6], \$552 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$555 [11:9], \$555 [7], \$555 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$555 [8], \$555 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$558 [11:9], \$558 [7], \$558 [4:3], \$558 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$558 [8], \$558 [6:5], \$558 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$561 [11:9], \$561 [7], \$561 [4], \$561 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$561 [8], \$561 [6:5], \$561 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$564 [11:9], \$564 [7], \$564 [4], \$564 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$564 [8], \$564 [6:5], \$564 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$567 [11:9], \$567 [7], \$567 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$567 [8], \$567 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$570 [11:9], \$570 [7], \$570 [3], \$570 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$570 [8], \$570 [6:4], \$570 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$573 [11:9], \$573 [7], \$573 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$573 [8], \$573 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$576 [11:9], \$576 [7], \$576 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$576 [8], \$576 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$579 [11:9], \$579 [6:3], \$579 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$579 [8:7], \$579 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$582 [11:9], \$582 [6:4], \$582 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$582 [8:7], \$582 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$585 [11:9], \$585 [6:4], \$585 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$585 [8:7], \$585 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$588 [11:9], \$588 [6:5], \$588 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$588 [8:7], \$588 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$591 [11:9], \$591 [6:5], \$591 [3], \$591 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$591 [8:7], \$591 [4], \$591 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$594 [11:9], \$594 [6:5], \$594 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$594 [8:7], \$594 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$597 [11:9], \$597 [6:5], \$597 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$597 [8:7], \$597 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$600 [11:9], \$600 [6], \$600 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$600 [8:7], \$600 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$603 [11:9], \$603 [6], \$603 [4:3], \$603 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$603 [8:7], \$603 [5], \$603 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$606 [11:9], \$606 [6], \$606 [4], \$606 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$606 [8:7], \$606 [5], \$606 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$609 [11:9], \$609 [6], \$609 [4], \$609 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$609 [8:7], \$609 [5], \$609 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$612 [11:9], \$612 [6], \$612 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$612 [8:7], \$612 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$615 [11:9], \$615 [6], \$615 [3], \$615 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$615 [8:7], \$615 [5:4], \$615 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$618 [11:9], \$618 [6], \$618 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$618 [8:7], \$618 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$621 [11:9], \$621 [6], \$621 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$621 [8:7], \$621 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
+  assign \$631  = 32'd0;
+  assign \$633  = { 30'h00000000, \$632  };
+  assign \$649  = 32'd0;
+  assign \$651  = \$650 ;
+  assign \$670  = 32'd0;
+  assign \$671  = 32'd0;
+  assign \$672  = 32'd0;
+  assign \$676  = \$675 ;
+  assign \$688  = 32'd0;
+  assign \$689  = 32'd0;
+  assign \$690  = 32'd0;
+  assign \$691  = \$687 ;
+  assign \$693  = 32'd0;
+  assign \$694  = \$692 ;
+  assign \$713  = 32'd0;
+  assign \$715  = \$714 ;
+  assign \$731  = 32'd0;
+  assign \$732  = 32'd0;
+  assign \$733  = 32'd0;
+  assign \$734  = \$730 ;
+  assign \$736  = 32'd0;
+  assign \$737  = \$735 ;
+  assign \$756  = 32'd0;
+  assign \$758  = \$757 ;
+  assign \$775  = 32'd0;
+  assign \$776  = \$774 ;
+  assign \$779  = 32'd0;
+  assign \$780  = \$778 ;
+  assign { \$802 [5:3], \$802 [1:0] } = { \$801 [11:9], \$801 [7:6] };
+  assign \$802 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$806 [5:3], \$806 [1] } = { \$805 [11:9], \$805 [7] };
+  assign { \$806 [2], \$806 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$811 [5:3], \$811 [0] } = { \$810 [11:9], \$810 [6] };
+  assign \$811 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$822 [5:3], \$822 [1:0] } = { \$821 [11:9], \$821 [7:6] };
+  assign \$822 [2] = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$826 [5:3], \$826 [1] } = { \$825 [11:9], \$825 [7] };
+  assign { \$826 [2], \$826 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$831 [5:3], \$831 [0] } = { \$830 [11:9], \$830 [6] };
+  assign \$831 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$842 [5:3], \$842 [1:0] } = { \$841 [11:9], \$841 [7:6] };
+  assign \$842 [2] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign { \$846 [5:3], \$846 [1] } = { \$845 [11:9], \$845 [7] };
+  assign { \$846 [2], \$846 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
+  assign { \$851 [5:3], \$851 [0] } = { \$850 [11:9], \$850 [6] };
+  assign \$851 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
+  assign { \$862 [5:3], \$862 [1:0] } = { \$861 [11:9], \$861 [7:6] };
+  assign \$862 [2] = \$auto$rtlil.cc:2739:Not$140 ;
+  assign { \$866 [5:3], \$866 [1] } = { \$865 [11:9], \$865 [7] };
+  assign { \$866 [2], \$866 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
+  assign { \$871 [5:3], \$871 [0] } = { \$870 [11:9], \$870 [6] };
+  assign \$871 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
+  assign { \$1404 [5:3], \$1404 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1404 [2] = \$auto$rtlil.cc:2739:Not$146 ;
+  assign { \$1407 [5:3], \$1407 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1407 [2] = \$auto$rtlil.cc:2739:Not$148 ;
+  assign w0_small_slot_ok_queued = \$1422 [19];
+  assign w0_small_slot_ok_pins = \$1424 [19];
+  assign { \$1410 [5:3], \$1410 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1410 [2], \$1410 [0] } = \$auto$rtlil.cc:2739:Not$150 ;
+  assign { \$1413 [5:3], \$1413 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1413 [2], \$1413 [0] } = \$auto$rtlil.cc:2739:Not$152 ;
+  assign w0_medium_slot_ok_queued = \$1426 [19];
+  assign w0_medium_slot_ok_pins = \$1428 [19];
+  assign { \$1416 [5:3], \$1416 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1416 [2:1] = \$auto$rtlil.cc:2739:Not$154 ;
+  assign { \$1419 [5:3], \$1419 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1419 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
+  assign w0_large_slot_ok_queued = \$1430 [19];
+  assign w0_large_slot_ok_pins = \$1432 [19];
+  assign \$887  = { 1'h0, \$886 [18:0], 6'h00 };
+  assign \$890  = { 6'h00, \$889 [18:0], 9'h000 };
+  assign \$893  = { 3'h0, \$892 [18:0], 12'h000 };
 endmodule
