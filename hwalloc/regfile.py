@@ -268,7 +268,6 @@ class RegisterFile(wiring.Component):
         room = [Const(1), *(ge[j] for j in range(1, most + 1))]
         err_count, err_dropped = Signal(32), Signal(32)
         n_kept, popped = Signal(len(n_all)), Signal(name="popped")
-        n_kept_q = Signal(len(n_all), name="n_kept_q")
         n_dropped = Signal(len(n_all))          # counted a cycle later, apart from the room decision
         # space == depth (a power of two): nothing logged (with a guard, its flag)
         empty = ge[depth] if guard else space[depth.bit_length() - 1]
@@ -417,12 +416,7 @@ class RegisterFile(wiring.Component):
             # of registers, then a choice; n_kept would come first, a LUT deeper)
             space.eq(Mux(popped, Mux(short, 1, over[:len(space)]), Mux(short, 0, under[:len(space)]))),
             *([] if guard else [tail.eq(new_tail)]),
-            # (the count kept is added a cycle later, from a register: the
-            # 32-bit adder behind the room flags was the guarded core's worst
-            # path on every seed; the count still lands before the entry is
-            # shown, well within L + 4)
-            n_kept_q.eq(n_kept),
-            err_count.eq(err_count + n_kept_q),
+            err_count.eq(err_count + n_kept),
             # (with a guard: the count of the entries that did not fit, from the
             # thermometers, not a subtraction after the count kept)
             n_dropped.eq(_count(Cat(n_at_least[j - 1] & ~room[j] for j in range(1, most + 1))) if guard

@@ -733,8 +733,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .m_axi_rresp(m_axi_rresp),
     .m_axi_rvalid(m_axi_rvalid),
     .m_axi_wvalid(m_axi_wvalid),
-    .\port$31238$1 (\$23 ),
-    .\port$31290$1 (\$24 ),
+    .\port$31236$1 (\$23 ),
+    .\port$31288$1 (\$24 ),
     .r_skid_out_data(\$25 ),
     .r_skid_out_ready(s_axi_rready),
     .s_axi_araddr(s_axi_araddr),
@@ -829,8 +829,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .\port$30312$0 (\$13 ),
     .\port$30340$0 (\$14 ),
     .\port$30425$0 (\$15 ),
-    .\port$30954$0 (\$signal ),
-    .\port$31187$0 (\$signal$132 ),
+    .\port$30952$0 (\$signal ),
+    .\port$31185$0 (\$signal$132 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -7864,7 +7864,7 @@ endmodule
 
 module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \burst$25 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
 , s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
-, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31238$1 , \port$31290$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
+, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31236$1 , \port$31288$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
 , aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$126  = 0;
   wire \$1 ;
@@ -8642,10 +8642,10 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire [9:0] \out_slot$31 ;
   wire out_valid;
   wire \out_valid$211 ;
-  output [60:0] \port$31238$1 ;
-  wire [60:0] \port$31238$1 ;
-  output [60:0] \port$31290$1 ;
-  wire [60:0] \port$31290$1 ;
+  output [60:0] \port$31236$1 ;
+  wire [60:0] \port$31236$1 ;
+  output [60:0] \port$31288$1 ;
+  wire [60:0] \port$31288$1 ;
   reg r_refusal_busy = 1'h0;
   wire [70:0] r_skid_in_data;
   wire r_skid_in_valid;
@@ -10922,8 +10922,8 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign b_skid_out_valid = s_axi_bvalid;
   assign s_axi_bid = b_skid_out_data[3:0];
   assign s_axi_bresp = b_skid_out_data[5:4];
-  assign \port$31238$1  = ar_queue_data0[61:1];
-  assign \port$31290$1  = aw_queue_data0[61:1];
+  assign \port$31236$1  = ar_queue_data0[61:1];
+  assign \port$31288$1  = aw_queue_data0[61:1];
   assign \$279  = \$278 ;
   assign \$73  = ar_queue_push;
   assign \$156  = { ar_v1_carried[60:0], \$1  };
@@ -12781,7 +12781,7 @@ endmodule
 
 module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28156$0 , \port$28157$0 , \port$28158$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
 , req_flush, \port$28435$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30297$0 , \port$30297$48 , rsp_freed_valid, \port$30300$0 , rsp_flushed_valid, \port$30312$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30340$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$30425$0 , bus__w_beat_from_queue
-, e1_exhausted, e1_access, \port$30954$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31187$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
+, e1_exhausted, e1_access, \port$30952$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31185$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
 , guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$129  = 0;
   wire [32:0] \$1 ;
@@ -31165,95 +31165,95 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg [7:0] \$26539 ;
   wire \$2654 ;
   reg [5:0] \$26540 ;
-  reg [2:0] \$26541 ;
-  reg [31:0] \$26542 ;
-  reg [2:0] \$26543 ;
-  reg [31:0] \$26544 ;
-  reg [4:0] \$26545 ;
-  reg \$26546 ;
-  reg [5:0] \$26547 ;
-  reg [17:0] \$26548 ;
+  reg [31:0] \$26541 ;
+  reg [2:0] \$26542 ;
+  reg [31:0] \$26543 ;
+  reg [4:0] \$26544 ;
+  reg \$26545 ;
+  reg [5:0] \$26546 ;
+  reg [17:0] \$26547 ;
+  reg \$26548 ;
   reg \$26549 ;
   wire \$2655 ;
   reg \$26550 ;
-  reg \$26551 ;
+  reg [10:0] \$26551 ;
   reg [10:0] \$26552 ;
-  reg [10:0] \$26553 ;
+  reg \$26553 ;
   reg \$26554 ;
-  reg \$26555 ;
-  reg [10:0] \$26556 ;
+  reg [10:0] \$26555 ;
+  reg [31:0] \$26556 ;
   reg [31:0] \$26557 ;
   reg [31:0] \$26558 ;
   reg [31:0] \$26559 ;
   wire \$2656 ;
-  reg [31:0] \$26560 ;
-  reg [17:0] \$26561 ;
+  reg [17:0] \$26560 ;
+  reg \$26561 ;
   reg \$26562 ;
   reg \$26563 ;
-  reg \$26564 ;
+  reg [4:0] \$26564 ;
   reg [4:0] \$26565 ;
-  reg [4:0] \$26566 ;
+  reg \$26566 ;
   reg \$26567 ;
-  reg \$26568 ;
-  reg [4:0] \$26569 ;
+  reg [4:0] \$26568 ;
+  reg [31:0] \$26569 ;
   wire \$2657 ;
   reg [31:0] \$26570 ;
   reg [31:0] \$26571 ;
   reg [31:0] \$26572 ;
   reg [31:0] \$26573 ;
   reg [31:0] \$26574 ;
-  reg [31:0] \$26575 ;
-  reg \$26576 ;
-  reg [12:0] \$26577 ;
+  reg \$26575 ;
+  reg [12:0] \$26576 ;
+  reg [3:0] \$26577 ;
   reg [3:0] \$26578 ;
   reg [3:0] \$26579 ;
   wire \$2658 ;
   reg [3:0] \$26580 ;
-  reg [3:0] \$26581 ;
-  reg [8:0] \$26582 ;
-  reg [9:0] \$26583 ;
+  reg [8:0] \$26581 ;
+  reg [9:0] \$26582 ;
+  reg \$26583 ;
   reg \$26584 ;
-  reg \$26585 ;
-  reg [12:0] \$26586 ;
-  reg \$26587 ;
-  reg [11:0] \$26588 ;
-  reg \$26589 ;
+  reg [12:0] \$26585 ;
+  reg \$26586 ;
+  reg [11:0] \$26587 ;
+  reg \$26588 ;
+  reg [31:0] \$26589 ;
   wire [5:0] \$2659 ;
-  reg [31:0] \$26590 ;
-  reg [3:0] \$26591 ;
+  reg [3:0] \$26590 ;
+  reg [31:0] \$26591 ;
   reg [31:0] \$26592 ;
   reg [31:0] \$26593 ;
-  reg [31:0] \$26594 ;
+  reg \$26594 ;
   reg \$26595 ;
-  reg \$26596 ;
+  reg [1:0] \$26596 ;
   reg [1:0] \$26597 ;
-  reg [1:0] \$26598 ;
-  reg [3:0] \$26599 ;
+  reg [3:0] \$26598 ;
+  reg [31:0] \$26599 ;
   wire \$266 ;
   wire \$2660 ;
   reg [31:0] \$26600 ;
-  reg [31:0] \$26601 ;
-  reg [42:0] \$26602 ;
+  reg [42:0] \$26601 ;
+  reg [3:0] \$26602 ;
   reg [3:0] \$26603 ;
   reg [3:0] \$26604 ;
   reg [3:0] \$26605 ;
-  reg [3:0] \$26606 ;
-  reg [8:0] \$26607 ;
-  reg [9:0] \$26608 ;
-  reg \$26609 ;
+  reg [8:0] \$26606 ;
+  reg [9:0] \$26607 ;
+  reg \$26608 ;
+  reg [3:0] \$26609 ;
   wire \$2661 ;
-  reg [3:0] \$26610 ;
+  reg [7:0] \$26610 ;
   reg [7:0] \$26611 ;
-  reg [7:0] \$26612 ;
-  reg [15:0] \$26613 ;
-  reg [31:0] \$26614 ;
-  reg \$26615 ;
-  reg [3:0] \$26616 ;
+  reg [15:0] \$26612 ;
+  reg [31:0] \$26613 ;
+  reg \$26614 ;
+  reg [3:0] \$26615 ;
+  reg \$26616 ;
   reg \$26617 ;
-  reg \$26618 ;
-  reg [3:0] \$26619 ;
+  reg [3:0] \$26618 ;
+  reg [31:0] \$26619 ;
   wire \$2662 ;
-  reg [31:0] \$26620 ;
+  reg \$26620 ;
   reg \$26621 ;
   reg \$26622 ;
   reg \$26623 ;
@@ -31270,14 +31270,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$26633 ;
   reg \$26634 ;
   reg \$26635 ;
-  reg \$26636 ;
+  reg [5:0] \$26636 ;
   reg [5:0] \$26637 ;
-  reg [5:0] \$26638 ;
+  reg \$26638 ;
   reg \$26639 ;
   wire \$2664 ;
-  reg \$26640 ;
+  reg [16:0] \$26640 ;
   reg [16:0] \$26641 ;
-  reg [16:0] \$26642 ;
   wire [5:0] \$2665 ;
   wire \$2666 ;
   wire \$2667 ;
@@ -39489,157 +39488,158 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire [5:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
+  reg [31:0] \$signal$393  = 32'd0;
   wire [2:0] \$signal$394 ;
-  reg [31:0] \$signal$395  = 32'd0;
+  reg \$signal$397  = 1'h0;
   reg \$signal$398  = 1'h0;
-  reg \$signal$399  = 1'h0;
+  reg [5:0] \$signal$436  = 6'h00;
   reg [5:0] \$signal$437  = 6'h00;
-  reg [5:0] \$signal$438  = 6'h00;
-  wire [5:0] \$signal$439 ;
-  reg [31:0] \$signal$468  = 32'd0;
+  wire [5:0] \$signal$438 ;
+  reg [31:0] \$signal$467  = 32'd0;
   (* init = 13'h0000 *)
-  wire [12:0] \$signal$489 ;
-  reg \$signal$562  = 1'h0;
-  reg \$signal$595  = 1'h0;
-  reg [3:0] \$signal$596  = 4'h0;
+  wire [12:0] \$signal$488 ;
+  reg \$signal$561  = 1'h0;
+  reg \$signal$594  = 1'h0;
+  reg [3:0] \$signal$595  = 4'h0;
+  reg \$signal$596  = 1'h0;
   reg \$signal$597  = 1'h0;
-  reg \$signal$598  = 1'h0;
-  reg [3:0] \$signal$599  = 4'h0;
-  reg [31:0] \$signal$600  = 32'd0;
-  reg \$signal$613  = 1'h0;
+  reg [3:0] \$signal$598  = 4'h0;
+  reg [31:0] \$signal$599  = 32'd0;
+  reg \$signal$612  = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
   (* init = 2'h0 *)
+  wire [1:0] \$signature__addr$619 ;
+  (* init = 2'h0 *)
   wire [1:0] \$signature__addr$620 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$621 ;
+  wire [1:0] \$signature__addr$623 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$624 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$625 ;
+  wire [1:0] \$signature__addr$627 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$628 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$629 ;
+  wire [1:0] \$signature__addr$631 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$632 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$633 ;
+  wire [1:0] \$signature__addr$635 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$636 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$637 ;
+  wire [1:0] \$signature__addr$639 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$640 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$641 ;
+  wire [1:0] \$signature__addr$643 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$644 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$645 ;
+  wire [1:0] \$signature__addr$647 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$648 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$649 ;
+  wire [1:0] \$signature__addr$651 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$652 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$653 ;
+  wire [1:0] \$signature__addr$655 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$656 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$657 ;
+  wire [1:0] \$signature__addr$659 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$660 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$661 ;
+  wire [1:0] \$signature__addr$663 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$664 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$665 ;
+  wire [1:0] \$signature__addr$667 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$668 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$669 ;
+  wire [1:0] \$signature__addr$671 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$672 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$673 ;
+  wire [1:0] \$signature__addr$675 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$676 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$677 ;
+  wire [1:0] \$signature__addr$679 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$680 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$681 ;
+  wire [1:0] \$signature__addr$683 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$684 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$685 ;
+  wire [1:0] \$signature__addr$687 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$688 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$689 ;
+  wire [1:0] \$signature__addr$691 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$692 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$693 ;
+  wire [1:0] \$signature__addr$695 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$696 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$697 ;
+  wire [1:0] \$signature__addr$699 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$700 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$701 ;
+  wire [1:0] \$signature__addr$703 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$704 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$705 ;
+  wire [1:0] \$signature__addr$707 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$708 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$709 ;
+  wire [1:0] \$signature__addr$711 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$712 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$713 ;
+  wire [1:0] \$signature__addr$715 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$716 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$717 ;
+  wire [1:0] \$signature__addr$719 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$720 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$721 ;
+  wire [1:0] \$signature__addr$723 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$724 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$725 ;
+  wire [1:0] \$signature__addr$727 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$728 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$729 ;
+  wire [1:0] \$signature__addr$731 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$732 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$733 ;
+  wire [1:0] \$signature__addr$735 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$736 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$737 ;
+  wire [1:0] \$signature__addr$739 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$740 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$741 ;
-  (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$744 ;
+  wire [1:0] \$signature__addr$743 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$749 ;
+  wire [3:0] \$signature__addr$748 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$770 ;
+  wire [3:0] \$signature__addr$769 ;
   wire [29:0] \$signature__data ;
+  wire [29:0] \$signature__data$405 ;
   wire [29:0] \$signature__data$406 ;
   wire [29:0] \$signature__data$407 ;
   wire [29:0] \$signature__data$408 ;
@@ -39662,7 +39662,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire [29:0] \$signature__data$425 ;
   wire [29:0] \$signature__data$426 ;
   wire [29:0] \$signature__data$427 ;
-  wire [29:0] \$signature__data$428 ;
+  wire [30:0] \$signature__data$428 ;
   wire [30:0] \$signature__data$429 ;
   wire [30:0] \$signature__data$430 ;
   wire [30:0] \$signature__data$431 ;
@@ -39670,108 +39670,107 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire [30:0] \$signature__data$433 ;
   wire [30:0] \$signature__data$434 ;
   wire [30:0] \$signature__data$435 ;
-  wire [30:0] \$signature__data$436 ;
-  wire [29:0] \$signature__data$618 ;
-  wire [29:0] \$signature__data$622 ;
-  wire [29:0] \$signature__data$626 ;
-  wire [30:0] \$signature__data$630 ;
-  wire [29:0] \$signature__data$634 ;
-  wire [29:0] \$signature__data$638 ;
-  wire [29:0] \$signature__data$642 ;
-  wire [30:0] \$signature__data$646 ;
-  wire [29:0] \$signature__data$650 ;
-  wire [29:0] \$signature__data$654 ;
-  wire [29:0] \$signature__data$658 ;
-  wire [30:0] \$signature__data$662 ;
-  wire [29:0] \$signature__data$666 ;
-  wire [29:0] \$signature__data$670 ;
-  wire [29:0] \$signature__data$674 ;
-  wire [30:0] \$signature__data$678 ;
-  wire [29:0] \$signature__data$682 ;
-  wire [29:0] \$signature__data$686 ;
-  wire [29:0] \$signature__data$690 ;
-  wire [30:0] \$signature__data$694 ;
-  wire [29:0] \$signature__data$698 ;
-  wire [29:0] \$signature__data$702 ;
-  wire [29:0] \$signature__data$706 ;
-  wire [30:0] \$signature__data$710 ;
-  wire [29:0] \$signature__data$714 ;
-  wire [29:0] \$signature__data$718 ;
-  wire [29:0] \$signature__data$722 ;
-  wire [30:0] \$signature__data$726 ;
-  wire [29:0] \$signature__data$730 ;
-  wire [29:0] \$signature__data$734 ;
-  wire [29:0] \$signature__data$738 ;
-  wire [30:0] \$signature__data$742 ;
+  wire [29:0] \$signature__data$617 ;
+  wire [29:0] \$signature__data$621 ;
+  wire [29:0] \$signature__data$625 ;
+  wire [30:0] \$signature__data$629 ;
+  wire [29:0] \$signature__data$633 ;
+  wire [29:0] \$signature__data$637 ;
+  wire [29:0] \$signature__data$641 ;
+  wire [30:0] \$signature__data$645 ;
+  wire [29:0] \$signature__data$649 ;
+  wire [29:0] \$signature__data$653 ;
+  wire [29:0] \$signature__data$657 ;
+  wire [30:0] \$signature__data$661 ;
+  wire [29:0] \$signature__data$665 ;
+  wire [29:0] \$signature__data$669 ;
+  wire [29:0] \$signature__data$673 ;
+  wire [30:0] \$signature__data$677 ;
+  wire [29:0] \$signature__data$681 ;
+  wire [29:0] \$signature__data$685 ;
+  wire [29:0] \$signature__data$689 ;
+  wire [30:0] \$signature__data$693 ;
+  wire [29:0] \$signature__data$697 ;
+  wire [29:0] \$signature__data$701 ;
+  wire [29:0] \$signature__data$705 ;
+  wire [30:0] \$signature__data$709 ;
+  wire [29:0] \$signature__data$713 ;
+  wire [29:0] \$signature__data$717 ;
+  wire [29:0] \$signature__data$721 ;
+  wire [30:0] \$signature__data$725 ;
+  wire [29:0] \$signature__data$729 ;
+  wire [29:0] \$signature__data$733 ;
+  wire [29:0] \$signature__data$737 ;
+  wire [30:0] \$signature__data$741 ;
   (* init = 13'h0000 *)
-  wire [12:0] \$signature__data$750 ;
-  wire [42:0] \$signature__data$771 ;
+  wire [12:0] \$signature__data$749 ;
+  wire [42:0] \$signature__data$770 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$623 ;
+  wire \$signature__en$622 ;
   (* init = 1'h0 *)
-  wire \$signature__en$627 ;
+  wire \$signature__en$626 ;
   (* init = 1'h0 *)
-  wire \$signature__en$631 ;
+  wire \$signature__en$630 ;
   (* init = 1'h0 *)
-  wire \$signature__en$635 ;
+  wire \$signature__en$634 ;
   (* init = 1'h0 *)
-  wire \$signature__en$639 ;
+  wire \$signature__en$638 ;
   (* init = 1'h0 *)
-  wire \$signature__en$643 ;
+  wire \$signature__en$642 ;
   (* init = 1'h0 *)
-  wire \$signature__en$647 ;
+  wire \$signature__en$646 ;
   (* init = 1'h0 *)
-  wire \$signature__en$651 ;
+  wire \$signature__en$650 ;
   (* init = 1'h0 *)
-  wire \$signature__en$655 ;
+  wire \$signature__en$654 ;
   (* init = 1'h0 *)
-  wire \$signature__en$659 ;
+  wire \$signature__en$658 ;
   (* init = 1'h0 *)
-  wire \$signature__en$663 ;
+  wire \$signature__en$662 ;
   (* init = 1'h0 *)
-  wire \$signature__en$667 ;
+  wire \$signature__en$666 ;
   (* init = 1'h0 *)
-  wire \$signature__en$671 ;
+  wire \$signature__en$670 ;
   (* init = 1'h0 *)
-  wire \$signature__en$675 ;
+  wire \$signature__en$674 ;
   (* init = 1'h0 *)
-  wire \$signature__en$679 ;
+  wire \$signature__en$678 ;
   (* init = 1'h0 *)
-  wire \$signature__en$683 ;
+  wire \$signature__en$682 ;
   (* init = 1'h0 *)
-  wire \$signature__en$687 ;
+  wire \$signature__en$686 ;
   (* init = 1'h0 *)
-  wire \$signature__en$691 ;
+  wire \$signature__en$690 ;
   (* init = 1'h0 *)
-  wire \$signature__en$695 ;
+  wire \$signature__en$694 ;
   (* init = 1'h0 *)
-  wire \$signature__en$699 ;
+  wire \$signature__en$698 ;
   (* init = 1'h0 *)
-  wire \$signature__en$703 ;
+  wire \$signature__en$702 ;
   (* init = 1'h0 *)
-  wire \$signature__en$707 ;
+  wire \$signature__en$706 ;
   (* init = 1'h0 *)
-  wire \$signature__en$711 ;
+  wire \$signature__en$710 ;
   (* init = 1'h0 *)
-  wire \$signature__en$715 ;
+  wire \$signature__en$714 ;
   (* init = 1'h0 *)
-  wire \$signature__en$719 ;
+  wire \$signature__en$718 ;
   (* init = 1'h0 *)
-  wire \$signature__en$723 ;
+  wire \$signature__en$722 ;
   (* init = 1'h0 *)
-  wire \$signature__en$727 ;
+  wire \$signature__en$726 ;
   (* init = 1'h0 *)
-  wire \$signature__en$731 ;
+  wire \$signature__en$730 ;
   (* init = 1'h0 *)
-  wire \$signature__en$735 ;
+  wire \$signature__en$734 ;
   (* init = 1'h0 *)
-  wire \$signature__en$739 ;
+  wire \$signature__en$738 ;
   (* init = 1'h0 *)
-  wire \$signature__en$743 ;
-  wire \$signature__en$751 ;
-  wire \$signature__en$772 ;
+  wire \$signature__en$742 ;
+  wire \$signature__en$750 ;
+  wire \$signature__en$771 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -40197,7 +40196,6 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   output low_water_hit;
   wire low_water_hit;
   reg [2:0] n_dropped = 3'h0;
-  reg [2:0] n_kept_q = 3'h0;
   input native_alloc_valid;
   wire native_alloc_valid;
   input native_flush_valid;
@@ -40227,11 +40225,11 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   input [35:0] \port$30425$0 ;
   wire [35:0] \port$30425$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$30954$0 ;
-  wire [5:0] \port$30954$0 ;
+  output [5:0] \port$30952$0 ;
+  wire [5:0] \port$30952$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31187$0 ;
-  wire [5:0] \port$31187$0 ;
+  output [5:0] \port$31185$0 ;
+  wire [5:0] \port$31185$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -40293,9 +40291,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$769 ;
+  wire [3:0] \read__addr$768 ;
   wire [12:0] read__data;
-  wire [42:0] \read__data$579 ;
+  wire [42:0] \read__data$578 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -40522,16 +40520,16 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_plain = 1'h0;
   reg [12:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$751 )
+    if (\$signature__en$750 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [42:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$772 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$562 , \$26292 , \$26290 [2], \$26287 [2], \$26284 [2], \$26281 [2], \$26278 [2], \$26275 [2], \$26272 [2], \$26269 [2], \$26266 [2], \$26263 [2], \$26260 [2], \$26257 [2], \$26254 [2], \$26251 [2], \$26248 [2], \$26245 [2], \$26242 [2], \$26239 [2], \$26236 [2], \$26233 [2], \$26230 [2], \$26227 [2], \$26224 [2], \$26221 [2], \$26218 [2], \$26215 [2], \$26212 [2], \$26209 [2], \$26206 [2], \$26203 [2], \$26200 [2], \$26197 [2], w1_is_flush };
+    if (\$signature__en$771 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$561 , \$26292 , \$26290 [2], \$26287 [2], \$26284 [2], \$26281 [2], \$26278 [2], \$26275 [2], \$26272 [2], \$26269 [2], \$26266 [2], \$26263 [2], \$26260 [2], \$26257 [2], \$26254 [2], \$26251 [2], \$26248 [2], \$26245 [2], \$26242 [2], \$26239 [2], \$26236 [2], \$26233 [2], \$26230 [2], \$26227 [2], \$26224 [2], \$26221 [2], \$26218 [2], \$26215 [2], \$26212 [2], \$26209 [2], \$26206 [2], \$26203 [2], \$26200 [2], \$26197 [2], w1_is_flush };
   end
-  assign \read__data$579  = command_queue_ring[command_queue_rd];
+  assign \read__data$578  = command_queue_ring[command_queue_rd];
   reg [29:0] log_bank0_0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -40543,187 +40541,187 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (log_bank0_wen)
       log_bank0_1[log_bank0_1_wrow] <= { \$3619 [5], \$3613 [5], \$3607 [5], \$3601 [5], \$3595 [5], \$3589 [5], \$3583 [5], \$3577 [5], \$3571 [5], \$3565 [5], \$3559 [5], \$3553 [5], \$3547 [5], \$3541 [5], \$3535 [5], \$3529 [5], \$3523 [5], \$3517 [5], \$3511 [5], \$3505 [5], \$3499 [5], \$3493 [5], \$3487 [5], \$3481 [5], \$3475 [5], \$3469 [5], \$3463 [5], \$3457 [5], \$3451 [5], \$3445 [5] };
   end
-  assign \$signature__data$413  = log_bank0_1[log_bank0_1_rrow];
+  assign \$signature__data$412  = log_bank0_1[log_bank0_1_rrow];
   reg [29:0] log_bank0_2 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
       log_bank0_2[log_bank0_2_wrow] <= { \$4525 [5], \$4519 [5], \$4513 [5], \$4507 [5], \$4501 [5], \$4495 [5], \$4489 [5], \$4483 [5], \$4477 [5], \$4471 [5], \$4465 [5], \$4459 [5], \$4453 [5], \$4447 [5], \$4441 [5], \$4435 [5], \$4429 [5], \$4423 [5], \$4417 [5], \$4411 [5], \$4405 [5], \$4399 [5], \$4393 [5], \$4387 [5], \$4381 [5], \$4375 [5], \$4369 [5], \$4363 [5], \$4357 [5], \$4351 [5] };
   end
-  assign \$signature__data$421  = log_bank0_2[log_bank0_2_rrow];
+  assign \$signature__data$420  = log_bank0_2[log_bank0_2_rrow];
   reg [30:0] log_bank0_3 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
       log_bank0_3[log_bank0_3_wrow] <= { \$5437 [5], \$5431 [5], \$5425 [5], \$5419 [5], \$5413 [5], \$5407 [5], \$5401 [5], \$5395 [5], \$5389 [5], \$5383 [5], \$5377 [5], \$5371 [5], \$5365 [5], \$5359 [5], \$5353 [5], \$5347 [5], \$5341 [5], \$5335 [5], \$5329 [5], \$5323 [5], \$5317 [5], \$5311 [5], \$5305 [5], \$5299 [5], \$5293 [5], \$5287 [5], \$5281 [5], \$5275 [5], \$5269 [5], \$5263 [5], \$5257 [5] };
   end
-  assign \$signature__data$429  = log_bank0_3[log_bank0_3_rrow];
+  assign \$signature__data$428  = log_bank0_3[log_bank0_3_rrow];
   reg [29:0] log_bank1_0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank1_wen)
       log_bank1_0[log_bank1_0_wrow] <= { \$5625 [5], \$5619 [5], \$5613 [5], \$5607 [5], \$5601 [5], \$5595 [5], \$5589 [5], \$5583 [5], \$5577 [5], \$5571 [5], \$5565 [5], \$5559 [5], \$5553 [5], \$5547 [5], \$5541 [5], \$5535 [5], \$5529 [5], \$5523 [5], \$5517 [5], \$5511 [5], \$5505 [5], \$5499 [5], \$5493 [5], \$5487 [5], \$5481 [5], \$5475 [5], \$5469 [5], \$5463 [5], \$5457 [5], \$5451 [5] };
   end
-  assign \$signature__data$406  = log_bank1_0[log_bank1_0_rrow];
+  assign \$signature__data$405  = log_bank1_0[log_bank1_0_rrow];
   reg [29:0] log_bank1_1 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank1_wen)
       log_bank1_1[log_bank1_1_wrow] <= { \$6531 [5], \$6525 [5], \$6519 [5], \$6513 [5], \$6507 [5], \$6501 [5], \$6495 [5], \$6489 [5], \$6483 [5], \$6477 [5], \$6471 [5], \$6465 [5], \$6459 [5], \$6453 [5], \$6447 [5], \$6441 [5], \$6435 [5], \$6429 [5], \$6423 [5], \$6417 [5], \$6411 [5], \$6405 [5], \$6399 [5], \$6393 [5], \$6387 [5], \$6381 [5], \$6375 [5], \$6369 [5], \$6363 [5], \$6357 [5] };
   end
-  assign \$signature__data$414  = log_bank1_1[log_bank1_1_rrow];
+  assign \$signature__data$413  = log_bank1_1[log_bank1_1_rrow];
   reg [29:0] log_bank1_2 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank1_wen)
       log_bank1_2[log_bank1_2_wrow] <= { \$7437 [5], \$7431 [5], \$7425 [5], \$7419 [5], \$7413 [5], \$7407 [5], \$7401 [5], \$7395 [5], \$7389 [5], \$7383 [5], \$7377 [5], \$7371 [5], \$7365 [5], \$7359 [5], \$7353 [5], \$7347 [5], \$7341 [5], \$7335 [5], \$7329 [5], \$7323 [5], \$7317 [5], \$7311 [5], \$7305 [5], \$7299 [5], \$7293 [5], \$7287 [5], \$7281 [5], \$7275 [5], \$7269 [5], \$7263 [5] };
   end
-  assign \$signature__data$422  = log_bank1_2[log_bank1_2_rrow];
+  assign \$signature__data$421  = log_bank1_2[log_bank1_2_rrow];
   reg [30:0] log_bank1_3 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank1_wen)
       log_bank1_3[log_bank1_3_wrow] <= { \$8349 [5], \$8343 [5], \$8337 [5], \$8331 [5], \$8325 [5], \$8319 [5], \$8313 [5], \$8307 [5], \$8301 [5], \$8295 [5], \$8289 [5], \$8283 [5], \$8277 [5], \$8271 [5], \$8265 [5], \$8259 [5], \$8253 [5], \$8247 [5], \$8241 [5], \$8235 [5], \$8229 [5], \$8223 [5], \$8217 [5], \$8211 [5], \$8205 [5], \$8199 [5], \$8193 [5], \$8187 [5], \$8181 [5], \$8175 [5], \$8169 [5] };
   end
-  assign \$signature__data$430  = log_bank1_3[log_bank1_3_rrow];
+  assign \$signature__data$429  = log_bank1_3[log_bank1_3_rrow];
   reg [29:0] log_bank2_0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank2_wen)
       log_bank2_0[log_bank2_0_wrow] <= { \$8537 [5], \$8531 [5], \$8525 [5], \$8519 [5], \$8513 [5], \$8507 [5], \$8501 [5], \$8495 [5], \$8489 [5], \$8483 [5], \$8477 [5], \$8471 [5], \$8465 [5], \$8459 [5], \$8453 [5], \$8447 [5], \$8441 [5], \$8435 [5], \$8429 [5], \$8423 [5], \$8417 [5], \$8411 [5], \$8405 [5], \$8399 [5], \$8393 [5], \$8387 [5], \$8381 [5], \$8375 [5], \$8369 [5], \$8363 [5] };
   end
-  assign \$signature__data$407  = log_bank2_0[log_bank2_0_rrow];
+  assign \$signature__data$406  = log_bank2_0[log_bank2_0_rrow];
   reg [29:0] log_bank2_1 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank2_wen)
       log_bank2_1[log_bank2_1_wrow] <= { \$9443 [5], \$9437 [5], \$9431 [5], \$9425 [5], \$9419 [5], \$9413 [5], \$9407 [5], \$9401 [5], \$9395 [5], \$9389 [5], \$9383 [5], \$9377 [5], \$9371 [5], \$9365 [5], \$9359 [5], \$9353 [5], \$9347 [5], \$9341 [5], \$9335 [5], \$9329 [5], \$9323 [5], \$9317 [5], \$9311 [5], \$9305 [5], \$9299 [5], \$9293 [5], \$9287 [5], \$9281 [5], \$9275 [5], \$9269 [5] };
   end
-  assign \$signature__data$415  = log_bank2_1[log_bank2_1_rrow];
+  assign \$signature__data$414  = log_bank2_1[log_bank2_1_rrow];
   reg [29:0] log_bank2_2 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank2_wen)
       log_bank2_2[log_bank2_2_wrow] <= { \$10349 [5], \$10343 [5], \$10337 [5], \$10331 [5], \$10325 [5], \$10319 [5], \$10313 [5], \$10307 [5], \$10301 [5], \$10295 [5], \$10289 [5], \$10283 [5], \$10277 [5], \$10271 [5], \$10265 [5], \$10259 [5], \$10253 [5], \$10247 [5], \$10241 [5], \$10235 [5], \$10229 [5], \$10223 [5], \$10217 [5], \$10211 [5], \$10205 [5], \$10199 [5], \$10193 [5], \$10187 [5], \$10181 [5], \$10175 [5] };
   end
-  assign \$signature__data$423  = log_bank2_2[log_bank2_2_rrow];
+  assign \$signature__data$422  = log_bank2_2[log_bank2_2_rrow];
   reg [30:0] log_bank2_3 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank2_wen)
       log_bank2_3[log_bank2_3_wrow] <= { \$11261 [5], \$11255 [5], \$11249 [5], \$11243 [5], \$11237 [5], \$11231 [5], \$11225 [5], \$11219 [5], \$11213 [5], \$11207 [5], \$11201 [5], \$11195 [5], \$11189 [5], \$11183 [5], \$11177 [5], \$11171 [5], \$11165 [5], \$11159 [5], \$11153 [5], \$11147 [5], \$11141 [5], \$11135 [5], \$11129 [5], \$11123 [5], \$11117 [5], \$11111 [5], \$11105 [5], \$11099 [5], \$11093 [5], \$11087 [5], \$11081 [5] };
   end
-  assign \$signature__data$431  = log_bank2_3[log_bank2_3_rrow];
+  assign \$signature__data$430  = log_bank2_3[log_bank2_3_rrow];
   reg [29:0] log_bank3_0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank3_wen)
       log_bank3_0[log_bank3_0_wrow] <= { \$11449 [5], \$11443 [5], \$11437 [5], \$11431 [5], \$11425 [5], \$11419 [5], \$11413 [5], \$11407 [5], \$11401 [5], \$11395 [5], \$11389 [5], \$11383 [5], \$11377 [5], \$11371 [5], \$11365 [5], \$11359 [5], \$11353 [5], \$11347 [5], \$11341 [5], \$11335 [5], \$11329 [5], \$11323 [5], \$11317 [5], \$11311 [5], \$11305 [5], \$11299 [5], \$11293 [5], \$11287 [5], \$11281 [5], \$11275 [5] };
   end
-  assign \$signature__data$408  = log_bank3_0[log_bank3_0_rrow];
+  assign \$signature__data$407  = log_bank3_0[log_bank3_0_rrow];
   reg [29:0] log_bank3_1 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank3_wen)
       log_bank3_1[log_bank3_1_wrow] <= { \$12355 [5], \$12349 [5], \$12343 [5], \$12337 [5], \$12331 [5], \$12325 [5], \$12319 [5], \$12313 [5], \$12307 [5], \$12301 [5], \$12295 [5], \$12289 [5], \$12283 [5], \$12277 [5], \$12271 [5], \$12265 [5], \$12259 [5], \$12253 [5], \$12247 [5], \$12241 [5], \$12235 [5], \$12229 [5], \$12223 [5], \$12217 [5], \$12211 [5], \$12205 [5], \$12199 [5], \$12193 [5], \$12187 [5], \$12181 [5] };
   end
-  assign \$signature__data$416  = log_bank3_1[log_bank3_1_rrow];
+  assign \$signature__data$415  = log_bank3_1[log_bank3_1_rrow];
   reg [29:0] log_bank3_2 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank3_wen)
       log_bank3_2[log_bank3_2_wrow] <= { \$13261 [5], \$13255 [5], \$13249 [5], \$13243 [5], \$13237 [5], \$13231 [5], \$13225 [5], \$13219 [5], \$13213 [5], \$13207 [5], \$13201 [5], \$13195 [5], \$13189 [5], \$13183 [5], \$13177 [5], \$13171 [5], \$13165 [5], \$13159 [5], \$13153 [5], \$13147 [5], \$13141 [5], \$13135 [5], \$13129 [5], \$13123 [5], \$13117 [5], \$13111 [5], \$13105 [5], \$13099 [5], \$13093 [5], \$13087 [5] };
   end
-  assign \$signature__data$424  = log_bank3_2[log_bank3_2_rrow];
+  assign \$signature__data$423  = log_bank3_2[log_bank3_2_rrow];
   reg [30:0] log_bank3_3 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank3_wen)
       log_bank3_3[log_bank3_3_wrow] <= { \$14173 [5], \$14167 [5], \$14161 [5], \$14155 [5], \$14149 [5], \$14143 [5], \$14137 [5], \$14131 [5], \$14125 [5], \$14119 [5], \$14113 [5], \$14107 [5], \$14101 [5], \$14095 [5], \$14089 [5], \$14083 [5], \$14077 [5], \$14071 [5], \$14065 [5], \$14059 [5], \$14053 [5], \$14047 [5], \$14041 [5], \$14035 [5], \$14029 [5], \$14023 [5], \$14017 [5], \$14011 [5], \$14005 [5], \$13999 [5], \$13993 [5] };
   end
-  assign \$signature__data$432  = log_bank3_3[log_bank3_3_rrow];
+  assign \$signature__data$431  = log_bank3_3[log_bank3_3_rrow];
   reg [29:0] log_bank4_0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank4_wen)
       log_bank4_0[log_bank4_0_wrow] <= { \$14361 [5], \$14355 [5], \$14349 [5], \$14343 [5], \$14337 [5], \$14331 [5], \$14325 [5], \$14319 [5], \$14313 [5], \$14307 [5], \$14301 [5], \$14295 [5], \$14289 [5], \$14283 [5], \$14277 [5], \$14271 [5], \$14265 [5], \$14259 [5], \$14253 [5], \$14247 [5], \$14241 [5], \$14235 [5], \$14229 [5], \$14223 [5], \$14217 [5], \$14211 [5], \$14205 [5], \$14199 [5], \$14193 [5], \$14187 [5] };
   end
-  assign \$signature__data$409  = log_bank4_0[log_bank4_0_rrow];
+  assign \$signature__data$408  = log_bank4_0[log_bank4_0_rrow];
   reg [29:0] log_bank4_1 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank4_wen)
       log_bank4_1[log_bank4_1_wrow] <= { \$15267 [5], \$15261 [5], \$15255 [5], \$15249 [5], \$15243 [5], \$15237 [5], \$15231 [5], \$15225 [5], \$15219 [5], \$15213 [5], \$15207 [5], \$15201 [5], \$15195 [5], \$15189 [5], \$15183 [5], \$15177 [5], \$15171 [5], \$15165 [5], \$15159 [5], \$15153 [5], \$15147 [5], \$15141 [5], \$15135 [5], \$15129 [5], \$15123 [5], \$15117 [5], \$15111 [5], \$15105 [5], \$15099 [5], \$15093 [5] };
   end
-  assign \$signature__data$417  = log_bank4_1[log_bank4_1_rrow];
+  assign \$signature__data$416  = log_bank4_1[log_bank4_1_rrow];
   reg [29:0] log_bank4_2 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank4_wen)
       log_bank4_2[log_bank4_2_wrow] <= { \$16173 [5], \$16167 [5], \$16161 [5], \$16155 [5], \$16149 [5], \$16143 [5], \$16137 [5], \$16131 [5], \$16125 [5], \$16119 [5], \$16113 [5], \$16107 [5], \$16101 [5], \$16095 [5], \$16089 [5], \$16083 [5], \$16077 [5], \$16071 [5], \$16065 [5], \$16059 [5], \$16053 [5], \$16047 [5], \$16041 [5], \$16035 [5], \$16029 [5], \$16023 [5], \$16017 [5], \$16011 [5], \$16005 [5], \$15999 [5] };
   end
-  assign \$signature__data$425  = log_bank4_2[log_bank4_2_rrow];
+  assign \$signature__data$424  = log_bank4_2[log_bank4_2_rrow];
   reg [30:0] log_bank4_3 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank4_wen)
       log_bank4_3[log_bank4_3_wrow] <= { \$17085 [5], \$17079 [5], \$17073 [5], \$17067 [5], \$17061 [5], \$17055 [5], \$17049 [5], \$17043 [5], \$17037 [5], \$17031 [5], \$17025 [5], \$17019 [5], \$17013 [5], \$17007 [5], \$17001 [5], \$16995 [5], \$16989 [5], \$16983 [5], \$16977 [5], \$16971 [5], \$16965 [5], \$16959 [5], \$16953 [5], \$16947 [5], \$16941 [5], \$16935 [5], \$16929 [5], \$16923 [5], \$16917 [5], \$16911 [5], \$16905 [5] };
   end
-  assign \$signature__data$433  = log_bank4_3[log_bank4_3_rrow];
+  assign \$signature__data$432  = log_bank4_3[log_bank4_3_rrow];
   reg [29:0] log_bank5_0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank5_wen)
       log_bank5_0[log_bank5_0_wrow] <= { \$17273 [5], \$17267 [5], \$17261 [5], \$17255 [5], \$17249 [5], \$17243 [5], \$17237 [5], \$17231 [5], \$17225 [5], \$17219 [5], \$17213 [5], \$17207 [5], \$17201 [5], \$17195 [5], \$17189 [5], \$17183 [5], \$17177 [5], \$17171 [5], \$17165 [5], \$17159 [5], \$17153 [5], \$17147 [5], \$17141 [5], \$17135 [5], \$17129 [5], \$17123 [5], \$17117 [5], \$17111 [5], \$17105 [5], \$17099 [5] };
   end
-  assign \$signature__data$410  = log_bank5_0[log_bank5_0_rrow];
+  assign \$signature__data$409  = log_bank5_0[log_bank5_0_rrow];
   reg [29:0] log_bank5_1 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank5_wen)
       log_bank5_1[log_bank5_1_wrow] <= { \$18179 [5], \$18173 [5], \$18167 [5], \$18161 [5], \$18155 [5], \$18149 [5], \$18143 [5], \$18137 [5], \$18131 [5], \$18125 [5], \$18119 [5], \$18113 [5], \$18107 [5], \$18101 [5], \$18095 [5], \$18089 [5], \$18083 [5], \$18077 [5], \$18071 [5], \$18065 [5], \$18059 [5], \$18053 [5], \$18047 [5], \$18041 [5], \$18035 [5], \$18029 [5], \$18023 [5], \$18017 [5], \$18011 [5], \$18005 [5] };
   end
-  assign \$signature__data$418  = log_bank5_1[log_bank5_1_rrow];
+  assign \$signature__data$417  = log_bank5_1[log_bank5_1_rrow];
   reg [29:0] log_bank5_2 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank5_wen)
       log_bank5_2[log_bank5_2_wrow] <= { \$19085 [5], \$19079 [5], \$19073 [5], \$19067 [5], \$19061 [5], \$19055 [5], \$19049 [5], \$19043 [5], \$19037 [5], \$19031 [5], \$19025 [5], \$19019 [5], \$19013 [5], \$19007 [5], \$19001 [5], \$18995 [5], \$18989 [5], \$18983 [5], \$18977 [5], \$18971 [5], \$18965 [5], \$18959 [5], \$18953 [5], \$18947 [5], \$18941 [5], \$18935 [5], \$18929 [5], \$18923 [5], \$18917 [5], \$18911 [5] };
   end
-  assign \$signature__data$426  = log_bank5_2[log_bank5_2_rrow];
+  assign \$signature__data$425  = log_bank5_2[log_bank5_2_rrow];
   reg [30:0] log_bank5_3 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank5_wen)
       log_bank5_3[log_bank5_3_wrow] <= { \$19997 [5], \$19991 [5], \$19985 [5], \$19979 [5], \$19973 [5], \$19967 [5], \$19961 [5], \$19955 [5], \$19949 [5], \$19943 [5], \$19937 [5], \$19931 [5], \$19925 [5], \$19919 [5], \$19913 [5], \$19907 [5], \$19901 [5], \$19895 [5], \$19889 [5], \$19883 [5], \$19877 [5], \$19871 [5], \$19865 [5], \$19859 [5], \$19853 [5], \$19847 [5], \$19841 [5], \$19835 [5], \$19829 [5], \$19823 [5], \$19817 [5] };
   end
-  assign \$signature__data$434  = log_bank5_3[log_bank5_3_rrow];
+  assign \$signature__data$433  = log_bank5_3[log_bank5_3_rrow];
   reg [29:0] log_bank6_0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank6_wen)
       log_bank6_0[log_bank6_0_wrow] <= { \$20185 [5], \$20179 [5], \$20173 [5], \$20167 [5], \$20161 [5], \$20155 [5], \$20149 [5], \$20143 [5], \$20137 [5], \$20131 [5], \$20125 [5], \$20119 [5], \$20113 [5], \$20107 [5], \$20101 [5], \$20095 [5], \$20089 [5], \$20083 [5], \$20077 [5], \$20071 [5], \$20065 [5], \$20059 [5], \$20053 [5], \$20047 [5], \$20041 [5], \$20035 [5], \$20029 [5], \$20023 [5], \$20017 [5], \$20011 [5] };
   end
-  assign \$signature__data$411  = log_bank6_0[log_bank6_0_rrow];
+  assign \$signature__data$410  = log_bank6_0[log_bank6_0_rrow];
   reg [29:0] log_bank6_1 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank6_wen)
       log_bank6_1[log_bank6_1_wrow] <= { \$21091 [5], \$21085 [5], \$21079 [5], \$21073 [5], \$21067 [5], \$21061 [5], \$21055 [5], \$21049 [5], \$21043 [5], \$21037 [5], \$21031 [5], \$21025 [5], \$21019 [5], \$21013 [5], \$21007 [5], \$21001 [5], \$20995 [5], \$20989 [5], \$20983 [5], \$20977 [5], \$20971 [5], \$20965 [5], \$20959 [5], \$20953 [5], \$20947 [5], \$20941 [5], \$20935 [5], \$20929 [5], \$20923 [5], \$20917 [5] };
   end
-  assign \$signature__data$419  = log_bank6_1[log_bank6_1_rrow];
+  assign \$signature__data$418  = log_bank6_1[log_bank6_1_rrow];
   reg [29:0] log_bank6_2 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank6_wen)
       log_bank6_2[log_bank6_2_wrow] <= { \$21997 [5], \$21991 [5], \$21985 [5], \$21979 [5], \$21973 [5], \$21967 [5], \$21961 [5], \$21955 [5], \$21949 [5], \$21943 [5], \$21937 [5], \$21931 [5], \$21925 [5], \$21919 [5], \$21913 [5], \$21907 [5], \$21901 [5], \$21895 [5], \$21889 [5], \$21883 [5], \$21877 [5], \$21871 [5], \$21865 [5], \$21859 [5], \$21853 [5], \$21847 [5], \$21841 [5], \$21835 [5], \$21829 [5], \$21823 [5] };
   end
-  assign \$signature__data$427  = log_bank6_2[log_bank6_2_rrow];
+  assign \$signature__data$426  = log_bank6_2[log_bank6_2_rrow];
   reg [30:0] log_bank6_3 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank6_wen)
       log_bank6_3[log_bank6_3_wrow] <= { \$22909 [5], \$22903 [5], \$22897 [5], \$22891 [5], \$22885 [5], \$22879 [5], \$22873 [5], \$22867 [5], \$22861 [5], \$22855 [5], \$22849 [5], \$22843 [5], \$22837 [5], \$22831 [5], \$22825 [5], \$22819 [5], \$22813 [5], \$22807 [5], \$22801 [5], \$22795 [5], \$22789 [5], \$22783 [5], \$22777 [5], \$22771 [5], \$22765 [5], \$22759 [5], \$22753 [5], \$22747 [5], \$22741 [5], \$22735 [5], \$22729 [5] };
   end
-  assign \$signature__data$435  = log_bank6_3[log_bank6_3_rrow];
+  assign \$signature__data$434  = log_bank6_3[log_bank6_3_rrow];
   reg [29:0] log_bank7_0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank7_wen)
       log_bank7_0[log_bank7_0_wrow] <= { \$23097 [5], \$23091 [5], \$23085 [5], \$23079 [5], \$23073 [5], \$23067 [5], \$23061 [5], \$23055 [5], \$23049 [5], \$23043 [5], \$23037 [5], \$23031 [5], \$23025 [5], \$23019 [5], \$23013 [5], \$23007 [5], \$23001 [5], \$22995 [5], \$22989 [5], \$22983 [5], \$22977 [5], \$22971 [5], \$22965 [5], \$22959 [5], \$22953 [5], \$22947 [5], \$22941 [5], \$22935 [5], \$22929 [5], \$22923 [5] };
   end
-  assign \$signature__data$412  = log_bank7_0[log_bank7_0_rrow];
+  assign \$signature__data$411  = log_bank7_0[log_bank7_0_rrow];
   reg [29:0] log_bank7_1 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank7_wen)
       log_bank7_1[log_bank7_1_wrow] <= { \$24003 [5], \$23997 [5], \$23991 [5], \$23985 [5], \$23979 [5], \$23973 [5], \$23967 [5], \$23961 [5], \$23955 [5], \$23949 [5], \$23943 [5], \$23937 [5], \$23931 [5], \$23925 [5], \$23919 [5], \$23913 [5], \$23907 [5], \$23901 [5], \$23895 [5], \$23889 [5], \$23883 [5], \$23877 [5], \$23871 [5], \$23865 [5], \$23859 [5], \$23853 [5], \$23847 [5], \$23841 [5], \$23835 [5], \$23829 [5] };
   end
-  assign \$signature__data$420  = log_bank7_1[log_bank7_1_rrow];
+  assign \$signature__data$419  = log_bank7_1[log_bank7_1_rrow];
   reg [29:0] log_bank7_2 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank7_wen)
       log_bank7_2[log_bank7_2_wrow] <= { \$24909 [5], \$24903 [5], \$24897 [5], \$24891 [5], \$24885 [5], \$24879 [5], \$24873 [5], \$24867 [5], \$24861 [5], \$24855 [5], \$24849 [5], \$24843 [5], \$24837 [5], \$24831 [5], \$24825 [5], \$24819 [5], \$24813 [5], \$24807 [5], \$24801 [5], \$24795 [5], \$24789 [5], \$24783 [5], \$24777 [5], \$24771 [5], \$24765 [5], \$24759 [5], \$24753 [5], \$24747 [5], \$24741 [5], \$24735 [5] };
   end
-  assign \$signature__data$428  = log_bank7_2[log_bank7_2_rrow];
+  assign \$signature__data$427  = log_bank7_2[log_bank7_2_rrow];
   reg [30:0] log_bank7_3 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank7_wen)
       log_bank7_3[log_bank7_3_wrow] <= { \$25821 [5], \$25815 [5], \$25809 [5], \$25803 [5], \$25797 [5], \$25791 [5], \$25785 [5], \$25779 [5], \$25773 [5], \$25767 [5], \$25761 [5], \$25755 [5], \$25749 [5], \$25743 [5], \$25737 [5], \$25731 [5], \$25725 [5], \$25719 [5], \$25713 [5], \$25707 [5], \$25701 [5], \$25695 [5], \$25689 [5], \$25683 [5], \$25677 [5], \$25671 [5], \$25665 [5], \$25659 [5], \$25653 [5], \$25647 [5], \$25641 [5] };
   end
-  assign \$signature__data$436  = log_bank7_3[log_bank7_3_rrow];
+  assign \$signature__data$435  = log_bank7_3[log_bank7_3_rrow];
   assign \$1  = cycle + 1'h1;
   assign \$2  = \port$30300$0 [16] ? { 7'h00, \port$30300$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
@@ -42083,7 +42081,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1421  = space_short ? 6'h01 : space_over[5:0];
   assign \$1422  = space_short ? 6'h00 : \$26142 [5:0];
   assign \$1423  = popped ? \$1421  : \$1422 ;
-  assign \$1424  = \$signal$395  + n_kept_q;
+  assign \$1424  = \$signal$393  + { log_kept_ge4, \$2524 , \$2522  };
   assign \$1425  = ~ space_ge1;
   assign \$1426  = e1_n_at_least[0] & \$1425 ;
   assign \$1427  = ~ space_ge2;
@@ -42101,9 +42099,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1440  = space_ge32 ? 3'h1 : head[2:0];
   assign \$1441  = space_ge32 ? 3'h2 : head[2:0];
   assign \$1442  = space_ge32 ? 3'h3 : head[2:0];
-  assign \$1447  = \$signal$399  ? { \$1446 , \$1445 , \$1444 , \$1443  } : 121'h0000000000000000000000000000000;
-  assign \$1448  = ~ \$signal$438 ;
-  assign \$1449  = \$signal$437  & \$1448 ;
+  assign \$1447  = \$signal$398  ? { \$1446 , \$1445 , \$1444 , \$1443  } : 121'h0000000000000000000000000000000;
+  assign \$1448  = ~ \$signal$437 ;
+  assign \$1449  = \$signal$436  & \$1448 ;
   assign \$1450  = \$1449  | { e1_access, low_water_hit, \$26146 , \$26145 , e1_exhausted, \$26144  };
   assign \$1451  = 11'h400 - samples_low_water;
   assign \$1452  = $signed({ 1'h0, samples_in_use }) > $signed(samples_lw_limit);
@@ -42118,7 +42116,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1471  = ~ samples_ev_free;
   assign \$1472  = \$1470  & \$1471 ;
   assign \$1473  = samples_ev_flush ? \$1468  : \$1472 ;
-  assign \$1474  = ~ \$signal$398 ;
+  assign \$1474  = ~ \$signal$397 ;
   assign \$1475  = samples_high_water - samples_in_use;
   assign \$1476  = ~ \$1475 [11];
   assign \$1478  = samples_hw_grow ? samples_in_use_rose : \$1477 ;
@@ -42140,7 +42138,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1504  = ~ calibration_ev_free;
   assign \$1505  = \$1503  & \$1504 ;
   assign \$1506  = calibration_ev_flush ? \$1501  : \$1505 ;
-  assign \$1507  = ~ \$signal$398 ;
+  assign \$1507  = ~ \$signal$397 ;
   assign \$1508  = calibration_high_water - calibration_in_use;
   assign \$1509  = ~ \$1508 [5];
   assign \$1511  = calibration_hw_grow ? calibration_in_use_rose : \$1510 ;
@@ -42151,7 +42149,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1516  = calibration_flushes + calibration_ev_flush;
   assign \$1517  = guard_ar_checked ^ guard_aw_checked;
   assign \$1518  = guard_ar_checked & guard_aw_checked;
-  assign \$1519  = \$signal$468  + { \$1518 , \$1517  };
+  assign \$1519  = \$signal$467  + { \$1518 , \$1517  };
   assign \$1520  = guard_ar_refused ^ guard_aw_refused;
   assign \$1521  = guard_ar_refused & guard_aw_refused;
   assign \$1522  = refused + { \$1521 , \$1520  };
@@ -42475,15 +42473,15 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1892  = \$1890  | \$1891 ;
   assign \$1893  = \$1889  | \$1892 ;
   assign \$1895  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$1897  = r1_sel_irq_status ? \$signal$437  : 6'h00;
+  assign \$1897  = r1_sel_irq_status ? \$signal$436  : 6'h00;
   assign \$1898  = r1_sel_irq_enable ? irq_enable : 6'h00;
   assign \$1899  = \$1897  | \$1898 ;
   assign \$1900  = \$1896  | { 26'h0000000, \$1899  };
   assign \$1901  = \$1893  | \$1900 ;
-  assign \$1902  = r1_sel_err_count ? \$signal$395  : 32'd0;
+  assign \$1902  = r1_sel_err_count ? \$signal$393  : 32'd0;
   assign \$1903  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$1904  = \$1902  | \$1903 ;
-  assign \$1905  = r1_sel_err_head0 ? { \$signal$399 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$1905  = r1_sel_err_head0 ? { \$signal$398 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
   assign \$1906  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$1907  = \$1905  | \$1906 ;
   assign \$1908  = \$1904  | \$1907 ;
@@ -42512,7 +42510,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1933  = r1_sel_guard_ctrl ? guard_lock_on : 1'h0;
   assign \$1934  = r1_sel_guard_status ? guard_locked : 1'h0;
   assign \$1935  = \$1933  | \$1934 ;
-  assign \$1936  = r1_sel_guard_checks ? \$signal$468  : 32'd0;
+  assign \$1936  = r1_sel_guard_checks ? \$signal$467  : 32'd0;
   assign \$1937  = r1_sel_guard_refused ? refused : 32'd0;
   assign \$1938  = \$1936  | \$1937 ;
   assign \$1939  = { 31'h00000000, \$1935  } | \$1938 ;
@@ -42652,7 +42650,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2101  = ~ command_queue_pop;
   assign \$2102  = command_queue_count[0] & \$2101 ;
   assign \$2103  = ~ \$2102 ;
-  assign \$2104  = command_queue_held[0] ? \read__data$579  : { w1_pool_is, w1_hit, w1_tag, \$signal$562 , \$26292 , \$26290 [2], \$26287 [2], \$26284 [2], \$26281 [2], \$26278 [2], \$26275 [2], \$26272 [2], \$26269 [2], \$26266 [2], \$26263 [2], \$26260 [2], \$26257 [2], \$26254 [2], \$26251 [2], \$26248 [2], \$26245 [2], \$26242 [2], \$26239 [2], \$26236 [2], \$26233 [2], \$26230 [2], \$26227 [2], \$26224 [2], \$26221 [2], \$26218 [2], \$26215 [2], \$26212 [2], \$26209 [2], \$26206 [2], \$26203 [2], \$26200 [2], \$26197 [2], w1_is_flush };
+  assign \$2104  = command_queue_held[0] ? \read__data$578  : { w1_pool_is, w1_hit, w1_tag, \$signal$561 , \$26292 , \$26290 [2], \$26287 [2], \$26284 [2], \$26281 [2], \$26278 [2], \$26275 [2], \$26272 [2], \$26269 [2], \$26266 [2], \$26263 [2], \$26260 [2], \$26257 [2], \$26254 [2], \$26251 [2], \$26248 [2], \$26245 [2], \$26242 [2], \$26239 [2], \$26236 [2], \$26233 [2], \$26230 [2], \$26227 [2], \$26224 [2], \$26221 [2], \$26218 [2], \$26215 [2], \$26212 [2], \$26209 [2], \$26206 [2], \$26203 [2], \$26200 [2], \$26197 [2], w1_is_flush };
   assign \$2105  = ~ command_queue_pop;
   assign \$2106  = command_queue_count[0] & \$2105 ;
   assign \$2107  = ~ \$2106 ;
@@ -43033,33 +43031,33 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2482  = \$2478  | \$2481 ;
   assign \$2483  = ~ \$2482 ;
   assign \$2484  = { \$2483 , \$2475 , \$2467 , \$2459 , \$2451 , \$2443  } + 6'h3f;
-  assign \$2485  = \$signal$597  & \$signal$598 ;
+  assign \$2485  = \$signal$596  & \$signal$597 ;
   assign \$2486  = \$2485  & w2_is_ctrl;
-  assign \$2487  = \$2486  & \$signal$600 [0];
-  assign \$2488  = \$signal$597  & \$signal$598 ;
+  assign \$2487  = \$2486  & \$signal$599 [0];
+  assign \$2488  = \$signal$596  & \$signal$597 ;
   assign \$2489  = \$2488  & w2_is_err_pop;
-  assign \$2490  = \$signal$597  & w2_is_irq_status;
-  assign \$2491  = \$2490  & \$signal$599 [0];
-  assign \$2492  = \$2491  ? \$signal$600 [5:0] : 6'h00;
-  assign \$2493  = \$signal$597  & w2_is_irq_enable;
-  assign \$2494  = \$2493  & \$signal$599 [0];
-  assign \$2495  = \$signal$597  & w2_is_guard_ctrl;
-  assign \$2496  = \$2495  & \$signal$599 [0];
-  assign \$2497  = \$signal$597  & w2_is_guard_status;
-  assign \$2498  = \$2497  & \$signal$599 [0];
-  assign \$2499  = \$2498  & \$signal$600 [0];
-  assign \$2500  = \$signal$597  & w2_is_pool0_low_water;
-  assign \$2501  = \$2500  & \$signal$599 [0];
-  assign \$2502  = \$signal$597  & w2_is_pool0_low_water;
-  assign \$2503  = \$2502  & \$signal$599 [1];
-  assign \$2504  = \$signal$597  & w2_is_pool0_low_water;
-  assign \$2505  = \$2504  & \$signal$599 [2];
-  assign \$2506  = \$signal$597  & w2_is_pool1_low_water;
-  assign \$2507  = \$2506  & \$signal$599 [0];
-  assign \$2508  = \$signal$597  & w2_is_pool1_low_water;
-  assign \$2509  = \$2508  & \$signal$599 [1];
-  assign \$2510  = \$signal$597  & w2_is_pool1_low_water;
-  assign \$2511  = \$2510  & \$signal$599 [2];
+  assign \$2490  = \$signal$596  & w2_is_irq_status;
+  assign \$2491  = \$2490  & \$signal$598 [0];
+  assign \$2492  = \$2491  ? \$signal$599 [5:0] : 6'h00;
+  assign \$2493  = \$signal$596  & w2_is_irq_enable;
+  assign \$2494  = \$2493  & \$signal$598 [0];
+  assign \$2495  = \$signal$596  & w2_is_guard_ctrl;
+  assign \$2496  = \$2495  & \$signal$598 [0];
+  assign \$2497  = \$signal$596  & w2_is_guard_status;
+  assign \$2498  = \$2497  & \$signal$598 [0];
+  assign \$2499  = \$2498  & \$signal$599 [0];
+  assign \$2500  = \$signal$596  & w2_is_pool0_low_water;
+  assign \$2501  = \$2500  & \$signal$598 [0];
+  assign \$2502  = \$signal$596  & w2_is_pool0_low_water;
+  assign \$2503  = \$2502  & \$signal$598 [1];
+  assign \$2504  = \$signal$596  & w2_is_pool0_low_water;
+  assign \$2505  = \$2504  & \$signal$598 [2];
+  assign \$2506  = \$signal$596  & w2_is_pool1_low_water;
+  assign \$2507  = \$2506  & \$signal$598 [0];
+  assign \$2508  = \$signal$596  & w2_is_pool1_low_water;
+  assign \$2509  = \$2508  & \$signal$598 [1];
+  assign \$2510  = \$signal$596  & w2_is_pool1_low_water;
+  assign \$2511  = \$2510  & \$signal$598 [2];
   assign \$2512  = | \port$30300$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$2512 ;
   assign \$2513  = | \port$30312$0 [4:1];
@@ -66715,7 +66713,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign space_short = $signed(\$26142 ) < $signed(1'h0);
   assign \$26144  = | e1_n_all;
   assign \$26145  = { log_kept_ge4, \$2524 , \$2522  } != e1_n_all;
-  assign \$26147  = \$signal$437  & irq_enable;
+  assign \$26147  = \$signal$436  & irq_enable;
   assign irq = | \$26147 ;
   assign \$26148  = samples_lw_granted_2 & samples_lw_short;
   assign \$26149  = calibration_lw_granted_2 & calibration_lw_short;
@@ -66726,7 +66724,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26152  = ~ alloc_queue_pop;
   assign \$26153  = alloc_queue_count[0] & \$26152 ;
   assign \$26154  = alloc_queue_held[0] | \$26153 ;
-  assign \$signature__en$751  = alloc_queue_push & \$26154 ;
+  assign \$signature__en$750  = alloc_queue_push & \$26154 ;
   assign \$26155  = req_alloc & native_alloc_valid;
   assign \$26156  = ~ \$26155 ;
   assign alloc_queue_pop = alloc_queue_count[0] & \$26156 ;
@@ -66772,7 +66770,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26192  = ~ command_queue_pop;
   assign \$26193  = command_queue_count[0] & \$26192 ;
   assign \$26194  = command_queue_held[0] | \$26193 ;
-  assign \$signature__en$772  = command_queue_push & \$26194 ;
+  assign \$signature__en$771  = command_queue_push & \$26194 ;
   assign \$26195  = w1_pool_is[0] & w1_samples_addr[0];
   assign \$26196  = w1_pool_is[1] & w1_calibration_addr[0];
   assign \$26197  = { \$26196 , \$26195  } + 2'h3;
@@ -66983,9 +66981,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26398  = { \$26397 , \$26396  } + 2'h3;
   assign \$26399  = w1_hit[0] | w1_hit[1];
   assign \$26400  = ~ \$26399 ;
-  assign \$26401  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$562 , \$26400 , \$26398 [2], \$26395 [2], \$26392 [2], \$26389 [2], \$26386 [2], \$26383 [2], \$26380 [2], \$26377 [2], \$26374 [2], \$26371 [2], \$26368 [2], \$26365 [2], \$26362 [2], \$26359 [2], \$26356 [2], \$26353 [2], \$26350 [2], \$26347 [2], \$26344 [2], \$26341 [2], \$26338 [2], \$26335 [2], \$26332 [2], \$26329 [2], \$26326 [2], \$26323 [2], \$26320 [2], \$26317 [2], \$26314 [2], \$26311 [2], \$26308 [2], \$26305 [2], w1_is_flush };
+  assign \$26401  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$561 , \$26400 , \$26398 [2], \$26395 [2], \$26392 [2], \$26389 [2], \$26386 [2], \$26383 [2], \$26380 [2], \$26377 [2], \$26374 [2], \$26371 [2], \$26368 [2], \$26365 [2], \$26362 [2], \$26359 [2], \$26356 [2], \$26353 [2], \$26350 [2], \$26347 [2], \$26344 [2], \$26341 [2], \$26338 [2], \$26335 [2], \$26332 [2], \$26329 [2], \$26326 [2], \$26323 [2], \$26320 [2], \$26317 [2], \$26314 [2], \$26311 [2], \$26308 [2], \$26305 [2], w1_is_flush };
   assign \$26402  = ~ w2_plain;
-  assign \$26403  = \$signal$613  & \$signal$598 ;
+  assign \$26403  = \$signal$612  & \$signal$597 ;
   assign \$26404  = ~ \$26403 ;
   assign bus__w_err = \$26402  & \$26404 ;
   assign \$26405  = rsp_freed_valid & \port$30340$0 [0];
@@ -67599,17 +67597,15 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     space <= \$26540 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$26541 ;
+    \$signal$393  <= \$26541 ;
   always @(posedge aclk_clk)
-    \$signal$395  <= \$26542 ;
+    n_dropped <= \$26542 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$26543 ;
+    err_dropped <= \$26543 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$26544 ;
+    head <= \$26544 ;
   always @(posedge aclk_clk)
-    head <= \$26545 ;
-  always @(posedge aclk_clk)
-    \$signal$399  <= \$26546 ;
+    \$signal$398  <= \$26545 ;
   always @(posedge aclk_clk)
     head_bank_0 <= \$1439 ;
   always @(posedge aclk_clk)
@@ -67621,89 +67617,89 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     head_entry <= \$1447 ;
   always @(posedge aclk_clk)
-    \$signal$437  <= \$26547 ;
+    \$signal$436  <= \$26546 ;
   always @(posedge aclk_clk)
-    samples_lw_limit <= \$26548 ;
+    samples_lw_limit <= \$26547 ;
   always @(posedge aclk_clk)
-    samples_lw_short <= \$26549 ;
+    samples_lw_short <= \$26548 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_1 <= \$26550 ;
+    samples_lw_granted_1 <= \$26549 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_2 <= \$26551 ;
+    samples_lw_granted_2 <= \$26550 ;
   always @(posedge aclk_clk)
-    samples_in_use <= \$26552 ;
+    samples_in_use <= \$26551 ;
   always @(posedge aclk_clk)
-    samples_in_use_was <= \$26553 ;
+    samples_in_use_was <= \$26552 ;
   always @(posedge aclk_clk)
-    samples_in_use_rose <= \$26554 ;
+    samples_in_use_rose <= \$26553 ;
   always @(posedge aclk_clk)
-    samples_hw_grow <= \$26555 ;
+    samples_hw_grow <= \$26554 ;
   always @(posedge aclk_clk)
-    samples_high_water <= \$26556 ;
+    samples_high_water <= \$26555 ;
   always @(posedge aclk_clk)
-    samples_allocs <= \$26557 ;
+    samples_allocs <= \$26556 ;
   always @(posedge aclk_clk)
-    samples_fails <= \$26558 ;
+    samples_fails <= \$26557 ;
   always @(posedge aclk_clk)
-    samples_frees <= \$26559 ;
+    samples_frees <= \$26558 ;
   always @(posedge aclk_clk)
-    samples_flushes <= \$26560 ;
+    samples_flushes <= \$26559 ;
   always @(posedge aclk_clk)
-    calibration_lw_limit <= \$26561 ;
+    calibration_lw_limit <= \$26560 ;
   always @(posedge aclk_clk)
-    calibration_lw_short <= \$26562 ;
+    calibration_lw_short <= \$26561 ;
   always @(posedge aclk_clk)
-    calibration_lw_granted_1 <= \$26563 ;
+    calibration_lw_granted_1 <= \$26562 ;
   always @(posedge aclk_clk)
-    calibration_lw_granted_2 <= \$26564 ;
+    calibration_lw_granted_2 <= \$26563 ;
   always @(posedge aclk_clk)
-    calibration_in_use <= \$26565 ;
+    calibration_in_use <= \$26564 ;
   always @(posedge aclk_clk)
-    calibration_in_use_was <= \$26566 ;
+    calibration_in_use_was <= \$26565 ;
   always @(posedge aclk_clk)
-    calibration_in_use_rose <= \$26567 ;
+    calibration_in_use_rose <= \$26566 ;
   always @(posedge aclk_clk)
-    calibration_hw_grow <= \$26568 ;
+    calibration_hw_grow <= \$26567 ;
   always @(posedge aclk_clk)
-    calibration_high_water <= \$26569 ;
+    calibration_high_water <= \$26568 ;
   always @(posedge aclk_clk)
-    calibration_allocs <= \$26570 ;
+    calibration_allocs <= \$26569 ;
   always @(posedge aclk_clk)
-    calibration_fails <= \$26571 ;
+    calibration_fails <= \$26570 ;
   always @(posedge aclk_clk)
-    calibration_frees <= \$26572 ;
+    calibration_frees <= \$26571 ;
   always @(posedge aclk_clk)
-    calibration_flushes <= \$26573 ;
+    calibration_flushes <= \$26572 ;
   always @(posedge aclk_clk)
-    \$signal$468  <= \$26574 ;
+    \$signal$467  <= \$26573 ;
   always @(posedge aclk_clk)
-    refused <= \$26575 ;
+    refused <= \$26574 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$26576 ;
+    r1_valid <= \$26575 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$26577 ;
+    alloc_queue_head <= \$26576 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$26578 ;
+    alloc_queue_rd <= \$26577 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$26579 ;
+    alloc_queue_rd_next <= \$26578 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$26580 ;
+    alloc_queue_wr <= \$26579 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$26581 ;
+    alloc_queue_wr_next <= \$26580 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$26582 ;
+    alloc_queue_held <= \$26581 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$26583 ;
+    alloc_queue_count <= \$26582 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$26584 ;
+    req_alloc <= \$26583 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$26585 ;
+    staged_valid <= \$26584 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$26586 ;
+    alloc_queue_w_data <= \$26585 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$26587 ;
+    req_alloc_pool <= \$26586 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$26588 ;
+    req_alloc_size <= \$26587 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$1739 [12];
   always @(posedge aclk_clk)
@@ -67805,19 +67801,19 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     r1_sel_pool1_low_water <= \$1886 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$26589 ;
+    r2_valid <= \$26588 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$26590 ;
+    r2_block0 <= \$26589 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$26591 ;
+    r2_found_in <= \$26590 ;
   always @(posedge aclk_clk)
-    r2_block1 <= \$26592 ;
+    r2_block1 <= \$26591 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$26593 ;
+    r2_block4 <= \$26592 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$26594 ;
+    r2_block5 <= \$26593 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$26595 ;
+    w1_valid <= \$26594 ;
   always @(posedge aclk_clk)
     w1_is_free <= \$2043 ;
   always @(posedge aclk_clk)
@@ -67825,43 +67821,45 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     w1_is_command <= \$2089 ;
   always @(posedge aclk_clk)
-    \$signal$562  <= \$26596 ;
+    \$signal$561  <= \$26595 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$26597 ;
+    w1_pool_is <= \$26596 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$26598 ;
+    w1_hit <= \$26597 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$26599 ;
+    w1_tag <= \$26598 ;
   always @(posedge aclk_clk)
-    w1_samples_addr <= \$26600 ;
+    w1_samples_addr <= \$26599 ;
   always @(posedge aclk_clk)
-    w1_calibration_addr <= \$26601 ;
+    w1_calibration_addr <= \$26600 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$26602 ;
+    command_queue_head <= \$26601 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$26603 ;
+    command_queue_rd <= \$26602 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$26604 ;
+    command_queue_rd_next <= \$26603 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$26605 ;
+    command_queue_wr <= \$26604 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$26606 ;
+    command_queue_wr_next <= \$26605 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$26607 ;
+    command_queue_held <= \$26606 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$26608 ;
+    command_queue_count <= \$26607 ;
   always @(posedge aclk_clk)
-    native_turn <= \$26609 ;
+    native_turn <= \$26608 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$26610 ;
+    w1_a1_0 <= \$26609 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$26611 ;
+    w1_a4_2 <= \$26610 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$26612 ;
+    w1_a7_5 <= \$26611 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$26613 ;
+    w1_a11_8 <= \$26612 ;
   always @(posedge aclk_clk)
-    w1_data <= \$26614 ;
+    w1_data <= \$26613 ;
+  always @(posedge aclk_clk)
+    \$signal$594  <= \$26614 ;
   always @(posedge aclk_clk)
     \$signal$595  <= \$26615 ;
   always @(posedge aclk_clk)
@@ -67873,51 +67871,49 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     \$signal$599  <= \$26619 ;
   always @(posedge aclk_clk)
-    \$signal$600  <= \$26620 ;
+    w2_is_ctrl <= \$26620 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$26621 ;
+    w2_is_irq_status <= \$26621 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$26622 ;
+    w2_is_irq_enable <= \$26622 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$26623 ;
+    w2_is_err_pop <= \$26623 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$26624 ;
+    w2_is_guard_ctrl <= \$26624 ;
   always @(posedge aclk_clk)
-    w2_is_guard_ctrl <= \$26625 ;
+    w2_is_guard_status <= \$26625 ;
   always @(posedge aclk_clk)
-    w2_is_guard_status <= \$26626 ;
+    w2_is_pool0_free <= \$26626 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$26627 ;
+    w2_is_pool0_flush <= \$26627 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$26628 ;
+    w2_is_pool0_low_water <= \$26628 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$26629 ;
+    w2_is_pool1_free <= \$26629 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$26630 ;
+    w2_is_pool1_flush <= \$26630 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$26631 ;
+    w2_is_pool1_low_water <= \$26631 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$26632 ;
+    \$signal$612  <= \$26632 ;
   always @(posedge aclk_clk)
-    \$signal$613  <= \$26633 ;
+    w2_plain <= \$26633 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$26634 ;
+    \$signal$397  <= \$26634 ;
   always @(posedge aclk_clk)
-    \$signal$398  <= \$26635 ;
+    w1c <= \$26635 ;
   always @(posedge aclk_clk)
-    w1c <= \$26636 ;
+    \$signal$437  <= \$26636 ;
   always @(posedge aclk_clk)
-    \$signal$438  <= \$26637 ;
+    irq_enable <= \$26637 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$26638 ;
+    guard_lock_on <= \$26638 ;
   always @(posedge aclk_clk)
-    guard_lock_on <= \$26639 ;
+    guard_unlock <= \$26639 ;
   always @(posedge aclk_clk)
-    guard_unlock <= \$26640 ;
+    samples_low_water <= \$26640 ;
   always @(posedge aclk_clk)
-    samples_low_water <= \$26641 ;
-  always @(posedge aclk_clk)
-    calibration_low_water <= \$26642 ;
+    calibration_low_water <= \$26641 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { \$2035 [8], \$2035 [6] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ \$2046 [8];
@@ -68896,19 +68892,19 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
       3'h0:
           \$1443  = \$signature__data ;
       3'h1:
-          \$1443  = \$signature__data$406 ;
+          \$1443  = \$signature__data$405 ;
       3'h2:
-          \$1443  = \$signature__data$407 ;
+          \$1443  = \$signature__data$406 ;
       3'h3:
-          \$1443  = \$signature__data$408 ;
+          \$1443  = \$signature__data$407 ;
       3'h4:
-          \$1443  = \$signature__data$409 ;
+          \$1443  = \$signature__data$408 ;
       3'h5:
-          \$1443  = \$signature__data$410 ;
+          \$1443  = \$signature__data$409 ;
       3'h6:
-          \$1443  = \$signature__data$411 ;
+          \$1443  = \$signature__data$410 ;
       3'h7:
-          \$1443  = \$signature__data$412 ;
+          \$1443  = \$signature__data$411 ;
     endcase
   end
   always @* begin
@@ -68916,21 +68912,21 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     (* full_case = 32'd1 *)
     casez (head_bank_1)
       3'h0:
-          \$1444  = \$signature__data$413 ;
+          \$1444  = \$signature__data$412 ;
       3'h1:
-          \$1444  = \$signature__data$414 ;
+          \$1444  = \$signature__data$413 ;
       3'h2:
-          \$1444  = \$signature__data$415 ;
+          \$1444  = \$signature__data$414 ;
       3'h3:
-          \$1444  = \$signature__data$416 ;
+          \$1444  = \$signature__data$415 ;
       3'h4:
-          \$1444  = \$signature__data$417 ;
+          \$1444  = \$signature__data$416 ;
       3'h5:
-          \$1444  = \$signature__data$418 ;
+          \$1444  = \$signature__data$417 ;
       3'h6:
-          \$1444  = \$signature__data$419 ;
+          \$1444  = \$signature__data$418 ;
       3'h7:
-          \$1444  = \$signature__data$420 ;
+          \$1444  = \$signature__data$419 ;
     endcase
   end
   always @* begin
@@ -68938,21 +68934,21 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     (* full_case = 32'd1 *)
     casez (head_bank_2)
       3'h0:
-          \$1445  = \$signature__data$421 ;
+          \$1445  = \$signature__data$420 ;
       3'h1:
-          \$1445  = \$signature__data$422 ;
+          \$1445  = \$signature__data$421 ;
       3'h2:
-          \$1445  = \$signature__data$423 ;
+          \$1445  = \$signature__data$422 ;
       3'h3:
-          \$1445  = \$signature__data$424 ;
+          \$1445  = \$signature__data$423 ;
       3'h4:
-          \$1445  = \$signature__data$425 ;
+          \$1445  = \$signature__data$424 ;
       3'h5:
-          \$1445  = \$signature__data$426 ;
+          \$1445  = \$signature__data$425 ;
       3'h6:
-          \$1445  = \$signature__data$427 ;
+          \$1445  = \$signature__data$426 ;
       3'h7:
-          \$1445  = \$signature__data$428 ;
+          \$1445  = \$signature__data$427 ;
     endcase
   end
   always @* begin
@@ -68960,21 +68956,21 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     (* full_case = 32'd1 *)
     casez (head_bank_3)
       3'h0:
-          \$1446  = \$signature__data$429 ;
+          \$1446  = \$signature__data$428 ;
       3'h1:
-          \$1446  = \$signature__data$430 ;
+          \$1446  = \$signature__data$429 ;
       3'h2:
-          \$1446  = \$signature__data$431 ;
+          \$1446  = \$signature__data$430 ;
       3'h3:
-          \$1446  = \$signature__data$432 ;
+          \$1446  = \$signature__data$431 ;
       3'h4:
-          \$1446  = \$signature__data$433 ;
+          \$1446  = \$signature__data$432 ;
       3'h5:
-          \$1446  = \$signature__data$434 ;
+          \$1446  = \$signature__data$433 ;
       3'h6:
-          \$1446  = \$signature__data$435 ;
+          \$1446  = \$signature__data$434 ;
       3'h7:
-          \$1446  = \$signature__data$436 ;
+          \$1446  = \$signature__data$435 ;
     endcase
   end
   always @* begin
@@ -69891,140 +69887,145 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26541  = { log_kept_ge4, \$2524 , \$2522  };
+    \$26541  = \$1424 [31:0];
+    if (\$signal$397 ) begin
+      \$26541  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$26541  = 3'h0;
+      \$26541  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26542  = \$1424 [31:0];
-    if (\$signal$398 ) begin
-      \$26542  = 32'd0;
-    end
+    \$26542  = \$1435 ;
     if (aclk_rst) begin
-      \$26542  = 32'd0;
+      \$26542  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26543  = \$1435 ;
+    \$26543  = \$1436 [31:0];
+    if (\$signal$397 ) begin
+      \$26543  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$26543  = 3'h0;
+      \$26543  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26544  = \$1436 [31:0];
-    if (\$signal$398 ) begin
-      \$26544  = 32'd0;
-    end
-    if (aclk_rst) begin
-      \$26544  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26545  = head;
+    \$26544  = head;
     if (popped) begin
-      \$26545  = \$1437 [4:0];
+      \$26544  = \$1437 [4:0];
     end
     if (aclk_rst) begin
-      \$26545  = 5'h00;
+      \$26544  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26546  = \$1438 ;
+    \$26545  = \$1438 ;
     if (aclk_rst) begin
-      \$26546  = 1'h0;
+      \$26545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26547  = \$1450 ;
+    \$26546  = \$1450 ;
     if (aclk_rst) begin
-      \$26547  = 6'h00;
+      \$26546  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26548  = \$1451 ;
+    \$26547  = \$1451 ;
     if (aclk_rst) begin
-      \$26548  = 18'h00000;
+      \$26547  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26549  = \$1452 ;
+    \$26548  = \$1452 ;
+    if (aclk_rst) begin
+      \$26548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$26549  = samples_ev_grant;
     if (aclk_rst) begin
       \$26549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26550  = samples_ev_grant;
+    \$26550  = samples_lw_granted_1;
     if (aclk_rst) begin
       \$26550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26551  = samples_lw_granted_1;
+    \$26551  = \$1463 [10:0];
     if (aclk_rst) begin
-      \$26551  = 1'h0;
+      \$26551  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26552  = \$1463 [10:0];
+    \$26552  = samples_in_use;
     if (aclk_rst) begin
       \$26552  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26553  = samples_in_use;
+    \$26553  = \$1473 ;
     if (aclk_rst) begin
-      \$26553  = 11'h000;
+      \$26553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26554  = \$1473 ;
+    \$26554  = \$1479 ;
     if (aclk_rst) begin
       \$26554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26555  = \$1479 ;
-    if (aclk_rst) begin
-      \$26555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26556  = samples_high_water;
+    \$26555  = samples_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$398 ) begin
-      \$26556  = samples_in_use;
+    if (\$signal$397 ) begin
+      \$26555  = samples_in_use;
     end else begin
       if (samples_hw_grow) begin
-        \$26556  = samples_in_use_was;
+        \$26555  = samples_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$26556  = 11'h000;
+      \$26555  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$398 ) begin
+    if (\$signal$397 ) begin
+      \$26556  = 32'd0;
+    end else begin
+      \$26556  = \$1480 [31:0];
+    end
+    if (aclk_rst) begin
+      \$26556  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$397 ) begin
       \$26557  = 32'd0;
     end else begin
-      \$26557  = \$1480 [31:0];
+      \$26557  = \$1481 [31:0];
     end
     if (aclk_rst) begin
       \$26557  = 32'd0;
@@ -70033,10 +70034,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$398 ) begin
+    if (\$signal$397 ) begin
       \$26558  = 32'd0;
     end else begin
-      \$26558  = \$1481 [31:0];
+      \$26558  = \$1482 [31:0];
     end
     if (aclk_rst) begin
       \$26558  = 32'd0;
@@ -70045,10 +70046,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$398 ) begin
+    if (\$signal$397 ) begin
       \$26559  = 32'd0;
     end else begin
-      \$26559  = \$1482 [31:0];
+      \$26559  = \$1483 [31:0];
     end
     if (aclk_rst) begin
       \$26559  = 32'd0;
@@ -70056,94 +70057,94 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$398 ) begin
-      \$26560  = 32'd0;
-    end else begin
-      \$26560  = \$1483 [31:0];
-    end
+    \$26560  = \$1484 ;
     if (aclk_rst) begin
-      \$26560  = 32'd0;
+      \$26560  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26561  = \$1484 ;
+    \$26561  = \$1485 ;
     if (aclk_rst) begin
-      \$26561  = 18'h00000;
+      \$26561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26562  = \$1485 ;
+    \$26562  = calibration_ev_grant;
     if (aclk_rst) begin
       \$26562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26563  = calibration_ev_grant;
+    \$26563  = calibration_lw_granted_1;
     if (aclk_rst) begin
       \$26563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26564  = calibration_lw_granted_1;
+    \$26564  = \$1496 [4:0];
     if (aclk_rst) begin
-      \$26564  = 1'h0;
+      \$26564  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26565  = \$1496 [4:0];
+    \$26565  = calibration_in_use;
     if (aclk_rst) begin
       \$26565  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26566  = calibration_in_use;
+    \$26566  = \$1506 ;
     if (aclk_rst) begin
-      \$26566  = 5'h00;
+      \$26566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26567  = \$1506 ;
+    \$26567  = \$1512 ;
     if (aclk_rst) begin
       \$26567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26568  = \$1512 ;
-    if (aclk_rst) begin
-      \$26568  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26569  = calibration_high_water;
+    \$26568  = calibration_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$398 ) begin
-      \$26569  = calibration_in_use;
+    if (\$signal$397 ) begin
+      \$26568  = calibration_in_use;
     end else begin
       if (calibration_hw_grow) begin
-        \$26569  = calibration_in_use_was;
+        \$26568  = calibration_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$26569  = 5'h00;
+      \$26568  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$398 ) begin
+    if (\$signal$397 ) begin
+      \$26569  = 32'd0;
+    end else begin
+      \$26569  = \$1513 [31:0];
+    end
+    if (aclk_rst) begin
+      \$26569  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$397 ) begin
       \$26570  = 32'd0;
     end else begin
-      \$26570  = \$1513 [31:0];
+      \$26570  = \$1514 [31:0];
     end
     if (aclk_rst) begin
       \$26570  = 32'd0;
@@ -70152,10 +70153,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$398 ) begin
+    if (\$signal$397 ) begin
       \$26571  = 32'd0;
     end else begin
-      \$26571  = \$1514 [31:0];
+      \$26571  = \$1515 [31:0];
     end
     if (aclk_rst) begin
       \$26571  = 32'd0;
@@ -70164,10 +70165,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$398 ) begin
+    if (\$signal$397 ) begin
       \$26572  = 32'd0;
     end else begin
-      \$26572  = \$1515 [31:0];
+      \$26572  = \$1516 [31:0];
     end
     if (aclk_rst) begin
       \$26572  = 32'd0;
@@ -70176,10 +70177,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$398 ) begin
+    if (\$signal$397 ) begin
       \$26573  = 32'd0;
     end else begin
-      \$26573  = \$1516 [31:0];
+      \$26573  = \$1519 [31:0];
     end
     if (aclk_rst) begin
       \$26573  = 32'd0;
@@ -70188,10 +70189,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$398 ) begin
+    if (\$signal$397 ) begin
       \$26574  = 32'd0;
     end else begin
-      \$26574  = \$1519 [31:0];
+      \$26574  = \$1522 [31:0];
     end
     if (aclk_rst) begin
       \$26574  = 32'd0;
@@ -70199,373 +70200,368 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$398 ) begin
-      \$26575  = 32'd0;
-    end else begin
-      \$26575  = \$1522 [31:0];
-    end
+    \$26575  = \$1527 ;
     if (aclk_rst) begin
-      \$26575  = 32'd0;
+      \$26575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26576  = \$1527 ;
-    if (aclk_rst) begin
-      \$26576  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26577  = alloc_queue_head;
+    \$26576  = alloc_queue_head;
     if (\$1530 ) begin
-      \$26577  = \$1531 ;
+      \$26576  = \$1531 ;
     end
     if (aclk_rst) begin
-      \$26577  = 13'h0000;
+      \$26576  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26578  = alloc_queue_rd;
+    \$26577  = alloc_queue_rd;
     if (\$1535 ) begin
-      \$26578  = alloc_queue_rd_next;
+      \$26577  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$26578  = 4'h0;
+      \$26577  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26579  = alloc_queue_rd_next;
+    \$26578  = alloc_queue_rd_next;
     if (\$1535 ) begin
-      \$26579  = \$1536 [3:0];
+      \$26578  = \$1536 [3:0];
     end
     if (aclk_rst) begin
-      \$26579  = 4'h1;
+      \$26578  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26580  = alloc_queue_wr;
+    \$26579  = alloc_queue_wr;
     if (\$1540 ) begin
-      \$26580  = alloc_queue_wr_next;
+      \$26579  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$26580  = 4'h0;
+      \$26579  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26581  = alloc_queue_wr_next;
+    \$26580  = alloc_queue_wr_next;
     if (\$1540 ) begin
-      \$26581  = \$1541 [3:0];
+      \$26580  = \$1541 [3:0];
     end
     if (aclk_rst) begin
-      \$26581  = 4'h1;
+      \$26580  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26582 [0] = \$1552 ;
-    \$26582 [1] = \$1563 ;
-    \$26582 [2] = \$1574 ;
-    \$26582 [3] = \$1585 ;
-    \$26582 [4] = \$1596 ;
-    \$26582 [5] = \$1607 ;
-    \$26582 [6] = \$1618 ;
-    \$26582 [7] = \$1629 ;
-    \$26582 [8] = \$1640 ;
+    \$26581 [0] = \$1552 ;
+    \$26581 [1] = \$1563 ;
+    \$26581 [2] = \$1574 ;
+    \$26581 [3] = \$1585 ;
+    \$26581 [4] = \$1596 ;
+    \$26581 [5] = \$1607 ;
+    \$26581 [6] = \$1618 ;
+    \$26581 [7] = \$1629 ;
+    \$26581 [8] = \$1640 ;
     if (aclk_rst) begin
-      \$26582  = 9'h000;
+      \$26581  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26583 [0] = \$1646 ;
-    \$26583 [1] = \$1652 ;
-    \$26583 [2] = \$1658 ;
-    \$26583 [3] = \$1664 ;
-    \$26583 [4] = \$1670 ;
-    \$26583 [5] = \$1676 ;
-    \$26583 [6] = \$1682 ;
-    \$26583 [7] = \$1688 ;
-    \$26583 [8] = \$1694 ;
-    \$26583 [9] = \$1700 ;
+    \$26582 [0] = \$1646 ;
+    \$26582 [1] = \$1652 ;
+    \$26582 [2] = \$1658 ;
+    \$26582 [3] = \$1664 ;
+    \$26582 [4] = \$1670 ;
+    \$26582 [5] = \$1676 ;
+    \$26582 [6] = \$1682 ;
+    \$26582 [7] = \$1688 ;
+    \$26582 [8] = \$1694 ;
+    \$26582 [9] = \$1700 ;
     if (aclk_rst) begin
-      \$26583  = 10'h000;
+      \$26582  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26584  = \$1709 ;
+    \$26583  = \$1709 ;
+    if (aclk_rst) begin
+      \$26583  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$26584  = \$1728 ;
     if (aclk_rst) begin
       \$26584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26585  = \$1728 ;
+    \$26585  = { \$1731 , \$1729 [0] };
     if (aclk_rst) begin
-      \$26585  = 1'h0;
+      \$26585  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26586  = { \$1731 , \$1729 [0] };
+    \$26586  = \$1736 [0];
     if (aclk_rst) begin
-      \$26586  = 13'h0000;
+      \$26586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26587  = \$1736 [0];
+    \$26587  = \$1736 [12:1];
     if (aclk_rst) begin
-      \$26587  = 1'h0;
+      \$26587  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26588  = \$1736 [12:1];
+    \$26588  = r1_valid;
     if (aclk_rst) begin
-      \$26588  = 12'h000;
+      \$26588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26589  = r1_valid;
+    \$26589  = \$1917 ;
     if (aclk_rst) begin
-      \$26589  = 1'h0;
+      \$26589  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26590  = \$1917 ;
+    \$26590 [0] = \$1932 ;
+    \$26590 [1] = \$1942 ;
+    \$26590 [2] = \$1985 ;
+    \$26590 [3] = \$2028 ;
     if (aclk_rst) begin
-      \$26590  = 32'd0;
+      \$26590  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26591 [0] = \$1932 ;
-    \$26591 [1] = \$1942 ;
-    \$26591 [2] = \$1985 ;
-    \$26591 [3] = \$2028 ;
+    \$26591  = \$1939 ;
     if (aclk_rst) begin
-      \$26591  = 4'h0;
+      \$26591  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26592  = \$1939 ;
+    \$26592  = \$1971 ;
     if (aclk_rst) begin
       \$26592  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26593  = \$1971 ;
+    \$26593  = \$2014 ;
     if (aclk_rst) begin
       \$26593  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26594  = \$2014 ;
+    \$26594  = bus__w_req;
     if (aclk_rst) begin
-      \$26594  = 32'd0;
+      \$26594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26595  = bus__w_req;
+    \$26595  = \$2091 [0];
     if (aclk_rst) begin
       \$26595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26596  = \$2091 [0];
+    \$26596  = { w0_calibration_is, w0_samples_is };
     if (aclk_rst) begin
-      \$26596  = 1'h0;
+      \$26596  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26597  = { w0_calibration_is, w0_samples_is };
+    \$26597  = { \$2093 , \$2092  };
     if (aclk_rst) begin
       \$26597  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26598  = { \$2093 , \$2092  };
+    \$26598  = \$2094 [22:19];
     if (aclk_rst) begin
-      \$26598  = 2'h0;
+      \$26598  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26599  = \$2094 [22:19];
+    \$26599  = \$2097 [31:0];
     if (aclk_rst) begin
-      \$26599  = 4'h0;
+      \$26599  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26600  = \$2097 [31:0];
+    \$26600  = \$2100 [31:0];
     if (aclk_rst) begin
       \$26600  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26601  = \$2100 [31:0];
-    if (aclk_rst) begin
-      \$26601  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26602  = command_queue_head;
+    \$26601  = command_queue_head;
     if (\$2103 ) begin
-      \$26602  = \$2104 ;
+      \$26601  = \$2104 ;
     end
     if (aclk_rst) begin
-      \$26602  = 43'h00000000000;
+      \$26601  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26603  = command_queue_rd;
+    \$26602  = command_queue_rd;
     if (\$2108 ) begin
-      \$26603  = command_queue_rd_next;
+      \$26602  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$26603  = 4'h0;
+      \$26602  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26604  = command_queue_rd_next;
+    \$26603  = command_queue_rd_next;
     if (\$2108 ) begin
-      \$26604  = \$2109 [3:0];
+      \$26603  = \$2109 [3:0];
     end
     if (aclk_rst) begin
-      \$26604  = 4'h1;
+      \$26603  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26605  = command_queue_wr;
+    \$26604  = command_queue_wr;
     if (\$2113 ) begin
-      \$26605  = command_queue_wr_next;
+      \$26604  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$26605  = 4'h0;
+      \$26604  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26606  = command_queue_wr_next;
+    \$26605  = command_queue_wr_next;
     if (\$2113 ) begin
-      \$26606  = \$2114 [3:0];
+      \$26605  = \$2114 [3:0];
     end
     if (aclk_rst) begin
-      \$26606  = 4'h1;
+      \$26605  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26607 [0] = \$2125 ;
-    \$26607 [1] = \$2136 ;
-    \$26607 [2] = \$2147 ;
-    \$26607 [3] = \$2158 ;
-    \$26607 [4] = \$2169 ;
-    \$26607 [5] = \$2180 ;
-    \$26607 [6] = \$2191 ;
-    \$26607 [7] = \$2202 ;
-    \$26607 [8] = \$2213 ;
+    \$26606 [0] = \$2125 ;
+    \$26606 [1] = \$2136 ;
+    \$26606 [2] = \$2147 ;
+    \$26606 [3] = \$2158 ;
+    \$26606 [4] = \$2169 ;
+    \$26606 [5] = \$2180 ;
+    \$26606 [6] = \$2191 ;
+    \$26606 [7] = \$2202 ;
+    \$26606 [8] = \$2213 ;
     if (aclk_rst) begin
-      \$26607  = 9'h000;
+      \$26606  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26608 [0] = \$2219 ;
-    \$26608 [1] = \$2225 ;
-    \$26608 [2] = \$2231 ;
-    \$26608 [3] = \$2237 ;
-    \$26608 [4] = \$2243 ;
-    \$26608 [5] = \$2249 ;
-    \$26608 [6] = \$2255 ;
-    \$26608 [7] = \$2261 ;
-    \$26608 [8] = \$2267 ;
-    \$26608 [9] = \$2273 ;
+    \$26607 [0] = \$2219 ;
+    \$26607 [1] = \$2225 ;
+    \$26607 [2] = \$2231 ;
+    \$26607 [3] = \$2237 ;
+    \$26607 [4] = \$2243 ;
+    \$26607 [5] = \$2249 ;
+    \$26607 [6] = \$2255 ;
+    \$26607 [7] = \$2261 ;
+    \$26607 [8] = \$2267 ;
+    \$26607 [9] = \$2273 ;
     if (aclk_rst) begin
-      \$26608  = 10'h000;
+      \$26607  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26609  = \$2276 ;
+    \$26608  = \$2276 ;
     if (aclk_rst) begin
-      \$26609  = 1'h0;
+      \$26608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26610  = \$2278 ;
+    \$26609  = \$2278 ;
     if (aclk_rst) begin
-      \$26610  = 4'h0;
+      \$26609  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26611  = \$2280 ;
+    \$26610  = \$2280 ;
+    if (aclk_rst) begin
+      \$26610  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
+    \$26611  = \$2282 ;
     if (aclk_rst) begin
       \$26611  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26612  = \$2282 ;
+    \$26612  = \$2284 ;
     if (aclk_rst) begin
-      \$26612  = 8'h00;
+      \$26612  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26613  = \$2284 ;
+    \$26613  = \$2285 ;
     if (aclk_rst) begin
-      \$26613  = 16'h0000;
+      \$26613  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26614  = \$2285 ;
+    \$26614  = \$2287 ;
     if (aclk_rst) begin
-      \$26614  = 32'd0;
+      \$26614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26615  = \$2287 ;
+    \$26615  = \$2288 ;
     if (aclk_rst) begin
-      \$26615  = 1'h0;
+      \$26615  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26616  = \$2288 ;
+    \$26616  = \$2290 ;
     if (aclk_rst) begin
-      \$26616  = 4'h0;
+      \$26616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26617  = \$2290 ;
+    \$26617  = \$signal$594 ;
     if (aclk_rst) begin
       \$26617  = 1'h0;
     end
@@ -70574,199 +70570,192 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
     \$26618  = \$signal$595 ;
     if (aclk_rst) begin
-      \$26618  = 1'h0;
+      \$26618  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26619  = \$signal$596 ;
+    \$26619  = w1_data;
     if (aclk_rst) begin
-      \$26619  = 4'h0;
+      \$26619  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26620  = w1_data;
+    \$26620  = \$2298 ;
     if (aclk_rst) begin
-      \$26620  = 32'd0;
+      \$26620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26621  = \$2298 ;
+    \$26621  = \$2306 ;
     if (aclk_rst) begin
       \$26621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26622  = \$2306 ;
+    \$26622  = \$2314 ;
     if (aclk_rst) begin
       \$26622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26623  = \$2314 ;
+    \$26623  = \$2322 ;
     if (aclk_rst) begin
       \$26623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26624  = \$2322 ;
+    \$26624  = \$2330 ;
     if (aclk_rst) begin
       \$26624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26625  = \$2330 ;
+    \$26625  = \$2338 ;
     if (aclk_rst) begin
       \$26625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26626  = \$2338 ;
+    \$26626  = \$2346 ;
     if (aclk_rst) begin
       \$26626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26627  = \$2346 ;
+    \$26627  = \$2354 ;
     if (aclk_rst) begin
       \$26627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26628  = \$2354 ;
+    \$26628  = \$2362 ;
     if (aclk_rst) begin
       \$26628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26629  = \$2362 ;
+    \$26629  = \$2370 ;
     if (aclk_rst) begin
       \$26629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26630  = \$2370 ;
+    \$26630  = \$2378 ;
     if (aclk_rst) begin
       \$26630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26631  = \$2378 ;
+    \$26631  = \$2386 ;
     if (aclk_rst) begin
       \$26631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26632  = \$2386 ;
+    \$26632  = \$2435 [6];
     if (aclk_rst) begin
       \$26632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26633  = \$2435 [6];
+    \$26633  = \$2484 [6];
     if (aclk_rst) begin
       \$26633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26634  = \$2484 [6];
+    \$26634  = \$2487 ;
     if (aclk_rst) begin
       \$26634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26635  = \$2487 ;
+    \$26635  = \$2489 ;
     if (aclk_rst) begin
       \$26635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26636  = \$2489 ;
+    \$26636  = \$2492 ;
     if (aclk_rst) begin
-      \$26636  = 1'h0;
+      \$26636  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26637  = \$2492 ;
+    \$26637  = irq_enable;
+    if (\$2494 ) begin
+      \$26637  = \$signal$599 [5:0];
+    end
     if (aclk_rst) begin
       \$26637  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26638  = irq_enable;
-    if (\$2494 ) begin
-      \$26638  = \$signal$600 [5:0];
+    \$26638  = guard_lock_on;
+    if (\$2496 ) begin
+      \$26638  = \$signal$599 [0];
     end
     if (aclk_rst) begin
-      \$26638  = 6'h00;
+      \$26638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26639  = guard_lock_on;
-    if (\$2496 ) begin
-      \$26639  = \$signal$600 [0];
-    end
+    \$26639  = \$2499 ;
     if (aclk_rst) begin
       \$26639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26640  = \$2499 ;
+    \$26640  = samples_low_water;
+    if (\$2501 ) begin
+      \$26640 [7:0] = \$signal$599 [7:0];
+    end
+    if (\$2503 ) begin
+      \$26640 [15:8] = \$signal$599 [15:8];
+    end
+    if (\$2505 ) begin
+      \$26640 [16] = \$signal$599 [16];
+    end
     if (aclk_rst) begin
-      \$26640  = 1'h0;
+      \$26640  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26641  = samples_low_water;
-    if (\$2501 ) begin
-      \$26641 [7:0] = \$signal$600 [7:0];
+    \$26641  = calibration_low_water;
+    if (\$2507 ) begin
+      \$26641 [7:0] = \$signal$599 [7:0];
     end
-    if (\$2503 ) begin
-      \$26641 [15:8] = \$signal$600 [15:8];
+    if (\$2509 ) begin
+      \$26641 [15:8] = \$signal$599 [15:8];
     end
-    if (\$2505 ) begin
-      \$26641 [16] = \$signal$600 [16];
+    if (\$2511 ) begin
+      \$26641 [16] = \$signal$599 [16];
     end
     if (aclk_rst) begin
       \$26641  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$129 ) begin end
-    \$26642  = calibration_low_water;
-    if (\$2507 ) begin
-      \$26642 [7:0] = \$signal$600 [7:0];
-    end
-    if (\$2509 ) begin
-      \$26642 [15:8] = \$signal$600 [15:8];
-    end
-    if (\$2511 ) begin
-      \$26642 [16] = \$signal$600 [16];
-    end
-    if (aclk_rst) begin
-      \$26642  = 17'h00000;
     end
   end
   assign rsp_grant_err = \port$30297$0 [4:1];
@@ -70787,142 +70776,142 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign rsp_flushed_ok = \port$30312$0 [0];
   assign space_under = { \$26142 [6], \$26142  };
   assign \$signal$394  = { log_kept_ge4, \$2524 , \$2522  };
-  assign \$signal$439  = { e1_access, low_water_hit, \$26146 , \$26145 , e1_exhausted, \$26144  };
-  assign \$signal$489  = alloc_queue_w_data;
+  assign \$signal$438  = { e1_access, low_water_hit, \$26146 , \$26145 , e1_exhausted, \$26144  };
+  assign \$signal$488  = alloc_queue_w_data;
   assign bus__w_strb_queued = \port$30425$0 [35:32];
   assign bus__w_data_queued = \port$30425$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$562 , \$26292 , \$26290 [2], \$26287 [2], \$26284 [2], \$26281 [2], \$26278 [2], \$26275 [2], \$26272 [2], \$26269 [2], \$26266 [2], \$26263 [2], \$26260 [2], \$26257 [2], \$26254 [2], \$26251 [2], \$26248 [2], \$26245 [2], \$26242 [2], \$26239 [2], \$26236 [2], \$26233 [2], \$26230 [2], \$26227 [2], \$26224 [2], \$26221 [2], \$26218 [2], \$26215 [2], \$26212 [2], \$26209 [2], \$26206 [2], \$26203 [2], \$26200 [2], \$26197 [2], w1_is_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$561 , \$26292 , \$26290 [2], \$26287 [2], \$26284 [2], \$26281 [2], \$26278 [2], \$26275 [2], \$26272 [2], \$26269 [2], \$26266 [2], \$26263 [2], \$26260 [2], \$26257 [2], \$26254 [2], \$26251 [2], \$26248 [2], \$26245 [2], \$26242 [2], \$26239 [2], \$26236 [2], \$26233 [2], \$26230 [2], \$26227 [2], \$26224 [2], \$26221 [2], \$26218 [2], \$26215 [2], \$26212 [2], \$26209 [2], \$26206 [2], \$26203 [2], \$26200 [2], \$26197 [2], w1_is_flush };
   assign \$signature__addr  = log_bank0_0_wrow;
-  assign \$signature__data$618  = { \$2713 [5], \$2707 [5], \$2701 [5], \$2695 [5], \$2689 [5], \$2683 [5], \$2677 [5], \$2671 [5], \$2665 [5], \$2659 [5], \$2653 [5], \$2647 [5], \$2641 [5], \$2635 [5], \$2629 [5], \$2623 [5], \$2617 [5], \$2611 [5], \$2605 [5], \$2599 [5], \$2593 [5], \$2587 [5], \$2581 [5], \$2575 [5], \$2569 [5], \$2563 [5], \$2557 [5], \$2551 [5], \$2545 [5], \$2539 [5] };
+  assign \$signature__data$617  = { \$2713 [5], \$2707 [5], \$2701 [5], \$2695 [5], \$2689 [5], \$2683 [5], \$2677 [5], \$2671 [5], \$2665 [5], \$2659 [5], \$2653 [5], \$2647 [5], \$2641 [5], \$2635 [5], \$2629 [5], \$2623 [5], \$2617 [5], \$2611 [5], \$2605 [5], \$2599 [5], \$2593 [5], \$2587 [5], \$2581 [5], \$2575 [5], \$2569 [5], \$2563 [5], \$2557 [5], \$2551 [5], \$2545 [5], \$2539 [5] };
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$620  = log_bank0_0_rrow;
-  assign \$signature__addr$621  = log_bank0_1_wrow;
-  assign \$signature__data$622  = { \$3619 [5], \$3613 [5], \$3607 [5], \$3601 [5], \$3595 [5], \$3589 [5], \$3583 [5], \$3577 [5], \$3571 [5], \$3565 [5], \$3559 [5], \$3553 [5], \$3547 [5], \$3541 [5], \$3535 [5], \$3529 [5], \$3523 [5], \$3517 [5], \$3511 [5], \$3505 [5], \$3499 [5], \$3493 [5], \$3487 [5], \$3481 [5], \$3475 [5], \$3469 [5], \$3463 [5], \$3457 [5], \$3451 [5], \$3445 [5] };
-  assign \$signature__en$623  = log_bank0_wen;
-  assign \$signature__addr$624  = log_bank0_1_rrow;
-  assign \$signature__addr$625  = log_bank0_2_wrow;
-  assign \$signature__data$626  = { \$4525 [5], \$4519 [5], \$4513 [5], \$4507 [5], \$4501 [5], \$4495 [5], \$4489 [5], \$4483 [5], \$4477 [5], \$4471 [5], \$4465 [5], \$4459 [5], \$4453 [5], \$4447 [5], \$4441 [5], \$4435 [5], \$4429 [5], \$4423 [5], \$4417 [5], \$4411 [5], \$4405 [5], \$4399 [5], \$4393 [5], \$4387 [5], \$4381 [5], \$4375 [5], \$4369 [5], \$4363 [5], \$4357 [5], \$4351 [5] };
-  assign \$signature__en$627  = log_bank0_wen;
-  assign \$signature__addr$628  = log_bank0_2_rrow;
-  assign \$signature__addr$629  = log_bank0_3_wrow;
-  assign \$signature__data$630  = { \$5437 [5], \$5431 [5], \$5425 [5], \$5419 [5], \$5413 [5], \$5407 [5], \$5401 [5], \$5395 [5], \$5389 [5], \$5383 [5], \$5377 [5], \$5371 [5], \$5365 [5], \$5359 [5], \$5353 [5], \$5347 [5], \$5341 [5], \$5335 [5], \$5329 [5], \$5323 [5], \$5317 [5], \$5311 [5], \$5305 [5], \$5299 [5], \$5293 [5], \$5287 [5], \$5281 [5], \$5275 [5], \$5269 [5], \$5263 [5], \$5257 [5] };
-  assign \$signature__en$631  = log_bank0_wen;
-  assign \$signature__addr$632  = log_bank0_3_rrow;
-  assign \$signature__addr$633  = log_bank1_0_wrow;
-  assign \$signature__data$634  = { \$5625 [5], \$5619 [5], \$5613 [5], \$5607 [5], \$5601 [5], \$5595 [5], \$5589 [5], \$5583 [5], \$5577 [5], \$5571 [5], \$5565 [5], \$5559 [5], \$5553 [5], \$5547 [5], \$5541 [5], \$5535 [5], \$5529 [5], \$5523 [5], \$5517 [5], \$5511 [5], \$5505 [5], \$5499 [5], \$5493 [5], \$5487 [5], \$5481 [5], \$5475 [5], \$5469 [5], \$5463 [5], \$5457 [5], \$5451 [5] };
-  assign \$signature__en$635  = log_bank1_wen;
-  assign \$signature__addr$636  = log_bank1_0_rrow;
-  assign \$signature__addr$637  = log_bank1_1_wrow;
-  assign \$signature__data$638  = { \$6531 [5], \$6525 [5], \$6519 [5], \$6513 [5], \$6507 [5], \$6501 [5], \$6495 [5], \$6489 [5], \$6483 [5], \$6477 [5], \$6471 [5], \$6465 [5], \$6459 [5], \$6453 [5], \$6447 [5], \$6441 [5], \$6435 [5], \$6429 [5], \$6423 [5], \$6417 [5], \$6411 [5], \$6405 [5], \$6399 [5], \$6393 [5], \$6387 [5], \$6381 [5], \$6375 [5], \$6369 [5], \$6363 [5], \$6357 [5] };
-  assign \$signature__en$639  = log_bank1_wen;
-  assign \$signature__addr$640  = log_bank1_1_rrow;
-  assign \$signature__addr$641  = log_bank1_2_wrow;
-  assign \$signature__data$642  = { \$7437 [5], \$7431 [5], \$7425 [5], \$7419 [5], \$7413 [5], \$7407 [5], \$7401 [5], \$7395 [5], \$7389 [5], \$7383 [5], \$7377 [5], \$7371 [5], \$7365 [5], \$7359 [5], \$7353 [5], \$7347 [5], \$7341 [5], \$7335 [5], \$7329 [5], \$7323 [5], \$7317 [5], \$7311 [5], \$7305 [5], \$7299 [5], \$7293 [5], \$7287 [5], \$7281 [5], \$7275 [5], \$7269 [5], \$7263 [5] };
-  assign \$signature__en$643  = log_bank1_wen;
-  assign \$signature__addr$644  = log_bank1_2_rrow;
-  assign \$signature__addr$645  = log_bank1_3_wrow;
-  assign \$signature__data$646  = { \$8349 [5], \$8343 [5], \$8337 [5], \$8331 [5], \$8325 [5], \$8319 [5], \$8313 [5], \$8307 [5], \$8301 [5], \$8295 [5], \$8289 [5], \$8283 [5], \$8277 [5], \$8271 [5], \$8265 [5], \$8259 [5], \$8253 [5], \$8247 [5], \$8241 [5], \$8235 [5], \$8229 [5], \$8223 [5], \$8217 [5], \$8211 [5], \$8205 [5], \$8199 [5], \$8193 [5], \$8187 [5], \$8181 [5], \$8175 [5], \$8169 [5] };
-  assign \$signature__en$647  = log_bank1_wen;
-  assign \$signature__addr$648  = log_bank1_3_rrow;
-  assign \$signature__addr$649  = log_bank2_0_wrow;
-  assign \$signature__data$650  = { \$8537 [5], \$8531 [5], \$8525 [5], \$8519 [5], \$8513 [5], \$8507 [5], \$8501 [5], \$8495 [5], \$8489 [5], \$8483 [5], \$8477 [5], \$8471 [5], \$8465 [5], \$8459 [5], \$8453 [5], \$8447 [5], \$8441 [5], \$8435 [5], \$8429 [5], \$8423 [5], \$8417 [5], \$8411 [5], \$8405 [5], \$8399 [5], \$8393 [5], \$8387 [5], \$8381 [5], \$8375 [5], \$8369 [5], \$8363 [5] };
-  assign \$signature__en$651  = log_bank2_wen;
-  assign \$signature__addr$652  = log_bank2_0_rrow;
-  assign \$signature__addr$653  = log_bank2_1_wrow;
-  assign \$signature__data$654  = { \$9443 [5], \$9437 [5], \$9431 [5], \$9425 [5], \$9419 [5], \$9413 [5], \$9407 [5], \$9401 [5], \$9395 [5], \$9389 [5], \$9383 [5], \$9377 [5], \$9371 [5], \$9365 [5], \$9359 [5], \$9353 [5], \$9347 [5], \$9341 [5], \$9335 [5], \$9329 [5], \$9323 [5], \$9317 [5], \$9311 [5], \$9305 [5], \$9299 [5], \$9293 [5], \$9287 [5], \$9281 [5], \$9275 [5], \$9269 [5] };
-  assign \$signature__en$655  = log_bank2_wen;
-  assign \$signature__addr$656  = log_bank2_1_rrow;
-  assign \$signature__addr$657  = log_bank2_2_wrow;
-  assign \$signature__data$658  = { \$10349 [5], \$10343 [5], \$10337 [5], \$10331 [5], \$10325 [5], \$10319 [5], \$10313 [5], \$10307 [5], \$10301 [5], \$10295 [5], \$10289 [5], \$10283 [5], \$10277 [5], \$10271 [5], \$10265 [5], \$10259 [5], \$10253 [5], \$10247 [5], \$10241 [5], \$10235 [5], \$10229 [5], \$10223 [5], \$10217 [5], \$10211 [5], \$10205 [5], \$10199 [5], \$10193 [5], \$10187 [5], \$10181 [5], \$10175 [5] };
-  assign \$signature__en$659  = log_bank2_wen;
-  assign \$signature__addr$660  = log_bank2_2_rrow;
-  assign \$signature__addr$661  = log_bank2_3_wrow;
-  assign \$signature__data$662  = { \$11261 [5], \$11255 [5], \$11249 [5], \$11243 [5], \$11237 [5], \$11231 [5], \$11225 [5], \$11219 [5], \$11213 [5], \$11207 [5], \$11201 [5], \$11195 [5], \$11189 [5], \$11183 [5], \$11177 [5], \$11171 [5], \$11165 [5], \$11159 [5], \$11153 [5], \$11147 [5], \$11141 [5], \$11135 [5], \$11129 [5], \$11123 [5], \$11117 [5], \$11111 [5], \$11105 [5], \$11099 [5], \$11093 [5], \$11087 [5], \$11081 [5] };
-  assign \$signature__en$663  = log_bank2_wen;
-  assign \$signature__addr$664  = log_bank2_3_rrow;
-  assign \$signature__addr$665  = log_bank3_0_wrow;
-  assign \$signature__data$666  = { \$11449 [5], \$11443 [5], \$11437 [5], \$11431 [5], \$11425 [5], \$11419 [5], \$11413 [5], \$11407 [5], \$11401 [5], \$11395 [5], \$11389 [5], \$11383 [5], \$11377 [5], \$11371 [5], \$11365 [5], \$11359 [5], \$11353 [5], \$11347 [5], \$11341 [5], \$11335 [5], \$11329 [5], \$11323 [5], \$11317 [5], \$11311 [5], \$11305 [5], \$11299 [5], \$11293 [5], \$11287 [5], \$11281 [5], \$11275 [5] };
-  assign \$signature__en$667  = log_bank3_wen;
-  assign \$signature__addr$668  = log_bank3_0_rrow;
-  assign \$signature__addr$669  = log_bank3_1_wrow;
-  assign \$signature__data$670  = { \$12355 [5], \$12349 [5], \$12343 [5], \$12337 [5], \$12331 [5], \$12325 [5], \$12319 [5], \$12313 [5], \$12307 [5], \$12301 [5], \$12295 [5], \$12289 [5], \$12283 [5], \$12277 [5], \$12271 [5], \$12265 [5], \$12259 [5], \$12253 [5], \$12247 [5], \$12241 [5], \$12235 [5], \$12229 [5], \$12223 [5], \$12217 [5], \$12211 [5], \$12205 [5], \$12199 [5], \$12193 [5], \$12187 [5], \$12181 [5] };
-  assign \$signature__en$671  = log_bank3_wen;
-  assign \$signature__addr$672  = log_bank3_1_rrow;
-  assign \$signature__addr$673  = log_bank3_2_wrow;
-  assign \$signature__data$674  = { \$13261 [5], \$13255 [5], \$13249 [5], \$13243 [5], \$13237 [5], \$13231 [5], \$13225 [5], \$13219 [5], \$13213 [5], \$13207 [5], \$13201 [5], \$13195 [5], \$13189 [5], \$13183 [5], \$13177 [5], \$13171 [5], \$13165 [5], \$13159 [5], \$13153 [5], \$13147 [5], \$13141 [5], \$13135 [5], \$13129 [5], \$13123 [5], \$13117 [5], \$13111 [5], \$13105 [5], \$13099 [5], \$13093 [5], \$13087 [5] };
-  assign \$signature__en$675  = log_bank3_wen;
-  assign \$signature__addr$676  = log_bank3_2_rrow;
-  assign \$signature__addr$677  = log_bank3_3_wrow;
-  assign \$signature__data$678  = { \$14173 [5], \$14167 [5], \$14161 [5], \$14155 [5], \$14149 [5], \$14143 [5], \$14137 [5], \$14131 [5], \$14125 [5], \$14119 [5], \$14113 [5], \$14107 [5], \$14101 [5], \$14095 [5], \$14089 [5], \$14083 [5], \$14077 [5], \$14071 [5], \$14065 [5], \$14059 [5], \$14053 [5], \$14047 [5], \$14041 [5], \$14035 [5], \$14029 [5], \$14023 [5], \$14017 [5], \$14011 [5], \$14005 [5], \$13999 [5], \$13993 [5] };
-  assign \$signature__en$679  = log_bank3_wen;
-  assign \$signature__addr$680  = log_bank3_3_rrow;
-  assign \$signature__addr$681  = log_bank4_0_wrow;
-  assign \$signature__data$682  = { \$14361 [5], \$14355 [5], \$14349 [5], \$14343 [5], \$14337 [5], \$14331 [5], \$14325 [5], \$14319 [5], \$14313 [5], \$14307 [5], \$14301 [5], \$14295 [5], \$14289 [5], \$14283 [5], \$14277 [5], \$14271 [5], \$14265 [5], \$14259 [5], \$14253 [5], \$14247 [5], \$14241 [5], \$14235 [5], \$14229 [5], \$14223 [5], \$14217 [5], \$14211 [5], \$14205 [5], \$14199 [5], \$14193 [5], \$14187 [5] };
-  assign \$signature__en$683  = log_bank4_wen;
-  assign \$signature__addr$684  = log_bank4_0_rrow;
-  assign \$signature__addr$685  = log_bank4_1_wrow;
-  assign \$signature__data$686  = { \$15267 [5], \$15261 [5], \$15255 [5], \$15249 [5], \$15243 [5], \$15237 [5], \$15231 [5], \$15225 [5], \$15219 [5], \$15213 [5], \$15207 [5], \$15201 [5], \$15195 [5], \$15189 [5], \$15183 [5], \$15177 [5], \$15171 [5], \$15165 [5], \$15159 [5], \$15153 [5], \$15147 [5], \$15141 [5], \$15135 [5], \$15129 [5], \$15123 [5], \$15117 [5], \$15111 [5], \$15105 [5], \$15099 [5], \$15093 [5] };
-  assign \$signature__en$687  = log_bank4_wen;
-  assign \$signature__addr$688  = log_bank4_1_rrow;
-  assign \$signature__addr$689  = log_bank4_2_wrow;
-  assign \$signature__data$690  = { \$16173 [5], \$16167 [5], \$16161 [5], \$16155 [5], \$16149 [5], \$16143 [5], \$16137 [5], \$16131 [5], \$16125 [5], \$16119 [5], \$16113 [5], \$16107 [5], \$16101 [5], \$16095 [5], \$16089 [5], \$16083 [5], \$16077 [5], \$16071 [5], \$16065 [5], \$16059 [5], \$16053 [5], \$16047 [5], \$16041 [5], \$16035 [5], \$16029 [5], \$16023 [5], \$16017 [5], \$16011 [5], \$16005 [5], \$15999 [5] };
-  assign \$signature__en$691  = log_bank4_wen;
-  assign \$signature__addr$692  = log_bank4_2_rrow;
-  assign \$signature__addr$693  = log_bank4_3_wrow;
-  assign \$signature__data$694  = { \$17085 [5], \$17079 [5], \$17073 [5], \$17067 [5], \$17061 [5], \$17055 [5], \$17049 [5], \$17043 [5], \$17037 [5], \$17031 [5], \$17025 [5], \$17019 [5], \$17013 [5], \$17007 [5], \$17001 [5], \$16995 [5], \$16989 [5], \$16983 [5], \$16977 [5], \$16971 [5], \$16965 [5], \$16959 [5], \$16953 [5], \$16947 [5], \$16941 [5], \$16935 [5], \$16929 [5], \$16923 [5], \$16917 [5], \$16911 [5], \$16905 [5] };
-  assign \$signature__en$695  = log_bank4_wen;
-  assign \$signature__addr$696  = log_bank4_3_rrow;
-  assign \$signature__addr$697  = log_bank5_0_wrow;
-  assign \$signature__data$698  = { \$17273 [5], \$17267 [5], \$17261 [5], \$17255 [5], \$17249 [5], \$17243 [5], \$17237 [5], \$17231 [5], \$17225 [5], \$17219 [5], \$17213 [5], \$17207 [5], \$17201 [5], \$17195 [5], \$17189 [5], \$17183 [5], \$17177 [5], \$17171 [5], \$17165 [5], \$17159 [5], \$17153 [5], \$17147 [5], \$17141 [5], \$17135 [5], \$17129 [5], \$17123 [5], \$17117 [5], \$17111 [5], \$17105 [5], \$17099 [5] };
-  assign \$signature__en$699  = log_bank5_wen;
-  assign \$signature__addr$700  = log_bank5_0_rrow;
-  assign \$signature__addr$701  = log_bank5_1_wrow;
-  assign \$signature__data$702  = { \$18179 [5], \$18173 [5], \$18167 [5], \$18161 [5], \$18155 [5], \$18149 [5], \$18143 [5], \$18137 [5], \$18131 [5], \$18125 [5], \$18119 [5], \$18113 [5], \$18107 [5], \$18101 [5], \$18095 [5], \$18089 [5], \$18083 [5], \$18077 [5], \$18071 [5], \$18065 [5], \$18059 [5], \$18053 [5], \$18047 [5], \$18041 [5], \$18035 [5], \$18029 [5], \$18023 [5], \$18017 [5], \$18011 [5], \$18005 [5] };
-  assign \$signature__en$703  = log_bank5_wen;
-  assign \$signature__addr$704  = log_bank5_1_rrow;
-  assign \$signature__addr$705  = log_bank5_2_wrow;
-  assign \$signature__data$706  = { \$19085 [5], \$19079 [5], \$19073 [5], \$19067 [5], \$19061 [5], \$19055 [5], \$19049 [5], \$19043 [5], \$19037 [5], \$19031 [5], \$19025 [5], \$19019 [5], \$19013 [5], \$19007 [5], \$19001 [5], \$18995 [5], \$18989 [5], \$18983 [5], \$18977 [5], \$18971 [5], \$18965 [5], \$18959 [5], \$18953 [5], \$18947 [5], \$18941 [5], \$18935 [5], \$18929 [5], \$18923 [5], \$18917 [5], \$18911 [5] };
-  assign \$signature__en$707  = log_bank5_wen;
-  assign \$signature__addr$708  = log_bank5_2_rrow;
-  assign \$signature__addr$709  = log_bank5_3_wrow;
-  assign \$signature__data$710  = { \$19997 [5], \$19991 [5], \$19985 [5], \$19979 [5], \$19973 [5], \$19967 [5], \$19961 [5], \$19955 [5], \$19949 [5], \$19943 [5], \$19937 [5], \$19931 [5], \$19925 [5], \$19919 [5], \$19913 [5], \$19907 [5], \$19901 [5], \$19895 [5], \$19889 [5], \$19883 [5], \$19877 [5], \$19871 [5], \$19865 [5], \$19859 [5], \$19853 [5], \$19847 [5], \$19841 [5], \$19835 [5], \$19829 [5], \$19823 [5], \$19817 [5] };
-  assign \$signature__en$711  = log_bank5_wen;
-  assign \$signature__addr$712  = log_bank5_3_rrow;
-  assign \$signature__addr$713  = log_bank6_0_wrow;
-  assign \$signature__data$714  = { \$20185 [5], \$20179 [5], \$20173 [5], \$20167 [5], \$20161 [5], \$20155 [5], \$20149 [5], \$20143 [5], \$20137 [5], \$20131 [5], \$20125 [5], \$20119 [5], \$20113 [5], \$20107 [5], \$20101 [5], \$20095 [5], \$20089 [5], \$20083 [5], \$20077 [5], \$20071 [5], \$20065 [5], \$20059 [5], \$20053 [5], \$20047 [5], \$20041 [5], \$20035 [5], \$20029 [5], \$20023 [5], \$20017 [5], \$20011 [5] };
-  assign \$signature__en$715  = log_bank6_wen;
-  assign \$signature__addr$716  = log_bank6_0_rrow;
-  assign \$signature__addr$717  = log_bank6_1_wrow;
-  assign \$signature__data$718  = { \$21091 [5], \$21085 [5], \$21079 [5], \$21073 [5], \$21067 [5], \$21061 [5], \$21055 [5], \$21049 [5], \$21043 [5], \$21037 [5], \$21031 [5], \$21025 [5], \$21019 [5], \$21013 [5], \$21007 [5], \$21001 [5], \$20995 [5], \$20989 [5], \$20983 [5], \$20977 [5], \$20971 [5], \$20965 [5], \$20959 [5], \$20953 [5], \$20947 [5], \$20941 [5], \$20935 [5], \$20929 [5], \$20923 [5], \$20917 [5] };
-  assign \$signature__en$719  = log_bank6_wen;
-  assign \$signature__addr$720  = log_bank6_1_rrow;
-  assign \$signature__addr$721  = log_bank6_2_wrow;
-  assign \$signature__data$722  = { \$21997 [5], \$21991 [5], \$21985 [5], \$21979 [5], \$21973 [5], \$21967 [5], \$21961 [5], \$21955 [5], \$21949 [5], \$21943 [5], \$21937 [5], \$21931 [5], \$21925 [5], \$21919 [5], \$21913 [5], \$21907 [5], \$21901 [5], \$21895 [5], \$21889 [5], \$21883 [5], \$21877 [5], \$21871 [5], \$21865 [5], \$21859 [5], \$21853 [5], \$21847 [5], \$21841 [5], \$21835 [5], \$21829 [5], \$21823 [5] };
-  assign \$signature__en$723  = log_bank6_wen;
-  assign \$signature__addr$724  = log_bank6_2_rrow;
-  assign \$signature__addr$725  = log_bank6_3_wrow;
-  assign \$signature__data$726  = { \$22909 [5], \$22903 [5], \$22897 [5], \$22891 [5], \$22885 [5], \$22879 [5], \$22873 [5], \$22867 [5], \$22861 [5], \$22855 [5], \$22849 [5], \$22843 [5], \$22837 [5], \$22831 [5], \$22825 [5], \$22819 [5], \$22813 [5], \$22807 [5], \$22801 [5], \$22795 [5], \$22789 [5], \$22783 [5], \$22777 [5], \$22771 [5], \$22765 [5], \$22759 [5], \$22753 [5], \$22747 [5], \$22741 [5], \$22735 [5], \$22729 [5] };
-  assign \$signature__en$727  = log_bank6_wen;
-  assign \$signature__addr$728  = log_bank6_3_rrow;
-  assign \$signature__addr$729  = log_bank7_0_wrow;
-  assign \$signature__data$730  = { \$23097 [5], \$23091 [5], \$23085 [5], \$23079 [5], \$23073 [5], \$23067 [5], \$23061 [5], \$23055 [5], \$23049 [5], \$23043 [5], \$23037 [5], \$23031 [5], \$23025 [5], \$23019 [5], \$23013 [5], \$23007 [5], \$23001 [5], \$22995 [5], \$22989 [5], \$22983 [5], \$22977 [5], \$22971 [5], \$22965 [5], \$22959 [5], \$22953 [5], \$22947 [5], \$22941 [5], \$22935 [5], \$22929 [5], \$22923 [5] };
-  assign \$signature__en$731  = log_bank7_wen;
-  assign \$signature__addr$732  = log_bank7_0_rrow;
-  assign \$signature__addr$733  = log_bank7_1_wrow;
-  assign \$signature__data$734  = { \$24003 [5], \$23997 [5], \$23991 [5], \$23985 [5], \$23979 [5], \$23973 [5], \$23967 [5], \$23961 [5], \$23955 [5], \$23949 [5], \$23943 [5], \$23937 [5], \$23931 [5], \$23925 [5], \$23919 [5], \$23913 [5], \$23907 [5], \$23901 [5], \$23895 [5], \$23889 [5], \$23883 [5], \$23877 [5], \$23871 [5], \$23865 [5], \$23859 [5], \$23853 [5], \$23847 [5], \$23841 [5], \$23835 [5], \$23829 [5] };
-  assign \$signature__en$735  = log_bank7_wen;
-  assign \$signature__addr$736  = log_bank7_1_rrow;
-  assign \$signature__addr$737  = log_bank7_2_wrow;
-  assign \$signature__data$738  = { \$24909 [5], \$24903 [5], \$24897 [5], \$24891 [5], \$24885 [5], \$24879 [5], \$24873 [5], \$24867 [5], \$24861 [5], \$24855 [5], \$24849 [5], \$24843 [5], \$24837 [5], \$24831 [5], \$24825 [5], \$24819 [5], \$24813 [5], \$24807 [5], \$24801 [5], \$24795 [5], \$24789 [5], \$24783 [5], \$24777 [5], \$24771 [5], \$24765 [5], \$24759 [5], \$24753 [5], \$24747 [5], \$24741 [5], \$24735 [5] };
-  assign \$signature__en$739  = log_bank7_wen;
-  assign \$signature__addr$740  = log_bank7_2_rrow;
-  assign \$signature__addr$741  = log_bank7_3_wrow;
-  assign \$signature__data$742  = { \$25821 [5], \$25815 [5], \$25809 [5], \$25803 [5], \$25797 [5], \$25791 [5], \$25785 [5], \$25779 [5], \$25773 [5], \$25767 [5], \$25761 [5], \$25755 [5], \$25749 [5], \$25743 [5], \$25737 [5], \$25731 [5], \$25725 [5], \$25719 [5], \$25713 [5], \$25707 [5], \$25701 [5], \$25695 [5], \$25689 [5], \$25683 [5], \$25677 [5], \$25671 [5], \$25665 [5], \$25659 [5], \$25653 [5], \$25647 [5], \$25641 [5] };
-  assign \$signature__en$743  = log_bank7_wen;
-  assign \$signature__addr$744  = log_bank7_3_rrow;
+  assign \$signature__addr$619  = log_bank0_0_rrow;
+  assign \$signature__addr$620  = log_bank0_1_wrow;
+  assign \$signature__data$621  = { \$3619 [5], \$3613 [5], \$3607 [5], \$3601 [5], \$3595 [5], \$3589 [5], \$3583 [5], \$3577 [5], \$3571 [5], \$3565 [5], \$3559 [5], \$3553 [5], \$3547 [5], \$3541 [5], \$3535 [5], \$3529 [5], \$3523 [5], \$3517 [5], \$3511 [5], \$3505 [5], \$3499 [5], \$3493 [5], \$3487 [5], \$3481 [5], \$3475 [5], \$3469 [5], \$3463 [5], \$3457 [5], \$3451 [5], \$3445 [5] };
+  assign \$signature__en$622  = log_bank0_wen;
+  assign \$signature__addr$623  = log_bank0_1_rrow;
+  assign \$signature__addr$624  = log_bank0_2_wrow;
+  assign \$signature__data$625  = { \$4525 [5], \$4519 [5], \$4513 [5], \$4507 [5], \$4501 [5], \$4495 [5], \$4489 [5], \$4483 [5], \$4477 [5], \$4471 [5], \$4465 [5], \$4459 [5], \$4453 [5], \$4447 [5], \$4441 [5], \$4435 [5], \$4429 [5], \$4423 [5], \$4417 [5], \$4411 [5], \$4405 [5], \$4399 [5], \$4393 [5], \$4387 [5], \$4381 [5], \$4375 [5], \$4369 [5], \$4363 [5], \$4357 [5], \$4351 [5] };
+  assign \$signature__en$626  = log_bank0_wen;
+  assign \$signature__addr$627  = log_bank0_2_rrow;
+  assign \$signature__addr$628  = log_bank0_3_wrow;
+  assign \$signature__data$629  = { \$5437 [5], \$5431 [5], \$5425 [5], \$5419 [5], \$5413 [5], \$5407 [5], \$5401 [5], \$5395 [5], \$5389 [5], \$5383 [5], \$5377 [5], \$5371 [5], \$5365 [5], \$5359 [5], \$5353 [5], \$5347 [5], \$5341 [5], \$5335 [5], \$5329 [5], \$5323 [5], \$5317 [5], \$5311 [5], \$5305 [5], \$5299 [5], \$5293 [5], \$5287 [5], \$5281 [5], \$5275 [5], \$5269 [5], \$5263 [5], \$5257 [5] };
+  assign \$signature__en$630  = log_bank0_wen;
+  assign \$signature__addr$631  = log_bank0_3_rrow;
+  assign \$signature__addr$632  = log_bank1_0_wrow;
+  assign \$signature__data$633  = { \$5625 [5], \$5619 [5], \$5613 [5], \$5607 [5], \$5601 [5], \$5595 [5], \$5589 [5], \$5583 [5], \$5577 [5], \$5571 [5], \$5565 [5], \$5559 [5], \$5553 [5], \$5547 [5], \$5541 [5], \$5535 [5], \$5529 [5], \$5523 [5], \$5517 [5], \$5511 [5], \$5505 [5], \$5499 [5], \$5493 [5], \$5487 [5], \$5481 [5], \$5475 [5], \$5469 [5], \$5463 [5], \$5457 [5], \$5451 [5] };
+  assign \$signature__en$634  = log_bank1_wen;
+  assign \$signature__addr$635  = log_bank1_0_rrow;
+  assign \$signature__addr$636  = log_bank1_1_wrow;
+  assign \$signature__data$637  = { \$6531 [5], \$6525 [5], \$6519 [5], \$6513 [5], \$6507 [5], \$6501 [5], \$6495 [5], \$6489 [5], \$6483 [5], \$6477 [5], \$6471 [5], \$6465 [5], \$6459 [5], \$6453 [5], \$6447 [5], \$6441 [5], \$6435 [5], \$6429 [5], \$6423 [5], \$6417 [5], \$6411 [5], \$6405 [5], \$6399 [5], \$6393 [5], \$6387 [5], \$6381 [5], \$6375 [5], \$6369 [5], \$6363 [5], \$6357 [5] };
+  assign \$signature__en$638  = log_bank1_wen;
+  assign \$signature__addr$639  = log_bank1_1_rrow;
+  assign \$signature__addr$640  = log_bank1_2_wrow;
+  assign \$signature__data$641  = { \$7437 [5], \$7431 [5], \$7425 [5], \$7419 [5], \$7413 [5], \$7407 [5], \$7401 [5], \$7395 [5], \$7389 [5], \$7383 [5], \$7377 [5], \$7371 [5], \$7365 [5], \$7359 [5], \$7353 [5], \$7347 [5], \$7341 [5], \$7335 [5], \$7329 [5], \$7323 [5], \$7317 [5], \$7311 [5], \$7305 [5], \$7299 [5], \$7293 [5], \$7287 [5], \$7281 [5], \$7275 [5], \$7269 [5], \$7263 [5] };
+  assign \$signature__en$642  = log_bank1_wen;
+  assign \$signature__addr$643  = log_bank1_2_rrow;
+  assign \$signature__addr$644  = log_bank1_3_wrow;
+  assign \$signature__data$645  = { \$8349 [5], \$8343 [5], \$8337 [5], \$8331 [5], \$8325 [5], \$8319 [5], \$8313 [5], \$8307 [5], \$8301 [5], \$8295 [5], \$8289 [5], \$8283 [5], \$8277 [5], \$8271 [5], \$8265 [5], \$8259 [5], \$8253 [5], \$8247 [5], \$8241 [5], \$8235 [5], \$8229 [5], \$8223 [5], \$8217 [5], \$8211 [5], \$8205 [5], \$8199 [5], \$8193 [5], \$8187 [5], \$8181 [5], \$8175 [5], \$8169 [5] };
+  assign \$signature__en$646  = log_bank1_wen;
+  assign \$signature__addr$647  = log_bank1_3_rrow;
+  assign \$signature__addr$648  = log_bank2_0_wrow;
+  assign \$signature__data$649  = { \$8537 [5], \$8531 [5], \$8525 [5], \$8519 [5], \$8513 [5], \$8507 [5], \$8501 [5], \$8495 [5], \$8489 [5], \$8483 [5], \$8477 [5], \$8471 [5], \$8465 [5], \$8459 [5], \$8453 [5], \$8447 [5], \$8441 [5], \$8435 [5], \$8429 [5], \$8423 [5], \$8417 [5], \$8411 [5], \$8405 [5], \$8399 [5], \$8393 [5], \$8387 [5], \$8381 [5], \$8375 [5], \$8369 [5], \$8363 [5] };
+  assign \$signature__en$650  = log_bank2_wen;
+  assign \$signature__addr$651  = log_bank2_0_rrow;
+  assign \$signature__addr$652  = log_bank2_1_wrow;
+  assign \$signature__data$653  = { \$9443 [5], \$9437 [5], \$9431 [5], \$9425 [5], \$9419 [5], \$9413 [5], \$9407 [5], \$9401 [5], \$9395 [5], \$9389 [5], \$9383 [5], \$9377 [5], \$9371 [5], \$9365 [5], \$9359 [5], \$9353 [5], \$9347 [5], \$9341 [5], \$9335 [5], \$9329 [5], \$9323 [5], \$9317 [5], \$9311 [5], \$9305 [5], \$9299 [5], \$9293 [5], \$9287 [5], \$9281 [5], \$9275 [5], \$9269 [5] };
+  assign \$signature__en$654  = log_bank2_wen;
+  assign \$signature__addr$655  = log_bank2_1_rrow;
+  assign \$signature__addr$656  = log_bank2_2_wrow;
+  assign \$signature__data$657  = { \$10349 [5], \$10343 [5], \$10337 [5], \$10331 [5], \$10325 [5], \$10319 [5], \$10313 [5], \$10307 [5], \$10301 [5], \$10295 [5], \$10289 [5], \$10283 [5], \$10277 [5], \$10271 [5], \$10265 [5], \$10259 [5], \$10253 [5], \$10247 [5], \$10241 [5], \$10235 [5], \$10229 [5], \$10223 [5], \$10217 [5], \$10211 [5], \$10205 [5], \$10199 [5], \$10193 [5], \$10187 [5], \$10181 [5], \$10175 [5] };
+  assign \$signature__en$658  = log_bank2_wen;
+  assign \$signature__addr$659  = log_bank2_2_rrow;
+  assign \$signature__addr$660  = log_bank2_3_wrow;
+  assign \$signature__data$661  = { \$11261 [5], \$11255 [5], \$11249 [5], \$11243 [5], \$11237 [5], \$11231 [5], \$11225 [5], \$11219 [5], \$11213 [5], \$11207 [5], \$11201 [5], \$11195 [5], \$11189 [5], \$11183 [5], \$11177 [5], \$11171 [5], \$11165 [5], \$11159 [5], \$11153 [5], \$11147 [5], \$11141 [5], \$11135 [5], \$11129 [5], \$11123 [5], \$11117 [5], \$11111 [5], \$11105 [5], \$11099 [5], \$11093 [5], \$11087 [5], \$11081 [5] };
+  assign \$signature__en$662  = log_bank2_wen;
+  assign \$signature__addr$663  = log_bank2_3_rrow;
+  assign \$signature__addr$664  = log_bank3_0_wrow;
+  assign \$signature__data$665  = { \$11449 [5], \$11443 [5], \$11437 [5], \$11431 [5], \$11425 [5], \$11419 [5], \$11413 [5], \$11407 [5], \$11401 [5], \$11395 [5], \$11389 [5], \$11383 [5], \$11377 [5], \$11371 [5], \$11365 [5], \$11359 [5], \$11353 [5], \$11347 [5], \$11341 [5], \$11335 [5], \$11329 [5], \$11323 [5], \$11317 [5], \$11311 [5], \$11305 [5], \$11299 [5], \$11293 [5], \$11287 [5], \$11281 [5], \$11275 [5] };
+  assign \$signature__en$666  = log_bank3_wen;
+  assign \$signature__addr$667  = log_bank3_0_rrow;
+  assign \$signature__addr$668  = log_bank3_1_wrow;
+  assign \$signature__data$669  = { \$12355 [5], \$12349 [5], \$12343 [5], \$12337 [5], \$12331 [5], \$12325 [5], \$12319 [5], \$12313 [5], \$12307 [5], \$12301 [5], \$12295 [5], \$12289 [5], \$12283 [5], \$12277 [5], \$12271 [5], \$12265 [5], \$12259 [5], \$12253 [5], \$12247 [5], \$12241 [5], \$12235 [5], \$12229 [5], \$12223 [5], \$12217 [5], \$12211 [5], \$12205 [5], \$12199 [5], \$12193 [5], \$12187 [5], \$12181 [5] };
+  assign \$signature__en$670  = log_bank3_wen;
+  assign \$signature__addr$671  = log_bank3_1_rrow;
+  assign \$signature__addr$672  = log_bank3_2_wrow;
+  assign \$signature__data$673  = { \$13261 [5], \$13255 [5], \$13249 [5], \$13243 [5], \$13237 [5], \$13231 [5], \$13225 [5], \$13219 [5], \$13213 [5], \$13207 [5], \$13201 [5], \$13195 [5], \$13189 [5], \$13183 [5], \$13177 [5], \$13171 [5], \$13165 [5], \$13159 [5], \$13153 [5], \$13147 [5], \$13141 [5], \$13135 [5], \$13129 [5], \$13123 [5], \$13117 [5], \$13111 [5], \$13105 [5], \$13099 [5], \$13093 [5], \$13087 [5] };
+  assign \$signature__en$674  = log_bank3_wen;
+  assign \$signature__addr$675  = log_bank3_2_rrow;
+  assign \$signature__addr$676  = log_bank3_3_wrow;
+  assign \$signature__data$677  = { \$14173 [5], \$14167 [5], \$14161 [5], \$14155 [5], \$14149 [5], \$14143 [5], \$14137 [5], \$14131 [5], \$14125 [5], \$14119 [5], \$14113 [5], \$14107 [5], \$14101 [5], \$14095 [5], \$14089 [5], \$14083 [5], \$14077 [5], \$14071 [5], \$14065 [5], \$14059 [5], \$14053 [5], \$14047 [5], \$14041 [5], \$14035 [5], \$14029 [5], \$14023 [5], \$14017 [5], \$14011 [5], \$14005 [5], \$13999 [5], \$13993 [5] };
+  assign \$signature__en$678  = log_bank3_wen;
+  assign \$signature__addr$679  = log_bank3_3_rrow;
+  assign \$signature__addr$680  = log_bank4_0_wrow;
+  assign \$signature__data$681  = { \$14361 [5], \$14355 [5], \$14349 [5], \$14343 [5], \$14337 [5], \$14331 [5], \$14325 [5], \$14319 [5], \$14313 [5], \$14307 [5], \$14301 [5], \$14295 [5], \$14289 [5], \$14283 [5], \$14277 [5], \$14271 [5], \$14265 [5], \$14259 [5], \$14253 [5], \$14247 [5], \$14241 [5], \$14235 [5], \$14229 [5], \$14223 [5], \$14217 [5], \$14211 [5], \$14205 [5], \$14199 [5], \$14193 [5], \$14187 [5] };
+  assign \$signature__en$682  = log_bank4_wen;
+  assign \$signature__addr$683  = log_bank4_0_rrow;
+  assign \$signature__addr$684  = log_bank4_1_wrow;
+  assign \$signature__data$685  = { \$15267 [5], \$15261 [5], \$15255 [5], \$15249 [5], \$15243 [5], \$15237 [5], \$15231 [5], \$15225 [5], \$15219 [5], \$15213 [5], \$15207 [5], \$15201 [5], \$15195 [5], \$15189 [5], \$15183 [5], \$15177 [5], \$15171 [5], \$15165 [5], \$15159 [5], \$15153 [5], \$15147 [5], \$15141 [5], \$15135 [5], \$15129 [5], \$15123 [5], \$15117 [5], \$15111 [5], \$15105 [5], \$15099 [5], \$15093 [5] };
+  assign \$signature__en$686  = log_bank4_wen;
+  assign \$signature__addr$687  = log_bank4_1_rrow;
+  assign \$signature__addr$688  = log_bank4_2_wrow;
+  assign \$signature__data$689  = { \$16173 [5], \$16167 [5], \$16161 [5], \$16155 [5], \$16149 [5], \$16143 [5], \$16137 [5], \$16131 [5], \$16125 [5], \$16119 [5], \$16113 [5], \$16107 [5], \$16101 [5], \$16095 [5], \$16089 [5], \$16083 [5], \$16077 [5], \$16071 [5], \$16065 [5], \$16059 [5], \$16053 [5], \$16047 [5], \$16041 [5], \$16035 [5], \$16029 [5], \$16023 [5], \$16017 [5], \$16011 [5], \$16005 [5], \$15999 [5] };
+  assign \$signature__en$690  = log_bank4_wen;
+  assign \$signature__addr$691  = log_bank4_2_rrow;
+  assign \$signature__addr$692  = log_bank4_3_wrow;
+  assign \$signature__data$693  = { \$17085 [5], \$17079 [5], \$17073 [5], \$17067 [5], \$17061 [5], \$17055 [5], \$17049 [5], \$17043 [5], \$17037 [5], \$17031 [5], \$17025 [5], \$17019 [5], \$17013 [5], \$17007 [5], \$17001 [5], \$16995 [5], \$16989 [5], \$16983 [5], \$16977 [5], \$16971 [5], \$16965 [5], \$16959 [5], \$16953 [5], \$16947 [5], \$16941 [5], \$16935 [5], \$16929 [5], \$16923 [5], \$16917 [5], \$16911 [5], \$16905 [5] };
+  assign \$signature__en$694  = log_bank4_wen;
+  assign \$signature__addr$695  = log_bank4_3_rrow;
+  assign \$signature__addr$696  = log_bank5_0_wrow;
+  assign \$signature__data$697  = { \$17273 [5], \$17267 [5], \$17261 [5], \$17255 [5], \$17249 [5], \$17243 [5], \$17237 [5], \$17231 [5], \$17225 [5], \$17219 [5], \$17213 [5], \$17207 [5], \$17201 [5], \$17195 [5], \$17189 [5], \$17183 [5], \$17177 [5], \$17171 [5], \$17165 [5], \$17159 [5], \$17153 [5], \$17147 [5], \$17141 [5], \$17135 [5], \$17129 [5], \$17123 [5], \$17117 [5], \$17111 [5], \$17105 [5], \$17099 [5] };
+  assign \$signature__en$698  = log_bank5_wen;
+  assign \$signature__addr$699  = log_bank5_0_rrow;
+  assign \$signature__addr$700  = log_bank5_1_wrow;
+  assign \$signature__data$701  = { \$18179 [5], \$18173 [5], \$18167 [5], \$18161 [5], \$18155 [5], \$18149 [5], \$18143 [5], \$18137 [5], \$18131 [5], \$18125 [5], \$18119 [5], \$18113 [5], \$18107 [5], \$18101 [5], \$18095 [5], \$18089 [5], \$18083 [5], \$18077 [5], \$18071 [5], \$18065 [5], \$18059 [5], \$18053 [5], \$18047 [5], \$18041 [5], \$18035 [5], \$18029 [5], \$18023 [5], \$18017 [5], \$18011 [5], \$18005 [5] };
+  assign \$signature__en$702  = log_bank5_wen;
+  assign \$signature__addr$703  = log_bank5_1_rrow;
+  assign \$signature__addr$704  = log_bank5_2_wrow;
+  assign \$signature__data$705  = { \$19085 [5], \$19079 [5], \$19073 [5], \$19067 [5], \$19061 [5], \$19055 [5], \$19049 [5], \$19043 [5], \$19037 [5], \$19031 [5], \$19025 [5], \$19019 [5], \$19013 [5], \$19007 [5], \$19001 [5], \$18995 [5], \$18989 [5], \$18983 [5], \$18977 [5], \$18971 [5], \$18965 [5], \$18959 [5], \$18953 [5], \$18947 [5], \$18941 [5], \$18935 [5], \$18929 [5], \$18923 [5], \$18917 [5], \$18911 [5] };
+  assign \$signature__en$706  = log_bank5_wen;
+  assign \$signature__addr$707  = log_bank5_2_rrow;
+  assign \$signature__addr$708  = log_bank5_3_wrow;
+  assign \$signature__data$709  = { \$19997 [5], \$19991 [5], \$19985 [5], \$19979 [5], \$19973 [5], \$19967 [5], \$19961 [5], \$19955 [5], \$19949 [5], \$19943 [5], \$19937 [5], \$19931 [5], \$19925 [5], \$19919 [5], \$19913 [5], \$19907 [5], \$19901 [5], \$19895 [5], \$19889 [5], \$19883 [5], \$19877 [5], \$19871 [5], \$19865 [5], \$19859 [5], \$19853 [5], \$19847 [5], \$19841 [5], \$19835 [5], \$19829 [5], \$19823 [5], \$19817 [5] };
+  assign \$signature__en$710  = log_bank5_wen;
+  assign \$signature__addr$711  = log_bank5_3_rrow;
+  assign \$signature__addr$712  = log_bank6_0_wrow;
+  assign \$signature__data$713  = { \$20185 [5], \$20179 [5], \$20173 [5], \$20167 [5], \$20161 [5], \$20155 [5], \$20149 [5], \$20143 [5], \$20137 [5], \$20131 [5], \$20125 [5], \$20119 [5], \$20113 [5], \$20107 [5], \$20101 [5], \$20095 [5], \$20089 [5], \$20083 [5], \$20077 [5], \$20071 [5], \$20065 [5], \$20059 [5], \$20053 [5], \$20047 [5], \$20041 [5], \$20035 [5], \$20029 [5], \$20023 [5], \$20017 [5], \$20011 [5] };
+  assign \$signature__en$714  = log_bank6_wen;
+  assign \$signature__addr$715  = log_bank6_0_rrow;
+  assign \$signature__addr$716  = log_bank6_1_wrow;
+  assign \$signature__data$717  = { \$21091 [5], \$21085 [5], \$21079 [5], \$21073 [5], \$21067 [5], \$21061 [5], \$21055 [5], \$21049 [5], \$21043 [5], \$21037 [5], \$21031 [5], \$21025 [5], \$21019 [5], \$21013 [5], \$21007 [5], \$21001 [5], \$20995 [5], \$20989 [5], \$20983 [5], \$20977 [5], \$20971 [5], \$20965 [5], \$20959 [5], \$20953 [5], \$20947 [5], \$20941 [5], \$20935 [5], \$20929 [5], \$20923 [5], \$20917 [5] };
+  assign \$signature__en$718  = log_bank6_wen;
+  assign \$signature__addr$719  = log_bank6_1_rrow;
+  assign \$signature__addr$720  = log_bank6_2_wrow;
+  assign \$signature__data$721  = { \$21997 [5], \$21991 [5], \$21985 [5], \$21979 [5], \$21973 [5], \$21967 [5], \$21961 [5], \$21955 [5], \$21949 [5], \$21943 [5], \$21937 [5], \$21931 [5], \$21925 [5], \$21919 [5], \$21913 [5], \$21907 [5], \$21901 [5], \$21895 [5], \$21889 [5], \$21883 [5], \$21877 [5], \$21871 [5], \$21865 [5], \$21859 [5], \$21853 [5], \$21847 [5], \$21841 [5], \$21835 [5], \$21829 [5], \$21823 [5] };
+  assign \$signature__en$722  = log_bank6_wen;
+  assign \$signature__addr$723  = log_bank6_2_rrow;
+  assign \$signature__addr$724  = log_bank6_3_wrow;
+  assign \$signature__data$725  = { \$22909 [5], \$22903 [5], \$22897 [5], \$22891 [5], \$22885 [5], \$22879 [5], \$22873 [5], \$22867 [5], \$22861 [5], \$22855 [5], \$22849 [5], \$22843 [5], \$22837 [5], \$22831 [5], \$22825 [5], \$22819 [5], \$22813 [5], \$22807 [5], \$22801 [5], \$22795 [5], \$22789 [5], \$22783 [5], \$22777 [5], \$22771 [5], \$22765 [5], \$22759 [5], \$22753 [5], \$22747 [5], \$22741 [5], \$22735 [5], \$22729 [5] };
+  assign \$signature__en$726  = log_bank6_wen;
+  assign \$signature__addr$727  = log_bank6_3_rrow;
+  assign \$signature__addr$728  = log_bank7_0_wrow;
+  assign \$signature__data$729  = { \$23097 [5], \$23091 [5], \$23085 [5], \$23079 [5], \$23073 [5], \$23067 [5], \$23061 [5], \$23055 [5], \$23049 [5], \$23043 [5], \$23037 [5], \$23031 [5], \$23025 [5], \$23019 [5], \$23013 [5], \$23007 [5], \$23001 [5], \$22995 [5], \$22989 [5], \$22983 [5], \$22977 [5], \$22971 [5], \$22965 [5], \$22959 [5], \$22953 [5], \$22947 [5], \$22941 [5], \$22935 [5], \$22929 [5], \$22923 [5] };
+  assign \$signature__en$730  = log_bank7_wen;
+  assign \$signature__addr$731  = log_bank7_0_rrow;
+  assign \$signature__addr$732  = log_bank7_1_wrow;
+  assign \$signature__data$733  = { \$24003 [5], \$23997 [5], \$23991 [5], \$23985 [5], \$23979 [5], \$23973 [5], \$23967 [5], \$23961 [5], \$23955 [5], \$23949 [5], \$23943 [5], \$23937 [5], \$23931 [5], \$23925 [5], \$23919 [5], \$23913 [5], \$23907 [5], \$23901 [5], \$23895 [5], \$23889 [5], \$23883 [5], \$23877 [5], \$23871 [5], \$23865 [5], \$23859 [5], \$23853 [5], \$23847 [5], \$23841 [5], \$23835 [5], \$23829 [5] };
+  assign \$signature__en$734  = log_bank7_wen;
+  assign \$signature__addr$735  = log_bank7_1_rrow;
+  assign \$signature__addr$736  = log_bank7_2_wrow;
+  assign \$signature__data$737  = { \$24909 [5], \$24903 [5], \$24897 [5], \$24891 [5], \$24885 [5], \$24879 [5], \$24873 [5], \$24867 [5], \$24861 [5], \$24855 [5], \$24849 [5], \$24843 [5], \$24837 [5], \$24831 [5], \$24825 [5], \$24819 [5], \$24813 [5], \$24807 [5], \$24801 [5], \$24795 [5], \$24789 [5], \$24783 [5], \$24777 [5], \$24771 [5], \$24765 [5], \$24759 [5], \$24753 [5], \$24747 [5], \$24741 [5], \$24735 [5] };
+  assign \$signature__en$738  = log_bank7_wen;
+  assign \$signature__addr$739  = log_bank7_2_rrow;
+  assign \$signature__addr$740  = log_bank7_3_wrow;
+  assign \$signature__data$741  = { \$25821 [5], \$25815 [5], \$25809 [5], \$25803 [5], \$25797 [5], \$25791 [5], \$25785 [5], \$25779 [5], \$25773 [5], \$25767 [5], \$25761 [5], \$25755 [5], \$25749 [5], \$25743 [5], \$25737 [5], \$25731 [5], \$25725 [5], \$25719 [5], \$25713 [5], \$25707 [5], \$25701 [5], \$25695 [5], \$25689 [5], \$25683 [5], \$25677 [5], \$25671 [5], \$25665 [5], \$25659 [5], \$25653 [5], \$25647 [5], \$25641 [5] };
+  assign \$signature__en$742  = log_bank7_wen;
+  assign \$signature__addr$743  = log_bank7_3_rrow;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$749  = alloc_queue_wr;
-  assign \$signature__data$750  = alloc_queue_w_data;
+  assign \$signature__addr$748  = alloc_queue_wr;
+  assign \$signature__data$749  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
   assign handle = { \port$30297$0 [0], \port$30297$0 [4:1], 4'h0, \port$30297$48 [3:0], 9'h000, \port$30297$0 [15:6] };
   assign rsp_grant_slot = \port$30297$0 [15:6];
@@ -70933,9 +70922,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_calibration_is_queued = \$26180 [6];
   assign w0_calibration_is_pins = \$26183 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$769  = command_queue_rd;
-  assign \$signature__addr$770  = command_queue_wr;
-  assign \$signature__data$771  = { w1_pool_is, w1_hit, w1_tag, \$signal$562 , \$26292 , \$26290 [2], \$26287 [2], \$26284 [2], \$26281 [2], \$26278 [2], \$26275 [2], \$26272 [2], \$26269 [2], \$26266 [2], \$26263 [2], \$26260 [2], \$26257 [2], \$26254 [2], \$26251 [2], \$26248 [2], \$26245 [2], \$26242 [2], \$26239 [2], \$26236 [2], \$26233 [2], \$26230 [2], \$26227 [2], \$26224 [2], \$26221 [2], \$26218 [2], \$26215 [2], \$26212 [2], \$26209 [2], \$26206 [2], \$26203 [2], \$26200 [2], \$26197 [2], w1_is_flush };
+  assign \read__addr$768  = command_queue_rd;
+  assign \$signature__addr$769  = command_queue_wr;
+  assign \$signature__data$770  = { w1_pool_is, w1_hit, w1_tag, \$signal$561 , \$26292 , \$26290 [2], \$26287 [2], \$26284 [2], \$26281 [2], \$26278 [2], \$26275 [2], \$26272 [2], \$26269 [2], \$26266 [2], \$26263 [2], \$26260 [2], \$26257 [2], \$26254 [2], \$26251 [2], \$26248 [2], \$26245 [2], \$26242 [2], \$26239 [2], \$26236 [2], \$26233 [2], \$26230 [2], \$26227 [2], \$26224 [2], \$26221 [2], \$26218 [2], \$26215 [2], \$26212 [2], \$26209 [2], \$26206 [2], \$26203 [2], \$26200 [2], \$26197 [2], w1_is_flush };
   assign req_free_addr = \$26401 [32:1];
   assign req_free_oor = \$26401 [33];
   assign req_free_pool = \$26401 [34];
@@ -70947,9 +70936,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \port$28157$0  = \$26145 ;
   assign \port$28158$0  = \$26146 ;
   assign \port$28435$1  = \$26401 [42:1];
-  assign \port$30954$0  = \$signal$437 ;
-  assign bus__w_ack = \$signal$597 ;
-  assign \port$31187$0  = \$signal$438 ;
+  assign \port$30952$0  = \$signal$436 ;
+  assign bus__w_ack = \$signal$596 ;
+  assign \port$31185$0  = \$signal$437 ;
   assign \$26499  = log_bank7_row;
   assign \$26489  = log_bank6_row;
   assign \$26479  = log_bank5_row;
