@@ -555,8 +555,8 @@ class RegisterFile(wiring.Component):
         # (the block among the pools' blocks as a lookup of its six bits, one
         # LUT: as two compares on carry chains it was on the guarded core's
         # worst path, from the pins to req_alloc)
-        in_pools = Const(sum(1 << b for b in pool_blocks), 1 << len(block)).bit_select(block, 1)
-        is_alloc = (bus.r_addr[:6] == 0) & in_pools
+        alloc_block = Const(sum(1 << b for b in pool_blocks), 1 << len(block)).bit_select(block, 1)
+        is_alloc = (bus.r_addr[:6] == 0) & alloc_block
         r1_valid = Signal()
         m.d.sync += r1_valid.eq(bus.r_req & ~is_alloc)
         # the adapter learns each read's stream in the cycle of its AR
