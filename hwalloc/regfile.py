@@ -268,6 +268,7 @@ class RegisterFile(wiring.Component):
         room = [Const(1), *(ge[j] for j in range(1, most + 1))]
         err_count, err_dropped = Signal(32), Signal(32)
         n_kept, popped = Signal(len(n_all)), Signal(name="popped")
+        n_kept_q = Signal(len(n_all), name="n_kept_q")
         n_dropped = Signal(len(n_all))          # counted a cycle later, apart from the room decision
         # space == depth (a power of two): nothing logged (with a guard, its flag)
         empty = ge[depth] if guard else space[depth.bit_length() - 1]
@@ -400,10 +401,21 @@ class RegisterFile(wiring.Component):
         short = Signal(name="space_short")                             # space < n_all
         m.d.comb += [under.eq(space - n_all), over.eq(space + 1 - n_all), short.eq(under < 0)]
         if guard:
-            # the tail's bank turns by the number kept (each bank keeps its own row)
-            exactly = [kept[j] & ~kept[j + 1] for j in range(most)] + [kept[most]]
-            m.d.sync += tail_at.eq(Cat(or_all(exactly[j] & tail_at[(t - j) % nb] for j in range(most + 1))
-                                       for t in range(nb)))
+            # the tail's bank turns by the number kept (each bank keeps its own
+            # row): exactly j kept, a LUT of four registers each, then each bank
+            # flag the OR of two halves of three terms, all kept as LUTs of their
+            # own: three levels, where the mapper, left to share them with the
+            # count kept, made four or five as the netlist around them changed
+            exactly = [Signal(name=f"log_kept_is{j}", attrs={"keep": 1}) for j in range(most + 1)]
+            m.d.comb += [exactly[j].eq((n_at_least[j - 1] & room[j] if j else 1) &
+                                       ~(n_at_least[j] & room[j + 1])) for j in range(most)]
+            m.d.comb += exactly[most].eq(n_at_least[most - 1] & room[most])
+            for t in range(nb):
+                halves = [Signal(name=f"tail_bank{t}_by{h}", attrs={"keep": 1}) for h in range(2)]
+                m.d.comb += [half.eq(or_all(exactly[j] & tail_at[(t - j) % nb]
+                                            for j in range(3 * h, 3 * h + 3)))
+                             for h, half in enumerate(halves)]
+                m.d.sync += tail_at[t].eq(halves[0] | halves[1])
         else:
             # tail + n_kept: the sums formed from the register, then chosen
             new_tail = tail
@@ -416,7 +428,12 @@ class RegisterFile(wiring.Component):
             # of registers, then a choice; n_kept would come first, a LUT deeper)
             space.eq(Mux(popped, Mux(short, 1, over[:len(space)]), Mux(short, 0, under[:len(space)]))),
             *([] if guard else [tail.eq(new_tail)]),
-            err_count.eq(err_count + n_kept),
+            # (the count kept is added a cycle later, from a register: the
+            # 32-bit adder behind the room flags was the guarded core's worst
+            # path on every seed; ERR_COUNT still counts an entry before it is
+            # shown, well within L + 4, and a clear may drop a count in flight)
+            n_kept_q.eq(n_kept),
+            err_count.eq(err_count + n_kept_q),
             # (with a guard: the count of the entries that did not fit, from the
             # thermometers, not a subtraction after the count kept)
             n_dropped.eq(_count(Cat(n_at_least[j - 1] & ~room[j] for j in range(1, most + 1))) if guard

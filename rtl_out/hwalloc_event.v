@@ -438,8 +438,8 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .\port$2799$0 (\$13 ),
     .\port$2827$0 (\$14 ),
     .\port$2908$0 (\$15 ),
-    .\port$3056$0 (\$signal ),
-    .\port$3224$0 (\$signal$58 ),
+    .\port$3058$0 (\$signal ),
+    .\port$3226$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -5945,7 +5945,7 @@ endmodule
 
 module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2341$0 , \port$2342$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
 , \port$2471$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2784$0 , \port$2784$44 , rsp_freed_valid, \port$2787$0 , rsp_flushed_valid, \port$2799$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2827$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2908$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3056$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3224$0 , aclk_clk);
+, \port$3058$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3226$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$76  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -6012,79 +6012,79 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1054 ;
   reg [4:0] \$1055 ;
   reg [3:0] \$1056 ;
-  reg [31:0] \$1057 ;
-  reg [1:0] \$1058 ;
-  reg [31:0] \$1059 ;
+  reg [1:0] \$1057 ;
+  reg [31:0] \$1058 ;
+  reg [1:0] \$1059 ;
   wire \$106 ;
-  reg [1:0] \$1060 ;
+  reg [31:0] \$1060 ;
   reg [1:0] \$1061 ;
-  reg [3:0] \$1062 ;
-  reg \$1063 ;
-  reg [1:0] \$1064 ;
-  reg [4:0] \$1065 ;
-  reg [17:0] \$1066 ;
-  reg \$1067 ;
+  reg [1:0] \$1062 ;
+  reg [3:0] \$1063 ;
+  reg \$1064 ;
+  reg [1:0] \$1065 ;
+  reg [4:0] \$1066 ;
+  reg [17:0] \$1067 ;
   reg \$1068 ;
   reg \$1069 ;
   wire \$107 ;
-  reg [6:0] \$1070 ;
+  reg \$1070 ;
   reg [6:0] \$1071 ;
-  reg \$1072 ;
+  reg [6:0] \$1072 ;
   reg \$1073 ;
-  reg [6:0] \$1074 ;
-  reg [31:0] \$1075 ;
+  reg \$1074 ;
+  reg [6:0] \$1075 ;
   reg [31:0] \$1076 ;
   reg [31:0] \$1077 ;
   reg [31:0] \$1078 ;
-  reg \$1079 ;
+  reg [31:0] \$1079 ;
   wire \$108 ;
-  reg [14:0] \$1080 ;
-  reg [3:0] \$1081 ;
+  reg \$1080 ;
+  reg [14:0] \$1081 ;
   reg [3:0] \$1082 ;
   reg [3:0] \$1083 ;
   reg [3:0] \$1084 ;
-  reg [8:0] \$1085 ;
-  reg [9:0] \$1086 ;
-  reg \$1087 ;
+  reg [3:0] \$1085 ;
+  reg [8:0] \$1086 ;
+  reg [9:0] \$1087 ;
   reg \$1088 ;
-  reg [14:0] \$1089 ;
+  reg \$1089 ;
   wire [8:0] \$109 ;
-  reg \$1090 ;
-  reg [13:0] \$1091 ;
-  reg \$1092 ;
-  reg [31:0] \$1093 ;
-  reg [1:0] \$1094 ;
-  reg [31:0] \$1095 ;
-  reg \$1096 ;
+  reg [14:0] \$1090 ;
+  reg \$1091 ;
+  reg [13:0] \$1092 ;
+  reg \$1093 ;
+  reg [31:0] \$1094 ;
+  reg [1:0] \$1095 ;
+  reg [31:0] \$1096 ;
   reg \$1097 ;
   reg \$1098 ;
   reg \$1099 ;
   wire [120:0] \$11 ;
   wire \$110 ;
-  reg [3:0] \$1100 ;
-  reg [31:0] \$1101 ;
-  reg [40:0] \$1102 ;
-  reg [3:0] \$1103 ;
+  reg \$1100 ;
+  reg [3:0] \$1101 ;
+  reg [31:0] \$1102 ;
+  reg [40:0] \$1103 ;
   reg [3:0] \$1104 ;
   reg [3:0] \$1105 ;
   reg [3:0] \$1106 ;
-  reg [8:0] \$1107 ;
-  reg [9:0] \$1108 ;
-  reg \$1109 ;
+  reg [3:0] \$1107 ;
+  reg [8:0] \$1108 ;
+  reg [9:0] \$1109 ;
   wire \$111 ;
-  reg [3:0] \$1110 ;
-  reg [7:0] \$1111 ;
+  reg \$1110 ;
+  reg [3:0] \$1111 ;
   reg [7:0] \$1112 ;
-  reg [15:0] \$1113 ;
-  reg [31:0] \$1114 ;
-  reg \$1115 ;
-  reg [3:0] \$1116 ;
-  reg \$1117 ;
+  reg [7:0] \$1113 ;
+  reg [15:0] \$1114 ;
+  reg [31:0] \$1115 ;
+  reg \$1116 ;
+  reg [3:0] \$1117 ;
   reg \$1118 ;
-  reg [3:0] \$1119 ;
+  reg \$1119 ;
   wire \$112 ;
-  reg [31:0] \$1120 ;
-  reg \$1121 ;
+  reg [3:0] \$1120 ;
+  reg [31:0] \$1121 ;
   reg \$1122 ;
   reg \$1123 ;
   reg \$1124 ;
@@ -6096,9 +6096,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$113 ;
   reg \$1130 ;
   reg \$1131 ;
-  reg [4:0] \$1132 ;
+  reg \$1132 ;
   reg [4:0] \$1133 ;
-  reg [16:0] \$1134 ;
+  reg [4:0] \$1134 ;
+  reg [16:0] \$1135 ;
   wire [32:0] \$114 ;
   wire [32:0] \$115 ;
   wire [32:0] \$116 ;
@@ -7119,68 +7120,68 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$auto$rtlil.cc:2739:Not$8 ;
   reg \$signal  = 1'h0;
   (* init = 15'h0000 *)
-  wire [14:0] \$signal$127 ;
-  reg \$signal$177  = 1'h0;
-  reg \$signal$207  = 1'h0;
-  reg [3:0] \$signal$208  = 4'h0;
-  reg \$signal$209  = 1'h0;
+  wire [14:0] \$signal$128 ;
+  reg \$signal$178  = 1'h0;
+  reg \$signal$208  = 1'h0;
+  reg [3:0] \$signal$209  = 4'h0;
   reg \$signal$210  = 1'h0;
-  reg [3:0] \$signal$211  = 4'h0;
-  reg [31:0] \$signal$212  = 32'd0;
-  reg \$signal$220  = 1'h0;
+  reg \$signal$211  = 1'h0;
+  reg [3:0] \$signal$212  = 4'h0;
+  reg [31:0] \$signal$213  = 32'd0;
+  reg \$signal$221  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg [31:0] \$signal$80  = 32'd0;
   wire [1:0] \$signal$81 ;
-  reg \$signal$85  = 1'h0;
+  reg [31:0] \$signal$82  = 32'd0;
   reg \$signal$86  = 1'h0;
-  reg [4:0] \$signal$93  = 5'h00;
+  reg \$signal$87  = 1'h0;
   reg [4:0] \$signal$94  = 5'h00;
-  wire [4:0] \$signal$95 ;
+  reg [4:0] \$signal$95  = 5'h00;
+  wire [4:0] \$signal$96 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$226 ;
+  wire [1:0] \$signature__addr$227 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$228 ;
-  wire [1:0] \$signature__addr$231 ;
+  wire [1:0] \$signature__addr$229 ;
+  wire [1:0] \$signature__addr$232 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$233 ;
-  wire [1:0] \$signature__addr$236 ;
+  wire [1:0] \$signature__addr$234 ;
+  wire [1:0] \$signature__addr$237 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$238 ;
-  wire [1:0] \$signature__addr$241 ;
+  wire [1:0] \$signature__addr$239 ;
+  wire [1:0] \$signature__addr$242 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$247 ;
+  wire [3:0] \$signature__addr$248 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$264 ;
+  wire [3:0] \$signature__addr$265 ;
   wire [120:0] \$signature__data ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$224 ;
+  wire [120:0] \$signature__data$225 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$229 ;
+  wire [120:0] \$signature__data$230 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$234 ;
+  wire [120:0] \$signature__data$235 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$239 ;
+  wire [120:0] \$signature__data$240 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$248 ;
-  wire [40:0] \$signature__data$265 ;
-  wire [120:0] \$signature__data$90 ;
+  wire [14:0] \$signature__data$249 ;
+  wire [40:0] \$signature__data$266 ;
   wire [120:0] \$signature__data$91 ;
   wire [120:0] \$signature__data$92 ;
+  wire [120:0] \$signature__data$93 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$227 ;
+  wire \$signature__en$228 ;
   (* init = 1'h0 *)
-  wire \$signature__en$230 ;
-  wire \$signature__en$232 ;
+  wire \$signature__en$231 ;
+  wire \$signature__en$233 ;
   (* init = 1'h0 *)
-  wire \$signature__en$235 ;
-  wire \$signature__en$237 ;
+  wire \$signature__en$236 ;
+  wire \$signature__en$238 ;
   (* init = 1'h0 *)
-  wire \$signature__en$240 ;
-  wire \$signature__en$242 ;
-  wire \$signature__en$249 ;
-  wire \$signature__en$266 ;
+  wire \$signature__en$241 ;
+  wire \$signature__en$243 ;
+  wire \$signature__en$250 ;
+  wire \$signature__en$267 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -7309,6 +7310,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   output low_water_hit;
   wire low_water_hit;
   reg [1:0] n_dropped = 2'h0;
+  reg [1:0] n_kept_q = 2'h0;
   input native_alloc_valid;
   wire native_alloc_valid;
   input native_flush_valid;
@@ -7336,11 +7338,11 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   input [35:0] \port$2908$0 ;
   wire [35:0] \port$2908$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3056$0 ;
-  wire [4:0] \port$3056$0 ;
+  output [4:0] \port$3058$0 ;
+  wire [4:0] \port$3058$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3224$0 ;
-  wire [4:0] \port$3224$0 ;
+  output [4:0] \port$3226$0 ;
+  wire [4:0] \port$3226$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7381,9 +7383,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$263 ;
+  wire [3:0] \read__addr$264 ;
   wire [14:0] read__data;
-  wire [40:0] \read__data$191 ;
+  wire [40:0] \read__data$192 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -7497,16 +7499,16 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$249 )
+    if (\$signature__en$250 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [40:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$266 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
+    if (\$signature__en$267 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$178 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
   end
-  assign \read__data$191  = command_queue_ring[command_queue_rd];
+  assign \read__data$192  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -7526,7 +7528,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk) begin
     _1_ <= head[3:2];
   end
-  assign \$signature__data$90  = log_bank1[_1_];
+  assign \$signature__data$91  = log_bank1[_1_];
   reg [120:0] log_bank2 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank2_wen)
@@ -7536,7 +7538,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk) begin
     _2_ <= head[3:2];
   end
-  assign \$signature__data$91  = log_bank2[_2_];
+  assign \$signature__data$92  = log_bank2[_2_];
   reg [120:0] log_bank3 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank3_wen)
@@ -7546,7 +7548,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk) begin
     _3_ <= head[3:2];
   end
-  assign \$signature__data$92  = log_bank3[_3_];
+  assign \$signature__data$93  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
   assign \$2  = \port$2787$0 [16] ? { 7'h00, \port$2787$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
@@ -7613,18 +7615,18 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$68  = log_kept_ge1 ? \$67 [3:0] : tail;
   assign \$69  = log_kept_ge2 ? \$66 [3:0] : \$68 ;
   assign \$70  = log_kept_ge3 ? \$65 [3:0] : \$69 ;
-  assign \$71  = \$signal$80  + \$signal$81 ;
+  assign \$71  = \$signal$82  + n_kept_q;
   assign \$72  = \$signal$28  - \$signal$81 ;
   assign \$73  = err_dropped + n_dropped;
   assign \$75  = tail_next_row + 1'h1;
   assign \$76  = head + 1'h1;
   assign \$77  = ~ space[4];
-  assign \$78  = head_bank[0] ? \$signature__data$92  : \$signature__data$91 ;
-  assign \$79  = head_bank[0] ? \$signature__data$90  : \$signature__data ;
+  assign \$78  = head_bank[0] ? \$signature__data$93  : \$signature__data$92 ;
+  assign \$79  = head_bank[0] ? \$signature__data$91  : \$signature__data ;
   assign \$80  = head_bank[1] ? \$78  : \$79 ;
-  assign \$81  = \$signal$86  ? \$80  : 121'h0000000000000000000000000000000;
-  assign \$82  = ~ \$signal$94 ;
-  assign \$83  = \$signal$93  & \$82 ;
+  assign \$81  = \$signal$87  ? \$80  : 121'h0000000000000000000000000000000;
+  assign \$82  = ~ \$signal$95 ;
+  assign \$83  = \$signal$94  & \$82 ;
   assign \$84  = \$83  | { low_water_hit, 1'h0, \$917 , e1_exhausted, \$916  };
   assign \$85  = 7'h40 - event_low_water;
   assign \$86  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
@@ -7639,7 +7641,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$105  = ~ event_ev_free;
   assign \$106  = \$104  & \$105 ;
   assign \$107  = event_ev_flush ? \$102  : \$106 ;
-  assign \$108  = ~ \$signal$85 ;
+  assign \$108  = ~ \$signal$86 ;
   assign \$109  = event_high_water - event_in_use;
   assign \$110  = ~ \$109 [7];
   assign \$112  = event_hw_grow ? event_in_use_rose : \$111 ;
@@ -7930,15 +7932,15 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$430  = \$428  | \$429 ;
   assign \$431  = \$427  | \$430 ;
   assign \$433  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$435  = r1_sel_irq_status ? \$signal$93  : 5'h00;
+  assign \$435  = r1_sel_irq_status ? \$signal$94  : 5'h00;
   assign \$436  = r1_sel_irq_enable ? irq_enable : 5'h00;
   assign \$437  = \$435  | \$436 ;
   assign \$438  = \$434  | { 27'h0000000, \$437  };
   assign \$439  = \$431  | \$438 ;
-  assign \$440  = r1_sel_err_count ? \$signal$80  : 32'd0;
+  assign \$440  = r1_sel_err_count ? \$signal$82  : 32'd0;
   assign \$441  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$442  = \$440  | \$441 ;
-  assign \$443  = r1_sel_err_head0 ? { \$signal$86 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$443  = r1_sel_err_head0 ? { \$signal$87 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
   assign \$444  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$445  = \$443  | \$444 ;
   assign \$446  = \$442  | \$445 ;
@@ -8043,7 +8045,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$562  = ~ command_queue_pop;
   assign \$563  = command_queue_count[0] & \$562 ;
   assign \$564  = ~ \$563 ;
-  assign \$565  = command_queue_held[0] ? \read__data$191  : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
+  assign \$565  = command_queue_held[0] ? \read__data$192  : { w1_pool_is, w1_hit, w1_tag, \$signal$178 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
   assign \$566  = ~ command_queue_pop;
   assign \$567  = command_queue_count[0] & \$566 ;
   assign \$568  = ~ \$567 ;
@@ -8345,22 +8347,22 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$864  = \$860  | \$863 ;
   assign \$865  = ~ \$864 ;
   assign \$866  = \$857  | \$865 ;
-  assign \$867  = \$signal$209  & \$signal$210 ;
+  assign \$867  = \$signal$210  & \$signal$211 ;
   assign \$868  = \$867  & w2_is_ctrl;
-  assign \$869  = \$868  & \$signal$212 [0];
-  assign \$870  = \$signal$209  & \$signal$210 ;
+  assign \$869  = \$868  & \$signal$213 [0];
+  assign \$870  = \$signal$210  & \$signal$211 ;
   assign \$871  = \$870  & w2_is_err_pop;
-  assign \$872  = \$signal$209  & w2_is_irq_status;
-  assign \$873  = \$872  & \$signal$211 [0];
-  assign \$874  = \$873  ? \$signal$212 [4:0] : 5'h00;
-  assign \$875  = \$signal$209  & w2_is_irq_enable;
-  assign \$876  = \$875  & \$signal$211 [0];
-  assign \$877  = \$signal$209  & w2_is_pool0_low_water;
-  assign \$878  = \$877  & \$signal$211 [0];
-  assign \$879  = \$signal$209  & w2_is_pool0_low_water;
-  assign \$880  = \$879  & \$signal$211 [1];
-  assign \$881  = \$signal$209  & w2_is_pool0_low_water;
-  assign \$882  = \$881  & \$signal$211 [2];
+  assign \$872  = \$signal$210  & w2_is_irq_status;
+  assign \$873  = \$872  & \$signal$212 [0];
+  assign \$874  = \$873  ? \$signal$213 [4:0] : 5'h00;
+  assign \$875  = \$signal$210  & w2_is_irq_enable;
+  assign \$876  = \$875  & \$signal$212 [0];
+  assign \$877  = \$signal$210  & w2_is_pool0_low_water;
+  assign \$878  = \$877  & \$signal$212 [0];
+  assign \$879  = \$signal$210  & w2_is_pool0_low_water;
+  assign \$880  = \$879  & \$signal$212 [1];
+  assign \$881  = \$signal$210  & w2_is_pool0_low_water;
+  assign \$882  = \$881  & \$signal$212 [2];
   assign \$883  = | \port$2787$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$883 ;
   assign \$884  = | \port$2799$0 [4:1];
@@ -8406,7 +8408,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_short = $signed(\$914 ) < $signed(1'h0);
   assign \$916  = | \$signal$28 ;
   assign \$917  = \$signal$81  != \$signal$28 ;
-  assign \$918  = \$signal$93  & irq_enable;
+  assign \$918  = \$signal$94  & irq_enable;
   assign irq = | \$918 ;
   assign low_water_hit = event_lw_granted_2 & event_lw_short;
   assign \$919  = ! bus__r_addr[5:0];
@@ -8415,7 +8417,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$921  = ~ alloc_queue_pop;
   assign \$922  = alloc_queue_count[0] & \$921 ;
   assign \$923  = alloc_queue_held[0] | \$922 ;
-  assign \$signature__en$249  = alloc_queue_push & \$923 ;
+  assign \$signature__en$250  = alloc_queue_push & \$923 ;
   assign \$924  = req_alloc & native_alloc_valid;
   assign \$925  = ~ \$924 ;
   assign alloc_queue_pop = alloc_queue_count[0] & \$925 ;
@@ -8449,7 +8451,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$949  = ~ command_queue_pop;
   assign \$950  = command_queue_count[0] & \$949 ;
   assign \$951  = command_queue_held[0] | \$950 ;
-  assign \$signature__en$266  = command_queue_push & \$951 ;
+  assign \$signature__en$267  = command_queue_push & \$951 ;
   assign \$952  = w1_pool_is & w1_event_addr[0];
   assign \$953  = w1_pool_is & w1_event_addr[1];
   assign \$954  = w1_pool_is & w1_event_addr[2];
@@ -8530,9 +8532,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1025  = w1_pool_is & w1_event_addr[30];
   assign \$1026  = w1_pool_is & w1_event_addr[31];
   assign \$1027  = ~ w1_hit;
-  assign \$1028  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$1027 , \$1026 , \$1025 , \$1024 , \$1023 , \$1022 , \$1021 , \$1020 , \$1019 , \$1018 , \$1017 , \$1016 , \$1015 , \$1014 , \$1013 , \$1012 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , w1_is_flush };
+  assign \$1028  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$178 , \$1027 , \$1026 , \$1025 , \$1024 , \$1023 , \$1022 , \$1021 , \$1020 , \$1019 , \$1018 , \$1017 , \$1016 , \$1015 , \$1014 , \$1013 , \$1012 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , w1_is_flush };
   assign \$1029  = ~ w2_plain;
-  assign \$1030  = \$signal$220  & \$signal$210 ;
+  assign \$1030  = \$signal$221  & \$signal$211 ;
   assign \$1031  = ~ \$1030 ;
   assign bus__w_err = \$1029  & \$1031 ;
   assign \$1032  = rsp_freed_valid & \port$2827$0 [0];
@@ -8606,77 +8608,79 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     tail <= \$1056 ;
   always @(posedge aclk_clk)
-    \$signal$80  <= \$1057 ;
+    n_kept_q <= \$1057 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1058 ;
+    \$signal$82  <= \$1058 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1059 ;
+    n_dropped <= \$1059 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1060 ;
+    err_dropped <= \$1060 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1061 ;
+    tail_row <= \$1061 ;
   always @(posedge aclk_clk)
-    head <= \$1062 ;
+    tail_next_row <= \$1062 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$1063 ;
+    head <= \$1063 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1064 ;
+    \$signal$87  <= \$1064 ;
+  always @(posedge aclk_clk)
+    head_bank <= \$1065 ;
   always @(posedge aclk_clk)
     head_entry <= \$81 ;
   always @(posedge aclk_clk)
-    \$signal$93  <= \$1065 ;
+    \$signal$94  <= \$1066 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1066 ;
+    event_lw_limit <= \$1067 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1067 ;
+    event_lw_short <= \$1068 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1068 ;
+    event_lw_granted_1 <= \$1069 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1069 ;
+    event_lw_granted_2 <= \$1070 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1070 ;
+    event_in_use <= \$1071 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1071 ;
+    event_in_use_was <= \$1072 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1072 ;
+    event_in_use_rose <= \$1073 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1073 ;
+    event_hw_grow <= \$1074 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1074 ;
+    event_high_water <= \$1075 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1075 ;
+    event_allocs <= \$1076 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1076 ;
+    event_fails <= \$1077 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1077 ;
+    event_frees <= \$1078 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1078 ;
+    event_flushes <= \$1079 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1079 ;
+    r1_valid <= \$1080 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1080 ;
+    alloc_queue_head <= \$1081 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1081 ;
+    alloc_queue_rd <= \$1082 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1082 ;
+    alloc_queue_rd_next <= \$1083 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1083 ;
+    alloc_queue_wr <= \$1084 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1084 ;
+    alloc_queue_wr_next <= \$1085 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1085 ;
+    alloc_queue_held <= \$1086 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1086 ;
+    alloc_queue_count <= \$1087 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1087 ;
+    req_alloc <= \$1088 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1088 ;
+    staged_valid <= \$1089 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1089 ;
+    alloc_queue_w_data <= \$1090 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1090 ;
+    req_alloc_pool <= \$1091 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1091 ;
+    req_alloc_size <= \$1092 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$334 [12];
   always @(posedge aclk_clk)
@@ -8740,15 +8744,15 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     r1_sel_pool0_low_water <= \$424 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1092 ;
+    r2_valid <= \$1093 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1093 ;
+    r2_block0 <= \$1094 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1094 ;
+    r2_found_in <= \$1095 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1095 ;
+    r2_block4 <= \$1096 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1096 ;
+    w1_valid <= \$1097 ;
   always @(posedge aclk_clk)
     w1_is_free <= \$523 ;
   always @(posedge aclk_clk)
@@ -8756,43 +8760,41 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     w1_is_command <= \$554 ;
   always @(posedge aclk_clk)
-    \$signal$177  <= \$1097 ;
+    \$signal$178  <= \$1098 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1098 ;
+    w1_pool_is <= \$1099 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1099 ;
+    w1_hit <= \$1100 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1100 ;
+    w1_tag <= \$1101 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1101 ;
+    w1_event_addr <= \$1102 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1102 ;
+    command_queue_head <= \$1103 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1103 ;
+    command_queue_rd <= \$1104 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1104 ;
+    command_queue_rd_next <= \$1105 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1105 ;
+    command_queue_wr <= \$1106 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1106 ;
+    command_queue_wr_next <= \$1107 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1107 ;
+    command_queue_held <= \$1108 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1108 ;
+    command_queue_count <= \$1109 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1109 ;
+    native_turn <= \$1110 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1110 ;
+    w1_a1_0 <= \$1111 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1111 ;
+    w1_a4_2 <= \$1112 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1112 ;
+    w1_a7_5 <= \$1113 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1113 ;
+    w1_a11_8 <= \$1114 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1114 ;
-  always @(posedge aclk_clk)
-    \$signal$207  <= \$1115 ;
+    w1_data <= \$1115 ;
   always @(posedge aclk_clk)
     \$signal$208  <= \$1116 ;
   always @(posedge aclk_clk)
@@ -8804,33 +8806,35 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     \$signal$212  <= \$1120 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1121 ;
+    \$signal$213  <= \$1121 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1122 ;
+    w2_is_ctrl <= \$1122 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1123 ;
+    w2_is_irq_status <= \$1123 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1124 ;
+    w2_is_irq_enable <= \$1124 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1125 ;
+    w2_is_err_pop <= \$1125 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1126 ;
+    w2_is_pool0_free <= \$1126 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1127 ;
+    w2_is_pool0_flush <= \$1127 ;
   always @(posedge aclk_clk)
-    \$signal$220  <= \$1128 ;
+    w2_is_pool0_low_water <= \$1128 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1129 ;
+    \$signal$221  <= \$1129 ;
   always @(posedge aclk_clk)
-    \$signal$85  <= \$1130 ;
+    w2_plain <= \$1130 ;
   always @(posedge aclk_clk)
-    w1c <= \$1131 ;
+    \$signal$86  <= \$1131 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1132 ;
+    w1c <= \$1132 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1133 ;
+    \$signal$95  <= \$1133 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1134 ;
+    irq_enable <= \$1134 ;
+  always @(posedge aclk_clk)
+    event_low_water <= \$1135 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
@@ -9186,172 +9190,167 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1057  = \$71 [31:0];
-    if (\$signal$85 ) begin
-      \$1057  = 32'd0;
-    end
+    \$1057  = \$signal$81 ;
     if (aclk_rst) begin
-      \$1057  = 32'd0;
+      \$1057  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1058  = \$72 [1:0];
+    \$1058  = \$71 [31:0];
+    if (\$signal$86 ) begin
+      \$1058  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$1058  = 2'h0;
+      \$1058  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1059  = \$73 [31:0];
-    if (\$signal$85 ) begin
-      \$1059  = 32'd0;
-    end
+    \$1059  = \$72 [1:0];
     if (aclk_rst) begin
-      \$1059  = 32'd0;
+      \$1059  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1060  = tail_row;
+    \$1060  = \$73 [31:0];
+    if (\$signal$86 ) begin
+      \$1060  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1060  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1061  = tail_row;
     if (\$74 ) begin
-      \$1060  = tail_next_row;
+      \$1061  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1060  = 2'h0;
+      \$1061  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1061  = tail_next_row;
+    \$1062  = tail_next_row;
     if (\$74 ) begin
-      \$1061  = \$75 [1:0];
+      \$1062  = \$75 [1:0];
     end
     if (aclk_rst) begin
-      \$1061  = 2'h1;
+      \$1062  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1062  = head;
+    \$1063  = head;
     if (popped) begin
-      \$1062  = \$76 [3:0];
+      \$1063  = \$76 [3:0];
     end
     if (aclk_rst) begin
-      \$1062  = 4'h0;
+      \$1063  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1063  = \$77 ;
+    \$1064  = \$77 ;
     if (aclk_rst) begin
-      \$1063  = 1'h0;
+      \$1064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1064  = head[1:0];
+    \$1065  = head[1:0];
     if (aclk_rst) begin
-      \$1064  = 2'h0;
+      \$1065  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1065  = \$84 ;
+    \$1066  = \$84 ;
     if (aclk_rst) begin
-      \$1065  = 5'h00;
+      \$1066  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1066  = \$85 ;
+    \$1067  = \$85 ;
     if (aclk_rst) begin
-      \$1066  = 18'h00000;
+      \$1067  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1067  = \$86 ;
-    if (aclk_rst) begin
-      \$1067  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1068  = event_ev_grant;
+    \$1068  = \$86 ;
     if (aclk_rst) begin
       \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1069  = event_lw_granted_1;
+    \$1069  = event_ev_grant;
     if (aclk_rst) begin
       \$1069  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1070  = \$97 [6:0];
+    \$1070  = event_lw_granted_1;
     if (aclk_rst) begin
-      \$1070  = 7'h00;
+      \$1070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1071  = event_in_use;
+    \$1071  = \$97 [6:0];
     if (aclk_rst) begin
       \$1071  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1072  = \$107 ;
+    \$1072  = event_in_use;
     if (aclk_rst) begin
-      \$1072  = 1'h0;
+      \$1072  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1073  = \$113 ;
+    \$1073  = \$107 ;
     if (aclk_rst) begin
       \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1074  = event_high_water;
+    \$1074  = \$113 ;
+    if (aclk_rst) begin
+      \$1074  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1075  = event_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1074  = event_in_use;
+    if (\$signal$86 ) begin
+      \$1075  = event_in_use;
     end else begin
       if (event_hw_grow) begin
-        \$1074  = event_in_use_was;
+        \$1075  = event_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1074  = 7'h00;
+      \$1075  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
-      \$1075  = 32'd0;
-    end else begin
-      \$1075  = \$114 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1075  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
+    if (\$signal$86 ) begin
       \$1076  = 32'd0;
     end else begin
-      \$1076  = \$115 [31:0];
+      \$1076  = \$114 [31:0];
     end
     if (aclk_rst) begin
       \$1076  = 32'd0;
@@ -9360,10 +9359,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
+    if (\$signal$86 ) begin
       \$1077  = 32'd0;
     end else begin
-      \$1077  = \$116 [31:0];
+      \$1077  = \$115 [31:0];
     end
     if (aclk_rst) begin
       \$1077  = 32'd0;
@@ -9372,10 +9371,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$85 ) begin
+    if (\$signal$86 ) begin
       \$1078  = 32'd0;
     end else begin
-      \$1078  = \$117 [31:0];
+      \$1078  = \$116 [31:0];
     end
     if (aclk_rst) begin
       \$1078  = 32'd0;
@@ -9383,345 +9382,350 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1079  = \$122 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1079  = 32'd0;
+    end else begin
+      \$1079  = \$117 [31:0];
+    end
     if (aclk_rst) begin
-      \$1079  = 1'h0;
+      \$1079  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1080  = alloc_queue_head;
+    \$1080  = \$122 ;
+    if (aclk_rst) begin
+      \$1080  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1081  = alloc_queue_head;
     if (\$125 ) begin
-      \$1080  = \$126 ;
+      \$1081  = \$126 ;
     end
     if (aclk_rst) begin
-      \$1080  = 15'h0000;
+      \$1081  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1081  = alloc_queue_rd;
+    \$1082  = alloc_queue_rd;
     if (\$130 ) begin
-      \$1081  = alloc_queue_rd_next;
+      \$1082  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1081  = 4'h0;
+      \$1082  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1082  = alloc_queue_rd_next;
+    \$1083  = alloc_queue_rd_next;
     if (\$130 ) begin
-      \$1082  = \$131 [3:0];
+      \$1083  = \$131 [3:0];
     end
     if (aclk_rst) begin
-      \$1082  = 4'h1;
+      \$1083  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1083  = alloc_queue_wr;
+    \$1084  = alloc_queue_wr;
     if (\$135 ) begin
-      \$1083  = alloc_queue_wr_next;
+      \$1084  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1083  = 4'h0;
+      \$1084  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1084  = alloc_queue_wr_next;
+    \$1085  = alloc_queue_wr_next;
     if (\$135 ) begin
-      \$1084  = \$136 [3:0];
+      \$1085  = \$136 [3:0];
     end
     if (aclk_rst) begin
-      \$1084  = 4'h1;
+      \$1085  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1085 [0] = \$147 ;
-    \$1085 [1] = \$158 ;
-    \$1085 [2] = \$169 ;
-    \$1085 [3] = \$180 ;
-    \$1085 [4] = \$191 ;
-    \$1085 [5] = \$202 ;
-    \$1085 [6] = \$213 ;
-    \$1085 [7] = \$224 ;
-    \$1085 [8] = \$235 ;
+    \$1086 [0] = \$147 ;
+    \$1086 [1] = \$158 ;
+    \$1086 [2] = \$169 ;
+    \$1086 [3] = \$180 ;
+    \$1086 [4] = \$191 ;
+    \$1086 [5] = \$202 ;
+    \$1086 [6] = \$213 ;
+    \$1086 [7] = \$224 ;
+    \$1086 [8] = \$235 ;
     if (aclk_rst) begin
-      \$1085  = 9'h000;
+      \$1086  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1086 [0] = \$241 ;
-    \$1086 [1] = \$247 ;
-    \$1086 [2] = \$253 ;
-    \$1086 [3] = \$259 ;
-    \$1086 [4] = \$265 ;
-    \$1086 [5] = \$271 ;
-    \$1086 [6] = \$277 ;
-    \$1086 [7] = \$283 ;
-    \$1086 [8] = \$289 ;
-    \$1086 [9] = \$295 ;
+    \$1087 [0] = \$241 ;
+    \$1087 [1] = \$247 ;
+    \$1087 [2] = \$253 ;
+    \$1087 [3] = \$259 ;
+    \$1087 [4] = \$265 ;
+    \$1087 [5] = \$271 ;
+    \$1087 [6] = \$277 ;
+    \$1087 [7] = \$283 ;
+    \$1087 [8] = \$289 ;
+    \$1087 [9] = \$295 ;
     if (aclk_rst) begin
-      \$1086  = 10'h000;
+      \$1087  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1087  = \$304 ;
-    if (aclk_rst) begin
-      \$1087  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1088  = \$323 ;
+    \$1088  = \$304 ;
     if (aclk_rst) begin
       \$1088  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1089  = { \$326 , \$324 [0] };
+    \$1089  = \$323 ;
     if (aclk_rst) begin
-      \$1089  = 15'h0000;
+      \$1089  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1090  = \$331 [0];
+    \$1090  = { \$326 , \$324 [0] };
     if (aclk_rst) begin
-      \$1090  = 1'h0;
+      \$1090  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1091  = \$331 [14:1];
+    \$1091  = \$331 [0];
     if (aclk_rst) begin
-      \$1091  = 14'h0000;
+      \$1091  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1092  = r1_valid;
+    \$1092  = \$331 [14:1];
     if (aclk_rst) begin
-      \$1092  = 1'h0;
+      \$1092  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1093  = \$455 ;
+    \$1093  = r1_valid;
     if (aclk_rst) begin
-      \$1093  = 32'd0;
+      \$1093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1094 [0] = \$470 ;
-    \$1094 [1] = \$513 ;
+    \$1094  = \$455 ;
     if (aclk_rst) begin
-      \$1094  = 2'h0;
+      \$1094  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1095  = \$499 ;
+    \$1095 [0] = \$470 ;
+    \$1095 [1] = \$513 ;
     if (aclk_rst) begin
-      \$1095  = 32'd0;
+      \$1095  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1096  = bus__w_req;
+    \$1096  = \$499 ;
     if (aclk_rst) begin
-      \$1096  = 1'h0;
+      \$1096  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1097  = \$556 [0];
+    \$1097  = bus__w_req;
     if (aclk_rst) begin
       \$1097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1098  = w0_event_is;
+    \$1098  = \$556 [0];
     if (aclk_rst) begin
       \$1098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1099  = \$557 ;
+    \$1099  = w0_event_is;
     if (aclk_rst) begin
       \$1099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1100  = \$558 [22:19];
+    \$1100  = \$557 ;
     if (aclk_rst) begin
-      \$1100  = 4'h0;
+      \$1100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1101  = \$561 [31:0];
+    \$1101  = \$558 [22:19];
     if (aclk_rst) begin
-      \$1101  = 32'd0;
+      \$1101  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1102  = command_queue_head;
+    \$1102  = \$561 [31:0];
+    if (aclk_rst) begin
+      \$1102  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1103  = command_queue_head;
     if (\$564 ) begin
-      \$1102  = \$565 ;
+      \$1103  = \$565 ;
     end
     if (aclk_rst) begin
-      \$1102  = 41'h00000000000;
+      \$1103  = 41'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1103  = command_queue_rd;
+    \$1104  = command_queue_rd;
     if (\$569 ) begin
-      \$1103  = command_queue_rd_next;
+      \$1104  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1103  = 4'h0;
+      \$1104  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1104  = command_queue_rd_next;
+    \$1105  = command_queue_rd_next;
     if (\$569 ) begin
-      \$1104  = \$570 [3:0];
+      \$1105  = \$570 [3:0];
     end
     if (aclk_rst) begin
-      \$1104  = 4'h1;
+      \$1105  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1105  = command_queue_wr;
+    \$1106  = command_queue_wr;
     if (\$574 ) begin
-      \$1105  = command_queue_wr_next;
+      \$1106  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1105  = 4'h0;
+      \$1106  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1106  = command_queue_wr_next;
+    \$1107  = command_queue_wr_next;
     if (\$574 ) begin
-      \$1106  = \$575 [3:0];
+      \$1107  = \$575 [3:0];
     end
     if (aclk_rst) begin
-      \$1106  = 4'h1;
+      \$1107  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1107 [0] = \$586 ;
-    \$1107 [1] = \$597 ;
-    \$1107 [2] = \$608 ;
-    \$1107 [3] = \$619 ;
-    \$1107 [4] = \$630 ;
-    \$1107 [5] = \$641 ;
-    \$1107 [6] = \$652 ;
-    \$1107 [7] = \$663 ;
-    \$1107 [8] = \$674 ;
+    \$1108 [0] = \$586 ;
+    \$1108 [1] = \$597 ;
+    \$1108 [2] = \$608 ;
+    \$1108 [3] = \$619 ;
+    \$1108 [4] = \$630 ;
+    \$1108 [5] = \$641 ;
+    \$1108 [6] = \$652 ;
+    \$1108 [7] = \$663 ;
+    \$1108 [8] = \$674 ;
     if (aclk_rst) begin
-      \$1107  = 9'h000;
+      \$1108  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1108 [0] = \$680 ;
-    \$1108 [1] = \$686 ;
-    \$1108 [2] = \$692 ;
-    \$1108 [3] = \$698 ;
-    \$1108 [4] = \$704 ;
-    \$1108 [5] = \$710 ;
-    \$1108 [6] = \$716 ;
-    \$1108 [7] = \$722 ;
-    \$1108 [8] = \$728 ;
-    \$1108 [9] = \$734 ;
+    \$1109 [0] = \$680 ;
+    \$1109 [1] = \$686 ;
+    \$1109 [2] = \$692 ;
+    \$1109 [3] = \$698 ;
+    \$1109 [4] = \$704 ;
+    \$1109 [5] = \$710 ;
+    \$1109 [6] = \$716 ;
+    \$1109 [7] = \$722 ;
+    \$1109 [8] = \$728 ;
+    \$1109 [9] = \$734 ;
     if (aclk_rst) begin
-      \$1108  = 10'h000;
+      \$1109  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1109  = \$737 ;
+    \$1110  = \$737 ;
     if (aclk_rst) begin
-      \$1109  = 1'h0;
+      \$1110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1110  = \$739 ;
+    \$1111  = \$739 ;
     if (aclk_rst) begin
-      \$1110  = 4'h0;
+      \$1111  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1111  = \$741 ;
-    if (aclk_rst) begin
-      \$1111  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1112  = \$743 ;
+    \$1112  = \$741 ;
     if (aclk_rst) begin
       \$1112  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1113  = \$745 ;
+    \$1113  = \$743 ;
     if (aclk_rst) begin
-      \$1113  = 16'h0000;
+      \$1113  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1114  = \$746 ;
+    \$1114  = \$745 ;
     if (aclk_rst) begin
-      \$1114  = 32'd0;
+      \$1114  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1115  = \$748 ;
+    \$1115  = \$746 ;
     if (aclk_rst) begin
-      \$1115  = 1'h0;
+      \$1115  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1116  = \$749 ;
+    \$1116  = \$748 ;
     if (aclk_rst) begin
-      \$1116  = 4'h0;
+      \$1116  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1117  = \$751 ;
+    \$1117  = \$749 ;
     if (aclk_rst) begin
-      \$1117  = 1'h0;
+      \$1117  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1118  = \$signal$207 ;
+    \$1118  = \$751 ;
     if (aclk_rst) begin
       \$1118  = 1'h0;
     end
@@ -9730,124 +9734,131 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
     \$1119  = \$signal$208 ;
     if (aclk_rst) begin
-      \$1119  = 4'h0;
+      \$1119  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1120  = w1_data;
+    \$1120  = \$signal$209 ;
     if (aclk_rst) begin
-      \$1120  = 32'd0;
+      \$1120  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1121  = \$759 ;
+    \$1121  = w1_data;
     if (aclk_rst) begin
-      \$1121  = 1'h0;
+      \$1121  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1122  = \$767 ;
+    \$1122  = \$759 ;
     if (aclk_rst) begin
       \$1122  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1123  = \$775 ;
+    \$1123  = \$767 ;
     if (aclk_rst) begin
       \$1123  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1124  = \$783 ;
+    \$1124  = \$775 ;
     if (aclk_rst) begin
       \$1124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1125  = \$791 ;
+    \$1125  = \$783 ;
     if (aclk_rst) begin
       \$1125  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1126  = \$799 ;
+    \$1126  = \$791 ;
     if (aclk_rst) begin
       \$1126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1127  = \$807 ;
+    \$1127  = \$799 ;
     if (aclk_rst) begin
       \$1127  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1128  = \$840 [4];
+    \$1128  = \$807 ;
     if (aclk_rst) begin
       \$1128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1129  = \$866 ;
+    \$1129  = \$840 [4];
     if (aclk_rst) begin
       \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1130  = \$869 ;
+    \$1130  = \$866 ;
     if (aclk_rst) begin
       \$1130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1131  = \$871 ;
+    \$1131  = \$869 ;
     if (aclk_rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1132  = \$874 ;
+    \$1132  = \$871 ;
     if (aclk_rst) begin
-      \$1132  = 5'h00;
+      \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1133  = irq_enable;
-    if (\$876 ) begin
-      \$1133  = \$signal$212 [4:0];
-    end
+    \$1133  = \$874 ;
     if (aclk_rst) begin
       \$1133  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1134  = event_low_water;
-    if (\$878 ) begin
-      \$1134 [7:0] = \$signal$212 [7:0];
-    end
-    if (\$880 ) begin
-      \$1134 [15:8] = \$signal$212 [15:8];
-    end
-    if (\$882 ) begin
-      \$1134 [16] = \$signal$212 [16];
+    \$1134  = irq_enable;
+    if (\$876 ) begin
+      \$1134  = \$signal$213 [4:0];
     end
     if (aclk_rst) begin
-      \$1134  = 17'h00000;
+      \$1134  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    \$1135  = event_low_water;
+    if (\$878 ) begin
+      \$1135 [7:0] = \$signal$213 [7:0];
+    end
+    if (\$880 ) begin
+      \$1135 [15:8] = \$signal$213 [15:8];
+    end
+    if (\$882 ) begin
+      \$1135 [16] = \$signal$213 [16];
+    end
+    if (aclk_rst) begin
+      \$1135  = 17'h00000;
     end
   end
   assign rsp_grant_err = \port$2784$0 [4:1];
@@ -9871,34 +9882,34 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign log_bank2_k = \$900 [1:0];
   assign log_bank3_k = \$901 [1:0];
   assign space_under = { \$914 [5], \$914  };
-  assign \$signal$95  = { low_water_hit, 1'h0, \$917 , e1_exhausted, \$916  };
-  assign \$signal$127  = alloc_queue_w_data;
+  assign \$signal$96  = { low_water_hit, 1'h0, \$917 , e1_exhausted, \$916  };
+  assign \$signal$128  = alloc_queue_w_data;
   assign bus__w_strb_queued = \port$2908$0 [35:32];
   assign bus__w_data_queued = \port$2908$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$178 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$224  = log_bank0_wdata;
+  assign \$signature__data$225  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$226  = head[3:2];
-  assign \$signature__en$227  = 1'h1;
-  assign \$signature__addr$228  = log_bank1_wrow;
-  assign \$signature__data$229  = log_bank1_wdata;
-  assign \$signature__en$230  = log_bank1_wen;
-  assign \$signature__addr$231  = head[3:2];
-  assign \$signature__en$232  = 1'h1;
-  assign \$signature__addr$233  = log_bank2_wrow;
-  assign \$signature__data$234  = log_bank2_wdata;
-  assign \$signature__en$235  = log_bank2_wen;
-  assign \$signature__addr$236  = head[3:2];
-  assign \$signature__en$237  = 1'h1;
-  assign \$signature__addr$238  = log_bank3_wrow;
-  assign \$signature__data$239  = log_bank3_wdata;
-  assign \$signature__en$240  = log_bank3_wen;
-  assign \$signature__addr$241  = head[3:2];
-  assign \$signature__en$242  = 1'h1;
+  assign \$signature__addr$227  = head[3:2];
+  assign \$signature__en$228  = 1'h1;
+  assign \$signature__addr$229  = log_bank1_wrow;
+  assign \$signature__data$230  = log_bank1_wdata;
+  assign \$signature__en$231  = log_bank1_wen;
+  assign \$signature__addr$232  = head[3:2];
+  assign \$signature__en$233  = 1'h1;
+  assign \$signature__addr$234  = log_bank2_wrow;
+  assign \$signature__data$235  = log_bank2_wdata;
+  assign \$signature__en$236  = log_bank2_wen;
+  assign \$signature__addr$237  = head[3:2];
+  assign \$signature__en$238  = 1'h1;
+  assign \$signature__addr$239  = log_bank3_wrow;
+  assign \$signature__data$240  = log_bank3_wdata;
+  assign \$signature__en$241  = log_bank3_wen;
+  assign \$signature__addr$242  = head[3:2];
+  assign \$signature__en$243  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$247  = alloc_queue_wr;
-  assign \$signature__data$248  = alloc_queue_w_data;
+  assign \$signature__addr$248  = alloc_queue_wr;
+  assign \$signature__data$249  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
   assign handle = { \port$2784$0 [0], \port$2784$0 [4:1], 4'h0, \port$2784$44 [3:0], 13'h0000, \port$2784$0 [11:6] };
   assign rsp_grant_slot = \port$2784$0 [11:6];
@@ -9907,9 +9918,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_event_is_queued = \$941 [6];
   assign w0_event_is_pins = \$944 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$263  = command_queue_rd;
-  assign \$signature__addr$264  = command_queue_wr;
-  assign \$signature__data$265  = { w1_pool_is, w1_hit, w1_tag, \$signal$177 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
+  assign \read__addr$264  = command_queue_rd;
+  assign \$signature__addr$265  = command_queue_wr;
+  assign \$signature__data$266  = { w1_pool_is, w1_hit, w1_tag, \$signal$178 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
   assign req_free_addr = \$1028 [32:1];
   assign req_free_oor = \$1028 [33];
   assign req_free_pool = \$1028 [34];
@@ -9920,9 +9931,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \port$2341$0  = \$916 ;
   assign \port$2342$0  = \$917 ;
   assign \port$2471$1  = \$1028 [40:1];
-  assign \port$3056$0  = \$signal$93 ;
-  assign bus__w_ack = \$signal$209 ;
-  assign \port$3224$0  = \$signal$94 ;
+  assign \port$3058$0  = \$signal$94 ;
+  assign bus__w_ack = \$signal$210 ;
+  assign \port$3226$0  = \$signal$95 ;
   assign \$87  = 1'h1;
   assign \$88  = event_ev_grant;
   assign \$89  = 1'h1;

@@ -440,8 +440,8 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .\port$3947$0 (\$13 ),
     .\port$3975$0 (\$14 ),
     .\port$4061$0 (\$15 ),
-    .\port$4227$0 (\$signal ),
-    .\port$4499$0 (\$signal$58 ),
+    .\port$4229$0 (\$signal ),
+    .\port$4501$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -7354,7 +7354,7 @@ endmodule
 
 module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3192$0 , \port$3193$0 , \port$3195$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
 , req_flush, \port$3554$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3932$0 , \port$3932$48 , rsp_freed_valid, \port$3935$0 , rsp_flushed_valid, \port$3947$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3975$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4061$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4227$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4499$0 , aclk_clk);
+, e1_exhausted, \port$4229$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4501$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -8155,113 +8155,113 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1715 ;
   reg [4:0] \$1716 ;
   reg [3:0] \$1717 ;
-  reg [31:0] \$1718 ;
-  reg [1:0] \$1719 ;
+  reg [1:0] \$1718 ;
+  reg [31:0] \$1719 ;
   wire [11:0] \$172 ;
-  reg [31:0] \$1720 ;
-  reg [1:0] \$1721 ;
+  reg [1:0] \$1720 ;
+  reg [31:0] \$1721 ;
   reg [1:0] \$1722 ;
-  reg [3:0] \$1723 ;
-  reg \$1724 ;
-  reg [1:0] \$1725 ;
-  reg [4:0] \$1726 ;
-  reg [17:0] \$1727 ;
-  reg \$1728 ;
+  reg [1:0] \$1723 ;
+  reg [3:0] \$1724 ;
+  reg \$1725 ;
+  reg [1:0] \$1726 ;
+  reg [4:0] \$1727 ;
+  reg [17:0] \$1728 ;
   reg \$1729 ;
   wire \$173 ;
   reg \$1730 ;
-  reg [7:0] \$1731 ;
+  reg \$1731 ;
   reg [7:0] \$1732 ;
-  reg \$1733 ;
+  reg [7:0] \$1733 ;
   reg \$1734 ;
-  reg [7:0] \$1735 ;
-  reg [31:0] \$1736 ;
+  reg \$1735 ;
+  reg [7:0] \$1736 ;
   reg [31:0] \$1737 ;
   reg [31:0] \$1738 ;
   reg [31:0] \$1739 ;
   wire \$174 ;
-  reg [17:0] \$1740 ;
-  reg \$1741 ;
+  reg [31:0] \$1740 ;
+  reg [17:0] \$1741 ;
   reg \$1742 ;
   reg \$1743 ;
-  reg [9:0] \$1744 ;
+  reg \$1744 ;
   reg [9:0] \$1745 ;
-  reg \$1746 ;
+  reg [9:0] \$1746 ;
   reg \$1747 ;
-  reg [9:0] \$1748 ;
-  reg [31:0] \$1749 ;
+  reg \$1748 ;
+  reg [9:0] \$1749 ;
   wire \$175 ;
   reg [31:0] \$1750 ;
   reg [31:0] \$1751 ;
   reg [31:0] \$1752 ;
   reg [31:0] \$1753 ;
-  reg [17:0] \$1754 ;
-  reg \$1755 ;
+  reg [31:0] \$1754 ;
+  reg [17:0] \$1755 ;
   reg \$1756 ;
   reg \$1757 ;
-  reg [4:0] \$1758 ;
+  reg \$1758 ;
   reg [4:0] \$1759 ;
   wire \$176 ;
-  reg \$1760 ;
+  reg [4:0] \$1760 ;
   reg \$1761 ;
-  reg [4:0] \$1762 ;
-  reg [31:0] \$1763 ;
+  reg \$1762 ;
+  reg [4:0] \$1763 ;
   reg [31:0] \$1764 ;
   reg [31:0] \$1765 ;
   reg [31:0] \$1766 ;
-  reg \$1767 ;
-  reg [14:0] \$1768 ;
-  reg [3:0] \$1769 ;
+  reg [31:0] \$1767 ;
+  reg \$1768 ;
+  reg [14:0] \$1769 ;
   wire [32:0] \$177 ;
   reg [3:0] \$1770 ;
   reg [3:0] \$1771 ;
   reg [3:0] \$1772 ;
-  reg [8:0] \$1773 ;
-  reg [9:0] \$1774 ;
-  reg \$1775 ;
+  reg [3:0] \$1773 ;
+  reg [8:0] \$1774 ;
+  reg [9:0] \$1775 ;
   reg \$1776 ;
-  reg [14:0] \$1777 ;
-  reg [1:0] \$1778 ;
-  reg [12:0] \$1779 ;
+  reg \$1777 ;
+  reg [14:0] \$1778 ;
+  reg [1:0] \$1779 ;
   wire [32:0] \$178 ;
-  reg \$1780 ;
-  reg [31:0] \$1781 ;
-  reg [3:0] \$1782 ;
-  reg [31:0] \$1783 ;
+  reg [12:0] \$1780 ;
+  reg \$1781 ;
+  reg [31:0] \$1782 ;
+  reg [3:0] \$1783 ;
   reg [31:0] \$1784 ;
   reg [31:0] \$1785 ;
-  reg \$1786 ;
-  reg [1:0] \$1787 ;
-  reg [2:0] \$1788 ;
+  reg [31:0] \$1786 ;
+  reg \$1787 ;
+  reg [1:0] \$1788 ;
   reg [2:0] \$1789 ;
   wire [32:0] \$179 ;
-  reg [3:0] \$1790 ;
-  reg [31:0] \$1791 ;
+  reg [2:0] \$1790 ;
+  reg [3:0] \$1791 ;
   reg [31:0] \$1792 ;
   reg [31:0] \$1793 ;
-  reg [45:0] \$1794 ;
-  reg [3:0] \$1795 ;
+  reg [31:0] \$1794 ;
+  reg [45:0] \$1795 ;
   reg [3:0] \$1796 ;
   reg [3:0] \$1797 ;
   reg [3:0] \$1798 ;
-  reg [8:0] \$1799 ;
+  reg [3:0] \$1799 ;
   wire \$18 ;
   wire [32:0] \$180 ;
-  reg [9:0] \$1800 ;
-  reg \$1801 ;
-  reg [3:0] \$1802 ;
-  reg [7:0] \$1803 ;
+  reg [8:0] \$1800 ;
+  reg [9:0] \$1801 ;
+  reg \$1802 ;
+  reg [3:0] \$1803 ;
   reg [7:0] \$1804 ;
-  reg [15:0] \$1805 ;
-  reg [31:0] \$1806 ;
-  reg \$1807 ;
-  reg [3:0] \$1808 ;
-  reg \$1809 ;
+  reg [7:0] \$1805 ;
+  reg [15:0] \$1806 ;
+  reg [31:0] \$1807 ;
+  reg \$1808 ;
+  reg [3:0] \$1809 ;
   wire [32:0] \$181 ;
   reg \$1810 ;
-  reg [3:0] \$1811 ;
-  reg [31:0] \$1812 ;
-  reg \$1813 ;
+  reg \$1811 ;
+  reg [3:0] \$1812 ;
+  reg [31:0] \$1813 ;
   reg \$1814 ;
   reg \$1815 ;
   reg \$1816 ;
@@ -8280,11 +8280,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1828 ;
   reg \$1829 ;
   wire \$183 ;
-  reg [4:0] \$1830 ;
+  reg \$1830 ;
   reg [4:0] \$1831 ;
-  reg [16:0] \$1832 ;
+  reg [4:0] \$1832 ;
   reg [16:0] \$1833 ;
   reg [16:0] \$1834 ;
+  reg [16:0] \$1835 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
@@ -9269,69 +9270,69 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [3:0] \$auto$rtlil.cc:2739:Not$96 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
-  reg [4:0] \$signal$103  = 5'h00;
   reg [4:0] \$signal$104  = 5'h00;
-  wire [4:0] \$signal$105 ;
+  reg [4:0] \$signal$105  = 5'h00;
+  wire [4:0] \$signal$106 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signal$166 ;
-  reg [1:0] \$signal$248  = 2'h0;
+  wire [14:0] \$signal$167 ;
+  reg [1:0] \$signal$249  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg \$signal$284  = 1'h0;
-  reg [3:0] \$signal$285  = 4'h0;
-  reg \$signal$286  = 1'h0;
+  reg \$signal$285  = 1'h0;
+  reg [3:0] \$signal$286  = 4'h0;
   reg \$signal$287  = 1'h0;
-  reg [3:0] \$signal$288  = 4'h0;
-  reg [31:0] \$signal$289  = 32'd0;
-  reg \$signal$303  = 1'h0;
-  reg [31:0] \$signal$90  = 32'd0;
+  reg \$signal$288  = 1'h0;
+  reg [3:0] \$signal$289  = 4'h0;
+  reg [31:0] \$signal$290  = 32'd0;
+  reg \$signal$304  = 1'h0;
   wire [1:0] \$signal$91 ;
-  reg \$signal$95  = 1'h0;
+  reg [31:0] \$signal$92  = 32'd0;
   reg \$signal$96  = 1'h0;
+  reg \$signal$97  = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$309 ;
+  wire [1:0] \$signature__addr$310 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$311 ;
-  wire [1:0] \$signature__addr$314 ;
+  wire [1:0] \$signature__addr$312 ;
+  wire [1:0] \$signature__addr$315 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$316 ;
-  wire [1:0] \$signature__addr$319 ;
+  wire [1:0] \$signature__addr$317 ;
+  wire [1:0] \$signature__addr$320 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$321 ;
-  wire [1:0] \$signature__addr$324 ;
+  wire [1:0] \$signature__addr$322 ;
+  wire [1:0] \$signature__addr$325 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$330 ;
+  wire [3:0] \$signature__addr$331 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$355 ;
+  wire [3:0] \$signature__addr$356 ;
   wire [120:0] \$signature__data ;
-  wire [120:0] \$signature__data$100 ;
   wire [120:0] \$signature__data$101 ;
   wire [120:0] \$signature__data$102 ;
+  wire [120:0] \$signature__data$103 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$307 ;
+  wire [120:0] \$signature__data$308 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$312 ;
+  wire [120:0] \$signature__data$313 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$317 ;
+  wire [120:0] \$signature__data$318 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$322 ;
+  wire [120:0] \$signature__data$323 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$331 ;
-  wire [45:0] \$signature__data$356 ;
+  wire [14:0] \$signature__data$332 ;
+  wire [45:0] \$signature__data$357 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$310 ;
+  wire \$signature__en$311 ;
   (* init = 1'h0 *)
-  wire \$signature__en$313 ;
-  wire \$signature__en$315 ;
+  wire \$signature__en$314 ;
+  wire \$signature__en$316 ;
   (* init = 1'h0 *)
-  wire \$signature__en$318 ;
-  wire \$signature__en$320 ;
+  wire \$signature__en$319 ;
+  wire \$signature__en$321 ;
   (* init = 1'h0 *)
-  wire \$signature__en$323 ;
-  wire \$signature__en$325 ;
-  wire \$signature__en$332 ;
-  wire \$signature__en$357 ;
+  wire \$signature__en$324 ;
+  wire \$signature__en$326 ;
+  wire \$signature__en$333 ;
+  wire \$signature__en$358 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -9498,6 +9499,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   output low_water_hit;
   wire low_water_hit;
   reg [1:0] n_dropped = 2'h0;
+  reg [1:0] n_kept_q = 2'h0;
   input native_alloc_valid;
   wire native_alloc_valid;
   input native_flush_valid;
@@ -9527,11 +9529,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   input [35:0] \port$4061$0 ;
   wire [35:0] \port$4061$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4227$0 ;
-  wire [4:0] \port$4227$0 ;
+  output [4:0] \port$4229$0 ;
+  wire [4:0] \port$4229$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4499$0 ;
-  wire [4:0] \port$4499$0 ;
+  output [4:0] \port$4501$0 ;
+  wire [4:0] \port$4501$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -9604,9 +9606,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$354 ;
+  wire [3:0] \read__addr$355 ;
   wire [14:0] read__data;
-  wire [45:0] \read__data$268 ;
+  wire [45:0] \read__data$269 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -9753,16 +9755,16 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$332 )
+    if (\$signature__en$333 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [45:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$357 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
+    if (\$signature__en$358 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$249 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
   end
-  assign \read__data$268  = command_queue_ring[command_queue_rd];
+  assign \read__data$269  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -9782,7 +9784,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk) begin
     _1_ <= head[3:2];
   end
-  assign \$signature__data$100  = log_bank1[_1_];
+  assign \$signature__data$101  = log_bank1[_1_];
   reg [120:0] log_bank2 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank2_wen)
@@ -9792,7 +9794,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk) begin
     _2_ <= head[3:2];
   end
-  assign \$signature__data$101  = log_bank2[_2_];
+  assign \$signature__data$102  = log_bank2[_2_];
   reg [120:0] log_bank3 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank3_wen)
@@ -9802,7 +9804,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk) begin
     _3_ <= head[3:2];
   end
-  assign \$signature__data$102  = log_bank3[_3_];
+  assign \$signature__data$103  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
   assign \$2  = \port$3935$0 [15] ? { 6'h00, \port$3935$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
@@ -9899,18 +9901,18 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$98  = log_kept_ge1 ? \$97 [3:0] : tail;
   assign \$99  = log_kept_ge2 ? \$96 [3:0] : \$98 ;
   assign \$100  = log_kept_ge3 ? \$95 [3:0] : \$99 ;
-  assign \$101  = \$signal$90  + \$signal$91 ;
+  assign \$101  = \$signal$92  + n_kept_q;
   assign \$102  = \$signal$28  - \$signal$91 ;
   assign \$103  = err_dropped + n_dropped;
   assign \$105  = tail_next_row + 1'h1;
   assign \$106  = head + 1'h1;
   assign \$107  = ~ space[4];
-  assign \$108  = head_bank[0] ? \$signature__data$102  : \$signature__data$101 ;
-  assign \$109  = head_bank[0] ? \$signature__data$100  : \$signature__data ;
+  assign \$108  = head_bank[0] ? \$signature__data$103  : \$signature__data$102 ;
+  assign \$109  = head_bank[0] ? \$signature__data$101  : \$signature__data ;
   assign \$110  = head_bank[1] ? \$108  : \$109 ;
-  assign \$111  = \$signal$96  ? \$110  : 121'h0000000000000000000000000000000;
-  assign \$112  = ~ \$signal$104 ;
-  assign \$113  = \$signal$103  & \$112 ;
+  assign \$111  = \$signal$97  ? \$110  : 121'h0000000000000000000000000000000;
+  assign \$112  = ~ \$signal$105 ;
+  assign \$113  = \$signal$104  & \$112 ;
   assign \$114  = \$113  | { low_water_hit, \$1347 , \$1345 , e1_exhausted, \$1344  };
   assign \$115  = 8'h80 - event_low_water;
   assign \$116  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
@@ -9925,7 +9927,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$135  = ~ event_ev_free;
   assign \$136  = \$134  & \$135 ;
   assign \$137  = event_ev_flush ? \$132  : \$136 ;
-  assign \$138  = ~ \$signal$95 ;
+  assign \$138  = ~ \$signal$96 ;
   assign \$139  = event_high_water - event_in_use;
   assign \$140  = ~ \$139 [8];
   assign \$142  = event_hw_grow ? event_in_use_rose : \$141 ;
@@ -9957,7 +9959,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$168  = ~ log_ev_free;
   assign \$169  = \$167  & \$168 ;
   assign \$170  = log_ev_flush ? \$165  : \$169 ;
-  assign \$171  = ~ \$signal$95 ;
+  assign \$171  = ~ \$signal$96 ;
   assign \$172  = log_high_water - log_in_use;
   assign \$173  = ~ \$172 [10];
   assign \$175  = log_hw_grow ? log_in_use_rose : \$174 ;
@@ -9980,7 +9982,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$202  = ~ config_ev_free;
   assign \$203  = \$201  & \$202 ;
   assign \$204  = config_ev_flush ? \$199  : \$203 ;
-  assign \$205  = ~ \$signal$95 ;
+  assign \$205  = ~ \$signal$96 ;
   assign \$206  = config_high_water - config_in_use;
   assign \$207  = ~ \$206 [5];
   assign \$209  = config_hw_grow ? config_in_use_rose : \$208 ;
@@ -10331,15 +10333,15 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$617  = \$615  | \$616 ;
   assign \$618  = \$614  | \$617 ;
   assign \$620  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$622  = r1_sel_irq_status ? \$signal$103  : 5'h00;
+  assign \$622  = r1_sel_irq_status ? \$signal$104  : 5'h00;
   assign \$623  = r1_sel_irq_enable ? irq_enable : 5'h00;
   assign \$624  = \$622  | \$623 ;
   assign \$625  = \$621  | { 27'h0000000, \$624  };
   assign \$626  = \$618  | \$625 ;
-  assign \$627  = r1_sel_err_count ? \$signal$90  : 32'd0;
+  assign \$627  = r1_sel_err_count ? \$signal$92  : 32'd0;
   assign \$628  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$629  = \$627  | \$628 ;
-  assign \$630  = r1_sel_err_head0 ? { \$signal$96 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$630  = r1_sel_err_head0 ? { \$signal$97 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
   assign \$631  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$632  = \$630  | \$631 ;
   assign \$633  = \$629  | \$632 ;
@@ -10554,7 +10556,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$883  = ~ command_queue_pop;
   assign \$884  = command_queue_count[0] & \$883 ;
   assign \$885  = ~ \$884 ;
-  assign \$886  = command_queue_held[0] ? \read__data$268  : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
+  assign \$886  = command_queue_held[0] ? \read__data$269  : { w1_pool_is, w1_hit, w1_tag, \$signal$249 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
   assign \$887  = ~ command_queue_pop;
   assign \$888  = command_queue_count[0] & \$887 ;
   assign \$889  = ~ \$888 ;
@@ -10951,34 +10953,34 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1280  = \$1276  | \$1279 ;
   assign \$1281  = ~ \$1280 ;
   assign \$1282  = { \$1281 , \$1273 , \$1265 , \$1257 , \$1249  } + 5'h1f;
-  assign \$1283  = \$signal$286  & \$signal$287 ;
+  assign \$1283  = \$signal$287  & \$signal$288 ;
   assign \$1284  = \$1283  & w2_is_ctrl;
-  assign \$1285  = \$1284  & \$signal$289 [0];
-  assign \$1286  = \$signal$286  & \$signal$287 ;
+  assign \$1285  = \$1284  & \$signal$290 [0];
+  assign \$1286  = \$signal$287  & \$signal$288 ;
   assign \$1287  = \$1286  & w2_is_err_pop;
-  assign \$1288  = \$signal$286  & w2_is_irq_status;
-  assign \$1289  = \$1288  & \$signal$288 [0];
-  assign \$1290  = \$1289  ? \$signal$289 [4:0] : 5'h00;
-  assign \$1291  = \$signal$286  & w2_is_irq_enable;
-  assign \$1292  = \$1291  & \$signal$288 [0];
-  assign \$1293  = \$signal$286  & w2_is_pool0_low_water;
-  assign \$1294  = \$1293  & \$signal$288 [0];
-  assign \$1295  = \$signal$286  & w2_is_pool0_low_water;
-  assign \$1296  = \$1295  & \$signal$288 [1];
-  assign \$1297  = \$signal$286  & w2_is_pool0_low_water;
-  assign \$1298  = \$1297  & \$signal$288 [2];
-  assign \$1299  = \$signal$286  & w2_is_pool1_low_water;
-  assign \$1300  = \$1299  & \$signal$288 [0];
-  assign \$1301  = \$signal$286  & w2_is_pool1_low_water;
-  assign \$1302  = \$1301  & \$signal$288 [1];
-  assign \$1303  = \$signal$286  & w2_is_pool1_low_water;
-  assign \$1304  = \$1303  & \$signal$288 [2];
-  assign \$1305  = \$signal$286  & w2_is_pool2_low_water;
-  assign \$1306  = \$1305  & \$signal$288 [0];
-  assign \$1307  = \$signal$286  & w2_is_pool2_low_water;
-  assign \$1308  = \$1307  & \$signal$288 [1];
-  assign \$1309  = \$signal$286  & w2_is_pool2_low_water;
-  assign \$1310  = \$1309  & \$signal$288 [2];
+  assign \$1288  = \$signal$287  & w2_is_irq_status;
+  assign \$1289  = \$1288  & \$signal$289 [0];
+  assign \$1290  = \$1289  ? \$signal$290 [4:0] : 5'h00;
+  assign \$1291  = \$signal$287  & w2_is_irq_enable;
+  assign \$1292  = \$1291  & \$signal$289 [0];
+  assign \$1293  = \$signal$287  & w2_is_pool0_low_water;
+  assign \$1294  = \$1293  & \$signal$289 [0];
+  assign \$1295  = \$signal$287  & w2_is_pool0_low_water;
+  assign \$1296  = \$1295  & \$signal$289 [1];
+  assign \$1297  = \$signal$287  & w2_is_pool0_low_water;
+  assign \$1298  = \$1297  & \$signal$289 [2];
+  assign \$1299  = \$signal$287  & w2_is_pool1_low_water;
+  assign \$1300  = \$1299  & \$signal$289 [0];
+  assign \$1301  = \$signal$287  & w2_is_pool1_low_water;
+  assign \$1302  = \$1301  & \$signal$289 [1];
+  assign \$1303  = \$signal$287  & w2_is_pool1_low_water;
+  assign \$1304  = \$1303  & \$signal$289 [2];
+  assign \$1305  = \$signal$287  & w2_is_pool2_low_water;
+  assign \$1306  = \$1305  & \$signal$289 [0];
+  assign \$1307  = \$signal$287  & w2_is_pool2_low_water;
+  assign \$1308  = \$1307  & \$signal$289 [1];
+  assign \$1309  = \$signal$287  & w2_is_pool2_low_water;
+  assign \$1310  = \$1309  & \$signal$289 [2];
   assign \$1311  = | \port$3935$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1311 ;
   assign \$1312  = | \port$3947$0 [4:1];
@@ -11024,7 +11026,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign space_short = $signed(\$1342 ) < $signed(1'h0);
   assign \$1344  = | \$signal$28 ;
   assign \$1345  = \$signal$91  != \$signal$28 ;
-  assign \$1348  = \$signal$103  & irq_enable;
+  assign \$1348  = \$signal$104  & irq_enable;
   assign irq = | \$1348 ;
   assign \$1349  = event_lw_granted_2 & event_lw_short;
   assign \$1350  = log_lw_granted_2 & log_lw_short;
@@ -11037,7 +11039,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1355  = ~ alloc_queue_pop;
   assign \$1356  = alloc_queue_count[0] & \$1355 ;
   assign \$1357  = alloc_queue_held[0] | \$1356 ;
-  assign \$signature__en$332  = alloc_queue_push & \$1357 ;
+  assign \$signature__en$333  = alloc_queue_push & \$1357 ;
   assign \$1358  = req_alloc & native_alloc_valid;
   assign \$1359  = ~ \$1358 ;
   assign alloc_queue_pop = alloc_queue_count[0] & \$1359 ;
@@ -11093,7 +11095,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1405  = ~ command_queue_pop;
   assign \$1406  = command_queue_count[0] & \$1405 ;
   assign \$1407  = command_queue_held[0] | \$1406 ;
-  assign \$signature__en$357  = command_queue_push & \$1407 ;
+  assign \$signature__en$358  = command_queue_push & \$1407 ;
   assign \$1408  = w1_pool_is[0] & w1_event_addr[0];
   assign \$1409  = w1_pool_is[1] & w1_log_addr[0];
   assign \$1410  = w1_pool_is[2] & w1_config_addr[0];
@@ -11370,9 +11372,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1677  = w1_hit[0] | w1_hit[1];
   assign \$1678  = \$1677  | w1_hit[2];
   assign \$1679  = ~ \$1678 ;
-  assign \$1680  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1679 , \$1676 [3], \$1672 [3], \$1668 [3], \$1664 [3], \$1660 [3], \$1656 [3], \$1652 [3], \$1648 [3], \$1644 [3], \$1640 [3], \$1636 [3], \$1632 [3], \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], w1_is_flush };
+  assign \$1680  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$249 , \$1679 , \$1676 [3], \$1672 [3], \$1668 [3], \$1664 [3], \$1660 [3], \$1656 [3], \$1652 [3], \$1648 [3], \$1644 [3], \$1640 [3], \$1636 [3], \$1632 [3], \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], w1_is_flush };
   assign \$1681  = ~ w2_plain;
-  assign \$1682  = \$signal$303  & \$signal$287 ;
+  assign \$1682  = \$signal$304  & \$signal$288 ;
   assign \$1683  = ~ \$1682 ;
   assign bus__w_err = \$1681  & \$1683 ;
   assign \$1684  = rsp_freed_valid & \port$3975$0 [0];
@@ -11464,131 +11466,133 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     tail <= \$1717 ;
   always @(posedge aclk_clk)
-    \$signal$90  <= \$1718 ;
+    n_kept_q <= \$1718 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1719 ;
+    \$signal$92  <= \$1719 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1720 ;
+    n_dropped <= \$1720 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1721 ;
+    err_dropped <= \$1721 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1722 ;
+    tail_row <= \$1722 ;
   always @(posedge aclk_clk)
-    head <= \$1723 ;
+    tail_next_row <= \$1723 ;
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1724 ;
+    head <= \$1724 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1725 ;
+    \$signal$97  <= \$1725 ;
+  always @(posedge aclk_clk)
+    head_bank <= \$1726 ;
   always @(posedge aclk_clk)
     head_entry <= \$111 ;
   always @(posedge aclk_clk)
-    \$signal$103  <= \$1726 ;
+    \$signal$104  <= \$1727 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1727 ;
+    event_lw_limit <= \$1728 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1728 ;
+    event_lw_short <= \$1729 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1729 ;
+    event_lw_granted_1 <= \$1730 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1730 ;
+    event_lw_granted_2 <= \$1731 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1731 ;
+    event_in_use <= \$1732 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1732 ;
+    event_in_use_was <= \$1733 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1733 ;
+    event_in_use_rose <= \$1734 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1734 ;
+    event_hw_grow <= \$1735 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1735 ;
+    event_high_water <= \$1736 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1736 ;
+    event_allocs <= \$1737 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1737 ;
+    event_fails <= \$1738 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1738 ;
+    event_frees <= \$1739 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1739 ;
+    event_flushes <= \$1740 ;
   always @(posedge aclk_clk)
-    log_lw_limit <= \$1740 ;
+    log_lw_limit <= \$1741 ;
   always @(posedge aclk_clk)
-    log_lw_short <= \$1741 ;
+    log_lw_short <= \$1742 ;
   always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1742 ;
+    log_lw_granted_1 <= \$1743 ;
   always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1743 ;
+    log_lw_granted_2 <= \$1744 ;
   always @(posedge aclk_clk)
-    log_in_use <= \$1744 ;
+    log_in_use <= \$1745 ;
   always @(posedge aclk_clk)
-    log_in_use_was <= \$1745 ;
+    log_in_use_was <= \$1746 ;
   always @(posedge aclk_clk)
-    log_in_use_rose <= \$1746 ;
+    log_in_use_rose <= \$1747 ;
   always @(posedge aclk_clk)
-    log_hw_grow <= \$1747 ;
+    log_hw_grow <= \$1748 ;
   always @(posedge aclk_clk)
-    log_high_water <= \$1748 ;
+    log_high_water <= \$1749 ;
   always @(posedge aclk_clk)
-    log_allocs <= \$1749 ;
+    log_allocs <= \$1750 ;
   always @(posedge aclk_clk)
-    log_fails <= \$1750 ;
+    log_fails <= \$1751 ;
   always @(posedge aclk_clk)
-    log_frees <= \$1751 ;
+    log_frees <= \$1752 ;
   always @(posedge aclk_clk)
-    log_flushes <= \$1752 ;
+    log_flushes <= \$1753 ;
   always @(posedge aclk_clk)
-    log_overwrites <= \$1753 ;
+    log_overwrites <= \$1754 ;
   always @(posedge aclk_clk)
-    config_lw_limit <= \$1754 ;
+    config_lw_limit <= \$1755 ;
   always @(posedge aclk_clk)
-    config_lw_short <= \$1755 ;
+    config_lw_short <= \$1756 ;
   always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$1756 ;
+    config_lw_granted_1 <= \$1757 ;
   always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$1757 ;
+    config_lw_granted_2 <= \$1758 ;
   always @(posedge aclk_clk)
-    config_in_use <= \$1758 ;
+    config_in_use <= \$1759 ;
   always @(posedge aclk_clk)
-    config_in_use_was <= \$1759 ;
+    config_in_use_was <= \$1760 ;
   always @(posedge aclk_clk)
-    config_in_use_rose <= \$1760 ;
+    config_in_use_rose <= \$1761 ;
   always @(posedge aclk_clk)
-    config_hw_grow <= \$1761 ;
+    config_hw_grow <= \$1762 ;
   always @(posedge aclk_clk)
-    config_high_water <= \$1762 ;
+    config_high_water <= \$1763 ;
   always @(posedge aclk_clk)
-    config_allocs <= \$1763 ;
+    config_allocs <= \$1764 ;
   always @(posedge aclk_clk)
-    config_fails <= \$1764 ;
+    config_fails <= \$1765 ;
   always @(posedge aclk_clk)
-    config_frees <= \$1765 ;
+    config_frees <= \$1766 ;
   always @(posedge aclk_clk)
-    config_flushes <= \$1766 ;
+    config_flushes <= \$1767 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1767 ;
+    r1_valid <= \$1768 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1768 ;
+    alloc_queue_head <= \$1769 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1769 ;
+    alloc_queue_rd <= \$1770 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1770 ;
+    alloc_queue_rd_next <= \$1771 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1771 ;
+    alloc_queue_wr <= \$1772 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1772 ;
+    alloc_queue_wr_next <= \$1773 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1773 ;
+    alloc_queue_held <= \$1774 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1774 ;
+    alloc_queue_count <= \$1775 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1775 ;
+    req_alloc <= \$1776 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1776 ;
+    staged_valid <= \$1777 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1777 ;
+    alloc_queue_w_data <= \$1778 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1778 ;
+    req_alloc_pool <= \$1779 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1779 ;
+    req_alloc_size <= \$1780 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$431 [12];
   always @(posedge aclk_clk)
@@ -11712,19 +11716,19 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$611 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1780 ;
+    r2_valid <= \$1781 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1781 ;
+    r2_block0 <= \$1782 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1782 ;
+    r2_found_in <= \$1783 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1783 ;
+    r2_block4 <= \$1784 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1784 ;
+    r2_block5 <= \$1785 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1785 ;
+    r2_block6 <= \$1786 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1786 ;
+    w1_valid <= \$1787 ;
   always @(posedge aclk_clk)
     w1_is_free <= \$806 ;
   always @(posedge aclk_clk)
@@ -11732,47 +11736,45 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     w1_is_command <= \$867 ;
   always @(posedge aclk_clk)
-    \$signal$248  <= \$1787 ;
+    \$signal$249  <= \$1788 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1788 ;
+    w1_pool_is <= \$1789 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1789 ;
+    w1_hit <= \$1790 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1790 ;
+    w1_tag <= \$1791 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1791 ;
+    w1_event_addr <= \$1792 ;
   always @(posedge aclk_clk)
-    w1_log_addr <= \$1792 ;
+    w1_log_addr <= \$1793 ;
   always @(posedge aclk_clk)
-    w1_config_addr <= \$1793 ;
+    w1_config_addr <= \$1794 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1794 ;
+    command_queue_head <= \$1795 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1795 ;
+    command_queue_rd <= \$1796 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1796 ;
+    command_queue_rd_next <= \$1797 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1797 ;
+    command_queue_wr <= \$1798 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1798 ;
+    command_queue_wr_next <= \$1799 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1799 ;
+    command_queue_held <= \$1800 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1800 ;
+    command_queue_count <= \$1801 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1801 ;
+    native_turn <= \$1802 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1802 ;
+    w1_a1_0 <= \$1803 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1803 ;
+    w1_a4_2 <= \$1804 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1804 ;
+    w1_a7_5 <= \$1805 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1805 ;
+    w1_a11_8 <= \$1806 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1806 ;
-  always @(posedge aclk_clk)
-    \$signal$284  <= \$1807 ;
+    w1_data <= \$1807 ;
   always @(posedge aclk_clk)
     \$signal$285  <= \$1808 ;
   always @(posedge aclk_clk)
@@ -11784,49 +11786,51 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     \$signal$289  <= \$1812 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1813 ;
+    \$signal$290  <= \$1813 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1814 ;
+    w2_is_ctrl <= \$1814 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1815 ;
+    w2_is_irq_status <= \$1815 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1816 ;
+    w2_is_irq_enable <= \$1816 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1817 ;
+    w2_is_err_pop <= \$1817 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1818 ;
+    w2_is_pool0_free <= \$1818 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1819 ;
+    w2_is_pool0_flush <= \$1819 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1820 ;
+    w2_is_pool0_low_water <= \$1820 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1821 ;
+    w2_is_pool1_free <= \$1821 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1822 ;
+    w2_is_pool1_flush <= \$1822 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1823 ;
+    w2_is_pool1_low_water <= \$1823 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1824 ;
+    w2_is_pool2_free <= \$1824 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1825 ;
+    w2_is_pool2_flush <= \$1825 ;
   always @(posedge aclk_clk)
-    \$signal$303  <= \$1826 ;
+    w2_is_pool2_low_water <= \$1826 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1827 ;
+    \$signal$304  <= \$1827 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$1828 ;
+    w2_plain <= \$1828 ;
   always @(posedge aclk_clk)
-    w1c <= \$1829 ;
+    \$signal$96  <= \$1829 ;
   always @(posedge aclk_clk)
-    \$signal$104  <= \$1830 ;
+    w1c <= \$1830 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1831 ;
+    \$signal$105  <= \$1831 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1832 ;
+    irq_enable <= \$1832 ;
   always @(posedge aclk_clk)
-    log_low_water <= \$1833 ;
+    event_low_water <= \$1833 ;
   always @(posedge aclk_clk)
-    config_low_water <= \$1834 ;
+    log_low_water <= \$1834 ;
+  always @(posedge aclk_clk)
+    config_low_water <= \$1835 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -12295,172 +12299,167 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1718  = \$101 [31:0];
-    if (\$signal$95 ) begin
-      \$1718  = 32'd0;
-    end
+    \$1718  = \$signal$91 ;
     if (aclk_rst) begin
-      \$1718  = 32'd0;
+      \$1718  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1719  = \$102 [1:0];
+    \$1719  = \$101 [31:0];
+    if (\$signal$96 ) begin
+      \$1719  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$1719  = 2'h0;
+      \$1719  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1720  = \$103 [31:0];
-    if (\$signal$95 ) begin
-      \$1720  = 32'd0;
-    end
+    \$1720  = \$102 [1:0];
     if (aclk_rst) begin
-      \$1720  = 32'd0;
+      \$1720  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1721  = tail_row;
+    \$1721  = \$103 [31:0];
+    if (\$signal$96 ) begin
+      \$1721  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1721  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1722  = tail_row;
     if (\$104 ) begin
-      \$1721  = tail_next_row;
+      \$1722  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1721  = 2'h0;
+      \$1722  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1722  = tail_next_row;
+    \$1723  = tail_next_row;
     if (\$104 ) begin
-      \$1722  = \$105 [1:0];
+      \$1723  = \$105 [1:0];
     end
     if (aclk_rst) begin
-      \$1722  = 2'h1;
+      \$1723  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1723  = head;
+    \$1724  = head;
     if (popped) begin
-      \$1723  = \$106 [3:0];
+      \$1724  = \$106 [3:0];
     end
     if (aclk_rst) begin
-      \$1723  = 4'h0;
+      \$1724  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1724  = \$107 ;
+    \$1725  = \$107 ;
     if (aclk_rst) begin
-      \$1724  = 1'h0;
+      \$1725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1725  = head[1:0];
+    \$1726  = head[1:0];
     if (aclk_rst) begin
-      \$1725  = 2'h0;
+      \$1726  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1726  = \$114 ;
+    \$1727  = \$114 ;
     if (aclk_rst) begin
-      \$1726  = 5'h00;
+      \$1727  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1727  = \$115 ;
+    \$1728  = \$115 ;
     if (aclk_rst) begin
-      \$1727  = 18'h00000;
+      \$1728  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1728  = \$116 ;
-    if (aclk_rst) begin
-      \$1728  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1729  = event_ev_grant;
+    \$1729  = \$116 ;
     if (aclk_rst) begin
       \$1729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1730  = event_lw_granted_1;
+    \$1730  = event_ev_grant;
     if (aclk_rst) begin
       \$1730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1731  = \$127 [7:0];
+    \$1731  = event_lw_granted_1;
     if (aclk_rst) begin
-      \$1731  = 8'h00;
+      \$1731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1732  = event_in_use;
+    \$1732  = \$127 [7:0];
     if (aclk_rst) begin
       \$1732  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1733  = \$137 ;
+    \$1733  = event_in_use;
     if (aclk_rst) begin
-      \$1733  = 1'h0;
+      \$1733  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1734  = \$143 ;
+    \$1734  = \$137 ;
     if (aclk_rst) begin
       \$1734  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1735  = event_high_water;
+    \$1735  = \$143 ;
+    if (aclk_rst) begin
+      \$1735  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1736  = event_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1735  = event_in_use;
+    if (\$signal$96 ) begin
+      \$1736  = event_in_use;
     end else begin
       if (event_hw_grow) begin
-        \$1735  = event_in_use_was;
+        \$1736  = event_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1735  = 8'h00;
+      \$1736  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1736  = 32'd0;
-    end else begin
-      \$1736  = \$144 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1736  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
+    if (\$signal$96 ) begin
       \$1737  = 32'd0;
     end else begin
-      \$1737  = \$145 [31:0];
+      \$1737  = \$144 [31:0];
     end
     if (aclk_rst) begin
       \$1737  = 32'd0;
@@ -12469,10 +12468,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
+    if (\$signal$96 ) begin
       \$1738  = 32'd0;
     end else begin
-      \$1738  = \$146 [31:0];
+      \$1738  = \$145 [31:0];
     end
     if (aclk_rst) begin
       \$1738  = 32'd0;
@@ -12481,10 +12480,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
+    if (\$signal$96 ) begin
       \$1739  = 32'd0;
     end else begin
-      \$1739  = \$147 [31:0];
+      \$1739  = \$146 [31:0];
     end
     if (aclk_rst) begin
       \$1739  = 32'd0;
@@ -12492,94 +12491,94 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1740  = \$148 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1740  = 32'd0;
+    end else begin
+      \$1740  = \$147 [31:0];
+    end
     if (aclk_rst) begin
-      \$1740  = 18'h00000;
+      \$1740  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1741  = \$149 ;
+    \$1741  = \$148 ;
     if (aclk_rst) begin
-      \$1741  = 1'h0;
+      \$1741  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1742  = log_ev_grant;
+    \$1742  = \$149 ;
     if (aclk_rst) begin
       \$1742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1743  = log_lw_granted_1;
+    \$1743  = log_ev_grant;
     if (aclk_rst) begin
       \$1743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1744  = \$160 [9:0];
+    \$1744  = log_lw_granted_1;
     if (aclk_rst) begin
-      \$1744  = 10'h000;
+      \$1744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1745  = log_in_use;
+    \$1745  = \$160 [9:0];
     if (aclk_rst) begin
       \$1745  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1746  = \$170 ;
+    \$1746  = log_in_use;
     if (aclk_rst) begin
-      \$1746  = 1'h0;
+      \$1746  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1747  = \$176 ;
+    \$1747  = \$170 ;
     if (aclk_rst) begin
       \$1747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1748  = log_high_water;
+    \$1748  = \$176 ;
+    if (aclk_rst) begin
+      \$1748  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1749  = log_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1748  = log_in_use;
+    if (\$signal$96 ) begin
+      \$1749  = log_in_use;
     end else begin
       if (log_hw_grow) begin
-        \$1748  = log_in_use_was;
+        \$1749  = log_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1748  = 10'h000;
+      \$1749  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1749  = 32'd0;
-    end else begin
-      \$1749  = \$177 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1749  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
+    if (\$signal$96 ) begin
       \$1750  = 32'd0;
     end else begin
-      \$1750  = \$178 [31:0];
+      \$1750  = \$177 [31:0];
     end
     if (aclk_rst) begin
       \$1750  = 32'd0;
@@ -12588,10 +12587,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
+    if (\$signal$96 ) begin
       \$1751  = 32'd0;
     end else begin
-      \$1751  = \$179 [31:0];
+      \$1751  = \$178 [31:0];
     end
     if (aclk_rst) begin
       \$1751  = 32'd0;
@@ -12600,10 +12599,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
+    if (\$signal$96 ) begin
       \$1752  = 32'd0;
     end else begin
-      \$1752  = \$180 [31:0];
+      \$1752  = \$179 [31:0];
     end
     if (aclk_rst) begin
       \$1752  = 32'd0;
@@ -12612,10 +12611,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
+    if (\$signal$96 ) begin
       \$1753  = 32'd0;
     end else begin
-      \$1753  = \$181 [31:0];
+      \$1753  = \$180 [31:0];
     end
     if (aclk_rst) begin
       \$1753  = 32'd0;
@@ -12623,94 +12622,94 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1754  = \$182 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1754  = 32'd0;
+    end else begin
+      \$1754  = \$181 [31:0];
+    end
     if (aclk_rst) begin
-      \$1754  = 18'h00000;
+      \$1754  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1755  = \$183 ;
+    \$1755  = \$182 ;
     if (aclk_rst) begin
-      \$1755  = 1'h0;
+      \$1755  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1756  = config_ev_grant;
+    \$1756  = \$183 ;
     if (aclk_rst) begin
       \$1756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1757  = config_lw_granted_1;
+    \$1757  = config_ev_grant;
     if (aclk_rst) begin
       \$1757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1758  = \$194 [4:0];
+    \$1758  = config_lw_granted_1;
     if (aclk_rst) begin
-      \$1758  = 5'h00;
+      \$1758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1759  = config_in_use;
+    \$1759  = \$194 [4:0];
     if (aclk_rst) begin
       \$1759  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1760  = \$204 ;
+    \$1760  = config_in_use;
     if (aclk_rst) begin
-      \$1760  = 1'h0;
+      \$1760  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1761  = \$210 ;
+    \$1761  = \$204 ;
     if (aclk_rst) begin
       \$1761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1762  = config_high_water;
+    \$1762  = \$210 ;
+    if (aclk_rst) begin
+      \$1762  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1763  = config_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1762  = config_in_use;
+    if (\$signal$96 ) begin
+      \$1763  = config_in_use;
     end else begin
       if (config_hw_grow) begin
-        \$1762  = config_in_use_was;
+        \$1763  = config_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1762  = 5'h00;
+      \$1763  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
-      \$1763  = 32'd0;
-    end else begin
-      \$1763  = \$211 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1763  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
+    if (\$signal$96 ) begin
       \$1764  = 32'd0;
     end else begin
-      \$1764  = \$212 [31:0];
+      \$1764  = \$211 [31:0];
     end
     if (aclk_rst) begin
       \$1764  = 32'd0;
@@ -12719,10 +12718,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
+    if (\$signal$96 ) begin
       \$1765  = 32'd0;
     end else begin
-      \$1765  = \$213 [31:0];
+      \$1765  = \$212 [31:0];
     end
     if (aclk_rst) begin
       \$1765  = 32'd0;
@@ -12731,10 +12730,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$95 ) begin
+    if (\$signal$96 ) begin
       \$1766  = 32'd0;
     end else begin
-      \$1766  = \$214 [31:0];
+      \$1766  = \$213 [31:0];
     end
     if (aclk_rst) begin
       \$1766  = 32'd0;
@@ -12742,375 +12741,380 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1767  = \$219 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1767  = 32'd0;
+    end else begin
+      \$1767  = \$214 [31:0];
+    end
     if (aclk_rst) begin
-      \$1767  = 1'h0;
+      \$1767  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1768  = alloc_queue_head;
+    \$1768  = \$219 ;
+    if (aclk_rst) begin
+      \$1768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1769  = alloc_queue_head;
     if (\$222 ) begin
-      \$1768  = \$223 ;
+      \$1769  = \$223 ;
     end
     if (aclk_rst) begin
-      \$1768  = 15'h0000;
+      \$1769  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1769  = alloc_queue_rd;
+    \$1770  = alloc_queue_rd;
     if (\$227 ) begin
-      \$1769  = alloc_queue_rd_next;
+      \$1770  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1769  = 4'h0;
+      \$1770  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1770  = alloc_queue_rd_next;
+    \$1771  = alloc_queue_rd_next;
     if (\$227 ) begin
-      \$1770  = \$228 [3:0];
+      \$1771  = \$228 [3:0];
     end
     if (aclk_rst) begin
-      \$1770  = 4'h1;
+      \$1771  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1771  = alloc_queue_wr;
+    \$1772  = alloc_queue_wr;
     if (\$232 ) begin
-      \$1771  = alloc_queue_wr_next;
+      \$1772  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1771  = 4'h0;
+      \$1772  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1772  = alloc_queue_wr_next;
+    \$1773  = alloc_queue_wr_next;
     if (\$232 ) begin
-      \$1772  = \$233 [3:0];
+      \$1773  = \$233 [3:0];
     end
     if (aclk_rst) begin
-      \$1772  = 4'h1;
+      \$1773  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1773 [0] = \$244 ;
-    \$1773 [1] = \$255 ;
-    \$1773 [2] = \$266 ;
-    \$1773 [3] = \$277 ;
-    \$1773 [4] = \$288 ;
-    \$1773 [5] = \$299 ;
-    \$1773 [6] = \$310 ;
-    \$1773 [7] = \$321 ;
-    \$1773 [8] = \$332 ;
+    \$1774 [0] = \$244 ;
+    \$1774 [1] = \$255 ;
+    \$1774 [2] = \$266 ;
+    \$1774 [3] = \$277 ;
+    \$1774 [4] = \$288 ;
+    \$1774 [5] = \$299 ;
+    \$1774 [6] = \$310 ;
+    \$1774 [7] = \$321 ;
+    \$1774 [8] = \$332 ;
     if (aclk_rst) begin
-      \$1773  = 9'h000;
+      \$1774  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1774 [0] = \$338 ;
-    \$1774 [1] = \$344 ;
-    \$1774 [2] = \$350 ;
-    \$1774 [3] = \$356 ;
-    \$1774 [4] = \$362 ;
-    \$1774 [5] = \$368 ;
-    \$1774 [6] = \$374 ;
-    \$1774 [7] = \$380 ;
-    \$1774 [8] = \$386 ;
-    \$1774 [9] = \$392 ;
+    \$1775 [0] = \$338 ;
+    \$1775 [1] = \$344 ;
+    \$1775 [2] = \$350 ;
+    \$1775 [3] = \$356 ;
+    \$1775 [4] = \$362 ;
+    \$1775 [5] = \$368 ;
+    \$1775 [6] = \$374 ;
+    \$1775 [7] = \$380 ;
+    \$1775 [8] = \$386 ;
+    \$1775 [9] = \$392 ;
     if (aclk_rst) begin
-      \$1774  = 10'h000;
+      \$1775  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1775  = \$401 ;
-    if (aclk_rst) begin
-      \$1775  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1776  = \$420 ;
+    \$1776  = \$401 ;
     if (aclk_rst) begin
       \$1776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1777  = { \$423 , \$421 [1:0] };
+    \$1777  = \$420 ;
     if (aclk_rst) begin
-      \$1777  = 15'h0000;
+      \$1777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1778  = \$428 [1:0];
+    \$1778  = { \$423 , \$421 [1:0] };
     if (aclk_rst) begin
-      \$1778  = 2'h0;
+      \$1778  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1779  = \$428 [14:2];
+    \$1779  = \$428 [1:0];
     if (aclk_rst) begin
-      \$1779  = 13'h0000;
+      \$1779  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1780  = r1_valid;
+    \$1780  = \$428 [14:2];
     if (aclk_rst) begin
-      \$1780  = 1'h0;
+      \$1780  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1781  = \$642 ;
+    \$1781  = r1_valid;
     if (aclk_rst) begin
-      \$1781  = 32'd0;
+      \$1781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1782 [0] = \$657 ;
-    \$1782 [1] = \$700 ;
-    \$1782 [2] = \$743 ;
-    \$1782 [3] = \$786 ;
+    \$1782  = \$642 ;
     if (aclk_rst) begin
-      \$1782  = 4'h0;
+      \$1782  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1783  = \$686 ;
+    \$1783 [0] = \$657 ;
+    \$1783 [1] = \$700 ;
+    \$1783 [2] = \$743 ;
+    \$1783 [3] = \$786 ;
     if (aclk_rst) begin
-      \$1783  = 32'd0;
+      \$1783  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1784  = \$729 ;
+    \$1784  = \$686 ;
     if (aclk_rst) begin
       \$1784  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1785  = \$772 ;
+    \$1785  = \$729 ;
     if (aclk_rst) begin
       \$1785  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1786  = bus__w_req;
+    \$1786  = \$772 ;
     if (aclk_rst) begin
-      \$1786  = 1'h0;
+      \$1786  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1787  = \$869 [1:0];
+    \$1787  = bus__w_req;
     if (aclk_rst) begin
-      \$1787  = 2'h0;
+      \$1787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1788  = { w0_config_is, w0_log_is, w0_event_is };
+    \$1788  = \$869 [1:0];
     if (aclk_rst) begin
-      \$1788  = 3'h0;
+      \$1788  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1789  = { \$872 , \$871 , \$870  };
+    \$1789  = { w0_config_is, w0_log_is, w0_event_is };
     if (aclk_rst) begin
       \$1789  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1790  = \$873 [22:19];
+    \$1790  = { \$872 , \$871 , \$870  };
     if (aclk_rst) begin
-      \$1790  = 4'h0;
+      \$1790  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1791  = \$876 [31:0];
+    \$1791  = \$873 [22:19];
     if (aclk_rst) begin
-      \$1791  = 32'd0;
+      \$1791  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1792  = \$879 [31:0];
+    \$1792  = \$876 [31:0];
     if (aclk_rst) begin
       \$1792  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1793  = \$882 [31:0];
+    \$1793  = \$879 [31:0];
     if (aclk_rst) begin
       \$1793  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1794  = command_queue_head;
+    \$1794  = \$882 [31:0];
+    if (aclk_rst) begin
+      \$1794  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1795  = command_queue_head;
     if (\$885 ) begin
-      \$1794  = \$886 ;
+      \$1795  = \$886 ;
     end
     if (aclk_rst) begin
-      \$1794  = 46'h000000000000;
+      \$1795  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1795  = command_queue_rd;
+    \$1796  = command_queue_rd;
     if (\$890 ) begin
-      \$1795  = command_queue_rd_next;
+      \$1796  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1795  = 4'h0;
+      \$1796  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1796  = command_queue_rd_next;
+    \$1797  = command_queue_rd_next;
     if (\$890 ) begin
-      \$1796  = \$891 [3:0];
+      \$1797  = \$891 [3:0];
     end
     if (aclk_rst) begin
-      \$1796  = 4'h1;
+      \$1797  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1797  = command_queue_wr;
+    \$1798  = command_queue_wr;
     if (\$895 ) begin
-      \$1797  = command_queue_wr_next;
+      \$1798  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1797  = 4'h0;
+      \$1798  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1798  = command_queue_wr_next;
+    \$1799  = command_queue_wr_next;
     if (\$895 ) begin
-      \$1798  = \$896 [3:0];
+      \$1799  = \$896 [3:0];
     end
     if (aclk_rst) begin
-      \$1798  = 4'h1;
+      \$1799  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1799 [0] = \$907 ;
-    \$1799 [1] = \$918 ;
-    \$1799 [2] = \$929 ;
-    \$1799 [3] = \$940 ;
-    \$1799 [4] = \$951 ;
-    \$1799 [5] = \$962 ;
-    \$1799 [6] = \$973 ;
-    \$1799 [7] = \$984 ;
-    \$1799 [8] = \$995 ;
+    \$1800 [0] = \$907 ;
+    \$1800 [1] = \$918 ;
+    \$1800 [2] = \$929 ;
+    \$1800 [3] = \$940 ;
+    \$1800 [4] = \$951 ;
+    \$1800 [5] = \$962 ;
+    \$1800 [6] = \$973 ;
+    \$1800 [7] = \$984 ;
+    \$1800 [8] = \$995 ;
     if (aclk_rst) begin
-      \$1799  = 9'h000;
+      \$1800  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1800 [0] = \$1001 ;
-    \$1800 [1] = \$1007 ;
-    \$1800 [2] = \$1013 ;
-    \$1800 [3] = \$1019 ;
-    \$1800 [4] = \$1025 ;
-    \$1800 [5] = \$1031 ;
-    \$1800 [6] = \$1037 ;
-    \$1800 [7] = \$1043 ;
-    \$1800 [8] = \$1049 ;
-    \$1800 [9] = \$1055 ;
+    \$1801 [0] = \$1001 ;
+    \$1801 [1] = \$1007 ;
+    \$1801 [2] = \$1013 ;
+    \$1801 [3] = \$1019 ;
+    \$1801 [4] = \$1025 ;
+    \$1801 [5] = \$1031 ;
+    \$1801 [6] = \$1037 ;
+    \$1801 [7] = \$1043 ;
+    \$1801 [8] = \$1049 ;
+    \$1801 [9] = \$1055 ;
     if (aclk_rst) begin
-      \$1800  = 10'h000;
+      \$1801  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1801  = \$1058 ;
+    \$1802  = \$1058 ;
     if (aclk_rst) begin
-      \$1801  = 1'h0;
+      \$1802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1802  = \$1060 ;
+    \$1803  = \$1060 ;
     if (aclk_rst) begin
-      \$1802  = 4'h0;
+      \$1803  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1803  = \$1062 ;
-    if (aclk_rst) begin
-      \$1803  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1804  = \$1064 ;
+    \$1804  = \$1062 ;
     if (aclk_rst) begin
       \$1804  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1805  = \$1066 ;
+    \$1805  = \$1064 ;
     if (aclk_rst) begin
-      \$1805  = 16'h0000;
+      \$1805  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1806  = \$1067 ;
+    \$1806  = \$1066 ;
     if (aclk_rst) begin
-      \$1806  = 32'd0;
+      \$1806  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1807  = \$1069 ;
+    \$1807  = \$1067 ;
     if (aclk_rst) begin
-      \$1807  = 1'h0;
+      \$1807  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1808  = \$1070 ;
+    \$1808  = \$1069 ;
     if (aclk_rst) begin
-      \$1808  = 4'h0;
+      \$1808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1809  = \$1072 ;
+    \$1809  = \$1070 ;
     if (aclk_rst) begin
-      \$1809  = 1'h0;
+      \$1809  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1810  = \$signal$284 ;
+    \$1810  = \$1072 ;
     if (aclk_rst) begin
       \$1810  = 1'h0;
     end
@@ -13119,179 +13123,170 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1811  = \$signal$285 ;
     if (aclk_rst) begin
-      \$1811  = 4'h0;
+      \$1811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1812  = w1_data;
+    \$1812  = \$signal$286 ;
     if (aclk_rst) begin
-      \$1812  = 32'd0;
+      \$1812  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1813  = \$1080 ;
+    \$1813  = w1_data;
     if (aclk_rst) begin
-      \$1813  = 1'h0;
+      \$1813  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1814  = \$1088 ;
+    \$1814  = \$1080 ;
     if (aclk_rst) begin
       \$1814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1815  = \$1096 ;
+    \$1815  = \$1088 ;
     if (aclk_rst) begin
       \$1815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1816  = \$1104 ;
+    \$1816  = \$1096 ;
     if (aclk_rst) begin
       \$1816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1817  = \$1112 ;
+    \$1817  = \$1104 ;
     if (aclk_rst) begin
       \$1817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1818  = \$1120 ;
+    \$1818  = \$1112 ;
     if (aclk_rst) begin
       \$1818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1819  = \$1128 ;
+    \$1819  = \$1120 ;
     if (aclk_rst) begin
       \$1819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1820  = \$1136 ;
+    \$1820  = \$1128 ;
     if (aclk_rst) begin
       \$1820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1821  = \$1144 ;
+    \$1821  = \$1136 ;
     if (aclk_rst) begin
       \$1821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1822  = \$1152 ;
+    \$1822  = \$1144 ;
     if (aclk_rst) begin
       \$1822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1823  = \$1160 ;
+    \$1823  = \$1152 ;
     if (aclk_rst) begin
       \$1823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1824  = \$1168 ;
+    \$1824  = \$1160 ;
     if (aclk_rst) begin
       \$1824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1825  = \$1176 ;
+    \$1825  = \$1168 ;
     if (aclk_rst) begin
       \$1825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1826  = \$1241 [8];
+    \$1826  = \$1176 ;
     if (aclk_rst) begin
       \$1826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1827  = \$1282 [5];
+    \$1827  = \$1241 [8];
     if (aclk_rst) begin
       \$1827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1828  = \$1285 ;
+    \$1828  = \$1282 [5];
     if (aclk_rst) begin
       \$1828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1829  = \$1287 ;
+    \$1829  = \$1285 ;
     if (aclk_rst) begin
       \$1829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1830  = \$1290 ;
+    \$1830  = \$1287 ;
     if (aclk_rst) begin
-      \$1830  = 5'h00;
+      \$1830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1831  = irq_enable;
-    if (\$1292 ) begin
-      \$1831  = \$signal$289 [4:0];
-    end
+    \$1831  = \$1290 ;
     if (aclk_rst) begin
       \$1831  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1832  = event_low_water;
-    if (\$1294 ) begin
-      \$1832 [7:0] = \$signal$289 [7:0];
-    end
-    if (\$1296 ) begin
-      \$1832 [15:8] = \$signal$289 [15:8];
-    end
-    if (\$1298 ) begin
-      \$1832 [16] = \$signal$289 [16];
+    \$1832  = irq_enable;
+    if (\$1292 ) begin
+      \$1832  = \$signal$290 [4:0];
     end
     if (aclk_rst) begin
-      \$1832  = 17'h00000;
+      \$1832  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1833  = log_low_water;
-    if (\$1300 ) begin
-      \$1833 [7:0] = \$signal$289 [7:0];
+    \$1833  = event_low_water;
+    if (\$1294 ) begin
+      \$1833 [7:0] = \$signal$290 [7:0];
     end
-    if (\$1302 ) begin
-      \$1833 [15:8] = \$signal$289 [15:8];
+    if (\$1296 ) begin
+      \$1833 [15:8] = \$signal$290 [15:8];
     end
-    if (\$1304 ) begin
-      \$1833 [16] = \$signal$289 [16];
+    if (\$1298 ) begin
+      \$1833 [16] = \$signal$290 [16];
     end
     if (aclk_rst) begin
       \$1833  = 17'h00000;
@@ -13299,18 +13294,34 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1834  = config_low_water;
-    if (\$1306 ) begin
-      \$1834 [7:0] = \$signal$289 [7:0];
+    \$1834  = log_low_water;
+    if (\$1300 ) begin
+      \$1834 [7:0] = \$signal$290 [7:0];
     end
-    if (\$1308 ) begin
-      \$1834 [15:8] = \$signal$289 [15:8];
+    if (\$1302 ) begin
+      \$1834 [15:8] = \$signal$290 [15:8];
     end
-    if (\$1310 ) begin
-      \$1834 [16] = \$signal$289 [16];
+    if (\$1304 ) begin
+      \$1834 [16] = \$signal$290 [16];
     end
     if (aclk_rst) begin
       \$1834  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1835  = config_low_water;
+    if (\$1306 ) begin
+      \$1835 [7:0] = \$signal$290 [7:0];
+    end
+    if (\$1308 ) begin
+      \$1835 [15:8] = \$signal$290 [15:8];
+    end
+    if (\$1310 ) begin
+      \$1835 [16] = \$signal$290 [16];
+    end
+    if (aclk_rst) begin
+      \$1835  = 17'h00000;
     end
   end
   assign rsp_grant_err = \port$3932$0 [4:1];
@@ -13335,34 +13346,34 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign log_bank2_k = \$1328 [1:0];
   assign log_bank3_k = \$1329 [1:0];
   assign space_under = { \$1342 [5], \$1342  };
-  assign \$signal$105  = { low_water_hit, \$1347 , \$1345 , e1_exhausted, \$1344  };
-  assign \$signal$166  = alloc_queue_w_data;
+  assign \$signal$106  = { low_water_hit, \$1347 , \$1345 , e1_exhausted, \$1344  };
+  assign \$signal$167  = alloc_queue_w_data;
   assign bus__w_strb_queued = \port$4061$0 [35:32];
   assign bus__w_data_queued = \port$4061$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$249 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$307  = log_bank0_wdata;
+  assign \$signature__data$308  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$309  = head[3:2];
-  assign \$signature__en$310  = 1'h1;
-  assign \$signature__addr$311  = log_bank1_wrow;
-  assign \$signature__data$312  = log_bank1_wdata;
-  assign \$signature__en$313  = log_bank1_wen;
-  assign \$signature__addr$314  = head[3:2];
-  assign \$signature__en$315  = 1'h1;
-  assign \$signature__addr$316  = log_bank2_wrow;
-  assign \$signature__data$317  = log_bank2_wdata;
-  assign \$signature__en$318  = log_bank2_wen;
-  assign \$signature__addr$319  = head[3:2];
-  assign \$signature__en$320  = 1'h1;
-  assign \$signature__addr$321  = log_bank3_wrow;
-  assign \$signature__data$322  = log_bank3_wdata;
-  assign \$signature__en$323  = log_bank3_wen;
-  assign \$signature__addr$324  = head[3:2];
-  assign \$signature__en$325  = 1'h1;
+  assign \$signature__addr$310  = head[3:2];
+  assign \$signature__en$311  = 1'h1;
+  assign \$signature__addr$312  = log_bank1_wrow;
+  assign \$signature__data$313  = log_bank1_wdata;
+  assign \$signature__en$314  = log_bank1_wen;
+  assign \$signature__addr$315  = head[3:2];
+  assign \$signature__en$316  = 1'h1;
+  assign \$signature__addr$317  = log_bank2_wrow;
+  assign \$signature__data$318  = log_bank2_wdata;
+  assign \$signature__en$319  = log_bank2_wen;
+  assign \$signature__addr$320  = head[3:2];
+  assign \$signature__en$321  = 1'h1;
+  assign \$signature__addr$322  = log_bank3_wrow;
+  assign \$signature__data$323  = log_bank3_wdata;
+  assign \$signature__en$324  = log_bank3_wen;
+  assign \$signature__addr$325  = head[3:2];
+  assign \$signature__en$326  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$330  = alloc_queue_wr;
-  assign \$signature__data$331  = alloc_queue_w_data;
+  assign \$signature__addr$331  = alloc_queue_wr;
+  assign \$signature__data$332  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
   assign handle = { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 [3:0], 10'h000, \port$3932$0 [15:7] };
   assign rsp_grant_slot = \port$3932$0 [15:7];
@@ -13375,9 +13386,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_config_is_queued = \$1389 [6];
   assign w0_config_is_pins = \$1392 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$354  = command_queue_rd;
-  assign \$signature__addr$355  = command_queue_wr;
-  assign \$signature__data$356  = { w1_pool_is, w1_hit, w1_tag, \$signal$248 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
+  assign \read__addr$355  = command_queue_rd;
+  assign \$signature__addr$356  = command_queue_wr;
+  assign \$signature__data$357  = { w1_pool_is, w1_hit, w1_tag, \$signal$249 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
   assign req_free_addr = \$1680 [32:1];
   assign req_free_oor = \$1680 [33];
   assign req_free_pool = \$1680 [35:34];
@@ -13389,9 +13400,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \port$3193$0  = \$1345 ;
   assign \port$3195$0  = \$1347 ;
   assign \port$3554$1  = \$1680 [45:1];
-  assign \port$4227$0  = \$signal$103 ;
-  assign bus__w_ack = \$signal$286 ;
-  assign \port$4499$0  = \$signal$104 ;
+  assign \port$4229$0  = \$signal$104 ;
+  assign bus__w_ack = \$signal$287 ;
+  assign \port$4501$0  = \$signal$105 ;
   assign \$1346  = log_ev_overwrite;
   assign \$1347  = log_ev_overwrite;
   assign \$117  = 1'h1;

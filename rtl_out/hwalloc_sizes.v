@@ -440,8 +440,8 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .\port$4352$0 (\$13 ),
     .\port$4384$0 (\$14 ),
     .\port$4473$0 (\$15 ),
-    .\port$4643$0 (\$signal ),
-    .\port$4913$0 (\$signal$58 ),
+    .\port$4645$0 (\$signal ),
+    .\port$4915$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -8239,7 +8239,7 @@ endmodule
 
 module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3491$0 , \port$3492$0 , \port$3494$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
 , req_flush, \port$3917$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4331$0 , \port$4331$55 , rsp_freed_valid, \port$4337$0 , rsp_flushed_valid, \port$4352$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4384$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4473$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4643$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4913$0 , aclk_clk);
+, e1_exhausted, \port$4645$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4915$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -9143,111 +9143,111 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [4:0] \$1808 ;
   reg [3:0] \$1809 ;
   wire \$181 ;
-  reg [31:0] \$1810 ;
-  reg [1:0] \$1811 ;
-  reg [31:0] \$1812 ;
-  reg [1:0] \$1813 ;
+  reg [1:0] \$1810 ;
+  reg [31:0] \$1811 ;
+  reg [1:0] \$1812 ;
+  reg [31:0] \$1813 ;
   reg [1:0] \$1814 ;
-  reg [3:0] \$1815 ;
-  reg \$1816 ;
-  reg [1:0] \$1817 ;
-  reg [4:0] \$1818 ;
-  reg [17:0] \$1819 ;
+  reg [1:0] \$1815 ;
+  reg [3:0] \$1816 ;
+  reg \$1817 ;
+  reg [1:0] \$1818 ;
+  reg [4:0] \$1819 ;
   wire \$182 ;
-  reg \$1820 ;
+  reg [17:0] \$1820 ;
   reg \$1821 ;
   reg \$1822 ;
-  reg [8:0] \$1823 ;
+  reg \$1823 ;
   reg [8:0] \$1824 ;
-  reg \$1825 ;
+  reg [8:0] \$1825 ;
   reg \$1826 ;
-  reg [8:0] \$1827 ;
-  reg [31:0] \$1828 ;
+  reg \$1827 ;
+  reg [8:0] \$1828 ;
   reg [31:0] \$1829 ;
   wire \$183 ;
   reg [31:0] \$1830 ;
   reg [31:0] \$1831 ;
-  reg [17:0] \$1832 ;
-  reg \$1833 ;
+  reg [31:0] \$1832 ;
+  reg [17:0] \$1833 ;
   reg \$1834 ;
   reg \$1835 ;
-  reg [7:0] \$1836 ;
+  reg \$1836 ;
   reg [7:0] \$1837 ;
-  reg \$1838 ;
+  reg [7:0] \$1838 ;
   reg \$1839 ;
   wire \$184 ;
-  reg [7:0] \$1840 ;
-  reg [31:0] \$1841 ;
+  reg \$1840 ;
+  reg [7:0] \$1841 ;
   reg [31:0] \$1842 ;
   reg [31:0] \$1843 ;
   reg [31:0] \$1844 ;
-  reg [17:0] \$1845 ;
-  reg \$1846 ;
+  reg [31:0] \$1845 ;
+  reg [17:0] \$1846 ;
   reg \$1847 ;
   reg \$1848 ;
-  reg [5:0] \$1849 ;
+  reg \$1849 ;
   wire \$185 ;
   reg [5:0] \$1850 ;
-  reg \$1851 ;
+  reg [5:0] \$1851 ;
   reg \$1852 ;
-  reg [5:0] \$1853 ;
-  reg [31:0] \$1854 ;
+  reg \$1853 ;
+  reg [5:0] \$1854 ;
   reg [31:0] \$1855 ;
   reg [31:0] \$1856 ;
   reg [31:0] \$1857 ;
-  reg \$1858 ;
-  reg [15:0] \$1859 ;
+  reg [31:0] \$1858 ;
+  reg \$1859 ;
   wire [5:0] \$186 ;
-  reg [3:0] \$1860 ;
+  reg [15:0] \$1860 ;
   reg [3:0] \$1861 ;
   reg [3:0] \$1862 ;
   reg [3:0] \$1863 ;
-  reg [9:0] \$1864 ;
-  reg [10:0] \$1865 ;
-  reg \$1866 ;
+  reg [3:0] \$1864 ;
+  reg [9:0] \$1865 ;
+  reg [10:0] \$1866 ;
   reg \$1867 ;
-  reg [15:0] \$1868 ;
-  reg [1:0] \$1869 ;
+  reg \$1868 ;
+  reg [15:0] \$1869 ;
   wire [5:0] \$187 ;
-  reg [13:0] \$1870 ;
-  reg \$1871 ;
-  reg [31:0] \$1872 ;
-  reg [3:0] \$1873 ;
-  reg [31:0] \$1874 ;
+  reg [1:0] \$1870 ;
+  reg [13:0] \$1871 ;
+  reg \$1872 ;
+  reg [31:0] \$1873 ;
+  reg [3:0] \$1874 ;
   reg [31:0] \$1875 ;
   reg [31:0] \$1876 ;
-  reg \$1877 ;
-  reg [1:0] \$1878 ;
-  reg [2:0] \$1879 ;
+  reg [31:0] \$1877 ;
+  reg \$1878 ;
+  reg [1:0] \$1879 ;
   wire [7:0] \$188 ;
   reg [2:0] \$1880 ;
-  reg [7:0] \$1881 ;
-  reg [39:0] \$1882 ;
+  reg [2:0] \$1881 ;
+  reg [7:0] \$1882 ;
   reg [39:0] \$1883 ;
   reg [39:0] \$1884 ;
-  reg [57:0] \$1885 ;
-  reg [3:0] \$1886 ;
+  reg [39:0] \$1885 ;
+  reg [57:0] \$1886 ;
   reg [3:0] \$1887 ;
   reg [3:0] \$1888 ;
   reg [3:0] \$1889 ;
   wire [7:0] \$189 ;
-  reg [9:0] \$1890 ;
-  reg [10:0] \$1891 ;
-  reg \$1892 ;
-  reg [3:0] \$1893 ;
-  reg [7:0] \$1894 ;
+  reg [3:0] \$1890 ;
+  reg [9:0] \$1891 ;
+  reg [10:0] \$1892 ;
+  reg \$1893 ;
+  reg [3:0] \$1894 ;
   reg [7:0] \$1895 ;
-  reg [15:0] \$1896 ;
-  reg [31:0] \$1897 ;
-  reg \$1898 ;
-  reg [3:0] \$1899 ;
+  reg [7:0] \$1896 ;
+  reg [15:0] \$1897 ;
+  reg [31:0] \$1898 ;
+  reg \$1899 ;
   wire \$19 ;
   wire \$190 ;
-  reg \$1900 ;
+  reg [3:0] \$1900 ;
   reg \$1901 ;
-  reg [3:0] \$1902 ;
-  reg [31:0] \$1903 ;
-  reg \$1904 ;
+  reg \$1902 ;
+  reg [3:0] \$1903 ;
+  reg [31:0] \$1904 ;
   reg \$1905 ;
   reg \$1906 ;
   reg \$1907 ;
@@ -9266,11 +9266,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1919 ;
   wire [6:0] \$192 ;
   reg \$1920 ;
-  reg [4:0] \$1921 ;
+  reg \$1921 ;
   reg [4:0] \$1922 ;
-  reg [16:0] \$1923 ;
+  reg [4:0] \$1923 ;
   reg [16:0] \$1924 ;
   reg [16:0] \$1925 ;
+  reg [16:0] \$1926 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
@@ -10245,69 +10246,69 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [3:0] \$auto$rtlil.cc:2739:Not$96 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
-  reg [4:0] \$signal$101  = 5'h00;
   reg [4:0] \$signal$102  = 5'h00;
-  wire [4:0] \$signal$103 ;
+  reg [4:0] \$signal$103  = 5'h00;
+  wire [4:0] \$signal$104 ;
   (* init = 16'h0000 *)
-  wire [15:0] \$signal$163 ;
-  reg [1:0] \$signal$245  = 2'h0;
+  wire [15:0] \$signal$164 ;
+  reg [1:0] \$signal$246  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg \$signal$281  = 1'h0;
-  reg [3:0] \$signal$282  = 4'h0;
-  reg \$signal$283  = 1'h0;
+  reg \$signal$282  = 1'h0;
+  reg [3:0] \$signal$283  = 4'h0;
   reg \$signal$284  = 1'h0;
-  reg [3:0] \$signal$285  = 4'h0;
-  reg [31:0] \$signal$286  = 32'd0;
-  reg \$signal$300  = 1'h0;
-  reg [31:0] \$signal$88  = 32'd0;
+  reg \$signal$285  = 1'h0;
+  reg [3:0] \$signal$286  = 4'h0;
+  reg [31:0] \$signal$287  = 32'd0;
+  reg \$signal$301  = 1'h0;
   wire [1:0] \$signal$89 ;
-  reg \$signal$93  = 1'h0;
+  reg [31:0] \$signal$90  = 32'd0;
   reg \$signal$94  = 1'h0;
+  reg \$signal$95  = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$306 ;
+  wire [1:0] \$signature__addr$307 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$308 ;
-  wire [1:0] \$signature__addr$311 ;
+  wire [1:0] \$signature__addr$309 ;
+  wire [1:0] \$signature__addr$312 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$313 ;
-  wire [1:0] \$signature__addr$316 ;
+  wire [1:0] \$signature__addr$314 ;
+  wire [1:0] \$signature__addr$317 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$318 ;
-  wire [1:0] \$signature__addr$321 ;
+  wire [1:0] \$signature__addr$319 ;
+  wire [1:0] \$signature__addr$322 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$327 ;
+  wire [3:0] \$signature__addr$328 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$352 ;
+  wire [3:0] \$signature__addr$353 ;
   wire [120:0] \$signature__data ;
   wire [120:0] \$signature__data$100 ;
+  wire [120:0] \$signature__data$101 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$304 ;
+  wire [120:0] \$signature__data$305 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$309 ;
+  wire [120:0] \$signature__data$310 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$314 ;
+  wire [120:0] \$signature__data$315 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$319 ;
+  wire [120:0] \$signature__data$320 ;
   (* init = 16'h0000 *)
-  wire [15:0] \$signature__data$328 ;
-  wire [57:0] \$signature__data$353 ;
-  wire [120:0] \$signature__data$98 ;
+  wire [15:0] \$signature__data$329 ;
+  wire [57:0] \$signature__data$354 ;
   wire [120:0] \$signature__data$99 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$307 ;
+  wire \$signature__en$308 ;
   (* init = 1'h0 *)
-  wire \$signature__en$310 ;
-  wire \$signature__en$312 ;
+  wire \$signature__en$311 ;
+  wire \$signature__en$313 ;
   (* init = 1'h0 *)
-  wire \$signature__en$315 ;
-  wire \$signature__en$317 ;
+  wire \$signature__en$316 ;
+  wire \$signature__en$318 ;
   (* init = 1'h0 *)
-  wire \$signature__en$320 ;
-  wire \$signature__en$322 ;
-  wire \$signature__en$329 ;
-  wire \$signature__en$354 ;
+  wire \$signature__en$321 ;
+  wire \$signature__en$323 ;
+  wire \$signature__en$330 ;
+  wire \$signature__en$355 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -10454,6 +10455,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [17:0] medium_lw_limit = 18'h00000;
   reg medium_lw_short = 1'h0;
   reg [1:0] n_dropped = 2'h0;
+  reg [1:0] n_kept_q = 2'h0;
   input native_alloc_valid;
   wire native_alloc_valid;
   input native_flush_valid;
@@ -10483,11 +10485,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   input [35:0] \port$4473$0 ;
   wire [35:0] \port$4473$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4643$0 ;
-  wire [4:0] \port$4643$0 ;
+  output [4:0] \port$4645$0 ;
+  wire [4:0] \port$4645$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4913$0 ;
-  wire [4:0] \port$4913$0 ;
+  output [4:0] \port$4915$0 ;
+  wire [4:0] \port$4915$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10560,9 +10562,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$351 ;
+  wire [3:0] \read__addr$352 ;
   wire [15:0] read__data;
-  wire [57:0] \read__data$265 ;
+  wire [57:0] \read__data$266 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -10726,16 +10728,16 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [15:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$329 )
+    if (\$signature__en$330 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [57:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$354 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
+    if (\$signature__en$355 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$246 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
   end
-  assign \read__data$265  = command_queue_ring[command_queue_rd];
+  assign \read__data$266  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -10755,7 +10757,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk) begin
     _1_ <= head[3:2];
   end
-  assign \$signature__data$98  = log_bank1[_1_];
+  assign \$signature__data$99  = log_bank1[_1_];
   reg [120:0] log_bank2 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank2_wen)
@@ -10765,7 +10767,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk) begin
     _2_ <= head[3:2];
   end
-  assign \$signature__data$99  = log_bank2[_2_];
+  assign \$signature__data$100  = log_bank2[_2_];
   reg [120:0] log_bank3 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank3_wen)
@@ -10775,7 +10777,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk) begin
     _3_ <= head[3:2];
   end
-  assign \$signature__data$100  = log_bank3[_3_];
+  assign \$signature__data$101  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
   assign \$2  = \port$4337$0 [23] ? { 6'h00, \port$4337$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
@@ -10868,18 +10870,18 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$94  = log_kept_ge1 ? \$93 [3:0] : tail;
   assign \$95  = log_kept_ge2 ? \$92 [3:0] : \$94 ;
   assign \$96  = log_kept_ge3 ? \$91 [3:0] : \$95 ;
-  assign \$97  = \$signal$88  + \$signal$89 ;
+  assign \$97  = \$signal$90  + n_kept_q;
   assign \$98  = \$signal$28  - \$signal$89 ;
   assign \$99  = err_dropped + n_dropped;
   assign \$101  = tail_next_row + 1'h1;
   assign \$102  = head + 1'h1;
   assign \$103  = ~ space[4];
-  assign \$104  = head_bank[0] ? \$signature__data$100  : \$signature__data$99 ;
-  assign \$105  = head_bank[0] ? \$signature__data$98  : \$signature__data ;
+  assign \$104  = head_bank[0] ? \$signature__data$101  : \$signature__data$100 ;
+  assign \$105  = head_bank[0] ? \$signature__data$99  : \$signature__data ;
   assign \$106  = head_bank[1] ? \$104  : \$105 ;
-  assign \$107  = \$signal$94  ? \$106  : 121'h0000000000000000000000000000000;
-  assign \$108  = ~ \$signal$102 ;
-  assign \$109  = \$signal$101  & \$108 ;
+  assign \$107  = \$signal$95  ? \$106  : 121'h0000000000000000000000000000000;
+  assign \$108  = ~ \$signal$103 ;
+  assign \$109  = \$signal$102  & \$108 ;
   assign \$110  = \$109  | { low_water_hit, \$1376 , \$1374 , e1_exhausted, \$1373  };
   assign \$111  = 9'h100 - small_low_water;
   assign \$112  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
@@ -10894,7 +10896,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$131  = ~ small_ev_free;
   assign \$132  = \$130  & \$131 ;
   assign \$133  = small_ev_flush ? \$128  : \$132 ;
-  assign \$134  = ~ \$signal$93 ;
+  assign \$134  = ~ \$signal$94 ;
   assign \$135  = small_high_water - small_in_use;
   assign \$136  = ~ \$135 [9];
   assign \$138  = small_hw_grow ? small_in_use_rose : \$137 ;
@@ -10916,7 +10918,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$164  = ~ medium_ev_free;
   assign \$165  = \$163  & \$164 ;
   assign \$166  = medium_ev_flush ? \$161  : \$165 ;
-  assign \$167  = ~ \$signal$93 ;
+  assign \$167  = ~ \$signal$94 ;
   assign \$168  = medium_high_water - medium_in_use;
   assign \$169  = ~ \$168 [8];
   assign \$171  = medium_hw_grow ? medium_in_use_rose : \$170 ;
@@ -10938,7 +10940,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$197  = ~ large_ev_free;
   assign \$198  = \$196  & \$197 ;
   assign \$199  = large_ev_flush ? \$194  : \$198 ;
-  assign \$200  = ~ \$signal$93 ;
+  assign \$200  = ~ \$signal$94 ;
   assign \$201  = large_high_water - large_in_use;
   assign \$202  = ~ \$201 [6];
   assign \$204  = large_hw_grow ? large_in_use_rose : \$203 ;
@@ -11306,15 +11308,15 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$629  = \$627  | \$628 ;
   assign \$630  = \$626  | \$629 ;
   assign \$632  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$634  = r1_sel_irq_status ? \$signal$101  : 5'h00;
+  assign \$634  = r1_sel_irq_status ? \$signal$102  : 5'h00;
   assign \$635  = r1_sel_irq_enable ? irq_enable : 5'h00;
   assign \$636  = \$634  | \$635 ;
   assign \$637  = \$633  | { 27'h0000000, \$636  };
   assign \$638  = \$630  | \$637 ;
-  assign \$639  = r1_sel_err_count ? \$signal$88  : 32'd0;
+  assign \$639  = r1_sel_err_count ? \$signal$90  : 32'd0;
   assign \$640  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$641  = \$639  | \$640 ;
-  assign \$642  = r1_sel_err_head0 ? { \$signal$94 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$642  = r1_sel_err_head0 ? { \$signal$95 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
   assign \$643  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$644  = \$642  | \$643 ;
   assign \$645  = \$641  | \$644 ;
@@ -11529,7 +11531,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$895  = ~ command_queue_pop;
   assign \$896  = command_queue_count[0] & \$895 ;
   assign \$897  = ~ \$896 ;
-  assign \$898  = command_queue_held[0] ? \read__data$265  : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
+  assign \$898  = command_queue_held[0] ? \read__data$266  : { w1_pool_is, w1_hit, w1_tag, \$signal$246 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
   assign \$899  = ~ command_queue_pop;
   assign \$900  = command_queue_count[0] & \$899 ;
   assign \$901  = ~ \$900 ;
@@ -11943,34 +11945,34 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1309  = \$1305  | \$1308 ;
   assign \$1310  = ~ \$1309 ;
   assign \$1311  = { \$1310 , \$1302 , \$1294 , \$1286 , \$1278  } + 5'h1f;
-  assign \$1312  = \$signal$283  & \$signal$284 ;
+  assign \$1312  = \$signal$284  & \$signal$285 ;
   assign \$1313  = \$1312  & w2_is_ctrl;
-  assign \$1314  = \$1313  & \$signal$286 [0];
-  assign \$1315  = \$signal$283  & \$signal$284 ;
+  assign \$1314  = \$1313  & \$signal$287 [0];
+  assign \$1315  = \$signal$284  & \$signal$285 ;
   assign \$1316  = \$1315  & w2_is_err_pop;
-  assign \$1317  = \$signal$283  & w2_is_irq_status;
-  assign \$1318  = \$1317  & \$signal$285 [0];
-  assign \$1319  = \$1318  ? \$signal$286 [4:0] : 5'h00;
-  assign \$1320  = \$signal$283  & w2_is_irq_enable;
-  assign \$1321  = \$1320  & \$signal$285 [0];
-  assign \$1322  = \$signal$283  & w2_is_pool0_low_water;
-  assign \$1323  = \$1322  & \$signal$285 [0];
-  assign \$1324  = \$signal$283  & w2_is_pool0_low_water;
-  assign \$1325  = \$1324  & \$signal$285 [1];
-  assign \$1326  = \$signal$283  & w2_is_pool0_low_water;
-  assign \$1327  = \$1326  & \$signal$285 [2];
-  assign \$1328  = \$signal$283  & w2_is_pool1_low_water;
-  assign \$1329  = \$1328  & \$signal$285 [0];
-  assign \$1330  = \$signal$283  & w2_is_pool1_low_water;
-  assign \$1331  = \$1330  & \$signal$285 [1];
-  assign \$1332  = \$signal$283  & w2_is_pool1_low_water;
-  assign \$1333  = \$1332  & \$signal$285 [2];
-  assign \$1334  = \$signal$283  & w2_is_pool2_low_water;
-  assign \$1335  = \$1334  & \$signal$285 [0];
-  assign \$1336  = \$signal$283  & w2_is_pool2_low_water;
-  assign \$1337  = \$1336  & \$signal$285 [1];
-  assign \$1338  = \$signal$283  & w2_is_pool2_low_water;
-  assign \$1339  = \$1338  & \$signal$285 [2];
+  assign \$1317  = \$signal$284  & w2_is_irq_status;
+  assign \$1318  = \$1317  & \$signal$286 [0];
+  assign \$1319  = \$1318  ? \$signal$287 [4:0] : 5'h00;
+  assign \$1320  = \$signal$284  & w2_is_irq_enable;
+  assign \$1321  = \$1320  & \$signal$286 [0];
+  assign \$1322  = \$signal$284  & w2_is_pool0_low_water;
+  assign \$1323  = \$1322  & \$signal$286 [0];
+  assign \$1324  = \$signal$284  & w2_is_pool0_low_water;
+  assign \$1325  = \$1324  & \$signal$286 [1];
+  assign \$1326  = \$signal$284  & w2_is_pool0_low_water;
+  assign \$1327  = \$1326  & \$signal$286 [2];
+  assign \$1328  = \$signal$284  & w2_is_pool1_low_water;
+  assign \$1329  = \$1328  & \$signal$286 [0];
+  assign \$1330  = \$signal$284  & w2_is_pool1_low_water;
+  assign \$1331  = \$1330  & \$signal$286 [1];
+  assign \$1332  = \$signal$284  & w2_is_pool1_low_water;
+  assign \$1333  = \$1332  & \$signal$286 [2];
+  assign \$1334  = \$signal$284  & w2_is_pool2_low_water;
+  assign \$1335  = \$1334  & \$signal$286 [0];
+  assign \$1336  = \$signal$284  & w2_is_pool2_low_water;
+  assign \$1337  = \$1336  & \$signal$286 [1];
+  assign \$1338  = \$signal$284  & w2_is_pool2_low_water;
+  assign \$1339  = \$1338  & \$signal$286 [2];
   assign \$1340  = | \port$4337$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1340 ;
   assign \$1341  = | \port$4352$0 [4:1];
@@ -12016,7 +12018,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_short = $signed(\$1371 ) < $signed(1'h0);
   assign \$1373  = | \$signal$28 ;
   assign \$1374  = \$signal$89  != \$signal$28 ;
-  assign \$1377  = \$signal$101  & irq_enable;
+  assign \$1377  = \$signal$102  & irq_enable;
   assign irq = | \$1377 ;
   assign \$1378  = small_lw_granted_2 & small_lw_short;
   assign \$1379  = medium_lw_granted_2 & medium_lw_short;
@@ -12029,7 +12031,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1384  = ~ alloc_queue_pop;
   assign \$1385  = alloc_queue_count[0] & \$1384 ;
   assign \$1386  = alloc_queue_held[0] | \$1385 ;
-  assign \$signature__en$329  = alloc_queue_push & \$1386 ;
+  assign \$signature__en$330  = alloc_queue_push & \$1386 ;
   assign \$1387  = req_alloc & native_alloc_valid;
   assign \$1388  = ~ \$1387 ;
   assign alloc_queue_pop = alloc_queue_count[0] & \$1388 ;
@@ -12085,7 +12087,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1434  = ~ command_queue_pop;
   assign \$1435  = command_queue_count[0] & \$1434 ;
   assign \$1436  = command_queue_held[0] | \$1435 ;
-  assign \$signature__en$354  = command_queue_push & \$1436 ;
+  assign \$signature__en$355  = command_queue_push & \$1436 ;
   assign \$1437  = w1_pool_is[0] & w1_small_addr[0];
   assign \$1438  = w1_pool_is[1] & w1_medium_addr[0];
   assign \$1439  = w1_pool_is[2] & w1_large_addr[0];
@@ -12426,9 +12428,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1770  = w1_hit[0] | w1_hit[1];
   assign \$1771  = \$1770  | w1_hit[2];
   assign \$1772  = ~ \$1771 ;
-  assign \$1773  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1772 , \$1769 [3], \$1765 [3], \$1761 [3], \$1757 [3], \$1753 [3], \$1749 [3], \$1745 [3], \$1741 [3], \$1737 [3], \$1733 [3], \$1729 [3], \$1725 [3], \$1721 [3], \$1717 [3], \$1713 [3], \$1709 [3], \$1705 [3], \$1701 [3], \$1697 [3], \$1693 [3], \$1689 [3], \$1685 [3], \$1681 [3], \$1677 [3], \$1673 [3], \$1669 [3], \$1665 [3], \$1661 [3], \$1657 [3], \$1653 [3], \$1649 [3], \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], w1_is_flush };
+  assign \$1773  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$246 , \$1772 , \$1769 [3], \$1765 [3], \$1761 [3], \$1757 [3], \$1753 [3], \$1749 [3], \$1745 [3], \$1741 [3], \$1737 [3], \$1733 [3], \$1729 [3], \$1725 [3], \$1721 [3], \$1717 [3], \$1713 [3], \$1709 [3], \$1705 [3], \$1701 [3], \$1697 [3], \$1693 [3], \$1689 [3], \$1685 [3], \$1681 [3], \$1677 [3], \$1673 [3], \$1669 [3], \$1665 [3], \$1661 [3], \$1657 [3], \$1653 [3], \$1649 [3], \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], w1_is_flush };
   assign \$1774  = ~ w2_plain;
-  assign \$1775  = \$signal$300  & \$signal$284 ;
+  assign \$1775  = \$signal$301  & \$signal$285 ;
   assign \$1776  = ~ \$1775 ;
   assign bus__w_err = \$1774  & \$1776 ;
   assign \$1777  = rsp_freed_valid & \port$4384$0 [0];
@@ -12518,129 +12520,131 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     tail <= \$1809 ;
   always @(posedge aclk_clk)
-    \$signal$88  <= \$1810 ;
+    n_kept_q <= \$1810 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1811 ;
+    \$signal$90  <= \$1811 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1812 ;
+    n_dropped <= \$1812 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1813 ;
+    err_dropped <= \$1813 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1814 ;
+    tail_row <= \$1814 ;
   always @(posedge aclk_clk)
-    head <= \$1815 ;
+    tail_next_row <= \$1815 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1816 ;
+    head <= \$1816 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1817 ;
+    \$signal$95  <= \$1817 ;
+  always @(posedge aclk_clk)
+    head_bank <= \$1818 ;
   always @(posedge aclk_clk)
     head_entry <= \$107 ;
   always @(posedge aclk_clk)
-    \$signal$101  <= \$1818 ;
+    \$signal$102  <= \$1819 ;
   always @(posedge aclk_clk)
-    small_lw_limit <= \$1819 ;
+    small_lw_limit <= \$1820 ;
   always @(posedge aclk_clk)
-    small_lw_short <= \$1820 ;
+    small_lw_short <= \$1821 ;
   always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$1821 ;
+    small_lw_granted_1 <= \$1822 ;
   always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$1822 ;
+    small_lw_granted_2 <= \$1823 ;
   always @(posedge aclk_clk)
-    small_in_use <= \$1823 ;
+    small_in_use <= \$1824 ;
   always @(posedge aclk_clk)
-    small_in_use_was <= \$1824 ;
+    small_in_use_was <= \$1825 ;
   always @(posedge aclk_clk)
-    small_in_use_rose <= \$1825 ;
+    small_in_use_rose <= \$1826 ;
   always @(posedge aclk_clk)
-    small_hw_grow <= \$1826 ;
+    small_hw_grow <= \$1827 ;
   always @(posedge aclk_clk)
-    small_high_water <= \$1827 ;
+    small_high_water <= \$1828 ;
   always @(posedge aclk_clk)
-    small_allocs <= \$1828 ;
+    small_allocs <= \$1829 ;
   always @(posedge aclk_clk)
-    small_fails <= \$1829 ;
+    small_fails <= \$1830 ;
   always @(posedge aclk_clk)
-    small_frees <= \$1830 ;
+    small_frees <= \$1831 ;
   always @(posedge aclk_clk)
-    small_flushes <= \$1831 ;
+    small_flushes <= \$1832 ;
   always @(posedge aclk_clk)
-    medium_lw_limit <= \$1832 ;
+    medium_lw_limit <= \$1833 ;
   always @(posedge aclk_clk)
-    medium_lw_short <= \$1833 ;
+    medium_lw_short <= \$1834 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$1834 ;
+    medium_lw_granted_1 <= \$1835 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$1835 ;
+    medium_lw_granted_2 <= \$1836 ;
   always @(posedge aclk_clk)
-    medium_in_use <= \$1836 ;
+    medium_in_use <= \$1837 ;
   always @(posedge aclk_clk)
-    medium_in_use_was <= \$1837 ;
+    medium_in_use_was <= \$1838 ;
   always @(posedge aclk_clk)
-    medium_in_use_rose <= \$1838 ;
+    medium_in_use_rose <= \$1839 ;
   always @(posedge aclk_clk)
-    medium_hw_grow <= \$1839 ;
+    medium_hw_grow <= \$1840 ;
   always @(posedge aclk_clk)
-    medium_high_water <= \$1840 ;
+    medium_high_water <= \$1841 ;
   always @(posedge aclk_clk)
-    medium_allocs <= \$1841 ;
+    medium_allocs <= \$1842 ;
   always @(posedge aclk_clk)
-    medium_fails <= \$1842 ;
+    medium_fails <= \$1843 ;
   always @(posedge aclk_clk)
-    medium_frees <= \$1843 ;
+    medium_frees <= \$1844 ;
   always @(posedge aclk_clk)
-    medium_flushes <= \$1844 ;
+    medium_flushes <= \$1845 ;
   always @(posedge aclk_clk)
-    large_lw_limit <= \$1845 ;
+    large_lw_limit <= \$1846 ;
   always @(posedge aclk_clk)
-    large_lw_short <= \$1846 ;
+    large_lw_short <= \$1847 ;
   always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$1847 ;
+    large_lw_granted_1 <= \$1848 ;
   always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$1848 ;
+    large_lw_granted_2 <= \$1849 ;
   always @(posedge aclk_clk)
-    large_in_use <= \$1849 ;
+    large_in_use <= \$1850 ;
   always @(posedge aclk_clk)
-    large_in_use_was <= \$1850 ;
+    large_in_use_was <= \$1851 ;
   always @(posedge aclk_clk)
-    large_in_use_rose <= \$1851 ;
+    large_in_use_rose <= \$1852 ;
   always @(posedge aclk_clk)
-    large_hw_grow <= \$1852 ;
+    large_hw_grow <= \$1853 ;
   always @(posedge aclk_clk)
-    large_high_water <= \$1853 ;
+    large_high_water <= \$1854 ;
   always @(posedge aclk_clk)
-    large_allocs <= \$1854 ;
+    large_allocs <= \$1855 ;
   always @(posedge aclk_clk)
-    large_fails <= \$1855 ;
+    large_fails <= \$1856 ;
   always @(posedge aclk_clk)
-    large_frees <= \$1856 ;
+    large_frees <= \$1857 ;
   always @(posedge aclk_clk)
-    large_flushes <= \$1857 ;
+    large_flushes <= \$1858 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1858 ;
+    r1_valid <= \$1859 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1859 ;
+    alloc_queue_head <= \$1860 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1860 ;
+    alloc_queue_rd <= \$1861 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1861 ;
+    alloc_queue_rd_next <= \$1862 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1862 ;
+    alloc_queue_wr <= \$1863 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1863 ;
+    alloc_queue_wr_next <= \$1864 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1864 ;
+    alloc_queue_held <= \$1865 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1865 ;
+    alloc_queue_count <= \$1866 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1866 ;
+    req_alloc <= \$1867 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1867 ;
+    staged_valid <= \$1868 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1868 ;
+    alloc_queue_w_data <= \$1869 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1869 ;
+    req_alloc_pool <= \$1870 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1870 ;
+    req_alloc_size <= \$1871 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$443 [12];
   always @(posedge aclk_clk)
@@ -12764,19 +12768,19 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$623 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1871 ;
+    r2_valid <= \$1872 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1872 ;
+    r2_block0 <= \$1873 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1873 ;
+    r2_found_in <= \$1874 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1874 ;
+    r2_block4 <= \$1875 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1875 ;
+    r2_block5 <= \$1876 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1876 ;
+    r2_block6 <= \$1877 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1877 ;
+    w1_valid <= \$1878 ;
   always @(posedge aclk_clk)
     w1_is_free <= \$818 ;
   always @(posedge aclk_clk)
@@ -12784,47 +12788,45 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     w1_is_command <= \$879 ;
   always @(posedge aclk_clk)
-    \$signal$245  <= \$1878 ;
+    \$signal$246  <= \$1879 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1879 ;
+    w1_pool_is <= \$1880 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1880 ;
+    w1_hit <= \$1881 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1881 ;
+    w1_tag <= \$1882 ;
   always @(posedge aclk_clk)
-    w1_small_addr <= \$1882 ;
+    w1_small_addr <= \$1883 ;
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$1883 ;
+    w1_medium_addr <= \$1884 ;
   always @(posedge aclk_clk)
-    w1_large_addr <= \$1884 ;
+    w1_large_addr <= \$1885 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1885 ;
+    command_queue_head <= \$1886 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1886 ;
+    command_queue_rd <= \$1887 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1887 ;
+    command_queue_rd_next <= \$1888 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1888 ;
+    command_queue_wr <= \$1889 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1889 ;
+    command_queue_wr_next <= \$1890 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1890 ;
+    command_queue_held <= \$1891 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1891 ;
+    command_queue_count <= \$1892 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1892 ;
+    native_turn <= \$1893 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1893 ;
+    w1_a1_0 <= \$1894 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1894 ;
+    w1_a4_2 <= \$1895 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1895 ;
+    w1_a7_5 <= \$1896 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1896 ;
+    w1_a11_8 <= \$1897 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1897 ;
-  always @(posedge aclk_clk)
-    \$signal$281  <= \$1898 ;
+    w1_data <= \$1898 ;
   always @(posedge aclk_clk)
     \$signal$282  <= \$1899 ;
   always @(posedge aclk_clk)
@@ -12836,49 +12838,51 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     \$signal$286  <= \$1903 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1904 ;
+    \$signal$287  <= \$1904 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1905 ;
+    w2_is_ctrl <= \$1905 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1906 ;
+    w2_is_irq_status <= \$1906 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1907 ;
+    w2_is_irq_enable <= \$1907 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1908 ;
+    w2_is_err_pop <= \$1908 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1909 ;
+    w2_is_pool0_free <= \$1909 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1910 ;
+    w2_is_pool0_flush <= \$1910 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1911 ;
+    w2_is_pool0_low_water <= \$1911 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1912 ;
+    w2_is_pool1_free <= \$1912 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1913 ;
+    w2_is_pool1_flush <= \$1913 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1914 ;
+    w2_is_pool1_low_water <= \$1914 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1915 ;
+    w2_is_pool2_free <= \$1915 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1916 ;
+    w2_is_pool2_flush <= \$1916 ;
   always @(posedge aclk_clk)
-    \$signal$300  <= \$1917 ;
+    w2_is_pool2_low_water <= \$1917 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1918 ;
+    \$signal$301  <= \$1918 ;
   always @(posedge aclk_clk)
-    \$signal$93  <= \$1919 ;
+    w2_plain <= \$1919 ;
   always @(posedge aclk_clk)
-    w1c <= \$1920 ;
+    \$signal$94  <= \$1920 ;
   always @(posedge aclk_clk)
-    \$signal$102  <= \$1921 ;
+    w1c <= \$1921 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1922 ;
+    \$signal$103  <= \$1922 ;
   always @(posedge aclk_clk)
-    small_low_water <= \$1923 ;
+    irq_enable <= \$1923 ;
   always @(posedge aclk_clk)
-    medium_low_water <= \$1924 ;
+    small_low_water <= \$1924 ;
   always @(posedge aclk_clk)
-    large_low_water <= \$1925 ;
+    medium_low_water <= \$1925 ;
+  always @(posedge aclk_clk)
+    large_low_water <= \$1926 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13340,172 +13344,167 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1810  = \$97 [31:0];
-    if (\$signal$93 ) begin
-      \$1810  = 32'd0;
-    end
+    \$1810  = \$signal$89 ;
     if (aclk_rst) begin
-      \$1810  = 32'd0;
+      \$1810  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1811  = \$98 [1:0];
+    \$1811  = \$97 [31:0];
+    if (\$signal$94 ) begin
+      \$1811  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$1811  = 2'h0;
+      \$1811  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1812  = \$99 [31:0];
-    if (\$signal$93 ) begin
-      \$1812  = 32'd0;
-    end
+    \$1812  = \$98 [1:0];
     if (aclk_rst) begin
-      \$1812  = 32'd0;
+      \$1812  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1813  = tail_row;
+    \$1813  = \$99 [31:0];
+    if (\$signal$94 ) begin
+      \$1813  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1813  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1814  = tail_row;
     if (\$100 ) begin
-      \$1813  = tail_next_row;
+      \$1814  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1813  = 2'h0;
+      \$1814  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1814  = tail_next_row;
+    \$1815  = tail_next_row;
     if (\$100 ) begin
-      \$1814  = \$101 [1:0];
+      \$1815  = \$101 [1:0];
     end
     if (aclk_rst) begin
-      \$1814  = 2'h1;
+      \$1815  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1815  = head;
+    \$1816  = head;
     if (popped) begin
-      \$1815  = \$102 [3:0];
+      \$1816  = \$102 [3:0];
     end
     if (aclk_rst) begin
-      \$1815  = 4'h0;
+      \$1816  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1816  = \$103 ;
+    \$1817  = \$103 ;
     if (aclk_rst) begin
-      \$1816  = 1'h0;
+      \$1817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1817  = head[1:0];
+    \$1818  = head[1:0];
     if (aclk_rst) begin
-      \$1817  = 2'h0;
+      \$1818  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1818  = \$110 ;
+    \$1819  = \$110 ;
     if (aclk_rst) begin
-      \$1818  = 5'h00;
+      \$1819  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1819  = \$111 ;
+    \$1820  = \$111 ;
     if (aclk_rst) begin
-      \$1819  = 18'h00000;
+      \$1820  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1820  = \$112 ;
-    if (aclk_rst) begin
-      \$1820  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1821  = small_ev_grant;
+    \$1821  = \$112 ;
     if (aclk_rst) begin
       \$1821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1822  = small_lw_granted_1;
+    \$1822  = small_ev_grant;
     if (aclk_rst) begin
       \$1822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1823  = \$123 [8:0];
+    \$1823  = small_lw_granted_1;
     if (aclk_rst) begin
-      \$1823  = 9'h000;
+      \$1823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1824  = small_in_use;
+    \$1824  = \$123 [8:0];
     if (aclk_rst) begin
       \$1824  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1825  = \$133 ;
+    \$1825  = small_in_use;
     if (aclk_rst) begin
-      \$1825  = 1'h0;
+      \$1825  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1826  = \$139 ;
+    \$1826  = \$133 ;
     if (aclk_rst) begin
       \$1826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1827  = small_high_water;
+    \$1827  = \$139 ;
+    if (aclk_rst) begin
+      \$1827  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1828  = small_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1827  = small_in_use;
+    if (\$signal$94 ) begin
+      \$1828  = small_in_use;
     end else begin
       if (small_hw_grow) begin
-        \$1827  = small_in_use_was;
+        \$1828  = small_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1827  = 9'h000;
+      \$1828  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1828  = 32'd0;
-    end else begin
-      \$1828  = \$140 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1828  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
+    if (\$signal$94 ) begin
       \$1829  = 32'd0;
     end else begin
-      \$1829  = \$141 [31:0];
+      \$1829  = \$140 [31:0];
     end
     if (aclk_rst) begin
       \$1829  = 32'd0;
@@ -13514,10 +13513,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
+    if (\$signal$94 ) begin
       \$1830  = 32'd0;
     end else begin
-      \$1830  = \$142 [31:0];
+      \$1830  = \$141 [31:0];
     end
     if (aclk_rst) begin
       \$1830  = 32'd0;
@@ -13526,10 +13525,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
+    if (\$signal$94 ) begin
       \$1831  = 32'd0;
     end else begin
-      \$1831  = \$143 [31:0];
+      \$1831  = \$142 [31:0];
     end
     if (aclk_rst) begin
       \$1831  = 32'd0;
@@ -13537,94 +13536,94 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1832  = \$144 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1832  = 32'd0;
+    end else begin
+      \$1832  = \$143 [31:0];
+    end
     if (aclk_rst) begin
-      \$1832  = 18'h00000;
+      \$1832  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1833  = \$145 ;
+    \$1833  = \$144 ;
     if (aclk_rst) begin
-      \$1833  = 1'h0;
+      \$1833  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1834  = medium_ev_grant;
+    \$1834  = \$145 ;
     if (aclk_rst) begin
       \$1834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1835  = medium_lw_granted_1;
+    \$1835  = medium_ev_grant;
     if (aclk_rst) begin
       \$1835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1836  = \$156 [7:0];
+    \$1836  = medium_lw_granted_1;
     if (aclk_rst) begin
-      \$1836  = 8'h00;
+      \$1836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1837  = medium_in_use;
+    \$1837  = \$156 [7:0];
     if (aclk_rst) begin
       \$1837  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1838  = \$166 ;
+    \$1838  = medium_in_use;
     if (aclk_rst) begin
-      \$1838  = 1'h0;
+      \$1838  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1839  = \$172 ;
+    \$1839  = \$166 ;
     if (aclk_rst) begin
       \$1839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1840  = medium_high_water;
+    \$1840  = \$172 ;
+    if (aclk_rst) begin
+      \$1840  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1841  = medium_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1840  = medium_in_use;
+    if (\$signal$94 ) begin
+      \$1841  = medium_in_use;
     end else begin
       if (medium_hw_grow) begin
-        \$1840  = medium_in_use_was;
+        \$1841  = medium_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1840  = 8'h00;
+      \$1841  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1841  = 32'd0;
-    end else begin
-      \$1841  = \$173 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1841  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
+    if (\$signal$94 ) begin
       \$1842  = 32'd0;
     end else begin
-      \$1842  = \$174 [31:0];
+      \$1842  = \$173 [31:0];
     end
     if (aclk_rst) begin
       \$1842  = 32'd0;
@@ -13633,10 +13632,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
+    if (\$signal$94 ) begin
       \$1843  = 32'd0;
     end else begin
-      \$1843  = \$175 [31:0];
+      \$1843  = \$174 [31:0];
     end
     if (aclk_rst) begin
       \$1843  = 32'd0;
@@ -13645,10 +13644,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
+    if (\$signal$94 ) begin
       \$1844  = 32'd0;
     end else begin
-      \$1844  = \$176 [31:0];
+      \$1844  = \$175 [31:0];
     end
     if (aclk_rst) begin
       \$1844  = 32'd0;
@@ -13656,94 +13655,94 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1845  = \$177 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1845  = 32'd0;
+    end else begin
+      \$1845  = \$176 [31:0];
+    end
     if (aclk_rst) begin
-      \$1845  = 18'h00000;
+      \$1845  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1846  = \$178 ;
+    \$1846  = \$177 ;
     if (aclk_rst) begin
-      \$1846  = 1'h0;
+      \$1846  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1847  = large_ev_grant;
+    \$1847  = \$178 ;
     if (aclk_rst) begin
       \$1847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1848  = large_lw_granted_1;
+    \$1848  = large_ev_grant;
     if (aclk_rst) begin
       \$1848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1849  = \$189 [5:0];
+    \$1849  = large_lw_granted_1;
     if (aclk_rst) begin
-      \$1849  = 6'h00;
+      \$1849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1850  = large_in_use;
+    \$1850  = \$189 [5:0];
     if (aclk_rst) begin
       \$1850  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1851  = \$199 ;
+    \$1851  = large_in_use;
     if (aclk_rst) begin
-      \$1851  = 1'h0;
+      \$1851  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1852  = \$205 ;
+    \$1852  = \$199 ;
     if (aclk_rst) begin
       \$1852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1853  = large_high_water;
+    \$1853  = \$205 ;
+    if (aclk_rst) begin
+      \$1853  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1854  = large_high_water;
     (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1853  = large_in_use;
+    if (\$signal$94 ) begin
+      \$1854  = large_in_use;
     end else begin
       if (large_hw_grow) begin
-        \$1853  = large_in_use_was;
+        \$1854  = large_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1853  = 6'h00;
+      \$1854  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
-      \$1854  = 32'd0;
-    end else begin
-      \$1854  = \$206 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1854  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
+    if (\$signal$94 ) begin
       \$1855  = 32'd0;
     end else begin
-      \$1855  = \$207 [31:0];
+      \$1855  = \$206 [31:0];
     end
     if (aclk_rst) begin
       \$1855  = 32'd0;
@@ -13752,10 +13751,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
+    if (\$signal$94 ) begin
       \$1856  = 32'd0;
     end else begin
-      \$1856  = \$208 [31:0];
+      \$1856  = \$207 [31:0];
     end
     if (aclk_rst) begin
       \$1856  = 32'd0;
@@ -13764,10 +13763,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$93 ) begin
+    if (\$signal$94 ) begin
       \$1857  = 32'd0;
     end else begin
-      \$1857  = \$209 [31:0];
+      \$1857  = \$208 [31:0];
     end
     if (aclk_rst) begin
       \$1857  = 32'd0;
@@ -13775,379 +13774,384 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1858  = \$214 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1858  = 32'd0;
+    end else begin
+      \$1858  = \$209 [31:0];
+    end
     if (aclk_rst) begin
-      \$1858  = 1'h0;
+      \$1858  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1859  = alloc_queue_head;
+    \$1859  = \$214 ;
+    if (aclk_rst) begin
+      \$1859  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1860  = alloc_queue_head;
     if (\$217 ) begin
-      \$1859  = \$218 ;
+      \$1860  = \$218 ;
     end
     if (aclk_rst) begin
-      \$1859  = 16'h0000;
+      \$1860  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1860  = alloc_queue_rd;
+    \$1861  = alloc_queue_rd;
     if (\$222 ) begin
-      \$1860  = alloc_queue_rd_next;
+      \$1861  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1860  = 4'h0;
+      \$1861  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1861  = alloc_queue_rd_next;
+    \$1862  = alloc_queue_rd_next;
     if (\$222 ) begin
-      \$1861  = \$223 [3:0];
+      \$1862  = \$223 [3:0];
     end
     if (aclk_rst) begin
-      \$1861  = 4'h1;
+      \$1862  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1862  = alloc_queue_wr;
+    \$1863  = alloc_queue_wr;
     if (\$227 ) begin
-      \$1862  = alloc_queue_wr_next;
+      \$1863  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1862  = 4'h0;
+      \$1863  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1863  = alloc_queue_wr_next;
+    \$1864  = alloc_queue_wr_next;
     if (\$227 ) begin
-      \$1863  = \$228 [3:0];
+      \$1864  = \$228 [3:0];
     end
     if (aclk_rst) begin
-      \$1863  = 4'h1;
+      \$1864  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1864 [0] = \$239 ;
-    \$1864 [1] = \$250 ;
-    \$1864 [2] = \$261 ;
-    \$1864 [3] = \$272 ;
-    \$1864 [4] = \$283 ;
-    \$1864 [5] = \$294 ;
-    \$1864 [6] = \$305 ;
-    \$1864 [7] = \$316 ;
-    \$1864 [8] = \$327 ;
-    \$1864 [9] = \$338 ;
+    \$1865 [0] = \$239 ;
+    \$1865 [1] = \$250 ;
+    \$1865 [2] = \$261 ;
+    \$1865 [3] = \$272 ;
+    \$1865 [4] = \$283 ;
+    \$1865 [5] = \$294 ;
+    \$1865 [6] = \$305 ;
+    \$1865 [7] = \$316 ;
+    \$1865 [8] = \$327 ;
+    \$1865 [9] = \$338 ;
     if (aclk_rst) begin
-      \$1864  = 10'h000;
+      \$1865  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1865 [0] = \$344 ;
-    \$1865 [1] = \$350 ;
-    \$1865 [2] = \$356 ;
-    \$1865 [3] = \$362 ;
-    \$1865 [4] = \$368 ;
-    \$1865 [5] = \$374 ;
-    \$1865 [6] = \$380 ;
-    \$1865 [7] = \$386 ;
-    \$1865 [8] = \$392 ;
-    \$1865 [9] = \$398 ;
-    \$1865 [10] = \$404 ;
+    \$1866 [0] = \$344 ;
+    \$1866 [1] = \$350 ;
+    \$1866 [2] = \$356 ;
+    \$1866 [3] = \$362 ;
+    \$1866 [4] = \$368 ;
+    \$1866 [5] = \$374 ;
+    \$1866 [6] = \$380 ;
+    \$1866 [7] = \$386 ;
+    \$1866 [8] = \$392 ;
+    \$1866 [9] = \$398 ;
+    \$1866 [10] = \$404 ;
     if (aclk_rst) begin
-      \$1865  = 11'h000;
+      \$1866  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1866  = \$413 ;
-    if (aclk_rst) begin
-      \$1866  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1867  = \$432 ;
+    \$1867  = \$413 ;
     if (aclk_rst) begin
       \$1867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1868  = { \$435 , \$433 [1:0] };
+    \$1868  = \$432 ;
     if (aclk_rst) begin
-      \$1868  = 16'h0000;
+      \$1868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1869  = \$440 [1:0];
+    \$1869  = { \$435 , \$433 [1:0] };
     if (aclk_rst) begin
-      \$1869  = 2'h0;
+      \$1869  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1870  = \$440 [15:2];
+    \$1870  = \$440 [1:0];
     if (aclk_rst) begin
-      \$1870  = 14'h0000;
+      \$1870  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1871  = r1_valid;
+    \$1871  = \$440 [15:2];
     if (aclk_rst) begin
-      \$1871  = 1'h0;
+      \$1871  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1872  = \$654 ;
+    \$1872  = r1_valid;
     if (aclk_rst) begin
-      \$1872  = 32'd0;
+      \$1872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1873 [0] = \$669 ;
-    \$1873 [1] = \$712 ;
-    \$1873 [2] = \$755 ;
-    \$1873 [3] = \$798 ;
+    \$1873  = \$654 ;
     if (aclk_rst) begin
-      \$1873  = 4'h0;
+      \$1873  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1874  = \$698 ;
+    \$1874 [0] = \$669 ;
+    \$1874 [1] = \$712 ;
+    \$1874 [2] = \$755 ;
+    \$1874 [3] = \$798 ;
     if (aclk_rst) begin
-      \$1874  = 32'd0;
+      \$1874  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1875  = \$741 ;
+    \$1875  = \$698 ;
     if (aclk_rst) begin
       \$1875  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1876  = \$784 ;
+    \$1876  = \$741 ;
     if (aclk_rst) begin
       \$1876  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1877  = bus__w_req;
+    \$1877  = \$784 ;
     if (aclk_rst) begin
-      \$1877  = 1'h0;
+      \$1877  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1878  = \$881 [1:0];
+    \$1878  = bus__w_req;
     if (aclk_rst) begin
-      \$1878  = 2'h0;
+      \$1878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1879  = { w0_large_is, w0_medium_is, w0_small_is };
+    \$1879  = \$881 [1:0];
     if (aclk_rst) begin
-      \$1879  = 3'h0;
+      \$1879  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1880  = { \$884 , \$883 , \$882  };
+    \$1880  = { w0_large_is, w0_medium_is, w0_small_is };
     if (aclk_rst) begin
       \$1880  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1881  = \$885 [26:19];
+    \$1881  = { \$884 , \$883 , \$882  };
     if (aclk_rst) begin
-      \$1881  = 8'h00;
+      \$1881  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1882  = \$888 [39:0];
+    \$1882  = \$885 [26:19];
     if (aclk_rst) begin
-      \$1882  = 40'h0000000000;
+      \$1882  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1883  = \$891 [39:0];
+    \$1883  = \$888 [39:0];
     if (aclk_rst) begin
       \$1883  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1884  = \$894 [39:0];
+    \$1884  = \$891 [39:0];
     if (aclk_rst) begin
       \$1884  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1885  = command_queue_head;
+    \$1885  = \$894 [39:0];
+    if (aclk_rst) begin
+      \$1885  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1886  = command_queue_head;
     if (\$897 ) begin
-      \$1885  = \$898 ;
+      \$1886  = \$898 ;
     end
     if (aclk_rst) begin
-      \$1885  = 58'h000000000000000;
+      \$1886  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1886  = command_queue_rd;
+    \$1887  = command_queue_rd;
     if (\$902 ) begin
-      \$1886  = command_queue_rd_next;
+      \$1887  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1886  = 4'h0;
+      \$1887  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1887  = command_queue_rd_next;
+    \$1888  = command_queue_rd_next;
     if (\$902 ) begin
-      \$1887  = \$903 [3:0];
+      \$1888  = \$903 [3:0];
     end
     if (aclk_rst) begin
-      \$1887  = 4'h1;
+      \$1888  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1888  = command_queue_wr;
+    \$1889  = command_queue_wr;
     if (\$907 ) begin
-      \$1888  = command_queue_wr_next;
+      \$1889  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1888  = 4'h0;
+      \$1889  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1889  = command_queue_wr_next;
+    \$1890  = command_queue_wr_next;
     if (\$907 ) begin
-      \$1889  = \$908 [3:0];
+      \$1890  = \$908 [3:0];
     end
     if (aclk_rst) begin
-      \$1889  = 4'h1;
+      \$1890  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1890 [0] = \$919 ;
-    \$1890 [1] = \$930 ;
-    \$1890 [2] = \$941 ;
-    \$1890 [3] = \$952 ;
-    \$1890 [4] = \$963 ;
-    \$1890 [5] = \$974 ;
-    \$1890 [6] = \$985 ;
-    \$1890 [7] = \$996 ;
-    \$1890 [8] = \$1007 ;
-    \$1890 [9] = \$1018 ;
+    \$1891 [0] = \$919 ;
+    \$1891 [1] = \$930 ;
+    \$1891 [2] = \$941 ;
+    \$1891 [3] = \$952 ;
+    \$1891 [4] = \$963 ;
+    \$1891 [5] = \$974 ;
+    \$1891 [6] = \$985 ;
+    \$1891 [7] = \$996 ;
+    \$1891 [8] = \$1007 ;
+    \$1891 [9] = \$1018 ;
     if (aclk_rst) begin
-      \$1890  = 10'h000;
+      \$1891  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1891 [0] = \$1024 ;
-    \$1891 [1] = \$1030 ;
-    \$1891 [2] = \$1036 ;
-    \$1891 [3] = \$1042 ;
-    \$1891 [4] = \$1048 ;
-    \$1891 [5] = \$1054 ;
-    \$1891 [6] = \$1060 ;
-    \$1891 [7] = \$1066 ;
-    \$1891 [8] = \$1072 ;
-    \$1891 [9] = \$1078 ;
-    \$1891 [10] = \$1084 ;
+    \$1892 [0] = \$1024 ;
+    \$1892 [1] = \$1030 ;
+    \$1892 [2] = \$1036 ;
+    \$1892 [3] = \$1042 ;
+    \$1892 [4] = \$1048 ;
+    \$1892 [5] = \$1054 ;
+    \$1892 [6] = \$1060 ;
+    \$1892 [7] = \$1066 ;
+    \$1892 [8] = \$1072 ;
+    \$1892 [9] = \$1078 ;
+    \$1892 [10] = \$1084 ;
     if (aclk_rst) begin
-      \$1891  = 11'h000;
+      \$1892  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1892  = \$1087 ;
+    \$1893  = \$1087 ;
     if (aclk_rst) begin
-      \$1892  = 1'h0;
+      \$1893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1893  = \$1089 ;
+    \$1894  = \$1089 ;
     if (aclk_rst) begin
-      \$1893  = 4'h0;
+      \$1894  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1894  = \$1091 ;
-    if (aclk_rst) begin
-      \$1894  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1895  = \$1093 ;
+    \$1895  = \$1091 ;
     if (aclk_rst) begin
       \$1895  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1896  = \$1095 ;
+    \$1896  = \$1093 ;
     if (aclk_rst) begin
-      \$1896  = 16'h0000;
+      \$1896  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1897  = \$1096 ;
+    \$1897  = \$1095 ;
     if (aclk_rst) begin
-      \$1897  = 32'd0;
+      \$1897  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1898  = \$1098 ;
+    \$1898  = \$1096 ;
     if (aclk_rst) begin
-      \$1898  = 1'h0;
+      \$1898  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1899  = \$1099 ;
+    \$1899  = \$1098 ;
     if (aclk_rst) begin
-      \$1899  = 4'h0;
+      \$1899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1900  = \$1101 ;
+    \$1900  = \$1099 ;
     if (aclk_rst) begin
-      \$1900  = 1'h0;
+      \$1900  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1901  = \$signal$281 ;
+    \$1901  = \$1101 ;
     if (aclk_rst) begin
       \$1901  = 1'h0;
     end
@@ -14156,179 +14160,170 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
     \$1902  = \$signal$282 ;
     if (aclk_rst) begin
-      \$1902  = 4'h0;
+      \$1902  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1903  = w1_data;
+    \$1903  = \$signal$283 ;
     if (aclk_rst) begin
-      \$1903  = 32'd0;
+      \$1903  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1904  = \$1109 ;
+    \$1904  = w1_data;
     if (aclk_rst) begin
-      \$1904  = 1'h0;
+      \$1904  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1905  = \$1117 ;
+    \$1905  = \$1109 ;
     if (aclk_rst) begin
       \$1905  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1906  = \$1125 ;
+    \$1906  = \$1117 ;
     if (aclk_rst) begin
       \$1906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1907  = \$1133 ;
+    \$1907  = \$1125 ;
     if (aclk_rst) begin
       \$1907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1908  = \$1141 ;
+    \$1908  = \$1133 ;
     if (aclk_rst) begin
       \$1908  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1909  = \$1149 ;
+    \$1909  = \$1141 ;
     if (aclk_rst) begin
       \$1909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1910  = \$1157 ;
+    \$1910  = \$1149 ;
     if (aclk_rst) begin
       \$1910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1911  = \$1165 ;
+    \$1911  = \$1157 ;
     if (aclk_rst) begin
       \$1911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1912  = \$1173 ;
+    \$1912  = \$1165 ;
     if (aclk_rst) begin
       \$1912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1913  = \$1181 ;
+    \$1913  = \$1173 ;
     if (aclk_rst) begin
       \$1913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1914  = \$1189 ;
+    \$1914  = \$1181 ;
     if (aclk_rst) begin
       \$1914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1915  = \$1197 ;
+    \$1915  = \$1189 ;
     if (aclk_rst) begin
       \$1915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1916  = \$1205 ;
+    \$1916  = \$1197 ;
     if (aclk_rst) begin
       \$1916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1917  = \$1270 [8];
+    \$1917  = \$1205 ;
     if (aclk_rst) begin
       \$1917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1918  = \$1311 [5];
+    \$1918  = \$1270 [8];
     if (aclk_rst) begin
       \$1918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1919  = \$1314 ;
+    \$1919  = \$1311 [5];
     if (aclk_rst) begin
       \$1919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1920  = \$1316 ;
+    \$1920  = \$1314 ;
     if (aclk_rst) begin
       \$1920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1921  = \$1319 ;
+    \$1921  = \$1316 ;
     if (aclk_rst) begin
-      \$1921  = 5'h00;
+      \$1921  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1922  = irq_enable;
-    if (\$1321 ) begin
-      \$1922  = \$signal$286 [4:0];
-    end
+    \$1922  = \$1319 ;
     if (aclk_rst) begin
       \$1922  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1923  = small_low_water;
-    if (\$1323 ) begin
-      \$1923 [7:0] = \$signal$286 [7:0];
-    end
-    if (\$1325 ) begin
-      \$1923 [15:8] = \$signal$286 [15:8];
-    end
-    if (\$1327 ) begin
-      \$1923 [16] = \$signal$286 [16];
+    \$1923  = irq_enable;
+    if (\$1321 ) begin
+      \$1923  = \$signal$287 [4:0];
     end
     if (aclk_rst) begin
-      \$1923  = 17'h00000;
+      \$1923  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1924  = medium_low_water;
-    if (\$1329 ) begin
-      \$1924 [7:0] = \$signal$286 [7:0];
+    \$1924  = small_low_water;
+    if (\$1323 ) begin
+      \$1924 [7:0] = \$signal$287 [7:0];
     end
-    if (\$1331 ) begin
-      \$1924 [15:8] = \$signal$286 [15:8];
+    if (\$1325 ) begin
+      \$1924 [15:8] = \$signal$287 [15:8];
     end
-    if (\$1333 ) begin
-      \$1924 [16] = \$signal$286 [16];
+    if (\$1327 ) begin
+      \$1924 [16] = \$signal$287 [16];
     end
     if (aclk_rst) begin
       \$1924  = 17'h00000;
@@ -14336,18 +14331,34 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1925  = large_low_water;
-    if (\$1335 ) begin
-      \$1925 [7:0] = \$signal$286 [7:0];
+    \$1925  = medium_low_water;
+    if (\$1329 ) begin
+      \$1925 [7:0] = \$signal$287 [7:0];
     end
-    if (\$1337 ) begin
-      \$1925 [15:8] = \$signal$286 [15:8];
+    if (\$1331 ) begin
+      \$1925 [15:8] = \$signal$287 [15:8];
     end
-    if (\$1339 ) begin
-      \$1925 [16] = \$signal$286 [16];
+    if (\$1333 ) begin
+      \$1925 [16] = \$signal$287 [16];
     end
     if (aclk_rst) begin
       \$1925  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    \$1926  = large_low_water;
+    if (\$1335 ) begin
+      \$1926 [7:0] = \$signal$287 [7:0];
+    end
+    if (\$1337 ) begin
+      \$1926 [15:8] = \$signal$287 [15:8];
+    end
+    if (\$1339 ) begin
+      \$1926 [16] = \$signal$287 [16];
+    end
+    if (aclk_rst) begin
+      \$1926  = 17'h00000;
     end
   end
   assign rsp_grant_err = \port$4331$0 [4:1];
@@ -14371,34 +14382,34 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign log_bank2_k = \$1357 [1:0];
   assign log_bank3_k = \$1358 [1:0];
   assign space_under = { \$1371 [5], \$1371  };
-  assign \$signal$103  = { low_water_hit, \$1376 , \$1374 , e1_exhausted, \$1373  };
-  assign \$signal$163  = alloc_queue_w_data;
+  assign \$signal$104  = { low_water_hit, \$1376 , \$1374 , e1_exhausted, \$1373  };
+  assign \$signal$164  = alloc_queue_w_data;
   assign bus__w_strb_queued = \port$4473$0 [35:32];
   assign bus__w_data_queued = \port$4473$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$246 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$304  = log_bank0_wdata;
+  assign \$signature__data$305  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$306  = head[3:2];
-  assign \$signature__en$307  = 1'h1;
-  assign \$signature__addr$308  = log_bank1_wrow;
-  assign \$signature__data$309  = log_bank1_wdata;
-  assign \$signature__en$310  = log_bank1_wen;
-  assign \$signature__addr$311  = head[3:2];
-  assign \$signature__en$312  = 1'h1;
-  assign \$signature__addr$313  = log_bank2_wrow;
-  assign \$signature__data$314  = log_bank2_wdata;
-  assign \$signature__en$315  = log_bank2_wen;
-  assign \$signature__addr$316  = head[3:2];
-  assign \$signature__en$317  = 1'h1;
-  assign \$signature__addr$318  = log_bank3_wrow;
-  assign \$signature__data$319  = log_bank3_wdata;
-  assign \$signature__en$320  = log_bank3_wen;
-  assign \$signature__addr$321  = head[3:2];
-  assign \$signature__en$322  = 1'h1;
+  assign \$signature__addr$307  = head[3:2];
+  assign \$signature__en$308  = 1'h1;
+  assign \$signature__addr$309  = log_bank1_wrow;
+  assign \$signature__data$310  = log_bank1_wdata;
+  assign \$signature__en$311  = log_bank1_wen;
+  assign \$signature__addr$312  = head[3:2];
+  assign \$signature__en$313  = 1'h1;
+  assign \$signature__addr$314  = log_bank2_wrow;
+  assign \$signature__data$315  = log_bank2_wdata;
+  assign \$signature__en$316  = log_bank2_wen;
+  assign \$signature__addr$317  = head[3:2];
+  assign \$signature__en$318  = 1'h1;
+  assign \$signature__addr$319  = log_bank3_wrow;
+  assign \$signature__data$320  = log_bank3_wdata;
+  assign \$signature__en$321  = log_bank3_wen;
+  assign \$signature__addr$322  = head[3:2];
+  assign \$signature__en$323  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$327  = alloc_queue_wr;
-  assign \$signature__data$328  = alloc_queue_w_data;
+  assign \$signature__addr$328  = alloc_queue_wr;
+  assign \$signature__data$329  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
   assign handle = { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 [7:0], 11'h000, \port$4331$0 [14:7] };
   assign rsp_grant_slot = \port$4331$0 [14:7];
@@ -14411,9 +14422,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_large_is_queued = \$1418 [6];
   assign w0_large_is_pins = \$1421 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$351  = command_queue_rd;
-  assign \$signature__addr$352  = command_queue_wr;
-  assign \$signature__data$353  = { w1_pool_is, w1_hit, w1_tag, \$signal$245 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
+  assign \read__addr$352  = command_queue_rd;
+  assign \$signature__addr$353  = command_queue_wr;
+  assign \$signature__data$354  = { w1_pool_is, w1_hit, w1_tag, \$signal$246 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
   assign req_free_addr = \$1773 [40:1];
   assign req_free_oor = \$1773 [41];
   assign req_free_pool = \$1773 [43:42];
@@ -14425,9 +14436,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \port$3492$0  = \$1374 ;
   assign \port$3494$0  = \$1376 ;
   assign \port$3917$1  = \$1773 [57:1];
-  assign \port$4643$0  = \$signal$101 ;
-  assign bus__w_ack = \$signal$283 ;
-  assign \port$4913$0  = \$signal$102 ;
+  assign \port$4645$0  = \$signal$102 ;
+  assign bus__w_ack = \$signal$284 ;
+  assign \port$4915$0  = \$signal$103 ;
   assign \$1375  = 1'h0;
   assign \$1376  = 1'h0;
   assign \$113  = 1'h1;
