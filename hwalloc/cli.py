@@ -472,6 +472,9 @@ def cmd_pnr(args):
     if args.seeds < 1:
         print("hwalloc: --seeds must be at least 1", file=sys.stderr)
         return 2
+    if args.jobs < 1:
+        print("hwalloc: --jobs must be at least 1", file=sys.stderr)
+        return 2
     from .pnr import core_design, run_pnr
 
     out = Path(args.out)
@@ -480,7 +483,7 @@ def cmd_pnr(args):
     with Progress("pnr") as progress:
         try:
             report = run_pnr(config.name, work, core_design(config), device=args.device,
-                             seeds=range(1, args.seeds + 1), log=progress)
+                             seeds=range(1, args.seeds + 1), jobs=args.jobs, log=progress)
         except ToolMissing as error:
             return _missing(error)
         except RuntimeError as error:
@@ -626,6 +629,8 @@ def build_parser():
     pnr.add_argument("--device", default="85k", choices=DEVICES,
                      help="ECP5 device, LFE5U-<device>F, speed 8 (default 85k)")
     pnr.add_argument("--seeds", type=int, default=3, help="placement seeds 1..N (default 3)")
+    pnr.add_argument("-j", "--jobs", type=int, default=1,
+                     help="seeds placed at once, a nextpnr process each (default 1)")
     pnr.add_argument("--out", default=".", help="folder for reports/ (default: current folder)")
     pnr.set_defaults(run=cmd_pnr)
 

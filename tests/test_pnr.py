@@ -72,7 +72,8 @@ def test_pnr_places_and_routes_a_small_core(tmp_path, capsys):
     config = tmp_path / "tiny.yaml"
     config.write_text("name: tiny\ntag_bits: 2\npools:\n"
                       "  - {name: a, base: 0x1000, slot_size: 64, slots: 6}\n")
-    assert cli.main(["pnr", str(config), "--seeds", "1", "--out", str(tmp_path)]) == 0
+    # two seeds placed at once (a nextpnr process each), reported in seed order
+    assert cli.main(["pnr", str(config), "--seeds", "2", "-j", "2", "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     out = captured.out
     assert captured.err == ""           # no terminal, no progress: quiet in a CI log
@@ -81,7 +82,10 @@ def test_pnr_places_and_routes_a_small_core(tmp_path, capsys):
     assert set(report["fmax_mhz"]) == {"min", "median", "max"}
     assert report["fmax_mhz"]["min"] <= report["fmax_mhz"]["median"] <= report["fmax_mhz"]["max"]
     assert report["fmax_mhz"]["min"] > 0
-    assert [run["seed"] for run in report["seeds"]] == [1]
+    assert [run["seed"] for run in report["seeds"]] == [1, 2]
+    assert all(run["fmax_mhz"] > 0 and run["worst_path"] for run in report["seeds"])
+    work = tmp_path / "reports" / "tiny_ecp585k"
+    assert {p.name for p in work.glob("nextpnr_*.log")} == {"nextpnr_1.log", "nextpnr_2.log"}
     assert set(report["resources"]) == {"LUT4", "FF", "CARRY", "DP16KD", "LUTRAM"}
     assert report["resources"]["LUT4"] > 50 and report["resources"]["FF"] > 100
     path = report["worst_path"]
@@ -92,3 +96,8 @@ def test_pnr_places_and_routes_a_small_core(tmp_path, capsys):
 def test_pnr_refuses_no_seeds(capsys):
     assert cli.main(["pnr", "--seeds", "0"]) == 2
     assert "--seeds must be at least 1" in capsys.readouterr().err
+
+
+def test_pnr_refuses_no_jobs(capsys):
+    assert cli.main(["pnr", "-j", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
