@@ -412,15 +412,25 @@ class AllocatorCore(_Timing, wiring.Component):
         # set). No adder follows the memories: place and route showed one (a
         # tag wider than a LUT's inputs, chosen then incremented) after the
         # choice, a second carry chain on the worst path of SIZE_CLASSES.
-        fetched_next = choose_one_hot([(a3_sel_new[st.index], Const(1, TR)) for st in state] +
-                                      [(select, next_of(entry)) for select, entry in last_parts + head_parts],
-                                      TR)
+        # The youngest grant of the slot still on its way to the record wins
+        # over the record: its tag + 1, formed from a register, is two more
+        # choices on the same chain, and the record's choices are gated off
+        # when one applies (no multiplexer after the chain: place and route
+        # showed two LUT levels of it after the choice, from a memory's output
+        # register into every pool's grant record, SIZE_CLASSES' worst path).
+        # The record's selects (a never-used slot) imply a3_fwd_ok when the
+        # core flushes; without flushes only a ring forwards.
+        stale = a3_hit_a1 | a3_older_hit
+        if not self._flush:
+            stale = a3_fwd_ok & stale
         next_tag = Signal(TR)
         if T:
-            # the youngest grant of the slot still on its way to the record wins
-            # (its tag + 1 formed from a register, beside the memories' choice)
-            m.d.comb += next_tag.eq(Mux(a3_fwd_ok & a3_hit_a1, plus_one(a4_tag),
-                                        Mux(a3_fwd_ok & a3_older_hit, a3_older_next, fetched_next)))
+            m.d.comb += next_tag.eq(choose_one_hot(
+                [(a3_sel_new[st.index] & ~stale, Const(1, TR)) for st in state] +
+                [(select & ~stale, next_of(entry)) for select, entry in last_parts] +
+                [(select, next_of(entry)) for select, entry in head_parts] +
+                [(a3_fwd_ok & a3_hit_a1, plus_one(a4_tag)),
+                 (a3_fwd_ok & a3_older_hit & ~a3_hit_a1, a3_older_next)], TR))
         m.d.sync += [a4_valid.eq(a3_valid), a4_ok.eq(a3_ok), a4_err.eq(a3_err),
                      a4_pool.eq(a3_pool), a4_user.eq(a3_user),
                      a4_slot.eq(Mux(a3_ok, fetched_slot, 0)),

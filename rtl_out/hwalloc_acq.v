@@ -338,9 +338,9 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2818$0 (\$11 [4:0]),
-    .\port$2818$48 (\$11 [53:48]),
-    .\port$2818$6 (\$11 [15:6]),
+    .\port$2885$0 (\$11 [4:0]),
+    .\port$2885$48 (\$11 [53:48]),
+    .\port$2885$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2505$41 (\$19 [41:40]),
+    .\port$2572$41 (\$19 [41:40]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -429,17 +429,17 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2375$0 (\$16 ),
-    .\port$2376$0 (\$17 ),
-    .\port$2505$1 (\$19 ),
-    .\port$2818$0 (\$11 [15:0]),
-    .\port$2818$48 (\$11 [63:48]),
-    .\port$2821$0 (\$12 ),
-    .\port$2833$0 (\$13 ),
-    .\port$2861$0 (\$14 ),
-    .\port$2942$0 (\$15 ),
-    .\port$3092$0 (\$signal ),
-    .\port$3260$0 (\$signal$58 ),
+    .\port$2442$0 (\$16 ),
+    .\port$2443$0 (\$17 ),
+    .\port$2572$1 (\$19 ),
+    .\port$2885$0 (\$11 [15:0]),
+    .\port$2885$48 (\$11 [63:48]),
+    .\port$2888$0 (\$12 ),
+    .\port$2900$0 (\$13 ),
+    .\port$2928$0 (\$14 ),
+    .\port$3009$0 (\$15 ),
+    .\port$3159$0 (\$signal ),
+    .\port$3327$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -598,7 +598,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
 endmodule
 
 module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2818$0 , \port$2818$6 , \port$2818$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2885$0 , \port$2885$6 , \port$2885$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$74  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1487,12 +1487,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2818$0 ;
-  wire [4:0] \port$2818$0 ;
-  input [5:0] \port$2818$48 ;
-  wire [5:0] \port$2818$48 ;
-  input [9:0] \port$2818$6 ;
-  wire [9:0] \port$2818$6 ;
+  input [4:0] \port$2885$0 ;
+  wire [4:0] \port$2885$0 ;
+  input [5:0] \port$2885$48 ;
+  wire [5:0] \port$2885$48 ;
+  input [9:0] \port$2885$6 ;
+  wire [9:0] \port$2885$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1658,7 +1658,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 , 9'h000, \port$2818$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2885$0 [0], \port$2885$0 [4:1], 2'h0, \port$2885$48 , 9'h000, \port$2885$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1749,7 +1749,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 , 9'h000, \port$2818$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2885$0 [0], \port$2885$0 [4:1], 2'h0, \port$2885$48 , 9'h000, \port$2885$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3150,7 +3150,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 , 9'h000, \port$2818$6  };
+  assign r_slow_w_data = { \port$2885$0 [0], \port$2885$0 [4:1], 2'h0, \port$2885$48 , 9'h000, \port$2885$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3162,12 +3162,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 , 9'h000, \port$2818$6  };
+  assign \$signature__data$108  = { \port$2885$0 [0], \port$2885$0 [4:1], 2'h0, \port$2885$48 , 9'h000, \port$2885$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 , 9'h000, \port$2818$6  };
+  assign bus__r_slow_data = { \port$2885$0 [0], \port$2885$0 [4:1], 2'h0, \port$2885$48 , 9'h000, \port$2885$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3207,7 +3207,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
 endmodule
 
 module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2505$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$2572$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$75  = 0;
   wire [11:0] \$1 ;
   wire \$10 ;
@@ -3536,7 +3536,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire [6:0] \$394 ;
+  wire \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
@@ -3549,14 +3549,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$402 ;
   wire \$403 ;
   wire \$404 ;
-  wire \$405 ;
+  wire [6:0] \$405 ;
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire [12:0] \$41 ;
   wire \$410 ;
-  wire \$411 ;
+  wire [5:0] \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
@@ -3570,14 +3570,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire \$424 ;
+  wire [6:0] \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire \$430 ;
+  wire [5:0] \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
@@ -3585,45 +3585,45 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
-  wire [5:0] \$438 ;
+  wire \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
-  wire [24:0] \$441 ;
-  wire [30:0] \$442 ;
-  wire \$443 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire [6:0] \$443 ;
   wire \$444 ;
-  wire [11:0] \$445 ;
-  wire [11:0] \$446 ;
-  wire [12:0] \$447 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
   wire \$448 ;
-  wire [11:0] \$449 ;
+  wire [5:0] \$449 ;
   wire \$45 ;
-  wire [11:0] \$450 ;
-  wire [12:0] \$451 ;
+  wire \$450 ;
+  wire \$451 ;
   wire \$452 ;
-  wire [11:0] \$453 ;
-  wire [11:0] \$454 ;
-  wire [12:0] \$455 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire \$46 ;
   wire \$460 ;
-  wire [1:0] \$461 ;
-  wire [1:0] \$462 ;
-  wire [1:0] \$463 ;
+  wire \$461 ;
+  wire [6:0] \$462 ;
+  wire \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire \$468 ;
+  wire [5:0] \$468 ;
   wire \$469 ;
   wire [12:0] \$47 ;
   wire \$470 ;
   wire \$471 ;
-  wire [3:0] \$472 ;
+  wire \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
@@ -3633,103 +3633,103 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire \$481 ;
+  wire [6:0] \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
   wire \$486 ;
-  wire \$487 ;
+  wire [5:0] \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire [5:0] \$490 ;
+  wire \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
-  reg \$495 ;
-  reg [9:0] \$496 ;
-  reg [6:0] \$497 ;
-  reg \$498 ;
-  reg [9:0] \$499 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg [16:0] \$500 ;
-  reg \$501 ;
-  reg \$502 ;
-  reg \$503 ;
-  reg \$504 ;
-  reg \$505 ;
-  reg \$506 ;
-  reg \$507 ;
-  reg \$508 ;
-  reg \$509 ;
+  wire [6:0] \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire [5:0] \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire [24:0] \$509 ;
   wire \$51 ;
-  reg [10:0] \$510 ;
-  reg [10:0] \$511 ;
-  reg [10:0] \$512 ;
-  reg \$513 ;
-  reg [9:0] \$514 ;
-  reg \$515 ;
-  reg \$516 ;
-  reg \$517 ;
-  reg \$518 ;
-  reg \$519 ;
+  wire [30:0] \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire [11:0] \$513 ;
+  wire [11:0] \$514 ;
+  wire [12:0] \$515 ;
+  wire \$516 ;
+  wire [11:0] \$517 ;
+  wire [11:0] \$518 ;
+  wire [12:0] \$519 ;
   wire \$52 ;
-  reg \$520 ;
-  reg \$521 ;
-  reg \$522 ;
-  reg \$523 ;
-  reg \$524 ;
-  reg \$525 ;
-  reg \$526 ;
-  reg \$527 ;
-  reg \$528 ;
-  reg \$529 ;
+  wire \$520 ;
+  wire [11:0] \$521 ;
+  wire [11:0] \$522 ;
+  wire [12:0] \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire [1:0] \$529 ;
   wire \$53 ;
-  reg \$530 ;
-  reg \$531 ;
-  reg \$532 ;
-  reg \$533 ;
-  reg \$534 ;
-  reg \$535 ;
-  reg \$536 ;
-  reg \$537 ;
-  reg \$538 ;
-  reg \$539 ;
+  wire [1:0] \$530 ;
+  wire [1:0] \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire \$54 ;
-  reg \$540 ;
-  reg \$541 ;
-  reg \$542 ;
-  reg \$543 ;
-  reg \$544 ;
-  reg \$545 ;
-  reg \$546 ;
-  reg \$547 ;
-  reg \$548 ;
-  reg \$549 ;
+  wire [3:0] \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   wire \$55 ;
-  reg \$550 ;
-  reg \$551 ;
-  reg \$552 ;
-  reg \$553 ;
-  reg \$554 ;
-  reg \$555 ;
-  reg [9:0] \$556 ;
-  reg \$557 ;
-  reg \$558 ;
-  reg [10:0] \$559 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire [5:0] \$558 ;
+  wire \$559 ;
   wire \$56 ;
-  reg [2:0] \$560 ;
-  reg \$561 ;
-  reg \$562 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
   reg \$563 ;
-  reg \$564 ;
-  reg \$565 ;
+  reg [9:0] \$564 ;
+  reg [6:0] \$565 ;
   reg \$566 ;
-  reg \$567 ;
-  reg \$568 ;
+  reg [9:0] \$567 ;
+  reg [16:0] \$568 ;
   reg \$569 ;
   wire \$57 ;
   reg \$570 ;
@@ -3738,14 +3738,82 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg \$573 ;
   reg \$574 ;
   reg \$575 ;
+  reg \$576 ;
+  reg \$577 ;
+  reg [10:0] \$578 ;
+  reg [10:0] \$579 ;
   wire [9:0] \$58 ;
+  reg [10:0] \$580 ;
+  reg \$581 ;
+  reg [9:0] \$582 ;
+  reg \$583 ;
+  reg \$584 ;
+  reg \$585 ;
+  reg \$586 ;
+  reg \$587 ;
+  reg \$588 ;
+  reg \$589 ;
   wire [31:0] \$59 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg \$595 ;
+  reg \$596 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg \$599 ;
   wire \$6 ;
   wire \$60 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg \$606 ;
+  reg \$607 ;
+  reg \$608 ;
+  reg \$609 ;
   wire [11:0] \$61 ;
+  reg \$610 ;
+  reg \$611 ;
+  reg \$612 ;
+  reg \$613 ;
+  reg \$614 ;
+  reg \$615 ;
+  reg \$616 ;
+  reg \$617 ;
+  reg \$618 ;
+  reg \$619 ;
   wire [11:0] \$62 ;
+  reg \$620 ;
+  reg \$621 ;
+  reg \$622 ;
+  reg \$623 ;
+  reg [9:0] \$624 ;
+  reg \$625 ;
+  reg \$626 ;
+  reg [10:0] \$627 ;
+  reg [2:0] \$628 ;
+  reg \$629 ;
   wire [12:0] \$63 ;
+  reg \$630 ;
+  reg \$631 ;
+  reg \$632 ;
+  reg \$633 ;
+  reg \$634 ;
+  reg \$635 ;
+  reg \$636 ;
+  reg \$637 ;
+  reg \$638 ;
+  reg \$639 ;
   wire \$64 ;
+  reg \$640 ;
+  reg \$641 ;
+  reg \$642 ;
+  reg \$643 ;
   wire \$65 ;
   wire [11:0] \$66 ;
   wire [11:0] \$67 ;
@@ -4091,8 +4159,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire grant_valid;
   wire hit_a3;
   wire [5:0] next_tag;
-  input [1:0] \port$2505$41 ;
-  wire [1:0] \port$2505$41 ;
+  input [1:0] \port$2572$41 ;
+  wire [1:0] \port$2572$41 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   wire [9:0] \r__addr$309 ;
@@ -4266,87 +4334,202 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
     _4_ <= samples_queue[samples_head];
   end
   assign \r__data$23  = _4_;
-  assign \$422  = \$421  & samples_queue_r0_b0[14];
-  assign \$423  = \$420  | \$422 ;
-  assign \$426  = \$425  & samples_grant_r1_b0[5];
-  assign \$429  = \$428  & samples_queue_r0_b0[15];
-  assign \$430  = \$427  | \$429 ;
-  assign \$433  = \$432  & samples_grant_r1_b0[6];
-  assign \$436  = \$435  & samples_queue_r0_b0[16];
-  assign \$437  = \$434  | \$436 ;
-  assign \$438  = \$395  ? a3_older_next : { \$437 , \$430 , \$423 , \$416 , \$409 , \$402  };
-  assign next_tag = \$393  ? \$394 [5:0] : \$438 ;
-  assign \$439  = a3_valid & a3_ok;
-  assign \$440  = ! a3_pool;
-  assign samples_grant_wen = \$439  & \$440 ;
-  assign \$443  = ! f2_err;
-  assign \$signal$185  = f2_valid & \$443 ;
-  assign \$444  = a4_valid & a4_ok;
-  assign \$445  = { \$444 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$446  = ~ \$445 ;
-  assign \$447  = \$446  + 1'h1;
-  assign \$448  = a5_valid & a5_ok;
-  assign \$449  = { \$448 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$450  = ~ \$449 ;
-  assign \$451  = \$450  + 1'h1;
-  assign \$452  = a4_valid & a4_ok;
-  assign \$453  = { \$452 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$454  = ~ \$453 ;
-  assign \$455  = \$454  + 1'h1;
+  assign \$356  = \$355  & samples_queue_r0_b0[1];
+  assign \$357  = \$354  | \$356 ;
+  assign \$358  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$360  = \$359  & samples_queue_r0_b0[2];
+  assign \$361  = \$358  | \$360 ;
+  assign \$362  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$364  = \$363  & samples_queue_r0_b0[3];
+  assign \$365  = \$362  | \$364 ;
+  assign \$366  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$368  = \$367  & samples_queue_r0_b0[4];
+  assign \$369  = \$366  | \$368 ;
+  assign \$370  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$372  = \$371  & samples_queue_r0_b0[5];
+  assign \$373  = \$370  | \$372 ;
+  assign \$374  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$376  = \$375  & samples_queue_r0_b0[6];
+  assign \$377  = \$374  | \$376 ;
+  assign \$378  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$380  = \$379  & samples_queue_r0_b0[7];
+  assign \$381  = \$378  | \$380 ;
+  assign \$382  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$384  = \$383  & samples_queue_r0_b0[8];
+  assign \$385  = \$382  | \$384 ;
+  assign \$386  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$388  = \$387  & samples_queue_r0_b0[9];
+  assign \$389  = \$386  | \$388 ;
+  assign \$390  = a3_sel_fresh & samples_parity_r1_b0;
+  assign \$392  = \$391  & samples_queue_r0_b0[10];
+  assign fetched_snap = \$390  | \$392 ;
+  assign \$393  = a3_hit_a1 | a3_older_hit;
+  assign \$394  = ~ \$393 ;
+  assign \$395  = a3_sel_new & \$394 ;
+  assign \$398  = a3_hit_a1 | a3_older_hit;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = \$397  & \$399 ;
+  assign \$401  = \$400  & samples_grant_r1_b0[1];
+  assign \$403  = \$402  & samples_queue_r0_b0[11];
+  assign \$404  = a3_fwd_ok & a3_hit_a1;
+  assign \$405  = a4_tag + 1'h1;
+  assign \$406  = \$404  & \$405 [0];
+  assign \$407  = a3_fwd_ok & a3_older_hit;
+  assign \$408  = ~ a3_hit_a1;
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = \$409  & a3_older_next[0];
+  assign \$411  = { \$410 , \$406 , \$403 , \$401 , \$396  } + 5'h1f;
+  assign \$412  = a3_hit_a1 | a3_older_hit;
+  assign \$413  = ~ \$412 ;
+  assign \$414  = a3_sel_new & \$413 ;
+  assign \$417  = a3_hit_a1 | a3_older_hit;
+  assign \$418  = ~ \$417 ;
+  assign \$419  = \$416  & \$418 ;
+  assign \$420  = \$419  & samples_grant_r1_b0[2];
+  assign \$422  = \$421  & samples_queue_r0_b0[12];
+  assign \$423  = a3_fwd_ok & a3_hit_a1;
+  assign \$424  = a4_tag + 1'h1;
+  assign \$425  = \$423  & \$424 [1];
+  assign \$426  = a3_fwd_ok & a3_older_hit;
+  assign \$427  = ~ a3_hit_a1;
+  assign \$428  = \$426  & \$427 ;
+  assign \$429  = \$428  & a3_older_next[1];
+  assign \$430  = { \$429 , \$425 , \$422 , \$420 , \$415  } + 5'h1f;
+  assign \$431  = a3_hit_a1 | a3_older_hit;
+  assign \$432  = ~ \$431 ;
+  assign \$433  = a3_sel_new & \$432 ;
+  assign \$436  = a3_hit_a1 | a3_older_hit;
+  assign \$437  = ~ \$436 ;
+  assign \$438  = \$435  & \$437 ;
+  assign \$439  = \$438  & samples_grant_r1_b0[3];
+  assign \$441  = \$440  & samples_queue_r0_b0[13];
+  assign \$442  = a3_fwd_ok & a3_hit_a1;
+  assign \$443  = a4_tag + 1'h1;
+  assign \$444  = \$442  & \$443 [2];
+  assign \$445  = a3_fwd_ok & a3_older_hit;
+  assign \$446  = ~ a3_hit_a1;
+  assign \$447  = \$445  & \$446 ;
+  assign \$448  = \$447  & a3_older_next[2];
+  assign \$449  = { \$448 , \$444 , \$441 , \$439 , \$434  } + 5'h1f;
+  assign \$450  = a3_hit_a1 | a3_older_hit;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = a3_sel_new & \$451 ;
+  assign \$455  = a3_hit_a1 | a3_older_hit;
+  assign \$456  = ~ \$455 ;
+  assign \$457  = \$454  & \$456 ;
+  assign \$458  = \$457  & samples_grant_r1_b0[4];
+  assign \$460  = \$459  & samples_queue_r0_b0[14];
+  assign \$461  = a3_fwd_ok & a3_hit_a1;
+  assign \$462  = a4_tag + 1'h1;
+  assign \$463  = \$461  & \$462 [3];
+  assign \$464  = a3_fwd_ok & a3_older_hit;
+  assign \$465  = ~ a3_hit_a1;
+  assign \$466  = \$464  & \$465 ;
+  assign \$467  = \$466  & a3_older_next[3];
+  assign \$468  = { \$467 , \$463 , \$460 , \$458 , \$453  } + 5'h1f;
+  assign \$469  = a3_hit_a1 | a3_older_hit;
+  assign \$470  = ~ \$469 ;
+  assign \$471  = a3_sel_new & \$470 ;
+  assign \$474  = a3_hit_a1 | a3_older_hit;
+  assign \$475  = ~ \$474 ;
+  assign \$476  = \$473  & \$475 ;
+  assign \$477  = \$476  & samples_grant_r1_b0[5];
+  assign \$479  = \$478  & samples_queue_r0_b0[15];
+  assign \$480  = a3_fwd_ok & a3_hit_a1;
+  assign \$481  = a4_tag + 1'h1;
+  assign \$482  = \$480  & \$481 [4];
+  assign \$483  = a3_fwd_ok & a3_older_hit;
+  assign \$484  = ~ a3_hit_a1;
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = \$485  & a3_older_next[4];
+  assign \$487  = { \$486 , \$482 , \$479 , \$477 , \$472  } + 5'h1f;
+  assign \$488  = a3_hit_a1 | a3_older_hit;
+  assign \$489  = ~ \$488 ;
+  assign \$490  = a3_sel_new & \$489 ;
+  assign \$493  = a3_hit_a1 | a3_older_hit;
+  assign \$494  = ~ \$493 ;
+  assign \$495  = \$492  & \$494 ;
+  assign \$496  = \$495  & samples_grant_r1_b0[6];
+  assign \$498  = \$497  & samples_queue_r0_b0[16];
+  assign \$499  = a3_fwd_ok & a3_hit_a1;
+  assign \$500  = a4_tag + 1'h1;
+  assign \$501  = \$499  & \$500 [5];
+  assign \$502  = a3_fwd_ok & a3_older_hit;
+  assign \$503  = ~ a3_hit_a1;
+  assign \$504  = \$502  & \$503 ;
+  assign \$505  = \$504  & a3_older_next[5];
+  assign \$506  = { \$505 , \$501 , \$498 , \$496 , \$491  } + 5'h1f;
+  assign \$507  = a3_valid & a3_ok;
+  assign \$508  = ! a3_pool;
+  assign samples_grant_wen = \$507  & \$508 ;
+  assign \$511  = ! f2_err;
+  assign \$signal$185  = f2_valid & \$511 ;
+  assign \$512  = a4_valid & a4_ok;
+  assign \$513  = { \$512 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$514  = ~ \$513 ;
+  assign \$515  = \$514  + 1'h1;
+  assign \$516  = a5_valid & a5_ok;
+  assign \$517  = { \$516 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$518  = ~ \$517 ;
+  assign \$519  = \$518  + 1'h1;
+  assign \$520  = a4_valid & a4_ok;
+  assign \$521  = { \$520 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$522  = ~ \$521 ;
+  assign \$523  = \$522  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$456  = ~ rel_f2;
-  assign \$457  = f3_quiet & \$456 ;
-  assign \$458  = \$457  ? f3_in : 1'h0;
-  assign \$459  = x1_select | x0_select;
-  assign \$460  = ~ \$459 ;
-  assign \$461  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$462  = { 1'h0, \$460  } & \$461 ;
-  assign \$463  = { 1'h0, \$458  } & \$462 ;
-  assign \$464  = ~ f4_prev_released;
-  assign \$465  = \$464  & f4_rest_held;
-  assign \$signal$331  = f4_hit_a1 | \$465 ;
-  assign \$466  = ~ f4_prev_released;
-  assign \$467  = f4_by_mem & f4_mem_ok;
-  assign \$468  = f4_by_older | \$467 ;
-  assign \$469  = \$466  & \$468 ;
-  assign \release  = f4_by_a1 | \$469 ;
-  assign \$470  = ~ f4_go;
-  assign \$471  = ~ \$signal$331 ;
-  assign \$472  = \$signal$331  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$472  : f4_err;
+  assign \$524  = ~ rel_f2;
+  assign \$525  = f3_quiet & \$524 ;
+  assign \$526  = \$525  ? f3_in : 1'h0;
+  assign \$527  = x1_select | x0_select;
+  assign \$528  = ~ \$527 ;
+  assign \$529  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$530  = { 1'h0, \$528  } & \$529 ;
+  assign \$531  = { 1'h0, \$526  } & \$530 ;
+  assign \$532  = ~ f4_prev_released;
+  assign \$533  = \$532  & f4_rest_held;
+  assign \$signal$331  = f4_hit_a1 | \$533 ;
+  assign \$534  = ~ f4_prev_released;
+  assign \$535  = f4_by_mem & f4_mem_ok;
+  assign \$536  = f4_by_older | \$535 ;
+  assign \$537  = \$534  & \$536 ;
+  assign \release  = f4_by_a1 | \$537 ;
+  assign \$538  = ~ f4_go;
+  assign \$539  = ~ \$signal$331 ;
+  assign \$540  = \$signal$331  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$540  : f4_err;
   assign \$signal$244  = \release  ? 4'h0 : unreleased_err;
-  assign \$473  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$317  = ~ \$473 ;
-  assign \$474  = ~ f4_prev_released;
-  assign \$475  = \$474  & f4_by_older;
-  assign \$476  = f4_by_a1 | \$475 ;
-  assign \$477  = f4_live & \$476 ;
-  assign \$478  = ~ f4_prev_released;
-  assign \$479  = \$478  & f4_by_mem_live;
-  assign \$480  = \$479  & f4_mem_ok;
-  assign \w__en$315  = \$477  | \$480 ;
-  assign \$481  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$482  = ~ \$481 ;
-  assign \$483  = ~ f4_prev_released;
-  assign \$484  = \$483  & f4_by_older;
-  assign \$485  = f4_by_a1 | \$484 ;
-  assign \$486  = f4_live & \$485 ;
-  assign \$487  = ~ f4_prev_released;
-  assign \$488  = \$487  & f4_by_mem_live;
-  assign \$489  = \$488  & f4_mem_ok;
-  assign samples_queue_wen = \$486  | \$489 ;
-  assign \$490  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$491  = busy_0 | busy_6;
-  assign \$492  = busy_12 | busy_18;
-  assign \$493  = \$491  | \$492 ;
-  assign \$494  = busy_24 | busy_30;
-  assign busy = \$493  | \$494 ;
+  assign \$541  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$317  = ~ \$541 ;
+  assign \$542  = ~ f4_prev_released;
+  assign \$543  = \$542  & f4_by_older;
+  assign \$544  = f4_by_a1 | \$543 ;
+  assign \$545  = f4_live & \$544 ;
+  assign \$546  = ~ f4_prev_released;
+  assign \$547  = \$546  & f4_by_mem_live;
+  assign \$548  = \$547  & f4_mem_ok;
+  assign \w__en$315  = \$545  | \$548 ;
+  assign \$549  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$550  = ~ \$549 ;
+  assign \$551  = ~ f4_prev_released;
+  assign \$552  = \$551  & f4_by_older;
+  assign \$553  = f4_by_a1 | \$552 ;
+  assign \$554  = f4_live & \$553 ;
+  assign \$555  = ~ f4_prev_released;
+  assign \$556  = \$555  & f4_by_mem_live;
+  assign \$557  = \$556  & f4_mem_ok;
+  assign samples_queue_wen = \$554  | \$557 ;
+  assign \$558  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$559  = busy_0 | busy_6;
+  assign \$560  = busy_12 | busy_18;
+  assign \$561  = \$559  | \$560 ;
+  assign \$562  = busy_24 | busy_30;
+  assign busy = \$561  | \$562 ;
   always @(posedge aclk_clk)
-    samples_grant_w_en <= \$495 ;
+    samples_grant_w_en <= \$563 ;
   always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$496 ;
+    samples_grant_w_addr <= \$564 ;
   always @(posedge aclk_clk)
-    samples_grant_w_data <= \$497 ;
+    samples_grant_w_data <= \$565 ;
   always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -4356,15 +4539,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     samples_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    samples_queue_w_en <= \$498 ;
+    samples_queue_w_en <= \$566 ;
   always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$499 ;
+    samples_queue_w_addr <= \$567 ;
   always @(posedge aclk_clk)
-    samples_queue_w_data <= \$500 ;
+    samples_queue_w_data <= \$568 ;
   always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$501 ;
+    a0_valid <= \$569 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -4374,7 +4557,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a0_fits <= \$4 ;
   always @(posedge aclk_clk)
-    a1_valid <= \$502 ;
+    a1_valid <= \$570 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -4386,17 +4569,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a1_in <= \$6 ;
   always @(posedge aclk_clk)
-    a1_select <= \$503 ;
+    a1_select <= \$571 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$504 ;
+    x0_valid <= \$572 ;
   always @(posedge aclk_clk)
-    x0_select <= \$505 ;
+    x0_select <= \$573 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$506 ;
+    x1_valid <= \$574 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -4404,9 +4587,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     x1_err <= \$15 ;
   always @(posedge aclk_clk)
-    x1_select <= \$507 ;
+    x1_select <= \$575 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$508 ;
+    x2_valid <= \$576 ;
   always @(posedge aclk_clk)
     x2_ok <= \$16 ;
   always @(posedge aclk_clk)
@@ -4418,23 +4601,23 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$509 ;
+    a2_valid <= \$577 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    samples_seen <= \$510 ;
+    samples_seen <= \$578 ;
   always @(posedge aclk_clk)
-    samples_seen_prev <= \$511 ;
+    samples_seen_prev <= \$579 ;
   always @(posedge aclk_clk)
-    samples_fresh <= \$512 ;
+    samples_fresh <= \$580 ;
   always @(posedge aclk_clk)
-    samples_has_fresh <= \$513 ;
+    samples_has_fresh <= \$581 ;
   always @(posedge aclk_clk)
-    samples_head <= \$514 ;
+    samples_head <= \$582 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$515 ;
+    a2_ring <= \$583 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -4446,7 +4629,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$35 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$516 ;
+    a3_valid <= \$584 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -4458,7 +4641,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$517 ;
+    a3_ring <= \$585 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -4474,7 +4657,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$57 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$518 ;
+    a4_valid <= \$586 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -4486,11 +4669,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a4_slot <= \$58 ;
   always @(posedge aclk_clk)
-    a4_tag <= next_tag;
+    a4_tag <= { \$506 [5], \$487 [5], \$468 [5], \$449 [5], \$430 [5], \$411 [5] };
   always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
   always @(posedge aclk_clk)
-    a5_valid <= \$519 ;
+    a5_valid <= \$587 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -4514,7 +4697,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_older_next <= \$85 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$520 ;
+    f0_valid <= \$588 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -4530,7 +4713,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f1_contract <= 1'h0;
   always @(posedge aclk_clk)
-    f1_valid <= \$521 ;
+    f1_valid <= \$589 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -4546,49 +4729,49 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$522 ;
+    f1_same_second_eq0 <= \$590 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$523 ;
+    f1_same_second_eq3 <= \$591 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$524 ;
+    f1_same_second_eq6 <= \$592 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$525 ;
+    f1_same_second_eq9 <= \$593 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$526 ;
+    f1_same_second_eq12 <= \$594 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$527 ;
+    f1_same_second_eq15 <= \$595 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$528 ;
+    f1_same_second_eq18 <= \$596 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$529 ;
+    f1_same_second_eq21 <= \$597 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$530 ;
+    f1_same_second_eq24 <= \$598 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$531 ;
+    f1_same_second_eq27 <= \$599 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$532 ;
+    f1_same_second_eq30 <= \$600 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$533 ;
+    f1_same_third_eq0 <= \$601 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$534 ;
+    f1_same_third_eq3 <= \$602 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$535 ;
+    f1_same_third_eq6 <= \$603 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$536 ;
+    f1_same_third_eq9 <= \$604 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$537 ;
+    f1_same_third_eq12 <= \$605 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$538 ;
+    f1_same_third_eq15 <= \$606 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$539 ;
+    f1_same_third_eq18 <= \$607 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$540 ;
+    f1_same_third_eq21 <= \$608 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$541 ;
+    f1_same_third_eq24 <= \$609 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$542 ;
+    f1_same_third_eq27 <= \$610 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$543 ;
+    f1_same_third_eq30 <= \$611 ;
   always @(posedge aclk_clk)
     f1_hit <= f0_hit;
   always @(posedge aclk_clk)
@@ -4596,7 +4779,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f1_samples_slot <= \$116 [9:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$544 ;
+    f2_valid <= \$612 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -4618,9 +4801,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f2_same_third <= \$176 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$545 ;
+    f3_valid <= \$613 ;
   always @(posedge aclk_clk)
-    f3_go <= \$546 ;
+    f3_go <= \$614 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -4642,11 +4825,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$447 [12];
+    f3_hit_a2 <= \$515 [12];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$181 [6];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$451 [12];
+    f3_hit_a3 <= \$519 [12];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$184 [6];
   always @(posedge aclk_clk)
@@ -4656,11 +4839,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$189 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$547 ;
+    f3_quiet <= \$615 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$548 ;
+    f4_valid <= \$616 ;
   always @(posedge aclk_clk)
-    f4_go <= \$549 ;
+    f4_go <= \$617 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -4674,7 +4857,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$455 [12];
+    f4_hit_a1 <= \$523 [12];
   always @(posedge aclk_clk)
     f4_a1_next <= \$197 [5:0];
   always @(posedge aclk_clk)
@@ -4686,11 +4869,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f4_rest_snap <= \$226 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$550 ;
+    f4_by_a1 <= \$618 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$551 ;
+    f4_by_older <= \$619 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$552 ;
+    f4_by_mem <= \$620 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= \$251 [8];
   always @(posedge aclk_clk)
@@ -4700,9 +4883,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f4_live <= \$261 [0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$553 ;
+    f4_by_mem_live <= \$621 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$554 ;
+    f4_prev_released <= \$622 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$269 [12];
   always @(posedge aclk_clk)
@@ -4710,23 +4893,23 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    samples_push <= \$555 ;
+    samples_push <= \$623 ;
   always @(posedge aclk_clk)
-    samples_queue_waddr <= \$556 ;
+    samples_queue_waddr <= \$624 ;
   always @(posedge aclk_clk)
-    samples_pushed <= \$557 ;
+    samples_pushed <= \$625 ;
   always @(posedge aclk_clk)
-    samples_popped <= \$558 ;
+    samples_popped <= \$626 ;
   always @(posedge aclk_clk)
-    samples_count <= \$559 ;
+    samples_count <= \$627 ;
   always @(posedge aclk_clk)
-    samples_at <= \$560 ;
+    samples_at <= \$628 ;
   always @(posedge aclk_clk)
-    samples_nonempty <= \$561 ;
+    samples_nonempty <= \$629 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$562 ;
+    f5_valid <= \$630 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$563 ;
+    f5_ok <= \$631 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$244 ;
   always @(posedge aclk_clk)
@@ -4756,27 +4939,27 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a5_overwrite <= \$336 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$564 ;
+    a6_valid <= \$632 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$565 ;
+    f6_valid <= \$633 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$566 ;
+    x3_valid <= \$634 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$567 ;
+    x4_valid <= \$635 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$568 ;
+    x5_valid <= \$636 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$569 ;
+    x6_valid <= \$637 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -4836,17 +5019,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$570 ;
+    busy_0 <= \$638 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$571 ;
+    busy_6 <= \$639 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$572 ;
+    busy_12 <= \$640 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$573 ;
+    busy_18 <= \$641 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$574 ;
+    busy_24 <= \$642 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$575 ;
+    busy_30 <= \$643 ;
   assign \$1  = alloc_port_size - 9'h101;
   assign \$2  = ~ \$1 [10];
   assign \$4  = alloc_src | \$3 ;
@@ -4857,7 +5040,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2505$41 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2572$41 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -4930,7 +5113,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$88  = free_port_addr - 31'h40040000;
   assign \$89  = ~ \$88 [32];
   assign \$91  = \$87  & \$90 ;
-  assign \$92  = free_src ? \port$2505$41 [0] : \$91 ;
+  assign \$92  = free_src ? \port$2572$41 [0] : \$91 ;
   assign \$93  = f0_addr[2:0] == f2_addr[2:0];
   assign \$94  = f0_addr[5:3] == f2_addr[5:3];
   assign \$95  = f0_addr[8:6] == f2_addr[8:6];
@@ -5021,12 +5204,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$184  = \$183  + 1'h1;
   assign \$185  = a4_tag + 1'h1;
   assign \$186  = a5_tag + 1'h1;
-  assign \$187  = \$447 [12] ? \$185 [5:0] : \$186 [5:0];
-  assign \$188  = \$447 [12] ? a4_snap : a5_snap;
+  assign \$187  = \$515 [12] ? \$185 [5:0] : \$186 [5:0];
+  assign \$188  = \$515 [12] ? a4_snap : a5_snap;
   assign \$189  = f2_same_third & f5_ok;
-  assign \$190  = ~ \$447 [12];
+  assign \$190  = ~ \$515 [12];
   assign \$191  = \$signal$185  & \$190 ;
-  assign \$192  = ~ \$451 [12];
+  assign \$192  = ~ \$519 [12];
   assign \$193  = \$191  & \$192 ;
   assign \$194  = f2_same_third & f5_ok;
   assign \$195  = ~ \$194 ;
@@ -5053,14 +5236,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$223  = f3_hit_a2 | f3_hit_a3;
   assign \$225  = \$224  & samples_grant_r0_b0[0];
   assign \$226  = \$223  ? f3_older_snap : \$225 ;
-  assign \$227  = f3_go & \$455 [12];
+  assign \$227  = f3_go & \$523 [12];
   assign \$228  = a4_tag ^ f3_tag;
   assign \$229  = ~ \$228 ;
   assign \$230  = \$229  + 1'h1;
   assign \$231  = \$227  & \$230 [6];
   assign \$232  = ~ f3_never_granted;
   assign \$233  = f3_go & \$232 ;
-  assign \$234  = ~ \$455 [12];
+  assign \$234  = ~ \$523 [12];
   assign \$235  = \$233  & \$234 ;
   assign \$236  = ~ rel_f2;
   assign \$237  = \$236  & f3_hit_a3;
@@ -5070,7 +5253,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$241  = \$239  & \$240 ;
   assign \$242  = ~ rel_f2;
   assign \$243  = f3_quiet & \$242 ;
-  assign \$244  = ~ \$455 [12];
+  assign \$244  = ~ \$523 [12];
   assign \$245  = \$243  & \$244 ;
   assign \$246  = \$245  ? f3_in : 1'h0;
   assign \$247  = ~ f3_never_granted;
@@ -5085,7 +5268,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$259  = f3_flushed ? 2'h0 : 2'h3;
   assign \$260  = { 1'h0, \$258  } & \$259 ;
   assign \$261  = { 1'h0, f3_in } & \$260 ;
-  assign \$262  = \$455 [12] ? 1'h0 : \$463 [0];
+  assign \$262  = \$523 [12] ? 1'h0 : \$531 [0];
   assign \$263  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$264  = ~ \$263 ;
   assign \$265  = \$264  + 1'h1;
@@ -5174,683 +5357,640 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$352  = \$351  & samples_queue_r0_b0[0];
   assign \$353  = \$350  | \$352 ;
   assign \$354  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$356  = \$355  & samples_queue_r0_b0[1];
-  assign \$357  = \$354  | \$356 ;
-  assign \$358  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$360  = \$359  & samples_queue_r0_b0[2];
-  assign \$361  = \$358  | \$360 ;
-  assign \$362  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$364  = \$363  & samples_queue_r0_b0[3];
-  assign \$365  = \$362  | \$364 ;
-  assign \$366  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$368  = \$367  & samples_queue_r0_b0[4];
-  assign \$369  = \$366  | \$368 ;
-  assign \$370  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$372  = \$371  & samples_queue_r0_b0[5];
-  assign \$373  = \$370  | \$372 ;
-  assign \$374  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$376  = \$375  & samples_queue_r0_b0[6];
-  assign \$377  = \$374  | \$376 ;
-  assign \$378  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$380  = \$379  & samples_queue_r0_b0[7];
-  assign \$381  = \$378  | \$380 ;
-  assign \$382  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$384  = \$383  & samples_queue_r0_b0[8];
-  assign \$385  = \$382  | \$384 ;
-  assign \$386  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$388  = \$387  & samples_queue_r0_b0[9];
-  assign \$389  = \$386  | \$388 ;
-  assign \$390  = a3_sel_fresh & samples_parity_r1_b0;
-  assign \$392  = \$391  & samples_queue_r0_b0[10];
-  assign fetched_snap = \$390  | \$392 ;
-  assign \$393  = a3_fwd_ok & a3_hit_a1;
-  assign \$394  = a4_tag + 1'h1;
-  assign \$395  = a3_fwd_ok & a3_older_hit;
-  assign \$398  = \$397  & samples_grant_r1_b0[1];
-  assign \$399  = \$396  | \$398 ;
-  assign \$401  = \$400  & samples_queue_r0_b0[11];
-  assign \$402  = \$399  | \$401 ;
-  assign \$405  = \$404  & samples_grant_r1_b0[2];
-  assign \$408  = \$407  & samples_queue_r0_b0[12];
-  assign \$409  = \$406  | \$408 ;
-  assign \$412  = \$411  & samples_grant_r1_b0[3];
-  assign \$415  = \$414  & samples_queue_r0_b0[13];
-  assign \$416  = \$413  | \$415 ;
-  assign \$419  = \$418  & samples_grant_r1_b0[4];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$495  = samples_grant_wen;
-    if (aclk_rst) begin
-      \$495  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$496  = samples_grant_w_addr;
-    if (samples_grant_wen) begin
-      \$496  = { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$497  = samples_grant_w_data;
-    if (samples_grant_wen) begin
-      \$497  = samples_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$498  = samples_queue_wen;
-    if (aclk_rst) begin
-      \$498  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$499  = samples_queue_w_addr;
-    if (samples_queue_wen) begin
-      \$499  = samples_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$500  = samples_queue_w_data;
-    if (samples_queue_wen) begin
-      \$500  = samples_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$501  = alloc_valid;
-    if (aclk_rst) begin
-      \$501  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$502  = a0_valid;
-    if (aclk_rst) begin
-      \$502  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$503  = \$9 ;
-    if (aclk_rst) begin
-      \$503  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$504  = flush_valid;
-    if (aclk_rst) begin
-      \$504  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$505  = \$12 ;
-    if (aclk_rst) begin
-      \$505  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$506  = x0_valid;
-    if (aclk_rst) begin
-      \$506  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$507  = x0_select;
-    if (aclk_rst) begin
-      \$507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$508  = x1_valid;
-    if (aclk_rst) begin
-      \$508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$509  = a1_valid;
-    if (aclk_rst) begin
-      \$509  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$510  = samples_seen;
-    if (\$19 ) begin
-      \$510  = \$20 ;
-    end
-    if (aclk_rst) begin
-      \$510  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$511  = samples_seen;
-    if (aclk_rst) begin
-      \$511  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$512  = samples_fresh;
-    if (samples_take_fresh) begin
-      \$512  = \$21 ;
-    end else if (x1_select) begin
-      \$512  = 11'h000;
-    end
-    if (aclk_rst) begin
-      \$512  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$513  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$513  = \$22 ;
-    end else if (x1_select) begin
-      \$513  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$513  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$514  = samples_head;
-    if (samples_pop) begin
-      \$514  = \$25 [9:0];
-    end
-    if (x1_select) begin
-      \$514  = samples_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$514  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$515  = 1'h0;
-    if (aclk_rst) begin
-      \$515  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$516  = a2_valid;
-    if (aclk_rst) begin
-      \$516  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$517  = a2_ring;
-    if (aclk_rst) begin
-      \$517  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$518  = a3_valid;
-    if (aclk_rst) begin
-      \$518  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$519  = a4_valid;
-    if (aclk_rst) begin
-      \$519  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$520  = free_valid;
-    if (aclk_rst) begin
-      \$520  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$521  = f0_valid;
-    if (aclk_rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$522  = \$93 ;
-    if (aclk_rst) begin
-      \$522  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$523  = \$94 ;
-    if (aclk_rst) begin
-      \$523  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$524  = \$95 ;
-    if (aclk_rst) begin
-      \$524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$525  = \$96 ;
-    if (aclk_rst) begin
-      \$525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$526  = \$97 ;
-    if (aclk_rst) begin
-      \$526  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$527  = \$98 ;
-    if (aclk_rst) begin
-      \$527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$528  = \$99 ;
-    if (aclk_rst) begin
-      \$528  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$529  = \$100 ;
-    if (aclk_rst) begin
-      \$529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$530  = \$101 ;
-    if (aclk_rst) begin
-      \$530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$531  = \$102 ;
-    if (aclk_rst) begin
-      \$531  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$532  = \$103 ;
-    if (aclk_rst) begin
-      \$532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$533  = \$104 ;
-    if (aclk_rst) begin
-      \$533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$534  = \$105 ;
-    if (aclk_rst) begin
-      \$534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$535  = \$106 ;
-    if (aclk_rst) begin
-      \$535  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$536  = \$107 ;
-    if (aclk_rst) begin
-      \$536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$537  = \$108 ;
-    if (aclk_rst) begin
-      \$537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$538  = \$109 ;
-    if (aclk_rst) begin
-      \$538  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$539  = \$110 ;
-    if (aclk_rst) begin
-      \$539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$540  = \$111 ;
-    if (aclk_rst) begin
-      \$540  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$541  = \$112 ;
-    if (aclk_rst) begin
-      \$541  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$542  = \$113 ;
-    if (aclk_rst) begin
-      \$542  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$543  = \$114 ;
-    if (aclk_rst) begin
-      \$543  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$544  = f1_valid;
-    if (aclk_rst) begin
-      \$544  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$545  = f2_valid;
-    if (aclk_rst) begin
-      \$545  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$546  = \$signal$185 ;
-    if (aclk_rst) begin
-      \$546  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$547  = \$196 ;
-    if (aclk_rst) begin
-      \$547  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$548  = f3_valid;
-    if (aclk_rst) begin
-      \$548  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$549  = f3_go;
-    if (aclk_rst) begin
-      \$549  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$550  = \$231 ;
-    if (aclk_rst) begin
-      \$550  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$551  = \$241 ;
-    if (aclk_rst) begin
-      \$551  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$552  = \$246 ;
-    if (aclk_rst) begin
-      \$552  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$553  = \$262 ;
-    if (aclk_rst) begin
-      \$553  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$554  = \$266 ;
-    if (aclk_rst) begin
-      \$554  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$555  = \$280 ;
-    if (aclk_rst) begin
-      \$555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$556  = samples_queue_waddr;
-    if (\$288 ) begin
-      \$556  = \$291 [9:0];
-    end
-    if (aclk_rst) begin
-      \$556  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$557  = samples_push;
-    if (x1_select) begin
-      \$557  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$558  = samples_pop;
-    if (x1_select) begin
-      \$558  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$558  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$559  = \$295 [10:0];
-    if (x1_select) begin
-      \$559  = 11'h000;
-    end
-    if (aclk_rst) begin
-      \$559  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$560  = samples_at;
-    if (\$298 ) begin
-      \$560 [0] = samples_at[0];
-      \$560 [1] = samples_at[1];
-      \$560 [2] = samples_at[2];
-    end
-    if (\$304 ) begin
-      \$560 [0] = samples_at[1];
-      \$560 [1] = samples_at[2];
-      \$560 [2] = \$305 ;
-    end
-    if (\$311 ) begin
-      \$560 [0] = 1'h0;
-      \$560 [1] = samples_at[0];
-      \$560 [2] = samples_at[1];
-    end
-    if (\$317 ) begin
-      \$560 [0] = samples_at[0];
-      \$560 [1] = samples_at[1];
-      \$560 [2] = samples_at[2];
-    end
-    if (x1_select) begin
-      \$560  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$560  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$561  = samples_nonempty;
-    if (\$298 ) begin
-      \$561  = \$301 ;
-    end
-    if (\$304 ) begin
-      \$561  = \$308 ;
-    end
-    if (\$311 ) begin
-      \$561  = \$314 ;
-    end
-    if (\$317 ) begin
-      \$561  = \$320 ;
-    end
-    if (x1_select) begin
-      \$561  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$561  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$562  = f4_valid;
-    if (aclk_rst) begin
-      \$562  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$563  = \release ;
+    \$563  = samples_grant_wen;
     if (aclk_rst) begin
       \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$564  = a5_valid;
-    if (aclk_rst) begin
-      \$564  = 1'h0;
+    \$564  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$564  = { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$565  = f5_valid;
-    if (aclk_rst) begin
-      \$565  = 1'h0;
+    \$565  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$565  = samples_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$566  = x2_valid;
+    \$566  = samples_queue_wen;
     if (aclk_rst) begin
       \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$567  = x3_valid;
-    if (aclk_rst) begin
-      \$567  = 1'h0;
+    \$567  = samples_queue_w_addr;
+    if (samples_queue_wen) begin
+      \$567  = samples_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$568  = x4_valid;
-    if (aclk_rst) begin
-      \$568  = 1'h0;
+    \$568  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$568  = samples_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$569  = x5_valid;
+    \$569  = alloc_valid;
     if (aclk_rst) begin
       \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$570  = \$337 ;
+    \$570  = a0_valid;
     if (aclk_rst) begin
       \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$571  = \$338 ;
+    \$571  = \$9 ;
     if (aclk_rst) begin
       \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$572  = \$339 ;
+    \$572  = flush_valid;
     if (aclk_rst) begin
       \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$573  = \$340 ;
+    \$573  = \$12 ;
     if (aclk_rst) begin
       \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$574  = \$341 ;
+    \$574  = x0_valid;
     if (aclk_rst) begin
       \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$575  = \$342 ;
+    \$575  = x0_select;
     if (aclk_rst) begin
       \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$576  = x1_valid;
+    if (aclk_rst) begin
+      \$576  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$577  = a1_valid;
+    if (aclk_rst) begin
+      \$577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$578  = samples_seen;
+    if (\$19 ) begin
+      \$578  = \$20 ;
+    end
+    if (aclk_rst) begin
+      \$578  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$579  = samples_seen;
+    if (aclk_rst) begin
+      \$579  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$580  = samples_fresh;
+    if (samples_take_fresh) begin
+      \$580  = \$21 ;
+    end else if (x1_select) begin
+      \$580  = 11'h000;
+    end
+    if (aclk_rst) begin
+      \$580  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$581  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$581  = \$22 ;
+    end else if (x1_select) begin
+      \$581  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$581  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$582  = samples_head;
+    if (samples_pop) begin
+      \$582  = \$25 [9:0];
+    end
+    if (x1_select) begin
+      \$582  = samples_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$582  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$583  = 1'h0;
+    if (aclk_rst) begin
+      \$583  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$584  = a2_valid;
+    if (aclk_rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$585  = a2_ring;
+    if (aclk_rst) begin
+      \$585  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$586  = a3_valid;
+    if (aclk_rst) begin
+      \$586  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$587  = a4_valid;
+    if (aclk_rst) begin
+      \$587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$588  = free_valid;
+    if (aclk_rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$589  = f0_valid;
+    if (aclk_rst) begin
+      \$589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$590  = \$93 ;
+    if (aclk_rst) begin
+      \$590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$591  = \$94 ;
+    if (aclk_rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$592  = \$95 ;
+    if (aclk_rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$593  = \$96 ;
+    if (aclk_rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$594  = \$97 ;
+    if (aclk_rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$595  = \$98 ;
+    if (aclk_rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$596  = \$99 ;
+    if (aclk_rst) begin
+      \$596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$597  = \$100 ;
+    if (aclk_rst) begin
+      \$597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$598  = \$101 ;
+    if (aclk_rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$599  = \$102 ;
+    if (aclk_rst) begin
+      \$599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$600  = \$103 ;
+    if (aclk_rst) begin
+      \$600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$601  = \$104 ;
+    if (aclk_rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$602  = \$105 ;
+    if (aclk_rst) begin
+      \$602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$603  = \$106 ;
+    if (aclk_rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$604  = \$107 ;
+    if (aclk_rst) begin
+      \$604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$605  = \$108 ;
+    if (aclk_rst) begin
+      \$605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$606  = \$109 ;
+    if (aclk_rst) begin
+      \$606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$607  = \$110 ;
+    if (aclk_rst) begin
+      \$607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$608  = \$111 ;
+    if (aclk_rst) begin
+      \$608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$609  = \$112 ;
+    if (aclk_rst) begin
+      \$609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$610  = \$113 ;
+    if (aclk_rst) begin
+      \$610  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$611  = \$114 ;
+    if (aclk_rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$612  = f1_valid;
+    if (aclk_rst) begin
+      \$612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$613  = f2_valid;
+    if (aclk_rst) begin
+      \$613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$614  = \$signal$185 ;
+    if (aclk_rst) begin
+      \$614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$615  = \$196 ;
+    if (aclk_rst) begin
+      \$615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$616  = f3_valid;
+    if (aclk_rst) begin
+      \$616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$617  = f3_go;
+    if (aclk_rst) begin
+      \$617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$618  = \$231 ;
+    if (aclk_rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$619  = \$241 ;
+    if (aclk_rst) begin
+      \$619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$620  = \$246 ;
+    if (aclk_rst) begin
+      \$620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$621  = \$262 ;
+    if (aclk_rst) begin
+      \$621  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$622  = \$266 ;
+    if (aclk_rst) begin
+      \$622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$623  = \$280 ;
+    if (aclk_rst) begin
+      \$623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$624  = samples_queue_waddr;
+    if (\$288 ) begin
+      \$624  = \$291 [9:0];
+    end
+    if (aclk_rst) begin
+      \$624  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$625  = samples_push;
+    if (x1_select) begin
+      \$625  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$626  = samples_pop;
+    if (x1_select) begin
+      \$626  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$627  = \$295 [10:0];
+    if (x1_select) begin
+      \$627  = 11'h000;
+    end
+    if (aclk_rst) begin
+      \$627  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$628  = samples_at;
+    if (\$298 ) begin
+      \$628 [0] = samples_at[0];
+      \$628 [1] = samples_at[1];
+      \$628 [2] = samples_at[2];
+    end
+    if (\$304 ) begin
+      \$628 [0] = samples_at[1];
+      \$628 [1] = samples_at[2];
+      \$628 [2] = \$305 ;
+    end
+    if (\$311 ) begin
+      \$628 [0] = 1'h0;
+      \$628 [1] = samples_at[0];
+      \$628 [2] = samples_at[1];
+    end
+    if (\$317 ) begin
+      \$628 [0] = samples_at[0];
+      \$628 [1] = samples_at[1];
+      \$628 [2] = samples_at[2];
+    end
+    if (x1_select) begin
+      \$628  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$628  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$629  = samples_nonempty;
+    if (\$298 ) begin
+      \$629  = \$301 ;
+    end
+    if (\$304 ) begin
+      \$629  = \$308 ;
+    end
+    if (\$311 ) begin
+      \$629  = \$314 ;
+    end
+    if (\$317 ) begin
+      \$629  = \$320 ;
+    end
+    if (x1_select) begin
+      \$629  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$629  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$630  = f4_valid;
+    if (aclk_rst) begin
+      \$630  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$631  = \release ;
+    if (aclk_rst) begin
+      \$631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$632  = a5_valid;
+    if (aclk_rst) begin
+      \$632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$633  = f5_valid;
+    if (aclk_rst) begin
+      \$633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$634  = x2_valid;
+    if (aclk_rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$635  = x3_valid;
+    if (aclk_rst) begin
+      \$635  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$636  = x4_valid;
+    if (aclk_rst) begin
+      \$636  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$637  = x5_valid;
+    if (aclk_rst) begin
+      \$637  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$638  = \$337 ;
+    if (aclk_rst) begin
+      \$638  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$639  = \$338 ;
+    if (aclk_rst) begin
+      \$639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$640  = \$339 ;
+    if (aclk_rst) begin
+      \$640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$641  = \$340 ;
+    if (aclk_rst) begin
+      \$641  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$642  = \$341 ;
+    if (aclk_rst) begin
+      \$642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$643  = \$342 ;
+    if (aclk_rst) begin
+      \$643  = 1'h0;
     end
   end
   always @* begin
@@ -5858,20 +5998,21 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$442  };
+          grant_addr = { 1'h0, \$510  };
     endcase
   end
   assign samples_grant_waddr = { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
-  assign flush_reg_select = \port$2505$41 [1];
+  assign flush_reg_select = \port$2572$41 [1];
   assign samples_fresh_slot = \$344 [9:0];
   assign samples_tail = samples_queue_waddr;
   assign samples_flushing = x1_select;
   assign \$signal  = { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
-  assign free_reg_hit = \port$2505$41 [0];
-  assign \$signal$197  = \$447 [12];
-  assign hit_a3 = \$451 [12];
-  assign \$signal$216  = \$455 [12];
-  assign f3_by_mem_base = \$463 [0];
+  assign next_tag = { \$506 [5], \$487 [5], \$468 [5], \$449 [5], \$430 [5], \$411 [5] };
+  assign free_reg_hit = \port$2572$41 [0];
+  assign \$signal$197  = \$515 [12];
+  assign hit_a3 = \$519 [12];
+  assign \$signal$216  = \$523 [12];
+  assign f3_by_mem_base = \$531 [0];
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
   assign w__data = { \$343 [5:0], samples_grant_w_data[0] };
@@ -5942,10 +6083,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.next  = samples_queue_r0_b0[16:11];
-  assign samples_queue_wdata[16:11] = \$490 ;
-  assign samples_queue_wdata[10] = \$482 ;
+  assign samples_queue_wdata[16:11] = \$558 ;
+  assign samples_queue_wdata[10] = \$550 ;
   assign samples_queue_wdata[9:0] = f4_slot;
-  assign samples_grant_wdata[6:1] = next_tag;
+  assign samples_grant_wdata[6:1] = { \$506 [5], \$487 [5], \$468 [5], \$449 [5], \$430 [5], \$411 [5] };
   assign samples_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [10];
   assign \$14  = 4'h0;
@@ -5986,37 +6127,32 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$316  = samples_popped;
   assign \$329  = 1'h0;
   assign \$391  = a3_sel_head;
-  assign \$396  = a3_sel_new;
+  assign \$396  = \$395 ;
   assign \$397  = a3_sel_last;
-  assign \$400  = a3_sel_head;
-  assign \$403  = 1'h0;
-  assign \$404  = a3_sel_last;
-  assign \$406  = \$405 ;
-  assign \$407  = a3_sel_head;
-  assign \$410  = 1'h0;
-  assign \$411  = a3_sel_last;
-  assign \$413  = \$412 ;
-  assign \$414  = a3_sel_head;
-  assign \$417  = 1'h0;
-  assign \$418  = a3_sel_last;
-  assign \$420  = \$419 ;
+  assign \$402  = a3_sel_head;
+  assign \$415  = 1'h0;
+  assign \$416  = a3_sel_last;
   assign \$421  = a3_sel_head;
-  assign \$424  = 1'h0;
-  assign \$425  = a3_sel_last;
-  assign \$427  = \$426 ;
-  assign \$428  = a3_sel_head;
-  assign \$431  = 1'h0;
-  assign \$432  = a3_sel_last;
-  assign \$434  = \$433 ;
-  assign \$435  = a3_sel_head;
-  assign \$441  = { 7'h00, a4_slot, 8'h00 };
-  assign \$442 [29:0] = { 5'h00, \$441  };
-  assign \$442 [30] = 1'h1;
+  assign \$434  = 1'h0;
+  assign \$435  = a3_sel_last;
+  assign \$440  = a3_sel_head;
+  assign \$453  = 1'h0;
+  assign \$454  = a3_sel_last;
+  assign \$459  = a3_sel_head;
+  assign \$472  = 1'h0;
+  assign \$473  = a3_sel_last;
+  assign \$478  = a3_sel_head;
+  assign \$491  = 1'h0;
+  assign \$492  = a3_sel_last;
+  assign \$497  = a3_sel_head;
+  assign \$509  = { 7'h00, a4_slot, 8'h00 };
+  assign \$510 [29:0] = { 5'h00, \$509  };
+  assign \$510 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2375$0 , \port$2376$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
-, \port$2505$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2818$0 , \port$2818$48 , rsp_freed_valid, \port$2821$0 , rsp_flushed_valid, \port$2833$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2861$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2942$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3092$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3260$0 , aclk_clk);
+module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2442$0 , \port$2443$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
+, \port$2572$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2885$0 , \port$2885$48 , rsp_freed_valid, \port$2888$0 , rsp_flushed_valid, \port$2900$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2928$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$3009$0 , bus__w_beat_from_queue, e1_exhausted
+, \port$3159$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3327$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$76  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -7372,30 +7508,30 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$2375$0 ;
-  wire \port$2375$0 ;
-  output \port$2376$0 ;
-  wire \port$2376$0 ;
-  output [41:0] \port$2505$1 ;
-  wire [41:0] \port$2505$1 ;
-  input [15:0] \port$2818$0 ;
-  wire [15:0] \port$2818$0 ;
-  input [15:0] \port$2818$48 ;
-  wire [15:0] \port$2818$48 ;
-  input [16:0] \port$2821$0 ;
-  wire [16:0] \port$2821$0 ;
-  input [15:0] \port$2833$0 ;
-  wire [15:0] \port$2833$0 ;
-  input [38:0] \port$2861$0 ;
-  wire [38:0] \port$2861$0 ;
-  input [35:0] \port$2942$0 ;
-  wire [35:0] \port$2942$0 ;
+  output \port$2442$0 ;
+  wire \port$2442$0 ;
+  output \port$2443$0 ;
+  wire \port$2443$0 ;
+  output [41:0] \port$2572$1 ;
+  wire [41:0] \port$2572$1 ;
+  input [15:0] \port$2885$0 ;
+  wire [15:0] \port$2885$0 ;
+  input [15:0] \port$2885$48 ;
+  wire [15:0] \port$2885$48 ;
+  input [16:0] \port$2888$0 ;
+  wire [16:0] \port$2888$0 ;
+  input [15:0] \port$2900$0 ;
+  wire [15:0] \port$2900$0 ;
+  input [38:0] \port$2928$0 ;
+  wire [38:0] \port$2928$0 ;
+  input [35:0] \port$3009$0 ;
+  wire [35:0] \port$3009$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3092$0 ;
-  wire [4:0] \port$3092$0 ;
+  output [4:0] \port$3159$0 ;
+  wire [4:0] \port$3159$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3260$0 ;
-  wire [4:0] \port$3260$0 ;
+  output [4:0] \port$3327$0 ;
+  wire [4:0] \port$3327$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7621,33 +7757,33 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   assign \$signature__data$93  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2821$0 [16] ? { 7'h00, \port$2821$0 [15] } : 8'hff;
+  assign \$2  = \port$2888$0 [16] ? { 7'h00, \port$2888$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2833$0 [14:5], 47'h000000000000, \port$2833$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2833$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2818$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2818$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2818$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2821$0 [14:5], \port$2861$0 [32:1], 2'h0, \port$2861$0 [38:33], \$2 , 1'h0, \port$2861$0 [0], 3'h1, \port$2821$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2900$0 [14:5], 47'h000000000000, \port$2900$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2900$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2885$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2885$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2885$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2888$0 [14:5], \port$2928$0 [32:1], 2'h0, \port$2928$0 [38:33], \$2 , 1'h0, \port$2928$0 [0], 3'h1, \port$2888$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2833$0 [14:5], 47'h000000000000, \port$2833$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2833$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2818$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2818$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2818$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2900$0 [14:5], 47'h000000000000, \port$2900$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2900$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2885$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2885$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2885$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2818$0 [4:1] == 1'h1;
+  assign \$15  = \port$2885$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2818$0 [0];
-  assign \$18  = ! \port$2818$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2885$0 [0];
+  assign \$18  = ! \port$2885$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2821$0 [0];
-  assign \$21  = ! \port$2821$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2888$0 [0];
+  assign \$21  = ! \port$2888$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2833$0 [0];
-  assign \$24  = ! \port$2833$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2900$0 [0];
+  assign \$24  = ! \port$2900$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2818$0 [4:1] == 1'h1;
+  assign \$26  = \port$2885$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2818$0 [5];
+  assign \$28  = ! \port$2885$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
@@ -8070,7 +8206,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$511  = \$510  | r1_sel_pool0_low_water;
   assign \$512  = \$509  | \$511 ;
   assign \$513  = \$506  | \$512 ;
-  assign \$514  = bus__w_beat_from_queue ? \port$2942$0 [35:32] : bus__w_strb;
+  assign \$514  = bus__w_beat_from_queue ? \port$3009$0 [35:32] : bus__w_strb;
   assign \$515  = \$514  == 4'hf;
   assign \$516  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$518  = ~ \$517 ;
@@ -8079,7 +8215,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$521  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$522  = \$521 [5:0] == 3'h4;
   assign \$523  = \$520  & \$522 ;
-  assign \$524  = bus__w_beat_from_queue ? \port$2942$0 [35:32] : bus__w_strb;
+  assign \$524  = bus__w_beat_from_queue ? \port$3009$0 [35:32] : bus__w_strb;
   assign \$525  = \$524  == 4'hf;
   assign \$526  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$528  = ~ \$527 ;
@@ -8088,7 +8224,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$531  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$532  = \$531 [5:0] == 6'h30;
   assign \$533  = \$530  & \$532 ;
-  assign \$534  = bus__w_beat_from_queue ? \port$2942$0 [35:32] : bus__w_strb;
+  assign \$534  = bus__w_beat_from_queue ? \port$3009$0 [35:32] : bus__w_strb;
   assign \$535  = \$534  == 4'hf;
   assign \$536  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$538  = ~ \$537 ;
@@ -8097,7 +8233,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$541  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$542  = \$541 [5:0] == 3'h4;
   assign \$543  = \$540  & \$542 ;
-  assign \$544  = bus__w_beat_from_queue ? \port$2942$0 [35:32] : bus__w_strb;
+  assign \$544  = bus__w_beat_from_queue ? \port$3009$0 [35:32] : bus__w_strb;
   assign \$545  = \$544  == 4'hf;
   assign \$546  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$548  = ~ \$547 ;
@@ -8110,8 +8246,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$555  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$556  = \$555 [11:6] - 3'h4;
   assign \$557  = w0_samples_is & w0_samples_slot_ok;
-  assign \$558  = bus__w_beat_from_queue ? \port$2942$0 [31:0] : bus__w_data;
-  assign \$559  = bus__w_beat_from_queue ? \port$2942$0 [31:0] : bus__w_data;
+  assign \$558  = bus__w_beat_from_queue ? \port$3009$0 [31:0] : bus__w_data;
+  assign \$559  = bus__w_beat_from_queue ? \port$3009$0 [31:0] : bus__w_data;
   assign \$561  = 31'h40000000 + \$560 ;
   assign \$562  = ~ command_queue_pop;
   assign \$563  = command_queue_count[0] & \$562 ;
@@ -8297,10 +8433,10 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$743  = 1'h1 << \$742 [7:5];
   assign \$744  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$745  = 1'h1 << \$744 [11:8];
-  assign \$746  = bus__w_beat_from_queue ? \port$2942$0 [31:0] : bus__w_data;
-  assign \$747  = bus__w_beat_from_queue ? \port$2942$0 [35:32] : bus__w_strb;
+  assign \$746  = bus__w_beat_from_queue ? \port$3009$0 [31:0] : bus__w_data;
+  assign \$747  = bus__w_beat_from_queue ? \port$3009$0 [35:32] : bus__w_strb;
   assign \$748  = \$747  == 4'hf;
-  assign \$749  = bus__w_beat_from_queue ? \port$2942$0 [35:32] : bus__w_strb;
+  assign \$749  = bus__w_beat_from_queue ? \port$3009$0 [35:32] : bus__w_strb;
   assign \$750  = ~ w1_is_command;
   assign \$751  = w1_valid & \$750 ;
   assign \$752  = ~ w1_a1_0[0];
@@ -8434,13 +8570,13 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$880  = \$879  & \$signal$212 [1];
   assign \$881  = \$signal$210  & w2_is_pool0_low_water;
   assign \$882  = \$881  & \$signal$212 [2];
-  assign \$883  = | \port$2821$0 [4:1];
+  assign \$883  = | \port$2888$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$883 ;
-  assign \$884  = | \port$2833$0 [4:1];
+  assign \$884  = | \port$2900$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$884 ;
-  assign \$885  = ~ \port$2818$0 [0];
+  assign \$885  = ~ \port$2885$0 [0];
   assign \$886  = rsp_grant_valid & \$885 ;
-  assign \$887  = \port$2818$0 [4:1] != 1'h1;
+  assign \$887  = \port$2885$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$886  & \$887 ;
   assign \$888  = \$signal$28  > 2'h2;
   assign \$889  = \$888  ? 2'h2 : \$signal$28 ;
@@ -8514,7 +8650,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$943  = ~ \$942 ;
   assign \$944  = \$943  + 1'h1;
   assign w0_samples_is = bus__w_addr_from_queue ? \$941 [6] : \$944 [6];
-  assign \$945  = \port$2942$0 [18:0] - 11'h400;
+  assign \$945  = \port$3009$0 [18:0] - 11'h400;
   assign \$946  = ~ \$945 [19];
   assign \$947  = bus__w_data[18:0] - 11'h400;
   assign \$948  = ~ \$947 [19];
@@ -8608,11 +8744,11 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$1030  = \$signal$221  & \$signal$211 ;
   assign \$1031  = ~ \$1030 ;
   assign bus__w_err = \$1029  & \$1031 ;
-  assign \$1032  = rsp_freed_valid & \port$2861$0 [0];
+  assign \$1032  = rsp_freed_valid & \port$2928$0 [0];
   assign \$1033  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1032  | \$1033 ;
-  assign \$1034  = rsp_freed_valid & \port$2861$0 [0];
-  assign \$1035  = \$1034  ? \port$2821$0 [0] : \port$2833$0 [0];
+  assign \$1034  = rsp_freed_valid & \port$2928$0 [0];
+  assign \$1035  = \$1034  ? \port$2888$0 [0] : \port$2900$0 [0];
   assign bus__w_slow_err = ~ \$1035 ;
   always @(posedge aclk_clk)
     cycle <= \$1036 ;
@@ -8625,7 +8761,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2818$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2818$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2818$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2885$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2885$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2885$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1039 ;
   always @(posedge aclk_clk)
@@ -9932,22 +10068,22 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       \$1135  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$2818$0 [4:1];
-  assign rsp_grant_pool = \port$2818$0 [5];
-  assign rsp_grant_user = \port$2818$48 [15:6];
-  assign rsp_flushed_err = \port$2833$0 [4:1];
-  assign rsp_flushed_pool = \port$2833$0 [15];
-  assign rsp_flushed_user = \port$2833$0 [14:5];
-  assign rsp_freed_err = \port$2821$0 [4:1];
-  assign rsp_freed_src = \port$2861$0 [0];
-  assign rsp_freed_in_pool = \port$2821$0 [16];
-  assign rsp_freed_pool = \port$2821$0 [15];
-  assign rsp_freed_tag = \port$2861$0 [38:33];
-  assign rsp_freed_addr = \port$2861$0 [32:1];
-  assign rsp_freed_user = \port$2821$0 [14:5];
-  assign rsp_grant_ok = \port$2818$0 [0];
-  assign rsp_freed_ok = \port$2821$0 [0];
-  assign rsp_flushed_ok = \port$2833$0 [0];
+  assign rsp_grant_err = \port$2885$0 [4:1];
+  assign rsp_grant_pool = \port$2885$0 [5];
+  assign rsp_grant_user = \port$2885$48 [15:6];
+  assign rsp_flushed_err = \port$2900$0 [4:1];
+  assign rsp_flushed_pool = \port$2900$0 [15];
+  assign rsp_flushed_user = \port$2900$0 [14:5];
+  assign rsp_freed_err = \port$2888$0 [4:1];
+  assign rsp_freed_src = \port$2928$0 [0];
+  assign rsp_freed_in_pool = \port$2888$0 [16];
+  assign rsp_freed_pool = \port$2888$0 [15];
+  assign rsp_freed_tag = \port$2928$0 [38:33];
+  assign rsp_freed_addr = \port$2928$0 [32:1];
+  assign rsp_freed_user = \port$2888$0 [14:5];
+  assign rsp_grant_ok = \port$2885$0 [0];
+  assign rsp_freed_ok = \port$2888$0 [0];
+  assign rsp_flushed_ok = \port$2900$0 [0];
   assign log_bank0_k = \$898 [1:0];
   assign log_bank1_k = \$899 [1:0];
   assign log_bank2_k = \$900 [1:0];
@@ -9955,8 +10091,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign space_under = { \$914 [6], \$914  };
   assign \$signal$96  = { low_water_hit, 1'h0, \$917 , e1_exhausted, \$916  };
   assign \$signal$128  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$2942$0 [35:32];
-  assign bus__w_data_queued = \port$2942$0 [31:0];
+  assign bus__w_strb_queued = \port$3009$0 [35:32];
+  assign bus__w_data_queued = \port$3009$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$178 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$225  = log_bank0_wdata;
@@ -9982,10 +10118,10 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$signature__addr$248  = alloc_queue_wr;
   assign \$signature__data$249  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 [5:0], 9'h000, \port$2818$0 [15:6] };
-  assign rsp_grant_slot = \port$2818$0 [15:6];
-  assign rsp_grant_tag = \port$2818$48 [5:0];
-  assign bus__r_slow_data = { \port$2818$0 [0], \port$2818$0 [4:1], 2'h0, \port$2818$48 [5:0], 9'h000, \port$2818$0 [15:6] };
+  assign handle = { \port$2885$0 [0], \port$2885$0 [4:1], 2'h0, \port$2885$48 [5:0], 9'h000, \port$2885$0 [15:6] };
+  assign rsp_grant_slot = \port$2885$0 [15:6];
+  assign rsp_grant_tag = \port$2885$48 [5:0];
+  assign bus__r_slow_data = { \port$2885$0 [0], \port$2885$0 [4:1], 2'h0, \port$2885$48 [5:0], 9'h000, \port$2885$0 [15:6] };
   assign w0_samples_is_queued = \$941 [6];
   assign w0_samples_is_pins = \$944 [6];
   assign bus__w_slow = w1_is_command;
@@ -9999,12 +10135,12 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign req_free_hit = \$1028 [41];
   assign req_flush_select = \$1028 [42];
   assign req_flush_pool = \$1028 [34];
-  assign \port$2375$0  = \$916 ;
-  assign \port$2376$0  = \$917 ;
-  assign \port$2505$1  = \$1028 [42:1];
-  assign \port$3092$0  = \$signal$94 ;
+  assign \port$2442$0  = \$916 ;
+  assign \port$2443$0  = \$917 ;
+  assign \port$2572$1  = \$1028 [42:1];
+  assign \port$3159$0  = \$signal$94 ;
   assign bus__w_ack = \$signal$210 ;
-  assign \port$3260$0  = \$signal$95 ;
+  assign \port$3327$0  = \$signal$95 ;
   assign \$87  = 1'h1;
   assign \$88  = samples_ev_grant;
   assign \$89  = 1'h1;

@@ -338,9 +338,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2784$0 (\$11 [4:0]),
-    .\port$2784$44 (\$11 [47:44]),
-    .\port$2784$6 (\$11 [11:6]),
+    .\port$2827$0 (\$11 [4:0]),
+    .\port$2827$44 (\$11 [47:44]),
+    .\port$2827$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2471$39 (\$19 [39:38]),
+    .\port$2514$39 (\$19 [39:38]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -429,17 +429,17 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2341$0 (\$16 ),
-    .\port$2342$0 (\$17 ),
-    .\port$2471$1 (\$19 ),
-    .\port$2784$0 (\$11 [11:0]),
-    .\port$2784$44 (\$11 [57:44]),
-    .\port$2787$0 (\$12 ),
-    .\port$2799$0 (\$13 ),
-    .\port$2827$0 (\$14 ),
-    .\port$2908$0 (\$15 ),
-    .\port$3058$0 (\$signal ),
-    .\port$3226$0 (\$signal$58 ),
+    .\port$2384$0 (\$16 ),
+    .\port$2385$0 (\$17 ),
+    .\port$2514$1 (\$19 ),
+    .\port$2827$0 (\$11 [11:0]),
+    .\port$2827$44 (\$11 [57:44]),
+    .\port$2830$0 (\$12 ),
+    .\port$2842$0 (\$13 ),
+    .\port$2870$0 (\$14 ),
+    .\port$2951$0 (\$15 ),
+    .\port$3101$0 (\$signal ),
+    .\port$3269$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -598,7 +598,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2784$0 , \port$2784$6 , \port$2784$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2827$0 , \port$2827$6 , \port$2827$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$74  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1487,12 +1487,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2784$0 ;
-  wire [4:0] \port$2784$0 ;
-  input [3:0] \port$2784$44 ;
-  wire [3:0] \port$2784$44 ;
-  input [5:0] \port$2784$6 ;
-  wire [5:0] \port$2784$6 ;
+  input [4:0] \port$2827$0 ;
+  wire [4:0] \port$2827$0 ;
+  input [3:0] \port$2827$44 ;
+  wire [3:0] \port$2827$44 ;
+  input [5:0] \port$2827$6 ;
+  wire [5:0] \port$2827$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1658,7 +1658,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$2784$0 [0], \port$2784$0 [4:1], 4'h0, \port$2784$44 , 13'h0000, \port$2784$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1749,7 +1749,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2784$0 [0], \port$2784$0 [4:1], 4'h0, \port$2784$44 , 13'h0000, \port$2784$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3150,7 +3150,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2784$0 [0], \port$2784$0 [4:1], 4'h0, \port$2784$44 , 13'h0000, \port$2784$6  };
+  assign r_slow_w_data = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3162,12 +3162,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$2784$0 [0], \port$2784$0 [4:1], 4'h0, \port$2784$44 , 13'h0000, \port$2784$6  };
+  assign \$signature__data$108  = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2784$0 [0], \port$2784$0 [4:1], 4'h0, \port$2784$44 , 13'h0000, \port$2784$6  };
+  assign bus__r_slow_data = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3207,7 +3207,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2471$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$2514$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$75  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -3514,7 +3514,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$371 ;
   wire \$372 ;
   wire \$373 ;
-  wire [4:0] \$374 ;
+  wire \$374 ;
   wire \$375 ;
   wire \$376 ;
   wire \$377 ;
@@ -3526,14 +3526,14 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
-  wire \$385 ;
+  wire [4:0] \$385 ;
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
-  wire \$391 ;
+  wire [5:0] \$391 ;
   wire \$392 ;
   wire \$393 ;
   wire \$394 ;
@@ -3548,34 +3548,34 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire [3:0] \$404 ;
+  wire [4:0] \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire [20:0] \$407 ;
-  wire [31:0] \$408 ;
+  wire \$407 ;
+  wire \$408 ;
   wire \$409 ;
   wire [8:0] \$41 ;
-  wire \$410 ;
-  wire [7:0] \$411 ;
-  wire [7:0] \$412 ;
-  wire [8:0] \$413 ;
+  wire [5:0] \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
   wire \$414 ;
-  wire [7:0] \$415 ;
-  wire [7:0] \$416 ;
-  wire [8:0] \$417 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
   wire \$418 ;
-  wire [7:0] \$419 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [7:0] \$420 ;
-  wire [8:0] \$421 ;
+  wire \$420 ;
+  wire \$421 ;
   wire \$422 ;
-  wire \$423 ;
+  wire [4:0] \$423 ;
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire [1:0] \$427 ;
-  wire [1:0] \$428 ;
-  wire [1:0] \$429 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire [5:0] \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
@@ -3585,88 +3585,88 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
-  wire [3:0] \$438 ;
+  wire \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
-  wire \$442 ;
+  wire [4:0] \$442 ;
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
-  wire \$448 ;
+  wire [5:0] \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
+  wire [20:0] \$451 ;
+  wire [31:0] \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire \$455 ;
-  wire [3:0] \$456 ;
-  wire \$457 ;
+  wire [7:0] \$455 ;
+  wire [7:0] \$456 ;
+  wire [8:0] \$457 ;
   wire \$458 ;
-  wire \$459 ;
+  wire [7:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  reg \$461 ;
-  reg [5:0] \$462 ;
-  reg [4:0] \$463 ;
-  reg \$464 ;
-  reg [5:0] \$465 ;
-  reg [10:0] \$466 ;
-  reg \$467 ;
-  reg \$468 ;
-  reg \$469 ;
+  wire [7:0] \$460 ;
+  wire [8:0] \$461 ;
+  wire \$462 ;
+  wire [7:0] \$463 ;
+  wire [7:0] \$464 ;
+  wire [8:0] \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire [8:0] \$47 ;
-  reg \$470 ;
-  reg \$471 ;
-  reg \$472 ;
-  reg \$473 ;
-  reg \$474 ;
-  reg \$475 ;
-  reg [6:0] \$476 ;
-  reg [6:0] \$477 ;
-  reg [6:0] \$478 ;
-  reg \$479 ;
+  wire \$470 ;
+  wire [1:0] \$471 ;
+  wire [1:0] \$472 ;
+  wire [1:0] \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire \$48 ;
-  reg [5:0] \$480 ;
-  reg \$481 ;
-  reg \$482 ;
-  reg \$483 ;
-  reg \$484 ;
-  reg \$485 ;
-  reg \$486 ;
-  reg \$487 ;
-  reg \$488 ;
-  reg \$489 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire [3:0] \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  reg \$490 ;
-  reg \$491 ;
-  reg \$492 ;
-  reg \$493 ;
-  reg \$494 ;
-  reg \$495 ;
-  reg \$496 ;
-  reg \$497 ;
-  reg \$498 ;
-  reg \$499 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg \$500 ;
-  reg \$501 ;
-  reg \$502 ;
-  reg \$503 ;
-  reg \$504 ;
+  wire [3:0] \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
   reg \$505 ;
-  reg \$506 ;
-  reg \$507 ;
+  reg [5:0] \$506 ;
+  reg [4:0] \$507 ;
   reg \$508 ;
-  reg \$509 ;
+  reg [5:0] \$509 ;
   wire \$51 ;
-  reg \$510 ;
+  reg [10:0] \$510 ;
   reg \$511 ;
   reg \$512 ;
   reg \$513 ;
@@ -3677,13 +3677,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$518 ;
   reg \$519 ;
   wire \$52 ;
-  reg \$520 ;
-  reg \$521 ;
-  reg [5:0] \$522 ;
+  reg [6:0] \$520 ;
+  reg [6:0] \$521 ;
+  reg [6:0] \$522 ;
   reg \$523 ;
-  reg \$524 ;
-  reg [6:0] \$525 ;
-  reg [2:0] \$526 ;
+  reg [5:0] \$524 ;
+  reg \$525 ;
+  reg \$526 ;
   reg \$527 ;
   reg \$528 ;
   reg \$529 ;
@@ -3701,10 +3701,54 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$54 ;
   reg \$540 ;
   reg \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg \$544 ;
+  reg \$545 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg \$549 ;
   wire \$55 ;
+  reg \$550 ;
+  reg \$551 ;
+  reg \$552 ;
+  reg \$553 ;
+  reg \$554 ;
+  reg \$555 ;
+  reg \$556 ;
+  reg \$557 ;
+  reg \$558 ;
+  reg \$559 ;
   wire \$56 ;
+  reg \$560 ;
+  reg \$561 ;
+  reg \$562 ;
+  reg \$563 ;
+  reg \$564 ;
+  reg \$565 ;
+  reg [5:0] \$566 ;
+  reg \$567 ;
+  reg \$568 ;
+  reg [6:0] \$569 ;
   wire \$57 ;
+  reg [2:0] \$570 ;
+  reg \$571 ;
+  reg \$572 ;
+  reg \$573 ;
+  reg \$574 ;
+  reg \$575 ;
+  reg \$576 ;
+  reg \$577 ;
+  reg \$578 ;
+  reg \$579 ;
   wire [5:0] \$58 ;
+  reg \$580 ;
+  reg \$581 ;
+  reg \$582 ;
+  reg \$583 ;
+  reg \$584 ;
+  reg \$585 ;
   wire [31:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
@@ -4133,8 +4177,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [1:0] \port$2471$39 ;
-  wire [1:0] \port$2471$39 ;
+  input [1:0] \port$2514$39 ;
+  wire [1:0] \port$2514$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
   wire [5:0] \r__addr$309 ;
@@ -4229,29 +4273,108 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     _4_ <= event_queue[event_head];
   end
   assign \r__data$23  = _4_;
-  assign \w__en$315  = \$443  | \$446 ;
-  assign \$447  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$448  = ~ \$447 ;
-  assign \$449  = ~ f4_prev_released;
-  assign \$450  = \$449  & f4_by_older;
-  assign \$451  = f4_by_a1 | \$450 ;
-  assign \$452  = f4_live & \$451 ;
-  assign \$453  = ~ f4_prev_released;
-  assign \$454  = \$453  & f4_by_mem_live;
-  assign \$455  = \$454  & f4_mem_ok;
-  assign event_queue_wen = \$452  | \$455 ;
-  assign \$456  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$457  = busy_0 | busy_6;
-  assign \$458  = busy_12 | busy_18;
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = busy_24 | busy_30;
-  assign busy = \$459  | \$460 ;
+  assign \$412  = ~ \$411 ;
+  assign \$413  = a3_sel_new & \$412 ;
+  assign \$416  = a3_hit_a1 | a3_older_hit;
+  assign \$417  = ~ \$416 ;
+  assign \$418  = \$415  & \$417 ;
+  assign \$419  = \$418  & event_grant_r1_b0[3];
+  assign \$421  = \$420  & event_queue_r0_b0[9];
+  assign \$422  = a3_fwd_ok & a3_hit_a1;
+  assign \$423  = a4_tag + 1'h1;
+  assign \$424  = \$422  & \$423 [2];
+  assign \$425  = a3_fwd_ok & a3_older_hit;
+  assign \$426  = ~ a3_hit_a1;
+  assign \$427  = \$425  & \$426 ;
+  assign \$428  = \$427  & a3_older_next[2];
+  assign \$429  = { \$428 , \$424 , \$421 , \$419 , \$414  } + 5'h1f;
+  assign \$430  = a3_hit_a1 | a3_older_hit;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = a3_sel_new & \$431 ;
+  assign \$435  = a3_hit_a1 | a3_older_hit;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$434  & \$436 ;
+  assign \$438  = \$437  & event_grant_r1_b0[4];
+  assign \$440  = \$439  & event_queue_r0_b0[10];
+  assign \$441  = a3_fwd_ok & a3_hit_a1;
+  assign \$442  = a4_tag + 1'h1;
+  assign \$443  = \$441  & \$442 [3];
+  assign \$444  = a3_fwd_ok & a3_older_hit;
+  assign \$445  = ~ a3_hit_a1;
+  assign \$446  = \$444  & \$445 ;
+  assign \$447  = \$446  & a3_older_next[3];
+  assign \$448  = { \$447 , \$443 , \$440 , \$438 , \$433  } + 5'h1f;
+  assign \$449  = a3_valid & a3_ok;
+  assign \$450  = ! a3_pool;
+  assign event_grant_wen = \$449  & \$450 ;
+  assign \$453  = ! f2_err;
+  assign \$signal$185  = f2_valid & \$453 ;
+  assign \$454  = a4_valid & a4_ok;
+  assign \$455  = { \$454 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$456  = ~ \$455 ;
+  assign \$457  = \$456  + 1'h1;
+  assign \$458  = a5_valid & a5_ok;
+  assign \$459  = { \$458 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$460  + 1'h1;
+  assign \$462  = a4_valid & a4_ok;
+  assign \$463  = { \$462 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$464  = ~ \$463 ;
+  assign \$465  = \$464  + 1'h1;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$466  = ~ rel_f2;
+  assign \$467  = f3_quiet & \$466 ;
+  assign \$468  = \$467  ? f3_in : 1'h0;
+  assign \$469  = x1_select | x0_select;
+  assign \$470  = ~ \$469 ;
+  assign \$471  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$472  = { 1'h0, \$470  } & \$471 ;
+  assign \$473  = { 1'h0, \$468  } & \$472 ;
+  assign \$474  = ~ f4_prev_released;
+  assign \$475  = \$474  & f4_rest_held;
+  assign \$signal$331  = f4_hit_a1 | \$475 ;
+  assign \$476  = ~ f4_prev_released;
+  assign \$477  = f4_by_mem & f4_mem_ok;
+  assign \$478  = f4_by_older | \$477 ;
+  assign \$479  = \$476  & \$478 ;
+  assign \release  = f4_by_a1 | \$479 ;
+  assign \$480  = ~ f4_go;
+  assign \$481  = ~ \$signal$331 ;
+  assign \$482  = \$signal$331  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$482  : f4_err;
+  assign \$signal$244  = \release  ? 4'h0 : unreleased_err;
+  assign \$483  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$317  = ~ \$483 ;
+  assign \$484  = ~ f4_prev_released;
+  assign \$485  = \$484  & f4_by_older;
+  assign \$486  = f4_by_a1 | \$485 ;
+  assign \$487  = f4_live & \$486 ;
+  assign \$488  = ~ f4_prev_released;
+  assign \$489  = \$488  & f4_by_mem_live;
+  assign \$490  = \$489  & f4_mem_ok;
+  assign \w__en$315  = \$487  | \$490 ;
+  assign \$491  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$492  = ~ \$491 ;
+  assign \$493  = ~ f4_prev_released;
+  assign \$494  = \$493  & f4_by_older;
+  assign \$495  = f4_by_a1 | \$494 ;
+  assign \$496  = f4_live & \$495 ;
+  assign \$497  = ~ f4_prev_released;
+  assign \$498  = \$497  & f4_by_mem_live;
+  assign \$499  = \$498  & f4_mem_ok;
+  assign event_queue_wen = \$496  | \$499 ;
+  assign \$500  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$501  = busy_0 | busy_6;
+  assign \$502  = busy_12 | busy_18;
+  assign \$503  = \$501  | \$502 ;
+  assign \$504  = busy_24 | busy_30;
+  assign busy = \$503  | \$504 ;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$461 ;
+    event_grant_w_en <= \$505 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$462 ;
+    event_grant_w_addr <= \$506 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$463 ;
+    event_grant_w_data <= \$507 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -4261,15 +4384,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$464 ;
+    event_queue_w_en <= \$508 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$465 ;
+    event_queue_w_addr <= \$509 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$466 ;
+    event_queue_w_data <= \$510 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$467 ;
+    a0_valid <= \$511 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -4279,7 +4402,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= \$4 ;
   always @(posedge aclk_clk)
-    a1_valid <= \$468 ;
+    a1_valid <= \$512 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -4291,17 +4414,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= \$6 ;
   always @(posedge aclk_clk)
-    a1_select <= \$469 ;
+    a1_select <= \$513 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$470 ;
+    x0_valid <= \$514 ;
   always @(posedge aclk_clk)
-    x0_select <= \$471 ;
+    x0_select <= \$515 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$472 ;
+    x1_valid <= \$516 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -4309,9 +4432,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$15 ;
   always @(posedge aclk_clk)
-    x1_select <= \$473 ;
+    x1_select <= \$517 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$474 ;
+    x2_valid <= \$518 ;
   always @(posedge aclk_clk)
     x2_ok <= \$16 ;
   always @(posedge aclk_clk)
@@ -4323,23 +4446,23 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$475 ;
+    a2_valid <= \$519 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$476 ;
+    event_seen <= \$520 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$477 ;
+    event_seen_prev <= \$521 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$478 ;
+    event_fresh <= \$522 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$479 ;
+    event_has_fresh <= \$523 ;
   always @(posedge aclk_clk)
-    event_head <= \$480 ;
+    event_head <= \$524 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$481 ;
+    a2_ring <= \$525 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -4351,7 +4474,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$35 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$482 ;
+    a3_valid <= \$526 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -4363,7 +4486,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$483 ;
+    a3_ring <= \$527 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -4379,7 +4502,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$57 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$484 ;
+    a4_valid <= \$528 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -4391,11 +4514,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_slot <= \$58 ;
   always @(posedge aclk_clk)
-    a4_tag <= next_tag;
+    a4_tag <= { \$448 [5], \$429 [5], \$410 [5], \$391 [5] };
   always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
   always @(posedge aclk_clk)
-    a5_valid <= \$485 ;
+    a5_valid <= \$529 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -4419,7 +4542,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_older_next <= \$85 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$486 ;
+    f0_valid <= \$530 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -4435,7 +4558,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_contract <= 1'h0;
   always @(posedge aclk_clk)
-    f1_valid <= \$487 ;
+    f1_valid <= \$531 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -4451,49 +4574,49 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$488 ;
+    f1_same_second_eq0 <= \$532 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$489 ;
+    f1_same_second_eq3 <= \$533 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$490 ;
+    f1_same_second_eq6 <= \$534 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$491 ;
+    f1_same_second_eq9 <= \$535 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$492 ;
+    f1_same_second_eq12 <= \$536 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$493 ;
+    f1_same_second_eq15 <= \$537 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$494 ;
+    f1_same_second_eq18 <= \$538 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$495 ;
+    f1_same_second_eq21 <= \$539 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$496 ;
+    f1_same_second_eq24 <= \$540 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$497 ;
+    f1_same_second_eq27 <= \$541 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$498 ;
+    f1_same_second_eq30 <= \$542 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$499 ;
+    f1_same_third_eq0 <= \$543 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$500 ;
+    f1_same_third_eq3 <= \$544 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$501 ;
+    f1_same_third_eq6 <= \$545 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$502 ;
+    f1_same_third_eq9 <= \$546 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$503 ;
+    f1_same_third_eq12 <= \$547 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$504 ;
+    f1_same_third_eq15 <= \$548 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$505 ;
+    f1_same_third_eq18 <= \$549 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$506 ;
+    f1_same_third_eq21 <= \$550 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$507 ;
+    f1_same_third_eq24 <= \$551 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$508 ;
+    f1_same_third_eq27 <= \$552 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$509 ;
+    f1_same_third_eq30 <= \$553 ;
   always @(posedge aclk_clk)
     f1_hit <= f0_hit;
   always @(posedge aclk_clk)
@@ -4501,7 +4624,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_event_slot <= \$116 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$510 ;
+    f2_valid <= \$554 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -4523,9 +4646,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f2_same_third <= \$176 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$511 ;
+    f3_valid <= \$555 ;
   always @(posedge aclk_clk)
-    f3_go <= \$512 ;
+    f3_go <= \$556 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -4547,11 +4670,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$413 [8];
+    f3_hit_a2 <= \$457 [8];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$181 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$417 [8];
+    f3_hit_a3 <= \$461 [8];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$184 [4];
   always @(posedge aclk_clk)
@@ -4561,11 +4684,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$189 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$513 ;
+    f3_quiet <= \$557 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$514 ;
+    f4_valid <= \$558 ;
   always @(posedge aclk_clk)
-    f4_go <= \$515 ;
+    f4_go <= \$559 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -4579,7 +4702,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$421 [8];
+    f4_hit_a1 <= \$465 [8];
   always @(posedge aclk_clk)
     f4_a1_next <= \$197 [3:0];
   always @(posedge aclk_clk)
@@ -4591,11 +4714,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_rest_snap <= \$222 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$516 ;
+    f4_by_a1 <= \$560 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$517 ;
+    f4_by_older <= \$561 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$518 ;
+    f4_by_mem <= \$562 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= \$247 [6];
   always @(posedge aclk_clk)
@@ -4605,9 +4728,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_live <= \$257 [0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$519 ;
+    f4_by_mem_live <= \$563 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$520 ;
+    f4_prev_released <= \$564 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$265 [8];
   always @(posedge aclk_clk)
@@ -4615,23 +4738,23 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    event_push <= \$521 ;
+    event_push <= \$565 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$522 ;
+    event_queue_waddr <= \$566 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$523 ;
+    event_pushed <= \$567 ;
   always @(posedge aclk_clk)
-    event_popped <= \$524 ;
+    event_popped <= \$568 ;
   always @(posedge aclk_clk)
-    event_count <= \$525 ;
+    event_count <= \$569 ;
   always @(posedge aclk_clk)
-    event_at <= \$526 ;
+    event_at <= \$570 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$527 ;
+    event_nonempty <= \$571 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$528 ;
+    f5_valid <= \$572 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$529 ;
+    f5_ok <= \$573 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$244 ;
   always @(posedge aclk_clk)
@@ -4661,27 +4784,27 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a5_overwrite <= \$332 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$530 ;
+    a6_valid <= \$574 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$531 ;
+    f6_valid <= \$575 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$532 ;
+    x3_valid <= \$576 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$533 ;
+    x4_valid <= \$577 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$534 ;
+    x5_valid <= \$578 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$535 ;
+    x6_valid <= \$579 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -4741,17 +4864,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$536 ;
+    busy_0 <= \$580 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$537 ;
+    busy_6 <= \$581 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$538 ;
+    busy_12 <= \$582 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$539 ;
+    busy_18 <= \$583 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$540 ;
+    busy_24 <= \$584 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$541 ;
+    busy_30 <= \$585 ;
   assign \$1  = alloc_port_size - 13'h1001;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -4762,7 +4885,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2471$39 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2514$39 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -4835,7 +4958,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$88  = free_port_addr - 32'd2147745792;
   assign \$89  = ~ \$88 [32];
   assign \$91  = \$87  & \$90 ;
-  assign \$92  = free_src ? \port$2471$39 [0] : \$91 ;
+  assign \$92  = free_src ? \port$2514$39 [0] : \$91 ;
   assign \$93  = f0_addr[2:0] == f2_addr[2:0];
   assign \$94  = f0_addr[5:3] == f2_addr[5:3];
   assign \$95  = f0_addr[8:6] == f2_addr[8:6];
@@ -4926,12 +5049,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$184  = \$183  + 1'h1;
   assign \$185  = a4_tag + 1'h1;
   assign \$186  = a5_tag + 1'h1;
-  assign \$187  = \$413 [8] ? \$185 [3:0] : \$186 [3:0];
-  assign \$188  = \$413 [8] ? a4_snap : a5_snap;
+  assign \$187  = \$457 [8] ? \$185 [3:0] : \$186 [3:0];
+  assign \$188  = \$457 [8] ? a4_snap : a5_snap;
   assign \$189  = f2_same_third & f5_ok;
-  assign \$190  = ~ \$413 [8];
+  assign \$190  = ~ \$457 [8];
   assign \$191  = \$signal$185  & \$190 ;
-  assign \$192  = ~ \$417 [8];
+  assign \$192  = ~ \$461 [8];
   assign \$193  = \$191  & \$192 ;
   assign \$194  = f2_same_third & f5_ok;
   assign \$195  = ~ \$194 ;
@@ -4956,14 +5079,14 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$219  = f3_hit_a2 | f3_hit_a3;
   assign \$221  = \$220  & event_grant_r0_b0[0];
   assign \$222  = \$219  ? f3_older_snap : \$221 ;
-  assign \$223  = f3_go & \$421 [8];
+  assign \$223  = f3_go & \$465 [8];
   assign \$224  = a4_tag ^ f3_tag;
   assign \$225  = ~ \$224 ;
   assign \$226  = \$225  + 1'h1;
   assign \$227  = \$223  & \$226 [4];
   assign \$228  = ~ f3_never_granted;
   assign \$229  = f3_go & \$228 ;
-  assign \$230  = ~ \$421 [8];
+  assign \$230  = ~ \$465 [8];
   assign \$231  = \$229  & \$230 ;
   assign \$232  = ~ rel_f2;
   assign \$233  = \$232  & f3_hit_a3;
@@ -4973,7 +5096,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$237  = \$235  & \$236 ;
   assign \$238  = ~ rel_f2;
   assign \$239  = f3_quiet & \$238 ;
-  assign \$240  = ~ \$421 [8];
+  assign \$240  = ~ \$465 [8];
   assign \$241  = \$239  & \$240 ;
   assign \$242  = \$241  ? f3_in : 1'h0;
   assign \$243  = ~ f3_never_granted;
@@ -4988,7 +5111,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$255  = f3_flushed ? 2'h0 : 2'h3;
   assign \$256  = { 1'h0, \$254  } & \$255 ;
   assign \$257  = { 1'h0, f3_in } & \$256 ;
-  assign \$258  = \$421 [8] ? 1'h0 : \$429 [0];
+  assign \$258  = \$465 [8] ? 1'h0 : \$473 [0];
   assign \$259  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$260  = ~ \$259 ;
   assign \$261  = \$260  + 1'h1;
@@ -5094,706 +5217,673 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$370  = a3_sel_fresh & event_parity_r1_b0;
   assign \$372  = \$371  & event_queue_r0_b0[6];
   assign fetched_snap = \$370  | \$372 ;
-  assign \$373  = a3_fwd_ok & a3_hit_a1;
-  assign \$374  = a4_tag + 1'h1;
-  assign \$375  = a3_fwd_ok & a3_older_hit;
-  assign \$378  = \$377  & event_grant_r1_b0[1];
-  assign \$379  = \$376  | \$378 ;
-  assign \$381  = \$380  & event_queue_r0_b0[7];
-  assign \$382  = \$379  | \$381 ;
-  assign \$385  = \$384  & event_grant_r1_b0[2];
-  assign \$388  = \$387  & event_queue_r0_b0[8];
-  assign \$389  = \$386  | \$388 ;
-  assign \$392  = \$391  & event_grant_r1_b0[3];
-  assign \$395  = \$394  & event_queue_r0_b0[9];
-  assign \$396  = \$393  | \$395 ;
-  assign \$399  = \$398  & event_grant_r1_b0[4];
-  assign \$402  = \$401  & event_queue_r0_b0[10];
-  assign \$403  = \$400  | \$402 ;
-  assign \$404  = \$375  ? a3_older_next : { \$403 , \$396 , \$389 , \$382  };
-  assign next_tag = \$373  ? \$374 [3:0] : \$404 ;
-  assign \$405  = a3_valid & a3_ok;
-  assign \$406  = ! a3_pool;
-  assign event_grant_wen = \$405  & \$406 ;
-  assign \$409  = ! f2_err;
-  assign \$signal$185  = f2_valid & \$409 ;
-  assign \$410  = a4_valid & a4_ok;
-  assign \$411  = { \$410 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$412  = ~ \$411 ;
-  assign \$413  = \$412  + 1'h1;
-  assign \$414  = a5_valid & a5_ok;
-  assign \$415  = { \$414 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$416  = ~ \$415 ;
-  assign \$417  = \$416  + 1'h1;
-  assign \$418  = a4_valid & a4_ok;
-  assign \$419  = { \$418 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$420  = ~ \$419 ;
-  assign \$421  = \$420  + 1'h1;
-  assign rel_f2 = f3_same_second & f5_ok;
-  assign \$422  = ~ rel_f2;
-  assign \$423  = f3_quiet & \$422 ;
-  assign \$424  = \$423  ? f3_in : 1'h0;
-  assign \$425  = x1_select | x0_select;
-  assign \$426  = ~ \$425 ;
-  assign \$427  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$428  = { 1'h0, \$426  } & \$427 ;
-  assign \$429  = { 1'h0, \$424  } & \$428 ;
-  assign \$430  = ~ f4_prev_released;
-  assign \$431  = \$430  & f4_rest_held;
-  assign \$signal$331  = f4_hit_a1 | \$431 ;
-  assign \$432  = ~ f4_prev_released;
-  assign \$433  = f4_by_mem & f4_mem_ok;
-  assign \$434  = f4_by_older | \$433 ;
-  assign \$435  = \$432  & \$434 ;
-  assign \release  = f4_by_a1 | \$435 ;
-  assign \$436  = ~ f4_go;
-  assign \$437  = ~ \$signal$331 ;
-  assign \$438  = \$signal$331  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$438  : f4_err;
-  assign \$signal$244  = \release  ? 4'h0 : unreleased_err;
-  assign \$439  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$317  = ~ \$439 ;
-  assign \$440  = ~ f4_prev_released;
-  assign \$441  = \$440  & f4_by_older;
-  assign \$442  = f4_by_a1 | \$441 ;
-  assign \$443  = f4_live & \$442 ;
-  assign \$444  = ~ f4_prev_released;
-  assign \$445  = \$444  & f4_by_mem_live;
-  assign \$446  = \$445  & f4_mem_ok;
+  assign \$373  = a3_hit_a1 | a3_older_hit;
+  assign \$374  = ~ \$373 ;
+  assign \$375  = a3_sel_new & \$374 ;
+  assign \$378  = a3_hit_a1 | a3_older_hit;
+  assign \$379  = ~ \$378 ;
+  assign \$380  = \$377  & \$379 ;
+  assign \$381  = \$380  & event_grant_r1_b0[1];
+  assign \$383  = \$382  & event_queue_r0_b0[7];
+  assign \$384  = a3_fwd_ok & a3_hit_a1;
+  assign \$385  = a4_tag + 1'h1;
+  assign \$386  = \$384  & \$385 [0];
+  assign \$387  = a3_fwd_ok & a3_older_hit;
+  assign \$388  = ~ a3_hit_a1;
+  assign \$389  = \$387  & \$388 ;
+  assign \$390  = \$389  & a3_older_next[0];
+  assign \$391  = { \$390 , \$386 , \$383 , \$381 , \$376  } + 5'h1f;
+  assign \$392  = a3_hit_a1 | a3_older_hit;
+  assign \$393  = ~ \$392 ;
+  assign \$394  = a3_sel_new & \$393 ;
+  assign \$397  = a3_hit_a1 | a3_older_hit;
+  assign \$398  = ~ \$397 ;
+  assign \$399  = \$396  & \$398 ;
+  assign \$400  = \$399  & event_grant_r1_b0[2];
+  assign \$402  = \$401  & event_queue_r0_b0[8];
+  assign \$403  = a3_fwd_ok & a3_hit_a1;
+  assign \$404  = a4_tag + 1'h1;
+  assign \$405  = \$403  & \$404 [1];
+  assign \$406  = a3_fwd_ok & a3_older_hit;
+  assign \$407  = ~ a3_hit_a1;
+  assign \$408  = \$406  & \$407 ;
+  assign \$409  = \$408  & a3_older_next[1];
+  assign \$410  = { \$409 , \$405 , \$402 , \$400 , \$395  } + 5'h1f;
+  assign \$411  = a3_hit_a1 | a3_older_hit;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$461  = event_grant_wen;
-    if (aclk_rst) begin
-      \$461  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$462  = event_grant_w_addr;
-    if (event_grant_wen) begin
-      \$462  = { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$463  = event_grant_w_data;
-    if (event_grant_wen) begin
-      \$463  = event_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$464  = event_queue_wen;
-    if (aclk_rst) begin
-      \$464  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$465  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$465  = event_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$466  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$466  = event_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$467  = alloc_valid;
-    if (aclk_rst) begin
-      \$467  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$468  = a0_valid;
-    if (aclk_rst) begin
-      \$468  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$469  = \$9 ;
-    if (aclk_rst) begin
-      \$469  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$470  = flush_valid;
-    if (aclk_rst) begin
-      \$470  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$471  = \$12 ;
-    if (aclk_rst) begin
-      \$471  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$472  = x0_valid;
-    if (aclk_rst) begin
-      \$472  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$473  = x0_select;
-    if (aclk_rst) begin
-      \$473  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$474  = x1_valid;
-    if (aclk_rst) begin
-      \$474  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$475  = a1_valid;
-    if (aclk_rst) begin
-      \$475  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$476  = event_seen;
-    if (\$19 ) begin
-      \$476  = \$20 ;
-    end
-    if (aclk_rst) begin
-      \$476  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$477  = event_seen;
-    if (aclk_rst) begin
-      \$477  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$478  = event_fresh;
-    if (event_take_fresh) begin
-      \$478  = \$21 ;
-    end else if (x1_select) begin
-      \$478  = 7'h00;
-    end
-    if (aclk_rst) begin
-      \$478  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$479  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$479  = \$22 ;
-    end else if (x1_select) begin
-      \$479  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$479  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$480  = event_head;
-    if (event_pop) begin
-      \$480  = \$25 [5:0];
-    end
-    if (x1_select) begin
-      \$480  = event_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$480  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$481  = 1'h0;
-    if (aclk_rst) begin
-      \$481  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$482  = a2_valid;
-    if (aclk_rst) begin
-      \$482  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$483  = a2_ring;
-    if (aclk_rst) begin
-      \$483  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$484  = a3_valid;
-    if (aclk_rst) begin
-      \$484  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$485  = a4_valid;
-    if (aclk_rst) begin
-      \$485  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$486  = free_valid;
-    if (aclk_rst) begin
-      \$486  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$487  = f0_valid;
-    if (aclk_rst) begin
-      \$487  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$488  = \$93 ;
-    if (aclk_rst) begin
-      \$488  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$489  = \$94 ;
-    if (aclk_rst) begin
-      \$489  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$490  = \$95 ;
-    if (aclk_rst) begin
-      \$490  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$491  = \$96 ;
-    if (aclk_rst) begin
-      \$491  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$492  = \$97 ;
-    if (aclk_rst) begin
-      \$492  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$493  = \$98 ;
-    if (aclk_rst) begin
-      \$493  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$494  = \$99 ;
-    if (aclk_rst) begin
-      \$494  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$495  = \$100 ;
-    if (aclk_rst) begin
-      \$495  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$496  = \$101 ;
-    if (aclk_rst) begin
-      \$496  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$497  = \$102 ;
-    if (aclk_rst) begin
-      \$497  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$498  = \$103 ;
-    if (aclk_rst) begin
-      \$498  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$499  = \$104 ;
-    if (aclk_rst) begin
-      \$499  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$500  = \$105 ;
-    if (aclk_rst) begin
-      \$500  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$501  = \$106 ;
-    if (aclk_rst) begin
-      \$501  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$502  = \$107 ;
-    if (aclk_rst) begin
-      \$502  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$503  = \$108 ;
-    if (aclk_rst) begin
-      \$503  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$504  = \$109 ;
-    if (aclk_rst) begin
-      \$504  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$505  = \$110 ;
+    \$505  = event_grant_wen;
     if (aclk_rst) begin
       \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$506  = \$111 ;
-    if (aclk_rst) begin
-      \$506  = 1'h0;
+    \$506  = event_grant_w_addr;
+    if (event_grant_wen) begin
+      \$506  = { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$507  = \$112 ;
-    if (aclk_rst) begin
-      \$507  = 1'h0;
+    \$507  = event_grant_w_data;
+    if (event_grant_wen) begin
+      \$507  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$508  = \$113 ;
+    \$508  = event_queue_wen;
     if (aclk_rst) begin
       \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$509  = \$114 ;
-    if (aclk_rst) begin
-      \$509  = 1'h0;
+    \$509  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$509  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$510  = f1_valid;
-    if (aclk_rst) begin
-      \$510  = 1'h0;
+    \$510  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$510  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$511  = f2_valid;
+    \$511  = alloc_valid;
     if (aclk_rst) begin
       \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$512  = \$signal$185 ;
+    \$512  = a0_valid;
     if (aclk_rst) begin
       \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$513  = \$196 ;
+    \$513  = \$9 ;
     if (aclk_rst) begin
       \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$514  = f3_valid;
+    \$514  = flush_valid;
     if (aclk_rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$515  = f3_go;
+    \$515  = \$12 ;
     if (aclk_rst) begin
       \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$516  = \$227 ;
+    \$516  = x0_valid;
     if (aclk_rst) begin
       \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$517  = \$237 ;
+    \$517  = x0_select;
     if (aclk_rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$518  = \$242 ;
+    \$518  = x1_valid;
     if (aclk_rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$519  = \$258 ;
+    \$519  = a1_valid;
     if (aclk_rst) begin
       \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$520  = \$262 ;
+    \$520  = event_seen;
+    if (\$19 ) begin
+      \$520  = \$20 ;
+    end
     if (aclk_rst) begin
-      \$520  = 1'h0;
+      \$520  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$521  = \$276 ;
+    \$521  = event_seen;
     if (aclk_rst) begin
-      \$521  = 1'h0;
+      \$521  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$522  = event_queue_waddr;
-    if (\$284 ) begin
-      \$522  = \$287 [5:0];
+    \$522  = event_fresh;
+    if (event_take_fresh) begin
+      \$522  = \$21 ;
+    end else if (x1_select) begin
+      \$522  = 7'h00;
     end
     if (aclk_rst) begin
-      \$522  = 6'h00;
+      \$522  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$523  = event_push;
-    if (x1_select) begin
-      \$523  = 1'h0;
+    \$523  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$523  = \$22 ;
+    end else if (x1_select) begin
+      \$523  = 1'h1;
     end
     if (aclk_rst) begin
-      \$523  = 1'h0;
+      \$523  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$524  = event_pop;
-    if (x1_select) begin
-      \$524  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$525  = \$291 [6:0];
-    if (x1_select) begin
-      \$525  = 7'h00;
-    end
-    if (aclk_rst) begin
-      \$525  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$526  = event_at;
-    if (\$294 ) begin
-      \$526 [0] = event_at[0];
-      \$526 [1] = event_at[1];
-      \$526 [2] = event_at[2];
-    end
-    if (\$300 ) begin
-      \$526 [0] = event_at[1];
-      \$526 [1] = event_at[2];
-      \$526 [2] = \$301 ;
-    end
-    if (\$307 ) begin
-      \$526 [0] = 1'h0;
-      \$526 [1] = event_at[0];
-      \$526 [2] = event_at[1];
-    end
-    if (\$313 ) begin
-      \$526 [0] = event_at[0];
-      \$526 [1] = event_at[1];
-      \$526 [2] = event_at[2];
+    \$524  = event_head;
+    if (event_pop) begin
+      \$524  = \$25 [5:0];
     end
     if (x1_select) begin
-      \$526  = 3'h1;
+      \$524  = event_queue_waddr;
     end
     if (aclk_rst) begin
-      \$526  = 3'h1;
+      \$524  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$527  = event_nonempty;
-    if (\$294 ) begin
-      \$527  = \$297 ;
+    \$525  = 1'h0;
+    if (aclk_rst) begin
+      \$525  = 1'h0;
     end
-    if (\$300 ) begin
-      \$527  = \$304 ;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$526  = a2_valid;
+    if (aclk_rst) begin
+      \$526  = 1'h0;
     end
-    if (\$307 ) begin
-      \$527  = \$310 ;
-    end
-    if (\$313 ) begin
-      \$527  = \$316 ;
-    end
-    if (x1_select) begin
-      \$527  = 1'h0;
-    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$527  = a2_ring;
     if (aclk_rst) begin
       \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$528  = f4_valid;
+    \$528  = a3_valid;
     if (aclk_rst) begin
       \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$529  = \release ;
+    \$529  = a4_valid;
     if (aclk_rst) begin
       \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$530  = a5_valid;
+    \$530  = free_valid;
     if (aclk_rst) begin
       \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$531  = f5_valid;
+    \$531  = f0_valid;
     if (aclk_rst) begin
       \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$532  = x2_valid;
+    \$532  = \$93 ;
     if (aclk_rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$533  = x3_valid;
+    \$533  = \$94 ;
     if (aclk_rst) begin
       \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$534  = x4_valid;
+    \$534  = \$95 ;
     if (aclk_rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$535  = x5_valid;
+    \$535  = \$96 ;
     if (aclk_rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$536  = \$333 ;
+    \$536  = \$97 ;
     if (aclk_rst) begin
       \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$537  = \$334 ;
+    \$537  = \$98 ;
     if (aclk_rst) begin
       \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$538  = \$335 ;
+    \$538  = \$99 ;
     if (aclk_rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$539  = \$336 ;
+    \$539  = \$100 ;
     if (aclk_rst) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$540  = \$337 ;
+    \$540  = \$101 ;
     if (aclk_rst) begin
       \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$541  = \$338 ;
+    \$541  = \$102 ;
     if (aclk_rst) begin
       \$541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$542  = \$103 ;
+    if (aclk_rst) begin
+      \$542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$543  = \$104 ;
+    if (aclk_rst) begin
+      \$543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$544  = \$105 ;
+    if (aclk_rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$545  = \$106 ;
+    if (aclk_rst) begin
+      \$545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$546  = \$107 ;
+    if (aclk_rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$547  = \$108 ;
+    if (aclk_rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$548  = \$109 ;
+    if (aclk_rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$549  = \$110 ;
+    if (aclk_rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$550  = \$111 ;
+    if (aclk_rst) begin
+      \$550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$551  = \$112 ;
+    if (aclk_rst) begin
+      \$551  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$552  = \$113 ;
+    if (aclk_rst) begin
+      \$552  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$553  = \$114 ;
+    if (aclk_rst) begin
+      \$553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$554  = f1_valid;
+    if (aclk_rst) begin
+      \$554  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$555  = f2_valid;
+    if (aclk_rst) begin
+      \$555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$556  = \$signal$185 ;
+    if (aclk_rst) begin
+      \$556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$557  = \$196 ;
+    if (aclk_rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$558  = f3_valid;
+    if (aclk_rst) begin
+      \$558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$559  = f3_go;
+    if (aclk_rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$560  = \$227 ;
+    if (aclk_rst) begin
+      \$560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$561  = \$237 ;
+    if (aclk_rst) begin
+      \$561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$562  = \$242 ;
+    if (aclk_rst) begin
+      \$562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$563  = \$258 ;
+    if (aclk_rst) begin
+      \$563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$564  = \$262 ;
+    if (aclk_rst) begin
+      \$564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$565  = \$276 ;
+    if (aclk_rst) begin
+      \$565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$566  = event_queue_waddr;
+    if (\$284 ) begin
+      \$566  = \$287 [5:0];
+    end
+    if (aclk_rst) begin
+      \$566  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$567  = event_push;
+    if (x1_select) begin
+      \$567  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$567  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$568  = event_pop;
+    if (x1_select) begin
+      \$568  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$569  = \$291 [6:0];
+    if (x1_select) begin
+      \$569  = 7'h00;
+    end
+    if (aclk_rst) begin
+      \$569  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$570  = event_at;
+    if (\$294 ) begin
+      \$570 [0] = event_at[0];
+      \$570 [1] = event_at[1];
+      \$570 [2] = event_at[2];
+    end
+    if (\$300 ) begin
+      \$570 [0] = event_at[1];
+      \$570 [1] = event_at[2];
+      \$570 [2] = \$301 ;
+    end
+    if (\$307 ) begin
+      \$570 [0] = 1'h0;
+      \$570 [1] = event_at[0];
+      \$570 [2] = event_at[1];
+    end
+    if (\$313 ) begin
+      \$570 [0] = event_at[0];
+      \$570 [1] = event_at[1];
+      \$570 [2] = event_at[2];
+    end
+    if (x1_select) begin
+      \$570  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$570  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$571  = event_nonempty;
+    if (\$294 ) begin
+      \$571  = \$297 ;
+    end
+    if (\$300 ) begin
+      \$571  = \$304 ;
+    end
+    if (\$307 ) begin
+      \$571  = \$310 ;
+    end
+    if (\$313 ) begin
+      \$571  = \$316 ;
+    end
+    if (x1_select) begin
+      \$571  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$572  = f4_valid;
+    if (aclk_rst) begin
+      \$572  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$573  = \release ;
+    if (aclk_rst) begin
+      \$573  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$574  = a5_valid;
+    if (aclk_rst) begin
+      \$574  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$575  = f5_valid;
+    if (aclk_rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$576  = x2_valid;
+    if (aclk_rst) begin
+      \$576  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$577  = x3_valid;
+    if (aclk_rst) begin
+      \$577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$578  = x4_valid;
+    if (aclk_rst) begin
+      \$578  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$579  = x5_valid;
+    if (aclk_rst) begin
+      \$579  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$580  = \$333 ;
+    if (aclk_rst) begin
+      \$580  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$581  = \$334 ;
+    if (aclk_rst) begin
+      \$581  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$582  = \$335 ;
+    if (aclk_rst) begin
+      \$582  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$583  = \$336 ;
+    if (aclk_rst) begin
+      \$583  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$584  = \$337 ;
+    if (aclk_rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    \$585  = \$338 ;
+    if (aclk_rst) begin
+      \$585  = 1'h0;
     end
   end
   always @* begin
@@ -5801,20 +5891,21 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = \$408 ;
+          grant_addr = \$452 ;
     endcase
   end
   assign event_grant_waddr = { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  };
-  assign flush_reg_select = \port$2471$39 [1];
+  assign flush_reg_select = \port$2514$39 [1];
   assign event_fresh_slot = \$340 [5:0];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
   assign \$signal  = { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  };
-  assign free_reg_hit = \port$2471$39 [0];
-  assign \$signal$197  = \$413 [8];
-  assign hit_a3 = \$417 [8];
-  assign \$signal$216  = \$421 [8];
-  assign f3_by_mem_base = \$429 [0];
+  assign next_tag = { \$448 [5], \$429 [5], \$410 [5], \$391 [5] };
+  assign free_reg_hit = \port$2514$39 [0];
+  assign \$signal$197  = \$457 [8];
+  assign hit_a3 = \$461 [8];
+  assign \$signal$216  = \$465 [8];
+  assign f3_by_mem_base = \$473 [0];
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
   assign w__data = { \$339 [3:0], event_grant_w_data[0] };
@@ -5885,10 +5976,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.next  = event_queue_r0_b0[10:7];
-  assign event_queue_wdata[10:7] = \$456 ;
-  assign event_queue_wdata[6] = \$448 ;
+  assign event_queue_wdata[10:7] = \$500 ;
+  assign event_queue_wdata[6] = \$492 ;
   assign event_queue_wdata[5:0] = f4_slot;
-  assign event_grant_wdata[4:1] = next_tag;
+  assign event_grant_wdata[4:1] = { \$448 [5], \$429 [5], \$410 [5], \$391 [5] };
   assign event_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [14];
   assign \$14  = 4'h0;
@@ -5923,29 +6014,26 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$312  = event_popped;
   assign \$325  = 1'h0;
   assign \$371  = a3_sel_head;
-  assign \$376  = a3_sel_new;
+  assign \$376  = \$375 ;
   assign \$377  = a3_sel_last;
-  assign \$380  = a3_sel_head;
-  assign \$383  = 1'h0;
-  assign \$384  = a3_sel_last;
-  assign \$386  = \$385 ;
-  assign \$387  = a3_sel_head;
-  assign \$390  = 1'h0;
-  assign \$391  = a3_sel_last;
-  assign \$393  = \$392 ;
-  assign \$394  = a3_sel_head;
-  assign \$397  = 1'h0;
-  assign \$398  = a3_sel_last;
-  assign \$400  = \$399 ;
+  assign \$382  = a3_sel_head;
+  assign \$395  = 1'h0;
+  assign \$396  = a3_sel_last;
   assign \$401  = a3_sel_head;
-  assign \$407  = { 3'h0, a4_slot, 12'h000 };
-  assign \$408 [30:0] = { 10'h000, \$407  };
-  assign \$408 [31] = 1'h1;
+  assign \$414  = 1'h0;
+  assign \$415  = a3_sel_last;
+  assign \$420  = a3_sel_head;
+  assign \$433  = 1'h0;
+  assign \$434  = a3_sel_last;
+  assign \$439  = a3_sel_head;
+  assign \$451  = { 3'h0, a4_slot, 12'h000 };
+  assign \$452 [30:0] = { 10'h000, \$451  };
+  assign \$452 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2341$0 , \port$2342$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
-, \port$2471$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2784$0 , \port$2784$44 , rsp_freed_valid, \port$2787$0 , rsp_flushed_valid, \port$2799$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2827$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2908$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3058$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3226$0 , aclk_clk);
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2384$0 , \port$2385$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
+, \port$2514$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2827$0 , \port$2827$44 , rsp_freed_valid, \port$2830$0 , rsp_flushed_valid, \port$2842$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2870$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2951$0 , bus__w_beat_from_queue, e1_exhausted
+, \port$3101$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3269$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$76  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -7319,30 +7407,30 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$2341$0 ;
-  wire \port$2341$0 ;
-  output \port$2342$0 ;
-  wire \port$2342$0 ;
-  output [39:0] \port$2471$1 ;
-  wire [39:0] \port$2471$1 ;
-  input [11:0] \port$2784$0 ;
-  wire [11:0] \port$2784$0 ;
-  input [13:0] \port$2784$44 ;
-  wire [13:0] \port$2784$44 ;
-  input [16:0] \port$2787$0 ;
-  wire [16:0] \port$2787$0 ;
-  input [15:0] \port$2799$0 ;
-  wire [15:0] \port$2799$0 ;
-  input [36:0] \port$2827$0 ;
-  wire [36:0] \port$2827$0 ;
-  input [35:0] \port$2908$0 ;
-  wire [35:0] \port$2908$0 ;
+  output \port$2384$0 ;
+  wire \port$2384$0 ;
+  output \port$2385$0 ;
+  wire \port$2385$0 ;
+  output [39:0] \port$2514$1 ;
+  wire [39:0] \port$2514$1 ;
+  input [11:0] \port$2827$0 ;
+  wire [11:0] \port$2827$0 ;
+  input [13:0] \port$2827$44 ;
+  wire [13:0] \port$2827$44 ;
+  input [16:0] \port$2830$0 ;
+  wire [16:0] \port$2830$0 ;
+  input [15:0] \port$2842$0 ;
+  wire [15:0] \port$2842$0 ;
+  input [36:0] \port$2870$0 ;
+  wire [36:0] \port$2870$0 ;
+  input [35:0] \port$2951$0 ;
+  wire [35:0] \port$2951$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3058$0 ;
-  wire [4:0] \port$3058$0 ;
+  output [4:0] \port$3101$0 ;
+  wire [4:0] \port$3101$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3226$0 ;
-  wire [4:0] \port$3226$0 ;
+  output [4:0] \port$3269$0 ;
+  wire [4:0] \port$3269$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7550,33 +7638,33 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$93  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2787$0 [16] ? { 7'h00, \port$2787$0 [15] } : 8'hff;
+  assign \$2  = \port$2830$0 [16] ? { 7'h00, \port$2830$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2799$0 [14:5], 47'h000000000000, \port$2799$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2799$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2784$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2784$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2784$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2787$0 [14:5], \port$2827$0 [32:1], 4'h0, \port$2827$0 [36:33], \$2 , 1'h0, \port$2827$0 [0], 3'h1, \port$2787$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2842$0 [14:5], 47'h000000000000, \port$2842$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2842$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2827$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2827$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2827$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2830$0 [14:5], \port$2870$0 [32:1], 4'h0, \port$2870$0 [36:33], \$2 , 1'h0, \port$2870$0 [0], 3'h1, \port$2830$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2799$0 [14:5], 47'h000000000000, \port$2799$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2799$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2784$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2784$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2784$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2842$0 [14:5], 47'h000000000000, \port$2842$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2842$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2827$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2827$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2827$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2784$0 [4:1] == 1'h1;
+  assign \$15  = \port$2827$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2784$0 [0];
-  assign \$18  = ! \port$2784$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2827$0 [0];
+  assign \$18  = ! \port$2827$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2787$0 [0];
-  assign \$21  = ! \port$2787$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2830$0 [0];
+  assign \$21  = ! \port$2830$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2799$0 [0];
-  assign \$24  = ! \port$2799$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2842$0 [0];
+  assign \$24  = ! \port$2842$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2784$0 [4:1] == 1'h1;
+  assign \$26  = \port$2827$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2784$0 [5];
+  assign \$28  = ! \port$2827$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
@@ -7999,7 +8087,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$511  = \$510  | r1_sel_pool0_low_water;
   assign \$512  = \$509  | \$511 ;
   assign \$513  = \$506  | \$512 ;
-  assign \$514  = bus__w_beat_from_queue ? \port$2908$0 [35:32] : bus__w_strb;
+  assign \$514  = bus__w_beat_from_queue ? \port$2951$0 [35:32] : bus__w_strb;
   assign \$515  = \$514  == 4'hf;
   assign \$516  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$518  = ~ \$517 ;
@@ -8008,7 +8096,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$521  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$522  = \$521 [5:0] == 3'h4;
   assign \$523  = \$520  & \$522 ;
-  assign \$524  = bus__w_beat_from_queue ? \port$2908$0 [35:32] : bus__w_strb;
+  assign \$524  = bus__w_beat_from_queue ? \port$2951$0 [35:32] : bus__w_strb;
   assign \$525  = \$524  == 4'hf;
   assign \$526  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$528  = ~ \$527 ;
@@ -8017,7 +8105,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$531  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$532  = \$531 [5:0] == 6'h30;
   assign \$533  = \$530  & \$532 ;
-  assign \$534  = bus__w_beat_from_queue ? \port$2908$0 [35:32] : bus__w_strb;
+  assign \$534  = bus__w_beat_from_queue ? \port$2951$0 [35:32] : bus__w_strb;
   assign \$535  = \$534  == 4'hf;
   assign \$536  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$538  = ~ \$537 ;
@@ -8026,7 +8114,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$541  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$542  = \$541 [5:0] == 3'h4;
   assign \$543  = \$540  & \$542 ;
-  assign \$544  = bus__w_beat_from_queue ? \port$2908$0 [35:32] : bus__w_strb;
+  assign \$544  = bus__w_beat_from_queue ? \port$2951$0 [35:32] : bus__w_strb;
   assign \$545  = \$544  == 4'hf;
   assign \$546  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$548  = ~ \$547 ;
@@ -8039,8 +8127,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$555  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$556  = \$555 [11:6] - 3'h4;
   assign \$557  = w0_event_is & w0_event_slot_ok;
-  assign \$558  = bus__w_beat_from_queue ? \port$2908$0 [31:0] : bus__w_data;
-  assign \$559  = bus__w_beat_from_queue ? \port$2908$0 [31:0] : bus__w_data;
+  assign \$558  = bus__w_beat_from_queue ? \port$2951$0 [31:0] : bus__w_data;
+  assign \$559  = bus__w_beat_from_queue ? \port$2951$0 [31:0] : bus__w_data;
   assign \$561  = 32'd2147483648 + \$560 ;
   assign \$562  = ~ command_queue_pop;
   assign \$563  = command_queue_count[0] & \$562 ;
@@ -8226,10 +8314,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$743  = 1'h1 << \$742 [7:5];
   assign \$744  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$745  = 1'h1 << \$744 [11:8];
-  assign \$746  = bus__w_beat_from_queue ? \port$2908$0 [31:0] : bus__w_data;
-  assign \$747  = bus__w_beat_from_queue ? \port$2908$0 [35:32] : bus__w_strb;
+  assign \$746  = bus__w_beat_from_queue ? \port$2951$0 [31:0] : bus__w_data;
+  assign \$747  = bus__w_beat_from_queue ? \port$2951$0 [35:32] : bus__w_strb;
   assign \$748  = \$747  == 4'hf;
-  assign \$749  = bus__w_beat_from_queue ? \port$2908$0 [35:32] : bus__w_strb;
+  assign \$749  = bus__w_beat_from_queue ? \port$2951$0 [35:32] : bus__w_strb;
   assign \$750  = ~ w1_is_command;
   assign \$751  = w1_valid & \$750 ;
   assign \$752  = ~ w1_a1_0[0];
@@ -8363,13 +8451,13 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$880  = \$879  & \$signal$212 [1];
   assign \$881  = \$signal$210  & w2_is_pool0_low_water;
   assign \$882  = \$881  & \$signal$212 [2];
-  assign \$883  = | \port$2787$0 [4:1];
+  assign \$883  = | \port$2830$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$883 ;
-  assign \$884  = | \port$2799$0 [4:1];
+  assign \$884  = | \port$2842$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$884 ;
-  assign \$885  = ~ \port$2784$0 [0];
+  assign \$885  = ~ \port$2827$0 [0];
   assign \$886  = rsp_grant_valid & \$885 ;
-  assign \$887  = \port$2784$0 [4:1] != 1'h1;
+  assign \$887  = \port$2827$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$886  & \$887 ;
   assign \$888  = \$signal$28  > 2'h2;
   assign \$889  = \$888  ? 2'h2 : \$signal$28 ;
@@ -8443,7 +8531,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$943  = ~ \$942 ;
   assign \$944  = \$943  + 1'h1;
   assign w0_event_is = bus__w_addr_from_queue ? \$941 [6] : \$944 [6];
-  assign \$945  = \port$2908$0 [18:0] - 7'h40;
+  assign \$945  = \port$2951$0 [18:0] - 7'h40;
   assign \$946  = ~ \$945 [19];
   assign \$947  = bus__w_data[18:0] - 7'h40;
   assign \$948  = ~ \$947 [19];
@@ -8537,11 +8625,11 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1030  = \$signal$221  & \$signal$211 ;
   assign \$1031  = ~ \$1030 ;
   assign bus__w_err = \$1029  & \$1031 ;
-  assign \$1032  = rsp_freed_valid & \port$2827$0 [0];
+  assign \$1032  = rsp_freed_valid & \port$2870$0 [0];
   assign \$1033  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1032  | \$1033 ;
-  assign \$1034  = rsp_freed_valid & \port$2827$0 [0];
-  assign \$1035  = \$1034  ? \port$2787$0 [0] : \port$2799$0 [0];
+  assign \$1034  = rsp_freed_valid & \port$2870$0 [0];
+  assign \$1035  = \$1034  ? \port$2830$0 [0] : \port$2842$0 [0];
   assign bus__w_slow_err = ~ \$1035 ;
   always @(posedge aclk_clk)
     cycle <= \$1036 ;
@@ -8554,7 +8642,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2784$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2784$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2784$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2827$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2827$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2827$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1039 ;
   always @(posedge aclk_clk)
@@ -9861,22 +9949,22 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1135  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$2784$0 [4:1];
-  assign rsp_grant_pool = \port$2784$0 [5];
-  assign rsp_grant_user = \port$2784$44 [13:4];
-  assign rsp_flushed_err = \port$2799$0 [4:1];
-  assign rsp_flushed_pool = \port$2799$0 [15];
-  assign rsp_flushed_user = \port$2799$0 [14:5];
-  assign rsp_freed_err = \port$2787$0 [4:1];
-  assign rsp_freed_src = \port$2827$0 [0];
-  assign rsp_freed_in_pool = \port$2787$0 [16];
-  assign rsp_freed_pool = \port$2787$0 [15];
-  assign rsp_freed_tag = \port$2827$0 [36:33];
-  assign rsp_freed_addr = \port$2827$0 [32:1];
-  assign rsp_freed_user = \port$2787$0 [14:5];
-  assign rsp_grant_ok = \port$2784$0 [0];
-  assign rsp_freed_ok = \port$2787$0 [0];
-  assign rsp_flushed_ok = \port$2799$0 [0];
+  assign rsp_grant_err = \port$2827$0 [4:1];
+  assign rsp_grant_pool = \port$2827$0 [5];
+  assign rsp_grant_user = \port$2827$44 [13:4];
+  assign rsp_flushed_err = \port$2842$0 [4:1];
+  assign rsp_flushed_pool = \port$2842$0 [15];
+  assign rsp_flushed_user = \port$2842$0 [14:5];
+  assign rsp_freed_err = \port$2830$0 [4:1];
+  assign rsp_freed_src = \port$2870$0 [0];
+  assign rsp_freed_in_pool = \port$2830$0 [16];
+  assign rsp_freed_pool = \port$2830$0 [15];
+  assign rsp_freed_tag = \port$2870$0 [36:33];
+  assign rsp_freed_addr = \port$2870$0 [32:1];
+  assign rsp_freed_user = \port$2830$0 [14:5];
+  assign rsp_grant_ok = \port$2827$0 [0];
+  assign rsp_freed_ok = \port$2830$0 [0];
+  assign rsp_flushed_ok = \port$2842$0 [0];
   assign log_bank0_k = \$898 [1:0];
   assign log_bank1_k = \$899 [1:0];
   assign log_bank2_k = \$900 [1:0];
@@ -9884,8 +9972,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$914 [5], \$914  };
   assign \$signal$96  = { low_water_hit, 1'h0, \$917 , e1_exhausted, \$916  };
   assign \$signal$128  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$2908$0 [35:32];
-  assign bus__w_data_queued = \port$2908$0 [31:0];
+  assign bus__w_strb_queued = \port$2951$0 [35:32];
+  assign bus__w_data_queued = \port$2951$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$178 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$225  = log_bank0_wdata;
@@ -9911,10 +9999,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$248  = alloc_queue_wr;
   assign \$signature__data$249  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2784$0 [0], \port$2784$0 [4:1], 4'h0, \port$2784$44 [3:0], 13'h0000, \port$2784$0 [11:6] };
-  assign rsp_grant_slot = \port$2784$0 [11:6];
-  assign rsp_grant_tag = \port$2784$44 [3:0];
-  assign bus__r_slow_data = { \port$2784$0 [0], \port$2784$0 [4:1], 4'h0, \port$2784$44 [3:0], 13'h0000, \port$2784$0 [11:6] };
+  assign handle = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 [3:0], 13'h0000, \port$2827$0 [11:6] };
+  assign rsp_grant_slot = \port$2827$0 [11:6];
+  assign rsp_grant_tag = \port$2827$44 [3:0];
+  assign bus__r_slow_data = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 [3:0], 13'h0000, \port$2827$0 [11:6] };
   assign w0_event_is_queued = \$941 [6];
   assign w0_event_is_pins = \$944 [6];
   assign bus__w_slow = w1_is_command;
@@ -9928,12 +10016,12 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1028 [39];
   assign req_flush_select = \$1028 [40];
   assign req_flush_pool = \$1028 [34];
-  assign \port$2341$0  = \$916 ;
-  assign \port$2342$0  = \$917 ;
-  assign \port$2471$1  = \$1028 [40:1];
-  assign \port$3058$0  = \$signal$94 ;
+  assign \port$2384$0  = \$916 ;
+  assign \port$2385$0  = \$917 ;
+  assign \port$2514$1  = \$1028 [40:1];
+  assign \port$3101$0  = \$signal$94 ;
   assign bus__w_ack = \$signal$210 ;
-  assign \port$3226$0  = \$signal$95 ;
+  assign \port$3269$0  = \$signal$95 ;
   assign \$87  = 1'h1;
   assign \$88  = event_ev_grant;
   assign \$89  = 1'h1;

@@ -621,9 +621,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$30237$0 (\$11 [4:0]),
-    .\port$30237$48 (\$11 [51:48]),
-    .\port$30237$6 (\$11 [15:6]),
+    .\port$30308$0 (\$11 [4:0]),
+    .\port$30308$48 (\$11 [51:48]),
+    .\port$30308$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -681,7 +681,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$354 ),
     .free_user(\free_user$335 ),
     .free_valid(\free_valid$331 ),
-    .\port$28375$39 (\$20 [41:38]),
+    .\port$28446$39 (\$20 [41:38]),
     .view_ar_held2(view_ar_held),
     .view_ar_next2(view_ar_next),
     .view_ar_pool(view_ar_pool),
@@ -733,8 +733,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .m_axi_rresp(m_axi_rresp),
     .m_axi_rvalid(m_axi_rvalid),
     .m_axi_wvalid(m_axi_wvalid),
-    .\port$31178$1 (\$23 ),
-    .\port$31230$1 (\$24 ),
+    .\port$31249$1 (\$23 ),
+    .\port$31301$1 (\$24 ),
     .r_skid_out_data(\$25 ),
     .r_skid_out_ready(s_axi_rready),
     .s_axi_araddr(s_axi_araddr),
@@ -819,18 +819,18 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$28096$0 (\$16 ),
-    .\port$28097$0 (\$17 ),
-    .\port$28098$0 (\$18 ),
-    .\port$28375$1 (\$20 ),
-    .\port$30237$0 (\$11 [15:0]),
-    .\port$30237$48 (\$11 [61:48]),
-    .\port$30240$0 (\$12 ),
-    .\port$30252$0 (\$13 ),
-    .\port$30280$0 (\$14 ),
-    .\port$30365$0 (\$15 ),
-    .\port$30894$0 (\$signal ),
-    .\port$31127$0 (\$signal$132 ),
+    .\port$28167$0 (\$16 ),
+    .\port$28168$0 (\$17 ),
+    .\port$28169$0 (\$18 ),
+    .\port$28446$1 (\$20 ),
+    .\port$30308$0 (\$11 [15:0]),
+    .\port$30308$48 (\$11 [61:48]),
+    .\port$30311$0 (\$12 ),
+    .\port$30323$0 (\$13 ),
+    .\port$30351$0 (\$14 ),
+    .\port$30436$0 (\$15 ),
+    .\port$30965$0 (\$signal ),
+    .\port$31198$0 (\$signal$132 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -1115,7 +1115,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30237$0 , \port$30237$6 , \port$30237$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30308$0 , \port$30308$6 , \port$30308$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$124  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2004,12 +2004,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$30237$0 ;
-  wire [4:0] \port$30237$0 ;
-  input [3:0] \port$30237$48 ;
-  wire [3:0] \port$30237$48 ;
-  input [9:0] \port$30237$6 ;
-  wire [9:0] \port$30237$6 ;
+  input [4:0] \port$30308$0 ;
+  wire [4:0] \port$30308$0 ;
+  input [3:0] \port$30308$48 ;
+  wire [3:0] \port$30308$48 ;
+  input [9:0] \port$30308$6 ;
+  wire [9:0] \port$30308$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -2175,7 +2175,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$30237$0 [0], \port$30237$0 [4:1], 4'h0, \port$30237$48 , 9'h000, \port$30237$6  };
+      r_slow_ring[r_slow_wr] <= { \port$30308$0 [0], \port$30308$0 [4:1], 4'h0, \port$30308$48 , 9'h000, \port$30308$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -2266,7 +2266,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30237$0 [0], \port$30237$0 [4:1], 4'h0, \port$30237$48 , 9'h000, \port$30237$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30308$0 [0], \port$30308$0 [4:1], 4'h0, \port$30308$48 , 9'h000, \port$30308$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3667,7 +3667,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$30237$0 [0], \port$30237$0 [4:1], 4'h0, \port$30237$48 , 9'h000, \port$30237$6  };
+  assign r_slow_w_data = { \port$30308$0 [0], \port$30308$0 [4:1], 4'h0, \port$30308$48 , 9'h000, \port$30308$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3679,12 +3679,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$30237$0 [0], \port$30237$0 [4:1], 4'h0, \port$30237$48 , 9'h000, \port$30237$6  };
+  assign \$signature__data$108  = { \port$30308$0 [0], \port$30308$0 [4:1], 4'h0, \port$30308$48 , 9'h000, \port$30308$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$30237$0 [0], \port$30237$0 [4:1], 4'h0, \port$30237$48 , 9'h000, \port$30237$6  };
+  assign bus__r_slow_data = { \port$30308$0 [0], \port$30308$0 [4:1], 4'h0, \port$30308$48 , 9'h000, \port$30308$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3724,7 +3724,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$28375$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
+, \port$28446$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$125  = 0;
   wire [12:0] \$1 ;
@@ -4279,7 +4279,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$594 ;
   wire [4:0] \$595 ;
   wire \$596 ;
-  wire [4:0] \$597 ;
+  wire \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
@@ -4293,7 +4293,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$606 ;
   wire \$607 ;
   wire \$608 ;
-  wire [6:0] \$609 ;
+  wire \$609 ;
   wire \$61 ;
   wire \$610 ;
   wire \$611 ;
@@ -4304,21 +4304,21 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$616 ;
   wire \$617 ;
   wire \$618 ;
-  wire \$619 ;
+  wire [4:0] \$619 ;
   wire \$62 ;
-  wire [6:0] \$620 ;
+  wire \$620 ;
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
   wire \$624 ;
-  wire \$625 ;
+  wire [8:0] \$625 ;
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
   wire \$63 ;
   wire \$630 ;
-  wire [6:0] \$631 ;
+  wire \$631 ;
   wire \$632 ;
   wire \$633 ;
   wire \$634 ;
@@ -4330,54 +4330,54 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$64 ;
   wire \$640 ;
   wire \$641 ;
-  wire [6:0] \$642 ;
-  wire [3:0] \$643 ;
+  wire \$642 ;
+  wire \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
   wire \$647 ;
-  wire [24:0] \$648 ;
-  wire [30:0] \$649 ;
+  wire \$648 ;
+  wire [4:0] \$649 ;
   wire \$65 ;
-  wire [18:0] \$650 ;
-  wire [30:0] \$651 ;
+  wire \$650 ;
+  wire \$651 ;
   wire \$652 ;
   wire \$653 ;
-  wire [11:0] \$654 ;
-  wire [11:0] \$655 ;
-  wire [12:0] \$656 ;
+  wire \$654 ;
+  wire [8:0] \$655 ;
+  wire \$656 ;
   wire \$657 ;
-  wire [11:0] \$658 ;
-  wire [11:0] \$659 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  wire [12:0] \$660 ;
+  wire \$660 ;
   wire \$661 ;
-  wire [11:0] \$662 ;
-  wire [11:0] \$663 ;
-  wire [12:0] \$664 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
   wire \$665 ;
   wire \$666 ;
-  wire [1:0] \$667 ;
-  wire [1:0] \$668 ;
-  wire [1:0] \$669 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
-  wire [1:0] \$670 ;
-  wire [2:0] \$671 ;
-  wire [2:0] \$672 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire [1:0] \$676 ;
-  wire [1:0] \$677 ;
+  wire \$676 ;
+  wire \$677 ;
   wire \$678 ;
-  wire \$679 ;
+  wire [4:0] \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire [3:0] \$683 ;
+  wire \$683 ;
   wire \$684 ;
-  wire \$685 ;
+  wire [8:0] \$685 ;
   wire \$686 ;
   wire \$687 ;
   wire \$688 ;
@@ -4396,7 +4396,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
-  wire [3:0] \$701 ;
+  wire \$701 ;
   wire \$702 ;
   wire \$703 ;
   wire \$704 ;
@@ -4404,167 +4404,239 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire \$709 ;
+  wire [4:0] \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
-  wire \$715 ;
+  wire [8:0] \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
-  wire [3:0] \$719 ;
+  wire \$719 ;
   wire \$72 ;
-  wire \$720 ;
-  wire \$721 ;
-  wire \$722 ;
-  wire \$723 ;
+  wire [24:0] \$720 ;
+  wire [30:0] \$721 ;
+  wire [18:0] \$722 ;
+  wire [30:0] \$723 ;
   wire \$724 ;
-  reg \$725 ;
-  reg [9:0] \$726 ;
-  reg [4:0] \$727 ;
-  reg \$728 ;
-  reg [9:0] \$729 ;
+  wire \$725 ;
+  wire [11:0] \$726 ;
+  wire [11:0] \$727 ;
+  wire [12:0] \$728 ;
+  wire \$729 ;
   wire [3:0] \$73 ;
-  reg [14:0] \$730 ;
-  reg \$731 ;
-  reg [3:0] \$732 ;
-  reg [4:0] \$733 ;
-  reg \$734 ;
-  reg [3:0] \$735 ;
-  reg [8:0] \$736 ;
-  reg [1:0] \$737 ;
-  reg [1:0] \$738 ;
-  reg [1:0] \$739 ;
+  wire [11:0] \$730 ;
+  wire [11:0] \$731 ;
+  wire [12:0] \$732 ;
+  wire \$733 ;
+  wire [11:0] \$734 ;
+  wire [11:0] \$735 ;
+  wire [12:0] \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire [1:0] \$739 ;
   wire [3:0] \$74 ;
-  reg [10:0] \$740 ;
-  reg [10:0] \$741 ;
-  reg [10:0] \$742 ;
-  reg [10:0] \$743 ;
-  reg [1:0] \$744 ;
-  reg [4:0] \$745 ;
-  reg [4:0] \$746 ;
-  reg [4:0] \$747 ;
-  reg [4:0] \$748 ;
-  reg \$749 ;
+  wire [1:0] \$740 ;
+  wire [1:0] \$741 ;
+  wire [1:0] \$742 ;
+  wire [2:0] \$743 ;
+  wire [2:0] \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire [1:0] \$748 ;
+  wire [1:0] \$749 ;
   wire \$75 ;
-  reg [3:0] \$750 ;
-  reg [1:0] \$751 ;
-  reg [1:0] \$752 ;
-  reg [1:0] \$753 ;
-  reg [1:0] \$754 ;
-  reg \$755 ;
-  reg [3:0] \$756 ;
-  reg \$757 ;
-  reg \$758 ;
-  reg [1:0] \$759 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire [3:0] \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire [12:0] \$76 ;
-  reg \$760 ;
-  reg [1:0] \$761 ;
-  reg \$762 ;
-  reg [1:0] \$763 ;
-  reg \$764 ;
-  reg \$765 ;
-  reg [10:0] \$766 ;
-  reg [10:0] \$767 ;
-  reg [10:0] \$768 ;
-  reg \$769 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  reg [9:0] \$770 ;
-  reg [4:0] \$771 ;
-  reg [4:0] \$772 ;
-  reg [4:0] \$773 ;
-  reg \$774 ;
-  reg [3:0] \$775 ;
-  reg \$776 ;
-  reg \$777 ;
-  reg \$778 ;
-  reg \$779 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire [3:0] \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire \$78 ;
-  reg \$780 ;
-  reg \$781 ;
-  reg \$782 ;
-  reg \$783 ;
-  reg \$784 ;
-  reg \$785 ;
-  reg \$786 ;
-  reg \$787 ;
-  reg \$788 ;
-  reg \$789 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire [10:0] \$79 ;
-  reg \$790 ;
-  reg \$791 ;
-  reg \$792 ;
-  reg \$793 ;
-  reg \$794 ;
-  reg \$795 ;
-  reg \$796 ;
+  wire \$790 ;
+  wire [3:0] \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
   reg \$797 ;
-  reg \$798 ;
-  reg \$799 ;
+  reg [9:0] \$798 ;
+  reg [4:0] \$799 ;
   wire \$8 ;
   wire [10:0] \$80 ;
   reg \$800 ;
-  reg \$801 ;
-  reg \$802 ;
+  reg [9:0] \$801 ;
+  reg [14:0] \$802 ;
   reg \$803 ;
-  reg \$804 ;
-  wire [1:0] \$805 ;
-  wire [1:0] \$806 ;
-  reg \$807 ;
-  reg \$808 ;
-  reg \$809 ;
+  reg [3:0] \$804 ;
+  reg [4:0] \$805 ;
+  reg \$806 ;
+  reg [3:0] \$807 ;
+  reg [8:0] \$808 ;
+  reg [1:0] \$809 ;
   wire \$81 ;
-  reg \$810 ;
-  reg \$811 ;
-  reg \$812 ;
-  reg \$813 ;
-  reg \$814 ;
-  reg [1:0] \$815 ;
+  reg [1:0] \$810 ;
+  reg [1:0] \$811 ;
+  reg [10:0] \$812 ;
+  reg [10:0] \$813 ;
+  reg [10:0] \$814 ;
+  reg [10:0] \$815 ;
   reg [1:0] \$816 ;
-  reg \$817 ;
-  reg \$818 ;
-  reg [9:0] \$819 ;
+  reg [4:0] \$817 ;
+  reg [4:0] \$818 ;
+  reg [4:0] \$819 ;
   wire \$82 ;
-  reg \$820 ;
+  reg [4:0] \$820 ;
   reg \$821 ;
-  reg [10:0] \$822 ;
-  reg [2:0] \$823 ;
-  reg \$824 ;
-  reg \$825 ;
-  reg [3:0] \$826 ;
+  reg [3:0] \$822 ;
+  reg [1:0] \$823 ;
+  reg [1:0] \$824 ;
+  reg [1:0] \$825 ;
+  reg [1:0] \$826 ;
   reg \$827 ;
-  reg \$828 ;
-  reg [4:0] \$829 ;
+  reg [3:0] \$828 ;
+  reg \$829 ;
   wire [10:0] \$83 ;
-  reg [2:0] \$830 ;
-  reg \$831 ;
+  reg \$830 ;
+  reg [1:0] \$831 ;
   reg \$832 ;
-  reg \$833 ;
+  reg [1:0] \$833 ;
   reg \$834 ;
-  reg \$835 ;
+  reg [1:0] \$835 ;
   reg \$836 ;
   reg \$837 ;
-  reg \$838 ;
-  reg \$839 ;
+  reg [10:0] \$838 ;
+  reg [10:0] \$839 ;
   wire [10:0] \$84 ;
-  reg \$840 ;
+  reg [10:0] \$840 ;
   reg \$841 ;
-  reg \$842 ;
-  reg \$843 ;
-  reg \$844 ;
-  reg \$845 ;
+  reg [9:0] \$842 ;
+  reg [4:0] \$843 ;
+  reg [4:0] \$844 ;
+  reg [4:0] \$845 ;
   reg \$846 ;
+  reg [3:0] \$847 ;
+  reg \$848 ;
+  reg \$849 ;
   wire [6:0] \$85 ;
+  reg \$850 ;
+  reg \$851 ;
+  reg \$852 ;
+  reg \$853 ;
+  reg \$854 ;
+  reg \$855 ;
+  reg \$856 ;
+  reg \$857 ;
+  reg \$858 ;
+  reg \$859 ;
   wire \$86 ;
+  reg \$860 ;
+  reg \$861 ;
+  reg \$862 ;
+  reg \$863 ;
+  reg \$864 ;
+  reg \$865 ;
+  reg \$866 ;
+  reg \$867 ;
+  reg \$868 ;
+  reg \$869 ;
   wire \$87 ;
+  reg \$870 ;
+  reg \$871 ;
+  reg \$872 ;
+  reg \$873 ;
+  reg \$874 ;
+  reg \$875 ;
+  reg \$876 ;
+  wire [1:0] \$877 ;
+  wire [1:0] \$878 ;
+  reg \$879 ;
   wire [4:0] \$88 ;
+  reg \$880 ;
+  reg \$881 ;
+  reg \$882 ;
+  reg \$883 ;
+  reg \$884 ;
+  reg \$885 ;
+  reg \$886 ;
+  reg [1:0] \$887 ;
+  reg [1:0] \$888 ;
+  reg \$889 ;
   wire [4:0] \$89 ;
+  reg \$890 ;
+  reg [9:0] \$891 ;
+  reg \$892 ;
+  reg \$893 ;
+  reg [10:0] \$894 ;
+  reg [2:0] \$895 ;
+  reg \$896 ;
+  reg \$897 ;
+  reg [3:0] \$898 ;
+  reg \$899 ;
   wire \$9 ;
   wire \$90 ;
+  reg \$900 ;
+  reg [4:0] \$901 ;
+  reg [2:0] \$902 ;
+  reg \$903 ;
+  reg \$904 ;
+  reg \$905 ;
+  reg \$906 ;
+  reg \$907 ;
+  reg \$908 ;
+  reg \$909 ;
   wire \$91 ;
+  reg \$910 ;
+  reg \$911 ;
+  reg \$912 ;
+  reg \$913 ;
+  reg \$914 ;
+  reg \$915 ;
+  reg \$916 ;
+  reg \$917 ;
+  reg \$918 ;
   wire [4:0] \$92 ;
   wire [4:0] \$93 ;
   wire \$94 ;
@@ -4984,8 +5056,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [3:0] \port$28375$39 ;
-  wire [3:0] \port$28375$39 ;
+  input [3:0] \port$28446$39 ;
+  wire [3:0] \port$28446$39 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   wire [9:0] \r__addr$397 ;
@@ -5324,6 +5396,69 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
     _17_ <= samples_queue[samples_head];
   end
   assign \r__data$31  = _17_;
+  assign \$82  = samples_head == 10'h3ff;
+  assign \$83  = samples_head + 1'h1;
+  assign \$84  = \$82  ? 11'h000 : \$83 ;
+  assign \$85  = \$531 [3:0] - calibration_seen;
+  assign \$86  = ~ \$85 [5];
+  assign \$87  = calibration_take_fresh & \$86 ;
+  assign \$88  = \$531 [3:0] + 1'h1;
+  assign \$89  = \$531 [3:0] + 1'h1;
+  assign \$90  = \$531 [3:0] != 4'hf;
+  assign \$91  = calibration_head == 4'hf;
+  assign \$92  = calibration_head + 1'h1;
+  assign \$93  = \$91  ? 5'h00 : \$92 ;
+  assign \$97  = samples_has_fresh | samples_nonempty;
+  assign \$98  = \$97  | x1_select[0];
+  assign \$99  = a1_select[0] & \$98 ;
+  assign \$100  = calibration_has_fresh | calibration_nonempty;
+  assign \$101  = \$100  | x1_select[1];
+  assign \$102  = a1_select[1] & \$101 ;
+  assign \$103  = \$99  | \$102 ;
+  assign \$104  = a1_in[0] & a1_fits[0];
+  assign \$105  = a1_in[1] & a1_fits[1];
+  assign \$106  = \$104  | \$105 ;
+  assign \$107  = \$106  ? 4'h1 : 4'h3;
+  assign \$108  = a1_bad_pool ? 4'h2 : \$107 ;
+  assign \$109  = samples_has_fresh | x1_select[0];
+  assign \$110  = a1_in[0] & \$109 ;
+  assign \$111  = calibration_has_fresh | x1_select[1];
+  assign \$112  = a1_in[1] & \$111 ;
+  assign \$113  = \$110  | \$112 ;
+  assign \$114  = a1_in[0] ? \$525 [9:0] : 10'h000;
+  assign \$115  = a1_in[1] ? \$531 [3:0] : 4'h0;
+  assign \$116  = \$114  | { 6'h00, \$115  };
+  assign \$117  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$118  = ~ a2_from_fresh;
+  assign \$119  = a2_ok & \$118 ;
+  assign \$120  = \$119  ? a2_in : 2'h0;
+  assign \$121  = a2_ok & a2_from_fresh;
+  assign \$122  = a2_fresh_slot - samples_seen_prev;
+  assign \$123  = ~ \$122 [11];
+  assign \$125  = a2_fresh_slot[3:0] - calibration_seen_prev;
+  assign \$126  = ~ \$125 [5];
+  assign \$128  = a2_in & { \$127 , \$124  };
+  assign \$129  = \$121  ? \$128  : 2'h0;
+  assign \$130  = a2_ok & a2_from_fresh;
+  assign \$131  = a2_fresh_slot - samples_seen_prev;
+  assign \$132  = ~ \$131 [11];
+  assign \$134  = a2_fresh_slot[3:0] - calibration_seen_prev;
+  assign \$135  = ~ \$134 [5];
+  assign \$137  = ~ { \$136 , \$133  };
+  assign \$138  = a2_in & \$137 ;
+  assign \$139  = \$130  ? \$138  : 2'h0;
+  assign \$140  = ~ a2_ok;
+  assign \$141  = a2_ok & a2_from_fresh;
+  assign \$142  = \$141  ? a2_in : 2'h0;
+  assign \$143  = a2_ok & a2_from_fresh;
+  assign \$145  = a3_ok ? { \$588 , \$584 , \$580 , \$576 , \$572 , \$568 , \$564 , \$557 , \$550 , \$543  } : 10'h000;
+  assign \$146  = a4_ok ? grant_addr : 32'd0;
+  assign \$147  = a3_valid & a3_fwd_ok;
+  assign \$148  = { \$147 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$149  + 1'h1;
+  assign \$152  = a3_valid & \$151 ;
+  assign \$153  = { \$152 , a3_pool, samples_queue_r0_b0[9:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$154  = ~ \$153 ;
   assign \$155  = \$154  + 1'h1;
   assign \$156  = \$150 [12] | \$155 [12];
@@ -5353,13 +5488,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$181  = free_port_addr - 31'h40040000;
   assign \$182  = ~ \$181 [32];
   assign \$184  = \$180  & \$183 ;
-  assign \$185  = free_src ? \port$28375$39 [0] : \$184 ;
+  assign \$185  = free_src ? \port$28446$39 [0] : \$184 ;
   assign \$186  = free_port_addr - 31'h40100000;
   assign \$187  = ~ \$186 [32];
   assign \$188  = free_port_addr - 31'h40104000;
   assign \$189  = ~ \$188 [32];
   assign \$191  = \$187  & \$190 ;
-  assign \$192  = free_src ? \port$28375$39 [1] : \$191 ;
+  assign \$192  = free_src ? \port$28446$39 [1] : \$191 ;
   assign \$193  = f0_addr[2:0] == f2_addr[2:0];
   assign \$194  = f0_addr[5:3] == f2_addr[5:3];
   assign \$195  = f0_addr[8:6] == f2_addr[8:6];
@@ -5462,12 +5597,12 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$295  = \$294  + 1'h1;
   assign \$296  = a4_tag + 1'h1;
   assign \$297  = a5_tag + 1'h1;
-  assign \$298  = \$656 [12] ? \$296 [3:0] : \$297 [3:0];
-  assign \$299  = \$656 [12] ? a4_snap : a5_snap;
+  assign \$298  = \$728 [12] ? \$296 [3:0] : \$297 [3:0];
+  assign \$299  = \$728 [12] ? a4_snap : a5_snap;
   assign \$300  = f2_same_third & f5_ok;
-  assign \$301  = ~ \$656 [12];
+  assign \$301  = ~ \$728 [12];
   assign \$302  = \$signal$267  & \$301 ;
-  assign \$303  = ~ \$660 [12];
+  assign \$303  = ~ \$732 [12];
   assign \$304  = \$302  & \$303 ;
   assign \$305  = f2_same_third & f5_ok;
   assign \$306  = ~ \$305 ;
@@ -5505,14 +5640,14 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$350  = \$349  & calibration_grant_r0_b0[0];
   assign \$351  = \$348  | \$350 ;
   assign \$352  = \$346  ? f3_older_snap : \$351 ;
-  assign \$353  = f3_go & \$664 [12];
+  assign \$353  = f3_go & \$736 [12];
   assign \$354  = a4_tag ^ f3_tag;
   assign \$355  = ~ \$354 ;
   assign \$356  = \$355  + 1'h1;
   assign \$357  = \$353  & \$356 [4];
   assign \$358  = ~ f3_never_granted;
   assign \$359  = f3_go & \$358 ;
-  assign \$360  = ~ \$664 [12];
+  assign \$360  = ~ \$736 [12];
   assign \$361  = \$359  & \$360 ;
   assign \$362  = ~ rel_f2;
   assign \$363  = \$362  & f3_hit_a3;
@@ -5522,7 +5657,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$367  = \$365  & \$366 ;
   assign \$368  = ~ rel_f2;
   assign \$369  = f3_quiet & \$368 ;
-  assign \$370  = ~ \$664 [12];
+  assign \$370  = ~ \$736 [12];
   assign \$371  = \$369  & \$370 ;
   assign \$372  = \$371  ? f3_in : 2'h0;
   assign \$373  = ~ f3_never_granted;
@@ -5543,7 +5678,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$390  = f3_flushed ? 2'h0 : 2'h3;
   assign \$391  = { 1'h0, \$389  } & { \$390 [1], \$390  };
   assign \$392  = { 1'h0, f3_in } & \$391 ;
-  assign \$393  = \$664 [12] ? 2'h0 : \$672 [1:0];
+  assign \$393  = \$736 [12] ? 2'h0 : \$744 [1:0];
   assign \$394  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$395  = ~ \$394 ;
   assign \$396  = \$395  + 1'h1;
@@ -5724,128 +5859,199 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$592  = \$591  & samples_queue_r0_b0[10];
   assign \$594  = \$593  & calibration_queue_r0_b0[4];
   assign \$595  = { \$594 , \$592 , \$590 , \$589  } + 4'hf;
-  assign \$596  = a3_fwd_ok & a3_hit_a1;
-  assign \$597  = a4_tag + 1'h1;
-  assign \$598  = a3_fwd_ok & a3_older_hit;
-  assign \$602  = \$601  & samples_grant_r1_b0[1];
-  assign \$604  = \$603  & calibration_grant_r1_b0[1];
-  assign \$606  = \$605  & samples_queue_r0_b0[11];
-  assign \$608  = \$607  & calibration_queue_r0_b0[5];
-  assign \$609  = { \$608 , \$606 , \$604 , \$602 , \$600 , \$599  } + 6'h3f;
-  assign \$613  = \$612  & samples_grant_r1_b0[2];
-  assign \$615  = \$614  & calibration_grant_r1_b0[2];
-  assign \$617  = \$616  & samples_queue_r0_b0[12];
-  assign \$619  = \$618  & calibration_queue_r0_b0[6];
-  assign \$620  = { \$619 , \$617 , \$615 , \$613 , \$611 , \$610  } + 6'h3f;
-  assign \$624  = \$623  & samples_grant_r1_b0[3];
-  assign \$626  = \$625  & calibration_grant_r1_b0[3];
-  assign \$628  = \$627  & samples_queue_r0_b0[13];
-  assign \$630  = \$629  & calibration_queue_r0_b0[7];
-  assign \$631  = { \$630 , \$628 , \$626 , \$624 , \$622 , \$621  } + 6'h3f;
-  assign \$635  = \$634  & samples_grant_r1_b0[4];
-  assign \$637  = \$636  & calibration_grant_r1_b0[4];
-  assign \$639  = \$638  & samples_queue_r0_b0[14];
-  assign \$641  = \$640  & calibration_queue_r0_b0[8];
-  assign \$642  = { \$641 , \$639 , \$637 , \$635 , \$633 , \$632  } + 6'h3f;
-  assign \$643  = \$598  ? a3_older_next : { \$642 [6], \$631 [6], \$620 [6], \$609 [6] };
-  assign next_tag = \$596  ? \$597 [3:0] : \$643 ;
-  assign \$644  = a3_valid & a3_ok;
-  assign \$645  = ! a3_pool;
-  assign samples_grant_wen = \$644  & \$645 ;
-  assign \$646  = a3_valid & a3_ok;
-  assign calibration_grant_wen = \$646  & \$647 ;
-  assign \$652  = ! f2_err;
-  assign \$signal$267  = f2_valid & \$652 ;
-  assign \$653  = a4_valid & a4_ok;
-  assign \$654  = { \$653 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$655  = ~ \$654 ;
-  assign \$656  = \$655  + 1'h1;
-  assign \$657  = a5_valid & a5_ok;
-  assign \$658  = { \$657 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$659  = ~ \$658 ;
-  assign \$660  = \$659  + 1'h1;
-  assign \$661  = a4_valid & a4_ok;
-  assign \$662  = { \$661 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$663  = ~ \$662 ;
-  assign \$664  = \$663  + 1'h1;
+  assign \$596  = a3_hit_a1 | a3_older_hit;
+  assign \$597  = ~ \$596 ;
+  assign \$598  = a3_sel_new[0] & \$597 ;
+  assign \$600  = a3_hit_a1 | a3_older_hit;
+  assign \$601  = ~ \$600 ;
+  assign \$602  = a3_sel_new[1] & \$601 ;
+  assign \$605  = a3_hit_a1 | a3_older_hit;
+  assign \$606  = ~ \$605 ;
+  assign \$607  = \$604  & \$606 ;
+  assign \$608  = \$607  & samples_grant_r1_b0[1];
+  assign \$610  = a3_hit_a1 | a3_older_hit;
+  assign \$611  = ~ \$610 ;
+  assign \$612  = \$609  & \$611 ;
+  assign \$613  = \$612  & calibration_grant_r1_b0[1];
+  assign \$615  = \$614  & samples_queue_r0_b0[11];
+  assign \$617  = \$616  & calibration_queue_r0_b0[5];
+  assign \$618  = a3_fwd_ok & a3_hit_a1;
+  assign \$619  = a4_tag + 1'h1;
+  assign \$620  = \$618  & \$619 [0];
+  assign \$621  = a3_fwd_ok & a3_older_hit;
+  assign \$622  = ~ a3_hit_a1;
+  assign \$623  = \$621  & \$622 ;
+  assign \$624  = \$623  & a3_older_next[0];
+  assign \$625  = { \$624 , \$620 , \$617 , \$615 , \$613 , \$608 , \$603 , \$599  } + 8'hff;
+  assign \$626  = a3_hit_a1 | a3_older_hit;
+  assign \$627  = ~ \$626 ;
+  assign \$628  = a3_sel_new[0] & \$627 ;
+  assign \$630  = a3_hit_a1 | a3_older_hit;
+  assign \$631  = ~ \$630 ;
+  assign \$632  = a3_sel_new[1] & \$631 ;
+  assign \$635  = a3_hit_a1 | a3_older_hit;
+  assign \$636  = ~ \$635 ;
+  assign \$637  = \$634  & \$636 ;
+  assign \$638  = \$637  & samples_grant_r1_b0[2];
+  assign \$640  = a3_hit_a1 | a3_older_hit;
+  assign \$641  = ~ \$640 ;
+  assign \$642  = \$639  & \$641 ;
+  assign \$643  = \$642  & calibration_grant_r1_b0[2];
+  assign \$645  = \$644  & samples_queue_r0_b0[12];
+  assign \$647  = \$646  & calibration_queue_r0_b0[6];
+  assign \$648  = a3_fwd_ok & a3_hit_a1;
+  assign \$649  = a4_tag + 1'h1;
+  assign \$650  = \$648  & \$649 [1];
+  assign \$651  = a3_fwd_ok & a3_older_hit;
+  assign \$652  = ~ a3_hit_a1;
+  assign \$653  = \$651  & \$652 ;
+  assign \$654  = \$653  & a3_older_next[1];
+  assign \$655  = { \$654 , \$650 , \$647 , \$645 , \$643 , \$638 , \$633 , \$629  } + 8'hff;
+  assign \$656  = a3_hit_a1 | a3_older_hit;
+  assign \$657  = ~ \$656 ;
+  assign \$658  = a3_sel_new[0] & \$657 ;
+  assign \$660  = a3_hit_a1 | a3_older_hit;
+  assign \$661  = ~ \$660 ;
+  assign \$662  = a3_sel_new[1] & \$661 ;
+  assign \$665  = a3_hit_a1 | a3_older_hit;
+  assign \$666  = ~ \$665 ;
+  assign \$667  = \$664  & \$666 ;
+  assign \$668  = \$667  & samples_grant_r1_b0[3];
+  assign \$670  = a3_hit_a1 | a3_older_hit;
+  assign \$671  = ~ \$670 ;
+  assign \$672  = \$669  & \$671 ;
+  assign \$673  = \$672  & calibration_grant_r1_b0[3];
+  assign \$675  = \$674  & samples_queue_r0_b0[13];
+  assign \$677  = \$676  & calibration_queue_r0_b0[7];
+  assign \$678  = a3_fwd_ok & a3_hit_a1;
+  assign \$679  = a4_tag + 1'h1;
+  assign \$680  = \$678  & \$679 [2];
+  assign \$681  = a3_fwd_ok & a3_older_hit;
+  assign \$682  = ~ a3_hit_a1;
+  assign \$683  = \$681  & \$682 ;
+  assign \$684  = \$683  & a3_older_next[2];
+  assign \$685  = { \$684 , \$680 , \$677 , \$675 , \$673 , \$668 , \$663 , \$659  } + 8'hff;
+  assign \$686  = a3_hit_a1 | a3_older_hit;
+  assign \$687  = ~ \$686 ;
+  assign \$688  = a3_sel_new[0] & \$687 ;
+  assign \$690  = a3_hit_a1 | a3_older_hit;
+  assign \$691  = ~ \$690 ;
+  assign \$692  = a3_sel_new[1] & \$691 ;
+  assign \$695  = a3_hit_a1 | a3_older_hit;
+  assign \$696  = ~ \$695 ;
+  assign \$697  = \$694  & \$696 ;
+  assign \$698  = \$697  & samples_grant_r1_b0[4];
+  assign \$700  = a3_hit_a1 | a3_older_hit;
+  assign \$701  = ~ \$700 ;
+  assign \$702  = \$699  & \$701 ;
+  assign \$703  = \$702  & calibration_grant_r1_b0[4];
+  assign \$705  = \$704  & samples_queue_r0_b0[14];
+  assign \$707  = \$706  & calibration_queue_r0_b0[8];
+  assign \$708  = a3_fwd_ok & a3_hit_a1;
+  assign \$709  = a4_tag + 1'h1;
+  assign \$710  = \$708  & \$709 [3];
+  assign \$711  = a3_fwd_ok & a3_older_hit;
+  assign \$712  = ~ a3_hit_a1;
+  assign \$713  = \$711  & \$712 ;
+  assign \$714  = \$713  & a3_older_next[3];
+  assign \$715  = { \$714 , \$710 , \$707 , \$705 , \$703 , \$698 , \$693 , \$689  } + 8'hff;
+  assign \$716  = a3_valid & a3_ok;
+  assign \$717  = ! a3_pool;
+  assign samples_grant_wen = \$716  & \$717 ;
+  assign \$718  = a3_valid & a3_ok;
+  assign calibration_grant_wen = \$718  & \$719 ;
+  assign \$724  = ! f2_err;
+  assign \$signal$267  = f2_valid & \$724 ;
+  assign \$725  = a4_valid & a4_ok;
+  assign \$726  = { \$725 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$727  = ~ \$726 ;
+  assign \$728  = \$727  + 1'h1;
+  assign \$729  = a5_valid & a5_ok;
+  assign \$730  = { \$729 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$731  = ~ \$730 ;
+  assign \$732  = \$731  + 1'h1;
+  assign \$733  = a4_valid & a4_ok;
+  assign \$734  = { \$733 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$735  = ~ \$734 ;
+  assign \$736  = \$735  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$665  = ~ rel_f2;
-  assign \$666  = f3_quiet & \$665 ;
-  assign \$667  = \$666  ? f3_in : 2'h0;
-  assign \$668  = x1_select | x0_select;
-  assign \$669  = ~ \$668 ;
-  assign \$670  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$671  = { 1'h0, \$669  } & { \$670 [1], \$670  };
-  assign \$672  = { 1'h0, \$667  } & \$671 ;
-  assign \$673  = ~ f4_prev_released;
-  assign \$674  = \$673  & f4_rest_held;
-  assign \$signal$466  = f4_hit_a1 | \$674 ;
-  assign \$675  = ~ f4_prev_released;
-  assign \$676  = f4_by_mem & f4_mem_ok;
-  assign \$677  = f4_by_mem & f4_mem_ok;
-  assign \$678  = \$676 [0] | \$677 [1];
-  assign \$679  = f4_by_older | \$678 ;
-  assign \$680  = \$675  & \$679 ;
-  assign \release  = f4_by_a1 | \$680 ;
-  assign \$681  = ~ f4_go;
-  assign \$682  = ~ \$signal$466 ;
-  assign \$683  = \$signal$466  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$683  : f4_err;
+  assign \$737  = ~ rel_f2;
+  assign \$738  = f3_quiet & \$737 ;
+  assign \$739  = \$738  ? f3_in : 2'h0;
+  assign \$740  = x1_select | x0_select;
+  assign \$741  = ~ \$740 ;
+  assign \$742  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$743  = { 1'h0, \$741  } & { \$742 [1], \$742  };
+  assign \$744  = { 1'h0, \$739  } & \$743 ;
+  assign \$745  = ~ f4_prev_released;
+  assign \$746  = \$745  & f4_rest_held;
+  assign \$signal$466  = f4_hit_a1 | \$746 ;
+  assign \$747  = ~ f4_prev_released;
+  assign \$748  = f4_by_mem & f4_mem_ok;
+  assign \$749  = f4_by_mem & f4_mem_ok;
+  assign \$750  = \$748 [0] | \$749 [1];
+  assign \$751  = f4_by_older | \$750 ;
+  assign \$752  = \$747  & \$751 ;
+  assign \release  = f4_by_a1 | \$752 ;
+  assign \$753  = ~ f4_go;
+  assign \$754  = ~ \$signal$466 ;
+  assign \$755  = \$signal$466  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$755  : f4_err;
   assign \$signal$331  = \release  ? 4'h0 : unreleased_err;
-  assign \$684  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$409  = ~ \$684 ;
-  assign \$685  = ~ f4_prev_released;
-  assign \$686  = \$685  & f4_by_older;
-  assign \$687  = f4_by_a1 | \$686 ;
-  assign \$688  = f4_live[0] & \$687 ;
-  assign \$689  = ~ f4_prev_released;
-  assign \$690  = \$689  & f4_by_mem_live[0];
-  assign \$691  = \$690  & f4_mem_ok[0];
-  assign \w__en$407  = \$688  | \$691 ;
-  assign \$692  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$693  = ~ \$692 ;
-  assign \$694  = ~ f4_prev_released;
-  assign \$695  = \$694  & f4_by_older;
-  assign \$696  = f4_by_a1 | \$695 ;
-  assign \$697  = f4_live[0] & \$696 ;
-  assign \$698  = ~ f4_prev_released;
-  assign \$699  = \$698  & f4_by_mem_live[0];
-  assign \$700  = \$699  & f4_mem_ok[0];
-  assign samples_queue_wen = \$697  | \$700 ;
-  assign \$701  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$702  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$444  = ~ \$702 ;
-  assign \$703  = ~ f4_prev_released;
-  assign \$704  = \$703  & f4_by_older;
-  assign \$705  = f4_by_a1 | \$704 ;
-  assign \$706  = f4_live[1] & \$705 ;
-  assign \$707  = ~ f4_prev_released;
-  assign \$708  = \$707  & f4_by_mem_live[1];
-  assign \$709  = \$708  & f4_mem_ok[1];
-  assign \w__en$442  = \$706  | \$709 ;
-  assign \$710  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$711  = ~ \$710 ;
-  assign \$712  = ~ f4_prev_released;
-  assign \$713  = \$712  & f4_by_older;
-  assign \$714  = f4_by_a1 | \$713 ;
-  assign \$715  = f4_live[1] & \$714 ;
-  assign \$716  = ~ f4_prev_released;
-  assign \$717  = \$716  & f4_by_mem_live[1];
-  assign \$718  = \$717  & f4_mem_ok[1];
-  assign calibration_queue_wen = \$715  | \$718 ;
-  assign \$719  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$720  = busy_0 | busy_6;
-  assign \$721  = busy_12 | busy_18;
-  assign \$722  = \$720  | \$721 ;
-  assign \$723  = busy_24 | busy_30;
-  assign \$724  = \$723  | busy_36;
-  assign busy = \$722  | \$724 ;
+  assign \$756  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$409  = ~ \$756 ;
+  assign \$757  = ~ f4_prev_released;
+  assign \$758  = \$757  & f4_by_older;
+  assign \$759  = f4_by_a1 | \$758 ;
+  assign \$760  = f4_live[0] & \$759 ;
+  assign \$761  = ~ f4_prev_released;
+  assign \$762  = \$761  & f4_by_mem_live[0];
+  assign \$763  = \$762  & f4_mem_ok[0];
+  assign \w__en$407  = \$760  | \$763 ;
+  assign \$764  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$765  = ~ \$764 ;
+  assign \$766  = ~ f4_prev_released;
+  assign \$767  = \$766  & f4_by_older;
+  assign \$768  = f4_by_a1 | \$767 ;
+  assign \$769  = f4_live[0] & \$768 ;
+  assign \$770  = ~ f4_prev_released;
+  assign \$771  = \$770  & f4_by_mem_live[0];
+  assign \$772  = \$771  & f4_mem_ok[0];
+  assign samples_queue_wen = \$769  | \$772 ;
+  assign \$773  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$774  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$444  = ~ \$774 ;
+  assign \$775  = ~ f4_prev_released;
+  assign \$776  = \$775  & f4_by_older;
+  assign \$777  = f4_by_a1 | \$776 ;
+  assign \$778  = f4_live[1] & \$777 ;
+  assign \$779  = ~ f4_prev_released;
+  assign \$780  = \$779  & f4_by_mem_live[1];
+  assign \$781  = \$780  & f4_mem_ok[1];
+  assign \w__en$442  = \$778  | \$781 ;
+  assign \$782  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$783  = ~ \$782 ;
+  assign \$784  = ~ f4_prev_released;
+  assign \$785  = \$784  & f4_by_older;
+  assign \$786  = f4_by_a1 | \$785 ;
+  assign \$787  = f4_live[1] & \$786 ;
+  assign \$788  = ~ f4_prev_released;
+  assign \$789  = \$788  & f4_by_mem_live[1];
+  assign \$790  = \$789  & f4_mem_ok[1];
+  assign calibration_queue_wen = \$787  | \$790 ;
+  assign \$791  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$792  = busy_0 | busy_6;
+  assign \$793  = busy_12 | busy_18;
+  assign \$794  = \$792  | \$793 ;
+  assign \$795  = busy_24 | busy_30;
+  assign \$796  = \$795  | busy_36;
+  assign busy = \$794  | \$796 ;
   always @(posedge aclk_clk)
-    samples_grant_w_en <= \$725 ;
+    samples_grant_w_en <= \$797 ;
   always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$726 ;
+    samples_grant_w_addr <= \$798 ;
   always @(posedge aclk_clk)
-    samples_grant_w_data <= \$727 ;
+    samples_grant_w_data <= \$799 ;
   always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -5863,19 +6069,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     samples_parity_r3_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    samples_queue_w_en <= \$728 ;
+    samples_queue_w_en <= \$800 ;
   always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$729 ;
+    samples_queue_w_addr <= \$801 ;
   always @(posedge aclk_clk)
-    samples_queue_w_data <= \$730 ;
+    samples_queue_w_data <= \$802 ;
   always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_en <= \$731 ;
+    calibration_grant_w_en <= \$803 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_addr <= \$732 ;
+    calibration_grant_w_addr <= \$804 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_data <= \$733 ;
+    calibration_grant_w_data <= \$805 ;
   always @(posedge aclk_clk)
     calibration_grant_r0_b0 <= \r__data$39 ;
   always @(posedge aclk_clk)
@@ -5893,55 +6099,55 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     calibration_parity_r3_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_en <= \$734 ;
+    calibration_queue_w_en <= \$806 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_addr <= \$735 ;
+    calibration_queue_w_addr <= \$807 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_data <= \$736 ;
+    calibration_queue_w_data <= \$808 ;
   always @(posedge aclk_clk)
     calibration_queue_r0_b0 <= \r__data$61 ;
   always @(posedge aclk_clk)
-    view_ar_pool0 <= \$737 ;
+    view_ar_pool0 <= \$809 ;
   always @(posedge aclk_clk)
-    view_ar_pool1 <= \$738 ;
+    view_ar_pool1 <= \$810 ;
   always @(posedge aclk_clk)
-    view_ar_never1 <= \$739 ;
+    view_ar_never1 <= \$811 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1 <= \$740 ;
+    samples_fresh_view1 <= \$812 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2 <= \$741 ;
+    samples_fresh_view1_view2 <= \$813 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3 <= \$742 ;
+    samples_fresh_view1_view2_view3 <= \$814 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3_view4 <= \$743 ;
+    samples_fresh_view1_view2_view3_view4 <= \$815 ;
   always @(posedge aclk_clk)
-    view_ar_never0 <= \$744 ;
+    view_ar_never0 <= \$816 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1 <= \$745 ;
+    calibration_fresh_view1 <= \$817 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2 <= \$746 ;
+    calibration_fresh_view1_view2 <= \$818 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3 <= \$747 ;
+    calibration_fresh_view1_view2_view3 <= \$819 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3_view4 <= \$748 ;
+    calibration_fresh_view1_view2_view3_view4 <= \$820 ;
   always @(posedge aclk_clk)
-    view_ar_held2 <= \$749 ;
+    view_ar_held2 <= \$821 ;
   always @(posedge aclk_clk)
-    view_ar_next2 <= \$750 ;
+    view_ar_next2 <= \$822 ;
   always @(posedge aclk_clk)
-    view_aw_pool0 <= \$751 ;
+    view_aw_pool0 <= \$823 ;
   always @(posedge aclk_clk)
-    view_aw_pool1 <= \$752 ;
+    view_aw_pool1 <= \$824 ;
   always @(posedge aclk_clk)
-    view_aw_never1 <= \$753 ;
+    view_aw_never1 <= \$825 ;
   always @(posedge aclk_clk)
-    view_aw_never0 <= \$754 ;
+    view_aw_never0 <= \$826 ;
   always @(posedge aclk_clk)
-    view_aw_held2 <= \$755 ;
+    view_aw_held2 <= \$827 ;
   always @(posedge aclk_clk)
-    view_aw_next2 <= \$756 ;
+    view_aw_next2 <= \$828 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$757 ;
+    a0_valid <= \$829 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -5951,7 +6157,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$58 , \$54  };
   always @(posedge aclk_clk)
-    a1_valid <= \$758 ;
+    a1_valid <= \$830 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -5963,17 +6169,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$61 , \$60  };
   always @(posedge aclk_clk)
-    a1_select <= \$759 ;
+    a1_select <= \$831 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$760 ;
+    x0_valid <= \$832 ;
   always @(posedge aclk_clk)
-    x0_select <= \$761 ;
+    x0_select <= \$833 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$762 ;
+    x1_valid <= \$834 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -5981,9 +6187,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$74 ;
   always @(posedge aclk_clk)
-    x1_select <= \$763 ;
+    x1_select <= \$835 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$764 ;
+    x2_valid <= \$836 ;
   always @(posedge aclk_clk)
     x2_ok <= \$75 ;
   always @(posedge aclk_clk)
@@ -5995,33 +6201,33 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$765 ;
+    a2_valid <= \$837 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    samples_seen <= \$766 ;
+    samples_seen <= \$838 ;
   always @(posedge aclk_clk)
-    samples_seen_prev <= \$767 ;
+    samples_seen_prev <= \$839 ;
   always @(posedge aclk_clk)
-    samples_fresh <= \$768 ;
+    samples_fresh <= \$840 ;
   always @(posedge aclk_clk)
-    samples_has_fresh <= \$769 ;
+    samples_has_fresh <= \$841 ;
   always @(posedge aclk_clk)
-    samples_head <= \$770 ;
+    samples_head <= \$842 ;
   always @(posedge aclk_clk)
-    calibration_seen <= \$771 ;
+    calibration_seen <= \$843 ;
   always @(posedge aclk_clk)
-    calibration_seen_prev <= \$772 ;
+    calibration_seen_prev <= \$844 ;
   always @(posedge aclk_clk)
-    calibration_fresh <= \$773 ;
+    calibration_fresh <= \$845 ;
   always @(posedge aclk_clk)
-    calibration_has_fresh <= \$774 ;
+    calibration_has_fresh <= \$846 ;
   always @(posedge aclk_clk)
-    calibration_head <= \$775 ;
+    calibration_head <= \$847 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$776 ;
+    a2_ring <= \$848 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6033,7 +6239,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$116 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$777 ;
+    a3_valid <= \$849 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6045,7 +6251,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$778 ;
+    a3_ring <= \$850 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6061,7 +6267,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$144 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$779 ;
+    a4_valid <= \$851 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6073,11 +6279,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_slot <= \$145 ;
   always @(posedge aclk_clk)
-    a4_tag <= next_tag;
+    a4_tag <= { \$715 [8], \$685 [8], \$655 [8], \$625 [8] };
   always @(posedge aclk_clk)
     a4_snap <= \$595 [4];
   always @(posedge aclk_clk)
-    a5_valid <= \$780 ;
+    a5_valid <= \$852 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6101,7 +6307,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_older_next <= \$178 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$781 ;
+    f0_valid <= \$853 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6117,7 +6323,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[1];
   always @(posedge aclk_clk)
-    f1_valid <= \$782 ;
+    f1_valid <= \$854 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6133,59 +6339,59 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$783 ;
+    f1_same_second_eq0 <= \$855 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$784 ;
+    f1_same_second_eq3 <= \$856 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$785 ;
+    f1_same_second_eq6 <= \$857 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$786 ;
+    f1_same_second_eq9 <= \$858 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$787 ;
+    f1_same_second_eq12 <= \$859 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$788 ;
+    f1_same_second_eq15 <= \$860 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$789 ;
+    f1_same_second_eq18 <= \$861 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$790 ;
+    f1_same_second_eq21 <= \$862 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$791 ;
+    f1_same_second_eq24 <= \$863 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$792 ;
+    f1_same_second_eq27 <= \$864 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$793 ;
+    f1_same_second_eq30 <= \$865 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$794 ;
+    f1_same_third_eq0 <= \$866 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$795 ;
+    f1_same_third_eq3 <= \$867 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$796 ;
+    f1_same_third_eq6 <= \$868 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$797 ;
+    f1_same_third_eq9 <= \$869 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$798 ;
+    f1_same_third_eq12 <= \$870 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$799 ;
+    f1_same_third_eq15 <= \$871 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$800 ;
+    f1_same_third_eq18 <= \$872 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$801 ;
+    f1_same_third_eq21 <= \$873 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$802 ;
+    f1_same_third_eq24 <= \$874 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$803 ;
+    f1_same_third_eq27 <= \$875 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$804 ;
+    f1_same_third_eq30 <= \$876 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$805 ;
+    f1_hit <= \$877 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$806 ;
+    f1_misaligned <= \$878 ;
   always @(posedge aclk_clk)
     f1_samples_slot <= \$216 [9:0];
   always @(posedge aclk_clk)
     f1_calibration_slot <= \$218 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$807 ;
+    f2_valid <= \$879 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -6207,9 +6413,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f2_same_third <= \$286 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$808 ;
+    f3_valid <= \$880 ;
   always @(posedge aclk_clk)
-    f3_go <= \$809 ;
+    f3_go <= \$881 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6231,11 +6437,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$656 [12];
+    f3_hit_a2 <= \$728 [12];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$292 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$660 [12];
+    f3_hit_a3 <= \$732 [12];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$295 [4];
   always @(posedge aclk_clk)
@@ -6245,11 +6451,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$300 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$810 ;
+    f3_quiet <= \$882 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$811 ;
+    f4_valid <= \$883 ;
   always @(posedge aclk_clk)
-    f4_go <= \$812 ;
+    f4_go <= \$884 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6263,7 +6469,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$664 [12];
+    f4_hit_a1 <= \$736 [12];
   always @(posedge aclk_clk)
     f4_a1_next <= \$308 [3:0];
   always @(posedge aclk_clk)
@@ -6275,11 +6481,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_rest_snap <= \$352 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$813 ;
+    f4_by_a1 <= \$885 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$814 ;
+    f4_by_older <= \$886 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$815 ;
+    f4_by_mem <= \$887 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= { \$382 [6], \$377 [6] };
   always @(posedge aclk_clk)
@@ -6289,9 +6495,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_live <= \$392 [1:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$816 ;
+    f4_by_mem_live <= \$888 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$817 ;
+    f4_prev_released <= \$889 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$400 [12];
   always @(posedge aclk_clk)
@@ -6299,37 +6505,37 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    samples_push <= \$818 ;
+    samples_push <= \$890 ;
   always @(posedge aclk_clk)
-    samples_queue_waddr <= \$819 ;
+    samples_queue_waddr <= \$891 ;
   always @(posedge aclk_clk)
-    samples_pushed <= \$820 ;
+    samples_pushed <= \$892 ;
   always @(posedge aclk_clk)
-    samples_popped <= \$821 ;
+    samples_popped <= \$893 ;
   always @(posedge aclk_clk)
-    samples_count <= \$822 ;
+    samples_count <= \$894 ;
   always @(posedge aclk_clk)
-    samples_at <= \$823 ;
+    samples_at <= \$895 ;
   always @(posedge aclk_clk)
-    samples_nonempty <= \$824 ;
+    samples_nonempty <= \$896 ;
   always @(posedge aclk_clk)
-    calibration_push <= \$825 ;
+    calibration_push <= \$897 ;
   always @(posedge aclk_clk)
-    calibration_queue_waddr <= \$826 ;
+    calibration_queue_waddr <= \$898 ;
   always @(posedge aclk_clk)
-    calibration_pushed <= \$827 ;
+    calibration_pushed <= \$899 ;
   always @(posedge aclk_clk)
-    calibration_popped <= \$828 ;
+    calibration_popped <= \$900 ;
   always @(posedge aclk_clk)
-    calibration_count <= \$829 ;
+    calibration_count <= \$901 ;
   always @(posedge aclk_clk)
-    calibration_at <= \$830 ;
+    calibration_at <= \$902 ;
   always @(posedge aclk_clk)
-    calibration_nonempty <= \$831 ;
+    calibration_nonempty <= \$903 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$832 ;
+    f5_valid <= \$904 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$833 ;
+    f5_ok <= \$905 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$331 ;
   always @(posedge aclk_clk)
@@ -6359,27 +6565,27 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_overwrite <= \$515 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$834 ;
+    a6_valid <= \$906 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$835 ;
+    f6_valid <= \$907 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$836 ;
+    x3_valid <= \$908 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$837 ;
+    x4_valid <= \$909 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$838 ;
+    x5_valid <= \$910 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$839 ;
+    x6_valid <= \$911 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -6439,19 +6645,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$840 ;
+    busy_0 <= \$912 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$841 ;
+    busy_6 <= \$913 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$842 ;
+    busy_12 <= \$914 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$843 ;
+    busy_18 <= \$915 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$844 ;
+    busy_24 <= \$916 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$845 ;
+    busy_30 <= \$917 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$846 ;
+    busy_36 <= \$918 ;
   assign \$1  = view_ar_slot - samples_fresh_view1_view2_view3_view4;
   assign \$2  = ~ \$1 [11];
   assign \$3  = view_ar_slot - calibration_fresh_view1_view2_view3_view4;
@@ -6517,7 +6723,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$67  = \$66  & a0_fits[1];
   assign \$68  = ! flush_port_pool;
   assign \$69  = flush_port_valid & \$68 ;
-  assign \$70  = flush_src ? \port$28375$39 [2] : \$69 ;
+  assign \$70  = flush_src ? \port$28446$39 [2] : \$69 ;
   assign \$71  = x0_pool >= 2'h2;
   assign \$73  = \$72  ? 4'h8 : 4'h0;
   assign \$74  = \$71  ? 4'h2 : \$73 ;
@@ -6528,1047 +6734,984 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$79  = \$525 [9:0] + 1'h1;
   assign \$80  = \$525 [9:0] + 1'h1;
   assign \$81  = \$525 [9:0] != 10'h3ff;
-  assign \$82  = samples_head == 10'h3ff;
-  assign \$83  = samples_head + 1'h1;
-  assign \$84  = \$82  ? 11'h000 : \$83 ;
-  assign \$85  = \$531 [3:0] - calibration_seen;
-  assign \$86  = ~ \$85 [5];
-  assign \$87  = calibration_take_fresh & \$86 ;
-  assign \$88  = \$531 [3:0] + 1'h1;
-  assign \$89  = \$531 [3:0] + 1'h1;
-  assign \$90  = \$531 [3:0] != 4'hf;
-  assign \$91  = calibration_head == 4'hf;
-  assign \$92  = calibration_head + 1'h1;
-  assign \$93  = \$91  ? 5'h00 : \$92 ;
-  assign \$97  = samples_has_fresh | samples_nonempty;
-  assign \$98  = \$97  | x1_select[0];
-  assign \$99  = a1_select[0] & \$98 ;
-  assign \$100  = calibration_has_fresh | calibration_nonempty;
-  assign \$101  = \$100  | x1_select[1];
-  assign \$102  = a1_select[1] & \$101 ;
-  assign \$103  = \$99  | \$102 ;
-  assign \$104  = a1_in[0] & a1_fits[0];
-  assign \$105  = a1_in[1] & a1_fits[1];
-  assign \$106  = \$104  | \$105 ;
-  assign \$107  = \$106  ? 4'h1 : 4'h3;
-  assign \$108  = a1_bad_pool ? 4'h2 : \$107 ;
-  assign \$109  = samples_has_fresh | x1_select[0];
-  assign \$110  = a1_in[0] & \$109 ;
-  assign \$111  = calibration_has_fresh | x1_select[1];
-  assign \$112  = a1_in[1] & \$111 ;
-  assign \$113  = \$110  | \$112 ;
-  assign \$114  = a1_in[0] ? \$525 [9:0] : 10'h000;
-  assign \$115  = a1_in[1] ? \$531 [3:0] : 4'h0;
-  assign \$116  = \$114  | { 6'h00, \$115  };
-  assign \$117  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$118  = ~ a2_from_fresh;
-  assign \$119  = a2_ok & \$118 ;
-  assign \$120  = \$119  ? a2_in : 2'h0;
-  assign \$121  = a2_ok & a2_from_fresh;
-  assign \$122  = a2_fresh_slot - samples_seen_prev;
-  assign \$123  = ~ \$122 [11];
-  assign \$125  = a2_fresh_slot[3:0] - calibration_seen_prev;
-  assign \$126  = ~ \$125 [5];
-  assign \$128  = a2_in & { \$127 , \$124  };
-  assign \$129  = \$121  ? \$128  : 2'h0;
-  assign \$130  = a2_ok & a2_from_fresh;
-  assign \$131  = a2_fresh_slot - samples_seen_prev;
-  assign \$132  = ~ \$131 [11];
-  assign \$134  = a2_fresh_slot[3:0] - calibration_seen_prev;
-  assign \$135  = ~ \$134 [5];
-  assign \$137  = ~ { \$136 , \$133  };
-  assign \$138  = a2_in & \$137 ;
-  assign \$139  = \$130  ? \$138  : 2'h0;
-  assign \$140  = ~ a2_ok;
-  assign \$141  = a2_ok & a2_from_fresh;
-  assign \$142  = \$141  ? a2_in : 2'h0;
-  assign \$143  = a2_ok & a2_from_fresh;
-  assign \$145  = a3_ok ? { \$588 , \$584 , \$580 , \$576 , \$572 , \$568 , \$564 , \$557 , \$550 , \$543  } : 10'h000;
-  assign \$146  = a4_ok ? grant_addr : 32'd0;
-  assign \$147  = a3_valid & a3_fwd_ok;
-  assign \$148  = { \$147 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$149  = ~ \$148 ;
-  assign \$150  = \$149  + 1'h1;
-  assign \$152  = a3_valid & \$151 ;
-  assign \$153  = { \$152 , a3_pool, samples_queue_r0_b0[9:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$725  = samples_grant_wen;
-    if (aclk_rst) begin
-      \$725  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$726  = samples_grant_w_addr;
-    if (samples_grant_wen) begin
-      \$726  = { \$588 , \$584 , \$580 , \$576 , \$572 , \$568 , \$564 , \$557 , \$550 , \$543  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$727  = samples_grant_w_data;
-    if (samples_grant_wen) begin
-      \$727  = samples_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$728  = samples_queue_wen;
-    if (aclk_rst) begin
-      \$728  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$729  = samples_queue_w_addr;
-    if (samples_queue_wen) begin
-      \$729  = samples_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$730  = samples_queue_w_data;
-    if (samples_queue_wen) begin
-      \$730  = samples_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$731  = calibration_grant_wen;
-    if (aclk_rst) begin
-      \$731  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$732  = calibration_grant_w_addr;
-    if (calibration_grant_wen) begin
-      \$732  = { \$564 , \$557 , \$550 , \$543  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$733  = calibration_grant_w_data;
-    if (calibration_grant_wen) begin
-      \$733  = calibration_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$734  = calibration_queue_wen;
-    if (aclk_rst) begin
-      \$734  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$735  = calibration_queue_w_addr;
-    if (calibration_queue_wen) begin
-      \$735  = calibration_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$736  = calibration_queue_w_data;
-    if (calibration_queue_wen) begin
-      \$736  = calibration_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$737  = view_ar_pool;
-    if (aclk_rst) begin
-      \$737  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$738  = view_ar_pool0;
-    if (aclk_rst) begin
-      \$738  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$739  = view_ar_never0;
-    if (aclk_rst) begin
-      \$739  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$740  = samples_fresh;
-    if (aclk_rst) begin
-      \$740  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$741  = samples_fresh_view1;
-    if (aclk_rst) begin
-      \$741  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$742  = samples_fresh_view1_view2;
-    if (aclk_rst) begin
-      \$742  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$743  = samples_fresh_view1_view2_view3;
-    if (aclk_rst) begin
-      \$743  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$744 [0] = \$2 ;
-    \$744 [1] = \$4 ;
-    if (aclk_rst) begin
-      \$744  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$745  = calibration_fresh;
-    if (aclk_rst) begin
-      \$745  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$746  = calibration_fresh_view1;
-    if (aclk_rst) begin
-      \$746  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$747  = calibration_fresh_view1_view2;
-    if (aclk_rst) begin
-      \$747  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$748  = calibration_fresh_view1_view2_view3;
-    if (aclk_rst) begin
-      \$748  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$749  = \$13 ;
-    if (aclk_rst) begin
-      \$749  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$750  = { \$25 , \$22 , \$19 , \$16  };
-    if (aclk_rst) begin
-      \$750  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$751  = view_aw_pool;
-    if (aclk_rst) begin
-      \$751  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$752  = view_aw_pool0;
-    if (aclk_rst) begin
-      \$752  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$753  = view_aw_never0;
-    if (aclk_rst) begin
-      \$753  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$754 [0] = \$27 ;
-    \$754 [1] = \$29 ;
-    if (aclk_rst) begin
-      \$754  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$755  = \$38 ;
-    if (aclk_rst) begin
-      \$755  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$756  = { \$50 , \$47 , \$44 , \$41  };
-    if (aclk_rst) begin
-      \$756  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$757  = alloc_valid;
-    if (aclk_rst) begin
-      \$757  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$758  = a0_valid;
-    if (aclk_rst) begin
-      \$758  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$759  = { \$67 , \$64  };
-    if (aclk_rst) begin
-      \$759  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$760  = flush_valid;
-    if (aclk_rst) begin
-      \$760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$761  = { 1'h0, \$70  };
-    if (aclk_rst) begin
-      \$761  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$762  = x0_valid;
-    if (aclk_rst) begin
-      \$762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$763  = x0_select;
-    if (aclk_rst) begin
-      \$763  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$764  = x1_valid;
-    if (aclk_rst) begin
-      \$764  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$765  = a1_valid;
-    if (aclk_rst) begin
-      \$765  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$766  = samples_seen;
-    if (\$78 ) begin
-      \$766  = \$79 ;
-    end
-    if (aclk_rst) begin
-      \$766  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$767  = samples_seen;
-    if (aclk_rst) begin
-      \$767  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$768  = samples_fresh;
-    if (samples_take_fresh) begin
-      \$768  = \$80 ;
-    end else if (x1_select[0]) begin
-      \$768  = 11'h000;
-    end
-    if (aclk_rst) begin
-      \$768  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$769  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$769  = \$81 ;
-    end else if (x1_select[0]) begin
-      \$769  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$769  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$770  = samples_head;
-    if (samples_pop) begin
-      \$770  = \$84 [9:0];
-    end
-    if (x1_select[0]) begin
-      \$770  = samples_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$770  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$771  = calibration_seen;
-    if (\$87 ) begin
-      \$771  = \$88 ;
-    end
-    if (aclk_rst) begin
-      \$771  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$772  = calibration_seen;
-    if (aclk_rst) begin
-      \$772  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$773  = calibration_fresh;
-    if (calibration_take_fresh) begin
-      \$773  = \$89 ;
-    end else if (x1_select[1]) begin
-      \$773  = 5'h00;
-    end
-    if (aclk_rst) begin
-      \$773  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$774  = calibration_has_fresh;
-    if (calibration_take_fresh) begin
-      \$774  = \$90 ;
-    end else if (x1_select[1]) begin
-      \$774  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$774  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$775  = calibration_head;
-    if (calibration_pop) begin
-      \$775  = \$93 [3:0];
-    end
-    if (x1_select[1]) begin
-      \$775  = calibration_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$775  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$776  = 1'h0;
-    if (aclk_rst) begin
-      \$776  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$777  = a2_valid;
-    if (aclk_rst) begin
-      \$777  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$778  = a2_ring;
-    if (aclk_rst) begin
-      \$778  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$779  = a3_valid;
-    if (aclk_rst) begin
-      \$779  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$780  = a4_valid;
-    if (aclk_rst) begin
-      \$780  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$781  = free_valid;
-    if (aclk_rst) begin
-      \$781  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$782  = f0_valid;
-    if (aclk_rst) begin
-      \$782  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$783  = \$193 ;
-    if (aclk_rst) begin
-      \$783  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$784  = \$194 ;
-    if (aclk_rst) begin
-      \$784  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$785  = \$195 ;
-    if (aclk_rst) begin
-      \$785  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$786  = \$196 ;
-    if (aclk_rst) begin
-      \$786  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$787  = \$197 ;
-    if (aclk_rst) begin
-      \$787  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$788  = \$198 ;
-    if (aclk_rst) begin
-      \$788  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$789  = \$199 ;
-    if (aclk_rst) begin
-      \$789  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$790  = \$200 ;
-    if (aclk_rst) begin
-      \$790  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$791  = \$201 ;
-    if (aclk_rst) begin
-      \$791  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$792  = \$202 ;
-    if (aclk_rst) begin
-      \$792  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$793  = \$203 ;
-    if (aclk_rst) begin
-      \$793  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$794  = \$204 ;
-    if (aclk_rst) begin
-      \$794  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$795  = \$205 ;
-    if (aclk_rst) begin
-      \$795  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$796  = \$206 ;
-    if (aclk_rst) begin
-      \$796  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$797  = \$207 ;
+    \$797  = samples_grant_wen;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$798  = \$208 ;
-    if (aclk_rst) begin
-      \$798  = 1'h0;
+    \$798  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$798  = { \$588 , \$584 , \$580 , \$576 , \$572 , \$568 , \$564 , \$557 , \$550 , \$543  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$799  = \$209 ;
-    if (aclk_rst) begin
-      \$799  = 1'h0;
+    \$799  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$799  = samples_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$800  = \$210 ;
+    \$800  = samples_queue_wen;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$801  = \$211 ;
-    if (aclk_rst) begin
-      \$801  = 1'h0;
+    \$801  = samples_queue_w_addr;
+    if (samples_queue_wen) begin
+      \$801  = samples_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$802  = \$212 ;
-    if (aclk_rst) begin
-      \$802  = 1'h0;
+    \$802  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$802  = samples_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$803  = \$213 ;
+    \$803  = calibration_grant_wen;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$804  = \$214 ;
-    if (aclk_rst) begin
-      \$804  = 1'h0;
+    \$804  = calibration_grant_w_addr;
+    if (calibration_grant_wen) begin
+      \$804  = { \$564 , \$557 , \$550 , \$543  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$807  = f1_valid;
-    if (aclk_rst) begin
-      \$807  = 1'h0;
+    \$805  = calibration_grant_w_data;
+    if (calibration_grant_wen) begin
+      \$805  = calibration_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$808  = f2_valid;
+    \$806  = calibration_queue_wen;
     if (aclk_rst) begin
-      \$808  = 1'h0;
+      \$806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$809  = \$signal$267 ;
-    if (aclk_rst) begin
-      \$809  = 1'h0;
+    \$807  = calibration_queue_w_addr;
+    if (calibration_queue_wen) begin
+      \$807  = calibration_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$810  = \$307 ;
-    if (aclk_rst) begin
-      \$810  = 1'h0;
+    \$808  = calibration_queue_w_data;
+    if (calibration_queue_wen) begin
+      \$808  = calibration_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$811  = f3_valid;
+    \$809  = view_ar_pool;
     if (aclk_rst) begin
-      \$811  = 1'h0;
+      \$809  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$812  = f3_go;
+    \$810  = view_ar_pool0;
     if (aclk_rst) begin
-      \$812  = 1'h0;
+      \$810  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$813  = \$357 ;
+    \$811  = view_ar_never0;
     if (aclk_rst) begin
-      \$813  = 1'h0;
+      \$811  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$814  = \$367 ;
+    \$812  = samples_fresh;
     if (aclk_rst) begin
-      \$814  = 1'h0;
+      \$812  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$815  = \$372 ;
+    \$813  = samples_fresh_view1;
     if (aclk_rst) begin
-      \$815  = 2'h0;
+      \$813  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$816  = \$393 ;
+    \$814  = samples_fresh_view1_view2;
+    if (aclk_rst) begin
+      \$814  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$815  = samples_fresh_view1_view2_view3;
+    if (aclk_rst) begin
+      \$815  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$816 [0] = \$2 ;
+    \$816 [1] = \$4 ;
     if (aclk_rst) begin
       \$816  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$817  = \$397 ;
+    \$817  = calibration_fresh;
     if (aclk_rst) begin
-      \$817  = 1'h0;
+      \$817  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$818  = \$411 ;
+    \$818  = calibration_fresh_view1;
     if (aclk_rst) begin
-      \$818  = 1'h0;
+      \$818  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$819  = samples_queue_waddr;
-    if (\$419 ) begin
-      \$819  = \$422 [9:0];
-    end
+    \$819  = calibration_fresh_view1_view2;
     if (aclk_rst) begin
-      \$819  = 10'h000;
+      \$819  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$820  = samples_push;
-    if (x1_select[0]) begin
-      \$820  = 1'h0;
-    end
+    \$820  = calibration_fresh_view1_view2_view3;
     if (aclk_rst) begin
-      \$820  = 1'h0;
+      \$820  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$821  = samples_pop;
-    if (x1_select[0]) begin
-      \$821  = 1'h0;
-    end
+    \$821  = \$13 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$822  = \$426 [10:0];
-    if (x1_select[0]) begin
-      \$822  = 11'h000;
-    end
+    \$822  = { \$25 , \$22 , \$19 , \$16  };
     if (aclk_rst) begin
-      \$822  = 11'h000;
+      \$822  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$823  = samples_at;
-    if (\$429 ) begin
-      \$823 [0] = samples_at[0];
-      \$823 [1] = samples_at[1];
-      \$823 [2] = samples_at[2];
-    end
-    if (\$435 ) begin
-      \$823 [0] = samples_at[1];
-      \$823 [1] = samples_at[2];
-      \$823 [2] = \$436 ;
-    end
-    if (\$442 ) begin
-      \$823 [0] = 1'h0;
-      \$823 [1] = samples_at[0];
-      \$823 [2] = samples_at[1];
-    end
-    if (\$448 ) begin
-      \$823 [0] = samples_at[0];
-      \$823 [1] = samples_at[1];
-      \$823 [2] = samples_at[2];
-    end
-    if (x1_select[0]) begin
-      \$823  = 3'h1;
-    end
+    \$823  = view_aw_pool;
     if (aclk_rst) begin
-      \$823  = 3'h1;
+      \$823  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$824  = samples_nonempty;
-    if (\$429 ) begin
-      \$824  = \$432 ;
-    end
-    if (\$435 ) begin
-      \$824  = \$439 ;
-    end
-    if (\$442 ) begin
-      \$824  = \$445 ;
-    end
-    if (\$448 ) begin
-      \$824  = \$451 ;
-    end
-    if (x1_select[0]) begin
-      \$824  = 1'h0;
-    end
+    \$824  = view_aw_pool0;
     if (aclk_rst) begin
-      \$824  = 1'h0;
+      \$824  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$825  = \$459 ;
+    \$825  = view_aw_never0;
     if (aclk_rst) begin
-      \$825  = 1'h0;
+      \$825  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$826  = calibration_queue_waddr;
-    if (\$467 ) begin
-      \$826  = \$470 [3:0];
-    end
+    \$826 [0] = \$27 ;
+    \$826 [1] = \$29 ;
     if (aclk_rst) begin
-      \$826  = 4'h0;
+      \$826  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$827  = calibration_push;
-    if (x1_select[1]) begin
-      \$827  = 1'h0;
-    end
+    \$827  = \$38 ;
     if (aclk_rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$828  = calibration_pop;
-    if (x1_select[1]) begin
-      \$828  = 1'h0;
-    end
+    \$828  = { \$50 , \$47 , \$44 , \$41  };
     if (aclk_rst) begin
-      \$828  = 1'h0;
+      \$828  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$829  = \$474 [4:0];
-    if (x1_select[1]) begin
-      \$829  = 5'h00;
-    end
+    \$829  = alloc_valid;
     if (aclk_rst) begin
-      \$829  = 5'h00;
+      \$829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$830  = calibration_at;
-    if (\$477 ) begin
-      \$830 [0] = calibration_at[0];
-      \$830 [1] = calibration_at[1];
-      \$830 [2] = calibration_at[2];
-    end
-    if (\$483 ) begin
-      \$830 [0] = calibration_at[1];
-      \$830 [1] = calibration_at[2];
-      \$830 [2] = \$484 ;
-    end
-    if (\$490 ) begin
-      \$830 [0] = 1'h0;
-      \$830 [1] = calibration_at[0];
-      \$830 [2] = calibration_at[1];
-    end
-    if (\$496 ) begin
-      \$830 [0] = calibration_at[0];
-      \$830 [1] = calibration_at[1];
-      \$830 [2] = calibration_at[2];
-    end
-    if (x1_select[1]) begin
-      \$830  = 3'h1;
-    end
+    \$830  = a0_valid;
     if (aclk_rst) begin
-      \$830  = 3'h1;
+      \$830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$831  = calibration_nonempty;
-    if (\$477 ) begin
-      \$831  = \$480 ;
-    end
-    if (\$483 ) begin
-      \$831  = \$487 ;
-    end
-    if (\$490 ) begin
-      \$831  = \$493 ;
-    end
-    if (\$496 ) begin
-      \$831  = \$499 ;
-    end
-    if (x1_select[1]) begin
-      \$831  = 1'h0;
-    end
+    \$831  = { \$67 , \$64  };
     if (aclk_rst) begin
-      \$831  = 1'h0;
+      \$831  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$832  = f4_valid;
+    \$832  = flush_valid;
     if (aclk_rst) begin
       \$832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$833  = \release ;
+    \$833  = { 1'h0, \$70  };
     if (aclk_rst) begin
-      \$833  = 1'h0;
+      \$833  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$834  = a5_valid;
+    \$834  = x0_valid;
     if (aclk_rst) begin
       \$834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$835  = f5_valid;
+    \$835  = x0_select;
     if (aclk_rst) begin
-      \$835  = 1'h0;
+      \$835  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$836  = x2_valid;
+    \$836  = x1_valid;
     if (aclk_rst) begin
       \$836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$837  = x3_valid;
+    \$837  = a1_valid;
     if (aclk_rst) begin
       \$837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$838  = x4_valid;
+    \$838  = samples_seen;
+    if (\$78 ) begin
+      \$838  = \$79 ;
+    end
     if (aclk_rst) begin
-      \$838  = 1'h0;
+      \$838  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$839  = x5_valid;
+    \$839  = samples_seen;
     if (aclk_rst) begin
-      \$839  = 1'h0;
+      \$839  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$840  = \$516 ;
+    \$840  = samples_fresh;
+    if (samples_take_fresh) begin
+      \$840  = \$80 ;
+    end else if (x1_select[0]) begin
+      \$840  = 11'h000;
+    end
     if (aclk_rst) begin
-      \$840  = 1'h0;
+      \$840  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$841  = \$517 ;
+    \$841  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$841  = \$81 ;
+    end else if (x1_select[0]) begin
+      \$841  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$841  = 1'h0;
+      \$841  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$842  = \$518 ;
+    \$842  = samples_head;
+    if (samples_pop) begin
+      \$842  = \$84 [9:0];
+    end
+    if (x1_select[0]) begin
+      \$842  = samples_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$842  = 1'h0;
+      \$842  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$843  = \$519 ;
+    \$843  = calibration_seen;
+    if (\$87 ) begin
+      \$843  = \$88 ;
+    end
     if (aclk_rst) begin
-      \$843  = 1'h0;
+      \$843  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$844  = \$520 ;
+    \$844  = calibration_seen;
     if (aclk_rst) begin
-      \$844  = 1'h0;
+      \$844  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$845  = \$521 ;
+    \$845  = calibration_fresh;
+    if (calibration_take_fresh) begin
+      \$845  = \$89 ;
+    end else if (x1_select[1]) begin
+      \$845  = 5'h00;
+    end
     if (aclk_rst) begin
-      \$845  = 1'h0;
+      \$845  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
-    \$846  = \$522 ;
+    \$846  = calibration_has_fresh;
+    if (calibration_take_fresh) begin
+      \$846  = \$90 ;
+    end else if (x1_select[1]) begin
+      \$846  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$846  = 1'h0;
+      \$846  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$847  = calibration_head;
+    if (calibration_pop) begin
+      \$847  = \$93 [3:0];
+    end
+    if (x1_select[1]) begin
+      \$847  = calibration_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$847  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$848  = 1'h0;
+    if (aclk_rst) begin
+      \$848  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$849  = a2_valid;
+    if (aclk_rst) begin
+      \$849  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$850  = a2_ring;
+    if (aclk_rst) begin
+      \$850  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$851  = a3_valid;
+    if (aclk_rst) begin
+      \$851  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$852  = a4_valid;
+    if (aclk_rst) begin
+      \$852  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$853  = free_valid;
+    if (aclk_rst) begin
+      \$853  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$854  = f0_valid;
+    if (aclk_rst) begin
+      \$854  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$855  = \$193 ;
+    if (aclk_rst) begin
+      \$855  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$856  = \$194 ;
+    if (aclk_rst) begin
+      \$856  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$857  = \$195 ;
+    if (aclk_rst) begin
+      \$857  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$858  = \$196 ;
+    if (aclk_rst) begin
+      \$858  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$859  = \$197 ;
+    if (aclk_rst) begin
+      \$859  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$860  = \$198 ;
+    if (aclk_rst) begin
+      \$860  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$861  = \$199 ;
+    if (aclk_rst) begin
+      \$861  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$862  = \$200 ;
+    if (aclk_rst) begin
+      \$862  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$863  = \$201 ;
+    if (aclk_rst) begin
+      \$863  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$864  = \$202 ;
+    if (aclk_rst) begin
+      \$864  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$865  = \$203 ;
+    if (aclk_rst) begin
+      \$865  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$866  = \$204 ;
+    if (aclk_rst) begin
+      \$866  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$867  = \$205 ;
+    if (aclk_rst) begin
+      \$867  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$868  = \$206 ;
+    if (aclk_rst) begin
+      \$868  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$869  = \$207 ;
+    if (aclk_rst) begin
+      \$869  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$870  = \$208 ;
+    if (aclk_rst) begin
+      \$870  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$871  = \$209 ;
+    if (aclk_rst) begin
+      \$871  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$872  = \$210 ;
+    if (aclk_rst) begin
+      \$872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$873  = \$211 ;
+    if (aclk_rst) begin
+      \$873  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$874  = \$212 ;
+    if (aclk_rst) begin
+      \$874  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$875  = \$213 ;
+    if (aclk_rst) begin
+      \$875  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$876  = \$214 ;
+    if (aclk_rst) begin
+      \$876  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$879  = f1_valid;
+    if (aclk_rst) begin
+      \$879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$880  = f2_valid;
+    if (aclk_rst) begin
+      \$880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$881  = \$signal$267 ;
+    if (aclk_rst) begin
+      \$881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$882  = \$307 ;
+    if (aclk_rst) begin
+      \$882  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$883  = f3_valid;
+    if (aclk_rst) begin
+      \$883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$884  = f3_go;
+    if (aclk_rst) begin
+      \$884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$885  = \$357 ;
+    if (aclk_rst) begin
+      \$885  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$886  = \$367 ;
+    if (aclk_rst) begin
+      \$886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$887  = \$372 ;
+    if (aclk_rst) begin
+      \$887  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$888  = \$393 ;
+    if (aclk_rst) begin
+      \$888  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$889  = \$397 ;
+    if (aclk_rst) begin
+      \$889  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$890  = \$411 ;
+    if (aclk_rst) begin
+      \$890  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$891  = samples_queue_waddr;
+    if (\$419 ) begin
+      \$891  = \$422 [9:0];
+    end
+    if (aclk_rst) begin
+      \$891  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$892  = samples_push;
+    if (x1_select[0]) begin
+      \$892  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$892  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$893  = samples_pop;
+    if (x1_select[0]) begin
+      \$893  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$893  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$894  = \$426 [10:0];
+    if (x1_select[0]) begin
+      \$894  = 11'h000;
+    end
+    if (aclk_rst) begin
+      \$894  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$895  = samples_at;
+    if (\$429 ) begin
+      \$895 [0] = samples_at[0];
+      \$895 [1] = samples_at[1];
+      \$895 [2] = samples_at[2];
+    end
+    if (\$435 ) begin
+      \$895 [0] = samples_at[1];
+      \$895 [1] = samples_at[2];
+      \$895 [2] = \$436 ;
+    end
+    if (\$442 ) begin
+      \$895 [0] = 1'h0;
+      \$895 [1] = samples_at[0];
+      \$895 [2] = samples_at[1];
+    end
+    if (\$448 ) begin
+      \$895 [0] = samples_at[0];
+      \$895 [1] = samples_at[1];
+      \$895 [2] = samples_at[2];
+    end
+    if (x1_select[0]) begin
+      \$895  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$895  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$896  = samples_nonempty;
+    if (\$429 ) begin
+      \$896  = \$432 ;
+    end
+    if (\$435 ) begin
+      \$896  = \$439 ;
+    end
+    if (\$442 ) begin
+      \$896  = \$445 ;
+    end
+    if (\$448 ) begin
+      \$896  = \$451 ;
+    end
+    if (x1_select[0]) begin
+      \$896  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$896  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$897  = \$459 ;
+    if (aclk_rst) begin
+      \$897  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$898  = calibration_queue_waddr;
+    if (\$467 ) begin
+      \$898  = \$470 [3:0];
+    end
+    if (aclk_rst) begin
+      \$898  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$899  = calibration_push;
+    if (x1_select[1]) begin
+      \$899  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$899  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$900  = calibration_pop;
+    if (x1_select[1]) begin
+      \$900  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$900  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$901  = \$474 [4:0];
+    if (x1_select[1]) begin
+      \$901  = 5'h00;
+    end
+    if (aclk_rst) begin
+      \$901  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$902  = calibration_at;
+    if (\$477 ) begin
+      \$902 [0] = calibration_at[0];
+      \$902 [1] = calibration_at[1];
+      \$902 [2] = calibration_at[2];
+    end
+    if (\$483 ) begin
+      \$902 [0] = calibration_at[1];
+      \$902 [1] = calibration_at[2];
+      \$902 [2] = \$484 ;
+    end
+    if (\$490 ) begin
+      \$902 [0] = 1'h0;
+      \$902 [1] = calibration_at[0];
+      \$902 [2] = calibration_at[1];
+    end
+    if (\$496 ) begin
+      \$902 [0] = calibration_at[0];
+      \$902 [1] = calibration_at[1];
+      \$902 [2] = calibration_at[2];
+    end
+    if (x1_select[1]) begin
+      \$902  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$902  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$903  = calibration_nonempty;
+    if (\$477 ) begin
+      \$903  = \$480 ;
+    end
+    if (\$483 ) begin
+      \$903  = \$487 ;
+    end
+    if (\$490 ) begin
+      \$903  = \$493 ;
+    end
+    if (\$496 ) begin
+      \$903  = \$499 ;
+    end
+    if (x1_select[1]) begin
+      \$903  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$903  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$904  = f4_valid;
+    if (aclk_rst) begin
+      \$904  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$905  = \release ;
+    if (aclk_rst) begin
+      \$905  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$906  = a5_valid;
+    if (aclk_rst) begin
+      \$906  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$907  = f5_valid;
+    if (aclk_rst) begin
+      \$907  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$908  = x2_valid;
+    if (aclk_rst) begin
+      \$908  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$909  = x3_valid;
+    if (aclk_rst) begin
+      \$909  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$910  = x4_valid;
+    if (aclk_rst) begin
+      \$910  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$911  = x5_valid;
+    if (aclk_rst) begin
+      \$911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$912  = \$516 ;
+    if (aclk_rst) begin
+      \$912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$913  = \$517 ;
+    if (aclk_rst) begin
+      \$913  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$914  = \$518 ;
+    if (aclk_rst) begin
+      \$914  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$915  = \$519 ;
+    if (aclk_rst) begin
+      \$915  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$916  = \$520 ;
+    if (aclk_rst) begin
+      \$916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$917  = \$521 ;
+    if (aclk_rst) begin
+      \$917  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$125 ) begin end
+    \$918  = \$522 ;
+    if (aclk_rst) begin
+      \$918  = 1'h0;
     end
   end
   always @* begin
@@ -7576,9 +7719,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
     (* full_case = 32'd1 *)
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$649  };
+          grant_addr = { 1'h0, \$721  };
       1'h1:
-          grant_addr = { 1'h0, \$651  };
+          grant_addr = { 1'h0, \$723  };
     endcase
   end
   assign samples_grant_waddr = { \$588 , \$584 , \$580 , \$576 , \$572 , \$568 , \$564 , \$557 , \$550 , \$543  };
@@ -7591,7 +7734,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \samples_grant_data$92  = samples_grant_r3_b0;
   assign \calibration_parity_data$93  = calibration_parity_r3_b0;
   assign \calibration_grant_data$94  = calibration_grant_r3_b0;
-  assign flush_reg_select = \port$28375$39 [3:2];
+  assign flush_reg_select = \port$28446$39 [3:2];
   assign samples_fresh_slot = \$525 [9:0];
   assign samples_tail = samples_queue_waddr;
   assign calibration_fresh_slot = \$531 [3:0];
@@ -7599,12 +7742,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign samples_flushing = x1_select[0];
   assign calibration_flushing = x1_select[1];
   assign \$signal  = { \$588 , \$584 , \$580 , \$576 , \$572 , \$568 , \$564 , \$557 , \$550 , \$543  };
+  assign next_tag = { \$715 [8], \$685 [8], \$655 [8], \$625 [8] };
   assign fetched_snap = \$595 [4];
-  assign free_reg_hit = \port$28375$39 [1:0];
-  assign \$signal$279  = \$656 [12];
-  assign hit_a3 = \$660 [12];
-  assign \$signal$298  = \$664 [12];
-  assign f3_by_mem_base = \$672 [1:0];
+  assign free_reg_hit = \port$28446$39 [1:0];
+  assign \$signal$279  = \$728 [12];
+  assign hit_a3 = \$732 [12];
+  assign \$signal$298  = \$736 [12];
+  assign f3_by_mem_base = \$744 [1:0];
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
   assign w__data = { \$523 [3:0], samples_grant_w_data[0] };
@@ -7755,20 +7899,20 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \calibration_queue_data.slot  = calibration_queue_r0_b0[3:0];
   assign \calibration_queue_data.snap  = calibration_queue_r0_b0[4];
   assign \calibration_queue_data.next  = calibration_queue_r0_b0[8:5];
-  assign calibration_queue_wdata[8:5] = \$719 ;
-  assign calibration_queue_wdata[4] = \$711 ;
+  assign calibration_queue_wdata[8:5] = \$791 ;
+  assign calibration_queue_wdata[4] = \$783 ;
   assign calibration_queue_wdata[3:0] = f4_slot[3:0];
-  assign samples_queue_wdata[14:11] = \$701 ;
-  assign samples_queue_wdata[10] = \$693 ;
+  assign samples_queue_wdata[14:11] = \$773 ;
+  assign samples_queue_wdata[10] = \$765 ;
   assign samples_queue_wdata[9:0] = f4_slot;
-  assign calibration_grant_wdata[4:1] = next_tag;
+  assign calibration_grant_wdata[4:1] = { \$715 [8], \$685 [8], \$655 [8], \$625 [8] };
   assign calibration_grant_wdata[0] = \$595 [4];
-  assign samples_grant_wdata[4:1] = next_tag;
+  assign samples_grant_wdata[4:1] = { \$715 [8], \$685 [8], \$655 [8], \$625 [8] };
   assign samples_grant_wdata[0] = \$595 [4];
-  assign \$806 [1] = \$217 ;
-  assign \$806 [0] = \$215 ;
-  assign \$805 [1] = f0_hit[1];
-  assign \$805 [0] = f0_hit[0];
+  assign \$878 [1] = \$217 ;
+  assign \$878 [0] = \$215 ;
+  assign \$877 [1] = f0_hit[1];
+  assign \$877 [0] = f0_hit[0];
   assign \$53  = \$51 [12];
   assign \$57  = \$55 [12];
   assign \$61  = a0_pool;
@@ -7829,42 +7973,42 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$522  = x6_valid;
   assign \$591  = a3_sel_head[0];
   assign \$593  = a3_sel_head[1];
-  assign \$599  = a3_sel_new[0];
-  assign \$600  = a3_sel_new[1];
-  assign \$601  = a3_sel_last[0];
-  assign \$603  = a3_sel_last[1];
-  assign \$605  = a3_sel_head[0];
-  assign \$607  = a3_sel_head[1];
-  assign \$610  = 1'h0;
-  assign \$611  = 1'h0;
-  assign \$612  = a3_sel_last[0];
-  assign \$614  = a3_sel_last[1];
-  assign \$616  = a3_sel_head[0];
-  assign \$618  = a3_sel_head[1];
-  assign \$621  = 1'h0;
-  assign \$622  = 1'h0;
-  assign \$623  = a3_sel_last[0];
-  assign \$625  = a3_sel_last[1];
-  assign \$627  = a3_sel_head[0];
-  assign \$629  = a3_sel_head[1];
-  assign \$632  = 1'h0;
+  assign \$599  = \$598 ;
+  assign \$603  = \$602 ;
+  assign \$604  = a3_sel_last[0];
+  assign \$609  = a3_sel_last[1];
+  assign \$614  = a3_sel_head[0];
+  assign \$616  = a3_sel_head[1];
+  assign \$629  = 1'h0;
   assign \$633  = 1'h0;
   assign \$634  = a3_sel_last[0];
-  assign \$636  = a3_sel_last[1];
-  assign \$638  = a3_sel_head[0];
-  assign \$640  = a3_sel_head[1];
-  assign \$647  = a3_pool;
-  assign \$648  = { 7'h00, a4_slot, 8'h00 };
-  assign \$649 [29:0] = { 5'h00, \$648  };
-  assign \$649 [30] = 1'h1;
-  assign \$650  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$651 [29:21], \$651 [19:0] } = { 10'h000, \$650  };
-  assign { \$651 [30], \$651 [20] } = 2'h3;
+  assign \$639  = a3_sel_last[1];
+  assign \$644  = a3_sel_head[0];
+  assign \$646  = a3_sel_head[1];
+  assign \$659  = 1'h0;
+  assign \$663  = 1'h0;
+  assign \$664  = a3_sel_last[0];
+  assign \$669  = a3_sel_last[1];
+  assign \$674  = a3_sel_head[0];
+  assign \$676  = a3_sel_head[1];
+  assign \$689  = 1'h0;
+  assign \$693  = 1'h0;
+  assign \$694  = a3_sel_last[0];
+  assign \$699  = a3_sel_last[1];
+  assign \$704  = a3_sel_head[0];
+  assign \$706  = a3_sel_head[1];
+  assign \$719  = a3_pool;
+  assign \$720  = { 7'h00, a4_slot, 8'h00 };
+  assign \$721 [29:0] = { 5'h00, \$720  };
+  assign \$721 [30] = 1'h1;
+  assign \$722  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$723 [29:21], \$723 [19:0] } = { 10'h000, \$722  };
+  assign { \$723 [30], \$723 [20] } = 2'h3;
 endmodule
 
 module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \burst$25 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
 , s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
-, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31178$1 , \port$31230$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
+, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31249$1 , \port$31301$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
 , aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$126  = 0;
   wire \$1 ;
@@ -8642,10 +8786,10 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire [9:0] \out_slot$31 ;
   wire out_valid;
   wire \out_valid$211 ;
-  output [60:0] \port$31178$1 ;
-  wire [60:0] \port$31178$1 ;
-  output [60:0] \port$31230$1 ;
-  wire [60:0] \port$31230$1 ;
+  output [60:0] \port$31249$1 ;
+  wire [60:0] \port$31249$1 ;
+  output [60:0] \port$31301$1 ;
+  wire [60:0] \port$31301$1 ;
   reg r_refusal_busy = 1'h0;
   wire [70:0] r_skid_in_data;
   wire r_skid_in_valid;
@@ -10922,14 +11066,14 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign b_skid_out_valid = s_axi_bvalid;
   assign s_axi_bid = b_skid_out_data[3:0];
   assign s_axi_bresp = b_skid_out_data[5:4];
-  assign \port$31178$1  = ar_queue_data0[61:1];
-  assign \port$31230$1  = aw_queue_data0[61:1];
-  assign \$279  = \$278 ;
+  assign \port$31249$1  = ar_queue_data0[61:1];
+  assign \port$31301$1  = aw_queue_data0[61:1];
   assign \$73  = ar_queue_push;
   assign \$156  = { ar_v1_carried[60:0], \$1  };
   assign \$160  = \$159 ;
   assign \$192  = aw_queue_push;
   assign \$275  = { aw_v1_carried[60:0], \$6  };
+  assign \$279  = \$278 ;
   assign \$343  = aw_queue_push;
   assign \$426  = w_verdicts_w_data;
   assign \$430  = \$429 ;
@@ -12779,9 +12923,9 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
   assign \$220  = \$218 ;
 endmodule
 
-module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28096$0 , \port$28097$0 , \port$28098$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$28375$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30237$0 , \port$30237$48 , rsp_freed_valid, \port$30240$0 , rsp_flushed_valid, \port$30252$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30280$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$30365$0 , bus__w_beat_from_queue
-, e1_exhausted, e1_access, \port$30894$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31127$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
+module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28167$0 , \port$28168$0 , \port$28169$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$28446$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30308$0 , \port$30308$48 , rsp_freed_valid, \port$30311$0 , rsp_flushed_valid, \port$30323$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30351$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$30436$0 , bus__w_beat_from_queue
+, e1_exhausted, e1_access, \port$30965$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31198$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
 , guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$129  = 0;
   wire [32:0] \$1 ;
@@ -40136,32 +40280,32 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$28096$0 ;
-  wire \port$28096$0 ;
-  output \port$28097$0 ;
-  wire \port$28097$0 ;
-  output \port$28098$0 ;
-  wire \port$28098$0 ;
-  output [41:0] \port$28375$1 ;
-  wire [41:0] \port$28375$1 ;
-  input [15:0] \port$30237$0 ;
-  wire [15:0] \port$30237$0 ;
-  input [13:0] \port$30237$48 ;
-  wire [13:0] \port$30237$48 ;
-  input [16:0] \port$30240$0 ;
-  wire [16:0] \port$30240$0 ;
-  input [15:0] \port$30252$0 ;
-  wire [15:0] \port$30252$0 ;
-  input [36:0] \port$30280$0 ;
-  wire [36:0] \port$30280$0 ;
-  input [35:0] \port$30365$0 ;
-  wire [35:0] \port$30365$0 ;
+  output \port$28167$0 ;
+  wire \port$28167$0 ;
+  output \port$28168$0 ;
+  wire \port$28168$0 ;
+  output \port$28169$0 ;
+  wire \port$28169$0 ;
+  output [41:0] \port$28446$1 ;
+  wire [41:0] \port$28446$1 ;
+  input [15:0] \port$30308$0 ;
+  wire [15:0] \port$30308$0 ;
+  input [13:0] \port$30308$48 ;
+  wire [13:0] \port$30308$48 ;
+  input [16:0] \port$30311$0 ;
+  wire [16:0] \port$30311$0 ;
+  input [15:0] \port$30323$0 ;
+  wire [15:0] \port$30323$0 ;
+  input [36:0] \port$30351$0 ;
+  wire [36:0] \port$30351$0 ;
+  input [35:0] \port$30436$0 ;
+  wire [35:0] \port$30436$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$30894$0 ;
-  wire [5:0] \port$30894$0 ;
+  output [5:0] \port$30965$0 ;
+  wire [5:0] \port$30965$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31127$0 ;
-  wire [5:0] \port$31127$0 ;
+  output [5:0] \port$31198$0 ;
+  wire [5:0] \port$31198$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -40687,20 +40831,20 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$448  = log_bank7_3[log_bank7_3_rrow];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$30240$0 [16] ? { 7'h00, \port$30240$0 [15] } : 8'hff;
+  assign \$2  = \port$30311$0 [16] ? { 7'h00, \port$30311$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$30252$0 [14:5], 47'h000000000000, \port$30252$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30252$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30237$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30237$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30237$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$30240$0 [14:5], \port$30280$0 [32:1], 4'h0, \port$30280$0 [36:33], \$2 , 1'h0, \port$30280$0 [0], 3'h1, \port$30240$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$30323$0 [14:5], 47'h000000000000, \port$30323$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30323$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30308$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30308$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30308$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$30311$0 [14:5], \port$30351$0 [32:1], 4'h0, \port$30351$0 [36:33], \$2 , 1'h0, \port$30351$0 [0], 3'h1, \port$30311$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$30252$0 [14:5], 47'h000000000000, \port$30252$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30252$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30237$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30237$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30237$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$30323$0 [14:5], 47'h000000000000, \port$30323$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30323$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30308$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30308$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30308$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$30237$0 [4:1] == 1'h1;
+  assign \$15  = \port$30308$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
   assign \$17  = cycle - 4'ha;
   assign \$18  = cycle - 4'ha;
@@ -40708,26 +40852,26 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$20  = cycle - 4'ha;
   assign \$21  = guard_ar_refused + guard_aw_refused;
   assign \$34  = guard_ar_refused | guard_aw_refused;
-  assign \$35  = rsp_grant_valid & \port$30237$0 [0];
-  assign \$36  = ! \port$30237$0 [5];
+  assign \$35  = rsp_grant_valid & \port$30308$0 [0];
+  assign \$36  = ! \port$30308$0 [5];
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = rsp_freed_valid & \port$30240$0 [0];
-  assign \$39  = ! \port$30240$0 [15];
+  assign \$38  = rsp_freed_valid & \port$30311$0 [0];
+  assign \$39  = ! \port$30311$0 [15];
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = rsp_flushed_valid & \port$30252$0 [0];
-  assign \$42  = ! \port$30252$0 [15];
+  assign \$41  = rsp_flushed_valid & \port$30323$0 [0];
+  assign \$42  = ! \port$30323$0 [15];
   assign \$43  = \$41  & \$42 ;
-  assign \$44  = \port$30237$0 [4:1] == 1'h1;
+  assign \$44  = \port$30308$0 [4:1] == 1'h1;
   assign \$45  = rsp_grant_valid & \$44 ;
-  assign \$46  = ! \port$30237$0 [5];
+  assign \$46  = ! \port$30308$0 [5];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = rsp_grant_valid & \port$30237$0 [0];
+  assign \$48  = rsp_grant_valid & \port$30308$0 [0];
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = rsp_freed_valid & \port$30240$0 [0];
+  assign \$51  = rsp_freed_valid & \port$30311$0 [0];
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = rsp_flushed_valid & \port$30252$0 [0];
+  assign \$54  = rsp_flushed_valid & \port$30323$0 [0];
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = \port$30237$0 [4:1] == 1'h1;
+  assign \$57  = \port$30308$0 [4:1] == 1'h1;
   assign \$58  = rsp_grant_valid & \$57 ;
   assign \$60  = \$58  & \$59 ;
   assign \$61  = \$signal$28  > 1'h0;
@@ -42397,7 +42541,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1866  = \$1865  | r1_sel_pool1_low_water;
   assign \$1867  = \$1864  | \$1866 ;
   assign \$1868  = \$1861  | \$1867 ;
-  assign \$1869  = bus__w_beat_from_queue ? \port$30365$0 [35:32] : bus__w_strb;
+  assign \$1869  = bus__w_beat_from_queue ? \port$30436$0 [35:32] : bus__w_strb;
   assign \$1870  = \$1869  == 4'hf;
   assign \$1871  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$1873  = ~ \$1872 ;
@@ -42410,7 +42554,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1881  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$1882  = \$1881 [5:0] == 3'h4;
   assign \$1883  = \$1880  & \$1882 ;
-  assign \$1884  = bus__w_beat_from_queue ? \port$30365$0 [35:32] : bus__w_strb;
+  assign \$1884  = bus__w_beat_from_queue ? \port$30436$0 [35:32] : bus__w_strb;
   assign \$1885  = \$1884  == 4'hf;
   assign \$1886  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$1888  = ~ \$1887 ;
@@ -42423,7 +42567,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1896  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$1897  = \$1896 [5:0] == 6'h30;
   assign \$1898  = \$1895  & \$1897 ;
-  assign \$1899  = bus__w_beat_from_queue ? \port$30365$0 [35:32] : bus__w_strb;
+  assign \$1899  = bus__w_beat_from_queue ? \port$30436$0 [35:32] : bus__w_strb;
   assign \$1900  = \$1899  == 4'hf;
   assign \$1901  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$1903  = ~ \$1902 ;
@@ -42436,7 +42580,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1911  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$1912  = \$1911 [5:0] == 3'h4;
   assign \$1913  = \$1910  & \$1912 ;
-  assign \$1914  = bus__w_beat_from_queue ? \port$30365$0 [35:32] : bus__w_strb;
+  assign \$1914  = bus__w_beat_from_queue ? \port$30436$0 [35:32] : bus__w_strb;
   assign \$1915  = \$1914  == 4'hf;
   assign \$1916  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$1918  = ~ \$1917 ;
@@ -42454,10 +42598,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1931  = \$1930 [11:6] - 3'h4;
   assign \$1932  = w0_samples_is & w0_samples_slot_ok;
   assign \$1933  = w0_calibration_is & w0_calibration_slot_ok;
-  assign \$1934  = bus__w_beat_from_queue ? \port$30365$0 [31:0] : bus__w_data;
-  assign \$1935  = bus__w_beat_from_queue ? \port$30365$0 [31:0] : bus__w_data;
+  assign \$1934  = bus__w_beat_from_queue ? \port$30436$0 [31:0] : bus__w_data;
+  assign \$1935  = bus__w_beat_from_queue ? \port$30436$0 [31:0] : bus__w_data;
   assign \$1937  = 31'h40000000 + \$1936 ;
-  assign \$1938  = bus__w_beat_from_queue ? \port$30365$0 [31:0] : bus__w_data;
+  assign \$1938  = bus__w_beat_from_queue ? \port$30436$0 [31:0] : bus__w_data;
   assign \$1940  = 31'h40100000 + \$1939 ;
   assign \$1941  = ~ command_queue_pop;
   assign \$1942  = command_queue_count[0] & \$1941 ;
@@ -42643,10 +42787,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2122  = 1'h1 << \$2121 [7:5];
   assign \$2123  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$2124  = 1'h1 << \$2123 [11:8];
-  assign \$2125  = bus__w_beat_from_queue ? \port$30365$0 [31:0] : bus__w_data;
-  assign \$2126  = bus__w_beat_from_queue ? \port$30365$0 [35:32] : bus__w_strb;
+  assign \$2125  = bus__w_beat_from_queue ? \port$30436$0 [31:0] : bus__w_data;
+  assign \$2126  = bus__w_beat_from_queue ? \port$30436$0 [35:32] : bus__w_strb;
   assign \$2127  = \$2126  == 4'hf;
-  assign \$2128  = bus__w_beat_from_queue ? \port$30365$0 [35:32] : bus__w_strb;
+  assign \$2128  = bus__w_beat_from_queue ? \port$30436$0 [35:32] : bus__w_strb;
   assign \$2129  = ~ w1_is_command;
   assign \$2130  = w1_valid & \$2129 ;
   assign \$2131  = ~ w1_a1_0[0];
@@ -42870,13 +43014,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2349  = \$2348  & \$signal$611 [1];
   assign \$2350  = \$signal$609  & w2_is_pool1_low_water;
   assign \$2351  = \$2350  & \$signal$611 [2];
-  assign \$2352  = | \port$30240$0 [4:1];
+  assign \$2352  = | \port$30311$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$2352 ;
-  assign \$2353  = | \port$30252$0 [4:1];
+  assign \$2353  = | \port$30323$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$2353 ;
-  assign \$2354  = ~ \port$30237$0 [0];
+  assign \$2354  = ~ \port$30308$0 [0];
   assign \$2355  = rsp_grant_valid & \$2354 ;
-  assign \$2356  = \port$30237$0 [4:1] != 1'h1;
+  assign \$2356  = \port$30308$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$2355  & \$2356 ;
   assign log_kept_ge1 = e1_n_at_least[0] & space_ge1;
   assign log_kept_ge2 = e1_n_at_least[1] & space_ge2;
@@ -66668,12 +66812,12 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26100  = ~ \$26099 ;
   assign \$26101  = \$26100  + 1'h1;
   assign w0_calibration_is = bus__w_addr_from_queue ? \$26098 [6] : \$26101 [6];
-  assign \$26102  = \port$30365$0 [18:0] - 11'h400;
+  assign \$26102  = \port$30436$0 [18:0] - 11'h400;
   assign \$26103  = ~ \$26102 [19];
   assign \$26104  = bus__w_data[18:0] - 11'h400;
   assign \$26105  = ~ \$26104 [19];
   assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
-  assign \$26106  = \port$30365$0 [18:0] - 5'h10;
+  assign \$26106  = \port$30436$0 [18:0] - 5'h10;
   assign \$26107  = ~ \$26106 [19];
   assign \$26108  = bus__w_data[18:0] - 5'h10;
   assign \$26109  = ~ \$26108 [19];
@@ -66897,11 +67041,11 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26321  = \$signal$625  & \$signal$610 ;
   assign \$26322  = ~ \$26321 ;
   assign bus__w_err = \$26320  & \$26322 ;
-  assign \$26323  = rsp_freed_valid & \port$30280$0 [0];
+  assign \$26323  = rsp_freed_valid & \port$30351$0 [0];
   assign \$26324  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$26323  | \$26324 ;
-  assign \$26325  = rsp_freed_valid & \port$30280$0 [0];
-  assign \$26326  = \$26325  ? \port$30240$0 [0] : \port$30252$0 [0];
+  assign \$26325  = rsp_freed_valid & \port$30351$0 [0];
+  assign \$26326  = \$26325  ? \port$30311$0 [0] : \port$30323$0 [0];
   assign bus__w_slow_err = ~ \$26326 ;
   always @(posedge aclk_clk)
     cycle <= \$26327 ;
@@ -66914,7 +67058,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30237$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30237$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30237$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30308$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30308$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30308$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$26330 ;
   always @(posedge aclk_clk)
@@ -70685,28 +70829,28 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
       \$26560  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$30237$0 [4:1];
-  assign rsp_grant_pool = \port$30237$0 [5];
-  assign rsp_grant_user = \port$30237$48 [13:4];
-  assign rsp_flushed_err = \port$30252$0 [4:1];
-  assign rsp_flushed_pool = \port$30252$0 [15];
-  assign rsp_flushed_user = \port$30252$0 [14:5];
-  assign rsp_freed_err = \port$30240$0 [4:1];
-  assign rsp_freed_src = \port$30280$0 [0];
-  assign rsp_freed_in_pool = \port$30240$0 [16];
-  assign rsp_freed_pool = \port$30240$0 [15];
-  assign rsp_freed_tag = \port$30280$0 [36:33];
-  assign rsp_freed_addr = \port$30280$0 [32:1];
-  assign rsp_freed_user = \port$30240$0 [14:5];
-  assign rsp_grant_ok = \port$30237$0 [0];
-  assign rsp_freed_ok = \port$30240$0 [0];
-  assign rsp_flushed_ok = \port$30252$0 [0];
+  assign rsp_grant_err = \port$30308$0 [4:1];
+  assign rsp_grant_pool = \port$30308$0 [5];
+  assign rsp_grant_user = \port$30308$48 [13:4];
+  assign rsp_flushed_err = \port$30323$0 [4:1];
+  assign rsp_flushed_pool = \port$30323$0 [15];
+  assign rsp_flushed_user = \port$30323$0 [14:5];
+  assign rsp_freed_err = \port$30311$0 [4:1];
+  assign rsp_freed_src = \port$30351$0 [0];
+  assign rsp_freed_in_pool = \port$30311$0 [16];
+  assign rsp_freed_pool = \port$30311$0 [15];
+  assign rsp_freed_tag = \port$30351$0 [36:33];
+  assign rsp_freed_addr = \port$30351$0 [32:1];
+  assign rsp_freed_user = \port$30311$0 [14:5];
+  assign rsp_grant_ok = \port$30308$0 [0];
+  assign rsp_freed_ok = \port$30311$0 [0];
+  assign rsp_flushed_ok = \port$30323$0 [0];
   assign space_under = { \$25982 [6], \$25982  };
   assign \$signal$406  = { log_kept_ge4, \$2364 , \$2362  };
   assign \$signal$451  = { e1_access, low_water_hit, \$26064 , \$26063 , e1_exhausted, \$26062  };
   assign \$signal$501  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$30365$0 [35:32];
-  assign bus__w_data_queued = \port$30365$0 [31:0];
+  assign bus__w_strb_queued = \port$30436$0 [35:32];
+  assign bus__w_data_queued = \port$30436$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$574 , \$26210 , \$26208 [2], \$26205 [2], \$26202 [2], \$26199 [2], \$26196 [2], \$26193 [2], \$26190 [2], \$26187 [2], \$26184 [2], \$26181 [2], \$26178 [2], \$26175 [2], \$26172 [2], \$26169 [2], \$26166 [2], \$26163 [2], \$26160 [2], \$26157 [2], \$26154 [2], \$26151 [2], \$26148 [2], \$26145 [2], \$26142 [2], \$26139 [2], \$26136 [2], \$26133 [2], \$26130 [2], \$26127 [2], \$26124 [2], \$26121 [2], \$26118 [2], \$26115 [2], w1_is_flush };
   assign \$signature__addr  = log_bank0_0_wrow;
   assign \$signature__data$634  = { \$2553 [5], \$2547 [5], \$2541 [5], \$2535 [5], \$2529 [5], \$2523 [5], \$2517 [5], \$2511 [5], \$2505 [5], \$2499 [5], \$2493 [5], \$2487 [5], \$2481 [5], \$2475 [5], \$2469 [5], \$2463 [5], \$2457 [5], \$2451 [5], \$2445 [5], \$2439 [5], \$2433 [5], \$2427 [5], \$2421 [5], \$2415 [5], \$2409 [5], \$2403 [5], \$2397 [5], \$2391 [5], \$2385 [5], \$2379 [5] };
@@ -70840,10 +70984,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$771  = alloc_queue_wr;
   assign \$signature__data$772  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$30237$0 [0], \port$30237$0 [4:1], 4'h0, \port$30237$48 [3:0], 9'h000, \port$30237$0 [15:6] };
-  assign rsp_grant_slot = \port$30237$0 [15:6];
-  assign rsp_grant_tag = \port$30237$48 [3:0];
-  assign bus__r_slow_data = { \port$30237$0 [0], \port$30237$0 [4:1], 4'h0, \port$30237$48 [3:0], 9'h000, \port$30237$0 [15:6] };
+  assign handle = { \port$30308$0 [0], \port$30308$0 [4:1], 4'h0, \port$30308$48 [3:0], 9'h000, \port$30308$0 [15:6] };
+  assign rsp_grant_slot = \port$30308$0 [15:6];
+  assign rsp_grant_tag = \port$30308$48 [3:0];
+  assign bus__r_slow_data = { \port$30308$0 [0], \port$30308$0 [4:1], 4'h0, \port$30308$48 [3:0], 9'h000, \port$30308$0 [15:6] };
   assign w0_samples_is_queued = \$26092 [6];
   assign w0_samples_is_pins = \$26095 [6];
   assign w0_calibration_is_queued = \$26098 [6];
@@ -70859,13 +71003,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$26319 [40:39];
   assign req_flush_select = \$26319 [42:41];
   assign req_flush_pool = \$26319 [34];
-  assign \port$28096$0  = \$26062 ;
-  assign \port$28097$0  = \$26063 ;
-  assign \port$28098$0  = \$26064 ;
-  assign \port$28375$1  = \$26319 [42:1];
-  assign \port$30894$0  = \$signal$449 ;
+  assign \port$28167$0  = \$26062 ;
+  assign \port$28168$0  = \$26063 ;
+  assign \port$28169$0  = \$26064 ;
+  assign \port$28446$1  = \$26319 [42:1];
+  assign \port$30965$0  = \$signal$449 ;
   assign bus__w_ack = \$signal$609 ;
-  assign \port$31127$0  = \$signal$450 ;
+  assign \port$31198$0  = \$signal$450 ;
   assign \$26417  = log_bank7_row;
   assign \$26407  = log_bank6_row;
   assign \$26397  = log_bank5_row;
@@ -70874,10 +71018,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26367  = log_bank2_row;
   assign \$26357  = log_bank1_row;
   assign \$26347  = log_bank0_row;
-  assign \$49  = \port$30237$0 [5];
-  assign \$52  = \port$30240$0 [15];
-  assign \$55  = \port$30252$0 [15];
-  assign \$59  = \port$30237$0 [5];
+  assign \$49  = \port$30308$0 [5];
+  assign \$52  = \port$30311$0 [15];
+  assign \$55  = \port$30323$0 [15];
+  assign \$59  = \port$30308$0 [5];
   assign \$63  = \$62 ;
   assign \$66  = \$65 ;
   assign \$69  = \$68 ;

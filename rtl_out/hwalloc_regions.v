@@ -339,9 +339,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$3932$0 (\$11 [4:0]),
-    .\port$3932$48 (\$11 [51:48]),
-    .\port$3932$7 (\$11 [15:7]),
+    .\port$4027$0 (\$11 [4:0]),
+    .\port$4027$48 (\$11 [51:48]),
+    .\port$4027$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3554$40 (\$20 [44:39]),
+    .\port$3649$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3192$0 (\$16 ),
-    .\port$3193$0 (\$17 ),
-    .\port$3195$0 (\$18 ),
-    .\port$3554$1 (\$20 ),
-    .\port$3932$0 (\$11 [15:0]),
-    .\port$3932$48 (\$11 [60:48]),
-    .\port$3935$0 (\$12 ),
-    .\port$3947$0 (\$13 ),
-    .\port$3975$0 (\$14 ),
-    .\port$4061$0 (\$15 ),
-    .\port$4229$0 (\$signal ),
-    .\port$4501$0 (\$signal$58 ),
+    .\port$3287$0 (\$16 ),
+    .\port$3288$0 (\$17 ),
+    .\port$3290$0 (\$18 ),
+    .\port$3649$1 (\$20 ),
+    .\port$4027$0 (\$11 [15:0]),
+    .\port$4027$48 (\$11 [60:48]),
+    .\port$4030$0 (\$12 ),
+    .\port$4042$0 (\$13 ),
+    .\port$4070$0 (\$14 ),
+    .\port$4156$0 (\$15 ),
+    .\port$4324$0 (\$signal ),
+    .\port$4596$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3932$0 , \port$3932$7 , \port$3932$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4027$0 , \port$4027$7 , \port$4027$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1489,12 +1489,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3932$0 ;
-  wire [4:0] \port$3932$0 ;
-  input [3:0] \port$3932$48 ;
-  wire [3:0] \port$3932$48 ;
-  input [8:0] \port$3932$7 ;
-  wire [8:0] \port$3932$7 ;
+  input [4:0] \port$4027$0 ;
+  wire [4:0] \port$4027$0 ;
+  input [3:0] \port$4027$48 ;
+  wire [3:0] \port$4027$48 ;
+  input [8:0] \port$4027$7 ;
+  wire [8:0] \port$4027$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1660,7 +1660,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 , 10'h000, \port$3932$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 , 10'h000, \port$4027$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1751,7 +1751,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 , 10'h000, \port$3932$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 , 10'h000, \port$4027$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3152,7 +3152,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 , 10'h000, \port$3932$7  };
+  assign r_slow_w_data = { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 , 10'h000, \port$4027$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3164,12 +3164,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 , 10'h000, \port$3932$7  };
+  assign \$signature__data$108  = { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 , 10'h000, \port$4027$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 , 10'h000, \port$3932$7  };
+  assign bus__r_slow_data = { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 , 10'h000, \port$4027$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3209,11 +3209,19 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3554$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$3649$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
   wire [14:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
+  reg \$1000 ;
+  reg \$1001 ;
+  reg \$1002 ;
+  reg \$1003 ;
+  reg \$1004 ;
+  reg \$1005 ;
+  reg \$1006 ;
+  reg \$1007 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
@@ -3816,7 +3824,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$641 ;
   wire [5:0] \$642 ;
   wire \$643 ;
-  wire [4:0] \$644 ;
+  wire \$644 ;
   wire \$645 ;
   wire \$646 ;
   wire \$647 ;
@@ -3832,7 +3840,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$656 ;
   wire \$657 ;
   wire \$658 ;
-  wire [8:0] \$659 ;
+  wire \$659 ;
   wire \$66 ;
   wire \$660 ;
   wire \$661 ;
@@ -3848,22 +3856,22 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
-  wire [8:0] \$673 ;
+  wire \$673 ;
   wire \$674 ;
-  wire \$675 ;
+  wire [4:0] \$675 ;
   wire \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire [4:0] \$68 ;
   wire \$680 ;
-  wire \$681 ;
+  wire [10:0] \$681 ;
   wire \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
-  wire [8:0] \$687 ;
+  wire \$687 ;
   wire \$688 ;
   wire \$689 ;
   wire [4:0] \$69 ;
@@ -3880,70 +3888,70 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
-  wire [8:0] \$701 ;
-  wire [3:0] \$702 ;
+  wire \$701 ;
+  wire \$702 ;
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire [21:0] \$709 ;
+  wire \$709 ;
   wire \$71 ;
-  wire [31:0] \$710 ;
-  wire [23:0] \$711 ;
-  wire [31:0] \$712 ;
-  wire [18:0] \$713 ;
-  wire [31:0] \$714 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire [4:0] \$714 ;
   wire \$715 ;
   wire \$716 ;
-  wire [11:0] \$717 ;
-  wire [11:0] \$718 ;
-  wire [12:0] \$719 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire [4:0] \$72 ;
-  wire \$720 ;
-  wire [11:0] \$721 ;
-  wire [11:0] \$722 ;
-  wire [12:0] \$723 ;
+  wire [10:0] \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
   wire \$724 ;
-  wire [11:0] \$725 ;
-  wire [11:0] \$726 ;
-  wire [12:0] \$727 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
   wire \$728 ;
   wire \$729 ;
   wire [4:0] \$73 ;
-  wire [2:0] \$730 ;
-  wire [2:0] \$731 ;
-  wire [2:0] \$732 ;
-  wire [2:0] \$733 ;
-  wire [3:0] \$734 ;
-  wire [3:0] \$735 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
   wire \$736 ;
   wire \$737 ;
   wire \$738 ;
-  wire [2:0] \$739 ;
+  wire \$739 ;
   wire \$74 ;
-  wire [2:0] \$740 ;
+  wire \$740 ;
   wire \$741 ;
-  wire [2:0] \$742 ;
+  wire \$742 ;
   wire \$743 ;
   wire \$744 ;
   wire \$745 ;
   wire \$746 ;
   wire \$747 ;
-  wire [3:0] \$748 ;
+  wire \$748 ;
   wire \$749 ;
   wire \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
-  wire \$753 ;
+  wire [4:0] \$753 ;
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
   wire \$758 ;
-  wire \$759 ;
+  wire [10:0] \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
@@ -3951,7 +3959,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
-  wire [3:0] \$766 ;
+  wire \$766 ;
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
@@ -3980,148 +3988,236 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$79 ;
   wire \$790 ;
   wire \$791 ;
-  wire \$792 ;
+  wire [4:0] \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
-  wire [3:0] \$796 ;
+  wire \$796 ;
   wire \$797 ;
-  wire \$798 ;
+  wire [10:0] \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
   wire \$801 ;
-  reg \$802 ;
-  reg [6:0] \$803 ;
-  reg [4:0] \$804 ;
-  reg \$805 ;
-  reg [6:0] \$806 ;
-  reg [11:0] \$807 ;
-  reg \$808 ;
-  reg [8:0] \$809 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire [21:0] \$805 ;
+  wire [31:0] \$806 ;
+  wire [23:0] \$807 ;
+  wire [31:0] \$808 ;
+  wire [18:0] \$809 ;
   wire \$81 ;
-  reg [4:0] \$810 ;
-  reg \$811 ;
-  reg [3:0] \$812 ;
-  reg [4:0] \$813 ;
-  reg \$814 ;
-  reg [3:0] \$815 ;
-  reg [8:0] \$816 ;
-  reg \$817 ;
-  reg \$818 ;
-  reg [2:0] \$819 ;
+  wire [31:0] \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire [11:0] \$813 ;
+  wire [11:0] \$814 ;
+  wire [12:0] \$815 ;
+  wire \$816 ;
+  wire [11:0] \$817 ;
+  wire [11:0] \$818 ;
+  wire [12:0] \$819 ;
   wire \$82 ;
-  reg \$820 ;
-  reg [2:0] \$821 ;
-  reg \$822 ;
-  reg [2:0] \$823 ;
-  reg \$824 ;
-  reg \$825 ;
-  reg [7:0] \$826 ;
-  reg [7:0] \$827 ;
-  reg [7:0] \$828 ;
-  reg \$829 ;
+  wire \$820 ;
+  wire [11:0] \$821 ;
+  wire [11:0] \$822 ;
+  wire [12:0] \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire [2:0] \$826 ;
+  wire [2:0] \$827 ;
+  wire [2:0] \$828 ;
+  wire [2:0] \$829 ;
   wire \$83 ;
-  reg [6:0] \$830 ;
-  reg [9:0] \$831 ;
-  reg [9:0] \$832 ;
-  reg [9:0] \$833 ;
-  reg \$834 ;
-  reg \$835 ;
-  reg [4:0] \$836 ;
-  reg [4:0] \$837 ;
-  reg [4:0] \$838 ;
-  reg \$839 ;
+  wire [3:0] \$830 ;
+  wire [3:0] \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire [2:0] \$835 ;
+  wire [2:0] \$836 ;
+  wire \$837 ;
+  wire [2:0] \$838 ;
+  wire \$839 ;
   wire \$84 ;
-  reg [3:0] \$840 ;
-  reg \$841 ;
-  reg \$842 ;
-  reg \$843 ;
-  reg \$844 ;
-  reg \$845 ;
-  reg \$846 ;
-  reg \$847 ;
-  reg \$848 ;
-  reg \$849 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire [3:0] \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
   wire \$85 ;
-  reg \$850 ;
-  reg \$851 ;
-  reg \$852 ;
-  reg \$853 ;
-  reg \$854 ;
-  reg \$855 ;
-  reg \$856 ;
-  reg \$857 ;
-  reg \$858 ;
-  reg \$859 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
-  reg \$860 ;
-  reg \$861 ;
-  reg \$862 ;
-  reg \$863 ;
-  reg \$864 ;
-  reg \$865 ;
-  reg \$866 ;
-  reg \$867 ;
-  reg \$868 ;
-  reg \$869 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire [3:0] \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
   wire \$87 ;
-  wire [2:0] \$870 ;
-  wire [2:0] \$871 ;
-  reg \$872 ;
-  reg \$873 ;
-  reg \$874 ;
-  reg \$875 ;
-  reg \$876 ;
-  reg \$877 ;
-  reg \$878 ;
-  reg \$879 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
   wire \$88 ;
-  reg [2:0] \$880 ;
-  reg [2:0] \$881 ;
-  reg \$882 ;
-  reg \$883 ;
-  reg [6:0] \$884 ;
-  reg \$885 ;
-  reg \$886 ;
-  reg [7:0] \$887 ;
-  reg [2:0] \$888 ;
-  reg \$889 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
-  reg \$890 ;
-  reg [3:0] \$891 ;
-  reg \$892 ;
-  reg \$893 ;
-  reg [4:0] \$894 ;
-  reg [2:0] \$895 ;
-  reg \$896 ;
-  reg \$897 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire [3:0] \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
   reg \$898 ;
-  reg \$899 ;
+  reg [6:0] \$899 ;
   wire [14:0] \$9 ;
   wire \$90 ;
-  reg \$900 ;
+  reg [4:0] \$900 ;
   reg \$901 ;
-  reg \$902 ;
-  reg \$903 ;
+  reg [6:0] \$902 ;
+  reg [11:0] \$903 ;
   reg \$904 ;
-  reg \$905 ;
-  reg \$906 ;
+  reg [8:0] \$905 ;
+  reg [4:0] \$906 ;
   reg \$907 ;
-  reg \$908 ;
-  reg \$909 ;
+  reg [3:0] \$908 ;
+  reg [4:0] \$909 ;
   wire \$91 ;
   reg \$910 ;
-  reg \$911 ;
+  reg [3:0] \$911 ;
+  reg [8:0] \$912 ;
+  reg \$913 ;
+  reg \$914 ;
+  reg [2:0] \$915 ;
+  reg \$916 ;
+  reg [2:0] \$917 ;
+  reg \$918 ;
+  reg [2:0] \$919 ;
   wire \$92 ;
+  reg \$920 ;
+  reg \$921 ;
+  reg [7:0] \$922 ;
+  reg [7:0] \$923 ;
+  reg [7:0] \$924 ;
+  reg \$925 ;
+  reg [6:0] \$926 ;
+  reg [9:0] \$927 ;
+  reg [9:0] \$928 ;
+  reg [9:0] \$929 ;
   wire \$93 ;
+  reg \$930 ;
+  reg \$931 ;
+  reg [4:0] \$932 ;
+  reg [4:0] \$933 ;
+  reg [4:0] \$934 ;
+  reg \$935 ;
+  reg [3:0] \$936 ;
+  reg \$937 ;
+  reg \$938 ;
+  reg \$939 ;
   wire \$94 ;
+  reg \$940 ;
+  reg \$941 ;
+  reg \$942 ;
+  reg \$943 ;
+  reg \$944 ;
+  reg \$945 ;
+  reg \$946 ;
+  reg \$947 ;
+  reg \$948 ;
+  reg \$949 ;
   wire \$95 ;
+  reg \$950 ;
+  reg \$951 ;
+  reg \$952 ;
+  reg \$953 ;
+  reg \$954 ;
+  reg \$955 ;
+  reg \$956 ;
+  reg \$957 ;
+  reg \$958 ;
+  reg \$959 ;
   wire [3:0] \$96 ;
+  reg \$960 ;
+  reg \$961 ;
+  reg \$962 ;
+  reg \$963 ;
+  reg \$964 ;
+  reg \$965 ;
+  wire [2:0] \$966 ;
+  wire [2:0] \$967 ;
+  reg \$968 ;
+  reg \$969 ;
   wire [3:0] \$97 ;
+  reg \$970 ;
+  reg \$971 ;
+  reg \$972 ;
+  reg \$973 ;
+  reg \$974 ;
+  reg \$975 ;
+  reg [2:0] \$976 ;
+  reg [2:0] \$977 ;
+  reg \$978 ;
+  reg \$979 ;
   wire \$98 ;
+  reg [6:0] \$980 ;
+  reg \$981 ;
+  reg \$982 ;
+  reg [7:0] \$983 ;
+  reg [2:0] \$984 ;
+  reg \$985 ;
+  reg \$986 ;
+  reg [3:0] \$987 ;
+  reg \$988 ;
+  reg \$989 ;
   wire \$99 ;
+  reg [4:0] \$990 ;
+  reg [2:0] \$991 ;
+  reg \$992 ;
+  reg \$993 ;
+  reg \$994 ;
+  reg \$995 ;
+  reg \$996 ;
+  reg \$997 ;
+  reg \$998 ;
+  reg \$999 ;
   wire [8:0] \$signal ;
   wire \$signal$242 ;
   wire \$signal$254 ;
@@ -4626,8 +4722,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_tag;
-  input [5:0] \port$3554$40 ;
-  wire [5:0] \port$3554$40 ;
+  input [5:0] \port$3649$40 ;
+  wire [5:0] \port$3649$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   wire [6:0] \r__addr$375 ;
@@ -4836,6 +4932,85 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   assign \r__data$37  = _12_;
   assign \r__data$35  = _13_;
+  assign \$1  = alloc_port_size - 12'h801;
+  assign \$2  = ~ \$1 [13];
+  assign \$4  = alloc_src | \$3 ;
+  assign \$5  = alloc_port_size - 9'h101;
+  assign \$6  = ~ \$5 [13];
+  assign \$8  = alloc_src | \$7 ;
+  assign \$9  = alloc_port_size - 11'h401;
+  assign \$10  = ~ \$9 [13];
+  assign \$12  = alloc_src | \$11 ;
+  assign \$13  = a0_pool >= 2'h3;
+  assign \$14  = ! a0_pool;
+  assign \$15  = a0_pool == 1'h1;
+  assign \$16  = a0_pool == 2'h2;
+  assign \$17  = ! a0_pool;
+  assign \$18  = a0_valid & \$17 ;
+  assign \$19  = \$18  & a0_fits[0];
+  assign \$20  = a0_pool == 1'h1;
+  assign \$21  = a0_valid & \$20 ;
+  assign \$22  = \$21  & a0_fits[1];
+  assign \$23  = a0_pool == 2'h2;
+  assign \$24  = a0_valid & \$23 ;
+  assign \$25  = \$24  & a0_fits[2];
+  assign \$26  = ! flush_port_pool;
+  assign \$27  = flush_port_valid & \$26 ;
+  assign \$28  = flush_src ? \port$3649$40 [3] : \$27 ;
+  assign \$29  = flush_port_pool == 1'h1;
+  assign \$30  = flush_port_valid & \$29 ;
+  assign \$31  = flush_src ? \port$3649$40 [4] : \$30 ;
+  assign \$32  = x0_pool >= 2'h3;
+  assign \$33  = x0_pool == 2'h2;
+  assign \$34  = \$33  ? 4'h8 : 4'h0;
+  assign \$35  = \$32  ? 4'h2 : \$34 ;
+  assign \$36  = ! x1_err;
+  assign \$37  = \$578 [6:0] - event_seen;
+  assign \$38  = ~ \$37 [8];
+  assign \$39  = event_take_fresh & \$38 ;
+  assign \$40  = \$578 [6:0] + 1'h1;
+  assign \$41  = \$578 [6:0] + 1'h1;
+  assign \$42  = \$578 [6:0] != 7'h7f;
+  assign \$43  = event_head == 7'h7f;
+  assign \$44  = event_head + 1'h1;
+  assign \$45  = \$43  ? 8'h00 : \$44 ;
+  assign \$46  = \$584 [8:0] - log_seen;
+  assign \$47  = ~ \$46 [10];
+  assign \$48  = log_take_fresh & \$47 ;
+  assign \$49  = \$584 [8:0] + 1'h1;
+  assign \$50  = ~ x1_select[1];
+  assign \$51  = \$50  & log_at_last;
+  assign \$52  = log_fresh + 1'h1;
+  assign \$53  = x1_select[1] ? 11'h001 : \$52 ;
+  assign \$54  = \$51  ? 11'h000 : \$53 ;
+  assign \$55  = ~ x1_select[1];
+  assign \$56  = ~ log_at_last;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = log_fresh == 9'h1fe;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = ~ x1_select[1];
+  assign \$61  = log_lapped & \$60 ;
+  assign \$62  = ~ x1_select[1];
+  assign \$63  = \$62  & log_at_last;
+  assign \$64  = \$61  | \$63 ;
+  assign \$65  = \$586 [3:0] - config_seen;
+  assign \$66  = ~ \$65 [5];
+  assign \$67  = config_take_fresh & \$66 ;
+  assign \$68  = \$586 [3:0] + 1'h1;
+  assign \$69  = \$586 [3:0] + 1'h1;
+  assign \$70  = \$586 [3:0] != 4'hf;
+  assign \$71  = config_head == 4'hf;
+  assign \$72  = config_head + 1'h1;
+  assign \$73  = \$71  ? 5'h00 : \$72 ;
+  assign \$75  = ~ x1_select[1];
+  assign \$76  = log_lapped & \$75 ;
+  assign \$77  = a1_select[1] & \$76 ;
+  assign \$81  = event_has_fresh | event_nonempty;
+  assign \$82  = \$81  | x1_select[0];
+  assign \$83  = a1_select[0] & \$82 ;
+  assign \$86  = \$83  | \$85 ;
+  assign \$87  = config_has_fresh | config_nonempty;
+  assign \$88  = \$87  | x1_select[2];
   assign \$89  = a1_select[2] & \$88 ;
   assign \$90  = \$86  | \$89 ;
   assign \$91  = a1_in[0] & a1_fits[0];
@@ -4920,19 +5095,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$181  = free_port_addr - 32'd2147745792;
   assign \$182  = ~ \$181 [32];
   assign \$184  = \$180  & \$183 ;
-  assign \$185  = free_src ? \port$3554$40 [0] : \$184 ;
+  assign \$185  = free_src ? \port$3649$40 [0] : \$184 ;
   assign \$186  = free_port_addr - 32'd2148532224;
   assign \$187  = ~ \$186 [32];
   assign \$188  = free_port_addr - 32'd2148663296;
   assign \$189  = ~ \$188 [32];
   assign \$191  = \$187  & \$190 ;
-  assign \$192  = free_src ? \port$3554$40 [1] : \$191 ;
+  assign \$192  = free_src ? \port$3649$40 [1] : \$191 ;
   assign \$193  = free_port_addr - 32'd2149580800;
   assign \$194  = ~ \$193 [32];
   assign \$195  = free_port_addr - 32'd2149597184;
   assign \$196  = ~ \$195 [32];
   assign \$198  = \$194  & \$197 ;
-  assign \$199  = free_src ? \port$3554$40 [2] : \$198 ;
+  assign \$199  = free_src ? \port$3649$40 [2] : \$198 ;
   assign \$200  = f0_addr[2:0] == f2_addr[2:0];
   assign \$201  = f0_addr[5:3] == f2_addr[5:3];
   assign \$202  = f0_addr[8:6] == f2_addr[8:6];
@@ -5049,12 +5224,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$315  = \$314  + 1'h1;
   assign \$316  = a4_tag + 1'h1;
   assign \$317  = a5_tag + 1'h1;
-  assign \$318  = \$719 [12] ? \$316 [3:0] : \$317 [3:0];
-  assign \$319  = \$719 [12] ? a4_snap : a5_snap;
+  assign \$318  = \$815 [12] ? \$316 [3:0] : \$317 [3:0];
+  assign \$319  = \$815 [12] ? a4_snap : a5_snap;
   assign \$320  = f2_same_third & f5_ok;
-  assign \$321  = ~ \$719 [12];
+  assign \$321  = ~ \$815 [12];
   assign \$322  = \$signal$242  & \$321 ;
-  assign \$323  = ~ \$723 [12];
+  assign \$323  = ~ \$819 [12];
   assign \$324  = \$322  & \$323 ;
   assign \$325  = f2_same_third & f5_ok;
   assign \$326  = ~ \$325 ;
@@ -5105,14 +5280,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$389  = \$388  & config_grant_r0_b0[0];
   assign \$390  = \$387  | \$389 ;
   assign \$391  = \$382  ? f3_older_snap : \$390 ;
-  assign \$392  = f3_go & \$727 [12];
+  assign \$392  = f3_go & \$823 [12];
   assign \$393  = a4_tag ^ f3_tag;
   assign \$394  = ~ \$393 ;
   assign \$395  = \$394  + 1'h1;
   assign \$396  = \$392  & \$395 [4];
   assign \$397  = ~ f3_never_granted;
   assign \$398  = f3_go & \$397 ;
-  assign \$399  = ~ \$727 [12];
+  assign \$399  = ~ \$823 [12];
   assign \$400  = \$398  & \$399 ;
   assign \$401  = ~ rel_f2;
   assign \$402  = \$401  & f3_hit_a3;
@@ -5122,7 +5297,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$406  = \$404  & \$405 ;
   assign \$407  = ~ rel_f2;
   assign \$408  = f3_quiet & \$407 ;
-  assign \$409  = ~ \$727 [12];
+  assign \$409  = ~ \$823 [12];
   assign \$410  = \$408  & \$409 ;
   assign \$411  = \$410  ? f3_in : 3'h0;
   assign \$412  = ~ f3_never_granted;
@@ -5147,7 +5322,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$434  = f3_flushed ? 3'h0 : 3'h7;
   assign \$435  = { 1'h0, \$433  } & { \$434 [2], \$434  };
   assign \$436  = { 1'h0, f3_in } & \$435 ;
-  assign \$437  = \$727 [12] ? 3'h0 : \$735 [2:0];
+  assign \$437  = \$823 [12] ? 3'h0 : \$831 [2:0];
   assign \$438  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$439  = ~ \$438 ;
   assign \$440  = \$439  + 1'h1;
@@ -5334,152 +5509,247 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$639  = \$638  & event_queue_r0_b0[7];
   assign \$641  = \$640  & config_queue_r0_b0[4];
   assign \$642  = { \$641 , \$639 , \$637 , \$636 , \$634  } + 5'h1f;
-  assign \$643  = a3_fwd_ok & a3_hit_a1;
-  assign \$644  = a4_tag + 1'h1;
-  assign \$645  = a3_fwd_ok & a3_older_hit;
-  assign \$650  = \$649  & event_grant_r1_b0[1];
-  assign \$652  = \$651  & log_grant_r1_b0[1];
-  assign \$654  = \$653  & config_grant_r1_b0[1];
-  assign \$656  = \$655  & event_queue_r0_b0[8];
-  assign \$658  = \$657  & config_queue_r0_b0[5];
-  assign \$659  = { \$658 , \$656 , \$654 , \$652 , \$650 , \$648 , \$647 , \$646  } + 8'hff;
-  assign \$664  = \$663  & event_grant_r1_b0[2];
-  assign \$666  = \$665  & log_grant_r1_b0[2];
-  assign \$668  = \$667  & config_grant_r1_b0[2];
-  assign \$670  = \$669  & event_queue_r0_b0[9];
-  assign \$672  = \$671  & config_queue_r0_b0[6];
-  assign \$673  = { \$672 , \$670 , \$668 , \$666 , \$664 , \$662 , \$661 , \$660  } + 8'hff;
-  assign \$678  = \$677  & event_grant_r1_b0[3];
-  assign \$680  = \$679  & log_grant_r1_b0[3];
-  assign \$682  = \$681  & config_grant_r1_b0[3];
-  assign \$684  = \$683  & event_queue_r0_b0[10];
-  assign \$686  = \$685  & config_queue_r0_b0[7];
-  assign \$687  = { \$686 , \$684 , \$682 , \$680 , \$678 , \$676 , \$675 , \$674  } + 8'hff;
-  assign \$692  = \$691  & event_grant_r1_b0[4];
-  assign \$694  = \$693  & log_grant_r1_b0[4];
-  assign \$696  = \$695  & config_grant_r1_b0[4];
-  assign \$698  = \$697  & event_queue_r0_b0[11];
-  assign \$700  = \$699  & config_queue_r0_b0[8];
-  assign \$701  = { \$700 , \$698 , \$696 , \$694 , \$692 , \$690 , \$689 , \$688  } + 8'hff;
-  assign \$702  = \$645  ? a3_older_next : { \$701 [8], \$687 [8], \$673 [8], \$659 [8] };
-  assign next_tag = \$643  ? \$644 [3:0] : \$702 ;
-  assign \$703  = a3_valid & a3_ok;
-  assign \$704  = ! a3_pool;
-  assign event_grant_wen = \$703  & \$704 ;
-  assign \$705  = a3_valid & a3_ok;
-  assign \$706  = a3_pool == 1'h1;
-  assign log_grant_wen = \$705  & \$706 ;
-  assign \$707  = a3_valid & a3_ok;
-  assign \$708  = a3_pool == 2'h2;
-  assign config_grant_wen = \$707  & \$708 ;
-  assign \$715  = ! f2_err;
-  assign \$signal$242  = f2_valid & \$715 ;
-  assign \$716  = a4_valid & a4_ok;
-  assign \$717  = { \$716 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$718  = ~ \$717 ;
-  assign \$719  = \$718  + 1'h1;
-  assign \$720  = a5_valid & a5_ok;
-  assign \$721  = { \$720 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$643  = a3_hit_a1 | a3_older_hit;
+  assign \$644  = ~ \$643 ;
+  assign \$645  = a3_sel_new[0] & \$644 ;
+  assign \$647  = a3_hit_a1 | a3_older_hit;
+  assign \$648  = ~ \$647 ;
+  assign \$649  = a3_sel_new[1] & \$648 ;
+  assign \$651  = a3_hit_a1 | a3_older_hit;
+  assign \$652  = ~ \$651 ;
+  assign \$653  = a3_sel_new[2] & \$652 ;
+  assign \$656  = a3_hit_a1 | a3_older_hit;
+  assign \$657  = ~ \$656 ;
+  assign \$658  = \$655  & \$657 ;
+  assign \$659  = \$658  & event_grant_r1_b0[1];
+  assign \$661  = a3_hit_a1 | a3_older_hit;
+  assign \$662  = ~ \$661 ;
+  assign \$663  = \$660  & \$662 ;
+  assign \$664  = \$663  & log_grant_r1_b0[1];
+  assign \$666  = a3_hit_a1 | a3_older_hit;
+  assign \$667  = ~ \$666 ;
+  assign \$668  = \$665  & \$667 ;
+  assign \$669  = \$668  & config_grant_r1_b0[1];
+  assign \$671  = \$670  & event_queue_r0_b0[8];
+  assign \$673  = \$672  & config_queue_r0_b0[5];
+  assign \$674  = a3_fwd_ok & a3_hit_a1;
+  assign \$675  = a4_tag + 1'h1;
+  assign \$676  = \$674  & \$675 [0];
+  assign \$677  = a3_fwd_ok & a3_older_hit;
+  assign \$678  = ~ a3_hit_a1;
+  assign \$679  = \$677  & \$678 ;
+  assign \$680  = \$679  & a3_older_next[0];
+  assign \$681  = { \$680 , \$676 , \$673 , \$671 , \$669 , \$664 , \$659 , \$654 , \$650 , \$646  } + 10'h3ff;
+  assign \$682  = a3_hit_a1 | a3_older_hit;
+  assign \$683  = ~ \$682 ;
+  assign \$684  = a3_sel_new[0] & \$683 ;
+  assign \$686  = a3_hit_a1 | a3_older_hit;
+  assign \$687  = ~ \$686 ;
+  assign \$688  = a3_sel_new[1] & \$687 ;
+  assign \$690  = a3_hit_a1 | a3_older_hit;
+  assign \$691  = ~ \$690 ;
+  assign \$692  = a3_sel_new[2] & \$691 ;
+  assign \$695  = a3_hit_a1 | a3_older_hit;
+  assign \$696  = ~ \$695 ;
+  assign \$697  = \$694  & \$696 ;
+  assign \$698  = \$697  & event_grant_r1_b0[2];
+  assign \$700  = a3_hit_a1 | a3_older_hit;
+  assign \$701  = ~ \$700 ;
+  assign \$702  = \$699  & \$701 ;
+  assign \$703  = \$702  & log_grant_r1_b0[2];
+  assign \$705  = a3_hit_a1 | a3_older_hit;
+  assign \$706  = ~ \$705 ;
+  assign \$707  = \$704  & \$706 ;
+  assign \$708  = \$707  & config_grant_r1_b0[2];
+  assign \$710  = \$709  & event_queue_r0_b0[9];
+  assign \$712  = \$711  & config_queue_r0_b0[6];
+  assign \$713  = a3_fwd_ok & a3_hit_a1;
+  assign \$714  = a4_tag + 1'h1;
+  assign \$715  = \$713  & \$714 [1];
+  assign \$716  = a3_fwd_ok & a3_older_hit;
+  assign \$717  = ~ a3_hit_a1;
+  assign \$718  = \$716  & \$717 ;
+  assign \$719  = \$718  & a3_older_next[1];
+  assign \$720  = { \$719 , \$715 , \$712 , \$710 , \$708 , \$703 , \$698 , \$693 , \$689 , \$685  } + 10'h3ff;
+  assign \$721  = a3_hit_a1 | a3_older_hit;
   assign \$722  = ~ \$721 ;
-  assign \$723  = \$722  + 1'h1;
-  assign \$724  = a4_valid & a4_ok;
-  assign \$725  = { \$724 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$723  = a3_sel_new[0] & \$722 ;
+  assign \$725  = a3_hit_a1 | a3_older_hit;
   assign \$726  = ~ \$725 ;
-  assign \$727  = \$726  + 1'h1;
+  assign \$727  = a3_sel_new[1] & \$726 ;
+  assign \$729  = a3_hit_a1 | a3_older_hit;
+  assign \$730  = ~ \$729 ;
+  assign \$731  = a3_sel_new[2] & \$730 ;
+  assign \$734  = a3_hit_a1 | a3_older_hit;
+  assign \$735  = ~ \$734 ;
+  assign \$736  = \$733  & \$735 ;
+  assign \$737  = \$736  & event_grant_r1_b0[3];
+  assign \$739  = a3_hit_a1 | a3_older_hit;
+  assign \$740  = ~ \$739 ;
+  assign \$741  = \$738  & \$740 ;
+  assign \$742  = \$741  & log_grant_r1_b0[3];
+  assign \$744  = a3_hit_a1 | a3_older_hit;
+  assign \$745  = ~ \$744 ;
+  assign \$746  = \$743  & \$745 ;
+  assign \$747  = \$746  & config_grant_r1_b0[3];
+  assign \$749  = \$748  & event_queue_r0_b0[10];
+  assign \$751  = \$750  & config_queue_r0_b0[7];
+  assign \$752  = a3_fwd_ok & a3_hit_a1;
+  assign \$753  = a4_tag + 1'h1;
+  assign \$754  = \$752  & \$753 [2];
+  assign \$755  = a3_fwd_ok & a3_older_hit;
+  assign \$756  = ~ a3_hit_a1;
+  assign \$757  = \$755  & \$756 ;
+  assign \$758  = \$757  & a3_older_next[2];
+  assign \$759  = { \$758 , \$754 , \$751 , \$749 , \$747 , \$742 , \$737 , \$732 , \$728 , \$724  } + 10'h3ff;
+  assign \$760  = a3_hit_a1 | a3_older_hit;
+  assign \$761  = ~ \$760 ;
+  assign \$762  = a3_sel_new[0] & \$761 ;
+  assign \$764  = a3_hit_a1 | a3_older_hit;
+  assign \$765  = ~ \$764 ;
+  assign \$766  = a3_sel_new[1] & \$765 ;
+  assign \$768  = a3_hit_a1 | a3_older_hit;
+  assign \$769  = ~ \$768 ;
+  assign \$770  = a3_sel_new[2] & \$769 ;
+  assign \$773  = a3_hit_a1 | a3_older_hit;
+  assign \$774  = ~ \$773 ;
+  assign \$775  = \$772  & \$774 ;
+  assign \$776  = \$775  & event_grant_r1_b0[4];
+  assign \$778  = a3_hit_a1 | a3_older_hit;
+  assign \$779  = ~ \$778 ;
+  assign \$780  = \$777  & \$779 ;
+  assign \$781  = \$780  & log_grant_r1_b0[4];
+  assign \$783  = a3_hit_a1 | a3_older_hit;
+  assign \$784  = ~ \$783 ;
+  assign \$785  = \$782  & \$784 ;
+  assign \$786  = \$785  & config_grant_r1_b0[4];
+  assign \$788  = \$787  & event_queue_r0_b0[11];
+  assign \$790  = \$789  & config_queue_r0_b0[8];
+  assign \$791  = a3_fwd_ok & a3_hit_a1;
+  assign \$792  = a4_tag + 1'h1;
+  assign \$793  = \$791  & \$792 [3];
+  assign \$794  = a3_fwd_ok & a3_older_hit;
+  assign \$795  = ~ a3_hit_a1;
+  assign \$796  = \$794  & \$795 ;
+  assign \$797  = \$796  & a3_older_next[3];
+  assign \$798  = { \$797 , \$793 , \$790 , \$788 , \$786 , \$781 , \$776 , \$771 , \$767 , \$763  } + 10'h3ff;
+  assign \$799  = a3_valid & a3_ok;
+  assign \$800  = ! a3_pool;
+  assign event_grant_wen = \$799  & \$800 ;
+  assign \$801  = a3_valid & a3_ok;
+  assign \$802  = a3_pool == 1'h1;
+  assign log_grant_wen = \$801  & \$802 ;
+  assign \$803  = a3_valid & a3_ok;
+  assign \$804  = a3_pool == 2'h2;
+  assign config_grant_wen = \$803  & \$804 ;
+  assign \$811  = ! f2_err;
+  assign \$signal$242  = f2_valid & \$811 ;
+  assign \$812  = a4_valid & a4_ok;
+  assign \$813  = { \$812 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$814  = ~ \$813 ;
+  assign \$815  = \$814  + 1'h1;
+  assign \$816  = a5_valid & a5_ok;
+  assign \$817  = { \$816 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$818  = ~ \$817 ;
+  assign \$819  = \$818  + 1'h1;
+  assign \$820  = a4_valid & a4_ok;
+  assign \$821  = { \$820 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$822  = ~ \$821 ;
+  assign \$823  = \$822  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$728  = ~ rel_f2;
-  assign \$729  = f3_quiet & \$728 ;
-  assign \$730  = \$729  ? f3_in : 3'h0;
-  assign \$731  = x1_select | x0_select;
-  assign \$732  = ~ \$731 ;
-  assign \$733  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$734  = { 1'h0, \$732  } & { \$733 [2], \$733  };
-  assign \$735  = { 1'h0, \$730  } & \$734 ;
-  assign \$736  = ~ f4_prev_released;
-  assign \$737  = \$736  & f4_rest_held;
-  assign \$signal$442  = f4_hit_a1 | \$737 ;
-  assign \$738  = ~ f4_prev_released;
-  assign \$739  = f4_by_mem & f4_mem_ok;
-  assign \$740  = f4_by_mem & f4_mem_ok;
-  assign \$741  = \$739 [0] | \$740 [1];
-  assign \$742  = f4_by_mem & f4_mem_ok;
-  assign \$743  = \$741  | \$742 [2];
-  assign \$744  = f4_by_older | \$743 ;
-  assign \$745  = \$738  & \$744 ;
-  assign \release  = f4_by_a1 | \$745 ;
-  assign \$746  = ~ f4_go;
-  assign \$747  = ~ \$signal$442 ;
-  assign \$748  = \$signal$442  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$748  : f4_err;
+  assign \$824  = ~ rel_f2;
+  assign \$825  = f3_quiet & \$824 ;
+  assign \$826  = \$825  ? f3_in : 3'h0;
+  assign \$827  = x1_select | x0_select;
+  assign \$828  = ~ \$827 ;
+  assign \$829  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$830  = { 1'h0, \$828  } & { \$829 [2], \$829  };
+  assign \$831  = { 1'h0, \$826  } & \$830 ;
+  assign \$832  = ~ f4_prev_released;
+  assign \$833  = \$832  & f4_rest_held;
+  assign \$signal$442  = f4_hit_a1 | \$833 ;
+  assign \$834  = ~ f4_prev_released;
+  assign \$835  = f4_by_mem & f4_mem_ok;
+  assign \$836  = f4_by_mem & f4_mem_ok;
+  assign \$837  = \$835 [0] | \$836 [1];
+  assign \$838  = f4_by_mem & f4_mem_ok;
+  assign \$839  = \$837  | \$838 [2];
+  assign \$840  = f4_by_older | \$839 ;
+  assign \$841  = \$834  & \$840 ;
+  assign \release  = f4_by_a1 | \$841 ;
+  assign \$842  = ~ f4_go;
+  assign \$843  = ~ \$signal$442 ;
+  assign \$844  = \$signal$442  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$844  : f4_err;
   assign \$signal$306  = \release  ? 4'h0 : unreleased_err;
-  assign \$749  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$383  = ~ \$749 ;
-  assign \$750  = ~ f4_prev_released;
-  assign \$751  = \$750  & f4_by_older;
-  assign \$752  = f4_by_a1 | \$751 ;
-  assign \$753  = f4_live[0] & \$752 ;
-  assign \$754  = ~ f4_prev_released;
-  assign \$755  = \$754  & f4_by_mem_live[0];
-  assign \$756  = \$755  & f4_mem_ok[0];
-  assign \w__en$381  = \$753  | \$756 ;
-  assign \$757  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$758  = ~ \$757 ;
-  assign \$759  = ~ f4_prev_released;
-  assign \$760  = \$759  & f4_by_older;
-  assign \$761  = f4_by_a1 | \$760 ;
-  assign \$762  = f4_live[0] & \$761 ;
-  assign \$763  = ~ f4_prev_released;
-  assign \$764  = \$763  & f4_by_mem_live[0];
-  assign \$765  = \$764  & f4_mem_ok[0];
-  assign event_queue_wen = \$762  | \$765 ;
-  assign \$766  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$767  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$408  = ~ \$767 ;
-  assign \$768  = ~ f4_prev_released;
-  assign \$769  = \$768  & f4_by_older;
-  assign \$770  = f4_by_a1 | \$769 ;
-  assign \$771  = f4_live[1] & \$770 ;
-  assign \$772  = ~ f4_prev_released;
-  assign \$773  = \$772  & f4_by_mem_live[1];
-  assign \$774  = \$773  & f4_mem_ok[1];
-  assign \$775  = \$771  | \$774 ;
-  assign \$776  = f4_taken_a4 | f4_taken_a3;
-  assign \$777  = \$776  | f4_taken_a2;
-  assign \$778  = ~ \$777 ;
-  assign log_parity_wen = \$775  & \$778 ;
-  assign \$779  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$428  = ~ \$779 ;
-  assign \$780  = ~ f4_prev_released;
-  assign \$781  = \$780  & f4_by_older;
-  assign \$782  = f4_by_a1 | \$781 ;
-  assign \$783  = f4_live[2] & \$782 ;
-  assign \$784  = ~ f4_prev_released;
-  assign \$785  = \$784  & f4_by_mem_live[2];
-  assign \$786  = \$785  & f4_mem_ok[2];
-  assign \w__en$426  = \$783  | \$786 ;
-  assign \$787  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$788  = ~ \$787 ;
-  assign \$789  = ~ f4_prev_released;
-  assign \$790  = \$789  & f4_by_older;
-  assign \$791  = f4_by_a1 | \$790 ;
-  assign \$792  = f4_live[2] & \$791 ;
-  assign \$793  = ~ f4_prev_released;
-  assign \$794  = \$793  & f4_by_mem_live[2];
-  assign \$795  = \$794  & f4_mem_ok[2];
-  assign config_queue_wen = \$792  | \$795 ;
-  assign \$796  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$797  = busy_0 | busy_6;
-  assign \$798  = busy_12 | busy_18;
-  assign \$799  = \$797  | \$798 ;
-  assign \$800  = busy_24 | busy_30;
-  assign \$801  = \$800  | busy_36;
-  assign busy = \$799  | \$801 ;
+  assign \$845  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$383  = ~ \$845 ;
+  assign \$846  = ~ f4_prev_released;
+  assign \$847  = \$846  & f4_by_older;
+  assign \$848  = f4_by_a1 | \$847 ;
+  assign \$849  = f4_live[0] & \$848 ;
+  assign \$850  = ~ f4_prev_released;
+  assign \$851  = \$850  & f4_by_mem_live[0];
+  assign \$852  = \$851  & f4_mem_ok[0];
+  assign \w__en$381  = \$849  | \$852 ;
+  assign \$853  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$854  = ~ \$853 ;
+  assign \$855  = ~ f4_prev_released;
+  assign \$856  = \$855  & f4_by_older;
+  assign \$857  = f4_by_a1 | \$856 ;
+  assign \$858  = f4_live[0] & \$857 ;
+  assign \$859  = ~ f4_prev_released;
+  assign \$860  = \$859  & f4_by_mem_live[0];
+  assign \$861  = \$860  & f4_mem_ok[0];
+  assign event_queue_wen = \$858  | \$861 ;
+  assign \$862  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$863  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$408  = ~ \$863 ;
+  assign \$864  = ~ f4_prev_released;
+  assign \$865  = \$864  & f4_by_older;
+  assign \$866  = f4_by_a1 | \$865 ;
+  assign \$867  = f4_live[1] & \$866 ;
+  assign \$868  = ~ f4_prev_released;
+  assign \$869  = \$868  & f4_by_mem_live[1];
+  assign \$870  = \$869  & f4_mem_ok[1];
+  assign \$871  = \$867  | \$870 ;
+  assign \$872  = f4_taken_a4 | f4_taken_a3;
+  assign \$873  = \$872  | f4_taken_a2;
+  assign \$874  = ~ \$873 ;
+  assign log_parity_wen = \$871  & \$874 ;
+  assign \$875  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$428  = ~ \$875 ;
+  assign \$876  = ~ f4_prev_released;
+  assign \$877  = \$876  & f4_by_older;
+  assign \$878  = f4_by_a1 | \$877 ;
+  assign \$879  = f4_live[2] & \$878 ;
+  assign \$880  = ~ f4_prev_released;
+  assign \$881  = \$880  & f4_by_mem_live[2];
+  assign \$882  = \$881  & f4_mem_ok[2];
+  assign \w__en$426  = \$879  | \$882 ;
+  assign \$883  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$884  = ~ \$883 ;
+  assign \$885  = ~ f4_prev_released;
+  assign \$886  = \$885  & f4_by_older;
+  assign \$887  = f4_by_a1 | \$886 ;
+  assign \$888  = f4_live[2] & \$887 ;
+  assign \$889  = ~ f4_prev_released;
+  assign \$890  = \$889  & f4_by_mem_live[2];
+  assign \$891  = \$890  & f4_mem_ok[2];
+  assign config_queue_wen = \$888  | \$891 ;
+  assign \$892  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$893  = busy_0 | busy_6;
+  assign \$894  = busy_12 | busy_18;
+  assign \$895  = \$893  | \$894 ;
+  assign \$896  = busy_24 | busy_30;
+  assign \$897  = \$896  | busy_36;
+  assign busy = \$895  | \$897 ;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$802 ;
+    event_grant_w_en <= \$898 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$803 ;
+    event_grant_w_addr <= \$899 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$804 ;
+    event_grant_w_data <= \$900 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -5489,19 +5759,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$805 ;
+    event_queue_w_en <= \$901 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$806 ;
+    event_queue_w_addr <= \$902 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$807 ;
+    event_queue_w_data <= \$903 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    log_grant_w_en <= \$808 ;
+    log_grant_w_en <= \$904 ;
   always @(posedge aclk_clk)
-    log_grant_w_addr <= \$809 ;
+    log_grant_w_addr <= \$905 ;
   always @(posedge aclk_clk)
-    log_grant_w_data <= \$810 ;
+    log_grant_w_data <= \$906 ;
   always @(posedge aclk_clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -5511,11 +5781,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    config_grant_w_en <= \$811 ;
+    config_grant_w_en <= \$907 ;
   always @(posedge aclk_clk)
-    config_grant_w_addr <= \$812 ;
+    config_grant_w_addr <= \$908 ;
   always @(posedge aclk_clk)
-    config_grant_w_data <= \$813 ;
+    config_grant_w_data <= \$909 ;
   always @(posedge aclk_clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
@@ -5525,15 +5795,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     config_parity_r1_b0 <= \r__data$51 ;
   always @(posedge aclk_clk)
-    config_queue_w_en <= \$814 ;
+    config_queue_w_en <= \$910 ;
   always @(posedge aclk_clk)
-    config_queue_w_addr <= \$815 ;
+    config_queue_w_addr <= \$911 ;
   always @(posedge aclk_clk)
-    config_queue_w_data <= \$816 ;
+    config_queue_w_data <= \$912 ;
   always @(posedge aclk_clk)
     config_queue_r0_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$817 ;
+    a0_valid <= \$913 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -5543,7 +5813,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$818 ;
+    a1_valid <= \$914 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -5555,17 +5825,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$819 ;
+    a1_select <= \$915 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$820 ;
+    x0_valid <= \$916 ;
   always @(posedge aclk_clk)
-    x0_select <= \$821 ;
+    x0_select <= \$917 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$822 ;
+    x1_valid <= \$918 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -5573,9 +5843,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$823 ;
+    x1_select <= \$919 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$824 ;
+    x2_valid <= \$920 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -5587,43 +5857,43 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$825 ;
+    a2_valid <= \$921 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$826 ;
+    event_seen <= \$922 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$827 ;
+    event_seen_prev <= \$923 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$828 ;
+    event_fresh <= \$924 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$829 ;
+    event_has_fresh <= \$925 ;
   always @(posedge aclk_clk)
-    event_head <= \$830 ;
+    event_head <= \$926 ;
   always @(posedge aclk_clk)
-    log_seen <= \$831 ;
+    log_seen <= \$927 ;
   always @(posedge aclk_clk)
-    log_seen_prev <= \$832 ;
+    log_seen_prev <= \$928 ;
   always @(posedge aclk_clk)
-    log_fresh <= \$833 ;
+    log_fresh <= \$929 ;
   always @(posedge aclk_clk)
-    log_at_last <= \$834 ;
+    log_at_last <= \$930 ;
   always @(posedge aclk_clk)
-    log_lapped <= \$835 ;
+    log_lapped <= \$931 ;
   always @(posedge aclk_clk)
-    config_seen <= \$836 ;
+    config_seen <= \$932 ;
   always @(posedge aclk_clk)
-    config_seen_prev <= \$837 ;
+    config_seen_prev <= \$933 ;
   always @(posedge aclk_clk)
-    config_fresh <= \$838 ;
+    config_fresh <= \$934 ;
   always @(posedge aclk_clk)
-    config_has_fresh <= \$839 ;
+    config_has_fresh <= \$935 ;
   always @(posedge aclk_clk)
-    config_head <= \$840 ;
+    config_head <= \$936 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$841 ;
+    a2_ring <= \$937 ;
   always @(posedge aclk_clk)
     a2_lapped <= \$80 ;
   always @(posedge aclk_clk)
@@ -5635,7 +5905,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$110 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$842 ;
+    a3_valid <= \$938 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -5647,7 +5917,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$843 ;
+    a3_ring <= \$939 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -5663,7 +5933,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$144 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$844 ;
+    a4_valid <= \$940 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -5675,11 +5945,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_slot <= \$145 ;
   always @(posedge aclk_clk)
-    a4_tag <= next_tag;
+    a4_tag <= { \$798 [10], \$759 [10], \$720 [10], \$681 [10] };
   always @(posedge aclk_clk)
     a4_snap <= \$642 [5];
   always @(posedge aclk_clk)
-    a5_valid <= \$845 ;
+    a5_valid <= \$941 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -5703,7 +5973,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_older_next <= \$178 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$846 ;
+    f0_valid <= \$942 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -5719,7 +5989,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$847 ;
+    f1_valid <= \$943 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -5735,53 +6005,53 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$848 ;
+    f1_same_second_eq0 <= \$944 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$849 ;
+    f1_same_second_eq3 <= \$945 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$850 ;
+    f1_same_second_eq6 <= \$946 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$851 ;
+    f1_same_second_eq9 <= \$947 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$852 ;
+    f1_same_second_eq12 <= \$948 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$853 ;
+    f1_same_second_eq15 <= \$949 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$854 ;
+    f1_same_second_eq18 <= \$950 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$855 ;
+    f1_same_second_eq21 <= \$951 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$856 ;
+    f1_same_second_eq24 <= \$952 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$857 ;
+    f1_same_second_eq27 <= \$953 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$858 ;
+    f1_same_second_eq30 <= \$954 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$859 ;
+    f1_same_third_eq0 <= \$955 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$860 ;
+    f1_same_third_eq3 <= \$956 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$861 ;
+    f1_same_third_eq6 <= \$957 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$862 ;
+    f1_same_third_eq9 <= \$958 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$863 ;
+    f1_same_third_eq12 <= \$959 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$864 ;
+    f1_same_third_eq15 <= \$960 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$865 ;
+    f1_same_third_eq18 <= \$961 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$866 ;
+    f1_same_third_eq21 <= \$962 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$867 ;
+    f1_same_third_eq24 <= \$963 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$868 ;
+    f1_same_third_eq27 <= \$964 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$869 ;
+    f1_same_third_eq30 <= \$965 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$870 ;
+    f1_hit <= \$966 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$871 ;
+    f1_misaligned <= \$967 ;
   always @(posedge aclk_clk)
     f1_event_slot <= \$223 [6:0];
   always @(posedge aclk_clk)
@@ -5789,7 +6059,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f1_config_slot <= \$227 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$872 ;
+    f2_valid <= \$968 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -5811,9 +6081,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f2_same_third <= \$305 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$873 ;
+    f3_valid <= \$969 ;
   always @(posedge aclk_clk)
-    f3_go <= \$874 ;
+    f3_go <= \$970 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -5835,11 +6105,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$719 [12];
+    f3_hit_a2 <= \$815 [12];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$312 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$723 [12];
+    f3_hit_a3 <= \$819 [12];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$315 [4];
   always @(posedge aclk_clk)
@@ -5849,11 +6119,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$320 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$875 ;
+    f3_quiet <= \$971 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$876 ;
+    f4_valid <= \$972 ;
   always @(posedge aclk_clk)
-    f4_go <= \$877 ;
+    f4_go <= \$973 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -5867,7 +6137,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$727 [12];
+    f4_hit_a1 <= \$823 [12];
   always @(posedge aclk_clk)
     f4_a1_next <= \$328 [3:0];
   always @(posedge aclk_clk)
@@ -5879,11 +6149,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_rest_snap <= \$391 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$878 ;
+    f4_by_a1 <= \$974 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$879 ;
+    f4_by_older <= \$975 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$880 ;
+    f4_by_mem <= \$976 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= { \$426 [6], \$421 [6], \$416 [6] };
   always @(posedge aclk_clk)
@@ -5893,9 +6163,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_live <= \$436 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$881 ;
+    f4_by_mem_live <= \$977 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$882 ;
+    f4_prev_released <= \$978 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$444 [12];
   always @(posedge aclk_clk)
@@ -5903,37 +6173,37 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_taken_a2 <= \$452 ;
   always @(posedge aclk_clk)
-    event_push <= \$883 ;
+    event_push <= \$979 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$884 ;
+    event_queue_waddr <= \$980 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$885 ;
+    event_pushed <= \$981 ;
   always @(posedge aclk_clk)
-    event_popped <= \$886 ;
+    event_popped <= \$982 ;
   always @(posedge aclk_clk)
-    event_count <= \$887 ;
+    event_count <= \$983 ;
   always @(posedge aclk_clk)
-    event_at <= \$888 ;
+    event_at <= \$984 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$889 ;
+    event_nonempty <= \$985 ;
   always @(posedge aclk_clk)
-    config_push <= \$890 ;
+    config_push <= \$986 ;
   always @(posedge aclk_clk)
-    config_queue_waddr <= \$891 ;
+    config_queue_waddr <= \$987 ;
   always @(posedge aclk_clk)
-    config_pushed <= \$892 ;
+    config_pushed <= \$988 ;
   always @(posedge aclk_clk)
-    config_popped <= \$893 ;
+    config_popped <= \$989 ;
   always @(posedge aclk_clk)
-    config_count <= \$894 ;
+    config_count <= \$990 ;
   always @(posedge aclk_clk)
-    config_at <= \$895 ;
+    config_at <= \$991 ;
   always @(posedge aclk_clk)
-    config_nonempty <= \$896 ;
+    config_nonempty <= \$992 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$897 ;
+    f5_valid <= \$993 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$898 ;
+    f5_ok <= \$994 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$306 ;
   always @(posedge aclk_clk)
@@ -5963,27 +6233,27 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_overwrite <= \$567 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$899 ;
+    a6_valid <= \$995 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$900 ;
+    f6_valid <= \$996 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$901 ;
+    x3_valid <= \$997 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$902 ;
+    x4_valid <= \$998 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$903 ;
+    x5_valid <= \$999 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$904 ;
+    x6_valid <= \$1000 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -6043,1008 +6313,929 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$905 ;
+    busy_0 <= \$1001 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$906 ;
+    busy_6 <= \$1002 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$907 ;
+    busy_12 <= \$1003 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$908 ;
+    busy_18 <= \$1004 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$909 ;
+    busy_24 <= \$1005 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$910 ;
+    busy_30 <= \$1006 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$911 ;
-  assign \$1  = alloc_port_size - 12'h801;
-  assign \$2  = ~ \$1 [13];
-  assign \$4  = alloc_src | \$3 ;
-  assign \$5  = alloc_port_size - 9'h101;
-  assign \$6  = ~ \$5 [13];
-  assign \$8  = alloc_src | \$7 ;
-  assign \$9  = alloc_port_size - 11'h401;
-  assign \$10  = ~ \$9 [13];
-  assign \$12  = alloc_src | \$11 ;
-  assign \$13  = a0_pool >= 2'h3;
-  assign \$14  = ! a0_pool;
-  assign \$15  = a0_pool == 1'h1;
-  assign \$16  = a0_pool == 2'h2;
-  assign \$17  = ! a0_pool;
-  assign \$18  = a0_valid & \$17 ;
-  assign \$19  = \$18  & a0_fits[0];
-  assign \$20  = a0_pool == 1'h1;
-  assign \$21  = a0_valid & \$20 ;
-  assign \$22  = \$21  & a0_fits[1];
-  assign \$23  = a0_pool == 2'h2;
-  assign \$24  = a0_valid & \$23 ;
-  assign \$25  = \$24  & a0_fits[2];
-  assign \$26  = ! flush_port_pool;
-  assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3554$40 [3] : \$27 ;
-  assign \$29  = flush_port_pool == 1'h1;
-  assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3554$40 [4] : \$30 ;
-  assign \$32  = x0_pool >= 2'h3;
-  assign \$33  = x0_pool == 2'h2;
-  assign \$34  = \$33  ? 4'h8 : 4'h0;
-  assign \$35  = \$32  ? 4'h2 : \$34 ;
-  assign \$36  = ! x1_err;
-  assign \$37  = \$578 [6:0] - event_seen;
-  assign \$38  = ~ \$37 [8];
-  assign \$39  = event_take_fresh & \$38 ;
-  assign \$40  = \$578 [6:0] + 1'h1;
-  assign \$41  = \$578 [6:0] + 1'h1;
-  assign \$42  = \$578 [6:0] != 7'h7f;
-  assign \$43  = event_head == 7'h7f;
-  assign \$44  = event_head + 1'h1;
-  assign \$45  = \$43  ? 8'h00 : \$44 ;
-  assign \$46  = \$584 [8:0] - log_seen;
-  assign \$47  = ~ \$46 [10];
-  assign \$48  = log_take_fresh & \$47 ;
-  assign \$49  = \$584 [8:0] + 1'h1;
-  assign \$50  = ~ x1_select[1];
-  assign \$51  = \$50  & log_at_last;
-  assign \$52  = log_fresh + 1'h1;
-  assign \$53  = x1_select[1] ? 11'h001 : \$52 ;
-  assign \$54  = \$51  ? 11'h000 : \$53 ;
-  assign \$55  = ~ x1_select[1];
-  assign \$56  = ~ log_at_last;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = log_fresh == 9'h1fe;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = ~ x1_select[1];
-  assign \$61  = log_lapped & \$60 ;
-  assign \$62  = ~ x1_select[1];
-  assign \$63  = \$62  & log_at_last;
-  assign \$64  = \$61  | \$63 ;
-  assign \$65  = \$586 [3:0] - config_seen;
-  assign \$66  = ~ \$65 [5];
-  assign \$67  = config_take_fresh & \$66 ;
-  assign \$68  = \$586 [3:0] + 1'h1;
-  assign \$69  = \$586 [3:0] + 1'h1;
-  assign \$70  = \$586 [3:0] != 4'hf;
-  assign \$71  = config_head == 4'hf;
-  assign \$72  = config_head + 1'h1;
-  assign \$73  = \$71  ? 5'h00 : \$72 ;
-  assign \$75  = ~ x1_select[1];
-  assign \$76  = log_lapped & \$75 ;
-  assign \$77  = a1_select[1] & \$76 ;
-  assign \$81  = event_has_fresh | event_nonempty;
-  assign \$82  = \$81  | x1_select[0];
-  assign \$83  = a1_select[0] & \$82 ;
-  assign \$86  = \$83  | \$85 ;
-  assign \$87  = config_has_fresh | config_nonempty;
-  assign \$88  = \$87  | x1_select[2];
+    busy_36 <= \$1007 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$802  = event_grant_wen;
-    if (aclk_rst) begin
-      \$802  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$803  = event_grant_w_addr;
-    if (event_grant_wen) begin
-      \$803  = { \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$804  = event_grant_w_data;
-    if (event_grant_wen) begin
-      \$804  = event_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$805  = event_queue_wen;
-    if (aclk_rst) begin
-      \$805  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$806  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$806  = event_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$807  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$807  = event_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$808  = log_grant_wen;
-    if (aclk_rst) begin
-      \$808  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$809  = log_grant_w_addr;
-    if (log_grant_wen) begin
-      \$809  = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$810  = log_grant_w_data;
-    if (log_grant_wen) begin
-      \$810  = log_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$811  = config_grant_wen;
-    if (aclk_rst) begin
-      \$811  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$812  = config_grant_w_addr;
-    if (config_grant_wen) begin
-      \$812  = { \$619 , \$612 , \$605 , \$598  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$813  = config_grant_w_data;
-    if (config_grant_wen) begin
-      \$813  = config_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$814  = config_queue_wen;
-    if (aclk_rst) begin
-      \$814  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$815  = config_queue_w_addr;
-    if (config_queue_wen) begin
-      \$815  = config_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$816  = config_queue_w_data;
-    if (config_queue_wen) begin
-      \$816  = config_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$817  = alloc_valid;
-    if (aclk_rst) begin
-      \$817  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$818  = a0_valid;
-    if (aclk_rst) begin
-      \$818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$819  = { \$25 , \$22 , \$19  };
-    if (aclk_rst) begin
-      \$819  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$820  = flush_valid;
-    if (aclk_rst) begin
-      \$820  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$821  = { 1'h0, \$31 , \$28  };
-    if (aclk_rst) begin
-      \$821  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$822  = x0_valid;
-    if (aclk_rst) begin
-      \$822  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$823  = x0_select;
-    if (aclk_rst) begin
-      \$823  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$824  = x1_valid;
-    if (aclk_rst) begin
-      \$824  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$825  = a1_valid;
-    if (aclk_rst) begin
-      \$825  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$826  = event_seen;
-    if (\$39 ) begin
-      \$826  = \$40 ;
-    end
-    if (aclk_rst) begin
-      \$826  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$827  = event_seen;
-    if (aclk_rst) begin
-      \$827  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$828  = event_fresh;
-    if (event_take_fresh) begin
-      \$828  = \$41 ;
-    end else if (x1_select[0]) begin
-      \$828  = 8'h00;
-    end
-    if (aclk_rst) begin
-      \$828  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$829  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$829  = \$42 ;
-    end else if (x1_select[0]) begin
-      \$829  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$829  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$830  = event_head;
-    if (event_pop) begin
-      \$830  = \$45 [6:0];
-    end
-    if (x1_select[0]) begin
-      \$830  = event_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$830  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$831  = log_seen;
-    if (\$48 ) begin
-      \$831  = \$49 ;
-    end
-    if (aclk_rst) begin
-      \$831  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$832  = log_seen;
-    if (aclk_rst) begin
-      \$832  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$833  = log_fresh;
-    if (log_take_fresh) begin
-      \$833  = \$54 [9:0];
-    end else if (x1_select[1]) begin
-      \$833  = 10'h000;
-    end
-    if (aclk_rst) begin
-      \$833  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$834  = log_at_last;
-    if (log_take_fresh) begin
-      \$834  = \$59 ;
-    end else if (x1_select[1]) begin
-      \$834  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$834  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$835  = log_lapped;
-    if (log_take_fresh) begin
-      \$835  = \$64 ;
-    end else if (x1_select[1]) begin
-      \$835  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$835  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$836  = config_seen;
-    if (\$67 ) begin
-      \$836  = \$68 ;
-    end
-    if (aclk_rst) begin
-      \$836  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$837  = config_seen;
-    if (aclk_rst) begin
-      \$837  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$838  = config_fresh;
-    if (config_take_fresh) begin
-      \$838  = \$69 ;
-    end else if (x1_select[2]) begin
-      \$838  = 5'h00;
-    end
-    if (aclk_rst) begin
-      \$838  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$839  = config_has_fresh;
-    if (config_take_fresh) begin
-      \$839  = \$70 ;
-    end else if (x1_select[2]) begin
-      \$839  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$839  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$840  = config_head;
-    if (config_pop) begin
-      \$840  = \$73 [3:0];
-    end
-    if (x1_select[2]) begin
-      \$840  = config_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$840  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$841  = a1_select[1];
-    if (aclk_rst) begin
-      \$841  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$842  = a2_valid;
-    if (aclk_rst) begin
-      \$842  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$843  = a2_ring;
-    if (aclk_rst) begin
-      \$843  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$844  = a3_valid;
-    if (aclk_rst) begin
-      \$844  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$845  = a4_valid;
-    if (aclk_rst) begin
-      \$845  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$846  = free_valid;
-    if (aclk_rst) begin
-      \$846  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$847  = f0_valid;
-    if (aclk_rst) begin
-      \$847  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$848  = \$200 ;
-    if (aclk_rst) begin
-      \$848  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$849  = \$201 ;
-    if (aclk_rst) begin
-      \$849  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$850  = \$202 ;
-    if (aclk_rst) begin
-      \$850  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$851  = \$203 ;
-    if (aclk_rst) begin
-      \$851  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$852  = \$204 ;
-    if (aclk_rst) begin
-      \$852  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$853  = \$205 ;
-    if (aclk_rst) begin
-      \$853  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$854  = \$206 ;
-    if (aclk_rst) begin
-      \$854  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$855  = \$207 ;
-    if (aclk_rst) begin
-      \$855  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$856  = \$208 ;
-    if (aclk_rst) begin
-      \$856  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$857  = \$209 ;
-    if (aclk_rst) begin
-      \$857  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$858  = \$210 ;
-    if (aclk_rst) begin
-      \$858  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$859  = \$211 ;
-    if (aclk_rst) begin
-      \$859  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$860  = \$212 ;
-    if (aclk_rst) begin
-      \$860  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$861  = \$213 ;
-    if (aclk_rst) begin
-      \$861  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$862  = \$214 ;
-    if (aclk_rst) begin
-      \$862  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$863  = \$215 ;
-    if (aclk_rst) begin
-      \$863  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$864  = \$216 ;
-    if (aclk_rst) begin
-      \$864  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$865  = \$217 ;
-    if (aclk_rst) begin
-      \$865  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$866  = \$218 ;
-    if (aclk_rst) begin
-      \$866  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$867  = \$219 ;
-    if (aclk_rst) begin
-      \$867  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$868  = \$220 ;
-    if (aclk_rst) begin
-      \$868  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$869  = \$221 ;
-    if (aclk_rst) begin
-      \$869  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$872  = f1_valid;
-    if (aclk_rst) begin
-      \$872  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$873  = f2_valid;
-    if (aclk_rst) begin
-      \$873  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$874  = \$signal$242 ;
-    if (aclk_rst) begin
-      \$874  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$875  = \$327 ;
-    if (aclk_rst) begin
-      \$875  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$876  = f3_valid;
-    if (aclk_rst) begin
-      \$876  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$877  = f3_go;
-    if (aclk_rst) begin
-      \$877  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$878  = \$396 ;
-    if (aclk_rst) begin
-      \$878  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$879  = \$406 ;
-    if (aclk_rst) begin
-      \$879  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$880  = \$411 ;
-    if (aclk_rst) begin
-      \$880  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$881  = \$437 ;
-    if (aclk_rst) begin
-      \$881  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$882  = \$441 ;
-    if (aclk_rst) begin
-      \$882  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$883  = \$460 ;
-    if (aclk_rst) begin
-      \$883  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$884  = event_queue_waddr;
-    if (\$468 ) begin
-      \$884  = \$471 [6:0];
-    end
-    if (aclk_rst) begin
-      \$884  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$885  = event_push;
-    if (x1_select[0]) begin
-      \$885  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$885  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$886  = event_pop;
-    if (x1_select[0]) begin
-      \$886  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$886  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$887  = \$475 [7:0];
-    if (x1_select[0]) begin
-      \$887  = 8'h00;
-    end
-    if (aclk_rst) begin
-      \$887  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$888  = event_at;
-    if (\$478 ) begin
-      \$888 [0] = event_at[0];
-      \$888 [1] = event_at[1];
-      \$888 [2] = event_at[2];
-    end
-    if (\$484 ) begin
-      \$888 [0] = event_at[1];
-      \$888 [1] = event_at[2];
-      \$888 [2] = \$485 ;
-    end
-    if (\$491 ) begin
-      \$888 [0] = 1'h0;
-      \$888 [1] = event_at[0];
-      \$888 [2] = event_at[1];
-    end
-    if (\$497 ) begin
-      \$888 [0] = event_at[0];
-      \$888 [1] = event_at[1];
-      \$888 [2] = event_at[2];
-    end
-    if (x1_select[0]) begin
-      \$888  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$888  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$889  = event_nonempty;
-    if (\$478 ) begin
-      \$889  = \$481 ;
-    end
-    if (\$484 ) begin
-      \$889  = \$488 ;
-    end
-    if (\$491 ) begin
-      \$889  = \$494 ;
-    end
-    if (\$497 ) begin
-      \$889  = \$500 ;
-    end
-    if (x1_select[0]) begin
-      \$889  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$890  = \$508 ;
-    if (aclk_rst) begin
-      \$890  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$891  = config_queue_waddr;
-    if (\$516 ) begin
-      \$891  = \$519 [3:0];
-    end
-    if (aclk_rst) begin
-      \$891  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$892  = config_push;
-    if (x1_select[2]) begin
-      \$892  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$892  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$893  = config_pop;
-    if (x1_select[2]) begin
-      \$893  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$893  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$894  = \$523 [4:0];
-    if (x1_select[2]) begin
-      \$894  = 5'h00;
-    end
-    if (aclk_rst) begin
-      \$894  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$895  = config_at;
-    if (\$526 ) begin
-      \$895 [0] = config_at[0];
-      \$895 [1] = config_at[1];
-      \$895 [2] = config_at[2];
-    end
-    if (\$532 ) begin
-      \$895 [0] = config_at[1];
-      \$895 [1] = config_at[2];
-      \$895 [2] = \$533 ;
-    end
-    if (\$539 ) begin
-      \$895 [0] = 1'h0;
-      \$895 [1] = config_at[0];
-      \$895 [2] = config_at[1];
-    end
-    if (\$545 ) begin
-      \$895 [0] = config_at[0];
-      \$895 [1] = config_at[1];
-      \$895 [2] = config_at[2];
-    end
-    if (x1_select[2]) begin
-      \$895  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$895  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$896  = config_nonempty;
-    if (\$526 ) begin
-      \$896  = \$529 ;
-    end
-    if (\$532 ) begin
-      \$896  = \$536 ;
-    end
-    if (\$539 ) begin
-      \$896  = \$542 ;
-    end
-    if (\$545 ) begin
-      \$896  = \$548 ;
-    end
-    if (x1_select[2]) begin
-      \$896  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$896  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$897  = f4_valid;
-    if (aclk_rst) begin
-      \$897  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$898  = \release ;
+    \$898  = event_grant_wen;
     if (aclk_rst) begin
       \$898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$899  = a5_valid;
-    if (aclk_rst) begin
-      \$899  = 1'h0;
+    \$899  = event_grant_w_addr;
+    if (event_grant_wen) begin
+      \$899  = { \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$900  = f5_valid;
-    if (aclk_rst) begin
-      \$900  = 1'h0;
+    \$900  = event_grant_w_data;
+    if (event_grant_wen) begin
+      \$900  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$901  = x2_valid;
+    \$901  = event_queue_wen;
     if (aclk_rst) begin
       \$901  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$902  = x3_valid;
-    if (aclk_rst) begin
-      \$902  = 1'h0;
+    \$902  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$902  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$903  = x4_valid;
-    if (aclk_rst) begin
-      \$903  = 1'h0;
+    \$903  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$903  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$904  = x5_valid;
+    \$904  = log_grant_wen;
     if (aclk_rst) begin
       \$904  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$905  = \$568 ;
-    if (aclk_rst) begin
-      \$905  = 1'h0;
+    \$905  = log_grant_w_addr;
+    if (log_grant_wen) begin
+      \$905  = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$906  = \$569 ;
-    if (aclk_rst) begin
-      \$906  = 1'h0;
+    \$906  = log_grant_w_data;
+    if (log_grant_wen) begin
+      \$906  = log_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$907  = \$570 ;
+    \$907  = config_grant_wen;
     if (aclk_rst) begin
       \$907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$908  = \$571 ;
-    if (aclk_rst) begin
-      \$908  = 1'h0;
+    \$908  = config_grant_w_addr;
+    if (config_grant_wen) begin
+      \$908  = { \$619 , \$612 , \$605 , \$598  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$909  = \$572 ;
-    if (aclk_rst) begin
-      \$909  = 1'h0;
+    \$909  = config_grant_w_data;
+    if (config_grant_wen) begin
+      \$909  = config_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$910  = \$573 ;
+    \$910  = config_queue_wen;
     if (aclk_rst) begin
       \$910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$911  = \$574 ;
+    \$911  = config_queue_w_addr;
+    if (config_queue_wen) begin
+      \$911  = config_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$912  = config_queue_w_data;
+    if (config_queue_wen) begin
+      \$912  = config_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$913  = alloc_valid;
     if (aclk_rst) begin
-      \$911  = 1'h0;
+      \$913  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$914  = a0_valid;
+    if (aclk_rst) begin
+      \$914  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$915  = { \$25 , \$22 , \$19  };
+    if (aclk_rst) begin
+      \$915  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$916  = flush_valid;
+    if (aclk_rst) begin
+      \$916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$917  = { 1'h0, \$31 , \$28  };
+    if (aclk_rst) begin
+      \$917  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$918  = x0_valid;
+    if (aclk_rst) begin
+      \$918  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$919  = x0_select;
+    if (aclk_rst) begin
+      \$919  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$920  = x1_valid;
+    if (aclk_rst) begin
+      \$920  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$921  = a1_valid;
+    if (aclk_rst) begin
+      \$921  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$922  = event_seen;
+    if (\$39 ) begin
+      \$922  = \$40 ;
+    end
+    if (aclk_rst) begin
+      \$922  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$923  = event_seen;
+    if (aclk_rst) begin
+      \$923  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$924  = event_fresh;
+    if (event_take_fresh) begin
+      \$924  = \$41 ;
+    end else if (x1_select[0]) begin
+      \$924  = 8'h00;
+    end
+    if (aclk_rst) begin
+      \$924  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$925  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$925  = \$42 ;
+    end else if (x1_select[0]) begin
+      \$925  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$925  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$926  = event_head;
+    if (event_pop) begin
+      \$926  = \$45 [6:0];
+    end
+    if (x1_select[0]) begin
+      \$926  = event_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$926  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$927  = log_seen;
+    if (\$48 ) begin
+      \$927  = \$49 ;
+    end
+    if (aclk_rst) begin
+      \$927  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$928  = log_seen;
+    if (aclk_rst) begin
+      \$928  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$929  = log_fresh;
+    if (log_take_fresh) begin
+      \$929  = \$54 [9:0];
+    end else if (x1_select[1]) begin
+      \$929  = 10'h000;
+    end
+    if (aclk_rst) begin
+      \$929  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$930  = log_at_last;
+    if (log_take_fresh) begin
+      \$930  = \$59 ;
+    end else if (x1_select[1]) begin
+      \$930  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$930  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$931  = log_lapped;
+    if (log_take_fresh) begin
+      \$931  = \$64 ;
+    end else if (x1_select[1]) begin
+      \$931  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$931  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$932  = config_seen;
+    if (\$67 ) begin
+      \$932  = \$68 ;
+    end
+    if (aclk_rst) begin
+      \$932  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$933  = config_seen;
+    if (aclk_rst) begin
+      \$933  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$934  = config_fresh;
+    if (config_take_fresh) begin
+      \$934  = \$69 ;
+    end else if (x1_select[2]) begin
+      \$934  = 5'h00;
+    end
+    if (aclk_rst) begin
+      \$934  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$935  = config_has_fresh;
+    if (config_take_fresh) begin
+      \$935  = \$70 ;
+    end else if (x1_select[2]) begin
+      \$935  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$935  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$936  = config_head;
+    if (config_pop) begin
+      \$936  = \$73 [3:0];
+    end
+    if (x1_select[2]) begin
+      \$936  = config_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$936  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$937  = a1_select[1];
+    if (aclk_rst) begin
+      \$937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$938  = a2_valid;
+    if (aclk_rst) begin
+      \$938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$939  = a2_ring;
+    if (aclk_rst) begin
+      \$939  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$940  = a3_valid;
+    if (aclk_rst) begin
+      \$940  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$941  = a4_valid;
+    if (aclk_rst) begin
+      \$941  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$942  = free_valid;
+    if (aclk_rst) begin
+      \$942  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$943  = f0_valid;
+    if (aclk_rst) begin
+      \$943  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$944  = \$200 ;
+    if (aclk_rst) begin
+      \$944  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$945  = \$201 ;
+    if (aclk_rst) begin
+      \$945  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$946  = \$202 ;
+    if (aclk_rst) begin
+      \$946  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$947  = \$203 ;
+    if (aclk_rst) begin
+      \$947  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$948  = \$204 ;
+    if (aclk_rst) begin
+      \$948  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$949  = \$205 ;
+    if (aclk_rst) begin
+      \$949  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$950  = \$206 ;
+    if (aclk_rst) begin
+      \$950  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$951  = \$207 ;
+    if (aclk_rst) begin
+      \$951  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$952  = \$208 ;
+    if (aclk_rst) begin
+      \$952  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$953  = \$209 ;
+    if (aclk_rst) begin
+      \$953  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$954  = \$210 ;
+    if (aclk_rst) begin
+      \$954  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$955  = \$211 ;
+    if (aclk_rst) begin
+      \$955  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$956  = \$212 ;
+    if (aclk_rst) begin
+      \$956  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$957  = \$213 ;
+    if (aclk_rst) begin
+      \$957  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$958  = \$214 ;
+    if (aclk_rst) begin
+      \$958  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$959  = \$215 ;
+    if (aclk_rst) begin
+      \$959  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$960  = \$216 ;
+    if (aclk_rst) begin
+      \$960  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$961  = \$217 ;
+    if (aclk_rst) begin
+      \$961  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$962  = \$218 ;
+    if (aclk_rst) begin
+      \$962  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$963  = \$219 ;
+    if (aclk_rst) begin
+      \$963  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$964  = \$220 ;
+    if (aclk_rst) begin
+      \$964  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$965  = \$221 ;
+    if (aclk_rst) begin
+      \$965  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$968  = f1_valid;
+    if (aclk_rst) begin
+      \$968  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$969  = f2_valid;
+    if (aclk_rst) begin
+      \$969  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$970  = \$signal$242 ;
+    if (aclk_rst) begin
+      \$970  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$971  = \$327 ;
+    if (aclk_rst) begin
+      \$971  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$972  = f3_valid;
+    if (aclk_rst) begin
+      \$972  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$973  = f3_go;
+    if (aclk_rst) begin
+      \$973  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$974  = \$396 ;
+    if (aclk_rst) begin
+      \$974  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$975  = \$406 ;
+    if (aclk_rst) begin
+      \$975  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$976  = \$411 ;
+    if (aclk_rst) begin
+      \$976  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$977  = \$437 ;
+    if (aclk_rst) begin
+      \$977  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$978  = \$441 ;
+    if (aclk_rst) begin
+      \$978  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$979  = \$460 ;
+    if (aclk_rst) begin
+      \$979  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$980  = event_queue_waddr;
+    if (\$468 ) begin
+      \$980  = \$471 [6:0];
+    end
+    if (aclk_rst) begin
+      \$980  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$981  = event_push;
+    if (x1_select[0]) begin
+      \$981  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$981  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$982  = event_pop;
+    if (x1_select[0]) begin
+      \$982  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$982  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$983  = \$475 [7:0];
+    if (x1_select[0]) begin
+      \$983  = 8'h00;
+    end
+    if (aclk_rst) begin
+      \$983  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$984  = event_at;
+    if (\$478 ) begin
+      \$984 [0] = event_at[0];
+      \$984 [1] = event_at[1];
+      \$984 [2] = event_at[2];
+    end
+    if (\$484 ) begin
+      \$984 [0] = event_at[1];
+      \$984 [1] = event_at[2];
+      \$984 [2] = \$485 ;
+    end
+    if (\$491 ) begin
+      \$984 [0] = 1'h0;
+      \$984 [1] = event_at[0];
+      \$984 [2] = event_at[1];
+    end
+    if (\$497 ) begin
+      \$984 [0] = event_at[0];
+      \$984 [1] = event_at[1];
+      \$984 [2] = event_at[2];
+    end
+    if (x1_select[0]) begin
+      \$984  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$984  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$985  = event_nonempty;
+    if (\$478 ) begin
+      \$985  = \$481 ;
+    end
+    if (\$484 ) begin
+      \$985  = \$488 ;
+    end
+    if (\$491 ) begin
+      \$985  = \$494 ;
+    end
+    if (\$497 ) begin
+      \$985  = \$500 ;
+    end
+    if (x1_select[0]) begin
+      \$985  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$985  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$986  = \$508 ;
+    if (aclk_rst) begin
+      \$986  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$987  = config_queue_waddr;
+    if (\$516 ) begin
+      \$987  = \$519 [3:0];
+    end
+    if (aclk_rst) begin
+      \$987  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$988  = config_push;
+    if (x1_select[2]) begin
+      \$988  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$988  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$989  = config_pop;
+    if (x1_select[2]) begin
+      \$989  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$989  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$990  = \$523 [4:0];
+    if (x1_select[2]) begin
+      \$990  = 5'h00;
+    end
+    if (aclk_rst) begin
+      \$990  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$991  = config_at;
+    if (\$526 ) begin
+      \$991 [0] = config_at[0];
+      \$991 [1] = config_at[1];
+      \$991 [2] = config_at[2];
+    end
+    if (\$532 ) begin
+      \$991 [0] = config_at[1];
+      \$991 [1] = config_at[2];
+      \$991 [2] = \$533 ;
+    end
+    if (\$539 ) begin
+      \$991 [0] = 1'h0;
+      \$991 [1] = config_at[0];
+      \$991 [2] = config_at[1];
+    end
+    if (\$545 ) begin
+      \$991 [0] = config_at[0];
+      \$991 [1] = config_at[1];
+      \$991 [2] = config_at[2];
+    end
+    if (x1_select[2]) begin
+      \$991  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$991  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$992  = config_nonempty;
+    if (\$526 ) begin
+      \$992  = \$529 ;
+    end
+    if (\$532 ) begin
+      \$992  = \$536 ;
+    end
+    if (\$539 ) begin
+      \$992  = \$542 ;
+    end
+    if (\$545 ) begin
+      \$992  = \$548 ;
+    end
+    if (x1_select[2]) begin
+      \$992  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$992  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$993  = f4_valid;
+    if (aclk_rst) begin
+      \$993  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$994  = \release ;
+    if (aclk_rst) begin
+      \$994  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$995  = a5_valid;
+    if (aclk_rst) begin
+      \$995  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$996  = f5_valid;
+    if (aclk_rst) begin
+      \$996  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$997  = x2_valid;
+    if (aclk_rst) begin
+      \$997  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$998  = x3_valid;
+    if (aclk_rst) begin
+      \$998  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$999  = x4_valid;
+    if (aclk_rst) begin
+      \$999  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1000  = x5_valid;
+    if (aclk_rst) begin
+      \$1000  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1001  = \$568 ;
+    if (aclk_rst) begin
+      \$1001  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1002  = \$569 ;
+    if (aclk_rst) begin
+      \$1002  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1003  = \$570 ;
+    if (aclk_rst) begin
+      \$1003  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1004  = \$571 ;
+    if (aclk_rst) begin
+      \$1004  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1005  = \$572 ;
+    if (aclk_rst) begin
+      \$1005  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1006  = \$573 ;
+    if (aclk_rst) begin
+      \$1006  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1007  = \$574 ;
+    if (aclk_rst) begin
+      \$1007  = 1'h0;
     end
   end
   always @* begin
@@ -7052,17 +7243,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$710 ;
+          grant_addr = \$806 ;
       2'h1:
-          grant_addr = \$712 ;
+          grant_addr = \$808 ;
       2'h2:
-          grant_addr = \$714 ;
+          grant_addr = \$810 ;
     endcase
   end
   assign event_grant_waddr = { \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
   assign log_grant_waddr = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
   assign config_grant_waddr = { \$619 , \$612 , \$605 , \$598  };
-  assign flush_reg_select = \port$3554$40 [5:3];
+  assign flush_reg_select = \port$3649$40 [5:3];
   assign event_fresh_slot = \$578 [6:0];
   assign event_tail = event_queue_waddr;
   assign log_fresh_slot = \$584 [8:0];
@@ -7072,12 +7263,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign event_flushing = x1_select[0];
   assign config_flushing = x1_select[2];
   assign \$signal  = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
+  assign next_tag = { \$798 [10], \$759 [10], \$720 [10], \$681 [10] };
   assign fetched_snap = \$642 [5];
-  assign free_reg_hit = \port$3554$40 [2:0];
-  assign \$signal$254  = \$719 [12];
-  assign hit_a3 = \$723 [12];
-  assign \$signal$273  = \$727 [12];
-  assign f3_by_mem_base = \$735 [2:0];
+  assign free_reg_hit = \port$3649$40 [2:0];
+  assign \$signal$254  = \$815 [12];
+  assign hit_a3 = \$819 [12];
+  assign \$signal$273  = \$823 [12];
+  assign f3_by_mem_base = \$831 [2:0];
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
@@ -7221,24 +7413,24 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.next  = config_queue_r0_b0[8:5];
-  assign config_queue_wdata[8:5] = \$796 ;
-  assign config_queue_wdata[4] = \$788 ;
+  assign config_queue_wdata[8:5] = \$892 ;
+  assign config_queue_wdata[4] = \$884 ;
   assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[11:8] = \$766 ;
-  assign event_queue_wdata[7] = \$758 ;
+  assign event_queue_wdata[11:8] = \$862 ;
+  assign event_queue_wdata[7] = \$854 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
-  assign config_grant_wdata[4:1] = next_tag;
+  assign config_grant_wdata[4:1] = { \$798 [10], \$759 [10], \$720 [10], \$681 [10] };
   assign config_grant_wdata[0] = \$642 [5];
-  assign log_grant_wdata[4:1] = next_tag;
+  assign log_grant_wdata[4:1] = { \$798 [10], \$759 [10], \$720 [10], \$681 [10] };
   assign log_grant_wdata[0] = \$642 [5];
-  assign event_grant_wdata[4:1] = next_tag;
+  assign event_grant_wdata[4:1] = { \$798 [10], \$759 [10], \$720 [10], \$681 [10] };
   assign event_grant_wdata[0] = \$642 [5];
-  assign \$871 [2] = \$226 ;
-  assign \$871 [1] = \$224 ;
-  assign \$871 [0] = \$222 ;
-  assign \$870 [2] = f0_hit[2];
-  assign \$870 [1] = f0_hit[1];
-  assign \$870 [0] = f0_hit[0];
+  assign \$967 [2] = \$226 ;
+  assign \$967 [1] = \$224 ;
+  assign \$967 [0] = \$222 ;
+  assign \$966 [2] = f0_hit[2];
+  assign \$966 [1] = f0_hit[1];
+  assign \$966 [0] = f0_hit[0];
   assign \$3  = \$1 [13];
   assign \$7  = \$5 [13];
   assign \$11  = \$9 [13];
@@ -7309,52 +7501,52 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$574  = x6_valid;
   assign \$638  = a3_sel_head[0];
   assign \$640  = a3_sel_head[2];
-  assign \$646  = a3_sel_new[0];
-  assign \$647  = a3_sel_new[1];
-  assign \$648  = a3_sel_new[2];
-  assign \$649  = a3_sel_last[0];
-  assign \$651  = a3_sel_last[1];
-  assign \$653  = a3_sel_last[2];
-  assign \$655  = a3_sel_head[0];
-  assign \$657  = a3_sel_head[2];
-  assign \$660  = 1'h0;
-  assign \$661  = 1'h0;
-  assign \$662  = 1'h0;
-  assign \$663  = a3_sel_last[0];
-  assign \$665  = a3_sel_last[1];
-  assign \$667  = a3_sel_last[2];
-  assign \$669  = a3_sel_head[0];
-  assign \$671  = a3_sel_head[2];
-  assign \$674  = 1'h0;
-  assign \$675  = 1'h0;
-  assign \$676  = 1'h0;
-  assign \$677  = a3_sel_last[0];
-  assign \$679  = a3_sel_last[1];
-  assign \$681  = a3_sel_last[2];
-  assign \$683  = a3_sel_head[0];
-  assign \$685  = a3_sel_head[2];
-  assign \$688  = 1'h0;
+  assign \$646  = \$645 ;
+  assign \$650  = \$649 ;
+  assign \$654  = \$653 ;
+  assign \$655  = a3_sel_last[0];
+  assign \$660  = a3_sel_last[1];
+  assign \$665  = a3_sel_last[2];
+  assign \$670  = a3_sel_head[0];
+  assign \$672  = a3_sel_head[2];
+  assign \$685  = 1'h0;
   assign \$689  = 1'h0;
-  assign \$690  = 1'h0;
-  assign \$691  = a3_sel_last[0];
-  assign \$693  = a3_sel_last[1];
-  assign \$695  = a3_sel_last[2];
-  assign \$697  = a3_sel_head[0];
-  assign \$699  = a3_sel_head[2];
-  assign \$709  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$710 [30:0] = { 9'h000, \$709  };
-  assign \$710 [31] = 1'h1;
-  assign \$711  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$712 [30:21], \$712 [19:0] } = { 7'h00, \$711 [23:21], \$711 [19:0] };
-  assign { \$712 [31], \$712 [20] } = 2'h3;
-  assign \$713  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$714 [30:22], \$714 [20:0] } = { 11'h000, \$713  };
-  assign { \$714 [31], \$714 [21] } = 2'h3;
+  assign \$693  = 1'h0;
+  assign \$694  = a3_sel_last[0];
+  assign \$699  = a3_sel_last[1];
+  assign \$704  = a3_sel_last[2];
+  assign \$709  = a3_sel_head[0];
+  assign \$711  = a3_sel_head[2];
+  assign \$724  = 1'h0;
+  assign \$728  = 1'h0;
+  assign \$732  = 1'h0;
+  assign \$733  = a3_sel_last[0];
+  assign \$738  = a3_sel_last[1];
+  assign \$743  = a3_sel_last[2];
+  assign \$748  = a3_sel_head[0];
+  assign \$750  = a3_sel_head[2];
+  assign \$763  = 1'h0;
+  assign \$767  = 1'h0;
+  assign \$771  = 1'h0;
+  assign \$772  = a3_sel_last[0];
+  assign \$777  = a3_sel_last[1];
+  assign \$782  = a3_sel_last[2];
+  assign \$787  = a3_sel_head[0];
+  assign \$789  = a3_sel_head[2];
+  assign \$805  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$806 [30:0] = { 9'h000, \$805  };
+  assign \$806 [31] = 1'h1;
+  assign \$807  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$808 [30:21], \$808 [19:0] } = { 7'h00, \$807 [23:21], \$807 [19:0] };
+  assign { \$808 [31], \$808 [20] } = 2'h3;
+  assign \$809  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$810 [30:22], \$810 [20:0] } = { 11'h000, \$809  };
+  assign { \$810 [31], \$810 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3192$0 , \port$3193$0 , \port$3195$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$3554$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3932$0 , \port$3932$48 , rsp_freed_valid, \port$3935$0 , rsp_flushed_valid, \port$3947$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$3975$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4061$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4229$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4501$0 , aclk_clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3287$0 , \port$3288$0 , \port$3290$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$3649$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4027$0 , \port$4027$48 , rsp_freed_valid, \port$4030$0 , rsp_flushed_valid, \port$4042$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4070$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4156$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4324$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4596$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -9508,32 +9700,32 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$3192$0 ;
-  wire \port$3192$0 ;
-  output \port$3193$0 ;
-  wire \port$3193$0 ;
-  output \port$3195$0 ;
-  wire \port$3195$0 ;
-  output [44:0] \port$3554$1 ;
-  wire [44:0] \port$3554$1 ;
-  input [15:0] \port$3932$0 ;
-  wire [15:0] \port$3932$0 ;
-  input [12:0] \port$3932$48 ;
-  wire [12:0] \port$3932$48 ;
-  input [15:0] \port$3935$0 ;
-  wire [15:0] \port$3935$0 ;
-  input [14:0] \port$3947$0 ;
-  wire [14:0] \port$3947$0 ;
-  input [36:0] \port$3975$0 ;
-  wire [36:0] \port$3975$0 ;
-  input [35:0] \port$4061$0 ;
-  wire [35:0] \port$4061$0 ;
+  output \port$3287$0 ;
+  wire \port$3287$0 ;
+  output \port$3288$0 ;
+  wire \port$3288$0 ;
+  output \port$3290$0 ;
+  wire \port$3290$0 ;
+  output [44:0] \port$3649$1 ;
+  wire [44:0] \port$3649$1 ;
+  input [15:0] \port$4027$0 ;
+  wire [15:0] \port$4027$0 ;
+  input [12:0] \port$4027$48 ;
+  wire [12:0] \port$4027$48 ;
+  input [15:0] \port$4030$0 ;
+  wire [15:0] \port$4030$0 ;
+  input [14:0] \port$4042$0 ;
+  wire [14:0] \port$4042$0 ;
+  input [36:0] \port$4070$0 ;
+  wire [36:0] \port$4070$0 ;
+  input [35:0] \port$4156$0 ;
+  wire [35:0] \port$4156$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4229$0 ;
-  wire [4:0] \port$4229$0 ;
+  output [4:0] \port$4324$0 ;
+  wire [4:0] \port$4324$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4501$0 ;
-  wire [4:0] \port$4501$0 ;
+  output [4:0] \port$4596$0 ;
+  wire [4:0] \port$4596$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -9806,63 +9998,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$103  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$3935$0 [15] ? { 6'h00, \port$3935$0 [14:13] } : 8'hff;
+  assign \$2  = \port$4030$0 [15] ? { 6'h00, \port$4030$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$3947$0 [12:5], 46'h000000000000, \port$3947$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3947$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$3932$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3932$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3932$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$3935$0 [12:5], \port$3975$0 [32:1], 4'h0, \port$3975$0 [36:33], \$2 , 1'h0, \port$3975$0 [0], 3'h1, \port$3935$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4042$0 [12:5], 46'h000000000000, \port$4042$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4042$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4027$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4027$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4027$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4030$0 [12:5], \port$4070$0 [32:1], 4'h0, \port$4070$0 [36:33], \$2 , 1'h0, \port$4070$0 [0], 3'h1, \port$4030$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$3947$0 [12:5], 46'h000000000000, \port$3947$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3947$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$3932$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3932$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3932$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4042$0 [12:5], 46'h000000000000, \port$4042$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4042$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4027$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4027$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4027$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$3932$0 [4:1] == 1'h1;
+  assign \$15  = \port$4027$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$3932$0 [0];
-  assign \$18  = ! \port$3932$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4027$0 [0];
+  assign \$18  = ! \port$4027$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$3935$0 [0];
-  assign \$21  = ! \port$3935$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$4030$0 [0];
+  assign \$21  = ! \port$4030$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$3947$0 [0];
-  assign \$24  = ! \port$3947$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$4042$0 [0];
+  assign \$24  = ! \port$4042$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$3932$0 [4:1] == 1'h1;
+  assign \$26  = \port$4027$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$3932$0 [6:5];
+  assign \$28  = ! \port$4027$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$3932$0 [0];
-  assign \$31  = \port$3932$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4027$0 [0];
+  assign \$31  = \port$4027$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$3935$0 [0];
-  assign \$34  = \port$3935$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4030$0 [0];
+  assign \$34  = \port$4030$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$3947$0 [0];
-  assign \$37  = \port$3947$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4042$0 [0];
+  assign \$37  = \port$4042$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$3932$0 [4:1] == 1'h1;
+  assign \$39  = \port$4027$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$3932$0 [6:5] == 1'h1;
+  assign \$41  = \port$4027$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$3932$0 [0];
-  assign \$44  = \port$3932$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$4027$0 [0];
+  assign \$44  = \port$4027$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$3932$48 [12];
-  assign \$47  = rsp_grant_valid & \port$3932$0 [0];
-  assign \$48  = \port$3932$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$4027$48 [12];
+  assign \$47  = rsp_grant_valid & \port$4027$0 [0];
+  assign \$48  = \port$4027$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$3935$0 [0];
-  assign \$51  = \port$3935$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$4030$0 [0];
+  assign \$51  = \port$4030$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$3947$0 [0];
-  assign \$54  = \port$3947$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$4042$0 [0];
+  assign \$54  = \port$4042$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$3932$0 [4:1] == 1'h1;
+  assign \$56  = \port$4027$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$3932$0 [6:5] == 2'h2;
+  assign \$58  = \port$4027$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
@@ -10472,7 +10664,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$784  = \$783  | r1_sel_pool2_low_water;
   assign \$785  = \$782  | \$784 ;
   assign \$786  = \$779  | \$785 ;
-  assign \$787  = bus__w_beat_from_queue ? \port$4061$0 [35:32] : bus__w_strb;
+  assign \$787  = bus__w_beat_from_queue ? \port$4156$0 [35:32] : bus__w_strb;
   assign \$788  = \$787  == 4'hf;
   assign \$789  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$791  = ~ \$790 ;
@@ -10489,7 +10681,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$804  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$805  = \$804 [5:0] == 3'h4;
   assign \$806  = \$803  & \$805 ;
-  assign \$807  = bus__w_beat_from_queue ? \port$4061$0 [35:32] : bus__w_strb;
+  assign \$807  = bus__w_beat_from_queue ? \port$4156$0 [35:32] : bus__w_strb;
   assign \$808  = \$807  == 4'hf;
   assign \$809  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$811  = ~ \$810 ;
@@ -10506,7 +10698,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$824  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$825  = \$824 [5:0] == 6'h30;
   assign \$826  = \$823  & \$825 ;
-  assign \$827  = bus__w_beat_from_queue ? \port$4061$0 [35:32] : bus__w_strb;
+  assign \$827  = bus__w_beat_from_queue ? \port$4156$0 [35:32] : bus__w_strb;
   assign \$828  = \$827  == 4'hf;
   assign \$829  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$831  = ~ \$830 ;
@@ -10523,7 +10715,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$844  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$845  = \$844 [5:0] == 3'h4;
   assign \$846  = \$843  & \$845 ;
-  assign \$847  = bus__w_beat_from_queue ? \port$4061$0 [35:32] : bus__w_strb;
+  assign \$847  = bus__w_beat_from_queue ? \port$4156$0 [35:32] : bus__w_strb;
   assign \$848  = \$847  == 4'hf;
   assign \$849  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$851  = ~ \$850 ;
@@ -10546,12 +10738,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$870  = w0_event_is & w0_event_slot_ok;
   assign \$871  = w0_log_is & w0_log_slot_ok;
   assign \$872  = w0_config_is & w0_config_slot_ok;
-  assign \$873  = bus__w_beat_from_queue ? \port$4061$0 [31:0] : bus__w_data;
-  assign \$874  = bus__w_beat_from_queue ? \port$4061$0 [31:0] : bus__w_data;
+  assign \$873  = bus__w_beat_from_queue ? \port$4156$0 [31:0] : bus__w_data;
+  assign \$874  = bus__w_beat_from_queue ? \port$4156$0 [31:0] : bus__w_data;
   assign \$876  = 32'd2147483648 + \$875 ;
-  assign \$877  = bus__w_beat_from_queue ? \port$4061$0 [31:0] : bus__w_data;
+  assign \$877  = bus__w_beat_from_queue ? \port$4156$0 [31:0] : bus__w_data;
   assign \$879  = 32'd2148532224 + \$878 ;
-  assign \$880  = bus__w_beat_from_queue ? \port$4061$0 [31:0] : bus__w_data;
+  assign \$880  = bus__w_beat_from_queue ? \port$4156$0 [31:0] : bus__w_data;
   assign \$882  = 32'd2149580800 + \$881 ;
   assign \$883  = ~ command_queue_pop;
   assign \$884  = command_queue_count[0] & \$883 ;
@@ -10737,10 +10929,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1064  = 1'h1 << \$1063 [7:5];
   assign \$1065  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$1066  = 1'h1 << \$1065 [11:8];
-  assign \$1067  = bus__w_beat_from_queue ? \port$4061$0 [31:0] : bus__w_data;
-  assign \$1068  = bus__w_beat_from_queue ? \port$4061$0 [35:32] : bus__w_strb;
+  assign \$1067  = bus__w_beat_from_queue ? \port$4156$0 [31:0] : bus__w_data;
+  assign \$1068  = bus__w_beat_from_queue ? \port$4156$0 [35:32] : bus__w_strb;
   assign \$1069  = \$1068  == 4'hf;
-  assign \$1070  = bus__w_beat_from_queue ? \port$4061$0 [35:32] : bus__w_strb;
+  assign \$1070  = bus__w_beat_from_queue ? \port$4156$0 [35:32] : bus__w_strb;
   assign \$1071  = ~ w1_is_command;
   assign \$1072  = w1_valid & \$1071 ;
   assign \$1073  = ~ w1_a1_0[0];
@@ -10981,13 +11173,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1308  = \$1307  & \$signal$289 [1];
   assign \$1309  = \$signal$287  & w2_is_pool2_low_water;
   assign \$1310  = \$1309  & \$signal$289 [2];
-  assign \$1311  = | \port$3935$0 [4:1];
+  assign \$1311  = | \port$4030$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1311 ;
-  assign \$1312  = | \port$3947$0 [4:1];
+  assign \$1312  = | \port$4042$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1312 ;
-  assign \$1313  = ~ \port$3932$0 [0];
+  assign \$1313  = ~ \port$4027$0 [0];
   assign \$1314  = rsp_grant_valid & \$1313 ;
-  assign \$1315  = \port$3932$0 [4:1] != 1'h1;
+  assign \$1315  = \port$4027$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1314  & \$1315 ;
   assign \$1316  = \$signal$28  > 2'h2;
   assign \$1317  = \$1316  ? 2'h2 : \$signal$28 ;
@@ -11077,17 +11269,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1391  = ~ \$1390 ;
   assign \$1392  = \$1391  + 1'h1;
   assign w0_config_is = bus__w_addr_from_queue ? \$1389 [6] : \$1392 [6];
-  assign \$1393  = \port$4061$0 [18:0] - 8'h80;
+  assign \$1393  = \port$4156$0 [18:0] - 8'h80;
   assign \$1394  = ~ \$1393 [19];
   assign \$1395  = bus__w_data[18:0] - 8'h80;
   assign \$1396  = ~ \$1395 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1397  = \port$4061$0 [18:0] - 10'h200;
+  assign \$1397  = \port$4156$0 [18:0] - 10'h200;
   assign \$1398  = ~ \$1397 [19];
   assign \$1399  = bus__w_data[18:0] - 10'h200;
   assign \$1400  = ~ \$1399 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1401  = \port$4061$0 [18:0] - 5'h10;
+  assign \$1401  = \port$4156$0 [18:0] - 5'h10;
   assign \$1402  = ~ \$1401 [19];
   assign \$1403  = bus__w_data[18:0] - 5'h10;
   assign \$1404  = ~ \$1403 [19];
@@ -11377,11 +11569,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1682  = \$signal$304  & \$signal$288 ;
   assign \$1683  = ~ \$1682 ;
   assign bus__w_err = \$1681  & \$1683 ;
-  assign \$1684  = rsp_freed_valid & \port$3975$0 [0];
+  assign \$1684  = rsp_freed_valid & \port$4070$0 [0];
   assign \$1685  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1684  | \$1685 ;
-  assign \$1686  = rsp_freed_valid & \port$3975$0 [0];
-  assign \$1687  = \$1686  ? \port$3935$0 [0] : \port$3947$0 [0];
+  assign \$1686  = rsp_freed_valid & \port$4070$0 [0];
+  assign \$1687  = \$1686  ? \port$4030$0 [0] : \port$4042$0 [0];
   assign bus__w_slow_err = ~ \$1687 ;
   always @(posedge aclk_clk)
     cycle <= \$1688 ;
@@ -11394,7 +11586,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 24'h000000, \port$3932$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3932$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3932$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4027$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4027$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4027$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1691 ;
   always @(posedge aclk_clk)
@@ -13324,23 +13516,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       \$1835  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$3932$0 [4:1];
-  assign rsp_grant_pool = \port$3932$0 [6:5];
-  assign rsp_grant_user = \port$3932$48 [11:4];
-  assign rsp_flushed_err = \port$3947$0 [4:1];
-  assign rsp_flushed_pool = \port$3947$0 [14:13];
-  assign rsp_flushed_user = \port$3947$0 [12:5];
-  assign rsp_freed_err = \port$3935$0 [4:1];
-  assign rsp_freed_src = \port$3975$0 [0];
-  assign rsp_freed_in_pool = \port$3935$0 [15];
-  assign rsp_freed_pool = \port$3935$0 [14:13];
-  assign rsp_freed_tag = \port$3975$0 [36:33];
-  assign rsp_freed_addr = \port$3975$0 [32:1];
-  assign rsp_freed_user = \port$3935$0 [12:5];
-  assign rsp_grant_ok = \port$3932$0 [0];
-  assign rsp_freed_ok = \port$3935$0 [0];
-  assign rsp_flushed_ok = \port$3947$0 [0];
-  assign rsp_grant_overwrite = \port$3932$48 [12];
+  assign rsp_grant_err = \port$4027$0 [4:1];
+  assign rsp_grant_pool = \port$4027$0 [6:5];
+  assign rsp_grant_user = \port$4027$48 [11:4];
+  assign rsp_flushed_err = \port$4042$0 [4:1];
+  assign rsp_flushed_pool = \port$4042$0 [14:13];
+  assign rsp_flushed_user = \port$4042$0 [12:5];
+  assign rsp_freed_err = \port$4030$0 [4:1];
+  assign rsp_freed_src = \port$4070$0 [0];
+  assign rsp_freed_in_pool = \port$4030$0 [15];
+  assign rsp_freed_pool = \port$4030$0 [14:13];
+  assign rsp_freed_tag = \port$4070$0 [36:33];
+  assign rsp_freed_addr = \port$4070$0 [32:1];
+  assign rsp_freed_user = \port$4030$0 [12:5];
+  assign rsp_grant_ok = \port$4027$0 [0];
+  assign rsp_freed_ok = \port$4030$0 [0];
+  assign rsp_flushed_ok = \port$4042$0 [0];
+  assign rsp_grant_overwrite = \port$4027$48 [12];
   assign log_bank0_k = \$1326 [1:0];
   assign log_bank1_k = \$1327 [1:0];
   assign log_bank2_k = \$1328 [1:0];
@@ -13348,8 +13540,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign space_under = { \$1342 [5], \$1342  };
   assign \$signal$106  = { low_water_hit, \$1347 , \$1345 , e1_exhausted, \$1344  };
   assign \$signal$167  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4061$0 [35:32];
-  assign bus__w_data_queued = \port$4061$0 [31:0];
+  assign bus__w_strb_queued = \port$4156$0 [35:32];
+  assign bus__w_data_queued = \port$4156$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$249 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$308  = log_bank0_wdata;
@@ -13375,10 +13567,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$331  = alloc_queue_wr;
   assign \$signature__data$332  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 [3:0], 10'h000, \port$3932$0 [15:7] };
-  assign rsp_grant_slot = \port$3932$0 [15:7];
-  assign rsp_grant_tag = \port$3932$48 [3:0];
-  assign bus__r_slow_data = { \port$3932$0 [0], \port$3932$0 [4:1], 4'h0, \port$3932$48 [3:0], 10'h000, \port$3932$0 [15:7] };
+  assign handle = { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 [3:0], 10'h000, \port$4027$0 [15:7] };
+  assign rsp_grant_slot = \port$4027$0 [15:7];
+  assign rsp_grant_tag = \port$4027$48 [3:0];
+  assign bus__r_slow_data = { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 [3:0], 10'h000, \port$4027$0 [15:7] };
   assign w0_event_is_queued = \$1377 [6];
   assign w0_event_is_pins = \$1380 [6];
   assign w0_log_is_queued = \$1383 [6];
@@ -13396,13 +13588,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$1680 [42:40];
   assign req_flush_select = \$1680 [45:43];
   assign req_flush_pool = \$1680 [35:34];
-  assign \port$3192$0  = \$1344 ;
-  assign \port$3193$0  = \$1345 ;
-  assign \port$3195$0  = \$1347 ;
-  assign \port$3554$1  = \$1680 [45:1];
-  assign \port$4229$0  = \$signal$104 ;
+  assign \port$3287$0  = \$1344 ;
+  assign \port$3288$0  = \$1345 ;
+  assign \port$3290$0  = \$1347 ;
+  assign \port$3649$1  = \$1680 [45:1];
+  assign \port$4324$0  = \$signal$104 ;
   assign bus__w_ack = \$signal$287 ;
-  assign \port$4501$0  = \$signal$105 ;
+  assign \port$4596$0  = \$signal$105 ;
   assign \$1346  = log_ev_overwrite;
   assign \$1347  = log_ev_overwrite;
   assign \$117  = 1'h1;

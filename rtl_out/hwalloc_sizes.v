@@ -339,9 +339,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4331$0 (\$11 [4:0]),
-    .\port$4331$55 (\$11 [62:55]),
-    .\port$4331$7 (\$11 [14:7]),
+    .\port$4526$0 (\$11 [4:0]),
+    .\port$4526$55 (\$11 [62:55]),
+    .\port$4526$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3917$52 (\$20 [56:51]),
+    .\port$4112$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3491$0 (\$16 ),
-    .\port$3492$0 (\$17 ),
-    .\port$3494$0 (\$18 ),
-    .\port$3917$1 (\$20 ),
-    .\port$4331$0 (\$11 [14:0]),
-    .\port$4331$55 (\$11 [78:55]),
-    .\port$4337$0 (\$12 ),
-    .\port$4352$0 (\$13 ),
-    .\port$4384$0 (\$14 ),
-    .\port$4473$0 (\$15 ),
-    .\port$4645$0 (\$signal ),
-    .\port$4915$0 (\$signal$58 ),
+    .\port$3686$0 (\$16 ),
+    .\port$3687$0 (\$17 ),
+    .\port$3689$0 (\$18 ),
+    .\port$4112$1 (\$20 ),
+    .\port$4526$0 (\$11 [14:0]),
+    .\port$4526$55 (\$11 [78:55]),
+    .\port$4532$0 (\$12 ),
+    .\port$4547$0 (\$13 ),
+    .\port$4579$0 (\$14 ),
+    .\port$4668$0 (\$15 ),
+    .\port$4840$0 (\$signal ),
+    .\port$5110$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4331$0 , \port$4331$7 , \port$4331$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4526$0 , \port$4526$7 , \port$4526$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1559,12 +1559,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4331$0 ;
-  wire [4:0] \port$4331$0 ;
-  input [7:0] \port$4331$55 ;
-  wire [7:0] \port$4331$55 ;
-  input [7:0] \port$4331$7 ;
-  wire [7:0] \port$4331$7 ;
+  input [4:0] \port$4526$0 ;
+  wire [4:0] \port$4526$0 ;
+  input [7:0] \port$4526$55 ;
+  wire [7:0] \port$4526$55 ;
+  input [7:0] \port$4526$7 ;
+  wire [7:0] \port$4526$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1734,7 +1734,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$113 )
-      r_slow_ring[r_slow_wr] <= { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 , 11'h000, \port$4331$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 , 11'h000, \port$4526$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$99  = r_fast_count[0] & \$98 ;
@@ -1920,7 +1920,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 , 11'h000, \port$4331$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 , 11'h000, \port$4526$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -3336,7 +3336,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 , 11'h000, \port$4331$7  };
+  assign r_slow_w_data = { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 , 11'h000, \port$4526$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3348,12 +3348,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$110  = r_slow_rd;
   assign \$signature__addr$111  = r_slow_wr;
-  assign \$signature__data$112  = { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 , 11'h000, \port$4331$7  };
+  assign \$signature__data$112  = { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 , 11'h000, \port$4526$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 , 11'h000, \port$4331$7  };
+  assign bus__r_slow_data = { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 , 11'h000, \port$4526$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3393,155 +3393,351 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3917$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+, \port$4112$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire [3:0] \$100 ;
-  reg \$1000 ;
-  reg \$1001 ;
-  reg [2:0] \$1002 ;
-  reg \$1003 ;
-  reg [2:0] \$1004 ;
-  reg \$1005 ;
-  reg [2:0] \$1006 ;
-  reg \$1007 ;
-  reg \$1008 ;
-  reg [8:0] \$1009 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
   wire \$101 ;
-  reg [8:0] \$1010 ;
-  reg [8:0] \$1011 ;
-  reg \$1012 ;
-  reg [7:0] \$1013 ;
-  reg [7:0] \$1014 ;
-  reg [7:0] \$1015 ;
-  reg [7:0] \$1016 ;
-  reg \$1017 ;
-  reg [6:0] \$1018 ;
-  reg [5:0] \$1019 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
-  reg [5:0] \$1020 ;
-  reg [5:0] \$1021 ;
-  reg \$1022 ;
-  reg [5:0] \$1023 ;
-  reg \$1024 ;
-  reg \$1025 ;
-  reg \$1026 ;
-  reg \$1027 ;
-  reg \$1028 ;
-  reg \$1029 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire [8:0] \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
   wire [2:0] \$103 ;
-  reg \$1030 ;
-  reg \$1031 ;
-  reg \$1032 ;
-  reg \$1033 ;
-  reg \$1034 ;
-  reg \$1035 ;
-  reg \$1036 ;
-  reg \$1037 ;
-  reg \$1038 ;
-  reg \$1039 ;
+  wire \$1030 ;
+  wire [11:0] \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
-  reg \$1040 ;
-  reg \$1041 ;
-  reg \$1042 ;
-  reg \$1043 ;
-  reg \$1044 ;
-  reg \$1045 ;
-  reg \$1046 ;
-  reg \$1047 ;
-  reg \$1048 ;
-  reg \$1049 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire [10:0] \$105 ;
-  reg \$1050 ;
-  reg \$1051 ;
-  reg \$1052 ;
-  reg \$1053 ;
-  reg \$1054 ;
-  reg \$1055 ;
-  reg \$1056 ;
-  reg \$1057 ;
-  reg \$1058 ;
-  wire [2:0] \$1059 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
   wire \$106 ;
-  wire [2:0] \$1060 ;
-  reg \$1061 ;
-  reg \$1062 ;
-  reg \$1063 ;
-  reg \$1064 ;
-  reg \$1065 ;
-  reg \$1066 ;
-  reg \$1067 ;
-  reg \$1068 ;
-  reg [2:0] \$1069 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire [8:0] \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire \$107 ;
-  reg [2:0] \$1070 ;
-  reg \$1071 ;
-  reg \$1072 ;
-  reg [7:0] \$1073 ;
-  reg \$1074 ;
-  reg \$1075 ;
-  reg [8:0] \$1076 ;
-  reg [2:0] \$1077 ;
-  reg \$1078 ;
-  reg \$1079 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire [11:0] \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire [14:0] \$1079 ;
   wire [9:0] \$108 ;
-  reg [6:0] \$1080 ;
-  reg \$1081 ;
-  reg \$1082 ;
-  reg [7:0] \$1083 ;
-  reg [2:0] \$1084 ;
-  reg \$1085 ;
-  reg \$1086 ;
-  reg [5:0] \$1087 ;
-  reg \$1088 ;
-  reg \$1089 ;
+  wire [36:0] \$1080 ;
+  wire [21:0] \$1081 ;
+  wire [36:0] \$1082 ;
+  wire [20:0] \$1083 ;
+  wire [36:0] \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire [10:0] \$1087 ;
+  wire [10:0] \$1088 ;
+  wire [11:0] \$1089 ;
   wire \$109 ;
-  reg [5:0] \$1090 ;
-  reg [2:0] \$1091 ;
-  reg \$1092 ;
-  reg \$1093 ;
-  reg \$1094 ;
-  reg \$1095 ;
-  reg \$1096 ;
-  reg \$1097 ;
-  reg \$1098 ;
-  reg \$1099 ;
+  wire \$1090 ;
+  wire [10:0] \$1091 ;
+  wire [10:0] \$1092 ;
+  wire [11:0] \$1093 ;
+  wire \$1094 ;
+  wire [10:0] \$1095 ;
+  wire [10:0] \$1096 ;
+  wire [11:0] \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg \$1100 ;
-  reg \$1101 ;
-  reg \$1102 ;
-  reg \$1103 ;
-  reg \$1104 ;
-  reg \$1105 ;
-  reg \$1106 ;
-  reg \$1107 ;
-  reg \$1108 ;
-  reg \$1109 ;
+  wire [2:0] \$1100 ;
+  wire [2:0] \$1101 ;
+  wire [2:0] \$1102 ;
+  wire [2:0] \$1103 ;
+  wire [3:0] \$1104 ;
+  wire [3:0] \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire [2:0] \$1109 ;
   wire [7:0] \$111 ;
-  reg \$1110 ;
+  wire [2:0] \$1110 ;
+  wire \$1111 ;
+  wire [2:0] \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire [3:0] \$1118 ;
+  wire \$1119 ;
   wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
   wire \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire [7:0] \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
   wire [2:0] \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
   wire [2:0] \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire [7:0] \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
   wire \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
   wire [10:0] \$117 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire [7:0] \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  reg \$1178 ;
+  reg [7:0] \$1179 ;
   wire \$118 ;
+  reg [8:0] \$1180 ;
+  reg \$1181 ;
+  reg [7:0] \$1182 ;
+  reg [16:0] \$1183 ;
+  reg \$1184 ;
+  reg [6:0] \$1185 ;
+  reg [8:0] \$1186 ;
+  reg \$1187 ;
+  reg [6:0] \$1188 ;
+  reg [15:0] \$1189 ;
   wire \$119 ;
+  reg \$1190 ;
+  reg [5:0] \$1191 ;
+  reg [8:0] \$1192 ;
+  reg \$1193 ;
+  reg [5:0] \$1194 ;
+  reg [14:0] \$1195 ;
+  reg \$1196 ;
+  reg \$1197 ;
+  reg [2:0] \$1198 ;
+  reg \$1199 ;
   wire \$12 ;
   wire [9:0] \$120 ;
+  reg [2:0] \$1200 ;
+  reg \$1201 ;
+  reg [2:0] \$1202 ;
+  reg \$1203 ;
+  reg \$1204 ;
+  reg [8:0] \$1205 ;
+  reg [8:0] \$1206 ;
+  reg [8:0] \$1207 ;
+  reg \$1208 ;
+  reg [7:0] \$1209 ;
   wire \$121 ;
+  reg [7:0] \$1210 ;
+  reg [7:0] \$1211 ;
+  reg [7:0] \$1212 ;
+  reg \$1213 ;
+  reg [6:0] \$1214 ;
+  reg [5:0] \$1215 ;
+  reg [5:0] \$1216 ;
+  reg [5:0] \$1217 ;
+  reg \$1218 ;
+  reg [5:0] \$1219 ;
   wire \$122 ;
+  reg \$1220 ;
+  reg \$1221 ;
+  reg \$1222 ;
+  reg \$1223 ;
+  reg \$1224 ;
+  reg \$1225 ;
+  reg \$1226 ;
+  reg \$1227 ;
+  reg \$1228 ;
+  reg \$1229 ;
   wire [7:0] \$123 ;
+  reg \$1230 ;
+  reg \$1231 ;
+  reg \$1232 ;
+  reg \$1233 ;
+  reg \$1234 ;
+  reg \$1235 ;
+  reg \$1236 ;
+  reg \$1237 ;
+  reg \$1238 ;
+  reg \$1239 ;
   wire \$124 ;
+  reg \$1240 ;
+  reg \$1241 ;
+  reg \$1242 ;
+  reg \$1243 ;
+  reg \$1244 ;
+  reg \$1245 ;
+  reg \$1246 ;
+  reg \$1247 ;
+  reg \$1248 ;
+  reg \$1249 ;
   wire \$125 ;
+  reg \$1250 ;
+  reg \$1251 ;
+  reg \$1252 ;
+  reg \$1253 ;
+  reg \$1254 ;
+  wire [2:0] \$1255 ;
+  wire [2:0] \$1256 ;
+  reg \$1257 ;
+  reg \$1258 ;
+  reg \$1259 ;
   wire [2:0] \$126 ;
+  reg \$1260 ;
+  reg \$1261 ;
+  reg \$1262 ;
+  reg \$1263 ;
+  reg \$1264 ;
+  reg [2:0] \$1265 ;
+  reg [2:0] \$1266 ;
+  reg \$1267 ;
+  reg \$1268 ;
+  reg [7:0] \$1269 ;
   wire [2:0] \$127 ;
+  reg \$1270 ;
+  reg \$1271 ;
+  reg [8:0] \$1272 ;
+  reg [2:0] \$1273 ;
+  reg \$1274 ;
+  reg \$1275 ;
+  reg [6:0] \$1276 ;
+  reg \$1277 ;
+  reg \$1278 ;
+  reg [7:0] \$1279 ;
   wire [2:0] \$128 ;
+  reg [2:0] \$1280 ;
+  reg \$1281 ;
+  reg \$1282 ;
+  reg [5:0] \$1283 ;
+  reg \$1284 ;
+  reg \$1285 ;
+  reg [5:0] \$1286 ;
+  reg [2:0] \$1287 ;
+  reg \$1288 ;
+  reg \$1289 ;
   wire \$129 ;
+  reg \$1290 ;
+  reg \$1291 ;
+  reg \$1292 ;
+  reg \$1293 ;
+  reg \$1294 ;
+  reg \$1295 ;
+  reg \$1296 ;
+  reg \$1297 ;
+  reg \$1298 ;
+  reg \$1299 ;
   wire \$13 ;
   wire \$130 ;
+  reg \$1300 ;
+  reg \$1301 ;
+  reg \$1302 ;
+  reg \$1303 ;
+  reg \$1304 ;
+  reg \$1305 ;
+  reg \$1306 ;
   wire [2:0] \$131 ;
   wire \$132 ;
   wire \$133 ;
@@ -4224,7 +4420,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$743 ;
   wire [6:0] \$744 ;
   wire \$745 ;
-  wire [8:0] \$746 ;
+  wire \$746 ;
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
@@ -4243,7 +4439,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
-  wire [9:0] \$763 ;
+  wire \$763 ;
   wire \$764 ;
   wire \$765 ;
   wire \$766 ;
@@ -4260,14 +4456,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$776 ;
   wire \$777 ;
   wire \$778 ;
-  wire [9:0] \$779 ;
+  wire [8:0] \$779 ;
   wire \$78 ;
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
   wire \$784 ;
-  wire \$785 ;
+  wire [11:0] \$785 ;
   wire \$786 ;
   wire \$787 ;
   wire \$788 ;
@@ -4278,7 +4474,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$792 ;
   wire \$793 ;
   wire \$794 ;
-  wire [9:0] \$795 ;
+  wire \$795 ;
   wire \$796 ;
   wire \$797 ;
   wire \$798 ;
@@ -4297,7 +4493,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$809 ;
   wire \$81 ;
   wire \$810 ;
-  wire [9:0] \$811 ;
+  wire \$811 ;
   wire \$812 ;
   wire \$813 ;
   wire \$814 ;
@@ -4307,14 +4503,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$818 ;
   wire \$819 ;
   wire \$82 ;
-  wire \$820 ;
+  wire [8:0] \$820 ;
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
   wire \$824 ;
   wire \$825 ;
-  wire \$826 ;
-  wire [9:0] \$827 ;
+  wire [11:0] \$826 ;
+  wire \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
@@ -4332,7 +4528,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire [9:0] \$843 ;
+  wire \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
@@ -4349,16 +4545,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire [9:0] \$859 ;
+  wire \$859 ;
   wire [3:0] \$86 ;
   wire \$860 ;
-  wire \$861 ;
+  wire [8:0] \$861 ;
   wire \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
-  wire \$867 ;
+  wire [11:0] \$867 ;
   wire \$868 ;
   wire \$869 ;
   wire \$87 ;
@@ -4367,8 +4563,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
-  wire [9:0] \$875 ;
-  wire [7:0] \$876 ;
+  wire \$875 ;
+  wire \$876 ;
   wire \$877 ;
   wire \$878 ;
   wire \$879 ;
@@ -4376,51 +4572,51 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$880 ;
   wire \$881 ;
   wire \$882 ;
-  wire [14:0] \$883 ;
-  wire [36:0] \$884 ;
-  wire [21:0] \$885 ;
-  wire [36:0] \$886 ;
-  wire [20:0] \$887 ;
-  wire [36:0] \$888 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire [10:0] \$891 ;
-  wire [10:0] \$892 ;
-  wire [11:0] \$893 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
   wire \$894 ;
-  wire [10:0] \$895 ;
-  wire [10:0] \$896 ;
-  wire [11:0] \$897 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
   wire \$898 ;
-  wire [10:0] \$899 ;
+  wire \$899 ;
   wire [15:0] \$9 ;
   wire \$90 ;
-  wire [10:0] \$900 ;
-  wire [11:0] \$901 ;
-  wire \$902 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire [8:0] \$902 ;
   wire \$903 ;
-  wire [2:0] \$904 ;
-  wire [2:0] \$905 ;
-  wire [2:0] \$906 ;
-  wire [2:0] \$907 ;
-  wire [3:0] \$908 ;
-  wire [3:0] \$909 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire [11:0] \$908 ;
+  wire \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
-  wire [2:0] \$913 ;
-  wire [2:0] \$914 ;
+  wire \$913 ;
+  wire \$914 ;
   wire \$915 ;
-  wire [2:0] \$916 ;
+  wire \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
   wire \$921 ;
-  wire [3:0] \$922 ;
+  wire \$922 ;
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
@@ -4440,16 +4636,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$938 ;
   wire \$939 ;
   wire \$94 ;
-  wire [7:0] \$940 ;
+  wire \$940 ;
   wire \$941 ;
   wire \$942 ;
-  wire \$943 ;
+  wire [8:0] \$943 ;
   wire \$944 ;
   wire \$945 ;
   wire \$946 ;
   wire \$947 ;
   wire \$948 ;
-  wire \$949 ;
+  wire [11:0] \$949 ;
   wire [7:0] \$95 ;
   wire \$950 ;
   wire \$951 ;
@@ -4459,7 +4655,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$955 ;
   wire \$956 ;
   wire \$957 ;
-  wire [7:0] \$958 ;
+  wire \$958 ;
   wire \$959 ;
   wire [6:0] \$96 ;
   wire \$960 ;
@@ -4479,32 +4675,32 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$973 ;
   wire \$974 ;
   wire \$975 ;
-  wire [7:0] \$976 ;
+  wire \$976 ;
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
   wire [5:0] \$98 ;
   wire \$980 ;
   wire \$981 ;
-  reg \$982 ;
-  reg [7:0] \$983 ;
-  reg [8:0] \$984 ;
-  reg \$985 ;
-  reg [7:0] \$986 ;
-  reg [16:0] \$987 ;
-  reg \$988 ;
-  reg [6:0] \$989 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire [8:0] \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire [7:0] \$99 ;
-  reg [8:0] \$990 ;
-  reg \$991 ;
-  reg [6:0] \$992 ;
-  reg [15:0] \$993 ;
-  reg \$994 ;
-  reg [5:0] \$995 ;
-  reg [8:0] \$996 ;
-  reg \$997 ;
-  reg [5:0] \$998 ;
-  reg [14:0] \$999 ;
+  wire [11:0] \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
   wire [7:0] \$signal ;
   wire \$signal$259 ;
   wire \$signal$271 ;
@@ -4977,8 +5173,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_tag;
-  input [5:0] \port$3917$52 ;
-  wire [5:0] \port$3917$52 ;
+  input [5:0] \port$4112$52 ;
+  wire [5:0] \port$4112$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   wire [7:0] \r__addr$404 ;
@@ -5306,10 +5502,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3917$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4112$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3917$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4112$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5440,19 +5636,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$174  = free_port_addr - 37'h1000004000;
   assign \$175  = ~ \$174 [40];
   assign \$177  = \$173  & \$176 ;
-  assign \$178  = free_src ? \port$3917$52 [0] : \$177 ;
+  assign \$178  = free_src ? \port$4112$52 [0] : \$177 ;
   assign \$179  = free_port_addr - 37'h1000010000;
   assign \$180  = ~ \$179 [40];
   assign \$181  = free_port_addr - 37'h1000020000;
   assign \$182  = ~ \$181 [40];
   assign \$184  = \$180  & \$183 ;
-  assign \$185  = free_src ? \port$3917$52 [1] : \$184 ;
+  assign \$185  = free_src ? \port$4112$52 [1] : \$184 ;
   assign \$186  = free_port_addr - 37'h1000100000;
   assign \$187  = ~ \$186 [40];
   assign \$188  = free_port_addr - 37'h1000130000;
   assign \$189  = ~ \$188 [40];
   assign \$191  = \$187  & \$190 ;
-  assign \$192  = free_src ? \port$3917$52 [2] : \$191 ;
+  assign \$192  = free_src ? \port$4112$52 [2] : \$191 ;
   assign \$193  = f0_addr[2:0] == f2_addr[2:0];
   assign \$194  = f0_addr[5:3] == f2_addr[5:3];
   assign \$195  = f0_addr[8:6] == f2_addr[8:6];
@@ -5585,12 +5781,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$324  = \$323  + 1'h1;
   assign \$325  = a4_tag + 1'h1;
   assign \$326  = a5_tag + 1'h1;
-  assign \$327  = \$893 [11] ? \$325 [7:0] : \$326 [7:0];
-  assign \$328  = \$893 [11] ? a4_snap : a5_snap;
+  assign \$327  = \$1089 [11] ? \$325 [7:0] : \$326 [7:0];
+  assign \$328  = \$1089 [11] ? a4_snap : a5_snap;
   assign \$329  = f2_same_third & f5_ok;
-  assign \$330  = ~ \$893 [11];
+  assign \$330  = ~ \$1089 [11];
   assign \$331  = \$signal$259  & \$330 ;
-  assign \$332  = ~ \$897 [11];
+  assign \$332  = ~ \$1093 [11];
   assign \$333  = \$331  & \$332 ;
   assign \$334  = f2_same_third & f5_ok;
   assign \$335  = ~ \$334 ;
@@ -5661,14 +5857,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$430  = \$429  & large_grant_r0_b0[0];
   assign \$431  = \$428  | \$430 ;
   assign \$432  = \$423  ? f3_older_snap : \$431 ;
-  assign \$433  = f3_go & \$901 [11];
+  assign \$433  = f3_go & \$1097 [11];
   assign \$434  = a4_tag ^ f3_tag;
   assign \$435  = ~ \$434 ;
   assign \$436  = \$435  + 1'h1;
   assign \$437  = \$433  & \$436 [8];
   assign \$438  = ~ f3_never_granted;
   assign \$439  = f3_go & \$438 ;
-  assign \$440  = ~ \$901 [11];
+  assign \$440  = ~ \$1097 [11];
   assign \$441  = \$439  & \$440 ;
   assign \$442  = ~ rel_f2;
   assign \$443  = \$442  & f3_hit_a3;
@@ -5678,7 +5874,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$447  = \$445  & \$446 ;
   assign \$448  = ~ rel_f2;
   assign \$449  = f3_quiet & \$448 ;
-  assign \$450  = ~ \$901 [11];
+  assign \$450  = ~ \$1097 [11];
   assign \$451  = \$449  & \$450 ;
   assign \$452  = \$451  ? f3_in : 3'h0;
   assign \$453  = ~ f3_never_granted;
@@ -5703,7 +5899,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$475  = f3_flushed ? 3'h0 : 3'h7;
   assign \$476  = { 1'h0, \$474  } & { \$475 [2], \$475  };
   assign \$477  = { 1'h0, f3_in } & \$476 ;
-  assign \$478  = \$901 [11] ? 3'h0 : \$909 [2:0];
+  assign \$478  = \$1097 [11] ? 3'h0 : \$1105 [2:0];
   assign \$479  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$480  = ~ \$479 ;
   assign \$481  = \$480  + 1'h1;
@@ -5940,191 +6136,386 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$741  = \$740  & medium_queue_r0_b0[7];
   assign \$743  = \$742  & large_queue_r0_b0[6];
   assign \$744  = { \$743 , \$741 , \$739 , \$737 , \$736 , \$735  } + 6'h3f;
-  assign \$745  = a3_fwd_ok & a3_hit_a1;
-  assign \$746  = a4_tag + 1'h1;
-  assign \$747  = a3_fwd_ok & a3_older_hit;
-  assign \$752  = \$751  & small_grant_r1_b0[1];
-  assign \$754  = \$753  & medium_grant_r1_b0[1];
-  assign \$756  = \$755  & large_grant_r1_b0[1];
-  assign \$758  = \$757  & small_queue_r0_b0[9];
-  assign \$760  = \$759  & medium_queue_r0_b0[8];
-  assign \$762  = \$761  & large_queue_r0_b0[7];
-  assign \$763  = { \$762 , \$760 , \$758 , \$756 , \$754 , \$752 , \$750 , \$749 , \$748  } + 9'h1ff;
-  assign \$768  = \$767  & small_grant_r1_b0[2];
-  assign \$770  = \$769  & medium_grant_r1_b0[2];
-  assign \$772  = \$771  & large_grant_r1_b0[2];
-  assign \$774  = \$773  & small_queue_r0_b0[10];
-  assign \$776  = \$775  & medium_queue_r0_b0[9];
-  assign \$778  = \$777  & large_queue_r0_b0[8];
-  assign \$779  = { \$778 , \$776 , \$774 , \$772 , \$770 , \$768 , \$766 , \$765 , \$764  } + 9'h1ff;
-  assign \$784  = \$783  & small_grant_r1_b0[3];
-  assign \$786  = \$785  & medium_grant_r1_b0[3];
-  assign \$788  = \$787  & large_grant_r1_b0[3];
-  assign \$790  = \$789  & small_queue_r0_b0[11];
-  assign \$792  = \$791  & medium_queue_r0_b0[10];
-  assign \$794  = \$793  & large_queue_r0_b0[9];
-  assign \$795  = { \$794 , \$792 , \$790 , \$788 , \$786 , \$784 , \$782 , \$781 , \$780  } + 9'h1ff;
-  assign \$800  = \$799  & small_grant_r1_b0[4];
-  assign \$802  = \$801  & medium_grant_r1_b0[4];
-  assign \$804  = \$803  & large_grant_r1_b0[4];
-  assign \$806  = \$805  & small_queue_r0_b0[12];
-  assign \$808  = \$807  & medium_queue_r0_b0[11];
-  assign \$810  = \$809  & large_queue_r0_b0[10];
-  assign \$811  = { \$810 , \$808 , \$806 , \$804 , \$802 , \$800 , \$798 , \$797 , \$796  } + 9'h1ff;
-  assign \$816  = \$815  & small_grant_r1_b0[5];
-  assign \$818  = \$817  & medium_grant_r1_b0[5];
-  assign \$820  = \$819  & large_grant_r1_b0[5];
-  assign \$822  = \$821  & small_queue_r0_b0[13];
-  assign \$824  = \$823  & medium_queue_r0_b0[12];
-  assign \$826  = \$825  & large_queue_r0_b0[11];
-  assign \$827  = { \$826 , \$824 , \$822 , \$820 , \$818 , \$816 , \$814 , \$813 , \$812  } + 9'h1ff;
-  assign \$832  = \$831  & small_grant_r1_b0[6];
-  assign \$834  = \$833  & medium_grant_r1_b0[6];
-  assign \$836  = \$835  & large_grant_r1_b0[6];
-  assign \$838  = \$837  & small_queue_r0_b0[14];
-  assign \$840  = \$839  & medium_queue_r0_b0[13];
-  assign \$842  = \$841  & large_queue_r0_b0[12];
-  assign \$843  = { \$842 , \$840 , \$838 , \$836 , \$834 , \$832 , \$830 , \$829 , \$828  } + 9'h1ff;
-  assign \$848  = \$847  & small_grant_r1_b0[7];
-  assign \$850  = \$849  & medium_grant_r1_b0[7];
-  assign \$852  = \$851  & large_grant_r1_b0[7];
-  assign \$854  = \$853  & small_queue_r0_b0[15];
-  assign \$856  = \$855  & medium_queue_r0_b0[14];
-  assign \$858  = \$857  & large_queue_r0_b0[13];
-  assign \$859  = { \$858 , \$856 , \$854 , \$852 , \$850 , \$848 , \$846 , \$845 , \$844  } + 9'h1ff;
-  assign \$864  = \$863  & small_grant_r1_b0[8];
-  assign \$866  = \$865  & medium_grant_r1_b0[8];
-  assign \$868  = \$867  & large_grant_r1_b0[8];
-  assign \$870  = \$869  & small_queue_r0_b0[16];
-  assign \$872  = \$871  & medium_queue_r0_b0[15];
-  assign \$874  = \$873  & large_queue_r0_b0[14];
-  assign \$875  = { \$874 , \$872 , \$870 , \$868 , \$866 , \$864 , \$862 , \$861 , \$860  } + 9'h1ff;
-  assign \$876  = \$747  ? a3_older_next : { \$875 [9], \$859 [9], \$843 [9], \$827 [9], \$811 [9], \$795 [9], \$779 [9], \$763 [9] };
-  assign next_tag = \$745  ? \$746 [7:0] : \$876 ;
-  assign \$877  = a3_valid & a3_ok;
-  assign \$878  = ! a3_pool;
-  assign small_grant_wen = \$877  & \$878 ;
-  assign \$879  = a3_valid & a3_ok;
-  assign \$880  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$879  & \$880 ;
-  assign \$881  = a3_valid & a3_ok;
-  assign \$882  = a3_pool == 2'h2;
-  assign large_grant_wen = \$881  & \$882 ;
-  assign \$889  = ! f2_err;
-  assign \$signal$259  = f2_valid & \$889 ;
-  assign \$890  = a4_valid & a4_ok;
-  assign \$891  = { \$890 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$745  = a3_hit_a1 | a3_older_hit;
+  assign \$746  = ~ \$745 ;
+  assign \$747  = a3_sel_new[0] & \$746 ;
+  assign \$749  = a3_hit_a1 | a3_older_hit;
+  assign \$750  = ~ \$749 ;
+  assign \$751  = a3_sel_new[1] & \$750 ;
+  assign \$753  = a3_hit_a1 | a3_older_hit;
+  assign \$754  = ~ \$753 ;
+  assign \$755  = a3_sel_new[2] & \$754 ;
+  assign \$758  = a3_hit_a1 | a3_older_hit;
+  assign \$759  = ~ \$758 ;
+  assign \$760  = \$757  & \$759 ;
+  assign \$761  = \$760  & small_grant_r1_b0[1];
+  assign \$763  = a3_hit_a1 | a3_older_hit;
+  assign \$764  = ~ \$763 ;
+  assign \$765  = \$762  & \$764 ;
+  assign \$766  = \$765  & medium_grant_r1_b0[1];
+  assign \$768  = a3_hit_a1 | a3_older_hit;
+  assign \$769  = ~ \$768 ;
+  assign \$770  = \$767  & \$769 ;
+  assign \$771  = \$770  & large_grant_r1_b0[1];
+  assign \$773  = \$772  & small_queue_r0_b0[9];
+  assign \$775  = \$774  & medium_queue_r0_b0[8];
+  assign \$777  = \$776  & large_queue_r0_b0[7];
+  assign \$778  = a3_fwd_ok & a3_hit_a1;
+  assign \$779  = a4_tag + 1'h1;
+  assign \$780  = \$778  & \$779 [0];
+  assign \$781  = a3_fwd_ok & a3_older_hit;
+  assign \$782  = ~ a3_hit_a1;
+  assign \$783  = \$781  & \$782 ;
+  assign \$784  = \$783  & a3_older_next[0];
+  assign \$785  = { \$784 , \$780 , \$777 , \$775 , \$773 , \$771 , \$766 , \$761 , \$756 , \$752 , \$748  } + 11'h7ff;
+  assign \$786  = a3_hit_a1 | a3_older_hit;
+  assign \$787  = ~ \$786 ;
+  assign \$788  = a3_sel_new[0] & \$787 ;
+  assign \$790  = a3_hit_a1 | a3_older_hit;
+  assign \$791  = ~ \$790 ;
+  assign \$792  = a3_sel_new[1] & \$791 ;
+  assign \$794  = a3_hit_a1 | a3_older_hit;
+  assign \$795  = ~ \$794 ;
+  assign \$796  = a3_sel_new[2] & \$795 ;
+  assign \$799  = a3_hit_a1 | a3_older_hit;
+  assign \$800  = ~ \$799 ;
+  assign \$801  = \$798  & \$800 ;
+  assign \$802  = \$801  & small_grant_r1_b0[2];
+  assign \$804  = a3_hit_a1 | a3_older_hit;
+  assign \$805  = ~ \$804 ;
+  assign \$806  = \$803  & \$805 ;
+  assign \$807  = \$806  & medium_grant_r1_b0[2];
+  assign \$809  = a3_hit_a1 | a3_older_hit;
+  assign \$810  = ~ \$809 ;
+  assign \$811  = \$808  & \$810 ;
+  assign \$812  = \$811  & large_grant_r1_b0[2];
+  assign \$814  = \$813  & small_queue_r0_b0[10];
+  assign \$816  = \$815  & medium_queue_r0_b0[9];
+  assign \$818  = \$817  & large_queue_r0_b0[8];
+  assign \$819  = a3_fwd_ok & a3_hit_a1;
+  assign \$820  = a4_tag + 1'h1;
+  assign \$821  = \$819  & \$820 [1];
+  assign \$822  = a3_fwd_ok & a3_older_hit;
+  assign \$823  = ~ a3_hit_a1;
+  assign \$824  = \$822  & \$823 ;
+  assign \$825  = \$824  & a3_older_next[1];
+  assign \$826  = { \$825 , \$821 , \$818 , \$816 , \$814 , \$812 , \$807 , \$802 , \$797 , \$793 , \$789  } + 11'h7ff;
+  assign \$827  = a3_hit_a1 | a3_older_hit;
+  assign \$828  = ~ \$827 ;
+  assign \$829  = a3_sel_new[0] & \$828 ;
+  assign \$831  = a3_hit_a1 | a3_older_hit;
+  assign \$832  = ~ \$831 ;
+  assign \$833  = a3_sel_new[1] & \$832 ;
+  assign \$835  = a3_hit_a1 | a3_older_hit;
+  assign \$836  = ~ \$835 ;
+  assign \$837  = a3_sel_new[2] & \$836 ;
+  assign \$840  = a3_hit_a1 | a3_older_hit;
+  assign \$841  = ~ \$840 ;
+  assign \$842  = \$839  & \$841 ;
+  assign \$843  = \$842  & small_grant_r1_b0[3];
+  assign \$845  = a3_hit_a1 | a3_older_hit;
+  assign \$846  = ~ \$845 ;
+  assign \$847  = \$844  & \$846 ;
+  assign \$848  = \$847  & medium_grant_r1_b0[3];
+  assign \$850  = a3_hit_a1 | a3_older_hit;
+  assign \$851  = ~ \$850 ;
+  assign \$852  = \$849  & \$851 ;
+  assign \$853  = \$852  & large_grant_r1_b0[3];
+  assign \$855  = \$854  & small_queue_r0_b0[11];
+  assign \$857  = \$856  & medium_queue_r0_b0[10];
+  assign \$859  = \$858  & large_queue_r0_b0[9];
+  assign \$860  = a3_fwd_ok & a3_hit_a1;
+  assign \$861  = a4_tag + 1'h1;
+  assign \$862  = \$860  & \$861 [2];
+  assign \$863  = a3_fwd_ok & a3_older_hit;
+  assign \$864  = ~ a3_hit_a1;
+  assign \$865  = \$863  & \$864 ;
+  assign \$866  = \$865  & a3_older_next[2];
+  assign \$867  = { \$866 , \$862 , \$859 , \$857 , \$855 , \$853 , \$848 , \$843 , \$838 , \$834 , \$830  } + 11'h7ff;
+  assign \$868  = a3_hit_a1 | a3_older_hit;
+  assign \$869  = ~ \$868 ;
+  assign \$870  = a3_sel_new[0] & \$869 ;
+  assign \$872  = a3_hit_a1 | a3_older_hit;
+  assign \$873  = ~ \$872 ;
+  assign \$874  = a3_sel_new[1] & \$873 ;
+  assign \$876  = a3_hit_a1 | a3_older_hit;
+  assign \$877  = ~ \$876 ;
+  assign \$878  = a3_sel_new[2] & \$877 ;
+  assign \$881  = a3_hit_a1 | a3_older_hit;
+  assign \$882  = ~ \$881 ;
+  assign \$883  = \$880  & \$882 ;
+  assign \$884  = \$883  & small_grant_r1_b0[4];
+  assign \$886  = a3_hit_a1 | a3_older_hit;
+  assign \$887  = ~ \$886 ;
+  assign \$888  = \$885  & \$887 ;
+  assign \$889  = \$888  & medium_grant_r1_b0[4];
+  assign \$891  = a3_hit_a1 | a3_older_hit;
   assign \$892  = ~ \$891 ;
-  assign \$893  = \$892  + 1'h1;
-  assign \$894  = a5_valid & a5_ok;
-  assign \$895  = { \$894 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$896  = ~ \$895 ;
-  assign \$897  = \$896  + 1'h1;
-  assign \$898  = a4_valid & a4_ok;
-  assign \$899  = { \$898 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$900  = ~ \$899 ;
-  assign \$901  = \$900  + 1'h1;
+  assign \$893  = \$890  & \$892 ;
+  assign \$894  = \$893  & large_grant_r1_b0[4];
+  assign \$896  = \$895  & small_queue_r0_b0[12];
+  assign \$898  = \$897  & medium_queue_r0_b0[11];
+  assign \$900  = \$899  & large_queue_r0_b0[10];
+  assign \$901  = a3_fwd_ok & a3_hit_a1;
+  assign \$902  = a4_tag + 1'h1;
+  assign \$903  = \$901  & \$902 [3];
+  assign \$904  = a3_fwd_ok & a3_older_hit;
+  assign \$905  = ~ a3_hit_a1;
+  assign \$906  = \$904  & \$905 ;
+  assign \$907  = \$906  & a3_older_next[3];
+  assign \$908  = { \$907 , \$903 , \$900 , \$898 , \$896 , \$894 , \$889 , \$884 , \$879 , \$875 , \$871  } + 11'h7ff;
+  assign \$909  = a3_hit_a1 | a3_older_hit;
+  assign \$910  = ~ \$909 ;
+  assign \$911  = a3_sel_new[0] & \$910 ;
+  assign \$913  = a3_hit_a1 | a3_older_hit;
+  assign \$914  = ~ \$913 ;
+  assign \$915  = a3_sel_new[1] & \$914 ;
+  assign \$917  = a3_hit_a1 | a3_older_hit;
+  assign \$918  = ~ \$917 ;
+  assign \$919  = a3_sel_new[2] & \$918 ;
+  assign \$922  = a3_hit_a1 | a3_older_hit;
+  assign \$923  = ~ \$922 ;
+  assign \$924  = \$921  & \$923 ;
+  assign \$925  = \$924  & small_grant_r1_b0[5];
+  assign \$927  = a3_hit_a1 | a3_older_hit;
+  assign \$928  = ~ \$927 ;
+  assign \$929  = \$926  & \$928 ;
+  assign \$930  = \$929  & medium_grant_r1_b0[5];
+  assign \$932  = a3_hit_a1 | a3_older_hit;
+  assign \$933  = ~ \$932 ;
+  assign \$934  = \$931  & \$933 ;
+  assign \$935  = \$934  & large_grant_r1_b0[5];
+  assign \$937  = \$936  & small_queue_r0_b0[13];
+  assign \$939  = \$938  & medium_queue_r0_b0[12];
+  assign \$941  = \$940  & large_queue_r0_b0[11];
+  assign \$942  = a3_fwd_ok & a3_hit_a1;
+  assign \$943  = a4_tag + 1'h1;
+  assign \$944  = \$942  & \$943 [4];
+  assign \$945  = a3_fwd_ok & a3_older_hit;
+  assign \$946  = ~ a3_hit_a1;
+  assign \$947  = \$945  & \$946 ;
+  assign \$948  = \$947  & a3_older_next[4];
+  assign \$949  = { \$948 , \$944 , \$941 , \$939 , \$937 , \$935 , \$930 , \$925 , \$920 , \$916 , \$912  } + 11'h7ff;
+  assign \$950  = a3_hit_a1 | a3_older_hit;
+  assign \$951  = ~ \$950 ;
+  assign \$952  = a3_sel_new[0] & \$951 ;
+  assign \$954  = a3_hit_a1 | a3_older_hit;
+  assign \$955  = ~ \$954 ;
+  assign \$956  = a3_sel_new[1] & \$955 ;
+  assign \$958  = a3_hit_a1 | a3_older_hit;
+  assign \$959  = ~ \$958 ;
+  assign \$960  = a3_sel_new[2] & \$959 ;
+  assign \$963  = a3_hit_a1 | a3_older_hit;
+  assign \$964  = ~ \$963 ;
+  assign \$965  = \$962  & \$964 ;
+  assign \$966  = \$965  & small_grant_r1_b0[6];
+  assign \$968  = a3_hit_a1 | a3_older_hit;
+  assign \$969  = ~ \$968 ;
+  assign \$970  = \$967  & \$969 ;
+  assign \$971  = \$970  & medium_grant_r1_b0[6];
+  assign \$973  = a3_hit_a1 | a3_older_hit;
+  assign \$974  = ~ \$973 ;
+  assign \$975  = \$972  & \$974 ;
+  assign \$976  = \$975  & large_grant_r1_b0[6];
+  assign \$978  = \$977  & small_queue_r0_b0[14];
+  assign \$980  = \$979  & medium_queue_r0_b0[13];
+  assign \$982  = \$981  & large_queue_r0_b0[12];
+  assign \$983  = a3_fwd_ok & a3_hit_a1;
+  assign \$984  = a4_tag + 1'h1;
+  assign \$985  = \$983  & \$984 [5];
+  assign \$986  = a3_fwd_ok & a3_older_hit;
+  assign \$987  = ~ a3_hit_a1;
+  assign \$988  = \$986  & \$987 ;
+  assign \$989  = \$988  & a3_older_next[5];
+  assign \$990  = { \$989 , \$985 , \$982 , \$980 , \$978 , \$976 , \$971 , \$966 , \$961 , \$957 , \$953  } + 11'h7ff;
+  assign \$991  = a3_hit_a1 | a3_older_hit;
+  assign \$992  = ~ \$991 ;
+  assign \$993  = a3_sel_new[0] & \$992 ;
+  assign \$995  = a3_hit_a1 | a3_older_hit;
+  assign \$996  = ~ \$995 ;
+  assign \$997  = a3_sel_new[1] & \$996 ;
+  assign \$999  = a3_hit_a1 | a3_older_hit;
+  assign \$1000  = ~ \$999 ;
+  assign \$1001  = a3_sel_new[2] & \$1000 ;
+  assign \$1004  = a3_hit_a1 | a3_older_hit;
+  assign \$1005  = ~ \$1004 ;
+  assign \$1006  = \$1003  & \$1005 ;
+  assign \$1007  = \$1006  & small_grant_r1_b0[7];
+  assign \$1009  = a3_hit_a1 | a3_older_hit;
+  assign \$1010  = ~ \$1009 ;
+  assign \$1011  = \$1008  & \$1010 ;
+  assign \$1012  = \$1011  & medium_grant_r1_b0[7];
+  assign \$1014  = a3_hit_a1 | a3_older_hit;
+  assign \$1015  = ~ \$1014 ;
+  assign \$1016  = \$1013  & \$1015 ;
+  assign \$1017  = \$1016  & large_grant_r1_b0[7];
+  assign \$1019  = \$1018  & small_queue_r0_b0[15];
+  assign \$1021  = \$1020  & medium_queue_r0_b0[14];
+  assign \$1023  = \$1022  & large_queue_r0_b0[13];
+  assign \$1024  = a3_fwd_ok & a3_hit_a1;
+  assign \$1025  = a4_tag + 1'h1;
+  assign \$1026  = \$1024  & \$1025 [6];
+  assign \$1027  = a3_fwd_ok & a3_older_hit;
+  assign \$1028  = ~ a3_hit_a1;
+  assign \$1029  = \$1027  & \$1028 ;
+  assign \$1030  = \$1029  & a3_older_next[6];
+  assign \$1031  = { \$1030 , \$1026 , \$1023 , \$1021 , \$1019 , \$1017 , \$1012 , \$1007 , \$1002 , \$998 , \$994  } + 11'h7ff;
+  assign \$1032  = a3_hit_a1 | a3_older_hit;
+  assign \$1033  = ~ \$1032 ;
+  assign \$1034  = a3_sel_new[0] & \$1033 ;
+  assign \$1036  = a3_hit_a1 | a3_older_hit;
+  assign \$1037  = ~ \$1036 ;
+  assign \$1038  = a3_sel_new[1] & \$1037 ;
+  assign \$1040  = a3_hit_a1 | a3_older_hit;
+  assign \$1041  = ~ \$1040 ;
+  assign \$1042  = a3_sel_new[2] & \$1041 ;
+  assign \$1045  = a3_hit_a1 | a3_older_hit;
+  assign \$1046  = ~ \$1045 ;
+  assign \$1047  = \$1044  & \$1046 ;
+  assign \$1048  = \$1047  & small_grant_r1_b0[8];
+  assign \$1050  = a3_hit_a1 | a3_older_hit;
+  assign \$1051  = ~ \$1050 ;
+  assign \$1052  = \$1049  & \$1051 ;
+  assign \$1053  = \$1052  & medium_grant_r1_b0[8];
+  assign \$1055  = a3_hit_a1 | a3_older_hit;
+  assign \$1056  = ~ \$1055 ;
+  assign \$1057  = \$1054  & \$1056 ;
+  assign \$1058  = \$1057  & large_grant_r1_b0[8];
+  assign \$1060  = \$1059  & small_queue_r0_b0[16];
+  assign \$1062  = \$1061  & medium_queue_r0_b0[15];
+  assign \$1064  = \$1063  & large_queue_r0_b0[14];
+  assign \$1065  = a3_fwd_ok & a3_hit_a1;
+  assign \$1066  = a4_tag + 1'h1;
+  assign \$1067  = \$1065  & \$1066 [7];
+  assign \$1068  = a3_fwd_ok & a3_older_hit;
+  assign \$1069  = ~ a3_hit_a1;
+  assign \$1070  = \$1068  & \$1069 ;
+  assign \$1071  = \$1070  & a3_older_next[7];
+  assign \$1072  = { \$1071 , \$1067 , \$1064 , \$1062 , \$1060 , \$1058 , \$1053 , \$1048 , \$1043 , \$1039 , \$1035  } + 11'h7ff;
+  assign \$1073  = a3_valid & a3_ok;
+  assign \$1074  = ! a3_pool;
+  assign small_grant_wen = \$1073  & \$1074 ;
+  assign \$1075  = a3_valid & a3_ok;
+  assign \$1076  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$1075  & \$1076 ;
+  assign \$1077  = a3_valid & a3_ok;
+  assign \$1078  = a3_pool == 2'h2;
+  assign large_grant_wen = \$1077  & \$1078 ;
+  assign \$1085  = ! f2_err;
+  assign \$signal$259  = f2_valid & \$1085 ;
+  assign \$1086  = a4_valid & a4_ok;
+  assign \$1087  = { \$1086 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1088  = ~ \$1087 ;
+  assign \$1089  = \$1088  + 1'h1;
+  assign \$1090  = a5_valid & a5_ok;
+  assign \$1091  = { \$1090 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1092  = ~ \$1091 ;
+  assign \$1093  = \$1092  + 1'h1;
+  assign \$1094  = a4_valid & a4_ok;
+  assign \$1095  = { \$1094 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1096  = ~ \$1095 ;
+  assign \$1097  = \$1096  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$902  = ~ rel_f2;
-  assign \$903  = f3_quiet & \$902 ;
-  assign \$904  = \$903  ? f3_in : 3'h0;
-  assign \$905  = x1_select | x0_select;
-  assign \$906  = ~ \$905 ;
-  assign \$907  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$908  = { 1'h0, \$906  } & { \$907 [2], \$907  };
-  assign \$909  = { 1'h0, \$904  } & \$908 ;
-  assign \$910  = ~ f4_prev_released;
-  assign \$911  = \$910  & f4_rest_held;
-  assign \$signal$480  = f4_hit_a1 | \$911 ;
-  assign \$912  = ~ f4_prev_released;
-  assign \$913  = f4_by_mem & f4_mem_ok;
-  assign \$914  = f4_by_mem & f4_mem_ok;
-  assign \$915  = \$913 [0] | \$914 [1];
-  assign \$916  = f4_by_mem & f4_mem_ok;
-  assign \$917  = \$915  | \$916 [2];
-  assign \$918  = f4_by_older | \$917 ;
-  assign \$919  = \$912  & \$918 ;
-  assign \release  = f4_by_a1 | \$919 ;
-  assign \$920  = ~ f4_go;
-  assign \$921  = ~ \$signal$480 ;
-  assign \$922  = \$signal$480  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$922  : f4_err;
+  assign \$1098  = ~ rel_f2;
+  assign \$1099  = f3_quiet & \$1098 ;
+  assign \$1100  = \$1099  ? f3_in : 3'h0;
+  assign \$1101  = x1_select | x0_select;
+  assign \$1102  = ~ \$1101 ;
+  assign \$1103  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1104  = { 1'h0, \$1102  } & { \$1103 [2], \$1103  };
+  assign \$1105  = { 1'h0, \$1100  } & \$1104 ;
+  assign \$1106  = ~ f4_prev_released;
+  assign \$1107  = \$1106  & f4_rest_held;
+  assign \$signal$480  = f4_hit_a1 | \$1107 ;
+  assign \$1108  = ~ f4_prev_released;
+  assign \$1109  = f4_by_mem & f4_mem_ok;
+  assign \$1110  = f4_by_mem & f4_mem_ok;
+  assign \$1111  = \$1109 [0] | \$1110 [1];
+  assign \$1112  = f4_by_mem & f4_mem_ok;
+  assign \$1113  = \$1111  | \$1112 [2];
+  assign \$1114  = f4_by_older | \$1113 ;
+  assign \$1115  = \$1108  & \$1114 ;
+  assign \release  = f4_by_a1 | \$1115 ;
+  assign \$1116  = ~ f4_go;
+  assign \$1117  = ~ \$signal$480 ;
+  assign \$1118  = \$signal$480  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1118  : f4_err;
   assign \$signal$328  = \release  ? 4'h0 : unreleased_err;
-  assign \$923  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$412  = ~ \$923 ;
-  assign \$924  = ~ f4_prev_released;
-  assign \$925  = \$924  & f4_by_older;
-  assign \$926  = f4_by_a1 | \$925 ;
-  assign \$927  = f4_live[0] & \$926 ;
-  assign \$928  = ~ f4_prev_released;
-  assign \$929  = \$928  & f4_by_mem_live[0];
-  assign \$930  = \$929  & f4_mem_ok[0];
-  assign \w__en$410  = \$927  | \$930 ;
-  assign \$931  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$932  = ~ \$931 ;
-  assign \$933  = ~ f4_prev_released;
-  assign \$934  = \$933  & f4_by_older;
-  assign \$935  = f4_by_a1 | \$934 ;
-  assign \$936  = f4_live[0] & \$935 ;
-  assign \$937  = ~ f4_prev_released;
-  assign \$938  = \$937  & f4_by_mem_live[0];
-  assign \$939  = \$938  & f4_mem_ok[0];
-  assign small_queue_wen = \$936  | \$939 ;
-  assign \$940  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$941  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$439  = ~ \$941 ;
-  assign \$942  = ~ f4_prev_released;
-  assign \$943  = \$942  & f4_by_older;
-  assign \$944  = f4_by_a1 | \$943 ;
-  assign \$945  = f4_live[1] & \$944 ;
-  assign \$946  = ~ f4_prev_released;
-  assign \$947  = \$946  & f4_by_mem_live[1];
-  assign \$948  = \$947  & f4_mem_ok[1];
-  assign \w__en$437  = \$945  | \$948 ;
-  assign \$949  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$950  = ~ \$949 ;
-  assign \$951  = ~ f4_prev_released;
-  assign \$952  = \$951  & f4_by_older;
-  assign \$953  = f4_by_a1 | \$952 ;
-  assign \$954  = f4_live[1] & \$953 ;
-  assign \$955  = ~ f4_prev_released;
-  assign \$956  = \$955  & f4_by_mem_live[1];
-  assign \$957  = \$956  & f4_mem_ok[1];
-  assign medium_queue_wen = \$954  | \$957 ;
-  assign \$958  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$959  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$466  = ~ \$959 ;
-  assign \$960  = ~ f4_prev_released;
-  assign \$961  = \$960  & f4_by_older;
-  assign \$962  = f4_by_a1 | \$961 ;
-  assign \$963  = f4_live[2] & \$962 ;
-  assign \$964  = ~ f4_prev_released;
-  assign \$965  = \$964  & f4_by_mem_live[2];
-  assign \$966  = \$965  & f4_mem_ok[2];
-  assign \w__en$464  = \$963  | \$966 ;
-  assign \$967  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$968  = ~ \$967 ;
-  assign \$969  = ~ f4_prev_released;
-  assign \$970  = \$969  & f4_by_older;
-  assign \$971  = f4_by_a1 | \$970 ;
-  assign \$972  = f4_live[2] & \$971 ;
-  assign \$973  = ~ f4_prev_released;
-  assign \$974  = \$973  & f4_by_mem_live[2];
-  assign \$975  = \$974  & f4_mem_ok[2];
-  assign large_queue_wen = \$972  | \$975 ;
-  assign \$976  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$977  = busy_0 | busy_6;
-  assign \$978  = busy_12 | busy_18;
-  assign \$979  = \$977  | \$978 ;
-  assign \$980  = busy_24 | busy_30;
-  assign \$981  = \$980  | busy_36;
-  assign busy = \$979  | \$981 ;
+  assign \$1119  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$412  = ~ \$1119 ;
+  assign \$1120  = ~ f4_prev_released;
+  assign \$1121  = \$1120  & f4_by_older;
+  assign \$1122  = f4_by_a1 | \$1121 ;
+  assign \$1123  = f4_live[0] & \$1122 ;
+  assign \$1124  = ~ f4_prev_released;
+  assign \$1125  = \$1124  & f4_by_mem_live[0];
+  assign \$1126  = \$1125  & f4_mem_ok[0];
+  assign \w__en$410  = \$1123  | \$1126 ;
+  assign \$1127  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1128  = ~ \$1127 ;
+  assign \$1129  = ~ f4_prev_released;
+  assign \$1130  = \$1129  & f4_by_older;
+  assign \$1131  = f4_by_a1 | \$1130 ;
+  assign \$1132  = f4_live[0] & \$1131 ;
+  assign \$1133  = ~ f4_prev_released;
+  assign \$1134  = \$1133  & f4_by_mem_live[0];
+  assign \$1135  = \$1134  & f4_mem_ok[0];
+  assign small_queue_wen = \$1132  | \$1135 ;
+  assign \$1136  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1137  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$439  = ~ \$1137 ;
+  assign \$1138  = ~ f4_prev_released;
+  assign \$1139  = \$1138  & f4_by_older;
+  assign \$1140  = f4_by_a1 | \$1139 ;
+  assign \$1141  = f4_live[1] & \$1140 ;
+  assign \$1142  = ~ f4_prev_released;
+  assign \$1143  = \$1142  & f4_by_mem_live[1];
+  assign \$1144  = \$1143  & f4_mem_ok[1];
+  assign \w__en$437  = \$1141  | \$1144 ;
+  assign \$1145  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1146  = ~ \$1145 ;
+  assign \$1147  = ~ f4_prev_released;
+  assign \$1148  = \$1147  & f4_by_older;
+  assign \$1149  = f4_by_a1 | \$1148 ;
+  assign \$1150  = f4_live[1] & \$1149 ;
+  assign \$1151  = ~ f4_prev_released;
+  assign \$1152  = \$1151  & f4_by_mem_live[1];
+  assign \$1153  = \$1152  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1150  | \$1153 ;
+  assign \$1154  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1155  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$466  = ~ \$1155 ;
+  assign \$1156  = ~ f4_prev_released;
+  assign \$1157  = \$1156  & f4_by_older;
+  assign \$1158  = f4_by_a1 | \$1157 ;
+  assign \$1159  = f4_live[2] & \$1158 ;
+  assign \$1160  = ~ f4_prev_released;
+  assign \$1161  = \$1160  & f4_by_mem_live[2];
+  assign \$1162  = \$1161  & f4_mem_ok[2];
+  assign \w__en$464  = \$1159  | \$1162 ;
+  assign \$1163  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1164  = ~ \$1163 ;
+  assign \$1165  = ~ f4_prev_released;
+  assign \$1166  = \$1165  & f4_by_older;
+  assign \$1167  = f4_by_a1 | \$1166 ;
+  assign \$1168  = f4_live[2] & \$1167 ;
+  assign \$1169  = ~ f4_prev_released;
+  assign \$1170  = \$1169  & f4_by_mem_live[2];
+  assign \$1171  = \$1170  & f4_mem_ok[2];
+  assign large_queue_wen = \$1168  | \$1171 ;
+  assign \$1172  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1173  = busy_0 | busy_6;
+  assign \$1174  = busy_12 | busy_18;
+  assign \$1175  = \$1173  | \$1174 ;
+  assign \$1176  = busy_24 | busy_30;
+  assign \$1177  = \$1176  | busy_36;
+  assign busy = \$1175  | \$1177 ;
   always @(posedge aclk_clk)
-    small_grant_w_en <= \$982 ;
+    small_grant_w_en <= \$1178 ;
   always @(posedge aclk_clk)
-    small_grant_w_addr <= \$983 ;
+    small_grant_w_addr <= \$1179 ;
   always @(posedge aclk_clk)
-    small_grant_w_data <= \$984 ;
+    small_grant_w_data <= \$1180 ;
   always @(posedge aclk_clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6134,19 +6525,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    small_queue_w_en <= \$985 ;
+    small_queue_w_en <= \$1181 ;
   always @(posedge aclk_clk)
-    small_queue_w_addr <= \$986 ;
+    small_queue_w_addr <= \$1182 ;
   always @(posedge aclk_clk)
-    small_queue_w_data <= \$987 ;
+    small_queue_w_data <= \$1183 ;
   always @(posedge aclk_clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    medium_grant_w_en <= \$988 ;
+    medium_grant_w_en <= \$1184 ;
   always @(posedge aclk_clk)
-    medium_grant_w_addr <= \$989 ;
+    medium_grant_w_addr <= \$1185 ;
   always @(posedge aclk_clk)
-    medium_grant_w_data <= \$990 ;
+    medium_grant_w_data <= \$1186 ;
   always @(posedge aclk_clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -6156,19 +6547,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    medium_queue_w_en <= \$991 ;
+    medium_queue_w_en <= \$1187 ;
   always @(posedge aclk_clk)
-    medium_queue_w_addr <= \$992 ;
+    medium_queue_w_addr <= \$1188 ;
   always @(posedge aclk_clk)
-    medium_queue_w_data <= \$993 ;
+    medium_queue_w_data <= \$1189 ;
   always @(posedge aclk_clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    large_grant_w_en <= \$994 ;
+    large_grant_w_en <= \$1190 ;
   always @(posedge aclk_clk)
-    large_grant_w_addr <= \$995 ;
+    large_grant_w_addr <= \$1191 ;
   always @(posedge aclk_clk)
-    large_grant_w_data <= \$996 ;
+    large_grant_w_data <= \$1192 ;
   always @(posedge aclk_clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
@@ -6178,15 +6569,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    large_queue_w_en <= \$997 ;
+    large_queue_w_en <= \$1193 ;
   always @(posedge aclk_clk)
-    large_queue_w_addr <= \$998 ;
+    large_queue_w_addr <= \$1194 ;
   always @(posedge aclk_clk)
-    large_queue_w_data <= \$999 ;
+    large_queue_w_data <= \$1195 ;
   always @(posedge aclk_clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1000 ;
+    a0_valid <= \$1196 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6196,7 +6587,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1001 ;
+    a1_valid <= \$1197 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6208,17 +6599,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$1002 ;
+    a1_select <= \$1198 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1003 ;
+    x0_valid <= \$1199 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1004 ;
+    x0_select <= \$1200 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1005 ;
+    x1_valid <= \$1201 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6226,9 +6617,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1006 ;
+    x1_select <= \$1202 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1007 ;
+    x2_valid <= \$1203 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -6240,43 +6631,43 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1008 ;
+    a2_valid <= \$1204 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    small_seen <= \$1009 ;
+    small_seen <= \$1205 ;
   always @(posedge aclk_clk)
-    small_seen_prev <= \$1010 ;
+    small_seen_prev <= \$1206 ;
   always @(posedge aclk_clk)
-    small_fresh <= \$1011 ;
+    small_fresh <= \$1207 ;
   always @(posedge aclk_clk)
-    small_has_fresh <= \$1012 ;
+    small_has_fresh <= \$1208 ;
   always @(posedge aclk_clk)
-    small_head <= \$1013 ;
+    small_head <= \$1209 ;
   always @(posedge aclk_clk)
-    medium_seen <= \$1014 ;
+    medium_seen <= \$1210 ;
   always @(posedge aclk_clk)
-    medium_seen_prev <= \$1015 ;
+    medium_seen_prev <= \$1211 ;
   always @(posedge aclk_clk)
-    medium_fresh <= \$1016 ;
+    medium_fresh <= \$1212 ;
   always @(posedge aclk_clk)
-    medium_has_fresh <= \$1017 ;
+    medium_has_fresh <= \$1213 ;
   always @(posedge aclk_clk)
-    medium_head <= \$1018 ;
+    medium_head <= \$1214 ;
   always @(posedge aclk_clk)
-    large_seen <= \$1019 ;
+    large_seen <= \$1215 ;
   always @(posedge aclk_clk)
-    large_seen_prev <= \$1020 ;
+    large_seen_prev <= \$1216 ;
   always @(posedge aclk_clk)
-    large_fresh <= \$1021 ;
+    large_fresh <= \$1217 ;
   always @(posedge aclk_clk)
-    large_has_fresh <= \$1022 ;
+    large_has_fresh <= \$1218 ;
   always @(posedge aclk_clk)
-    large_head <= \$1023 ;
+    large_head <= \$1219 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1024 ;
+    a2_ring <= \$1220 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6288,7 +6679,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$99 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1025 ;
+    a3_valid <= \$1221 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6300,7 +6691,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1026 ;
+    a3_ring <= \$1222 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6316,7 +6707,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$133 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1027 ;
+    a4_valid <= \$1223 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6328,11 +6719,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_slot <= \$134 ;
   always @(posedge aclk_clk)
-    a4_tag <= next_tag;
+    a4_tag <= { \$1072 [11], \$1031 [11], \$990 [11], \$949 [11], \$908 [11], \$867 [11], \$826 [11], \$785 [11] };
   always @(posedge aclk_clk)
     a4_snap <= \$744 [6];
   always @(posedge aclk_clk)
-    a5_valid <= \$1028 ;
+    a5_valid <= \$1224 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6356,7 +6747,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_older_next <= \$171 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1029 ;
+    f0_valid <= \$1225 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6372,7 +6763,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1030 ;
+    f1_valid <= \$1226 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6388,65 +6779,65 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1031 ;
+    f1_same_second_eq0 <= \$1227 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1032 ;
+    f1_same_second_eq3 <= \$1228 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1033 ;
+    f1_same_second_eq6 <= \$1229 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1034 ;
+    f1_same_second_eq9 <= \$1230 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1035 ;
+    f1_same_second_eq12 <= \$1231 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1036 ;
+    f1_same_second_eq15 <= \$1232 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1037 ;
+    f1_same_second_eq18 <= \$1233 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1038 ;
+    f1_same_second_eq21 <= \$1234 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1039 ;
+    f1_same_second_eq24 <= \$1235 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1040 ;
+    f1_same_second_eq27 <= \$1236 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1041 ;
+    f1_same_second_eq30 <= \$1237 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq33 <= \$1042 ;
+    f1_same_second_eq33 <= \$1238 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq36 <= \$1043 ;
+    f1_same_second_eq36 <= \$1239 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq39 <= \$1044 ;
+    f1_same_second_eq39 <= \$1240 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1045 ;
+    f1_same_third_eq0 <= \$1241 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1046 ;
+    f1_same_third_eq3 <= \$1242 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1047 ;
+    f1_same_third_eq6 <= \$1243 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1048 ;
+    f1_same_third_eq9 <= \$1244 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1049 ;
+    f1_same_third_eq12 <= \$1245 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1050 ;
+    f1_same_third_eq15 <= \$1246 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1051 ;
+    f1_same_third_eq18 <= \$1247 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1052 ;
+    f1_same_third_eq21 <= \$1248 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1053 ;
+    f1_same_third_eq24 <= \$1249 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1054 ;
+    f1_same_third_eq27 <= \$1250 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1055 ;
+    f1_same_third_eq30 <= \$1251 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq33 <= \$1056 ;
+    f1_same_third_eq33 <= \$1252 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq36 <= \$1057 ;
+    f1_same_third_eq36 <= \$1253 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq39 <= \$1058 ;
+    f1_same_third_eq39 <= \$1254 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1059 ;
+    f1_hit <= \$1255 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1060 ;
+    f1_misaligned <= \$1256 ;
   always @(posedge aclk_clk)
     f1_small_slot <= \$222 [7:0];
   always @(posedge aclk_clk)
@@ -6454,7 +6845,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_large_slot <= \$226 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1061 ;
+    f2_valid <= \$1257 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -6476,9 +6867,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f2_same_third <= \$314 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1062 ;
+    f3_valid <= \$1258 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1063 ;
+    f3_go <= \$1259 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6500,11 +6891,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$893 [11];
+    f3_hit_a2 <= \$1089 [11];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$321 [8];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$897 [11];
+    f3_hit_a3 <= \$1093 [11];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$324 [8];
   always @(posedge aclk_clk)
@@ -6514,11 +6905,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$329 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1064 ;
+    f3_quiet <= \$1260 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1065 ;
+    f4_valid <= \$1261 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1066 ;
+    f4_go <= \$1262 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6532,7 +6923,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$901 [11];
+    f4_hit_a1 <= \$1097 [11];
   always @(posedge aclk_clk)
     f4_a1_next <= \$337 [7:0];
   always @(posedge aclk_clk)
@@ -6544,11 +6935,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_rest_snap <= \$432 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1067 ;
+    f4_by_a1 <= \$1263 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1068 ;
+    f4_by_older <= \$1264 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1069 ;
+    f4_by_mem <= \$1265 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= { \$467 [10], \$462 [10], \$457 [10] };
   always @(posedge aclk_clk)
@@ -6558,9 +6949,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_live <= \$477 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1070 ;
+    f4_by_mem_live <= \$1266 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$1071 ;
+    f4_prev_released <= \$1267 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$485 [11];
   always @(posedge aclk_clk)
@@ -6568,51 +6959,51 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    small_push <= \$1072 ;
+    small_push <= \$1268 ;
   always @(posedge aclk_clk)
-    small_queue_waddr <= \$1073 ;
+    small_queue_waddr <= \$1269 ;
   always @(posedge aclk_clk)
-    small_pushed <= \$1074 ;
+    small_pushed <= \$1270 ;
   always @(posedge aclk_clk)
-    small_popped <= \$1075 ;
+    small_popped <= \$1271 ;
   always @(posedge aclk_clk)
-    small_count <= \$1076 ;
+    small_count <= \$1272 ;
   always @(posedge aclk_clk)
-    small_at <= \$1077 ;
+    small_at <= \$1273 ;
   always @(posedge aclk_clk)
-    small_nonempty <= \$1078 ;
+    small_nonempty <= \$1274 ;
   always @(posedge aclk_clk)
-    medium_push <= \$1079 ;
+    medium_push <= \$1275 ;
   always @(posedge aclk_clk)
-    medium_queue_waddr <= \$1080 ;
+    medium_queue_waddr <= \$1276 ;
   always @(posedge aclk_clk)
-    medium_pushed <= \$1081 ;
+    medium_pushed <= \$1277 ;
   always @(posedge aclk_clk)
-    medium_popped <= \$1082 ;
+    medium_popped <= \$1278 ;
   always @(posedge aclk_clk)
-    medium_count <= \$1083 ;
+    medium_count <= \$1279 ;
   always @(posedge aclk_clk)
-    medium_at <= \$1084 ;
+    medium_at <= \$1280 ;
   always @(posedge aclk_clk)
-    medium_nonempty <= \$1085 ;
+    medium_nonempty <= \$1281 ;
   always @(posedge aclk_clk)
-    large_push <= \$1086 ;
+    large_push <= \$1282 ;
   always @(posedge aclk_clk)
-    large_queue_waddr <= \$1087 ;
+    large_queue_waddr <= \$1283 ;
   always @(posedge aclk_clk)
-    large_pushed <= \$1088 ;
+    large_pushed <= \$1284 ;
   always @(posedge aclk_clk)
-    large_popped <= \$1089 ;
+    large_popped <= \$1285 ;
   always @(posedge aclk_clk)
-    large_count <= \$1090 ;
+    large_count <= \$1286 ;
   always @(posedge aclk_clk)
-    large_at <= \$1091 ;
+    large_at <= \$1287 ;
   always @(posedge aclk_clk)
-    large_nonempty <= \$1092 ;
+    large_nonempty <= \$1288 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1093 ;
+    f5_valid <= \$1289 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1094 ;
+    f5_ok <= \$1290 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$328 ;
   always @(posedge aclk_clk)
@@ -6642,39 +7033,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a5_overwrite <= \$648 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1095 ;
+    a6_valid <= \$1291 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    a7_valid <= \$1096 ;
+    a7_valid <= \$1292 ;
   always @(posedge aclk_clk)
     a7_payload <= a6_payload;
   always @(posedge aclk_clk)
-    f6_valid <= \$1097 ;
+    f6_valid <= \$1293 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    f7_valid <= \$1098 ;
+    f7_valid <= \$1294 ;
   always @(posedge aclk_clk)
     f7_payload <= f6_payload;
   always @(posedge aclk_clk)
-    x3_valid <= \$1099 ;
+    x3_valid <= \$1295 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1100 ;
+    x4_valid <= \$1296 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1101 ;
+    x5_valid <= \$1297 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1102 ;
+    x6_valid <= \$1298 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
-    x7_valid <= \$1103 ;
+    x7_valid <= \$1299 ;
   always @(posedge aclk_clk)
     x7_payload <= x6_payload;
   always @(posedge aclk_clk)
@@ -6742,1113 +7133,1113 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d7 <= free_info_d6;
   always @(posedge aclk_clk)
-    busy_0 <= \$1104 ;
+    busy_0 <= \$1300 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1105 ;
+    busy_6 <= \$1301 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1106 ;
+    busy_12 <= \$1302 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1107 ;
+    busy_18 <= \$1303 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1108 ;
+    busy_24 <= \$1304 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1109 ;
+    busy_30 <= \$1305 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1110 ;
+    busy_36 <= \$1306 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$982  = small_grant_wen;
+    \$1178  = small_grant_wen;
     if (aclk_rst) begin
-      \$982  = 1'h0;
+      \$1178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$983  = small_grant_w_addr;
+    \$1179  = small_grant_w_addr;
     if (small_grant_wen) begin
-      \$983  = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
+      \$1179  = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$984  = small_grant_w_data;
+    \$1180  = small_grant_w_data;
     if (small_grant_wen) begin
-      \$984  = small_grant_wdata;
+      \$1180  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$985  = small_queue_wen;
+    \$1181  = small_queue_wen;
     if (aclk_rst) begin
-      \$985  = 1'h0;
+      \$1181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$986  = small_queue_w_addr;
+    \$1182  = small_queue_w_addr;
     if (small_queue_wen) begin
-      \$986  = small_queue_waddr;
+      \$1182  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$987  = small_queue_w_data;
+    \$1183  = small_queue_w_data;
     if (small_queue_wen) begin
-      \$987  = small_queue_wdata;
+      \$1183  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$988  = medium_grant_wen;
+    \$1184  = medium_grant_wen;
     if (aclk_rst) begin
-      \$988  = 1'h0;
+      \$1184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$989  = medium_grant_w_addr;
+    \$1185  = medium_grant_w_addr;
     if (medium_grant_wen) begin
-      \$989  = { \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
+      \$1185  = { \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$990  = medium_grant_w_data;
+    \$1186  = medium_grant_w_data;
     if (medium_grant_wen) begin
-      \$990  = medium_grant_wdata;
+      \$1186  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$991  = medium_queue_wen;
+    \$1187  = medium_queue_wen;
     if (aclk_rst) begin
-      \$991  = 1'h0;
+      \$1187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$992  = medium_queue_w_addr;
+    \$1188  = medium_queue_w_addr;
     if (medium_queue_wen) begin
-      \$992  = medium_queue_waddr;
+      \$1188  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$993  = medium_queue_w_data;
+    \$1189  = medium_queue_w_data;
     if (medium_queue_wen) begin
-      \$993  = medium_queue_wdata;
+      \$1189  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$994  = large_grant_wen;
+    \$1190  = large_grant_wen;
     if (aclk_rst) begin
-      \$994  = 1'h0;
+      \$1190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$995  = large_grant_w_addr;
+    \$1191  = large_grant_w_addr;
     if (large_grant_wen) begin
-      \$995  = { \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
+      \$1191  = { \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$996  = large_grant_w_data;
+    \$1192  = large_grant_w_data;
     if (large_grant_wen) begin
-      \$996  = large_grant_wdata;
+      \$1192  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$997  = large_queue_wen;
+    \$1193  = large_queue_wen;
     if (aclk_rst) begin
-      \$997  = 1'h0;
+      \$1193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$998  = large_queue_w_addr;
+    \$1194  = large_queue_w_addr;
     if (large_queue_wen) begin
-      \$998  = large_queue_waddr;
+      \$1194  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$999  = large_queue_w_data;
+    \$1195  = large_queue_w_data;
     if (large_queue_wen) begin
-      \$999  = large_queue_wdata;
+      \$1195  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1000  = alloc_valid;
+    \$1196  = alloc_valid;
     if (aclk_rst) begin
-      \$1000  = 1'h0;
+      \$1196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1001  = a0_valid;
+    \$1197  = a0_valid;
     if (aclk_rst) begin
-      \$1001  = 1'h0;
+      \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1002  = { \$25 , \$22 , \$19  };
+    \$1198  = { \$25 , \$22 , \$19  };
     if (aclk_rst) begin
-      \$1002  = 3'h0;
+      \$1198  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1003  = flush_valid;
+    \$1199  = flush_valid;
     if (aclk_rst) begin
-      \$1003  = 1'h0;
+      \$1199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1004  = { 1'h0, \$31 , \$28  };
+    \$1200  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
-      \$1004  = 3'h0;
+      \$1200  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1005  = x0_valid;
+    \$1201  = x0_valid;
     if (aclk_rst) begin
-      \$1005  = 1'h0;
+      \$1201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1006  = x0_select;
+    \$1202  = x0_select;
     if (aclk_rst) begin
-      \$1006  = 3'h0;
+      \$1202  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1007  = x1_valid;
+    \$1203  = x1_valid;
     if (aclk_rst) begin
-      \$1007  = 1'h0;
+      \$1203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1008  = a1_valid;
+    \$1204  = a1_valid;
     if (aclk_rst) begin
-      \$1008  = 1'h0;
+      \$1204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1009  = small_seen;
+    \$1205  = small_seen;
     if (\$39 ) begin
-      \$1009  = \$40 ;
+      \$1205  = \$40 ;
     end
     if (aclk_rst) begin
-      \$1009  = 9'h000;
+      \$1205  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1010  = small_seen;
+    \$1206  = small_seen;
     if (aclk_rst) begin
-      \$1010  = 9'h000;
+      \$1206  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1011  = small_fresh;
+    \$1207  = small_fresh;
     if (small_take_fresh) begin
-      \$1011  = \$41 ;
+      \$1207  = \$41 ;
     end else if (x1_select[0]) begin
-      \$1011  = 9'h000;
+      \$1207  = 9'h000;
     end
     if (aclk_rst) begin
-      \$1011  = 9'h000;
+      \$1207  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1012  = small_has_fresh;
+    \$1208  = small_has_fresh;
     if (small_take_fresh) begin
-      \$1012  = \$42 ;
+      \$1208  = \$42 ;
     end else if (x1_select[0]) begin
-      \$1012  = 1'h1;
+      \$1208  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1012  = 1'h1;
+      \$1208  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1013  = small_head;
+    \$1209  = small_head;
     if (small_pop) begin
-      \$1013  = \$45 [7:0];
+      \$1209  = \$45 [7:0];
     end
     if (x1_select[0]) begin
-      \$1013  = small_queue_waddr;
+      \$1209  = small_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1013  = 8'h00;
+      \$1209  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1014  = medium_seen;
+    \$1210  = medium_seen;
     if (\$48 ) begin
-      \$1014  = \$49 ;
+      \$1210  = \$49 ;
     end
     if (aclk_rst) begin
-      \$1014  = 8'h00;
+      \$1210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1015  = medium_seen;
+    \$1211  = medium_seen;
     if (aclk_rst) begin
-      \$1015  = 8'h00;
+      \$1211  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1016  = medium_fresh;
+    \$1212  = medium_fresh;
     if (medium_take_fresh) begin
-      \$1016  = \$50 ;
+      \$1212  = \$50 ;
     end else if (x1_select[1]) begin
-      \$1016  = 8'h00;
+      \$1212  = 8'h00;
     end
     if (aclk_rst) begin
-      \$1016  = 8'h00;
+      \$1212  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1017  = medium_has_fresh;
+    \$1213  = medium_has_fresh;
     if (medium_take_fresh) begin
-      \$1017  = \$51 ;
+      \$1213  = \$51 ;
     end else if (x1_select[1]) begin
-      \$1017  = 1'h1;
+      \$1213  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1017  = 1'h1;
+      \$1213  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1018  = medium_head;
+    \$1214  = medium_head;
     if (medium_pop) begin
-      \$1018  = \$54 [6:0];
+      \$1214  = \$54 [6:0];
     end
     if (x1_select[1]) begin
-      \$1018  = medium_queue_waddr;
+      \$1214  = medium_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1018  = 7'h00;
+      \$1214  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1019  = large_seen;
+    \$1215  = large_seen;
     if (\$57 ) begin
-      \$1019  = \$58 [5:0];
+      \$1215  = \$58 [5:0];
     end
     if (aclk_rst) begin
-      \$1019  = 6'h00;
+      \$1215  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1020  = large_seen;
+    \$1216  = large_seen;
     if (aclk_rst) begin
-      \$1020  = 6'h00;
+      \$1216  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1021  = large_fresh;
+    \$1217  = large_fresh;
     if (large_take_fresh) begin
-      \$1021  = \$59 [5:0];
+      \$1217  = \$59 [5:0];
     end else if (x1_select[2]) begin
-      \$1021  = 6'h00;
+      \$1217  = 6'h00;
     end
     if (aclk_rst) begin
-      \$1021  = 6'h00;
+      \$1217  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1022  = large_has_fresh;
+    \$1218  = large_has_fresh;
     if (large_take_fresh) begin
-      \$1022  = \$60 ;
+      \$1218  = \$60 ;
     end else if (x1_select[2]) begin
-      \$1022  = 1'h1;
+      \$1218  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1022  = 1'h1;
+      \$1218  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1023  = large_head;
+    \$1219  = large_head;
     if (large_pop) begin
-      \$1023  = \$63 [5:0];
+      \$1219  = \$63 [5:0];
     end
     if (x1_select[2]) begin
-      \$1023  = large_queue_waddr;
+      \$1219  = large_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1023  = 6'h00;
+      \$1219  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1024  = 1'h0;
+    \$1220  = 1'h0;
     if (aclk_rst) begin
-      \$1024  = 1'h0;
+      \$1220  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1025  = a2_valid;
+    \$1221  = a2_valid;
     if (aclk_rst) begin
-      \$1025  = 1'h0;
+      \$1221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1026  = a2_ring;
+    \$1222  = a2_ring;
     if (aclk_rst) begin
-      \$1026  = 1'h0;
+      \$1222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1027  = a3_valid;
+    \$1223  = a3_valid;
     if (aclk_rst) begin
-      \$1027  = 1'h0;
+      \$1223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1028  = a4_valid;
+    \$1224  = a4_valid;
     if (aclk_rst) begin
-      \$1028  = 1'h0;
+      \$1224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1029  = free_valid;
+    \$1225  = free_valid;
     if (aclk_rst) begin
-      \$1029  = 1'h0;
+      \$1225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1030  = f0_valid;
+    \$1226  = f0_valid;
     if (aclk_rst) begin
-      \$1030  = 1'h0;
+      \$1226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1031  = \$193 ;
+    \$1227  = \$193 ;
     if (aclk_rst) begin
-      \$1031  = 1'h0;
+      \$1227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1032  = \$194 ;
+    \$1228  = \$194 ;
     if (aclk_rst) begin
-      \$1032  = 1'h0;
+      \$1228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1033  = \$195 ;
+    \$1229  = \$195 ;
     if (aclk_rst) begin
-      \$1033  = 1'h0;
+      \$1229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1034  = \$196 ;
+    \$1230  = \$196 ;
     if (aclk_rst) begin
-      \$1034  = 1'h0;
+      \$1230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1035  = \$197 ;
+    \$1231  = \$197 ;
     if (aclk_rst) begin
-      \$1035  = 1'h0;
+      \$1231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1036  = \$198 ;
+    \$1232  = \$198 ;
     if (aclk_rst) begin
-      \$1036  = 1'h0;
+      \$1232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1037  = \$199 ;
+    \$1233  = \$199 ;
     if (aclk_rst) begin
-      \$1037  = 1'h0;
+      \$1233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1038  = \$200 ;
+    \$1234  = \$200 ;
     if (aclk_rst) begin
-      \$1038  = 1'h0;
+      \$1234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1039  = \$201 ;
+    \$1235  = \$201 ;
     if (aclk_rst) begin
-      \$1039  = 1'h0;
+      \$1235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1040  = \$202 ;
+    \$1236  = \$202 ;
     if (aclk_rst) begin
-      \$1040  = 1'h0;
+      \$1236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1041  = \$203 ;
+    \$1237  = \$203 ;
     if (aclk_rst) begin
-      \$1041  = 1'h0;
+      \$1237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1042  = \$204 ;
+    \$1238  = \$204 ;
     if (aclk_rst) begin
-      \$1042  = 1'h0;
+      \$1238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1043  = \$205 ;
+    \$1239  = \$205 ;
     if (aclk_rst) begin
-      \$1043  = 1'h0;
+      \$1239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1044  = \$206 ;
+    \$1240  = \$206 ;
     if (aclk_rst) begin
-      \$1044  = 1'h0;
+      \$1240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1045  = \$207 ;
+    \$1241  = \$207 ;
     if (aclk_rst) begin
-      \$1045  = 1'h0;
+      \$1241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1046  = \$208 ;
+    \$1242  = \$208 ;
     if (aclk_rst) begin
-      \$1046  = 1'h0;
+      \$1242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1047  = \$209 ;
+    \$1243  = \$209 ;
     if (aclk_rst) begin
-      \$1047  = 1'h0;
+      \$1243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1048  = \$210 ;
+    \$1244  = \$210 ;
     if (aclk_rst) begin
-      \$1048  = 1'h0;
+      \$1244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1049  = \$211 ;
+    \$1245  = \$211 ;
     if (aclk_rst) begin
-      \$1049  = 1'h0;
+      \$1245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1050  = \$212 ;
+    \$1246  = \$212 ;
     if (aclk_rst) begin
-      \$1050  = 1'h0;
+      \$1246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1051  = \$213 ;
+    \$1247  = \$213 ;
     if (aclk_rst) begin
-      \$1051  = 1'h0;
+      \$1247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1052  = \$214 ;
+    \$1248  = \$214 ;
     if (aclk_rst) begin
-      \$1052  = 1'h0;
+      \$1248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1053  = \$215 ;
+    \$1249  = \$215 ;
     if (aclk_rst) begin
-      \$1053  = 1'h0;
+      \$1249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1054  = \$216 ;
+    \$1250  = \$216 ;
     if (aclk_rst) begin
-      \$1054  = 1'h0;
+      \$1250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1055  = \$217 ;
+    \$1251  = \$217 ;
     if (aclk_rst) begin
-      \$1055  = 1'h0;
+      \$1251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1056  = \$218 ;
+    \$1252  = \$218 ;
     if (aclk_rst) begin
-      \$1056  = 1'h0;
+      \$1252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1057  = \$219 ;
+    \$1253  = \$219 ;
     if (aclk_rst) begin
-      \$1057  = 1'h0;
+      \$1253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1058  = \$220 ;
+    \$1254  = \$220 ;
     if (aclk_rst) begin
-      \$1058  = 1'h0;
+      \$1254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1061  = f1_valid;
+    \$1257  = f1_valid;
     if (aclk_rst) begin
-      \$1061  = 1'h0;
+      \$1257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1062  = f2_valid;
+    \$1258  = f2_valid;
     if (aclk_rst) begin
-      \$1062  = 1'h0;
+      \$1258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1063  = \$signal$259 ;
+    \$1259  = \$signal$259 ;
     if (aclk_rst) begin
-      \$1063  = 1'h0;
+      \$1259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1064  = \$336 ;
+    \$1260  = \$336 ;
     if (aclk_rst) begin
-      \$1064  = 1'h0;
+      \$1260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1065  = f3_valid;
+    \$1261  = f3_valid;
     if (aclk_rst) begin
-      \$1065  = 1'h0;
+      \$1261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1066  = f3_go;
+    \$1262  = f3_go;
     if (aclk_rst) begin
-      \$1066  = 1'h0;
+      \$1262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1067  = \$437 ;
+    \$1263  = \$437 ;
     if (aclk_rst) begin
-      \$1067  = 1'h0;
+      \$1263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1068  = \$447 ;
+    \$1264  = \$447 ;
     if (aclk_rst) begin
-      \$1068  = 1'h0;
+      \$1264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1069  = \$452 ;
+    \$1265  = \$452 ;
     if (aclk_rst) begin
-      \$1069  = 3'h0;
+      \$1265  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1070  = \$478 ;
+    \$1266  = \$478 ;
     if (aclk_rst) begin
-      \$1070  = 3'h0;
+      \$1266  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1071  = \$482 ;
+    \$1267  = \$482 ;
     if (aclk_rst) begin
-      \$1071  = 1'h0;
+      \$1267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1072  = \$496 ;
+    \$1268  = \$496 ;
     if (aclk_rst) begin
-      \$1072  = 1'h0;
+      \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1073  = small_queue_waddr;
+    \$1269  = small_queue_waddr;
     if (\$504 ) begin
-      \$1073  = \$507 [7:0];
+      \$1269  = \$507 [7:0];
     end
     if (aclk_rst) begin
-      \$1073  = 8'h00;
+      \$1269  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1074  = small_push;
+    \$1270  = small_push;
     if (x1_select[0]) begin
-      \$1074  = 1'h0;
+      \$1270  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1074  = 1'h0;
+      \$1270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1075  = small_pop;
+    \$1271  = small_pop;
     if (x1_select[0]) begin
-      \$1075  = 1'h0;
+      \$1271  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1075  = 1'h0;
+      \$1271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1076  = \$511 [8:0];
+    \$1272  = \$511 [8:0];
     if (x1_select[0]) begin
-      \$1076  = 9'h000;
+      \$1272  = 9'h000;
     end
     if (aclk_rst) begin
-      \$1076  = 9'h000;
+      \$1272  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1077  = small_at;
+    \$1273  = small_at;
     if (\$514 ) begin
-      \$1077 [0] = small_at[0];
-      \$1077 [1] = small_at[1];
-      \$1077 [2] = small_at[2];
+      \$1273 [0] = small_at[0];
+      \$1273 [1] = small_at[1];
+      \$1273 [2] = small_at[2];
     end
     if (\$520 ) begin
-      \$1077 [0] = small_at[1];
-      \$1077 [1] = small_at[2];
-      \$1077 [2] = \$521 ;
+      \$1273 [0] = small_at[1];
+      \$1273 [1] = small_at[2];
+      \$1273 [2] = \$521 ;
     end
     if (\$527 ) begin
-      \$1077 [0] = 1'h0;
-      \$1077 [1] = small_at[0];
-      \$1077 [2] = small_at[1];
+      \$1273 [0] = 1'h0;
+      \$1273 [1] = small_at[0];
+      \$1273 [2] = small_at[1];
     end
     if (\$533 ) begin
-      \$1077 [0] = small_at[0];
-      \$1077 [1] = small_at[1];
-      \$1077 [2] = small_at[2];
+      \$1273 [0] = small_at[0];
+      \$1273 [1] = small_at[1];
+      \$1273 [2] = small_at[2];
     end
     if (x1_select[0]) begin
-      \$1077  = 3'h1;
+      \$1273  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1077  = 3'h1;
+      \$1273  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1078  = small_nonempty;
+    \$1274  = small_nonempty;
     if (\$514 ) begin
-      \$1078  = \$517 ;
+      \$1274  = \$517 ;
     end
     if (\$520 ) begin
-      \$1078  = \$524 ;
+      \$1274  = \$524 ;
     end
     if (\$527 ) begin
-      \$1078  = \$530 ;
+      \$1274  = \$530 ;
     end
     if (\$533 ) begin
-      \$1078  = \$536 ;
+      \$1274  = \$536 ;
     end
     if (x1_select[0]) begin
-      \$1078  = 1'h0;
+      \$1274  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1078  = 1'h0;
+      \$1274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1079  = \$544 ;
+    \$1275  = \$544 ;
     if (aclk_rst) begin
-      \$1079  = 1'h0;
+      \$1275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1080  = medium_queue_waddr;
+    \$1276  = medium_queue_waddr;
     if (\$552 ) begin
-      \$1080  = \$555 [6:0];
+      \$1276  = \$555 [6:0];
     end
     if (aclk_rst) begin
-      \$1080  = 7'h00;
+      \$1276  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1081  = medium_push;
+    \$1277  = medium_push;
     if (x1_select[1]) begin
-      \$1081  = 1'h0;
+      \$1277  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1081  = 1'h0;
+      \$1277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1082  = medium_pop;
+    \$1278  = medium_pop;
     if (x1_select[1]) begin
-      \$1082  = 1'h0;
+      \$1278  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1082  = 1'h0;
+      \$1278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1083  = \$559 [7:0];
+    \$1279  = \$559 [7:0];
     if (x1_select[1]) begin
-      \$1083  = 8'h00;
+      \$1279  = 8'h00;
     end
     if (aclk_rst) begin
-      \$1083  = 8'h00;
+      \$1279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1084  = medium_at;
+    \$1280  = medium_at;
     if (\$562 ) begin
-      \$1084 [0] = medium_at[0];
-      \$1084 [1] = medium_at[1];
-      \$1084 [2] = medium_at[2];
+      \$1280 [0] = medium_at[0];
+      \$1280 [1] = medium_at[1];
+      \$1280 [2] = medium_at[2];
     end
     if (\$568 ) begin
-      \$1084 [0] = medium_at[1];
-      \$1084 [1] = medium_at[2];
-      \$1084 [2] = \$569 ;
+      \$1280 [0] = medium_at[1];
+      \$1280 [1] = medium_at[2];
+      \$1280 [2] = \$569 ;
     end
     if (\$575 ) begin
-      \$1084 [0] = 1'h0;
-      \$1084 [1] = medium_at[0];
-      \$1084 [2] = medium_at[1];
+      \$1280 [0] = 1'h0;
+      \$1280 [1] = medium_at[0];
+      \$1280 [2] = medium_at[1];
     end
     if (\$581 ) begin
-      \$1084 [0] = medium_at[0];
-      \$1084 [1] = medium_at[1];
-      \$1084 [2] = medium_at[2];
+      \$1280 [0] = medium_at[0];
+      \$1280 [1] = medium_at[1];
+      \$1280 [2] = medium_at[2];
     end
     if (x1_select[1]) begin
-      \$1084  = 3'h1;
+      \$1280  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1084  = 3'h1;
+      \$1280  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1085  = medium_nonempty;
+    \$1281  = medium_nonempty;
     if (\$562 ) begin
-      \$1085  = \$565 ;
+      \$1281  = \$565 ;
     end
     if (\$568 ) begin
-      \$1085  = \$572 ;
+      \$1281  = \$572 ;
     end
     if (\$575 ) begin
-      \$1085  = \$578 ;
+      \$1281  = \$578 ;
     end
     if (\$581 ) begin
-      \$1085  = \$584 ;
+      \$1281  = \$584 ;
     end
     if (x1_select[1]) begin
-      \$1085  = 1'h0;
+      \$1281  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1085  = 1'h0;
+      \$1281  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1086  = \$592 ;
+    \$1282  = \$592 ;
     if (aclk_rst) begin
-      \$1086  = 1'h0;
+      \$1282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1087  = large_queue_waddr;
+    \$1283  = large_queue_waddr;
     if (\$600 ) begin
-      \$1087  = \$603 [5:0];
+      \$1283  = \$603 [5:0];
     end
     if (aclk_rst) begin
-      \$1087  = 6'h00;
+      \$1283  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1088  = large_push;
+    \$1284  = large_push;
     if (x1_select[2]) begin
-      \$1088  = 1'h0;
+      \$1284  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1088  = 1'h0;
+      \$1284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1089  = large_pop;
+    \$1285  = large_pop;
     if (x1_select[2]) begin
-      \$1089  = 1'h0;
+      \$1285  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1089  = 1'h0;
+      \$1285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1090  = \$607 [5:0];
+    \$1286  = \$607 [5:0];
     if (x1_select[2]) begin
-      \$1090  = 6'h00;
+      \$1286  = 6'h00;
     end
     if (aclk_rst) begin
-      \$1090  = 6'h00;
+      \$1286  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1091  = large_at;
+    \$1287  = large_at;
     if (\$610 ) begin
-      \$1091 [0] = large_at[0];
-      \$1091 [1] = large_at[1];
-      \$1091 [2] = large_at[2];
+      \$1287 [0] = large_at[0];
+      \$1287 [1] = large_at[1];
+      \$1287 [2] = large_at[2];
     end
     if (\$616 ) begin
-      \$1091 [0] = large_at[1];
-      \$1091 [1] = large_at[2];
-      \$1091 [2] = \$617 ;
+      \$1287 [0] = large_at[1];
+      \$1287 [1] = large_at[2];
+      \$1287 [2] = \$617 ;
     end
     if (\$623 ) begin
-      \$1091 [0] = 1'h0;
-      \$1091 [1] = large_at[0];
-      \$1091 [2] = large_at[1];
+      \$1287 [0] = 1'h0;
+      \$1287 [1] = large_at[0];
+      \$1287 [2] = large_at[1];
     end
     if (\$629 ) begin
-      \$1091 [0] = large_at[0];
-      \$1091 [1] = large_at[1];
-      \$1091 [2] = large_at[2];
+      \$1287 [0] = large_at[0];
+      \$1287 [1] = large_at[1];
+      \$1287 [2] = large_at[2];
     end
     if (x1_select[2]) begin
-      \$1091  = 3'h1;
+      \$1287  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1091  = 3'h1;
+      \$1287  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1092  = large_nonempty;
+    \$1288  = large_nonempty;
     if (\$610 ) begin
-      \$1092  = \$613 ;
+      \$1288  = \$613 ;
     end
     if (\$616 ) begin
-      \$1092  = \$620 ;
+      \$1288  = \$620 ;
     end
     if (\$623 ) begin
-      \$1092  = \$626 ;
+      \$1288  = \$626 ;
     end
     if (\$629 ) begin
-      \$1092  = \$632 ;
+      \$1288  = \$632 ;
     end
     if (x1_select[2]) begin
-      \$1092  = 1'h0;
+      \$1288  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1092  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1093  = f4_valid;
-    if (aclk_rst) begin
-      \$1093  = 1'h0;
+      \$1288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1094  = \release ;
+    \$1289  = f4_valid;
     if (aclk_rst) begin
-      \$1094  = 1'h0;
+      \$1289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1095  = a5_valid;
+    \$1290  = \release ;
     if (aclk_rst) begin
-      \$1095  = 1'h0;
+      \$1290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1096  = a6_valid;
+    \$1291  = a5_valid;
     if (aclk_rst) begin
-      \$1096  = 1'h0;
+      \$1291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1097  = f5_valid;
+    \$1292  = a6_valid;
     if (aclk_rst) begin
-      \$1097  = 1'h0;
+      \$1292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1098  = f6_valid;
+    \$1293  = f5_valid;
     if (aclk_rst) begin
-      \$1098  = 1'h0;
+      \$1293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1099  = x2_valid;
+    \$1294  = f6_valid;
     if (aclk_rst) begin
-      \$1099  = 1'h0;
+      \$1294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1100  = x3_valid;
+    \$1295  = x2_valid;
     if (aclk_rst) begin
-      \$1100  = 1'h0;
+      \$1295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1101  = x4_valid;
+    \$1296  = x3_valid;
     if (aclk_rst) begin
-      \$1101  = 1'h0;
+      \$1296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1102  = x5_valid;
+    \$1297  = x4_valid;
     if (aclk_rst) begin
-      \$1102  = 1'h0;
+      \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1103  = x6_valid;
+    \$1298  = x5_valid;
     if (aclk_rst) begin
-      \$1103  = 1'h0;
+      \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1104  = \$649 ;
+    \$1299  = x6_valid;
     if (aclk_rst) begin
-      \$1104  = 1'h0;
+      \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1105  = \$650 ;
+    \$1300  = \$649 ;
     if (aclk_rst) begin
-      \$1105  = 1'h0;
+      \$1300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1106  = \$651 ;
+    \$1301  = \$650 ;
     if (aclk_rst) begin
-      \$1106  = 1'h0;
+      \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1107  = \$652 ;
+    \$1302  = \$651 ;
     if (aclk_rst) begin
-      \$1107  = 1'h0;
+      \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1108  = \$653 ;
+    \$1303  = \$652 ;
     if (aclk_rst) begin
-      \$1108  = 1'h0;
+      \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1109  = \$654 ;
+    \$1304  = \$653 ;
     if (aclk_rst) begin
-      \$1109  = 1'h0;
+      \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1110  = \$655 ;
+    \$1305  = \$654 ;
     if (aclk_rst) begin
-      \$1110  = 1'h0;
+      \$1305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    \$1306  = \$655 ;
+    if (aclk_rst) begin
+      \$1306  = 1'h0;
     end
   end
   always @* begin
@@ -7856,17 +8247,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$884  };
+          grant_addr = { 3'h0, \$1080  };
       2'h1:
-          grant_addr = { 3'h0, \$886  };
+          grant_addr = { 3'h0, \$1082  };
       2'h2:
-          grant_addr = { 3'h0, \$888  };
+          grant_addr = { 3'h0, \$1084  };
     endcase
   end
   assign small_grant_waddr = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
   assign medium_grant_waddr = { \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
   assign large_grant_waddr = { \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
-  assign flush_reg_select = \port$3917$52 [5:3];
+  assign flush_reg_select = \port$4112$52 [5:3];
   assign small_fresh_slot = \$659 [7:0];
   assign small_tail = small_queue_waddr;
   assign medium_fresh_slot = \$665 [6:0];
@@ -7876,12 +8267,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign medium_flushing = x1_select[1];
   assign large_flushing = x1_select[2];
   assign \$signal  = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
+  assign next_tag = { \$1072 [11], \$1031 [11], \$990 [11], \$949 [11], \$908 [11], \$867 [11], \$826 [11], \$785 [11] };
   assign fetched_snap = \$744 [6];
-  assign free_reg_hit = \port$3917$52 [2:0];
-  assign \$signal$271  = \$893 [11];
-  assign hit_a3 = \$897 [11];
-  assign \$signal$290  = \$901 [11];
-  assign f3_by_mem_base = \$909 [2:0];
+  assign free_reg_hit = \port$4112$52 [2:0];
+  assign \$signal$271  = \$1089 [11];
+  assign hit_a3 = \$1093 [11];
+  assign \$signal$290  = \$1097 [11];
+  assign f3_by_mem_base = \$1105 [2:0];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
   assign w__data = { \$656 [7:0], small_grant_w_data[0] };
@@ -8040,27 +8432,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.next  = large_queue_r0_b0[14:7];
-  assign large_queue_wdata[14:7] = \$976 ;
-  assign large_queue_wdata[6] = \$968 ;
+  assign large_queue_wdata[14:7] = \$1172 ;
+  assign large_queue_wdata[6] = \$1164 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$958 ;
-  assign medium_queue_wdata[7] = \$950 ;
+  assign medium_queue_wdata[15:8] = \$1154 ;
+  assign medium_queue_wdata[7] = \$1146 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$940 ;
-  assign small_queue_wdata[8] = \$932 ;
+  assign small_queue_wdata[16:9] = \$1136 ;
+  assign small_queue_wdata[8] = \$1128 ;
   assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = next_tag;
+  assign large_grant_wdata[8:1] = { \$1072 [11], \$1031 [11], \$990 [11], \$949 [11], \$908 [11], \$867 [11], \$826 [11], \$785 [11] };
   assign large_grant_wdata[0] = \$744 [6];
-  assign medium_grant_wdata[8:1] = next_tag;
+  assign medium_grant_wdata[8:1] = { \$1072 [11], \$1031 [11], \$990 [11], \$949 [11], \$908 [11], \$867 [11], \$826 [11], \$785 [11] };
   assign medium_grant_wdata[0] = \$744 [6];
-  assign small_grant_wdata[8:1] = next_tag;
+  assign small_grant_wdata[8:1] = { \$1072 [11], \$1031 [11], \$990 [11], \$949 [11], \$908 [11], \$867 [11], \$826 [11], \$785 [11] };
   assign small_grant_wdata[0] = \$744 [6];
-  assign \$1060 [2] = \$225 ;
-  assign \$1060 [1] = \$223 ;
-  assign \$1060 [0] = \$221 ;
-  assign \$1059 [2] = f0_hit[2];
-  assign \$1059 [1] = f0_hit[1];
-  assign \$1059 [0] = f0_hit[0];
+  assign \$1256 [2] = \$225 ;
+  assign \$1256 [1] = \$223 ;
+  assign \$1256 [0] = \$221 ;
+  assign \$1255 [2] = f0_hit[2];
+  assign \$1255 [1] = f0_hit[1];
+  assign \$1255 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -8154,92 +8546,92 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$738  = a3_sel_head[0];
   assign \$740  = a3_sel_head[1];
   assign \$742  = a3_sel_head[2];
-  assign \$748  = a3_sel_new[0];
-  assign \$749  = a3_sel_new[1];
-  assign \$750  = a3_sel_new[2];
-  assign \$751  = a3_sel_last[0];
-  assign \$753  = a3_sel_last[1];
-  assign \$755  = a3_sel_last[2];
-  assign \$757  = a3_sel_head[0];
-  assign \$759  = a3_sel_head[1];
-  assign \$761  = a3_sel_head[2];
-  assign \$764  = 1'h0;
-  assign \$765  = 1'h0;
-  assign \$766  = 1'h0;
-  assign \$767  = a3_sel_last[0];
-  assign \$769  = a3_sel_last[1];
-  assign \$771  = a3_sel_last[2];
-  assign \$773  = a3_sel_head[0];
-  assign \$775  = a3_sel_head[1];
-  assign \$777  = a3_sel_head[2];
-  assign \$780  = 1'h0;
-  assign \$781  = 1'h0;
-  assign \$782  = 1'h0;
-  assign \$783  = a3_sel_last[0];
-  assign \$785  = a3_sel_last[1];
-  assign \$787  = a3_sel_last[2];
-  assign \$789  = a3_sel_head[0];
-  assign \$791  = a3_sel_head[1];
-  assign \$793  = a3_sel_head[2];
-  assign \$796  = 1'h0;
+  assign \$748  = \$747 ;
+  assign \$752  = \$751 ;
+  assign \$756  = \$755 ;
+  assign \$757  = a3_sel_last[0];
+  assign \$762  = a3_sel_last[1];
+  assign \$767  = a3_sel_last[2];
+  assign \$772  = a3_sel_head[0];
+  assign \$774  = a3_sel_head[1];
+  assign \$776  = a3_sel_head[2];
+  assign \$789  = 1'h0;
+  assign \$793  = 1'h0;
   assign \$797  = 1'h0;
-  assign \$798  = 1'h0;
-  assign \$799  = a3_sel_last[0];
-  assign \$801  = a3_sel_last[1];
-  assign \$803  = a3_sel_last[2];
-  assign \$805  = a3_sel_head[0];
-  assign \$807  = a3_sel_head[1];
-  assign \$809  = a3_sel_head[2];
-  assign \$812  = 1'h0;
-  assign \$813  = 1'h0;
-  assign \$814  = 1'h0;
-  assign \$815  = a3_sel_last[0];
-  assign \$817  = a3_sel_last[1];
-  assign \$819  = a3_sel_last[2];
-  assign \$821  = a3_sel_head[0];
-  assign \$823  = a3_sel_head[1];
-  assign \$825  = a3_sel_head[2];
-  assign \$828  = 1'h0;
-  assign \$829  = 1'h0;
+  assign \$798  = a3_sel_last[0];
+  assign \$803  = a3_sel_last[1];
+  assign \$808  = a3_sel_last[2];
+  assign \$813  = a3_sel_head[0];
+  assign \$815  = a3_sel_head[1];
+  assign \$817  = a3_sel_head[2];
   assign \$830  = 1'h0;
-  assign \$831  = a3_sel_last[0];
-  assign \$833  = a3_sel_last[1];
-  assign \$835  = a3_sel_last[2];
-  assign \$837  = a3_sel_head[0];
-  assign \$839  = a3_sel_head[1];
-  assign \$841  = a3_sel_head[2];
-  assign \$844  = 1'h0;
-  assign \$845  = 1'h0;
-  assign \$846  = 1'h0;
-  assign \$847  = a3_sel_last[0];
-  assign \$849  = a3_sel_last[1];
-  assign \$851  = a3_sel_last[2];
-  assign \$853  = a3_sel_head[0];
-  assign \$855  = a3_sel_head[1];
-  assign \$857  = a3_sel_head[2];
-  assign \$860  = 1'h0;
-  assign \$861  = 1'h0;
-  assign \$862  = 1'h0;
-  assign \$863  = a3_sel_last[0];
-  assign \$865  = a3_sel_last[1];
-  assign \$867  = a3_sel_last[2];
-  assign \$869  = a3_sel_head[0];
-  assign \$871  = a3_sel_head[1];
-  assign \$873  = a3_sel_head[2];
-  assign \$883  = { 1'h0, a4_slot, 6'h00 };
-  assign \$884 [35:0] = { 21'h000000, \$883  };
-  assign \$884 [36] = 1'h1;
-  assign \$885  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$886 [35:17], \$886 [15:0] } = { 14'h0000, \$885 [21:17], \$885 [15:0] };
-  assign { \$886 [36], \$886 [16] } = 2'h3;
-  assign \$887  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$888 [35:21], \$888 [19:0] } = { 15'h0000, \$887 [19:0] };
-  assign { \$888 [36], \$888 [20] } = 2'h3;
+  assign \$834  = 1'h0;
+  assign \$838  = 1'h0;
+  assign \$839  = a3_sel_last[0];
+  assign \$844  = a3_sel_last[1];
+  assign \$849  = a3_sel_last[2];
+  assign \$854  = a3_sel_head[0];
+  assign \$856  = a3_sel_head[1];
+  assign \$858  = a3_sel_head[2];
+  assign \$871  = 1'h0;
+  assign \$875  = 1'h0;
+  assign \$879  = 1'h0;
+  assign \$880  = a3_sel_last[0];
+  assign \$885  = a3_sel_last[1];
+  assign \$890  = a3_sel_last[2];
+  assign \$895  = a3_sel_head[0];
+  assign \$897  = a3_sel_head[1];
+  assign \$899  = a3_sel_head[2];
+  assign \$912  = 1'h0;
+  assign \$916  = 1'h0;
+  assign \$920  = 1'h0;
+  assign \$921  = a3_sel_last[0];
+  assign \$926  = a3_sel_last[1];
+  assign \$931  = a3_sel_last[2];
+  assign \$936  = a3_sel_head[0];
+  assign \$938  = a3_sel_head[1];
+  assign \$940  = a3_sel_head[2];
+  assign \$953  = 1'h0;
+  assign \$957  = 1'h0;
+  assign \$961  = 1'h0;
+  assign \$962  = a3_sel_last[0];
+  assign \$967  = a3_sel_last[1];
+  assign \$972  = a3_sel_last[2];
+  assign \$977  = a3_sel_head[0];
+  assign \$979  = a3_sel_head[1];
+  assign \$981  = a3_sel_head[2];
+  assign \$994  = 1'h0;
+  assign \$998  = 1'h0;
+  assign \$1002  = 1'h0;
+  assign \$1003  = a3_sel_last[0];
+  assign \$1008  = a3_sel_last[1];
+  assign \$1013  = a3_sel_last[2];
+  assign \$1018  = a3_sel_head[0];
+  assign \$1020  = a3_sel_head[1];
+  assign \$1022  = a3_sel_head[2];
+  assign \$1035  = 1'h0;
+  assign \$1039  = 1'h0;
+  assign \$1043  = 1'h0;
+  assign \$1044  = a3_sel_last[0];
+  assign \$1049  = a3_sel_last[1];
+  assign \$1054  = a3_sel_last[2];
+  assign \$1059  = a3_sel_head[0];
+  assign \$1061  = a3_sel_head[1];
+  assign \$1063  = a3_sel_head[2];
+  assign \$1079  = { 1'h0, a4_slot, 6'h00 };
+  assign \$1080 [35:0] = { 21'h000000, \$1079  };
+  assign \$1080 [36] = 1'h1;
+  assign \$1081  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$1082 [35:17], \$1082 [15:0] } = { 14'h0000, \$1081 [21:17], \$1081 [15:0] };
+  assign { \$1082 [36], \$1082 [16] } = 2'h3;
+  assign \$1083  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$1084 [35:21], \$1084 [19:0] } = { 15'h0000, \$1083 [19:0] };
+  assign { \$1084 [36], \$1084 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3491$0 , \port$3492$0 , \port$3494$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$3917$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4331$0 , \port$4331$55 , rsp_freed_valid, \port$4337$0 , rsp_flushed_valid, \port$4352$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4384$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4473$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4645$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4915$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3686$0 , \port$3687$0 , \port$3689$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$4112$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4526$0 , \port$4526$55 , rsp_freed_valid, \port$4532$0 , rsp_flushed_valid, \port$4547$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4579$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4668$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4840$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5110$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -10464,32 +10856,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$3491$0 ;
-  wire \port$3491$0 ;
-  output \port$3492$0 ;
-  wire \port$3492$0 ;
-  output \port$3494$0 ;
-  wire \port$3494$0 ;
-  output [56:0] \port$3917$1 ;
-  wire [56:0] \port$3917$1 ;
-  input [14:0] \port$4331$0 ;
-  wire [14:0] \port$4331$0 ;
-  input [23:0] \port$4331$55 ;
-  wire [23:0] \port$4331$55 ;
-  input [23:0] \port$4337$0 ;
-  wire [23:0] \port$4337$0 ;
-  input [22:0] \port$4352$0 ;
-  wire [22:0] \port$4352$0 ;
-  input [40:0] \port$4384$0 ;
-  wire [40:0] \port$4384$0 ;
-  input [35:0] \port$4473$0 ;
-  wire [35:0] \port$4473$0 ;
+  output \port$3686$0 ;
+  wire \port$3686$0 ;
+  output \port$3687$0 ;
+  wire \port$3687$0 ;
+  output \port$3689$0 ;
+  wire \port$3689$0 ;
+  output [56:0] \port$4112$1 ;
+  wire [56:0] \port$4112$1 ;
+  input [14:0] \port$4526$0 ;
+  wire [14:0] \port$4526$0 ;
+  input [23:0] \port$4526$55 ;
+  wire [23:0] \port$4526$55 ;
+  input [23:0] \port$4532$0 ;
+  wire [23:0] \port$4532$0 ;
+  input [22:0] \port$4547$0 ;
+  wire [22:0] \port$4547$0 ;
+  input [40:0] \port$4579$0 ;
+  wire [40:0] \port$4579$0 ;
+  input [35:0] \port$4668$0 ;
+  wire [35:0] \port$4668$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4645$0 ;
-  wire [4:0] \port$4645$0 ;
+  output [4:0] \port$4840$0 ;
+  wire [4:0] \port$4840$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4915$0 ;
-  wire [4:0] \port$4915$0 ;
+  output [4:0] \port$5110$0 ;
+  wire [4:0] \port$5110$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10779,59 +11171,59 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$101  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4337$0 [23] ? { 6'h00, \port$4337$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4532$0 [23] ? { 6'h00, \port$4532$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4352$0 [20:5], 46'h000000000000, \port$4352$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4352$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4331$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4331$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4331$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4337$0 [20:5], \port$4384$0 [32:1], \port$4384$0 [40:33], \$2 , 1'h0, \port$4384$0 [0], 3'h1, \port$4337$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4547$0 [20:5], 46'h000000000000, \port$4547$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4547$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4526$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4526$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4526$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4532$0 [20:5], \port$4579$0 [32:1], \port$4579$0 [40:33], \$2 , 1'h0, \port$4579$0 [0], 3'h1, \port$4532$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4352$0 [20:5], 46'h000000000000, \port$4352$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4352$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4331$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4331$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4331$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4547$0 [20:5], 46'h000000000000, \port$4547$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4547$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4526$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4526$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4526$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4331$0 [4:1] == 1'h1;
+  assign \$15  = \port$4526$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4331$0 [0];
-  assign \$18  = ! \port$4331$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4526$0 [0];
+  assign \$18  = ! \port$4526$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4337$0 [0];
-  assign \$21  = ! \port$4337$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4532$0 [0];
+  assign \$21  = ! \port$4532$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4352$0 [0];
-  assign \$24  = ! \port$4352$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4547$0 [0];
+  assign \$24  = ! \port$4547$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4331$0 [4:1] == 1'h1;
+  assign \$26  = \port$4526$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4331$0 [6:5];
+  assign \$28  = ! \port$4526$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4331$0 [0];
-  assign \$31  = \port$4331$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4526$0 [0];
+  assign \$31  = \port$4526$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4337$0 [0];
-  assign \$34  = \port$4337$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4532$0 [0];
+  assign \$34  = \port$4532$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4352$0 [0];
-  assign \$37  = \port$4352$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4547$0 [0];
+  assign \$37  = \port$4547$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4331$0 [4:1] == 1'h1;
+  assign \$39  = \port$4526$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4331$0 [6:5] == 1'h1;
+  assign \$41  = \port$4526$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4331$0 [0];
-  assign \$44  = \port$4331$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4526$0 [0];
+  assign \$44  = \port$4526$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4337$0 [0];
-  assign \$47  = \port$4337$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4532$0 [0];
+  assign \$47  = \port$4532$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4352$0 [0];
-  assign \$50  = \port$4352$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4547$0 [0];
+  assign \$50  = \port$4547$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4331$0 [4:1] == 1'h1;
+  assign \$52  = \port$4526$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4331$0 [6:5] == 2'h2;
+  assign \$54  = \port$4526$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
@@ -11447,7 +11839,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$796  = \$795  | r1_sel_pool2_low_water;
   assign \$797  = \$794  | \$796 ;
   assign \$798  = \$791  | \$797 ;
-  assign \$799  = bus__w_beat_from_queue ? \port$4473$0 [35:32] : bus__w_strb;
+  assign \$799  = bus__w_beat_from_queue ? \port$4668$0 [35:32] : bus__w_strb;
   assign \$800  = \$799  == 4'hf;
   assign \$801  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$803  = ~ \$802 ;
@@ -11464,7 +11856,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$816  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$817  = \$816 [5:0] == 3'h4;
   assign \$818  = \$815  & \$817 ;
-  assign \$819  = bus__w_beat_from_queue ? \port$4473$0 [35:32] : bus__w_strb;
+  assign \$819  = bus__w_beat_from_queue ? \port$4668$0 [35:32] : bus__w_strb;
   assign \$820  = \$819  == 4'hf;
   assign \$821  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$823  = ~ \$822 ;
@@ -11481,7 +11873,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$836  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$837  = \$836 [5:0] == 6'h30;
   assign \$838  = \$835  & \$837 ;
-  assign \$839  = bus__w_beat_from_queue ? \port$4473$0 [35:32] : bus__w_strb;
+  assign \$839  = bus__w_beat_from_queue ? \port$4668$0 [35:32] : bus__w_strb;
   assign \$840  = \$839  == 4'hf;
   assign \$841  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$843  = ~ \$842 ;
@@ -11498,7 +11890,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$856  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$857  = \$856 [5:0] == 3'h4;
   assign \$858  = \$855  & \$857 ;
-  assign \$859  = bus__w_beat_from_queue ? \port$4473$0 [35:32] : bus__w_strb;
+  assign \$859  = bus__w_beat_from_queue ? \port$4668$0 [35:32] : bus__w_strb;
   assign \$860  = \$859  == 4'hf;
   assign \$861  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$863  = ~ \$862 ;
@@ -11521,12 +11913,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$882  = w0_small_is & w0_small_slot_ok;
   assign \$883  = w0_medium_is & w0_medium_slot_ok;
   assign \$884  = w0_large_is & w0_large_slot_ok;
-  assign \$885  = bus__w_beat_from_queue ? \port$4473$0 [31:0] : bus__w_data;
-  assign \$886  = bus__w_beat_from_queue ? \port$4473$0 [31:0] : bus__w_data;
+  assign \$885  = bus__w_beat_from_queue ? \port$4668$0 [31:0] : bus__w_data;
+  assign \$886  = bus__w_beat_from_queue ? \port$4668$0 [31:0] : bus__w_data;
   assign \$888  = 37'h1000000000 + \$887 ;
-  assign \$889  = bus__w_beat_from_queue ? \port$4473$0 [31:0] : bus__w_data;
+  assign \$889  = bus__w_beat_from_queue ? \port$4668$0 [31:0] : bus__w_data;
   assign \$891  = 37'h1000010000 + \$890 ;
-  assign \$892  = bus__w_beat_from_queue ? \port$4473$0 [31:0] : bus__w_data;
+  assign \$892  = bus__w_beat_from_queue ? \port$4668$0 [31:0] : bus__w_data;
   assign \$894  = 37'h1000100000 + \$893 ;
   assign \$895  = ~ command_queue_pop;
   assign \$896  = command_queue_count[0] & \$895 ;
@@ -11729,10 +12121,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1093  = 1'h1 << \$1092 [7:5];
   assign \$1094  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$1095  = 1'h1 << \$1094 [11:8];
-  assign \$1096  = bus__w_beat_from_queue ? \port$4473$0 [31:0] : bus__w_data;
-  assign \$1097  = bus__w_beat_from_queue ? \port$4473$0 [35:32] : bus__w_strb;
+  assign \$1096  = bus__w_beat_from_queue ? \port$4668$0 [31:0] : bus__w_data;
+  assign \$1097  = bus__w_beat_from_queue ? \port$4668$0 [35:32] : bus__w_strb;
   assign \$1098  = \$1097  == 4'hf;
-  assign \$1099  = bus__w_beat_from_queue ? \port$4473$0 [35:32] : bus__w_strb;
+  assign \$1099  = bus__w_beat_from_queue ? \port$4668$0 [35:32] : bus__w_strb;
   assign \$1100  = ~ w1_is_command;
   assign \$1101  = w1_valid & \$1100 ;
   assign \$1102  = ~ w1_a1_0[0];
@@ -11973,13 +12365,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1337  = \$1336  & \$signal$286 [1];
   assign \$1338  = \$signal$284  & w2_is_pool2_low_water;
   assign \$1339  = \$1338  & \$signal$286 [2];
-  assign \$1340  = | \port$4337$0 [4:1];
+  assign \$1340  = | \port$4532$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1340 ;
-  assign \$1341  = | \port$4352$0 [4:1];
+  assign \$1341  = | \port$4547$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1341 ;
-  assign \$1342  = ~ \port$4331$0 [0];
+  assign \$1342  = ~ \port$4526$0 [0];
   assign \$1343  = rsp_grant_valid & \$1342 ;
-  assign \$1344  = \port$4331$0 [4:1] != 1'h1;
+  assign \$1344  = \port$4526$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1343  & \$1344 ;
   assign \$1345  = \$signal$28  > 2'h2;
   assign \$1346  = \$1345  ? 2'h2 : \$signal$28 ;
@@ -12069,17 +12461,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1420  = ~ \$1419 ;
   assign \$1421  = \$1420  + 1'h1;
   assign w0_large_is = bus__w_addr_from_queue ? \$1418 [6] : \$1421 [6];
-  assign \$1422  = \port$4473$0 [18:0] - 9'h100;
+  assign \$1422  = \port$4668$0 [18:0] - 9'h100;
   assign \$1423  = ~ \$1422 [19];
   assign \$1424  = bus__w_data[18:0] - 9'h100;
   assign \$1425  = ~ \$1424 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1426  = \port$4473$0 [18:0] - 8'h80;
+  assign \$1426  = \port$4668$0 [18:0] - 8'h80;
   assign \$1427  = ~ \$1426 [19];
   assign \$1428  = bus__w_data[18:0] - 8'h80;
   assign \$1429  = ~ \$1428 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1430  = \port$4473$0 [18:0] - 6'h30;
+  assign \$1430  = \port$4668$0 [18:0] - 6'h30;
   assign \$1431  = ~ \$1430 [19];
   assign \$1432  = bus__w_data[18:0] - 6'h30;
   assign \$1433  = ~ \$1432 [19];
@@ -12433,11 +12825,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1775  = \$signal$301  & \$signal$285 ;
   assign \$1776  = ~ \$1775 ;
   assign bus__w_err = \$1774  & \$1776 ;
-  assign \$1777  = rsp_freed_valid & \port$4384$0 [0];
+  assign \$1777  = rsp_freed_valid & \port$4579$0 [0];
   assign \$1778  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1777  | \$1778 ;
-  assign \$1779  = rsp_freed_valid & \port$4384$0 [0];
-  assign \$1780  = \$1779  ? \port$4337$0 [0] : \port$4352$0 [0];
+  assign \$1779  = rsp_freed_valid & \port$4579$0 [0];
+  assign \$1780  = \$1779  ? \port$4532$0 [0] : \port$4547$0 [0];
   assign bus__w_slow_err = ~ \$1780 ;
   always @(posedge aclk_clk)
     cycle <= \$1781 ;
@@ -12450,7 +12842,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4331$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4331$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4331$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4526$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4526$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4526$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1784 ;
   always @(posedge aclk_clk)
@@ -14361,22 +14753,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1926  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4331$0 [4:1];
-  assign rsp_grant_pool = \port$4331$0 [6:5];
-  assign rsp_grant_user = \port$4331$55 [23:8];
-  assign rsp_flushed_err = \port$4352$0 [4:1];
-  assign rsp_flushed_pool = \port$4352$0 [22:21];
-  assign rsp_flushed_user = \port$4352$0 [20:5];
-  assign rsp_freed_err = \port$4337$0 [4:1];
-  assign rsp_freed_src = \port$4384$0 [0];
-  assign rsp_freed_in_pool = \port$4337$0 [23];
-  assign rsp_freed_pool = \port$4337$0 [22:21];
-  assign rsp_freed_tag = \port$4384$0 [40:33];
-  assign rsp_freed_addr = \port$4384$0 [32:1];
-  assign rsp_freed_user = \port$4337$0 [20:5];
-  assign rsp_grant_ok = \port$4331$0 [0];
-  assign rsp_freed_ok = \port$4337$0 [0];
-  assign rsp_flushed_ok = \port$4352$0 [0];
+  assign rsp_grant_err = \port$4526$0 [4:1];
+  assign rsp_grant_pool = \port$4526$0 [6:5];
+  assign rsp_grant_user = \port$4526$55 [23:8];
+  assign rsp_flushed_err = \port$4547$0 [4:1];
+  assign rsp_flushed_pool = \port$4547$0 [22:21];
+  assign rsp_flushed_user = \port$4547$0 [20:5];
+  assign rsp_freed_err = \port$4532$0 [4:1];
+  assign rsp_freed_src = \port$4579$0 [0];
+  assign rsp_freed_in_pool = \port$4532$0 [23];
+  assign rsp_freed_pool = \port$4532$0 [22:21];
+  assign rsp_freed_tag = \port$4579$0 [40:33];
+  assign rsp_freed_addr = \port$4579$0 [32:1];
+  assign rsp_freed_user = \port$4532$0 [20:5];
+  assign rsp_grant_ok = \port$4526$0 [0];
+  assign rsp_freed_ok = \port$4532$0 [0];
+  assign rsp_flushed_ok = \port$4547$0 [0];
   assign log_bank0_k = \$1355 [1:0];
   assign log_bank1_k = \$1356 [1:0];
   assign log_bank2_k = \$1357 [1:0];
@@ -14384,8 +14776,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$1371 [5], \$1371  };
   assign \$signal$104  = { low_water_hit, \$1376 , \$1374 , e1_exhausted, \$1373  };
   assign \$signal$164  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4473$0 [35:32];
-  assign bus__w_data_queued = \port$4473$0 [31:0];
+  assign bus__w_strb_queued = \port$4668$0 [35:32];
+  assign bus__w_data_queued = \port$4668$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$246 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$305  = log_bank0_wdata;
@@ -14411,10 +14803,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$328  = alloc_queue_wr;
   assign \$signature__data$329  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 [7:0], 11'h000, \port$4331$0 [14:7] };
-  assign rsp_grant_slot = \port$4331$0 [14:7];
-  assign rsp_grant_tag = \port$4331$55 [7:0];
-  assign bus__r_slow_data = { \port$4331$0 [0], \port$4331$0 [4:1], \port$4331$55 [7:0], 11'h000, \port$4331$0 [14:7] };
+  assign handle = { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 [7:0], 11'h000, \port$4526$0 [14:7] };
+  assign rsp_grant_slot = \port$4526$0 [14:7];
+  assign rsp_grant_tag = \port$4526$55 [7:0];
+  assign bus__r_slow_data = { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 [7:0], 11'h000, \port$4526$0 [14:7] };
   assign w0_small_is_queued = \$1406 [6];
   assign w0_small_is_pins = \$1409 [6];
   assign w0_medium_is_queued = \$1412 [6];
@@ -14432,13 +14824,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1773 [54:52];
   assign req_flush_select = \$1773 [57:55];
   assign req_flush_pool = \$1773 [43:42];
-  assign \port$3491$0  = \$1373 ;
-  assign \port$3492$0  = \$1374 ;
-  assign \port$3494$0  = \$1376 ;
-  assign \port$3917$1  = \$1773 [57:1];
-  assign \port$4645$0  = \$signal$102 ;
+  assign \port$3686$0  = \$1373 ;
+  assign \port$3687$0  = \$1374 ;
+  assign \port$3689$0  = \$1376 ;
+  assign \port$4112$1  = \$1773 [57:1];
+  assign \port$4840$0  = \$signal$102 ;
   assign bus__w_ack = \$signal$284 ;
-  assign \port$4915$0  = \$signal$103 ;
+  assign \port$5110$0  = \$signal$103 ;
   assign \$1375  = 1'h0;
   assign \$1376  = 1'h0;
   assign \$113  = 1'h1;
