@@ -310,7 +310,7 @@ class AllocatorCore(_Timing, wiring.Component):
         m.d.sync += [a2_valid.eq(a1_valid), a2_pool.eq(a1_pool), a2_user.eq(a1_user)]
         for st in state:
             # a flush first, then the alloc: it takes slot 0
-            st.commit(m, a1_select[st.index], x1_select[st.index])
+            st.commit(m, a1_select[st.index], x1_select[st.index], x0_select[st.index])
         # An alloc of a ring pool (always granted), and whether its pointer had
         # lapped: then the slot it takes was granted since the last flush and may
         # still be held (an overwrite, decided in stage 4 and 5).
@@ -536,7 +536,12 @@ class AllocatorCore(_Timing, wiring.Component):
         f2_valid = reg("f2_valid", valid=True)
         f2_pool, f2_slot, f2_tag, f2_user, f2_err = (
             reg("f2_pool", P), reg("f2_slot", S), reg("f2_tag", TR), reg("f2_user", U), reg("f2_err", 4))
-        f2_never_granted, f2_in_pool = reg("f2_never_granted"), reg("f2_in_pool")
+        f2_in_pool = reg("f2_in_pool")
+        # bit p: the slot is in pool p and was never granted there (each pool's
+        # compare with its counter registered alone, ORed in stage 3: place and
+        # route showed the OR of eight pools' compares, a carry chain after
+        # theirs, on the worst path of eight pools)
+        f2_never_granted = reg("f2_never_granted", len(pools))
         f2_in = reg("f2_in", len(pools))        # bit p: the address is in pool p
         # whether the frees two and three older name the same slot
         f2_same_second, f2_same_third = reg("f2_same_second"), reg("f2_same_third")
@@ -554,7 +559,7 @@ class AllocatorCore(_Timing, wiring.Component):
             f2_err.eq(Mux(f1_oor | ~in_pool, Err.OUT_OF_RANGE,
                           Mux((f1_hit & f1_misaligned).any(), Err.MISALIGNED,
                               Mux(f1_contract, Err.CONTRACT, Err.OK)))),
-            f2_never_granted.eq(any_of(hit & st.never_granted(slot) for _, st, slot, hit in chosen)),
+            f2_never_granted.eq(Cat(hit & st.never_granted(slot) for _, st, slot, hit in chosen)),
             f2_same_second.eq(same_as_second()), f2_same_third.eq(same_as_third()),
         ]
         for _, st, slot, _ in chosen:
@@ -597,7 +602,7 @@ class AllocatorCore(_Timing, wiring.Component):
             f3_pool.eq(f2_pool), f3_slot.eq(f2_slot), f3_tag.eq(f2_tag), f3_in_pool.eq(f2_in_pool),
             f3_next.eq(plus_one(f2_tag)),
             f3_in.eq(Cat(f2_pool == pool.index for pool in pools)),
-            f3_never_granted.eq(f2_never_granted), f3_same_second.eq(f2_same_second),
+            f3_never_granted.eq(any_of(f2_never_granted)), f3_same_second.eq(f2_same_second),
             f3_hit_a2.eq(hit_a2), f3_a2_tag_ok.eq(tag_ok(a4_tag, f2_tag)),
             f3_hit_a3.eq(hit_a3), f3_a3_tag_ok.eq(tag_ok(a5_tag, f2_tag)),
             f3_older_next.eq(Mux(hit_a2, plus_one(a4_tag), plus_one(a5_tag))),

@@ -59,10 +59,11 @@ class FreelistPool(PoolState):
             self.queue_r.addr.eq(self.head),
         ]
         with m.If(self.take_fresh):
-            m.d.sync += [self.fresh.eq(self.fresh_slot + 1),
-                         self._has_fresh.eq(self.fresh_slot != n - 1)]
+            m.d.comb += self.fresh_next.eq(self.fresh_slot + 1)
+            m.d.sync += self._has_fresh.eq(self.fresh_slot != n - 1)
         with m.Elif(flushing):
-            m.d.sync += [self.fresh.eq(0), self._has_fresh.eq(1)]
+            m.d.comb += self.fresh_next.eq(0)
+            m.d.sync += self._has_fresh.eq(1)
         with m.If(self.pop):
             m.d.sync += self.head.eq(Mux(self.head == n - 1, 0, self.head + 1))
         with m.If(flushing):

@@ -90,6 +90,14 @@ class PoolState:
         self.seen = Signal(range(n + 1), name=f"{name}_seen")
         self.seen_prev = Signal(range(n + 1), name=f"{name}_seen_prev")     # a cycle late
         self.flushing = Signal(name=f"{name}_flushing")     # a flush commits at this edge
+        # what the counter is loaded with at this edge (the kind's _commit says)
+        self.fresh_next = Signal(range(n + 1), name=f"{name}_fresh_next")
+        # the never-used slot an alloc committing at this edge takes: 0 if a
+        # flush commits with it, else the counter's; a register loaded with
+        # what that will be, so that the memories' read address (the parity
+        # and the record of the slot) comes from no logic: place and route
+        # showed the choice, a LUT fanned out to every LUT RAM of a pool, on
+        # SIZE_CLASSES' worst path
         self.fresh_slot = Signal(range(n), name=f"{name}_fresh_slot")
         self.take_fresh = Signal(name=f"{name}_take_fresh")
 
@@ -159,25 +167,32 @@ class PoolState:
         return Const(0)
 
     # ---- what it writes ---------------------------------------------------------
-    def commit(self, m, selected, flushing):
+    def commit(self, m, selected, flushing, flushing_next):
         """Alloc stage 2, the commit edge: ``selected`` says an alloc of this
         pool that fits commits at this edge, ``flushing`` that a flush of it does
-        (first: the alloc then takes slot 0, and the order restarts)."""
+        (first: the alloc then takes slot 0, and the order restarts), and
+        ``flushing_next`` that one does at the next edge (the register
+        ``flushing`` is loaded from)."""
         m.d.comb += [
             self.flushing.eq(flushing),
-            self.fresh_slot.eq(Mux(flushing, 0, self.fresh)),
             self.take_fresh.eq(selected & self.takes_fresh),
             # The next never-used slot's parity and its last grant record are read
             # every cycle; the data is used only by the cycle that grants.
             self.copy_r.addr.eq(self.fresh_slot),
             self.last_r.addr.eq(self.fresh_slot),
+            self.fresh_next.eq(self.fresh),
         ]
         with m.If(self.take_fresh & at_least(self.fresh_slot, self.seen)):
             m.d.sync += self.seen.eq(self.fresh_slot + 1)
         m.d.sync += self.seen_prev.eq(self.seen)
         self._commit(m, selected, flushing)
+        # (fresh_slot is Mux(flushing, 0, fresh) at every edge: both are 0 after reset)
+        m.d.sync += [self.fresh.eq(self.fresh_next),
+                     self.fresh_slot.eq(Mux(flushing_next, 0, self.fresh_next))]
 
     def _commit(self, m, selected, flushing):
+        """The kind's part of :meth:`commit`: what the counter ``fresh`` is
+        loaded with at this edge, as ``fresh_next`` (comb; it holds otherwise)."""
         raise NotImplementedError
 
     def release(self, m, release, slot, snap, next_tag, raced):

@@ -68,11 +68,12 @@ class RingPool(PoolState):
         at_last, lapped = self.at_last, self.lapped
         last = ~flushing & at_last
         with m.If(self.take_fresh):
-            m.d.sync += [self.fresh.eq(Mux(last, 0, Mux(flushing, 1, self.fresh + 1))),
-                         at_last.eq(~flushing & ~at_last & (self.fresh == self.pool.slots - 2)),
+            m.d.comb += self.fresh_next.eq(Mux(last, 0, Mux(flushing, 1, self.fresh + 1)))
+            m.d.sync += [at_last.eq(~flushing & ~at_last & (self.fresh == self.pool.slots - 2)),
                          lapped.eq((lapped & ~flushing) | last)]
         with m.Elif(flushing):
-            m.d.sync += [self.fresh.eq(0), at_last.eq(0), lapped.eq(0)]
+            m.d.comb += self.fresh_next.eq(0)
+            m.d.sync += [at_last.eq(0), lapped.eq(0)]
 
     # released ring slots are not queued (the base class's release writes the
     # parity only), and a release raced by the grant that reused its slot
