@@ -691,7 +691,6 @@ class RegisterFile(wiring.Component):
             return data[slot_f.lsb:slot_f.lsb + slot_f.width]
         slot_field = slot_of(w_data)
         w_block = w_addr[6:]
-        full_word = w_strb == 0b1111
         free_low, flush_low = (self._map[f"POOL0_{name}"].offset & 0x3F for name in ("FREE", "FLUSH"))
 
         def pool_is(addr, pool):
@@ -702,13 +701,28 @@ class RegisterFile(wiring.Component):
         def slot_ok(pool):
             return by_beat(lambda d, _: ~at_least(slot_of(d), pool.slots), f"w0_{pool.name}_slot_ok")
 
-        # (whether it is a FREE or FLUSH, from the chosen address: decoded from
-        # each source, the mapper went five LUT levels deep on the Xilinx parts)
-        in_pools = any_of(pool_is(w_addr, pool) for pool in cfg.pools)
+        # Whether it is a FREE or FLUSH (or either): from each source, whether
+        # the address is in the pools' blocks and whether its offset is the
+        # command's, as LUTs of their own (six address bits each); the choice
+        # of the source and the full-word test in one LUT after them. (From
+        # the chosen address, place and route showed the queue's select, then
+        # a compare for every pool and their OR, on the worst path of eight
+        # pools.) The pools' blocks are one range of the block number: a table
+        # of it, not a compare per pool.
+        block_bits = len(bus.w_addr) - 6
+        pool_blocks = Const(sum(1 << ((POOL_BASE >> 6) + pool.index) for pool in cfg.pools), 1 << block_bits)
+        sources = {"queued": bus.w_addr_queued, "pins": bus.w_addr}
+        in_pools = {src: flag(pool_blocks.bit_select(addr[6:], 1), f"w0_in_pools_{src}")
+                    for src, addr in sources.items()}
 
-        def command_is(low):
-            return full_word & in_pools & (w_addr[:6] == low)
-        is_free, is_flush = command_is(free_low), command_is(flush_low)
+        def command_at(what, low):
+            at = {src: flag(low(addr[:6]), f"w0_{what}_at_{src}") for src, addr in sources.items()}
+            return full_word & Mux(bus.w_addr_from_queue, in_pools["queued"] & at["queued"],
+                                   in_pools["pins"] & at["pins"])
+        full_word = by_beat(lambda d, s: s == 0b1111, "w0_full_word")
+        is_free = command_at("free", lambda offset: offset == free_low)
+        is_flush = command_at("flush", lambda offset: offset == flush_low)
+        is_command = command_at("command", lambda offset: (offset == free_low) | (offset == flush_low))
         # Whether it is a FREE or FLUSH is registered without the pair's
         # handshake, and qualified after the registers by w1_valid (the
         # handshake's register alone): place and route showed the handshake,
@@ -723,7 +737,7 @@ class RegisterFile(wiring.Component):
         w1_is_free, w1_is_flush, w1_is_command = (Signal(name=f"w1_is_{what}", reset_less=True)
                                                   for what in ("free", "flush", "command"))
         m.d.sync += [w1_valid.eq(bus.w_req), w1_is_free.eq(is_free), w1_is_flush.eq(is_flush),
-                     w1_is_command.eq(is_free | is_flush)]
+                     w1_is_command.eq(is_command)]
         new_free, new_flush = w1_valid & w1_is_free, w1_valid & w1_is_flush
         w1_pool, w1_tag = Signal(P), Signal(max(T, 1))
         w1_pool_is = Signal(len(cfg.pools))

@@ -5,7 +5,7 @@
 module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$73  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$65  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [58:0] \$11 ;
@@ -338,9 +338,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2827$0 (\$11 [4:0]),
-    .\port$2827$44 (\$11 [47:44]),
-    .\port$2827$6 (\$11 [11:6]),
+    .\port$2813$0 (\$11 [4:0]),
+    .\port$2813$44 (\$11 [47:44]),
+    .\port$2813$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2514$39 (\$19 [39:38]),
+    .\port$2498$39 (\$19 [39:38]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -429,17 +429,17 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2384$0 (\$16 ),
-    .\port$2385$0 (\$17 ),
-    .\port$2514$1 (\$19 ),
-    .\port$2827$0 (\$11 [11:0]),
-    .\port$2827$44 (\$11 [57:44]),
-    .\port$2830$0 (\$12 ),
-    .\port$2842$0 (\$13 ),
-    .\port$2870$0 (\$14 ),
-    .\port$2951$0 (\$15 ),
-    .\port$3101$0 (\$signal ),
-    .\port$3269$0 (\$signal$58 ),
+    .\port$2353$0 (\$16 ),
+    .\port$2354$0 (\$17 ),
+    .\port$2498$1 (\$19 ),
+    .\port$2813$0 (\$11 [11:0]),
+    .\port$2813$44 (\$11 [57:44]),
+    .\port$2816$0 (\$12 ),
+    .\port$2828$0 (\$13 ),
+    .\port$2856$0 (\$14 ),
+    .\port$2938$0 (\$15 ),
+    .\port$3088$0 (\$signal ),
+    .\port$3256$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -456,7 +456,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .w1_is_command(bus__w_slow)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$73 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -598,8 +598,8 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2827$0 , \port$2827$6 , \port$2827$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$74  = 0;
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2813$0 , \port$2813$6 , \port$2813$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$66  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1487,12 +1487,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2827$0 ;
-  wire [4:0] \port$2827$0 ;
-  input [3:0] \port$2827$44 ;
-  wire [3:0] \port$2827$44 ;
-  input [5:0] \port$2827$6 ;
-  wire [5:0] \port$2827$6 ;
+  input [4:0] \port$2813$0 ;
+  wire [4:0] \port$2813$0 ;
+  input [3:0] \port$2813$44 ;
+  wire [3:0] \port$2813$44 ;
+  input [5:0] \port$2813$6 ;
+  wire [5:0] \port$2813$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1658,7 +1658,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2813$0 [0], \port$2813$0 [4:1], 4'h0, \port$2813$44 , 13'h0000, \port$2813$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1749,7 +1749,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2813$0 [0], \port$2813$0 [4:1], 4'h0, \port$2813$44 , 13'h0000, \port$2813$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2565,14 +2565,14 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$167  = \$166  & r_fast_held[0];
   assign \$168  = ~ r_fast_push;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$763  = \$3 ;
     if (aclk_rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$764 [0] = \$8 ;
     \$764 [1] = \$16 ;
     \$764 [2] = \$24 ;
@@ -2588,70 +2588,70 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$765  = \$11 ;
     if (aclk_rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$766  = \$19 ;
     if (aclk_rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$767  = \$27 ;
     if (aclk_rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$768  = \$35 ;
     if (aclk_rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$769  = \$43 ;
     if (aclk_rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$770  = \$51 ;
     if (aclk_rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$771  = \$59 ;
     if (aclk_rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$772  = \$67 ;
     if (aclk_rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$773  = \$75 ;
     if (aclk_rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$774  = r_fast_head;
     if (\$83 ) begin
       \$774  = \$84 ;
@@ -2661,7 +2661,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$775  = r_fast_rd;
     if (\$88 ) begin
       \$775  = r_fast_rd_next;
@@ -2671,7 +2671,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$776  = r_fast_rd_next;
     if (\$88 ) begin
       \$776  = \$89 [3:0];
@@ -2681,7 +2681,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$777  = r_fast_wr;
     if (\$93 ) begin
       \$777  = r_fast_wr_next;
@@ -2691,7 +2691,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$778  = r_fast_wr_next;
     if (\$93 ) begin
       \$778  = \$94 [3:0];
@@ -2701,7 +2701,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$779 [0] = \$105 ;
     \$779 [1] = \$116 ;
     \$779 [2] = \$127 ;
@@ -2716,7 +2716,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$780 [0] = \$199 ;
     \$780 [1] = \$205 ;
     \$780 [2] = \$211 ;
@@ -2732,7 +2732,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$781  = r_slow_head;
     if (\$256 ) begin
       \$781  = \$257 ;
@@ -2742,7 +2742,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$782  = r_slow_rd;
     if (\$261 ) begin
       \$782  = r_slow_rd_next;
@@ -2752,7 +2752,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$783  = r_slow_rd_next;
     if (\$261 ) begin
       \$783  = \$262 [3:0];
@@ -2762,7 +2762,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$784  = r_slow_wr;
     if (\$266 ) begin
       \$784  = r_slow_wr_next;
@@ -2772,7 +2772,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$785  = r_slow_wr_next;
     if (\$266 ) begin
       \$785  = \$267 [3:0];
@@ -2782,7 +2782,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$786 [0] = \$278 ;
     \$786 [1] = \$289 ;
     \$786 [2] = \$300 ;
@@ -2797,7 +2797,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$787 [0] = \$372 ;
     \$787 [1] = \$378 ;
     \$787 [2] = \$384 ;
@@ -2813,35 +2813,35 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$788  = \$signal$39 ;
     if (aclk_rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$789  = bus__r_slow;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$790  = \$440 ;
     if (aclk_rst) begin
       \$790  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$791  = \$443 ;
     if (aclk_rst) begin
       \$791  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$792 [0] = \$448 ;
     \$792 [1] = \$456 ;
     if (aclk_rst) begin
@@ -2849,21 +2849,21 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$793  = \$451 ;
     if (aclk_rst) begin
       \$793  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$794  = \$459 ;
     if (aclk_rst) begin
       \$794  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$795 [0] = \$464 ;
     \$795 [1] = \$472 ;
     if (aclk_rst) begin
@@ -2871,21 +2871,21 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$796  = \$467 ;
     if (aclk_rst) begin
       \$796  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$797  = \$475 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$798 [0] = \$480 ;
     \$798 [1] = \$488 ;
     \$798 [2] = \$496 ;
@@ -2901,77 +2901,77 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$799  = \$483 ;
     if (aclk_rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$800  = \$491 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$801  = \$499 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$802  = \$507 ;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$803  = \$515 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$804  = \$523 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$805  = \$531 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$806  = \$539 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$807  = \$547 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$808  = \$555 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$809 [0] = \$560 ;
     \$809 [1] = \$568 ;
     \$809 [2] = \$576 ;
@@ -2987,77 +2987,77 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$810  = \$563 ;
     if (aclk_rst) begin
       \$810  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$811  = \$571 ;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$812  = \$579 ;
     if (aclk_rst) begin
       \$812  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$813  = \$587 ;
     if (aclk_rst) begin
       \$813  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$814  = \$595 ;
     if (aclk_rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$815  = \$603 ;
     if (aclk_rst) begin
       \$815  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$816  = \$611 ;
     if (aclk_rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$817  = \$619 ;
     if (aclk_rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$818  = \$627 ;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$819  = \$635 ;
     if (aclk_rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$820 [0] = \$640 ;
     \$820 [1] = \$648 ;
     \$820 [2] = \$656 ;
@@ -3073,84 +3073,84 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$821  = \$643 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$822  = \$651 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$823  = \$659 ;
     if (aclk_rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$824  = \$667 ;
     if (aclk_rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$825  = \$675 ;
     if (aclk_rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$826  = \$683 ;
     if (aclk_rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$827  = \$691 ;
     if (aclk_rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$828  = \$699 ;
     if (aclk_rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$829  = \$707 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$830  = \$signal$99 ;
     if (aclk_rst) begin
       \$830  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$74 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
     \$831  = \$726 ;
     if (aclk_rst) begin
       \$831  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
+  assign r_slow_w_data = { \port$2813$0 [0], \port$2813$0 [4:1], 4'h0, \port$2813$44 , 13'h0000, \port$2813$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3162,12 +3162,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
+  assign \$signature__data$108  = { \port$2813$0 [0], \port$2813$0 [4:1], 4'h0, \port$2813$44 , 13'h0000, \port$2813$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
+  assign bus__r_slow_data = { \port$2813$0 [0], \port$2813$0 [4:1], 4'h0, \port$2813$44 , 13'h0000, \port$2813$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3207,8 +3207,8 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2514$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$75  = 0;
+, \port$2498$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$67  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -3332,7 +3332,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
-  wire [6:0] \$21 ;
+  wire \$21 ;
   wire \$210 ;
   wire \$211 ;
   wire \$212 ;
@@ -3354,7 +3354,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire \$23 ;
+  wire [6:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
@@ -3477,12 +3477,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$338 ;
   wire [4:0] \$339 ;
   wire \$34 ;
-  wire [6:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
-  wire \$345 ;
+  wire [6:0] \$345 ;
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
@@ -3679,10 +3679,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$52 ;
   reg [6:0] \$520 ;
   reg [6:0] \$521 ;
-  reg [6:0] \$522 ;
-  reg \$523 ;
-  reg [5:0] \$524 ;
-  reg \$525 ;
+  reg \$522 ;
+  reg [5:0] \$523 ;
+  reg [6:0] \$524 ;
+  reg [5:0] \$525 ;
   reg \$526 ;
   reg \$527 ;
   reg \$528 ;
@@ -3727,13 +3727,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$563 ;
   reg \$564 ;
   reg \$565 ;
-  reg [5:0] \$566 ;
-  reg \$567 ;
+  reg \$566 ;
+  reg [5:0] \$567 ;
   reg \$568 ;
-  reg [6:0] \$569 ;
+  reg \$569 ;
   wire \$57 ;
-  reg [2:0] \$570 ;
-  reg \$571 ;
+  reg [6:0] \$570 ;
+  reg [2:0] \$571 ;
   reg \$572 ;
   reg \$573 ;
   reg \$574 ;
@@ -3749,6 +3749,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$583 ;
   reg \$584 ;
   reg \$585 ;
+  reg \$586 ;
   wire [31:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
@@ -3795,11 +3796,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$98 ;
   wire \$99 ;
   wire [5:0] \$signal ;
-  wire \$signal$185 ;
-  wire \$signal$197 ;
-  wire \$signal$216 ;
-  wire [3:0] \$signal$244 ;
-  wire \$signal$331 ;
+  wire \$signal$186 ;
+  wire \$signal$198 ;
+  wire \$signal$217 ;
+  wire [3:0] \$signal$245 ;
+  wire \$signal$332 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -3911,16 +3912,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire event_flushing;
   reg [6:0] event_fresh = 7'h00;
-  wire [5:0] event_fresh_slot;
+  reg [6:0] event_fresh_next;
+  reg [5:0] event_fresh_slot = 6'h00;
   (* init = 6'h00 *)
   wire [5:0] event_grant_addr;
-  wire [5:0] \event_grant_addr$310 ;
+  (* init = 6'h00 *)
+  wire [5:0] \event_grant_addr$311 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$312 ;
-  wire [3:0] \event_grant_data$312.next ;
-  wire \event_grant_data$312.snap ;
+  wire [4:0] \event_grant_data$313 ;
+  wire [3:0] \event_grant_data$313.next ;
+  wire \event_grant_data$313.snap ;
   wire [3:0] \event_grant_data.next ;
   wire \event_grant_data.snap ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -3942,11 +3945,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg event_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] event_parity_addr;
-  wire [5:0] \event_parity_addr$322 ;
+  (* init = 6'h00 *)
+  wire [5:0] \event_parity_addr$323 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$324 ;
+  wire \event_parity_data$325 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   (* init = 6'h00 *)
@@ -4161,7 +4165,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$343 ;
+  wire [31:0] \grant_addr$344 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4177,16 +4181,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [1:0] \port$2514$39 ;
-  wire [1:0] \port$2514$39 ;
+  input [1:0] \port$2498$39 ;
+  wire [1:0] \port$2498$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
-  wire [5:0] \r__addr$309 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$319 ;
-  wire [5:0] \r__addr$321 ;
+  wire [5:0] \r__addr$310 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$328 ;
+  wire [5:0] \r__addr$320 ;
+  (* init = 6'h00 *)
+  wire [5:0] \r__addr$322 ;
+  (* init = 6'h00 *)
+  wire [5:0] \r__addr$329 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -4198,18 +4204,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] w__addr;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$313 ;
+  wire [5:0] \w__addr$314 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$325 ;
+  wire [5:0] \w__addr$326 ;
   wire [4:0] w__data;
-  wire \w__data$317 ;
+  wire \w__data$318 ;
   (* init = 11'h000 *)
-  wire [10:0] \w__data$327 ;
+  wire [10:0] \w__data$328 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$315 ;
+  wire \w__en$316 ;
   (* init = 1'h0 *)
-  wire \w__en$326 ;
+  wire \w__en$327 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -4243,7 +4249,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge aclk_clk) begin
-    _0_ <= event_grant[\$340 [5:0]];
+    _0_ <= event_grant[event_fresh_slot];
     _1_ <= event_grant[f1_event_slot];
   end
   assign \r__data$11  = _0_;
@@ -4251,13 +4257,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [63:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$315 )
-      event_parity[f4_slot] <= \w__data$317 ;
+    if (\w__en$316 )
+      event_parity[f4_slot] <= \w__data$318 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge aclk_clk) begin
-    _2_ <= event_parity[\$340 [5:0]];
+    _2_ <= event_parity[event_fresh_slot];
     _3_ <= event_parity[f1_event_slot];
   end
   assign \r__data$15  = _2_;
@@ -4273,6 +4279,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     _4_ <= event_queue[event_head];
   end
   assign \r__data$23  = _4_;
+  assign \$411  = a3_hit_a1 | a3_older_hit;
   assign \$412  = ~ \$411 ;
   assign \$413  = a3_sel_new & \$412 ;
   assign \$416  = a3_hit_a1 | a3_older_hit;
@@ -4308,7 +4315,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$450  = ! a3_pool;
   assign event_grant_wen = \$449  & \$450 ;
   assign \$453  = ! f2_err;
-  assign \$signal$185  = f2_valid & \$453 ;
+  assign \$signal$186  = f2_valid & \$453 ;
   assign \$454  = a4_valid & a4_ok;
   assign \$455  = { \$454 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
   assign \$456  = ~ \$455 ;
@@ -4332,19 +4339,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$473  = { 1'h0, \$468  } & \$472 ;
   assign \$474  = ~ f4_prev_released;
   assign \$475  = \$474  & f4_rest_held;
-  assign \$signal$331  = f4_hit_a1 | \$475 ;
+  assign \$signal$332  = f4_hit_a1 | \$475 ;
   assign \$476  = ~ f4_prev_released;
   assign \$477  = f4_by_mem & f4_mem_ok;
   assign \$478  = f4_by_older | \$477 ;
   assign \$479  = \$476  & \$478 ;
   assign \release  = f4_by_a1 | \$479 ;
   assign \$480  = ~ f4_go;
-  assign \$481  = ~ \$signal$331 ;
-  assign \$482  = \$signal$331  ? 4'h7 : 4'h6;
+  assign \$481  = ~ \$signal$332 ;
+  assign \$482  = \$signal$332  ? 4'h7 : 4'h6;
   assign unreleased_err = f4_go ? \$482  : f4_err;
-  assign \$signal$244  = \release  ? 4'h0 : unreleased_err;
+  assign \$signal$245  = \release  ? 4'h0 : unreleased_err;
   assign \$483  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$317  = ~ \$483 ;
+  assign \w__data$318  = ~ \$483 ;
   assign \$484  = ~ f4_prev_released;
   assign \$485  = \$484  & f4_by_older;
   assign \$486  = f4_by_a1 | \$485 ;
@@ -4352,7 +4359,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$488  = ~ f4_prev_released;
   assign \$489  = \$488  & f4_by_mem_live;
   assign \$490  = \$489  & f4_mem_ok;
-  assign \w__en$315  = \$487  | \$490 ;
+  assign \w__en$316  = \$487  | \$490 ;
   assign \$491  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$492  = ~ \$491 ;
   assign \$493  = ~ f4_prev_released;
@@ -4456,13 +4463,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     event_seen_prev <= \$521 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$522 ;
+    event_has_fresh <= \$522 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$523 ;
+    event_head <= \$523 ;
   always @(posedge aclk_clk)
-    event_head <= \$524 ;
+    event_fresh <= \$524 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$525 ;
+    event_fresh_slot <= \$525 ;
+  always @(posedge aclk_clk)
+    a2_ring <= \$526 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -4474,7 +4483,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$35 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$526 ;
+    a3_valid <= \$527 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -4486,7 +4495,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$527 ;
+    a3_ring <= \$528 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -4502,7 +4511,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$57 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$528 ;
+    a4_valid <= \$529 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -4518,7 +4527,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
   always @(posedge aclk_clk)
-    a5_valid <= \$529 ;
+    a5_valid <= \$530 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -4542,7 +4551,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_older_next <= \$85 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$530 ;
+    f0_valid <= \$531 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -4558,7 +4567,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_contract <= 1'h0;
   always @(posedge aclk_clk)
-    f1_valid <= \$531 ;
+    f1_valid <= \$532 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -4574,49 +4583,49 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$532 ;
+    f1_same_second_eq0 <= \$533 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$533 ;
+    f1_same_second_eq3 <= \$534 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$534 ;
+    f1_same_second_eq6 <= \$535 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$535 ;
+    f1_same_second_eq9 <= \$536 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$536 ;
+    f1_same_second_eq12 <= \$537 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$537 ;
+    f1_same_second_eq15 <= \$538 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$538 ;
+    f1_same_second_eq18 <= \$539 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$539 ;
+    f1_same_second_eq21 <= \$540 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$540 ;
+    f1_same_second_eq24 <= \$541 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$541 ;
+    f1_same_second_eq27 <= \$542 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$542 ;
+    f1_same_second_eq30 <= \$543 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$543 ;
+    f1_same_third_eq0 <= \$544 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$544 ;
+    f1_same_third_eq3 <= \$545 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$545 ;
+    f1_same_third_eq6 <= \$546 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$546 ;
+    f1_same_third_eq9 <= \$547 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$547 ;
+    f1_same_third_eq12 <= \$548 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$548 ;
+    f1_same_third_eq15 <= \$549 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$549 ;
+    f1_same_third_eq18 <= \$550 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$550 ;
+    f1_same_third_eq21 <= \$551 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$551 ;
+    f1_same_third_eq24 <= \$552 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$552 ;
+    f1_same_third_eq27 <= \$553 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$553 ;
+    f1_same_third_eq30 <= \$554 ;
   always @(posedge aclk_clk)
     f1_hit <= f0_hit;
   always @(posedge aclk_clk)
@@ -4624,7 +4633,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_event_slot <= \$116 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$554 ;
+    f2_valid <= \$555 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -4646,9 +4655,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f2_same_third <= \$176 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$555 ;
+    f3_valid <= \$556 ;
   always @(posedge aclk_clk)
-    f3_go <= \$556 ;
+    f3_go <= \$557 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -4684,11 +4693,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$189 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$557 ;
+    f3_quiet <= \$558 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$558 ;
+    f4_valid <= \$559 ;
   always @(posedge aclk_clk)
-    f4_go <= \$559 ;
+    f4_go <= \$560 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -4714,11 +4723,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_rest_snap <= \$222 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$560 ;
+    f4_by_a1 <= \$561 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$561 ;
+    f4_by_older <= \$562 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$562 ;
+    f4_by_mem <= \$563 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= \$247 [6];
   always @(posedge aclk_clk)
@@ -4728,9 +4737,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_live <= \$257 [0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$563 ;
+    f4_by_mem_live <= \$564 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$564 ;
+    f4_prev_released <= \$565 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$265 [8];
   always @(posedge aclk_clk)
@@ -4738,25 +4747,25 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    event_push <= \$565 ;
+    event_push <= \$566 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$566 ;
+    event_queue_waddr <= \$567 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$567 ;
+    event_pushed <= \$568 ;
   always @(posedge aclk_clk)
-    event_popped <= \$568 ;
+    event_popped <= \$569 ;
   always @(posedge aclk_clk)
-    event_count <= \$569 ;
+    event_count <= \$570 ;
   always @(posedge aclk_clk)
-    event_at <= \$570 ;
+    event_at <= \$571 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$571 ;
+    event_nonempty <= \$572 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$572 ;
+    f5_valid <= \$573 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$573 ;
+    f5_ok <= \$574 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$244 ;
+    f5_err <= \$signal$245 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -4784,27 +4793,27 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a5_overwrite <= \$332 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$574 ;
+    a6_valid <= \$575 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$575 ;
+    f6_valid <= \$576 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$576 ;
+    x3_valid <= \$577 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$577 ;
+    x4_valid <= \$578 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$578 ;
+    x5_valid <= \$579 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$579 ;
+    x6_valid <= \$580 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -4864,17 +4873,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$580 ;
+    busy_0 <= \$581 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$581 ;
+    busy_6 <= \$582 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$582 ;
+    busy_12 <= \$583 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$583 ;
+    busy_18 <= \$584 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$584 ;
+    busy_24 <= \$585 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$585 ;
+    busy_30 <= \$586 ;
   assign \$1  = alloc_port_size - 13'h1001;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -4885,19 +4894,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2514$39 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2498$39 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
-  assign \$17  = \$340 [5:0] - event_seen;
+  assign \$17  = event_fresh_slot - event_seen;
   assign \$18  = ~ \$17 [7];
   assign \$19  = event_take_fresh & \$18 ;
-  assign \$20  = \$340 [5:0] + 1'h1;
-  assign \$21  = \$340 [5:0] + 1'h1;
-  assign \$22  = \$340 [5:0] != 6'h3f;
-  assign \$23  = event_head == 6'h3f;
-  assign \$24  = event_head + 1'h1;
-  assign \$25  = \$23  ? 7'h00 : \$24 ;
+  assign \$20  = event_fresh_slot + 1'h1;
+  assign \$21  = event_fresh_slot != 6'h3f;
+  assign \$22  = event_head == 6'h3f;
+  assign \$23  = event_head + 1'h1;
+  assign \$24  = \$22  ? 7'h00 : \$23 ;
+  assign \$25  = x0_select ? 7'h00 : event_fresh_next;
   assign \$27  = event_has_fresh | event_nonempty;
   assign \$28  = \$27  | x1_select;
   assign \$29  = a1_select & \$28 ;
@@ -4906,7 +4915,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$32  = a1_bad_pool ? 4'h2 : \$31 ;
   assign \$33  = event_has_fresh | x1_select;
   assign \$34  = a1_in & \$33 ;
-  assign \$35  = a1_in ? \$340 [5:0] : 6'h00;
+  assign \$35  = a1_in ? event_fresh_slot : 6'h00;
   assign \$36  = a2_ok ? 4'h0 : a2_fail_err;
   assign \$37  = ~ a2_from_fresh;
   assign \$38  = a2_ok & \$37 ;
@@ -4958,7 +4967,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$88  = free_port_addr - 32'd2147745792;
   assign \$89  = ~ \$88 [32];
   assign \$91  = \$87  & \$90 ;
-  assign \$92  = free_src ? \port$2514$39 [0] : \$91 ;
+  assign \$92  = free_src ? \port$2498$39 [0] : \$91 ;
   assign \$93  = f0_addr[2:0] == f2_addr[2:0];
   assign \$94  = f0_addr[5:3] == f2_addr[5:3];
   assign \$95  = f0_addr[8:6] == f2_addr[8:6];
@@ -5053,7 +5062,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$188  = \$457 [8] ? a4_snap : a5_snap;
   assign \$189  = f2_same_third & f5_ok;
   assign \$190  = ~ \$457 [8];
-  assign \$191  = \$signal$185  & \$190 ;
+  assign \$191  = \$signal$186  & \$190 ;
   assign \$192  = ~ \$461 [8];
   assign \$193  = \$191  & \$192 ;
   assign \$194  = f2_same_third & f5_ok;
@@ -5188,14 +5197,14 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$337  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
   assign \$338  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
   assign \$339  = event_grant_w_data[4:1] + 1'h1;
-  assign \$340  = x1_select ? 7'h00 : event_fresh;
-  assign \$341  = event_has_fresh | x1_select;
-  assign event_take_fresh = a1_select & \$341 ;
-  assign \$342  = ~ x1_select;
-  assign \$343  = a1_select & \$342 ;
-  assign \$344  = ~ event_has_fresh;
-  assign \$345  = \$343  & \$344 ;
-  assign event_pop = \$345  & event_nonempty;
+  assign \$340  = event_has_fresh | x1_select;
+  assign event_take_fresh = a1_select & \$340 ;
+  assign \$341  = ~ x1_select;
+  assign \$342  = a1_select & \$341 ;
+  assign \$343  = ~ event_has_fresh;
+  assign \$344  = \$342  & \$343 ;
+  assign event_pop = \$344  & event_nonempty;
+  assign \$345  = event_fresh_slot + 1'h1;
   assign \$346  = a3_fwd_ok & a3_fresh_slot[0];
   assign \$348  = \$347  & event_queue_r0_b0[0];
   assign \$349  = \$346  | \$348 ;
@@ -5249,114 +5258,113 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$408  = \$406  & \$407 ;
   assign \$409  = \$408  & a3_older_next[1];
   assign \$410  = { \$409 , \$405 , \$402 , \$400 , \$395  } + 5'h1f;
-  assign \$411  = a3_hit_a1 | a3_older_hit;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$505  = event_grant_wen;
     if (aclk_rst) begin
       \$505  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$506  = event_grant_w_addr;
     if (event_grant_wen) begin
       \$506  = { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$507  = event_grant_w_data;
     if (event_grant_wen) begin
       \$507  = event_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$508  = event_queue_wen;
     if (aclk_rst) begin
       \$508  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$509  = event_queue_w_addr;
     if (event_queue_wen) begin
       \$509  = event_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$510  = event_queue_w_data;
     if (event_queue_wen) begin
       \$510  = event_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$511  = alloc_valid;
     if (aclk_rst) begin
       \$511  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$512  = a0_valid;
     if (aclk_rst) begin
       \$512  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$513  = \$9 ;
     if (aclk_rst) begin
       \$513  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$514  = flush_valid;
     if (aclk_rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$515  = \$12 ;
     if (aclk_rst) begin
       \$515  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$516  = x0_valid;
     if (aclk_rst) begin
       \$516  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$517  = x0_select;
     if (aclk_rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$518  = x1_valid;
     if (aclk_rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$519  = a1_valid;
     if (aclk_rst) begin
       \$519  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$520  = event_seen;
     if (\$19 ) begin
       \$520  = \$20 ;
@@ -5366,359 +5374,351 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$521  = event_seen;
     if (aclk_rst) begin
       \$521  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$522  = event_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$522  = event_has_fresh;
     if (event_take_fresh) begin
       \$522  = \$21 ;
     end else if (x1_select) begin
-      \$522  = 7'h00;
+      \$522  = 1'h1;
     end
     if (aclk_rst) begin
-      \$522  = 7'h00;
+      \$522  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$523  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$523  = \$22 ;
-    end else if (x1_select) begin
-      \$523  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$523  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$524  = event_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$523  = event_head;
     if (event_pop) begin
-      \$524  = \$25 [5:0];
+      \$523  = \$24 [5:0];
     end
     if (x1_select) begin
-      \$524  = event_queue_waddr;
+      \$523  = event_queue_waddr;
     end
     if (aclk_rst) begin
-      \$524  = 6'h00;
+      \$523  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$525  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$524  = event_fresh_next;
     if (aclk_rst) begin
-      \$525  = 1'h0;
+      \$524  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$526  = a2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$525  = \$25 [5:0];
+    if (aclk_rst) begin
+      \$525  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$526  = 1'h0;
     if (aclk_rst) begin
       \$526  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$527  = a2_ring;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$527  = a2_valid;
     if (aclk_rst) begin
       \$527  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$528  = a3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$528  = a2_ring;
     if (aclk_rst) begin
       \$528  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$529  = a4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$529  = a3_valid;
     if (aclk_rst) begin
       \$529  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$530  = free_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$530  = a4_valid;
     if (aclk_rst) begin
       \$530  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$531  = f0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$531  = free_valid;
     if (aclk_rst) begin
       \$531  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$532  = \$93 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$532  = f0_valid;
     if (aclk_rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$533  = \$94 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$533  = \$93 ;
     if (aclk_rst) begin
       \$533  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$534  = \$95 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$534  = \$94 ;
     if (aclk_rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$535  = \$96 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$535  = \$95 ;
     if (aclk_rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$536  = \$97 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$536  = \$96 ;
     if (aclk_rst) begin
       \$536  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$537  = \$98 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$537  = \$97 ;
     if (aclk_rst) begin
       \$537  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$538  = \$99 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$538  = \$98 ;
     if (aclk_rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$539  = \$100 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$539  = \$99 ;
     if (aclk_rst) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$540  = \$101 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$540  = \$100 ;
     if (aclk_rst) begin
       \$540  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$541  = \$102 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$541  = \$101 ;
     if (aclk_rst) begin
       \$541  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$542  = \$103 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$542  = \$102 ;
     if (aclk_rst) begin
       \$542  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$543  = \$104 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$543  = \$103 ;
     if (aclk_rst) begin
       \$543  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$544  = \$105 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$544  = \$104 ;
     if (aclk_rst) begin
       \$544  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$545  = \$106 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$545  = \$105 ;
     if (aclk_rst) begin
       \$545  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$546  = \$107 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$546  = \$106 ;
     if (aclk_rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$547  = \$108 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$547  = \$107 ;
     if (aclk_rst) begin
       \$547  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$548  = \$109 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$548  = \$108 ;
     if (aclk_rst) begin
       \$548  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$549  = \$110 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$549  = \$109 ;
     if (aclk_rst) begin
       \$549  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$550  = \$111 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$550  = \$110 ;
     if (aclk_rst) begin
       \$550  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$551  = \$112 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$551  = \$111 ;
     if (aclk_rst) begin
       \$551  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$552  = \$113 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$552  = \$112 ;
     if (aclk_rst) begin
       \$552  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$553  = \$114 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$553  = \$113 ;
     if (aclk_rst) begin
       \$553  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$554  = f1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$554  = \$114 ;
     if (aclk_rst) begin
       \$554  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$555  = f2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$555  = f1_valid;
     if (aclk_rst) begin
       \$555  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$556  = \$signal$185 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$556  = f2_valid;
     if (aclk_rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$557  = \$196 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$557  = \$signal$186 ;
     if (aclk_rst) begin
       \$557  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$558  = f3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$558  = \$196 ;
     if (aclk_rst) begin
       \$558  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$559  = f3_go;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$559  = f3_valid;
     if (aclk_rst) begin
       \$559  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$560  = \$227 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$560  = f3_go;
     if (aclk_rst) begin
       \$560  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$561  = \$237 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$561  = \$227 ;
     if (aclk_rst) begin
       \$561  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$562  = \$242 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$562  = \$237 ;
     if (aclk_rst) begin
       \$562  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$563  = \$258 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$563  = \$242 ;
     if (aclk_rst) begin
       \$563  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$564  = \$262 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$564  = \$258 ;
     if (aclk_rst) begin
       \$564  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$565  = \$276 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$565  = \$262 ;
     if (aclk_rst) begin
       \$565  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$566  = event_queue_waddr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$566  = \$276 ;
+    if (aclk_rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$567  = event_queue_waddr;
     if (\$284 ) begin
-      \$566  = \$287 [5:0];
+      \$567  = \$287 [5:0];
     end
     if (aclk_rst) begin
-      \$566  = 6'h00;
+      \$567  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$567  = event_push;
-    if (x1_select) begin
-      \$567  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$567  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$568  = event_pop;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$568  = event_push;
     if (x1_select) begin
       \$568  = 1'h0;
     end
@@ -5727,167 +5727,186 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$569  = \$291 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$569  = event_pop;
     if (x1_select) begin
-      \$569  = 7'h00;
+      \$569  = 1'h0;
     end
     if (aclk_rst) begin
-      \$569  = 7'h00;
+      \$569  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$570  = event_at;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$570  = \$291 [6:0];
+    if (x1_select) begin
+      \$570  = 7'h00;
+    end
+    if (aclk_rst) begin
+      \$570  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$571  = event_at;
     if (\$294 ) begin
-      \$570 [0] = event_at[0];
-      \$570 [1] = event_at[1];
-      \$570 [2] = event_at[2];
+      \$571 [0] = event_at[0];
+      \$571 [1] = event_at[1];
+      \$571 [2] = event_at[2];
     end
     if (\$300 ) begin
-      \$570 [0] = event_at[1];
-      \$570 [1] = event_at[2];
-      \$570 [2] = \$301 ;
+      \$571 [0] = event_at[1];
+      \$571 [1] = event_at[2];
+      \$571 [2] = \$301 ;
     end
     if (\$307 ) begin
-      \$570 [0] = 1'h0;
-      \$570 [1] = event_at[0];
-      \$570 [2] = event_at[1];
+      \$571 [0] = 1'h0;
+      \$571 [1] = event_at[0];
+      \$571 [2] = event_at[1];
     end
     if (\$313 ) begin
-      \$570 [0] = event_at[0];
-      \$570 [1] = event_at[1];
-      \$570 [2] = event_at[2];
+      \$571 [0] = event_at[0];
+      \$571 [1] = event_at[1];
+      \$571 [2] = event_at[2];
     end
     if (x1_select) begin
-      \$570  = 3'h1;
+      \$571  = 3'h1;
     end
     if (aclk_rst) begin
-      \$570  = 3'h1;
+      \$571  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$571  = event_nonempty;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$572  = event_nonempty;
     if (\$294 ) begin
-      \$571  = \$297 ;
+      \$572  = \$297 ;
     end
     if (\$300 ) begin
-      \$571  = \$304 ;
+      \$572  = \$304 ;
     end
     if (\$307 ) begin
-      \$571  = \$310 ;
+      \$572  = \$310 ;
     end
     if (\$313 ) begin
-      \$571  = \$316 ;
+      \$572  = \$316 ;
     end
     if (x1_select) begin
-      \$571  = 1'h0;
+      \$572  = 1'h0;
     end
-    if (aclk_rst) begin
-      \$571  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$572  = f4_valid;
     if (aclk_rst) begin
       \$572  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$573  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$573  = f4_valid;
     if (aclk_rst) begin
       \$573  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$574  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$574  = \release ;
     if (aclk_rst) begin
       \$574  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$575  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$575  = a5_valid;
     if (aclk_rst) begin
       \$575  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$576  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$576  = f5_valid;
     if (aclk_rst) begin
       \$576  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$577  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$577  = x2_valid;
     if (aclk_rst) begin
       \$577  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$578  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$578  = x3_valid;
     if (aclk_rst) begin
       \$578  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$579  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$579  = x4_valid;
     if (aclk_rst) begin
       \$579  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$580  = \$333 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$580  = x5_valid;
     if (aclk_rst) begin
       \$580  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$581  = \$334 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$581  = \$333 ;
     if (aclk_rst) begin
       \$581  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$582  = \$335 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$582  = \$334 ;
     if (aclk_rst) begin
       \$582  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$583  = \$336 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$583  = \$335 ;
     if (aclk_rst) begin
       \$583  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$584  = \$337 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$584  = \$336 ;
     if (aclk_rst) begin
       \$584  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
-    \$585  = \$338 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$585  = \$337 ;
     if (aclk_rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$75 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$586  = \$338 ;
+    if (aclk_rst) begin
+      \$586  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    event_fresh_next = event_fresh;
+    if (event_take_fresh) begin
+      event_fresh_next = \$345 ;
+    end else if (x1_select) begin
+      event_fresh_next = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
@@ -5895,40 +5914,39 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     endcase
   end
   assign event_grant_waddr = { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  };
-  assign flush_reg_select = \port$2514$39 [1];
-  assign event_fresh_slot = \$340 [5:0];
+  assign flush_reg_select = \port$2498$39 [1];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
   assign \$signal  = { \$369 , \$365 , \$361 , \$357 , \$353 , \$349  };
   assign next_tag = { \$448 [5], \$429 [5], \$410 [5], \$391 [5] };
-  assign free_reg_hit = \port$2514$39 [0];
-  assign \$signal$197  = \$457 [8];
+  assign free_reg_hit = \port$2498$39 [0];
+  assign \$signal$198  = \$457 [8];
   assign hit_a3 = \$461 [8];
-  assign \$signal$216  = \$465 [8];
+  assign \$signal$217  = \$465 [8];
   assign f3_by_mem_base = \$473 [0];
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
   assign w__data = { \$339 [3:0], event_grant_w_data[0] };
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$309  = \$340 [5:0];
-  assign \event_grant_addr$310  = \$340 [5:0];
+  assign \r__addr$310  = event_fresh_slot;
+  assign \event_grant_addr$311  = event_fresh_slot;
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$312  = event_grant_r1_b0;
-  assign \w__addr$313  = f4_slot;
+  assign \event_grant_data$313  = event_grant_r1_b0;
+  assign \w__addr$314  = f4_slot;
   assign event_parity_waddr = f4_slot;
-  assign event_parity_wen = \w__en$315 ;
-  assign event_parity_wdata = \w__data$317 ;
-  assign \r__addr$319  = f1_event_slot;
+  assign event_parity_wen = \w__en$316 ;
+  assign event_parity_wdata = \w__data$318 ;
+  assign \r__addr$320  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$321  = \$340 [5:0];
-  assign \event_parity_addr$322  = \$340 [5:0];
+  assign \r__addr$322  = event_fresh_slot;
+  assign \event_parity_addr$323  = event_fresh_slot;
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$324  = event_parity_r1_b0;
-  assign \w__addr$325  = event_queue_w_addr;
-  assign \w__en$326  = event_queue_w_en;
-  assign \w__data$327  = event_queue_w_data;
-  assign \r__addr$328  = event_head;
+  assign \event_parity_data$325  = event_parity_r1_b0;
+  assign \w__addr$326  = event_queue_w_addr;
+  assign \w__en$327  = event_queue_w_en;
+  assign \w__data$328  = event_queue_w_data;
+  assign \r__addr$329  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -5941,7 +5959,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[11:6];
-  assign \grant_addr$343  = a6_payload[43:12];
+  assign \grant_addr$344  = a6_payload[43:12];
   assign grant_tag = a6_payload[47:44];
   assign grant_user = a6_payload[57:48];
   assign grant_overwrite = a6_payload[58];
@@ -5971,8 +5989,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \event_queue_r0_b0.next  = event_queue_r0_b0[10:7];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.next  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$312.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$312.next  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$313.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$313.next  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.next  = event_queue_r0_b0[10:7];
@@ -6031,15 +6049,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$452 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2384$0 , \port$2385$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
-, \port$2514$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2827$0 , \port$2827$44 , rsp_freed_valid, \port$2830$0 , rsp_flushed_valid, \port$2842$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2870$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2951$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3101$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3269$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$76  = 0;
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2353$0 , \port$2354$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
+, \port$2498$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2813$0 , \port$2813$44 , rsp_freed_valid, \port$2816$0 , rsp_flushed_valid, \port$2828$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2856$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2938$0 , bus__w_beat_from_queue, e1_exhausted
+, \port$3088$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3256$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [7:0] \$100 ;
   wire \$1000 ;
-  wire \$1001 ;
+  wire [40:0] \$1001 ;
   wire \$1002 ;
   wire \$1003 ;
   wire \$1004 ;
@@ -6047,147 +6065,120 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1006 ;
   wire \$1007 ;
   wire \$1008 ;
-  wire \$1009 ;
+  reg [31:0] \$1009 ;
   wire \$101 ;
-  wire \$1010 ;
-  wire \$1011 ;
-  wire \$1012 ;
-  wire \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
+  reg \$1010 ;
+  reg \$1011 ;
+  reg [1:0] \$1012 ;
+  reg \$1013 ;
+  reg \$1014 ;
+  reg \$1015 ;
+  reg \$1016 ;
+  reg \$1017 ;
+  reg \$1018 ;
+  reg \$1019 ;
   wire \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire [40:0] \$1028 ;
-  wire \$1029 ;
+  reg \$1020 ;
+  reg \$1021 ;
+  reg \$1022 ;
+  reg \$1023 ;
+  reg \$1024 ;
+  reg \$1025 ;
+  reg \$1026 ;
+  reg \$1027 ;
+  reg [4:0] \$1028 ;
+  reg [3:0] \$1029 ;
   wire \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire \$1035 ;
-  reg [31:0] \$1036 ;
+  reg [1:0] \$1030 ;
+  reg [31:0] \$1031 ;
+  reg [1:0] \$1032 ;
+  reg [31:0] \$1033 ;
+  reg [1:0] \$1034 ;
+  reg [1:0] \$1035 ;
+  reg [3:0] \$1036 ;
   reg \$1037 ;
-  reg \$1038 ;
-  reg [1:0] \$1039 ;
+  reg [1:0] \$1038 ;
+  reg [4:0] \$1039 ;
   wire \$104 ;
-  reg \$1040 ;
+  reg [17:0] \$1040 ;
   reg \$1041 ;
   reg \$1042 ;
   reg \$1043 ;
-  reg \$1044 ;
-  reg \$1045 ;
+  reg [6:0] \$1044 ;
+  reg [6:0] \$1045 ;
   reg \$1046 ;
   reg \$1047 ;
-  reg \$1048 ;
-  reg \$1049 ;
+  reg [6:0] \$1048 ;
+  reg [31:0] \$1049 ;
   wire \$105 ;
-  reg \$1050 ;
-  reg \$1051 ;
-  reg \$1052 ;
+  reg [31:0] \$1050 ;
+  reg [31:0] \$1051 ;
+  reg [31:0] \$1052 ;
   reg \$1053 ;
-  reg \$1054 ;
-  reg [4:0] \$1055 ;
+  reg [14:0] \$1054 ;
+  reg [3:0] \$1055 ;
   reg [3:0] \$1056 ;
-  reg [1:0] \$1057 ;
-  reg [31:0] \$1058 ;
-  reg [1:0] \$1059 ;
+  reg [3:0] \$1057 ;
+  reg [3:0] \$1058 ;
+  reg [8:0] \$1059 ;
   wire \$106 ;
-  reg [31:0] \$1060 ;
-  reg [1:0] \$1061 ;
-  reg [1:0] \$1062 ;
-  reg [3:0] \$1063 ;
+  reg [9:0] \$1060 ;
+  reg \$1061 ;
+  reg \$1062 ;
+  reg [14:0] \$1063 ;
   reg \$1064 ;
-  reg [1:0] \$1065 ;
-  reg [4:0] \$1066 ;
-  reg [17:0] \$1067 ;
-  reg \$1068 ;
-  reg \$1069 ;
+  reg [13:0] \$1065 ;
+  reg \$1066 ;
+  reg [31:0] \$1067 ;
+  reg [1:0] \$1068 ;
+  reg [31:0] \$1069 ;
   wire \$107 ;
   reg \$1070 ;
-  reg [6:0] \$1071 ;
-  reg [6:0] \$1072 ;
+  reg \$1071 ;
+  reg \$1072 ;
   reg \$1073 ;
-  reg \$1074 ;
-  reg [6:0] \$1075 ;
-  reg [31:0] \$1076 ;
-  reg [31:0] \$1077 ;
-  reg [31:0] \$1078 ;
-  reg [31:0] \$1079 ;
+  reg [3:0] \$1074 ;
+  reg [31:0] \$1075 ;
+  reg [40:0] \$1076 ;
+  reg [3:0] \$1077 ;
+  reg [3:0] \$1078 ;
+  reg [3:0] \$1079 ;
   wire \$108 ;
-  reg \$1080 ;
-  reg [14:0] \$1081 ;
-  reg [3:0] \$1082 ;
-  reg [3:0] \$1083 ;
+  reg [3:0] \$1080 ;
+  reg [8:0] \$1081 ;
+  reg [9:0] \$1082 ;
+  reg \$1083 ;
   reg [3:0] \$1084 ;
-  reg [3:0] \$1085 ;
-  reg [8:0] \$1086 ;
-  reg [9:0] \$1087 ;
-  reg \$1088 ;
+  reg [7:0] \$1085 ;
+  reg [7:0] \$1086 ;
+  reg [15:0] \$1087 ;
+  reg [31:0] \$1088 ;
   reg \$1089 ;
   wire [8:0] \$109 ;
-  reg [14:0] \$1090 ;
+  reg [3:0] \$1090 ;
   reg \$1091 ;
-  reg [13:0] \$1092 ;
-  reg \$1093 ;
+  reg \$1092 ;
+  reg [3:0] \$1093 ;
   reg [31:0] \$1094 ;
-  reg [1:0] \$1095 ;
-  reg [31:0] \$1096 ;
+  reg \$1095 ;
+  reg \$1096 ;
   reg \$1097 ;
   reg \$1098 ;
   reg \$1099 ;
   wire [120:0] \$11 ;
   wire \$110 ;
   reg \$1100 ;
-  reg [3:0] \$1101 ;
-  reg [31:0] \$1102 ;
-  reg [40:0] \$1103 ;
-  reg [3:0] \$1104 ;
-  reg [3:0] \$1105 ;
-  reg [3:0] \$1106 ;
-  reg [3:0] \$1107 ;
-  reg [8:0] \$1108 ;
-  reg [9:0] \$1109 ;
+  reg \$1101 ;
+  reg \$1102 ;
+  reg \$1103 ;
+  reg \$1104 ;
+  reg \$1105 ;
+  reg [4:0] \$1106 ;
+  reg [4:0] \$1107 ;
+  reg [16:0] \$1108 ;
   wire \$111 ;
-  reg \$1110 ;
-  reg [3:0] \$1111 ;
-  reg [7:0] \$1112 ;
-  reg [7:0] \$1113 ;
-  reg [15:0] \$1114 ;
-  reg [31:0] \$1115 ;
-  reg \$1116 ;
-  reg [3:0] \$1117 ;
-  reg \$1118 ;
-  reg \$1119 ;
   wire \$112 ;
-  reg [3:0] \$1120 ;
-  reg [31:0] \$1121 ;
-  reg \$1122 ;
-  reg \$1123 ;
-  reg \$1124 ;
-  reg \$1125 ;
-  reg \$1126 ;
-  reg \$1127 ;
-  reg \$1128 ;
-  reg \$1129 ;
   wire \$113 ;
-  reg \$1130 ;
-  reg \$1131 ;
-  reg \$1132 ;
-  reg [4:0] \$1133 ;
-  reg [4:0] \$1134 ;
-  reg [16:0] \$1135 ;
   wire [32:0] \$114 ;
   wire [32:0] \$115 ;
   wire [32:0] \$116 ;
@@ -6632,74 +6623,74 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$511 ;
   wire \$512 ;
   wire \$513 ;
-  wire [3:0] \$514 ;
+  wire \$514 ;
   wire \$515 ;
-  wire [11:0] \$516 ;
-  wire [5:0] \$517 ;
-  wire [5:0] \$518 ;
-  wire [6:0] \$519 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
   wire \$520 ;
-  wire [11:0] \$521 ;
+  wire \$521 ;
   wire \$522 ;
   wire \$523 ;
-  wire [3:0] \$524 ;
+  wire \$524 ;
   wire \$525 ;
   wire [11:0] \$526 ;
-  wire [5:0] \$527 ;
-  wire [5:0] \$528 ;
-  wire [6:0] \$529 ;
+  wire [6:0] \$527 ;
+  wire \$528 ;
+  wire [31:0] \$529 ;
   wire [120:0] \$53 ;
-  wire \$530 ;
-  wire [11:0] \$531 ;
-  wire \$532 ;
+  wire [31:0] \$530 ;
+  wire [33:0] \$531 ;
+  wire [34:0] \$532 ;
   wire \$533 ;
-  wire [3:0] \$534 ;
+  wire \$534 ;
   wire \$535 ;
-  wire [11:0] \$536 ;
-  wire [5:0] \$537 ;
-  wire [5:0] \$538 ;
-  wire [6:0] \$539 ;
+  wire [40:0] \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire [120:0] \$54 ;
   wire \$540 ;
-  wire [11:0] \$541 ;
+  wire [4:0] \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire [3:0] \$544 ;
+  wire \$544 ;
   wire \$545 ;
-  wire [11:0] \$546 ;
-  wire [5:0] \$547 ;
-  wire [5:0] \$548 ;
-  wire [6:0] \$549 ;
+  wire [4:0] \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   reg \$55 ;
   wire \$550 ;
-  wire [11:0] \$551 ;
+  wire \$551 ;
   wire \$552 ;
   wire \$553 ;
   wire \$554 ;
-  wire [11:0] \$555 ;
-  wire [6:0] \$556 ;
+  wire \$555 ;
+  wire \$556 ;
   wire \$557 ;
-  wire [31:0] \$558 ;
-  wire [31:0] \$559 ;
+  wire \$558 ;
+  wire \$559 ;
   wire \$56 ;
-  wire [33:0] \$560 ;
-  wire [34:0] \$561 ;
+  wire \$560 ;
+  wire \$561 ;
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire [40:0] \$565 ;
+  wire \$565 ;
   wire \$566 ;
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
-  wire [4:0] \$570 ;
+  wire \$570 ;
   wire \$571 ;
   wire \$572 ;
   wire \$573 ;
   wire \$574 ;
-  wire [4:0] \$575 ;
+  wire \$575 ;
   wire \$576 ;
   wire \$577 ;
   wire \$578 ;
@@ -6848,17 +6839,17 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire \$709 ;
+  wire [11:0] \$709 ;
   wire [32:0] \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
+  wire [3:0] \$710 ;
+  wire [11:0] \$711 ;
+  wire [7:0] \$712 ;
+  wire [11:0] \$713 ;
+  wire [7:0] \$714 ;
+  wire [11:0] \$715 ;
+  wire [15:0] \$716 ;
+  wire [31:0] \$717 ;
+  wire [3:0] \$718 ;
   wire \$719 ;
   wire [2:0] \$72 ;
   wire \$720 ;
@@ -6880,19 +6871,19 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$735 ;
   wire \$736 ;
   wire \$737 ;
-  wire [11:0] \$738 ;
-  wire [3:0] \$739 ;
+  wire \$738 ;
+  wire \$739 ;
   reg \$74 ;
-  wire [11:0] \$740 ;
-  wire [7:0] \$741 ;
-  wire [11:0] \$742 ;
-  wire [7:0] \$743 ;
-  wire [11:0] \$744 ;
-  wire [15:0] \$745 ;
-  wire [31:0] \$746 ;
-  wire [3:0] \$747 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
   wire \$748 ;
-  wire [3:0] \$749 ;
+  wire \$749 ;
   wire [2:0] \$75 ;
   wire \$750 ;
   wire \$751 ;
@@ -6959,7 +6950,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$806 ;
   wire \$807 ;
   wire \$808 ;
-  wire \$809 ;
+  wire [4:0] \$809 ;
   wire [120:0] \$81 ;
   wire \$810 ;
   wire \$811 ;
@@ -6994,10 +6985,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$838 ;
   wire \$839 ;
   wire [4:0] \$84 ;
-  wire [4:0] \$840 ;
+  wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire \$843 ;
+  wire [4:0] \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
@@ -7013,77 +7004,77 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$855 ;
   wire \$856 ;
   wire \$857 ;
-  wire \$858 ;
+  wire [1:0] \$858 ;
   wire \$859 ;
   wire \$86 ;
   wire \$860 ;
   wire \$861 ;
-  wire \$862 ;
+  wire [1:0] \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
-  wire \$867 ;
-  wire \$868 ;
-  wire \$869 ;
+  wire [2:0] \$867 ;
+  wire [2:0] \$868 ;
+  wire [2:0] \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire \$871 ;
+  wire [2:0] \$870 ;
+  wire [6:0] \$871 ;
   wire \$872 ;
-  wire \$873 ;
-  wire [4:0] \$874 ;
-  wire \$875 ;
+  wire [6:0] \$873 ;
+  wire \$874 ;
+  wire [6:0] \$875 ;
   wire \$876 ;
-  wire \$877 ;
+  wire [6:0] \$877 ;
   wire \$878 ;
-  wire \$879 ;
+  wire [6:0] \$879 ;
   wire \$88 ;
   wire \$880 ;
-  wire \$881 ;
+  wire [6:0] \$881 ;
   wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
+  wire [5:0] \$883 ;
+  wire [5:0] \$884 ;
   wire \$885 ;
   wire \$886 ;
-  wire \$887 ;
+  wire [4:0] \$887 ;
   wire \$888 ;
-  wire [1:0] \$889 ;
+  wire \$889 ;
   wire \$89 ;
   wire \$890 ;
   wire \$891 ;
   wire \$892 ;
-  wire [1:0] \$893 ;
+  wire \$893 ;
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
   wire \$897 ;
-  wire [2:0] \$898 ;
-  wire [2:0] \$899 ;
+  wire \$898 ;
+  wire \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
-  wire [2:0] \$900 ;
-  wire [2:0] \$901 ;
-  wire [6:0] \$902 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
   wire \$903 ;
-  wire [6:0] \$904 ;
+  wire \$904 ;
   wire \$905 ;
-  wire [6:0] \$906 ;
+  wire \$906 ;
   wire \$907 ;
-  wire [6:0] \$908 ;
-  wire \$909 ;
+  wire [5:0] \$908 ;
+  wire [5:0] \$909 ;
   wire \$91 ;
   wire [6:0] \$910 ;
-  wire \$911 ;
-  wire [6:0] \$912 ;
-  wire \$913 ;
-  wire [5:0] \$914 ;
-  wire [5:0] \$915 ;
+  wire [5:0] \$911 ;
+  wire [5:0] \$912 ;
+  wire [6:0] \$913 ;
+  wire \$914 ;
+  wire \$915 ;
   wire \$916 ;
   wire \$917 ;
-  wire [4:0] \$918 ;
+  wire [20:0] \$918 ;
   wire \$919 ;
   wire \$92 ;
-  wire \$920 ;
+  wire [20:0] \$920 ;
   wire \$921 ;
   wire \$922 ;
   wire \$923 ;
@@ -7103,16 +7094,16 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
-  wire [5:0] \$939 ;
+  wire \$939 ;
   wire [6:0] \$94 ;
-  wire [5:0] \$940 ;
-  wire [6:0] \$941 ;
-  wire [5:0] \$942 ;
-  wire [5:0] \$943 ;
-  wire [6:0] \$944 ;
-  wire [20:0] \$945 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
   wire \$946 ;
-  wire [20:0] \$947 ;
+  wire \$947 ;
   wire \$948 ;
   wire \$949 ;
   wire [6:0] \$95 ;
@@ -7201,22 +7192,18 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [4:0] \$auto$rtlil.cc:2739:Not$60 ;
   wire \$auto$rtlil.cc:2739:Not$62 ;
   wire \$auto$rtlil.cc:2739:Not$64 ;
-  wire \$auto$rtlil.cc:2739:Not$66 ;
-  wire \$auto$rtlil.cc:2739:Not$68 ;
-  wire \$auto$rtlil.cc:2739:Not$70 ;
-  wire \$auto$rtlil.cc:2739:Not$72 ;
   wire \$auto$rtlil.cc:2739:Not$8 ;
   reg \$signal  = 1'h0;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$128 ;
-  reg \$signal$178  = 1'h0;
-  reg \$signal$208  = 1'h0;
-  reg [3:0] \$signal$209  = 4'h0;
-  reg \$signal$210  = 1'h0;
-  reg \$signal$211  = 1'h0;
-  reg [3:0] \$signal$212  = 4'h0;
-  reg [31:0] \$signal$213  = 32'd0;
-  reg \$signal$221  = 1'h0;
+  reg \$signal$182  = 1'h0;
+  reg \$signal$215  = 1'h0;
+  reg [3:0] \$signal$216  = 4'h0;
+  reg \$signal$219  = 1'h0;
+  reg \$signal$220  = 1'h0;
+  reg [3:0] \$signal$221  = 4'h0;
+  reg [31:0] \$signal$222  = 32'd0;
+  reg \$signal$230  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$81 ;
   reg [31:0] \$signal$82  = 32'd0;
@@ -7227,49 +7214,49 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [4:0] \$signal$96 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$227 ;
+  wire [1:0] \$signature__addr$236 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$229 ;
-  wire [1:0] \$signature__addr$232 ;
+  wire [1:0] \$signature__addr$238 ;
+  wire [1:0] \$signature__addr$241 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$234 ;
-  wire [1:0] \$signature__addr$237 ;
+  wire [1:0] \$signature__addr$243 ;
+  wire [1:0] \$signature__addr$246 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$239 ;
-  wire [1:0] \$signature__addr$242 ;
+  wire [1:0] \$signature__addr$248 ;
+  wire [1:0] \$signature__addr$251 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$248 ;
+  wire [3:0] \$signature__addr$257 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$265 ;
+  wire [3:0] \$signature__addr$276 ;
   wire [120:0] \$signature__data ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$225 ;
+  wire [120:0] \$signature__data$234 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$230 ;
+  wire [120:0] \$signature__data$239 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$235 ;
+  wire [120:0] \$signature__data$244 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$240 ;
+  wire [120:0] \$signature__data$249 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$249 ;
-  wire [40:0] \$signature__data$266 ;
+  wire [14:0] \$signature__data$258 ;
+  wire [40:0] \$signature__data$277 ;
   wire [120:0] \$signature__data$91 ;
   wire [120:0] \$signature__data$92 ;
   wire [120:0] \$signature__data$93 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$228 ;
+  wire \$signature__en$237 ;
   (* init = 1'h0 *)
-  wire \$signature__en$231 ;
-  wire \$signature__en$233 ;
+  wire \$signature__en$240 ;
+  wire \$signature__en$242 ;
   (* init = 1'h0 *)
-  wire \$signature__en$236 ;
-  wire \$signature__en$238 ;
+  wire \$signature__en$245 ;
+  wire \$signature__en$247 ;
   (* init = 1'h0 *)
-  wire \$signature__en$241 ;
-  wire \$signature__en$243 ;
   wire \$signature__en$250 ;
-  wire \$signature__en$267 ;
+  wire \$signature__en$252 ;
+  wire \$signature__en$259 ;
+  wire \$signature__en$278 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -7407,30 +7394,30 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$2384$0 ;
-  wire \port$2384$0 ;
-  output \port$2385$0 ;
-  wire \port$2385$0 ;
-  output [39:0] \port$2514$1 ;
-  wire [39:0] \port$2514$1 ;
-  input [11:0] \port$2827$0 ;
-  wire [11:0] \port$2827$0 ;
-  input [13:0] \port$2827$44 ;
-  wire [13:0] \port$2827$44 ;
-  input [16:0] \port$2830$0 ;
-  wire [16:0] \port$2830$0 ;
-  input [15:0] \port$2842$0 ;
-  wire [15:0] \port$2842$0 ;
-  input [36:0] \port$2870$0 ;
-  wire [36:0] \port$2870$0 ;
-  input [35:0] \port$2951$0 ;
-  wire [35:0] \port$2951$0 ;
+  output \port$2353$0 ;
+  wire \port$2353$0 ;
+  output \port$2354$0 ;
+  wire \port$2354$0 ;
+  output [39:0] \port$2498$1 ;
+  wire [39:0] \port$2498$1 ;
+  input [11:0] \port$2813$0 ;
+  wire [11:0] \port$2813$0 ;
+  input [13:0] \port$2813$44 ;
+  wire [13:0] \port$2813$44 ;
+  input [16:0] \port$2816$0 ;
+  wire [16:0] \port$2816$0 ;
+  input [15:0] \port$2828$0 ;
+  wire [15:0] \port$2828$0 ;
+  input [36:0] \port$2856$0 ;
+  wire [36:0] \port$2856$0 ;
+  input [35:0] \port$2938$0 ;
+  wire [35:0] \port$2938$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3101$0 ;
-  wire [4:0] \port$3101$0 ;
+  output [4:0] \port$3088$0 ;
+  wire [4:0] \port$3088$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3269$0 ;
-  wire [4:0] \port$3269$0 ;
+  output [4:0] \port$3256$0 ;
+  wire [4:0] \port$3256$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7471,9 +7458,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$264 ;
+  wire [3:0] \read__addr$275 ;
   wire [14:0] read__data;
-  wire [40:0] \read__data$192 ;
+  wire [40:0] \read__data$199 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -7551,6 +7538,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [1:0] tail_next_row = 2'h1;
   reg [1:0] tail_row = 2'h0;
   (* keep = 32'd1 *)
+  wire w0_command_at_pins;
+  (* keep = 32'd1 *)
+  wire w0_command_at_queued;
+  (* keep = 32'd1 *)
   wire w0_event_is;
   (* keep = 32'd1 *)
   wire w0_event_is_pins;
@@ -7562,6 +7553,24 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire w0_event_slot_ok_pins;
   (* keep = 32'd1 *)
   wire w0_event_slot_ok_queued;
+  (* keep = 32'd1 *)
+  wire w0_flush_at_pins;
+  (* keep = 32'd1 *)
+  wire w0_flush_at_queued;
+  (* keep = 32'd1 *)
+  wire w0_free_at_pins;
+  (* keep = 32'd1 *)
+  wire w0_free_at_queued;
+  (* keep = 32'd1 *)
+  wire w0_full_word;
+  (* keep = 32'd1 *)
+  wire w0_full_word_pins;
+  (* keep = 32'd1 *)
+  wire w0_full_word_queued;
+  (* keep = 32'd1 *)
+  wire w0_in_pools_pins;
+  (* keep = 32'd1 *)
+  wire w0_in_pools_queued;
   reg [15:0] w1_a11_8 = 16'h0000;
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
@@ -7587,16 +7596,16 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$250 )
+    if (\$signature__en$259 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [40:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$267 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$178 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
+    if (\$signature__en$278 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$182 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
   end
-  assign \read__data$192  = command_queue_ring[command_queue_rd];
+  assign \read__data$199  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -7638,54 +7647,54 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$93  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2830$0 [16] ? { 7'h00, \port$2830$0 [15] } : 8'hff;
+  assign \$2  = \port$2816$0 [16] ? { 7'h00, \port$2816$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2842$0 [14:5], 47'h000000000000, \port$2842$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2842$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2827$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2827$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2827$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2830$0 [14:5], \port$2870$0 [32:1], 4'h0, \port$2870$0 [36:33], \$2 , 1'h0, \port$2870$0 [0], 3'h1, \port$2830$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2828$0 [14:5], 47'h000000000000, \port$2828$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2828$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2813$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2813$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2813$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2816$0 [14:5], \port$2856$0 [32:1], 4'h0, \port$2856$0 [36:33], \$2 , 1'h0, \port$2856$0 [0], 3'h1, \port$2816$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2842$0 [14:5], 47'h000000000000, \port$2842$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2842$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2827$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2827$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2827$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2828$0 [14:5], 47'h000000000000, \port$2828$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2828$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2813$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2813$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2813$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2827$0 [4:1] == 1'h1;
+  assign \$15  = \port$2813$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2827$0 [0];
-  assign \$18  = ! \port$2827$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2813$0 [0];
+  assign \$18  = ! \port$2813$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2830$0 [0];
-  assign \$21  = ! \port$2830$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2816$0 [0];
+  assign \$21  = ! \port$2816$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2842$0 [0];
-  assign \$24  = ! \port$2842$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2828$0 [0];
+  assign \$24  = ! \port$2828$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2827$0 [4:1] == 1'h1;
+  assign \$26  = \port$2813$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2827$0 [5];
+  assign \$28  = ! \port$2813$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
-  assign \$32  = ! \$898 [1:0];
-  assign \$33  = \$898 [1:0] == 1'h1;
+  assign \$32  = ! \$867 [1:0];
+  assign \$33  = \$867 [1:0] == 1'h1;
   assign \$34  = \$33  ? e1_new1 : e1_new2;
   assign \$35  = \$32  ? e1_new0 : \$34 ;
   assign \$37  = tail[1:0] > 1'h1;
   assign \$38  = \$37  ? tail_next_row : tail_row;
-  assign \$39  = ! \$899 [1:0];
-  assign \$40  = \$899 [1:0] == 1'h1;
+  assign \$39  = ! \$868 [1:0];
+  assign \$40  = \$868 [1:0] == 1'h1;
   assign \$41  = \$40  ? e1_new1 : e1_new2;
   assign \$42  = \$39  ? e1_new0 : \$41 ;
   assign \$44  = tail[1:0] > 2'h2;
   assign \$45  = \$44  ? tail_next_row : tail_row;
-  assign \$46  = ! \$900 [1:0];
-  assign \$47  = \$900 [1:0] == 1'h1;
+  assign \$46  = ! \$869 [1:0];
+  assign \$47  = \$869 [1:0] == 1'h1;
   assign \$48  = \$47  ? e1_new1 : e1_new2;
   assign \$49  = \$46  ? e1_new0 : \$48 ;
-  assign \$51  = ! \$901 [1:0];
-  assign \$52  = \$901 [1:0] == 1'h1;
+  assign \$51  = ! \$870 [1:0];
+  assign \$52  = \$870 [1:0] == 1'h1;
   assign \$53  = \$52  ? e1_new1 : e1_new2;
   assign \$54  = \$51  ? e1_new0 : \$53 ;
   assign \$56  = popped ? 1'h1 : space_plus_all_ge1;
@@ -7695,7 +7704,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$60  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$61  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$62  = space_short ? 5'h01 : space_over[4:0];
-  assign \$63  = space_short ? 5'h00 : \$914 [4:0];
+  assign \$63  = space_short ? 5'h00 : \$883 [4:0];
   assign \$64  = popped ? \$62  : \$63 ;
   assign \$65  = tail + 2'h3;
   assign \$66  = tail + 2'h2;
@@ -7715,7 +7724,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$81  = \$signal$87  ? \$80  : 121'h0000000000000000000000000000000;
   assign \$82  = ~ \$signal$95 ;
   assign \$83  = \$signal$94  & \$82 ;
-  assign \$84  = \$83  | { low_water_hit, 1'h0, \$917 , e1_exhausted, \$916  };
+  assign \$84  = \$83  | { low_water_hit, 1'h0, \$886 , e1_exhausted, \$885  };
   assign \$85  = 7'h40 - event_low_water;
   assign \$86  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$91  = \$90  == event_ev_free;
@@ -8087,688 +8096,676 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$511  = \$510  | r1_sel_pool0_low_water;
   assign \$512  = \$509  | \$511 ;
   assign \$513  = \$506  | \$512 ;
-  assign \$514  = bus__w_beat_from_queue ? \port$2951$0 [35:32] : bus__w_strb;
-  assign \$515  = \$514  == 4'hf;
-  assign \$516  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$518  = ~ \$517 ;
-  assign \$519  = \$518  + 1'h1;
-  assign \$520  = \$515  & \$519 [6];
-  assign \$521  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$522  = \$521 [5:0] == 3'h4;
-  assign \$523  = \$520  & \$522 ;
-  assign \$524  = bus__w_beat_from_queue ? \port$2951$0 [35:32] : bus__w_strb;
-  assign \$525  = \$524  == 4'hf;
+  assign \$514  = w0_in_pools_queued & w0_free_at_queued;
+  assign \$515  = w0_in_pools_pins & w0_free_at_pins;
+  assign \$516  = bus__w_addr_from_queue ? \$514  : \$515 ;
+  assign \$517  = w0_full_word & \$516 ;
+  assign \$518  = w0_in_pools_queued & w0_flush_at_queued;
+  assign \$519  = w0_in_pools_pins & w0_flush_at_pins;
+  assign \$520  = bus__w_addr_from_queue ? \$518  : \$519 ;
+  assign \$521  = w0_full_word & \$520 ;
+  assign \$522  = w0_in_pools_queued & w0_command_at_queued;
+  assign \$523  = w0_in_pools_pins & w0_command_at_pins;
+  assign \$524  = bus__w_addr_from_queue ? \$522  : \$523 ;
+  assign \$525  = w0_full_word & \$524 ;
   assign \$526  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$528  = ~ \$527 ;
-  assign \$529  = \$528  + 1'h1;
-  assign \$530  = \$525  & \$529 [6];
-  assign \$531  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$532  = \$531 [5:0] == 6'h30;
-  assign \$533  = \$530  & \$532 ;
-  assign \$534  = bus__w_beat_from_queue ? \port$2951$0 [35:32] : bus__w_strb;
-  assign \$535  = \$534  == 4'hf;
-  assign \$536  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$538  = ~ \$537 ;
-  assign \$539  = \$538  + 1'h1;
-  assign \$540  = \$535  & \$539 [6];
-  assign \$541  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$542  = \$541 [5:0] == 3'h4;
-  assign \$543  = \$540  & \$542 ;
-  assign \$544  = bus__w_beat_from_queue ? \port$2951$0 [35:32] : bus__w_strb;
-  assign \$545  = \$544  == 4'hf;
-  assign \$546  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = \$548  + 1'h1;
-  assign \$550  = \$545  & \$549 [6];
-  assign \$551  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$552  = \$551 [5:0] == 6'h30;
-  assign \$553  = \$550  & \$552 ;
-  assign \$554  = \$543  | \$553 ;
-  assign \$555  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$556  = \$555 [11:6] - 3'h4;
-  assign \$557  = w0_event_is & w0_event_slot_ok;
-  assign \$558  = bus__w_beat_from_queue ? \port$2951$0 [31:0] : bus__w_data;
-  assign \$559  = bus__w_beat_from_queue ? \port$2951$0 [31:0] : bus__w_data;
-  assign \$561  = 32'd2147483648 + \$560 ;
-  assign \$562  = ~ command_queue_pop;
-  assign \$563  = command_queue_count[0] & \$562 ;
-  assign \$564  = ~ \$563 ;
-  assign \$565  = command_queue_held[0] ? \read__data$192  : { w1_pool_is, w1_hit, w1_tag, \$signal$178 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
-  assign \$566  = ~ command_queue_pop;
-  assign \$567  = command_queue_count[0] & \$566 ;
-  assign \$568  = ~ \$567 ;
-  assign \$569  = \$568  & command_queue_held[0];
-  assign \$570  = command_queue_rd_next + 1'h1;
-  assign \$571  = ~ command_queue_pop;
-  assign \$572  = command_queue_count[0] & \$571 ;
-  assign \$573  = command_queue_held[0] | \$572 ;
-  assign \$574  = command_queue_push & \$573 ;
-  assign \$575  = command_queue_wr_next + 1'h1;
-  assign \$576  = ~ command_queue_pop;
-  assign \$577  = command_queue_count[0] & \$576 ;
-  assign \$578  = command_queue_push & \$577 ;
-  assign \$579  = ~ command_queue_pop;
-  assign \$580  = command_queue_count[0] & \$579 ;
-  assign \$581  = ~ \$580 ;
-  assign \$582  = \$581  & command_queue_held[0];
-  assign \$583  = ~ command_queue_push;
-  assign \$584  = \$582  & \$583 ;
-  assign \$585  = \$584  ? command_queue_held[1] : command_queue_held[0];
-  assign \$586  = \$578  ? 1'h1 : \$585 ;
-  assign \$587  = ~ command_queue_pop;
-  assign \$588  = command_queue_count[0] & \$587 ;
-  assign \$589  = command_queue_push & \$588 ;
-  assign \$590  = ~ command_queue_pop;
-  assign \$591  = command_queue_count[0] & \$590 ;
-  assign \$592  = ~ \$591 ;
-  assign \$593  = \$592  & command_queue_held[0];
-  assign \$594  = ~ command_queue_push;
-  assign \$595  = \$593  & \$594 ;
-  assign \$596  = \$595  ? command_queue_held[2] : command_queue_held[1];
-  assign \$597  = \$589  ? command_queue_held[0] : \$596 ;
-  assign \$598  = ~ command_queue_pop;
-  assign \$599  = command_queue_count[0] & \$598 ;
-  assign \$600  = command_queue_push & \$599 ;
-  assign \$601  = ~ command_queue_pop;
-  assign \$602  = command_queue_count[0] & \$601 ;
-  assign \$603  = ~ \$602 ;
-  assign \$604  = \$603  & command_queue_held[0];
-  assign \$605  = ~ command_queue_push;
-  assign \$606  = \$604  & \$605 ;
-  assign \$607  = \$606  ? command_queue_held[3] : command_queue_held[2];
-  assign \$608  = \$600  ? command_queue_held[1] : \$607 ;
-  assign \$609  = ~ command_queue_pop;
-  assign \$610  = command_queue_count[0] & \$609 ;
-  assign \$611  = command_queue_push & \$610 ;
-  assign \$612  = ~ command_queue_pop;
-  assign \$613  = command_queue_count[0] & \$612 ;
-  assign \$614  = ~ \$613 ;
-  assign \$615  = \$614  & command_queue_held[0];
-  assign \$616  = ~ command_queue_push;
-  assign \$617  = \$615  & \$616 ;
-  assign \$618  = \$617  ? command_queue_held[4] : command_queue_held[3];
-  assign \$619  = \$611  ? command_queue_held[2] : \$618 ;
-  assign \$620  = ~ command_queue_pop;
-  assign \$621  = command_queue_count[0] & \$620 ;
-  assign \$622  = command_queue_push & \$621 ;
-  assign \$623  = ~ command_queue_pop;
-  assign \$624  = command_queue_count[0] & \$623 ;
-  assign \$625  = ~ \$624 ;
-  assign \$626  = \$625  & command_queue_held[0];
-  assign \$627  = ~ command_queue_push;
-  assign \$628  = \$626  & \$627 ;
-  assign \$629  = \$628  ? command_queue_held[5] : command_queue_held[4];
-  assign \$630  = \$622  ? command_queue_held[3] : \$629 ;
-  assign \$631  = ~ command_queue_pop;
-  assign \$632  = command_queue_count[0] & \$631 ;
-  assign \$633  = command_queue_push & \$632 ;
-  assign \$634  = ~ command_queue_pop;
-  assign \$635  = command_queue_count[0] & \$634 ;
-  assign \$636  = ~ \$635 ;
-  assign \$637  = \$636  & command_queue_held[0];
-  assign \$638  = ~ command_queue_push;
-  assign \$639  = \$637  & \$638 ;
-  assign \$640  = \$639  ? command_queue_held[6] : command_queue_held[5];
-  assign \$641  = \$633  ? command_queue_held[4] : \$640 ;
-  assign \$642  = ~ command_queue_pop;
-  assign \$643  = command_queue_count[0] & \$642 ;
-  assign \$644  = command_queue_push & \$643 ;
-  assign \$645  = ~ command_queue_pop;
-  assign \$646  = command_queue_count[0] & \$645 ;
-  assign \$647  = ~ \$646 ;
-  assign \$648  = \$647  & command_queue_held[0];
-  assign \$649  = ~ command_queue_push;
-  assign \$650  = \$648  & \$649 ;
-  assign \$651  = \$650  ? command_queue_held[7] : command_queue_held[6];
-  assign \$652  = \$644  ? command_queue_held[5] : \$651 ;
-  assign \$653  = ~ command_queue_pop;
-  assign \$654  = command_queue_count[0] & \$653 ;
-  assign \$655  = command_queue_push & \$654 ;
-  assign \$656  = ~ command_queue_pop;
-  assign \$657  = command_queue_count[0] & \$656 ;
-  assign \$658  = ~ \$657 ;
-  assign \$659  = \$658  & command_queue_held[0];
+  assign \$527  = \$526 [11:6] - 3'h4;
+  assign \$528  = w0_event_is & w0_event_slot_ok;
+  assign \$529  = bus__w_beat_from_queue ? \port$2938$0 [31:0] : bus__w_data;
+  assign \$530  = bus__w_beat_from_queue ? \port$2938$0 [31:0] : bus__w_data;
+  assign \$532  = 32'd2147483648 + \$531 ;
+  assign \$533  = ~ command_queue_pop;
+  assign \$534  = command_queue_count[0] & \$533 ;
+  assign \$535  = ~ \$534 ;
+  assign \$536  = command_queue_held[0] ? \read__data$199  : { w1_pool_is, w1_hit, w1_tag, \$signal$182 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
+  assign \$537  = ~ command_queue_pop;
+  assign \$538  = command_queue_count[0] & \$537 ;
+  assign \$539  = ~ \$538 ;
+  assign \$540  = \$539  & command_queue_held[0];
+  assign \$541  = command_queue_rd_next + 1'h1;
+  assign \$542  = ~ command_queue_pop;
+  assign \$543  = command_queue_count[0] & \$542 ;
+  assign \$544  = command_queue_held[0] | \$543 ;
+  assign \$545  = command_queue_push & \$544 ;
+  assign \$546  = command_queue_wr_next + 1'h1;
+  assign \$547  = ~ command_queue_pop;
+  assign \$548  = command_queue_count[0] & \$547 ;
+  assign \$549  = command_queue_push & \$548 ;
+  assign \$550  = ~ command_queue_pop;
+  assign \$551  = command_queue_count[0] & \$550 ;
+  assign \$552  = ~ \$551 ;
+  assign \$553  = \$552  & command_queue_held[0];
+  assign \$554  = ~ command_queue_push;
+  assign \$555  = \$553  & \$554 ;
+  assign \$556  = \$555  ? command_queue_held[1] : command_queue_held[0];
+  assign \$557  = \$549  ? 1'h1 : \$556 ;
+  assign \$558  = ~ command_queue_pop;
+  assign \$559  = command_queue_count[0] & \$558 ;
+  assign \$560  = command_queue_push & \$559 ;
+  assign \$561  = ~ command_queue_pop;
+  assign \$562  = command_queue_count[0] & \$561 ;
+  assign \$563  = ~ \$562 ;
+  assign \$564  = \$563  & command_queue_held[0];
+  assign \$565  = ~ command_queue_push;
+  assign \$566  = \$564  & \$565 ;
+  assign \$567  = \$566  ? command_queue_held[2] : command_queue_held[1];
+  assign \$568  = \$560  ? command_queue_held[0] : \$567 ;
+  assign \$569  = ~ command_queue_pop;
+  assign \$570  = command_queue_count[0] & \$569 ;
+  assign \$571  = command_queue_push & \$570 ;
+  assign \$572  = ~ command_queue_pop;
+  assign \$573  = command_queue_count[0] & \$572 ;
+  assign \$574  = ~ \$573 ;
+  assign \$575  = \$574  & command_queue_held[0];
+  assign \$576  = ~ command_queue_push;
+  assign \$577  = \$575  & \$576 ;
+  assign \$578  = \$577  ? command_queue_held[3] : command_queue_held[2];
+  assign \$579  = \$571  ? command_queue_held[1] : \$578 ;
+  assign \$580  = ~ command_queue_pop;
+  assign \$581  = command_queue_count[0] & \$580 ;
+  assign \$582  = command_queue_push & \$581 ;
+  assign \$583  = ~ command_queue_pop;
+  assign \$584  = command_queue_count[0] & \$583 ;
+  assign \$585  = ~ \$584 ;
+  assign \$586  = \$585  & command_queue_held[0];
+  assign \$587  = ~ command_queue_push;
+  assign \$588  = \$586  & \$587 ;
+  assign \$589  = \$588  ? command_queue_held[4] : command_queue_held[3];
+  assign \$590  = \$582  ? command_queue_held[2] : \$589 ;
+  assign \$591  = ~ command_queue_pop;
+  assign \$592  = command_queue_count[0] & \$591 ;
+  assign \$593  = command_queue_push & \$592 ;
+  assign \$594  = ~ command_queue_pop;
+  assign \$595  = command_queue_count[0] & \$594 ;
+  assign \$596  = ~ \$595 ;
+  assign \$597  = \$596  & command_queue_held[0];
+  assign \$598  = ~ command_queue_push;
+  assign \$599  = \$597  & \$598 ;
+  assign \$600  = \$599  ? command_queue_held[5] : command_queue_held[4];
+  assign \$601  = \$593  ? command_queue_held[3] : \$600 ;
+  assign \$602  = ~ command_queue_pop;
+  assign \$603  = command_queue_count[0] & \$602 ;
+  assign \$604  = command_queue_push & \$603 ;
+  assign \$605  = ~ command_queue_pop;
+  assign \$606  = command_queue_count[0] & \$605 ;
+  assign \$607  = ~ \$606 ;
+  assign \$608  = \$607  & command_queue_held[0];
+  assign \$609  = ~ command_queue_push;
+  assign \$610  = \$608  & \$609 ;
+  assign \$611  = \$610  ? command_queue_held[6] : command_queue_held[5];
+  assign \$612  = \$604  ? command_queue_held[4] : \$611 ;
+  assign \$613  = ~ command_queue_pop;
+  assign \$614  = command_queue_count[0] & \$613 ;
+  assign \$615  = command_queue_push & \$614 ;
+  assign \$616  = ~ command_queue_pop;
+  assign \$617  = command_queue_count[0] & \$616 ;
+  assign \$618  = ~ \$617 ;
+  assign \$619  = \$618  & command_queue_held[0];
+  assign \$620  = ~ command_queue_push;
+  assign \$621  = \$619  & \$620 ;
+  assign \$622  = \$621  ? command_queue_held[7] : command_queue_held[6];
+  assign \$623  = \$615  ? command_queue_held[5] : \$622 ;
+  assign \$624  = ~ command_queue_pop;
+  assign \$625  = command_queue_count[0] & \$624 ;
+  assign \$626  = command_queue_push & \$625 ;
+  assign \$627  = ~ command_queue_pop;
+  assign \$628  = command_queue_count[0] & \$627 ;
+  assign \$629  = ~ \$628 ;
+  assign \$630  = \$629  & command_queue_held[0];
+  assign \$631  = ~ command_queue_push;
+  assign \$632  = \$630  & \$631 ;
+  assign \$633  = \$632  ? command_queue_held[8] : command_queue_held[7];
+  assign \$634  = \$626  ? command_queue_held[6] : \$633 ;
+  assign \$635  = ~ command_queue_pop;
+  assign \$636  = command_queue_count[0] & \$635 ;
+  assign \$637  = command_queue_push & \$636 ;
+  assign \$638  = ~ command_queue_pop;
+  assign \$639  = command_queue_count[0] & \$638 ;
+  assign \$640  = ~ \$639 ;
+  assign \$641  = \$640  & command_queue_held[0];
+  assign \$642  = ~ command_queue_push;
+  assign \$643  = \$641  & \$642 ;
+  assign \$644  = \$643  ? 1'h0 : command_queue_held[8];
+  assign \$645  = \$637  ? command_queue_held[7] : \$644 ;
+  assign \$646  = ~ command_queue_pop;
+  assign \$647  = command_queue_push & \$646 ;
+  assign \$648  = ~ command_queue_push;
+  assign \$649  = command_queue_pop & \$648 ;
+  assign \$650  = \$649  ? command_queue_count[1] : command_queue_count[0];
+  assign \$651  = \$647  ? 1'h1 : \$650 ;
+  assign \$652  = ~ command_queue_pop;
+  assign \$653  = command_queue_push & \$652 ;
+  assign \$654  = ~ command_queue_push;
+  assign \$655  = command_queue_pop & \$654 ;
+  assign \$656  = \$655  ? command_queue_count[2] : command_queue_count[1];
+  assign \$657  = \$653  ? command_queue_count[0] : \$656 ;
+  assign \$658  = ~ command_queue_pop;
+  assign \$659  = command_queue_push & \$658 ;
   assign \$660  = ~ command_queue_push;
-  assign \$661  = \$659  & \$660 ;
-  assign \$662  = \$661  ? command_queue_held[8] : command_queue_held[7];
-  assign \$663  = \$655  ? command_queue_held[6] : \$662 ;
+  assign \$661  = command_queue_pop & \$660 ;
+  assign \$662  = \$661  ? command_queue_count[3] : command_queue_count[2];
+  assign \$663  = \$659  ? command_queue_count[1] : \$662 ;
   assign \$664  = ~ command_queue_pop;
-  assign \$665  = command_queue_count[0] & \$664 ;
-  assign \$666  = command_queue_push & \$665 ;
-  assign \$667  = ~ command_queue_pop;
-  assign \$668  = command_queue_count[0] & \$667 ;
-  assign \$669  = ~ \$668 ;
-  assign \$670  = \$669  & command_queue_held[0];
-  assign \$671  = ~ command_queue_push;
-  assign \$672  = \$670  & \$671 ;
-  assign \$673  = \$672  ? 1'h0 : command_queue_held[8];
-  assign \$674  = \$666  ? command_queue_held[7] : \$673 ;
-  assign \$675  = ~ command_queue_pop;
-  assign \$676  = command_queue_push & \$675 ;
-  assign \$677  = ~ command_queue_push;
-  assign \$678  = command_queue_pop & \$677 ;
-  assign \$679  = \$678  ? command_queue_count[1] : command_queue_count[0];
-  assign \$680  = \$676  ? 1'h1 : \$679 ;
-  assign \$681  = ~ command_queue_pop;
-  assign \$682  = command_queue_push & \$681 ;
-  assign \$683  = ~ command_queue_push;
-  assign \$684  = command_queue_pop & \$683 ;
-  assign \$685  = \$684  ? command_queue_count[2] : command_queue_count[1];
-  assign \$686  = \$682  ? command_queue_count[0] : \$685 ;
-  assign \$687  = ~ command_queue_pop;
-  assign \$688  = command_queue_push & \$687 ;
-  assign \$689  = ~ command_queue_push;
-  assign \$690  = command_queue_pop & \$689 ;
-  assign \$691  = \$690  ? command_queue_count[3] : command_queue_count[2];
-  assign \$692  = \$688  ? command_queue_count[1] : \$691 ;
-  assign \$693  = ~ command_queue_pop;
-  assign \$694  = command_queue_push & \$693 ;
-  assign \$695  = ~ command_queue_push;
-  assign \$696  = command_queue_pop & \$695 ;
-  assign \$697  = \$696  ? command_queue_count[4] : command_queue_count[3];
-  assign \$698  = \$694  ? command_queue_count[2] : \$697 ;
-  assign \$699  = ~ command_queue_pop;
-  assign \$700  = command_queue_push & \$699 ;
-  assign \$701  = ~ command_queue_push;
-  assign \$702  = command_queue_pop & \$701 ;
-  assign \$703  = \$702  ? command_queue_count[5] : command_queue_count[4];
-  assign \$704  = \$700  ? command_queue_count[3] : \$703 ;
-  assign \$705  = ~ command_queue_pop;
-  assign \$706  = command_queue_push & \$705 ;
-  assign \$707  = ~ command_queue_push;
-  assign \$708  = command_queue_pop & \$707 ;
-  assign \$709  = \$708  ? command_queue_count[6] : command_queue_count[5];
-  assign \$710  = \$706  ? command_queue_count[4] : \$709 ;
-  assign \$711  = ~ command_queue_pop;
-  assign \$712  = command_queue_push & \$711 ;
-  assign \$713  = ~ command_queue_push;
-  assign \$714  = command_queue_pop & \$713 ;
-  assign \$715  = \$714  ? command_queue_count[7] : command_queue_count[6];
-  assign \$716  = \$712  ? command_queue_count[5] : \$715 ;
-  assign \$717  = ~ command_queue_pop;
-  assign \$718  = command_queue_push & \$717 ;
-  assign \$719  = ~ command_queue_push;
-  assign \$720  = command_queue_pop & \$719 ;
-  assign \$721  = \$720  ? command_queue_count[8] : command_queue_count[7];
-  assign \$722  = \$718  ? command_queue_count[6] : \$721 ;
-  assign \$723  = ~ command_queue_pop;
-  assign \$724  = command_queue_push & \$723 ;
-  assign \$725  = ~ command_queue_push;
-  assign \$726  = command_queue_pop & \$725 ;
-  assign \$727  = \$726  ? command_queue_count[9] : command_queue_count[8];
-  assign \$728  = \$724  ? command_queue_count[7] : \$727 ;
-  assign \$729  = ~ command_queue_pop;
-  assign \$730  = command_queue_push & \$729 ;
-  assign \$731  = ~ command_queue_push;
-  assign \$732  = command_queue_pop & \$731 ;
-  assign \$733  = \$732  ? 1'h0 : command_queue_count[9];
-  assign \$734  = \$730  ? command_queue_count[8] : \$733 ;
-  assign \$735  = req_free & native_free_valid;
-  assign \$736  = req_flush & native_flush_valid;
-  assign \$737  = \$735  | \$736 ;
-  assign \$738  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$739  = 1'h1 << \$738 [1:0];
-  assign \$740  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$741  = 1'h1 << \$740 [4:2];
-  assign \$742  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$743  = 1'h1 << \$742 [7:5];
-  assign \$744  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$745  = 1'h1 << \$744 [11:8];
-  assign \$746  = bus__w_beat_from_queue ? \port$2951$0 [31:0] : bus__w_data;
-  assign \$747  = bus__w_beat_from_queue ? \port$2951$0 [35:32] : bus__w_strb;
-  assign \$748  = \$747  == 4'hf;
-  assign \$749  = bus__w_beat_from_queue ? \port$2951$0 [35:32] : bus__w_strb;
-  assign \$750  = ~ w1_is_command;
-  assign \$751  = w1_valid & \$750 ;
-  assign \$752  = ~ w1_a1_0[0];
-  assign \$753  = ~ w1_a4_2[4];
-  assign \$754  = \$752  | \$753 ;
-  assign \$755  = ~ w1_a7_5[0];
-  assign \$756  = ~ w1_a11_8[0];
-  assign \$757  = \$755  | \$756 ;
-  assign \$758  = \$754  | \$757 ;
-  assign \$759  = ~ \$758 ;
-  assign \$760  = ~ w1_a1_0[0];
-  assign \$761  = ~ w1_a4_2[6];
-  assign \$762  = \$760  | \$761 ;
-  assign \$763  = ~ w1_a7_5[0];
-  assign \$764  = ~ w1_a11_8[0];
-  assign \$765  = \$763  | \$764 ;
-  assign \$766  = \$762  | \$765 ;
-  assign \$767  = ~ \$766 ;
-  assign \$768  = ~ w1_a1_0[0];
-  assign \$769  = ~ w1_a4_2[7];
-  assign \$770  = \$768  | \$769 ;
-  assign \$771  = ~ w1_a7_5[0];
-  assign \$772  = ~ w1_a11_8[0];
-  assign \$773  = \$771  | \$772 ;
-  assign \$774  = \$770  | \$773 ;
-  assign \$775  = ~ \$774 ;
-  assign \$776  = ~ w1_a1_0[0];
-  assign \$777  = ~ w1_a4_2[6];
-  assign \$778  = \$776  | \$777 ;
-  assign \$779  = ~ w1_a7_5[1];
-  assign \$780  = ~ w1_a11_8[0];
-  assign \$781  = \$779  | \$780 ;
-  assign \$782  = \$778  | \$781 ;
-  assign \$783  = ~ \$782 ;
-  assign \$784  = ~ w1_a1_0[0];
-  assign \$785  = ~ w1_a4_2[1];
-  assign \$786  = \$784  | \$785 ;
-  assign \$787  = ~ w1_a7_5[0];
-  assign \$788  = ~ w1_a11_8[1];
-  assign \$789  = \$787  | \$788 ;
-  assign \$790  = \$786  | \$789 ;
-  assign \$791  = ~ \$790 ;
-  assign \$792  = ~ w1_a1_0[0];
-  assign \$793  = ~ w1_a4_2[4];
-  assign \$794  = \$792  | \$793 ;
-  assign \$795  = ~ w1_a7_5[1];
-  assign \$796  = ~ w1_a11_8[1];
-  assign \$797  = \$795  | \$796 ;
-  assign \$798  = \$794  | \$797 ;
-  assign \$799  = ~ \$798 ;
-  assign \$800  = ~ w1_a1_0[0];
-  assign \$801  = ~ w1_a4_2[7];
-  assign \$802  = \$800  | \$801 ;
-  assign \$803  = ~ w1_a7_5[1];
-  assign \$804  = ~ w1_a11_8[1];
-  assign \$805  = \$803  | \$804 ;
-  assign \$806  = \$802  | \$805 ;
-  assign \$807  = ~ \$806 ;
-  assign \$808  = ~ w1_a1_0[0];
-  assign \$809  = ~ w1_a4_2[4];
-  assign \$810  = \$808  | \$809 ;
-  assign \$811  = ~ w1_a7_5[0];
-  assign \$812  = ~ w1_a11_8[0];
-  assign \$813  = \$811  | \$812 ;
-  assign \$814  = \$810  | \$813 ;
-  assign \$815  = ~ \$814 ;
-  assign \$816  = ~ w1_a1_0[0];
-  assign \$817  = ~ w1_a4_2[6];
-  assign \$818  = \$816  | \$817 ;
-  assign \$819  = ~ w1_a7_5[1];
-  assign \$820  = ~ w1_a11_8[0];
-  assign \$821  = \$819  | \$820 ;
-  assign \$822  = \$818  | \$821 ;
-  assign \$823  = ~ \$822 ;
-  assign \$824  = ~ w1_a1_0[0];
-  assign \$825  = ~ w1_a4_2[1];
-  assign \$826  = \$824  | \$825 ;
-  assign \$827  = ~ w1_a7_5[0];
-  assign \$828  = ~ w1_a11_8[1];
+  assign \$665  = command_queue_push & \$664 ;
+  assign \$666  = ~ command_queue_push;
+  assign \$667  = command_queue_pop & \$666 ;
+  assign \$668  = \$667  ? command_queue_count[4] : command_queue_count[3];
+  assign \$669  = \$665  ? command_queue_count[2] : \$668 ;
+  assign \$670  = ~ command_queue_pop;
+  assign \$671  = command_queue_push & \$670 ;
+  assign \$672  = ~ command_queue_push;
+  assign \$673  = command_queue_pop & \$672 ;
+  assign \$674  = \$673  ? command_queue_count[5] : command_queue_count[4];
+  assign \$675  = \$671  ? command_queue_count[3] : \$674 ;
+  assign \$676  = ~ command_queue_pop;
+  assign \$677  = command_queue_push & \$676 ;
+  assign \$678  = ~ command_queue_push;
+  assign \$679  = command_queue_pop & \$678 ;
+  assign \$680  = \$679  ? command_queue_count[6] : command_queue_count[5];
+  assign \$681  = \$677  ? command_queue_count[4] : \$680 ;
+  assign \$682  = ~ command_queue_pop;
+  assign \$683  = command_queue_push & \$682 ;
+  assign \$684  = ~ command_queue_push;
+  assign \$685  = command_queue_pop & \$684 ;
+  assign \$686  = \$685  ? command_queue_count[7] : command_queue_count[6];
+  assign \$687  = \$683  ? command_queue_count[5] : \$686 ;
+  assign \$688  = ~ command_queue_pop;
+  assign \$689  = command_queue_push & \$688 ;
+  assign \$690  = ~ command_queue_push;
+  assign \$691  = command_queue_pop & \$690 ;
+  assign \$692  = \$691  ? command_queue_count[8] : command_queue_count[7];
+  assign \$693  = \$689  ? command_queue_count[6] : \$692 ;
+  assign \$694  = ~ command_queue_pop;
+  assign \$695  = command_queue_push & \$694 ;
+  assign \$696  = ~ command_queue_push;
+  assign \$697  = command_queue_pop & \$696 ;
+  assign \$698  = \$697  ? command_queue_count[9] : command_queue_count[8];
+  assign \$699  = \$695  ? command_queue_count[7] : \$698 ;
+  assign \$700  = ~ command_queue_pop;
+  assign \$701  = command_queue_push & \$700 ;
+  assign \$702  = ~ command_queue_push;
+  assign \$703  = command_queue_pop & \$702 ;
+  assign \$704  = \$703  ? 1'h0 : command_queue_count[9];
+  assign \$705  = \$701  ? command_queue_count[8] : \$704 ;
+  assign \$706  = req_free & native_free_valid;
+  assign \$707  = req_flush & native_flush_valid;
+  assign \$708  = \$706  | \$707 ;
+  assign \$709  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$710  = 1'h1 << \$709 [1:0];
+  assign \$711  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$712  = 1'h1 << \$711 [4:2];
+  assign \$713  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$714  = 1'h1 << \$713 [7:5];
+  assign \$715  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$716  = 1'h1 << \$715 [11:8];
+  assign \$717  = bus__w_beat_from_queue ? \port$2938$0 [31:0] : bus__w_data;
+  assign \$718  = bus__w_beat_from_queue ? \port$2938$0 [35:32] : bus__w_strb;
+  assign \$719  = ~ w1_is_command;
+  assign \$720  = w1_valid & \$719 ;
+  assign \$721  = ~ w1_a1_0[0];
+  assign \$722  = ~ w1_a4_2[4];
+  assign \$723  = \$721  | \$722 ;
+  assign \$724  = ~ w1_a7_5[0];
+  assign \$725  = ~ w1_a11_8[0];
+  assign \$726  = \$724  | \$725 ;
+  assign \$727  = \$723  | \$726 ;
+  assign \$728  = ~ \$727 ;
+  assign \$729  = ~ w1_a1_0[0];
+  assign \$730  = ~ w1_a4_2[6];
+  assign \$731  = \$729  | \$730 ;
+  assign \$732  = ~ w1_a7_5[0];
+  assign \$733  = ~ w1_a11_8[0];
+  assign \$734  = \$732  | \$733 ;
+  assign \$735  = \$731  | \$734 ;
+  assign \$736  = ~ \$735 ;
+  assign \$737  = ~ w1_a1_0[0];
+  assign \$738  = ~ w1_a4_2[7];
+  assign \$739  = \$737  | \$738 ;
+  assign \$740  = ~ w1_a7_5[0];
+  assign \$741  = ~ w1_a11_8[0];
+  assign \$742  = \$740  | \$741 ;
+  assign \$743  = \$739  | \$742 ;
+  assign \$744  = ~ \$743 ;
+  assign \$745  = ~ w1_a1_0[0];
+  assign \$746  = ~ w1_a4_2[6];
+  assign \$747  = \$745  | \$746 ;
+  assign \$748  = ~ w1_a7_5[1];
+  assign \$749  = ~ w1_a11_8[0];
+  assign \$750  = \$748  | \$749 ;
+  assign \$751  = \$747  | \$750 ;
+  assign \$752  = ~ \$751 ;
+  assign \$753  = ~ w1_a1_0[0];
+  assign \$754  = ~ w1_a4_2[1];
+  assign \$755  = \$753  | \$754 ;
+  assign \$756  = ~ w1_a7_5[0];
+  assign \$757  = ~ w1_a11_8[1];
+  assign \$758  = \$756  | \$757 ;
+  assign \$759  = \$755  | \$758 ;
+  assign \$760  = ~ \$759 ;
+  assign \$761  = ~ w1_a1_0[0];
+  assign \$762  = ~ w1_a4_2[4];
+  assign \$763  = \$761  | \$762 ;
+  assign \$764  = ~ w1_a7_5[1];
+  assign \$765  = ~ w1_a11_8[1];
+  assign \$766  = \$764  | \$765 ;
+  assign \$767  = \$763  | \$766 ;
+  assign \$768  = ~ \$767 ;
+  assign \$769  = ~ w1_a1_0[0];
+  assign \$770  = ~ w1_a4_2[7];
+  assign \$771  = \$769  | \$770 ;
+  assign \$772  = ~ w1_a7_5[1];
+  assign \$773  = ~ w1_a11_8[1];
+  assign \$774  = \$772  | \$773 ;
+  assign \$775  = \$771  | \$774 ;
+  assign \$776  = ~ \$775 ;
+  assign \$777  = ~ w1_a1_0[0];
+  assign \$778  = ~ w1_a4_2[4];
+  assign \$779  = \$777  | \$778 ;
+  assign \$780  = ~ w1_a7_5[0];
+  assign \$781  = ~ w1_a11_8[0];
+  assign \$782  = \$780  | \$781 ;
+  assign \$783  = \$779  | \$782 ;
+  assign \$784  = ~ \$783 ;
+  assign \$785  = ~ w1_a1_0[0];
+  assign \$786  = ~ w1_a4_2[6];
+  assign \$787  = \$785  | \$786 ;
+  assign \$788  = ~ w1_a7_5[1];
+  assign \$789  = ~ w1_a11_8[0];
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = \$787  | \$790 ;
+  assign \$792  = ~ \$791 ;
+  assign \$793  = ~ w1_a1_0[0];
+  assign \$794  = ~ w1_a4_2[1];
+  assign \$795  = \$793  | \$794 ;
+  assign \$796  = ~ w1_a7_5[0];
+  assign \$797  = ~ w1_a11_8[1];
+  assign \$798  = \$796  | \$797 ;
+  assign \$799  = \$795  | \$798 ;
+  assign \$800  = ~ \$799 ;
+  assign \$801  = ~ w1_a1_0[0];
+  assign \$802  = ~ w1_a4_2[4];
+  assign \$803  = \$801  | \$802 ;
+  assign \$804  = ~ w1_a7_5[1];
+  assign \$805  = ~ w1_a11_8[1];
+  assign \$806  = \$804  | \$805 ;
+  assign \$807  = \$803  | \$806 ;
+  assign \$808  = ~ \$807 ;
+  assign \$809  = { \$808 , \$800 , \$792 , \$784  } + 4'hf;
+  assign \$810  = ~ w1_a1_0[0];
+  assign \$811  = ~ w1_a4_2[6];
+  assign \$812  = \$810  | \$811 ;
+  assign \$813  = ~ w1_a7_5[0];
+  assign \$814  = ~ w1_a11_8[0];
+  assign \$815  = \$813  | \$814 ;
+  assign \$816  = \$812  | \$815 ;
+  assign \$817  = ~ \$816 ;
+  assign \$818  = ~ w1_a1_0[0];
+  assign \$819  = ~ w1_a4_2[7];
+  assign \$820  = \$818  | \$819 ;
+  assign \$821  = ~ w1_a7_5[0];
+  assign \$822  = ~ w1_a11_8[0];
+  assign \$823  = \$821  | \$822 ;
+  assign \$824  = \$820  | \$823 ;
+  assign \$825  = ~ \$824 ;
+  assign \$826  = \$817  | \$825 ;
+  assign \$827  = ~ w1_a1_0[0];
+  assign \$828  = ~ w1_a4_2[7];
   assign \$829  = \$827  | \$828 ;
-  assign \$830  = \$826  | \$829 ;
-  assign \$831  = ~ \$830 ;
-  assign \$832  = ~ w1_a1_0[0];
-  assign \$833  = ~ w1_a4_2[4];
-  assign \$834  = \$832  | \$833 ;
-  assign \$835  = ~ w1_a7_5[1];
-  assign \$836  = ~ w1_a11_8[1];
-  assign \$837  = \$835  | \$836 ;
-  assign \$838  = \$834  | \$837 ;
-  assign \$839  = ~ \$838 ;
-  assign \$840  = { \$839 , \$831 , \$823 , \$815  } + 4'hf;
-  assign \$841  = ~ w1_a1_0[0];
-  assign \$842  = ~ w1_a4_2[6];
-  assign \$843  = \$841  | \$842 ;
-  assign \$844  = ~ w1_a7_5[0];
-  assign \$845  = ~ w1_a11_8[0];
-  assign \$846  = \$844  | \$845 ;
-  assign \$847  = \$843  | \$846 ;
-  assign \$848  = ~ \$847 ;
-  assign \$849  = ~ w1_a1_0[0];
-  assign \$850  = ~ w1_a4_2[7];
-  assign \$851  = \$849  | \$850 ;
-  assign \$852  = ~ w1_a7_5[0];
-  assign \$853  = ~ w1_a11_8[0];
-  assign \$854  = \$852  | \$853 ;
-  assign \$855  = \$851  | \$854 ;
-  assign \$856  = ~ \$855 ;
-  assign \$857  = \$848  | \$856 ;
-  assign \$858  = ~ w1_a1_0[0];
-  assign \$859  = ~ w1_a4_2[7];
-  assign \$860  = \$858  | \$859 ;
-  assign \$861  = ~ w1_a7_5[1];
-  assign \$862  = ~ w1_a11_8[1];
-  assign \$863  = \$861  | \$862 ;
-  assign \$864  = \$860  | \$863 ;
-  assign \$865  = ~ \$864 ;
-  assign \$866  = \$857  | \$865 ;
-  assign \$867  = \$signal$210  & \$signal$211 ;
-  assign \$868  = \$867  & w2_is_ctrl;
-  assign \$869  = \$868  & \$signal$213 [0];
-  assign \$870  = \$signal$210  & \$signal$211 ;
-  assign \$871  = \$870  & w2_is_err_pop;
-  assign \$872  = \$signal$210  & w2_is_irq_status;
-  assign \$873  = \$872  & \$signal$212 [0];
-  assign \$874  = \$873  ? \$signal$213 [4:0] : 5'h00;
-  assign \$875  = \$signal$210  & w2_is_irq_enable;
-  assign \$876  = \$875  & \$signal$212 [0];
-  assign \$877  = \$signal$210  & w2_is_pool0_low_water;
-  assign \$878  = \$877  & \$signal$212 [0];
-  assign \$879  = \$signal$210  & w2_is_pool0_low_water;
-  assign \$880  = \$879  & \$signal$212 [1];
-  assign \$881  = \$signal$210  & w2_is_pool0_low_water;
-  assign \$882  = \$881  & \$signal$212 [2];
-  assign \$883  = | \port$2830$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$883 ;
-  assign \$884  = | \port$2842$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$884 ;
-  assign \$885  = ~ \port$2827$0 [0];
-  assign \$886  = rsp_grant_valid & \$885 ;
-  assign \$887  = \port$2827$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$886  & \$887 ;
-  assign \$888  = \$signal$28  > 2'h2;
-  assign \$889  = \$888  ? 2'h2 : \$signal$28 ;
-  assign \$890  = | \$signal$28 ;
-  assign \$891  = space_ge1 & \$890 ;
-  assign \$892  = \$891  ? 1'h1 : 1'h0;
-  assign \$893  = space_ge2 ? \$889  : { 1'h0, \$892  };
-  assign \$signal$81  = space_ge3 ? \$signal$28  : \$893 ;
-  assign \$894  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$894  & space_ge1;
-  assign \$895  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$895  & space_ge2;
-  assign \$896  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$896  & space_ge3;
-  assign \$897  = ~ space[4];
-  assign popped = w1c & \$897 ;
-  assign \$898  = 1'h0 - tail[1:0];
-  assign \$899  = 1'h1 - tail[1:0];
-  assign \$900  = 2'h2 - tail[1:0];
-  assign \$901  = 2'h3 - tail[1:0];
-  assign \$902  = space - 3'h7;
-  assign \$903  = ~ \$902 [5];
-  assign \$904  = space - 3'h7;
-  assign \$905  = ~ \$904 [5];
-  assign \$906  = space - 4'h8;
-  assign \$907  = ~ \$906 [5];
-  assign \$908  = space - 3'h7;
-  assign \$909  = ~ \$908 [5];
-  assign \$910  = space - 4'h8;
-  assign \$911  = ~ \$910 [5];
-  assign \$912  = space - 4'h9;
-  assign \$913  = ~ \$912 [5];
-  assign \$914  = space - \$signal$28 ;
-  assign \$915  = space + 1'h1;
-  assign space_over = \$915  - \$signal$28 ;
-  assign space_short = $signed(\$914 ) < $signed(1'h0);
-  assign \$916  = | \$signal$28 ;
-  assign \$917  = \$signal$81  != \$signal$28 ;
-  assign \$918  = \$signal$94  & irq_enable;
-  assign irq = | \$918 ;
+  assign \$830  = ~ w1_a7_5[1];
+  assign \$831  = ~ w1_a11_8[1];
+  assign \$832  = \$830  | \$831 ;
+  assign \$833  = \$829  | \$832 ;
+  assign \$834  = ~ \$833 ;
+  assign \$835  = \$826  | \$834 ;
+  assign \$836  = \$signal$219  & \$signal$220 ;
+  assign \$837  = \$836  & w2_is_ctrl;
+  assign \$838  = \$837  & \$signal$222 [0];
+  assign \$839  = \$signal$219  & \$signal$220 ;
+  assign \$840  = \$839  & w2_is_err_pop;
+  assign \$841  = \$signal$219  & w2_is_irq_status;
+  assign \$842  = \$841  & \$signal$221 [0];
+  assign \$843  = \$842  ? \$signal$222 [4:0] : 5'h00;
+  assign \$844  = \$signal$219  & w2_is_irq_enable;
+  assign \$845  = \$844  & \$signal$221 [0];
+  assign \$846  = \$signal$219  & w2_is_pool0_low_water;
+  assign \$847  = \$846  & \$signal$221 [0];
+  assign \$848  = \$signal$219  & w2_is_pool0_low_water;
+  assign \$849  = \$848  & \$signal$221 [1];
+  assign \$850  = \$signal$219  & w2_is_pool0_low_water;
+  assign \$851  = \$850  & \$signal$221 [2];
+  assign \$852  = | \port$2816$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$852 ;
+  assign \$853  = | \port$2828$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$853 ;
+  assign \$854  = ~ \port$2813$0 [0];
+  assign \$855  = rsp_grant_valid & \$854 ;
+  assign \$856  = \port$2813$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$855  & \$856 ;
+  assign \$857  = \$signal$28  > 2'h2;
+  assign \$858  = \$857  ? 2'h2 : \$signal$28 ;
+  assign \$859  = | \$signal$28 ;
+  assign \$860  = space_ge1 & \$859 ;
+  assign \$861  = \$860  ? 1'h1 : 1'h0;
+  assign \$862  = space_ge2 ? \$858  : { 1'h0, \$861  };
+  assign \$signal$81  = space_ge3 ? \$signal$28  : \$862 ;
+  assign \$863  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$863  & space_ge1;
+  assign \$864  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$864  & space_ge2;
+  assign \$865  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$865  & space_ge3;
+  assign \$866  = ~ space[4];
+  assign popped = w1c & \$866 ;
+  assign \$867  = 1'h0 - tail[1:0];
+  assign \$868  = 1'h1 - tail[1:0];
+  assign \$869  = 2'h2 - tail[1:0];
+  assign \$870  = 2'h3 - tail[1:0];
+  assign \$871  = space - 3'h7;
+  assign \$872  = ~ \$871 [5];
+  assign \$873  = space - 3'h7;
+  assign \$874  = ~ \$873 [5];
+  assign \$875  = space - 4'h8;
+  assign \$876  = ~ \$875 [5];
+  assign \$877  = space - 3'h7;
+  assign \$878  = ~ \$877 [5];
+  assign \$879  = space - 4'h8;
+  assign \$880  = ~ \$879 [5];
+  assign \$881  = space - 4'h9;
+  assign \$882  = ~ \$881 [5];
+  assign \$883  = space - \$signal$28 ;
+  assign \$884  = space + 1'h1;
+  assign space_over = \$884  - \$signal$28 ;
+  assign space_short = $signed(\$883 ) < $signed(1'h0);
+  assign \$885  = | \$signal$28 ;
+  assign \$886  = \$signal$81  != \$signal$28 ;
+  assign \$887  = \$signal$94  & irq_enable;
+  assign irq = | \$887 ;
   assign low_water_hit = event_lw_granted_2 & event_lw_short;
-  assign \$919  = ! bus__r_addr[5:0];
-  assign \$920  = 5'h10 >> bus__r_addr[11:6];
-  assign bus__r_slow = \$919  & \$920 ;
-  assign \$921  = ~ alloc_queue_pop;
-  assign \$922  = alloc_queue_count[0] & \$921 ;
-  assign \$923  = alloc_queue_held[0] | \$922 ;
-  assign \$signature__en$250  = alloc_queue_push & \$923 ;
-  assign \$924  = req_alloc & native_alloc_valid;
-  assign \$925  = ~ \$924 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$925 ;
-  assign \$926  = alloc_queue_count[0] | staged_valid;
-  assign \$927  = ! bus__r_addr[5:0];
-  assign \$928  = 5'h10 >> bus__r_addr[11:6];
-  assign \$929  = \$927  & \$928 ;
-  assign \$930  = bus__r_req & \$929 ;
-  assign \$931  = \$926  | \$930 ;
-  assign \$932  = req_alloc & native_alloc_valid;
-  assign \$933  = ~ \$932 ;
-  assign \$934  = \$931  & \$933 ;
-  assign \$935  = ~ alloc_queue_count[0];
-  assign \$936  = \$934  & \$935 ;
-  assign \$937  = ~ \$936 ;
-  assign alloc_queue_push = staged_valid & \$937 ;
+  assign \$888  = ! bus__r_addr[5:0];
+  assign \$889  = 5'h10 >> bus__r_addr[11:6];
+  assign bus__r_slow = \$888  & \$889 ;
+  assign \$890  = ~ alloc_queue_pop;
+  assign \$891  = alloc_queue_count[0] & \$890 ;
+  assign \$892  = alloc_queue_held[0] | \$891 ;
+  assign \$signature__en$259  = alloc_queue_push & \$892 ;
+  assign \$893  = req_alloc & native_alloc_valid;
+  assign \$894  = ~ \$893 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$894 ;
+  assign \$895  = alloc_queue_count[0] | staged_valid;
+  assign \$896  = ! bus__r_addr[5:0];
+  assign \$897  = 5'h10 >> bus__r_addr[11:6];
+  assign \$898  = \$896  & \$897 ;
+  assign \$899  = bus__r_req & \$898 ;
+  assign \$900  = \$895  | \$899 ;
+  assign \$901  = req_alloc & native_alloc_valid;
+  assign \$902  = ~ \$901 ;
+  assign \$903  = \$900  & \$902 ;
+  assign \$904  = ~ alloc_queue_count[0];
+  assign \$905  = \$903  & \$904 ;
+  assign \$906  = ~ \$905 ;
+  assign alloc_queue_push = staged_valid & \$906 ;
   assign bus__r_data = r2_block0 | r2_block4;
-  assign \$938  = | r2_found_in;
-  assign bus__r_err = ~ \$938 ;
+  assign \$907  = | r2_found_in;
+  assign bus__r_err = ~ \$907 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$940  = ~ \$939 ;
-  assign \$941  = \$940  + 1'h1;
-  assign \$943  = ~ \$942 ;
-  assign \$944  = \$943  + 1'h1;
-  assign w0_event_is = bus__w_addr_from_queue ? \$941 [6] : \$944 [6];
-  assign \$945  = \port$2951$0 [18:0] - 7'h40;
-  assign \$946  = ~ \$945 [19];
-  assign \$947  = bus__w_data[18:0] - 7'h40;
-  assign \$948  = ~ \$947 [19];
+  assign \$909  = ~ \$908 ;
+  assign \$910  = \$909  + 1'h1;
+  assign \$912  = ~ \$911 ;
+  assign \$913  = \$912  + 1'h1;
+  assign w0_event_is = bus__w_addr_from_queue ? \$910 [6] : \$913 [6];
+  assign w0_in_pools_queued = 5'h10 >> bus__w_addr_queued[11:6];
+  assign w0_in_pools_pins = 5'h10 >> bus__w_addr[11:6];
+  assign w0_full_word_queued = \port$2938$0 [35:32] == 4'hf;
+  assign w0_full_word_pins = bus__w_strb == 4'hf;
+  assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
+  assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
+  assign w0_free_at_pins = bus__w_addr[5:0] == 3'h4;
+  assign w0_flush_at_queued = bus__w_addr_queued[5:0] == 6'h30;
+  assign w0_flush_at_pins = bus__w_addr[5:0] == 6'h30;
+  assign \$914  = bus__w_addr_queued[5:0] == 3'h4;
+  assign \$915  = bus__w_addr_queued[5:0] == 6'h30;
+  assign w0_command_at_queued = \$914  | \$915 ;
+  assign \$916  = bus__w_addr[5:0] == 3'h4;
+  assign \$917  = bus__w_addr[5:0] == 6'h30;
+  assign w0_command_at_pins = \$916  | \$917 ;
+  assign \$918  = \port$2938$0 [18:0] - 7'h40;
+  assign \$919  = ~ \$918 [19];
+  assign \$920  = bus__w_data[18:0] - 7'h40;
+  assign \$921  = ~ \$920 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$949  = ~ command_queue_pop;
-  assign \$950  = command_queue_count[0] & \$949 ;
-  assign \$951  = command_queue_held[0] | \$950 ;
-  assign \$signature__en$267  = command_queue_push & \$951 ;
-  assign \$952  = w1_pool_is & w1_event_addr[0];
-  assign \$953  = w1_pool_is & w1_event_addr[1];
-  assign \$954  = w1_pool_is & w1_event_addr[2];
-  assign \$955  = w1_pool_is & w1_event_addr[3];
-  assign \$956  = w1_pool_is & w1_event_addr[4];
-  assign \$957  = w1_pool_is & w1_event_addr[5];
-  assign \$958  = w1_pool_is & w1_event_addr[6];
-  assign \$959  = w1_pool_is & w1_event_addr[7];
-  assign \$960  = w1_pool_is & w1_event_addr[8];
-  assign \$961  = w1_pool_is & w1_event_addr[9];
-  assign \$962  = w1_pool_is & w1_event_addr[10];
-  assign \$963  = w1_pool_is & w1_event_addr[11];
-  assign \$964  = w1_pool_is & w1_event_addr[12];
-  assign \$965  = w1_pool_is & w1_event_addr[13];
-  assign \$966  = w1_pool_is & w1_event_addr[14];
-  assign \$967  = w1_pool_is & w1_event_addr[15];
-  assign \$968  = w1_pool_is & w1_event_addr[16];
-  assign \$969  = w1_pool_is & w1_event_addr[17];
-  assign \$970  = w1_pool_is & w1_event_addr[18];
-  assign \$971  = w1_pool_is & w1_event_addr[19];
-  assign \$972  = w1_pool_is & w1_event_addr[20];
-  assign \$973  = w1_pool_is & w1_event_addr[21];
-  assign \$974  = w1_pool_is & w1_event_addr[22];
-  assign \$975  = w1_pool_is & w1_event_addr[23];
-  assign \$976  = w1_pool_is & w1_event_addr[24];
-  assign \$977  = w1_pool_is & w1_event_addr[25];
-  assign \$978  = w1_pool_is & w1_event_addr[26];
-  assign \$979  = w1_pool_is & w1_event_addr[27];
-  assign \$980  = w1_pool_is & w1_event_addr[28];
-  assign \$981  = w1_pool_is & w1_event_addr[29];
-  assign \$982  = w1_pool_is & w1_event_addr[30];
-  assign \$983  = w1_pool_is & w1_event_addr[31];
-  assign \$984  = ~ w1_hit;
-  assign \$985  = ~ native_turn;
-  assign command_queue_pop = command_queue_count[0] & \$985 ;
-  assign \$986  = w1_valid & w1_is_command;
-  assign \$987  = command_queue_count[0] | native_turn;
-  assign command_queue_push = \$986  & \$987 ;
-  assign \$988  = ~ native_turn;
-  assign \$989  = ~ command_queue_head[0];
-  assign \$990  = w1_valid & w1_is_free;
-  assign \$991  = command_queue_count[0] ? \$989  : \$990 ;
-  assign req_free = \$988  & \$991 ;
-  assign \$992  = ~ native_turn;
-  assign \$993  = w1_valid & w1_is_flush;
-  assign \$994  = command_queue_count[0] ? command_queue_head[0] : \$993 ;
-  assign req_flush = \$992  & \$994 ;
-  assign \$995  = w1_pool_is & w1_event_addr[0];
-  assign \$996  = w1_pool_is & w1_event_addr[1];
-  assign \$997  = w1_pool_is & w1_event_addr[2];
-  assign \$998  = w1_pool_is & w1_event_addr[3];
-  assign \$999  = w1_pool_is & w1_event_addr[4];
-  assign \$1000  = w1_pool_is & w1_event_addr[5];
-  assign \$1001  = w1_pool_is & w1_event_addr[6];
-  assign \$1002  = w1_pool_is & w1_event_addr[7];
-  assign \$1003  = w1_pool_is & w1_event_addr[8];
-  assign \$1004  = w1_pool_is & w1_event_addr[9];
-  assign \$1005  = w1_pool_is & w1_event_addr[10];
-  assign \$1006  = w1_pool_is & w1_event_addr[11];
-  assign \$1007  = w1_pool_is & w1_event_addr[12];
-  assign \$1008  = w1_pool_is & w1_event_addr[13];
-  assign \$1009  = w1_pool_is & w1_event_addr[14];
-  assign \$1010  = w1_pool_is & w1_event_addr[15];
-  assign \$1011  = w1_pool_is & w1_event_addr[16];
-  assign \$1012  = w1_pool_is & w1_event_addr[17];
-  assign \$1013  = w1_pool_is & w1_event_addr[18];
-  assign \$1014  = w1_pool_is & w1_event_addr[19];
-  assign \$1015  = w1_pool_is & w1_event_addr[20];
-  assign \$1016  = w1_pool_is & w1_event_addr[21];
-  assign \$1017  = w1_pool_is & w1_event_addr[22];
-  assign \$1018  = w1_pool_is & w1_event_addr[23];
-  assign \$1019  = w1_pool_is & w1_event_addr[24];
-  assign \$1020  = w1_pool_is & w1_event_addr[25];
-  assign \$1021  = w1_pool_is & w1_event_addr[26];
-  assign \$1022  = w1_pool_is & w1_event_addr[27];
-  assign \$1023  = w1_pool_is & w1_event_addr[28];
-  assign \$1024  = w1_pool_is & w1_event_addr[29];
-  assign \$1025  = w1_pool_is & w1_event_addr[30];
-  assign \$1026  = w1_pool_is & w1_event_addr[31];
-  assign \$1027  = ~ w1_hit;
-  assign \$1028  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$178 , \$1027 , \$1026 , \$1025 , \$1024 , \$1023 , \$1022 , \$1021 , \$1020 , \$1019 , \$1018 , \$1017 , \$1016 , \$1015 , \$1014 , \$1013 , \$1012 , \$1011 , \$1010 , \$1009 , \$1008 , \$1007 , \$1006 , \$1005 , \$1004 , \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , w1_is_flush };
-  assign \$1029  = ~ w2_plain;
-  assign \$1030  = \$signal$221  & \$signal$211 ;
-  assign \$1031  = ~ \$1030 ;
-  assign bus__w_err = \$1029  & \$1031 ;
-  assign \$1032  = rsp_freed_valid & \port$2870$0 [0];
-  assign \$1033  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1032  | \$1033 ;
-  assign \$1034  = rsp_freed_valid & \port$2870$0 [0];
-  assign \$1035  = \$1034  ? \port$2830$0 [0] : \port$2842$0 [0];
-  assign bus__w_slow_err = ~ \$1035 ;
+  assign \$922  = ~ command_queue_pop;
+  assign \$923  = command_queue_count[0] & \$922 ;
+  assign \$924  = command_queue_held[0] | \$923 ;
+  assign \$signature__en$278  = command_queue_push & \$924 ;
+  assign \$925  = w1_pool_is & w1_event_addr[0];
+  assign \$926  = w1_pool_is & w1_event_addr[1];
+  assign \$927  = w1_pool_is & w1_event_addr[2];
+  assign \$928  = w1_pool_is & w1_event_addr[3];
+  assign \$929  = w1_pool_is & w1_event_addr[4];
+  assign \$930  = w1_pool_is & w1_event_addr[5];
+  assign \$931  = w1_pool_is & w1_event_addr[6];
+  assign \$932  = w1_pool_is & w1_event_addr[7];
+  assign \$933  = w1_pool_is & w1_event_addr[8];
+  assign \$934  = w1_pool_is & w1_event_addr[9];
+  assign \$935  = w1_pool_is & w1_event_addr[10];
+  assign \$936  = w1_pool_is & w1_event_addr[11];
+  assign \$937  = w1_pool_is & w1_event_addr[12];
+  assign \$938  = w1_pool_is & w1_event_addr[13];
+  assign \$939  = w1_pool_is & w1_event_addr[14];
+  assign \$940  = w1_pool_is & w1_event_addr[15];
+  assign \$941  = w1_pool_is & w1_event_addr[16];
+  assign \$942  = w1_pool_is & w1_event_addr[17];
+  assign \$943  = w1_pool_is & w1_event_addr[18];
+  assign \$944  = w1_pool_is & w1_event_addr[19];
+  assign \$945  = w1_pool_is & w1_event_addr[20];
+  assign \$946  = w1_pool_is & w1_event_addr[21];
+  assign \$947  = w1_pool_is & w1_event_addr[22];
+  assign \$948  = w1_pool_is & w1_event_addr[23];
+  assign \$949  = w1_pool_is & w1_event_addr[24];
+  assign \$950  = w1_pool_is & w1_event_addr[25];
+  assign \$951  = w1_pool_is & w1_event_addr[26];
+  assign \$952  = w1_pool_is & w1_event_addr[27];
+  assign \$953  = w1_pool_is & w1_event_addr[28];
+  assign \$954  = w1_pool_is & w1_event_addr[29];
+  assign \$955  = w1_pool_is & w1_event_addr[30];
+  assign \$956  = w1_pool_is & w1_event_addr[31];
+  assign \$957  = ~ w1_hit;
+  assign \$958  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$958 ;
+  assign \$959  = w1_valid & w1_is_command;
+  assign \$960  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$959  & \$960 ;
+  assign \$961  = ~ native_turn;
+  assign \$962  = ~ command_queue_head[0];
+  assign \$963  = w1_valid & w1_is_free;
+  assign \$964  = command_queue_count[0] ? \$962  : \$963 ;
+  assign req_free = \$961  & \$964 ;
+  assign \$965  = ~ native_turn;
+  assign \$966  = w1_valid & w1_is_flush;
+  assign \$967  = command_queue_count[0] ? command_queue_head[0] : \$966 ;
+  assign req_flush = \$965  & \$967 ;
+  assign \$968  = w1_pool_is & w1_event_addr[0];
+  assign \$969  = w1_pool_is & w1_event_addr[1];
+  assign \$970  = w1_pool_is & w1_event_addr[2];
+  assign \$971  = w1_pool_is & w1_event_addr[3];
+  assign \$972  = w1_pool_is & w1_event_addr[4];
+  assign \$973  = w1_pool_is & w1_event_addr[5];
+  assign \$974  = w1_pool_is & w1_event_addr[6];
+  assign \$975  = w1_pool_is & w1_event_addr[7];
+  assign \$976  = w1_pool_is & w1_event_addr[8];
+  assign \$977  = w1_pool_is & w1_event_addr[9];
+  assign \$978  = w1_pool_is & w1_event_addr[10];
+  assign \$979  = w1_pool_is & w1_event_addr[11];
+  assign \$980  = w1_pool_is & w1_event_addr[12];
+  assign \$981  = w1_pool_is & w1_event_addr[13];
+  assign \$982  = w1_pool_is & w1_event_addr[14];
+  assign \$983  = w1_pool_is & w1_event_addr[15];
+  assign \$984  = w1_pool_is & w1_event_addr[16];
+  assign \$985  = w1_pool_is & w1_event_addr[17];
+  assign \$986  = w1_pool_is & w1_event_addr[18];
+  assign \$987  = w1_pool_is & w1_event_addr[19];
+  assign \$988  = w1_pool_is & w1_event_addr[20];
+  assign \$989  = w1_pool_is & w1_event_addr[21];
+  assign \$990  = w1_pool_is & w1_event_addr[22];
+  assign \$991  = w1_pool_is & w1_event_addr[23];
+  assign \$992  = w1_pool_is & w1_event_addr[24];
+  assign \$993  = w1_pool_is & w1_event_addr[25];
+  assign \$994  = w1_pool_is & w1_event_addr[26];
+  assign \$995  = w1_pool_is & w1_event_addr[27];
+  assign \$996  = w1_pool_is & w1_event_addr[28];
+  assign \$997  = w1_pool_is & w1_event_addr[29];
+  assign \$998  = w1_pool_is & w1_event_addr[30];
+  assign \$999  = w1_pool_is & w1_event_addr[31];
+  assign \$1000  = ~ w1_hit;
+  assign \$1001  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$182 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , w1_is_flush };
+  assign \$1002  = ~ w2_plain;
+  assign \$1003  = \$signal$230  & \$signal$220 ;
+  assign \$1004  = ~ \$1003 ;
+  assign bus__w_err = \$1002  & \$1004 ;
+  assign \$1005  = rsp_freed_valid & \port$2856$0 [0];
+  assign \$1006  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1005  | \$1006 ;
+  assign \$1007  = rsp_freed_valid & \port$2856$0 [0];
+  assign \$1008  = \$1007  ? \port$2816$0 [0] : \port$2828$0 [0];
+  assign bus__w_slow_err = ~ \$1008 ;
   always @(posedge aclk_clk)
-    cycle <= \$1036 ;
+    cycle <= \$1009 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1037 ;
+    \$signal  <= \$1010 ;
   always @(posedge aclk_clk)
-    ready <= \$1038 ;
+    ready <= \$1011 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2827$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2827$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2827$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2813$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2813$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2813$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1039 ;
+    \$signal$28  <= \$1012 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1040 ;
+    e1_exhausted <= \$1013 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1041 ;
+    event_ev_grant <= \$1014 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1042 ;
+    event_ev_free <= \$1015 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1043 ;
+    event_ev_flush <= \$1016 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1044 ;
+    event_ev_fail <= \$1017 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$31 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$35 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1045 ;
+    log_bank0_wen <= \$1018 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$38 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$42 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1046 ;
+    log_bank1_wen <= \$1019 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$45 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$49 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1047 ;
+    log_bank2_wen <= \$1020 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$54 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1048 ;
+    log_bank3_wen <= \$1021 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1049 ;
+    space_ge1 <= \$1022 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1050 ;
+    space_ge2 <= \$1023 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1051 ;
+    space_ge3 <= \$1024 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1052 ;
+    space_ge4 <= \$1025 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1053 ;
+    space_ge5 <= \$1026 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1054 ;
+    space_ge6 <= \$1027 ;
   always @(posedge aclk_clk)
-    space <= \$1055 ;
+    space <= \$1028 ;
   always @(posedge aclk_clk)
-    tail <= \$1056 ;
+    tail <= \$1029 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$1057 ;
+    n_kept_q <= \$1030 ;
   always @(posedge aclk_clk)
-    \$signal$82  <= \$1058 ;
+    \$signal$82  <= \$1031 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1059 ;
+    n_dropped <= \$1032 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1060 ;
+    err_dropped <= \$1033 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1061 ;
+    tail_row <= \$1034 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1062 ;
+    tail_next_row <= \$1035 ;
   always @(posedge aclk_clk)
-    head <= \$1063 ;
+    head <= \$1036 ;
   always @(posedge aclk_clk)
-    \$signal$87  <= \$1064 ;
+    \$signal$87  <= \$1037 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1065 ;
+    head_bank <= \$1038 ;
   always @(posedge aclk_clk)
     head_entry <= \$81 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1066 ;
+    \$signal$94  <= \$1039 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1067 ;
+    event_lw_limit <= \$1040 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1068 ;
+    event_lw_short <= \$1041 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1069 ;
+    event_lw_granted_1 <= \$1042 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1070 ;
+    event_lw_granted_2 <= \$1043 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1071 ;
+    event_in_use <= \$1044 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1072 ;
+    event_in_use_was <= \$1045 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1073 ;
+    event_in_use_rose <= \$1046 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1074 ;
+    event_hw_grow <= \$1047 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1075 ;
+    event_high_water <= \$1048 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1076 ;
+    event_allocs <= \$1049 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1077 ;
+    event_fails <= \$1050 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1078 ;
+    event_frees <= \$1051 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1079 ;
+    event_flushes <= \$1052 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1080 ;
+    r1_valid <= \$1053 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1081 ;
+    alloc_queue_head <= \$1054 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1082 ;
+    alloc_queue_rd <= \$1055 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1083 ;
+    alloc_queue_rd_next <= \$1056 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1084 ;
+    alloc_queue_wr <= \$1057 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1085 ;
+    alloc_queue_wr_next <= \$1058 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1086 ;
+    alloc_queue_held <= \$1059 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1087 ;
+    alloc_queue_count <= \$1060 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1088 ;
+    req_alloc <= \$1061 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1089 ;
+    staged_valid <= \$1062 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1090 ;
+    alloc_queue_w_data <= \$1063 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1091 ;
+    req_alloc_pool <= \$1064 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1092 ;
+    req_alloc_size <= \$1065 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$334 [12];
   always @(posedge aclk_clk)
@@ -8832,97 +8829,97 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     r1_sel_pool0_low_water <= \$424 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1093 ;
+    r2_valid <= \$1066 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1094 ;
+    r2_block0 <= \$1067 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1095 ;
+    r2_found_in <= \$1068 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1096 ;
+    r2_block4 <= \$1069 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1097 ;
+    w1_valid <= \$1070 ;
   always @(posedge aclk_clk)
-    w1_is_free <= \$523 ;
+    w1_is_free <= \$517 ;
   always @(posedge aclk_clk)
-    w1_is_flush <= \$533 ;
+    w1_is_flush <= \$521 ;
   always @(posedge aclk_clk)
-    w1_is_command <= \$554 ;
+    w1_is_command <= \$525 ;
   always @(posedge aclk_clk)
-    \$signal$178  <= \$1098 ;
+    \$signal$182  <= \$1071 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1099 ;
+    w1_pool_is <= \$1072 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1100 ;
+    w1_hit <= \$1073 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1101 ;
+    w1_tag <= \$1074 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1102 ;
+    w1_event_addr <= \$1075 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1103 ;
+    command_queue_head <= \$1076 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1104 ;
+    command_queue_rd <= \$1077 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1105 ;
+    command_queue_rd_next <= \$1078 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1106 ;
+    command_queue_wr <= \$1079 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1107 ;
+    command_queue_wr_next <= \$1080 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1108 ;
+    command_queue_held <= \$1081 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1109 ;
+    command_queue_count <= \$1082 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1110 ;
+    native_turn <= \$1083 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1111 ;
+    w1_a1_0 <= \$1084 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1112 ;
+    w1_a4_2 <= \$1085 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1113 ;
+    w1_a7_5 <= \$1086 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1114 ;
+    w1_a11_8 <= \$1087 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1115 ;
+    w1_data <= \$1088 ;
   always @(posedge aclk_clk)
-    \$signal$208  <= \$1116 ;
+    \$signal$215  <= \$1089 ;
   always @(posedge aclk_clk)
-    \$signal$209  <= \$1117 ;
+    \$signal$216  <= \$1090 ;
   always @(posedge aclk_clk)
-    \$signal$210  <= \$1118 ;
+    \$signal$219  <= \$1091 ;
   always @(posedge aclk_clk)
-    \$signal$211  <= \$1119 ;
+    \$signal$220  <= \$1092 ;
   always @(posedge aclk_clk)
-    \$signal$212  <= \$1120 ;
+    \$signal$221  <= \$1093 ;
   always @(posedge aclk_clk)
-    \$signal$213  <= \$1121 ;
+    \$signal$222  <= \$1094 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1122 ;
+    w2_is_ctrl <= \$1095 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1123 ;
+    w2_is_irq_status <= \$1096 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1124 ;
+    w2_is_irq_enable <= \$1097 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1125 ;
+    w2_is_err_pop <= \$1098 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1126 ;
+    w2_is_pool0_free <= \$1099 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1127 ;
+    w2_is_pool0_flush <= \$1100 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1128 ;
+    w2_is_pool0_low_water <= \$1101 ;
   always @(posedge aclk_clk)
-    \$signal$221  <= \$1129 ;
+    \$signal$230  <= \$1102 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1130 ;
+    w2_plain <= \$1103 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$1131 ;
+    \$signal$86  <= \$1104 ;
   always @(posedge aclk_clk)
-    w1c <= \$1132 ;
+    w1c <= \$1105 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$1133 ;
+    \$signal$95  <= \$1106 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1134 ;
+    irq_enable <= \$1107 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1135 ;
+    event_low_water <= \$1108 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
@@ -8951,18 +8948,14 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$62  = ~ \$516 [8];
-  assign \$auto$rtlil.cc:2739:Not$64  = ~ \$526 [8];
-  assign \$auto$rtlil.cc:2739:Not$66  = ~ \$536 [8];
-  assign \$auto$rtlil.cc:2739:Not$68  = ~ \$546 [8];
-  assign \$auto$rtlil.cc:2739:Not$70  = ~ bus__w_addr_queued[8];
+  assign \$auto$rtlil.cc:2739:Not$62  = ~ bus__w_addr_queued[8];
+  assign \$auto$rtlil.cc:2739:Not$64  = ~ bus__w_addr[8];
   assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[4];
-  assign \$auto$rtlil.cc:2739:Not$72  = ~ bus__w_addr[8];
   assign \$auto$rtlil.cc:2739:Not$10  = ~ { bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$898 [1:0])
+    casez (\$867 [1:0])
       2'h0:
           \$36  = log_kept_ge1;
       2'h1:
@@ -8974,9 +8967,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$899 [1:0])
+    casez (\$868 [1:0])
       2'h0:
           \$43  = log_kept_ge1;
       2'h1:
@@ -8988,9 +8981,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$900 [1:0])
+    casez (\$869 [1:0])
       2'h0:
           \$50  = log_kept_ge1;
       2'h1:
@@ -9002,9 +8995,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$901 [1:0])
+    casez (\$870 [1:0])
       2'h0:
           \$55  = log_kept_ge1;
       2'h1:
@@ -9016,7 +9009,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -9030,7 +9023,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$326  = 14'h0000;
     casez (\$325 [0])
       1'h0:
@@ -9038,7 +9031,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$329  = 14'h0000;
     casez (\$328 [0])
       1'h0:
@@ -9046,7 +9039,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9060,7 +9053,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9074,7 +9067,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9088,7 +9081,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9098,11 +9091,11 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$903 ;
+          space_plus_all_ge4 = \$872 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9110,918 +9103,918 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$905 ;
+          space_plus_all_ge5 = \$874 ;
       2'h3:
-          space_plus_all_ge5 = \$907 ;
+          space_plus_all_ge5 = \$876 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$909 ;
+          space_plus_all_ge6 = \$878 ;
       2'h2:
-          space_plus_all_ge6 = \$911 ;
+          space_plus_all_ge6 = \$880 ;
       2'h3:
-          space_plus_all_ge6 = \$913 ;
+          space_plus_all_ge6 = \$882 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1036  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1009  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1036  = 32'd0;
+      \$1009  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1037  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1010  = busy;
+    if (aclk_rst) begin
+      \$1010  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1011  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1011  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1012  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1012  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1013  = \$16 ;
+    if (aclk_rst) begin
+      \$1013  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1014  = \$19 ;
+    if (aclk_rst) begin
+      \$1014  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1015  = \$22 ;
+    if (aclk_rst) begin
+      \$1015  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1016  = \$25 ;
+    if (aclk_rst) begin
+      \$1016  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1017  = \$29 ;
+    if (aclk_rst) begin
+      \$1017  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1018  = \$36 ;
+    if (aclk_rst) begin
+      \$1018  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1019  = \$43 ;
+    if (aclk_rst) begin
+      \$1019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1020  = \$50 ;
+    if (aclk_rst) begin
+      \$1020  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1021  = \$55 ;
+    if (aclk_rst) begin
+      \$1021  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1022  = \$56 ;
+    if (aclk_rst) begin
+      \$1022  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1023  = \$57 ;
+    if (aclk_rst) begin
+      \$1023  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1024  = \$58 ;
+    if (aclk_rst) begin
+      \$1024  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1025  = \$59 ;
+    if (aclk_rst) begin
+      \$1025  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1026  = \$60 ;
+    if (aclk_rst) begin
+      \$1026  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1027  = \$61 ;
+    if (aclk_rst) begin
+      \$1027  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1028  = \$64 ;
+    if (aclk_rst) begin
+      \$1028  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1029  = \$70 ;
+    if (aclk_rst) begin
+      \$1029  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1030  = \$signal$81 ;
+    if (aclk_rst) begin
+      \$1030  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1031  = \$71 [31:0];
+    if (\$signal$86 ) begin
+      \$1031  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1031  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1032  = \$72 [1:0];
+    if (aclk_rst) begin
+      \$1032  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1033  = \$73 [31:0];
+    if (\$signal$86 ) begin
+      \$1033  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1033  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1034  = tail_row;
+    if (\$74 ) begin
+      \$1034  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1034  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1035  = tail_next_row;
+    if (\$74 ) begin
+      \$1035  = \$75 [1:0];
+    end
+    if (aclk_rst) begin
+      \$1035  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1036  = head;
+    if (popped) begin
+      \$1036  = \$76 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1036  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1037  = \$77 ;
     if (aclk_rst) begin
       \$1037  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1038  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1038  = head[1:0];
     if (aclk_rst) begin
-      \$1038  = 1'h0;
+      \$1038  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1039  = \$14 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1039  = \$84 ;
     if (aclk_rst) begin
-      \$1039  = 2'h0;
+      \$1039  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1040  = \$16 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1040  = \$85 ;
     if (aclk_rst) begin
-      \$1040  = 1'h0;
+      \$1040  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1041  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1041  = \$86 ;
     if (aclk_rst) begin
       \$1041  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1042  = \$22 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1042  = event_ev_grant;
     if (aclk_rst) begin
       \$1042  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1043  = \$25 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1043  = event_lw_granted_1;
     if (aclk_rst) begin
       \$1043  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1044  = \$29 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1044  = \$97 [6:0];
     if (aclk_rst) begin
-      \$1044  = 1'h0;
+      \$1044  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1045  = \$36 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1045  = event_in_use;
     if (aclk_rst) begin
-      \$1045  = 1'h0;
+      \$1045  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1046  = \$43 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1046  = \$107 ;
     if (aclk_rst) begin
       \$1046  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1047  = \$50 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1047  = \$113 ;
     if (aclk_rst) begin
       \$1047  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1048  = \$55 ;
-    if (aclk_rst) begin
-      \$1048  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1049  = \$56 ;
-    if (aclk_rst) begin
-      \$1049  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1050  = \$57 ;
-    if (aclk_rst) begin
-      \$1050  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1051  = \$58 ;
-    if (aclk_rst) begin
-      \$1051  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1052  = \$59 ;
-    if (aclk_rst) begin
-      \$1052  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1053  = \$60 ;
-    if (aclk_rst) begin
-      \$1053  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1054  = \$61 ;
-    if (aclk_rst) begin
-      \$1054  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1055  = \$64 ;
-    if (aclk_rst) begin
-      \$1055  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1056  = \$70 ;
-    if (aclk_rst) begin
-      \$1056  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1057  = \$signal$81 ;
-    if (aclk_rst) begin
-      \$1057  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1058  = \$71 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1048  = event_high_water;
+    (* full_case = 32'd1 *)
     if (\$signal$86 ) begin
-      \$1058  = 32'd0;
+      \$1048  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1048  = event_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1058  = 32'd0;
+      \$1048  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1059  = \$72 [1:0];
-    if (aclk_rst) begin
-      \$1059  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1060  = \$73 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    (* full_case = 32'd1 *)
     if (\$signal$86 ) begin
-      \$1060  = 32'd0;
+      \$1049  = 32'd0;
+    end else begin
+      \$1049  = \$114 [31:0];
     end
     if (aclk_rst) begin
-      \$1060  = 32'd0;
+      \$1049  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1061  = tail_row;
-    if (\$74 ) begin
-      \$1061  = tail_next_row;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1050  = 32'd0;
+    end else begin
+      \$1050  = \$115 [31:0];
     end
     if (aclk_rst) begin
-      \$1061  = 2'h0;
+      \$1050  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1062  = tail_next_row;
-    if (\$74 ) begin
-      \$1062  = \$75 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1051  = 32'd0;
+    end else begin
+      \$1051  = \$116 [31:0];
     end
     if (aclk_rst) begin
-      \$1062  = 2'h1;
+      \$1051  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1063  = head;
-    if (popped) begin
-      \$1063  = \$76 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1052  = 32'd0;
+    end else begin
+      \$1052  = \$117 [31:0];
     end
     if (aclk_rst) begin
-      \$1063  = 4'h0;
+      \$1052  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1064  = \$77 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1053  = \$122 ;
+    if (aclk_rst) begin
+      \$1053  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1054  = alloc_queue_head;
+    if (\$125 ) begin
+      \$1054  = \$126 ;
+    end
+    if (aclk_rst) begin
+      \$1054  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1055  = alloc_queue_rd;
+    if (\$130 ) begin
+      \$1055  = alloc_queue_rd_next;
+    end
+    if (aclk_rst) begin
+      \$1055  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1056  = alloc_queue_rd_next;
+    if (\$130 ) begin
+      \$1056  = \$131 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1056  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1057  = alloc_queue_wr;
+    if (\$135 ) begin
+      \$1057  = alloc_queue_wr_next;
+    end
+    if (aclk_rst) begin
+      \$1057  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1058  = alloc_queue_wr_next;
+    if (\$135 ) begin
+      \$1058  = \$136 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1058  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1059 [0] = \$147 ;
+    \$1059 [1] = \$158 ;
+    \$1059 [2] = \$169 ;
+    \$1059 [3] = \$180 ;
+    \$1059 [4] = \$191 ;
+    \$1059 [5] = \$202 ;
+    \$1059 [6] = \$213 ;
+    \$1059 [7] = \$224 ;
+    \$1059 [8] = \$235 ;
+    if (aclk_rst) begin
+      \$1059  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1060 [0] = \$241 ;
+    \$1060 [1] = \$247 ;
+    \$1060 [2] = \$253 ;
+    \$1060 [3] = \$259 ;
+    \$1060 [4] = \$265 ;
+    \$1060 [5] = \$271 ;
+    \$1060 [6] = \$277 ;
+    \$1060 [7] = \$283 ;
+    \$1060 [8] = \$289 ;
+    \$1060 [9] = \$295 ;
+    if (aclk_rst) begin
+      \$1060  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1061  = \$304 ;
+    if (aclk_rst) begin
+      \$1061  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1062  = \$323 ;
+    if (aclk_rst) begin
+      \$1062  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1063  = { \$326 , \$324 [0] };
+    if (aclk_rst) begin
+      \$1063  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1064  = \$331 [0];
     if (aclk_rst) begin
       \$1064  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1065  = head[1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1065  = \$331 [14:1];
     if (aclk_rst) begin
-      \$1065  = 2'h0;
+      \$1065  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1066  = \$84 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1066  = r1_valid;
     if (aclk_rst) begin
-      \$1066  = 5'h00;
+      \$1066  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1067  = \$85 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1067  = \$455 ;
     if (aclk_rst) begin
-      \$1067  = 18'h00000;
+      \$1067  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1068  = \$86 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1068 [0] = \$470 ;
+    \$1068 [1] = \$513 ;
     if (aclk_rst) begin
-      \$1068  = 1'h0;
+      \$1068  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1069  = event_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1069  = \$499 ;
     if (aclk_rst) begin
-      \$1069  = 1'h0;
+      \$1069  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1070  = event_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1070  = bus__w_req;
     if (aclk_rst) begin
       \$1070  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1071  = \$97 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1071  = \$527 [0];
     if (aclk_rst) begin
-      \$1071  = 7'h00;
+      \$1071  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1072  = event_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1072  = w0_event_is;
     if (aclk_rst) begin
-      \$1072  = 7'h00;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1073  = \$107 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1073  = \$528 ;
     if (aclk_rst) begin
       \$1073  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1074  = \$113 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1074  = \$529 [22:19];
     if (aclk_rst) begin
-      \$1074  = 1'h0;
+      \$1074  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1075  = event_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1075  = event_in_use;
-    end else begin
-      if (event_hw_grow) begin
-        \$1075  = event_in_use_was;
-      end
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1075  = \$532 [31:0];
     if (aclk_rst) begin
-      \$1075  = 7'h00;
+      \$1075  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1076  = 32'd0;
-    end else begin
-      \$1076  = \$114 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1076  = command_queue_head;
+    if (\$535 ) begin
+      \$1076  = \$536 ;
     end
     if (aclk_rst) begin
-      \$1076  = 32'd0;
+      \$1076  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1077  = 32'd0;
-    end else begin
-      \$1077  = \$115 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1077  = command_queue_rd;
+    if (\$540 ) begin
+      \$1077  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1077  = 32'd0;
+      \$1077  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1078  = 32'd0;
-    end else begin
-      \$1078  = \$116 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1078  = command_queue_rd_next;
+    if (\$540 ) begin
+      \$1078  = \$541 [3:0];
     end
     if (aclk_rst) begin
-      \$1078  = 32'd0;
+      \$1078  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1079  = 32'd0;
-    end else begin
-      \$1079  = \$117 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1079  = command_queue_wr;
+    if (\$545 ) begin
+      \$1079  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1079  = 32'd0;
+      \$1079  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1080  = \$122 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1080  = command_queue_wr_next;
+    if (\$545 ) begin
+      \$1080  = \$546 [3:0];
+    end
     if (aclk_rst) begin
-      \$1080  = 1'h0;
+      \$1080  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1081  = alloc_queue_head;
-    if (\$125 ) begin
-      \$1081  = \$126 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1081 [0] = \$557 ;
+    \$1081 [1] = \$568 ;
+    \$1081 [2] = \$579 ;
+    \$1081 [3] = \$590 ;
+    \$1081 [4] = \$601 ;
+    \$1081 [5] = \$612 ;
+    \$1081 [6] = \$623 ;
+    \$1081 [7] = \$634 ;
+    \$1081 [8] = \$645 ;
     if (aclk_rst) begin
-      \$1081  = 15'h0000;
+      \$1081  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1082  = alloc_queue_rd;
-    if (\$130 ) begin
-      \$1082  = alloc_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1082 [0] = \$651 ;
+    \$1082 [1] = \$657 ;
+    \$1082 [2] = \$663 ;
+    \$1082 [3] = \$669 ;
+    \$1082 [4] = \$675 ;
+    \$1082 [5] = \$681 ;
+    \$1082 [6] = \$687 ;
+    \$1082 [7] = \$693 ;
+    \$1082 [8] = \$699 ;
+    \$1082 [9] = \$705 ;
     if (aclk_rst) begin
-      \$1082  = 4'h0;
+      \$1082  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1083  = alloc_queue_rd_next;
-    if (\$130 ) begin
-      \$1083  = \$131 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1083  = \$708 ;
     if (aclk_rst) begin
-      \$1083  = 4'h1;
+      \$1083  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1084  = alloc_queue_wr;
-    if (\$135 ) begin
-      \$1084  = alloc_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1084  = \$710 ;
     if (aclk_rst) begin
       \$1084  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1085  = alloc_queue_wr_next;
-    if (\$135 ) begin
-      \$1085  = \$136 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1085  = \$712 ;
     if (aclk_rst) begin
-      \$1085  = 4'h1;
+      \$1085  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1086 [0] = \$147 ;
-    \$1086 [1] = \$158 ;
-    \$1086 [2] = \$169 ;
-    \$1086 [3] = \$180 ;
-    \$1086 [4] = \$191 ;
-    \$1086 [5] = \$202 ;
-    \$1086 [6] = \$213 ;
-    \$1086 [7] = \$224 ;
-    \$1086 [8] = \$235 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1086  = \$714 ;
     if (aclk_rst) begin
-      \$1086  = 9'h000;
+      \$1086  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1087 [0] = \$241 ;
-    \$1087 [1] = \$247 ;
-    \$1087 [2] = \$253 ;
-    \$1087 [3] = \$259 ;
-    \$1087 [4] = \$265 ;
-    \$1087 [5] = \$271 ;
-    \$1087 [6] = \$277 ;
-    \$1087 [7] = \$283 ;
-    \$1087 [8] = \$289 ;
-    \$1087 [9] = \$295 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1087  = \$716 ;
     if (aclk_rst) begin
-      \$1087  = 10'h000;
+      \$1087  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1088  = \$304 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1088  = \$717 ;
     if (aclk_rst) begin
-      \$1088  = 1'h0;
+      \$1088  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1089  = \$323 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1089  = w0_full_word;
     if (aclk_rst) begin
       \$1089  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1090  = { \$326 , \$324 [0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1090  = \$718 ;
     if (aclk_rst) begin
-      \$1090  = 15'h0000;
+      \$1090  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1091  = \$331 [0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1091  = \$720 ;
     if (aclk_rst) begin
       \$1091  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1092  = \$331 [14:1];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1092  = \$signal$215 ;
     if (aclk_rst) begin
-      \$1092  = 14'h0000;
+      \$1092  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1093  = r1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1093  = \$signal$216 ;
     if (aclk_rst) begin
-      \$1093  = 1'h0;
+      \$1093  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1094  = \$455 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1094  = w1_data;
     if (aclk_rst) begin
       \$1094  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1095 [0] = \$470 ;
-    \$1095 [1] = \$513 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1095  = \$728 ;
     if (aclk_rst) begin
-      \$1095  = 2'h0;
+      \$1095  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1096  = \$499 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1096  = \$736 ;
     if (aclk_rst) begin
-      \$1096  = 32'd0;
+      \$1096  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1097  = bus__w_req;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1097  = \$744 ;
     if (aclk_rst) begin
       \$1097  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1098  = \$556 [0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1098  = \$752 ;
     if (aclk_rst) begin
       \$1098  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1099  = w0_event_is;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1099  = \$760 ;
     if (aclk_rst) begin
       \$1099  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1100  = \$557 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1100  = \$768 ;
     if (aclk_rst) begin
       \$1100  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1101  = \$558 [22:19];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1101  = \$776 ;
     if (aclk_rst) begin
-      \$1101  = 4'h0;
+      \$1101  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1102  = \$561 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1102  = \$809 [4];
     if (aclk_rst) begin
-      \$1102  = 32'd0;
+      \$1102  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1103  = command_queue_head;
-    if (\$564 ) begin
-      \$1103  = \$565 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1103  = \$835 ;
     if (aclk_rst) begin
-      \$1103  = 41'h00000000000;
+      \$1103  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1104  = command_queue_rd;
-    if (\$569 ) begin
-      \$1104  = command_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1104  = \$838 ;
     if (aclk_rst) begin
-      \$1104  = 4'h0;
+      \$1104  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1105  = command_queue_rd_next;
-    if (\$569 ) begin
-      \$1105  = \$570 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1105  = \$840 ;
     if (aclk_rst) begin
-      \$1105  = 4'h1;
+      \$1105  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1106  = command_queue_wr;
-    if (\$574 ) begin
-      \$1106  = command_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1106  = \$843 ;
     if (aclk_rst) begin
-      \$1106  = 4'h0;
+      \$1106  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1107  = command_queue_wr_next;
-    if (\$574 ) begin
-      \$1107  = \$575 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1107  = irq_enable;
+    if (\$845 ) begin
+      \$1107  = \$signal$222 [4:0];
     end
     if (aclk_rst) begin
-      \$1107  = 4'h1;
+      \$1107  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1108 [0] = \$586 ;
-    \$1108 [1] = \$597 ;
-    \$1108 [2] = \$608 ;
-    \$1108 [3] = \$619 ;
-    \$1108 [4] = \$630 ;
-    \$1108 [5] = \$641 ;
-    \$1108 [6] = \$652 ;
-    \$1108 [7] = \$663 ;
-    \$1108 [8] = \$674 ;
-    if (aclk_rst) begin
-      \$1108  = 9'h000;
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1108  = event_low_water;
+    if (\$847 ) begin
+      \$1108 [7:0] = \$signal$222 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1109 [0] = \$680 ;
-    \$1109 [1] = \$686 ;
-    \$1109 [2] = \$692 ;
-    \$1109 [3] = \$698 ;
-    \$1109 [4] = \$704 ;
-    \$1109 [5] = \$710 ;
-    \$1109 [6] = \$716 ;
-    \$1109 [7] = \$722 ;
-    \$1109 [8] = \$728 ;
-    \$1109 [9] = \$734 ;
-    if (aclk_rst) begin
-      \$1109  = 10'h000;
+    if (\$849 ) begin
+      \$1108 [15:8] = \$signal$222 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1110  = \$737 ;
-    if (aclk_rst) begin
-      \$1110  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1111  = \$739 ;
-    if (aclk_rst) begin
-      \$1111  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1112  = \$741 ;
-    if (aclk_rst) begin
-      \$1112  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1113  = \$743 ;
-    if (aclk_rst) begin
-      \$1113  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1114  = \$745 ;
-    if (aclk_rst) begin
-      \$1114  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1115  = \$746 ;
-    if (aclk_rst) begin
-      \$1115  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1116  = \$748 ;
-    if (aclk_rst) begin
-      \$1116  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1117  = \$749 ;
-    if (aclk_rst) begin
-      \$1117  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1118  = \$751 ;
-    if (aclk_rst) begin
-      \$1118  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1119  = \$signal$208 ;
-    if (aclk_rst) begin
-      \$1119  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1120  = \$signal$209 ;
-    if (aclk_rst) begin
-      \$1120  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1121  = w1_data;
-    if (aclk_rst) begin
-      \$1121  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1122  = \$759 ;
-    if (aclk_rst) begin
-      \$1122  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1123  = \$767 ;
-    if (aclk_rst) begin
-      \$1123  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1124  = \$775 ;
-    if (aclk_rst) begin
-      \$1124  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1125  = \$783 ;
-    if (aclk_rst) begin
-      \$1125  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1126  = \$791 ;
-    if (aclk_rst) begin
-      \$1126  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1127  = \$799 ;
-    if (aclk_rst) begin
-      \$1127  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1128  = \$807 ;
-    if (aclk_rst) begin
-      \$1128  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1129  = \$840 [4];
-    if (aclk_rst) begin
-      \$1129  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1130  = \$866 ;
-    if (aclk_rst) begin
-      \$1130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1131  = \$869 ;
-    if (aclk_rst) begin
-      \$1131  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1132  = \$871 ;
-    if (aclk_rst) begin
-      \$1132  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1133  = \$874 ;
-    if (aclk_rst) begin
-      \$1133  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1134  = irq_enable;
-    if (\$876 ) begin
-      \$1134  = \$signal$213 [4:0];
+    if (\$851 ) begin
+      \$1108 [16] = \$signal$222 [16];
     end
     if (aclk_rst) begin
-      \$1134  = 5'h00;
+      \$1108  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$76 ) begin end
-    \$1135  = event_low_water;
-    if (\$878 ) begin
-      \$1135 [7:0] = \$signal$213 [7:0];
-    end
-    if (\$880 ) begin
-      \$1135 [15:8] = \$signal$213 [15:8];
-    end
-    if (\$882 ) begin
-      \$1135 [16] = \$signal$213 [16];
-    end
-    if (aclk_rst) begin
-      \$1135  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$2827$0 [4:1];
-  assign rsp_grant_pool = \port$2827$0 [5];
-  assign rsp_grant_user = \port$2827$44 [13:4];
-  assign rsp_flushed_err = \port$2842$0 [4:1];
-  assign rsp_flushed_pool = \port$2842$0 [15];
-  assign rsp_flushed_user = \port$2842$0 [14:5];
-  assign rsp_freed_err = \port$2830$0 [4:1];
-  assign rsp_freed_src = \port$2870$0 [0];
-  assign rsp_freed_in_pool = \port$2830$0 [16];
-  assign rsp_freed_pool = \port$2830$0 [15];
-  assign rsp_freed_tag = \port$2870$0 [36:33];
-  assign rsp_freed_addr = \port$2870$0 [32:1];
-  assign rsp_freed_user = \port$2830$0 [14:5];
-  assign rsp_grant_ok = \port$2827$0 [0];
-  assign rsp_freed_ok = \port$2830$0 [0];
-  assign rsp_flushed_ok = \port$2842$0 [0];
-  assign log_bank0_k = \$898 [1:0];
-  assign log_bank1_k = \$899 [1:0];
-  assign log_bank2_k = \$900 [1:0];
-  assign log_bank3_k = \$901 [1:0];
-  assign space_under = { \$914 [5], \$914  };
-  assign \$signal$96  = { low_water_hit, 1'h0, \$917 , e1_exhausted, \$916  };
+  assign rsp_grant_err = \port$2813$0 [4:1];
+  assign rsp_grant_pool = \port$2813$0 [5];
+  assign rsp_grant_user = \port$2813$44 [13:4];
+  assign rsp_flushed_err = \port$2828$0 [4:1];
+  assign rsp_flushed_pool = \port$2828$0 [15];
+  assign rsp_flushed_user = \port$2828$0 [14:5];
+  assign rsp_freed_err = \port$2816$0 [4:1];
+  assign rsp_freed_src = \port$2856$0 [0];
+  assign rsp_freed_in_pool = \port$2816$0 [16];
+  assign rsp_freed_pool = \port$2816$0 [15];
+  assign rsp_freed_tag = \port$2856$0 [36:33];
+  assign rsp_freed_addr = \port$2856$0 [32:1];
+  assign rsp_freed_user = \port$2816$0 [14:5];
+  assign rsp_grant_ok = \port$2813$0 [0];
+  assign rsp_freed_ok = \port$2816$0 [0];
+  assign rsp_flushed_ok = \port$2828$0 [0];
+  assign log_bank0_k = \$867 [1:0];
+  assign log_bank1_k = \$868 [1:0];
+  assign log_bank2_k = \$869 [1:0];
+  assign log_bank3_k = \$870 [1:0];
+  assign space_under = { \$883 [5], \$883  };
+  assign \$signal$96  = { low_water_hit, 1'h0, \$886 , e1_exhausted, \$885  };
   assign \$signal$128  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$2951$0 [35:32];
-  assign bus__w_data_queued = \port$2951$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$178 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
+  assign bus__w_data_queued = \port$2938$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$182 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
+  assign bus__w_strb_queued = \port$2938$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$225  = log_bank0_wdata;
+  assign \$signature__data$234  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$227  = head[3:2];
-  assign \$signature__en$228  = 1'h1;
-  assign \$signature__addr$229  = log_bank1_wrow;
-  assign \$signature__data$230  = log_bank1_wdata;
-  assign \$signature__en$231  = log_bank1_wen;
-  assign \$signature__addr$232  = head[3:2];
-  assign \$signature__en$233  = 1'h1;
-  assign \$signature__addr$234  = log_bank2_wrow;
-  assign \$signature__data$235  = log_bank2_wdata;
-  assign \$signature__en$236  = log_bank2_wen;
-  assign \$signature__addr$237  = head[3:2];
-  assign \$signature__en$238  = 1'h1;
-  assign \$signature__addr$239  = log_bank3_wrow;
-  assign \$signature__data$240  = log_bank3_wdata;
-  assign \$signature__en$241  = log_bank3_wen;
-  assign \$signature__addr$242  = head[3:2];
-  assign \$signature__en$243  = 1'h1;
+  assign \$signature__addr$236  = head[3:2];
+  assign \$signature__en$237  = 1'h1;
+  assign \$signature__addr$238  = log_bank1_wrow;
+  assign \$signature__data$239  = log_bank1_wdata;
+  assign \$signature__en$240  = log_bank1_wen;
+  assign \$signature__addr$241  = head[3:2];
+  assign \$signature__en$242  = 1'h1;
+  assign \$signature__addr$243  = log_bank2_wrow;
+  assign \$signature__data$244  = log_bank2_wdata;
+  assign \$signature__en$245  = log_bank2_wen;
+  assign \$signature__addr$246  = head[3:2];
+  assign \$signature__en$247  = 1'h1;
+  assign \$signature__addr$248  = log_bank3_wrow;
+  assign \$signature__data$249  = log_bank3_wdata;
+  assign \$signature__en$250  = log_bank3_wen;
+  assign \$signature__addr$251  = head[3:2];
+  assign \$signature__en$252  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$248  = alloc_queue_wr;
-  assign \$signature__data$249  = alloc_queue_w_data;
+  assign \$signature__addr$257  = alloc_queue_wr;
+  assign \$signature__data$258  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 [3:0], 13'h0000, \port$2827$0 [11:6] };
-  assign rsp_grant_slot = \port$2827$0 [11:6];
-  assign rsp_grant_tag = \port$2827$44 [3:0];
-  assign bus__r_slow_data = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 [3:0], 13'h0000, \port$2827$0 [11:6] };
-  assign w0_event_is_queued = \$941 [6];
-  assign w0_event_is_pins = \$944 [6];
+  assign handle = { \port$2813$0 [0], \port$2813$0 [4:1], 4'h0, \port$2813$44 [3:0], 13'h0000, \port$2813$0 [11:6] };
+  assign rsp_grant_slot = \port$2813$0 [11:6];
+  assign rsp_grant_tag = \port$2813$44 [3:0];
+  assign bus__r_slow_data = { \port$2813$0 [0], \port$2813$0 [4:1], 4'h0, \port$2813$44 [3:0], 13'h0000, \port$2813$0 [11:6] };
+  assign w0_event_is_queued = \$910 [6];
+  assign w0_event_is_pins = \$913 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$264  = command_queue_rd;
-  assign \$signature__addr$265  = command_queue_wr;
-  assign \$signature__data$266  = { w1_pool_is, w1_hit, w1_tag, \$signal$178 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , w1_is_flush };
-  assign req_free_addr = \$1028 [32:1];
-  assign req_free_oor = \$1028 [33];
-  assign req_free_pool = \$1028 [34];
-  assign req_free_tag = \$1028 [38:35];
-  assign req_free_hit = \$1028 [39];
-  assign req_flush_select = \$1028 [40];
-  assign req_flush_pool = \$1028 [34];
-  assign \port$2384$0  = \$916 ;
-  assign \port$2385$0  = \$917 ;
-  assign \port$2514$1  = \$1028 [40:1];
-  assign \port$3101$0  = \$signal$94 ;
-  assign bus__w_ack = \$signal$210 ;
-  assign \port$3269$0  = \$signal$95 ;
+  assign \read__addr$275  = command_queue_rd;
+  assign \$signature__addr$276  = command_queue_wr;
+  assign \$signature__data$277  = { w1_pool_is, w1_hit, w1_tag, \$signal$182 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
+  assign req_free_addr = \$1001 [32:1];
+  assign req_free_oor = \$1001 [33];
+  assign req_free_pool = \$1001 [34];
+  assign req_free_tag = \$1001 [38:35];
+  assign req_free_hit = \$1001 [39];
+  assign req_flush_select = \$1001 [40];
+  assign req_flush_pool = \$1001 [34];
+  assign \port$2353$0  = \$885 ;
+  assign \port$2354$0  = \$886 ;
+  assign \port$2498$1  = \$1001 [40:1];
+  assign \port$3088$0  = \$signal$94 ;
+  assign bus__w_ack = \$signal$219 ;
+  assign \port$3256$0  = \$signal$95 ;
   assign \$87  = 1'h1;
   assign \$88  = event_ev_grant;
   assign \$89  = 1'h1;
@@ -10108,19 +10101,11 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$492  = \$488 ;
   assign \$494  = 32'd0;
   assign \$495  = \$493 ;
-  assign { \$517 [5:3], \$517 [1:0] } = { \$516 [11:9], \$516 [7:6] };
-  assign \$517 [2] = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$527 [5:3], \$527 [1:0] } = { \$526 [11:9], \$526 [7:6] };
-  assign \$527 [2] = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$537 [5:3], \$537 [1:0] } = { \$536 [11:9], \$536 [7:6] };
-  assign \$537 [2] = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$547 [5:3], \$547 [1:0] } = { \$546 [11:9], \$546 [7:6] };
-  assign \$547 [2] = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$939 [5:3], \$939 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$939 [2] = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$942 [5:3], \$942 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$942 [2] = \$auto$rtlil.cc:2739:Not$72 ;
-  assign w0_event_slot_ok_queued = \$945 [19];
-  assign w0_event_slot_ok_pins = \$947 [19];
-  assign \$560  = { 3'h0, \$559 [18:0], 12'h000 };
+  assign { \$908 [5:3], \$908 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$908 [2] = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$911 [5:3], \$911 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$911 [2] = \$auto$rtlil.cc:2739:Not$64 ;
+  assign w0_event_slot_ok_queued = \$918 [19];
+  assign w0_event_slot_ok_pins = \$920 [19];
+  assign \$531  = { 3'h0, \$530 [18:0], 12'h000 };
 endmodule

@@ -5,7 +5,7 @@
 module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$157  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$133  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [60:0] \$11 ;
@@ -339,9 +339,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4027$0 (\$11 [4:0]),
-    .\port$4027$48 (\$11 [51:48]),
-    .\port$4027$7 (\$11 [15:7]),
+    .\port$3977$0 (\$11 [4:0]),
+    .\port$3977$48 (\$11 [51:48]),
+    .\port$3977$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3649$40 (\$20 [44:39]),
+    .\port$3593$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3287$0 (\$16 ),
-    .\port$3288$0 (\$17 ),
-    .\port$3290$0 (\$18 ),
-    .\port$3649$1 (\$20 ),
-    .\port$4027$0 (\$11 [15:0]),
-    .\port$4027$48 (\$11 [60:48]),
-    .\port$4030$0 (\$12 ),
-    .\port$4042$0 (\$13 ),
-    .\port$4070$0 (\$14 ),
-    .\port$4156$0 (\$15 ),
-    .\port$4324$0 (\$signal ),
-    .\port$4596$0 (\$signal$58 ),
+    .\port$3216$0 (\$16 ),
+    .\port$3217$0 (\$17 ),
+    .\port$3219$0 (\$18 ),
+    .\port$3593$1 (\$20 ),
+    .\port$3977$0 (\$11 [15:0]),
+    .\port$3977$48 (\$11 [60:48]),
+    .\port$3980$0 (\$12 ),
+    .\port$3992$0 (\$13 ),
+    .\port$4020$0 (\$14 ),
+    .\port$4109$0 (\$15 ),
+    .\port$4277$0 (\$signal ),
+    .\port$4549$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -458,7 +458,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .w1_is_command(bus__w_slow)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$157 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -600,8 +600,8 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4027$0 , \port$4027$7 , \port$4027$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3977$0 , \port$3977$7 , \port$3977$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$134  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1489,12 +1489,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4027$0 ;
-  wire [4:0] \port$4027$0 ;
-  input [3:0] \port$4027$48 ;
-  wire [3:0] \port$4027$48 ;
-  input [8:0] \port$4027$7 ;
-  wire [8:0] \port$4027$7 ;
+  input [4:0] \port$3977$0 ;
+  wire [4:0] \port$3977$0 ;
+  input [3:0] \port$3977$48 ;
+  wire [3:0] \port$3977$48 ;
+  input [8:0] \port$3977$7 ;
+  wire [8:0] \port$3977$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1660,7 +1660,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 , 10'h000, \port$4027$7  };
+      r_slow_ring[r_slow_wr] <= { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 , 10'h000, \port$3977$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1751,7 +1751,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 , 10'h000, \port$4027$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 , 10'h000, \port$3977$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2567,14 +2567,14 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$167  = \$166  & r_fast_held[0];
   assign \$168  = ~ r_fast_push;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$763  = \$3 ;
     if (aclk_rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$764 [0] = \$8 ;
     \$764 [1] = \$16 ;
     \$764 [2] = \$24 ;
@@ -2590,70 +2590,70 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$765  = \$11 ;
     if (aclk_rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$766  = \$19 ;
     if (aclk_rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$767  = \$27 ;
     if (aclk_rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$768  = \$35 ;
     if (aclk_rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$769  = \$43 ;
     if (aclk_rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$770  = \$51 ;
     if (aclk_rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$771  = \$59 ;
     if (aclk_rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$772  = \$67 ;
     if (aclk_rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$773  = \$75 ;
     if (aclk_rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$774  = r_fast_head;
     if (\$83 ) begin
       \$774  = \$84 ;
@@ -2663,7 +2663,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$775  = r_fast_rd;
     if (\$88 ) begin
       \$775  = r_fast_rd_next;
@@ -2673,7 +2673,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$776  = r_fast_rd_next;
     if (\$88 ) begin
       \$776  = \$89 [3:0];
@@ -2683,7 +2683,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$777  = r_fast_wr;
     if (\$93 ) begin
       \$777  = r_fast_wr_next;
@@ -2693,7 +2693,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$778  = r_fast_wr_next;
     if (\$93 ) begin
       \$778  = \$94 [3:0];
@@ -2703,7 +2703,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$779 [0] = \$105 ;
     \$779 [1] = \$116 ;
     \$779 [2] = \$127 ;
@@ -2718,7 +2718,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$780 [0] = \$199 ;
     \$780 [1] = \$205 ;
     \$780 [2] = \$211 ;
@@ -2734,7 +2734,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$781  = r_slow_head;
     if (\$256 ) begin
       \$781  = \$257 ;
@@ -2744,7 +2744,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$782  = r_slow_rd;
     if (\$261 ) begin
       \$782  = r_slow_rd_next;
@@ -2754,7 +2754,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$783  = r_slow_rd_next;
     if (\$261 ) begin
       \$783  = \$262 [3:0];
@@ -2764,7 +2764,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$784  = r_slow_wr;
     if (\$266 ) begin
       \$784  = r_slow_wr_next;
@@ -2774,7 +2774,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$785  = r_slow_wr_next;
     if (\$266 ) begin
       \$785  = \$267 [3:0];
@@ -2784,7 +2784,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$786 [0] = \$278 ;
     \$786 [1] = \$289 ;
     \$786 [2] = \$300 ;
@@ -2799,7 +2799,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$787 [0] = \$372 ;
     \$787 [1] = \$378 ;
     \$787 [2] = \$384 ;
@@ -2815,35 +2815,35 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$788  = \$signal$39 ;
     if (aclk_rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$789  = bus__r_slow;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$790  = \$440 ;
     if (aclk_rst) begin
       \$790  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$791  = \$443 ;
     if (aclk_rst) begin
       \$791  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$792 [0] = \$448 ;
     \$792 [1] = \$456 ;
     if (aclk_rst) begin
@@ -2851,21 +2851,21 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$793  = \$451 ;
     if (aclk_rst) begin
       \$793  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$794  = \$459 ;
     if (aclk_rst) begin
       \$794  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$795 [0] = \$464 ;
     \$795 [1] = \$472 ;
     if (aclk_rst) begin
@@ -2873,21 +2873,21 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$796  = \$467 ;
     if (aclk_rst) begin
       \$796  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$797  = \$475 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$798 [0] = \$480 ;
     \$798 [1] = \$488 ;
     \$798 [2] = \$496 ;
@@ -2903,77 +2903,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$799  = \$483 ;
     if (aclk_rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$800  = \$491 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$801  = \$499 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$802  = \$507 ;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$803  = \$515 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$804  = \$523 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$805  = \$531 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$806  = \$539 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$807  = \$547 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$808  = \$555 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$809 [0] = \$560 ;
     \$809 [1] = \$568 ;
     \$809 [2] = \$576 ;
@@ -2989,77 +2989,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$810  = \$563 ;
     if (aclk_rst) begin
       \$810  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$811  = \$571 ;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$812  = \$579 ;
     if (aclk_rst) begin
       \$812  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$813  = \$587 ;
     if (aclk_rst) begin
       \$813  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$814  = \$595 ;
     if (aclk_rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$815  = \$603 ;
     if (aclk_rst) begin
       \$815  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$816  = \$611 ;
     if (aclk_rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$817  = \$619 ;
     if (aclk_rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$818  = \$627 ;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$819  = \$635 ;
     if (aclk_rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$820 [0] = \$640 ;
     \$820 [1] = \$648 ;
     \$820 [2] = \$656 ;
@@ -3075,84 +3075,84 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$821  = \$643 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$822  = \$651 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$823  = \$659 ;
     if (aclk_rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$824  = \$667 ;
     if (aclk_rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$825  = \$675 ;
     if (aclk_rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$826  = \$683 ;
     if (aclk_rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$827  = \$691 ;
     if (aclk_rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$828  = \$699 ;
     if (aclk_rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$829  = \$707 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$830  = \$signal$99 ;
     if (aclk_rst) begin
       \$830  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$831  = \$726 ;
     if (aclk_rst) begin
       \$831  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 , 10'h000, \port$4027$7  };
+  assign r_slow_w_data = { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 , 10'h000, \port$3977$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3164,12 +3164,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 , 10'h000, \port$4027$7  };
+  assign \$signature__data$108  = { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 , 10'h000, \port$3977$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 , 10'h000, \port$4027$7  };
+  assign bus__r_slow_data = { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 , 10'h000, \port$3977$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3209,8 +3209,8 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3649$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
+, \port$3593$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$135  = 0;
   wire [14:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -3222,110 +3222,113 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1005 ;
   reg \$1006 ;
   reg \$1007 ;
+  reg \$1008 ;
+  reg \$1009 ;
   wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire [6:0] \$106 ;
-  wire [8:0] \$107 ;
-  wire [8:0] \$108 ;
-  wire [3:0] \$109 ;
+  reg \$1010 ;
+  wire [6:0] \$102 ;
+  wire [8:0] \$103 ;
+  wire [8:0] \$104 ;
+  wire [3:0] \$105 ;
+  wire [8:0] \$106 ;
+  wire [3:0] \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [8:0] \$110 ;
-  wire [3:0] \$111 ;
-  wire \$112 ;
+  wire [2:0] \$110 ;
+  wire \$111 ;
+  wire [9:0] \$112 ;
   wire \$113 ;
-  wire [2:0] \$114 ;
-  wire \$115 ;
-  wire [9:0] \$116 ;
+  wire \$114 ;
+  wire [11:0] \$115 ;
+  wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
-  wire [11:0] \$119 ;
+  wire [6:0] \$118 ;
+  wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$121 ;
-  wire [6:0] \$122 ;
+  wire [2:0] \$121 ;
+  wire [2:0] \$122 ;
   wire \$123 ;
-  wire \$124 ;
-  wire [2:0] \$125 ;
-  wire [2:0] \$126 ;
-  wire \$127 ;
-  wire [9:0] \$128 ;
+  wire [9:0] \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire [11:0] \$127 ;
+  wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire [11:0] \$131 ;
+  wire [6:0] \$130 ;
+  wire \$131 ;
   wire \$132 ;
-  wire \$133 ;
-  wire [6:0] \$134 ;
-  wire \$135 ;
+  wire [2:0] \$133 ;
+  wire [2:0] \$134 ;
+  wire [2:0] \$135 ;
   wire \$136 ;
-  wire [2:0] \$137 ;
+  wire \$137 ;
   wire [2:0] \$138 ;
-  wire [2:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
   wire \$140 ;
-  wire \$141 ;
-  wire [2:0] \$142 ;
+  wire [8:0] \$141 ;
+  wire [31:0] \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire [8:0] \$145 ;
-  wire [31:0] \$146 ;
+  wire [11:0] \$144 ;
+  wire [11:0] \$145 ;
+  wire [12:0] \$146 ;
   wire \$147 ;
-  wire [11:0] \$148 ;
+  wire \$148 ;
   wire [11:0] \$149 ;
   wire \$15 ;
-  wire [12:0] \$150 ;
-  wire \$151 ;
+  wire [11:0] \$150 ;
+  wire [12:0] \$151 ;
   wire \$152 ;
-  wire [11:0] \$153 ;
-  wire [11:0] \$154 ;
-  wire [12:0] \$155 ;
-  wire \$156 ;
-  wire \$157 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire [11:0] \$155 ;
+  wire [11:0] \$156 ;
+  wire [12:0] \$157 ;
   wire \$158 ;
-  wire [11:0] \$159 ;
+  wire \$159 ;
   wire \$16 ;
   wire [11:0] \$160 ;
-  wire [12:0] \$161 ;
-  wire \$162 ;
+  wire [11:0] \$161 ;
+  wire [12:0] \$162 ;
   wire \$163 ;
   wire [11:0] \$164 ;
   wire [11:0] \$165 ;
   wire [12:0] \$166 ;
   wire \$167 ;
-  wire [11:0] \$168 ;
+  wire \$168 ;
   wire [11:0] \$169 ;
   wire \$17 ;
-  wire [12:0] \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire [11:0] \$173 ;
-  wire [11:0] \$174 ;
-  wire [12:0] \$175 ;
-  wire [4:0] \$176 ;
-  wire [4:0] \$177 ;
-  wire [3:0] \$178 ;
-  wire [33:0] \$179 ;
+  wire [11:0] \$170 ;
+  wire [12:0] \$171 ;
+  wire [4:0] \$172 ;
+  wire [4:0] \$173 ;
+  wire [3:0] \$174 ;
+  wire [33:0] \$175 ;
+  wire \$176 ;
+  wire [33:0] \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire [33:0] \$181 ;
-  wire \$182 ;
+  wire \$181 ;
+  wire [33:0] \$182 ;
   wire \$183 ;
-  wire \$184 ;
+  wire [33:0] \$184 ;
   wire \$185 ;
-  wire [33:0] \$186 ;
+  wire \$186 ;
   wire \$187 ;
-  wire [33:0] \$188 ;
-  wire \$189 ;
+  wire \$188 ;
+  wire [33:0] \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
+  wire [33:0] \$191 ;
   wire \$192 ;
-  wire [33:0] \$193 ;
+  wire \$193 ;
   wire \$194 ;
-  wire [33:0] \$195 ;
+  wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
@@ -3352,50 +3355,50 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire \$219 ;
+  wire [21:0] \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire \$221 ;
+  wire [24:0] \$221 ;
   wire \$222 ;
-  wire [21:0] \$223 ;
+  wire [22:0] \$223 ;
   wire \$224 ;
-  wire [24:0] \$225 ;
+  wire \$225 ;
   wire \$226 ;
-  wire [22:0] \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [1:0] \$227 ;
+  wire [1:0] \$228 ;
+  wire [1:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire [1:0] \$231 ;
-  wire [1:0] \$232 ;
-  wire [1:0] \$233 ;
-  wire [6:0] \$234 ;
-  wire [8:0] \$235 ;
-  wire [8:0] \$236 ;
-  wire [3:0] \$237 ;
-  wire [8:0] \$238 ;
+  wire [6:0] \$230 ;
+  wire [8:0] \$231 ;
+  wire [8:0] \$232 ;
+  wire [3:0] \$233 ;
+  wire [8:0] \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire \$240 ;
+  wire [2:0] \$240 ;
   wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire [2:0] \$244 ;
-  wire \$245 ;
-  wire [3:0] \$246 ;
-  wire [3:0] \$247 ;
-  wire [3:0] \$248 ;
-  wire [9:0] \$249 ;
+  wire [3:0] \$242 ;
+  wire [3:0] \$243 ;
+  wire [3:0] \$244 ;
+  wire [9:0] \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire [11:0] \$248 ;
+  wire \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire [11:0] \$252 ;
-  wire \$253 ;
+  wire \$252 ;
+  wire [6:0] \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire [6:0] \$258 ;
+  wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
@@ -3443,37 +3446,37 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
+  wire [4:0] \$300 ;
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire [4:0] \$306 ;
-  wire \$307 ;
-  wire \$308 ;
-  wire \$309 ;
+  wire [3:0] \$306 ;
+  wire [3:0] \$307 ;
+  wire [4:0] \$308 ;
+  wire [3:0] \$309 ;
   wire \$31 ;
   wire [3:0] \$310 ;
-  wire [3:0] \$311 ;
+  wire [4:0] \$311 ;
   wire [4:0] \$312 ;
-  wire [3:0] \$313 ;
+  wire [4:0] \$313 ;
   wire [3:0] \$314 ;
-  wire [4:0] \$315 ;
-  wire [4:0] \$316 ;
-  wire [4:0] \$317 ;
-  wire [3:0] \$318 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire \$324 ;
+  wire [4:0] \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire [4:0] \$328 ;
+  wire \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
@@ -3527,12 +3530,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$374 ;
   wire \$375 ;
   wire \$376 ;
-  wire \$377 ;
+  wire [3:0] \$377 ;
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
   wire \$380 ;
-  wire [3:0] \$381 ;
+  wire \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
@@ -3540,14 +3543,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
-  wire \$389 ;
+  wire [3:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
+  wire [3:0] \$390 ;
+  wire [4:0] \$391 ;
   wire \$392 ;
-  wire [3:0] \$393 ;
-  wire [3:0] \$394 ;
-  wire [4:0] \$395 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
@@ -3561,56 +3564,56 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire \$407 ;
+  wire [2:0] \$407 ;
   wire \$408 ;
   wire \$409 ;
-  wire [7:0] \$41 ;
-  wire \$410 ;
-  wire [2:0] \$411 ;
-  wire \$412 ;
+  wire \$41 ;
+  wire [5:0] \$410 ;
+  wire [5:0] \$411 ;
+  wire [6:0] \$412 ;
   wire \$413 ;
-  wire [5:0] \$414 ;
+  wire \$414 ;
   wire [5:0] \$415 ;
-  wire [6:0] \$416 ;
-  wire \$417 ;
+  wire [5:0] \$416 ;
+  wire [6:0] \$417 ;
   wire \$418 ;
-  wire [5:0] \$419 ;
+  wire \$419 ;
   wire \$42 ;
   wire [5:0] \$420 ;
-  wire [6:0] \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire [5:0] \$424 ;
-  wire [5:0] \$425 ;
-  wire [6:0] \$426 ;
-  wire [2:0] \$427 ;
-  wire \$428 ;
+  wire [5:0] \$421 ;
+  wire [6:0] \$422 ;
+  wire [2:0] \$423 ;
+  wire \$424 ;
+  wire [2:0] \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire [2:0] \$428 ;
   wire [2:0] \$429 ;
-  wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire [2:0] \$432 ;
+  wire [7:0] \$43 ;
+  wire [2:0] \$430 ;
+  wire [3:0] \$431 ;
+  wire [3:0] \$432 ;
   wire [2:0] \$433 ;
-  wire [2:0] \$434 ;
-  wire [3:0] \$435 ;
-  wire [3:0] \$436 ;
-  wire [2:0] \$437 ;
+  wire [11:0] \$434 ;
+  wire [11:0] \$435 ;
+  wire [12:0] \$436 ;
+  wire \$437 ;
   wire [11:0] \$438 ;
   wire [11:0] \$439 ;
   wire [7:0] \$44 ;
   wire [12:0] \$440 ;
-  wire \$441 ;
+  wire [11:0] \$441 ;
   wire [11:0] \$442 ;
-  wire [11:0] \$443 ;
-  wire [12:0] \$444 ;
-  wire [11:0] \$445 ;
-  wire [11:0] \$446 ;
-  wire [12:0] \$447 ;
+  wire [12:0] \$443 ;
+  wire \$444 ;
+  wire [8:0] \$445 ;
+  wire [8:0] \$446 ;
+  wire [9:0] \$447 ;
   wire \$448 ;
-  wire [8:0] \$449 ;
+  wire \$449 ;
   wire [7:0] \$45 ;
-  wire [8:0] \$450 ;
-  wire [9:0] \$451 ;
+  wire \$450 ;
+  wire \$451 ;
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
@@ -3626,17 +3629,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
+  wire [7:0] \$466 ;
+  wire [7:0] \$467 ;
   wire \$468 ;
-  wire \$469 ;
+  wire [7:0] \$469 ;
   wire \$47 ;
   wire [7:0] \$470 ;
-  wire [7:0] \$471 ;
+  wire [9:0] \$471 ;
   wire \$472 ;
-  wire [7:0] \$473 ;
-  wire [7:0] \$474 ;
-  wire [9:0] \$475 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
@@ -3680,24 +3683,24 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$511 ;
   wire \$512 ;
   wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
+  wire [4:0] \$514 ;
+  wire [4:0] \$515 ;
   wire \$516 ;
-  wire \$517 ;
+  wire [4:0] \$517 ;
   wire [4:0] \$518 ;
-  wire [4:0] \$519 ;
-  wire [10:0] \$52 ;
+  wire [6:0] \$519 ;
+  wire \$52 ;
   wire \$520 ;
-  wire [4:0] \$521 ;
-  wire [4:0] \$522 ;
-  wire [6:0] \$523 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
   wire \$524 ;
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
-  wire [10:0] \$53 ;
+  wire \$53 ;
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
@@ -3708,7 +3711,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
-  wire [10:0] \$54 ;
+  wire \$54 ;
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
@@ -3717,14 +3720,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  wire [11:0] \$548 ;
+  wire [11:0] \$549 ;
   wire \$55 ;
-  wire \$550 ;
+  wire [12:0] \$550 ;
   wire \$551 ;
-  wire [11:0] \$552 ;
-  wire [11:0] \$553 ;
-  wire [12:0] \$554 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
@@ -3743,29 +3746,29 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$569 ;
   wire \$57 ;
   wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
+  wire [4:0] \$571 ;
+  wire [4:0] \$572 ;
+  wire [4:0] \$573 ;
   wire \$574 ;
-  wire [4:0] \$575 ;
-  wire [4:0] \$576 ;
-  wire [4:0] \$577 ;
-  wire [7:0] \$578 ;
-  wire \$579 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire [7:0] \$579 ;
   wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
-  wire \$583 ;
-  wire [9:0] \$584 ;
-  wire \$585 ;
-  wire [4:0] \$586 ;
+  wire [10:0] \$583 ;
+  wire [10:0] \$584 ;
+  wire [10:0] \$585 ;
+  wire \$586 ;
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
   wire \$59 ;
   wire \$590 ;
-  wire \$591 ;
+  wire [4:0] \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
@@ -3775,7 +3778,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [9:0] \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -3786,7 +3789,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire \$61 ;
+  wire [6:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
@@ -3819,7 +3822,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire \$64 ;
+  wire [4:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire [5:0] \$642 ;
@@ -3830,7 +3833,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$647 ;
   wire \$648 ;
   wire \$649 ;
-  wire [6:0] \$65 ;
+  wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
@@ -3852,7 +3855,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire \$67 ;
+  wire [4:0] \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
@@ -3908,7 +3911,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
-  wire [4:0] \$72 ;
+  wire \$72 ;
   wire [10:0] \$720 ;
   wire \$721 ;
   wire \$722 ;
@@ -3919,7 +3922,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$727 ;
   wire \$728 ;
   wire \$729 ;
-  wire [4:0] \$73 ;
+  wire \$73 ;
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
@@ -4130,28 +4133,28 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [2:0] \$917 ;
   reg \$918 ;
   reg [2:0] \$919 ;
-  wire \$92 ;
+  wire [3:0] \$92 ;
   reg \$920 ;
   reg \$921 ;
   reg [7:0] \$922 ;
   reg [7:0] \$923 ;
-  reg [7:0] \$924 ;
-  reg \$925 ;
-  reg [6:0] \$926 ;
-  reg [9:0] \$927 ;
+  reg \$924 ;
+  reg [6:0] \$925 ;
+  reg [7:0] \$926 ;
+  reg [6:0] \$927 ;
   reg [9:0] \$928 ;
   reg [9:0] \$929 ;
-  wire \$93 ;
+  wire [3:0] \$93 ;
   reg \$930 ;
   reg \$931 ;
-  reg [4:0] \$932 ;
-  reg [4:0] \$933 ;
+  reg [9:0] \$932 ;
+  reg [8:0] \$933 ;
   reg [4:0] \$934 ;
-  reg \$935 ;
-  reg [3:0] \$936 ;
-  reg \$937 ;
-  reg \$938 ;
-  reg \$939 ;
+  reg [4:0] \$935 ;
+  reg \$936 ;
+  reg [3:0] \$937 ;
+  reg [4:0] \$938 ;
+  reg [3:0] \$939 ;
   wire \$94 ;
   reg \$940 ;
   reg \$941 ;
@@ -4174,56 +4177,56 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$957 ;
   reg \$958 ;
   reg \$959 ;
-  wire [3:0] \$96 ;
+  wire \$96 ;
   reg \$960 ;
   reg \$961 ;
   reg \$962 ;
   reg \$963 ;
   reg \$964 ;
   reg \$965 ;
-  wire [2:0] \$966 ;
-  wire [2:0] \$967 ;
+  reg \$966 ;
+  reg \$967 ;
   reg \$968 ;
-  reg \$969 ;
-  wire [3:0] \$97 ;
-  reg \$970 ;
+  wire [2:0] \$969 ;
+  wire \$97 ;
+  wire [2:0] \$970 ;
   reg \$971 ;
   reg \$972 ;
   reg \$973 ;
   reg \$974 ;
   reg \$975 ;
-  reg [2:0] \$976 ;
-  reg [2:0] \$977 ;
+  reg \$976 ;
+  reg \$977 ;
   reg \$978 ;
-  reg \$979 ;
+  reg [2:0] \$979 ;
   wire \$98 ;
-  reg [6:0] \$980 ;
+  reg [2:0] \$980 ;
   reg \$981 ;
   reg \$982 ;
-  reg [7:0] \$983 ;
-  reg [2:0] \$984 ;
+  reg [6:0] \$983 ;
+  reg \$984 ;
   reg \$985 ;
-  reg \$986 ;
-  reg [3:0] \$987 ;
+  reg [7:0] \$986 ;
+  reg [2:0] \$987 ;
   reg \$988 ;
   reg \$989 ;
   wire \$99 ;
-  reg [4:0] \$990 ;
-  reg [2:0] \$991 ;
+  reg [3:0] \$990 ;
+  reg \$991 ;
   reg \$992 ;
-  reg \$993 ;
-  reg \$994 ;
+  reg [4:0] \$993 ;
+  reg [2:0] \$994 ;
   reg \$995 ;
   reg \$996 ;
   reg \$997 ;
   reg \$998 ;
   reg \$999 ;
   wire [8:0] \$signal ;
-  wire \$signal$242 ;
-  wire \$signal$254 ;
-  wire \$signal$273 ;
-  wire [3:0] \$signal$306 ;
-  wire \$signal$442 ;
+  wire \$signal$245 ;
+  wire \$signal$257 ;
+  wire \$signal$276 ;
+  wire [3:0] \$signal$309 ;
+  wire \$signal$445 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [12:0] a0_size = 13'h0000;
@@ -4335,16 +4338,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] config_count = 5'h00;
   wire config_flushing;
   reg [4:0] config_fresh = 5'h00;
-  wire [3:0] config_fresh_slot;
+  reg [4:0] config_fresh_next;
+  reg [3:0] config_fresh_slot = 4'h0;
   (* init = 4'h0 *)
   wire [3:0] config_grant_addr;
-  wire [3:0] \config_grant_addr$421 ;
+  (* init = 4'h0 *)
+  wire [3:0] \config_grant_addr$424 ;
   (* init = 5'h00 *)
   wire [4:0] config_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \config_grant_data$423 ;
-  wire [3:0] \config_grant_data$423.next ;
-  wire \config_grant_data$423.snap ;
+  wire [4:0] \config_grant_data$426 ;
+  wire [3:0] \config_grant_data$426.next ;
+  wire \config_grant_data$426.snap ;
   wire [3:0] \config_grant_data.next ;
   wire \config_grant_data.snap ;
   reg [4:0] config_grant_r0_b0 = 5'h00;
@@ -4366,11 +4371,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg config_nonempty = 1'h0;
   (* init = 4'h0 *)
   wire [3:0] config_parity_addr;
-  wire [3:0] \config_parity_addr$433 ;
+  (* init = 4'h0 *)
+  wire [3:0] \config_parity_addr$436 ;
   (* init = 1'h0 *)
   wire config_parity_data;
   (* init = 1'h0 *)
-  wire \config_parity_data$435 ;
+  wire \config_parity_data$438 ;
   reg config_parity_r0_b0 = 1'h0;
   reg config_parity_r1_b0 = 1'h0;
   wire [3:0] config_parity_waddr;
@@ -4409,16 +4415,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [7:0] event_count = 8'h00;
   wire event_flushing;
   reg [7:0] event_fresh = 8'h00;
-  wire [6:0] event_fresh_slot;
+  reg [7:0] event_fresh_next;
+  reg [6:0] event_fresh_slot = 7'h00;
   (* init = 7'h00 *)
   wire [6:0] event_grant_addr;
-  wire [6:0] \event_grant_addr$376 ;
+  (* init = 7'h00 *)
+  wire [6:0] \event_grant_addr$379 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$378 ;
-  wire [3:0] \event_grant_data$378.next ;
-  wire \event_grant_data$378.snap ;
+  wire [4:0] \event_grant_data$381 ;
+  wire [3:0] \event_grant_data$381.next ;
+  wire \event_grant_data$381.snap ;
   wire [3:0] \event_grant_data.next ;
   wire \event_grant_data.snap ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -4440,11 +4448,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg event_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] event_parity_addr;
-  wire [6:0] \event_parity_addr$388 ;
+  (* init = 7'h00 *)
+  wire [6:0] \event_parity_addr$391 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$390 ;
+  wire \event_parity_data$393 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   wire [6:0] event_parity_waddr;
@@ -4525,7 +4534,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg f2_flushed = 1'h0;
   reg [2:0] f2_in = 3'h0;
   reg f2_in_pool = 1'h0;
-  reg f2_never_granted = 1'h0;
+  reg [2:0] f2_never_granted = 3'h0;
   reg [1:0] f2_pool = 2'h0;
   reg f2_same_second = 1'h0;
   reg f2_same_third = 1'h0;
@@ -4660,7 +4669,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$454 ;
+  wire [31:0] \grant_addr$457 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4678,16 +4687,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg log_at_last = 1'h0;
   wire log_flushing;
   reg [9:0] log_fresh = 10'h000;
-  wire [8:0] log_fresh_slot;
+  reg [9:0] log_fresh_next;
+  reg [8:0] log_fresh_slot = 9'h000;
   (* init = 9'h000 *)
   wire [8:0] log_grant_addr;
-  wire [8:0] \log_grant_addr$403 ;
+  (* init = 9'h000 *)
+  wire [8:0] \log_grant_addr$406 ;
   (* init = 5'h00 *)
   wire [4:0] log_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \log_grant_data$404 ;
-  wire [3:0] \log_grant_data$404.next ;
-  wire \log_grant_data$404.snap ;
+  wire [4:0] \log_grant_data$407 ;
+  wire [3:0] \log_grant_data$407.next ;
+  wire \log_grant_data$407.snap ;
   wire [3:0] \log_grant_data.next ;
   wire \log_grant_data.snap ;
   reg [4:0] log_grant_r0_b0 = 5'h00;
@@ -4707,11 +4718,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg log_lapped = 1'h0;
   (* init = 9'h000 *)
   wire [8:0] log_parity_addr;
-  wire [8:0] \log_parity_addr$413 ;
+  (* init = 9'h000 *)
+  wire [8:0] \log_parity_addr$416 ;
   (* init = 1'h0 *)
   wire log_parity_data;
   (* init = 1'h0 *)
-  wire \log_parity_data$414 ;
+  wire \log_parity_data$417 ;
   reg log_parity_r0_b0 = 1'h0;
   reg log_parity_r1_b0 = 1'h0;
   (* init = 9'h000 *)
@@ -4722,30 +4734,36 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_tag;
-  input [5:0] \port$3649$40 ;
-  wire [5:0] \port$3649$40 ;
+  input [5:0] \port$3593$40 ;
+  wire [5:0] \port$3593$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
-  wire [6:0] \r__addr$375 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$385 ;
-  wire [6:0] \r__addr$387 ;
+  wire [6:0] \r__addr$378 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$394 ;
+  wire [6:0] \r__addr$388 ;
+  (* init = 7'h00 *)
+  wire [6:0] \r__addr$390 ;
+  (* init = 7'h00 *)
+  wire [6:0] \r__addr$397 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$400 ;
-  wire [8:0] \r__addr$402 ;
+  wire [8:0] \r__addr$403 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$410 ;
-  wire [8:0] \r__addr$412 ;
+  wire [8:0] \r__addr$405 ;
+  (* init = 9'h000 *)
+  wire [8:0] \r__addr$413 ;
+  (* init = 9'h000 *)
+  wire [8:0] \r__addr$415 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$418 ;
-  wire [3:0] \r__addr$420 ;
+  wire [3:0] \r__addr$421 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$430 ;
-  wire [3:0] \r__addr$432 ;
+  wire [3:0] \r__addr$423 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$439 ;
+  wire [3:0] \r__addr$433 ;
+  (* init = 4'h0 *)
+  wire [3:0] \r__addr$435 ;
+  (* init = 4'h0 *)
+  wire [3:0] \r__addr$442 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -4765,41 +4783,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] unreleased_err;
   (* init = 7'h00 *)
   wire [6:0] w__addr;
-  wire [6:0] \w__addr$379 ;
+  wire [6:0] \w__addr$382 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$391 ;
+  wire [6:0] \w__addr$394 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$397 ;
+  wire [8:0] \w__addr$400 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$405 ;
+  wire [8:0] \w__addr$408 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$415 ;
-  wire [3:0] \w__addr$424 ;
+  wire [3:0] \w__addr$418 ;
+  wire [3:0] \w__addr$427 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$436 ;
+  wire [3:0] \w__addr$439 ;
   wire [4:0] w__data;
-  wire \w__data$383 ;
+  wire \w__data$386 ;
   (* init = 12'h000 *)
-  wire [11:0] \w__data$393 ;
-  wire [4:0] \w__data$399 ;
-  wire \w__data$408 ;
-  wire [4:0] \w__data$417 ;
-  wire \w__data$428 ;
+  wire [11:0] \w__data$396 ;
+  wire [4:0] \w__data$402 ;
+  wire \w__data$411 ;
+  wire [4:0] \w__data$420 ;
+  wire \w__data$431 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__data$438 ;
+  wire [8:0] \w__data$441 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$381 ;
+  wire \w__en$384 ;
   (* init = 1'h0 *)
-  wire \w__en$392 ;
+  wire \w__en$395 ;
   (* init = 1'h0 *)
-  wire \w__en$398 ;
-  wire \w__en$407 ;
+  wire \w__en$401 ;
+  wire \w__en$410 ;
   (* init = 1'h0 *)
-  wire \w__en$416 ;
-  wire \w__en$426 ;
+  wire \w__en$419 ;
+  wire \w__en$429 ;
   (* init = 1'h0 *)
-  wire \w__en$437 ;
+  wire \w__en$440 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [7:0] x0_user = 8'h00;
@@ -4828,12 +4846,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] config_grant [15:0];
   always @(posedge aclk_clk) begin
     if (config_grant_w_en)
-      config_grant[config_grant_w_addr] <= { \$577 [3:0], config_grant_w_data[0] };
+      config_grant[config_grant_w_addr] <= { \$573 [3:0], config_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge aclk_clk) begin
-    _0_ <= config_grant[\$586 [3:0]];
+    _0_ <= config_grant[config_fresh_slot];
     _1_ <= config_grant[f1_config_slot];
   end
   assign \r__data$47  = _0_;
@@ -4841,13 +4859,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* no_rw_check = 32'd1 *)
   reg [0:0] config_parity [15:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$426 )
-      config_parity[f4_slot[3:0]] <= \w__data$428 ;
+    if (\w__en$429 )
+      config_parity[f4_slot[3:0]] <= \w__data$431 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge aclk_clk) begin
-    _2_ <= config_parity[\$586 [3:0]];
+    _2_ <= config_parity[config_fresh_slot];
     _3_ <= config_parity[f1_config_slot];
   end
   assign \r__data$51  = _2_;
@@ -4867,12 +4885,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] event_grant [127:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= { \$575 [3:0], event_grant_w_data[0] };
+      event_grant[event_grant_w_addr] <= { \$571 [3:0], event_grant_w_data[0] };
   end
   reg [4:0] _5_;
   reg [4:0] _6_;
   always @(posedge aclk_clk) begin
-    _5_ <= event_grant[\$578 [6:0]];
+    _5_ <= event_grant[event_fresh_slot];
     _6_ <= event_grant[f1_event_slot];
   end
   assign \r__data$11  = _5_;
@@ -4880,13 +4898,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$381 )
-      event_parity[f4_slot[6:0]] <= \w__data$383 ;
+    if (\w__en$384 )
+      event_parity[f4_slot[6:0]] <= \w__data$386 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge aclk_clk) begin
-    _7_ <= event_parity[\$578 [6:0]];
+    _7_ <= event_parity[event_fresh_slot];
     _8_ <= event_parity[f1_event_slot];
   end
   assign \r__data$15  = _7_;
@@ -4907,12 +4925,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] log_grant [511:0];
   always @(posedge aclk_clk) begin
     if (log_grant_w_en)
-      log_grant[log_grant_w_addr] <= { \$576 [3:0], log_grant_w_data[0] };
+      log_grant[log_grant_w_addr] <= { \$572 [3:0], log_grant_w_data[0] };
   end
   reg [4:0] _10_;
   reg [4:0] _11_;
   always @(posedge aclk_clk) begin
-    _10_ <= log_grant[\$584 [8:0]];
+    _10_ <= log_grant[log_fresh_slot];
     _11_ <= log_grant[f1_log_slot];
   end
   assign \r__data$33  = _10_;
@@ -4922,12 +4940,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [0:0] log_parity [511:0];
   always @(posedge aclk_clk) begin
     if (log_parity_wen)
-      log_parity[f4_slot] <= \w__data$408 ;
+      log_parity[f4_slot] <= \w__data$411 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge aclk_clk) begin
-    _12_ <= log_parity[\$584 [8:0]];
+    _12_ <= log_parity[log_fresh_slot];
     _13_ <= log_parity[f1_log_slot];
   end
   assign \r__data$37  = _12_;
@@ -4956,521 +4974,521 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3649$40 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$3593$40 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3649$40 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$3593$40 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
   assign \$35  = \$32  ? 4'h2 : \$34 ;
   assign \$36  = ! x1_err;
-  assign \$37  = \$578 [6:0] - event_seen;
+  assign \$37  = event_fresh_slot - event_seen;
   assign \$38  = ~ \$37 [8];
   assign \$39  = event_take_fresh & \$38 ;
-  assign \$40  = \$578 [6:0] + 1'h1;
-  assign \$41  = \$578 [6:0] + 1'h1;
-  assign \$42  = \$578 [6:0] != 7'h7f;
-  assign \$43  = event_head == 7'h7f;
-  assign \$44  = event_head + 1'h1;
-  assign \$45  = \$43  ? 8'h00 : \$44 ;
-  assign \$46  = \$584 [8:0] - log_seen;
+  assign \$40  = event_fresh_slot + 1'h1;
+  assign \$41  = event_fresh_slot != 7'h7f;
+  assign \$42  = event_head == 7'h7f;
+  assign \$43  = event_head + 1'h1;
+  assign \$44  = \$42  ? 8'h00 : \$43 ;
+  assign \$45  = x0_select[0] ? 8'h00 : event_fresh_next;
+  assign \$46  = log_fresh_slot - log_seen;
   assign \$47  = ~ \$46 [10];
   assign \$48  = log_take_fresh & \$47 ;
-  assign \$49  = \$584 [8:0] + 1'h1;
+  assign \$49  = log_fresh_slot + 1'h1;
   assign \$50  = ~ x1_select[1];
-  assign \$51  = \$50  & log_at_last;
-  assign \$52  = log_fresh + 1'h1;
-  assign \$53  = x1_select[1] ? 11'h001 : \$52 ;
-  assign \$54  = \$51  ? 11'h000 : \$53 ;
+  assign \$51  = ~ log_at_last;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = log_fresh == 9'h1fe;
+  assign \$54  = \$52  & \$53 ;
   assign \$55  = ~ x1_select[1];
-  assign \$56  = ~ log_at_last;
-  assign \$57  = \$55  & \$56 ;
-  assign \$58  = log_fresh == 9'h1fe;
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = ~ x1_select[1];
-  assign \$61  = log_lapped & \$60 ;
-  assign \$62  = ~ x1_select[1];
-  assign \$63  = \$62  & log_at_last;
-  assign \$64  = \$61  | \$63 ;
-  assign \$65  = \$586 [3:0] - config_seen;
-  assign \$66  = ~ \$65 [5];
-  assign \$67  = config_take_fresh & \$66 ;
-  assign \$68  = \$586 [3:0] + 1'h1;
-  assign \$69  = \$586 [3:0] + 1'h1;
-  assign \$70  = \$586 [3:0] != 4'hf;
-  assign \$71  = config_head == 4'hf;
-  assign \$72  = config_head + 1'h1;
-  assign \$73  = \$71  ? 5'h00 : \$72 ;
-  assign \$75  = ~ x1_select[1];
-  assign \$76  = log_lapped & \$75 ;
-  assign \$77  = a1_select[1] & \$76 ;
-  assign \$81  = event_has_fresh | event_nonempty;
-  assign \$82  = \$81  | x1_select[0];
-  assign \$83  = a1_select[0] & \$82 ;
-  assign \$86  = \$83  | \$85 ;
-  assign \$87  = config_has_fresh | config_nonempty;
-  assign \$88  = \$87  | x1_select[2];
-  assign \$89  = a1_select[2] & \$88 ;
-  assign \$90  = \$86  | \$89 ;
-  assign \$91  = a1_in[0] & a1_fits[0];
-  assign \$92  = a1_in[1] & a1_fits[1];
-  assign \$93  = \$91  | \$92 ;
-  assign \$94  = a1_in[2] & a1_fits[2];
-  assign \$95  = \$93  | \$94 ;
-  assign \$96  = \$95  ? 4'h1 : 4'h3;
-  assign \$97  = a1_bad_pool ? 4'h2 : \$96 ;
-  assign \$98  = event_has_fresh | x1_select[0];
-  assign \$99  = a1_in[0] & \$98 ;
-  assign \$102  = \$99  | \$101 ;
-  assign \$103  = config_has_fresh | x1_select[2];
-  assign \$104  = a1_in[2] & \$103 ;
-  assign \$105  = \$102  | \$104 ;
-  assign \$106  = a1_in[0] ? \$578 [6:0] : 7'h00;
-  assign \$107  = a1_in[1] ? \$584 [8:0] : 9'h000;
-  assign \$108  = { 2'h0, \$106  } | \$107 ;
-  assign \$109  = a1_in[2] ? \$586 [3:0] : 4'h0;
-  assign \$110  = \$108  | { 5'h00, \$109  };
-  assign \$111  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$112  = ~ a2_from_fresh;
-  assign \$113  = a2_ok & \$112 ;
-  assign \$114  = \$113  ? a2_in : 3'h0;
-  assign \$115  = a2_ok & a2_from_fresh;
-  assign \$116  = a2_fresh_slot[6:0] - event_seen_prev;
-  assign \$117  = ~ \$116 [8];
-  assign \$119  = a2_fresh_slot - log_seen_prev;
-  assign \$120  = ~ \$119 [10];
-  assign \$122  = a2_fresh_slot[3:0] - config_seen_prev;
-  assign \$123  = ~ \$122 [5];
-  assign \$125  = a2_in & { \$124 , \$121 , \$118  };
-  assign \$126  = \$115  ? \$125  : 3'h0;
-  assign \$127  = a2_ok & a2_from_fresh;
-  assign \$128  = a2_fresh_slot[6:0] - event_seen_prev;
-  assign \$129  = ~ \$128 [8];
-  assign \$131  = a2_fresh_slot - log_seen_prev;
-  assign \$132  = ~ \$131 [10];
-  assign \$134  = a2_fresh_slot[3:0] - config_seen_prev;
-  assign \$135  = ~ \$134 [5];
-  assign \$137  = ~ { \$136 , \$133 , \$130  };
-  assign \$138  = a2_in & \$137 ;
-  assign \$139  = \$127  ? \$138  : 3'h0;
-  assign \$140  = ~ a2_ok;
-  assign \$141  = a2_ok & a2_from_fresh;
-  assign \$142  = \$141  ? a2_in : 3'h0;
-  assign \$143  = a2_ok & a2_from_fresh;
-  assign \$145  = a3_ok ? { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  } : 9'h000;
-  assign \$146  = a4_ok ? grant_addr : 32'd0;
-  assign \$147  = a3_valid & a3_fwd_ok;
-  assign \$148  = { \$147 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$149  = ~ \$148 ;
-  assign \$150  = \$149  + 1'h1;
-  assign \$152  = a3_valid & \$151 ;
-  assign \$153  = { \$152 , a3_pool, 2'h0, event_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$154  = ~ \$153 ;
-  assign \$155  = \$154  + 1'h1;
-  assign \$156  = \$150 [12] | \$155 [12];
-  assign \$158  = a3_valid & \$157 ;
-  assign \$159  = { \$158 , a3_pool, 5'h00, config_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$160  = ~ \$159 ;
-  assign \$161  = \$160  + 1'h1;
-  assign \$162  = \$156  | \$161 [12];
-  assign \$163  = a4_valid & a4_ok;
-  assign \$164  = { \$163 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$56  = log_lapped & \$55 ;
+  assign \$57  = ~ x1_select[1];
+  assign \$58  = \$57  & log_at_last;
+  assign \$59  = \$56  | \$58 ;
+  assign \$60  = x0_select[1] ? 10'h000 : log_fresh_next;
+  assign \$61  = config_fresh_slot - config_seen;
+  assign \$62  = ~ \$61 [5];
+  assign \$63  = config_take_fresh & \$62 ;
+  assign \$64  = config_fresh_slot + 1'h1;
+  assign \$65  = config_fresh_slot != 4'hf;
+  assign \$66  = config_head == 4'hf;
+  assign \$67  = config_head + 1'h1;
+  assign \$68  = \$66  ? 5'h00 : \$67 ;
+  assign \$69  = x0_select[2] ? 5'h00 : config_fresh_next;
+  assign \$71  = ~ x1_select[1];
+  assign \$72  = log_lapped & \$71 ;
+  assign \$73  = a1_select[1] & \$72 ;
+  assign \$77  = event_has_fresh | event_nonempty;
+  assign \$78  = \$77  | x1_select[0];
+  assign \$79  = a1_select[0] & \$78 ;
+  assign \$82  = \$79  | \$81 ;
+  assign \$83  = config_has_fresh | config_nonempty;
+  assign \$84  = \$83  | x1_select[2];
+  assign \$85  = a1_select[2] & \$84 ;
+  assign \$86  = \$82  | \$85 ;
+  assign \$87  = a1_in[0] & a1_fits[0];
+  assign \$88  = a1_in[1] & a1_fits[1];
+  assign \$89  = \$87  | \$88 ;
+  assign \$90  = a1_in[2] & a1_fits[2];
+  assign \$91  = \$89  | \$90 ;
+  assign \$92  = \$91  ? 4'h1 : 4'h3;
+  assign \$93  = a1_bad_pool ? 4'h2 : \$92 ;
+  assign \$94  = event_has_fresh | x1_select[0];
+  assign \$95  = a1_in[0] & \$94 ;
+  assign \$98  = \$95  | \$97 ;
+  assign \$99  = config_has_fresh | x1_select[2];
+  assign \$100  = a1_in[2] & \$99 ;
+  assign \$101  = \$98  | \$100 ;
+  assign \$102  = a1_in[0] ? event_fresh_slot : 7'h00;
+  assign \$103  = a1_in[1] ? log_fresh_slot : 9'h000;
+  assign \$104  = { 2'h0, \$102  } | \$103 ;
+  assign \$105  = a1_in[2] ? config_fresh_slot : 4'h0;
+  assign \$106  = \$104  | { 5'h00, \$105  };
+  assign \$107  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$108  = ~ a2_from_fresh;
+  assign \$109  = a2_ok & \$108 ;
+  assign \$110  = \$109  ? a2_in : 3'h0;
+  assign \$111  = a2_ok & a2_from_fresh;
+  assign \$112  = a2_fresh_slot[6:0] - event_seen_prev;
+  assign \$113  = ~ \$112 [8];
+  assign \$115  = a2_fresh_slot - log_seen_prev;
+  assign \$116  = ~ \$115 [10];
+  assign \$118  = a2_fresh_slot[3:0] - config_seen_prev;
+  assign \$119  = ~ \$118 [5];
+  assign \$121  = a2_in & { \$120 , \$117 , \$114  };
+  assign \$122  = \$111  ? \$121  : 3'h0;
+  assign \$123  = a2_ok & a2_from_fresh;
+  assign \$124  = a2_fresh_slot[6:0] - event_seen_prev;
+  assign \$125  = ~ \$124 [8];
+  assign \$127  = a2_fresh_slot - log_seen_prev;
+  assign \$128  = ~ \$127 [10];
+  assign \$130  = a2_fresh_slot[3:0] - config_seen_prev;
+  assign \$131  = ~ \$130 [5];
+  assign \$133  = ~ { \$132 , \$129 , \$126  };
+  assign \$134  = a2_in & \$133 ;
+  assign \$135  = \$123  ? \$134  : 3'h0;
+  assign \$136  = ~ a2_ok;
+  assign \$137  = a2_ok & a2_from_fresh;
+  assign \$138  = \$137  ? a2_in : 3'h0;
+  assign \$139  = a2_ok & a2_from_fresh;
+  assign \$141  = a3_ok ? { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  } : 9'h000;
+  assign \$142  = a4_ok ? grant_addr : 32'd0;
+  assign \$143  = a3_valid & a3_fwd_ok;
+  assign \$144  = { \$143 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$145  + 1'h1;
+  assign \$148  = a3_valid & \$147 ;
+  assign \$149  = { \$148 , a3_pool, 2'h0, event_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$150  = ~ \$149 ;
+  assign \$151  = \$150  + 1'h1;
+  assign \$152  = \$146 [12] | \$151 [12];
+  assign \$154  = a3_valid & \$153 ;
+  assign \$155  = { \$154 , a3_pool, 5'h00, config_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$156  = ~ \$155 ;
+  assign \$157  = \$156  + 1'h1;
+  assign \$158  = \$152  | \$157 [12];
+  assign \$159  = a4_valid & a4_ok;
+  assign \$160  = { \$159 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$161  = ~ \$160 ;
+  assign \$162  = \$161  + 1'h1;
+  assign \$163  = a5_valid & a5_ok;
+  assign \$164  = { \$163 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$165  = ~ \$164 ;
   assign \$166  = \$165  + 1'h1;
-  assign \$167  = a5_valid & a5_ok;
-  assign \$168  = { \$167 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$169  = ~ \$168 ;
-  assign \$170  = \$169  + 1'h1;
-  assign \$171  = \$166 [12] | \$170 [12];
-  assign \$172  = a4_valid & a4_ok;
-  assign \$173  = { \$172 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$174  = ~ \$173 ;
-  assign \$175  = \$174  + 1'h1;
-  assign \$176  = a4_tag + 1'h1;
-  assign \$177  = a5_tag + 1'h1;
-  assign \$178  = \$175 [12] ? \$176 [3:0] : \$177 [3:0];
-  assign \$179  = free_port_addr - 32'd2147483648;
-  assign \$180  = ~ \$179 [32];
-  assign \$181  = free_port_addr - 32'd2147745792;
-  assign \$182  = ~ \$181 [32];
-  assign \$184  = \$180  & \$183 ;
-  assign \$185  = free_src ? \port$3649$40 [0] : \$184 ;
-  assign \$186  = free_port_addr - 32'd2148532224;
-  assign \$187  = ~ \$186 [32];
-  assign \$188  = free_port_addr - 32'd2148663296;
-  assign \$189  = ~ \$188 [32];
-  assign \$191  = \$187  & \$190 ;
-  assign \$192  = free_src ? \port$3649$40 [1] : \$191 ;
-  assign \$193  = free_port_addr - 32'd2149580800;
-  assign \$194  = ~ \$193 [32];
-  assign \$195  = free_port_addr - 32'd2149597184;
-  assign \$196  = ~ \$195 [32];
-  assign \$198  = \$194  & \$197 ;
-  assign \$199  = free_src ? \port$3649$40 [2] : \$198 ;
-  assign \$200  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$201  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$202  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$203  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$204  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$205  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$206  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$207  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$208  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$209  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$210  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$211  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$212  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$213  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$214  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$215  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$216  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$217  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$218  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$219  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$220  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$221  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$222  = | f0_addr[10:0];
-  assign \$223  = f0_addr[31:11] - 21'h100000;
-  assign \$224  = | f0_addr[7:0];
-  assign \$225  = f0_addr[31:8] - 24'h801000;
-  assign \$226  = | f0_addr[9:0];
-  assign \$227  = f0_addr[31:10] - 22'h200800;
-  assign \$229  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$231  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$232  = { 1'h0, \$230  } | \$231 ;
-  assign \$233  = f1_oor ? f1_oor_pool : \$232 ;
-  assign \$234  = f1_hit[0] ? f1_event_slot : 7'h00;
-  assign \$235  = f1_hit[1] ? f1_log_slot : 9'h000;
-  assign \$236  = { 2'h0, \$234  } | \$235 ;
-  assign \$237  = f1_hit[2] ? f1_config_slot : 4'h0;
-  assign \$238  = \$236  | { 5'h00, \$237  };
-  assign \$239  = | f1_hit;
-  assign \$240  = f1_oor | \$239 ;
-  assign \$241  = | f1_hit;
-  assign \$242  = ~ \$241 ;
-  assign \$243  = f1_oor | \$242 ;
-  assign \$244  = f1_hit & f1_misaligned;
-  assign \$245  = | \$244 ;
-  assign \$246  = f1_contract ? 4'h8 : 4'h0;
-  assign \$247  = \$245  ? 4'h5 : \$246 ;
-  assign \$248  = \$243  ? 4'h4 : \$247 ;
-  assign \$249  = f1_event_slot - event_fresh;
-  assign \$250  = ~ \$249 [8];
-  assign \$251  = f1_hit[0] & \$250 ;
-  assign \$252  = f1_log_slot - log_fresh;
-  assign \$253  = ~ \$252 [10];
-  assign \$254  = ~ log_lapped;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = f1_hit[1] & \$255 ;
-  assign \$257  = \$251  | \$256 ;
-  assign \$258  = f1_config_slot - config_fresh;
-  assign \$259  = ~ \$258 [5];
-  assign \$260  = f1_hit[2] & \$259 ;
-  assign \$261  = \$257  | \$260 ;
-  assign \$262  = ~ f1_same_second_eq0;
-  assign \$263  = ~ f1_same_second_eq3;
-  assign \$264  = \$262  | \$263 ;
-  assign \$265  = ~ f1_same_second_eq6;
-  assign \$266  = ~ f1_same_second_eq9;
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = \$264  | \$267 ;
-  assign \$269  = ~ f1_same_second_eq12;
-  assign \$270  = ~ f1_same_second_eq15;
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = ~ f1_same_second_eq18;
-  assign \$273  = ~ f1_same_second_eq21;
-  assign \$274  = \$272  | \$273 ;
-  assign \$275  = \$271  | \$274 ;
-  assign \$276  = \$268  | \$275 ;
-  assign \$277  = ~ f1_same_second_eq24;
-  assign \$278  = ~ f1_same_second_eq27;
-  assign \$279  = \$277  | \$278 ;
-  assign \$280  = ~ f1_same_second_eq30;
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = \$276  | \$281 ;
-  assign \$283  = ~ \$282 ;
-  assign \$284  = ~ f1_same_third_eq0;
-  assign \$285  = ~ f1_same_third_eq3;
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = ~ f1_same_third_eq6;
-  assign \$288  = ~ f1_same_third_eq9;
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = \$286  | \$289 ;
-  assign \$291  = ~ f1_same_third_eq12;
-  assign \$292  = ~ f1_same_third_eq15;
-  assign \$293  = \$291  | \$292 ;
-  assign \$294  = ~ f1_same_third_eq18;
-  assign \$295  = ~ f1_same_third_eq21;
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = \$293  | \$296 ;
-  assign \$298  = \$290  | \$297 ;
-  assign \$299  = ~ f1_same_third_eq24;
-  assign \$300  = ~ f1_same_third_eq27;
-  assign \$301  = \$299  | \$300 ;
-  assign \$302  = ~ f1_same_third_eq30;
-  assign \$303  = \$301  | \$302 ;
-  assign \$304  = \$298  | \$303 ;
-  assign \$305  = ~ \$304 ;
-  assign \$306  = f2_tag + 1'h1;
-  assign \$307  = ! f2_pool;
-  assign \$308  = f2_pool == 1'h1;
-  assign \$309  = f2_pool == 2'h2;
-  assign \$310  = a4_tag ^ f2_tag;
-  assign \$311  = ~ \$310 ;
-  assign \$312  = \$311  + 1'h1;
-  assign \$313  = a5_tag ^ f2_tag;
-  assign \$314  = ~ \$313 ;
-  assign \$315  = \$314  + 1'h1;
-  assign \$316  = a4_tag + 1'h1;
-  assign \$317  = a5_tag + 1'h1;
-  assign \$318  = \$815 [12] ? \$316 [3:0] : \$317 [3:0];
-  assign \$319  = \$815 [12] ? a4_snap : a5_snap;
-  assign \$320  = f2_same_third & f5_ok;
-  assign \$321  = ~ \$815 [12];
-  assign \$322  = \$signal$242  & \$321 ;
-  assign \$323  = ~ \$819 [12];
-  assign \$324  = \$322  & \$323 ;
-  assign \$325  = f2_same_third & f5_ok;
-  assign \$326  = ~ \$325 ;
-  assign \$327  = \$324  & \$326 ;
-  assign \$328  = a4_tag + 1'h1;
-  assign \$329  = ~ f3_never_granted;
-  assign \$330  = ~ rel_f2;
-  assign \$331  = ~ f3_rel_f3;
-  assign \$333  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$334  = \$332  & \$333 ;
-  assign \$336  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$167  = \$162 [12] | \$166 [12];
+  assign \$168  = a4_valid & a4_ok;
+  assign \$169  = { \$168 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$170  + 1'h1;
+  assign \$172  = a4_tag + 1'h1;
+  assign \$173  = a5_tag + 1'h1;
+  assign \$174  = \$171 [12] ? \$172 [3:0] : \$173 [3:0];
+  assign \$175  = free_port_addr - 32'd2147483648;
+  assign \$176  = ~ \$175 [32];
+  assign \$177  = free_port_addr - 32'd2147745792;
+  assign \$178  = ~ \$177 [32];
+  assign \$180  = \$176  & \$179 ;
+  assign \$181  = free_src ? \port$3593$40 [0] : \$180 ;
+  assign \$182  = free_port_addr - 32'd2148532224;
+  assign \$183  = ~ \$182 [32];
+  assign \$184  = free_port_addr - 32'd2148663296;
+  assign \$185  = ~ \$184 [32];
+  assign \$187  = \$183  & \$186 ;
+  assign \$188  = free_src ? \port$3593$40 [1] : \$187 ;
+  assign \$189  = free_port_addr - 32'd2149580800;
+  assign \$190  = ~ \$189 [32];
+  assign \$191  = free_port_addr - 32'd2149597184;
+  assign \$192  = ~ \$191 [32];
+  assign \$194  = \$190  & \$193 ;
+  assign \$195  = free_src ? \port$3593$40 [2] : \$194 ;
+  assign \$196  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$197  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$198  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$199  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$200  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$201  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$202  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$203  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$204  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$205  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$206  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$207  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$208  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$209  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$210  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$211  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$212  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$213  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$214  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$215  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$216  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$217  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$218  = | f0_addr[10:0];
+  assign \$219  = f0_addr[31:11] - 21'h100000;
+  assign \$220  = | f0_addr[7:0];
+  assign \$221  = f0_addr[31:8] - 24'h801000;
+  assign \$222  = | f0_addr[9:0];
+  assign \$223  = f0_addr[31:10] - 22'h200800;
+  assign \$225  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$227  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$228  = { 1'h0, \$226  } | \$227 ;
+  assign \$229  = f1_oor ? f1_oor_pool : \$228 ;
+  assign \$230  = f1_hit[0] ? f1_event_slot : 7'h00;
+  assign \$231  = f1_hit[1] ? f1_log_slot : 9'h000;
+  assign \$232  = { 2'h0, \$230  } | \$231 ;
+  assign \$233  = f1_hit[2] ? f1_config_slot : 4'h0;
+  assign \$234  = \$232  | { 5'h00, \$233  };
+  assign \$235  = | f1_hit;
+  assign \$236  = f1_oor | \$235 ;
+  assign \$237  = | f1_hit;
+  assign \$238  = ~ \$237 ;
+  assign \$239  = f1_oor | \$238 ;
+  assign \$240  = f1_hit & f1_misaligned;
+  assign \$241  = | \$240 ;
+  assign \$242  = f1_contract ? 4'h8 : 4'h0;
+  assign \$243  = \$241  ? 4'h5 : \$242 ;
+  assign \$244  = \$239  ? 4'h4 : \$243 ;
+  assign \$245  = f1_event_slot - event_fresh;
+  assign \$246  = ~ \$245 [8];
+  assign \$247  = f1_hit[0] & \$246 ;
+  assign \$248  = f1_log_slot - log_fresh;
+  assign \$249  = ~ \$248 [10];
+  assign \$250  = ~ log_lapped;
+  assign \$251  = \$249  & \$250 ;
+  assign \$252  = f1_hit[1] & \$251 ;
+  assign \$253  = f1_config_slot - config_fresh;
+  assign \$254  = ~ \$253 [5];
+  assign \$255  = f1_hit[2] & \$254 ;
+  assign \$256  = ~ f1_same_second_eq0;
+  assign \$257  = ~ f1_same_second_eq3;
+  assign \$258  = \$256  | \$257 ;
+  assign \$259  = ~ f1_same_second_eq6;
+  assign \$260  = ~ f1_same_second_eq9;
+  assign \$261  = \$259  | \$260 ;
+  assign \$262  = \$258  | \$261 ;
+  assign \$263  = ~ f1_same_second_eq12;
+  assign \$264  = ~ f1_same_second_eq15;
+  assign \$265  = \$263  | \$264 ;
+  assign \$266  = ~ f1_same_second_eq18;
+  assign \$267  = ~ f1_same_second_eq21;
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = \$265  | \$268 ;
+  assign \$270  = \$262  | \$269 ;
+  assign \$271  = ~ f1_same_second_eq24;
+  assign \$272  = ~ f1_same_second_eq27;
+  assign \$273  = \$271  | \$272 ;
+  assign \$274  = ~ f1_same_second_eq30;
+  assign \$275  = \$273  | \$274 ;
+  assign \$276  = \$270  | \$275 ;
+  assign \$277  = ~ \$276 ;
+  assign \$278  = ~ f1_same_third_eq0;
+  assign \$279  = ~ f1_same_third_eq3;
+  assign \$280  = \$278  | \$279 ;
+  assign \$281  = ~ f1_same_third_eq6;
+  assign \$282  = ~ f1_same_third_eq9;
+  assign \$283  = \$281  | \$282 ;
+  assign \$284  = \$280  | \$283 ;
+  assign \$285  = ~ f1_same_third_eq12;
+  assign \$286  = ~ f1_same_third_eq15;
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = ~ f1_same_third_eq18;
+  assign \$289  = ~ f1_same_third_eq21;
+  assign \$290  = \$288  | \$289 ;
+  assign \$291  = \$287  | \$290 ;
+  assign \$292  = \$284  | \$291 ;
+  assign \$293  = ~ f1_same_third_eq24;
+  assign \$294  = ~ f1_same_third_eq27;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = ~ f1_same_third_eq30;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = \$292  | \$297 ;
+  assign \$299  = ~ \$298 ;
+  assign \$300  = f2_tag + 1'h1;
+  assign \$301  = ! f2_pool;
+  assign \$302  = f2_pool == 1'h1;
+  assign \$303  = f2_pool == 2'h2;
+  assign \$304  = f2_never_granted[0] | f2_never_granted[1];
+  assign \$305  = \$304  | f2_never_granted[2];
+  assign \$306  = a4_tag ^ f2_tag;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = \$307  + 1'h1;
+  assign \$309  = a5_tag ^ f2_tag;
+  assign \$310  = ~ \$309 ;
+  assign \$311  = \$310  + 1'h1;
+  assign \$312  = a4_tag + 1'h1;
+  assign \$313  = a5_tag + 1'h1;
+  assign \$314  = \$815 [12] ? \$312 [3:0] : \$313 [3:0];
+  assign \$315  = \$815 [12] ? a4_snap : a5_snap;
+  assign \$316  = f2_same_third & f5_ok;
+  assign \$317  = ~ \$815 [12];
+  assign \$318  = \$signal$245  & \$317 ;
+  assign \$319  = ~ \$819 [12];
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = f2_same_third & f5_ok;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = \$320  & \$322 ;
+  assign \$324  = a4_tag + 1'h1;
+  assign \$325  = ~ f3_never_granted;
+  assign \$326  = ~ rel_f2;
+  assign \$327  = ~ f3_rel_f3;
+  assign \$329  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$330  = \$328  & \$329 ;
+  assign \$332  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$333  = \$331  & \$332 ;
+  assign \$334  = \$330  | \$333 ;
+  assign \$336  = config_parity_r0_b0 == config_grant_r0_b0[0];
   assign \$337  = \$335  & \$336 ;
   assign \$338  = \$334  | \$337 ;
-  assign \$340  = config_parity_r0_b0 == config_grant_r0_b0[0];
-  assign \$341  = \$339  & \$340 ;
-  assign \$342  = \$338  | \$341 ;
-  assign \$343  = \$331  & \$342 ;
-  assign \$344  = f3_hit_a3 | \$343 ;
-  assign \$345  = \$330  & \$344 ;
-  assign \$346  = f3_hit_a2 | \$345 ;
-  assign \$347  = \$329  & \$346 ;
-  assign \$348  = f3_hit_a2 | f3_hit_a3;
-  assign \$350  = \$349  & event_grant_r0_b0[1];
-  assign \$352  = \$351  & log_grant_r0_b0[1];
-  assign \$353  = \$350  | \$352 ;
-  assign \$355  = \$354  & config_grant_r0_b0[1];
-  assign \$356  = \$353  | \$355 ;
-  assign \$358  = \$357  & event_grant_r0_b0[2];
-  assign \$360  = \$359  & log_grant_r0_b0[2];
-  assign \$361  = \$358  | \$360 ;
-  assign \$363  = \$362  & config_grant_r0_b0[2];
-  assign \$364  = \$361  | \$363 ;
-  assign \$366  = \$365  & event_grant_r0_b0[3];
-  assign \$368  = \$367  & log_grant_r0_b0[3];
-  assign \$369  = \$366  | \$368 ;
-  assign \$371  = \$370  & config_grant_r0_b0[3];
-  assign \$372  = \$369  | \$371 ;
-  assign \$374  = \$373  & event_grant_r0_b0[4];
-  assign \$376  = \$375  & log_grant_r0_b0[4];
-  assign \$377  = \$374  | \$376 ;
-  assign \$379  = \$378  & config_grant_r0_b0[4];
-  assign \$380  = \$377  | \$379 ;
-  assign \$381  = \$348  ? f3_older_next : { \$380 , \$372 , \$364 , \$356  };
-  assign \$382  = f3_hit_a2 | f3_hit_a3;
-  assign \$384  = \$383  & event_grant_r0_b0[0];
-  assign \$386  = \$385  & log_grant_r0_b0[0];
-  assign \$387  = \$384  | \$386 ;
-  assign \$389  = \$388  & config_grant_r0_b0[0];
-  assign \$390  = \$387  | \$389 ;
-  assign \$391  = \$382  ? f3_older_snap : \$390 ;
-  assign \$392  = f3_go & \$823 [12];
-  assign \$393  = a4_tag ^ f3_tag;
-  assign \$394  = ~ \$393 ;
-  assign \$395  = \$394  + 1'h1;
-  assign \$396  = \$392  & \$395 [4];
-  assign \$397  = ~ f3_never_granted;
-  assign \$398  = f3_go & \$397 ;
-  assign \$399  = ~ \$823 [12];
-  assign \$400  = \$398  & \$399 ;
-  assign \$401  = ~ rel_f2;
-  assign \$402  = \$401  & f3_hit_a3;
-  assign \$403  = f3_hit_a2 | \$402 ;
-  assign \$404  = \$400  & \$403 ;
-  assign \$405  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$339  = \$327  & \$338 ;
+  assign \$340  = f3_hit_a3 | \$339 ;
+  assign \$341  = \$326  & \$340 ;
+  assign \$342  = f3_hit_a2 | \$341 ;
+  assign \$343  = \$325  & \$342 ;
+  assign \$344  = f3_hit_a2 | f3_hit_a3;
+  assign \$346  = \$345  & event_grant_r0_b0[1];
+  assign \$348  = \$347  & log_grant_r0_b0[1];
+  assign \$349  = \$346  | \$348 ;
+  assign \$351  = \$350  & config_grant_r0_b0[1];
+  assign \$352  = \$349  | \$351 ;
+  assign \$354  = \$353  & event_grant_r0_b0[2];
+  assign \$356  = \$355  & log_grant_r0_b0[2];
+  assign \$357  = \$354  | \$356 ;
+  assign \$359  = \$358  & config_grant_r0_b0[2];
+  assign \$360  = \$357  | \$359 ;
+  assign \$362  = \$361  & event_grant_r0_b0[3];
+  assign \$364  = \$363  & log_grant_r0_b0[3];
+  assign \$365  = \$362  | \$364 ;
+  assign \$367  = \$366  & config_grant_r0_b0[3];
+  assign \$368  = \$365  | \$367 ;
+  assign \$370  = \$369  & event_grant_r0_b0[4];
+  assign \$372  = \$371  & log_grant_r0_b0[4];
+  assign \$373  = \$370  | \$372 ;
+  assign \$375  = \$374  & config_grant_r0_b0[4];
+  assign \$376  = \$373  | \$375 ;
+  assign \$377  = \$344  ? f3_older_next : { \$376 , \$368 , \$360 , \$352  };
+  assign \$378  = f3_hit_a2 | f3_hit_a3;
+  assign \$380  = \$379  & event_grant_r0_b0[0];
+  assign \$382  = \$381  & log_grant_r0_b0[0];
+  assign \$383  = \$380  | \$382 ;
+  assign \$385  = \$384  & config_grant_r0_b0[0];
+  assign \$386  = \$383  | \$385 ;
+  assign \$387  = \$378  ? f3_older_snap : \$386 ;
+  assign \$388  = f3_go & \$823 [12];
+  assign \$389  = a4_tag ^ f3_tag;
+  assign \$390  = ~ \$389 ;
+  assign \$391  = \$390  + 1'h1;
+  assign \$392  = \$388  & \$391 [4];
+  assign \$393  = ~ f3_never_granted;
+  assign \$394  = f3_go & \$393 ;
+  assign \$395  = ~ \$823 [12];
+  assign \$396  = \$394  & \$395 ;
+  assign \$397  = ~ rel_f2;
+  assign \$398  = \$397  & f3_hit_a3;
+  assign \$399  = f3_hit_a2 | \$398 ;
+  assign \$400  = \$396  & \$399 ;
+  assign \$401  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = ~ rel_f2;
+  assign \$404  = f3_quiet & \$403 ;
+  assign \$405  = ~ \$823 [12];
   assign \$406  = \$404  & \$405 ;
-  assign \$407  = ~ rel_f2;
-  assign \$408  = f3_quiet & \$407 ;
-  assign \$409  = ~ \$823 [12];
-  assign \$410  = \$408  & \$409 ;
-  assign \$411  = \$410  ? f3_in : 3'h0;
-  assign \$412  = ~ f3_never_granted;
-  assign \$414  = { \$413 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
-  assign \$415  = ~ \$414 ;
-  assign \$416  = \$415  + 1'h1;
-  assign \$417  = ~ f3_never_granted;
-  assign \$419  = { \$418 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
-  assign \$420  = ~ \$419 ;
-  assign \$421  = \$420  + 1'h1;
-  assign \$422  = ~ f3_never_granted;
-  assign \$424  = { \$423 , config_parity_r0_b0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
-  assign \$425  = ~ \$424 ;
-  assign \$426  = \$425  + 1'h1;
-  assign \$427  = x1_select & f1_hit;
-  assign \$428  = | \$427 ;
-  assign \$429  = x1_select & f2_in;
-  assign \$430  = | \$429 ;
-  assign \$431  = f2_flushed | \$430 ;
-  assign \$432  = x1_select | x0_select;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$435  = { 1'h0, \$433  } & { \$434 [2], \$434  };
-  assign \$436  = { 1'h0, f3_in } & \$435 ;
-  assign \$437  = \$823 [12] ? 3'h0 : \$831 [2:0];
-  assign \$438  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$407  = \$406  ? f3_in : 3'h0;
+  assign \$408  = ~ f3_never_granted;
+  assign \$410  = { \$409 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
+  assign \$411  = ~ \$410 ;
+  assign \$412  = \$411  + 1'h1;
+  assign \$413  = ~ f3_never_granted;
+  assign \$415  = { \$414 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
+  assign \$416  = ~ \$415 ;
+  assign \$417  = \$416  + 1'h1;
+  assign \$418  = ~ f3_never_granted;
+  assign \$420  = { \$419 , config_parity_r0_b0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
+  assign \$421  = ~ \$420 ;
+  assign \$422  = \$421  + 1'h1;
+  assign \$423  = x1_select & f1_hit;
+  assign \$424  = | \$423 ;
+  assign \$425  = x1_select & f2_in;
+  assign \$426  = | \$425 ;
+  assign \$427  = f2_flushed | \$426 ;
+  assign \$428  = x1_select | x0_select;
+  assign \$429  = ~ \$428 ;
+  assign \$430  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$431  = { 1'h0, \$429  } & { \$430 [2], \$430  };
+  assign \$432  = { 1'h0, f3_in } & \$431 ;
+  assign \$433  = \$823 [12] ? 3'h0 : \$831 [2:0];
+  assign \$434  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$435  = ~ \$434 ;
+  assign \$436  = \$435  + 1'h1;
+  assign \$437  = \release  & \$436 [12];
+  assign \$438  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$439  = ~ \$438 ;
   assign \$440  = \$439  + 1'h1;
-  assign \$441  = \release  & \$440 [12];
-  assign \$442  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$443  = ~ \$442 ;
-  assign \$444  = \$443  + 1'h1;
-  assign \$445  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$441  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$442  = ~ \$441 ;
+  assign \$443  = \$442  + 1'h1;
+  assign \$444  = a1_select[1] & f3_in[1];
+  assign \$445  = f3_slot ^ log_fresh[8:0];
   assign \$446  = ~ \$445 ;
   assign \$447  = \$446  + 1'h1;
-  assign \$448  = a1_select[1] & f3_in[1];
-  assign \$449  = f3_slot ^ log_fresh[8:0];
-  assign \$450  = ~ \$449 ;
-  assign \$451  = \$450  + 1'h1;
-  assign \$452  = \$448  & \$451 [9];
+  assign \$448  = \$444  & \$447 [9];
+  assign \$449  = ~ f4_prev_released;
+  assign \$450  = \$449  & f4_by_older;
+  assign \$451  = f4_by_a1 | \$450 ;
+  assign \$452  = f4_live[0] & \$451 ;
   assign \$453  = ~ f4_prev_released;
-  assign \$454  = \$453  & f4_by_older;
-  assign \$455  = f4_by_a1 | \$454 ;
-  assign \$456  = f4_live[0] & \$455 ;
+  assign \$454  = \$453  & f4_by_mem_live[0];
+  assign \$455  = \$454  & f4_mem_ok[0];
+  assign \$456  = \$452  | \$455 ;
   assign \$457  = ~ f4_prev_released;
-  assign \$458  = \$457  & f4_by_mem_live[0];
-  assign \$459  = \$458  & f4_mem_ok[0];
-  assign \$460  = \$456  | \$459 ;
+  assign \$458  = \$457  & f4_by_older;
+  assign \$459  = f4_by_a1 | \$458 ;
+  assign \$460  = f4_live[0] & \$459 ;
   assign \$461  = ~ f4_prev_released;
-  assign \$462  = \$461  & f4_by_older;
-  assign \$463  = f4_by_a1 | \$462 ;
-  assign \$464  = f4_live[0] & \$463 ;
-  assign \$465  = ~ f4_prev_released;
-  assign \$466  = \$465  & f4_by_mem_live[0];
-  assign \$467  = \$466  & f4_mem_ok[0];
-  assign \$468  = \$464  | \$467 ;
-  assign \$469  = event_queue_waddr == 7'h7f;
-  assign \$470  = event_queue_waddr + 1'h1;
-  assign \$471  = \$469  ? 8'h00 : \$470 ;
-  assign \$472  = event_pushed == event_popped;
-  assign \$473  = event_pushed ? 8'h01 : 8'hff;
-  assign \$474  = \$472  ? 8'h00 : \$473 ;
-  assign \$475  = $signed({ 1'h0, event_count }) + $signed(\$474 );
-  assign \$476  = ! event_pushed;
-  assign \$477  = ! event_popped;
-  assign \$478  = \$476  & \$477 ;
-  assign \$479  = event_pop ? event_at[1] : event_at[0];
-  assign \$480  = ~ \$479 ;
-  assign \$481  = event_push | \$480 ;
-  assign \$482  = ! event_pushed;
-  assign \$484  = \$482  & \$483 ;
-  assign \$485  = event_count == 2'h3;
-  assign \$486  = event_pop ? event_at[2] : event_at[1];
-  assign \$487  = ~ \$486 ;
-  assign \$488  = event_push | \$487 ;
-  assign \$490  = ! event_popped;
-  assign \$491  = \$489  & \$490 ;
-  assign \$492  = event_pop ? event_at[0] : 1'h0;
-  assign \$493  = ~ \$492 ;
-  assign \$494  = event_push | \$493 ;
-  assign \$497  = \$495  & \$496 ;
-  assign \$498  = event_pop ? event_at[1] : event_at[0];
-  assign \$499  = ~ \$498 ;
-  assign \$500  = event_push | \$499 ;
+  assign \$462  = \$461  & f4_by_mem_live[0];
+  assign \$463  = \$462  & f4_mem_ok[0];
+  assign \$464  = \$460  | \$463 ;
+  assign \$465  = event_queue_waddr == 7'h7f;
+  assign \$466  = event_queue_waddr + 1'h1;
+  assign \$467  = \$465  ? 8'h00 : \$466 ;
+  assign \$468  = event_pushed == event_popped;
+  assign \$469  = event_pushed ? 8'h01 : 8'hff;
+  assign \$470  = \$468  ? 8'h00 : \$469 ;
+  assign \$471  = $signed({ 1'h0, event_count }) + $signed(\$470 );
+  assign \$472  = ! event_pushed;
+  assign \$473  = ! event_popped;
+  assign \$474  = \$472  & \$473 ;
+  assign \$475  = event_pop ? event_at[1] : event_at[0];
+  assign \$476  = ~ \$475 ;
+  assign \$477  = event_push | \$476 ;
+  assign \$478  = ! event_pushed;
+  assign \$480  = \$478  & \$479 ;
+  assign \$481  = event_count == 2'h3;
+  assign \$482  = event_pop ? event_at[2] : event_at[1];
+  assign \$483  = ~ \$482 ;
+  assign \$484  = event_push | \$483 ;
+  assign \$486  = ! event_popped;
+  assign \$487  = \$485  & \$486 ;
+  assign \$488  = event_pop ? event_at[0] : 1'h0;
+  assign \$489  = ~ \$488 ;
+  assign \$490  = event_push | \$489 ;
+  assign \$493  = \$491  & \$492 ;
+  assign \$494  = event_pop ? event_at[1] : event_at[0];
+  assign \$495  = ~ \$494 ;
+  assign \$496  = event_push | \$495 ;
+  assign \$497  = ~ f4_prev_released;
+  assign \$498  = \$497  & f4_by_older;
+  assign \$499  = f4_by_a1 | \$498 ;
+  assign \$500  = f4_live[2] & \$499 ;
   assign \$501  = ~ f4_prev_released;
-  assign \$502  = \$501  & f4_by_older;
-  assign \$503  = f4_by_a1 | \$502 ;
-  assign \$504  = f4_live[2] & \$503 ;
+  assign \$502  = \$501  & f4_by_mem_live[2];
+  assign \$503  = \$502  & f4_mem_ok[2];
+  assign \$504  = \$500  | \$503 ;
   assign \$505  = ~ f4_prev_released;
-  assign \$506  = \$505  & f4_by_mem_live[2];
-  assign \$507  = \$506  & f4_mem_ok[2];
-  assign \$508  = \$504  | \$507 ;
+  assign \$506  = \$505  & f4_by_older;
+  assign \$507  = f4_by_a1 | \$506 ;
+  assign \$508  = f4_live[2] & \$507 ;
   assign \$509  = ~ f4_prev_released;
-  assign \$510  = \$509  & f4_by_older;
-  assign \$511  = f4_by_a1 | \$510 ;
-  assign \$512  = f4_live[2] & \$511 ;
-  assign \$513  = ~ f4_prev_released;
-  assign \$514  = \$513  & f4_by_mem_live[2];
-  assign \$515  = \$514  & f4_mem_ok[2];
-  assign \$516  = \$512  | \$515 ;
-  assign \$517  = config_queue_waddr == 4'hf;
-  assign \$518  = config_queue_waddr + 1'h1;
-  assign \$519  = \$517  ? 5'h00 : \$518 ;
-  assign \$520  = config_pushed == config_popped;
-  assign \$521  = config_pushed ? 5'h01 : 5'h1f;
-  assign \$522  = \$520  ? 5'h00 : \$521 ;
-  assign \$523  = $signed({ 1'h0, config_count }) + $signed(\$522 );
-  assign \$524  = ! config_pushed;
-  assign \$525  = ! config_popped;
-  assign \$526  = \$524  & \$525 ;
-  assign \$527  = config_pop ? config_at[1] : config_at[0];
-  assign \$528  = ~ \$527 ;
-  assign \$529  = config_push | \$528 ;
-  assign \$530  = ! config_pushed;
-  assign \$532  = \$530  & \$531 ;
-  assign \$533  = config_count == 2'h3;
-  assign \$534  = config_pop ? config_at[2] : config_at[1];
-  assign \$535  = ~ \$534 ;
-  assign \$536  = config_push | \$535 ;
-  assign \$538  = ! config_popped;
-  assign \$539  = \$537  & \$538 ;
-  assign \$540  = config_pop ? config_at[0] : 1'h0;
-  assign \$541  = ~ \$540 ;
-  assign \$542  = config_push | \$541 ;
-  assign \$545  = \$543  & \$544 ;
-  assign \$546  = config_pop ? config_at[1] : config_at[0];
-  assign \$547  = ~ \$546 ;
-  assign \$548  = config_push | \$547 ;
-  assign \$549  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$550  = ~ \$549 ;
-  assign \$551  = f5_wrote & a2_ring;
-  assign \$552  = { \$551 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$553  = ~ \$552 ;
-  assign \$554  = \$553  + 1'h1;
-  assign \$555  = \release  & f4_taken_a2;
-  assign \$556  = a3_ring & a3_lapped;
-  assign \$557  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$558  = \$557  == log_grant_r1_b0[0];
-  assign \$559  = a3_sel_fresh[1] & \$558 ;
-  assign \$560  = \$556  & \$559 ;
-  assign \$561  = \release  & f4_taken_a3;
-  assign \$562  = a3_released | \$561 ;
-  assign \$563  = ~ a4_released;
-  assign \$564  = a4_prev_held & \$563 ;
-  assign \$565  = \release  & f4_taken_a4;
-  assign \$566  = ~ \$565 ;
-  assign \$567  = \$564  & \$566 ;
-  assign \$568  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
-  assign \$569  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
-  assign \$570  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$571  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$572  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
-  assign \$573  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
-  assign \$575  = event_grant_w_data[4:1] + 1'h1;
-  assign \$576  = log_grant_w_data[4:1] + 1'h1;
-  assign \$577  = config_grant_w_data[4:1] + 1'h1;
-  assign \$578  = x1_select[0] ? 8'h00 : event_fresh;
-  assign \$579  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$579 ;
-  assign \$580  = ~ x1_select[0];
-  assign \$581  = a1_select[0] & \$580 ;
-  assign \$582  = ~ event_has_fresh;
-  assign \$583  = \$581  & \$582 ;
-  assign event_pop = \$583  & event_nonempty;
-  assign \$584  = x1_select[1] ? 10'h000 : log_fresh;
-  assign \$586  = x1_select[2] ? 5'h00 : config_fresh;
-  assign \$587  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$587 ;
-  assign \$588  = ~ x1_select[2];
-  assign \$589  = a1_select[2] & \$588 ;
-  assign \$590  = ~ config_has_fresh;
-  assign \$591  = \$589  & \$590 ;
-  assign config_pop = \$591  & config_nonempty;
+  assign \$510  = \$509  & f4_by_mem_live[2];
+  assign \$511  = \$510  & f4_mem_ok[2];
+  assign \$512  = \$508  | \$511 ;
+  assign \$513  = config_queue_waddr == 4'hf;
+  assign \$514  = config_queue_waddr + 1'h1;
+  assign \$515  = \$513  ? 5'h00 : \$514 ;
+  assign \$516  = config_pushed == config_popped;
+  assign \$517  = config_pushed ? 5'h01 : 5'h1f;
+  assign \$518  = \$516  ? 5'h00 : \$517 ;
+  assign \$519  = $signed({ 1'h0, config_count }) + $signed(\$518 );
+  assign \$520  = ! config_pushed;
+  assign \$521  = ! config_popped;
+  assign \$522  = \$520  & \$521 ;
+  assign \$523  = config_pop ? config_at[1] : config_at[0];
+  assign \$524  = ~ \$523 ;
+  assign \$525  = config_push | \$524 ;
+  assign \$526  = ! config_pushed;
+  assign \$528  = \$526  & \$527 ;
+  assign \$529  = config_count == 2'h3;
+  assign \$530  = config_pop ? config_at[2] : config_at[1];
+  assign \$531  = ~ \$530 ;
+  assign \$532  = config_push | \$531 ;
+  assign \$534  = ! config_popped;
+  assign \$535  = \$533  & \$534 ;
+  assign \$536  = config_pop ? config_at[0] : 1'h0;
+  assign \$537  = ~ \$536 ;
+  assign \$538  = config_push | \$537 ;
+  assign \$541  = \$539  & \$540 ;
+  assign \$542  = config_pop ? config_at[1] : config_at[0];
+  assign \$543  = ~ \$542 ;
+  assign \$544  = config_push | \$543 ;
+  assign \$545  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$546  = ~ \$545 ;
+  assign \$547  = f5_wrote & a2_ring;
+  assign \$548  = { \$547 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$549  = ~ \$548 ;
+  assign \$550  = \$549  + 1'h1;
+  assign \$551  = \release  & f4_taken_a2;
+  assign \$552  = a3_ring & a3_lapped;
+  assign \$553  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$554  = \$553  == log_grant_r1_b0[0];
+  assign \$555  = a3_sel_fresh[1] & \$554 ;
+  assign \$556  = \$552  & \$555 ;
+  assign \$557  = \release  & f4_taken_a3;
+  assign \$558  = a3_released | \$557 ;
+  assign \$559  = ~ a4_released;
+  assign \$560  = a4_prev_held & \$559 ;
+  assign \$561  = \release  & f4_taken_a4;
+  assign \$562  = ~ \$561 ;
+  assign \$563  = \$560  & \$562 ;
+  assign \$564  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
+  assign \$565  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
+  assign \$566  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$567  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$568  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
+  assign \$569  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
+  assign \$571  = event_grant_w_data[4:1] + 1'h1;
+  assign \$572  = log_grant_w_data[4:1] + 1'h1;
+  assign \$573  = config_grant_w_data[4:1] + 1'h1;
+  assign \$574  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$574 ;
+  assign \$575  = ~ x1_select[0];
+  assign \$576  = a1_select[0] & \$575 ;
+  assign \$577  = ~ event_has_fresh;
+  assign \$578  = \$576  & \$577 ;
+  assign event_pop = \$578  & event_nonempty;
+  assign \$579  = event_fresh_slot + 1'h1;
+  assign \$581  = ~ x1_select[1];
+  assign \$582  = \$581  & log_at_last;
+  assign \$583  = log_fresh + 1'h1;
+  assign \$584  = x1_select[1] ? 11'h001 : \$583 ;
+  assign \$585  = \$582  ? 11'h000 : \$584 ;
+  assign \$586  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$586 ;
+  assign \$587  = ~ x1_select[2];
+  assign \$588  = a1_select[2] & \$587 ;
+  assign \$589  = ~ config_has_fresh;
+  assign \$590  = \$588  & \$589 ;
+  assign config_pop = \$590  & config_nonempty;
+  assign \$591  = config_fresh_slot + 1'h1;
   assign \$592  = a3_fwd_ok & a3_fresh_slot[0];
   assign \$594  = \$593  & event_queue_r0_b0[0];
   assign \$595  = \$592  | \$594 ;
@@ -5643,7 +5661,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$804  = a3_pool == 2'h2;
   assign config_grant_wen = \$803  & \$804 ;
   assign \$811  = ! f2_err;
-  assign \$signal$242  = f2_valid & \$811 ;
+  assign \$signal$245  = f2_valid & \$811 ;
   assign \$812  = a4_valid & a4_ok;
   assign \$813  = { \$812 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
   assign \$814  = ~ \$813 ;
@@ -5667,7 +5685,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$831  = { 1'h0, \$826  } & \$830 ;
   assign \$832  = ~ f4_prev_released;
   assign \$833  = \$832  & f4_rest_held;
-  assign \$signal$442  = f4_hit_a1 | \$833 ;
+  assign \$signal$445  = f4_hit_a1 | \$833 ;
   assign \$834  = ~ f4_prev_released;
   assign \$835  = f4_by_mem & f4_mem_ok;
   assign \$836  = f4_by_mem & f4_mem_ok;
@@ -5678,12 +5696,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$841  = \$834  & \$840 ;
   assign \release  = f4_by_a1 | \$841 ;
   assign \$842  = ~ f4_go;
-  assign \$843  = ~ \$signal$442 ;
-  assign \$844  = \$signal$442  ? 4'h7 : 4'h6;
+  assign \$843  = ~ \$signal$445 ;
+  assign \$844  = \$signal$445  ? 4'h7 : 4'h6;
   assign unreleased_err = f4_go ? \$844  : f4_err;
-  assign \$signal$306  = \release  ? 4'h0 : unreleased_err;
+  assign \$signal$309  = \release  ? 4'h0 : unreleased_err;
   assign \$845  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$383  = ~ \$845 ;
+  assign \w__data$386  = ~ \$845 ;
   assign \$846  = ~ f4_prev_released;
   assign \$847  = \$846  & f4_by_older;
   assign \$848  = f4_by_a1 | \$847 ;
@@ -5691,7 +5709,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$850  = ~ f4_prev_released;
   assign \$851  = \$850  & f4_by_mem_live[0];
   assign \$852  = \$851  & f4_mem_ok[0];
-  assign \w__en$381  = \$849  | \$852 ;
+  assign \w__en$384  = \$849  | \$852 ;
   assign \$853  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$854  = ~ \$853 ;
   assign \$855  = ~ f4_prev_released;
@@ -5704,7 +5722,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign event_queue_wen = \$858  | \$861 ;
   assign \$862  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
   assign \$863  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$408  = ~ \$863 ;
+  assign \w__data$411  = ~ \$863 ;
   assign \$864  = ~ f4_prev_released;
   assign \$865  = \$864  & f4_by_older;
   assign \$866  = f4_by_a1 | \$865 ;
@@ -5718,7 +5736,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$874  = ~ \$873 ;
   assign log_parity_wen = \$871  & \$874 ;
   assign \$875  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$428  = ~ \$875 ;
+  assign \w__data$431  = ~ \$875 ;
   assign \$876  = ~ f4_prev_released;
   assign \$877  = \$876  & f4_by_older;
   assign \$878  = f4_by_a1 | \$877 ;
@@ -5726,7 +5744,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$880  = ~ f4_prev_released;
   assign \$881  = \$880  & f4_by_mem_live[2];
   assign \$882  = \$881  & f4_mem_ok[2];
-  assign \w__en$426  = \$879  | \$882 ;
+  assign \w__en$429  = \$879  | \$882 ;
   assign \$883  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$884  = ~ \$883 ;
   assign \$885  = ~ f4_prev_released;
@@ -5867,49 +5885,55 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     event_seen_prev <= \$923 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$924 ;
+    event_has_fresh <= \$924 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$925 ;
+    event_head <= \$925 ;
   always @(posedge aclk_clk)
-    event_head <= \$926 ;
+    event_fresh <= \$926 ;
   always @(posedge aclk_clk)
-    log_seen <= \$927 ;
+    event_fresh_slot <= \$927 ;
   always @(posedge aclk_clk)
-    log_seen_prev <= \$928 ;
+    log_seen <= \$928 ;
   always @(posedge aclk_clk)
-    log_fresh <= \$929 ;
+    log_seen_prev <= \$929 ;
   always @(posedge aclk_clk)
     log_at_last <= \$930 ;
   always @(posedge aclk_clk)
     log_lapped <= \$931 ;
   always @(posedge aclk_clk)
-    config_seen <= \$932 ;
+    log_fresh <= \$932 ;
   always @(posedge aclk_clk)
-    config_seen_prev <= \$933 ;
+    log_fresh_slot <= \$933 ;
   always @(posedge aclk_clk)
-    config_fresh <= \$934 ;
+    config_seen <= \$934 ;
   always @(posedge aclk_clk)
-    config_has_fresh <= \$935 ;
+    config_seen_prev <= \$935 ;
   always @(posedge aclk_clk)
-    config_head <= \$936 ;
+    config_has_fresh <= \$936 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$937 ;
+    config_head <= \$937 ;
   always @(posedge aclk_clk)
-    a2_lapped <= \$80 ;
+    config_fresh <= \$938 ;
   always @(posedge aclk_clk)
-    a2_ok <= \$90 ;
+    config_fresh_slot <= \$939 ;
   always @(posedge aclk_clk)
-    a2_fail_err <= \$97 ;
+    a2_ring <= \$940 ;
   always @(posedge aclk_clk)
-    a2_from_fresh <= \$105 ;
+    a2_lapped <= \$76 ;
   always @(posedge aclk_clk)
-    a2_fresh_slot <= \$110 ;
+    a2_ok <= \$86 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$938 ;
+    a2_fail_err <= \$93 ;
+  always @(posedge aclk_clk)
+    a2_from_fresh <= \$101 ;
+  always @(posedge aclk_clk)
+    a2_fresh_slot <= \$106 ;
+  always @(posedge aclk_clk)
+    a3_valid <= \$941 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
-    a3_err <= \$111 ;
+    a3_err <= \$107 ;
   always @(posedge aclk_clk)
     a3_pool <= a2_pool;
   always @(posedge aclk_clk)
@@ -5917,23 +5941,23 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$939 ;
+    a3_ring <= \$942 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$114 ;
+    a3_sel_head <= \$110 ;
   always @(posedge aclk_clk)
-    a3_sel_last <= \$126 ;
+    a3_sel_last <= \$122 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$139 ;
+    a3_sel_new <= \$135 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$140 ;
+    a3_fail <= \$136 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$142 ;
+    a3_sel_fresh <= \$138 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$144 ;
+    a3_fwd_ok <= \$140 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$940 ;
+    a4_valid <= \$943 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -5943,13 +5967,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$145 ;
+    a4_slot <= \$141 ;
   always @(posedge aclk_clk)
     a4_tag <= { \$798 [10], \$759 [10], \$720 [10], \$681 [10] };
   always @(posedge aclk_clk)
     a4_snap <= \$642 [5];
   always @(posedge aclk_clk)
-    a5_valid <= \$941 ;
+    a5_valid <= \$944 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -5965,15 +5989,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$146 ;
+    a5_addr <= \$142 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$162 ;
+    a3_hit_a1 <= \$158 ;
   always @(posedge aclk_clk)
-    a3_older_hit <= \$171 ;
+    a3_older_hit <= \$167 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$178 ;
+    a3_older_next <= \$174 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$942 ;
+    f0_valid <= \$945 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -5985,11 +6009,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$199 , \$192 , \$185  };
+    f0_hit <= { \$195 , \$188 , \$181  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$943 ;
+    f1_valid <= \$946 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6005,85 +6029,85 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$944 ;
+    f1_same_second_eq0 <= \$947 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$945 ;
+    f1_same_second_eq3 <= \$948 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$946 ;
+    f1_same_second_eq6 <= \$949 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$947 ;
+    f1_same_second_eq9 <= \$950 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$948 ;
+    f1_same_second_eq12 <= \$951 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$949 ;
+    f1_same_second_eq15 <= \$952 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$950 ;
+    f1_same_second_eq18 <= \$953 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$951 ;
+    f1_same_second_eq21 <= \$954 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$952 ;
+    f1_same_second_eq24 <= \$955 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$953 ;
+    f1_same_second_eq27 <= \$956 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$954 ;
+    f1_same_second_eq30 <= \$957 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$955 ;
+    f1_same_third_eq0 <= \$958 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$956 ;
+    f1_same_third_eq3 <= \$959 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$957 ;
+    f1_same_third_eq6 <= \$960 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$958 ;
+    f1_same_third_eq9 <= \$961 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$959 ;
+    f1_same_third_eq12 <= \$962 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$960 ;
+    f1_same_third_eq15 <= \$963 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$961 ;
+    f1_same_third_eq18 <= \$964 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$962 ;
+    f1_same_third_eq21 <= \$965 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$963 ;
+    f1_same_third_eq24 <= \$966 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$964 ;
+    f1_same_third_eq27 <= \$967 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$965 ;
+    f1_same_third_eq30 <= \$968 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$966 ;
+    f1_hit <= \$969 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$967 ;
+    f1_misaligned <= \$970 ;
   always @(posedge aclk_clk)
-    f1_event_slot <= \$223 [6:0];
+    f1_event_slot <= \$219 [6:0];
   always @(posedge aclk_clk)
-    f1_log_slot <= \$225 [8:0];
+    f1_log_slot <= \$221 [8:0];
   always @(posedge aclk_clk)
-    f1_config_slot <= \$227 [3:0];
+    f1_config_slot <= \$223 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$968 ;
+    f2_valid <= \$971 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$233 ;
+    f2_pool <= \$229 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$238 ;
+    f2_slot <= \$234 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$240 ;
+    f2_in_pool <= \$236 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$248 ;
+    f2_err <= \$244 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= \$261 ;
+    f2_never_granted <= { \$255 , \$252 , \$247  };
   always @(posedge aclk_clk)
-    f2_same_second <= \$283 ;
+    f2_same_second <= \$277 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$305 ;
+    f2_same_third <= \$299 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$969 ;
+    f3_valid <= \$972 ;
   always @(posedge aclk_clk)
-    f3_go <= \$970 ;
+    f3_go <= \$973 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6097,33 +6121,33 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$306 [3:0];
+    f3_next <= \$300 [3:0];
   always @(posedge aclk_clk)
-    f3_in <= { \$309 , \$308 , \$307  };
+    f3_in <= { \$303 , \$302 , \$301  };
   always @(posedge aclk_clk)
-    f3_never_granted <= f2_never_granted;
+    f3_never_granted <= \$305 ;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
     f3_hit_a2 <= \$815 [12];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$312 [4];
+    f3_a2_tag_ok <= \$308 [4];
   always @(posedge aclk_clk)
     f3_hit_a3 <= \$819 [12];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$315 [4];
+    f3_a3_tag_ok <= \$311 [4];
   always @(posedge aclk_clk)
-    f3_older_next <= \$318 ;
+    f3_older_next <= \$314 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$319 ;
+    f3_older_snap <= \$315 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$320 ;
+    f3_rel_f3 <= \$316 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$971 ;
+    f3_quiet <= \$974 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$972 ;
+    f4_valid <= \$975 ;
   always @(posedge aclk_clk)
-    f4_go <= \$973 ;
+    f4_go <= \$976 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6139,73 +6163,73 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_hit_a1 <= \$823 [12];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$328 [3:0];
+    f4_a1_next <= \$324 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$347 ;
+    f4_rest_held <= \$343 ;
   always @(posedge aclk_clk)
-    f4_rest_next <= \$381 ;
+    f4_rest_next <= \$377 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$391 ;
+    f4_rest_snap <= \$387 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$974 ;
+    f4_by_a1 <= \$977 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$975 ;
+    f4_by_older <= \$978 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$976 ;
+    f4_by_mem <= \$979 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$426 [6], \$421 [6], \$416 [6] };
+    f4_mem_ok <= { \$422 [6], \$417 [6], \$412 [6] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$428 ;
+    f2_flushed <= \$424 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$431 ;
+    f3_flushed <= \$427 ;
   always @(posedge aclk_clk)
-    f4_live <= \$436 [2:0];
+    f4_live <= \$432 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$977 ;
+    f4_by_mem_live <= \$980 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$978 ;
+    f4_prev_released <= \$981 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$444 [12];
+    f4_taken_a4 <= \$440 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$447 [12];
+    f4_taken_a3 <= \$443 [12];
   always @(posedge aclk_clk)
-    f4_taken_a2 <= \$452 ;
+    f4_taken_a2 <= \$448 ;
   always @(posedge aclk_clk)
-    event_push <= \$979 ;
+    event_push <= \$982 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$980 ;
+    event_queue_waddr <= \$983 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$981 ;
+    event_pushed <= \$984 ;
   always @(posedge aclk_clk)
-    event_popped <= \$982 ;
+    event_popped <= \$985 ;
   always @(posedge aclk_clk)
-    event_count <= \$983 ;
+    event_count <= \$986 ;
   always @(posedge aclk_clk)
-    event_at <= \$984 ;
+    event_at <= \$987 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$985 ;
+    event_nonempty <= \$988 ;
   always @(posedge aclk_clk)
-    config_push <= \$986 ;
+    config_push <= \$989 ;
   always @(posedge aclk_clk)
-    config_queue_waddr <= \$987 ;
+    config_queue_waddr <= \$990 ;
   always @(posedge aclk_clk)
-    config_pushed <= \$988 ;
+    config_pushed <= \$991 ;
   always @(posedge aclk_clk)
-    config_popped <= \$989 ;
+    config_popped <= \$992 ;
   always @(posedge aclk_clk)
-    config_count <= \$990 ;
+    config_count <= \$993 ;
   always @(posedge aclk_clk)
-    config_at <= \$991 ;
+    config_at <= \$994 ;
   always @(posedge aclk_clk)
-    config_nonempty <= \$992 ;
+    config_nonempty <= \$995 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$993 ;
+    f5_valid <= \$996 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$994 ;
+    f5_ok <= \$997 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$306 ;
+    f5_err <= \$signal$309 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -6219,41 +6243,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$550 ;
+    f5_wparity <= \$546 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$554 [12];
+    a3_flip <= \$550 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$555 ;
+    a3_released <= \$551 ;
   always @(posedge aclk_clk)
-    a4_prev_held <= \$560 ;
+    a4_prev_held <= \$556 ;
   always @(posedge aclk_clk)
-    a4_released <= \$562 ;
+    a4_released <= \$558 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$567 ;
+    a5_overwrite <= \$563 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$995 ;
+    a6_valid <= \$998 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$996 ;
+    f6_valid <= \$999 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$997 ;
+    x3_valid <= \$1000 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$998 ;
+    x4_valid <= \$1001 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$999 ;
+    x5_valid <= \$1002 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1000 ;
+    x6_valid <= \$1003 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -6313,189 +6337,189 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1001 ;
+    busy_0 <= \$1004 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1002 ;
+    busy_6 <= \$1005 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1003 ;
+    busy_12 <= \$1006 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1004 ;
+    busy_18 <= \$1007 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1005 ;
+    busy_24 <= \$1008 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1006 ;
+    busy_30 <= \$1009 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1007 ;
+    busy_36 <= \$1010 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$898  = event_grant_wen;
     if (aclk_rst) begin
       \$898  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$899  = event_grant_w_addr;
     if (event_grant_wen) begin
       \$899  = { \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$900  = event_grant_w_data;
     if (event_grant_wen) begin
       \$900  = event_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$901  = event_queue_wen;
     if (aclk_rst) begin
       \$901  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$902  = event_queue_w_addr;
     if (event_queue_wen) begin
       \$902  = event_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$903  = event_queue_w_data;
     if (event_queue_wen) begin
       \$903  = event_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$904  = log_grant_wen;
     if (aclk_rst) begin
       \$904  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$905  = log_grant_w_addr;
     if (log_grant_wen) begin
       \$905  = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$906  = log_grant_w_data;
     if (log_grant_wen) begin
       \$906  = log_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$907  = config_grant_wen;
     if (aclk_rst) begin
       \$907  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$908  = config_grant_w_addr;
     if (config_grant_wen) begin
       \$908  = { \$619 , \$612 , \$605 , \$598  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$909  = config_grant_w_data;
     if (config_grant_wen) begin
       \$909  = config_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$910  = config_queue_wen;
     if (aclk_rst) begin
       \$910  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$911  = config_queue_w_addr;
     if (config_queue_wen) begin
       \$911  = config_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$912  = config_queue_w_data;
     if (config_queue_wen) begin
       \$912  = config_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$913  = alloc_valid;
     if (aclk_rst) begin
       \$913  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$914  = a0_valid;
     if (aclk_rst) begin
       \$914  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$915  = { \$25 , \$22 , \$19  };
     if (aclk_rst) begin
       \$915  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$916  = flush_valid;
     if (aclk_rst) begin
       \$916  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$917  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
       \$917  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$918  = x0_valid;
     if (aclk_rst) begin
       \$918  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$919  = x0_select;
     if (aclk_rst) begin
       \$919  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$920  = x1_valid;
     if (aclk_rst) begin
       \$920  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$921  = a1_valid;
     if (aclk_rst) begin
       \$921  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$922  = event_seen;
     if (\$39 ) begin
       \$922  = \$40 ;
@@ -6505,83 +6529,73 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$923  = event_seen;
     if (aclk_rst) begin
       \$923  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$924  = event_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$924  = event_has_fresh;
     if (event_take_fresh) begin
       \$924  = \$41 ;
     end else if (x1_select[0]) begin
-      \$924  = 8'h00;
+      \$924  = 1'h1;
     end
     if (aclk_rst) begin
-      \$924  = 8'h00;
+      \$924  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$925  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$925  = \$42 ;
-    end else if (x1_select[0]) begin
-      \$925  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$925  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$926  = event_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$925  = event_head;
     if (event_pop) begin
-      \$926  = \$45 [6:0];
+      \$925  = \$44 [6:0];
     end
     if (x1_select[0]) begin
-      \$926  = event_queue_waddr;
+      \$925  = event_queue_waddr;
     end
     if (aclk_rst) begin
-      \$926  = 7'h00;
+      \$925  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$927  = log_seen;
-    if (\$48 ) begin
-      \$927  = \$49 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$926  = event_fresh_next;
     if (aclk_rst) begin
-      \$927  = 10'h000;
+      \$926  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$927  = \$45 [6:0];
+    if (aclk_rst) begin
+      \$927  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$928  = log_seen;
+    if (\$48 ) begin
+      \$928  = \$49 ;
+    end
     if (aclk_rst) begin
       \$928  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$929  = log_fresh;
-    if (log_take_fresh) begin
-      \$929  = \$54 [9:0];
-    end else if (x1_select[1]) begin
-      \$929  = 10'h000;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$929  = log_seen;
     if (aclk_rst) begin
       \$929  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$930  = log_at_last;
     if (log_take_fresh) begin
-      \$930  = \$59 ;
+      \$930  = \$54 ;
     end else if (x1_select[1]) begin
       \$930  = 1'h0;
     end
@@ -6590,10 +6604,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$931  = log_lapped;
     if (log_take_fresh) begin
-      \$931  = \$64 ;
+      \$931  = \$59 ;
     end else if (x1_select[1]) begin
       \$931  = 1'h0;
     end
@@ -6602,431 +6616,385 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$932  = config_seen;
-    if (\$67 ) begin
-      \$932  = \$68 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$932  = log_fresh_next;
     if (aclk_rst) begin
-      \$932  = 5'h00;
+      \$932  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$933  = config_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$933  = \$60 [8:0];
     if (aclk_rst) begin
-      \$933  = 5'h00;
+      \$933  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$934  = config_fresh;
-    if (config_take_fresh) begin
-      \$934  = \$69 ;
-    end else if (x1_select[2]) begin
-      \$934  = 5'h00;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$934  = config_seen;
+    if (\$63 ) begin
+      \$934  = \$64 ;
     end
     if (aclk_rst) begin
       \$934  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$935  = config_has_fresh;
-    if (config_take_fresh) begin
-      \$935  = \$70 ;
-    end else if (x1_select[2]) begin
-      \$935  = 1'h1;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$935  = config_seen;
     if (aclk_rst) begin
-      \$935  = 1'h1;
+      \$935  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$936  = config_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$936  = config_has_fresh;
+    if (config_take_fresh) begin
+      \$936  = \$65 ;
+    end else if (x1_select[2]) begin
+      \$936  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$936  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$937  = config_head;
     if (config_pop) begin
-      \$936  = \$73 [3:0];
+      \$937  = \$68 [3:0];
     end
     if (x1_select[2]) begin
-      \$936  = config_queue_waddr;
+      \$937  = config_queue_waddr;
     end
     if (aclk_rst) begin
-      \$936  = 4'h0;
+      \$937  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$937  = a1_select[1];
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$938  = config_fresh_next;
     if (aclk_rst) begin
-      \$937  = 1'h0;
+      \$938  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$938  = a2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$939  = \$69 [3:0];
     if (aclk_rst) begin
-      \$938  = 1'h0;
+      \$939  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$939  = a2_ring;
-    if (aclk_rst) begin
-      \$939  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$940  = a3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$940  = a1_select[1];
     if (aclk_rst) begin
       \$940  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$941  = a4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$941  = a2_valid;
     if (aclk_rst) begin
       \$941  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$942  = free_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$942  = a2_ring;
     if (aclk_rst) begin
       \$942  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$943  = f0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$943  = a3_valid;
     if (aclk_rst) begin
       \$943  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$944  = \$200 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$944  = a4_valid;
     if (aclk_rst) begin
       \$944  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$945  = \$201 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$945  = free_valid;
     if (aclk_rst) begin
       \$945  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$946  = \$202 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$946  = f0_valid;
     if (aclk_rst) begin
       \$946  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$947  = \$203 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$947  = \$196 ;
     if (aclk_rst) begin
       \$947  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$948  = \$204 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$948  = \$197 ;
     if (aclk_rst) begin
       \$948  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$949  = \$205 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$949  = \$198 ;
     if (aclk_rst) begin
       \$949  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$950  = \$206 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$950  = \$199 ;
     if (aclk_rst) begin
       \$950  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$951  = \$207 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$951  = \$200 ;
     if (aclk_rst) begin
       \$951  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$952  = \$208 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$952  = \$201 ;
     if (aclk_rst) begin
       \$952  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$953  = \$209 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$953  = \$202 ;
     if (aclk_rst) begin
       \$953  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$954  = \$210 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$954  = \$203 ;
     if (aclk_rst) begin
       \$954  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$955  = \$211 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$955  = \$204 ;
     if (aclk_rst) begin
       \$955  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$956  = \$212 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$956  = \$205 ;
     if (aclk_rst) begin
       \$956  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$957  = \$213 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$957  = \$206 ;
     if (aclk_rst) begin
       \$957  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$958  = \$214 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$958  = \$207 ;
     if (aclk_rst) begin
       \$958  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$959  = \$215 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$959  = \$208 ;
     if (aclk_rst) begin
       \$959  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$960  = \$216 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$960  = \$209 ;
     if (aclk_rst) begin
       \$960  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$961  = \$217 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$961  = \$210 ;
     if (aclk_rst) begin
       \$961  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$962  = \$218 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$962  = \$211 ;
     if (aclk_rst) begin
       \$962  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$963  = \$219 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$963  = \$212 ;
     if (aclk_rst) begin
       \$963  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$964  = \$220 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$964  = \$213 ;
     if (aclk_rst) begin
       \$964  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$965  = \$221 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$965  = \$214 ;
     if (aclk_rst) begin
       \$965  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$968  = f1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$966  = \$215 ;
+    if (aclk_rst) begin
+      \$966  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$967  = \$216 ;
+    if (aclk_rst) begin
+      \$967  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$968  = \$217 ;
     if (aclk_rst) begin
       \$968  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$969  = f2_valid;
-    if (aclk_rst) begin
-      \$969  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$970  = \$signal$242 ;
-    if (aclk_rst) begin
-      \$970  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$971  = \$327 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$971  = f1_valid;
     if (aclk_rst) begin
       \$971  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$972  = f3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$972  = f2_valid;
     if (aclk_rst) begin
       \$972  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$973  = f3_go;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$973  = \$signal$245 ;
     if (aclk_rst) begin
       \$973  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$974  = \$396 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$974  = \$323 ;
     if (aclk_rst) begin
       \$974  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$975  = \$406 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$975  = f3_valid;
     if (aclk_rst) begin
       \$975  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$976  = \$411 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$976  = f3_go;
     if (aclk_rst) begin
-      \$976  = 3'h0;
+      \$976  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$977  = \$437 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$977  = \$392 ;
     if (aclk_rst) begin
-      \$977  = 3'h0;
+      \$977  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$978  = \$441 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$978  = \$402 ;
     if (aclk_rst) begin
       \$978  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$979  = \$460 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$979  = \$407 ;
     if (aclk_rst) begin
-      \$979  = 1'h0;
+      \$979  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$980  = event_queue_waddr;
-    if (\$468 ) begin
-      \$980  = \$471 [6:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$980  = \$433 ;
     if (aclk_rst) begin
-      \$980  = 7'h00;
+      \$980  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$981  = event_push;
-    if (x1_select[0]) begin
-      \$981  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$981  = \$437 ;
     if (aclk_rst) begin
       \$981  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$982  = event_pop;
-    if (x1_select[0]) begin
-      \$982  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$982  = \$456 ;
     if (aclk_rst) begin
       \$982  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$983  = \$475 [7:0];
-    if (x1_select[0]) begin
-      \$983  = 8'h00;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$983  = event_queue_waddr;
+    if (\$464 ) begin
+      \$983  = \$467 [6:0];
     end
     if (aclk_rst) begin
-      \$983  = 8'h00;
+      \$983  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$984  = event_at;
-    if (\$478 ) begin
-      \$984 [0] = event_at[0];
-      \$984 [1] = event_at[1];
-      \$984 [2] = event_at[2];
-    end
-    if (\$484 ) begin
-      \$984 [0] = event_at[1];
-      \$984 [1] = event_at[2];
-      \$984 [2] = \$485 ;
-    end
-    if (\$491 ) begin
-      \$984 [0] = 1'h0;
-      \$984 [1] = event_at[0];
-      \$984 [2] = event_at[1];
-    end
-    if (\$497 ) begin
-      \$984 [0] = event_at[0];
-      \$984 [1] = event_at[1];
-      \$984 [2] = event_at[2];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$984  = event_push;
     if (x1_select[0]) begin
-      \$984  = 3'h1;
+      \$984  = 1'h0;
     end
     if (aclk_rst) begin
-      \$984  = 3'h1;
+      \$984  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$985  = event_nonempty;
-    if (\$478 ) begin
-      \$985  = \$481 ;
-    end
-    if (\$484 ) begin
-      \$985  = \$488 ;
-    end
-    if (\$491 ) begin
-      \$985  = \$494 ;
-    end
-    if (\$497 ) begin
-      \$985  = \$500 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$985  = event_pop;
     if (x1_select[0]) begin
       \$985  = 1'h0;
     end
@@ -7035,26 +7003,61 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$986  = \$508 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$986  = \$471 [7:0];
+    if (x1_select[0]) begin
+      \$986  = 8'h00;
+    end
     if (aclk_rst) begin
-      \$986  = 1'h0;
+      \$986  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$987  = config_queue_waddr;
-    if (\$516 ) begin
-      \$987  = \$519 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$987  = event_at;
+    if (\$474 ) begin
+      \$987 [0] = event_at[0];
+      \$987 [1] = event_at[1];
+      \$987 [2] = event_at[2];
+    end
+    if (\$480 ) begin
+      \$987 [0] = event_at[1];
+      \$987 [1] = event_at[2];
+      \$987 [2] = \$481 ;
+    end
+    if (\$487 ) begin
+      \$987 [0] = 1'h0;
+      \$987 [1] = event_at[0];
+      \$987 [2] = event_at[1];
+    end
+    if (\$493 ) begin
+      \$987 [0] = event_at[0];
+      \$987 [1] = event_at[1];
+      \$987 [2] = event_at[2];
+    end
+    if (x1_select[0]) begin
+      \$987  = 3'h1;
     end
     if (aclk_rst) begin
-      \$987  = 4'h0;
+      \$987  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$988  = config_push;
-    if (x1_select[2]) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$988  = event_nonempty;
+    if (\$474 ) begin
+      \$988  = \$477 ;
+    end
+    if (\$480 ) begin
+      \$988  = \$484 ;
+    end
+    if (\$487 ) begin
+      \$988  = \$490 ;
+    end
+    if (\$493 ) begin
+      \$988  = \$496 ;
+    end
+    if (x1_select[0]) begin
       \$988  = 1'h0;
     end
     if (aclk_rst) begin
@@ -7062,70 +7065,35 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$989  = config_pop;
-    if (x1_select[2]) begin
-      \$989  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$989  = \$504 ;
     if (aclk_rst) begin
       \$989  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$990  = \$523 [4:0];
-    if (x1_select[2]) begin
-      \$990  = 5'h00;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$990  = config_queue_waddr;
+    if (\$512 ) begin
+      \$990  = \$515 [3:0];
     end
     if (aclk_rst) begin
-      \$990  = 5'h00;
+      \$990  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$991  = config_at;
-    if (\$526 ) begin
-      \$991 [0] = config_at[0];
-      \$991 [1] = config_at[1];
-      \$991 [2] = config_at[2];
-    end
-    if (\$532 ) begin
-      \$991 [0] = config_at[1];
-      \$991 [1] = config_at[2];
-      \$991 [2] = \$533 ;
-    end
-    if (\$539 ) begin
-      \$991 [0] = 1'h0;
-      \$991 [1] = config_at[0];
-      \$991 [2] = config_at[1];
-    end
-    if (\$545 ) begin
-      \$991 [0] = config_at[0];
-      \$991 [1] = config_at[1];
-      \$991 [2] = config_at[2];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$991  = config_push;
     if (x1_select[2]) begin
-      \$991  = 3'h1;
+      \$991  = 1'h0;
     end
     if (aclk_rst) begin
-      \$991  = 3'h1;
+      \$991  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$992  = config_nonempty;
-    if (\$526 ) begin
-      \$992  = \$529 ;
-    end
-    if (\$532 ) begin
-      \$992  = \$536 ;
-    end
-    if (\$539 ) begin
-      \$992  = \$542 ;
-    end
-    if (\$545 ) begin
-      \$992  = \$548 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$992  = config_pop;
     if (x1_select[2]) begin
       \$992  = 1'h0;
     end
@@ -7134,112 +7102,201 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$993  = f4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$993  = \$519 [4:0];
+    if (x1_select[2]) begin
+      \$993  = 5'h00;
+    end
     if (aclk_rst) begin
-      \$993  = 1'h0;
+      \$993  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$994  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$994  = config_at;
+    if (\$522 ) begin
+      \$994 [0] = config_at[0];
+      \$994 [1] = config_at[1];
+      \$994 [2] = config_at[2];
+    end
+    if (\$528 ) begin
+      \$994 [0] = config_at[1];
+      \$994 [1] = config_at[2];
+      \$994 [2] = \$529 ;
+    end
+    if (\$535 ) begin
+      \$994 [0] = 1'h0;
+      \$994 [1] = config_at[0];
+      \$994 [2] = config_at[1];
+    end
+    if (\$541 ) begin
+      \$994 [0] = config_at[0];
+      \$994 [1] = config_at[1];
+      \$994 [2] = config_at[2];
+    end
+    if (x1_select[2]) begin
+      \$994  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$994  = 1'h0;
+      \$994  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$995  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$995  = config_nonempty;
+    if (\$522 ) begin
+      \$995  = \$525 ;
+    end
+    if (\$528 ) begin
+      \$995  = \$532 ;
+    end
+    if (\$535 ) begin
+      \$995  = \$538 ;
+    end
+    if (\$541 ) begin
+      \$995  = \$544 ;
+    end
+    if (x1_select[2]) begin
+      \$995  = 1'h0;
+    end
     if (aclk_rst) begin
       \$995  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$996  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$996  = f4_valid;
     if (aclk_rst) begin
       \$996  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$997  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$997  = \release ;
     if (aclk_rst) begin
       \$997  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$998  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$998  = a5_valid;
     if (aclk_rst) begin
       \$998  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$999  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$999  = f5_valid;
     if (aclk_rst) begin
       \$999  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1000  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1000  = x2_valid;
     if (aclk_rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1001  = \$568 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1001  = x3_valid;
     if (aclk_rst) begin
       \$1001  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1002  = \$569 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1002  = x4_valid;
     if (aclk_rst) begin
       \$1002  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1003  = \$570 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1003  = x5_valid;
     if (aclk_rst) begin
       \$1003  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1004  = \$571 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1004  = \$564 ;
     if (aclk_rst) begin
       \$1004  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1005  = \$572 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1005  = \$565 ;
     if (aclk_rst) begin
       \$1005  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1006  = \$573 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1006  = \$566 ;
     if (aclk_rst) begin
       \$1006  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1007  = \$574 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1007  = \$567 ;
     if (aclk_rst) begin
       \$1007  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1008  = \$568 ;
+    if (aclk_rst) begin
+      \$1008  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1009  = \$569 ;
+    if (aclk_rst) begin
+      \$1009  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1010  = \$570 ;
+    if (aclk_rst) begin
+      \$1010  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    event_fresh_next = event_fresh;
+    if (event_take_fresh) begin
+      event_fresh_next = \$579 ;
+    end else if (x1_select[0]) begin
+      event_fresh_next = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    log_fresh_next = log_fresh;
+    if (log_take_fresh) begin
+      log_fresh_next = \$585 [9:0];
+    end else if (x1_select[1]) begin
+      log_fresh_next = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    config_fresh_next = config_fresh;
+    if (config_take_fresh) begin
+      config_fresh_next = \$591 ;
+    end else if (x1_select[2]) begin
+      config_fresh_next = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
@@ -7253,11 +7310,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign event_grant_waddr = { \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
   assign log_grant_waddr = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
   assign config_grant_waddr = { \$619 , \$612 , \$605 , \$598  };
-  assign flush_reg_select = \port$3649$40 [5:3];
-  assign event_fresh_slot = \$578 [6:0];
+  assign flush_reg_select = \port$3593$40 [5:3];
   assign event_tail = event_queue_waddr;
-  assign log_fresh_slot = \$584 [8:0];
-  assign config_fresh_slot = \$586 [3:0];
   assign config_tail = config_queue_waddr;
   assign log_flushing = x1_select[1];
   assign event_flushing = x1_select[0];
@@ -7265,78 +7319,78 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$signal  = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
   assign next_tag = { \$798 [10], \$759 [10], \$720 [10], \$681 [10] };
   assign fetched_snap = \$642 [5];
-  assign free_reg_hit = \port$3649$40 [2:0];
-  assign \$signal$254  = \$815 [12];
+  assign free_reg_hit = \port$3593$40 [2:0];
+  assign \$signal$257  = \$815 [12];
   assign hit_a3 = \$819 [12];
-  assign \$signal$273  = \$823 [12];
+  assign \$signal$276  = \$823 [12];
   assign f3_by_mem_base = \$831 [2:0];
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = { \$575 [3:0], event_grant_w_data[0] };
+  assign w__data = { \$571 [3:0], event_grant_w_data[0] };
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$375  = \$578 [6:0];
-  assign \event_grant_addr$376  = \$578 [6:0];
+  assign \r__addr$378  = event_fresh_slot;
+  assign \event_grant_addr$379  = event_fresh_slot;
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$378  = event_grant_r1_b0;
-  assign \w__addr$379  = f4_slot[6:0];
+  assign \event_grant_data$381  = event_grant_r1_b0;
+  assign \w__addr$382  = f4_slot[6:0];
   assign event_parity_waddr = f4_slot[6:0];
-  assign event_parity_wen = \w__en$381 ;
-  assign event_parity_wdata = \w__data$383 ;
-  assign \r__addr$385  = f1_event_slot;
+  assign event_parity_wen = \w__en$384 ;
+  assign event_parity_wdata = \w__data$386 ;
+  assign \r__addr$388  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$387  = \$578 [6:0];
-  assign \event_parity_addr$388  = \$578 [6:0];
+  assign \r__addr$390  = event_fresh_slot;
+  assign \event_parity_addr$391  = event_fresh_slot;
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$390  = event_parity_r1_b0;
-  assign \w__addr$391  = event_queue_w_addr;
-  assign \w__en$392  = event_queue_w_en;
-  assign \w__data$393  = event_queue_w_data;
-  assign \r__addr$394  = event_head;
+  assign \event_parity_data$393  = event_parity_r1_b0;
+  assign \w__addr$394  = event_queue_w_addr;
+  assign \w__en$395  = event_queue_w_en;
+  assign \w__data$396  = event_queue_w_data;
+  assign \r__addr$397  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$397  = log_grant_w_addr;
-  assign \w__en$398  = log_grant_w_en;
-  assign \w__data$399  = { \$576 [3:0], log_grant_w_data[0] };
-  assign \r__addr$400  = f1_log_slot;
+  assign \w__addr$400  = log_grant_w_addr;
+  assign \w__en$401  = log_grant_w_en;
+  assign \w__data$402  = { \$572 [3:0], log_grant_w_data[0] };
+  assign \r__addr$403  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$402  = \$584 [8:0];
-  assign \log_grant_addr$403  = \$584 [8:0];
-  assign \log_grant_data$404  = log_grant_r0_b0;
-  assign \w__addr$405  = f4_slot;
+  assign \r__addr$405  = log_fresh_slot;
+  assign \log_grant_addr$406  = log_fresh_slot;
+  assign \log_grant_data$407  = log_grant_r0_b0;
+  assign \w__addr$408  = f4_slot;
   assign log_parity_waddr = f4_slot;
-  assign \w__en$407  = log_parity_wen;
-  assign log_parity_wdata = \w__data$408 ;
-  assign \r__addr$410  = f1_log_slot;
+  assign \w__en$410  = log_parity_wen;
+  assign log_parity_wdata = \w__data$411 ;
+  assign \r__addr$413  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$412  = \$584 [8:0];
-  assign \log_parity_addr$413  = \$584 [8:0];
-  assign \log_parity_data$414  = log_parity_r0_b0;
-  assign \w__addr$415  = config_grant_w_addr;
-  assign \w__en$416  = config_grant_w_en;
-  assign \w__data$417  = { \$577 [3:0], config_grant_w_data[0] };
-  assign \r__addr$418  = f1_config_slot;
+  assign \r__addr$415  = log_fresh_slot;
+  assign \log_parity_addr$416  = log_fresh_slot;
+  assign \log_parity_data$417  = log_parity_r0_b0;
+  assign \w__addr$418  = config_grant_w_addr;
+  assign \w__en$419  = config_grant_w_en;
+  assign \w__data$420  = { \$573 [3:0], config_grant_w_data[0] };
+  assign \r__addr$421  = f1_config_slot;
   assign config_grant_addr = f1_config_slot;
-  assign \r__addr$420  = \$586 [3:0];
-  assign \config_grant_addr$421  = \$586 [3:0];
+  assign \r__addr$423  = config_fresh_slot;
+  assign \config_grant_addr$424  = config_fresh_slot;
   assign config_grant_data = config_grant_r0_b0;
-  assign \config_grant_data$423  = config_grant_r1_b0;
-  assign \w__addr$424  = f4_slot[3:0];
+  assign \config_grant_data$426  = config_grant_r1_b0;
+  assign \w__addr$427  = f4_slot[3:0];
   assign config_parity_waddr = f4_slot[3:0];
-  assign config_parity_wen = \w__en$426 ;
-  assign config_parity_wdata = \w__data$428 ;
-  assign \r__addr$430  = f1_config_slot;
+  assign config_parity_wen = \w__en$429 ;
+  assign config_parity_wdata = \w__data$431 ;
+  assign \r__addr$433  = f1_config_slot;
   assign config_parity_addr = f1_config_slot;
-  assign \r__addr$432  = \$586 [3:0];
-  assign \config_parity_addr$433  = \$586 [3:0];
+  assign \r__addr$435  = config_fresh_slot;
+  assign \config_parity_addr$436  = config_fresh_slot;
   assign config_parity_data = config_parity_r0_b0;
-  assign \config_parity_data$435  = config_parity_r1_b0;
-  assign \w__addr$436  = config_queue_w_addr;
-  assign \w__en$437  = config_queue_w_en;
-  assign \w__data$438  = config_queue_w_data;
-  assign \r__addr$439  = config_head;
+  assign \config_parity_data$438  = config_parity_r1_b0;
+  assign \w__addr$439  = config_queue_w_addr;
+  assign \w__en$440  = config_queue_w_en;
+  assign \w__data$441  = config_queue_w_data;
+  assign \r__addr$442  = config_head;
   assign config_queue_addr = config_head;
   assign config_queue_data = config_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -7349,7 +7403,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$454  = a6_payload[47:16];
+  assign \grant_addr$457  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -7399,17 +7453,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \log_grant_data.next  = log_grant_r1_b0[4:1];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.next  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$378.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$378.next  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$381.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$381.next  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[7];
   assign \event_queue_data.next  = event_queue_r0_b0[11:8];
-  assign \log_grant_data$404.snap  = log_grant_r0_b0[0];
-  assign \log_grant_data$404.next  = log_grant_r0_b0[4:1];
+  assign \log_grant_data$407.snap  = log_grant_r0_b0[0];
+  assign \log_grant_data$407.next  = log_grant_r0_b0[4:1];
   assign \config_grant_data.snap  = config_grant_r0_b0[0];
   assign \config_grant_data.next  = config_grant_r0_b0[4:1];
-  assign \config_grant_data$423.snap  = config_grant_r1_b0[0];
-  assign \config_grant_data$423.next  = config_grant_r1_b0[4:1];
+  assign \config_grant_data$426.snap  = config_grant_r1_b0[0];
+  assign \config_grant_data$426.next  = config_grant_r1_b0[4:1];
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.next  = config_queue_r0_b0[8:5];
@@ -7425,32 +7479,32 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign log_grant_wdata[0] = \$642 [5];
   assign event_grant_wdata[4:1] = { \$798 [10], \$759 [10], \$720 [10], \$681 [10] };
   assign event_grant_wdata[0] = \$642 [5];
-  assign \$967 [2] = \$226 ;
-  assign \$967 [1] = \$224 ;
-  assign \$967 [0] = \$222 ;
-  assign \$966 [2] = f0_hit[2];
-  assign \$966 [1] = f0_hit[1];
-  assign \$966 [0] = f0_hit[0];
+  assign \$970 [2] = \$222 ;
+  assign \$970 [1] = \$220 ;
+  assign \$970 [0] = \$218 ;
+  assign \$969 [2] = f0_hit[2];
+  assign \$969 [1] = f0_hit[1];
+  assign \$969 [0] = f0_hit[0];
   assign \$3  = \$1 [13];
   assign \$7  = \$5 [13];
   assign \$11  = \$9 [13];
-  assign \$585  = 1'h1;
+  assign \$580  = 1'h1;
   assign log_take_fresh = a1_select[1];
-  assign \$74  = 1'h0;
-  assign \$78  = \$77 ;
-  assign \$79  = 1'h0;
-  assign \$80  = \$77 ;
-  assign \$84  = 1'h1;
-  assign \$85  = a1_select[1];
-  assign \$100  = 1'h1;
-  assign \$101  = a1_in[1];
-  assign \$118  = \$116 [8];
-  assign \$121  = \$119 [10];
-  assign \$124  = \$122 [5];
-  assign \$130  = \$128 [8];
-  assign \$133  = \$131 [10];
-  assign \$136  = \$134 [5];
-  assign \$144  = \$143 ;
+  assign \$70  = 1'h0;
+  assign \$74  = \$73 ;
+  assign \$75  = 1'h0;
+  assign \$76  = \$73 ;
+  assign \$80  = 1'h1;
+  assign \$81  = a1_select[1];
+  assign \$96  = 1'h1;
+  assign \$97  = a1_in[1];
+  assign \$114  = \$112 [8];
+  assign \$117  = \$115 [10];
+  assign \$120  = \$118 [5];
+  assign \$126  = \$124 [8];
+  assign \$129  = \$127 [10];
+  assign \$132  = \$130 [5];
+  assign \$140  = \$139 ;
   assign \$593  = a3_sel_head[0];
   assign \$596  = a3_sel_head[2];
   assign \$600  = a3_sel_head[0];
@@ -7462,43 +7516,43 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$621  = a3_sel_head[0];
   assign \$625  = a3_sel_head[0];
   assign \$629  = a3_sel_head[0];
-  assign \$151  = a3_sel_head[0];
-  assign \$157  = a3_sel_head[2];
-  assign \$183  = \$181 [32];
-  assign \$190  = \$188 [32];
-  assign \$197  = \$195 [32];
-  assign \$228  = 1'h0;
-  assign \$230  = \$229 ;
-  assign \$332  = f3_in[0];
-  assign \$335  = f3_in[1];
-  assign \$339  = f3_in[2];
-  assign \$349  = f3_in[0];
-  assign \$351  = f3_in[1];
-  assign \$354  = f3_in[2];
-  assign \$357  = f3_in[0];
-  assign \$359  = f3_in[1];
-  assign \$362  = f3_in[2];
-  assign \$365  = f3_in[0];
-  assign \$367  = f3_in[1];
-  assign \$370  = f3_in[2];
-  assign \$373  = f3_in[0];
-  assign \$375  = f3_in[1];
-  assign \$378  = f3_in[2];
-  assign \$383  = f3_in[0];
-  assign \$385  = f3_in[1];
-  assign \$388  = f3_in[2];
-  assign \$413  = \$412 ;
-  assign \$418  = \$417 ;
-  assign \$423  = \$422 ;
-  assign \$483  = event_popped;
-  assign \$489  = event_pushed;
-  assign \$495  = event_pushed;
-  assign \$496  = event_popped;
-  assign \$531  = config_popped;
-  assign \$537  = config_pushed;
-  assign \$543  = config_pushed;
-  assign \$544  = config_popped;
-  assign \$574  = x6_valid;
+  assign \$147  = a3_sel_head[0];
+  assign \$153  = a3_sel_head[2];
+  assign \$179  = \$177 [32];
+  assign \$186  = \$184 [32];
+  assign \$193  = \$191 [32];
+  assign \$224  = 1'h0;
+  assign \$226  = \$225 ;
+  assign \$328  = f3_in[0];
+  assign \$331  = f3_in[1];
+  assign \$335  = f3_in[2];
+  assign \$345  = f3_in[0];
+  assign \$347  = f3_in[1];
+  assign \$350  = f3_in[2];
+  assign \$353  = f3_in[0];
+  assign \$355  = f3_in[1];
+  assign \$358  = f3_in[2];
+  assign \$361  = f3_in[0];
+  assign \$363  = f3_in[1];
+  assign \$366  = f3_in[2];
+  assign \$369  = f3_in[0];
+  assign \$371  = f3_in[1];
+  assign \$374  = f3_in[2];
+  assign \$379  = f3_in[0];
+  assign \$381  = f3_in[1];
+  assign \$384  = f3_in[2];
+  assign \$409  = \$408 ;
+  assign \$414  = \$413 ;
+  assign \$419  = \$418 ;
+  assign \$479  = event_popped;
+  assign \$485  = event_pushed;
+  assign \$491  = event_pushed;
+  assign \$492  = event_popped;
+  assign \$527  = config_popped;
+  assign \$533  = config_pushed;
+  assign \$539  = config_pushed;
+  assign \$540  = config_popped;
+  assign \$570  = x6_valid;
   assign \$638  = a3_sel_head[0];
   assign \$640  = a3_sel_head[2];
   assign \$646  = \$645 ;
@@ -7544,10 +7598,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign { \$810 [31], \$810 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3287$0 , \port$3288$0 , \port$3290$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$3649$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4027$0 , \port$4027$48 , rsp_freed_valid, \port$4030$0 , rsp_flushed_valid, \port$4042$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4070$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4156$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4324$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4596$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3216$0 , \port$3217$0 , \port$3219$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$3593$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3977$0 , \port$3977$48 , rsp_freed_valid, \port$3980$0 , rsp_flushed_valid, \port$3992$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4020$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4109$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4277$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4549$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [3:0] \$100 ;
@@ -7615,20 +7669,20 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1056 ;
   wire \$1057 ;
   wire \$1058 ;
-  wire [11:0] \$1059 ;
+  wire \$1059 ;
   wire [4:0] \$106 ;
-  wire [3:0] \$1060 ;
-  wire [11:0] \$1061 ;
-  wire [7:0] \$1062 ;
-  wire [11:0] \$1063 ;
-  wire [7:0] \$1064 ;
-  wire [11:0] \$1065 ;
-  wire [15:0] \$1066 ;
-  wire [31:0] \$1067 ;
-  wire [3:0] \$1068 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
   wire \$1069 ;
   wire \$107 ;
-  wire [3:0] \$1070 ;
+  wire \$1070 ;
   wire \$1071 ;
   wire \$1072 ;
   wire \$1073 ;
@@ -7739,7 +7793,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1168 ;
   wire \$1169 ;
   wire \$117 ;
-  wire \$1170 ;
+  wire [8:0] \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
@@ -7785,7 +7839,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1209 ;
   wire \$121 ;
   wire \$1210 ;
-  wire \$1211 ;
+  wire [5:0] \$1211 ;
   wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
@@ -7793,7 +7847,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
-  wire \$1219 ;
+  wire [4:0] \$1219 ;
   wire \$122 ;
   wire \$1220 ;
   wire \$1221 ;
@@ -7818,52 +7872,52 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1239 ;
   wire [7:0] \$124 ;
   wire \$1240 ;
-  wire [8:0] \$1241 ;
+  wire \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
   wire \$1244 ;
   wire \$1245 ;
-  wire \$1246 ;
+  wire [1:0] \$1246 ;
   wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
   wire [7:0] \$125 ;
-  wire \$1250 ;
+  wire [1:0] \$1250 ;
   wire \$1251 ;
   wire \$1252 ;
   wire \$1253 ;
   wire \$1254 ;
-  wire \$1255 ;
-  wire \$1256 ;
-  wire \$1257 ;
-  wire \$1258 ;
-  wire \$1259 ;
+  wire [2:0] \$1255 ;
+  wire [2:0] \$1256 ;
+  wire [2:0] \$1257 ;
+  wire [2:0] \$1258 ;
+  wire [6:0] \$1259 ;
   wire [9:0] \$126 ;
   wire \$1260 ;
-  wire \$1261 ;
+  wire [6:0] \$1261 ;
   wire \$1262 ;
-  wire \$1263 ;
+  wire [6:0] \$1263 ;
   wire \$1264 ;
-  wire \$1265 ;
+  wire [6:0] \$1265 ;
   wire \$1266 ;
-  wire \$1267 ;
+  wire [6:0] \$1267 ;
   wire \$1268 ;
-  wire \$1269 ;
+  wire [6:0] \$1269 ;
   wire [9:0] \$127 ;
   wire \$1270 ;
-  wire \$1271 ;
-  wire \$1272 ;
+  wire [5:0] \$1271 ;
+  wire [5:0] \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
-  wire \$1277 ;
+  wire [4:0] \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
   wire \$128 ;
   wire \$1280 ;
   wire \$1281 ;
-  wire [5:0] \$1282 ;
+  wire \$1282 ;
   wire \$1283 ;
   wire \$1284 ;
   wire \$1285 ;
@@ -7872,7 +7926,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1288 ;
   wire \$1289 ;
   wire \$129 ;
-  wire [4:0] \$1290 ;
+  wire \$1290 ;
   wire \$1291 ;
   wire \$1292 ;
   wire \$1293 ;
@@ -7885,599 +7939,532 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [1:0] \$13 ;
   wire [8:0] \$130 ;
   wire \$1300 ;
-  wire \$1301 ;
-  wire \$1302 ;
+  wire [31:0] \$1301 ;
+  wire [31:0] \$1302 ;
   wire \$1303 ;
-  wire \$1304 ;
-  wire \$1305 ;
-  wire \$1306 ;
-  wire \$1307 ;
-  wire \$1308 ;
-  wire \$1309 ;
+  wire [5:0] \$1304 ;
+  wire [5:0] \$1305 ;
+  wire [6:0] \$1306 ;
+  wire [5:0] \$1307 ;
+  wire [5:0] \$1308 ;
+  wire [6:0] \$1309 ;
   wire \$131 ;
-  wire \$1310 ;
-  wire \$1311 ;
-  wire \$1312 ;
-  wire \$1313 ;
-  wire \$1314 ;
-  wire \$1315 ;
-  wire \$1316 ;
-  wire [1:0] \$1317 ;
-  wire \$1318 ;
-  wire \$1319 ;
+  wire [5:0] \$1310 ;
+  wire [5:0] \$1311 ;
+  wire [6:0] \$1312 ;
+  wire [5:0] \$1313 ;
+  wire [5:0] \$1314 ;
+  wire [6:0] \$1315 ;
+  wire [5:0] \$1316 ;
+  wire [5:0] \$1317 ;
+  wire [6:0] \$1318 ;
+  wire [5:0] \$1319 ;
   wire \$132 ;
-  wire \$1320 ;
-  wire [1:0] \$1321 ;
+  wire [5:0] \$1320 ;
+  wire [6:0] \$1321 ;
   wire \$1322 ;
   wire \$1323 ;
   wire \$1324 ;
   wire \$1325 ;
-  wire [2:0] \$1326 ;
-  wire [2:0] \$1327 ;
-  wire [2:0] \$1328 ;
-  wire [2:0] \$1329 ;
+  wire [20:0] \$1326 ;
+  wire \$1327 ;
+  wire [20:0] \$1328 ;
+  wire \$1329 ;
   wire \$133 ;
-  wire [6:0] \$1330 ;
+  wire [20:0] \$1330 ;
   wire \$1331 ;
-  wire [6:0] \$1332 ;
+  wire [20:0] \$1332 ;
   wire \$1333 ;
-  wire [6:0] \$1334 ;
+  wire [20:0] \$1334 ;
   wire \$1335 ;
-  wire [6:0] \$1336 ;
+  wire [20:0] \$1336 ;
   wire \$1337 ;
-  wire [6:0] \$1338 ;
+  wire \$1338 ;
   wire \$1339 ;
   wire \$134 ;
-  wire [6:0] \$1340 ;
+  wire \$1340 ;
   wire \$1341 ;
-  wire [5:0] \$1342 ;
-  wire [5:0] \$1343 ;
-  wire \$1344 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire [3:0] \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
   wire \$1347 ;
-  wire [4:0] \$1348 ;
+  wire [3:0] \$1348 ;
   wire \$1349 ;
   wire \$135 ;
   wire \$1350 ;
   wire \$1351 ;
-  wire \$1352 ;
+  wire [3:0] \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
   wire \$1355 ;
-  wire \$1356 ;
+  wire [3:0] \$1356 ;
   wire \$1357 ;
   wire \$1358 ;
   wire \$1359 ;
   wire \$136 ;
-  wire \$1360 ;
+  wire [3:0] \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
   wire \$1363 ;
-  wire \$1364 ;
+  wire [3:0] \$1364 ;
   wire \$1365 ;
   wire \$1366 ;
   wire \$1367 ;
-  wire \$1368 ;
+  wire [3:0] \$1368 ;
   wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
   wire \$1371 ;
-  wire [31:0] \$1372 ;
-  wire [31:0] \$1373 ;
+  wire [3:0] \$1372 ;
+  wire \$1373 ;
   wire \$1374 ;
-  wire [5:0] \$1375 ;
-  wire [5:0] \$1376 ;
-  wire [6:0] \$1377 ;
-  wire [5:0] \$1378 ;
-  wire [5:0] \$1379 ;
+  wire \$1375 ;
+  wire [3:0] \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
   wire \$138 ;
-  wire [6:0] \$1380 ;
-  wire [5:0] \$1381 ;
-  wire [5:0] \$1382 ;
-  wire [6:0] \$1383 ;
-  wire [5:0] \$1384 ;
-  wire [5:0] \$1385 ;
-  wire [6:0] \$1386 ;
-  wire [5:0] \$1387 ;
-  wire [5:0] \$1388 ;
-  wire [6:0] \$1389 ;
+  wire [3:0] \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire [3:0] \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire [3:0] \$1388 ;
+  wire \$1389 ;
   wire [9:0] \$139 ;
-  wire [5:0] \$1390 ;
-  wire [5:0] \$1391 ;
-  wire [6:0] \$1392 ;
-  wire [20:0] \$1393 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire [3:0] \$1392 ;
+  wire \$1393 ;
   wire \$1394 ;
-  wire [20:0] \$1395 ;
-  wire \$1396 ;
-  wire [20:0] \$1397 ;
+  wire \$1395 ;
+  wire [3:0] \$1396 ;
+  wire \$1397 ;
   wire \$1398 ;
-  wire [20:0] \$1399 ;
+  wire \$1399 ;
   wire [2:0] \$14 ;
   wire \$140 ;
-  wire \$1400 ;
-  wire [20:0] \$1401 ;
+  wire [3:0] \$1400 ;
+  wire \$1401 ;
   wire \$1402 ;
-  wire [20:0] \$1403 ;
-  wire \$1404 ;
+  wire \$1403 ;
+  wire [3:0] \$1404 ;
   wire \$1405 ;
   wire \$1406 ;
   wire \$1407 ;
-  wire \$1408 ;
+  wire [3:0] \$1408 ;
   wire \$1409 ;
   wire \$141 ;
   wire \$1410 ;
-  wire [3:0] \$1411 ;
-  wire \$1412 ;
+  wire \$1411 ;
+  wire [3:0] \$1412 ;
   wire \$1413 ;
   wire \$1414 ;
-  wire [3:0] \$1415 ;
-  wire \$1416 ;
+  wire \$1415 ;
+  wire [3:0] \$1416 ;
   wire \$1417 ;
   wire \$1418 ;
-  wire [3:0] \$1419 ;
+  wire \$1419 ;
   wire \$142 ;
-  wire \$1420 ;
+  wire [3:0] \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
-  wire [3:0] \$1423 ;
-  wire \$1424 ;
+  wire \$1423 ;
+  wire [3:0] \$1424 ;
   wire \$1425 ;
   wire \$1426 ;
-  wire [3:0] \$1427 ;
-  wire \$1428 ;
+  wire \$1427 ;
+  wire [3:0] \$1428 ;
   wire \$1429 ;
   wire \$143 ;
   wire \$1430 ;
-  wire [3:0] \$1431 ;
-  wire \$1432 ;
+  wire \$1431 ;
+  wire [3:0] \$1432 ;
   wire \$1433 ;
   wire \$1434 ;
-  wire [3:0] \$1435 ;
-  wire \$1436 ;
+  wire \$1435 ;
+  wire [3:0] \$1436 ;
   wire \$1437 ;
   wire \$1438 ;
-  wire [3:0] \$1439 ;
+  wire \$1439 ;
   wire [32:0] \$144 ;
-  wire \$1440 ;
+  wire [3:0] \$1440 ;
   wire \$1441 ;
   wire \$1442 ;
-  wire [3:0] \$1443 ;
-  wire \$1444 ;
+  wire \$1443 ;
+  wire [3:0] \$1444 ;
   wire \$1445 ;
   wire \$1446 ;
-  wire [3:0] \$1447 ;
-  wire \$1448 ;
+  wire \$1447 ;
+  wire [3:0] \$1448 ;
   wire \$1449 ;
   wire [32:0] \$145 ;
   wire \$1450 ;
-  wire [3:0] \$1451 ;
-  wire \$1452 ;
+  wire \$1451 ;
+  wire [3:0] \$1452 ;
   wire \$1453 ;
   wire \$1454 ;
-  wire [3:0] \$1455 ;
-  wire \$1456 ;
+  wire \$1455 ;
+  wire [3:0] \$1456 ;
   wire \$1457 ;
   wire \$1458 ;
-  wire [3:0] \$1459 ;
+  wire \$1459 ;
   wire [32:0] \$146 ;
-  wire \$1460 ;
+  wire [3:0] \$1460 ;
   wire \$1461 ;
   wire \$1462 ;
-  wire [3:0] \$1463 ;
-  wire \$1464 ;
+  wire \$1463 ;
+  wire [3:0] \$1464 ;
   wire \$1465 ;
   wire \$1466 ;
-  wire [3:0] \$1467 ;
-  wire \$1468 ;
+  wire \$1467 ;
+  wire [3:0] \$1468 ;
   wire \$1469 ;
   wire [32:0] \$147 ;
   wire \$1470 ;
-  wire [3:0] \$1471 ;
+  wire \$1471 ;
   wire \$1472 ;
   wire \$1473 ;
   wire \$1474 ;
-  wire [3:0] \$1475 ;
+  wire \$1475 ;
   wire \$1476 ;
   wire \$1477 ;
   wire \$1478 ;
-  wire [3:0] \$1479 ;
+  wire \$1479 ;
   wire [17:0] \$148 ;
   wire \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
-  wire [3:0] \$1483 ;
+  wire \$1483 ;
   wire \$1484 ;
-  wire \$1485 ;
+  wire [3:0] \$1485 ;
   wire \$1486 ;
-  wire [3:0] \$1487 ;
+  wire \$1487 ;
   wire \$1488 ;
-  wire \$1489 ;
+  wire [3:0] \$1489 ;
   wire \$149 ;
   wire \$1490 ;
-  wire [3:0] \$1491 ;
+  wire \$1491 ;
   wire \$1492 ;
-  wire \$1493 ;
+  wire [3:0] \$1493 ;
   wire \$1494 ;
-  wire [3:0] \$1495 ;
+  wire \$1495 ;
   wire \$1496 ;
-  wire \$1497 ;
+  wire [3:0] \$1497 ;
   wire \$1498 ;
-  wire [3:0] \$1499 ;
+  wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
   wire \$1500 ;
-  wire \$1501 ;
+  wire [3:0] \$1501 ;
   wire \$1502 ;
-  wire [3:0] \$1503 ;
+  wire \$1503 ;
   wire \$1504 ;
-  wire \$1505 ;
+  wire [3:0] \$1505 ;
   wire \$1506 ;
-  wire [3:0] \$1507 ;
+  wire \$1507 ;
   wire \$1508 ;
-  wire \$1509 ;
+  wire [3:0] \$1509 ;
   wire \$151 ;
   wire \$1510 ;
-  wire [3:0] \$1511 ;
+  wire \$1511 ;
   wire \$1512 ;
-  wire \$1513 ;
+  wire [3:0] \$1513 ;
   wire \$1514 ;
-  wire [3:0] \$1515 ;
+  wire \$1515 ;
   wire \$1516 ;
-  wire \$1517 ;
+  wire [3:0] \$1517 ;
   wire \$1518 ;
-  wire [3:0] \$1519 ;
+  wire \$1519 ;
   wire \$152 ;
   wire \$1520 ;
-  wire \$1521 ;
+  wire [3:0] \$1521 ;
   wire \$1522 ;
-  wire [3:0] \$1523 ;
+  wire \$1523 ;
   wire \$1524 ;
-  wire \$1525 ;
+  wire [3:0] \$1525 ;
   wire \$1526 ;
-  wire [3:0] \$1527 ;
+  wire \$1527 ;
   wire \$1528 ;
-  wire \$1529 ;
+  wire [3:0] \$1529 ;
   wire \$153 ;
   wire \$1530 ;
-  wire [3:0] \$1531 ;
+  wire \$1531 ;
   wire \$1532 ;
-  wire \$1533 ;
+  wire [3:0] \$1533 ;
   wire \$1534 ;
-  wire [3:0] \$1535 ;
+  wire \$1535 ;
   wire \$1536 ;
-  wire \$1537 ;
+  wire [3:0] \$1537 ;
   wire \$1538 ;
   wire \$1539 ;
   wire \$154 ;
   wire \$1540 ;
-  wire \$1541 ;
+  wire [3:0] \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
   wire \$1544 ;
-  wire \$1545 ;
+  wire [3:0] \$1545 ;
   wire \$1546 ;
   wire \$1547 ;
   wire \$1548 ;
-  wire \$1549 ;
+  wire [3:0] \$1549 ;
   wire \$155 ;
   wire \$1550 ;
   wire \$1551 ;
-  wire [3:0] \$1552 ;
-  wire \$1553 ;
+  wire \$1552 ;
+  wire [3:0] \$1553 ;
   wire \$1554 ;
   wire \$1555 ;
-  wire [3:0] \$1556 ;
-  wire \$1557 ;
+  wire \$1556 ;
+  wire [3:0] \$1557 ;
   wire \$1558 ;
   wire \$1559 ;
   wire \$156 ;
-  wire [3:0] \$1560 ;
-  wire \$1561 ;
+  wire \$1560 ;
+  wire [3:0] \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
-  wire [3:0] \$1564 ;
-  wire \$1565 ;
+  wire \$1564 ;
+  wire [3:0] \$1565 ;
   wire \$1566 ;
   wire \$1567 ;
-  wire [3:0] \$1568 ;
-  wire \$1569 ;
+  wire \$1568 ;
+  wire [3:0] \$1569 ;
   wire [9:0] \$157 ;
   wire \$1570 ;
   wire \$1571 ;
-  wire [3:0] \$1572 ;
-  wire \$1573 ;
+  wire \$1572 ;
+  wire [3:0] \$1573 ;
   wire \$1574 ;
   wire \$1575 ;
-  wire [3:0] \$1576 ;
-  wire \$1577 ;
+  wire \$1576 ;
+  wire [3:0] \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
   wire [9:0] \$158 ;
-  wire [3:0] \$1580 ;
-  wire \$1581 ;
+  wire \$1580 ;
+  wire [3:0] \$1581 ;
   wire \$1582 ;
   wire \$1583 ;
-  wire [3:0] \$1584 ;
-  wire \$1585 ;
+  wire \$1584 ;
+  wire [3:0] \$1585 ;
   wire \$1586 ;
   wire \$1587 ;
-  wire [3:0] \$1588 ;
-  wire \$1589 ;
+  wire \$1588 ;
+  wire [3:0] \$1589 ;
   wire [11:0] \$159 ;
   wire \$1590 ;
   wire \$1591 ;
-  wire [3:0] \$1592 ;
-  wire \$1593 ;
+  wire \$1592 ;
+  wire [3:0] \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
-  wire [3:0] \$1596 ;
-  wire \$1597 ;
+  wire \$1596 ;
+  wire [3:0] \$1597 ;
   wire \$1598 ;
   wire \$1599 ;
   wire \$16 ;
   wire [11:0] \$160 ;
-  wire [3:0] \$1600 ;
-  wire \$1601 ;
+  wire \$1600 ;
+  wire [3:0] \$1601 ;
   wire \$1602 ;
   wire \$1603 ;
-  wire [3:0] \$1604 ;
-  wire \$1605 ;
+  wire \$1604 ;
+  wire [3:0] \$1605 ;
   wire \$1606 ;
   wire \$1607 ;
-  wire [3:0] \$1608 ;
-  wire \$1609 ;
+  wire \$1608 ;
+  wire [3:0] \$1609 ;
   wire \$161 ;
   wire \$1610 ;
   wire \$1611 ;
-  wire [3:0] \$1612 ;
-  wire \$1613 ;
+  wire \$1612 ;
+  wire [45:0] \$1613 ;
   wire \$1614 ;
   wire \$1615 ;
-  wire [3:0] \$1616 ;
+  wire \$1616 ;
   wire \$1617 ;
   wire \$1618 ;
   wire \$1619 ;
   wire \$162 ;
-  wire [3:0] \$1620 ;
-  wire \$1621 ;
-  wire \$1622 ;
-  wire \$1623 ;
-  wire [3:0] \$1624 ;
-  wire \$1625 ;
-  wire \$1626 ;
-  wire \$1627 ;
-  wire [3:0] \$1628 ;
-  wire \$1629 ;
+  wire \$1620 ;
+  reg [31:0] \$1621 ;
+  reg \$1622 ;
+  reg \$1623 ;
+  reg [1:0] \$1624 ;
+  reg \$1625 ;
+  reg \$1626 ;
+  reg \$1627 ;
+  reg \$1628 ;
+  reg \$1629 ;
   wire [10:0] \$163 ;
-  wire \$1630 ;
-  wire \$1631 ;
-  wire [3:0] \$1632 ;
-  wire \$1633 ;
-  wire \$1634 ;
-  wire \$1635 ;
-  wire [3:0] \$1636 ;
-  wire \$1637 ;
-  wire \$1638 ;
-  wire \$1639 ;
+  reg \$1630 ;
+  reg \$1631 ;
+  reg \$1632 ;
+  reg \$1633 ;
+  reg \$1634 ;
+  reg \$1635 ;
+  reg \$1636 ;
+  reg \$1637 ;
+  reg \$1638 ;
+  reg \$1639 ;
   wire \$164 ;
-  wire [3:0] \$1640 ;
-  wire \$1641 ;
-  wire \$1642 ;
-  wire \$1643 ;
-  wire [3:0] \$1644 ;
-  wire \$1645 ;
-  wire \$1646 ;
-  wire \$1647 ;
-  wire [3:0] \$1648 ;
-  wire \$1649 ;
+  reg \$1640 ;
+  reg \$1641 ;
+  reg \$1642 ;
+  reg \$1643 ;
+  reg \$1644 ;
+  reg \$1645 ;
+  reg \$1646 ;
+  reg \$1647 ;
+  reg \$1648 ;
+  reg [4:0] \$1649 ;
   wire \$165 ;
-  wire \$1650 ;
-  wire \$1651 ;
-  wire [3:0] \$1652 ;
-  wire \$1653 ;
-  wire \$1654 ;
-  wire \$1655 ;
-  wire [3:0] \$1656 ;
-  wire \$1657 ;
-  wire \$1658 ;
-  wire \$1659 ;
+  reg [3:0] \$1650 ;
+  reg [1:0] \$1651 ;
+  reg [31:0] \$1652 ;
+  reg [1:0] \$1653 ;
+  reg [31:0] \$1654 ;
+  reg [1:0] \$1655 ;
+  reg [1:0] \$1656 ;
+  reg [3:0] \$1657 ;
+  reg \$1658 ;
+  reg [1:0] \$1659 ;
   wire \$166 ;
-  wire [3:0] \$1660 ;
-  wire \$1661 ;
-  wire \$1662 ;
-  wire \$1663 ;
-  wire [3:0] \$1664 ;
-  wire \$1665 ;
-  wire \$1666 ;
-  wire \$1667 ;
-  wire [3:0] \$1668 ;
-  wire \$1669 ;
+  reg [4:0] \$1660 ;
+  reg [17:0] \$1661 ;
+  reg \$1662 ;
+  reg \$1663 ;
+  reg \$1664 ;
+  reg [7:0] \$1665 ;
+  reg [7:0] \$1666 ;
+  reg \$1667 ;
+  reg \$1668 ;
+  reg [7:0] \$1669 ;
   wire \$167 ;
-  wire \$1670 ;
-  wire \$1671 ;
-  wire [3:0] \$1672 ;
-  wire \$1673 ;
-  wire \$1674 ;
-  wire \$1675 ;
-  wire [3:0] \$1676 ;
-  wire \$1677 ;
-  wire \$1678 ;
-  wire \$1679 ;
+  reg [31:0] \$1670 ;
+  reg [31:0] \$1671 ;
+  reg [31:0] \$1672 ;
+  reg [31:0] \$1673 ;
+  reg [17:0] \$1674 ;
+  reg \$1675 ;
+  reg \$1676 ;
+  reg \$1677 ;
+  reg [9:0] \$1678 ;
+  reg [9:0] \$1679 ;
   wire \$168 ;
-  wire [45:0] \$1680 ;
-  wire \$1681 ;
-  wire \$1682 ;
-  wire \$1683 ;
-  wire \$1684 ;
-  wire \$1685 ;
-  wire \$1686 ;
-  wire \$1687 ;
-  reg [31:0] \$1688 ;
+  reg \$1680 ;
+  reg \$1681 ;
+  reg [9:0] \$1682 ;
+  reg [31:0] \$1683 ;
+  reg [31:0] \$1684 ;
+  reg [31:0] \$1685 ;
+  reg [31:0] \$1686 ;
+  reg [31:0] \$1687 ;
+  reg [17:0] \$1688 ;
   reg \$1689 ;
   wire \$169 ;
   reg \$1690 ;
-  reg [1:0] \$1691 ;
-  reg \$1692 ;
-  reg \$1693 ;
+  reg \$1691 ;
+  reg [4:0] \$1692 ;
+  reg [4:0] \$1693 ;
   reg \$1694 ;
   reg \$1695 ;
-  reg \$1696 ;
-  reg \$1697 ;
-  reg \$1698 ;
-  reg \$1699 ;
+  reg [4:0] \$1696 ;
+  reg [31:0] \$1697 ;
+  reg [31:0] \$1698 ;
+  reg [31:0] \$1699 ;
   wire \$17 ;
   wire \$170 ;
-  reg \$1700 ;
+  reg [31:0] \$1700 ;
   reg \$1701 ;
-  reg \$1702 ;
-  reg \$1703 ;
-  reg \$1704 ;
-  reg \$1705 ;
-  reg \$1706 ;
-  reg \$1707 ;
-  reg \$1708 ;
+  reg [14:0] \$1702 ;
+  reg [3:0] \$1703 ;
+  reg [3:0] \$1704 ;
+  reg [3:0] \$1705 ;
+  reg [3:0] \$1706 ;
+  reg [8:0] \$1707 ;
+  reg [9:0] \$1708 ;
   reg \$1709 ;
   wire \$171 ;
   reg \$1710 ;
-  reg \$1711 ;
-  reg \$1712 ;
-  reg \$1713 ;
+  reg [14:0] \$1711 ;
+  reg [1:0] \$1712 ;
+  reg [12:0] \$1713 ;
   reg \$1714 ;
-  reg \$1715 ;
-  reg [4:0] \$1716 ;
-  reg [3:0] \$1717 ;
-  reg [1:0] \$1718 ;
+  reg [31:0] \$1715 ;
+  reg [3:0] \$1716 ;
+  reg [31:0] \$1717 ;
+  reg [31:0] \$1718 ;
   reg [31:0] \$1719 ;
   wire [11:0] \$172 ;
-  reg [1:0] \$1720 ;
-  reg [31:0] \$1721 ;
-  reg [1:0] \$1722 ;
-  reg [1:0] \$1723 ;
+  reg \$1720 ;
+  reg [1:0] \$1721 ;
+  reg [2:0] \$1722 ;
+  reg [2:0] \$1723 ;
   reg [3:0] \$1724 ;
-  reg \$1725 ;
-  reg [1:0] \$1726 ;
-  reg [4:0] \$1727 ;
-  reg [17:0] \$1728 ;
-  reg \$1729 ;
+  reg [31:0] \$1725 ;
+  reg [31:0] \$1726 ;
+  reg [31:0] \$1727 ;
+  reg [45:0] \$1728 ;
+  reg [3:0] \$1729 ;
   wire \$173 ;
-  reg \$1730 ;
-  reg \$1731 ;
-  reg [7:0] \$1732 ;
-  reg [7:0] \$1733 ;
-  reg \$1734 ;
+  reg [3:0] \$1730 ;
+  reg [3:0] \$1731 ;
+  reg [3:0] \$1732 ;
+  reg [8:0] \$1733 ;
+  reg [9:0] \$1734 ;
   reg \$1735 ;
-  reg [7:0] \$1736 ;
-  reg [31:0] \$1737 ;
-  reg [31:0] \$1738 ;
-  reg [31:0] \$1739 ;
+  reg [3:0] \$1736 ;
+  reg [7:0] \$1737 ;
+  reg [7:0] \$1738 ;
+  reg [15:0] \$1739 ;
   wire \$174 ;
   reg [31:0] \$1740 ;
-  reg [17:0] \$1741 ;
-  reg \$1742 ;
+  reg \$1741 ;
+  reg [3:0] \$1742 ;
   reg \$1743 ;
   reg \$1744 ;
-  reg [9:0] \$1745 ;
-  reg [9:0] \$1746 ;
+  reg [3:0] \$1745 ;
+  reg [31:0] \$1746 ;
   reg \$1747 ;
   reg \$1748 ;
-  reg [9:0] \$1749 ;
+  reg \$1749 ;
   wire \$175 ;
-  reg [31:0] \$1750 ;
-  reg [31:0] \$1751 ;
-  reg [31:0] \$1752 ;
-  reg [31:0] \$1753 ;
-  reg [31:0] \$1754 ;
-  reg [17:0] \$1755 ;
+  reg \$1750 ;
+  reg \$1751 ;
+  reg \$1752 ;
+  reg \$1753 ;
+  reg \$1754 ;
+  reg \$1755 ;
   reg \$1756 ;
   reg \$1757 ;
   reg \$1758 ;
-  reg [4:0] \$1759 ;
+  reg \$1759 ;
   wire \$176 ;
-  reg [4:0] \$1760 ;
+  reg \$1760 ;
   reg \$1761 ;
   reg \$1762 ;
-  reg [4:0] \$1763 ;
-  reg [31:0] \$1764 ;
-  reg [31:0] \$1765 ;
-  reg [31:0] \$1766 ;
-  reg [31:0] \$1767 ;
-  reg \$1768 ;
-  reg [14:0] \$1769 ;
+  reg \$1763 ;
+  reg [4:0] \$1764 ;
+  reg [4:0] \$1765 ;
+  reg [16:0] \$1766 ;
+  reg [16:0] \$1767 ;
+  reg [16:0] \$1768 ;
   wire [32:0] \$177 ;
-  reg [3:0] \$1770 ;
-  reg [3:0] \$1771 ;
-  reg [3:0] \$1772 ;
-  reg [3:0] \$1773 ;
-  reg [8:0] \$1774 ;
-  reg [9:0] \$1775 ;
-  reg \$1776 ;
-  reg \$1777 ;
-  reg [14:0] \$1778 ;
-  reg [1:0] \$1779 ;
   wire [32:0] \$178 ;
-  reg [12:0] \$1780 ;
-  reg \$1781 ;
-  reg [31:0] \$1782 ;
-  reg [3:0] \$1783 ;
-  reg [31:0] \$1784 ;
-  reg [31:0] \$1785 ;
-  reg [31:0] \$1786 ;
-  reg \$1787 ;
-  reg [1:0] \$1788 ;
-  reg [2:0] \$1789 ;
   wire [32:0] \$179 ;
-  reg [2:0] \$1790 ;
-  reg [3:0] \$1791 ;
-  reg [31:0] \$1792 ;
-  reg [31:0] \$1793 ;
-  reg [31:0] \$1794 ;
-  reg [45:0] \$1795 ;
-  reg [3:0] \$1796 ;
-  reg [3:0] \$1797 ;
-  reg [3:0] \$1798 ;
-  reg [3:0] \$1799 ;
   wire \$18 ;
   wire [32:0] \$180 ;
-  reg [8:0] \$1800 ;
-  reg [9:0] \$1801 ;
-  reg \$1802 ;
-  reg [3:0] \$1803 ;
-  reg [7:0] \$1804 ;
-  reg [7:0] \$1805 ;
-  reg [15:0] \$1806 ;
-  reg [31:0] \$1807 ;
-  reg \$1808 ;
-  reg [3:0] \$1809 ;
   wire [32:0] \$181 ;
-  reg \$1810 ;
-  reg \$1811 ;
-  reg [3:0] \$1812 ;
-  reg [31:0] \$1813 ;
-  reg \$1814 ;
-  reg \$1815 ;
-  reg \$1816 ;
-  reg \$1817 ;
-  reg \$1818 ;
-  reg \$1819 ;
   wire [17:0] \$182 ;
-  reg \$1820 ;
-  reg \$1821 ;
-  reg \$1822 ;
-  reg \$1823 ;
-  reg \$1824 ;
-  reg \$1825 ;
-  reg \$1826 ;
-  reg \$1827 ;
-  reg \$1828 ;
-  reg \$1829 ;
   wire \$183 ;
-  reg \$1830 ;
-  reg [4:0] \$1831 ;
-  reg [4:0] \$1832 ;
-  reg [16:0] \$1833 ;
-  reg [16:0] \$1834 ;
-  reg [16:0] \$1835 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
@@ -9147,128 +9134,128 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$784 ;
   wire \$785 ;
   wire \$786 ;
-  wire [3:0] \$787 ;
+  wire \$787 ;
   wire \$788 ;
-  wire [11:0] \$789 ;
+  wire \$789 ;
   wire [120:0] \$79 ;
-  wire [5:0] \$790 ;
-  wire [5:0] \$791 ;
-  wire [6:0] \$792 ;
-  wire [11:0] \$793 ;
-  wire [5:0] \$794 ;
-  wire [5:0] \$795 ;
-  wire [6:0] \$796 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
   wire \$797 ;
-  wire [11:0] \$798 ;
-  wire [5:0] \$799 ;
+  wire \$798 ;
+  wire [11:0] \$799 ;
   wire \$8 ;
   reg \$80 ;
-  wire [5:0] \$800 ;
-  wire [6:0] \$801 ;
+  wire [6:0] \$800 ;
+  wire \$801 ;
   wire \$802 ;
   wire \$803 ;
-  wire [11:0] \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire [3:0] \$807 ;
-  wire \$808 ;
-  wire [11:0] \$809 ;
+  wire [31:0] \$804 ;
+  wire [31:0] \$805 ;
+  wire [33:0] \$806 ;
+  wire [34:0] \$807 ;
+  wire [31:0] \$808 ;
+  wire [33:0] \$809 ;
   wire \$81 ;
-  wire [5:0] \$810 ;
-  wire [5:0] \$811 ;
-  wire [6:0] \$812 ;
-  wire [11:0] \$813 ;
-  wire [5:0] \$814 ;
-  wire [5:0] \$815 ;
-  wire [6:0] \$816 ;
-  wire \$817 ;
-  wire [11:0] \$818 ;
-  wire [5:0] \$819 ;
+  wire [34:0] \$810 ;
+  wire [31:0] \$811 ;
+  wire [33:0] \$812 ;
+  wire [34:0] \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire [45:0] \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire \$82 ;
-  wire [5:0] \$820 ;
-  wire [6:0] \$821 ;
-  wire \$822 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire [4:0] \$822 ;
   wire \$823 ;
-  wire [11:0] \$824 ;
+  wire \$824 ;
   wire \$825 ;
   wire \$826 ;
-  wire [3:0] \$827 ;
+  wire [4:0] \$827 ;
   wire \$828 ;
-  wire [11:0] \$829 ;
+  wire \$829 ;
   wire [120:0] \$83 ;
-  wire [5:0] \$830 ;
-  wire [5:0] \$831 ;
-  wire [6:0] \$832 ;
-  wire [11:0] \$833 ;
-  wire [5:0] \$834 ;
-  wire [5:0] \$835 ;
-  wire [6:0] \$836 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
   wire \$837 ;
-  wire [11:0] \$838 ;
-  wire [5:0] \$839 ;
+  wire \$838 ;
+  wire \$839 ;
   wire [120:0] \$84 ;
-  wire [5:0] \$840 ;
-  wire [6:0] \$841 ;
+  wire \$840 ;
+  wire \$841 ;
   wire \$842 ;
   wire \$843 ;
-  wire [11:0] \$844 ;
+  wire \$844 ;
   wire \$845 ;
   wire \$846 ;
-  wire [3:0] \$847 ;
+  wire \$847 ;
   wire \$848 ;
-  wire [11:0] \$849 ;
+  wire \$849 ;
   reg \$85 ;
-  wire [5:0] \$850 ;
-  wire [5:0] \$851 ;
-  wire [6:0] \$852 ;
-  wire [11:0] \$853 ;
-  wire [5:0] \$854 ;
-  wire [5:0] \$855 ;
-  wire [6:0] \$856 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
   wire \$857 ;
-  wire [11:0] \$858 ;
-  wire [5:0] \$859 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
-  wire [5:0] \$860 ;
-  wire [6:0] \$861 ;
+  wire \$860 ;
+  wire \$861 ;
   wire \$862 ;
   wire \$863 ;
-  wire [11:0] \$864 ;
+  wire \$864 ;
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire [11:0] \$868 ;
-  wire [6:0] \$869 ;
+  wire \$868 ;
+  wire \$869 ;
   wire \$87 ;
   wire \$870 ;
   wire \$871 ;
   wire \$872 ;
-  wire [31:0] \$873 ;
-  wire [31:0] \$874 ;
-  wire [33:0] \$875 ;
-  wire [34:0] \$876 ;
-  wire [31:0] \$877 ;
-  wire [33:0] \$878 ;
-  wire [34:0] \$879 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
   wire \$88 ;
-  wire [31:0] \$880 ;
-  wire [33:0] \$881 ;
-  wire [34:0] \$882 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
-  wire [45:0] \$886 ;
+  wire \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire [4:0] \$891 ;
+  wire \$891 ;
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
   wire \$895 ;
-  wire [4:0] \$896 ;
+  wire \$896 ;
   wire \$897 ;
   wire \$898 ;
   wire \$899 ;
@@ -9373,16 +9360,16 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$988 ;
   wire \$989 ;
   wire [3:0] \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire \$992 ;
-  wire \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
+  wire [11:0] \$990 ;
+  wire [3:0] \$991 ;
+  wire [11:0] \$992 ;
+  wire [7:0] \$993 ;
+  wire [11:0] \$994 ;
+  wire [7:0] \$995 ;
+  wire [11:0] \$996 ;
+  wire [15:0] \$997 ;
+  wire [31:0] \$998 ;
+  wire [3:0] \$999 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$10 ;
   wire [3:0] \$auto$rtlil.cc:2739:Not$100 ;
   wire [3:0] \$auto$rtlil.cc:2739:Not$102 ;
@@ -9397,24 +9384,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [1:0] \$auto$rtlil.cc:2739:Not$12 ;
   wire [5:0] \$auto$rtlil.cc:2739:Not$120 ;
   wire \$auto$rtlil.cc:2739:Not$122 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$124 ;
+  wire \$auto$rtlil.cc:2739:Not$124 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$126 ;
-  wire \$auto$rtlil.cc:2739:Not$128 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$128 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$130 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$132 ;
-  wire \$auto$rtlil.cc:2739:Not$134 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$136 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$138 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$14 ;
-  wire \$auto$rtlil.cc:2739:Not$140 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$142 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$144 ;
-  wire \$auto$rtlil.cc:2739:Not$146 ;
-  wire \$auto$rtlil.cc:2739:Not$148 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$150 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$152 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$154 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$156 ;
   wire \$auto$rtlil.cc:2739:Not$16 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$18 ;
   wire \$auto$rtlil.cc:2739:Not$2 ;
@@ -9467,64 +9442,64 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [4:0] \$signal$106 ;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$167 ;
-  reg [1:0] \$signal$249  = 2'h0;
+  reg [1:0] \$signal$253  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg \$signal$285  = 1'h0;
-  reg [3:0] \$signal$286  = 4'h0;
-  reg \$signal$287  = 1'h0;
-  reg \$signal$288  = 1'h0;
-  reg [3:0] \$signal$289  = 4'h0;
-  reg [31:0] \$signal$290  = 32'd0;
-  reg \$signal$304  = 1'h0;
+  reg \$signal$292  = 1'h0;
+  reg [3:0] \$signal$293  = 4'h0;
+  reg \$signal$296  = 1'h0;
+  reg \$signal$297  = 1'h0;
+  reg [3:0] \$signal$298  = 4'h0;
+  reg [31:0] \$signal$299  = 32'd0;
+  reg \$signal$313  = 1'h0;
   wire [1:0] \$signal$91 ;
   reg [31:0] \$signal$92  = 32'd0;
   reg \$signal$96  = 1'h0;
   reg \$signal$97  = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$310 ;
+  wire [1:0] \$signature__addr$319 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$312 ;
-  wire [1:0] \$signature__addr$315 ;
+  wire [1:0] \$signature__addr$321 ;
+  wire [1:0] \$signature__addr$324 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$317 ;
-  wire [1:0] \$signature__addr$320 ;
+  wire [1:0] \$signature__addr$326 ;
+  wire [1:0] \$signature__addr$329 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$322 ;
-  wire [1:0] \$signature__addr$325 ;
+  wire [1:0] \$signature__addr$331 ;
+  wire [1:0] \$signature__addr$334 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$331 ;
+  wire [3:0] \$signature__addr$340 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$356 ;
+  wire [3:0] \$signature__addr$367 ;
   wire [120:0] \$signature__data ;
   wire [120:0] \$signature__data$101 ;
   wire [120:0] \$signature__data$102 ;
   wire [120:0] \$signature__data$103 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$308 ;
+  wire [120:0] \$signature__data$317 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$313 ;
+  wire [120:0] \$signature__data$322 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$318 ;
+  wire [120:0] \$signature__data$327 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$323 ;
+  wire [120:0] \$signature__data$332 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$332 ;
-  wire [45:0] \$signature__data$357 ;
+  wire [14:0] \$signature__data$341 ;
+  wire [45:0] \$signature__data$368 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$311 ;
+  wire \$signature__en$320 ;
   (* init = 1'h0 *)
-  wire \$signature__en$314 ;
-  wire \$signature__en$316 ;
+  wire \$signature__en$323 ;
+  wire \$signature__en$325 ;
   (* init = 1'h0 *)
-  wire \$signature__en$319 ;
-  wire \$signature__en$321 ;
+  wire \$signature__en$328 ;
+  wire \$signature__en$330 ;
   (* init = 1'h0 *)
-  wire \$signature__en$324 ;
-  wire \$signature__en$326 ;
   wire \$signature__en$333 ;
-  wire \$signature__en$358 ;
+  wire \$signature__en$335 ;
+  wire \$signature__en$342 ;
+  wire \$signature__en$369 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -9700,32 +9675,32 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$3287$0 ;
-  wire \port$3287$0 ;
-  output \port$3288$0 ;
-  wire \port$3288$0 ;
-  output \port$3290$0 ;
-  wire \port$3290$0 ;
-  output [44:0] \port$3649$1 ;
-  wire [44:0] \port$3649$1 ;
-  input [15:0] \port$4027$0 ;
-  wire [15:0] \port$4027$0 ;
-  input [12:0] \port$4027$48 ;
-  wire [12:0] \port$4027$48 ;
-  input [15:0] \port$4030$0 ;
-  wire [15:0] \port$4030$0 ;
-  input [14:0] \port$4042$0 ;
-  wire [14:0] \port$4042$0 ;
-  input [36:0] \port$4070$0 ;
-  wire [36:0] \port$4070$0 ;
-  input [35:0] \port$4156$0 ;
-  wire [35:0] \port$4156$0 ;
+  output \port$3216$0 ;
+  wire \port$3216$0 ;
+  output \port$3217$0 ;
+  wire \port$3217$0 ;
+  output \port$3219$0 ;
+  wire \port$3219$0 ;
+  output [44:0] \port$3593$1 ;
+  wire [44:0] \port$3593$1 ;
+  input [15:0] \port$3977$0 ;
+  wire [15:0] \port$3977$0 ;
+  input [12:0] \port$3977$48 ;
+  wire [12:0] \port$3977$48 ;
+  input [15:0] \port$3980$0 ;
+  wire [15:0] \port$3980$0 ;
+  input [14:0] \port$3992$0 ;
+  wire [14:0] \port$3992$0 ;
+  input [36:0] \port$4020$0 ;
+  wire [36:0] \port$4020$0 ;
+  input [35:0] \port$4109$0 ;
+  wire [35:0] \port$4109$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4324$0 ;
-  wire [4:0] \port$4324$0 ;
+  output [4:0] \port$4277$0 ;
+  wire [4:0] \port$4277$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4596$0 ;
-  wire [4:0] \port$4596$0 ;
+  output [4:0] \port$4549$0 ;
+  wire [4:0] \port$4549$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -9798,9 +9773,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$355 ;
+  wire [3:0] \read__addr$366 ;
   wire [14:0] read__data;
-  wire [45:0] \read__data$269 ;
+  wire [45:0] \read__data$276 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -9879,6 +9854,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [1:0] tail_next_row = 2'h1;
   reg [1:0] tail_row = 2'h0;
   (* keep = 32'd1 *)
+  wire w0_command_at_pins;
+  (* keep = 32'd1 *)
+  wire w0_command_at_queued;
+  (* keep = 32'd1 *)
   wire w0_config_is;
   (* keep = 32'd1 *)
   wire w0_config_is_pins;
@@ -9902,6 +9881,24 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire w0_event_slot_ok_pins;
   (* keep = 32'd1 *)
   wire w0_event_slot_ok_queued;
+  (* keep = 32'd1 *)
+  wire w0_flush_at_pins;
+  (* keep = 32'd1 *)
+  wire w0_flush_at_queued;
+  (* keep = 32'd1 *)
+  wire w0_free_at_pins;
+  (* keep = 32'd1 *)
+  wire w0_free_at_queued;
+  (* keep = 32'd1 *)
+  wire w0_full_word;
+  (* keep = 32'd1 *)
+  wire w0_full_word_pins;
+  (* keep = 32'd1 *)
+  wire w0_full_word_queued;
+  (* keep = 32'd1 *)
+  wire w0_in_pools_pins;
+  (* keep = 32'd1 *)
+  wire w0_in_pools_queued;
   (* keep = 32'd1 *)
   wire w0_log_is;
   (* keep = 32'd1 *)
@@ -9947,16 +9944,16 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$333 )
+    if (\$signature__en$342 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [45:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$358 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$249 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
+    if (\$signature__en$369 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$253 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
   end
-  assign \read__data$269  = command_queue_ring[command_queue_rd];
+  assign \read__data$276  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -9998,84 +9995,84 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$103  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4030$0 [15] ? { 6'h00, \port$4030$0 [14:13] } : 8'hff;
+  assign \$2  = \port$3980$0 [15] ? { 6'h00, \port$3980$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4042$0 [12:5], 46'h000000000000, \port$4042$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4042$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4027$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4027$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4027$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4030$0 [12:5], \port$4070$0 [32:1], 4'h0, \port$4070$0 [36:33], \$2 , 1'h0, \port$4070$0 [0], 3'h1, \port$4030$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$3992$0 [12:5], 46'h000000000000, \port$3992$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3992$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$3977$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3977$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3977$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$3980$0 [12:5], \port$4020$0 [32:1], 4'h0, \port$4020$0 [36:33], \$2 , 1'h0, \port$4020$0 [0], 3'h1, \port$3980$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4042$0 [12:5], 46'h000000000000, \port$4042$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4042$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4027$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4027$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4027$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$3992$0 [12:5], 46'h000000000000, \port$3992$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3992$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$3977$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3977$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3977$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4027$0 [4:1] == 1'h1;
+  assign \$15  = \port$3977$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4027$0 [0];
-  assign \$18  = ! \port$4027$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$3977$0 [0];
+  assign \$18  = ! \port$3977$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4030$0 [0];
-  assign \$21  = ! \port$4030$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$3980$0 [0];
+  assign \$21  = ! \port$3980$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4042$0 [0];
-  assign \$24  = ! \port$4042$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$3992$0 [0];
+  assign \$24  = ! \port$3992$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4027$0 [4:1] == 1'h1;
+  assign \$26  = \port$3977$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4027$0 [6:5];
+  assign \$28  = ! \port$3977$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4027$0 [0];
-  assign \$31  = \port$4027$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$3977$0 [0];
+  assign \$31  = \port$3977$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4030$0 [0];
-  assign \$34  = \port$4030$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$3980$0 [0];
+  assign \$34  = \port$3980$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4042$0 [0];
-  assign \$37  = \port$4042$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$3992$0 [0];
+  assign \$37  = \port$3992$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4027$0 [4:1] == 1'h1;
+  assign \$39  = \port$3977$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4027$0 [6:5] == 1'h1;
+  assign \$41  = \port$3977$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4027$0 [0];
-  assign \$44  = \port$4027$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$3977$0 [0];
+  assign \$44  = \port$3977$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$4027$48 [12];
-  assign \$47  = rsp_grant_valid & \port$4027$0 [0];
-  assign \$48  = \port$4027$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$3977$48 [12];
+  assign \$47  = rsp_grant_valid & \port$3977$0 [0];
+  assign \$48  = \port$3977$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$4030$0 [0];
-  assign \$51  = \port$4030$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$3980$0 [0];
+  assign \$51  = \port$3980$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$4042$0 [0];
-  assign \$54  = \port$4042$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$3992$0 [0];
+  assign \$54  = \port$3992$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$4027$0 [4:1] == 1'h1;
+  assign \$56  = \port$3977$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$4027$0 [6:5] == 2'h2;
+  assign \$58  = \port$3977$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
-  assign \$62  = ! \$1326 [1:0];
-  assign \$63  = \$1326 [1:0] == 1'h1;
+  assign \$62  = ! \$1255 [1:0];
+  assign \$63  = \$1255 [1:0] == 1'h1;
   assign \$64  = \$63  ? e1_new1 : e1_new2;
   assign \$65  = \$62  ? e1_new0 : \$64 ;
   assign \$67  = tail[1:0] > 1'h1;
   assign \$68  = \$67  ? tail_next_row : tail_row;
-  assign \$69  = ! \$1327 [1:0];
-  assign \$70  = \$1327 [1:0] == 1'h1;
+  assign \$69  = ! \$1256 [1:0];
+  assign \$70  = \$1256 [1:0] == 1'h1;
   assign \$71  = \$70  ? e1_new1 : e1_new2;
   assign \$72  = \$69  ? e1_new0 : \$71 ;
   assign \$74  = tail[1:0] > 2'h2;
   assign \$75  = \$74  ? tail_next_row : tail_row;
-  assign \$76  = ! \$1328 [1:0];
-  assign \$77  = \$1328 [1:0] == 1'h1;
+  assign \$76  = ! \$1257 [1:0];
+  assign \$77  = \$1257 [1:0] == 1'h1;
   assign \$78  = \$77  ? e1_new1 : e1_new2;
   assign \$79  = \$76  ? e1_new0 : \$78 ;
-  assign \$81  = ! \$1329 [1:0];
-  assign \$82  = \$1329 [1:0] == 1'h1;
+  assign \$81  = ! \$1258 [1:0];
+  assign \$82  = \$1258 [1:0] == 1'h1;
   assign \$83  = \$82  ? e1_new1 : e1_new2;
   assign \$84  = \$81  ? e1_new0 : \$83 ;
   assign \$86  = popped ? 1'h1 : space_plus_all_ge1;
@@ -10085,7 +10082,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$90  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$91  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$92  = space_short ? 5'h01 : space_over[4:0];
-  assign \$93  = space_short ? 5'h00 : \$1342 [4:0];
+  assign \$93  = space_short ? 5'h00 : \$1271 [4:0];
   assign \$94  = popped ? \$92  : \$93 ;
   assign \$95  = tail + 2'h3;
   assign \$96  = tail + 2'h2;
@@ -10105,7 +10102,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$111  = \$signal$97  ? \$110  : 121'h0000000000000000000000000000000;
   assign \$112  = ~ \$signal$105 ;
   assign \$113  = \$signal$104  & \$112 ;
-  assign \$114  = \$113  | { low_water_hit, \$1347 , \$1345 , e1_exhausted, \$1344  };
+  assign \$114  = \$113  | { low_water_hit, \$1276 , \$1274 , e1_exhausted, \$1273  };
   assign \$115  = 8'h80 - event_low_water;
   assign \$116  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$121  = \$120  == event_ev_free;
@@ -10664,1127 +10661,1083 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$784  = \$783  | r1_sel_pool2_low_water;
   assign \$785  = \$782  | \$784 ;
   assign \$786  = \$779  | \$785 ;
-  assign \$787  = bus__w_beat_from_queue ? \port$4156$0 [35:32] : bus__w_strb;
-  assign \$788  = \$787  == 4'hf;
-  assign \$789  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$791  = ~ \$790 ;
-  assign \$792  = \$791  + 1'h1;
-  assign \$793  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$795  = ~ \$794 ;
-  assign \$796  = \$795  + 1'h1;
-  assign \$797  = \$792 [6] | \$796 [6];
-  assign \$798  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$800  = ~ \$799 ;
-  assign \$801  = \$800  + 1'h1;
-  assign \$802  = \$797  | \$801 [6];
-  assign \$803  = \$788  & \$802 ;
-  assign \$804  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$805  = \$804 [5:0] == 3'h4;
-  assign \$806  = \$803  & \$805 ;
-  assign \$807  = bus__w_beat_from_queue ? \port$4156$0 [35:32] : bus__w_strb;
-  assign \$808  = \$807  == 4'hf;
-  assign \$809  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$811  = ~ \$810 ;
-  assign \$812  = \$811  + 1'h1;
-  assign \$813  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$815  = ~ \$814 ;
-  assign \$816  = \$815  + 1'h1;
-  assign \$817  = \$812 [6] | \$816 [6];
-  assign \$818  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$787  = w0_in_pools_queued & w0_free_at_queued;
+  assign \$788  = w0_in_pools_pins & w0_free_at_pins;
+  assign \$789  = bus__w_addr_from_queue ? \$787  : \$788 ;
+  assign \$790  = w0_full_word & \$789 ;
+  assign \$791  = w0_in_pools_queued & w0_flush_at_queued;
+  assign \$792  = w0_in_pools_pins & w0_flush_at_pins;
+  assign \$793  = bus__w_addr_from_queue ? \$791  : \$792 ;
+  assign \$794  = w0_full_word & \$793 ;
+  assign \$795  = w0_in_pools_queued & w0_command_at_queued;
+  assign \$796  = w0_in_pools_pins & w0_command_at_pins;
+  assign \$797  = bus__w_addr_from_queue ? \$795  : \$796 ;
+  assign \$798  = w0_full_word & \$797 ;
+  assign \$799  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$800  = \$799 [11:6] - 3'h4;
+  assign \$801  = w0_event_is & w0_event_slot_ok;
+  assign \$802  = w0_log_is & w0_log_slot_ok;
+  assign \$803  = w0_config_is & w0_config_slot_ok;
+  assign \$804  = bus__w_beat_from_queue ? \port$4109$0 [31:0] : bus__w_data;
+  assign \$805  = bus__w_beat_from_queue ? \port$4109$0 [31:0] : bus__w_data;
+  assign \$807  = 32'd2147483648 + \$806 ;
+  assign \$808  = bus__w_beat_from_queue ? \port$4109$0 [31:0] : bus__w_data;
+  assign \$810  = 32'd2148532224 + \$809 ;
+  assign \$811  = bus__w_beat_from_queue ? \port$4109$0 [31:0] : bus__w_data;
+  assign \$813  = 32'd2149580800 + \$812 ;
+  assign \$814  = ~ command_queue_pop;
+  assign \$815  = command_queue_count[0] & \$814 ;
+  assign \$816  = ~ \$815 ;
+  assign \$817  = command_queue_held[0] ? \read__data$276  : { w1_pool_is, w1_hit, w1_tag, \$signal$253 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
+  assign \$818  = ~ command_queue_pop;
+  assign \$819  = command_queue_count[0] & \$818 ;
   assign \$820  = ~ \$819 ;
-  assign \$821  = \$820  + 1'h1;
-  assign \$822  = \$817  | \$821 [6];
-  assign \$823  = \$808  & \$822 ;
-  assign \$824  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$825  = \$824 [5:0] == 6'h30;
-  assign \$826  = \$823  & \$825 ;
-  assign \$827  = bus__w_beat_from_queue ? \port$4156$0 [35:32] : bus__w_strb;
-  assign \$828  = \$827  == 4'hf;
-  assign \$829  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$831  = ~ \$830 ;
-  assign \$832  = \$831  + 1'h1;
-  assign \$833  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$835  = ~ \$834 ;
-  assign \$836  = \$835  + 1'h1;
-  assign \$837  = \$832 [6] | \$836 [6];
-  assign \$838  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$840  = ~ \$839 ;
-  assign \$841  = \$840  + 1'h1;
-  assign \$842  = \$837  | \$841 [6];
-  assign \$843  = \$828  & \$842 ;
-  assign \$844  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$845  = \$844 [5:0] == 3'h4;
-  assign \$846  = \$843  & \$845 ;
-  assign \$847  = bus__w_beat_from_queue ? \port$4156$0 [35:32] : bus__w_strb;
-  assign \$848  = \$847  == 4'hf;
-  assign \$849  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$851  = ~ \$850 ;
-  assign \$852  = \$851  + 1'h1;
-  assign \$853  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$821  = \$820  & command_queue_held[0];
+  assign \$822  = command_queue_rd_next + 1'h1;
+  assign \$823  = ~ command_queue_pop;
+  assign \$824  = command_queue_count[0] & \$823 ;
+  assign \$825  = command_queue_held[0] | \$824 ;
+  assign \$826  = command_queue_push & \$825 ;
+  assign \$827  = command_queue_wr_next + 1'h1;
+  assign \$828  = ~ command_queue_pop;
+  assign \$829  = command_queue_count[0] & \$828 ;
+  assign \$830  = command_queue_push & \$829 ;
+  assign \$831  = ~ command_queue_pop;
+  assign \$832  = command_queue_count[0] & \$831 ;
+  assign \$833  = ~ \$832 ;
+  assign \$834  = \$833  & command_queue_held[0];
+  assign \$835  = ~ command_queue_push;
+  assign \$836  = \$834  & \$835 ;
+  assign \$837  = \$836  ? command_queue_held[1] : command_queue_held[0];
+  assign \$838  = \$830  ? 1'h1 : \$837 ;
+  assign \$839  = ~ command_queue_pop;
+  assign \$840  = command_queue_count[0] & \$839 ;
+  assign \$841  = command_queue_push & \$840 ;
+  assign \$842  = ~ command_queue_pop;
+  assign \$843  = command_queue_count[0] & \$842 ;
+  assign \$844  = ~ \$843 ;
+  assign \$845  = \$844  & command_queue_held[0];
+  assign \$846  = ~ command_queue_push;
+  assign \$847  = \$845  & \$846 ;
+  assign \$848  = \$847  ? command_queue_held[2] : command_queue_held[1];
+  assign \$849  = \$841  ? command_queue_held[0] : \$848 ;
+  assign \$850  = ~ command_queue_pop;
+  assign \$851  = command_queue_count[0] & \$850 ;
+  assign \$852  = command_queue_push & \$851 ;
+  assign \$853  = ~ command_queue_pop;
+  assign \$854  = command_queue_count[0] & \$853 ;
   assign \$855  = ~ \$854 ;
-  assign \$856  = \$855  + 1'h1;
-  assign \$857  = \$852 [6] | \$856 [6];
-  assign \$858  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$860  = ~ \$859 ;
-  assign \$861  = \$860  + 1'h1;
-  assign \$862  = \$857  | \$861 [6];
-  assign \$863  = \$848  & \$862 ;
-  assign \$864  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$865  = \$864 [5:0] == 6'h30;
-  assign \$866  = \$863  & \$865 ;
-  assign \$867  = \$846  | \$866 ;
-  assign \$868  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$869  = \$868 [11:6] - 3'h4;
-  assign \$870  = w0_event_is & w0_event_slot_ok;
-  assign \$871  = w0_log_is & w0_log_slot_ok;
-  assign \$872  = w0_config_is & w0_config_slot_ok;
-  assign \$873  = bus__w_beat_from_queue ? \port$4156$0 [31:0] : bus__w_data;
-  assign \$874  = bus__w_beat_from_queue ? \port$4156$0 [31:0] : bus__w_data;
-  assign \$876  = 32'd2147483648 + \$875 ;
-  assign \$877  = bus__w_beat_from_queue ? \port$4156$0 [31:0] : bus__w_data;
-  assign \$879  = 32'd2148532224 + \$878 ;
-  assign \$880  = bus__w_beat_from_queue ? \port$4156$0 [31:0] : bus__w_data;
-  assign \$882  = 32'd2149580800 + \$881 ;
+  assign \$856  = \$855  & command_queue_held[0];
+  assign \$857  = ~ command_queue_push;
+  assign \$858  = \$856  & \$857 ;
+  assign \$859  = \$858  ? command_queue_held[3] : command_queue_held[2];
+  assign \$860  = \$852  ? command_queue_held[1] : \$859 ;
+  assign \$861  = ~ command_queue_pop;
+  assign \$862  = command_queue_count[0] & \$861 ;
+  assign \$863  = command_queue_push & \$862 ;
+  assign \$864  = ~ command_queue_pop;
+  assign \$865  = command_queue_count[0] & \$864 ;
+  assign \$866  = ~ \$865 ;
+  assign \$867  = \$866  & command_queue_held[0];
+  assign \$868  = ~ command_queue_push;
+  assign \$869  = \$867  & \$868 ;
+  assign \$870  = \$869  ? command_queue_held[4] : command_queue_held[3];
+  assign \$871  = \$863  ? command_queue_held[2] : \$870 ;
+  assign \$872  = ~ command_queue_pop;
+  assign \$873  = command_queue_count[0] & \$872 ;
+  assign \$874  = command_queue_push & \$873 ;
+  assign \$875  = ~ command_queue_pop;
+  assign \$876  = command_queue_count[0] & \$875 ;
+  assign \$877  = ~ \$876 ;
+  assign \$878  = \$877  & command_queue_held[0];
+  assign \$879  = ~ command_queue_push;
+  assign \$880  = \$878  & \$879 ;
+  assign \$881  = \$880  ? command_queue_held[5] : command_queue_held[4];
+  assign \$882  = \$874  ? command_queue_held[3] : \$881 ;
   assign \$883  = ~ command_queue_pop;
   assign \$884  = command_queue_count[0] & \$883 ;
-  assign \$885  = ~ \$884 ;
-  assign \$886  = command_queue_held[0] ? \read__data$269  : { w1_pool_is, w1_hit, w1_tag, \$signal$249 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
-  assign \$887  = ~ command_queue_pop;
-  assign \$888  = command_queue_count[0] & \$887 ;
-  assign \$889  = ~ \$888 ;
-  assign \$890  = \$889  & command_queue_held[0];
-  assign \$891  = command_queue_rd_next + 1'h1;
-  assign \$892  = ~ command_queue_pop;
-  assign \$893  = command_queue_count[0] & \$892 ;
-  assign \$894  = command_queue_held[0] | \$893 ;
-  assign \$895  = command_queue_push & \$894 ;
-  assign \$896  = command_queue_wr_next + 1'h1;
+  assign \$885  = command_queue_push & \$884 ;
+  assign \$886  = ~ command_queue_pop;
+  assign \$887  = command_queue_count[0] & \$886 ;
+  assign \$888  = ~ \$887 ;
+  assign \$889  = \$888  & command_queue_held[0];
+  assign \$890  = ~ command_queue_push;
+  assign \$891  = \$889  & \$890 ;
+  assign \$892  = \$891  ? command_queue_held[6] : command_queue_held[5];
+  assign \$893  = \$885  ? command_queue_held[4] : \$892 ;
+  assign \$894  = ~ command_queue_pop;
+  assign \$895  = command_queue_count[0] & \$894 ;
+  assign \$896  = command_queue_push & \$895 ;
   assign \$897  = ~ command_queue_pop;
   assign \$898  = command_queue_count[0] & \$897 ;
-  assign \$899  = command_queue_push & \$898 ;
-  assign \$900  = ~ command_queue_pop;
-  assign \$901  = command_queue_count[0] & \$900 ;
-  assign \$902  = ~ \$901 ;
-  assign \$903  = \$902  & command_queue_held[0];
-  assign \$904  = ~ command_queue_push;
-  assign \$905  = \$903  & \$904 ;
-  assign \$906  = \$905  ? command_queue_held[1] : command_queue_held[0];
-  assign \$907  = \$899  ? 1'h1 : \$906 ;
+  assign \$899  = ~ \$898 ;
+  assign \$900  = \$899  & command_queue_held[0];
+  assign \$901  = ~ command_queue_push;
+  assign \$902  = \$900  & \$901 ;
+  assign \$903  = \$902  ? command_queue_held[7] : command_queue_held[6];
+  assign \$904  = \$896  ? command_queue_held[5] : \$903 ;
+  assign \$905  = ~ command_queue_pop;
+  assign \$906  = command_queue_count[0] & \$905 ;
+  assign \$907  = command_queue_push & \$906 ;
   assign \$908  = ~ command_queue_pop;
   assign \$909  = command_queue_count[0] & \$908 ;
-  assign \$910  = command_queue_push & \$909 ;
-  assign \$911  = ~ command_queue_pop;
-  assign \$912  = command_queue_count[0] & \$911 ;
-  assign \$913  = ~ \$912 ;
-  assign \$914  = \$913  & command_queue_held[0];
-  assign \$915  = ~ command_queue_push;
-  assign \$916  = \$914  & \$915 ;
-  assign \$917  = \$916  ? command_queue_held[2] : command_queue_held[1];
-  assign \$918  = \$910  ? command_queue_held[0] : \$917 ;
+  assign \$910  = ~ \$909 ;
+  assign \$911  = \$910  & command_queue_held[0];
+  assign \$912  = ~ command_queue_push;
+  assign \$913  = \$911  & \$912 ;
+  assign \$914  = \$913  ? command_queue_held[8] : command_queue_held[7];
+  assign \$915  = \$907  ? command_queue_held[6] : \$914 ;
+  assign \$916  = ~ command_queue_pop;
+  assign \$917  = command_queue_count[0] & \$916 ;
+  assign \$918  = command_queue_push & \$917 ;
   assign \$919  = ~ command_queue_pop;
   assign \$920  = command_queue_count[0] & \$919 ;
-  assign \$921  = command_queue_push & \$920 ;
-  assign \$922  = ~ command_queue_pop;
-  assign \$923  = command_queue_count[0] & \$922 ;
-  assign \$924  = ~ \$923 ;
-  assign \$925  = \$924  & command_queue_held[0];
-  assign \$926  = ~ command_queue_push;
-  assign \$927  = \$925  & \$926 ;
-  assign \$928  = \$927  ? command_queue_held[3] : command_queue_held[2];
-  assign \$929  = \$921  ? command_queue_held[1] : \$928 ;
-  assign \$930  = ~ command_queue_pop;
-  assign \$931  = command_queue_count[0] & \$930 ;
-  assign \$932  = command_queue_push & \$931 ;
+  assign \$921  = ~ \$920 ;
+  assign \$922  = \$921  & command_queue_held[0];
+  assign \$923  = ~ command_queue_push;
+  assign \$924  = \$922  & \$923 ;
+  assign \$925  = \$924  ? 1'h0 : command_queue_held[8];
+  assign \$926  = \$918  ? command_queue_held[7] : \$925 ;
+  assign \$927  = ~ command_queue_pop;
+  assign \$928  = command_queue_push & \$927 ;
+  assign \$929  = ~ command_queue_push;
+  assign \$930  = command_queue_pop & \$929 ;
+  assign \$931  = \$930  ? command_queue_count[1] : command_queue_count[0];
+  assign \$932  = \$928  ? 1'h1 : \$931 ;
   assign \$933  = ~ command_queue_pop;
-  assign \$934  = command_queue_count[0] & \$933 ;
-  assign \$935  = ~ \$934 ;
-  assign \$936  = \$935  & command_queue_held[0];
-  assign \$937  = ~ command_queue_push;
-  assign \$938  = \$936  & \$937 ;
-  assign \$939  = \$938  ? command_queue_held[4] : command_queue_held[3];
-  assign \$940  = \$932  ? command_queue_held[2] : \$939 ;
-  assign \$941  = ~ command_queue_pop;
-  assign \$942  = command_queue_count[0] & \$941 ;
-  assign \$943  = command_queue_push & \$942 ;
-  assign \$944  = ~ command_queue_pop;
-  assign \$945  = command_queue_count[0] & \$944 ;
-  assign \$946  = ~ \$945 ;
-  assign \$947  = \$946  & command_queue_held[0];
-  assign \$948  = ~ command_queue_push;
-  assign \$949  = \$947  & \$948 ;
-  assign \$950  = \$949  ? command_queue_held[5] : command_queue_held[4];
-  assign \$951  = \$943  ? command_queue_held[3] : \$950 ;
-  assign \$952  = ~ command_queue_pop;
-  assign \$953  = command_queue_count[0] & \$952 ;
-  assign \$954  = command_queue_push & \$953 ;
-  assign \$955  = ~ command_queue_pop;
-  assign \$956  = command_queue_count[0] & \$955 ;
-  assign \$957  = ~ \$956 ;
-  assign \$958  = \$957  & command_queue_held[0];
+  assign \$934  = command_queue_push & \$933 ;
+  assign \$935  = ~ command_queue_push;
+  assign \$936  = command_queue_pop & \$935 ;
+  assign \$937  = \$936  ? command_queue_count[2] : command_queue_count[1];
+  assign \$938  = \$934  ? command_queue_count[0] : \$937 ;
+  assign \$939  = ~ command_queue_pop;
+  assign \$940  = command_queue_push & \$939 ;
+  assign \$941  = ~ command_queue_push;
+  assign \$942  = command_queue_pop & \$941 ;
+  assign \$943  = \$942  ? command_queue_count[3] : command_queue_count[2];
+  assign \$944  = \$940  ? command_queue_count[1] : \$943 ;
+  assign \$945  = ~ command_queue_pop;
+  assign \$946  = command_queue_push & \$945 ;
+  assign \$947  = ~ command_queue_push;
+  assign \$948  = command_queue_pop & \$947 ;
+  assign \$949  = \$948  ? command_queue_count[4] : command_queue_count[3];
+  assign \$950  = \$946  ? command_queue_count[2] : \$949 ;
+  assign \$951  = ~ command_queue_pop;
+  assign \$952  = command_queue_push & \$951 ;
+  assign \$953  = ~ command_queue_push;
+  assign \$954  = command_queue_pop & \$953 ;
+  assign \$955  = \$954  ? command_queue_count[5] : command_queue_count[4];
+  assign \$956  = \$952  ? command_queue_count[3] : \$955 ;
+  assign \$957  = ~ command_queue_pop;
+  assign \$958  = command_queue_push & \$957 ;
   assign \$959  = ~ command_queue_push;
-  assign \$960  = \$958  & \$959 ;
-  assign \$961  = \$960  ? command_queue_held[6] : command_queue_held[5];
-  assign \$962  = \$954  ? command_queue_held[4] : \$961 ;
+  assign \$960  = command_queue_pop & \$959 ;
+  assign \$961  = \$960  ? command_queue_count[6] : command_queue_count[5];
+  assign \$962  = \$958  ? command_queue_count[4] : \$961 ;
   assign \$963  = ~ command_queue_pop;
-  assign \$964  = command_queue_count[0] & \$963 ;
-  assign \$965  = command_queue_push & \$964 ;
-  assign \$966  = ~ command_queue_pop;
-  assign \$967  = command_queue_count[0] & \$966 ;
-  assign \$968  = ~ \$967 ;
-  assign \$969  = \$968  & command_queue_held[0];
-  assign \$970  = ~ command_queue_push;
-  assign \$971  = \$969  & \$970 ;
-  assign \$972  = \$971  ? command_queue_held[7] : command_queue_held[6];
-  assign \$973  = \$965  ? command_queue_held[5] : \$972 ;
-  assign \$974  = ~ command_queue_pop;
-  assign \$975  = command_queue_count[0] & \$974 ;
+  assign \$964  = command_queue_push & \$963 ;
+  assign \$965  = ~ command_queue_push;
+  assign \$966  = command_queue_pop & \$965 ;
+  assign \$967  = \$966  ? command_queue_count[7] : command_queue_count[6];
+  assign \$968  = \$964  ? command_queue_count[5] : \$967 ;
+  assign \$969  = ~ command_queue_pop;
+  assign \$970  = command_queue_push & \$969 ;
+  assign \$971  = ~ command_queue_push;
+  assign \$972  = command_queue_pop & \$971 ;
+  assign \$973  = \$972  ? command_queue_count[8] : command_queue_count[7];
+  assign \$974  = \$970  ? command_queue_count[6] : \$973 ;
+  assign \$975  = ~ command_queue_pop;
   assign \$976  = command_queue_push & \$975 ;
-  assign \$977  = ~ command_queue_pop;
-  assign \$978  = command_queue_count[0] & \$977 ;
-  assign \$979  = ~ \$978 ;
-  assign \$980  = \$979  & command_queue_held[0];
-  assign \$981  = ~ command_queue_push;
-  assign \$982  = \$980  & \$981 ;
-  assign \$983  = \$982  ? command_queue_held[8] : command_queue_held[7];
-  assign \$984  = \$976  ? command_queue_held[6] : \$983 ;
-  assign \$985  = ~ command_queue_pop;
-  assign \$986  = command_queue_count[0] & \$985 ;
-  assign \$987  = command_queue_push & \$986 ;
-  assign \$988  = ~ command_queue_pop;
-  assign \$989  = command_queue_count[0] & \$988 ;
-  assign \$990  = ~ \$989 ;
-  assign \$991  = \$990  & command_queue_held[0];
-  assign \$992  = ~ command_queue_push;
-  assign \$993  = \$991  & \$992 ;
-  assign \$994  = \$993  ? 1'h0 : command_queue_held[8];
-  assign \$995  = \$987  ? command_queue_held[7] : \$994 ;
-  assign \$996  = ~ command_queue_pop;
-  assign \$997  = command_queue_push & \$996 ;
-  assign \$998  = ~ command_queue_push;
-  assign \$999  = command_queue_pop & \$998 ;
-  assign \$1000  = \$999  ? command_queue_count[1] : command_queue_count[0];
-  assign \$1001  = \$997  ? 1'h1 : \$1000 ;
-  assign \$1002  = ~ command_queue_pop;
-  assign \$1003  = command_queue_push & \$1002 ;
-  assign \$1004  = ~ command_queue_push;
-  assign \$1005  = command_queue_pop & \$1004 ;
-  assign \$1006  = \$1005  ? command_queue_count[2] : command_queue_count[1];
-  assign \$1007  = \$1003  ? command_queue_count[0] : \$1006 ;
-  assign \$1008  = ~ command_queue_pop;
-  assign \$1009  = command_queue_push & \$1008 ;
-  assign \$1010  = ~ command_queue_push;
-  assign \$1011  = command_queue_pop & \$1010 ;
-  assign \$1012  = \$1011  ? command_queue_count[3] : command_queue_count[2];
-  assign \$1013  = \$1009  ? command_queue_count[1] : \$1012 ;
-  assign \$1014  = ~ command_queue_pop;
-  assign \$1015  = command_queue_push & \$1014 ;
-  assign \$1016  = ~ command_queue_push;
-  assign \$1017  = command_queue_pop & \$1016 ;
-  assign \$1018  = \$1017  ? command_queue_count[4] : command_queue_count[3];
-  assign \$1019  = \$1015  ? command_queue_count[2] : \$1018 ;
-  assign \$1020  = ~ command_queue_pop;
-  assign \$1021  = command_queue_push & \$1020 ;
-  assign \$1022  = ~ command_queue_push;
-  assign \$1023  = command_queue_pop & \$1022 ;
-  assign \$1024  = \$1023  ? command_queue_count[5] : command_queue_count[4];
-  assign \$1025  = \$1021  ? command_queue_count[3] : \$1024 ;
-  assign \$1026  = ~ command_queue_pop;
-  assign \$1027  = command_queue_push & \$1026 ;
-  assign \$1028  = ~ command_queue_push;
-  assign \$1029  = command_queue_pop & \$1028 ;
-  assign \$1030  = \$1029  ? command_queue_count[6] : command_queue_count[5];
-  assign \$1031  = \$1027  ? command_queue_count[4] : \$1030 ;
-  assign \$1032  = ~ command_queue_pop;
-  assign \$1033  = command_queue_push & \$1032 ;
-  assign \$1034  = ~ command_queue_push;
-  assign \$1035  = command_queue_pop & \$1034 ;
-  assign \$1036  = \$1035  ? command_queue_count[7] : command_queue_count[6];
-  assign \$1037  = \$1033  ? command_queue_count[5] : \$1036 ;
-  assign \$1038  = ~ command_queue_pop;
-  assign \$1039  = command_queue_push & \$1038 ;
-  assign \$1040  = ~ command_queue_push;
-  assign \$1041  = command_queue_pop & \$1040 ;
-  assign \$1042  = \$1041  ? command_queue_count[8] : command_queue_count[7];
-  assign \$1043  = \$1039  ? command_queue_count[6] : \$1042 ;
-  assign \$1044  = ~ command_queue_pop;
-  assign \$1045  = command_queue_push & \$1044 ;
-  assign \$1046  = ~ command_queue_push;
-  assign \$1047  = command_queue_pop & \$1046 ;
-  assign \$1048  = \$1047  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1049  = \$1045  ? command_queue_count[7] : \$1048 ;
-  assign \$1050  = ~ command_queue_pop;
-  assign \$1051  = command_queue_push & \$1050 ;
-  assign \$1052  = ~ command_queue_push;
-  assign \$1053  = command_queue_pop & \$1052 ;
-  assign \$1054  = \$1053  ? 1'h0 : command_queue_count[9];
-  assign \$1055  = \$1051  ? command_queue_count[8] : \$1054 ;
-  assign \$1056  = req_free & native_free_valid;
-  assign \$1057  = req_flush & native_flush_valid;
-  assign \$1058  = \$1056  | \$1057 ;
-  assign \$1059  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1060  = 1'h1 << \$1059 [1:0];
-  assign \$1061  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1062  = 1'h1 << \$1061 [4:2];
-  assign \$1063  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1064  = 1'h1 << \$1063 [7:5];
-  assign \$1065  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1066  = 1'h1 << \$1065 [11:8];
-  assign \$1067  = bus__w_beat_from_queue ? \port$4156$0 [31:0] : bus__w_data;
-  assign \$1068  = bus__w_beat_from_queue ? \port$4156$0 [35:32] : bus__w_strb;
-  assign \$1069  = \$1068  == 4'hf;
-  assign \$1070  = bus__w_beat_from_queue ? \port$4156$0 [35:32] : bus__w_strb;
-  assign \$1071  = ~ w1_is_command;
-  assign \$1072  = w1_valid & \$1071 ;
-  assign \$1073  = ~ w1_a1_0[0];
-  assign \$1074  = ~ w1_a4_2[4];
-  assign \$1075  = \$1073  | \$1074 ;
-  assign \$1076  = ~ w1_a7_5[0];
-  assign \$1077  = ~ w1_a11_8[0];
-  assign \$1078  = \$1076  | \$1077 ;
-  assign \$1079  = \$1075  | \$1078 ;
-  assign \$1080  = ~ \$1079 ;
-  assign \$1081  = ~ w1_a1_0[0];
-  assign \$1082  = ~ w1_a4_2[6];
-  assign \$1083  = \$1081  | \$1082 ;
-  assign \$1084  = ~ w1_a7_5[0];
-  assign \$1085  = ~ w1_a11_8[0];
-  assign \$1086  = \$1084  | \$1085 ;
-  assign \$1087  = \$1083  | \$1086 ;
-  assign \$1088  = ~ \$1087 ;
-  assign \$1089  = ~ w1_a1_0[0];
-  assign \$1090  = ~ w1_a4_2[7];
-  assign \$1091  = \$1089  | \$1090 ;
-  assign \$1092  = ~ w1_a7_5[0];
-  assign \$1093  = ~ w1_a11_8[0];
-  assign \$1094  = \$1092  | \$1093 ;
-  assign \$1095  = \$1091  | \$1094 ;
-  assign \$1096  = ~ \$1095 ;
-  assign \$1097  = ~ w1_a1_0[0];
-  assign \$1098  = ~ w1_a4_2[6];
-  assign \$1099  = \$1097  | \$1098 ;
-  assign \$1100  = ~ w1_a7_5[1];
-  assign \$1101  = ~ w1_a11_8[0];
-  assign \$1102  = \$1100  | \$1101 ;
-  assign \$1103  = \$1099  | \$1102 ;
-  assign \$1104  = ~ \$1103 ;
-  assign \$1105  = ~ w1_a1_0[0];
-  assign \$1106  = ~ w1_a4_2[1];
-  assign \$1107  = \$1105  | \$1106 ;
-  assign \$1108  = ~ w1_a7_5[0];
-  assign \$1109  = ~ w1_a11_8[1];
-  assign \$1110  = \$1108  | \$1109 ;
-  assign \$1111  = \$1107  | \$1110 ;
-  assign \$1112  = ~ \$1111 ;
-  assign \$1113  = ~ w1_a1_0[0];
-  assign \$1114  = ~ w1_a4_2[4];
-  assign \$1115  = \$1113  | \$1114 ;
-  assign \$1116  = ~ w1_a7_5[1];
-  assign \$1117  = ~ w1_a11_8[1];
-  assign \$1118  = \$1116  | \$1117 ;
-  assign \$1119  = \$1115  | \$1118 ;
-  assign \$1120  = ~ \$1119 ;
-  assign \$1121  = ~ w1_a1_0[0];
-  assign \$1122  = ~ w1_a4_2[7];
-  assign \$1123  = \$1121  | \$1122 ;
-  assign \$1124  = ~ w1_a7_5[1];
-  assign \$1125  = ~ w1_a11_8[1];
-  assign \$1126  = \$1124  | \$1125 ;
-  assign \$1127  = \$1123  | \$1126 ;
-  assign \$1128  = ~ \$1127 ;
-  assign \$1129  = ~ w1_a1_0[0];
-  assign \$1130  = ~ w1_a4_2[1];
-  assign \$1131  = \$1129  | \$1130 ;
-  assign \$1132  = ~ w1_a7_5[2];
-  assign \$1133  = ~ w1_a11_8[1];
-  assign \$1134  = \$1132  | \$1133 ;
-  assign \$1135  = \$1131  | \$1134 ;
-  assign \$1136  = ~ \$1135 ;
-  assign \$1137  = ~ w1_a1_0[0];
-  assign \$1138  = ~ w1_a4_2[4];
-  assign \$1139  = \$1137  | \$1138 ;
-  assign \$1140  = ~ w1_a7_5[3];
-  assign \$1141  = ~ w1_a11_8[1];
-  assign \$1142  = \$1140  | \$1141 ;
-  assign \$1143  = \$1139  | \$1142 ;
-  assign \$1144  = ~ \$1143 ;
-  assign \$1145  = ~ w1_a1_0[0];
-  assign \$1146  = ~ w1_a4_2[7];
-  assign \$1147  = \$1145  | \$1146 ;
-  assign \$1148  = ~ w1_a7_5[3];
-  assign \$1149  = ~ w1_a11_8[1];
-  assign \$1150  = \$1148  | \$1149 ;
-  assign \$1151  = \$1147  | \$1150 ;
-  assign \$1152  = ~ \$1151 ;
-  assign \$1153  = ~ w1_a1_0[0];
-  assign \$1154  = ~ w1_a4_2[1];
-  assign \$1155  = \$1153  | \$1154 ;
-  assign \$1156  = ~ w1_a7_5[4];
-  assign \$1157  = ~ w1_a11_8[1];
-  assign \$1158  = \$1156  | \$1157 ;
-  assign \$1159  = \$1155  | \$1158 ;
-  assign \$1160  = ~ \$1159 ;
-  assign \$1161  = ~ w1_a1_0[0];
-  assign \$1162  = ~ w1_a4_2[4];
-  assign \$1163  = \$1161  | \$1162 ;
-  assign \$1164  = ~ w1_a7_5[5];
-  assign \$1165  = ~ w1_a11_8[1];
-  assign \$1166  = \$1164  | \$1165 ;
-  assign \$1167  = \$1163  | \$1166 ;
-  assign \$1168  = ~ \$1167 ;
-  assign \$1169  = ~ w1_a1_0[0];
-  assign \$1170  = ~ w1_a4_2[7];
-  assign \$1171  = \$1169  | \$1170 ;
-  assign \$1172  = ~ w1_a7_5[5];
-  assign \$1173  = ~ w1_a11_8[1];
-  assign \$1174  = \$1172  | \$1173 ;
-  assign \$1175  = \$1171  | \$1174 ;
-  assign \$1176  = ~ \$1175 ;
-  assign \$1177  = ~ w1_a1_0[0];
-  assign \$1178  = ~ w1_a4_2[4];
-  assign \$1179  = \$1177  | \$1178 ;
-  assign \$1180  = ~ w1_a7_5[0];
-  assign \$1181  = ~ w1_a11_8[0];
-  assign \$1182  = \$1180  | \$1181 ;
-  assign \$1183  = \$1179  | \$1182 ;
-  assign \$1184  = ~ \$1183 ;
-  assign \$1185  = ~ w1_a1_0[0];
-  assign \$1186  = ~ w1_a4_2[6];
-  assign \$1187  = \$1185  | \$1186 ;
-  assign \$1188  = ~ w1_a7_5[1];
-  assign \$1189  = ~ w1_a11_8[0];
-  assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = \$1187  | \$1190 ;
-  assign \$1192  = ~ \$1191 ;
-  assign \$1193  = ~ w1_a1_0[0];
-  assign \$1194  = ~ w1_a4_2[1];
-  assign \$1195  = \$1193  | \$1194 ;
-  assign \$1196  = ~ w1_a7_5[0];
-  assign \$1197  = ~ w1_a11_8[1];
-  assign \$1198  = \$1196  | \$1197 ;
-  assign \$1199  = \$1195  | \$1198 ;
-  assign \$1200  = ~ \$1199 ;
-  assign \$1201  = ~ w1_a1_0[0];
-  assign \$1202  = ~ w1_a4_2[4];
-  assign \$1203  = \$1201  | \$1202 ;
-  assign \$1204  = ~ w1_a7_5[1];
-  assign \$1205  = ~ w1_a11_8[1];
-  assign \$1206  = \$1204  | \$1205 ;
-  assign \$1207  = \$1203  | \$1206 ;
-  assign \$1208  = ~ \$1207 ;
-  assign \$1209  = ~ w1_a1_0[0];
-  assign \$1210  = ~ w1_a4_2[1];
-  assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = ~ w1_a7_5[2];
-  assign \$1213  = ~ w1_a11_8[1];
-  assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = \$1211  | \$1214 ;
-  assign \$1216  = ~ \$1215 ;
-  assign \$1217  = ~ w1_a1_0[0];
-  assign \$1218  = ~ w1_a4_2[4];
-  assign \$1219  = \$1217  | \$1218 ;
-  assign \$1220  = ~ w1_a7_5[3];
-  assign \$1221  = ~ w1_a11_8[1];
-  assign \$1222  = \$1220  | \$1221 ;
-  assign \$1223  = \$1219  | \$1222 ;
-  assign \$1224  = ~ \$1223 ;
-  assign \$1225  = ~ w1_a1_0[0];
-  assign \$1226  = ~ w1_a4_2[1];
-  assign \$1227  = \$1225  | \$1226 ;
-  assign \$1228  = ~ w1_a7_5[4];
-  assign \$1229  = ~ w1_a11_8[1];
-  assign \$1230  = \$1228  | \$1229 ;
-  assign \$1231  = \$1227  | \$1230 ;
-  assign \$1232  = ~ \$1231 ;
-  assign \$1233  = ~ w1_a1_0[0];
-  assign \$1234  = ~ w1_a4_2[4];
-  assign \$1235  = \$1233  | \$1234 ;
-  assign \$1236  = ~ w1_a7_5[5];
-  assign \$1237  = ~ w1_a11_8[1];
-  assign \$1238  = \$1236  | \$1237 ;
-  assign \$1239  = \$1235  | \$1238 ;
-  assign \$1240  = ~ \$1239 ;
-  assign \$1241  = { \$1240 , \$1232 , \$1224 , \$1216 , \$1208 , \$1200 , \$1192 , \$1184  } + 8'hff;
-  assign \$1242  = ~ w1_a1_0[0];
-  assign \$1243  = ~ w1_a4_2[6];
-  assign \$1244  = \$1242  | \$1243 ;
-  assign \$1245  = ~ w1_a7_5[0];
-  assign \$1246  = ~ w1_a11_8[0];
-  assign \$1247  = \$1245  | \$1246 ;
-  assign \$1248  = \$1244  | \$1247 ;
-  assign \$1249  = ~ \$1248 ;
-  assign \$1250  = ~ w1_a1_0[0];
-  assign \$1251  = ~ w1_a4_2[7];
-  assign \$1252  = \$1250  | \$1251 ;
-  assign \$1253  = ~ w1_a7_5[0];
-  assign \$1254  = ~ w1_a11_8[0];
-  assign \$1255  = \$1253  | \$1254 ;
-  assign \$1256  = \$1252  | \$1255 ;
-  assign \$1257  = ~ \$1256 ;
-  assign \$1258  = ~ w1_a1_0[0];
-  assign \$1259  = ~ w1_a4_2[7];
-  assign \$1260  = \$1258  | \$1259 ;
-  assign \$1261  = ~ w1_a7_5[1];
-  assign \$1262  = ~ w1_a11_8[1];
-  assign \$1263  = \$1261  | \$1262 ;
-  assign \$1264  = \$1260  | \$1263 ;
-  assign \$1265  = ~ \$1264 ;
-  assign \$1266  = ~ w1_a1_0[0];
-  assign \$1267  = ~ w1_a4_2[7];
-  assign \$1268  = \$1266  | \$1267 ;
-  assign \$1269  = ~ w1_a7_5[3];
-  assign \$1270  = ~ w1_a11_8[1];
-  assign \$1271  = \$1269  | \$1270 ;
-  assign \$1272  = \$1268  | \$1271 ;
-  assign \$1273  = ~ \$1272 ;
-  assign \$1274  = ~ w1_a1_0[0];
-  assign \$1275  = ~ w1_a4_2[7];
-  assign \$1276  = \$1274  | \$1275 ;
-  assign \$1277  = ~ w1_a7_5[5];
-  assign \$1278  = ~ w1_a11_8[1];
-  assign \$1279  = \$1277  | \$1278 ;
-  assign \$1280  = \$1276  | \$1279 ;
-  assign \$1281  = ~ \$1280 ;
-  assign \$1282  = { \$1281 , \$1273 , \$1265 , \$1257 , \$1249  } + 5'h1f;
-  assign \$1283  = \$signal$287  & \$signal$288 ;
-  assign \$1284  = \$1283  & w2_is_ctrl;
-  assign \$1285  = \$1284  & \$signal$290 [0];
-  assign \$1286  = \$signal$287  & \$signal$288 ;
-  assign \$1287  = \$1286  & w2_is_err_pop;
-  assign \$1288  = \$signal$287  & w2_is_irq_status;
-  assign \$1289  = \$1288  & \$signal$289 [0];
-  assign \$1290  = \$1289  ? \$signal$290 [4:0] : 5'h00;
-  assign \$1291  = \$signal$287  & w2_is_irq_enable;
-  assign \$1292  = \$1291  & \$signal$289 [0];
-  assign \$1293  = \$signal$287  & w2_is_pool0_low_water;
-  assign \$1294  = \$1293  & \$signal$289 [0];
-  assign \$1295  = \$signal$287  & w2_is_pool0_low_water;
-  assign \$1296  = \$1295  & \$signal$289 [1];
-  assign \$1297  = \$signal$287  & w2_is_pool0_low_water;
-  assign \$1298  = \$1297  & \$signal$289 [2];
-  assign \$1299  = \$signal$287  & w2_is_pool1_low_water;
-  assign \$1300  = \$1299  & \$signal$289 [0];
-  assign \$1301  = \$signal$287  & w2_is_pool1_low_water;
-  assign \$1302  = \$1301  & \$signal$289 [1];
-  assign \$1303  = \$signal$287  & w2_is_pool1_low_water;
-  assign \$1304  = \$1303  & \$signal$289 [2];
-  assign \$1305  = \$signal$287  & w2_is_pool2_low_water;
-  assign \$1306  = \$1305  & \$signal$289 [0];
-  assign \$1307  = \$signal$287  & w2_is_pool2_low_water;
-  assign \$1308  = \$1307  & \$signal$289 [1];
-  assign \$1309  = \$signal$287  & w2_is_pool2_low_water;
-  assign \$1310  = \$1309  & \$signal$289 [2];
-  assign \$1311  = | \port$4030$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1311 ;
-  assign \$1312  = | \port$4042$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1312 ;
-  assign \$1313  = ~ \port$4027$0 [0];
-  assign \$1314  = rsp_grant_valid & \$1313 ;
-  assign \$1315  = \port$4027$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1314  & \$1315 ;
-  assign \$1316  = \$signal$28  > 2'h2;
-  assign \$1317  = \$1316  ? 2'h2 : \$signal$28 ;
-  assign \$1318  = | \$signal$28 ;
-  assign \$1319  = space_ge1 & \$1318 ;
-  assign \$1320  = \$1319  ? 1'h1 : 1'h0;
-  assign \$1321  = space_ge2 ? \$1317  : { 1'h0, \$1320  };
-  assign \$signal$91  = space_ge3 ? \$signal$28  : \$1321 ;
-  assign \$1322  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1322  & space_ge1;
-  assign \$1323  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1323  & space_ge2;
-  assign \$1324  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1324  & space_ge3;
-  assign \$1325  = ~ space[4];
-  assign popped = w1c & \$1325 ;
-  assign \$1326  = 1'h0 - tail[1:0];
-  assign \$1327  = 1'h1 - tail[1:0];
-  assign \$1328  = 2'h2 - tail[1:0];
-  assign \$1329  = 2'h3 - tail[1:0];
-  assign \$1330  = space - 3'h7;
-  assign \$1331  = ~ \$1330 [5];
-  assign \$1332  = space - 3'h7;
-  assign \$1333  = ~ \$1332 [5];
-  assign \$1334  = space - 4'h8;
-  assign \$1335  = ~ \$1334 [5];
-  assign \$1336  = space - 3'h7;
-  assign \$1337  = ~ \$1336 [5];
-  assign \$1338  = space - 4'h8;
-  assign \$1339  = ~ \$1338 [5];
-  assign \$1340  = space - 4'h9;
-  assign \$1341  = ~ \$1340 [5];
-  assign \$1342  = space - \$signal$28 ;
-  assign \$1343  = space + 1'h1;
-  assign space_over = \$1343  - \$signal$28 ;
-  assign space_short = $signed(\$1342 ) < $signed(1'h0);
-  assign \$1344  = | \$signal$28 ;
-  assign \$1345  = \$signal$91  != \$signal$28 ;
-  assign \$1348  = \$signal$104  & irq_enable;
-  assign irq = | \$1348 ;
-  assign \$1349  = event_lw_granted_2 & event_lw_short;
-  assign \$1350  = log_lw_granted_2 & log_lw_short;
-  assign \$1351  = \$1349  | \$1350 ;
-  assign \$1352  = config_lw_granted_2 & config_lw_short;
-  assign low_water_hit = \$1351  | \$1352 ;
-  assign \$1353  = ! bus__r_addr[5:0];
-  assign \$1354  = 7'h70 >> bus__r_addr[11:6];
-  assign bus__r_slow = \$1353  & \$1354 ;
-  assign \$1355  = ~ alloc_queue_pop;
-  assign \$1356  = alloc_queue_count[0] & \$1355 ;
-  assign \$1357  = alloc_queue_held[0] | \$1356 ;
-  assign \$signature__en$333  = alloc_queue_push & \$1357 ;
-  assign \$1358  = req_alloc & native_alloc_valid;
-  assign \$1359  = ~ \$1358 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1359 ;
-  assign \$1360  = alloc_queue_count[0] | staged_valid;
-  assign \$1361  = ! bus__r_addr[5:0];
-  assign \$1362  = 7'h70 >> bus__r_addr[11:6];
-  assign \$1363  = \$1361  & \$1362 ;
-  assign \$1364  = bus__r_req & \$1363 ;
-  assign \$1365  = \$1360  | \$1364 ;
-  assign \$1366  = req_alloc & native_alloc_valid;
-  assign \$1367  = ~ \$1366 ;
-  assign \$1368  = \$1365  & \$1367 ;
-  assign \$1369  = ~ alloc_queue_count[0];
-  assign \$1370  = \$1368  & \$1369 ;
-  assign \$1371  = ~ \$1370 ;
-  assign alloc_queue_push = staged_valid & \$1371 ;
-  assign \$1372  = r2_block0 | r2_block4;
-  assign \$1373  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1372  | \$1373 ;
-  assign \$1374  = | r2_found_in;
-  assign bus__r_err = ~ \$1374 ;
+  assign \$977  = ~ command_queue_push;
+  assign \$978  = command_queue_pop & \$977 ;
+  assign \$979  = \$978  ? command_queue_count[9] : command_queue_count[8];
+  assign \$980  = \$976  ? command_queue_count[7] : \$979 ;
+  assign \$981  = ~ command_queue_pop;
+  assign \$982  = command_queue_push & \$981 ;
+  assign \$983  = ~ command_queue_push;
+  assign \$984  = command_queue_pop & \$983 ;
+  assign \$985  = \$984  ? 1'h0 : command_queue_count[9];
+  assign \$986  = \$982  ? command_queue_count[8] : \$985 ;
+  assign \$987  = req_free & native_free_valid;
+  assign \$988  = req_flush & native_flush_valid;
+  assign \$989  = \$987  | \$988 ;
+  assign \$990  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$991  = 1'h1 << \$990 [1:0];
+  assign \$992  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$993  = 1'h1 << \$992 [4:2];
+  assign \$994  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$995  = 1'h1 << \$994 [7:5];
+  assign \$996  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$997  = 1'h1 << \$996 [11:8];
+  assign \$998  = bus__w_beat_from_queue ? \port$4109$0 [31:0] : bus__w_data;
+  assign \$999  = bus__w_beat_from_queue ? \port$4109$0 [35:32] : bus__w_strb;
+  assign \$1000  = ~ w1_is_command;
+  assign \$1001  = w1_valid & \$1000 ;
+  assign \$1002  = ~ w1_a1_0[0];
+  assign \$1003  = ~ w1_a4_2[4];
+  assign \$1004  = \$1002  | \$1003 ;
+  assign \$1005  = ~ w1_a7_5[0];
+  assign \$1006  = ~ w1_a11_8[0];
+  assign \$1007  = \$1005  | \$1006 ;
+  assign \$1008  = \$1004  | \$1007 ;
+  assign \$1009  = ~ \$1008 ;
+  assign \$1010  = ~ w1_a1_0[0];
+  assign \$1011  = ~ w1_a4_2[6];
+  assign \$1012  = \$1010  | \$1011 ;
+  assign \$1013  = ~ w1_a7_5[0];
+  assign \$1014  = ~ w1_a11_8[0];
+  assign \$1015  = \$1013  | \$1014 ;
+  assign \$1016  = \$1012  | \$1015 ;
+  assign \$1017  = ~ \$1016 ;
+  assign \$1018  = ~ w1_a1_0[0];
+  assign \$1019  = ~ w1_a4_2[7];
+  assign \$1020  = \$1018  | \$1019 ;
+  assign \$1021  = ~ w1_a7_5[0];
+  assign \$1022  = ~ w1_a11_8[0];
+  assign \$1023  = \$1021  | \$1022 ;
+  assign \$1024  = \$1020  | \$1023 ;
+  assign \$1025  = ~ \$1024 ;
+  assign \$1026  = ~ w1_a1_0[0];
+  assign \$1027  = ~ w1_a4_2[6];
+  assign \$1028  = \$1026  | \$1027 ;
+  assign \$1029  = ~ w1_a7_5[1];
+  assign \$1030  = ~ w1_a11_8[0];
+  assign \$1031  = \$1029  | \$1030 ;
+  assign \$1032  = \$1028  | \$1031 ;
+  assign \$1033  = ~ \$1032 ;
+  assign \$1034  = ~ w1_a1_0[0];
+  assign \$1035  = ~ w1_a4_2[1];
+  assign \$1036  = \$1034  | \$1035 ;
+  assign \$1037  = ~ w1_a7_5[0];
+  assign \$1038  = ~ w1_a11_8[1];
+  assign \$1039  = \$1037  | \$1038 ;
+  assign \$1040  = \$1036  | \$1039 ;
+  assign \$1041  = ~ \$1040 ;
+  assign \$1042  = ~ w1_a1_0[0];
+  assign \$1043  = ~ w1_a4_2[4];
+  assign \$1044  = \$1042  | \$1043 ;
+  assign \$1045  = ~ w1_a7_5[1];
+  assign \$1046  = ~ w1_a11_8[1];
+  assign \$1047  = \$1045  | \$1046 ;
+  assign \$1048  = \$1044  | \$1047 ;
+  assign \$1049  = ~ \$1048 ;
+  assign \$1050  = ~ w1_a1_0[0];
+  assign \$1051  = ~ w1_a4_2[7];
+  assign \$1052  = \$1050  | \$1051 ;
+  assign \$1053  = ~ w1_a7_5[1];
+  assign \$1054  = ~ w1_a11_8[1];
+  assign \$1055  = \$1053  | \$1054 ;
+  assign \$1056  = \$1052  | \$1055 ;
+  assign \$1057  = ~ \$1056 ;
+  assign \$1058  = ~ w1_a1_0[0];
+  assign \$1059  = ~ w1_a4_2[1];
+  assign \$1060  = \$1058  | \$1059 ;
+  assign \$1061  = ~ w1_a7_5[2];
+  assign \$1062  = ~ w1_a11_8[1];
+  assign \$1063  = \$1061  | \$1062 ;
+  assign \$1064  = \$1060  | \$1063 ;
+  assign \$1065  = ~ \$1064 ;
+  assign \$1066  = ~ w1_a1_0[0];
+  assign \$1067  = ~ w1_a4_2[4];
+  assign \$1068  = \$1066  | \$1067 ;
+  assign \$1069  = ~ w1_a7_5[3];
+  assign \$1070  = ~ w1_a11_8[1];
+  assign \$1071  = \$1069  | \$1070 ;
+  assign \$1072  = \$1068  | \$1071 ;
+  assign \$1073  = ~ \$1072 ;
+  assign \$1074  = ~ w1_a1_0[0];
+  assign \$1075  = ~ w1_a4_2[7];
+  assign \$1076  = \$1074  | \$1075 ;
+  assign \$1077  = ~ w1_a7_5[3];
+  assign \$1078  = ~ w1_a11_8[1];
+  assign \$1079  = \$1077  | \$1078 ;
+  assign \$1080  = \$1076  | \$1079 ;
+  assign \$1081  = ~ \$1080 ;
+  assign \$1082  = ~ w1_a1_0[0];
+  assign \$1083  = ~ w1_a4_2[1];
+  assign \$1084  = \$1082  | \$1083 ;
+  assign \$1085  = ~ w1_a7_5[4];
+  assign \$1086  = ~ w1_a11_8[1];
+  assign \$1087  = \$1085  | \$1086 ;
+  assign \$1088  = \$1084  | \$1087 ;
+  assign \$1089  = ~ \$1088 ;
+  assign \$1090  = ~ w1_a1_0[0];
+  assign \$1091  = ~ w1_a4_2[4];
+  assign \$1092  = \$1090  | \$1091 ;
+  assign \$1093  = ~ w1_a7_5[5];
+  assign \$1094  = ~ w1_a11_8[1];
+  assign \$1095  = \$1093  | \$1094 ;
+  assign \$1096  = \$1092  | \$1095 ;
+  assign \$1097  = ~ \$1096 ;
+  assign \$1098  = ~ w1_a1_0[0];
+  assign \$1099  = ~ w1_a4_2[7];
+  assign \$1100  = \$1098  | \$1099 ;
+  assign \$1101  = ~ w1_a7_5[5];
+  assign \$1102  = ~ w1_a11_8[1];
+  assign \$1103  = \$1101  | \$1102 ;
+  assign \$1104  = \$1100  | \$1103 ;
+  assign \$1105  = ~ \$1104 ;
+  assign \$1106  = ~ w1_a1_0[0];
+  assign \$1107  = ~ w1_a4_2[4];
+  assign \$1108  = \$1106  | \$1107 ;
+  assign \$1109  = ~ w1_a7_5[0];
+  assign \$1110  = ~ w1_a11_8[0];
+  assign \$1111  = \$1109  | \$1110 ;
+  assign \$1112  = \$1108  | \$1111 ;
+  assign \$1113  = ~ \$1112 ;
+  assign \$1114  = ~ w1_a1_0[0];
+  assign \$1115  = ~ w1_a4_2[6];
+  assign \$1116  = \$1114  | \$1115 ;
+  assign \$1117  = ~ w1_a7_5[1];
+  assign \$1118  = ~ w1_a11_8[0];
+  assign \$1119  = \$1117  | \$1118 ;
+  assign \$1120  = \$1116  | \$1119 ;
+  assign \$1121  = ~ \$1120 ;
+  assign \$1122  = ~ w1_a1_0[0];
+  assign \$1123  = ~ w1_a4_2[1];
+  assign \$1124  = \$1122  | \$1123 ;
+  assign \$1125  = ~ w1_a7_5[0];
+  assign \$1126  = ~ w1_a11_8[1];
+  assign \$1127  = \$1125  | \$1126 ;
+  assign \$1128  = \$1124  | \$1127 ;
+  assign \$1129  = ~ \$1128 ;
+  assign \$1130  = ~ w1_a1_0[0];
+  assign \$1131  = ~ w1_a4_2[4];
+  assign \$1132  = \$1130  | \$1131 ;
+  assign \$1133  = ~ w1_a7_5[1];
+  assign \$1134  = ~ w1_a11_8[1];
+  assign \$1135  = \$1133  | \$1134 ;
+  assign \$1136  = \$1132  | \$1135 ;
+  assign \$1137  = ~ \$1136 ;
+  assign \$1138  = ~ w1_a1_0[0];
+  assign \$1139  = ~ w1_a4_2[1];
+  assign \$1140  = \$1138  | \$1139 ;
+  assign \$1141  = ~ w1_a7_5[2];
+  assign \$1142  = ~ w1_a11_8[1];
+  assign \$1143  = \$1141  | \$1142 ;
+  assign \$1144  = \$1140  | \$1143 ;
+  assign \$1145  = ~ \$1144 ;
+  assign \$1146  = ~ w1_a1_0[0];
+  assign \$1147  = ~ w1_a4_2[4];
+  assign \$1148  = \$1146  | \$1147 ;
+  assign \$1149  = ~ w1_a7_5[3];
+  assign \$1150  = ~ w1_a11_8[1];
+  assign \$1151  = \$1149  | \$1150 ;
+  assign \$1152  = \$1148  | \$1151 ;
+  assign \$1153  = ~ \$1152 ;
+  assign \$1154  = ~ w1_a1_0[0];
+  assign \$1155  = ~ w1_a4_2[1];
+  assign \$1156  = \$1154  | \$1155 ;
+  assign \$1157  = ~ w1_a7_5[4];
+  assign \$1158  = ~ w1_a11_8[1];
+  assign \$1159  = \$1157  | \$1158 ;
+  assign \$1160  = \$1156  | \$1159 ;
+  assign \$1161  = ~ \$1160 ;
+  assign \$1162  = ~ w1_a1_0[0];
+  assign \$1163  = ~ w1_a4_2[4];
+  assign \$1164  = \$1162  | \$1163 ;
+  assign \$1165  = ~ w1_a7_5[5];
+  assign \$1166  = ~ w1_a11_8[1];
+  assign \$1167  = \$1165  | \$1166 ;
+  assign \$1168  = \$1164  | \$1167 ;
+  assign \$1169  = ~ \$1168 ;
+  assign \$1170  = { \$1169 , \$1161 , \$1153 , \$1145 , \$1137 , \$1129 , \$1121 , \$1113  } + 8'hff;
+  assign \$1171  = ~ w1_a1_0[0];
+  assign \$1172  = ~ w1_a4_2[6];
+  assign \$1173  = \$1171  | \$1172 ;
+  assign \$1174  = ~ w1_a7_5[0];
+  assign \$1175  = ~ w1_a11_8[0];
+  assign \$1176  = \$1174  | \$1175 ;
+  assign \$1177  = \$1173  | \$1176 ;
+  assign \$1178  = ~ \$1177 ;
+  assign \$1179  = ~ w1_a1_0[0];
+  assign \$1180  = ~ w1_a4_2[7];
+  assign \$1181  = \$1179  | \$1180 ;
+  assign \$1182  = ~ w1_a7_5[0];
+  assign \$1183  = ~ w1_a11_8[0];
+  assign \$1184  = \$1182  | \$1183 ;
+  assign \$1185  = \$1181  | \$1184 ;
+  assign \$1186  = ~ \$1185 ;
+  assign \$1187  = ~ w1_a1_0[0];
+  assign \$1188  = ~ w1_a4_2[7];
+  assign \$1189  = \$1187  | \$1188 ;
+  assign \$1190  = ~ w1_a7_5[1];
+  assign \$1191  = ~ w1_a11_8[1];
+  assign \$1192  = \$1190  | \$1191 ;
+  assign \$1193  = \$1189  | \$1192 ;
+  assign \$1194  = ~ \$1193 ;
+  assign \$1195  = ~ w1_a1_0[0];
+  assign \$1196  = ~ w1_a4_2[7];
+  assign \$1197  = \$1195  | \$1196 ;
+  assign \$1198  = ~ w1_a7_5[3];
+  assign \$1199  = ~ w1_a11_8[1];
+  assign \$1200  = \$1198  | \$1199 ;
+  assign \$1201  = \$1197  | \$1200 ;
+  assign \$1202  = ~ \$1201 ;
+  assign \$1203  = ~ w1_a1_0[0];
+  assign \$1204  = ~ w1_a4_2[7];
+  assign \$1205  = \$1203  | \$1204 ;
+  assign \$1206  = ~ w1_a7_5[5];
+  assign \$1207  = ~ w1_a11_8[1];
+  assign \$1208  = \$1206  | \$1207 ;
+  assign \$1209  = \$1205  | \$1208 ;
+  assign \$1210  = ~ \$1209 ;
+  assign \$1211  = { \$1210 , \$1202 , \$1194 , \$1186 , \$1178  } + 5'h1f;
+  assign \$1212  = \$signal$296  & \$signal$297 ;
+  assign \$1213  = \$1212  & w2_is_ctrl;
+  assign \$1214  = \$1213  & \$signal$299 [0];
+  assign \$1215  = \$signal$296  & \$signal$297 ;
+  assign \$1216  = \$1215  & w2_is_err_pop;
+  assign \$1217  = \$signal$296  & w2_is_irq_status;
+  assign \$1218  = \$1217  & \$signal$298 [0];
+  assign \$1219  = \$1218  ? \$signal$299 [4:0] : 5'h00;
+  assign \$1220  = \$signal$296  & w2_is_irq_enable;
+  assign \$1221  = \$1220  & \$signal$298 [0];
+  assign \$1222  = \$signal$296  & w2_is_pool0_low_water;
+  assign \$1223  = \$1222  & \$signal$298 [0];
+  assign \$1224  = \$signal$296  & w2_is_pool0_low_water;
+  assign \$1225  = \$1224  & \$signal$298 [1];
+  assign \$1226  = \$signal$296  & w2_is_pool0_low_water;
+  assign \$1227  = \$1226  & \$signal$298 [2];
+  assign \$1228  = \$signal$296  & w2_is_pool1_low_water;
+  assign \$1229  = \$1228  & \$signal$298 [0];
+  assign \$1230  = \$signal$296  & w2_is_pool1_low_water;
+  assign \$1231  = \$1230  & \$signal$298 [1];
+  assign \$1232  = \$signal$296  & w2_is_pool1_low_water;
+  assign \$1233  = \$1232  & \$signal$298 [2];
+  assign \$1234  = \$signal$296  & w2_is_pool2_low_water;
+  assign \$1235  = \$1234  & \$signal$298 [0];
+  assign \$1236  = \$signal$296  & w2_is_pool2_low_water;
+  assign \$1237  = \$1236  & \$signal$298 [1];
+  assign \$1238  = \$signal$296  & w2_is_pool2_low_water;
+  assign \$1239  = \$1238  & \$signal$298 [2];
+  assign \$1240  = | \port$3980$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1240 ;
+  assign \$1241  = | \port$3992$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1241 ;
+  assign \$1242  = ~ \port$3977$0 [0];
+  assign \$1243  = rsp_grant_valid & \$1242 ;
+  assign \$1244  = \port$3977$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1243  & \$1244 ;
+  assign \$1245  = \$signal$28  > 2'h2;
+  assign \$1246  = \$1245  ? 2'h2 : \$signal$28 ;
+  assign \$1247  = | \$signal$28 ;
+  assign \$1248  = space_ge1 & \$1247 ;
+  assign \$1249  = \$1248  ? 1'h1 : 1'h0;
+  assign \$1250  = space_ge2 ? \$1246  : { 1'h0, \$1249  };
+  assign \$signal$91  = space_ge3 ? \$signal$28  : \$1250 ;
+  assign \$1251  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1251  & space_ge1;
+  assign \$1252  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1252  & space_ge2;
+  assign \$1253  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1253  & space_ge3;
+  assign \$1254  = ~ space[4];
+  assign popped = w1c & \$1254 ;
+  assign \$1255  = 1'h0 - tail[1:0];
+  assign \$1256  = 1'h1 - tail[1:0];
+  assign \$1257  = 2'h2 - tail[1:0];
+  assign \$1258  = 2'h3 - tail[1:0];
+  assign \$1259  = space - 3'h7;
+  assign \$1260  = ~ \$1259 [5];
+  assign \$1261  = space - 3'h7;
+  assign \$1262  = ~ \$1261 [5];
+  assign \$1263  = space - 4'h8;
+  assign \$1264  = ~ \$1263 [5];
+  assign \$1265  = space - 3'h7;
+  assign \$1266  = ~ \$1265 [5];
+  assign \$1267  = space - 4'h8;
+  assign \$1268  = ~ \$1267 [5];
+  assign \$1269  = space - 4'h9;
+  assign \$1270  = ~ \$1269 [5];
+  assign \$1271  = space - \$signal$28 ;
+  assign \$1272  = space + 1'h1;
+  assign space_over = \$1272  - \$signal$28 ;
+  assign space_short = $signed(\$1271 ) < $signed(1'h0);
+  assign \$1273  = | \$signal$28 ;
+  assign \$1274  = \$signal$91  != \$signal$28 ;
+  assign \$1277  = \$signal$104  & irq_enable;
+  assign irq = | \$1277 ;
+  assign \$1278  = event_lw_granted_2 & event_lw_short;
+  assign \$1279  = log_lw_granted_2 & log_lw_short;
+  assign \$1280  = \$1278  | \$1279 ;
+  assign \$1281  = config_lw_granted_2 & config_lw_short;
+  assign low_water_hit = \$1280  | \$1281 ;
+  assign \$1282  = ! bus__r_addr[5:0];
+  assign \$1283  = 7'h70 >> bus__r_addr[11:6];
+  assign bus__r_slow = \$1282  & \$1283 ;
+  assign \$1284  = ~ alloc_queue_pop;
+  assign \$1285  = alloc_queue_count[0] & \$1284 ;
+  assign \$1286  = alloc_queue_held[0] | \$1285 ;
+  assign \$signature__en$342  = alloc_queue_push & \$1286 ;
+  assign \$1287  = req_alloc & native_alloc_valid;
+  assign \$1288  = ~ \$1287 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1288 ;
+  assign \$1289  = alloc_queue_count[0] | staged_valid;
+  assign \$1290  = ! bus__r_addr[5:0];
+  assign \$1291  = 7'h70 >> bus__r_addr[11:6];
+  assign \$1292  = \$1290  & \$1291 ;
+  assign \$1293  = bus__r_req & \$1292 ;
+  assign \$1294  = \$1289  | \$1293 ;
+  assign \$1295  = req_alloc & native_alloc_valid;
+  assign \$1296  = ~ \$1295 ;
+  assign \$1297  = \$1294  & \$1296 ;
+  assign \$1298  = ~ alloc_queue_count[0];
+  assign \$1299  = \$1297  & \$1298 ;
+  assign \$1300  = ~ \$1299 ;
+  assign alloc_queue_push = staged_valid & \$1300 ;
+  assign \$1301  = r2_block0 | r2_block4;
+  assign \$1302  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1301  | \$1302 ;
+  assign \$1303  = | r2_found_in;
+  assign bus__r_err = ~ \$1303 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$1376  = ~ \$1375 ;
-  assign \$1377  = \$1376  + 1'h1;
-  assign \$1379  = ~ \$1378 ;
-  assign \$1380  = \$1379  + 1'h1;
-  assign w0_event_is = bus__w_addr_from_queue ? \$1377 [6] : \$1380 [6];
-  assign \$1382  = ~ \$1381 ;
-  assign \$1383  = \$1382  + 1'h1;
-  assign \$1385  = ~ \$1384 ;
-  assign \$1386  = \$1385  + 1'h1;
-  assign w0_log_is = bus__w_addr_from_queue ? \$1383 [6] : \$1386 [6];
-  assign \$1388  = ~ \$1387 ;
-  assign \$1389  = \$1388  + 1'h1;
-  assign \$1391  = ~ \$1390 ;
-  assign \$1392  = \$1391  + 1'h1;
-  assign w0_config_is = bus__w_addr_from_queue ? \$1389 [6] : \$1392 [6];
-  assign \$1393  = \port$4156$0 [18:0] - 8'h80;
-  assign \$1394  = ~ \$1393 [19];
-  assign \$1395  = bus__w_data[18:0] - 8'h80;
-  assign \$1396  = ~ \$1395 [19];
+  assign \$1305  = ~ \$1304 ;
+  assign \$1306  = \$1305  + 1'h1;
+  assign \$1308  = ~ \$1307 ;
+  assign \$1309  = \$1308  + 1'h1;
+  assign w0_event_is = bus__w_addr_from_queue ? \$1306 [6] : \$1309 [6];
+  assign \$1311  = ~ \$1310 ;
+  assign \$1312  = \$1311  + 1'h1;
+  assign \$1314  = ~ \$1313 ;
+  assign \$1315  = \$1314  + 1'h1;
+  assign w0_log_is = bus__w_addr_from_queue ? \$1312 [6] : \$1315 [6];
+  assign \$1317  = ~ \$1316 ;
+  assign \$1318  = \$1317  + 1'h1;
+  assign \$1320  = ~ \$1319 ;
+  assign \$1321  = \$1320  + 1'h1;
+  assign w0_config_is = bus__w_addr_from_queue ? \$1318 [6] : \$1321 [6];
+  assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
+  assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
+  assign w0_full_word_queued = \port$4109$0 [35:32] == 4'hf;
+  assign w0_full_word_pins = bus__w_strb == 4'hf;
+  assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
+  assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
+  assign w0_free_at_pins = bus__w_addr[5:0] == 3'h4;
+  assign w0_flush_at_queued = bus__w_addr_queued[5:0] == 6'h30;
+  assign w0_flush_at_pins = bus__w_addr[5:0] == 6'h30;
+  assign \$1322  = bus__w_addr_queued[5:0] == 3'h4;
+  assign \$1323  = bus__w_addr_queued[5:0] == 6'h30;
+  assign w0_command_at_queued = \$1322  | \$1323 ;
+  assign \$1324  = bus__w_addr[5:0] == 3'h4;
+  assign \$1325  = bus__w_addr[5:0] == 6'h30;
+  assign w0_command_at_pins = \$1324  | \$1325 ;
+  assign \$1326  = \port$4109$0 [18:0] - 8'h80;
+  assign \$1327  = ~ \$1326 [19];
+  assign \$1328  = bus__w_data[18:0] - 8'h80;
+  assign \$1329  = ~ \$1328 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1397  = \port$4156$0 [18:0] - 10'h200;
-  assign \$1398  = ~ \$1397 [19];
-  assign \$1399  = bus__w_data[18:0] - 10'h200;
-  assign \$1400  = ~ \$1399 [19];
+  assign \$1330  = \port$4109$0 [18:0] - 10'h200;
+  assign \$1331  = ~ \$1330 [19];
+  assign \$1332  = bus__w_data[18:0] - 10'h200;
+  assign \$1333  = ~ \$1332 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1401  = \port$4156$0 [18:0] - 5'h10;
-  assign \$1402  = ~ \$1401 [19];
-  assign \$1403  = bus__w_data[18:0] - 5'h10;
-  assign \$1404  = ~ \$1403 [19];
+  assign \$1334  = \port$4109$0 [18:0] - 5'h10;
+  assign \$1335  = ~ \$1334 [19];
+  assign \$1336  = bus__w_data[18:0] - 5'h10;
+  assign \$1337  = ~ \$1336 [19];
   assign w0_config_slot_ok = bus__w_beat_from_queue ? w0_config_slot_ok_queued : w0_config_slot_ok_pins;
-  assign \$1405  = ~ command_queue_pop;
-  assign \$1406  = command_queue_count[0] & \$1405 ;
-  assign \$1407  = command_queue_held[0] | \$1406 ;
-  assign \$signature__en$358  = command_queue_push & \$1407 ;
-  assign \$1408  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1409  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1410  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1411  = { \$1410 , \$1409 , \$1408  } + 3'h7;
-  assign \$1412  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1413  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1414  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1415  = { \$1414 , \$1413 , \$1412  } + 3'h7;
-  assign \$1416  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1417  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1418  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1419  = { \$1418 , \$1417 , \$1416  } + 3'h7;
-  assign \$1420  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1421  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1422  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1423  = { \$1422 , \$1421 , \$1420  } + 3'h7;
-  assign \$1424  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1425  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1426  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1427  = { \$1426 , \$1425 , \$1424  } + 3'h7;
-  assign \$1428  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1429  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1430  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1431  = { \$1430 , \$1429 , \$1428  } + 3'h7;
-  assign \$1432  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1433  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1434  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1435  = { \$1434 , \$1433 , \$1432  } + 3'h7;
-  assign \$1436  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1437  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1438  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1439  = { \$1438 , \$1437 , \$1436  } + 3'h7;
-  assign \$1440  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1441  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1442  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1443  = { \$1442 , \$1441 , \$1440  } + 3'h7;
-  assign \$1444  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1445  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1446  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1447  = { \$1446 , \$1445 , \$1444  } + 3'h7;
-  assign \$1448  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1449  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1450  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1451  = { \$1450 , \$1449 , \$1448  } + 3'h7;
-  assign \$1452  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1453  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1454  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1455  = { \$1454 , \$1453 , \$1452  } + 3'h7;
-  assign \$1456  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1457  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1458  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1459  = { \$1458 , \$1457 , \$1456  } + 3'h7;
-  assign \$1460  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1461  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1462  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1463  = { \$1462 , \$1461 , \$1460  } + 3'h7;
-  assign \$1464  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1465  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1466  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1467  = { \$1466 , \$1465 , \$1464  } + 3'h7;
-  assign \$1468  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1469  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1470  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1471  = { \$1470 , \$1469 , \$1468  } + 3'h7;
-  assign \$1472  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1473  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1474  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1475  = { \$1474 , \$1473 , \$1472  } + 3'h7;
-  assign \$1476  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1477  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1478  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1479  = { \$1478 , \$1477 , \$1476  } + 3'h7;
-  assign \$1480  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1481  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1482  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1483  = { \$1482 , \$1481 , \$1480  } + 3'h7;
-  assign \$1484  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1485  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1486  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1487  = { \$1486 , \$1485 , \$1484  } + 3'h7;
-  assign \$1488  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1489  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1490  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1491  = { \$1490 , \$1489 , \$1488  } + 3'h7;
-  assign \$1492  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1493  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1494  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1495  = { \$1494 , \$1493 , \$1492  } + 3'h7;
-  assign \$1496  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1497  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1498  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1499  = { \$1498 , \$1497 , \$1496  } + 3'h7;
-  assign \$1500  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1501  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1502  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1503  = { \$1502 , \$1501 , \$1500  } + 3'h7;
-  assign \$1504  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1505  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1506  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1507  = { \$1506 , \$1505 , \$1504  } + 3'h7;
-  assign \$1508  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1509  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1510  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1511  = { \$1510 , \$1509 , \$1508  } + 3'h7;
-  assign \$1512  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1513  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1514  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1515  = { \$1514 , \$1513 , \$1512  } + 3'h7;
-  assign \$1516  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1517  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1518  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1519  = { \$1518 , \$1517 , \$1516  } + 3'h7;
-  assign \$1520  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1521  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1522  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1523  = { \$1522 , \$1521 , \$1520  } + 3'h7;
-  assign \$1524  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1525  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1526  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1527  = { \$1526 , \$1525 , \$1524  } + 3'h7;
-  assign \$1528  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1529  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1530  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1531  = { \$1530 , \$1529 , \$1528  } + 3'h7;
-  assign \$1532  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1533  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1534  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1535  = { \$1534 , \$1533 , \$1532  } + 3'h7;
-  assign \$1536  = w1_hit[0] | w1_hit[1];
-  assign \$1537  = \$1536  | w1_hit[2];
-  assign \$1538  = ~ \$1537 ;
-  assign \$1539  = ~ native_turn;
-  assign command_queue_pop = command_queue_count[0] & \$1539 ;
-  assign \$1540  = w1_valid & w1_is_command;
-  assign \$1541  = command_queue_count[0] | native_turn;
-  assign command_queue_push = \$1540  & \$1541 ;
-  assign \$1542  = ~ native_turn;
-  assign \$1543  = ~ command_queue_head[0];
-  assign \$1544  = w1_valid & w1_is_free;
-  assign \$1545  = command_queue_count[0] ? \$1543  : \$1544 ;
-  assign req_free = \$1542  & \$1545 ;
-  assign \$1546  = ~ native_turn;
-  assign \$1547  = w1_valid & w1_is_flush;
-  assign \$1548  = command_queue_count[0] ? command_queue_head[0] : \$1547 ;
-  assign req_flush = \$1546  & \$1548 ;
-  assign \$1549  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1550  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1551  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
-  assign \$1553  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1554  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1555  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
-  assign \$1557  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1558  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1559  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
-  assign \$1561  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1562  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1563  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
-  assign \$1565  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1566  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1567  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
-  assign \$1569  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1570  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1571  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
-  assign \$1573  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1574  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1575  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1576  = { \$1575 , \$1574 , \$1573  } + 3'h7;
-  assign \$1577  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1578  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1579  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1580  = { \$1579 , \$1578 , \$1577  } + 3'h7;
-  assign \$1581  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1582  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1583  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1584  = { \$1583 , \$1582 , \$1581  } + 3'h7;
-  assign \$1585  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1586  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1587  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1588  = { \$1587 , \$1586 , \$1585  } + 3'h7;
-  assign \$1589  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1590  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1591  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
-  assign \$1593  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1594  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1595  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1596  = { \$1595 , \$1594 , \$1593  } + 3'h7;
-  assign \$1597  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1598  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1599  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1600  = { \$1599 , \$1598 , \$1597  } + 3'h7;
-  assign \$1601  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1602  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1603  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1604  = { \$1603 , \$1602 , \$1601  } + 3'h7;
-  assign \$1605  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1606  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1607  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1608  = { \$1607 , \$1606 , \$1605  } + 3'h7;
-  assign \$1609  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1610  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1611  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1612  = { \$1611 , \$1610 , \$1609  } + 3'h7;
-  assign \$1613  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1614  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1615  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1616  = { \$1615 , \$1614 , \$1613  } + 3'h7;
-  assign \$1617  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1618  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1619  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1620  = { \$1619 , \$1618 , \$1617  } + 3'h7;
-  assign \$1621  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1622  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1623  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1624  = { \$1623 , \$1622 , \$1621  } + 3'h7;
-  assign \$1625  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1626  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1627  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1628  = { \$1627 , \$1626 , \$1625  } + 3'h7;
-  assign \$1629  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1630  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1631  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1632  = { \$1631 , \$1630 , \$1629  } + 3'h7;
-  assign \$1633  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1634  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1635  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1636  = { \$1635 , \$1634 , \$1633  } + 3'h7;
-  assign \$1637  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1638  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1639  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1640  = { \$1639 , \$1638 , \$1637  } + 3'h7;
-  assign \$1641  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1642  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1643  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1644  = { \$1643 , \$1642 , \$1641  } + 3'h7;
-  assign \$1645  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1646  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1647  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1648  = { \$1647 , \$1646 , \$1645  } + 3'h7;
-  assign \$1649  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1650  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1651  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1652  = { \$1651 , \$1650 , \$1649  } + 3'h7;
-  assign \$1653  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1654  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1655  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1656  = { \$1655 , \$1654 , \$1653  } + 3'h7;
-  assign \$1657  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1658  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1659  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1660  = { \$1659 , \$1658 , \$1657  } + 3'h7;
-  assign \$1661  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1662  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1663  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1664  = { \$1663 , \$1662 , \$1661  } + 3'h7;
-  assign \$1665  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1666  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1667  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1668  = { \$1667 , \$1666 , \$1665  } + 3'h7;
-  assign \$1669  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1670  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1671  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1672  = { \$1671 , \$1670 , \$1669  } + 3'h7;
-  assign \$1673  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1674  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1675  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1676  = { \$1675 , \$1674 , \$1673  } + 3'h7;
-  assign \$1677  = w1_hit[0] | w1_hit[1];
-  assign \$1678  = \$1677  | w1_hit[2];
-  assign \$1679  = ~ \$1678 ;
-  assign \$1680  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$249 , \$1679 , \$1676 [3], \$1672 [3], \$1668 [3], \$1664 [3], \$1660 [3], \$1656 [3], \$1652 [3], \$1648 [3], \$1644 [3], \$1640 [3], \$1636 [3], \$1632 [3], \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], w1_is_flush };
-  assign \$1681  = ~ w2_plain;
-  assign \$1682  = \$signal$304  & \$signal$288 ;
-  assign \$1683  = ~ \$1682 ;
-  assign bus__w_err = \$1681  & \$1683 ;
-  assign \$1684  = rsp_freed_valid & \port$4070$0 [0];
-  assign \$1685  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1684  | \$1685 ;
-  assign \$1686  = rsp_freed_valid & \port$4070$0 [0];
-  assign \$1687  = \$1686  ? \port$4030$0 [0] : \port$4042$0 [0];
-  assign bus__w_slow_err = ~ \$1687 ;
+  assign \$1338  = ~ command_queue_pop;
+  assign \$1339  = command_queue_count[0] & \$1338 ;
+  assign \$1340  = command_queue_held[0] | \$1339 ;
+  assign \$signature__en$369  = command_queue_push & \$1340 ;
+  assign \$1341  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1342  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1343  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1344  = { \$1343 , \$1342 , \$1341  } + 3'h7;
+  assign \$1345  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1346  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1347  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1348  = { \$1347 , \$1346 , \$1345  } + 3'h7;
+  assign \$1349  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1350  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1351  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1352  = { \$1351 , \$1350 , \$1349  } + 3'h7;
+  assign \$1353  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1354  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1355  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1356  = { \$1355 , \$1354 , \$1353  } + 3'h7;
+  assign \$1357  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1358  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1359  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1360  = { \$1359 , \$1358 , \$1357  } + 3'h7;
+  assign \$1361  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1362  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1363  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1364  = { \$1363 , \$1362 , \$1361  } + 3'h7;
+  assign \$1365  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1366  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1367  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1368  = { \$1367 , \$1366 , \$1365  } + 3'h7;
+  assign \$1369  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1370  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1371  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1372  = { \$1371 , \$1370 , \$1369  } + 3'h7;
+  assign \$1373  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1374  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1375  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1376  = { \$1375 , \$1374 , \$1373  } + 3'h7;
+  assign \$1377  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1378  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1379  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1380  = { \$1379 , \$1378 , \$1377  } + 3'h7;
+  assign \$1381  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1382  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1383  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1384  = { \$1383 , \$1382 , \$1381  } + 3'h7;
+  assign \$1385  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1386  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1387  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1388  = { \$1387 , \$1386 , \$1385  } + 3'h7;
+  assign \$1389  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1390  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1391  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1392  = { \$1391 , \$1390 , \$1389  } + 3'h7;
+  assign \$1393  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1394  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1395  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1396  = { \$1395 , \$1394 , \$1393  } + 3'h7;
+  assign \$1397  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1398  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1399  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1400  = { \$1399 , \$1398 , \$1397  } + 3'h7;
+  assign \$1401  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1402  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1403  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1404  = { \$1403 , \$1402 , \$1401  } + 3'h7;
+  assign \$1405  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1406  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1407  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1408  = { \$1407 , \$1406 , \$1405  } + 3'h7;
+  assign \$1409  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1410  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1411  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1412  = { \$1411 , \$1410 , \$1409  } + 3'h7;
+  assign \$1413  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1414  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1415  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1416  = { \$1415 , \$1414 , \$1413  } + 3'h7;
+  assign \$1417  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1418  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1419  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1420  = { \$1419 , \$1418 , \$1417  } + 3'h7;
+  assign \$1421  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1422  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1423  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1424  = { \$1423 , \$1422 , \$1421  } + 3'h7;
+  assign \$1425  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1426  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1427  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1428  = { \$1427 , \$1426 , \$1425  } + 3'h7;
+  assign \$1429  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1430  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1431  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1432  = { \$1431 , \$1430 , \$1429  } + 3'h7;
+  assign \$1433  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1434  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1435  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1436  = { \$1435 , \$1434 , \$1433  } + 3'h7;
+  assign \$1437  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1438  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1439  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1440  = { \$1439 , \$1438 , \$1437  } + 3'h7;
+  assign \$1441  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1442  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1443  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1444  = { \$1443 , \$1442 , \$1441  } + 3'h7;
+  assign \$1445  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1446  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1447  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1448  = { \$1447 , \$1446 , \$1445  } + 3'h7;
+  assign \$1449  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1450  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1451  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1452  = { \$1451 , \$1450 , \$1449  } + 3'h7;
+  assign \$1453  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1454  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1455  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1456  = { \$1455 , \$1454 , \$1453  } + 3'h7;
+  assign \$1457  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1458  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1459  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1460  = { \$1459 , \$1458 , \$1457  } + 3'h7;
+  assign \$1461  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1462  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1463  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1464  = { \$1463 , \$1462 , \$1461  } + 3'h7;
+  assign \$1465  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1466  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1467  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1468  = { \$1467 , \$1466 , \$1465  } + 3'h7;
+  assign \$1469  = w1_hit[0] | w1_hit[1];
+  assign \$1470  = \$1469  | w1_hit[2];
+  assign \$1471  = ~ \$1470 ;
+  assign \$1472  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$1472 ;
+  assign \$1473  = w1_valid & w1_is_command;
+  assign \$1474  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$1473  & \$1474 ;
+  assign \$1475  = ~ native_turn;
+  assign \$1476  = ~ command_queue_head[0];
+  assign \$1477  = w1_valid & w1_is_free;
+  assign \$1478  = command_queue_count[0] ? \$1476  : \$1477 ;
+  assign req_free = \$1475  & \$1478 ;
+  assign \$1479  = ~ native_turn;
+  assign \$1480  = w1_valid & w1_is_flush;
+  assign \$1481  = command_queue_count[0] ? command_queue_head[0] : \$1480 ;
+  assign req_flush = \$1479  & \$1481 ;
+  assign \$1482  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1483  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1484  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1485  = { \$1484 , \$1483 , \$1482  } + 3'h7;
+  assign \$1486  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1487  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1488  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1489  = { \$1488 , \$1487 , \$1486  } + 3'h7;
+  assign \$1490  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1491  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1492  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1493  = { \$1492 , \$1491 , \$1490  } + 3'h7;
+  assign \$1494  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1495  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1496  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1497  = { \$1496 , \$1495 , \$1494  } + 3'h7;
+  assign \$1498  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1499  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1500  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1501  = { \$1500 , \$1499 , \$1498  } + 3'h7;
+  assign \$1502  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1503  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1504  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1505  = { \$1504 , \$1503 , \$1502  } + 3'h7;
+  assign \$1506  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1507  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1508  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1509  = { \$1508 , \$1507 , \$1506  } + 3'h7;
+  assign \$1510  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1511  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1512  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1513  = { \$1512 , \$1511 , \$1510  } + 3'h7;
+  assign \$1514  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1515  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1516  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1517  = { \$1516 , \$1515 , \$1514  } + 3'h7;
+  assign \$1518  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1519  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1520  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1521  = { \$1520 , \$1519 , \$1518  } + 3'h7;
+  assign \$1522  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1523  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1524  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1525  = { \$1524 , \$1523 , \$1522  } + 3'h7;
+  assign \$1526  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1527  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1528  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1529  = { \$1528 , \$1527 , \$1526  } + 3'h7;
+  assign \$1530  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1531  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1532  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1533  = { \$1532 , \$1531 , \$1530  } + 3'h7;
+  assign \$1534  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1535  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1536  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1537  = { \$1536 , \$1535 , \$1534  } + 3'h7;
+  assign \$1538  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1539  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1540  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1541  = { \$1540 , \$1539 , \$1538  } + 3'h7;
+  assign \$1542  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1543  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1544  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1545  = { \$1544 , \$1543 , \$1542  } + 3'h7;
+  assign \$1546  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1547  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1548  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1549  = { \$1548 , \$1547 , \$1546  } + 3'h7;
+  assign \$1550  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1551  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1552  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1553  = { \$1552 , \$1551 , \$1550  } + 3'h7;
+  assign \$1554  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1555  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1556  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1557  = { \$1556 , \$1555 , \$1554  } + 3'h7;
+  assign \$1558  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1559  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1560  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1561  = { \$1560 , \$1559 , \$1558  } + 3'h7;
+  assign \$1562  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1563  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1564  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1565  = { \$1564 , \$1563 , \$1562  } + 3'h7;
+  assign \$1566  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1567  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1568  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1569  = { \$1568 , \$1567 , \$1566  } + 3'h7;
+  assign \$1570  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1571  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1572  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1573  = { \$1572 , \$1571 , \$1570  } + 3'h7;
+  assign \$1574  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1575  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1576  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1577  = { \$1576 , \$1575 , \$1574  } + 3'h7;
+  assign \$1578  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1579  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1580  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1581  = { \$1580 , \$1579 , \$1578  } + 3'h7;
+  assign \$1582  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1583  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1584  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1585  = { \$1584 , \$1583 , \$1582  } + 3'h7;
+  assign \$1586  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1587  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1588  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1589  = { \$1588 , \$1587 , \$1586  } + 3'h7;
+  assign \$1590  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1591  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1592  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1593  = { \$1592 , \$1591 , \$1590  } + 3'h7;
+  assign \$1594  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1595  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1596  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1597  = { \$1596 , \$1595 , \$1594  } + 3'h7;
+  assign \$1598  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1599  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1600  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1601  = { \$1600 , \$1599 , \$1598  } + 3'h7;
+  assign \$1602  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1603  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1604  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1605  = { \$1604 , \$1603 , \$1602  } + 3'h7;
+  assign \$1606  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1607  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1608  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1609  = { \$1608 , \$1607 , \$1606  } + 3'h7;
+  assign \$1610  = w1_hit[0] | w1_hit[1];
+  assign \$1611  = \$1610  | w1_hit[2];
+  assign \$1612  = ~ \$1611 ;
+  assign \$1613  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$253 , \$1612 , \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], w1_is_flush };
+  assign \$1614  = ~ w2_plain;
+  assign \$1615  = \$signal$313  & \$signal$297 ;
+  assign \$1616  = ~ \$1615 ;
+  assign bus__w_err = \$1614  & \$1616 ;
+  assign \$1617  = rsp_freed_valid & \port$4020$0 [0];
+  assign \$1618  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1617  | \$1618 ;
+  assign \$1619  = rsp_freed_valid & \port$4020$0 [0];
+  assign \$1620  = \$1619  ? \port$3980$0 [0] : \port$3992$0 [0];
+  assign bus__w_slow_err = ~ \$1620 ;
   always @(posedge aclk_clk)
-    cycle <= \$1688 ;
+    cycle <= \$1621 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1689 ;
+    \$signal  <= \$1622 ;
   always @(posedge aclk_clk)
-    ready <= \$1690 ;
+    ready <= \$1623 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4027$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4027$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4027$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$3977$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3977$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3977$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1691 ;
+    \$signal$28  <= \$1624 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1692 ;
+    e1_exhausted <= \$1625 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1693 ;
+    event_ev_grant <= \$1626 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1694 ;
+    event_ev_free <= \$1627 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1695 ;
+    event_ev_flush <= \$1628 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1696 ;
+    event_ev_fail <= \$1629 ;
   always @(posedge aclk_clk)
-    log_ev_grant <= \$1697 ;
+    log_ev_grant <= \$1630 ;
   always @(posedge aclk_clk)
-    log_ev_free <= \$1698 ;
+    log_ev_free <= \$1631 ;
   always @(posedge aclk_clk)
-    log_ev_flush <= \$1699 ;
+    log_ev_flush <= \$1632 ;
   always @(posedge aclk_clk)
-    log_ev_fail <= \$1700 ;
+    log_ev_fail <= \$1633 ;
   always @(posedge aclk_clk)
-    log_ev_overwrite <= \$1701 ;
+    log_ev_overwrite <= \$1634 ;
   always @(posedge aclk_clk)
-    config_ev_grant <= \$1702 ;
+    config_ev_grant <= \$1635 ;
   always @(posedge aclk_clk)
-    config_ev_free <= \$1703 ;
+    config_ev_free <= \$1636 ;
   always @(posedge aclk_clk)
-    config_ev_flush <= \$1704 ;
+    config_ev_flush <= \$1637 ;
   always @(posedge aclk_clk)
-    config_ev_fail <= \$1705 ;
+    config_ev_fail <= \$1638 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$61 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$65 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1706 ;
+    log_bank0_wen <= \$1639 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$68 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$72 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1707 ;
+    log_bank1_wen <= \$1640 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$75 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$79 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1708 ;
+    log_bank2_wen <= \$1641 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$84 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1709 ;
+    log_bank3_wen <= \$1642 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1710 ;
+    space_ge1 <= \$1643 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1711 ;
+    space_ge2 <= \$1644 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1712 ;
+    space_ge3 <= \$1645 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1713 ;
+    space_ge4 <= \$1646 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1714 ;
+    space_ge5 <= \$1647 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1715 ;
+    space_ge6 <= \$1648 ;
   always @(posedge aclk_clk)
-    space <= \$1716 ;
+    space <= \$1649 ;
   always @(posedge aclk_clk)
-    tail <= \$1717 ;
+    tail <= \$1650 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$1718 ;
+    n_kept_q <= \$1651 ;
   always @(posedge aclk_clk)
-    \$signal$92  <= \$1719 ;
+    \$signal$92  <= \$1652 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1720 ;
+    n_dropped <= \$1653 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1721 ;
+    err_dropped <= \$1654 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1722 ;
+    tail_row <= \$1655 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1723 ;
+    tail_next_row <= \$1656 ;
   always @(posedge aclk_clk)
-    head <= \$1724 ;
+    head <= \$1657 ;
   always @(posedge aclk_clk)
-    \$signal$97  <= \$1725 ;
+    \$signal$97  <= \$1658 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1726 ;
+    head_bank <= \$1659 ;
   always @(posedge aclk_clk)
     head_entry <= \$111 ;
   always @(posedge aclk_clk)
-    \$signal$104  <= \$1727 ;
+    \$signal$104  <= \$1660 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1728 ;
+    event_lw_limit <= \$1661 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1729 ;
+    event_lw_short <= \$1662 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1730 ;
+    event_lw_granted_1 <= \$1663 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1731 ;
+    event_lw_granted_2 <= \$1664 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1732 ;
+    event_in_use <= \$1665 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1733 ;
+    event_in_use_was <= \$1666 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1734 ;
+    event_in_use_rose <= \$1667 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1735 ;
+    event_hw_grow <= \$1668 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1736 ;
+    event_high_water <= \$1669 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1737 ;
+    event_allocs <= \$1670 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1738 ;
+    event_fails <= \$1671 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1739 ;
+    event_frees <= \$1672 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1740 ;
+    event_flushes <= \$1673 ;
   always @(posedge aclk_clk)
-    log_lw_limit <= \$1741 ;
+    log_lw_limit <= \$1674 ;
   always @(posedge aclk_clk)
-    log_lw_short <= \$1742 ;
+    log_lw_short <= \$1675 ;
   always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1743 ;
+    log_lw_granted_1 <= \$1676 ;
   always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1744 ;
+    log_lw_granted_2 <= \$1677 ;
   always @(posedge aclk_clk)
-    log_in_use <= \$1745 ;
+    log_in_use <= \$1678 ;
   always @(posedge aclk_clk)
-    log_in_use_was <= \$1746 ;
+    log_in_use_was <= \$1679 ;
   always @(posedge aclk_clk)
-    log_in_use_rose <= \$1747 ;
+    log_in_use_rose <= \$1680 ;
   always @(posedge aclk_clk)
-    log_hw_grow <= \$1748 ;
+    log_hw_grow <= \$1681 ;
   always @(posedge aclk_clk)
-    log_high_water <= \$1749 ;
+    log_high_water <= \$1682 ;
   always @(posedge aclk_clk)
-    log_allocs <= \$1750 ;
+    log_allocs <= \$1683 ;
   always @(posedge aclk_clk)
-    log_fails <= \$1751 ;
+    log_fails <= \$1684 ;
   always @(posedge aclk_clk)
-    log_frees <= \$1752 ;
+    log_frees <= \$1685 ;
   always @(posedge aclk_clk)
-    log_flushes <= \$1753 ;
+    log_flushes <= \$1686 ;
   always @(posedge aclk_clk)
-    log_overwrites <= \$1754 ;
+    log_overwrites <= \$1687 ;
   always @(posedge aclk_clk)
-    config_lw_limit <= \$1755 ;
+    config_lw_limit <= \$1688 ;
   always @(posedge aclk_clk)
-    config_lw_short <= \$1756 ;
+    config_lw_short <= \$1689 ;
   always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$1757 ;
+    config_lw_granted_1 <= \$1690 ;
   always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$1758 ;
+    config_lw_granted_2 <= \$1691 ;
   always @(posedge aclk_clk)
-    config_in_use <= \$1759 ;
+    config_in_use <= \$1692 ;
   always @(posedge aclk_clk)
-    config_in_use_was <= \$1760 ;
+    config_in_use_was <= \$1693 ;
   always @(posedge aclk_clk)
-    config_in_use_rose <= \$1761 ;
+    config_in_use_rose <= \$1694 ;
   always @(posedge aclk_clk)
-    config_hw_grow <= \$1762 ;
+    config_hw_grow <= \$1695 ;
   always @(posedge aclk_clk)
-    config_high_water <= \$1763 ;
+    config_high_water <= \$1696 ;
   always @(posedge aclk_clk)
-    config_allocs <= \$1764 ;
+    config_allocs <= \$1697 ;
   always @(posedge aclk_clk)
-    config_fails <= \$1765 ;
+    config_fails <= \$1698 ;
   always @(posedge aclk_clk)
-    config_frees <= \$1766 ;
+    config_frees <= \$1699 ;
   always @(posedge aclk_clk)
-    config_flushes <= \$1767 ;
+    config_flushes <= \$1700 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1768 ;
+    r1_valid <= \$1701 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1769 ;
+    alloc_queue_head <= \$1702 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1770 ;
+    alloc_queue_rd <= \$1703 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1771 ;
+    alloc_queue_rd_next <= \$1704 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1772 ;
+    alloc_queue_wr <= \$1705 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1773 ;
+    alloc_queue_wr_next <= \$1706 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1774 ;
+    alloc_queue_held <= \$1707 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1775 ;
+    alloc_queue_count <= \$1708 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1776 ;
+    req_alloc <= \$1709 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1777 ;
+    staged_valid <= \$1710 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1778 ;
+    alloc_queue_w_data <= \$1711 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1779 ;
+    req_alloc_pool <= \$1712 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1780 ;
+    req_alloc_size <= \$1713 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$431 [12];
   always @(posedge aclk_clk)
@@ -11908,121 +11861,121 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$611 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1781 ;
+    r2_valid <= \$1714 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1782 ;
+    r2_block0 <= \$1715 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1783 ;
+    r2_found_in <= \$1716 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1784 ;
+    r2_block4 <= \$1717 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1785 ;
+    r2_block5 <= \$1718 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1786 ;
+    r2_block6 <= \$1719 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1787 ;
+    w1_valid <= \$1720 ;
   always @(posedge aclk_clk)
-    w1_is_free <= \$806 ;
+    w1_is_free <= \$790 ;
   always @(posedge aclk_clk)
-    w1_is_flush <= \$826 ;
+    w1_is_flush <= \$794 ;
   always @(posedge aclk_clk)
-    w1_is_command <= \$867 ;
+    w1_is_command <= \$798 ;
   always @(posedge aclk_clk)
-    \$signal$249  <= \$1788 ;
+    \$signal$253  <= \$1721 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1789 ;
+    w1_pool_is <= \$1722 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1790 ;
+    w1_hit <= \$1723 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1791 ;
+    w1_tag <= \$1724 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1792 ;
+    w1_event_addr <= \$1725 ;
   always @(posedge aclk_clk)
-    w1_log_addr <= \$1793 ;
+    w1_log_addr <= \$1726 ;
   always @(posedge aclk_clk)
-    w1_config_addr <= \$1794 ;
+    w1_config_addr <= \$1727 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1795 ;
+    command_queue_head <= \$1728 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1796 ;
+    command_queue_rd <= \$1729 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1797 ;
+    command_queue_rd_next <= \$1730 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1798 ;
+    command_queue_wr <= \$1731 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1799 ;
+    command_queue_wr_next <= \$1732 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1800 ;
+    command_queue_held <= \$1733 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1801 ;
+    command_queue_count <= \$1734 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1802 ;
+    native_turn <= \$1735 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1803 ;
+    w1_a1_0 <= \$1736 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1804 ;
+    w1_a4_2 <= \$1737 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1805 ;
+    w1_a7_5 <= \$1738 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1806 ;
+    w1_a11_8 <= \$1739 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1807 ;
+    w1_data <= \$1740 ;
   always @(posedge aclk_clk)
-    \$signal$285  <= \$1808 ;
+    \$signal$292  <= \$1741 ;
   always @(posedge aclk_clk)
-    \$signal$286  <= \$1809 ;
+    \$signal$293  <= \$1742 ;
   always @(posedge aclk_clk)
-    \$signal$287  <= \$1810 ;
+    \$signal$296  <= \$1743 ;
   always @(posedge aclk_clk)
-    \$signal$288  <= \$1811 ;
+    \$signal$297  <= \$1744 ;
   always @(posedge aclk_clk)
-    \$signal$289  <= \$1812 ;
+    \$signal$298  <= \$1745 ;
   always @(posedge aclk_clk)
-    \$signal$290  <= \$1813 ;
+    \$signal$299  <= \$1746 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1814 ;
+    w2_is_ctrl <= \$1747 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1815 ;
+    w2_is_irq_status <= \$1748 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1816 ;
+    w2_is_irq_enable <= \$1749 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1817 ;
+    w2_is_err_pop <= \$1750 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1818 ;
+    w2_is_pool0_free <= \$1751 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1819 ;
+    w2_is_pool0_flush <= \$1752 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1820 ;
+    w2_is_pool0_low_water <= \$1753 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1821 ;
+    w2_is_pool1_free <= \$1754 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1822 ;
+    w2_is_pool1_flush <= \$1755 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1823 ;
+    w2_is_pool1_low_water <= \$1756 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1824 ;
+    w2_is_pool2_free <= \$1757 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1825 ;
+    w2_is_pool2_flush <= \$1758 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1826 ;
+    w2_is_pool2_low_water <= \$1759 ;
   always @(posedge aclk_clk)
-    \$signal$304  <= \$1827 ;
+    \$signal$313  <= \$1760 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1828 ;
+    w2_plain <= \$1761 ;
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1829 ;
+    \$signal$96  <= \$1762 ;
   always @(posedge aclk_clk)
-    w1c <= \$1830 ;
+    w1c <= \$1763 ;
   always @(posedge aclk_clk)
-    \$signal$105  <= \$1831 ;
+    \$signal$105  <= \$1764 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1832 ;
+    irq_enable <= \$1765 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1833 ;
+    event_low_water <= \$1766 ;
   always @(posedge aclk_clk)
-    log_low_water <= \$1834 ;
+    log_low_water <= \$1767 ;
   always @(posedge aclk_clk)
-    config_low_water <= \$1835 ;
+    config_low_water <= \$1768 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -12035,26 +11988,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$789 [8];
-  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$793 [8], \$793 [6] };
-  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$798 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$809 [8];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$813 [8], \$813 [6] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ bus__w_addr_queued[8];
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ bus__w_addr_queued[8:7];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$818 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$829 [8];
-  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$833 [8], \$833 [6] };
-  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$838 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$849 [8];
-  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$853 [8], \$853 [6] };
-  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$858 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$146  = ~ bus__w_addr_queued[8];
-  assign \$auto$rtlil.cc:2739:Not$148  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$150  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ bus__w_addr[8:7];
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
-  assign \$auto$rtlil.cc:2739:Not$152  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$154  = ~ bus__w_addr_queued[8:7];
-  assign \$auto$rtlil.cc:2739:Not$156  = ~ bus__w_addr[8:7];
   assign \$auto$rtlil.cc:2739:Not$18  = ~ { bus__r_addr[5], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[3] };
   assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
@@ -12102,9 +12043,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8:7], bus__r_addr[4] };
   assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1326 [1:0])
+    casez (\$1255 [1:0])
       2'h0:
           \$66  = log_kept_ge1;
       2'h1:
@@ -12116,9 +12057,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1327 [1:0])
+    casez (\$1256 [1:0])
       2'h0:
           \$73  = log_kept_ge1;
       2'h1:
@@ -12130,9 +12071,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1328 [1:0])
+    casez (\$1257 [1:0])
       2'h0:
           \$80  = log_kept_ge1;
       2'h1:
@@ -12144,9 +12085,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1329 [1:0])
+    casez (\$1258 [1:0])
       2'h0:
           \$85  = log_kept_ge1;
       2'h1:
@@ -12158,7 +12099,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -12172,7 +12113,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$423  = 13'h0000;
     casez (\$422 [1:0])
       2'h0:
@@ -12184,7 +12125,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$426  = 13'h0000;
     casez (\$425 [1:0])
       2'h0:
@@ -12196,7 +12137,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12210,7 +12151,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12224,7 +12165,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12238,7 +12179,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12248,11 +12189,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1331 ;
+          space_plus_all_ge4 = \$1260 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12260,1343 +12201,1343 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1333 ;
+          space_plus_all_ge5 = \$1262 ;
       2'h3:
-          space_plus_all_ge5 = \$1335 ;
+          space_plus_all_ge5 = \$1264 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1337 ;
+          space_plus_all_ge6 = \$1266 ;
       2'h2:
-          space_plus_all_ge6 = \$1339 ;
+          space_plus_all_ge6 = \$1268 ;
       2'h3:
-          space_plus_all_ge6 = \$1341 ;
+          space_plus_all_ge6 = \$1270 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1688  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1621  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1688  = 32'd0;
+      \$1621  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1689  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1622  = busy;
+    if (aclk_rst) begin
+      \$1622  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1623  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1624  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1624  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1625  = \$16 ;
+    if (aclk_rst) begin
+      \$1625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1626  = \$19 ;
+    if (aclk_rst) begin
+      \$1626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1627  = \$22 ;
+    if (aclk_rst) begin
+      \$1627  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1628  = \$25 ;
+    if (aclk_rst) begin
+      \$1628  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1629  = \$29 ;
+    if (aclk_rst) begin
+      \$1629  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1630  = \$32 ;
+    if (aclk_rst) begin
+      \$1630  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1631  = \$35 ;
+    if (aclk_rst) begin
+      \$1631  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1632  = \$38 ;
+    if (aclk_rst) begin
+      \$1632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1633  = \$42 ;
+    if (aclk_rst) begin
+      \$1633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1634  = \$46 ;
+    if (aclk_rst) begin
+      \$1634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1635  = \$49 ;
+    if (aclk_rst) begin
+      \$1635  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1636  = \$52 ;
+    if (aclk_rst) begin
+      \$1636  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1637  = \$55 ;
+    if (aclk_rst) begin
+      \$1637  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1638  = \$59 ;
+    if (aclk_rst) begin
+      \$1638  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1639  = \$66 ;
+    if (aclk_rst) begin
+      \$1639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1640  = \$73 ;
+    if (aclk_rst) begin
+      \$1640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1641  = \$80 ;
+    if (aclk_rst) begin
+      \$1641  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1642  = \$85 ;
+    if (aclk_rst) begin
+      \$1642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1643  = \$86 ;
+    if (aclk_rst) begin
+      \$1643  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1644  = \$87 ;
+    if (aclk_rst) begin
+      \$1644  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1645  = \$88 ;
+    if (aclk_rst) begin
+      \$1645  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1646  = \$89 ;
+    if (aclk_rst) begin
+      \$1646  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1647  = \$90 ;
+    if (aclk_rst) begin
+      \$1647  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1648  = \$91 ;
+    if (aclk_rst) begin
+      \$1648  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1649  = \$94 ;
+    if (aclk_rst) begin
+      \$1649  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1650  = \$100 ;
+    if (aclk_rst) begin
+      \$1650  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1651  = \$signal$91 ;
+    if (aclk_rst) begin
+      \$1651  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1652  = \$101 [31:0];
+    if (\$signal$96 ) begin
+      \$1652  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1652  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1653  = \$102 [1:0];
+    if (aclk_rst) begin
+      \$1653  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1654  = \$103 [31:0];
+    if (\$signal$96 ) begin
+      \$1654  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1654  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1655  = tail_row;
+    if (\$104 ) begin
+      \$1655  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1655  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1656  = tail_next_row;
+    if (\$104 ) begin
+      \$1656  = \$105 [1:0];
+    end
+    if (aclk_rst) begin
+      \$1656  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1657  = head;
+    if (popped) begin
+      \$1657  = \$106 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1657  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1658  = \$107 ;
+    if (aclk_rst) begin
+      \$1658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1659  = head[1:0];
+    if (aclk_rst) begin
+      \$1659  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1660  = \$114 ;
+    if (aclk_rst) begin
+      \$1660  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1661  = \$115 ;
+    if (aclk_rst) begin
+      \$1661  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1662  = \$116 ;
+    if (aclk_rst) begin
+      \$1662  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1663  = event_ev_grant;
+    if (aclk_rst) begin
+      \$1663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1664  = event_lw_granted_1;
+    if (aclk_rst) begin
+      \$1664  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1665  = \$127 [7:0];
+    if (aclk_rst) begin
+      \$1665  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1666  = event_in_use;
+    if (aclk_rst) begin
+      \$1666  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1667  = \$137 ;
+    if (aclk_rst) begin
+      \$1667  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1668  = \$143 ;
+    if (aclk_rst) begin
+      \$1668  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1669  = event_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1669  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1669  = event_in_use_was;
+      end
+    end
+    if (aclk_rst) begin
+      \$1669  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1670  = 32'd0;
+    end else begin
+      \$1670  = \$144 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1670  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1671  = 32'd0;
+    end else begin
+      \$1671  = \$145 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1671  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1672  = 32'd0;
+    end else begin
+      \$1672  = \$146 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1672  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1673  = 32'd0;
+    end else begin
+      \$1673  = \$147 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1673  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1674  = \$148 ;
+    if (aclk_rst) begin
+      \$1674  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1675  = \$149 ;
+    if (aclk_rst) begin
+      \$1675  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1676  = log_ev_grant;
+    if (aclk_rst) begin
+      \$1676  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1677  = log_lw_granted_1;
+    if (aclk_rst) begin
+      \$1677  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1678  = \$160 [9:0];
+    if (aclk_rst) begin
+      \$1678  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1679  = log_in_use;
+    if (aclk_rst) begin
+      \$1679  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1680  = \$170 ;
+    if (aclk_rst) begin
+      \$1680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1681  = \$176 ;
+    if (aclk_rst) begin
+      \$1681  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1682  = log_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1682  = log_in_use;
+    end else begin
+      if (log_hw_grow) begin
+        \$1682  = log_in_use_was;
+      end
+    end
+    if (aclk_rst) begin
+      \$1682  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1683  = 32'd0;
+    end else begin
+      \$1683  = \$177 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1683  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1684  = 32'd0;
+    end else begin
+      \$1684  = \$178 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1684  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1685  = 32'd0;
+    end else begin
+      \$1685  = \$179 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1685  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1686  = 32'd0;
+    end else begin
+      \$1686  = \$180 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1686  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1687  = 32'd0;
+    end else begin
+      \$1687  = \$181 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1687  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1688  = \$182 ;
+    if (aclk_rst) begin
+      \$1688  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1689  = \$183 ;
     if (aclk_rst) begin
       \$1689  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1690  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1690  = config_ev_grant;
     if (aclk_rst) begin
       \$1690  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1691  = \$14 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1691  = config_lw_granted_1;
     if (aclk_rst) begin
-      \$1691  = 2'h0;
+      \$1691  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1692  = \$16 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1692  = \$194 [4:0];
     if (aclk_rst) begin
-      \$1692  = 1'h0;
+      \$1692  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1693  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1693  = config_in_use;
     if (aclk_rst) begin
-      \$1693  = 1'h0;
+      \$1693  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1694  = \$22 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1694  = \$204 ;
     if (aclk_rst) begin
       \$1694  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1695  = \$25 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1695  = \$210 ;
     if (aclk_rst) begin
       \$1695  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1696  = \$29 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1696  = config_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1696  = config_in_use;
+    end else begin
+      if (config_hw_grow) begin
+        \$1696  = config_in_use_was;
+      end
+    end
     if (aclk_rst) begin
-      \$1696  = 1'h0;
+      \$1696  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1697  = \$32 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1697  = 32'd0;
+    end else begin
+      \$1697  = \$211 [31:0];
+    end
     if (aclk_rst) begin
-      \$1697  = 1'h0;
+      \$1697  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1698  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1698  = 32'd0;
+    end else begin
+      \$1698  = \$212 [31:0];
+    end
     if (aclk_rst) begin
-      \$1698  = 1'h0;
+      \$1698  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1699  = \$38 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1699  = 32'd0;
+    end else begin
+      \$1699  = \$213 [31:0];
+    end
     if (aclk_rst) begin
-      \$1699  = 1'h0;
+      \$1699  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1700  = \$42 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1700  = 32'd0;
+    end else begin
+      \$1700  = \$214 [31:0];
+    end
     if (aclk_rst) begin
-      \$1700  = 1'h0;
+      \$1700  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1701  = \$46 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1701  = \$219 ;
     if (aclk_rst) begin
       \$1701  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1702  = \$49 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1702  = alloc_queue_head;
+    if (\$222 ) begin
+      \$1702  = \$223 ;
+    end
     if (aclk_rst) begin
-      \$1702  = 1'h0;
+      \$1702  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1703  = \$52 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1703  = alloc_queue_rd;
+    if (\$227 ) begin
+      \$1703  = alloc_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1703  = 1'h0;
+      \$1703  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1704  = \$55 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1704  = alloc_queue_rd_next;
+    if (\$227 ) begin
+      \$1704  = \$228 [3:0];
+    end
     if (aclk_rst) begin
-      \$1704  = 1'h0;
+      \$1704  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1705  = \$59 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1705  = alloc_queue_wr;
+    if (\$232 ) begin
+      \$1705  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1705  = 1'h0;
+      \$1705  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1706  = \$66 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1706  = alloc_queue_wr_next;
+    if (\$232 ) begin
+      \$1706  = \$233 [3:0];
+    end
     if (aclk_rst) begin
-      \$1706  = 1'h0;
+      \$1706  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1707  = \$73 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1707 [0] = \$244 ;
+    \$1707 [1] = \$255 ;
+    \$1707 [2] = \$266 ;
+    \$1707 [3] = \$277 ;
+    \$1707 [4] = \$288 ;
+    \$1707 [5] = \$299 ;
+    \$1707 [6] = \$310 ;
+    \$1707 [7] = \$321 ;
+    \$1707 [8] = \$332 ;
     if (aclk_rst) begin
-      \$1707  = 1'h0;
+      \$1707  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1708  = \$80 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1708 [0] = \$338 ;
+    \$1708 [1] = \$344 ;
+    \$1708 [2] = \$350 ;
+    \$1708 [3] = \$356 ;
+    \$1708 [4] = \$362 ;
+    \$1708 [5] = \$368 ;
+    \$1708 [6] = \$374 ;
+    \$1708 [7] = \$380 ;
+    \$1708 [8] = \$386 ;
+    \$1708 [9] = \$392 ;
     if (aclk_rst) begin
-      \$1708  = 1'h0;
+      \$1708  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1709  = \$85 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1709  = \$401 ;
     if (aclk_rst) begin
       \$1709  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1710  = \$86 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1710  = \$420 ;
     if (aclk_rst) begin
-      \$1710  = 1'h1;
+      \$1710  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1711  = \$87 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1711  = { \$423 , \$421 [1:0] };
     if (aclk_rst) begin
-      \$1711  = 1'h1;
+      \$1711  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1712  = \$88 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1712  = \$428 [1:0];
     if (aclk_rst) begin
-      \$1712  = 1'h1;
+      \$1712  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1713  = \$89 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1713  = \$428 [14:2];
     if (aclk_rst) begin
-      \$1713  = 1'h1;
+      \$1713  = 13'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1714  = \$90 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1714  = r1_valid;
     if (aclk_rst) begin
-      \$1714  = 1'h1;
+      \$1714  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1715  = \$91 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1715  = \$642 ;
     if (aclk_rst) begin
-      \$1715  = 1'h1;
+      \$1715  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1716  = \$94 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1716 [0] = \$657 ;
+    \$1716 [1] = \$700 ;
+    \$1716 [2] = \$743 ;
+    \$1716 [3] = \$786 ;
     if (aclk_rst) begin
-      \$1716  = 5'h10;
+      \$1716  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1717  = \$100 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1717  = \$686 ;
     if (aclk_rst) begin
-      \$1717  = 4'h0;
+      \$1717  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1718  = \$signal$91 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1718  = \$729 ;
     if (aclk_rst) begin
-      \$1718  = 2'h0;
+      \$1718  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1719  = \$101 [31:0];
-    if (\$signal$96 ) begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1719  = \$772 ;
+    if (aclk_rst) begin
       \$1719  = 32'd0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1720  = bus__w_req;
     if (aclk_rst) begin
-      \$1719  = 32'd0;
+      \$1720  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1720  = \$102 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1721  = \$800 [1:0];
     if (aclk_rst) begin
-      \$1720  = 2'h0;
+      \$1721  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1721  = \$103 [31:0];
-    if (\$signal$96 ) begin
-      \$1721  = 32'd0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1722  = { w0_config_is, w0_log_is, w0_event_is };
     if (aclk_rst) begin
-      \$1721  = 32'd0;
+      \$1722  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1722  = tail_row;
-    if (\$104 ) begin
-      \$1722  = tail_next_row;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1723  = { \$803 , \$802 , \$801  };
     if (aclk_rst) begin
-      \$1722  = 2'h0;
+      \$1723  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1723  = tail_next_row;
-    if (\$104 ) begin
-      \$1723  = \$105 [1:0];
-    end
-    if (aclk_rst) begin
-      \$1723  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1724  = head;
-    if (popped) begin
-      \$1724  = \$106 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1724  = \$804 [22:19];
     if (aclk_rst) begin
       \$1724  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1725  = \$107 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1725  = \$807 [31:0];
     if (aclk_rst) begin
-      \$1725  = 1'h0;
+      \$1725  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1726  = head[1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1726  = \$810 [31:0];
     if (aclk_rst) begin
-      \$1726  = 2'h0;
+      \$1726  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1727  = \$114 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1727  = \$813 [31:0];
     if (aclk_rst) begin
-      \$1727  = 5'h00;
+      \$1727  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1728  = \$115 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1728  = command_queue_head;
+    if (\$816 ) begin
+      \$1728  = \$817 ;
+    end
     if (aclk_rst) begin
-      \$1728  = 18'h00000;
+      \$1728  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1729  = \$116 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1729  = command_queue_rd;
+    if (\$821 ) begin
+      \$1729  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1729  = 1'h0;
+      \$1729  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1730  = event_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1730  = command_queue_rd_next;
+    if (\$821 ) begin
+      \$1730  = \$822 [3:0];
+    end
     if (aclk_rst) begin
-      \$1730  = 1'h0;
+      \$1730  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1731  = event_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1731  = command_queue_wr;
+    if (\$826 ) begin
+      \$1731  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1731  = 1'h0;
+      \$1731  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1732  = \$127 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1732  = command_queue_wr_next;
+    if (\$826 ) begin
+      \$1732  = \$827 [3:0];
+    end
     if (aclk_rst) begin
-      \$1732  = 8'h00;
+      \$1732  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1733  = event_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1733 [0] = \$838 ;
+    \$1733 [1] = \$849 ;
+    \$1733 [2] = \$860 ;
+    \$1733 [3] = \$871 ;
+    \$1733 [4] = \$882 ;
+    \$1733 [5] = \$893 ;
+    \$1733 [6] = \$904 ;
+    \$1733 [7] = \$915 ;
+    \$1733 [8] = \$926 ;
     if (aclk_rst) begin
-      \$1733  = 8'h00;
+      \$1733  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1734  = \$137 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1734 [0] = \$932 ;
+    \$1734 [1] = \$938 ;
+    \$1734 [2] = \$944 ;
+    \$1734 [3] = \$950 ;
+    \$1734 [4] = \$956 ;
+    \$1734 [5] = \$962 ;
+    \$1734 [6] = \$968 ;
+    \$1734 [7] = \$974 ;
+    \$1734 [8] = \$980 ;
+    \$1734 [9] = \$986 ;
     if (aclk_rst) begin
-      \$1734  = 1'h0;
+      \$1734  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1735  = \$143 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1735  = \$989 ;
     if (aclk_rst) begin
       \$1735  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1736  = event_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1736  = event_in_use;
-    end else begin
-      if (event_hw_grow) begin
-        \$1736  = event_in_use_was;
-      end
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1736  = \$991 ;
     if (aclk_rst) begin
-      \$1736  = 8'h00;
+      \$1736  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1737  = 32'd0;
-    end else begin
-      \$1737  = \$144 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1737  = \$993 ;
     if (aclk_rst) begin
-      \$1737  = 32'd0;
+      \$1737  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1738  = 32'd0;
-    end else begin
-      \$1738  = \$145 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1738  = \$995 ;
     if (aclk_rst) begin
-      \$1738  = 32'd0;
+      \$1738  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1739  = 32'd0;
-    end else begin
-      \$1739  = \$146 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1739  = \$997 ;
     if (aclk_rst) begin
-      \$1739  = 32'd0;
+      \$1739  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1740  = 32'd0;
-    end else begin
-      \$1740  = \$147 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1740  = \$998 ;
     if (aclk_rst) begin
       \$1740  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1741  = \$148 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1741  = w0_full_word;
     if (aclk_rst) begin
-      \$1741  = 18'h00000;
+      \$1741  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1742  = \$149 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1742  = \$999 ;
     if (aclk_rst) begin
-      \$1742  = 1'h0;
+      \$1742  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1743  = log_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1743  = \$1001 ;
     if (aclk_rst) begin
       \$1743  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1744  = log_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1744  = \$signal$292 ;
     if (aclk_rst) begin
       \$1744  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1745  = \$160 [9:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1745  = \$signal$293 ;
     if (aclk_rst) begin
-      \$1745  = 10'h000;
+      \$1745  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1746  = log_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1746  = w1_data;
     if (aclk_rst) begin
-      \$1746  = 10'h000;
+      \$1746  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1747  = \$170 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1747  = \$1009 ;
     if (aclk_rst) begin
       \$1747  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1748  = \$176 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1748  = \$1017 ;
     if (aclk_rst) begin
       \$1748  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1749  = log_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1749  = log_in_use;
-    end else begin
-      if (log_hw_grow) begin
-        \$1749  = log_in_use_was;
-      end
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1749  = \$1025 ;
     if (aclk_rst) begin
-      \$1749  = 10'h000;
+      \$1749  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1750  = 32'd0;
-    end else begin
-      \$1750  = \$177 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1750  = \$1033 ;
     if (aclk_rst) begin
-      \$1750  = 32'd0;
+      \$1750  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1751  = 32'd0;
-    end else begin
-      \$1751  = \$178 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1751  = \$1041 ;
     if (aclk_rst) begin
-      \$1751  = 32'd0;
+      \$1751  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1752  = 32'd0;
-    end else begin
-      \$1752  = \$179 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1752  = \$1049 ;
     if (aclk_rst) begin
-      \$1752  = 32'd0;
+      \$1752  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1753  = 32'd0;
-    end else begin
-      \$1753  = \$180 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1753  = \$1057 ;
     if (aclk_rst) begin
-      \$1753  = 32'd0;
+      \$1753  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1754  = 32'd0;
-    end else begin
-      \$1754  = \$181 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1754  = \$1065 ;
     if (aclk_rst) begin
-      \$1754  = 32'd0;
+      \$1754  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1755  = \$182 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1755  = \$1073 ;
     if (aclk_rst) begin
-      \$1755  = 18'h00000;
+      \$1755  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1756  = \$183 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1756  = \$1081 ;
     if (aclk_rst) begin
       \$1756  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1757  = config_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1757  = \$1089 ;
     if (aclk_rst) begin
       \$1757  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1758  = config_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1758  = \$1097 ;
     if (aclk_rst) begin
       \$1758  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1759  = \$194 [4:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1759  = \$1105 ;
     if (aclk_rst) begin
-      \$1759  = 5'h00;
+      \$1759  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1760  = config_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1760  = \$1170 [8];
     if (aclk_rst) begin
-      \$1760  = 5'h00;
+      \$1760  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1761  = \$204 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1761  = \$1211 [5];
     if (aclk_rst) begin
       \$1761  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1762  = \$210 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1762  = \$1214 ;
     if (aclk_rst) begin
       \$1762  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1763  = config_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1763  = config_in_use;
-    end else begin
-      if (config_hw_grow) begin
-        \$1763  = config_in_use_was;
-      end
-    end
-    if (aclk_rst) begin
-      \$1763  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1764  = 32'd0;
-    end else begin
-      \$1764  = \$211 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1764  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1765  = 32'd0;
-    end else begin
-      \$1765  = \$212 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1765  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1766  = 32'd0;
-    end else begin
-      \$1766  = \$213 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1766  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1767  = 32'd0;
-    end else begin
-      \$1767  = \$214 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1767  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1768  = \$219 ;
-    if (aclk_rst) begin
-      \$1768  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1769  = alloc_queue_head;
-    if (\$222 ) begin
-      \$1769  = \$223 ;
-    end
-    if (aclk_rst) begin
-      \$1769  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1770  = alloc_queue_rd;
-    if (\$227 ) begin
-      \$1770  = alloc_queue_rd_next;
-    end
-    if (aclk_rst) begin
-      \$1770  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1771  = alloc_queue_rd_next;
-    if (\$227 ) begin
-      \$1771  = \$228 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1771  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1772  = alloc_queue_wr;
-    if (\$232 ) begin
-      \$1772  = alloc_queue_wr_next;
-    end
-    if (aclk_rst) begin
-      \$1772  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1773  = alloc_queue_wr_next;
-    if (\$232 ) begin
-      \$1773  = \$233 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1773  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1774 [0] = \$244 ;
-    \$1774 [1] = \$255 ;
-    \$1774 [2] = \$266 ;
-    \$1774 [3] = \$277 ;
-    \$1774 [4] = \$288 ;
-    \$1774 [5] = \$299 ;
-    \$1774 [6] = \$310 ;
-    \$1774 [7] = \$321 ;
-    \$1774 [8] = \$332 ;
-    if (aclk_rst) begin
-      \$1774  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1775 [0] = \$338 ;
-    \$1775 [1] = \$344 ;
-    \$1775 [2] = \$350 ;
-    \$1775 [3] = \$356 ;
-    \$1775 [4] = \$362 ;
-    \$1775 [5] = \$368 ;
-    \$1775 [6] = \$374 ;
-    \$1775 [7] = \$380 ;
-    \$1775 [8] = \$386 ;
-    \$1775 [9] = \$392 ;
-    if (aclk_rst) begin
-      \$1775  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1776  = \$401 ;
-    if (aclk_rst) begin
-      \$1776  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1777  = \$420 ;
-    if (aclk_rst) begin
-      \$1777  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1778  = { \$423 , \$421 [1:0] };
-    if (aclk_rst) begin
-      \$1778  = 15'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1779  = \$428 [1:0];
-    if (aclk_rst) begin
-      \$1779  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1780  = \$428 [14:2];
-    if (aclk_rst) begin
-      \$1780  = 13'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1781  = r1_valid;
-    if (aclk_rst) begin
-      \$1781  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1782  = \$642 ;
-    if (aclk_rst) begin
-      \$1782  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1783 [0] = \$657 ;
-    \$1783 [1] = \$700 ;
-    \$1783 [2] = \$743 ;
-    \$1783 [3] = \$786 ;
-    if (aclk_rst) begin
-      \$1783  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1784  = \$686 ;
-    if (aclk_rst) begin
-      \$1784  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1785  = \$729 ;
-    if (aclk_rst) begin
-      \$1785  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1786  = \$772 ;
-    if (aclk_rst) begin
-      \$1786  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1787  = bus__w_req;
-    if (aclk_rst) begin
-      \$1787  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1788  = \$869 [1:0];
-    if (aclk_rst) begin
-      \$1788  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1789  = { w0_config_is, w0_log_is, w0_event_is };
-    if (aclk_rst) begin
-      \$1789  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1790  = { \$872 , \$871 , \$870  };
-    if (aclk_rst) begin
-      \$1790  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1791  = \$873 [22:19];
-    if (aclk_rst) begin
-      \$1791  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1792  = \$876 [31:0];
-    if (aclk_rst) begin
-      \$1792  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1793  = \$879 [31:0];
-    if (aclk_rst) begin
-      \$1793  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1794  = \$882 [31:0];
-    if (aclk_rst) begin
-      \$1794  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1795  = command_queue_head;
-    if (\$885 ) begin
-      \$1795  = \$886 ;
-    end
-    if (aclk_rst) begin
-      \$1795  = 46'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1796  = command_queue_rd;
-    if (\$890 ) begin
-      \$1796  = command_queue_rd_next;
-    end
-    if (aclk_rst) begin
-      \$1796  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1797  = command_queue_rd_next;
-    if (\$890 ) begin
-      \$1797  = \$891 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1797  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1798  = command_queue_wr;
-    if (\$895 ) begin
-      \$1798  = command_queue_wr_next;
-    end
-    if (aclk_rst) begin
-      \$1798  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1799  = command_queue_wr_next;
-    if (\$895 ) begin
-      \$1799  = \$896 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1799  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1800 [0] = \$907 ;
-    \$1800 [1] = \$918 ;
-    \$1800 [2] = \$929 ;
-    \$1800 [3] = \$940 ;
-    \$1800 [4] = \$951 ;
-    \$1800 [5] = \$962 ;
-    \$1800 [6] = \$973 ;
-    \$1800 [7] = \$984 ;
-    \$1800 [8] = \$995 ;
-    if (aclk_rst) begin
-      \$1800  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1801 [0] = \$1001 ;
-    \$1801 [1] = \$1007 ;
-    \$1801 [2] = \$1013 ;
-    \$1801 [3] = \$1019 ;
-    \$1801 [4] = \$1025 ;
-    \$1801 [5] = \$1031 ;
-    \$1801 [6] = \$1037 ;
-    \$1801 [7] = \$1043 ;
-    \$1801 [8] = \$1049 ;
-    \$1801 [9] = \$1055 ;
-    if (aclk_rst) begin
-      \$1801  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1802  = \$1058 ;
-    if (aclk_rst) begin
-      \$1802  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1803  = \$1060 ;
-    if (aclk_rst) begin
-      \$1803  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1804  = \$1062 ;
-    if (aclk_rst) begin
-      \$1804  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1805  = \$1064 ;
-    if (aclk_rst) begin
-      \$1805  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1806  = \$1066 ;
-    if (aclk_rst) begin
-      \$1806  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1807  = \$1067 ;
-    if (aclk_rst) begin
-      \$1807  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1808  = \$1069 ;
-    if (aclk_rst) begin
-      \$1808  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1809  = \$1070 ;
-    if (aclk_rst) begin
-      \$1809  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1810  = \$1072 ;
-    if (aclk_rst) begin
-      \$1810  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1811  = \$signal$285 ;
-    if (aclk_rst) begin
-      \$1811  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1812  = \$signal$286 ;
-    if (aclk_rst) begin
-      \$1812  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1813  = w1_data;
-    if (aclk_rst) begin
-      \$1813  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1814  = \$1080 ;
-    if (aclk_rst) begin
-      \$1814  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1815  = \$1088 ;
-    if (aclk_rst) begin
-      \$1815  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1816  = \$1096 ;
-    if (aclk_rst) begin
-      \$1816  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1817  = \$1104 ;
-    if (aclk_rst) begin
-      \$1817  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1818  = \$1112 ;
-    if (aclk_rst) begin
-      \$1818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1819  = \$1120 ;
-    if (aclk_rst) begin
-      \$1819  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1820  = \$1128 ;
-    if (aclk_rst) begin
-      \$1820  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1821  = \$1136 ;
-    if (aclk_rst) begin
-      \$1821  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1822  = \$1144 ;
-    if (aclk_rst) begin
-      \$1822  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1823  = \$1152 ;
-    if (aclk_rst) begin
-      \$1823  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1824  = \$1160 ;
-    if (aclk_rst) begin
-      \$1824  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1825  = \$1168 ;
-    if (aclk_rst) begin
-      \$1825  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1826  = \$1176 ;
-    if (aclk_rst) begin
-      \$1826  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1827  = \$1241 [8];
-    if (aclk_rst) begin
-      \$1827  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1828  = \$1282 [5];
-    if (aclk_rst) begin
-      \$1828  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1829  = \$1285 ;
-    if (aclk_rst) begin
-      \$1829  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1830  = \$1287 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1763  = \$1216 ;
     if (aclk_rst) begin
-      \$1830  = 1'h0;
+      \$1763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1831  = \$1290 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1764  = \$1219 ;
     if (aclk_rst) begin
-      \$1831  = 5'h00;
+      \$1764  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1832  = irq_enable;
-    if (\$1292 ) begin
-      \$1832  = \$signal$290 [4:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1765  = irq_enable;
+    if (\$1221 ) begin
+      \$1765  = \$signal$299 [4:0];
     end
     if (aclk_rst) begin
-      \$1832  = 5'h00;
+      \$1765  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1833  = event_low_water;
-    if (\$1294 ) begin
-      \$1833 [7:0] = \$signal$290 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1766  = event_low_water;
+    if (\$1223 ) begin
+      \$1766 [7:0] = \$signal$299 [7:0];
     end
-    if (\$1296 ) begin
-      \$1833 [15:8] = \$signal$290 [15:8];
+    if (\$1225 ) begin
+      \$1766 [15:8] = \$signal$299 [15:8];
     end
-    if (\$1298 ) begin
-      \$1833 [16] = \$signal$290 [16];
+    if (\$1227 ) begin
+      \$1766 [16] = \$signal$299 [16];
     end
     if (aclk_rst) begin
-      \$1833  = 17'h00000;
+      \$1766  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1834  = log_low_water;
-    if (\$1300 ) begin
-      \$1834 [7:0] = \$signal$290 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1767  = log_low_water;
+    if (\$1229 ) begin
+      \$1767 [7:0] = \$signal$299 [7:0];
     end
-    if (\$1302 ) begin
-      \$1834 [15:8] = \$signal$290 [15:8];
+    if (\$1231 ) begin
+      \$1767 [15:8] = \$signal$299 [15:8];
     end
-    if (\$1304 ) begin
-      \$1834 [16] = \$signal$290 [16];
+    if (\$1233 ) begin
+      \$1767 [16] = \$signal$299 [16];
     end
     if (aclk_rst) begin
-      \$1834  = 17'h00000;
+      \$1767  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1835  = config_low_water;
-    if (\$1306 ) begin
-      \$1835 [7:0] = \$signal$290 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1768  = config_low_water;
+    if (\$1235 ) begin
+      \$1768 [7:0] = \$signal$299 [7:0];
     end
-    if (\$1308 ) begin
-      \$1835 [15:8] = \$signal$290 [15:8];
+    if (\$1237 ) begin
+      \$1768 [15:8] = \$signal$299 [15:8];
     end
-    if (\$1310 ) begin
-      \$1835 [16] = \$signal$290 [16];
+    if (\$1239 ) begin
+      \$1768 [16] = \$signal$299 [16];
     end
     if (aclk_rst) begin
-      \$1835  = 17'h00000;
+      \$1768  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4027$0 [4:1];
-  assign rsp_grant_pool = \port$4027$0 [6:5];
-  assign rsp_grant_user = \port$4027$48 [11:4];
-  assign rsp_flushed_err = \port$4042$0 [4:1];
-  assign rsp_flushed_pool = \port$4042$0 [14:13];
-  assign rsp_flushed_user = \port$4042$0 [12:5];
-  assign rsp_freed_err = \port$4030$0 [4:1];
-  assign rsp_freed_src = \port$4070$0 [0];
-  assign rsp_freed_in_pool = \port$4030$0 [15];
-  assign rsp_freed_pool = \port$4030$0 [14:13];
-  assign rsp_freed_tag = \port$4070$0 [36:33];
-  assign rsp_freed_addr = \port$4070$0 [32:1];
-  assign rsp_freed_user = \port$4030$0 [12:5];
-  assign rsp_grant_ok = \port$4027$0 [0];
-  assign rsp_freed_ok = \port$4030$0 [0];
-  assign rsp_flushed_ok = \port$4042$0 [0];
-  assign rsp_grant_overwrite = \port$4027$48 [12];
-  assign log_bank0_k = \$1326 [1:0];
-  assign log_bank1_k = \$1327 [1:0];
-  assign log_bank2_k = \$1328 [1:0];
-  assign log_bank3_k = \$1329 [1:0];
-  assign space_under = { \$1342 [5], \$1342  };
-  assign \$signal$106  = { low_water_hit, \$1347 , \$1345 , e1_exhausted, \$1344  };
+  assign rsp_grant_err = \port$3977$0 [4:1];
+  assign rsp_grant_pool = \port$3977$0 [6:5];
+  assign rsp_grant_user = \port$3977$48 [11:4];
+  assign rsp_flushed_err = \port$3992$0 [4:1];
+  assign rsp_flushed_pool = \port$3992$0 [14:13];
+  assign rsp_flushed_user = \port$3992$0 [12:5];
+  assign rsp_freed_err = \port$3980$0 [4:1];
+  assign rsp_freed_src = \port$4020$0 [0];
+  assign rsp_freed_in_pool = \port$3980$0 [15];
+  assign rsp_freed_pool = \port$3980$0 [14:13];
+  assign rsp_freed_tag = \port$4020$0 [36:33];
+  assign rsp_freed_addr = \port$4020$0 [32:1];
+  assign rsp_freed_user = \port$3980$0 [12:5];
+  assign rsp_grant_ok = \port$3977$0 [0];
+  assign rsp_freed_ok = \port$3980$0 [0];
+  assign rsp_flushed_ok = \port$3992$0 [0];
+  assign rsp_grant_overwrite = \port$3977$48 [12];
+  assign log_bank0_k = \$1255 [1:0];
+  assign log_bank1_k = \$1256 [1:0];
+  assign log_bank2_k = \$1257 [1:0];
+  assign log_bank3_k = \$1258 [1:0];
+  assign space_under = { \$1271 [5], \$1271  };
+  assign \$signal$106  = { low_water_hit, \$1276 , \$1274 , e1_exhausted, \$1273  };
   assign \$signal$167  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4156$0 [35:32];
-  assign bus__w_data_queued = \port$4156$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$249 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
+  assign bus__w_data_queued = \port$4109$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$253 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
+  assign bus__w_strb_queued = \port$4109$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$308  = log_bank0_wdata;
+  assign \$signature__data$317  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$310  = head[3:2];
-  assign \$signature__en$311  = 1'h1;
-  assign \$signature__addr$312  = log_bank1_wrow;
-  assign \$signature__data$313  = log_bank1_wdata;
-  assign \$signature__en$314  = log_bank1_wen;
-  assign \$signature__addr$315  = head[3:2];
-  assign \$signature__en$316  = 1'h1;
-  assign \$signature__addr$317  = log_bank2_wrow;
-  assign \$signature__data$318  = log_bank2_wdata;
-  assign \$signature__en$319  = log_bank2_wen;
-  assign \$signature__addr$320  = head[3:2];
-  assign \$signature__en$321  = 1'h1;
-  assign \$signature__addr$322  = log_bank3_wrow;
-  assign \$signature__data$323  = log_bank3_wdata;
-  assign \$signature__en$324  = log_bank3_wen;
-  assign \$signature__addr$325  = head[3:2];
-  assign \$signature__en$326  = 1'h1;
+  assign \$signature__addr$319  = head[3:2];
+  assign \$signature__en$320  = 1'h1;
+  assign \$signature__addr$321  = log_bank1_wrow;
+  assign \$signature__data$322  = log_bank1_wdata;
+  assign \$signature__en$323  = log_bank1_wen;
+  assign \$signature__addr$324  = head[3:2];
+  assign \$signature__en$325  = 1'h1;
+  assign \$signature__addr$326  = log_bank2_wrow;
+  assign \$signature__data$327  = log_bank2_wdata;
+  assign \$signature__en$328  = log_bank2_wen;
+  assign \$signature__addr$329  = head[3:2];
+  assign \$signature__en$330  = 1'h1;
+  assign \$signature__addr$331  = log_bank3_wrow;
+  assign \$signature__data$332  = log_bank3_wdata;
+  assign \$signature__en$333  = log_bank3_wen;
+  assign \$signature__addr$334  = head[3:2];
+  assign \$signature__en$335  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$331  = alloc_queue_wr;
-  assign \$signature__data$332  = alloc_queue_w_data;
+  assign \$signature__addr$340  = alloc_queue_wr;
+  assign \$signature__data$341  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 [3:0], 10'h000, \port$4027$0 [15:7] };
-  assign rsp_grant_slot = \port$4027$0 [15:7];
-  assign rsp_grant_tag = \port$4027$48 [3:0];
-  assign bus__r_slow_data = { \port$4027$0 [0], \port$4027$0 [4:1], 4'h0, \port$4027$48 [3:0], 10'h000, \port$4027$0 [15:7] };
-  assign w0_event_is_queued = \$1377 [6];
-  assign w0_event_is_pins = \$1380 [6];
-  assign w0_log_is_queued = \$1383 [6];
-  assign w0_log_is_pins = \$1386 [6];
-  assign w0_config_is_queued = \$1389 [6];
-  assign w0_config_is_pins = \$1392 [6];
+  assign handle = { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 [3:0], 10'h000, \port$3977$0 [15:7] };
+  assign rsp_grant_slot = \port$3977$0 [15:7];
+  assign rsp_grant_tag = \port$3977$48 [3:0];
+  assign bus__r_slow_data = { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 [3:0], 10'h000, \port$3977$0 [15:7] };
+  assign w0_event_is_queued = \$1306 [6];
+  assign w0_event_is_pins = \$1309 [6];
+  assign w0_log_is_queued = \$1312 [6];
+  assign w0_log_is_pins = \$1315 [6];
+  assign w0_config_is_queued = \$1318 [6];
+  assign w0_config_is_pins = \$1321 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$355  = command_queue_rd;
-  assign \$signature__addr$356  = command_queue_wr;
-  assign \$signature__data$357  = { w1_pool_is, w1_hit, w1_tag, \$signal$249 , \$1538 , \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], w1_is_flush };
-  assign req_free_addr = \$1680 [32:1];
-  assign req_free_oor = \$1680 [33];
-  assign req_free_pool = \$1680 [35:34];
-  assign req_free_tag = \$1680 [39:36];
-  assign req_free_hit = \$1680 [42:40];
-  assign req_flush_select = \$1680 [45:43];
-  assign req_flush_pool = \$1680 [35:34];
-  assign \port$3287$0  = \$1344 ;
-  assign \port$3288$0  = \$1345 ;
-  assign \port$3290$0  = \$1347 ;
-  assign \port$3649$1  = \$1680 [45:1];
-  assign \port$4324$0  = \$signal$104 ;
-  assign bus__w_ack = \$signal$287 ;
-  assign \port$4596$0  = \$signal$105 ;
-  assign \$1346  = log_ev_overwrite;
-  assign \$1347  = log_ev_overwrite;
+  assign \read__addr$366  = command_queue_rd;
+  assign \$signature__addr$367  = command_queue_wr;
+  assign \$signature__data$368  = { w1_pool_is, w1_hit, w1_tag, \$signal$253 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
+  assign req_free_addr = \$1613 [32:1];
+  assign req_free_oor = \$1613 [33];
+  assign req_free_pool = \$1613 [35:34];
+  assign req_free_tag = \$1613 [39:36];
+  assign req_free_hit = \$1613 [42:40];
+  assign req_flush_select = \$1613 [45:43];
+  assign req_flush_pool = \$1613 [35:34];
+  assign \port$3216$0  = \$1273 ;
+  assign \port$3217$0  = \$1274 ;
+  assign \port$3219$0  = \$1276 ;
+  assign \port$3593$1  = \$1613 [45:1];
+  assign \port$4277$0  = \$signal$104 ;
+  assign bus__w_ack = \$signal$296 ;
+  assign \port$4549$0  = \$signal$105 ;
+  assign \$1275  = log_ev_overwrite;
+  assign \$1276  = log_ev_overwrite;
   assign \$117  = 1'h1;
   assign \$118  = event_ev_grant;
   assign \$119  = 1'h1;
@@ -13769,49 +13710,25 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$764  = \$762 ;
   assign \$767  = 32'd0;
   assign \$768  = \$766 ;
-  assign { \$790 [5:3], \$790 [1:0] } = { \$789 [11:9], \$789 [7:6] };
-  assign \$790 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$794 [5:3], \$794 [1] } = { \$793 [11:9], \$793 [7] };
-  assign { \$794 [2], \$794 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$799 [5:3], \$799 [0] } = { \$798 [11:9], \$798 [6] };
-  assign \$799 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$810 [5:3], \$810 [1:0] } = { \$809 [11:9], \$809 [7:6] };
-  assign \$810 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$814 [5:3], \$814 [1] } = { \$813 [11:9], \$813 [7] };
-  assign { \$814 [2], \$814 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$819 [5:3], \$819 [0] } = { \$818 [11:9], \$818 [6] };
-  assign \$819 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$830 [5:3], \$830 [1:0] } = { \$829 [11:9], \$829 [7:6] };
-  assign \$830 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$834 [5:3], \$834 [1] } = { \$833 [11:9], \$833 [7] };
-  assign { \$834 [2], \$834 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$839 [5:3], \$839 [0] } = { \$838 [11:9], \$838 [6] };
-  assign \$839 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$850 [5:3], \$850 [1:0] } = { \$849 [11:9], \$849 [7:6] };
-  assign \$850 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign { \$854 [5:3], \$854 [1] } = { \$853 [11:9], \$853 [7] };
-  assign { \$854 [2], \$854 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign { \$859 [5:3], \$859 [0] } = { \$858 [11:9], \$858 [6] };
-  assign \$859 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign { \$1375 [5:3], \$1375 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1375 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$1378 [5:3], \$1378 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1378 [2] = \$auto$rtlil.cc:2739:Not$148 ;
-  assign w0_event_slot_ok_queued = \$1393 [19];
-  assign w0_event_slot_ok_pins = \$1395 [19];
-  assign { \$1381 [5:3], \$1381 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1381 [2], \$1381 [0] } = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1384 [5:3], \$1384 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1384 [2], \$1384 [0] } = \$auto$rtlil.cc:2739:Not$152 ;
-  assign w0_log_slot_ok_queued = \$1397 [19];
-  assign w0_log_slot_ok_pins = \$1399 [19];
-  assign { \$1387 [5:3], \$1387 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1387 [2:1] = \$auto$rtlil.cc:2739:Not$154 ;
-  assign { \$1390 [5:3], \$1390 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1390 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
-  assign w0_config_slot_ok_queued = \$1401 [19];
-  assign w0_config_slot_ok_pins = \$1403 [19];
-  assign \$875  = { 4'h0, \$874 [18:0], 11'h000 };
-  assign \$878  = { 7'h00, \$877 [18:0], 8'h00 };
-  assign \$881  = { 5'h00, \$880 [18:0], 10'h000 };
+  assign { \$1304 [5:3], \$1304 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1304 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$1307 [5:3], \$1307 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1307 [2] = \$auto$rtlil.cc:2739:Not$124 ;
+  assign w0_event_slot_ok_queued = \$1326 [19];
+  assign w0_event_slot_ok_pins = \$1328 [19];
+  assign { \$1310 [5:3], \$1310 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1310 [2], \$1310 [0] } = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$1313 [5:3], \$1313 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1313 [2], \$1313 [0] } = \$auto$rtlil.cc:2739:Not$128 ;
+  assign w0_log_slot_ok_queued = \$1330 [19];
+  assign w0_log_slot_ok_pins = \$1332 [19];
+  assign { \$1316 [5:3], \$1316 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1316 [2:1] = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$1319 [5:3], \$1319 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1319 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign w0_config_slot_ok_queued = \$1334 [19];
+  assign w0_config_slot_ok_pins = \$1336 [19];
+  assign \$806  = { 4'h0, \$805 [18:0], 11'h000 };
+  assign \$809  = { 7'h00, \$808 [18:0], 8'h00 };
+  assign \$812  = { 5'h00, \$811 [18:0], 10'h000 };
 endmodule

@@ -5,7 +5,7 @@
 module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$157  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$133  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [79:0] \$11 ;
@@ -339,9 +339,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4526$0 (\$11 [4:0]),
-    .\port$4526$55 (\$11 [62:55]),
-    .\port$4526$7 (\$11 [14:7]),
+    .\port$4476$0 (\$11 [4:0]),
+    .\port$4476$55 (\$11 [62:55]),
+    .\port$4476$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4112$52 (\$20 [56:51]),
+    .\port$4056$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3686$0 (\$16 ),
-    .\port$3687$0 (\$17 ),
-    .\port$3689$0 (\$18 ),
-    .\port$4112$1 (\$20 ),
-    .\port$4526$0 (\$11 [14:0]),
-    .\port$4526$55 (\$11 [78:55]),
-    .\port$4532$0 (\$12 ),
-    .\port$4547$0 (\$13 ),
-    .\port$4579$0 (\$14 ),
-    .\port$4668$0 (\$15 ),
-    .\port$4840$0 (\$signal ),
-    .\port$5110$0 (\$signal$58 ),
+    .\port$3615$0 (\$16 ),
+    .\port$3616$0 (\$17 ),
+    .\port$3618$0 (\$18 ),
+    .\port$4056$1 (\$20 ),
+    .\port$4476$0 (\$11 [14:0]),
+    .\port$4476$55 (\$11 [78:55]),
+    .\port$4482$0 (\$12 ),
+    .\port$4497$0 (\$13 ),
+    .\port$4529$0 (\$14 ),
+    .\port$4621$0 (\$15 ),
+    .\port$4793$0 (\$signal ),
+    .\port$5063$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -458,7 +458,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .w1_is_command(bus__w_slow)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$157 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -600,8 +600,8 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4526$0 , \port$4526$7 , \port$4526$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$158  = 0;
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4476$0 , \port$4476$7 , \port$4476$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$134  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1559,12 +1559,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4526$0 ;
-  wire [4:0] \port$4526$0 ;
-  input [7:0] \port$4526$55 ;
-  wire [7:0] \port$4526$55 ;
-  input [7:0] \port$4526$7 ;
-  wire [7:0] \port$4526$7 ;
+  input [4:0] \port$4476$0 ;
+  wire [4:0] \port$4476$0 ;
+  input [7:0] \port$4476$55 ;
+  wire [7:0] \port$4476$55 ;
+  input [7:0] \port$4476$7 ;
+  wire [7:0] \port$4476$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1734,7 +1734,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$113 )
-      r_slow_ring[r_slow_wr] <= { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 , 11'h000, \port$4526$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 , 11'h000, \port$4476$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$99  = r_fast_count[0] & \$98 ;
@@ -1920,7 +1920,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 , 11'h000, \port$4526$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 , 11'h000, \port$4476$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -2715,14 +2715,14 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$97  = r_fast_rd_next + 1'h1;
   assign \$98  = ~ r_fast_pop;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$829  = \$3 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$830 [0] = \$8 ;
     \$830 [1] = \$16 ;
     \$830 [2] = \$24 ;
@@ -2739,77 +2739,77 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$831  = \$11 ;
     if (aclk_rst) begin
       \$831  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$832  = \$19 ;
     if (aclk_rst) begin
       \$832  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$833  = \$27 ;
     if (aclk_rst) begin
       \$833  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$834  = \$35 ;
     if (aclk_rst) begin
       \$834  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$835  = \$43 ;
     if (aclk_rst) begin
       \$835  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$836  = \$51 ;
     if (aclk_rst) begin
       \$836  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$837  = \$59 ;
     if (aclk_rst) begin
       \$837  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$838  = \$67 ;
     if (aclk_rst) begin
       \$838  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$839  = \$75 ;
     if (aclk_rst) begin
       \$839  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$840  = \$83 ;
     if (aclk_rst) begin
       \$840  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$841  = r_fast_head;
     if (\$91 ) begin
       \$841  = \$92 ;
@@ -2819,7 +2819,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$842  = r_fast_rd;
     if (\$96 ) begin
       \$842  = r_fast_rd_next;
@@ -2829,7 +2829,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$843  = r_fast_rd_next;
     if (\$96 ) begin
       \$843  = \$97 [3:0];
@@ -2839,7 +2839,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$844  = r_fast_wr;
     if (\$101 ) begin
       \$844  = r_fast_wr_next;
@@ -2849,7 +2849,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$845  = r_fast_wr_next;
     if (\$101 ) begin
       \$845  = \$102 [3:0];
@@ -2859,7 +2859,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$846 [0] = \$113 ;
     \$846 [1] = \$124 ;
     \$846 [2] = \$135 ;
@@ -2875,7 +2875,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$847 [0] = \$218 ;
     \$847 [1] = \$224 ;
     \$847 [2] = \$230 ;
@@ -2892,7 +2892,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$848  = r_slow_head;
     if (\$281 ) begin
       \$848  = \$282 ;
@@ -2902,7 +2902,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$849  = r_slow_rd;
     if (\$286 ) begin
       \$849  = r_slow_rd_next;
@@ -2912,7 +2912,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$850  = r_slow_rd_next;
     if (\$286 ) begin
       \$850  = \$287 [3:0];
@@ -2922,7 +2922,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$851  = r_slow_wr;
     if (\$291 ) begin
       \$851  = r_slow_wr_next;
@@ -2932,7 +2932,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$852  = r_slow_wr_next;
     if (\$291 ) begin
       \$852  = \$292 [3:0];
@@ -2942,7 +2942,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$853 [0] = \$303 ;
     \$853 [1] = \$314 ;
     \$853 [2] = \$325 ;
@@ -2958,7 +2958,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$854 [0] = \$408 ;
     \$854 [1] = \$414 ;
     \$854 [2] = \$420 ;
@@ -2975,35 +2975,35 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$855  = \$signal$40 ;
     if (aclk_rst) begin
       \$855  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$856  = bus__r_slow;
     if (aclk_rst) begin
       \$856  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$857  = \$482 ;
     if (aclk_rst) begin
       \$857  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$858  = \$485 ;
     if (aclk_rst) begin
       \$858  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$859 [0] = \$490 ;
     \$859 [1] = \$498 ;
     if (aclk_rst) begin
@@ -3011,21 +3011,21 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$860  = \$493 ;
     if (aclk_rst) begin
       \$860  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$861  = \$501 ;
     if (aclk_rst) begin
       \$861  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$862 [0] = \$506 ;
     \$862 [1] = \$514 ;
     if (aclk_rst) begin
@@ -3033,21 +3033,21 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$863  = \$509 ;
     if (aclk_rst) begin
       \$863  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$864  = \$517 ;
     if (aclk_rst) begin
       \$864  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$865 [0] = \$522 ;
     \$865 [1] = \$530 ;
     \$865 [2] = \$538 ;
@@ -3064,84 +3064,84 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$866  = \$525 ;
     if (aclk_rst) begin
       \$866  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$867  = \$533 ;
     if (aclk_rst) begin
       \$867  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$868  = \$541 ;
     if (aclk_rst) begin
       \$868  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$869  = \$549 ;
     if (aclk_rst) begin
       \$869  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$870  = \$557 ;
     if (aclk_rst) begin
       \$870  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$871  = \$565 ;
     if (aclk_rst) begin
       \$871  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$872  = \$573 ;
     if (aclk_rst) begin
       \$872  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$873  = \$581 ;
     if (aclk_rst) begin
       \$873  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$874  = \$589 ;
     if (aclk_rst) begin
       \$874  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$875  = \$597 ;
     if (aclk_rst) begin
       \$875  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$876  = \$605 ;
     if (aclk_rst) begin
       \$876  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$877 [0] = \$610 ;
     \$877 [1] = \$618 ;
     \$877 [2] = \$626 ;
@@ -3158,84 +3158,84 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$878  = \$613 ;
     if (aclk_rst) begin
       \$878  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$879  = \$621 ;
     if (aclk_rst) begin
       \$879  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$880  = \$629 ;
     if (aclk_rst) begin
       \$880  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$881  = \$637 ;
     if (aclk_rst) begin
       \$881  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$882  = \$645 ;
     if (aclk_rst) begin
       \$882  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$883  = \$653 ;
     if (aclk_rst) begin
       \$883  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$884  = \$661 ;
     if (aclk_rst) begin
       \$884  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$885  = \$669 ;
     if (aclk_rst) begin
       \$885  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$886  = \$677 ;
     if (aclk_rst) begin
       \$886  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$887  = \$685 ;
     if (aclk_rst) begin
       \$887  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$888  = \$693 ;
     if (aclk_rst) begin
       \$888  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$889 [0] = \$698 ;
     \$889 [1] = \$706 ;
     \$889 [2] = \$714 ;
@@ -3252,91 +3252,91 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$890  = \$701 ;
     if (aclk_rst) begin
       \$890  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$891  = \$709 ;
     if (aclk_rst) begin
       \$891  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$892  = \$717 ;
     if (aclk_rst) begin
       \$892  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$893  = \$725 ;
     if (aclk_rst) begin
       \$893  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$894  = \$733 ;
     if (aclk_rst) begin
       \$894  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$895  = \$741 ;
     if (aclk_rst) begin
       \$895  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$896  = \$749 ;
     if (aclk_rst) begin
       \$896  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$897  = \$757 ;
     if (aclk_rst) begin
       \$897  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$898  = \$765 ;
     if (aclk_rst) begin
       \$898  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$899  = \$773 ;
     if (aclk_rst) begin
       \$899  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$900  = \$signal$103 ;
     if (aclk_rst) begin
       \$900  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$158 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
     \$901  = \$792 ;
     if (aclk_rst) begin
       \$901  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 , 11'h000, \port$4526$7  };
+  assign r_slow_w_data = { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 , 11'h000, \port$4476$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3348,12 +3348,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$110  = r_slow_rd;
   assign \$signature__addr$111  = r_slow_wr;
-  assign \$signature__data$112  = { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 , 11'h000, \port$4526$7  };
+  assign \$signature__data$112  = { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 , 11'h000, \port$4476$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 , 11'h000, \port$4526$7  };
+  assign bus__r_slow_data = { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 , 11'h000, \port$4476$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3393,8 +3393,8 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4112$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$159  = 0;
+, \port$4056$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$135  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire [3:0] \$100 ;
@@ -3425,15 +3425,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
-  wire [8:0] \$1025 ;
-  wire \$1026 ;
+  wire \$1025 ;
+  wire [8:0] \$1026 ;
   wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
   wire [2:0] \$103 ;
   wire \$1030 ;
-  wire [11:0] \$1031 ;
-  wire \$1032 ;
+  wire \$1031 ;
+  wire [11:0] \$1032 ;
   wire \$1033 ;
   wire \$1034 ;
   wire \$1035 ;
@@ -3470,66 +3470,66 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
-  wire [8:0] \$1066 ;
-  wire \$1067 ;
+  wire \$1066 ;
+  wire [8:0] \$1067 ;
   wire \$1068 ;
   wire \$1069 ;
   wire \$107 ;
   wire \$1070 ;
   wire \$1071 ;
-  wire [11:0] \$1072 ;
-  wire \$1073 ;
+  wire \$1072 ;
+  wire [11:0] \$1073 ;
   wire \$1074 ;
   wire \$1075 ;
   wire \$1076 ;
   wire \$1077 ;
   wire \$1078 ;
-  wire [14:0] \$1079 ;
+  wire \$1079 ;
   wire [9:0] \$108 ;
-  wire [36:0] \$1080 ;
-  wire [21:0] \$1081 ;
-  wire [36:0] \$1082 ;
-  wire [20:0] \$1083 ;
-  wire [36:0] \$1084 ;
-  wire \$1085 ;
+  wire [14:0] \$1080 ;
+  wire [36:0] \$1081 ;
+  wire [21:0] \$1082 ;
+  wire [36:0] \$1083 ;
+  wire [20:0] \$1084 ;
+  wire [36:0] \$1085 ;
   wire \$1086 ;
-  wire [10:0] \$1087 ;
+  wire \$1087 ;
   wire [10:0] \$1088 ;
-  wire [11:0] \$1089 ;
+  wire [10:0] \$1089 ;
   wire \$109 ;
-  wire \$1090 ;
-  wire [10:0] \$1091 ;
+  wire [11:0] \$1090 ;
+  wire \$1091 ;
   wire [10:0] \$1092 ;
-  wire [11:0] \$1093 ;
-  wire \$1094 ;
-  wire [10:0] \$1095 ;
+  wire [10:0] \$1093 ;
+  wire [11:0] \$1094 ;
+  wire \$1095 ;
   wire [10:0] \$1096 ;
-  wire [11:0] \$1097 ;
-  wire \$1098 ;
+  wire [10:0] \$1097 ;
+  wire [11:0] \$1098 ;
   wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire [2:0] \$1100 ;
+  wire \$1100 ;
   wire [2:0] \$1101 ;
   wire [2:0] \$1102 ;
   wire [2:0] \$1103 ;
-  wire [3:0] \$1104 ;
+  wire [2:0] \$1104 ;
   wire [3:0] \$1105 ;
-  wire \$1106 ;
+  wire [3:0] \$1106 ;
   wire \$1107 ;
   wire \$1108 ;
-  wire [2:0] \$1109 ;
+  wire \$1109 ;
   wire [7:0] \$111 ;
   wire [2:0] \$1110 ;
-  wire \$1111 ;
-  wire [2:0] \$1112 ;
-  wire \$1113 ;
+  wire [2:0] \$1111 ;
+  wire \$1112 ;
+  wire [2:0] \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
   wire \$1117 ;
-  wire [3:0] \$1118 ;
-  wire \$1119 ;
+  wire \$1118 ;
+  wire [3:0] \$1119 ;
   wire \$112 ;
   wire \$1120 ;
   wire \$1121 ;
@@ -3548,8 +3548,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1133 ;
   wire \$1134 ;
   wire \$1135 ;
-  wire [7:0] \$1136 ;
-  wire \$1137 ;
+  wire \$1136 ;
+  wire [7:0] \$1137 ;
   wire \$1138 ;
   wire \$1139 ;
   wire [2:0] \$114 ;
@@ -3568,8 +3568,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1151 ;
   wire \$1152 ;
   wire \$1153 ;
-  wire [7:0] \$1154 ;
-  wire \$1155 ;
+  wire \$1154 ;
+  wire [7:0] \$1155 ;
   wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
@@ -3588,64 +3588,64 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [10:0] \$117 ;
   wire \$1170 ;
   wire \$1171 ;
-  wire [7:0] \$1172 ;
-  wire \$1173 ;
+  wire \$1172 ;
+  wire [7:0] \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
-  reg \$1178 ;
-  reg [7:0] \$1179 ;
+  wire \$1178 ;
+  reg \$1179 ;
   wire \$118 ;
-  reg [8:0] \$1180 ;
-  reg \$1181 ;
-  reg [7:0] \$1182 ;
-  reg [16:0] \$1183 ;
-  reg \$1184 ;
-  reg [6:0] \$1185 ;
-  reg [8:0] \$1186 ;
-  reg \$1187 ;
-  reg [6:0] \$1188 ;
-  reg [15:0] \$1189 ;
+  reg [7:0] \$1180 ;
+  reg [8:0] \$1181 ;
+  reg \$1182 ;
+  reg [7:0] \$1183 ;
+  reg [16:0] \$1184 ;
+  reg \$1185 ;
+  reg [6:0] \$1186 ;
+  reg [8:0] \$1187 ;
+  reg \$1188 ;
+  reg [6:0] \$1189 ;
   wire \$119 ;
-  reg \$1190 ;
-  reg [5:0] \$1191 ;
-  reg [8:0] \$1192 ;
-  reg \$1193 ;
-  reg [5:0] \$1194 ;
-  reg [14:0] \$1195 ;
-  reg \$1196 ;
+  reg [15:0] \$1190 ;
+  reg \$1191 ;
+  reg [5:0] \$1192 ;
+  reg [8:0] \$1193 ;
+  reg \$1194 ;
+  reg [5:0] \$1195 ;
+  reg [14:0] \$1196 ;
   reg \$1197 ;
-  reg [2:0] \$1198 ;
-  reg \$1199 ;
+  reg \$1198 ;
+  reg [2:0] \$1199 ;
   wire \$12 ;
   wire [9:0] \$120 ;
-  reg [2:0] \$1200 ;
-  reg \$1201 ;
-  reg [2:0] \$1202 ;
-  reg \$1203 ;
+  reg \$1200 ;
+  reg [2:0] \$1201 ;
+  reg \$1202 ;
+  reg [2:0] \$1203 ;
   reg \$1204 ;
-  reg [8:0] \$1205 ;
+  reg \$1205 ;
   reg [8:0] \$1206 ;
   reg [8:0] \$1207 ;
   reg \$1208 ;
   reg [7:0] \$1209 ;
   wire \$121 ;
-  reg [7:0] \$1210 ;
+  reg [8:0] \$1210 ;
   reg [7:0] \$1211 ;
   reg [7:0] \$1212 ;
-  reg \$1213 ;
-  reg [6:0] \$1214 ;
-  reg [5:0] \$1215 ;
-  reg [5:0] \$1216 ;
-  reg [5:0] \$1217 ;
-  reg \$1218 ;
+  reg [7:0] \$1213 ;
+  reg \$1214 ;
+  reg [6:0] \$1215 ;
+  reg [7:0] \$1216 ;
+  reg [6:0] \$1217 ;
+  reg [5:0] \$1218 ;
   reg [5:0] \$1219 ;
   wire \$122 ;
   reg \$1220 ;
-  reg \$1221 ;
-  reg \$1222 ;
-  reg \$1223 ;
+  reg [5:0] \$1221 ;
+  reg [5:0] \$1222 ;
+  reg [5:0] \$1223 ;
   reg \$1224 ;
   reg \$1225 ;
   reg \$1226 ;
@@ -3680,47 +3680,47 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1252 ;
   reg \$1253 ;
   reg \$1254 ;
-  wire [2:0] \$1255 ;
-  wire [2:0] \$1256 ;
+  reg \$1255 ;
+  reg \$1256 ;
   reg \$1257 ;
   reg \$1258 ;
-  reg \$1259 ;
+  wire [2:0] \$1259 ;
   wire [2:0] \$126 ;
-  reg \$1260 ;
+  wire [2:0] \$1260 ;
   reg \$1261 ;
   reg \$1262 ;
   reg \$1263 ;
   reg \$1264 ;
-  reg [2:0] \$1265 ;
-  reg [2:0] \$1266 ;
+  reg \$1265 ;
+  reg \$1266 ;
   reg \$1267 ;
   reg \$1268 ;
-  reg [7:0] \$1269 ;
+  reg [2:0] \$1269 ;
   wire [2:0] \$127 ;
-  reg \$1270 ;
+  reg [2:0] \$1270 ;
   reg \$1271 ;
-  reg [8:0] \$1272 ;
-  reg [2:0] \$1273 ;
+  reg \$1272 ;
+  reg [7:0] \$1273 ;
   reg \$1274 ;
   reg \$1275 ;
-  reg [6:0] \$1276 ;
-  reg \$1277 ;
+  reg [8:0] \$1276 ;
+  reg [2:0] \$1277 ;
   reg \$1278 ;
-  reg [7:0] \$1279 ;
+  reg \$1279 ;
   wire [2:0] \$128 ;
-  reg [2:0] \$1280 ;
+  reg [6:0] \$1280 ;
   reg \$1281 ;
   reg \$1282 ;
-  reg [5:0] \$1283 ;
-  reg \$1284 ;
+  reg [7:0] \$1283 ;
+  reg [2:0] \$1284 ;
   reg \$1285 ;
-  reg [5:0] \$1286 ;
-  reg [2:0] \$1287 ;
+  reg \$1286 ;
+  reg [5:0] \$1287 ;
   reg \$1288 ;
   reg \$1289 ;
   wire \$129 ;
-  reg \$1290 ;
-  reg \$1291 ;
+  reg [5:0] \$1290 ;
+  reg [2:0] \$1291 ;
   reg \$1292 ;
   reg \$1293 ;
   reg \$1294 ;
@@ -3738,7 +3738,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1304 ;
   reg \$1305 ;
   reg \$1306 ;
+  reg \$1307 ;
+  reg \$1308 ;
+  reg \$1309 ;
   wire [2:0] \$131 ;
+  reg \$1310 ;
   wire \$132 ;
   wire \$133 ;
   wire [7:0] \$134 ;
@@ -3874,8 +3878,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [9:0] \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire \$254 ;
-  wire [7:0] \$255 ;
+  wire [7:0] \$254 ;
+  wire \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
@@ -3940,9 +3944,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
-  wire \$313 ;
+  wire [8:0] \$313 ;
   wire \$314 ;
-  wire [8:0] \$315 ;
+  wire \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
@@ -4047,7 +4051,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
-  wire [8:0] \$41 ;
+  wire \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
@@ -4069,7 +4073,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
-  wire \$43 ;
+  wire [8:0] \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
@@ -4147,7 +4151,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$498 ;
   wire \$499 ;
   wire [15:0] \$5 ;
-  wire [7:0] \$50 ;
+  wire \$50 ;
   wire \$500 ;
   wire \$501 ;
   wire \$502 ;
@@ -4169,7 +4173,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$517 ;
   wire \$518 ;
   wire \$519 ;
-  wire \$52 ;
+  wire [7:0] \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
@@ -4246,7 +4250,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire [6:0] \$59 ;
+  wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -4269,7 +4273,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [7:0] \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire \$61 ;
+  wire [6:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
@@ -4291,7 +4295,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire [6:0] \$63 ;
+  wire [5:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
@@ -4323,26 +4327,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [8:0] \$656 ;
   wire [8:0] \$657 ;
   wire [8:0] \$658 ;
-  wire [8:0] \$659 ;
+  wire \$659 ;
   wire \$66 ;
   wire \$660 ;
   wire \$661 ;
   wire \$662 ;
   wire \$663 ;
-  wire \$664 ;
-  wire [7:0] \$665 ;
+  wire [8:0] \$664 ;
+  wire \$665 ;
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
   wire \$67 ;
-  wire \$670 ;
+  wire [7:0] \$670 ;
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire \$676 ;
+  wire [6:0] \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
@@ -4350,8 +4354,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire [4:0] \$683 ;
-  wire \$684 ;
+  wire \$683 ;
+  wire [4:0] \$684 ;
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
@@ -4359,26 +4363,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$689 ;
   wire \$69 ;
   wire \$690 ;
-  wire [4:0] \$691 ;
-  wire \$692 ;
+  wire \$691 ;
+  wire [4:0] \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
-  wire [4:0] \$699 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
+  wire [4:0] \$700 ;
   wire \$701 ;
   wire \$702 ;
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
-  wire [4:0] \$707 ;
-  wire \$708 ;
+  wire \$707 ;
+  wire [4:0] \$708 ;
   wire \$709 ;
   wire \$71 ;
   wire \$710 ;
@@ -4386,8 +4390,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
-  wire [4:0] \$715 ;
-  wire \$716 ;
+  wire \$715 ;
+  wire [4:0] \$716 ;
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
@@ -4395,8 +4399,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
-  wire [4:0] \$723 ;
-  wire \$724 ;
+  wire \$723 ;
+  wire [4:0] \$724 ;
   wire \$725 ;
   wire \$726 ;
   wire \$727 ;
@@ -4418,8 +4422,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$741 ;
   wire \$742 ;
   wire \$743 ;
-  wire [6:0] \$744 ;
-  wire \$745 ;
+  wire \$744 ;
+  wire [6:0] \$745 ;
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
@@ -4456,15 +4460,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$776 ;
   wire \$777 ;
   wire \$778 ;
-  wire [8:0] \$779 ;
+  wire \$779 ;
   wire \$78 ;
-  wire \$780 ;
+  wire [8:0] \$780 ;
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
   wire \$784 ;
-  wire [11:0] \$785 ;
-  wire \$786 ;
+  wire \$785 ;
+  wire [11:0] \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
@@ -4503,14 +4507,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$818 ;
   wire \$819 ;
   wire \$82 ;
-  wire [8:0] \$820 ;
-  wire \$821 ;
+  wire \$820 ;
+  wire [8:0] \$821 ;
   wire \$822 ;
   wire \$823 ;
   wire \$824 ;
   wire \$825 ;
-  wire [11:0] \$826 ;
-  wire \$827 ;
+  wire \$826 ;
+  wire [11:0] \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
@@ -4548,14 +4552,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$859 ;
   wire [3:0] \$86 ;
   wire \$860 ;
-  wire [8:0] \$861 ;
-  wire \$862 ;
+  wire \$861 ;
+  wire [8:0] \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
-  wire [11:0] \$867 ;
-  wire \$868 ;
+  wire \$867 ;
+  wire [11:0] \$868 ;
   wire \$869 ;
   wire \$87 ;
   wire \$870 ;
@@ -4594,14 +4598,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
-  wire [8:0] \$902 ;
-  wire \$903 ;
+  wire \$902 ;
+  wire [8:0] \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
-  wire [11:0] \$908 ;
-  wire \$909 ;
+  wire \$908 ;
+  wire [11:0] \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
@@ -4639,15 +4643,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$940 ;
   wire \$941 ;
   wire \$942 ;
-  wire [8:0] \$943 ;
-  wire \$944 ;
+  wire \$943 ;
+  wire [8:0] \$944 ;
   wire \$945 ;
   wire \$946 ;
   wire \$947 ;
   wire \$948 ;
-  wire [11:0] \$949 ;
+  wire \$949 ;
   wire [7:0] \$95 ;
-  wire \$950 ;
+  wire [11:0] \$950 ;
   wire \$951 ;
   wire \$952 ;
   wire \$953 ;
@@ -4684,15 +4688,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$981 ;
   wire \$982 ;
   wire \$983 ;
-  wire [8:0] \$984 ;
-  wire \$985 ;
+  wire \$984 ;
+  wire [8:0] \$985 ;
   wire \$986 ;
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
   wire [7:0] \$99 ;
-  wire [11:0] \$990 ;
-  wire \$991 ;
+  wire \$990 ;
+  wire [11:0] \$991 ;
   wire \$992 ;
   wire \$993 ;
   wire \$994 ;
@@ -4702,11 +4706,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$998 ;
   wire \$999 ;
   wire [7:0] \$signal ;
-  wire \$signal$259 ;
-  wire \$signal$271 ;
-  wire \$signal$290 ;
-  wire [3:0] \$signal$328 ;
-  wire \$signal$480 ;
+  wire \$signal$262 ;
+  wire \$signal$274 ;
+  wire \$signal$293 ;
+  wire [3:0] \$signal$331 ;
+  wire \$signal$483 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -4870,7 +4874,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg f2_flushed = 1'h0;
   reg [2:0] f2_in = 3'h0;
   reg f2_in_pool = 1'h0;
-  reg f2_never_granted = 1'h0;
+  reg [2:0] f2_never_granted = 3'h0;
   reg [1:0] f2_pool = 2'h0;
   reg f2_same_second = 1'h0;
   reg f2_same_third = 1'h0;
@@ -5009,7 +5013,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$492 ;
+  wire [39:0] \grant_addr$495 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5028,16 +5032,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [5:0] large_count = 6'h00;
   wire large_flushing;
   reg [5:0] large_fresh = 6'h00;
-  wire [5:0] large_fresh_slot;
+  reg [5:0] large_fresh_next;
+  reg [5:0] large_fresh_slot = 6'h00;
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
-  wire [5:0] \large_grant_addr$459 ;
+  (* init = 6'h00 *)
+  wire [5:0] \large_grant_addr$462 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$461 ;
-  wire [7:0] \large_grant_data$461.next ;
-  wire \large_grant_data$461.snap ;
+  wire [8:0] \large_grant_data$464 ;
+  wire [7:0] \large_grant_data$464.next ;
+  wire \large_grant_data$464.snap ;
   wire [7:0] \large_grant_data.next ;
   wire \large_grant_data.snap ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
@@ -5059,11 +5065,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg large_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
-  wire [5:0] \large_parity_addr$471 ;
+  (* init = 6'h00 *)
+  wire [5:0] \large_parity_addr$474 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$473 ;
+  wire \large_parity_data$476 ;
   reg large_parity_r0_b0 = 1'h0;
   reg large_parity_r1_b0 = 1'h0;
   wire [5:0] large_parity_waddr;
@@ -5102,16 +5109,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [7:0] medium_count = 8'h00;
   wire medium_flushing;
   reg [7:0] medium_fresh = 8'h00;
-  wire [6:0] medium_fresh_slot;
+  reg [7:0] medium_fresh_next;
+  reg [6:0] medium_fresh_slot = 7'h00;
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
-  wire [6:0] \medium_grant_addr$432 ;
+  (* init = 7'h00 *)
+  wire [6:0] \medium_grant_addr$435 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$434 ;
-  wire [7:0] \medium_grant_data$434.next ;
-  wire \medium_grant_data$434.snap ;
+  wire [8:0] \medium_grant_data$437 ;
+  wire [7:0] \medium_grant_data$437.next ;
+  wire \medium_grant_data$437.snap ;
   wire [7:0] \medium_grant_data.next ;
   wire \medium_grant_data.snap ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
@@ -5133,11 +5142,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg medium_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
-  wire [6:0] \medium_parity_addr$444 ;
+  (* init = 7'h00 *)
+  wire [6:0] \medium_parity_addr$447 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$446 ;
+  wire \medium_parity_data$449 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
   wire [6:0] medium_parity_waddr;
@@ -5173,32 +5183,38 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_tag;
-  input [5:0] \port$4112$52 ;
-  wire [5:0] \port$4112$52 ;
+  input [5:0] \port$4056$52 ;
+  wire [5:0] \port$4056$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
-  wire [7:0] \r__addr$404 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$414 ;
-  wire [7:0] \r__addr$416 ;
+  wire [7:0] \r__addr$407 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$423 ;
+  wire [7:0] \r__addr$417 ;
+  (* init = 8'h00 *)
+  wire [7:0] \r__addr$419 ;
+  (* init = 8'h00 *)
+  wire [7:0] \r__addr$426 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$429 ;
-  wire [6:0] \r__addr$431 ;
+  wire [6:0] \r__addr$432 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$441 ;
-  wire [6:0] \r__addr$443 ;
+  wire [6:0] \r__addr$434 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$450 ;
+  wire [6:0] \r__addr$444 ;
+  (* init = 7'h00 *)
+  wire [6:0] \r__addr$446 ;
+  (* init = 7'h00 *)
+  wire [6:0] \r__addr$453 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$456 ;
-  wire [5:0] \r__addr$458 ;
+  wire [5:0] \r__addr$459 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$468 ;
-  wire [5:0] \r__addr$470 ;
+  wire [5:0] \r__addr$461 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$477 ;
+  wire [5:0] \r__addr$471 ;
+  (* init = 6'h00 *)
+  wire [5:0] \r__addr$473 ;
+  (* init = 6'h00 *)
+  wire [5:0] \r__addr$480 ;
   wire [8:0] r__data;
   wire [8:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -5220,16 +5236,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] small_count = 9'h000;
   wire small_flushing;
   reg [8:0] small_fresh = 9'h000;
-  wire [7:0] small_fresh_slot;
+  reg [8:0] small_fresh_next;
+  reg [7:0] small_fresh_slot = 8'h00;
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
-  wire [7:0] \small_grant_addr$405 ;
+  (* init = 8'h00 *)
+  wire [7:0] \small_grant_addr$408 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$407 ;
-  wire [7:0] \small_grant_data$407.next ;
-  wire \small_grant_data$407.snap ;
+  wire [8:0] \small_grant_data$410 ;
+  wire [7:0] \small_grant_data$410.next ;
+  wire \small_grant_data$410.snap ;
   wire [7:0] \small_grant_data.next ;
   wire \small_grant_data.snap ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
@@ -5251,11 +5269,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg small_nonempty = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
-  wire [7:0] \small_parity_addr$417 ;
+  (* init = 8'h00 *)
+  wire [7:0] \small_parity_addr$420 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$419 ;
+  wire \small_parity_data$422 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -5295,46 +5314,46 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] w__addr;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$408 ;
+  wire [7:0] \w__addr$411 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$420 ;
+  wire [7:0] \w__addr$423 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$426 ;
-  wire [6:0] \w__addr$435 ;
+  wire [6:0] \w__addr$429 ;
+  wire [6:0] \w__addr$438 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$447 ;
+  wire [6:0] \w__addr$450 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$453 ;
-  wire [5:0] \w__addr$462 ;
+  wire [5:0] \w__addr$456 ;
+  wire [5:0] \w__addr$465 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$474 ;
+  wire [5:0] \w__addr$477 ;
   wire [8:0] w__data;
-  wire \w__data$412 ;
+  wire \w__data$415 ;
   (* init = 17'h00000 *)
-  wire [16:0] \w__data$422 ;
-  wire [8:0] \w__data$428 ;
-  wire \w__data$439 ;
+  wire [16:0] \w__data$425 ;
+  wire [8:0] \w__data$431 ;
+  wire \w__data$442 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$449 ;
-  wire [8:0] \w__data$455 ;
-  wire \w__data$466 ;
+  wire [15:0] \w__data$452 ;
+  wire [8:0] \w__data$458 ;
+  wire \w__data$469 ;
   (* init = 15'h0000 *)
-  wire [14:0] \w__data$476 ;
+  wire [14:0] \w__data$479 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$410 ;
+  wire \w__en$413 ;
   (* init = 1'h0 *)
-  wire \w__en$421 ;
+  wire \w__en$424 ;
   (* init = 1'h0 *)
-  wire \w__en$427 ;
-  wire \w__en$437 ;
+  wire \w__en$430 ;
+  wire \w__en$440 ;
   (* init = 1'h0 *)
-  wire \w__en$448 ;
+  wire \w__en$451 ;
   (* init = 1'h0 *)
-  wire \w__en$454 ;
-  wire \w__en$464 ;
+  wire \w__en$457 ;
+  wire \w__en$467 ;
   (* init = 1'h0 *)
-  wire \w__en$475 ;
+  wire \w__en$478 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -5378,8 +5397,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] large_parity [47:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$464 )
-      large_parity[f4_slot[5:0]] <= \w__data$466 ;
+    if (\w__en$467 )
+      large_parity[f4_slot[5:0]] <= \w__data$469 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -5409,7 +5428,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] _5_;
   reg [8:0] _6_;
   always @(posedge aclk_clk) begin
-    _5_ <= medium_grant[\$665 [6:0]];
+    _5_ <= medium_grant[medium_fresh_slot];
     _6_ <= medium_grant[f1_medium_slot];
   end
   assign \r__data$33  = _5_;
@@ -5417,13 +5436,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] medium_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$437 )
-      medium_parity[f4_slot[6:0]] <= \w__data$439 ;
+    if (\w__en$440 )
+      medium_parity[f4_slot[6:0]] <= \w__data$442 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
   always @(posedge aclk_clk) begin
-    _7_ <= medium_parity[\$665 [6:0]];
+    _7_ <= medium_parity[medium_fresh_slot];
     _8_ <= medium_parity[f1_medium_slot];
   end
   assign \r__data$37  = _7_;
@@ -5448,7 +5467,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] _10_;
   reg [8:0] _11_;
   always @(posedge aclk_clk) begin
-    _10_ <= small_grant[\$659 [7:0]];
+    _10_ <= small_grant[small_fresh_slot];
     _11_ <= small_grant[f1_small_slot];
   end
   assign \r__data$11  = _10_;
@@ -5456,13 +5475,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] small_parity [255:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$410 )
-      small_parity[f4_slot] <= \w__data$412 ;
+    if (\w__en$413 )
+      small_parity[f4_slot] <= \w__data$415 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
   always @(posedge aclk_clk) begin
-    _12_ <= small_parity[\$659 [7:0]];
+    _12_ <= small_parity[small_fresh_slot];
     _13_ <= small_parity[f1_small_slot];
   end
   assign \r__data$15  = _12_;
@@ -5502,42 +5521,42 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4112$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4056$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4112$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4056$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
   assign \$35  = \$32  ? 4'h2 : \$34 ;
   assign \$36  = ! x1_err;
-  assign \$37  = \$659 [7:0] - small_seen;
+  assign \$37  = small_fresh_slot - small_seen;
   assign \$38  = ~ \$37 [9];
   assign \$39  = small_take_fresh & \$38 ;
-  assign \$40  = \$659 [7:0] + 1'h1;
-  assign \$41  = \$659 [7:0] + 1'h1;
-  assign \$42  = \$659 [7:0] != 8'hff;
-  assign \$43  = small_head == 8'hff;
-  assign \$44  = small_head + 1'h1;
-  assign \$45  = \$43  ? 9'h000 : \$44 ;
-  assign \$46  = \$665 [6:0] - medium_seen;
+  assign \$40  = small_fresh_slot + 1'h1;
+  assign \$41  = small_fresh_slot != 8'hff;
+  assign \$42  = small_head == 8'hff;
+  assign \$43  = small_head + 1'h1;
+  assign \$44  = \$42  ? 9'h000 : \$43 ;
+  assign \$45  = x0_select[0] ? 9'h000 : small_fresh_next;
+  assign \$46  = medium_fresh_slot - medium_seen;
   assign \$47  = ~ \$46 [8];
   assign \$48  = medium_take_fresh & \$47 ;
-  assign \$49  = \$665 [6:0] + 1'h1;
-  assign \$50  = \$665 [6:0] + 1'h1;
-  assign \$51  = \$665 [6:0] != 7'h7f;
-  assign \$52  = medium_head == 7'h7f;
-  assign \$53  = medium_head + 1'h1;
-  assign \$54  = \$52  ? 8'h00 : \$53 ;
+  assign \$49  = medium_fresh_slot + 1'h1;
+  assign \$50  = medium_fresh_slot != 7'h7f;
+  assign \$51  = medium_head == 7'h7f;
+  assign \$52  = medium_head + 1'h1;
+  assign \$53  = \$51  ? 8'h00 : \$52 ;
+  assign \$54  = x0_select[1] ? 8'h00 : medium_fresh_next;
   assign \$55  = large_fresh_slot - large_seen;
   assign \$56  = ~ \$55 [6];
   assign \$57  = large_take_fresh & \$56 ;
   assign \$58  = large_fresh_slot + 1'h1;
-  assign \$59  = large_fresh_slot + 1'h1;
-  assign \$60  = large_fresh_slot != 6'h2f;
-  assign \$61  = large_head == 6'h2f;
-  assign \$62  = large_head + 1'h1;
-  assign \$63  = \$61  ? 7'h00 : \$62 ;
+  assign \$59  = large_fresh_slot != 6'h2f;
+  assign \$60  = large_head == 6'h2f;
+  assign \$61  = large_head + 1'h1;
+  assign \$62  = \$60  ? 7'h00 : \$61 ;
+  assign \$63  = x0_select[2] ? 6'h00 : large_fresh_next;
   assign \$69  = small_has_fresh | small_nonempty;
   assign \$70  = \$69  | x1_select[0];
   assign \$71  = a1_select[0] & \$70 ;
@@ -5564,8 +5583,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$92  = large_has_fresh | x1_select[2];
   assign \$93  = a1_in[2] & \$92 ;
   assign \$94  = \$91  | \$93 ;
-  assign \$95  = a1_in[0] ? \$659 [7:0] : 8'h00;
-  assign \$96  = a1_in[1] ? \$665 [6:0] : 7'h00;
+  assign \$95  = a1_in[0] ? small_fresh_slot : 8'h00;
+  assign \$96  = a1_in[1] ? medium_fresh_slot : 7'h00;
   assign \$97  = \$95  | { 1'h0, \$96  };
   assign \$98  = a1_in[2] ? large_fresh_slot : 6'h00;
   assign \$99  = \$97  | { 2'h0, \$98  };
@@ -5596,7 +5615,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$130  = a2_ok & a2_from_fresh;
   assign \$131  = \$130  ? a2_in : 3'h0;
   assign \$132  = a2_ok & a2_from_fresh;
-  assign \$134  = a3_ok ? { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] } : 8'h00;
+  assign \$134  = a3_ok ? { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] } : 8'h00;
   assign \$135  = a4_ok ? grant_addr : 40'h0000000000;
   assign \$136  = a3_valid & a3_fwd_ok;
   assign \$137  = { \$136 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
@@ -5636,19 +5655,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$174  = free_port_addr - 37'h1000004000;
   assign \$175  = ~ \$174 [40];
   assign \$177  = \$173  & \$176 ;
-  assign \$178  = free_src ? \port$4112$52 [0] : \$177 ;
+  assign \$178  = free_src ? \port$4056$52 [0] : \$177 ;
   assign \$179  = free_port_addr - 37'h1000010000;
   assign \$180  = ~ \$179 [40];
   assign \$181  = free_port_addr - 37'h1000020000;
   assign \$182  = ~ \$181 [40];
   assign \$184  = \$180  & \$183 ;
-  assign \$185  = free_src ? \port$4112$52 [1] : \$184 ;
+  assign \$185  = free_src ? \port$4056$52 [1] : \$184 ;
   assign \$186  = free_port_addr - 37'h1000100000;
   assign \$187  = ~ \$186 [40];
   assign \$188  = free_port_addr - 37'h1000130000;
   assign \$189  = ~ \$188 [40];
   assign \$191  = \$187  & \$190 ;
-  assign \$192  = free_src ? \port$4112$52 [2] : \$191 ;
+  assign \$192  = free_src ? \port$4056$52 [2] : \$191 ;
   assign \$193  = f0_addr[2:0] == f2_addr[2:0];
   assign \$194  = f0_addr[5:3] == f2_addr[5:3];
   assign \$195  = f0_addr[8:6] == f2_addr[8:6];
@@ -5708,71 +5727,71 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$251  = f1_medium_slot - medium_fresh;
   assign \$252  = ~ \$251 [8];
   assign \$253  = f1_hit[1] & \$252 ;
-  assign \$254  = \$250  | \$253 ;
-  assign \$255  = f1_large_slot - large_fresh;
-  assign \$256  = ~ \$255 [6];
-  assign \$257  = f1_hit[2] & \$256 ;
-  assign \$258  = \$254  | \$257 ;
-  assign \$259  = ~ f1_same_second_eq0;
-  assign \$260  = ~ f1_same_second_eq3;
-  assign \$261  = \$259  | \$260 ;
-  assign \$262  = ~ f1_same_second_eq6;
-  assign \$263  = ~ f1_same_second_eq9;
-  assign \$264  = \$262  | \$263 ;
-  assign \$265  = \$261  | \$264 ;
-  assign \$266  = ~ f1_same_second_eq12;
-  assign \$267  = ~ f1_same_second_eq15;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = ~ f1_same_second_eq18;
-  assign \$270  = ~ f1_same_second_eq21;
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = \$268  | \$271 ;
-  assign \$273  = \$265  | \$272 ;
-  assign \$274  = ~ f1_same_second_eq24;
-  assign \$275  = ~ f1_same_second_eq27;
-  assign \$276  = \$274  | \$275 ;
-  assign \$277  = ~ f1_same_second_eq30;
-  assign \$278  = ~ f1_same_second_eq33;
-  assign \$279  = \$277  | \$278 ;
-  assign \$280  = \$276  | \$279 ;
-  assign \$281  = ~ f1_same_second_eq36;
-  assign \$282  = ~ f1_same_second_eq39;
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = \$280  | \$283 ;
-  assign \$285  = \$273  | \$284 ;
-  assign \$286  = ~ \$285 ;
-  assign \$287  = ~ f1_same_third_eq0;
-  assign \$288  = ~ f1_same_third_eq3;
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = ~ f1_same_third_eq6;
-  assign \$291  = ~ f1_same_third_eq9;
-  assign \$292  = \$290  | \$291 ;
-  assign \$293  = \$289  | \$292 ;
-  assign \$294  = ~ f1_same_third_eq12;
-  assign \$295  = ~ f1_same_third_eq15;
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = ~ f1_same_third_eq18;
-  assign \$298  = ~ f1_same_third_eq21;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = \$296  | \$299 ;
-  assign \$301  = \$293  | \$300 ;
-  assign \$302  = ~ f1_same_third_eq24;
-  assign \$303  = ~ f1_same_third_eq27;
-  assign \$304  = \$302  | \$303 ;
-  assign \$305  = ~ f1_same_third_eq30;
-  assign \$306  = ~ f1_same_third_eq33;
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = \$304  | \$307 ;
-  assign \$309  = ~ f1_same_third_eq36;
-  assign \$310  = ~ f1_same_third_eq39;
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = \$308  | \$311 ;
-  assign \$313  = \$301  | \$312 ;
-  assign \$314  = ~ \$313 ;
-  assign \$315  = f2_tag + 1'h1;
-  assign \$316  = ! f2_pool;
-  assign \$317  = f2_pool == 1'h1;
-  assign \$318  = f2_pool == 2'h2;
+  assign \$254  = f1_large_slot - large_fresh;
+  assign \$255  = ~ \$254 [6];
+  assign \$256  = f1_hit[2] & \$255 ;
+  assign \$257  = ~ f1_same_second_eq0;
+  assign \$258  = ~ f1_same_second_eq3;
+  assign \$259  = \$257  | \$258 ;
+  assign \$260  = ~ f1_same_second_eq6;
+  assign \$261  = ~ f1_same_second_eq9;
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = \$259  | \$262 ;
+  assign \$264  = ~ f1_same_second_eq12;
+  assign \$265  = ~ f1_same_second_eq15;
+  assign \$266  = \$264  | \$265 ;
+  assign \$267  = ~ f1_same_second_eq18;
+  assign \$268  = ~ f1_same_second_eq21;
+  assign \$269  = \$267  | \$268 ;
+  assign \$270  = \$266  | \$269 ;
+  assign \$271  = \$263  | \$270 ;
+  assign \$272  = ~ f1_same_second_eq24;
+  assign \$273  = ~ f1_same_second_eq27;
+  assign \$274  = \$272  | \$273 ;
+  assign \$275  = ~ f1_same_second_eq30;
+  assign \$276  = ~ f1_same_second_eq33;
+  assign \$277  = \$275  | \$276 ;
+  assign \$278  = \$274  | \$277 ;
+  assign \$279  = ~ f1_same_second_eq36;
+  assign \$280  = ~ f1_same_second_eq39;
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = \$278  | \$281 ;
+  assign \$283  = \$271  | \$282 ;
+  assign \$284  = ~ \$283 ;
+  assign \$285  = ~ f1_same_third_eq0;
+  assign \$286  = ~ f1_same_third_eq3;
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = ~ f1_same_third_eq6;
+  assign \$289  = ~ f1_same_third_eq9;
+  assign \$290  = \$288  | \$289 ;
+  assign \$291  = \$287  | \$290 ;
+  assign \$292  = ~ f1_same_third_eq12;
+  assign \$293  = ~ f1_same_third_eq15;
+  assign \$294  = \$292  | \$293 ;
+  assign \$295  = ~ f1_same_third_eq18;
+  assign \$296  = ~ f1_same_third_eq21;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = \$294  | \$297 ;
+  assign \$299  = \$291  | \$298 ;
+  assign \$300  = ~ f1_same_third_eq24;
+  assign \$301  = ~ f1_same_third_eq27;
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = ~ f1_same_third_eq30;
+  assign \$304  = ~ f1_same_third_eq33;
+  assign \$305  = \$303  | \$304 ;
+  assign \$306  = \$302  | \$305 ;
+  assign \$307  = ~ f1_same_third_eq36;
+  assign \$308  = ~ f1_same_third_eq39;
+  assign \$309  = \$307  | \$308 ;
+  assign \$310  = \$306  | \$309 ;
+  assign \$311  = \$299  | \$310 ;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = f2_tag + 1'h1;
+  assign \$314  = ! f2_pool;
+  assign \$315  = f2_pool == 1'h1;
+  assign \$316  = f2_pool == 2'h2;
+  assign \$317  = f2_never_granted[0] | f2_never_granted[1];
+  assign \$318  = \$317  | f2_never_granted[2];
   assign \$319  = a4_tag ^ f2_tag;
   assign \$320  = ~ \$319 ;
   assign \$321  = \$320  + 1'h1;
@@ -5781,12 +5800,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$324  = \$323  + 1'h1;
   assign \$325  = a4_tag + 1'h1;
   assign \$326  = a5_tag + 1'h1;
-  assign \$327  = \$1089 [11] ? \$325 [7:0] : \$326 [7:0];
-  assign \$328  = \$1089 [11] ? a4_snap : a5_snap;
+  assign \$327  = \$1090 [11] ? \$325 [7:0] : \$326 [7:0];
+  assign \$328  = \$1090 [11] ? a4_snap : a5_snap;
   assign \$329  = f2_same_third & f5_ok;
-  assign \$330  = ~ \$1089 [11];
-  assign \$331  = \$signal$259  & \$330 ;
-  assign \$332  = ~ \$1093 [11];
+  assign \$330  = ~ \$1090 [11];
+  assign \$331  = \$signal$262  & \$330 ;
+  assign \$332  = ~ \$1094 [11];
   assign \$333  = \$331  & \$332 ;
   assign \$334  = f2_same_third & f5_ok;
   assign \$335  = ~ \$334 ;
@@ -5857,14 +5876,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$430  = \$429  & large_grant_r0_b0[0];
   assign \$431  = \$428  | \$430 ;
   assign \$432  = \$423  ? f3_older_snap : \$431 ;
-  assign \$433  = f3_go & \$1097 [11];
+  assign \$433  = f3_go & \$1098 [11];
   assign \$434  = a4_tag ^ f3_tag;
   assign \$435  = ~ \$434 ;
   assign \$436  = \$435  + 1'h1;
   assign \$437  = \$433  & \$436 [8];
   assign \$438  = ~ f3_never_granted;
   assign \$439  = f3_go & \$438 ;
-  assign \$440  = ~ \$1097 [11];
+  assign \$440  = ~ \$1098 [11];
   assign \$441  = \$439  & \$440 ;
   assign \$442  = ~ rel_f2;
   assign \$443  = \$442  & f3_hit_a3;
@@ -5874,7 +5893,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$447  = \$445  & \$446 ;
   assign \$448  = ~ rel_f2;
   assign \$449  = f3_quiet & \$448 ;
-  assign \$450  = ~ \$1097 [11];
+  assign \$450  = ~ \$1098 [11];
   assign \$451  = \$449  & \$450 ;
   assign \$452  = \$451  ? f3_in : 3'h0;
   assign \$453  = ~ f3_never_granted;
@@ -5899,7 +5918,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$475  = f3_flushed ? 3'h0 : 3'h7;
   assign \$476  = { 1'h0, \$474  } & { \$475 [2], \$475  };
   assign \$477  = { 1'h0, f3_in } & \$476 ;
-  assign \$478  = \$1097 [11] ? 3'h0 : \$1105 [2:0];
+  assign \$478  = \$1098 [11] ? 3'h0 : \$1106 [2:0];
   assign \$479  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$480  = ~ \$479 ;
   assign \$481  = \$480  + 1'h1;
@@ -6067,23 +6086,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$656  = small_grant_w_data[8:1] + 1'h1;
   assign \$657  = medium_grant_w_data[8:1] + 1'h1;
   assign \$658  = large_grant_w_data[8:1] + 1'h1;
-  assign \$659  = x1_select[0] ? 9'h000 : small_fresh;
-  assign \$660  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$660 ;
-  assign \$661  = ~ x1_select[0];
-  assign \$662  = a1_select[0] & \$661 ;
-  assign \$663  = ~ small_has_fresh;
-  assign \$664  = \$662  & \$663 ;
-  assign small_pop = \$664  & small_nonempty;
-  assign \$665  = x1_select[1] ? 8'h00 : medium_fresh;
-  assign \$666  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$666 ;
-  assign \$667  = ~ x1_select[1];
-  assign \$668  = a1_select[1] & \$667 ;
-  assign \$669  = ~ medium_has_fresh;
-  assign \$670  = \$668  & \$669 ;
-  assign medium_pop = \$670  & medium_nonempty;
-  assign large_fresh_slot = x1_select[2] ? 6'h00 : large_fresh;
+  assign \$659  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$659 ;
+  assign \$660  = ~ x1_select[0];
+  assign \$661  = a1_select[0] & \$660 ;
+  assign \$662  = ~ small_has_fresh;
+  assign \$663  = \$661  & \$662 ;
+  assign small_pop = \$663  & small_nonempty;
+  assign \$664  = small_fresh_slot + 1'h1;
+  assign \$665  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$665 ;
+  assign \$666  = ~ x1_select[1];
+  assign \$667  = a1_select[1] & \$666 ;
+  assign \$668  = ~ medium_has_fresh;
+  assign \$669  = \$667  & \$668 ;
+  assign medium_pop = \$669  & medium_nonempty;
+  assign \$670  = medium_fresh_slot + 1'h1;
   assign \$671  = large_has_fresh | x1_select[2];
   assign large_take_fresh = a1_select[2] & \$671 ;
   assign \$672  = ~ x1_select[2];
@@ -6091,431 +6109,432 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$674  = ~ large_has_fresh;
   assign \$675  = \$673  & \$674 ;
   assign large_pop = \$675  & large_nonempty;
-  assign \$676  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$678  = \$677  & small_queue_r0_b0[0];
-  assign \$680  = \$679  & medium_queue_r0_b0[0];
-  assign \$682  = \$681  & large_queue_r0_b0[0];
-  assign \$683  = { \$682 , \$680 , \$678 , \$676  } + 4'hf;
-  assign \$684  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$686  = \$685  & small_queue_r0_b0[1];
-  assign \$688  = \$687  & medium_queue_r0_b0[1];
-  assign \$690  = \$689  & large_queue_r0_b0[1];
-  assign \$691  = { \$690 , \$688 , \$686 , \$684  } + 4'hf;
-  assign \$692  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$694  = \$693  & small_queue_r0_b0[2];
-  assign \$696  = \$695  & medium_queue_r0_b0[2];
-  assign \$698  = \$697  & large_queue_r0_b0[2];
-  assign \$699  = { \$698 , \$696 , \$694 , \$692  } + 4'hf;
-  assign \$700  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$702  = \$701  & small_queue_r0_b0[3];
-  assign \$704  = \$703  & medium_queue_r0_b0[3];
-  assign \$706  = \$705  & large_queue_r0_b0[3];
-  assign \$707  = { \$706 , \$704 , \$702 , \$700  } + 4'hf;
-  assign \$708  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$710  = \$709  & small_queue_r0_b0[4];
-  assign \$712  = \$711  & medium_queue_r0_b0[4];
-  assign \$714  = \$713  & large_queue_r0_b0[4];
-  assign \$715  = { \$714 , \$712 , \$710 , \$708  } + 4'hf;
-  assign \$716  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$718  = \$717  & small_queue_r0_b0[5];
-  assign \$720  = \$719  & medium_queue_r0_b0[5];
-  assign \$722  = \$721  & large_queue_r0_b0[5];
-  assign \$723  = { \$722 , \$720 , \$718 , \$716  } + 4'hf;
-  assign \$724  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$726  = \$725  & small_queue_r0_b0[6];
-  assign \$727  = \$724  | \$726 ;
-  assign \$729  = \$728  & medium_queue_r0_b0[6];
-  assign \$730  = \$727  | \$729 ;
-  assign \$731  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$733  = \$732  & small_queue_r0_b0[7];
-  assign \$734  = \$731  | \$733 ;
-  assign \$735  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$736  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$737  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$739  = \$738  & small_queue_r0_b0[8];
-  assign \$741  = \$740  & medium_queue_r0_b0[7];
-  assign \$743  = \$742  & large_queue_r0_b0[6];
-  assign \$744  = { \$743 , \$741 , \$739 , \$737 , \$736 , \$735  } + 6'h3f;
-  assign \$745  = a3_hit_a1 | a3_older_hit;
-  assign \$746  = ~ \$745 ;
-  assign \$747  = a3_sel_new[0] & \$746 ;
-  assign \$749  = a3_hit_a1 | a3_older_hit;
-  assign \$750  = ~ \$749 ;
-  assign \$751  = a3_sel_new[1] & \$750 ;
-  assign \$753  = a3_hit_a1 | a3_older_hit;
-  assign \$754  = ~ \$753 ;
-  assign \$755  = a3_sel_new[2] & \$754 ;
-  assign \$758  = a3_hit_a1 | a3_older_hit;
-  assign \$759  = ~ \$758 ;
-  assign \$760  = \$757  & \$759 ;
-  assign \$761  = \$760  & small_grant_r1_b0[1];
-  assign \$763  = a3_hit_a1 | a3_older_hit;
-  assign \$764  = ~ \$763 ;
-  assign \$765  = \$762  & \$764 ;
-  assign \$766  = \$765  & medium_grant_r1_b0[1];
-  assign \$768  = a3_hit_a1 | a3_older_hit;
-  assign \$769  = ~ \$768 ;
-  assign \$770  = \$767  & \$769 ;
-  assign \$771  = \$770  & large_grant_r1_b0[1];
-  assign \$773  = \$772  & small_queue_r0_b0[9];
-  assign \$775  = \$774  & medium_queue_r0_b0[8];
-  assign \$777  = \$776  & large_queue_r0_b0[7];
-  assign \$778  = a3_fwd_ok & a3_hit_a1;
-  assign \$779  = a4_tag + 1'h1;
-  assign \$780  = \$778  & \$779 [0];
-  assign \$781  = a3_fwd_ok & a3_older_hit;
-  assign \$782  = ~ a3_hit_a1;
-  assign \$783  = \$781  & \$782 ;
-  assign \$784  = \$783  & a3_older_next[0];
-  assign \$785  = { \$784 , \$780 , \$777 , \$775 , \$773 , \$771 , \$766 , \$761 , \$756 , \$752 , \$748  } + 11'h7ff;
-  assign \$786  = a3_hit_a1 | a3_older_hit;
-  assign \$787  = ~ \$786 ;
-  assign \$788  = a3_sel_new[0] & \$787 ;
-  assign \$790  = a3_hit_a1 | a3_older_hit;
-  assign \$791  = ~ \$790 ;
-  assign \$792  = a3_sel_new[1] & \$791 ;
-  assign \$794  = a3_hit_a1 | a3_older_hit;
-  assign \$795  = ~ \$794 ;
-  assign \$796  = a3_sel_new[2] & \$795 ;
-  assign \$799  = a3_hit_a1 | a3_older_hit;
-  assign \$800  = ~ \$799 ;
-  assign \$801  = \$798  & \$800 ;
-  assign \$802  = \$801  & small_grant_r1_b0[2];
-  assign \$804  = a3_hit_a1 | a3_older_hit;
-  assign \$805  = ~ \$804 ;
-  assign \$806  = \$803  & \$805 ;
-  assign \$807  = \$806  & medium_grant_r1_b0[2];
-  assign \$809  = a3_hit_a1 | a3_older_hit;
-  assign \$810  = ~ \$809 ;
-  assign \$811  = \$808  & \$810 ;
-  assign \$812  = \$811  & large_grant_r1_b0[2];
-  assign \$814  = \$813  & small_queue_r0_b0[10];
-  assign \$816  = \$815  & medium_queue_r0_b0[9];
-  assign \$818  = \$817  & large_queue_r0_b0[8];
-  assign \$819  = a3_fwd_ok & a3_hit_a1;
-  assign \$820  = a4_tag + 1'h1;
-  assign \$821  = \$819  & \$820 [1];
-  assign \$822  = a3_fwd_ok & a3_older_hit;
-  assign \$823  = ~ a3_hit_a1;
-  assign \$824  = \$822  & \$823 ;
-  assign \$825  = \$824  & a3_older_next[1];
-  assign \$826  = { \$825 , \$821 , \$818 , \$816 , \$814 , \$812 , \$807 , \$802 , \$797 , \$793 , \$789  } + 11'h7ff;
-  assign \$827  = a3_hit_a1 | a3_older_hit;
-  assign \$828  = ~ \$827 ;
-  assign \$829  = a3_sel_new[0] & \$828 ;
-  assign \$831  = a3_hit_a1 | a3_older_hit;
-  assign \$832  = ~ \$831 ;
-  assign \$833  = a3_sel_new[1] & \$832 ;
-  assign \$835  = a3_hit_a1 | a3_older_hit;
-  assign \$836  = ~ \$835 ;
-  assign \$837  = a3_sel_new[2] & \$836 ;
-  assign \$840  = a3_hit_a1 | a3_older_hit;
-  assign \$841  = ~ \$840 ;
-  assign \$842  = \$839  & \$841 ;
-  assign \$843  = \$842  & small_grant_r1_b0[3];
-  assign \$845  = a3_hit_a1 | a3_older_hit;
-  assign \$846  = ~ \$845 ;
-  assign \$847  = \$844  & \$846 ;
-  assign \$848  = \$847  & medium_grant_r1_b0[3];
-  assign \$850  = a3_hit_a1 | a3_older_hit;
-  assign \$851  = ~ \$850 ;
-  assign \$852  = \$849  & \$851 ;
-  assign \$853  = \$852  & large_grant_r1_b0[3];
-  assign \$855  = \$854  & small_queue_r0_b0[11];
-  assign \$857  = \$856  & medium_queue_r0_b0[10];
-  assign \$859  = \$858  & large_queue_r0_b0[9];
-  assign \$860  = a3_fwd_ok & a3_hit_a1;
-  assign \$861  = a4_tag + 1'h1;
-  assign \$862  = \$860  & \$861 [2];
-  assign \$863  = a3_fwd_ok & a3_older_hit;
-  assign \$864  = ~ a3_hit_a1;
-  assign \$865  = \$863  & \$864 ;
-  assign \$866  = \$865  & a3_older_next[2];
-  assign \$867  = { \$866 , \$862 , \$859 , \$857 , \$855 , \$853 , \$848 , \$843 , \$838 , \$834 , \$830  } + 11'h7ff;
-  assign \$868  = a3_hit_a1 | a3_older_hit;
-  assign \$869  = ~ \$868 ;
-  assign \$870  = a3_sel_new[0] & \$869 ;
-  assign \$872  = a3_hit_a1 | a3_older_hit;
-  assign \$873  = ~ \$872 ;
-  assign \$874  = a3_sel_new[1] & \$873 ;
-  assign \$876  = a3_hit_a1 | a3_older_hit;
-  assign \$877  = ~ \$876 ;
-  assign \$878  = a3_sel_new[2] & \$877 ;
-  assign \$881  = a3_hit_a1 | a3_older_hit;
-  assign \$882  = ~ \$881 ;
-  assign \$883  = \$880  & \$882 ;
-  assign \$884  = \$883  & small_grant_r1_b0[4];
-  assign \$886  = a3_hit_a1 | a3_older_hit;
-  assign \$887  = ~ \$886 ;
-  assign \$888  = \$885  & \$887 ;
-  assign \$889  = \$888  & medium_grant_r1_b0[4];
-  assign \$891  = a3_hit_a1 | a3_older_hit;
-  assign \$892  = ~ \$891 ;
-  assign \$893  = \$890  & \$892 ;
-  assign \$894  = \$893  & large_grant_r1_b0[4];
-  assign \$896  = \$895  & small_queue_r0_b0[12];
-  assign \$898  = \$897  & medium_queue_r0_b0[11];
-  assign \$900  = \$899  & large_queue_r0_b0[10];
-  assign \$901  = a3_fwd_ok & a3_hit_a1;
-  assign \$902  = a4_tag + 1'h1;
-  assign \$903  = \$901  & \$902 [3];
-  assign \$904  = a3_fwd_ok & a3_older_hit;
-  assign \$905  = ~ a3_hit_a1;
-  assign \$906  = \$904  & \$905 ;
-  assign \$907  = \$906  & a3_older_next[3];
-  assign \$908  = { \$907 , \$903 , \$900 , \$898 , \$896 , \$894 , \$889 , \$884 , \$879 , \$875 , \$871  } + 11'h7ff;
-  assign \$909  = a3_hit_a1 | a3_older_hit;
-  assign \$910  = ~ \$909 ;
-  assign \$911  = a3_sel_new[0] & \$910 ;
-  assign \$913  = a3_hit_a1 | a3_older_hit;
-  assign \$914  = ~ \$913 ;
-  assign \$915  = a3_sel_new[1] & \$914 ;
-  assign \$917  = a3_hit_a1 | a3_older_hit;
-  assign \$918  = ~ \$917 ;
-  assign \$919  = a3_sel_new[2] & \$918 ;
-  assign \$922  = a3_hit_a1 | a3_older_hit;
-  assign \$923  = ~ \$922 ;
-  assign \$924  = \$921  & \$923 ;
-  assign \$925  = \$924  & small_grant_r1_b0[5];
-  assign \$927  = a3_hit_a1 | a3_older_hit;
-  assign \$928  = ~ \$927 ;
-  assign \$929  = \$926  & \$928 ;
-  assign \$930  = \$929  & medium_grant_r1_b0[5];
-  assign \$932  = a3_hit_a1 | a3_older_hit;
-  assign \$933  = ~ \$932 ;
-  assign \$934  = \$931  & \$933 ;
-  assign \$935  = \$934  & large_grant_r1_b0[5];
-  assign \$937  = \$936  & small_queue_r0_b0[13];
-  assign \$939  = \$938  & medium_queue_r0_b0[12];
-  assign \$941  = \$940  & large_queue_r0_b0[11];
-  assign \$942  = a3_fwd_ok & a3_hit_a1;
-  assign \$943  = a4_tag + 1'h1;
-  assign \$944  = \$942  & \$943 [4];
-  assign \$945  = a3_fwd_ok & a3_older_hit;
-  assign \$946  = ~ a3_hit_a1;
-  assign \$947  = \$945  & \$946 ;
-  assign \$948  = \$947  & a3_older_next[4];
-  assign \$949  = { \$948 , \$944 , \$941 , \$939 , \$937 , \$935 , \$930 , \$925 , \$920 , \$916 , \$912  } + 11'h7ff;
-  assign \$950  = a3_hit_a1 | a3_older_hit;
-  assign \$951  = ~ \$950 ;
-  assign \$952  = a3_sel_new[0] & \$951 ;
-  assign \$954  = a3_hit_a1 | a3_older_hit;
-  assign \$955  = ~ \$954 ;
-  assign \$956  = a3_sel_new[1] & \$955 ;
-  assign \$958  = a3_hit_a1 | a3_older_hit;
-  assign \$959  = ~ \$958 ;
-  assign \$960  = a3_sel_new[2] & \$959 ;
-  assign \$963  = a3_hit_a1 | a3_older_hit;
-  assign \$964  = ~ \$963 ;
-  assign \$965  = \$962  & \$964 ;
-  assign \$966  = \$965  & small_grant_r1_b0[6];
-  assign \$968  = a3_hit_a1 | a3_older_hit;
-  assign \$969  = ~ \$968 ;
-  assign \$970  = \$967  & \$969 ;
-  assign \$971  = \$970  & medium_grant_r1_b0[6];
-  assign \$973  = a3_hit_a1 | a3_older_hit;
-  assign \$974  = ~ \$973 ;
-  assign \$975  = \$972  & \$974 ;
-  assign \$976  = \$975  & large_grant_r1_b0[6];
-  assign \$978  = \$977  & small_queue_r0_b0[14];
-  assign \$980  = \$979  & medium_queue_r0_b0[13];
-  assign \$982  = \$981  & large_queue_r0_b0[12];
-  assign \$983  = a3_fwd_ok & a3_hit_a1;
-  assign \$984  = a4_tag + 1'h1;
-  assign \$985  = \$983  & \$984 [5];
-  assign \$986  = a3_fwd_ok & a3_older_hit;
-  assign \$987  = ~ a3_hit_a1;
-  assign \$988  = \$986  & \$987 ;
-  assign \$989  = \$988  & a3_older_next[5];
-  assign \$990  = { \$989 , \$985 , \$982 , \$980 , \$978 , \$976 , \$971 , \$966 , \$961 , \$957 , \$953  } + 11'h7ff;
-  assign \$991  = a3_hit_a1 | a3_older_hit;
-  assign \$992  = ~ \$991 ;
-  assign \$993  = a3_sel_new[0] & \$992 ;
-  assign \$995  = a3_hit_a1 | a3_older_hit;
-  assign \$996  = ~ \$995 ;
-  assign \$997  = a3_sel_new[1] & \$996 ;
-  assign \$999  = a3_hit_a1 | a3_older_hit;
-  assign \$1000  = ~ \$999 ;
-  assign \$1001  = a3_sel_new[2] & \$1000 ;
-  assign \$1004  = a3_hit_a1 | a3_older_hit;
-  assign \$1005  = ~ \$1004 ;
-  assign \$1006  = \$1003  & \$1005 ;
-  assign \$1007  = \$1006  & small_grant_r1_b0[7];
-  assign \$1009  = a3_hit_a1 | a3_older_hit;
-  assign \$1010  = ~ \$1009 ;
-  assign \$1011  = \$1008  & \$1010 ;
-  assign \$1012  = \$1011  & medium_grant_r1_b0[7];
-  assign \$1014  = a3_hit_a1 | a3_older_hit;
-  assign \$1015  = ~ \$1014 ;
-  assign \$1016  = \$1013  & \$1015 ;
-  assign \$1017  = \$1016  & large_grant_r1_b0[7];
-  assign \$1019  = \$1018  & small_queue_r0_b0[15];
-  assign \$1021  = \$1020  & medium_queue_r0_b0[14];
-  assign \$1023  = \$1022  & large_queue_r0_b0[13];
-  assign \$1024  = a3_fwd_ok & a3_hit_a1;
-  assign \$1025  = a4_tag + 1'h1;
-  assign \$1026  = \$1024  & \$1025 [6];
-  assign \$1027  = a3_fwd_ok & a3_older_hit;
-  assign \$1028  = ~ a3_hit_a1;
-  assign \$1029  = \$1027  & \$1028 ;
-  assign \$1030  = \$1029  & a3_older_next[6];
-  assign \$1031  = { \$1030 , \$1026 , \$1023 , \$1021 , \$1019 , \$1017 , \$1012 , \$1007 , \$1002 , \$998 , \$994  } + 11'h7ff;
-  assign \$1032  = a3_hit_a1 | a3_older_hit;
-  assign \$1033  = ~ \$1032 ;
-  assign \$1034  = a3_sel_new[0] & \$1033 ;
-  assign \$1036  = a3_hit_a1 | a3_older_hit;
-  assign \$1037  = ~ \$1036 ;
-  assign \$1038  = a3_sel_new[1] & \$1037 ;
-  assign \$1040  = a3_hit_a1 | a3_older_hit;
-  assign \$1041  = ~ \$1040 ;
-  assign \$1042  = a3_sel_new[2] & \$1041 ;
-  assign \$1045  = a3_hit_a1 | a3_older_hit;
-  assign \$1046  = ~ \$1045 ;
-  assign \$1047  = \$1044  & \$1046 ;
-  assign \$1048  = \$1047  & small_grant_r1_b0[8];
-  assign \$1050  = a3_hit_a1 | a3_older_hit;
-  assign \$1051  = ~ \$1050 ;
-  assign \$1052  = \$1049  & \$1051 ;
-  assign \$1053  = \$1052  & medium_grant_r1_b0[8];
-  assign \$1055  = a3_hit_a1 | a3_older_hit;
-  assign \$1056  = ~ \$1055 ;
-  assign \$1057  = \$1054  & \$1056 ;
-  assign \$1058  = \$1057  & large_grant_r1_b0[8];
-  assign \$1060  = \$1059  & small_queue_r0_b0[16];
-  assign \$1062  = \$1061  & medium_queue_r0_b0[15];
-  assign \$1064  = \$1063  & large_queue_r0_b0[14];
-  assign \$1065  = a3_fwd_ok & a3_hit_a1;
-  assign \$1066  = a4_tag + 1'h1;
-  assign \$1067  = \$1065  & \$1066 [7];
-  assign \$1068  = a3_fwd_ok & a3_older_hit;
-  assign \$1069  = ~ a3_hit_a1;
-  assign \$1070  = \$1068  & \$1069 ;
-  assign \$1071  = \$1070  & a3_older_next[7];
-  assign \$1072  = { \$1071 , \$1067 , \$1064 , \$1062 , \$1060 , \$1058 , \$1053 , \$1048 , \$1043 , \$1039 , \$1035  } + 11'h7ff;
-  assign \$1073  = a3_valid & a3_ok;
-  assign \$1074  = ! a3_pool;
-  assign small_grant_wen = \$1073  & \$1074 ;
-  assign \$1075  = a3_valid & a3_ok;
-  assign \$1076  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$1075  & \$1076 ;
-  assign \$1077  = a3_valid & a3_ok;
-  assign \$1078  = a3_pool == 2'h2;
-  assign large_grant_wen = \$1077  & \$1078 ;
-  assign \$1085  = ! f2_err;
-  assign \$signal$259  = f2_valid & \$1085 ;
-  assign \$1086  = a4_valid & a4_ok;
-  assign \$1087  = { \$1086 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1088  = ~ \$1087 ;
-  assign \$1089  = \$1088  + 1'h1;
-  assign \$1090  = a5_valid & a5_ok;
-  assign \$1091  = { \$1090 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1092  = ~ \$1091 ;
-  assign \$1093  = \$1092  + 1'h1;
-  assign \$1094  = a4_valid & a4_ok;
-  assign \$1095  = { \$1094 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1096  = ~ \$1095 ;
-  assign \$1097  = \$1096  + 1'h1;
+  assign \$676  = large_fresh_slot + 1'h1;
+  assign \$677  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$679  = \$678  & small_queue_r0_b0[0];
+  assign \$681  = \$680  & medium_queue_r0_b0[0];
+  assign \$683  = \$682  & large_queue_r0_b0[0];
+  assign \$684  = { \$683 , \$681 , \$679 , \$677  } + 4'hf;
+  assign \$685  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$687  = \$686  & small_queue_r0_b0[1];
+  assign \$689  = \$688  & medium_queue_r0_b0[1];
+  assign \$691  = \$690  & large_queue_r0_b0[1];
+  assign \$692  = { \$691 , \$689 , \$687 , \$685  } + 4'hf;
+  assign \$693  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$695  = \$694  & small_queue_r0_b0[2];
+  assign \$697  = \$696  & medium_queue_r0_b0[2];
+  assign \$699  = \$698  & large_queue_r0_b0[2];
+  assign \$700  = { \$699 , \$697 , \$695 , \$693  } + 4'hf;
+  assign \$701  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$703  = \$702  & small_queue_r0_b0[3];
+  assign \$705  = \$704  & medium_queue_r0_b0[3];
+  assign \$707  = \$706  & large_queue_r0_b0[3];
+  assign \$708  = { \$707 , \$705 , \$703 , \$701  } + 4'hf;
+  assign \$709  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$711  = \$710  & small_queue_r0_b0[4];
+  assign \$713  = \$712  & medium_queue_r0_b0[4];
+  assign \$715  = \$714  & large_queue_r0_b0[4];
+  assign \$716  = { \$715 , \$713 , \$711 , \$709  } + 4'hf;
+  assign \$717  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$719  = \$718  & small_queue_r0_b0[5];
+  assign \$721  = \$720  & medium_queue_r0_b0[5];
+  assign \$723  = \$722  & large_queue_r0_b0[5];
+  assign \$724  = { \$723 , \$721 , \$719 , \$717  } + 4'hf;
+  assign \$725  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$727  = \$726  & small_queue_r0_b0[6];
+  assign \$728  = \$725  | \$727 ;
+  assign \$730  = \$729  & medium_queue_r0_b0[6];
+  assign \$731  = \$728  | \$730 ;
+  assign \$732  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$734  = \$733  & small_queue_r0_b0[7];
+  assign \$735  = \$732  | \$734 ;
+  assign \$736  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$737  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$738  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$740  = \$739  & small_queue_r0_b0[8];
+  assign \$742  = \$741  & medium_queue_r0_b0[7];
+  assign \$744  = \$743  & large_queue_r0_b0[6];
+  assign \$745  = { \$744 , \$742 , \$740 , \$738 , \$737 , \$736  } + 6'h3f;
+  assign \$746  = a3_hit_a1 | a3_older_hit;
+  assign \$747  = ~ \$746 ;
+  assign \$748  = a3_sel_new[0] & \$747 ;
+  assign \$750  = a3_hit_a1 | a3_older_hit;
+  assign \$751  = ~ \$750 ;
+  assign \$752  = a3_sel_new[1] & \$751 ;
+  assign \$754  = a3_hit_a1 | a3_older_hit;
+  assign \$755  = ~ \$754 ;
+  assign \$756  = a3_sel_new[2] & \$755 ;
+  assign \$759  = a3_hit_a1 | a3_older_hit;
+  assign \$760  = ~ \$759 ;
+  assign \$761  = \$758  & \$760 ;
+  assign \$762  = \$761  & small_grant_r1_b0[1];
+  assign \$764  = a3_hit_a1 | a3_older_hit;
+  assign \$765  = ~ \$764 ;
+  assign \$766  = \$763  & \$765 ;
+  assign \$767  = \$766  & medium_grant_r1_b0[1];
+  assign \$769  = a3_hit_a1 | a3_older_hit;
+  assign \$770  = ~ \$769 ;
+  assign \$771  = \$768  & \$770 ;
+  assign \$772  = \$771  & large_grant_r1_b0[1];
+  assign \$774  = \$773  & small_queue_r0_b0[9];
+  assign \$776  = \$775  & medium_queue_r0_b0[8];
+  assign \$778  = \$777  & large_queue_r0_b0[7];
+  assign \$779  = a3_fwd_ok & a3_hit_a1;
+  assign \$780  = a4_tag + 1'h1;
+  assign \$781  = \$779  & \$780 [0];
+  assign \$782  = a3_fwd_ok & a3_older_hit;
+  assign \$783  = ~ a3_hit_a1;
+  assign \$784  = \$782  & \$783 ;
+  assign \$785  = \$784  & a3_older_next[0];
+  assign \$786  = { \$785 , \$781 , \$778 , \$776 , \$774 , \$772 , \$767 , \$762 , \$757 , \$753 , \$749  } + 11'h7ff;
+  assign \$787  = a3_hit_a1 | a3_older_hit;
+  assign \$788  = ~ \$787 ;
+  assign \$789  = a3_sel_new[0] & \$788 ;
+  assign \$791  = a3_hit_a1 | a3_older_hit;
+  assign \$792  = ~ \$791 ;
+  assign \$793  = a3_sel_new[1] & \$792 ;
+  assign \$795  = a3_hit_a1 | a3_older_hit;
+  assign \$796  = ~ \$795 ;
+  assign \$797  = a3_sel_new[2] & \$796 ;
+  assign \$800  = a3_hit_a1 | a3_older_hit;
+  assign \$801  = ~ \$800 ;
+  assign \$802  = \$799  & \$801 ;
+  assign \$803  = \$802  & small_grant_r1_b0[2];
+  assign \$805  = a3_hit_a1 | a3_older_hit;
+  assign \$806  = ~ \$805 ;
+  assign \$807  = \$804  & \$806 ;
+  assign \$808  = \$807  & medium_grant_r1_b0[2];
+  assign \$810  = a3_hit_a1 | a3_older_hit;
+  assign \$811  = ~ \$810 ;
+  assign \$812  = \$809  & \$811 ;
+  assign \$813  = \$812  & large_grant_r1_b0[2];
+  assign \$815  = \$814  & small_queue_r0_b0[10];
+  assign \$817  = \$816  & medium_queue_r0_b0[9];
+  assign \$819  = \$818  & large_queue_r0_b0[8];
+  assign \$820  = a3_fwd_ok & a3_hit_a1;
+  assign \$821  = a4_tag + 1'h1;
+  assign \$822  = \$820  & \$821 [1];
+  assign \$823  = a3_fwd_ok & a3_older_hit;
+  assign \$824  = ~ a3_hit_a1;
+  assign \$825  = \$823  & \$824 ;
+  assign \$826  = \$825  & a3_older_next[1];
+  assign \$827  = { \$826 , \$822 , \$819 , \$817 , \$815 , \$813 , \$808 , \$803 , \$798 , \$794 , \$790  } + 11'h7ff;
+  assign \$828  = a3_hit_a1 | a3_older_hit;
+  assign \$829  = ~ \$828 ;
+  assign \$830  = a3_sel_new[0] & \$829 ;
+  assign \$832  = a3_hit_a1 | a3_older_hit;
+  assign \$833  = ~ \$832 ;
+  assign \$834  = a3_sel_new[1] & \$833 ;
+  assign \$836  = a3_hit_a1 | a3_older_hit;
+  assign \$837  = ~ \$836 ;
+  assign \$838  = a3_sel_new[2] & \$837 ;
+  assign \$841  = a3_hit_a1 | a3_older_hit;
+  assign \$842  = ~ \$841 ;
+  assign \$843  = \$840  & \$842 ;
+  assign \$844  = \$843  & small_grant_r1_b0[3];
+  assign \$846  = a3_hit_a1 | a3_older_hit;
+  assign \$847  = ~ \$846 ;
+  assign \$848  = \$845  & \$847 ;
+  assign \$849  = \$848  & medium_grant_r1_b0[3];
+  assign \$851  = a3_hit_a1 | a3_older_hit;
+  assign \$852  = ~ \$851 ;
+  assign \$853  = \$850  & \$852 ;
+  assign \$854  = \$853  & large_grant_r1_b0[3];
+  assign \$856  = \$855  & small_queue_r0_b0[11];
+  assign \$858  = \$857  & medium_queue_r0_b0[10];
+  assign \$860  = \$859  & large_queue_r0_b0[9];
+  assign \$861  = a3_fwd_ok & a3_hit_a1;
+  assign \$862  = a4_tag + 1'h1;
+  assign \$863  = \$861  & \$862 [2];
+  assign \$864  = a3_fwd_ok & a3_older_hit;
+  assign \$865  = ~ a3_hit_a1;
+  assign \$866  = \$864  & \$865 ;
+  assign \$867  = \$866  & a3_older_next[2];
+  assign \$868  = { \$867 , \$863 , \$860 , \$858 , \$856 , \$854 , \$849 , \$844 , \$839 , \$835 , \$831  } + 11'h7ff;
+  assign \$869  = a3_hit_a1 | a3_older_hit;
+  assign \$870  = ~ \$869 ;
+  assign \$871  = a3_sel_new[0] & \$870 ;
+  assign \$873  = a3_hit_a1 | a3_older_hit;
+  assign \$874  = ~ \$873 ;
+  assign \$875  = a3_sel_new[1] & \$874 ;
+  assign \$877  = a3_hit_a1 | a3_older_hit;
+  assign \$878  = ~ \$877 ;
+  assign \$879  = a3_sel_new[2] & \$878 ;
+  assign \$882  = a3_hit_a1 | a3_older_hit;
+  assign \$883  = ~ \$882 ;
+  assign \$884  = \$881  & \$883 ;
+  assign \$885  = \$884  & small_grant_r1_b0[4];
+  assign \$887  = a3_hit_a1 | a3_older_hit;
+  assign \$888  = ~ \$887 ;
+  assign \$889  = \$886  & \$888 ;
+  assign \$890  = \$889  & medium_grant_r1_b0[4];
+  assign \$892  = a3_hit_a1 | a3_older_hit;
+  assign \$893  = ~ \$892 ;
+  assign \$894  = \$891  & \$893 ;
+  assign \$895  = \$894  & large_grant_r1_b0[4];
+  assign \$897  = \$896  & small_queue_r0_b0[12];
+  assign \$899  = \$898  & medium_queue_r0_b0[11];
+  assign \$901  = \$900  & large_queue_r0_b0[10];
+  assign \$902  = a3_fwd_ok & a3_hit_a1;
+  assign \$903  = a4_tag + 1'h1;
+  assign \$904  = \$902  & \$903 [3];
+  assign \$905  = a3_fwd_ok & a3_older_hit;
+  assign \$906  = ~ a3_hit_a1;
+  assign \$907  = \$905  & \$906 ;
+  assign \$908  = \$907  & a3_older_next[3];
+  assign \$909  = { \$908 , \$904 , \$901 , \$899 , \$897 , \$895 , \$890 , \$885 , \$880 , \$876 , \$872  } + 11'h7ff;
+  assign \$910  = a3_hit_a1 | a3_older_hit;
+  assign \$911  = ~ \$910 ;
+  assign \$912  = a3_sel_new[0] & \$911 ;
+  assign \$914  = a3_hit_a1 | a3_older_hit;
+  assign \$915  = ~ \$914 ;
+  assign \$916  = a3_sel_new[1] & \$915 ;
+  assign \$918  = a3_hit_a1 | a3_older_hit;
+  assign \$919  = ~ \$918 ;
+  assign \$920  = a3_sel_new[2] & \$919 ;
+  assign \$923  = a3_hit_a1 | a3_older_hit;
+  assign \$924  = ~ \$923 ;
+  assign \$925  = \$922  & \$924 ;
+  assign \$926  = \$925  & small_grant_r1_b0[5];
+  assign \$928  = a3_hit_a1 | a3_older_hit;
+  assign \$929  = ~ \$928 ;
+  assign \$930  = \$927  & \$929 ;
+  assign \$931  = \$930  & medium_grant_r1_b0[5];
+  assign \$933  = a3_hit_a1 | a3_older_hit;
+  assign \$934  = ~ \$933 ;
+  assign \$935  = \$932  & \$934 ;
+  assign \$936  = \$935  & large_grant_r1_b0[5];
+  assign \$938  = \$937  & small_queue_r0_b0[13];
+  assign \$940  = \$939  & medium_queue_r0_b0[12];
+  assign \$942  = \$941  & large_queue_r0_b0[11];
+  assign \$943  = a3_fwd_ok & a3_hit_a1;
+  assign \$944  = a4_tag + 1'h1;
+  assign \$945  = \$943  & \$944 [4];
+  assign \$946  = a3_fwd_ok & a3_older_hit;
+  assign \$947  = ~ a3_hit_a1;
+  assign \$948  = \$946  & \$947 ;
+  assign \$949  = \$948  & a3_older_next[4];
+  assign \$950  = { \$949 , \$945 , \$942 , \$940 , \$938 , \$936 , \$931 , \$926 , \$921 , \$917 , \$913  } + 11'h7ff;
+  assign \$951  = a3_hit_a1 | a3_older_hit;
+  assign \$952  = ~ \$951 ;
+  assign \$953  = a3_sel_new[0] & \$952 ;
+  assign \$955  = a3_hit_a1 | a3_older_hit;
+  assign \$956  = ~ \$955 ;
+  assign \$957  = a3_sel_new[1] & \$956 ;
+  assign \$959  = a3_hit_a1 | a3_older_hit;
+  assign \$960  = ~ \$959 ;
+  assign \$961  = a3_sel_new[2] & \$960 ;
+  assign \$964  = a3_hit_a1 | a3_older_hit;
+  assign \$965  = ~ \$964 ;
+  assign \$966  = \$963  & \$965 ;
+  assign \$967  = \$966  & small_grant_r1_b0[6];
+  assign \$969  = a3_hit_a1 | a3_older_hit;
+  assign \$970  = ~ \$969 ;
+  assign \$971  = \$968  & \$970 ;
+  assign \$972  = \$971  & medium_grant_r1_b0[6];
+  assign \$974  = a3_hit_a1 | a3_older_hit;
+  assign \$975  = ~ \$974 ;
+  assign \$976  = \$973  & \$975 ;
+  assign \$977  = \$976  & large_grant_r1_b0[6];
+  assign \$979  = \$978  & small_queue_r0_b0[14];
+  assign \$981  = \$980  & medium_queue_r0_b0[13];
+  assign \$983  = \$982  & large_queue_r0_b0[12];
+  assign \$984  = a3_fwd_ok & a3_hit_a1;
+  assign \$985  = a4_tag + 1'h1;
+  assign \$986  = \$984  & \$985 [5];
+  assign \$987  = a3_fwd_ok & a3_older_hit;
+  assign \$988  = ~ a3_hit_a1;
+  assign \$989  = \$987  & \$988 ;
+  assign \$990  = \$989  & a3_older_next[5];
+  assign \$991  = { \$990 , \$986 , \$983 , \$981 , \$979 , \$977 , \$972 , \$967 , \$962 , \$958 , \$954  } + 11'h7ff;
+  assign \$992  = a3_hit_a1 | a3_older_hit;
+  assign \$993  = ~ \$992 ;
+  assign \$994  = a3_sel_new[0] & \$993 ;
+  assign \$996  = a3_hit_a1 | a3_older_hit;
+  assign \$997  = ~ \$996 ;
+  assign \$998  = a3_sel_new[1] & \$997 ;
+  assign \$1000  = a3_hit_a1 | a3_older_hit;
+  assign \$1001  = ~ \$1000 ;
+  assign \$1002  = a3_sel_new[2] & \$1001 ;
+  assign \$1005  = a3_hit_a1 | a3_older_hit;
+  assign \$1006  = ~ \$1005 ;
+  assign \$1007  = \$1004  & \$1006 ;
+  assign \$1008  = \$1007  & small_grant_r1_b0[7];
+  assign \$1010  = a3_hit_a1 | a3_older_hit;
+  assign \$1011  = ~ \$1010 ;
+  assign \$1012  = \$1009  & \$1011 ;
+  assign \$1013  = \$1012  & medium_grant_r1_b0[7];
+  assign \$1015  = a3_hit_a1 | a3_older_hit;
+  assign \$1016  = ~ \$1015 ;
+  assign \$1017  = \$1014  & \$1016 ;
+  assign \$1018  = \$1017  & large_grant_r1_b0[7];
+  assign \$1020  = \$1019  & small_queue_r0_b0[15];
+  assign \$1022  = \$1021  & medium_queue_r0_b0[14];
+  assign \$1024  = \$1023  & large_queue_r0_b0[13];
+  assign \$1025  = a3_fwd_ok & a3_hit_a1;
+  assign \$1026  = a4_tag + 1'h1;
+  assign \$1027  = \$1025  & \$1026 [6];
+  assign \$1028  = a3_fwd_ok & a3_older_hit;
+  assign \$1029  = ~ a3_hit_a1;
+  assign \$1030  = \$1028  & \$1029 ;
+  assign \$1031  = \$1030  & a3_older_next[6];
+  assign \$1032  = { \$1031 , \$1027 , \$1024 , \$1022 , \$1020 , \$1018 , \$1013 , \$1008 , \$1003 , \$999 , \$995  } + 11'h7ff;
+  assign \$1033  = a3_hit_a1 | a3_older_hit;
+  assign \$1034  = ~ \$1033 ;
+  assign \$1035  = a3_sel_new[0] & \$1034 ;
+  assign \$1037  = a3_hit_a1 | a3_older_hit;
+  assign \$1038  = ~ \$1037 ;
+  assign \$1039  = a3_sel_new[1] & \$1038 ;
+  assign \$1041  = a3_hit_a1 | a3_older_hit;
+  assign \$1042  = ~ \$1041 ;
+  assign \$1043  = a3_sel_new[2] & \$1042 ;
+  assign \$1046  = a3_hit_a1 | a3_older_hit;
+  assign \$1047  = ~ \$1046 ;
+  assign \$1048  = \$1045  & \$1047 ;
+  assign \$1049  = \$1048  & small_grant_r1_b0[8];
+  assign \$1051  = a3_hit_a1 | a3_older_hit;
+  assign \$1052  = ~ \$1051 ;
+  assign \$1053  = \$1050  & \$1052 ;
+  assign \$1054  = \$1053  & medium_grant_r1_b0[8];
+  assign \$1056  = a3_hit_a1 | a3_older_hit;
+  assign \$1057  = ~ \$1056 ;
+  assign \$1058  = \$1055  & \$1057 ;
+  assign \$1059  = \$1058  & large_grant_r1_b0[8];
+  assign \$1061  = \$1060  & small_queue_r0_b0[16];
+  assign \$1063  = \$1062  & medium_queue_r0_b0[15];
+  assign \$1065  = \$1064  & large_queue_r0_b0[14];
+  assign \$1066  = a3_fwd_ok & a3_hit_a1;
+  assign \$1067  = a4_tag + 1'h1;
+  assign \$1068  = \$1066  & \$1067 [7];
+  assign \$1069  = a3_fwd_ok & a3_older_hit;
+  assign \$1070  = ~ a3_hit_a1;
+  assign \$1071  = \$1069  & \$1070 ;
+  assign \$1072  = \$1071  & a3_older_next[7];
+  assign \$1073  = { \$1072 , \$1068 , \$1065 , \$1063 , \$1061 , \$1059 , \$1054 , \$1049 , \$1044 , \$1040 , \$1036  } + 11'h7ff;
+  assign \$1074  = a3_valid & a3_ok;
+  assign \$1075  = ! a3_pool;
+  assign small_grant_wen = \$1074  & \$1075 ;
+  assign \$1076  = a3_valid & a3_ok;
+  assign \$1077  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$1076  & \$1077 ;
+  assign \$1078  = a3_valid & a3_ok;
+  assign \$1079  = a3_pool == 2'h2;
+  assign large_grant_wen = \$1078  & \$1079 ;
+  assign \$1086  = ! f2_err;
+  assign \$signal$262  = f2_valid & \$1086 ;
+  assign \$1087  = a4_valid & a4_ok;
+  assign \$1088  = { \$1087 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1089  = ~ \$1088 ;
+  assign \$1090  = \$1089  + 1'h1;
+  assign \$1091  = a5_valid & a5_ok;
+  assign \$1092  = { \$1091 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1093  = ~ \$1092 ;
+  assign \$1094  = \$1093  + 1'h1;
+  assign \$1095  = a4_valid & a4_ok;
+  assign \$1096  = { \$1095 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1097  = ~ \$1096 ;
+  assign \$1098  = \$1097  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1098  = ~ rel_f2;
-  assign \$1099  = f3_quiet & \$1098 ;
-  assign \$1100  = \$1099  ? f3_in : 3'h0;
-  assign \$1101  = x1_select | x0_select;
-  assign \$1102  = ~ \$1101 ;
-  assign \$1103  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1104  = { 1'h0, \$1102  } & { \$1103 [2], \$1103  };
-  assign \$1105  = { 1'h0, \$1100  } & \$1104 ;
-  assign \$1106  = ~ f4_prev_released;
-  assign \$1107  = \$1106  & f4_rest_held;
-  assign \$signal$480  = f4_hit_a1 | \$1107 ;
-  assign \$1108  = ~ f4_prev_released;
-  assign \$1109  = f4_by_mem & f4_mem_ok;
+  assign \$1099  = ~ rel_f2;
+  assign \$1100  = f3_quiet & \$1099 ;
+  assign \$1101  = \$1100  ? f3_in : 3'h0;
+  assign \$1102  = x1_select | x0_select;
+  assign \$1103  = ~ \$1102 ;
+  assign \$1104  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1105  = { 1'h0, \$1103  } & { \$1104 [2], \$1104  };
+  assign \$1106  = { 1'h0, \$1101  } & \$1105 ;
+  assign \$1107  = ~ f4_prev_released;
+  assign \$1108  = \$1107  & f4_rest_held;
+  assign \$signal$483  = f4_hit_a1 | \$1108 ;
+  assign \$1109  = ~ f4_prev_released;
   assign \$1110  = f4_by_mem & f4_mem_ok;
-  assign \$1111  = \$1109 [0] | \$1110 [1];
-  assign \$1112  = f4_by_mem & f4_mem_ok;
-  assign \$1113  = \$1111  | \$1112 [2];
-  assign \$1114  = f4_by_older | \$1113 ;
-  assign \$1115  = \$1108  & \$1114 ;
-  assign \release  = f4_by_a1 | \$1115 ;
-  assign \$1116  = ~ f4_go;
-  assign \$1117  = ~ \$signal$480 ;
-  assign \$1118  = \$signal$480  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1118  : f4_err;
-  assign \$signal$328  = \release  ? 4'h0 : unreleased_err;
-  assign \$1119  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$412  = ~ \$1119 ;
-  assign \$1120  = ~ f4_prev_released;
-  assign \$1121  = \$1120  & f4_by_older;
-  assign \$1122  = f4_by_a1 | \$1121 ;
-  assign \$1123  = f4_live[0] & \$1122 ;
-  assign \$1124  = ~ f4_prev_released;
-  assign \$1125  = \$1124  & f4_by_mem_live[0];
-  assign \$1126  = \$1125  & f4_mem_ok[0];
-  assign \w__en$410  = \$1123  | \$1126 ;
-  assign \$1127  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1128  = ~ \$1127 ;
-  assign \$1129  = ~ f4_prev_released;
-  assign \$1130  = \$1129  & f4_by_older;
-  assign \$1131  = f4_by_a1 | \$1130 ;
-  assign \$1132  = f4_live[0] & \$1131 ;
-  assign \$1133  = ~ f4_prev_released;
-  assign \$1134  = \$1133  & f4_by_mem_live[0];
-  assign \$1135  = \$1134  & f4_mem_ok[0];
-  assign small_queue_wen = \$1132  | \$1135 ;
-  assign \$1136  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1137  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$439  = ~ \$1137 ;
-  assign \$1138  = ~ f4_prev_released;
-  assign \$1139  = \$1138  & f4_by_older;
-  assign \$1140  = f4_by_a1 | \$1139 ;
-  assign \$1141  = f4_live[1] & \$1140 ;
-  assign \$1142  = ~ f4_prev_released;
-  assign \$1143  = \$1142  & f4_by_mem_live[1];
-  assign \$1144  = \$1143  & f4_mem_ok[1];
-  assign \w__en$437  = \$1141  | \$1144 ;
-  assign \$1145  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1146  = ~ \$1145 ;
-  assign \$1147  = ~ f4_prev_released;
-  assign \$1148  = \$1147  & f4_by_older;
-  assign \$1149  = f4_by_a1 | \$1148 ;
-  assign \$1150  = f4_live[1] & \$1149 ;
-  assign \$1151  = ~ f4_prev_released;
-  assign \$1152  = \$1151  & f4_by_mem_live[1];
-  assign \$1153  = \$1152  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1150  | \$1153 ;
-  assign \$1154  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1155  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$466  = ~ \$1155 ;
-  assign \$1156  = ~ f4_prev_released;
-  assign \$1157  = \$1156  & f4_by_older;
-  assign \$1158  = f4_by_a1 | \$1157 ;
-  assign \$1159  = f4_live[2] & \$1158 ;
-  assign \$1160  = ~ f4_prev_released;
-  assign \$1161  = \$1160  & f4_by_mem_live[2];
-  assign \$1162  = \$1161  & f4_mem_ok[2];
-  assign \w__en$464  = \$1159  | \$1162 ;
-  assign \$1163  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1164  = ~ \$1163 ;
-  assign \$1165  = ~ f4_prev_released;
-  assign \$1166  = \$1165  & f4_by_older;
-  assign \$1167  = f4_by_a1 | \$1166 ;
-  assign \$1168  = f4_live[2] & \$1167 ;
-  assign \$1169  = ~ f4_prev_released;
-  assign \$1170  = \$1169  & f4_by_mem_live[2];
-  assign \$1171  = \$1170  & f4_mem_ok[2];
-  assign large_queue_wen = \$1168  | \$1171 ;
-  assign \$1172  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1173  = busy_0 | busy_6;
-  assign \$1174  = busy_12 | busy_18;
-  assign \$1175  = \$1173  | \$1174 ;
-  assign \$1176  = busy_24 | busy_30;
-  assign \$1177  = \$1176  | busy_36;
-  assign busy = \$1175  | \$1177 ;
+  assign \$1111  = f4_by_mem & f4_mem_ok;
+  assign \$1112  = \$1110 [0] | \$1111 [1];
+  assign \$1113  = f4_by_mem & f4_mem_ok;
+  assign \$1114  = \$1112  | \$1113 [2];
+  assign \$1115  = f4_by_older | \$1114 ;
+  assign \$1116  = \$1109  & \$1115 ;
+  assign \release  = f4_by_a1 | \$1116 ;
+  assign \$1117  = ~ f4_go;
+  assign \$1118  = ~ \$signal$483 ;
+  assign \$1119  = \$signal$483  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1119  : f4_err;
+  assign \$signal$331  = \release  ? 4'h0 : unreleased_err;
+  assign \$1120  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$415  = ~ \$1120 ;
+  assign \$1121  = ~ f4_prev_released;
+  assign \$1122  = \$1121  & f4_by_older;
+  assign \$1123  = f4_by_a1 | \$1122 ;
+  assign \$1124  = f4_live[0] & \$1123 ;
+  assign \$1125  = ~ f4_prev_released;
+  assign \$1126  = \$1125  & f4_by_mem_live[0];
+  assign \$1127  = \$1126  & f4_mem_ok[0];
+  assign \w__en$413  = \$1124  | \$1127 ;
+  assign \$1128  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1129  = ~ \$1128 ;
+  assign \$1130  = ~ f4_prev_released;
+  assign \$1131  = \$1130  & f4_by_older;
+  assign \$1132  = f4_by_a1 | \$1131 ;
+  assign \$1133  = f4_live[0] & \$1132 ;
+  assign \$1134  = ~ f4_prev_released;
+  assign \$1135  = \$1134  & f4_by_mem_live[0];
+  assign \$1136  = \$1135  & f4_mem_ok[0];
+  assign small_queue_wen = \$1133  | \$1136 ;
+  assign \$1137  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1138  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$442  = ~ \$1138 ;
+  assign \$1139  = ~ f4_prev_released;
+  assign \$1140  = \$1139  & f4_by_older;
+  assign \$1141  = f4_by_a1 | \$1140 ;
+  assign \$1142  = f4_live[1] & \$1141 ;
+  assign \$1143  = ~ f4_prev_released;
+  assign \$1144  = \$1143  & f4_by_mem_live[1];
+  assign \$1145  = \$1144  & f4_mem_ok[1];
+  assign \w__en$440  = \$1142  | \$1145 ;
+  assign \$1146  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1147  = ~ \$1146 ;
+  assign \$1148  = ~ f4_prev_released;
+  assign \$1149  = \$1148  & f4_by_older;
+  assign \$1150  = f4_by_a1 | \$1149 ;
+  assign \$1151  = f4_live[1] & \$1150 ;
+  assign \$1152  = ~ f4_prev_released;
+  assign \$1153  = \$1152  & f4_by_mem_live[1];
+  assign \$1154  = \$1153  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1151  | \$1154 ;
+  assign \$1155  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1156  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$469  = ~ \$1156 ;
+  assign \$1157  = ~ f4_prev_released;
+  assign \$1158  = \$1157  & f4_by_older;
+  assign \$1159  = f4_by_a1 | \$1158 ;
+  assign \$1160  = f4_live[2] & \$1159 ;
+  assign \$1161  = ~ f4_prev_released;
+  assign \$1162  = \$1161  & f4_by_mem_live[2];
+  assign \$1163  = \$1162  & f4_mem_ok[2];
+  assign \w__en$467  = \$1160  | \$1163 ;
+  assign \$1164  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1165  = ~ \$1164 ;
+  assign \$1166  = ~ f4_prev_released;
+  assign \$1167  = \$1166  & f4_by_older;
+  assign \$1168  = f4_by_a1 | \$1167 ;
+  assign \$1169  = f4_live[2] & \$1168 ;
+  assign \$1170  = ~ f4_prev_released;
+  assign \$1171  = \$1170  & f4_by_mem_live[2];
+  assign \$1172  = \$1171  & f4_mem_ok[2];
+  assign large_queue_wen = \$1169  | \$1172 ;
+  assign \$1173  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1174  = busy_0 | busy_6;
+  assign \$1175  = busy_12 | busy_18;
+  assign \$1176  = \$1174  | \$1175 ;
+  assign \$1177  = busy_24 | busy_30;
+  assign \$1178  = \$1177  | busy_36;
+  assign busy = \$1176  | \$1178 ;
   always @(posedge aclk_clk)
-    small_grant_w_en <= \$1178 ;
+    small_grant_w_en <= \$1179 ;
   always @(posedge aclk_clk)
-    small_grant_w_addr <= \$1179 ;
+    small_grant_w_addr <= \$1180 ;
   always @(posedge aclk_clk)
-    small_grant_w_data <= \$1180 ;
+    small_grant_w_data <= \$1181 ;
   always @(posedge aclk_clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6525,19 +6544,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    small_queue_w_en <= \$1181 ;
+    small_queue_w_en <= \$1182 ;
   always @(posedge aclk_clk)
-    small_queue_w_addr <= \$1182 ;
+    small_queue_w_addr <= \$1183 ;
   always @(posedge aclk_clk)
-    small_queue_w_data <= \$1183 ;
+    small_queue_w_data <= \$1184 ;
   always @(posedge aclk_clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    medium_grant_w_en <= \$1184 ;
+    medium_grant_w_en <= \$1185 ;
   always @(posedge aclk_clk)
-    medium_grant_w_addr <= \$1185 ;
+    medium_grant_w_addr <= \$1186 ;
   always @(posedge aclk_clk)
-    medium_grant_w_data <= \$1186 ;
+    medium_grant_w_data <= \$1187 ;
   always @(posedge aclk_clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -6547,19 +6566,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    medium_queue_w_en <= \$1187 ;
+    medium_queue_w_en <= \$1188 ;
   always @(posedge aclk_clk)
-    medium_queue_w_addr <= \$1188 ;
+    medium_queue_w_addr <= \$1189 ;
   always @(posedge aclk_clk)
-    medium_queue_w_data <= \$1189 ;
+    medium_queue_w_data <= \$1190 ;
   always @(posedge aclk_clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    large_grant_w_en <= \$1190 ;
+    large_grant_w_en <= \$1191 ;
   always @(posedge aclk_clk)
-    large_grant_w_addr <= \$1191 ;
+    large_grant_w_addr <= \$1192 ;
   always @(posedge aclk_clk)
-    large_grant_w_data <= \$1192 ;
+    large_grant_w_data <= \$1193 ;
   always @(posedge aclk_clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
@@ -6569,15 +6588,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    large_queue_w_en <= \$1193 ;
+    large_queue_w_en <= \$1194 ;
   always @(posedge aclk_clk)
-    large_queue_w_addr <= \$1194 ;
+    large_queue_w_addr <= \$1195 ;
   always @(posedge aclk_clk)
-    large_queue_w_data <= \$1195 ;
+    large_queue_w_data <= \$1196 ;
   always @(posedge aclk_clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1196 ;
+    a0_valid <= \$1197 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6587,7 +6606,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1197 ;
+    a1_valid <= \$1198 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6599,17 +6618,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$1198 ;
+    a1_select <= \$1199 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1199 ;
+    x0_valid <= \$1200 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1200 ;
+    x0_select <= \$1201 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1201 ;
+    x1_valid <= \$1202 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6617,9 +6636,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1202 ;
+    x1_select <= \$1203 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1203 ;
+    x2_valid <= \$1204 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -6631,43 +6650,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1204 ;
+    a2_valid <= \$1205 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    small_seen <= \$1205 ;
+    small_seen <= \$1206 ;
   always @(posedge aclk_clk)
-    small_seen_prev <= \$1206 ;
-  always @(posedge aclk_clk)
-    small_fresh <= \$1207 ;
+    small_seen_prev <= \$1207 ;
   always @(posedge aclk_clk)
     small_has_fresh <= \$1208 ;
   always @(posedge aclk_clk)
     small_head <= \$1209 ;
   always @(posedge aclk_clk)
-    medium_seen <= \$1210 ;
+    small_fresh <= \$1210 ;
   always @(posedge aclk_clk)
-    medium_seen_prev <= \$1211 ;
+    small_fresh_slot <= \$1211 ;
   always @(posedge aclk_clk)
-    medium_fresh <= \$1212 ;
+    medium_seen <= \$1212 ;
   always @(posedge aclk_clk)
-    medium_has_fresh <= \$1213 ;
+    medium_seen_prev <= \$1213 ;
   always @(posedge aclk_clk)
-    medium_head <= \$1214 ;
+    medium_has_fresh <= \$1214 ;
   always @(posedge aclk_clk)
-    large_seen <= \$1215 ;
+    medium_head <= \$1215 ;
   always @(posedge aclk_clk)
-    large_seen_prev <= \$1216 ;
+    medium_fresh <= \$1216 ;
   always @(posedge aclk_clk)
-    large_fresh <= \$1217 ;
+    medium_fresh_slot <= \$1217 ;
   always @(posedge aclk_clk)
-    large_has_fresh <= \$1218 ;
+    large_seen <= \$1218 ;
   always @(posedge aclk_clk)
-    large_head <= \$1219 ;
+    large_seen_prev <= \$1219 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1220 ;
+    large_has_fresh <= \$1220 ;
+  always @(posedge aclk_clk)
+    large_head <= \$1221 ;
+  always @(posedge aclk_clk)
+    large_fresh <= \$1222 ;
+  always @(posedge aclk_clk)
+    large_fresh_slot <= \$1223 ;
+  always @(posedge aclk_clk)
+    a2_ring <= \$1224 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6679,7 +6704,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$99 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1221 ;
+    a3_valid <= \$1225 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6691,7 +6716,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1222 ;
+    a3_ring <= \$1226 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6707,7 +6732,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$133 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1223 ;
+    a4_valid <= \$1227 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6719,11 +6744,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_slot <= \$134 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$1072 [11], \$1031 [11], \$990 [11], \$949 [11], \$908 [11], \$867 [11], \$826 [11], \$785 [11] };
+    a4_tag <= { \$1073 [11], \$1032 [11], \$991 [11], \$950 [11], \$909 [11], \$868 [11], \$827 [11], \$786 [11] };
   always @(posedge aclk_clk)
-    a4_snap <= \$744 [6];
+    a4_snap <= \$745 [6];
   always @(posedge aclk_clk)
-    a5_valid <= \$1224 ;
+    a5_valid <= \$1228 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6747,7 +6772,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_older_next <= \$171 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1225 ;
+    f0_valid <= \$1229 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6763,7 +6788,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1226 ;
+    f1_valid <= \$1230 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6779,65 +6804,65 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1227 ;
+    f1_same_second_eq0 <= \$1231 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1228 ;
+    f1_same_second_eq3 <= \$1232 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1229 ;
+    f1_same_second_eq6 <= \$1233 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1230 ;
+    f1_same_second_eq9 <= \$1234 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1231 ;
+    f1_same_second_eq12 <= \$1235 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1232 ;
+    f1_same_second_eq15 <= \$1236 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1233 ;
+    f1_same_second_eq18 <= \$1237 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1234 ;
+    f1_same_second_eq21 <= \$1238 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1235 ;
+    f1_same_second_eq24 <= \$1239 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1236 ;
+    f1_same_second_eq27 <= \$1240 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1237 ;
+    f1_same_second_eq30 <= \$1241 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq33 <= \$1238 ;
+    f1_same_second_eq33 <= \$1242 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq36 <= \$1239 ;
+    f1_same_second_eq36 <= \$1243 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq39 <= \$1240 ;
+    f1_same_second_eq39 <= \$1244 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1241 ;
+    f1_same_third_eq0 <= \$1245 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1242 ;
+    f1_same_third_eq3 <= \$1246 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1243 ;
+    f1_same_third_eq6 <= \$1247 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1244 ;
+    f1_same_third_eq9 <= \$1248 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1245 ;
+    f1_same_third_eq12 <= \$1249 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1246 ;
+    f1_same_third_eq15 <= \$1250 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1247 ;
+    f1_same_third_eq18 <= \$1251 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1248 ;
+    f1_same_third_eq21 <= \$1252 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1249 ;
+    f1_same_third_eq24 <= \$1253 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1250 ;
+    f1_same_third_eq27 <= \$1254 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1251 ;
+    f1_same_third_eq30 <= \$1255 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq33 <= \$1252 ;
+    f1_same_third_eq33 <= \$1256 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq36 <= \$1253 ;
+    f1_same_third_eq36 <= \$1257 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq39 <= \$1254 ;
+    f1_same_third_eq39 <= \$1258 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1255 ;
+    f1_hit <= \$1259 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1256 ;
+    f1_misaligned <= \$1260 ;
   always @(posedge aclk_clk)
     f1_small_slot <= \$222 [7:0];
   always @(posedge aclk_clk)
@@ -6845,7 +6870,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_large_slot <= \$226 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1257 ;
+    f2_valid <= \$1261 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -6861,15 +6886,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f2_err <= \$247 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= \$258 ;
+    f2_never_granted <= { \$256 , \$253 , \$250  };
   always @(posedge aclk_clk)
-    f2_same_second <= \$286 ;
+    f2_same_second <= \$284 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$314 ;
+    f2_same_third <= \$312 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1258 ;
+    f3_valid <= \$1262 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1259 ;
+    f3_go <= \$1263 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6883,19 +6908,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$315 [7:0];
+    f3_next <= \$313 [7:0];
   always @(posedge aclk_clk)
-    f3_in <= { \$318 , \$317 , \$316  };
+    f3_in <= { \$316 , \$315 , \$314  };
   always @(posedge aclk_clk)
-    f3_never_granted <= f2_never_granted;
+    f3_never_granted <= \$318 ;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1089 [11];
+    f3_hit_a2 <= \$1090 [11];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$321 [8];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1093 [11];
+    f3_hit_a3 <= \$1094 [11];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$324 [8];
   always @(posedge aclk_clk)
@@ -6905,11 +6930,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$329 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1260 ;
+    f3_quiet <= \$1264 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1261 ;
+    f4_valid <= \$1265 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1262 ;
+    f4_go <= \$1266 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6923,7 +6948,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1097 [11];
+    f4_hit_a1 <= \$1098 [11];
   always @(posedge aclk_clk)
     f4_a1_next <= \$337 [7:0];
   always @(posedge aclk_clk)
@@ -6935,11 +6960,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_rest_snap <= \$432 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1263 ;
+    f4_by_a1 <= \$1267 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1264 ;
+    f4_by_older <= \$1268 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1265 ;
+    f4_by_mem <= \$1269 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= { \$467 [10], \$462 [10], \$457 [10] };
   always @(posedge aclk_clk)
@@ -6949,9 +6974,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_live <= \$477 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1266 ;
+    f4_by_mem_live <= \$1270 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$1267 ;
+    f4_prev_released <= \$1271 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$485 [11];
   always @(posedge aclk_clk)
@@ -6959,53 +6984,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    small_push <= \$1268 ;
+    small_push <= \$1272 ;
   always @(posedge aclk_clk)
-    small_queue_waddr <= \$1269 ;
+    small_queue_waddr <= \$1273 ;
   always @(posedge aclk_clk)
-    small_pushed <= \$1270 ;
+    small_pushed <= \$1274 ;
   always @(posedge aclk_clk)
-    small_popped <= \$1271 ;
+    small_popped <= \$1275 ;
   always @(posedge aclk_clk)
-    small_count <= \$1272 ;
+    small_count <= \$1276 ;
   always @(posedge aclk_clk)
-    small_at <= \$1273 ;
+    small_at <= \$1277 ;
   always @(posedge aclk_clk)
-    small_nonempty <= \$1274 ;
+    small_nonempty <= \$1278 ;
   always @(posedge aclk_clk)
-    medium_push <= \$1275 ;
+    medium_push <= \$1279 ;
   always @(posedge aclk_clk)
-    medium_queue_waddr <= \$1276 ;
+    medium_queue_waddr <= \$1280 ;
   always @(posedge aclk_clk)
-    medium_pushed <= \$1277 ;
+    medium_pushed <= \$1281 ;
   always @(posedge aclk_clk)
-    medium_popped <= \$1278 ;
+    medium_popped <= \$1282 ;
   always @(posedge aclk_clk)
-    medium_count <= \$1279 ;
+    medium_count <= \$1283 ;
   always @(posedge aclk_clk)
-    medium_at <= \$1280 ;
+    medium_at <= \$1284 ;
   always @(posedge aclk_clk)
-    medium_nonempty <= \$1281 ;
+    medium_nonempty <= \$1285 ;
   always @(posedge aclk_clk)
-    large_push <= \$1282 ;
+    large_push <= \$1286 ;
   always @(posedge aclk_clk)
-    large_queue_waddr <= \$1283 ;
+    large_queue_waddr <= \$1287 ;
   always @(posedge aclk_clk)
-    large_pushed <= \$1284 ;
+    large_pushed <= \$1288 ;
   always @(posedge aclk_clk)
-    large_popped <= \$1285 ;
+    large_popped <= \$1289 ;
   always @(posedge aclk_clk)
-    large_count <= \$1286 ;
+    large_count <= \$1290 ;
   always @(posedge aclk_clk)
-    large_at <= \$1287 ;
+    large_at <= \$1291 ;
   always @(posedge aclk_clk)
-    large_nonempty <= \$1288 ;
+    large_nonempty <= \$1292 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1289 ;
+    f5_valid <= \$1293 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1290 ;
+    f5_ok <= \$1294 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$328 ;
+    f5_err <= \$signal$331 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -7033,39 +7058,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a5_overwrite <= \$648 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1291 ;
+    a6_valid <= \$1295 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    a7_valid <= \$1292 ;
+    a7_valid <= \$1296 ;
   always @(posedge aclk_clk)
     a7_payload <= a6_payload;
   always @(posedge aclk_clk)
-    f6_valid <= \$1293 ;
+    f6_valid <= \$1297 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    f7_valid <= \$1294 ;
+    f7_valid <= \$1298 ;
   always @(posedge aclk_clk)
     f7_payload <= f6_payload;
   always @(posedge aclk_clk)
-    x3_valid <= \$1295 ;
+    x3_valid <= \$1299 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1296 ;
+    x4_valid <= \$1300 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1297 ;
+    x5_valid <= \$1301 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1298 ;
+    x6_valid <= \$1302 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
-    x7_valid <= \$1299 ;
+    x7_valid <= \$1303 ;
   always @(posedge aclk_clk)
     x7_payload <= x6_payload;
   always @(posedge aclk_clk)
@@ -7133,242 +7158,230 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d7 <= free_info_d6;
   always @(posedge aclk_clk)
-    busy_0 <= \$1300 ;
+    busy_0 <= \$1304 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1301 ;
+    busy_6 <= \$1305 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1302 ;
+    busy_12 <= \$1306 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1303 ;
+    busy_18 <= \$1307 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1304 ;
+    busy_24 <= \$1308 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1305 ;
+    busy_30 <= \$1309 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1306 ;
+    busy_36 <= \$1310 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1178  = small_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1179  = small_grant_wen;
     if (aclk_rst) begin
-      \$1178  = 1'h0;
+      \$1179  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1179  = small_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1180  = small_grant_w_addr;
     if (small_grant_wen) begin
-      \$1179  = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
+      \$1180  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1180  = small_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1181  = small_grant_w_data;
     if (small_grant_wen) begin
-      \$1180  = small_grant_wdata;
+      \$1181  = small_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1181  = small_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1182  = small_queue_wen;
     if (aclk_rst) begin
-      \$1181  = 1'h0;
+      \$1182  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1182  = small_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1183  = small_queue_w_addr;
     if (small_queue_wen) begin
-      \$1182  = small_queue_waddr;
+      \$1183  = small_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1183  = small_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1184  = small_queue_w_data;
     if (small_queue_wen) begin
-      \$1183  = small_queue_wdata;
+      \$1184  = small_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1184  = medium_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1185  = medium_grant_wen;
     if (aclk_rst) begin
-      \$1184  = 1'h0;
+      \$1185  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1185  = medium_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1186  = medium_grant_w_addr;
     if (medium_grant_wen) begin
-      \$1185  = { \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
+      \$1186  = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1186  = medium_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1187  = medium_grant_w_data;
     if (medium_grant_wen) begin
-      \$1186  = medium_grant_wdata;
+      \$1187  = medium_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1187  = medium_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1188  = medium_queue_wen;
     if (aclk_rst) begin
-      \$1187  = 1'h0;
+      \$1188  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1188  = medium_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1189  = medium_queue_w_addr;
     if (medium_queue_wen) begin
-      \$1188  = medium_queue_waddr;
+      \$1189  = medium_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1189  = medium_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1190  = medium_queue_w_data;
     if (medium_queue_wen) begin
-      \$1189  = medium_queue_wdata;
+      \$1190  = medium_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1190  = large_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1191  = large_grant_wen;
     if (aclk_rst) begin
-      \$1190  = 1'h0;
+      \$1191  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1191  = large_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1192  = large_grant_w_addr;
     if (large_grant_wen) begin
-      \$1191  = { \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
+      \$1192  = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1192  = large_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1193  = large_grant_w_data;
     if (large_grant_wen) begin
-      \$1192  = large_grant_wdata;
+      \$1193  = large_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1193  = large_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1194  = large_queue_wen;
     if (aclk_rst) begin
-      \$1193  = 1'h0;
+      \$1194  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1194  = large_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1195  = large_queue_w_addr;
     if (large_queue_wen) begin
-      \$1194  = large_queue_waddr;
+      \$1195  = large_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1195  = large_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1196  = large_queue_w_data;
     if (large_queue_wen) begin
-      \$1195  = large_queue_wdata;
+      \$1196  = large_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1196  = alloc_valid;
-    if (aclk_rst) begin
-      \$1196  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1197  = a0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1197  = alloc_valid;
     if (aclk_rst) begin
       \$1197  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1198  = { \$25 , \$22 , \$19  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1198  = a0_valid;
     if (aclk_rst) begin
-      \$1198  = 3'h0;
+      \$1198  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1199  = flush_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1199  = { \$25 , \$22 , \$19  };
     if (aclk_rst) begin
-      \$1199  = 1'h0;
+      \$1199  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1200  = { 1'h0, \$31 , \$28  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1200  = flush_valid;
     if (aclk_rst) begin
-      \$1200  = 3'h0;
+      \$1200  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1201  = x0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1201  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
-      \$1201  = 1'h0;
+      \$1201  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1202  = x0_select;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1202  = x0_valid;
     if (aclk_rst) begin
-      \$1202  = 3'h0;
+      \$1202  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1203  = x1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1203  = x0_select;
     if (aclk_rst) begin
-      \$1203  = 1'h0;
+      \$1203  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1204  = a1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1204  = x1_valid;
     if (aclk_rst) begin
       \$1204  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1205  = small_seen;
-    if (\$39 ) begin
-      \$1205  = \$40 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1205  = a1_valid;
     if (aclk_rst) begin
-      \$1205  = 9'h000;
+      \$1205  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$1206  = small_seen;
+    if (\$39 ) begin
+      \$1206  = \$40 ;
+    end
     if (aclk_rst) begin
       \$1206  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1207  = small_fresh;
-    if (small_take_fresh) begin
-      \$1207  = \$41 ;
-    end else if (x1_select[0]) begin
-      \$1207  = 9'h000;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1207  = small_seen;
     if (aclk_rst) begin
       \$1207  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$1208  = small_has_fresh;
     if (small_take_fresh) begin
-      \$1208  = \$42 ;
+      \$1208  = \$41 ;
     end else if (x1_select[0]) begin
       \$1208  = 1'h1;
     end
@@ -7377,10 +7390,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$1209  = small_head;
     if (small_pop) begin
-      \$1209  = \$45 [7:0];
+      \$1209  = \$44 [7:0];
     end
     if (x1_select[0]) begin
       \$1209  = small_queue_waddr;
@@ -7390,527 +7403,473 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1210  = medium_seen;
-    if (\$48 ) begin
-      \$1210  = \$49 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1210  = small_fresh_next;
     if (aclk_rst) begin
-      \$1210  = 8'h00;
+      \$1210  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1211  = medium_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1211  = \$45 [7:0];
     if (aclk_rst) begin
       \$1211  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1212  = medium_fresh;
-    if (medium_take_fresh) begin
-      \$1212  = \$50 ;
-    end else if (x1_select[1]) begin
-      \$1212  = 8'h00;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1212  = medium_seen;
+    if (\$48 ) begin
+      \$1212  = \$49 ;
     end
     if (aclk_rst) begin
       \$1212  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1213  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$1213  = \$51 ;
-    end else if (x1_select[1]) begin
-      \$1213  = 1'h1;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1213  = medium_seen;
     if (aclk_rst) begin
-      \$1213  = 1'h1;
+      \$1213  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1214  = medium_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1214  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$1214  = \$50 ;
+    end else if (x1_select[1]) begin
+      \$1214  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$1214  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1215  = medium_head;
     if (medium_pop) begin
-      \$1214  = \$54 [6:0];
+      \$1215  = \$53 [6:0];
     end
     if (x1_select[1]) begin
-      \$1214  = medium_queue_waddr;
+      \$1215  = medium_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1214  = 7'h00;
+      \$1215  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1215  = large_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1216  = medium_fresh_next;
+    if (aclk_rst) begin
+      \$1216  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1217  = \$54 [6:0];
+    if (aclk_rst) begin
+      \$1217  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1218  = large_seen;
     if (\$57 ) begin
-      \$1215  = \$58 [5:0];
+      \$1218  = \$58 [5:0];
     end
     if (aclk_rst) begin
-      \$1215  = 6'h00;
+      \$1218  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1216  = large_seen;
-    if (aclk_rst) begin
-      \$1216  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1217  = large_fresh;
-    if (large_take_fresh) begin
-      \$1217  = \$59 [5:0];
-    end else if (x1_select[2]) begin
-      \$1217  = 6'h00;
-    end
-    if (aclk_rst) begin
-      \$1217  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1218  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$1218  = \$60 ;
-    end else if (x1_select[2]) begin
-      \$1218  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1218  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1219  = large_head;
-    if (large_pop) begin
-      \$1219  = \$63 [5:0];
-    end
-    if (x1_select[2]) begin
-      \$1219  = large_queue_waddr;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1219  = large_seen;
     if (aclk_rst) begin
       \$1219  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1220  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1220  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$1220  = \$59 ;
+    end else if (x1_select[2]) begin
+      \$1220  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1220  = 1'h0;
+      \$1220  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1221  = a2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1221  = large_head;
+    if (large_pop) begin
+      \$1221  = \$62 [5:0];
+    end
+    if (x1_select[2]) begin
+      \$1221  = large_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$1221  = 1'h0;
+      \$1221  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1222  = a2_ring;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1222  = large_fresh_next;
     if (aclk_rst) begin
-      \$1222  = 1'h0;
+      \$1222  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1223  = a3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1223  = \$63 ;
     if (aclk_rst) begin
-      \$1223  = 1'h0;
+      \$1223  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1224  = a4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1224  = 1'h0;
     if (aclk_rst) begin
       \$1224  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1225  = free_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1225  = a2_valid;
     if (aclk_rst) begin
       \$1225  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1226  = f0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1226  = a2_ring;
     if (aclk_rst) begin
       \$1226  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1227  = \$193 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1227  = a3_valid;
     if (aclk_rst) begin
       \$1227  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1228  = \$194 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1228  = a4_valid;
     if (aclk_rst) begin
       \$1228  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1229  = \$195 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1229  = free_valid;
     if (aclk_rst) begin
       \$1229  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1230  = \$196 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1230  = f0_valid;
     if (aclk_rst) begin
       \$1230  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1231  = \$197 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1231  = \$193 ;
     if (aclk_rst) begin
       \$1231  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1232  = \$198 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1232  = \$194 ;
     if (aclk_rst) begin
       \$1232  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1233  = \$199 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1233  = \$195 ;
     if (aclk_rst) begin
       \$1233  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1234  = \$200 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1234  = \$196 ;
     if (aclk_rst) begin
       \$1234  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1235  = \$201 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1235  = \$197 ;
     if (aclk_rst) begin
       \$1235  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1236  = \$202 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1236  = \$198 ;
     if (aclk_rst) begin
       \$1236  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1237  = \$203 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1237  = \$199 ;
     if (aclk_rst) begin
       \$1237  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1238  = \$204 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1238  = \$200 ;
     if (aclk_rst) begin
       \$1238  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1239  = \$205 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1239  = \$201 ;
     if (aclk_rst) begin
       \$1239  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1240  = \$206 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1240  = \$202 ;
     if (aclk_rst) begin
       \$1240  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1241  = \$207 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1241  = \$203 ;
     if (aclk_rst) begin
       \$1241  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1242  = \$208 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1242  = \$204 ;
     if (aclk_rst) begin
       \$1242  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1243  = \$209 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1243  = \$205 ;
     if (aclk_rst) begin
       \$1243  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1244  = \$210 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1244  = \$206 ;
     if (aclk_rst) begin
       \$1244  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1245  = \$211 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1245  = \$207 ;
     if (aclk_rst) begin
       \$1245  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1246  = \$212 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1246  = \$208 ;
     if (aclk_rst) begin
       \$1246  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1247  = \$213 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1247  = \$209 ;
     if (aclk_rst) begin
       \$1247  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1248  = \$214 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1248  = \$210 ;
     if (aclk_rst) begin
       \$1248  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1249  = \$215 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1249  = \$211 ;
     if (aclk_rst) begin
       \$1249  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1250  = \$216 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1250  = \$212 ;
     if (aclk_rst) begin
       \$1250  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1251  = \$217 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1251  = \$213 ;
     if (aclk_rst) begin
       \$1251  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1252  = \$218 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1252  = \$214 ;
     if (aclk_rst) begin
       \$1252  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1253  = \$219 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1253  = \$215 ;
     if (aclk_rst) begin
       \$1253  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1254  = \$220 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1254  = \$216 ;
     if (aclk_rst) begin
       \$1254  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1257  = f1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1255  = \$217 ;
+    if (aclk_rst) begin
+      \$1255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1256  = \$218 ;
+    if (aclk_rst) begin
+      \$1256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1257  = \$219 ;
     if (aclk_rst) begin
       \$1257  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1258  = f2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1258  = \$220 ;
     if (aclk_rst) begin
       \$1258  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1259  = \$signal$259 ;
-    if (aclk_rst) begin
-      \$1259  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1260  = \$336 ;
-    if (aclk_rst) begin
-      \$1260  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1261  = f3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1261  = f1_valid;
     if (aclk_rst) begin
       \$1261  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1262  = f3_go;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1262  = f2_valid;
     if (aclk_rst) begin
       \$1262  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1263  = \$437 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1263  = \$signal$262 ;
     if (aclk_rst) begin
       \$1263  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1264  = \$447 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1264  = \$336 ;
     if (aclk_rst) begin
       \$1264  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1265  = \$452 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1265  = f3_valid;
     if (aclk_rst) begin
-      \$1265  = 3'h0;
+      \$1265  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1266  = \$478 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1266  = f3_go;
     if (aclk_rst) begin
-      \$1266  = 3'h0;
+      \$1266  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1267  = \$482 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1267  = \$437 ;
     if (aclk_rst) begin
       \$1267  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1268  = \$496 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1268  = \$447 ;
     if (aclk_rst) begin
       \$1268  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1269  = small_queue_waddr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1269  = \$452 ;
+    if (aclk_rst) begin
+      \$1269  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1270  = \$478 ;
+    if (aclk_rst) begin
+      \$1270  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1271  = \$482 ;
+    if (aclk_rst) begin
+      \$1271  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1272  = \$496 ;
+    if (aclk_rst) begin
+      \$1272  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1273  = small_queue_waddr;
     if (\$504 ) begin
-      \$1269  = \$507 [7:0];
+      \$1273  = \$507 [7:0];
     end
     if (aclk_rst) begin
-      \$1269  = 8'h00;
+      \$1273  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1270  = small_push;
-    if (x1_select[0]) begin
-      \$1270  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1270  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1271  = small_pop;
-    if (x1_select[0]) begin
-      \$1271  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1271  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1272  = \$511 [8:0];
-    if (x1_select[0]) begin
-      \$1272  = 9'h000;
-    end
-    if (aclk_rst) begin
-      \$1272  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1273  = small_at;
-    if (\$514 ) begin
-      \$1273 [0] = small_at[0];
-      \$1273 [1] = small_at[1];
-      \$1273 [2] = small_at[2];
-    end
-    if (\$520 ) begin
-      \$1273 [0] = small_at[1];
-      \$1273 [1] = small_at[2];
-      \$1273 [2] = \$521 ;
-    end
-    if (\$527 ) begin
-      \$1273 [0] = 1'h0;
-      \$1273 [1] = small_at[0];
-      \$1273 [2] = small_at[1];
-    end
-    if (\$533 ) begin
-      \$1273 [0] = small_at[0];
-      \$1273 [1] = small_at[1];
-      \$1273 [2] = small_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1273  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1273  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1274  = small_nonempty;
-    if (\$514 ) begin
-      \$1274  = \$517 ;
-    end
-    if (\$520 ) begin
-      \$1274  = \$524 ;
-    end
-    if (\$527 ) begin
-      \$1274  = \$530 ;
-    end
-    if (\$533 ) begin
-      \$1274  = \$536 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1274  = small_push;
     if (x1_select[0]) begin
       \$1274  = 1'h0;
     end
@@ -7919,97 +7878,97 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1275  = \$544 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1275  = small_pop;
+    if (x1_select[0]) begin
+      \$1275  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1275  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1276  = medium_queue_waddr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1276  = \$511 [8:0];
+    if (x1_select[0]) begin
+      \$1276  = 9'h000;
+    end
+    if (aclk_rst) begin
+      \$1276  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1277  = small_at;
+    if (\$514 ) begin
+      \$1277 [0] = small_at[0];
+      \$1277 [1] = small_at[1];
+      \$1277 [2] = small_at[2];
+    end
+    if (\$520 ) begin
+      \$1277 [0] = small_at[1];
+      \$1277 [1] = small_at[2];
+      \$1277 [2] = \$521 ;
+    end
+    if (\$527 ) begin
+      \$1277 [0] = 1'h0;
+      \$1277 [1] = small_at[0];
+      \$1277 [2] = small_at[1];
+    end
+    if (\$533 ) begin
+      \$1277 [0] = small_at[0];
+      \$1277 [1] = small_at[1];
+      \$1277 [2] = small_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1277  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1277  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1278  = small_nonempty;
+    if (\$514 ) begin
+      \$1278  = \$517 ;
+    end
+    if (\$520 ) begin
+      \$1278  = \$524 ;
+    end
+    if (\$527 ) begin
+      \$1278  = \$530 ;
+    end
+    if (\$533 ) begin
+      \$1278  = \$536 ;
+    end
+    if (x1_select[0]) begin
+      \$1278  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1279  = \$544 ;
+    if (aclk_rst) begin
+      \$1279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1280  = medium_queue_waddr;
     if (\$552 ) begin
-      \$1276  = \$555 [6:0];
+      \$1280  = \$555 [6:0];
     end
     if (aclk_rst) begin
-      \$1276  = 7'h00;
+      \$1280  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1277  = medium_push;
-    if (x1_select[1]) begin
-      \$1277  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1277  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1278  = medium_pop;
-    if (x1_select[1]) begin
-      \$1278  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1278  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1279  = \$559 [7:0];
-    if (x1_select[1]) begin
-      \$1279  = 8'h00;
-    end
-    if (aclk_rst) begin
-      \$1279  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1280  = medium_at;
-    if (\$562 ) begin
-      \$1280 [0] = medium_at[0];
-      \$1280 [1] = medium_at[1];
-      \$1280 [2] = medium_at[2];
-    end
-    if (\$568 ) begin
-      \$1280 [0] = medium_at[1];
-      \$1280 [1] = medium_at[2];
-      \$1280 [2] = \$569 ;
-    end
-    if (\$575 ) begin
-      \$1280 [0] = 1'h0;
-      \$1280 [1] = medium_at[0];
-      \$1280 [2] = medium_at[1];
-    end
-    if (\$581 ) begin
-      \$1280 [0] = medium_at[0];
-      \$1280 [1] = medium_at[1];
-      \$1280 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1280  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1280  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1281  = medium_nonempty;
-    if (\$562 ) begin
-      \$1281  = \$565 ;
-    end
-    if (\$568 ) begin
-      \$1281  = \$572 ;
-    end
-    if (\$575 ) begin
-      \$1281  = \$578 ;
-    end
-    if (\$581 ) begin
-      \$1281  = \$584 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1281  = medium_push;
     if (x1_select[1]) begin
       \$1281  = 1'h0;
     end
@@ -8018,97 +7977,97 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1282  = \$592 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1282  = medium_pop;
+    if (x1_select[1]) begin
+      \$1282  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1282  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1283  = large_queue_waddr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1283  = \$559 [7:0];
+    if (x1_select[1]) begin
+      \$1283  = 8'h00;
+    end
+    if (aclk_rst) begin
+      \$1283  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1284  = medium_at;
+    if (\$562 ) begin
+      \$1284 [0] = medium_at[0];
+      \$1284 [1] = medium_at[1];
+      \$1284 [2] = medium_at[2];
+    end
+    if (\$568 ) begin
+      \$1284 [0] = medium_at[1];
+      \$1284 [1] = medium_at[2];
+      \$1284 [2] = \$569 ;
+    end
+    if (\$575 ) begin
+      \$1284 [0] = 1'h0;
+      \$1284 [1] = medium_at[0];
+      \$1284 [2] = medium_at[1];
+    end
+    if (\$581 ) begin
+      \$1284 [0] = medium_at[0];
+      \$1284 [1] = medium_at[1];
+      \$1284 [2] = medium_at[2];
+    end
+    if (x1_select[1]) begin
+      \$1284  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1284  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1285  = medium_nonempty;
+    if (\$562 ) begin
+      \$1285  = \$565 ;
+    end
+    if (\$568 ) begin
+      \$1285  = \$572 ;
+    end
+    if (\$575 ) begin
+      \$1285  = \$578 ;
+    end
+    if (\$581 ) begin
+      \$1285  = \$584 ;
+    end
+    if (x1_select[1]) begin
+      \$1285  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1285  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1286  = \$592 ;
+    if (aclk_rst) begin
+      \$1286  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1287  = large_queue_waddr;
     if (\$600 ) begin
-      \$1283  = \$603 [5:0];
+      \$1287  = \$603 [5:0];
     end
     if (aclk_rst) begin
-      \$1283  = 6'h00;
+      \$1287  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1284  = large_push;
-    if (x1_select[2]) begin
-      \$1284  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1284  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1285  = large_pop;
-    if (x1_select[2]) begin
-      \$1285  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1285  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1286  = \$607 [5:0];
-    if (x1_select[2]) begin
-      \$1286  = 6'h00;
-    end
-    if (aclk_rst) begin
-      \$1286  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1287  = large_at;
-    if (\$610 ) begin
-      \$1287 [0] = large_at[0];
-      \$1287 [1] = large_at[1];
-      \$1287 [2] = large_at[2];
-    end
-    if (\$616 ) begin
-      \$1287 [0] = large_at[1];
-      \$1287 [1] = large_at[2];
-      \$1287 [2] = \$617 ;
-    end
-    if (\$623 ) begin
-      \$1287 [0] = 1'h0;
-      \$1287 [1] = large_at[0];
-      \$1287 [2] = large_at[1];
-    end
-    if (\$629 ) begin
-      \$1287 [0] = large_at[0];
-      \$1287 [1] = large_at[1];
-      \$1287 [2] = large_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1287  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1287  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1288  = large_nonempty;
-    if (\$610 ) begin
-      \$1288  = \$613 ;
-    end
-    if (\$616 ) begin
-      \$1288  = \$620 ;
-    end
-    if (\$623 ) begin
-      \$1288  = \$626 ;
-    end
-    if (\$629 ) begin
-      \$1288  = \$632 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1288  = large_push;
     if (x1_select[2]) begin
       \$1288  = 1'h0;
     end
@@ -8117,236 +8076,333 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1289  = f4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1289  = large_pop;
+    if (x1_select[2]) begin
+      \$1289  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1289  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1290  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1290  = \$607 [5:0];
+    if (x1_select[2]) begin
+      \$1290  = 6'h00;
+    end
     if (aclk_rst) begin
-      \$1290  = 1'h0;
+      \$1290  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1291  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1291  = large_at;
+    if (\$610 ) begin
+      \$1291 [0] = large_at[0];
+      \$1291 [1] = large_at[1];
+      \$1291 [2] = large_at[2];
+    end
+    if (\$616 ) begin
+      \$1291 [0] = large_at[1];
+      \$1291 [1] = large_at[2];
+      \$1291 [2] = \$617 ;
+    end
+    if (\$623 ) begin
+      \$1291 [0] = 1'h0;
+      \$1291 [1] = large_at[0];
+      \$1291 [2] = large_at[1];
+    end
+    if (\$629 ) begin
+      \$1291 [0] = large_at[0];
+      \$1291 [1] = large_at[1];
+      \$1291 [2] = large_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1291  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1291  = 1'h0;
+      \$1291  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1292  = a6_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1292  = large_nonempty;
+    if (\$610 ) begin
+      \$1292  = \$613 ;
+    end
+    if (\$616 ) begin
+      \$1292  = \$620 ;
+    end
+    if (\$623 ) begin
+      \$1292  = \$626 ;
+    end
+    if (\$629 ) begin
+      \$1292  = \$632 ;
+    end
+    if (x1_select[2]) begin
+      \$1292  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1292  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1293  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1293  = f4_valid;
     if (aclk_rst) begin
       \$1293  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1294  = f6_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1294  = \release ;
     if (aclk_rst) begin
       \$1294  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1295  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1295  = a5_valid;
     if (aclk_rst) begin
       \$1295  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1296  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1296  = a6_valid;
     if (aclk_rst) begin
       \$1296  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1297  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1297  = f5_valid;
     if (aclk_rst) begin
       \$1297  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1298  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1298  = f6_valid;
     if (aclk_rst) begin
       \$1298  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1299  = x6_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1299  = x2_valid;
     if (aclk_rst) begin
       \$1299  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1300  = \$649 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1300  = x3_valid;
     if (aclk_rst) begin
       \$1300  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1301  = \$650 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1301  = x4_valid;
     if (aclk_rst) begin
       \$1301  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1302  = \$651 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1302  = x5_valid;
     if (aclk_rst) begin
       \$1302  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1303  = \$652 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1303  = x6_valid;
     if (aclk_rst) begin
       \$1303  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1304  = \$653 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1304  = \$649 ;
     if (aclk_rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1305  = \$654 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1305  = \$650 ;
     if (aclk_rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
-    \$1306  = \$655 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1306  = \$651 ;
     if (aclk_rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$159 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1307  = \$652 ;
+    if (aclk_rst) begin
+      \$1307  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1308  = \$653 ;
+    if (aclk_rst) begin
+      \$1308  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1309  = \$654 ;
+    if (aclk_rst) begin
+      \$1309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1310  = \$655 ;
+    if (aclk_rst) begin
+      \$1310  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    small_fresh_next = small_fresh;
+    if (small_take_fresh) begin
+      small_fresh_next = \$664 ;
+    end else if (x1_select[0]) begin
+      small_fresh_next = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    medium_fresh_next = medium_fresh;
+    if (medium_take_fresh) begin
+      medium_fresh_next = \$670 ;
+    end else if (x1_select[1]) begin
+      medium_fresh_next = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    large_fresh_next = large_fresh;
+    if (large_take_fresh) begin
+      large_fresh_next = \$676 [5:0];
+    end else if (x1_select[2]) begin
+      large_fresh_next = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$1080  };
+          grant_addr = { 3'h0, \$1081  };
       2'h1:
-          grant_addr = { 3'h0, \$1082  };
+          grant_addr = { 3'h0, \$1083  };
       2'h2:
-          grant_addr = { 3'h0, \$1084  };
+          grant_addr = { 3'h0, \$1085  };
     endcase
   end
-  assign small_grant_waddr = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
-  assign medium_grant_waddr = { \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
-  assign large_grant_waddr = { \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
-  assign flush_reg_select = \port$4112$52 [5:3];
-  assign small_fresh_slot = \$659 [7:0];
+  assign small_grant_waddr = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
+  assign medium_grant_waddr = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
+  assign large_grant_waddr = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
+  assign flush_reg_select = \port$4056$52 [5:3];
   assign small_tail = small_queue_waddr;
-  assign medium_fresh_slot = \$665 [6:0];
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
   assign small_flushing = x1_select[0];
   assign medium_flushing = x1_select[1];
   assign large_flushing = x1_select[2];
-  assign \$signal  = { \$734 , \$730 , \$723 [4], \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4] };
-  assign next_tag = { \$1072 [11], \$1031 [11], \$990 [11], \$949 [11], \$908 [11], \$867 [11], \$826 [11], \$785 [11] };
-  assign fetched_snap = \$744 [6];
-  assign free_reg_hit = \port$4112$52 [2:0];
-  assign \$signal$271  = \$1089 [11];
-  assign hit_a3 = \$1093 [11];
-  assign \$signal$290  = \$1097 [11];
-  assign f3_by_mem_base = \$1105 [2:0];
+  assign \$signal  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
+  assign next_tag = { \$1073 [11], \$1032 [11], \$991 [11], \$950 [11], \$909 [11], \$868 [11], \$827 [11], \$786 [11] };
+  assign fetched_snap = \$745 [6];
+  assign free_reg_hit = \port$4056$52 [2:0];
+  assign \$signal$274  = \$1090 [11];
+  assign hit_a3 = \$1094 [11];
+  assign \$signal$293  = \$1098 [11];
+  assign f3_by_mem_base = \$1106 [2:0];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
   assign w__data = { \$656 [7:0], small_grant_w_data[0] };
   assign r__addr = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$404  = \$659 [7:0];
-  assign \small_grant_addr$405  = \$659 [7:0];
+  assign \r__addr$407  = small_fresh_slot;
+  assign \small_grant_addr$408  = small_fresh_slot;
   assign small_grant_data = small_grant_r0_b0;
-  assign \small_grant_data$407  = small_grant_r1_b0;
-  assign \w__addr$408  = f4_slot;
+  assign \small_grant_data$410  = small_grant_r1_b0;
+  assign \w__addr$411  = f4_slot;
   assign small_parity_waddr = f4_slot;
-  assign small_parity_wen = \w__en$410 ;
-  assign small_parity_wdata = \w__data$412 ;
-  assign \r__addr$414  = f1_small_slot;
+  assign small_parity_wen = \w__en$413 ;
+  assign small_parity_wdata = \w__data$415 ;
+  assign \r__addr$417  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$416  = \$659 [7:0];
-  assign \small_parity_addr$417  = \$659 [7:0];
+  assign \r__addr$419  = small_fresh_slot;
+  assign \small_parity_addr$420  = small_fresh_slot;
   assign small_parity_data = small_parity_r0_b0;
-  assign \small_parity_data$419  = small_parity_r1_b0;
-  assign \w__addr$420  = small_queue_w_addr;
-  assign \w__en$421  = small_queue_w_en;
-  assign \w__data$422  = small_queue_w_data;
-  assign \r__addr$423  = small_head;
+  assign \small_parity_data$422  = small_parity_r1_b0;
+  assign \w__addr$423  = small_queue_w_addr;
+  assign \w__en$424  = small_queue_w_en;
+  assign \w__data$425  = small_queue_w_data;
+  assign \r__addr$426  = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$426  = medium_grant_w_addr;
-  assign \w__en$427  = medium_grant_w_en;
-  assign \w__data$428  = { \$657 [7:0], medium_grant_w_data[0] };
-  assign \r__addr$429  = f1_medium_slot;
+  assign \w__addr$429  = medium_grant_w_addr;
+  assign \w__en$430  = medium_grant_w_en;
+  assign \w__data$431  = { \$657 [7:0], medium_grant_w_data[0] };
+  assign \r__addr$432  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$431  = \$665 [6:0];
-  assign \medium_grant_addr$432  = \$665 [6:0];
+  assign \r__addr$434  = medium_fresh_slot;
+  assign \medium_grant_addr$435  = medium_fresh_slot;
   assign medium_grant_data = medium_grant_r0_b0;
-  assign \medium_grant_data$434  = medium_grant_r1_b0;
-  assign \w__addr$435  = f4_slot[6:0];
+  assign \medium_grant_data$437  = medium_grant_r1_b0;
+  assign \w__addr$438  = f4_slot[6:0];
   assign medium_parity_waddr = f4_slot[6:0];
-  assign medium_parity_wen = \w__en$437 ;
-  assign medium_parity_wdata = \w__data$439 ;
-  assign \r__addr$441  = f1_medium_slot;
+  assign medium_parity_wen = \w__en$440 ;
+  assign medium_parity_wdata = \w__data$442 ;
+  assign \r__addr$444  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$443  = \$665 [6:0];
-  assign \medium_parity_addr$444  = \$665 [6:0];
+  assign \r__addr$446  = medium_fresh_slot;
+  assign \medium_parity_addr$447  = medium_fresh_slot;
   assign medium_parity_data = medium_parity_r0_b0;
-  assign \medium_parity_data$446  = medium_parity_r1_b0;
-  assign \w__addr$447  = medium_queue_w_addr;
-  assign \w__en$448  = medium_queue_w_en;
-  assign \w__data$449  = medium_queue_w_data;
-  assign \r__addr$450  = medium_head;
+  assign \medium_parity_data$449  = medium_parity_r1_b0;
+  assign \w__addr$450  = medium_queue_w_addr;
+  assign \w__en$451  = medium_queue_w_en;
+  assign \w__data$452  = medium_queue_w_data;
+  assign \r__addr$453  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$453  = large_grant_w_addr;
-  assign \w__en$454  = large_grant_w_en;
-  assign \w__data$455  = { \$658 [7:0], large_grant_w_data[0] };
-  assign \r__addr$456  = f1_large_slot;
+  assign \w__addr$456  = large_grant_w_addr;
+  assign \w__en$457  = large_grant_w_en;
+  assign \w__data$458  = { \$658 [7:0], large_grant_w_data[0] };
+  assign \r__addr$459  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
-  assign \r__addr$458  = large_fresh_slot;
-  assign \large_grant_addr$459  = large_fresh_slot;
+  assign \r__addr$461  = large_fresh_slot;
+  assign \large_grant_addr$462  = large_fresh_slot;
   assign large_grant_data = large_grant_r0_b0;
-  assign \large_grant_data$461  = large_grant_r1_b0;
-  assign \w__addr$462  = f4_slot[5:0];
+  assign \large_grant_data$464  = large_grant_r1_b0;
+  assign \w__addr$465  = f4_slot[5:0];
   assign large_parity_waddr = f4_slot[5:0];
-  assign large_parity_wen = \w__en$464 ;
-  assign large_parity_wdata = \w__data$466 ;
-  assign \r__addr$468  = f1_large_slot;
+  assign large_parity_wen = \w__en$467 ;
+  assign large_parity_wdata = \w__data$469 ;
+  assign \r__addr$471  = f1_large_slot;
   assign large_parity_addr = f1_large_slot;
-  assign \r__addr$470  = large_fresh_slot;
-  assign \large_parity_addr$471  = large_fresh_slot;
+  assign \r__addr$473  = large_fresh_slot;
+  assign \large_parity_addr$474  = large_fresh_slot;
   assign large_parity_data = large_parity_r0_b0;
-  assign \large_parity_data$473  = large_parity_r1_b0;
-  assign \w__addr$474  = large_queue_w_addr;
-  assign \w__en$475  = large_queue_w_en;
-  assign \w__data$476  = large_queue_w_data;
-  assign \r__addr$477  = large_head;
+  assign \large_parity_data$476  = large_parity_r1_b0;
+  assign \w__addr$477  = large_queue_w_addr;
+  assign \w__en$478  = large_queue_w_en;
+  assign \w__data$479  = large_queue_w_data;
+  assign \r__addr$480  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
   assign flushed_valid = x7_valid;
@@ -8359,7 +8415,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$492  = a7_payload[54:15];
+  assign \grant_addr$495  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign grant_overwrite = a7_payload[79];
@@ -8413,46 +8469,46 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \large_queue_r0_b0.next  = large_queue_r0_b0[14:7];
   assign \small_grant_data.snap  = small_grant_r0_b0[0];
   assign \small_grant_data.next  = small_grant_r0_b0[8:1];
-  assign \small_grant_data$407.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$407.next  = small_grant_r1_b0[8:1];
+  assign \small_grant_data$410.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$410.next  = small_grant_r1_b0[8:1];
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
   assign \small_queue_data.next  = small_queue_r0_b0[16:9];
   assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
   assign \medium_grant_data.next  = medium_grant_r0_b0[8:1];
-  assign \medium_grant_data$434.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$434.next  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_data$437.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$437.next  = medium_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
   assign \medium_queue_data.next  = medium_queue_r0_b0[15:8];
   assign \large_grant_data.snap  = large_grant_r0_b0[0];
   assign \large_grant_data.next  = large_grant_r0_b0[8:1];
-  assign \large_grant_data$461.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$461.next  = large_grant_r1_b0[8:1];
+  assign \large_grant_data$464.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$464.next  = large_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.next  = large_queue_r0_b0[14:7];
-  assign large_queue_wdata[14:7] = \$1172 ;
-  assign large_queue_wdata[6] = \$1164 ;
+  assign large_queue_wdata[14:7] = \$1173 ;
+  assign large_queue_wdata[6] = \$1165 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$1154 ;
-  assign medium_queue_wdata[7] = \$1146 ;
+  assign medium_queue_wdata[15:8] = \$1155 ;
+  assign medium_queue_wdata[7] = \$1147 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$1136 ;
-  assign small_queue_wdata[8] = \$1128 ;
+  assign small_queue_wdata[16:9] = \$1137 ;
+  assign small_queue_wdata[8] = \$1129 ;
   assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = { \$1072 [11], \$1031 [11], \$990 [11], \$949 [11], \$908 [11], \$867 [11], \$826 [11], \$785 [11] };
-  assign large_grant_wdata[0] = \$744 [6];
-  assign medium_grant_wdata[8:1] = { \$1072 [11], \$1031 [11], \$990 [11], \$949 [11], \$908 [11], \$867 [11], \$826 [11], \$785 [11] };
-  assign medium_grant_wdata[0] = \$744 [6];
-  assign small_grant_wdata[8:1] = { \$1072 [11], \$1031 [11], \$990 [11], \$949 [11], \$908 [11], \$867 [11], \$826 [11], \$785 [11] };
-  assign small_grant_wdata[0] = \$744 [6];
-  assign \$1256 [2] = \$225 ;
-  assign \$1256 [1] = \$223 ;
-  assign \$1256 [0] = \$221 ;
-  assign \$1255 [2] = f0_hit[2];
-  assign \$1255 [1] = f0_hit[1];
-  assign \$1255 [0] = f0_hit[0];
+  assign large_grant_wdata[8:1] = { \$1073 [11], \$1032 [11], \$991 [11], \$950 [11], \$909 [11], \$868 [11], \$827 [11], \$786 [11] };
+  assign large_grant_wdata[0] = \$745 [6];
+  assign medium_grant_wdata[8:1] = { \$1073 [11], \$1032 [11], \$991 [11], \$950 [11], \$909 [11], \$868 [11], \$827 [11], \$786 [11] };
+  assign medium_grant_wdata[0] = \$745 [6];
+  assign small_grant_wdata[8:1] = { \$1073 [11], \$1032 [11], \$991 [11], \$950 [11], \$909 [11], \$868 [11], \$827 [11], \$786 [11] };
+  assign small_grant_wdata[0] = \$745 [6];
+  assign \$1260 [2] = \$225 ;
+  assign \$1260 [1] = \$223 ;
+  assign \$1260 [0] = \$221 ;
+  assign \$1259 [2] = f0_hit[2];
+  assign \$1259 [1] = f0_hit[1];
+  assign \$1259 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -8468,27 +8524,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$122  = \$120 [8];
   assign \$125  = \$123 [6];
   assign \$133  = \$132 ;
-  assign \$677  = a3_sel_head[0];
-  assign \$679  = a3_sel_head[1];
-  assign \$681  = a3_sel_head[2];
-  assign \$685  = a3_sel_head[0];
-  assign \$687  = a3_sel_head[1];
-  assign \$689  = a3_sel_head[2];
-  assign \$693  = a3_sel_head[0];
-  assign \$695  = a3_sel_head[1];
-  assign \$697  = a3_sel_head[2];
-  assign \$701  = a3_sel_head[0];
-  assign \$703  = a3_sel_head[1];
-  assign \$705  = a3_sel_head[2];
-  assign \$709  = a3_sel_head[0];
-  assign \$711  = a3_sel_head[1];
-  assign \$713  = a3_sel_head[2];
-  assign \$717  = a3_sel_head[0];
-  assign \$719  = a3_sel_head[1];
-  assign \$721  = a3_sel_head[2];
-  assign \$725  = a3_sel_head[0];
-  assign \$728  = a3_sel_head[1];
-  assign \$732  = a3_sel_head[0];
+  assign \$678  = a3_sel_head[0];
+  assign \$680  = a3_sel_head[1];
+  assign \$682  = a3_sel_head[2];
+  assign \$686  = a3_sel_head[0];
+  assign \$688  = a3_sel_head[1];
+  assign \$690  = a3_sel_head[2];
+  assign \$694  = a3_sel_head[0];
+  assign \$696  = a3_sel_head[1];
+  assign \$698  = a3_sel_head[2];
+  assign \$702  = a3_sel_head[0];
+  assign \$704  = a3_sel_head[1];
+  assign \$706  = a3_sel_head[2];
+  assign \$710  = a3_sel_head[0];
+  assign \$712  = a3_sel_head[1];
+  assign \$714  = a3_sel_head[2];
+  assign \$718  = a3_sel_head[0];
+  assign \$720  = a3_sel_head[1];
+  assign \$722  = a3_sel_head[2];
+  assign \$726  = a3_sel_head[0];
+  assign \$729  = a3_sel_head[1];
+  assign \$733  = a3_sel_head[0];
   assign \$140  = a3_sel_head[0];
   assign \$145  = a3_sel_head[1];
   assign \$150  = a3_sel_head[2];
@@ -8543,96 +8599,96 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$627  = large_pushed;
   assign \$628  = large_popped;
   assign \$641  = 1'h0;
-  assign \$738  = a3_sel_head[0];
-  assign \$740  = a3_sel_head[1];
-  assign \$742  = a3_sel_head[2];
-  assign \$748  = \$747 ;
-  assign \$752  = \$751 ;
-  assign \$756  = \$755 ;
-  assign \$757  = a3_sel_last[0];
-  assign \$762  = a3_sel_last[1];
-  assign \$767  = a3_sel_last[2];
-  assign \$772  = a3_sel_head[0];
-  assign \$774  = a3_sel_head[1];
-  assign \$776  = a3_sel_head[2];
-  assign \$789  = 1'h0;
-  assign \$793  = 1'h0;
-  assign \$797  = 1'h0;
-  assign \$798  = a3_sel_last[0];
-  assign \$803  = a3_sel_last[1];
-  assign \$808  = a3_sel_last[2];
-  assign \$813  = a3_sel_head[0];
-  assign \$815  = a3_sel_head[1];
-  assign \$817  = a3_sel_head[2];
-  assign \$830  = 1'h0;
-  assign \$834  = 1'h0;
-  assign \$838  = 1'h0;
-  assign \$839  = a3_sel_last[0];
-  assign \$844  = a3_sel_last[1];
-  assign \$849  = a3_sel_last[2];
-  assign \$854  = a3_sel_head[0];
-  assign \$856  = a3_sel_head[1];
-  assign \$858  = a3_sel_head[2];
-  assign \$871  = 1'h0;
-  assign \$875  = 1'h0;
-  assign \$879  = 1'h0;
-  assign \$880  = a3_sel_last[0];
-  assign \$885  = a3_sel_last[1];
-  assign \$890  = a3_sel_last[2];
-  assign \$895  = a3_sel_head[0];
-  assign \$897  = a3_sel_head[1];
-  assign \$899  = a3_sel_head[2];
-  assign \$912  = 1'h0;
-  assign \$916  = 1'h0;
-  assign \$920  = 1'h0;
-  assign \$921  = a3_sel_last[0];
-  assign \$926  = a3_sel_last[1];
-  assign \$931  = a3_sel_last[2];
-  assign \$936  = a3_sel_head[0];
-  assign \$938  = a3_sel_head[1];
-  assign \$940  = a3_sel_head[2];
-  assign \$953  = 1'h0;
-  assign \$957  = 1'h0;
-  assign \$961  = 1'h0;
-  assign \$962  = a3_sel_last[0];
-  assign \$967  = a3_sel_last[1];
-  assign \$972  = a3_sel_last[2];
-  assign \$977  = a3_sel_head[0];
-  assign \$979  = a3_sel_head[1];
-  assign \$981  = a3_sel_head[2];
-  assign \$994  = 1'h0;
-  assign \$998  = 1'h0;
-  assign \$1002  = 1'h0;
-  assign \$1003  = a3_sel_last[0];
-  assign \$1008  = a3_sel_last[1];
-  assign \$1013  = a3_sel_last[2];
-  assign \$1018  = a3_sel_head[0];
-  assign \$1020  = a3_sel_head[1];
-  assign \$1022  = a3_sel_head[2];
-  assign \$1035  = 1'h0;
-  assign \$1039  = 1'h0;
-  assign \$1043  = 1'h0;
-  assign \$1044  = a3_sel_last[0];
-  assign \$1049  = a3_sel_last[1];
-  assign \$1054  = a3_sel_last[2];
-  assign \$1059  = a3_sel_head[0];
-  assign \$1061  = a3_sel_head[1];
-  assign \$1063  = a3_sel_head[2];
-  assign \$1079  = { 1'h0, a4_slot, 6'h00 };
-  assign \$1080 [35:0] = { 21'h000000, \$1079  };
-  assign \$1080 [36] = 1'h1;
-  assign \$1081  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$1082 [35:17], \$1082 [15:0] } = { 14'h0000, \$1081 [21:17], \$1081 [15:0] };
-  assign { \$1082 [36], \$1082 [16] } = 2'h3;
-  assign \$1083  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$1084 [35:21], \$1084 [19:0] } = { 15'h0000, \$1083 [19:0] };
-  assign { \$1084 [36], \$1084 [20] } = 2'h3;
+  assign \$739  = a3_sel_head[0];
+  assign \$741  = a3_sel_head[1];
+  assign \$743  = a3_sel_head[2];
+  assign \$749  = \$748 ;
+  assign \$753  = \$752 ;
+  assign \$757  = \$756 ;
+  assign \$758  = a3_sel_last[0];
+  assign \$763  = a3_sel_last[1];
+  assign \$768  = a3_sel_last[2];
+  assign \$773  = a3_sel_head[0];
+  assign \$775  = a3_sel_head[1];
+  assign \$777  = a3_sel_head[2];
+  assign \$790  = 1'h0;
+  assign \$794  = 1'h0;
+  assign \$798  = 1'h0;
+  assign \$799  = a3_sel_last[0];
+  assign \$804  = a3_sel_last[1];
+  assign \$809  = a3_sel_last[2];
+  assign \$814  = a3_sel_head[0];
+  assign \$816  = a3_sel_head[1];
+  assign \$818  = a3_sel_head[2];
+  assign \$831  = 1'h0;
+  assign \$835  = 1'h0;
+  assign \$839  = 1'h0;
+  assign \$840  = a3_sel_last[0];
+  assign \$845  = a3_sel_last[1];
+  assign \$850  = a3_sel_last[2];
+  assign \$855  = a3_sel_head[0];
+  assign \$857  = a3_sel_head[1];
+  assign \$859  = a3_sel_head[2];
+  assign \$872  = 1'h0;
+  assign \$876  = 1'h0;
+  assign \$880  = 1'h0;
+  assign \$881  = a3_sel_last[0];
+  assign \$886  = a3_sel_last[1];
+  assign \$891  = a3_sel_last[2];
+  assign \$896  = a3_sel_head[0];
+  assign \$898  = a3_sel_head[1];
+  assign \$900  = a3_sel_head[2];
+  assign \$913  = 1'h0;
+  assign \$917  = 1'h0;
+  assign \$921  = 1'h0;
+  assign \$922  = a3_sel_last[0];
+  assign \$927  = a3_sel_last[1];
+  assign \$932  = a3_sel_last[2];
+  assign \$937  = a3_sel_head[0];
+  assign \$939  = a3_sel_head[1];
+  assign \$941  = a3_sel_head[2];
+  assign \$954  = 1'h0;
+  assign \$958  = 1'h0;
+  assign \$962  = 1'h0;
+  assign \$963  = a3_sel_last[0];
+  assign \$968  = a3_sel_last[1];
+  assign \$973  = a3_sel_last[2];
+  assign \$978  = a3_sel_head[0];
+  assign \$980  = a3_sel_head[1];
+  assign \$982  = a3_sel_head[2];
+  assign \$995  = 1'h0;
+  assign \$999  = 1'h0;
+  assign \$1003  = 1'h0;
+  assign \$1004  = a3_sel_last[0];
+  assign \$1009  = a3_sel_last[1];
+  assign \$1014  = a3_sel_last[2];
+  assign \$1019  = a3_sel_head[0];
+  assign \$1021  = a3_sel_head[1];
+  assign \$1023  = a3_sel_head[2];
+  assign \$1036  = 1'h0;
+  assign \$1040  = 1'h0;
+  assign \$1044  = 1'h0;
+  assign \$1045  = a3_sel_last[0];
+  assign \$1050  = a3_sel_last[1];
+  assign \$1055  = a3_sel_last[2];
+  assign \$1060  = a3_sel_head[0];
+  assign \$1062  = a3_sel_head[1];
+  assign \$1064  = a3_sel_head[2];
+  assign \$1080  = { 1'h0, a4_slot, 6'h00 };
+  assign \$1081 [35:0] = { 21'h000000, \$1080  };
+  assign \$1081 [36] = 1'h1;
+  assign \$1082  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$1083 [35:17], \$1083 [15:0] } = { 14'h0000, \$1082 [21:17], \$1082 [15:0] };
+  assign { \$1083 [36], \$1083 [16] } = 2'h3;
+  assign \$1084  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$1085 [35:21], \$1085 [19:0] } = { 15'h0000, \$1084 [19:0] };
+  assign { \$1085 [36], \$1085 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3686$0 , \port$3687$0 , \port$3689$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$4112$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4526$0 , \port$4526$55 , rsp_freed_valid, \port$4532$0 , rsp_flushed_valid, \port$4547$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4579$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4668$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4840$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5110$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$160  = 0;
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3615$0 , \port$3616$0 , \port$3618$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$4056$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4476$0 , \port$4476$55 , rsp_freed_valid, \port$4482$0 , rsp_flushed_valid, \port$4497$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4529$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4621$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4793$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5063$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   reg \$100 ;
@@ -8656,17 +8712,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1016 ;
   wire \$1017 ;
   wire \$1018 ;
-  wire \$1019 ;
+  wire [11:0] \$1019 ;
   wire [4:0] \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
+  wire [3:0] \$1020 ;
+  wire [11:0] \$1021 ;
+  wire [7:0] \$1022 ;
+  wire [11:0] \$1023 ;
+  wire [7:0] \$1024 ;
+  wire [11:0] \$1025 ;
+  wire [15:0] \$1026 ;
+  wire [31:0] \$1027 ;
+  wire [3:0] \$1028 ;
   wire \$1029 ;
   wire \$103 ;
   wire \$1030 ;
@@ -8732,19 +8788,19 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1085 ;
   wire \$1086 ;
   wire \$1087 ;
-  wire [11:0] \$1088 ;
-  wire [3:0] \$1089 ;
+  wire \$1088 ;
+  wire \$1089 ;
   wire [4:0] \$109 ;
-  wire [11:0] \$1090 ;
-  wire [7:0] \$1091 ;
-  wire [11:0] \$1092 ;
-  wire [7:0] \$1093 ;
-  wire [11:0] \$1094 ;
-  wire [15:0] \$1095 ;
-  wire [31:0] \$1096 ;
-  wire [3:0] \$1097 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
   wire \$1098 ;
-  wire [3:0] \$1099 ;
+  wire \$1099 ;
   wire [120:0] \$11 ;
   wire [4:0] \$110 ;
   wire \$1100 ;
@@ -8855,7 +8911,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
-  wire \$1199 ;
+  wire [8:0] \$1199 ;
   wire [32:0] \$12 ;
   wire [8:0] \$120 ;
   wire \$1200 ;
@@ -8902,7 +8958,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1238 ;
   wire \$1239 ;
   wire \$124 ;
-  wire \$1240 ;
+  wire [5:0] \$1240 ;
   wire \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
@@ -8910,7 +8966,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1245 ;
   wire \$1246 ;
   wire \$1247 ;
-  wire \$1248 ;
+  wire [4:0] \$1248 ;
   wire \$1249 ;
   wire \$125 ;
   wire \$1250 ;
@@ -8935,53 +8991,53 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1268 ;
   wire \$1269 ;
   wire \$127 ;
-  wire [8:0] \$1270 ;
+  wire \$1270 ;
   wire \$1271 ;
   wire \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
-  wire \$1275 ;
+  wire [1:0] \$1275 ;
   wire \$1276 ;
   wire \$1277 ;
   wire \$1278 ;
-  wire \$1279 ;
+  wire [1:0] \$1279 ;
   wire \$128 ;
   wire \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
-  wire \$1284 ;
-  wire \$1285 ;
-  wire \$1286 ;
-  wire \$1287 ;
-  wire \$1288 ;
+  wire [2:0] \$1284 ;
+  wire [2:0] \$1285 ;
+  wire [2:0] \$1286 ;
+  wire [2:0] \$1287 ;
+  wire [6:0] \$1288 ;
   wire \$1289 ;
   wire \$129 ;
-  wire \$1290 ;
+  wire [6:0] \$1290 ;
   wire \$1291 ;
-  wire \$1292 ;
+  wire [6:0] \$1292 ;
   wire \$1293 ;
-  wire \$1294 ;
+  wire [6:0] \$1294 ;
   wire \$1295 ;
-  wire \$1296 ;
+  wire [6:0] \$1296 ;
   wire \$1297 ;
-  wire \$1298 ;
+  wire [6:0] \$1298 ;
   wire \$1299 ;
   wire [1:0] \$13 ;
   wire \$130 ;
-  wire \$1300 ;
-  wire \$1301 ;
+  wire [5:0] \$1300 ;
+  wire [5:0] \$1301 ;
   wire \$1302 ;
   wire \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
-  wire \$1306 ;
+  wire [4:0] \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
   wire \$131 ;
   wire \$1310 ;
-  wire [5:0] \$1311 ;
+  wire \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
@@ -8989,7 +9045,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
-  wire [4:0] \$1319 ;
+  wire \$1319 ;
   wire \$132 ;
   wire \$1320 ;
   wire \$1321 ;
@@ -9002,668 +9058,601 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1328 ;
   wire \$1329 ;
   wire \$133 ;
-  wire \$1330 ;
-  wire \$1331 ;
+  wire [31:0] \$1330 ;
+  wire [31:0] \$1331 ;
   wire \$1332 ;
-  wire \$1333 ;
-  wire \$1334 ;
-  wire \$1335 ;
-  wire \$1336 ;
-  wire \$1337 ;
-  wire \$1338 ;
-  wire \$1339 ;
+  wire [5:0] \$1333 ;
+  wire [5:0] \$1334 ;
+  wire [6:0] \$1335 ;
+  wire [5:0] \$1336 ;
+  wire [5:0] \$1337 ;
+  wire [6:0] \$1338 ;
+  wire [5:0] \$1339 ;
   wire \$134 ;
-  wire \$1340 ;
-  wire \$1341 ;
-  wire \$1342 ;
-  wire \$1343 ;
-  wire \$1344 ;
-  wire \$1345 ;
-  wire [1:0] \$1346 ;
-  wire \$1347 ;
-  wire \$1348 ;
-  wire \$1349 ;
+  wire [5:0] \$1340 ;
+  wire [6:0] \$1341 ;
+  wire [5:0] \$1342 ;
+  wire [5:0] \$1343 ;
+  wire [6:0] \$1344 ;
+  wire [5:0] \$1345 ;
+  wire [5:0] \$1346 ;
+  wire [6:0] \$1347 ;
+  wire [5:0] \$1348 ;
+  wire [5:0] \$1349 ;
   wire [10:0] \$135 ;
-  wire [1:0] \$1350 ;
+  wire [6:0] \$1350 ;
   wire \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
-  wire [2:0] \$1355 ;
-  wire [2:0] \$1356 ;
-  wire [2:0] \$1357 ;
-  wire [2:0] \$1358 ;
-  wire [6:0] \$1359 ;
+  wire [20:0] \$1355 ;
+  wire \$1356 ;
+  wire [20:0] \$1357 ;
+  wire \$1358 ;
+  wire [20:0] \$1359 ;
   wire \$136 ;
   wire \$1360 ;
-  wire [6:0] \$1361 ;
+  wire [20:0] \$1361 ;
   wire \$1362 ;
-  wire [6:0] \$1363 ;
+  wire [20:0] \$1363 ;
   wire \$1364 ;
-  wire [6:0] \$1365 ;
+  wire [20:0] \$1365 ;
   wire \$1366 ;
-  wire [6:0] \$1367 ;
+  wire \$1367 ;
   wire \$1368 ;
-  wire [6:0] \$1369 ;
+  wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
-  wire [5:0] \$1371 ;
-  wire [5:0] \$1372 ;
-  wire \$1373 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire [3:0] \$1373 ;
   wire \$1374 ;
   wire \$1375 ;
   wire \$1376 ;
-  wire [4:0] \$1377 ;
+  wire [3:0] \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
   wire \$138 ;
   wire \$1380 ;
-  wire \$1381 ;
+  wire [3:0] \$1381 ;
   wire \$1382 ;
   wire \$1383 ;
   wire \$1384 ;
-  wire \$1385 ;
+  wire [3:0] \$1385 ;
   wire \$1386 ;
   wire \$1387 ;
   wire \$1388 ;
-  wire \$1389 ;
+  wire [3:0] \$1389 ;
   wire \$139 ;
   wire \$1390 ;
   wire \$1391 ;
   wire \$1392 ;
-  wire \$1393 ;
+  wire [3:0] \$1393 ;
   wire \$1394 ;
   wire \$1395 ;
   wire \$1396 ;
-  wire \$1397 ;
+  wire [3:0] \$1397 ;
   wire \$1398 ;
   wire \$1399 ;
   wire [2:0] \$14 ;
   wire [32:0] \$140 ;
   wire \$1400 ;
-  wire [31:0] \$1401 ;
-  wire [31:0] \$1402 ;
+  wire [3:0] \$1401 ;
+  wire \$1402 ;
   wire \$1403 ;
-  wire [5:0] \$1404 ;
-  wire [5:0] \$1405 ;
-  wire [6:0] \$1406 ;
-  wire [5:0] \$1407 ;
-  wire [5:0] \$1408 ;
-  wire [6:0] \$1409 ;
+  wire \$1404 ;
+  wire [3:0] \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire [3:0] \$1409 ;
   wire [32:0] \$141 ;
-  wire [5:0] \$1410 ;
-  wire [5:0] \$1411 ;
-  wire [6:0] \$1412 ;
-  wire [5:0] \$1413 ;
-  wire [5:0] \$1414 ;
-  wire [6:0] \$1415 ;
-  wire [5:0] \$1416 ;
-  wire [5:0] \$1417 ;
-  wire [6:0] \$1418 ;
-  wire [5:0] \$1419 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire [3:0] \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire [3:0] \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
   wire [32:0] \$142 ;
-  wire [5:0] \$1420 ;
-  wire [6:0] \$1421 ;
-  wire [20:0] \$1422 ;
+  wire \$1420 ;
+  wire [3:0] \$1421 ;
+  wire \$1422 ;
   wire \$1423 ;
-  wire [20:0] \$1424 ;
-  wire \$1425 ;
-  wire [20:0] \$1426 ;
+  wire \$1424 ;
+  wire [3:0] \$1425 ;
+  wire \$1426 ;
   wire \$1427 ;
-  wire [20:0] \$1428 ;
-  wire \$1429 ;
+  wire \$1428 ;
+  wire [3:0] \$1429 ;
   wire [32:0] \$143 ;
-  wire [20:0] \$1430 ;
+  wire \$1430 ;
   wire \$1431 ;
-  wire [20:0] \$1432 ;
-  wire \$1433 ;
+  wire \$1432 ;
+  wire [3:0] \$1433 ;
   wire \$1434 ;
   wire \$1435 ;
   wire \$1436 ;
-  wire \$1437 ;
+  wire [3:0] \$1437 ;
   wire \$1438 ;
   wire \$1439 ;
   wire [17:0] \$144 ;
-  wire [3:0] \$1440 ;
-  wire \$1441 ;
+  wire \$1440 ;
+  wire [3:0] \$1441 ;
   wire \$1442 ;
   wire \$1443 ;
-  wire [3:0] \$1444 ;
-  wire \$1445 ;
+  wire \$1444 ;
+  wire [3:0] \$1445 ;
   wire \$1446 ;
   wire \$1447 ;
-  wire [3:0] \$1448 ;
-  wire \$1449 ;
+  wire \$1448 ;
+  wire [3:0] \$1449 ;
   wire \$145 ;
   wire \$1450 ;
   wire \$1451 ;
-  wire [3:0] \$1452 ;
-  wire \$1453 ;
+  wire \$1452 ;
+  wire [3:0] \$1453 ;
   wire \$1454 ;
   wire \$1455 ;
-  wire [3:0] \$1456 ;
-  wire \$1457 ;
+  wire \$1456 ;
+  wire [3:0] \$1457 ;
   wire \$1458 ;
   wire \$1459 ;
   wire \$146 ;
-  wire [3:0] \$1460 ;
-  wire \$1461 ;
+  wire \$1460 ;
+  wire [3:0] \$1461 ;
   wire \$1462 ;
   wire \$1463 ;
-  wire [3:0] \$1464 ;
-  wire \$1465 ;
+  wire \$1464 ;
+  wire [3:0] \$1465 ;
   wire \$1466 ;
   wire \$1467 ;
-  wire [3:0] \$1468 ;
-  wire \$1469 ;
+  wire \$1468 ;
+  wire [3:0] \$1469 ;
   wire \$147 ;
   wire \$1470 ;
   wire \$1471 ;
-  wire [3:0] \$1472 ;
-  wire \$1473 ;
+  wire \$1472 ;
+  wire [3:0] \$1473 ;
   wire \$1474 ;
   wire \$1475 ;
-  wire [3:0] \$1476 ;
-  wire \$1477 ;
+  wire \$1476 ;
+  wire [3:0] \$1477 ;
   wire \$1478 ;
   wire \$1479 ;
   wire \$148 ;
-  wire [3:0] \$1480 ;
-  wire \$1481 ;
+  wire \$1480 ;
+  wire [3:0] \$1481 ;
   wire \$1482 ;
   wire \$1483 ;
-  wire [3:0] \$1484 ;
-  wire \$1485 ;
+  wire \$1484 ;
+  wire [3:0] \$1485 ;
   wire \$1486 ;
   wire \$1487 ;
-  wire [3:0] \$1488 ;
-  wire \$1489 ;
+  wire \$1488 ;
+  wire [3:0] \$1489 ;
   wire \$149 ;
   wire \$1490 ;
   wire \$1491 ;
-  wire [3:0] \$1492 ;
-  wire \$1493 ;
+  wire \$1492 ;
+  wire [3:0] \$1493 ;
   wire \$1494 ;
   wire \$1495 ;
-  wire [3:0] \$1496 ;
-  wire \$1497 ;
+  wire \$1496 ;
+  wire [3:0] \$1497 ;
   wire \$1498 ;
   wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  wire [3:0] \$1500 ;
-  wire \$1501 ;
+  wire \$1500 ;
+  wire [3:0] \$1501 ;
   wire \$1502 ;
   wire \$1503 ;
-  wire [3:0] \$1504 ;
-  wire \$1505 ;
+  wire \$1504 ;
+  wire [3:0] \$1505 ;
   wire \$1506 ;
   wire \$1507 ;
-  wire [3:0] \$1508 ;
-  wire \$1509 ;
+  wire \$1508 ;
+  wire [3:0] \$1509 ;
   wire \$151 ;
   wire \$1510 ;
   wire \$1511 ;
-  wire [3:0] \$1512 ;
-  wire \$1513 ;
+  wire \$1512 ;
+  wire [3:0] \$1513 ;
   wire \$1514 ;
   wire \$1515 ;
-  wire [3:0] \$1516 ;
-  wire \$1517 ;
+  wire \$1516 ;
+  wire [3:0] \$1517 ;
   wire \$1518 ;
   wire \$1519 ;
   wire \$152 ;
-  wire [3:0] \$1520 ;
-  wire \$1521 ;
+  wire \$1520 ;
+  wire [3:0] \$1521 ;
   wire \$1522 ;
   wire \$1523 ;
-  wire [3:0] \$1524 ;
-  wire \$1525 ;
+  wire \$1524 ;
+  wire [3:0] \$1525 ;
   wire \$1526 ;
   wire \$1527 ;
-  wire [3:0] \$1528 ;
-  wire \$1529 ;
+  wire \$1528 ;
+  wire [3:0] \$1529 ;
   wire [7:0] \$153 ;
   wire \$1530 ;
   wire \$1531 ;
-  wire [3:0] \$1532 ;
+  wire \$1532 ;
   wire \$1533 ;
   wire \$1534 ;
   wire \$1535 ;
-  wire [3:0] \$1536 ;
+  wire \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
   wire \$1539 ;
   wire [7:0] \$154 ;
-  wire [3:0] \$1540 ;
+  wire \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
-  wire [3:0] \$1544 ;
+  wire \$1544 ;
   wire \$1545 ;
-  wire \$1546 ;
+  wire [3:0] \$1546 ;
   wire \$1547 ;
-  wire [3:0] \$1548 ;
+  wire \$1548 ;
   wire \$1549 ;
   wire [9:0] \$155 ;
-  wire \$1550 ;
+  wire [3:0] \$1550 ;
   wire \$1551 ;
-  wire [3:0] \$1552 ;
+  wire \$1552 ;
   wire \$1553 ;
-  wire \$1554 ;
+  wire [3:0] \$1554 ;
   wire \$1555 ;
-  wire [3:0] \$1556 ;
+  wire \$1556 ;
   wire \$1557 ;
-  wire \$1558 ;
+  wire [3:0] \$1558 ;
   wire \$1559 ;
   wire [9:0] \$156 ;
-  wire [3:0] \$1560 ;
+  wire \$1560 ;
   wire \$1561 ;
-  wire \$1562 ;
+  wire [3:0] \$1562 ;
   wire \$1563 ;
-  wire [3:0] \$1564 ;
+  wire \$1564 ;
   wire \$1565 ;
-  wire \$1566 ;
+  wire [3:0] \$1566 ;
   wire \$1567 ;
-  wire [3:0] \$1568 ;
+  wire \$1568 ;
   wire \$1569 ;
   wire \$157 ;
-  wire \$1570 ;
+  wire [3:0] \$1570 ;
   wire \$1571 ;
-  wire [3:0] \$1572 ;
+  wire \$1572 ;
   wire \$1573 ;
-  wire \$1574 ;
+  wire [3:0] \$1574 ;
   wire \$1575 ;
-  wire [3:0] \$1576 ;
+  wire \$1576 ;
   wire \$1577 ;
-  wire \$1578 ;
+  wire [3:0] \$1578 ;
   wire \$1579 ;
   wire \$158 ;
-  wire [3:0] \$1580 ;
+  wire \$1580 ;
   wire \$1581 ;
-  wire \$1582 ;
+  wire [3:0] \$1582 ;
   wire \$1583 ;
-  wire [3:0] \$1584 ;
+  wire \$1584 ;
   wire \$1585 ;
-  wire \$1586 ;
+  wire [3:0] \$1586 ;
   wire \$1587 ;
-  wire [3:0] \$1588 ;
+  wire \$1588 ;
   wire \$1589 ;
   wire [8:0] \$159 ;
-  wire \$1590 ;
+  wire [3:0] \$1590 ;
   wire \$1591 ;
-  wire [3:0] \$1592 ;
+  wire \$1592 ;
   wire \$1593 ;
-  wire \$1594 ;
+  wire [3:0] \$1594 ;
   wire \$1595 ;
-  wire [3:0] \$1596 ;
+  wire \$1596 ;
   wire \$1597 ;
-  wire \$1598 ;
+  wire [3:0] \$1598 ;
   wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
   wire \$1600 ;
   wire \$1601 ;
-  wire \$1602 ;
+  wire [3:0] \$1602 ;
   wire \$1603 ;
   wire \$1604 ;
   wire \$1605 ;
-  wire \$1606 ;
+  wire [3:0] \$1606 ;
   wire \$1607 ;
   wire \$1608 ;
   wire \$1609 ;
   wire \$161 ;
-  wire \$1610 ;
+  wire [3:0] \$1610 ;
   wire \$1611 ;
   wire \$1612 ;
-  wire [3:0] \$1613 ;
-  wire \$1614 ;
+  wire \$1613 ;
+  wire [3:0] \$1614 ;
   wire \$1615 ;
   wire \$1616 ;
-  wire [3:0] \$1617 ;
-  wire \$1618 ;
+  wire \$1617 ;
+  wire [3:0] \$1618 ;
   wire \$1619 ;
   wire \$162 ;
   wire \$1620 ;
-  wire [3:0] \$1621 ;
-  wire \$1622 ;
+  wire \$1621 ;
+  wire [3:0] \$1622 ;
   wire \$1623 ;
   wire \$1624 ;
-  wire [3:0] \$1625 ;
-  wire \$1626 ;
+  wire \$1625 ;
+  wire [3:0] \$1626 ;
   wire \$1627 ;
   wire \$1628 ;
-  wire [3:0] \$1629 ;
+  wire \$1629 ;
   wire \$163 ;
-  wire \$1630 ;
+  wire [3:0] \$1630 ;
   wire \$1631 ;
   wire \$1632 ;
-  wire [3:0] \$1633 ;
-  wire \$1634 ;
+  wire \$1633 ;
+  wire [3:0] \$1634 ;
   wire \$1635 ;
   wire \$1636 ;
-  wire [3:0] \$1637 ;
-  wire \$1638 ;
+  wire \$1637 ;
+  wire [3:0] \$1638 ;
   wire \$1639 ;
   wire \$164 ;
   wire \$1640 ;
-  wire [3:0] \$1641 ;
-  wire \$1642 ;
+  wire \$1641 ;
+  wire [3:0] \$1642 ;
   wire \$1643 ;
   wire \$1644 ;
-  wire [3:0] \$1645 ;
-  wire \$1646 ;
+  wire \$1645 ;
+  wire [3:0] \$1646 ;
   wire \$1647 ;
   wire \$1648 ;
-  wire [3:0] \$1649 ;
+  wire \$1649 ;
   wire \$165 ;
-  wire \$1650 ;
+  wire [3:0] \$1650 ;
   wire \$1651 ;
   wire \$1652 ;
-  wire [3:0] \$1653 ;
-  wire \$1654 ;
+  wire \$1653 ;
+  wire [3:0] \$1654 ;
   wire \$1655 ;
   wire \$1656 ;
-  wire [3:0] \$1657 ;
-  wire \$1658 ;
+  wire \$1657 ;
+  wire [3:0] \$1658 ;
   wire \$1659 ;
   wire \$166 ;
   wire \$1660 ;
-  wire [3:0] \$1661 ;
-  wire \$1662 ;
+  wire \$1661 ;
+  wire [3:0] \$1662 ;
   wire \$1663 ;
   wire \$1664 ;
-  wire [3:0] \$1665 ;
-  wire \$1666 ;
+  wire \$1665 ;
+  wire [3:0] \$1666 ;
   wire \$1667 ;
   wire \$1668 ;
-  wire [3:0] \$1669 ;
+  wire \$1669 ;
   wire \$167 ;
-  wire \$1670 ;
+  wire [3:0] \$1670 ;
   wire \$1671 ;
   wire \$1672 ;
-  wire [3:0] \$1673 ;
-  wire \$1674 ;
+  wire \$1673 ;
+  wire [3:0] \$1674 ;
   wire \$1675 ;
   wire \$1676 ;
-  wire [3:0] \$1677 ;
-  wire \$1678 ;
+  wire \$1677 ;
+  wire [3:0] \$1678 ;
   wire \$1679 ;
   wire [9:0] \$168 ;
   wire \$1680 ;
-  wire [3:0] \$1681 ;
-  wire \$1682 ;
+  wire \$1681 ;
+  wire [3:0] \$1682 ;
   wire \$1683 ;
   wire \$1684 ;
-  wire [3:0] \$1685 ;
-  wire \$1686 ;
+  wire \$1685 ;
+  wire [3:0] \$1686 ;
   wire \$1687 ;
   wire \$1688 ;
-  wire [3:0] \$1689 ;
+  wire \$1689 ;
   wire \$169 ;
-  wire \$1690 ;
+  wire [3:0] \$1690 ;
   wire \$1691 ;
   wire \$1692 ;
-  wire [3:0] \$1693 ;
-  wire \$1694 ;
+  wire \$1693 ;
+  wire [3:0] \$1694 ;
   wire \$1695 ;
   wire \$1696 ;
-  wire [3:0] \$1697 ;
-  wire \$1698 ;
+  wire \$1697 ;
+  wire [3:0] \$1698 ;
   wire \$1699 ;
   wire \$17 ;
   wire \$170 ;
   wire \$1700 ;
-  wire [3:0] \$1701 ;
-  wire \$1702 ;
+  wire \$1701 ;
+  wire [3:0] \$1702 ;
   wire \$1703 ;
   wire \$1704 ;
-  wire [3:0] \$1705 ;
-  wire \$1706 ;
+  wire \$1705 ;
+  wire [57:0] \$1706 ;
   wire \$1707 ;
   wire \$1708 ;
-  wire [3:0] \$1709 ;
+  wire \$1709 ;
   wire \$171 ;
   wire \$1710 ;
   wire \$1711 ;
   wire \$1712 ;
-  wire [3:0] \$1713 ;
-  wire \$1714 ;
-  wire \$1715 ;
-  wire \$1716 ;
-  wire [3:0] \$1717 ;
-  wire \$1718 ;
-  wire \$1719 ;
+  wire \$1713 ;
+  reg [31:0] \$1714 ;
+  reg \$1715 ;
+  reg \$1716 ;
+  reg [1:0] \$1717 ;
+  reg \$1718 ;
+  reg \$1719 ;
   wire \$172 ;
-  wire \$1720 ;
-  wire [3:0] \$1721 ;
-  wire \$1722 ;
-  wire \$1723 ;
-  wire \$1724 ;
-  wire [3:0] \$1725 ;
-  wire \$1726 ;
-  wire \$1727 ;
-  wire \$1728 ;
-  wire [3:0] \$1729 ;
+  reg \$1720 ;
+  reg \$1721 ;
+  reg \$1722 ;
+  reg \$1723 ;
+  reg \$1724 ;
+  reg \$1725 ;
+  reg \$1726 ;
+  reg \$1727 ;
+  reg \$1728 ;
+  reg \$1729 ;
   wire [32:0] \$173 ;
-  wire \$1730 ;
-  wire \$1731 ;
-  wire \$1732 ;
-  wire [3:0] \$1733 ;
-  wire \$1734 ;
-  wire \$1735 ;
-  wire \$1736 ;
-  wire [3:0] \$1737 ;
-  wire \$1738 ;
-  wire \$1739 ;
+  reg \$1730 ;
+  reg \$1731 ;
+  reg \$1732 ;
+  reg \$1733 ;
+  reg \$1734 ;
+  reg \$1735 ;
+  reg \$1736 ;
+  reg \$1737 ;
+  reg \$1738 ;
+  reg \$1739 ;
   wire [32:0] \$174 ;
-  wire \$1740 ;
-  wire [3:0] \$1741 ;
-  wire \$1742 ;
-  wire \$1743 ;
-  wire \$1744 ;
-  wire [3:0] \$1745 ;
-  wire \$1746 ;
-  wire \$1747 ;
-  wire \$1748 ;
-  wire [3:0] \$1749 ;
+  reg \$1740 ;
+  reg [4:0] \$1741 ;
+  reg [3:0] \$1742 ;
+  reg [1:0] \$1743 ;
+  reg [31:0] \$1744 ;
+  reg [1:0] \$1745 ;
+  reg [31:0] \$1746 ;
+  reg [1:0] \$1747 ;
+  reg [1:0] \$1748 ;
+  reg [3:0] \$1749 ;
   wire [32:0] \$175 ;
-  wire \$1750 ;
-  wire \$1751 ;
-  wire \$1752 ;
-  wire [3:0] \$1753 ;
-  wire \$1754 ;
-  wire \$1755 ;
-  wire \$1756 ;
-  wire [3:0] \$1757 ;
-  wire \$1758 ;
-  wire \$1759 ;
+  reg \$1750 ;
+  reg [1:0] \$1751 ;
+  reg [4:0] \$1752 ;
+  reg [17:0] \$1753 ;
+  reg \$1754 ;
+  reg \$1755 ;
+  reg \$1756 ;
+  reg [8:0] \$1757 ;
+  reg [8:0] \$1758 ;
+  reg \$1759 ;
   wire [32:0] \$176 ;
-  wire \$1760 ;
-  wire [3:0] \$1761 ;
-  wire \$1762 ;
-  wire \$1763 ;
-  wire \$1764 ;
-  wire [3:0] \$1765 ;
-  wire \$1766 ;
-  wire \$1767 ;
-  wire \$1768 ;
-  wire [3:0] \$1769 ;
+  reg \$1760 ;
+  reg [8:0] \$1761 ;
+  reg [31:0] \$1762 ;
+  reg [31:0] \$1763 ;
+  reg [31:0] \$1764 ;
+  reg [31:0] \$1765 ;
+  reg [17:0] \$1766 ;
+  reg \$1767 ;
+  reg \$1768 ;
+  reg \$1769 ;
   wire [17:0] \$177 ;
-  wire \$1770 ;
-  wire \$1771 ;
-  wire \$1772 ;
-  wire [57:0] \$1773 ;
-  wire \$1774 ;
-  wire \$1775 ;
-  wire \$1776 ;
-  wire \$1777 ;
-  wire \$1778 ;
-  wire \$1779 ;
+  reg [7:0] \$1770 ;
+  reg [7:0] \$1771 ;
+  reg \$1772 ;
+  reg \$1773 ;
+  reg [7:0] \$1774 ;
+  reg [31:0] \$1775 ;
+  reg [31:0] \$1776 ;
+  reg [31:0] \$1777 ;
+  reg [31:0] \$1778 ;
+  reg [17:0] \$1779 ;
   wire \$178 ;
-  wire \$1780 ;
-  reg [31:0] \$1781 ;
+  reg \$1780 ;
+  reg \$1781 ;
   reg \$1782 ;
-  reg \$1783 ;
-  reg [1:0] \$1784 ;
+  reg [5:0] \$1783 ;
+  reg [5:0] \$1784 ;
   reg \$1785 ;
   reg \$1786 ;
-  reg \$1787 ;
-  reg \$1788 ;
-  reg \$1789 ;
+  reg [5:0] \$1787 ;
+  reg [31:0] \$1788 ;
+  reg [31:0] \$1789 ;
   wire \$179 ;
-  reg \$1790 ;
-  reg \$1791 ;
+  reg [31:0] \$1790 ;
+  reg [31:0] \$1791 ;
   reg \$1792 ;
-  reg \$1793 ;
-  reg \$1794 ;
-  reg \$1795 ;
-  reg \$1796 ;
-  reg \$1797 ;
-  reg \$1798 ;
-  reg \$1799 ;
+  reg [15:0] \$1793 ;
+  reg [3:0] \$1794 ;
+  reg [3:0] \$1795 ;
+  reg [3:0] \$1796 ;
+  reg [3:0] \$1797 ;
+  reg [9:0] \$1798 ;
+  reg [10:0] \$1799 ;
   wire \$18 ;
   wire \$180 ;
   reg \$1800 ;
   reg \$1801 ;
-  reg \$1802 ;
-  reg \$1803 ;
-  reg \$1804 ;
+  reg [15:0] \$1802 ;
+  reg [1:0] \$1803 ;
+  reg [13:0] \$1804 ;
   reg \$1805 ;
-  reg \$1806 ;
-  reg \$1807 ;
-  reg [4:0] \$1808 ;
-  reg [3:0] \$1809 ;
+  reg [31:0] \$1806 ;
+  reg [3:0] \$1807 ;
+  reg [31:0] \$1808 ;
+  reg [31:0] \$1809 ;
   wire \$181 ;
-  reg [1:0] \$1810 ;
-  reg [31:0] \$1811 ;
+  reg [31:0] \$1810 ;
+  reg \$1811 ;
   reg [1:0] \$1812 ;
-  reg [31:0] \$1813 ;
-  reg [1:0] \$1814 ;
-  reg [1:0] \$1815 ;
-  reg [3:0] \$1816 ;
-  reg \$1817 ;
-  reg [1:0] \$1818 ;
-  reg [4:0] \$1819 ;
+  reg [2:0] \$1813 ;
+  reg [2:0] \$1814 ;
+  reg [7:0] \$1815 ;
+  reg [39:0] \$1816 ;
+  reg [39:0] \$1817 ;
+  reg [39:0] \$1818 ;
+  reg [57:0] \$1819 ;
   wire \$182 ;
-  reg [17:0] \$1820 ;
-  reg \$1821 ;
-  reg \$1822 ;
-  reg \$1823 ;
-  reg [8:0] \$1824 ;
-  reg [8:0] \$1825 ;
+  reg [3:0] \$1820 ;
+  reg [3:0] \$1821 ;
+  reg [3:0] \$1822 ;
+  reg [3:0] \$1823 ;
+  reg [9:0] \$1824 ;
+  reg [10:0] \$1825 ;
   reg \$1826 ;
-  reg \$1827 ;
-  reg [8:0] \$1828 ;
-  reg [31:0] \$1829 ;
+  reg [3:0] \$1827 ;
+  reg [7:0] \$1828 ;
+  reg [7:0] \$1829 ;
   wire \$183 ;
-  reg [31:0] \$1830 ;
+  reg [15:0] \$1830 ;
   reg [31:0] \$1831 ;
-  reg [31:0] \$1832 ;
-  reg [17:0] \$1833 ;
+  reg \$1832 ;
+  reg [3:0] \$1833 ;
   reg \$1834 ;
   reg \$1835 ;
-  reg \$1836 ;
-  reg [7:0] \$1837 ;
-  reg [7:0] \$1838 ;
+  reg [3:0] \$1836 ;
+  reg [31:0] \$1837 ;
+  reg \$1838 ;
   reg \$1839 ;
   wire \$184 ;
   reg \$1840 ;
-  reg [7:0] \$1841 ;
-  reg [31:0] \$1842 ;
-  reg [31:0] \$1843 ;
-  reg [31:0] \$1844 ;
-  reg [31:0] \$1845 ;
-  reg [17:0] \$1846 ;
+  reg \$1841 ;
+  reg \$1842 ;
+  reg \$1843 ;
+  reg \$1844 ;
+  reg \$1845 ;
+  reg \$1846 ;
   reg \$1847 ;
   reg \$1848 ;
   reg \$1849 ;
   wire \$185 ;
-  reg [5:0] \$1850 ;
-  reg [5:0] \$1851 ;
+  reg \$1850 ;
+  reg \$1851 ;
   reg \$1852 ;
   reg \$1853 ;
-  reg [5:0] \$1854 ;
-  reg [31:0] \$1855 ;
-  reg [31:0] \$1856 ;
-  reg [31:0] \$1857 ;
-  reg [31:0] \$1858 ;
-  reg \$1859 ;
+  reg \$1854 ;
+  reg [4:0] \$1855 ;
+  reg [4:0] \$1856 ;
+  reg [16:0] \$1857 ;
+  reg [16:0] \$1858 ;
+  reg [16:0] \$1859 ;
   wire [5:0] \$186 ;
-  reg [15:0] \$1860 ;
-  reg [3:0] \$1861 ;
-  reg [3:0] \$1862 ;
-  reg [3:0] \$1863 ;
-  reg [3:0] \$1864 ;
-  reg [9:0] \$1865 ;
-  reg [10:0] \$1866 ;
-  reg \$1867 ;
-  reg \$1868 ;
-  reg [15:0] \$1869 ;
   wire [5:0] \$187 ;
-  reg [1:0] \$1870 ;
-  reg [13:0] \$1871 ;
-  reg \$1872 ;
-  reg [31:0] \$1873 ;
-  reg [3:0] \$1874 ;
-  reg [31:0] \$1875 ;
-  reg [31:0] \$1876 ;
-  reg [31:0] \$1877 ;
-  reg \$1878 ;
-  reg [1:0] \$1879 ;
   wire [7:0] \$188 ;
-  reg [2:0] \$1880 ;
-  reg [2:0] \$1881 ;
-  reg [7:0] \$1882 ;
-  reg [39:0] \$1883 ;
-  reg [39:0] \$1884 ;
-  reg [39:0] \$1885 ;
-  reg [57:0] \$1886 ;
-  reg [3:0] \$1887 ;
-  reg [3:0] \$1888 ;
-  reg [3:0] \$1889 ;
   wire [7:0] \$189 ;
-  reg [3:0] \$1890 ;
-  reg [9:0] \$1891 ;
-  reg [10:0] \$1892 ;
-  reg \$1893 ;
-  reg [3:0] \$1894 ;
-  reg [7:0] \$1895 ;
-  reg [7:0] \$1896 ;
-  reg [15:0] \$1897 ;
-  reg [31:0] \$1898 ;
-  reg \$1899 ;
   wire \$19 ;
   wire \$190 ;
-  reg [3:0] \$1900 ;
-  reg \$1901 ;
-  reg \$1902 ;
-  reg [3:0] \$1903 ;
-  reg [31:0] \$1904 ;
-  reg \$1905 ;
-  reg \$1906 ;
-  reg \$1907 ;
-  reg \$1908 ;
-  reg \$1909 ;
   wire \$191 ;
-  reg \$1910 ;
-  reg \$1911 ;
-  reg \$1912 ;
-  reg \$1913 ;
-  reg \$1914 ;
-  reg \$1915 ;
-  reg \$1916 ;
-  reg \$1917 ;
-  reg \$1918 ;
-  reg \$1919 ;
   wire [6:0] \$192 ;
-  reg \$1920 ;
-  reg \$1921 ;
-  reg [4:0] \$1922 ;
-  reg [4:0] \$1923 ;
-  reg [16:0] \$1924 ;
-  reg [16:0] \$1925 ;
-  reg [16:0] \$1926 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
@@ -10336,129 +10325,129 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$796 ;
   wire \$797 ;
   wire \$798 ;
-  wire [3:0] \$799 ;
+  wire \$799 ;
   wire \$8 ;
   wire [120:0] \$80 ;
   wire \$800 ;
-  wire [11:0] \$801 ;
-  wire [5:0] \$802 ;
-  wire [5:0] \$803 ;
-  wire [6:0] \$804 ;
-  wire [11:0] \$805 ;
-  wire [5:0] \$806 ;
-  wire [5:0] \$807 ;
-  wire [6:0] \$808 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
   wire \$809 ;
   reg \$81 ;
-  wire [11:0] \$810 ;
-  wire [5:0] \$811 ;
-  wire [5:0] \$812 ;
-  wire [6:0] \$813 ;
+  wire \$810 ;
+  wire [11:0] \$811 ;
+  wire [6:0] \$812 ;
+  wire \$813 ;
   wire \$814 ;
   wire \$815 ;
-  wire [11:0] \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire [3:0] \$819 ;
+  wire [31:0] \$816 ;
+  wire [31:0] \$817 ;
+  wire [25:0] \$818 ;
+  wire [40:0] \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire [11:0] \$821 ;
-  wire [5:0] \$822 ;
-  wire [5:0] \$823 ;
-  wire [6:0] \$824 ;
-  wire [11:0] \$825 ;
-  wire [5:0] \$826 ;
-  wire [5:0] \$827 ;
-  wire [6:0] \$828 ;
-  wire \$829 ;
+  wire [31:0] \$820 ;
+  wire [33:0] \$821 ;
+  wire [40:0] \$822 ;
+  wire [31:0] \$823 ;
+  wire [33:0] \$824 ;
+  wire [40:0] \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire [57:0] \$829 ;
   wire \$83 ;
-  wire [11:0] \$830 ;
-  wire [5:0] \$831 ;
-  wire [5:0] \$832 ;
-  wire [6:0] \$833 ;
-  wire \$834 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire [4:0] \$834 ;
   wire \$835 ;
-  wire [11:0] \$836 ;
+  wire \$836 ;
   wire \$837 ;
   wire \$838 ;
-  wire [3:0] \$839 ;
+  wire [4:0] \$839 ;
   wire \$84 ;
   wire \$840 ;
-  wire [11:0] \$841 ;
-  wire [5:0] \$842 ;
-  wire [5:0] \$843 ;
-  wire [6:0] \$844 ;
-  wire [11:0] \$845 ;
-  wire [5:0] \$846 ;
-  wire [5:0] \$847 ;
-  wire [6:0] \$848 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
   wire \$849 ;
   wire \$85 ;
-  wire [11:0] \$850 ;
-  wire [5:0] \$851 ;
-  wire [5:0] \$852 ;
-  wire [6:0] \$853 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
   wire \$854 ;
   wire \$855 ;
-  wire [11:0] \$856 ;
+  wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire [3:0] \$859 ;
+  wire \$859 ;
   wire \$86 ;
   wire \$860 ;
-  wire [11:0] \$861 ;
-  wire [5:0] \$862 ;
-  wire [5:0] \$863 ;
-  wire [6:0] \$864 ;
-  wire [11:0] \$865 ;
-  wire [5:0] \$866 ;
-  wire [5:0] \$867 ;
-  wire [6:0] \$868 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire [11:0] \$870 ;
-  wire [5:0] \$871 ;
-  wire [5:0] \$872 ;
-  wire [6:0] \$873 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
   wire \$874 ;
   wire \$875 ;
-  wire [11:0] \$876 ;
+  wire \$876 ;
   wire \$877 ;
   wire \$878 ;
   wire \$879 ;
   wire [4:0] \$88 ;
-  wire [11:0] \$880 ;
-  wire [6:0] \$881 ;
+  wire \$880 ;
+  wire \$881 ;
   wire \$882 ;
   wire \$883 ;
   wire \$884 ;
-  wire [31:0] \$885 ;
-  wire [31:0] \$886 ;
-  wire [25:0] \$887 ;
-  wire [40:0] \$888 ;
-  wire [31:0] \$889 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire [4:0] \$89 ;
-  wire [33:0] \$890 ;
-  wire [40:0] \$891 ;
-  wire [31:0] \$892 ;
-  wire [33:0] \$893 ;
-  wire [40:0] \$894 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
   wire \$895 ;
   wire \$896 ;
   wire \$897 ;
-  wire [57:0] \$898 ;
+  wire \$898 ;
   wire \$899 ;
   wire [32:0] \$9 ;
   wire [4:0] \$90 ;
   wire \$900 ;
   wire \$901 ;
   wire \$902 ;
-  wire [4:0] \$903 ;
+  wire \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
-  wire [4:0] \$908 ;
+  wire \$908 ;
   wire \$909 ;
   wire [4:0] \$91 ;
   wire \$910 ;
@@ -10573,24 +10562,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [1:0] \$auto$rtlil.cc:2739:Not$12 ;
   wire [5:0] \$auto$rtlil.cc:2739:Not$120 ;
   wire \$auto$rtlil.cc:2739:Not$122 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$124 ;
+  wire \$auto$rtlil.cc:2739:Not$124 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$126 ;
-  wire \$auto$rtlil.cc:2739:Not$128 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$128 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$130 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$132 ;
-  wire \$auto$rtlil.cc:2739:Not$134 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$136 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$138 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$14 ;
-  wire \$auto$rtlil.cc:2739:Not$140 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$142 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$144 ;
-  wire \$auto$rtlil.cc:2739:Not$146 ;
-  wire \$auto$rtlil.cc:2739:Not$148 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$150 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$152 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$154 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$156 ;
   wire \$auto$rtlil.cc:2739:Not$16 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$18 ;
   wire \$auto$rtlil.cc:2739:Not$2 ;
@@ -10643,64 +10620,64 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [4:0] \$signal$104 ;
   (* init = 16'h0000 *)
   wire [15:0] \$signal$164 ;
-  reg [1:0] \$signal$246  = 2'h0;
+  reg [1:0] \$signal$250  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg \$signal$282  = 1'h0;
-  reg [3:0] \$signal$283  = 4'h0;
-  reg \$signal$284  = 1'h0;
-  reg \$signal$285  = 1'h0;
-  reg [3:0] \$signal$286  = 4'h0;
-  reg [31:0] \$signal$287  = 32'd0;
-  reg \$signal$301  = 1'h0;
+  reg \$signal$289  = 1'h0;
+  reg [3:0] \$signal$290  = 4'h0;
+  reg \$signal$293  = 1'h0;
+  reg \$signal$294  = 1'h0;
+  reg [3:0] \$signal$295  = 4'h0;
+  reg [31:0] \$signal$296  = 32'd0;
+  reg \$signal$310  = 1'h0;
   wire [1:0] \$signal$89 ;
   reg [31:0] \$signal$90  = 32'd0;
   reg \$signal$94  = 1'h0;
   reg \$signal$95  = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$307 ;
+  wire [1:0] \$signature__addr$316 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$309 ;
-  wire [1:0] \$signature__addr$312 ;
+  wire [1:0] \$signature__addr$318 ;
+  wire [1:0] \$signature__addr$321 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$314 ;
-  wire [1:0] \$signature__addr$317 ;
+  wire [1:0] \$signature__addr$323 ;
+  wire [1:0] \$signature__addr$326 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$319 ;
-  wire [1:0] \$signature__addr$322 ;
+  wire [1:0] \$signature__addr$328 ;
+  wire [1:0] \$signature__addr$331 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$328 ;
+  wire [3:0] \$signature__addr$337 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$353 ;
+  wire [3:0] \$signature__addr$364 ;
   wire [120:0] \$signature__data ;
   wire [120:0] \$signature__data$100 ;
   wire [120:0] \$signature__data$101 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$305 ;
+  wire [120:0] \$signature__data$314 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$310 ;
+  wire [120:0] \$signature__data$319 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$315 ;
+  wire [120:0] \$signature__data$324 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$320 ;
+  wire [120:0] \$signature__data$329 ;
   (* init = 16'h0000 *)
-  wire [15:0] \$signature__data$329 ;
-  wire [57:0] \$signature__data$354 ;
+  wire [15:0] \$signature__data$338 ;
+  wire [57:0] \$signature__data$365 ;
   wire [120:0] \$signature__data$99 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$308 ;
+  wire \$signature__en$317 ;
   (* init = 1'h0 *)
-  wire \$signature__en$311 ;
-  wire \$signature__en$313 ;
+  wire \$signature__en$320 ;
+  wire \$signature__en$322 ;
   (* init = 1'h0 *)
-  wire \$signature__en$316 ;
-  wire \$signature__en$318 ;
+  wire \$signature__en$325 ;
+  wire \$signature__en$327 ;
   (* init = 1'h0 *)
-  wire \$signature__en$321 ;
-  wire \$signature__en$323 ;
   wire \$signature__en$330 ;
-  wire \$signature__en$355 ;
+  wire \$signature__en$332 ;
+  wire \$signature__en$339 ;
+  wire \$signature__en$366 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -10856,32 +10833,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$3686$0 ;
-  wire \port$3686$0 ;
-  output \port$3687$0 ;
-  wire \port$3687$0 ;
-  output \port$3689$0 ;
-  wire \port$3689$0 ;
-  output [56:0] \port$4112$1 ;
-  wire [56:0] \port$4112$1 ;
-  input [14:0] \port$4526$0 ;
-  wire [14:0] \port$4526$0 ;
-  input [23:0] \port$4526$55 ;
-  wire [23:0] \port$4526$55 ;
-  input [23:0] \port$4532$0 ;
-  wire [23:0] \port$4532$0 ;
-  input [22:0] \port$4547$0 ;
-  wire [22:0] \port$4547$0 ;
-  input [40:0] \port$4579$0 ;
-  wire [40:0] \port$4579$0 ;
-  input [35:0] \port$4668$0 ;
-  wire [35:0] \port$4668$0 ;
+  output \port$3615$0 ;
+  wire \port$3615$0 ;
+  output \port$3616$0 ;
+  wire \port$3616$0 ;
+  output \port$3618$0 ;
+  wire \port$3618$0 ;
+  output [56:0] \port$4056$1 ;
+  wire [56:0] \port$4056$1 ;
+  input [14:0] \port$4476$0 ;
+  wire [14:0] \port$4476$0 ;
+  input [23:0] \port$4476$55 ;
+  wire [23:0] \port$4476$55 ;
+  input [23:0] \port$4482$0 ;
+  wire [23:0] \port$4482$0 ;
+  input [22:0] \port$4497$0 ;
+  wire [22:0] \port$4497$0 ;
+  input [40:0] \port$4529$0 ;
+  wire [40:0] \port$4529$0 ;
+  input [35:0] \port$4621$0 ;
+  wire [35:0] \port$4621$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4840$0 ;
-  wire [4:0] \port$4840$0 ;
+  output [4:0] \port$4793$0 ;
+  wire [4:0] \port$4793$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5110$0 ;
-  wire [4:0] \port$5110$0 ;
+  output [4:0] \port$5063$0 ;
+  wire [4:0] \port$5063$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10954,9 +10931,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$352 ;
+  wire [3:0] \read__addr$363 ;
   wire [15:0] read__data;
-  wire [57:0] \read__data$266 ;
+  wire [57:0] \read__data$273 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -11052,6 +11029,28 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [1:0] tail_next_row = 2'h1;
   reg [1:0] tail_row = 2'h0;
   (* keep = 32'd1 *)
+  wire w0_command_at_pins;
+  (* keep = 32'd1 *)
+  wire w0_command_at_queued;
+  (* keep = 32'd1 *)
+  wire w0_flush_at_pins;
+  (* keep = 32'd1 *)
+  wire w0_flush_at_queued;
+  (* keep = 32'd1 *)
+  wire w0_free_at_pins;
+  (* keep = 32'd1 *)
+  wire w0_free_at_queued;
+  (* keep = 32'd1 *)
+  wire w0_full_word;
+  (* keep = 32'd1 *)
+  wire w0_full_word_pins;
+  (* keep = 32'd1 *)
+  wire w0_full_word_queued;
+  (* keep = 32'd1 *)
+  wire w0_in_pools_pins;
+  (* keep = 32'd1 *)
+  wire w0_in_pools_queued;
+  (* keep = 32'd1 *)
   wire w0_large_is;
   (* keep = 32'd1 *)
   wire w0_large_is_pins;
@@ -11120,16 +11119,16 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [15:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$330 )
+    if (\$signature__en$339 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [57:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$355 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$246 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
+    if (\$signature__en$366 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$250 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
   end
-  assign \read__data$266  = command_queue_ring[command_queue_rd];
+  assign \read__data$273  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -11171,80 +11170,80 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$101  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4532$0 [23] ? { 6'h00, \port$4532$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4482$0 [23] ? { 6'h00, \port$4482$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4547$0 [20:5], 46'h000000000000, \port$4547$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4547$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4526$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4526$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4526$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4532$0 [20:5], \port$4579$0 [32:1], \port$4579$0 [40:33], \$2 , 1'h0, \port$4579$0 [0], 3'h1, \port$4532$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4497$0 [20:5], 46'h000000000000, \port$4497$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4497$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4476$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4476$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4476$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4482$0 [20:5], \port$4529$0 [32:1], \port$4529$0 [40:33], \$2 , 1'h0, \port$4529$0 [0], 3'h1, \port$4482$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4547$0 [20:5], 46'h000000000000, \port$4547$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4547$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4526$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4526$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4526$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4497$0 [20:5], 46'h000000000000, \port$4497$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4497$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4476$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4476$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4476$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4526$0 [4:1] == 1'h1;
+  assign \$15  = \port$4476$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4526$0 [0];
-  assign \$18  = ! \port$4526$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4476$0 [0];
+  assign \$18  = ! \port$4476$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4532$0 [0];
-  assign \$21  = ! \port$4532$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4482$0 [0];
+  assign \$21  = ! \port$4482$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4547$0 [0];
-  assign \$24  = ! \port$4547$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4497$0 [0];
+  assign \$24  = ! \port$4497$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4526$0 [4:1] == 1'h1;
+  assign \$26  = \port$4476$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4526$0 [6:5];
+  assign \$28  = ! \port$4476$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4526$0 [0];
-  assign \$31  = \port$4526$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4476$0 [0];
+  assign \$31  = \port$4476$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4532$0 [0];
-  assign \$34  = \port$4532$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4482$0 [0];
+  assign \$34  = \port$4482$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4547$0 [0];
-  assign \$37  = \port$4547$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4497$0 [0];
+  assign \$37  = \port$4497$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4526$0 [4:1] == 1'h1;
+  assign \$39  = \port$4476$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4526$0 [6:5] == 1'h1;
+  assign \$41  = \port$4476$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4526$0 [0];
-  assign \$44  = \port$4526$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4476$0 [0];
+  assign \$44  = \port$4476$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4532$0 [0];
-  assign \$47  = \port$4532$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4482$0 [0];
+  assign \$47  = \port$4482$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4547$0 [0];
-  assign \$50  = \port$4547$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4497$0 [0];
+  assign \$50  = \port$4497$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4526$0 [4:1] == 1'h1;
+  assign \$52  = \port$4476$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4526$0 [6:5] == 2'h2;
+  assign \$54  = \port$4476$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
-  assign \$58  = ! \$1355 [1:0];
-  assign \$59  = \$1355 [1:0] == 1'h1;
+  assign \$58  = ! \$1284 [1:0];
+  assign \$59  = \$1284 [1:0] == 1'h1;
   assign \$60  = \$59  ? e1_new1 : e1_new2;
   assign \$61  = \$58  ? e1_new0 : \$60 ;
   assign \$63  = tail[1:0] > 1'h1;
   assign \$64  = \$63  ? tail_next_row : tail_row;
-  assign \$65  = ! \$1356 [1:0];
-  assign \$66  = \$1356 [1:0] == 1'h1;
+  assign \$65  = ! \$1285 [1:0];
+  assign \$66  = \$1285 [1:0] == 1'h1;
   assign \$67  = \$66  ? e1_new1 : e1_new2;
   assign \$68  = \$65  ? e1_new0 : \$67 ;
   assign \$70  = tail[1:0] > 2'h2;
   assign \$71  = \$70  ? tail_next_row : tail_row;
-  assign \$72  = ! \$1357 [1:0];
-  assign \$73  = \$1357 [1:0] == 1'h1;
+  assign \$72  = ! \$1286 [1:0];
+  assign \$73  = \$1286 [1:0] == 1'h1;
   assign \$74  = \$73  ? e1_new1 : e1_new2;
   assign \$75  = \$72  ? e1_new0 : \$74 ;
-  assign \$77  = ! \$1358 [1:0];
-  assign \$78  = \$1358 [1:0] == 1'h1;
+  assign \$77  = ! \$1287 [1:0];
+  assign \$78  = \$1287 [1:0] == 1'h1;
   assign \$79  = \$78  ? e1_new1 : e1_new2;
   assign \$80  = \$77  ? e1_new0 : \$79 ;
   assign \$82  = popped ? 1'h1 : space_plus_all_ge1;
@@ -11254,7 +11253,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$86  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$87  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$88  = space_short ? 5'h01 : space_over[4:0];
-  assign \$89  = space_short ? 5'h00 : \$1371 [4:0];
+  assign \$89  = space_short ? 5'h00 : \$1300 [4:0];
   assign \$90  = popped ? \$88  : \$89 ;
   assign \$91  = tail + 2'h3;
   assign \$92  = tail + 2'h2;
@@ -11274,7 +11273,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$107  = \$signal$95  ? \$106  : 121'h0000000000000000000000000000000;
   assign \$108  = ~ \$signal$103 ;
   assign \$109  = \$signal$102  & \$108 ;
-  assign \$110  = \$109  | { low_water_hit, \$1376 , \$1374 , e1_exhausted, \$1373  };
+  assign \$110  = \$109  | { low_water_hit, \$1305 , \$1303 , e1_exhausted, \$1302  };
   assign \$111  = 9'h100 - small_low_water;
   assign \$112  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
   assign \$117  = \$116  == small_ev_free;
@@ -11839,1204 +11838,1160 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$796  = \$795  | r1_sel_pool2_low_water;
   assign \$797  = \$794  | \$796 ;
   assign \$798  = \$791  | \$797 ;
-  assign \$799  = bus__w_beat_from_queue ? \port$4668$0 [35:32] : bus__w_strb;
-  assign \$800  = \$799  == 4'hf;
-  assign \$801  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$803  = ~ \$802 ;
-  assign \$804  = \$803  + 1'h1;
-  assign \$805  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$807  = ~ \$806 ;
-  assign \$808  = \$807  + 1'h1;
-  assign \$809  = \$804 [6] | \$808 [6];
-  assign \$810  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$812  = ~ \$811 ;
-  assign \$813  = \$812  + 1'h1;
-  assign \$814  = \$809  | \$813 [6];
-  assign \$815  = \$800  & \$814 ;
-  assign \$816  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$817  = \$816 [5:0] == 3'h4;
-  assign \$818  = \$815  & \$817 ;
-  assign \$819  = bus__w_beat_from_queue ? \port$4668$0 [35:32] : bus__w_strb;
-  assign \$820  = \$819  == 4'hf;
-  assign \$821  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$823  = ~ \$822 ;
-  assign \$824  = \$823  + 1'h1;
-  assign \$825  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$827  = ~ \$826 ;
-  assign \$828  = \$827  + 1'h1;
-  assign \$829  = \$824 [6] | \$828 [6];
-  assign \$830  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$799  = w0_in_pools_queued & w0_free_at_queued;
+  assign \$800  = w0_in_pools_pins & w0_free_at_pins;
+  assign \$801  = bus__w_addr_from_queue ? \$799  : \$800 ;
+  assign \$802  = w0_full_word & \$801 ;
+  assign \$803  = w0_in_pools_queued & w0_flush_at_queued;
+  assign \$804  = w0_in_pools_pins & w0_flush_at_pins;
+  assign \$805  = bus__w_addr_from_queue ? \$803  : \$804 ;
+  assign \$806  = w0_full_word & \$805 ;
+  assign \$807  = w0_in_pools_queued & w0_command_at_queued;
+  assign \$808  = w0_in_pools_pins & w0_command_at_pins;
+  assign \$809  = bus__w_addr_from_queue ? \$807  : \$808 ;
+  assign \$810  = w0_full_word & \$809 ;
+  assign \$811  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$812  = \$811 [11:6] - 3'h4;
+  assign \$813  = w0_small_is & w0_small_slot_ok;
+  assign \$814  = w0_medium_is & w0_medium_slot_ok;
+  assign \$815  = w0_large_is & w0_large_slot_ok;
+  assign \$816  = bus__w_beat_from_queue ? \port$4621$0 [31:0] : bus__w_data;
+  assign \$817  = bus__w_beat_from_queue ? \port$4621$0 [31:0] : bus__w_data;
+  assign \$819  = 37'h1000000000 + \$818 ;
+  assign \$820  = bus__w_beat_from_queue ? \port$4621$0 [31:0] : bus__w_data;
+  assign \$822  = 37'h1000010000 + \$821 ;
+  assign \$823  = bus__w_beat_from_queue ? \port$4621$0 [31:0] : bus__w_data;
+  assign \$825  = 37'h1000100000 + \$824 ;
+  assign \$826  = ~ command_queue_pop;
+  assign \$827  = command_queue_count[0] & \$826 ;
+  assign \$828  = ~ \$827 ;
+  assign \$829  = command_queue_held[0] ? \read__data$273  : { w1_pool_is, w1_hit, w1_tag, \$signal$250 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
+  assign \$830  = ~ command_queue_pop;
+  assign \$831  = command_queue_count[0] & \$830 ;
   assign \$832  = ~ \$831 ;
-  assign \$833  = \$832  + 1'h1;
-  assign \$834  = \$829  | \$833 [6];
-  assign \$835  = \$820  & \$834 ;
-  assign \$836  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$837  = \$836 [5:0] == 6'h30;
-  assign \$838  = \$835  & \$837 ;
-  assign \$839  = bus__w_beat_from_queue ? \port$4668$0 [35:32] : bus__w_strb;
-  assign \$840  = \$839  == 4'hf;
-  assign \$841  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$843  = ~ \$842 ;
-  assign \$844  = \$843  + 1'h1;
-  assign \$845  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$847  = ~ \$846 ;
-  assign \$848  = \$847  + 1'h1;
-  assign \$849  = \$844 [6] | \$848 [6];
-  assign \$850  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$852  = ~ \$851 ;
-  assign \$853  = \$852  + 1'h1;
-  assign \$854  = \$849  | \$853 [6];
-  assign \$855  = \$840  & \$854 ;
-  assign \$856  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$857  = \$856 [5:0] == 3'h4;
-  assign \$858  = \$855  & \$857 ;
-  assign \$859  = bus__w_beat_from_queue ? \port$4668$0 [35:32] : bus__w_strb;
-  assign \$860  = \$859  == 4'hf;
-  assign \$861  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$863  = ~ \$862 ;
-  assign \$864  = \$863  + 1'h1;
-  assign \$865  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$833  = \$832  & command_queue_held[0];
+  assign \$834  = command_queue_rd_next + 1'h1;
+  assign \$835  = ~ command_queue_pop;
+  assign \$836  = command_queue_count[0] & \$835 ;
+  assign \$837  = command_queue_held[0] | \$836 ;
+  assign \$838  = command_queue_push & \$837 ;
+  assign \$839  = command_queue_wr_next + 1'h1;
+  assign \$840  = ~ command_queue_pop;
+  assign \$841  = command_queue_count[0] & \$840 ;
+  assign \$842  = command_queue_push & \$841 ;
+  assign \$843  = ~ command_queue_pop;
+  assign \$844  = command_queue_count[0] & \$843 ;
+  assign \$845  = ~ \$844 ;
+  assign \$846  = \$845  & command_queue_held[0];
+  assign \$847  = ~ command_queue_push;
+  assign \$848  = \$846  & \$847 ;
+  assign \$849  = \$848  ? command_queue_held[1] : command_queue_held[0];
+  assign \$850  = \$842  ? 1'h1 : \$849 ;
+  assign \$851  = ~ command_queue_pop;
+  assign \$852  = command_queue_count[0] & \$851 ;
+  assign \$853  = command_queue_push & \$852 ;
+  assign \$854  = ~ command_queue_pop;
+  assign \$855  = command_queue_count[0] & \$854 ;
+  assign \$856  = ~ \$855 ;
+  assign \$857  = \$856  & command_queue_held[0];
+  assign \$858  = ~ command_queue_push;
+  assign \$859  = \$857  & \$858 ;
+  assign \$860  = \$859  ? command_queue_held[2] : command_queue_held[1];
+  assign \$861  = \$853  ? command_queue_held[0] : \$860 ;
+  assign \$862  = ~ command_queue_pop;
+  assign \$863  = command_queue_count[0] & \$862 ;
+  assign \$864  = command_queue_push & \$863 ;
+  assign \$865  = ~ command_queue_pop;
+  assign \$866  = command_queue_count[0] & \$865 ;
   assign \$867  = ~ \$866 ;
-  assign \$868  = \$867  + 1'h1;
-  assign \$869  = \$864 [6] | \$868 [6];
-  assign \$870  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$872  = ~ \$871 ;
-  assign \$873  = \$872  + 1'h1;
-  assign \$874  = \$869  | \$873 [6];
-  assign \$875  = \$860  & \$874 ;
-  assign \$876  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$877  = \$876 [5:0] == 6'h30;
-  assign \$878  = \$875  & \$877 ;
-  assign \$879  = \$858  | \$878 ;
-  assign \$880  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$881  = \$880 [11:6] - 3'h4;
-  assign \$882  = w0_small_is & w0_small_slot_ok;
-  assign \$883  = w0_medium_is & w0_medium_slot_ok;
-  assign \$884  = w0_large_is & w0_large_slot_ok;
-  assign \$885  = bus__w_beat_from_queue ? \port$4668$0 [31:0] : bus__w_data;
-  assign \$886  = bus__w_beat_from_queue ? \port$4668$0 [31:0] : bus__w_data;
-  assign \$888  = 37'h1000000000 + \$887 ;
-  assign \$889  = bus__w_beat_from_queue ? \port$4668$0 [31:0] : bus__w_data;
-  assign \$891  = 37'h1000010000 + \$890 ;
-  assign \$892  = bus__w_beat_from_queue ? \port$4668$0 [31:0] : bus__w_data;
-  assign \$894  = 37'h1000100000 + \$893 ;
+  assign \$868  = \$867  & command_queue_held[0];
+  assign \$869  = ~ command_queue_push;
+  assign \$870  = \$868  & \$869 ;
+  assign \$871  = \$870  ? command_queue_held[3] : command_queue_held[2];
+  assign \$872  = \$864  ? command_queue_held[1] : \$871 ;
+  assign \$873  = ~ command_queue_pop;
+  assign \$874  = command_queue_count[0] & \$873 ;
+  assign \$875  = command_queue_push & \$874 ;
+  assign \$876  = ~ command_queue_pop;
+  assign \$877  = command_queue_count[0] & \$876 ;
+  assign \$878  = ~ \$877 ;
+  assign \$879  = \$878  & command_queue_held[0];
+  assign \$880  = ~ command_queue_push;
+  assign \$881  = \$879  & \$880 ;
+  assign \$882  = \$881  ? command_queue_held[4] : command_queue_held[3];
+  assign \$883  = \$875  ? command_queue_held[2] : \$882 ;
+  assign \$884  = ~ command_queue_pop;
+  assign \$885  = command_queue_count[0] & \$884 ;
+  assign \$886  = command_queue_push & \$885 ;
+  assign \$887  = ~ command_queue_pop;
+  assign \$888  = command_queue_count[0] & \$887 ;
+  assign \$889  = ~ \$888 ;
+  assign \$890  = \$889  & command_queue_held[0];
+  assign \$891  = ~ command_queue_push;
+  assign \$892  = \$890  & \$891 ;
+  assign \$893  = \$892  ? command_queue_held[5] : command_queue_held[4];
+  assign \$894  = \$886  ? command_queue_held[3] : \$893 ;
   assign \$895  = ~ command_queue_pop;
   assign \$896  = command_queue_count[0] & \$895 ;
-  assign \$897  = ~ \$896 ;
-  assign \$898  = command_queue_held[0] ? \read__data$266  : { w1_pool_is, w1_hit, w1_tag, \$signal$246 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
-  assign \$899  = ~ command_queue_pop;
-  assign \$900  = command_queue_count[0] & \$899 ;
-  assign \$901  = ~ \$900 ;
-  assign \$902  = \$901  & command_queue_held[0];
-  assign \$903  = command_queue_rd_next + 1'h1;
-  assign \$904  = ~ command_queue_pop;
-  assign \$905  = command_queue_count[0] & \$904 ;
-  assign \$906  = command_queue_held[0] | \$905 ;
-  assign \$907  = command_queue_push & \$906 ;
-  assign \$908  = command_queue_wr_next + 1'h1;
+  assign \$897  = command_queue_push & \$896 ;
+  assign \$898  = ~ command_queue_pop;
+  assign \$899  = command_queue_count[0] & \$898 ;
+  assign \$900  = ~ \$899 ;
+  assign \$901  = \$900  & command_queue_held[0];
+  assign \$902  = ~ command_queue_push;
+  assign \$903  = \$901  & \$902 ;
+  assign \$904  = \$903  ? command_queue_held[6] : command_queue_held[5];
+  assign \$905  = \$897  ? command_queue_held[4] : \$904 ;
+  assign \$906  = ~ command_queue_pop;
+  assign \$907  = command_queue_count[0] & \$906 ;
+  assign \$908  = command_queue_push & \$907 ;
   assign \$909  = ~ command_queue_pop;
   assign \$910  = command_queue_count[0] & \$909 ;
-  assign \$911  = command_queue_push & \$910 ;
-  assign \$912  = ~ command_queue_pop;
-  assign \$913  = command_queue_count[0] & \$912 ;
-  assign \$914  = ~ \$913 ;
-  assign \$915  = \$914  & command_queue_held[0];
-  assign \$916  = ~ command_queue_push;
-  assign \$917  = \$915  & \$916 ;
-  assign \$918  = \$917  ? command_queue_held[1] : command_queue_held[0];
-  assign \$919  = \$911  ? 1'h1 : \$918 ;
+  assign \$911  = ~ \$910 ;
+  assign \$912  = \$911  & command_queue_held[0];
+  assign \$913  = ~ command_queue_push;
+  assign \$914  = \$912  & \$913 ;
+  assign \$915  = \$914  ? command_queue_held[7] : command_queue_held[6];
+  assign \$916  = \$908  ? command_queue_held[5] : \$915 ;
+  assign \$917  = ~ command_queue_pop;
+  assign \$918  = command_queue_count[0] & \$917 ;
+  assign \$919  = command_queue_push & \$918 ;
   assign \$920  = ~ command_queue_pop;
   assign \$921  = command_queue_count[0] & \$920 ;
-  assign \$922  = command_queue_push & \$921 ;
-  assign \$923  = ~ command_queue_pop;
-  assign \$924  = command_queue_count[0] & \$923 ;
-  assign \$925  = ~ \$924 ;
-  assign \$926  = \$925  & command_queue_held[0];
-  assign \$927  = ~ command_queue_push;
-  assign \$928  = \$926  & \$927 ;
-  assign \$929  = \$928  ? command_queue_held[2] : command_queue_held[1];
-  assign \$930  = \$922  ? command_queue_held[0] : \$929 ;
+  assign \$922  = ~ \$921 ;
+  assign \$923  = \$922  & command_queue_held[0];
+  assign \$924  = ~ command_queue_push;
+  assign \$925  = \$923  & \$924 ;
+  assign \$926  = \$925  ? command_queue_held[8] : command_queue_held[7];
+  assign \$927  = \$919  ? command_queue_held[6] : \$926 ;
+  assign \$928  = ~ command_queue_pop;
+  assign \$929  = command_queue_count[0] & \$928 ;
+  assign \$930  = command_queue_push & \$929 ;
   assign \$931  = ~ command_queue_pop;
   assign \$932  = command_queue_count[0] & \$931 ;
-  assign \$933  = command_queue_push & \$932 ;
-  assign \$934  = ~ command_queue_pop;
-  assign \$935  = command_queue_count[0] & \$934 ;
-  assign \$936  = ~ \$935 ;
-  assign \$937  = \$936  & command_queue_held[0];
-  assign \$938  = ~ command_queue_push;
-  assign \$939  = \$937  & \$938 ;
-  assign \$940  = \$939  ? command_queue_held[3] : command_queue_held[2];
-  assign \$941  = \$933  ? command_queue_held[1] : \$940 ;
+  assign \$933  = ~ \$932 ;
+  assign \$934  = \$933  & command_queue_held[0];
+  assign \$935  = ~ command_queue_push;
+  assign \$936  = \$934  & \$935 ;
+  assign \$937  = \$936  ? command_queue_held[9] : command_queue_held[8];
+  assign \$938  = \$930  ? command_queue_held[7] : \$937 ;
+  assign \$939  = ~ command_queue_pop;
+  assign \$940  = command_queue_count[0] & \$939 ;
+  assign \$941  = command_queue_push & \$940 ;
   assign \$942  = ~ command_queue_pop;
   assign \$943  = command_queue_count[0] & \$942 ;
-  assign \$944  = command_queue_push & \$943 ;
-  assign \$945  = ~ command_queue_pop;
-  assign \$946  = command_queue_count[0] & \$945 ;
-  assign \$947  = ~ \$946 ;
-  assign \$948  = \$947  & command_queue_held[0];
-  assign \$949  = ~ command_queue_push;
-  assign \$950  = \$948  & \$949 ;
-  assign \$951  = \$950  ? command_queue_held[4] : command_queue_held[3];
-  assign \$952  = \$944  ? command_queue_held[2] : \$951 ;
-  assign \$953  = ~ command_queue_pop;
-  assign \$954  = command_queue_count[0] & \$953 ;
-  assign \$955  = command_queue_push & \$954 ;
+  assign \$944  = ~ \$943 ;
+  assign \$945  = \$944  & command_queue_held[0];
+  assign \$946  = ~ command_queue_push;
+  assign \$947  = \$945  & \$946 ;
+  assign \$948  = \$947  ? 1'h0 : command_queue_held[9];
+  assign \$949  = \$941  ? command_queue_held[8] : \$948 ;
+  assign \$950  = ~ command_queue_pop;
+  assign \$951  = command_queue_push & \$950 ;
+  assign \$952  = ~ command_queue_push;
+  assign \$953  = command_queue_pop & \$952 ;
+  assign \$954  = \$953  ? command_queue_count[1] : command_queue_count[0];
+  assign \$955  = \$951  ? 1'h1 : \$954 ;
   assign \$956  = ~ command_queue_pop;
-  assign \$957  = command_queue_count[0] & \$956 ;
-  assign \$958  = ~ \$957 ;
-  assign \$959  = \$958  & command_queue_held[0];
-  assign \$960  = ~ command_queue_push;
-  assign \$961  = \$959  & \$960 ;
-  assign \$962  = \$961  ? command_queue_held[5] : command_queue_held[4];
-  assign \$963  = \$955  ? command_queue_held[3] : \$962 ;
-  assign \$964  = ~ command_queue_pop;
-  assign \$965  = command_queue_count[0] & \$964 ;
-  assign \$966  = command_queue_push & \$965 ;
-  assign \$967  = ~ command_queue_pop;
-  assign \$968  = command_queue_count[0] & \$967 ;
-  assign \$969  = ~ \$968 ;
-  assign \$970  = \$969  & command_queue_held[0];
-  assign \$971  = ~ command_queue_push;
-  assign \$972  = \$970  & \$971 ;
-  assign \$973  = \$972  ? command_queue_held[6] : command_queue_held[5];
-  assign \$974  = \$966  ? command_queue_held[4] : \$973 ;
-  assign \$975  = ~ command_queue_pop;
-  assign \$976  = command_queue_count[0] & \$975 ;
-  assign \$977  = command_queue_push & \$976 ;
-  assign \$978  = ~ command_queue_pop;
-  assign \$979  = command_queue_count[0] & \$978 ;
-  assign \$980  = ~ \$979 ;
-  assign \$981  = \$980  & command_queue_held[0];
+  assign \$957  = command_queue_push & \$956 ;
+  assign \$958  = ~ command_queue_push;
+  assign \$959  = command_queue_pop & \$958 ;
+  assign \$960  = \$959  ? command_queue_count[2] : command_queue_count[1];
+  assign \$961  = \$957  ? command_queue_count[0] : \$960 ;
+  assign \$962  = ~ command_queue_pop;
+  assign \$963  = command_queue_push & \$962 ;
+  assign \$964  = ~ command_queue_push;
+  assign \$965  = command_queue_pop & \$964 ;
+  assign \$966  = \$965  ? command_queue_count[3] : command_queue_count[2];
+  assign \$967  = \$963  ? command_queue_count[1] : \$966 ;
+  assign \$968  = ~ command_queue_pop;
+  assign \$969  = command_queue_push & \$968 ;
+  assign \$970  = ~ command_queue_push;
+  assign \$971  = command_queue_pop & \$970 ;
+  assign \$972  = \$971  ? command_queue_count[4] : command_queue_count[3];
+  assign \$973  = \$969  ? command_queue_count[2] : \$972 ;
+  assign \$974  = ~ command_queue_pop;
+  assign \$975  = command_queue_push & \$974 ;
+  assign \$976  = ~ command_queue_push;
+  assign \$977  = command_queue_pop & \$976 ;
+  assign \$978  = \$977  ? command_queue_count[5] : command_queue_count[4];
+  assign \$979  = \$975  ? command_queue_count[3] : \$978 ;
+  assign \$980  = ~ command_queue_pop;
+  assign \$981  = command_queue_push & \$980 ;
   assign \$982  = ~ command_queue_push;
-  assign \$983  = \$981  & \$982 ;
-  assign \$984  = \$983  ? command_queue_held[7] : command_queue_held[6];
-  assign \$985  = \$977  ? command_queue_held[5] : \$984 ;
+  assign \$983  = command_queue_pop & \$982 ;
+  assign \$984  = \$983  ? command_queue_count[6] : command_queue_count[5];
+  assign \$985  = \$981  ? command_queue_count[4] : \$984 ;
   assign \$986  = ~ command_queue_pop;
-  assign \$987  = command_queue_count[0] & \$986 ;
-  assign \$988  = command_queue_push & \$987 ;
-  assign \$989  = ~ command_queue_pop;
-  assign \$990  = command_queue_count[0] & \$989 ;
-  assign \$991  = ~ \$990 ;
-  assign \$992  = \$991  & command_queue_held[0];
-  assign \$993  = ~ command_queue_push;
-  assign \$994  = \$992  & \$993 ;
-  assign \$995  = \$994  ? command_queue_held[8] : command_queue_held[7];
-  assign \$996  = \$988  ? command_queue_held[6] : \$995 ;
-  assign \$997  = ~ command_queue_pop;
-  assign \$998  = command_queue_count[0] & \$997 ;
+  assign \$987  = command_queue_push & \$986 ;
+  assign \$988  = ~ command_queue_push;
+  assign \$989  = command_queue_pop & \$988 ;
+  assign \$990  = \$989  ? command_queue_count[7] : command_queue_count[6];
+  assign \$991  = \$987  ? command_queue_count[5] : \$990 ;
+  assign \$992  = ~ command_queue_pop;
+  assign \$993  = command_queue_push & \$992 ;
+  assign \$994  = ~ command_queue_push;
+  assign \$995  = command_queue_pop & \$994 ;
+  assign \$996  = \$995  ? command_queue_count[8] : command_queue_count[7];
+  assign \$997  = \$993  ? command_queue_count[6] : \$996 ;
+  assign \$998  = ~ command_queue_pop;
   assign \$999  = command_queue_push & \$998 ;
-  assign \$1000  = ~ command_queue_pop;
-  assign \$1001  = command_queue_count[0] & \$1000 ;
-  assign \$1002  = ~ \$1001 ;
-  assign \$1003  = \$1002  & command_queue_held[0];
-  assign \$1004  = ~ command_queue_push;
-  assign \$1005  = \$1003  & \$1004 ;
-  assign \$1006  = \$1005  ? command_queue_held[9] : command_queue_held[8];
-  assign \$1007  = \$999  ? command_queue_held[7] : \$1006 ;
-  assign \$1008  = ~ command_queue_pop;
-  assign \$1009  = command_queue_count[0] & \$1008 ;
-  assign \$1010  = command_queue_push & \$1009 ;
-  assign \$1011  = ~ command_queue_pop;
-  assign \$1012  = command_queue_count[0] & \$1011 ;
-  assign \$1013  = ~ \$1012 ;
-  assign \$1014  = \$1013  & command_queue_held[0];
-  assign \$1015  = ~ command_queue_push;
-  assign \$1016  = \$1014  & \$1015 ;
-  assign \$1017  = \$1016  ? 1'h0 : command_queue_held[9];
-  assign \$1018  = \$1010  ? command_queue_held[8] : \$1017 ;
-  assign \$1019  = ~ command_queue_pop;
-  assign \$1020  = command_queue_push & \$1019 ;
-  assign \$1021  = ~ command_queue_push;
-  assign \$1022  = command_queue_pop & \$1021 ;
-  assign \$1023  = \$1022  ? command_queue_count[1] : command_queue_count[0];
-  assign \$1024  = \$1020  ? 1'h1 : \$1023 ;
-  assign \$1025  = ~ command_queue_pop;
-  assign \$1026  = command_queue_push & \$1025 ;
-  assign \$1027  = ~ command_queue_push;
-  assign \$1028  = command_queue_pop & \$1027 ;
-  assign \$1029  = \$1028  ? command_queue_count[2] : command_queue_count[1];
-  assign \$1030  = \$1026  ? command_queue_count[0] : \$1029 ;
-  assign \$1031  = ~ command_queue_pop;
-  assign \$1032  = command_queue_push & \$1031 ;
-  assign \$1033  = ~ command_queue_push;
-  assign \$1034  = command_queue_pop & \$1033 ;
-  assign \$1035  = \$1034  ? command_queue_count[3] : command_queue_count[2];
-  assign \$1036  = \$1032  ? command_queue_count[1] : \$1035 ;
-  assign \$1037  = ~ command_queue_pop;
-  assign \$1038  = command_queue_push & \$1037 ;
-  assign \$1039  = ~ command_queue_push;
-  assign \$1040  = command_queue_pop & \$1039 ;
-  assign \$1041  = \$1040  ? command_queue_count[4] : command_queue_count[3];
-  assign \$1042  = \$1038  ? command_queue_count[2] : \$1041 ;
-  assign \$1043  = ~ command_queue_pop;
-  assign \$1044  = command_queue_push & \$1043 ;
-  assign \$1045  = ~ command_queue_push;
-  assign \$1046  = command_queue_pop & \$1045 ;
-  assign \$1047  = \$1046  ? command_queue_count[5] : command_queue_count[4];
-  assign \$1048  = \$1044  ? command_queue_count[3] : \$1047 ;
-  assign \$1049  = ~ command_queue_pop;
-  assign \$1050  = command_queue_push & \$1049 ;
-  assign \$1051  = ~ command_queue_push;
-  assign \$1052  = command_queue_pop & \$1051 ;
-  assign \$1053  = \$1052  ? command_queue_count[6] : command_queue_count[5];
-  assign \$1054  = \$1050  ? command_queue_count[4] : \$1053 ;
-  assign \$1055  = ~ command_queue_pop;
-  assign \$1056  = command_queue_push & \$1055 ;
-  assign \$1057  = ~ command_queue_push;
-  assign \$1058  = command_queue_pop & \$1057 ;
-  assign \$1059  = \$1058  ? command_queue_count[7] : command_queue_count[6];
-  assign \$1060  = \$1056  ? command_queue_count[5] : \$1059 ;
-  assign \$1061  = ~ command_queue_pop;
-  assign \$1062  = command_queue_push & \$1061 ;
-  assign \$1063  = ~ command_queue_push;
-  assign \$1064  = command_queue_pop & \$1063 ;
-  assign \$1065  = \$1064  ? command_queue_count[8] : command_queue_count[7];
-  assign \$1066  = \$1062  ? command_queue_count[6] : \$1065 ;
-  assign \$1067  = ~ command_queue_pop;
-  assign \$1068  = command_queue_push & \$1067 ;
-  assign \$1069  = ~ command_queue_push;
-  assign \$1070  = command_queue_pop & \$1069 ;
-  assign \$1071  = \$1070  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1072  = \$1068  ? command_queue_count[7] : \$1071 ;
-  assign \$1073  = ~ command_queue_pop;
-  assign \$1074  = command_queue_push & \$1073 ;
-  assign \$1075  = ~ command_queue_push;
-  assign \$1076  = command_queue_pop & \$1075 ;
-  assign \$1077  = \$1076  ? command_queue_count[10] : command_queue_count[9];
-  assign \$1078  = \$1074  ? command_queue_count[8] : \$1077 ;
-  assign \$1079  = ~ command_queue_pop;
-  assign \$1080  = command_queue_push & \$1079 ;
-  assign \$1081  = ~ command_queue_push;
-  assign \$1082  = command_queue_pop & \$1081 ;
-  assign \$1083  = \$1082  ? 1'h0 : command_queue_count[10];
-  assign \$1084  = \$1080  ? command_queue_count[9] : \$1083 ;
-  assign \$1085  = req_free & native_free_valid;
-  assign \$1086  = req_flush & native_flush_valid;
-  assign \$1087  = \$1085  | \$1086 ;
-  assign \$1088  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1089  = 1'h1 << \$1088 [1:0];
-  assign \$1090  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1091  = 1'h1 << \$1090 [4:2];
-  assign \$1092  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1093  = 1'h1 << \$1092 [7:5];
-  assign \$1094  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1095  = 1'h1 << \$1094 [11:8];
-  assign \$1096  = bus__w_beat_from_queue ? \port$4668$0 [31:0] : bus__w_data;
-  assign \$1097  = bus__w_beat_from_queue ? \port$4668$0 [35:32] : bus__w_strb;
-  assign \$1098  = \$1097  == 4'hf;
-  assign \$1099  = bus__w_beat_from_queue ? \port$4668$0 [35:32] : bus__w_strb;
-  assign \$1100  = ~ w1_is_command;
-  assign \$1101  = w1_valid & \$1100 ;
-  assign \$1102  = ~ w1_a1_0[0];
-  assign \$1103  = ~ w1_a4_2[4];
-  assign \$1104  = \$1102  | \$1103 ;
-  assign \$1105  = ~ w1_a7_5[0];
-  assign \$1106  = ~ w1_a11_8[0];
-  assign \$1107  = \$1105  | \$1106 ;
-  assign \$1108  = \$1104  | \$1107 ;
-  assign \$1109  = ~ \$1108 ;
-  assign \$1110  = ~ w1_a1_0[0];
-  assign \$1111  = ~ w1_a4_2[6];
-  assign \$1112  = \$1110  | \$1111 ;
-  assign \$1113  = ~ w1_a7_5[0];
-  assign \$1114  = ~ w1_a11_8[0];
-  assign \$1115  = \$1113  | \$1114 ;
-  assign \$1116  = \$1112  | \$1115 ;
-  assign \$1117  = ~ \$1116 ;
-  assign \$1118  = ~ w1_a1_0[0];
-  assign \$1119  = ~ w1_a4_2[7];
-  assign \$1120  = \$1118  | \$1119 ;
-  assign \$1121  = ~ w1_a7_5[0];
-  assign \$1122  = ~ w1_a11_8[0];
-  assign \$1123  = \$1121  | \$1122 ;
-  assign \$1124  = \$1120  | \$1123 ;
-  assign \$1125  = ~ \$1124 ;
-  assign \$1126  = ~ w1_a1_0[0];
-  assign \$1127  = ~ w1_a4_2[6];
-  assign \$1128  = \$1126  | \$1127 ;
-  assign \$1129  = ~ w1_a7_5[1];
-  assign \$1130  = ~ w1_a11_8[0];
-  assign \$1131  = \$1129  | \$1130 ;
-  assign \$1132  = \$1128  | \$1131 ;
-  assign \$1133  = ~ \$1132 ;
-  assign \$1134  = ~ w1_a1_0[0];
-  assign \$1135  = ~ w1_a4_2[1];
-  assign \$1136  = \$1134  | \$1135 ;
-  assign \$1137  = ~ w1_a7_5[0];
-  assign \$1138  = ~ w1_a11_8[1];
-  assign \$1139  = \$1137  | \$1138 ;
-  assign \$1140  = \$1136  | \$1139 ;
-  assign \$1141  = ~ \$1140 ;
-  assign \$1142  = ~ w1_a1_0[0];
-  assign \$1143  = ~ w1_a4_2[4];
-  assign \$1144  = \$1142  | \$1143 ;
-  assign \$1145  = ~ w1_a7_5[1];
-  assign \$1146  = ~ w1_a11_8[1];
-  assign \$1147  = \$1145  | \$1146 ;
-  assign \$1148  = \$1144  | \$1147 ;
-  assign \$1149  = ~ \$1148 ;
-  assign \$1150  = ~ w1_a1_0[0];
-  assign \$1151  = ~ w1_a4_2[7];
-  assign \$1152  = \$1150  | \$1151 ;
-  assign \$1153  = ~ w1_a7_5[1];
-  assign \$1154  = ~ w1_a11_8[1];
-  assign \$1155  = \$1153  | \$1154 ;
-  assign \$1156  = \$1152  | \$1155 ;
-  assign \$1157  = ~ \$1156 ;
-  assign \$1158  = ~ w1_a1_0[0];
-  assign \$1159  = ~ w1_a4_2[1];
-  assign \$1160  = \$1158  | \$1159 ;
-  assign \$1161  = ~ w1_a7_5[2];
-  assign \$1162  = ~ w1_a11_8[1];
-  assign \$1163  = \$1161  | \$1162 ;
-  assign \$1164  = \$1160  | \$1163 ;
-  assign \$1165  = ~ \$1164 ;
-  assign \$1166  = ~ w1_a1_0[0];
-  assign \$1167  = ~ w1_a4_2[4];
-  assign \$1168  = \$1166  | \$1167 ;
-  assign \$1169  = ~ w1_a7_5[3];
-  assign \$1170  = ~ w1_a11_8[1];
-  assign \$1171  = \$1169  | \$1170 ;
-  assign \$1172  = \$1168  | \$1171 ;
-  assign \$1173  = ~ \$1172 ;
-  assign \$1174  = ~ w1_a1_0[0];
-  assign \$1175  = ~ w1_a4_2[7];
-  assign \$1176  = \$1174  | \$1175 ;
-  assign \$1177  = ~ w1_a7_5[3];
-  assign \$1178  = ~ w1_a11_8[1];
-  assign \$1179  = \$1177  | \$1178 ;
-  assign \$1180  = \$1176  | \$1179 ;
-  assign \$1181  = ~ \$1180 ;
-  assign \$1182  = ~ w1_a1_0[0];
-  assign \$1183  = ~ w1_a4_2[1];
-  assign \$1184  = \$1182  | \$1183 ;
-  assign \$1185  = ~ w1_a7_5[4];
-  assign \$1186  = ~ w1_a11_8[1];
-  assign \$1187  = \$1185  | \$1186 ;
-  assign \$1188  = \$1184  | \$1187 ;
-  assign \$1189  = ~ \$1188 ;
-  assign \$1190  = ~ w1_a1_0[0];
-  assign \$1191  = ~ w1_a4_2[4];
-  assign \$1192  = \$1190  | \$1191 ;
-  assign \$1193  = ~ w1_a7_5[5];
-  assign \$1194  = ~ w1_a11_8[1];
-  assign \$1195  = \$1193  | \$1194 ;
-  assign \$1196  = \$1192  | \$1195 ;
-  assign \$1197  = ~ \$1196 ;
-  assign \$1198  = ~ w1_a1_0[0];
-  assign \$1199  = ~ w1_a4_2[7];
-  assign \$1200  = \$1198  | \$1199 ;
-  assign \$1201  = ~ w1_a7_5[5];
-  assign \$1202  = ~ w1_a11_8[1];
-  assign \$1203  = \$1201  | \$1202 ;
-  assign \$1204  = \$1200  | \$1203 ;
-  assign \$1205  = ~ \$1204 ;
-  assign \$1206  = ~ w1_a1_0[0];
-  assign \$1207  = ~ w1_a4_2[4];
-  assign \$1208  = \$1206  | \$1207 ;
-  assign \$1209  = ~ w1_a7_5[0];
-  assign \$1210  = ~ w1_a11_8[0];
-  assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = \$1208  | \$1211 ;
-  assign \$1213  = ~ \$1212 ;
-  assign \$1214  = ~ w1_a1_0[0];
-  assign \$1215  = ~ w1_a4_2[6];
-  assign \$1216  = \$1214  | \$1215 ;
-  assign \$1217  = ~ w1_a7_5[1];
-  assign \$1218  = ~ w1_a11_8[0];
-  assign \$1219  = \$1217  | \$1218 ;
-  assign \$1220  = \$1216  | \$1219 ;
-  assign \$1221  = ~ \$1220 ;
-  assign \$1222  = ~ w1_a1_0[0];
-  assign \$1223  = ~ w1_a4_2[1];
-  assign \$1224  = \$1222  | \$1223 ;
-  assign \$1225  = ~ w1_a7_5[0];
-  assign \$1226  = ~ w1_a11_8[1];
-  assign \$1227  = \$1225  | \$1226 ;
-  assign \$1228  = \$1224  | \$1227 ;
-  assign \$1229  = ~ \$1228 ;
-  assign \$1230  = ~ w1_a1_0[0];
-  assign \$1231  = ~ w1_a4_2[4];
-  assign \$1232  = \$1230  | \$1231 ;
-  assign \$1233  = ~ w1_a7_5[1];
-  assign \$1234  = ~ w1_a11_8[1];
-  assign \$1235  = \$1233  | \$1234 ;
-  assign \$1236  = \$1232  | \$1235 ;
-  assign \$1237  = ~ \$1236 ;
-  assign \$1238  = ~ w1_a1_0[0];
-  assign \$1239  = ~ w1_a4_2[1];
-  assign \$1240  = \$1238  | \$1239 ;
-  assign \$1241  = ~ w1_a7_5[2];
-  assign \$1242  = ~ w1_a11_8[1];
-  assign \$1243  = \$1241  | \$1242 ;
-  assign \$1244  = \$1240  | \$1243 ;
-  assign \$1245  = ~ \$1244 ;
-  assign \$1246  = ~ w1_a1_0[0];
-  assign \$1247  = ~ w1_a4_2[4];
-  assign \$1248  = \$1246  | \$1247 ;
-  assign \$1249  = ~ w1_a7_5[3];
-  assign \$1250  = ~ w1_a11_8[1];
-  assign \$1251  = \$1249  | \$1250 ;
-  assign \$1252  = \$1248  | \$1251 ;
-  assign \$1253  = ~ \$1252 ;
-  assign \$1254  = ~ w1_a1_0[0];
-  assign \$1255  = ~ w1_a4_2[1];
-  assign \$1256  = \$1254  | \$1255 ;
-  assign \$1257  = ~ w1_a7_5[4];
-  assign \$1258  = ~ w1_a11_8[1];
-  assign \$1259  = \$1257  | \$1258 ;
-  assign \$1260  = \$1256  | \$1259 ;
-  assign \$1261  = ~ \$1260 ;
-  assign \$1262  = ~ w1_a1_0[0];
-  assign \$1263  = ~ w1_a4_2[4];
-  assign \$1264  = \$1262  | \$1263 ;
-  assign \$1265  = ~ w1_a7_5[5];
-  assign \$1266  = ~ w1_a11_8[1];
-  assign \$1267  = \$1265  | \$1266 ;
-  assign \$1268  = \$1264  | \$1267 ;
-  assign \$1269  = ~ \$1268 ;
-  assign \$1270  = { \$1269 , \$1261 , \$1253 , \$1245 , \$1237 , \$1229 , \$1221 , \$1213  } + 8'hff;
-  assign \$1271  = ~ w1_a1_0[0];
-  assign \$1272  = ~ w1_a4_2[6];
-  assign \$1273  = \$1271  | \$1272 ;
-  assign \$1274  = ~ w1_a7_5[0];
-  assign \$1275  = ~ w1_a11_8[0];
-  assign \$1276  = \$1274  | \$1275 ;
-  assign \$1277  = \$1273  | \$1276 ;
-  assign \$1278  = ~ \$1277 ;
-  assign \$1279  = ~ w1_a1_0[0];
-  assign \$1280  = ~ w1_a4_2[7];
-  assign \$1281  = \$1279  | \$1280 ;
-  assign \$1282  = ~ w1_a7_5[0];
-  assign \$1283  = ~ w1_a11_8[0];
-  assign \$1284  = \$1282  | \$1283 ;
-  assign \$1285  = \$1281  | \$1284 ;
-  assign \$1286  = ~ \$1285 ;
-  assign \$1287  = ~ w1_a1_0[0];
-  assign \$1288  = ~ w1_a4_2[7];
-  assign \$1289  = \$1287  | \$1288 ;
-  assign \$1290  = ~ w1_a7_5[1];
-  assign \$1291  = ~ w1_a11_8[1];
-  assign \$1292  = \$1290  | \$1291 ;
-  assign \$1293  = \$1289  | \$1292 ;
-  assign \$1294  = ~ \$1293 ;
-  assign \$1295  = ~ w1_a1_0[0];
-  assign \$1296  = ~ w1_a4_2[7];
-  assign \$1297  = \$1295  | \$1296 ;
-  assign \$1298  = ~ w1_a7_5[3];
-  assign \$1299  = ~ w1_a11_8[1];
-  assign \$1300  = \$1298  | \$1299 ;
-  assign \$1301  = \$1297  | \$1300 ;
-  assign \$1302  = ~ \$1301 ;
-  assign \$1303  = ~ w1_a1_0[0];
-  assign \$1304  = ~ w1_a4_2[7];
-  assign \$1305  = \$1303  | \$1304 ;
-  assign \$1306  = ~ w1_a7_5[5];
-  assign \$1307  = ~ w1_a11_8[1];
-  assign \$1308  = \$1306  | \$1307 ;
-  assign \$1309  = \$1305  | \$1308 ;
-  assign \$1310  = ~ \$1309 ;
-  assign \$1311  = { \$1310 , \$1302 , \$1294 , \$1286 , \$1278  } + 5'h1f;
-  assign \$1312  = \$signal$284  & \$signal$285 ;
-  assign \$1313  = \$1312  & w2_is_ctrl;
-  assign \$1314  = \$1313  & \$signal$287 [0];
-  assign \$1315  = \$signal$284  & \$signal$285 ;
-  assign \$1316  = \$1315  & w2_is_err_pop;
-  assign \$1317  = \$signal$284  & w2_is_irq_status;
-  assign \$1318  = \$1317  & \$signal$286 [0];
-  assign \$1319  = \$1318  ? \$signal$287 [4:0] : 5'h00;
-  assign \$1320  = \$signal$284  & w2_is_irq_enable;
-  assign \$1321  = \$1320  & \$signal$286 [0];
-  assign \$1322  = \$signal$284  & w2_is_pool0_low_water;
-  assign \$1323  = \$1322  & \$signal$286 [0];
-  assign \$1324  = \$signal$284  & w2_is_pool0_low_water;
-  assign \$1325  = \$1324  & \$signal$286 [1];
-  assign \$1326  = \$signal$284  & w2_is_pool0_low_water;
-  assign \$1327  = \$1326  & \$signal$286 [2];
-  assign \$1328  = \$signal$284  & w2_is_pool1_low_water;
-  assign \$1329  = \$1328  & \$signal$286 [0];
-  assign \$1330  = \$signal$284  & w2_is_pool1_low_water;
-  assign \$1331  = \$1330  & \$signal$286 [1];
-  assign \$1332  = \$signal$284  & w2_is_pool1_low_water;
-  assign \$1333  = \$1332  & \$signal$286 [2];
-  assign \$1334  = \$signal$284  & w2_is_pool2_low_water;
-  assign \$1335  = \$1334  & \$signal$286 [0];
-  assign \$1336  = \$signal$284  & w2_is_pool2_low_water;
-  assign \$1337  = \$1336  & \$signal$286 [1];
-  assign \$1338  = \$signal$284  & w2_is_pool2_low_water;
-  assign \$1339  = \$1338  & \$signal$286 [2];
-  assign \$1340  = | \port$4532$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1340 ;
-  assign \$1341  = | \port$4547$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1341 ;
-  assign \$1342  = ~ \port$4526$0 [0];
-  assign \$1343  = rsp_grant_valid & \$1342 ;
-  assign \$1344  = \port$4526$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1343  & \$1344 ;
-  assign \$1345  = \$signal$28  > 2'h2;
-  assign \$1346  = \$1345  ? 2'h2 : \$signal$28 ;
-  assign \$1347  = | \$signal$28 ;
-  assign \$1348  = space_ge1 & \$1347 ;
-  assign \$1349  = \$1348  ? 1'h1 : 1'h0;
-  assign \$1350  = space_ge2 ? \$1346  : { 1'h0, \$1349  };
-  assign \$signal$89  = space_ge3 ? \$signal$28  : \$1350 ;
-  assign \$1351  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1351  & space_ge1;
-  assign \$1352  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1352  & space_ge2;
-  assign \$1353  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1353  & space_ge3;
-  assign \$1354  = ~ space[4];
-  assign popped = w1c & \$1354 ;
-  assign \$1355  = 1'h0 - tail[1:0];
-  assign \$1356  = 1'h1 - tail[1:0];
-  assign \$1357  = 2'h2 - tail[1:0];
-  assign \$1358  = 2'h3 - tail[1:0];
-  assign \$1359  = space - 3'h7;
-  assign \$1360  = ~ \$1359 [5];
-  assign \$1361  = space - 3'h7;
-  assign \$1362  = ~ \$1361 [5];
-  assign \$1363  = space - 4'h8;
-  assign \$1364  = ~ \$1363 [5];
-  assign \$1365  = space - 3'h7;
-  assign \$1366  = ~ \$1365 [5];
-  assign \$1367  = space - 4'h8;
-  assign \$1368  = ~ \$1367 [5];
-  assign \$1369  = space - 4'h9;
-  assign \$1370  = ~ \$1369 [5];
-  assign \$1371  = space - \$signal$28 ;
-  assign \$1372  = space + 1'h1;
-  assign space_over = \$1372  - \$signal$28 ;
-  assign space_short = $signed(\$1371 ) < $signed(1'h0);
-  assign \$1373  = | \$signal$28 ;
-  assign \$1374  = \$signal$89  != \$signal$28 ;
-  assign \$1377  = \$signal$102  & irq_enable;
-  assign irq = | \$1377 ;
-  assign \$1378  = small_lw_granted_2 & small_lw_short;
-  assign \$1379  = medium_lw_granted_2 & medium_lw_short;
-  assign \$1380  = \$1378  | \$1379 ;
-  assign \$1381  = large_lw_granted_2 & large_lw_short;
-  assign low_water_hit = \$1380  | \$1381 ;
-  assign \$1382  = ! bus__r_addr[5:0];
-  assign \$1383  = 7'h70 >> bus__r_addr[11:6];
-  assign bus__r_slow = \$1382  & \$1383 ;
-  assign \$1384  = ~ alloc_queue_pop;
-  assign \$1385  = alloc_queue_count[0] & \$1384 ;
-  assign \$1386  = alloc_queue_held[0] | \$1385 ;
-  assign \$signature__en$330  = alloc_queue_push & \$1386 ;
-  assign \$1387  = req_alloc & native_alloc_valid;
-  assign \$1388  = ~ \$1387 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1388 ;
-  assign \$1389  = alloc_queue_count[0] | staged_valid;
-  assign \$1390  = ! bus__r_addr[5:0];
-  assign \$1391  = 7'h70 >> bus__r_addr[11:6];
-  assign \$1392  = \$1390  & \$1391 ;
-  assign \$1393  = bus__r_req & \$1392 ;
-  assign \$1394  = \$1389  | \$1393 ;
-  assign \$1395  = req_alloc & native_alloc_valid;
-  assign \$1396  = ~ \$1395 ;
-  assign \$1397  = \$1394  & \$1396 ;
-  assign \$1398  = ~ alloc_queue_count[0];
-  assign \$1399  = \$1397  & \$1398 ;
-  assign \$1400  = ~ \$1399 ;
-  assign alloc_queue_push = staged_valid & \$1400 ;
-  assign \$1401  = r2_block0 | r2_block4;
-  assign \$1402  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1401  | \$1402 ;
-  assign \$1403  = | r2_found_in;
-  assign bus__r_err = ~ \$1403 ;
+  assign \$1000  = ~ command_queue_push;
+  assign \$1001  = command_queue_pop & \$1000 ;
+  assign \$1002  = \$1001  ? command_queue_count[9] : command_queue_count[8];
+  assign \$1003  = \$999  ? command_queue_count[7] : \$1002 ;
+  assign \$1004  = ~ command_queue_pop;
+  assign \$1005  = command_queue_push & \$1004 ;
+  assign \$1006  = ~ command_queue_push;
+  assign \$1007  = command_queue_pop & \$1006 ;
+  assign \$1008  = \$1007  ? command_queue_count[10] : command_queue_count[9];
+  assign \$1009  = \$1005  ? command_queue_count[8] : \$1008 ;
+  assign \$1010  = ~ command_queue_pop;
+  assign \$1011  = command_queue_push & \$1010 ;
+  assign \$1012  = ~ command_queue_push;
+  assign \$1013  = command_queue_pop & \$1012 ;
+  assign \$1014  = \$1013  ? 1'h0 : command_queue_count[10];
+  assign \$1015  = \$1011  ? command_queue_count[9] : \$1014 ;
+  assign \$1016  = req_free & native_free_valid;
+  assign \$1017  = req_flush & native_flush_valid;
+  assign \$1018  = \$1016  | \$1017 ;
+  assign \$1019  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1020  = 1'h1 << \$1019 [1:0];
+  assign \$1021  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1022  = 1'h1 << \$1021 [4:2];
+  assign \$1023  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1024  = 1'h1 << \$1023 [7:5];
+  assign \$1025  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1026  = 1'h1 << \$1025 [11:8];
+  assign \$1027  = bus__w_beat_from_queue ? \port$4621$0 [31:0] : bus__w_data;
+  assign \$1028  = bus__w_beat_from_queue ? \port$4621$0 [35:32] : bus__w_strb;
+  assign \$1029  = ~ w1_is_command;
+  assign \$1030  = w1_valid & \$1029 ;
+  assign \$1031  = ~ w1_a1_0[0];
+  assign \$1032  = ~ w1_a4_2[4];
+  assign \$1033  = \$1031  | \$1032 ;
+  assign \$1034  = ~ w1_a7_5[0];
+  assign \$1035  = ~ w1_a11_8[0];
+  assign \$1036  = \$1034  | \$1035 ;
+  assign \$1037  = \$1033  | \$1036 ;
+  assign \$1038  = ~ \$1037 ;
+  assign \$1039  = ~ w1_a1_0[0];
+  assign \$1040  = ~ w1_a4_2[6];
+  assign \$1041  = \$1039  | \$1040 ;
+  assign \$1042  = ~ w1_a7_5[0];
+  assign \$1043  = ~ w1_a11_8[0];
+  assign \$1044  = \$1042  | \$1043 ;
+  assign \$1045  = \$1041  | \$1044 ;
+  assign \$1046  = ~ \$1045 ;
+  assign \$1047  = ~ w1_a1_0[0];
+  assign \$1048  = ~ w1_a4_2[7];
+  assign \$1049  = \$1047  | \$1048 ;
+  assign \$1050  = ~ w1_a7_5[0];
+  assign \$1051  = ~ w1_a11_8[0];
+  assign \$1052  = \$1050  | \$1051 ;
+  assign \$1053  = \$1049  | \$1052 ;
+  assign \$1054  = ~ \$1053 ;
+  assign \$1055  = ~ w1_a1_0[0];
+  assign \$1056  = ~ w1_a4_2[6];
+  assign \$1057  = \$1055  | \$1056 ;
+  assign \$1058  = ~ w1_a7_5[1];
+  assign \$1059  = ~ w1_a11_8[0];
+  assign \$1060  = \$1058  | \$1059 ;
+  assign \$1061  = \$1057  | \$1060 ;
+  assign \$1062  = ~ \$1061 ;
+  assign \$1063  = ~ w1_a1_0[0];
+  assign \$1064  = ~ w1_a4_2[1];
+  assign \$1065  = \$1063  | \$1064 ;
+  assign \$1066  = ~ w1_a7_5[0];
+  assign \$1067  = ~ w1_a11_8[1];
+  assign \$1068  = \$1066  | \$1067 ;
+  assign \$1069  = \$1065  | \$1068 ;
+  assign \$1070  = ~ \$1069 ;
+  assign \$1071  = ~ w1_a1_0[0];
+  assign \$1072  = ~ w1_a4_2[4];
+  assign \$1073  = \$1071  | \$1072 ;
+  assign \$1074  = ~ w1_a7_5[1];
+  assign \$1075  = ~ w1_a11_8[1];
+  assign \$1076  = \$1074  | \$1075 ;
+  assign \$1077  = \$1073  | \$1076 ;
+  assign \$1078  = ~ \$1077 ;
+  assign \$1079  = ~ w1_a1_0[0];
+  assign \$1080  = ~ w1_a4_2[7];
+  assign \$1081  = \$1079  | \$1080 ;
+  assign \$1082  = ~ w1_a7_5[1];
+  assign \$1083  = ~ w1_a11_8[1];
+  assign \$1084  = \$1082  | \$1083 ;
+  assign \$1085  = \$1081  | \$1084 ;
+  assign \$1086  = ~ \$1085 ;
+  assign \$1087  = ~ w1_a1_0[0];
+  assign \$1088  = ~ w1_a4_2[1];
+  assign \$1089  = \$1087  | \$1088 ;
+  assign \$1090  = ~ w1_a7_5[2];
+  assign \$1091  = ~ w1_a11_8[1];
+  assign \$1092  = \$1090  | \$1091 ;
+  assign \$1093  = \$1089  | \$1092 ;
+  assign \$1094  = ~ \$1093 ;
+  assign \$1095  = ~ w1_a1_0[0];
+  assign \$1096  = ~ w1_a4_2[4];
+  assign \$1097  = \$1095  | \$1096 ;
+  assign \$1098  = ~ w1_a7_5[3];
+  assign \$1099  = ~ w1_a11_8[1];
+  assign \$1100  = \$1098  | \$1099 ;
+  assign \$1101  = \$1097  | \$1100 ;
+  assign \$1102  = ~ \$1101 ;
+  assign \$1103  = ~ w1_a1_0[0];
+  assign \$1104  = ~ w1_a4_2[7];
+  assign \$1105  = \$1103  | \$1104 ;
+  assign \$1106  = ~ w1_a7_5[3];
+  assign \$1107  = ~ w1_a11_8[1];
+  assign \$1108  = \$1106  | \$1107 ;
+  assign \$1109  = \$1105  | \$1108 ;
+  assign \$1110  = ~ \$1109 ;
+  assign \$1111  = ~ w1_a1_0[0];
+  assign \$1112  = ~ w1_a4_2[1];
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = ~ w1_a7_5[4];
+  assign \$1115  = ~ w1_a11_8[1];
+  assign \$1116  = \$1114  | \$1115 ;
+  assign \$1117  = \$1113  | \$1116 ;
+  assign \$1118  = ~ \$1117 ;
+  assign \$1119  = ~ w1_a1_0[0];
+  assign \$1120  = ~ w1_a4_2[4];
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = ~ w1_a7_5[5];
+  assign \$1123  = ~ w1_a11_8[1];
+  assign \$1124  = \$1122  | \$1123 ;
+  assign \$1125  = \$1121  | \$1124 ;
+  assign \$1126  = ~ \$1125 ;
+  assign \$1127  = ~ w1_a1_0[0];
+  assign \$1128  = ~ w1_a4_2[7];
+  assign \$1129  = \$1127  | \$1128 ;
+  assign \$1130  = ~ w1_a7_5[5];
+  assign \$1131  = ~ w1_a11_8[1];
+  assign \$1132  = \$1130  | \$1131 ;
+  assign \$1133  = \$1129  | \$1132 ;
+  assign \$1134  = ~ \$1133 ;
+  assign \$1135  = ~ w1_a1_0[0];
+  assign \$1136  = ~ w1_a4_2[4];
+  assign \$1137  = \$1135  | \$1136 ;
+  assign \$1138  = ~ w1_a7_5[0];
+  assign \$1139  = ~ w1_a11_8[0];
+  assign \$1140  = \$1138  | \$1139 ;
+  assign \$1141  = \$1137  | \$1140 ;
+  assign \$1142  = ~ \$1141 ;
+  assign \$1143  = ~ w1_a1_0[0];
+  assign \$1144  = ~ w1_a4_2[6];
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = ~ w1_a7_5[1];
+  assign \$1147  = ~ w1_a11_8[0];
+  assign \$1148  = \$1146  | \$1147 ;
+  assign \$1149  = \$1145  | \$1148 ;
+  assign \$1150  = ~ \$1149 ;
+  assign \$1151  = ~ w1_a1_0[0];
+  assign \$1152  = ~ w1_a4_2[1];
+  assign \$1153  = \$1151  | \$1152 ;
+  assign \$1154  = ~ w1_a7_5[0];
+  assign \$1155  = ~ w1_a11_8[1];
+  assign \$1156  = \$1154  | \$1155 ;
+  assign \$1157  = \$1153  | \$1156 ;
+  assign \$1158  = ~ \$1157 ;
+  assign \$1159  = ~ w1_a1_0[0];
+  assign \$1160  = ~ w1_a4_2[4];
+  assign \$1161  = \$1159  | \$1160 ;
+  assign \$1162  = ~ w1_a7_5[1];
+  assign \$1163  = ~ w1_a11_8[1];
+  assign \$1164  = \$1162  | \$1163 ;
+  assign \$1165  = \$1161  | \$1164 ;
+  assign \$1166  = ~ \$1165 ;
+  assign \$1167  = ~ w1_a1_0[0];
+  assign \$1168  = ~ w1_a4_2[1];
+  assign \$1169  = \$1167  | \$1168 ;
+  assign \$1170  = ~ w1_a7_5[2];
+  assign \$1171  = ~ w1_a11_8[1];
+  assign \$1172  = \$1170  | \$1171 ;
+  assign \$1173  = \$1169  | \$1172 ;
+  assign \$1174  = ~ \$1173 ;
+  assign \$1175  = ~ w1_a1_0[0];
+  assign \$1176  = ~ w1_a4_2[4];
+  assign \$1177  = \$1175  | \$1176 ;
+  assign \$1178  = ~ w1_a7_5[3];
+  assign \$1179  = ~ w1_a11_8[1];
+  assign \$1180  = \$1178  | \$1179 ;
+  assign \$1181  = \$1177  | \$1180 ;
+  assign \$1182  = ~ \$1181 ;
+  assign \$1183  = ~ w1_a1_0[0];
+  assign \$1184  = ~ w1_a4_2[1];
+  assign \$1185  = \$1183  | \$1184 ;
+  assign \$1186  = ~ w1_a7_5[4];
+  assign \$1187  = ~ w1_a11_8[1];
+  assign \$1188  = \$1186  | \$1187 ;
+  assign \$1189  = \$1185  | \$1188 ;
+  assign \$1190  = ~ \$1189 ;
+  assign \$1191  = ~ w1_a1_0[0];
+  assign \$1192  = ~ w1_a4_2[4];
+  assign \$1193  = \$1191  | \$1192 ;
+  assign \$1194  = ~ w1_a7_5[5];
+  assign \$1195  = ~ w1_a11_8[1];
+  assign \$1196  = \$1194  | \$1195 ;
+  assign \$1197  = \$1193  | \$1196 ;
+  assign \$1198  = ~ \$1197 ;
+  assign \$1199  = { \$1198 , \$1190 , \$1182 , \$1174 , \$1166 , \$1158 , \$1150 , \$1142  } + 8'hff;
+  assign \$1200  = ~ w1_a1_0[0];
+  assign \$1201  = ~ w1_a4_2[6];
+  assign \$1202  = \$1200  | \$1201 ;
+  assign \$1203  = ~ w1_a7_5[0];
+  assign \$1204  = ~ w1_a11_8[0];
+  assign \$1205  = \$1203  | \$1204 ;
+  assign \$1206  = \$1202  | \$1205 ;
+  assign \$1207  = ~ \$1206 ;
+  assign \$1208  = ~ w1_a1_0[0];
+  assign \$1209  = ~ w1_a4_2[7];
+  assign \$1210  = \$1208  | \$1209 ;
+  assign \$1211  = ~ w1_a7_5[0];
+  assign \$1212  = ~ w1_a11_8[0];
+  assign \$1213  = \$1211  | \$1212 ;
+  assign \$1214  = \$1210  | \$1213 ;
+  assign \$1215  = ~ \$1214 ;
+  assign \$1216  = ~ w1_a1_0[0];
+  assign \$1217  = ~ w1_a4_2[7];
+  assign \$1218  = \$1216  | \$1217 ;
+  assign \$1219  = ~ w1_a7_5[1];
+  assign \$1220  = ~ w1_a11_8[1];
+  assign \$1221  = \$1219  | \$1220 ;
+  assign \$1222  = \$1218  | \$1221 ;
+  assign \$1223  = ~ \$1222 ;
+  assign \$1224  = ~ w1_a1_0[0];
+  assign \$1225  = ~ w1_a4_2[7];
+  assign \$1226  = \$1224  | \$1225 ;
+  assign \$1227  = ~ w1_a7_5[3];
+  assign \$1228  = ~ w1_a11_8[1];
+  assign \$1229  = \$1227  | \$1228 ;
+  assign \$1230  = \$1226  | \$1229 ;
+  assign \$1231  = ~ \$1230 ;
+  assign \$1232  = ~ w1_a1_0[0];
+  assign \$1233  = ~ w1_a4_2[7];
+  assign \$1234  = \$1232  | \$1233 ;
+  assign \$1235  = ~ w1_a7_5[5];
+  assign \$1236  = ~ w1_a11_8[1];
+  assign \$1237  = \$1235  | \$1236 ;
+  assign \$1238  = \$1234  | \$1237 ;
+  assign \$1239  = ~ \$1238 ;
+  assign \$1240  = { \$1239 , \$1231 , \$1223 , \$1215 , \$1207  } + 5'h1f;
+  assign \$1241  = \$signal$293  & \$signal$294 ;
+  assign \$1242  = \$1241  & w2_is_ctrl;
+  assign \$1243  = \$1242  & \$signal$296 [0];
+  assign \$1244  = \$signal$293  & \$signal$294 ;
+  assign \$1245  = \$1244  & w2_is_err_pop;
+  assign \$1246  = \$signal$293  & w2_is_irq_status;
+  assign \$1247  = \$1246  & \$signal$295 [0];
+  assign \$1248  = \$1247  ? \$signal$296 [4:0] : 5'h00;
+  assign \$1249  = \$signal$293  & w2_is_irq_enable;
+  assign \$1250  = \$1249  & \$signal$295 [0];
+  assign \$1251  = \$signal$293  & w2_is_pool0_low_water;
+  assign \$1252  = \$1251  & \$signal$295 [0];
+  assign \$1253  = \$signal$293  & w2_is_pool0_low_water;
+  assign \$1254  = \$1253  & \$signal$295 [1];
+  assign \$1255  = \$signal$293  & w2_is_pool0_low_water;
+  assign \$1256  = \$1255  & \$signal$295 [2];
+  assign \$1257  = \$signal$293  & w2_is_pool1_low_water;
+  assign \$1258  = \$1257  & \$signal$295 [0];
+  assign \$1259  = \$signal$293  & w2_is_pool1_low_water;
+  assign \$1260  = \$1259  & \$signal$295 [1];
+  assign \$1261  = \$signal$293  & w2_is_pool1_low_water;
+  assign \$1262  = \$1261  & \$signal$295 [2];
+  assign \$1263  = \$signal$293  & w2_is_pool2_low_water;
+  assign \$1264  = \$1263  & \$signal$295 [0];
+  assign \$1265  = \$signal$293  & w2_is_pool2_low_water;
+  assign \$1266  = \$1265  & \$signal$295 [1];
+  assign \$1267  = \$signal$293  & w2_is_pool2_low_water;
+  assign \$1268  = \$1267  & \$signal$295 [2];
+  assign \$1269  = | \port$4482$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1269 ;
+  assign \$1270  = | \port$4497$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1270 ;
+  assign \$1271  = ~ \port$4476$0 [0];
+  assign \$1272  = rsp_grant_valid & \$1271 ;
+  assign \$1273  = \port$4476$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1272  & \$1273 ;
+  assign \$1274  = \$signal$28  > 2'h2;
+  assign \$1275  = \$1274  ? 2'h2 : \$signal$28 ;
+  assign \$1276  = | \$signal$28 ;
+  assign \$1277  = space_ge1 & \$1276 ;
+  assign \$1278  = \$1277  ? 1'h1 : 1'h0;
+  assign \$1279  = space_ge2 ? \$1275  : { 1'h0, \$1278  };
+  assign \$signal$89  = space_ge3 ? \$signal$28  : \$1279 ;
+  assign \$1280  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1280  & space_ge1;
+  assign \$1281  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1281  & space_ge2;
+  assign \$1282  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1282  & space_ge3;
+  assign \$1283  = ~ space[4];
+  assign popped = w1c & \$1283 ;
+  assign \$1284  = 1'h0 - tail[1:0];
+  assign \$1285  = 1'h1 - tail[1:0];
+  assign \$1286  = 2'h2 - tail[1:0];
+  assign \$1287  = 2'h3 - tail[1:0];
+  assign \$1288  = space - 3'h7;
+  assign \$1289  = ~ \$1288 [5];
+  assign \$1290  = space - 3'h7;
+  assign \$1291  = ~ \$1290 [5];
+  assign \$1292  = space - 4'h8;
+  assign \$1293  = ~ \$1292 [5];
+  assign \$1294  = space - 3'h7;
+  assign \$1295  = ~ \$1294 [5];
+  assign \$1296  = space - 4'h8;
+  assign \$1297  = ~ \$1296 [5];
+  assign \$1298  = space - 4'h9;
+  assign \$1299  = ~ \$1298 [5];
+  assign \$1300  = space - \$signal$28 ;
+  assign \$1301  = space + 1'h1;
+  assign space_over = \$1301  - \$signal$28 ;
+  assign space_short = $signed(\$1300 ) < $signed(1'h0);
+  assign \$1302  = | \$signal$28 ;
+  assign \$1303  = \$signal$89  != \$signal$28 ;
+  assign \$1306  = \$signal$102  & irq_enable;
+  assign irq = | \$1306 ;
+  assign \$1307  = small_lw_granted_2 & small_lw_short;
+  assign \$1308  = medium_lw_granted_2 & medium_lw_short;
+  assign \$1309  = \$1307  | \$1308 ;
+  assign \$1310  = large_lw_granted_2 & large_lw_short;
+  assign low_water_hit = \$1309  | \$1310 ;
+  assign \$1311  = ! bus__r_addr[5:0];
+  assign \$1312  = 7'h70 >> bus__r_addr[11:6];
+  assign bus__r_slow = \$1311  & \$1312 ;
+  assign \$1313  = ~ alloc_queue_pop;
+  assign \$1314  = alloc_queue_count[0] & \$1313 ;
+  assign \$1315  = alloc_queue_held[0] | \$1314 ;
+  assign \$signature__en$339  = alloc_queue_push & \$1315 ;
+  assign \$1316  = req_alloc & native_alloc_valid;
+  assign \$1317  = ~ \$1316 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1317 ;
+  assign \$1318  = alloc_queue_count[0] | staged_valid;
+  assign \$1319  = ! bus__r_addr[5:0];
+  assign \$1320  = 7'h70 >> bus__r_addr[11:6];
+  assign \$1321  = \$1319  & \$1320 ;
+  assign \$1322  = bus__r_req & \$1321 ;
+  assign \$1323  = \$1318  | \$1322 ;
+  assign \$1324  = req_alloc & native_alloc_valid;
+  assign \$1325  = ~ \$1324 ;
+  assign \$1326  = \$1323  & \$1325 ;
+  assign \$1327  = ~ alloc_queue_count[0];
+  assign \$1328  = \$1326  & \$1327 ;
+  assign \$1329  = ~ \$1328 ;
+  assign alloc_queue_push = staged_valid & \$1329 ;
+  assign \$1330  = r2_block0 | r2_block4;
+  assign \$1331  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1330  | \$1331 ;
+  assign \$1332  = | r2_found_in;
+  assign bus__r_err = ~ \$1332 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$1405  = ~ \$1404 ;
-  assign \$1406  = \$1405  + 1'h1;
-  assign \$1408  = ~ \$1407 ;
-  assign \$1409  = \$1408  + 1'h1;
-  assign w0_small_is = bus__w_addr_from_queue ? \$1406 [6] : \$1409 [6];
-  assign \$1411  = ~ \$1410 ;
-  assign \$1412  = \$1411  + 1'h1;
-  assign \$1414  = ~ \$1413 ;
-  assign \$1415  = \$1414  + 1'h1;
-  assign w0_medium_is = bus__w_addr_from_queue ? \$1412 [6] : \$1415 [6];
-  assign \$1417  = ~ \$1416 ;
-  assign \$1418  = \$1417  + 1'h1;
-  assign \$1420  = ~ \$1419 ;
-  assign \$1421  = \$1420  + 1'h1;
-  assign w0_large_is = bus__w_addr_from_queue ? \$1418 [6] : \$1421 [6];
-  assign \$1422  = \port$4668$0 [18:0] - 9'h100;
-  assign \$1423  = ~ \$1422 [19];
-  assign \$1424  = bus__w_data[18:0] - 9'h100;
-  assign \$1425  = ~ \$1424 [19];
+  assign \$1334  = ~ \$1333 ;
+  assign \$1335  = \$1334  + 1'h1;
+  assign \$1337  = ~ \$1336 ;
+  assign \$1338  = \$1337  + 1'h1;
+  assign w0_small_is = bus__w_addr_from_queue ? \$1335 [6] : \$1338 [6];
+  assign \$1340  = ~ \$1339 ;
+  assign \$1341  = \$1340  + 1'h1;
+  assign \$1343  = ~ \$1342 ;
+  assign \$1344  = \$1343  + 1'h1;
+  assign w0_medium_is = bus__w_addr_from_queue ? \$1341 [6] : \$1344 [6];
+  assign \$1346  = ~ \$1345 ;
+  assign \$1347  = \$1346  + 1'h1;
+  assign \$1349  = ~ \$1348 ;
+  assign \$1350  = \$1349  + 1'h1;
+  assign w0_large_is = bus__w_addr_from_queue ? \$1347 [6] : \$1350 [6];
+  assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
+  assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
+  assign w0_full_word_queued = \port$4621$0 [35:32] == 4'hf;
+  assign w0_full_word_pins = bus__w_strb == 4'hf;
+  assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
+  assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
+  assign w0_free_at_pins = bus__w_addr[5:0] == 3'h4;
+  assign w0_flush_at_queued = bus__w_addr_queued[5:0] == 6'h30;
+  assign w0_flush_at_pins = bus__w_addr[5:0] == 6'h30;
+  assign \$1351  = bus__w_addr_queued[5:0] == 3'h4;
+  assign \$1352  = bus__w_addr_queued[5:0] == 6'h30;
+  assign w0_command_at_queued = \$1351  | \$1352 ;
+  assign \$1353  = bus__w_addr[5:0] == 3'h4;
+  assign \$1354  = bus__w_addr[5:0] == 6'h30;
+  assign w0_command_at_pins = \$1353  | \$1354 ;
+  assign \$1355  = \port$4621$0 [18:0] - 9'h100;
+  assign \$1356  = ~ \$1355 [19];
+  assign \$1357  = bus__w_data[18:0] - 9'h100;
+  assign \$1358  = ~ \$1357 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1426  = \port$4668$0 [18:0] - 8'h80;
-  assign \$1427  = ~ \$1426 [19];
-  assign \$1428  = bus__w_data[18:0] - 8'h80;
-  assign \$1429  = ~ \$1428 [19];
+  assign \$1359  = \port$4621$0 [18:0] - 8'h80;
+  assign \$1360  = ~ \$1359 [19];
+  assign \$1361  = bus__w_data[18:0] - 8'h80;
+  assign \$1362  = ~ \$1361 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1430  = \port$4668$0 [18:0] - 6'h30;
-  assign \$1431  = ~ \$1430 [19];
-  assign \$1432  = bus__w_data[18:0] - 6'h30;
-  assign \$1433  = ~ \$1432 [19];
+  assign \$1363  = \port$4621$0 [18:0] - 6'h30;
+  assign \$1364  = ~ \$1363 [19];
+  assign \$1365  = bus__w_data[18:0] - 6'h30;
+  assign \$1366  = ~ \$1365 [19];
   assign w0_large_slot_ok = bus__w_beat_from_queue ? w0_large_slot_ok_queued : w0_large_slot_ok_pins;
-  assign \$1434  = ~ command_queue_pop;
-  assign \$1435  = command_queue_count[0] & \$1434 ;
-  assign \$1436  = command_queue_held[0] | \$1435 ;
-  assign \$signature__en$355  = command_queue_push & \$1436 ;
-  assign \$1437  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1438  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1439  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1440  = { \$1439 , \$1438 , \$1437  } + 3'h7;
-  assign \$1441  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1442  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1443  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1444  = { \$1443 , \$1442 , \$1441  } + 3'h7;
-  assign \$1445  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1446  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1447  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1448  = { \$1447 , \$1446 , \$1445  } + 3'h7;
-  assign \$1449  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1450  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1451  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1452  = { \$1451 , \$1450 , \$1449  } + 3'h7;
-  assign \$1453  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1454  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1455  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1456  = { \$1455 , \$1454 , \$1453  } + 3'h7;
-  assign \$1457  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1458  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1459  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1460  = { \$1459 , \$1458 , \$1457  } + 3'h7;
-  assign \$1461  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1462  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1463  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1464  = { \$1463 , \$1462 , \$1461  } + 3'h7;
-  assign \$1465  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1466  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1467  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1468  = { \$1467 , \$1466 , \$1465  } + 3'h7;
-  assign \$1469  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1470  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1471  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1472  = { \$1471 , \$1470 , \$1469  } + 3'h7;
-  assign \$1473  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1474  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1475  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1476  = { \$1475 , \$1474 , \$1473  } + 3'h7;
-  assign \$1477  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1478  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1479  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1480  = { \$1479 , \$1478 , \$1477  } + 3'h7;
-  assign \$1481  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1482  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1483  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1484  = { \$1483 , \$1482 , \$1481  } + 3'h7;
-  assign \$1485  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1486  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1487  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1488  = { \$1487 , \$1486 , \$1485  } + 3'h7;
-  assign \$1489  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1490  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1491  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1492  = { \$1491 , \$1490 , \$1489  } + 3'h7;
-  assign \$1493  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1494  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1495  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1496  = { \$1495 , \$1494 , \$1493  } + 3'h7;
-  assign \$1497  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1498  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1499  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1500  = { \$1499 , \$1498 , \$1497  } + 3'h7;
-  assign \$1501  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1502  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1503  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1504  = { \$1503 , \$1502 , \$1501  } + 3'h7;
-  assign \$1505  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1506  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1507  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1508  = { \$1507 , \$1506 , \$1505  } + 3'h7;
-  assign \$1509  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1510  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1511  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1512  = { \$1511 , \$1510 , \$1509  } + 3'h7;
-  assign \$1513  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1514  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1515  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1516  = { \$1515 , \$1514 , \$1513  } + 3'h7;
-  assign \$1517  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1518  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1519  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1520  = { \$1519 , \$1518 , \$1517  } + 3'h7;
-  assign \$1521  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1522  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1523  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1524  = { \$1523 , \$1522 , \$1521  } + 3'h7;
-  assign \$1525  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1526  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1527  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1528  = { \$1527 , \$1526 , \$1525  } + 3'h7;
-  assign \$1529  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1530  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1531  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1532  = { \$1531 , \$1530 , \$1529  } + 3'h7;
-  assign \$1533  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1534  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1535  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1536  = { \$1535 , \$1534 , \$1533  } + 3'h7;
-  assign \$1537  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1538  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1539  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1540  = { \$1539 , \$1538 , \$1537  } + 3'h7;
-  assign \$1541  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1542  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1543  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1544  = { \$1543 , \$1542 , \$1541  } + 3'h7;
-  assign \$1545  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1546  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1547  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1548  = { \$1547 , \$1546 , \$1545  } + 3'h7;
-  assign \$1549  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1550  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1551  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
-  assign \$1553  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1554  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1555  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
-  assign \$1557  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1558  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1559  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
-  assign \$1561  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1562  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1563  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
-  assign \$1565  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1566  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1567  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
-  assign \$1569  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1570  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1571  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
-  assign \$1573  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1574  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1575  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1576  = { \$1575 , \$1574 , \$1573  } + 3'h7;
-  assign \$1577  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1578  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1579  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1580  = { \$1579 , \$1578 , \$1577  } + 3'h7;
-  assign \$1581  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1582  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1583  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1584  = { \$1583 , \$1582 , \$1581  } + 3'h7;
-  assign \$1585  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1586  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1587  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1588  = { \$1587 , \$1586 , \$1585  } + 3'h7;
-  assign \$1589  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1590  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1591  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
-  assign \$1593  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1594  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1595  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1596  = { \$1595 , \$1594 , \$1593  } + 3'h7;
-  assign \$1597  = w1_hit[0] | w1_hit[1];
-  assign \$1598  = \$1597  | w1_hit[2];
-  assign \$1599  = ~ \$1598 ;
-  assign \$1600  = ~ native_turn;
-  assign command_queue_pop = command_queue_count[0] & \$1600 ;
-  assign \$1601  = w1_valid & w1_is_command;
-  assign \$1602  = command_queue_count[0] | native_turn;
-  assign command_queue_push = \$1601  & \$1602 ;
-  assign \$1603  = ~ native_turn;
-  assign \$1604  = ~ command_queue_head[0];
-  assign \$1605  = w1_valid & w1_is_free;
-  assign \$1606  = command_queue_count[0] ? \$1604  : \$1605 ;
-  assign req_free = \$1603  & \$1606 ;
-  assign \$1607  = ~ native_turn;
-  assign \$1608  = w1_valid & w1_is_flush;
-  assign \$1609  = command_queue_count[0] ? command_queue_head[0] : \$1608 ;
-  assign req_flush = \$1607  & \$1609 ;
-  assign \$1610  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1611  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1612  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1613  = { \$1612 , \$1611 , \$1610  } + 3'h7;
-  assign \$1614  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1615  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1616  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1617  = { \$1616 , \$1615 , \$1614  } + 3'h7;
-  assign \$1618  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1619  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1620  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1621  = { \$1620 , \$1619 , \$1618  } + 3'h7;
-  assign \$1622  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1623  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1624  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1625  = { \$1624 , \$1623 , \$1622  } + 3'h7;
-  assign \$1626  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1627  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1628  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1629  = { \$1628 , \$1627 , \$1626  } + 3'h7;
-  assign \$1630  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1631  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1632  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1633  = { \$1632 , \$1631 , \$1630  } + 3'h7;
-  assign \$1634  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1635  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1636  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1637  = { \$1636 , \$1635 , \$1634  } + 3'h7;
-  assign \$1638  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1639  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1640  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1641  = { \$1640 , \$1639 , \$1638  } + 3'h7;
-  assign \$1642  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1643  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1644  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1645  = { \$1644 , \$1643 , \$1642  } + 3'h7;
-  assign \$1646  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1647  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1648  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1649  = { \$1648 , \$1647 , \$1646  } + 3'h7;
-  assign \$1650  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1651  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1652  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1653  = { \$1652 , \$1651 , \$1650  } + 3'h7;
-  assign \$1654  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1655  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1656  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1657  = { \$1656 , \$1655 , \$1654  } + 3'h7;
-  assign \$1658  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1659  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1660  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1661  = { \$1660 , \$1659 , \$1658  } + 3'h7;
-  assign \$1662  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1663  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1664  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1665  = { \$1664 , \$1663 , \$1662  } + 3'h7;
-  assign \$1666  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1667  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1668  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1669  = { \$1668 , \$1667 , \$1666  } + 3'h7;
-  assign \$1670  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1671  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1672  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1673  = { \$1672 , \$1671 , \$1670  } + 3'h7;
-  assign \$1674  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1675  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1676  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1677  = { \$1676 , \$1675 , \$1674  } + 3'h7;
-  assign \$1678  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1679  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1680  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1681  = { \$1680 , \$1679 , \$1678  } + 3'h7;
-  assign \$1682  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1683  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1684  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1685  = { \$1684 , \$1683 , \$1682  } + 3'h7;
-  assign \$1686  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1687  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1688  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1689  = { \$1688 , \$1687 , \$1686  } + 3'h7;
-  assign \$1690  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1691  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1692  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1693  = { \$1692 , \$1691 , \$1690  } + 3'h7;
-  assign \$1694  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1695  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1696  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1697  = { \$1696 , \$1695 , \$1694  } + 3'h7;
-  assign \$1698  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1699  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1700  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1701  = { \$1700 , \$1699 , \$1698  } + 3'h7;
-  assign \$1702  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1703  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1704  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1705  = { \$1704 , \$1703 , \$1702  } + 3'h7;
-  assign \$1706  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1707  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1708  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1709  = { \$1708 , \$1707 , \$1706  } + 3'h7;
-  assign \$1710  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1711  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1712  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1713  = { \$1712 , \$1711 , \$1710  } + 3'h7;
-  assign \$1714  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1715  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1716  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1717  = { \$1716 , \$1715 , \$1714  } + 3'h7;
-  assign \$1718  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1719  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1720  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1721  = { \$1720 , \$1719 , \$1718  } + 3'h7;
-  assign \$1722  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1723  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1724  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1725  = { \$1724 , \$1723 , \$1722  } + 3'h7;
-  assign \$1726  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1727  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1728  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1729  = { \$1728 , \$1727 , \$1726  } + 3'h7;
-  assign \$1730  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1731  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1732  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1733  = { \$1732 , \$1731 , \$1730  } + 3'h7;
-  assign \$1734  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1735  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1736  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1737  = { \$1736 , \$1735 , \$1734  } + 3'h7;
-  assign \$1738  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1739  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1740  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1741  = { \$1740 , \$1739 , \$1738  } + 3'h7;
-  assign \$1742  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1743  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1744  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1745  = { \$1744 , \$1743 , \$1742  } + 3'h7;
-  assign \$1746  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1747  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1748  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1749  = { \$1748 , \$1747 , \$1746  } + 3'h7;
-  assign \$1750  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1751  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1752  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1753  = { \$1752 , \$1751 , \$1750  } + 3'h7;
-  assign \$1754  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1755  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1756  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1757  = { \$1756 , \$1755 , \$1754  } + 3'h7;
-  assign \$1758  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1759  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1760  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1761  = { \$1760 , \$1759 , \$1758  } + 3'h7;
-  assign \$1762  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1763  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1764  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1765  = { \$1764 , \$1763 , \$1762  } + 3'h7;
-  assign \$1766  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1767  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1768  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1769  = { \$1768 , \$1767 , \$1766  } + 3'h7;
-  assign \$1770  = w1_hit[0] | w1_hit[1];
-  assign \$1771  = \$1770  | w1_hit[2];
-  assign \$1772  = ~ \$1771 ;
-  assign \$1773  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$246 , \$1772 , \$1769 [3], \$1765 [3], \$1761 [3], \$1757 [3], \$1753 [3], \$1749 [3], \$1745 [3], \$1741 [3], \$1737 [3], \$1733 [3], \$1729 [3], \$1725 [3], \$1721 [3], \$1717 [3], \$1713 [3], \$1709 [3], \$1705 [3], \$1701 [3], \$1697 [3], \$1693 [3], \$1689 [3], \$1685 [3], \$1681 [3], \$1677 [3], \$1673 [3], \$1669 [3], \$1665 [3], \$1661 [3], \$1657 [3], \$1653 [3], \$1649 [3], \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], w1_is_flush };
-  assign \$1774  = ~ w2_plain;
-  assign \$1775  = \$signal$301  & \$signal$285 ;
-  assign \$1776  = ~ \$1775 ;
-  assign bus__w_err = \$1774  & \$1776 ;
-  assign \$1777  = rsp_freed_valid & \port$4579$0 [0];
-  assign \$1778  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1777  | \$1778 ;
-  assign \$1779  = rsp_freed_valid & \port$4579$0 [0];
-  assign \$1780  = \$1779  ? \port$4532$0 [0] : \port$4547$0 [0];
-  assign bus__w_slow_err = ~ \$1780 ;
+  assign \$1367  = ~ command_queue_pop;
+  assign \$1368  = command_queue_count[0] & \$1367 ;
+  assign \$1369  = command_queue_held[0] | \$1368 ;
+  assign \$signature__en$366  = command_queue_push & \$1369 ;
+  assign \$1370  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1371  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1372  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1373  = { \$1372 , \$1371 , \$1370  } + 3'h7;
+  assign \$1374  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1375  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1376  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1377  = { \$1376 , \$1375 , \$1374  } + 3'h7;
+  assign \$1378  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1379  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1380  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1381  = { \$1380 , \$1379 , \$1378  } + 3'h7;
+  assign \$1382  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1383  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1384  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1385  = { \$1384 , \$1383 , \$1382  } + 3'h7;
+  assign \$1386  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1387  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1388  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1389  = { \$1388 , \$1387 , \$1386  } + 3'h7;
+  assign \$1390  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1391  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1392  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1393  = { \$1392 , \$1391 , \$1390  } + 3'h7;
+  assign \$1394  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1395  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1396  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1397  = { \$1396 , \$1395 , \$1394  } + 3'h7;
+  assign \$1398  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1399  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1400  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1401  = { \$1400 , \$1399 , \$1398  } + 3'h7;
+  assign \$1402  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1403  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1404  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1405  = { \$1404 , \$1403 , \$1402  } + 3'h7;
+  assign \$1406  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1407  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1408  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1409  = { \$1408 , \$1407 , \$1406  } + 3'h7;
+  assign \$1410  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1411  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1412  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1413  = { \$1412 , \$1411 , \$1410  } + 3'h7;
+  assign \$1414  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1415  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1416  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1417  = { \$1416 , \$1415 , \$1414  } + 3'h7;
+  assign \$1418  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1419  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1420  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1421  = { \$1420 , \$1419 , \$1418  } + 3'h7;
+  assign \$1422  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1423  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1424  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1425  = { \$1424 , \$1423 , \$1422  } + 3'h7;
+  assign \$1426  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1427  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1428  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1429  = { \$1428 , \$1427 , \$1426  } + 3'h7;
+  assign \$1430  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1431  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1432  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1433  = { \$1432 , \$1431 , \$1430  } + 3'h7;
+  assign \$1434  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1435  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1436  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1437  = { \$1436 , \$1435 , \$1434  } + 3'h7;
+  assign \$1438  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1439  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1440  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1441  = { \$1440 , \$1439 , \$1438  } + 3'h7;
+  assign \$1442  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1443  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1444  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1445  = { \$1444 , \$1443 , \$1442  } + 3'h7;
+  assign \$1446  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1447  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1448  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1449  = { \$1448 , \$1447 , \$1446  } + 3'h7;
+  assign \$1450  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1451  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1452  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1453  = { \$1452 , \$1451 , \$1450  } + 3'h7;
+  assign \$1454  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1455  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1456  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1457  = { \$1456 , \$1455 , \$1454  } + 3'h7;
+  assign \$1458  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1459  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1460  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1461  = { \$1460 , \$1459 , \$1458  } + 3'h7;
+  assign \$1462  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1463  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1464  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1465  = { \$1464 , \$1463 , \$1462  } + 3'h7;
+  assign \$1466  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1467  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1468  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1469  = { \$1468 , \$1467 , \$1466  } + 3'h7;
+  assign \$1470  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1471  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1472  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1473  = { \$1472 , \$1471 , \$1470  } + 3'h7;
+  assign \$1474  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1475  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1476  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1477  = { \$1476 , \$1475 , \$1474  } + 3'h7;
+  assign \$1478  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1479  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1480  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1481  = { \$1480 , \$1479 , \$1478  } + 3'h7;
+  assign \$1482  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1483  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1484  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1485  = { \$1484 , \$1483 , \$1482  } + 3'h7;
+  assign \$1486  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1487  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1488  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1489  = { \$1488 , \$1487 , \$1486  } + 3'h7;
+  assign \$1490  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1491  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1492  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1493  = { \$1492 , \$1491 , \$1490  } + 3'h7;
+  assign \$1494  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1495  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1496  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1497  = { \$1496 , \$1495 , \$1494  } + 3'h7;
+  assign \$1498  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1499  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1500  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1501  = { \$1500 , \$1499 , \$1498  } + 3'h7;
+  assign \$1502  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1503  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1504  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1505  = { \$1504 , \$1503 , \$1502  } + 3'h7;
+  assign \$1506  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1507  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1508  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1509  = { \$1508 , \$1507 , \$1506  } + 3'h7;
+  assign \$1510  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1511  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1512  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1513  = { \$1512 , \$1511 , \$1510  } + 3'h7;
+  assign \$1514  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1515  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1516  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1517  = { \$1516 , \$1515 , \$1514  } + 3'h7;
+  assign \$1518  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1519  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1520  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1521  = { \$1520 , \$1519 , \$1518  } + 3'h7;
+  assign \$1522  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1523  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1524  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1525  = { \$1524 , \$1523 , \$1522  } + 3'h7;
+  assign \$1526  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1527  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1528  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1529  = { \$1528 , \$1527 , \$1526  } + 3'h7;
+  assign \$1530  = w1_hit[0] | w1_hit[1];
+  assign \$1531  = \$1530  | w1_hit[2];
+  assign \$1532  = ~ \$1531 ;
+  assign \$1533  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$1533 ;
+  assign \$1534  = w1_valid & w1_is_command;
+  assign \$1535  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$1534  & \$1535 ;
+  assign \$1536  = ~ native_turn;
+  assign \$1537  = ~ command_queue_head[0];
+  assign \$1538  = w1_valid & w1_is_free;
+  assign \$1539  = command_queue_count[0] ? \$1537  : \$1538 ;
+  assign req_free = \$1536  & \$1539 ;
+  assign \$1540  = ~ native_turn;
+  assign \$1541  = w1_valid & w1_is_flush;
+  assign \$1542  = command_queue_count[0] ? command_queue_head[0] : \$1541 ;
+  assign req_flush = \$1540  & \$1542 ;
+  assign \$1543  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1544  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1545  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1546  = { \$1545 , \$1544 , \$1543  } + 3'h7;
+  assign \$1547  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1548  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1549  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1550  = { \$1549 , \$1548 , \$1547  } + 3'h7;
+  assign \$1551  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1552  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1553  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1554  = { \$1553 , \$1552 , \$1551  } + 3'h7;
+  assign \$1555  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1556  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1557  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1558  = { \$1557 , \$1556 , \$1555  } + 3'h7;
+  assign \$1559  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1560  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1561  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1562  = { \$1561 , \$1560 , \$1559  } + 3'h7;
+  assign \$1563  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1564  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1565  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1566  = { \$1565 , \$1564 , \$1563  } + 3'h7;
+  assign \$1567  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1568  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1569  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1570  = { \$1569 , \$1568 , \$1567  } + 3'h7;
+  assign \$1571  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1572  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1573  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1574  = { \$1573 , \$1572 , \$1571  } + 3'h7;
+  assign \$1575  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1576  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1577  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1578  = { \$1577 , \$1576 , \$1575  } + 3'h7;
+  assign \$1579  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1580  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1581  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1582  = { \$1581 , \$1580 , \$1579  } + 3'h7;
+  assign \$1583  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1584  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1585  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1586  = { \$1585 , \$1584 , \$1583  } + 3'h7;
+  assign \$1587  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1588  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1589  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1590  = { \$1589 , \$1588 , \$1587  } + 3'h7;
+  assign \$1591  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1592  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1593  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1594  = { \$1593 , \$1592 , \$1591  } + 3'h7;
+  assign \$1595  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1596  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1597  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1598  = { \$1597 , \$1596 , \$1595  } + 3'h7;
+  assign \$1599  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1600  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1601  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1602  = { \$1601 , \$1600 , \$1599  } + 3'h7;
+  assign \$1603  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1604  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1605  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1606  = { \$1605 , \$1604 , \$1603  } + 3'h7;
+  assign \$1607  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1608  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1609  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1610  = { \$1609 , \$1608 , \$1607  } + 3'h7;
+  assign \$1611  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1612  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1613  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1614  = { \$1613 , \$1612 , \$1611  } + 3'h7;
+  assign \$1615  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1616  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1617  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1618  = { \$1617 , \$1616 , \$1615  } + 3'h7;
+  assign \$1619  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1620  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1621  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1622  = { \$1621 , \$1620 , \$1619  } + 3'h7;
+  assign \$1623  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1624  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1625  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1626  = { \$1625 , \$1624 , \$1623  } + 3'h7;
+  assign \$1627  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1628  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1629  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1630  = { \$1629 , \$1628 , \$1627  } + 3'h7;
+  assign \$1631  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1632  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1633  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1634  = { \$1633 , \$1632 , \$1631  } + 3'h7;
+  assign \$1635  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1636  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1637  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1638  = { \$1637 , \$1636 , \$1635  } + 3'h7;
+  assign \$1639  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1640  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1641  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1642  = { \$1641 , \$1640 , \$1639  } + 3'h7;
+  assign \$1643  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1644  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1645  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1646  = { \$1645 , \$1644 , \$1643  } + 3'h7;
+  assign \$1647  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1648  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1649  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1650  = { \$1649 , \$1648 , \$1647  } + 3'h7;
+  assign \$1651  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1652  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1653  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1654  = { \$1653 , \$1652 , \$1651  } + 3'h7;
+  assign \$1655  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1656  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1657  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1658  = { \$1657 , \$1656 , \$1655  } + 3'h7;
+  assign \$1659  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1660  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1661  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1662  = { \$1661 , \$1660 , \$1659  } + 3'h7;
+  assign \$1663  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1664  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1665  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1666  = { \$1665 , \$1664 , \$1663  } + 3'h7;
+  assign \$1667  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1668  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1669  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1670  = { \$1669 , \$1668 , \$1667  } + 3'h7;
+  assign \$1671  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1672  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1673  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1674  = { \$1673 , \$1672 , \$1671  } + 3'h7;
+  assign \$1675  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1676  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1677  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1678  = { \$1677 , \$1676 , \$1675  } + 3'h7;
+  assign \$1679  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1680  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1681  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1682  = { \$1681 , \$1680 , \$1679  } + 3'h7;
+  assign \$1683  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1684  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1685  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1686  = { \$1685 , \$1684 , \$1683  } + 3'h7;
+  assign \$1687  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1688  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1689  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1690  = { \$1689 , \$1688 , \$1687  } + 3'h7;
+  assign \$1691  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1692  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1693  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1694  = { \$1693 , \$1692 , \$1691  } + 3'h7;
+  assign \$1695  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1696  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1697  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1698  = { \$1697 , \$1696 , \$1695  } + 3'h7;
+  assign \$1699  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1700  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1701  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1702  = { \$1701 , \$1700 , \$1699  } + 3'h7;
+  assign \$1703  = w1_hit[0] | w1_hit[1];
+  assign \$1704  = \$1703  | w1_hit[2];
+  assign \$1705  = ~ \$1704 ;
+  assign \$1706  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$250 , \$1705 , \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], \$1662 [3], \$1658 [3], \$1654 [3], \$1650 [3], \$1646 [3], \$1642 [3], \$1638 [3], \$1634 [3], \$1630 [3], \$1626 [3], \$1622 [3], \$1618 [3], \$1614 [3], \$1610 [3], \$1606 [3], \$1602 [3], \$1598 [3], \$1594 [3], \$1590 [3], \$1586 [3], \$1582 [3], \$1578 [3], \$1574 [3], \$1570 [3], \$1566 [3], \$1562 [3], \$1558 [3], \$1554 [3], \$1550 [3], \$1546 [3], w1_is_flush };
+  assign \$1707  = ~ w2_plain;
+  assign \$1708  = \$signal$310  & \$signal$294 ;
+  assign \$1709  = ~ \$1708 ;
+  assign bus__w_err = \$1707  & \$1709 ;
+  assign \$1710  = rsp_freed_valid & \port$4529$0 [0];
+  assign \$1711  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1710  | \$1711 ;
+  assign \$1712  = rsp_freed_valid & \port$4529$0 [0];
+  assign \$1713  = \$1712  ? \port$4482$0 [0] : \port$4497$0 [0];
+  assign bus__w_slow_err = ~ \$1713 ;
   always @(posedge aclk_clk)
-    cycle <= \$1781 ;
+    cycle <= \$1714 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1782 ;
+    \$signal  <= \$1715 ;
   always @(posedge aclk_clk)
-    ready <= \$1783 ;
+    ready <= \$1716 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4526$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4526$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4526$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4476$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4476$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4476$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1784 ;
+    \$signal$28  <= \$1717 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1785 ;
+    e1_exhausted <= \$1718 ;
   always @(posedge aclk_clk)
-    small_ev_grant <= \$1786 ;
+    small_ev_grant <= \$1719 ;
   always @(posedge aclk_clk)
-    small_ev_free <= \$1787 ;
+    small_ev_free <= \$1720 ;
   always @(posedge aclk_clk)
-    small_ev_flush <= \$1788 ;
+    small_ev_flush <= \$1721 ;
   always @(posedge aclk_clk)
-    small_ev_fail <= \$1789 ;
+    small_ev_fail <= \$1722 ;
   always @(posedge aclk_clk)
-    medium_ev_grant <= \$1790 ;
+    medium_ev_grant <= \$1723 ;
   always @(posedge aclk_clk)
-    medium_ev_free <= \$1791 ;
+    medium_ev_free <= \$1724 ;
   always @(posedge aclk_clk)
-    medium_ev_flush <= \$1792 ;
+    medium_ev_flush <= \$1725 ;
   always @(posedge aclk_clk)
-    medium_ev_fail <= \$1793 ;
+    medium_ev_fail <= \$1726 ;
   always @(posedge aclk_clk)
-    large_ev_grant <= \$1794 ;
+    large_ev_grant <= \$1727 ;
   always @(posedge aclk_clk)
-    large_ev_free <= \$1795 ;
+    large_ev_free <= \$1728 ;
   always @(posedge aclk_clk)
-    large_ev_flush <= \$1796 ;
+    large_ev_flush <= \$1729 ;
   always @(posedge aclk_clk)
-    large_ev_fail <= \$1797 ;
+    large_ev_fail <= \$1730 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$57 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$61 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1798 ;
+    log_bank0_wen <= \$1731 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$64 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$68 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1799 ;
+    log_bank1_wen <= \$1732 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$71 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$75 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1800 ;
+    log_bank2_wen <= \$1733 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$80 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1801 ;
+    log_bank3_wen <= \$1734 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1802 ;
+    space_ge1 <= \$1735 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1803 ;
+    space_ge2 <= \$1736 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1804 ;
+    space_ge3 <= \$1737 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1805 ;
+    space_ge4 <= \$1738 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1806 ;
+    space_ge5 <= \$1739 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1807 ;
+    space_ge6 <= \$1740 ;
   always @(posedge aclk_clk)
-    space <= \$1808 ;
+    space <= \$1741 ;
   always @(posedge aclk_clk)
-    tail <= \$1809 ;
+    tail <= \$1742 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$1810 ;
+    n_kept_q <= \$1743 ;
   always @(posedge aclk_clk)
-    \$signal$90  <= \$1811 ;
+    \$signal$90  <= \$1744 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1812 ;
+    n_dropped <= \$1745 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1813 ;
+    err_dropped <= \$1746 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1814 ;
+    tail_row <= \$1747 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1815 ;
+    tail_next_row <= \$1748 ;
   always @(posedge aclk_clk)
-    head <= \$1816 ;
+    head <= \$1749 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$1817 ;
+    \$signal$95  <= \$1750 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1818 ;
+    head_bank <= \$1751 ;
   always @(posedge aclk_clk)
     head_entry <= \$107 ;
   always @(posedge aclk_clk)
-    \$signal$102  <= \$1819 ;
+    \$signal$102  <= \$1752 ;
   always @(posedge aclk_clk)
-    small_lw_limit <= \$1820 ;
+    small_lw_limit <= \$1753 ;
   always @(posedge aclk_clk)
-    small_lw_short <= \$1821 ;
+    small_lw_short <= \$1754 ;
   always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$1822 ;
+    small_lw_granted_1 <= \$1755 ;
   always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$1823 ;
+    small_lw_granted_2 <= \$1756 ;
   always @(posedge aclk_clk)
-    small_in_use <= \$1824 ;
+    small_in_use <= \$1757 ;
   always @(posedge aclk_clk)
-    small_in_use_was <= \$1825 ;
+    small_in_use_was <= \$1758 ;
   always @(posedge aclk_clk)
-    small_in_use_rose <= \$1826 ;
+    small_in_use_rose <= \$1759 ;
   always @(posedge aclk_clk)
-    small_hw_grow <= \$1827 ;
+    small_hw_grow <= \$1760 ;
   always @(posedge aclk_clk)
-    small_high_water <= \$1828 ;
+    small_high_water <= \$1761 ;
   always @(posedge aclk_clk)
-    small_allocs <= \$1829 ;
+    small_allocs <= \$1762 ;
   always @(posedge aclk_clk)
-    small_fails <= \$1830 ;
+    small_fails <= \$1763 ;
   always @(posedge aclk_clk)
-    small_frees <= \$1831 ;
+    small_frees <= \$1764 ;
   always @(posedge aclk_clk)
-    small_flushes <= \$1832 ;
+    small_flushes <= \$1765 ;
   always @(posedge aclk_clk)
-    medium_lw_limit <= \$1833 ;
+    medium_lw_limit <= \$1766 ;
   always @(posedge aclk_clk)
-    medium_lw_short <= \$1834 ;
+    medium_lw_short <= \$1767 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$1835 ;
+    medium_lw_granted_1 <= \$1768 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$1836 ;
+    medium_lw_granted_2 <= \$1769 ;
   always @(posedge aclk_clk)
-    medium_in_use <= \$1837 ;
+    medium_in_use <= \$1770 ;
   always @(posedge aclk_clk)
-    medium_in_use_was <= \$1838 ;
+    medium_in_use_was <= \$1771 ;
   always @(posedge aclk_clk)
-    medium_in_use_rose <= \$1839 ;
+    medium_in_use_rose <= \$1772 ;
   always @(posedge aclk_clk)
-    medium_hw_grow <= \$1840 ;
+    medium_hw_grow <= \$1773 ;
   always @(posedge aclk_clk)
-    medium_high_water <= \$1841 ;
+    medium_high_water <= \$1774 ;
   always @(posedge aclk_clk)
-    medium_allocs <= \$1842 ;
+    medium_allocs <= \$1775 ;
   always @(posedge aclk_clk)
-    medium_fails <= \$1843 ;
+    medium_fails <= \$1776 ;
   always @(posedge aclk_clk)
-    medium_frees <= \$1844 ;
+    medium_frees <= \$1777 ;
   always @(posedge aclk_clk)
-    medium_flushes <= \$1845 ;
+    medium_flushes <= \$1778 ;
   always @(posedge aclk_clk)
-    large_lw_limit <= \$1846 ;
+    large_lw_limit <= \$1779 ;
   always @(posedge aclk_clk)
-    large_lw_short <= \$1847 ;
+    large_lw_short <= \$1780 ;
   always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$1848 ;
+    large_lw_granted_1 <= \$1781 ;
   always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$1849 ;
+    large_lw_granted_2 <= \$1782 ;
   always @(posedge aclk_clk)
-    large_in_use <= \$1850 ;
+    large_in_use <= \$1783 ;
   always @(posedge aclk_clk)
-    large_in_use_was <= \$1851 ;
+    large_in_use_was <= \$1784 ;
   always @(posedge aclk_clk)
-    large_in_use_rose <= \$1852 ;
+    large_in_use_rose <= \$1785 ;
   always @(posedge aclk_clk)
-    large_hw_grow <= \$1853 ;
+    large_hw_grow <= \$1786 ;
   always @(posedge aclk_clk)
-    large_high_water <= \$1854 ;
+    large_high_water <= \$1787 ;
   always @(posedge aclk_clk)
-    large_allocs <= \$1855 ;
+    large_allocs <= \$1788 ;
   always @(posedge aclk_clk)
-    large_fails <= \$1856 ;
+    large_fails <= \$1789 ;
   always @(posedge aclk_clk)
-    large_frees <= \$1857 ;
+    large_frees <= \$1790 ;
   always @(posedge aclk_clk)
-    large_flushes <= \$1858 ;
+    large_flushes <= \$1791 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1859 ;
+    r1_valid <= \$1792 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1860 ;
+    alloc_queue_head <= \$1793 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1861 ;
+    alloc_queue_rd <= \$1794 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1862 ;
+    alloc_queue_rd_next <= \$1795 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1863 ;
+    alloc_queue_wr <= \$1796 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1864 ;
+    alloc_queue_wr_next <= \$1797 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1865 ;
+    alloc_queue_held <= \$1798 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1866 ;
+    alloc_queue_count <= \$1799 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1867 ;
+    req_alloc <= \$1800 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1868 ;
+    staged_valid <= \$1801 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1869 ;
+    alloc_queue_w_data <= \$1802 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1870 ;
+    req_alloc_pool <= \$1803 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1871 ;
+    req_alloc_size <= \$1804 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$443 [12];
   always @(posedge aclk_clk)
@@ -13160,121 +13115,121 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$623 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1872 ;
+    r2_valid <= \$1805 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1873 ;
+    r2_block0 <= \$1806 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1874 ;
+    r2_found_in <= \$1807 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1875 ;
+    r2_block4 <= \$1808 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1876 ;
+    r2_block5 <= \$1809 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1877 ;
+    r2_block6 <= \$1810 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1878 ;
+    w1_valid <= \$1811 ;
   always @(posedge aclk_clk)
-    w1_is_free <= \$818 ;
+    w1_is_free <= \$802 ;
   always @(posedge aclk_clk)
-    w1_is_flush <= \$838 ;
+    w1_is_flush <= \$806 ;
   always @(posedge aclk_clk)
-    w1_is_command <= \$879 ;
+    w1_is_command <= \$810 ;
   always @(posedge aclk_clk)
-    \$signal$246  <= \$1879 ;
+    \$signal$250  <= \$1812 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1880 ;
+    w1_pool_is <= \$1813 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1881 ;
+    w1_hit <= \$1814 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1882 ;
+    w1_tag <= \$1815 ;
   always @(posedge aclk_clk)
-    w1_small_addr <= \$1883 ;
+    w1_small_addr <= \$1816 ;
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$1884 ;
+    w1_medium_addr <= \$1817 ;
   always @(posedge aclk_clk)
-    w1_large_addr <= \$1885 ;
+    w1_large_addr <= \$1818 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1886 ;
+    command_queue_head <= \$1819 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1887 ;
+    command_queue_rd <= \$1820 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1888 ;
+    command_queue_rd_next <= \$1821 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1889 ;
+    command_queue_wr <= \$1822 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1890 ;
+    command_queue_wr_next <= \$1823 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1891 ;
+    command_queue_held <= \$1824 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1892 ;
+    command_queue_count <= \$1825 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1893 ;
+    native_turn <= \$1826 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1894 ;
+    w1_a1_0 <= \$1827 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1895 ;
+    w1_a4_2 <= \$1828 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1896 ;
+    w1_a7_5 <= \$1829 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1897 ;
+    w1_a11_8 <= \$1830 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1898 ;
+    w1_data <= \$1831 ;
   always @(posedge aclk_clk)
-    \$signal$282  <= \$1899 ;
+    \$signal$289  <= \$1832 ;
   always @(posedge aclk_clk)
-    \$signal$283  <= \$1900 ;
+    \$signal$290  <= \$1833 ;
   always @(posedge aclk_clk)
-    \$signal$284  <= \$1901 ;
+    \$signal$293  <= \$1834 ;
   always @(posedge aclk_clk)
-    \$signal$285  <= \$1902 ;
+    \$signal$294  <= \$1835 ;
   always @(posedge aclk_clk)
-    \$signal$286  <= \$1903 ;
+    \$signal$295  <= \$1836 ;
   always @(posedge aclk_clk)
-    \$signal$287  <= \$1904 ;
+    \$signal$296  <= \$1837 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1905 ;
+    w2_is_ctrl <= \$1838 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1906 ;
+    w2_is_irq_status <= \$1839 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1907 ;
+    w2_is_irq_enable <= \$1840 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1908 ;
+    w2_is_err_pop <= \$1841 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1909 ;
+    w2_is_pool0_free <= \$1842 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1910 ;
+    w2_is_pool0_flush <= \$1843 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1911 ;
+    w2_is_pool0_low_water <= \$1844 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1912 ;
+    w2_is_pool1_free <= \$1845 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1913 ;
+    w2_is_pool1_flush <= \$1846 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1914 ;
+    w2_is_pool1_low_water <= \$1847 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1915 ;
+    w2_is_pool2_free <= \$1848 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1916 ;
+    w2_is_pool2_flush <= \$1849 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1917 ;
+    w2_is_pool2_low_water <= \$1850 ;
   always @(posedge aclk_clk)
-    \$signal$301  <= \$1918 ;
+    \$signal$310  <= \$1851 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1919 ;
+    w2_plain <= \$1852 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1920 ;
+    \$signal$94  <= \$1853 ;
   always @(posedge aclk_clk)
-    w1c <= \$1921 ;
+    w1c <= \$1854 ;
   always @(posedge aclk_clk)
-    \$signal$103  <= \$1922 ;
+    \$signal$103  <= \$1855 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1923 ;
+    irq_enable <= \$1856 ;
   always @(posedge aclk_clk)
-    small_low_water <= \$1924 ;
+    small_low_water <= \$1857 ;
   always @(posedge aclk_clk)
-    medium_low_water <= \$1925 ;
+    medium_low_water <= \$1858 ;
   always @(posedge aclk_clk)
-    large_low_water <= \$1926 ;
+    large_low_water <= \$1859 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13287,26 +13242,14 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
   assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ \$801 [8];
-  assign \$auto$rtlil.cc:2739:Not$124  = ~ { \$805 [8], \$805 [6] };
-  assign \$auto$rtlil.cc:2739:Not$126  = ~ \$810 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ \$821 [8];
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ { \$825 [8], \$825 [6] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ bus__w_addr_queued[8];
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ bus__w_addr_queued[8:7];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ \$830 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$134  = ~ \$841 [8];
-  assign \$auto$rtlil.cc:2739:Not$136  = ~ { \$845 [8], \$845 [6] };
-  assign \$auto$rtlil.cc:2739:Not$138  = ~ \$850 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$140  = ~ \$861 [8];
-  assign \$auto$rtlil.cc:2739:Not$142  = ~ { \$865 [8], \$865 [6] };
-  assign \$auto$rtlil.cc:2739:Not$144  = ~ \$870 [8:7];
-  assign \$auto$rtlil.cc:2739:Not$146  = ~ bus__w_addr_queued[8];
-  assign \$auto$rtlil.cc:2739:Not$148  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$150  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ bus__w_addr[8:7];
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
-  assign \$auto$rtlil.cc:2739:Not$152  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$154  = ~ bus__w_addr_queued[8:7];
-  assign \$auto$rtlil.cc:2739:Not$156  = ~ bus__w_addr[8:7];
   assign \$auto$rtlil.cc:2739:Not$18  = ~ { bus__r_addr[5], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[3] };
   assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
@@ -13354,9 +13297,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8:7], bus__r_addr[4] };
   assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1355 [1:0])
+    casez (\$1284 [1:0])
       2'h0:
           \$62  = log_kept_ge1;
       2'h1:
@@ -13368,9 +13311,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1356 [1:0])
+    casez (\$1285 [1:0])
       2'h0:
           \$69  = log_kept_ge1;
       2'h1:
@@ -13382,9 +13325,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1357 [1:0])
+    casez (\$1286 [1:0])
       2'h0:
           \$76  = log_kept_ge1;
       2'h1:
@@ -13396,9 +13339,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1358 [1:0])
+    casez (\$1287 [1:0])
       2'h0:
           \$81  = log_kept_ge1;
       2'h1:
@@ -13410,7 +13353,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -13424,7 +13367,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$435  = 14'h0000;
     casez (\$434 [1:0])
       2'h0:
@@ -13436,7 +13379,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$438  = 14'h0000;
     casez (\$437 [1:0])
       2'h0:
@@ -13448,7 +13391,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13462,7 +13405,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13476,7 +13419,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13490,7 +13433,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13500,11 +13443,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1360 ;
+          space_plus_all_ge4 = \$1289 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13512,1327 +13455,1327 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1362 ;
+          space_plus_all_ge5 = \$1291 ;
       2'h3:
-          space_plus_all_ge5 = \$1364 ;
+          space_plus_all_ge5 = \$1293 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1366 ;
+          space_plus_all_ge6 = \$1295 ;
       2'h2:
-          space_plus_all_ge6 = \$1368 ;
+          space_plus_all_ge6 = \$1297 ;
       2'h3:
-          space_plus_all_ge6 = \$1370 ;
+          space_plus_all_ge6 = \$1299 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1781  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1714  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1781  = 32'd0;
+      \$1714  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1782  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1715  = busy;
+    if (aclk_rst) begin
+      \$1715  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1716  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1716  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1717  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1717  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1718  = \$16 ;
+    if (aclk_rst) begin
+      \$1718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1719  = \$19 ;
+    if (aclk_rst) begin
+      \$1719  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1720  = \$22 ;
+    if (aclk_rst) begin
+      \$1720  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1721  = \$25 ;
+    if (aclk_rst) begin
+      \$1721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1722  = \$29 ;
+    if (aclk_rst) begin
+      \$1722  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1723  = \$32 ;
+    if (aclk_rst) begin
+      \$1723  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1724  = \$35 ;
+    if (aclk_rst) begin
+      \$1724  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1725  = \$38 ;
+    if (aclk_rst) begin
+      \$1725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1726  = \$42 ;
+    if (aclk_rst) begin
+      \$1726  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1727  = \$45 ;
+    if (aclk_rst) begin
+      \$1727  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1728  = \$48 ;
+    if (aclk_rst) begin
+      \$1728  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1729  = \$51 ;
+    if (aclk_rst) begin
+      \$1729  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1730  = \$55 ;
+    if (aclk_rst) begin
+      \$1730  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1731  = \$62 ;
+    if (aclk_rst) begin
+      \$1731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1732  = \$69 ;
+    if (aclk_rst) begin
+      \$1732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1733  = \$76 ;
+    if (aclk_rst) begin
+      \$1733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1734  = \$81 ;
+    if (aclk_rst) begin
+      \$1734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1735  = \$82 ;
+    if (aclk_rst) begin
+      \$1735  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1736  = \$83 ;
+    if (aclk_rst) begin
+      \$1736  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1737  = \$84 ;
+    if (aclk_rst) begin
+      \$1737  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1738  = \$85 ;
+    if (aclk_rst) begin
+      \$1738  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1739  = \$86 ;
+    if (aclk_rst) begin
+      \$1739  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1740  = \$87 ;
+    if (aclk_rst) begin
+      \$1740  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1741  = \$90 ;
+    if (aclk_rst) begin
+      \$1741  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1742  = \$96 ;
+    if (aclk_rst) begin
+      \$1742  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1743  = \$signal$89 ;
+    if (aclk_rst) begin
+      \$1743  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1744  = \$97 [31:0];
+    if (\$signal$94 ) begin
+      \$1744  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1744  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1745  = \$98 [1:0];
+    if (aclk_rst) begin
+      \$1745  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1746  = \$99 [31:0];
+    if (\$signal$94 ) begin
+      \$1746  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1746  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1747  = tail_row;
+    if (\$100 ) begin
+      \$1747  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1747  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1748  = tail_next_row;
+    if (\$100 ) begin
+      \$1748  = \$101 [1:0];
+    end
+    if (aclk_rst) begin
+      \$1748  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1749  = head;
+    if (popped) begin
+      \$1749  = \$102 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1749  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1750  = \$103 ;
+    if (aclk_rst) begin
+      \$1750  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1751  = head[1:0];
+    if (aclk_rst) begin
+      \$1751  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1752  = \$110 ;
+    if (aclk_rst) begin
+      \$1752  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1753  = \$111 ;
+    if (aclk_rst) begin
+      \$1753  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1754  = \$112 ;
+    if (aclk_rst) begin
+      \$1754  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1755  = small_ev_grant;
+    if (aclk_rst) begin
+      \$1755  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1756  = small_lw_granted_1;
+    if (aclk_rst) begin
+      \$1756  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1757  = \$123 [8:0];
+    if (aclk_rst) begin
+      \$1757  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1758  = small_in_use;
+    if (aclk_rst) begin
+      \$1758  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1759  = \$133 ;
+    if (aclk_rst) begin
+      \$1759  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1760  = \$139 ;
+    if (aclk_rst) begin
+      \$1760  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1761  = small_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1761  = small_in_use;
+    end else begin
+      if (small_hw_grow) begin
+        \$1761  = small_in_use_was;
+      end
+    end
+    if (aclk_rst) begin
+      \$1761  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1762  = 32'd0;
+    end else begin
+      \$1762  = \$140 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1762  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1763  = 32'd0;
+    end else begin
+      \$1763  = \$141 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1763  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1764  = 32'd0;
+    end else begin
+      \$1764  = \$142 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1764  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1765  = 32'd0;
+    end else begin
+      \$1765  = \$143 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1765  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1766  = \$144 ;
+    if (aclk_rst) begin
+      \$1766  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1767  = \$145 ;
+    if (aclk_rst) begin
+      \$1767  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1768  = medium_ev_grant;
+    if (aclk_rst) begin
+      \$1768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1769  = medium_lw_granted_1;
+    if (aclk_rst) begin
+      \$1769  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1770  = \$156 [7:0];
+    if (aclk_rst) begin
+      \$1770  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1771  = medium_in_use;
+    if (aclk_rst) begin
+      \$1771  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1772  = \$166 ;
+    if (aclk_rst) begin
+      \$1772  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1773  = \$172 ;
+    if (aclk_rst) begin
+      \$1773  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1774  = medium_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1774  = medium_in_use;
+    end else begin
+      if (medium_hw_grow) begin
+        \$1774  = medium_in_use_was;
+      end
+    end
+    if (aclk_rst) begin
+      \$1774  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1775  = 32'd0;
+    end else begin
+      \$1775  = \$173 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1775  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1776  = 32'd0;
+    end else begin
+      \$1776  = \$174 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1776  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1777  = 32'd0;
+    end else begin
+      \$1777  = \$175 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1777  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1778  = 32'd0;
+    end else begin
+      \$1778  = \$176 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1778  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1779  = \$177 ;
+    if (aclk_rst) begin
+      \$1779  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1780  = \$178 ;
+    if (aclk_rst) begin
+      \$1780  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1781  = large_ev_grant;
+    if (aclk_rst) begin
+      \$1781  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1782  = large_lw_granted_1;
     if (aclk_rst) begin
       \$1782  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1783  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1783  = \$189 [5:0];
     if (aclk_rst) begin
-      \$1783  = 1'h0;
+      \$1783  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1784  = \$14 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1784  = large_in_use;
     if (aclk_rst) begin
-      \$1784  = 2'h0;
+      \$1784  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1785  = \$16 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1785  = \$199 ;
     if (aclk_rst) begin
       \$1785  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1786  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1786  = \$205 ;
     if (aclk_rst) begin
       \$1786  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1787  = \$22 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1787  = large_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1787  = large_in_use;
+    end else begin
+      if (large_hw_grow) begin
+        \$1787  = large_in_use_was;
+      end
+    end
     if (aclk_rst) begin
-      \$1787  = 1'h0;
+      \$1787  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1788  = \$25 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1788  = 32'd0;
+    end else begin
+      \$1788  = \$206 [31:0];
+    end
     if (aclk_rst) begin
-      \$1788  = 1'h0;
+      \$1788  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1789  = \$29 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1789  = 32'd0;
+    end else begin
+      \$1789  = \$207 [31:0];
+    end
     if (aclk_rst) begin
-      \$1789  = 1'h0;
+      \$1789  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1790  = \$32 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1790  = 32'd0;
+    end else begin
+      \$1790  = \$208 [31:0];
+    end
     if (aclk_rst) begin
-      \$1790  = 1'h0;
+      \$1790  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1791  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1791  = 32'd0;
+    end else begin
+      \$1791  = \$209 [31:0];
+    end
     if (aclk_rst) begin
-      \$1791  = 1'h0;
+      \$1791  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1792  = \$38 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1792  = \$214 ;
     if (aclk_rst) begin
       \$1792  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1793  = \$42 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1793  = alloc_queue_head;
+    if (\$217 ) begin
+      \$1793  = \$218 ;
+    end
     if (aclk_rst) begin
-      \$1793  = 1'h0;
+      \$1793  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1794  = \$45 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1794  = alloc_queue_rd;
+    if (\$222 ) begin
+      \$1794  = alloc_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1794  = 1'h0;
+      \$1794  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1795  = \$48 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1795  = alloc_queue_rd_next;
+    if (\$222 ) begin
+      \$1795  = \$223 [3:0];
+    end
     if (aclk_rst) begin
-      \$1795  = 1'h0;
+      \$1795  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1796  = \$51 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1796  = alloc_queue_wr;
+    if (\$227 ) begin
+      \$1796  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1796  = 1'h0;
+      \$1796  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1797  = \$55 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1797  = alloc_queue_wr_next;
+    if (\$227 ) begin
+      \$1797  = \$228 [3:0];
+    end
     if (aclk_rst) begin
-      \$1797  = 1'h0;
+      \$1797  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1798  = \$62 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1798 [0] = \$239 ;
+    \$1798 [1] = \$250 ;
+    \$1798 [2] = \$261 ;
+    \$1798 [3] = \$272 ;
+    \$1798 [4] = \$283 ;
+    \$1798 [5] = \$294 ;
+    \$1798 [6] = \$305 ;
+    \$1798 [7] = \$316 ;
+    \$1798 [8] = \$327 ;
+    \$1798 [9] = \$338 ;
     if (aclk_rst) begin
-      \$1798  = 1'h0;
+      \$1798  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1799  = \$69 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1799 [0] = \$344 ;
+    \$1799 [1] = \$350 ;
+    \$1799 [2] = \$356 ;
+    \$1799 [3] = \$362 ;
+    \$1799 [4] = \$368 ;
+    \$1799 [5] = \$374 ;
+    \$1799 [6] = \$380 ;
+    \$1799 [7] = \$386 ;
+    \$1799 [8] = \$392 ;
+    \$1799 [9] = \$398 ;
+    \$1799 [10] = \$404 ;
     if (aclk_rst) begin
-      \$1799  = 1'h0;
+      \$1799  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1800  = \$76 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1800  = \$413 ;
     if (aclk_rst) begin
       \$1800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1801  = \$81 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1801  = \$432 ;
     if (aclk_rst) begin
       \$1801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1802  = \$82 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1802  = { \$435 , \$433 [1:0] };
     if (aclk_rst) begin
-      \$1802  = 1'h1;
+      \$1802  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1803  = \$83 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1803  = \$440 [1:0];
     if (aclk_rst) begin
-      \$1803  = 1'h1;
+      \$1803  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1804  = \$84 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1804  = \$440 [15:2];
     if (aclk_rst) begin
-      \$1804  = 1'h1;
+      \$1804  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1805  = \$85 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1805  = r1_valid;
     if (aclk_rst) begin
-      \$1805  = 1'h1;
+      \$1805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1806  = \$86 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1806  = \$654 ;
     if (aclk_rst) begin
-      \$1806  = 1'h1;
+      \$1806  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1807  = \$87 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1807 [0] = \$669 ;
+    \$1807 [1] = \$712 ;
+    \$1807 [2] = \$755 ;
+    \$1807 [3] = \$798 ;
     if (aclk_rst) begin
-      \$1807  = 1'h1;
+      \$1807  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1808  = \$90 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1808  = \$698 ;
     if (aclk_rst) begin
-      \$1808  = 5'h10;
+      \$1808  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1809  = \$96 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1809  = \$741 ;
     if (aclk_rst) begin
-      \$1809  = 4'h0;
+      \$1809  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1810  = \$signal$89 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1810  = \$784 ;
     if (aclk_rst) begin
-      \$1810  = 2'h0;
+      \$1810  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1811  = \$97 [31:0];
-    if (\$signal$94 ) begin
-      \$1811  = 32'd0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1811  = bus__w_req;
     if (aclk_rst) begin
-      \$1811  = 32'd0;
+      \$1811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1812  = \$98 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1812  = \$812 [1:0];
     if (aclk_rst) begin
       \$1812  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1813  = \$99 [31:0];
-    if (\$signal$94 ) begin
-      \$1813  = 32'd0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1813  = { w0_large_is, w0_medium_is, w0_small_is };
     if (aclk_rst) begin
-      \$1813  = 32'd0;
+      \$1813  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1814  = tail_row;
-    if (\$100 ) begin
-      \$1814  = tail_next_row;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1814  = { \$815 , \$814 , \$813  };
     if (aclk_rst) begin
-      \$1814  = 2'h0;
+      \$1814  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1815  = tail_next_row;
-    if (\$100 ) begin
-      \$1815  = \$101 [1:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1815  = \$816 [26:19];
     if (aclk_rst) begin
-      \$1815  = 2'h1;
+      \$1815  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1816  = head;
-    if (popped) begin
-      \$1816  = \$102 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1816  = \$819 [39:0];
     if (aclk_rst) begin
-      \$1816  = 4'h0;
+      \$1816  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1817  = \$103 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1817  = \$822 [39:0];
     if (aclk_rst) begin
-      \$1817  = 1'h0;
+      \$1817  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1818  = head[1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1818  = \$825 [39:0];
     if (aclk_rst) begin
-      \$1818  = 2'h0;
+      \$1818  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1819  = \$110 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1819  = command_queue_head;
+    if (\$828 ) begin
+      \$1819  = \$829 ;
+    end
     if (aclk_rst) begin
-      \$1819  = 5'h00;
+      \$1819  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1820  = \$111 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1820  = command_queue_rd;
+    if (\$833 ) begin
+      \$1820  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1820  = 18'h00000;
+      \$1820  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1821  = \$112 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1821  = command_queue_rd_next;
+    if (\$833 ) begin
+      \$1821  = \$834 [3:0];
+    end
     if (aclk_rst) begin
-      \$1821  = 1'h0;
+      \$1821  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1822  = small_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1822  = command_queue_wr;
+    if (\$838 ) begin
+      \$1822  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1822  = 1'h0;
+      \$1822  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1823  = small_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1823  = command_queue_wr_next;
+    if (\$838 ) begin
+      \$1823  = \$839 [3:0];
+    end
     if (aclk_rst) begin
-      \$1823  = 1'h0;
+      \$1823  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1824  = \$123 [8:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1824 [0] = \$850 ;
+    \$1824 [1] = \$861 ;
+    \$1824 [2] = \$872 ;
+    \$1824 [3] = \$883 ;
+    \$1824 [4] = \$894 ;
+    \$1824 [5] = \$905 ;
+    \$1824 [6] = \$916 ;
+    \$1824 [7] = \$927 ;
+    \$1824 [8] = \$938 ;
+    \$1824 [9] = \$949 ;
     if (aclk_rst) begin
-      \$1824  = 9'h000;
+      \$1824  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1825  = small_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1825 [0] = \$955 ;
+    \$1825 [1] = \$961 ;
+    \$1825 [2] = \$967 ;
+    \$1825 [3] = \$973 ;
+    \$1825 [4] = \$979 ;
+    \$1825 [5] = \$985 ;
+    \$1825 [6] = \$991 ;
+    \$1825 [7] = \$997 ;
+    \$1825 [8] = \$1003 ;
+    \$1825 [9] = \$1009 ;
+    \$1825 [10] = \$1015 ;
     if (aclk_rst) begin
-      \$1825  = 9'h000;
+      \$1825  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1826  = \$133 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1826  = \$1018 ;
     if (aclk_rst) begin
       \$1826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1827  = \$139 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1827  = \$1020 ;
     if (aclk_rst) begin
-      \$1827  = 1'h0;
+      \$1827  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1828  = small_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1828  = small_in_use;
-    end else begin
-      if (small_hw_grow) begin
-        \$1828  = small_in_use_was;
-      end
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1828  = \$1022 ;
     if (aclk_rst) begin
-      \$1828  = 9'h000;
+      \$1828  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1829  = 32'd0;
-    end else begin
-      \$1829  = \$140 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1829  = \$1024 ;
     if (aclk_rst) begin
-      \$1829  = 32'd0;
+      \$1829  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1830  = 32'd0;
-    end else begin
-      \$1830  = \$141 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1830  = \$1026 ;
     if (aclk_rst) begin
-      \$1830  = 32'd0;
+      \$1830  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1831  = 32'd0;
-    end else begin
-      \$1831  = \$142 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1831  = \$1027 ;
     if (aclk_rst) begin
       \$1831  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1832  = 32'd0;
-    end else begin
-      \$1832  = \$143 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1832  = w0_full_word;
     if (aclk_rst) begin
-      \$1832  = 32'd0;
+      \$1832  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1833  = \$144 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1833  = \$1028 ;
     if (aclk_rst) begin
-      \$1833  = 18'h00000;
+      \$1833  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1834  = \$145 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1834  = \$1030 ;
     if (aclk_rst) begin
       \$1834  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1835  = medium_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1835  = \$signal$289 ;
     if (aclk_rst) begin
       \$1835  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1836  = medium_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1836  = \$signal$290 ;
     if (aclk_rst) begin
-      \$1836  = 1'h0;
+      \$1836  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1837  = \$156 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1837  = w1_data;
     if (aclk_rst) begin
-      \$1837  = 8'h00;
+      \$1837  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1838  = medium_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1838  = \$1038 ;
     if (aclk_rst) begin
-      \$1838  = 8'h00;
+      \$1838  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1839  = \$166 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1839  = \$1046 ;
     if (aclk_rst) begin
       \$1839  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1840  = \$172 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1840  = \$1054 ;
     if (aclk_rst) begin
       \$1840  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1841  = medium_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1841  = medium_in_use;
-    end else begin
-      if (medium_hw_grow) begin
-        \$1841  = medium_in_use_was;
-      end
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1841  = \$1062 ;
     if (aclk_rst) begin
-      \$1841  = 8'h00;
+      \$1841  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1842  = 32'd0;
-    end else begin
-      \$1842  = \$173 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1842  = \$1070 ;
     if (aclk_rst) begin
-      \$1842  = 32'd0;
+      \$1842  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1843  = 32'd0;
-    end else begin
-      \$1843  = \$174 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1843  = \$1078 ;
     if (aclk_rst) begin
-      \$1843  = 32'd0;
+      \$1843  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1844  = 32'd0;
-    end else begin
-      \$1844  = \$175 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1844  = \$1086 ;
     if (aclk_rst) begin
-      \$1844  = 32'd0;
+      \$1844  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1845  = 32'd0;
-    end else begin
-      \$1845  = \$176 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1845  = \$1094 ;
     if (aclk_rst) begin
-      \$1845  = 32'd0;
+      \$1845  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1846  = \$177 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1846  = \$1102 ;
     if (aclk_rst) begin
-      \$1846  = 18'h00000;
+      \$1846  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1847  = \$178 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1847  = \$1110 ;
     if (aclk_rst) begin
       \$1847  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1848  = large_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1848  = \$1118 ;
     if (aclk_rst) begin
       \$1848  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1849  = large_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1849  = \$1126 ;
     if (aclk_rst) begin
       \$1849  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1850  = \$189 [5:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1850  = \$1134 ;
     if (aclk_rst) begin
-      \$1850  = 6'h00;
+      \$1850  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1851  = large_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1851  = \$1199 [8];
     if (aclk_rst) begin
-      \$1851  = 6'h00;
+      \$1851  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1852  = \$199 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1852  = \$1240 [5];
     if (aclk_rst) begin
       \$1852  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1853  = \$205 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1853  = \$1243 ;
     if (aclk_rst) begin
       \$1853  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1854  = large_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1854  = large_in_use;
-    end else begin
-      if (large_hw_grow) begin
-        \$1854  = large_in_use_was;
-      end
-    end
-    if (aclk_rst) begin
-      \$1854  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1855  = 32'd0;
-    end else begin
-      \$1855  = \$206 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1855  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1856  = 32'd0;
-    end else begin
-      \$1856  = \$207 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1856  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1857  = 32'd0;
-    end else begin
-      \$1857  = \$208 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1857  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1858  = 32'd0;
-    end else begin
-      \$1858  = \$209 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1858  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1859  = \$214 ;
-    if (aclk_rst) begin
-      \$1859  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1860  = alloc_queue_head;
-    if (\$217 ) begin
-      \$1860  = \$218 ;
-    end
-    if (aclk_rst) begin
-      \$1860  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1861  = alloc_queue_rd;
-    if (\$222 ) begin
-      \$1861  = alloc_queue_rd_next;
-    end
-    if (aclk_rst) begin
-      \$1861  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1862  = alloc_queue_rd_next;
-    if (\$222 ) begin
-      \$1862  = \$223 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1862  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1863  = alloc_queue_wr;
-    if (\$227 ) begin
-      \$1863  = alloc_queue_wr_next;
-    end
-    if (aclk_rst) begin
-      \$1863  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1864  = alloc_queue_wr_next;
-    if (\$227 ) begin
-      \$1864  = \$228 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1864  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1865 [0] = \$239 ;
-    \$1865 [1] = \$250 ;
-    \$1865 [2] = \$261 ;
-    \$1865 [3] = \$272 ;
-    \$1865 [4] = \$283 ;
-    \$1865 [5] = \$294 ;
-    \$1865 [6] = \$305 ;
-    \$1865 [7] = \$316 ;
-    \$1865 [8] = \$327 ;
-    \$1865 [9] = \$338 ;
-    if (aclk_rst) begin
-      \$1865  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1866 [0] = \$344 ;
-    \$1866 [1] = \$350 ;
-    \$1866 [2] = \$356 ;
-    \$1866 [3] = \$362 ;
-    \$1866 [4] = \$368 ;
-    \$1866 [5] = \$374 ;
-    \$1866 [6] = \$380 ;
-    \$1866 [7] = \$386 ;
-    \$1866 [8] = \$392 ;
-    \$1866 [9] = \$398 ;
-    \$1866 [10] = \$404 ;
-    if (aclk_rst) begin
-      \$1866  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1867  = \$413 ;
-    if (aclk_rst) begin
-      \$1867  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1868  = \$432 ;
-    if (aclk_rst) begin
-      \$1868  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1869  = { \$435 , \$433 [1:0] };
-    if (aclk_rst) begin
-      \$1869  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1870  = \$440 [1:0];
-    if (aclk_rst) begin
-      \$1870  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1871  = \$440 [15:2];
-    if (aclk_rst) begin
-      \$1871  = 14'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1872  = r1_valid;
-    if (aclk_rst) begin
-      \$1872  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1873  = \$654 ;
-    if (aclk_rst) begin
-      \$1873  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1874 [0] = \$669 ;
-    \$1874 [1] = \$712 ;
-    \$1874 [2] = \$755 ;
-    \$1874 [3] = \$798 ;
-    if (aclk_rst) begin
-      \$1874  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1875  = \$698 ;
-    if (aclk_rst) begin
-      \$1875  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1876  = \$741 ;
-    if (aclk_rst) begin
-      \$1876  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1877  = \$784 ;
-    if (aclk_rst) begin
-      \$1877  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1878  = bus__w_req;
-    if (aclk_rst) begin
-      \$1878  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1879  = \$881 [1:0];
-    if (aclk_rst) begin
-      \$1879  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1880  = { w0_large_is, w0_medium_is, w0_small_is };
-    if (aclk_rst) begin
-      \$1880  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1881  = { \$884 , \$883 , \$882  };
-    if (aclk_rst) begin
-      \$1881  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1882  = \$885 [26:19];
-    if (aclk_rst) begin
-      \$1882  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1883  = \$888 [39:0];
-    if (aclk_rst) begin
-      \$1883  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1884  = \$891 [39:0];
-    if (aclk_rst) begin
-      \$1884  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1885  = \$894 [39:0];
-    if (aclk_rst) begin
-      \$1885  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1886  = command_queue_head;
-    if (\$897 ) begin
-      \$1886  = \$898 ;
-    end
-    if (aclk_rst) begin
-      \$1886  = 58'h000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1887  = command_queue_rd;
-    if (\$902 ) begin
-      \$1887  = command_queue_rd_next;
-    end
-    if (aclk_rst) begin
-      \$1887  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1888  = command_queue_rd_next;
-    if (\$902 ) begin
-      \$1888  = \$903 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1888  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1889  = command_queue_wr;
-    if (\$907 ) begin
-      \$1889  = command_queue_wr_next;
-    end
-    if (aclk_rst) begin
-      \$1889  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1890  = command_queue_wr_next;
-    if (\$907 ) begin
-      \$1890  = \$908 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1890  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1891 [0] = \$919 ;
-    \$1891 [1] = \$930 ;
-    \$1891 [2] = \$941 ;
-    \$1891 [3] = \$952 ;
-    \$1891 [4] = \$963 ;
-    \$1891 [5] = \$974 ;
-    \$1891 [6] = \$985 ;
-    \$1891 [7] = \$996 ;
-    \$1891 [8] = \$1007 ;
-    \$1891 [9] = \$1018 ;
-    if (aclk_rst) begin
-      \$1891  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1892 [0] = \$1024 ;
-    \$1892 [1] = \$1030 ;
-    \$1892 [2] = \$1036 ;
-    \$1892 [3] = \$1042 ;
-    \$1892 [4] = \$1048 ;
-    \$1892 [5] = \$1054 ;
-    \$1892 [6] = \$1060 ;
-    \$1892 [7] = \$1066 ;
-    \$1892 [8] = \$1072 ;
-    \$1892 [9] = \$1078 ;
-    \$1892 [10] = \$1084 ;
-    if (aclk_rst) begin
-      \$1892  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1893  = \$1087 ;
-    if (aclk_rst) begin
-      \$1893  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1894  = \$1089 ;
-    if (aclk_rst) begin
-      \$1894  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1895  = \$1091 ;
-    if (aclk_rst) begin
-      \$1895  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1896  = \$1093 ;
-    if (aclk_rst) begin
-      \$1896  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1897  = \$1095 ;
-    if (aclk_rst) begin
-      \$1897  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1898  = \$1096 ;
-    if (aclk_rst) begin
-      \$1898  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1899  = \$1098 ;
-    if (aclk_rst) begin
-      \$1899  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1900  = \$1099 ;
-    if (aclk_rst) begin
-      \$1900  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1901  = \$1101 ;
-    if (aclk_rst) begin
-      \$1901  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1902  = \$signal$282 ;
-    if (aclk_rst) begin
-      \$1902  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1903  = \$signal$283 ;
-    if (aclk_rst) begin
-      \$1903  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1904  = w1_data;
-    if (aclk_rst) begin
-      \$1904  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1905  = \$1109 ;
-    if (aclk_rst) begin
-      \$1905  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1906  = \$1117 ;
-    if (aclk_rst) begin
-      \$1906  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1907  = \$1125 ;
-    if (aclk_rst) begin
-      \$1907  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1908  = \$1133 ;
-    if (aclk_rst) begin
-      \$1908  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1909  = \$1141 ;
-    if (aclk_rst) begin
-      \$1909  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1910  = \$1149 ;
-    if (aclk_rst) begin
-      \$1910  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1911  = \$1157 ;
-    if (aclk_rst) begin
-      \$1911  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1912  = \$1165 ;
-    if (aclk_rst) begin
-      \$1912  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1913  = \$1173 ;
-    if (aclk_rst) begin
-      \$1913  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1914  = \$1181 ;
-    if (aclk_rst) begin
-      \$1914  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1915  = \$1189 ;
-    if (aclk_rst) begin
-      \$1915  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1916  = \$1197 ;
-    if (aclk_rst) begin
-      \$1916  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1917  = \$1205 ;
-    if (aclk_rst) begin
-      \$1917  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1918  = \$1270 [8];
-    if (aclk_rst) begin
-      \$1918  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1919  = \$1311 [5];
-    if (aclk_rst) begin
-      \$1919  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1920  = \$1314 ;
-    if (aclk_rst) begin
-      \$1920  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1921  = \$1316 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1854  = \$1245 ;
     if (aclk_rst) begin
-      \$1921  = 1'h0;
+      \$1854  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1922  = \$1319 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1855  = \$1248 ;
     if (aclk_rst) begin
-      \$1922  = 5'h00;
+      \$1855  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1923  = irq_enable;
-    if (\$1321 ) begin
-      \$1923  = \$signal$287 [4:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1856  = irq_enable;
+    if (\$1250 ) begin
+      \$1856  = \$signal$296 [4:0];
     end
     if (aclk_rst) begin
-      \$1923  = 5'h00;
+      \$1856  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1924  = small_low_water;
-    if (\$1323 ) begin
-      \$1924 [7:0] = \$signal$287 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1857  = small_low_water;
+    if (\$1252 ) begin
+      \$1857 [7:0] = \$signal$296 [7:0];
     end
-    if (\$1325 ) begin
-      \$1924 [15:8] = \$signal$287 [15:8];
+    if (\$1254 ) begin
+      \$1857 [15:8] = \$signal$296 [15:8];
     end
-    if (\$1327 ) begin
-      \$1924 [16] = \$signal$287 [16];
+    if (\$1256 ) begin
+      \$1857 [16] = \$signal$296 [16];
     end
     if (aclk_rst) begin
-      \$1924  = 17'h00000;
+      \$1857  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1925  = medium_low_water;
-    if (\$1329 ) begin
-      \$1925 [7:0] = \$signal$287 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1858  = medium_low_water;
+    if (\$1258 ) begin
+      \$1858 [7:0] = \$signal$296 [7:0];
     end
-    if (\$1331 ) begin
-      \$1925 [15:8] = \$signal$287 [15:8];
+    if (\$1260 ) begin
+      \$1858 [15:8] = \$signal$296 [15:8];
     end
-    if (\$1333 ) begin
-      \$1925 [16] = \$signal$287 [16];
+    if (\$1262 ) begin
+      \$1858 [16] = \$signal$296 [16];
     end
     if (aclk_rst) begin
-      \$1925  = 17'h00000;
+      \$1858  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$160 ) begin end
-    \$1926  = large_low_water;
-    if (\$1335 ) begin
-      \$1926 [7:0] = \$signal$287 [7:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1859  = large_low_water;
+    if (\$1264 ) begin
+      \$1859 [7:0] = \$signal$296 [7:0];
     end
-    if (\$1337 ) begin
-      \$1926 [15:8] = \$signal$287 [15:8];
+    if (\$1266 ) begin
+      \$1859 [15:8] = \$signal$296 [15:8];
     end
-    if (\$1339 ) begin
-      \$1926 [16] = \$signal$287 [16];
+    if (\$1268 ) begin
+      \$1859 [16] = \$signal$296 [16];
     end
     if (aclk_rst) begin
-      \$1926  = 17'h00000;
+      \$1859  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4526$0 [4:1];
-  assign rsp_grant_pool = \port$4526$0 [6:5];
-  assign rsp_grant_user = \port$4526$55 [23:8];
-  assign rsp_flushed_err = \port$4547$0 [4:1];
-  assign rsp_flushed_pool = \port$4547$0 [22:21];
-  assign rsp_flushed_user = \port$4547$0 [20:5];
-  assign rsp_freed_err = \port$4532$0 [4:1];
-  assign rsp_freed_src = \port$4579$0 [0];
-  assign rsp_freed_in_pool = \port$4532$0 [23];
-  assign rsp_freed_pool = \port$4532$0 [22:21];
-  assign rsp_freed_tag = \port$4579$0 [40:33];
-  assign rsp_freed_addr = \port$4579$0 [32:1];
-  assign rsp_freed_user = \port$4532$0 [20:5];
-  assign rsp_grant_ok = \port$4526$0 [0];
-  assign rsp_freed_ok = \port$4532$0 [0];
-  assign rsp_flushed_ok = \port$4547$0 [0];
-  assign log_bank0_k = \$1355 [1:0];
-  assign log_bank1_k = \$1356 [1:0];
-  assign log_bank2_k = \$1357 [1:0];
-  assign log_bank3_k = \$1358 [1:0];
-  assign space_under = { \$1371 [5], \$1371  };
-  assign \$signal$104  = { low_water_hit, \$1376 , \$1374 , e1_exhausted, \$1373  };
+  assign rsp_grant_err = \port$4476$0 [4:1];
+  assign rsp_grant_pool = \port$4476$0 [6:5];
+  assign rsp_grant_user = \port$4476$55 [23:8];
+  assign rsp_flushed_err = \port$4497$0 [4:1];
+  assign rsp_flushed_pool = \port$4497$0 [22:21];
+  assign rsp_flushed_user = \port$4497$0 [20:5];
+  assign rsp_freed_err = \port$4482$0 [4:1];
+  assign rsp_freed_src = \port$4529$0 [0];
+  assign rsp_freed_in_pool = \port$4482$0 [23];
+  assign rsp_freed_pool = \port$4482$0 [22:21];
+  assign rsp_freed_tag = \port$4529$0 [40:33];
+  assign rsp_freed_addr = \port$4529$0 [32:1];
+  assign rsp_freed_user = \port$4482$0 [20:5];
+  assign rsp_grant_ok = \port$4476$0 [0];
+  assign rsp_freed_ok = \port$4482$0 [0];
+  assign rsp_flushed_ok = \port$4497$0 [0];
+  assign log_bank0_k = \$1284 [1:0];
+  assign log_bank1_k = \$1285 [1:0];
+  assign log_bank2_k = \$1286 [1:0];
+  assign log_bank3_k = \$1287 [1:0];
+  assign space_under = { \$1300 [5], \$1300  };
+  assign \$signal$104  = { low_water_hit, \$1305 , \$1303 , e1_exhausted, \$1302  };
   assign \$signal$164  = alloc_queue_w_data;
-  assign bus__w_strb_queued = \port$4668$0 [35:32];
-  assign bus__w_data_queued = \port$4668$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$246 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
+  assign bus__w_data_queued = \port$4621$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$250 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
+  assign bus__w_strb_queued = \port$4621$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$305  = log_bank0_wdata;
+  assign \$signature__data$314  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$307  = head[3:2];
-  assign \$signature__en$308  = 1'h1;
-  assign \$signature__addr$309  = log_bank1_wrow;
-  assign \$signature__data$310  = log_bank1_wdata;
-  assign \$signature__en$311  = log_bank1_wen;
-  assign \$signature__addr$312  = head[3:2];
-  assign \$signature__en$313  = 1'h1;
-  assign \$signature__addr$314  = log_bank2_wrow;
-  assign \$signature__data$315  = log_bank2_wdata;
-  assign \$signature__en$316  = log_bank2_wen;
-  assign \$signature__addr$317  = head[3:2];
-  assign \$signature__en$318  = 1'h1;
-  assign \$signature__addr$319  = log_bank3_wrow;
-  assign \$signature__data$320  = log_bank3_wdata;
-  assign \$signature__en$321  = log_bank3_wen;
-  assign \$signature__addr$322  = head[3:2];
-  assign \$signature__en$323  = 1'h1;
+  assign \$signature__addr$316  = head[3:2];
+  assign \$signature__en$317  = 1'h1;
+  assign \$signature__addr$318  = log_bank1_wrow;
+  assign \$signature__data$319  = log_bank1_wdata;
+  assign \$signature__en$320  = log_bank1_wen;
+  assign \$signature__addr$321  = head[3:2];
+  assign \$signature__en$322  = 1'h1;
+  assign \$signature__addr$323  = log_bank2_wrow;
+  assign \$signature__data$324  = log_bank2_wdata;
+  assign \$signature__en$325  = log_bank2_wen;
+  assign \$signature__addr$326  = head[3:2];
+  assign \$signature__en$327  = 1'h1;
+  assign \$signature__addr$328  = log_bank3_wrow;
+  assign \$signature__data$329  = log_bank3_wdata;
+  assign \$signature__en$330  = log_bank3_wen;
+  assign \$signature__addr$331  = head[3:2];
+  assign \$signature__en$332  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$328  = alloc_queue_wr;
-  assign \$signature__data$329  = alloc_queue_w_data;
+  assign \$signature__addr$337  = alloc_queue_wr;
+  assign \$signature__data$338  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 [7:0], 11'h000, \port$4526$0 [14:7] };
-  assign rsp_grant_slot = \port$4526$0 [14:7];
-  assign rsp_grant_tag = \port$4526$55 [7:0];
-  assign bus__r_slow_data = { \port$4526$0 [0], \port$4526$0 [4:1], \port$4526$55 [7:0], 11'h000, \port$4526$0 [14:7] };
-  assign w0_small_is_queued = \$1406 [6];
-  assign w0_small_is_pins = \$1409 [6];
-  assign w0_medium_is_queued = \$1412 [6];
-  assign w0_medium_is_pins = \$1415 [6];
-  assign w0_large_is_queued = \$1418 [6];
-  assign w0_large_is_pins = \$1421 [6];
+  assign handle = { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 [7:0], 11'h000, \port$4476$0 [14:7] };
+  assign rsp_grant_slot = \port$4476$0 [14:7];
+  assign rsp_grant_tag = \port$4476$55 [7:0];
+  assign bus__r_slow_data = { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 [7:0], 11'h000, \port$4476$0 [14:7] };
+  assign w0_small_is_queued = \$1335 [6];
+  assign w0_small_is_pins = \$1338 [6];
+  assign w0_medium_is_queued = \$1341 [6];
+  assign w0_medium_is_pins = \$1344 [6];
+  assign w0_large_is_queued = \$1347 [6];
+  assign w0_large_is_pins = \$1350 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$352  = command_queue_rd;
-  assign \$signature__addr$353  = command_queue_wr;
-  assign \$signature__data$354  = { w1_pool_is, w1_hit, w1_tag, \$signal$246 , \$1599 , \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], w1_is_flush };
-  assign req_free_addr = \$1773 [40:1];
-  assign req_free_oor = \$1773 [41];
-  assign req_free_pool = \$1773 [43:42];
-  assign req_free_tag = \$1773 [51:44];
-  assign req_free_hit = \$1773 [54:52];
-  assign req_flush_select = \$1773 [57:55];
-  assign req_flush_pool = \$1773 [43:42];
-  assign \port$3686$0  = \$1373 ;
-  assign \port$3687$0  = \$1374 ;
-  assign \port$3689$0  = \$1376 ;
-  assign \port$4112$1  = \$1773 [57:1];
-  assign \port$4840$0  = \$signal$102 ;
-  assign bus__w_ack = \$signal$284 ;
-  assign \port$5110$0  = \$signal$103 ;
-  assign \$1375  = 1'h0;
-  assign \$1376  = 1'h0;
+  assign \read__addr$363  = command_queue_rd;
+  assign \$signature__addr$364  = command_queue_wr;
+  assign \$signature__data$365  = { w1_pool_is, w1_hit, w1_tag, \$signal$250 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
+  assign req_free_addr = \$1706 [40:1];
+  assign req_free_oor = \$1706 [41];
+  assign req_free_pool = \$1706 [43:42];
+  assign req_free_tag = \$1706 [51:44];
+  assign req_free_hit = \$1706 [54:52];
+  assign req_flush_select = \$1706 [57:55];
+  assign req_flush_pool = \$1706 [43:42];
+  assign \port$3615$0  = \$1302 ;
+  assign \port$3616$0  = \$1303 ;
+  assign \port$3618$0  = \$1305 ;
+  assign \port$4056$1  = \$1706 [57:1];
+  assign \port$4793$0  = \$signal$102 ;
+  assign bus__w_ack = \$signal$293 ;
+  assign \port$5063$0  = \$signal$103 ;
+  assign \$1304  = 1'h0;
+  assign \$1305  = 1'h0;
   assign \$113  = 1'h1;
   assign \$114  = small_ev_grant;
   assign \$115  = 1'h1;
@@ -15015,49 +14958,25 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$776  = \$774 ;
   assign \$779  = 32'd0;
   assign \$780  = \$778 ;
-  assign { \$802 [5:3], \$802 [1:0] } = { \$801 [11:9], \$801 [7:6] };
-  assign \$802 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$806 [5:3], \$806 [1] } = { \$805 [11:9], \$805 [7] };
-  assign { \$806 [2], \$806 [0] } = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$811 [5:3], \$811 [0] } = { \$810 [11:9], \$810 [6] };
-  assign \$811 [2:1] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$822 [5:3], \$822 [1:0] } = { \$821 [11:9], \$821 [7:6] };
-  assign \$822 [2] = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$826 [5:3], \$826 [1] } = { \$825 [11:9], \$825 [7] };
-  assign { \$826 [2], \$826 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$831 [5:3], \$831 [0] } = { \$830 [11:9], \$830 [6] };
-  assign \$831 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$842 [5:3], \$842 [1:0] } = { \$841 [11:9], \$841 [7:6] };
-  assign \$842 [2] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign { \$846 [5:3], \$846 [1] } = { \$845 [11:9], \$845 [7] };
-  assign { \$846 [2], \$846 [0] } = \$auto$rtlil.cc:2739:Not$136 ;
-  assign { \$851 [5:3], \$851 [0] } = { \$850 [11:9], \$850 [6] };
-  assign \$851 [2:1] = \$auto$rtlil.cc:2739:Not$138 ;
-  assign { \$862 [5:3], \$862 [1:0] } = { \$861 [11:9], \$861 [7:6] };
-  assign \$862 [2] = \$auto$rtlil.cc:2739:Not$140 ;
-  assign { \$866 [5:3], \$866 [1] } = { \$865 [11:9], \$865 [7] };
-  assign { \$866 [2], \$866 [0] } = \$auto$rtlil.cc:2739:Not$142 ;
-  assign { \$871 [5:3], \$871 [0] } = { \$870 [11:9], \$870 [6] };
-  assign \$871 [2:1] = \$auto$rtlil.cc:2739:Not$144 ;
-  assign { \$1404 [5:3], \$1404 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1404 [2] = \$auto$rtlil.cc:2739:Not$146 ;
-  assign { \$1407 [5:3], \$1407 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1407 [2] = \$auto$rtlil.cc:2739:Not$148 ;
-  assign w0_small_slot_ok_queued = \$1422 [19];
-  assign w0_small_slot_ok_pins = \$1424 [19];
-  assign { \$1410 [5:3], \$1410 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1410 [2], \$1410 [0] } = \$auto$rtlil.cc:2739:Not$150 ;
-  assign { \$1413 [5:3], \$1413 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1413 [2], \$1413 [0] } = \$auto$rtlil.cc:2739:Not$152 ;
-  assign w0_medium_slot_ok_queued = \$1426 [19];
-  assign w0_medium_slot_ok_pins = \$1428 [19];
-  assign { \$1416 [5:3], \$1416 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1416 [2:1] = \$auto$rtlil.cc:2739:Not$154 ;
-  assign { \$1419 [5:3], \$1419 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1419 [2:1] = \$auto$rtlil.cc:2739:Not$156 ;
-  assign w0_large_slot_ok_queued = \$1430 [19];
-  assign w0_large_slot_ok_pins = \$1432 [19];
-  assign \$887  = { 1'h0, \$886 [18:0], 6'h00 };
-  assign \$890  = { 6'h00, \$889 [18:0], 9'h000 };
-  assign \$893  = { 3'h0, \$892 [18:0], 12'h000 };
+  assign { \$1333 [5:3], \$1333 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1333 [2] = \$auto$rtlil.cc:2739:Not$122 ;
+  assign { \$1336 [5:3], \$1336 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1336 [2] = \$auto$rtlil.cc:2739:Not$124 ;
+  assign w0_small_slot_ok_queued = \$1355 [19];
+  assign w0_small_slot_ok_pins = \$1357 [19];
+  assign { \$1339 [5:3], \$1339 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1339 [2], \$1339 [0] } = \$auto$rtlil.cc:2739:Not$126 ;
+  assign { \$1342 [5:3], \$1342 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1342 [2], \$1342 [0] } = \$auto$rtlil.cc:2739:Not$128 ;
+  assign w0_medium_slot_ok_queued = \$1359 [19];
+  assign w0_medium_slot_ok_pins = \$1361 [19];
+  assign { \$1345 [5:3], \$1345 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1345 [2:1] = \$auto$rtlil.cc:2739:Not$130 ;
+  assign { \$1348 [5:3], \$1348 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1348 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign w0_large_slot_ok_queued = \$1363 [19];
+  assign w0_large_slot_ok_pins = \$1365 [19];
+  assign \$818  = { 1'h0, \$817 [18:0], 6'h00 };
+  assign \$821  = { 6'h00, \$820 [18:0], 9'h000 };
+  assign \$824  = { 3'h0, \$823 [18:0], 12'h000 };
 endmodule
