@@ -65,7 +65,7 @@ def main(argv):
              "| config | " + " | ".join(keys) + " | LUT levels |",
              "|---|" + "---|" * len(keys) + "---|"]
     for label, without, with_guard in rows:
-        cells = [f"{with_guard[k]} (+{with_guard[k] - without[k]})" for k in keys]
+        cells = [f"{with_guard[k]} ({with_guard[k] - without[k]:+d})" for k in keys]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {with_guard['levels']} |")
     lines.append(END)
     text = "\n".join(lines)
