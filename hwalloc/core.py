@@ -325,6 +325,24 @@ class AllocatorCore(_Timing, wiring.Component):
                      a2_from_fresh.eq(any_of(a1_in[st.index] & st.takes_fresh for st in state)),
                      a2_fresh_slot.eq(or_all(Mux(a1_in[st.index], st.fresh_slot, 0) for st in state))]
 
+        # Alloc t (committing now) and alloc t-1 (committed at the last edge)
+        # take one slot only if a flush of their pool commits with alloc t,
+        # which then takes slot 0, and alloc t-1 took slot 0 too: the never-used
+        # counter only grows between flushes (a ring's, n >= 4, does not come
+        # round in one step), and the queue holds released slots, all below it.
+        # So alloc stage 3's a3_hit_a1 needs no compare of slots: these flags
+        # (alloc t-1 took never-used slot 0; took pool p's queue head) and the
+        # queue entry's own "slot 0" bit. Place and route showed the compares
+        # (each pool's queue output against a2_fresh_slot, ORed) on the worst
+        # path of 8 pools and of 16384 slots.
+        a3_restart_fresh = reg("a3_restart_fresh")
+        a3_restart_head = reg("a3_restart_head", len(pools))
+        restart = a1_in & x1_select             # bit p: alloc t of pool p commits with a flush of it
+        m.d.sync += [
+            a3_restart_fresh.eq(a2_ok & a2_from_fresh & (restart & a2_in).any() & (a2_fresh_slot == 0)),
+            a3_restart_head.eq(Mux(a2_ok & ~a2_from_fresh, restart & a2_in, 0)),
+        ]
+
         # ---- alloc stage 3: the memories' outputs land in registers ------------
         # The queue's head and the never-used slot's parity, read at the commit
         # edge, are loaded into the memories' output registers at this edge; no
@@ -469,12 +487,11 @@ class AllocatorCore(_Timing, wiring.Component):
         if T:
             fresh_hit_a2 = same_slot(a4_valid & a4_ok, a4_pool, a4_slot, a2_pool, a2_fresh_slot)
             m.d.sync += [
-                # (compared with each slot alloc t-1 may have taken, its choice
-                # folded in after: no compare waits for the choice)
-                a3_hit_a1.eq(any_of([same_slot(a3_valid & a3_fwd_ok, a3_pool, a3_fresh_slot,
-                                               a2_pool, a2_fresh_slot)] +
-                                    [same_slot(a3_valid & select, a3_pool, head.slot, a2_pool, a2_fresh_slot)
-                                     for select, head in head_parts])),
+                # (alloc t-1 took slot 0 as well, see a3_restart: its never-used
+                # one, or a queue head whose entry says it is slot 0)
+                a3_hit_a1.eq(any_of([a3_restart_fresh] +
+                                    [select & head.zero for st in state
+                                     for select, head in st.head_parts(a3_restart_head[st.index])])),
                 a3_older_hit.eq(fresh_hit_a2 | same_slot(a5_valid & a5_ok, a5_pool, a5_slot,
                                                          a2_pool, a2_fresh_slot)),
                 # t-2's tag + 1, or t-3's (each added from its register, the compare chosen after)
@@ -619,7 +636,7 @@ class AllocatorCore(_Timing, wiring.Component):
         # ---- free stage 4: RESOLVE what every older request did to the slot ------
         # Alloc t-1 is in a4 now; free t-2's decision is in f5; free t-1 is
         # deciding (stage 5 below): its release of the same slot is registered at
-        # the edge it decides (f4_prev_released). Everything is registered as
+        # the edge it decides (in f4_blocked). Everything is registered as
         # flags, so that the decision is a small function. The memories' view
         # comes from their output registers, per pool (no multiplexer before the
         # compare).
@@ -627,7 +644,9 @@ class AllocatorCore(_Timing, wiring.Component):
         f4_go, f4_err, f4_user = reg("f4_go", valid=True), reg("f4_err", 4), reg("f4_user", U)
         f4_pool, f4_slot, f4_in_pool = reg("f4_pool", P), reg("f4_slot", S), reg("f4_in_pool")
         f4_in = reg("f4_in", len(pools))
-        f4_prev_released = reg("f4_prev_released", valid=True)
+        # alloc t-1 granted the slot, or free t-1 released it (registered at the
+        # edge it decides): either stops every older view of the slot
+        f4_blocked = reg("f4_blocked", valid=True)
         # held (and the tag and snapshot it is held under) as every request but
         # alloc t-1 and free t-1 leaves it
         f4_hit_a1, f4_rest_held = reg("f4_hit_a1"), reg("f4_rest_held")
@@ -670,7 +689,11 @@ class AllocatorCore(_Timing, wiring.Component):
         mem_next = choose_one_hot([(select, next_of(record)) for select, _, record in views], TR)
         mem_snap = any_of(select & record.snap for select, _, record in views)
         older_hit = f3_hit_a2 | (~rel_f2 & f3_hit_a3)
-        by_mem_next = Mux(f3_quiet & ~rel_f2 & ~hit_a1, f3_in, 0)
+        # (alloc t-1's hit, a carry chain, is not folded in: f4_blocked stops
+        # these flags in stage 5, so the chain ends in four registers, not in
+        # every pool's: place and route showed it fanned out to two flags per
+        # pool, 8 pools' worst path)
+        by_mem_next = Mux(f3_quiet & ~rel_f2, f3_in, 0)
         m.d.sync += [
             f4_valid.eq(f3_valid), f4_go.eq(f3_go), f4_err.eq(f3_err), f4_user.eq(f3_user),
             f4_pool.eq(f3_pool), f4_slot.eq(f3_slot), f4_in_pool.eq(f3_in_pool), f4_in.eq(f3_in),
@@ -682,7 +705,7 @@ class AllocatorCore(_Timing, wiring.Component):
             f4_rest_next.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_next, mem_next)),
             f4_rest_snap.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_snap, mem_snap)),
             f4_by_a1.eq(f3_go & hit_a1 & tag_ok(a4_tag, f3_tag)),
-            f4_by_older.eq(f3_go & may_hold & ~hit_a1 & older_hit &
+            f4_by_older.eq(f3_go & may_hold & older_hit &
                            Mux(f3_hit_a2, f3_a2_tag_ok, f3_a3_tag_ok)),
             f4_by_mem.eq(by_mem_next),
             # (the bank's select and the parity folded into the tag's compare:
@@ -693,13 +716,13 @@ class AllocatorCore(_Timing, wiring.Component):
         ]
 
         # ---- free stage 5: DECIDE and release --------------------------------------
-        # Youngest first: alloc t-1 (f4_hit_a1), free t-1 (f4_prev_released),
-        # then the rest as resolved.
+        # Youngest first: alloc t-1 (f4_hit_a1), free t-1 (f4_blocked, which
+        # alloc t-1's hit sets too), then the rest as resolved.
         f5_valid = reg("f5_valid", valid=True)
         f5_err, f5_user = reg("f5_err", 4), reg("f5_user", U)
         f5_pool, f5_in_pool = reg("f5_pool", P), reg("f5_in_pool")
         held, release = Signal(), Signal()
-        prev_released = f4_prev_released
+        blocked = f4_blocked
         # A flush of the free's pool committed after the free's handshake (at edges
         # t+2..t+4, or now): the free is older, so it is judged as without it, but
         # the slot it releases is free after the flush anyway, so it writes
@@ -715,17 +738,19 @@ class AllocatorCore(_Timing, wiring.Component):
         # pool p's flushes that commit at edges t+2, t+3 (the marks), t+4 (in
         # flush stage 1 now) and t+5 (in flush stage 0 now); f3_in is one-hot
         not_killed = ~(x1_select | x0_select) & Mux(f3_flushed, 0, Const(-1, len(pools)))
-        # everything but the alloc t-1 hit (a carry chain), which comes last
+        # (alloc t-1's hit is in f4_blocked)
         by_mem_base = Signal(len(pools), name="f3_by_mem_base")
         m.d.comb += by_mem_base.eq(Mux(f3_quiet & ~rel_f2, f3_in, 0) & not_killed)
         m.d.sync += [f2_flushed.eq((x1_select & f1_hit).any()),
                      f3_flushed.eq(f2_flushed | (x1_select & f2_in).any()),
                      f4_live.eq(f3_in & not_killed),
-                     f4_by_mem_live.eq(Mux(hit_a1, 0, by_mem_base))]
-        m.d.sync += f4_prev_released.eq(release & same_slot(f4_go, f4_pool, f4_slot, f3_pool, f3_slot))
+                     f4_by_mem_live.eq(by_mem_base)]
+        released_f1 = Signal()                  # this free releases the next one's slot
+        m.d.comb += released_f1.eq(release & same_slot(f4_go, f4_pool, f4_slot, f3_pool, f3_slot))
+        m.d.sync += f4_blocked.eq(hit_a1 | released_f1)
         m.d.comb += [
-            held.eq(f4_hit_a1 | (~prev_released & f4_rest_held)),
-            release.eq(f4_by_a1 | (~prev_released & (f4_by_older | any_of(f4_by_mem & f4_mem_ok)))),
+            held.eq(f4_hit_a1 | (~blocked & f4_rest_held)),
+            release.eq(f4_by_a1 | (~blocked & (f4_by_older | any_of(f4_by_mem & f4_mem_ok)))),
         ]
         cur_next = Mux(f4_hit_a1, f4_a1_next, f4_rest_next)
         cur_snap = Mux(f4_hit_a1, f4_a1_snap, f4_rest_snap)
@@ -759,8 +784,8 @@ class AllocatorCore(_Timing, wiring.Component):
         for st in state:
             # release & f4_in[p], as a function of six flags, unless a flush
             # overtook it; what it writes is the pool's (hwalloc.pool)
-            st.release(m, (f4_live[st.index] & (f4_by_a1 | (~prev_released & f4_by_older))) |
-                       (~prev_released & f4_by_mem_live[st.index] & f4_mem_ok[st.index]),
+            st.release(m, (f4_live[st.index] & (f4_by_a1 | (~blocked & f4_by_older))) |
+                       (~blocked & f4_by_mem_live[st.index] & f4_mem_ok[st.index]),
                        f4_slot, cur_snap, cur_next, f4_taken)
         m.d.sync += [f5_valid.eq(f4_valid), f5_ok.eq(release), f5_err.eq(free_err),
                      f5_user.eq(f4_user), f5_pool.eq(f4_pool), f5_in_pool.eq(f4_in_pool)]

@@ -338,9 +338,9 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2871$0 (\$11 [4:0]),
-    .\port$2871$48 (\$11 [53:48]),
-    .\port$2871$6 (\$11 [15:6]),
+    .\port$2875$0 (\$11 [4:0]),
+    .\port$2875$48 (\$11 [53:48]),
+    .\port$2875$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2556$41 (\$19 [41:40]),
+    .\port$2558$41 (\$19 [41:40]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -429,17 +429,17 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2411$0 (\$16 ),
-    .\port$2412$0 (\$17 ),
-    .\port$2556$1 (\$19 ),
-    .\port$2871$0 (\$11 [15:0]),
-    .\port$2871$48 (\$11 [63:48]),
-    .\port$2874$0 (\$12 ),
-    .\port$2886$0 (\$13 ),
-    .\port$2914$0 (\$14 ),
-    .\port$2996$0 (\$15 ),
-    .\port$3146$0 (\$signal ),
-    .\port$3314$0 (\$signal$58 ),
+    .\port$2413$0 (\$16 ),
+    .\port$2414$0 (\$17 ),
+    .\port$2558$1 (\$19 ),
+    .\port$2875$0 (\$11 [15:0]),
+    .\port$2875$48 (\$11 [63:48]),
+    .\port$2878$0 (\$12 ),
+    .\port$2890$0 (\$13 ),
+    .\port$2918$0 (\$14 ),
+    .\port$3000$0 (\$15 ),
+    .\port$3150$0 (\$signal ),
+    .\port$3318$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -598,7 +598,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
 endmodule
 
 module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2871$0 , \port$2871$6 , \port$2871$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2875$0 , \port$2875$6 , \port$2875$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$66  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1487,12 +1487,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2871$0 ;
-  wire [4:0] \port$2871$0 ;
-  input [5:0] \port$2871$48 ;
-  wire [5:0] \port$2871$48 ;
-  input [9:0] \port$2871$6 ;
-  wire [9:0] \port$2871$6 ;
+  input [4:0] \port$2875$0 ;
+  wire [4:0] \port$2875$0 ;
+  input [5:0] \port$2875$48 ;
+  wire [5:0] \port$2875$48 ;
+  input [9:0] \port$2875$6 ;
+  wire [9:0] \port$2875$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1658,7 +1658,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$2871$0 [0], \port$2871$0 [4:1], 2'h0, \port$2871$48 , 9'h000, \port$2871$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 , 9'h000, \port$2875$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1749,7 +1749,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2871$0 [0], \port$2871$0 [4:1], 2'h0, \port$2871$48 , 9'h000, \port$2871$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 , 9'h000, \port$2875$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3150,7 +3150,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2871$0 [0], \port$2871$0 [4:1], 2'h0, \port$2871$48 , 9'h000, \port$2871$6  };
+  assign r_slow_w_data = { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 , 9'h000, \port$2875$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3162,12 +3162,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$2871$0 [0], \port$2871$0 [4:1], 2'h0, \port$2871$48 , 9'h000, \port$2871$6  };
+  assign \$signature__data$108  = { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 , 9'h000, \port$2875$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2871$0 [0], \port$2871$0 [4:1], 2'h0, \port$2871$48 , 9'h000, \port$2871$6  };
+  assign bus__r_slow_data = { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 , 9'h000, \port$2875$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3207,7 +3207,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
 endmodule
 
 module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2556$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$2558$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$67  = 0;
   wire [11:0] \$1 ;
   wire \$10 ;
@@ -3228,28 +3228,28 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire [24:0] \$116 ;
+  wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire [9:0] \$119 ;
+  wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$121 ;
+  wire [24:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
+  wire [9:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire [3:0] \$127 ;
-  wire [3:0] \$128 ;
-  wire [3:0] \$129 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [12:0] \$130 ;
+  wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
+  wire [3:0] \$132 ;
+  wire [3:0] \$133 ;
+  wire [3:0] \$134 ;
+  wire [12:0] \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
@@ -3295,36 +3295,36 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [6:0] \$177 ;
+  wire \$177 ;
   wire \$178 ;
-  wire [5:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [5:0] \$180 ;
-  wire [6:0] \$181 ;
-  wire [5:0] \$182 ;
-  wire [5:0] \$183 ;
-  wire [6:0] \$184 ;
-  wire [6:0] \$185 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire [6:0] \$182 ;
+  wire \$183 ;
+  wire [5:0] \$184 ;
+  wire [5:0] \$185 ;
   wire [6:0] \$186 ;
   wire [5:0] \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [5:0] \$188 ;
+  wire [6:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
+  wire [6:0] \$190 ;
+  wire [6:0] \$191 ;
+  wire [5:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire [6:0] \$197 ;
+  wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire [10:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
+  wire [6:0] \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
@@ -3346,21 +3346,21 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [5:0] \$222 ;
+  wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
-  wire \$227 ;
-  wire [5:0] \$228 ;
-  wire [5:0] \$229 ;
+  wire [5:0] \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [10:0] \$23 ;
-  wire [6:0] \$230 ;
+  wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
+  wire [5:0] \$233 ;
+  wire [5:0] \$234 ;
+  wire [6:0] \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
@@ -3375,33 +3375,33 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [7:0] \$249 ;
+  wire \$249 ;
   wire [10:0] \$25 ;
   wire [7:0] \$250 ;
-  wire [8:0] \$251 ;
-  wire \$252 ;
+  wire [7:0] \$251 ;
+  wire [8:0] \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire [1:0] \$259 ;
+  wire \$259 ;
   wire \$26 ;
   wire [1:0] \$260 ;
   wire [1:0] \$261 ;
-  wire \$262 ;
-  wire [11:0] \$263 ;
+  wire [1:0] \$262 ;
+  wire \$263 ;
   wire [11:0] \$264 ;
-  wire [12:0] \$265 ;
-  wire \$266 ;
+  wire [11:0] \$265 ;
+  wire [12:0] \$266 ;
   wire [11:0] \$267 ;
   wire [11:0] \$268 ;
   wire [12:0] \$269 ;
   wire \$27 ;
-  wire [11:0] \$270 ;
-  wire [11:0] \$271 ;
-  wire [12:0] \$272 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
   wire \$273 ;
   wire \$274 ;
   wire \$275 ;
@@ -3417,16 +3417,16 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
+  wire [10:0] \$287 ;
+  wire [10:0] \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire [10:0] \$290 ;
   wire [10:0] \$291 ;
-  wire \$292 ;
-  wire [10:0] \$293 ;
-  wire [10:0] \$294 ;
-  wire [12:0] \$295 ;
+  wire [12:0] \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
@@ -3456,12 +3456,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$319 ;
   wire [3:0] \$32 ;
   wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire [11:0] \$324 ;
-  wire [11:0] \$325 ;
-  wire [12:0] \$326 ;
+  wire [11:0] \$321 ;
+  wire [11:0] \$322 ;
+  wire [12:0] \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
@@ -3477,16 +3477,16 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
+  wire [6:0] \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire [6:0] \$343 ;
+  wire \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire \$346 ;
+  wire [10:0] \$346 ;
   wire \$347 ;
   wire \$348 ;
-  wire [10:0] \$349 ;
+  wire \$349 ;
   wire [9:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
@@ -3498,7 +3498,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire [3:0] \$36 ;
+  wire \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
@@ -3546,17 +3546,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire \$402 ;
+  wire [6:0] \$402 ;
   wire \$403 ;
   wire \$404 ;
-  wire [6:0] \$405 ;
+  wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire \$408 ;
+  wire [5:0] \$408 ;
   wire \$409 ;
-  wire [12:0] \$41 ;
+  wire \$41 ;
   wire \$410 ;
-  wire [5:0] \$411 ;
+  wire \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
@@ -3567,17 +3567,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$419 ;
   wire \$42 ;
   wire \$420 ;
-  wire \$421 ;
+  wire [6:0] \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire [6:0] \$424 ;
+  wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire \$427 ;
+  wire [5:0] \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire [5:0] \$430 ;
+  wire \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
@@ -3588,16 +3588,16 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire \$440 ;
+  wire [6:0] \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire [6:0] \$443 ;
+  wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire \$446 ;
+  wire [5:0] \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire [5:0] \$449 ;
+  wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
@@ -3608,19 +3608,19 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
-  wire \$459 ;
+  wire [6:0] \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
-  wire [6:0] \$462 ;
+  wire \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire \$465 ;
+  wire [5:0] \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire [5:0] \$468 ;
+  wire \$468 ;
   wire \$469 ;
-  wire [12:0] \$47 ;
+  wire \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
@@ -3629,17 +3629,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
-  wire \$478 ;
+  wire [6:0] \$478 ;
   wire \$479 ;
-  wire \$48 ;
+  wire [3:0] \$48 ;
   wire \$480 ;
-  wire [6:0] \$481 ;
+  wire \$481 ;
   wire \$482 ;
   wire \$483 ;
-  wire \$484 ;
+  wire [5:0] \$484 ;
   wire \$485 ;
   wire \$486 ;
-  wire [5:0] \$487 ;
+  wire \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
@@ -3650,46 +3650,46 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
-  wire \$497 ;
+  wire [6:0] \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [6:0] \$500 ;
+  wire \$500 ;
   wire \$501 ;
   wire \$502 ;
-  wire \$503 ;
+  wire [5:0] \$503 ;
   wire \$504 ;
   wire \$505 ;
-  wire [5:0] \$506 ;
-  wire \$507 ;
+  wire [24:0] \$506 ;
+  wire [30:0] \$507 ;
   wire \$508 ;
-  wire [24:0] \$509 ;
+  wire \$509 ;
   wire \$51 ;
-  wire [30:0] \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire [11:0] \$513 ;
+  wire [11:0] \$510 ;
+  wire [11:0] \$511 ;
+  wire [12:0] \$512 ;
+  wire \$513 ;
   wire [11:0] \$514 ;
-  wire [12:0] \$515 ;
-  wire \$516 ;
-  wire [11:0] \$517 ;
+  wire [11:0] \$515 ;
+  wire [12:0] \$516 ;
+  wire \$517 ;
   wire [11:0] \$518 ;
-  wire [12:0] \$519 ;
+  wire [11:0] \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire [11:0] \$521 ;
-  wire [11:0] \$522 ;
-  wire [12:0] \$523 ;
+  wire [12:0] \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
   wire \$524 ;
   wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire [1:0] \$529 ;
-  wire \$53 ;
-  wire [1:0] \$530 ;
-  wire [1:0] \$531 ;
+  wire [1:0] \$526 ;
+  wire [1:0] \$527 ;
+  wire [1:0] \$528 ;
+  wire [11:0] \$529 ;
+  wire [12:0] \$53 ;
+  wire [11:0] \$530 ;
+  wire [12:0] \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
@@ -3718,19 +3718,19 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
-  wire [5:0] \$558 ;
-  wire \$559 ;
+  wire \$558 ;
+  wire [5:0] \$559 ;
   wire \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
-  reg \$563 ;
-  reg [9:0] \$564 ;
-  reg [6:0] \$565 ;
-  reg \$566 ;
-  reg [9:0] \$567 ;
-  reg [16:0] \$568 ;
-  reg \$569 ;
+  wire \$563 ;
+  reg \$564 ;
+  reg [9:0] \$565 ;
+  reg [6:0] \$566 ;
+  reg \$567 ;
+  reg [9:0] \$568 ;
+  reg [17:0] \$569 ;
   wire \$57 ;
   reg \$570 ;
   reg \$571 ;
@@ -3740,20 +3740,20 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg \$575 ;
   reg \$576 ;
   reg \$577 ;
-  reg [10:0] \$578 ;
+  reg \$578 ;
   reg [10:0] \$579 ;
-  wire [9:0] \$58 ;
-  reg \$580 ;
-  reg [9:0] \$581 ;
-  reg [10:0] \$582 ;
-  reg [9:0] \$583 ;
-  reg \$584 ;
+  wire \$58 ;
+  reg [10:0] \$580 ;
+  reg \$581 ;
+  reg [9:0] \$582 ;
+  reg [10:0] \$583 ;
+  reg [9:0] \$584 ;
   reg \$585 ;
   reg \$586 ;
   reg \$587 ;
   reg \$588 ;
   reg \$589 ;
-  wire [31:0] \$59 ;
+  wire [12:0] \$59 ;
   reg \$590 ;
   reg \$591 ;
   reg \$592 ;
@@ -3776,7 +3776,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg \$607 ;
   reg \$608 ;
   reg \$609 ;
-  wire [11:0] \$61 ;
+  wire \$61 ;
   reg \$610 ;
   reg \$611 ;
   reg \$612 ;
@@ -3787,19 +3787,19 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg \$617 ;
   reg \$618 ;
   reg \$619 ;
-  wire [11:0] \$62 ;
+  wire \$62 ;
   reg \$620 ;
   reg \$621 ;
   reg \$622 ;
   reg \$623 ;
   reg \$624 ;
-  reg [9:0] \$625 ;
-  reg \$626 ;
+  reg \$625 ;
+  reg [9:0] \$626 ;
   reg \$627 ;
-  reg [10:0] \$628 ;
-  reg [2:0] \$629 ;
-  wire [12:0] \$63 ;
-  reg \$630 ;
+  reg \$628 ;
+  reg [10:0] \$629 ;
+  wire \$63 ;
+  reg [2:0] \$630 ;
   reg \$631 ;
   reg \$632 ;
   reg \$633 ;
@@ -3815,38 +3815,39 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg \$642 ;
   reg \$643 ;
   reg \$644 ;
+  reg \$645 ;
   wire \$65 ;
-  wire [11:0] \$66 ;
-  wire [11:0] \$67 ;
-  wire [12:0] \$68 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire [11:0] \$71 ;
-  wire [11:0] \$72 ;
-  wire [12:0] \$73 ;
+  wire [9:0] \$70 ;
+  wire [31:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
   wire \$74 ;
-  wire [11:0] \$75 ;
+  wire \$75 ;
   wire [11:0] \$76 ;
-  wire [12:0] \$77 ;
-  wire \$78 ;
+  wire [11:0] \$77 ;
+  wire [12:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire [11:0] \$80 ;
   wire [11:0] \$81 ;
   wire [12:0] \$82 ;
-  wire [6:0] \$83 ;
-  wire [6:0] \$84 ;
-  wire [5:0] \$85 ;
-  wire [33:0] \$86 ;
-  wire \$87 ;
-  wire [33:0] \$88 ;
-  wire \$89 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [11:0] \$85 ;
+  wire [11:0] \$86 ;
+  wire [12:0] \$87 ;
+  wire [6:0] \$88 ;
+  wire [6:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
+  wire [5:0] \$90 ;
+  wire [33:0] \$91 ;
   wire \$92 ;
-  wire \$93 ;
+  wire [33:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
@@ -3854,11 +3855,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$98 ;
   wire \$99 ;
   wire [9:0] \$signal ;
-  wire \$signal$186 ;
-  wire \$signal$198 ;
-  wire \$signal$217 ;
-  wire [3:0] \$signal$245 ;
-  wire \$signal$332 ;
+  wire \$signal$188 ;
+  wire \$signal$200 ;
+  wire \$signal$219 ;
+  wire [3:0] \$signal$248 ;
+  wire \$signal$335 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [9:0] a0_size = 10'h000;
@@ -3894,6 +3895,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg [5:0] a3_older_next = 6'h00;
   reg a3_pool = 1'h0;
   reg a3_released = 1'h0;
+  reg a3_restart_fresh = 1'h0;
+  reg a3_restart_head = 1'h0;
   reg a3_ring = 1'h0;
   reg a3_sel_fresh = 1'h0;
   reg a3_sel_head = 1'h0;
@@ -4042,6 +4045,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg f3_valid = 1'h0;
   reg [5:0] f4_a1_next = 6'h00;
   reg f4_a1_snap = 1'h0;
+  reg f4_blocked = 1'h0;
   reg f4_by_a1 = 1'h0;
   reg f4_by_mem = 1'h0;
   reg f4_by_mem_live = 1'h0;
@@ -4054,7 +4058,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg f4_live = 1'h0;
   reg f4_mem_ok = 1'h0;
   reg f4_pool = 1'h0;
-  reg f4_prev_released = 1'h0;
   reg f4_rest_held = 1'h0;
   reg [5:0] f4_rest_next = 6'h00;
   reg f4_rest_snap = 1'h0;
@@ -4144,7 +4147,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$344 ;
+  wire [31:0] \grant_addr$347 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4160,25 +4163,26 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire grant_valid;
   wire hit_a3;
   wire [5:0] next_tag;
-  input [1:0] \port$2556$41 ;
-  wire [1:0] \port$2556$41 ;
+  input [1:0] \port$2558$41 ;
+  wire [1:0] \port$2558$41 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$310 ;
+  wire [9:0] \r__addr$313 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$320 ;
+  wire [9:0] \r__addr$323 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$322 ;
+  wire [9:0] \r__addr$325 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$329 ;
+  wire [9:0] \r__addr$332 ;
   wire [6:0] r__data;
   wire [6:0] \r__data$11 ;
   wire \r__data$13 ;
   wire \r__data$15 ;
-  wire [16:0] \r__data$23 ;
+  wire [17:0] \r__data$23 ;
   wire rel_f2;
   wire \release ;
+  wire released_f1;
   reg [2:0] samples_at = 3'h1;
   reg [10:0] samples_count = 11'h000;
   (* init = 1'h0 *)
@@ -4189,13 +4193,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* init = 10'h000 *)
   wire [9:0] samples_grant_addr;
   (* init = 10'h000 *)
-  wire [9:0] \samples_grant_addr$311 ;
+  wire [9:0] \samples_grant_addr$314 ;
   (* init = 7'h00 *)
   wire [6:0] samples_grant_data;
   (* init = 7'h00 *)
-  wire [6:0] \samples_grant_data$313 ;
-  wire [5:0] \samples_grant_data$313.next ;
-  wire \samples_grant_data$313.snap ;
+  wire [6:0] \samples_grant_data$316 ;
+  wire [5:0] \samples_grant_data$316.next ;
+  wire \samples_grant_data$316.snap ;
   wire [5:0] \samples_grant_data.next ;
   wire \samples_grant_data.snap ;
   reg [6:0] samples_grant_r0_b0 = 7'h00;
@@ -4218,11 +4222,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
   (* init = 10'h000 *)
-  wire [9:0] \samples_parity_addr$323 ;
+  wire [9:0] \samples_parity_addr$326 ;
   (* init = 1'h0 *)
   wire samples_parity_data;
   (* init = 1'h0 *)
-  wire \samples_parity_data$325 ;
+  wire \samples_parity_data$328 ;
   reg samples_parity_r0_b0 = 1'h0;
   reg samples_parity_r1_b0 = 1'h0;
   (* init = 10'h000 *)
@@ -4235,23 +4239,26 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg samples_pushed = 1'h0;
   (* init = 10'h000 *)
   wire [9:0] samples_queue_addr;
-  (* init = 17'h00000 *)
-  wire [16:0] samples_queue_data;
+  (* init = 18'h00000 *)
+  wire [17:0] samples_queue_data;
   wire [5:0] \samples_queue_data.next ;
   wire [9:0] \samples_queue_data.slot ;
   wire \samples_queue_data.snap ;
-  reg [16:0] samples_queue_r0_b0 = 17'h00000;
+  wire \samples_queue_data.zero ;
+  reg [17:0] samples_queue_r0_b0 = 18'h00000;
   wire [5:0] \samples_queue_r0_b0.next ;
   wire [9:0] \samples_queue_r0_b0.slot ;
   wire \samples_queue_r0_b0.snap ;
+  wire \samples_queue_r0_b0.zero ;
   reg [9:0] samples_queue_w_addr = 10'h000;
-  reg [16:0] samples_queue_w_data = 17'h00000;
+  reg [17:0] samples_queue_w_data = 18'h00000;
   reg samples_queue_w_en = 1'h0;
   reg [9:0] samples_queue_waddr = 10'h000;
-  wire [16:0] samples_queue_wdata;
+  wire [17:0] samples_queue_wdata;
   wire [5:0] \samples_queue_wdata.next ;
   wire [9:0] \samples_queue_wdata.slot ;
   wire \samples_queue_wdata.snap ;
+  wire \samples_queue_wdata.zero ;
   wire samples_queue_wen;
   reg [10:0] samples_seen = 11'h000;
   reg [10:0] samples_seen_prev = 11'h000;
@@ -4262,18 +4269,18 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* init = 10'h000 *)
   wire [9:0] w__addr;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$314 ;
+  wire [9:0] \w__addr$317 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$326 ;
+  wire [9:0] \w__addr$329 ;
   wire [6:0] w__data;
-  wire \w__data$318 ;
-  (* init = 17'h00000 *)
-  wire [16:0] \w__data$328 ;
+  wire \w__data$321 ;
+  (* init = 18'h00000 *)
+  wire [17:0] \w__data$331 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$316 ;
+  wire \w__en$319 ;
   (* init = 1'h0 *)
-  wire \w__en$327 ;
+  wire \w__en$330 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -4303,7 +4310,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg [6:0] samples_grant [1023:0];
   always @(posedge aclk_clk) begin
     if (samples_grant_w_en)
-      samples_grant[samples_grant_w_addr] <= { \$343 [5:0], samples_grant_w_data[0] };
+      samples_grant[samples_grant_w_addr] <= { \$340 [5:0], samples_grant_w_data[0] };
   end
   reg [6:0] _0_;
   reg [6:0] _1_;
@@ -4317,8 +4324,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* ram_style = "block" *)
   reg [0:0] samples_parity [1023:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$316 )
-      samples_parity[f4_slot] <= \w__data$318 ;
+    if (\w__en$319 )
+      samples_parity[f4_slot] <= \w__data$321 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -4330,213 +4337,217 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \r__data$13  = _3_;
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
-  reg [16:0] samples_queue [1023:0];
+  reg [17:0] samples_queue [1023:0];
   always @(posedge aclk_clk) begin
     if (samples_queue_w_en)
       samples_queue[samples_queue_w_addr] <= samples_queue_w_data;
   end
-  reg [16:0] _4_;
+  reg [17:0] _4_;
   always @(posedge aclk_clk) begin
     _4_ <= samples_queue[samples_head];
   end
   assign \r__data$23  = _4_;
-  assign \$354  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$356  = \$355  & samples_queue_r0_b0[1];
-  assign \$357  = \$354  | \$356 ;
-  assign \$358  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$360  = \$359  & samples_queue_r0_b0[2];
-  assign \$361  = \$358  | \$360 ;
-  assign \$362  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$364  = \$363  & samples_queue_r0_b0[3];
-  assign \$365  = \$362  | \$364 ;
-  assign \$366  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$368  = \$367  & samples_queue_r0_b0[4];
-  assign \$369  = \$366  | \$368 ;
-  assign \$370  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$372  = \$371  & samples_queue_r0_b0[5];
-  assign \$373  = \$370  | \$372 ;
-  assign \$374  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$376  = \$375  & samples_queue_r0_b0[6];
-  assign \$377  = \$374  | \$376 ;
-  assign \$378  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$380  = \$379  & samples_queue_r0_b0[7];
-  assign \$381  = \$378  | \$380 ;
-  assign \$382  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$384  = \$383  & samples_queue_r0_b0[8];
-  assign \$385  = \$382  | \$384 ;
-  assign \$386  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$388  = \$387  & samples_queue_r0_b0[9];
-  assign \$389  = \$386  | \$388 ;
-  assign \$390  = a3_sel_fresh & samples_parity_r1_b0;
-  assign \$392  = \$391  & samples_queue_r0_b0[10];
-  assign fetched_snap = \$390  | \$392 ;
-  assign \$393  = a3_hit_a1 | a3_older_hit;
-  assign \$394  = ~ \$393 ;
-  assign \$395  = a3_sel_new & \$394 ;
-  assign \$398  = a3_hit_a1 | a3_older_hit;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = \$397  & \$399 ;
-  assign \$401  = \$400  & samples_grant_r1_b0[1];
-  assign \$403  = \$402  & samples_queue_r0_b0[11];
-  assign \$404  = a3_fwd_ok & a3_hit_a1;
-  assign \$405  = a4_tag + 1'h1;
-  assign \$406  = \$404  & \$405 [0];
-  assign \$407  = a3_fwd_ok & a3_older_hit;
-  assign \$408  = ~ a3_hit_a1;
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = \$409  & a3_older_next[0];
-  assign \$411  = { \$410 , \$406 , \$403 , \$401 , \$396  } + 5'h1f;
-  assign \$412  = a3_hit_a1 | a3_older_hit;
-  assign \$413  = ~ \$412 ;
-  assign \$414  = a3_sel_new & \$413 ;
-  assign \$417  = a3_hit_a1 | a3_older_hit;
-  assign \$418  = ~ \$417 ;
-  assign \$419  = \$416  & \$418 ;
-  assign \$420  = \$419  & samples_grant_r1_b0[2];
-  assign \$422  = \$421  & samples_queue_r0_b0[12];
-  assign \$423  = a3_fwd_ok & a3_hit_a1;
-  assign \$424  = a4_tag + 1'h1;
-  assign \$425  = \$423  & \$424 [1];
-  assign \$426  = a3_fwd_ok & a3_older_hit;
-  assign \$427  = ~ a3_hit_a1;
-  assign \$428  = \$426  & \$427 ;
-  assign \$429  = \$428  & a3_older_next[1];
-  assign \$430  = { \$429 , \$425 , \$422 , \$420 , \$415  } + 5'h1f;
-  assign \$431  = a3_hit_a1 | a3_older_hit;
-  assign \$432  = ~ \$431 ;
-  assign \$433  = a3_sel_new & \$432 ;
-  assign \$436  = a3_hit_a1 | a3_older_hit;
-  assign \$437  = ~ \$436 ;
-  assign \$438  = \$435  & \$437 ;
-  assign \$439  = \$438  & samples_grant_r1_b0[3];
-  assign \$441  = \$440  & samples_queue_r0_b0[13];
-  assign \$442  = a3_fwd_ok & a3_hit_a1;
-  assign \$443  = a4_tag + 1'h1;
-  assign \$444  = \$442  & \$443 [2];
-  assign \$445  = a3_fwd_ok & a3_older_hit;
-  assign \$446  = ~ a3_hit_a1;
-  assign \$447  = \$445  & \$446 ;
-  assign \$448  = \$447  & a3_older_next[2];
-  assign \$449  = { \$448 , \$444 , \$441 , \$439 , \$434  } + 5'h1f;
-  assign \$450  = a3_hit_a1 | a3_older_hit;
-  assign \$451  = ~ \$450 ;
-  assign \$452  = a3_sel_new & \$451 ;
-  assign \$455  = a3_hit_a1 | a3_older_hit;
-  assign \$456  = ~ \$455 ;
-  assign \$457  = \$454  & \$456 ;
-  assign \$458  = \$457  & samples_grant_r1_b0[4];
-  assign \$460  = \$459  & samples_queue_r0_b0[14];
-  assign \$461  = a3_fwd_ok & a3_hit_a1;
-  assign \$462  = a4_tag + 1'h1;
-  assign \$463  = \$461  & \$462 [3];
-  assign \$464  = a3_fwd_ok & a3_older_hit;
-  assign \$465  = ~ a3_hit_a1;
-  assign \$466  = \$464  & \$465 ;
-  assign \$467  = \$466  & a3_older_next[3];
-  assign \$468  = { \$467 , \$463 , \$460 , \$458 , \$453  } + 5'h1f;
-  assign \$469  = a3_hit_a1 | a3_older_hit;
-  assign \$470  = ~ \$469 ;
-  assign \$471  = a3_sel_new & \$470 ;
-  assign \$474  = a3_hit_a1 | a3_older_hit;
-  assign \$475  = ~ \$474 ;
-  assign \$476  = \$473  & \$475 ;
-  assign \$477  = \$476  & samples_grant_r1_b0[5];
-  assign \$479  = \$478  & samples_queue_r0_b0[15];
-  assign \$480  = a3_fwd_ok & a3_hit_a1;
-  assign \$481  = a4_tag + 1'h1;
-  assign \$482  = \$480  & \$481 [4];
-  assign \$483  = a3_fwd_ok & a3_older_hit;
-  assign \$484  = ~ a3_hit_a1;
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = \$485  & a3_older_next[4];
-  assign \$487  = { \$486 , \$482 , \$479 , \$477 , \$472  } + 5'h1f;
-  assign \$488  = a3_hit_a1 | a3_older_hit;
-  assign \$489  = ~ \$488 ;
-  assign \$490  = a3_sel_new & \$489 ;
-  assign \$493  = a3_hit_a1 | a3_older_hit;
-  assign \$494  = ~ \$493 ;
-  assign \$495  = \$492  & \$494 ;
-  assign \$496  = \$495  & samples_grant_r1_b0[6];
-  assign \$498  = \$497  & samples_queue_r0_b0[16];
-  assign \$499  = a3_fwd_ok & a3_hit_a1;
-  assign \$500  = a4_tag + 1'h1;
-  assign \$501  = \$499  & \$500 [5];
-  assign \$502  = a3_fwd_ok & a3_older_hit;
-  assign \$503  = ~ a3_hit_a1;
-  assign \$504  = \$502  & \$503 ;
-  assign \$505  = \$504  & a3_older_next[5];
-  assign \$506  = { \$505 , \$501 , \$498 , \$496 , \$491  } + 5'h1f;
-  assign \$507  = a3_valid & a3_ok;
-  assign \$508  = ! a3_pool;
-  assign samples_grant_wen = \$507  & \$508 ;
-  assign \$511  = ! f2_err;
-  assign \$signal$186  = f2_valid & \$511 ;
-  assign \$512  = a4_valid & a4_ok;
-  assign \$513  = { \$512 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$514  = ~ \$513 ;
-  assign \$515  = \$514  + 1'h1;
-  assign \$516  = a5_valid & a5_ok;
-  assign \$517  = { \$516 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$518  = ~ \$517 ;
-  assign \$519  = \$518  + 1'h1;
-  assign \$520  = a4_valid & a4_ok;
-  assign \$521  = { \$520 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$522  = ~ \$521 ;
-  assign \$523  = \$522  + 1'h1;
+  assign \$353  = \$352  & samples_queue_r0_b0[1];
+  assign \$354  = \$351  | \$353 ;
+  assign \$355  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$357  = \$356  & samples_queue_r0_b0[2];
+  assign \$358  = \$355  | \$357 ;
+  assign \$359  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$361  = \$360  & samples_queue_r0_b0[3];
+  assign \$362  = \$359  | \$361 ;
+  assign \$363  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$365  = \$364  & samples_queue_r0_b0[4];
+  assign \$366  = \$363  | \$365 ;
+  assign \$367  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$369  = \$368  & samples_queue_r0_b0[5];
+  assign \$370  = \$367  | \$369 ;
+  assign \$371  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$373  = \$372  & samples_queue_r0_b0[6];
+  assign \$374  = \$371  | \$373 ;
+  assign \$375  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$377  = \$376  & samples_queue_r0_b0[7];
+  assign \$378  = \$375  | \$377 ;
+  assign \$379  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$381  = \$380  & samples_queue_r0_b0[8];
+  assign \$382  = \$379  | \$381 ;
+  assign \$383  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$385  = \$384  & samples_queue_r0_b0[9];
+  assign \$386  = \$383  | \$385 ;
+  assign \$387  = a3_sel_fresh & samples_parity_r1_b0;
+  assign \$389  = \$388  & samples_queue_r0_b0[10];
+  assign fetched_snap = \$387  | \$389 ;
+  assign \$390  = a3_hit_a1 | a3_older_hit;
+  assign \$391  = ~ \$390 ;
+  assign \$392  = a3_sel_new & \$391 ;
+  assign \$395  = a3_hit_a1 | a3_older_hit;
+  assign \$396  = ~ \$395 ;
+  assign \$397  = \$394  & \$396 ;
+  assign \$398  = \$397  & samples_grant_r1_b0[1];
+  assign \$400  = \$399  & samples_queue_r0_b0[12];
+  assign \$401  = a3_fwd_ok & a3_hit_a1;
+  assign \$402  = a4_tag + 1'h1;
+  assign \$403  = \$401  & \$402 [0];
+  assign \$404  = a3_fwd_ok & a3_older_hit;
+  assign \$405  = ~ a3_hit_a1;
+  assign \$406  = \$404  & \$405 ;
+  assign \$407  = \$406  & a3_older_next[0];
+  assign \$408  = { \$407 , \$403 , \$400 , \$398 , \$393  } + 5'h1f;
+  assign \$409  = a3_hit_a1 | a3_older_hit;
+  assign \$410  = ~ \$409 ;
+  assign \$411  = a3_sel_new & \$410 ;
+  assign \$414  = a3_hit_a1 | a3_older_hit;
+  assign \$415  = ~ \$414 ;
+  assign \$416  = \$413  & \$415 ;
+  assign \$417  = \$416  & samples_grant_r1_b0[2];
+  assign \$419  = \$418  & samples_queue_r0_b0[13];
+  assign \$420  = a3_fwd_ok & a3_hit_a1;
+  assign \$421  = a4_tag + 1'h1;
+  assign \$422  = \$420  & \$421 [1];
+  assign \$423  = a3_fwd_ok & a3_older_hit;
+  assign \$424  = ~ a3_hit_a1;
+  assign \$425  = \$423  & \$424 ;
+  assign \$426  = \$425  & a3_older_next[1];
+  assign \$427  = { \$426 , \$422 , \$419 , \$417 , \$412  } + 5'h1f;
+  assign \$428  = a3_hit_a1 | a3_older_hit;
+  assign \$429  = ~ \$428 ;
+  assign \$430  = a3_sel_new & \$429 ;
+  assign \$433  = a3_hit_a1 | a3_older_hit;
+  assign \$434  = ~ \$433 ;
+  assign \$435  = \$432  & \$434 ;
+  assign \$436  = \$435  & samples_grant_r1_b0[3];
+  assign \$438  = \$437  & samples_queue_r0_b0[14];
+  assign \$439  = a3_fwd_ok & a3_hit_a1;
+  assign \$440  = a4_tag + 1'h1;
+  assign \$441  = \$439  & \$440 [2];
+  assign \$442  = a3_fwd_ok & a3_older_hit;
+  assign \$443  = ~ a3_hit_a1;
+  assign \$444  = \$442  & \$443 ;
+  assign \$445  = \$444  & a3_older_next[2];
+  assign \$446  = { \$445 , \$441 , \$438 , \$436 , \$431  } + 5'h1f;
+  assign \$447  = a3_hit_a1 | a3_older_hit;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = a3_sel_new & \$448 ;
+  assign \$452  = a3_hit_a1 | a3_older_hit;
+  assign \$453  = ~ \$452 ;
+  assign \$454  = \$451  & \$453 ;
+  assign \$455  = \$454  & samples_grant_r1_b0[4];
+  assign \$457  = \$456  & samples_queue_r0_b0[15];
+  assign \$458  = a3_fwd_ok & a3_hit_a1;
+  assign \$459  = a4_tag + 1'h1;
+  assign \$460  = \$458  & \$459 [3];
+  assign \$461  = a3_fwd_ok & a3_older_hit;
+  assign \$462  = ~ a3_hit_a1;
+  assign \$463  = \$461  & \$462 ;
+  assign \$464  = \$463  & a3_older_next[3];
+  assign \$465  = { \$464 , \$460 , \$457 , \$455 , \$450  } + 5'h1f;
+  assign \$466  = a3_hit_a1 | a3_older_hit;
+  assign \$467  = ~ \$466 ;
+  assign \$468  = a3_sel_new & \$467 ;
+  assign \$471  = a3_hit_a1 | a3_older_hit;
+  assign \$472  = ~ \$471 ;
+  assign \$473  = \$470  & \$472 ;
+  assign \$474  = \$473  & samples_grant_r1_b0[5];
+  assign \$476  = \$475  & samples_queue_r0_b0[16];
+  assign \$477  = a3_fwd_ok & a3_hit_a1;
+  assign \$478  = a4_tag + 1'h1;
+  assign \$479  = \$477  & \$478 [4];
+  assign \$480  = a3_fwd_ok & a3_older_hit;
+  assign \$481  = ~ a3_hit_a1;
+  assign \$482  = \$480  & \$481 ;
+  assign \$483  = \$482  & a3_older_next[4];
+  assign \$484  = { \$483 , \$479 , \$476 , \$474 , \$469  } + 5'h1f;
+  assign \$485  = a3_hit_a1 | a3_older_hit;
+  assign \$486  = ~ \$485 ;
+  assign \$487  = a3_sel_new & \$486 ;
+  assign \$490  = a3_hit_a1 | a3_older_hit;
+  assign \$491  = ~ \$490 ;
+  assign \$492  = \$489  & \$491 ;
+  assign \$493  = \$492  & samples_grant_r1_b0[6];
+  assign \$495  = \$494  & samples_queue_r0_b0[17];
+  assign \$496  = a3_fwd_ok & a3_hit_a1;
+  assign \$497  = a4_tag + 1'h1;
+  assign \$498  = \$496  & \$497 [5];
+  assign \$499  = a3_fwd_ok & a3_older_hit;
+  assign \$500  = ~ a3_hit_a1;
+  assign \$501  = \$499  & \$500 ;
+  assign \$502  = \$501  & a3_older_next[5];
+  assign \$503  = { \$502 , \$498 , \$495 , \$493 , \$488  } + 5'h1f;
+  assign \$504  = a3_valid & a3_ok;
+  assign \$505  = ! a3_pool;
+  assign samples_grant_wen = \$504  & \$505 ;
+  assign \$508  = ! f2_err;
+  assign \$signal$188  = f2_valid & \$508 ;
+  assign \$509  = a4_valid & a4_ok;
+  assign \$510  = { \$509 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$511  = ~ \$510 ;
+  assign \$512  = \$511  + 1'h1;
+  assign \$513  = a5_valid & a5_ok;
+  assign \$514  = { \$513 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$515  = ~ \$514 ;
+  assign \$516  = \$515  + 1'h1;
+  assign \$517  = a4_valid & a4_ok;
+  assign \$518  = { \$517 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$519  = ~ \$518 ;
+  assign \$520  = \$519  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$524  = ~ rel_f2;
-  assign \$525  = f3_quiet & \$524 ;
-  assign \$526  = \$525  ? f3_in : 1'h0;
-  assign \$527  = x1_select | x0_select;
-  assign \$528  = ~ \$527 ;
-  assign \$529  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$530  = { 1'h0, \$528  } & \$529 ;
-  assign \$531  = { 1'h0, \$526  } & \$530 ;
-  assign \$532  = ~ f4_prev_released;
+  assign \$521  = ~ rel_f2;
+  assign \$522  = f3_quiet & \$521 ;
+  assign \$523  = \$522  ? f3_in : 1'h0;
+  assign \$524  = x1_select | x0_select;
+  assign \$525  = ~ \$524 ;
+  assign \$526  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$527  = { 1'h0, \$525  } & \$526 ;
+  assign \$528  = { 1'h0, \$523  } & \$527 ;
+  assign \$529  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$530  = ~ \$529 ;
+  assign \$531  = \$530  + 1'h1;
+  assign released_f1 = \release  & \$531 [12];
+  assign \$532  = ~ f4_blocked;
   assign \$533  = \$532  & f4_rest_held;
-  assign \$signal$332  = f4_hit_a1 | \$533 ;
-  assign \$534  = ~ f4_prev_released;
+  assign \$signal$335  = f4_hit_a1 | \$533 ;
+  assign \$534  = ~ f4_blocked;
   assign \$535  = f4_by_mem & f4_mem_ok;
   assign \$536  = f4_by_older | \$535 ;
   assign \$537  = \$534  & \$536 ;
   assign \release  = f4_by_a1 | \$537 ;
   assign \$538  = ~ f4_go;
-  assign \$539  = ~ \$signal$332 ;
-  assign \$540  = \$signal$332  ? 4'h7 : 4'h6;
+  assign \$539  = ~ \$signal$335 ;
+  assign \$540  = \$signal$335  ? 4'h7 : 4'h6;
   assign unreleased_err = f4_go ? \$540  : f4_err;
-  assign \$signal$245  = \release  ? 4'h0 : unreleased_err;
+  assign \$signal$248  = \release  ? 4'h0 : unreleased_err;
   assign \$541  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$318  = ~ \$541 ;
-  assign \$542  = ~ f4_prev_released;
+  assign \w__data$321  = ~ \$541 ;
+  assign \$542  = ~ f4_blocked;
   assign \$543  = \$542  & f4_by_older;
   assign \$544  = f4_by_a1 | \$543 ;
   assign \$545  = f4_live & \$544 ;
-  assign \$546  = ~ f4_prev_released;
+  assign \$546  = ~ f4_blocked;
   assign \$547  = \$546  & f4_by_mem_live;
   assign \$548  = \$547  & f4_mem_ok;
-  assign \w__en$316  = \$545  | \$548 ;
+  assign \w__en$319  = \$545  | \$548 ;
   assign \$549  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$550  = ~ \$549 ;
-  assign \$551  = ~ f4_prev_released;
-  assign \$552  = \$551  & f4_by_older;
-  assign \$553  = f4_by_a1 | \$552 ;
-  assign \$554  = f4_live & \$553 ;
-  assign \$555  = ~ f4_prev_released;
-  assign \$556  = \$555  & f4_by_mem_live;
-  assign \$557  = \$556  & f4_mem_ok;
-  assign samples_queue_wen = \$554  | \$557 ;
-  assign \$558  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$559  = busy_0 | busy_6;
-  assign \$560  = busy_12 | busy_18;
-  assign \$561  = \$559  | \$560 ;
-  assign \$562  = busy_24 | busy_30;
-  assign busy = \$561  | \$562 ;
+  assign \$551  = ! f4_slot;
+  assign \$552  = ~ f4_blocked;
+  assign \$553  = \$552  & f4_by_older;
+  assign \$554  = f4_by_a1 | \$553 ;
+  assign \$555  = f4_live & \$554 ;
+  assign \$556  = ~ f4_blocked;
+  assign \$557  = \$556  & f4_by_mem_live;
+  assign \$558  = \$557  & f4_mem_ok;
+  assign samples_queue_wen = \$555  | \$558 ;
+  assign \$559  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$560  = busy_0 | busy_6;
+  assign \$561  = busy_12 | busy_18;
+  assign \$562  = \$560  | \$561 ;
+  assign \$563  = busy_24 | busy_30;
+  assign busy = \$562  | \$563 ;
   always @(posedge aclk_clk)
-    samples_grant_w_en <= \$563 ;
+    samples_grant_w_en <= \$564 ;
   always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$564 ;
+    samples_grant_w_addr <= \$565 ;
   always @(posedge aclk_clk)
-    samples_grant_w_data <= \$565 ;
+    samples_grant_w_data <= \$566 ;
   always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -4546,15 +4557,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     samples_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    samples_queue_w_en <= \$566 ;
+    samples_queue_w_en <= \$567 ;
   always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$567 ;
+    samples_queue_w_addr <= \$568 ;
   always @(posedge aclk_clk)
-    samples_queue_w_data <= \$568 ;
+    samples_queue_w_data <= \$569 ;
   always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$569 ;
+    a0_valid <= \$570 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -4564,7 +4575,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a0_fits <= \$4 ;
   always @(posedge aclk_clk)
-    a1_valid <= \$570 ;
+    a1_valid <= \$571 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -4576,17 +4587,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a1_in <= \$6 ;
   always @(posedge aclk_clk)
-    a1_select <= \$571 ;
+    a1_select <= \$572 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$572 ;
+    x0_valid <= \$573 ;
   always @(posedge aclk_clk)
-    x0_select <= \$573 ;
+    x0_select <= \$574 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$574 ;
+    x1_valid <= \$575 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -4594,9 +4605,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     x1_err <= \$15 ;
   always @(posedge aclk_clk)
-    x1_select <= \$575 ;
+    x1_select <= \$576 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$576 ;
+    x2_valid <= \$577 ;
   always @(posedge aclk_clk)
     x2_ok <= \$16 ;
   always @(posedge aclk_clk)
@@ -4608,25 +4619,25 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$577 ;
+    a2_valid <= \$578 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    samples_seen <= \$578 ;
+    samples_seen <= \$579 ;
   always @(posedge aclk_clk)
-    samples_seen_prev <= \$579 ;
+    samples_seen_prev <= \$580 ;
   always @(posedge aclk_clk)
-    samples_has_fresh <= \$580 ;
+    samples_has_fresh <= \$581 ;
   always @(posedge aclk_clk)
-    samples_head <= \$581 ;
+    samples_head <= \$582 ;
   always @(posedge aclk_clk)
-    samples_fresh <= \$582 ;
+    samples_fresh <= \$583 ;
   always @(posedge aclk_clk)
-    samples_fresh_slot <= \$583 ;
+    samples_fresh_slot <= \$584 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$584 ;
+    a2_ring <= \$585 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -4638,11 +4649,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$35 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$585 ;
+    a3_restart_fresh <= \$42 ;
+  always @(posedge aclk_clk)
+    a3_restart_head <= \$47 ;
+  always @(posedge aclk_clk)
+    a3_valid <= \$586 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
-    a3_err <= \$36 ;
+    a3_err <= \$48 ;
   always @(posedge aclk_clk)
     a3_pool <= a2_pool;
   always @(posedge aclk_clk)
@@ -4650,23 +4665,23 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$586 ;
+    a3_ring <= \$587 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$39 ;
+    a3_sel_head <= \$51 ;
   always @(posedge aclk_clk)
-    a3_sel_last <= \$45 ;
+    a3_sel_last <= \$57 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$52 ;
+    a3_sel_new <= \$64 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$53 ;
+    a3_fail <= \$65 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$55 ;
+    a3_sel_fresh <= \$67 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$57 ;
+    a3_fwd_ok <= \$69 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$587 ;
+    a4_valid <= \$588 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -4676,13 +4691,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$58 ;
+    a4_slot <= \$70 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$506 [5], \$487 [5], \$468 [5], \$449 [5], \$430 [5], \$411 [5] };
+    a4_tag <= { \$503 [5], \$484 [5], \$465 [5], \$446 [5], \$427 [5], \$408 [5] };
   always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
   always @(posedge aclk_clk)
-    a5_valid <= \$588 ;
+    a5_valid <= \$589 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -4698,15 +4713,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$59 ;
+    a5_addr <= \$71 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$69 ;
+    a3_hit_a1 <= \$74 ;
   always @(posedge aclk_clk)
-    a3_older_hit <= \$78 ;
+    a3_older_hit <= \$83 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$85 ;
+    a3_older_next <= \$90 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$589 ;
+    f0_valid <= \$590 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -4718,11 +4733,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= \$92 ;
+    f0_hit <= \$97 ;
   always @(posedge aclk_clk)
     f1_contract <= 1'h0;
   always @(posedge aclk_clk)
-    f1_valid <= \$590 ;
+    f1_valid <= \$591 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -4738,81 +4753,81 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$591 ;
+    f1_same_second_eq0 <= \$592 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$592 ;
+    f1_same_second_eq3 <= \$593 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$593 ;
+    f1_same_second_eq6 <= \$594 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$594 ;
+    f1_same_second_eq9 <= \$595 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$595 ;
+    f1_same_second_eq12 <= \$596 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$596 ;
+    f1_same_second_eq15 <= \$597 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$597 ;
+    f1_same_second_eq18 <= \$598 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$598 ;
+    f1_same_second_eq21 <= \$599 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$599 ;
+    f1_same_second_eq24 <= \$600 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$600 ;
+    f1_same_second_eq27 <= \$601 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$601 ;
+    f1_same_second_eq30 <= \$602 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$602 ;
+    f1_same_third_eq0 <= \$603 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$603 ;
+    f1_same_third_eq3 <= \$604 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$604 ;
+    f1_same_third_eq6 <= \$605 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$605 ;
+    f1_same_third_eq9 <= \$606 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$606 ;
+    f1_same_third_eq12 <= \$607 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$607 ;
+    f1_same_third_eq15 <= \$608 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$608 ;
+    f1_same_third_eq18 <= \$609 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$609 ;
+    f1_same_third_eq21 <= \$610 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$610 ;
+    f1_same_third_eq24 <= \$611 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$611 ;
+    f1_same_third_eq27 <= \$612 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$612 ;
+    f1_same_third_eq30 <= \$613 ;
   always @(posedge aclk_clk)
     f1_hit <= f0_hit;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$115 ;
+    f1_misaligned <= \$120 ;
   always @(posedge aclk_clk)
-    f1_samples_slot <= \$116 [9:0];
+    f1_samples_slot <= \$121 [9:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$613 ;
+    f2_valid <= \$614 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$118 ;
+    f2_pool <= \$123 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$119 ;
+    f2_slot <= \$124 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$121 ;
+    f2_in_pool <= \$126 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$129 ;
+    f2_err <= \$134 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= \$132 ;
+    f2_never_granted <= \$137 ;
   always @(posedge aclk_clk)
-    f2_same_second <= \$154 ;
+    f2_same_second <= \$159 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$176 ;
+    f2_same_third <= \$181 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$614 ;
+    f3_valid <= \$615 ;
   always @(posedge aclk_clk)
-    f3_go <= \$615 ;
+    f3_go <= \$616 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -4826,33 +4841,33 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$177 [5:0];
+    f3_next <= \$182 [5:0];
   always @(posedge aclk_clk)
-    f3_in <= \$178 ;
+    f3_in <= \$183 ;
   always @(posedge aclk_clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$515 [12];
+    f3_hit_a2 <= \$512 [12];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$181 [6];
+    f3_a2_tag_ok <= \$186 [6];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$519 [12];
+    f3_hit_a3 <= \$516 [12];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$184 [6];
+    f3_a3_tag_ok <= \$189 [6];
   always @(posedge aclk_clk)
-    f3_older_next <= \$187 ;
+    f3_older_next <= \$192 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$188 ;
+    f3_older_snap <= \$193 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$189 ;
+    f3_rel_f3 <= \$194 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$616 ;
+    f3_quiet <= \$617 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$617 ;
+    f4_valid <= \$618 ;
   always @(posedge aclk_clk)
-    f4_go <= \$618 ;
+    f4_go <= \$619 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -4866,61 +4881,61 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$523 [12];
+    f4_hit_a1 <= \$520 [12];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$197 [5:0];
+    f4_a1_next <= \$202 [5:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$208 ;
+    f4_rest_held <= \$213 ;
   always @(posedge aclk_clk)
-    f4_rest_next <= \$222 ;
+    f4_rest_next <= \$227 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$226 ;
+    f4_rest_snap <= \$231 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$619 ;
+    f4_by_a1 <= \$620 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$620 ;
+    f4_by_older <= \$621 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$621 ;
+    f4_by_mem <= \$622 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= \$251 [8];
+    f4_mem_ok <= \$252 [8];
   always @(posedge aclk_clk)
-    f2_flushed <= \$253 ;
+    f2_flushed <= \$254 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$256 ;
+    f3_flushed <= \$257 ;
   always @(posedge aclk_clk)
-    f4_live <= \$261 [0];
+    f4_live <= \$262 [0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$622 ;
+    f4_by_mem_live <= \$623 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$623 ;
+    f4_blocked <= \$624 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$269 [12];
+    f4_taken_a4 <= \$266 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$272 [12];
+    f4_taken_a3 <= \$269 [12];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    samples_push <= \$624 ;
+    samples_push <= \$625 ;
   always @(posedge aclk_clk)
-    samples_queue_waddr <= \$625 ;
+    samples_queue_waddr <= \$626 ;
   always @(posedge aclk_clk)
-    samples_pushed <= \$626 ;
+    samples_pushed <= \$627 ;
   always @(posedge aclk_clk)
-    samples_popped <= \$627 ;
+    samples_popped <= \$628 ;
   always @(posedge aclk_clk)
-    samples_count <= \$628 ;
+    samples_count <= \$629 ;
   always @(posedge aclk_clk)
-    samples_at <= \$629 ;
+    samples_at <= \$630 ;
   always @(posedge aclk_clk)
-    samples_nonempty <= \$630 ;
+    samples_nonempty <= \$631 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$631 ;
+    f5_valid <= \$632 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$632 ;
+    f5_ok <= \$633 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$245 ;
+    f5_err <= \$signal$248 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -4934,41 +4949,41 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$322 ;
+    f5_wparity <= \$319 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$326 [12];
+    a3_flip <= \$323 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$327 ;
+    a3_released <= \$324 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$331 ;
+    a4_released <= \$328 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$336 ;
+    a5_overwrite <= \$333 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$633 ;
+    a6_valid <= \$634 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$634 ;
+    f6_valid <= \$635 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$635 ;
+    x3_valid <= \$636 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$636 ;
+    x4_valid <= \$637 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$637 ;
+    x5_valid <= \$638 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$638 ;
+    x6_valid <= \$639 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -5028,17 +5043,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$639 ;
+    busy_0 <= \$640 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$640 ;
+    busy_6 <= \$641 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$641 ;
+    busy_12 <= \$642 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$642 ;
+    busy_18 <= \$643 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$643 ;
+    busy_24 <= \$644 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$644 ;
+    busy_30 <= \$645 ;
   assign \$1  = alloc_port_size - 9'h101;
   assign \$2  = ~ \$1 [10];
   assign \$4  = alloc_src | \$3 ;
@@ -5049,7 +5064,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2556$41 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2558$41 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -5071,771 +5086,758 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$33  = samples_has_fresh | x1_select;
   assign \$34  = a1_in & \$33 ;
   assign \$35  = a1_in ? samples_fresh_slot : 10'h000;
-  assign \$36  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$37  = ~ a2_from_fresh;
-  assign \$38  = a2_ok & \$37 ;
-  assign \$39  = \$38  ? a2_in : 1'h0;
-  assign \$40  = a2_ok & a2_from_fresh;
-  assign \$41  = a2_fresh_slot - samples_seen_prev;
-  assign \$42  = ~ \$41 [11];
-  assign \$44  = a2_in & \$43 ;
-  assign \$45  = \$40  ? \$44  : 1'h0;
-  assign \$46  = a2_ok & a2_from_fresh;
-  assign \$47  = a2_fresh_slot - samples_seen_prev;
-  assign \$48  = ~ \$47 [11];
-  assign \$50  = ~ \$49 ;
-  assign \$51  = a2_in & \$50 ;
-  assign \$52  = \$46  ? \$51  : 1'h0;
-  assign \$53  = ~ a2_ok;
-  assign \$54  = a2_ok & a2_from_fresh;
-  assign \$55  = \$54  ? a2_in : 1'h0;
-  assign \$56  = a2_ok & a2_from_fresh;
-  assign \$58  = a3_ok ? { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  } : 10'h000;
-  assign \$59  = a4_ok ? grant_addr : 32'd0;
-  assign \$60  = a3_valid & a3_fwd_ok;
-  assign \$61  = { \$60 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$36  = a2_ok & a2_from_fresh;
+  assign \$37  = a1_in & x1_select;
+  assign \$38  = \$37  & a2_in;
+  assign \$40  = \$36  & \$39 ;
+  assign \$41  = ! a2_fresh_slot;
+  assign \$42  = \$40  & \$41 ;
+  assign \$43  = ~ a2_from_fresh;
+  assign \$44  = a2_ok & \$43 ;
+  assign \$45  = a1_in & x1_select;
+  assign \$46  = \$45  & a2_in;
+  assign \$47  = \$44  ? \$46  : 1'h0;
+  assign \$48  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$49  = ~ a2_from_fresh;
+  assign \$50  = a2_ok & \$49 ;
+  assign \$51  = \$50  ? a2_in : 1'h0;
+  assign \$52  = a2_ok & a2_from_fresh;
+  assign \$53  = a2_fresh_slot - samples_seen_prev;
+  assign \$54  = ~ \$53 [11];
+  assign \$56  = a2_in & \$55 ;
+  assign \$57  = \$52  ? \$56  : 1'h0;
+  assign \$58  = a2_ok & a2_from_fresh;
+  assign \$59  = a2_fresh_slot - samples_seen_prev;
+  assign \$60  = ~ \$59 [11];
   assign \$62  = ~ \$61 ;
-  assign \$63  = \$62  + 1'h1;
-  assign \$65  = a3_valid & \$64 ;
-  assign \$66  = { \$65 , a3_pool, samples_queue_r0_b0[9:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$67  = ~ \$66 ;
-  assign \$68  = \$67  + 1'h1;
-  assign \$69  = \$63 [12] | \$68 [12];
-  assign \$70  = a4_valid & a4_ok;
-  assign \$71  = { \$70 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$72  + 1'h1;
-  assign \$74  = a5_valid & a5_ok;
-  assign \$75  = { \$74 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$76  = ~ \$75 ;
-  assign \$77  = \$76  + 1'h1;
-  assign \$78  = \$73 [12] | \$77 [12];
-  assign \$79  = a4_valid & a4_ok;
-  assign \$80  = { \$79 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$63  = a2_in & \$62 ;
+  assign \$64  = \$58  ? \$63  : 1'h0;
+  assign \$65  = ~ a2_ok;
+  assign \$66  = a2_ok & a2_from_fresh;
+  assign \$67  = \$66  ? a2_in : 1'h0;
+  assign \$68  = a2_ok & a2_from_fresh;
+  assign \$70  = a3_ok ? { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  } : 10'h000;
+  assign \$71  = a4_ok ? grant_addr : 32'd0;
+  assign \$73  = \$72  & samples_queue_r0_b0[11];
+  assign \$74  = a3_restart_fresh | \$73 ;
+  assign \$75  = a4_valid & a4_ok;
+  assign \$76  = { \$75 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$77  + 1'h1;
+  assign \$79  = a5_valid & a5_ok;
+  assign \$80  = { \$79 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$81  = ~ \$80 ;
   assign \$82  = \$81  + 1'h1;
-  assign \$83  = a4_tag + 1'h1;
-  assign \$84  = a5_tag + 1'h1;
-  assign \$85  = \$82 [12] ? \$83 [5:0] : \$84 [5:0];
-  assign \$86  = free_port_addr - 31'h40000000;
-  assign \$87  = ~ \$86 [32];
-  assign \$88  = free_port_addr - 31'h40040000;
-  assign \$89  = ~ \$88 [32];
-  assign \$91  = \$87  & \$90 ;
-  assign \$92  = free_src ? \port$2556$41 [0] : \$91 ;
-  assign \$93  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$94  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$95  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$96  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$97  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$98  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$99  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$100  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$101  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$102  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$103  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$104  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$105  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$106  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$107  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$108  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$109  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$110  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$111  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$112  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$113  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$114  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$115  = | f0_addr[7:0];
-  assign \$116  = f0_addr[31:8] - 23'h400000;
-  assign \$118  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$119  = f1_hit ? f1_samples_slot : 10'h000;
-  assign \$121  = f1_oor | \$120 ;
-  assign \$123  = ~ \$122 ;
-  assign \$124  = f1_oor | \$123 ;
-  assign \$125  = f1_hit & f1_misaligned;
-  assign \$127  = f1_contract ? 4'h8 : 4'h0;
-  assign \$128  = \$126  ? 4'h5 : \$127 ;
-  assign \$129  = \$124  ? 4'h4 : \$128 ;
-  assign \$130  = f1_samples_slot - samples_fresh;
-  assign \$131  = ~ \$130 [11];
-  assign \$132  = f1_hit & \$131 ;
-  assign \$133  = ~ f1_same_second_eq0;
-  assign \$134  = ~ f1_same_second_eq3;
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = ~ f1_same_second_eq6;
-  assign \$137  = ~ f1_same_second_eq9;
-  assign \$138  = \$136  | \$137 ;
-  assign \$139  = \$135  | \$138 ;
-  assign \$140  = ~ f1_same_second_eq12;
-  assign \$141  = ~ f1_same_second_eq15;
-  assign \$142  = \$140  | \$141 ;
-  assign \$143  = ~ f1_same_second_eq18;
-  assign \$144  = ~ f1_same_second_eq21;
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = \$142  | \$145 ;
-  assign \$147  = \$139  | \$146 ;
-  assign \$148  = ~ f1_same_second_eq24;
-  assign \$149  = ~ f1_same_second_eq27;
+  assign \$83  = \$78 [12] | \$82 [12];
+  assign \$84  = a4_valid & a4_ok;
+  assign \$85  = { \$84 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$86  = ~ \$85 ;
+  assign \$87  = \$86  + 1'h1;
+  assign \$88  = a4_tag + 1'h1;
+  assign \$89  = a5_tag + 1'h1;
+  assign \$90  = \$87 [12] ? \$88 [5:0] : \$89 [5:0];
+  assign \$91  = free_port_addr - 31'h40000000;
+  assign \$92  = ~ \$91 [32];
+  assign \$93  = free_port_addr - 31'h40040000;
+  assign \$94  = ~ \$93 [32];
+  assign \$96  = \$92  & \$95 ;
+  assign \$97  = free_src ? \port$2558$41 [0] : \$96 ;
+  assign \$98  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$99  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$100  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$101  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$102  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$103  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$104  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$105  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$106  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$107  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$108  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$109  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$110  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$111  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$112  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$113  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$114  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$115  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$116  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$117  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$118  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$119  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$120  = | f0_addr[7:0];
+  assign \$121  = f0_addr[31:8] - 23'h400000;
+  assign \$123  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$124  = f1_hit ? f1_samples_slot : 10'h000;
+  assign \$126  = f1_oor | \$125 ;
+  assign \$128  = ~ \$127 ;
+  assign \$129  = f1_oor | \$128 ;
+  assign \$130  = f1_hit & f1_misaligned;
+  assign \$132  = f1_contract ? 4'h8 : 4'h0;
+  assign \$133  = \$131  ? 4'h5 : \$132 ;
+  assign \$134  = \$129  ? 4'h4 : \$133 ;
+  assign \$135  = f1_samples_slot - samples_fresh;
+  assign \$136  = ~ \$135 [11];
+  assign \$137  = f1_hit & \$136 ;
+  assign \$138  = ~ f1_same_second_eq0;
+  assign \$139  = ~ f1_same_second_eq3;
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = ~ f1_same_second_eq6;
+  assign \$142  = ~ f1_same_second_eq9;
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = \$140  | \$143 ;
+  assign \$145  = ~ f1_same_second_eq12;
+  assign \$146  = ~ f1_same_second_eq15;
+  assign \$147  = \$145  | \$146 ;
+  assign \$148  = ~ f1_same_second_eq18;
+  assign \$149  = ~ f1_same_second_eq21;
   assign \$150  = \$148  | \$149 ;
-  assign \$151  = ~ f1_same_second_eq30;
-  assign \$152  = \$150  | \$151 ;
-  assign \$153  = \$147  | \$152 ;
-  assign \$154  = ~ \$153 ;
-  assign \$155  = ~ f1_same_third_eq0;
-  assign \$156  = ~ f1_same_third_eq3;
+  assign \$151  = \$147  | \$150 ;
+  assign \$152  = \$144  | \$151 ;
+  assign \$153  = ~ f1_same_second_eq24;
+  assign \$154  = ~ f1_same_second_eq27;
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = ~ f1_same_second_eq30;
   assign \$157  = \$155  | \$156 ;
-  assign \$158  = ~ f1_same_third_eq6;
-  assign \$159  = ~ f1_same_third_eq9;
-  assign \$160  = \$158  | \$159 ;
-  assign \$161  = \$157  | \$160 ;
-  assign \$162  = ~ f1_same_third_eq12;
-  assign \$163  = ~ f1_same_third_eq15;
-  assign \$164  = \$162  | \$163 ;
-  assign \$165  = ~ f1_same_third_eq18;
-  assign \$166  = ~ f1_same_third_eq21;
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = \$164  | \$167 ;
-  assign \$169  = \$161  | \$168 ;
-  assign \$170  = ~ f1_same_third_eq24;
-  assign \$171  = ~ f1_same_third_eq27;
+  assign \$158  = \$152  | \$157 ;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = ~ f1_same_third_eq0;
+  assign \$161  = ~ f1_same_third_eq3;
+  assign \$162  = \$160  | \$161 ;
+  assign \$163  = ~ f1_same_third_eq6;
+  assign \$164  = ~ f1_same_third_eq9;
+  assign \$165  = \$163  | \$164 ;
+  assign \$166  = \$162  | \$165 ;
+  assign \$167  = ~ f1_same_third_eq12;
+  assign \$168  = ~ f1_same_third_eq15;
+  assign \$169  = \$167  | \$168 ;
+  assign \$170  = ~ f1_same_third_eq18;
+  assign \$171  = ~ f1_same_third_eq21;
   assign \$172  = \$170  | \$171 ;
-  assign \$173  = ~ f1_same_third_eq30;
-  assign \$174  = \$172  | \$173 ;
-  assign \$175  = \$169  | \$174 ;
-  assign \$176  = ~ \$175 ;
-  assign \$177  = f2_tag + 1'h1;
-  assign \$178  = ! f2_pool;
-  assign \$179  = a4_tag ^ f2_tag;
-  assign \$180  = ~ \$179 ;
-  assign \$181  = \$180  + 1'h1;
-  assign \$182  = a5_tag ^ f2_tag;
-  assign \$183  = ~ \$182 ;
-  assign \$184  = \$183  + 1'h1;
-  assign \$185  = a4_tag + 1'h1;
-  assign \$186  = a5_tag + 1'h1;
-  assign \$187  = \$515 [12] ? \$185 [5:0] : \$186 [5:0];
-  assign \$188  = \$515 [12] ? a4_snap : a5_snap;
-  assign \$189  = f2_same_third & f5_ok;
-  assign \$190  = ~ \$515 [12];
-  assign \$191  = \$signal$186  & \$190 ;
-  assign \$192  = ~ \$519 [12];
-  assign \$193  = \$191  & \$192 ;
+  assign \$173  = \$169  | \$172 ;
+  assign \$174  = \$166  | \$173 ;
+  assign \$175  = ~ f1_same_third_eq24;
+  assign \$176  = ~ f1_same_third_eq27;
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = ~ f1_same_third_eq30;
+  assign \$179  = \$177  | \$178 ;
+  assign \$180  = \$174  | \$179 ;
+  assign \$181  = ~ \$180 ;
+  assign \$182  = f2_tag + 1'h1;
+  assign \$183  = ! f2_pool;
+  assign \$184  = a4_tag ^ f2_tag;
+  assign \$185  = ~ \$184 ;
+  assign \$186  = \$185  + 1'h1;
+  assign \$187  = a5_tag ^ f2_tag;
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$188  + 1'h1;
+  assign \$190  = a4_tag + 1'h1;
+  assign \$191  = a5_tag + 1'h1;
+  assign \$192  = \$512 [12] ? \$190 [5:0] : \$191 [5:0];
+  assign \$193  = \$512 [12] ? a4_snap : a5_snap;
   assign \$194  = f2_same_third & f5_ok;
-  assign \$195  = ~ \$194 ;
-  assign \$196  = \$193  & \$195 ;
-  assign \$197  = a4_tag + 1'h1;
-  assign \$198  = ~ f3_never_granted;
-  assign \$199  = ~ rel_f2;
-  assign \$200  = ~ f3_rel_f3;
-  assign \$202  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = \$200  & \$203 ;
-  assign \$205  = f3_hit_a3 | \$204 ;
-  assign \$206  = \$199  & \$205 ;
-  assign \$207  = f3_hit_a2 | \$206 ;
-  assign \$208  = \$198  & \$207 ;
-  assign \$209  = f3_hit_a2 | f3_hit_a3;
-  assign \$211  = \$210  & samples_grant_r0_b0[1];
-  assign \$213  = \$212  & samples_grant_r0_b0[2];
-  assign \$215  = \$214  & samples_grant_r0_b0[3];
-  assign \$217  = \$216  & samples_grant_r0_b0[4];
-  assign \$219  = \$218  & samples_grant_r0_b0[5];
-  assign \$221  = \$220  & samples_grant_r0_b0[6];
-  assign \$222  = \$209  ? f3_older_next : { \$221 , \$219 , \$217 , \$215 , \$213 , \$211  };
-  assign \$223  = f3_hit_a2 | f3_hit_a3;
-  assign \$225  = \$224  & samples_grant_r0_b0[0];
-  assign \$226  = \$223  ? f3_older_snap : \$225 ;
-  assign \$227  = f3_go & \$523 [12];
-  assign \$228  = a4_tag ^ f3_tag;
-  assign \$229  = ~ \$228 ;
-  assign \$230  = \$229  + 1'h1;
-  assign \$231  = \$227  & \$230 [6];
-  assign \$232  = ~ f3_never_granted;
-  assign \$233  = f3_go & \$232 ;
-  assign \$234  = ~ \$523 [12];
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = ~ rel_f2;
-  assign \$237  = \$236  & f3_hit_a3;
-  assign \$238  = f3_hit_a2 | \$237 ;
-  assign \$239  = \$235  & \$238 ;
-  assign \$240  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$241  = \$239  & \$240 ;
-  assign \$242  = ~ rel_f2;
-  assign \$243  = f3_quiet & \$242 ;
-  assign \$244  = ~ \$523 [12];
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = \$245  ? f3_in : 1'h0;
-  assign \$247  = ~ f3_never_granted;
-  assign \$249  = { \$248 , samples_parity_r0_b0, samples_grant_r0_b0[6:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_next };
-  assign \$250  = ~ \$249 ;
-  assign \$251  = \$250  + 1'h1;
-  assign \$252  = x1_select & f1_hit;
-  assign \$254  = x1_select & f2_in;
-  assign \$256  = f2_flushed | \$255 ;
-  assign \$257  = x1_select | x0_select;
-  assign \$258  = ~ \$257 ;
-  assign \$259  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$260  = { 1'h0, \$258  } & \$259 ;
-  assign \$261  = { 1'h0, f3_in } & \$260 ;
-  assign \$262  = \$523 [12] ? 1'h0 : \$531 [0];
-  assign \$263  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$264  = ~ \$263 ;
-  assign \$265  = \$264  + 1'h1;
-  assign \$266  = \release  & \$265 [12];
-  assign \$267  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$195  = ~ \$512 [12];
+  assign \$196  = \$signal$188  & \$195 ;
+  assign \$197  = ~ \$516 [12];
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = f2_same_third & f5_ok;
+  assign \$200  = ~ \$199 ;
+  assign \$201  = \$198  & \$200 ;
+  assign \$202  = a4_tag + 1'h1;
+  assign \$203  = ~ f3_never_granted;
+  assign \$204  = ~ rel_f2;
+  assign \$205  = ~ f3_rel_f3;
+  assign \$207  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = \$205  & \$208 ;
+  assign \$210  = f3_hit_a3 | \$209 ;
+  assign \$211  = \$204  & \$210 ;
+  assign \$212  = f3_hit_a2 | \$211 ;
+  assign \$213  = \$203  & \$212 ;
+  assign \$214  = f3_hit_a2 | f3_hit_a3;
+  assign \$216  = \$215  & samples_grant_r0_b0[1];
+  assign \$218  = \$217  & samples_grant_r0_b0[2];
+  assign \$220  = \$219  & samples_grant_r0_b0[3];
+  assign \$222  = \$221  & samples_grant_r0_b0[4];
+  assign \$224  = \$223  & samples_grant_r0_b0[5];
+  assign \$226  = \$225  & samples_grant_r0_b0[6];
+  assign \$227  = \$214  ? f3_older_next : { \$226 , \$224 , \$222 , \$220 , \$218 , \$216  };
+  assign \$228  = f3_hit_a2 | f3_hit_a3;
+  assign \$230  = \$229  & samples_grant_r0_b0[0];
+  assign \$231  = \$228  ? f3_older_snap : \$230 ;
+  assign \$232  = f3_go & \$520 [12];
+  assign \$233  = a4_tag ^ f3_tag;
+  assign \$234  = ~ \$233 ;
+  assign \$235  = \$234  + 1'h1;
+  assign \$236  = \$232  & \$235 [6];
+  assign \$237  = ~ f3_never_granted;
+  assign \$238  = f3_go & \$237 ;
+  assign \$239  = ~ rel_f2;
+  assign \$240  = \$239  & f3_hit_a3;
+  assign \$241  = f3_hit_a2 | \$240 ;
+  assign \$242  = \$238  & \$241 ;
+  assign \$243  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$244  = \$242  & \$243 ;
+  assign \$245  = ~ rel_f2;
+  assign \$246  = f3_quiet & \$245 ;
+  assign \$247  = \$246  ? f3_in : 1'h0;
+  assign \$248  = ~ f3_never_granted;
+  assign \$250  = { \$249 , samples_parity_r0_b0, samples_grant_r0_b0[6:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_next };
+  assign \$251  = ~ \$250 ;
+  assign \$252  = \$251  + 1'h1;
+  assign \$253  = x1_select & f1_hit;
+  assign \$255  = x1_select & f2_in;
+  assign \$257  = f2_flushed | \$256 ;
+  assign \$258  = x1_select | x0_select;
+  assign \$259  = ~ \$258 ;
+  assign \$260  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$261  = { 1'h0, \$259  } & \$260 ;
+  assign \$262  = { 1'h0, f3_in } & \$261 ;
+  assign \$263  = \$520 [12] | released_f1;
+  assign \$264  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$265  = ~ \$264 ;
+  assign \$266  = \$265  + 1'h1;
+  assign \$267  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$268  = ~ \$267 ;
   assign \$269  = \$268  + 1'h1;
-  assign \$270  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$271  = ~ \$270 ;
-  assign \$272  = \$271  + 1'h1;
-  assign \$273  = ~ f4_prev_released;
-  assign \$274  = \$273  & f4_by_older;
-  assign \$275  = f4_by_a1 | \$274 ;
-  assign \$276  = f4_live & \$275 ;
-  assign \$277  = ~ f4_prev_released;
-  assign \$278  = \$277  & f4_by_mem_live;
-  assign \$279  = \$278  & f4_mem_ok;
-  assign \$280  = \$276  | \$279 ;
-  assign \$281  = ~ f4_prev_released;
-  assign \$282  = \$281  & f4_by_older;
-  assign \$283  = f4_by_a1 | \$282 ;
-  assign \$284  = f4_live & \$283 ;
-  assign \$285  = ~ f4_prev_released;
-  assign \$286  = \$285  & f4_by_mem_live;
-  assign \$287  = \$286  & f4_mem_ok;
-  assign \$288  = \$284  | \$287 ;
-  assign \$289  = samples_queue_waddr == 10'h3ff;
-  assign \$290  = samples_queue_waddr + 1'h1;
+  assign \$270  = ~ f4_blocked;
+  assign \$271  = \$270  & f4_by_older;
+  assign \$272  = f4_by_a1 | \$271 ;
+  assign \$273  = f4_live & \$272 ;
+  assign \$274  = ~ f4_blocked;
+  assign \$275  = \$274  & f4_by_mem_live;
+  assign \$276  = \$275  & f4_mem_ok;
+  assign \$277  = \$273  | \$276 ;
+  assign \$278  = ~ f4_blocked;
+  assign \$279  = \$278  & f4_by_older;
+  assign \$280  = f4_by_a1 | \$279 ;
+  assign \$281  = f4_live & \$280 ;
+  assign \$282  = ~ f4_blocked;
+  assign \$283  = \$282  & f4_by_mem_live;
+  assign \$284  = \$283  & f4_mem_ok;
+  assign \$285  = \$281  | \$284 ;
+  assign \$286  = samples_queue_waddr == 10'h3ff;
+  assign \$287  = samples_queue_waddr + 1'h1;
+  assign \$288  = \$286  ? 11'h000 : \$287 ;
+  assign \$289  = samples_pushed == samples_popped;
+  assign \$290  = samples_pushed ? 11'h001 : 11'h7ff;
   assign \$291  = \$289  ? 11'h000 : \$290 ;
-  assign \$292  = samples_pushed == samples_popped;
-  assign \$293  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$294  = \$292  ? 11'h000 : \$293 ;
-  assign \$295  = $signed({ 1'h0, samples_count }) + $signed(\$294 );
-  assign \$296  = ! samples_pushed;
-  assign \$297  = ! samples_popped;
-  assign \$298  = \$296  & \$297 ;
-  assign \$299  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$300  = ~ \$299 ;
-  assign \$301  = samples_push | \$300 ;
-  assign \$302  = ! samples_pushed;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = samples_count == 2'h3;
-  assign \$306  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$307  = ~ \$306 ;
-  assign \$308  = samples_push | \$307 ;
-  assign \$310  = ! samples_popped;
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = samples_pop ? samples_at[0] : 1'h0;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = samples_push | \$313 ;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$292  = $signed({ 1'h0, samples_count }) + $signed(\$291 );
+  assign \$293  = ! samples_pushed;
+  assign \$294  = ! samples_popped;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$297  = ~ \$296 ;
+  assign \$298  = samples_push | \$297 ;
+  assign \$299  = ! samples_pushed;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = samples_count == 2'h3;
+  assign \$303  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$304  = ~ \$303 ;
+  assign \$305  = samples_push | \$304 ;
+  assign \$307  = ! samples_popped;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$310  = ~ \$309 ;
+  assign \$311  = samples_push | \$310 ;
+  assign \$314  = \$312  & \$313 ;
+  assign \$315  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$316  = ~ \$315 ;
+  assign \$317  = samples_push | \$316 ;
+  assign \$318  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$319  = ~ \$318 ;
-  assign \$320  = samples_push | \$319 ;
-  assign \$321  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$320  = f5_wrote & a2_ring;
+  assign \$321  = { \$320 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$322  = ~ \$321 ;
-  assign \$323  = f5_wrote & a2_ring;
-  assign \$324  = { \$323 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$325  = ~ \$324 ;
-  assign \$326  = \$325  + 1'h1;
-  assign \$327  = \release  & f4_taken_a2;
-  assign \$328  = a3_ring & a3_lapped;
-  assign \$330  = \release  & f4_taken_a3;
-  assign \$331  = a3_released | \$330 ;
-  assign \$332  = ~ a4_released;
-  assign \$333  = a4_prev_held & \$332 ;
-  assign \$334  = \release  & f4_taken_a4;
-  assign \$335  = ~ \$334 ;
-  assign \$336  = \$333  & \$335 ;
-  assign \$337  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
-  assign \$338  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$339  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$340  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$341  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released };
-  assign \$342  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$343  = samples_grant_w_data[6:1] + 1'h1;
-  assign \$344  = samples_has_fresh | x1_select;
-  assign samples_take_fresh = a1_select & \$344 ;
-  assign \$345  = ~ x1_select;
-  assign \$346  = a1_select & \$345 ;
-  assign \$347  = ~ samples_has_fresh;
-  assign \$348  = \$346  & \$347 ;
-  assign samples_pop = \$348  & samples_nonempty;
-  assign \$349  = samples_fresh_slot + 1'h1;
-  assign \$350  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$352  = \$351  & samples_queue_r0_b0[0];
-  assign \$353  = \$350  | \$352 ;
+  assign \$323  = \$322  + 1'h1;
+  assign \$324  = \release  & f4_taken_a2;
+  assign \$325  = a3_ring & a3_lapped;
+  assign \$327  = \release  & f4_taken_a3;
+  assign \$328  = a3_released | \$327 ;
+  assign \$329  = ~ a4_released;
+  assign \$330  = a4_prev_held & \$329 ;
+  assign \$331  = \release  & f4_taken_a4;
+  assign \$332  = ~ \$331 ;
+  assign \$333  = \$330  & \$332 ;
+  assign \$334  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
+  assign \$335  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$336  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$337  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$338  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked };
+  assign \$339  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$340  = samples_grant_w_data[6:1] + 1'h1;
+  assign \$341  = samples_has_fresh | x1_select;
+  assign samples_take_fresh = a1_select & \$341 ;
+  assign \$342  = ~ x1_select;
+  assign \$343  = a1_select & \$342 ;
+  assign \$344  = ~ samples_has_fresh;
+  assign \$345  = \$343  & \$344 ;
+  assign samples_pop = \$345  & samples_nonempty;
+  assign \$346  = samples_fresh_slot + 1'h1;
+  assign \$347  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$349  = \$348  & samples_queue_r0_b0[0];
+  assign \$350  = \$347  | \$349 ;
+  assign \$351  = a3_fwd_ok & a3_fresh_slot[1];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$563  = samples_grant_wen;
+    \$564  = samples_grant_wen;
     if (aclk_rst) begin
-      \$563  = 1'h0;
+      \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$564  = samples_grant_w_addr;
+    \$565  = samples_grant_w_addr;
     if (samples_grant_wen) begin
-      \$564  = { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
+      \$565  = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$565  = samples_grant_w_data;
+    \$566  = samples_grant_w_data;
     if (samples_grant_wen) begin
-      \$565  = samples_grant_wdata;
+      \$566  = samples_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$566  = samples_queue_wen;
+    \$567  = samples_queue_wen;
     if (aclk_rst) begin
-      \$566  = 1'h0;
+      \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$567  = samples_queue_w_addr;
+    \$568  = samples_queue_w_addr;
     if (samples_queue_wen) begin
-      \$567  = samples_queue_waddr;
+      \$568  = samples_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$568  = samples_queue_w_data;
+    \$569  = samples_queue_w_data;
     if (samples_queue_wen) begin
-      \$568  = samples_queue_wdata;
+      \$569  = samples_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$569  = alloc_valid;
-    if (aclk_rst) begin
-      \$569  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$570  = a0_valid;
+    \$570  = alloc_valid;
     if (aclk_rst) begin
       \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$571  = \$9 ;
+    \$571  = a0_valid;
     if (aclk_rst) begin
       \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$572  = flush_valid;
+    \$572  = \$9 ;
     if (aclk_rst) begin
       \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$573  = \$12 ;
+    \$573  = flush_valid;
     if (aclk_rst) begin
       \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$574  = x0_valid;
+    \$574  = \$12 ;
     if (aclk_rst) begin
       \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$575  = x0_select;
+    \$575  = x0_valid;
     if (aclk_rst) begin
       \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$576  = x1_valid;
+    \$576  = x0_select;
     if (aclk_rst) begin
       \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$577  = a1_valid;
+    \$577  = x1_valid;
     if (aclk_rst) begin
       \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$578  = samples_seen;
-    if (\$19 ) begin
-      \$578  = \$20 ;
-    end
+    \$578  = a1_valid;
     if (aclk_rst) begin
-      \$578  = 11'h000;
+      \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$579  = samples_seen;
+    if (\$19 ) begin
+      \$579  = \$20 ;
+    end
     if (aclk_rst) begin
       \$579  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$580  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$580  = \$21 ;
-    end else if (x1_select) begin
-      \$580  = 1'h1;
-    end
+    \$580  = samples_seen;
     if (aclk_rst) begin
-      \$580  = 1'h1;
+      \$580  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$581  = samples_head;
+    \$581  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$581  = \$21 ;
+    end else if (x1_select) begin
+      \$581  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$581  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$582  = samples_head;
     if (samples_pop) begin
-      \$581  = \$24 [9:0];
+      \$582  = \$24 [9:0];
     end
     if (x1_select) begin
-      \$581  = samples_queue_waddr;
+      \$582  = samples_queue_waddr;
     end
     if (aclk_rst) begin
-      \$581  = 10'h000;
+      \$582  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$582  = samples_fresh_next;
+    \$583  = samples_fresh_next;
     if (aclk_rst) begin
-      \$582  = 11'h000;
+      \$583  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$583  = \$25 [9:0];
+    \$584  = \$25 [9:0];
     if (aclk_rst) begin
-      \$583  = 10'h000;
+      \$584  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$584  = 1'h0;
-    if (aclk_rst) begin
-      \$584  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$585  = a2_valid;
+    \$585  = 1'h0;
     if (aclk_rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$586  = a2_ring;
+    \$586  = a2_valid;
     if (aclk_rst) begin
       \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$587  = a3_valid;
+    \$587  = a2_ring;
     if (aclk_rst) begin
       \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$588  = a4_valid;
+    \$588  = a3_valid;
     if (aclk_rst) begin
       \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$589  = free_valid;
+    \$589  = a4_valid;
     if (aclk_rst) begin
       \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$590  = f0_valid;
+    \$590  = free_valid;
     if (aclk_rst) begin
       \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$591  = \$93 ;
+    \$591  = f0_valid;
     if (aclk_rst) begin
       \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$592  = \$94 ;
+    \$592  = \$98 ;
     if (aclk_rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$593  = \$95 ;
+    \$593  = \$99 ;
     if (aclk_rst) begin
       \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$594  = \$96 ;
+    \$594  = \$100 ;
     if (aclk_rst) begin
       \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$595  = \$97 ;
+    \$595  = \$101 ;
     if (aclk_rst) begin
       \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$596  = \$98 ;
+    \$596  = \$102 ;
     if (aclk_rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$597  = \$99 ;
+    \$597  = \$103 ;
     if (aclk_rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$598  = \$100 ;
+    \$598  = \$104 ;
     if (aclk_rst) begin
       \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$599  = \$101 ;
+    \$599  = \$105 ;
     if (aclk_rst) begin
       \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$600  = \$102 ;
+    \$600  = \$106 ;
     if (aclk_rst) begin
       \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$601  = \$103 ;
+    \$601  = \$107 ;
     if (aclk_rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$602  = \$104 ;
+    \$602  = \$108 ;
     if (aclk_rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$603  = \$105 ;
+    \$603  = \$109 ;
     if (aclk_rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$604  = \$106 ;
+    \$604  = \$110 ;
     if (aclk_rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$605  = \$107 ;
+    \$605  = \$111 ;
     if (aclk_rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$606  = \$108 ;
+    \$606  = \$112 ;
     if (aclk_rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$607  = \$109 ;
+    \$607  = \$113 ;
     if (aclk_rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$608  = \$110 ;
+    \$608  = \$114 ;
     if (aclk_rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$609  = \$111 ;
+    \$609  = \$115 ;
     if (aclk_rst) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$610  = \$112 ;
+    \$610  = \$116 ;
     if (aclk_rst) begin
       \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$611  = \$113 ;
+    \$611  = \$117 ;
     if (aclk_rst) begin
       \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$612  = \$114 ;
+    \$612  = \$118 ;
     if (aclk_rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$613  = f1_valid;
+    \$613  = \$119 ;
     if (aclk_rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$614  = f2_valid;
+    \$614  = f1_valid;
     if (aclk_rst) begin
       \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$615  = \$signal$186 ;
+    \$615  = f2_valid;
     if (aclk_rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$616  = \$196 ;
+    \$616  = \$signal$188 ;
     if (aclk_rst) begin
       \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$617  = f3_valid;
+    \$617  = \$201 ;
     if (aclk_rst) begin
       \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$618  = f3_go;
+    \$618  = f3_valid;
     if (aclk_rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$619  = \$231 ;
+    \$619  = f3_go;
     if (aclk_rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$620  = \$241 ;
+    \$620  = \$236 ;
     if (aclk_rst) begin
       \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$621  = \$246 ;
+    \$621  = \$244 ;
     if (aclk_rst) begin
       \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$622  = \$262 ;
+    \$622  = \$247 ;
     if (aclk_rst) begin
       \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$623  = \$266 ;
+    \$623  = \$528 [0];
     if (aclk_rst) begin
       \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$624  = \$280 ;
+    \$624  = \$263 ;
     if (aclk_rst) begin
       \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$625  = samples_queue_waddr;
-    if (\$288 ) begin
-      \$625  = \$291 [9:0];
-    end
+    \$625  = \$277 ;
     if (aclk_rst) begin
-      \$625  = 10'h000;
+      \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$626  = samples_push;
-    if (x1_select) begin
-      \$626  = 1'h0;
+    \$626  = samples_queue_waddr;
+    if (\$285 ) begin
+      \$626  = \$288 [9:0];
     end
     if (aclk_rst) begin
-      \$626  = 1'h0;
+      \$626  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$627  = samples_pop;
+    \$627  = samples_push;
     if (x1_select) begin
       \$627  = 1'h0;
     end
@@ -5845,169 +5847,179 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$628  = \$295 [10:0];
+    \$628  = samples_pop;
     if (x1_select) begin
-      \$628  = 11'h000;
+      \$628  = 1'h0;
     end
     if (aclk_rst) begin
-      \$628  = 11'h000;
+      \$628  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$629  = samples_at;
-    if (\$298 ) begin
-      \$629 [0] = samples_at[0];
-      \$629 [1] = samples_at[1];
-      \$629 [2] = samples_at[2];
-    end
-    if (\$304 ) begin
-      \$629 [0] = samples_at[1];
-      \$629 [1] = samples_at[2];
-      \$629 [2] = \$305 ;
-    end
-    if (\$311 ) begin
-      \$629 [0] = 1'h0;
-      \$629 [1] = samples_at[0];
-      \$629 [2] = samples_at[1];
-    end
-    if (\$317 ) begin
-      \$629 [0] = samples_at[0];
-      \$629 [1] = samples_at[1];
-      \$629 [2] = samples_at[2];
-    end
+    \$629  = \$292 [10:0];
     if (x1_select) begin
-      \$629  = 3'h1;
+      \$629  = 11'h000;
     end
     if (aclk_rst) begin
-      \$629  = 3'h1;
+      \$629  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$630  = samples_nonempty;
-    if (\$298 ) begin
-      \$630  = \$301 ;
+    \$630  = samples_at;
+    if (\$295 ) begin
+      \$630 [0] = samples_at[0];
+      \$630 [1] = samples_at[1];
+      \$630 [2] = samples_at[2];
     end
-    if (\$304 ) begin
-      \$630  = \$308 ;
+    if (\$301 ) begin
+      \$630 [0] = samples_at[1];
+      \$630 [1] = samples_at[2];
+      \$630 [2] = \$302 ;
     end
-    if (\$311 ) begin
-      \$630  = \$314 ;
+    if (\$308 ) begin
+      \$630 [0] = 1'h0;
+      \$630 [1] = samples_at[0];
+      \$630 [2] = samples_at[1];
     end
-    if (\$317 ) begin
-      \$630  = \$320 ;
+    if (\$314 ) begin
+      \$630 [0] = samples_at[0];
+      \$630 [1] = samples_at[1];
+      \$630 [2] = samples_at[2];
     end
     if (x1_select) begin
-      \$630  = 1'h0;
+      \$630  = 3'h1;
     end
     if (aclk_rst) begin
-      \$630  = 1'h0;
+      \$630  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$631  = f4_valid;
+    \$631  = samples_nonempty;
+    if (\$295 ) begin
+      \$631  = \$298 ;
+    end
+    if (\$301 ) begin
+      \$631  = \$305 ;
+    end
+    if (\$308 ) begin
+      \$631  = \$311 ;
+    end
+    if (\$314 ) begin
+      \$631  = \$317 ;
+    end
+    if (x1_select) begin
+      \$631  = 1'h0;
+    end
     if (aclk_rst) begin
       \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$632  = \release ;
+    \$632  = f4_valid;
     if (aclk_rst) begin
       \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$633  = a5_valid;
+    \$633  = \release ;
     if (aclk_rst) begin
       \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$634  = f5_valid;
+    \$634  = a5_valid;
     if (aclk_rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$635  = x2_valid;
+    \$635  = f5_valid;
     if (aclk_rst) begin
       \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$636  = x3_valid;
+    \$636  = x2_valid;
     if (aclk_rst) begin
       \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$637  = x4_valid;
+    \$637  = x3_valid;
     if (aclk_rst) begin
       \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$638  = x5_valid;
+    \$638  = x4_valid;
     if (aclk_rst) begin
       \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$639  = \$337 ;
+    \$639  = x5_valid;
     if (aclk_rst) begin
       \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$640  = \$338 ;
+    \$640  = \$334 ;
     if (aclk_rst) begin
       \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$641  = \$339 ;
+    \$641  = \$335 ;
     if (aclk_rst) begin
       \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$642  = \$340 ;
+    \$642  = \$336 ;
     if (aclk_rst) begin
       \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$643  = \$341 ;
+    \$643  = \$337 ;
     if (aclk_rst) begin
       \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$644  = \$342 ;
+    \$644  = \$338 ;
     if (aclk_rst) begin
       \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$645  = \$339 ;
+    if (aclk_rst) begin
+      \$645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     samples_fresh_next = samples_fresh;
     if (samples_take_fresh) begin
-      samples_fresh_next = \$349 ;
+      samples_fresh_next = \$346 ;
     end else if (x1_select) begin
       samples_fresh_next = 11'h000;
     end
@@ -6017,43 +6029,43 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$510  };
+          grant_addr = { 1'h0, \$507  };
     endcase
   end
-  assign samples_grant_waddr = { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
-  assign flush_reg_select = \port$2556$41 [1];
+  assign samples_grant_waddr = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
+  assign flush_reg_select = \port$2558$41 [1];
   assign samples_tail = samples_queue_waddr;
   assign samples_flushing = x1_select;
-  assign \$signal  = { \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
-  assign next_tag = { \$506 [5], \$487 [5], \$468 [5], \$449 [5], \$430 [5], \$411 [5] };
-  assign free_reg_hit = \port$2556$41 [0];
-  assign \$signal$198  = \$515 [12];
-  assign hit_a3 = \$519 [12];
-  assign \$signal$217  = \$523 [12];
-  assign f3_by_mem_base = \$531 [0];
+  assign \$signal  = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
+  assign next_tag = { \$503 [5], \$484 [5], \$465 [5], \$446 [5], \$427 [5], \$408 [5] };
+  assign free_reg_hit = \port$2558$41 [0];
+  assign \$signal$200  = \$512 [12];
+  assign hit_a3 = \$516 [12];
+  assign \$signal$219  = \$520 [12];
+  assign f3_by_mem_base = \$528 [0];
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
-  assign w__data = { \$343 [5:0], samples_grant_w_data[0] };
+  assign w__data = { \$340 [5:0], samples_grant_w_data[0] };
   assign r__addr = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$310  = samples_fresh_slot;
-  assign \samples_grant_addr$311  = samples_fresh_slot;
+  assign \r__addr$313  = samples_fresh_slot;
+  assign \samples_grant_addr$314  = samples_fresh_slot;
   assign samples_grant_data = samples_grant_r0_b0;
-  assign \samples_grant_data$313  = samples_grant_r1_b0;
-  assign \w__addr$314  = f4_slot;
+  assign \samples_grant_data$316  = samples_grant_r1_b0;
+  assign \w__addr$317  = f4_slot;
   assign samples_parity_waddr = f4_slot;
-  assign samples_parity_wen = \w__en$316 ;
-  assign samples_parity_wdata = \w__data$318 ;
-  assign \r__addr$320  = f1_samples_slot;
+  assign samples_parity_wen = \w__en$319 ;
+  assign samples_parity_wdata = \w__data$321 ;
+  assign \r__addr$323  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$322  = samples_fresh_slot;
-  assign \samples_parity_addr$323  = samples_fresh_slot;
+  assign \r__addr$325  = samples_fresh_slot;
+  assign \samples_parity_addr$326  = samples_fresh_slot;
   assign samples_parity_data = samples_parity_r0_b0;
-  assign \samples_parity_data$325  = samples_parity_r1_b0;
-  assign \w__addr$326  = samples_queue_w_addr;
-  assign \w__en$327  = samples_queue_w_en;
-  assign \w__data$328  = samples_queue_w_data;
-  assign \r__addr$329  = samples_head;
+  assign \samples_parity_data$328  = samples_parity_r1_b0;
+  assign \w__addr$329  = samples_queue_w_addr;
+  assign \w__en$330  = samples_queue_w_en;
+  assign \w__data$331  = samples_queue_w_data;
+  assign \r__addr$332  = samples_head;
   assign samples_queue_addr = samples_head;
   assign samples_queue_data = samples_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -6066,7 +6078,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$344  = a6_payload[47:16];
+  assign \grant_addr$347  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
   assign grant_overwrite = a6_payload[64];
@@ -6090,87 +6102,92 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \samples_grant_r1_b0.next  = samples_grant_r1_b0[6:1];
   assign \samples_queue_wdata.slot  = samples_queue_wdata[9:0];
   assign \samples_queue_wdata.snap  = samples_queue_wdata[10];
-  assign \samples_queue_wdata.next  = samples_queue_wdata[16:11];
+  assign \samples_queue_wdata.zero  = samples_queue_wdata[11];
+  assign \samples_queue_wdata.next  = samples_queue_wdata[17:12];
   assign \samples_queue_r0_b0.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_r0_b0.snap  = samples_queue_r0_b0[10];
-  assign \samples_queue_r0_b0.next  = samples_queue_r0_b0[16:11];
+  assign \samples_queue_r0_b0.zero  = samples_queue_r0_b0[11];
+  assign \samples_queue_r0_b0.next  = samples_queue_r0_b0[17:12];
   assign \samples_grant_data.snap  = samples_grant_r0_b0[0];
   assign \samples_grant_data.next  = samples_grant_r0_b0[6:1];
-  assign \samples_grant_data$313.snap  = samples_grant_r1_b0[0];
-  assign \samples_grant_data$313.next  = samples_grant_r1_b0[6:1];
+  assign \samples_grant_data$316.snap  = samples_grant_r1_b0[0];
+  assign \samples_grant_data$316.next  = samples_grant_r1_b0[6:1];
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
-  assign \samples_queue_data.next  = samples_queue_r0_b0[16:11];
-  assign samples_queue_wdata[16:11] = \$558 ;
+  assign \samples_queue_data.zero  = samples_queue_r0_b0[11];
+  assign \samples_queue_data.next  = samples_queue_r0_b0[17:12];
+  assign samples_queue_wdata[17:12] = \$559 ;
+  assign samples_queue_wdata[11] = \$551 ;
   assign samples_queue_wdata[10] = \$550 ;
   assign samples_queue_wdata[9:0] = f4_slot;
-  assign samples_grant_wdata[6:1] = { \$506 [5], \$487 [5], \$468 [5], \$449 [5], \$430 [5], \$411 [5] };
+  assign samples_grant_wdata[6:1] = { \$503 [5], \$484 [5], \$465 [5], \$446 [5], \$427 [5], \$408 [5] };
   assign samples_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [10];
   assign \$14  = 4'h0;
   assign \$26  = 1'h0;
-  assign \$43  = \$41 [11];
-  assign \$49  = \$47 [11];
-  assign \$57  = \$56 ;
-  assign \$351  = a3_sel_head;
-  assign \$355  = a3_sel_head;
-  assign \$359  = a3_sel_head;
-  assign \$363  = a3_sel_head;
-  assign \$367  = a3_sel_head;
-  assign \$371  = a3_sel_head;
-  assign \$375  = a3_sel_head;
-  assign \$379  = a3_sel_head;
-  assign \$383  = a3_sel_head;
-  assign \$387  = a3_sel_head;
-  assign \$64  = a3_sel_head;
-  assign \$90  = \$88 [32];
-  assign \$117  = 1'h0;
-  assign \$120  = f1_hit;
-  assign \$122  = f1_hit;
-  assign \$126  = \$125 ;
-  assign \$201  = f3_in;
-  assign \$210  = f3_in;
-  assign \$212  = f3_in;
-  assign \$214  = f3_in;
-  assign \$216  = f3_in;
-  assign \$218  = f3_in;
-  assign \$220  = f3_in;
-  assign \$224  = f3_in;
-  assign \$248  = \$247 ;
-  assign \$253  = \$252 ;
-  assign \$255  = \$254 ;
-  assign \$303  = samples_popped;
-  assign \$309  = samples_pushed;
-  assign \$315  = samples_pushed;
-  assign \$316  = samples_popped;
-  assign \$329  = 1'h0;
-  assign \$391  = a3_sel_head;
-  assign \$396  = \$395 ;
-  assign \$397  = a3_sel_last;
-  assign \$402  = a3_sel_head;
-  assign \$415  = 1'h0;
-  assign \$416  = a3_sel_last;
-  assign \$421  = a3_sel_head;
-  assign \$434  = 1'h0;
-  assign \$435  = a3_sel_last;
-  assign \$440  = a3_sel_head;
-  assign \$453  = 1'h0;
-  assign \$454  = a3_sel_last;
-  assign \$459  = a3_sel_head;
-  assign \$472  = 1'h0;
-  assign \$473  = a3_sel_last;
-  assign \$478  = a3_sel_head;
-  assign \$491  = 1'h0;
-  assign \$492  = a3_sel_last;
-  assign \$497  = a3_sel_head;
-  assign \$509  = { 7'h00, a4_slot, 8'h00 };
-  assign \$510 [29:0] = { 5'h00, \$509  };
-  assign \$510 [30] = 1'h1;
+  assign \$39  = \$38 ;
+  assign \$55  = \$53 [11];
+  assign \$61  = \$59 [11];
+  assign \$69  = \$68 ;
+  assign \$348  = a3_sel_head;
+  assign \$352  = a3_sel_head;
+  assign \$356  = a3_sel_head;
+  assign \$360  = a3_sel_head;
+  assign \$364  = a3_sel_head;
+  assign \$368  = a3_sel_head;
+  assign \$372  = a3_sel_head;
+  assign \$376  = a3_sel_head;
+  assign \$380  = a3_sel_head;
+  assign \$384  = a3_sel_head;
+  assign \$72  = a3_restart_head;
+  assign \$95  = \$93 [32];
+  assign \$122  = 1'h0;
+  assign \$125  = f1_hit;
+  assign \$127  = f1_hit;
+  assign \$131  = \$130 ;
+  assign \$206  = f3_in;
+  assign \$215  = f3_in;
+  assign \$217  = f3_in;
+  assign \$219  = f3_in;
+  assign \$221  = f3_in;
+  assign \$223  = f3_in;
+  assign \$225  = f3_in;
+  assign \$229  = f3_in;
+  assign \$249  = \$248 ;
+  assign \$254  = \$253 ;
+  assign \$256  = \$255 ;
+  assign \$300  = samples_popped;
+  assign \$306  = samples_pushed;
+  assign \$312  = samples_pushed;
+  assign \$313  = samples_popped;
+  assign \$326  = 1'h0;
+  assign \$388  = a3_sel_head;
+  assign \$393  = \$392 ;
+  assign \$394  = a3_sel_last;
+  assign \$399  = a3_sel_head;
+  assign \$412  = 1'h0;
+  assign \$413  = a3_sel_last;
+  assign \$418  = a3_sel_head;
+  assign \$431  = 1'h0;
+  assign \$432  = a3_sel_last;
+  assign \$437  = a3_sel_head;
+  assign \$450  = 1'h0;
+  assign \$451  = a3_sel_last;
+  assign \$456  = a3_sel_head;
+  assign \$469  = 1'h0;
+  assign \$470  = a3_sel_last;
+  assign \$475  = a3_sel_head;
+  assign \$488  = 1'h0;
+  assign \$489  = a3_sel_last;
+  assign \$494  = a3_sel_head;
+  assign \$506  = { 7'h00, a4_slot, 8'h00 };
+  assign \$507 [29:0] = { 5'h00, \$506  };
+  assign \$507 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2411$0 , \port$2412$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
-, \port$2556$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2871$0 , \port$2871$48 , rsp_freed_valid, \port$2874$0 , rsp_flushed_valid, \port$2886$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2914$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2996$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3146$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3314$0 , aclk_clk);
+module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2413$0 , \port$2414$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
+, \port$2558$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2875$0 , \port$2875$48 , rsp_freed_valid, \port$2878$0 , rsp_flushed_valid, \port$2890$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2918$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$3000$0 , bus__w_beat_from_queue, e1_exhausted
+, \port$3150$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3318$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -7495,30 +7512,30 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$2411$0 ;
-  wire \port$2411$0 ;
-  output \port$2412$0 ;
-  wire \port$2412$0 ;
-  output [41:0] \port$2556$1 ;
-  wire [41:0] \port$2556$1 ;
-  input [15:0] \port$2871$0 ;
-  wire [15:0] \port$2871$0 ;
-  input [15:0] \port$2871$48 ;
-  wire [15:0] \port$2871$48 ;
-  input [16:0] \port$2874$0 ;
-  wire [16:0] \port$2874$0 ;
-  input [15:0] \port$2886$0 ;
-  wire [15:0] \port$2886$0 ;
-  input [38:0] \port$2914$0 ;
-  wire [38:0] \port$2914$0 ;
-  input [35:0] \port$2996$0 ;
-  wire [35:0] \port$2996$0 ;
+  output \port$2413$0 ;
+  wire \port$2413$0 ;
+  output \port$2414$0 ;
+  wire \port$2414$0 ;
+  output [41:0] \port$2558$1 ;
+  wire [41:0] \port$2558$1 ;
+  input [15:0] \port$2875$0 ;
+  wire [15:0] \port$2875$0 ;
+  input [15:0] \port$2875$48 ;
+  wire [15:0] \port$2875$48 ;
+  input [16:0] \port$2878$0 ;
+  wire [16:0] \port$2878$0 ;
+  input [15:0] \port$2890$0 ;
+  wire [15:0] \port$2890$0 ;
+  input [38:0] \port$2918$0 ;
+  wire [38:0] \port$2918$0 ;
+  input [35:0] \port$3000$0 ;
+  wire [35:0] \port$3000$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3146$0 ;
-  wire [4:0] \port$3146$0 ;
+  output [4:0] \port$3150$0 ;
+  wire [4:0] \port$3150$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3314$0 ;
-  wire [4:0] \port$3314$0 ;
+  output [4:0] \port$3318$0 ;
+  wire [4:0] \port$3318$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7766,33 +7783,33 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   assign \$signature__data$93  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2874$0 [16] ? { 7'h00, \port$2874$0 [15] } : 8'hff;
+  assign \$2  = \port$2878$0 [16] ? { 7'h00, \port$2878$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2886$0 [14:5], 47'h000000000000, \port$2886$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2886$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2871$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2871$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2871$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2874$0 [14:5], \port$2914$0 [32:1], 2'h0, \port$2914$0 [38:33], \$2 , 1'h0, \port$2914$0 [0], 3'h1, \port$2874$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2890$0 [14:5], 47'h000000000000, \port$2890$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2890$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2875$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2875$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2875$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2878$0 [14:5], \port$2918$0 [32:1], 2'h0, \port$2918$0 [38:33], \$2 , 1'h0, \port$2918$0 [0], 3'h1, \port$2878$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2886$0 [14:5], 47'h000000000000, \port$2886$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2886$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2871$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2871$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2871$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2890$0 [14:5], 47'h000000000000, \port$2890$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2890$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2875$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2875$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2875$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2871$0 [4:1] == 1'h1;
+  assign \$15  = \port$2875$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2871$0 [0];
-  assign \$18  = ! \port$2871$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2875$0 [0];
+  assign \$18  = ! \port$2875$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2874$0 [0];
-  assign \$21  = ! \port$2874$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2878$0 [0];
+  assign \$21  = ! \port$2878$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2886$0 [0];
-  assign \$24  = ! \port$2886$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2890$0 [0];
+  assign \$24  = ! \port$2890$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2871$0 [4:1] == 1'h1;
+  assign \$26  = \port$2875$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2871$0 [5];
+  assign \$28  = ! \port$2875$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
@@ -8230,8 +8247,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$526  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$527  = \$526 [11:6] - 3'h4;
   assign \$528  = w0_samples_is & w0_samples_slot_ok;
-  assign \$529  = bus__w_beat_from_queue ? \port$2996$0 [31:0] : bus__w_data;
-  assign \$530  = bus__w_beat_from_queue ? \port$2996$0 [31:0] : bus__w_data;
+  assign \$529  = bus__w_beat_from_queue ? \port$3000$0 [31:0] : bus__w_data;
+  assign \$530  = bus__w_beat_from_queue ? \port$3000$0 [31:0] : bus__w_data;
   assign \$532  = 31'h40000000 + \$531 ;
   assign \$533  = ~ command_queue_pop;
   assign \$534  = command_queue_count[0] & \$533 ;
@@ -8417,8 +8434,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$714  = 1'h1 << \$713 [7:5];
   assign \$715  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$716  = 1'h1 << \$715 [11:8];
-  assign \$717  = bus__w_beat_from_queue ? \port$2996$0 [31:0] : bus__w_data;
-  assign \$718  = bus__w_beat_from_queue ? \port$2996$0 [35:32] : bus__w_strb;
+  assign \$717  = bus__w_beat_from_queue ? \port$3000$0 [31:0] : bus__w_data;
+  assign \$718  = bus__w_beat_from_queue ? \port$3000$0 [35:32] : bus__w_strb;
   assign \$719  = ~ w1_is_command;
   assign \$720  = w1_valid & \$719 ;
   assign \$721  = ~ w1_a1_0[0];
@@ -8552,13 +8569,13 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$849  = \$848  & \$signal$221 [1];
   assign \$850  = \$signal$219  & w2_is_pool0_low_water;
   assign \$851  = \$850  & \$signal$221 [2];
-  assign \$852  = | \port$2874$0 [4:1];
+  assign \$852  = | \port$2878$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$852 ;
-  assign \$853  = | \port$2886$0 [4:1];
+  assign \$853  = | \port$2890$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$853 ;
-  assign \$854  = ~ \port$2871$0 [0];
+  assign \$854  = ~ \port$2875$0 [0];
   assign \$855  = rsp_grant_valid & \$854 ;
-  assign \$856  = \port$2871$0 [4:1] != 1'h1;
+  assign \$856  = \port$2875$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$855  & \$856 ;
   assign \$857  = \$signal$28  > 2'h2;
   assign \$858  = \$857  ? 2'h2 : \$signal$28 ;
@@ -8634,7 +8651,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign w0_samples_is = bus__w_addr_from_queue ? \$910 [6] : \$913 [6];
   assign w0_in_pools_queued = 5'h10 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 5'h10 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$2996$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$3000$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -8647,7 +8664,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$916  = bus__w_addr[5:0] == 3'h4;
   assign \$917  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$916  | \$917 ;
-  assign \$918  = \port$2996$0 [18:0] - 11'h400;
+  assign \$918  = \port$3000$0 [18:0] - 11'h400;
   assign \$919  = ~ \$918 [19];
   assign \$920  = bus__w_data[18:0] - 11'h400;
   assign \$921  = ~ \$920 [19];
@@ -8741,11 +8758,11 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$1003  = \$signal$230  & \$signal$220 ;
   assign \$1004  = ~ \$1003 ;
   assign bus__w_err = \$1002  & \$1004 ;
-  assign \$1005  = rsp_freed_valid & \port$2914$0 [0];
+  assign \$1005  = rsp_freed_valid & \port$2918$0 [0];
   assign \$1006  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1005  | \$1006 ;
-  assign \$1007  = rsp_freed_valid & \port$2914$0 [0];
-  assign \$1008  = \$1007  ? \port$2874$0 [0] : \port$2886$0 [0];
+  assign \$1007  = rsp_freed_valid & \port$2918$0 [0];
+  assign \$1008  = \$1007  ? \port$2878$0 [0] : \port$2890$0 [0];
   assign bus__w_slow_err = ~ \$1008 ;
   always @(posedge aclk_clk)
     cycle <= \$1009 ;
@@ -8758,7 +8775,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2871$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2871$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2871$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2875$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2875$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2875$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1012 ;
   always @(posedge aclk_clk)
@@ -10061,22 +10078,22 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       \$1108  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$2871$0 [4:1];
-  assign rsp_grant_pool = \port$2871$0 [5];
-  assign rsp_grant_user = \port$2871$48 [15:6];
-  assign rsp_flushed_err = \port$2886$0 [4:1];
-  assign rsp_flushed_pool = \port$2886$0 [15];
-  assign rsp_flushed_user = \port$2886$0 [14:5];
-  assign rsp_freed_err = \port$2874$0 [4:1];
-  assign rsp_freed_src = \port$2914$0 [0];
-  assign rsp_freed_in_pool = \port$2874$0 [16];
-  assign rsp_freed_pool = \port$2874$0 [15];
-  assign rsp_freed_tag = \port$2914$0 [38:33];
-  assign rsp_freed_addr = \port$2914$0 [32:1];
-  assign rsp_freed_user = \port$2874$0 [14:5];
-  assign rsp_grant_ok = \port$2871$0 [0];
-  assign rsp_freed_ok = \port$2874$0 [0];
-  assign rsp_flushed_ok = \port$2886$0 [0];
+  assign rsp_grant_err = \port$2875$0 [4:1];
+  assign rsp_grant_pool = \port$2875$0 [5];
+  assign rsp_grant_user = \port$2875$48 [15:6];
+  assign rsp_flushed_err = \port$2890$0 [4:1];
+  assign rsp_flushed_pool = \port$2890$0 [15];
+  assign rsp_flushed_user = \port$2890$0 [14:5];
+  assign rsp_freed_err = \port$2878$0 [4:1];
+  assign rsp_freed_src = \port$2918$0 [0];
+  assign rsp_freed_in_pool = \port$2878$0 [16];
+  assign rsp_freed_pool = \port$2878$0 [15];
+  assign rsp_freed_tag = \port$2918$0 [38:33];
+  assign rsp_freed_addr = \port$2918$0 [32:1];
+  assign rsp_freed_user = \port$2878$0 [14:5];
+  assign rsp_grant_ok = \port$2875$0 [0];
+  assign rsp_freed_ok = \port$2878$0 [0];
+  assign rsp_flushed_ok = \port$2890$0 [0];
   assign log_bank0_k = \$867 [1:0];
   assign log_bank1_k = \$868 [1:0];
   assign log_bank2_k = \$869 [1:0];
@@ -10084,9 +10101,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign space_under = { \$883 [6], \$883  };
   assign \$signal$96  = { low_water_hit, 1'h0, \$886 , e1_exhausted, \$885  };
   assign \$signal$128  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$2996$0 [31:0];
+  assign bus__w_data_queued = \port$3000$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$182 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
-  assign bus__w_strb_queued = \port$2996$0 [35:32];
+  assign bus__w_strb_queued = \port$3000$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$234  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -10111,10 +10128,10 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$signature__addr$257  = alloc_queue_wr;
   assign \$signature__data$258  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2871$0 [0], \port$2871$0 [4:1], 2'h0, \port$2871$48 [5:0], 9'h000, \port$2871$0 [15:6] };
-  assign rsp_grant_slot = \port$2871$0 [15:6];
-  assign rsp_grant_tag = \port$2871$48 [5:0];
-  assign bus__r_slow_data = { \port$2871$0 [0], \port$2871$0 [4:1], 2'h0, \port$2871$48 [5:0], 9'h000, \port$2871$0 [15:6] };
+  assign handle = { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 [5:0], 9'h000, \port$2875$0 [15:6] };
+  assign rsp_grant_slot = \port$2875$0 [15:6];
+  assign rsp_grant_tag = \port$2875$48 [5:0];
+  assign bus__r_slow_data = { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 [5:0], 9'h000, \port$2875$0 [15:6] };
   assign w0_samples_is_queued = \$910 [6];
   assign w0_samples_is_pins = \$913 [6];
   assign bus__w_slow = w1_is_command;
@@ -10128,12 +10145,12 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign req_free_hit = \$1001 [41];
   assign req_flush_select = \$1001 [42];
   assign req_flush_pool = \$1001 [34];
-  assign \port$2411$0  = \$885 ;
-  assign \port$2412$0  = \$886 ;
-  assign \port$2556$1  = \$1001 [42:1];
-  assign \port$3146$0  = \$signal$94 ;
+  assign \port$2413$0  = \$885 ;
+  assign \port$2414$0  = \$886 ;
+  assign \port$2558$1  = \$1001 [42:1];
+  assign \port$3150$0  = \$signal$94 ;
   assign bus__w_ack = \$signal$219 ;
-  assign \port$3314$0  = \$signal$95 ;
+  assign \port$3318$0  = \$signal$95 ;
   assign \$87  = 1'h1;
   assign \$88  = samples_ev_grant;
   assign \$89  = 1'h1;

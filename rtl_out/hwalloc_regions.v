@@ -339,9 +339,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$3977$0 (\$11 [4:0]),
-    .\port$3977$48 (\$11 [51:48]),
-    .\port$3977$7 (\$11 [15:7]),
+    .\port$3979$0 (\$11 [4:0]),
+    .\port$3979$48 (\$11 [51:48]),
+    .\port$3979$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -434,14 +434,14 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .\port$3217$0 (\$17 ),
     .\port$3219$0 (\$18 ),
     .\port$3593$1 (\$20 ),
-    .\port$3977$0 (\$11 [15:0]),
-    .\port$3977$48 (\$11 [60:48]),
-    .\port$3980$0 (\$12 ),
-    .\port$3992$0 (\$13 ),
-    .\port$4020$0 (\$14 ),
-    .\port$4109$0 (\$15 ),
-    .\port$4277$0 (\$signal ),
-    .\port$4549$0 (\$signal$58 ),
+    .\port$3979$0 (\$11 [15:0]),
+    .\port$3979$48 (\$11 [60:48]),
+    .\port$3982$0 (\$12 ),
+    .\port$3994$0 (\$13 ),
+    .\port$4022$0 (\$14 ),
+    .\port$4111$0 (\$15 ),
+    .\port$4279$0 (\$signal ),
+    .\port$4551$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3977$0 , \port$3977$7 , \port$3977$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3979$0 , \port$3979$7 , \port$3979$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$134  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1489,12 +1489,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3977$0 ;
-  wire [4:0] \port$3977$0 ;
-  input [3:0] \port$3977$48 ;
-  wire [3:0] \port$3977$48 ;
-  input [8:0] \port$3977$7 ;
-  wire [8:0] \port$3977$7 ;
+  input [4:0] \port$3979$0 ;
+  wire [4:0] \port$3979$0 ;
+  input [3:0] \port$3979$48 ;
+  wire [3:0] \port$3979$48 ;
+  input [8:0] \port$3979$7 ;
+  wire [8:0] \port$3979$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1660,7 +1660,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 , 10'h000, \port$3977$7  };
+      r_slow_ring[r_slow_wr] <= { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 , 10'h000, \port$3979$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1751,7 +1751,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 , 10'h000, \port$3977$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 , 10'h000, \port$3979$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3152,7 +3152,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 , 10'h000, \port$3977$7  };
+  assign r_slow_w_data = { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 , 10'h000, \port$3979$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3164,12 +3164,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 , 10'h000, \port$3977$7  };
+  assign \$signature__data$108  = { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 , 10'h000, \port$3979$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 , 10'h000, \port$3977$7  };
+  assign bus__r_slow_data = { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 , 10'h000, \port$3979$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3225,29 +3225,28 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1008 ;
   reg \$1009 ;
   wire \$101 ;
-  reg \$1010 ;
   wire [6:0] \$102 ;
   wire [8:0] \$103 ;
   wire [8:0] \$104 ;
   wire [3:0] \$105 ;
   wire [8:0] \$106 ;
-  wire [3:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire \$107 ;
+  wire [2:0] \$108 ;
+  wire [2:0] \$109 ;
   wire \$11 ;
-  wire [2:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
-  wire [9:0] \$112 ;
+  wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire [11:0] \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire [6:0] \$118 ;
-  wire \$119 ;
+  wire \$115 ;
+  wire [2:0] \$116 ;
+  wire [2:0] \$117 ;
+  wire [2:0] \$118 ;
+  wire [3:0] \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [2:0] \$121 ;
+  wire \$121 ;
   wire [2:0] \$122 ;
   wire \$123 ;
   wire [9:0] \$124 ;
@@ -3262,71 +3261,71 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$132 ;
   wire [2:0] \$133 ;
   wire [2:0] \$134 ;
-  wire [2:0] \$135 ;
-  wire \$136 ;
+  wire \$135 ;
+  wire [9:0] \$136 ;
   wire \$137 ;
-  wire [2:0] \$138 ;
-  wire \$139 ;
+  wire \$138 ;
+  wire [11:0] \$139 ;
   wire \$14 ;
   wire \$140 ;
-  wire [8:0] \$141 ;
-  wire [31:0] \$142 ;
+  wire \$141 ;
+  wire [6:0] \$142 ;
   wire \$143 ;
-  wire [11:0] \$144 ;
-  wire [11:0] \$145 ;
-  wire [12:0] \$146 ;
-  wire \$147 ;
+  wire \$144 ;
+  wire [2:0] \$145 ;
+  wire [2:0] \$146 ;
+  wire [2:0] \$147 ;
   wire \$148 ;
-  wire [11:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [11:0] \$150 ;
-  wire [12:0] \$151 ;
+  wire [2:0] \$150 ;
+  wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire [11:0] \$155 ;
-  wire [11:0] \$156 ;
-  wire [12:0] \$157 ;
+  wire [8:0] \$153 ;
+  wire [31:0] \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire [11:0] \$160 ;
-  wire [11:0] \$161 ;
-  wire [12:0] \$162 ;
-  wire \$163 ;
-  wire [11:0] \$164 ;
-  wire [11:0] \$165 ;
-  wire [12:0] \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire [11:0] \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire [11:0] \$162 ;
+  wire [11:0] \$163 ;
+  wire [12:0] \$164 ;
+  wire \$165 ;
+  wire [11:0] \$166 ;
+  wire [11:0] \$167 ;
+  wire [12:0] \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [11:0] \$170 ;
-  wire [12:0] \$171 ;
-  wire [4:0] \$172 ;
-  wire [4:0] \$173 ;
-  wire [3:0] \$174 ;
-  wire [33:0] \$175 ;
-  wire \$176 ;
+  wire \$170 ;
+  wire [11:0] \$171 ;
+  wire [11:0] \$172 ;
+  wire [12:0] \$173 ;
+  wire [4:0] \$174 ;
+  wire [4:0] \$175 ;
+  wire [3:0] \$176 ;
   wire [33:0] \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [33:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire [33:0] \$182 ;
+  wire \$182 ;
   wire \$183 ;
   wire [33:0] \$184 ;
   wire \$185 ;
-  wire \$186 ;
+  wire [33:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
-  wire [33:0] \$189 ;
+  wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire [33:0] \$191 ;
   wire \$192 ;
-  wire \$193 ;
+  wire [33:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
@@ -3355,47 +3354,47 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire [21:0] \$219 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire [24:0] \$221 ;
+  wire [21:0] \$221 ;
   wire \$222 ;
-  wire [22:0] \$223 ;
+  wire [24:0] \$223 ;
   wire \$224 ;
-  wire \$225 ;
+  wire [22:0] \$225 ;
   wire \$226 ;
-  wire [1:0] \$227 ;
-  wire [1:0] \$228 ;
+  wire \$227 ;
+  wire \$228 ;
   wire [1:0] \$229 ;
   wire \$23 ;
-  wire [6:0] \$230 ;
-  wire [8:0] \$231 ;
-  wire [8:0] \$232 ;
-  wire [3:0] \$233 ;
+  wire [1:0] \$230 ;
+  wire [1:0] \$231 ;
+  wire [6:0] \$232 ;
+  wire [8:0] \$233 ;
   wire [8:0] \$234 ;
-  wire \$235 ;
-  wire \$236 ;
+  wire [3:0] \$235 ;
+  wire [8:0] \$236 ;
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire [2:0] \$240 ;
+  wire \$240 ;
   wire \$241 ;
-  wire [3:0] \$242 ;
-  wire [3:0] \$243 ;
+  wire [2:0] \$242 ;
+  wire \$243 ;
   wire [3:0] \$244 ;
-  wire [9:0] \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire [11:0] \$248 ;
+  wire [3:0] \$245 ;
+  wire [3:0] \$246 ;
+  wire [9:0] \$247 ;
+  wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
+  wire [11:0] \$250 ;
   wire \$251 ;
   wire \$252 ;
-  wire [6:0] \$253 ;
+  wire \$253 ;
   wire \$254 ;
-  wire \$255 ;
+  wire [6:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
@@ -3446,24 +3445,24 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [4:0] \$300 ;
+  wire \$300 ;
   wire \$301 ;
-  wire \$302 ;
+  wire [4:0] \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire [3:0] \$306 ;
-  wire [3:0] \$307 ;
-  wire [4:0] \$308 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire [3:0] \$308 ;
   wire [3:0] \$309 ;
   wire \$31 ;
-  wire [3:0] \$310 ;
-  wire [4:0] \$311 ;
-  wire [4:0] \$312 ;
+  wire [4:0] \$310 ;
+  wire [3:0] \$311 ;
+  wire [3:0] \$312 ;
   wire [4:0] \$313 ;
-  wire [3:0] \$314 ;
-  wire \$315 ;
-  wire \$316 ;
+  wire [4:0] \$314 ;
+  wire [4:0] \$315 ;
+  wire [3:0] \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
@@ -3472,9 +3471,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire [4:0] \$324 ;
+  wire \$324 ;
   wire \$325 ;
-  wire \$326 ;
+  wire [4:0] \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
@@ -3530,9 +3529,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$374 ;
   wire \$375 ;
   wire \$376 ;
-  wire [3:0] \$377 ;
+  wire \$377 ;
   wire \$378 ;
-  wire \$379 ;
+  wire [3:0] \$379 ;
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
@@ -3543,12 +3542,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
-  wire [3:0] \$389 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [3:0] \$390 ;
-  wire [4:0] \$391 ;
-  wire \$392 ;
-  wire \$393 ;
+  wire \$390 ;
+  wire [3:0] \$391 ;
+  wire [3:0] \$392 ;
+  wire [4:0] \$393 ;
   wire \$394 ;
   wire \$395 ;
   wire \$396 ;
@@ -3562,53 +3561,53 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$402 ;
   wire \$403 ;
   wire \$404 ;
-  wire \$405 ;
+  wire [2:0] \$405 ;
   wire \$406 ;
-  wire [2:0] \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire \$407 ;
+  wire [5:0] \$408 ;
+  wire [5:0] \$409 ;
   wire \$41 ;
-  wire [5:0] \$410 ;
-  wire [5:0] \$411 ;
-  wire [6:0] \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire [5:0] \$415 ;
-  wire [5:0] \$416 ;
-  wire [6:0] \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  wire [6:0] \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire [5:0] \$413 ;
+  wire [5:0] \$414 ;
+  wire [6:0] \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire [5:0] \$418 ;
+  wire [5:0] \$419 ;
   wire \$42 ;
-  wire [5:0] \$420 ;
-  wire [5:0] \$421 ;
-  wire [6:0] \$422 ;
+  wire [6:0] \$420 ;
+  wire [2:0] \$421 ;
+  wire \$422 ;
   wire [2:0] \$423 ;
   wire \$424 ;
-  wire [2:0] \$425 ;
-  wire \$426 ;
-  wire \$427 ;
+  wire \$425 ;
+  wire [2:0] \$426 ;
+  wire [2:0] \$427 ;
   wire [2:0] \$428 ;
-  wire [2:0] \$429 ;
+  wire [3:0] \$429 ;
   wire [7:0] \$43 ;
-  wire [2:0] \$430 ;
-  wire [3:0] \$431 ;
-  wire [3:0] \$432 ;
-  wire [2:0] \$433 ;
-  wire [11:0] \$434 ;
+  wire [3:0] \$430 ;
+  wire \$431 ;
+  wire [11:0] \$432 ;
+  wire [11:0] \$433 ;
+  wire [12:0] \$434 ;
   wire [11:0] \$435 ;
-  wire [12:0] \$436 ;
-  wire \$437 ;
-  wire [11:0] \$438 ;
-  wire [11:0] \$439 ;
+  wire [11:0] \$436 ;
+  wire [12:0] \$437 ;
+  wire \$438 ;
+  wire [8:0] \$439 ;
   wire [7:0] \$44 ;
-  wire [12:0] \$440 ;
-  wire [11:0] \$441 ;
-  wire [11:0] \$442 ;
-  wire [12:0] \$443 ;
+  wire [8:0] \$440 ;
+  wire [9:0] \$441 ;
+  wire \$442 ;
+  wire \$443 ;
   wire \$444 ;
-  wire [8:0] \$445 ;
-  wire [8:0] \$446 ;
-  wire [9:0] \$447 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire [7:0] \$45 ;
@@ -3623,19 +3622,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$458 ;
   wire \$459 ;
   wire [11:0] \$46 ;
-  wire \$460 ;
-  wire \$461 ;
+  wire [7:0] \$460 ;
+  wire [7:0] \$461 ;
   wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire [7:0] \$466 ;
-  wire [7:0] \$467 ;
+  wire [7:0] \$463 ;
+  wire [7:0] \$464 ;
+  wire [9:0] \$465 ;
+  wire \$466 ;
+  wire \$467 ;
   wire \$468 ;
-  wire [7:0] \$469 ;
+  wire \$469 ;
   wire \$47 ;
-  wire [7:0] \$470 ;
-  wire [9:0] \$471 ;
+  wire \$470 ;
+  wire \$471 ;
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
@@ -3676,19 +3675,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [4:0] \$508 ;
+  wire [4:0] \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire [4:0] \$514 ;
-  wire [4:0] \$515 ;
+  wire [4:0] \$511 ;
+  wire [4:0] \$512 ;
+  wire [6:0] \$513 ;
+  wire \$514 ;
+  wire \$515 ;
   wire \$516 ;
-  wire [4:0] \$517 ;
-  wire [4:0] \$518 ;
-  wire [6:0] \$519 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
   wire \$520 ;
   wire \$521 ;
@@ -3714,16 +3713,16 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$54 ;
   wire \$540 ;
   wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
+  wire [11:0] \$542 ;
+  wire [11:0] \$543 ;
+  wire [12:0] \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
-  wire [11:0] \$548 ;
-  wire [11:0] \$549 ;
+  wire \$548 ;
+  wire \$549 ;
   wire \$55 ;
-  wire [12:0] \$550 ;
+  wire \$550 ;
   wire \$551 ;
   wire \$552 ;
   wire \$553 ;
@@ -3739,36 +3738,36 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
+  wire [4:0] \$565 ;
+  wire [4:0] \$566 ;
+  wire [4:0] \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
   wire \$570 ;
-  wire [4:0] \$571 ;
-  wire [4:0] \$572 ;
-  wire [4:0] \$573 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire [7:0] \$573 ;
   wire \$574 ;
   wire \$575 ;
   wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire [7:0] \$579 ;
+  wire [10:0] \$577 ;
+  wire [10:0] \$578 ;
+  wire [10:0] \$579 ;
   wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
-  wire [10:0] \$583 ;
-  wire [10:0] \$584 ;
-  wire [10:0] \$585 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire [4:0] \$585 ;
   wire \$586 ;
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
   wire \$59 ;
   wire \$590 ;
-  wire [4:0] \$591 ;
+  wire \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
@@ -3818,14 +3817,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$633 ;
   wire \$634 ;
   wire \$635 ;
-  wire \$636 ;
+  wire [5:0] \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire [4:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
-  wire [5:0] \$642 ;
+  wire \$642 ;
   wire \$643 ;
   wire \$644 ;
   wire \$645 ;
@@ -3854,21 +3853,21 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
-  wire \$669 ;
+  wire [4:0] \$669 ;
   wire [4:0] \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
   wire \$674 ;
-  wire [4:0] \$675 ;
+  wire [10:0] \$675 ;
   wire \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire [4:0] \$68 ;
   wire \$680 ;
-  wire [10:0] \$681 ;
+  wire \$681 ;
   wire \$682 ;
   wire \$683 ;
   wire \$684 ;
@@ -3898,21 +3897,21 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
-  wire \$708 ;
+  wire [4:0] \$708 ;
   wire \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
   wire \$713 ;
-  wire [4:0] \$714 ;
+  wire [10:0] \$714 ;
   wire \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
   wire \$72 ;
-  wire [10:0] \$720 ;
+  wire \$720 ;
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
@@ -3941,20 +3940,20 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$744 ;
   wire \$745 ;
   wire \$746 ;
-  wire \$747 ;
+  wire [4:0] \$747 ;
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
-  wire [4:0] \$753 ;
+  wire [10:0] \$753 ;
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
   wire \$758 ;
-  wire [10:0] \$759 ;
+  wire \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
@@ -3984,72 +3983,72 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$783 ;
   wire \$784 ;
   wire \$785 ;
-  wire \$786 ;
+  wire [4:0] \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
   wire \$791 ;
-  wire [4:0] \$792 ;
+  wire [10:0] \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
-  wire [10:0] \$798 ;
-  wire \$799 ;
+  wire \$798 ;
+  wire [21:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire [21:0] \$805 ;
-  wire [31:0] \$806 ;
-  wire [23:0] \$807 ;
-  wire [31:0] \$808 ;
-  wire [18:0] \$809 ;
+  wire [31:0] \$800 ;
+  wire [23:0] \$801 ;
+  wire [31:0] \$802 ;
+  wire [18:0] \$803 ;
+  wire [31:0] \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire [11:0] \$807 ;
+  wire [11:0] \$808 ;
+  wire [12:0] \$809 ;
   wire \$81 ;
-  wire [31:0] \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire [11:0] \$813 ;
-  wire [11:0] \$814 ;
-  wire [12:0] \$815 ;
-  wire \$816 ;
-  wire [11:0] \$817 ;
-  wire [11:0] \$818 ;
-  wire [12:0] \$819 ;
+  wire \$810 ;
+  wire [11:0] \$811 ;
+  wire [11:0] \$812 ;
+  wire [12:0] \$813 ;
+  wire \$814 ;
+  wire [11:0] \$815 ;
+  wire [11:0] \$816 ;
+  wire [12:0] \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire [11:0] \$821 ;
-  wire [11:0] \$822 ;
-  wire [12:0] \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire [2:0] \$826 ;
-  wire [2:0] \$827 ;
-  wire [2:0] \$828 ;
-  wire [2:0] \$829 ;
+  wire [2:0] \$820 ;
+  wire [2:0] \$821 ;
+  wire [2:0] \$822 ;
+  wire [2:0] \$823 ;
+  wire [3:0] \$824 ;
+  wire [3:0] \$825 ;
+  wire [11:0] \$826 ;
+  wire [11:0] \$827 ;
+  wire [12:0] \$828 ;
+  wire \$829 ;
   wire \$83 ;
-  wire [3:0] \$830 ;
-  wire [3:0] \$831 ;
-  wire \$832 ;
-  wire \$833 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire [2:0] \$832 ;
+  wire [2:0] \$833 ;
   wire \$834 ;
   wire [2:0] \$835 ;
-  wire [2:0] \$836 ;
+  wire \$836 ;
   wire \$837 ;
-  wire [2:0] \$838 ;
+  wire \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
-  wire \$841 ;
+  wire [3:0] \$841 ;
   wire \$842 ;
   wire \$843 ;
-  wire [3:0] \$844 ;
+  wire \$844 ;
   wire \$845 ;
   wire \$846 ;
   wire \$847 ;
@@ -4067,9 +4066,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
+  wire [3:0] \$860 ;
   wire \$861 ;
-  wire [3:0] \$862 ;
+  wire \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
@@ -4101,60 +4100,60 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire \$891 ;
-  wire [3:0] \$892 ;
+  wire [3:0] \$891 ;
+  wire \$892 ;
   wire \$893 ;
   wire \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire \$897 ;
-  reg \$898 ;
-  reg [6:0] \$899 ;
+  reg \$897 ;
+  reg [6:0] \$898 ;
+  reg [4:0] \$899 ;
   wire [14:0] \$9 ;
   wire \$90 ;
-  reg [4:0] \$900 ;
-  reg \$901 ;
-  reg [6:0] \$902 ;
-  reg [11:0] \$903 ;
-  reg \$904 ;
-  reg [8:0] \$905 ;
-  reg [4:0] \$906 ;
-  reg \$907 ;
-  reg [3:0] \$908 ;
-  reg [4:0] \$909 ;
+  reg \$900 ;
+  reg [6:0] \$901 ;
+  reg [12:0] \$902 ;
+  reg \$903 ;
+  reg [8:0] \$904 ;
+  reg [4:0] \$905 ;
+  reg \$906 ;
+  reg [3:0] \$907 ;
+  reg [4:0] \$908 ;
+  reg \$909 ;
   wire \$91 ;
-  reg \$910 ;
-  reg [3:0] \$911 ;
-  reg [8:0] \$912 ;
+  reg [3:0] \$910 ;
+  reg [9:0] \$911 ;
+  reg \$912 ;
   reg \$913 ;
-  reg \$914 ;
-  reg [2:0] \$915 ;
-  reg \$916 ;
-  reg [2:0] \$917 ;
-  reg \$918 ;
-  reg [2:0] \$919 ;
+  reg [2:0] \$914 ;
+  reg \$915 ;
+  reg [2:0] \$916 ;
+  reg \$917 ;
+  reg [2:0] \$918 ;
+  reg \$919 ;
   wire [3:0] \$92 ;
   reg \$920 ;
-  reg \$921 ;
+  reg [7:0] \$921 ;
   reg [7:0] \$922 ;
-  reg [7:0] \$923 ;
-  reg \$924 ;
-  reg [6:0] \$925 ;
-  reg [7:0] \$926 ;
-  reg [6:0] \$927 ;
+  reg \$923 ;
+  reg [6:0] \$924 ;
+  reg [7:0] \$925 ;
+  reg [6:0] \$926 ;
+  reg [9:0] \$927 ;
   reg [9:0] \$928 ;
-  reg [9:0] \$929 ;
+  reg \$929 ;
   wire [3:0] \$93 ;
   reg \$930 ;
-  reg \$931 ;
-  reg [9:0] \$932 ;
-  reg [8:0] \$933 ;
+  reg [9:0] \$931 ;
+  reg [8:0] \$932 ;
+  reg [4:0] \$933 ;
   reg [4:0] \$934 ;
-  reg [4:0] \$935 ;
-  reg \$936 ;
-  reg [3:0] \$937 ;
-  reg [4:0] \$938 ;
-  reg [3:0] \$939 ;
+  reg \$935 ;
+  reg [3:0] \$936 ;
+  reg [4:0] \$937 ;
+  reg [3:0] \$938 ;
+  reg \$939 ;
   wire \$94 ;
   reg \$940 ;
   reg \$941 ;
@@ -4186,10 +4185,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$965 ;
   reg \$966 ;
   reg \$967 ;
-  reg \$968 ;
+  wire [2:0] \$968 ;
   wire [2:0] \$969 ;
   wire \$97 ;
-  wire [2:0] \$970 ;
+  reg \$970 ;
   reg \$971 ;
   reg \$972 ;
   reg \$973 ;
@@ -4197,36 +4196,36 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$975 ;
   reg \$976 ;
   reg \$977 ;
-  reg \$978 ;
+  reg [2:0] \$978 ;
   reg [2:0] \$979 ;
   wire \$98 ;
-  reg [2:0] \$980 ;
+  reg \$980 ;
   reg \$981 ;
-  reg \$982 ;
-  reg [6:0] \$983 ;
+  reg [6:0] \$982 ;
+  reg \$983 ;
   reg \$984 ;
-  reg \$985 ;
-  reg [7:0] \$986 ;
-  reg [2:0] \$987 ;
+  reg [7:0] \$985 ;
+  reg [2:0] \$986 ;
+  reg \$987 ;
   reg \$988 ;
-  reg \$989 ;
+  reg [3:0] \$989 ;
   wire \$99 ;
-  reg [3:0] \$990 ;
+  reg \$990 ;
   reg \$991 ;
-  reg \$992 ;
-  reg [4:0] \$993 ;
-  reg [2:0] \$994 ;
+  reg [4:0] \$992 ;
+  reg [2:0] \$993 ;
+  reg \$994 ;
   reg \$995 ;
   reg \$996 ;
   reg \$997 ;
   reg \$998 ;
   reg \$999 ;
   wire [8:0] \$signal ;
-  wire \$signal$245 ;
-  wire \$signal$257 ;
-  wire \$signal$276 ;
-  wire [3:0] \$signal$309 ;
-  wire \$signal$445 ;
+  wire \$signal$247 ;
+  wire \$signal$259 ;
+  wire \$signal$278 ;
+  wire [3:0] \$signal$312 ;
+  wire \$signal$448 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [12:0] a0_size = 13'h0000;
@@ -4262,6 +4261,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [3:0] a3_older_next = 4'h0;
   reg [1:0] a3_pool = 2'h0;
   reg a3_released = 1'h0;
+  reg a3_restart_fresh = 1'h0;
+  reg [2:0] a3_restart_head = 3'h0;
   reg a3_ring = 1'h0;
   reg [2:0] a3_sel_fresh = 3'h0;
   reg [2:0] a3_sel_head = 3'h0;
@@ -4343,13 +4344,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 4'h0 *)
   wire [3:0] config_grant_addr;
   (* init = 4'h0 *)
-  wire [3:0] \config_grant_addr$424 ;
+  wire [3:0] \config_grant_addr$427 ;
   (* init = 5'h00 *)
   wire [4:0] config_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \config_grant_data$426 ;
-  wire [3:0] \config_grant_data$426.next ;
-  wire \config_grant_data$426.snap ;
+  wire [4:0] \config_grant_data$429 ;
+  wire [3:0] \config_grant_data$429.next ;
+  wire \config_grant_data$429.snap ;
   wire [3:0] \config_grant_data.next ;
   wire \config_grant_data.snap ;
   reg [4:0] config_grant_r0_b0 = 5'h00;
@@ -4372,11 +4373,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 4'h0 *)
   wire [3:0] config_parity_addr;
   (* init = 4'h0 *)
-  wire [3:0] \config_parity_addr$436 ;
+  wire [3:0] \config_parity_addr$439 ;
   (* init = 1'h0 *)
   wire config_parity_data;
   (* init = 1'h0 *)
-  wire \config_parity_data$438 ;
+  wire \config_parity_data$441 ;
   reg config_parity_r0_b0 = 1'h0;
   reg config_parity_r1_b0 = 1'h0;
   wire [3:0] config_parity_waddr;
@@ -4388,23 +4389,26 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg config_pushed = 1'h0;
   (* init = 4'h0 *)
   wire [3:0] config_queue_addr;
-  (* init = 9'h000 *)
-  wire [8:0] config_queue_data;
+  (* init = 10'h000 *)
+  wire [9:0] config_queue_data;
   wire [3:0] \config_queue_data.next ;
   wire [3:0] \config_queue_data.slot ;
   wire \config_queue_data.snap ;
-  reg [8:0] config_queue_r0_b0 = 9'h000;
+  wire \config_queue_data.zero ;
+  reg [9:0] config_queue_r0_b0 = 10'h000;
   wire [3:0] \config_queue_r0_b0.next ;
   wire [3:0] \config_queue_r0_b0.slot ;
   wire \config_queue_r0_b0.snap ;
+  wire \config_queue_r0_b0.zero ;
   reg [3:0] config_queue_w_addr = 4'h0;
-  reg [8:0] config_queue_w_data = 9'h000;
+  reg [9:0] config_queue_w_data = 10'h000;
   reg config_queue_w_en = 1'h0;
   reg [3:0] config_queue_waddr = 4'h0;
-  wire [8:0] config_queue_wdata;
+  wire [9:0] config_queue_wdata;
   wire [3:0] \config_queue_wdata.next ;
   wire [3:0] \config_queue_wdata.slot ;
   wire \config_queue_wdata.snap ;
+  wire \config_queue_wdata.zero ;
   wire config_queue_wen;
   reg [4:0] config_seen = 5'h00;
   reg [4:0] config_seen_prev = 5'h00;
@@ -4420,13 +4424,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 7'h00 *)
   wire [6:0] event_grant_addr;
   (* init = 7'h00 *)
-  wire [6:0] \event_grant_addr$379 ;
+  wire [6:0] \event_grant_addr$382 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$381 ;
-  wire [3:0] \event_grant_data$381.next ;
-  wire \event_grant_data$381.snap ;
+  wire [4:0] \event_grant_data$384 ;
+  wire [3:0] \event_grant_data$384.next ;
+  wire \event_grant_data$384.snap ;
   wire [3:0] \event_grant_data.next ;
   wire \event_grant_data.snap ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -4449,11 +4453,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 7'h00 *)
   wire [6:0] event_parity_addr;
   (* init = 7'h00 *)
-  wire [6:0] \event_parity_addr$391 ;
+  wire [6:0] \event_parity_addr$394 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$393 ;
+  wire \event_parity_data$396 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   wire [6:0] event_parity_waddr;
@@ -4465,23 +4469,26 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg event_pushed = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] event_queue_addr;
-  (* init = 12'h000 *)
-  wire [11:0] event_queue_data;
+  (* init = 13'h0000 *)
+  wire [12:0] event_queue_data;
   wire [3:0] \event_queue_data.next ;
   wire [6:0] \event_queue_data.slot ;
   wire \event_queue_data.snap ;
-  reg [11:0] event_queue_r0_b0 = 12'h000;
+  wire \event_queue_data.zero ;
+  reg [12:0] event_queue_r0_b0 = 13'h0000;
   wire [3:0] \event_queue_r0_b0.next ;
   wire [6:0] \event_queue_r0_b0.slot ;
   wire \event_queue_r0_b0.snap ;
+  wire \event_queue_r0_b0.zero ;
   reg [6:0] event_queue_w_addr = 7'h00;
-  reg [11:0] event_queue_w_data = 12'h000;
+  reg [12:0] event_queue_w_data = 13'h0000;
   reg event_queue_w_en = 1'h0;
   reg [6:0] event_queue_waddr = 7'h00;
-  wire [11:0] event_queue_wdata;
+  wire [12:0] event_queue_wdata;
   wire [3:0] \event_queue_wdata.next ;
   wire [6:0] \event_queue_wdata.slot ;
   wire \event_queue_wdata.snap ;
+  wire \event_queue_wdata.zero ;
   wire event_queue_wen;
   reg [7:0] event_seen = 8'h00;
   reg [7:0] event_seen_prev = 8'h00;
@@ -4567,6 +4574,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg f3_valid = 1'h0;
   reg [3:0] f4_a1_next = 4'h0;
   reg f4_a1_snap = 1'h0;
+  reg f4_blocked = 1'h0;
   reg f4_by_a1 = 1'h0;
   reg [2:0] f4_by_mem = 3'h0;
   reg [2:0] f4_by_mem_live = 3'h0;
@@ -4579,7 +4587,6 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [2:0] f4_live = 3'h0;
   reg [2:0] f4_mem_ok = 3'h0;
   reg [1:0] f4_pool = 2'h0;
-  reg f4_prev_released = 1'h0;
   reg f4_rest_held = 1'h0;
   reg [3:0] f4_rest_next = 4'h0;
   reg f4_rest_snap = 1'h0;
@@ -4669,7 +4676,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$457 ;
+  wire [31:0] \grant_addr$460 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4692,13 +4699,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 9'h000 *)
   wire [8:0] log_grant_addr;
   (* init = 9'h000 *)
-  wire [8:0] \log_grant_addr$406 ;
+  wire [8:0] \log_grant_addr$409 ;
   (* init = 5'h00 *)
   wire [4:0] log_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \log_grant_data$407 ;
-  wire [3:0] \log_grant_data$407.next ;
-  wire \log_grant_data$407.snap ;
+  wire [4:0] \log_grant_data$410 ;
+  wire [3:0] \log_grant_data$410.next ;
+  wire \log_grant_data$410.snap ;
   wire [3:0] \log_grant_data.next ;
   wire \log_grant_data.snap ;
   reg [4:0] log_grant_r0_b0 = 5'h00;
@@ -4719,11 +4726,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 9'h000 *)
   wire [8:0] log_parity_addr;
   (* init = 9'h000 *)
-  wire [8:0] \log_parity_addr$416 ;
+  wire [8:0] \log_parity_addr$419 ;
   (* init = 1'h0 *)
   wire log_parity_data;
   (* init = 1'h0 *)
-  wire \log_parity_data$417 ;
+  wire \log_parity_data$420 ;
   reg log_parity_r0_b0 = 1'h0;
   reg log_parity_r1_b0 = 1'h0;
   (* init = 9'h000 *)
@@ -4739,36 +4746,36 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$378 ;
+  wire [6:0] \r__addr$381 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$388 ;
+  wire [6:0] \r__addr$391 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$390 ;
+  wire [6:0] \r__addr$393 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$397 ;
+  wire [6:0] \r__addr$400 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$403 ;
+  wire [8:0] \r__addr$406 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$405 ;
+  wire [8:0] \r__addr$408 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$413 ;
+  wire [8:0] \r__addr$416 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$415 ;
+  wire [8:0] \r__addr$418 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$421 ;
+  wire [3:0] \r__addr$424 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$423 ;
+  wire [3:0] \r__addr$426 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$433 ;
+  wire [3:0] \r__addr$436 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$435 ;
+  wire [3:0] \r__addr$438 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$442 ;
+  wire [3:0] \r__addr$445 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
   wire \r__data$15 ;
-  wire [11:0] \r__data$23 ;
+  wire [12:0] \r__data$23 ;
   wire [4:0] \r__data$31 ;
   wire [4:0] \r__data$33 ;
   wire \r__data$35 ;
@@ -4777,47 +4784,48 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [4:0] \r__data$47 ;
   wire \r__data$49 ;
   wire \r__data$51 ;
-  wire [8:0] \r__data$59 ;
+  wire [9:0] \r__data$59 ;
   wire rel_f2;
   wire \release ;
+  wire released_f1;
   wire [3:0] unreleased_err;
   (* init = 7'h00 *)
   wire [6:0] w__addr;
-  wire [6:0] \w__addr$382 ;
+  wire [6:0] \w__addr$385 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$394 ;
+  wire [6:0] \w__addr$397 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$400 ;
+  wire [8:0] \w__addr$403 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$408 ;
+  wire [8:0] \w__addr$411 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$418 ;
-  wire [3:0] \w__addr$427 ;
+  wire [3:0] \w__addr$421 ;
+  wire [3:0] \w__addr$430 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$439 ;
+  wire [3:0] \w__addr$442 ;
   wire [4:0] w__data;
-  wire \w__data$386 ;
-  (* init = 12'h000 *)
-  wire [11:0] \w__data$396 ;
-  wire [4:0] \w__data$402 ;
-  wire \w__data$411 ;
-  wire [4:0] \w__data$420 ;
-  wire \w__data$431 ;
-  (* init = 9'h000 *)
-  wire [8:0] \w__data$441 ;
+  wire \w__data$389 ;
+  (* init = 13'h0000 *)
+  wire [12:0] \w__data$399 ;
+  wire [4:0] \w__data$405 ;
+  wire \w__data$414 ;
+  wire [4:0] \w__data$423 ;
+  wire \w__data$434 ;
+  (* init = 10'h000 *)
+  wire [9:0] \w__data$444 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$384 ;
+  wire \w__en$387 ;
   (* init = 1'h0 *)
-  wire \w__en$395 ;
+  wire \w__en$398 ;
   (* init = 1'h0 *)
-  wire \w__en$401 ;
-  wire \w__en$410 ;
+  wire \w__en$404 ;
+  wire \w__en$413 ;
   (* init = 1'h0 *)
-  wire \w__en$419 ;
-  wire \w__en$429 ;
+  wire \w__en$422 ;
+  wire \w__en$432 ;
   (* init = 1'h0 *)
-  wire \w__en$440 ;
+  wire \w__en$443 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [7:0] x0_user = 8'h00;
@@ -4846,7 +4854,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] config_grant [15:0];
   always @(posedge aclk_clk) begin
     if (config_grant_w_en)
-      config_grant[config_grant_w_addr] <= { \$573 [3:0], config_grant_w_data[0] };
+      config_grant[config_grant_w_addr] <= { \$567 [3:0], config_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
@@ -4859,8 +4867,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* no_rw_check = 32'd1 *)
   reg [0:0] config_parity [15:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$429 )
-      config_parity[f4_slot[3:0]] <= \w__data$431 ;
+    if (\w__en$432 )
+      config_parity[f4_slot[3:0]] <= \w__data$434 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -4871,12 +4879,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \r__data$51  = _2_;
   assign \r__data$49  = _3_;
   (* no_rw_check = 32'd1 *)
-  reg [8:0] config_queue [15:0];
+  reg [9:0] config_queue [15:0];
   always @(posedge aclk_clk) begin
     if (config_queue_w_en)
       config_queue[config_queue_w_addr] <= config_queue_w_data;
   end
-  reg [8:0] _4_;
+  reg [9:0] _4_;
   always @(posedge aclk_clk) begin
     _4_ <= config_queue[config_head];
   end
@@ -4885,7 +4893,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] event_grant [127:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= { \$571 [3:0], event_grant_w_data[0] };
+      event_grant[event_grant_w_addr] <= { \$565 [3:0], event_grant_w_data[0] };
   end
   reg [4:0] _5_;
   reg [4:0] _6_;
@@ -4898,8 +4906,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$384 )
-      event_parity[f4_slot[6:0]] <= \w__data$386 ;
+    if (\w__en$387 )
+      event_parity[f4_slot[6:0]] <= \w__data$389 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
@@ -4910,12 +4918,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \r__data$15  = _7_;
   assign \r__data$13  = _8_;
   (* no_rw_check = 32'd1 *)
-  reg [11:0] event_queue [127:0];
+  reg [12:0] event_queue [127:0];
   always @(posedge aclk_clk) begin
     if (event_queue_w_en)
       event_queue[event_queue_w_addr] <= event_queue_w_data;
   end
-  reg [11:0] _9_;
+  reg [12:0] _9_;
   always @(posedge aclk_clk) begin
     _9_ <= event_queue[event_head];
   end
@@ -4925,7 +4933,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] log_grant [511:0];
   always @(posedge aclk_clk) begin
     if (log_grant_w_en)
-      log_grant[log_grant_w_addr] <= { \$572 [3:0], log_grant_w_data[0] };
+      log_grant[log_grant_w_addr] <= { \$566 [3:0], log_grant_w_data[0] };
   end
   reg [4:0] _10_;
   reg [4:0] _11_;
@@ -4940,7 +4948,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [0:0] log_parity [511:0];
   always @(posedge aclk_clk) begin
     if (log_parity_wen)
-      log_parity[f4_slot] <= \w__data$411 ;
+      log_parity[f4_slot] <= \w__data$414 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
@@ -5045,19 +5053,22 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$104  = { 2'h0, \$102  } | \$103 ;
   assign \$105  = a1_in[2] ? config_fresh_slot : 4'h0;
   assign \$106  = \$104  | { 5'h00, \$105  };
-  assign \$107  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$108  = ~ a2_from_fresh;
-  assign \$109  = a2_ok & \$108 ;
-  assign \$110  = \$109  ? a2_in : 3'h0;
-  assign \$111  = a2_ok & a2_from_fresh;
-  assign \$112  = a2_fresh_slot[6:0] - event_seen_prev;
-  assign \$113  = ~ \$112 [8];
-  assign \$115  = a2_fresh_slot - log_seen_prev;
-  assign \$116  = ~ \$115 [10];
-  assign \$118  = a2_fresh_slot[3:0] - config_seen_prev;
-  assign \$119  = ~ \$118 [5];
-  assign \$121  = a2_in & { \$120 , \$117 , \$114  };
-  assign \$122  = \$111  ? \$121  : 3'h0;
+  assign \$107  = a2_ok & a2_from_fresh;
+  assign \$108  = a1_in & x1_select;
+  assign \$109  = \$108  & a2_in;
+  assign \$110  = | \$109 ;
+  assign \$111  = \$107  & \$110 ;
+  assign \$112  = ! a2_fresh_slot;
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = ~ a2_from_fresh;
+  assign \$115  = a2_ok & \$114 ;
+  assign \$116  = a1_in & x1_select;
+  assign \$117  = \$116  & a2_in;
+  assign \$118  = \$115  ? \$117  : 3'h0;
+  assign \$119  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$120  = ~ a2_from_fresh;
+  assign \$121  = a2_ok & \$120 ;
+  assign \$122  = \$121  ? a2_in : 3'h0;
   assign \$123  = a2_ok & a2_from_fresh;
   assign \$124  = a2_fresh_slot[6:0] - event_seen_prev;
   assign \$125  = ~ \$124 [8];
@@ -5065,244 +5076,241 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$128  = ~ \$127 [10];
   assign \$130  = a2_fresh_slot[3:0] - config_seen_prev;
   assign \$131  = ~ \$130 [5];
-  assign \$133  = ~ { \$132 , \$129 , \$126  };
-  assign \$134  = a2_in & \$133 ;
-  assign \$135  = \$123  ? \$134  : 3'h0;
-  assign \$136  = ~ a2_ok;
-  assign \$137  = a2_ok & a2_from_fresh;
-  assign \$138  = \$137  ? a2_in : 3'h0;
-  assign \$139  = a2_ok & a2_from_fresh;
-  assign \$141  = a3_ok ? { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  } : 9'h000;
-  assign \$142  = a4_ok ? grant_addr : 32'd0;
-  assign \$143  = a3_valid & a3_fwd_ok;
-  assign \$144  = { \$143 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$145  = ~ \$144 ;
-  assign \$146  = \$145  + 1'h1;
-  assign \$148  = a3_valid & \$147 ;
-  assign \$149  = { \$148 , a3_pool, 2'h0, event_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$150  = ~ \$149 ;
-  assign \$151  = \$150  + 1'h1;
-  assign \$152  = \$146 [12] | \$151 [12];
-  assign \$154  = a3_valid & \$153 ;
-  assign \$155  = { \$154 , a3_pool, 5'h00, config_queue_r0_b0[3:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$156  = ~ \$155 ;
-  assign \$157  = \$156  + 1'h1;
-  assign \$158  = \$152  | \$157 [12];
-  assign \$159  = a4_valid & a4_ok;
-  assign \$160  = { \$159 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$161  = ~ \$160 ;
-  assign \$162  = \$161  + 1'h1;
-  assign \$163  = a5_valid & a5_ok;
-  assign \$164  = { \$163 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$165  = ~ \$164 ;
-  assign \$166  = \$165  + 1'h1;
-  assign \$167  = \$162 [12] | \$166 [12];
-  assign \$168  = a4_valid & a4_ok;
-  assign \$169  = { \$168 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$170  = ~ \$169 ;
-  assign \$171  = \$170  + 1'h1;
-  assign \$172  = a4_tag + 1'h1;
-  assign \$173  = a5_tag + 1'h1;
-  assign \$174  = \$171 [12] ? \$172 [3:0] : \$173 [3:0];
-  assign \$175  = free_port_addr - 32'd2147483648;
-  assign \$176  = ~ \$175 [32];
-  assign \$177  = free_port_addr - 32'd2147745792;
+  assign \$133  = a2_in & { \$132 , \$129 , \$126  };
+  assign \$134  = \$123  ? \$133  : 3'h0;
+  assign \$135  = a2_ok & a2_from_fresh;
+  assign \$136  = a2_fresh_slot[6:0] - event_seen_prev;
+  assign \$137  = ~ \$136 [8];
+  assign \$139  = a2_fresh_slot - log_seen_prev;
+  assign \$140  = ~ \$139 [10];
+  assign \$142  = a2_fresh_slot[3:0] - config_seen_prev;
+  assign \$143  = ~ \$142 [5];
+  assign \$145  = ~ { \$144 , \$141 , \$138  };
+  assign \$146  = a2_in & \$145 ;
+  assign \$147  = \$135  ? \$146  : 3'h0;
+  assign \$148  = ~ a2_ok;
+  assign \$149  = a2_ok & a2_from_fresh;
+  assign \$150  = \$149  ? a2_in : 3'h0;
+  assign \$151  = a2_ok & a2_from_fresh;
+  assign \$153  = a3_ok ? { \$627 , \$626 , \$625 , \$621 , \$617 , \$613 , \$606 , \$599 , \$592  } : 9'h000;
+  assign \$154  = a4_ok ? grant_addr : 32'd0;
+  assign \$156  = \$155  & event_queue_r0_b0[8];
+  assign \$157  = a3_restart_fresh | \$156 ;
+  assign \$159  = \$158  & config_queue_r0_b0[5];
+  assign \$160  = \$157  | \$159 ;
+  assign \$161  = a4_valid & a4_ok;
+  assign \$162  = { \$161 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$163  = ~ \$162 ;
+  assign \$164  = \$163  + 1'h1;
+  assign \$165  = a5_valid & a5_ok;
+  assign \$166  = { \$165 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$167  = ~ \$166 ;
+  assign \$168  = \$167  + 1'h1;
+  assign \$169  = \$164 [12] | \$168 [12];
+  assign \$170  = a4_valid & a4_ok;
+  assign \$171  = { \$170 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$172  = ~ \$171 ;
+  assign \$173  = \$172  + 1'h1;
+  assign \$174  = a4_tag + 1'h1;
+  assign \$175  = a5_tag + 1'h1;
+  assign \$176  = \$173 [12] ? \$174 [3:0] : \$175 [3:0];
+  assign \$177  = free_port_addr - 32'd2147483648;
   assign \$178  = ~ \$177 [32];
-  assign \$180  = \$176  & \$179 ;
-  assign \$181  = free_src ? \port$3593$40 [0] : \$180 ;
-  assign \$182  = free_port_addr - 32'd2148532224;
-  assign \$183  = ~ \$182 [32];
-  assign \$184  = free_port_addr - 32'd2148663296;
+  assign \$179  = free_port_addr - 32'd2147745792;
+  assign \$180  = ~ \$179 [32];
+  assign \$182  = \$178  & \$181 ;
+  assign \$183  = free_src ? \port$3593$40 [0] : \$182 ;
+  assign \$184  = free_port_addr - 32'd2148532224;
   assign \$185  = ~ \$184 [32];
-  assign \$187  = \$183  & \$186 ;
-  assign \$188  = free_src ? \port$3593$40 [1] : \$187 ;
-  assign \$189  = free_port_addr - 32'd2149580800;
-  assign \$190  = ~ \$189 [32];
-  assign \$191  = free_port_addr - 32'd2149597184;
+  assign \$186  = free_port_addr - 32'd2148663296;
+  assign \$187  = ~ \$186 [32];
+  assign \$189  = \$185  & \$188 ;
+  assign \$190  = free_src ? \port$3593$40 [1] : \$189 ;
+  assign \$191  = free_port_addr - 32'd2149580800;
   assign \$192  = ~ \$191 [32];
-  assign \$194  = \$190  & \$193 ;
-  assign \$195  = free_src ? \port$3593$40 [2] : \$194 ;
-  assign \$196  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$197  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$198  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$199  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$200  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$201  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$202  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$203  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$204  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$205  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$206  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$207  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$208  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$209  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$210  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$211  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$212  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$213  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$214  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$215  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$216  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$217  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$218  = | f0_addr[10:0];
-  assign \$219  = f0_addr[31:11] - 21'h100000;
-  assign \$220  = | f0_addr[7:0];
-  assign \$221  = f0_addr[31:8] - 24'h801000;
-  assign \$222  = | f0_addr[9:0];
-  assign \$223  = f0_addr[31:10] - 22'h200800;
-  assign \$225  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$227  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$228  = { 1'h0, \$226  } | \$227 ;
-  assign \$229  = f1_oor ? f1_oor_pool : \$228 ;
-  assign \$230  = f1_hit[0] ? f1_event_slot : 7'h00;
-  assign \$231  = f1_hit[1] ? f1_log_slot : 9'h000;
-  assign \$232  = { 2'h0, \$230  } | \$231 ;
-  assign \$233  = f1_hit[2] ? f1_config_slot : 4'h0;
-  assign \$234  = \$232  | { 5'h00, \$233  };
-  assign \$235  = | f1_hit;
-  assign \$236  = f1_oor | \$235 ;
+  assign \$193  = free_port_addr - 32'd2149597184;
+  assign \$194  = ~ \$193 [32];
+  assign \$196  = \$192  & \$195 ;
+  assign \$197  = free_src ? \port$3593$40 [2] : \$196 ;
+  assign \$198  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$199  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$200  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$201  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$202  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$203  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$204  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$205  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$206  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$207  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$208  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$209  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$210  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$211  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$212  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$213  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$214  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$215  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$216  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$217  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$218  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$219  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$220  = | f0_addr[10:0];
+  assign \$221  = f0_addr[31:11] - 21'h100000;
+  assign \$222  = | f0_addr[7:0];
+  assign \$223  = f0_addr[31:8] - 24'h801000;
+  assign \$224  = | f0_addr[9:0];
+  assign \$225  = f0_addr[31:10] - 22'h200800;
+  assign \$227  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$229  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$230  = { 1'h0, \$228  } | \$229 ;
+  assign \$231  = f1_oor ? f1_oor_pool : \$230 ;
+  assign \$232  = f1_hit[0] ? f1_event_slot : 7'h00;
+  assign \$233  = f1_hit[1] ? f1_log_slot : 9'h000;
+  assign \$234  = { 2'h0, \$232  } | \$233 ;
+  assign \$235  = f1_hit[2] ? f1_config_slot : 4'h0;
+  assign \$236  = \$234  | { 5'h00, \$235  };
   assign \$237  = | f1_hit;
-  assign \$238  = ~ \$237 ;
-  assign \$239  = f1_oor | \$238 ;
-  assign \$240  = f1_hit & f1_misaligned;
-  assign \$241  = | \$240 ;
-  assign \$242  = f1_contract ? 4'h8 : 4'h0;
-  assign \$243  = \$241  ? 4'h5 : \$242 ;
-  assign \$244  = \$239  ? 4'h4 : \$243 ;
-  assign \$245  = f1_event_slot - event_fresh;
-  assign \$246  = ~ \$245 [8];
-  assign \$247  = f1_hit[0] & \$246 ;
-  assign \$248  = f1_log_slot - log_fresh;
-  assign \$249  = ~ \$248 [10];
-  assign \$250  = ~ log_lapped;
-  assign \$251  = \$249  & \$250 ;
-  assign \$252  = f1_hit[1] & \$251 ;
-  assign \$253  = f1_config_slot - config_fresh;
-  assign \$254  = ~ \$253 [5];
-  assign \$255  = f1_hit[2] & \$254 ;
-  assign \$256  = ~ f1_same_second_eq0;
-  assign \$257  = ~ f1_same_second_eq3;
-  assign \$258  = \$256  | \$257 ;
-  assign \$259  = ~ f1_same_second_eq6;
-  assign \$260  = ~ f1_same_second_eq9;
-  assign \$261  = \$259  | \$260 ;
-  assign \$262  = \$258  | \$261 ;
-  assign \$263  = ~ f1_same_second_eq12;
-  assign \$264  = ~ f1_same_second_eq15;
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = ~ f1_same_second_eq18;
-  assign \$267  = ~ f1_same_second_eq21;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = \$265  | \$268 ;
-  assign \$270  = \$262  | \$269 ;
-  assign \$271  = ~ f1_same_second_eq24;
-  assign \$272  = ~ f1_same_second_eq27;
-  assign \$273  = \$271  | \$272 ;
-  assign \$274  = ~ f1_same_second_eq30;
+  assign \$238  = f1_oor | \$237 ;
+  assign \$239  = | f1_hit;
+  assign \$240  = ~ \$239 ;
+  assign \$241  = f1_oor | \$240 ;
+  assign \$242  = f1_hit & f1_misaligned;
+  assign \$243  = | \$242 ;
+  assign \$244  = f1_contract ? 4'h8 : 4'h0;
+  assign \$245  = \$243  ? 4'h5 : \$244 ;
+  assign \$246  = \$241  ? 4'h4 : \$245 ;
+  assign \$247  = f1_event_slot - event_fresh;
+  assign \$248  = ~ \$247 [8];
+  assign \$249  = f1_hit[0] & \$248 ;
+  assign \$250  = f1_log_slot - log_fresh;
+  assign \$251  = ~ \$250 [10];
+  assign \$252  = ~ log_lapped;
+  assign \$253  = \$251  & \$252 ;
+  assign \$254  = f1_hit[1] & \$253 ;
+  assign \$255  = f1_config_slot - config_fresh;
+  assign \$256  = ~ \$255 [5];
+  assign \$257  = f1_hit[2] & \$256 ;
+  assign \$258  = ~ f1_same_second_eq0;
+  assign \$259  = ~ f1_same_second_eq3;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = ~ f1_same_second_eq6;
+  assign \$262  = ~ f1_same_second_eq9;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = \$260  | \$263 ;
+  assign \$265  = ~ f1_same_second_eq12;
+  assign \$266  = ~ f1_same_second_eq15;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = ~ f1_same_second_eq18;
+  assign \$269  = ~ f1_same_second_eq21;
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = \$267  | \$270 ;
+  assign \$272  = \$264  | \$271 ;
+  assign \$273  = ~ f1_same_second_eq24;
+  assign \$274  = ~ f1_same_second_eq27;
   assign \$275  = \$273  | \$274 ;
-  assign \$276  = \$270  | \$275 ;
-  assign \$277  = ~ \$276 ;
-  assign \$278  = ~ f1_same_third_eq0;
-  assign \$279  = ~ f1_same_third_eq3;
-  assign \$280  = \$278  | \$279 ;
-  assign \$281  = ~ f1_same_third_eq6;
-  assign \$282  = ~ f1_same_third_eq9;
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = \$280  | \$283 ;
-  assign \$285  = ~ f1_same_third_eq12;
-  assign \$286  = ~ f1_same_third_eq15;
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = ~ f1_same_third_eq18;
-  assign \$289  = ~ f1_same_third_eq21;
-  assign \$290  = \$288  | \$289 ;
-  assign \$291  = \$287  | \$290 ;
-  assign \$292  = \$284  | \$291 ;
-  assign \$293  = ~ f1_same_third_eq24;
-  assign \$294  = ~ f1_same_third_eq27;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = ~ f1_same_third_eq30;
+  assign \$276  = ~ f1_same_second_eq30;
+  assign \$277  = \$275  | \$276 ;
+  assign \$278  = \$272  | \$277 ;
+  assign \$279  = ~ \$278 ;
+  assign \$280  = ~ f1_same_third_eq0;
+  assign \$281  = ~ f1_same_third_eq3;
+  assign \$282  = \$280  | \$281 ;
+  assign \$283  = ~ f1_same_third_eq6;
+  assign \$284  = ~ f1_same_third_eq9;
+  assign \$285  = \$283  | \$284 ;
+  assign \$286  = \$282  | \$285 ;
+  assign \$287  = ~ f1_same_third_eq12;
+  assign \$288  = ~ f1_same_third_eq15;
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = ~ f1_same_third_eq18;
+  assign \$291  = ~ f1_same_third_eq21;
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = \$289  | \$292 ;
+  assign \$294  = \$286  | \$293 ;
+  assign \$295  = ~ f1_same_third_eq24;
+  assign \$296  = ~ f1_same_third_eq27;
   assign \$297  = \$295  | \$296 ;
-  assign \$298  = \$292  | \$297 ;
-  assign \$299  = ~ \$298 ;
-  assign \$300  = f2_tag + 1'h1;
-  assign \$301  = ! f2_pool;
-  assign \$302  = f2_pool == 1'h1;
-  assign \$303  = f2_pool == 2'h2;
-  assign \$304  = f2_never_granted[0] | f2_never_granted[1];
-  assign \$305  = \$304  | f2_never_granted[2];
-  assign \$306  = a4_tag ^ f2_tag;
-  assign \$307  = ~ \$306 ;
-  assign \$308  = \$307  + 1'h1;
-  assign \$309  = a5_tag ^ f2_tag;
-  assign \$310  = ~ \$309 ;
-  assign \$311  = \$310  + 1'h1;
-  assign \$312  = a4_tag + 1'h1;
-  assign \$313  = a5_tag + 1'h1;
-  assign \$314  = \$815 [12] ? \$312 [3:0] : \$313 [3:0];
-  assign \$315  = \$815 [12] ? a4_snap : a5_snap;
-  assign \$316  = f2_same_third & f5_ok;
-  assign \$317  = ~ \$815 [12];
-  assign \$318  = \$signal$245  & \$317 ;
-  assign \$319  = ~ \$819 [12];
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = f2_same_third & f5_ok;
-  assign \$322  = ~ \$321 ;
-  assign \$323  = \$320  & \$322 ;
-  assign \$324  = a4_tag + 1'h1;
-  assign \$325  = ~ f3_never_granted;
-  assign \$326  = ~ rel_f2;
-  assign \$327  = ~ f3_rel_f3;
-  assign \$329  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$330  = \$328  & \$329 ;
-  assign \$332  = log_parity_r0_b0 == log_grant_r0_b0[0];
-  assign \$333  = \$331  & \$332 ;
-  assign \$334  = \$330  | \$333 ;
-  assign \$336  = config_parity_r0_b0 == config_grant_r0_b0[0];
-  assign \$337  = \$335  & \$336 ;
-  assign \$338  = \$334  | \$337 ;
-  assign \$339  = \$327  & \$338 ;
-  assign \$340  = f3_hit_a3 | \$339 ;
-  assign \$341  = \$326  & \$340 ;
-  assign \$342  = f3_hit_a2 | \$341 ;
-  assign \$343  = \$325  & \$342 ;
-  assign \$344  = f3_hit_a2 | f3_hit_a3;
-  assign \$346  = \$345  & event_grant_r0_b0[1];
-  assign \$348  = \$347  & log_grant_r0_b0[1];
-  assign \$349  = \$346  | \$348 ;
-  assign \$351  = \$350  & config_grant_r0_b0[1];
-  assign \$352  = \$349  | \$351 ;
-  assign \$354  = \$353  & event_grant_r0_b0[2];
-  assign \$356  = \$355  & log_grant_r0_b0[2];
-  assign \$357  = \$354  | \$356 ;
-  assign \$359  = \$358  & config_grant_r0_b0[2];
-  assign \$360  = \$357  | \$359 ;
-  assign \$362  = \$361  & event_grant_r0_b0[3];
-  assign \$364  = \$363  & log_grant_r0_b0[3];
-  assign \$365  = \$362  | \$364 ;
-  assign \$367  = \$366  & config_grant_r0_b0[3];
-  assign \$368  = \$365  | \$367 ;
-  assign \$370  = \$369  & event_grant_r0_b0[4];
-  assign \$372  = \$371  & log_grant_r0_b0[4];
-  assign \$373  = \$370  | \$372 ;
-  assign \$375  = \$374  & config_grant_r0_b0[4];
-  assign \$376  = \$373  | \$375 ;
-  assign \$377  = \$344  ? f3_older_next : { \$376 , \$368 , \$360 , \$352  };
-  assign \$378  = f3_hit_a2 | f3_hit_a3;
-  assign \$380  = \$379  & event_grant_r0_b0[0];
-  assign \$382  = \$381  & log_grant_r0_b0[0];
-  assign \$383  = \$380  | \$382 ;
-  assign \$385  = \$384  & config_grant_r0_b0[0];
-  assign \$386  = \$383  | \$385 ;
-  assign \$387  = \$378  ? f3_older_snap : \$386 ;
-  assign \$388  = f3_go & \$823 [12];
-  assign \$389  = a4_tag ^ f3_tag;
-  assign \$390  = ~ \$389 ;
-  assign \$391  = \$390  + 1'h1;
-  assign \$392  = \$388  & \$391 [4];
-  assign \$393  = ~ f3_never_granted;
-  assign \$394  = f3_go & \$393 ;
-  assign \$395  = ~ \$823 [12];
-  assign \$396  = \$394  & \$395 ;
+  assign \$298  = ~ f1_same_third_eq30;
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = \$294  | \$299 ;
+  assign \$301  = ~ \$300 ;
+  assign \$302  = f2_tag + 1'h1;
+  assign \$303  = ! f2_pool;
+  assign \$304  = f2_pool == 1'h1;
+  assign \$305  = f2_pool == 2'h2;
+  assign \$306  = f2_never_granted[0] | f2_never_granted[1];
+  assign \$307  = \$306  | f2_never_granted[2];
+  assign \$308  = a4_tag ^ f2_tag;
+  assign \$309  = ~ \$308 ;
+  assign \$310  = \$309  + 1'h1;
+  assign \$311  = a5_tag ^ f2_tag;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = \$312  + 1'h1;
+  assign \$314  = a4_tag + 1'h1;
+  assign \$315  = a5_tag + 1'h1;
+  assign \$316  = \$809 [12] ? \$314 [3:0] : \$315 [3:0];
+  assign \$317  = \$809 [12] ? a4_snap : a5_snap;
+  assign \$318  = f2_same_third & f5_ok;
+  assign \$319  = ~ \$809 [12];
+  assign \$320  = \$signal$247  & \$319 ;
+  assign \$321  = ~ \$813 [12];
+  assign \$322  = \$320  & \$321 ;
+  assign \$323  = f2_same_third & f5_ok;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = \$322  & \$324 ;
+  assign \$326  = a4_tag + 1'h1;
+  assign \$327  = ~ f3_never_granted;
+  assign \$328  = ~ rel_f2;
+  assign \$329  = ~ f3_rel_f3;
+  assign \$331  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$332  = \$330  & \$331 ;
+  assign \$334  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = \$332  | \$335 ;
+  assign \$338  = config_parity_r0_b0 == config_grant_r0_b0[0];
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = \$336  | \$339 ;
+  assign \$341  = \$329  & \$340 ;
+  assign \$342  = f3_hit_a3 | \$341 ;
+  assign \$343  = \$328  & \$342 ;
+  assign \$344  = f3_hit_a2 | \$343 ;
+  assign \$345  = \$327  & \$344 ;
+  assign \$346  = f3_hit_a2 | f3_hit_a3;
+  assign \$348  = \$347  & event_grant_r0_b0[1];
+  assign \$350  = \$349  & log_grant_r0_b0[1];
+  assign \$351  = \$348  | \$350 ;
+  assign \$353  = \$352  & config_grant_r0_b0[1];
+  assign \$354  = \$351  | \$353 ;
+  assign \$356  = \$355  & event_grant_r0_b0[2];
+  assign \$358  = \$357  & log_grant_r0_b0[2];
+  assign \$359  = \$356  | \$358 ;
+  assign \$361  = \$360  & config_grant_r0_b0[2];
+  assign \$362  = \$359  | \$361 ;
+  assign \$364  = \$363  & event_grant_r0_b0[3];
+  assign \$366  = \$365  & log_grant_r0_b0[3];
+  assign \$367  = \$364  | \$366 ;
+  assign \$369  = \$368  & config_grant_r0_b0[3];
+  assign \$370  = \$367  | \$369 ;
+  assign \$372  = \$371  & event_grant_r0_b0[4];
+  assign \$374  = \$373  & log_grant_r0_b0[4];
+  assign \$375  = \$372  | \$374 ;
+  assign \$377  = \$376  & config_grant_r0_b0[4];
+  assign \$378  = \$375  | \$377 ;
+  assign \$379  = \$346  ? f3_older_next : { \$378 , \$370 , \$362 , \$354  };
+  assign \$380  = f3_hit_a2 | f3_hit_a3;
+  assign \$382  = \$381  & event_grant_r0_b0[0];
+  assign \$384  = \$383  & log_grant_r0_b0[0];
+  assign \$385  = \$382  | \$384 ;
+  assign \$387  = \$386  & config_grant_r0_b0[0];
+  assign \$388  = \$385  | \$387 ;
+  assign \$389  = \$380  ? f3_older_snap : \$388 ;
+  assign \$390  = f3_go & \$817 [12];
+  assign \$391  = a4_tag ^ f3_tag;
+  assign \$392  = ~ \$391 ;
+  assign \$393  = \$392  + 1'h1;
+  assign \$394  = \$390  & \$393 [4];
+  assign \$395  = ~ f3_never_granted;
+  assign \$396  = f3_go & \$395 ;
   assign \$397  = ~ rel_f2;
   assign \$398  = \$397  & f3_hit_a3;
   assign \$399  = f3_hit_a2 | \$398 ;
@@ -5311,463 +5319,463 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$402  = \$400  & \$401 ;
   assign \$403  = ~ rel_f2;
   assign \$404  = f3_quiet & \$403 ;
-  assign \$405  = ~ \$823 [12];
-  assign \$406  = \$404  & \$405 ;
-  assign \$407  = \$406  ? f3_in : 3'h0;
-  assign \$408  = ~ f3_never_granted;
-  assign \$410  = { \$409 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
-  assign \$411  = ~ \$410 ;
-  assign \$412  = \$411  + 1'h1;
-  assign \$413  = ~ f3_never_granted;
-  assign \$415  = { \$414 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
-  assign \$416  = ~ \$415 ;
-  assign \$417  = \$416  + 1'h1;
-  assign \$418  = ~ f3_never_granted;
-  assign \$420  = { \$419 , config_parity_r0_b0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
-  assign \$421  = ~ \$420 ;
-  assign \$422  = \$421  + 1'h1;
-  assign \$423  = x1_select & f1_hit;
+  assign \$405  = \$404  ? f3_in : 3'h0;
+  assign \$406  = ~ f3_never_granted;
+  assign \$408  = { \$407 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
+  assign \$409  = ~ \$408 ;
+  assign \$410  = \$409  + 1'h1;
+  assign \$411  = ~ f3_never_granted;
+  assign \$413  = { \$412 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
+  assign \$414  = ~ \$413 ;
+  assign \$415  = \$414  + 1'h1;
+  assign \$416  = ~ f3_never_granted;
+  assign \$418  = { \$417 , config_parity_r0_b0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
+  assign \$419  = ~ \$418 ;
+  assign \$420  = \$419  + 1'h1;
+  assign \$421  = x1_select & f1_hit;
+  assign \$422  = | \$421 ;
+  assign \$423  = x1_select & f2_in;
   assign \$424  = | \$423 ;
-  assign \$425  = x1_select & f2_in;
-  assign \$426  = | \$425 ;
-  assign \$427  = f2_flushed | \$426 ;
-  assign \$428  = x1_select | x0_select;
-  assign \$429  = ~ \$428 ;
-  assign \$430  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$431  = { 1'h0, \$429  } & { \$430 [2], \$430  };
-  assign \$432  = { 1'h0, f3_in } & \$431 ;
-  assign \$433  = \$823 [12] ? 3'h0 : \$831 [2:0];
-  assign \$434  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$435  = ~ \$434 ;
-  assign \$436  = \$435  + 1'h1;
-  assign \$437  = \release  & \$436 [12];
-  assign \$438  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$439  = ~ \$438 ;
-  assign \$440  = \$439  + 1'h1;
-  assign \$441  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$442  = ~ \$441 ;
-  assign \$443  = \$442  + 1'h1;
-  assign \$444  = a1_select[1] & f3_in[1];
-  assign \$445  = f3_slot ^ log_fresh[8:0];
-  assign \$446  = ~ \$445 ;
-  assign \$447  = \$446  + 1'h1;
-  assign \$448  = \$444  & \$447 [9];
-  assign \$449  = ~ f4_prev_released;
-  assign \$450  = \$449  & f4_by_older;
-  assign \$451  = f4_by_a1 | \$450 ;
-  assign \$452  = f4_live[0] & \$451 ;
-  assign \$453  = ~ f4_prev_released;
-  assign \$454  = \$453  & f4_by_mem_live[0];
-  assign \$455  = \$454  & f4_mem_ok[0];
-  assign \$456  = \$452  | \$455 ;
-  assign \$457  = ~ f4_prev_released;
-  assign \$458  = \$457  & f4_by_older;
-  assign \$459  = f4_by_a1 | \$458 ;
-  assign \$460  = f4_live[0] & \$459 ;
-  assign \$461  = ~ f4_prev_released;
-  assign \$462  = \$461  & f4_by_mem_live[0];
-  assign \$463  = \$462  & f4_mem_ok[0];
-  assign \$464  = \$460  | \$463 ;
-  assign \$465  = event_queue_waddr == 7'h7f;
-  assign \$466  = event_queue_waddr + 1'h1;
-  assign \$467  = \$465  ? 8'h00 : \$466 ;
-  assign \$468  = event_pushed == event_popped;
-  assign \$469  = event_pushed ? 8'h01 : 8'hff;
-  assign \$470  = \$468  ? 8'h00 : \$469 ;
-  assign \$471  = $signed({ 1'h0, event_count }) + $signed(\$470 );
+  assign \$425  = f2_flushed | \$424 ;
+  assign \$426  = x1_select | x0_select;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$429  = { 1'h0, \$427  } & { \$428 [2], \$428  };
+  assign \$430  = { 1'h0, f3_in } & \$429 ;
+  assign \$431  = \$817 [12] | released_f1;
+  assign \$432  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$433  = ~ \$432 ;
+  assign \$434  = \$433  + 1'h1;
+  assign \$435  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$436  + 1'h1;
+  assign \$438  = a1_select[1] & f3_in[1];
+  assign \$439  = f3_slot ^ log_fresh[8:0];
+  assign \$440  = ~ \$439 ;
+  assign \$441  = \$440  + 1'h1;
+  assign \$442  = \$438  & \$441 [9];
+  assign \$443  = ~ f4_blocked;
+  assign \$444  = \$443  & f4_by_older;
+  assign \$445  = f4_by_a1 | \$444 ;
+  assign \$446  = f4_live[0] & \$445 ;
+  assign \$447  = ~ f4_blocked;
+  assign \$448  = \$447  & f4_by_mem_live[0];
+  assign \$449  = \$448  & f4_mem_ok[0];
+  assign \$450  = \$446  | \$449 ;
+  assign \$451  = ~ f4_blocked;
+  assign \$452  = \$451  & f4_by_older;
+  assign \$453  = f4_by_a1 | \$452 ;
+  assign \$454  = f4_live[0] & \$453 ;
+  assign \$455  = ~ f4_blocked;
+  assign \$456  = \$455  & f4_by_mem_live[0];
+  assign \$457  = \$456  & f4_mem_ok[0];
+  assign \$458  = \$454  | \$457 ;
+  assign \$459  = event_queue_waddr == 7'h7f;
+  assign \$460  = event_queue_waddr + 1'h1;
+  assign \$461  = \$459  ? 8'h00 : \$460 ;
+  assign \$462  = event_pushed == event_popped;
+  assign \$463  = event_pushed ? 8'h01 : 8'hff;
+  assign \$464  = \$462  ? 8'h00 : \$463 ;
+  assign \$465  = $signed({ 1'h0, event_count }) + $signed(\$464 );
+  assign \$466  = ! event_pushed;
+  assign \$467  = ! event_popped;
+  assign \$468  = \$466  & \$467 ;
+  assign \$469  = event_pop ? event_at[1] : event_at[0];
+  assign \$470  = ~ \$469 ;
+  assign \$471  = event_push | \$470 ;
   assign \$472  = ! event_pushed;
-  assign \$473  = ! event_popped;
   assign \$474  = \$472  & \$473 ;
-  assign \$475  = event_pop ? event_at[1] : event_at[0];
-  assign \$476  = ~ \$475 ;
-  assign \$477  = event_push | \$476 ;
-  assign \$478  = ! event_pushed;
-  assign \$480  = \$478  & \$479 ;
-  assign \$481  = event_count == 2'h3;
-  assign \$482  = event_pop ? event_at[2] : event_at[1];
+  assign \$475  = event_count == 2'h3;
+  assign \$476  = event_pop ? event_at[2] : event_at[1];
+  assign \$477  = ~ \$476 ;
+  assign \$478  = event_push | \$477 ;
+  assign \$480  = ! event_popped;
+  assign \$481  = \$479  & \$480 ;
+  assign \$482  = event_pop ? event_at[0] : 1'h0;
   assign \$483  = ~ \$482 ;
   assign \$484  = event_push | \$483 ;
-  assign \$486  = ! event_popped;
   assign \$487  = \$485  & \$486 ;
-  assign \$488  = event_pop ? event_at[0] : 1'h0;
+  assign \$488  = event_pop ? event_at[1] : event_at[0];
   assign \$489  = ~ \$488 ;
   assign \$490  = event_push | \$489 ;
-  assign \$493  = \$491  & \$492 ;
-  assign \$494  = event_pop ? event_at[1] : event_at[0];
-  assign \$495  = ~ \$494 ;
-  assign \$496  = event_push | \$495 ;
-  assign \$497  = ~ f4_prev_released;
-  assign \$498  = \$497  & f4_by_older;
-  assign \$499  = f4_by_a1 | \$498 ;
-  assign \$500  = f4_live[2] & \$499 ;
-  assign \$501  = ~ f4_prev_released;
-  assign \$502  = \$501  & f4_by_mem_live[2];
-  assign \$503  = \$502  & f4_mem_ok[2];
-  assign \$504  = \$500  | \$503 ;
-  assign \$505  = ~ f4_prev_released;
-  assign \$506  = \$505  & f4_by_older;
-  assign \$507  = f4_by_a1 | \$506 ;
-  assign \$508  = f4_live[2] & \$507 ;
-  assign \$509  = ~ f4_prev_released;
-  assign \$510  = \$509  & f4_by_mem_live[2];
-  assign \$511  = \$510  & f4_mem_ok[2];
-  assign \$512  = \$508  | \$511 ;
-  assign \$513  = config_queue_waddr == 4'hf;
-  assign \$514  = config_queue_waddr + 1'h1;
-  assign \$515  = \$513  ? 5'h00 : \$514 ;
-  assign \$516  = config_pushed == config_popped;
-  assign \$517  = config_pushed ? 5'h01 : 5'h1f;
-  assign \$518  = \$516  ? 5'h00 : \$517 ;
-  assign \$519  = $signed({ 1'h0, config_count }) + $signed(\$518 );
+  assign \$491  = ~ f4_blocked;
+  assign \$492  = \$491  & f4_by_older;
+  assign \$493  = f4_by_a1 | \$492 ;
+  assign \$494  = f4_live[2] & \$493 ;
+  assign \$495  = ~ f4_blocked;
+  assign \$496  = \$495  & f4_by_mem_live[2];
+  assign \$497  = \$496  & f4_mem_ok[2];
+  assign \$498  = \$494  | \$497 ;
+  assign \$499  = ~ f4_blocked;
+  assign \$500  = \$499  & f4_by_older;
+  assign \$501  = f4_by_a1 | \$500 ;
+  assign \$502  = f4_live[2] & \$501 ;
+  assign \$503  = ~ f4_blocked;
+  assign \$504  = \$503  & f4_by_mem_live[2];
+  assign \$505  = \$504  & f4_mem_ok[2];
+  assign \$506  = \$502  | \$505 ;
+  assign \$507  = config_queue_waddr == 4'hf;
+  assign \$508  = config_queue_waddr + 1'h1;
+  assign \$509  = \$507  ? 5'h00 : \$508 ;
+  assign \$510  = config_pushed == config_popped;
+  assign \$511  = config_pushed ? 5'h01 : 5'h1f;
+  assign \$512  = \$510  ? 5'h00 : \$511 ;
+  assign \$513  = $signed({ 1'h0, config_count }) + $signed(\$512 );
+  assign \$514  = ! config_pushed;
+  assign \$515  = ! config_popped;
+  assign \$516  = \$514  & \$515 ;
+  assign \$517  = config_pop ? config_at[1] : config_at[0];
+  assign \$518  = ~ \$517 ;
+  assign \$519  = config_push | \$518 ;
   assign \$520  = ! config_pushed;
-  assign \$521  = ! config_popped;
   assign \$522  = \$520  & \$521 ;
-  assign \$523  = config_pop ? config_at[1] : config_at[0];
-  assign \$524  = ~ \$523 ;
-  assign \$525  = config_push | \$524 ;
-  assign \$526  = ! config_pushed;
-  assign \$528  = \$526  & \$527 ;
-  assign \$529  = config_count == 2'h3;
-  assign \$530  = config_pop ? config_at[2] : config_at[1];
+  assign \$523  = config_count == 2'h3;
+  assign \$524  = config_pop ? config_at[2] : config_at[1];
+  assign \$525  = ~ \$524 ;
+  assign \$526  = config_push | \$525 ;
+  assign \$528  = ! config_popped;
+  assign \$529  = \$527  & \$528 ;
+  assign \$530  = config_pop ? config_at[0] : 1'h0;
   assign \$531  = ~ \$530 ;
   assign \$532  = config_push | \$531 ;
-  assign \$534  = ! config_popped;
   assign \$535  = \$533  & \$534 ;
-  assign \$536  = config_pop ? config_at[0] : 1'h0;
+  assign \$536  = config_pop ? config_at[1] : config_at[0];
   assign \$537  = ~ \$536 ;
   assign \$538  = config_push | \$537 ;
-  assign \$541  = \$539  & \$540 ;
-  assign \$542  = config_pop ? config_at[1] : config_at[0];
+  assign \$539  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$540  = ~ \$539 ;
+  assign \$541  = f5_wrote & a2_ring;
+  assign \$542  = { \$541 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$543  = ~ \$542 ;
-  assign \$544  = config_push | \$543 ;
-  assign \$545  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$546  = ~ \$545 ;
-  assign \$547  = f5_wrote & a2_ring;
-  assign \$548  = { \$547 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$549  = ~ \$548 ;
-  assign \$550  = \$549  + 1'h1;
-  assign \$551  = \release  & f4_taken_a2;
-  assign \$552  = a3_ring & a3_lapped;
-  assign \$553  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$554  = \$553  == log_grant_r1_b0[0];
-  assign \$555  = a3_sel_fresh[1] & \$554 ;
-  assign \$556  = \$552  & \$555 ;
-  assign \$557  = \release  & f4_taken_a3;
-  assign \$558  = a3_released | \$557 ;
-  assign \$559  = ~ a4_released;
-  assign \$560  = a4_prev_held & \$559 ;
-  assign \$561  = \release  & f4_taken_a4;
-  assign \$562  = ~ \$561 ;
-  assign \$563  = \$560  & \$562 ;
-  assign \$564  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
-  assign \$565  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
-  assign \$566  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$567  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$568  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go };
-  assign \$569  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
-  assign \$571  = event_grant_w_data[4:1] + 1'h1;
-  assign \$572  = log_grant_w_data[4:1] + 1'h1;
-  assign \$573  = config_grant_w_data[4:1] + 1'h1;
-  assign \$574  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$574 ;
-  assign \$575  = ~ x1_select[0];
-  assign \$576  = a1_select[0] & \$575 ;
-  assign \$577  = ~ event_has_fresh;
-  assign \$578  = \$576  & \$577 ;
-  assign event_pop = \$578  & event_nonempty;
-  assign \$579  = event_fresh_slot + 1'h1;
-  assign \$581  = ~ x1_select[1];
-  assign \$582  = \$581  & log_at_last;
-  assign \$583  = log_fresh + 1'h1;
-  assign \$584  = x1_select[1] ? 11'h001 : \$583 ;
-  assign \$585  = \$582  ? 11'h000 : \$584 ;
-  assign \$586  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$586 ;
-  assign \$587  = ~ x1_select[2];
-  assign \$588  = a1_select[2] & \$587 ;
-  assign \$589  = ~ config_has_fresh;
-  assign \$590  = \$588  & \$589 ;
-  assign config_pop = \$590  & config_nonempty;
-  assign \$591  = config_fresh_slot + 1'h1;
-  assign \$592  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$594  = \$593  & event_queue_r0_b0[0];
-  assign \$595  = \$592  | \$594 ;
-  assign \$597  = \$596  & config_queue_r0_b0[0];
-  assign \$598  = \$595  | \$597 ;
-  assign \$599  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$601  = \$600  & event_queue_r0_b0[1];
-  assign \$602  = \$599  | \$601 ;
-  assign \$604  = \$603  & config_queue_r0_b0[1];
-  assign \$605  = \$602  | \$604 ;
-  assign \$606  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$608  = \$607  & event_queue_r0_b0[2];
-  assign \$609  = \$606  | \$608 ;
-  assign \$611  = \$610  & config_queue_r0_b0[2];
-  assign \$612  = \$609  | \$611 ;
-  assign \$613  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$615  = \$614  & event_queue_r0_b0[3];
-  assign \$616  = \$613  | \$615 ;
-  assign \$618  = \$617  & config_queue_r0_b0[3];
-  assign \$619  = \$616  | \$618 ;
-  assign \$620  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$622  = \$621  & event_queue_r0_b0[4];
-  assign \$623  = \$620  | \$622 ;
-  assign \$624  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$626  = \$625  & event_queue_r0_b0[5];
-  assign \$627  = \$624  | \$626 ;
-  assign \$628  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$630  = \$629  & event_queue_r0_b0[6];
-  assign \$631  = \$628  | \$630 ;
-  assign \$632  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$633  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$634  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$635  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$636  = a3_sel_fresh[1] & \$635 ;
-  assign \$637  = a3_sel_fresh[2] & config_parity_r1_b0;
-  assign \$639  = \$638  & event_queue_r0_b0[7];
-  assign \$641  = \$640  & config_queue_r0_b0[4];
-  assign \$642  = { \$641 , \$639 , \$637 , \$636 , \$634  } + 5'h1f;
-  assign \$643  = a3_hit_a1 | a3_older_hit;
-  assign \$644  = ~ \$643 ;
-  assign \$645  = a3_sel_new[0] & \$644 ;
-  assign \$647  = a3_hit_a1 | a3_older_hit;
-  assign \$648  = ~ \$647 ;
-  assign \$649  = a3_sel_new[1] & \$648 ;
-  assign \$651  = a3_hit_a1 | a3_older_hit;
-  assign \$652  = ~ \$651 ;
-  assign \$653  = a3_sel_new[2] & \$652 ;
-  assign \$656  = a3_hit_a1 | a3_older_hit;
-  assign \$657  = ~ \$656 ;
-  assign \$658  = \$655  & \$657 ;
-  assign \$659  = \$658  & event_grant_r1_b0[1];
-  assign \$661  = a3_hit_a1 | a3_older_hit;
-  assign \$662  = ~ \$661 ;
-  assign \$663  = \$660  & \$662 ;
-  assign \$664  = \$663  & log_grant_r1_b0[1];
-  assign \$666  = a3_hit_a1 | a3_older_hit;
-  assign \$667  = ~ \$666 ;
-  assign \$668  = \$665  & \$667 ;
-  assign \$669  = \$668  & config_grant_r1_b0[1];
-  assign \$671  = \$670  & event_queue_r0_b0[8];
-  assign \$673  = \$672  & config_queue_r0_b0[5];
-  assign \$674  = a3_fwd_ok & a3_hit_a1;
-  assign \$675  = a4_tag + 1'h1;
-  assign \$676  = \$674  & \$675 [0];
-  assign \$677  = a3_fwd_ok & a3_older_hit;
-  assign \$678  = ~ a3_hit_a1;
-  assign \$679  = \$677  & \$678 ;
-  assign \$680  = \$679  & a3_older_next[0];
-  assign \$681  = { \$680 , \$676 , \$673 , \$671 , \$669 , \$664 , \$659 , \$654 , \$650 , \$646  } + 10'h3ff;
-  assign \$682  = a3_hit_a1 | a3_older_hit;
-  assign \$683  = ~ \$682 ;
-  assign \$684  = a3_sel_new[0] & \$683 ;
-  assign \$686  = a3_hit_a1 | a3_older_hit;
-  assign \$687  = ~ \$686 ;
-  assign \$688  = a3_sel_new[1] & \$687 ;
-  assign \$690  = a3_hit_a1 | a3_older_hit;
-  assign \$691  = ~ \$690 ;
-  assign \$692  = a3_sel_new[2] & \$691 ;
-  assign \$695  = a3_hit_a1 | a3_older_hit;
-  assign \$696  = ~ \$695 ;
-  assign \$697  = \$694  & \$696 ;
-  assign \$698  = \$697  & event_grant_r1_b0[2];
-  assign \$700  = a3_hit_a1 | a3_older_hit;
-  assign \$701  = ~ \$700 ;
-  assign \$702  = \$699  & \$701 ;
-  assign \$703  = \$702  & log_grant_r1_b0[2];
-  assign \$705  = a3_hit_a1 | a3_older_hit;
-  assign \$706  = ~ \$705 ;
-  assign \$707  = \$704  & \$706 ;
-  assign \$708  = \$707  & config_grant_r1_b0[2];
-  assign \$710  = \$709  & event_queue_r0_b0[9];
-  assign \$712  = \$711  & config_queue_r0_b0[6];
-  assign \$713  = a3_fwd_ok & a3_hit_a1;
-  assign \$714  = a4_tag + 1'h1;
-  assign \$715  = \$713  & \$714 [1];
-  assign \$716  = a3_fwd_ok & a3_older_hit;
-  assign \$717  = ~ a3_hit_a1;
-  assign \$718  = \$716  & \$717 ;
-  assign \$719  = \$718  & a3_older_next[1];
-  assign \$720  = { \$719 , \$715 , \$712 , \$710 , \$708 , \$703 , \$698 , \$693 , \$689 , \$685  } + 10'h3ff;
-  assign \$721  = a3_hit_a1 | a3_older_hit;
-  assign \$722  = ~ \$721 ;
-  assign \$723  = a3_sel_new[0] & \$722 ;
-  assign \$725  = a3_hit_a1 | a3_older_hit;
-  assign \$726  = ~ \$725 ;
-  assign \$727  = a3_sel_new[1] & \$726 ;
-  assign \$729  = a3_hit_a1 | a3_older_hit;
-  assign \$730  = ~ \$729 ;
-  assign \$731  = a3_sel_new[2] & \$730 ;
-  assign \$734  = a3_hit_a1 | a3_older_hit;
-  assign \$735  = ~ \$734 ;
-  assign \$736  = \$733  & \$735 ;
-  assign \$737  = \$736  & event_grant_r1_b0[3];
-  assign \$739  = a3_hit_a1 | a3_older_hit;
-  assign \$740  = ~ \$739 ;
-  assign \$741  = \$738  & \$740 ;
-  assign \$742  = \$741  & log_grant_r1_b0[3];
-  assign \$744  = a3_hit_a1 | a3_older_hit;
-  assign \$745  = ~ \$744 ;
-  assign \$746  = \$743  & \$745 ;
-  assign \$747  = \$746  & config_grant_r1_b0[3];
-  assign \$749  = \$748  & event_queue_r0_b0[10];
-  assign \$751  = \$750  & config_queue_r0_b0[7];
-  assign \$752  = a3_fwd_ok & a3_hit_a1;
-  assign \$753  = a4_tag + 1'h1;
-  assign \$754  = \$752  & \$753 [2];
-  assign \$755  = a3_fwd_ok & a3_older_hit;
-  assign \$756  = ~ a3_hit_a1;
-  assign \$757  = \$755  & \$756 ;
-  assign \$758  = \$757  & a3_older_next[2];
-  assign \$759  = { \$758 , \$754 , \$751 , \$749 , \$747 , \$742 , \$737 , \$732 , \$728 , \$724  } + 10'h3ff;
-  assign \$760  = a3_hit_a1 | a3_older_hit;
-  assign \$761  = ~ \$760 ;
-  assign \$762  = a3_sel_new[0] & \$761 ;
-  assign \$764  = a3_hit_a1 | a3_older_hit;
-  assign \$765  = ~ \$764 ;
-  assign \$766  = a3_sel_new[1] & \$765 ;
-  assign \$768  = a3_hit_a1 | a3_older_hit;
-  assign \$769  = ~ \$768 ;
-  assign \$770  = a3_sel_new[2] & \$769 ;
-  assign \$773  = a3_hit_a1 | a3_older_hit;
-  assign \$774  = ~ \$773 ;
-  assign \$775  = \$772  & \$774 ;
-  assign \$776  = \$775  & event_grant_r1_b0[4];
-  assign \$778  = a3_hit_a1 | a3_older_hit;
-  assign \$779  = ~ \$778 ;
-  assign \$780  = \$777  & \$779 ;
-  assign \$781  = \$780  & log_grant_r1_b0[4];
-  assign \$783  = a3_hit_a1 | a3_older_hit;
-  assign \$784  = ~ \$783 ;
-  assign \$785  = \$782  & \$784 ;
-  assign \$786  = \$785  & config_grant_r1_b0[4];
-  assign \$788  = \$787  & event_queue_r0_b0[11];
-  assign \$790  = \$789  & config_queue_r0_b0[8];
-  assign \$791  = a3_fwd_ok & a3_hit_a1;
-  assign \$792  = a4_tag + 1'h1;
-  assign \$793  = \$791  & \$792 [3];
-  assign \$794  = a3_fwd_ok & a3_older_hit;
-  assign \$795  = ~ a3_hit_a1;
-  assign \$796  = \$794  & \$795 ;
-  assign \$797  = \$796  & a3_older_next[3];
-  assign \$798  = { \$797 , \$793 , \$790 , \$788 , \$786 , \$781 , \$776 , \$771 , \$767 , \$763  } + 10'h3ff;
-  assign \$799  = a3_valid & a3_ok;
-  assign \$800  = ! a3_pool;
-  assign event_grant_wen = \$799  & \$800 ;
-  assign \$801  = a3_valid & a3_ok;
-  assign \$802  = a3_pool == 1'h1;
-  assign log_grant_wen = \$801  & \$802 ;
-  assign \$803  = a3_valid & a3_ok;
-  assign \$804  = a3_pool == 2'h2;
-  assign config_grant_wen = \$803  & \$804 ;
-  assign \$811  = ! f2_err;
-  assign \$signal$245  = f2_valid & \$811 ;
-  assign \$812  = a4_valid & a4_ok;
-  assign \$813  = { \$812 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$814  = ~ \$813 ;
-  assign \$815  = \$814  + 1'h1;
-  assign \$816  = a5_valid & a5_ok;
-  assign \$817  = { \$816 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$818  = ~ \$817 ;
-  assign \$819  = \$818  + 1'h1;
-  assign \$820  = a4_valid & a4_ok;
-  assign \$821  = { \$820 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$822  = ~ \$821 ;
-  assign \$823  = \$822  + 1'h1;
+  assign \$544  = \$543  + 1'h1;
+  assign \$545  = \release  & f4_taken_a2;
+  assign \$546  = a3_ring & a3_lapped;
+  assign \$547  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$548  = \$547  == log_grant_r1_b0[0];
+  assign \$549  = a3_sel_fresh[1] & \$548 ;
+  assign \$550  = \$546  & \$549 ;
+  assign \$551  = \release  & f4_taken_a3;
+  assign \$552  = a3_released | \$551 ;
+  assign \$553  = ~ a4_released;
+  assign \$554  = a4_prev_held & \$553 ;
+  assign \$555  = \release  & f4_taken_a4;
+  assign \$556  = ~ \$555 ;
+  assign \$557  = \$554  & \$556 ;
+  assign \$558  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
+  assign \$559  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
+  assign \$560  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$561  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$562  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked, f4_go };
+  assign \$563  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
+  assign \$565  = event_grant_w_data[4:1] + 1'h1;
+  assign \$566  = log_grant_w_data[4:1] + 1'h1;
+  assign \$567  = config_grant_w_data[4:1] + 1'h1;
+  assign \$568  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$568 ;
+  assign \$569  = ~ x1_select[0];
+  assign \$570  = a1_select[0] & \$569 ;
+  assign \$571  = ~ event_has_fresh;
+  assign \$572  = \$570  & \$571 ;
+  assign event_pop = \$572  & event_nonempty;
+  assign \$573  = event_fresh_slot + 1'h1;
+  assign \$575  = ~ x1_select[1];
+  assign \$576  = \$575  & log_at_last;
+  assign \$577  = log_fresh + 1'h1;
+  assign \$578  = x1_select[1] ? 11'h001 : \$577 ;
+  assign \$579  = \$576  ? 11'h000 : \$578 ;
+  assign \$580  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$580 ;
+  assign \$581  = ~ x1_select[2];
+  assign \$582  = a1_select[2] & \$581 ;
+  assign \$583  = ~ config_has_fresh;
+  assign \$584  = \$582  & \$583 ;
+  assign config_pop = \$584  & config_nonempty;
+  assign \$585  = config_fresh_slot + 1'h1;
+  assign \$586  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$588  = \$587  & event_queue_r0_b0[0];
+  assign \$589  = \$586  | \$588 ;
+  assign \$591  = \$590  & config_queue_r0_b0[0];
+  assign \$592  = \$589  | \$591 ;
+  assign \$593  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$595  = \$594  & event_queue_r0_b0[1];
+  assign \$596  = \$593  | \$595 ;
+  assign \$598  = \$597  & config_queue_r0_b0[1];
+  assign \$599  = \$596  | \$598 ;
+  assign \$600  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$602  = \$601  & event_queue_r0_b0[2];
+  assign \$603  = \$600  | \$602 ;
+  assign \$605  = \$604  & config_queue_r0_b0[2];
+  assign \$606  = \$603  | \$605 ;
+  assign \$607  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$609  = \$608  & event_queue_r0_b0[3];
+  assign \$610  = \$607  | \$609 ;
+  assign \$612  = \$611  & config_queue_r0_b0[3];
+  assign \$613  = \$610  | \$612 ;
+  assign \$614  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$616  = \$615  & event_queue_r0_b0[4];
+  assign \$617  = \$614  | \$616 ;
+  assign \$618  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$620  = \$619  & event_queue_r0_b0[5];
+  assign \$621  = \$618  | \$620 ;
+  assign \$622  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$624  = \$623  & event_queue_r0_b0[6];
+  assign \$625  = \$622  | \$624 ;
+  assign \$626  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$627  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$628  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$629  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$630  = a3_sel_fresh[1] & \$629 ;
+  assign \$631  = a3_sel_fresh[2] & config_parity_r1_b0;
+  assign \$633  = \$632  & event_queue_r0_b0[7];
+  assign \$635  = \$634  & config_queue_r0_b0[4];
+  assign \$636  = { \$635 , \$633 , \$631 , \$630 , \$628  } + 5'h1f;
+  assign \$637  = a3_hit_a1 | a3_older_hit;
+  assign \$638  = ~ \$637 ;
+  assign \$639  = a3_sel_new[0] & \$638 ;
+  assign \$641  = a3_hit_a1 | a3_older_hit;
+  assign \$642  = ~ \$641 ;
+  assign \$643  = a3_sel_new[1] & \$642 ;
+  assign \$645  = a3_hit_a1 | a3_older_hit;
+  assign \$646  = ~ \$645 ;
+  assign \$647  = a3_sel_new[2] & \$646 ;
+  assign \$650  = a3_hit_a1 | a3_older_hit;
+  assign \$651  = ~ \$650 ;
+  assign \$652  = \$649  & \$651 ;
+  assign \$653  = \$652  & event_grant_r1_b0[1];
+  assign \$655  = a3_hit_a1 | a3_older_hit;
+  assign \$656  = ~ \$655 ;
+  assign \$657  = \$654  & \$656 ;
+  assign \$658  = \$657  & log_grant_r1_b0[1];
+  assign \$660  = a3_hit_a1 | a3_older_hit;
+  assign \$661  = ~ \$660 ;
+  assign \$662  = \$659  & \$661 ;
+  assign \$663  = \$662  & config_grant_r1_b0[1];
+  assign \$665  = \$664  & event_queue_r0_b0[9];
+  assign \$667  = \$666  & config_queue_r0_b0[6];
+  assign \$668  = a3_fwd_ok & a3_hit_a1;
+  assign \$669  = a4_tag + 1'h1;
+  assign \$670  = \$668  & \$669 [0];
+  assign \$671  = a3_fwd_ok & a3_older_hit;
+  assign \$672  = ~ a3_hit_a1;
+  assign \$673  = \$671  & \$672 ;
+  assign \$674  = \$673  & a3_older_next[0];
+  assign \$675  = { \$674 , \$670 , \$667 , \$665 , \$663 , \$658 , \$653 , \$648 , \$644 , \$640  } + 10'h3ff;
+  assign \$676  = a3_hit_a1 | a3_older_hit;
+  assign \$677  = ~ \$676 ;
+  assign \$678  = a3_sel_new[0] & \$677 ;
+  assign \$680  = a3_hit_a1 | a3_older_hit;
+  assign \$681  = ~ \$680 ;
+  assign \$682  = a3_sel_new[1] & \$681 ;
+  assign \$684  = a3_hit_a1 | a3_older_hit;
+  assign \$685  = ~ \$684 ;
+  assign \$686  = a3_sel_new[2] & \$685 ;
+  assign \$689  = a3_hit_a1 | a3_older_hit;
+  assign \$690  = ~ \$689 ;
+  assign \$691  = \$688  & \$690 ;
+  assign \$692  = \$691  & event_grant_r1_b0[2];
+  assign \$694  = a3_hit_a1 | a3_older_hit;
+  assign \$695  = ~ \$694 ;
+  assign \$696  = \$693  & \$695 ;
+  assign \$697  = \$696  & log_grant_r1_b0[2];
+  assign \$699  = a3_hit_a1 | a3_older_hit;
+  assign \$700  = ~ \$699 ;
+  assign \$701  = \$698  & \$700 ;
+  assign \$702  = \$701  & config_grant_r1_b0[2];
+  assign \$704  = \$703  & event_queue_r0_b0[10];
+  assign \$706  = \$705  & config_queue_r0_b0[7];
+  assign \$707  = a3_fwd_ok & a3_hit_a1;
+  assign \$708  = a4_tag + 1'h1;
+  assign \$709  = \$707  & \$708 [1];
+  assign \$710  = a3_fwd_ok & a3_older_hit;
+  assign \$711  = ~ a3_hit_a1;
+  assign \$712  = \$710  & \$711 ;
+  assign \$713  = \$712  & a3_older_next[1];
+  assign \$714  = { \$713 , \$709 , \$706 , \$704 , \$702 , \$697 , \$692 , \$687 , \$683 , \$679  } + 10'h3ff;
+  assign \$715  = a3_hit_a1 | a3_older_hit;
+  assign \$716  = ~ \$715 ;
+  assign \$717  = a3_sel_new[0] & \$716 ;
+  assign \$719  = a3_hit_a1 | a3_older_hit;
+  assign \$720  = ~ \$719 ;
+  assign \$721  = a3_sel_new[1] & \$720 ;
+  assign \$723  = a3_hit_a1 | a3_older_hit;
+  assign \$724  = ~ \$723 ;
+  assign \$725  = a3_sel_new[2] & \$724 ;
+  assign \$728  = a3_hit_a1 | a3_older_hit;
+  assign \$729  = ~ \$728 ;
+  assign \$730  = \$727  & \$729 ;
+  assign \$731  = \$730  & event_grant_r1_b0[3];
+  assign \$733  = a3_hit_a1 | a3_older_hit;
+  assign \$734  = ~ \$733 ;
+  assign \$735  = \$732  & \$734 ;
+  assign \$736  = \$735  & log_grant_r1_b0[3];
+  assign \$738  = a3_hit_a1 | a3_older_hit;
+  assign \$739  = ~ \$738 ;
+  assign \$740  = \$737  & \$739 ;
+  assign \$741  = \$740  & config_grant_r1_b0[3];
+  assign \$743  = \$742  & event_queue_r0_b0[11];
+  assign \$745  = \$744  & config_queue_r0_b0[8];
+  assign \$746  = a3_fwd_ok & a3_hit_a1;
+  assign \$747  = a4_tag + 1'h1;
+  assign \$748  = \$746  & \$747 [2];
+  assign \$749  = a3_fwd_ok & a3_older_hit;
+  assign \$750  = ~ a3_hit_a1;
+  assign \$751  = \$749  & \$750 ;
+  assign \$752  = \$751  & a3_older_next[2];
+  assign \$753  = { \$752 , \$748 , \$745 , \$743 , \$741 , \$736 , \$731 , \$726 , \$722 , \$718  } + 10'h3ff;
+  assign \$754  = a3_hit_a1 | a3_older_hit;
+  assign \$755  = ~ \$754 ;
+  assign \$756  = a3_sel_new[0] & \$755 ;
+  assign \$758  = a3_hit_a1 | a3_older_hit;
+  assign \$759  = ~ \$758 ;
+  assign \$760  = a3_sel_new[1] & \$759 ;
+  assign \$762  = a3_hit_a1 | a3_older_hit;
+  assign \$763  = ~ \$762 ;
+  assign \$764  = a3_sel_new[2] & \$763 ;
+  assign \$767  = a3_hit_a1 | a3_older_hit;
+  assign \$768  = ~ \$767 ;
+  assign \$769  = \$766  & \$768 ;
+  assign \$770  = \$769  & event_grant_r1_b0[4];
+  assign \$772  = a3_hit_a1 | a3_older_hit;
+  assign \$773  = ~ \$772 ;
+  assign \$774  = \$771  & \$773 ;
+  assign \$775  = \$774  & log_grant_r1_b0[4];
+  assign \$777  = a3_hit_a1 | a3_older_hit;
+  assign \$778  = ~ \$777 ;
+  assign \$779  = \$776  & \$778 ;
+  assign \$780  = \$779  & config_grant_r1_b0[4];
+  assign \$782  = \$781  & event_queue_r0_b0[12];
+  assign \$784  = \$783  & config_queue_r0_b0[9];
+  assign \$785  = a3_fwd_ok & a3_hit_a1;
+  assign \$786  = a4_tag + 1'h1;
+  assign \$787  = \$785  & \$786 [3];
+  assign \$788  = a3_fwd_ok & a3_older_hit;
+  assign \$789  = ~ a3_hit_a1;
+  assign \$790  = \$788  & \$789 ;
+  assign \$791  = \$790  & a3_older_next[3];
+  assign \$792  = { \$791 , \$787 , \$784 , \$782 , \$780 , \$775 , \$770 , \$765 , \$761 , \$757  } + 10'h3ff;
+  assign \$793  = a3_valid & a3_ok;
+  assign \$794  = ! a3_pool;
+  assign event_grant_wen = \$793  & \$794 ;
+  assign \$795  = a3_valid & a3_ok;
+  assign \$796  = a3_pool == 1'h1;
+  assign log_grant_wen = \$795  & \$796 ;
+  assign \$797  = a3_valid & a3_ok;
+  assign \$798  = a3_pool == 2'h2;
+  assign config_grant_wen = \$797  & \$798 ;
+  assign \$805  = ! f2_err;
+  assign \$signal$247  = f2_valid & \$805 ;
+  assign \$806  = a4_valid & a4_ok;
+  assign \$807  = { \$806 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$808  = ~ \$807 ;
+  assign \$809  = \$808  + 1'h1;
+  assign \$810  = a5_valid & a5_ok;
+  assign \$811  = { \$810 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$812  = ~ \$811 ;
+  assign \$813  = \$812  + 1'h1;
+  assign \$814  = a4_valid & a4_ok;
+  assign \$815  = { \$814 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$816  = ~ \$815 ;
+  assign \$817  = \$816  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$824  = ~ rel_f2;
-  assign \$825  = f3_quiet & \$824 ;
-  assign \$826  = \$825  ? f3_in : 3'h0;
-  assign \$827  = x1_select | x0_select;
-  assign \$828  = ~ \$827 ;
-  assign \$829  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$830  = { 1'h0, \$828  } & { \$829 [2], \$829  };
-  assign \$831  = { 1'h0, \$826  } & \$830 ;
-  assign \$832  = ~ f4_prev_released;
-  assign \$833  = \$832  & f4_rest_held;
-  assign \$signal$445  = f4_hit_a1 | \$833 ;
-  assign \$834  = ~ f4_prev_released;
+  assign \$818  = ~ rel_f2;
+  assign \$819  = f3_quiet & \$818 ;
+  assign \$820  = \$819  ? f3_in : 3'h0;
+  assign \$821  = x1_select | x0_select;
+  assign \$822  = ~ \$821 ;
+  assign \$823  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$824  = { 1'h0, \$822  } & { \$823 [2], \$823  };
+  assign \$825  = { 1'h0, \$820  } & \$824 ;
+  assign \$826  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$827  = ~ \$826 ;
+  assign \$828  = \$827  + 1'h1;
+  assign released_f1 = \release  & \$828 [12];
+  assign \$829  = ~ f4_blocked;
+  assign \$830  = \$829  & f4_rest_held;
+  assign \$signal$448  = f4_hit_a1 | \$830 ;
+  assign \$831  = ~ f4_blocked;
+  assign \$832  = f4_by_mem & f4_mem_ok;
+  assign \$833  = f4_by_mem & f4_mem_ok;
+  assign \$834  = \$832 [0] | \$833 [1];
   assign \$835  = f4_by_mem & f4_mem_ok;
-  assign \$836  = f4_by_mem & f4_mem_ok;
-  assign \$837  = \$835 [0] | \$836 [1];
-  assign \$838  = f4_by_mem & f4_mem_ok;
-  assign \$839  = \$837  | \$838 [2];
-  assign \$840  = f4_by_older | \$839 ;
-  assign \$841  = \$834  & \$840 ;
-  assign \release  = f4_by_a1 | \$841 ;
-  assign \$842  = ~ f4_go;
-  assign \$843  = ~ \$signal$445 ;
-  assign \$844  = \$signal$445  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$844  : f4_err;
-  assign \$signal$309  = \release  ? 4'h0 : unreleased_err;
-  assign \$845  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$386  = ~ \$845 ;
-  assign \$846  = ~ f4_prev_released;
-  assign \$847  = \$846  & f4_by_older;
-  assign \$848  = f4_by_a1 | \$847 ;
-  assign \$849  = f4_live[0] & \$848 ;
-  assign \$850  = ~ f4_prev_released;
-  assign \$851  = \$850  & f4_by_mem_live[0];
-  assign \$852  = \$851  & f4_mem_ok[0];
-  assign \w__en$384  = \$849  | \$852 ;
-  assign \$853  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$854  = ~ \$853 ;
-  assign \$855  = ~ f4_prev_released;
-  assign \$856  = \$855  & f4_by_older;
-  assign \$857  = f4_by_a1 | \$856 ;
-  assign \$858  = f4_live[0] & \$857 ;
-  assign \$859  = ~ f4_prev_released;
-  assign \$860  = \$859  & f4_by_mem_live[0];
-  assign \$861  = \$860  & f4_mem_ok[0];
-  assign event_queue_wen = \$858  | \$861 ;
-  assign \$862  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$863  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$411  = ~ \$863 ;
-  assign \$864  = ~ f4_prev_released;
-  assign \$865  = \$864  & f4_by_older;
-  assign \$866  = f4_by_a1 | \$865 ;
-  assign \$867  = f4_live[1] & \$866 ;
-  assign \$868  = ~ f4_prev_released;
-  assign \$869  = \$868  & f4_by_mem_live[1];
-  assign \$870  = \$869  & f4_mem_ok[1];
-  assign \$871  = \$867  | \$870 ;
-  assign \$872  = f4_taken_a4 | f4_taken_a3;
-  assign \$873  = \$872  | f4_taken_a2;
-  assign \$874  = ~ \$873 ;
-  assign log_parity_wen = \$871  & \$874 ;
-  assign \$875  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$431  = ~ \$875 ;
-  assign \$876  = ~ f4_prev_released;
-  assign \$877  = \$876  & f4_by_older;
-  assign \$878  = f4_by_a1 | \$877 ;
-  assign \$879  = f4_live[2] & \$878 ;
-  assign \$880  = ~ f4_prev_released;
-  assign \$881  = \$880  & f4_by_mem_live[2];
-  assign \$882  = \$881  & f4_mem_ok[2];
-  assign \w__en$429  = \$879  | \$882 ;
-  assign \$883  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$884  = ~ \$883 ;
-  assign \$885  = ~ f4_prev_released;
-  assign \$886  = \$885  & f4_by_older;
-  assign \$887  = f4_by_a1 | \$886 ;
-  assign \$888  = f4_live[2] & \$887 ;
-  assign \$889  = ~ f4_prev_released;
-  assign \$890  = \$889  & f4_by_mem_live[2];
-  assign \$891  = \$890  & f4_mem_ok[2];
-  assign config_queue_wen = \$888  | \$891 ;
-  assign \$892  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$893  = busy_0 | busy_6;
-  assign \$894  = busy_12 | busy_18;
-  assign \$895  = \$893  | \$894 ;
-  assign \$896  = busy_24 | busy_30;
-  assign \$897  = \$896  | busy_36;
-  assign busy = \$895  | \$897 ;
+  assign \$836  = \$834  | \$835 [2];
+  assign \$837  = f4_by_older | \$836 ;
+  assign \$838  = \$831  & \$837 ;
+  assign \release  = f4_by_a1 | \$838 ;
+  assign \$839  = ~ f4_go;
+  assign \$840  = ~ \$signal$448 ;
+  assign \$841  = \$signal$448  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$841  : f4_err;
+  assign \$signal$312  = \release  ? 4'h0 : unreleased_err;
+  assign \$842  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$389  = ~ \$842 ;
+  assign \$843  = ~ f4_blocked;
+  assign \$844  = \$843  & f4_by_older;
+  assign \$845  = f4_by_a1 | \$844 ;
+  assign \$846  = f4_live[0] & \$845 ;
+  assign \$847  = ~ f4_blocked;
+  assign \$848  = \$847  & f4_by_mem_live[0];
+  assign \$849  = \$848  & f4_mem_ok[0];
+  assign \w__en$387  = \$846  | \$849 ;
+  assign \$850  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$851  = ~ \$850 ;
+  assign \$852  = ! f4_slot[6:0];
+  assign \$853  = ~ f4_blocked;
+  assign \$854  = \$853  & f4_by_older;
+  assign \$855  = f4_by_a1 | \$854 ;
+  assign \$856  = f4_live[0] & \$855 ;
+  assign \$857  = ~ f4_blocked;
+  assign \$858  = \$857  & f4_by_mem_live[0];
+  assign \$859  = \$858  & f4_mem_ok[0];
+  assign event_queue_wen = \$856  | \$859 ;
+  assign \$860  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$861  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$414  = ~ \$861 ;
+  assign \$862  = ~ f4_blocked;
+  assign \$863  = \$862  & f4_by_older;
+  assign \$864  = f4_by_a1 | \$863 ;
+  assign \$865  = f4_live[1] & \$864 ;
+  assign \$866  = ~ f4_blocked;
+  assign \$867  = \$866  & f4_by_mem_live[1];
+  assign \$868  = \$867  & f4_mem_ok[1];
+  assign \$869  = \$865  | \$868 ;
+  assign \$870  = f4_taken_a4 | f4_taken_a3;
+  assign \$871  = \$870  | f4_taken_a2;
+  assign \$872  = ~ \$871 ;
+  assign log_parity_wen = \$869  & \$872 ;
+  assign \$873  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$434  = ~ \$873 ;
+  assign \$874  = ~ f4_blocked;
+  assign \$875  = \$874  & f4_by_older;
+  assign \$876  = f4_by_a1 | \$875 ;
+  assign \$877  = f4_live[2] & \$876 ;
+  assign \$878  = ~ f4_blocked;
+  assign \$879  = \$878  & f4_by_mem_live[2];
+  assign \$880  = \$879  & f4_mem_ok[2];
+  assign \w__en$432  = \$877  | \$880 ;
+  assign \$881  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$882  = ~ \$881 ;
+  assign \$883  = ! f4_slot[3:0];
+  assign \$884  = ~ f4_blocked;
+  assign \$885  = \$884  & f4_by_older;
+  assign \$886  = f4_by_a1 | \$885 ;
+  assign \$887  = f4_live[2] & \$886 ;
+  assign \$888  = ~ f4_blocked;
+  assign \$889  = \$888  & f4_by_mem_live[2];
+  assign \$890  = \$889  & f4_mem_ok[2];
+  assign config_queue_wen = \$887  | \$890 ;
+  assign \$891  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$892  = busy_0 | busy_6;
+  assign \$893  = busy_12 | busy_18;
+  assign \$894  = \$892  | \$893 ;
+  assign \$895  = busy_24 | busy_30;
+  assign \$896  = \$895  | busy_36;
+  assign busy = \$894  | \$896 ;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$898 ;
+    event_grant_w_en <= \$897 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$899 ;
+    event_grant_w_addr <= \$898 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$900 ;
+    event_grant_w_data <= \$899 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -5777,19 +5785,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$901 ;
+    event_queue_w_en <= \$900 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$902 ;
+    event_queue_w_addr <= \$901 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$903 ;
+    event_queue_w_data <= \$902 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    log_grant_w_en <= \$904 ;
+    log_grant_w_en <= \$903 ;
   always @(posedge aclk_clk)
-    log_grant_w_addr <= \$905 ;
+    log_grant_w_addr <= \$904 ;
   always @(posedge aclk_clk)
-    log_grant_w_data <= \$906 ;
+    log_grant_w_data <= \$905 ;
   always @(posedge aclk_clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -5799,11 +5807,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    config_grant_w_en <= \$907 ;
+    config_grant_w_en <= \$906 ;
   always @(posedge aclk_clk)
-    config_grant_w_addr <= \$908 ;
+    config_grant_w_addr <= \$907 ;
   always @(posedge aclk_clk)
-    config_grant_w_data <= \$909 ;
+    config_grant_w_data <= \$908 ;
   always @(posedge aclk_clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
@@ -5813,15 +5821,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     config_parity_r1_b0 <= \r__data$51 ;
   always @(posedge aclk_clk)
-    config_queue_w_en <= \$910 ;
+    config_queue_w_en <= \$909 ;
   always @(posedge aclk_clk)
-    config_queue_w_addr <= \$911 ;
+    config_queue_w_addr <= \$910 ;
   always @(posedge aclk_clk)
-    config_queue_w_data <= \$912 ;
+    config_queue_w_data <= \$911 ;
   always @(posedge aclk_clk)
     config_queue_r0_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$913 ;
+    a0_valid <= \$912 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -5831,7 +5839,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$914 ;
+    a1_valid <= \$913 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -5843,17 +5851,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$915 ;
+    a1_select <= \$914 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$916 ;
+    x0_valid <= \$915 ;
   always @(posedge aclk_clk)
-    x0_select <= \$917 ;
+    x0_select <= \$916 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$918 ;
+    x1_valid <= \$917 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -5861,9 +5869,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$919 ;
+    x1_select <= \$918 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$920 ;
+    x2_valid <= \$919 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -5875,49 +5883,49 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$921 ;
+    a2_valid <= \$920 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$922 ;
+    event_seen <= \$921 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$923 ;
+    event_seen_prev <= \$922 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$924 ;
+    event_has_fresh <= \$923 ;
   always @(posedge aclk_clk)
-    event_head <= \$925 ;
+    event_head <= \$924 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$926 ;
+    event_fresh <= \$925 ;
   always @(posedge aclk_clk)
-    event_fresh_slot <= \$927 ;
+    event_fresh_slot <= \$926 ;
   always @(posedge aclk_clk)
-    log_seen <= \$928 ;
+    log_seen <= \$927 ;
   always @(posedge aclk_clk)
-    log_seen_prev <= \$929 ;
+    log_seen_prev <= \$928 ;
   always @(posedge aclk_clk)
-    log_at_last <= \$930 ;
+    log_at_last <= \$929 ;
   always @(posedge aclk_clk)
-    log_lapped <= \$931 ;
+    log_lapped <= \$930 ;
   always @(posedge aclk_clk)
-    log_fresh <= \$932 ;
+    log_fresh <= \$931 ;
   always @(posedge aclk_clk)
-    log_fresh_slot <= \$933 ;
+    log_fresh_slot <= \$932 ;
   always @(posedge aclk_clk)
-    config_seen <= \$934 ;
+    config_seen <= \$933 ;
   always @(posedge aclk_clk)
-    config_seen_prev <= \$935 ;
+    config_seen_prev <= \$934 ;
   always @(posedge aclk_clk)
-    config_has_fresh <= \$936 ;
+    config_has_fresh <= \$935 ;
   always @(posedge aclk_clk)
-    config_head <= \$937 ;
+    config_head <= \$936 ;
   always @(posedge aclk_clk)
-    config_fresh <= \$938 ;
+    config_fresh <= \$937 ;
   always @(posedge aclk_clk)
-    config_fresh_slot <= \$939 ;
+    config_fresh_slot <= \$938 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$940 ;
+    a2_ring <= \$939 ;
   always @(posedge aclk_clk)
     a2_lapped <= \$76 ;
   always @(posedge aclk_clk)
@@ -5929,11 +5937,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$106 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$941 ;
+    a3_restart_fresh <= \$113 ;
+  always @(posedge aclk_clk)
+    a3_restart_head <= \$118 ;
+  always @(posedge aclk_clk)
+    a3_valid <= \$940 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
-    a3_err <= \$107 ;
+    a3_err <= \$119 ;
   always @(posedge aclk_clk)
     a3_pool <= a2_pool;
   always @(posedge aclk_clk)
@@ -5941,23 +5953,23 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$942 ;
+    a3_ring <= \$941 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$110 ;
+    a3_sel_head <= \$122 ;
   always @(posedge aclk_clk)
-    a3_sel_last <= \$122 ;
+    a3_sel_last <= \$134 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$135 ;
+    a3_sel_new <= \$147 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$136 ;
+    a3_fail <= \$148 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$138 ;
+    a3_sel_fresh <= \$150 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$140 ;
+    a3_fwd_ok <= \$152 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$943 ;
+    a4_valid <= \$942 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -5967,13 +5979,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$141 ;
+    a4_slot <= \$153 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$798 [10], \$759 [10], \$720 [10], \$681 [10] };
+    a4_tag <= { \$792 [10], \$753 [10], \$714 [10], \$675 [10] };
   always @(posedge aclk_clk)
-    a4_snap <= \$642 [5];
+    a4_snap <= \$636 [5];
   always @(posedge aclk_clk)
-    a5_valid <= \$944 ;
+    a5_valid <= \$943 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -5989,15 +6001,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$142 ;
+    a5_addr <= \$154 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$158 ;
+    a3_hit_a1 <= \$160 ;
   always @(posedge aclk_clk)
-    a3_older_hit <= \$167 ;
+    a3_older_hit <= \$169 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$174 ;
+    a3_older_next <= \$176 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$945 ;
+    f0_valid <= \$944 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6009,11 +6021,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$195 , \$188 , \$181  };
+    f0_hit <= { \$197 , \$190 , \$183  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$946 ;
+    f1_valid <= \$945 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6029,85 +6041,85 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$947 ;
+    f1_same_second_eq0 <= \$946 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$948 ;
+    f1_same_second_eq3 <= \$947 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$949 ;
+    f1_same_second_eq6 <= \$948 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$950 ;
+    f1_same_second_eq9 <= \$949 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$951 ;
+    f1_same_second_eq12 <= \$950 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$952 ;
+    f1_same_second_eq15 <= \$951 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$953 ;
+    f1_same_second_eq18 <= \$952 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$954 ;
+    f1_same_second_eq21 <= \$953 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$955 ;
+    f1_same_second_eq24 <= \$954 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$956 ;
+    f1_same_second_eq27 <= \$955 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$957 ;
+    f1_same_second_eq30 <= \$956 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$958 ;
+    f1_same_third_eq0 <= \$957 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$959 ;
+    f1_same_third_eq3 <= \$958 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$960 ;
+    f1_same_third_eq6 <= \$959 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$961 ;
+    f1_same_third_eq9 <= \$960 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$962 ;
+    f1_same_third_eq12 <= \$961 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$963 ;
+    f1_same_third_eq15 <= \$962 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$964 ;
+    f1_same_third_eq18 <= \$963 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$965 ;
+    f1_same_third_eq21 <= \$964 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$966 ;
+    f1_same_third_eq24 <= \$965 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$967 ;
+    f1_same_third_eq27 <= \$966 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$968 ;
+    f1_same_third_eq30 <= \$967 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$969 ;
+    f1_hit <= \$968 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$970 ;
+    f1_misaligned <= \$969 ;
   always @(posedge aclk_clk)
-    f1_event_slot <= \$219 [6:0];
+    f1_event_slot <= \$221 [6:0];
   always @(posedge aclk_clk)
-    f1_log_slot <= \$221 [8:0];
+    f1_log_slot <= \$223 [8:0];
   always @(posedge aclk_clk)
-    f1_config_slot <= \$223 [3:0];
+    f1_config_slot <= \$225 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$971 ;
+    f2_valid <= \$970 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$229 ;
+    f2_pool <= \$231 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$234 ;
+    f2_slot <= \$236 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$236 ;
+    f2_in_pool <= \$238 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$244 ;
+    f2_err <= \$246 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= { \$255 , \$252 , \$247  };
+    f2_never_granted <= { \$257 , \$254 , \$249  };
   always @(posedge aclk_clk)
-    f2_same_second <= \$277 ;
+    f2_same_second <= \$279 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$299 ;
+    f2_same_third <= \$301 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$972 ;
+    f3_valid <= \$971 ;
   always @(posedge aclk_clk)
-    f3_go <= \$973 ;
+    f3_go <= \$972 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6121,33 +6133,33 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$300 [3:0];
+    f3_next <= \$302 [3:0];
   always @(posedge aclk_clk)
-    f3_in <= { \$303 , \$302 , \$301  };
+    f3_in <= { \$305 , \$304 , \$303  };
   always @(posedge aclk_clk)
-    f3_never_granted <= \$305 ;
+    f3_never_granted <= \$307 ;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$815 [12];
+    f3_hit_a2 <= \$809 [12];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$308 [4];
+    f3_a2_tag_ok <= \$310 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$819 [12];
+    f3_hit_a3 <= \$813 [12];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$311 [4];
+    f3_a3_tag_ok <= \$313 [4];
   always @(posedge aclk_clk)
-    f3_older_next <= \$314 ;
+    f3_older_next <= \$316 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$315 ;
+    f3_older_snap <= \$317 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$316 ;
+    f3_rel_f3 <= \$318 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$974 ;
+    f3_quiet <= \$973 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$975 ;
+    f4_valid <= \$974 ;
   always @(posedge aclk_clk)
-    f4_go <= \$976 ;
+    f4_go <= \$975 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6161,75 +6173,75 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$823 [12];
+    f4_hit_a1 <= \$817 [12];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$324 [3:0];
+    f4_a1_next <= \$326 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$343 ;
+    f4_rest_held <= \$345 ;
   always @(posedge aclk_clk)
-    f4_rest_next <= \$377 ;
+    f4_rest_next <= \$379 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$387 ;
+    f4_rest_snap <= \$389 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$977 ;
+    f4_by_a1 <= \$976 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$978 ;
+    f4_by_older <= \$977 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$979 ;
+    f4_by_mem <= \$978 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$422 [6], \$417 [6], \$412 [6] };
+    f4_mem_ok <= { \$420 [6], \$415 [6], \$410 [6] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$424 ;
+    f2_flushed <= \$422 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$427 ;
+    f3_flushed <= \$425 ;
   always @(posedge aclk_clk)
-    f4_live <= \$432 [2:0];
+    f4_live <= \$430 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$980 ;
+    f4_by_mem_live <= \$979 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$981 ;
+    f4_blocked <= \$980 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$440 [12];
+    f4_taken_a4 <= \$434 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$443 [12];
+    f4_taken_a3 <= \$437 [12];
   always @(posedge aclk_clk)
-    f4_taken_a2 <= \$448 ;
+    f4_taken_a2 <= \$442 ;
   always @(posedge aclk_clk)
-    event_push <= \$982 ;
+    event_push <= \$981 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$983 ;
+    event_queue_waddr <= \$982 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$984 ;
+    event_pushed <= \$983 ;
   always @(posedge aclk_clk)
-    event_popped <= \$985 ;
+    event_popped <= \$984 ;
   always @(posedge aclk_clk)
-    event_count <= \$986 ;
+    event_count <= \$985 ;
   always @(posedge aclk_clk)
-    event_at <= \$987 ;
+    event_at <= \$986 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$988 ;
+    event_nonempty <= \$987 ;
   always @(posedge aclk_clk)
-    config_push <= \$989 ;
+    config_push <= \$988 ;
   always @(posedge aclk_clk)
-    config_queue_waddr <= \$990 ;
+    config_queue_waddr <= \$989 ;
   always @(posedge aclk_clk)
-    config_pushed <= \$991 ;
+    config_pushed <= \$990 ;
   always @(posedge aclk_clk)
-    config_popped <= \$992 ;
+    config_popped <= \$991 ;
   always @(posedge aclk_clk)
-    config_count <= \$993 ;
+    config_count <= \$992 ;
   always @(posedge aclk_clk)
-    config_at <= \$994 ;
+    config_at <= \$993 ;
   always @(posedge aclk_clk)
-    config_nonempty <= \$995 ;
+    config_nonempty <= \$994 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$996 ;
+    f5_valid <= \$995 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$997 ;
+    f5_ok <= \$996 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$309 ;
+    f5_err <= \$signal$312 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -6243,41 +6255,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$546 ;
+    f5_wparity <= \$540 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$550 [12];
+    a3_flip <= \$544 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$551 ;
+    a3_released <= \$545 ;
   always @(posedge aclk_clk)
-    a4_prev_held <= \$556 ;
+    a4_prev_held <= \$550 ;
   always @(posedge aclk_clk)
-    a4_released <= \$558 ;
+    a4_released <= \$552 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$563 ;
+    a5_overwrite <= \$557 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$998 ;
+    a6_valid <= \$997 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$999 ;
+    f6_valid <= \$998 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1000 ;
+    x3_valid <= \$999 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1001 ;
+    x4_valid <= \$1000 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1002 ;
+    x5_valid <= \$1001 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1003 ;
+    x6_valid <= \$1002 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -6337,265 +6349,277 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1004 ;
+    busy_0 <= \$1003 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1005 ;
+    busy_6 <= \$1004 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1006 ;
+    busy_12 <= \$1005 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1007 ;
+    busy_18 <= \$1006 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1008 ;
+    busy_24 <= \$1007 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1009 ;
+    busy_30 <= \$1008 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1010 ;
+    busy_36 <= \$1009 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$898  = event_grant_wen;
+    \$897  = event_grant_wen;
     if (aclk_rst) begin
-      \$898  = 1'h0;
+      \$897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$899  = event_grant_w_addr;
+    \$898  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$899  = { \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
+      \$898  = { \$625 , \$621 , \$617 , \$613 , \$606 , \$599 , \$592  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$900  = event_grant_w_data;
+    \$899  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$900  = event_grant_wdata;
+      \$899  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$901  = event_queue_wen;
+    \$900  = event_queue_wen;
     if (aclk_rst) begin
-      \$901  = 1'h0;
+      \$900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$902  = event_queue_w_addr;
+    \$901  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$902  = event_queue_waddr;
+      \$901  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$903  = event_queue_w_data;
+    \$902  = event_queue_w_data;
     if (event_queue_wen) begin
-      \$903  = event_queue_wdata;
+      \$902  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$904  = log_grant_wen;
+    \$903  = log_grant_wen;
     if (aclk_rst) begin
-      \$904  = 1'h0;
+      \$903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$905  = log_grant_w_addr;
+    \$904  = log_grant_w_addr;
     if (log_grant_wen) begin
-      \$905  = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
+      \$904  = { \$627 , \$626 , \$625 , \$621 , \$617 , \$613 , \$606 , \$599 , \$592  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$906  = log_grant_w_data;
+    \$905  = log_grant_w_data;
     if (log_grant_wen) begin
-      \$906  = log_grant_wdata;
+      \$905  = log_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$907  = config_grant_wen;
+    \$906  = config_grant_wen;
     if (aclk_rst) begin
-      \$907  = 1'h0;
+      \$906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$908  = config_grant_w_addr;
+    \$907  = config_grant_w_addr;
     if (config_grant_wen) begin
-      \$908  = { \$619 , \$612 , \$605 , \$598  };
+      \$907  = { \$613 , \$606 , \$599 , \$592  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$909  = config_grant_w_data;
+    \$908  = config_grant_w_data;
     if (config_grant_wen) begin
-      \$909  = config_grant_wdata;
+      \$908  = config_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$910  = config_queue_wen;
+    \$909  = config_queue_wen;
     if (aclk_rst) begin
-      \$910  = 1'h0;
+      \$909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$911  = config_queue_w_addr;
+    \$910  = config_queue_w_addr;
     if (config_queue_wen) begin
-      \$911  = config_queue_waddr;
+      \$910  = config_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$912  = config_queue_w_data;
+    \$911  = config_queue_w_data;
     if (config_queue_wen) begin
-      \$912  = config_queue_wdata;
+      \$911  = config_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$913  = alloc_valid;
+    \$912  = alloc_valid;
+    if (aclk_rst) begin
+      \$912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$913  = a0_valid;
     if (aclk_rst) begin
       \$913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$914  = a0_valid;
+    \$914  = { \$25 , \$22 , \$19  };
     if (aclk_rst) begin
-      \$914  = 1'h0;
+      \$914  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$915  = { \$25 , \$22 , \$19  };
+    \$915  = flush_valid;
     if (aclk_rst) begin
-      \$915  = 3'h0;
+      \$915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$916  = flush_valid;
+    \$916  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
-      \$916  = 1'h0;
+      \$916  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$917  = { 1'h0, \$31 , \$28  };
+    \$917  = x0_valid;
     if (aclk_rst) begin
-      \$917  = 3'h0;
+      \$917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$918  = x0_valid;
+    \$918  = x0_select;
     if (aclk_rst) begin
-      \$918  = 1'h0;
+      \$918  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$919  = x0_select;
+    \$919  = x1_valid;
     if (aclk_rst) begin
-      \$919  = 3'h0;
+      \$919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$920  = x1_valid;
+    \$920  = a1_valid;
     if (aclk_rst) begin
       \$920  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$921  = a1_valid;
+    \$921  = event_seen;
+    if (\$39 ) begin
+      \$921  = \$40 ;
+    end
     if (aclk_rst) begin
-      \$921  = 1'h0;
+      \$921  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$922  = event_seen;
-    if (\$39 ) begin
-      \$922  = \$40 ;
-    end
     if (aclk_rst) begin
       \$922  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$923  = event_seen;
-    if (aclk_rst) begin
-      \$923  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$924  = event_has_fresh;
+    \$923  = event_has_fresh;
     if (event_take_fresh) begin
-      \$924  = \$41 ;
+      \$923  = \$41 ;
     end else if (x1_select[0]) begin
-      \$924  = 1'h1;
+      \$923  = 1'h1;
     end
     if (aclk_rst) begin
-      \$924  = 1'h1;
+      \$923  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$925  = event_head;
+    \$924  = event_head;
     if (event_pop) begin
-      \$925  = \$44 [6:0];
+      \$924  = \$44 [6:0];
     end
     if (x1_select[0]) begin
-      \$925  = event_queue_waddr;
+      \$924  = event_queue_waddr;
     end
     if (aclk_rst) begin
-      \$925  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$926  = event_fresh_next;
-    if (aclk_rst) begin
-      \$926  = 8'h00;
+      \$924  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$927  = \$45 [6:0];
+    \$925  = event_fresh_next;
     if (aclk_rst) begin
-      \$927  = 7'h00;
+      \$925  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$926  = \$45 [6:0];
+    if (aclk_rst) begin
+      \$926  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$927  = log_seen;
+    if (\$48 ) begin
+      \$927  = \$49 ;
+    end
+    if (aclk_rst) begin
+      \$927  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$928  = log_seen;
-    if (\$48 ) begin
-      \$928  = \$49 ;
-    end
     if (aclk_rst) begin
       \$928  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$929  = log_seen;
+    \$929  = log_at_last;
+    if (log_take_fresh) begin
+      \$929  = \$54 ;
+    end else if (x1_select[1]) begin
+      \$929  = 1'h0;
+    end
     if (aclk_rst) begin
-      \$929  = 10'h000;
+      \$929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$930  = log_at_last;
+    \$930  = log_lapped;
     if (log_take_fresh) begin
-      \$930  = \$54 ;
+      \$930  = \$59 ;
     end else if (x1_select[1]) begin
       \$930  = 1'h0;
     end
@@ -6605,386 +6629,384 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$931  = log_lapped;
-    if (log_take_fresh) begin
-      \$931  = \$59 ;
-    end else if (x1_select[1]) begin
-      \$931  = 1'h0;
-    end
+    \$931  = log_fresh_next;
     if (aclk_rst) begin
-      \$931  = 1'h0;
+      \$931  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$932  = log_fresh_next;
+    \$932  = \$60 [8:0];
     if (aclk_rst) begin
-      \$932  = 10'h000;
+      \$932  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$933  = \$60 [8:0];
+    \$933  = config_seen;
+    if (\$63 ) begin
+      \$933  = \$64 ;
+    end
     if (aclk_rst) begin
-      \$933  = 9'h000;
+      \$933  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$934  = config_seen;
-    if (\$63 ) begin
-      \$934  = \$64 ;
-    end
     if (aclk_rst) begin
       \$934  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$935  = config_seen;
-    if (aclk_rst) begin
-      \$935  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$936  = config_has_fresh;
+    \$935  = config_has_fresh;
     if (config_take_fresh) begin
-      \$936  = \$65 ;
+      \$935  = \$65 ;
     end else if (x1_select[2]) begin
-      \$936  = 1'h1;
+      \$935  = 1'h1;
     end
     if (aclk_rst) begin
-      \$936  = 1'h1;
+      \$935  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$937  = config_head;
+    \$936  = config_head;
     if (config_pop) begin
-      \$937  = \$68 [3:0];
+      \$936  = \$68 [3:0];
     end
     if (x1_select[2]) begin
-      \$937  = config_queue_waddr;
+      \$936  = config_queue_waddr;
     end
     if (aclk_rst) begin
-      \$937  = 4'h0;
+      \$936  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$938  = config_fresh_next;
+    \$937  = config_fresh_next;
     if (aclk_rst) begin
-      \$938  = 5'h00;
+      \$937  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$939  = \$69 [3:0];
+    \$938  = \$69 [3:0];
     if (aclk_rst) begin
-      \$939  = 4'h0;
+      \$938  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$940  = a1_select[1];
+    \$939  = a1_select[1];
+    if (aclk_rst) begin
+      \$939  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$940  = a2_valid;
     if (aclk_rst) begin
       \$940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$941  = a2_valid;
+    \$941  = a2_ring;
     if (aclk_rst) begin
       \$941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$942  = a2_ring;
+    \$942  = a3_valid;
     if (aclk_rst) begin
       \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$943  = a3_valid;
+    \$943  = a4_valid;
     if (aclk_rst) begin
       \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$944  = a4_valid;
+    \$944  = free_valid;
     if (aclk_rst) begin
       \$944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$945  = free_valid;
+    \$945  = f0_valid;
     if (aclk_rst) begin
       \$945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$946  = f0_valid;
+    \$946  = \$198 ;
     if (aclk_rst) begin
       \$946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$947  = \$196 ;
+    \$947  = \$199 ;
     if (aclk_rst) begin
       \$947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$948  = \$197 ;
+    \$948  = \$200 ;
     if (aclk_rst) begin
       \$948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$949  = \$198 ;
+    \$949  = \$201 ;
     if (aclk_rst) begin
       \$949  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$950  = \$199 ;
+    \$950  = \$202 ;
     if (aclk_rst) begin
       \$950  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$951  = \$200 ;
+    \$951  = \$203 ;
     if (aclk_rst) begin
       \$951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$952  = \$201 ;
+    \$952  = \$204 ;
     if (aclk_rst) begin
       \$952  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$953  = \$202 ;
+    \$953  = \$205 ;
     if (aclk_rst) begin
       \$953  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$954  = \$203 ;
+    \$954  = \$206 ;
     if (aclk_rst) begin
       \$954  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$955  = \$204 ;
+    \$955  = \$207 ;
     if (aclk_rst) begin
       \$955  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$956  = \$205 ;
+    \$956  = \$208 ;
     if (aclk_rst) begin
       \$956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$957  = \$206 ;
+    \$957  = \$209 ;
     if (aclk_rst) begin
       \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$958  = \$207 ;
+    \$958  = \$210 ;
     if (aclk_rst) begin
       \$958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$959  = \$208 ;
+    \$959  = \$211 ;
     if (aclk_rst) begin
       \$959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$960  = \$209 ;
+    \$960  = \$212 ;
     if (aclk_rst) begin
       \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$961  = \$210 ;
+    \$961  = \$213 ;
     if (aclk_rst) begin
       \$961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$962  = \$211 ;
+    \$962  = \$214 ;
     if (aclk_rst) begin
       \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$963  = \$212 ;
+    \$963  = \$215 ;
     if (aclk_rst) begin
       \$963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$964  = \$213 ;
+    \$964  = \$216 ;
     if (aclk_rst) begin
       \$964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$965  = \$214 ;
+    \$965  = \$217 ;
     if (aclk_rst) begin
       \$965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$966  = \$215 ;
+    \$966  = \$218 ;
     if (aclk_rst) begin
       \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$967  = \$216 ;
+    \$967  = \$219 ;
     if (aclk_rst) begin
       \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$968  = \$217 ;
+    \$970  = f1_valid;
     if (aclk_rst) begin
-      \$968  = 1'h0;
+      \$970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$971  = f1_valid;
+    \$971  = f2_valid;
     if (aclk_rst) begin
       \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$972  = f2_valid;
+    \$972  = \$signal$247 ;
     if (aclk_rst) begin
       \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$973  = \$signal$245 ;
+    \$973  = \$325 ;
     if (aclk_rst) begin
       \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$974  = \$323 ;
+    \$974  = f3_valid;
     if (aclk_rst) begin
       \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$975  = f3_valid;
+    \$975  = f3_go;
     if (aclk_rst) begin
       \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$976  = f3_go;
+    \$976  = \$394 ;
     if (aclk_rst) begin
       \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$977  = \$392 ;
+    \$977  = \$402 ;
     if (aclk_rst) begin
       \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$978  = \$402 ;
+    \$978  = \$405 ;
     if (aclk_rst) begin
-      \$978  = 1'h0;
+      \$978  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$979  = \$407 ;
+    \$979  = \$825 [2:0];
     if (aclk_rst) begin
       \$979  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$980  = \$433 ;
+    \$980  = \$431 ;
     if (aclk_rst) begin
-      \$980  = 3'h0;
+      \$980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$981  = \$437 ;
+    \$981  = \$450 ;
     if (aclk_rst) begin
       \$981  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$982  = \$456 ;
+    \$982  = event_queue_waddr;
+    if (\$458 ) begin
+      \$982  = \$461 [6:0];
+    end
     if (aclk_rst) begin
-      \$982  = 1'h0;
+      \$982  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$983  = event_queue_waddr;
-    if (\$464 ) begin
-      \$983  = \$467 [6:0];
+    \$983  = event_push;
+    if (x1_select[0]) begin
+      \$983  = 1'h0;
     end
     if (aclk_rst) begin
-      \$983  = 7'h00;
+      \$983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$984  = event_push;
+    \$984  = event_pop;
     if (x1_select[0]) begin
       \$984  = 1'h0;
     end
@@ -6994,96 +7016,96 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$985  = event_pop;
+    \$985  = \$465 [7:0];
     if (x1_select[0]) begin
-      \$985  = 1'h0;
+      \$985  = 8'h00;
     end
     if (aclk_rst) begin
-      \$985  = 1'h0;
+      \$985  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$986  = \$471 [7:0];
-    if (x1_select[0]) begin
-      \$986  = 8'h00;
+    \$986  = event_at;
+    if (\$468 ) begin
+      \$986 [0] = event_at[0];
+      \$986 [1] = event_at[1];
+      \$986 [2] = event_at[2];
     end
-    if (aclk_rst) begin
-      \$986  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$987  = event_at;
     if (\$474 ) begin
-      \$987 [0] = event_at[0];
-      \$987 [1] = event_at[1];
-      \$987 [2] = event_at[2];
+      \$986 [0] = event_at[1];
+      \$986 [1] = event_at[2];
+      \$986 [2] = \$475 ;
     end
-    if (\$480 ) begin
-      \$987 [0] = event_at[1];
-      \$987 [1] = event_at[2];
-      \$987 [2] = \$481 ;
+    if (\$481 ) begin
+      \$986 [0] = 1'h0;
+      \$986 [1] = event_at[0];
+      \$986 [2] = event_at[1];
     end
     if (\$487 ) begin
-      \$987 [0] = 1'h0;
-      \$987 [1] = event_at[0];
-      \$987 [2] = event_at[1];
-    end
-    if (\$493 ) begin
-      \$987 [0] = event_at[0];
-      \$987 [1] = event_at[1];
-      \$987 [2] = event_at[2];
+      \$986 [0] = event_at[0];
+      \$986 [1] = event_at[1];
+      \$986 [2] = event_at[2];
     end
     if (x1_select[0]) begin
-      \$987  = 3'h1;
+      \$986  = 3'h1;
     end
     if (aclk_rst) begin
-      \$987  = 3'h1;
+      \$986  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$988  = event_nonempty;
-    if (\$474 ) begin
-      \$988  = \$477 ;
+    \$987  = event_nonempty;
+    if (\$468 ) begin
+      \$987  = \$471 ;
     end
-    if (\$480 ) begin
-      \$988  = \$484 ;
+    if (\$474 ) begin
+      \$987  = \$478 ;
+    end
+    if (\$481 ) begin
+      \$987  = \$484 ;
     end
     if (\$487 ) begin
-      \$988  = \$490 ;
-    end
-    if (\$493 ) begin
-      \$988  = \$496 ;
+      \$987  = \$490 ;
     end
     if (x1_select[0]) begin
-      \$988  = 1'h0;
+      \$987  = 1'h0;
     end
+    if (aclk_rst) begin
+      \$987  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$988  = \$498 ;
     if (aclk_rst) begin
       \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$989  = \$504 ;
+    \$989  = config_queue_waddr;
+    if (\$506 ) begin
+      \$989  = \$509 [3:0];
+    end
     if (aclk_rst) begin
-      \$989  = 1'h0;
+      \$989  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$990  = config_queue_waddr;
-    if (\$512 ) begin
-      \$990  = \$515 [3:0];
+    \$990  = config_push;
+    if (x1_select[2]) begin
+      \$990  = 1'h0;
     end
     if (aclk_rst) begin
-      \$990  = 4'h0;
+      \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$991  = config_push;
+    \$991  = config_pop;
     if (x1_select[2]) begin
       \$991  = 1'h0;
     end
@@ -7093,186 +7115,176 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$992  = config_pop;
+    \$992  = \$513 [4:0];
     if (x1_select[2]) begin
-      \$992  = 1'h0;
+      \$992  = 5'h00;
     end
     if (aclk_rst) begin
-      \$992  = 1'h0;
+      \$992  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$993  = \$519 [4:0];
-    if (x1_select[2]) begin
-      \$993  = 5'h00;
+    \$993  = config_at;
+    if (\$516 ) begin
+      \$993 [0] = config_at[0];
+      \$993 [1] = config_at[1];
+      \$993 [2] = config_at[2];
     end
-    if (aclk_rst) begin
-      \$993  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$994  = config_at;
     if (\$522 ) begin
-      \$994 [0] = config_at[0];
-      \$994 [1] = config_at[1];
-      \$994 [2] = config_at[2];
+      \$993 [0] = config_at[1];
+      \$993 [1] = config_at[2];
+      \$993 [2] = \$523 ;
     end
-    if (\$528 ) begin
-      \$994 [0] = config_at[1];
-      \$994 [1] = config_at[2];
-      \$994 [2] = \$529 ;
+    if (\$529 ) begin
+      \$993 [0] = 1'h0;
+      \$993 [1] = config_at[0];
+      \$993 [2] = config_at[1];
     end
     if (\$535 ) begin
-      \$994 [0] = 1'h0;
-      \$994 [1] = config_at[0];
-      \$994 [2] = config_at[1];
-    end
-    if (\$541 ) begin
-      \$994 [0] = config_at[0];
-      \$994 [1] = config_at[1];
-      \$994 [2] = config_at[2];
+      \$993 [0] = config_at[0];
+      \$993 [1] = config_at[1];
+      \$993 [2] = config_at[2];
     end
     if (x1_select[2]) begin
-      \$994  = 3'h1;
+      \$993  = 3'h1;
     end
     if (aclk_rst) begin
-      \$994  = 3'h1;
+      \$993  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$995  = config_nonempty;
-    if (\$522 ) begin
-      \$995  = \$525 ;
+    \$994  = config_nonempty;
+    if (\$516 ) begin
+      \$994  = \$519 ;
     end
-    if (\$528 ) begin
-      \$995  = \$532 ;
+    if (\$522 ) begin
+      \$994  = \$526 ;
+    end
+    if (\$529 ) begin
+      \$994  = \$532 ;
     end
     if (\$535 ) begin
-      \$995  = \$538 ;
-    end
-    if (\$541 ) begin
-      \$995  = \$544 ;
+      \$994  = \$538 ;
     end
     if (x1_select[2]) begin
-      \$995  = 1'h0;
+      \$994  = 1'h0;
     end
+    if (aclk_rst) begin
+      \$994  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$995  = f4_valid;
     if (aclk_rst) begin
       \$995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$996  = f4_valid;
+    \$996  = \release ;
     if (aclk_rst) begin
       \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$997  = \release ;
+    \$997  = a5_valid;
     if (aclk_rst) begin
       \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$998  = a5_valid;
+    \$998  = f5_valid;
     if (aclk_rst) begin
       \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$999  = f5_valid;
+    \$999  = x2_valid;
     if (aclk_rst) begin
       \$999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1000  = x2_valid;
+    \$1000  = x3_valid;
     if (aclk_rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1001  = x3_valid;
+    \$1001  = x4_valid;
     if (aclk_rst) begin
       \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1002  = x4_valid;
+    \$1002  = x5_valid;
     if (aclk_rst) begin
       \$1002  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1003  = x5_valid;
+    \$1003  = \$558 ;
     if (aclk_rst) begin
       \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1004  = \$564 ;
+    \$1004  = \$559 ;
     if (aclk_rst) begin
       \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1005  = \$565 ;
+    \$1005  = \$560 ;
     if (aclk_rst) begin
       \$1005  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1006  = \$566 ;
+    \$1006  = \$561 ;
     if (aclk_rst) begin
       \$1006  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1007  = \$567 ;
+    \$1007  = \$562 ;
     if (aclk_rst) begin
       \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1008  = \$568 ;
+    \$1008  = \$563 ;
     if (aclk_rst) begin
       \$1008  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1009  = \$569 ;
+    \$1009  = \$564 ;
     if (aclk_rst) begin
       \$1009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1010  = \$570 ;
-    if (aclk_rst) begin
-      \$1010  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     event_fresh_next = event_fresh;
     if (event_take_fresh) begin
-      event_fresh_next = \$579 ;
+      event_fresh_next = \$573 ;
     end else if (x1_select[0]) begin
       event_fresh_next = 8'h00;
     end
@@ -7281,7 +7293,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     log_fresh_next = log_fresh;
     if (log_take_fresh) begin
-      log_fresh_next = \$585 [9:0];
+      log_fresh_next = \$579 [9:0];
     end else if (x1_select[1]) begin
       log_fresh_next = 10'h000;
     end
@@ -7290,7 +7302,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     config_fresh_next = config_fresh;
     if (config_take_fresh) begin
-      config_fresh_next = \$591 ;
+      config_fresh_next = \$585 ;
     end else if (x1_select[2]) begin
       config_fresh_next = 5'h00;
     end
@@ -7300,97 +7312,97 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$806 ;
+          grant_addr = \$800 ;
       2'h1:
-          grant_addr = \$808 ;
+          grant_addr = \$802 ;
       2'h2:
-          grant_addr = \$810 ;
+          grant_addr = \$804 ;
     endcase
   end
-  assign event_grant_waddr = { \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
-  assign log_grant_waddr = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
-  assign config_grant_waddr = { \$619 , \$612 , \$605 , \$598  };
+  assign event_grant_waddr = { \$625 , \$621 , \$617 , \$613 , \$606 , \$599 , \$592  };
+  assign log_grant_waddr = { \$627 , \$626 , \$625 , \$621 , \$617 , \$613 , \$606 , \$599 , \$592  };
+  assign config_grant_waddr = { \$613 , \$606 , \$599 , \$592  };
   assign flush_reg_select = \port$3593$40 [5:3];
   assign event_tail = event_queue_waddr;
   assign config_tail = config_queue_waddr;
   assign log_flushing = x1_select[1];
   assign event_flushing = x1_select[0];
   assign config_flushing = x1_select[2];
-  assign \$signal  = { \$633 , \$632 , \$631 , \$627 , \$623 , \$619 , \$612 , \$605 , \$598  };
-  assign next_tag = { \$798 [10], \$759 [10], \$720 [10], \$681 [10] };
-  assign fetched_snap = \$642 [5];
+  assign \$signal  = { \$627 , \$626 , \$625 , \$621 , \$617 , \$613 , \$606 , \$599 , \$592  };
+  assign next_tag = { \$792 [10], \$753 [10], \$714 [10], \$675 [10] };
+  assign fetched_snap = \$636 [5];
   assign free_reg_hit = \port$3593$40 [2:0];
-  assign \$signal$257  = \$815 [12];
-  assign hit_a3 = \$819 [12];
-  assign \$signal$276  = \$823 [12];
-  assign f3_by_mem_base = \$831 [2:0];
+  assign \$signal$259  = \$809 [12];
+  assign hit_a3 = \$813 [12];
+  assign \$signal$278  = \$817 [12];
+  assign f3_by_mem_base = \$825 [2:0];
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = { \$571 [3:0], event_grant_w_data[0] };
+  assign w__data = { \$565 [3:0], event_grant_w_data[0] };
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$378  = event_fresh_slot;
-  assign \event_grant_addr$379  = event_fresh_slot;
+  assign \r__addr$381  = event_fresh_slot;
+  assign \event_grant_addr$382  = event_fresh_slot;
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$381  = event_grant_r1_b0;
-  assign \w__addr$382  = f4_slot[6:0];
+  assign \event_grant_data$384  = event_grant_r1_b0;
+  assign \w__addr$385  = f4_slot[6:0];
   assign event_parity_waddr = f4_slot[6:0];
-  assign event_parity_wen = \w__en$384 ;
-  assign event_parity_wdata = \w__data$386 ;
-  assign \r__addr$388  = f1_event_slot;
+  assign event_parity_wen = \w__en$387 ;
+  assign event_parity_wdata = \w__data$389 ;
+  assign \r__addr$391  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$390  = event_fresh_slot;
-  assign \event_parity_addr$391  = event_fresh_slot;
+  assign \r__addr$393  = event_fresh_slot;
+  assign \event_parity_addr$394  = event_fresh_slot;
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$393  = event_parity_r1_b0;
-  assign \w__addr$394  = event_queue_w_addr;
-  assign \w__en$395  = event_queue_w_en;
-  assign \w__data$396  = event_queue_w_data;
-  assign \r__addr$397  = event_head;
+  assign \event_parity_data$396  = event_parity_r1_b0;
+  assign \w__addr$397  = event_queue_w_addr;
+  assign \w__en$398  = event_queue_w_en;
+  assign \w__data$399  = event_queue_w_data;
+  assign \r__addr$400  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$400  = log_grant_w_addr;
-  assign \w__en$401  = log_grant_w_en;
-  assign \w__data$402  = { \$572 [3:0], log_grant_w_data[0] };
-  assign \r__addr$403  = f1_log_slot;
+  assign \w__addr$403  = log_grant_w_addr;
+  assign \w__en$404  = log_grant_w_en;
+  assign \w__data$405  = { \$566 [3:0], log_grant_w_data[0] };
+  assign \r__addr$406  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$405  = log_fresh_slot;
-  assign \log_grant_addr$406  = log_fresh_slot;
-  assign \log_grant_data$407  = log_grant_r0_b0;
-  assign \w__addr$408  = f4_slot;
+  assign \r__addr$408  = log_fresh_slot;
+  assign \log_grant_addr$409  = log_fresh_slot;
+  assign \log_grant_data$410  = log_grant_r0_b0;
+  assign \w__addr$411  = f4_slot;
   assign log_parity_waddr = f4_slot;
-  assign \w__en$410  = log_parity_wen;
-  assign log_parity_wdata = \w__data$411 ;
-  assign \r__addr$413  = f1_log_slot;
+  assign \w__en$413  = log_parity_wen;
+  assign log_parity_wdata = \w__data$414 ;
+  assign \r__addr$416  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$415  = log_fresh_slot;
-  assign \log_parity_addr$416  = log_fresh_slot;
-  assign \log_parity_data$417  = log_parity_r0_b0;
-  assign \w__addr$418  = config_grant_w_addr;
-  assign \w__en$419  = config_grant_w_en;
-  assign \w__data$420  = { \$573 [3:0], config_grant_w_data[0] };
-  assign \r__addr$421  = f1_config_slot;
+  assign \r__addr$418  = log_fresh_slot;
+  assign \log_parity_addr$419  = log_fresh_slot;
+  assign \log_parity_data$420  = log_parity_r0_b0;
+  assign \w__addr$421  = config_grant_w_addr;
+  assign \w__en$422  = config_grant_w_en;
+  assign \w__data$423  = { \$567 [3:0], config_grant_w_data[0] };
+  assign \r__addr$424  = f1_config_slot;
   assign config_grant_addr = f1_config_slot;
-  assign \r__addr$423  = config_fresh_slot;
-  assign \config_grant_addr$424  = config_fresh_slot;
+  assign \r__addr$426  = config_fresh_slot;
+  assign \config_grant_addr$427  = config_fresh_slot;
   assign config_grant_data = config_grant_r0_b0;
-  assign \config_grant_data$426  = config_grant_r1_b0;
-  assign \w__addr$427  = f4_slot[3:0];
+  assign \config_grant_data$429  = config_grant_r1_b0;
+  assign \w__addr$430  = f4_slot[3:0];
   assign config_parity_waddr = f4_slot[3:0];
-  assign config_parity_wen = \w__en$429 ;
-  assign config_parity_wdata = \w__data$431 ;
-  assign \r__addr$433  = f1_config_slot;
+  assign config_parity_wen = \w__en$432 ;
+  assign config_parity_wdata = \w__data$434 ;
+  assign \r__addr$436  = f1_config_slot;
   assign config_parity_addr = f1_config_slot;
-  assign \r__addr$435  = config_fresh_slot;
-  assign \config_parity_addr$436  = config_fresh_slot;
+  assign \r__addr$438  = config_fresh_slot;
+  assign \config_parity_addr$439  = config_fresh_slot;
   assign config_parity_data = config_parity_r0_b0;
-  assign \config_parity_data$438  = config_parity_r1_b0;
-  assign \w__addr$439  = config_queue_w_addr;
-  assign \w__en$440  = config_queue_w_en;
-  assign \w__data$441  = config_queue_w_data;
-  assign \r__addr$442  = config_head;
+  assign \config_parity_data$441  = config_parity_r1_b0;
+  assign \w__addr$442  = config_queue_w_addr;
+  assign \w__en$443  = config_queue_w_en;
+  assign \w__data$444  = config_queue_w_data;
+  assign \r__addr$445  = config_head;
   assign config_queue_addr = config_head;
   assign config_queue_data = config_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -7403,7 +7415,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$457  = a6_payload[47:16];
+  assign \grant_addr$460  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -7427,10 +7439,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \event_grant_r1_b0.next  = event_grant_r1_b0[4:1];
   assign \event_queue_wdata.slot  = event_queue_wdata[6:0];
   assign \event_queue_wdata.snap  = event_queue_wdata[7];
-  assign \event_queue_wdata.next  = event_queue_wdata[11:8];
+  assign \event_queue_wdata.zero  = event_queue_wdata[8];
+  assign \event_queue_wdata.next  = event_queue_wdata[12:9];
   assign \event_queue_r0_b0.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_r0_b0.snap  = event_queue_r0_b0[7];
-  assign \event_queue_r0_b0.next  = event_queue_r0_b0[11:8];
+  assign \event_queue_r0_b0.zero  = event_queue_r0_b0[8];
+  assign \event_queue_r0_b0.next  = event_queue_r0_b0[12:9];
   assign \log_grant_wdata.snap  = log_grant_wdata[0];
   assign \log_grant_wdata.next  = log_grant_wdata[4:1];
   assign \log_grant_r0_b0.snap  = log_grant_r0_b0[0];
@@ -7445,50 +7459,56 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \config_grant_r1_b0.next  = config_grant_r1_b0[4:1];
   assign \config_queue_wdata.slot  = config_queue_wdata[3:0];
   assign \config_queue_wdata.snap  = config_queue_wdata[4];
-  assign \config_queue_wdata.next  = config_queue_wdata[8:5];
+  assign \config_queue_wdata.zero  = config_queue_wdata[5];
+  assign \config_queue_wdata.next  = config_queue_wdata[9:6];
   assign \config_queue_r0_b0.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_r0_b0.snap  = config_queue_r0_b0[4];
-  assign \config_queue_r0_b0.next  = config_queue_r0_b0[8:5];
+  assign \config_queue_r0_b0.zero  = config_queue_r0_b0[5];
+  assign \config_queue_r0_b0.next  = config_queue_r0_b0[9:6];
   assign \log_grant_data.snap  = log_grant_r1_b0[0];
   assign \log_grant_data.next  = log_grant_r1_b0[4:1];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.next  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$381.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$381.next  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$384.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$384.next  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[7];
-  assign \event_queue_data.next  = event_queue_r0_b0[11:8];
-  assign \log_grant_data$407.snap  = log_grant_r0_b0[0];
-  assign \log_grant_data$407.next  = log_grant_r0_b0[4:1];
+  assign \event_queue_data.zero  = event_queue_r0_b0[8];
+  assign \event_queue_data.next  = event_queue_r0_b0[12:9];
+  assign \log_grant_data$410.snap  = log_grant_r0_b0[0];
+  assign \log_grant_data$410.next  = log_grant_r0_b0[4:1];
   assign \config_grant_data.snap  = config_grant_r0_b0[0];
   assign \config_grant_data.next  = config_grant_r0_b0[4:1];
-  assign \config_grant_data$426.snap  = config_grant_r1_b0[0];
-  assign \config_grant_data$426.next  = config_grant_r1_b0[4:1];
+  assign \config_grant_data$429.snap  = config_grant_r1_b0[0];
+  assign \config_grant_data$429.next  = config_grant_r1_b0[4:1];
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
-  assign \config_queue_data.next  = config_queue_r0_b0[8:5];
-  assign config_queue_wdata[8:5] = \$892 ;
-  assign config_queue_wdata[4] = \$884 ;
+  assign \config_queue_data.zero  = config_queue_r0_b0[5];
+  assign \config_queue_data.next  = config_queue_r0_b0[9:6];
+  assign config_queue_wdata[9:6] = \$891 ;
+  assign config_queue_wdata[5] = \$883 ;
+  assign config_queue_wdata[4] = \$882 ;
   assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[11:8] = \$862 ;
-  assign event_queue_wdata[7] = \$854 ;
+  assign event_queue_wdata[12:9] = \$860 ;
+  assign event_queue_wdata[8] = \$852 ;
+  assign event_queue_wdata[7] = \$851 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
-  assign config_grant_wdata[4:1] = { \$798 [10], \$759 [10], \$720 [10], \$681 [10] };
-  assign config_grant_wdata[0] = \$642 [5];
-  assign log_grant_wdata[4:1] = { \$798 [10], \$759 [10], \$720 [10], \$681 [10] };
-  assign log_grant_wdata[0] = \$642 [5];
-  assign event_grant_wdata[4:1] = { \$798 [10], \$759 [10], \$720 [10], \$681 [10] };
-  assign event_grant_wdata[0] = \$642 [5];
-  assign \$970 [2] = \$222 ;
-  assign \$970 [1] = \$220 ;
-  assign \$970 [0] = \$218 ;
-  assign \$969 [2] = f0_hit[2];
-  assign \$969 [1] = f0_hit[1];
-  assign \$969 [0] = f0_hit[0];
+  assign config_grant_wdata[4:1] = { \$792 [10], \$753 [10], \$714 [10], \$675 [10] };
+  assign config_grant_wdata[0] = \$636 [5];
+  assign log_grant_wdata[4:1] = { \$792 [10], \$753 [10], \$714 [10], \$675 [10] };
+  assign log_grant_wdata[0] = \$636 [5];
+  assign event_grant_wdata[4:1] = { \$792 [10], \$753 [10], \$714 [10], \$675 [10] };
+  assign event_grant_wdata[0] = \$636 [5];
+  assign \$969 [2] = \$224 ;
+  assign \$969 [1] = \$222 ;
+  assign \$969 [0] = \$220 ;
+  assign \$968 [2] = f0_hit[2];
+  assign \$968 [1] = f0_hit[1];
+  assign \$968 [0] = f0_hit[0];
   assign \$3  = \$1 [13];
   assign \$7  = \$5 [13];
   assign \$11  = \$9 [13];
-  assign \$580  = 1'h1;
+  assign \$574  = 1'h1;
   assign log_take_fresh = a1_select[1];
   assign \$70  = 1'h0;
   assign \$74  = \$73 ;
@@ -7498,109 +7518,109 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$81  = a1_select[1];
   assign \$96  = 1'h1;
   assign \$97  = a1_in[1];
-  assign \$114  = \$112 [8];
-  assign \$117  = \$115 [10];
-  assign \$120  = \$118 [5];
   assign \$126  = \$124 [8];
   assign \$129  = \$127 [10];
   assign \$132  = \$130 [5];
-  assign \$140  = \$139 ;
-  assign \$593  = a3_sel_head[0];
-  assign \$596  = a3_sel_head[2];
-  assign \$600  = a3_sel_head[0];
-  assign \$603  = a3_sel_head[2];
-  assign \$607  = a3_sel_head[0];
-  assign \$610  = a3_sel_head[2];
-  assign \$614  = a3_sel_head[0];
-  assign \$617  = a3_sel_head[2];
-  assign \$621  = a3_sel_head[0];
-  assign \$625  = a3_sel_head[0];
-  assign \$629  = a3_sel_head[0];
-  assign \$147  = a3_sel_head[0];
-  assign \$153  = a3_sel_head[2];
-  assign \$179  = \$177 [32];
-  assign \$186  = \$184 [32];
-  assign \$193  = \$191 [32];
-  assign \$224  = 1'h0;
-  assign \$226  = \$225 ;
-  assign \$328  = f3_in[0];
-  assign \$331  = f3_in[1];
-  assign \$335  = f3_in[2];
-  assign \$345  = f3_in[0];
-  assign \$347  = f3_in[1];
-  assign \$350  = f3_in[2];
-  assign \$353  = f3_in[0];
-  assign \$355  = f3_in[1];
-  assign \$358  = f3_in[2];
-  assign \$361  = f3_in[0];
-  assign \$363  = f3_in[1];
-  assign \$366  = f3_in[2];
-  assign \$369  = f3_in[0];
-  assign \$371  = f3_in[1];
-  assign \$374  = f3_in[2];
-  assign \$379  = f3_in[0];
-  assign \$381  = f3_in[1];
-  assign \$384  = f3_in[2];
-  assign \$409  = \$408 ;
-  assign \$414  = \$413 ;
-  assign \$419  = \$418 ;
-  assign \$479  = event_popped;
+  assign \$138  = \$136 [8];
+  assign \$141  = \$139 [10];
+  assign \$144  = \$142 [5];
+  assign \$152  = \$151 ;
+  assign \$587  = a3_sel_head[0];
+  assign \$590  = a3_sel_head[2];
+  assign \$594  = a3_sel_head[0];
+  assign \$597  = a3_sel_head[2];
+  assign \$601  = a3_sel_head[0];
+  assign \$604  = a3_sel_head[2];
+  assign \$608  = a3_sel_head[0];
+  assign \$611  = a3_sel_head[2];
+  assign \$615  = a3_sel_head[0];
+  assign \$619  = a3_sel_head[0];
+  assign \$623  = a3_sel_head[0];
+  assign \$155  = a3_restart_head[0];
+  assign \$158  = a3_restart_head[2];
+  assign \$181  = \$179 [32];
+  assign \$188  = \$186 [32];
+  assign \$195  = \$193 [32];
+  assign \$226  = 1'h0;
+  assign \$228  = \$227 ;
+  assign \$330  = f3_in[0];
+  assign \$333  = f3_in[1];
+  assign \$337  = f3_in[2];
+  assign \$347  = f3_in[0];
+  assign \$349  = f3_in[1];
+  assign \$352  = f3_in[2];
+  assign \$355  = f3_in[0];
+  assign \$357  = f3_in[1];
+  assign \$360  = f3_in[2];
+  assign \$363  = f3_in[0];
+  assign \$365  = f3_in[1];
+  assign \$368  = f3_in[2];
+  assign \$371  = f3_in[0];
+  assign \$373  = f3_in[1];
+  assign \$376  = f3_in[2];
+  assign \$381  = f3_in[0];
+  assign \$383  = f3_in[1];
+  assign \$386  = f3_in[2];
+  assign \$407  = \$406 ;
+  assign \$412  = \$411 ;
+  assign \$417  = \$416 ;
+  assign \$473  = event_popped;
+  assign \$479  = event_pushed;
   assign \$485  = event_pushed;
-  assign \$491  = event_pushed;
-  assign \$492  = event_popped;
-  assign \$527  = config_popped;
+  assign \$486  = event_popped;
+  assign \$521  = config_popped;
+  assign \$527  = config_pushed;
   assign \$533  = config_pushed;
-  assign \$539  = config_pushed;
-  assign \$540  = config_popped;
-  assign \$570  = x6_valid;
-  assign \$638  = a3_sel_head[0];
-  assign \$640  = a3_sel_head[2];
-  assign \$646  = \$645 ;
-  assign \$650  = \$649 ;
-  assign \$654  = \$653 ;
-  assign \$655  = a3_sel_last[0];
-  assign \$660  = a3_sel_last[1];
-  assign \$665  = a3_sel_last[2];
-  assign \$670  = a3_sel_head[0];
-  assign \$672  = a3_sel_head[2];
-  assign \$685  = 1'h0;
-  assign \$689  = 1'h0;
-  assign \$693  = 1'h0;
-  assign \$694  = a3_sel_last[0];
-  assign \$699  = a3_sel_last[1];
-  assign \$704  = a3_sel_last[2];
-  assign \$709  = a3_sel_head[0];
-  assign \$711  = a3_sel_head[2];
-  assign \$724  = 1'h0;
-  assign \$728  = 1'h0;
-  assign \$732  = 1'h0;
-  assign \$733  = a3_sel_last[0];
-  assign \$738  = a3_sel_last[1];
-  assign \$743  = a3_sel_last[2];
-  assign \$748  = a3_sel_head[0];
-  assign \$750  = a3_sel_head[2];
-  assign \$763  = 1'h0;
-  assign \$767  = 1'h0;
-  assign \$771  = 1'h0;
-  assign \$772  = a3_sel_last[0];
-  assign \$777  = a3_sel_last[1];
-  assign \$782  = a3_sel_last[2];
-  assign \$787  = a3_sel_head[0];
-  assign \$789  = a3_sel_head[2];
-  assign \$805  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$806 [30:0] = { 9'h000, \$805  };
-  assign \$806 [31] = 1'h1;
-  assign \$807  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$808 [30:21], \$808 [19:0] } = { 7'h00, \$807 [23:21], \$807 [19:0] };
-  assign { \$808 [31], \$808 [20] } = 2'h3;
-  assign \$809  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$810 [30:22], \$810 [20:0] } = { 11'h000, \$809  };
-  assign { \$810 [31], \$810 [21] } = 2'h3;
+  assign \$534  = config_popped;
+  assign \$564  = x6_valid;
+  assign \$632  = a3_sel_head[0];
+  assign \$634  = a3_sel_head[2];
+  assign \$640  = \$639 ;
+  assign \$644  = \$643 ;
+  assign \$648  = \$647 ;
+  assign \$649  = a3_sel_last[0];
+  assign \$654  = a3_sel_last[1];
+  assign \$659  = a3_sel_last[2];
+  assign \$664  = a3_sel_head[0];
+  assign \$666  = a3_sel_head[2];
+  assign \$679  = 1'h0;
+  assign \$683  = 1'h0;
+  assign \$687  = 1'h0;
+  assign \$688  = a3_sel_last[0];
+  assign \$693  = a3_sel_last[1];
+  assign \$698  = a3_sel_last[2];
+  assign \$703  = a3_sel_head[0];
+  assign \$705  = a3_sel_head[2];
+  assign \$718  = 1'h0;
+  assign \$722  = 1'h0;
+  assign \$726  = 1'h0;
+  assign \$727  = a3_sel_last[0];
+  assign \$732  = a3_sel_last[1];
+  assign \$737  = a3_sel_last[2];
+  assign \$742  = a3_sel_head[0];
+  assign \$744  = a3_sel_head[2];
+  assign \$757  = 1'h0;
+  assign \$761  = 1'h0;
+  assign \$765  = 1'h0;
+  assign \$766  = a3_sel_last[0];
+  assign \$771  = a3_sel_last[1];
+  assign \$776  = a3_sel_last[2];
+  assign \$781  = a3_sel_head[0];
+  assign \$783  = a3_sel_head[2];
+  assign \$799  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$800 [30:0] = { 9'h000, \$799  };
+  assign \$800 [31] = 1'h1;
+  assign \$801  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$802 [30:21], \$802 [19:0] } = { 7'h00, \$801 [23:21], \$801 [19:0] };
+  assign { \$802 [31], \$802 [20] } = 2'h3;
+  assign \$803  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$804 [30:22], \$804 [20:0] } = { 11'h000, \$803  };
+  assign { \$804 [31], \$804 [21] } = 2'h3;
 endmodule
 
 module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3216$0 , \port$3217$0 , \port$3219$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$3593$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3977$0 , \port$3977$48 , rsp_freed_valid, \port$3980$0 , rsp_flushed_valid, \port$3992$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4020$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4109$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4277$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4549$0 , aclk_clk);
+, req_flush, \port$3593$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3979$0 , \port$3979$48 , rsp_freed_valid, \port$3982$0 , rsp_flushed_valid, \port$3994$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4022$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4111$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4279$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4551$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -9683,24 +9703,24 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \port$3219$0 ;
   output [44:0] \port$3593$1 ;
   wire [44:0] \port$3593$1 ;
-  input [15:0] \port$3977$0 ;
-  wire [15:0] \port$3977$0 ;
-  input [12:0] \port$3977$48 ;
-  wire [12:0] \port$3977$48 ;
-  input [15:0] \port$3980$0 ;
-  wire [15:0] \port$3980$0 ;
-  input [14:0] \port$3992$0 ;
-  wire [14:0] \port$3992$0 ;
-  input [36:0] \port$4020$0 ;
-  wire [36:0] \port$4020$0 ;
-  input [35:0] \port$4109$0 ;
-  wire [35:0] \port$4109$0 ;
+  input [15:0] \port$3979$0 ;
+  wire [15:0] \port$3979$0 ;
+  input [12:0] \port$3979$48 ;
+  wire [12:0] \port$3979$48 ;
+  input [15:0] \port$3982$0 ;
+  wire [15:0] \port$3982$0 ;
+  input [14:0] \port$3994$0 ;
+  wire [14:0] \port$3994$0 ;
+  input [36:0] \port$4022$0 ;
+  wire [36:0] \port$4022$0 ;
+  input [35:0] \port$4111$0 ;
+  wire [35:0] \port$4111$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4277$0 ;
-  wire [4:0] \port$4277$0 ;
+  output [4:0] \port$4279$0 ;
+  wire [4:0] \port$4279$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4549$0 ;
-  wire [4:0] \port$4549$0 ;
+  output [4:0] \port$4551$0 ;
+  wire [4:0] \port$4551$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -9995,63 +10015,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$103  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$3980$0 [15] ? { 6'h00, \port$3980$0 [14:13] } : 8'hff;
+  assign \$2  = \port$3982$0 [15] ? { 6'h00, \port$3982$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$3992$0 [12:5], 46'h000000000000, \port$3992$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3992$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$3977$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3977$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3977$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$3980$0 [12:5], \port$4020$0 [32:1], 4'h0, \port$4020$0 [36:33], \$2 , 1'h0, \port$4020$0 [0], 3'h1, \port$3980$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$3994$0 [12:5], 46'h000000000000, \port$3994$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3994$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$3979$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3979$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3979$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$3982$0 [12:5], \port$4022$0 [32:1], 4'h0, \port$4022$0 [36:33], \$2 , 1'h0, \port$4022$0 [0], 3'h1, \port$3982$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$3992$0 [12:5], 46'h000000000000, \port$3992$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3992$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$3977$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3977$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3977$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$3994$0 [12:5], 46'h000000000000, \port$3994$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3994$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$3979$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3979$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3979$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$3977$0 [4:1] == 1'h1;
+  assign \$15  = \port$3979$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$3977$0 [0];
-  assign \$18  = ! \port$3977$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$3979$0 [0];
+  assign \$18  = ! \port$3979$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$3980$0 [0];
-  assign \$21  = ! \port$3980$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$3982$0 [0];
+  assign \$21  = ! \port$3982$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$3992$0 [0];
-  assign \$24  = ! \port$3992$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$3994$0 [0];
+  assign \$24  = ! \port$3994$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$3977$0 [4:1] == 1'h1;
+  assign \$26  = \port$3979$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$3977$0 [6:5];
+  assign \$28  = ! \port$3979$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$3977$0 [0];
-  assign \$31  = \port$3977$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$3979$0 [0];
+  assign \$31  = \port$3979$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$3980$0 [0];
-  assign \$34  = \port$3980$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$3982$0 [0];
+  assign \$34  = \port$3982$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$3992$0 [0];
-  assign \$37  = \port$3992$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$3994$0 [0];
+  assign \$37  = \port$3994$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$3977$0 [4:1] == 1'h1;
+  assign \$39  = \port$3979$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$3977$0 [6:5] == 1'h1;
+  assign \$41  = \port$3979$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$3977$0 [0];
-  assign \$44  = \port$3977$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$3979$0 [0];
+  assign \$44  = \port$3979$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$3977$48 [12];
-  assign \$47  = rsp_grant_valid & \port$3977$0 [0];
-  assign \$48  = \port$3977$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$3979$48 [12];
+  assign \$47  = rsp_grant_valid & \port$3979$0 [0];
+  assign \$48  = \port$3979$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$3980$0 [0];
-  assign \$51  = \port$3980$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$3982$0 [0];
+  assign \$51  = \port$3982$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$3992$0 [0];
-  assign \$54  = \port$3992$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$3994$0 [0];
+  assign \$54  = \port$3994$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$3977$0 [4:1] == 1'h1;
+  assign \$56  = \port$3979$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$3977$0 [6:5] == 2'h2;
+  assign \$58  = \port$3979$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
@@ -10678,12 +10698,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$801  = w0_event_is & w0_event_slot_ok;
   assign \$802  = w0_log_is & w0_log_slot_ok;
   assign \$803  = w0_config_is & w0_config_slot_ok;
-  assign \$804  = bus__w_beat_from_queue ? \port$4109$0 [31:0] : bus__w_data;
-  assign \$805  = bus__w_beat_from_queue ? \port$4109$0 [31:0] : bus__w_data;
+  assign \$804  = bus__w_beat_from_queue ? \port$4111$0 [31:0] : bus__w_data;
+  assign \$805  = bus__w_beat_from_queue ? \port$4111$0 [31:0] : bus__w_data;
   assign \$807  = 32'd2147483648 + \$806 ;
-  assign \$808  = bus__w_beat_from_queue ? \port$4109$0 [31:0] : bus__w_data;
+  assign \$808  = bus__w_beat_from_queue ? \port$4111$0 [31:0] : bus__w_data;
   assign \$810  = 32'd2148532224 + \$809 ;
-  assign \$811  = bus__w_beat_from_queue ? \port$4109$0 [31:0] : bus__w_data;
+  assign \$811  = bus__w_beat_from_queue ? \port$4111$0 [31:0] : bus__w_data;
   assign \$813  = 32'd2149580800 + \$812 ;
   assign \$814  = ~ command_queue_pop;
   assign \$815  = command_queue_count[0] & \$814 ;
@@ -10869,8 +10889,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$995  = 1'h1 << \$994 [7:5];
   assign \$996  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$997  = 1'h1 << \$996 [11:8];
-  assign \$998  = bus__w_beat_from_queue ? \port$4109$0 [31:0] : bus__w_data;
-  assign \$999  = bus__w_beat_from_queue ? \port$4109$0 [35:32] : bus__w_strb;
+  assign \$998  = bus__w_beat_from_queue ? \port$4111$0 [31:0] : bus__w_data;
+  assign \$999  = bus__w_beat_from_queue ? \port$4111$0 [35:32] : bus__w_strb;
   assign \$1000  = ~ w1_is_command;
   assign \$1001  = w1_valid & \$1000 ;
   assign \$1002  = ~ w1_a1_0[0];
@@ -11111,13 +11131,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1237  = \$1236  & \$signal$298 [1];
   assign \$1238  = \$signal$296  & w2_is_pool2_low_water;
   assign \$1239  = \$1238  & \$signal$298 [2];
-  assign \$1240  = | \port$3980$0 [4:1];
+  assign \$1240  = | \port$3982$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1240 ;
-  assign \$1241  = | \port$3992$0 [4:1];
+  assign \$1241  = | \port$3994$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1241 ;
-  assign \$1242  = ~ \port$3977$0 [0];
+  assign \$1242  = ~ \port$3979$0 [0];
   assign \$1243  = rsp_grant_valid & \$1242 ;
-  assign \$1244  = \port$3977$0 [4:1] != 1'h1;
+  assign \$1244  = \port$3979$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1243  & \$1244 ;
   assign \$1245  = \$signal$28  > 2'h2;
   assign \$1246  = \$1245  ? 2'h2 : \$signal$28 ;
@@ -11209,7 +11229,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_config_is = bus__w_addr_from_queue ? \$1318 [6] : \$1321 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$4109$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$4111$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -11222,17 +11242,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1324  = bus__w_addr[5:0] == 3'h4;
   assign \$1325  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$1324  | \$1325 ;
-  assign \$1326  = \port$4109$0 [18:0] - 8'h80;
+  assign \$1326  = \port$4111$0 [18:0] - 8'h80;
   assign \$1327  = ~ \$1326 [19];
   assign \$1328  = bus__w_data[18:0] - 8'h80;
   assign \$1329  = ~ \$1328 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1330  = \port$4109$0 [18:0] - 10'h200;
+  assign \$1330  = \port$4111$0 [18:0] - 10'h200;
   assign \$1331  = ~ \$1330 [19];
   assign \$1332  = bus__w_data[18:0] - 10'h200;
   assign \$1333  = ~ \$1332 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1334  = \port$4109$0 [18:0] - 5'h10;
+  assign \$1334  = \port$4111$0 [18:0] - 5'h10;
   assign \$1335  = ~ \$1334 [19];
   assign \$1336  = bus__w_data[18:0] - 5'h10;
   assign \$1337  = ~ \$1336 [19];
@@ -11522,11 +11542,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1615  = \$signal$313  & \$signal$297 ;
   assign \$1616  = ~ \$1615 ;
   assign bus__w_err = \$1614  & \$1616 ;
-  assign \$1617  = rsp_freed_valid & \port$4020$0 [0];
+  assign \$1617  = rsp_freed_valid & \port$4022$0 [0];
   assign \$1618  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1617  | \$1618 ;
-  assign \$1619  = rsp_freed_valid & \port$4020$0 [0];
-  assign \$1620  = \$1619  ? \port$3980$0 [0] : \port$3992$0 [0];
+  assign \$1619  = rsp_freed_valid & \port$4022$0 [0];
+  assign \$1620  = \$1619  ? \port$3982$0 [0] : \port$3994$0 [0];
   assign bus__w_slow_err = ~ \$1620 ;
   always @(posedge aclk_clk)
     cycle <= \$1621 ;
@@ -11539,7 +11559,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 24'h000000, \port$3977$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3977$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3977$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$3979$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3979$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3979$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1624 ;
   always @(posedge aclk_clk)
@@ -13457,23 +13477,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       \$1768  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$3977$0 [4:1];
-  assign rsp_grant_pool = \port$3977$0 [6:5];
-  assign rsp_grant_user = \port$3977$48 [11:4];
-  assign rsp_flushed_err = \port$3992$0 [4:1];
-  assign rsp_flushed_pool = \port$3992$0 [14:13];
-  assign rsp_flushed_user = \port$3992$0 [12:5];
-  assign rsp_freed_err = \port$3980$0 [4:1];
-  assign rsp_freed_src = \port$4020$0 [0];
-  assign rsp_freed_in_pool = \port$3980$0 [15];
-  assign rsp_freed_pool = \port$3980$0 [14:13];
-  assign rsp_freed_tag = \port$4020$0 [36:33];
-  assign rsp_freed_addr = \port$4020$0 [32:1];
-  assign rsp_freed_user = \port$3980$0 [12:5];
-  assign rsp_grant_ok = \port$3977$0 [0];
-  assign rsp_freed_ok = \port$3980$0 [0];
-  assign rsp_flushed_ok = \port$3992$0 [0];
-  assign rsp_grant_overwrite = \port$3977$48 [12];
+  assign rsp_grant_err = \port$3979$0 [4:1];
+  assign rsp_grant_pool = \port$3979$0 [6:5];
+  assign rsp_grant_user = \port$3979$48 [11:4];
+  assign rsp_flushed_err = \port$3994$0 [4:1];
+  assign rsp_flushed_pool = \port$3994$0 [14:13];
+  assign rsp_flushed_user = \port$3994$0 [12:5];
+  assign rsp_freed_err = \port$3982$0 [4:1];
+  assign rsp_freed_src = \port$4022$0 [0];
+  assign rsp_freed_in_pool = \port$3982$0 [15];
+  assign rsp_freed_pool = \port$3982$0 [14:13];
+  assign rsp_freed_tag = \port$4022$0 [36:33];
+  assign rsp_freed_addr = \port$4022$0 [32:1];
+  assign rsp_freed_user = \port$3982$0 [12:5];
+  assign rsp_grant_ok = \port$3979$0 [0];
+  assign rsp_freed_ok = \port$3982$0 [0];
+  assign rsp_flushed_ok = \port$3994$0 [0];
+  assign rsp_grant_overwrite = \port$3979$48 [12];
   assign log_bank0_k = \$1255 [1:0];
   assign log_bank1_k = \$1256 [1:0];
   assign log_bank2_k = \$1257 [1:0];
@@ -13481,9 +13501,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign space_under = { \$1271 [5], \$1271  };
   assign \$signal$106  = { low_water_hit, \$1276 , \$1274 , e1_exhausted, \$1273  };
   assign \$signal$167  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$4109$0 [31:0];
+  assign bus__w_data_queued = \port$4111$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$253 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$4109$0 [35:32];
+  assign bus__w_strb_queued = \port$4111$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$317  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -13508,10 +13528,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$340  = alloc_queue_wr;
   assign \$signature__data$341  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 [3:0], 10'h000, \port$3977$0 [15:7] };
-  assign rsp_grant_slot = \port$3977$0 [15:7];
-  assign rsp_grant_tag = \port$3977$48 [3:0];
-  assign bus__r_slow_data = { \port$3977$0 [0], \port$3977$0 [4:1], 4'h0, \port$3977$48 [3:0], 10'h000, \port$3977$0 [15:7] };
+  assign handle = { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 [3:0], 10'h000, \port$3979$0 [15:7] };
+  assign rsp_grant_slot = \port$3979$0 [15:7];
+  assign rsp_grant_tag = \port$3979$48 [3:0];
+  assign bus__r_slow_data = { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 [3:0], 10'h000, \port$3979$0 [15:7] };
   assign w0_event_is_queued = \$1306 [6];
   assign w0_event_is_pins = \$1309 [6];
   assign w0_log_is_queued = \$1312 [6];
@@ -13533,9 +13553,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \port$3217$0  = \$1274 ;
   assign \port$3219$0  = \$1276 ;
   assign \port$3593$1  = \$1613 [45:1];
-  assign \port$4277$0  = \$signal$104 ;
+  assign \port$4279$0  = \$signal$104 ;
   assign bus__w_ack = \$signal$296 ;
-  assign \port$4549$0  = \$signal$105 ;
+  assign \port$4551$0  = \$signal$105 ;
   assign \$1275  = log_ev_overwrite;
   assign \$1276  = log_ev_overwrite;
   assign \$117  = 1'h1;

@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4056$52 (\$20 [56:51]),
+    .\port$4054$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -430,10 +430,10 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3615$0 (\$16 ),
-    .\port$3616$0 (\$17 ),
-    .\port$3618$0 (\$18 ),
-    .\port$4056$1 (\$20 ),
+    .\port$3613$0 (\$16 ),
+    .\port$3614$0 (\$17 ),
+    .\port$3616$0 (\$18 ),
+    .\port$4054$1 (\$20 ),
     .\port$4476$0 (\$11 [14:0]),
     .\port$4476$55 (\$11 [78:55]),
     .\port$4482$0 (\$12 ),
@@ -3393,11 +3393,11 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4056$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+, \port$4054$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$135  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
-  wire [3:0] \$100 ;
+  wire \$100 ;
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
@@ -3408,7 +3408,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
-  wire \$101 ;
+  wire [2:0] \$101 ;
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
@@ -3416,24 +3416,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
-  wire \$1017 ;
+  wire [8:0] \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
-  wire \$102 ;
+  wire [2:0] \$102 ;
   wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
-  wire \$1023 ;
+  wire [11:0] \$1023 ;
   wire \$1024 ;
   wire \$1025 ;
-  wire [8:0] \$1026 ;
+  wire \$1026 ;
   wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
-  wire [2:0] \$103 ;
+  wire \$103 ;
   wire \$1030 ;
   wire \$1031 ;
-  wire [11:0] \$1032 ;
+  wire \$1032 ;
   wire \$1033 ;
   wire \$1034 ;
   wire \$1035 ;
@@ -3452,7 +3452,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
-  wire [10:0] \$105 ;
+  wire \$105 ;
   wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
@@ -3461,76 +3461,76 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1055 ;
   wire \$1056 ;
   wire \$1057 ;
-  wire \$1058 ;
+  wire [8:0] \$1058 ;
   wire \$1059 ;
   wire \$106 ;
   wire \$1060 ;
   wire \$1061 ;
   wire \$1062 ;
   wire \$1063 ;
-  wire \$1064 ;
+  wire [11:0] \$1064 ;
   wire \$1065 ;
   wire \$1066 ;
-  wire [8:0] \$1067 ;
+  wire \$1067 ;
   wire \$1068 ;
   wire \$1069 ;
   wire \$107 ;
   wire \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire [11:0] \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
+  wire [14:0] \$1071 ;
+  wire [36:0] \$1072 ;
+  wire [21:0] \$1073 ;
+  wire [36:0] \$1074 ;
+  wire [20:0] \$1075 ;
+  wire [36:0] \$1076 ;
   wire \$1077 ;
   wire \$1078 ;
-  wire \$1079 ;
-  wire [9:0] \$108 ;
-  wire [14:0] \$1080 ;
-  wire [36:0] \$1081 ;
-  wire [21:0] \$1082 ;
-  wire [36:0] \$1083 ;
-  wire [20:0] \$1084 ;
-  wire [36:0] \$1085 ;
+  wire [10:0] \$1079 ;
+  wire \$108 ;
+  wire [10:0] \$1080 ;
+  wire [11:0] \$1081 ;
+  wire \$1082 ;
+  wire [10:0] \$1083 ;
+  wire [10:0] \$1084 ;
+  wire [11:0] \$1085 ;
   wire \$1086 ;
-  wire \$1087 ;
+  wire [10:0] \$1087 ;
   wire [10:0] \$1088 ;
-  wire [10:0] \$1089 ;
-  wire \$109 ;
-  wire [11:0] \$1090 ;
+  wire [11:0] \$1089 ;
+  wire [2:0] \$109 ;
+  wire \$1090 ;
   wire \$1091 ;
-  wire [10:0] \$1092 ;
-  wire [10:0] \$1093 ;
-  wire [11:0] \$1094 ;
-  wire \$1095 ;
-  wire [10:0] \$1096 ;
-  wire [10:0] \$1097 ;
-  wire [11:0] \$1098 ;
-  wire \$1099 ;
+  wire [2:0] \$1092 ;
+  wire [2:0] \$1093 ;
+  wire [2:0] \$1094 ;
+  wire [2:0] \$1095 ;
+  wire [3:0] \$1096 ;
+  wire [3:0] \$1097 ;
+  wire [10:0] \$1098 ;
+  wire [10:0] \$1099 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$1100 ;
-  wire [2:0] \$1101 ;
-  wire [2:0] \$1102 ;
-  wire [2:0] \$1103 ;
+  wire [2:0] \$110 ;
+  wire [11:0] \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
   wire [2:0] \$1104 ;
-  wire [3:0] \$1105 ;
-  wire [3:0] \$1106 ;
-  wire \$1107 ;
+  wire [2:0] \$1105 ;
+  wire \$1106 ;
+  wire [2:0] \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
-  wire [7:0] \$111 ;
-  wire [2:0] \$1110 ;
-  wire [2:0] \$1111 ;
+  wire [2:0] \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
   wire \$1112 ;
-  wire [2:0] \$1113 ;
+  wire [3:0] \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
   wire \$1117 ;
   wire \$1118 ;
-  wire [3:0] \$1119 ;
-  wire \$112 ;
+  wire \$1119 ;
+  wire [3:0] \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
@@ -3544,15 +3544,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
-  wire \$1132 ;
+  wire [7:0] \$1132 ;
   wire \$1133 ;
   wire \$1134 ;
   wire \$1135 ;
   wire \$1136 ;
-  wire [7:0] \$1137 ;
+  wire \$1137 ;
   wire \$1138 ;
   wire \$1139 ;
-  wire [2:0] \$114 ;
+  wire \$114 ;
   wire \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
@@ -3565,11 +3565,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1149 ;
   wire [2:0] \$115 ;
   wire \$1150 ;
-  wire \$1151 ;
+  wire [7:0] \$1151 ;
   wire \$1152 ;
   wire \$1153 ;
   wire \$1154 ;
-  wire [7:0] \$1155 ;
+  wire \$1155 ;
   wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
@@ -3586,66 +3586,66 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1168 ;
   wire \$1169 ;
   wire [10:0] \$117 ;
-  wire \$1170 ;
+  wire [7:0] \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
-  wire [7:0] \$1173 ;
+  wire \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
-  wire \$1176 ;
-  wire \$1177 ;
-  wire \$1178 ;
+  reg \$1176 ;
+  reg [7:0] \$1177 ;
+  reg [8:0] \$1178 ;
   reg \$1179 ;
   wire \$118 ;
   reg [7:0] \$1180 ;
-  reg [8:0] \$1181 ;
+  reg [17:0] \$1181 ;
   reg \$1182 ;
-  reg [7:0] \$1183 ;
-  reg [16:0] \$1184 ;
+  reg [6:0] \$1183 ;
+  reg [8:0] \$1184 ;
   reg \$1185 ;
   reg [6:0] \$1186 ;
-  reg [8:0] \$1187 ;
+  reg [16:0] \$1187 ;
   reg \$1188 ;
-  reg [6:0] \$1189 ;
+  reg [5:0] \$1189 ;
   wire \$119 ;
-  reg [15:0] \$1190 ;
+  reg [8:0] \$1190 ;
   reg \$1191 ;
   reg [5:0] \$1192 ;
-  reg [8:0] \$1193 ;
+  reg [15:0] \$1193 ;
   reg \$1194 ;
-  reg [5:0] \$1195 ;
-  reg [14:0] \$1196 ;
+  reg \$1195 ;
+  reg [2:0] \$1196 ;
   reg \$1197 ;
-  reg \$1198 ;
-  reg [2:0] \$1199 ;
+  reg [2:0] \$1198 ;
+  reg \$1199 ;
   wire \$12 ;
   wire [9:0] \$120 ;
-  reg \$1200 ;
-  reg [2:0] \$1201 ;
+  reg [2:0] \$1200 ;
+  reg \$1201 ;
   reg \$1202 ;
-  reg [2:0] \$1203 ;
-  reg \$1204 ;
+  reg [8:0] \$1203 ;
+  reg [8:0] \$1204 ;
   reg \$1205 ;
-  reg [8:0] \$1206 ;
+  reg [7:0] \$1206 ;
   reg [8:0] \$1207 ;
-  reg \$1208 ;
+  reg [7:0] \$1208 ;
   reg [7:0] \$1209 ;
   wire \$121 ;
-  reg [8:0] \$1210 ;
-  reg [7:0] \$1211 ;
-  reg [7:0] \$1212 ;
+  reg [7:0] \$1210 ;
+  reg \$1211 ;
+  reg [6:0] \$1212 ;
   reg [7:0] \$1213 ;
-  reg \$1214 ;
-  reg [6:0] \$1215 ;
-  reg [7:0] \$1216 ;
-  reg [6:0] \$1217 ;
+  reg [6:0] \$1214 ;
+  reg [5:0] \$1215 ;
+  reg [5:0] \$1216 ;
+  reg \$1217 ;
   reg [5:0] \$1218 ;
   reg [5:0] \$1219 ;
   wire \$122 ;
-  reg \$1220 ;
-  reg [5:0] \$1221 ;
-  reg [5:0] \$1222 ;
-  reg [5:0] \$1223 ;
+  reg [5:0] \$1220 ;
+  reg \$1221 ;
+  reg \$1222 ;
+  reg \$1223 ;
   reg \$1224 ;
   reg \$1225 ;
   reg \$1226 ;
@@ -3681,46 +3681,46 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1253 ;
   reg \$1254 ;
   reg \$1255 ;
-  reg \$1256 ;
-  reg \$1257 ;
+  wire [2:0] \$1256 ;
+  wire [2:0] \$1257 ;
   reg \$1258 ;
-  wire [2:0] \$1259 ;
+  reg \$1259 ;
   wire [2:0] \$126 ;
-  wire [2:0] \$1260 ;
+  reg \$1260 ;
   reg \$1261 ;
   reg \$1262 ;
   reg \$1263 ;
   reg \$1264 ;
   reg \$1265 ;
-  reg \$1266 ;
-  reg \$1267 ;
+  reg [2:0] \$1266 ;
+  reg [2:0] \$1267 ;
   reg \$1268 ;
-  reg [2:0] \$1269 ;
+  reg \$1269 ;
   wire [2:0] \$127 ;
-  reg [2:0] \$1270 ;
+  reg [7:0] \$1270 ;
   reg \$1271 ;
   reg \$1272 ;
-  reg [7:0] \$1273 ;
-  reg \$1274 ;
+  reg [8:0] \$1273 ;
+  reg [2:0] \$1274 ;
   reg \$1275 ;
-  reg [8:0] \$1276 ;
-  reg [2:0] \$1277 ;
+  reg \$1276 ;
+  reg [6:0] \$1277 ;
   reg \$1278 ;
   reg \$1279 ;
-  wire [2:0] \$128 ;
-  reg [6:0] \$1280 ;
-  reg \$1281 ;
+  wire \$128 ;
+  reg [7:0] \$1280 ;
+  reg [2:0] \$1281 ;
   reg \$1282 ;
-  reg [7:0] \$1283 ;
-  reg [2:0] \$1284 ;
+  reg \$1283 ;
+  reg [5:0] \$1284 ;
   reg \$1285 ;
   reg \$1286 ;
   reg [5:0] \$1287 ;
-  reg \$1288 ;
+  reg [2:0] \$1288 ;
   reg \$1289 ;
-  wire \$129 ;
-  reg [5:0] \$1290 ;
-  reg [2:0] \$1291 ;
+  wire [10:0] \$129 ;
+  reg \$1290 ;
+  reg \$1291 ;
   reg \$1292 ;
   reg \$1293 ;
   reg \$1294 ;
@@ -3739,72 +3739,69 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1305 ;
   reg \$1306 ;
   reg \$1307 ;
-  reg \$1308 ;
-  reg \$1309 ;
-  wire [2:0] \$131 ;
-  reg \$1310 ;
-  wire \$132 ;
+  wire \$131 ;
+  wire [9:0] \$132 ;
   wire \$133 ;
-  wire [7:0] \$134 ;
-  wire [39:0] \$135 ;
+  wire \$134 ;
+  wire [7:0] \$135 ;
   wire \$136 ;
-  wire [10:0] \$137 ;
-  wire [10:0] \$138 ;
-  wire [11:0] \$139 ;
+  wire \$137 ;
+  wire [2:0] \$138 ;
+  wire [2:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
+  wire [2:0] \$140 ;
   wire \$141 ;
-  wire [10:0] \$142 ;
-  wire [10:0] \$143 ;
-  wire [11:0] \$144 ;
+  wire \$142 ;
+  wire [2:0] \$143 ;
+  wire \$144 ;
   wire \$145 ;
-  wire \$146 ;
-  wire [10:0] \$147 ;
-  wire [10:0] \$148 ;
-  wire [11:0] \$149 ;
+  wire [7:0] \$146 ;
+  wire [39:0] \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire [10:0] \$152 ;
-  wire [10:0] \$153 ;
-  wire [11:0] \$154 ;
-  wire [4:0] \$155 ;
-  wire \$156 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire [4:0] \$154 ;
+  wire \$155 ;
+  wire [10:0] \$156 ;
   wire [10:0] \$157 ;
-  wire [10:0] \$158 ;
-  wire [11:0] \$159 ;
+  wire [11:0] \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
+  wire [10:0] \$160 ;
   wire [10:0] \$161 ;
-  wire [10:0] \$162 ;
-  wire [11:0] \$163 ;
+  wire [11:0] \$162 ;
+  wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
+  wire [10:0] \$165 ;
   wire [10:0] \$166 ;
-  wire [10:0] \$167 ;
-  wire [11:0] \$168 ;
+  wire [11:0] \$167 ;
+  wire [8:0] \$168 ;
   wire [8:0] \$169 ;
   wire \$17 ;
-  wire [8:0] \$170 ;
-  wire [7:0] \$171 ;
-  wire [41:0] \$172 ;
-  wire \$173 ;
-  wire [41:0] \$174 ;
+  wire [7:0] \$170 ;
+  wire [41:0] \$171 ;
+  wire \$172 ;
+  wire [41:0] \$173 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
-  wire [41:0] \$179 ;
+  wire [41:0] \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire [41:0] \$181 ;
+  wire [41:0] \$180 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
-  wire [41:0] \$186 ;
-  wire \$187 ;
-  wire [41:0] \$188 ;
+  wire [41:0] \$185 ;
+  wire \$186 ;
+  wire [41:0] \$187 ;
+  wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
@@ -3842,43 +3839,43 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire \$221 ;
-  wire [34:0] \$222 ;
-  wire \$223 ;
-  wire [31:0] \$224 ;
-  wire \$225 ;
-  wire [28:0] \$226 ;
+  wire [34:0] \$221 ;
+  wire \$222 ;
+  wire [31:0] \$223 ;
+  wire \$224 ;
+  wire [28:0] \$225 ;
+  wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
+  wire [1:0] \$229 ;
   wire \$23 ;
   wire [1:0] \$230 ;
   wire [1:0] \$231 ;
-  wire [1:0] \$232 ;
-  wire [7:0] \$233 ;
-  wire [6:0] \$234 ;
-  wire [7:0] \$235 ;
-  wire [5:0] \$236 ;
-  wire [7:0] \$237 ;
+  wire [7:0] \$232 ;
+  wire [6:0] \$233 ;
+  wire [7:0] \$234 ;
+  wire [5:0] \$235 ;
+  wire [7:0] \$236 ;
+  wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
-  wire \$242 ;
-  wire [2:0] \$243 ;
-  wire \$244 ;
+  wire [2:0] \$242 ;
+  wire \$243 ;
+  wire [3:0] \$244 ;
   wire [3:0] \$245 ;
   wire [3:0] \$246 ;
-  wire [3:0] \$247 ;
-  wire [10:0] \$248 ;
+  wire [10:0] \$247 ;
+  wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire [9:0] \$251 ;
+  wire [9:0] \$250 ;
+  wire \$251 ;
   wire \$252 ;
-  wire \$253 ;
-  wire [7:0] \$254 ;
+  wire [7:0] \$253 ;
+  wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
@@ -3943,23 +3940,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$31 ;
   wire \$310 ;
   wire \$311 ;
-  wire \$312 ;
-  wire [8:0] \$313 ;
+  wire [8:0] \$312 ;
+  wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire \$318 ;
+  wire [7:0] \$318 ;
   wire [7:0] \$319 ;
   wire \$32 ;
-  wire [7:0] \$320 ;
-  wire [8:0] \$321 ;
+  wire [8:0] \$320 ;
+  wire [7:0] \$321 ;
   wire [7:0] \$322 ;
-  wire [7:0] \$323 ;
+  wire [8:0] \$323 ;
   wire [8:0] \$324 ;
   wire [8:0] \$325 ;
-  wire [8:0] \$326 ;
-  wire [7:0] \$327 ;
+  wire [7:0] \$326 ;
+  wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
@@ -3969,8 +3966,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire \$336 ;
-  wire [8:0] \$337 ;
+  wire [8:0] \$336 ;
+  wire \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire [3:0] \$34 ;
@@ -4064,8 +4061,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$419 ;
   wire \$42 ;
   wire \$420 ;
-  wire \$421 ;
-  wire [7:0] \$422 ;
+  wire [7:0] \$421 ;
+  wire \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
@@ -4077,10 +4074,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
-  wire \$433 ;
+  wire [7:0] \$433 ;
   wire [7:0] \$434 ;
-  wire [7:0] \$435 ;
-  wire [8:0] \$436 ;
+  wire [8:0] \$435 ;
+  wire \$436 ;
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
@@ -4092,13 +4089,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
-  wire \$447 ;
+  wire [2:0] \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire [8:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire [2:0] \$452 ;
+  wire [9:0] \$450 ;
+  wire [9:0] \$451 ;
+  wire [10:0] \$452 ;
   wire \$453 ;
   wire \$454 ;
   wire [9:0] \$455 ;
@@ -4110,34 +4107,34 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [9:0] \$460 ;
   wire [9:0] \$461 ;
   wire [10:0] \$462 ;
-  wire \$463 ;
+  wire [2:0] \$463 ;
   wire \$464 ;
-  wire [9:0] \$465 ;
-  wire [9:0] \$466 ;
-  wire [10:0] \$467 ;
+  wire [2:0] \$465 ;
+  wire \$466 ;
+  wire \$467 ;
   wire [2:0] \$468 ;
-  wire \$469 ;
+  wire [2:0] \$469 ;
   wire \$47 ;
   wire [2:0] \$470 ;
-  wire \$471 ;
-  wire \$472 ;
-  wire [2:0] \$473 ;
-  wire [2:0] \$474 ;
-  wire [2:0] \$475 ;
-  wire [3:0] \$476 ;
-  wire [3:0] \$477 ;
-  wire [2:0] \$478 ;
-  wire [10:0] \$479 ;
+  wire [3:0] \$471 ;
+  wire [3:0] \$472 ;
+  wire \$473 ;
+  wire [10:0] \$474 ;
+  wire [10:0] \$475 ;
+  wire [11:0] \$476 ;
+  wire [10:0] \$477 ;
+  wire [10:0] \$478 ;
+  wire [11:0] \$479 ;
   wire \$48 ;
-  wire [10:0] \$480 ;
-  wire [11:0] \$481 ;
+  wire \$480 ;
+  wire \$481 ;
   wire \$482 ;
-  wire [10:0] \$483 ;
-  wire [10:0] \$484 ;
-  wire [11:0] \$485 ;
-  wire [10:0] \$486 ;
-  wire [10:0] \$487 ;
-  wire [11:0] \$488 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
   wire \$489 ;
   wire [7:0] \$49 ;
   wire \$490 ;
@@ -4147,24 +4144,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
+  wire [8:0] \$497 ;
+  wire [8:0] \$498 ;
   wire \$499 ;
   wire [15:0] \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
+  wire [8:0] \$500 ;
+  wire [8:0] \$501 ;
+  wire [10:0] \$502 ;
   wire \$503 ;
   wire \$504 ;
   wire \$505 ;
-  wire [8:0] \$506 ;
-  wire [8:0] \$507 ;
+  wire \$506 ;
+  wire \$507 ;
   wire \$508 ;
-  wire [8:0] \$509 ;
+  wire \$509 ;
   wire \$51 ;
-  wire [8:0] \$510 ;
-  wire [10:0] \$511 ;
+  wire \$510 ;
+  wire \$511 ;
   wire \$512 ;
   wire \$513 ;
   wire \$514 ;
@@ -4201,22 +4198,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$542 ;
   wire \$543 ;
   wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
+  wire [7:0] \$545 ;
+  wire [7:0] \$546 ;
   wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
+  wire [7:0] \$548 ;
+  wire [7:0] \$549 ;
   wire [7:0] \$55 ;
-  wire \$550 ;
+  wire [9:0] \$550 ;
   wire \$551 ;
   wire \$552 ;
   wire \$553 ;
-  wire [7:0] \$554 ;
-  wire [7:0] \$555 ;
+  wire \$554 ;
+  wire \$555 ;
   wire \$556 ;
-  wire [7:0] \$557 ;
-  wire [7:0] \$558 ;
-  wire [9:0] \$559 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire \$56 ;
   wire \$560 ;
   wire \$561 ;
@@ -4254,23 +4251,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
+  wire [6:0] \$593 ;
+  wire [6:0] \$594 ;
   wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
+  wire [5:0] \$596 ;
+  wire [5:0] \$597 ;
+  wire [7:0] \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire \$60 ;
   wire \$600 ;
   wire \$601 ;
-  wire [6:0] \$602 ;
-  wire [6:0] \$603 ;
+  wire \$602 ;
+  wire \$603 ;
   wire \$604 ;
-  wire [5:0] \$605 ;
-  wire [5:0] \$606 ;
-  wire [7:0] \$607 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
   wire \$608 ;
   wire \$609 ;
   wire [6:0] \$61 ;
@@ -4292,9 +4289,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$624 ;
   wire \$625 ;
   wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
+  wire [10:0] \$627 ;
+  wire [10:0] \$628 ;
+  wire [11:0] \$629 ;
   wire [5:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
@@ -4302,9 +4299,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$633 ;
   wire \$634 ;
   wire \$635 ;
-  wire [10:0] \$636 ;
-  wire [10:0] \$637 ;
-  wire [11:0] \$638 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
   wire \$639 ;
   wire \$64 ;
   wire \$640 ;
@@ -4314,39 +4311,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  wire [8:0] \$647 ;
+  wire [8:0] \$648 ;
+  wire [8:0] \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
   wire \$653 ;
   wire \$654 ;
-  wire \$655 ;
-  wire [8:0] \$656 ;
-  wire [8:0] \$657 ;
-  wire [8:0] \$658 ;
+  wire [8:0] \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
   wire \$659 ;
   wire \$66 ;
   wire \$660 ;
-  wire \$661 ;
+  wire [7:0] \$661 ;
   wire \$662 ;
   wire \$663 ;
-  wire [8:0] \$664 ;
+  wire \$664 ;
   wire \$665 ;
   wire \$666 ;
-  wire \$667 ;
+  wire [6:0] \$667 ;
   wire \$668 ;
   wire \$669 ;
   wire \$67 ;
-  wire [7:0] \$670 ;
+  wire \$670 ;
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
   wire \$674 ;
-  wire \$675 ;
-  wire [6:0] \$676 ;
+  wire [4:0] \$675 ;
+  wire \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
@@ -4354,8 +4351,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire \$683 ;
-  wire [4:0] \$684 ;
+  wire [4:0] \$683 ;
+  wire \$684 ;
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
@@ -4363,26 +4360,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$689 ;
   wire \$69 ;
   wire \$690 ;
-  wire \$691 ;
-  wire [4:0] \$692 ;
+  wire [4:0] \$691 ;
+  wire \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
-  wire \$699 ;
+  wire [4:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire [4:0] \$700 ;
+  wire \$700 ;
   wire \$701 ;
   wire \$702 ;
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
-  wire \$707 ;
-  wire [4:0] \$708 ;
+  wire [4:0] \$707 ;
+  wire \$708 ;
   wire \$709 ;
   wire \$71 ;
   wire \$710 ;
@@ -4390,8 +4387,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
-  wire \$715 ;
-  wire [4:0] \$716 ;
+  wire [4:0] \$715 ;
+  wire \$716 ;
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
@@ -4400,7 +4397,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
-  wire [4:0] \$724 ;
+  wire \$724 ;
   wire \$725 ;
   wire \$726 ;
   wire \$727 ;
@@ -4413,7 +4410,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$733 ;
   wire \$734 ;
   wire \$735 ;
-  wire \$736 ;
+  wire [6:0] \$736 ;
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
@@ -4423,7 +4420,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$742 ;
   wire \$743 ;
   wire \$744 ;
-  wire [6:0] \$745 ;
+  wire \$745 ;
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
@@ -4452,23 +4449,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$769 ;
   wire \$77 ;
   wire \$770 ;
-  wire \$771 ;
+  wire [8:0] \$771 ;
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
   wire \$775 ;
   wire \$776 ;
-  wire \$777 ;
+  wire [11:0] \$777 ;
   wire \$778 ;
   wire \$779 ;
   wire \$78 ;
-  wire [8:0] \$780 ;
+  wire \$780 ;
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
   wire \$784 ;
   wire \$785 ;
-  wire [11:0] \$786 ;
+  wire \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
@@ -4498,23 +4495,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$81 ;
   wire \$810 ;
   wire \$811 ;
-  wire \$812 ;
+  wire [8:0] \$812 ;
   wire \$813 ;
   wire \$814 ;
   wire \$815 ;
   wire \$816 ;
   wire \$817 ;
-  wire \$818 ;
+  wire [11:0] \$818 ;
   wire \$819 ;
   wire \$82 ;
   wire \$820 ;
-  wire [8:0] \$821 ;
+  wire \$821 ;
   wire \$822 ;
   wire \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
-  wire [11:0] \$827 ;
+  wire \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
@@ -4543,23 +4540,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$850 ;
   wire \$851 ;
   wire \$852 ;
-  wire \$853 ;
+  wire [8:0] \$853 ;
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire \$859 ;
+  wire [11:0] \$859 ;
   wire [3:0] \$86 ;
   wire \$860 ;
   wire \$861 ;
-  wire [8:0] \$862 ;
+  wire \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire [11:0] \$868 ;
+  wire \$868 ;
   wire \$869 ;
   wire \$87 ;
   wire \$870 ;
@@ -4588,7 +4585,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$891 ;
   wire \$892 ;
   wire \$893 ;
-  wire \$894 ;
+  wire [8:0] \$894 ;
   wire \$895 ;
   wire \$896 ;
   wire \$897 ;
@@ -4596,16 +4593,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$899 ;
   wire [15:0] \$9 ;
   wire \$90 ;
-  wire \$900 ;
+  wire [11:0] \$900 ;
   wire \$901 ;
   wire \$902 ;
-  wire [8:0] \$903 ;
+  wire \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
   wire \$908 ;
-  wire [11:0] \$909 ;
+  wire \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
@@ -4634,24 +4631,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$932 ;
   wire \$933 ;
   wire \$934 ;
-  wire \$935 ;
+  wire [8:0] \$935 ;
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
   wire \$94 ;
   wire \$940 ;
-  wire \$941 ;
+  wire [11:0] \$941 ;
   wire \$942 ;
   wire \$943 ;
-  wire [8:0] \$944 ;
+  wire \$944 ;
   wire \$945 ;
   wire \$946 ;
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
   wire [7:0] \$95 ;
-  wire [11:0] \$950 ;
+  wire \$950 ;
   wire \$951 ;
   wire \$952 ;
   wire \$953 ;
@@ -4679,24 +4676,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$973 ;
   wire \$974 ;
   wire \$975 ;
-  wire \$976 ;
+  wire [8:0] \$976 ;
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
   wire [5:0] \$98 ;
   wire \$980 ;
   wire \$981 ;
-  wire \$982 ;
+  wire [11:0] \$982 ;
   wire \$983 ;
   wire \$984 ;
-  wire [8:0] \$985 ;
+  wire \$985 ;
   wire \$986 ;
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
   wire [7:0] \$99 ;
   wire \$990 ;
-  wire [11:0] \$991 ;
+  wire \$991 ;
   wire \$992 ;
   wire \$993 ;
   wire \$994 ;
@@ -4706,11 +4703,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$998 ;
   wire \$999 ;
   wire [7:0] \$signal ;
-  wire \$signal$262 ;
-  wire \$signal$274 ;
-  wire \$signal$293 ;
-  wire [3:0] \$signal$331 ;
-  wire \$signal$483 ;
+  wire \$signal$264 ;
+  wire \$signal$276 ;
+  wire \$signal$295 ;
+  wire [3:0] \$signal$334 ;
+  wire \$signal$486 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -4746,6 +4743,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [7:0] a3_older_next = 8'h00;
   reg [1:0] a3_pool = 2'h0;
   reg a3_released = 1'h0;
+  reg a3_restart_fresh = 1'h0;
+  reg [2:0] a3_restart_head = 3'h0;
   reg a3_ring = 1'h0;
   reg [2:0] a3_sel_fresh = 3'h0;
   reg [2:0] a3_sel_head = 3'h0;
@@ -4907,6 +4906,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg f3_valid = 1'h0;
   reg [7:0] f4_a1_next = 8'h00;
   reg f4_a1_snap = 1'h0;
+  reg f4_blocked = 1'h0;
   reg f4_by_a1 = 1'h0;
   reg [2:0] f4_by_mem = 3'h0;
   reg [2:0] f4_by_mem_live = 3'h0;
@@ -4919,7 +4919,6 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [2:0] f4_live = 3'h0;
   reg [2:0] f4_mem_ok = 3'h0;
   reg [1:0] f4_pool = 2'h0;
-  reg f4_prev_released = 1'h0;
   reg f4_rest_held = 1'h0;
   reg [7:0] f4_rest_next = 8'h00;
   reg f4_rest_snap = 1'h0;
@@ -5013,7 +5012,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$495 ;
+  wire [39:0] \grant_addr$498 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5037,13 +5036,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
   (* init = 6'h00 *)
-  wire [5:0] \large_grant_addr$462 ;
+  wire [5:0] \large_grant_addr$465 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$464 ;
-  wire [7:0] \large_grant_data$464.next ;
-  wire \large_grant_data$464.snap ;
+  wire [8:0] \large_grant_data$467 ;
+  wire [7:0] \large_grant_data$467.next ;
+  wire \large_grant_data$467.snap ;
   wire [7:0] \large_grant_data.next ;
   wire \large_grant_data.snap ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
@@ -5066,11 +5065,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
   (* init = 6'h00 *)
-  wire [5:0] \large_parity_addr$474 ;
+  wire [5:0] \large_parity_addr$477 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$476 ;
+  wire \large_parity_data$479 ;
   reg large_parity_r0_b0 = 1'h0;
   reg large_parity_r1_b0 = 1'h0;
   wire [5:0] large_parity_waddr;
@@ -5082,23 +5081,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg large_pushed = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] large_queue_addr;
-  (* init = 15'h0000 *)
-  wire [14:0] large_queue_data;
+  (* init = 16'h0000 *)
+  wire [15:0] large_queue_data;
   wire [7:0] \large_queue_data.next ;
   wire [5:0] \large_queue_data.slot ;
   wire \large_queue_data.snap ;
-  reg [14:0] large_queue_r0_b0 = 15'h0000;
+  wire \large_queue_data.zero ;
+  reg [15:0] large_queue_r0_b0 = 16'h0000;
   wire [7:0] \large_queue_r0_b0.next ;
   wire [5:0] \large_queue_r0_b0.slot ;
   wire \large_queue_r0_b0.snap ;
+  wire \large_queue_r0_b0.zero ;
   reg [5:0] large_queue_w_addr = 6'h00;
-  reg [14:0] large_queue_w_data = 15'h0000;
+  reg [15:0] large_queue_w_data = 16'h0000;
   reg large_queue_w_en = 1'h0;
   reg [5:0] large_queue_waddr = 6'h00;
-  wire [14:0] large_queue_wdata;
+  wire [15:0] large_queue_wdata;
   wire [7:0] \large_queue_wdata.next ;
   wire [5:0] \large_queue_wdata.slot ;
   wire \large_queue_wdata.snap ;
+  wire \large_queue_wdata.zero ;
   wire large_queue_wen;
   reg [5:0] large_seen = 6'h00;
   reg [5:0] large_seen_prev = 6'h00;
@@ -5114,13 +5116,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
   (* init = 7'h00 *)
-  wire [6:0] \medium_grant_addr$435 ;
+  wire [6:0] \medium_grant_addr$438 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$437 ;
-  wire [7:0] \medium_grant_data$437.next ;
-  wire \medium_grant_data$437.snap ;
+  wire [8:0] \medium_grant_data$440 ;
+  wire [7:0] \medium_grant_data$440.next ;
+  wire \medium_grant_data$440.snap ;
   wire [7:0] \medium_grant_data.next ;
   wire \medium_grant_data.snap ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
@@ -5143,11 +5145,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
   (* init = 7'h00 *)
-  wire [6:0] \medium_parity_addr$447 ;
+  wire [6:0] \medium_parity_addr$450 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$449 ;
+  wire \medium_parity_data$452 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
   wire [6:0] medium_parity_waddr;
@@ -5159,23 +5161,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg medium_pushed = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_queue_addr;
-  (* init = 16'h0000 *)
-  wire [15:0] medium_queue_data;
+  (* init = 17'h00000 *)
+  wire [16:0] medium_queue_data;
   wire [7:0] \medium_queue_data.next ;
   wire [6:0] \medium_queue_data.slot ;
   wire \medium_queue_data.snap ;
-  reg [15:0] medium_queue_r0_b0 = 16'h0000;
+  wire \medium_queue_data.zero ;
+  reg [16:0] medium_queue_r0_b0 = 17'h00000;
   wire [7:0] \medium_queue_r0_b0.next ;
   wire [6:0] \medium_queue_r0_b0.slot ;
   wire \medium_queue_r0_b0.snap ;
+  wire \medium_queue_r0_b0.zero ;
   reg [6:0] medium_queue_w_addr = 7'h00;
-  reg [15:0] medium_queue_w_data = 16'h0000;
+  reg [16:0] medium_queue_w_data = 17'h00000;
   reg medium_queue_w_en = 1'h0;
   reg [6:0] medium_queue_waddr = 7'h00;
-  wire [15:0] medium_queue_wdata;
+  wire [16:0] medium_queue_wdata;
   wire [7:0] \medium_queue_wdata.next ;
   wire [6:0] \medium_queue_wdata.slot ;
   wire \medium_queue_wdata.snap ;
+  wire \medium_queue_wdata.zero ;
   wire medium_queue_wen;
   reg [7:0] medium_seen = 8'h00;
   reg [7:0] medium_seen_prev = 8'h00;
@@ -5183,55 +5188,56 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_tag;
-  input [5:0] \port$4056$52 ;
-  wire [5:0] \port$4056$52 ;
+  input [5:0] \port$4054$52 ;
+  wire [5:0] \port$4054$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$407 ;
+  wire [7:0] \r__addr$410 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$417 ;
+  wire [7:0] \r__addr$420 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$419 ;
+  wire [7:0] \r__addr$422 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$426 ;
+  wire [7:0] \r__addr$429 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$432 ;
+  wire [6:0] \r__addr$435 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$434 ;
+  wire [6:0] \r__addr$437 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$444 ;
+  wire [6:0] \r__addr$447 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$446 ;
+  wire [6:0] \r__addr$449 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$453 ;
+  wire [6:0] \r__addr$456 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$459 ;
+  wire [5:0] \r__addr$462 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$461 ;
+  wire [5:0] \r__addr$464 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$471 ;
+  wire [5:0] \r__addr$474 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$473 ;
+  wire [5:0] \r__addr$476 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$480 ;
+  wire [5:0] \r__addr$483 ;
   wire [8:0] r__data;
   wire [8:0] \r__data$11 ;
   wire \r__data$13 ;
   wire \r__data$15 ;
-  wire [16:0] \r__data$23 ;
+  wire [17:0] \r__data$23 ;
   wire [8:0] \r__data$31 ;
   wire [8:0] \r__data$33 ;
   wire \r__data$35 ;
   wire \r__data$37 ;
-  wire [15:0] \r__data$45 ;
+  wire [16:0] \r__data$45 ;
   wire [8:0] \r__data$53 ;
   wire [8:0] \r__data$55 ;
   wire \r__data$57 ;
   wire \r__data$59 ;
-  wire [14:0] \r__data$67 ;
+  wire [15:0] \r__data$67 ;
   wire rel_f2;
   wire \release ;
+  wire released_f1;
   reg [2:0] small_at = 3'h1;
   reg [8:0] small_count = 9'h000;
   wire small_flushing;
@@ -5241,13 +5247,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
   (* init = 8'h00 *)
-  wire [7:0] \small_grant_addr$408 ;
+  wire [7:0] \small_grant_addr$411 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$410 ;
-  wire [7:0] \small_grant_data$410.next ;
-  wire \small_grant_data$410.snap ;
+  wire [8:0] \small_grant_data$413 ;
+  wire [7:0] \small_grant_data$413.next ;
+  wire \small_grant_data$413.snap ;
   wire [7:0] \small_grant_data.next ;
   wire \small_grant_data.snap ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
@@ -5270,11 +5276,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
   (* init = 8'h00 *)
-  wire [7:0] \small_parity_addr$420 ;
+  wire [7:0] \small_parity_addr$423 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$422 ;
+  wire \small_parity_data$425 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -5287,23 +5293,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg small_pushed = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_queue_addr;
-  (* init = 17'h00000 *)
-  wire [16:0] small_queue_data;
+  (* init = 18'h00000 *)
+  wire [17:0] small_queue_data;
   wire [7:0] \small_queue_data.next ;
   wire [7:0] \small_queue_data.slot ;
   wire \small_queue_data.snap ;
-  reg [16:0] small_queue_r0_b0 = 17'h00000;
+  wire \small_queue_data.zero ;
+  reg [17:0] small_queue_r0_b0 = 18'h00000;
   wire [7:0] \small_queue_r0_b0.next ;
   wire [7:0] \small_queue_r0_b0.slot ;
   wire \small_queue_r0_b0.snap ;
+  wire \small_queue_r0_b0.zero ;
   reg [7:0] small_queue_w_addr = 8'h00;
-  reg [16:0] small_queue_w_data = 17'h00000;
+  reg [17:0] small_queue_w_data = 18'h00000;
   reg small_queue_w_en = 1'h0;
   reg [7:0] small_queue_waddr = 8'h00;
-  wire [16:0] small_queue_wdata;
+  wire [17:0] small_queue_wdata;
   wire [7:0] \small_queue_wdata.next ;
   wire [7:0] \small_queue_wdata.slot ;
   wire \small_queue_wdata.snap ;
+  wire \small_queue_wdata.zero ;
   wire small_queue_wen;
   reg [8:0] small_seen = 9'h000;
   reg [8:0] small_seen_prev = 9'h000;
@@ -5314,46 +5323,46 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] w__addr;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$411 ;
+  wire [7:0] \w__addr$414 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$423 ;
+  wire [7:0] \w__addr$426 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$429 ;
-  wire [6:0] \w__addr$438 ;
+  wire [6:0] \w__addr$432 ;
+  wire [6:0] \w__addr$441 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$450 ;
+  wire [6:0] \w__addr$453 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$456 ;
-  wire [5:0] \w__addr$465 ;
+  wire [5:0] \w__addr$459 ;
+  wire [5:0] \w__addr$468 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$477 ;
+  wire [5:0] \w__addr$480 ;
   wire [8:0] w__data;
-  wire \w__data$415 ;
+  wire \w__data$418 ;
+  (* init = 18'h00000 *)
+  wire [17:0] \w__data$428 ;
+  wire [8:0] \w__data$434 ;
+  wire \w__data$445 ;
   (* init = 17'h00000 *)
-  wire [16:0] \w__data$425 ;
-  wire [8:0] \w__data$431 ;
-  wire \w__data$442 ;
+  wire [16:0] \w__data$455 ;
+  wire [8:0] \w__data$461 ;
+  wire \w__data$472 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$452 ;
-  wire [8:0] \w__data$458 ;
-  wire \w__data$469 ;
-  (* init = 15'h0000 *)
-  wire [14:0] \w__data$479 ;
+  wire [15:0] \w__data$482 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$413 ;
+  wire \w__en$416 ;
   (* init = 1'h0 *)
-  wire \w__en$424 ;
+  wire \w__en$427 ;
   (* init = 1'h0 *)
-  wire \w__en$430 ;
-  wire \w__en$440 ;
+  wire \w__en$433 ;
+  wire \w__en$443 ;
   (* init = 1'h0 *)
-  wire \w__en$451 ;
+  wire \w__en$454 ;
   (* init = 1'h0 *)
-  wire \w__en$457 ;
-  wire \w__en$467 ;
+  wire \w__en$460 ;
+  wire \w__en$470 ;
   (* init = 1'h0 *)
-  wire \w__en$478 ;
+  wire \w__en$481 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -5384,7 +5393,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] large_grant [47:0];
   always @(posedge aclk_clk) begin
     if (large_grant_w_en)
-      large_grant[large_grant_w_addr] <= { \$658 [7:0], large_grant_w_data[0] };
+      large_grant[large_grant_w_addr] <= { \$649 [7:0], large_grant_w_data[0] };
   end
   reg [8:0] _0_;
   reg [8:0] _1_;
@@ -5397,8 +5406,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] large_parity [47:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$467 )
-      large_parity[f4_slot[5:0]] <= \w__data$469 ;
+    if (\w__en$470 )
+      large_parity[f4_slot[5:0]] <= \w__data$472 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -5409,12 +5418,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \r__data$59  = _2_;
   assign \r__data$57  = _3_;
   (* no_rw_check = 32'd1 *)
-  reg [14:0] large_queue [47:0];
+  reg [15:0] large_queue [47:0];
   always @(posedge aclk_clk) begin
     if (large_queue_w_en)
       large_queue[large_queue_w_addr] <= large_queue_w_data;
   end
-  reg [14:0] _4_;
+  reg [15:0] _4_;
   always @(posedge aclk_clk) begin
     _4_ <= large_queue[large_head];
   end
@@ -5423,7 +5432,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] medium_grant [127:0];
   always @(posedge aclk_clk) begin
     if (medium_grant_w_en)
-      medium_grant[medium_grant_w_addr] <= { \$657 [7:0], medium_grant_w_data[0] };
+      medium_grant[medium_grant_w_addr] <= { \$648 [7:0], medium_grant_w_data[0] };
   end
   reg [8:0] _5_;
   reg [8:0] _6_;
@@ -5436,8 +5445,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] medium_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$440 )
-      medium_parity[f4_slot[6:0]] <= \w__data$442 ;
+    if (\w__en$443 )
+      medium_parity[f4_slot[6:0]] <= \w__data$445 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
@@ -5448,12 +5457,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \r__data$37  = _7_;
   assign \r__data$35  = _8_;
   (* no_rw_check = 32'd1 *)
-  reg [15:0] medium_queue [127:0];
+  reg [16:0] medium_queue [127:0];
   always @(posedge aclk_clk) begin
     if (medium_queue_w_en)
       medium_queue[medium_queue_w_addr] <= medium_queue_w_data;
   end
-  reg [15:0] _9_;
+  reg [16:0] _9_;
   always @(posedge aclk_clk) begin
     _9_ <= medium_queue[medium_head];
   end
@@ -5462,7 +5471,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] small_grant [255:0];
   always @(posedge aclk_clk) begin
     if (small_grant_w_en)
-      small_grant[small_grant_w_addr] <= { \$656 [7:0], small_grant_w_data[0] };
+      small_grant[small_grant_w_addr] <= { \$647 [7:0], small_grant_w_data[0] };
   end
   reg [8:0] _10_;
   reg [8:0] _11_;
@@ -5475,8 +5484,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] small_parity [255:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$413 )
-      small_parity[f4_slot] <= \w__data$415 ;
+    if (\w__en$416 )
+      small_parity[f4_slot] <= \w__data$418 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
@@ -5487,12 +5496,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \r__data$15  = _12_;
   assign \r__data$13  = _13_;
   (* no_rw_check = 32'd1 *)
-  reg [16:0] small_queue [255:0];
+  reg [17:0] small_queue [255:0];
   always @(posedge aclk_clk) begin
     if (small_queue_w_en)
       small_queue[small_queue_w_addr] <= small_queue_w_data;
   end
-  reg [16:0] _14_;
+  reg [17:0] _14_;
   always @(posedge aclk_clk) begin
     _14_ <= small_queue[small_head];
   end
@@ -5521,10 +5530,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4056$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4054$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4056$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4054$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5588,19 +5597,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$97  = \$95  | { 1'h0, \$96  };
   assign \$98  = a1_in[2] ? large_fresh_slot : 6'h00;
   assign \$99  = \$97  | { 2'h0, \$98  };
-  assign \$100  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$101  = ~ a2_from_fresh;
-  assign \$102  = a2_ok & \$101 ;
-  assign \$103  = \$102  ? a2_in : 3'h0;
-  assign \$104  = a2_ok & a2_from_fresh;
-  assign \$105  = a2_fresh_slot - small_seen_prev;
-  assign \$106  = ~ \$105 [9];
-  assign \$108  = a2_fresh_slot[6:0] - medium_seen_prev;
-  assign \$109  = ~ \$108 [8];
-  assign \$111  = a2_fresh_slot[5:0] - large_seen_prev;
-  assign \$112  = ~ \$111 [6];
-  assign \$114  = a2_in & { \$113 , \$110 , \$107  };
-  assign \$115  = \$104  ? \$114  : 3'h0;
+  assign \$100  = a2_ok & a2_from_fresh;
+  assign \$101  = a1_in & x1_select;
+  assign \$102  = \$101  & a2_in;
+  assign \$103  = | \$102 ;
+  assign \$104  = \$100  & \$103 ;
+  assign \$105  = ! a2_fresh_slot;
+  assign \$106  = \$104  & \$105 ;
+  assign \$107  = ~ a2_from_fresh;
+  assign \$108  = a2_ok & \$107 ;
+  assign \$109  = a1_in & x1_select;
+  assign \$110  = \$109  & a2_in;
+  assign \$111  = \$108  ? \$110  : 3'h0;
+  assign \$112  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$113  = ~ a2_from_fresh;
+  assign \$114  = a2_ok & \$113 ;
+  assign \$115  = \$114  ? a2_in : 3'h0;
   assign \$116  = a2_ok & a2_from_fresh;
   assign \$117  = a2_fresh_slot - small_seen_prev;
   assign \$118  = ~ \$117 [9];
@@ -5608,933 +5620,928 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$121  = ~ \$120 [8];
   assign \$123  = a2_fresh_slot[5:0] - large_seen_prev;
   assign \$124  = ~ \$123 [6];
-  assign \$126  = ~ { \$125 , \$122 , \$119  };
-  assign \$127  = a2_in & \$126 ;
-  assign \$128  = \$116  ? \$127  : 3'h0;
-  assign \$129  = ~ a2_ok;
-  assign \$130  = a2_ok & a2_from_fresh;
-  assign \$131  = \$130  ? a2_in : 3'h0;
-  assign \$132  = a2_ok & a2_from_fresh;
-  assign \$134  = a3_ok ? { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] } : 8'h00;
-  assign \$135  = a4_ok ? grant_addr : 40'h0000000000;
-  assign \$136  = a3_valid & a3_fwd_ok;
-  assign \$137  = { \$136 , a3_pool, a3_fresh_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$138  = ~ \$137 ;
-  assign \$139  = \$138  + 1'h1;
-  assign \$141  = a3_valid & \$140 ;
-  assign \$142  = { \$141 , a3_pool, small_queue_r0_b0[7:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$143  = ~ \$142 ;
-  assign \$144  = \$143  + 1'h1;
-  assign \$146  = a3_valid & \$145 ;
-  assign \$147  = { \$146 , a3_pool, 1'h0, medium_queue_r0_b0[6:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$148  = ~ \$147 ;
-  assign \$149  = \$148  + 1'h1;
-  assign \$151  = a3_valid & \$150 ;
-  assign \$152  = { \$151 , a3_pool, 2'h0, large_queue_r0_b0[5:0] } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$153  + 1'h1;
-  assign \$155  = { \$154 [11], \$149 [11], \$144 [11], \$139 [11] } + 4'hf;
-  assign \$156  = a4_valid & a4_ok;
-  assign \$157  = { \$156 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$158  = ~ \$157 ;
-  assign \$159  = \$158  + 1'h1;
-  assign \$160  = a5_valid & a5_ok;
-  assign \$161  = { \$160 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$162  = ~ \$161 ;
-  assign \$163  = \$162  + 1'h1;
-  assign \$164  = \$159 [11] | \$163 [11];
-  assign \$165  = a4_valid & a4_ok;
-  assign \$166  = { \$165 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$167  = ~ \$166 ;
-  assign \$168  = \$167  + 1'h1;
-  assign \$169  = a4_tag + 1'h1;
-  assign \$170  = a5_tag + 1'h1;
-  assign \$171  = \$168 [11] ? \$169 [7:0] : \$170 [7:0];
-  assign \$172  = free_port_addr - 37'h1000000000;
-  assign \$173  = ~ \$172 [40];
-  assign \$174  = free_port_addr - 37'h1000004000;
-  assign \$175  = ~ \$174 [40];
-  assign \$177  = \$173  & \$176 ;
-  assign \$178  = free_src ? \port$4056$52 [0] : \$177 ;
-  assign \$179  = free_port_addr - 37'h1000010000;
-  assign \$180  = ~ \$179 [40];
-  assign \$181  = free_port_addr - 37'h1000020000;
-  assign \$182  = ~ \$181 [40];
-  assign \$184  = \$180  & \$183 ;
-  assign \$185  = free_src ? \port$4056$52 [1] : \$184 ;
-  assign \$186  = free_port_addr - 37'h1000100000;
-  assign \$187  = ~ \$186 [40];
-  assign \$188  = free_port_addr - 37'h1000130000;
-  assign \$189  = ~ \$188 [40];
-  assign \$191  = \$187  & \$190 ;
-  assign \$192  = free_src ? \port$4056$52 [2] : \$191 ;
-  assign \$193  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$194  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$195  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$196  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$197  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$198  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$199  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$200  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$201  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$202  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$203  = f0_addr[32:30] == f2_addr[32:30];
-  assign \$204  = f0_addr[35:33] == f2_addr[35:33];
-  assign \$205  = f0_addr[38:36] == f2_addr[38:36];
-  assign \$206  = f0_addr[39] == f2_addr[39];
-  assign \$207  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$208  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$209  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$210  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$211  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$212  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$213  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$214  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$215  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$216  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$217  = f0_addr[32:30] == f3_addr[32:30];
-  assign \$218  = f0_addr[35:33] == f3_addr[35:33];
-  assign \$219  = f0_addr[38:36] == f3_addr[38:36];
-  assign \$220  = f0_addr[39] == f3_addr[39];
-  assign \$221  = | f0_addr[5:0];
-  assign \$222  = f0_addr[39:6] - 31'h40000000;
-  assign \$223  = | f0_addr[8:0];
-  assign \$224  = f0_addr[39:9] - 28'h8000080;
-  assign \$225  = | f0_addr[11:0];
-  assign \$226  = f0_addr[39:12] - 25'h1000100;
-  assign \$228  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$230  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$231  = { 1'h0, \$229  } | \$230 ;
-  assign \$232  = f1_oor ? f1_oor_pool : \$231 ;
-  assign \$233  = f1_hit[0] ? f1_small_slot : 8'h00;
-  assign \$234  = f1_hit[1] ? f1_medium_slot : 7'h00;
-  assign \$235  = \$233  | { 1'h0, \$234  };
-  assign \$236  = f1_hit[2] ? f1_large_slot : 6'h00;
-  assign \$237  = \$235  | { 2'h0, \$236  };
-  assign \$238  = | f1_hit;
-  assign \$239  = f1_oor | \$238 ;
-  assign \$240  = | f1_hit;
-  assign \$241  = ~ \$240 ;
-  assign \$242  = f1_oor | \$241 ;
-  assign \$243  = f1_hit & f1_misaligned;
-  assign \$244  = | \$243 ;
-  assign \$245  = f1_contract ? 4'h8 : 4'h0;
-  assign \$246  = \$244  ? 4'h5 : \$245 ;
-  assign \$247  = \$242  ? 4'h4 : \$246 ;
-  assign \$248  = f1_small_slot - small_fresh;
-  assign \$249  = ~ \$248 [9];
-  assign \$250  = f1_hit[0] & \$249 ;
-  assign \$251  = f1_medium_slot - medium_fresh;
-  assign \$252  = ~ \$251 [8];
-  assign \$253  = f1_hit[1] & \$252 ;
-  assign \$254  = f1_large_slot - large_fresh;
-  assign \$255  = ~ \$254 [6];
-  assign \$256  = f1_hit[2] & \$255 ;
-  assign \$257  = ~ f1_same_second_eq0;
-  assign \$258  = ~ f1_same_second_eq3;
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = ~ f1_same_second_eq6;
-  assign \$261  = ~ f1_same_second_eq9;
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = \$259  | \$262 ;
-  assign \$264  = ~ f1_same_second_eq12;
-  assign \$265  = ~ f1_same_second_eq15;
-  assign \$266  = \$264  | \$265 ;
-  assign \$267  = ~ f1_same_second_eq18;
-  assign \$268  = ~ f1_same_second_eq21;
-  assign \$269  = \$267  | \$268 ;
-  assign \$270  = \$266  | \$269 ;
-  assign \$271  = \$263  | \$270 ;
-  assign \$272  = ~ f1_same_second_eq24;
-  assign \$273  = ~ f1_same_second_eq27;
-  assign \$274  = \$272  | \$273 ;
-  assign \$275  = ~ f1_same_second_eq30;
-  assign \$276  = ~ f1_same_second_eq33;
-  assign \$277  = \$275  | \$276 ;
-  assign \$278  = \$274  | \$277 ;
-  assign \$279  = ~ f1_same_second_eq36;
-  assign \$280  = ~ f1_same_second_eq39;
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = \$278  | \$281 ;
-  assign \$283  = \$271  | \$282 ;
-  assign \$284  = ~ \$283 ;
-  assign \$285  = ~ f1_same_third_eq0;
-  assign \$286  = ~ f1_same_third_eq3;
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = ~ f1_same_third_eq6;
-  assign \$289  = ~ f1_same_third_eq9;
-  assign \$290  = \$288  | \$289 ;
-  assign \$291  = \$287  | \$290 ;
-  assign \$292  = ~ f1_same_third_eq12;
-  assign \$293  = ~ f1_same_third_eq15;
-  assign \$294  = \$292  | \$293 ;
-  assign \$295  = ~ f1_same_third_eq18;
-  assign \$296  = ~ f1_same_third_eq21;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = \$294  | \$297 ;
-  assign \$299  = \$291  | \$298 ;
-  assign \$300  = ~ f1_same_third_eq24;
-  assign \$301  = ~ f1_same_third_eq27;
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = ~ f1_same_third_eq30;
-  assign \$304  = ~ f1_same_third_eq33;
-  assign \$305  = \$303  | \$304 ;
-  assign \$306  = \$302  | \$305 ;
-  assign \$307  = ~ f1_same_third_eq36;
-  assign \$308  = ~ f1_same_third_eq39;
-  assign \$309  = \$307  | \$308 ;
-  assign \$310  = \$306  | \$309 ;
-  assign \$311  = \$299  | \$310 ;
-  assign \$312  = ~ \$311 ;
-  assign \$313  = f2_tag + 1'h1;
-  assign \$314  = ! f2_pool;
-  assign \$315  = f2_pool == 1'h1;
-  assign \$316  = f2_pool == 2'h2;
-  assign \$317  = f2_never_granted[0] | f2_never_granted[1];
-  assign \$318  = \$317  | f2_never_granted[2];
-  assign \$319  = a4_tag ^ f2_tag;
-  assign \$320  = ~ \$319 ;
-  assign \$321  = \$320  + 1'h1;
-  assign \$322  = a5_tag ^ f2_tag;
-  assign \$323  = ~ \$322 ;
-  assign \$324  = \$323  + 1'h1;
-  assign \$325  = a4_tag + 1'h1;
-  assign \$326  = a5_tag + 1'h1;
-  assign \$327  = \$1090 [11] ? \$325 [7:0] : \$326 [7:0];
-  assign \$328  = \$1090 [11] ? a4_snap : a5_snap;
-  assign \$329  = f2_same_third & f5_ok;
-  assign \$330  = ~ \$1090 [11];
-  assign \$331  = \$signal$262  & \$330 ;
-  assign \$332  = ~ \$1094 [11];
-  assign \$333  = \$331  & \$332 ;
-  assign \$334  = f2_same_third & f5_ok;
-  assign \$335  = ~ \$334 ;
-  assign \$336  = \$333  & \$335 ;
-  assign \$337  = a4_tag + 1'h1;
-  assign \$338  = ~ f3_never_granted;
-  assign \$339  = ~ rel_f2;
-  assign \$340  = ~ f3_rel_f3;
-  assign \$342  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$343  = \$341  & \$342 ;
-  assign \$345  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$346  = \$344  & \$345 ;
-  assign \$347  = \$343  | \$346 ;
-  assign \$349  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = \$347  | \$350 ;
-  assign \$352  = \$340  & \$351 ;
-  assign \$353  = f3_hit_a3 | \$352 ;
-  assign \$354  = \$339  & \$353 ;
-  assign \$355  = f3_hit_a2 | \$354 ;
-  assign \$356  = \$338  & \$355 ;
-  assign \$357  = f3_hit_a2 | f3_hit_a3;
-  assign \$359  = \$358  & small_grant_r0_b0[1];
-  assign \$361  = \$360  & medium_grant_r0_b0[1];
-  assign \$362  = \$359  | \$361 ;
-  assign \$364  = \$363  & large_grant_r0_b0[1];
-  assign \$365  = \$362  | \$364 ;
-  assign \$367  = \$366  & small_grant_r0_b0[2];
-  assign \$369  = \$368  & medium_grant_r0_b0[2];
-  assign \$370  = \$367  | \$369 ;
-  assign \$372  = \$371  & large_grant_r0_b0[2];
-  assign \$373  = \$370  | \$372 ;
-  assign \$375  = \$374  & small_grant_r0_b0[3];
-  assign \$377  = \$376  & medium_grant_r0_b0[3];
-  assign \$378  = \$375  | \$377 ;
-  assign \$380  = \$379  & large_grant_r0_b0[3];
-  assign \$381  = \$378  | \$380 ;
-  assign \$383  = \$382  & small_grant_r0_b0[4];
-  assign \$385  = \$384  & medium_grant_r0_b0[4];
-  assign \$386  = \$383  | \$385 ;
-  assign \$388  = \$387  & large_grant_r0_b0[4];
-  assign \$389  = \$386  | \$388 ;
-  assign \$391  = \$390  & small_grant_r0_b0[5];
-  assign \$393  = \$392  & medium_grant_r0_b0[5];
-  assign \$394  = \$391  | \$393 ;
-  assign \$396  = \$395  & large_grant_r0_b0[5];
-  assign \$397  = \$394  | \$396 ;
-  assign \$399  = \$398  & small_grant_r0_b0[6];
-  assign \$401  = \$400  & medium_grant_r0_b0[6];
-  assign \$402  = \$399  | \$401 ;
-  assign \$404  = \$403  & large_grant_r0_b0[6];
-  assign \$405  = \$402  | \$404 ;
-  assign \$407  = \$406  & small_grant_r0_b0[7];
-  assign \$409  = \$408  & medium_grant_r0_b0[7];
-  assign \$410  = \$407  | \$409 ;
-  assign \$412  = \$411  & large_grant_r0_b0[7];
-  assign \$413  = \$410  | \$412 ;
-  assign \$415  = \$414  & small_grant_r0_b0[8];
-  assign \$417  = \$416  & medium_grant_r0_b0[8];
-  assign \$418  = \$415  | \$417 ;
-  assign \$420  = \$419  & large_grant_r0_b0[8];
-  assign \$421  = \$418  | \$420 ;
-  assign \$422  = \$357  ? f3_older_next : { \$421 , \$413 , \$405 , \$397 , \$389 , \$381 , \$373 , \$365  };
-  assign \$423  = f3_hit_a2 | f3_hit_a3;
-  assign \$425  = \$424  & small_grant_r0_b0[0];
-  assign \$427  = \$426  & medium_grant_r0_b0[0];
-  assign \$428  = \$425  | \$427 ;
-  assign \$430  = \$429  & large_grant_r0_b0[0];
-  assign \$431  = \$428  | \$430 ;
-  assign \$432  = \$423  ? f3_older_snap : \$431 ;
-  assign \$433  = f3_go & \$1098 [11];
-  assign \$434  = a4_tag ^ f3_tag;
-  assign \$435  = ~ \$434 ;
-  assign \$436  = \$435  + 1'h1;
-  assign \$437  = \$433  & \$436 [8];
-  assign \$438  = ~ f3_never_granted;
-  assign \$439  = f3_go & \$438 ;
-  assign \$440  = ~ \$1098 [11];
-  assign \$441  = \$439  & \$440 ;
-  assign \$442  = ~ rel_f2;
-  assign \$443  = \$442  & f3_hit_a3;
-  assign \$444  = f3_hit_a2 | \$443 ;
-  assign \$445  = \$441  & \$444 ;
-  assign \$446  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$447  = \$445  & \$446 ;
-  assign \$448  = ~ rel_f2;
-  assign \$449  = f3_quiet & \$448 ;
-  assign \$450  = ~ \$1098 [11];
-  assign \$451  = \$449  & \$450 ;
-  assign \$452  = \$451  ? f3_in : 3'h0;
+  assign \$126  = a2_in & { \$125 , \$122 , \$119  };
+  assign \$127  = \$116  ? \$126  : 3'h0;
+  assign \$128  = a2_ok & a2_from_fresh;
+  assign \$129  = a2_fresh_slot - small_seen_prev;
+  assign \$130  = ~ \$129 [9];
+  assign \$132  = a2_fresh_slot[6:0] - medium_seen_prev;
+  assign \$133  = ~ \$132 [8];
+  assign \$135  = a2_fresh_slot[5:0] - large_seen_prev;
+  assign \$136  = ~ \$135 [6];
+  assign \$138  = ~ { \$137 , \$134 , \$131  };
+  assign \$139  = a2_in & \$138 ;
+  assign \$140  = \$128  ? \$139  : 3'h0;
+  assign \$141  = ~ a2_ok;
+  assign \$142  = a2_ok & a2_from_fresh;
+  assign \$143  = \$142  ? a2_in : 3'h0;
+  assign \$144  = a2_ok & a2_from_fresh;
+  assign \$146  = a3_ok ? { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] } : 8'h00;
+  assign \$147  = a4_ok ? grant_addr : 40'h0000000000;
+  assign \$149  = \$148  & small_queue_r0_b0[9];
+  assign \$151  = \$150  & medium_queue_r0_b0[8];
+  assign \$153  = \$152  & large_queue_r0_b0[7];
+  assign \$154  = { \$153 , \$151 , \$149 , a3_restart_fresh } + 4'hf;
+  assign \$155  = a4_valid & a4_ok;
+  assign \$156  = { \$155 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$157  = ~ \$156 ;
+  assign \$158  = \$157  + 1'h1;
+  assign \$159  = a5_valid & a5_ok;
+  assign \$160  = { \$159 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$161  = ~ \$160 ;
+  assign \$162  = \$161  + 1'h1;
+  assign \$163  = \$158 [11] | \$162 [11];
+  assign \$164  = a4_valid & a4_ok;
+  assign \$165  = { \$164 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$166  + 1'h1;
+  assign \$168  = a4_tag + 1'h1;
+  assign \$169  = a5_tag + 1'h1;
+  assign \$170  = \$167 [11] ? \$168 [7:0] : \$169 [7:0];
+  assign \$171  = free_port_addr - 37'h1000000000;
+  assign \$172  = ~ \$171 [40];
+  assign \$173  = free_port_addr - 37'h1000004000;
+  assign \$174  = ~ \$173 [40];
+  assign \$176  = \$172  & \$175 ;
+  assign \$177  = free_src ? \port$4054$52 [0] : \$176 ;
+  assign \$178  = free_port_addr - 37'h1000010000;
+  assign \$179  = ~ \$178 [40];
+  assign \$180  = free_port_addr - 37'h1000020000;
+  assign \$181  = ~ \$180 [40];
+  assign \$183  = \$179  & \$182 ;
+  assign \$184  = free_src ? \port$4054$52 [1] : \$183 ;
+  assign \$185  = free_port_addr - 37'h1000100000;
+  assign \$186  = ~ \$185 [40];
+  assign \$187  = free_port_addr - 37'h1000130000;
+  assign \$188  = ~ \$187 [40];
+  assign \$190  = \$186  & \$189 ;
+  assign \$191  = free_src ? \port$4054$52 [2] : \$190 ;
+  assign \$192  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$193  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$194  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$195  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$196  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$197  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$198  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$199  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$200  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$201  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$202  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$203  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$204  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$205  = f0_addr[39] == f2_addr[39];
+  assign \$206  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$207  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$208  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$209  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$210  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$211  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$212  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$213  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$214  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$215  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$216  = f0_addr[32:30] == f3_addr[32:30];
+  assign \$217  = f0_addr[35:33] == f3_addr[35:33];
+  assign \$218  = f0_addr[38:36] == f3_addr[38:36];
+  assign \$219  = f0_addr[39] == f3_addr[39];
+  assign \$220  = | f0_addr[5:0];
+  assign \$221  = f0_addr[39:6] - 31'h40000000;
+  assign \$222  = | f0_addr[8:0];
+  assign \$223  = f0_addr[39:9] - 28'h8000080;
+  assign \$224  = | f0_addr[11:0];
+  assign \$225  = f0_addr[39:12] - 25'h1000100;
+  assign \$227  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$229  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$230  = { 1'h0, \$228  } | \$229 ;
+  assign \$231  = f1_oor ? f1_oor_pool : \$230 ;
+  assign \$232  = f1_hit[0] ? f1_small_slot : 8'h00;
+  assign \$233  = f1_hit[1] ? f1_medium_slot : 7'h00;
+  assign \$234  = \$232  | { 1'h0, \$233  };
+  assign \$235  = f1_hit[2] ? f1_large_slot : 6'h00;
+  assign \$236  = \$234  | { 2'h0, \$235  };
+  assign \$237  = | f1_hit;
+  assign \$238  = f1_oor | \$237 ;
+  assign \$239  = | f1_hit;
+  assign \$240  = ~ \$239 ;
+  assign \$241  = f1_oor | \$240 ;
+  assign \$242  = f1_hit & f1_misaligned;
+  assign \$243  = | \$242 ;
+  assign \$244  = f1_contract ? 4'h8 : 4'h0;
+  assign \$245  = \$243  ? 4'h5 : \$244 ;
+  assign \$246  = \$241  ? 4'h4 : \$245 ;
+  assign \$247  = f1_small_slot - small_fresh;
+  assign \$248  = ~ \$247 [9];
+  assign \$249  = f1_hit[0] & \$248 ;
+  assign \$250  = f1_medium_slot - medium_fresh;
+  assign \$251  = ~ \$250 [8];
+  assign \$252  = f1_hit[1] & \$251 ;
+  assign \$253  = f1_large_slot - large_fresh;
+  assign \$254  = ~ \$253 [6];
+  assign \$255  = f1_hit[2] & \$254 ;
+  assign \$256  = ~ f1_same_second_eq0;
+  assign \$257  = ~ f1_same_second_eq3;
+  assign \$258  = \$256  | \$257 ;
+  assign \$259  = ~ f1_same_second_eq6;
+  assign \$260  = ~ f1_same_second_eq9;
+  assign \$261  = \$259  | \$260 ;
+  assign \$262  = \$258  | \$261 ;
+  assign \$263  = ~ f1_same_second_eq12;
+  assign \$264  = ~ f1_same_second_eq15;
+  assign \$265  = \$263  | \$264 ;
+  assign \$266  = ~ f1_same_second_eq18;
+  assign \$267  = ~ f1_same_second_eq21;
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = \$265  | \$268 ;
+  assign \$270  = \$262  | \$269 ;
+  assign \$271  = ~ f1_same_second_eq24;
+  assign \$272  = ~ f1_same_second_eq27;
+  assign \$273  = \$271  | \$272 ;
+  assign \$274  = ~ f1_same_second_eq30;
+  assign \$275  = ~ f1_same_second_eq33;
+  assign \$276  = \$274  | \$275 ;
+  assign \$277  = \$273  | \$276 ;
+  assign \$278  = ~ f1_same_second_eq36;
+  assign \$279  = ~ f1_same_second_eq39;
+  assign \$280  = \$278  | \$279 ;
+  assign \$281  = \$277  | \$280 ;
+  assign \$282  = \$270  | \$281 ;
+  assign \$283  = ~ \$282 ;
+  assign \$284  = ~ f1_same_third_eq0;
+  assign \$285  = ~ f1_same_third_eq3;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = ~ f1_same_third_eq6;
+  assign \$288  = ~ f1_same_third_eq9;
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = \$286  | \$289 ;
+  assign \$291  = ~ f1_same_third_eq12;
+  assign \$292  = ~ f1_same_third_eq15;
+  assign \$293  = \$291  | \$292 ;
+  assign \$294  = ~ f1_same_third_eq18;
+  assign \$295  = ~ f1_same_third_eq21;
+  assign \$296  = \$294  | \$295 ;
+  assign \$297  = \$293  | \$296 ;
+  assign \$298  = \$290  | \$297 ;
+  assign \$299  = ~ f1_same_third_eq24;
+  assign \$300  = ~ f1_same_third_eq27;
+  assign \$301  = \$299  | \$300 ;
+  assign \$302  = ~ f1_same_third_eq30;
+  assign \$303  = ~ f1_same_third_eq33;
+  assign \$304  = \$302  | \$303 ;
+  assign \$305  = \$301  | \$304 ;
+  assign \$306  = ~ f1_same_third_eq36;
+  assign \$307  = ~ f1_same_third_eq39;
+  assign \$308  = \$306  | \$307 ;
+  assign \$309  = \$305  | \$308 ;
+  assign \$310  = \$298  | \$309 ;
+  assign \$311  = ~ \$310 ;
+  assign \$312  = f2_tag + 1'h1;
+  assign \$313  = ! f2_pool;
+  assign \$314  = f2_pool == 1'h1;
+  assign \$315  = f2_pool == 2'h2;
+  assign \$316  = f2_never_granted[0] | f2_never_granted[1];
+  assign \$317  = \$316  | f2_never_granted[2];
+  assign \$318  = a4_tag ^ f2_tag;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = \$319  + 1'h1;
+  assign \$321  = a5_tag ^ f2_tag;
+  assign \$322  = ~ \$321 ;
+  assign \$323  = \$322  + 1'h1;
+  assign \$324  = a4_tag + 1'h1;
+  assign \$325  = a5_tag + 1'h1;
+  assign \$326  = \$1081 [11] ? \$324 [7:0] : \$325 [7:0];
+  assign \$327  = \$1081 [11] ? a4_snap : a5_snap;
+  assign \$328  = f2_same_third & f5_ok;
+  assign \$329  = ~ \$1081 [11];
+  assign \$330  = \$signal$264  & \$329 ;
+  assign \$331  = ~ \$1085 [11];
+  assign \$332  = \$330  & \$331 ;
+  assign \$333  = f2_same_third & f5_ok;
+  assign \$334  = ~ \$333 ;
+  assign \$335  = \$332  & \$334 ;
+  assign \$336  = a4_tag + 1'h1;
+  assign \$337  = ~ f3_never_granted;
+  assign \$338  = ~ rel_f2;
+  assign \$339  = ~ f3_rel_f3;
+  assign \$341  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$342  = \$340  & \$341 ;
+  assign \$344  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$345  = \$343  & \$344 ;
+  assign \$346  = \$342  | \$345 ;
+  assign \$348  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = \$346  | \$349 ;
+  assign \$351  = \$339  & \$350 ;
+  assign \$352  = f3_hit_a3 | \$351 ;
+  assign \$353  = \$338  & \$352 ;
+  assign \$354  = f3_hit_a2 | \$353 ;
+  assign \$355  = \$337  & \$354 ;
+  assign \$356  = f3_hit_a2 | f3_hit_a3;
+  assign \$358  = \$357  & small_grant_r0_b0[1];
+  assign \$360  = \$359  & medium_grant_r0_b0[1];
+  assign \$361  = \$358  | \$360 ;
+  assign \$363  = \$362  & large_grant_r0_b0[1];
+  assign \$364  = \$361  | \$363 ;
+  assign \$366  = \$365  & small_grant_r0_b0[2];
+  assign \$368  = \$367  & medium_grant_r0_b0[2];
+  assign \$369  = \$366  | \$368 ;
+  assign \$371  = \$370  & large_grant_r0_b0[2];
+  assign \$372  = \$369  | \$371 ;
+  assign \$374  = \$373  & small_grant_r0_b0[3];
+  assign \$376  = \$375  & medium_grant_r0_b0[3];
+  assign \$377  = \$374  | \$376 ;
+  assign \$379  = \$378  & large_grant_r0_b0[3];
+  assign \$380  = \$377  | \$379 ;
+  assign \$382  = \$381  & small_grant_r0_b0[4];
+  assign \$384  = \$383  & medium_grant_r0_b0[4];
+  assign \$385  = \$382  | \$384 ;
+  assign \$387  = \$386  & large_grant_r0_b0[4];
+  assign \$388  = \$385  | \$387 ;
+  assign \$390  = \$389  & small_grant_r0_b0[5];
+  assign \$392  = \$391  & medium_grant_r0_b0[5];
+  assign \$393  = \$390  | \$392 ;
+  assign \$395  = \$394  & large_grant_r0_b0[5];
+  assign \$396  = \$393  | \$395 ;
+  assign \$398  = \$397  & small_grant_r0_b0[6];
+  assign \$400  = \$399  & medium_grant_r0_b0[6];
+  assign \$401  = \$398  | \$400 ;
+  assign \$403  = \$402  & large_grant_r0_b0[6];
+  assign \$404  = \$401  | \$403 ;
+  assign \$406  = \$405  & small_grant_r0_b0[7];
+  assign \$408  = \$407  & medium_grant_r0_b0[7];
+  assign \$409  = \$406  | \$408 ;
+  assign \$411  = \$410  & large_grant_r0_b0[7];
+  assign \$412  = \$409  | \$411 ;
+  assign \$414  = \$413  & small_grant_r0_b0[8];
+  assign \$416  = \$415  & medium_grant_r0_b0[8];
+  assign \$417  = \$414  | \$416 ;
+  assign \$419  = \$418  & large_grant_r0_b0[8];
+  assign \$420  = \$417  | \$419 ;
+  assign \$421  = \$356  ? f3_older_next : { \$420 , \$412 , \$404 , \$396 , \$388 , \$380 , \$372 , \$364  };
+  assign \$422  = f3_hit_a2 | f3_hit_a3;
+  assign \$424  = \$423  & small_grant_r0_b0[0];
+  assign \$426  = \$425  & medium_grant_r0_b0[0];
+  assign \$427  = \$424  | \$426 ;
+  assign \$429  = \$428  & large_grant_r0_b0[0];
+  assign \$430  = \$427  | \$429 ;
+  assign \$431  = \$422  ? f3_older_snap : \$430 ;
+  assign \$432  = f3_go & \$1089 [11];
+  assign \$433  = a4_tag ^ f3_tag;
+  assign \$434  = ~ \$433 ;
+  assign \$435  = \$434  + 1'h1;
+  assign \$436  = \$432  & \$435 [8];
+  assign \$437  = ~ f3_never_granted;
+  assign \$438  = f3_go & \$437 ;
+  assign \$439  = ~ rel_f2;
+  assign \$440  = \$439  & f3_hit_a3;
+  assign \$441  = f3_hit_a2 | \$440 ;
+  assign \$442  = \$438  & \$441 ;
+  assign \$443  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$444  = \$442  & \$443 ;
+  assign \$445  = ~ rel_f2;
+  assign \$446  = f3_quiet & \$445 ;
+  assign \$447  = \$446  ? f3_in : 3'h0;
+  assign \$448  = ~ f3_never_granted;
+  assign \$450  = { \$449 , small_parity_r0_b0, small_grant_r0_b0[8:1] } ^ { 1'h1, small_grant_r0_b0[0], f3_next };
+  assign \$451  = ~ \$450 ;
+  assign \$452  = \$451  + 1'h1;
   assign \$453  = ~ f3_never_granted;
-  assign \$455  = { \$454 , small_parity_r0_b0, small_grant_r0_b0[8:1] } ^ { 1'h1, small_grant_r0_b0[0], f3_next };
+  assign \$455  = { \$454 , medium_parity_r0_b0, medium_grant_r0_b0[8:1] } ^ { 1'h1, medium_grant_r0_b0[0], f3_next };
   assign \$456  = ~ \$455 ;
   assign \$457  = \$456  + 1'h1;
   assign \$458  = ~ f3_never_granted;
-  assign \$460  = { \$459 , medium_parity_r0_b0, medium_grant_r0_b0[8:1] } ^ { 1'h1, medium_grant_r0_b0[0], f3_next };
+  assign \$460  = { \$459 , large_parity_r0_b0, large_grant_r0_b0[8:1] } ^ { 1'h1, large_grant_r0_b0[0], f3_next };
   assign \$461  = ~ \$460 ;
   assign \$462  = \$461  + 1'h1;
-  assign \$463  = ~ f3_never_granted;
-  assign \$465  = { \$464 , large_parity_r0_b0, large_grant_r0_b0[8:1] } ^ { 1'h1, large_grant_r0_b0[0], f3_next };
-  assign \$466  = ~ \$465 ;
-  assign \$467  = \$466  + 1'h1;
-  assign \$468  = x1_select & f1_hit;
-  assign \$469  = | \$468 ;
-  assign \$470  = x1_select & f2_in;
-  assign \$471  = | \$470 ;
-  assign \$472  = f2_flushed | \$471 ;
-  assign \$473  = x1_select | x0_select;
-  assign \$474  = ~ \$473 ;
-  assign \$475  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$476  = { 1'h0, \$474  } & { \$475 [2], \$475  };
-  assign \$477  = { 1'h0, f3_in } & \$476 ;
-  assign \$478  = \$1098 [11] ? 3'h0 : \$1106 [2:0];
-  assign \$479  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$480  = ~ \$479 ;
-  assign \$481  = \$480  + 1'h1;
-  assign \$482  = \release  & \$481 [11];
-  assign \$483  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$484  = ~ \$483 ;
-  assign \$485  = \$484  + 1'h1;
-  assign \$486  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$487  = ~ \$486 ;
-  assign \$488  = \$487  + 1'h1;
-  assign \$489  = ~ f4_prev_released;
-  assign \$490  = \$489  & f4_by_older;
-  assign \$491  = f4_by_a1 | \$490 ;
-  assign \$492  = f4_live[0] & \$491 ;
-  assign \$493  = ~ f4_prev_released;
-  assign \$494  = \$493  & f4_by_mem_live[0];
-  assign \$495  = \$494  & f4_mem_ok[0];
-  assign \$496  = \$492  | \$495 ;
-  assign \$497  = ~ f4_prev_released;
-  assign \$498  = \$497  & f4_by_older;
-  assign \$499  = f4_by_a1 | \$498 ;
-  assign \$500  = f4_live[0] & \$499 ;
-  assign \$501  = ~ f4_prev_released;
-  assign \$502  = \$501  & f4_by_mem_live[0];
-  assign \$503  = \$502  & f4_mem_ok[0];
-  assign \$504  = \$500  | \$503 ;
-  assign \$505  = small_queue_waddr == 8'hff;
-  assign \$506  = small_queue_waddr + 1'h1;
-  assign \$507  = \$505  ? 9'h000 : \$506 ;
-  assign \$508  = small_pushed == small_popped;
-  assign \$509  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$510  = \$508  ? 9'h000 : \$509 ;
-  assign \$511  = $signed({ 1'h0, small_count }) + $signed(\$510 );
-  assign \$512  = ! small_pushed;
-  assign \$513  = ! small_popped;
-  assign \$514  = \$512  & \$513 ;
-  assign \$515  = small_pop ? small_at[1] : small_at[0];
-  assign \$516  = ~ \$515 ;
-  assign \$517  = small_push | \$516 ;
-  assign \$518  = ! small_pushed;
-  assign \$520  = \$518  & \$519 ;
-  assign \$521  = small_count == 2'h3;
-  assign \$522  = small_pop ? small_at[2] : small_at[1];
-  assign \$523  = ~ \$522 ;
-  assign \$524  = small_push | \$523 ;
-  assign \$526  = ! small_popped;
-  assign \$527  = \$525  & \$526 ;
-  assign \$528  = small_pop ? small_at[0] : 1'h0;
-  assign \$529  = ~ \$528 ;
-  assign \$530  = small_push | \$529 ;
-  assign \$533  = \$531  & \$532 ;
-  assign \$534  = small_pop ? small_at[1] : small_at[0];
-  assign \$535  = ~ \$534 ;
-  assign \$536  = small_push | \$535 ;
-  assign \$537  = ~ f4_prev_released;
-  assign \$538  = \$537  & f4_by_older;
-  assign \$539  = f4_by_a1 | \$538 ;
-  assign \$540  = f4_live[1] & \$539 ;
-  assign \$541  = ~ f4_prev_released;
-  assign \$542  = \$541  & f4_by_mem_live[1];
-  assign \$543  = \$542  & f4_mem_ok[1];
-  assign \$544  = \$540  | \$543 ;
-  assign \$545  = ~ f4_prev_released;
-  assign \$546  = \$545  & f4_by_older;
-  assign \$547  = f4_by_a1 | \$546 ;
-  assign \$548  = f4_live[1] & \$547 ;
-  assign \$549  = ~ f4_prev_released;
-  assign \$550  = \$549  & f4_by_mem_live[1];
-  assign \$551  = \$550  & f4_mem_ok[1];
-  assign \$552  = \$548  | \$551 ;
-  assign \$553  = medium_queue_waddr == 7'h7f;
-  assign \$554  = medium_queue_waddr + 1'h1;
-  assign \$555  = \$553  ? 8'h00 : \$554 ;
-  assign \$556  = medium_pushed == medium_popped;
-  assign \$557  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$558  = \$556  ? 8'h00 : \$557 ;
-  assign \$559  = $signed({ 1'h0, medium_count }) + $signed(\$558 );
-  assign \$560  = ! medium_pushed;
-  assign \$561  = ! medium_popped;
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$564  = ~ \$563 ;
-  assign \$565  = medium_push | \$564 ;
-  assign \$566  = ! medium_pushed;
-  assign \$568  = \$566  & \$567 ;
-  assign \$569  = medium_count == 2'h3;
-  assign \$570  = medium_pop ? medium_at[2] : medium_at[1];
-  assign \$571  = ~ \$570 ;
-  assign \$572  = medium_push | \$571 ;
-  assign \$574  = ! medium_popped;
-  assign \$575  = \$573  & \$574 ;
-  assign \$576  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$577  = ~ \$576 ;
-  assign \$578  = medium_push | \$577 ;
-  assign \$581  = \$579  & \$580 ;
-  assign \$582  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$583  = ~ \$582 ;
-  assign \$584  = medium_push | \$583 ;
-  assign \$585  = ~ f4_prev_released;
-  assign \$586  = \$585  & f4_by_older;
-  assign \$587  = f4_by_a1 | \$586 ;
-  assign \$588  = f4_live[2] & \$587 ;
-  assign \$589  = ~ f4_prev_released;
-  assign \$590  = \$589  & f4_by_mem_live[2];
-  assign \$591  = \$590  & f4_mem_ok[2];
-  assign \$592  = \$588  | \$591 ;
-  assign \$593  = ~ f4_prev_released;
-  assign \$594  = \$593  & f4_by_older;
-  assign \$595  = f4_by_a1 | \$594 ;
-  assign \$596  = f4_live[2] & \$595 ;
-  assign \$597  = ~ f4_prev_released;
-  assign \$598  = \$597  & f4_by_mem_live[2];
-  assign \$599  = \$598  & f4_mem_ok[2];
-  assign \$600  = \$596  | \$599 ;
-  assign \$601  = large_queue_waddr == 6'h2f;
-  assign \$602  = large_queue_waddr + 1'h1;
-  assign \$603  = \$601  ? 7'h00 : \$602 ;
-  assign \$604  = large_pushed == large_popped;
-  assign \$605  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$606  = \$604  ? 6'h00 : \$605 ;
-  assign \$607  = $signed({ 1'h0, large_count }) + $signed(\$606 );
-  assign \$608  = ! large_pushed;
-  assign \$609  = ! large_popped;
-  assign \$610  = \$608  & \$609 ;
-  assign \$611  = large_pop ? large_at[1] : large_at[0];
-  assign \$612  = ~ \$611 ;
-  assign \$613  = large_push | \$612 ;
-  assign \$614  = ! large_pushed;
-  assign \$616  = \$614  & \$615 ;
-  assign \$617  = large_count == 2'h3;
-  assign \$618  = large_pop ? large_at[2] : large_at[1];
-  assign \$619  = ~ \$618 ;
-  assign \$620  = large_push | \$619 ;
-  assign \$622  = ! large_popped;
-  assign \$623  = \$621  & \$622 ;
-  assign \$624  = large_pop ? large_at[0] : 1'h0;
+  assign \$463  = x1_select & f1_hit;
+  assign \$464  = | \$463 ;
+  assign \$465  = x1_select & f2_in;
+  assign \$466  = | \$465 ;
+  assign \$467  = f2_flushed | \$466 ;
+  assign \$468  = x1_select | x0_select;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$471  = { 1'h0, \$469  } & { \$470 [2], \$470  };
+  assign \$472  = { 1'h0, f3_in } & \$471 ;
+  assign \$473  = \$1089 [11] | released_f1;
+  assign \$474  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$475  = ~ \$474 ;
+  assign \$476  = \$475  + 1'h1;
+  assign \$477  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$478  = ~ \$477 ;
+  assign \$479  = \$478  + 1'h1;
+  assign \$480  = ~ f4_blocked;
+  assign \$481  = \$480  & f4_by_older;
+  assign \$482  = f4_by_a1 | \$481 ;
+  assign \$483  = f4_live[0] & \$482 ;
+  assign \$484  = ~ f4_blocked;
+  assign \$485  = \$484  & f4_by_mem_live[0];
+  assign \$486  = \$485  & f4_mem_ok[0];
+  assign \$487  = \$483  | \$486 ;
+  assign \$488  = ~ f4_blocked;
+  assign \$489  = \$488  & f4_by_older;
+  assign \$490  = f4_by_a1 | \$489 ;
+  assign \$491  = f4_live[0] & \$490 ;
+  assign \$492  = ~ f4_blocked;
+  assign \$493  = \$492  & f4_by_mem_live[0];
+  assign \$494  = \$493  & f4_mem_ok[0];
+  assign \$495  = \$491  | \$494 ;
+  assign \$496  = small_queue_waddr == 8'hff;
+  assign \$497  = small_queue_waddr + 1'h1;
+  assign \$498  = \$496  ? 9'h000 : \$497 ;
+  assign \$499  = small_pushed == small_popped;
+  assign \$500  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$501  = \$499  ? 9'h000 : \$500 ;
+  assign \$502  = $signed({ 1'h0, small_count }) + $signed(\$501 );
+  assign \$503  = ! small_pushed;
+  assign \$504  = ! small_popped;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = small_pop ? small_at[1] : small_at[0];
+  assign \$507  = ~ \$506 ;
+  assign \$508  = small_push | \$507 ;
+  assign \$509  = ! small_pushed;
+  assign \$511  = \$509  & \$510 ;
+  assign \$512  = small_count == 2'h3;
+  assign \$513  = small_pop ? small_at[2] : small_at[1];
+  assign \$514  = ~ \$513 ;
+  assign \$515  = small_push | \$514 ;
+  assign \$517  = ! small_popped;
+  assign \$518  = \$516  & \$517 ;
+  assign \$519  = small_pop ? small_at[0] : 1'h0;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = small_push | \$520 ;
+  assign \$524  = \$522  & \$523 ;
+  assign \$525  = small_pop ? small_at[1] : small_at[0];
+  assign \$526  = ~ \$525 ;
+  assign \$527  = small_push | \$526 ;
+  assign \$528  = ~ f4_blocked;
+  assign \$529  = \$528  & f4_by_older;
+  assign \$530  = f4_by_a1 | \$529 ;
+  assign \$531  = f4_live[1] & \$530 ;
+  assign \$532  = ~ f4_blocked;
+  assign \$533  = \$532  & f4_by_mem_live[1];
+  assign \$534  = \$533  & f4_mem_ok[1];
+  assign \$535  = \$531  | \$534 ;
+  assign \$536  = ~ f4_blocked;
+  assign \$537  = \$536  & f4_by_older;
+  assign \$538  = f4_by_a1 | \$537 ;
+  assign \$539  = f4_live[1] & \$538 ;
+  assign \$540  = ~ f4_blocked;
+  assign \$541  = \$540  & f4_by_mem_live[1];
+  assign \$542  = \$541  & f4_mem_ok[1];
+  assign \$543  = \$539  | \$542 ;
+  assign \$544  = medium_queue_waddr == 7'h7f;
+  assign \$545  = medium_queue_waddr + 1'h1;
+  assign \$546  = \$544  ? 8'h00 : \$545 ;
+  assign \$547  = medium_pushed == medium_popped;
+  assign \$548  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$549  = \$547  ? 8'h00 : \$548 ;
+  assign \$550  = $signed({ 1'h0, medium_count }) + $signed(\$549 );
+  assign \$551  = ! medium_pushed;
+  assign \$552  = ! medium_popped;
+  assign \$553  = \$551  & \$552 ;
+  assign \$554  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$555  = ~ \$554 ;
+  assign \$556  = medium_push | \$555 ;
+  assign \$557  = ! medium_pushed;
+  assign \$559  = \$557  & \$558 ;
+  assign \$560  = medium_count == 2'h3;
+  assign \$561  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$562  = ~ \$561 ;
+  assign \$563  = medium_push | \$562 ;
+  assign \$565  = ! medium_popped;
+  assign \$566  = \$564  & \$565 ;
+  assign \$567  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$568  = ~ \$567 ;
+  assign \$569  = medium_push | \$568 ;
+  assign \$572  = \$570  & \$571 ;
+  assign \$573  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$574  = ~ \$573 ;
+  assign \$575  = medium_push | \$574 ;
+  assign \$576  = ~ f4_blocked;
+  assign \$577  = \$576  & f4_by_older;
+  assign \$578  = f4_by_a1 | \$577 ;
+  assign \$579  = f4_live[2] & \$578 ;
+  assign \$580  = ~ f4_blocked;
+  assign \$581  = \$580  & f4_by_mem_live[2];
+  assign \$582  = \$581  & f4_mem_ok[2];
+  assign \$583  = \$579  | \$582 ;
+  assign \$584  = ~ f4_blocked;
+  assign \$585  = \$584  & f4_by_older;
+  assign \$586  = f4_by_a1 | \$585 ;
+  assign \$587  = f4_live[2] & \$586 ;
+  assign \$588  = ~ f4_blocked;
+  assign \$589  = \$588  & f4_by_mem_live[2];
+  assign \$590  = \$589  & f4_mem_ok[2];
+  assign \$591  = \$587  | \$590 ;
+  assign \$592  = large_queue_waddr == 6'h2f;
+  assign \$593  = large_queue_waddr + 1'h1;
+  assign \$594  = \$592  ? 7'h00 : \$593 ;
+  assign \$595  = large_pushed == large_popped;
+  assign \$596  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$597  = \$595  ? 6'h00 : \$596 ;
+  assign \$598  = $signed({ 1'h0, large_count }) + $signed(\$597 );
+  assign \$599  = ! large_pushed;
+  assign \$600  = ! large_popped;
+  assign \$601  = \$599  & \$600 ;
+  assign \$602  = large_pop ? large_at[1] : large_at[0];
+  assign \$603  = ~ \$602 ;
+  assign \$604  = large_push | \$603 ;
+  assign \$605  = ! large_pushed;
+  assign \$607  = \$605  & \$606 ;
+  assign \$608  = large_count == 2'h3;
+  assign \$609  = large_pop ? large_at[2] : large_at[1];
+  assign \$610  = ~ \$609 ;
+  assign \$611  = large_push | \$610 ;
+  assign \$613  = ! large_popped;
+  assign \$614  = \$612  & \$613 ;
+  assign \$615  = large_pop ? large_at[0] : 1'h0;
+  assign \$616  = ~ \$615 ;
+  assign \$617  = large_push | \$616 ;
+  assign \$620  = \$618  & \$619 ;
+  assign \$621  = large_pop ? large_at[1] : large_at[0];
+  assign \$622  = ~ \$621 ;
+  assign \$623  = large_push | \$622 ;
+  assign \$624  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$625  = ~ \$624 ;
-  assign \$626  = large_push | \$625 ;
-  assign \$629  = \$627  & \$628 ;
-  assign \$630  = large_pop ? large_at[1] : large_at[0];
-  assign \$631  = ~ \$630 ;
-  assign \$632  = large_push | \$631 ;
-  assign \$633  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$634  = ~ \$633 ;
-  assign \$635  = f5_wrote & a2_ring;
-  assign \$636  = { \$635 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$637  = ~ \$636 ;
-  assign \$638  = \$637  + 1'h1;
-  assign \$639  = \release  & f4_taken_a2;
-  assign \$640  = a3_ring & a3_lapped;
-  assign \$642  = \release  & f4_taken_a3;
-  assign \$643  = a3_released | \$642 ;
-  assign \$644  = ~ a4_released;
-  assign \$645  = a4_prev_held & \$644 ;
-  assign \$646  = \release  & f4_taken_a4;
-  assign \$647  = ~ \$646 ;
-  assign \$648  = \$645  & \$647 ;
-  assign \$649  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$650  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
-  assign \$651  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$652  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$653  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_prev_released, f4_go, f4_valid };
-  assign \$654  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
-  assign \$655  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
-  assign \$656  = small_grant_w_data[8:1] + 1'h1;
-  assign \$657  = medium_grant_w_data[8:1] + 1'h1;
-  assign \$658  = large_grant_w_data[8:1] + 1'h1;
-  assign \$659  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$659 ;
-  assign \$660  = ~ x1_select[0];
-  assign \$661  = a1_select[0] & \$660 ;
-  assign \$662  = ~ small_has_fresh;
-  assign \$663  = \$661  & \$662 ;
-  assign small_pop = \$663  & small_nonempty;
-  assign \$664  = small_fresh_slot + 1'h1;
-  assign \$665  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$665 ;
-  assign \$666  = ~ x1_select[1];
-  assign \$667  = a1_select[1] & \$666 ;
-  assign \$668  = ~ medium_has_fresh;
-  assign \$669  = \$667  & \$668 ;
-  assign medium_pop = \$669  & medium_nonempty;
-  assign \$670  = medium_fresh_slot + 1'h1;
-  assign \$671  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$671 ;
-  assign \$672  = ~ x1_select[2];
-  assign \$673  = a1_select[2] & \$672 ;
-  assign \$674  = ~ large_has_fresh;
-  assign \$675  = \$673  & \$674 ;
-  assign large_pop = \$675  & large_nonempty;
-  assign \$676  = large_fresh_slot + 1'h1;
-  assign \$677  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$679  = \$678  & small_queue_r0_b0[0];
-  assign \$681  = \$680  & medium_queue_r0_b0[0];
-  assign \$683  = \$682  & large_queue_r0_b0[0];
-  assign \$684  = { \$683 , \$681 , \$679 , \$677  } + 4'hf;
-  assign \$685  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$687  = \$686  & small_queue_r0_b0[1];
-  assign \$689  = \$688  & medium_queue_r0_b0[1];
-  assign \$691  = \$690  & large_queue_r0_b0[1];
-  assign \$692  = { \$691 , \$689 , \$687 , \$685  } + 4'hf;
-  assign \$693  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$695  = \$694  & small_queue_r0_b0[2];
-  assign \$697  = \$696  & medium_queue_r0_b0[2];
-  assign \$699  = \$698  & large_queue_r0_b0[2];
-  assign \$700  = { \$699 , \$697 , \$695 , \$693  } + 4'hf;
-  assign \$701  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$703  = \$702  & small_queue_r0_b0[3];
-  assign \$705  = \$704  & medium_queue_r0_b0[3];
-  assign \$707  = \$706  & large_queue_r0_b0[3];
-  assign \$708  = { \$707 , \$705 , \$703 , \$701  } + 4'hf;
-  assign \$709  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$711  = \$710  & small_queue_r0_b0[4];
-  assign \$713  = \$712  & medium_queue_r0_b0[4];
-  assign \$715  = \$714  & large_queue_r0_b0[4];
-  assign \$716  = { \$715 , \$713 , \$711 , \$709  } + 4'hf;
-  assign \$717  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$719  = \$718  & small_queue_r0_b0[5];
-  assign \$721  = \$720  & medium_queue_r0_b0[5];
-  assign \$723  = \$722  & large_queue_r0_b0[5];
-  assign \$724  = { \$723 , \$721 , \$719 , \$717  } + 4'hf;
-  assign \$725  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$727  = \$726  & small_queue_r0_b0[6];
-  assign \$728  = \$725  | \$727 ;
-  assign \$730  = \$729  & medium_queue_r0_b0[6];
-  assign \$731  = \$728  | \$730 ;
-  assign \$732  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$734  = \$733  & small_queue_r0_b0[7];
-  assign \$735  = \$732  | \$734 ;
-  assign \$736  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$737  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$738  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$740  = \$739  & small_queue_r0_b0[8];
-  assign \$742  = \$741  & medium_queue_r0_b0[7];
-  assign \$744  = \$743  & large_queue_r0_b0[6];
-  assign \$745  = { \$744 , \$742 , \$740 , \$738 , \$737 , \$736  } + 6'h3f;
-  assign \$746  = a3_hit_a1 | a3_older_hit;
-  assign \$747  = ~ \$746 ;
-  assign \$748  = a3_sel_new[0] & \$747 ;
+  assign \$626  = f5_wrote & a2_ring;
+  assign \$627  = { \$626 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$628  = ~ \$627 ;
+  assign \$629  = \$628  + 1'h1;
+  assign \$630  = \release  & f4_taken_a2;
+  assign \$631  = a3_ring & a3_lapped;
+  assign \$633  = \release  & f4_taken_a3;
+  assign \$634  = a3_released | \$633 ;
+  assign \$635  = ~ a4_released;
+  assign \$636  = a4_prev_held & \$635 ;
+  assign \$637  = \release  & f4_taken_a4;
+  assign \$638  = ~ \$637 ;
+  assign \$639  = \$636  & \$638 ;
+  assign \$640  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$641  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
+  assign \$642  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$643  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$644  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_blocked, f4_go, f4_valid };
+  assign \$645  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
+  assign \$646  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
+  assign \$647  = small_grant_w_data[8:1] + 1'h1;
+  assign \$648  = medium_grant_w_data[8:1] + 1'h1;
+  assign \$649  = large_grant_w_data[8:1] + 1'h1;
+  assign \$650  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$650 ;
+  assign \$651  = ~ x1_select[0];
+  assign \$652  = a1_select[0] & \$651 ;
+  assign \$653  = ~ small_has_fresh;
+  assign \$654  = \$652  & \$653 ;
+  assign small_pop = \$654  & small_nonempty;
+  assign \$655  = small_fresh_slot + 1'h1;
+  assign \$656  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$656 ;
+  assign \$657  = ~ x1_select[1];
+  assign \$658  = a1_select[1] & \$657 ;
+  assign \$659  = ~ medium_has_fresh;
+  assign \$660  = \$658  & \$659 ;
+  assign medium_pop = \$660  & medium_nonempty;
+  assign \$661  = medium_fresh_slot + 1'h1;
+  assign \$662  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$662 ;
+  assign \$663  = ~ x1_select[2];
+  assign \$664  = a1_select[2] & \$663 ;
+  assign \$665  = ~ large_has_fresh;
+  assign \$666  = \$664  & \$665 ;
+  assign large_pop = \$666  & large_nonempty;
+  assign \$667  = large_fresh_slot + 1'h1;
+  assign \$668  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$670  = \$669  & small_queue_r0_b0[0];
+  assign \$672  = \$671  & medium_queue_r0_b0[0];
+  assign \$674  = \$673  & large_queue_r0_b0[0];
+  assign \$675  = { \$674 , \$672 , \$670 , \$668  } + 4'hf;
+  assign \$676  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$678  = \$677  & small_queue_r0_b0[1];
+  assign \$680  = \$679  & medium_queue_r0_b0[1];
+  assign \$682  = \$681  & large_queue_r0_b0[1];
+  assign \$683  = { \$682 , \$680 , \$678 , \$676  } + 4'hf;
+  assign \$684  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$686  = \$685  & small_queue_r0_b0[2];
+  assign \$688  = \$687  & medium_queue_r0_b0[2];
+  assign \$690  = \$689  & large_queue_r0_b0[2];
+  assign \$691  = { \$690 , \$688 , \$686 , \$684  } + 4'hf;
+  assign \$692  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$694  = \$693  & small_queue_r0_b0[3];
+  assign \$696  = \$695  & medium_queue_r0_b0[3];
+  assign \$698  = \$697  & large_queue_r0_b0[3];
+  assign \$699  = { \$698 , \$696 , \$694 , \$692  } + 4'hf;
+  assign \$700  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$702  = \$701  & small_queue_r0_b0[4];
+  assign \$704  = \$703  & medium_queue_r0_b0[4];
+  assign \$706  = \$705  & large_queue_r0_b0[4];
+  assign \$707  = { \$706 , \$704 , \$702 , \$700  } + 4'hf;
+  assign \$708  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$710  = \$709  & small_queue_r0_b0[5];
+  assign \$712  = \$711  & medium_queue_r0_b0[5];
+  assign \$714  = \$713  & large_queue_r0_b0[5];
+  assign \$715  = { \$714 , \$712 , \$710 , \$708  } + 4'hf;
+  assign \$716  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$718  = \$717  & small_queue_r0_b0[6];
+  assign \$719  = \$716  | \$718 ;
+  assign \$721  = \$720  & medium_queue_r0_b0[6];
+  assign \$722  = \$719  | \$721 ;
+  assign \$723  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$725  = \$724  & small_queue_r0_b0[7];
+  assign \$726  = \$723  | \$725 ;
+  assign \$727  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$728  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$729  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$731  = \$730  & small_queue_r0_b0[8];
+  assign \$733  = \$732  & medium_queue_r0_b0[7];
+  assign \$735  = \$734  & large_queue_r0_b0[6];
+  assign \$736  = { \$735 , \$733 , \$731 , \$729 , \$728 , \$727  } + 6'h3f;
+  assign \$737  = a3_hit_a1 | a3_older_hit;
+  assign \$738  = ~ \$737 ;
+  assign \$739  = a3_sel_new[0] & \$738 ;
+  assign \$741  = a3_hit_a1 | a3_older_hit;
+  assign \$742  = ~ \$741 ;
+  assign \$743  = a3_sel_new[1] & \$742 ;
+  assign \$745  = a3_hit_a1 | a3_older_hit;
+  assign \$746  = ~ \$745 ;
+  assign \$747  = a3_sel_new[2] & \$746 ;
   assign \$750  = a3_hit_a1 | a3_older_hit;
   assign \$751  = ~ \$750 ;
-  assign \$752  = a3_sel_new[1] & \$751 ;
-  assign \$754  = a3_hit_a1 | a3_older_hit;
-  assign \$755  = ~ \$754 ;
-  assign \$756  = a3_sel_new[2] & \$755 ;
-  assign \$759  = a3_hit_a1 | a3_older_hit;
-  assign \$760  = ~ \$759 ;
-  assign \$761  = \$758  & \$760 ;
-  assign \$762  = \$761  & small_grant_r1_b0[1];
-  assign \$764  = a3_hit_a1 | a3_older_hit;
-  assign \$765  = ~ \$764 ;
-  assign \$766  = \$763  & \$765 ;
-  assign \$767  = \$766  & medium_grant_r1_b0[1];
-  assign \$769  = a3_hit_a1 | a3_older_hit;
-  assign \$770  = ~ \$769 ;
-  assign \$771  = \$768  & \$770 ;
-  assign \$772  = \$771  & large_grant_r1_b0[1];
-  assign \$774  = \$773  & small_queue_r0_b0[9];
-  assign \$776  = \$775  & medium_queue_r0_b0[8];
-  assign \$778  = \$777  & large_queue_r0_b0[7];
-  assign \$779  = a3_fwd_ok & a3_hit_a1;
-  assign \$780  = a4_tag + 1'h1;
-  assign \$781  = \$779  & \$780 [0];
-  assign \$782  = a3_fwd_ok & a3_older_hit;
-  assign \$783  = ~ a3_hit_a1;
-  assign \$784  = \$782  & \$783 ;
-  assign \$785  = \$784  & a3_older_next[0];
-  assign \$786  = { \$785 , \$781 , \$778 , \$776 , \$774 , \$772 , \$767 , \$762 , \$757 , \$753 , \$749  } + 11'h7ff;
-  assign \$787  = a3_hit_a1 | a3_older_hit;
-  assign \$788  = ~ \$787 ;
-  assign \$789  = a3_sel_new[0] & \$788 ;
+  assign \$752  = \$749  & \$751 ;
+  assign \$753  = \$752  & small_grant_r1_b0[1];
+  assign \$755  = a3_hit_a1 | a3_older_hit;
+  assign \$756  = ~ \$755 ;
+  assign \$757  = \$754  & \$756 ;
+  assign \$758  = \$757  & medium_grant_r1_b0[1];
+  assign \$760  = a3_hit_a1 | a3_older_hit;
+  assign \$761  = ~ \$760 ;
+  assign \$762  = \$759  & \$761 ;
+  assign \$763  = \$762  & large_grant_r1_b0[1];
+  assign \$765  = \$764  & small_queue_r0_b0[10];
+  assign \$767  = \$766  & medium_queue_r0_b0[9];
+  assign \$769  = \$768  & large_queue_r0_b0[8];
+  assign \$770  = a3_fwd_ok & a3_hit_a1;
+  assign \$771  = a4_tag + 1'h1;
+  assign \$772  = \$770  & \$771 [0];
+  assign \$773  = a3_fwd_ok & a3_older_hit;
+  assign \$774  = ~ a3_hit_a1;
+  assign \$775  = \$773  & \$774 ;
+  assign \$776  = \$775  & a3_older_next[0];
+  assign \$777  = { \$776 , \$772 , \$769 , \$767 , \$765 , \$763 , \$758 , \$753 , \$748 , \$744 , \$740  } + 11'h7ff;
+  assign \$778  = a3_hit_a1 | a3_older_hit;
+  assign \$779  = ~ \$778 ;
+  assign \$780  = a3_sel_new[0] & \$779 ;
+  assign \$782  = a3_hit_a1 | a3_older_hit;
+  assign \$783  = ~ \$782 ;
+  assign \$784  = a3_sel_new[1] & \$783 ;
+  assign \$786  = a3_hit_a1 | a3_older_hit;
+  assign \$787  = ~ \$786 ;
+  assign \$788  = a3_sel_new[2] & \$787 ;
   assign \$791  = a3_hit_a1 | a3_older_hit;
   assign \$792  = ~ \$791 ;
-  assign \$793  = a3_sel_new[1] & \$792 ;
-  assign \$795  = a3_hit_a1 | a3_older_hit;
-  assign \$796  = ~ \$795 ;
-  assign \$797  = a3_sel_new[2] & \$796 ;
-  assign \$800  = a3_hit_a1 | a3_older_hit;
-  assign \$801  = ~ \$800 ;
-  assign \$802  = \$799  & \$801 ;
-  assign \$803  = \$802  & small_grant_r1_b0[2];
-  assign \$805  = a3_hit_a1 | a3_older_hit;
-  assign \$806  = ~ \$805 ;
-  assign \$807  = \$804  & \$806 ;
-  assign \$808  = \$807  & medium_grant_r1_b0[2];
-  assign \$810  = a3_hit_a1 | a3_older_hit;
-  assign \$811  = ~ \$810 ;
-  assign \$812  = \$809  & \$811 ;
-  assign \$813  = \$812  & large_grant_r1_b0[2];
-  assign \$815  = \$814  & small_queue_r0_b0[10];
-  assign \$817  = \$816  & medium_queue_r0_b0[9];
-  assign \$819  = \$818  & large_queue_r0_b0[8];
-  assign \$820  = a3_fwd_ok & a3_hit_a1;
-  assign \$821  = a4_tag + 1'h1;
-  assign \$822  = \$820  & \$821 [1];
-  assign \$823  = a3_fwd_ok & a3_older_hit;
-  assign \$824  = ~ a3_hit_a1;
-  assign \$825  = \$823  & \$824 ;
-  assign \$826  = \$825  & a3_older_next[1];
-  assign \$827  = { \$826 , \$822 , \$819 , \$817 , \$815 , \$813 , \$808 , \$803 , \$798 , \$794 , \$790  } + 11'h7ff;
-  assign \$828  = a3_hit_a1 | a3_older_hit;
-  assign \$829  = ~ \$828 ;
-  assign \$830  = a3_sel_new[0] & \$829 ;
+  assign \$793  = \$790  & \$792 ;
+  assign \$794  = \$793  & small_grant_r1_b0[2];
+  assign \$796  = a3_hit_a1 | a3_older_hit;
+  assign \$797  = ~ \$796 ;
+  assign \$798  = \$795  & \$797 ;
+  assign \$799  = \$798  & medium_grant_r1_b0[2];
+  assign \$801  = a3_hit_a1 | a3_older_hit;
+  assign \$802  = ~ \$801 ;
+  assign \$803  = \$800  & \$802 ;
+  assign \$804  = \$803  & large_grant_r1_b0[2];
+  assign \$806  = \$805  & small_queue_r0_b0[11];
+  assign \$808  = \$807  & medium_queue_r0_b0[10];
+  assign \$810  = \$809  & large_queue_r0_b0[9];
+  assign \$811  = a3_fwd_ok & a3_hit_a1;
+  assign \$812  = a4_tag + 1'h1;
+  assign \$813  = \$811  & \$812 [1];
+  assign \$814  = a3_fwd_ok & a3_older_hit;
+  assign \$815  = ~ a3_hit_a1;
+  assign \$816  = \$814  & \$815 ;
+  assign \$817  = \$816  & a3_older_next[1];
+  assign \$818  = { \$817 , \$813 , \$810 , \$808 , \$806 , \$804 , \$799 , \$794 , \$789 , \$785 , \$781  } + 11'h7ff;
+  assign \$819  = a3_hit_a1 | a3_older_hit;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = a3_sel_new[0] & \$820 ;
+  assign \$823  = a3_hit_a1 | a3_older_hit;
+  assign \$824  = ~ \$823 ;
+  assign \$825  = a3_sel_new[1] & \$824 ;
+  assign \$827  = a3_hit_a1 | a3_older_hit;
+  assign \$828  = ~ \$827 ;
+  assign \$829  = a3_sel_new[2] & \$828 ;
   assign \$832  = a3_hit_a1 | a3_older_hit;
   assign \$833  = ~ \$832 ;
-  assign \$834  = a3_sel_new[1] & \$833 ;
-  assign \$836  = a3_hit_a1 | a3_older_hit;
-  assign \$837  = ~ \$836 ;
-  assign \$838  = a3_sel_new[2] & \$837 ;
-  assign \$841  = a3_hit_a1 | a3_older_hit;
-  assign \$842  = ~ \$841 ;
-  assign \$843  = \$840  & \$842 ;
-  assign \$844  = \$843  & small_grant_r1_b0[3];
-  assign \$846  = a3_hit_a1 | a3_older_hit;
-  assign \$847  = ~ \$846 ;
-  assign \$848  = \$845  & \$847 ;
-  assign \$849  = \$848  & medium_grant_r1_b0[3];
-  assign \$851  = a3_hit_a1 | a3_older_hit;
-  assign \$852  = ~ \$851 ;
-  assign \$853  = \$850  & \$852 ;
-  assign \$854  = \$853  & large_grant_r1_b0[3];
-  assign \$856  = \$855  & small_queue_r0_b0[11];
-  assign \$858  = \$857  & medium_queue_r0_b0[10];
-  assign \$860  = \$859  & large_queue_r0_b0[9];
-  assign \$861  = a3_fwd_ok & a3_hit_a1;
-  assign \$862  = a4_tag + 1'h1;
-  assign \$863  = \$861  & \$862 [2];
-  assign \$864  = a3_fwd_ok & a3_older_hit;
-  assign \$865  = ~ a3_hit_a1;
-  assign \$866  = \$864  & \$865 ;
-  assign \$867  = \$866  & a3_older_next[2];
-  assign \$868  = { \$867 , \$863 , \$860 , \$858 , \$856 , \$854 , \$849 , \$844 , \$839 , \$835 , \$831  } + 11'h7ff;
-  assign \$869  = a3_hit_a1 | a3_older_hit;
-  assign \$870  = ~ \$869 ;
-  assign \$871  = a3_sel_new[0] & \$870 ;
+  assign \$834  = \$831  & \$833 ;
+  assign \$835  = \$834  & small_grant_r1_b0[3];
+  assign \$837  = a3_hit_a1 | a3_older_hit;
+  assign \$838  = ~ \$837 ;
+  assign \$839  = \$836  & \$838 ;
+  assign \$840  = \$839  & medium_grant_r1_b0[3];
+  assign \$842  = a3_hit_a1 | a3_older_hit;
+  assign \$843  = ~ \$842 ;
+  assign \$844  = \$841  & \$843 ;
+  assign \$845  = \$844  & large_grant_r1_b0[3];
+  assign \$847  = \$846  & small_queue_r0_b0[12];
+  assign \$849  = \$848  & medium_queue_r0_b0[11];
+  assign \$851  = \$850  & large_queue_r0_b0[10];
+  assign \$852  = a3_fwd_ok & a3_hit_a1;
+  assign \$853  = a4_tag + 1'h1;
+  assign \$854  = \$852  & \$853 [2];
+  assign \$855  = a3_fwd_ok & a3_older_hit;
+  assign \$856  = ~ a3_hit_a1;
+  assign \$857  = \$855  & \$856 ;
+  assign \$858  = \$857  & a3_older_next[2];
+  assign \$859  = { \$858 , \$854 , \$851 , \$849 , \$847 , \$845 , \$840 , \$835 , \$830 , \$826 , \$822  } + 11'h7ff;
+  assign \$860  = a3_hit_a1 | a3_older_hit;
+  assign \$861  = ~ \$860 ;
+  assign \$862  = a3_sel_new[0] & \$861 ;
+  assign \$864  = a3_hit_a1 | a3_older_hit;
+  assign \$865  = ~ \$864 ;
+  assign \$866  = a3_sel_new[1] & \$865 ;
+  assign \$868  = a3_hit_a1 | a3_older_hit;
+  assign \$869  = ~ \$868 ;
+  assign \$870  = a3_sel_new[2] & \$869 ;
   assign \$873  = a3_hit_a1 | a3_older_hit;
   assign \$874  = ~ \$873 ;
-  assign \$875  = a3_sel_new[1] & \$874 ;
-  assign \$877  = a3_hit_a1 | a3_older_hit;
-  assign \$878  = ~ \$877 ;
-  assign \$879  = a3_sel_new[2] & \$878 ;
-  assign \$882  = a3_hit_a1 | a3_older_hit;
-  assign \$883  = ~ \$882 ;
-  assign \$884  = \$881  & \$883 ;
-  assign \$885  = \$884  & small_grant_r1_b0[4];
-  assign \$887  = a3_hit_a1 | a3_older_hit;
-  assign \$888  = ~ \$887 ;
-  assign \$889  = \$886  & \$888 ;
-  assign \$890  = \$889  & medium_grant_r1_b0[4];
-  assign \$892  = a3_hit_a1 | a3_older_hit;
-  assign \$893  = ~ \$892 ;
-  assign \$894  = \$891  & \$893 ;
-  assign \$895  = \$894  & large_grant_r1_b0[4];
-  assign \$897  = \$896  & small_queue_r0_b0[12];
-  assign \$899  = \$898  & medium_queue_r0_b0[11];
-  assign \$901  = \$900  & large_queue_r0_b0[10];
-  assign \$902  = a3_fwd_ok & a3_hit_a1;
-  assign \$903  = a4_tag + 1'h1;
-  assign \$904  = \$902  & \$903 [3];
-  assign \$905  = a3_fwd_ok & a3_older_hit;
-  assign \$906  = ~ a3_hit_a1;
-  assign \$907  = \$905  & \$906 ;
-  assign \$908  = \$907  & a3_older_next[3];
-  assign \$909  = { \$908 , \$904 , \$901 , \$899 , \$897 , \$895 , \$890 , \$885 , \$880 , \$876 , \$872  } + 11'h7ff;
-  assign \$910  = a3_hit_a1 | a3_older_hit;
-  assign \$911  = ~ \$910 ;
-  assign \$912  = a3_sel_new[0] & \$911 ;
+  assign \$875  = \$872  & \$874 ;
+  assign \$876  = \$875  & small_grant_r1_b0[4];
+  assign \$878  = a3_hit_a1 | a3_older_hit;
+  assign \$879  = ~ \$878 ;
+  assign \$880  = \$877  & \$879 ;
+  assign \$881  = \$880  & medium_grant_r1_b0[4];
+  assign \$883  = a3_hit_a1 | a3_older_hit;
+  assign \$884  = ~ \$883 ;
+  assign \$885  = \$882  & \$884 ;
+  assign \$886  = \$885  & large_grant_r1_b0[4];
+  assign \$888  = \$887  & small_queue_r0_b0[13];
+  assign \$890  = \$889  & medium_queue_r0_b0[12];
+  assign \$892  = \$891  & large_queue_r0_b0[11];
+  assign \$893  = a3_fwd_ok & a3_hit_a1;
+  assign \$894  = a4_tag + 1'h1;
+  assign \$895  = \$893  & \$894 [3];
+  assign \$896  = a3_fwd_ok & a3_older_hit;
+  assign \$897  = ~ a3_hit_a1;
+  assign \$898  = \$896  & \$897 ;
+  assign \$899  = \$898  & a3_older_next[3];
+  assign \$900  = { \$899 , \$895 , \$892 , \$890 , \$888 , \$886 , \$881 , \$876 , \$871 , \$867 , \$863  } + 11'h7ff;
+  assign \$901  = a3_hit_a1 | a3_older_hit;
+  assign \$902  = ~ \$901 ;
+  assign \$903  = a3_sel_new[0] & \$902 ;
+  assign \$905  = a3_hit_a1 | a3_older_hit;
+  assign \$906  = ~ \$905 ;
+  assign \$907  = a3_sel_new[1] & \$906 ;
+  assign \$909  = a3_hit_a1 | a3_older_hit;
+  assign \$910  = ~ \$909 ;
+  assign \$911  = a3_sel_new[2] & \$910 ;
   assign \$914  = a3_hit_a1 | a3_older_hit;
   assign \$915  = ~ \$914 ;
-  assign \$916  = a3_sel_new[1] & \$915 ;
-  assign \$918  = a3_hit_a1 | a3_older_hit;
-  assign \$919  = ~ \$918 ;
-  assign \$920  = a3_sel_new[2] & \$919 ;
-  assign \$923  = a3_hit_a1 | a3_older_hit;
-  assign \$924  = ~ \$923 ;
-  assign \$925  = \$922  & \$924 ;
-  assign \$926  = \$925  & small_grant_r1_b0[5];
-  assign \$928  = a3_hit_a1 | a3_older_hit;
-  assign \$929  = ~ \$928 ;
-  assign \$930  = \$927  & \$929 ;
-  assign \$931  = \$930  & medium_grant_r1_b0[5];
-  assign \$933  = a3_hit_a1 | a3_older_hit;
-  assign \$934  = ~ \$933 ;
-  assign \$935  = \$932  & \$934 ;
-  assign \$936  = \$935  & large_grant_r1_b0[5];
-  assign \$938  = \$937  & small_queue_r0_b0[13];
-  assign \$940  = \$939  & medium_queue_r0_b0[12];
-  assign \$942  = \$941  & large_queue_r0_b0[11];
-  assign \$943  = a3_fwd_ok & a3_hit_a1;
-  assign \$944  = a4_tag + 1'h1;
-  assign \$945  = \$943  & \$944 [4];
-  assign \$946  = a3_fwd_ok & a3_older_hit;
-  assign \$947  = ~ a3_hit_a1;
-  assign \$948  = \$946  & \$947 ;
-  assign \$949  = \$948  & a3_older_next[4];
-  assign \$950  = { \$949 , \$945 , \$942 , \$940 , \$938 , \$936 , \$931 , \$926 , \$921 , \$917 , \$913  } + 11'h7ff;
-  assign \$951  = a3_hit_a1 | a3_older_hit;
-  assign \$952  = ~ \$951 ;
-  assign \$953  = a3_sel_new[0] & \$952 ;
+  assign \$916  = \$913  & \$915 ;
+  assign \$917  = \$916  & small_grant_r1_b0[5];
+  assign \$919  = a3_hit_a1 | a3_older_hit;
+  assign \$920  = ~ \$919 ;
+  assign \$921  = \$918  & \$920 ;
+  assign \$922  = \$921  & medium_grant_r1_b0[5];
+  assign \$924  = a3_hit_a1 | a3_older_hit;
+  assign \$925  = ~ \$924 ;
+  assign \$926  = \$923  & \$925 ;
+  assign \$927  = \$926  & large_grant_r1_b0[5];
+  assign \$929  = \$928  & small_queue_r0_b0[14];
+  assign \$931  = \$930  & medium_queue_r0_b0[13];
+  assign \$933  = \$932  & large_queue_r0_b0[12];
+  assign \$934  = a3_fwd_ok & a3_hit_a1;
+  assign \$935  = a4_tag + 1'h1;
+  assign \$936  = \$934  & \$935 [4];
+  assign \$937  = a3_fwd_ok & a3_older_hit;
+  assign \$938  = ~ a3_hit_a1;
+  assign \$939  = \$937  & \$938 ;
+  assign \$940  = \$939  & a3_older_next[4];
+  assign \$941  = { \$940 , \$936 , \$933 , \$931 , \$929 , \$927 , \$922 , \$917 , \$912 , \$908 , \$904  } + 11'h7ff;
+  assign \$942  = a3_hit_a1 | a3_older_hit;
+  assign \$943  = ~ \$942 ;
+  assign \$944  = a3_sel_new[0] & \$943 ;
+  assign \$946  = a3_hit_a1 | a3_older_hit;
+  assign \$947  = ~ \$946 ;
+  assign \$948  = a3_sel_new[1] & \$947 ;
+  assign \$950  = a3_hit_a1 | a3_older_hit;
+  assign \$951  = ~ \$950 ;
+  assign \$952  = a3_sel_new[2] & \$951 ;
   assign \$955  = a3_hit_a1 | a3_older_hit;
   assign \$956  = ~ \$955 ;
-  assign \$957  = a3_sel_new[1] & \$956 ;
-  assign \$959  = a3_hit_a1 | a3_older_hit;
-  assign \$960  = ~ \$959 ;
-  assign \$961  = a3_sel_new[2] & \$960 ;
-  assign \$964  = a3_hit_a1 | a3_older_hit;
-  assign \$965  = ~ \$964 ;
-  assign \$966  = \$963  & \$965 ;
-  assign \$967  = \$966  & small_grant_r1_b0[6];
-  assign \$969  = a3_hit_a1 | a3_older_hit;
-  assign \$970  = ~ \$969 ;
-  assign \$971  = \$968  & \$970 ;
-  assign \$972  = \$971  & medium_grant_r1_b0[6];
-  assign \$974  = a3_hit_a1 | a3_older_hit;
-  assign \$975  = ~ \$974 ;
-  assign \$976  = \$973  & \$975 ;
-  assign \$977  = \$976  & large_grant_r1_b0[6];
-  assign \$979  = \$978  & small_queue_r0_b0[14];
-  assign \$981  = \$980  & medium_queue_r0_b0[13];
-  assign \$983  = \$982  & large_queue_r0_b0[12];
-  assign \$984  = a3_fwd_ok & a3_hit_a1;
-  assign \$985  = a4_tag + 1'h1;
-  assign \$986  = \$984  & \$985 [5];
-  assign \$987  = a3_fwd_ok & a3_older_hit;
-  assign \$988  = ~ a3_hit_a1;
-  assign \$989  = \$987  & \$988 ;
-  assign \$990  = \$989  & a3_older_next[5];
-  assign \$991  = { \$990 , \$986 , \$983 , \$981 , \$979 , \$977 , \$972 , \$967 , \$962 , \$958 , \$954  } + 11'h7ff;
-  assign \$992  = a3_hit_a1 | a3_older_hit;
-  assign \$993  = ~ \$992 ;
-  assign \$994  = a3_sel_new[0] & \$993 ;
+  assign \$957  = \$954  & \$956 ;
+  assign \$958  = \$957  & small_grant_r1_b0[6];
+  assign \$960  = a3_hit_a1 | a3_older_hit;
+  assign \$961  = ~ \$960 ;
+  assign \$962  = \$959  & \$961 ;
+  assign \$963  = \$962  & medium_grant_r1_b0[6];
+  assign \$965  = a3_hit_a1 | a3_older_hit;
+  assign \$966  = ~ \$965 ;
+  assign \$967  = \$964  & \$966 ;
+  assign \$968  = \$967  & large_grant_r1_b0[6];
+  assign \$970  = \$969  & small_queue_r0_b0[15];
+  assign \$972  = \$971  & medium_queue_r0_b0[14];
+  assign \$974  = \$973  & large_queue_r0_b0[13];
+  assign \$975  = a3_fwd_ok & a3_hit_a1;
+  assign \$976  = a4_tag + 1'h1;
+  assign \$977  = \$975  & \$976 [5];
+  assign \$978  = a3_fwd_ok & a3_older_hit;
+  assign \$979  = ~ a3_hit_a1;
+  assign \$980  = \$978  & \$979 ;
+  assign \$981  = \$980  & a3_older_next[5];
+  assign \$982  = { \$981 , \$977 , \$974 , \$972 , \$970 , \$968 , \$963 , \$958 , \$953 , \$949 , \$945  } + 11'h7ff;
+  assign \$983  = a3_hit_a1 | a3_older_hit;
+  assign \$984  = ~ \$983 ;
+  assign \$985  = a3_sel_new[0] & \$984 ;
+  assign \$987  = a3_hit_a1 | a3_older_hit;
+  assign \$988  = ~ \$987 ;
+  assign \$989  = a3_sel_new[1] & \$988 ;
+  assign \$991  = a3_hit_a1 | a3_older_hit;
+  assign \$992  = ~ \$991 ;
+  assign \$993  = a3_sel_new[2] & \$992 ;
   assign \$996  = a3_hit_a1 | a3_older_hit;
   assign \$997  = ~ \$996 ;
-  assign \$998  = a3_sel_new[1] & \$997 ;
-  assign \$1000  = a3_hit_a1 | a3_older_hit;
-  assign \$1001  = ~ \$1000 ;
-  assign \$1002  = a3_sel_new[2] & \$1001 ;
-  assign \$1005  = a3_hit_a1 | a3_older_hit;
-  assign \$1006  = ~ \$1005 ;
-  assign \$1007  = \$1004  & \$1006 ;
-  assign \$1008  = \$1007  & small_grant_r1_b0[7];
-  assign \$1010  = a3_hit_a1 | a3_older_hit;
-  assign \$1011  = ~ \$1010 ;
-  assign \$1012  = \$1009  & \$1011 ;
-  assign \$1013  = \$1012  & medium_grant_r1_b0[7];
-  assign \$1015  = a3_hit_a1 | a3_older_hit;
-  assign \$1016  = ~ \$1015 ;
-  assign \$1017  = \$1014  & \$1016 ;
-  assign \$1018  = \$1017  & large_grant_r1_b0[7];
-  assign \$1020  = \$1019  & small_queue_r0_b0[15];
-  assign \$1022  = \$1021  & medium_queue_r0_b0[14];
-  assign \$1024  = \$1023  & large_queue_r0_b0[13];
-  assign \$1025  = a3_fwd_ok & a3_hit_a1;
-  assign \$1026  = a4_tag + 1'h1;
-  assign \$1027  = \$1025  & \$1026 [6];
-  assign \$1028  = a3_fwd_ok & a3_older_hit;
-  assign \$1029  = ~ a3_hit_a1;
-  assign \$1030  = \$1028  & \$1029 ;
-  assign \$1031  = \$1030  & a3_older_next[6];
-  assign \$1032  = { \$1031 , \$1027 , \$1024 , \$1022 , \$1020 , \$1018 , \$1013 , \$1008 , \$1003 , \$999 , \$995  } + 11'h7ff;
-  assign \$1033  = a3_hit_a1 | a3_older_hit;
-  assign \$1034  = ~ \$1033 ;
-  assign \$1035  = a3_sel_new[0] & \$1034 ;
+  assign \$998  = \$995  & \$997 ;
+  assign \$999  = \$998  & small_grant_r1_b0[7];
+  assign \$1001  = a3_hit_a1 | a3_older_hit;
+  assign \$1002  = ~ \$1001 ;
+  assign \$1003  = \$1000  & \$1002 ;
+  assign \$1004  = \$1003  & medium_grant_r1_b0[7];
+  assign \$1006  = a3_hit_a1 | a3_older_hit;
+  assign \$1007  = ~ \$1006 ;
+  assign \$1008  = \$1005  & \$1007 ;
+  assign \$1009  = \$1008  & large_grant_r1_b0[7];
+  assign \$1011  = \$1010  & small_queue_r0_b0[16];
+  assign \$1013  = \$1012  & medium_queue_r0_b0[15];
+  assign \$1015  = \$1014  & large_queue_r0_b0[14];
+  assign \$1016  = a3_fwd_ok & a3_hit_a1;
+  assign \$1017  = a4_tag + 1'h1;
+  assign \$1018  = \$1016  & \$1017 [6];
+  assign \$1019  = a3_fwd_ok & a3_older_hit;
+  assign \$1020  = ~ a3_hit_a1;
+  assign \$1021  = \$1019  & \$1020 ;
+  assign \$1022  = \$1021  & a3_older_next[6];
+  assign \$1023  = { \$1022 , \$1018 , \$1015 , \$1013 , \$1011 , \$1009 , \$1004 , \$999 , \$994 , \$990 , \$986  } + 11'h7ff;
+  assign \$1024  = a3_hit_a1 | a3_older_hit;
+  assign \$1025  = ~ \$1024 ;
+  assign \$1026  = a3_sel_new[0] & \$1025 ;
+  assign \$1028  = a3_hit_a1 | a3_older_hit;
+  assign \$1029  = ~ \$1028 ;
+  assign \$1030  = a3_sel_new[1] & \$1029 ;
+  assign \$1032  = a3_hit_a1 | a3_older_hit;
+  assign \$1033  = ~ \$1032 ;
+  assign \$1034  = a3_sel_new[2] & \$1033 ;
   assign \$1037  = a3_hit_a1 | a3_older_hit;
   assign \$1038  = ~ \$1037 ;
-  assign \$1039  = a3_sel_new[1] & \$1038 ;
-  assign \$1041  = a3_hit_a1 | a3_older_hit;
-  assign \$1042  = ~ \$1041 ;
-  assign \$1043  = a3_sel_new[2] & \$1042 ;
-  assign \$1046  = a3_hit_a1 | a3_older_hit;
-  assign \$1047  = ~ \$1046 ;
-  assign \$1048  = \$1045  & \$1047 ;
-  assign \$1049  = \$1048  & small_grant_r1_b0[8];
-  assign \$1051  = a3_hit_a1 | a3_older_hit;
-  assign \$1052  = ~ \$1051 ;
-  assign \$1053  = \$1050  & \$1052 ;
-  assign \$1054  = \$1053  & medium_grant_r1_b0[8];
-  assign \$1056  = a3_hit_a1 | a3_older_hit;
-  assign \$1057  = ~ \$1056 ;
-  assign \$1058  = \$1055  & \$1057 ;
-  assign \$1059  = \$1058  & large_grant_r1_b0[8];
-  assign \$1061  = \$1060  & small_queue_r0_b0[16];
-  assign \$1063  = \$1062  & medium_queue_r0_b0[15];
-  assign \$1065  = \$1064  & large_queue_r0_b0[14];
-  assign \$1066  = a3_fwd_ok & a3_hit_a1;
-  assign \$1067  = a4_tag + 1'h1;
-  assign \$1068  = \$1066  & \$1067 [7];
-  assign \$1069  = a3_fwd_ok & a3_older_hit;
-  assign \$1070  = ~ a3_hit_a1;
-  assign \$1071  = \$1069  & \$1070 ;
-  assign \$1072  = \$1071  & a3_older_next[7];
-  assign \$1073  = { \$1072 , \$1068 , \$1065 , \$1063 , \$1061 , \$1059 , \$1054 , \$1049 , \$1044 , \$1040 , \$1036  } + 11'h7ff;
-  assign \$1074  = a3_valid & a3_ok;
-  assign \$1075  = ! a3_pool;
-  assign small_grant_wen = \$1074  & \$1075 ;
-  assign \$1076  = a3_valid & a3_ok;
-  assign \$1077  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$1076  & \$1077 ;
-  assign \$1078  = a3_valid & a3_ok;
-  assign \$1079  = a3_pool == 2'h2;
-  assign large_grant_wen = \$1078  & \$1079 ;
-  assign \$1086  = ! f2_err;
-  assign \$signal$262  = f2_valid & \$1086 ;
-  assign \$1087  = a4_valid & a4_ok;
-  assign \$1088  = { \$1087 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1089  = ~ \$1088 ;
-  assign \$1090  = \$1089  + 1'h1;
-  assign \$1091  = a5_valid & a5_ok;
-  assign \$1092  = { \$1091 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1093  = ~ \$1092 ;
-  assign \$1094  = \$1093  + 1'h1;
-  assign \$1095  = a4_valid & a4_ok;
-  assign \$1096  = { \$1095 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1097  = ~ \$1096 ;
-  assign \$1098  = \$1097  + 1'h1;
+  assign \$1039  = \$1036  & \$1038 ;
+  assign \$1040  = \$1039  & small_grant_r1_b0[8];
+  assign \$1042  = a3_hit_a1 | a3_older_hit;
+  assign \$1043  = ~ \$1042 ;
+  assign \$1044  = \$1041  & \$1043 ;
+  assign \$1045  = \$1044  & medium_grant_r1_b0[8];
+  assign \$1047  = a3_hit_a1 | a3_older_hit;
+  assign \$1048  = ~ \$1047 ;
+  assign \$1049  = \$1046  & \$1048 ;
+  assign \$1050  = \$1049  & large_grant_r1_b0[8];
+  assign \$1052  = \$1051  & small_queue_r0_b0[17];
+  assign \$1054  = \$1053  & medium_queue_r0_b0[16];
+  assign \$1056  = \$1055  & large_queue_r0_b0[15];
+  assign \$1057  = a3_fwd_ok & a3_hit_a1;
+  assign \$1058  = a4_tag + 1'h1;
+  assign \$1059  = \$1057  & \$1058 [7];
+  assign \$1060  = a3_fwd_ok & a3_older_hit;
+  assign \$1061  = ~ a3_hit_a1;
+  assign \$1062  = \$1060  & \$1061 ;
+  assign \$1063  = \$1062  & a3_older_next[7];
+  assign \$1064  = { \$1063 , \$1059 , \$1056 , \$1054 , \$1052 , \$1050 , \$1045 , \$1040 , \$1035 , \$1031 , \$1027  } + 11'h7ff;
+  assign \$1065  = a3_valid & a3_ok;
+  assign \$1066  = ! a3_pool;
+  assign small_grant_wen = \$1065  & \$1066 ;
+  assign \$1067  = a3_valid & a3_ok;
+  assign \$1068  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$1067  & \$1068 ;
+  assign \$1069  = a3_valid & a3_ok;
+  assign \$1070  = a3_pool == 2'h2;
+  assign large_grant_wen = \$1069  & \$1070 ;
+  assign \$1077  = ! f2_err;
+  assign \$signal$264  = f2_valid & \$1077 ;
+  assign \$1078  = a4_valid & a4_ok;
+  assign \$1079  = { \$1078 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1080  = ~ \$1079 ;
+  assign \$1081  = \$1080  + 1'h1;
+  assign \$1082  = a5_valid & a5_ok;
+  assign \$1083  = { \$1082 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1084  = ~ \$1083 ;
+  assign \$1085  = \$1084  + 1'h1;
+  assign \$1086  = a4_valid & a4_ok;
+  assign \$1087  = { \$1086 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1088  = ~ \$1087 ;
+  assign \$1089  = \$1088  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1099  = ~ rel_f2;
-  assign \$1100  = f3_quiet & \$1099 ;
-  assign \$1101  = \$1100  ? f3_in : 3'h0;
-  assign \$1102  = x1_select | x0_select;
-  assign \$1103  = ~ \$1102 ;
-  assign \$1104  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1105  = { 1'h0, \$1103  } & { \$1104 [2], \$1104  };
-  assign \$1106  = { 1'h0, \$1101  } & \$1105 ;
-  assign \$1107  = ~ f4_prev_released;
-  assign \$1108  = \$1107  & f4_rest_held;
-  assign \$signal$483  = f4_hit_a1 | \$1108 ;
-  assign \$1109  = ~ f4_prev_released;
-  assign \$1110  = f4_by_mem & f4_mem_ok;
-  assign \$1111  = f4_by_mem & f4_mem_ok;
-  assign \$1112  = \$1110 [0] | \$1111 [1];
-  assign \$1113  = f4_by_mem & f4_mem_ok;
-  assign \$1114  = \$1112  | \$1113 [2];
-  assign \$1115  = f4_by_older | \$1114 ;
-  assign \$1116  = \$1109  & \$1115 ;
-  assign \release  = f4_by_a1 | \$1116 ;
-  assign \$1117  = ~ f4_go;
-  assign \$1118  = ~ \$signal$483 ;
-  assign \$1119  = \$signal$483  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1119  : f4_err;
-  assign \$signal$331  = \release  ? 4'h0 : unreleased_err;
-  assign \$1120  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$415  = ~ \$1120 ;
-  assign \$1121  = ~ f4_prev_released;
-  assign \$1122  = \$1121  & f4_by_older;
-  assign \$1123  = f4_by_a1 | \$1122 ;
-  assign \$1124  = f4_live[0] & \$1123 ;
-  assign \$1125  = ~ f4_prev_released;
-  assign \$1126  = \$1125  & f4_by_mem_live[0];
-  assign \$1127  = \$1126  & f4_mem_ok[0];
-  assign \w__en$413  = \$1124  | \$1127 ;
-  assign \$1128  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1129  = ~ \$1128 ;
-  assign \$1130  = ~ f4_prev_released;
-  assign \$1131  = \$1130  & f4_by_older;
-  assign \$1132  = f4_by_a1 | \$1131 ;
-  assign \$1133  = f4_live[0] & \$1132 ;
-  assign \$1134  = ~ f4_prev_released;
-  assign \$1135  = \$1134  & f4_by_mem_live[0];
-  assign \$1136  = \$1135  & f4_mem_ok[0];
-  assign small_queue_wen = \$1133  | \$1136 ;
-  assign \$1137  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1138  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$442  = ~ \$1138 ;
-  assign \$1139  = ~ f4_prev_released;
-  assign \$1140  = \$1139  & f4_by_older;
-  assign \$1141  = f4_by_a1 | \$1140 ;
-  assign \$1142  = f4_live[1] & \$1141 ;
-  assign \$1143  = ~ f4_prev_released;
-  assign \$1144  = \$1143  & f4_by_mem_live[1];
-  assign \$1145  = \$1144  & f4_mem_ok[1];
-  assign \w__en$440  = \$1142  | \$1145 ;
-  assign \$1146  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1147  = ~ \$1146 ;
-  assign \$1148  = ~ f4_prev_released;
-  assign \$1149  = \$1148  & f4_by_older;
-  assign \$1150  = f4_by_a1 | \$1149 ;
-  assign \$1151  = f4_live[1] & \$1150 ;
-  assign \$1152  = ~ f4_prev_released;
-  assign \$1153  = \$1152  & f4_by_mem_live[1];
-  assign \$1154  = \$1153  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1151  | \$1154 ;
-  assign \$1155  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1156  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$469  = ~ \$1156 ;
-  assign \$1157  = ~ f4_prev_released;
-  assign \$1158  = \$1157  & f4_by_older;
-  assign \$1159  = f4_by_a1 | \$1158 ;
-  assign \$1160  = f4_live[2] & \$1159 ;
-  assign \$1161  = ~ f4_prev_released;
-  assign \$1162  = \$1161  & f4_by_mem_live[2];
-  assign \$1163  = \$1162  & f4_mem_ok[2];
-  assign \w__en$467  = \$1160  | \$1163 ;
-  assign \$1164  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1165  = ~ \$1164 ;
-  assign \$1166  = ~ f4_prev_released;
-  assign \$1167  = \$1166  & f4_by_older;
-  assign \$1168  = f4_by_a1 | \$1167 ;
-  assign \$1169  = f4_live[2] & \$1168 ;
-  assign \$1170  = ~ f4_prev_released;
-  assign \$1171  = \$1170  & f4_by_mem_live[2];
-  assign \$1172  = \$1171  & f4_mem_ok[2];
-  assign large_queue_wen = \$1169  | \$1172 ;
-  assign \$1173  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1174  = busy_0 | busy_6;
-  assign \$1175  = busy_12 | busy_18;
-  assign \$1176  = \$1174  | \$1175 ;
-  assign \$1177  = busy_24 | busy_30;
-  assign \$1178  = \$1177  | busy_36;
-  assign busy = \$1176  | \$1178 ;
+  assign \$1090  = ~ rel_f2;
+  assign \$1091  = f3_quiet & \$1090 ;
+  assign \$1092  = \$1091  ? f3_in : 3'h0;
+  assign \$1093  = x1_select | x0_select;
+  assign \$1094  = ~ \$1093 ;
+  assign \$1095  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1096  = { 1'h0, \$1094  } & { \$1095 [2], \$1095  };
+  assign \$1097  = { 1'h0, \$1092  } & \$1096 ;
+  assign \$1098  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1099  = ~ \$1098 ;
+  assign \$1100  = \$1099  + 1'h1;
+  assign released_f1 = \release  & \$1100 [11];
+  assign \$1101  = ~ f4_blocked;
+  assign \$1102  = \$1101  & f4_rest_held;
+  assign \$signal$486  = f4_hit_a1 | \$1102 ;
+  assign \$1103  = ~ f4_blocked;
+  assign \$1104  = f4_by_mem & f4_mem_ok;
+  assign \$1105  = f4_by_mem & f4_mem_ok;
+  assign \$1106  = \$1104 [0] | \$1105 [1];
+  assign \$1107  = f4_by_mem & f4_mem_ok;
+  assign \$1108  = \$1106  | \$1107 [2];
+  assign \$1109  = f4_by_older | \$1108 ;
+  assign \$1110  = \$1103  & \$1109 ;
+  assign \release  = f4_by_a1 | \$1110 ;
+  assign \$1111  = ~ f4_go;
+  assign \$1112  = ~ \$signal$486 ;
+  assign \$1113  = \$signal$486  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1113  : f4_err;
+  assign \$signal$334  = \release  ? 4'h0 : unreleased_err;
+  assign \$1114  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$418  = ~ \$1114 ;
+  assign \$1115  = ~ f4_blocked;
+  assign \$1116  = \$1115  & f4_by_older;
+  assign \$1117  = f4_by_a1 | \$1116 ;
+  assign \$1118  = f4_live[0] & \$1117 ;
+  assign \$1119  = ~ f4_blocked;
+  assign \$1120  = \$1119  & f4_by_mem_live[0];
+  assign \$1121  = \$1120  & f4_mem_ok[0];
+  assign \w__en$416  = \$1118  | \$1121 ;
+  assign \$1122  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1123  = ~ \$1122 ;
+  assign \$1124  = ! f4_slot;
+  assign \$1125  = ~ f4_blocked;
+  assign \$1126  = \$1125  & f4_by_older;
+  assign \$1127  = f4_by_a1 | \$1126 ;
+  assign \$1128  = f4_live[0] & \$1127 ;
+  assign \$1129  = ~ f4_blocked;
+  assign \$1130  = \$1129  & f4_by_mem_live[0];
+  assign \$1131  = \$1130  & f4_mem_ok[0];
+  assign small_queue_wen = \$1128  | \$1131 ;
+  assign \$1132  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1133  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$445  = ~ \$1133 ;
+  assign \$1134  = ~ f4_blocked;
+  assign \$1135  = \$1134  & f4_by_older;
+  assign \$1136  = f4_by_a1 | \$1135 ;
+  assign \$1137  = f4_live[1] & \$1136 ;
+  assign \$1138  = ~ f4_blocked;
+  assign \$1139  = \$1138  & f4_by_mem_live[1];
+  assign \$1140  = \$1139  & f4_mem_ok[1];
+  assign \w__en$443  = \$1137  | \$1140 ;
+  assign \$1141  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1142  = ~ \$1141 ;
+  assign \$1143  = ! f4_slot[6:0];
+  assign \$1144  = ~ f4_blocked;
+  assign \$1145  = \$1144  & f4_by_older;
+  assign \$1146  = f4_by_a1 | \$1145 ;
+  assign \$1147  = f4_live[1] & \$1146 ;
+  assign \$1148  = ~ f4_blocked;
+  assign \$1149  = \$1148  & f4_by_mem_live[1];
+  assign \$1150  = \$1149  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1147  | \$1150 ;
+  assign \$1151  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1152  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$472  = ~ \$1152 ;
+  assign \$1153  = ~ f4_blocked;
+  assign \$1154  = \$1153  & f4_by_older;
+  assign \$1155  = f4_by_a1 | \$1154 ;
+  assign \$1156  = f4_live[2] & \$1155 ;
+  assign \$1157  = ~ f4_blocked;
+  assign \$1158  = \$1157  & f4_by_mem_live[2];
+  assign \$1159  = \$1158  & f4_mem_ok[2];
+  assign \w__en$470  = \$1156  | \$1159 ;
+  assign \$1160  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1161  = ~ \$1160 ;
+  assign \$1162  = ! f4_slot[5:0];
+  assign \$1163  = ~ f4_blocked;
+  assign \$1164  = \$1163  & f4_by_older;
+  assign \$1165  = f4_by_a1 | \$1164 ;
+  assign \$1166  = f4_live[2] & \$1165 ;
+  assign \$1167  = ~ f4_blocked;
+  assign \$1168  = \$1167  & f4_by_mem_live[2];
+  assign \$1169  = \$1168  & f4_mem_ok[2];
+  assign large_queue_wen = \$1166  | \$1169 ;
+  assign \$1170  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1171  = busy_0 | busy_6;
+  assign \$1172  = busy_12 | busy_18;
+  assign \$1173  = \$1171  | \$1172 ;
+  assign \$1174  = busy_24 | busy_30;
+  assign \$1175  = \$1174  | busy_36;
+  assign busy = \$1173  | \$1175 ;
   always @(posedge aclk_clk)
-    small_grant_w_en <= \$1179 ;
+    small_grant_w_en <= \$1176 ;
   always @(posedge aclk_clk)
-    small_grant_w_addr <= \$1180 ;
+    small_grant_w_addr <= \$1177 ;
   always @(posedge aclk_clk)
-    small_grant_w_data <= \$1181 ;
+    small_grant_w_data <= \$1178 ;
   always @(posedge aclk_clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6544,19 +6551,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    small_queue_w_en <= \$1182 ;
+    small_queue_w_en <= \$1179 ;
   always @(posedge aclk_clk)
-    small_queue_w_addr <= \$1183 ;
+    small_queue_w_addr <= \$1180 ;
   always @(posedge aclk_clk)
-    small_queue_w_data <= \$1184 ;
+    small_queue_w_data <= \$1181 ;
   always @(posedge aclk_clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    medium_grant_w_en <= \$1185 ;
+    medium_grant_w_en <= \$1182 ;
   always @(posedge aclk_clk)
-    medium_grant_w_addr <= \$1186 ;
+    medium_grant_w_addr <= \$1183 ;
   always @(posedge aclk_clk)
-    medium_grant_w_data <= \$1187 ;
+    medium_grant_w_data <= \$1184 ;
   always @(posedge aclk_clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -6566,19 +6573,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    medium_queue_w_en <= \$1188 ;
+    medium_queue_w_en <= \$1185 ;
   always @(posedge aclk_clk)
-    medium_queue_w_addr <= \$1189 ;
+    medium_queue_w_addr <= \$1186 ;
   always @(posedge aclk_clk)
-    medium_queue_w_data <= \$1190 ;
+    medium_queue_w_data <= \$1187 ;
   always @(posedge aclk_clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    large_grant_w_en <= \$1191 ;
+    large_grant_w_en <= \$1188 ;
   always @(posedge aclk_clk)
-    large_grant_w_addr <= \$1192 ;
+    large_grant_w_addr <= \$1189 ;
   always @(posedge aclk_clk)
-    large_grant_w_data <= \$1193 ;
+    large_grant_w_data <= \$1190 ;
   always @(posedge aclk_clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
@@ -6588,15 +6595,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    large_queue_w_en <= \$1194 ;
+    large_queue_w_en <= \$1191 ;
   always @(posedge aclk_clk)
-    large_queue_w_addr <= \$1195 ;
+    large_queue_w_addr <= \$1192 ;
   always @(posedge aclk_clk)
-    large_queue_w_data <= \$1196 ;
+    large_queue_w_data <= \$1193 ;
   always @(posedge aclk_clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1197 ;
+    a0_valid <= \$1194 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6606,7 +6613,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1198 ;
+    a1_valid <= \$1195 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6618,17 +6625,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$1199 ;
+    a1_select <= \$1196 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1200 ;
+    x0_valid <= \$1197 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1201 ;
+    x0_select <= \$1198 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1202 ;
+    x1_valid <= \$1199 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6636,9 +6643,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1203 ;
+    x1_select <= \$1200 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1204 ;
+    x2_valid <= \$1201 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -6650,49 +6657,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1205 ;
+    a2_valid <= \$1202 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    small_seen <= \$1206 ;
+    small_seen <= \$1203 ;
   always @(posedge aclk_clk)
-    small_seen_prev <= \$1207 ;
+    small_seen_prev <= \$1204 ;
   always @(posedge aclk_clk)
-    small_has_fresh <= \$1208 ;
+    small_has_fresh <= \$1205 ;
   always @(posedge aclk_clk)
-    small_head <= \$1209 ;
+    small_head <= \$1206 ;
   always @(posedge aclk_clk)
-    small_fresh <= \$1210 ;
+    small_fresh <= \$1207 ;
   always @(posedge aclk_clk)
-    small_fresh_slot <= \$1211 ;
+    small_fresh_slot <= \$1208 ;
   always @(posedge aclk_clk)
-    medium_seen <= \$1212 ;
+    medium_seen <= \$1209 ;
   always @(posedge aclk_clk)
-    medium_seen_prev <= \$1213 ;
+    medium_seen_prev <= \$1210 ;
   always @(posedge aclk_clk)
-    medium_has_fresh <= \$1214 ;
+    medium_has_fresh <= \$1211 ;
   always @(posedge aclk_clk)
-    medium_head <= \$1215 ;
+    medium_head <= \$1212 ;
   always @(posedge aclk_clk)
-    medium_fresh <= \$1216 ;
+    medium_fresh <= \$1213 ;
   always @(posedge aclk_clk)
-    medium_fresh_slot <= \$1217 ;
+    medium_fresh_slot <= \$1214 ;
   always @(posedge aclk_clk)
-    large_seen <= \$1218 ;
+    large_seen <= \$1215 ;
   always @(posedge aclk_clk)
-    large_seen_prev <= \$1219 ;
+    large_seen_prev <= \$1216 ;
   always @(posedge aclk_clk)
-    large_has_fresh <= \$1220 ;
+    large_has_fresh <= \$1217 ;
   always @(posedge aclk_clk)
-    large_head <= \$1221 ;
+    large_head <= \$1218 ;
   always @(posedge aclk_clk)
-    large_fresh <= \$1222 ;
+    large_fresh <= \$1219 ;
   always @(posedge aclk_clk)
-    large_fresh_slot <= \$1223 ;
+    large_fresh_slot <= \$1220 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1224 ;
+    a2_ring <= \$1221 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6704,11 +6711,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$99 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1225 ;
+    a3_restart_fresh <= \$106 ;
+  always @(posedge aclk_clk)
+    a3_restart_head <= \$111 ;
+  always @(posedge aclk_clk)
+    a3_valid <= \$1222 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
-    a3_err <= \$100 ;
+    a3_err <= \$112 ;
   always @(posedge aclk_clk)
     a3_pool <= a2_pool;
   always @(posedge aclk_clk)
@@ -6716,23 +6727,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1226 ;
+    a3_ring <= \$1223 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$103 ;
+    a3_sel_head <= \$115 ;
   always @(posedge aclk_clk)
-    a3_sel_last <= \$115 ;
+    a3_sel_last <= \$127 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$128 ;
+    a3_sel_new <= \$140 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$129 ;
+    a3_fail <= \$141 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$131 ;
+    a3_sel_fresh <= \$143 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$133 ;
+    a3_fwd_ok <= \$145 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1227 ;
+    a4_valid <= \$1224 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6742,13 +6753,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$134 ;
+    a4_slot <= \$146 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$1073 [11], \$1032 [11], \$991 [11], \$950 [11], \$909 [11], \$868 [11], \$827 [11], \$786 [11] };
+    a4_tag <= { \$1064 [11], \$1023 [11], \$982 [11], \$941 [11], \$900 [11], \$859 [11], \$818 [11], \$777 [11] };
   always @(posedge aclk_clk)
-    a4_snap <= \$745 [6];
+    a4_snap <= \$736 [6];
   always @(posedge aclk_clk)
-    a5_valid <= \$1228 ;
+    a5_valid <= \$1225 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6764,15 +6775,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$135 ;
+    a5_addr <= \$147 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$155 [4];
+    a3_hit_a1 <= \$154 [4];
   always @(posedge aclk_clk)
-    a3_older_hit <= \$164 ;
+    a3_older_hit <= \$163 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$171 ;
+    a3_older_next <= \$170 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1229 ;
+    f0_valid <= \$1226 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6784,11 +6795,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$192 , \$185 , \$178  };
+    f0_hit <= { \$191 , \$184 , \$177  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1230 ;
+    f1_valid <= \$1227 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6804,97 +6815,97 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1231 ;
+    f1_same_second_eq0 <= \$1228 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1232 ;
+    f1_same_second_eq3 <= \$1229 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1233 ;
+    f1_same_second_eq6 <= \$1230 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1234 ;
+    f1_same_second_eq9 <= \$1231 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1235 ;
+    f1_same_second_eq12 <= \$1232 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1236 ;
+    f1_same_second_eq15 <= \$1233 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1237 ;
+    f1_same_second_eq18 <= \$1234 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1238 ;
+    f1_same_second_eq21 <= \$1235 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1239 ;
+    f1_same_second_eq24 <= \$1236 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1240 ;
+    f1_same_second_eq27 <= \$1237 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1241 ;
+    f1_same_second_eq30 <= \$1238 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq33 <= \$1242 ;
+    f1_same_second_eq33 <= \$1239 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq36 <= \$1243 ;
+    f1_same_second_eq36 <= \$1240 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq39 <= \$1244 ;
+    f1_same_second_eq39 <= \$1241 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1245 ;
+    f1_same_third_eq0 <= \$1242 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1246 ;
+    f1_same_third_eq3 <= \$1243 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1247 ;
+    f1_same_third_eq6 <= \$1244 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1248 ;
+    f1_same_third_eq9 <= \$1245 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1249 ;
+    f1_same_third_eq12 <= \$1246 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1250 ;
+    f1_same_third_eq15 <= \$1247 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1251 ;
+    f1_same_third_eq18 <= \$1248 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1252 ;
+    f1_same_third_eq21 <= \$1249 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1253 ;
+    f1_same_third_eq24 <= \$1250 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1254 ;
+    f1_same_third_eq27 <= \$1251 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1255 ;
+    f1_same_third_eq30 <= \$1252 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq33 <= \$1256 ;
+    f1_same_third_eq33 <= \$1253 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq36 <= \$1257 ;
+    f1_same_third_eq36 <= \$1254 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq39 <= \$1258 ;
+    f1_same_third_eq39 <= \$1255 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1259 ;
+    f1_hit <= \$1256 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1260 ;
+    f1_misaligned <= \$1257 ;
   always @(posedge aclk_clk)
-    f1_small_slot <= \$222 [7:0];
+    f1_small_slot <= \$221 [7:0];
   always @(posedge aclk_clk)
-    f1_medium_slot <= \$224 [6:0];
+    f1_medium_slot <= \$223 [6:0];
   always @(posedge aclk_clk)
-    f1_large_slot <= \$226 [5:0];
+    f1_large_slot <= \$225 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1261 ;
+    f2_valid <= \$1258 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$232 ;
+    f2_pool <= \$231 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$237 ;
+    f2_slot <= \$236 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$239 ;
+    f2_in_pool <= \$238 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$247 ;
+    f2_err <= \$246 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= { \$256 , \$253 , \$250  };
+    f2_never_granted <= { \$255 , \$252 , \$249  };
   always @(posedge aclk_clk)
-    f2_same_second <= \$284 ;
+    f2_same_second <= \$283 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$312 ;
+    f2_same_third <= \$311 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1262 ;
+    f3_valid <= \$1259 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1263 ;
+    f3_go <= \$1260 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6908,33 +6919,33 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$313 [7:0];
+    f3_next <= \$312 [7:0];
   always @(posedge aclk_clk)
-    f3_in <= { \$316 , \$315 , \$314  };
+    f3_in <= { \$315 , \$314 , \$313  };
   always @(posedge aclk_clk)
-    f3_never_granted <= \$318 ;
+    f3_never_granted <= \$317 ;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1090 [11];
+    f3_hit_a2 <= \$1081 [11];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$321 [8];
+    f3_a2_tag_ok <= \$320 [8];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1094 [11];
+    f3_hit_a3 <= \$1085 [11];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$324 [8];
+    f3_a3_tag_ok <= \$323 [8];
   always @(posedge aclk_clk)
-    f3_older_next <= \$327 ;
+    f3_older_next <= \$326 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$328 ;
+    f3_older_snap <= \$327 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$329 ;
+    f3_rel_f3 <= \$328 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1264 ;
+    f3_quiet <= \$1261 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1265 ;
+    f4_valid <= \$1262 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1266 ;
+    f4_go <= \$1263 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6948,89 +6959,89 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1098 [11];
+    f4_hit_a1 <= \$1089 [11];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$337 [7:0];
+    f4_a1_next <= \$336 [7:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$356 ;
+    f4_rest_held <= \$355 ;
   always @(posedge aclk_clk)
-    f4_rest_next <= \$422 ;
+    f4_rest_next <= \$421 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$432 ;
+    f4_rest_snap <= \$431 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1267 ;
+    f4_by_a1 <= \$1264 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1268 ;
+    f4_by_older <= \$1265 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1269 ;
+    f4_by_mem <= \$1266 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$467 [10], \$462 [10], \$457 [10] };
+    f4_mem_ok <= { \$462 [10], \$457 [10], \$452 [10] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$469 ;
+    f2_flushed <= \$464 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$472 ;
+    f3_flushed <= \$467 ;
   always @(posedge aclk_clk)
-    f4_live <= \$477 [2:0];
+    f4_live <= \$472 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1270 ;
+    f4_by_mem_live <= \$1267 ;
   always @(posedge aclk_clk)
-    f4_prev_released <= \$1271 ;
+    f4_blocked <= \$1268 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$485 [11];
+    f4_taken_a4 <= \$476 [11];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$488 [11];
+    f4_taken_a3 <= \$479 [11];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    small_push <= \$1272 ;
+    small_push <= \$1269 ;
   always @(posedge aclk_clk)
-    small_queue_waddr <= \$1273 ;
+    small_queue_waddr <= \$1270 ;
   always @(posedge aclk_clk)
-    small_pushed <= \$1274 ;
+    small_pushed <= \$1271 ;
   always @(posedge aclk_clk)
-    small_popped <= \$1275 ;
+    small_popped <= \$1272 ;
   always @(posedge aclk_clk)
-    small_count <= \$1276 ;
+    small_count <= \$1273 ;
   always @(posedge aclk_clk)
-    small_at <= \$1277 ;
+    small_at <= \$1274 ;
   always @(posedge aclk_clk)
-    small_nonempty <= \$1278 ;
+    small_nonempty <= \$1275 ;
   always @(posedge aclk_clk)
-    medium_push <= \$1279 ;
+    medium_push <= \$1276 ;
   always @(posedge aclk_clk)
-    medium_queue_waddr <= \$1280 ;
+    medium_queue_waddr <= \$1277 ;
   always @(posedge aclk_clk)
-    medium_pushed <= \$1281 ;
+    medium_pushed <= \$1278 ;
   always @(posedge aclk_clk)
-    medium_popped <= \$1282 ;
+    medium_popped <= \$1279 ;
   always @(posedge aclk_clk)
-    medium_count <= \$1283 ;
+    medium_count <= \$1280 ;
   always @(posedge aclk_clk)
-    medium_at <= \$1284 ;
+    medium_at <= \$1281 ;
   always @(posedge aclk_clk)
-    medium_nonempty <= \$1285 ;
+    medium_nonempty <= \$1282 ;
   always @(posedge aclk_clk)
-    large_push <= \$1286 ;
+    large_push <= \$1283 ;
   always @(posedge aclk_clk)
-    large_queue_waddr <= \$1287 ;
+    large_queue_waddr <= \$1284 ;
   always @(posedge aclk_clk)
-    large_pushed <= \$1288 ;
+    large_pushed <= \$1285 ;
   always @(posedge aclk_clk)
-    large_popped <= \$1289 ;
+    large_popped <= \$1286 ;
   always @(posedge aclk_clk)
-    large_count <= \$1290 ;
+    large_count <= \$1287 ;
   always @(posedge aclk_clk)
-    large_at <= \$1291 ;
+    large_at <= \$1288 ;
   always @(posedge aclk_clk)
-    large_nonempty <= \$1292 ;
+    large_nonempty <= \$1289 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1293 ;
+    f5_valid <= \$1290 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1294 ;
+    f5_ok <= \$1291 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$331 ;
+    f5_err <= \$signal$334 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -7044,53 +7055,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$634 ;
+    f5_wparity <= \$625 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$638 [11];
+    a3_flip <= \$629 [11];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$639 ;
+    a3_released <= \$630 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$643 ;
+    a4_released <= \$634 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$648 ;
+    a5_overwrite <= \$639 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1295 ;
+    a6_valid <= \$1292 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    a7_valid <= \$1296 ;
+    a7_valid <= \$1293 ;
   always @(posedge aclk_clk)
     a7_payload <= a6_payload;
   always @(posedge aclk_clk)
-    f6_valid <= \$1297 ;
+    f6_valid <= \$1294 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    f7_valid <= \$1298 ;
+    f7_valid <= \$1295 ;
   always @(posedge aclk_clk)
     f7_payload <= f6_payload;
   always @(posedge aclk_clk)
-    x3_valid <= \$1299 ;
+    x3_valid <= \$1296 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1300 ;
+    x4_valid <= \$1297 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1301 ;
+    x5_valid <= \$1298 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1302 ;
+    x6_valid <= \$1299 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
-    x7_valid <= \$1303 ;
+    x7_valid <= \$1300 ;
   always @(posedge aclk_clk)
     x7_payload <= x6_payload;
   always @(posedge aclk_clk)
@@ -7158,245 +7169,269 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d7 <= free_info_d6;
   always @(posedge aclk_clk)
-    busy_0 <= \$1304 ;
+    busy_0 <= \$1301 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1305 ;
+    busy_6 <= \$1302 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1306 ;
+    busy_12 <= \$1303 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1307 ;
+    busy_18 <= \$1304 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1308 ;
+    busy_24 <= \$1305 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1309 ;
+    busy_30 <= \$1306 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1310 ;
+    busy_36 <= \$1307 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1179  = small_grant_wen;
+    \$1176  = small_grant_wen;
+    if (aclk_rst) begin
+      \$1176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1177  = small_grant_w_addr;
+    if (small_grant_wen) begin
+      \$1177  = { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1178  = small_grant_w_data;
+    if (small_grant_wen) begin
+      \$1178  = small_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1179  = small_queue_wen;
     if (aclk_rst) begin
       \$1179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1180  = small_grant_w_addr;
-    if (small_grant_wen) begin
-      \$1180  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
+    \$1180  = small_queue_w_addr;
+    if (small_queue_wen) begin
+      \$1180  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1181  = small_grant_w_data;
-    if (small_grant_wen) begin
-      \$1181  = small_grant_wdata;
+    \$1181  = small_queue_w_data;
+    if (small_queue_wen) begin
+      \$1181  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1182  = small_queue_wen;
+    \$1182  = medium_grant_wen;
     if (aclk_rst) begin
       \$1182  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1183  = small_queue_w_addr;
-    if (small_queue_wen) begin
-      \$1183  = small_queue_waddr;
+    \$1183  = medium_grant_w_addr;
+    if (medium_grant_wen) begin
+      \$1183  = { \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1184  = small_queue_w_data;
-    if (small_queue_wen) begin
-      \$1184  = small_queue_wdata;
+    \$1184  = medium_grant_w_data;
+    if (medium_grant_wen) begin
+      \$1184  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1185  = medium_grant_wen;
+    \$1185  = medium_queue_wen;
     if (aclk_rst) begin
       \$1185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1186  = medium_grant_w_addr;
-    if (medium_grant_wen) begin
-      \$1186  = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
+    \$1186  = medium_queue_w_addr;
+    if (medium_queue_wen) begin
+      \$1186  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1187  = medium_grant_w_data;
-    if (medium_grant_wen) begin
-      \$1187  = medium_grant_wdata;
+    \$1187  = medium_queue_w_data;
+    if (medium_queue_wen) begin
+      \$1187  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1188  = medium_queue_wen;
+    \$1188  = large_grant_wen;
     if (aclk_rst) begin
       \$1188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1189  = medium_queue_w_addr;
-    if (medium_queue_wen) begin
-      \$1189  = medium_queue_waddr;
+    \$1189  = large_grant_w_addr;
+    if (large_grant_wen) begin
+      \$1189  = { \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1190  = medium_queue_w_data;
-    if (medium_queue_wen) begin
-      \$1190  = medium_queue_wdata;
+    \$1190  = large_grant_w_data;
+    if (large_grant_wen) begin
+      \$1190  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1191  = large_grant_wen;
+    \$1191  = large_queue_wen;
     if (aclk_rst) begin
       \$1191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1192  = large_grant_w_addr;
-    if (large_grant_wen) begin
-      \$1192  = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
+    \$1192  = large_queue_w_addr;
+    if (large_queue_wen) begin
+      \$1192  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1193  = large_grant_w_data;
-    if (large_grant_wen) begin
-      \$1193  = large_grant_wdata;
+    \$1193  = large_queue_w_data;
+    if (large_queue_wen) begin
+      \$1193  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1194  = large_queue_wen;
+    \$1194  = alloc_valid;
     if (aclk_rst) begin
       \$1194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1195  = large_queue_w_addr;
-    if (large_queue_wen) begin
-      \$1195  = large_queue_waddr;
+    \$1195  = a0_valid;
+    if (aclk_rst) begin
+      \$1195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1196  = large_queue_w_data;
-    if (large_queue_wen) begin
-      \$1196  = large_queue_wdata;
+    \$1196  = { \$25 , \$22 , \$19  };
+    if (aclk_rst) begin
+      \$1196  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1197  = alloc_valid;
+    \$1197  = flush_valid;
     if (aclk_rst) begin
       \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1198  = a0_valid;
+    \$1198  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
-      \$1198  = 1'h0;
+      \$1198  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1199  = { \$25 , \$22 , \$19  };
+    \$1199  = x0_valid;
     if (aclk_rst) begin
-      \$1199  = 3'h0;
+      \$1199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1200  = flush_valid;
+    \$1200  = x0_select;
     if (aclk_rst) begin
-      \$1200  = 1'h0;
+      \$1200  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1201  = { 1'h0, \$31 , \$28  };
+    \$1201  = x1_valid;
     if (aclk_rst) begin
-      \$1201  = 3'h0;
+      \$1201  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1202  = x0_valid;
+    \$1202  = a1_valid;
     if (aclk_rst) begin
       \$1202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1203  = x0_select;
-    if (aclk_rst) begin
-      \$1203  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1204  = x1_valid;
-    if (aclk_rst) begin
-      \$1204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1205  = a1_valid;
-    if (aclk_rst) begin
-      \$1205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1206  = small_seen;
+    \$1203  = small_seen;
     if (\$39 ) begin
-      \$1206  = \$40 ;
+      \$1203  = \$40 ;
     end
     if (aclk_rst) begin
-      \$1206  = 9'h000;
+      \$1203  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1207  = small_seen;
+    \$1204  = small_seen;
+    if (aclk_rst) begin
+      \$1204  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1205  = small_has_fresh;
+    if (small_take_fresh) begin
+      \$1205  = \$41 ;
+    end else if (x1_select[0]) begin
+      \$1205  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$1205  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1206  = small_head;
+    if (small_pop) begin
+      \$1206  = \$44 [7:0];
+    end
+    if (x1_select[0]) begin
+      \$1206  = small_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$1206  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1207  = small_fresh_next;
     if (aclk_rst) begin
       \$1207  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1208  = small_has_fresh;
-    if (small_take_fresh) begin
-      \$1208  = \$41 ;
-    end else if (x1_select[0]) begin
-      \$1208  = 1'h1;
-    end
+    \$1208  = \$45 [7:0];
     if (aclk_rst) begin
-      \$1208  = 1'h1;
+      \$1208  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1209  = small_head;
-    if (small_pop) begin
-      \$1209  = \$44 [7:0];
-    end
-    if (x1_select[0]) begin
-      \$1209  = small_queue_waddr;
+    \$1209  = medium_seen;
+    if (\$48 ) begin
+      \$1209  = \$49 ;
     end
     if (aclk_rst) begin
       \$1209  = 8'h00;
@@ -7404,79 +7439,87 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1210  = small_fresh_next;
+    \$1210  = medium_seen;
     if (aclk_rst) begin
-      \$1210  = 9'h000;
+      \$1210  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1211  = \$45 [7:0];
+    \$1211  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$1211  = \$50 ;
+    end else if (x1_select[1]) begin
+      \$1211  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1211  = 8'h00;
+      \$1211  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1212  = medium_seen;
-    if (\$48 ) begin
-      \$1212  = \$49 ;
+    \$1212  = medium_head;
+    if (medium_pop) begin
+      \$1212  = \$53 [6:0];
+    end
+    if (x1_select[1]) begin
+      \$1212  = medium_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1212  = 8'h00;
+      \$1212  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1213  = medium_seen;
+    \$1213  = medium_fresh_next;
     if (aclk_rst) begin
       \$1213  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1214  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$1214  = \$50 ;
-    end else if (x1_select[1]) begin
-      \$1214  = 1'h1;
-    end
+    \$1214  = \$54 [6:0];
     if (aclk_rst) begin
-      \$1214  = 1'h1;
+      \$1214  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1215  = medium_head;
-    if (medium_pop) begin
-      \$1215  = \$53 [6:0];
-    end
-    if (x1_select[1]) begin
-      \$1215  = medium_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1215  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1216  = medium_fresh_next;
-    if (aclk_rst) begin
-      \$1216  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1217  = \$54 [6:0];
-    if (aclk_rst) begin
-      \$1217  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1218  = large_seen;
+    \$1215  = large_seen;
     if (\$57 ) begin
-      \$1218  = \$58 [5:0];
+      \$1215  = \$58 [5:0];
+    end
+    if (aclk_rst) begin
+      \$1215  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1216  = large_seen;
+    if (aclk_rst) begin
+      \$1216  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1217  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$1217  = \$59 ;
+    end else if (x1_select[2]) begin
+      \$1217  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$1217  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1218  = large_head;
+    if (large_pop) begin
+      \$1218  = \$62 [5:0];
+    end
+    if (x1_select[2]) begin
+      \$1218  = large_queue_waddr;
     end
     if (aclk_rst) begin
       \$1218  = 6'h00;
@@ -7484,402 +7527,432 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1219  = large_seen;
+    \$1219  = large_fresh_next;
     if (aclk_rst) begin
       \$1219  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1220  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$1220  = \$59 ;
-    end else if (x1_select[2]) begin
-      \$1220  = 1'h1;
-    end
+    \$1220  = \$63 ;
     if (aclk_rst) begin
-      \$1220  = 1'h1;
+      \$1220  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1221  = large_head;
-    if (large_pop) begin
-      \$1221  = \$62 [5:0];
-    end
-    if (x1_select[2]) begin
-      \$1221  = large_queue_waddr;
-    end
+    \$1221  = 1'h0;
     if (aclk_rst) begin
-      \$1221  = 6'h00;
+      \$1221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1222  = large_fresh_next;
+    \$1222  = a2_valid;
     if (aclk_rst) begin
-      \$1222  = 6'h00;
+      \$1222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1223  = \$63 ;
+    \$1223  = a2_ring;
     if (aclk_rst) begin
-      \$1223  = 6'h00;
+      \$1223  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1224  = 1'h0;
+    \$1224  = a3_valid;
     if (aclk_rst) begin
       \$1224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1225  = a2_valid;
+    \$1225  = a4_valid;
     if (aclk_rst) begin
       \$1225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1226  = a2_ring;
+    \$1226  = free_valid;
     if (aclk_rst) begin
       \$1226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1227  = a3_valid;
+    \$1227  = f0_valid;
     if (aclk_rst) begin
       \$1227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1228  = a4_valid;
+    \$1228  = \$192 ;
     if (aclk_rst) begin
       \$1228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1229  = free_valid;
+    \$1229  = \$193 ;
     if (aclk_rst) begin
       \$1229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1230  = f0_valid;
+    \$1230  = \$194 ;
     if (aclk_rst) begin
       \$1230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1231  = \$193 ;
+    \$1231  = \$195 ;
     if (aclk_rst) begin
       \$1231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1232  = \$194 ;
+    \$1232  = \$196 ;
     if (aclk_rst) begin
       \$1232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1233  = \$195 ;
+    \$1233  = \$197 ;
     if (aclk_rst) begin
       \$1233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1234  = \$196 ;
+    \$1234  = \$198 ;
     if (aclk_rst) begin
       \$1234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1235  = \$197 ;
+    \$1235  = \$199 ;
     if (aclk_rst) begin
       \$1235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1236  = \$198 ;
+    \$1236  = \$200 ;
     if (aclk_rst) begin
       \$1236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1237  = \$199 ;
+    \$1237  = \$201 ;
     if (aclk_rst) begin
       \$1237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1238  = \$200 ;
+    \$1238  = \$202 ;
     if (aclk_rst) begin
       \$1238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1239  = \$201 ;
+    \$1239  = \$203 ;
     if (aclk_rst) begin
       \$1239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1240  = \$202 ;
+    \$1240  = \$204 ;
     if (aclk_rst) begin
       \$1240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1241  = \$203 ;
+    \$1241  = \$205 ;
     if (aclk_rst) begin
       \$1241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1242  = \$204 ;
+    \$1242  = \$206 ;
     if (aclk_rst) begin
       \$1242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1243  = \$205 ;
+    \$1243  = \$207 ;
     if (aclk_rst) begin
       \$1243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1244  = \$206 ;
+    \$1244  = \$208 ;
     if (aclk_rst) begin
       \$1244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1245  = \$207 ;
+    \$1245  = \$209 ;
     if (aclk_rst) begin
       \$1245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1246  = \$208 ;
+    \$1246  = \$210 ;
     if (aclk_rst) begin
       \$1246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1247  = \$209 ;
+    \$1247  = \$211 ;
     if (aclk_rst) begin
       \$1247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1248  = \$210 ;
+    \$1248  = \$212 ;
     if (aclk_rst) begin
       \$1248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1249  = \$211 ;
+    \$1249  = \$213 ;
     if (aclk_rst) begin
       \$1249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1250  = \$212 ;
+    \$1250  = \$214 ;
     if (aclk_rst) begin
       \$1250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1251  = \$213 ;
+    \$1251  = \$215 ;
     if (aclk_rst) begin
       \$1251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1252  = \$214 ;
+    \$1252  = \$216 ;
     if (aclk_rst) begin
       \$1252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1253  = \$215 ;
+    \$1253  = \$217 ;
     if (aclk_rst) begin
       \$1253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1254  = \$216 ;
+    \$1254  = \$218 ;
     if (aclk_rst) begin
       \$1254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1255  = \$217 ;
+    \$1255  = \$219 ;
     if (aclk_rst) begin
       \$1255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1256  = \$218 ;
-    if (aclk_rst) begin
-      \$1256  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1257  = \$219 ;
-    if (aclk_rst) begin
-      \$1257  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1258  = \$220 ;
+    \$1258  = f1_valid;
     if (aclk_rst) begin
       \$1258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1261  = f1_valid;
+    \$1259  = f2_valid;
+    if (aclk_rst) begin
+      \$1259  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1260  = \$signal$264 ;
+    if (aclk_rst) begin
+      \$1260  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1261  = \$335 ;
     if (aclk_rst) begin
       \$1261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1262  = f2_valid;
+    \$1262  = f3_valid;
     if (aclk_rst) begin
       \$1262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1263  = \$signal$262 ;
+    \$1263  = f3_go;
     if (aclk_rst) begin
       \$1263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1264  = \$336 ;
+    \$1264  = \$436 ;
     if (aclk_rst) begin
       \$1264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1265  = f3_valid;
+    \$1265  = \$444 ;
     if (aclk_rst) begin
       \$1265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1266  = f3_go;
+    \$1266  = \$447 ;
     if (aclk_rst) begin
-      \$1266  = 1'h0;
+      \$1266  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1267  = \$437 ;
+    \$1267  = \$1097 [2:0];
     if (aclk_rst) begin
-      \$1267  = 1'h0;
+      \$1267  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1268  = \$447 ;
+    \$1268  = \$473 ;
     if (aclk_rst) begin
       \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1269  = \$452 ;
+    \$1269  = \$487 ;
     if (aclk_rst) begin
-      \$1269  = 3'h0;
+      \$1269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1270  = \$478 ;
+    \$1270  = small_queue_waddr;
+    if (\$495 ) begin
+      \$1270  = \$498 [7:0];
+    end
     if (aclk_rst) begin
-      \$1270  = 3'h0;
+      \$1270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1271  = \$482 ;
+    \$1271  = small_push;
+    if (x1_select[0]) begin
+      \$1271  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1272  = \$496 ;
+    \$1272  = small_pop;
+    if (x1_select[0]) begin
+      \$1272  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1273  = small_queue_waddr;
-    if (\$504 ) begin
-      \$1273  = \$507 [7:0];
-    end
-    if (aclk_rst) begin
-      \$1273  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1274  = small_push;
+    \$1273  = \$502 [8:0];
     if (x1_select[0]) begin
-      \$1274  = 1'h0;
+      \$1273  = 9'h000;
     end
     if (aclk_rst) begin
-      \$1274  = 1'h0;
+      \$1273  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1275  = small_pop;
+    \$1274  = small_at;
+    if (\$505 ) begin
+      \$1274 [0] = small_at[0];
+      \$1274 [1] = small_at[1];
+      \$1274 [2] = small_at[2];
+    end
+    if (\$511 ) begin
+      \$1274 [0] = small_at[1];
+      \$1274 [1] = small_at[2];
+      \$1274 [2] = \$512 ;
+    end
+    if (\$518 ) begin
+      \$1274 [0] = 1'h0;
+      \$1274 [1] = small_at[0];
+      \$1274 [2] = small_at[1];
+    end
+    if (\$524 ) begin
+      \$1274 [0] = small_at[0];
+      \$1274 [1] = small_at[1];
+      \$1274 [2] = small_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1274  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1274  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1275  = small_nonempty;
+    if (\$505 ) begin
+      \$1275  = \$508 ;
+    end
+    if (\$511 ) begin
+      \$1275  = \$515 ;
+    end
+    if (\$518 ) begin
+      \$1275  = \$521 ;
+    end
+    if (\$524 ) begin
+      \$1275  = \$527 ;
+    end
     if (x1_select[0]) begin
       \$1275  = 1'h0;
     end
@@ -7889,60 +7962,25 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1276  = \$511 [8:0];
-    if (x1_select[0]) begin
-      \$1276  = 9'h000;
-    end
+    \$1276  = \$535 ;
     if (aclk_rst) begin
-      \$1276  = 9'h000;
+      \$1276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1277  = small_at;
-    if (\$514 ) begin
-      \$1277 [0] = small_at[0];
-      \$1277 [1] = small_at[1];
-      \$1277 [2] = small_at[2];
-    end
-    if (\$520 ) begin
-      \$1277 [0] = small_at[1];
-      \$1277 [1] = small_at[2];
-      \$1277 [2] = \$521 ;
-    end
-    if (\$527 ) begin
-      \$1277 [0] = 1'h0;
-      \$1277 [1] = small_at[0];
-      \$1277 [2] = small_at[1];
-    end
-    if (\$533 ) begin
-      \$1277 [0] = small_at[0];
-      \$1277 [1] = small_at[1];
-      \$1277 [2] = small_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1277  = 3'h1;
+    \$1277  = medium_queue_waddr;
+    if (\$543 ) begin
+      \$1277  = \$546 [6:0];
     end
     if (aclk_rst) begin
-      \$1277  = 3'h1;
+      \$1277  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1278  = small_nonempty;
-    if (\$514 ) begin
-      \$1278  = \$517 ;
-    end
-    if (\$520 ) begin
-      \$1278  = \$524 ;
-    end
-    if (\$527 ) begin
-      \$1278  = \$530 ;
-    end
-    if (\$533 ) begin
-      \$1278  = \$536 ;
-    end
-    if (x1_select[0]) begin
+    \$1278  = medium_push;
+    if (x1_select[1]) begin
       \$1278  = 1'h0;
     end
     if (aclk_rst) begin
@@ -7951,34 +7989,69 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1279  = \$544 ;
+    \$1279  = medium_pop;
+    if (x1_select[1]) begin
+      \$1279  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1280  = medium_queue_waddr;
-    if (\$552 ) begin
-      \$1280  = \$555 [6:0];
-    end
-    if (aclk_rst) begin
-      \$1280  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1281  = medium_push;
+    \$1280  = \$550 [7:0];
     if (x1_select[1]) begin
-      \$1281  = 1'h0;
+      \$1280  = 8'h00;
     end
     if (aclk_rst) begin
-      \$1281  = 1'h0;
+      \$1280  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1282  = medium_pop;
+    \$1281  = medium_at;
+    if (\$553 ) begin
+      \$1281 [0] = medium_at[0];
+      \$1281 [1] = medium_at[1];
+      \$1281 [2] = medium_at[2];
+    end
+    if (\$559 ) begin
+      \$1281 [0] = medium_at[1];
+      \$1281 [1] = medium_at[2];
+      \$1281 [2] = \$560 ;
+    end
+    if (\$566 ) begin
+      \$1281 [0] = 1'h0;
+      \$1281 [1] = medium_at[0];
+      \$1281 [2] = medium_at[1];
+    end
+    if (\$572 ) begin
+      \$1281 [0] = medium_at[0];
+      \$1281 [1] = medium_at[1];
+      \$1281 [2] = medium_at[2];
+    end
+    if (x1_select[1]) begin
+      \$1281  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1281  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1282  = medium_nonempty;
+    if (\$553 ) begin
+      \$1282  = \$556 ;
+    end
+    if (\$559 ) begin
+      \$1282  = \$563 ;
+    end
+    if (\$566 ) begin
+      \$1282  = \$569 ;
+    end
+    if (\$572 ) begin
+      \$1282  = \$575 ;
+    end
     if (x1_select[1]) begin
       \$1282  = 1'h0;
     end
@@ -7988,60 +8061,25 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1283  = \$559 [7:0];
-    if (x1_select[1]) begin
-      \$1283  = 8'h00;
-    end
+    \$1283  = \$583 ;
     if (aclk_rst) begin
-      \$1283  = 8'h00;
+      \$1283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1284  = medium_at;
-    if (\$562 ) begin
-      \$1284 [0] = medium_at[0];
-      \$1284 [1] = medium_at[1];
-      \$1284 [2] = medium_at[2];
-    end
-    if (\$568 ) begin
-      \$1284 [0] = medium_at[1];
-      \$1284 [1] = medium_at[2];
-      \$1284 [2] = \$569 ;
-    end
-    if (\$575 ) begin
-      \$1284 [0] = 1'h0;
-      \$1284 [1] = medium_at[0];
-      \$1284 [2] = medium_at[1];
-    end
-    if (\$581 ) begin
-      \$1284 [0] = medium_at[0];
-      \$1284 [1] = medium_at[1];
-      \$1284 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1284  = 3'h1;
+    \$1284  = large_queue_waddr;
+    if (\$591 ) begin
+      \$1284  = \$594 [5:0];
     end
     if (aclk_rst) begin
-      \$1284  = 3'h1;
+      \$1284  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1285  = medium_nonempty;
-    if (\$562 ) begin
-      \$1285  = \$565 ;
-    end
-    if (\$568 ) begin
-      \$1285  = \$572 ;
-    end
-    if (\$575 ) begin
-      \$1285  = \$578 ;
-    end
-    if (\$581 ) begin
-      \$1285  = \$584 ;
-    end
-    if (x1_select[1]) begin
+    \$1285  = large_push;
+    if (x1_select[2]) begin
       \$1285  = 1'h0;
     end
     if (aclk_rst) begin
@@ -8050,16 +8088,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1286  = \$592 ;
+    \$1286  = large_pop;
+    if (x1_select[2]) begin
+      \$1286  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1287  = large_queue_waddr;
-    if (\$600 ) begin
-      \$1287  = \$603 [5:0];
+    \$1287  = \$598 [5:0];
+    if (x1_select[2]) begin
+      \$1287  = 6'h00;
     end
     if (aclk_rst) begin
       \$1287  = 6'h00;
@@ -8067,17 +8108,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1288  = large_push;
+    \$1288  = large_at;
+    if (\$601 ) begin
+      \$1288 [0] = large_at[0];
+      \$1288 [1] = large_at[1];
+      \$1288 [2] = large_at[2];
+    end
+    if (\$607 ) begin
+      \$1288 [0] = large_at[1];
+      \$1288 [1] = large_at[2];
+      \$1288 [2] = \$608 ;
+    end
+    if (\$614 ) begin
+      \$1288 [0] = 1'h0;
+      \$1288 [1] = large_at[0];
+      \$1288 [2] = large_at[1];
+    end
+    if (\$620 ) begin
+      \$1288 [0] = large_at[0];
+      \$1288 [1] = large_at[1];
+      \$1288 [2] = large_at[2];
+    end
     if (x1_select[2]) begin
-      \$1288  = 1'h0;
+      \$1288  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1288  = 1'h0;
+      \$1288  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1289  = large_pop;
+    \$1289  = large_nonempty;
+    if (\$601 ) begin
+      \$1289  = \$604 ;
+    end
+    if (\$607 ) begin
+      \$1289  = \$611 ;
+    end
+    if (\$614 ) begin
+      \$1289  = \$617 ;
+    end
+    if (\$620 ) begin
+      \$1289  = \$623 ;
+    end
     if (x1_select[2]) begin
       \$1289  = 1'h0;
     end
@@ -8087,197 +8160,135 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1290  = \$607 [5:0];
-    if (x1_select[2]) begin
-      \$1290  = 6'h00;
-    end
+    \$1290  = f4_valid;
     if (aclk_rst) begin
-      \$1290  = 6'h00;
+      \$1290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1291  = large_at;
-    if (\$610 ) begin
-      \$1291 [0] = large_at[0];
-      \$1291 [1] = large_at[1];
-      \$1291 [2] = large_at[2];
-    end
-    if (\$616 ) begin
-      \$1291 [0] = large_at[1];
-      \$1291 [1] = large_at[2];
-      \$1291 [2] = \$617 ;
-    end
-    if (\$623 ) begin
-      \$1291 [0] = 1'h0;
-      \$1291 [1] = large_at[0];
-      \$1291 [2] = large_at[1];
-    end
-    if (\$629 ) begin
-      \$1291 [0] = large_at[0];
-      \$1291 [1] = large_at[1];
-      \$1291 [2] = large_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1291  = 3'h1;
-    end
+    \$1291  = \release ;
     if (aclk_rst) begin
-      \$1291  = 3'h1;
+      \$1291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1292  = large_nonempty;
-    if (\$610 ) begin
-      \$1292  = \$613 ;
-    end
-    if (\$616 ) begin
-      \$1292  = \$620 ;
-    end
-    if (\$623 ) begin
-      \$1292  = \$626 ;
-    end
-    if (\$629 ) begin
-      \$1292  = \$632 ;
-    end
-    if (x1_select[2]) begin
-      \$1292  = 1'h0;
-    end
+    \$1292  = a5_valid;
     if (aclk_rst) begin
       \$1292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1293  = f4_valid;
+    \$1293  = a6_valid;
     if (aclk_rst) begin
       \$1293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1294  = \release ;
+    \$1294  = f5_valid;
     if (aclk_rst) begin
       \$1294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1295  = a5_valid;
+    \$1295  = f6_valid;
     if (aclk_rst) begin
       \$1295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1296  = a6_valid;
+    \$1296  = x2_valid;
     if (aclk_rst) begin
       \$1296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1297  = f5_valid;
+    \$1297  = x3_valid;
     if (aclk_rst) begin
       \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1298  = f6_valid;
+    \$1298  = x4_valid;
     if (aclk_rst) begin
       \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1299  = x2_valid;
+    \$1299  = x5_valid;
     if (aclk_rst) begin
       \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1300  = x3_valid;
+    \$1300  = x6_valid;
     if (aclk_rst) begin
       \$1300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1301  = x4_valid;
+    \$1301  = \$640 ;
     if (aclk_rst) begin
       \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1302  = x5_valid;
+    \$1302  = \$641 ;
     if (aclk_rst) begin
       \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1303  = x6_valid;
+    \$1303  = \$642 ;
     if (aclk_rst) begin
       \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1304  = \$649 ;
+    \$1304  = \$643 ;
     if (aclk_rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1305  = \$650 ;
+    \$1305  = \$644 ;
     if (aclk_rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1306  = \$651 ;
+    \$1306  = \$645 ;
     if (aclk_rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1307  = \$652 ;
+    \$1307  = \$646 ;
     if (aclk_rst) begin
       \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1308  = \$653 ;
-    if (aclk_rst) begin
-      \$1308  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1309  = \$654 ;
-    if (aclk_rst) begin
-      \$1309  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1310  = \$655 ;
-    if (aclk_rst) begin
-      \$1310  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     small_fresh_next = small_fresh;
     if (small_take_fresh) begin
-      small_fresh_next = \$664 ;
+      small_fresh_next = \$655 ;
     end else if (x1_select[0]) begin
       small_fresh_next = 9'h000;
     end
@@ -8286,7 +8297,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     medium_fresh_next = medium_fresh;
     if (medium_take_fresh) begin
-      medium_fresh_next = \$670 ;
+      medium_fresh_next = \$661 ;
     end else if (x1_select[1]) begin
       medium_fresh_next = 8'h00;
     end
@@ -8295,7 +8306,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     large_fresh_next = large_fresh;
     if (large_take_fresh) begin
-      large_fresh_next = \$676 [5:0];
+      large_fresh_next = \$667 [5:0];
     end else if (x1_select[2]) begin
       large_fresh_next = 6'h00;
     end
@@ -8305,104 +8316,104 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$1081  };
+          grant_addr = { 3'h0, \$1072  };
       2'h1:
-          grant_addr = { 3'h0, \$1083  };
+          grant_addr = { 3'h0, \$1074  };
       2'h2:
-          grant_addr = { 3'h0, \$1085  };
+          grant_addr = { 3'h0, \$1076  };
     endcase
   end
-  assign small_grant_waddr = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-  assign medium_grant_waddr = { \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-  assign large_grant_waddr = { \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-  assign flush_reg_select = \port$4056$52 [5:3];
+  assign small_grant_waddr = { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+  assign medium_grant_waddr = { \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+  assign large_grant_waddr = { \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+  assign flush_reg_select = \port$4054$52 [5:3];
   assign small_tail = small_queue_waddr;
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
   assign small_flushing = x1_select[0];
   assign medium_flushing = x1_select[1];
   assign large_flushing = x1_select[2];
-  assign \$signal  = { \$735 , \$731 , \$724 [4], \$716 [4], \$708 [4], \$700 [4], \$692 [4], \$684 [4] };
-  assign next_tag = { \$1073 [11], \$1032 [11], \$991 [11], \$950 [11], \$909 [11], \$868 [11], \$827 [11], \$786 [11] };
-  assign fetched_snap = \$745 [6];
-  assign free_reg_hit = \port$4056$52 [2:0];
-  assign \$signal$274  = \$1090 [11];
-  assign hit_a3 = \$1094 [11];
-  assign \$signal$293  = \$1098 [11];
-  assign f3_by_mem_base = \$1106 [2:0];
+  assign \$signal  = { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+  assign next_tag = { \$1064 [11], \$1023 [11], \$982 [11], \$941 [11], \$900 [11], \$859 [11], \$818 [11], \$777 [11] };
+  assign fetched_snap = \$736 [6];
+  assign free_reg_hit = \port$4054$52 [2:0];
+  assign \$signal$276  = \$1081 [11];
+  assign hit_a3 = \$1085 [11];
+  assign \$signal$295  = \$1089 [11];
+  assign f3_by_mem_base = \$1097 [2:0];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
-  assign w__data = { \$656 [7:0], small_grant_w_data[0] };
+  assign w__data = { \$647 [7:0], small_grant_w_data[0] };
   assign r__addr = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$407  = small_fresh_slot;
-  assign \small_grant_addr$408  = small_fresh_slot;
+  assign \r__addr$410  = small_fresh_slot;
+  assign \small_grant_addr$411  = small_fresh_slot;
   assign small_grant_data = small_grant_r0_b0;
-  assign \small_grant_data$410  = small_grant_r1_b0;
-  assign \w__addr$411  = f4_slot;
+  assign \small_grant_data$413  = small_grant_r1_b0;
+  assign \w__addr$414  = f4_slot;
   assign small_parity_waddr = f4_slot;
-  assign small_parity_wen = \w__en$413 ;
-  assign small_parity_wdata = \w__data$415 ;
-  assign \r__addr$417  = f1_small_slot;
+  assign small_parity_wen = \w__en$416 ;
+  assign small_parity_wdata = \w__data$418 ;
+  assign \r__addr$420  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$419  = small_fresh_slot;
-  assign \small_parity_addr$420  = small_fresh_slot;
+  assign \r__addr$422  = small_fresh_slot;
+  assign \small_parity_addr$423  = small_fresh_slot;
   assign small_parity_data = small_parity_r0_b0;
-  assign \small_parity_data$422  = small_parity_r1_b0;
-  assign \w__addr$423  = small_queue_w_addr;
-  assign \w__en$424  = small_queue_w_en;
-  assign \w__data$425  = small_queue_w_data;
-  assign \r__addr$426  = small_head;
+  assign \small_parity_data$425  = small_parity_r1_b0;
+  assign \w__addr$426  = small_queue_w_addr;
+  assign \w__en$427  = small_queue_w_en;
+  assign \w__data$428  = small_queue_w_data;
+  assign \r__addr$429  = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$429  = medium_grant_w_addr;
-  assign \w__en$430  = medium_grant_w_en;
-  assign \w__data$431  = { \$657 [7:0], medium_grant_w_data[0] };
-  assign \r__addr$432  = f1_medium_slot;
+  assign \w__addr$432  = medium_grant_w_addr;
+  assign \w__en$433  = medium_grant_w_en;
+  assign \w__data$434  = { \$648 [7:0], medium_grant_w_data[0] };
+  assign \r__addr$435  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$434  = medium_fresh_slot;
-  assign \medium_grant_addr$435  = medium_fresh_slot;
+  assign \r__addr$437  = medium_fresh_slot;
+  assign \medium_grant_addr$438  = medium_fresh_slot;
   assign medium_grant_data = medium_grant_r0_b0;
-  assign \medium_grant_data$437  = medium_grant_r1_b0;
-  assign \w__addr$438  = f4_slot[6:0];
+  assign \medium_grant_data$440  = medium_grant_r1_b0;
+  assign \w__addr$441  = f4_slot[6:0];
   assign medium_parity_waddr = f4_slot[6:0];
-  assign medium_parity_wen = \w__en$440 ;
-  assign medium_parity_wdata = \w__data$442 ;
-  assign \r__addr$444  = f1_medium_slot;
+  assign medium_parity_wen = \w__en$443 ;
+  assign medium_parity_wdata = \w__data$445 ;
+  assign \r__addr$447  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$446  = medium_fresh_slot;
-  assign \medium_parity_addr$447  = medium_fresh_slot;
+  assign \r__addr$449  = medium_fresh_slot;
+  assign \medium_parity_addr$450  = medium_fresh_slot;
   assign medium_parity_data = medium_parity_r0_b0;
-  assign \medium_parity_data$449  = medium_parity_r1_b0;
-  assign \w__addr$450  = medium_queue_w_addr;
-  assign \w__en$451  = medium_queue_w_en;
-  assign \w__data$452  = medium_queue_w_data;
-  assign \r__addr$453  = medium_head;
+  assign \medium_parity_data$452  = medium_parity_r1_b0;
+  assign \w__addr$453  = medium_queue_w_addr;
+  assign \w__en$454  = medium_queue_w_en;
+  assign \w__data$455  = medium_queue_w_data;
+  assign \r__addr$456  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$456  = large_grant_w_addr;
-  assign \w__en$457  = large_grant_w_en;
-  assign \w__data$458  = { \$658 [7:0], large_grant_w_data[0] };
-  assign \r__addr$459  = f1_large_slot;
+  assign \w__addr$459  = large_grant_w_addr;
+  assign \w__en$460  = large_grant_w_en;
+  assign \w__data$461  = { \$649 [7:0], large_grant_w_data[0] };
+  assign \r__addr$462  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
-  assign \r__addr$461  = large_fresh_slot;
-  assign \large_grant_addr$462  = large_fresh_slot;
+  assign \r__addr$464  = large_fresh_slot;
+  assign \large_grant_addr$465  = large_fresh_slot;
   assign large_grant_data = large_grant_r0_b0;
-  assign \large_grant_data$464  = large_grant_r1_b0;
-  assign \w__addr$465  = f4_slot[5:0];
+  assign \large_grant_data$467  = large_grant_r1_b0;
+  assign \w__addr$468  = f4_slot[5:0];
   assign large_parity_waddr = f4_slot[5:0];
-  assign large_parity_wen = \w__en$467 ;
-  assign large_parity_wdata = \w__data$469 ;
-  assign \r__addr$471  = f1_large_slot;
+  assign large_parity_wen = \w__en$470 ;
+  assign large_parity_wdata = \w__data$472 ;
+  assign \r__addr$474  = f1_large_slot;
   assign large_parity_addr = f1_large_slot;
-  assign \r__addr$473  = large_fresh_slot;
-  assign \large_parity_addr$474  = large_fresh_slot;
+  assign \r__addr$476  = large_fresh_slot;
+  assign \large_parity_addr$477  = large_fresh_slot;
   assign large_parity_data = large_parity_r0_b0;
-  assign \large_parity_data$476  = large_parity_r1_b0;
-  assign \w__addr$477  = large_queue_w_addr;
-  assign \w__en$478  = large_queue_w_en;
-  assign \w__data$479  = large_queue_w_data;
-  assign \r__addr$480  = large_head;
+  assign \large_parity_data$479  = large_parity_r1_b0;
+  assign \w__addr$480  = large_queue_w_addr;
+  assign \w__en$481  = large_queue_w_en;
+  assign \w__data$482  = large_queue_w_data;
+  assign \r__addr$483  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
   assign flushed_valid = x7_valid;
@@ -8415,7 +8426,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$495  = a7_payload[54:15];
+  assign \grant_addr$498  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign grant_overwrite = a7_payload[79];
@@ -8439,10 +8450,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \small_grant_r1_b0.next  = small_grant_r1_b0[8:1];
   assign \small_queue_wdata.slot  = small_queue_wdata[7:0];
   assign \small_queue_wdata.snap  = small_queue_wdata[8];
-  assign \small_queue_wdata.next  = small_queue_wdata[16:9];
+  assign \small_queue_wdata.zero  = small_queue_wdata[9];
+  assign \small_queue_wdata.next  = small_queue_wdata[17:10];
   assign \small_queue_r0_b0.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_r0_b0.snap  = small_queue_r0_b0[8];
-  assign \small_queue_r0_b0.next  = small_queue_r0_b0[16:9];
+  assign \small_queue_r0_b0.zero  = small_queue_r0_b0[9];
+  assign \small_queue_r0_b0.next  = small_queue_r0_b0[17:10];
   assign \medium_grant_wdata.snap  = medium_grant_wdata[0];
   assign \medium_grant_wdata.next  = medium_grant_wdata[8:1];
   assign \medium_grant_r0_b0.snap  = medium_grant_r0_b0[0];
@@ -8451,10 +8464,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \medium_grant_r1_b0.next  = medium_grant_r1_b0[8:1];
   assign \medium_queue_wdata.slot  = medium_queue_wdata[6:0];
   assign \medium_queue_wdata.snap  = medium_queue_wdata[7];
-  assign \medium_queue_wdata.next  = medium_queue_wdata[15:8];
+  assign \medium_queue_wdata.zero  = medium_queue_wdata[8];
+  assign \medium_queue_wdata.next  = medium_queue_wdata[16:9];
   assign \medium_queue_r0_b0.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_r0_b0.snap  = medium_queue_r0_b0[7];
-  assign \medium_queue_r0_b0.next  = medium_queue_r0_b0[15:8];
+  assign \medium_queue_r0_b0.zero  = medium_queue_r0_b0[8];
+  assign \medium_queue_r0_b0.next  = medium_queue_r0_b0[16:9];
   assign \large_grant_wdata.snap  = large_grant_wdata[0];
   assign \large_grant_wdata.next  = large_grant_wdata[8:1];
   assign \large_grant_r0_b0.snap  = large_grant_r0_b0[0];
@@ -8463,52 +8478,60 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \large_grant_r1_b0.next  = large_grant_r1_b0[8:1];
   assign \large_queue_wdata.slot  = large_queue_wdata[5:0];
   assign \large_queue_wdata.snap  = large_queue_wdata[6];
-  assign \large_queue_wdata.next  = large_queue_wdata[14:7];
+  assign \large_queue_wdata.zero  = large_queue_wdata[7];
+  assign \large_queue_wdata.next  = large_queue_wdata[15:8];
   assign \large_queue_r0_b0.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_r0_b0.snap  = large_queue_r0_b0[6];
-  assign \large_queue_r0_b0.next  = large_queue_r0_b0[14:7];
+  assign \large_queue_r0_b0.zero  = large_queue_r0_b0[7];
+  assign \large_queue_r0_b0.next  = large_queue_r0_b0[15:8];
   assign \small_grant_data.snap  = small_grant_r0_b0[0];
   assign \small_grant_data.next  = small_grant_r0_b0[8:1];
-  assign \small_grant_data$410.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$410.next  = small_grant_r1_b0[8:1];
+  assign \small_grant_data$413.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$413.next  = small_grant_r1_b0[8:1];
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
-  assign \small_queue_data.next  = small_queue_r0_b0[16:9];
+  assign \small_queue_data.zero  = small_queue_r0_b0[9];
+  assign \small_queue_data.next  = small_queue_r0_b0[17:10];
   assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
   assign \medium_grant_data.next  = medium_grant_r0_b0[8:1];
-  assign \medium_grant_data$437.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$437.next  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_data$440.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$440.next  = medium_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
-  assign \medium_queue_data.next  = medium_queue_r0_b0[15:8];
+  assign \medium_queue_data.zero  = medium_queue_r0_b0[8];
+  assign \medium_queue_data.next  = medium_queue_r0_b0[16:9];
   assign \large_grant_data.snap  = large_grant_r0_b0[0];
   assign \large_grant_data.next  = large_grant_r0_b0[8:1];
-  assign \large_grant_data$464.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$464.next  = large_grant_r1_b0[8:1];
+  assign \large_grant_data$467.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$467.next  = large_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
-  assign \large_queue_data.next  = large_queue_r0_b0[14:7];
-  assign large_queue_wdata[14:7] = \$1173 ;
-  assign large_queue_wdata[6] = \$1165 ;
+  assign \large_queue_data.zero  = large_queue_r0_b0[7];
+  assign \large_queue_data.next  = large_queue_r0_b0[15:8];
+  assign large_queue_wdata[15:8] = \$1170 ;
+  assign large_queue_wdata[7] = \$1162 ;
+  assign large_queue_wdata[6] = \$1161 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[15:8] = \$1155 ;
-  assign medium_queue_wdata[7] = \$1147 ;
+  assign medium_queue_wdata[16:9] = \$1151 ;
+  assign medium_queue_wdata[8] = \$1143 ;
+  assign medium_queue_wdata[7] = \$1142 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[16:9] = \$1137 ;
-  assign small_queue_wdata[8] = \$1129 ;
+  assign small_queue_wdata[17:10] = \$1132 ;
+  assign small_queue_wdata[9] = \$1124 ;
+  assign small_queue_wdata[8] = \$1123 ;
   assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = { \$1073 [11], \$1032 [11], \$991 [11], \$950 [11], \$909 [11], \$868 [11], \$827 [11], \$786 [11] };
-  assign large_grant_wdata[0] = \$745 [6];
-  assign medium_grant_wdata[8:1] = { \$1073 [11], \$1032 [11], \$991 [11], \$950 [11], \$909 [11], \$868 [11], \$827 [11], \$786 [11] };
-  assign medium_grant_wdata[0] = \$745 [6];
-  assign small_grant_wdata[8:1] = { \$1073 [11], \$1032 [11], \$991 [11], \$950 [11], \$909 [11], \$868 [11], \$827 [11], \$786 [11] };
-  assign small_grant_wdata[0] = \$745 [6];
-  assign \$1260 [2] = \$225 ;
-  assign \$1260 [1] = \$223 ;
-  assign \$1260 [0] = \$221 ;
-  assign \$1259 [2] = f0_hit[2];
-  assign \$1259 [1] = f0_hit[1];
-  assign \$1259 [0] = f0_hit[0];
+  assign large_grant_wdata[8:1] = { \$1064 [11], \$1023 [11], \$982 [11], \$941 [11], \$900 [11], \$859 [11], \$818 [11], \$777 [11] };
+  assign large_grant_wdata[0] = \$736 [6];
+  assign medium_grant_wdata[8:1] = { \$1064 [11], \$1023 [11], \$982 [11], \$941 [11], \$900 [11], \$859 [11], \$818 [11], \$777 [11] };
+  assign medium_grant_wdata[0] = \$736 [6];
+  assign small_grant_wdata[8:1] = { \$1064 [11], \$1023 [11], \$982 [11], \$941 [11], \$900 [11], \$859 [11], \$818 [11], \$777 [11] };
+  assign small_grant_wdata[0] = \$736 [6];
+  assign \$1257 [2] = \$224 ;
+  assign \$1257 [1] = \$222 ;
+  assign \$1257 [0] = \$220 ;
+  assign \$1256 [2] = f0_hit[2];
+  assign \$1256 [1] = f0_hit[1];
+  assign \$1256 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -8517,176 +8540,176 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$66  = 1'h0;
   assign \$67  = 1'h0;
   assign \$68  = 1'h0;
-  assign \$107  = \$105 [9];
-  assign \$110  = \$108 [8];
-  assign \$113  = \$111 [6];
   assign \$119  = \$117 [9];
   assign \$122  = \$120 [8];
   assign \$125  = \$123 [6];
-  assign \$133  = \$132 ;
-  assign \$678  = a3_sel_head[0];
-  assign \$680  = a3_sel_head[1];
-  assign \$682  = a3_sel_head[2];
-  assign \$686  = a3_sel_head[0];
-  assign \$688  = a3_sel_head[1];
-  assign \$690  = a3_sel_head[2];
-  assign \$694  = a3_sel_head[0];
-  assign \$696  = a3_sel_head[1];
-  assign \$698  = a3_sel_head[2];
-  assign \$702  = a3_sel_head[0];
-  assign \$704  = a3_sel_head[1];
-  assign \$706  = a3_sel_head[2];
-  assign \$710  = a3_sel_head[0];
-  assign \$712  = a3_sel_head[1];
-  assign \$714  = a3_sel_head[2];
-  assign \$718  = a3_sel_head[0];
+  assign \$131  = \$129 [9];
+  assign \$134  = \$132 [8];
+  assign \$137  = \$135 [6];
+  assign \$145  = \$144 ;
+  assign \$669  = a3_sel_head[0];
+  assign \$671  = a3_sel_head[1];
+  assign \$673  = a3_sel_head[2];
+  assign \$677  = a3_sel_head[0];
+  assign \$679  = a3_sel_head[1];
+  assign \$681  = a3_sel_head[2];
+  assign \$685  = a3_sel_head[0];
+  assign \$687  = a3_sel_head[1];
+  assign \$689  = a3_sel_head[2];
+  assign \$693  = a3_sel_head[0];
+  assign \$695  = a3_sel_head[1];
+  assign \$697  = a3_sel_head[2];
+  assign \$701  = a3_sel_head[0];
+  assign \$703  = a3_sel_head[1];
+  assign \$705  = a3_sel_head[2];
+  assign \$709  = a3_sel_head[0];
+  assign \$711  = a3_sel_head[1];
+  assign \$713  = a3_sel_head[2];
+  assign \$717  = a3_sel_head[0];
   assign \$720  = a3_sel_head[1];
-  assign \$722  = a3_sel_head[2];
-  assign \$726  = a3_sel_head[0];
-  assign \$729  = a3_sel_head[1];
-  assign \$733  = a3_sel_head[0];
-  assign \$140  = a3_sel_head[0];
-  assign \$145  = a3_sel_head[1];
-  assign \$150  = a3_sel_head[2];
-  assign \$176  = \$174 [40];
-  assign \$183  = \$181 [40];
-  assign \$190  = \$188 [40];
-  assign \$227  = 1'h0;
-  assign \$229  = \$228 ;
-  assign \$341  = f3_in[0];
-  assign \$344  = f3_in[1];
-  assign \$348  = f3_in[2];
-  assign \$358  = f3_in[0];
-  assign \$360  = f3_in[1];
-  assign \$363  = f3_in[2];
-  assign \$366  = f3_in[0];
-  assign \$368  = f3_in[1];
-  assign \$371  = f3_in[2];
-  assign \$374  = f3_in[0];
-  assign \$376  = f3_in[1];
-  assign \$379  = f3_in[2];
-  assign \$382  = f3_in[0];
-  assign \$384  = f3_in[1];
-  assign \$387  = f3_in[2];
-  assign \$390  = f3_in[0];
-  assign \$392  = f3_in[1];
-  assign \$395  = f3_in[2];
-  assign \$398  = f3_in[0];
-  assign \$400  = f3_in[1];
-  assign \$403  = f3_in[2];
-  assign \$406  = f3_in[0];
-  assign \$408  = f3_in[1];
-  assign \$411  = f3_in[2];
-  assign \$414  = f3_in[0];
-  assign \$416  = f3_in[1];
-  assign \$419  = f3_in[2];
-  assign \$424  = f3_in[0];
-  assign \$426  = f3_in[1];
-  assign \$429  = f3_in[2];
+  assign \$724  = a3_sel_head[0];
+  assign \$148  = a3_restart_head[0];
+  assign \$150  = a3_restart_head[1];
+  assign \$152  = a3_restart_head[2];
+  assign \$175  = \$173 [40];
+  assign \$182  = \$180 [40];
+  assign \$189  = \$187 [40];
+  assign \$226  = 1'h0;
+  assign \$228  = \$227 ;
+  assign \$340  = f3_in[0];
+  assign \$343  = f3_in[1];
+  assign \$347  = f3_in[2];
+  assign \$357  = f3_in[0];
+  assign \$359  = f3_in[1];
+  assign \$362  = f3_in[2];
+  assign \$365  = f3_in[0];
+  assign \$367  = f3_in[1];
+  assign \$370  = f3_in[2];
+  assign \$373  = f3_in[0];
+  assign \$375  = f3_in[1];
+  assign \$378  = f3_in[2];
+  assign \$381  = f3_in[0];
+  assign \$383  = f3_in[1];
+  assign \$386  = f3_in[2];
+  assign \$389  = f3_in[0];
+  assign \$391  = f3_in[1];
+  assign \$394  = f3_in[2];
+  assign \$397  = f3_in[0];
+  assign \$399  = f3_in[1];
+  assign \$402  = f3_in[2];
+  assign \$405  = f3_in[0];
+  assign \$407  = f3_in[1];
+  assign \$410  = f3_in[2];
+  assign \$413  = f3_in[0];
+  assign \$415  = f3_in[1];
+  assign \$418  = f3_in[2];
+  assign \$423  = f3_in[0];
+  assign \$425  = f3_in[1];
+  assign \$428  = f3_in[2];
+  assign \$449  = \$448 ;
   assign \$454  = \$453 ;
   assign \$459  = \$458 ;
-  assign \$464  = \$463 ;
-  assign \$519  = small_popped;
-  assign \$525  = small_pushed;
-  assign \$531  = small_pushed;
-  assign \$532  = small_popped;
-  assign \$567  = medium_popped;
-  assign \$573  = medium_pushed;
-  assign \$579  = medium_pushed;
-  assign \$580  = medium_popped;
-  assign \$615  = large_popped;
-  assign \$621  = large_pushed;
-  assign \$627  = large_pushed;
-  assign \$628  = large_popped;
-  assign \$641  = 1'h0;
-  assign \$739  = a3_sel_head[0];
-  assign \$741  = a3_sel_head[1];
-  assign \$743  = a3_sel_head[2];
-  assign \$749  = \$748 ;
-  assign \$753  = \$752 ;
-  assign \$757  = \$756 ;
-  assign \$758  = a3_sel_last[0];
-  assign \$763  = a3_sel_last[1];
-  assign \$768  = a3_sel_last[2];
-  assign \$773  = a3_sel_head[0];
-  assign \$775  = a3_sel_head[1];
-  assign \$777  = a3_sel_head[2];
-  assign \$790  = 1'h0;
-  assign \$794  = 1'h0;
-  assign \$798  = 1'h0;
-  assign \$799  = a3_sel_last[0];
-  assign \$804  = a3_sel_last[1];
-  assign \$809  = a3_sel_last[2];
-  assign \$814  = a3_sel_head[0];
-  assign \$816  = a3_sel_head[1];
-  assign \$818  = a3_sel_head[2];
-  assign \$831  = 1'h0;
-  assign \$835  = 1'h0;
-  assign \$839  = 1'h0;
-  assign \$840  = a3_sel_last[0];
-  assign \$845  = a3_sel_last[1];
-  assign \$850  = a3_sel_last[2];
-  assign \$855  = a3_sel_head[0];
-  assign \$857  = a3_sel_head[1];
-  assign \$859  = a3_sel_head[2];
-  assign \$872  = 1'h0;
-  assign \$876  = 1'h0;
-  assign \$880  = 1'h0;
-  assign \$881  = a3_sel_last[0];
-  assign \$886  = a3_sel_last[1];
-  assign \$891  = a3_sel_last[2];
-  assign \$896  = a3_sel_head[0];
-  assign \$898  = a3_sel_head[1];
-  assign \$900  = a3_sel_head[2];
-  assign \$913  = 1'h0;
-  assign \$917  = 1'h0;
-  assign \$921  = 1'h0;
-  assign \$922  = a3_sel_last[0];
-  assign \$927  = a3_sel_last[1];
-  assign \$932  = a3_sel_last[2];
-  assign \$937  = a3_sel_head[0];
-  assign \$939  = a3_sel_head[1];
-  assign \$941  = a3_sel_head[2];
-  assign \$954  = 1'h0;
-  assign \$958  = 1'h0;
-  assign \$962  = 1'h0;
-  assign \$963  = a3_sel_last[0];
-  assign \$968  = a3_sel_last[1];
-  assign \$973  = a3_sel_last[2];
-  assign \$978  = a3_sel_head[0];
-  assign \$980  = a3_sel_head[1];
-  assign \$982  = a3_sel_head[2];
-  assign \$995  = 1'h0;
-  assign \$999  = 1'h0;
-  assign \$1003  = 1'h0;
-  assign \$1004  = a3_sel_last[0];
-  assign \$1009  = a3_sel_last[1];
-  assign \$1014  = a3_sel_last[2];
-  assign \$1019  = a3_sel_head[0];
-  assign \$1021  = a3_sel_head[1];
-  assign \$1023  = a3_sel_head[2];
-  assign \$1036  = 1'h0;
-  assign \$1040  = 1'h0;
-  assign \$1044  = 1'h0;
-  assign \$1045  = a3_sel_last[0];
-  assign \$1050  = a3_sel_last[1];
-  assign \$1055  = a3_sel_last[2];
-  assign \$1060  = a3_sel_head[0];
-  assign \$1062  = a3_sel_head[1];
-  assign \$1064  = a3_sel_head[2];
-  assign \$1080  = { 1'h0, a4_slot, 6'h00 };
-  assign \$1081 [35:0] = { 21'h000000, \$1080  };
-  assign \$1081 [36] = 1'h1;
-  assign \$1082  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$1083 [35:17], \$1083 [15:0] } = { 14'h0000, \$1082 [21:17], \$1082 [15:0] };
-  assign { \$1083 [36], \$1083 [16] } = 2'h3;
-  assign \$1084  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$1085 [35:21], \$1085 [19:0] } = { 15'h0000, \$1084 [19:0] };
-  assign { \$1085 [36], \$1085 [20] } = 2'h3;
+  assign \$510  = small_popped;
+  assign \$516  = small_pushed;
+  assign \$522  = small_pushed;
+  assign \$523  = small_popped;
+  assign \$558  = medium_popped;
+  assign \$564  = medium_pushed;
+  assign \$570  = medium_pushed;
+  assign \$571  = medium_popped;
+  assign \$606  = large_popped;
+  assign \$612  = large_pushed;
+  assign \$618  = large_pushed;
+  assign \$619  = large_popped;
+  assign \$632  = 1'h0;
+  assign \$730  = a3_sel_head[0];
+  assign \$732  = a3_sel_head[1];
+  assign \$734  = a3_sel_head[2];
+  assign \$740  = \$739 ;
+  assign \$744  = \$743 ;
+  assign \$748  = \$747 ;
+  assign \$749  = a3_sel_last[0];
+  assign \$754  = a3_sel_last[1];
+  assign \$759  = a3_sel_last[2];
+  assign \$764  = a3_sel_head[0];
+  assign \$766  = a3_sel_head[1];
+  assign \$768  = a3_sel_head[2];
+  assign \$781  = 1'h0;
+  assign \$785  = 1'h0;
+  assign \$789  = 1'h0;
+  assign \$790  = a3_sel_last[0];
+  assign \$795  = a3_sel_last[1];
+  assign \$800  = a3_sel_last[2];
+  assign \$805  = a3_sel_head[0];
+  assign \$807  = a3_sel_head[1];
+  assign \$809  = a3_sel_head[2];
+  assign \$822  = 1'h0;
+  assign \$826  = 1'h0;
+  assign \$830  = 1'h0;
+  assign \$831  = a3_sel_last[0];
+  assign \$836  = a3_sel_last[1];
+  assign \$841  = a3_sel_last[2];
+  assign \$846  = a3_sel_head[0];
+  assign \$848  = a3_sel_head[1];
+  assign \$850  = a3_sel_head[2];
+  assign \$863  = 1'h0;
+  assign \$867  = 1'h0;
+  assign \$871  = 1'h0;
+  assign \$872  = a3_sel_last[0];
+  assign \$877  = a3_sel_last[1];
+  assign \$882  = a3_sel_last[2];
+  assign \$887  = a3_sel_head[0];
+  assign \$889  = a3_sel_head[1];
+  assign \$891  = a3_sel_head[2];
+  assign \$904  = 1'h0;
+  assign \$908  = 1'h0;
+  assign \$912  = 1'h0;
+  assign \$913  = a3_sel_last[0];
+  assign \$918  = a3_sel_last[1];
+  assign \$923  = a3_sel_last[2];
+  assign \$928  = a3_sel_head[0];
+  assign \$930  = a3_sel_head[1];
+  assign \$932  = a3_sel_head[2];
+  assign \$945  = 1'h0;
+  assign \$949  = 1'h0;
+  assign \$953  = 1'h0;
+  assign \$954  = a3_sel_last[0];
+  assign \$959  = a3_sel_last[1];
+  assign \$964  = a3_sel_last[2];
+  assign \$969  = a3_sel_head[0];
+  assign \$971  = a3_sel_head[1];
+  assign \$973  = a3_sel_head[2];
+  assign \$986  = 1'h0;
+  assign \$990  = 1'h0;
+  assign \$994  = 1'h0;
+  assign \$995  = a3_sel_last[0];
+  assign \$1000  = a3_sel_last[1];
+  assign \$1005  = a3_sel_last[2];
+  assign \$1010  = a3_sel_head[0];
+  assign \$1012  = a3_sel_head[1];
+  assign \$1014  = a3_sel_head[2];
+  assign \$1027  = 1'h0;
+  assign \$1031  = 1'h0;
+  assign \$1035  = 1'h0;
+  assign \$1036  = a3_sel_last[0];
+  assign \$1041  = a3_sel_last[1];
+  assign \$1046  = a3_sel_last[2];
+  assign \$1051  = a3_sel_head[0];
+  assign \$1053  = a3_sel_head[1];
+  assign \$1055  = a3_sel_head[2];
+  assign \$1071  = { 1'h0, a4_slot, 6'h00 };
+  assign \$1072 [35:0] = { 21'h000000, \$1071  };
+  assign \$1072 [36] = 1'h1;
+  assign \$1073  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$1074 [35:17], \$1074 [15:0] } = { 14'h0000, \$1073 [21:17], \$1073 [15:0] };
+  assign { \$1074 [36], \$1074 [16] } = 2'h3;
+  assign \$1075  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$1076 [35:21], \$1076 [19:0] } = { 15'h0000, \$1075 [19:0] };
+  assign { \$1076 [36], \$1076 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3615$0 , \port$3616$0 , \port$3618$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$4056$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4476$0 , \port$4476$55 , rsp_freed_valid, \port$4482$0 , rsp_flushed_valid, \port$4497$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4529$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4621$0 , bus__w_beat_from_queue
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3613$0 , \port$3614$0 , \port$3616$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$4054$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4476$0 , \port$4476$55 , rsp_freed_valid, \port$4482$0 , rsp_flushed_valid, \port$4497$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4529$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4621$0 , bus__w_beat_from_queue
 , e1_exhausted, \port$4793$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5063$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire [32:0] \$1 ;
@@ -10833,14 +10856,14 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$3615$0 ;
-  wire \port$3615$0 ;
+  output \port$3613$0 ;
+  wire \port$3613$0 ;
+  output \port$3614$0 ;
+  wire \port$3614$0 ;
   output \port$3616$0 ;
   wire \port$3616$0 ;
-  output \port$3618$0 ;
-  wire \port$3618$0 ;
-  output [56:0] \port$4056$1 ;
-  wire [56:0] \port$4056$1 ;
+  output [56:0] \port$4054$1 ;
+  wire [56:0] \port$4054$1 ;
   input [14:0] \port$4476$0 ;
   wire [14:0] \port$4476$0 ;
   input [23:0] \port$4476$55 ;
@@ -14767,10 +14790,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1706 [54:52];
   assign req_flush_select = \$1706 [57:55];
   assign req_flush_pool = \$1706 [43:42];
-  assign \port$3615$0  = \$1302 ;
-  assign \port$3616$0  = \$1303 ;
-  assign \port$3618$0  = \$1305 ;
-  assign \port$4056$1  = \$1706 [57:1];
+  assign \port$3613$0  = \$1302 ;
+  assign \port$3614$0  = \$1303 ;
+  assign \port$3616$0  = \$1305 ;
+  assign \port$4054$1  = \$1706 [57:1];
   assign \port$4793$0  = \$signal$102 ;
   assign bus__w_ack = \$signal$293 ;
   assign \port$5063$0  = \$signal$103 ;

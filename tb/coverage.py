@@ -30,11 +30,13 @@ __all__ = ["Coverage", "expected_bins", "AXI_CHANNELS", "FLUSH_BINS", "RING_BINS
 #: frees of its pool 1..L cycles before it (in flight when it commits) and after
 #: it; flushes back to back; frees of handles from before a flush (their slot
 #: free: NOT_ALLOCATED; granted again since: TAG_MISMATCH); a reset with a flush
-#: in flight.
+#: in flight; slot 0 granted in a flush's cycle (with it) and in the cycle
+#: before, the older grant still on its way to the slot's record (that grant
+#: a never-used slot, or for a freelist's, a released one from its queue).
 FLUSH_BINS = ["flush.ok", "flush.with_alloc_and_free", "flush.alloc_before", "flush.free_before",
               "flush.alloc_after", "flush.free_after", "flush.back_to_back",
               "flush.stale_free.NOT_ALLOCATED", "flush.stale_free.TAG_MISMATCH",
-              "reset.flush_in_flight"]
+              "reset.flush_in_flight", "flush.slot0_regranted", "flush.slot0_queued_regranted"]
 
 #: A ring pool (SPEC §4.2): a grant that overwrote a held slot; a free of the
 #: overwritten handle (TAG_MISMATCH); a slot released and granted again by the
@@ -91,7 +93,9 @@ def expected_bins(config, *, axi=True):
     bins += ["reset.requests_in_flight"]
     # flush (SPEC §4.3), on the native port
     if any(pool.lifetime == "transient" for pool in config.pools):
-        bins += [b for b in FLUSH_BINS if config.tag_bits or not b.endswith("TAG_MISMATCH")]
+        bins += [b for b in FLUSH_BINS if (config.tag_bits or not b.endswith("TAG_MISMATCH")) and
+                 (b != "flush.slot0_queued_regranted" or
+                  any(pool.lifetime == "transient" for pool in freelists))]
     if (1 << config.pool_bits) > len(config.pools):
         bins.append("error.BAD_POOL.flush")
     if any(pool.lifetime == "persistent" for pool in config.pools):
@@ -157,6 +161,7 @@ class Coverage:
         self.overwritten = [{} for _ in range(pools)]  # ring slot -> tag of its overwritten holder
         self.released = [{} for _ in range(pools)]     # ring slot -> cycle of its latest release
         self.last_slot = [None] * pools                # ring: the slot of the latest grant
+        self.last_grant = [None] * pools               # (cycle, slot, from the queue) of the latest
 
     def hit(self, name):
         self.counts[name] += 1
@@ -215,6 +220,14 @@ class Coverage:
                     self.hit("flush.alloc_after")
                 self.last_alloc[pool] = cycle
                 if grant.ok:
+                    prev = self.last_grant[pool]
+                    if self.last_flush[pool] == cycle and grant.slot == 0 and prev is not None and \
+                            prev[:2] == (cycle - 1, 0):
+                        self.hit("flush.slot0_regranted")
+                        if prev[2]:
+                            self.hit("flush.slot0_queued_regranted")
+                    queued = cfg.pools[pool].kind == "freelist" and grant.slot in self.released[pool]
+                    self.last_grant[pool] = (cycle, grant.slot, queued)
                     if grant.overwrote:
                         self.hit("ring.overwrite")
                         self.overwritten[pool][grant.slot] = self.handles[pool].get(grant.slot)

@@ -234,6 +234,39 @@ class NativeBench:
                 await self.step((pool_index, 0, self.user(4)))     # still EXHAUSTED
             await self.step((pool_index, 0, self.user(5)))         # gets the slot back
 
+    async def flush_restarts(self, pool_index, rounds):
+        """Slot 0 granted on back-to-back cycles across flushes, the case in
+        which a grant takes its tag from the grant one cycle older (still on
+        its way to the slot's record): allocs each with a flush of their pool
+        (each takes slot 0 again); and a freelist's queue head, slot 0 or
+        another, granted in the cycle before an alloc with a flush. Each round ends with
+        a flush, so the pool holds nothing after it."""
+        cfg, model, rng = self.config, self.scoreboard.model, self.rng
+        pool = cfg.pools[pool_index]
+
+        def alloc(user):
+            return (pool_index, 0, self.user(user))
+
+        def flush(user):
+            return (pool_index, self.user(user))
+        for k in range(rounds):
+            for _ in range(rng.randint(1, 4)):
+                await self.step(alloc(31), None, flush(32))
+            if pool.kind == "freelist":
+                # every never-used slot taken, slot 0 (every other round another
+                # slot, whose grant then lends slot 0 nothing) released into the
+                # queue and waited for, then granted the cycle before a flush
+                # with an alloc
+                while len(model.held[pool_index]) < pool.slots:
+                    await self.step(alloc(33))
+                slot = rng.randrange(1, pool.slots) if k % 2 and pool.slots > 1 else 0
+                await self.step(None, (pool.addr_of(slot), model.held[pool_index][slot], self.user(34)))
+                await self.idle(self.scoreboard.model.recycle_delay)
+                await self.step(alloc(35))
+                await self.step(alloc(36), None, flush(37))
+            await self.step(None, None, flush(38))
+            await self.idle(cfg.latency)
+
     async def ring_races(self, pool_index, cycles):
         """A ring pool at full speed with frees racing its pointer: most cycles
         an alloc, and a free of a slot that the pointer reaches within the next

@@ -148,7 +148,8 @@ async def test_reset_with_requests_in_flight(dut):
 @cocotb.test()
 async def test_tag_wraps_around(dut):
     """One slot of each full pool released and regranted past 2**tag_bits grants
-    (a persistent pool's slots are never released: its frees answer CONTRACT)."""
+    (a persistent pool's slots are never released: its frees answer CONTRACT);
+    then slot 0 of each pool granted back to back across flushes."""
     tb = TB(dut, seed_offset=2)
 
     async def body():
@@ -156,6 +157,10 @@ async def test_tag_wraps_around(dut):
         for pool in range(len(CONFIG.pools)):
             rounds = 2 if CONFIG.pools[pool].lifetime == "persistent" else (1 << CONFIG.tag_bits) + 2
             await tb.bench.hold_all_but_one(pool, rounds)
+        # slot 0 granted back to back across flushes (a persistent pool is never flushed)
+        for pool in range(len(CONFIG.pools)):
+            if CONFIG.pools[pool].lifetime != "persistent":
+                await tb.bench.flush_restarts(pool, 4)
         await tb.bench.drain()
     await _guarded(tb, "tag_wrap", body)
 
