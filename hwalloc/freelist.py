@@ -3,7 +3,8 @@ slots in the order they were released (a FIFO), EXHAUSTED when neither is left.
 
 ``queue``   FIFO of released slots: ``{slot, next, snap, zero}`` (``next``:
             the tag the slot's next grant takes, its last + 1; ``zero``: the
-            slot is slot 0, see alloc stage 3 in the core); written by the free
+            slot is slot 0, see alloc stage 3 in the core; both only with
+            tags); written by the free
             decision (through registers, an edge later), read by the alloc
             commit. A released slot is in the queue from the edge after its
             decision (``push``), which makes the recycle delay R = 5.
@@ -25,9 +26,10 @@ class FreelistPool(PoolState):
     def __init__(self, m, pool, config, reg):
         super().__init__(m, pool, config, reg)
         n, name, T = pool.slots, pool.name, config.tag_bits
-        # (zero: slot == 0, for the alloc's forwarding after a flush, alloc stage 3)
-        entry = data.StructLayout({"slot": pool.slot_bits, "snap": 1, "zero": 1,
-                                   **({"next": T} if T else {})})
+        # (zero: slot == 0, for the alloc's forwarding of tags after a flush,
+        # alloc stage 3: without tags nothing is forwarded)
+        entry = data.StructLayout({"slot": pool.slot_bits, "snap": 1,
+                                   **({"zero": 1, "next": T} if T else {})})
         self.queue_w, (self.queue_r,) = memory(m, f"{name}_queue", entry, n, reads=1, registered_write=True)
         self.head = Signal(range(n), name=f"{name}_head")
         self.tail = Signal(range(n), name=f"{name}_tail")
@@ -82,7 +84,7 @@ class FreelistPool(PoolState):
             self.queue_w.addr.eq(self.tail),
             self.queue_w.data.slot.eq(slot),
             self.queue_w.data.snap.eq(~snap),
-            self.queue_w.data.zero.eq(slot[:self.pool.slot_bits] == 0),
+            *([self.queue_w.data.zero.eq(slot[:self.pool.slot_bits] == 0)] if self.tag_bits else []),
             self.queue_w.en.eq(release),
         ]
         if self.tag_bits:
