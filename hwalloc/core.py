@@ -722,7 +722,6 @@ class AllocatorCore(_Timing, wiring.Component):
         f5_err, f5_user = reg("f5_err", 4), reg("f5_user", U)
         f5_pool, f5_in_pool = reg("f5_pool", P), reg("f5_in_pool")
         held, release = Signal(), Signal()
-        blocked = f4_blocked
         # A flush of the free's pool committed after the free's handshake (at edges
         # t+2..t+4, or now): the free is older, so it is judged as without it, but
         # the slot it releases is free after the flush anyway, so it writes
@@ -749,8 +748,8 @@ class AllocatorCore(_Timing, wiring.Component):
         m.d.comb += released_f1.eq(release & same_slot(f4_go, f4_pool, f4_slot, f3_pool, f3_slot))
         m.d.sync += f4_blocked.eq(hit_a1 | released_f1)
         m.d.comb += [
-            held.eq(f4_hit_a1 | (~blocked & f4_rest_held)),
-            release.eq(f4_by_a1 | (~blocked & (f4_by_older | any_of(f4_by_mem & f4_mem_ok)))),
+            held.eq(f4_hit_a1 | (~f4_blocked & f4_rest_held)),
+            release.eq(f4_by_a1 | (~f4_blocked & (f4_by_older | any_of(f4_by_mem & f4_mem_ok)))),
         ]
         cur_next = Mux(f4_hit_a1, f4_a1_next, f4_rest_next)
         cur_snap = Mux(f4_hit_a1, f4_a1_snap, f4_rest_snap)
@@ -784,8 +783,8 @@ class AllocatorCore(_Timing, wiring.Component):
         for st in state:
             # release & f4_in[p], as a function of six flags, unless a flush
             # overtook it; what it writes is the pool's (hwalloc.pool)
-            st.release(m, (f4_live[st.index] & (f4_by_a1 | (~blocked & f4_by_older))) |
-                       (~blocked & f4_by_mem_live[st.index] & f4_mem_ok[st.index]),
+            st.release(m, (f4_live[st.index] & (f4_by_a1 | (~f4_blocked & f4_by_older))) |
+                       (~f4_blocked & f4_by_mem_live[st.index] & f4_mem_ok[st.index]),
                        f4_slot, cur_snap, cur_next, f4_taken)
         m.d.sync += [f5_valid.eq(f4_valid), f5_ok.eq(release), f5_err.eq(free_err),
                      f5_user.eq(f4_user), f5_pool.eq(f4_pool), f5_in_pool.eq(f4_in_pool)]

@@ -159,9 +159,9 @@ class Coverage:
         self.handles = [{} for _ in range(pools)]      # slot -> tag, as granted
         self.flushed = [{} for _ in range(pools)]      # slot -> tag held at the latest flush
         self.overwritten = [{} for _ in range(pools)]  # ring slot -> tag of its overwritten holder
-        self.released = [{} for _ in range(pools)]     # ring slot -> cycle of its latest release
+        self.released = [{} for _ in range(pools)]     # slot -> cycle of its latest release
         self.last_slot = [None] * pools                # ring: the slot of the latest grant
-        self.last_grant = [None] * pools               # (cycle, slot, from the queue) of the latest
+        self.last_grant = [None] * pools               # (cycle, slot, from the queue) of the latest grant
 
     def hit(self, name):
         self.counts[name] += 1

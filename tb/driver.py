@@ -239,8 +239,8 @@ class NativeBench:
         which a grant takes its tag from the grant one cycle older (still on
         its way to the slot's record): allocs each with a flush of their pool
         (each takes slot 0 again); and a freelist's queue head, slot 0 or
-        another, granted in the cycle before an alloc with a flush. Each round ends with
-        a flush, so the pool holds nothing after it."""
+        another, granted in the cycle before an alloc with a flush. Each round
+        ends with a flush, so the pool holds nothing after it."""
         cfg, model, rng = self.config, self.scoreboard.model, self.rng
         pool = cfg.pools[pool_index]
 
@@ -261,7 +261,7 @@ class NativeBench:
                     await self.step(alloc(33))
                 slot = rng.randrange(1, pool.slots) if k % 2 and pool.slots > 1 else 0
                 await self.step(None, (pool.addr_of(slot), model.held[pool_index][slot], self.user(34)))
-                await self.idle(self.scoreboard.model.recycle_delay)
+                await self.idle(model.recycle_delay)
                 await self.step(alloc(35))
                 await self.step(alloc(36), None, flush(37))
             await self.step(None, None, flush(38))
