@@ -6,7 +6,9 @@ Runs `hwalloc pnr`'s flow (synth_ecp5 + nextpnr-ecp5, LFE5U-85F speed 8, every
 port registered by the same wrapper) on: every shipped example; one pool of
 16 ... 65536 slots; 8 pools; the bitmap + find-first-free baseline at 64 and
 1024 slots; and the part's own ceilings in the same wrapper (a 32-bit counter,
-a block RAM read straight into a register). Prints a Markdown table and writes
+a block RAM read straight into a register, and a memory as deep as a pool of
+65536 slots, 132 block RAMs, read in two edges as the core reads it and in
+three). Prints a Markdown table and writes
 it into docs/benchmarks.md (between the pnr markers) and the rows into
 docs/benchmarks_pnr.json. Figures, not tests: a seed changes the placement, so
 the table gives min / median / max over the seeds.
@@ -18,13 +20,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from amaranth import Module
+from amaranth import Module, Mux, Signal
 from amaranth.back import verilog
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hwalloc.config import example_names, example_path, load_config, parse_config
+from hwalloc.emit import drop_memory_init
+from hwalloc.memory import memory
 from hwalloc.pnr import core_design, run_pnr
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -49,7 +52,9 @@ class Counter32(wiring.Component):
 
 
 class RamRead(wiring.Component):
-    """The part's ceiling for a block RAM: a 1024 x 18 read into a register."""
+    """The part's ceiling for a block RAM: a 1024 x 18 read into a register,
+    built by :func:`hwalloc.memory.memory` as the core's memories are (no
+    read-old-data logic after the RAM, the register not reset)."""
     waddr: In(10)
     wdata: In(18)
     wen: In(1)
@@ -58,17 +63,52 @@ class RamRead(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = Memory(shape=18, depth=1024, init=[])
-        w, r = mem.write_port(), mem.read_port()
-        m.d.comb += [w.addr.eq(self.waddr), w.data.eq(self.wdata), w.en.eq(self.wen), r.addr.eq(self.raddr)]
-        m.d.sync += self.rdata.eq(r.data)
+        write, (read,) = memory(m, "ram", 18, 1024, reads=1)
+        m.d.comb += [write.addr.eq(self.waddr), write.data.eq(self.wdata), write.en.eq(self.wen),
+                     read.addr.eq(self.raddr), self.rdata.eq(read.data)]
+        return m
+
+
+class DeepRead(wiring.Component):
+    """The part's ceiling for a memory as deep as a pool of 65536 slots: 65536 x
+    33 bits built by :func:`hwalloc.memory.memory` (4 banks of 33 DP16KDs of
+    16384 x 1: 132, as many as that pool's memories), read into a register. In
+    two edges as the core reads (``edges=2``: each bank's RAM into a register,
+    then the choice of the bank into ``rdata``), or in three (``edges=3``: that
+    register in the RAM, REGMODE OUTREG, then one in the fabric, then the
+    choice). Its write is registered beside the RAMs, as the core's grant
+    records are."""
+    waddr: In(16)
+    wdata: In(33)
+    wen: In(1)
+    raddr: In(16)
+    rdata: Out(33)
+
+    def __init__(self, edges):
+        self.edges = edges
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        write, (read,) = memory(m, "deep", 33, 65536, reads=1, registered_write=True)
+        m.d.comb += [write.addr.eq(self.waddr), write.data.eq(self.wdata), write.en.eq(self.wen),
+                     read.addr.eq(self.raddr)]
+        if self.edges == 2:
+            m.d.sync += self.rdata.eq(read.data)
+            return m
+        chosen = 0
+        for b, (select, data) in enumerate(read.parts):
+            late, late_select = Signal(33, name=f"late_b{b}"), Signal(name=f"late_select_b{b}")
+            m.d.sync += [late.eq(data), late_select.eq(select)]
+            chosen |= Mux(late_select, late, 0)
+        m.d.sync += self.rdata.eq(chosen)
         return m
 
 
 def amaranth_design(component, name):
     ports = [(port, len(getattr(component, port)), member.flow == wiring.In)
              for port, member in component.signature.members.items()]
-    text = verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True)
+    text = drop_memory_init(verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True))
     # Amaranth's own clock and reset ports: the reset is driven like any input
     return {"verilog": text, "module": name, "clock": "clk", "ports": ports + [("rst", 1, True)]}
 
@@ -93,13 +133,21 @@ def points(quick):
                  lambda: amaranth_design(Counter32(), "counter32")))
     rows.append(("block RAM read → register", "ramread", "ceiling",
                  lambda: amaranth_design(RamRead(), "ramread")))
+    if not quick:
+        # (with the output register left in the fabric, as the core's 132 are;
+        # then in the RAM, with one more in the fabric)
+        rows.append(("65536 × 33 in 132 block RAMs, read in 2 edges (as the core reads)", "deep2",
+                     "ceiling", lambda: amaranth_design(DeepRead(2), "deep2")))
+        rows.append(("65536 × 33 in 132 block RAMs, read in 3 edges (RAM output register + fabric)",
+                     "deep3", "ceiling", lambda: {**amaranth_design(DeepRead(3), "deep3"), "outreg": True}))
     return rows
 
 
 def measure(point, seeds, work):
-    label, name, kind, design = point
+    label, name, kind, make = point
     print(f"[pnr_sweep] {label} ...", file=sys.stderr, flush=True)
-    report = run_pnr(name, work / name, design(), seeds=range(1, seeds + 1))
+    design = make()
+    report = run_pnr(name, work / name, design, seeds=range(1, seeds + 1), outreg=design.get("outreg"))
     return {"point": label, "kind": kind, **report}
 
 

