@@ -54,7 +54,8 @@ class Counter32(wiring.Component):
 class RamRead(wiring.Component):
     """The part's ceiling for a block RAM: a 1024 x 18 read into a register,
     built by :func:`hwalloc.memory.memory` as the core's memories are (no
-    read-old-data logic after the RAM, the register not reset)."""
+    read-old-data logic after the RAM, the register not reset), measured
+    with the register in the fabric."""
     waddr: In(10)
     wdata: In(18)
     wen: In(1)
@@ -131,8 +132,10 @@ def points(quick):
                      lambda n=n: amaranth_design(BitmapAllocator(n), f"bitmap_{n}")))
     rows.append(("32-bit counter", "counter32", "ceiling",
                  lambda: amaranth_design(Counter32(), "counter32")))
-    rows.append(("block RAM read → register", "ramread", "ceiling",
-                 lambda: amaranth_design(RamRead(), "ramread")))
+    # (the register in the fabric: moved into the RAM, nextpnr reports 620 MHz,
+    # as its timing model bounds no RAM by a minimum period of its own)
+    rows.append(("block RAM read → register (in the fabric)", "ramread", "ceiling",
+                 lambda: {**amaranth_design(RamRead(), "ramread"), "outreg": False}))
     if not quick:
         # (with the output register left in the fabric, as the core's 132 are;
         # then in the RAM, with one more in the fabric)
