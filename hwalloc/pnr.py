@@ -249,8 +249,11 @@ def absorb_ram_output_registers(netlist):
 
 def _worst_path(report):
     """The critical path of ``aclk`` from nextpnr's JSON report: its launching and
-    capturing cells and its logic and routing delay (ns)."""
-    paths = [p for p in report.get("critical_paths", []) if p.get("path")]
+    capturing cells and its logic and routing delay (ns). Only clock-to-clock
+    paths: the wrapper's pin paths (``<async>``) are not timed against the clock,
+    and a small design's can be longer than its slowest register path."""
+    paths = [p for p in report.get("critical_paths", [])
+             if p.get("path") and "<async>" not in (p.get("from"), p.get("to"))]
     if not paths:
         return None
     path = max(paths, key=lambda p: sum(s["delay"] for s in p["path"]))["path"]

@@ -7,8 +7,8 @@ import re
 
 from hwalloc import cli
 from hwalloc.config import load_config
-from hwalloc.pnr import (WRAPPER, _synth, absorb_ram_output_registers, core_design, outreg_applies,
-                         wrapper_verilog)
+from hwalloc.pnr import (WRAPPER, _synth, _worst_path, absorb_ram_output_registers, core_design,
+                         outreg_applies, wrapper_verilog)
 
 
 def test_the_wrapper_registers_every_port_of_the_core():
@@ -129,3 +129,18 @@ def test_a_ceiling_may_force_where_the_ram_output_register_goes(tmp_path):
         resources, absorbed[outreg] = _synth(work, design, "85k", outreg)
         assert resources["DP16KD"] == 1
     assert absorbed == {None: 1, False: 0, True: 1}
+
+
+def test_the_worst_path_is_a_clock_path_never_a_pin_path():
+    def step(kind, delay, cell):
+        return {"type": kind, "delay": delay, "from": {"cell": cell}, "to": {"cell": cell}}
+    clock = "posedge clk"
+    report = {"critical_paths": [
+        {"from": clock, "to": clock, "path": [step("clk-to-q", 0.5, "a_TRELLIS_FF_Q"),
+                                              step("routing", 2.0, "b_TRELLIS_FF_Q")]},
+        # a pin's path, longer, but not timed against the clock
+        {"from": "<async>", "to": clock, "path": [step("logic", 0.2, "din$tr_io"),
+                                                  step("routing", 6.0, "s_TRELLIS_FF_Q_1")]},
+    ]}
+    path = _worst_path(report)
+    assert (path["from"], path["to"], path["total_ns"], path["routing_ns"]) == ("a", "b", 2.5, 2.0)
