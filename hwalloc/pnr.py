@@ -36,7 +36,8 @@ and the RAM's clock-to-out and the route share the cycles (one pool of 65536
 slots, 128 DP16KDs on an 85F: 119.0 MHz median against 100.5 with the
 registers in the RAMs; 16384 slots, 30 DP16KDs: 174.8 in the RAMs, 176.4 in
 the fabric, but a fabric register caps a read at the RAM's 4.3 ns
-clock-to-out plus a route, about 185 MHz).
+clock-to-out plus a route: 197 MHz for a lone RAM, 152 for 132 of them,
+``bench/pnr_sweep.py``'s ceilings).
 
 What is reported per seed: the Fmax of ``aclk`` after routing, and the worst
 path from launching to capturing cell with its logic and routing delay; for
