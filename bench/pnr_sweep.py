@@ -51,55 +51,39 @@ class Counter32(wiring.Component):
         return m
 
 
-class RamRead(wiring.Component):
-    """The part's ceiling for a block RAM: a 1024 x 18 read into a register,
-    built by :func:`hwalloc.memory.memory` as the core's memories are (no
-    read-old-data logic after the RAM, the register not reset), measured
-    with the register in the fabric."""
-    waddr: In(10)
-    wdata: In(18)
-    wen: In(1)
-    raddr: In(10)
-    rdata: Out(18)
+class MemoryRead(wiring.Component):
+    """The part's ceiling for a memory built by :func:`hwalloc.memory.memory` as
+    the core's are (no read-old-data logic after the RAM, registers not reset),
+    ``depth`` x ``width``, read into a register. In two edges as the core reads
+    (``edges=2``: each bank's RAM into a register, then the choice of the bank,
+    if banked, into ``rdata``), or in three (``edges=3``: that register, then
+    one more, then the choice; the sweep puts the first into the RAM, REGMODE
+    OUTREG). ``registered_write`` as the core's grant records have it.
+
+    The sweep's two: a block RAM, 1024 x 18; and a memory as deep as a pool of
+    65536 slots, 65536 x 33 (4 banks of 33 DP16KDs of 16384 x 1: 132, as many
+    as that pool's memories)."""
+
+    def __init__(self, depth, width, *, edges=2, registered_write=False):
+        self.depth, self.width, self.edges, self.registered_write = depth, width, edges, registered_write
+        bits = (depth - 1).bit_length()
+        super().__init__({"waddr": In(bits), "wdata": In(width), "wen": In(1), "raddr": In(bits),
+                          "rdata": Out(width)})
 
     def elaborate(self, platform):
         m = Module()
-        write, (read,) = memory(m, "ram", 18, 1024, reads=1)
-        m.d.comb += [write.addr.eq(self.waddr), write.data.eq(self.wdata), write.en.eq(self.wen),
-                     read.addr.eq(self.raddr), self.rdata.eq(read.data)]
-        return m
-
-
-class DeepRead(wiring.Component):
-    """The part's ceiling for a memory as deep as a pool of 65536 slots: 65536 x
-    33 bits built by :func:`hwalloc.memory.memory` (4 banks of 33 DP16KDs of
-    16384 x 1: 132, as many as that pool's memories), read into a register. In
-    two edges as the core reads (``edges=2``: each bank's RAM into a register,
-    then the choice of the bank into ``rdata``), or in three (``edges=3``: that
-    register in the RAM, REGMODE OUTREG, then one in the fabric, then the
-    choice). Its write is registered beside the RAMs, as the core's grant
-    records are."""
-    waddr: In(16)
-    wdata: In(33)
-    wen: In(1)
-    raddr: In(16)
-    rdata: Out(33)
-
-    def __init__(self, edges):
-        self.edges = edges
-        super().__init__()
-
-    def elaborate(self, platform):
-        m = Module()
-        write, (read,) = memory(m, "deep", 33, 65536, reads=1, registered_write=True)
+        write, (read,) = memory(m, "deep" if self.registered_write else "ram", self.width, self.depth,
+                                reads=1, registered_write=self.registered_write)
         m.d.comb += [write.addr.eq(self.waddr), write.data.eq(self.wdata), write.en.eq(self.wen),
                      read.addr.eq(self.raddr)]
         if self.edges == 2:
-            m.d.sync += self.rdata.eq(read.data)
+            # (a banked memory's choice of the bank into a register of its own)
+            domain = m.d.sync if len(read.parts) > 1 else m.d.comb
+            domain += self.rdata.eq(read.data)
             return m
         chosen = 0
         for b, (select, data) in enumerate(read.parts):
-            late, late_select = Signal(33, name=f"late_b{b}"), Signal(name=f"late_select_b{b}")
+            late, late_select = Signal(self.width, name=f"late_b{b}"), Signal(name=f"late_select_b{b}")
             m.d.sync += [late.eq(data), late_select.eq(select)]
             chosen |= Mux(late_select, late, 0)
         m.d.sync += self.rdata.eq(chosen)
@@ -135,14 +119,16 @@ def points(quick):
     # (the register in the fabric: moved into the RAM, nextpnr reports 620 MHz,
     # as its timing model bounds no RAM by a minimum period of its own)
     rows.append(("block RAM read → register (in the fabric)", "ramread", "ceiling",
-                 lambda: {**amaranth_design(RamRead(), "ramread"), "outreg": False}))
+                 lambda: {**amaranth_design(MemoryRead(1024, 18), "ramread"), "outreg": False}))
     if not quick:
         # (with the output register left in the fabric, as the core's 132 are;
         # then in the RAM, with one more in the fabric)
+        def deep(edges):
+            return MemoryRead(65536, 33, edges=edges, registered_write=True)
         rows.append(("65536 × 33 in 132 block RAMs, read in 2 edges (as the core reads)", "deep2",
-                     "ceiling", lambda: amaranth_design(DeepRead(2), "deep2")))
+                     "ceiling", lambda: amaranth_design(deep(2), "deep2")))
         rows.append(("65536 × 33 in 132 block RAMs, read in 3 edges (RAM output register + fabric)",
-                     "deep3", "ceiling", lambda: {**amaranth_design(DeepRead(3), "deep3"), "outreg": True}))
+                     "deep3", "ceiling", lambda: {**amaranth_design(deep(3), "deep3"), "outreg": True}))
     return rows
 
 
