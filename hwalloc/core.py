@@ -476,8 +476,15 @@ class AllocatorCore(_Timing, wiring.Component):
         with m.Switch(a4_pool):
             for pool in pools:
                 with m.Case(pool.index):
-                    # base is aligned to slot_size, so the sum is an OR
-                    m.d.comb += grant_addr.eq(pool.base | (a4_slot[:pool.slot_bits] << pool.offset_bits))
+                    # base is aligned to slot_size only (SPEC §1): the sum is an
+                    # OR where no bit of the base meets the slot's field, else
+                    # an adder of the bits above the offset
+                    slot = a4_slot[:pool.slot_bits]
+                    ob, field = pool.offset_bits, ((1 << pool.slot_bits) - 1) << pool.offset_bits
+                    if pool.base & field:
+                        m.d.comb += grant_addr.eq(Cat(Const(0, ob), (pool.base >> ob) + slot))
+                    else:
+                        m.d.comb += grant_addr.eq(pool.base | (slot << ob))
         m.d.sync += [a5_valid.eq(a4_valid), a5_ok.eq(a4_ok), a5_err.eq(a4_err),
                      a5_pool.eq(a4_pool), a5_user.eq(a4_user), a5_slot.eq(a4_slot),
                      a5_tag.eq(a4_tag), a5_snap.eq(a4_snap),

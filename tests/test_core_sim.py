@@ -39,7 +39,8 @@ CORNERS = {
     "rings": {
         "name": "c4", "latency": MIN_LATENCY, "tag_bits": 2, "user_bits": 4, "addr_width": 16,
         "pools": [{"name": "log", "base": 0x1000, "slot_size": 16, "slots": 4, "kind": "ring"},
-                  {"name": "ev", "base": 0x2000, "slot_size": 64, "slots": 5},
+                  # (its base aligned to its slot size only, not to its span)
+                  {"name": "ev", "base": 0x2040, "slot_size": 64, "slots": 5},
                   {"name": "trace", "base": 0x4000, "slot_size": 16, "slots": 9, "kind": "ring"},
                   {"name": "boot", "base": 0x8000, "slot_size": 256, "slots": 3, "lifetime": "persistent"}]},
 }
