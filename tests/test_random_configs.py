@@ -14,14 +14,21 @@ model.
 A longer campaign, outside the suite::
 
     python tests/test_random_configs.py --first 1000 --count 500
+
+and one of the whole top module under Verilator (``hwalloc verify``, with
+read-only pools, regions and the access guard drawn as well)::
+
+    python tests/test_random_configs.py --first 1000 --count 10 --verify /tmp/work
 """
 
 import argparse
 import random
 import sys
 import traceback
+from pathlib import Path
 
 import pytest
+import yaml
 
 from hwalloc import memory
 from hwalloc.config import MIN_LATENCY, MIN_RING_SLOTS, parse_config
@@ -62,6 +69,22 @@ def random_config(seed):
     return raw, depths
 
 
+def with_guard(raw, seed):
+    """``raw`` with what only the top module uses, drawn from ``seed`` too: read-only
+    pools, a region below the first pool, and (one time in two) the access guard."""
+    rng = random.Random(f"guard {seed}")
+    raw = {**raw, "pools": [{**pool, "access": rng.choice(("rw", "rw", "ro"))} for pool in raw["pools"]]}
+    first = min(pool["base"] for pool in raw["pools"])
+    if first >= 4 and rng.random() < 0.7:
+        size = rng.randrange(1, first + 1)
+        raw["regions"] = [{"name": "r", "base": first - size, "size": size,
+                           "access": rng.choice(("ro", "rw"))}]
+    if rng.random() < 0.5:
+        raw["guard"] = {"data_bytes": rng.choice((4, 8, 16, 32, 64)), "id_width": rng.randint(1, 8),
+                        "outside": rng.choice(("pass", "refuse"))}
+    return raw
+
+
 def run(seed):
     """Build and run the config of ``seed``; returns the bench (raises on a mismatch)."""
     raw, (lutram_depth, bank_depth) = random_config(seed)
@@ -99,6 +122,10 @@ def test_random_configs_are_valid_and_varied():
     assert {pool.lifetime for pool in pools} == {"transient", "persistent"}
     assert any(pool.base % (pool.slot_size << pool.slot_bits) for pool in pools)
     assert {len(config.pools) for config in configs} == set(range(1, 9))
+    # (and with what the top module adds: valid too, half of them guarded)
+    tops = [parse_config(with_guard(raw, seed)) for seed, (raw, _) in enumerate(drawn, start=1)]
+    assert 60 < sum(top.guard is not None for top in tops) < 140
+    assert any(top.regions for top in tops) and any(p.access == "ro" for top in tops for p in top.pools)
     deepest = [max(pool.slots for pool in config.pools) for config in configs]
     assert any(bank < n for n, (_, (_, bank)) in zip(deepest, drawn, strict=True))
     assert any(lutram < n for n, (_, (lutram, _)) in zip(deepest, drawn, strict=True))
@@ -111,16 +138,36 @@ def test_a_random_config_matches_the_model(seed):
     assert bench.stats.latency_min == bench.stats.latency_max == config.latency
 
 
+def verify(seed, work, ops):
+    """``hwalloc verify`` (every Verilator bench) on the config of ``seed`` with
+    :func:`with_guard`'s additions; returns its exit status."""
+    from hwalloc import cli
+
+    raw = with_guard(random_config(seed)[0], seed)
+    path = Path(work) / f"{raw['name']}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(raw))
+    return cli.main(["verify", str(path), "--ops", str(ops), "--quick", "--work", str(path.with_suffix(""))])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--first", type=int, default=1000)
     parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--verify", metavar="WORK", help="run hwalloc verify (Verilator, the top "
+                        "module with its register interface and guard) on each config, in WORK")
+    parser.add_argument("--ops", type=int, default=20000, help="random requests per verify run")
     args = parser.parse_args(argv)
     failed = []
     for seed in range(args.first, args.first + args.count):
         try:
-            config, bench = run(seed)
-            print(f"seed {seed}: ok ({len(config.pools)} pools, {bench.stats.ops} requests)", flush=True)
+            if args.verify:
+                if verify(seed, args.verify, args.ops) != 0:
+                    raise RuntimeError(f"hwalloc verify failed on seed {seed}")
+                print(f"seed {seed}: ok", flush=True)
+            else:
+                config, bench = run(seed)
+                print(f"seed {seed}: ok ({len(config.pools)} pools, {bench.stats.ops} requests)", flush=True)
         except Exception:               # a mismatch, or a build that failed: report it, go on
             failed.append(seed)
             print(f"seed {seed}: FAILED on {random_config(seed)[0]}", flush=True)
