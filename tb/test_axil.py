@@ -505,9 +505,11 @@ class Saturate:
     an alloc and a (bad) free presented every cycle; notes each cycle's
     ``alloc_ready`` and ``free_ready``."""
 
-    def __init__(self, tb):
+    def __init__(self, tb, *, too_big=False):
+        # (``too_big``: every alloc asks for more than a slot, TOO_BIG, and takes none)
         pool = CONFIG.pools[0]
-        self.tb, self.alloc, self.free = tb, (0, pool.slot_size, 0), (nowhere(tb), 0, 0)
+        self.tb, self.free = tb, (nowhere(tb), 0, 0)
+        self.alloc = (0, pool.slot_size + int(too_big), 0)
         self.readies = []
 
     def __call__(self):
@@ -959,14 +961,16 @@ async def test_round_robin_beside_a_saturated_native_side(dut):
 
     async def body():
         await tb.start()
-        native = tb.native = Saturate(tb)
-        await tb.cycles(4)
         # not the pool the native side fills (pool 0) if there is another one;
-        # else few enough that both sides' allocs fit
+        # else the native side's allocs ask for too much and take no slot (how
+        # many it would take before the register side's come depends on L and
+        # the bus: a pool of 16 at L = 12 ran dry)
         others = range(1, len(CONFIG.pools)) or [0]
         pool = max(others, key=lambda p: CONFIG.pools[p].slots)
         slots = CONFIG.pools[pool].slots
-        k = min(8, slots if pool or CONFIG.pools[0].kind == "ring" else max(2, (slots - 4) // 2))
+        native = tb.native = Saturate(tb, too_big=pool == 0 and CONFIG.pools[0].kind != "ring")
+        await tb.cycles(4)
+        k = min(8, slots)
         alloc, free = (MAP[f"POOL{pool}_{name}"].offset for name in ("ALLOC", "FREE"))
 
         def alternate(port):
