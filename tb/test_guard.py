@@ -53,6 +53,8 @@ MAP = register_map(CONFIG)
 GUARD = CONFIG.guard
 A, T = CONFIG.addr_width, CONFIG.tag_bits
 DATA_BYTES = GUARD.data_bytes if GUARD else 4
+#: The memory model's address bits at most (its size must fit a Python length)
+RAM_BITS = 62
 SLVERR = 2
 #: The fields of each AXI4 channel that the bench records at every handshake.
 ADDRESS_FIELDS = ("id", "addr", "len", "size", "burst", "lock", "cache", "prot", "qos")
@@ -163,7 +165,9 @@ class GuardBench:
         self.b = AxiBSink(s_bus.write.b, clk, rst, reset_active_level=False)
         self.ar = AxiARSource(s_bus.read.ar, clk, rst, reset_active_level=False)
         self.r = AxiRSink(s_bus.read.r, clk, rst, reset_active_level=False)
-        self.ram = AxiRam(m_bus, clk, rst, reset_active_level=False, size=1 << A)
+        # (as large as a length may be: a 64-bit space wraps at 2**62, and the
+        # shadow copy below keys its bytes the same way)
+        self.ram = AxiRam(m_bus, clk, rst, reset_active_level=False, size=1 << min(A, RAM_BITS))
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), clk, rst,
                                   reset_active_level=False)
         self.shadow = {}            # byte address -> value, from the forwarded writes
@@ -379,12 +383,12 @@ class GuardBench:
                 base = first - first % DATA_BYTES
                 for lane in range(DATA_BYTES):
                     if strb >> lane & 1:
-                        self.shadow[base + lane] = data >> (8 * lane) & 0xFF
+                        self.shadow[(base + lane) % self.ram.size] = data >> (8 * lane) & 0xFF
         if [f for _, f in self.beats["m_axi_w"]] != passed:
             raise Mismatch(None, "m_axi's W beats are the forwarded writes' beats", None,
                            len(passed), len(self.beats["m_axi_w"]))
         for address, value in self.shadow.items():
-            got = self.ram.read(address, 1)[0]
+            got = self.ram.read(address, 1)[0]     # (wrapped as the RAM wraps it)
             if got != value:
                 raise Mismatch(None, f"memory byte {address:#x}", None, value, got)
 
