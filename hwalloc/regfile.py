@@ -473,12 +473,17 @@ class RegisterFile(wiring.Component):
         else:
             shown = Mux(head_bank[1], Mux(head_bank[0], bank_r[3].data, bank_r[2].data),
                         Mux(head_bank[0], bank_r[1].data, bank_r[0].data))
-        m.d.sync += head_entry.eq(Mux(head_valid, shown, 0))
+        # VALID as shown: loaded with the entry, at the same edge. (HEAD0 took
+        # head_valid itself, an edge ahead of the entry: read in the cycle the
+        # log stopped being empty, it said VALID with every field 0, which
+        # software took for an entry; random guarded configs caught one.)
+        shown_valid = Signal(name="head_shown_valid")
+        m.d.sync += [head_entry.eq(Mux(head_valid, shown, 0)), shown_valid.eq(head_valid)]
         code, op, src = head_entry[0:4], head_entry[4:7], head_entry[7:9]
         pool, tag = head_entry[9:17], head_entry[17:25]
         info, user, when = head_entry[25:57], head_entry[57:89], head_entry[89:121]
         # [7:0] tag, [15:8] pool, [23:20] code, [27:26] source, [30:28] op, [31] valid
-        err_head0 = Cat(tag, pool, Const(0, 4), code, Const(0, 2), src, op, head_valid)
+        err_head0 = Cat(tag, pool, Const(0, 4), code, Const(0, 2), src, op, shown_valid)
 
         # ---- interrupt ---------------------------------------------------------------
         irq_status, irq_set, irq_enable = self.irq_status, self.irq_set, Signal(irq_bits)

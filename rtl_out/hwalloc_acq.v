@@ -438,8 +438,8 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .\port$2890$0 (\$13 ),
     .\port$2918$0 (\$14 ),
     .\port$3000$0 (\$15 ),
-    .\port$3150$0 (\$signal ),
-    .\port$3318$0 (\$signal$58 ),
+    .\port$3152$0 (\$signal ),
+    .\port$3320$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -6187,7 +6187,7 @@ endmodule
 
 module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2413$0 , \port$2414$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
 , \port$2558$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2875$0 , \port$2875$48 , rsp_freed_valid, \port$2878$0 , rsp_flushed_valid, \port$2890$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2918$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$3000$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3150$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3318$0 , aclk_clk);
+, \port$3152$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3320$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -6234,69 +6234,69 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg [4:0] \$1036 ;
   reg \$1037 ;
   reg [1:0] \$1038 ;
-  reg [4:0] \$1039 ;
+  reg \$1039 ;
   wire \$104 ;
-  reg [17:0] \$1040 ;
-  reg \$1041 ;
+  reg [4:0] \$1040 ;
+  reg [17:0] \$1041 ;
   reg \$1042 ;
   reg \$1043 ;
-  reg [10:0] \$1044 ;
+  reg \$1044 ;
   reg [10:0] \$1045 ;
-  reg \$1046 ;
+  reg [10:0] \$1046 ;
   reg \$1047 ;
-  reg [10:0] \$1048 ;
-  reg [31:0] \$1049 ;
+  reg \$1048 ;
+  reg [10:0] \$1049 ;
   wire \$105 ;
   reg [31:0] \$1050 ;
   reg [31:0] \$1051 ;
   reg [31:0] \$1052 ;
-  reg \$1053 ;
-  reg [10:0] \$1054 ;
-  reg [3:0] \$1055 ;
+  reg [31:0] \$1053 ;
+  reg \$1054 ;
+  reg [10:0] \$1055 ;
   reg [3:0] \$1056 ;
   reg [3:0] \$1057 ;
   reg [3:0] \$1058 ;
-  reg [8:0] \$1059 ;
+  reg [3:0] \$1059 ;
   wire \$106 ;
-  reg [9:0] \$1060 ;
-  reg \$1061 ;
+  reg [8:0] \$1060 ;
+  reg [9:0] \$1061 ;
   reg \$1062 ;
-  reg [10:0] \$1063 ;
-  reg \$1064 ;
-  reg [9:0] \$1065 ;
-  reg \$1066 ;
-  reg [31:0] \$1067 ;
-  reg [1:0] \$1068 ;
-  reg [31:0] \$1069 ;
+  reg \$1063 ;
+  reg [10:0] \$1064 ;
+  reg \$1065 ;
+  reg [9:0] \$1066 ;
+  reg \$1067 ;
+  reg [31:0] \$1068 ;
+  reg [1:0] \$1069 ;
   wire \$107 ;
-  reg \$1070 ;
+  reg [31:0] \$1070 ;
   reg \$1071 ;
   reg \$1072 ;
   reg \$1073 ;
-  reg [5:0] \$1074 ;
-  reg [31:0] \$1075 ;
-  reg [42:0] \$1076 ;
-  reg [3:0] \$1077 ;
+  reg \$1074 ;
+  reg [5:0] \$1075 ;
+  reg [31:0] \$1076 ;
+  reg [42:0] \$1077 ;
   reg [3:0] \$1078 ;
   reg [3:0] \$1079 ;
   wire \$108 ;
   reg [3:0] \$1080 ;
-  reg [8:0] \$1081 ;
-  reg [9:0] \$1082 ;
-  reg \$1083 ;
-  reg [3:0] \$1084 ;
-  reg [7:0] \$1085 ;
+  reg [3:0] \$1081 ;
+  reg [8:0] \$1082 ;
+  reg [9:0] \$1083 ;
+  reg \$1084 ;
+  reg [3:0] \$1085 ;
   reg [7:0] \$1086 ;
-  reg [15:0] \$1087 ;
-  reg [31:0] \$1088 ;
-  reg \$1089 ;
+  reg [7:0] \$1087 ;
+  reg [15:0] \$1088 ;
+  reg [31:0] \$1089 ;
   wire [12:0] \$109 ;
-  reg [3:0] \$1090 ;
-  reg \$1091 ;
+  reg \$1090 ;
+  reg [3:0] \$1091 ;
   reg \$1092 ;
-  reg [3:0] \$1093 ;
-  reg [31:0] \$1094 ;
-  reg \$1095 ;
+  reg \$1093 ;
+  reg [3:0] \$1094 ;
+  reg [31:0] \$1095 ;
   reg \$1096 ;
   reg \$1097 ;
   reg \$1098 ;
@@ -6309,9 +6309,10 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg \$1103 ;
   reg \$1104 ;
   reg \$1105 ;
-  reg [4:0] \$1106 ;
+  reg \$1106 ;
   reg [4:0] \$1107 ;
-  reg [16:0] \$1108 ;
+  reg [4:0] \$1108 ;
+  reg [16:0] \$1109 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
@@ -7331,68 +7332,68 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$auto$rtlil.cc:2739:Not$8 ;
   reg \$signal  = 1'h0;
   (* init = 11'h000 *)
-  wire [10:0] \$signal$128 ;
-  reg \$signal$182  = 1'h0;
-  reg \$signal$215  = 1'h0;
-  reg [3:0] \$signal$216  = 4'h0;
-  reg \$signal$219  = 1'h0;
+  wire [10:0] \$signal$129 ;
+  reg \$signal$183  = 1'h0;
+  reg \$signal$216  = 1'h0;
+  reg [3:0] \$signal$217  = 4'h0;
   reg \$signal$220  = 1'h0;
-  reg [3:0] \$signal$221  = 4'h0;
-  reg [31:0] \$signal$222  = 32'd0;
-  reg \$signal$230  = 1'h0;
+  reg \$signal$221  = 1'h0;
+  reg [3:0] \$signal$222  = 4'h0;
+  reg [31:0] \$signal$223  = 32'd0;
+  reg \$signal$231  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$81 ;
   reg [31:0] \$signal$82  = 32'd0;
   reg \$signal$86  = 1'h0;
   reg \$signal$87  = 1'h0;
-  reg [4:0] \$signal$94  = 5'h00;
   reg [4:0] \$signal$95  = 5'h00;
-  wire [4:0] \$signal$96 ;
+  reg [4:0] \$signal$96  = 5'h00;
+  wire [4:0] \$signal$97 ;
   (* init = 3'h0 *)
   wire [2:0] \$signature__addr ;
-  wire [2:0] \$signature__addr$236 ;
+  wire [2:0] \$signature__addr$237 ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$238 ;
-  wire [2:0] \$signature__addr$241 ;
+  wire [2:0] \$signature__addr$239 ;
+  wire [2:0] \$signature__addr$242 ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$243 ;
-  wire [2:0] \$signature__addr$246 ;
+  wire [2:0] \$signature__addr$244 ;
+  wire [2:0] \$signature__addr$247 ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$248 ;
-  wire [2:0] \$signature__addr$251 ;
+  wire [2:0] \$signature__addr$249 ;
+  wire [2:0] \$signature__addr$252 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$257 ;
+  wire [3:0] \$signature__addr$258 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$276 ;
+  wire [3:0] \$signature__addr$277 ;
   wire [120:0] \$signature__data ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$234 ;
+  wire [120:0] \$signature__data$235 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$239 ;
+  wire [120:0] \$signature__data$240 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$244 ;
+  wire [120:0] \$signature__data$245 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$249 ;
+  wire [120:0] \$signature__data$250 ;
   (* init = 11'h000 *)
-  wire [10:0] \$signature__data$258 ;
-  wire [42:0] \$signature__data$277 ;
+  wire [10:0] \$signature__data$259 ;
+  wire [42:0] \$signature__data$278 ;
   wire [120:0] \$signature__data$91 ;
   wire [120:0] \$signature__data$92 ;
   wire [120:0] \$signature__data$93 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$237 ;
+  wire \$signature__en$238 ;
   (* init = 1'h0 *)
-  wire \$signature__en$240 ;
-  wire \$signature__en$242 ;
+  wire \$signature__en$241 ;
+  wire \$signature__en$243 ;
   (* init = 1'h0 *)
-  wire \$signature__en$245 ;
-  wire \$signature__en$247 ;
+  wire \$signature__en$246 ;
+  wire \$signature__en$248 ;
   (* init = 1'h0 *)
-  wire \$signature__en$250 ;
-  wire \$signature__en$252 ;
-  wire \$signature__en$259 ;
-  wire \$signature__en$278 ;
+  wire \$signature__en$251 ;
+  wire \$signature__en$253 ;
+  wire \$signature__en$260 ;
+  wire \$signature__en$279 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -7478,6 +7479,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg [4:0] head = 5'h00;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
+  reg head_shown_valid = 1'h0;
   output irq;
   wire irq;
   reg [4:0] irq_enable = 5'h00;
@@ -7531,11 +7533,11 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   input [35:0] \port$3000$0 ;
   wire [35:0] \port$3000$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3150$0 ;
-  wire [4:0] \port$3150$0 ;
+  output [4:0] \port$3152$0 ;
+  wire [4:0] \port$3152$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3318$0 ;
-  wire [4:0] \port$3318$0 ;
+  output [4:0] \port$3320$0 ;
+  wire [4:0] \port$3320$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7576,9 +7578,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$275 ;
+  wire [3:0] \read__addr$276 ;
   wire [10:0] read__data;
-  wire [42:0] \read__data$199 ;
+  wire [42:0] \read__data$200 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -7732,16 +7734,16 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg w2_plain = 1'h0;
   reg [10:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$259 )
+    if (\$signature__en$260 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [42:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$278 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$182 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
+    if (\$signature__en$279 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$183 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
   end
-  assign \read__data$199  = command_queue_ring[command_queue_rd];
+  assign \read__data$200  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [7:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -7858,8 +7860,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$79  = head_bank[0] ? \$signature__data$91  : \$signature__data ;
   assign \$80  = head_bank[1] ? \$78  : \$79 ;
   assign \$81  = \$signal$87  ? \$80  : 121'h0000000000000000000000000000000;
-  assign \$82  = ~ \$signal$95 ;
-  assign \$83  = \$signal$94  & \$82 ;
+  assign \$82  = ~ \$signal$96 ;
+  assign \$83  = \$signal$95  & \$82 ;
   assign \$84  = \$83  | { low_water_hit, 1'h0, \$886 , e1_exhausted, \$885  };
   assign \$85  = 11'h400 - samples_low_water;
   assign \$86  = $signed({ 1'h0, samples_in_use }) > $signed(samples_lw_limit);
@@ -8165,7 +8167,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$430  = \$428  | \$429 ;
   assign \$431  = \$427  | \$430 ;
   assign \$433  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$435  = r1_sel_irq_status ? \$signal$94  : 5'h00;
+  assign \$435  = r1_sel_irq_status ? \$signal$95  : 5'h00;
   assign \$436  = r1_sel_irq_enable ? irq_enable : 5'h00;
   assign \$437  = \$435  | \$436 ;
   assign \$438  = \$434  | { 27'h0000000, \$437  };
@@ -8173,7 +8175,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$440  = r1_sel_err_count ? \$signal$82  : 32'd0;
   assign \$441  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$442  = \$440  | \$441 ;
-  assign \$443  = r1_sel_err_head0 ? { \$signal$87 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$443  = r1_sel_err_head0 ? { head_shown_valid, head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
   assign \$444  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$445  = \$443  | \$444 ;
   assign \$446  = \$442  | \$445 ;
@@ -8253,7 +8255,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$533  = ~ command_queue_pop;
   assign \$534  = command_queue_count[0] & \$533 ;
   assign \$535  = ~ \$534 ;
-  assign \$536  = command_queue_held[0] ? \read__data$199  : { w1_pool_is, w1_hit, w1_tag, \$signal$182 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
+  assign \$536  = command_queue_held[0] ? \read__data$200  : { w1_pool_is, w1_hit, w1_tag, \$signal$183 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
   assign \$537  = ~ command_queue_pop;
   assign \$538  = command_queue_count[0] & \$537 ;
   assign \$539  = ~ \$538 ;
@@ -8553,22 +8555,22 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$833  = \$829  | \$832 ;
   assign \$834  = ~ \$833 ;
   assign \$835  = \$826  | \$834 ;
-  assign \$836  = \$signal$219  & \$signal$220 ;
+  assign \$836  = \$signal$220  & \$signal$221 ;
   assign \$837  = \$836  & w2_is_ctrl;
-  assign \$838  = \$837  & \$signal$222 [0];
-  assign \$839  = \$signal$219  & \$signal$220 ;
+  assign \$838  = \$837  & \$signal$223 [0];
+  assign \$839  = \$signal$220  & \$signal$221 ;
   assign \$840  = \$839  & w2_is_err_pop;
-  assign \$841  = \$signal$219  & w2_is_irq_status;
-  assign \$842  = \$841  & \$signal$221 [0];
-  assign \$843  = \$842  ? \$signal$222 [4:0] : 5'h00;
-  assign \$844  = \$signal$219  & w2_is_irq_enable;
-  assign \$845  = \$844  & \$signal$221 [0];
-  assign \$846  = \$signal$219  & w2_is_pool0_low_water;
-  assign \$847  = \$846  & \$signal$221 [0];
-  assign \$848  = \$signal$219  & w2_is_pool0_low_water;
-  assign \$849  = \$848  & \$signal$221 [1];
-  assign \$850  = \$signal$219  & w2_is_pool0_low_water;
-  assign \$851  = \$850  & \$signal$221 [2];
+  assign \$841  = \$signal$220  & w2_is_irq_status;
+  assign \$842  = \$841  & \$signal$222 [0];
+  assign \$843  = \$842  ? \$signal$223 [4:0] : 5'h00;
+  assign \$844  = \$signal$220  & w2_is_irq_enable;
+  assign \$845  = \$844  & \$signal$222 [0];
+  assign \$846  = \$signal$220  & w2_is_pool0_low_water;
+  assign \$847  = \$846  & \$signal$222 [0];
+  assign \$848  = \$signal$220  & w2_is_pool0_low_water;
+  assign \$849  = \$848  & \$signal$222 [1];
+  assign \$850  = \$signal$220  & w2_is_pool0_low_water;
+  assign \$851  = \$850  & \$signal$222 [2];
   assign \$852  = | \port$2878$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$852 ;
   assign \$853  = | \port$2890$0 [4:1];
@@ -8614,7 +8616,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign space_short = $signed(\$883 ) < $signed(1'h0);
   assign \$885  = | \$signal$28 ;
   assign \$886  = \$signal$81  != \$signal$28 ;
-  assign \$887  = \$signal$94  & irq_enable;
+  assign \$887  = \$signal$95  & irq_enable;
   assign irq = | \$887 ;
   assign low_water_hit = samples_lw_granted_2 & samples_lw_short;
   assign \$888  = ! bus__r_addr[5:0];
@@ -8623,7 +8625,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$890  = ~ alloc_queue_pop;
   assign \$891  = alloc_queue_count[0] & \$890 ;
   assign \$892  = alloc_queue_held[0] | \$891 ;
-  assign \$signature__en$259  = alloc_queue_push & \$892 ;
+  assign \$signature__en$260  = alloc_queue_push & \$892 ;
   assign \$893  = req_alloc & native_alloc_valid;
   assign \$894  = ~ \$893 ;
   assign alloc_queue_pop = alloc_queue_count[0] & \$894 ;
@@ -8672,7 +8674,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$922  = ~ command_queue_pop;
   assign \$923  = command_queue_count[0] & \$922 ;
   assign \$924  = command_queue_held[0] | \$923 ;
-  assign \$signature__en$278  = command_queue_push & \$924 ;
+  assign \$signature__en$279  = command_queue_push & \$924 ;
   assign \$925  = w1_pool_is & w1_samples_addr[0];
   assign \$926  = w1_pool_is & w1_samples_addr[1];
   assign \$927  = w1_pool_is & w1_samples_addr[2];
@@ -8753,9 +8755,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$998  = w1_pool_is & w1_samples_addr[30];
   assign \$999  = w1_pool_is & w1_samples_addr[31];
   assign \$1000  = ~ w1_hit;
-  assign \$1001  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$182 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , w1_is_flush };
+  assign \$1001  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$183 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , w1_is_flush };
   assign \$1002  = ~ w2_plain;
-  assign \$1003  = \$signal$230  & \$signal$220 ;
+  assign \$1003  = \$signal$231  & \$signal$221 ;
   assign \$1004  = ~ \$1003 ;
   assign bus__w_err = \$1002  & \$1004 ;
   assign \$1005  = rsp_freed_valid & \port$2918$0 [0];
@@ -8849,59 +8851,61 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge aclk_clk)
     head_entry <= \$81 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1039 ;
+    head_shown_valid <= \$1039 ;
   always @(posedge aclk_clk)
-    samples_lw_limit <= \$1040 ;
+    \$signal$95  <= \$1040 ;
   always @(posedge aclk_clk)
-    samples_lw_short <= \$1041 ;
+    samples_lw_limit <= \$1041 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_1 <= \$1042 ;
+    samples_lw_short <= \$1042 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_2 <= \$1043 ;
+    samples_lw_granted_1 <= \$1043 ;
   always @(posedge aclk_clk)
-    samples_in_use <= \$1044 ;
+    samples_lw_granted_2 <= \$1044 ;
   always @(posedge aclk_clk)
-    samples_in_use_was <= \$1045 ;
+    samples_in_use <= \$1045 ;
   always @(posedge aclk_clk)
-    samples_in_use_rose <= \$1046 ;
+    samples_in_use_was <= \$1046 ;
   always @(posedge aclk_clk)
-    samples_hw_grow <= \$1047 ;
+    samples_in_use_rose <= \$1047 ;
   always @(posedge aclk_clk)
-    samples_high_water <= \$1048 ;
+    samples_hw_grow <= \$1048 ;
   always @(posedge aclk_clk)
-    samples_allocs <= \$1049 ;
+    samples_high_water <= \$1049 ;
   always @(posedge aclk_clk)
-    samples_fails <= \$1050 ;
+    samples_allocs <= \$1050 ;
   always @(posedge aclk_clk)
-    samples_frees <= \$1051 ;
+    samples_fails <= \$1051 ;
   always @(posedge aclk_clk)
-    samples_flushes <= \$1052 ;
+    samples_frees <= \$1052 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1053 ;
+    samples_flushes <= \$1053 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1054 ;
+    r1_valid <= \$1054 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1055 ;
+    alloc_queue_head <= \$1055 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1056 ;
+    alloc_queue_rd <= \$1056 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1057 ;
+    alloc_queue_rd_next <= \$1057 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1058 ;
+    alloc_queue_wr <= \$1058 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1059 ;
+    alloc_queue_wr_next <= \$1059 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1060 ;
+    alloc_queue_held <= \$1060 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1061 ;
+    alloc_queue_count <= \$1061 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1062 ;
+    req_alloc <= \$1062 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1063 ;
+    staged_valid <= \$1063 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1064 ;
+    alloc_queue_w_data <= \$1064 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1065 ;
+    req_alloc_pool <= \$1065 ;
+  always @(posedge aclk_clk)
+    req_alloc_size <= \$1066 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$334 [12];
   always @(posedge aclk_clk)
@@ -8965,15 +8969,15 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge aclk_clk)
     r1_sel_pool0_low_water <= \$424 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1066 ;
+    r2_valid <= \$1067 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1067 ;
+    r2_block0 <= \$1068 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1068 ;
+    r2_found_in <= \$1069 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1069 ;
+    r2_block4 <= \$1070 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1070 ;
+    w1_valid <= \$1071 ;
   always @(posedge aclk_clk)
     w1_is_free <= \$517 ;
   always @(posedge aclk_clk)
@@ -8981,47 +8985,45 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge aclk_clk)
     w1_is_command <= \$525 ;
   always @(posedge aclk_clk)
-    \$signal$182  <= \$1071 ;
+    \$signal$183  <= \$1072 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1072 ;
+    w1_pool_is <= \$1073 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1073 ;
+    w1_hit <= \$1074 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1074 ;
+    w1_tag <= \$1075 ;
   always @(posedge aclk_clk)
-    w1_samples_addr <= \$1075 ;
+    w1_samples_addr <= \$1076 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1076 ;
+    command_queue_head <= \$1077 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1077 ;
+    command_queue_rd <= \$1078 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1078 ;
+    command_queue_rd_next <= \$1079 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1079 ;
+    command_queue_wr <= \$1080 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1080 ;
+    command_queue_wr_next <= \$1081 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1081 ;
+    command_queue_held <= \$1082 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1082 ;
+    command_queue_count <= \$1083 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1083 ;
+    native_turn <= \$1084 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1084 ;
+    w1_a1_0 <= \$1085 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1085 ;
+    w1_a4_2 <= \$1086 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1086 ;
+    w1_a7_5 <= \$1087 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1087 ;
+    w1_a11_8 <= \$1088 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1088 ;
-  always @(posedge aclk_clk)
-    \$signal$215  <= \$1089 ;
+    w1_data <= \$1089 ;
   always @(posedge aclk_clk)
     \$signal$216  <= \$1090 ;
   always @(posedge aclk_clk)
-    \$signal$219  <= \$1091 ;
+    \$signal$217  <= \$1091 ;
   always @(posedge aclk_clk)
     \$signal$220  <= \$1092 ;
   always @(posedge aclk_clk)
@@ -9029,33 +9031,35 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge aclk_clk)
     \$signal$222  <= \$1094 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1095 ;
+    \$signal$223  <= \$1095 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1096 ;
+    w2_is_ctrl <= \$1096 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1097 ;
+    w2_is_irq_status <= \$1097 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1098 ;
+    w2_is_irq_enable <= \$1098 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1099 ;
+    w2_is_err_pop <= \$1099 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1100 ;
+    w2_is_pool0_free <= \$1100 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1101 ;
+    w2_is_pool0_flush <= \$1101 ;
   always @(posedge aclk_clk)
-    \$signal$230  <= \$1102 ;
+    w2_is_pool0_low_water <= \$1102 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1103 ;
+    \$signal$231  <= \$1103 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$1104 ;
+    w2_plain <= \$1104 ;
   always @(posedge aclk_clk)
-    w1c <= \$1105 ;
+    \$signal$86  <= \$1105 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$1106 ;
+    w1c <= \$1106 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1107 ;
+    \$signal$96  <= \$1107 ;
   always @(posedge aclk_clk)
-    samples_low_water <= \$1108 ;
+    irq_enable <= \$1108 ;
+  always @(posedge aclk_clk)
+    samples_low_water <= \$1109 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
@@ -9485,92 +9489,87 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1039  = \$84 ;
+    \$1039  = \$signal$87 ;
     if (aclk_rst) begin
-      \$1039  = 5'h00;
+      \$1039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1040  = \$85 ;
+    \$1040  = \$84 ;
     if (aclk_rst) begin
-      \$1040  = 18'h00000;
+      \$1040  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1041  = \$86 ;
+    \$1041  = \$85 ;
     if (aclk_rst) begin
-      \$1041  = 1'h0;
+      \$1041  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1042  = samples_ev_grant;
+    \$1042  = \$86 ;
     if (aclk_rst) begin
       \$1042  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1043  = samples_lw_granted_1;
+    \$1043  = samples_ev_grant;
     if (aclk_rst) begin
       \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1044  = \$97 [10:0];
+    \$1044  = samples_lw_granted_1;
     if (aclk_rst) begin
-      \$1044  = 11'h000;
+      \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1045  = samples_in_use;
+    \$1045  = \$97 [10:0];
     if (aclk_rst) begin
       \$1045  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1046  = \$107 ;
+    \$1046  = samples_in_use;
     if (aclk_rst) begin
-      \$1046  = 1'h0;
+      \$1046  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1047  = \$113 ;
+    \$1047  = \$107 ;
     if (aclk_rst) begin
       \$1047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1048  = samples_high_water;
+    \$1048  = \$113 ;
+    if (aclk_rst) begin
+      \$1048  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1049  = samples_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$86 ) begin
-      \$1048  = samples_in_use;
+      \$1049  = samples_in_use;
     end else begin
       if (samples_hw_grow) begin
-        \$1048  = samples_in_use_was;
+        \$1049  = samples_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1048  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1049  = 32'd0;
-    end else begin
-      \$1049  = \$114 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1049  = 32'd0;
+      \$1049  = 11'h000;
     end
   end
   always @* begin
@@ -9579,7 +9578,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$signal$86 ) begin
       \$1050  = 32'd0;
     end else begin
-      \$1050  = \$115 [31:0];
+      \$1050  = \$114 [31:0];
     end
     if (aclk_rst) begin
       \$1050  = 32'd0;
@@ -9591,7 +9590,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$signal$86 ) begin
       \$1051  = 32'd0;
     end else begin
-      \$1051  = \$116 [31:0];
+      \$1051  = \$115 [31:0];
     end
     if (aclk_rst) begin
       \$1051  = 32'd0;
@@ -9603,7 +9602,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$signal$86 ) begin
       \$1052  = 32'd0;
     end else begin
-      \$1052  = \$117 [31:0];
+      \$1052  = \$116 [31:0];
     end
     if (aclk_rst) begin
       \$1052  = 32'd0;
@@ -9611,345 +9610,350 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1053  = \$122 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1053  = 32'd0;
+    end else begin
+      \$1053  = \$117 [31:0];
+    end
     if (aclk_rst) begin
-      \$1053  = 1'h0;
+      \$1053  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1054  = alloc_queue_head;
+    \$1054  = \$122 ;
+    if (aclk_rst) begin
+      \$1054  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1055  = alloc_queue_head;
     if (\$125 ) begin
-      \$1054  = \$126 ;
+      \$1055  = \$126 ;
     end
     if (aclk_rst) begin
-      \$1054  = 11'h000;
+      \$1055  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1055  = alloc_queue_rd;
+    \$1056  = alloc_queue_rd;
     if (\$130 ) begin
-      \$1055  = alloc_queue_rd_next;
+      \$1056  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1055  = 4'h0;
+      \$1056  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1056  = alloc_queue_rd_next;
+    \$1057  = alloc_queue_rd_next;
     if (\$130 ) begin
-      \$1056  = \$131 [3:0];
+      \$1057  = \$131 [3:0];
     end
     if (aclk_rst) begin
-      \$1056  = 4'h1;
+      \$1057  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1057  = alloc_queue_wr;
+    \$1058  = alloc_queue_wr;
     if (\$135 ) begin
-      \$1057  = alloc_queue_wr_next;
+      \$1058  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1057  = 4'h0;
+      \$1058  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1058  = alloc_queue_wr_next;
+    \$1059  = alloc_queue_wr_next;
     if (\$135 ) begin
-      \$1058  = \$136 [3:0];
+      \$1059  = \$136 [3:0];
     end
     if (aclk_rst) begin
-      \$1058  = 4'h1;
+      \$1059  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1059 [0] = \$147 ;
-    \$1059 [1] = \$158 ;
-    \$1059 [2] = \$169 ;
-    \$1059 [3] = \$180 ;
-    \$1059 [4] = \$191 ;
-    \$1059 [5] = \$202 ;
-    \$1059 [6] = \$213 ;
-    \$1059 [7] = \$224 ;
-    \$1059 [8] = \$235 ;
+    \$1060 [0] = \$147 ;
+    \$1060 [1] = \$158 ;
+    \$1060 [2] = \$169 ;
+    \$1060 [3] = \$180 ;
+    \$1060 [4] = \$191 ;
+    \$1060 [5] = \$202 ;
+    \$1060 [6] = \$213 ;
+    \$1060 [7] = \$224 ;
+    \$1060 [8] = \$235 ;
     if (aclk_rst) begin
-      \$1059  = 9'h000;
+      \$1060  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1060 [0] = \$241 ;
-    \$1060 [1] = \$247 ;
-    \$1060 [2] = \$253 ;
-    \$1060 [3] = \$259 ;
-    \$1060 [4] = \$265 ;
-    \$1060 [5] = \$271 ;
-    \$1060 [6] = \$277 ;
-    \$1060 [7] = \$283 ;
-    \$1060 [8] = \$289 ;
-    \$1060 [9] = \$295 ;
+    \$1061 [0] = \$241 ;
+    \$1061 [1] = \$247 ;
+    \$1061 [2] = \$253 ;
+    \$1061 [3] = \$259 ;
+    \$1061 [4] = \$265 ;
+    \$1061 [5] = \$271 ;
+    \$1061 [6] = \$277 ;
+    \$1061 [7] = \$283 ;
+    \$1061 [8] = \$289 ;
+    \$1061 [9] = \$295 ;
     if (aclk_rst) begin
-      \$1060  = 10'h000;
+      \$1061  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1061  = \$304 ;
-    if (aclk_rst) begin
-      \$1061  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1062  = \$323 ;
+    \$1062  = \$304 ;
     if (aclk_rst) begin
       \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1063  = { \$326 , \$324 [0] };
+    \$1063  = \$323 ;
     if (aclk_rst) begin
-      \$1063  = 11'h000;
+      \$1063  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1064  = \$331 [0];
+    \$1064  = { \$326 , \$324 [0] };
     if (aclk_rst) begin
-      \$1064  = 1'h0;
+      \$1064  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1065  = \$331 [10:1];
+    \$1065  = \$331 [0];
     if (aclk_rst) begin
-      \$1065  = 10'h000;
+      \$1065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1066  = r1_valid;
+    \$1066  = \$331 [10:1];
     if (aclk_rst) begin
-      \$1066  = 1'h0;
+      \$1066  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1067  = \$455 ;
+    \$1067  = r1_valid;
     if (aclk_rst) begin
-      \$1067  = 32'd0;
+      \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1068 [0] = \$470 ;
-    \$1068 [1] = \$513 ;
+    \$1068  = \$455 ;
     if (aclk_rst) begin
-      \$1068  = 2'h0;
+      \$1068  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1069  = \$499 ;
+    \$1069 [0] = \$470 ;
+    \$1069 [1] = \$513 ;
     if (aclk_rst) begin
-      \$1069  = 32'd0;
+      \$1069  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1070  = bus__w_req;
+    \$1070  = \$499 ;
     if (aclk_rst) begin
-      \$1070  = 1'h0;
+      \$1070  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1071  = \$527 [0];
+    \$1071  = bus__w_req;
     if (aclk_rst) begin
       \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1072  = w0_samples_is;
+    \$1072  = \$527 [0];
     if (aclk_rst) begin
       \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1073  = \$528 ;
+    \$1073  = w0_samples_is;
     if (aclk_rst) begin
       \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1074  = \$529 [24:19];
+    \$1074  = \$528 ;
     if (aclk_rst) begin
-      \$1074  = 6'h00;
+      \$1074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1075  = \$532 [31:0];
+    \$1075  = \$529 [24:19];
     if (aclk_rst) begin
-      \$1075  = 32'd0;
+      \$1075  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1076  = command_queue_head;
+    \$1076  = \$532 [31:0];
+    if (aclk_rst) begin
+      \$1076  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1077  = command_queue_head;
     if (\$535 ) begin
-      \$1076  = \$536 ;
+      \$1077  = \$536 ;
     end
     if (aclk_rst) begin
-      \$1076  = 43'h00000000000;
+      \$1077  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1077  = command_queue_rd;
+    \$1078  = command_queue_rd;
     if (\$540 ) begin
-      \$1077  = command_queue_rd_next;
+      \$1078  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1077  = 4'h0;
+      \$1078  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1078  = command_queue_rd_next;
+    \$1079  = command_queue_rd_next;
     if (\$540 ) begin
-      \$1078  = \$541 [3:0];
+      \$1079  = \$541 [3:0];
     end
     if (aclk_rst) begin
-      \$1078  = 4'h1;
+      \$1079  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1079  = command_queue_wr;
+    \$1080  = command_queue_wr;
     if (\$545 ) begin
-      \$1079  = command_queue_wr_next;
+      \$1080  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1079  = 4'h0;
+      \$1080  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1080  = command_queue_wr_next;
+    \$1081  = command_queue_wr_next;
     if (\$545 ) begin
-      \$1080  = \$546 [3:0];
+      \$1081  = \$546 [3:0];
     end
     if (aclk_rst) begin
-      \$1080  = 4'h1;
+      \$1081  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1081 [0] = \$557 ;
-    \$1081 [1] = \$568 ;
-    \$1081 [2] = \$579 ;
-    \$1081 [3] = \$590 ;
-    \$1081 [4] = \$601 ;
-    \$1081 [5] = \$612 ;
-    \$1081 [6] = \$623 ;
-    \$1081 [7] = \$634 ;
-    \$1081 [8] = \$645 ;
+    \$1082 [0] = \$557 ;
+    \$1082 [1] = \$568 ;
+    \$1082 [2] = \$579 ;
+    \$1082 [3] = \$590 ;
+    \$1082 [4] = \$601 ;
+    \$1082 [5] = \$612 ;
+    \$1082 [6] = \$623 ;
+    \$1082 [7] = \$634 ;
+    \$1082 [8] = \$645 ;
     if (aclk_rst) begin
-      \$1081  = 9'h000;
+      \$1082  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1082 [0] = \$651 ;
-    \$1082 [1] = \$657 ;
-    \$1082 [2] = \$663 ;
-    \$1082 [3] = \$669 ;
-    \$1082 [4] = \$675 ;
-    \$1082 [5] = \$681 ;
-    \$1082 [6] = \$687 ;
-    \$1082 [7] = \$693 ;
-    \$1082 [8] = \$699 ;
-    \$1082 [9] = \$705 ;
+    \$1083 [0] = \$651 ;
+    \$1083 [1] = \$657 ;
+    \$1083 [2] = \$663 ;
+    \$1083 [3] = \$669 ;
+    \$1083 [4] = \$675 ;
+    \$1083 [5] = \$681 ;
+    \$1083 [6] = \$687 ;
+    \$1083 [7] = \$693 ;
+    \$1083 [8] = \$699 ;
+    \$1083 [9] = \$705 ;
     if (aclk_rst) begin
-      \$1082  = 10'h000;
+      \$1083  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1083  = \$708 ;
+    \$1084  = \$708 ;
     if (aclk_rst) begin
-      \$1083  = 1'h0;
+      \$1084  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1084  = \$710 ;
+    \$1085  = \$710 ;
     if (aclk_rst) begin
-      \$1084  = 4'h0;
+      \$1085  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1085  = \$712 ;
-    if (aclk_rst) begin
-      \$1085  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1086  = \$714 ;
+    \$1086  = \$712 ;
     if (aclk_rst) begin
       \$1086  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1087  = \$716 ;
+    \$1087  = \$714 ;
     if (aclk_rst) begin
-      \$1087  = 16'h0000;
+      \$1087  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1088  = \$717 ;
+    \$1088  = \$716 ;
     if (aclk_rst) begin
-      \$1088  = 32'd0;
+      \$1088  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1089  = w0_full_word;
+    \$1089  = \$717 ;
     if (aclk_rst) begin
-      \$1089  = 1'h0;
+      \$1089  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1090  = \$718 ;
+    \$1090  = w0_full_word;
     if (aclk_rst) begin
-      \$1090  = 4'h0;
+      \$1090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1091  = \$720 ;
+    \$1091  = \$718 ;
     if (aclk_rst) begin
-      \$1091  = 1'h0;
+      \$1091  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1092  = \$signal$215 ;
+    \$1092  = \$720 ;
     if (aclk_rst) begin
       \$1092  = 1'h0;
     end
@@ -9958,124 +9962,131 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$1093  = \$signal$216 ;
     if (aclk_rst) begin
-      \$1093  = 4'h0;
+      \$1093  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1094  = w1_data;
+    \$1094  = \$signal$217 ;
     if (aclk_rst) begin
-      \$1094  = 32'd0;
+      \$1094  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1095  = \$728 ;
+    \$1095  = w1_data;
     if (aclk_rst) begin
-      \$1095  = 1'h0;
+      \$1095  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1096  = \$736 ;
+    \$1096  = \$728 ;
     if (aclk_rst) begin
       \$1096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1097  = \$744 ;
+    \$1097  = \$736 ;
     if (aclk_rst) begin
       \$1097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1098  = \$752 ;
+    \$1098  = \$744 ;
     if (aclk_rst) begin
       \$1098  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1099  = \$760 ;
+    \$1099  = \$752 ;
     if (aclk_rst) begin
       \$1099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1100  = \$768 ;
+    \$1100  = \$760 ;
     if (aclk_rst) begin
       \$1100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1101  = \$776 ;
+    \$1101  = \$768 ;
     if (aclk_rst) begin
       \$1101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1102  = \$809 [4];
+    \$1102  = \$776 ;
     if (aclk_rst) begin
       \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1103  = \$835 ;
+    \$1103  = \$809 [4];
     if (aclk_rst) begin
       \$1103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1104  = \$838 ;
+    \$1104  = \$835 ;
     if (aclk_rst) begin
       \$1104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1105  = \$840 ;
+    \$1105  = \$838 ;
     if (aclk_rst) begin
       \$1105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1106  = \$843 ;
+    \$1106  = \$840 ;
     if (aclk_rst) begin
-      \$1106  = 5'h00;
+      \$1106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1107  = irq_enable;
-    if (\$845 ) begin
-      \$1107  = \$signal$222 [4:0];
-    end
+    \$1107  = \$843 ;
     if (aclk_rst) begin
       \$1107  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1108  = samples_low_water;
-    if (\$847 ) begin
-      \$1108 [7:0] = \$signal$222 [7:0];
-    end
-    if (\$849 ) begin
-      \$1108 [15:8] = \$signal$222 [15:8];
-    end
-    if (\$851 ) begin
-      \$1108 [16] = \$signal$222 [16];
+    \$1108  = irq_enable;
+    if (\$845 ) begin
+      \$1108  = \$signal$223 [4:0];
     end
     if (aclk_rst) begin
-      \$1108  = 17'h00000;
+      \$1108  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$1109  = samples_low_water;
+    if (\$847 ) begin
+      \$1109 [7:0] = \$signal$223 [7:0];
+    end
+    if (\$849 ) begin
+      \$1109 [15:8] = \$signal$223 [15:8];
+    end
+    if (\$851 ) begin
+      \$1109 [16] = \$signal$223 [16];
+    end
+    if (aclk_rst) begin
+      \$1109  = 17'h00000;
     end
   end
   assign rsp_grant_err = \port$2875$0 [4:1];
@@ -10099,34 +10110,34 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign log_bank2_k = \$869 [1:0];
   assign log_bank3_k = \$870 [1:0];
   assign space_under = { \$883 [6], \$883  };
-  assign \$signal$96  = { low_water_hit, 1'h0, \$886 , e1_exhausted, \$885  };
-  assign \$signal$128  = alloc_queue_w_data;
+  assign \$signal$97  = { low_water_hit, 1'h0, \$886 , e1_exhausted, \$885  };
+  assign \$signal$129  = alloc_queue_w_data;
   assign bus__w_data_queued = \port$3000$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$182 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$183 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
   assign bus__w_strb_queued = \port$3000$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$234  = log_bank0_wdata;
+  assign \$signature__data$235  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$236  = head[4:2];
-  assign \$signature__en$237  = 1'h1;
-  assign \$signature__addr$238  = log_bank1_wrow;
-  assign \$signature__data$239  = log_bank1_wdata;
-  assign \$signature__en$240  = log_bank1_wen;
-  assign \$signature__addr$241  = head[4:2];
-  assign \$signature__en$242  = 1'h1;
-  assign \$signature__addr$243  = log_bank2_wrow;
-  assign \$signature__data$244  = log_bank2_wdata;
-  assign \$signature__en$245  = log_bank2_wen;
-  assign \$signature__addr$246  = head[4:2];
-  assign \$signature__en$247  = 1'h1;
-  assign \$signature__addr$248  = log_bank3_wrow;
-  assign \$signature__data$249  = log_bank3_wdata;
-  assign \$signature__en$250  = log_bank3_wen;
-  assign \$signature__addr$251  = head[4:2];
-  assign \$signature__en$252  = 1'h1;
+  assign \$signature__addr$237  = head[4:2];
+  assign \$signature__en$238  = 1'h1;
+  assign \$signature__addr$239  = log_bank1_wrow;
+  assign \$signature__data$240  = log_bank1_wdata;
+  assign \$signature__en$241  = log_bank1_wen;
+  assign \$signature__addr$242  = head[4:2];
+  assign \$signature__en$243  = 1'h1;
+  assign \$signature__addr$244  = log_bank2_wrow;
+  assign \$signature__data$245  = log_bank2_wdata;
+  assign \$signature__en$246  = log_bank2_wen;
+  assign \$signature__addr$247  = head[4:2];
+  assign \$signature__en$248  = 1'h1;
+  assign \$signature__addr$249  = log_bank3_wrow;
+  assign \$signature__data$250  = log_bank3_wdata;
+  assign \$signature__en$251  = log_bank3_wen;
+  assign \$signature__addr$252  = head[4:2];
+  assign \$signature__en$253  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$257  = alloc_queue_wr;
-  assign \$signature__data$258  = alloc_queue_w_data;
+  assign \$signature__addr$258  = alloc_queue_wr;
+  assign \$signature__data$259  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
   assign handle = { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 [5:0], 9'h000, \port$2875$0 [15:6] };
   assign rsp_grant_slot = \port$2875$0 [15:6];
@@ -10135,9 +10146,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign w0_samples_is_queued = \$910 [6];
   assign w0_samples_is_pins = \$913 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$275  = command_queue_rd;
-  assign \$signature__addr$276  = command_queue_wr;
-  assign \$signature__data$277  = { w1_pool_is, w1_hit, w1_tag, \$signal$182 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
+  assign \read__addr$276  = command_queue_rd;
+  assign \$signature__addr$277  = command_queue_wr;
+  assign \$signature__data$278  = { w1_pool_is, w1_hit, w1_tag, \$signal$183 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
   assign req_free_addr = \$1001 [32:1];
   assign req_free_oor = \$1001 [33];
   assign req_free_pool = \$1001 [34];
@@ -10148,9 +10159,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \port$2413$0  = \$885 ;
   assign \port$2414$0  = \$886 ;
   assign \port$2558$1  = \$1001 [42:1];
-  assign \port$3150$0  = \$signal$94 ;
-  assign bus__w_ack = \$signal$219 ;
-  assign \port$3318$0  = \$signal$95 ;
+  assign \port$3152$0  = \$signal$95 ;
+  assign bus__w_ack = \$signal$220 ;
+  assign \port$3320$0  = \$signal$96 ;
   assign \$87  = 1'h1;
   assign \$88  = samples_ev_grant;
   assign \$89  = 1'h1;

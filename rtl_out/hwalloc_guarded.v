@@ -733,8 +733,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .m_axi_rresp(m_axi_rresp),
     .m_axi_rvalid(m_axi_rvalid),
     .m_axi_wvalid(m_axi_wvalid),
-    .\port$31221$1 (\$23 ),
-    .\port$31273$1 (\$24 ),
+    .\port$31223$1 (\$23 ),
+    .\port$31275$1 (\$24 ),
     .r_skid_out_data(\$25 ),
     .r_skid_out_ready(s_axi_rready),
     .s_axi_araddr(s_axi_araddr),
@@ -829,8 +829,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .\port$30293$0 (\$13 ),
     .\port$30321$0 (\$14 ),
     .\port$30408$0 (\$15 ),
-    .\port$30937$0 (\$signal ),
-    .\port$31170$0 (\$signal$132 ),
+    .\port$30939$0 (\$signal ),
+    .\port$31172$0 (\$signal$132 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -8064,7 +8064,7 @@ endmodule
 
 module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \burst$25 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
 , s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
-, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31221$1 , \port$31273$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
+, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31223$1 , \port$31275$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
 , aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$110  = 0;
   wire \$1 ;
@@ -8842,10 +8842,10 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire [9:0] \out_slot$31 ;
   wire out_valid;
   wire \out_valid$211 ;
-  output [60:0] \port$31221$1 ;
-  wire [60:0] \port$31221$1 ;
-  output [60:0] \port$31273$1 ;
-  wire [60:0] \port$31273$1 ;
+  output [60:0] \port$31223$1 ;
+  wire [60:0] \port$31223$1 ;
+  output [60:0] \port$31275$1 ;
+  wire [60:0] \port$31275$1 ;
   reg r_refusal_busy = 1'h0;
   wire [70:0] r_skid_in_data;
   wire r_skid_in_valid;
@@ -11122,8 +11122,8 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign b_skid_out_valid = s_axi_bvalid;
   assign s_axi_bid = b_skid_out_data[3:0];
   assign s_axi_bresp = b_skid_out_data[5:4];
-  assign \port$31221$1  = ar_queue_data0[61:1];
-  assign \port$31273$1  = aw_queue_data0[61:1];
+  assign \port$31223$1  = ar_queue_data0[61:1];
+  assign \port$31275$1  = aw_queue_data0[61:1];
   assign \$73  = ar_queue_push;
   assign \$156  = { ar_v1_carried[60:0], \$1  };
   assign \$160  = \$159 ;
@@ -12981,7 +12981,7 @@ endmodule
 
 module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28116$0 , \port$28117$0 , \port$28118$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
 , req_flush, \port$28410$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30278$0 , \port$30278$48 , rsp_freed_valid, \port$30281$0 , rsp_flushed_valid, \port$30293$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30321$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$30408$0 , bus__w_beat_from_queue
-, e1_exhausted, e1_access, \port$30937$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31170$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
+, e1_exhausted, e1_access, \port$30939$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31172$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
 , guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$113  = 0;
   wire [32:0] \$1 ;
@@ -31228,89 +31228,89 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg [31:0] \$26415 ;
   reg [4:0] \$26416 ;
   reg \$26417 ;
-  reg [5:0] \$26418 ;
-  reg [17:0] \$26419 ;
+  reg \$26418 ;
+  reg [5:0] \$26419 ;
   wire \$2642 ;
-  reg \$26420 ;
+  reg [17:0] \$26420 ;
   reg \$26421 ;
   reg \$26422 ;
-  reg [10:0] \$26423 ;
+  reg \$26423 ;
   reg [10:0] \$26424 ;
-  reg \$26425 ;
+  reg [10:0] \$26425 ;
   reg \$26426 ;
-  reg [10:0] \$26427 ;
-  reg [31:0] \$26428 ;
+  reg \$26427 ;
+  reg [10:0] \$26428 ;
   reg [31:0] \$26429 ;
   wire \$2643 ;
   reg [31:0] \$26430 ;
   reg [31:0] \$26431 ;
-  reg [17:0] \$26432 ;
-  reg \$26433 ;
+  reg [31:0] \$26432 ;
+  reg [17:0] \$26433 ;
   reg \$26434 ;
   reg \$26435 ;
-  reg [4:0] \$26436 ;
+  reg \$26436 ;
   reg [4:0] \$26437 ;
-  reg \$26438 ;
+  reg [4:0] \$26438 ;
   reg \$26439 ;
   wire \$2644 ;
-  reg [4:0] \$26440 ;
-  reg [31:0] \$26441 ;
+  reg \$26440 ;
+  reg [4:0] \$26441 ;
   reg [31:0] \$26442 ;
   reg [31:0] \$26443 ;
   reg [31:0] \$26444 ;
   reg [31:0] \$26445 ;
   reg [31:0] \$26446 ;
-  reg \$26447 ;
-  reg [12:0] \$26448 ;
-  reg [3:0] \$26449 ;
+  reg [31:0] \$26447 ;
+  reg \$26448 ;
+  reg [12:0] \$26449 ;
   wire \$2645 ;
   reg [3:0] \$26450 ;
   reg [3:0] \$26451 ;
   reg [3:0] \$26452 ;
-  reg [8:0] \$26453 ;
-  reg [9:0] \$26454 ;
-  reg \$26455 ;
+  reg [3:0] \$26453 ;
+  reg [8:0] \$26454 ;
+  reg [9:0] \$26455 ;
   reg \$26456 ;
-  reg [12:0] \$26457 ;
-  reg \$26458 ;
-  reg [11:0] \$26459 ;
+  reg \$26457 ;
+  reg [12:0] \$26458 ;
+  reg \$26459 ;
   wire [5:0] \$2646 ;
-  reg \$26460 ;
-  reg [31:0] \$26461 ;
-  reg [3:0] \$26462 ;
-  reg [31:0] \$26463 ;
+  reg [11:0] \$26460 ;
+  reg \$26461 ;
+  reg [31:0] \$26462 ;
+  reg [3:0] \$26463 ;
   reg [31:0] \$26464 ;
   reg [31:0] \$26465 ;
-  reg \$26466 ;
+  reg [31:0] \$26466 ;
   reg \$26467 ;
-  reg [1:0] \$26468 ;
+  reg \$26468 ;
   reg [1:0] \$26469 ;
   wire \$2647 ;
-  reg [3:0] \$26470 ;
-  reg [31:0] \$26471 ;
+  reg [1:0] \$26470 ;
+  reg [3:0] \$26471 ;
   reg [31:0] \$26472 ;
-  reg [42:0] \$26473 ;
-  reg [3:0] \$26474 ;
+  reg [31:0] \$26473 ;
+  reg [42:0] \$26474 ;
   reg [3:0] \$26475 ;
   reg [3:0] \$26476 ;
   reg [3:0] \$26477 ;
-  reg [8:0] \$26478 ;
-  reg [9:0] \$26479 ;
+  reg [3:0] \$26478 ;
+  reg [8:0] \$26479 ;
   wire \$2648 ;
-  reg \$26480 ;
-  reg [3:0] \$26481 ;
-  reg [7:0] \$26482 ;
+  reg [9:0] \$26480 ;
+  reg \$26481 ;
+  reg [3:0] \$26482 ;
   reg [7:0] \$26483 ;
-  reg [15:0] \$26484 ;
-  reg [31:0] \$26485 ;
-  reg \$26486 ;
-  reg [3:0] \$26487 ;
-  reg \$26488 ;
+  reg [7:0] \$26484 ;
+  reg [15:0] \$26485 ;
+  reg [31:0] \$26486 ;
+  reg \$26487 ;
+  reg [3:0] \$26488 ;
   reg \$26489 ;
   wire \$2649 ;
-  reg [3:0] \$26490 ;
-  reg [31:0] \$26491 ;
-  reg \$26492 ;
+  reg \$26490 ;
+  reg [3:0] \$26491 ;
+  reg [31:0] \$26492 ;
   reg \$26493 ;
   reg \$26494 ;
   reg \$26495 ;
@@ -31328,13 +31328,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$26505 ;
   reg \$26506 ;
   reg \$26507 ;
-  reg [5:0] \$26508 ;
+  reg \$26508 ;
   reg [5:0] \$26509 ;
   wire \$2651 ;
-  reg \$26510 ;
+  reg [5:0] \$26510 ;
   reg \$26511 ;
-  reg [16:0] \$26512 ;
+  reg \$26512 ;
   reg [16:0] \$26513 ;
+  reg [16:0] \$26514 ;
   wire [5:0] \$2652 ;
   wire \$2653 ;
   wire \$2654 ;
@@ -39556,152 +39557,152 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg [31:0] \$signal$407  = 32'd0;
   reg \$signal$410  = 1'h0;
   reg \$signal$411  = 1'h0;
-  reg [5:0] \$signal$449  = 6'h00;
   reg [5:0] \$signal$450  = 6'h00;
-  wire [5:0] \$signal$451 ;
-  reg [31:0] \$signal$480  = 32'd0;
+  reg [5:0] \$signal$451  = 6'h00;
+  wire [5:0] \$signal$452 ;
+  reg [31:0] \$signal$481  = 32'd0;
   (* init = 13'h0000 *)
-  wire [12:0] \$signal$501 ;
-  reg \$signal$578  = 1'h0;
-  reg \$signal$614  = 1'h0;
-  reg [3:0] \$signal$615  = 4'h0;
-  reg \$signal$618  = 1'h0;
+  wire [12:0] \$signal$502 ;
+  reg \$signal$579  = 1'h0;
+  reg \$signal$615  = 1'h0;
+  reg [3:0] \$signal$616  = 4'h0;
   reg \$signal$619  = 1'h0;
-  reg [3:0] \$signal$620  = 4'h0;
-  reg [31:0] \$signal$621  = 32'd0;
-  reg \$signal$634  = 1'h0;
+  reg \$signal$620  = 1'h0;
+  reg [3:0] \$signal$621  = 4'h0;
+  reg [31:0] \$signal$622  = 32'd0;
+  reg \$signal$635  = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$645 ;
-  (* init = 2'h0 *)
   wire [1:0] \$signature__addr$646 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$649 ;
+  wire [1:0] \$signature__addr$647 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$650 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$653 ;
+  wire [1:0] \$signature__addr$651 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$654 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$657 ;
+  wire [1:0] \$signature__addr$655 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$658 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$661 ;
+  wire [1:0] \$signature__addr$659 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$662 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$665 ;
+  wire [1:0] \$signature__addr$663 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$666 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$669 ;
+  wire [1:0] \$signature__addr$667 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$670 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$673 ;
+  wire [1:0] \$signature__addr$671 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$674 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$677 ;
+  wire [1:0] \$signature__addr$675 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$678 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$681 ;
+  wire [1:0] \$signature__addr$679 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$682 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$685 ;
+  wire [1:0] \$signature__addr$683 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$686 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$689 ;
+  wire [1:0] \$signature__addr$687 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$690 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$693 ;
+  wire [1:0] \$signature__addr$691 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$694 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$697 ;
+  wire [1:0] \$signature__addr$695 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$698 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$701 ;
+  wire [1:0] \$signature__addr$699 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$702 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$705 ;
+  wire [1:0] \$signature__addr$703 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$706 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$709 ;
+  wire [1:0] \$signature__addr$707 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$710 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$713 ;
+  wire [1:0] \$signature__addr$711 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$714 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$717 ;
+  wire [1:0] \$signature__addr$715 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$718 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$721 ;
+  wire [1:0] \$signature__addr$719 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$722 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$725 ;
+  wire [1:0] \$signature__addr$723 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$726 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$729 ;
+  wire [1:0] \$signature__addr$727 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$730 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$733 ;
+  wire [1:0] \$signature__addr$731 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$734 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$737 ;
+  wire [1:0] \$signature__addr$735 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$738 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$741 ;
+  wire [1:0] \$signature__addr$739 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$742 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$745 ;
+  wire [1:0] \$signature__addr$743 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$746 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$749 ;
+  wire [1:0] \$signature__addr$747 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$750 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$753 ;
+  wire [1:0] \$signature__addr$751 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$754 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$757 ;
+  wire [1:0] \$signature__addr$755 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$758 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$761 ;
+  wire [1:0] \$signature__addr$759 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$762 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$765 ;
+  wire [1:0] \$signature__addr$763 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$766 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$769 ;
+  wire [1:0] \$signature__addr$767 ;
+  (* init = 2'h0 *)
+  wire [1:0] \$signature__addr$770 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$780 ;
+  wire [3:0] \$signature__addr$781 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$803 ;
+  wire [3:0] \$signature__addr$804 ;
   wire [29:0] \$signature__data ;
   wire [29:0] \$signature__data$418 ;
   wire [29:0] \$signature__data$419 ;
@@ -39734,107 +39735,107 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire [30:0] \$signature__data$446 ;
   wire [30:0] \$signature__data$447 ;
   wire [30:0] \$signature__data$448 ;
-  wire [29:0] \$signature__data$643 ;
-  wire [29:0] \$signature__data$647 ;
-  wire [29:0] \$signature__data$651 ;
-  wire [30:0] \$signature__data$655 ;
-  wire [29:0] \$signature__data$659 ;
-  wire [29:0] \$signature__data$663 ;
-  wire [29:0] \$signature__data$667 ;
-  wire [30:0] \$signature__data$671 ;
-  wire [29:0] \$signature__data$675 ;
-  wire [29:0] \$signature__data$679 ;
-  wire [29:0] \$signature__data$683 ;
-  wire [30:0] \$signature__data$687 ;
-  wire [29:0] \$signature__data$691 ;
-  wire [29:0] \$signature__data$695 ;
-  wire [29:0] \$signature__data$699 ;
-  wire [30:0] \$signature__data$703 ;
-  wire [29:0] \$signature__data$707 ;
-  wire [29:0] \$signature__data$711 ;
-  wire [29:0] \$signature__data$715 ;
-  wire [30:0] \$signature__data$719 ;
-  wire [29:0] \$signature__data$723 ;
-  wire [29:0] \$signature__data$727 ;
-  wire [29:0] \$signature__data$731 ;
-  wire [30:0] \$signature__data$735 ;
-  wire [29:0] \$signature__data$739 ;
-  wire [29:0] \$signature__data$743 ;
-  wire [29:0] \$signature__data$747 ;
-  wire [30:0] \$signature__data$751 ;
-  wire [29:0] \$signature__data$755 ;
-  wire [29:0] \$signature__data$759 ;
-  wire [29:0] \$signature__data$763 ;
-  wire [30:0] \$signature__data$767 ;
+  wire [29:0] \$signature__data$644 ;
+  wire [29:0] \$signature__data$648 ;
+  wire [29:0] \$signature__data$652 ;
+  wire [30:0] \$signature__data$656 ;
+  wire [29:0] \$signature__data$660 ;
+  wire [29:0] \$signature__data$664 ;
+  wire [29:0] \$signature__data$668 ;
+  wire [30:0] \$signature__data$672 ;
+  wire [29:0] \$signature__data$676 ;
+  wire [29:0] \$signature__data$680 ;
+  wire [29:0] \$signature__data$684 ;
+  wire [30:0] \$signature__data$688 ;
+  wire [29:0] \$signature__data$692 ;
+  wire [29:0] \$signature__data$696 ;
+  wire [29:0] \$signature__data$700 ;
+  wire [30:0] \$signature__data$704 ;
+  wire [29:0] \$signature__data$708 ;
+  wire [29:0] \$signature__data$712 ;
+  wire [29:0] \$signature__data$716 ;
+  wire [30:0] \$signature__data$720 ;
+  wire [29:0] \$signature__data$724 ;
+  wire [29:0] \$signature__data$728 ;
+  wire [29:0] \$signature__data$732 ;
+  wire [30:0] \$signature__data$736 ;
+  wire [29:0] \$signature__data$740 ;
+  wire [29:0] \$signature__data$744 ;
+  wire [29:0] \$signature__data$748 ;
+  wire [30:0] \$signature__data$752 ;
+  wire [29:0] \$signature__data$756 ;
+  wire [29:0] \$signature__data$760 ;
+  wire [29:0] \$signature__data$764 ;
+  wire [30:0] \$signature__data$768 ;
   (* init = 13'h0000 *)
-  wire [12:0] \$signature__data$781 ;
-  wire [42:0] \$signature__data$804 ;
+  wire [12:0] \$signature__data$782 ;
+  wire [42:0] \$signature__data$805 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
   (* init = 1'h0 *)
-  wire \$signature__en$648 ;
+  wire \$signature__en$649 ;
   (* init = 1'h0 *)
-  wire \$signature__en$652 ;
+  wire \$signature__en$653 ;
   (* init = 1'h0 *)
-  wire \$signature__en$656 ;
+  wire \$signature__en$657 ;
   (* init = 1'h0 *)
-  wire \$signature__en$660 ;
+  wire \$signature__en$661 ;
   (* init = 1'h0 *)
-  wire \$signature__en$664 ;
+  wire \$signature__en$665 ;
   (* init = 1'h0 *)
-  wire \$signature__en$668 ;
+  wire \$signature__en$669 ;
   (* init = 1'h0 *)
-  wire \$signature__en$672 ;
+  wire \$signature__en$673 ;
   (* init = 1'h0 *)
-  wire \$signature__en$676 ;
+  wire \$signature__en$677 ;
   (* init = 1'h0 *)
-  wire \$signature__en$680 ;
+  wire \$signature__en$681 ;
   (* init = 1'h0 *)
-  wire \$signature__en$684 ;
+  wire \$signature__en$685 ;
   (* init = 1'h0 *)
-  wire \$signature__en$688 ;
+  wire \$signature__en$689 ;
   (* init = 1'h0 *)
-  wire \$signature__en$692 ;
+  wire \$signature__en$693 ;
   (* init = 1'h0 *)
-  wire \$signature__en$696 ;
+  wire \$signature__en$697 ;
   (* init = 1'h0 *)
-  wire \$signature__en$700 ;
+  wire \$signature__en$701 ;
   (* init = 1'h0 *)
-  wire \$signature__en$704 ;
+  wire \$signature__en$705 ;
   (* init = 1'h0 *)
-  wire \$signature__en$708 ;
+  wire \$signature__en$709 ;
   (* init = 1'h0 *)
-  wire \$signature__en$712 ;
+  wire \$signature__en$713 ;
   (* init = 1'h0 *)
-  wire \$signature__en$716 ;
+  wire \$signature__en$717 ;
   (* init = 1'h0 *)
-  wire \$signature__en$720 ;
+  wire \$signature__en$721 ;
   (* init = 1'h0 *)
-  wire \$signature__en$724 ;
+  wire \$signature__en$725 ;
   (* init = 1'h0 *)
-  wire \$signature__en$728 ;
+  wire \$signature__en$729 ;
   (* init = 1'h0 *)
-  wire \$signature__en$732 ;
+  wire \$signature__en$733 ;
   (* init = 1'h0 *)
-  wire \$signature__en$736 ;
+  wire \$signature__en$737 ;
   (* init = 1'h0 *)
-  wire \$signature__en$740 ;
+  wire \$signature__en$741 ;
   (* init = 1'h0 *)
-  wire \$signature__en$744 ;
+  wire \$signature__en$745 ;
   (* init = 1'h0 *)
-  wire \$signature__en$748 ;
+  wire \$signature__en$749 ;
   (* init = 1'h0 *)
-  wire \$signature__en$752 ;
+  wire \$signature__en$753 ;
   (* init = 1'h0 *)
-  wire \$signature__en$756 ;
+  wire \$signature__en$757 ;
   (* init = 1'h0 *)
-  wire \$signature__en$760 ;
+  wire \$signature__en$761 ;
   (* init = 1'h0 *)
-  wire \$signature__en$764 ;
+  wire \$signature__en$765 ;
   (* init = 1'h0 *)
-  wire \$signature__en$768 ;
-  wire \$signature__en$782 ;
-  wire \$signature__en$805 ;
+  wire \$signature__en$769 ;
+  wire \$signature__en$783 ;
+  wire \$signature__en$806 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -39988,6 +39989,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg [2:0] head_bank_2 = 3'h0;
   reg [2:0] head_bank_3 = 3'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
+  reg head_shown_valid = 1'h0;
   output irq;
   wire irq;
   reg [5:0] irq_enable = 6'h00;
@@ -40302,11 +40304,11 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   input [35:0] \port$30408$0 ;
   wire [35:0] \port$30408$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$30937$0 ;
-  wire [5:0] \port$30937$0 ;
+  output [5:0] \port$30939$0 ;
+  wire [5:0] \port$30939$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31170$0 ;
-  wire [5:0] \port$31170$0 ;
+  output [5:0] \port$31172$0 ;
+  wire [5:0] \port$31172$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -40368,9 +40370,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$802 ;
+  wire [3:0] \read__addr$803 ;
   wire [12:0] read__data;
-  wire [42:0] \read__data$598 ;
+  wire [42:0] \read__data$599 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -40651,16 +40653,16 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_plain = 1'h0;
   reg [12:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$782 )
+    if (\$signature__en$783 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [42:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$805 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$578 , \$26163 , \$26161 [2], \$26158 [2], \$26155 [2], \$26152 [2], \$26149 [2], \$26146 [2], \$26143 [2], \$26140 [2], \$26137 [2], \$26134 [2], \$26131 [2], \$26128 [2], \$26125 [2], \$26122 [2], \$26119 [2], \$26116 [2], \$26113 [2], \$26110 [2], \$26107 [2], \$26104 [2], \$26101 [2], \$26098 [2], \$26095 [2], \$26092 [2], \$26089 [2], \$26086 [2], \$26083 [2], \$26080 [2], \$26077 [2], \$26074 [2], \$26071 [2], \$26068 [2], w1_is_flush };
+    if (\$signature__en$806 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$579 , \$26163 , \$26161 [2], \$26158 [2], \$26155 [2], \$26152 [2], \$26149 [2], \$26146 [2], \$26143 [2], \$26140 [2], \$26137 [2], \$26134 [2], \$26131 [2], \$26128 [2], \$26125 [2], \$26122 [2], \$26119 [2], \$26116 [2], \$26113 [2], \$26110 [2], \$26107 [2], \$26104 [2], \$26101 [2], \$26098 [2], \$26095 [2], \$26092 [2], \$26089 [2], \$26086 [2], \$26083 [2], \$26080 [2], \$26077 [2], \$26074 [2], \$26071 [2], \$26068 [2], w1_is_flush };
   end
-  assign \read__data$598  = command_queue_ring[command_queue_rd];
+  assign \read__data$599  = command_queue_ring[command_queue_rd];
   reg [29:0] log_bank0_0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -42079,8 +42081,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1281  = space_ge32 ? 3'h2 : head[2:0];
   assign \$1282  = space_ge32 ? 3'h3 : head[2:0];
   assign \$1287  = \$signal$411  ? { \$1286 , \$1285 , \$1284 , \$1283  } : 121'h0000000000000000000000000000000;
-  assign \$1288  = ~ \$signal$450 ;
-  assign \$1289  = \$signal$449  & \$1288 ;
+  assign \$1288  = ~ \$signal$451 ;
+  assign \$1289  = \$signal$450  & \$1288 ;
   assign \$1290  = \$1289  | { e1_access, low_water_hit, \$26013 , \$26012 , e1_exhausted, \$26011  };
   assign \$1291  = 11'h400 - samples_low_water;
   assign \$1292  = $signed({ 1'h0, samples_in_use }) > $signed(samples_lw_limit);
@@ -42128,7 +42130,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1356  = calibration_flushes + calibration_ev_flush;
   assign \$1357  = guard_ar_checked ^ guard_aw_checked;
   assign \$1358  = guard_ar_checked & guard_aw_checked;
-  assign \$1359  = \$signal$480  + { \$1358 , \$1357  };
+  assign \$1359  = \$signal$481  + { \$1358 , \$1357  };
   assign \$1360  = guard_ar_refused ^ guard_aw_refused;
   assign \$1361  = guard_ar_refused & guard_aw_refused;
   assign \$1362  = refused + { \$1361 , \$1360  };
@@ -42452,7 +42454,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1732  = \$1730  | \$1731 ;
   assign \$1733  = \$1729  | \$1732 ;
   assign \$1735  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$1737  = r1_sel_irq_status ? \$signal$449  : 6'h00;
+  assign \$1737  = r1_sel_irq_status ? \$signal$450  : 6'h00;
   assign \$1738  = r1_sel_irq_enable ? irq_enable : 6'h00;
   assign \$1739  = \$1737  | \$1738 ;
   assign \$1740  = \$1736  | { 26'h0000000, \$1739  };
@@ -42460,7 +42462,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1742  = r1_sel_err_count ? \$signal$407  : 32'd0;
   assign \$1743  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$1744  = \$1742  | \$1743 ;
-  assign \$1745  = r1_sel_err_head0 ? { \$signal$411 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$1745  = r1_sel_err_head0 ? { head_shown_valid, head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
   assign \$1746  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$1747  = \$1745  | \$1746 ;
   assign \$1748  = \$1744  | \$1747 ;
@@ -42489,7 +42491,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1773  = r1_sel_guard_ctrl ? guard_lock_on : 1'h0;
   assign \$1774  = r1_sel_guard_status ? guard_locked : 1'h0;
   assign \$1775  = \$1773  | \$1774 ;
-  assign \$1776  = r1_sel_guard_checks ? \$signal$480  : 32'd0;
+  assign \$1776  = r1_sel_guard_checks ? \$signal$481  : 32'd0;
   assign \$1777  = r1_sel_guard_refused ? refused : 32'd0;
   assign \$1778  = \$1776  | \$1777 ;
   assign \$1779  = { 31'h00000000, \$1775  } | \$1778 ;
@@ -42588,7 +42590,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1892  = ~ command_queue_pop;
   assign \$1893  = command_queue_count[0] & \$1892 ;
   assign \$1894  = ~ \$1893 ;
-  assign \$1895  = command_queue_held[0] ? \read__data$598  : { w1_pool_is, w1_hit, w1_tag, \$signal$578 , \$26163 , \$26161 [2], \$26158 [2], \$26155 [2], \$26152 [2], \$26149 [2], \$26146 [2], \$26143 [2], \$26140 [2], \$26137 [2], \$26134 [2], \$26131 [2], \$26128 [2], \$26125 [2], \$26122 [2], \$26119 [2], \$26116 [2], \$26113 [2], \$26110 [2], \$26107 [2], \$26104 [2], \$26101 [2], \$26098 [2], \$26095 [2], \$26092 [2], \$26089 [2], \$26086 [2], \$26083 [2], \$26080 [2], \$26077 [2], \$26074 [2], \$26071 [2], \$26068 [2], w1_is_flush };
+  assign \$1895  = command_queue_held[0] ? \read__data$599  : { w1_pool_is, w1_hit, w1_tag, \$signal$579 , \$26163 , \$26161 [2], \$26158 [2], \$26155 [2], \$26152 [2], \$26149 [2], \$26146 [2], \$26143 [2], \$26140 [2], \$26137 [2], \$26134 [2], \$26131 [2], \$26128 [2], \$26125 [2], \$26122 [2], \$26119 [2], \$26116 [2], \$26113 [2], \$26110 [2], \$26107 [2], \$26104 [2], \$26101 [2], \$26098 [2], \$26095 [2], \$26092 [2], \$26089 [2], \$26086 [2], \$26083 [2], \$26080 [2], \$26077 [2], \$26074 [2], \$26071 [2], \$26068 [2], w1_is_flush };
   assign \$1896  = ~ command_queue_pop;
   assign \$1897  = command_queue_count[0] & \$1896 ;
   assign \$1898  = ~ \$1897 ;
@@ -42967,33 +42969,33 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2271  = \$2267  | \$2270 ;
   assign \$2272  = ~ \$2271 ;
   assign \$2273  = { \$2272 , \$2264 , \$2256 , \$2248 , \$2240 , \$2232  } + 6'h3f;
-  assign \$2274  = \$signal$618  & \$signal$619 ;
+  assign \$2274  = \$signal$619  & \$signal$620 ;
   assign \$2275  = \$2274  & w2_is_ctrl;
-  assign \$2276  = \$2275  & \$signal$621 [0];
-  assign \$2277  = \$signal$618  & \$signal$619 ;
+  assign \$2276  = \$2275  & \$signal$622 [0];
+  assign \$2277  = \$signal$619  & \$signal$620 ;
   assign \$2278  = \$2277  & w2_is_err_pop;
-  assign \$2279  = \$signal$618  & w2_is_irq_status;
-  assign \$2280  = \$2279  & \$signal$620 [0];
-  assign \$2281  = \$2280  ? \$signal$621 [5:0] : 6'h00;
-  assign \$2282  = \$signal$618  & w2_is_irq_enable;
-  assign \$2283  = \$2282  & \$signal$620 [0];
-  assign \$2284  = \$signal$618  & w2_is_guard_ctrl;
-  assign \$2285  = \$2284  & \$signal$620 [0];
-  assign \$2286  = \$signal$618  & w2_is_guard_status;
-  assign \$2287  = \$2286  & \$signal$620 [0];
-  assign \$2288  = \$2287  & \$signal$621 [0];
-  assign \$2289  = \$signal$618  & w2_is_pool0_low_water;
-  assign \$2290  = \$2289  & \$signal$620 [0];
-  assign \$2291  = \$signal$618  & w2_is_pool0_low_water;
-  assign \$2292  = \$2291  & \$signal$620 [1];
-  assign \$2293  = \$signal$618  & w2_is_pool0_low_water;
-  assign \$2294  = \$2293  & \$signal$620 [2];
-  assign \$2295  = \$signal$618  & w2_is_pool1_low_water;
-  assign \$2296  = \$2295  & \$signal$620 [0];
-  assign \$2297  = \$signal$618  & w2_is_pool1_low_water;
-  assign \$2298  = \$2297  & \$signal$620 [1];
-  assign \$2299  = \$signal$618  & w2_is_pool1_low_water;
-  assign \$2300  = \$2299  & \$signal$620 [2];
+  assign \$2279  = \$signal$619  & w2_is_irq_status;
+  assign \$2280  = \$2279  & \$signal$621 [0];
+  assign \$2281  = \$2280  ? \$signal$622 [5:0] : 6'h00;
+  assign \$2282  = \$signal$619  & w2_is_irq_enable;
+  assign \$2283  = \$2282  & \$signal$621 [0];
+  assign \$2284  = \$signal$619  & w2_is_guard_ctrl;
+  assign \$2285  = \$2284  & \$signal$621 [0];
+  assign \$2286  = \$signal$619  & w2_is_guard_status;
+  assign \$2287  = \$2286  & \$signal$621 [0];
+  assign \$2288  = \$2287  & \$signal$622 [0];
+  assign \$2289  = \$signal$619  & w2_is_pool0_low_water;
+  assign \$2290  = \$2289  & \$signal$621 [0];
+  assign \$2291  = \$signal$619  & w2_is_pool0_low_water;
+  assign \$2292  = \$2291  & \$signal$621 [1];
+  assign \$2293  = \$signal$619  & w2_is_pool0_low_water;
+  assign \$2294  = \$2293  & \$signal$621 [2];
+  assign \$2295  = \$signal$619  & w2_is_pool1_low_water;
+  assign \$2296  = \$2295  & \$signal$621 [0];
+  assign \$2297  = \$signal$619  & w2_is_pool1_low_water;
+  assign \$2298  = \$2297  & \$signal$621 [1];
+  assign \$2299  = \$signal$619  & w2_is_pool1_low_water;
+  assign \$2300  = \$2299  & \$signal$621 [2];
   assign \$2301  = | \port$30281$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$2301 ;
   assign \$2302  = | \port$30293$0 [4:1];
@@ -66748,7 +66750,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign tail_bank7_by1 = \$26009  | \$26010 ;
   assign \$26011  = | e1_n_all;
   assign \$26012  = { log_kept_ge4, \$2313 , \$2311  } != e1_n_all;
-  assign \$26014  = \$signal$449  & irq_enable;
+  assign \$26014  = \$signal$450  & irq_enable;
   assign irq = | \$26014 ;
   assign \$26015  = samples_lw_granted_2 & samples_lw_short;
   assign \$26016  = calibration_lw_granted_2 & calibration_lw_short;
@@ -66759,7 +66761,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26019  = ~ alloc_queue_pop;
   assign \$26020  = alloc_queue_count[0] & \$26019 ;
   assign \$26021  = alloc_queue_held[0] | \$26020 ;
-  assign \$signature__en$782  = alloc_queue_push & \$26021 ;
+  assign \$signature__en$783  = alloc_queue_push & \$26021 ;
   assign \$26022  = req_alloc & native_alloc_valid;
   assign \$26023  = ~ \$26022 ;
   assign alloc_queue_pop = alloc_queue_count[0] & \$26023 ;
@@ -66820,7 +66822,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26063  = ~ command_queue_pop;
   assign \$26064  = command_queue_count[0] & \$26063 ;
   assign \$26065  = command_queue_held[0] | \$26064 ;
-  assign \$signature__en$805  = command_queue_push & \$26065 ;
+  assign \$signature__en$806  = command_queue_push & \$26065 ;
   assign \$26066  = w1_pool_is[0] & w1_samples_addr[0];
   assign \$26067  = w1_pool_is[1] & w1_calibration_addr[0];
   assign \$26068  = { \$26067 , \$26066  } + 2'h3;
@@ -67031,9 +67033,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26269  = { \$26268 , \$26267  } + 2'h3;
   assign \$26270  = w1_hit[0] | w1_hit[1];
   assign \$26271  = ~ \$26270 ;
-  assign \$26272  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$578 , \$26271 , \$26269 [2], \$26266 [2], \$26263 [2], \$26260 [2], \$26257 [2], \$26254 [2], \$26251 [2], \$26248 [2], \$26245 [2], \$26242 [2], \$26239 [2], \$26236 [2], \$26233 [2], \$26230 [2], \$26227 [2], \$26224 [2], \$26221 [2], \$26218 [2], \$26215 [2], \$26212 [2], \$26209 [2], \$26206 [2], \$26203 [2], \$26200 [2], \$26197 [2], \$26194 [2], \$26191 [2], \$26188 [2], \$26185 [2], \$26182 [2], \$26179 [2], \$26176 [2], w1_is_flush };
+  assign \$26272  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$579 , \$26271 , \$26269 [2], \$26266 [2], \$26263 [2], \$26260 [2], \$26257 [2], \$26254 [2], \$26251 [2], \$26248 [2], \$26245 [2], \$26242 [2], \$26239 [2], \$26236 [2], \$26233 [2], \$26230 [2], \$26227 [2], \$26224 [2], \$26221 [2], \$26218 [2], \$26215 [2], \$26212 [2], \$26209 [2], \$26206 [2], \$26203 [2], \$26200 [2], \$26197 [2], \$26194 [2], \$26191 [2], \$26188 [2], \$26185 [2], \$26182 [2], \$26179 [2], \$26176 [2], w1_is_flush };
   assign \$26273  = ~ w2_plain;
-  assign \$26274  = \$signal$634  & \$signal$619 ;
+  assign \$26274  = \$signal$635  & \$signal$620 ;
   assign \$26275  = ~ \$26274 ;
   assign bus__w_err = \$26273  & \$26275 ;
   assign \$26276  = rsp_freed_valid & \port$30321$0 [0];
@@ -67669,89 +67671,91 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     head_entry <= \$1287 ;
   always @(posedge aclk_clk)
-    \$signal$449  <= \$26418 ;
+    head_shown_valid <= \$26418 ;
   always @(posedge aclk_clk)
-    samples_lw_limit <= \$26419 ;
+    \$signal$450  <= \$26419 ;
   always @(posedge aclk_clk)
-    samples_lw_short <= \$26420 ;
+    samples_lw_limit <= \$26420 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_1 <= \$26421 ;
+    samples_lw_short <= \$26421 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_2 <= \$26422 ;
+    samples_lw_granted_1 <= \$26422 ;
   always @(posedge aclk_clk)
-    samples_in_use <= \$26423 ;
+    samples_lw_granted_2 <= \$26423 ;
   always @(posedge aclk_clk)
-    samples_in_use_was <= \$26424 ;
+    samples_in_use <= \$26424 ;
   always @(posedge aclk_clk)
-    samples_in_use_rose <= \$26425 ;
+    samples_in_use_was <= \$26425 ;
   always @(posedge aclk_clk)
-    samples_hw_grow <= \$26426 ;
+    samples_in_use_rose <= \$26426 ;
   always @(posedge aclk_clk)
-    samples_high_water <= \$26427 ;
+    samples_hw_grow <= \$26427 ;
   always @(posedge aclk_clk)
-    samples_allocs <= \$26428 ;
+    samples_high_water <= \$26428 ;
   always @(posedge aclk_clk)
-    samples_fails <= \$26429 ;
+    samples_allocs <= \$26429 ;
   always @(posedge aclk_clk)
-    samples_frees <= \$26430 ;
+    samples_fails <= \$26430 ;
   always @(posedge aclk_clk)
-    samples_flushes <= \$26431 ;
+    samples_frees <= \$26431 ;
   always @(posedge aclk_clk)
-    calibration_lw_limit <= \$26432 ;
+    samples_flushes <= \$26432 ;
   always @(posedge aclk_clk)
-    calibration_lw_short <= \$26433 ;
+    calibration_lw_limit <= \$26433 ;
   always @(posedge aclk_clk)
-    calibration_lw_granted_1 <= \$26434 ;
+    calibration_lw_short <= \$26434 ;
   always @(posedge aclk_clk)
-    calibration_lw_granted_2 <= \$26435 ;
+    calibration_lw_granted_1 <= \$26435 ;
   always @(posedge aclk_clk)
-    calibration_in_use <= \$26436 ;
+    calibration_lw_granted_2 <= \$26436 ;
   always @(posedge aclk_clk)
-    calibration_in_use_was <= \$26437 ;
+    calibration_in_use <= \$26437 ;
   always @(posedge aclk_clk)
-    calibration_in_use_rose <= \$26438 ;
+    calibration_in_use_was <= \$26438 ;
   always @(posedge aclk_clk)
-    calibration_hw_grow <= \$26439 ;
+    calibration_in_use_rose <= \$26439 ;
   always @(posedge aclk_clk)
-    calibration_high_water <= \$26440 ;
+    calibration_hw_grow <= \$26440 ;
   always @(posedge aclk_clk)
-    calibration_allocs <= \$26441 ;
+    calibration_high_water <= \$26441 ;
   always @(posedge aclk_clk)
-    calibration_fails <= \$26442 ;
+    calibration_allocs <= \$26442 ;
   always @(posedge aclk_clk)
-    calibration_frees <= \$26443 ;
+    calibration_fails <= \$26443 ;
   always @(posedge aclk_clk)
-    calibration_flushes <= \$26444 ;
+    calibration_frees <= \$26444 ;
   always @(posedge aclk_clk)
-    \$signal$480  <= \$26445 ;
+    calibration_flushes <= \$26445 ;
   always @(posedge aclk_clk)
-    refused <= \$26446 ;
+    \$signal$481  <= \$26446 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$26447 ;
+    refused <= \$26447 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$26448 ;
+    r1_valid <= \$26448 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$26449 ;
+    alloc_queue_head <= \$26449 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$26450 ;
+    alloc_queue_rd <= \$26450 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$26451 ;
+    alloc_queue_rd_next <= \$26451 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$26452 ;
+    alloc_queue_wr <= \$26452 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$26453 ;
+    alloc_queue_wr_next <= \$26453 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$26454 ;
+    alloc_queue_held <= \$26454 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$26455 ;
+    alloc_queue_count <= \$26455 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$26456 ;
+    req_alloc <= \$26456 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$26457 ;
+    staged_valid <= \$26457 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$26458 ;
+    alloc_queue_w_data <= \$26458 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$26459 ;
+    req_alloc_pool <= \$26459 ;
+  always @(posedge aclk_clk)
+    req_alloc_size <= \$26460 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$1579 [12];
   always @(posedge aclk_clk)
@@ -67853,19 +67857,19 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     r1_sel_pool1_low_water <= \$1726 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$26460 ;
+    r2_valid <= \$26461 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$26461 ;
+    r2_block0 <= \$26462 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$26462 ;
+    r2_found_in <= \$26463 ;
   always @(posedge aclk_clk)
-    r2_block1 <= \$26463 ;
+    r2_block1 <= \$26464 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$26464 ;
+    r2_block4 <= \$26465 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$26465 ;
+    r2_block5 <= \$26466 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$26466 ;
+    w1_valid <= \$26467 ;
   always @(posedge aclk_clk)
     w1_is_free <= \$1872 ;
   always @(posedge aclk_clk)
@@ -67873,49 +67877,47 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     w1_is_command <= \$1880 ;
   always @(posedge aclk_clk)
-    \$signal$578  <= \$26467 ;
+    \$signal$579  <= \$26468 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$26468 ;
+    w1_pool_is <= \$26469 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$26469 ;
+    w1_hit <= \$26470 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$26470 ;
+    w1_tag <= \$26471 ;
   always @(posedge aclk_clk)
-    w1_samples_addr <= \$26471 ;
+    w1_samples_addr <= \$26472 ;
   always @(posedge aclk_clk)
-    w1_calibration_addr <= \$26472 ;
+    w1_calibration_addr <= \$26473 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$26473 ;
+    command_queue_head <= \$26474 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$26474 ;
+    command_queue_rd <= \$26475 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$26475 ;
+    command_queue_rd_next <= \$26476 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$26476 ;
+    command_queue_wr <= \$26477 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$26477 ;
+    command_queue_wr_next <= \$26478 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$26478 ;
+    command_queue_held <= \$26479 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$26479 ;
+    command_queue_count <= \$26480 ;
   always @(posedge aclk_clk)
-    native_turn <= \$26480 ;
+    native_turn <= \$26481 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$26481 ;
+    w1_a1_0 <= \$26482 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$26482 ;
+    w1_a4_2 <= \$26483 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$26483 ;
+    w1_a7_5 <= \$26484 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$26484 ;
+    w1_a11_8 <= \$26485 ;
   always @(posedge aclk_clk)
-    w1_data <= \$26485 ;
-  always @(posedge aclk_clk)
-    \$signal$614  <= \$26486 ;
+    w1_data <= \$26486 ;
   always @(posedge aclk_clk)
     \$signal$615  <= \$26487 ;
   always @(posedge aclk_clk)
-    \$signal$618  <= \$26488 ;
+    \$signal$616  <= \$26488 ;
   always @(posedge aclk_clk)
     \$signal$619  <= \$26489 ;
   always @(posedge aclk_clk)
@@ -67923,49 +67925,51 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     \$signal$621  <= \$26491 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$26492 ;
+    \$signal$622  <= \$26492 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$26493 ;
+    w2_is_ctrl <= \$26493 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$26494 ;
+    w2_is_irq_status <= \$26494 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$26495 ;
+    w2_is_irq_enable <= \$26495 ;
   always @(posedge aclk_clk)
-    w2_is_guard_ctrl <= \$26496 ;
+    w2_is_err_pop <= \$26496 ;
   always @(posedge aclk_clk)
-    w2_is_guard_status <= \$26497 ;
+    w2_is_guard_ctrl <= \$26497 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$26498 ;
+    w2_is_guard_status <= \$26498 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$26499 ;
+    w2_is_pool0_free <= \$26499 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$26500 ;
+    w2_is_pool0_flush <= \$26500 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$26501 ;
+    w2_is_pool0_low_water <= \$26501 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$26502 ;
+    w2_is_pool1_free <= \$26502 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$26503 ;
+    w2_is_pool1_flush <= \$26503 ;
   always @(posedge aclk_clk)
-    \$signal$634  <= \$26504 ;
+    w2_is_pool1_low_water <= \$26504 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$26505 ;
+    \$signal$635  <= \$26505 ;
   always @(posedge aclk_clk)
-    \$signal$410  <= \$26506 ;
+    w2_plain <= \$26506 ;
   always @(posedge aclk_clk)
-    w1c <= \$26507 ;
+    \$signal$410  <= \$26507 ;
   always @(posedge aclk_clk)
-    \$signal$450  <= \$26508 ;
+    w1c <= \$26508 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$26509 ;
+    \$signal$451  <= \$26509 ;
   always @(posedge aclk_clk)
-    guard_lock_on <= \$26510 ;
+    irq_enable <= \$26510 ;
   always @(posedge aclk_clk)
-    guard_unlock <= \$26511 ;
+    guard_lock_on <= \$26511 ;
   always @(posedge aclk_clk)
-    samples_low_water <= \$26512 ;
+    guard_unlock <= \$26512 ;
   always @(posedge aclk_clk)
-    calibration_low_water <= \$26513 ;
+    samples_low_water <= \$26513 ;
+  always @(posedge aclk_clk)
+    calibration_low_water <= \$26514 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ bus__w_addr[8];
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
@@ -69989,92 +69993,87 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26418  = \$1290 ;
+    \$26418  = \$signal$411 ;
     if (aclk_rst) begin
-      \$26418  = 6'h00;
+      \$26418  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26419  = \$1291 ;
+    \$26419  = \$1290 ;
     if (aclk_rst) begin
-      \$26419  = 18'h00000;
+      \$26419  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26420  = \$1292 ;
+    \$26420  = \$1291 ;
     if (aclk_rst) begin
-      \$26420  = 1'h0;
+      \$26420  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26421  = samples_ev_grant;
+    \$26421  = \$1292 ;
     if (aclk_rst) begin
       \$26421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26422  = samples_lw_granted_1;
+    \$26422  = samples_ev_grant;
     if (aclk_rst) begin
       \$26422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26423  = \$1303 [10:0];
+    \$26423  = samples_lw_granted_1;
     if (aclk_rst) begin
-      \$26423  = 11'h000;
+      \$26423  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26424  = samples_in_use;
+    \$26424  = \$1303 [10:0];
     if (aclk_rst) begin
       \$26424  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26425  = \$1313 ;
+    \$26425  = samples_in_use;
     if (aclk_rst) begin
-      \$26425  = 1'h0;
+      \$26425  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26426  = \$1319 ;
+    \$26426  = \$1313 ;
     if (aclk_rst) begin
       \$26426  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26427  = samples_high_water;
+    \$26427  = \$1319 ;
+    if (aclk_rst) begin
+      \$26427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
+    \$26428  = samples_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$410 ) begin
-      \$26427  = samples_in_use;
+      \$26428  = samples_in_use;
     end else begin
       if (samples_hw_grow) begin
-        \$26427  = samples_in_use_was;
+        \$26428  = samples_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$26427  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$410 ) begin
-      \$26428  = 32'd0;
-    end else begin
-      \$26428  = \$1320 [31:0];
-    end
-    if (aclk_rst) begin
-      \$26428  = 32'd0;
+      \$26428  = 11'h000;
     end
   end
   always @* begin
@@ -70083,7 +70082,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$410 ) begin
       \$26429  = 32'd0;
     end else begin
-      \$26429  = \$1321 [31:0];
+      \$26429  = \$1320 [31:0];
     end
     if (aclk_rst) begin
       \$26429  = 32'd0;
@@ -70095,7 +70094,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$410 ) begin
       \$26430  = 32'd0;
     end else begin
-      \$26430  = \$1322 [31:0];
+      \$26430  = \$1321 [31:0];
     end
     if (aclk_rst) begin
       \$26430  = 32'd0;
@@ -70107,7 +70106,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$410 ) begin
       \$26431  = 32'd0;
     end else begin
-      \$26431  = \$1323 [31:0];
+      \$26431  = \$1322 [31:0];
     end
     if (aclk_rst) begin
       \$26431  = 32'd0;
@@ -70115,85 +70114,85 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26432  = \$1324 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$410 ) begin
+      \$26432  = 32'd0;
+    end else begin
+      \$26432  = \$1323 [31:0];
+    end
     if (aclk_rst) begin
-      \$26432  = 18'h00000;
+      \$26432  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26433  = \$1325 ;
+    \$26433  = \$1324 ;
     if (aclk_rst) begin
-      \$26433  = 1'h0;
+      \$26433  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26434  = calibration_ev_grant;
+    \$26434  = \$1325 ;
     if (aclk_rst) begin
       \$26434  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26435  = calibration_lw_granted_1;
+    \$26435  = calibration_ev_grant;
     if (aclk_rst) begin
       \$26435  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26436  = \$1336 [4:0];
+    \$26436  = calibration_lw_granted_1;
     if (aclk_rst) begin
-      \$26436  = 5'h00;
+      \$26436  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26437  = calibration_in_use;
+    \$26437  = \$1336 [4:0];
     if (aclk_rst) begin
       \$26437  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26438  = \$1346 ;
+    \$26438  = calibration_in_use;
     if (aclk_rst) begin
-      \$26438  = 1'h0;
+      \$26438  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26439  = \$1352 ;
+    \$26439  = \$1346 ;
     if (aclk_rst) begin
       \$26439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26440  = calibration_high_water;
+    \$26440  = \$1352 ;
+    if (aclk_rst) begin
+      \$26440  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
+    \$26441  = calibration_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$410 ) begin
-      \$26440  = calibration_in_use;
+      \$26441  = calibration_in_use;
     end else begin
       if (calibration_hw_grow) begin
-        \$26440  = calibration_in_use_was;
+        \$26441  = calibration_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$26440  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$410 ) begin
-      \$26441  = 32'd0;
-    end else begin
-      \$26441  = \$1353 [31:0];
-    end
-    if (aclk_rst) begin
-      \$26441  = 32'd0;
+      \$26441  = 5'h00;
     end
   end
   always @* begin
@@ -70202,7 +70201,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$410 ) begin
       \$26442  = 32'd0;
     end else begin
-      \$26442  = \$1354 [31:0];
+      \$26442  = \$1353 [31:0];
     end
     if (aclk_rst) begin
       \$26442  = 32'd0;
@@ -70214,7 +70213,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$410 ) begin
       \$26443  = 32'd0;
     end else begin
-      \$26443  = \$1355 [31:0];
+      \$26443  = \$1354 [31:0];
     end
     if (aclk_rst) begin
       \$26443  = 32'd0;
@@ -70226,7 +70225,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$410 ) begin
       \$26444  = 32'd0;
     end else begin
-      \$26444  = \$1356 [31:0];
+      \$26444  = \$1355 [31:0];
     end
     if (aclk_rst) begin
       \$26444  = 32'd0;
@@ -70238,7 +70237,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$410 ) begin
       \$26445  = 32'd0;
     end else begin
-      \$26445  = \$1359 [31:0];
+      \$26445  = \$1356 [31:0];
     end
     if (aclk_rst) begin
       \$26445  = 32'd0;
@@ -70250,7 +70249,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$410 ) begin
       \$26446  = 32'd0;
     end else begin
-      \$26446  = \$1362 [31:0];
+      \$26446  = \$1359 [31:0];
     end
     if (aclk_rst) begin
       \$26446  = 32'd0;
@@ -70258,368 +70257,373 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26447  = \$1367 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$410 ) begin
+      \$26447  = 32'd0;
+    end else begin
+      \$26447  = \$1362 [31:0];
+    end
     if (aclk_rst) begin
-      \$26447  = 1'h0;
+      \$26447  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26448  = alloc_queue_head;
+    \$26448  = \$1367 ;
+    if (aclk_rst) begin
+      \$26448  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
+    \$26449  = alloc_queue_head;
     if (\$1370 ) begin
-      \$26448  = \$1371 ;
+      \$26449  = \$1371 ;
     end
     if (aclk_rst) begin
-      \$26448  = 13'h0000;
+      \$26449  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26449  = alloc_queue_rd;
+    \$26450  = alloc_queue_rd;
     if (\$1375 ) begin
-      \$26449  = alloc_queue_rd_next;
+      \$26450  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$26449  = 4'h0;
+      \$26450  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26450  = alloc_queue_rd_next;
+    \$26451  = alloc_queue_rd_next;
     if (\$1375 ) begin
-      \$26450  = \$1376 [3:0];
+      \$26451  = \$1376 [3:0];
     end
     if (aclk_rst) begin
-      \$26450  = 4'h1;
+      \$26451  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26451  = alloc_queue_wr;
+    \$26452  = alloc_queue_wr;
     if (\$1380 ) begin
-      \$26451  = alloc_queue_wr_next;
+      \$26452  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$26451  = 4'h0;
+      \$26452  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26452  = alloc_queue_wr_next;
+    \$26453  = alloc_queue_wr_next;
     if (\$1380 ) begin
-      \$26452  = \$1381 [3:0];
+      \$26453  = \$1381 [3:0];
     end
     if (aclk_rst) begin
-      \$26452  = 4'h1;
+      \$26453  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26453 [0] = \$1392 ;
-    \$26453 [1] = \$1403 ;
-    \$26453 [2] = \$1414 ;
-    \$26453 [3] = \$1425 ;
-    \$26453 [4] = \$1436 ;
-    \$26453 [5] = \$1447 ;
-    \$26453 [6] = \$1458 ;
-    \$26453 [7] = \$1469 ;
-    \$26453 [8] = \$1480 ;
+    \$26454 [0] = \$1392 ;
+    \$26454 [1] = \$1403 ;
+    \$26454 [2] = \$1414 ;
+    \$26454 [3] = \$1425 ;
+    \$26454 [4] = \$1436 ;
+    \$26454 [5] = \$1447 ;
+    \$26454 [6] = \$1458 ;
+    \$26454 [7] = \$1469 ;
+    \$26454 [8] = \$1480 ;
     if (aclk_rst) begin
-      \$26453  = 9'h000;
+      \$26454  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26454 [0] = \$1486 ;
-    \$26454 [1] = \$1492 ;
-    \$26454 [2] = \$1498 ;
-    \$26454 [3] = \$1504 ;
-    \$26454 [4] = \$1510 ;
-    \$26454 [5] = \$1516 ;
-    \$26454 [6] = \$1522 ;
-    \$26454 [7] = \$1528 ;
-    \$26454 [8] = \$1534 ;
-    \$26454 [9] = \$1540 ;
+    \$26455 [0] = \$1486 ;
+    \$26455 [1] = \$1492 ;
+    \$26455 [2] = \$1498 ;
+    \$26455 [3] = \$1504 ;
+    \$26455 [4] = \$1510 ;
+    \$26455 [5] = \$1516 ;
+    \$26455 [6] = \$1522 ;
+    \$26455 [7] = \$1528 ;
+    \$26455 [8] = \$1534 ;
+    \$26455 [9] = \$1540 ;
     if (aclk_rst) begin
-      \$26454  = 10'h000;
+      \$26455  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26455  = \$1549 ;
-    if (aclk_rst) begin
-      \$26455  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26456  = \$1568 ;
+    \$26456  = \$1549 ;
     if (aclk_rst) begin
       \$26456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26457  = { \$1571 , \$1569 [0] };
+    \$26457  = \$1568 ;
     if (aclk_rst) begin
-      \$26457  = 13'h0000;
+      \$26457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26458  = \$1576 [0];
+    \$26458  = { \$1571 , \$1569 [0] };
     if (aclk_rst) begin
-      \$26458  = 1'h0;
+      \$26458  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26459  = \$1576 [12:1];
+    \$26459  = \$1576 [0];
     if (aclk_rst) begin
-      \$26459  = 12'h000;
+      \$26459  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26460  = r1_valid;
+    \$26460  = \$1576 [12:1];
     if (aclk_rst) begin
-      \$26460  = 1'h0;
+      \$26460  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26461  = \$1757 ;
+    \$26461  = r1_valid;
     if (aclk_rst) begin
-      \$26461  = 32'd0;
+      \$26461  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26462 [0] = \$1772 ;
-    \$26462 [1] = \$1782 ;
-    \$26462 [2] = \$1825 ;
-    \$26462 [3] = \$1868 ;
+    \$26462  = \$1757 ;
     if (aclk_rst) begin
-      \$26462  = 4'h0;
+      \$26462  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26463  = \$1779 ;
+    \$26463 [0] = \$1772 ;
+    \$26463 [1] = \$1782 ;
+    \$26463 [2] = \$1825 ;
+    \$26463 [3] = \$1868 ;
     if (aclk_rst) begin
-      \$26463  = 32'd0;
+      \$26463  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26464  = \$1811 ;
+    \$26464  = \$1779 ;
     if (aclk_rst) begin
       \$26464  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26465  = \$1854 ;
+    \$26465  = \$1811 ;
     if (aclk_rst) begin
       \$26465  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26466  = bus__w_req;
+    \$26466  = \$1854 ;
     if (aclk_rst) begin
-      \$26466  = 1'h0;
+      \$26466  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26467  = \$1882 [0];
+    \$26467  = bus__w_req;
     if (aclk_rst) begin
       \$26467  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26468  = { w0_calibration_is, w0_samples_is };
+    \$26468  = \$1882 [0];
     if (aclk_rst) begin
-      \$26468  = 2'h0;
+      \$26468  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26469  = { \$1884 , \$1883  };
+    \$26469  = { w0_calibration_is, w0_samples_is };
     if (aclk_rst) begin
       \$26469  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26470  = \$1885 [22:19];
+    \$26470  = { \$1884 , \$1883  };
     if (aclk_rst) begin
-      \$26470  = 4'h0;
+      \$26470  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26471  = \$1888 [31:0];
+    \$26471  = \$1885 [22:19];
     if (aclk_rst) begin
-      \$26471  = 32'd0;
+      \$26471  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26472  = \$1891 [31:0];
+    \$26472  = \$1888 [31:0];
     if (aclk_rst) begin
       \$26472  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26473  = command_queue_head;
+    \$26473  = \$1891 [31:0];
+    if (aclk_rst) begin
+      \$26473  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
+    \$26474  = command_queue_head;
     if (\$1894 ) begin
-      \$26473  = \$1895 ;
+      \$26474  = \$1895 ;
     end
     if (aclk_rst) begin
-      \$26473  = 43'h00000000000;
+      \$26474  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26474  = command_queue_rd;
+    \$26475  = command_queue_rd;
     if (\$1899 ) begin
-      \$26474  = command_queue_rd_next;
+      \$26475  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$26474  = 4'h0;
+      \$26475  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26475  = command_queue_rd_next;
+    \$26476  = command_queue_rd_next;
     if (\$1899 ) begin
-      \$26475  = \$1900 [3:0];
+      \$26476  = \$1900 [3:0];
     end
     if (aclk_rst) begin
-      \$26475  = 4'h1;
+      \$26476  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26476  = command_queue_wr;
+    \$26477  = command_queue_wr;
     if (\$1904 ) begin
-      \$26476  = command_queue_wr_next;
+      \$26477  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$26476  = 4'h0;
+      \$26477  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26477  = command_queue_wr_next;
+    \$26478  = command_queue_wr_next;
     if (\$1904 ) begin
-      \$26477  = \$1905 [3:0];
+      \$26478  = \$1905 [3:0];
     end
     if (aclk_rst) begin
-      \$26477  = 4'h1;
+      \$26478  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26478 [0] = \$1916 ;
-    \$26478 [1] = \$1927 ;
-    \$26478 [2] = \$1938 ;
-    \$26478 [3] = \$1949 ;
-    \$26478 [4] = \$1960 ;
-    \$26478 [5] = \$1971 ;
-    \$26478 [6] = \$1982 ;
-    \$26478 [7] = \$1993 ;
-    \$26478 [8] = \$2004 ;
+    \$26479 [0] = \$1916 ;
+    \$26479 [1] = \$1927 ;
+    \$26479 [2] = \$1938 ;
+    \$26479 [3] = \$1949 ;
+    \$26479 [4] = \$1960 ;
+    \$26479 [5] = \$1971 ;
+    \$26479 [6] = \$1982 ;
+    \$26479 [7] = \$1993 ;
+    \$26479 [8] = \$2004 ;
     if (aclk_rst) begin
-      \$26478  = 9'h000;
+      \$26479  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26479 [0] = \$2010 ;
-    \$26479 [1] = \$2016 ;
-    \$26479 [2] = \$2022 ;
-    \$26479 [3] = \$2028 ;
-    \$26479 [4] = \$2034 ;
-    \$26479 [5] = \$2040 ;
-    \$26479 [6] = \$2046 ;
-    \$26479 [7] = \$2052 ;
-    \$26479 [8] = \$2058 ;
-    \$26479 [9] = \$2064 ;
+    \$26480 [0] = \$2010 ;
+    \$26480 [1] = \$2016 ;
+    \$26480 [2] = \$2022 ;
+    \$26480 [3] = \$2028 ;
+    \$26480 [4] = \$2034 ;
+    \$26480 [5] = \$2040 ;
+    \$26480 [6] = \$2046 ;
+    \$26480 [7] = \$2052 ;
+    \$26480 [8] = \$2058 ;
+    \$26480 [9] = \$2064 ;
     if (aclk_rst) begin
-      \$26479  = 10'h000;
+      \$26480  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26480  = \$2067 ;
+    \$26481  = \$2067 ;
     if (aclk_rst) begin
-      \$26480  = 1'h0;
+      \$26481  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26481  = \$2069 ;
+    \$26482  = \$2069 ;
     if (aclk_rst) begin
-      \$26481  = 4'h0;
+      \$26482  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26482  = \$2071 ;
-    if (aclk_rst) begin
-      \$26482  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26483  = \$2073 ;
+    \$26483  = \$2071 ;
     if (aclk_rst) begin
       \$26483  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26484  = \$2075 ;
+    \$26484  = \$2073 ;
     if (aclk_rst) begin
-      \$26484  = 16'h0000;
+      \$26484  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26485  = \$2076 ;
+    \$26485  = \$2075 ;
     if (aclk_rst) begin
-      \$26485  = 32'd0;
+      \$26485  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26486  = w0_full_word;
+    \$26486  = \$2076 ;
     if (aclk_rst) begin
-      \$26486  = 1'h0;
+      \$26486  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26487  = \$2077 ;
+    \$26487  = w0_full_word;
     if (aclk_rst) begin
-      \$26487  = 4'h0;
+      \$26487  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26488  = \$2079 ;
+    \$26488  = \$2077 ;
     if (aclk_rst) begin
-      \$26488  = 1'h0;
+      \$26488  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26489  = \$signal$614 ;
+    \$26489  = \$2079 ;
     if (aclk_rst) begin
       \$26489  = 1'h0;
     end
@@ -70628,192 +70632,199 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
     \$26490  = \$signal$615 ;
     if (aclk_rst) begin
-      \$26490  = 4'h0;
+      \$26490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26491  = w1_data;
+    \$26491  = \$signal$616 ;
     if (aclk_rst) begin
-      \$26491  = 32'd0;
+      \$26491  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26492  = \$2087 ;
+    \$26492  = w1_data;
     if (aclk_rst) begin
-      \$26492  = 1'h0;
+      \$26492  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26493  = \$2095 ;
+    \$26493  = \$2087 ;
     if (aclk_rst) begin
       \$26493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26494  = \$2103 ;
+    \$26494  = \$2095 ;
     if (aclk_rst) begin
       \$26494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26495  = \$2111 ;
+    \$26495  = \$2103 ;
     if (aclk_rst) begin
       \$26495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26496  = \$2119 ;
+    \$26496  = \$2111 ;
     if (aclk_rst) begin
       \$26496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26497  = \$2127 ;
+    \$26497  = \$2119 ;
     if (aclk_rst) begin
       \$26497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26498  = \$2135 ;
+    \$26498  = \$2127 ;
     if (aclk_rst) begin
       \$26498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26499  = \$2143 ;
+    \$26499  = \$2135 ;
     if (aclk_rst) begin
       \$26499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26500  = \$2151 ;
+    \$26500  = \$2143 ;
     if (aclk_rst) begin
       \$26500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26501  = \$2159 ;
+    \$26501  = \$2151 ;
     if (aclk_rst) begin
       \$26501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26502  = \$2167 ;
+    \$26502  = \$2159 ;
     if (aclk_rst) begin
       \$26502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26503  = \$2175 ;
+    \$26503  = \$2167 ;
     if (aclk_rst) begin
       \$26503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26504  = \$2224 [6];
+    \$26504  = \$2175 ;
     if (aclk_rst) begin
       \$26504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26505  = \$2273 [6];
+    \$26505  = \$2224 [6];
     if (aclk_rst) begin
       \$26505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26506  = \$2276 ;
+    \$26506  = \$2273 [6];
     if (aclk_rst) begin
       \$26506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26507  = \$2278 ;
+    \$26507  = \$2276 ;
     if (aclk_rst) begin
       \$26507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26508  = \$2281 ;
+    \$26508  = \$2278 ;
     if (aclk_rst) begin
-      \$26508  = 6'h00;
+      \$26508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26509  = irq_enable;
-    if (\$2283 ) begin
-      \$26509  = \$signal$621 [5:0];
-    end
+    \$26509  = \$2281 ;
     if (aclk_rst) begin
       \$26509  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26510  = guard_lock_on;
-    if (\$2285 ) begin
-      \$26510  = \$signal$621 [0];
+    \$26510  = irq_enable;
+    if (\$2283 ) begin
+      \$26510  = \$signal$622 [5:0];
     end
     if (aclk_rst) begin
-      \$26510  = 1'h0;
+      \$26510  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26511  = \$2288 ;
+    \$26511  = guard_lock_on;
+    if (\$2285 ) begin
+      \$26511  = \$signal$622 [0];
+    end
     if (aclk_rst) begin
       \$26511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26512  = samples_low_water;
-    if (\$2290 ) begin
-      \$26512 [7:0] = \$signal$621 [7:0];
-    end
-    if (\$2292 ) begin
-      \$26512 [15:8] = \$signal$621 [15:8];
-    end
-    if (\$2294 ) begin
-      \$26512 [16] = \$signal$621 [16];
-    end
+    \$26512  = \$2288 ;
     if (aclk_rst) begin
-      \$26512  = 17'h00000;
+      \$26512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
-    \$26513  = calibration_low_water;
-    if (\$2296 ) begin
-      \$26513 [7:0] = \$signal$621 [7:0];
+    \$26513  = samples_low_water;
+    if (\$2290 ) begin
+      \$26513 [7:0] = \$signal$622 [7:0];
     end
-    if (\$2298 ) begin
-      \$26513 [15:8] = \$signal$621 [15:8];
+    if (\$2292 ) begin
+      \$26513 [15:8] = \$signal$622 [15:8];
     end
-    if (\$2300 ) begin
-      \$26513 [16] = \$signal$621 [16];
+    if (\$2294 ) begin
+      \$26513 [16] = \$signal$622 [16];
     end
     if (aclk_rst) begin
       \$26513  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$113 ) begin end
+    \$26514  = calibration_low_water;
+    if (\$2296 ) begin
+      \$26514 [7:0] = \$signal$622 [7:0];
+    end
+    if (\$2298 ) begin
+      \$26514 [15:8] = \$signal$622 [15:8];
+    end
+    if (\$2300 ) begin
+      \$26514 [16] = \$signal$622 [16];
+    end
+    if (aclk_rst) begin
+      \$26514  = 17'h00000;
     end
   end
   assign rsp_grant_err = \port$30278$0 [4:1];
@@ -70834,142 +70845,142 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign rsp_flushed_ok = \port$30293$0 [0];
   assign space_under = { \$25931 [6], \$25931  };
   assign \$signal$406  = { log_kept_ge4, \$2313 , \$2311  };
-  assign \$signal$451  = { e1_access, low_water_hit, \$26013 , \$26012 , e1_exhausted, \$26011  };
-  assign \$signal$501  = alloc_queue_w_data;
+  assign \$signal$452  = { e1_access, low_water_hit, \$26013 , \$26012 , e1_exhausted, \$26011  };
+  assign \$signal$502  = alloc_queue_w_data;
   assign bus__w_data_queued = \port$30408$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$578 , \$26163 , \$26161 [2], \$26158 [2], \$26155 [2], \$26152 [2], \$26149 [2], \$26146 [2], \$26143 [2], \$26140 [2], \$26137 [2], \$26134 [2], \$26131 [2], \$26128 [2], \$26125 [2], \$26122 [2], \$26119 [2], \$26116 [2], \$26113 [2], \$26110 [2], \$26107 [2], \$26104 [2], \$26101 [2], \$26098 [2], \$26095 [2], \$26092 [2], \$26089 [2], \$26086 [2], \$26083 [2], \$26080 [2], \$26077 [2], \$26074 [2], \$26071 [2], \$26068 [2], w1_is_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$579 , \$26163 , \$26161 [2], \$26158 [2], \$26155 [2], \$26152 [2], \$26149 [2], \$26146 [2], \$26143 [2], \$26140 [2], \$26137 [2], \$26134 [2], \$26131 [2], \$26128 [2], \$26125 [2], \$26122 [2], \$26119 [2], \$26116 [2], \$26113 [2], \$26110 [2], \$26107 [2], \$26104 [2], \$26101 [2], \$26098 [2], \$26095 [2], \$26092 [2], \$26089 [2], \$26086 [2], \$26083 [2], \$26080 [2], \$26077 [2], \$26074 [2], \$26071 [2], \$26068 [2], w1_is_flush };
   assign bus__w_strb_queued = \port$30408$0 [35:32];
   assign \$signature__addr  = log_bank0_0_wrow;
-  assign \$signature__data$643  = { \$2502 [5], \$2496 [5], \$2490 [5], \$2484 [5], \$2478 [5], \$2472 [5], \$2466 [5], \$2460 [5], \$2454 [5], \$2448 [5], \$2442 [5], \$2436 [5], \$2430 [5], \$2424 [5], \$2418 [5], \$2412 [5], \$2406 [5], \$2400 [5], \$2394 [5], \$2388 [5], \$2382 [5], \$2376 [5], \$2370 [5], \$2364 [5], \$2358 [5], \$2352 [5], \$2346 [5], \$2340 [5], \$2334 [5], \$2328 [5] };
+  assign \$signature__data$644  = { \$2502 [5], \$2496 [5], \$2490 [5], \$2484 [5], \$2478 [5], \$2472 [5], \$2466 [5], \$2460 [5], \$2454 [5], \$2448 [5], \$2442 [5], \$2436 [5], \$2430 [5], \$2424 [5], \$2418 [5], \$2412 [5], \$2406 [5], \$2400 [5], \$2394 [5], \$2388 [5], \$2382 [5], \$2376 [5], \$2370 [5], \$2364 [5], \$2358 [5], \$2352 [5], \$2346 [5], \$2340 [5], \$2334 [5], \$2328 [5] };
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$645  = log_bank0_0_rrow;
-  assign \$signature__addr$646  = log_bank0_1_wrow;
-  assign \$signature__data$647  = { \$3408 [5], \$3402 [5], \$3396 [5], \$3390 [5], \$3384 [5], \$3378 [5], \$3372 [5], \$3366 [5], \$3360 [5], \$3354 [5], \$3348 [5], \$3342 [5], \$3336 [5], \$3330 [5], \$3324 [5], \$3318 [5], \$3312 [5], \$3306 [5], \$3300 [5], \$3294 [5], \$3288 [5], \$3282 [5], \$3276 [5], \$3270 [5], \$3264 [5], \$3258 [5], \$3252 [5], \$3246 [5], \$3240 [5], \$3234 [5] };
-  assign \$signature__en$648  = log_bank0_wen;
-  assign \$signature__addr$649  = log_bank0_1_rrow;
-  assign \$signature__addr$650  = log_bank0_2_wrow;
-  assign \$signature__data$651  = { \$4314 [5], \$4308 [5], \$4302 [5], \$4296 [5], \$4290 [5], \$4284 [5], \$4278 [5], \$4272 [5], \$4266 [5], \$4260 [5], \$4254 [5], \$4248 [5], \$4242 [5], \$4236 [5], \$4230 [5], \$4224 [5], \$4218 [5], \$4212 [5], \$4206 [5], \$4200 [5], \$4194 [5], \$4188 [5], \$4182 [5], \$4176 [5], \$4170 [5], \$4164 [5], \$4158 [5], \$4152 [5], \$4146 [5], \$4140 [5] };
-  assign \$signature__en$652  = log_bank0_wen;
-  assign \$signature__addr$653  = log_bank0_2_rrow;
-  assign \$signature__addr$654  = log_bank0_3_wrow;
-  assign \$signature__data$655  = { \$5226 [5], \$5220 [5], \$5214 [5], \$5208 [5], \$5202 [5], \$5196 [5], \$5190 [5], \$5184 [5], \$5178 [5], \$5172 [5], \$5166 [5], \$5160 [5], \$5154 [5], \$5148 [5], \$5142 [5], \$5136 [5], \$5130 [5], \$5124 [5], \$5118 [5], \$5112 [5], \$5106 [5], \$5100 [5], \$5094 [5], \$5088 [5], \$5082 [5], \$5076 [5], \$5070 [5], \$5064 [5], \$5058 [5], \$5052 [5], \$5046 [5] };
-  assign \$signature__en$656  = log_bank0_wen;
-  assign \$signature__addr$657  = log_bank0_3_rrow;
-  assign \$signature__addr$658  = log_bank1_0_wrow;
-  assign \$signature__data$659  = { \$5414 [5], \$5408 [5], \$5402 [5], \$5396 [5], \$5390 [5], \$5384 [5], \$5378 [5], \$5372 [5], \$5366 [5], \$5360 [5], \$5354 [5], \$5348 [5], \$5342 [5], \$5336 [5], \$5330 [5], \$5324 [5], \$5318 [5], \$5312 [5], \$5306 [5], \$5300 [5], \$5294 [5], \$5288 [5], \$5282 [5], \$5276 [5], \$5270 [5], \$5264 [5], \$5258 [5], \$5252 [5], \$5246 [5], \$5240 [5] };
-  assign \$signature__en$660  = log_bank1_wen;
-  assign \$signature__addr$661  = log_bank1_0_rrow;
-  assign \$signature__addr$662  = log_bank1_1_wrow;
-  assign \$signature__data$663  = { \$6320 [5], \$6314 [5], \$6308 [5], \$6302 [5], \$6296 [5], \$6290 [5], \$6284 [5], \$6278 [5], \$6272 [5], \$6266 [5], \$6260 [5], \$6254 [5], \$6248 [5], \$6242 [5], \$6236 [5], \$6230 [5], \$6224 [5], \$6218 [5], \$6212 [5], \$6206 [5], \$6200 [5], \$6194 [5], \$6188 [5], \$6182 [5], \$6176 [5], \$6170 [5], \$6164 [5], \$6158 [5], \$6152 [5], \$6146 [5] };
-  assign \$signature__en$664  = log_bank1_wen;
-  assign \$signature__addr$665  = log_bank1_1_rrow;
-  assign \$signature__addr$666  = log_bank1_2_wrow;
-  assign \$signature__data$667  = { \$7226 [5], \$7220 [5], \$7214 [5], \$7208 [5], \$7202 [5], \$7196 [5], \$7190 [5], \$7184 [5], \$7178 [5], \$7172 [5], \$7166 [5], \$7160 [5], \$7154 [5], \$7148 [5], \$7142 [5], \$7136 [5], \$7130 [5], \$7124 [5], \$7118 [5], \$7112 [5], \$7106 [5], \$7100 [5], \$7094 [5], \$7088 [5], \$7082 [5], \$7076 [5], \$7070 [5], \$7064 [5], \$7058 [5], \$7052 [5] };
-  assign \$signature__en$668  = log_bank1_wen;
-  assign \$signature__addr$669  = log_bank1_2_rrow;
-  assign \$signature__addr$670  = log_bank1_3_wrow;
-  assign \$signature__data$671  = { \$8138 [5], \$8132 [5], \$8126 [5], \$8120 [5], \$8114 [5], \$8108 [5], \$8102 [5], \$8096 [5], \$8090 [5], \$8084 [5], \$8078 [5], \$8072 [5], \$8066 [5], \$8060 [5], \$8054 [5], \$8048 [5], \$8042 [5], \$8036 [5], \$8030 [5], \$8024 [5], \$8018 [5], \$8012 [5], \$8006 [5], \$8000 [5], \$7994 [5], \$7988 [5], \$7982 [5], \$7976 [5], \$7970 [5], \$7964 [5], \$7958 [5] };
-  assign \$signature__en$672  = log_bank1_wen;
-  assign \$signature__addr$673  = log_bank1_3_rrow;
-  assign \$signature__addr$674  = log_bank2_0_wrow;
-  assign \$signature__data$675  = { \$8326 [5], \$8320 [5], \$8314 [5], \$8308 [5], \$8302 [5], \$8296 [5], \$8290 [5], \$8284 [5], \$8278 [5], \$8272 [5], \$8266 [5], \$8260 [5], \$8254 [5], \$8248 [5], \$8242 [5], \$8236 [5], \$8230 [5], \$8224 [5], \$8218 [5], \$8212 [5], \$8206 [5], \$8200 [5], \$8194 [5], \$8188 [5], \$8182 [5], \$8176 [5], \$8170 [5], \$8164 [5], \$8158 [5], \$8152 [5] };
-  assign \$signature__en$676  = log_bank2_wen;
-  assign \$signature__addr$677  = log_bank2_0_rrow;
-  assign \$signature__addr$678  = log_bank2_1_wrow;
-  assign \$signature__data$679  = { \$9232 [5], \$9226 [5], \$9220 [5], \$9214 [5], \$9208 [5], \$9202 [5], \$9196 [5], \$9190 [5], \$9184 [5], \$9178 [5], \$9172 [5], \$9166 [5], \$9160 [5], \$9154 [5], \$9148 [5], \$9142 [5], \$9136 [5], \$9130 [5], \$9124 [5], \$9118 [5], \$9112 [5], \$9106 [5], \$9100 [5], \$9094 [5], \$9088 [5], \$9082 [5], \$9076 [5], \$9070 [5], \$9064 [5], \$9058 [5] };
-  assign \$signature__en$680  = log_bank2_wen;
-  assign \$signature__addr$681  = log_bank2_1_rrow;
-  assign \$signature__addr$682  = log_bank2_2_wrow;
-  assign \$signature__data$683  = { \$10138 [5], \$10132 [5], \$10126 [5], \$10120 [5], \$10114 [5], \$10108 [5], \$10102 [5], \$10096 [5], \$10090 [5], \$10084 [5], \$10078 [5], \$10072 [5], \$10066 [5], \$10060 [5], \$10054 [5], \$10048 [5], \$10042 [5], \$10036 [5], \$10030 [5], \$10024 [5], \$10018 [5], \$10012 [5], \$10006 [5], \$10000 [5], \$9994 [5], \$9988 [5], \$9982 [5], \$9976 [5], \$9970 [5], \$9964 [5] };
-  assign \$signature__en$684  = log_bank2_wen;
-  assign \$signature__addr$685  = log_bank2_2_rrow;
-  assign \$signature__addr$686  = log_bank2_3_wrow;
-  assign \$signature__data$687  = { \$11050 [5], \$11044 [5], \$11038 [5], \$11032 [5], \$11026 [5], \$11020 [5], \$11014 [5], \$11008 [5], \$11002 [5], \$10996 [5], \$10990 [5], \$10984 [5], \$10978 [5], \$10972 [5], \$10966 [5], \$10960 [5], \$10954 [5], \$10948 [5], \$10942 [5], \$10936 [5], \$10930 [5], \$10924 [5], \$10918 [5], \$10912 [5], \$10906 [5], \$10900 [5], \$10894 [5], \$10888 [5], \$10882 [5], \$10876 [5], \$10870 [5] };
-  assign \$signature__en$688  = log_bank2_wen;
-  assign \$signature__addr$689  = log_bank2_3_rrow;
-  assign \$signature__addr$690  = log_bank3_0_wrow;
-  assign \$signature__data$691  = { \$11238 [5], \$11232 [5], \$11226 [5], \$11220 [5], \$11214 [5], \$11208 [5], \$11202 [5], \$11196 [5], \$11190 [5], \$11184 [5], \$11178 [5], \$11172 [5], \$11166 [5], \$11160 [5], \$11154 [5], \$11148 [5], \$11142 [5], \$11136 [5], \$11130 [5], \$11124 [5], \$11118 [5], \$11112 [5], \$11106 [5], \$11100 [5], \$11094 [5], \$11088 [5], \$11082 [5], \$11076 [5], \$11070 [5], \$11064 [5] };
-  assign \$signature__en$692  = log_bank3_wen;
-  assign \$signature__addr$693  = log_bank3_0_rrow;
-  assign \$signature__addr$694  = log_bank3_1_wrow;
-  assign \$signature__data$695  = { \$12144 [5], \$12138 [5], \$12132 [5], \$12126 [5], \$12120 [5], \$12114 [5], \$12108 [5], \$12102 [5], \$12096 [5], \$12090 [5], \$12084 [5], \$12078 [5], \$12072 [5], \$12066 [5], \$12060 [5], \$12054 [5], \$12048 [5], \$12042 [5], \$12036 [5], \$12030 [5], \$12024 [5], \$12018 [5], \$12012 [5], \$12006 [5], \$12000 [5], \$11994 [5], \$11988 [5], \$11982 [5], \$11976 [5], \$11970 [5] };
-  assign \$signature__en$696  = log_bank3_wen;
-  assign \$signature__addr$697  = log_bank3_1_rrow;
-  assign \$signature__addr$698  = log_bank3_2_wrow;
-  assign \$signature__data$699  = { \$13050 [5], \$13044 [5], \$13038 [5], \$13032 [5], \$13026 [5], \$13020 [5], \$13014 [5], \$13008 [5], \$13002 [5], \$12996 [5], \$12990 [5], \$12984 [5], \$12978 [5], \$12972 [5], \$12966 [5], \$12960 [5], \$12954 [5], \$12948 [5], \$12942 [5], \$12936 [5], \$12930 [5], \$12924 [5], \$12918 [5], \$12912 [5], \$12906 [5], \$12900 [5], \$12894 [5], \$12888 [5], \$12882 [5], \$12876 [5] };
-  assign \$signature__en$700  = log_bank3_wen;
-  assign \$signature__addr$701  = log_bank3_2_rrow;
-  assign \$signature__addr$702  = log_bank3_3_wrow;
-  assign \$signature__data$703  = { \$13962 [5], \$13956 [5], \$13950 [5], \$13944 [5], \$13938 [5], \$13932 [5], \$13926 [5], \$13920 [5], \$13914 [5], \$13908 [5], \$13902 [5], \$13896 [5], \$13890 [5], \$13884 [5], \$13878 [5], \$13872 [5], \$13866 [5], \$13860 [5], \$13854 [5], \$13848 [5], \$13842 [5], \$13836 [5], \$13830 [5], \$13824 [5], \$13818 [5], \$13812 [5], \$13806 [5], \$13800 [5], \$13794 [5], \$13788 [5], \$13782 [5] };
-  assign \$signature__en$704  = log_bank3_wen;
-  assign \$signature__addr$705  = log_bank3_3_rrow;
-  assign \$signature__addr$706  = log_bank4_0_wrow;
-  assign \$signature__data$707  = { \$14150 [5], \$14144 [5], \$14138 [5], \$14132 [5], \$14126 [5], \$14120 [5], \$14114 [5], \$14108 [5], \$14102 [5], \$14096 [5], \$14090 [5], \$14084 [5], \$14078 [5], \$14072 [5], \$14066 [5], \$14060 [5], \$14054 [5], \$14048 [5], \$14042 [5], \$14036 [5], \$14030 [5], \$14024 [5], \$14018 [5], \$14012 [5], \$14006 [5], \$14000 [5], \$13994 [5], \$13988 [5], \$13982 [5], \$13976 [5] };
-  assign \$signature__en$708  = log_bank4_wen;
-  assign \$signature__addr$709  = log_bank4_0_rrow;
-  assign \$signature__addr$710  = log_bank4_1_wrow;
-  assign \$signature__data$711  = { \$15056 [5], \$15050 [5], \$15044 [5], \$15038 [5], \$15032 [5], \$15026 [5], \$15020 [5], \$15014 [5], \$15008 [5], \$15002 [5], \$14996 [5], \$14990 [5], \$14984 [5], \$14978 [5], \$14972 [5], \$14966 [5], \$14960 [5], \$14954 [5], \$14948 [5], \$14942 [5], \$14936 [5], \$14930 [5], \$14924 [5], \$14918 [5], \$14912 [5], \$14906 [5], \$14900 [5], \$14894 [5], \$14888 [5], \$14882 [5] };
-  assign \$signature__en$712  = log_bank4_wen;
-  assign \$signature__addr$713  = log_bank4_1_rrow;
-  assign \$signature__addr$714  = log_bank4_2_wrow;
-  assign \$signature__data$715  = { \$15962 [5], \$15956 [5], \$15950 [5], \$15944 [5], \$15938 [5], \$15932 [5], \$15926 [5], \$15920 [5], \$15914 [5], \$15908 [5], \$15902 [5], \$15896 [5], \$15890 [5], \$15884 [5], \$15878 [5], \$15872 [5], \$15866 [5], \$15860 [5], \$15854 [5], \$15848 [5], \$15842 [5], \$15836 [5], \$15830 [5], \$15824 [5], \$15818 [5], \$15812 [5], \$15806 [5], \$15800 [5], \$15794 [5], \$15788 [5] };
-  assign \$signature__en$716  = log_bank4_wen;
-  assign \$signature__addr$717  = log_bank4_2_rrow;
-  assign \$signature__addr$718  = log_bank4_3_wrow;
-  assign \$signature__data$719  = { \$16874 [5], \$16868 [5], \$16862 [5], \$16856 [5], \$16850 [5], \$16844 [5], \$16838 [5], \$16832 [5], \$16826 [5], \$16820 [5], \$16814 [5], \$16808 [5], \$16802 [5], \$16796 [5], \$16790 [5], \$16784 [5], \$16778 [5], \$16772 [5], \$16766 [5], \$16760 [5], \$16754 [5], \$16748 [5], \$16742 [5], \$16736 [5], \$16730 [5], \$16724 [5], \$16718 [5], \$16712 [5], \$16706 [5], \$16700 [5], \$16694 [5] };
-  assign \$signature__en$720  = log_bank4_wen;
-  assign \$signature__addr$721  = log_bank4_3_rrow;
-  assign \$signature__addr$722  = log_bank5_0_wrow;
-  assign \$signature__data$723  = { \$17062 [5], \$17056 [5], \$17050 [5], \$17044 [5], \$17038 [5], \$17032 [5], \$17026 [5], \$17020 [5], \$17014 [5], \$17008 [5], \$17002 [5], \$16996 [5], \$16990 [5], \$16984 [5], \$16978 [5], \$16972 [5], \$16966 [5], \$16960 [5], \$16954 [5], \$16948 [5], \$16942 [5], \$16936 [5], \$16930 [5], \$16924 [5], \$16918 [5], \$16912 [5], \$16906 [5], \$16900 [5], \$16894 [5], \$16888 [5] };
-  assign \$signature__en$724  = log_bank5_wen;
-  assign \$signature__addr$725  = log_bank5_0_rrow;
-  assign \$signature__addr$726  = log_bank5_1_wrow;
-  assign \$signature__data$727  = { \$17968 [5], \$17962 [5], \$17956 [5], \$17950 [5], \$17944 [5], \$17938 [5], \$17932 [5], \$17926 [5], \$17920 [5], \$17914 [5], \$17908 [5], \$17902 [5], \$17896 [5], \$17890 [5], \$17884 [5], \$17878 [5], \$17872 [5], \$17866 [5], \$17860 [5], \$17854 [5], \$17848 [5], \$17842 [5], \$17836 [5], \$17830 [5], \$17824 [5], \$17818 [5], \$17812 [5], \$17806 [5], \$17800 [5], \$17794 [5] };
-  assign \$signature__en$728  = log_bank5_wen;
-  assign \$signature__addr$729  = log_bank5_1_rrow;
-  assign \$signature__addr$730  = log_bank5_2_wrow;
-  assign \$signature__data$731  = { \$18874 [5], \$18868 [5], \$18862 [5], \$18856 [5], \$18850 [5], \$18844 [5], \$18838 [5], \$18832 [5], \$18826 [5], \$18820 [5], \$18814 [5], \$18808 [5], \$18802 [5], \$18796 [5], \$18790 [5], \$18784 [5], \$18778 [5], \$18772 [5], \$18766 [5], \$18760 [5], \$18754 [5], \$18748 [5], \$18742 [5], \$18736 [5], \$18730 [5], \$18724 [5], \$18718 [5], \$18712 [5], \$18706 [5], \$18700 [5] };
-  assign \$signature__en$732  = log_bank5_wen;
-  assign \$signature__addr$733  = log_bank5_2_rrow;
-  assign \$signature__addr$734  = log_bank5_3_wrow;
-  assign \$signature__data$735  = { \$19786 [5], \$19780 [5], \$19774 [5], \$19768 [5], \$19762 [5], \$19756 [5], \$19750 [5], \$19744 [5], \$19738 [5], \$19732 [5], \$19726 [5], \$19720 [5], \$19714 [5], \$19708 [5], \$19702 [5], \$19696 [5], \$19690 [5], \$19684 [5], \$19678 [5], \$19672 [5], \$19666 [5], \$19660 [5], \$19654 [5], \$19648 [5], \$19642 [5], \$19636 [5], \$19630 [5], \$19624 [5], \$19618 [5], \$19612 [5], \$19606 [5] };
-  assign \$signature__en$736  = log_bank5_wen;
-  assign \$signature__addr$737  = log_bank5_3_rrow;
-  assign \$signature__addr$738  = log_bank6_0_wrow;
-  assign \$signature__data$739  = { \$19974 [5], \$19968 [5], \$19962 [5], \$19956 [5], \$19950 [5], \$19944 [5], \$19938 [5], \$19932 [5], \$19926 [5], \$19920 [5], \$19914 [5], \$19908 [5], \$19902 [5], \$19896 [5], \$19890 [5], \$19884 [5], \$19878 [5], \$19872 [5], \$19866 [5], \$19860 [5], \$19854 [5], \$19848 [5], \$19842 [5], \$19836 [5], \$19830 [5], \$19824 [5], \$19818 [5], \$19812 [5], \$19806 [5], \$19800 [5] };
-  assign \$signature__en$740  = log_bank6_wen;
-  assign \$signature__addr$741  = log_bank6_0_rrow;
-  assign \$signature__addr$742  = log_bank6_1_wrow;
-  assign \$signature__data$743  = { \$20880 [5], \$20874 [5], \$20868 [5], \$20862 [5], \$20856 [5], \$20850 [5], \$20844 [5], \$20838 [5], \$20832 [5], \$20826 [5], \$20820 [5], \$20814 [5], \$20808 [5], \$20802 [5], \$20796 [5], \$20790 [5], \$20784 [5], \$20778 [5], \$20772 [5], \$20766 [5], \$20760 [5], \$20754 [5], \$20748 [5], \$20742 [5], \$20736 [5], \$20730 [5], \$20724 [5], \$20718 [5], \$20712 [5], \$20706 [5] };
-  assign \$signature__en$744  = log_bank6_wen;
-  assign \$signature__addr$745  = log_bank6_1_rrow;
-  assign \$signature__addr$746  = log_bank6_2_wrow;
-  assign \$signature__data$747  = { \$21786 [5], \$21780 [5], \$21774 [5], \$21768 [5], \$21762 [5], \$21756 [5], \$21750 [5], \$21744 [5], \$21738 [5], \$21732 [5], \$21726 [5], \$21720 [5], \$21714 [5], \$21708 [5], \$21702 [5], \$21696 [5], \$21690 [5], \$21684 [5], \$21678 [5], \$21672 [5], \$21666 [5], \$21660 [5], \$21654 [5], \$21648 [5], \$21642 [5], \$21636 [5], \$21630 [5], \$21624 [5], \$21618 [5], \$21612 [5] };
-  assign \$signature__en$748  = log_bank6_wen;
-  assign \$signature__addr$749  = log_bank6_2_rrow;
-  assign \$signature__addr$750  = log_bank6_3_wrow;
-  assign \$signature__data$751  = { \$22698 [5], \$22692 [5], \$22686 [5], \$22680 [5], \$22674 [5], \$22668 [5], \$22662 [5], \$22656 [5], \$22650 [5], \$22644 [5], \$22638 [5], \$22632 [5], \$22626 [5], \$22620 [5], \$22614 [5], \$22608 [5], \$22602 [5], \$22596 [5], \$22590 [5], \$22584 [5], \$22578 [5], \$22572 [5], \$22566 [5], \$22560 [5], \$22554 [5], \$22548 [5], \$22542 [5], \$22536 [5], \$22530 [5], \$22524 [5], \$22518 [5] };
-  assign \$signature__en$752  = log_bank6_wen;
-  assign \$signature__addr$753  = log_bank6_3_rrow;
-  assign \$signature__addr$754  = log_bank7_0_wrow;
-  assign \$signature__data$755  = { \$22886 [5], \$22880 [5], \$22874 [5], \$22868 [5], \$22862 [5], \$22856 [5], \$22850 [5], \$22844 [5], \$22838 [5], \$22832 [5], \$22826 [5], \$22820 [5], \$22814 [5], \$22808 [5], \$22802 [5], \$22796 [5], \$22790 [5], \$22784 [5], \$22778 [5], \$22772 [5], \$22766 [5], \$22760 [5], \$22754 [5], \$22748 [5], \$22742 [5], \$22736 [5], \$22730 [5], \$22724 [5], \$22718 [5], \$22712 [5] };
-  assign \$signature__en$756  = log_bank7_wen;
-  assign \$signature__addr$757  = log_bank7_0_rrow;
-  assign \$signature__addr$758  = log_bank7_1_wrow;
-  assign \$signature__data$759  = { \$23792 [5], \$23786 [5], \$23780 [5], \$23774 [5], \$23768 [5], \$23762 [5], \$23756 [5], \$23750 [5], \$23744 [5], \$23738 [5], \$23732 [5], \$23726 [5], \$23720 [5], \$23714 [5], \$23708 [5], \$23702 [5], \$23696 [5], \$23690 [5], \$23684 [5], \$23678 [5], \$23672 [5], \$23666 [5], \$23660 [5], \$23654 [5], \$23648 [5], \$23642 [5], \$23636 [5], \$23630 [5], \$23624 [5], \$23618 [5] };
-  assign \$signature__en$760  = log_bank7_wen;
-  assign \$signature__addr$761  = log_bank7_1_rrow;
-  assign \$signature__addr$762  = log_bank7_2_wrow;
-  assign \$signature__data$763  = { \$24698 [5], \$24692 [5], \$24686 [5], \$24680 [5], \$24674 [5], \$24668 [5], \$24662 [5], \$24656 [5], \$24650 [5], \$24644 [5], \$24638 [5], \$24632 [5], \$24626 [5], \$24620 [5], \$24614 [5], \$24608 [5], \$24602 [5], \$24596 [5], \$24590 [5], \$24584 [5], \$24578 [5], \$24572 [5], \$24566 [5], \$24560 [5], \$24554 [5], \$24548 [5], \$24542 [5], \$24536 [5], \$24530 [5], \$24524 [5] };
-  assign \$signature__en$764  = log_bank7_wen;
-  assign \$signature__addr$765  = log_bank7_2_rrow;
-  assign \$signature__addr$766  = log_bank7_3_wrow;
-  assign \$signature__data$767  = { \$25610 [5], \$25604 [5], \$25598 [5], \$25592 [5], \$25586 [5], \$25580 [5], \$25574 [5], \$25568 [5], \$25562 [5], \$25556 [5], \$25550 [5], \$25544 [5], \$25538 [5], \$25532 [5], \$25526 [5], \$25520 [5], \$25514 [5], \$25508 [5], \$25502 [5], \$25496 [5], \$25490 [5], \$25484 [5], \$25478 [5], \$25472 [5], \$25466 [5], \$25460 [5], \$25454 [5], \$25448 [5], \$25442 [5], \$25436 [5], \$25430 [5] };
-  assign \$signature__en$768  = log_bank7_wen;
-  assign \$signature__addr$769  = log_bank7_3_rrow;
+  assign \$signature__addr$646  = log_bank0_0_rrow;
+  assign \$signature__addr$647  = log_bank0_1_wrow;
+  assign \$signature__data$648  = { \$3408 [5], \$3402 [5], \$3396 [5], \$3390 [5], \$3384 [5], \$3378 [5], \$3372 [5], \$3366 [5], \$3360 [5], \$3354 [5], \$3348 [5], \$3342 [5], \$3336 [5], \$3330 [5], \$3324 [5], \$3318 [5], \$3312 [5], \$3306 [5], \$3300 [5], \$3294 [5], \$3288 [5], \$3282 [5], \$3276 [5], \$3270 [5], \$3264 [5], \$3258 [5], \$3252 [5], \$3246 [5], \$3240 [5], \$3234 [5] };
+  assign \$signature__en$649  = log_bank0_wen;
+  assign \$signature__addr$650  = log_bank0_1_rrow;
+  assign \$signature__addr$651  = log_bank0_2_wrow;
+  assign \$signature__data$652  = { \$4314 [5], \$4308 [5], \$4302 [5], \$4296 [5], \$4290 [5], \$4284 [5], \$4278 [5], \$4272 [5], \$4266 [5], \$4260 [5], \$4254 [5], \$4248 [5], \$4242 [5], \$4236 [5], \$4230 [5], \$4224 [5], \$4218 [5], \$4212 [5], \$4206 [5], \$4200 [5], \$4194 [5], \$4188 [5], \$4182 [5], \$4176 [5], \$4170 [5], \$4164 [5], \$4158 [5], \$4152 [5], \$4146 [5], \$4140 [5] };
+  assign \$signature__en$653  = log_bank0_wen;
+  assign \$signature__addr$654  = log_bank0_2_rrow;
+  assign \$signature__addr$655  = log_bank0_3_wrow;
+  assign \$signature__data$656  = { \$5226 [5], \$5220 [5], \$5214 [5], \$5208 [5], \$5202 [5], \$5196 [5], \$5190 [5], \$5184 [5], \$5178 [5], \$5172 [5], \$5166 [5], \$5160 [5], \$5154 [5], \$5148 [5], \$5142 [5], \$5136 [5], \$5130 [5], \$5124 [5], \$5118 [5], \$5112 [5], \$5106 [5], \$5100 [5], \$5094 [5], \$5088 [5], \$5082 [5], \$5076 [5], \$5070 [5], \$5064 [5], \$5058 [5], \$5052 [5], \$5046 [5] };
+  assign \$signature__en$657  = log_bank0_wen;
+  assign \$signature__addr$658  = log_bank0_3_rrow;
+  assign \$signature__addr$659  = log_bank1_0_wrow;
+  assign \$signature__data$660  = { \$5414 [5], \$5408 [5], \$5402 [5], \$5396 [5], \$5390 [5], \$5384 [5], \$5378 [5], \$5372 [5], \$5366 [5], \$5360 [5], \$5354 [5], \$5348 [5], \$5342 [5], \$5336 [5], \$5330 [5], \$5324 [5], \$5318 [5], \$5312 [5], \$5306 [5], \$5300 [5], \$5294 [5], \$5288 [5], \$5282 [5], \$5276 [5], \$5270 [5], \$5264 [5], \$5258 [5], \$5252 [5], \$5246 [5], \$5240 [5] };
+  assign \$signature__en$661  = log_bank1_wen;
+  assign \$signature__addr$662  = log_bank1_0_rrow;
+  assign \$signature__addr$663  = log_bank1_1_wrow;
+  assign \$signature__data$664  = { \$6320 [5], \$6314 [5], \$6308 [5], \$6302 [5], \$6296 [5], \$6290 [5], \$6284 [5], \$6278 [5], \$6272 [5], \$6266 [5], \$6260 [5], \$6254 [5], \$6248 [5], \$6242 [5], \$6236 [5], \$6230 [5], \$6224 [5], \$6218 [5], \$6212 [5], \$6206 [5], \$6200 [5], \$6194 [5], \$6188 [5], \$6182 [5], \$6176 [5], \$6170 [5], \$6164 [5], \$6158 [5], \$6152 [5], \$6146 [5] };
+  assign \$signature__en$665  = log_bank1_wen;
+  assign \$signature__addr$666  = log_bank1_1_rrow;
+  assign \$signature__addr$667  = log_bank1_2_wrow;
+  assign \$signature__data$668  = { \$7226 [5], \$7220 [5], \$7214 [5], \$7208 [5], \$7202 [5], \$7196 [5], \$7190 [5], \$7184 [5], \$7178 [5], \$7172 [5], \$7166 [5], \$7160 [5], \$7154 [5], \$7148 [5], \$7142 [5], \$7136 [5], \$7130 [5], \$7124 [5], \$7118 [5], \$7112 [5], \$7106 [5], \$7100 [5], \$7094 [5], \$7088 [5], \$7082 [5], \$7076 [5], \$7070 [5], \$7064 [5], \$7058 [5], \$7052 [5] };
+  assign \$signature__en$669  = log_bank1_wen;
+  assign \$signature__addr$670  = log_bank1_2_rrow;
+  assign \$signature__addr$671  = log_bank1_3_wrow;
+  assign \$signature__data$672  = { \$8138 [5], \$8132 [5], \$8126 [5], \$8120 [5], \$8114 [5], \$8108 [5], \$8102 [5], \$8096 [5], \$8090 [5], \$8084 [5], \$8078 [5], \$8072 [5], \$8066 [5], \$8060 [5], \$8054 [5], \$8048 [5], \$8042 [5], \$8036 [5], \$8030 [5], \$8024 [5], \$8018 [5], \$8012 [5], \$8006 [5], \$8000 [5], \$7994 [5], \$7988 [5], \$7982 [5], \$7976 [5], \$7970 [5], \$7964 [5], \$7958 [5] };
+  assign \$signature__en$673  = log_bank1_wen;
+  assign \$signature__addr$674  = log_bank1_3_rrow;
+  assign \$signature__addr$675  = log_bank2_0_wrow;
+  assign \$signature__data$676  = { \$8326 [5], \$8320 [5], \$8314 [5], \$8308 [5], \$8302 [5], \$8296 [5], \$8290 [5], \$8284 [5], \$8278 [5], \$8272 [5], \$8266 [5], \$8260 [5], \$8254 [5], \$8248 [5], \$8242 [5], \$8236 [5], \$8230 [5], \$8224 [5], \$8218 [5], \$8212 [5], \$8206 [5], \$8200 [5], \$8194 [5], \$8188 [5], \$8182 [5], \$8176 [5], \$8170 [5], \$8164 [5], \$8158 [5], \$8152 [5] };
+  assign \$signature__en$677  = log_bank2_wen;
+  assign \$signature__addr$678  = log_bank2_0_rrow;
+  assign \$signature__addr$679  = log_bank2_1_wrow;
+  assign \$signature__data$680  = { \$9232 [5], \$9226 [5], \$9220 [5], \$9214 [5], \$9208 [5], \$9202 [5], \$9196 [5], \$9190 [5], \$9184 [5], \$9178 [5], \$9172 [5], \$9166 [5], \$9160 [5], \$9154 [5], \$9148 [5], \$9142 [5], \$9136 [5], \$9130 [5], \$9124 [5], \$9118 [5], \$9112 [5], \$9106 [5], \$9100 [5], \$9094 [5], \$9088 [5], \$9082 [5], \$9076 [5], \$9070 [5], \$9064 [5], \$9058 [5] };
+  assign \$signature__en$681  = log_bank2_wen;
+  assign \$signature__addr$682  = log_bank2_1_rrow;
+  assign \$signature__addr$683  = log_bank2_2_wrow;
+  assign \$signature__data$684  = { \$10138 [5], \$10132 [5], \$10126 [5], \$10120 [5], \$10114 [5], \$10108 [5], \$10102 [5], \$10096 [5], \$10090 [5], \$10084 [5], \$10078 [5], \$10072 [5], \$10066 [5], \$10060 [5], \$10054 [5], \$10048 [5], \$10042 [5], \$10036 [5], \$10030 [5], \$10024 [5], \$10018 [5], \$10012 [5], \$10006 [5], \$10000 [5], \$9994 [5], \$9988 [5], \$9982 [5], \$9976 [5], \$9970 [5], \$9964 [5] };
+  assign \$signature__en$685  = log_bank2_wen;
+  assign \$signature__addr$686  = log_bank2_2_rrow;
+  assign \$signature__addr$687  = log_bank2_3_wrow;
+  assign \$signature__data$688  = { \$11050 [5], \$11044 [5], \$11038 [5], \$11032 [5], \$11026 [5], \$11020 [5], \$11014 [5], \$11008 [5], \$11002 [5], \$10996 [5], \$10990 [5], \$10984 [5], \$10978 [5], \$10972 [5], \$10966 [5], \$10960 [5], \$10954 [5], \$10948 [5], \$10942 [5], \$10936 [5], \$10930 [5], \$10924 [5], \$10918 [5], \$10912 [5], \$10906 [5], \$10900 [5], \$10894 [5], \$10888 [5], \$10882 [5], \$10876 [5], \$10870 [5] };
+  assign \$signature__en$689  = log_bank2_wen;
+  assign \$signature__addr$690  = log_bank2_3_rrow;
+  assign \$signature__addr$691  = log_bank3_0_wrow;
+  assign \$signature__data$692  = { \$11238 [5], \$11232 [5], \$11226 [5], \$11220 [5], \$11214 [5], \$11208 [5], \$11202 [5], \$11196 [5], \$11190 [5], \$11184 [5], \$11178 [5], \$11172 [5], \$11166 [5], \$11160 [5], \$11154 [5], \$11148 [5], \$11142 [5], \$11136 [5], \$11130 [5], \$11124 [5], \$11118 [5], \$11112 [5], \$11106 [5], \$11100 [5], \$11094 [5], \$11088 [5], \$11082 [5], \$11076 [5], \$11070 [5], \$11064 [5] };
+  assign \$signature__en$693  = log_bank3_wen;
+  assign \$signature__addr$694  = log_bank3_0_rrow;
+  assign \$signature__addr$695  = log_bank3_1_wrow;
+  assign \$signature__data$696  = { \$12144 [5], \$12138 [5], \$12132 [5], \$12126 [5], \$12120 [5], \$12114 [5], \$12108 [5], \$12102 [5], \$12096 [5], \$12090 [5], \$12084 [5], \$12078 [5], \$12072 [5], \$12066 [5], \$12060 [5], \$12054 [5], \$12048 [5], \$12042 [5], \$12036 [5], \$12030 [5], \$12024 [5], \$12018 [5], \$12012 [5], \$12006 [5], \$12000 [5], \$11994 [5], \$11988 [5], \$11982 [5], \$11976 [5], \$11970 [5] };
+  assign \$signature__en$697  = log_bank3_wen;
+  assign \$signature__addr$698  = log_bank3_1_rrow;
+  assign \$signature__addr$699  = log_bank3_2_wrow;
+  assign \$signature__data$700  = { \$13050 [5], \$13044 [5], \$13038 [5], \$13032 [5], \$13026 [5], \$13020 [5], \$13014 [5], \$13008 [5], \$13002 [5], \$12996 [5], \$12990 [5], \$12984 [5], \$12978 [5], \$12972 [5], \$12966 [5], \$12960 [5], \$12954 [5], \$12948 [5], \$12942 [5], \$12936 [5], \$12930 [5], \$12924 [5], \$12918 [5], \$12912 [5], \$12906 [5], \$12900 [5], \$12894 [5], \$12888 [5], \$12882 [5], \$12876 [5] };
+  assign \$signature__en$701  = log_bank3_wen;
+  assign \$signature__addr$702  = log_bank3_2_rrow;
+  assign \$signature__addr$703  = log_bank3_3_wrow;
+  assign \$signature__data$704  = { \$13962 [5], \$13956 [5], \$13950 [5], \$13944 [5], \$13938 [5], \$13932 [5], \$13926 [5], \$13920 [5], \$13914 [5], \$13908 [5], \$13902 [5], \$13896 [5], \$13890 [5], \$13884 [5], \$13878 [5], \$13872 [5], \$13866 [5], \$13860 [5], \$13854 [5], \$13848 [5], \$13842 [5], \$13836 [5], \$13830 [5], \$13824 [5], \$13818 [5], \$13812 [5], \$13806 [5], \$13800 [5], \$13794 [5], \$13788 [5], \$13782 [5] };
+  assign \$signature__en$705  = log_bank3_wen;
+  assign \$signature__addr$706  = log_bank3_3_rrow;
+  assign \$signature__addr$707  = log_bank4_0_wrow;
+  assign \$signature__data$708  = { \$14150 [5], \$14144 [5], \$14138 [5], \$14132 [5], \$14126 [5], \$14120 [5], \$14114 [5], \$14108 [5], \$14102 [5], \$14096 [5], \$14090 [5], \$14084 [5], \$14078 [5], \$14072 [5], \$14066 [5], \$14060 [5], \$14054 [5], \$14048 [5], \$14042 [5], \$14036 [5], \$14030 [5], \$14024 [5], \$14018 [5], \$14012 [5], \$14006 [5], \$14000 [5], \$13994 [5], \$13988 [5], \$13982 [5], \$13976 [5] };
+  assign \$signature__en$709  = log_bank4_wen;
+  assign \$signature__addr$710  = log_bank4_0_rrow;
+  assign \$signature__addr$711  = log_bank4_1_wrow;
+  assign \$signature__data$712  = { \$15056 [5], \$15050 [5], \$15044 [5], \$15038 [5], \$15032 [5], \$15026 [5], \$15020 [5], \$15014 [5], \$15008 [5], \$15002 [5], \$14996 [5], \$14990 [5], \$14984 [5], \$14978 [5], \$14972 [5], \$14966 [5], \$14960 [5], \$14954 [5], \$14948 [5], \$14942 [5], \$14936 [5], \$14930 [5], \$14924 [5], \$14918 [5], \$14912 [5], \$14906 [5], \$14900 [5], \$14894 [5], \$14888 [5], \$14882 [5] };
+  assign \$signature__en$713  = log_bank4_wen;
+  assign \$signature__addr$714  = log_bank4_1_rrow;
+  assign \$signature__addr$715  = log_bank4_2_wrow;
+  assign \$signature__data$716  = { \$15962 [5], \$15956 [5], \$15950 [5], \$15944 [5], \$15938 [5], \$15932 [5], \$15926 [5], \$15920 [5], \$15914 [5], \$15908 [5], \$15902 [5], \$15896 [5], \$15890 [5], \$15884 [5], \$15878 [5], \$15872 [5], \$15866 [5], \$15860 [5], \$15854 [5], \$15848 [5], \$15842 [5], \$15836 [5], \$15830 [5], \$15824 [5], \$15818 [5], \$15812 [5], \$15806 [5], \$15800 [5], \$15794 [5], \$15788 [5] };
+  assign \$signature__en$717  = log_bank4_wen;
+  assign \$signature__addr$718  = log_bank4_2_rrow;
+  assign \$signature__addr$719  = log_bank4_3_wrow;
+  assign \$signature__data$720  = { \$16874 [5], \$16868 [5], \$16862 [5], \$16856 [5], \$16850 [5], \$16844 [5], \$16838 [5], \$16832 [5], \$16826 [5], \$16820 [5], \$16814 [5], \$16808 [5], \$16802 [5], \$16796 [5], \$16790 [5], \$16784 [5], \$16778 [5], \$16772 [5], \$16766 [5], \$16760 [5], \$16754 [5], \$16748 [5], \$16742 [5], \$16736 [5], \$16730 [5], \$16724 [5], \$16718 [5], \$16712 [5], \$16706 [5], \$16700 [5], \$16694 [5] };
+  assign \$signature__en$721  = log_bank4_wen;
+  assign \$signature__addr$722  = log_bank4_3_rrow;
+  assign \$signature__addr$723  = log_bank5_0_wrow;
+  assign \$signature__data$724  = { \$17062 [5], \$17056 [5], \$17050 [5], \$17044 [5], \$17038 [5], \$17032 [5], \$17026 [5], \$17020 [5], \$17014 [5], \$17008 [5], \$17002 [5], \$16996 [5], \$16990 [5], \$16984 [5], \$16978 [5], \$16972 [5], \$16966 [5], \$16960 [5], \$16954 [5], \$16948 [5], \$16942 [5], \$16936 [5], \$16930 [5], \$16924 [5], \$16918 [5], \$16912 [5], \$16906 [5], \$16900 [5], \$16894 [5], \$16888 [5] };
+  assign \$signature__en$725  = log_bank5_wen;
+  assign \$signature__addr$726  = log_bank5_0_rrow;
+  assign \$signature__addr$727  = log_bank5_1_wrow;
+  assign \$signature__data$728  = { \$17968 [5], \$17962 [5], \$17956 [5], \$17950 [5], \$17944 [5], \$17938 [5], \$17932 [5], \$17926 [5], \$17920 [5], \$17914 [5], \$17908 [5], \$17902 [5], \$17896 [5], \$17890 [5], \$17884 [5], \$17878 [5], \$17872 [5], \$17866 [5], \$17860 [5], \$17854 [5], \$17848 [5], \$17842 [5], \$17836 [5], \$17830 [5], \$17824 [5], \$17818 [5], \$17812 [5], \$17806 [5], \$17800 [5], \$17794 [5] };
+  assign \$signature__en$729  = log_bank5_wen;
+  assign \$signature__addr$730  = log_bank5_1_rrow;
+  assign \$signature__addr$731  = log_bank5_2_wrow;
+  assign \$signature__data$732  = { \$18874 [5], \$18868 [5], \$18862 [5], \$18856 [5], \$18850 [5], \$18844 [5], \$18838 [5], \$18832 [5], \$18826 [5], \$18820 [5], \$18814 [5], \$18808 [5], \$18802 [5], \$18796 [5], \$18790 [5], \$18784 [5], \$18778 [5], \$18772 [5], \$18766 [5], \$18760 [5], \$18754 [5], \$18748 [5], \$18742 [5], \$18736 [5], \$18730 [5], \$18724 [5], \$18718 [5], \$18712 [5], \$18706 [5], \$18700 [5] };
+  assign \$signature__en$733  = log_bank5_wen;
+  assign \$signature__addr$734  = log_bank5_2_rrow;
+  assign \$signature__addr$735  = log_bank5_3_wrow;
+  assign \$signature__data$736  = { \$19786 [5], \$19780 [5], \$19774 [5], \$19768 [5], \$19762 [5], \$19756 [5], \$19750 [5], \$19744 [5], \$19738 [5], \$19732 [5], \$19726 [5], \$19720 [5], \$19714 [5], \$19708 [5], \$19702 [5], \$19696 [5], \$19690 [5], \$19684 [5], \$19678 [5], \$19672 [5], \$19666 [5], \$19660 [5], \$19654 [5], \$19648 [5], \$19642 [5], \$19636 [5], \$19630 [5], \$19624 [5], \$19618 [5], \$19612 [5], \$19606 [5] };
+  assign \$signature__en$737  = log_bank5_wen;
+  assign \$signature__addr$738  = log_bank5_3_rrow;
+  assign \$signature__addr$739  = log_bank6_0_wrow;
+  assign \$signature__data$740  = { \$19974 [5], \$19968 [5], \$19962 [5], \$19956 [5], \$19950 [5], \$19944 [5], \$19938 [5], \$19932 [5], \$19926 [5], \$19920 [5], \$19914 [5], \$19908 [5], \$19902 [5], \$19896 [5], \$19890 [5], \$19884 [5], \$19878 [5], \$19872 [5], \$19866 [5], \$19860 [5], \$19854 [5], \$19848 [5], \$19842 [5], \$19836 [5], \$19830 [5], \$19824 [5], \$19818 [5], \$19812 [5], \$19806 [5], \$19800 [5] };
+  assign \$signature__en$741  = log_bank6_wen;
+  assign \$signature__addr$742  = log_bank6_0_rrow;
+  assign \$signature__addr$743  = log_bank6_1_wrow;
+  assign \$signature__data$744  = { \$20880 [5], \$20874 [5], \$20868 [5], \$20862 [5], \$20856 [5], \$20850 [5], \$20844 [5], \$20838 [5], \$20832 [5], \$20826 [5], \$20820 [5], \$20814 [5], \$20808 [5], \$20802 [5], \$20796 [5], \$20790 [5], \$20784 [5], \$20778 [5], \$20772 [5], \$20766 [5], \$20760 [5], \$20754 [5], \$20748 [5], \$20742 [5], \$20736 [5], \$20730 [5], \$20724 [5], \$20718 [5], \$20712 [5], \$20706 [5] };
+  assign \$signature__en$745  = log_bank6_wen;
+  assign \$signature__addr$746  = log_bank6_1_rrow;
+  assign \$signature__addr$747  = log_bank6_2_wrow;
+  assign \$signature__data$748  = { \$21786 [5], \$21780 [5], \$21774 [5], \$21768 [5], \$21762 [5], \$21756 [5], \$21750 [5], \$21744 [5], \$21738 [5], \$21732 [5], \$21726 [5], \$21720 [5], \$21714 [5], \$21708 [5], \$21702 [5], \$21696 [5], \$21690 [5], \$21684 [5], \$21678 [5], \$21672 [5], \$21666 [5], \$21660 [5], \$21654 [5], \$21648 [5], \$21642 [5], \$21636 [5], \$21630 [5], \$21624 [5], \$21618 [5], \$21612 [5] };
+  assign \$signature__en$749  = log_bank6_wen;
+  assign \$signature__addr$750  = log_bank6_2_rrow;
+  assign \$signature__addr$751  = log_bank6_3_wrow;
+  assign \$signature__data$752  = { \$22698 [5], \$22692 [5], \$22686 [5], \$22680 [5], \$22674 [5], \$22668 [5], \$22662 [5], \$22656 [5], \$22650 [5], \$22644 [5], \$22638 [5], \$22632 [5], \$22626 [5], \$22620 [5], \$22614 [5], \$22608 [5], \$22602 [5], \$22596 [5], \$22590 [5], \$22584 [5], \$22578 [5], \$22572 [5], \$22566 [5], \$22560 [5], \$22554 [5], \$22548 [5], \$22542 [5], \$22536 [5], \$22530 [5], \$22524 [5], \$22518 [5] };
+  assign \$signature__en$753  = log_bank6_wen;
+  assign \$signature__addr$754  = log_bank6_3_rrow;
+  assign \$signature__addr$755  = log_bank7_0_wrow;
+  assign \$signature__data$756  = { \$22886 [5], \$22880 [5], \$22874 [5], \$22868 [5], \$22862 [5], \$22856 [5], \$22850 [5], \$22844 [5], \$22838 [5], \$22832 [5], \$22826 [5], \$22820 [5], \$22814 [5], \$22808 [5], \$22802 [5], \$22796 [5], \$22790 [5], \$22784 [5], \$22778 [5], \$22772 [5], \$22766 [5], \$22760 [5], \$22754 [5], \$22748 [5], \$22742 [5], \$22736 [5], \$22730 [5], \$22724 [5], \$22718 [5], \$22712 [5] };
+  assign \$signature__en$757  = log_bank7_wen;
+  assign \$signature__addr$758  = log_bank7_0_rrow;
+  assign \$signature__addr$759  = log_bank7_1_wrow;
+  assign \$signature__data$760  = { \$23792 [5], \$23786 [5], \$23780 [5], \$23774 [5], \$23768 [5], \$23762 [5], \$23756 [5], \$23750 [5], \$23744 [5], \$23738 [5], \$23732 [5], \$23726 [5], \$23720 [5], \$23714 [5], \$23708 [5], \$23702 [5], \$23696 [5], \$23690 [5], \$23684 [5], \$23678 [5], \$23672 [5], \$23666 [5], \$23660 [5], \$23654 [5], \$23648 [5], \$23642 [5], \$23636 [5], \$23630 [5], \$23624 [5], \$23618 [5] };
+  assign \$signature__en$761  = log_bank7_wen;
+  assign \$signature__addr$762  = log_bank7_1_rrow;
+  assign \$signature__addr$763  = log_bank7_2_wrow;
+  assign \$signature__data$764  = { \$24698 [5], \$24692 [5], \$24686 [5], \$24680 [5], \$24674 [5], \$24668 [5], \$24662 [5], \$24656 [5], \$24650 [5], \$24644 [5], \$24638 [5], \$24632 [5], \$24626 [5], \$24620 [5], \$24614 [5], \$24608 [5], \$24602 [5], \$24596 [5], \$24590 [5], \$24584 [5], \$24578 [5], \$24572 [5], \$24566 [5], \$24560 [5], \$24554 [5], \$24548 [5], \$24542 [5], \$24536 [5], \$24530 [5], \$24524 [5] };
+  assign \$signature__en$765  = log_bank7_wen;
+  assign \$signature__addr$766  = log_bank7_2_rrow;
+  assign \$signature__addr$767  = log_bank7_3_wrow;
+  assign \$signature__data$768  = { \$25610 [5], \$25604 [5], \$25598 [5], \$25592 [5], \$25586 [5], \$25580 [5], \$25574 [5], \$25568 [5], \$25562 [5], \$25556 [5], \$25550 [5], \$25544 [5], \$25538 [5], \$25532 [5], \$25526 [5], \$25520 [5], \$25514 [5], \$25508 [5], \$25502 [5], \$25496 [5], \$25490 [5], \$25484 [5], \$25478 [5], \$25472 [5], \$25466 [5], \$25460 [5], \$25454 [5], \$25448 [5], \$25442 [5], \$25436 [5], \$25430 [5] };
+  assign \$signature__en$769  = log_bank7_wen;
+  assign \$signature__addr$770  = log_bank7_3_rrow;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$780  = alloc_queue_wr;
-  assign \$signature__data$781  = alloc_queue_w_data;
+  assign \$signature__addr$781  = alloc_queue_wr;
+  assign \$signature__data$782  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
   assign handle = { \port$30278$0 [0], \port$30278$0 [4:1], 4'h0, \port$30278$48 [3:0], 9'h000, \port$30278$0 [15:6] };
   assign rsp_grant_slot = \port$30278$0 [15:6];
@@ -70980,9 +70991,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_calibration_is_queued = \$26047 [6];
   assign w0_calibration_is_pins = \$26050 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$802  = command_queue_rd;
-  assign \$signature__addr$803  = command_queue_wr;
-  assign \$signature__data$804  = { w1_pool_is, w1_hit, w1_tag, \$signal$578 , \$26163 , \$26161 [2], \$26158 [2], \$26155 [2], \$26152 [2], \$26149 [2], \$26146 [2], \$26143 [2], \$26140 [2], \$26137 [2], \$26134 [2], \$26131 [2], \$26128 [2], \$26125 [2], \$26122 [2], \$26119 [2], \$26116 [2], \$26113 [2], \$26110 [2], \$26107 [2], \$26104 [2], \$26101 [2], \$26098 [2], \$26095 [2], \$26092 [2], \$26089 [2], \$26086 [2], \$26083 [2], \$26080 [2], \$26077 [2], \$26074 [2], \$26071 [2], \$26068 [2], w1_is_flush };
+  assign \read__addr$803  = command_queue_rd;
+  assign \$signature__addr$804  = command_queue_wr;
+  assign \$signature__data$805  = { w1_pool_is, w1_hit, w1_tag, \$signal$579 , \$26163 , \$26161 [2], \$26158 [2], \$26155 [2], \$26152 [2], \$26149 [2], \$26146 [2], \$26143 [2], \$26140 [2], \$26137 [2], \$26134 [2], \$26131 [2], \$26128 [2], \$26125 [2], \$26122 [2], \$26119 [2], \$26116 [2], \$26113 [2], \$26110 [2], \$26107 [2], \$26104 [2], \$26101 [2], \$26098 [2], \$26095 [2], \$26092 [2], \$26089 [2], \$26086 [2], \$26083 [2], \$26080 [2], \$26077 [2], \$26074 [2], \$26071 [2], \$26068 [2], w1_is_flush };
   assign req_free_addr = \$26272 [32:1];
   assign req_free_oor = \$26272 [33];
   assign req_free_pool = \$26272 [34];
@@ -70994,9 +71005,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \port$28117$0  = \$26012 ;
   assign \port$28118$0  = \$26013 ;
   assign \port$28410$1  = \$26272 [42:1];
-  assign \port$30937$0  = \$signal$449 ;
-  assign bus__w_ack = \$signal$618 ;
-  assign \port$31170$0  = \$signal$450 ;
+  assign \port$30939$0  = \$signal$450 ;
+  assign bus__w_ack = \$signal$619 ;
+  assign \port$31172$0  = \$signal$451 ;
   assign \$26370  = log_bank7_row;
   assign \$26360  = log_bank6_row;
   assign \$26350  = log_bank5_row;

@@ -440,8 +440,8 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .\port$3994$0 (\$13 ),
     .\port$4022$0 (\$14 ),
     .\port$4111$0 (\$15 ),
-    .\port$4279$0 (\$signal ),
-    .\port$4551$0 (\$signal$58 ),
+    .\port$4281$0 (\$signal ),
+    .\port$4553$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -7620,7 +7620,7 @@ endmodule
 
 module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3216$0 , \port$3217$0 , \port$3219$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
 , req_flush, \port$3593$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3979$0 , \port$3979$48 , rsp_freed_valid, \port$3982$0 , rsp_flushed_valid, \port$3994$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4022$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4111$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4279$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4551$0 , aclk_clk);
+, e1_exhausted, \port$4281$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4553$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -8357,103 +8357,103 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1658 ;
   reg [1:0] \$1659 ;
   wire \$166 ;
-  reg [4:0] \$1660 ;
-  reg [17:0] \$1661 ;
-  reg \$1662 ;
+  reg \$1660 ;
+  reg [4:0] \$1661 ;
+  reg [17:0] \$1662 ;
   reg \$1663 ;
   reg \$1664 ;
-  reg [7:0] \$1665 ;
+  reg \$1665 ;
   reg [7:0] \$1666 ;
-  reg \$1667 ;
+  reg [7:0] \$1667 ;
   reg \$1668 ;
-  reg [7:0] \$1669 ;
+  reg \$1669 ;
   wire \$167 ;
-  reg [31:0] \$1670 ;
+  reg [7:0] \$1670 ;
   reg [31:0] \$1671 ;
   reg [31:0] \$1672 ;
   reg [31:0] \$1673 ;
-  reg [17:0] \$1674 ;
-  reg \$1675 ;
+  reg [31:0] \$1674 ;
+  reg [17:0] \$1675 ;
   reg \$1676 ;
   reg \$1677 ;
-  reg [9:0] \$1678 ;
+  reg \$1678 ;
   reg [9:0] \$1679 ;
   wire \$168 ;
-  reg \$1680 ;
+  reg [9:0] \$1680 ;
   reg \$1681 ;
-  reg [9:0] \$1682 ;
-  reg [31:0] \$1683 ;
+  reg \$1682 ;
+  reg [9:0] \$1683 ;
   reg [31:0] \$1684 ;
   reg [31:0] \$1685 ;
   reg [31:0] \$1686 ;
   reg [31:0] \$1687 ;
-  reg [17:0] \$1688 ;
-  reg \$1689 ;
+  reg [31:0] \$1688 ;
+  reg [17:0] \$1689 ;
   wire \$169 ;
   reg \$1690 ;
   reg \$1691 ;
-  reg [4:0] \$1692 ;
+  reg \$1692 ;
   reg [4:0] \$1693 ;
-  reg \$1694 ;
+  reg [4:0] \$1694 ;
   reg \$1695 ;
-  reg [4:0] \$1696 ;
-  reg [31:0] \$1697 ;
+  reg \$1696 ;
+  reg [4:0] \$1697 ;
   reg [31:0] \$1698 ;
   reg [31:0] \$1699 ;
   wire \$17 ;
   wire \$170 ;
   reg [31:0] \$1700 ;
-  reg \$1701 ;
-  reg [14:0] \$1702 ;
-  reg [3:0] \$1703 ;
+  reg [31:0] \$1701 ;
+  reg \$1702 ;
+  reg [14:0] \$1703 ;
   reg [3:0] \$1704 ;
   reg [3:0] \$1705 ;
   reg [3:0] \$1706 ;
-  reg [8:0] \$1707 ;
-  reg [9:0] \$1708 ;
-  reg \$1709 ;
+  reg [3:0] \$1707 ;
+  reg [8:0] \$1708 ;
+  reg [9:0] \$1709 ;
   wire \$171 ;
   reg \$1710 ;
-  reg [14:0] \$1711 ;
-  reg [1:0] \$1712 ;
-  reg [12:0] \$1713 ;
-  reg \$1714 ;
-  reg [31:0] \$1715 ;
-  reg [3:0] \$1716 ;
-  reg [31:0] \$1717 ;
+  reg \$1711 ;
+  reg [14:0] \$1712 ;
+  reg [1:0] \$1713 ;
+  reg [12:0] \$1714 ;
+  reg \$1715 ;
+  reg [31:0] \$1716 ;
+  reg [3:0] \$1717 ;
   reg [31:0] \$1718 ;
   reg [31:0] \$1719 ;
   wire [11:0] \$172 ;
-  reg \$1720 ;
-  reg [1:0] \$1721 ;
-  reg [2:0] \$1722 ;
+  reg [31:0] \$1720 ;
+  reg \$1721 ;
+  reg [1:0] \$1722 ;
   reg [2:0] \$1723 ;
-  reg [3:0] \$1724 ;
-  reg [31:0] \$1725 ;
+  reg [2:0] \$1724 ;
+  reg [3:0] \$1725 ;
   reg [31:0] \$1726 ;
   reg [31:0] \$1727 ;
-  reg [45:0] \$1728 ;
-  reg [3:0] \$1729 ;
+  reg [31:0] \$1728 ;
+  reg [45:0] \$1729 ;
   wire \$173 ;
   reg [3:0] \$1730 ;
   reg [3:0] \$1731 ;
   reg [3:0] \$1732 ;
-  reg [8:0] \$1733 ;
-  reg [9:0] \$1734 ;
-  reg \$1735 ;
-  reg [3:0] \$1736 ;
-  reg [7:0] \$1737 ;
+  reg [3:0] \$1733 ;
+  reg [8:0] \$1734 ;
+  reg [9:0] \$1735 ;
+  reg \$1736 ;
+  reg [3:0] \$1737 ;
   reg [7:0] \$1738 ;
-  reg [15:0] \$1739 ;
+  reg [7:0] \$1739 ;
   wire \$174 ;
-  reg [31:0] \$1740 ;
-  reg \$1741 ;
-  reg [3:0] \$1742 ;
-  reg \$1743 ;
+  reg [15:0] \$1740 ;
+  reg [31:0] \$1741 ;
+  reg \$1742 ;
+  reg [3:0] \$1743 ;
   reg \$1744 ;
-  reg [3:0] \$1745 ;
-  reg [31:0] \$1746 ;
-  reg \$1747 ;
+  reg \$1745 ;
+  reg [3:0] \$1746 ;
+  reg [31:0] \$1747 ;
   reg \$1748 ;
   reg \$1749 ;
   wire \$175 ;
@@ -8472,11 +8472,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1761 ;
   reg \$1762 ;
   reg \$1763 ;
-  reg [4:0] \$1764 ;
+  reg \$1764 ;
   reg [4:0] \$1765 ;
-  reg [16:0] \$1766 ;
+  reg [4:0] \$1766 ;
   reg [16:0] \$1767 ;
   reg [16:0] \$1768 ;
+  reg [16:0] \$1769 ;
   wire [32:0] \$177 ;
   wire [32:0] \$178 ;
   wire [32:0] \$179 ;
@@ -9457,69 +9458,69 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [3:0] \$auto$rtlil.cc:2739:Not$96 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
-  reg [4:0] \$signal$104  = 5'h00;
   reg [4:0] \$signal$105  = 5'h00;
-  wire [4:0] \$signal$106 ;
+  reg [4:0] \$signal$106  = 5'h00;
+  wire [4:0] \$signal$107 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signal$167 ;
-  reg [1:0] \$signal$253  = 2'h0;
+  wire [14:0] \$signal$168 ;
+  reg [1:0] \$signal$254  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg \$signal$292  = 1'h0;
-  reg [3:0] \$signal$293  = 4'h0;
-  reg \$signal$296  = 1'h0;
+  reg \$signal$293  = 1'h0;
+  reg [3:0] \$signal$294  = 4'h0;
   reg \$signal$297  = 1'h0;
-  reg [3:0] \$signal$298  = 4'h0;
-  reg [31:0] \$signal$299  = 32'd0;
-  reg \$signal$313  = 1'h0;
+  reg \$signal$298  = 1'h0;
+  reg [3:0] \$signal$299  = 4'h0;
+  reg [31:0] \$signal$300  = 32'd0;
+  reg \$signal$314  = 1'h0;
   wire [1:0] \$signal$91 ;
   reg [31:0] \$signal$92  = 32'd0;
   reg \$signal$96  = 1'h0;
   reg \$signal$97  = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$319 ;
+  wire [1:0] \$signature__addr$320 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$321 ;
-  wire [1:0] \$signature__addr$324 ;
+  wire [1:0] \$signature__addr$322 ;
+  wire [1:0] \$signature__addr$325 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$326 ;
-  wire [1:0] \$signature__addr$329 ;
+  wire [1:0] \$signature__addr$327 ;
+  wire [1:0] \$signature__addr$330 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$331 ;
-  wire [1:0] \$signature__addr$334 ;
+  wire [1:0] \$signature__addr$332 ;
+  wire [1:0] \$signature__addr$335 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$340 ;
+  wire [3:0] \$signature__addr$341 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$367 ;
+  wire [3:0] \$signature__addr$368 ;
   wire [120:0] \$signature__data ;
   wire [120:0] \$signature__data$101 ;
   wire [120:0] \$signature__data$102 ;
   wire [120:0] \$signature__data$103 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$317 ;
+  wire [120:0] \$signature__data$318 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$322 ;
+  wire [120:0] \$signature__data$323 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$327 ;
+  wire [120:0] \$signature__data$328 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$332 ;
+  wire [120:0] \$signature__data$333 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$341 ;
-  wire [45:0] \$signature__data$368 ;
+  wire [14:0] \$signature__data$342 ;
+  wire [45:0] \$signature__data$369 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$320 ;
+  wire \$signature__en$321 ;
   (* init = 1'h0 *)
-  wire \$signature__en$323 ;
-  wire \$signature__en$325 ;
+  wire \$signature__en$324 ;
+  wire \$signature__en$326 ;
   (* init = 1'h0 *)
-  wire \$signature__en$328 ;
-  wire \$signature__en$330 ;
+  wire \$signature__en$329 ;
+  wire \$signature__en$331 ;
   (* init = 1'h0 *)
-  wire \$signature__en$333 ;
-  wire \$signature__en$335 ;
-  wire \$signature__en$342 ;
-  wire \$signature__en$369 ;
+  wire \$signature__en$334 ;
+  wire \$signature__en$336 ;
+  wire \$signature__en$343 ;
+  wire \$signature__en$370 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -9641,6 +9642,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [3:0] head = 4'h0;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
+  reg head_shown_valid = 1'h0;
   output irq;
   wire irq;
   reg [4:0] irq_enable = 5'h00;
@@ -9716,11 +9718,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   input [35:0] \port$4111$0 ;
   wire [35:0] \port$4111$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4279$0 ;
-  wire [4:0] \port$4279$0 ;
+  output [4:0] \port$4281$0 ;
+  wire [4:0] \port$4281$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4551$0 ;
-  wire [4:0] \port$4551$0 ;
+  output [4:0] \port$4553$0 ;
+  wire [4:0] \port$4553$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -9793,9 +9795,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$366 ;
+  wire [3:0] \read__addr$367 ;
   wire [14:0] read__data;
-  wire [45:0] \read__data$276 ;
+  wire [45:0] \read__data$277 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -9964,16 +9966,16 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$342 )
+    if (\$signature__en$343 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [45:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$369 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$253 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
+    if (\$signature__en$370 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$254 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
   end
-  assign \read__data$276  = command_queue_ring[command_queue_rd];
+  assign \read__data$277  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -10120,8 +10122,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$109  = head_bank[0] ? \$signature__data$101  : \$signature__data ;
   assign \$110  = head_bank[1] ? \$108  : \$109 ;
   assign \$111  = \$signal$97  ? \$110  : 121'h0000000000000000000000000000000;
-  assign \$112  = ~ \$signal$105 ;
-  assign \$113  = \$signal$104  & \$112 ;
+  assign \$112  = ~ \$signal$106 ;
+  assign \$113  = \$signal$105  & \$112 ;
   assign \$114  = \$113  | { low_water_hit, \$1276 , \$1274 , e1_exhausted, \$1273  };
   assign \$115  = 8'h80 - event_low_water;
   assign \$116  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
@@ -10542,7 +10544,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$617  = \$615  | \$616 ;
   assign \$618  = \$614  | \$617 ;
   assign \$620  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$622  = r1_sel_irq_status ? \$signal$104  : 5'h00;
+  assign \$622  = r1_sel_irq_status ? \$signal$105  : 5'h00;
   assign \$623  = r1_sel_irq_enable ? irq_enable : 5'h00;
   assign \$624  = \$622  | \$623 ;
   assign \$625  = \$621  | { 27'h0000000, \$624  };
@@ -10550,7 +10552,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$627  = r1_sel_err_count ? \$signal$92  : 32'd0;
   assign \$628  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$629  = \$627  | \$628 ;
-  assign \$630  = r1_sel_err_head0 ? { \$signal$97 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$630  = r1_sel_err_head0 ? { head_shown_valid, head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
   assign \$631  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$632  = \$630  | \$631 ;
   assign \$633  = \$629  | \$632 ;
@@ -10708,7 +10710,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$814  = ~ command_queue_pop;
   assign \$815  = command_queue_count[0] & \$814 ;
   assign \$816  = ~ \$815 ;
-  assign \$817  = command_queue_held[0] ? \read__data$276  : { w1_pool_is, w1_hit, w1_tag, \$signal$253 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
+  assign \$817  = command_queue_held[0] ? \read__data$277  : { w1_pool_is, w1_hit, w1_tag, \$signal$254 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
   assign \$818  = ~ command_queue_pop;
   assign \$819  = command_queue_count[0] & \$818 ;
   assign \$820  = ~ \$819 ;
@@ -11103,34 +11105,34 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1209  = \$1205  | \$1208 ;
   assign \$1210  = ~ \$1209 ;
   assign \$1211  = { \$1210 , \$1202 , \$1194 , \$1186 , \$1178  } + 5'h1f;
-  assign \$1212  = \$signal$296  & \$signal$297 ;
+  assign \$1212  = \$signal$297  & \$signal$298 ;
   assign \$1213  = \$1212  & w2_is_ctrl;
-  assign \$1214  = \$1213  & \$signal$299 [0];
-  assign \$1215  = \$signal$296  & \$signal$297 ;
+  assign \$1214  = \$1213  & \$signal$300 [0];
+  assign \$1215  = \$signal$297  & \$signal$298 ;
   assign \$1216  = \$1215  & w2_is_err_pop;
-  assign \$1217  = \$signal$296  & w2_is_irq_status;
-  assign \$1218  = \$1217  & \$signal$298 [0];
-  assign \$1219  = \$1218  ? \$signal$299 [4:0] : 5'h00;
-  assign \$1220  = \$signal$296  & w2_is_irq_enable;
-  assign \$1221  = \$1220  & \$signal$298 [0];
-  assign \$1222  = \$signal$296  & w2_is_pool0_low_water;
-  assign \$1223  = \$1222  & \$signal$298 [0];
-  assign \$1224  = \$signal$296  & w2_is_pool0_low_water;
-  assign \$1225  = \$1224  & \$signal$298 [1];
-  assign \$1226  = \$signal$296  & w2_is_pool0_low_water;
-  assign \$1227  = \$1226  & \$signal$298 [2];
-  assign \$1228  = \$signal$296  & w2_is_pool1_low_water;
-  assign \$1229  = \$1228  & \$signal$298 [0];
-  assign \$1230  = \$signal$296  & w2_is_pool1_low_water;
-  assign \$1231  = \$1230  & \$signal$298 [1];
-  assign \$1232  = \$signal$296  & w2_is_pool1_low_water;
-  assign \$1233  = \$1232  & \$signal$298 [2];
-  assign \$1234  = \$signal$296  & w2_is_pool2_low_water;
-  assign \$1235  = \$1234  & \$signal$298 [0];
-  assign \$1236  = \$signal$296  & w2_is_pool2_low_water;
-  assign \$1237  = \$1236  & \$signal$298 [1];
-  assign \$1238  = \$signal$296  & w2_is_pool2_low_water;
-  assign \$1239  = \$1238  & \$signal$298 [2];
+  assign \$1217  = \$signal$297  & w2_is_irq_status;
+  assign \$1218  = \$1217  & \$signal$299 [0];
+  assign \$1219  = \$1218  ? \$signal$300 [4:0] : 5'h00;
+  assign \$1220  = \$signal$297  & w2_is_irq_enable;
+  assign \$1221  = \$1220  & \$signal$299 [0];
+  assign \$1222  = \$signal$297  & w2_is_pool0_low_water;
+  assign \$1223  = \$1222  & \$signal$299 [0];
+  assign \$1224  = \$signal$297  & w2_is_pool0_low_water;
+  assign \$1225  = \$1224  & \$signal$299 [1];
+  assign \$1226  = \$signal$297  & w2_is_pool0_low_water;
+  assign \$1227  = \$1226  & \$signal$299 [2];
+  assign \$1228  = \$signal$297  & w2_is_pool1_low_water;
+  assign \$1229  = \$1228  & \$signal$299 [0];
+  assign \$1230  = \$signal$297  & w2_is_pool1_low_water;
+  assign \$1231  = \$1230  & \$signal$299 [1];
+  assign \$1232  = \$signal$297  & w2_is_pool1_low_water;
+  assign \$1233  = \$1232  & \$signal$299 [2];
+  assign \$1234  = \$signal$297  & w2_is_pool2_low_water;
+  assign \$1235  = \$1234  & \$signal$299 [0];
+  assign \$1236  = \$signal$297  & w2_is_pool2_low_water;
+  assign \$1237  = \$1236  & \$signal$299 [1];
+  assign \$1238  = \$signal$297  & w2_is_pool2_low_water;
+  assign \$1239  = \$1238  & \$signal$299 [2];
   assign \$1240  = | \port$3982$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1240 ;
   assign \$1241  = | \port$3994$0 [4:1];
@@ -11176,7 +11178,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign space_short = $signed(\$1271 ) < $signed(1'h0);
   assign \$1273  = | \$signal$28 ;
   assign \$1274  = \$signal$91  != \$signal$28 ;
-  assign \$1277  = \$signal$104  & irq_enable;
+  assign \$1277  = \$signal$105  & irq_enable;
   assign irq = | \$1277 ;
   assign \$1278  = event_lw_granted_2 & event_lw_short;
   assign \$1279  = log_lw_granted_2 & log_lw_short;
@@ -11189,7 +11191,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1284  = ~ alloc_queue_pop;
   assign \$1285  = alloc_queue_count[0] & \$1284 ;
   assign \$1286  = alloc_queue_held[0] | \$1285 ;
-  assign \$signature__en$342  = alloc_queue_push & \$1286 ;
+  assign \$signature__en$343  = alloc_queue_push & \$1286 ;
   assign \$1287  = req_alloc & native_alloc_valid;
   assign \$1288  = ~ \$1287 ;
   assign alloc_queue_pop = alloc_queue_count[0] & \$1288 ;
@@ -11260,7 +11262,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1338  = ~ command_queue_pop;
   assign \$1339  = command_queue_count[0] & \$1338 ;
   assign \$1340  = command_queue_held[0] | \$1339 ;
-  assign \$signature__en$369  = command_queue_push & \$1340 ;
+  assign \$signature__en$370  = command_queue_push & \$1340 ;
   assign \$1341  = w1_pool_is[0] & w1_event_addr[0];
   assign \$1342  = w1_pool_is[1] & w1_log_addr[0];
   assign \$1343  = w1_pool_is[2] & w1_config_addr[0];
@@ -11537,9 +11539,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1610  = w1_hit[0] | w1_hit[1];
   assign \$1611  = \$1610  | w1_hit[2];
   assign \$1612  = ~ \$1611 ;
-  assign \$1613  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$253 , \$1612 , \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], w1_is_flush };
+  assign \$1613  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$254 , \$1612 , \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], w1_is_flush };
   assign \$1614  = ~ w2_plain;
-  assign \$1615  = \$signal$313  & \$signal$297 ;
+  assign \$1615  = \$signal$314  & \$signal$298 ;
   assign \$1616  = ~ \$1615 ;
   assign bus__w_err = \$1614  & \$1616 ;
   assign \$1617  = rsp_freed_valid & \port$4022$0 [0];
@@ -11651,113 +11653,115 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     head_entry <= \$111 ;
   always @(posedge aclk_clk)
-    \$signal$104  <= \$1660 ;
+    head_shown_valid <= \$1660 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1661 ;
+    \$signal$105  <= \$1661 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1662 ;
+    event_lw_limit <= \$1662 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1663 ;
+    event_lw_short <= \$1663 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1664 ;
+    event_lw_granted_1 <= \$1664 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1665 ;
+    event_lw_granted_2 <= \$1665 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1666 ;
+    event_in_use <= \$1666 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1667 ;
+    event_in_use_was <= \$1667 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1668 ;
+    event_in_use_rose <= \$1668 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1669 ;
+    event_hw_grow <= \$1669 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1670 ;
+    event_high_water <= \$1670 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1671 ;
+    event_allocs <= \$1671 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1672 ;
+    event_fails <= \$1672 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1673 ;
+    event_frees <= \$1673 ;
   always @(posedge aclk_clk)
-    log_lw_limit <= \$1674 ;
+    event_flushes <= \$1674 ;
   always @(posedge aclk_clk)
-    log_lw_short <= \$1675 ;
+    log_lw_limit <= \$1675 ;
   always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1676 ;
+    log_lw_short <= \$1676 ;
   always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1677 ;
+    log_lw_granted_1 <= \$1677 ;
   always @(posedge aclk_clk)
-    log_in_use <= \$1678 ;
+    log_lw_granted_2 <= \$1678 ;
   always @(posedge aclk_clk)
-    log_in_use_was <= \$1679 ;
+    log_in_use <= \$1679 ;
   always @(posedge aclk_clk)
-    log_in_use_rose <= \$1680 ;
+    log_in_use_was <= \$1680 ;
   always @(posedge aclk_clk)
-    log_hw_grow <= \$1681 ;
+    log_in_use_rose <= \$1681 ;
   always @(posedge aclk_clk)
-    log_high_water <= \$1682 ;
+    log_hw_grow <= \$1682 ;
   always @(posedge aclk_clk)
-    log_allocs <= \$1683 ;
+    log_high_water <= \$1683 ;
   always @(posedge aclk_clk)
-    log_fails <= \$1684 ;
+    log_allocs <= \$1684 ;
   always @(posedge aclk_clk)
-    log_frees <= \$1685 ;
+    log_fails <= \$1685 ;
   always @(posedge aclk_clk)
-    log_flushes <= \$1686 ;
+    log_frees <= \$1686 ;
   always @(posedge aclk_clk)
-    log_overwrites <= \$1687 ;
+    log_flushes <= \$1687 ;
   always @(posedge aclk_clk)
-    config_lw_limit <= \$1688 ;
+    log_overwrites <= \$1688 ;
   always @(posedge aclk_clk)
-    config_lw_short <= \$1689 ;
+    config_lw_limit <= \$1689 ;
   always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$1690 ;
+    config_lw_short <= \$1690 ;
   always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$1691 ;
+    config_lw_granted_1 <= \$1691 ;
   always @(posedge aclk_clk)
-    config_in_use <= \$1692 ;
+    config_lw_granted_2 <= \$1692 ;
   always @(posedge aclk_clk)
-    config_in_use_was <= \$1693 ;
+    config_in_use <= \$1693 ;
   always @(posedge aclk_clk)
-    config_in_use_rose <= \$1694 ;
+    config_in_use_was <= \$1694 ;
   always @(posedge aclk_clk)
-    config_hw_grow <= \$1695 ;
+    config_in_use_rose <= \$1695 ;
   always @(posedge aclk_clk)
-    config_high_water <= \$1696 ;
+    config_hw_grow <= \$1696 ;
   always @(posedge aclk_clk)
-    config_allocs <= \$1697 ;
+    config_high_water <= \$1697 ;
   always @(posedge aclk_clk)
-    config_fails <= \$1698 ;
+    config_allocs <= \$1698 ;
   always @(posedge aclk_clk)
-    config_frees <= \$1699 ;
+    config_fails <= \$1699 ;
   always @(posedge aclk_clk)
-    config_flushes <= \$1700 ;
+    config_frees <= \$1700 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1701 ;
+    config_flushes <= \$1701 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1702 ;
+    r1_valid <= \$1702 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1703 ;
+    alloc_queue_head <= \$1703 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1704 ;
+    alloc_queue_rd <= \$1704 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1705 ;
+    alloc_queue_rd_next <= \$1705 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1706 ;
+    alloc_queue_wr <= \$1706 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1707 ;
+    alloc_queue_wr_next <= \$1707 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1708 ;
+    alloc_queue_held <= \$1708 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1709 ;
+    alloc_queue_count <= \$1709 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1710 ;
+    req_alloc <= \$1710 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1711 ;
+    staged_valid <= \$1711 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1712 ;
+    alloc_queue_w_data <= \$1712 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1713 ;
+    req_alloc_pool <= \$1713 ;
+  always @(posedge aclk_clk)
+    req_alloc_size <= \$1714 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$431 [12];
   always @(posedge aclk_clk)
@@ -11881,19 +11885,19 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$611 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1714 ;
+    r2_valid <= \$1715 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1715 ;
+    r2_block0 <= \$1716 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1716 ;
+    r2_found_in <= \$1717 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1717 ;
+    r2_block4 <= \$1718 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1718 ;
+    r2_block5 <= \$1719 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1719 ;
+    r2_block6 <= \$1720 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1720 ;
+    w1_valid <= \$1721 ;
   always @(posedge aclk_clk)
     w1_is_free <= \$790 ;
   always @(posedge aclk_clk)
@@ -11901,51 +11905,49 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     w1_is_command <= \$798 ;
   always @(posedge aclk_clk)
-    \$signal$253  <= \$1721 ;
+    \$signal$254  <= \$1722 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1722 ;
+    w1_pool_is <= \$1723 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1723 ;
+    w1_hit <= \$1724 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1724 ;
+    w1_tag <= \$1725 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1725 ;
+    w1_event_addr <= \$1726 ;
   always @(posedge aclk_clk)
-    w1_log_addr <= \$1726 ;
+    w1_log_addr <= \$1727 ;
   always @(posedge aclk_clk)
-    w1_config_addr <= \$1727 ;
+    w1_config_addr <= \$1728 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1728 ;
+    command_queue_head <= \$1729 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1729 ;
+    command_queue_rd <= \$1730 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1730 ;
+    command_queue_rd_next <= \$1731 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1731 ;
+    command_queue_wr <= \$1732 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1732 ;
+    command_queue_wr_next <= \$1733 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1733 ;
+    command_queue_held <= \$1734 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1734 ;
+    command_queue_count <= \$1735 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1735 ;
+    native_turn <= \$1736 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1736 ;
+    w1_a1_0 <= \$1737 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1737 ;
+    w1_a4_2 <= \$1738 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1738 ;
+    w1_a7_5 <= \$1739 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1739 ;
+    w1_a11_8 <= \$1740 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1740 ;
-  always @(posedge aclk_clk)
-    \$signal$292  <= \$1741 ;
+    w1_data <= \$1741 ;
   always @(posedge aclk_clk)
     \$signal$293  <= \$1742 ;
   always @(posedge aclk_clk)
-    \$signal$296  <= \$1743 ;
+    \$signal$294  <= \$1743 ;
   always @(posedge aclk_clk)
     \$signal$297  <= \$1744 ;
   always @(posedge aclk_clk)
@@ -11953,49 +11955,51 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     \$signal$299  <= \$1746 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1747 ;
+    \$signal$300  <= \$1747 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1748 ;
+    w2_is_ctrl <= \$1748 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1749 ;
+    w2_is_irq_status <= \$1749 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1750 ;
+    w2_is_irq_enable <= \$1750 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1751 ;
+    w2_is_err_pop <= \$1751 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1752 ;
+    w2_is_pool0_free <= \$1752 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1753 ;
+    w2_is_pool0_flush <= \$1753 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1754 ;
+    w2_is_pool0_low_water <= \$1754 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1755 ;
+    w2_is_pool1_free <= \$1755 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1756 ;
+    w2_is_pool1_flush <= \$1756 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1757 ;
+    w2_is_pool1_low_water <= \$1757 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1758 ;
+    w2_is_pool2_free <= \$1758 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1759 ;
+    w2_is_pool2_flush <= \$1759 ;
   always @(posedge aclk_clk)
-    \$signal$313  <= \$1760 ;
+    w2_is_pool2_low_water <= \$1760 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1761 ;
+    \$signal$314  <= \$1761 ;
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1762 ;
+    w2_plain <= \$1762 ;
   always @(posedge aclk_clk)
-    w1c <= \$1763 ;
+    \$signal$96  <= \$1763 ;
   always @(posedge aclk_clk)
-    \$signal$105  <= \$1764 ;
+    w1c <= \$1764 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1765 ;
+    \$signal$106  <= \$1765 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1766 ;
+    irq_enable <= \$1766 ;
   always @(posedge aclk_clk)
-    log_low_water <= \$1767 ;
+    event_low_water <= \$1767 ;
   always @(posedge aclk_clk)
-    config_low_water <= \$1768 ;
+    log_low_water <= \$1768 ;
+  always @(posedge aclk_clk)
+    config_low_water <= \$1769 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -12530,92 +12534,87 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1660  = \$114 ;
+    \$1660  = \$signal$97 ;
     if (aclk_rst) begin
-      \$1660  = 5'h00;
+      \$1660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1661  = \$115 ;
+    \$1661  = \$114 ;
     if (aclk_rst) begin
-      \$1661  = 18'h00000;
+      \$1661  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1662  = \$116 ;
+    \$1662  = \$115 ;
     if (aclk_rst) begin
-      \$1662  = 1'h0;
+      \$1662  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1663  = event_ev_grant;
+    \$1663  = \$116 ;
     if (aclk_rst) begin
       \$1663  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1664  = event_lw_granted_1;
+    \$1664  = event_ev_grant;
     if (aclk_rst) begin
       \$1664  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1665  = \$127 [7:0];
+    \$1665  = event_lw_granted_1;
     if (aclk_rst) begin
-      \$1665  = 8'h00;
+      \$1665  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1666  = event_in_use;
+    \$1666  = \$127 [7:0];
     if (aclk_rst) begin
       \$1666  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1667  = \$137 ;
+    \$1667  = event_in_use;
     if (aclk_rst) begin
-      \$1667  = 1'h0;
+      \$1667  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1668  = \$143 ;
+    \$1668  = \$137 ;
     if (aclk_rst) begin
       \$1668  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1669  = event_high_water;
+    \$1669  = \$143 ;
+    if (aclk_rst) begin
+      \$1669  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1670  = event_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
-      \$1669  = event_in_use;
+      \$1670  = event_in_use;
     end else begin
       if (event_hw_grow) begin
-        \$1669  = event_in_use_was;
+        \$1670  = event_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1669  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1670  = 32'd0;
-    end else begin
-      \$1670  = \$144 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1670  = 32'd0;
+      \$1670  = 8'h00;
     end
   end
   always @* begin
@@ -12624,7 +12623,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1671  = 32'd0;
     end else begin
-      \$1671  = \$145 [31:0];
+      \$1671  = \$144 [31:0];
     end
     if (aclk_rst) begin
       \$1671  = 32'd0;
@@ -12636,7 +12635,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1672  = 32'd0;
     end else begin
-      \$1672  = \$146 [31:0];
+      \$1672  = \$145 [31:0];
     end
     if (aclk_rst) begin
       \$1672  = 32'd0;
@@ -12648,7 +12647,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1673  = 32'd0;
     end else begin
-      \$1673  = \$147 [31:0];
+      \$1673  = \$146 [31:0];
     end
     if (aclk_rst) begin
       \$1673  = 32'd0;
@@ -12656,85 +12655,85 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1674  = \$148 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1674  = 32'd0;
+    end else begin
+      \$1674  = \$147 [31:0];
+    end
     if (aclk_rst) begin
-      \$1674  = 18'h00000;
+      \$1674  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1675  = \$149 ;
+    \$1675  = \$148 ;
     if (aclk_rst) begin
-      \$1675  = 1'h0;
+      \$1675  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1676  = log_ev_grant;
+    \$1676  = \$149 ;
     if (aclk_rst) begin
       \$1676  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1677  = log_lw_granted_1;
+    \$1677  = log_ev_grant;
     if (aclk_rst) begin
       \$1677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1678  = \$160 [9:0];
+    \$1678  = log_lw_granted_1;
     if (aclk_rst) begin
-      \$1678  = 10'h000;
+      \$1678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1679  = log_in_use;
+    \$1679  = \$160 [9:0];
     if (aclk_rst) begin
       \$1679  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1680  = \$170 ;
+    \$1680  = log_in_use;
     if (aclk_rst) begin
-      \$1680  = 1'h0;
+      \$1680  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1681  = \$176 ;
+    \$1681  = \$170 ;
     if (aclk_rst) begin
       \$1681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1682  = log_high_water;
+    \$1682  = \$176 ;
+    if (aclk_rst) begin
+      \$1682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1683  = log_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
-      \$1682  = log_in_use;
+      \$1683  = log_in_use;
     end else begin
       if (log_hw_grow) begin
-        \$1682  = log_in_use_was;
+        \$1683  = log_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1682  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1683  = 32'd0;
-    end else begin
-      \$1683  = \$177 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1683  = 32'd0;
+      \$1683  = 10'h000;
     end
   end
   always @* begin
@@ -12743,7 +12742,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1684  = 32'd0;
     end else begin
-      \$1684  = \$178 [31:0];
+      \$1684  = \$177 [31:0];
     end
     if (aclk_rst) begin
       \$1684  = 32'd0;
@@ -12755,7 +12754,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1685  = 32'd0;
     end else begin
-      \$1685  = \$179 [31:0];
+      \$1685  = \$178 [31:0];
     end
     if (aclk_rst) begin
       \$1685  = 32'd0;
@@ -12767,7 +12766,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1686  = 32'd0;
     end else begin
-      \$1686  = \$180 [31:0];
+      \$1686  = \$179 [31:0];
     end
     if (aclk_rst) begin
       \$1686  = 32'd0;
@@ -12779,7 +12778,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1687  = 32'd0;
     end else begin
-      \$1687  = \$181 [31:0];
+      \$1687  = \$180 [31:0];
     end
     if (aclk_rst) begin
       \$1687  = 32'd0;
@@ -12787,85 +12786,85 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1688  = \$182 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1688  = 32'd0;
+    end else begin
+      \$1688  = \$181 [31:0];
+    end
     if (aclk_rst) begin
-      \$1688  = 18'h00000;
+      \$1688  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1689  = \$183 ;
+    \$1689  = \$182 ;
     if (aclk_rst) begin
-      \$1689  = 1'h0;
+      \$1689  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1690  = config_ev_grant;
+    \$1690  = \$183 ;
     if (aclk_rst) begin
       \$1690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1691  = config_lw_granted_1;
+    \$1691  = config_ev_grant;
     if (aclk_rst) begin
       \$1691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1692  = \$194 [4:0];
+    \$1692  = config_lw_granted_1;
     if (aclk_rst) begin
-      \$1692  = 5'h00;
+      \$1692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1693  = config_in_use;
+    \$1693  = \$194 [4:0];
     if (aclk_rst) begin
       \$1693  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1694  = \$204 ;
+    \$1694  = config_in_use;
     if (aclk_rst) begin
-      \$1694  = 1'h0;
+      \$1694  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1695  = \$210 ;
+    \$1695  = \$204 ;
     if (aclk_rst) begin
       \$1695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1696  = config_high_water;
+    \$1696  = \$210 ;
+    if (aclk_rst) begin
+      \$1696  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1697  = config_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
-      \$1696  = config_in_use;
+      \$1697  = config_in_use;
     end else begin
       if (config_hw_grow) begin
-        \$1696  = config_in_use_was;
+        \$1697  = config_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1696  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1697  = 32'd0;
-    end else begin
-      \$1697  = \$211 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1697  = 32'd0;
+      \$1697  = 5'h00;
     end
   end
   always @* begin
@@ -12874,7 +12873,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1698  = 32'd0;
     end else begin
-      \$1698  = \$212 [31:0];
+      \$1698  = \$211 [31:0];
     end
     if (aclk_rst) begin
       \$1698  = 32'd0;
@@ -12886,7 +12885,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1699  = 32'd0;
     end else begin
-      \$1699  = \$213 [31:0];
+      \$1699  = \$212 [31:0];
     end
     if (aclk_rst) begin
       \$1699  = 32'd0;
@@ -12898,7 +12897,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1700  = 32'd0;
     end else begin
-      \$1700  = \$214 [31:0];
+      \$1700  = \$213 [31:0];
     end
     if (aclk_rst) begin
       \$1700  = 32'd0;
@@ -12906,375 +12905,380 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1701  = \$219 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1701  = 32'd0;
+    end else begin
+      \$1701  = \$214 [31:0];
+    end
     if (aclk_rst) begin
-      \$1701  = 1'h0;
+      \$1701  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1702  = alloc_queue_head;
+    \$1702  = \$219 ;
+    if (aclk_rst) begin
+      \$1702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1703  = alloc_queue_head;
     if (\$222 ) begin
-      \$1702  = \$223 ;
+      \$1703  = \$223 ;
     end
     if (aclk_rst) begin
-      \$1702  = 15'h0000;
+      \$1703  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1703  = alloc_queue_rd;
+    \$1704  = alloc_queue_rd;
     if (\$227 ) begin
-      \$1703  = alloc_queue_rd_next;
+      \$1704  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1703  = 4'h0;
+      \$1704  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1704  = alloc_queue_rd_next;
+    \$1705  = alloc_queue_rd_next;
     if (\$227 ) begin
-      \$1704  = \$228 [3:0];
+      \$1705  = \$228 [3:0];
     end
     if (aclk_rst) begin
-      \$1704  = 4'h1;
+      \$1705  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1705  = alloc_queue_wr;
+    \$1706  = alloc_queue_wr;
     if (\$232 ) begin
-      \$1705  = alloc_queue_wr_next;
+      \$1706  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1705  = 4'h0;
+      \$1706  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1706  = alloc_queue_wr_next;
+    \$1707  = alloc_queue_wr_next;
     if (\$232 ) begin
-      \$1706  = \$233 [3:0];
+      \$1707  = \$233 [3:0];
     end
     if (aclk_rst) begin
-      \$1706  = 4'h1;
+      \$1707  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1707 [0] = \$244 ;
-    \$1707 [1] = \$255 ;
-    \$1707 [2] = \$266 ;
-    \$1707 [3] = \$277 ;
-    \$1707 [4] = \$288 ;
-    \$1707 [5] = \$299 ;
-    \$1707 [6] = \$310 ;
-    \$1707 [7] = \$321 ;
-    \$1707 [8] = \$332 ;
+    \$1708 [0] = \$244 ;
+    \$1708 [1] = \$255 ;
+    \$1708 [2] = \$266 ;
+    \$1708 [3] = \$277 ;
+    \$1708 [4] = \$288 ;
+    \$1708 [5] = \$299 ;
+    \$1708 [6] = \$310 ;
+    \$1708 [7] = \$321 ;
+    \$1708 [8] = \$332 ;
     if (aclk_rst) begin
-      \$1707  = 9'h000;
+      \$1708  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1708 [0] = \$338 ;
-    \$1708 [1] = \$344 ;
-    \$1708 [2] = \$350 ;
-    \$1708 [3] = \$356 ;
-    \$1708 [4] = \$362 ;
-    \$1708 [5] = \$368 ;
-    \$1708 [6] = \$374 ;
-    \$1708 [7] = \$380 ;
-    \$1708 [8] = \$386 ;
-    \$1708 [9] = \$392 ;
+    \$1709 [0] = \$338 ;
+    \$1709 [1] = \$344 ;
+    \$1709 [2] = \$350 ;
+    \$1709 [3] = \$356 ;
+    \$1709 [4] = \$362 ;
+    \$1709 [5] = \$368 ;
+    \$1709 [6] = \$374 ;
+    \$1709 [7] = \$380 ;
+    \$1709 [8] = \$386 ;
+    \$1709 [9] = \$392 ;
     if (aclk_rst) begin
-      \$1708  = 10'h000;
+      \$1709  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1709  = \$401 ;
-    if (aclk_rst) begin
-      \$1709  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1710  = \$420 ;
+    \$1710  = \$401 ;
     if (aclk_rst) begin
       \$1710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1711  = { \$423 , \$421 [1:0] };
+    \$1711  = \$420 ;
     if (aclk_rst) begin
-      \$1711  = 15'h0000;
+      \$1711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1712  = \$428 [1:0];
+    \$1712  = { \$423 , \$421 [1:0] };
     if (aclk_rst) begin
-      \$1712  = 2'h0;
+      \$1712  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1713  = \$428 [14:2];
+    \$1713  = \$428 [1:0];
     if (aclk_rst) begin
-      \$1713  = 13'h0000;
+      \$1713  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1714  = r1_valid;
+    \$1714  = \$428 [14:2];
     if (aclk_rst) begin
-      \$1714  = 1'h0;
+      \$1714  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1715  = \$642 ;
+    \$1715  = r1_valid;
     if (aclk_rst) begin
-      \$1715  = 32'd0;
+      \$1715  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1716 [0] = \$657 ;
-    \$1716 [1] = \$700 ;
-    \$1716 [2] = \$743 ;
-    \$1716 [3] = \$786 ;
+    \$1716  = \$642 ;
     if (aclk_rst) begin
-      \$1716  = 4'h0;
+      \$1716  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1717  = \$686 ;
+    \$1717 [0] = \$657 ;
+    \$1717 [1] = \$700 ;
+    \$1717 [2] = \$743 ;
+    \$1717 [3] = \$786 ;
     if (aclk_rst) begin
-      \$1717  = 32'd0;
+      \$1717  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1718  = \$729 ;
+    \$1718  = \$686 ;
     if (aclk_rst) begin
       \$1718  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1719  = \$772 ;
+    \$1719  = \$729 ;
     if (aclk_rst) begin
       \$1719  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1720  = bus__w_req;
+    \$1720  = \$772 ;
     if (aclk_rst) begin
-      \$1720  = 1'h0;
+      \$1720  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1721  = \$800 [1:0];
+    \$1721  = bus__w_req;
     if (aclk_rst) begin
-      \$1721  = 2'h0;
+      \$1721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1722  = { w0_config_is, w0_log_is, w0_event_is };
+    \$1722  = \$800 [1:0];
     if (aclk_rst) begin
-      \$1722  = 3'h0;
+      \$1722  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1723  = { \$803 , \$802 , \$801  };
+    \$1723  = { w0_config_is, w0_log_is, w0_event_is };
     if (aclk_rst) begin
       \$1723  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1724  = \$804 [22:19];
+    \$1724  = { \$803 , \$802 , \$801  };
     if (aclk_rst) begin
-      \$1724  = 4'h0;
+      \$1724  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1725  = \$807 [31:0];
+    \$1725  = \$804 [22:19];
     if (aclk_rst) begin
-      \$1725  = 32'd0;
+      \$1725  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1726  = \$810 [31:0];
+    \$1726  = \$807 [31:0];
     if (aclk_rst) begin
       \$1726  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1727  = \$813 [31:0];
+    \$1727  = \$810 [31:0];
     if (aclk_rst) begin
       \$1727  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1728  = command_queue_head;
+    \$1728  = \$813 [31:0];
+    if (aclk_rst) begin
+      \$1728  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1729  = command_queue_head;
     if (\$816 ) begin
-      \$1728  = \$817 ;
+      \$1729  = \$817 ;
     end
     if (aclk_rst) begin
-      \$1728  = 46'h000000000000;
+      \$1729  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1729  = command_queue_rd;
+    \$1730  = command_queue_rd;
     if (\$821 ) begin
-      \$1729  = command_queue_rd_next;
+      \$1730  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1729  = 4'h0;
+      \$1730  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1730  = command_queue_rd_next;
+    \$1731  = command_queue_rd_next;
     if (\$821 ) begin
-      \$1730  = \$822 [3:0];
+      \$1731  = \$822 [3:0];
     end
     if (aclk_rst) begin
-      \$1730  = 4'h1;
+      \$1731  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1731  = command_queue_wr;
+    \$1732  = command_queue_wr;
     if (\$826 ) begin
-      \$1731  = command_queue_wr_next;
+      \$1732  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1731  = 4'h0;
+      \$1732  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1732  = command_queue_wr_next;
+    \$1733  = command_queue_wr_next;
     if (\$826 ) begin
-      \$1732  = \$827 [3:0];
+      \$1733  = \$827 [3:0];
     end
     if (aclk_rst) begin
-      \$1732  = 4'h1;
+      \$1733  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1733 [0] = \$838 ;
-    \$1733 [1] = \$849 ;
-    \$1733 [2] = \$860 ;
-    \$1733 [3] = \$871 ;
-    \$1733 [4] = \$882 ;
-    \$1733 [5] = \$893 ;
-    \$1733 [6] = \$904 ;
-    \$1733 [7] = \$915 ;
-    \$1733 [8] = \$926 ;
+    \$1734 [0] = \$838 ;
+    \$1734 [1] = \$849 ;
+    \$1734 [2] = \$860 ;
+    \$1734 [3] = \$871 ;
+    \$1734 [4] = \$882 ;
+    \$1734 [5] = \$893 ;
+    \$1734 [6] = \$904 ;
+    \$1734 [7] = \$915 ;
+    \$1734 [8] = \$926 ;
     if (aclk_rst) begin
-      \$1733  = 9'h000;
+      \$1734  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1734 [0] = \$932 ;
-    \$1734 [1] = \$938 ;
-    \$1734 [2] = \$944 ;
-    \$1734 [3] = \$950 ;
-    \$1734 [4] = \$956 ;
-    \$1734 [5] = \$962 ;
-    \$1734 [6] = \$968 ;
-    \$1734 [7] = \$974 ;
-    \$1734 [8] = \$980 ;
-    \$1734 [9] = \$986 ;
+    \$1735 [0] = \$932 ;
+    \$1735 [1] = \$938 ;
+    \$1735 [2] = \$944 ;
+    \$1735 [3] = \$950 ;
+    \$1735 [4] = \$956 ;
+    \$1735 [5] = \$962 ;
+    \$1735 [6] = \$968 ;
+    \$1735 [7] = \$974 ;
+    \$1735 [8] = \$980 ;
+    \$1735 [9] = \$986 ;
     if (aclk_rst) begin
-      \$1734  = 10'h000;
+      \$1735  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1735  = \$989 ;
+    \$1736  = \$989 ;
     if (aclk_rst) begin
-      \$1735  = 1'h0;
+      \$1736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1736  = \$991 ;
+    \$1737  = \$991 ;
     if (aclk_rst) begin
-      \$1736  = 4'h0;
+      \$1737  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1737  = \$993 ;
-    if (aclk_rst) begin
-      \$1737  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1738  = \$995 ;
+    \$1738  = \$993 ;
     if (aclk_rst) begin
       \$1738  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1739  = \$997 ;
+    \$1739  = \$995 ;
     if (aclk_rst) begin
-      \$1739  = 16'h0000;
+      \$1739  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1740  = \$998 ;
+    \$1740  = \$997 ;
     if (aclk_rst) begin
-      \$1740  = 32'd0;
+      \$1740  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1741  = w0_full_word;
+    \$1741  = \$998 ;
     if (aclk_rst) begin
-      \$1741  = 1'h0;
+      \$1741  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1742  = \$999 ;
+    \$1742  = w0_full_word;
     if (aclk_rst) begin
-      \$1742  = 4'h0;
+      \$1742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1743  = \$1001 ;
+    \$1743  = \$999 ;
     if (aclk_rst) begin
-      \$1743  = 1'h0;
+      \$1743  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1744  = \$signal$292 ;
+    \$1744  = \$1001 ;
     if (aclk_rst) begin
       \$1744  = 1'h0;
     end
@@ -13283,179 +13287,170 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$1745  = \$signal$293 ;
     if (aclk_rst) begin
-      \$1745  = 4'h0;
+      \$1745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1746  = w1_data;
+    \$1746  = \$signal$294 ;
     if (aclk_rst) begin
-      \$1746  = 32'd0;
+      \$1746  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1747  = \$1009 ;
+    \$1747  = w1_data;
     if (aclk_rst) begin
-      \$1747  = 1'h0;
+      \$1747  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1748  = \$1017 ;
+    \$1748  = \$1009 ;
     if (aclk_rst) begin
       \$1748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1749  = \$1025 ;
+    \$1749  = \$1017 ;
     if (aclk_rst) begin
       \$1749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1750  = \$1033 ;
+    \$1750  = \$1025 ;
     if (aclk_rst) begin
       \$1750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1751  = \$1041 ;
+    \$1751  = \$1033 ;
     if (aclk_rst) begin
       \$1751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1752  = \$1049 ;
+    \$1752  = \$1041 ;
     if (aclk_rst) begin
       \$1752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1753  = \$1057 ;
+    \$1753  = \$1049 ;
     if (aclk_rst) begin
       \$1753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1754  = \$1065 ;
+    \$1754  = \$1057 ;
     if (aclk_rst) begin
       \$1754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1755  = \$1073 ;
+    \$1755  = \$1065 ;
     if (aclk_rst) begin
       \$1755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1756  = \$1081 ;
+    \$1756  = \$1073 ;
     if (aclk_rst) begin
       \$1756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1757  = \$1089 ;
+    \$1757  = \$1081 ;
     if (aclk_rst) begin
       \$1757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1758  = \$1097 ;
+    \$1758  = \$1089 ;
     if (aclk_rst) begin
       \$1758  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1759  = \$1105 ;
+    \$1759  = \$1097 ;
     if (aclk_rst) begin
       \$1759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1760  = \$1170 [8];
+    \$1760  = \$1105 ;
     if (aclk_rst) begin
       \$1760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1761  = \$1211 [5];
+    \$1761  = \$1170 [8];
     if (aclk_rst) begin
       \$1761  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1762  = \$1214 ;
+    \$1762  = \$1211 [5];
     if (aclk_rst) begin
       \$1762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1763  = \$1216 ;
+    \$1763  = \$1214 ;
     if (aclk_rst) begin
       \$1763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1764  = \$1219 ;
+    \$1764  = \$1216 ;
     if (aclk_rst) begin
-      \$1764  = 5'h00;
+      \$1764  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1765  = irq_enable;
-    if (\$1221 ) begin
-      \$1765  = \$signal$299 [4:0];
-    end
+    \$1765  = \$1219 ;
     if (aclk_rst) begin
       \$1765  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1766  = event_low_water;
-    if (\$1223 ) begin
-      \$1766 [7:0] = \$signal$299 [7:0];
-    end
-    if (\$1225 ) begin
-      \$1766 [15:8] = \$signal$299 [15:8];
-    end
-    if (\$1227 ) begin
-      \$1766 [16] = \$signal$299 [16];
+    \$1766  = irq_enable;
+    if (\$1221 ) begin
+      \$1766  = \$signal$300 [4:0];
     end
     if (aclk_rst) begin
-      \$1766  = 17'h00000;
+      \$1766  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1767  = log_low_water;
-    if (\$1229 ) begin
-      \$1767 [7:0] = \$signal$299 [7:0];
+    \$1767  = event_low_water;
+    if (\$1223 ) begin
+      \$1767 [7:0] = \$signal$300 [7:0];
     end
-    if (\$1231 ) begin
-      \$1767 [15:8] = \$signal$299 [15:8];
+    if (\$1225 ) begin
+      \$1767 [15:8] = \$signal$300 [15:8];
     end
-    if (\$1233 ) begin
-      \$1767 [16] = \$signal$299 [16];
+    if (\$1227 ) begin
+      \$1767 [16] = \$signal$300 [16];
     end
     if (aclk_rst) begin
       \$1767  = 17'h00000;
@@ -13463,18 +13458,34 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1768  = config_low_water;
-    if (\$1235 ) begin
-      \$1768 [7:0] = \$signal$299 [7:0];
+    \$1768  = log_low_water;
+    if (\$1229 ) begin
+      \$1768 [7:0] = \$signal$300 [7:0];
     end
-    if (\$1237 ) begin
-      \$1768 [15:8] = \$signal$299 [15:8];
+    if (\$1231 ) begin
+      \$1768 [15:8] = \$signal$300 [15:8];
     end
-    if (\$1239 ) begin
-      \$1768 [16] = \$signal$299 [16];
+    if (\$1233 ) begin
+      \$1768 [16] = \$signal$300 [16];
     end
     if (aclk_rst) begin
       \$1768  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1769  = config_low_water;
+    if (\$1235 ) begin
+      \$1769 [7:0] = \$signal$300 [7:0];
+    end
+    if (\$1237 ) begin
+      \$1769 [15:8] = \$signal$300 [15:8];
+    end
+    if (\$1239 ) begin
+      \$1769 [16] = \$signal$300 [16];
+    end
+    if (aclk_rst) begin
+      \$1769  = 17'h00000;
     end
   end
   assign rsp_grant_err = \port$3979$0 [4:1];
@@ -13499,34 +13510,34 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign log_bank2_k = \$1257 [1:0];
   assign log_bank3_k = \$1258 [1:0];
   assign space_under = { \$1271 [5], \$1271  };
-  assign \$signal$106  = { low_water_hit, \$1276 , \$1274 , e1_exhausted, \$1273  };
-  assign \$signal$167  = alloc_queue_w_data;
+  assign \$signal$107  = { low_water_hit, \$1276 , \$1274 , e1_exhausted, \$1273  };
+  assign \$signal$168  = alloc_queue_w_data;
   assign bus__w_data_queued = \port$4111$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$253 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$254 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
   assign bus__w_strb_queued = \port$4111$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$317  = log_bank0_wdata;
+  assign \$signature__data$318  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$319  = head[3:2];
-  assign \$signature__en$320  = 1'h1;
-  assign \$signature__addr$321  = log_bank1_wrow;
-  assign \$signature__data$322  = log_bank1_wdata;
-  assign \$signature__en$323  = log_bank1_wen;
-  assign \$signature__addr$324  = head[3:2];
-  assign \$signature__en$325  = 1'h1;
-  assign \$signature__addr$326  = log_bank2_wrow;
-  assign \$signature__data$327  = log_bank2_wdata;
-  assign \$signature__en$328  = log_bank2_wen;
-  assign \$signature__addr$329  = head[3:2];
-  assign \$signature__en$330  = 1'h1;
-  assign \$signature__addr$331  = log_bank3_wrow;
-  assign \$signature__data$332  = log_bank3_wdata;
-  assign \$signature__en$333  = log_bank3_wen;
-  assign \$signature__addr$334  = head[3:2];
-  assign \$signature__en$335  = 1'h1;
+  assign \$signature__addr$320  = head[3:2];
+  assign \$signature__en$321  = 1'h1;
+  assign \$signature__addr$322  = log_bank1_wrow;
+  assign \$signature__data$323  = log_bank1_wdata;
+  assign \$signature__en$324  = log_bank1_wen;
+  assign \$signature__addr$325  = head[3:2];
+  assign \$signature__en$326  = 1'h1;
+  assign \$signature__addr$327  = log_bank2_wrow;
+  assign \$signature__data$328  = log_bank2_wdata;
+  assign \$signature__en$329  = log_bank2_wen;
+  assign \$signature__addr$330  = head[3:2];
+  assign \$signature__en$331  = 1'h1;
+  assign \$signature__addr$332  = log_bank3_wrow;
+  assign \$signature__data$333  = log_bank3_wdata;
+  assign \$signature__en$334  = log_bank3_wen;
+  assign \$signature__addr$335  = head[3:2];
+  assign \$signature__en$336  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$340  = alloc_queue_wr;
-  assign \$signature__data$341  = alloc_queue_w_data;
+  assign \$signature__addr$341  = alloc_queue_wr;
+  assign \$signature__data$342  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
   assign handle = { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 [3:0], 10'h000, \port$3979$0 [15:7] };
   assign rsp_grant_slot = \port$3979$0 [15:7];
@@ -13539,9 +13550,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_config_is_queued = \$1318 [6];
   assign w0_config_is_pins = \$1321 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$366  = command_queue_rd;
-  assign \$signature__addr$367  = command_queue_wr;
-  assign \$signature__data$368  = { w1_pool_is, w1_hit, w1_tag, \$signal$253 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
+  assign \read__addr$367  = command_queue_rd;
+  assign \$signature__addr$368  = command_queue_wr;
+  assign \$signature__data$369  = { w1_pool_is, w1_hit, w1_tag, \$signal$254 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
   assign req_free_addr = \$1613 [32:1];
   assign req_free_oor = \$1613 [33];
   assign req_free_pool = \$1613 [35:34];
@@ -13553,9 +13564,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \port$3217$0  = \$1274 ;
   assign \port$3219$0  = \$1276 ;
   assign \port$3593$1  = \$1613 [45:1];
-  assign \port$4279$0  = \$signal$104 ;
-  assign bus__w_ack = \$signal$296 ;
-  assign \port$4551$0  = \$signal$105 ;
+  assign \port$4281$0  = \$signal$105 ;
+  assign bus__w_ack = \$signal$297 ;
+  assign \port$4553$0  = \$signal$106 ;
   assign \$1275  = log_ev_overwrite;
   assign \$1276  = log_ev_overwrite;
   assign \$117  = 1'h1;

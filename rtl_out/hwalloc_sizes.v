@@ -440,8 +440,8 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .\port$4497$0 (\$13 ),
     .\port$4529$0 (\$14 ),
     .\port$4621$0 (\$15 ),
-    .\port$4793$0 (\$signal ),
-    .\port$5063$0 (\$signal$58 ),
+    .\port$4795$0 (\$signal ),
+    .\port$5065$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -8710,7 +8710,7 @@ endmodule
 
 module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3613$0 , \port$3614$0 , \port$3616$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
 , req_flush, \port$4054$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4476$0 , \port$4476$55 , rsp_freed_valid, \port$4482$0 , rsp_flushed_valid, \port$4497$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4529$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4621$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4793$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5063$0 , aclk_clk);
+, e1_exhausted, \port$4795$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5065$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -9549,102 +9549,102 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [32:0] \$175 ;
   reg \$1750 ;
   reg [1:0] \$1751 ;
-  reg [4:0] \$1752 ;
-  reg [17:0] \$1753 ;
-  reg \$1754 ;
+  reg \$1752 ;
+  reg [4:0] \$1753 ;
+  reg [17:0] \$1754 ;
   reg \$1755 ;
   reg \$1756 ;
-  reg [8:0] \$1757 ;
+  reg \$1757 ;
   reg [8:0] \$1758 ;
-  reg \$1759 ;
+  reg [8:0] \$1759 ;
   wire [32:0] \$176 ;
   reg \$1760 ;
-  reg [8:0] \$1761 ;
-  reg [31:0] \$1762 ;
+  reg \$1761 ;
+  reg [8:0] \$1762 ;
   reg [31:0] \$1763 ;
   reg [31:0] \$1764 ;
   reg [31:0] \$1765 ;
-  reg [17:0] \$1766 ;
-  reg \$1767 ;
+  reg [31:0] \$1766 ;
+  reg [17:0] \$1767 ;
   reg \$1768 ;
   reg \$1769 ;
   wire [17:0] \$177 ;
-  reg [7:0] \$1770 ;
+  reg \$1770 ;
   reg [7:0] \$1771 ;
-  reg \$1772 ;
+  reg [7:0] \$1772 ;
   reg \$1773 ;
-  reg [7:0] \$1774 ;
-  reg [31:0] \$1775 ;
+  reg \$1774 ;
+  reg [7:0] \$1775 ;
   reg [31:0] \$1776 ;
   reg [31:0] \$1777 ;
   reg [31:0] \$1778 ;
-  reg [17:0] \$1779 ;
+  reg [31:0] \$1779 ;
   wire \$178 ;
-  reg \$1780 ;
+  reg [17:0] \$1780 ;
   reg \$1781 ;
   reg \$1782 ;
-  reg [5:0] \$1783 ;
+  reg \$1783 ;
   reg [5:0] \$1784 ;
-  reg \$1785 ;
+  reg [5:0] \$1785 ;
   reg \$1786 ;
-  reg [5:0] \$1787 ;
-  reg [31:0] \$1788 ;
+  reg \$1787 ;
+  reg [5:0] \$1788 ;
   reg [31:0] \$1789 ;
   wire \$179 ;
   reg [31:0] \$1790 ;
   reg [31:0] \$1791 ;
-  reg \$1792 ;
-  reg [15:0] \$1793 ;
-  reg [3:0] \$1794 ;
+  reg [31:0] \$1792 ;
+  reg \$1793 ;
+  reg [15:0] \$1794 ;
   reg [3:0] \$1795 ;
   reg [3:0] \$1796 ;
   reg [3:0] \$1797 ;
-  reg [9:0] \$1798 ;
-  reg [10:0] \$1799 ;
+  reg [3:0] \$1798 ;
+  reg [9:0] \$1799 ;
   wire \$18 ;
   wire \$180 ;
-  reg \$1800 ;
+  reg [10:0] \$1800 ;
   reg \$1801 ;
-  reg [15:0] \$1802 ;
-  reg [1:0] \$1803 ;
-  reg [13:0] \$1804 ;
-  reg \$1805 ;
-  reg [31:0] \$1806 ;
-  reg [3:0] \$1807 ;
-  reg [31:0] \$1808 ;
+  reg \$1802 ;
+  reg [15:0] \$1803 ;
+  reg [1:0] \$1804 ;
+  reg [13:0] \$1805 ;
+  reg \$1806 ;
+  reg [31:0] \$1807 ;
+  reg [3:0] \$1808 ;
   reg [31:0] \$1809 ;
   wire \$181 ;
   reg [31:0] \$1810 ;
-  reg \$1811 ;
-  reg [1:0] \$1812 ;
-  reg [2:0] \$1813 ;
+  reg [31:0] \$1811 ;
+  reg \$1812 ;
+  reg [1:0] \$1813 ;
   reg [2:0] \$1814 ;
-  reg [7:0] \$1815 ;
-  reg [39:0] \$1816 ;
+  reg [2:0] \$1815 ;
+  reg [7:0] \$1816 ;
   reg [39:0] \$1817 ;
   reg [39:0] \$1818 ;
-  reg [57:0] \$1819 ;
+  reg [39:0] \$1819 ;
   wire \$182 ;
-  reg [3:0] \$1820 ;
+  reg [57:0] \$1820 ;
   reg [3:0] \$1821 ;
   reg [3:0] \$1822 ;
   reg [3:0] \$1823 ;
-  reg [9:0] \$1824 ;
-  reg [10:0] \$1825 ;
-  reg \$1826 ;
-  reg [3:0] \$1827 ;
-  reg [7:0] \$1828 ;
+  reg [3:0] \$1824 ;
+  reg [9:0] \$1825 ;
+  reg [10:0] \$1826 ;
+  reg \$1827 ;
+  reg [3:0] \$1828 ;
   reg [7:0] \$1829 ;
   wire \$183 ;
-  reg [15:0] \$1830 ;
-  reg [31:0] \$1831 ;
-  reg \$1832 ;
-  reg [3:0] \$1833 ;
-  reg \$1834 ;
+  reg [7:0] \$1830 ;
+  reg [15:0] \$1831 ;
+  reg [31:0] \$1832 ;
+  reg \$1833 ;
+  reg [3:0] \$1834 ;
   reg \$1835 ;
-  reg [3:0] \$1836 ;
-  reg [31:0] \$1837 ;
-  reg \$1838 ;
+  reg \$1836 ;
+  reg [3:0] \$1837 ;
+  reg [31:0] \$1838 ;
   reg \$1839 ;
   wire \$184 ;
   reg \$1840 ;
@@ -9663,12 +9663,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1852 ;
   reg \$1853 ;
   reg \$1854 ;
-  reg [4:0] \$1855 ;
+  reg \$1855 ;
   reg [4:0] \$1856 ;
-  reg [16:0] \$1857 ;
+  reg [4:0] \$1857 ;
   reg [16:0] \$1858 ;
   reg [16:0] \$1859 ;
   wire [5:0] \$186 ;
+  reg [16:0] \$1860 ;
   wire [5:0] \$187 ;
   wire [7:0] \$188 ;
   wire [7:0] \$189 ;
@@ -10638,69 +10639,69 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [3:0] \$auto$rtlil.cc:2739:Not$96 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
-  reg [4:0] \$signal$102  = 5'h00;
   reg [4:0] \$signal$103  = 5'h00;
-  wire [4:0] \$signal$104 ;
+  reg [4:0] \$signal$104  = 5'h00;
+  wire [4:0] \$signal$105 ;
   (* init = 16'h0000 *)
-  wire [15:0] \$signal$164 ;
-  reg [1:0] \$signal$250  = 2'h0;
+  wire [15:0] \$signal$165 ;
+  reg [1:0] \$signal$251  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg \$signal$289  = 1'h0;
-  reg [3:0] \$signal$290  = 4'h0;
-  reg \$signal$293  = 1'h0;
+  reg \$signal$290  = 1'h0;
+  reg [3:0] \$signal$291  = 4'h0;
   reg \$signal$294  = 1'h0;
-  reg [3:0] \$signal$295  = 4'h0;
-  reg [31:0] \$signal$296  = 32'd0;
-  reg \$signal$310  = 1'h0;
+  reg \$signal$295  = 1'h0;
+  reg [3:0] \$signal$296  = 4'h0;
+  reg [31:0] \$signal$297  = 32'd0;
+  reg \$signal$311  = 1'h0;
   wire [1:0] \$signal$89 ;
   reg [31:0] \$signal$90  = 32'd0;
   reg \$signal$94  = 1'h0;
   reg \$signal$95  = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$316 ;
+  wire [1:0] \$signature__addr$317 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$318 ;
-  wire [1:0] \$signature__addr$321 ;
+  wire [1:0] \$signature__addr$319 ;
+  wire [1:0] \$signature__addr$322 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$323 ;
-  wire [1:0] \$signature__addr$326 ;
+  wire [1:0] \$signature__addr$324 ;
+  wire [1:0] \$signature__addr$327 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$328 ;
-  wire [1:0] \$signature__addr$331 ;
+  wire [1:0] \$signature__addr$329 ;
+  wire [1:0] \$signature__addr$332 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$337 ;
+  wire [3:0] \$signature__addr$338 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$364 ;
+  wire [3:0] \$signature__addr$365 ;
   wire [120:0] \$signature__data ;
   wire [120:0] \$signature__data$100 ;
   wire [120:0] \$signature__data$101 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$314 ;
+  wire [120:0] \$signature__data$315 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$319 ;
+  wire [120:0] \$signature__data$320 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$324 ;
+  wire [120:0] \$signature__data$325 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$329 ;
+  wire [120:0] \$signature__data$330 ;
   (* init = 16'h0000 *)
-  wire [15:0] \$signature__data$338 ;
-  wire [57:0] \$signature__data$365 ;
+  wire [15:0] \$signature__data$339 ;
+  wire [57:0] \$signature__data$366 ;
   wire [120:0] \$signature__data$99 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$317 ;
+  wire \$signature__en$318 ;
   (* init = 1'h0 *)
-  wire \$signature__en$320 ;
-  wire \$signature__en$322 ;
+  wire \$signature__en$321 ;
+  wire \$signature__en$323 ;
   (* init = 1'h0 *)
-  wire \$signature__en$325 ;
-  wire \$signature__en$327 ;
+  wire \$signature__en$326 ;
+  wire \$signature__en$328 ;
   (* init = 1'h0 *)
-  wire \$signature__en$330 ;
-  wire \$signature__en$332 ;
-  wire \$signature__en$339 ;
-  wire \$signature__en$366 ;
+  wire \$signature__en$331 ;
+  wire \$signature__en$333 ;
+  wire \$signature__en$340 ;
+  wire \$signature__en$367 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -10786,6 +10787,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [3:0] head = 4'h0;
   reg [1:0] head_bank = 2'h0;
   reg [120:0] head_entry = 121'h0000000000000000000000000000000;
+  reg head_shown_valid = 1'h0;
   output irq;
   wire irq;
   reg [4:0] irq_enable = 5'h00;
@@ -10877,11 +10879,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   input [35:0] \port$4621$0 ;
   wire [35:0] \port$4621$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4793$0 ;
-  wire [4:0] \port$4793$0 ;
+  output [4:0] \port$4795$0 ;
+  wire [4:0] \port$4795$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5063$0 ;
-  wire [4:0] \port$5063$0 ;
+  output [4:0] \port$5065$0 ;
+  wire [4:0] \port$5065$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10954,9 +10956,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$363 ;
+  wire [3:0] \read__addr$364 ;
   wire [15:0] read__data;
-  wire [57:0] \read__data$273 ;
+  wire [57:0] \read__data$274 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -11142,16 +11144,16 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [15:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$339 )
+    if (\$signature__en$340 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [57:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$366 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$250 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
+    if (\$signature__en$367 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$251 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
   end
-  assign \read__data$273  = command_queue_ring[command_queue_rd];
+  assign \read__data$274  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -11294,8 +11296,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$105  = head_bank[0] ? \$signature__data$99  : \$signature__data ;
   assign \$106  = head_bank[1] ? \$104  : \$105 ;
   assign \$107  = \$signal$95  ? \$106  : 121'h0000000000000000000000000000000;
-  assign \$108  = ~ \$signal$103 ;
-  assign \$109  = \$signal$102  & \$108 ;
+  assign \$108  = ~ \$signal$104 ;
+  assign \$109  = \$signal$103  & \$108 ;
   assign \$110  = \$109  | { low_water_hit, \$1305 , \$1303 , e1_exhausted, \$1302  };
   assign \$111  = 9'h100 - small_low_water;
   assign \$112  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
@@ -11722,7 +11724,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$629  = \$627  | \$628 ;
   assign \$630  = \$626  | \$629 ;
   assign \$632  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$634  = r1_sel_irq_status ? \$signal$102  : 5'h00;
+  assign \$634  = r1_sel_irq_status ? \$signal$103  : 5'h00;
   assign \$635  = r1_sel_irq_enable ? irq_enable : 5'h00;
   assign \$636  = \$634  | \$635 ;
   assign \$637  = \$633  | { 27'h0000000, \$636  };
@@ -11730,7 +11732,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$639  = r1_sel_err_count ? \$signal$90  : 32'd0;
   assign \$640  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$641  = \$639  | \$640 ;
-  assign \$642  = r1_sel_err_head0 ? { \$signal$95 , head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$642  = r1_sel_err_head0 ? { head_shown_valid, head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
   assign \$643  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$644  = \$642  | \$643 ;
   assign \$645  = \$641  | \$644 ;
@@ -11888,7 +11890,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$826  = ~ command_queue_pop;
   assign \$827  = command_queue_count[0] & \$826 ;
   assign \$828  = ~ \$827 ;
-  assign \$829  = command_queue_held[0] ? \read__data$273  : { w1_pool_is, w1_hit, w1_tag, \$signal$250 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
+  assign \$829  = command_queue_held[0] ? \read__data$274  : { w1_pool_is, w1_hit, w1_tag, \$signal$251 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
   assign \$830  = ~ command_queue_pop;
   assign \$831  = command_queue_count[0] & \$830 ;
   assign \$832  = ~ \$831 ;
@@ -12300,34 +12302,34 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1238  = \$1234  | \$1237 ;
   assign \$1239  = ~ \$1238 ;
   assign \$1240  = { \$1239 , \$1231 , \$1223 , \$1215 , \$1207  } + 5'h1f;
-  assign \$1241  = \$signal$293  & \$signal$294 ;
+  assign \$1241  = \$signal$294  & \$signal$295 ;
   assign \$1242  = \$1241  & w2_is_ctrl;
-  assign \$1243  = \$1242  & \$signal$296 [0];
-  assign \$1244  = \$signal$293  & \$signal$294 ;
+  assign \$1243  = \$1242  & \$signal$297 [0];
+  assign \$1244  = \$signal$294  & \$signal$295 ;
   assign \$1245  = \$1244  & w2_is_err_pop;
-  assign \$1246  = \$signal$293  & w2_is_irq_status;
-  assign \$1247  = \$1246  & \$signal$295 [0];
-  assign \$1248  = \$1247  ? \$signal$296 [4:0] : 5'h00;
-  assign \$1249  = \$signal$293  & w2_is_irq_enable;
-  assign \$1250  = \$1249  & \$signal$295 [0];
-  assign \$1251  = \$signal$293  & w2_is_pool0_low_water;
-  assign \$1252  = \$1251  & \$signal$295 [0];
-  assign \$1253  = \$signal$293  & w2_is_pool0_low_water;
-  assign \$1254  = \$1253  & \$signal$295 [1];
-  assign \$1255  = \$signal$293  & w2_is_pool0_low_water;
-  assign \$1256  = \$1255  & \$signal$295 [2];
-  assign \$1257  = \$signal$293  & w2_is_pool1_low_water;
-  assign \$1258  = \$1257  & \$signal$295 [0];
-  assign \$1259  = \$signal$293  & w2_is_pool1_low_water;
-  assign \$1260  = \$1259  & \$signal$295 [1];
-  assign \$1261  = \$signal$293  & w2_is_pool1_low_water;
-  assign \$1262  = \$1261  & \$signal$295 [2];
-  assign \$1263  = \$signal$293  & w2_is_pool2_low_water;
-  assign \$1264  = \$1263  & \$signal$295 [0];
-  assign \$1265  = \$signal$293  & w2_is_pool2_low_water;
-  assign \$1266  = \$1265  & \$signal$295 [1];
-  assign \$1267  = \$signal$293  & w2_is_pool2_low_water;
-  assign \$1268  = \$1267  & \$signal$295 [2];
+  assign \$1246  = \$signal$294  & w2_is_irq_status;
+  assign \$1247  = \$1246  & \$signal$296 [0];
+  assign \$1248  = \$1247  ? \$signal$297 [4:0] : 5'h00;
+  assign \$1249  = \$signal$294  & w2_is_irq_enable;
+  assign \$1250  = \$1249  & \$signal$296 [0];
+  assign \$1251  = \$signal$294  & w2_is_pool0_low_water;
+  assign \$1252  = \$1251  & \$signal$296 [0];
+  assign \$1253  = \$signal$294  & w2_is_pool0_low_water;
+  assign \$1254  = \$1253  & \$signal$296 [1];
+  assign \$1255  = \$signal$294  & w2_is_pool0_low_water;
+  assign \$1256  = \$1255  & \$signal$296 [2];
+  assign \$1257  = \$signal$294  & w2_is_pool1_low_water;
+  assign \$1258  = \$1257  & \$signal$296 [0];
+  assign \$1259  = \$signal$294  & w2_is_pool1_low_water;
+  assign \$1260  = \$1259  & \$signal$296 [1];
+  assign \$1261  = \$signal$294  & w2_is_pool1_low_water;
+  assign \$1262  = \$1261  & \$signal$296 [2];
+  assign \$1263  = \$signal$294  & w2_is_pool2_low_water;
+  assign \$1264  = \$1263  & \$signal$296 [0];
+  assign \$1265  = \$signal$294  & w2_is_pool2_low_water;
+  assign \$1266  = \$1265  & \$signal$296 [1];
+  assign \$1267  = \$signal$294  & w2_is_pool2_low_water;
+  assign \$1268  = \$1267  & \$signal$296 [2];
   assign \$1269  = | \port$4482$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1269 ;
   assign \$1270  = | \port$4497$0 [4:1];
@@ -12373,7 +12375,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_short = $signed(\$1300 ) < $signed(1'h0);
   assign \$1302  = | \$signal$28 ;
   assign \$1303  = \$signal$89  != \$signal$28 ;
-  assign \$1306  = \$signal$102  & irq_enable;
+  assign \$1306  = \$signal$103  & irq_enable;
   assign irq = | \$1306 ;
   assign \$1307  = small_lw_granted_2 & small_lw_short;
   assign \$1308  = medium_lw_granted_2 & medium_lw_short;
@@ -12386,7 +12388,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1313  = ~ alloc_queue_pop;
   assign \$1314  = alloc_queue_count[0] & \$1313 ;
   assign \$1315  = alloc_queue_held[0] | \$1314 ;
-  assign \$signature__en$339  = alloc_queue_push & \$1315 ;
+  assign \$signature__en$340  = alloc_queue_push & \$1315 ;
   assign \$1316  = req_alloc & native_alloc_valid;
   assign \$1317  = ~ \$1316 ;
   assign alloc_queue_pop = alloc_queue_count[0] & \$1317 ;
@@ -12457,7 +12459,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1367  = ~ command_queue_pop;
   assign \$1368  = command_queue_count[0] & \$1367 ;
   assign \$1369  = command_queue_held[0] | \$1368 ;
-  assign \$signature__en$366  = command_queue_push & \$1369 ;
+  assign \$signature__en$367  = command_queue_push & \$1369 ;
   assign \$1370  = w1_pool_is[0] & w1_small_addr[0];
   assign \$1371  = w1_pool_is[1] & w1_medium_addr[0];
   assign \$1372  = w1_pool_is[2] & w1_large_addr[0];
@@ -12798,9 +12800,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1703  = w1_hit[0] | w1_hit[1];
   assign \$1704  = \$1703  | w1_hit[2];
   assign \$1705  = ~ \$1704 ;
-  assign \$1706  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$250 , \$1705 , \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], \$1662 [3], \$1658 [3], \$1654 [3], \$1650 [3], \$1646 [3], \$1642 [3], \$1638 [3], \$1634 [3], \$1630 [3], \$1626 [3], \$1622 [3], \$1618 [3], \$1614 [3], \$1610 [3], \$1606 [3], \$1602 [3], \$1598 [3], \$1594 [3], \$1590 [3], \$1586 [3], \$1582 [3], \$1578 [3], \$1574 [3], \$1570 [3], \$1566 [3], \$1562 [3], \$1558 [3], \$1554 [3], \$1550 [3], \$1546 [3], w1_is_flush };
+  assign \$1706  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$251 , \$1705 , \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], \$1662 [3], \$1658 [3], \$1654 [3], \$1650 [3], \$1646 [3], \$1642 [3], \$1638 [3], \$1634 [3], \$1630 [3], \$1626 [3], \$1622 [3], \$1618 [3], \$1614 [3], \$1610 [3], \$1606 [3], \$1602 [3], \$1598 [3], \$1594 [3], \$1590 [3], \$1586 [3], \$1582 [3], \$1578 [3], \$1574 [3], \$1570 [3], \$1566 [3], \$1562 [3], \$1558 [3], \$1554 [3], \$1550 [3], \$1546 [3], w1_is_flush };
   assign \$1707  = ~ w2_plain;
-  assign \$1708  = \$signal$310  & \$signal$294 ;
+  assign \$1708  = \$signal$311  & \$signal$295 ;
   assign \$1709  = ~ \$1708 ;
   assign bus__w_err = \$1707  & \$1709 ;
   assign \$1710  = rsp_freed_valid & \port$4529$0 [0];
@@ -12910,111 +12912,113 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     head_entry <= \$107 ;
   always @(posedge aclk_clk)
-    \$signal$102  <= \$1752 ;
+    head_shown_valid <= \$1752 ;
   always @(posedge aclk_clk)
-    small_lw_limit <= \$1753 ;
+    \$signal$103  <= \$1753 ;
   always @(posedge aclk_clk)
-    small_lw_short <= \$1754 ;
+    small_lw_limit <= \$1754 ;
   always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$1755 ;
+    small_lw_short <= \$1755 ;
   always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$1756 ;
+    small_lw_granted_1 <= \$1756 ;
   always @(posedge aclk_clk)
-    small_in_use <= \$1757 ;
+    small_lw_granted_2 <= \$1757 ;
   always @(posedge aclk_clk)
-    small_in_use_was <= \$1758 ;
+    small_in_use <= \$1758 ;
   always @(posedge aclk_clk)
-    small_in_use_rose <= \$1759 ;
+    small_in_use_was <= \$1759 ;
   always @(posedge aclk_clk)
-    small_hw_grow <= \$1760 ;
+    small_in_use_rose <= \$1760 ;
   always @(posedge aclk_clk)
-    small_high_water <= \$1761 ;
+    small_hw_grow <= \$1761 ;
   always @(posedge aclk_clk)
-    small_allocs <= \$1762 ;
+    small_high_water <= \$1762 ;
   always @(posedge aclk_clk)
-    small_fails <= \$1763 ;
+    small_allocs <= \$1763 ;
   always @(posedge aclk_clk)
-    small_frees <= \$1764 ;
+    small_fails <= \$1764 ;
   always @(posedge aclk_clk)
-    small_flushes <= \$1765 ;
+    small_frees <= \$1765 ;
   always @(posedge aclk_clk)
-    medium_lw_limit <= \$1766 ;
+    small_flushes <= \$1766 ;
   always @(posedge aclk_clk)
-    medium_lw_short <= \$1767 ;
+    medium_lw_limit <= \$1767 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$1768 ;
+    medium_lw_short <= \$1768 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$1769 ;
+    medium_lw_granted_1 <= \$1769 ;
   always @(posedge aclk_clk)
-    medium_in_use <= \$1770 ;
+    medium_lw_granted_2 <= \$1770 ;
   always @(posedge aclk_clk)
-    medium_in_use_was <= \$1771 ;
+    medium_in_use <= \$1771 ;
   always @(posedge aclk_clk)
-    medium_in_use_rose <= \$1772 ;
+    medium_in_use_was <= \$1772 ;
   always @(posedge aclk_clk)
-    medium_hw_grow <= \$1773 ;
+    medium_in_use_rose <= \$1773 ;
   always @(posedge aclk_clk)
-    medium_high_water <= \$1774 ;
+    medium_hw_grow <= \$1774 ;
   always @(posedge aclk_clk)
-    medium_allocs <= \$1775 ;
+    medium_high_water <= \$1775 ;
   always @(posedge aclk_clk)
-    medium_fails <= \$1776 ;
+    medium_allocs <= \$1776 ;
   always @(posedge aclk_clk)
-    medium_frees <= \$1777 ;
+    medium_fails <= \$1777 ;
   always @(posedge aclk_clk)
-    medium_flushes <= \$1778 ;
+    medium_frees <= \$1778 ;
   always @(posedge aclk_clk)
-    large_lw_limit <= \$1779 ;
+    medium_flushes <= \$1779 ;
   always @(posedge aclk_clk)
-    large_lw_short <= \$1780 ;
+    large_lw_limit <= \$1780 ;
   always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$1781 ;
+    large_lw_short <= \$1781 ;
   always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$1782 ;
+    large_lw_granted_1 <= \$1782 ;
   always @(posedge aclk_clk)
-    large_in_use <= \$1783 ;
+    large_lw_granted_2 <= \$1783 ;
   always @(posedge aclk_clk)
-    large_in_use_was <= \$1784 ;
+    large_in_use <= \$1784 ;
   always @(posedge aclk_clk)
-    large_in_use_rose <= \$1785 ;
+    large_in_use_was <= \$1785 ;
   always @(posedge aclk_clk)
-    large_hw_grow <= \$1786 ;
+    large_in_use_rose <= \$1786 ;
   always @(posedge aclk_clk)
-    large_high_water <= \$1787 ;
+    large_hw_grow <= \$1787 ;
   always @(posedge aclk_clk)
-    large_allocs <= \$1788 ;
+    large_high_water <= \$1788 ;
   always @(posedge aclk_clk)
-    large_fails <= \$1789 ;
+    large_allocs <= \$1789 ;
   always @(posedge aclk_clk)
-    large_frees <= \$1790 ;
+    large_fails <= \$1790 ;
   always @(posedge aclk_clk)
-    large_flushes <= \$1791 ;
+    large_frees <= \$1791 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1792 ;
+    large_flushes <= \$1792 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1793 ;
+    r1_valid <= \$1793 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1794 ;
+    alloc_queue_head <= \$1794 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1795 ;
+    alloc_queue_rd <= \$1795 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1796 ;
+    alloc_queue_rd_next <= \$1796 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1797 ;
+    alloc_queue_wr <= \$1797 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1798 ;
+    alloc_queue_wr_next <= \$1798 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1799 ;
+    alloc_queue_held <= \$1799 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1800 ;
+    alloc_queue_count <= \$1800 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1801 ;
+    req_alloc <= \$1801 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1802 ;
+    staged_valid <= \$1802 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1803 ;
+    alloc_queue_w_data <= \$1803 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1804 ;
+    req_alloc_pool <= \$1804 ;
+  always @(posedge aclk_clk)
+    req_alloc_size <= \$1805 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$443 [12];
   always @(posedge aclk_clk)
@@ -13138,19 +13142,19 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$623 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1805 ;
+    r2_valid <= \$1806 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1806 ;
+    r2_block0 <= \$1807 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1807 ;
+    r2_found_in <= \$1808 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1808 ;
+    r2_block4 <= \$1809 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1809 ;
+    r2_block5 <= \$1810 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1810 ;
+    r2_block6 <= \$1811 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1811 ;
+    w1_valid <= \$1812 ;
   always @(posedge aclk_clk)
     w1_is_free <= \$802 ;
   always @(posedge aclk_clk)
@@ -13158,51 +13162,49 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     w1_is_command <= \$810 ;
   always @(posedge aclk_clk)
-    \$signal$250  <= \$1812 ;
+    \$signal$251  <= \$1813 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1813 ;
+    w1_pool_is <= \$1814 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1814 ;
+    w1_hit <= \$1815 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1815 ;
+    w1_tag <= \$1816 ;
   always @(posedge aclk_clk)
-    w1_small_addr <= \$1816 ;
+    w1_small_addr <= \$1817 ;
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$1817 ;
+    w1_medium_addr <= \$1818 ;
   always @(posedge aclk_clk)
-    w1_large_addr <= \$1818 ;
+    w1_large_addr <= \$1819 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1819 ;
+    command_queue_head <= \$1820 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1820 ;
+    command_queue_rd <= \$1821 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1821 ;
+    command_queue_rd_next <= \$1822 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1822 ;
+    command_queue_wr <= \$1823 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1823 ;
+    command_queue_wr_next <= \$1824 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1824 ;
+    command_queue_held <= \$1825 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1825 ;
+    command_queue_count <= \$1826 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1826 ;
+    native_turn <= \$1827 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1827 ;
+    w1_a1_0 <= \$1828 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1828 ;
+    w1_a4_2 <= \$1829 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1829 ;
+    w1_a7_5 <= \$1830 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1830 ;
+    w1_a11_8 <= \$1831 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1831 ;
-  always @(posedge aclk_clk)
-    \$signal$289  <= \$1832 ;
+    w1_data <= \$1832 ;
   always @(posedge aclk_clk)
     \$signal$290  <= \$1833 ;
   always @(posedge aclk_clk)
-    \$signal$293  <= \$1834 ;
+    \$signal$291  <= \$1834 ;
   always @(posedge aclk_clk)
     \$signal$294  <= \$1835 ;
   always @(posedge aclk_clk)
@@ -13210,49 +13212,51 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     \$signal$296  <= \$1837 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1838 ;
+    \$signal$297  <= \$1838 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1839 ;
+    w2_is_ctrl <= \$1839 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1840 ;
+    w2_is_irq_status <= \$1840 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1841 ;
+    w2_is_irq_enable <= \$1841 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1842 ;
+    w2_is_err_pop <= \$1842 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1843 ;
+    w2_is_pool0_free <= \$1843 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1844 ;
+    w2_is_pool0_flush <= \$1844 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1845 ;
+    w2_is_pool0_low_water <= \$1845 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1846 ;
+    w2_is_pool1_free <= \$1846 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1847 ;
+    w2_is_pool1_flush <= \$1847 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1848 ;
+    w2_is_pool1_low_water <= \$1848 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1849 ;
+    w2_is_pool2_free <= \$1849 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1850 ;
+    w2_is_pool2_flush <= \$1850 ;
   always @(posedge aclk_clk)
-    \$signal$310  <= \$1851 ;
+    w2_is_pool2_low_water <= \$1851 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1852 ;
+    \$signal$311  <= \$1852 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1853 ;
+    w2_plain <= \$1853 ;
   always @(posedge aclk_clk)
-    w1c <= \$1854 ;
+    \$signal$94  <= \$1854 ;
   always @(posedge aclk_clk)
-    \$signal$103  <= \$1855 ;
+    w1c <= \$1855 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1856 ;
+    \$signal$104  <= \$1856 ;
   always @(posedge aclk_clk)
-    small_low_water <= \$1857 ;
+    irq_enable <= \$1857 ;
   always @(posedge aclk_clk)
-    medium_low_water <= \$1858 ;
+    small_low_water <= \$1858 ;
   always @(posedge aclk_clk)
-    large_low_water <= \$1859 ;
+    medium_low_water <= \$1859 ;
+  always @(posedge aclk_clk)
+    large_low_water <= \$1860 ;
   assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13780,92 +13784,87 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1752  = \$110 ;
+    \$1752  = \$signal$95 ;
     if (aclk_rst) begin
-      \$1752  = 5'h00;
+      \$1752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1753  = \$111 ;
+    \$1753  = \$110 ;
     if (aclk_rst) begin
-      \$1753  = 18'h00000;
+      \$1753  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1754  = \$112 ;
+    \$1754  = \$111 ;
     if (aclk_rst) begin
-      \$1754  = 1'h0;
+      \$1754  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1755  = small_ev_grant;
+    \$1755  = \$112 ;
     if (aclk_rst) begin
       \$1755  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1756  = small_lw_granted_1;
+    \$1756  = small_ev_grant;
     if (aclk_rst) begin
       \$1756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1757  = \$123 [8:0];
+    \$1757  = small_lw_granted_1;
     if (aclk_rst) begin
-      \$1757  = 9'h000;
+      \$1757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1758  = small_in_use;
+    \$1758  = \$123 [8:0];
     if (aclk_rst) begin
       \$1758  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1759  = \$133 ;
+    \$1759  = small_in_use;
     if (aclk_rst) begin
-      \$1759  = 1'h0;
+      \$1759  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1760  = \$139 ;
+    \$1760  = \$133 ;
     if (aclk_rst) begin
       \$1760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1761  = small_high_water;
+    \$1761  = \$139 ;
+    if (aclk_rst) begin
+      \$1761  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1762  = small_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1761  = small_in_use;
+      \$1762  = small_in_use;
     end else begin
       if (small_hw_grow) begin
-        \$1761  = small_in_use_was;
+        \$1762  = small_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1761  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1762  = 32'd0;
-    end else begin
-      \$1762  = \$140 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1762  = 32'd0;
+      \$1762  = 9'h000;
     end
   end
   always @* begin
@@ -13874,7 +13873,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$94 ) begin
       \$1763  = 32'd0;
     end else begin
-      \$1763  = \$141 [31:0];
+      \$1763  = \$140 [31:0];
     end
     if (aclk_rst) begin
       \$1763  = 32'd0;
@@ -13886,7 +13885,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$94 ) begin
       \$1764  = 32'd0;
     end else begin
-      \$1764  = \$142 [31:0];
+      \$1764  = \$141 [31:0];
     end
     if (aclk_rst) begin
       \$1764  = 32'd0;
@@ -13898,7 +13897,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$94 ) begin
       \$1765  = 32'd0;
     end else begin
-      \$1765  = \$143 [31:0];
+      \$1765  = \$142 [31:0];
     end
     if (aclk_rst) begin
       \$1765  = 32'd0;
@@ -13906,85 +13905,85 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1766  = \$144 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1766  = 32'd0;
+    end else begin
+      \$1766  = \$143 [31:0];
+    end
     if (aclk_rst) begin
-      \$1766  = 18'h00000;
+      \$1766  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1767  = \$145 ;
+    \$1767  = \$144 ;
     if (aclk_rst) begin
-      \$1767  = 1'h0;
+      \$1767  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1768  = medium_ev_grant;
+    \$1768  = \$145 ;
     if (aclk_rst) begin
       \$1768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1769  = medium_lw_granted_1;
+    \$1769  = medium_ev_grant;
     if (aclk_rst) begin
       \$1769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1770  = \$156 [7:0];
+    \$1770  = medium_lw_granted_1;
     if (aclk_rst) begin
-      \$1770  = 8'h00;
+      \$1770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1771  = medium_in_use;
+    \$1771  = \$156 [7:0];
     if (aclk_rst) begin
       \$1771  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1772  = \$166 ;
+    \$1772  = medium_in_use;
     if (aclk_rst) begin
-      \$1772  = 1'h0;
+      \$1772  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1773  = \$172 ;
+    \$1773  = \$166 ;
     if (aclk_rst) begin
       \$1773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1774  = medium_high_water;
+    \$1774  = \$172 ;
+    if (aclk_rst) begin
+      \$1774  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1775  = medium_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1774  = medium_in_use;
+      \$1775  = medium_in_use;
     end else begin
       if (medium_hw_grow) begin
-        \$1774  = medium_in_use_was;
+        \$1775  = medium_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1774  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1775  = 32'd0;
-    end else begin
-      \$1775  = \$173 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1775  = 32'd0;
+      \$1775  = 8'h00;
     end
   end
   always @* begin
@@ -13993,7 +13992,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$94 ) begin
       \$1776  = 32'd0;
     end else begin
-      \$1776  = \$174 [31:0];
+      \$1776  = \$173 [31:0];
     end
     if (aclk_rst) begin
       \$1776  = 32'd0;
@@ -14005,7 +14004,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$94 ) begin
       \$1777  = 32'd0;
     end else begin
-      \$1777  = \$175 [31:0];
+      \$1777  = \$174 [31:0];
     end
     if (aclk_rst) begin
       \$1777  = 32'd0;
@@ -14017,7 +14016,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$94 ) begin
       \$1778  = 32'd0;
     end else begin
-      \$1778  = \$176 [31:0];
+      \$1778  = \$175 [31:0];
     end
     if (aclk_rst) begin
       \$1778  = 32'd0;
@@ -14025,85 +14024,85 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1779  = \$177 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1779  = 32'd0;
+    end else begin
+      \$1779  = \$176 [31:0];
+    end
     if (aclk_rst) begin
-      \$1779  = 18'h00000;
+      \$1779  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1780  = \$178 ;
+    \$1780  = \$177 ;
     if (aclk_rst) begin
-      \$1780  = 1'h0;
+      \$1780  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1781  = large_ev_grant;
+    \$1781  = \$178 ;
     if (aclk_rst) begin
       \$1781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1782  = large_lw_granted_1;
+    \$1782  = large_ev_grant;
     if (aclk_rst) begin
       \$1782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1783  = \$189 [5:0];
+    \$1783  = large_lw_granted_1;
     if (aclk_rst) begin
-      \$1783  = 6'h00;
+      \$1783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1784  = large_in_use;
+    \$1784  = \$189 [5:0];
     if (aclk_rst) begin
       \$1784  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1785  = \$199 ;
+    \$1785  = large_in_use;
     if (aclk_rst) begin
-      \$1785  = 1'h0;
+      \$1785  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1786  = \$205 ;
+    \$1786  = \$199 ;
     if (aclk_rst) begin
       \$1786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1787  = large_high_water;
+    \$1787  = \$205 ;
+    if (aclk_rst) begin
+      \$1787  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1788  = large_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1787  = large_in_use;
+      \$1788  = large_in_use;
     end else begin
       if (large_hw_grow) begin
-        \$1787  = large_in_use_was;
+        \$1788  = large_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1787  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1788  = 32'd0;
-    end else begin
-      \$1788  = \$206 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1788  = 32'd0;
+      \$1788  = 6'h00;
     end
   end
   always @* begin
@@ -14112,7 +14111,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$94 ) begin
       \$1789  = 32'd0;
     end else begin
-      \$1789  = \$207 [31:0];
+      \$1789  = \$206 [31:0];
     end
     if (aclk_rst) begin
       \$1789  = 32'd0;
@@ -14124,7 +14123,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$94 ) begin
       \$1790  = 32'd0;
     end else begin
-      \$1790  = \$208 [31:0];
+      \$1790  = \$207 [31:0];
     end
     if (aclk_rst) begin
       \$1790  = 32'd0;
@@ -14136,7 +14135,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$94 ) begin
       \$1791  = 32'd0;
     end else begin
-      \$1791  = \$209 [31:0];
+      \$1791  = \$208 [31:0];
     end
     if (aclk_rst) begin
       \$1791  = 32'd0;
@@ -14144,379 +14143,384 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1792  = \$214 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1792  = 32'd0;
+    end else begin
+      \$1792  = \$209 [31:0];
+    end
     if (aclk_rst) begin
-      \$1792  = 1'h0;
+      \$1792  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1793  = alloc_queue_head;
+    \$1793  = \$214 ;
+    if (aclk_rst) begin
+      \$1793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1794  = alloc_queue_head;
     if (\$217 ) begin
-      \$1793  = \$218 ;
+      \$1794  = \$218 ;
     end
     if (aclk_rst) begin
-      \$1793  = 16'h0000;
+      \$1794  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1794  = alloc_queue_rd;
+    \$1795  = alloc_queue_rd;
     if (\$222 ) begin
-      \$1794  = alloc_queue_rd_next;
+      \$1795  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1794  = 4'h0;
+      \$1795  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1795  = alloc_queue_rd_next;
+    \$1796  = alloc_queue_rd_next;
     if (\$222 ) begin
-      \$1795  = \$223 [3:0];
+      \$1796  = \$223 [3:0];
     end
     if (aclk_rst) begin
-      \$1795  = 4'h1;
+      \$1796  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1796  = alloc_queue_wr;
+    \$1797  = alloc_queue_wr;
     if (\$227 ) begin
-      \$1796  = alloc_queue_wr_next;
+      \$1797  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1796  = 4'h0;
+      \$1797  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1797  = alloc_queue_wr_next;
+    \$1798  = alloc_queue_wr_next;
     if (\$227 ) begin
-      \$1797  = \$228 [3:0];
+      \$1798  = \$228 [3:0];
     end
     if (aclk_rst) begin
-      \$1797  = 4'h1;
+      \$1798  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1798 [0] = \$239 ;
-    \$1798 [1] = \$250 ;
-    \$1798 [2] = \$261 ;
-    \$1798 [3] = \$272 ;
-    \$1798 [4] = \$283 ;
-    \$1798 [5] = \$294 ;
-    \$1798 [6] = \$305 ;
-    \$1798 [7] = \$316 ;
-    \$1798 [8] = \$327 ;
-    \$1798 [9] = \$338 ;
+    \$1799 [0] = \$239 ;
+    \$1799 [1] = \$250 ;
+    \$1799 [2] = \$261 ;
+    \$1799 [3] = \$272 ;
+    \$1799 [4] = \$283 ;
+    \$1799 [5] = \$294 ;
+    \$1799 [6] = \$305 ;
+    \$1799 [7] = \$316 ;
+    \$1799 [8] = \$327 ;
+    \$1799 [9] = \$338 ;
     if (aclk_rst) begin
-      \$1798  = 10'h000;
+      \$1799  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1799 [0] = \$344 ;
-    \$1799 [1] = \$350 ;
-    \$1799 [2] = \$356 ;
-    \$1799 [3] = \$362 ;
-    \$1799 [4] = \$368 ;
-    \$1799 [5] = \$374 ;
-    \$1799 [6] = \$380 ;
-    \$1799 [7] = \$386 ;
-    \$1799 [8] = \$392 ;
-    \$1799 [9] = \$398 ;
-    \$1799 [10] = \$404 ;
+    \$1800 [0] = \$344 ;
+    \$1800 [1] = \$350 ;
+    \$1800 [2] = \$356 ;
+    \$1800 [3] = \$362 ;
+    \$1800 [4] = \$368 ;
+    \$1800 [5] = \$374 ;
+    \$1800 [6] = \$380 ;
+    \$1800 [7] = \$386 ;
+    \$1800 [8] = \$392 ;
+    \$1800 [9] = \$398 ;
+    \$1800 [10] = \$404 ;
     if (aclk_rst) begin
-      \$1799  = 11'h000;
+      \$1800  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1800  = \$413 ;
-    if (aclk_rst) begin
-      \$1800  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1801  = \$432 ;
+    \$1801  = \$413 ;
     if (aclk_rst) begin
       \$1801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1802  = { \$435 , \$433 [1:0] };
+    \$1802  = \$432 ;
     if (aclk_rst) begin
-      \$1802  = 16'h0000;
+      \$1802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1803  = \$440 [1:0];
+    \$1803  = { \$435 , \$433 [1:0] };
     if (aclk_rst) begin
-      \$1803  = 2'h0;
+      \$1803  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1804  = \$440 [15:2];
+    \$1804  = \$440 [1:0];
     if (aclk_rst) begin
-      \$1804  = 14'h0000;
+      \$1804  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1805  = r1_valid;
+    \$1805  = \$440 [15:2];
     if (aclk_rst) begin
-      \$1805  = 1'h0;
+      \$1805  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1806  = \$654 ;
+    \$1806  = r1_valid;
     if (aclk_rst) begin
-      \$1806  = 32'd0;
+      \$1806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1807 [0] = \$669 ;
-    \$1807 [1] = \$712 ;
-    \$1807 [2] = \$755 ;
-    \$1807 [3] = \$798 ;
+    \$1807  = \$654 ;
     if (aclk_rst) begin
-      \$1807  = 4'h0;
+      \$1807  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1808  = \$698 ;
+    \$1808 [0] = \$669 ;
+    \$1808 [1] = \$712 ;
+    \$1808 [2] = \$755 ;
+    \$1808 [3] = \$798 ;
     if (aclk_rst) begin
-      \$1808  = 32'd0;
+      \$1808  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1809  = \$741 ;
+    \$1809  = \$698 ;
     if (aclk_rst) begin
       \$1809  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1810  = \$784 ;
+    \$1810  = \$741 ;
     if (aclk_rst) begin
       \$1810  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1811  = bus__w_req;
+    \$1811  = \$784 ;
     if (aclk_rst) begin
-      \$1811  = 1'h0;
+      \$1811  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1812  = \$812 [1:0];
+    \$1812  = bus__w_req;
     if (aclk_rst) begin
-      \$1812  = 2'h0;
+      \$1812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1813  = { w0_large_is, w0_medium_is, w0_small_is };
+    \$1813  = \$812 [1:0];
     if (aclk_rst) begin
-      \$1813  = 3'h0;
+      \$1813  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1814  = { \$815 , \$814 , \$813  };
+    \$1814  = { w0_large_is, w0_medium_is, w0_small_is };
     if (aclk_rst) begin
       \$1814  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1815  = \$816 [26:19];
+    \$1815  = { \$815 , \$814 , \$813  };
     if (aclk_rst) begin
-      \$1815  = 8'h00;
+      \$1815  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1816  = \$819 [39:0];
+    \$1816  = \$816 [26:19];
     if (aclk_rst) begin
-      \$1816  = 40'h0000000000;
+      \$1816  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1817  = \$822 [39:0];
+    \$1817  = \$819 [39:0];
     if (aclk_rst) begin
       \$1817  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1818  = \$825 [39:0];
+    \$1818  = \$822 [39:0];
     if (aclk_rst) begin
       \$1818  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1819  = command_queue_head;
+    \$1819  = \$825 [39:0];
+    if (aclk_rst) begin
+      \$1819  = 40'h0000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1820  = command_queue_head;
     if (\$828 ) begin
-      \$1819  = \$829 ;
+      \$1820  = \$829 ;
     end
     if (aclk_rst) begin
-      \$1819  = 58'h000000000000000;
+      \$1820  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1820  = command_queue_rd;
+    \$1821  = command_queue_rd;
     if (\$833 ) begin
-      \$1820  = command_queue_rd_next;
+      \$1821  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1820  = 4'h0;
+      \$1821  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1821  = command_queue_rd_next;
+    \$1822  = command_queue_rd_next;
     if (\$833 ) begin
-      \$1821  = \$834 [3:0];
+      \$1822  = \$834 [3:0];
     end
     if (aclk_rst) begin
-      \$1821  = 4'h1;
+      \$1822  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1822  = command_queue_wr;
+    \$1823  = command_queue_wr;
     if (\$838 ) begin
-      \$1822  = command_queue_wr_next;
+      \$1823  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1822  = 4'h0;
+      \$1823  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1823  = command_queue_wr_next;
+    \$1824  = command_queue_wr_next;
     if (\$838 ) begin
-      \$1823  = \$839 [3:0];
+      \$1824  = \$839 [3:0];
     end
     if (aclk_rst) begin
-      \$1823  = 4'h1;
+      \$1824  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1824 [0] = \$850 ;
-    \$1824 [1] = \$861 ;
-    \$1824 [2] = \$872 ;
-    \$1824 [3] = \$883 ;
-    \$1824 [4] = \$894 ;
-    \$1824 [5] = \$905 ;
-    \$1824 [6] = \$916 ;
-    \$1824 [7] = \$927 ;
-    \$1824 [8] = \$938 ;
-    \$1824 [9] = \$949 ;
+    \$1825 [0] = \$850 ;
+    \$1825 [1] = \$861 ;
+    \$1825 [2] = \$872 ;
+    \$1825 [3] = \$883 ;
+    \$1825 [4] = \$894 ;
+    \$1825 [5] = \$905 ;
+    \$1825 [6] = \$916 ;
+    \$1825 [7] = \$927 ;
+    \$1825 [8] = \$938 ;
+    \$1825 [9] = \$949 ;
     if (aclk_rst) begin
-      \$1824  = 10'h000;
+      \$1825  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1825 [0] = \$955 ;
-    \$1825 [1] = \$961 ;
-    \$1825 [2] = \$967 ;
-    \$1825 [3] = \$973 ;
-    \$1825 [4] = \$979 ;
-    \$1825 [5] = \$985 ;
-    \$1825 [6] = \$991 ;
-    \$1825 [7] = \$997 ;
-    \$1825 [8] = \$1003 ;
-    \$1825 [9] = \$1009 ;
-    \$1825 [10] = \$1015 ;
+    \$1826 [0] = \$955 ;
+    \$1826 [1] = \$961 ;
+    \$1826 [2] = \$967 ;
+    \$1826 [3] = \$973 ;
+    \$1826 [4] = \$979 ;
+    \$1826 [5] = \$985 ;
+    \$1826 [6] = \$991 ;
+    \$1826 [7] = \$997 ;
+    \$1826 [8] = \$1003 ;
+    \$1826 [9] = \$1009 ;
+    \$1826 [10] = \$1015 ;
     if (aclk_rst) begin
-      \$1825  = 11'h000;
+      \$1826  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1826  = \$1018 ;
+    \$1827  = \$1018 ;
     if (aclk_rst) begin
-      \$1826  = 1'h0;
+      \$1827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1827  = \$1020 ;
+    \$1828  = \$1020 ;
     if (aclk_rst) begin
-      \$1827  = 4'h0;
+      \$1828  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1828  = \$1022 ;
-    if (aclk_rst) begin
-      \$1828  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1829  = \$1024 ;
+    \$1829  = \$1022 ;
     if (aclk_rst) begin
       \$1829  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1830  = \$1026 ;
+    \$1830  = \$1024 ;
     if (aclk_rst) begin
-      \$1830  = 16'h0000;
+      \$1830  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1831  = \$1027 ;
+    \$1831  = \$1026 ;
     if (aclk_rst) begin
-      \$1831  = 32'd0;
+      \$1831  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1832  = w0_full_word;
+    \$1832  = \$1027 ;
     if (aclk_rst) begin
-      \$1832  = 1'h0;
+      \$1832  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1833  = \$1028 ;
+    \$1833  = w0_full_word;
     if (aclk_rst) begin
-      \$1833  = 4'h0;
+      \$1833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1834  = \$1030 ;
+    \$1834  = \$1028 ;
     if (aclk_rst) begin
-      \$1834  = 1'h0;
+      \$1834  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1835  = \$signal$289 ;
+    \$1835  = \$1030 ;
     if (aclk_rst) begin
       \$1835  = 1'h0;
     end
@@ -14525,179 +14529,170 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$1836  = \$signal$290 ;
     if (aclk_rst) begin
-      \$1836  = 4'h0;
+      \$1836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1837  = w1_data;
+    \$1837  = \$signal$291 ;
     if (aclk_rst) begin
-      \$1837  = 32'd0;
+      \$1837  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1838  = \$1038 ;
+    \$1838  = w1_data;
     if (aclk_rst) begin
-      \$1838  = 1'h0;
+      \$1838  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1839  = \$1046 ;
+    \$1839  = \$1038 ;
     if (aclk_rst) begin
       \$1839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1840  = \$1054 ;
+    \$1840  = \$1046 ;
     if (aclk_rst) begin
       \$1840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1841  = \$1062 ;
+    \$1841  = \$1054 ;
     if (aclk_rst) begin
       \$1841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1842  = \$1070 ;
+    \$1842  = \$1062 ;
     if (aclk_rst) begin
       \$1842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1843  = \$1078 ;
+    \$1843  = \$1070 ;
     if (aclk_rst) begin
       \$1843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1844  = \$1086 ;
+    \$1844  = \$1078 ;
     if (aclk_rst) begin
       \$1844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1845  = \$1094 ;
+    \$1845  = \$1086 ;
     if (aclk_rst) begin
       \$1845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1846  = \$1102 ;
+    \$1846  = \$1094 ;
     if (aclk_rst) begin
       \$1846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1847  = \$1110 ;
+    \$1847  = \$1102 ;
     if (aclk_rst) begin
       \$1847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1848  = \$1118 ;
+    \$1848  = \$1110 ;
     if (aclk_rst) begin
       \$1848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1849  = \$1126 ;
+    \$1849  = \$1118 ;
     if (aclk_rst) begin
       \$1849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1850  = \$1134 ;
+    \$1850  = \$1126 ;
     if (aclk_rst) begin
       \$1850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1851  = \$1199 [8];
+    \$1851  = \$1134 ;
     if (aclk_rst) begin
       \$1851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1852  = \$1240 [5];
+    \$1852  = \$1199 [8];
     if (aclk_rst) begin
       \$1852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1853  = \$1243 ;
+    \$1853  = \$1240 [5];
     if (aclk_rst) begin
       \$1853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1854  = \$1245 ;
+    \$1854  = \$1243 ;
     if (aclk_rst) begin
       \$1854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1855  = \$1248 ;
+    \$1855  = \$1245 ;
     if (aclk_rst) begin
-      \$1855  = 5'h00;
+      \$1855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1856  = irq_enable;
-    if (\$1250 ) begin
-      \$1856  = \$signal$296 [4:0];
-    end
+    \$1856  = \$1248 ;
     if (aclk_rst) begin
       \$1856  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1857  = small_low_water;
-    if (\$1252 ) begin
-      \$1857 [7:0] = \$signal$296 [7:0];
-    end
-    if (\$1254 ) begin
-      \$1857 [15:8] = \$signal$296 [15:8];
-    end
-    if (\$1256 ) begin
-      \$1857 [16] = \$signal$296 [16];
+    \$1857  = irq_enable;
+    if (\$1250 ) begin
+      \$1857  = \$signal$297 [4:0];
     end
     if (aclk_rst) begin
-      \$1857  = 17'h00000;
+      \$1857  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1858  = medium_low_water;
-    if (\$1258 ) begin
-      \$1858 [7:0] = \$signal$296 [7:0];
+    \$1858  = small_low_water;
+    if (\$1252 ) begin
+      \$1858 [7:0] = \$signal$297 [7:0];
     end
-    if (\$1260 ) begin
-      \$1858 [15:8] = \$signal$296 [15:8];
+    if (\$1254 ) begin
+      \$1858 [15:8] = \$signal$297 [15:8];
     end
-    if (\$1262 ) begin
-      \$1858 [16] = \$signal$296 [16];
+    if (\$1256 ) begin
+      \$1858 [16] = \$signal$297 [16];
     end
     if (aclk_rst) begin
       \$1858  = 17'h00000;
@@ -14705,18 +14700,34 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1859  = large_low_water;
-    if (\$1264 ) begin
-      \$1859 [7:0] = \$signal$296 [7:0];
+    \$1859  = medium_low_water;
+    if (\$1258 ) begin
+      \$1859 [7:0] = \$signal$297 [7:0];
     end
-    if (\$1266 ) begin
-      \$1859 [15:8] = \$signal$296 [15:8];
+    if (\$1260 ) begin
+      \$1859 [15:8] = \$signal$297 [15:8];
     end
-    if (\$1268 ) begin
-      \$1859 [16] = \$signal$296 [16];
+    if (\$1262 ) begin
+      \$1859 [16] = \$signal$297 [16];
     end
     if (aclk_rst) begin
       \$1859  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$1860  = large_low_water;
+    if (\$1264 ) begin
+      \$1860 [7:0] = \$signal$297 [7:0];
+    end
+    if (\$1266 ) begin
+      \$1860 [15:8] = \$signal$297 [15:8];
+    end
+    if (\$1268 ) begin
+      \$1860 [16] = \$signal$297 [16];
+    end
+    if (aclk_rst) begin
+      \$1860  = 17'h00000;
     end
   end
   assign rsp_grant_err = \port$4476$0 [4:1];
@@ -14740,34 +14751,34 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign log_bank2_k = \$1286 [1:0];
   assign log_bank3_k = \$1287 [1:0];
   assign space_under = { \$1300 [5], \$1300  };
-  assign \$signal$104  = { low_water_hit, \$1305 , \$1303 , e1_exhausted, \$1302  };
-  assign \$signal$164  = alloc_queue_w_data;
+  assign \$signal$105  = { low_water_hit, \$1305 , \$1303 , e1_exhausted, \$1302  };
+  assign \$signal$165  = alloc_queue_w_data;
   assign bus__w_data_queued = \port$4621$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$250 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$251 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
   assign bus__w_strb_queued = \port$4621$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$314  = log_bank0_wdata;
+  assign \$signature__data$315  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$316  = head[3:2];
-  assign \$signature__en$317  = 1'h1;
-  assign \$signature__addr$318  = log_bank1_wrow;
-  assign \$signature__data$319  = log_bank1_wdata;
-  assign \$signature__en$320  = log_bank1_wen;
-  assign \$signature__addr$321  = head[3:2];
-  assign \$signature__en$322  = 1'h1;
-  assign \$signature__addr$323  = log_bank2_wrow;
-  assign \$signature__data$324  = log_bank2_wdata;
-  assign \$signature__en$325  = log_bank2_wen;
-  assign \$signature__addr$326  = head[3:2];
-  assign \$signature__en$327  = 1'h1;
-  assign \$signature__addr$328  = log_bank3_wrow;
-  assign \$signature__data$329  = log_bank3_wdata;
-  assign \$signature__en$330  = log_bank3_wen;
-  assign \$signature__addr$331  = head[3:2];
-  assign \$signature__en$332  = 1'h1;
+  assign \$signature__addr$317  = head[3:2];
+  assign \$signature__en$318  = 1'h1;
+  assign \$signature__addr$319  = log_bank1_wrow;
+  assign \$signature__data$320  = log_bank1_wdata;
+  assign \$signature__en$321  = log_bank1_wen;
+  assign \$signature__addr$322  = head[3:2];
+  assign \$signature__en$323  = 1'h1;
+  assign \$signature__addr$324  = log_bank2_wrow;
+  assign \$signature__data$325  = log_bank2_wdata;
+  assign \$signature__en$326  = log_bank2_wen;
+  assign \$signature__addr$327  = head[3:2];
+  assign \$signature__en$328  = 1'h1;
+  assign \$signature__addr$329  = log_bank3_wrow;
+  assign \$signature__data$330  = log_bank3_wdata;
+  assign \$signature__en$331  = log_bank3_wen;
+  assign \$signature__addr$332  = head[3:2];
+  assign \$signature__en$333  = 1'h1;
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$337  = alloc_queue_wr;
-  assign \$signature__data$338  = alloc_queue_w_data;
+  assign \$signature__addr$338  = alloc_queue_wr;
+  assign \$signature__data$339  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
   assign handle = { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 [7:0], 11'h000, \port$4476$0 [14:7] };
   assign rsp_grant_slot = \port$4476$0 [14:7];
@@ -14780,9 +14791,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_large_is_queued = \$1347 [6];
   assign w0_large_is_pins = \$1350 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$363  = command_queue_rd;
-  assign \$signature__addr$364  = command_queue_wr;
-  assign \$signature__data$365  = { w1_pool_is, w1_hit, w1_tag, \$signal$250 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
+  assign \read__addr$364  = command_queue_rd;
+  assign \$signature__addr$365  = command_queue_wr;
+  assign \$signature__data$366  = { w1_pool_is, w1_hit, w1_tag, \$signal$251 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
   assign req_free_addr = \$1706 [40:1];
   assign req_free_oor = \$1706 [41];
   assign req_free_pool = \$1706 [43:42];
@@ -14794,9 +14805,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \port$3614$0  = \$1303 ;
   assign \port$3616$0  = \$1305 ;
   assign \port$4054$1  = \$1706 [57:1];
-  assign \port$4793$0  = \$signal$102 ;
-  assign bus__w_ack = \$signal$293 ;
-  assign \port$5063$0  = \$signal$103 ;
+  assign \port$4795$0  = \$signal$103 ;
+  assign bus__w_ack = \$signal$294 ;
+  assign \port$5065$0  = \$signal$104 ;
   assign \$1304  = 1'h0;
   assign \$1305  = 1'h0;
   assign \$113  = 1'h1;

@@ -17,6 +17,7 @@ from hwalloc.collateral import emit_c_header, emit_markdown, emit_python_driver,
 from hwalloc.config import RECYCLE_DELAY, example_path, load_config
 from hwalloc.regfile import RegisterFile, read_depth
 from hwalloc.regs import constant_value, register_map, version_word
+from hwalloc.model import Err, Op
 
 SPEC_GLOBALS = {
     "ID": 0x000, "VERSION": 0x004, "CONFIG": 0x008, "CONFIG2": 0x00C, "CTRL": 0x010,
@@ -199,6 +200,40 @@ def test_regfile_decode_unaligned_unmapped_and_read_only():
     assert seen[8][2] == 0                               # ALLOC waits for the pipeline
     assert seen[9:] == [("w", 0x000, 1, 1), ("w", 0x01A, 1, 1), ("w", 0x010, 1, 1),
                         ("w", 0x010, 1, 0), ("w", 0x100, 1, 1)]
+
+
+@pytest.mark.parametrize("name", ["event_region", "guarded_dma"])
+def test_err_head0_never_shows_valid_without_its_entry(name):
+    """ERR_HEAD0 read every cycle while an error enters the empty log, then
+    while it is popped: whenever VALID is set, the fields are the entry's. (VALID
+    came an edge before the entry's fields: software polling the log read VALID
+    with every field 0 once in a few hundred errors.)"""
+    config = load_config(example_path(name))
+    head0, pop = register_map(config)["ERR_HEAD0"].offset, register_map(config)["ERR_POP"].offset
+    answers = []
+
+    async def body(ctx, regs):
+        bus = regs.bus
+        ctx.set(bus.r_addr, head0)
+        ctx.set(bus.w_addr, pop)
+        ctx.set(bus.w_strb, 0xF)
+        for cycle in range(60):
+            ctx.set(bus.r_req, 1)                   # a read of ERR_HEAD0 every cycle
+            # an error enters at cycle 10 and is popped at cycle 30
+            ctx.set(regs.rsp_freed_valid, cycle == 10)
+            ctx.set(regs.rsp_freed_err, Err.NOT_ALLOCATED)
+            ctx.set(regs.rsp_freed_in_pool, 1)
+            ctx.set(regs.rsp_freed_addr, 0x1234)
+            ctx.set(bus.w_req, cycle == 30)
+            await ctx.tick()
+            if ctx.get(bus.r_ack):
+                answers.append(ctx.get(bus.r_data))
+
+    run_regfile(config, body)
+    valid = [word for word in answers if word >> 31]
+    assert len(answers) > 50 and 10 < len(valid) < 30
+    assert {((word >> 20) & 15, (word >> 28) & 7) for word in valid} == {(Err.NOT_ALLOCATED, Op.FREE)}
+    assert answers[-1] == 0                         # popped
 
 
 def test_readme_examples_use_only_generated_names():
