@@ -141,13 +141,13 @@ def test_verify_on_a_users_config(tmp_path, monkeypatch, capsys):
 #: pass`, a writable and a read-only region, L = 12, 64-bit addresses (the
 #: bench's memory model wraps), and one pool at the top of the space,
 #: read-only (the benches then write only where the config lets them:
-#: GUARDED_DMA's write into a pool), at a base aligned to its slot size only,
-#: shared by the native and register sides (the round robin bench's native
-#: allocs cannot take its slots).
+#: GUARDED_DMA's write into a pool), persistent (every FREE answers CONTRACT),
+#: at a base aligned to its slot size only, shared by the native and register
+#: sides (the round robin bench's native allocs cannot take its slots).
 GUARDED = {"name": "users_guard", "tag_bits": 0, "latency": 12, "addr_width": 64, "user_bits": 3,
            "error_log_depth": 8,
            "pools": [{"name": "buf", "base": 2**64 - 0x10000 + 0x400, "slot_size": 1024, "slots": 16,
-                      "access": "ro"}],
+                      "access": "ro", "lifetime": "persistent"}],
            "regions": [{"name": "shared", "base": 0x40000, "size": 0x1000, "access": "rw"},
                        {"name": "rom", "base": 0x50000, "size": 0x800, "access": "ro"}],
            "guard": {"data_bytes": 16, "id_width": 8, "outside": "pass"}}
