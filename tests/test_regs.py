@@ -15,9 +15,9 @@ from amaranth.sim import Simulator
 from hwalloc import __version__
 from hwalloc.collateral import emit_c_header, emit_markdown, emit_python_driver, emit_rdl
 from hwalloc.config import RECYCLE_DELAY, example_path, load_config
+from hwalloc.model import Err, Op
 from hwalloc.regfile import RegisterFile, read_depth
 from hwalloc.regs import constant_value, register_map, version_word
-from hwalloc.model import Err, Op
 
 SPEC_GLOBALS = {
     "ID": 0x000, "VERSION": 0x004, "CONFIG": 0x008, "CONFIG2": 0x00C, "CTRL": 0x010,
@@ -209,7 +209,8 @@ def test_err_head0_never_shows_valid_without_its_entry(name):
     came an edge before the entry's fields: software polling the log read VALID
     with every field 0 once in a few hundred errors.)"""
     config = load_config(example_path(name))
-    head0, pop = register_map(config)["ERR_HEAD0"].offset, register_map(config)["ERR_POP"].offset
+    registers = register_map(config)
+    head0, pop = registers["ERR_HEAD0"].offset, registers["ERR_POP"].offset
     answers = []
 
     async def body(ctx, regs):
