@@ -339,7 +339,9 @@ class AllocatorCore(_Timing, wiring.Component):
         a3_restart_head = reg("a3_restart_head", len(pools))
         restart = a1_in & x1_select             # bit p: alloc t of pool p commits with a flush of it
         m.d.sync += [
-            a3_restart_fresh.eq(a2_ok & a2_from_fresh & (restart & a2_in).any() & (a2_fresh_slot == 0)),
+            # (the pools' OR and the slot's compare with 0 on carry chains)
+            a3_restart_fresh.eq(a2_ok & a2_from_fresh & any_of(restart & a2_in) &
+                                ~any_of(a2_fresh_slot, chain=True)),
             a3_restart_head.eq(Mux(a2_ok & ~a2_from_fresh, restart & a2_in, 0)),
         ]
 
@@ -546,7 +548,10 @@ class AllocatorCore(_Timing, wiring.Component):
         for pool, slot in zip(pools, f1_slots, strict=True):
             m.d.sync += [
                 f1_hit[pool.index].eq(f0_hit[pool.index]),
-                f1_misaligned[pool.index].eq(f0_addr[:pool.offset_bits].any()),
+                # each pool's OR on its own carry chain: as plain ORs the mapper
+                # shares the pools' nested prefixes, a chain of LUTs (five levels
+                # with seven pools of different slot sizes)
+                f1_misaligned[pool.index].eq(any_of(f0_addr[:pool.offset_bits], chain=True)),
                 slot.eq(f0_addr[pool.offset_bits:] - (pool.base >> pool.offset_bits)),
             ]
 
@@ -572,7 +577,7 @@ class AllocatorCore(_Timing, wiring.Component):
 
         chosen = [(pool, st, slot, f1_hit[pool.index])
                   for pool, st, slot in zip(pools, state, f1_slots, strict=True)]
-        in_pool = f1_hit.any()
+        in_pool = any_of(f1_hit)
         hit_pool = or_all(Mux(hit, pool.index, 0) for pool, _, _, hit in chosen)
         m.d.sync += [
             f2_valid.eq(f1_valid), f2_tag.eq(f1_tag), f2_user.eq(f1_user),
@@ -581,7 +586,7 @@ class AllocatorCore(_Timing, wiring.Component):
             f2_in_pool.eq(f1_oor | in_pool),
             f2_in.eq(f1_hit),
             f2_err.eq(Mux(f1_oor | ~in_pool, Err.OUT_OF_RANGE,
-                          Mux((f1_hit & f1_misaligned).any(), Err.MISALIGNED,
+                          Mux(any_of(f1_hit & f1_misaligned), Err.MISALIGNED,
                               Mux(f1_contract, Err.CONTRACT, Err.OK)))),
             f2_never_granted.eq(Cat(hit & st.never_granted(slot) for _, st, slot, hit in chosen)),
             f2_same_second.eq(same_as_second()), f2_same_third.eq(same_as_third()),

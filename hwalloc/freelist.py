@@ -13,6 +13,7 @@ slots in the order they were released (a FIFO), EXHAUSTED when neither is left.
 from amaranth import Const, Mux, Signal
 from amaranth.lib import data
 
+from ._rtl import any_of
 from .memory import memory
 from .pool import PoolState
 
@@ -84,7 +85,9 @@ class FreelistPool(PoolState):
             self.queue_w.addr.eq(self.tail),
             self.queue_w.data.slot.eq(slot),
             self.queue_w.data.snap.eq(~snap),
-            *([self.queue_w.data.zero.eq(slot[:self.pool.slot_bits] == 0)] if self.tag_bits else []),
+            # (on its own carry chain: the pools' compares as LUTs share prefixes, a chain of LUTs)
+            *([self.queue_w.data.zero.eq(~any_of(slot[:self.pool.slot_bits], chain=True))]
+              if self.tag_bits else []),
             self.queue_w.en.eq(release),
         ]
         if self.tag_bits:

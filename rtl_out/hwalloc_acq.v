@@ -338,9 +338,9 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2875$0 (\$11 [4:0]),
-    .\port$2875$48 (\$11 [53:48]),
-    .\port$2875$6 (\$11 [15:6]),
+    .\port$2873$0 (\$11 [4:0]),
+    .\port$2873$48 (\$11 [53:48]),
+    .\port$2873$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2558$41 (\$19 [41:40]),
+    .\port$2556$41 (\$19 [41:40]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -429,17 +429,17 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2413$0 (\$16 ),
-    .\port$2414$0 (\$17 ),
-    .\port$2558$1 (\$19 ),
-    .\port$2875$0 (\$11 [15:0]),
-    .\port$2875$48 (\$11 [63:48]),
-    .\port$2878$0 (\$12 ),
-    .\port$2890$0 (\$13 ),
-    .\port$2918$0 (\$14 ),
-    .\port$3000$0 (\$15 ),
-    .\port$3152$0 (\$signal ),
-    .\port$3320$0 (\$signal$58 ),
+    .\port$2411$0 (\$16 ),
+    .\port$2412$0 (\$17 ),
+    .\port$2556$1 (\$19 ),
+    .\port$2873$0 (\$11 [15:0]),
+    .\port$2873$48 (\$11 [63:48]),
+    .\port$2876$0 (\$12 ),
+    .\port$2888$0 (\$13 ),
+    .\port$2916$0 (\$14 ),
+    .\port$2998$0 (\$15 ),
+    .\port$3150$0 (\$signal ),
+    .\port$3318$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -598,7 +598,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
 endmodule
 
 module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2875$0 , \port$2875$6 , \port$2875$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2873$0 , \port$2873$6 , \port$2873$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$66  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1487,12 +1487,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2875$0 ;
-  wire [4:0] \port$2875$0 ;
-  input [5:0] \port$2875$48 ;
-  wire [5:0] \port$2875$48 ;
-  input [9:0] \port$2875$6 ;
-  wire [9:0] \port$2875$6 ;
+  input [4:0] \port$2873$0 ;
+  wire [4:0] \port$2873$0 ;
+  input [5:0] \port$2873$48 ;
+  wire [5:0] \port$2873$48 ;
+  input [9:0] \port$2873$6 ;
+  wire [9:0] \port$2873$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1658,7 +1658,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 , 9'h000, \port$2875$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2873$0 [0], \port$2873$0 [4:1], 2'h0, \port$2873$48 , 9'h000, \port$2873$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1749,7 +1749,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 , 9'h000, \port$2875$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2873$0 [0], \port$2873$0 [4:1], 2'h0, \port$2873$48 , 9'h000, \port$2873$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3150,7 +3150,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 , 9'h000, \port$2875$6  };
+  assign r_slow_w_data = { \port$2873$0 [0], \port$2873$0 [4:1], 2'h0, \port$2873$48 , 9'h000, \port$2873$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3162,12 +3162,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 , 9'h000, \port$2875$6  };
+  assign \$signature__data$108  = { \port$2873$0 [0], \port$2873$0 [4:1], 2'h0, \port$2873$48 , 9'h000, \port$2873$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 , 9'h000, \port$2875$6  };
+  assign bus__r_slow_data = { \port$2873$0 [0], \port$2873$0 [4:1], 2'h0, \port$2873$48 , 9'h000, \port$2873$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3207,7 +3207,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
 endmodule
 
 module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2558$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$2556$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$67  = 0;
   wire [11:0] \$1 ;
   wire \$10 ;
@@ -3233,7 +3233,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [8:0] \$120 ;
   wire [24:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
@@ -3242,14 +3242,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
+  wire [3:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [3:0] \$132 ;
-  wire [3:0] \$133 ;
-  wire [3:0] \$134 ;
-  wire [12:0] \$135 ;
+  wire [3:0] \$130 ;
+  wire [3:0] \$131 ;
+  wire [12:0] \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
@@ -3297,34 +3297,34 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [6:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire \$181 ;
-  wire [6:0] \$182 ;
-  wire \$183 ;
+  wire [5:0] \$181 ;
+  wire [5:0] \$182 ;
+  wire [6:0] \$183 ;
   wire [5:0] \$184 ;
   wire [5:0] \$185 ;
   wire [6:0] \$186 ;
-  wire [5:0] \$187 ;
-  wire [5:0] \$188 ;
-  wire [6:0] \$189 ;
+  wire [6:0] \$187 ;
+  wire [6:0] \$188 ;
+  wire [5:0] \$189 ;
   wire \$19 ;
-  wire [6:0] \$190 ;
-  wire [6:0] \$191 ;
-  wire [5:0] \$192 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  wire [6:0] \$199 ;
   wire \$2 ;
   wire [10:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [6:0] \$202 ;
+  wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
@@ -3348,19 +3348,19 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
-  wire \$224 ;
+  wire [5:0] \$224 ;
   wire \$225 ;
   wire \$226 ;
-  wire [5:0] \$227 ;
+  wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire [10:0] \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire [5:0] \$233 ;
-  wire [5:0] \$234 ;
-  wire [6:0] \$235 ;
+  wire [5:0] \$230 ;
+  wire [5:0] \$231 ;
+  wire [6:0] \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
@@ -3373,31 +3373,31 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [7:0] \$247 ;
+  wire [7:0] \$248 ;
+  wire [8:0] \$249 ;
   wire [10:0] \$25 ;
-  wire [7:0] \$250 ;
-  wire [7:0] \$251 ;
-  wire [8:0] \$252 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
   wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [1:0] \$257 ;
+  wire [1:0] \$258 ;
+  wire [1:0] \$259 ;
   wire \$26 ;
-  wire [1:0] \$260 ;
-  wire [1:0] \$261 ;
-  wire [1:0] \$262 ;
-  wire \$263 ;
+  wire \$260 ;
+  wire [11:0] \$261 ;
+  wire [11:0] \$262 ;
+  wire [12:0] \$263 ;
   wire [11:0] \$264 ;
   wire [11:0] \$265 ;
   wire [12:0] \$266 ;
-  wire [11:0] \$267 ;
-  wire [11:0] \$268 ;
-  wire [12:0] \$269 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
@@ -3414,16 +3414,16 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
+  wire [10:0] \$284 ;
+  wire [10:0] \$285 ;
   wire \$286 ;
   wire [10:0] \$287 ;
   wire [10:0] \$288 ;
-  wire \$289 ;
+  wire [12:0] \$289 ;
   wire \$29 ;
-  wire [10:0] \$290 ;
-  wire [10:0] \$291 ;
-  wire [12:0] \$292 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
@@ -3452,13 +3452,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [11:0] \$318 ;
+  wire [11:0] \$319 ;
   wire [3:0] \$32 ;
-  wire \$320 ;
-  wire [11:0] \$321 ;
-  wire [11:0] \$322 ;
-  wire [12:0] \$323 ;
+  wire [12:0] \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
@@ -3473,17 +3473,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
+  wire [6:0] \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire [6:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire \$343 ;
+  wire [10:0] \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire [10:0] \$346 ;
+  wire \$346 ;
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
@@ -3541,18 +3541,18 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
-  wire \$399 ;
+  wire [6:0] \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [10:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire [6:0] \$402 ;
+  wire \$402 ;
   wire \$403 ;
   wire \$404 ;
-  wire \$405 ;
+  wire [5:0] \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire [5:0] \$408 ;
+  wire \$408 ;
   wire \$409 ;
   wire \$41 ;
   wire \$410 ;
@@ -3563,17 +3563,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
-  wire \$418 ;
+  wire [6:0] \$418 ;
   wire \$419 ;
   wire \$42 ;
   wire \$420 ;
-  wire [6:0] \$421 ;
+  wire \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire \$424 ;
+  wire [5:0] \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire [5:0] \$427 ;
+  wire \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
@@ -3584,17 +3584,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
-  wire \$437 ;
+  wire [6:0] \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
-  wire [6:0] \$440 ;
+  wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire \$443 ;
+  wire [5:0] \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire [5:0] \$446 ;
+  wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
@@ -3605,17 +3605,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
-  wire \$456 ;
+  wire [6:0] \$456 ;
   wire \$457 ;
   wire \$458 ;
-  wire [6:0] \$459 ;
+  wire \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
-  wire \$462 ;
+  wire [5:0] \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire [5:0] \$465 ;
+  wire \$465 ;
   wire \$466 ;
   wire \$467 ;
   wire \$468 ;
@@ -3626,17 +3626,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
-  wire \$475 ;
+  wire [6:0] \$475 ;
   wire \$476 ;
   wire \$477 ;
-  wire [6:0] \$478 ;
+  wire \$478 ;
   wire \$479 ;
   wire [3:0] \$48 ;
   wire \$480 ;
-  wire \$481 ;
+  wire [5:0] \$481 ;
   wire \$482 ;
   wire \$483 ;
-  wire [5:0] \$484 ;
+  wire \$484 ;
   wire \$485 ;
   wire \$486 ;
   wire \$487 ;
@@ -3647,59 +3647,59 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
-  wire \$494 ;
+  wire [6:0] \$494 ;
   wire \$495 ;
   wire \$496 ;
-  wire [6:0] \$497 ;
+  wire \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
+  wire [5:0] \$500 ;
   wire \$501 ;
   wire \$502 ;
-  wire [5:0] \$503 ;
-  wire \$504 ;
+  wire [24:0] \$503 ;
+  wire [30:0] \$504 ;
   wire \$505 ;
-  wire [24:0] \$506 ;
-  wire [30:0] \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire \$506 ;
+  wire [11:0] \$507 ;
+  wire [11:0] \$508 ;
+  wire [12:0] \$509 ;
   wire \$51 ;
-  wire [11:0] \$510 ;
+  wire \$510 ;
   wire [11:0] \$511 ;
-  wire [12:0] \$512 ;
-  wire \$513 ;
-  wire [11:0] \$514 ;
+  wire [11:0] \$512 ;
+  wire [12:0] \$513 ;
+  wire \$514 ;
   wire [11:0] \$515 ;
-  wire [12:0] \$516 ;
-  wire \$517 ;
-  wire [11:0] \$518 ;
-  wire [11:0] \$519 ;
+  wire [11:0] \$516 ;
+  wire [12:0] \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  wire [12:0] \$520 ;
+  wire \$520 ;
   wire \$521 ;
   wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire [1:0] \$526 ;
-  wire [1:0] \$527 ;
-  wire [1:0] \$528 ;
-  wire [11:0] \$529 ;
+  wire [1:0] \$523 ;
+  wire [1:0] \$524 ;
+  wire [1:0] \$525 ;
+  wire [11:0] \$526 ;
+  wire [11:0] \$527 ;
+  wire [12:0] \$528 ;
+  wire \$529 ;
   wire [12:0] \$53 ;
-  wire [11:0] \$530 ;
-  wire [12:0] \$531 ;
+  wire \$530 ;
+  wire \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
   wire \$536 ;
-  wire \$537 ;
+  wire [3:0] \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
-  wire [3:0] \$540 ;
+  wire \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
@@ -3707,7 +3707,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
-  wire \$548 ;
+  wire [10:0] \$548 ;
   wire \$549 ;
   wire \$55 ;
   wire \$550 ;
@@ -3717,20 +3717,20 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$554 ;
   wire \$555 ;
   wire \$556 ;
-  wire \$557 ;
+  wire [5:0] \$557 ;
   wire \$558 ;
-  wire [5:0] \$559 ;
+  wire \$559 ;
   wire \$56 ;
   wire \$560 ;
   wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  reg \$564 ;
-  reg [9:0] \$565 ;
-  reg [6:0] \$566 ;
-  reg \$567 ;
-  reg [9:0] \$568 ;
-  reg [17:0] \$569 ;
+  reg \$562 ;
+  reg [9:0] \$563 ;
+  reg [6:0] \$564 ;
+  reg \$565 ;
+  reg [9:0] \$566 ;
+  reg [17:0] \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire \$57 ;
   reg \$570 ;
   reg \$571 ;
@@ -3739,15 +3739,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg \$574 ;
   reg \$575 ;
   reg \$576 ;
-  reg \$577 ;
-  reg \$578 ;
-  reg [10:0] \$579 ;
+  reg [10:0] \$577 ;
+  reg [10:0] \$578 ;
+  reg \$579 ;
   wire \$58 ;
-  reg [10:0] \$580 ;
-  reg \$581 ;
+  reg [9:0] \$580 ;
+  reg [10:0] \$581 ;
   reg [9:0] \$582 ;
-  reg [10:0] \$583 ;
-  reg [9:0] \$584 ;
+  reg \$583 ;
+  reg \$584 ;
   reg \$585 ;
   reg \$586 ;
   reg \$587 ;
@@ -3792,14 +3792,14 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg \$621 ;
   reg \$622 ;
   reg \$623 ;
-  reg \$624 ;
+  reg [9:0] \$624 ;
   reg \$625 ;
-  reg [9:0] \$626 ;
-  reg \$627 ;
-  reg \$628 ;
-  reg [10:0] \$629 ;
+  reg \$626 ;
+  reg [10:0] \$627 ;
+  reg [2:0] \$628 ;
+  reg \$629 ;
   wire \$63 ;
-  reg [2:0] \$630 ;
+  reg \$630 ;
   reg \$631 ;
   reg \$632 ;
   reg \$633 ;
@@ -3814,8 +3814,6 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg \$641 ;
   reg \$642 ;
   reg \$643 ;
-  reg \$644 ;
-  reg \$645 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
@@ -4163,8 +4161,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire grant_valid;
   wire hit_a3;
   wire [5:0] next_tag;
-  input [1:0] \port$2558$41 ;
-  wire [1:0] \port$2558$41 ;
+  input [1:0] \port$2556$41 ;
+  wire [1:0] \port$2556$41 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   (* init = 10'h000 *)
@@ -4310,7 +4308,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg [6:0] samples_grant [1023:0];
   always @(posedge aclk_clk) begin
     if (samples_grant_w_en)
-      samples_grant[samples_grant_w_addr] <= { \$340 [5:0], samples_grant_w_data[0] };
+      samples_grant[samples_grant_w_addr] <= { \$337 [5:0], samples_grant_w_data[0] };
   end
   reg [6:0] _0_;
   reg [6:0] _1_;
@@ -4347,207 +4345,204 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
     _4_ <= samples_queue[samples_head];
   end
   assign \r__data$23  = _4_;
-  assign \$353  = \$352  & samples_queue_r0_b0[1];
-  assign \$354  = \$351  | \$353 ;
-  assign \$355  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$357  = \$356  & samples_queue_r0_b0[2];
-  assign \$358  = \$355  | \$357 ;
-  assign \$359  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$361  = \$360  & samples_queue_r0_b0[3];
-  assign \$362  = \$359  | \$361 ;
-  assign \$363  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$365  = \$364  & samples_queue_r0_b0[4];
-  assign \$366  = \$363  | \$365 ;
-  assign \$367  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$369  = \$368  & samples_queue_r0_b0[5];
-  assign \$370  = \$367  | \$369 ;
-  assign \$371  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$373  = \$372  & samples_queue_r0_b0[6];
-  assign \$374  = \$371  | \$373 ;
-  assign \$375  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$377  = \$376  & samples_queue_r0_b0[7];
-  assign \$378  = \$375  | \$377 ;
-  assign \$379  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$381  = \$380  & samples_queue_r0_b0[8];
-  assign \$382  = \$379  | \$381 ;
-  assign \$383  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$385  = \$384  & samples_queue_r0_b0[9];
-  assign \$386  = \$383  | \$385 ;
-  assign \$387  = a3_sel_fresh & samples_parity_r1_b0;
-  assign \$389  = \$388  & samples_queue_r0_b0[10];
-  assign fetched_snap = \$387  | \$389 ;
-  assign \$390  = a3_hit_a1 | a3_older_hit;
-  assign \$391  = ~ \$390 ;
-  assign \$392  = a3_sel_new & \$391 ;
-  assign \$395  = a3_hit_a1 | a3_older_hit;
-  assign \$396  = ~ \$395 ;
-  assign \$397  = \$394  & \$396 ;
-  assign \$398  = \$397  & samples_grant_r1_b0[1];
-  assign \$400  = \$399  & samples_queue_r0_b0[12];
-  assign \$401  = a3_fwd_ok & a3_hit_a1;
-  assign \$402  = a4_tag + 1'h1;
-  assign \$403  = \$401  & \$402 [0];
-  assign \$404  = a3_fwd_ok & a3_older_hit;
-  assign \$405  = ~ a3_hit_a1;
-  assign \$406  = \$404  & \$405 ;
-  assign \$407  = \$406  & a3_older_next[0];
-  assign \$408  = { \$407 , \$403 , \$400 , \$398 , \$393  } + 5'h1f;
-  assign \$409  = a3_hit_a1 | a3_older_hit;
-  assign \$410  = ~ \$409 ;
-  assign \$411  = a3_sel_new & \$410 ;
-  assign \$414  = a3_hit_a1 | a3_older_hit;
-  assign \$415  = ~ \$414 ;
-  assign \$416  = \$413  & \$415 ;
-  assign \$417  = \$416  & samples_grant_r1_b0[2];
-  assign \$419  = \$418  & samples_queue_r0_b0[13];
-  assign \$420  = a3_fwd_ok & a3_hit_a1;
-  assign \$421  = a4_tag + 1'h1;
-  assign \$422  = \$420  & \$421 [1];
-  assign \$423  = a3_fwd_ok & a3_older_hit;
-  assign \$424  = ~ a3_hit_a1;
-  assign \$425  = \$423  & \$424 ;
-  assign \$426  = \$425  & a3_older_next[1];
-  assign \$427  = { \$426 , \$422 , \$419 , \$417 , \$412  } + 5'h1f;
-  assign \$428  = a3_hit_a1 | a3_older_hit;
-  assign \$429  = ~ \$428 ;
-  assign \$430  = a3_sel_new & \$429 ;
-  assign \$433  = a3_hit_a1 | a3_older_hit;
-  assign \$434  = ~ \$433 ;
-  assign \$435  = \$432  & \$434 ;
-  assign \$436  = \$435  & samples_grant_r1_b0[3];
-  assign \$438  = \$437  & samples_queue_r0_b0[14];
-  assign \$439  = a3_fwd_ok & a3_hit_a1;
-  assign \$440  = a4_tag + 1'h1;
-  assign \$441  = \$439  & \$440 [2];
-  assign \$442  = a3_fwd_ok & a3_older_hit;
-  assign \$443  = ~ a3_hit_a1;
-  assign \$444  = \$442  & \$443 ;
-  assign \$445  = \$444  & a3_older_next[2];
-  assign \$446  = { \$445 , \$441 , \$438 , \$436 , \$431  } + 5'h1f;
-  assign \$447  = a3_hit_a1 | a3_older_hit;
-  assign \$448  = ~ \$447 ;
-  assign \$449  = a3_sel_new & \$448 ;
-  assign \$452  = a3_hit_a1 | a3_older_hit;
-  assign \$453  = ~ \$452 ;
-  assign \$454  = \$451  & \$453 ;
-  assign \$455  = \$454  & samples_grant_r1_b0[4];
-  assign \$457  = \$456  & samples_queue_r0_b0[15];
-  assign \$458  = a3_fwd_ok & a3_hit_a1;
-  assign \$459  = a4_tag + 1'h1;
-  assign \$460  = \$458  & \$459 [3];
-  assign \$461  = a3_fwd_ok & a3_older_hit;
-  assign \$462  = ~ a3_hit_a1;
-  assign \$463  = \$461  & \$462 ;
-  assign \$464  = \$463  & a3_older_next[3];
-  assign \$465  = { \$464 , \$460 , \$457 , \$455 , \$450  } + 5'h1f;
-  assign \$466  = a3_hit_a1 | a3_older_hit;
-  assign \$467  = ~ \$466 ;
-  assign \$468  = a3_sel_new & \$467 ;
-  assign \$471  = a3_hit_a1 | a3_older_hit;
-  assign \$472  = ~ \$471 ;
-  assign \$473  = \$470  & \$472 ;
-  assign \$474  = \$473  & samples_grant_r1_b0[5];
-  assign \$476  = \$475  & samples_queue_r0_b0[16];
-  assign \$477  = a3_fwd_ok & a3_hit_a1;
-  assign \$478  = a4_tag + 1'h1;
-  assign \$479  = \$477  & \$478 [4];
-  assign \$480  = a3_fwd_ok & a3_older_hit;
-  assign \$481  = ~ a3_hit_a1;
-  assign \$482  = \$480  & \$481 ;
-  assign \$483  = \$482  & a3_older_next[4];
-  assign \$484  = { \$483 , \$479 , \$476 , \$474 , \$469  } + 5'h1f;
-  assign \$485  = a3_hit_a1 | a3_older_hit;
-  assign \$486  = ~ \$485 ;
-  assign \$487  = a3_sel_new & \$486 ;
-  assign \$490  = a3_hit_a1 | a3_older_hit;
-  assign \$491  = ~ \$490 ;
-  assign \$492  = \$489  & \$491 ;
-  assign \$493  = \$492  & samples_grant_r1_b0[6];
-  assign \$495  = \$494  & samples_queue_r0_b0[17];
-  assign \$496  = a3_fwd_ok & a3_hit_a1;
-  assign \$497  = a4_tag + 1'h1;
-  assign \$498  = \$496  & \$497 [5];
-  assign \$499  = a3_fwd_ok & a3_older_hit;
-  assign \$500  = ~ a3_hit_a1;
-  assign \$501  = \$499  & \$500 ;
-  assign \$502  = \$501  & a3_older_next[5];
-  assign \$503  = { \$502 , \$498 , \$495 , \$493 , \$488  } + 5'h1f;
-  assign \$504  = a3_valid & a3_ok;
-  assign \$505  = ! a3_pool;
-  assign samples_grant_wen = \$504  & \$505 ;
-  assign \$508  = ! f2_err;
-  assign \$signal$188  = f2_valid & \$508 ;
-  assign \$509  = a4_valid & a4_ok;
-  assign \$510  = { \$509 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$511  = ~ \$510 ;
-  assign \$512  = \$511  + 1'h1;
-  assign \$513  = a5_valid & a5_ok;
-  assign \$514  = { \$513 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$515  = ~ \$514 ;
-  assign \$516  = \$515  + 1'h1;
-  assign \$517  = a4_valid & a4_ok;
-  assign \$518  = { \$517 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$519  = ~ \$518 ;
-  assign \$520  = \$519  + 1'h1;
+  assign \$355  = \$352  | \$354 ;
+  assign \$356  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$358  = \$357  & samples_queue_r0_b0[3];
+  assign \$359  = \$356  | \$358 ;
+  assign \$360  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$362  = \$361  & samples_queue_r0_b0[4];
+  assign \$363  = \$360  | \$362 ;
+  assign \$364  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$366  = \$365  & samples_queue_r0_b0[5];
+  assign \$367  = \$364  | \$366 ;
+  assign \$368  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$370  = \$369  & samples_queue_r0_b0[6];
+  assign \$371  = \$368  | \$370 ;
+  assign \$372  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$374  = \$373  & samples_queue_r0_b0[7];
+  assign \$375  = \$372  | \$374 ;
+  assign \$376  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$378  = \$377  & samples_queue_r0_b0[8];
+  assign \$379  = \$376  | \$378 ;
+  assign \$380  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$382  = \$381  & samples_queue_r0_b0[9];
+  assign \$383  = \$380  | \$382 ;
+  assign \$384  = a3_sel_fresh & samples_parity_r1_b0;
+  assign \$386  = \$385  & samples_queue_r0_b0[10];
+  assign fetched_snap = \$384  | \$386 ;
+  assign \$387  = a3_hit_a1 | a3_older_hit;
+  assign \$388  = ~ \$387 ;
+  assign \$389  = a3_sel_new & \$388 ;
+  assign \$392  = a3_hit_a1 | a3_older_hit;
+  assign \$393  = ~ \$392 ;
+  assign \$394  = \$391  & \$393 ;
+  assign \$395  = \$394  & samples_grant_r1_b0[1];
+  assign \$397  = \$396  & samples_queue_r0_b0[12];
+  assign \$398  = a3_fwd_ok & a3_hit_a1;
+  assign \$399  = a4_tag + 1'h1;
+  assign \$400  = \$398  & \$399 [0];
+  assign \$401  = a3_fwd_ok & a3_older_hit;
+  assign \$402  = ~ a3_hit_a1;
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = \$403  & a3_older_next[0];
+  assign \$405  = { \$404 , \$400 , \$397 , \$395 , \$390  } + 5'h1f;
+  assign \$406  = a3_hit_a1 | a3_older_hit;
+  assign \$407  = ~ \$406 ;
+  assign \$408  = a3_sel_new & \$407 ;
+  assign \$411  = a3_hit_a1 | a3_older_hit;
+  assign \$412  = ~ \$411 ;
+  assign \$413  = \$410  & \$412 ;
+  assign \$414  = \$413  & samples_grant_r1_b0[2];
+  assign \$416  = \$415  & samples_queue_r0_b0[13];
+  assign \$417  = a3_fwd_ok & a3_hit_a1;
+  assign \$418  = a4_tag + 1'h1;
+  assign \$419  = \$417  & \$418 [1];
+  assign \$420  = a3_fwd_ok & a3_older_hit;
+  assign \$421  = ~ a3_hit_a1;
+  assign \$422  = \$420  & \$421 ;
+  assign \$423  = \$422  & a3_older_next[1];
+  assign \$424  = { \$423 , \$419 , \$416 , \$414 , \$409  } + 5'h1f;
+  assign \$425  = a3_hit_a1 | a3_older_hit;
+  assign \$426  = ~ \$425 ;
+  assign \$427  = a3_sel_new & \$426 ;
+  assign \$430  = a3_hit_a1 | a3_older_hit;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = \$429  & \$431 ;
+  assign \$433  = \$432  & samples_grant_r1_b0[3];
+  assign \$435  = \$434  & samples_queue_r0_b0[14];
+  assign \$436  = a3_fwd_ok & a3_hit_a1;
+  assign \$437  = a4_tag + 1'h1;
+  assign \$438  = \$436  & \$437 [2];
+  assign \$439  = a3_fwd_ok & a3_older_hit;
+  assign \$440  = ~ a3_hit_a1;
+  assign \$441  = \$439  & \$440 ;
+  assign \$442  = \$441  & a3_older_next[2];
+  assign \$443  = { \$442 , \$438 , \$435 , \$433 , \$428  } + 5'h1f;
+  assign \$444  = a3_hit_a1 | a3_older_hit;
+  assign \$445  = ~ \$444 ;
+  assign \$446  = a3_sel_new & \$445 ;
+  assign \$449  = a3_hit_a1 | a3_older_hit;
+  assign \$450  = ~ \$449 ;
+  assign \$451  = \$448  & \$450 ;
+  assign \$452  = \$451  & samples_grant_r1_b0[4];
+  assign \$454  = \$453  & samples_queue_r0_b0[15];
+  assign \$455  = a3_fwd_ok & a3_hit_a1;
+  assign \$456  = a4_tag + 1'h1;
+  assign \$457  = \$455  & \$456 [3];
+  assign \$458  = a3_fwd_ok & a3_older_hit;
+  assign \$459  = ~ a3_hit_a1;
+  assign \$460  = \$458  & \$459 ;
+  assign \$461  = \$460  & a3_older_next[3];
+  assign \$462  = { \$461 , \$457 , \$454 , \$452 , \$447  } + 5'h1f;
+  assign \$463  = a3_hit_a1 | a3_older_hit;
+  assign \$464  = ~ \$463 ;
+  assign \$465  = a3_sel_new & \$464 ;
+  assign \$468  = a3_hit_a1 | a3_older_hit;
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$467  & \$469 ;
+  assign \$471  = \$470  & samples_grant_r1_b0[5];
+  assign \$473  = \$472  & samples_queue_r0_b0[16];
+  assign \$474  = a3_fwd_ok & a3_hit_a1;
+  assign \$475  = a4_tag + 1'h1;
+  assign \$476  = \$474  & \$475 [4];
+  assign \$477  = a3_fwd_ok & a3_older_hit;
+  assign \$478  = ~ a3_hit_a1;
+  assign \$479  = \$477  & \$478 ;
+  assign \$480  = \$479  & a3_older_next[4];
+  assign \$481  = { \$480 , \$476 , \$473 , \$471 , \$466  } + 5'h1f;
+  assign \$482  = a3_hit_a1 | a3_older_hit;
+  assign \$483  = ~ \$482 ;
+  assign \$484  = a3_sel_new & \$483 ;
+  assign \$487  = a3_hit_a1 | a3_older_hit;
+  assign \$488  = ~ \$487 ;
+  assign \$489  = \$486  & \$488 ;
+  assign \$490  = \$489  & samples_grant_r1_b0[6];
+  assign \$492  = \$491  & samples_queue_r0_b0[17];
+  assign \$493  = a3_fwd_ok & a3_hit_a1;
+  assign \$494  = a4_tag + 1'h1;
+  assign \$495  = \$493  & \$494 [5];
+  assign \$496  = a3_fwd_ok & a3_older_hit;
+  assign \$497  = ~ a3_hit_a1;
+  assign \$498  = \$496  & \$497 ;
+  assign \$499  = \$498  & a3_older_next[5];
+  assign \$500  = { \$499 , \$495 , \$492 , \$490 , \$485  } + 5'h1f;
+  assign \$501  = a3_valid & a3_ok;
+  assign \$502  = ! a3_pool;
+  assign samples_grant_wen = \$501  & \$502 ;
+  assign \$505  = ! f2_err;
+  assign \$signal$188  = f2_valid & \$505 ;
+  assign \$506  = a4_valid & a4_ok;
+  assign \$507  = { \$506 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$508  = ~ \$507 ;
+  assign \$509  = \$508  + 1'h1;
+  assign \$510  = a5_valid & a5_ok;
+  assign \$511  = { \$510 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$512  = ~ \$511 ;
+  assign \$513  = \$512  + 1'h1;
+  assign \$514  = a4_valid & a4_ok;
+  assign \$515  = { \$514 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$516  = ~ \$515 ;
+  assign \$517  = \$516  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$521  = ~ rel_f2;
-  assign \$522  = f3_quiet & \$521 ;
-  assign \$523  = \$522  ? f3_in : 1'h0;
-  assign \$524  = x1_select | x0_select;
-  assign \$525  = ~ \$524 ;
-  assign \$526  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$527  = { 1'h0, \$525  } & \$526 ;
-  assign \$528  = { 1'h0, \$523  } & \$527 ;
-  assign \$529  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$530  = ~ \$529 ;
-  assign \$531  = \$530  + 1'h1;
-  assign released_f1 = \release  & \$531 [12];
-  assign \$532  = ~ f4_blocked;
-  assign \$533  = \$532  & f4_rest_held;
-  assign \$signal$335  = f4_hit_a1 | \$533 ;
-  assign \$534  = ~ f4_blocked;
-  assign \$535  = f4_by_mem & f4_mem_ok;
-  assign \$536  = f4_by_older | \$535 ;
-  assign \$537  = \$534  & \$536 ;
-  assign \release  = f4_by_a1 | \$537 ;
-  assign \$538  = ~ f4_go;
-  assign \$539  = ~ \$signal$335 ;
-  assign \$540  = \$signal$335  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$540  : f4_err;
+  assign \$518  = ~ rel_f2;
+  assign \$519  = f3_quiet & \$518 ;
+  assign \$520  = \$519  ? f3_in : 1'h0;
+  assign \$521  = x1_select | x0_select;
+  assign \$522  = ~ \$521 ;
+  assign \$523  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$524  = { 1'h0, \$522  } & \$523 ;
+  assign \$525  = { 1'h0, \$520  } & \$524 ;
+  assign \$526  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$527  = ~ \$526 ;
+  assign \$528  = \$527  + 1'h1;
+  assign released_f1 = \release  & \$528 [12];
+  assign \$529  = ~ f4_blocked;
+  assign \$530  = \$529  & f4_rest_held;
+  assign \$signal$335  = f4_hit_a1 | \$530 ;
+  assign \$531  = ~ f4_blocked;
+  assign \$532  = f4_by_mem & f4_mem_ok;
+  assign \$533  = f4_by_older | \$532 ;
+  assign \$534  = \$531  & \$533 ;
+  assign \release  = f4_by_a1 | \$534 ;
+  assign \$535  = ~ f4_go;
+  assign \$536  = ~ \$signal$335 ;
+  assign \$537  = \$signal$335  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$537  : f4_err;
   assign \$signal$248  = \release  ? 4'h0 : unreleased_err;
-  assign \$541  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$321  = ~ \$541 ;
-  assign \$542  = ~ f4_blocked;
-  assign \$543  = \$542  & f4_by_older;
-  assign \$544  = f4_by_a1 | \$543 ;
-  assign \$545  = f4_live & \$544 ;
-  assign \$546  = ~ f4_blocked;
-  assign \$547  = \$546  & f4_by_mem_live;
-  assign \$548  = \$547  & f4_mem_ok;
-  assign \w__en$319  = \$545  | \$548 ;
-  assign \$549  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$550  = ~ \$549 ;
-  assign \$551  = ! f4_slot;
-  assign \$552  = ~ f4_blocked;
-  assign \$553  = \$552  & f4_by_older;
-  assign \$554  = f4_by_a1 | \$553 ;
-  assign \$555  = f4_live & \$554 ;
-  assign \$556  = ~ f4_blocked;
-  assign \$557  = \$556  & f4_by_mem_live;
-  assign \$558  = \$557  & f4_mem_ok;
-  assign samples_queue_wen = \$555  | \$558 ;
-  assign \$559  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$560  = busy_0 | busy_6;
-  assign \$561  = busy_12 | busy_18;
-  assign \$562  = \$560  | \$561 ;
-  assign \$563  = busy_24 | busy_30;
-  assign busy = \$562  | \$563 ;
+  assign \$538  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$321  = ~ \$538 ;
+  assign \$539  = ~ f4_blocked;
+  assign \$540  = \$539  & f4_by_older;
+  assign \$541  = f4_by_a1 | \$540 ;
+  assign \$542  = f4_live & \$541 ;
+  assign \$543  = ~ f4_blocked;
+  assign \$544  = \$543  & f4_by_mem_live;
+  assign \$545  = \$544  & f4_mem_ok;
+  assign \w__en$319  = \$542  | \$545 ;
+  assign \$546  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$547  = ~ \$546 ;
+  assign \$548  = f4_slot + 10'h3ff;
+  assign \$549  = ~ \$548 [10];
+  assign \$550  = ~ f4_blocked;
+  assign \$551  = \$550  & f4_by_older;
+  assign \$552  = f4_by_a1 | \$551 ;
+  assign \$553  = f4_live & \$552 ;
+  assign \$554  = ~ f4_blocked;
+  assign \$555  = \$554  & f4_by_mem_live;
+  assign \$556  = \$555  & f4_mem_ok;
+  assign samples_queue_wen = \$553  | \$556 ;
+  assign \$557  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$558  = busy_0 | busy_6;
+  assign \$559  = busy_12 | busy_18;
+  assign \$560  = \$558  | \$559 ;
+  assign \$561  = busy_24 | busy_30;
+  assign busy = \$560  | \$561 ;
   always @(posedge aclk_clk)
-    samples_grant_w_en <= \$564 ;
+    samples_grant_w_en <= \$562 ;
   always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$565 ;
+    samples_grant_w_addr <= \$563 ;
   always @(posedge aclk_clk)
-    samples_grant_w_data <= \$566 ;
+    samples_grant_w_data <= \$564 ;
   always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -4557,15 +4552,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     samples_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    samples_queue_w_en <= \$567 ;
+    samples_queue_w_en <= \$565 ;
   always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$568 ;
+    samples_queue_w_addr <= \$566 ;
   always @(posedge aclk_clk)
-    samples_queue_w_data <= \$569 ;
+    samples_queue_w_data <= \$567 ;
   always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$570 ;
+    a0_valid <= \$568 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -4575,7 +4570,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a0_fits <= \$4 ;
   always @(posedge aclk_clk)
-    a1_valid <= \$571 ;
+    a1_valid <= \$569 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -4587,17 +4582,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a1_in <= \$6 ;
   always @(posedge aclk_clk)
-    a1_select <= \$572 ;
+    a1_select <= \$570 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$573 ;
+    x0_valid <= \$571 ;
   always @(posedge aclk_clk)
-    x0_select <= \$574 ;
+    x0_select <= \$572 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$575 ;
+    x1_valid <= \$573 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -4605,9 +4600,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     x1_err <= \$15 ;
   always @(posedge aclk_clk)
-    x1_select <= \$576 ;
+    x1_select <= \$574 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$577 ;
+    x2_valid <= \$575 ;
   always @(posedge aclk_clk)
     x2_ok <= \$16 ;
   always @(posedge aclk_clk)
@@ -4619,25 +4614,25 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$578 ;
+    a2_valid <= \$576 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    samples_seen <= \$579 ;
+    samples_seen <= \$577 ;
   always @(posedge aclk_clk)
-    samples_seen_prev <= \$580 ;
+    samples_seen_prev <= \$578 ;
   always @(posedge aclk_clk)
-    samples_has_fresh <= \$581 ;
+    samples_has_fresh <= \$579 ;
   always @(posedge aclk_clk)
-    samples_head <= \$582 ;
+    samples_head <= \$580 ;
   always @(posedge aclk_clk)
-    samples_fresh <= \$583 ;
+    samples_fresh <= \$581 ;
   always @(posedge aclk_clk)
-    samples_fresh_slot <= \$584 ;
+    samples_fresh_slot <= \$582 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$585 ;
+    a2_ring <= \$583 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -4653,7 +4648,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_restart_head <= \$47 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$586 ;
+    a3_valid <= \$584 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -4665,7 +4660,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$587 ;
+    a3_ring <= \$585 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -4681,7 +4676,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$69 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$588 ;
+    a4_valid <= \$586 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -4693,11 +4688,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a4_slot <= \$70 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$503 [5], \$484 [5], \$465 [5], \$446 [5], \$427 [5], \$408 [5] };
+    a4_tag <= { \$500 [5], \$481 [5], \$462 [5], \$443 [5], \$424 [5], \$405 [5] };
   always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
   always @(posedge aclk_clk)
-    a5_valid <= \$589 ;
+    a5_valid <= \$587 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -4721,7 +4716,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_older_next <= \$90 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$590 ;
+    f0_valid <= \$588 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -4737,7 +4732,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f1_contract <= 1'h0;
   always @(posedge aclk_clk)
-    f1_valid <= \$591 ;
+    f1_valid <= \$589 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -4753,57 +4748,57 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$592 ;
+    f1_same_second_eq0 <= \$590 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$593 ;
+    f1_same_second_eq3 <= \$591 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$594 ;
+    f1_same_second_eq6 <= \$592 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$595 ;
+    f1_same_second_eq9 <= \$593 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$596 ;
+    f1_same_second_eq12 <= \$594 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$597 ;
+    f1_same_second_eq15 <= \$595 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$598 ;
+    f1_same_second_eq18 <= \$596 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$599 ;
+    f1_same_second_eq21 <= \$597 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$600 ;
+    f1_same_second_eq24 <= \$598 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$601 ;
+    f1_same_second_eq27 <= \$599 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$602 ;
+    f1_same_second_eq30 <= \$600 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$603 ;
+    f1_same_third_eq0 <= \$601 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$604 ;
+    f1_same_third_eq3 <= \$602 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$605 ;
+    f1_same_third_eq6 <= \$603 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$606 ;
+    f1_same_third_eq9 <= \$604 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$607 ;
+    f1_same_third_eq12 <= \$605 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$608 ;
+    f1_same_third_eq15 <= \$606 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$609 ;
+    f1_same_third_eq18 <= \$607 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$610 ;
+    f1_same_third_eq21 <= \$608 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$611 ;
+    f1_same_third_eq24 <= \$609 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$612 ;
+    f1_same_third_eq27 <= \$610 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$613 ;
+    f1_same_third_eq30 <= \$611 ;
   always @(posedge aclk_clk)
     f1_hit <= f0_hit;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$120 ;
+    f1_misaligned <= \$120 [8];
   always @(posedge aclk_clk)
     f1_samples_slot <= \$121 [9:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$614 ;
+    f2_valid <= \$612 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -4813,21 +4808,21 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f2_slot <= \$124 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$126 ;
+    f2_in_pool <= \$125 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$134 ;
+    f2_err <= \$131 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= \$137 ;
+    f2_never_granted <= \$134 ;
   always @(posedge aclk_clk)
-    f2_same_second <= \$159 ;
+    f2_same_second <= \$156 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$181 ;
+    f2_same_third <= \$178 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$615 ;
+    f3_valid <= \$613 ;
   always @(posedge aclk_clk)
-    f3_go <= \$616 ;
+    f3_go <= \$614 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -4841,33 +4836,33 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$182 [5:0];
+    f3_next <= \$179 [5:0];
   always @(posedge aclk_clk)
-    f3_in <= \$183 ;
+    f3_in <= \$180 ;
   always @(posedge aclk_clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$512 [12];
+    f3_hit_a2 <= \$509 [12];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$186 [6];
+    f3_a2_tag_ok <= \$183 [6];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$516 [12];
+    f3_hit_a3 <= \$513 [12];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$189 [6];
+    f3_a3_tag_ok <= \$186 [6];
   always @(posedge aclk_clk)
-    f3_older_next <= \$192 ;
+    f3_older_next <= \$189 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$193 ;
+    f3_older_snap <= \$190 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$194 ;
+    f3_rel_f3 <= \$191 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$617 ;
+    f3_quiet <= \$615 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$618 ;
+    f4_valid <= \$616 ;
   always @(posedge aclk_clk)
-    f4_go <= \$619 ;
+    f4_go <= \$617 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -4881,59 +4876,59 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$520 [12];
+    f4_hit_a1 <= \$517 [12];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$202 [5:0];
+    f4_a1_next <= \$199 [5:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$213 ;
+    f4_rest_held <= \$210 ;
   always @(posedge aclk_clk)
-    f4_rest_next <= \$227 ;
+    f4_rest_next <= \$224 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$231 ;
+    f4_rest_snap <= \$228 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$620 ;
+    f4_by_a1 <= \$618 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$621 ;
+    f4_by_older <= \$619 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$622 ;
+    f4_by_mem <= \$620 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= \$252 [8];
+    f4_mem_ok <= \$249 [8];
   always @(posedge aclk_clk)
-    f2_flushed <= \$254 ;
+    f2_flushed <= \$251 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$257 ;
+    f3_flushed <= \$254 ;
   always @(posedge aclk_clk)
-    f4_live <= \$262 [0];
+    f4_live <= \$259 [0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$623 ;
+    f4_by_mem_live <= \$621 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$624 ;
+    f4_blocked <= \$622 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$266 [12];
+    f4_taken_a4 <= \$263 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$269 [12];
+    f4_taken_a3 <= \$266 [12];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    samples_push <= \$625 ;
+    samples_push <= \$623 ;
   always @(posedge aclk_clk)
-    samples_queue_waddr <= \$626 ;
+    samples_queue_waddr <= \$624 ;
   always @(posedge aclk_clk)
-    samples_pushed <= \$627 ;
+    samples_pushed <= \$625 ;
   always @(posedge aclk_clk)
-    samples_popped <= \$628 ;
+    samples_popped <= \$626 ;
   always @(posedge aclk_clk)
-    samples_count <= \$629 ;
+    samples_count <= \$627 ;
   always @(posedge aclk_clk)
-    samples_at <= \$630 ;
+    samples_at <= \$628 ;
   always @(posedge aclk_clk)
-    samples_nonempty <= \$631 ;
+    samples_nonempty <= \$629 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$632 ;
+    f5_valid <= \$630 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$633 ;
+    f5_ok <= \$631 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$248 ;
   always @(posedge aclk_clk)
@@ -4949,41 +4944,41 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$319 ;
+    f5_wparity <= \$316 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$323 [12];
+    a3_flip <= \$320 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$324 ;
+    a3_released <= \$321 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$328 ;
+    a4_released <= \$325 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$333 ;
+    a5_overwrite <= \$330 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$634 ;
+    a6_valid <= \$632 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$635 ;
+    f6_valid <= \$633 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$636 ;
+    x3_valid <= \$634 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$637 ;
+    x4_valid <= \$635 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$638 ;
+    x5_valid <= \$636 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$639 ;
+    x6_valid <= \$637 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -5043,17 +5038,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$640 ;
+    busy_0 <= \$638 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$641 ;
+    busy_6 <= \$639 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$642 ;
+    busy_12 <= \$640 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$643 ;
+    busy_18 <= \$641 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$644 ;
+    busy_24 <= \$642 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$645 ;
+    busy_30 <= \$643 ;
   assign \$1  = alloc_port_size - 9'h101;
   assign \$2  = ~ \$1 [10];
   assign \$4  = alloc_src | \$3 ;
@@ -5064,7 +5059,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2558$41 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2556$41 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -5089,9 +5084,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$36  = a2_ok & a2_from_fresh;
   assign \$37  = a1_in & x1_select;
   assign \$38  = \$37  & a2_in;
-  assign \$40  = \$36  & \$39 ;
-  assign \$41  = ! a2_fresh_slot;
-  assign \$42  = \$40  & \$41 ;
+  assign \$39  = \$36  & \$38 ;
+  assign \$40  = a2_fresh_slot + 10'h3ff;
+  assign \$41  = ~ \$40 [10];
+  assign \$42  = \$39  & \$41 ;
   assign \$43  = ~ a2_from_fresh;
   assign \$44  = a2_ok & \$43 ;
   assign \$45  = a1_in & x1_select;
@@ -5116,7 +5112,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$66  = a2_ok & a2_from_fresh;
   assign \$67  = \$66  ? a2_in : 1'h0;
   assign \$68  = a2_ok & a2_from_fresh;
-  assign \$70  = a3_ok ? { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  } : 10'h000;
+  assign \$70  = a3_ok ? { \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347  } : 10'h000;
   assign \$71  = a4_ok ? grant_addr : 32'd0;
   assign \$73  = \$72  & samples_queue_r0_b0[11];
   assign \$74  = a3_restart_fresh | \$73 ;
@@ -5141,7 +5137,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$93  = free_port_addr - 31'h40040000;
   assign \$94  = ~ \$93 [32];
   assign \$96  = \$92  & \$95 ;
-  assign \$97  = free_src ? \port$2558$41 [0] : \$96 ;
+  assign \$97  = free_src ? \port$2556$41 [0] : \$96 ;
   assign \$98  = f0_addr[2:0] == f2_addr[2:0];
   assign \$99  = f0_addr[5:3] == f2_addr[5:3];
   assign \$100  = f0_addr[8:6] == f2_addr[8:6];
@@ -5164,862 +5160,866 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$117  = f0_addr[26:24] == f3_addr[26:24];
   assign \$118  = f0_addr[29:27] == f3_addr[29:27];
   assign \$119  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$120  = | f0_addr[7:0];
+  assign \$120  = f0_addr[7:0] + 8'hff;
   assign \$121  = f0_addr[31:8] - 23'h400000;
   assign \$123  = f1_oor ? f1_oor_pool : 1'h0;
   assign \$124  = f1_hit ? f1_samples_slot : 10'h000;
-  assign \$126  = f1_oor | \$125 ;
-  assign \$128  = ~ \$127 ;
-  assign \$129  = f1_oor | \$128 ;
-  assign \$130  = f1_hit & f1_misaligned;
-  assign \$132  = f1_contract ? 4'h8 : 4'h0;
-  assign \$133  = \$131  ? 4'h5 : \$132 ;
-  assign \$134  = \$129  ? 4'h4 : \$133 ;
-  assign \$135  = f1_samples_slot - samples_fresh;
-  assign \$136  = ~ \$135 [11];
-  assign \$137  = f1_hit & \$136 ;
-  assign \$138  = ~ f1_same_second_eq0;
-  assign \$139  = ~ f1_same_second_eq3;
+  assign \$125  = f1_oor | f1_hit;
+  assign \$126  = ~ f1_hit;
+  assign \$127  = f1_oor | \$126 ;
+  assign \$128  = f1_hit & f1_misaligned;
+  assign \$129  = f1_contract ? 4'h8 : 4'h0;
+  assign \$130  = \$128  ? 4'h5 : \$129 ;
+  assign \$131  = \$127  ? 4'h4 : \$130 ;
+  assign \$132  = f1_samples_slot - samples_fresh;
+  assign \$133  = ~ \$132 [11];
+  assign \$134  = f1_hit & \$133 ;
+  assign \$135  = ~ f1_same_second_eq0;
+  assign \$136  = ~ f1_same_second_eq3;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = ~ f1_same_second_eq6;
+  assign \$139  = ~ f1_same_second_eq9;
   assign \$140  = \$138  | \$139 ;
-  assign \$141  = ~ f1_same_second_eq6;
-  assign \$142  = ~ f1_same_second_eq9;
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = \$140  | \$143 ;
-  assign \$145  = ~ f1_same_second_eq12;
-  assign \$146  = ~ f1_same_second_eq15;
+  assign \$141  = \$137  | \$140 ;
+  assign \$142  = ~ f1_same_second_eq12;
+  assign \$143  = ~ f1_same_second_eq15;
+  assign \$144  = \$142  | \$143 ;
+  assign \$145  = ~ f1_same_second_eq18;
+  assign \$146  = ~ f1_same_second_eq21;
   assign \$147  = \$145  | \$146 ;
-  assign \$148  = ~ f1_same_second_eq18;
-  assign \$149  = ~ f1_same_second_eq21;
-  assign \$150  = \$148  | \$149 ;
-  assign \$151  = \$147  | \$150 ;
-  assign \$152  = \$144  | \$151 ;
-  assign \$153  = ~ f1_same_second_eq24;
-  assign \$154  = ~ f1_same_second_eq27;
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = ~ f1_same_second_eq30;
-  assign \$157  = \$155  | \$156 ;
-  assign \$158  = \$152  | \$157 ;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = ~ f1_same_third_eq0;
-  assign \$161  = ~ f1_same_third_eq3;
+  assign \$148  = \$144  | \$147 ;
+  assign \$149  = \$141  | \$148 ;
+  assign \$150  = ~ f1_same_second_eq24;
+  assign \$151  = ~ f1_same_second_eq27;
+  assign \$152  = \$150  | \$151 ;
+  assign \$153  = ~ f1_same_second_eq30;
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = \$149  | \$154 ;
+  assign \$156  = ~ \$155 ;
+  assign \$157  = ~ f1_same_third_eq0;
+  assign \$158  = ~ f1_same_third_eq3;
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = ~ f1_same_third_eq6;
+  assign \$161  = ~ f1_same_third_eq9;
   assign \$162  = \$160  | \$161 ;
-  assign \$163  = ~ f1_same_third_eq6;
-  assign \$164  = ~ f1_same_third_eq9;
-  assign \$165  = \$163  | \$164 ;
-  assign \$166  = \$162  | \$165 ;
-  assign \$167  = ~ f1_same_third_eq12;
-  assign \$168  = ~ f1_same_third_eq15;
+  assign \$163  = \$159  | \$162 ;
+  assign \$164  = ~ f1_same_third_eq12;
+  assign \$165  = ~ f1_same_third_eq15;
+  assign \$166  = \$164  | \$165 ;
+  assign \$167  = ~ f1_same_third_eq18;
+  assign \$168  = ~ f1_same_third_eq21;
   assign \$169  = \$167  | \$168 ;
-  assign \$170  = ~ f1_same_third_eq18;
-  assign \$171  = ~ f1_same_third_eq21;
-  assign \$172  = \$170  | \$171 ;
-  assign \$173  = \$169  | \$172 ;
-  assign \$174  = \$166  | \$173 ;
-  assign \$175  = ~ f1_same_third_eq24;
-  assign \$176  = ~ f1_same_third_eq27;
-  assign \$177  = \$175  | \$176 ;
-  assign \$178  = ~ f1_same_third_eq30;
-  assign \$179  = \$177  | \$178 ;
-  assign \$180  = \$174  | \$179 ;
-  assign \$181  = ~ \$180 ;
-  assign \$182  = f2_tag + 1'h1;
-  assign \$183  = ! f2_pool;
-  assign \$184  = a4_tag ^ f2_tag;
+  assign \$170  = \$166  | \$169 ;
+  assign \$171  = \$163  | \$170 ;
+  assign \$172  = ~ f1_same_third_eq24;
+  assign \$173  = ~ f1_same_third_eq27;
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = ~ f1_same_third_eq30;
+  assign \$176  = \$174  | \$175 ;
+  assign \$177  = \$171  | \$176 ;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = f2_tag + 1'h1;
+  assign \$180  = ! f2_pool;
+  assign \$181  = a4_tag ^ f2_tag;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$182  + 1'h1;
+  assign \$184  = a5_tag ^ f2_tag;
   assign \$185  = ~ \$184 ;
   assign \$186  = \$185  + 1'h1;
-  assign \$187  = a5_tag ^ f2_tag;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$188  + 1'h1;
-  assign \$190  = a4_tag + 1'h1;
-  assign \$191  = a5_tag + 1'h1;
-  assign \$192  = \$512 [12] ? \$190 [5:0] : \$191 [5:0];
-  assign \$193  = \$512 [12] ? a4_snap : a5_snap;
-  assign \$194  = f2_same_third & f5_ok;
-  assign \$195  = ~ \$512 [12];
-  assign \$196  = \$signal$188  & \$195 ;
-  assign \$197  = ~ \$516 [12];
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = f2_same_third & f5_ok;
-  assign \$200  = ~ \$199 ;
-  assign \$201  = \$198  & \$200 ;
-  assign \$202  = a4_tag + 1'h1;
-  assign \$203  = ~ f3_never_granted;
-  assign \$204  = ~ rel_f2;
-  assign \$205  = ~ f3_rel_f3;
-  assign \$207  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = \$205  & \$208 ;
-  assign \$210  = f3_hit_a3 | \$209 ;
-  assign \$211  = \$204  & \$210 ;
-  assign \$212  = f3_hit_a2 | \$211 ;
-  assign \$213  = \$203  & \$212 ;
-  assign \$214  = f3_hit_a2 | f3_hit_a3;
-  assign \$216  = \$215  & samples_grant_r0_b0[1];
-  assign \$218  = \$217  & samples_grant_r0_b0[2];
-  assign \$220  = \$219  & samples_grant_r0_b0[3];
-  assign \$222  = \$221  & samples_grant_r0_b0[4];
-  assign \$224  = \$223  & samples_grant_r0_b0[5];
-  assign \$226  = \$225  & samples_grant_r0_b0[6];
-  assign \$227  = \$214  ? f3_older_next : { \$226 , \$224 , \$222 , \$220 , \$218 , \$216  };
-  assign \$228  = f3_hit_a2 | f3_hit_a3;
-  assign \$230  = \$229  & samples_grant_r0_b0[0];
-  assign \$231  = \$228  ? f3_older_snap : \$230 ;
-  assign \$232  = f3_go & \$520 [12];
-  assign \$233  = a4_tag ^ f3_tag;
-  assign \$234  = ~ \$233 ;
-  assign \$235  = \$234  + 1'h1;
-  assign \$236  = \$232  & \$235 [6];
-  assign \$237  = ~ f3_never_granted;
-  assign \$238  = f3_go & \$237 ;
-  assign \$239  = ~ rel_f2;
-  assign \$240  = \$239  & f3_hit_a3;
-  assign \$241  = f3_hit_a2 | \$240 ;
-  assign \$242  = \$238  & \$241 ;
-  assign \$243  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = ~ rel_f2;
-  assign \$246  = f3_quiet & \$245 ;
-  assign \$247  = \$246  ? f3_in : 1'h0;
-  assign \$248  = ~ f3_never_granted;
-  assign \$250  = { \$249 , samples_parity_r0_b0, samples_grant_r0_b0[6:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_next };
-  assign \$251  = ~ \$250 ;
-  assign \$252  = \$251  + 1'h1;
-  assign \$253  = x1_select & f1_hit;
-  assign \$255  = x1_select & f2_in;
-  assign \$257  = f2_flushed | \$256 ;
-  assign \$258  = x1_select | x0_select;
-  assign \$259  = ~ \$258 ;
-  assign \$260  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$261  = { 1'h0, \$259  } & \$260 ;
-  assign \$262  = { 1'h0, f3_in } & \$261 ;
-  assign \$263  = \$520 [12] | released_f1;
-  assign \$264  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$187  = a4_tag + 1'h1;
+  assign \$188  = a5_tag + 1'h1;
+  assign \$189  = \$509 [12] ? \$187 [5:0] : \$188 [5:0];
+  assign \$190  = \$509 [12] ? a4_snap : a5_snap;
+  assign \$191  = f2_same_third & f5_ok;
+  assign \$192  = ~ \$509 [12];
+  assign \$193  = \$signal$188  & \$192 ;
+  assign \$194  = ~ \$513 [12];
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = f2_same_third & f5_ok;
+  assign \$197  = ~ \$196 ;
+  assign \$198  = \$195  & \$197 ;
+  assign \$199  = a4_tag + 1'h1;
+  assign \$200  = ~ f3_never_granted;
+  assign \$201  = ~ rel_f2;
+  assign \$202  = ~ f3_rel_f3;
+  assign \$204  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = \$202  & \$205 ;
+  assign \$207  = f3_hit_a3 | \$206 ;
+  assign \$208  = \$201  & \$207 ;
+  assign \$209  = f3_hit_a2 | \$208 ;
+  assign \$210  = \$200  & \$209 ;
+  assign \$211  = f3_hit_a2 | f3_hit_a3;
+  assign \$213  = \$212  & samples_grant_r0_b0[1];
+  assign \$215  = \$214  & samples_grant_r0_b0[2];
+  assign \$217  = \$216  & samples_grant_r0_b0[3];
+  assign \$219  = \$218  & samples_grant_r0_b0[4];
+  assign \$221  = \$220  & samples_grant_r0_b0[5];
+  assign \$223  = \$222  & samples_grant_r0_b0[6];
+  assign \$224  = \$211  ? f3_older_next : { \$223 , \$221 , \$219 , \$217 , \$215 , \$213  };
+  assign \$225  = f3_hit_a2 | f3_hit_a3;
+  assign \$227  = \$226  & samples_grant_r0_b0[0];
+  assign \$228  = \$225  ? f3_older_snap : \$227 ;
+  assign \$229  = f3_go & \$517 [12];
+  assign \$230  = a4_tag ^ f3_tag;
+  assign \$231  = ~ \$230 ;
+  assign \$232  = \$231  + 1'h1;
+  assign \$233  = \$229  & \$232 [6];
+  assign \$234  = ~ f3_never_granted;
+  assign \$235  = f3_go & \$234 ;
+  assign \$236  = ~ rel_f2;
+  assign \$237  = \$236  & f3_hit_a3;
+  assign \$238  = f3_hit_a2 | \$237 ;
+  assign \$239  = \$235  & \$238 ;
+  assign \$240  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = ~ rel_f2;
+  assign \$243  = f3_quiet & \$242 ;
+  assign \$244  = \$243  ? f3_in : 1'h0;
+  assign \$245  = ~ f3_never_granted;
+  assign \$247  = { \$246 , samples_parity_r0_b0, samples_grant_r0_b0[6:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_next };
+  assign \$248  = ~ \$247 ;
+  assign \$249  = \$248  + 1'h1;
+  assign \$250  = x1_select & f1_hit;
+  assign \$252  = x1_select & f2_in;
+  assign \$254  = f2_flushed | \$253 ;
+  assign \$255  = x1_select | x0_select;
+  assign \$256  = ~ \$255 ;
+  assign \$257  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$258  = { 1'h0, \$256  } & \$257 ;
+  assign \$259  = { 1'h0, f3_in } & \$258 ;
+  assign \$260  = \$517 [12] | released_f1;
+  assign \$261  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$262  = ~ \$261 ;
+  assign \$263  = \$262  + 1'h1;
+  assign \$264  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$265  = ~ \$264 ;
   assign \$266  = \$265  + 1'h1;
-  assign \$267  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$268  = ~ \$267 ;
-  assign \$269  = \$268  + 1'h1;
-  assign \$270  = ~ f4_blocked;
-  assign \$271  = \$270  & f4_by_older;
-  assign \$272  = f4_by_a1 | \$271 ;
-  assign \$273  = f4_live & \$272 ;
-  assign \$274  = ~ f4_blocked;
-  assign \$275  = \$274  & f4_by_mem_live;
-  assign \$276  = \$275  & f4_mem_ok;
-  assign \$277  = \$273  | \$276 ;
-  assign \$278  = ~ f4_blocked;
-  assign \$279  = \$278  & f4_by_older;
-  assign \$280  = f4_by_a1 | \$279 ;
-  assign \$281  = f4_live & \$280 ;
-  assign \$282  = ~ f4_blocked;
-  assign \$283  = \$282  & f4_by_mem_live;
-  assign \$284  = \$283  & f4_mem_ok;
-  assign \$285  = \$281  | \$284 ;
-  assign \$286  = samples_queue_waddr == 10'h3ff;
-  assign \$287  = samples_queue_waddr + 1'h1;
+  assign \$267  = ~ f4_blocked;
+  assign \$268  = \$267  & f4_by_older;
+  assign \$269  = f4_by_a1 | \$268 ;
+  assign \$270  = f4_live & \$269 ;
+  assign \$271  = ~ f4_blocked;
+  assign \$272  = \$271  & f4_by_mem_live;
+  assign \$273  = \$272  & f4_mem_ok;
+  assign \$274  = \$270  | \$273 ;
+  assign \$275  = ~ f4_blocked;
+  assign \$276  = \$275  & f4_by_older;
+  assign \$277  = f4_by_a1 | \$276 ;
+  assign \$278  = f4_live & \$277 ;
+  assign \$279  = ~ f4_blocked;
+  assign \$280  = \$279  & f4_by_mem_live;
+  assign \$281  = \$280  & f4_mem_ok;
+  assign \$282  = \$278  | \$281 ;
+  assign \$283  = samples_queue_waddr == 10'h3ff;
+  assign \$284  = samples_queue_waddr + 1'h1;
+  assign \$285  = \$283  ? 11'h000 : \$284 ;
+  assign \$286  = samples_pushed == samples_popped;
+  assign \$287  = samples_pushed ? 11'h001 : 11'h7ff;
   assign \$288  = \$286  ? 11'h000 : \$287 ;
-  assign \$289  = samples_pushed == samples_popped;
-  assign \$290  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$291  = \$289  ? 11'h000 : \$290 ;
-  assign \$292  = $signed({ 1'h0, samples_count }) + $signed(\$291 );
-  assign \$293  = ! samples_pushed;
-  assign \$294  = ! samples_popped;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$297  = ~ \$296 ;
-  assign \$298  = samples_push | \$297 ;
-  assign \$299  = ! samples_pushed;
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = samples_count == 2'h3;
-  assign \$303  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$304  = ~ \$303 ;
-  assign \$305  = samples_push | \$304 ;
-  assign \$307  = ! samples_popped;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = samples_pop ? samples_at[0] : 1'h0;
-  assign \$310  = ~ \$309 ;
-  assign \$311  = samples_push | \$310 ;
-  assign \$314  = \$312  & \$313 ;
-  assign \$315  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$289  = $signed({ 1'h0, samples_count }) + $signed(\$288 );
+  assign \$290  = ! samples_pushed;
+  assign \$291  = ! samples_popped;
+  assign \$292  = \$290  & \$291 ;
+  assign \$293  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$294  = ~ \$293 ;
+  assign \$295  = samples_push | \$294 ;
+  assign \$296  = ! samples_pushed;
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = samples_count == 2'h3;
+  assign \$300  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$301  = ~ \$300 ;
+  assign \$302  = samples_push | \$301 ;
+  assign \$304  = ! samples_popped;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = samples_push | \$307 ;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$313  = ~ \$312 ;
+  assign \$314  = samples_push | \$313 ;
+  assign \$315  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$316  = ~ \$315 ;
-  assign \$317  = samples_push | \$316 ;
-  assign \$318  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$317  = f5_wrote & a2_ring;
+  assign \$318  = { \$317 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$319  = ~ \$318 ;
-  assign \$320  = f5_wrote & a2_ring;
-  assign \$321  = { \$320 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$322  = ~ \$321 ;
-  assign \$323  = \$322  + 1'h1;
-  assign \$324  = \release  & f4_taken_a2;
-  assign \$325  = a3_ring & a3_lapped;
-  assign \$327  = \release  & f4_taken_a3;
-  assign \$328  = a3_released | \$327 ;
-  assign \$329  = ~ a4_released;
-  assign \$330  = a4_prev_held & \$329 ;
-  assign \$331  = \release  & f4_taken_a4;
-  assign \$332  = ~ \$331 ;
-  assign \$333  = \$330  & \$332 ;
-  assign \$334  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
-  assign \$335  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$336  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$337  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$338  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked };
-  assign \$339  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$340  = samples_grant_w_data[6:1] + 1'h1;
-  assign \$341  = samples_has_fresh | x1_select;
-  assign samples_take_fresh = a1_select & \$341 ;
-  assign \$342  = ~ x1_select;
-  assign \$343  = a1_select & \$342 ;
-  assign \$344  = ~ samples_has_fresh;
-  assign \$345  = \$343  & \$344 ;
-  assign samples_pop = \$345  & samples_nonempty;
-  assign \$346  = samples_fresh_slot + 1'h1;
-  assign \$347  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$349  = \$348  & samples_queue_r0_b0[0];
-  assign \$350  = \$347  | \$349 ;
-  assign \$351  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$320  = \$319  + 1'h1;
+  assign \$321  = \release  & f4_taken_a2;
+  assign \$322  = a3_ring & a3_lapped;
+  assign \$324  = \release  & f4_taken_a3;
+  assign \$325  = a3_released | \$324 ;
+  assign \$326  = ~ a4_released;
+  assign \$327  = a4_prev_held & \$326 ;
+  assign \$328  = \release  & f4_taken_a4;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = \$327  & \$329 ;
+  assign \$331  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
+  assign \$332  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$333  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$334  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$335  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked };
+  assign \$336  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$337  = samples_grant_w_data[6:1] + 1'h1;
+  assign \$338  = samples_has_fresh | x1_select;
+  assign samples_take_fresh = a1_select & \$338 ;
+  assign \$339  = ~ x1_select;
+  assign \$340  = a1_select & \$339 ;
+  assign \$341  = ~ samples_has_fresh;
+  assign \$342  = \$340  & \$341 ;
+  assign samples_pop = \$342  & samples_nonempty;
+  assign \$343  = samples_fresh_slot + 1'h1;
+  assign \$344  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$346  = \$345  & samples_queue_r0_b0[0];
+  assign \$347  = \$344  | \$346 ;
+  assign \$348  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$350  = \$349  & samples_queue_r0_b0[1];
+  assign \$351  = \$348  | \$350 ;
+  assign \$352  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$354  = \$353  & samples_queue_r0_b0[2];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$564  = samples_grant_wen;
+    \$562  = samples_grant_wen;
     if (aclk_rst) begin
-      \$564  = 1'h0;
+      \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$565  = samples_grant_w_addr;
+    \$563  = samples_grant_w_addr;
     if (samples_grant_wen) begin
-      \$565  = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
+      \$563  = { \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$566  = samples_grant_w_data;
+    \$564  = samples_grant_w_data;
     if (samples_grant_wen) begin
-      \$566  = samples_grant_wdata;
+      \$564  = samples_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$567  = samples_queue_wen;
+    \$565  = samples_queue_wen;
     if (aclk_rst) begin
-      \$567  = 1'h0;
+      \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$568  = samples_queue_w_addr;
+    \$566  = samples_queue_w_addr;
     if (samples_queue_wen) begin
-      \$568  = samples_queue_waddr;
+      \$566  = samples_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$569  = samples_queue_w_data;
+    \$567  = samples_queue_w_data;
     if (samples_queue_wen) begin
-      \$569  = samples_queue_wdata;
+      \$567  = samples_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$570  = alloc_valid;
+    \$568  = alloc_valid;
+    if (aclk_rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$569  = a0_valid;
+    if (aclk_rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$570  = \$9 ;
     if (aclk_rst) begin
       \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$571  = a0_valid;
+    \$571  = flush_valid;
     if (aclk_rst) begin
       \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$572  = \$9 ;
+    \$572  = \$12 ;
     if (aclk_rst) begin
       \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$573  = flush_valid;
+    \$573  = x0_valid;
     if (aclk_rst) begin
       \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$574  = \$12 ;
+    \$574  = x0_select;
     if (aclk_rst) begin
       \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$575  = x0_valid;
+    \$575  = x1_valid;
     if (aclk_rst) begin
       \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$576  = x0_select;
+    \$576  = a1_valid;
     if (aclk_rst) begin
       \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$577  = x1_valid;
-    if (aclk_rst) begin
-      \$577  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$578  = a1_valid;
-    if (aclk_rst) begin
-      \$578  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$579  = samples_seen;
+    \$577  = samples_seen;
     if (\$19 ) begin
-      \$579  = \$20 ;
+      \$577  = \$20 ;
     end
     if (aclk_rst) begin
-      \$579  = 11'h000;
+      \$577  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$580  = samples_seen;
+    \$578  = samples_seen;
     if (aclk_rst) begin
-      \$580  = 11'h000;
+      \$578  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$581  = samples_has_fresh;
+    \$579  = samples_has_fresh;
     if (samples_take_fresh) begin
-      \$581  = \$21 ;
+      \$579  = \$21 ;
     end else if (x1_select) begin
-      \$581  = 1'h1;
+      \$579  = 1'h1;
     end
     if (aclk_rst) begin
-      \$581  = 1'h1;
+      \$579  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$582  = samples_head;
+    \$580  = samples_head;
     if (samples_pop) begin
-      \$582  = \$24 [9:0];
+      \$580  = \$24 [9:0];
     end
     if (x1_select) begin
-      \$582  = samples_queue_waddr;
+      \$580  = samples_queue_waddr;
     end
+    if (aclk_rst) begin
+      \$580  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$581  = samples_fresh_next;
+    if (aclk_rst) begin
+      \$581  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$582  = \$25 [9:0];
     if (aclk_rst) begin
       \$582  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$583  = samples_fresh_next;
+    \$583  = 1'h0;
     if (aclk_rst) begin
-      \$583  = 11'h000;
+      \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$584  = \$25 [9:0];
+    \$584  = a2_valid;
     if (aclk_rst) begin
-      \$584  = 10'h000;
+      \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$585  = 1'h0;
+    \$585  = a2_ring;
     if (aclk_rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$586  = a2_valid;
+    \$586  = a3_valid;
     if (aclk_rst) begin
       \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$587  = a2_ring;
+    \$587  = a4_valid;
     if (aclk_rst) begin
       \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$588  = a3_valid;
+    \$588  = free_valid;
     if (aclk_rst) begin
       \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$589  = a4_valid;
+    \$589  = f0_valid;
     if (aclk_rst) begin
       \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$590  = free_valid;
+    \$590  = \$98 ;
     if (aclk_rst) begin
       \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$591  = f0_valid;
+    \$591  = \$99 ;
     if (aclk_rst) begin
       \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$592  = \$98 ;
+    \$592  = \$100 ;
     if (aclk_rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$593  = \$99 ;
+    \$593  = \$101 ;
     if (aclk_rst) begin
       \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$594  = \$100 ;
+    \$594  = \$102 ;
     if (aclk_rst) begin
       \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$595  = \$101 ;
+    \$595  = \$103 ;
     if (aclk_rst) begin
       \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$596  = \$102 ;
+    \$596  = \$104 ;
     if (aclk_rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$597  = \$103 ;
+    \$597  = \$105 ;
     if (aclk_rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$598  = \$104 ;
+    \$598  = \$106 ;
     if (aclk_rst) begin
       \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$599  = \$105 ;
+    \$599  = \$107 ;
     if (aclk_rst) begin
       \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$600  = \$106 ;
+    \$600  = \$108 ;
     if (aclk_rst) begin
       \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$601  = \$107 ;
+    \$601  = \$109 ;
     if (aclk_rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$602  = \$108 ;
+    \$602  = \$110 ;
     if (aclk_rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$603  = \$109 ;
+    \$603  = \$111 ;
     if (aclk_rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$604  = \$110 ;
+    \$604  = \$112 ;
     if (aclk_rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$605  = \$111 ;
+    \$605  = \$113 ;
     if (aclk_rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$606  = \$112 ;
+    \$606  = \$114 ;
     if (aclk_rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$607  = \$113 ;
+    \$607  = \$115 ;
     if (aclk_rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$608  = \$114 ;
+    \$608  = \$116 ;
     if (aclk_rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$609  = \$115 ;
+    \$609  = \$117 ;
     if (aclk_rst) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$610  = \$116 ;
+    \$610  = \$118 ;
     if (aclk_rst) begin
       \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$611  = \$117 ;
+    \$611  = \$119 ;
     if (aclk_rst) begin
       \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$612  = \$118 ;
+    \$612  = f1_valid;
     if (aclk_rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$613  = \$119 ;
+    \$613  = f2_valid;
     if (aclk_rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$614  = f1_valid;
+    \$614  = \$signal$188 ;
     if (aclk_rst) begin
       \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$615  = f2_valid;
+    \$615  = \$198 ;
     if (aclk_rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$616  = \$signal$188 ;
+    \$616  = f3_valid;
     if (aclk_rst) begin
       \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$617  = \$201 ;
+    \$617  = f3_go;
     if (aclk_rst) begin
       \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$618  = f3_valid;
+    \$618  = \$233 ;
     if (aclk_rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$619  = f3_go;
+    \$619  = \$241 ;
     if (aclk_rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$620  = \$236 ;
+    \$620  = \$244 ;
     if (aclk_rst) begin
       \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$621  = \$244 ;
+    \$621  = \$525 [0];
     if (aclk_rst) begin
       \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$622  = \$247 ;
+    \$622  = \$260 ;
     if (aclk_rst) begin
       \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$623  = \$528 [0];
+    \$623  = \$274 ;
     if (aclk_rst) begin
       \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$624  = \$263 ;
+    \$624  = samples_queue_waddr;
+    if (\$282 ) begin
+      \$624  = \$285 [9:0];
+    end
     if (aclk_rst) begin
-      \$624  = 1'h0;
+      \$624  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$625  = \$277 ;
+    \$625  = samples_push;
+    if (x1_select) begin
+      \$625  = 1'h0;
+    end
     if (aclk_rst) begin
       \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$626  = samples_queue_waddr;
-    if (\$285 ) begin
-      \$626  = \$288 [9:0];
+    \$626  = samples_pop;
+    if (x1_select) begin
+      \$626  = 1'h0;
     end
     if (aclk_rst) begin
-      \$626  = 10'h000;
+      \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$627  = samples_push;
+    \$627  = \$289 [10:0];
     if (x1_select) begin
-      \$627  = 1'h0;
+      \$627  = 11'h000;
     end
     if (aclk_rst) begin
-      \$627  = 1'h0;
+      \$627  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$628  = samples_pop;
+    \$628  = samples_at;
+    if (\$292 ) begin
+      \$628 [0] = samples_at[0];
+      \$628 [1] = samples_at[1];
+      \$628 [2] = samples_at[2];
+    end
+    if (\$298 ) begin
+      \$628 [0] = samples_at[1];
+      \$628 [1] = samples_at[2];
+      \$628 [2] = \$299 ;
+    end
+    if (\$305 ) begin
+      \$628 [0] = 1'h0;
+      \$628 [1] = samples_at[0];
+      \$628 [2] = samples_at[1];
+    end
+    if (\$311 ) begin
+      \$628 [0] = samples_at[0];
+      \$628 [1] = samples_at[1];
+      \$628 [2] = samples_at[2];
+    end
     if (x1_select) begin
-      \$628  = 1'h0;
+      \$628  = 3'h1;
     end
     if (aclk_rst) begin
-      \$628  = 1'h0;
+      \$628  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$629  = \$292 [10:0];
+    \$629  = samples_nonempty;
+    if (\$292 ) begin
+      \$629  = \$295 ;
+    end
+    if (\$298 ) begin
+      \$629  = \$302 ;
+    end
+    if (\$305 ) begin
+      \$629  = \$308 ;
+    end
+    if (\$311 ) begin
+      \$629  = \$314 ;
+    end
     if (x1_select) begin
-      \$629  = 11'h000;
+      \$629  = 1'h0;
     end
     if (aclk_rst) begin
-      \$629  = 11'h000;
+      \$629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$630  = samples_at;
-    if (\$295 ) begin
-      \$630 [0] = samples_at[0];
-      \$630 [1] = samples_at[1];
-      \$630 [2] = samples_at[2];
-    end
-    if (\$301 ) begin
-      \$630 [0] = samples_at[1];
-      \$630 [1] = samples_at[2];
-      \$630 [2] = \$302 ;
-    end
-    if (\$308 ) begin
-      \$630 [0] = 1'h0;
-      \$630 [1] = samples_at[0];
-      \$630 [2] = samples_at[1];
-    end
-    if (\$314 ) begin
-      \$630 [0] = samples_at[0];
-      \$630 [1] = samples_at[1];
-      \$630 [2] = samples_at[2];
-    end
-    if (x1_select) begin
-      \$630  = 3'h1;
-    end
+    \$630  = f4_valid;
     if (aclk_rst) begin
-      \$630  = 3'h1;
+      \$630  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$631  = samples_nonempty;
-    if (\$295 ) begin
-      \$631  = \$298 ;
-    end
-    if (\$301 ) begin
-      \$631  = \$305 ;
-    end
-    if (\$308 ) begin
-      \$631  = \$311 ;
-    end
-    if (\$314 ) begin
-      \$631  = \$317 ;
-    end
-    if (x1_select) begin
-      \$631  = 1'h0;
-    end
+    \$631  = \release ;
     if (aclk_rst) begin
       \$631  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$632  = f4_valid;
+    \$632  = a5_valid;
     if (aclk_rst) begin
       \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$633  = \release ;
+    \$633  = f5_valid;
     if (aclk_rst) begin
       \$633  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$634  = a5_valid;
+    \$634  = x2_valid;
     if (aclk_rst) begin
       \$634  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$635  = f5_valid;
+    \$635  = x3_valid;
     if (aclk_rst) begin
       \$635  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$636  = x2_valid;
+    \$636  = x4_valid;
     if (aclk_rst) begin
       \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$637  = x3_valid;
+    \$637  = x5_valid;
     if (aclk_rst) begin
       \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$638  = x4_valid;
+    \$638  = \$331 ;
     if (aclk_rst) begin
       \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$639  = x5_valid;
+    \$639  = \$332 ;
     if (aclk_rst) begin
       \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$640  = \$334 ;
+    \$640  = \$333 ;
     if (aclk_rst) begin
       \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$641  = \$335 ;
+    \$641  = \$334 ;
     if (aclk_rst) begin
       \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$642  = \$336 ;
+    \$642  = \$335 ;
     if (aclk_rst) begin
       \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$643  = \$337 ;
+    \$643  = \$336 ;
     if (aclk_rst) begin
       \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$644  = \$338 ;
-    if (aclk_rst) begin
-      \$644  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$645  = \$339 ;
-    if (aclk_rst) begin
-      \$645  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     samples_fresh_next = samples_fresh;
     if (samples_take_fresh) begin
-      samples_fresh_next = \$346 ;
+      samples_fresh_next = \$343 ;
     end else if (x1_select) begin
       samples_fresh_next = 11'h000;
     end
@@ -6029,23 +6029,23 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$507  };
+          grant_addr = { 1'h0, \$504  };
     endcase
   end
-  assign samples_grant_waddr = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
-  assign flush_reg_select = \port$2558$41 [1];
+  assign samples_grant_waddr = { \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347  };
+  assign flush_reg_select = \port$2556$41 [1];
   assign samples_tail = samples_queue_waddr;
   assign samples_flushing = x1_select;
-  assign \$signal  = { \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
-  assign next_tag = { \$503 [5], \$484 [5], \$465 [5], \$446 [5], \$427 [5], \$408 [5] };
-  assign free_reg_hit = \port$2558$41 [0];
-  assign \$signal$200  = \$512 [12];
-  assign hit_a3 = \$516 [12];
-  assign \$signal$219  = \$520 [12];
-  assign f3_by_mem_base = \$528 [0];
+  assign \$signal  = { \$383 , \$379 , \$375 , \$371 , \$367 , \$363 , \$359 , \$355 , \$351 , \$347  };
+  assign next_tag = { \$500 [5], \$481 [5], \$462 [5], \$443 [5], \$424 [5], \$405 [5] };
+  assign free_reg_hit = \port$2556$41 [0];
+  assign \$signal$200  = \$509 [12];
+  assign hit_a3 = \$513 [12];
+  assign \$signal$219  = \$517 [12];
+  assign f3_by_mem_base = \$525 [0];
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
-  assign w__data = { \$340 [5:0], samples_grant_w_data[0] };
+  assign w__data = { \$337 [5:0], samples_grant_w_data[0] };
   assign r__addr = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
   assign \r__addr$313  = samples_fresh_slot;
@@ -6116,78 +6116,74 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.zero  = samples_queue_r0_b0[11];
   assign \samples_queue_data.next  = samples_queue_r0_b0[17:12];
-  assign samples_queue_wdata[17:12] = \$559 ;
-  assign samples_queue_wdata[11] = \$551 ;
-  assign samples_queue_wdata[10] = \$550 ;
+  assign samples_queue_wdata[17:12] = \$557 ;
+  assign samples_queue_wdata[11] = \$549 ;
+  assign samples_queue_wdata[10] = \$547 ;
   assign samples_queue_wdata[9:0] = f4_slot;
-  assign samples_grant_wdata[6:1] = { \$503 [5], \$484 [5], \$465 [5], \$446 [5], \$427 [5], \$408 [5] };
+  assign samples_grant_wdata[6:1] = { \$500 [5], \$481 [5], \$462 [5], \$443 [5], \$424 [5], \$405 [5] };
   assign samples_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [10];
   assign \$14  = 4'h0;
   assign \$26  = 1'h0;
-  assign \$39  = \$38 ;
   assign \$55  = \$53 [11];
   assign \$61  = \$59 [11];
   assign \$69  = \$68 ;
-  assign \$348  = a3_sel_head;
-  assign \$352  = a3_sel_head;
-  assign \$356  = a3_sel_head;
-  assign \$360  = a3_sel_head;
-  assign \$364  = a3_sel_head;
-  assign \$368  = a3_sel_head;
-  assign \$372  = a3_sel_head;
-  assign \$376  = a3_sel_head;
-  assign \$380  = a3_sel_head;
-  assign \$384  = a3_sel_head;
+  assign \$345  = a3_sel_head;
+  assign \$349  = a3_sel_head;
+  assign \$353  = a3_sel_head;
+  assign \$357  = a3_sel_head;
+  assign \$361  = a3_sel_head;
+  assign \$365  = a3_sel_head;
+  assign \$369  = a3_sel_head;
+  assign \$373  = a3_sel_head;
+  assign \$377  = a3_sel_head;
+  assign \$381  = a3_sel_head;
   assign \$72  = a3_restart_head;
   assign \$95  = \$93 [32];
   assign \$122  = 1'h0;
-  assign \$125  = f1_hit;
-  assign \$127  = f1_hit;
-  assign \$131  = \$130 ;
-  assign \$206  = f3_in;
-  assign \$215  = f3_in;
-  assign \$217  = f3_in;
-  assign \$219  = f3_in;
-  assign \$221  = f3_in;
-  assign \$223  = f3_in;
-  assign \$225  = f3_in;
-  assign \$229  = f3_in;
-  assign \$249  = \$248 ;
-  assign \$254  = \$253 ;
-  assign \$256  = \$255 ;
-  assign \$300  = samples_popped;
-  assign \$306  = samples_pushed;
-  assign \$312  = samples_pushed;
-  assign \$313  = samples_popped;
-  assign \$326  = 1'h0;
-  assign \$388  = a3_sel_head;
-  assign \$393  = \$392 ;
-  assign \$394  = a3_sel_last;
-  assign \$399  = a3_sel_head;
-  assign \$412  = 1'h0;
-  assign \$413  = a3_sel_last;
-  assign \$418  = a3_sel_head;
-  assign \$431  = 1'h0;
-  assign \$432  = a3_sel_last;
-  assign \$437  = a3_sel_head;
-  assign \$450  = 1'h0;
-  assign \$451  = a3_sel_last;
-  assign \$456  = a3_sel_head;
-  assign \$469  = 1'h0;
-  assign \$470  = a3_sel_last;
-  assign \$475  = a3_sel_head;
-  assign \$488  = 1'h0;
-  assign \$489  = a3_sel_last;
-  assign \$494  = a3_sel_head;
-  assign \$506  = { 7'h00, a4_slot, 8'h00 };
-  assign \$507 [29:0] = { 5'h00, \$506  };
-  assign \$507 [30] = 1'h1;
+  assign \$203  = f3_in;
+  assign \$212  = f3_in;
+  assign \$214  = f3_in;
+  assign \$216  = f3_in;
+  assign \$218  = f3_in;
+  assign \$220  = f3_in;
+  assign \$222  = f3_in;
+  assign \$226  = f3_in;
+  assign \$246  = \$245 ;
+  assign \$251  = \$250 ;
+  assign \$253  = \$252 ;
+  assign \$297  = samples_popped;
+  assign \$303  = samples_pushed;
+  assign \$309  = samples_pushed;
+  assign \$310  = samples_popped;
+  assign \$323  = 1'h0;
+  assign \$385  = a3_sel_head;
+  assign \$390  = \$389 ;
+  assign \$391  = a3_sel_last;
+  assign \$396  = a3_sel_head;
+  assign \$409  = 1'h0;
+  assign \$410  = a3_sel_last;
+  assign \$415  = a3_sel_head;
+  assign \$428  = 1'h0;
+  assign \$429  = a3_sel_last;
+  assign \$434  = a3_sel_head;
+  assign \$447  = 1'h0;
+  assign \$448  = a3_sel_last;
+  assign \$453  = a3_sel_head;
+  assign \$466  = 1'h0;
+  assign \$467  = a3_sel_last;
+  assign \$472  = a3_sel_head;
+  assign \$485  = 1'h0;
+  assign \$486  = a3_sel_last;
+  assign \$491  = a3_sel_head;
+  assign \$503  = { 7'h00, a4_slot, 8'h00 };
+  assign \$504 [29:0] = { 5'h00, \$503  };
+  assign \$504 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2413$0 , \port$2414$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
-, \port$2558$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2875$0 , \port$2875$48 , rsp_freed_valid, \port$2878$0 , rsp_flushed_valid, \port$2890$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2918$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$3000$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3152$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3320$0 , aclk_clk);
+module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2411$0 , \port$2412$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
+, \port$2556$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2873$0 , \port$2873$48 , rsp_freed_valid, \port$2876$0 , rsp_flushed_valid, \port$2888$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2916$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2998$0 , bus__w_beat_from_queue, e1_exhausted
+, \port$3150$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3318$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -7514,30 +7510,30 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$2413$0 ;
-  wire \port$2413$0 ;
-  output \port$2414$0 ;
-  wire \port$2414$0 ;
-  output [41:0] \port$2558$1 ;
-  wire [41:0] \port$2558$1 ;
-  input [15:0] \port$2875$0 ;
-  wire [15:0] \port$2875$0 ;
-  input [15:0] \port$2875$48 ;
-  wire [15:0] \port$2875$48 ;
-  input [16:0] \port$2878$0 ;
-  wire [16:0] \port$2878$0 ;
-  input [15:0] \port$2890$0 ;
-  wire [15:0] \port$2890$0 ;
-  input [38:0] \port$2918$0 ;
-  wire [38:0] \port$2918$0 ;
-  input [35:0] \port$3000$0 ;
-  wire [35:0] \port$3000$0 ;
+  output \port$2411$0 ;
+  wire \port$2411$0 ;
+  output \port$2412$0 ;
+  wire \port$2412$0 ;
+  output [41:0] \port$2556$1 ;
+  wire [41:0] \port$2556$1 ;
+  input [15:0] \port$2873$0 ;
+  wire [15:0] \port$2873$0 ;
+  input [15:0] \port$2873$48 ;
+  wire [15:0] \port$2873$48 ;
+  input [16:0] \port$2876$0 ;
+  wire [16:0] \port$2876$0 ;
+  input [15:0] \port$2888$0 ;
+  wire [15:0] \port$2888$0 ;
+  input [38:0] \port$2916$0 ;
+  wire [38:0] \port$2916$0 ;
+  input [35:0] \port$2998$0 ;
+  wire [35:0] \port$2998$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3152$0 ;
-  wire [4:0] \port$3152$0 ;
+  output [4:0] \port$3150$0 ;
+  wire [4:0] \port$3150$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3320$0 ;
-  wire [4:0] \port$3320$0 ;
+  output [4:0] \port$3318$0 ;
+  wire [4:0] \port$3318$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7785,33 +7781,33 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   assign \$signature__data$93  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2878$0 [16] ? { 7'h00, \port$2878$0 [15] } : 8'hff;
+  assign \$2  = \port$2876$0 [16] ? { 7'h00, \port$2876$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2890$0 [14:5], 47'h000000000000, \port$2890$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2890$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2875$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2875$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2875$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2878$0 [14:5], \port$2918$0 [32:1], 2'h0, \port$2918$0 [38:33], \$2 , 1'h0, \port$2918$0 [0], 3'h1, \port$2878$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2888$0 [14:5], 47'h000000000000, \port$2888$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2888$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2873$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2873$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2873$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2876$0 [14:5], \port$2916$0 [32:1], 2'h0, \port$2916$0 [38:33], \$2 , 1'h0, \port$2916$0 [0], 3'h1, \port$2876$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2890$0 [14:5], 47'h000000000000, \port$2890$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2890$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2875$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2875$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2875$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2888$0 [14:5], 47'h000000000000, \port$2888$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2888$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2873$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2873$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2873$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2875$0 [4:1] == 1'h1;
+  assign \$15  = \port$2873$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2875$0 [0];
-  assign \$18  = ! \port$2875$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2873$0 [0];
+  assign \$18  = ! \port$2873$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2878$0 [0];
-  assign \$21  = ! \port$2878$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2876$0 [0];
+  assign \$21  = ! \port$2876$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2890$0 [0];
-  assign \$24  = ! \port$2890$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2888$0 [0];
+  assign \$24  = ! \port$2888$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2875$0 [4:1] == 1'h1;
+  assign \$26  = \port$2873$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2875$0 [5];
+  assign \$28  = ! \port$2873$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
@@ -8249,8 +8245,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$526  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$527  = \$526 [11:6] - 3'h4;
   assign \$528  = w0_samples_is & w0_samples_slot_ok;
-  assign \$529  = bus__w_beat_from_queue ? \port$3000$0 [31:0] : bus__w_data;
-  assign \$530  = bus__w_beat_from_queue ? \port$3000$0 [31:0] : bus__w_data;
+  assign \$529  = bus__w_beat_from_queue ? \port$2998$0 [31:0] : bus__w_data;
+  assign \$530  = bus__w_beat_from_queue ? \port$2998$0 [31:0] : bus__w_data;
   assign \$532  = 31'h40000000 + \$531 ;
   assign \$533  = ~ command_queue_pop;
   assign \$534  = command_queue_count[0] & \$533 ;
@@ -8436,8 +8432,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$714  = 1'h1 << \$713 [7:5];
   assign \$715  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$716  = 1'h1 << \$715 [11:8];
-  assign \$717  = bus__w_beat_from_queue ? \port$3000$0 [31:0] : bus__w_data;
-  assign \$718  = bus__w_beat_from_queue ? \port$3000$0 [35:32] : bus__w_strb;
+  assign \$717  = bus__w_beat_from_queue ? \port$2998$0 [31:0] : bus__w_data;
+  assign \$718  = bus__w_beat_from_queue ? \port$2998$0 [35:32] : bus__w_strb;
   assign \$719  = ~ w1_is_command;
   assign \$720  = w1_valid & \$719 ;
   assign \$721  = ~ w1_a1_0[0];
@@ -8571,13 +8567,13 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$849  = \$848  & \$signal$222 [1];
   assign \$850  = \$signal$220  & w2_is_pool0_low_water;
   assign \$851  = \$850  & \$signal$222 [2];
-  assign \$852  = | \port$2878$0 [4:1];
+  assign \$852  = | \port$2876$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$852 ;
-  assign \$853  = | \port$2890$0 [4:1];
+  assign \$853  = | \port$2888$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$853 ;
-  assign \$854  = ~ \port$2875$0 [0];
+  assign \$854  = ~ \port$2873$0 [0];
   assign \$855  = rsp_grant_valid & \$854 ;
-  assign \$856  = \port$2875$0 [4:1] != 1'h1;
+  assign \$856  = \port$2873$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$855  & \$856 ;
   assign \$857  = \$signal$28  > 2'h2;
   assign \$858  = \$857  ? 2'h2 : \$signal$28 ;
@@ -8653,7 +8649,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign w0_samples_is = bus__w_addr_from_queue ? \$910 [6] : \$913 [6];
   assign w0_in_pools_queued = 5'h10 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 5'h10 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$3000$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$2998$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -8666,7 +8662,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$916  = bus__w_addr[5:0] == 3'h4;
   assign \$917  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$916  | \$917 ;
-  assign \$918  = \port$3000$0 [18:0] - 11'h400;
+  assign \$918  = \port$2998$0 [18:0] - 11'h400;
   assign \$919  = ~ \$918 [19];
   assign \$920  = bus__w_data[18:0] - 11'h400;
   assign \$921  = ~ \$920 [19];
@@ -8760,11 +8756,11 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$1003  = \$signal$231  & \$signal$221 ;
   assign \$1004  = ~ \$1003 ;
   assign bus__w_err = \$1002  & \$1004 ;
-  assign \$1005  = rsp_freed_valid & \port$2918$0 [0];
+  assign \$1005  = rsp_freed_valid & \port$2916$0 [0];
   assign \$1006  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1005  | \$1006 ;
-  assign \$1007  = rsp_freed_valid & \port$2918$0 [0];
-  assign \$1008  = \$1007  ? \port$2878$0 [0] : \port$2890$0 [0];
+  assign \$1007  = rsp_freed_valid & \port$2916$0 [0];
+  assign \$1008  = \$1007  ? \port$2876$0 [0] : \port$2888$0 [0];
   assign bus__w_slow_err = ~ \$1008 ;
   always @(posedge aclk_clk)
     cycle <= \$1009 ;
@@ -8777,7 +8773,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2875$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2875$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2875$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2873$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2873$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2873$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1012 ;
   always @(posedge aclk_clk)
@@ -10089,22 +10085,22 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       \$1109  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$2875$0 [4:1];
-  assign rsp_grant_pool = \port$2875$0 [5];
-  assign rsp_grant_user = \port$2875$48 [15:6];
-  assign rsp_flushed_err = \port$2890$0 [4:1];
-  assign rsp_flushed_pool = \port$2890$0 [15];
-  assign rsp_flushed_user = \port$2890$0 [14:5];
-  assign rsp_freed_err = \port$2878$0 [4:1];
-  assign rsp_freed_src = \port$2918$0 [0];
-  assign rsp_freed_in_pool = \port$2878$0 [16];
-  assign rsp_freed_pool = \port$2878$0 [15];
-  assign rsp_freed_tag = \port$2918$0 [38:33];
-  assign rsp_freed_addr = \port$2918$0 [32:1];
-  assign rsp_freed_user = \port$2878$0 [14:5];
-  assign rsp_grant_ok = \port$2875$0 [0];
-  assign rsp_freed_ok = \port$2878$0 [0];
-  assign rsp_flushed_ok = \port$2890$0 [0];
+  assign rsp_grant_err = \port$2873$0 [4:1];
+  assign rsp_grant_pool = \port$2873$0 [5];
+  assign rsp_grant_user = \port$2873$48 [15:6];
+  assign rsp_flushed_err = \port$2888$0 [4:1];
+  assign rsp_flushed_pool = \port$2888$0 [15];
+  assign rsp_flushed_user = \port$2888$0 [14:5];
+  assign rsp_freed_err = \port$2876$0 [4:1];
+  assign rsp_freed_src = \port$2916$0 [0];
+  assign rsp_freed_in_pool = \port$2876$0 [16];
+  assign rsp_freed_pool = \port$2876$0 [15];
+  assign rsp_freed_tag = \port$2916$0 [38:33];
+  assign rsp_freed_addr = \port$2916$0 [32:1];
+  assign rsp_freed_user = \port$2876$0 [14:5];
+  assign rsp_grant_ok = \port$2873$0 [0];
+  assign rsp_freed_ok = \port$2876$0 [0];
+  assign rsp_flushed_ok = \port$2888$0 [0];
   assign log_bank0_k = \$867 [1:0];
   assign log_bank1_k = \$868 [1:0];
   assign log_bank2_k = \$869 [1:0];
@@ -10112,9 +10108,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign space_under = { \$883 [6], \$883  };
   assign \$signal$97  = { low_water_hit, 1'h0, \$886 , e1_exhausted, \$885  };
   assign \$signal$129  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$3000$0 [31:0];
+  assign bus__w_data_queued = \port$2998$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$183 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
-  assign bus__w_strb_queued = \port$3000$0 [35:32];
+  assign bus__w_strb_queued = \port$2998$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$235  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -10139,10 +10135,10 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$signature__addr$258  = alloc_queue_wr;
   assign \$signature__data$259  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 [5:0], 9'h000, \port$2875$0 [15:6] };
-  assign rsp_grant_slot = \port$2875$0 [15:6];
-  assign rsp_grant_tag = \port$2875$48 [5:0];
-  assign bus__r_slow_data = { \port$2875$0 [0], \port$2875$0 [4:1], 2'h0, \port$2875$48 [5:0], 9'h000, \port$2875$0 [15:6] };
+  assign handle = { \port$2873$0 [0], \port$2873$0 [4:1], 2'h0, \port$2873$48 [5:0], 9'h000, \port$2873$0 [15:6] };
+  assign rsp_grant_slot = \port$2873$0 [15:6];
+  assign rsp_grant_tag = \port$2873$48 [5:0];
+  assign bus__r_slow_data = { \port$2873$0 [0], \port$2873$0 [4:1], 2'h0, \port$2873$48 [5:0], 9'h000, \port$2873$0 [15:6] };
   assign w0_samples_is_queued = \$910 [6];
   assign w0_samples_is_pins = \$913 [6];
   assign bus__w_slow = w1_is_command;
@@ -10156,12 +10152,12 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign req_free_hit = \$1001 [41];
   assign req_flush_select = \$1001 [42];
   assign req_flush_pool = \$1001 [34];
-  assign \port$2413$0  = \$885 ;
-  assign \port$2414$0  = \$886 ;
-  assign \port$2558$1  = \$1001 [42:1];
-  assign \port$3152$0  = \$signal$95 ;
+  assign \port$2411$0  = \$885 ;
+  assign \port$2412$0  = \$886 ;
+  assign \port$2556$1  = \$1001 [42:1];
+  assign \port$3150$0  = \$signal$95 ;
   assign bus__w_ack = \$signal$220 ;
-  assign \port$3320$0  = \$signal$96 ;
+  assign \port$3318$0  = \$signal$96 ;
   assign \$87  = 1'h1;
   assign \$88  = samples_ev_grant;
   assign \$89  = 1'h1;

@@ -338,9 +338,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2817$0 (\$11 [4:0]),
-    .\port$2817$44 (\$11 [47:44]),
-    .\port$2817$6 (\$11 [11:6]),
+    .\port$2815$0 (\$11 [4:0]),
+    .\port$2815$44 (\$11 [47:44]),
+    .\port$2815$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2500$39 (\$19 [39:38]),
+    .\port$2498$39 (\$19 [39:38]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -429,17 +429,17 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2355$0 (\$16 ),
-    .\port$2356$0 (\$17 ),
-    .\port$2500$1 (\$19 ),
-    .\port$2817$0 (\$11 [11:0]),
-    .\port$2817$44 (\$11 [57:44]),
-    .\port$2820$0 (\$12 ),
-    .\port$2832$0 (\$13 ),
-    .\port$2860$0 (\$14 ),
-    .\port$2942$0 (\$15 ),
-    .\port$3094$0 (\$signal ),
-    .\port$3262$0 (\$signal$58 ),
+    .\port$2353$0 (\$16 ),
+    .\port$2354$0 (\$17 ),
+    .\port$2498$1 (\$19 ),
+    .\port$2815$0 (\$11 [11:0]),
+    .\port$2815$44 (\$11 [57:44]),
+    .\port$2818$0 (\$12 ),
+    .\port$2830$0 (\$13 ),
+    .\port$2858$0 (\$14 ),
+    .\port$2940$0 (\$15 ),
+    .\port$3092$0 (\$signal ),
+    .\port$3260$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -598,7 +598,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2817$0 , \port$2817$6 , \port$2817$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2815$0 , \port$2815$6 , \port$2815$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$66  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1487,12 +1487,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2817$0 ;
-  wire [4:0] \port$2817$0 ;
-  input [3:0] \port$2817$44 ;
-  wire [3:0] \port$2817$44 ;
-  input [5:0] \port$2817$6 ;
-  wire [5:0] \port$2817$6 ;
+  input [4:0] \port$2815$0 ;
+  wire [4:0] \port$2815$0 ;
+  input [3:0] \port$2815$44 ;
+  wire [3:0] \port$2815$44 ;
+  input [5:0] \port$2815$6 ;
+  wire [5:0] \port$2815$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1658,7 +1658,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$2817$0 [0], \port$2817$0 [4:1], 4'h0, \port$2817$44 , 13'h0000, \port$2817$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 , 13'h0000, \port$2815$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1749,7 +1749,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2817$0 [0], \port$2817$0 [4:1], 4'h0, \port$2817$44 , 13'h0000, \port$2817$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 , 13'h0000, \port$2815$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3150,7 +3150,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2817$0 [0], \port$2817$0 [4:1], 4'h0, \port$2817$44 , 13'h0000, \port$2817$6  };
+  assign r_slow_w_data = { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 , 13'h0000, \port$2815$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3162,12 +3162,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$2817$0 [0], \port$2817$0 [4:1], 4'h0, \port$2817$44 , 13'h0000, \port$2817$6  };
+  assign \$signature__data$108  = { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 , 13'h0000, \port$2815$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2817$0 [0], \port$2817$0 [4:1], 4'h0, \port$2817$44 , 13'h0000, \port$2817$6  };
+  assign bus__r_slow_data = { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 , 13'h0000, \port$2815$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3207,7 +3207,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2500$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$2498$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$67  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -3233,7 +3233,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [12:0] \$120 ;
   wire [20:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
@@ -3242,14 +3242,14 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
+  wire [3:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [3:0] \$132 ;
-  wire [3:0] \$133 ;
-  wire [3:0] \$134 ;
-  wire [8:0] \$135 ;
+  wire [3:0] \$130 ;
+  wire [3:0] \$131 ;
+  wire [8:0] \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
@@ -3297,34 +3297,34 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [4:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire \$181 ;
-  wire [4:0] \$182 ;
-  wire \$183 ;
+  wire [3:0] \$181 ;
+  wire [3:0] \$182 ;
+  wire [4:0] \$183 ;
   wire [3:0] \$184 ;
   wire [3:0] \$185 ;
   wire [4:0] \$186 ;
-  wire [3:0] \$187 ;
-  wire [3:0] \$188 ;
-  wire [4:0] \$189 ;
+  wire [4:0] \$187 ;
+  wire [4:0] \$188 ;
+  wire [3:0] \$189 ;
   wire \$19 ;
-  wire [4:0] \$190 ;
-  wire [4:0] \$191 ;
-  wire [3:0] \$192 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  wire [4:0] \$199 ;
   wire \$2 ;
   wire [6:0] \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [4:0] \$202 ;
+  wire \$202 ;
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
@@ -3344,19 +3344,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
+  wire [3:0] \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire [3:0] \$223 ;
+  wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire [3:0] \$229 ;
+  wire [3:0] \$226 ;
+  wire [3:0] \$227 ;
+  wire [4:0] \$228 ;
+  wire \$229 ;
   wire [6:0] \$23 ;
-  wire [3:0] \$230 ;
-  wire [4:0] \$231 ;
+  wire \$230 ;
+  wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
@@ -3369,31 +3369,31 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire [5:0] \$246 ;
-  wire [5:0] \$247 ;
-  wire [6:0] \$248 ;
+  wire [5:0] \$243 ;
+  wire [5:0] \$244 ;
+  wire [6:0] \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
   wire \$249 ;
   wire [6:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire [1:0] \$256 ;
-  wire [1:0] \$257 ;
-  wire [1:0] \$258 ;
-  wire \$259 ;
+  wire [1:0] \$253 ;
+  wire [1:0] \$254 ;
+  wire [1:0] \$255 ;
+  wire \$256 ;
+  wire [7:0] \$257 ;
+  wire [7:0] \$258 ;
+  wire [8:0] \$259 ;
   wire \$26 ;
   wire [7:0] \$260 ;
   wire [7:0] \$261 ;
   wire [8:0] \$262 ;
-  wire [7:0] \$263 ;
-  wire [7:0] \$264 ;
-  wire [8:0] \$265 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
@@ -3410,15 +3410,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
+  wire [6:0] \$280 ;
+  wire [6:0] \$281 ;
   wire \$282 ;
   wire [6:0] \$283 ;
   wire [6:0] \$284 ;
-  wire \$285 ;
-  wire [6:0] \$286 ;
-  wire [6:0] \$287 ;
-  wire [8:0] \$288 ;
+  wire [8:0] \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
@@ -3448,12 +3448,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire [7:0] \$317 ;
-  wire [7:0] \$318 ;
-  wire [8:0] \$319 ;
+  wire [7:0] \$314 ;
+  wire [7:0] \$315 ;
+  wire [8:0] \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire [3:0] \$32 ;
   wire \$320 ;
   wire \$321 ;
@@ -3469,17 +3469,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire \$333 ;
+  wire [4:0] \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [4:0] \$336 ;
+  wire \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire \$339 ;
+  wire [6:0] \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire \$341 ;
-  wire [6:0] \$342 ;
+  wire \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
@@ -3519,17 +3519,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$376 ;
   wire \$377 ;
   wire \$378 ;
-  wire \$379 ;
+  wire [4:0] \$379 ;
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
-  wire [4:0] \$382 ;
+  wire \$382 ;
   wire \$383 ;
   wire \$384 ;
-  wire \$385 ;
+  wire [5:0] \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire [5:0] \$388 ;
+  wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
@@ -3540,18 +3540,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
-  wire \$398 ;
+  wire [4:0] \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [6:0] \$40 ;
   wire \$400 ;
-  wire [4:0] \$401 ;
+  wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire \$404 ;
+  wire [5:0] \$404 ;
   wire \$405 ;
   wire \$406 ;
-  wire [5:0] \$407 ;
+  wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
@@ -3562,17 +3562,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
-  wire \$417 ;
+  wire [4:0] \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire [4:0] \$420 ;
+  wire \$420 ;
   wire \$421 ;
   wire \$422 ;
-  wire \$423 ;
+  wire [5:0] \$423 ;
   wire \$424 ;
   wire \$425 ;
-  wire [5:0] \$426 ;
+  wire \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
@@ -3583,58 +3583,58 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
-  wire \$436 ;
+  wire [4:0] \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire [4:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
-  wire \$442 ;
+  wire [5:0] \$442 ;
   wire \$443 ;
   wire \$444 ;
-  wire [5:0] \$445 ;
-  wire \$446 ;
+  wire [20:0] \$445 ;
+  wire [31:0] \$446 ;
   wire \$447 ;
-  wire [20:0] \$448 ;
-  wire [31:0] \$449 ;
+  wire \$448 ;
+  wire [7:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire [7:0] \$452 ;
+  wire [7:0] \$450 ;
+  wire [8:0] \$451 ;
+  wire \$452 ;
   wire [7:0] \$453 ;
-  wire [8:0] \$454 ;
-  wire \$455 ;
-  wire [7:0] \$456 ;
+  wire [7:0] \$454 ;
+  wire [8:0] \$455 ;
+  wire \$456 ;
   wire [7:0] \$457 ;
-  wire [8:0] \$458 ;
-  wire \$459 ;
+  wire [7:0] \$458 ;
+  wire [8:0] \$459 ;
   wire \$46 ;
-  wire [7:0] \$460 ;
-  wire [7:0] \$461 ;
-  wire [8:0] \$462 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire [1:0] \$468 ;
-  wire [1:0] \$469 ;
+  wire [1:0] \$465 ;
+  wire [1:0] \$466 ;
+  wire [1:0] \$467 ;
+  wire [7:0] \$468 ;
+  wire [7:0] \$469 ;
   wire \$47 ;
-  wire [1:0] \$470 ;
-  wire [7:0] \$471 ;
-  wire [7:0] \$472 ;
-  wire [8:0] \$473 ;
+  wire [8:0] \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
-  wire \$479 ;
+  wire [3:0] \$479 ;
   wire [3:0] \$48 ;
   wire \$480 ;
   wire \$481 ;
-  wire [3:0] \$482 ;
+  wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
@@ -3643,7 +3643,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
+  wire [6:0] \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
@@ -3652,22 +3652,22 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
-  wire \$499 ;
+  wire [3:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire [3:0] \$501 ;
+  wire \$501 ;
   wire \$502 ;
   wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  reg \$506 ;
-  reg [5:0] \$507 ;
-  reg [4:0] \$508 ;
-  reg \$509 ;
+  reg \$504 ;
+  reg [5:0] \$505 ;
+  reg [4:0] \$506 ;
+  reg \$507 ;
+  reg [5:0] \$508 ;
+  reg [11:0] \$509 ;
   wire \$51 ;
-  reg [5:0] \$510 ;
-  reg [11:0] \$511 ;
+  reg \$510 ;
+  reg \$511 ;
   reg \$512 ;
   reg \$513 ;
   reg \$514 ;
@@ -3675,15 +3675,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$516 ;
   reg \$517 ;
   reg \$518 ;
-  reg \$519 ;
+  reg [6:0] \$519 ;
   wire \$52 ;
-  reg \$520 ;
-  reg [6:0] \$521 ;
-  reg [6:0] \$522 ;
-  reg \$523 ;
+  reg [6:0] \$520 ;
+  reg \$521 ;
+  reg [5:0] \$522 ;
+  reg [6:0] \$523 ;
   reg [5:0] \$524 ;
-  reg [6:0] \$525 ;
-  reg [5:0] \$526 ;
+  reg \$525 ;
+  reg \$526 ;
   reg \$527 ;
   reg \$528 ;
   reg \$529 ;
@@ -3727,14 +3727,14 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$563 ;
   reg \$564 ;
   reg \$565 ;
-  reg \$566 ;
+  reg [5:0] \$566 ;
   reg \$567 ;
-  reg [5:0] \$568 ;
-  reg \$569 ;
+  reg \$568 ;
+  reg [6:0] \$569 ;
   wire \$57 ;
-  reg \$570 ;
-  reg [6:0] \$571 ;
-  reg [2:0] \$572 ;
+  reg [2:0] \$570 ;
+  reg \$571 ;
+  reg \$572 ;
   reg \$573 ;
   reg \$574 ;
   reg \$575 ;
@@ -3749,8 +3749,6 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$583 ;
   reg \$584 ;
   reg \$585 ;
-  reg \$586 ;
-  reg \$587 ;
   wire [8:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
@@ -4187,8 +4185,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [1:0] \port$2500$39 ;
-  wire [1:0] \port$2500$39 ;
+  input [1:0] \port$2498$39 ;
+  wire [1:0] \port$2498$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
   (* init = 6'h00 *)
@@ -4251,7 +4249,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [4:0] event_grant [63:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= { \$336 [3:0], event_grant_w_data[0] };
+      event_grant[event_grant_w_addr] <= { \$333 [3:0], event_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
@@ -4286,112 +4284,110 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     _4_ <= event_queue[event_head];
   end
   assign \r__data$23  = _4_;
-  assign \$410  = a3_sel_new & \$409 ;
-  assign \$413  = a3_hit_a1 | a3_older_hit;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = \$412  & \$414 ;
-  assign \$416  = \$415  & event_grant_r1_b0[3];
-  assign \$418  = \$417  & event_queue_r0_b0[10];
-  assign \$419  = a3_fwd_ok & a3_hit_a1;
-  assign \$420  = a4_tag + 1'h1;
-  assign \$421  = \$419  & \$420 [2];
-  assign \$422  = a3_fwd_ok & a3_older_hit;
-  assign \$423  = ~ a3_hit_a1;
-  assign \$424  = \$422  & \$423 ;
-  assign \$425  = \$424  & a3_older_next[2];
-  assign \$426  = { \$425 , \$421 , \$418 , \$416 , \$411  } + 5'h1f;
-  assign \$427  = a3_hit_a1 | a3_older_hit;
-  assign \$428  = ~ \$427 ;
-  assign \$429  = a3_sel_new & \$428 ;
-  assign \$432  = a3_hit_a1 | a3_older_hit;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = \$431  & \$433 ;
-  assign \$435  = \$434  & event_grant_r1_b0[4];
-  assign \$437  = \$436  & event_queue_r0_b0[11];
-  assign \$438  = a3_fwd_ok & a3_hit_a1;
-  assign \$439  = a4_tag + 1'h1;
-  assign \$440  = \$438  & \$439 [3];
-  assign \$441  = a3_fwd_ok & a3_older_hit;
-  assign \$442  = ~ a3_hit_a1;
-  assign \$443  = \$441  & \$442 ;
-  assign \$444  = \$443  & a3_older_next[3];
-  assign \$445  = { \$444 , \$440 , \$437 , \$435 , \$430  } + 5'h1f;
-  assign \$446  = a3_valid & a3_ok;
-  assign \$447  = ! a3_pool;
-  assign event_grant_wen = \$446  & \$447 ;
-  assign \$450  = ! f2_err;
-  assign \$signal$188  = f2_valid & \$450 ;
-  assign \$451  = a4_valid & a4_ok;
-  assign \$452  = { \$451 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$453  = ~ \$452 ;
-  assign \$454  = \$453  + 1'h1;
-  assign \$455  = a5_valid & a5_ok;
-  assign \$456  = { \$455 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$457  = ~ \$456 ;
-  assign \$458  = \$457  + 1'h1;
-  assign \$459  = a4_valid & a4_ok;
-  assign \$460  = { \$459 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$461  = ~ \$460 ;
-  assign \$462  = \$461  + 1'h1;
+  assign \$412  = \$409  & \$411 ;
+  assign \$413  = \$412  & event_grant_r1_b0[3];
+  assign \$415  = \$414  & event_queue_r0_b0[10];
+  assign \$416  = a3_fwd_ok & a3_hit_a1;
+  assign \$417  = a4_tag + 1'h1;
+  assign \$418  = \$416  & \$417 [2];
+  assign \$419  = a3_fwd_ok & a3_older_hit;
+  assign \$420  = ~ a3_hit_a1;
+  assign \$421  = \$419  & \$420 ;
+  assign \$422  = \$421  & a3_older_next[2];
+  assign \$423  = { \$422 , \$418 , \$415 , \$413 , \$408  } + 5'h1f;
+  assign \$424  = a3_hit_a1 | a3_older_hit;
+  assign \$425  = ~ \$424 ;
+  assign \$426  = a3_sel_new & \$425 ;
+  assign \$429  = a3_hit_a1 | a3_older_hit;
+  assign \$430  = ~ \$429 ;
+  assign \$431  = \$428  & \$430 ;
+  assign \$432  = \$431  & event_grant_r1_b0[4];
+  assign \$434  = \$433  & event_queue_r0_b0[11];
+  assign \$435  = a3_fwd_ok & a3_hit_a1;
+  assign \$436  = a4_tag + 1'h1;
+  assign \$437  = \$435  & \$436 [3];
+  assign \$438  = a3_fwd_ok & a3_older_hit;
+  assign \$439  = ~ a3_hit_a1;
+  assign \$440  = \$438  & \$439 ;
+  assign \$441  = \$440  & a3_older_next[3];
+  assign \$442  = { \$441 , \$437 , \$434 , \$432 , \$427  } + 5'h1f;
+  assign \$443  = a3_valid & a3_ok;
+  assign \$444  = ! a3_pool;
+  assign event_grant_wen = \$443  & \$444 ;
+  assign \$447  = ! f2_err;
+  assign \$signal$188  = f2_valid & \$447 ;
+  assign \$448  = a4_valid & a4_ok;
+  assign \$449  = { \$448 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$450  = ~ \$449 ;
+  assign \$451  = \$450  + 1'h1;
+  assign \$452  = a5_valid & a5_ok;
+  assign \$453  = { \$452 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$454  = ~ \$453 ;
+  assign \$455  = \$454  + 1'h1;
+  assign \$456  = a4_valid & a4_ok;
+  assign \$457  = { \$456 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$458  = ~ \$457 ;
+  assign \$459  = \$458  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$463  = ~ rel_f2;
-  assign \$464  = f3_quiet & \$463 ;
-  assign \$465  = \$464  ? f3_in : 1'h0;
-  assign \$466  = x1_select | x0_select;
-  assign \$467  = ~ \$466 ;
-  assign \$468  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$469  = { 1'h0, \$467  } & \$468 ;
-  assign \$470  = { 1'h0, \$465  } & \$469 ;
-  assign \$471  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$472  = ~ \$471 ;
-  assign \$473  = \$472  + 1'h1;
-  assign released_f1 = \release  & \$473 [8];
-  assign \$474  = ~ f4_blocked;
-  assign \$475  = \$474  & f4_rest_held;
-  assign \$signal$335  = f4_hit_a1 | \$475 ;
-  assign \$476  = ~ f4_blocked;
-  assign \$477  = f4_by_mem & f4_mem_ok;
-  assign \$478  = f4_by_older | \$477 ;
-  assign \$479  = \$476  & \$478 ;
-  assign \release  = f4_by_a1 | \$479 ;
-  assign \$480  = ~ f4_go;
-  assign \$481  = ~ \$signal$335 ;
-  assign \$482  = \$signal$335  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$482  : f4_err;
+  assign \$460  = ~ rel_f2;
+  assign \$461  = f3_quiet & \$460 ;
+  assign \$462  = \$461  ? f3_in : 1'h0;
+  assign \$463  = x1_select | x0_select;
+  assign \$464  = ~ \$463 ;
+  assign \$465  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$466  = { 1'h0, \$464  } & \$465 ;
+  assign \$467  = { 1'h0, \$462  } & \$466 ;
+  assign \$468  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$469  + 1'h1;
+  assign released_f1 = \release  & \$470 [8];
+  assign \$471  = ~ f4_blocked;
+  assign \$472  = \$471  & f4_rest_held;
+  assign \$signal$335  = f4_hit_a1 | \$472 ;
+  assign \$473  = ~ f4_blocked;
+  assign \$474  = f4_by_mem & f4_mem_ok;
+  assign \$475  = f4_by_older | \$474 ;
+  assign \$476  = \$473  & \$475 ;
+  assign \release  = f4_by_a1 | \$476 ;
+  assign \$477  = ~ f4_go;
+  assign \$478  = ~ \$signal$335 ;
+  assign \$479  = \$signal$335  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$479  : f4_err;
   assign \$signal$248  = \release  ? 4'h0 : unreleased_err;
-  assign \$483  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$321  = ~ \$483 ;
-  assign \$484  = ~ f4_blocked;
-  assign \$485  = \$484  & f4_by_older;
-  assign \$486  = f4_by_a1 | \$485 ;
-  assign \$487  = f4_live & \$486 ;
-  assign \$488  = ~ f4_blocked;
-  assign \$489  = \$488  & f4_by_mem_live;
-  assign \$490  = \$489  & f4_mem_ok;
-  assign \w__en$319  = \$487  | \$490 ;
-  assign \$491  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$492  = ~ \$491 ;
-  assign \$493  = ! f4_slot;
-  assign \$494  = ~ f4_blocked;
-  assign \$495  = \$494  & f4_by_older;
-  assign \$496  = f4_by_a1 | \$495 ;
-  assign \$497  = f4_live & \$496 ;
-  assign \$498  = ~ f4_blocked;
-  assign \$499  = \$498  & f4_by_mem_live;
-  assign \$500  = \$499  & f4_mem_ok;
-  assign event_queue_wen = \$497  | \$500 ;
-  assign \$501  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$502  = busy_0 | busy_6;
-  assign \$503  = busy_12 | busy_18;
-  assign \$504  = \$502  | \$503 ;
-  assign \$505  = busy_24 | busy_30;
-  assign busy = \$504  | \$505 ;
+  assign \$480  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$321  = ~ \$480 ;
+  assign \$481  = ~ f4_blocked;
+  assign \$482  = \$481  & f4_by_older;
+  assign \$483  = f4_by_a1 | \$482 ;
+  assign \$484  = f4_live & \$483 ;
+  assign \$485  = ~ f4_blocked;
+  assign \$486  = \$485  & f4_by_mem_live;
+  assign \$487  = \$486  & f4_mem_ok;
+  assign \w__en$319  = \$484  | \$487 ;
+  assign \$488  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$489  = ~ \$488 ;
+  assign \$490  = f4_slot + 6'h3f;
+  assign \$491  = ~ \$490 [6];
+  assign \$492  = ~ f4_blocked;
+  assign \$493  = \$492  & f4_by_older;
+  assign \$494  = f4_by_a1 | \$493 ;
+  assign \$495  = f4_live & \$494 ;
+  assign \$496  = ~ f4_blocked;
+  assign \$497  = \$496  & f4_by_mem_live;
+  assign \$498  = \$497  & f4_mem_ok;
+  assign event_queue_wen = \$495  | \$498 ;
+  assign \$499  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$500  = busy_0 | busy_6;
+  assign \$501  = busy_12 | busy_18;
+  assign \$502  = \$500  | \$501 ;
+  assign \$503  = busy_24 | busy_30;
+  assign busy = \$502  | \$503 ;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$506 ;
+    event_grant_w_en <= \$504 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$507 ;
+    event_grant_w_addr <= \$505 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$508 ;
+    event_grant_w_data <= \$506 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -4401,15 +4397,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$509 ;
+    event_queue_w_en <= \$507 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$510 ;
+    event_queue_w_addr <= \$508 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$511 ;
+    event_queue_w_data <= \$509 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$512 ;
+    a0_valid <= \$510 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -4419,7 +4415,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= \$4 ;
   always @(posedge aclk_clk)
-    a1_valid <= \$513 ;
+    a1_valid <= \$511 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -4431,17 +4427,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= \$6 ;
   always @(posedge aclk_clk)
-    a1_select <= \$514 ;
+    a1_select <= \$512 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$515 ;
+    x0_valid <= \$513 ;
   always @(posedge aclk_clk)
-    x0_select <= \$516 ;
+    x0_select <= \$514 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$517 ;
+    x1_valid <= \$515 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -4449,9 +4445,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$15 ;
   always @(posedge aclk_clk)
-    x1_select <= \$518 ;
+    x1_select <= \$516 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$519 ;
+    x2_valid <= \$517 ;
   always @(posedge aclk_clk)
     x2_ok <= \$16 ;
   always @(posedge aclk_clk)
@@ -4463,25 +4459,25 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$520 ;
+    a2_valid <= \$518 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$521 ;
+    event_seen <= \$519 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$522 ;
+    event_seen_prev <= \$520 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$523 ;
+    event_has_fresh <= \$521 ;
   always @(posedge aclk_clk)
-    event_head <= \$524 ;
+    event_head <= \$522 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$525 ;
+    event_fresh <= \$523 ;
   always @(posedge aclk_clk)
-    event_fresh_slot <= \$526 ;
+    event_fresh_slot <= \$524 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$527 ;
+    a2_ring <= \$525 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -4497,7 +4493,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_restart_head <= \$47 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$528 ;
+    a3_valid <= \$526 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -4509,7 +4505,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$529 ;
+    a3_ring <= \$527 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -4525,7 +4521,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$69 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$530 ;
+    a4_valid <= \$528 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -4537,11 +4533,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_slot <= \$70 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$445 [5], \$426 [5], \$407 [5], \$388 [5] };
+    a4_tag <= { \$442 [5], \$423 [5], \$404 [5], \$385 [5] };
   always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
   always @(posedge aclk_clk)
-    a5_valid <= \$531 ;
+    a5_valid <= \$529 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -4565,7 +4561,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_older_next <= \$90 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$532 ;
+    f0_valid <= \$530 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -4581,7 +4577,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_contract <= 1'h0;
   always @(posedge aclk_clk)
-    f1_valid <= \$533 ;
+    f1_valid <= \$531 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -4597,57 +4593,57 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$534 ;
+    f1_same_second_eq0 <= \$532 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$535 ;
+    f1_same_second_eq3 <= \$533 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$536 ;
+    f1_same_second_eq6 <= \$534 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$537 ;
+    f1_same_second_eq9 <= \$535 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$538 ;
+    f1_same_second_eq12 <= \$536 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$539 ;
+    f1_same_second_eq15 <= \$537 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$540 ;
+    f1_same_second_eq18 <= \$538 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$541 ;
+    f1_same_second_eq21 <= \$539 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$542 ;
+    f1_same_second_eq24 <= \$540 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$543 ;
+    f1_same_second_eq27 <= \$541 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$544 ;
+    f1_same_second_eq30 <= \$542 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$545 ;
+    f1_same_third_eq0 <= \$543 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$546 ;
+    f1_same_third_eq3 <= \$544 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$547 ;
+    f1_same_third_eq6 <= \$545 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$548 ;
+    f1_same_third_eq9 <= \$546 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$549 ;
+    f1_same_third_eq12 <= \$547 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$550 ;
+    f1_same_third_eq15 <= \$548 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$551 ;
+    f1_same_third_eq18 <= \$549 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$552 ;
+    f1_same_third_eq21 <= \$550 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$553 ;
+    f1_same_third_eq24 <= \$551 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$554 ;
+    f1_same_third_eq27 <= \$552 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$555 ;
+    f1_same_third_eq30 <= \$553 ;
   always @(posedge aclk_clk)
     f1_hit <= f0_hit;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$120 ;
+    f1_misaligned <= \$120 [12];
   always @(posedge aclk_clk)
     f1_event_slot <= \$121 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$556 ;
+    f2_valid <= \$554 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -4657,21 +4653,21 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f2_slot <= \$124 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$126 ;
+    f2_in_pool <= \$125 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$134 ;
+    f2_err <= \$131 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= \$137 ;
+    f2_never_granted <= \$134 ;
   always @(posedge aclk_clk)
-    f2_same_second <= \$159 ;
+    f2_same_second <= \$156 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$181 ;
+    f2_same_third <= \$178 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$557 ;
+    f3_valid <= \$555 ;
   always @(posedge aclk_clk)
-    f3_go <= \$558 ;
+    f3_go <= \$556 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -4685,33 +4681,33 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$182 [3:0];
+    f3_next <= \$179 [3:0];
   always @(posedge aclk_clk)
-    f3_in <= \$183 ;
+    f3_in <= \$180 ;
   always @(posedge aclk_clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$454 [8];
+    f3_hit_a2 <= \$451 [8];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$186 [4];
+    f3_a2_tag_ok <= \$183 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$458 [8];
+    f3_hit_a3 <= \$455 [8];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$189 [4];
+    f3_a3_tag_ok <= \$186 [4];
   always @(posedge aclk_clk)
-    f3_older_next <= \$192 ;
+    f3_older_next <= \$189 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$193 ;
+    f3_older_snap <= \$190 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$194 ;
+    f3_rel_f3 <= \$191 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$559 ;
+    f3_quiet <= \$557 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$560 ;
+    f4_valid <= \$558 ;
   always @(posedge aclk_clk)
-    f4_go <= \$561 ;
+    f4_go <= \$559 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -4725,59 +4721,59 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$462 [8];
+    f4_hit_a1 <= \$459 [8];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$202 [3:0];
+    f4_a1_next <= \$199 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$213 ;
+    f4_rest_held <= \$210 ;
   always @(posedge aclk_clk)
-    f4_rest_next <= \$223 ;
+    f4_rest_next <= \$220 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$227 ;
+    f4_rest_snap <= \$224 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$562 ;
+    f4_by_a1 <= \$560 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$563 ;
+    f4_by_older <= \$561 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$564 ;
+    f4_by_mem <= \$562 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= \$248 [6];
+    f4_mem_ok <= \$245 [6];
   always @(posedge aclk_clk)
-    f2_flushed <= \$250 ;
+    f2_flushed <= \$247 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$253 ;
+    f3_flushed <= \$250 ;
   always @(posedge aclk_clk)
-    f4_live <= \$258 [0];
+    f4_live <= \$255 [0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$565 ;
+    f4_by_mem_live <= \$563 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$566 ;
+    f4_blocked <= \$564 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$262 [8];
+    f4_taken_a4 <= \$259 [8];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$265 [8];
+    f4_taken_a3 <= \$262 [8];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    event_push <= \$567 ;
+    event_push <= \$565 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$568 ;
+    event_queue_waddr <= \$566 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$569 ;
+    event_pushed <= \$567 ;
   always @(posedge aclk_clk)
-    event_popped <= \$570 ;
+    event_popped <= \$568 ;
   always @(posedge aclk_clk)
-    event_count <= \$571 ;
+    event_count <= \$569 ;
   always @(posedge aclk_clk)
-    event_at <= \$572 ;
+    event_at <= \$570 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$573 ;
+    event_nonempty <= \$571 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$574 ;
+    f5_valid <= \$572 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$575 ;
+    f5_ok <= \$573 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$248 ;
   always @(posedge aclk_clk)
@@ -4793,41 +4789,41 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$315 ;
+    f5_wparity <= \$312 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$319 [8];
+    a3_flip <= \$316 [8];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$320 ;
+    a3_released <= \$317 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$324 ;
+    a4_released <= \$321 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$329 ;
+    a5_overwrite <= \$326 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$576 ;
+    a6_valid <= \$574 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$577 ;
+    f6_valid <= \$575 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$578 ;
+    x3_valid <= \$576 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$579 ;
+    x4_valid <= \$577 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$580 ;
+    x5_valid <= \$578 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$581 ;
+    x6_valid <= \$579 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -4887,17 +4883,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$582 ;
+    busy_0 <= \$580 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$583 ;
+    busy_6 <= \$581 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$584 ;
+    busy_12 <= \$582 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$585 ;
+    busy_18 <= \$583 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$586 ;
+    busy_24 <= \$584 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$587 ;
+    busy_30 <= \$585 ;
   assign \$1  = alloc_port_size - 13'h1001;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -4908,7 +4904,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2500$39 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2498$39 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -4933,9 +4929,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$36  = a2_ok & a2_from_fresh;
   assign \$37  = a1_in & x1_select;
   assign \$38  = \$37  & a2_in;
-  assign \$40  = \$36  & \$39 ;
-  assign \$41  = ! a2_fresh_slot;
-  assign \$42  = \$40  & \$41 ;
+  assign \$39  = \$36  & \$38 ;
+  assign \$40  = a2_fresh_slot + 6'h3f;
+  assign \$41  = ~ \$40 [6];
+  assign \$42  = \$39  & \$41 ;
   assign \$43  = ~ a2_from_fresh;
   assign \$44  = a2_ok & \$43 ;
   assign \$45  = a1_in & x1_select;
@@ -4960,7 +4957,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$66  = a2_ok & a2_from_fresh;
   assign \$67  = \$66  ? a2_in : 1'h0;
   assign \$68  = a2_ok & a2_from_fresh;
-  assign \$70  = a3_ok ? { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  } : 6'h00;
+  assign \$70  = a3_ok ? { \$363 , \$359 , \$355 , \$351 , \$347 , \$343  } : 6'h00;
   assign \$71  = a4_ok ? grant_addr : 32'd0;
   assign \$73  = \$72  & event_queue_r0_b0[7];
   assign \$74  = a3_restart_fresh | \$73 ;
@@ -4985,7 +4982,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$93  = free_port_addr - 32'd2147745792;
   assign \$94  = ~ \$93 [32];
   assign \$96  = \$92  & \$95 ;
-  assign \$97  = free_src ? \port$2500$39 [0] : \$96 ;
+  assign \$97  = free_src ? \port$2498$39 [0] : \$96 ;
   assign \$98  = f0_addr[2:0] == f2_addr[2:0];
   assign \$99  = f0_addr[5:3] == f2_addr[5:3];
   assign \$100  = f0_addr[8:6] == f2_addr[8:6];
@@ -5008,911 +5005,914 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$117  = f0_addr[26:24] == f3_addr[26:24];
   assign \$118  = f0_addr[29:27] == f3_addr[29:27];
   assign \$119  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$120  = | f0_addr[11:0];
+  assign \$120  = f0_addr[11:0] + 12'hfff;
   assign \$121  = f0_addr[31:12] - 20'h80000;
   assign \$123  = f1_oor ? f1_oor_pool : 1'h0;
   assign \$124  = f1_hit ? f1_event_slot : 6'h00;
-  assign \$126  = f1_oor | \$125 ;
-  assign \$128  = ~ \$127 ;
-  assign \$129  = f1_oor | \$128 ;
-  assign \$130  = f1_hit & f1_misaligned;
-  assign \$132  = f1_contract ? 4'h8 : 4'h0;
-  assign \$133  = \$131  ? 4'h5 : \$132 ;
-  assign \$134  = \$129  ? 4'h4 : \$133 ;
-  assign \$135  = f1_event_slot - event_fresh;
-  assign \$136  = ~ \$135 [7];
-  assign \$137  = f1_hit & \$136 ;
-  assign \$138  = ~ f1_same_second_eq0;
-  assign \$139  = ~ f1_same_second_eq3;
+  assign \$125  = f1_oor | f1_hit;
+  assign \$126  = ~ f1_hit;
+  assign \$127  = f1_oor | \$126 ;
+  assign \$128  = f1_hit & f1_misaligned;
+  assign \$129  = f1_contract ? 4'h8 : 4'h0;
+  assign \$130  = \$128  ? 4'h5 : \$129 ;
+  assign \$131  = \$127  ? 4'h4 : \$130 ;
+  assign \$132  = f1_event_slot - event_fresh;
+  assign \$133  = ~ \$132 [7];
+  assign \$134  = f1_hit & \$133 ;
+  assign \$135  = ~ f1_same_second_eq0;
+  assign \$136  = ~ f1_same_second_eq3;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = ~ f1_same_second_eq6;
+  assign \$139  = ~ f1_same_second_eq9;
   assign \$140  = \$138  | \$139 ;
-  assign \$141  = ~ f1_same_second_eq6;
-  assign \$142  = ~ f1_same_second_eq9;
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = \$140  | \$143 ;
-  assign \$145  = ~ f1_same_second_eq12;
-  assign \$146  = ~ f1_same_second_eq15;
+  assign \$141  = \$137  | \$140 ;
+  assign \$142  = ~ f1_same_second_eq12;
+  assign \$143  = ~ f1_same_second_eq15;
+  assign \$144  = \$142  | \$143 ;
+  assign \$145  = ~ f1_same_second_eq18;
+  assign \$146  = ~ f1_same_second_eq21;
   assign \$147  = \$145  | \$146 ;
-  assign \$148  = ~ f1_same_second_eq18;
-  assign \$149  = ~ f1_same_second_eq21;
-  assign \$150  = \$148  | \$149 ;
-  assign \$151  = \$147  | \$150 ;
-  assign \$152  = \$144  | \$151 ;
-  assign \$153  = ~ f1_same_second_eq24;
-  assign \$154  = ~ f1_same_second_eq27;
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = ~ f1_same_second_eq30;
-  assign \$157  = \$155  | \$156 ;
-  assign \$158  = \$152  | \$157 ;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = ~ f1_same_third_eq0;
-  assign \$161  = ~ f1_same_third_eq3;
+  assign \$148  = \$144  | \$147 ;
+  assign \$149  = \$141  | \$148 ;
+  assign \$150  = ~ f1_same_second_eq24;
+  assign \$151  = ~ f1_same_second_eq27;
+  assign \$152  = \$150  | \$151 ;
+  assign \$153  = ~ f1_same_second_eq30;
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = \$149  | \$154 ;
+  assign \$156  = ~ \$155 ;
+  assign \$157  = ~ f1_same_third_eq0;
+  assign \$158  = ~ f1_same_third_eq3;
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = ~ f1_same_third_eq6;
+  assign \$161  = ~ f1_same_third_eq9;
   assign \$162  = \$160  | \$161 ;
-  assign \$163  = ~ f1_same_third_eq6;
-  assign \$164  = ~ f1_same_third_eq9;
-  assign \$165  = \$163  | \$164 ;
-  assign \$166  = \$162  | \$165 ;
-  assign \$167  = ~ f1_same_third_eq12;
-  assign \$168  = ~ f1_same_third_eq15;
+  assign \$163  = \$159  | \$162 ;
+  assign \$164  = ~ f1_same_third_eq12;
+  assign \$165  = ~ f1_same_third_eq15;
+  assign \$166  = \$164  | \$165 ;
+  assign \$167  = ~ f1_same_third_eq18;
+  assign \$168  = ~ f1_same_third_eq21;
   assign \$169  = \$167  | \$168 ;
-  assign \$170  = ~ f1_same_third_eq18;
-  assign \$171  = ~ f1_same_third_eq21;
-  assign \$172  = \$170  | \$171 ;
-  assign \$173  = \$169  | \$172 ;
-  assign \$174  = \$166  | \$173 ;
-  assign \$175  = ~ f1_same_third_eq24;
-  assign \$176  = ~ f1_same_third_eq27;
-  assign \$177  = \$175  | \$176 ;
-  assign \$178  = ~ f1_same_third_eq30;
-  assign \$179  = \$177  | \$178 ;
-  assign \$180  = \$174  | \$179 ;
-  assign \$181  = ~ \$180 ;
-  assign \$182  = f2_tag + 1'h1;
-  assign \$183  = ! f2_pool;
-  assign \$184  = a4_tag ^ f2_tag;
+  assign \$170  = \$166  | \$169 ;
+  assign \$171  = \$163  | \$170 ;
+  assign \$172  = ~ f1_same_third_eq24;
+  assign \$173  = ~ f1_same_third_eq27;
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = ~ f1_same_third_eq30;
+  assign \$176  = \$174  | \$175 ;
+  assign \$177  = \$171  | \$176 ;
+  assign \$178  = ~ \$177 ;
+  assign \$179  = f2_tag + 1'h1;
+  assign \$180  = ! f2_pool;
+  assign \$181  = a4_tag ^ f2_tag;
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$182  + 1'h1;
+  assign \$184  = a5_tag ^ f2_tag;
   assign \$185  = ~ \$184 ;
   assign \$186  = \$185  + 1'h1;
-  assign \$187  = a5_tag ^ f2_tag;
-  assign \$188  = ~ \$187 ;
-  assign \$189  = \$188  + 1'h1;
-  assign \$190  = a4_tag + 1'h1;
-  assign \$191  = a5_tag + 1'h1;
-  assign \$192  = \$454 [8] ? \$190 [3:0] : \$191 [3:0];
-  assign \$193  = \$454 [8] ? a4_snap : a5_snap;
-  assign \$194  = f2_same_third & f5_ok;
-  assign \$195  = ~ \$454 [8];
-  assign \$196  = \$signal$188  & \$195 ;
-  assign \$197  = ~ \$458 [8];
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = f2_same_third & f5_ok;
-  assign \$200  = ~ \$199 ;
-  assign \$201  = \$198  & \$200 ;
-  assign \$202  = a4_tag + 1'h1;
-  assign \$203  = ~ f3_never_granted;
-  assign \$204  = ~ rel_f2;
-  assign \$205  = ~ f3_rel_f3;
-  assign \$207  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = \$205  & \$208 ;
-  assign \$210  = f3_hit_a3 | \$209 ;
-  assign \$211  = \$204  & \$210 ;
-  assign \$212  = f3_hit_a2 | \$211 ;
-  assign \$213  = \$203  & \$212 ;
-  assign \$214  = f3_hit_a2 | f3_hit_a3;
-  assign \$216  = \$215  & event_grant_r0_b0[1];
-  assign \$218  = \$217  & event_grant_r0_b0[2];
-  assign \$220  = \$219  & event_grant_r0_b0[3];
-  assign \$222  = \$221  & event_grant_r0_b0[4];
-  assign \$223  = \$214  ? f3_older_next : { \$222 , \$220 , \$218 , \$216  };
-  assign \$224  = f3_hit_a2 | f3_hit_a3;
-  assign \$226  = \$225  & event_grant_r0_b0[0];
-  assign \$227  = \$224  ? f3_older_snap : \$226 ;
-  assign \$228  = f3_go & \$462 [8];
-  assign \$229  = a4_tag ^ f3_tag;
-  assign \$230  = ~ \$229 ;
-  assign \$231  = \$230  + 1'h1;
-  assign \$232  = \$228  & \$231 [4];
-  assign \$233  = ~ f3_never_granted;
-  assign \$234  = f3_go & \$233 ;
-  assign \$235  = ~ rel_f2;
-  assign \$236  = \$235  & f3_hit_a3;
-  assign \$237  = f3_hit_a2 | \$236 ;
-  assign \$238  = \$234  & \$237 ;
-  assign \$239  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ~ rel_f2;
-  assign \$242  = f3_quiet & \$241 ;
-  assign \$243  = \$242  ? f3_in : 1'h0;
-  assign \$244  = ~ f3_never_granted;
-  assign \$246  = { \$245 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
-  assign \$247  = ~ \$246 ;
-  assign \$248  = \$247  + 1'h1;
-  assign \$249  = x1_select & f1_hit;
-  assign \$251  = x1_select & f2_in;
-  assign \$253  = f2_flushed | \$252 ;
-  assign \$254  = x1_select | x0_select;
-  assign \$255  = ~ \$254 ;
-  assign \$256  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$257  = { 1'h0, \$255  } & \$256 ;
-  assign \$258  = { 1'h0, f3_in } & \$257 ;
-  assign \$259  = \$462 [8] | released_f1;
-  assign \$260  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$187  = a4_tag + 1'h1;
+  assign \$188  = a5_tag + 1'h1;
+  assign \$189  = \$451 [8] ? \$187 [3:0] : \$188 [3:0];
+  assign \$190  = \$451 [8] ? a4_snap : a5_snap;
+  assign \$191  = f2_same_third & f5_ok;
+  assign \$192  = ~ \$451 [8];
+  assign \$193  = \$signal$188  & \$192 ;
+  assign \$194  = ~ \$455 [8];
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = f2_same_third & f5_ok;
+  assign \$197  = ~ \$196 ;
+  assign \$198  = \$195  & \$197 ;
+  assign \$199  = a4_tag + 1'h1;
+  assign \$200  = ~ f3_never_granted;
+  assign \$201  = ~ rel_f2;
+  assign \$202  = ~ f3_rel_f3;
+  assign \$204  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = \$202  & \$205 ;
+  assign \$207  = f3_hit_a3 | \$206 ;
+  assign \$208  = \$201  & \$207 ;
+  assign \$209  = f3_hit_a2 | \$208 ;
+  assign \$210  = \$200  & \$209 ;
+  assign \$211  = f3_hit_a2 | f3_hit_a3;
+  assign \$213  = \$212  & event_grant_r0_b0[1];
+  assign \$215  = \$214  & event_grant_r0_b0[2];
+  assign \$217  = \$216  & event_grant_r0_b0[3];
+  assign \$219  = \$218  & event_grant_r0_b0[4];
+  assign \$220  = \$211  ? f3_older_next : { \$219 , \$217 , \$215 , \$213  };
+  assign \$221  = f3_hit_a2 | f3_hit_a3;
+  assign \$223  = \$222  & event_grant_r0_b0[0];
+  assign \$224  = \$221  ? f3_older_snap : \$223 ;
+  assign \$225  = f3_go & \$459 [8];
+  assign \$226  = a4_tag ^ f3_tag;
+  assign \$227  = ~ \$226 ;
+  assign \$228  = \$227  + 1'h1;
+  assign \$229  = \$225  & \$228 [4];
+  assign \$230  = ~ f3_never_granted;
+  assign \$231  = f3_go & \$230 ;
+  assign \$232  = ~ rel_f2;
+  assign \$233  = \$232  & f3_hit_a3;
+  assign \$234  = f3_hit_a2 | \$233 ;
+  assign \$235  = \$231  & \$234 ;
+  assign \$236  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = ~ rel_f2;
+  assign \$239  = f3_quiet & \$238 ;
+  assign \$240  = \$239  ? f3_in : 1'h0;
+  assign \$241  = ~ f3_never_granted;
+  assign \$243  = { \$242 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
+  assign \$244  = ~ \$243 ;
+  assign \$245  = \$244  + 1'h1;
+  assign \$246  = x1_select & f1_hit;
+  assign \$248  = x1_select & f2_in;
+  assign \$250  = f2_flushed | \$249 ;
+  assign \$251  = x1_select | x0_select;
+  assign \$252  = ~ \$251 ;
+  assign \$253  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$254  = { 1'h0, \$252  } & \$253 ;
+  assign \$255  = { 1'h0, f3_in } & \$254 ;
+  assign \$256  = \$459 [8] | released_f1;
+  assign \$257  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$258  = ~ \$257 ;
+  assign \$259  = \$258  + 1'h1;
+  assign \$260  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$261  = ~ \$260 ;
   assign \$262  = \$261  + 1'h1;
-  assign \$263  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$264  = ~ \$263 ;
-  assign \$265  = \$264  + 1'h1;
-  assign \$266  = ~ f4_blocked;
-  assign \$267  = \$266  & f4_by_older;
-  assign \$268  = f4_by_a1 | \$267 ;
-  assign \$269  = f4_live & \$268 ;
-  assign \$270  = ~ f4_blocked;
-  assign \$271  = \$270  & f4_by_mem_live;
-  assign \$272  = \$271  & f4_mem_ok;
-  assign \$273  = \$269  | \$272 ;
-  assign \$274  = ~ f4_blocked;
-  assign \$275  = \$274  & f4_by_older;
-  assign \$276  = f4_by_a1 | \$275 ;
-  assign \$277  = f4_live & \$276 ;
-  assign \$278  = ~ f4_blocked;
-  assign \$279  = \$278  & f4_by_mem_live;
-  assign \$280  = \$279  & f4_mem_ok;
-  assign \$281  = \$277  | \$280 ;
-  assign \$282  = event_queue_waddr == 6'h3f;
-  assign \$283  = event_queue_waddr + 1'h1;
+  assign \$263  = ~ f4_blocked;
+  assign \$264  = \$263  & f4_by_older;
+  assign \$265  = f4_by_a1 | \$264 ;
+  assign \$266  = f4_live & \$265 ;
+  assign \$267  = ~ f4_blocked;
+  assign \$268  = \$267  & f4_by_mem_live;
+  assign \$269  = \$268  & f4_mem_ok;
+  assign \$270  = \$266  | \$269 ;
+  assign \$271  = ~ f4_blocked;
+  assign \$272  = \$271  & f4_by_older;
+  assign \$273  = f4_by_a1 | \$272 ;
+  assign \$274  = f4_live & \$273 ;
+  assign \$275  = ~ f4_blocked;
+  assign \$276  = \$275  & f4_by_mem_live;
+  assign \$277  = \$276  & f4_mem_ok;
+  assign \$278  = \$274  | \$277 ;
+  assign \$279  = event_queue_waddr == 6'h3f;
+  assign \$280  = event_queue_waddr + 1'h1;
+  assign \$281  = \$279  ? 7'h00 : \$280 ;
+  assign \$282  = event_pushed == event_popped;
+  assign \$283  = event_pushed ? 7'h01 : 7'h7f;
   assign \$284  = \$282  ? 7'h00 : \$283 ;
-  assign \$285  = event_pushed == event_popped;
-  assign \$286  = event_pushed ? 7'h01 : 7'h7f;
-  assign \$287  = \$285  ? 7'h00 : \$286 ;
-  assign \$288  = $signed({ 1'h0, event_count }) + $signed(\$287 );
-  assign \$289  = ! event_pushed;
-  assign \$290  = ! event_popped;
-  assign \$291  = \$289  & \$290 ;
-  assign \$292  = event_pop ? event_at[1] : event_at[0];
-  assign \$293  = ~ \$292 ;
-  assign \$294  = event_push | \$293 ;
-  assign \$295  = ! event_pushed;
-  assign \$297  = \$295  & \$296 ;
-  assign \$298  = event_count == 2'h3;
-  assign \$299  = event_pop ? event_at[2] : event_at[1];
-  assign \$300  = ~ \$299 ;
-  assign \$301  = event_push | \$300 ;
-  assign \$303  = ! event_popped;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = event_pop ? event_at[0] : 1'h0;
-  assign \$306  = ~ \$305 ;
-  assign \$307  = event_push | \$306 ;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = event_pop ? event_at[1] : event_at[0];
+  assign \$285  = $signed({ 1'h0, event_count }) + $signed(\$284 );
+  assign \$286  = ! event_pushed;
+  assign \$287  = ! event_popped;
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = event_pop ? event_at[1] : event_at[0];
+  assign \$290  = ~ \$289 ;
+  assign \$291  = event_push | \$290 ;
+  assign \$292  = ! event_pushed;
+  assign \$294  = \$292  & \$293 ;
+  assign \$295  = event_count == 2'h3;
+  assign \$296  = event_pop ? event_at[2] : event_at[1];
+  assign \$297  = ~ \$296 ;
+  assign \$298  = event_push | \$297 ;
+  assign \$300  = ! event_popped;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = event_pop ? event_at[0] : 1'h0;
+  assign \$303  = ~ \$302 ;
+  assign \$304  = event_push | \$303 ;
+  assign \$307  = \$305  & \$306 ;
+  assign \$308  = event_pop ? event_at[1] : event_at[0];
+  assign \$309  = ~ \$308 ;
+  assign \$310  = event_push | \$309 ;
+  assign \$311  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
   assign \$312  = ~ \$311 ;
-  assign \$313  = event_push | \$312 ;
-  assign \$314  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$313  = f5_wrote & a2_ring;
+  assign \$314  = { \$313 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$315  = ~ \$314 ;
-  assign \$316  = f5_wrote & a2_ring;
-  assign \$317  = { \$316 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$318  = ~ \$317 ;
-  assign \$319  = \$318  + 1'h1;
-  assign \$320  = \release  & f4_taken_a2;
-  assign \$321  = a3_ring & a3_lapped;
-  assign \$323  = \release  & f4_taken_a3;
-  assign \$324  = a3_released | \$323 ;
-  assign \$325  = ~ a4_released;
-  assign \$326  = a4_prev_held & \$325 ;
-  assign \$327  = \release  & f4_taken_a4;
-  assign \$328  = ~ \$327 ;
-  assign \$329  = \$326  & \$328 ;
-  assign \$330  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
-  assign \$331  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$332  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$333  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$334  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked };
-  assign \$335  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$336  = event_grant_w_data[4:1] + 1'h1;
-  assign \$337  = event_has_fresh | x1_select;
-  assign event_take_fresh = a1_select & \$337 ;
-  assign \$338  = ~ x1_select;
-  assign \$339  = a1_select & \$338 ;
-  assign \$340  = ~ event_has_fresh;
-  assign \$341  = \$339  & \$340 ;
-  assign event_pop = \$341  & event_nonempty;
-  assign \$342  = event_fresh_slot + 1'h1;
-  assign \$343  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$345  = \$344  & event_queue_r0_b0[0];
-  assign \$346  = \$343  | \$345 ;
-  assign \$347  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$349  = \$348  & event_queue_r0_b0[1];
-  assign \$350  = \$347  | \$349 ;
-  assign \$351  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$353  = \$352  & event_queue_r0_b0[2];
-  assign \$354  = \$351  | \$353 ;
-  assign \$355  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$357  = \$356  & event_queue_r0_b0[3];
-  assign \$358  = \$355  | \$357 ;
-  assign \$359  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$361  = \$360  & event_queue_r0_b0[4];
-  assign \$362  = \$359  | \$361 ;
-  assign \$363  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$365  = \$364  & event_queue_r0_b0[5];
-  assign \$366  = \$363  | \$365 ;
-  assign \$367  = a3_sel_fresh & event_parity_r1_b0;
-  assign \$369  = \$368  & event_queue_r0_b0[6];
-  assign fetched_snap = \$367  | \$369 ;
-  assign \$370  = a3_hit_a1 | a3_older_hit;
-  assign \$371  = ~ \$370 ;
-  assign \$372  = a3_sel_new & \$371 ;
-  assign \$375  = a3_hit_a1 | a3_older_hit;
-  assign \$376  = ~ \$375 ;
-  assign \$377  = \$374  & \$376 ;
-  assign \$378  = \$377  & event_grant_r1_b0[1];
-  assign \$380  = \$379  & event_queue_r0_b0[8];
-  assign \$381  = a3_fwd_ok & a3_hit_a1;
-  assign \$382  = a4_tag + 1'h1;
-  assign \$383  = \$381  & \$382 [0];
-  assign \$384  = a3_fwd_ok & a3_older_hit;
-  assign \$385  = ~ a3_hit_a1;
-  assign \$386  = \$384  & \$385 ;
-  assign \$387  = \$386  & a3_older_next[0];
-  assign \$388  = { \$387 , \$383 , \$380 , \$378 , \$373  } + 5'h1f;
-  assign \$389  = a3_hit_a1 | a3_older_hit;
-  assign \$390  = ~ \$389 ;
-  assign \$391  = a3_sel_new & \$390 ;
-  assign \$394  = a3_hit_a1 | a3_older_hit;
-  assign \$395  = ~ \$394 ;
-  assign \$396  = \$393  & \$395 ;
-  assign \$397  = \$396  & event_grant_r1_b0[2];
-  assign \$399  = \$398  & event_queue_r0_b0[9];
-  assign \$400  = a3_fwd_ok & a3_hit_a1;
-  assign \$401  = a4_tag + 1'h1;
-  assign \$402  = \$400  & \$401 [1];
-  assign \$403  = a3_fwd_ok & a3_older_hit;
-  assign \$404  = ~ a3_hit_a1;
-  assign \$405  = \$403  & \$404 ;
-  assign \$406  = \$405  & a3_older_next[1];
-  assign \$407  = { \$406 , \$402 , \$399 , \$397 , \$392  } + 5'h1f;
-  assign \$408  = a3_hit_a1 | a3_older_hit;
-  assign \$409  = ~ \$408 ;
+  assign \$316  = \$315  + 1'h1;
+  assign \$317  = \release  & f4_taken_a2;
+  assign \$318  = a3_ring & a3_lapped;
+  assign \$320  = \release  & f4_taken_a3;
+  assign \$321  = a3_released | \$320 ;
+  assign \$322  = ~ a4_released;
+  assign \$323  = a4_prev_held & \$322 ;
+  assign \$324  = \release  & f4_taken_a4;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = \$323  & \$325 ;
+  assign \$327  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
+  assign \$328  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$329  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$330  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$331  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked };
+  assign \$332  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$333  = event_grant_w_data[4:1] + 1'h1;
+  assign \$334  = event_has_fresh | x1_select;
+  assign event_take_fresh = a1_select & \$334 ;
+  assign \$335  = ~ x1_select;
+  assign \$336  = a1_select & \$335 ;
+  assign \$337  = ~ event_has_fresh;
+  assign \$338  = \$336  & \$337 ;
+  assign event_pop = \$338  & event_nonempty;
+  assign \$339  = event_fresh_slot + 1'h1;
+  assign \$340  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$342  = \$341  & event_queue_r0_b0[0];
+  assign \$343  = \$340  | \$342 ;
+  assign \$344  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$346  = \$345  & event_queue_r0_b0[1];
+  assign \$347  = \$344  | \$346 ;
+  assign \$348  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$350  = \$349  & event_queue_r0_b0[2];
+  assign \$351  = \$348  | \$350 ;
+  assign \$352  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$354  = \$353  & event_queue_r0_b0[3];
+  assign \$355  = \$352  | \$354 ;
+  assign \$356  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$358  = \$357  & event_queue_r0_b0[4];
+  assign \$359  = \$356  | \$358 ;
+  assign \$360  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$362  = \$361  & event_queue_r0_b0[5];
+  assign \$363  = \$360  | \$362 ;
+  assign \$364  = a3_sel_fresh & event_parity_r1_b0;
+  assign \$366  = \$365  & event_queue_r0_b0[6];
+  assign fetched_snap = \$364  | \$366 ;
+  assign \$367  = a3_hit_a1 | a3_older_hit;
+  assign \$368  = ~ \$367 ;
+  assign \$369  = a3_sel_new & \$368 ;
+  assign \$372  = a3_hit_a1 | a3_older_hit;
+  assign \$373  = ~ \$372 ;
+  assign \$374  = \$371  & \$373 ;
+  assign \$375  = \$374  & event_grant_r1_b0[1];
+  assign \$377  = \$376  & event_queue_r0_b0[8];
+  assign \$378  = a3_fwd_ok & a3_hit_a1;
+  assign \$379  = a4_tag + 1'h1;
+  assign \$380  = \$378  & \$379 [0];
+  assign \$381  = a3_fwd_ok & a3_older_hit;
+  assign \$382  = ~ a3_hit_a1;
+  assign \$383  = \$381  & \$382 ;
+  assign \$384  = \$383  & a3_older_next[0];
+  assign \$385  = { \$384 , \$380 , \$377 , \$375 , \$370  } + 5'h1f;
+  assign \$386  = a3_hit_a1 | a3_older_hit;
+  assign \$387  = ~ \$386 ;
+  assign \$388  = a3_sel_new & \$387 ;
+  assign \$391  = a3_hit_a1 | a3_older_hit;
+  assign \$392  = ~ \$391 ;
+  assign \$393  = \$390  & \$392 ;
+  assign \$394  = \$393  & event_grant_r1_b0[2];
+  assign \$396  = \$395  & event_queue_r0_b0[9];
+  assign \$397  = a3_fwd_ok & a3_hit_a1;
+  assign \$398  = a4_tag + 1'h1;
+  assign \$399  = \$397  & \$398 [1];
+  assign \$400  = a3_fwd_ok & a3_older_hit;
+  assign \$401  = ~ a3_hit_a1;
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = \$402  & a3_older_next[1];
+  assign \$404  = { \$403 , \$399 , \$396 , \$394 , \$389  } + 5'h1f;
+  assign \$405  = a3_hit_a1 | a3_older_hit;
+  assign \$406  = ~ \$405 ;
+  assign \$407  = a3_sel_new & \$406 ;
+  assign \$410  = a3_hit_a1 | a3_older_hit;
+  assign \$411  = ~ \$410 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$506  = event_grant_wen;
+    \$504  = event_grant_wen;
     if (aclk_rst) begin
-      \$506  = 1'h0;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$507  = event_grant_w_addr;
+    \$505  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$507  = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
+      \$505  = { \$363 , \$359 , \$355 , \$351 , \$347 , \$343  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$508  = event_grant_w_data;
+    \$506  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$508  = event_grant_wdata;
+      \$506  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$509  = event_queue_wen;
+    \$507  = event_queue_wen;
     if (aclk_rst) begin
-      \$509  = 1'h0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$510  = event_queue_w_addr;
+    \$508  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$510  = event_queue_waddr;
+      \$508  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$511  = event_queue_w_data;
+    \$509  = event_queue_w_data;
     if (event_queue_wen) begin
-      \$511  = event_queue_wdata;
+      \$509  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$512  = alloc_valid;
+    \$510  = alloc_valid;
+    if (aclk_rst) begin
+      \$510  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$511  = a0_valid;
+    if (aclk_rst) begin
+      \$511  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$512  = \$9 ;
     if (aclk_rst) begin
       \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$513  = a0_valid;
+    \$513  = flush_valid;
     if (aclk_rst) begin
       \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$514  = \$9 ;
+    \$514  = \$12 ;
     if (aclk_rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$515  = flush_valid;
+    \$515  = x0_valid;
     if (aclk_rst) begin
       \$515  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$516  = \$12 ;
+    \$516  = x0_select;
     if (aclk_rst) begin
       \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$517  = x0_valid;
+    \$517  = x1_valid;
     if (aclk_rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$518  = x0_select;
+    \$518  = a1_valid;
     if (aclk_rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$519  = x1_valid;
-    if (aclk_rst) begin
-      \$519  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$520  = a1_valid;
-    if (aclk_rst) begin
-      \$520  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$521  = event_seen;
+    \$519  = event_seen;
     if (\$19 ) begin
-      \$521  = \$20 ;
+      \$519  = \$20 ;
     end
     if (aclk_rst) begin
-      \$521  = 7'h00;
+      \$519  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$522  = event_seen;
+    \$520  = event_seen;
     if (aclk_rst) begin
-      \$522  = 7'h00;
+      \$520  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$523  = event_has_fresh;
+    \$521  = event_has_fresh;
     if (event_take_fresh) begin
-      \$523  = \$21 ;
+      \$521  = \$21 ;
     end else if (x1_select) begin
-      \$523  = 1'h1;
+      \$521  = 1'h1;
     end
     if (aclk_rst) begin
-      \$523  = 1'h1;
+      \$521  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$524  = event_head;
+    \$522  = event_head;
     if (event_pop) begin
-      \$524  = \$24 [5:0];
+      \$522  = \$24 [5:0];
     end
     if (x1_select) begin
-      \$524  = event_queue_waddr;
+      \$522  = event_queue_waddr;
     end
+    if (aclk_rst) begin
+      \$522  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$523  = event_fresh_next;
+    if (aclk_rst) begin
+      \$523  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    \$524  = \$25 [5:0];
     if (aclk_rst) begin
       \$524  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$525  = event_fresh_next;
+    \$525  = 1'h0;
     if (aclk_rst) begin
-      \$525  = 7'h00;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$526  = \$25 [5:0];
+    \$526  = a2_valid;
     if (aclk_rst) begin
-      \$526  = 6'h00;
+      \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$527  = 1'h0;
+    \$527  = a2_ring;
     if (aclk_rst) begin
       \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$528  = a2_valid;
+    \$528  = a3_valid;
     if (aclk_rst) begin
       \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$529  = a2_ring;
+    \$529  = a4_valid;
     if (aclk_rst) begin
       \$529  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$530  = a3_valid;
+    \$530  = free_valid;
     if (aclk_rst) begin
       \$530  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$531  = a4_valid;
+    \$531  = f0_valid;
     if (aclk_rst) begin
       \$531  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$532  = free_valid;
+    \$532  = \$98 ;
     if (aclk_rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$533  = f0_valid;
+    \$533  = \$99 ;
     if (aclk_rst) begin
       \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$534  = \$98 ;
+    \$534  = \$100 ;
     if (aclk_rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$535  = \$99 ;
+    \$535  = \$101 ;
     if (aclk_rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$536  = \$100 ;
+    \$536  = \$102 ;
     if (aclk_rst) begin
       \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$537  = \$101 ;
+    \$537  = \$103 ;
     if (aclk_rst) begin
       \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$538  = \$102 ;
+    \$538  = \$104 ;
     if (aclk_rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$539  = \$103 ;
+    \$539  = \$105 ;
     if (aclk_rst) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$540  = \$104 ;
+    \$540  = \$106 ;
     if (aclk_rst) begin
       \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$541  = \$105 ;
+    \$541  = \$107 ;
     if (aclk_rst) begin
       \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$542  = \$106 ;
+    \$542  = \$108 ;
     if (aclk_rst) begin
       \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$543  = \$107 ;
+    \$543  = \$109 ;
     if (aclk_rst) begin
       \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$544  = \$108 ;
+    \$544  = \$110 ;
     if (aclk_rst) begin
       \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$545  = \$109 ;
+    \$545  = \$111 ;
     if (aclk_rst) begin
       \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$546  = \$110 ;
+    \$546  = \$112 ;
     if (aclk_rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$547  = \$111 ;
+    \$547  = \$113 ;
     if (aclk_rst) begin
       \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$548  = \$112 ;
+    \$548  = \$114 ;
     if (aclk_rst) begin
       \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$549  = \$113 ;
+    \$549  = \$115 ;
     if (aclk_rst) begin
       \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$550  = \$114 ;
+    \$550  = \$116 ;
     if (aclk_rst) begin
       \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$551  = \$115 ;
+    \$551  = \$117 ;
     if (aclk_rst) begin
       \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$552  = \$116 ;
+    \$552  = \$118 ;
     if (aclk_rst) begin
       \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$553  = \$117 ;
+    \$553  = \$119 ;
     if (aclk_rst) begin
       \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$554  = \$118 ;
+    \$554  = f1_valid;
     if (aclk_rst) begin
       \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$555  = \$119 ;
+    \$555  = f2_valid;
     if (aclk_rst) begin
       \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$556  = f1_valid;
+    \$556  = \$signal$188 ;
     if (aclk_rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$557  = f2_valid;
+    \$557  = \$198 ;
     if (aclk_rst) begin
       \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$558  = \$signal$188 ;
+    \$558  = f3_valid;
     if (aclk_rst) begin
       \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$559  = \$201 ;
+    \$559  = f3_go;
     if (aclk_rst) begin
       \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$560  = f3_valid;
+    \$560  = \$229 ;
     if (aclk_rst) begin
       \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$561  = f3_go;
+    \$561  = \$237 ;
     if (aclk_rst) begin
       \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$562  = \$232 ;
+    \$562  = \$240 ;
     if (aclk_rst) begin
       \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$563  = \$240 ;
+    \$563  = \$467 [0];
     if (aclk_rst) begin
       \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$564  = \$243 ;
+    \$564  = \$256 ;
     if (aclk_rst) begin
       \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$565  = \$470 [0];
+    \$565  = \$270 ;
     if (aclk_rst) begin
       \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$566  = \$259 ;
+    \$566  = event_queue_waddr;
+    if (\$278 ) begin
+      \$566  = \$281 [5:0];
+    end
     if (aclk_rst) begin
-      \$566  = 1'h0;
+      \$566  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$567  = \$273 ;
+    \$567  = event_push;
+    if (x1_select) begin
+      \$567  = 1'h0;
+    end
     if (aclk_rst) begin
       \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$568  = event_queue_waddr;
-    if (\$281 ) begin
-      \$568  = \$284 [5:0];
+    \$568  = event_pop;
+    if (x1_select) begin
+      \$568  = 1'h0;
     end
     if (aclk_rst) begin
-      \$568  = 6'h00;
+      \$568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$569  = event_push;
+    \$569  = \$285 [6:0];
     if (x1_select) begin
-      \$569  = 1'h0;
+      \$569  = 7'h00;
     end
     if (aclk_rst) begin
-      \$569  = 1'h0;
+      \$569  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$570  = event_pop;
+    \$570  = event_at;
+    if (\$288 ) begin
+      \$570 [0] = event_at[0];
+      \$570 [1] = event_at[1];
+      \$570 [2] = event_at[2];
+    end
+    if (\$294 ) begin
+      \$570 [0] = event_at[1];
+      \$570 [1] = event_at[2];
+      \$570 [2] = \$295 ;
+    end
+    if (\$301 ) begin
+      \$570 [0] = 1'h0;
+      \$570 [1] = event_at[0];
+      \$570 [2] = event_at[1];
+    end
+    if (\$307 ) begin
+      \$570 [0] = event_at[0];
+      \$570 [1] = event_at[1];
+      \$570 [2] = event_at[2];
+    end
     if (x1_select) begin
-      \$570  = 1'h0;
+      \$570  = 3'h1;
     end
     if (aclk_rst) begin
-      \$570  = 1'h0;
+      \$570  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$571  = \$288 [6:0];
+    \$571  = event_nonempty;
+    if (\$288 ) begin
+      \$571  = \$291 ;
+    end
+    if (\$294 ) begin
+      \$571  = \$298 ;
+    end
+    if (\$301 ) begin
+      \$571  = \$304 ;
+    end
+    if (\$307 ) begin
+      \$571  = \$310 ;
+    end
     if (x1_select) begin
-      \$571  = 7'h00;
+      \$571  = 1'h0;
     end
     if (aclk_rst) begin
-      \$571  = 7'h00;
+      \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$572  = event_at;
-    if (\$291 ) begin
-      \$572 [0] = event_at[0];
-      \$572 [1] = event_at[1];
-      \$572 [2] = event_at[2];
-    end
-    if (\$297 ) begin
-      \$572 [0] = event_at[1];
-      \$572 [1] = event_at[2];
-      \$572 [2] = \$298 ;
-    end
-    if (\$304 ) begin
-      \$572 [0] = 1'h0;
-      \$572 [1] = event_at[0];
-      \$572 [2] = event_at[1];
-    end
-    if (\$310 ) begin
-      \$572 [0] = event_at[0];
-      \$572 [1] = event_at[1];
-      \$572 [2] = event_at[2];
-    end
-    if (x1_select) begin
-      \$572  = 3'h1;
-    end
+    \$572  = f4_valid;
     if (aclk_rst) begin
-      \$572  = 3'h1;
+      \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$573  = event_nonempty;
-    if (\$291 ) begin
-      \$573  = \$294 ;
-    end
-    if (\$297 ) begin
-      \$573  = \$301 ;
-    end
-    if (\$304 ) begin
-      \$573  = \$307 ;
-    end
-    if (\$310 ) begin
-      \$573  = \$313 ;
-    end
-    if (x1_select) begin
-      \$573  = 1'h0;
-    end
+    \$573  = \release ;
     if (aclk_rst) begin
       \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$574  = f4_valid;
+    \$574  = a5_valid;
     if (aclk_rst) begin
       \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$575  = \release ;
+    \$575  = f5_valid;
     if (aclk_rst) begin
       \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$576  = a5_valid;
+    \$576  = x2_valid;
     if (aclk_rst) begin
       \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$577  = f5_valid;
+    \$577  = x3_valid;
     if (aclk_rst) begin
       \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$578  = x2_valid;
+    \$578  = x4_valid;
     if (aclk_rst) begin
       \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$579  = x3_valid;
+    \$579  = x5_valid;
     if (aclk_rst) begin
       \$579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$580  = x4_valid;
+    \$580  = \$327 ;
     if (aclk_rst) begin
       \$580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$581  = x5_valid;
+    \$581  = \$328 ;
     if (aclk_rst) begin
       \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$582  = \$330 ;
+    \$582  = \$329 ;
     if (aclk_rst) begin
       \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$583  = \$331 ;
+    \$583  = \$330 ;
     if (aclk_rst) begin
       \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$584  = \$332 ;
+    \$584  = \$331 ;
     if (aclk_rst) begin
       \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$585  = \$333 ;
+    \$585  = \$332 ;
     if (aclk_rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$586  = \$334 ;
-    if (aclk_rst) begin
-      \$586  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$587  = \$335 ;
-    if (aclk_rst) begin
-      \$587  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     event_fresh_next = event_fresh;
     if (event_take_fresh) begin
-      event_fresh_next = \$342 ;
+      event_fresh_next = \$339 ;
     end else if (x1_select) begin
       event_fresh_next = 7'h00;
     end
@@ -5922,23 +5922,23 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = \$449 ;
+          grant_addr = \$446 ;
     endcase
   end
-  assign event_grant_waddr = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
-  assign flush_reg_select = \port$2500$39 [1];
+  assign event_grant_waddr = { \$363 , \$359 , \$355 , \$351 , \$347 , \$343  };
+  assign flush_reg_select = \port$2498$39 [1];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
-  assign \$signal  = { \$366 , \$362 , \$358 , \$354 , \$350 , \$346  };
-  assign next_tag = { \$445 [5], \$426 [5], \$407 [5], \$388 [5] };
-  assign free_reg_hit = \port$2500$39 [0];
-  assign \$signal$200  = \$454 [8];
-  assign hit_a3 = \$458 [8];
-  assign \$signal$219  = \$462 [8];
-  assign f3_by_mem_base = \$470 [0];
+  assign \$signal  = { \$363 , \$359 , \$355 , \$351 , \$347 , \$343  };
+  assign next_tag = { \$442 [5], \$423 [5], \$404 [5], \$385 [5] };
+  assign free_reg_hit = \port$2498$39 [0];
+  assign \$signal$200  = \$451 [8];
+  assign hit_a3 = \$455 [8];
+  assign \$signal$219  = \$459 [8];
+  assign f3_by_mem_base = \$467 [0];
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = { \$336 [3:0], event_grant_w_data[0] };
+  assign w__data = { \$333 [3:0], event_grant_w_data[0] };
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
   assign \r__addr$313  = event_fresh_slot;
@@ -6009,66 +6009,62 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.zero  = event_queue_r0_b0[7];
   assign \event_queue_data.next  = event_queue_r0_b0[11:8];
-  assign event_queue_wdata[11:8] = \$501 ;
-  assign event_queue_wdata[7] = \$493 ;
-  assign event_queue_wdata[6] = \$492 ;
+  assign event_queue_wdata[11:8] = \$499 ;
+  assign event_queue_wdata[7] = \$491 ;
+  assign event_queue_wdata[6] = \$489 ;
   assign event_queue_wdata[5:0] = f4_slot;
-  assign event_grant_wdata[4:1] = { \$445 [5], \$426 [5], \$407 [5], \$388 [5] };
+  assign event_grant_wdata[4:1] = { \$442 [5], \$423 [5], \$404 [5], \$385 [5] };
   assign event_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [14];
   assign \$14  = 4'h0;
   assign \$26  = 1'h0;
-  assign \$39  = \$38 ;
   assign \$55  = \$53 [7];
   assign \$61  = \$59 [7];
   assign \$69  = \$68 ;
-  assign \$344  = a3_sel_head;
-  assign \$348  = a3_sel_head;
-  assign \$352  = a3_sel_head;
-  assign \$356  = a3_sel_head;
-  assign \$360  = a3_sel_head;
-  assign \$364  = a3_sel_head;
+  assign \$341  = a3_sel_head;
+  assign \$345  = a3_sel_head;
+  assign \$349  = a3_sel_head;
+  assign \$353  = a3_sel_head;
+  assign \$357  = a3_sel_head;
+  assign \$361  = a3_sel_head;
   assign \$72  = a3_restart_head;
   assign \$95  = \$93 [32];
   assign \$122  = 1'h0;
-  assign \$125  = f1_hit;
-  assign \$127  = f1_hit;
-  assign \$131  = \$130 ;
-  assign \$206  = f3_in;
-  assign \$215  = f3_in;
-  assign \$217  = f3_in;
-  assign \$219  = f3_in;
-  assign \$221  = f3_in;
-  assign \$225  = f3_in;
-  assign \$245  = \$244 ;
-  assign \$250  = \$249 ;
-  assign \$252  = \$251 ;
-  assign \$296  = event_popped;
-  assign \$302  = event_pushed;
-  assign \$308  = event_pushed;
-  assign \$309  = event_popped;
-  assign \$322  = 1'h0;
-  assign \$368  = a3_sel_head;
-  assign \$373  = \$372 ;
-  assign \$374  = a3_sel_last;
-  assign \$379  = a3_sel_head;
-  assign \$392  = 1'h0;
-  assign \$393  = a3_sel_last;
-  assign \$398  = a3_sel_head;
-  assign \$411  = 1'h0;
-  assign \$412  = a3_sel_last;
-  assign \$417  = a3_sel_head;
-  assign \$430  = 1'h0;
-  assign \$431  = a3_sel_last;
-  assign \$436  = a3_sel_head;
-  assign \$448  = { 3'h0, a4_slot, 12'h000 };
-  assign \$449 [30:0] = { 10'h000, \$448  };
-  assign \$449 [31] = 1'h1;
+  assign \$203  = f3_in;
+  assign \$212  = f3_in;
+  assign \$214  = f3_in;
+  assign \$216  = f3_in;
+  assign \$218  = f3_in;
+  assign \$222  = f3_in;
+  assign \$242  = \$241 ;
+  assign \$247  = \$246 ;
+  assign \$249  = \$248 ;
+  assign \$293  = event_popped;
+  assign \$299  = event_pushed;
+  assign \$305  = event_pushed;
+  assign \$306  = event_popped;
+  assign \$319  = 1'h0;
+  assign \$365  = a3_sel_head;
+  assign \$370  = \$369 ;
+  assign \$371  = a3_sel_last;
+  assign \$376  = a3_sel_head;
+  assign \$389  = 1'h0;
+  assign \$390  = a3_sel_last;
+  assign \$395  = a3_sel_head;
+  assign \$408  = 1'h0;
+  assign \$409  = a3_sel_last;
+  assign \$414  = a3_sel_head;
+  assign \$427  = 1'h0;
+  assign \$428  = a3_sel_last;
+  assign \$433  = a3_sel_head;
+  assign \$445  = { 3'h0, a4_slot, 12'h000 };
+  assign \$446 [30:0] = { 10'h000, \$445  };
+  assign \$446 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2355$0 , \port$2356$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
-, \port$2500$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2817$0 , \port$2817$44 , rsp_freed_valid, \port$2820$0 , rsp_flushed_valid, \port$2832$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2860$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2942$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3094$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3262$0 , aclk_clk);
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2353$0 , \port$2354$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
+, \port$2498$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2815$0 , \port$2815$44 , rsp_freed_valid, \port$2818$0 , rsp_flushed_valid, \port$2830$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2858$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2940$0 , bus__w_beat_from_queue, e1_exhausted
+, \port$3092$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3260$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -7413,30 +7409,30 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$2355$0 ;
-  wire \port$2355$0 ;
-  output \port$2356$0 ;
-  wire \port$2356$0 ;
-  output [39:0] \port$2500$1 ;
-  wire [39:0] \port$2500$1 ;
-  input [11:0] \port$2817$0 ;
-  wire [11:0] \port$2817$0 ;
-  input [13:0] \port$2817$44 ;
-  wire [13:0] \port$2817$44 ;
-  input [16:0] \port$2820$0 ;
-  wire [16:0] \port$2820$0 ;
-  input [15:0] \port$2832$0 ;
-  wire [15:0] \port$2832$0 ;
-  input [36:0] \port$2860$0 ;
-  wire [36:0] \port$2860$0 ;
-  input [35:0] \port$2942$0 ;
-  wire [35:0] \port$2942$0 ;
+  output \port$2353$0 ;
+  wire \port$2353$0 ;
+  output \port$2354$0 ;
+  wire \port$2354$0 ;
+  output [39:0] \port$2498$1 ;
+  wire [39:0] \port$2498$1 ;
+  input [11:0] \port$2815$0 ;
+  wire [11:0] \port$2815$0 ;
+  input [13:0] \port$2815$44 ;
+  wire [13:0] \port$2815$44 ;
+  input [16:0] \port$2818$0 ;
+  wire [16:0] \port$2818$0 ;
+  input [15:0] \port$2830$0 ;
+  wire [15:0] \port$2830$0 ;
+  input [36:0] \port$2858$0 ;
+  wire [36:0] \port$2858$0 ;
+  input [35:0] \port$2940$0 ;
+  wire [35:0] \port$2940$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3094$0 ;
-  wire [4:0] \port$3094$0 ;
+  output [4:0] \port$3092$0 ;
+  wire [4:0] \port$3092$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3262$0 ;
-  wire [4:0] \port$3262$0 ;
+  output [4:0] \port$3260$0 ;
+  wire [4:0] \port$3260$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7666,33 +7662,33 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$93  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2820$0 [16] ? { 7'h00, \port$2820$0 [15] } : 8'hff;
+  assign \$2  = \port$2818$0 [16] ? { 7'h00, \port$2818$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2832$0 [14:5], 47'h000000000000, \port$2832$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2832$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2817$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2817$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2817$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2820$0 [14:5], \port$2860$0 [32:1], 4'h0, \port$2860$0 [36:33], \$2 , 1'h0, \port$2860$0 [0], 3'h1, \port$2820$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2830$0 [14:5], 47'h000000000000, \port$2830$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2830$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2815$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2815$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2815$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2818$0 [14:5], \port$2858$0 [32:1], 4'h0, \port$2858$0 [36:33], \$2 , 1'h0, \port$2858$0 [0], 3'h1, \port$2818$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2832$0 [14:5], 47'h000000000000, \port$2832$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2832$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2817$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2817$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2817$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2830$0 [14:5], 47'h000000000000, \port$2830$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2830$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2815$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2815$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2815$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2817$0 [4:1] == 1'h1;
+  assign \$15  = \port$2815$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2817$0 [0];
-  assign \$18  = ! \port$2817$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2815$0 [0];
+  assign \$18  = ! \port$2815$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2820$0 [0];
-  assign \$21  = ! \port$2820$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2818$0 [0];
+  assign \$21  = ! \port$2818$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2832$0 [0];
-  assign \$24  = ! \port$2832$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2830$0 [0];
+  assign \$24  = ! \port$2830$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2817$0 [4:1] == 1'h1;
+  assign \$26  = \port$2815$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2817$0 [5];
+  assign \$28  = ! \port$2815$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
@@ -8130,8 +8126,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$526  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$527  = \$526 [11:6] - 3'h4;
   assign \$528  = w0_event_is & w0_event_slot_ok;
-  assign \$529  = bus__w_beat_from_queue ? \port$2942$0 [31:0] : bus__w_data;
-  assign \$530  = bus__w_beat_from_queue ? \port$2942$0 [31:0] : bus__w_data;
+  assign \$529  = bus__w_beat_from_queue ? \port$2940$0 [31:0] : bus__w_data;
+  assign \$530  = bus__w_beat_from_queue ? \port$2940$0 [31:0] : bus__w_data;
   assign \$532  = 32'd2147483648 + \$531 ;
   assign \$533  = ~ command_queue_pop;
   assign \$534  = command_queue_count[0] & \$533 ;
@@ -8317,8 +8313,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$714  = 1'h1 << \$713 [7:5];
   assign \$715  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$716  = 1'h1 << \$715 [11:8];
-  assign \$717  = bus__w_beat_from_queue ? \port$2942$0 [31:0] : bus__w_data;
-  assign \$718  = bus__w_beat_from_queue ? \port$2942$0 [35:32] : bus__w_strb;
+  assign \$717  = bus__w_beat_from_queue ? \port$2940$0 [31:0] : bus__w_data;
+  assign \$718  = bus__w_beat_from_queue ? \port$2940$0 [35:32] : bus__w_strb;
   assign \$719  = ~ w1_is_command;
   assign \$720  = w1_valid & \$719 ;
   assign \$721  = ~ w1_a1_0[0];
@@ -8452,13 +8448,13 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$849  = \$848  & \$signal$222 [1];
   assign \$850  = \$signal$220  & w2_is_pool0_low_water;
   assign \$851  = \$850  & \$signal$222 [2];
-  assign \$852  = | \port$2820$0 [4:1];
+  assign \$852  = | \port$2818$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$852 ;
-  assign \$853  = | \port$2832$0 [4:1];
+  assign \$853  = | \port$2830$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$853 ;
-  assign \$854  = ~ \port$2817$0 [0];
+  assign \$854  = ~ \port$2815$0 [0];
   assign \$855  = rsp_grant_valid & \$854 ;
-  assign \$856  = \port$2817$0 [4:1] != 1'h1;
+  assign \$856  = \port$2815$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$855  & \$856 ;
   assign \$857  = \$signal$28  > 2'h2;
   assign \$858  = \$857  ? 2'h2 : \$signal$28 ;
@@ -8534,7 +8530,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_event_is = bus__w_addr_from_queue ? \$910 [6] : \$913 [6];
   assign w0_in_pools_queued = 5'h10 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 5'h10 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$2942$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$2940$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -8547,7 +8543,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$916  = bus__w_addr[5:0] == 3'h4;
   assign \$917  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$916  | \$917 ;
-  assign \$918  = \port$2942$0 [18:0] - 7'h40;
+  assign \$918  = \port$2940$0 [18:0] - 7'h40;
   assign \$919  = ~ \$918 [19];
   assign \$920  = bus__w_data[18:0] - 7'h40;
   assign \$921  = ~ \$920 [19];
@@ -8641,11 +8637,11 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1003  = \$signal$231  & \$signal$221 ;
   assign \$1004  = ~ \$1003 ;
   assign bus__w_err = \$1002  & \$1004 ;
-  assign \$1005  = rsp_freed_valid & \port$2860$0 [0];
+  assign \$1005  = rsp_freed_valid & \port$2858$0 [0];
   assign \$1006  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1005  | \$1006 ;
-  assign \$1007  = rsp_freed_valid & \port$2860$0 [0];
-  assign \$1008  = \$1007  ? \port$2820$0 [0] : \port$2832$0 [0];
+  assign \$1007  = rsp_freed_valid & \port$2858$0 [0];
+  assign \$1008  = \$1007  ? \port$2818$0 [0] : \port$2830$0 [0];
   assign bus__w_slow_err = ~ \$1008 ;
   always @(posedge aclk_clk)
     cycle <= \$1009 ;
@@ -8658,7 +8654,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2817$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2817$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2817$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2815$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2815$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2815$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1012 ;
   always @(posedge aclk_clk)
@@ -9970,22 +9966,22 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1109  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$2817$0 [4:1];
-  assign rsp_grant_pool = \port$2817$0 [5];
-  assign rsp_grant_user = \port$2817$44 [13:4];
-  assign rsp_flushed_err = \port$2832$0 [4:1];
-  assign rsp_flushed_pool = \port$2832$0 [15];
-  assign rsp_flushed_user = \port$2832$0 [14:5];
-  assign rsp_freed_err = \port$2820$0 [4:1];
-  assign rsp_freed_src = \port$2860$0 [0];
-  assign rsp_freed_in_pool = \port$2820$0 [16];
-  assign rsp_freed_pool = \port$2820$0 [15];
-  assign rsp_freed_tag = \port$2860$0 [36:33];
-  assign rsp_freed_addr = \port$2860$0 [32:1];
-  assign rsp_freed_user = \port$2820$0 [14:5];
-  assign rsp_grant_ok = \port$2817$0 [0];
-  assign rsp_freed_ok = \port$2820$0 [0];
-  assign rsp_flushed_ok = \port$2832$0 [0];
+  assign rsp_grant_err = \port$2815$0 [4:1];
+  assign rsp_grant_pool = \port$2815$0 [5];
+  assign rsp_grant_user = \port$2815$44 [13:4];
+  assign rsp_flushed_err = \port$2830$0 [4:1];
+  assign rsp_flushed_pool = \port$2830$0 [15];
+  assign rsp_flushed_user = \port$2830$0 [14:5];
+  assign rsp_freed_err = \port$2818$0 [4:1];
+  assign rsp_freed_src = \port$2858$0 [0];
+  assign rsp_freed_in_pool = \port$2818$0 [16];
+  assign rsp_freed_pool = \port$2818$0 [15];
+  assign rsp_freed_tag = \port$2858$0 [36:33];
+  assign rsp_freed_addr = \port$2858$0 [32:1];
+  assign rsp_freed_user = \port$2818$0 [14:5];
+  assign rsp_grant_ok = \port$2815$0 [0];
+  assign rsp_freed_ok = \port$2818$0 [0];
+  assign rsp_flushed_ok = \port$2830$0 [0];
   assign log_bank0_k = \$867 [1:0];
   assign log_bank1_k = \$868 [1:0];
   assign log_bank2_k = \$869 [1:0];
@@ -9993,9 +9989,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$883 [5], \$883  };
   assign \$signal$97  = { low_water_hit, 1'h0, \$886 , e1_exhausted, \$885  };
   assign \$signal$129  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$2942$0 [31:0];
+  assign bus__w_data_queued = \port$2940$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$183 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
-  assign bus__w_strb_queued = \port$2942$0 [35:32];
+  assign bus__w_strb_queued = \port$2940$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$235  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -10020,10 +10016,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$258  = alloc_queue_wr;
   assign \$signature__data$259  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2817$0 [0], \port$2817$0 [4:1], 4'h0, \port$2817$44 [3:0], 13'h0000, \port$2817$0 [11:6] };
-  assign rsp_grant_slot = \port$2817$0 [11:6];
-  assign rsp_grant_tag = \port$2817$44 [3:0];
-  assign bus__r_slow_data = { \port$2817$0 [0], \port$2817$0 [4:1], 4'h0, \port$2817$44 [3:0], 13'h0000, \port$2817$0 [11:6] };
+  assign handle = { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 [3:0], 13'h0000, \port$2815$0 [11:6] };
+  assign rsp_grant_slot = \port$2815$0 [11:6];
+  assign rsp_grant_tag = \port$2815$44 [3:0];
+  assign bus__r_slow_data = { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 [3:0], 13'h0000, \port$2815$0 [11:6] };
   assign w0_event_is_queued = \$910 [6];
   assign w0_event_is_pins = \$913 [6];
   assign bus__w_slow = w1_is_command;
@@ -10037,12 +10033,12 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1001 [39];
   assign req_flush_select = \$1001 [40];
   assign req_flush_pool = \$1001 [34];
-  assign \port$2355$0  = \$885 ;
-  assign \port$2356$0  = \$886 ;
-  assign \port$2500$1  = \$1001 [40:1];
-  assign \port$3094$0  = \$signal$95 ;
+  assign \port$2353$0  = \$885 ;
+  assign \port$2354$0  = \$886 ;
+  assign \port$2498$1  = \$1001 [40:1];
+  assign \port$3092$0  = \$signal$95 ;
   assign bus__w_ack = \$signal$220 ;
-  assign \port$3262$0  = \$signal$96 ;
+  assign \port$3260$0  = \$signal$96 ;
   assign \$87  = 1'h1;
   assign \$88  = event_ev_grant;
   assign \$89  = 1'h1;

@@ -621,9 +621,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$30278$0 (\$11 [4:0]),
-    .\port$30278$48 (\$11 [51:48]),
-    .\port$30278$6 (\$11 [15:6]),
+    .\port$30284$0 (\$11 [4:0]),
+    .\port$30284$48 (\$11 [51:48]),
+    .\port$30284$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -681,7 +681,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$354 ),
     .free_user(\free_user$335 ),
     .free_valid(\free_valid$331 ),
-    .\port$28410$39 (\$20 [41:38]),
+    .\port$28416$39 (\$20 [41:38]),
     .view_ar_held2(view_ar_held),
     .view_ar_next2(view_ar_next),
     .view_ar_pool(view_ar_pool),
@@ -733,8 +733,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .m_axi_rresp(m_axi_rresp),
     .m_axi_rvalid(m_axi_rvalid),
     .m_axi_wvalid(m_axi_wvalid),
-    .\port$31223$1 (\$23 ),
-    .\port$31275$1 (\$24 ),
+    .\port$31229$1 (\$23 ),
+    .\port$31281$1 (\$24 ),
     .r_skid_out_data(\$25 ),
     .r_skid_out_ready(s_axi_rready),
     .s_axi_araddr(s_axi_araddr),
@@ -819,18 +819,18 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$28116$0 (\$16 ),
-    .\port$28117$0 (\$17 ),
-    .\port$28118$0 (\$18 ),
-    .\port$28410$1 (\$20 ),
-    .\port$30278$0 (\$11 [15:0]),
-    .\port$30278$48 (\$11 [61:48]),
-    .\port$30281$0 (\$12 ),
-    .\port$30293$0 (\$13 ),
-    .\port$30321$0 (\$14 ),
-    .\port$30408$0 (\$15 ),
-    .\port$30939$0 (\$signal ),
-    .\port$31172$0 (\$signal$132 ),
+    .\port$28122$0 (\$16 ),
+    .\port$28123$0 (\$17 ),
+    .\port$28124$0 (\$18 ),
+    .\port$28416$1 (\$20 ),
+    .\port$30284$0 (\$11 [15:0]),
+    .\port$30284$48 (\$11 [61:48]),
+    .\port$30287$0 (\$12 ),
+    .\port$30299$0 (\$13 ),
+    .\port$30327$0 (\$14 ),
+    .\port$30414$0 (\$15 ),
+    .\port$30945$0 (\$signal ),
+    .\port$31178$0 (\$signal$132 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -1115,7 +1115,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30278$0 , \port$30278$6 , \port$30278$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30284$0 , \port$30284$6 , \port$30284$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$108  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2004,12 +2004,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$30278$0 ;
-  wire [4:0] \port$30278$0 ;
-  input [3:0] \port$30278$48 ;
-  wire [3:0] \port$30278$48 ;
-  input [9:0] \port$30278$6 ;
-  wire [9:0] \port$30278$6 ;
+  input [4:0] \port$30284$0 ;
+  wire [4:0] \port$30284$0 ;
+  input [3:0] \port$30284$48 ;
+  wire [3:0] \port$30284$48 ;
+  input [9:0] \port$30284$6 ;
+  wire [9:0] \port$30284$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -2175,7 +2175,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$30278$0 [0], \port$30278$0 [4:1], 4'h0, \port$30278$48 , 9'h000, \port$30278$6  };
+      r_slow_ring[r_slow_wr] <= { \port$30284$0 [0], \port$30284$0 [4:1], 4'h0, \port$30284$48 , 9'h000, \port$30284$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -2266,7 +2266,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30278$0 [0], \port$30278$0 [4:1], 4'h0, \port$30278$48 , 9'h000, \port$30278$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30284$0 [0], \port$30284$0 [4:1], 4'h0, \port$30284$48 , 9'h000, \port$30284$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3667,7 +3667,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$30278$0 [0], \port$30278$0 [4:1], 4'h0, \port$30278$48 , 9'h000, \port$30278$6  };
+  assign r_slow_w_data = { \port$30284$0 [0], \port$30284$0 [4:1], 4'h0, \port$30284$48 , 9'h000, \port$30284$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3679,12 +3679,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$30278$0 [0], \port$30278$0 [4:1], 4'h0, \port$30278$48 , 9'h000, \port$30278$6  };
+  assign \$signature__data$108  = { \port$30284$0 [0], \port$30284$0 [4:1], 4'h0, \port$30284$48 , 9'h000, \port$30284$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$30278$0 [0], \port$30278$0 [4:1], 4'h0, \port$30278$48 , 9'h000, \port$30278$6  };
+  assign bus__r_slow_data = { \port$30284$0 [0], \port$30284$0 [4:1], 4'h0, \port$30284$48 , 9'h000, \port$30284$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3724,7 +3724,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$28410$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
+, \port$28416$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$109  = 0;
   wire [12:0] \$1 ;
@@ -3751,87 +3751,87 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [1:0] \$118 ;
   wire [1:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
+  wire [1:0] \$120 ;
+  wire [1:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
+  wire [10:0] \$124 ;
   wire \$125 ;
-  wire [1:0] \$126 ;
-  wire [1:0] \$127 ;
-  wire [1:0] \$128 ;
-  wire [3:0] \$129 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire [1:0] \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire [1:0] \$132 ;
+  wire [1:0] \$130 ;
+  wire [1:0] \$131 ;
+  wire [3:0] \$132 ;
   wire \$133 ;
-  wire [12:0] \$134 ;
-  wire \$135 ;
+  wire \$134 ;
+  wire [1:0] \$135 ;
   wire \$136 ;
-  wire [6:0] \$137 ;
+  wire [12:0] \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [1:0] \$140 ;
-  wire [1:0] \$141 ;
+  wire [6:0] \$140 ;
+  wire \$141 ;
   wire \$142 ;
-  wire [12:0] \$143 ;
-  wire \$144 ;
+  wire [1:0] \$143 ;
+  wire [1:0] \$144 ;
   wire \$145 ;
-  wire [6:0] \$146 ;
+  wire [12:0] \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [1:0] \$149 ;
+  wire [6:0] \$149 ;
   wire \$15 ;
-  wire [1:0] \$150 ;
-  wire [1:0] \$151 ;
-  wire \$152 ;
-  wire \$153 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire [1:0] \$152 ;
+  wire [1:0] \$153 ;
   wire [1:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
-  wire [9:0] \$157 ;
-  wire [31:0] \$158 ;
+  wire [1:0] \$157 ;
+  wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
+  wire [9:0] \$160 ;
+  wire [31:0] \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire [11:0] \$166 ;
-  wire [11:0] \$167 ;
-  wire [12:0] \$168 ;
-  wire \$169 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire [11:0] \$169 ;
   wire \$17 ;
   wire [11:0] \$170 ;
-  wire [11:0] \$171 ;
-  wire [12:0] \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [11:0] \$175 ;
-  wire [11:0] \$176 ;
-  wire [12:0] \$177 ;
-  wire [4:0] \$178 ;
-  wire [4:0] \$179 ;
+  wire [12:0] \$171 ;
+  wire \$172 ;
+  wire [11:0] \$173 ;
+  wire [11:0] \$174 ;
+  wire [12:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire [11:0] \$178 ;
+  wire [11:0] \$179 ;
   wire \$18 ;
-  wire [3:0] \$180 ;
-  wire [33:0] \$181 ;
-  wire \$182 ;
-  wire [33:0] \$183 ;
-  wire \$184 ;
+  wire [12:0] \$180 ;
+  wire [4:0] \$181 ;
+  wire [4:0] \$182 ;
+  wire [3:0] \$183 ;
+  wire [33:0] \$184 ;
   wire \$185 ;
-  wire \$186 ;
+  wire [33:0] \$186 ;
   wire \$187 ;
-  wire [33:0] \$188 ;
+  wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire [33:0] \$190 ;
-  wire \$191 ;
+  wire \$190 ;
+  wire [33:0] \$191 ;
   wire \$192 ;
-  wire \$193 ;
+  wire [33:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
@@ -3859,37 +3859,37 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire [24:0] \$218 ;
+  wire \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire [22:0] \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
+  wire [8:0] \$220 ;
+  wire [24:0] \$221 ;
+  wire [10:0] \$222 ;
+  wire [22:0] \$223 ;
   wire \$224 ;
-  wire [9:0] \$225 ;
-  wire [3:0] \$226 ;
-  wire [9:0] \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire [9:0] \$228 ;
+  wire [3:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  wire [9:0] \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire [1:0] \$233 ;
+  wire \$233 ;
   wire \$234 ;
-  wire [3:0] \$235 ;
-  wire [3:0] \$236 ;
-  wire [3:0] \$237 ;
-  wire [12:0] \$238 ;
-  wire \$239 ;
+  wire \$235 ;
+  wire [1:0] \$236 ;
+  wire [1:0] \$237 ;
+  wire \$238 ;
+  wire [3:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire [6:0] \$241 ;
-  wire \$242 ;
+  wire [3:0] \$240 ;
+  wire [3:0] \$241 ;
+  wire [12:0] \$242 ;
   wire \$243 ;
   wire \$244 ;
-  wire \$245 ;
+  wire [6:0] \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
@@ -3936,37 +3936,37 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
-  wire [4:0] \$288 ;
+  wire \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [3:0] \$292 ;
-  wire [3:0] \$293 ;
-  wire [4:0] \$294 ;
-  wire [3:0] \$295 ;
+  wire [4:0] \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
   wire [3:0] \$296 ;
-  wire [4:0] \$297 ;
+  wire [3:0] \$297 ;
   wire [4:0] \$298 ;
-  wire [4:0] \$299 ;
+  wire [3:0] \$299 ;
   wire [11:0] \$3 ;
   wire \$30 ;
   wire [3:0] \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
+  wire [4:0] \$301 ;
+  wire [4:0] \$302 ;
+  wire [4:0] \$303 ;
+  wire [3:0] \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire [4:0] \$310 ;
+  wire \$310 ;
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire \$314 ;
+  wire [4:0] \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
@@ -4002,24 +4002,24 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire [3:0] \$347 ;
+  wire \$347 ;
   wire \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
-  wire \$351 ;
+  wire [3:0] \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
-  wire [3:0] \$356 ;
-  wire [3:0] \$357 ;
-  wire [4:0] \$358 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
+  wire [3:0] \$360 ;
+  wire [3:0] \$361 ;
+  wire [4:0] \$362 ;
   wire \$363 ;
   wire \$364 ;
   wire \$365 ;
@@ -4028,42 +4028,42 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire [1:0] \$370 ;
+  wire \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire [5:0] \$373 ;
-  wire [5:0] \$374 ;
-  wire [6:0] \$375 ;
+  wire \$373 ;
+  wire [1:0] \$374 ;
+  wire \$375 ;
   wire \$376 ;
-  wire \$377 ;
+  wire [5:0] \$377 ;
   wire [5:0] \$378 ;
-  wire [5:0] \$379 ;
+  wire [6:0] \$379 ;
   wire \$38 ;
-  wire [6:0] \$380 ;
-  wire [1:0] \$381 ;
-  wire \$382 ;
-  wire [1:0] \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire [1:0] \$386 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire [5:0] \$382 ;
+  wire [5:0] \$383 ;
+  wire [6:0] \$384 ;
+  wire [1:0] \$385 ;
+  wire \$386 ;
   wire [1:0] \$387 ;
-  wire [1:0] \$388 ;
-  wire [2:0] \$389 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [2:0] \$390 ;
-  wire \$391 ;
-  wire [11:0] \$392 ;
-  wire [11:0] \$393 ;
-  wire [12:0] \$394 ;
-  wire [11:0] \$395 ;
+  wire [1:0] \$390 ;
+  wire [1:0] \$391 ;
+  wire [1:0] \$392 ;
+  wire [2:0] \$393 ;
+  wire [2:0] \$394 ;
+  wire \$395 ;
   wire [11:0] \$396 ;
-  wire [12:0] \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  wire [11:0] \$397 ;
+  wire [12:0] \$398 ;
+  wire [11:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
+  wire [11:0] \$400 ;
+  wire [12:0] \$401 ;
   wire \$402 ;
   wire \$403 ;
   wire \$404 ;
@@ -4078,17 +4078,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
-  wire [10:0] \$415 ;
-  wire [10:0] \$416 ;
+  wire \$415 ;
+  wire \$416 ;
   wire \$417 ;
-  wire [10:0] \$418 ;
+  wire \$418 ;
   wire [10:0] \$419 ;
   wire \$42 ;
-  wire [12:0] \$420 ;
+  wire [10:0] \$420 ;
   wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
+  wire [10:0] \$422 ;
+  wire [10:0] \$423 ;
+  wire [12:0] \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
@@ -4131,17 +4131,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
-  wire [4:0] \$463 ;
-  wire [4:0] \$464 ;
+  wire \$463 ;
+  wire \$464 ;
   wire \$465 ;
-  wire [4:0] \$466 ;
+  wire \$466 ;
   wire [4:0] \$467 ;
-  wire [6:0] \$468 ;
+  wire [4:0] \$468 ;
   wire \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
+  wire [4:0] \$470 ;
+  wire [4:0] \$471 ;
+  wire [6:0] \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
@@ -4168,15 +4168,15 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
-  wire [11:0] \$497 ;
-  wire [11:0] \$498 ;
-  wire [12:0] \$499 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
+  wire [11:0] \$501 ;
+  wire [11:0] \$502 ;
+  wire [12:0] \$503 ;
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
@@ -4191,26 +4191,26 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
-  wire [4:0] \$517 ;
-  wire [4:0] \$518 ;
+  wire \$517 ;
+  wire \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
+  wire [4:0] \$521 ;
+  wire [4:0] \$522 ;
   wire \$523 ;
-  wire [10:0] \$524 ;
+  wire \$524 ;
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
-  wire \$528 ;
+  wire [10:0] \$528 ;
   wire \$529 ;
   wire \$53 ;
-  wire [4:0] \$530 ;
+  wire \$530 ;
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
-  wire \$534 ;
+  wire [4:0] \$534 ;
   wire \$535 ;
   wire \$536 ;
   wire \$537 ;
@@ -4270,12 +4270,12 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$586 ;
   wire \$587 ;
   wire \$588 ;
-  wire [4:0] \$589 ;
+  wire \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
-  wire \$593 ;
+  wire [4:0] \$593 ;
   wire \$594 ;
   wire \$595 ;
   wire \$596 ;
@@ -4298,18 +4298,18 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
-  wire [4:0] \$613 ;
+  wire \$613 ;
   wire \$614 ;
   wire \$615 ;
   wire \$616 ;
-  wire \$617 ;
+  wire [4:0] \$617 ;
   wire \$618 ;
-  wire [8:0] \$619 ;
+  wire \$619 ;
   wire \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
-  wire \$623 ;
+  wire [8:0] \$623 ;
   wire \$624 ;
   wire \$625 ;
   wire \$626 ;
@@ -4331,18 +4331,18 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
-  wire [4:0] \$643 ;
+  wire \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire \$647 ;
+  wire [4:0] \$647 ;
   wire \$648 ;
-  wire [8:0] \$649 ;
+  wire \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire \$653 ;
+  wire [8:0] \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
@@ -4364,18 +4364,18 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
-  wire [4:0] \$673 ;
+  wire \$673 ;
   wire \$674 ;
   wire \$675 ;
   wire \$676 ;
-  wire \$677 ;
+  wire [4:0] \$677 ;
   wire \$678 ;
-  wire [8:0] \$679 ;
+  wire \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire \$683 ;
+  wire [8:0] \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
@@ -4398,28 +4398,28 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$700 ;
   wire \$701 ;
   wire \$702 ;
-  wire [4:0] \$703 ;
+  wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
-  wire \$707 ;
+  wire [4:0] \$707 ;
   wire \$708 ;
-  wire [8:0] \$709 ;
+  wire \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
-  wire \$713 ;
-  wire [24:0] \$714 ;
-  wire [30:0] \$715 ;
-  wire [18:0] \$716 ;
-  wire [30:0] \$717 ;
-  wire \$718 ;
-  wire \$719 ;
+  wire [8:0] \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire [24:0] \$718 ;
+  wire [30:0] \$719 ;
   wire \$72 ;
-  wire [11:0] \$720 ;
-  wire [11:0] \$721 ;
-  wire [12:0] \$722 ;
+  wire [18:0] \$720 ;
+  wire [30:0] \$721 ;
+  wire \$722 ;
   wire \$723 ;
   wire [11:0] \$724 ;
   wire [11:0] \$725 ;
@@ -4430,33 +4430,33 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] \$73 ;
   wire [12:0] \$730 ;
   wire \$731 ;
-  wire \$732 ;
-  wire [1:0] \$733 ;
-  wire [1:0] \$734 ;
-  wire [1:0] \$735 ;
-  wire [1:0] \$736 ;
-  wire [2:0] \$737 ;
-  wire [2:0] \$738 ;
-  wire [11:0] \$739 ;
+  wire [11:0] \$732 ;
+  wire [11:0] \$733 ;
+  wire [12:0] \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire [1:0] \$737 ;
+  wire [1:0] \$738 ;
+  wire [1:0] \$739 ;
   wire [3:0] \$74 ;
-  wire [11:0] \$740 ;
-  wire [12:0] \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire [1:0] \$745 ;
-  wire [1:0] \$746 ;
+  wire [1:0] \$740 ;
+  wire [2:0] \$741 ;
+  wire [2:0] \$742 ;
+  wire [11:0] \$743 ;
+  wire [11:0] \$744 ;
+  wire [12:0] \$745 ;
+  wire \$746 ;
   wire \$747 ;
   wire \$748 ;
-  wire \$749 ;
+  wire [1:0] \$749 ;
   wire \$75 ;
-  wire \$750 ;
+  wire [1:0] \$750 ;
   wire \$751 ;
-  wire [3:0] \$752 ;
+  wire \$752 ;
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
-  wire \$756 ;
+  wire [3:0] \$756 ;
   wire \$757 ;
   wire \$758 ;
   wire \$759 ;
@@ -4468,17 +4468,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$764 ;
   wire \$765 ;
   wire \$766 ;
-  wire \$767 ;
+  wire [10:0] \$767 ;
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
   wire \$770 ;
-  wire [3:0] \$771 ;
+  wire \$771 ;
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
   wire \$775 ;
-  wire \$776 ;
+  wire [3:0] \$776 ;
   wire \$777 ;
   wire \$778 ;
   wire \$779 ;
@@ -4490,82 +4490,82 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$784 ;
   wire \$785 ;
   wire \$786 ;
-  wire \$787 ;
+  wire [4:0] \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire [10:0] \$79 ;
-  wire [3:0] \$790 ;
+  wire \$790 ;
   wire \$791 ;
   wire \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
-  reg \$796 ;
-  reg [9:0] \$797 ;
-  reg [4:0] \$798 ;
-  reg \$799 ;
+  wire [3:0] \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  reg [9:0] \$800 ;
-  reg [15:0] \$801 ;
+  wire \$800 ;
+  wire \$801 ;
   reg \$802 ;
-  reg [3:0] \$803 ;
+  reg [9:0] \$803 ;
   reg [4:0] \$804 ;
   reg \$805 ;
-  reg [3:0] \$806 ;
-  reg [9:0] \$807 ;
-  reg [1:0] \$808 ;
-  reg [1:0] \$809 ;
+  reg [9:0] \$806 ;
+  reg [15:0] \$807 ;
+  reg \$808 ;
+  reg [3:0] \$809 ;
   wire \$81 ;
-  reg [1:0] \$810 ;
-  reg [10:0] \$811 ;
-  reg [10:0] \$812 ;
-  reg [10:0] \$813 ;
-  reg [10:0] \$814 ;
+  reg [4:0] \$810 ;
+  reg \$811 ;
+  reg [3:0] \$812 ;
+  reg [9:0] \$813 ;
+  reg [1:0] \$814 ;
   reg [1:0] \$815 ;
-  reg [4:0] \$816 ;
-  reg [4:0] \$817 ;
-  reg [4:0] \$818 ;
-  reg [4:0] \$819 ;
+  reg [1:0] \$816 ;
+  reg [10:0] \$817 ;
+  reg [10:0] \$818 ;
+  reg [10:0] \$819 ;
   wire [10:0] \$82 ;
-  reg \$820 ;
-  reg [3:0] \$821 ;
-  reg [1:0] \$822 ;
-  reg [1:0] \$823 ;
-  reg [1:0] \$824 ;
-  reg [1:0] \$825 ;
+  reg [10:0] \$820 ;
+  reg [1:0] \$821 ;
+  reg [4:0] \$822 ;
+  reg [4:0] \$823 ;
+  reg [4:0] \$824 ;
+  reg [4:0] \$825 ;
   reg \$826 ;
   reg [3:0] \$827 ;
-  reg \$828 ;
-  reg \$829 ;
+  reg [1:0] \$828 ;
+  reg [1:0] \$829 ;
   wire [10:0] \$83 ;
   reg [1:0] \$830 ;
-  reg \$831 ;
-  reg [1:0] \$832 ;
-  reg \$833 ;
-  reg [1:0] \$834 ;
+  reg [1:0] \$831 ;
+  reg \$832 ;
+  reg [3:0] \$833 ;
+  reg \$834 ;
   reg \$835 ;
-  reg \$836 ;
-  reg [10:0] \$837 ;
-  reg [10:0] \$838 ;
+  reg [1:0] \$836 ;
+  reg \$837 ;
+  reg [1:0] \$838 ;
   reg \$839 ;
   wire [10:0] \$84 ;
-  reg [9:0] \$840 ;
-  reg [10:0] \$841 ;
-  reg [9:0] \$842 ;
-  reg [4:0] \$843 ;
-  reg [4:0] \$844 ;
+  reg [1:0] \$840 ;
+  reg \$841 ;
+  reg \$842 ;
+  reg [10:0] \$843 ;
+  reg [10:0] \$844 ;
   reg \$845 ;
-  reg [3:0] \$846 ;
-  reg [4:0] \$847 ;
-  reg [3:0] \$848 ;
-  reg \$849 ;
+  reg [9:0] \$846 ;
+  reg [10:0] \$847 ;
+  reg [9:0] \$848 ;
+  reg [4:0] \$849 ;
   wire [6:0] \$85 ;
-  reg \$850 ;
+  reg [4:0] \$850 ;
   reg \$851 ;
-  reg \$852 ;
-  reg \$853 ;
-  reg \$854 ;
+  reg [3:0] \$852 ;
+  reg [4:0] \$853 ;
+  reg [3:0] \$854 ;
   reg \$855 ;
   reg \$856 ;
   reg \$857 ;
@@ -4591,42 +4591,42 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$875 ;
   reg \$876 ;
   reg \$877 ;
-  wire [1:0] \$878 ;
-  wire [1:0] \$879 ;
+  reg \$878 ;
+  reg \$879 ;
   wire [4:0] \$88 ;
   reg \$880 ;
   reg \$881 ;
   reg \$882 ;
   reg \$883 ;
-  reg \$884 ;
-  reg \$885 ;
+  wire [1:0] \$884 ;
+  wire [1:0] \$885 ;
   reg \$886 ;
   reg \$887 ;
-  reg [1:0] \$888 ;
-  reg [1:0] \$889 ;
+  reg \$888 ;
+  reg \$889 ;
   wire \$89 ;
   reg \$890 ;
   reg \$891 ;
-  reg [9:0] \$892 ;
+  reg \$892 ;
   reg \$893 ;
-  reg \$894 ;
-  reg [10:0] \$895 ;
-  reg [2:0] \$896 ;
+  reg [1:0] \$894 ;
+  reg [1:0] \$895 ;
+  reg \$896 ;
   reg \$897 ;
-  reg \$898 ;
-  reg [3:0] \$899 ;
+  reg [9:0] \$898 ;
+  reg \$899 ;
   wire \$9 ;
   wire \$90 ;
   reg \$900 ;
-  reg \$901 ;
-  reg [4:0] \$902 ;
-  reg [2:0] \$903 ;
+  reg [10:0] \$901 ;
+  reg [2:0] \$902 ;
+  reg \$903 ;
   reg \$904 ;
-  reg \$905 ;
+  reg [3:0] \$905 ;
   reg \$906 ;
   reg \$907 ;
-  reg \$908 ;
-  reg \$909 ;
+  reg [4:0] \$908 ;
+  reg [2:0] \$909 ;
   wire [4:0] \$91 ;
   reg \$910 ;
   reg \$911 ;
@@ -4639,6 +4639,12 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$918 ;
   reg \$919 ;
   wire [4:0] \$92 ;
+  reg \$920 ;
+  reg \$921 ;
+  reg \$922 ;
+  reg \$923 ;
+  reg \$924 ;
+  reg \$925 ;
   wire [4:0] \$93 ;
   wire \$94 ;
   wire \$95 ;
@@ -5065,8 +5071,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [3:0] \port$28410$39 ;
-  wire [3:0] \port$28410$39 ;
+  input [3:0] \port$28416$39 ;
+  wire [3:0] \port$28416$39 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   (* init = 10'h000 *)
@@ -5315,7 +5321,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] calibration_grant [15:0];
   always @(posedge aclk_clk) begin
     if (calibration_grant_w_en)
-      calibration_grant[calibration_grant_w_addr] <= { \$518 [3:0], calibration_grant_w_data[0] };
+      calibration_grant[calibration_grant_w_addr] <= { \$522 [3:0], calibration_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
@@ -5367,7 +5373,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] samples_grant [1023:0];
   always @(posedge aclk_clk) begin
     if (samples_grant_w_en)
-      samples_grant[samples_grant_w_addr] <= { \$517 [3:0], samples_grant_w_data[0] };
+      samples_grant[samples_grant_w_addr] <= { \$521 [3:0], samples_grant_w_data[0] };
   end
   reg [4:0] _9_;
   reg [4:0] _10_;
@@ -5416,6 +5422,12 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
     _17_ <= samples_queue[samples_head];
   end
   assign \r__data$31  = _17_;
+  assign \$75  = ! x1_err;
+  assign \$76  = samples_fresh_slot - samples_seen;
+  assign \$77  = ~ \$76 [11];
+  assign \$78  = samples_take_fresh & \$77 ;
+  assign \$79  = samples_fresh_slot + 1'h1;
+  assign \$80  = samples_fresh_slot != 10'h3ff;
   assign \$81  = samples_head == 10'h3ff;
   assign \$82  = samples_head + 1'h1;
   assign \$83  = \$81  ? 11'h000 : \$82 ;
@@ -5452,627 +5464,633 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$117  = a2_ok & a2_from_fresh;
   assign \$118  = a1_in & x1_select;
   assign \$119  = \$118  & a2_in;
-  assign \$120  = | \$119 ;
-  assign \$121  = \$117  & \$120 ;
-  assign \$122  = ! a2_fresh_slot;
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = ~ a2_from_fresh;
-  assign \$125  = a2_ok & \$124 ;
-  assign \$126  = a1_in & x1_select;
-  assign \$127  = \$126  & a2_in;
-  assign \$128  = \$125  ? \$127  : 2'h0;
-  assign \$129  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$130  = ~ a2_from_fresh;
-  assign \$131  = a2_ok & \$130 ;
-  assign \$132  = \$131  ? a2_in : 2'h0;
-  assign \$133  = a2_ok & a2_from_fresh;
-  assign \$134  = a2_fresh_slot - samples_seen_prev;
-  assign \$135  = ~ \$134 [11];
-  assign \$137  = a2_fresh_slot[3:0] - calibration_seen_prev;
-  assign \$138  = ~ \$137 [5];
-  assign \$140  = a2_in & { \$139 , \$136  };
-  assign \$141  = \$133  ? \$140  : 2'h0;
-  assign \$142  = a2_ok & a2_from_fresh;
-  assign \$143  = a2_fresh_slot - samples_seen_prev;
-  assign \$144  = ~ \$143 [11];
-  assign \$146  = a2_fresh_slot[3:0] - calibration_seen_prev;
-  assign \$147  = ~ \$146 [5];
-  assign \$149  = ~ { \$148 , \$145  };
-  assign \$150  = a2_in & \$149 ;
-  assign \$151  = \$142  ? \$150  : 2'h0;
-  assign \$152  = ~ a2_ok;
-  assign \$153  = a2_ok & a2_from_fresh;
-  assign \$154  = \$153  ? a2_in : 2'h0;
-  assign \$155  = a2_ok & a2_from_fresh;
-  assign \$157  = a3_ok ? { \$582 , \$578 , \$574 , \$570 , \$566 , \$562 , \$558 , \$551 , \$544 , \$537  } : 10'h000;
-  assign \$158  = a4_ok ? grant_addr : 32'd0;
-  assign \$160  = \$159  & samples_queue_r0_b0[11];
-  assign \$161  = a3_restart_fresh | \$160 ;
-  assign \$163  = \$162  & calibration_queue_r0_b0[5];
-  assign \$164  = \$161  | \$163 ;
-  assign \$165  = a4_valid & a4_ok;
-  assign \$166  = { \$165 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$167  = ~ \$166 ;
-  assign \$168  = \$167  + 1'h1;
-  assign \$169  = a5_valid & a5_ok;
-  assign \$170  = { \$169 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$171  = ~ \$170 ;
-  assign \$172  = \$171  + 1'h1;
-  assign \$173  = \$168 [12] | \$172 [12];
-  assign \$174  = a4_valid & a4_ok;
-  assign \$175  = { \$174 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$176  = ~ \$175 ;
-  assign \$177  = \$176  + 1'h1;
-  assign \$178  = a4_tag + 1'h1;
-  assign \$179  = a5_tag + 1'h1;
-  assign \$180  = \$177 [12] ? \$178 [3:0] : \$179 [3:0];
-  assign \$181  = free_port_addr - 31'h40000000;
-  assign \$182  = ~ \$181 [32];
-  assign \$183  = free_port_addr - 31'h40040000;
-  assign \$184  = ~ \$183 [32];
-  assign \$186  = \$182  & \$185 ;
-  assign \$187  = free_src ? \port$28410$39 [0] : \$186 ;
-  assign \$188  = free_port_addr - 31'h40100000;
-  assign \$189  = ~ \$188 [32];
-  assign \$190  = free_port_addr - 31'h40104000;
-  assign \$191  = ~ \$190 [32];
-  assign \$193  = \$189  & \$192 ;
-  assign \$194  = free_src ? \port$28410$39 [1] : \$193 ;
-  assign \$195  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$196  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$197  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$198  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$199  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$200  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$201  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$202  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$203  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$204  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$205  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$206  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$207  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$208  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$209  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$210  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$211  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$212  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$213  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$214  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$215  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$216  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$217  = | f0_addr[7:0];
-  assign \$218  = f0_addr[31:8] - 23'h400000;
-  assign \$219  = | f0_addr[9:0];
-  assign \$220  = f0_addr[31:10] - 21'h100400;
-  assign \$222  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$224  = f1_oor ? f1_oor_pool : \$223 ;
-  assign \$225  = f1_hit[0] ? f1_samples_slot : 10'h000;
-  assign \$226  = f1_hit[1] ? f1_calibration_slot : 4'h0;
-  assign \$227  = \$225  | { 6'h00, \$226  };
-  assign \$228  = | f1_hit;
-  assign \$229  = f1_oor | \$228 ;
-  assign \$230  = | f1_hit;
-  assign \$231  = ~ \$230 ;
+  assign \$120  = a1_in & x1_select;
+  assign \$121  = \$120  & a2_in;
+  assign \$122  = \$119 [0] | \$121 [1];
+  assign \$123  = \$117  & \$122 ;
+  assign \$124  = a2_fresh_slot + 10'h3ff;
+  assign \$125  = ~ \$124 [10];
+  assign \$126  = \$123  & \$125 ;
+  assign \$127  = ~ a2_from_fresh;
+  assign \$128  = a2_ok & \$127 ;
+  assign \$129  = a1_in & x1_select;
+  assign \$130  = \$129  & a2_in;
+  assign \$131  = \$128  ? \$130  : 2'h0;
+  assign \$132  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$133  = ~ a2_from_fresh;
+  assign \$134  = a2_ok & \$133 ;
+  assign \$135  = \$134  ? a2_in : 2'h0;
+  assign \$136  = a2_ok & a2_from_fresh;
+  assign \$137  = a2_fresh_slot - samples_seen_prev;
+  assign \$138  = ~ \$137 [11];
+  assign \$140  = a2_fresh_slot[3:0] - calibration_seen_prev;
+  assign \$141  = ~ \$140 [5];
+  assign \$143  = a2_in & { \$142 , \$139  };
+  assign \$144  = \$136  ? \$143  : 2'h0;
+  assign \$145  = a2_ok & a2_from_fresh;
+  assign \$146  = a2_fresh_slot - samples_seen_prev;
+  assign \$147  = ~ \$146 [11];
+  assign \$149  = a2_fresh_slot[3:0] - calibration_seen_prev;
+  assign \$150  = ~ \$149 [5];
+  assign \$152  = ~ { \$151 , \$148  };
+  assign \$153  = a2_in & \$152 ;
+  assign \$154  = \$145  ? \$153  : 2'h0;
+  assign \$155  = ~ a2_ok;
+  assign \$156  = a2_ok & a2_from_fresh;
+  assign \$157  = \$156  ? a2_in : 2'h0;
+  assign \$158  = a2_ok & a2_from_fresh;
+  assign \$160  = a3_ok ? { \$586 , \$582 , \$578 , \$574 , \$570 , \$566 , \$562 , \$555 , \$548 , \$541  } : 10'h000;
+  assign \$161  = a4_ok ? grant_addr : 32'd0;
+  assign \$163  = \$162  & samples_queue_r0_b0[11];
+  assign \$164  = a3_restart_fresh | \$163 ;
+  assign \$166  = \$165  & calibration_queue_r0_b0[5];
+  assign \$167  = \$164  | \$166 ;
+  assign \$168  = a4_valid & a4_ok;
+  assign \$169  = { \$168 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$170  = ~ \$169 ;
+  assign \$171  = \$170  + 1'h1;
+  assign \$172  = a5_valid & a5_ok;
+  assign \$173  = { \$172 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$174  = ~ \$173 ;
+  assign \$175  = \$174  + 1'h1;
+  assign \$176  = \$171 [12] | \$175 [12];
+  assign \$177  = a4_valid & a4_ok;
+  assign \$178  = { \$177 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$179  = ~ \$178 ;
+  assign \$180  = \$179  + 1'h1;
+  assign \$181  = a4_tag + 1'h1;
+  assign \$182  = a5_tag + 1'h1;
+  assign \$183  = \$180 [12] ? \$181 [3:0] : \$182 [3:0];
+  assign \$184  = free_port_addr - 31'h40000000;
+  assign \$185  = ~ \$184 [32];
+  assign \$186  = free_port_addr - 31'h40040000;
+  assign \$187  = ~ \$186 [32];
+  assign \$189  = \$185  & \$188 ;
+  assign \$190  = free_src ? \port$28416$39 [0] : \$189 ;
+  assign \$191  = free_port_addr - 31'h40100000;
+  assign \$192  = ~ \$191 [32];
+  assign \$193  = free_port_addr - 31'h40104000;
+  assign \$194  = ~ \$193 [32];
+  assign \$196  = \$192  & \$195 ;
+  assign \$197  = free_src ? \port$28416$39 [1] : \$196 ;
+  assign \$198  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$199  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$200  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$201  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$202  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$203  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$204  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$205  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$206  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$207  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$208  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$209  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$210  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$211  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$212  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$213  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$214  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$215  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$216  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$217  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$218  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$219  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$220  = f0_addr[7:0] + 8'hff;
+  assign \$221  = f0_addr[31:8] - 23'h400000;
+  assign \$222  = f0_addr[9:0] + 10'h3ff;
+  assign \$223  = f0_addr[31:10] - 21'h100400;
+  assign \$225  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$227  = f1_oor ? f1_oor_pool : \$226 ;
+  assign \$228  = f1_hit[0] ? f1_samples_slot : 10'h000;
+  assign \$229  = f1_hit[1] ? f1_calibration_slot : 4'h0;
+  assign \$230  = \$228  | { 6'h00, \$229  };
+  assign \$231  = f1_hit[0] | f1_hit[1];
   assign \$232  = f1_oor | \$231 ;
-  assign \$233  = f1_hit & f1_misaligned;
-  assign \$234  = | \$233 ;
-  assign \$235  = f1_contract ? 4'h8 : 4'h0;
-  assign \$236  = \$234  ? 4'h5 : \$235 ;
-  assign \$237  = \$232  ? 4'h4 : \$236 ;
-  assign \$238  = f1_samples_slot - samples_fresh;
-  assign \$239  = ~ \$238 [11];
-  assign \$240  = f1_hit[0] & \$239 ;
-  assign \$241  = f1_calibration_slot - calibration_fresh;
-  assign \$242  = ~ \$241 [5];
-  assign \$243  = f1_hit[1] & \$242 ;
-  assign \$244  = ~ f1_same_second_eq0;
-  assign \$245  = ~ f1_same_second_eq3;
-  assign \$246  = \$244  | \$245 ;
-  assign \$247  = ~ f1_same_second_eq6;
-  assign \$248  = ~ f1_same_second_eq9;
-  assign \$249  = \$247  | \$248 ;
-  assign \$250  = \$246  | \$249 ;
-  assign \$251  = ~ f1_same_second_eq12;
-  assign \$252  = ~ f1_same_second_eq15;
+  assign \$233  = f1_hit[0] | f1_hit[1];
+  assign \$234  = ~ \$233 ;
+  assign \$235  = f1_oor | \$234 ;
+  assign \$236  = f1_hit & f1_misaligned;
+  assign \$237  = f1_hit & f1_misaligned;
+  assign \$238  = \$236 [0] | \$237 [1];
+  assign \$239  = f1_contract ? 4'h8 : 4'h0;
+  assign \$240  = \$238  ? 4'h5 : \$239 ;
+  assign \$241  = \$235  ? 4'h4 : \$240 ;
+  assign \$242  = f1_samples_slot - samples_fresh;
+  assign \$243  = ~ \$242 [11];
+  assign \$244  = f1_hit[0] & \$243 ;
+  assign \$245  = f1_calibration_slot - calibration_fresh;
+  assign \$246  = ~ \$245 [5];
+  assign \$247  = f1_hit[1] & \$246 ;
+  assign \$248  = ~ f1_same_second_eq0;
+  assign \$249  = ~ f1_same_second_eq3;
+  assign \$250  = \$248  | \$249 ;
+  assign \$251  = ~ f1_same_second_eq6;
+  assign \$252  = ~ f1_same_second_eq9;
   assign \$253  = \$251  | \$252 ;
-  assign \$254  = ~ f1_same_second_eq18;
-  assign \$255  = ~ f1_same_second_eq21;
-  assign \$256  = \$254  | \$255 ;
-  assign \$257  = \$253  | \$256 ;
-  assign \$258  = \$250  | \$257 ;
-  assign \$259  = ~ f1_same_second_eq24;
-  assign \$260  = ~ f1_same_second_eq27;
-  assign \$261  = \$259  | \$260 ;
-  assign \$262  = ~ f1_same_second_eq30;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = \$258  | \$263 ;
-  assign \$265  = ~ \$264 ;
-  assign \$266  = ~ f1_same_third_eq0;
-  assign \$267  = ~ f1_same_third_eq3;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = ~ f1_same_third_eq6;
-  assign \$270  = ~ f1_same_third_eq9;
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = \$268  | \$271 ;
-  assign \$273  = ~ f1_same_third_eq12;
-  assign \$274  = ~ f1_same_third_eq15;
+  assign \$254  = \$250  | \$253 ;
+  assign \$255  = ~ f1_same_second_eq12;
+  assign \$256  = ~ f1_same_second_eq15;
+  assign \$257  = \$255  | \$256 ;
+  assign \$258  = ~ f1_same_second_eq18;
+  assign \$259  = ~ f1_same_second_eq21;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = \$257  | \$260 ;
+  assign \$262  = \$254  | \$261 ;
+  assign \$263  = ~ f1_same_second_eq24;
+  assign \$264  = ~ f1_same_second_eq27;
+  assign \$265  = \$263  | \$264 ;
+  assign \$266  = ~ f1_same_second_eq30;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = \$262  | \$267 ;
+  assign \$269  = ~ \$268 ;
+  assign \$270  = ~ f1_same_third_eq0;
+  assign \$271  = ~ f1_same_third_eq3;
+  assign \$272  = \$270  | \$271 ;
+  assign \$273  = ~ f1_same_third_eq6;
+  assign \$274  = ~ f1_same_third_eq9;
   assign \$275  = \$273  | \$274 ;
-  assign \$276  = ~ f1_same_third_eq18;
-  assign \$277  = ~ f1_same_third_eq21;
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = \$275  | \$278 ;
-  assign \$280  = \$272  | \$279 ;
-  assign \$281  = ~ f1_same_third_eq24;
-  assign \$282  = ~ f1_same_third_eq27;
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = ~ f1_same_third_eq30;
-  assign \$285  = \$283  | \$284 ;
-  assign \$286  = \$280  | \$285 ;
-  assign \$287  = ~ \$286 ;
-  assign \$288  = f2_tag + 1'h1;
-  assign \$289  = ! f2_pool;
-  assign \$291  = f2_never_granted[0] | f2_never_granted[1];
-  assign \$292  = a4_tag ^ f2_tag;
-  assign \$293  = ~ \$292 ;
-  assign \$294  = \$293  + 1'h1;
-  assign \$295  = a5_tag ^ f2_tag;
-  assign \$296  = ~ \$295 ;
-  assign \$297  = \$296  + 1'h1;
-  assign \$298  = a4_tag + 1'h1;
-  assign \$299  = a5_tag + 1'h1;
-  assign \$300  = \$722 [12] ? \$298 [3:0] : \$299 [3:0];
-  assign \$301  = \$722 [12] ? a4_snap : a5_snap;
-  assign \$302  = f2_same_third & f5_ok;
-  assign \$303  = ~ \$722 [12];
-  assign \$304  = \$signal$271  & \$303 ;
-  assign \$305  = ~ \$726 [12];
-  assign \$306  = \$304  & \$305 ;
-  assign \$307  = f2_same_third & f5_ok;
-  assign \$308  = ~ \$307 ;
-  assign \$309  = \$306  & \$308 ;
-  assign \$310  = a4_tag + 1'h1;
-  assign \$311  = ~ f3_never_granted;
-  assign \$312  = ~ rel_f2;
-  assign \$313  = ~ f3_rel_f3;
-  assign \$315  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$316  = \$314  & \$315 ;
-  assign \$318  = calibration_parity_r0_b0 == calibration_grant_r0_b0[0];
-  assign \$319  = \$317  & \$318 ;
-  assign \$320  = \$316  | \$319 ;
-  assign \$321  = \$313  & \$320 ;
-  assign \$322  = f3_hit_a3 | \$321 ;
-  assign \$323  = \$312  & \$322 ;
-  assign \$324  = f3_hit_a2 | \$323 ;
-  assign \$325  = \$311  & \$324 ;
-  assign \$326  = f3_hit_a2 | f3_hit_a3;
-  assign \$328  = \$327  & samples_grant_r0_b0[1];
-  assign \$330  = \$329  & calibration_grant_r0_b0[1];
-  assign \$331  = \$328  | \$330 ;
-  assign \$333  = \$332  & samples_grant_r0_b0[2];
-  assign \$335  = \$334  & calibration_grant_r0_b0[2];
-  assign \$336  = \$333  | \$335 ;
-  assign \$338  = \$337  & samples_grant_r0_b0[3];
-  assign \$340  = \$339  & calibration_grant_r0_b0[3];
-  assign \$341  = \$338  | \$340 ;
-  assign \$343  = \$342  & samples_grant_r0_b0[4];
-  assign \$345  = \$344  & calibration_grant_r0_b0[4];
-  assign \$346  = \$343  | \$345 ;
-  assign \$347  = \$326  ? f3_older_next : { \$346 , \$341 , \$336 , \$331  };
-  assign \$348  = f3_hit_a2 | f3_hit_a3;
-  assign \$350  = \$349  & samples_grant_r0_b0[0];
-  assign \$352  = \$351  & calibration_grant_r0_b0[0];
-  assign \$353  = \$350  | \$352 ;
-  assign \$354  = \$348  ? f3_older_snap : \$353 ;
-  assign \$355  = f3_go & \$730 [12];
-  assign \$356  = a4_tag ^ f3_tag;
-  assign \$357  = ~ \$356 ;
-  assign \$358  = \$357  + 1'h1;
-  assign \$359  = \$355  & \$358 [4];
-  assign \$360  = ~ f3_never_granted;
-  assign \$361  = f3_go & \$360 ;
-  assign \$362  = ~ rel_f2;
-  assign \$363  = \$362  & f3_hit_a3;
-  assign \$364  = f3_hit_a2 | \$363 ;
-  assign \$365  = \$361  & \$364 ;
-  assign \$366  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$367  = \$365  & \$366 ;
-  assign \$368  = ~ rel_f2;
-  assign \$369  = f3_quiet & \$368 ;
-  assign \$370  = \$369  ? f3_in : 2'h0;
-  assign \$371  = ~ f3_never_granted;
-  assign \$373  = { \$372 , samples_parity_r0_b0, samples_grant_r0_b0[4:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_next };
-  assign \$374  = ~ \$373 ;
-  assign \$375  = \$374  + 1'h1;
-  assign \$376  = ~ f3_never_granted;
-  assign \$378  = { \$377 , calibration_parity_r0_b0, calibration_grant_r0_b0[4:1] } ^ { 1'h1, calibration_grant_r0_b0[0], f3_next };
-  assign \$379  = ~ \$378 ;
-  assign \$380  = \$379  + 1'h1;
-  assign \$381  = x1_select & f1_hit;
-  assign \$382  = | \$381 ;
-  assign \$383  = x1_select & f2_in;
-  assign \$384  = | \$383 ;
-  assign \$385  = f2_flushed | \$384 ;
-  assign \$386  = x1_select | x0_select;
-  assign \$387  = ~ \$386 ;
-  assign \$388  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$389  = { 1'h0, \$387  } & { \$388 [1], \$388  };
-  assign \$390  = { 1'h0, f3_in } & \$389 ;
-  assign \$391  = \$730 [12] | released_f1;
-  assign \$392  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$393  = ~ \$392 ;
-  assign \$394  = \$393  + 1'h1;
-  assign \$395  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$396  = ~ \$395 ;
-  assign \$397  = \$396  + 1'h1;
-  assign \$398  = ~ f4_blocked;
-  assign \$399  = \$398  & f4_by_older;
-  assign \$400  = f4_by_a1 | \$399 ;
-  assign \$401  = f4_live[0] & \$400 ;
+  assign \$276  = \$272  | \$275 ;
+  assign \$277  = ~ f1_same_third_eq12;
+  assign \$278  = ~ f1_same_third_eq15;
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = ~ f1_same_third_eq18;
+  assign \$281  = ~ f1_same_third_eq21;
+  assign \$282  = \$280  | \$281 ;
+  assign \$283  = \$279  | \$282 ;
+  assign \$284  = \$276  | \$283 ;
+  assign \$285  = ~ f1_same_third_eq24;
+  assign \$286  = ~ f1_same_third_eq27;
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = ~ f1_same_third_eq30;
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = \$284  | \$289 ;
+  assign \$291  = ~ \$290 ;
+  assign \$292  = f2_tag + 1'h1;
+  assign \$293  = ! f2_pool;
+  assign \$295  = f2_never_granted[0] | f2_never_granted[1];
+  assign \$296  = a4_tag ^ f2_tag;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = \$297  + 1'h1;
+  assign \$299  = a5_tag ^ f2_tag;
+  assign \$300  = ~ \$299 ;
+  assign \$301  = \$300  + 1'h1;
+  assign \$302  = a4_tag + 1'h1;
+  assign \$303  = a5_tag + 1'h1;
+  assign \$304  = \$726 [12] ? \$302 [3:0] : \$303 [3:0];
+  assign \$305  = \$726 [12] ? a4_snap : a5_snap;
+  assign \$306  = f2_same_third & f5_ok;
+  assign \$307  = ~ \$726 [12];
+  assign \$308  = \$signal$271  & \$307 ;
+  assign \$309  = ~ \$730 [12];
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = f2_same_third & f5_ok;
+  assign \$312  = ~ \$311 ;
+  assign \$313  = \$310  & \$312 ;
+  assign \$314  = a4_tag + 1'h1;
+  assign \$315  = ~ f3_never_granted;
+  assign \$316  = ~ rel_f2;
+  assign \$317  = ~ f3_rel_f3;
+  assign \$319  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$320  = \$318  & \$319 ;
+  assign \$322  = calibration_parity_r0_b0 == calibration_grant_r0_b0[0];
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = \$320  | \$323 ;
+  assign \$325  = \$317  & \$324 ;
+  assign \$326  = f3_hit_a3 | \$325 ;
+  assign \$327  = \$316  & \$326 ;
+  assign \$328  = f3_hit_a2 | \$327 ;
+  assign \$329  = \$315  & \$328 ;
+  assign \$330  = f3_hit_a2 | f3_hit_a3;
+  assign \$332  = \$331  & samples_grant_r0_b0[1];
+  assign \$334  = \$333  & calibration_grant_r0_b0[1];
+  assign \$335  = \$332  | \$334 ;
+  assign \$337  = \$336  & samples_grant_r0_b0[2];
+  assign \$339  = \$338  & calibration_grant_r0_b0[2];
+  assign \$340  = \$337  | \$339 ;
+  assign \$342  = \$341  & samples_grant_r0_b0[3];
+  assign \$344  = \$343  & calibration_grant_r0_b0[3];
+  assign \$345  = \$342  | \$344 ;
+  assign \$347  = \$346  & samples_grant_r0_b0[4];
+  assign \$349  = \$348  & calibration_grant_r0_b0[4];
+  assign \$350  = \$347  | \$349 ;
+  assign \$351  = \$330  ? f3_older_next : { \$350 , \$345 , \$340 , \$335  };
+  assign \$352  = f3_hit_a2 | f3_hit_a3;
+  assign \$354  = \$353  & samples_grant_r0_b0[0];
+  assign \$356  = \$355  & calibration_grant_r0_b0[0];
+  assign \$357  = \$354  | \$356 ;
+  assign \$358  = \$352  ? f3_older_snap : \$357 ;
+  assign \$359  = f3_go & \$734 [12];
+  assign \$360  = a4_tag ^ f3_tag;
+  assign \$361  = ~ \$360 ;
+  assign \$362  = \$361  + 1'h1;
+  assign \$363  = \$359  & \$362 [4];
+  assign \$364  = ~ f3_never_granted;
+  assign \$365  = f3_go & \$364 ;
+  assign \$366  = ~ rel_f2;
+  assign \$367  = \$366  & f3_hit_a3;
+  assign \$368  = f3_hit_a2 | \$367 ;
+  assign \$369  = \$365  & \$368 ;
+  assign \$370  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$371  = \$369  & \$370 ;
+  assign \$372  = ~ rel_f2;
+  assign \$373  = f3_quiet & \$372 ;
+  assign \$374  = \$373  ? f3_in : 2'h0;
+  assign \$375  = ~ f3_never_granted;
+  assign \$377  = { \$376 , samples_parity_r0_b0, samples_grant_r0_b0[4:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_next };
+  assign \$378  = ~ \$377 ;
+  assign \$379  = \$378  + 1'h1;
+  assign \$380  = ~ f3_never_granted;
+  assign \$382  = { \$381 , calibration_parity_r0_b0, calibration_grant_r0_b0[4:1] } ^ { 1'h1, calibration_grant_r0_b0[0], f3_next };
+  assign \$383  = ~ \$382 ;
+  assign \$384  = \$383  + 1'h1;
+  assign \$385  = x1_select & f1_hit;
+  assign \$386  = | \$385 ;
+  assign \$387  = x1_select & f2_in;
+  assign \$388  = | \$387 ;
+  assign \$389  = f2_flushed | \$388 ;
+  assign \$390  = x1_select | x0_select;
+  assign \$391  = ~ \$390 ;
+  assign \$392  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$393  = { 1'h0, \$391  } & { \$392 [1], \$392  };
+  assign \$394  = { 1'h0, f3_in } & \$393 ;
+  assign \$395  = \$734 [12] | released_f1;
+  assign \$396  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$397  = ~ \$396 ;
+  assign \$398  = \$397  + 1'h1;
+  assign \$399  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$400  = ~ \$399 ;
+  assign \$401  = \$400  + 1'h1;
   assign \$402  = ~ f4_blocked;
-  assign \$403  = \$402  & f4_by_mem_live[0];
-  assign \$404  = \$403  & f4_mem_ok[0];
-  assign \$405  = \$401  | \$404 ;
+  assign \$403  = \$402  & f4_by_older;
+  assign \$404  = f4_by_a1 | \$403 ;
+  assign \$405  = f4_live[0] & \$404 ;
   assign \$406  = ~ f4_blocked;
-  assign \$407  = \$406  & f4_by_older;
-  assign \$408  = f4_by_a1 | \$407 ;
-  assign \$409  = f4_live[0] & \$408 ;
+  assign \$407  = \$406  & f4_by_mem_live[0];
+  assign \$408  = \$407  & f4_mem_ok[0];
+  assign \$409  = \$405  | \$408 ;
   assign \$410  = ~ f4_blocked;
-  assign \$411  = \$410  & f4_by_mem_live[0];
-  assign \$412  = \$411  & f4_mem_ok[0];
-  assign \$413  = \$409  | \$412 ;
-  assign \$414  = samples_queue_waddr == 10'h3ff;
-  assign \$415  = samples_queue_waddr + 1'h1;
-  assign \$416  = \$414  ? 11'h000 : \$415 ;
-  assign \$417  = samples_pushed == samples_popped;
-  assign \$418  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$419  = \$417  ? 11'h000 : \$418 ;
-  assign \$420  = $signed({ 1'h0, samples_count }) + $signed(\$419 );
-  assign \$421  = ! samples_pushed;
-  assign \$422  = ! samples_popped;
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$425  = ~ \$424 ;
-  assign \$426  = samples_push | \$425 ;
-  assign \$427  = ! samples_pushed;
-  assign \$429  = \$427  & \$428 ;
-  assign \$430  = samples_count == 2'h3;
-  assign \$431  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$432  = ~ \$431 ;
-  assign \$433  = samples_push | \$432 ;
-  assign \$435  = ! samples_popped;
-  assign \$436  = \$434  & \$435 ;
-  assign \$437  = samples_pop ? samples_at[0] : 1'h0;
-  assign \$438  = ~ \$437 ;
-  assign \$439  = samples_push | \$438 ;
-  assign \$442  = \$440  & \$441 ;
-  assign \$443  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$444  = ~ \$443 ;
-  assign \$445  = samples_push | \$444 ;
-  assign \$446  = ~ f4_blocked;
-  assign \$447  = \$446  & f4_by_older;
-  assign \$448  = f4_by_a1 | \$447 ;
-  assign \$449  = f4_live[1] & \$448 ;
+  assign \$411  = \$410  & f4_by_older;
+  assign \$412  = f4_by_a1 | \$411 ;
+  assign \$413  = f4_live[0] & \$412 ;
+  assign \$414  = ~ f4_blocked;
+  assign \$415  = \$414  & f4_by_mem_live[0];
+  assign \$416  = \$415  & f4_mem_ok[0];
+  assign \$417  = \$413  | \$416 ;
+  assign \$418  = samples_queue_waddr == 10'h3ff;
+  assign \$419  = samples_queue_waddr + 1'h1;
+  assign \$420  = \$418  ? 11'h000 : \$419 ;
+  assign \$421  = samples_pushed == samples_popped;
+  assign \$422  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$423  = \$421  ? 11'h000 : \$422 ;
+  assign \$424  = $signed({ 1'h0, samples_count }) + $signed(\$423 );
+  assign \$425  = ! samples_pushed;
+  assign \$426  = ! samples_popped;
+  assign \$427  = \$425  & \$426 ;
+  assign \$428  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$429  = ~ \$428 ;
+  assign \$430  = samples_push | \$429 ;
+  assign \$431  = ! samples_pushed;
+  assign \$433  = \$431  & \$432 ;
+  assign \$434  = samples_count == 2'h3;
+  assign \$435  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$436  = ~ \$435 ;
+  assign \$437  = samples_push | \$436 ;
+  assign \$439  = ! samples_popped;
+  assign \$440  = \$438  & \$439 ;
+  assign \$441  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$442  = ~ \$441 ;
+  assign \$443  = samples_push | \$442 ;
+  assign \$446  = \$444  & \$445 ;
+  assign \$447  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$448  = ~ \$447 ;
+  assign \$449  = samples_push | \$448 ;
   assign \$450  = ~ f4_blocked;
-  assign \$451  = \$450  & f4_by_mem_live[1];
-  assign \$452  = \$451  & f4_mem_ok[1];
-  assign \$453  = \$449  | \$452 ;
+  assign \$451  = \$450  & f4_by_older;
+  assign \$452  = f4_by_a1 | \$451 ;
+  assign \$453  = f4_live[1] & \$452 ;
   assign \$454  = ~ f4_blocked;
-  assign \$455  = \$454  & f4_by_older;
-  assign \$456  = f4_by_a1 | \$455 ;
-  assign \$457  = f4_live[1] & \$456 ;
+  assign \$455  = \$454  & f4_by_mem_live[1];
+  assign \$456  = \$455  & f4_mem_ok[1];
+  assign \$457  = \$453  | \$456 ;
   assign \$458  = ~ f4_blocked;
-  assign \$459  = \$458  & f4_by_mem_live[1];
-  assign \$460  = \$459  & f4_mem_ok[1];
-  assign \$461  = \$457  | \$460 ;
-  assign \$462  = calibration_queue_waddr == 4'hf;
-  assign \$463  = calibration_queue_waddr + 1'h1;
-  assign \$464  = \$462  ? 5'h00 : \$463 ;
-  assign \$465  = calibration_pushed == calibration_popped;
-  assign \$466  = calibration_pushed ? 5'h01 : 5'h1f;
-  assign \$467  = \$465  ? 5'h00 : \$466 ;
-  assign \$468  = $signed({ 1'h0, calibration_count }) + $signed(\$467 );
-  assign \$469  = ! calibration_pushed;
-  assign \$470  = ! calibration_popped;
-  assign \$471  = \$469  & \$470 ;
-  assign \$472  = calibration_pop ? calibration_at[1] : calibration_at[0];
-  assign \$473  = ~ \$472 ;
-  assign \$474  = calibration_push | \$473 ;
-  assign \$475  = ! calibration_pushed;
-  assign \$477  = \$475  & \$476 ;
-  assign \$478  = calibration_count == 2'h3;
-  assign \$479  = calibration_pop ? calibration_at[2] : calibration_at[1];
-  assign \$480  = ~ \$479 ;
-  assign \$481  = calibration_push | \$480 ;
-  assign \$483  = ! calibration_popped;
-  assign \$484  = \$482  & \$483 ;
-  assign \$485  = calibration_pop ? calibration_at[0] : 1'h0;
-  assign \$486  = ~ \$485 ;
-  assign \$487  = calibration_push | \$486 ;
-  assign \$490  = \$488  & \$489 ;
-  assign \$491  = calibration_pop ? calibration_at[1] : calibration_at[0];
-  assign \$492  = ~ \$491 ;
-  assign \$493  = calibration_push | \$492 ;
-  assign \$494  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$495  = ~ \$494 ;
-  assign \$496  = f5_wrote & a2_ring;
-  assign \$497  = { \$496 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$498  = ~ \$497 ;
-  assign \$499  = \$498  + 1'h1;
-  assign \$500  = \release  & f4_taken_a2;
-  assign \$501  = a3_ring & a3_lapped;
-  assign \$503  = \release  & f4_taken_a3;
-  assign \$504  = a3_released | \$503 ;
-  assign \$505  = ~ a4_released;
-  assign \$506  = a4_prev_held & \$505 ;
-  assign \$507  = \release  & f4_taken_a4;
-  assign \$508  = ~ \$507 ;
-  assign \$509  = \$506  & \$508 ;
-  assign \$510  = | { x0_valid, a1_select, a1_valid, a0_valid, calibration_push, samples_push };
-  assign \$511  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
-  assign \$512  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$513  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$514  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked, f4_go };
-  assign \$515  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
-  assign \$517  = samples_grant_w_data[4:1] + 1'h1;
-  assign \$518  = calibration_grant_w_data[4:1] + 1'h1;
-  assign \$519  = samples_has_fresh | x1_select[0];
-  assign samples_take_fresh = a1_select[0] & \$519 ;
-  assign \$520  = ~ x1_select[0];
-  assign \$521  = a1_select[0] & \$520 ;
-  assign \$522  = ~ samples_has_fresh;
-  assign \$523  = \$521  & \$522 ;
-  assign samples_pop = \$523  & samples_nonempty;
-  assign \$524  = samples_fresh_slot + 1'h1;
-  assign \$525  = calibration_has_fresh | x1_select[1];
-  assign calibration_take_fresh = a1_select[1] & \$525 ;
-  assign \$526  = ~ x1_select[1];
-  assign \$527  = a1_select[1] & \$526 ;
-  assign \$528  = ~ calibration_has_fresh;
-  assign \$529  = \$527  & \$528 ;
-  assign calibration_pop = \$529  & calibration_nonempty;
-  assign \$530  = calibration_fresh_slot + 1'h1;
-  assign \$531  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$533  = \$532  & samples_queue_r0_b0[0];
-  assign \$534  = \$531  | \$533 ;
-  assign \$536  = \$535  & calibration_queue_r0_b0[0];
-  assign \$537  = \$534  | \$536 ;
-  assign \$538  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$540  = \$539  & samples_queue_r0_b0[1];
+  assign \$459  = \$458  & f4_by_older;
+  assign \$460  = f4_by_a1 | \$459 ;
+  assign \$461  = f4_live[1] & \$460 ;
+  assign \$462  = ~ f4_blocked;
+  assign \$463  = \$462  & f4_by_mem_live[1];
+  assign \$464  = \$463  & f4_mem_ok[1];
+  assign \$465  = \$461  | \$464 ;
+  assign \$466  = calibration_queue_waddr == 4'hf;
+  assign \$467  = calibration_queue_waddr + 1'h1;
+  assign \$468  = \$466  ? 5'h00 : \$467 ;
+  assign \$469  = calibration_pushed == calibration_popped;
+  assign \$470  = calibration_pushed ? 5'h01 : 5'h1f;
+  assign \$471  = \$469  ? 5'h00 : \$470 ;
+  assign \$472  = $signed({ 1'h0, calibration_count }) + $signed(\$471 );
+  assign \$473  = ! calibration_pushed;
+  assign \$474  = ! calibration_popped;
+  assign \$475  = \$473  & \$474 ;
+  assign \$476  = calibration_pop ? calibration_at[1] : calibration_at[0];
+  assign \$477  = ~ \$476 ;
+  assign \$478  = calibration_push | \$477 ;
+  assign \$479  = ! calibration_pushed;
+  assign \$481  = \$479  & \$480 ;
+  assign \$482  = calibration_count == 2'h3;
+  assign \$483  = calibration_pop ? calibration_at[2] : calibration_at[1];
+  assign \$484  = ~ \$483 ;
+  assign \$485  = calibration_push | \$484 ;
+  assign \$487  = ! calibration_popped;
+  assign \$488  = \$486  & \$487 ;
+  assign \$489  = calibration_pop ? calibration_at[0] : 1'h0;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = calibration_push | \$490 ;
+  assign \$494  = \$492  & \$493 ;
+  assign \$495  = calibration_pop ? calibration_at[1] : calibration_at[0];
+  assign \$496  = ~ \$495 ;
+  assign \$497  = calibration_push | \$496 ;
+  assign \$498  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$499  = ~ \$498 ;
+  assign \$500  = f5_wrote & a2_ring;
+  assign \$501  = { \$500 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$502  = ~ \$501 ;
+  assign \$503  = \$502  + 1'h1;
+  assign \$504  = \release  & f4_taken_a2;
+  assign \$505  = a3_ring & a3_lapped;
+  assign \$507  = \release  & f4_taken_a3;
+  assign \$508  = a3_released | \$507 ;
+  assign \$509  = ~ a4_released;
+  assign \$510  = a4_prev_held & \$509 ;
+  assign \$511  = \release  & f4_taken_a4;
+  assign \$512  = ~ \$511 ;
+  assign \$513  = \$510  & \$512 ;
+  assign \$514  = | { x0_valid, a1_select, a1_valid, a0_valid, calibration_push, samples_push };
+  assign \$515  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
+  assign \$516  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$517  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$518  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked, f4_go };
+  assign \$519  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
+  assign \$521  = samples_grant_w_data[4:1] + 1'h1;
+  assign \$522  = calibration_grant_w_data[4:1] + 1'h1;
+  assign \$523  = samples_has_fresh | x1_select[0];
+  assign samples_take_fresh = a1_select[0] & \$523 ;
+  assign \$524  = ~ x1_select[0];
+  assign \$525  = a1_select[0] & \$524 ;
+  assign \$526  = ~ samples_has_fresh;
+  assign \$527  = \$525  & \$526 ;
+  assign samples_pop = \$527  & samples_nonempty;
+  assign \$528  = samples_fresh_slot + 1'h1;
+  assign \$529  = calibration_has_fresh | x1_select[1];
+  assign calibration_take_fresh = a1_select[1] & \$529 ;
+  assign \$530  = ~ x1_select[1];
+  assign \$531  = a1_select[1] & \$530 ;
+  assign \$532  = ~ calibration_has_fresh;
+  assign \$533  = \$531  & \$532 ;
+  assign calibration_pop = \$533  & calibration_nonempty;
+  assign \$534  = calibration_fresh_slot + 1'h1;
+  assign \$535  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$537  = \$536  & samples_queue_r0_b0[0];
+  assign \$538  = \$535  | \$537 ;
+  assign \$540  = \$539  & calibration_queue_r0_b0[0];
   assign \$541  = \$538  | \$540 ;
-  assign \$543  = \$542  & calibration_queue_r0_b0[1];
-  assign \$544  = \$541  | \$543 ;
-  assign \$545  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$547  = \$546  & samples_queue_r0_b0[2];
+  assign \$542  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$544  = \$543  & samples_queue_r0_b0[1];
+  assign \$545  = \$542  | \$544 ;
+  assign \$547  = \$546  & calibration_queue_r0_b0[1];
   assign \$548  = \$545  | \$547 ;
-  assign \$550  = \$549  & calibration_queue_r0_b0[2];
-  assign \$551  = \$548  | \$550 ;
-  assign \$552  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$554  = \$553  & samples_queue_r0_b0[3];
+  assign \$549  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$551  = \$550  & samples_queue_r0_b0[2];
+  assign \$552  = \$549  | \$551 ;
+  assign \$554  = \$553  & calibration_queue_r0_b0[2];
   assign \$555  = \$552  | \$554 ;
-  assign \$557  = \$556  & calibration_queue_r0_b0[3];
-  assign \$558  = \$555  | \$557 ;
-  assign \$559  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$561  = \$560  & samples_queue_r0_b0[4];
+  assign \$556  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$558  = \$557  & samples_queue_r0_b0[3];
+  assign \$559  = \$556  | \$558 ;
+  assign \$561  = \$560  & calibration_queue_r0_b0[3];
   assign \$562  = \$559  | \$561 ;
-  assign \$563  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$565  = \$564  & samples_queue_r0_b0[5];
+  assign \$563  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$565  = \$564  & samples_queue_r0_b0[4];
   assign \$566  = \$563  | \$565 ;
-  assign \$567  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$569  = \$568  & samples_queue_r0_b0[6];
+  assign \$567  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$569  = \$568  & samples_queue_r0_b0[5];
   assign \$570  = \$567  | \$569 ;
-  assign \$571  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$573  = \$572  & samples_queue_r0_b0[7];
+  assign \$571  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$573  = \$572  & samples_queue_r0_b0[6];
   assign \$574  = \$571  | \$573 ;
-  assign \$575  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$577  = \$576  & samples_queue_r0_b0[8];
+  assign \$575  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$577  = \$576  & samples_queue_r0_b0[7];
   assign \$578  = \$575  | \$577 ;
-  assign \$579  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$581  = \$580  & samples_queue_r0_b0[9];
+  assign \$579  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$581  = \$580  & samples_queue_r0_b0[8];
   assign \$582  = \$579  | \$581 ;
-  assign \$583  = a3_sel_fresh[0] & samples_parity_r1_b0;
-  assign \$584  = a3_sel_fresh[1] & calibration_parity_r1_b0;
-  assign \$586  = \$585  & samples_queue_r0_b0[10];
-  assign \$588  = \$587  & calibration_queue_r0_b0[4];
-  assign \$589  = { \$588 , \$586 , \$584 , \$583  } + 4'hf;
-  assign \$590  = a3_hit_a1 | a3_older_hit;
-  assign \$591  = ~ \$590 ;
-  assign \$592  = a3_sel_new[0] & \$591 ;
+  assign \$583  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$585  = \$584  & samples_queue_r0_b0[9];
+  assign \$586  = \$583  | \$585 ;
+  assign \$587  = a3_sel_fresh[0] & samples_parity_r1_b0;
+  assign \$588  = a3_sel_fresh[1] & calibration_parity_r1_b0;
+  assign \$590  = \$589  & samples_queue_r0_b0[10];
+  assign \$592  = \$591  & calibration_queue_r0_b0[4];
+  assign \$593  = { \$592 , \$590 , \$588 , \$587  } + 4'hf;
   assign \$594  = a3_hit_a1 | a3_older_hit;
   assign \$595  = ~ \$594 ;
-  assign \$596  = a3_sel_new[1] & \$595 ;
-  assign \$599  = a3_hit_a1 | a3_older_hit;
-  assign \$600  = ~ \$599 ;
-  assign \$601  = \$598  & \$600 ;
-  assign \$602  = \$601  & samples_grant_r1_b0[1];
-  assign \$604  = a3_hit_a1 | a3_older_hit;
-  assign \$605  = ~ \$604 ;
-  assign \$606  = \$603  & \$605 ;
-  assign \$607  = \$606  & calibration_grant_r1_b0[1];
-  assign \$609  = \$608  & samples_queue_r0_b0[12];
-  assign \$611  = \$610  & calibration_queue_r0_b0[6];
-  assign \$612  = a3_fwd_ok & a3_hit_a1;
-  assign \$613  = a4_tag + 1'h1;
-  assign \$614  = \$612  & \$613 [0];
-  assign \$615  = a3_fwd_ok & a3_older_hit;
-  assign \$616  = ~ a3_hit_a1;
-  assign \$617  = \$615  & \$616 ;
-  assign \$618  = \$617  & a3_older_next[0];
-  assign \$619  = { \$618 , \$614 , \$611 , \$609 , \$607 , \$602 , \$597 , \$593  } + 8'hff;
-  assign \$620  = a3_hit_a1 | a3_older_hit;
-  assign \$621  = ~ \$620 ;
-  assign \$622  = a3_sel_new[0] & \$621 ;
+  assign \$596  = a3_sel_new[0] & \$595 ;
+  assign \$598  = a3_hit_a1 | a3_older_hit;
+  assign \$599  = ~ \$598 ;
+  assign \$600  = a3_sel_new[1] & \$599 ;
+  assign \$603  = a3_hit_a1 | a3_older_hit;
+  assign \$604  = ~ \$603 ;
+  assign \$605  = \$602  & \$604 ;
+  assign \$606  = \$605  & samples_grant_r1_b0[1];
+  assign \$608  = a3_hit_a1 | a3_older_hit;
+  assign \$609  = ~ \$608 ;
+  assign \$610  = \$607  & \$609 ;
+  assign \$611  = \$610  & calibration_grant_r1_b0[1];
+  assign \$613  = \$612  & samples_queue_r0_b0[12];
+  assign \$615  = \$614  & calibration_queue_r0_b0[6];
+  assign \$616  = a3_fwd_ok & a3_hit_a1;
+  assign \$617  = a4_tag + 1'h1;
+  assign \$618  = \$616  & \$617 [0];
+  assign \$619  = a3_fwd_ok & a3_older_hit;
+  assign \$620  = ~ a3_hit_a1;
+  assign \$621  = \$619  & \$620 ;
+  assign \$622  = \$621  & a3_older_next[0];
+  assign \$623  = { \$622 , \$618 , \$615 , \$613 , \$611 , \$606 , \$601 , \$597  } + 8'hff;
   assign \$624  = a3_hit_a1 | a3_older_hit;
   assign \$625  = ~ \$624 ;
-  assign \$626  = a3_sel_new[1] & \$625 ;
-  assign \$629  = a3_hit_a1 | a3_older_hit;
-  assign \$630  = ~ \$629 ;
-  assign \$631  = \$628  & \$630 ;
-  assign \$632  = \$631  & samples_grant_r1_b0[2];
-  assign \$634  = a3_hit_a1 | a3_older_hit;
-  assign \$635  = ~ \$634 ;
-  assign \$636  = \$633  & \$635 ;
-  assign \$637  = \$636  & calibration_grant_r1_b0[2];
-  assign \$639  = \$638  & samples_queue_r0_b0[13];
-  assign \$641  = \$640  & calibration_queue_r0_b0[7];
-  assign \$642  = a3_fwd_ok & a3_hit_a1;
-  assign \$643  = a4_tag + 1'h1;
-  assign \$644  = \$642  & \$643 [1];
-  assign \$645  = a3_fwd_ok & a3_older_hit;
-  assign \$646  = ~ a3_hit_a1;
-  assign \$647  = \$645  & \$646 ;
-  assign \$648  = \$647  & a3_older_next[1];
-  assign \$649  = { \$648 , \$644 , \$641 , \$639 , \$637 , \$632 , \$627 , \$623  } + 8'hff;
-  assign \$650  = a3_hit_a1 | a3_older_hit;
-  assign \$651  = ~ \$650 ;
-  assign \$652  = a3_sel_new[0] & \$651 ;
+  assign \$626  = a3_sel_new[0] & \$625 ;
+  assign \$628  = a3_hit_a1 | a3_older_hit;
+  assign \$629  = ~ \$628 ;
+  assign \$630  = a3_sel_new[1] & \$629 ;
+  assign \$633  = a3_hit_a1 | a3_older_hit;
+  assign \$634  = ~ \$633 ;
+  assign \$635  = \$632  & \$634 ;
+  assign \$636  = \$635  & samples_grant_r1_b0[2];
+  assign \$638  = a3_hit_a1 | a3_older_hit;
+  assign \$639  = ~ \$638 ;
+  assign \$640  = \$637  & \$639 ;
+  assign \$641  = \$640  & calibration_grant_r1_b0[2];
+  assign \$643  = \$642  & samples_queue_r0_b0[13];
+  assign \$645  = \$644  & calibration_queue_r0_b0[7];
+  assign \$646  = a3_fwd_ok & a3_hit_a1;
+  assign \$647  = a4_tag + 1'h1;
+  assign \$648  = \$646  & \$647 [1];
+  assign \$649  = a3_fwd_ok & a3_older_hit;
+  assign \$650  = ~ a3_hit_a1;
+  assign \$651  = \$649  & \$650 ;
+  assign \$652  = \$651  & a3_older_next[1];
+  assign \$653  = { \$652 , \$648 , \$645 , \$643 , \$641 , \$636 , \$631 , \$627  } + 8'hff;
   assign \$654  = a3_hit_a1 | a3_older_hit;
   assign \$655  = ~ \$654 ;
-  assign \$656  = a3_sel_new[1] & \$655 ;
-  assign \$659  = a3_hit_a1 | a3_older_hit;
-  assign \$660  = ~ \$659 ;
-  assign \$661  = \$658  & \$660 ;
-  assign \$662  = \$661  & samples_grant_r1_b0[3];
-  assign \$664  = a3_hit_a1 | a3_older_hit;
-  assign \$665  = ~ \$664 ;
-  assign \$666  = \$663  & \$665 ;
-  assign \$667  = \$666  & calibration_grant_r1_b0[3];
-  assign \$669  = \$668  & samples_queue_r0_b0[14];
-  assign \$671  = \$670  & calibration_queue_r0_b0[8];
-  assign \$672  = a3_fwd_ok & a3_hit_a1;
-  assign \$673  = a4_tag + 1'h1;
-  assign \$674  = \$672  & \$673 [2];
-  assign \$675  = a3_fwd_ok & a3_older_hit;
-  assign \$676  = ~ a3_hit_a1;
-  assign \$677  = \$675  & \$676 ;
-  assign \$678  = \$677  & a3_older_next[2];
-  assign \$679  = { \$678 , \$674 , \$671 , \$669 , \$667 , \$662 , \$657 , \$653  } + 8'hff;
-  assign \$680  = a3_hit_a1 | a3_older_hit;
-  assign \$681  = ~ \$680 ;
-  assign \$682  = a3_sel_new[0] & \$681 ;
+  assign \$656  = a3_sel_new[0] & \$655 ;
+  assign \$658  = a3_hit_a1 | a3_older_hit;
+  assign \$659  = ~ \$658 ;
+  assign \$660  = a3_sel_new[1] & \$659 ;
+  assign \$663  = a3_hit_a1 | a3_older_hit;
+  assign \$664  = ~ \$663 ;
+  assign \$665  = \$662  & \$664 ;
+  assign \$666  = \$665  & samples_grant_r1_b0[3];
+  assign \$668  = a3_hit_a1 | a3_older_hit;
+  assign \$669  = ~ \$668 ;
+  assign \$670  = \$667  & \$669 ;
+  assign \$671  = \$670  & calibration_grant_r1_b0[3];
+  assign \$673  = \$672  & samples_queue_r0_b0[14];
+  assign \$675  = \$674  & calibration_queue_r0_b0[8];
+  assign \$676  = a3_fwd_ok & a3_hit_a1;
+  assign \$677  = a4_tag + 1'h1;
+  assign \$678  = \$676  & \$677 [2];
+  assign \$679  = a3_fwd_ok & a3_older_hit;
+  assign \$680  = ~ a3_hit_a1;
+  assign \$681  = \$679  & \$680 ;
+  assign \$682  = \$681  & a3_older_next[2];
+  assign \$683  = { \$682 , \$678 , \$675 , \$673 , \$671 , \$666 , \$661 , \$657  } + 8'hff;
   assign \$684  = a3_hit_a1 | a3_older_hit;
   assign \$685  = ~ \$684 ;
-  assign \$686  = a3_sel_new[1] & \$685 ;
-  assign \$689  = a3_hit_a1 | a3_older_hit;
-  assign \$690  = ~ \$689 ;
-  assign \$691  = \$688  & \$690 ;
-  assign \$692  = \$691  & samples_grant_r1_b0[4];
-  assign \$694  = a3_hit_a1 | a3_older_hit;
-  assign \$695  = ~ \$694 ;
-  assign \$696  = \$693  & \$695 ;
-  assign \$697  = \$696  & calibration_grant_r1_b0[4];
-  assign \$699  = \$698  & samples_queue_r0_b0[15];
-  assign \$701  = \$700  & calibration_queue_r0_b0[9];
-  assign \$702  = a3_fwd_ok & a3_hit_a1;
-  assign \$703  = a4_tag + 1'h1;
-  assign \$704  = \$702  & \$703 [3];
-  assign \$705  = a3_fwd_ok & a3_older_hit;
-  assign \$706  = ~ a3_hit_a1;
-  assign \$707  = \$705  & \$706 ;
-  assign \$708  = \$707  & a3_older_next[3];
-  assign \$709  = { \$708 , \$704 , \$701 , \$699 , \$697 , \$692 , \$687 , \$683  } + 8'hff;
-  assign \$710  = a3_valid & a3_ok;
-  assign \$711  = ! a3_pool;
-  assign samples_grant_wen = \$710  & \$711 ;
-  assign \$712  = a3_valid & a3_ok;
-  assign calibration_grant_wen = \$712  & \$713 ;
-  assign \$718  = ! f2_err;
-  assign \$signal$271  = f2_valid & \$718 ;
-  assign \$719  = a4_valid & a4_ok;
-  assign \$720  = { \$719 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$721  = ~ \$720 ;
-  assign \$722  = \$721  + 1'h1;
-  assign \$723  = a5_valid & a5_ok;
-  assign \$724  = { \$723 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$686  = a3_sel_new[0] & \$685 ;
+  assign \$688  = a3_hit_a1 | a3_older_hit;
+  assign \$689  = ~ \$688 ;
+  assign \$690  = a3_sel_new[1] & \$689 ;
+  assign \$693  = a3_hit_a1 | a3_older_hit;
+  assign \$694  = ~ \$693 ;
+  assign \$695  = \$692  & \$694 ;
+  assign \$696  = \$695  & samples_grant_r1_b0[4];
+  assign \$698  = a3_hit_a1 | a3_older_hit;
+  assign \$699  = ~ \$698 ;
+  assign \$700  = \$697  & \$699 ;
+  assign \$701  = \$700  & calibration_grant_r1_b0[4];
+  assign \$703  = \$702  & samples_queue_r0_b0[15];
+  assign \$705  = \$704  & calibration_queue_r0_b0[9];
+  assign \$706  = a3_fwd_ok & a3_hit_a1;
+  assign \$707  = a4_tag + 1'h1;
+  assign \$708  = \$706  & \$707 [3];
+  assign \$709  = a3_fwd_ok & a3_older_hit;
+  assign \$710  = ~ a3_hit_a1;
+  assign \$711  = \$709  & \$710 ;
+  assign \$712  = \$711  & a3_older_next[3];
+  assign \$713  = { \$712 , \$708 , \$705 , \$703 , \$701 , \$696 , \$691 , \$687  } + 8'hff;
+  assign \$714  = a3_valid & a3_ok;
+  assign \$715  = ! a3_pool;
+  assign samples_grant_wen = \$714  & \$715 ;
+  assign \$716  = a3_valid & a3_ok;
+  assign calibration_grant_wen = \$716  & \$717 ;
+  assign \$722  = ! f2_err;
+  assign \$signal$271  = f2_valid & \$722 ;
+  assign \$723  = a4_valid & a4_ok;
+  assign \$724  = { \$723 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
   assign \$725  = ~ \$724 ;
   assign \$726  = \$725  + 1'h1;
-  assign \$727  = a4_valid & a4_ok;
-  assign \$728  = { \$727 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$727  = a5_valid & a5_ok;
+  assign \$728  = { \$727 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
   assign \$729  = ~ \$728 ;
   assign \$730  = \$729  + 1'h1;
+  assign \$731  = a4_valid & a4_ok;
+  assign \$732  = { \$731 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$733  = ~ \$732 ;
+  assign \$734  = \$733  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$731  = ~ rel_f2;
-  assign \$732  = f3_quiet & \$731 ;
-  assign \$733  = \$732  ? f3_in : 2'h0;
-  assign \$734  = x1_select | x0_select;
-  assign \$735  = ~ \$734 ;
-  assign \$736  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$737  = { 1'h0, \$735  } & { \$736 [1], \$736  };
-  assign \$738  = { 1'h0, \$733  } & \$737 ;
-  assign \$739  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$740  = ~ \$739 ;
-  assign \$741  = \$740  + 1'h1;
-  assign released_f1 = \release  & \$741 [12];
-  assign \$742  = ~ f4_blocked;
-  assign \$743  = \$742  & f4_rest_held;
-  assign \$signal$471  = f4_hit_a1 | \$743 ;
-  assign \$744  = ~ f4_blocked;
-  assign \$745  = f4_by_mem & f4_mem_ok;
-  assign \$746  = f4_by_mem & f4_mem_ok;
-  assign \$747  = \$745 [0] | \$746 [1];
-  assign \$748  = f4_by_older | \$747 ;
-  assign \$749  = \$744  & \$748 ;
-  assign \release  = f4_by_a1 | \$749 ;
-  assign \$750  = ~ f4_go;
-  assign \$751  = ~ \$signal$471 ;
-  assign \$752  = \$signal$471  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$752  : f4_err;
+  assign \$735  = ~ rel_f2;
+  assign \$736  = f3_quiet & \$735 ;
+  assign \$737  = \$736  ? f3_in : 2'h0;
+  assign \$738  = x1_select | x0_select;
+  assign \$739  = ~ \$738 ;
+  assign \$740  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$741  = { 1'h0, \$739  } & { \$740 [1], \$740  };
+  assign \$742  = { 1'h0, \$737  } & \$741 ;
+  assign \$743  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$744  = ~ \$743 ;
+  assign \$745  = \$744  + 1'h1;
+  assign released_f1 = \release  & \$745 [12];
+  assign \$746  = ~ f4_blocked;
+  assign \$747  = \$746  & f4_rest_held;
+  assign \$signal$471  = f4_hit_a1 | \$747 ;
+  assign \$748  = ~ f4_blocked;
+  assign \$749  = f4_by_mem & f4_mem_ok;
+  assign \$750  = f4_by_mem & f4_mem_ok;
+  assign \$751  = \$749 [0] | \$750 [1];
+  assign \$752  = f4_by_older | \$751 ;
+  assign \$753  = \$748  & \$752 ;
+  assign \release  = f4_by_a1 | \$753 ;
+  assign \$754  = ~ f4_go;
+  assign \$755  = ~ \$signal$471 ;
+  assign \$756  = \$signal$471  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$756  : f4_err;
   assign \$signal$336  = \release  ? 4'h0 : unreleased_err;
-  assign \$753  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$414  = ~ \$753 ;
-  assign \$754  = ~ f4_blocked;
-  assign \$755  = \$754  & f4_by_older;
-  assign \$756  = f4_by_a1 | \$755 ;
-  assign \$757  = f4_live[0] & \$756 ;
+  assign \$757  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$414  = ~ \$757 ;
   assign \$758  = ~ f4_blocked;
-  assign \$759  = \$758  & f4_by_mem_live[0];
-  assign \$760  = \$759  & f4_mem_ok[0];
-  assign \w__en$412  = \$757  | \$760 ;
-  assign \$761  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$762  = ~ \$761 ;
-  assign \$763  = ! f4_slot;
-  assign \$764  = ~ f4_blocked;
-  assign \$765  = \$764  & f4_by_older;
-  assign \$766  = f4_by_a1 | \$765 ;
-  assign \$767  = f4_live[0] & \$766 ;
-  assign \$768  = ~ f4_blocked;
-  assign \$769  = \$768  & f4_by_mem_live[0];
-  assign \$770  = \$769  & f4_mem_ok[0];
-  assign samples_queue_wen = \$767  | \$770 ;
-  assign \$771  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$772  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$449  = ~ \$772 ;
+  assign \$759  = \$758  & f4_by_older;
+  assign \$760  = f4_by_a1 | \$759 ;
+  assign \$761  = f4_live[0] & \$760 ;
+  assign \$762  = ~ f4_blocked;
+  assign \$763  = \$762  & f4_by_mem_live[0];
+  assign \$764  = \$763  & f4_mem_ok[0];
+  assign \w__en$412  = \$761  | \$764 ;
+  assign \$765  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$766  = ~ \$765 ;
+  assign \$767  = f4_slot + 10'h3ff;
+  assign \$768  = ~ \$767 [10];
+  assign \$769  = ~ f4_blocked;
+  assign \$770  = \$769  & f4_by_older;
+  assign \$771  = f4_by_a1 | \$770 ;
+  assign \$772  = f4_live[0] & \$771 ;
   assign \$773  = ~ f4_blocked;
-  assign \$774  = \$773  & f4_by_older;
-  assign \$775  = f4_by_a1 | \$774 ;
-  assign \$776  = f4_live[1] & \$775 ;
-  assign \$777  = ~ f4_blocked;
-  assign \$778  = \$777  & f4_by_mem_live[1];
-  assign \$779  = \$778  & f4_mem_ok[1];
-  assign \w__en$447  = \$776  | \$779 ;
-  assign \$780  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$781  = ~ \$780 ;
-  assign \$782  = ! f4_slot[3:0];
-  assign \$783  = ~ f4_blocked;
-  assign \$784  = \$783  & f4_by_older;
-  assign \$785  = f4_by_a1 | \$784 ;
-  assign \$786  = f4_live[1] & \$785 ;
-  assign \$787  = ~ f4_blocked;
-  assign \$788  = \$787  & f4_by_mem_live[1];
-  assign \$789  = \$788  & f4_mem_ok[1];
-  assign calibration_queue_wen = \$786  | \$789 ;
-  assign \$790  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$791  = busy_0 | busy_6;
-  assign \$792  = busy_12 | busy_18;
-  assign \$793  = \$791  | \$792 ;
-  assign \$794  = busy_24 | busy_30;
-  assign \$795  = \$794  | busy_36;
-  assign busy = \$793  | \$795 ;
+  assign \$774  = \$773  & f4_by_mem_live[0];
+  assign \$775  = \$774  & f4_mem_ok[0];
+  assign samples_queue_wen = \$772  | \$775 ;
+  assign \$776  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$777  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$449  = ~ \$777 ;
+  assign \$778  = ~ f4_blocked;
+  assign \$779  = \$778  & f4_by_older;
+  assign \$780  = f4_by_a1 | \$779 ;
+  assign \$781  = f4_live[1] & \$780 ;
+  assign \$782  = ~ f4_blocked;
+  assign \$783  = \$782  & f4_by_mem_live[1];
+  assign \$784  = \$783  & f4_mem_ok[1];
+  assign \w__en$447  = \$781  | \$784 ;
+  assign \$785  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$786  = ~ \$785 ;
+  assign \$787  = f4_slot[3:0] + 4'hf;
+  assign \$788  = ~ \$787 [4];
+  assign \$789  = ~ f4_blocked;
+  assign \$790  = \$789  & f4_by_older;
+  assign \$791  = f4_by_a1 | \$790 ;
+  assign \$792  = f4_live[1] & \$791 ;
+  assign \$793  = ~ f4_blocked;
+  assign \$794  = \$793  & f4_by_mem_live[1];
+  assign \$795  = \$794  & f4_mem_ok[1];
+  assign calibration_queue_wen = \$792  | \$795 ;
+  assign \$796  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$797  = busy_0 | busy_6;
+  assign \$798  = busy_12 | busy_18;
+  assign \$799  = \$797  | \$798 ;
+  assign \$800  = busy_24 | busy_30;
+  assign \$801  = \$800  | busy_36;
+  assign busy = \$799  | \$801 ;
   always @(posedge aclk_clk)
-    samples_grant_w_en <= \$796 ;
+    samples_grant_w_en <= \$802 ;
   always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$797 ;
+    samples_grant_w_addr <= \$803 ;
   always @(posedge aclk_clk)
-    samples_grant_w_data <= \$798 ;
+    samples_grant_w_data <= \$804 ;
   always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6090,19 +6108,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     samples_parity_r3_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    samples_queue_w_en <= \$799 ;
+    samples_queue_w_en <= \$805 ;
   always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$800 ;
+    samples_queue_w_addr <= \$806 ;
   always @(posedge aclk_clk)
-    samples_queue_w_data <= \$801 ;
+    samples_queue_w_data <= \$807 ;
   always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_en <= \$802 ;
+    calibration_grant_w_en <= \$808 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_addr <= \$803 ;
+    calibration_grant_w_addr <= \$809 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_data <= \$804 ;
+    calibration_grant_w_data <= \$810 ;
   always @(posedge aclk_clk)
     calibration_grant_r0_b0 <= \r__data$39 ;
   always @(posedge aclk_clk)
@@ -6120,55 +6138,55 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     calibration_parity_r3_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_en <= \$805 ;
+    calibration_queue_w_en <= \$811 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_addr <= \$806 ;
+    calibration_queue_w_addr <= \$812 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_data <= \$807 ;
+    calibration_queue_w_data <= \$813 ;
   always @(posedge aclk_clk)
     calibration_queue_r0_b0 <= \r__data$61 ;
   always @(posedge aclk_clk)
-    view_ar_pool0 <= \$808 ;
+    view_ar_pool0 <= \$814 ;
   always @(posedge aclk_clk)
-    view_ar_pool1 <= \$809 ;
+    view_ar_pool1 <= \$815 ;
   always @(posedge aclk_clk)
-    view_ar_never1 <= \$810 ;
+    view_ar_never1 <= \$816 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1 <= \$811 ;
+    samples_fresh_view1 <= \$817 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2 <= \$812 ;
+    samples_fresh_view1_view2 <= \$818 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3 <= \$813 ;
+    samples_fresh_view1_view2_view3 <= \$819 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3_view4 <= \$814 ;
+    samples_fresh_view1_view2_view3_view4 <= \$820 ;
   always @(posedge aclk_clk)
-    view_ar_never0 <= \$815 ;
+    view_ar_never0 <= \$821 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1 <= \$816 ;
+    calibration_fresh_view1 <= \$822 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2 <= \$817 ;
+    calibration_fresh_view1_view2 <= \$823 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3 <= \$818 ;
+    calibration_fresh_view1_view2_view3 <= \$824 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3_view4 <= \$819 ;
+    calibration_fresh_view1_view2_view3_view4 <= \$825 ;
   always @(posedge aclk_clk)
-    view_ar_held2 <= \$820 ;
+    view_ar_held2 <= \$826 ;
   always @(posedge aclk_clk)
-    view_ar_next2 <= \$821 ;
+    view_ar_next2 <= \$827 ;
   always @(posedge aclk_clk)
-    view_aw_pool0 <= \$822 ;
+    view_aw_pool0 <= \$828 ;
   always @(posedge aclk_clk)
-    view_aw_pool1 <= \$823 ;
+    view_aw_pool1 <= \$829 ;
   always @(posedge aclk_clk)
-    view_aw_never1 <= \$824 ;
+    view_aw_never1 <= \$830 ;
   always @(posedge aclk_clk)
-    view_aw_never0 <= \$825 ;
+    view_aw_never0 <= \$831 ;
   always @(posedge aclk_clk)
-    view_aw_held2 <= \$826 ;
+    view_aw_held2 <= \$832 ;
   always @(posedge aclk_clk)
-    view_aw_next2 <= \$827 ;
+    view_aw_next2 <= \$833 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$828 ;
+    a0_valid <= \$834 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6178,7 +6196,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$58 , \$54  };
   always @(posedge aclk_clk)
-    a1_valid <= \$829 ;
+    a1_valid <= \$835 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6190,17 +6208,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$61 , \$60  };
   always @(posedge aclk_clk)
-    a1_select <= \$830 ;
+    a1_select <= \$836 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$831 ;
+    x0_valid <= \$837 ;
   always @(posedge aclk_clk)
-    x0_select <= \$832 ;
+    x0_select <= \$838 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$833 ;
+    x1_valid <= \$839 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6208,9 +6226,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$74 ;
   always @(posedge aclk_clk)
-    x1_select <= \$834 ;
+    x1_select <= \$840 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$835 ;
+    x2_valid <= \$841 ;
   always @(posedge aclk_clk)
     x2_ok <= \$75 ;
   always @(posedge aclk_clk)
@@ -6222,37 +6240,37 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$836 ;
+    a2_valid <= \$842 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    samples_seen <= \$837 ;
+    samples_seen <= \$843 ;
   always @(posedge aclk_clk)
-    samples_seen_prev <= \$838 ;
+    samples_seen_prev <= \$844 ;
   always @(posedge aclk_clk)
-    samples_has_fresh <= \$839 ;
+    samples_has_fresh <= \$845 ;
   always @(posedge aclk_clk)
-    samples_head <= \$840 ;
+    samples_head <= \$846 ;
   always @(posedge aclk_clk)
-    samples_fresh <= \$841 ;
+    samples_fresh <= \$847 ;
   always @(posedge aclk_clk)
-    samples_fresh_slot <= \$842 ;
+    samples_fresh_slot <= \$848 ;
   always @(posedge aclk_clk)
-    calibration_seen <= \$843 ;
+    calibration_seen <= \$849 ;
   always @(posedge aclk_clk)
-    calibration_seen_prev <= \$844 ;
+    calibration_seen_prev <= \$850 ;
   always @(posedge aclk_clk)
-    calibration_has_fresh <= \$845 ;
+    calibration_has_fresh <= \$851 ;
   always @(posedge aclk_clk)
-    calibration_head <= \$846 ;
+    calibration_head <= \$852 ;
   always @(posedge aclk_clk)
-    calibration_fresh <= \$847 ;
+    calibration_fresh <= \$853 ;
   always @(posedge aclk_clk)
-    calibration_fresh_slot <= \$848 ;
+    calibration_fresh_slot <= \$854 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$849 ;
+    a2_ring <= \$855 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6264,15 +6282,15 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$116 ;
   always @(posedge aclk_clk)
-    a3_restart_fresh <= \$123 ;
+    a3_restart_fresh <= \$126 ;
   always @(posedge aclk_clk)
-    a3_restart_head <= \$128 ;
+    a3_restart_head <= \$131 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$850 ;
+    a3_valid <= \$856 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
-    a3_err <= \$129 ;
+    a3_err <= \$132 ;
   always @(posedge aclk_clk)
     a3_pool <= a2_pool;
   always @(posedge aclk_clk)
@@ -6280,23 +6298,23 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$851 ;
+    a3_ring <= \$857 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$132 ;
+    a3_sel_head <= \$135 ;
   always @(posedge aclk_clk)
-    a3_sel_last <= \$141 ;
+    a3_sel_last <= \$144 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$151 ;
+    a3_sel_new <= \$154 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$152 ;
+    a3_fail <= \$155 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$154 ;
+    a3_sel_fresh <= \$157 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$156 ;
+    a3_fwd_ok <= \$159 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$852 ;
+    a4_valid <= \$858 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6306,13 +6324,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$157 ;
+    a4_slot <= \$160 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$709 [8], \$679 [8], \$649 [8], \$619 [8] };
+    a4_tag <= { \$713 [8], \$683 [8], \$653 [8], \$623 [8] };
   always @(posedge aclk_clk)
-    a4_snap <= \$589 [4];
+    a4_snap <= \$593 [4];
   always @(posedge aclk_clk)
-    a5_valid <= \$853 ;
+    a5_valid <= \$859 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6328,15 +6346,15 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$158 ;
+    a5_addr <= \$161 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$164 ;
+    a3_hit_a1 <= \$167 ;
   always @(posedge aclk_clk)
-    a3_older_hit <= \$173 ;
+    a3_older_hit <= \$176 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$180 ;
+    a3_older_next <= \$183 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$854 ;
+    f0_valid <= \$860 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6348,11 +6366,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$194 , \$187  };
+    f0_hit <= { \$197 , \$190  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[1];
   always @(posedge aclk_clk)
-    f1_valid <= \$855 ;
+    f1_valid <= \$861 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6368,83 +6386,83 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$856 ;
+    f1_same_second_eq0 <= \$862 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$857 ;
+    f1_same_second_eq3 <= \$863 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$858 ;
+    f1_same_second_eq6 <= \$864 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$859 ;
+    f1_same_second_eq9 <= \$865 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$860 ;
+    f1_same_second_eq12 <= \$866 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$861 ;
+    f1_same_second_eq15 <= \$867 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$862 ;
+    f1_same_second_eq18 <= \$868 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$863 ;
+    f1_same_second_eq21 <= \$869 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$864 ;
+    f1_same_second_eq24 <= \$870 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$865 ;
+    f1_same_second_eq27 <= \$871 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$866 ;
+    f1_same_second_eq30 <= \$872 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$867 ;
+    f1_same_third_eq0 <= \$873 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$868 ;
+    f1_same_third_eq3 <= \$874 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$869 ;
+    f1_same_third_eq6 <= \$875 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$870 ;
+    f1_same_third_eq9 <= \$876 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$871 ;
+    f1_same_third_eq12 <= \$877 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$872 ;
+    f1_same_third_eq15 <= \$878 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$873 ;
+    f1_same_third_eq18 <= \$879 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$874 ;
+    f1_same_third_eq21 <= \$880 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$875 ;
+    f1_same_third_eq24 <= \$881 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$876 ;
+    f1_same_third_eq27 <= \$882 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$877 ;
+    f1_same_third_eq30 <= \$883 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$878 ;
+    f1_hit <= \$884 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$879 ;
+    f1_misaligned <= \$885 ;
   always @(posedge aclk_clk)
-    f1_samples_slot <= \$218 [9:0];
+    f1_samples_slot <= \$221 [9:0];
   always @(posedge aclk_clk)
-    f1_calibration_slot <= \$220 [3:0];
+    f1_calibration_slot <= \$223 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$880 ;
+    f2_valid <= \$886 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$224 ;
+    f2_pool <= \$227 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$227 ;
+    f2_slot <= \$230 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$229 ;
+    f2_in_pool <= \$232 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$237 ;
+    f2_err <= \$241 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= { \$243 , \$240  };
+    f2_never_granted <= { \$247 , \$244  };
   always @(posedge aclk_clk)
-    f2_same_second <= \$265 ;
+    f2_same_second <= \$269 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$287 ;
+    f2_same_third <= \$291 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$881 ;
+    f3_valid <= \$887 ;
   always @(posedge aclk_clk)
-    f3_go <= \$882 ;
+    f3_go <= \$888 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6458,33 +6476,33 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$288 [3:0];
+    f3_next <= \$292 [3:0];
   always @(posedge aclk_clk)
-    f3_in <= { \$290 , \$289  };
+    f3_in <= { \$294 , \$293  };
   always @(posedge aclk_clk)
-    f3_never_granted <= \$291 ;
+    f3_never_granted <= \$295 ;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$722 [12];
+    f3_hit_a2 <= \$726 [12];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$294 [4];
+    f3_a2_tag_ok <= \$298 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$726 [12];
+    f3_hit_a3 <= \$730 [12];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$297 [4];
+    f3_a3_tag_ok <= \$301 [4];
   always @(posedge aclk_clk)
-    f3_older_next <= \$300 ;
+    f3_older_next <= \$304 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$301 ;
+    f3_older_snap <= \$305 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$302 ;
+    f3_rel_f3 <= \$306 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$883 ;
+    f3_quiet <= \$889 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$884 ;
+    f4_valid <= \$890 ;
   always @(posedge aclk_clk)
-    f4_go <= \$885 ;
+    f4_go <= \$891 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6498,73 +6516,73 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$730 [12];
+    f4_hit_a1 <= \$734 [12];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$310 [3:0];
+    f4_a1_next <= \$314 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$325 ;
+    f4_rest_held <= \$329 ;
   always @(posedge aclk_clk)
-    f4_rest_next <= \$347 ;
+    f4_rest_next <= \$351 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$354 ;
+    f4_rest_snap <= \$358 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$886 ;
+    f4_by_a1 <= \$892 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$887 ;
+    f4_by_older <= \$893 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$888 ;
+    f4_by_mem <= \$894 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$380 [6], \$375 [6] };
+    f4_mem_ok <= { \$384 [6], \$379 [6] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$382 ;
+    f2_flushed <= \$386 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$385 ;
+    f3_flushed <= \$389 ;
   always @(posedge aclk_clk)
-    f4_live <= \$390 [1:0];
+    f4_live <= \$394 [1:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$889 ;
+    f4_by_mem_live <= \$895 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$890 ;
+    f4_blocked <= \$896 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$394 [12];
+    f4_taken_a4 <= \$398 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$397 [12];
+    f4_taken_a3 <= \$401 [12];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    samples_push <= \$891 ;
+    samples_push <= \$897 ;
   always @(posedge aclk_clk)
-    samples_queue_waddr <= \$892 ;
+    samples_queue_waddr <= \$898 ;
   always @(posedge aclk_clk)
-    samples_pushed <= \$893 ;
+    samples_pushed <= \$899 ;
   always @(posedge aclk_clk)
-    samples_popped <= \$894 ;
+    samples_popped <= \$900 ;
   always @(posedge aclk_clk)
-    samples_count <= \$895 ;
+    samples_count <= \$901 ;
   always @(posedge aclk_clk)
-    samples_at <= \$896 ;
+    samples_at <= \$902 ;
   always @(posedge aclk_clk)
-    samples_nonempty <= \$897 ;
+    samples_nonempty <= \$903 ;
   always @(posedge aclk_clk)
-    calibration_push <= \$898 ;
+    calibration_push <= \$904 ;
   always @(posedge aclk_clk)
-    calibration_queue_waddr <= \$899 ;
+    calibration_queue_waddr <= \$905 ;
   always @(posedge aclk_clk)
-    calibration_pushed <= \$900 ;
+    calibration_pushed <= \$906 ;
   always @(posedge aclk_clk)
-    calibration_popped <= \$901 ;
+    calibration_popped <= \$907 ;
   always @(posedge aclk_clk)
-    calibration_count <= \$902 ;
+    calibration_count <= \$908 ;
   always @(posedge aclk_clk)
-    calibration_at <= \$903 ;
+    calibration_at <= \$909 ;
   always @(posedge aclk_clk)
-    calibration_nonempty <= \$904 ;
+    calibration_nonempty <= \$910 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$905 ;
+    f5_valid <= \$911 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$906 ;
+    f5_ok <= \$912 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$336 ;
   always @(posedge aclk_clk)
@@ -6580,41 +6598,41 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$495 ;
+    f5_wparity <= \$499 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$499 [12];
+    a3_flip <= \$503 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$500 ;
+    a3_released <= \$504 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$504 ;
+    a4_released <= \$508 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$509 ;
+    a5_overwrite <= \$513 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$907 ;
+    a6_valid <= \$913 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$908 ;
+    f6_valid <= \$914 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$909 ;
+    x3_valid <= \$915 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$910 ;
+    x4_valid <= \$916 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$911 ;
+    x5_valid <= \$917 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$912 ;
+    x6_valid <= \$918 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -6674,19 +6692,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$913 ;
+    busy_0 <= \$919 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$914 ;
+    busy_6 <= \$920 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$915 ;
+    busy_12 <= \$921 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$916 ;
+    busy_18 <= \$922 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$917 ;
+    busy_24 <= \$923 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$918 ;
+    busy_30 <= \$924 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$919 ;
+    busy_36 <= \$925 ;
   assign \$1  = view_ar_slot - samples_fresh_view1_view2_view3_view4;
   assign \$2  = ~ \$1 [11];
   assign \$3  = view_ar_slot - calibration_fresh_view1_view2_view3_view4;
@@ -6752,817 +6770,722 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$67  = \$66  & a0_fits[1];
   assign \$68  = ! flush_port_pool;
   assign \$69  = flush_port_valid & \$68 ;
-  assign \$70  = flush_src ? \port$28410$39 [2] : \$69 ;
+  assign \$70  = flush_src ? \port$28416$39 [2] : \$69 ;
   assign \$71  = x0_pool >= 2'h2;
   assign \$73  = \$72  ? 4'h8 : 4'h0;
   assign \$74  = \$71  ? 4'h2 : \$73 ;
-  assign \$75  = ! x1_err;
-  assign \$76  = samples_fresh_slot - samples_seen;
-  assign \$77  = ~ \$76 [11];
-  assign \$78  = samples_take_fresh & \$77 ;
-  assign \$79  = samples_fresh_slot + 1'h1;
-  assign \$80  = samples_fresh_slot != 10'h3ff;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$796  = samples_grant_wen;
-    if (aclk_rst) begin
-      \$796  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$797  = samples_grant_w_addr;
-    if (samples_grant_wen) begin
-      \$797  = { \$582 , \$578 , \$574 , \$570 , \$566 , \$562 , \$558 , \$551 , \$544 , \$537  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$798  = samples_grant_w_data;
-    if (samples_grant_wen) begin
-      \$798  = samples_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$799  = samples_queue_wen;
-    if (aclk_rst) begin
-      \$799  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$800  = samples_queue_w_addr;
-    if (samples_queue_wen) begin
-      \$800  = samples_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$801  = samples_queue_w_data;
-    if (samples_queue_wen) begin
-      \$801  = samples_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$802  = calibration_grant_wen;
+    \$802  = samples_grant_wen;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$803  = calibration_grant_w_addr;
-    if (calibration_grant_wen) begin
-      \$803  = { \$558 , \$551 , \$544 , \$537  };
+    \$803  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$803  = { \$586 , \$582 , \$578 , \$574 , \$570 , \$566 , \$562 , \$555 , \$548 , \$541  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$804  = calibration_grant_w_data;
-    if (calibration_grant_wen) begin
-      \$804  = calibration_grant_wdata;
+    \$804  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$804  = samples_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$805  = calibration_queue_wen;
+    \$805  = samples_queue_wen;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$806  = calibration_queue_w_addr;
+    \$806  = samples_queue_w_addr;
+    if (samples_queue_wen) begin
+      \$806  = samples_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$807  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$807  = samples_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$808  = calibration_grant_wen;
+    if (aclk_rst) begin
+      \$808  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$809  = calibration_grant_w_addr;
+    if (calibration_grant_wen) begin
+      \$809  = { \$562 , \$555 , \$548 , \$541  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$810  = calibration_grant_w_data;
+    if (calibration_grant_wen) begin
+      \$810  = calibration_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$811  = calibration_queue_wen;
+    if (aclk_rst) begin
+      \$811  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$812  = calibration_queue_w_addr;
     if (calibration_queue_wen) begin
-      \$806  = calibration_queue_waddr;
+      \$812  = calibration_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$807  = calibration_queue_w_data;
+    \$813  = calibration_queue_w_data;
     if (calibration_queue_wen) begin
-      \$807  = calibration_queue_wdata;
+      \$813  = calibration_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$808  = view_ar_pool;
+    \$814  = view_ar_pool;
     if (aclk_rst) begin
-      \$808  = 2'h0;
+      \$814  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$809  = view_ar_pool0;
-    if (aclk_rst) begin
-      \$809  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$810  = view_ar_never0;
-    if (aclk_rst) begin
-      \$810  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$811  = samples_fresh;
-    if (aclk_rst) begin
-      \$811  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$812  = samples_fresh_view1;
-    if (aclk_rst) begin
-      \$812  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$813  = samples_fresh_view1_view2;
-    if (aclk_rst) begin
-      \$813  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$814  = samples_fresh_view1_view2_view3;
-    if (aclk_rst) begin
-      \$814  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$815 [0] = \$2 ;
-    \$815 [1] = \$4 ;
+    \$815  = view_ar_pool0;
     if (aclk_rst) begin
       \$815  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$816  = calibration_fresh;
+    \$816  = view_ar_never0;
     if (aclk_rst) begin
-      \$816  = 5'h00;
+      \$816  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$817  = calibration_fresh_view1;
+    \$817  = samples_fresh;
     if (aclk_rst) begin
-      \$817  = 5'h00;
+      \$817  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$818  = calibration_fresh_view1_view2;
+    \$818  = samples_fresh_view1;
     if (aclk_rst) begin
-      \$818  = 5'h00;
+      \$818  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$819  = calibration_fresh_view1_view2_view3;
+    \$819  = samples_fresh_view1_view2;
     if (aclk_rst) begin
-      \$819  = 5'h00;
+      \$819  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$820  = \$13 ;
+    \$820  = samples_fresh_view1_view2_view3;
     if (aclk_rst) begin
-      \$820  = 1'h0;
+      \$820  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$821  = { \$25 , \$22 , \$19 , \$16  };
+    \$821 [0] = \$2 ;
+    \$821 [1] = \$4 ;
     if (aclk_rst) begin
-      \$821  = 4'h0;
+      \$821  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$822  = view_aw_pool;
+    \$822  = calibration_fresh;
     if (aclk_rst) begin
-      \$822  = 2'h0;
+      \$822  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$823  = view_aw_pool0;
+    \$823  = calibration_fresh_view1;
     if (aclk_rst) begin
-      \$823  = 2'h0;
+      \$823  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$824  = view_aw_never0;
+    \$824  = calibration_fresh_view1_view2;
     if (aclk_rst) begin
-      \$824  = 2'h0;
+      \$824  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$825 [0] = \$27 ;
-    \$825 [1] = \$29 ;
+    \$825  = calibration_fresh_view1_view2_view3;
     if (aclk_rst) begin
-      \$825  = 2'h0;
+      \$825  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$826  = \$38 ;
+    \$826  = \$13 ;
     if (aclk_rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$827  = { \$50 , \$47 , \$44 , \$41  };
+    \$827  = { \$25 , \$22 , \$19 , \$16  };
     if (aclk_rst) begin
       \$827  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$828  = alloc_valid;
+    \$828  = view_aw_pool;
     if (aclk_rst) begin
-      \$828  = 1'h0;
+      \$828  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$829  = a0_valid;
+    \$829  = view_aw_pool0;
     if (aclk_rst) begin
-      \$829  = 1'h0;
+      \$829  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$830  = { \$67 , \$64  };
+    \$830  = view_aw_never0;
     if (aclk_rst) begin
       \$830  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$831  = flush_valid;
+    \$831 [0] = \$27 ;
+    \$831 [1] = \$29 ;
     if (aclk_rst) begin
-      \$831  = 1'h0;
+      \$831  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$832  = { 1'h0, \$70  };
+    \$832  = \$38 ;
     if (aclk_rst) begin
-      \$832  = 2'h0;
+      \$832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$833  = x0_valid;
+    \$833  = { \$50 , \$47 , \$44 , \$41  };
     if (aclk_rst) begin
-      \$833  = 1'h0;
+      \$833  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$834  = x0_select;
+    \$834  = alloc_valid;
     if (aclk_rst) begin
-      \$834  = 2'h0;
+      \$834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$835  = x1_valid;
+    \$835  = a0_valid;
     if (aclk_rst) begin
       \$835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$836  = a1_valid;
+    \$836  = { \$67 , \$64  };
     if (aclk_rst) begin
-      \$836  = 1'h0;
+      \$836  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$837  = samples_seen;
+    \$837  = flush_valid;
+    if (aclk_rst) begin
+      \$837  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$838  = { 1'h0, \$70  };
+    if (aclk_rst) begin
+      \$838  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$839  = x0_valid;
+    if (aclk_rst) begin
+      \$839  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$840  = x0_select;
+    if (aclk_rst) begin
+      \$840  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$841  = x1_valid;
+    if (aclk_rst) begin
+      \$841  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$842  = a1_valid;
+    if (aclk_rst) begin
+      \$842  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$843  = samples_seen;
     if (\$78 ) begin
-      \$837  = \$79 ;
+      \$843  = \$79 ;
     end
     if (aclk_rst) begin
-      \$837  = 11'h000;
+      \$843  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$838  = samples_seen;
+    \$844  = samples_seen;
     if (aclk_rst) begin
-      \$838  = 11'h000;
+      \$844  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$839  = samples_has_fresh;
+    \$845  = samples_has_fresh;
     if (samples_take_fresh) begin
-      \$839  = \$80 ;
+      \$845  = \$80 ;
     end else if (x1_select[0]) begin
-      \$839  = 1'h1;
+      \$845  = 1'h1;
     end
     if (aclk_rst) begin
-      \$839  = 1'h1;
+      \$845  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$840  = samples_head;
+    \$846  = samples_head;
     if (samples_pop) begin
-      \$840  = \$83 [9:0];
+      \$846  = \$83 [9:0];
     end
     if (x1_select[0]) begin
-      \$840  = samples_queue_waddr;
+      \$846  = samples_queue_waddr;
     end
     if (aclk_rst) begin
-      \$840  = 10'h000;
+      \$846  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$841  = samples_fresh_next;
+    \$847  = samples_fresh_next;
     if (aclk_rst) begin
-      \$841  = 11'h000;
+      \$847  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$842  = \$84 [9:0];
+    \$848  = \$84 [9:0];
     if (aclk_rst) begin
-      \$842  = 10'h000;
+      \$848  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$843  = calibration_seen;
+    \$849  = calibration_seen;
     if (\$87 ) begin
-      \$843  = \$88 ;
+      \$849  = \$88 ;
     end
     if (aclk_rst) begin
-      \$843  = 5'h00;
+      \$849  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$844  = calibration_seen;
+    \$850  = calibration_seen;
     if (aclk_rst) begin
-      \$844  = 5'h00;
+      \$850  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$845  = calibration_has_fresh;
+    \$851  = calibration_has_fresh;
     if (calibration_take_fresh) begin
-      \$845  = \$89 ;
+      \$851  = \$89 ;
     end else if (x1_select[1]) begin
-      \$845  = 1'h1;
+      \$851  = 1'h1;
     end
     if (aclk_rst) begin
-      \$845  = 1'h1;
+      \$851  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$846  = calibration_head;
+    \$852  = calibration_head;
     if (calibration_pop) begin
-      \$846  = \$92 [3:0];
+      \$852  = \$92 [3:0];
     end
     if (x1_select[1]) begin
-      \$846  = calibration_queue_waddr;
+      \$852  = calibration_queue_waddr;
     end
     if (aclk_rst) begin
-      \$846  = 4'h0;
+      \$852  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$847  = calibration_fresh_next;
+    \$853  = calibration_fresh_next;
     if (aclk_rst) begin
-      \$847  = 5'h00;
+      \$853  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$848  = \$93 [3:0];
+    \$854  = \$93 [3:0];
     if (aclk_rst) begin
-      \$848  = 4'h0;
+      \$854  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$849  = 1'h0;
-    if (aclk_rst) begin
-      \$849  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$850  = a2_valid;
-    if (aclk_rst) begin
-      \$850  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$851  = a2_ring;
-    if (aclk_rst) begin
-      \$851  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$852  = a3_valid;
-    if (aclk_rst) begin
-      \$852  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$853  = a4_valid;
-    if (aclk_rst) begin
-      \$853  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$854  = free_valid;
-    if (aclk_rst) begin
-      \$854  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$855  = f0_valid;
+    \$855  = 1'h0;
     if (aclk_rst) begin
       \$855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$856  = \$195 ;
+    \$856  = a2_valid;
     if (aclk_rst) begin
       \$856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$857  = \$196 ;
+    \$857  = a2_ring;
     if (aclk_rst) begin
       \$857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$858  = \$197 ;
+    \$858  = a3_valid;
     if (aclk_rst) begin
       \$858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$859  = \$198 ;
+    \$859  = a4_valid;
     if (aclk_rst) begin
       \$859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$860  = \$199 ;
+    \$860  = free_valid;
     if (aclk_rst) begin
       \$860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$861  = \$200 ;
+    \$861  = f0_valid;
     if (aclk_rst) begin
       \$861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$862  = \$201 ;
+    \$862  = \$198 ;
     if (aclk_rst) begin
       \$862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$863  = \$202 ;
+    \$863  = \$199 ;
     if (aclk_rst) begin
       \$863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$864  = \$203 ;
+    \$864  = \$200 ;
     if (aclk_rst) begin
       \$864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$865  = \$204 ;
+    \$865  = \$201 ;
     if (aclk_rst) begin
       \$865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$866  = \$205 ;
+    \$866  = \$202 ;
     if (aclk_rst) begin
       \$866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$867  = \$206 ;
+    \$867  = \$203 ;
     if (aclk_rst) begin
       \$867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$868  = \$207 ;
+    \$868  = \$204 ;
     if (aclk_rst) begin
       \$868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$869  = \$208 ;
+    \$869  = \$205 ;
     if (aclk_rst) begin
       \$869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$870  = \$209 ;
+    \$870  = \$206 ;
     if (aclk_rst) begin
       \$870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$871  = \$210 ;
+    \$871  = \$207 ;
     if (aclk_rst) begin
       \$871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$872  = \$211 ;
+    \$872  = \$208 ;
     if (aclk_rst) begin
       \$872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$873  = \$212 ;
+    \$873  = \$209 ;
     if (aclk_rst) begin
       \$873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$874  = \$213 ;
+    \$874  = \$210 ;
     if (aclk_rst) begin
       \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$875  = \$214 ;
+    \$875  = \$211 ;
     if (aclk_rst) begin
       \$875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$876  = \$215 ;
+    \$876  = \$212 ;
     if (aclk_rst) begin
       \$876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$877  = \$216 ;
+    \$877  = \$213 ;
     if (aclk_rst) begin
       \$877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$880  = f1_valid;
+    \$878  = \$214 ;
+    if (aclk_rst) begin
+      \$878  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$879  = \$215 ;
+    if (aclk_rst) begin
+      \$879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$880  = \$216 ;
     if (aclk_rst) begin
       \$880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$881  = f2_valid;
+    \$881  = \$217 ;
     if (aclk_rst) begin
       \$881  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$882  = \$signal$271 ;
+    \$882  = \$218 ;
     if (aclk_rst) begin
       \$882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$883  = \$309 ;
+    \$883  = \$219 ;
     if (aclk_rst) begin
       \$883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$884  = f3_valid;
-    if (aclk_rst) begin
-      \$884  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$885  = f3_go;
-    if (aclk_rst) begin
-      \$885  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$886  = \$359 ;
+    \$886  = f1_valid;
     if (aclk_rst) begin
       \$886  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$887  = \$367 ;
+    \$887  = f2_valid;
     if (aclk_rst) begin
       \$887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$888  = \$370 ;
+    \$888  = \$signal$271 ;
     if (aclk_rst) begin
-      \$888  = 2'h0;
+      \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$889  = \$738 [1:0];
+    \$889  = \$313 ;
     if (aclk_rst) begin
-      \$889  = 2'h0;
+      \$889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$890  = \$391 ;
+    \$890  = f3_valid;
     if (aclk_rst) begin
       \$890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$891  = \$405 ;
+    \$891  = f3_go;
     if (aclk_rst) begin
       \$891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$892  = samples_queue_waddr;
-    if (\$413 ) begin
-      \$892  = \$416 [9:0];
-    end
+    \$892  = \$363 ;
     if (aclk_rst) begin
-      \$892  = 10'h000;
+      \$892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$893  = samples_push;
-    if (x1_select[0]) begin
-      \$893  = 1'h0;
-    end
+    \$893  = \$371 ;
     if (aclk_rst) begin
       \$893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$894  = samples_pop;
-    if (x1_select[0]) begin
-      \$894  = 1'h0;
-    end
+    \$894  = \$374 ;
     if (aclk_rst) begin
-      \$894  = 1'h0;
+      \$894  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$895  = \$420 [10:0];
-    if (x1_select[0]) begin
-      \$895  = 11'h000;
-    end
+    \$895  = \$742 [1:0];
     if (aclk_rst) begin
-      \$895  = 11'h000;
+      \$895  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$896  = samples_at;
-    if (\$423 ) begin
-      \$896 [0] = samples_at[0];
-      \$896 [1] = samples_at[1];
-      \$896 [2] = samples_at[2];
-    end
-    if (\$429 ) begin
-      \$896 [0] = samples_at[1];
-      \$896 [1] = samples_at[2];
-      \$896 [2] = \$430 ;
-    end
-    if (\$436 ) begin
-      \$896 [0] = 1'h0;
-      \$896 [1] = samples_at[0];
-      \$896 [2] = samples_at[1];
-    end
-    if (\$442 ) begin
-      \$896 [0] = samples_at[0];
-      \$896 [1] = samples_at[1];
-      \$896 [2] = samples_at[2];
-    end
-    if (x1_select[0]) begin
-      \$896  = 3'h1;
-    end
+    \$896  = \$395 ;
     if (aclk_rst) begin
-      \$896  = 3'h1;
+      \$896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$897  = samples_nonempty;
-    if (\$423 ) begin
-      \$897  = \$426 ;
-    end
-    if (\$429 ) begin
-      \$897  = \$433 ;
-    end
-    if (\$436 ) begin
-      \$897  = \$439 ;
-    end
-    if (\$442 ) begin
-      \$897  = \$445 ;
-    end
-    if (x1_select[0]) begin
-      \$897  = 1'h0;
-    end
+    \$897  = \$409 ;
     if (aclk_rst) begin
       \$897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$898  = \$453 ;
+    \$898  = samples_queue_waddr;
+    if (\$417 ) begin
+      \$898  = \$420 [9:0];
+    end
     if (aclk_rst) begin
-      \$898  = 1'h0;
+      \$898  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$899  = calibration_queue_waddr;
-    if (\$461 ) begin
-      \$899  = \$464 [3:0];
+    \$899  = samples_push;
+    if (x1_select[0]) begin
+      \$899  = 1'h0;
     end
     if (aclk_rst) begin
-      \$899  = 4'h0;
+      \$899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$900  = calibration_push;
-    if (x1_select[1]) begin
+    \$900  = samples_pop;
+    if (x1_select[0]) begin
       \$900  = 1'h0;
     end
     if (aclk_rst) begin
@@ -7571,186 +7494,275 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$901  = calibration_pop;
-    if (x1_select[1]) begin
-      \$901  = 1'h0;
+    \$901  = \$424 [10:0];
+    if (x1_select[0]) begin
+      \$901  = 11'h000;
     end
     if (aclk_rst) begin
-      \$901  = 1'h0;
+      \$901  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$902  = \$468 [4:0];
-    if (x1_select[1]) begin
-      \$902  = 5'h00;
+    \$902  = samples_at;
+    if (\$427 ) begin
+      \$902 [0] = samples_at[0];
+      \$902 [1] = samples_at[1];
+      \$902 [2] = samples_at[2];
+    end
+    if (\$433 ) begin
+      \$902 [0] = samples_at[1];
+      \$902 [1] = samples_at[2];
+      \$902 [2] = \$434 ;
+    end
+    if (\$440 ) begin
+      \$902 [0] = 1'h0;
+      \$902 [1] = samples_at[0];
+      \$902 [2] = samples_at[1];
+    end
+    if (\$446 ) begin
+      \$902 [0] = samples_at[0];
+      \$902 [1] = samples_at[1];
+      \$902 [2] = samples_at[2];
+    end
+    if (x1_select[0]) begin
+      \$902  = 3'h1;
     end
     if (aclk_rst) begin
-      \$902  = 5'h00;
+      \$902  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$903  = calibration_at;
-    if (\$471 ) begin
-      \$903 [0] = calibration_at[0];
-      \$903 [1] = calibration_at[1];
-      \$903 [2] = calibration_at[2];
+    \$903  = samples_nonempty;
+    if (\$427 ) begin
+      \$903  = \$430 ;
     end
-    if (\$477 ) begin
-      \$903 [0] = calibration_at[1];
-      \$903 [1] = calibration_at[2];
-      \$903 [2] = \$478 ;
+    if (\$433 ) begin
+      \$903  = \$437 ;
     end
-    if (\$484 ) begin
-      \$903 [0] = 1'h0;
-      \$903 [1] = calibration_at[0];
-      \$903 [2] = calibration_at[1];
+    if (\$440 ) begin
+      \$903  = \$443 ;
     end
-    if (\$490 ) begin
-      \$903 [0] = calibration_at[0];
-      \$903 [1] = calibration_at[1];
-      \$903 [2] = calibration_at[2];
+    if (\$446 ) begin
+      \$903  = \$449 ;
     end
-    if (x1_select[1]) begin
-      \$903  = 3'h1;
+    if (x1_select[0]) begin
+      \$903  = 1'h0;
     end
     if (aclk_rst) begin
-      \$903  = 3'h1;
+      \$903  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$904  = calibration_nonempty;
-    if (\$471 ) begin
-      \$904  = \$474 ;
-    end
-    if (\$477 ) begin
-      \$904  = \$481 ;
-    end
-    if (\$484 ) begin
-      \$904  = \$487 ;
-    end
-    if (\$490 ) begin
-      \$904  = \$493 ;
-    end
-    if (x1_select[1]) begin
-      \$904  = 1'h0;
-    end
+    \$904  = \$457 ;
     if (aclk_rst) begin
       \$904  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$905  = f4_valid;
+    \$905  = calibration_queue_waddr;
+    if (\$465 ) begin
+      \$905  = \$468 [3:0];
+    end
     if (aclk_rst) begin
-      \$905  = 1'h0;
+      \$905  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$906  = \release ;
+    \$906  = calibration_push;
+    if (x1_select[1]) begin
+      \$906  = 1'h0;
+    end
     if (aclk_rst) begin
       \$906  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$907  = a5_valid;
+    \$907  = calibration_pop;
+    if (x1_select[1]) begin
+      \$907  = 1'h0;
+    end
     if (aclk_rst) begin
       \$907  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$908  = f5_valid;
+    \$908  = \$472 [4:0];
+    if (x1_select[1]) begin
+      \$908  = 5'h00;
+    end
     if (aclk_rst) begin
-      \$908  = 1'h0;
+      \$908  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$909  = x2_valid;
+    \$909  = calibration_at;
+    if (\$475 ) begin
+      \$909 [0] = calibration_at[0];
+      \$909 [1] = calibration_at[1];
+      \$909 [2] = calibration_at[2];
+    end
+    if (\$481 ) begin
+      \$909 [0] = calibration_at[1];
+      \$909 [1] = calibration_at[2];
+      \$909 [2] = \$482 ;
+    end
+    if (\$488 ) begin
+      \$909 [0] = 1'h0;
+      \$909 [1] = calibration_at[0];
+      \$909 [2] = calibration_at[1];
+    end
+    if (\$494 ) begin
+      \$909 [0] = calibration_at[0];
+      \$909 [1] = calibration_at[1];
+      \$909 [2] = calibration_at[2];
+    end
+    if (x1_select[1]) begin
+      \$909  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$909  = 1'h0;
+      \$909  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$910  = x3_valid;
+    \$910  = calibration_nonempty;
+    if (\$475 ) begin
+      \$910  = \$478 ;
+    end
+    if (\$481 ) begin
+      \$910  = \$485 ;
+    end
+    if (\$488 ) begin
+      \$910  = \$491 ;
+    end
+    if (\$494 ) begin
+      \$910  = \$497 ;
+    end
+    if (x1_select[1]) begin
+      \$910  = 1'h0;
+    end
     if (aclk_rst) begin
       \$910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$911  = x4_valid;
+    \$911  = f4_valid;
     if (aclk_rst) begin
       \$911  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$912  = x5_valid;
+    \$912  = \release ;
     if (aclk_rst) begin
       \$912  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$913  = \$510 ;
+    \$913  = a5_valid;
     if (aclk_rst) begin
       \$913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$914  = \$511 ;
+    \$914  = f5_valid;
     if (aclk_rst) begin
       \$914  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$915  = \$512 ;
+    \$915  = x2_valid;
     if (aclk_rst) begin
       \$915  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$916  = \$513 ;
+    \$916  = x3_valid;
     if (aclk_rst) begin
       \$916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$917  = \$514 ;
+    \$917  = x4_valid;
     if (aclk_rst) begin
       \$917  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$918  = \$515 ;
+    \$918  = x5_valid;
     if (aclk_rst) begin
       \$918  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
-    \$919  = \$516 ;
+    \$919  = \$514 ;
     if (aclk_rst) begin
       \$919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$920  = \$515 ;
+    if (aclk_rst) begin
+      \$920  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$921  = \$516 ;
+    if (aclk_rst) begin
+      \$921  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$922  = \$517 ;
+    if (aclk_rst) begin
+      \$922  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$923  = \$518 ;
+    if (aclk_rst) begin
+      \$923  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$924  = \$519 ;
+    if (aclk_rst) begin
+      \$924  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
+    \$925  = \$520 ;
+    if (aclk_rst) begin
+      \$925  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     samples_fresh_next = samples_fresh;
     if (samples_take_fresh) begin
-      samples_fresh_next = \$524 ;
+      samples_fresh_next = \$528 ;
     end else if (x1_select[0]) begin
       samples_fresh_next = 11'h000;
     end
@@ -7759,7 +7771,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
     calibration_fresh_next = calibration_fresh;
     if (calibration_take_fresh) begin
-      calibration_fresh_next = \$530 ;
+      calibration_fresh_next = \$534 ;
     end else if (x1_select[1]) begin
       calibration_fresh_next = 5'h00;
     end
@@ -7769,13 +7781,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
     (* full_case = 32'd1 *)
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$715  };
+          grant_addr = { 1'h0, \$719  };
       1'h1:
-          grant_addr = { 1'h0, \$717  };
+          grant_addr = { 1'h0, \$721  };
     endcase
   end
-  assign samples_grant_waddr = { \$582 , \$578 , \$574 , \$570 , \$566 , \$562 , \$558 , \$551 , \$544 , \$537  };
-  assign calibration_grant_waddr = { \$558 , \$551 , \$544 , \$537  };
+  assign samples_grant_waddr = { \$586 , \$582 , \$578 , \$574 , \$570 , \$566 , \$562 , \$555 , \$548 , \$541  };
+  assign calibration_grant_waddr = { \$562 , \$555 , \$548 , \$541  };
   assign samples_parity_data = samples_parity_r2_b0;
   assign samples_grant_data = samples_grant_r2_b0;
   assign calibration_parity_data = calibration_parity_r2_b0;
@@ -7784,22 +7796,22 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \samples_grant_data$92  = samples_grant_r3_b0;
   assign \calibration_parity_data$93  = calibration_parity_r3_b0;
   assign \calibration_grant_data$94  = calibration_grant_r3_b0;
-  assign flush_reg_select = \port$28410$39 [3:2];
+  assign flush_reg_select = \port$28416$39 [3:2];
   assign samples_tail = samples_queue_waddr;
   assign calibration_tail = calibration_queue_waddr;
   assign samples_flushing = x1_select[0];
   assign calibration_flushing = x1_select[1];
-  assign \$signal  = { \$582 , \$578 , \$574 , \$570 , \$566 , \$562 , \$558 , \$551 , \$544 , \$537  };
-  assign next_tag = { \$709 [8], \$679 [8], \$649 [8], \$619 [8] };
-  assign fetched_snap = \$589 [4];
-  assign free_reg_hit = \port$28410$39 [1:0];
-  assign \$signal$283  = \$722 [12];
-  assign hit_a3 = \$726 [12];
-  assign \$signal$302  = \$730 [12];
-  assign f3_by_mem_base = \$738 [1:0];
+  assign \$signal  = { \$586 , \$582 , \$578 , \$574 , \$570 , \$566 , \$562 , \$555 , \$548 , \$541  };
+  assign next_tag = { \$713 [8], \$683 [8], \$653 [8], \$623 [8] };
+  assign fetched_snap = \$593 [4];
+  assign free_reg_hit = \port$28416$39 [1:0];
+  assign \$signal$283  = \$726 [12];
+  assign hit_a3 = \$730 [12];
+  assign \$signal$302  = \$734 [12];
+  assign f3_by_mem_base = \$742 [1:0];
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
-  assign w__data = { \$517 [3:0], samples_grant_w_data[0] };
+  assign w__data = { \$521 [3:0], samples_grant_w_data[0] };
   assign r__addr = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
   assign \r__addr$402  = samples_fresh_slot;
@@ -7832,7 +7844,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign samples_queue_data = samples_queue_r0_b0;
   assign \w__addr$432  = calibration_grant_w_addr;
   assign \w__en$433  = calibration_grant_w_en;
-  assign \w__data$434  = { \$518 [3:0], calibration_grant_w_data[0] };
+  assign \w__data$434  = { \$522 [3:0], calibration_grant_w_data[0] };
   assign \r__addr$435  = f1_calibration_slot;
   assign calibration_grant_addr = f1_calibration_slot;
   assign \r__addr$437  = calibration_fresh_slot;
@@ -7953,22 +7965,22 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \calibration_queue_data.snap  = calibration_queue_r0_b0[4];
   assign \calibration_queue_data.zero  = calibration_queue_r0_b0[5];
   assign \calibration_queue_data.next  = calibration_queue_r0_b0[9:6];
-  assign calibration_queue_wdata[9:6] = \$790 ;
-  assign calibration_queue_wdata[5] = \$782 ;
-  assign calibration_queue_wdata[4] = \$781 ;
+  assign calibration_queue_wdata[9:6] = \$796 ;
+  assign calibration_queue_wdata[5] = \$788 ;
+  assign calibration_queue_wdata[4] = \$786 ;
   assign calibration_queue_wdata[3:0] = f4_slot[3:0];
-  assign samples_queue_wdata[15:12] = \$771 ;
-  assign samples_queue_wdata[11] = \$763 ;
-  assign samples_queue_wdata[10] = \$762 ;
+  assign samples_queue_wdata[15:12] = \$776 ;
+  assign samples_queue_wdata[11] = \$768 ;
+  assign samples_queue_wdata[10] = \$766 ;
   assign samples_queue_wdata[9:0] = f4_slot;
-  assign calibration_grant_wdata[4:1] = { \$709 [8], \$679 [8], \$649 [8], \$619 [8] };
-  assign calibration_grant_wdata[0] = \$589 [4];
-  assign samples_grant_wdata[4:1] = { \$709 [8], \$679 [8], \$649 [8], \$619 [8] };
-  assign samples_grant_wdata[0] = \$589 [4];
-  assign \$879 [1] = \$219 ;
-  assign \$879 [0] = \$217 ;
-  assign \$878 [1] = f0_hit[1];
-  assign \$878 [0] = f0_hit[0];
+  assign calibration_grant_wdata[4:1] = { \$713 [8], \$683 [8], \$653 [8], \$623 [8] };
+  assign calibration_grant_wdata[0] = \$593 [4];
+  assign samples_grant_wdata[4:1] = { \$713 [8], \$683 [8], \$653 [8], \$623 [8] };
+  assign samples_grant_wdata[0] = \$593 [4];
+  assign \$885 [1] = \$222 [10];
+  assign \$885 [0] = \$220 [8];
+  assign \$884 [1] = f0_hit[1];
+  assign \$884 [0] = f0_hit[0];
   assign \$53  = \$51 [12];
   assign \$57  = \$55 [12];
   assign \$61  = a0_pool;
@@ -7977,94 +7989,94 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$94  = 1'h0;
   assign \$95  = 1'h0;
   assign \$96  = 1'h0;
-  assign \$136  = \$134 [11];
-  assign \$139  = \$137 [5];
-  assign \$145  = \$143 [11];
-  assign \$148  = \$146 [5];
-  assign \$156  = \$155 ;
-  assign \$532  = a3_sel_head[0];
-  assign \$535  = a3_sel_head[1];
-  assign \$539  = a3_sel_head[0];
-  assign \$542  = a3_sel_head[1];
-  assign \$546  = a3_sel_head[0];
-  assign \$549  = a3_sel_head[1];
-  assign \$553  = a3_sel_head[0];
-  assign \$556  = a3_sel_head[1];
-  assign \$560  = a3_sel_head[0];
+  assign \$139  = \$137 [11];
+  assign \$142  = \$140 [5];
+  assign \$148  = \$146 [11];
+  assign \$151  = \$149 [5];
+  assign \$159  = \$158 ;
+  assign \$536  = a3_sel_head[0];
+  assign \$539  = a3_sel_head[1];
+  assign \$543  = a3_sel_head[0];
+  assign \$546  = a3_sel_head[1];
+  assign \$550  = a3_sel_head[0];
+  assign \$553  = a3_sel_head[1];
+  assign \$557  = a3_sel_head[0];
+  assign \$560  = a3_sel_head[1];
   assign \$564  = a3_sel_head[0];
   assign \$568  = a3_sel_head[0];
   assign \$572  = a3_sel_head[0];
   assign \$576  = a3_sel_head[0];
   assign \$580  = a3_sel_head[0];
-  assign \$159  = a3_restart_head[0];
-  assign \$162  = a3_restart_head[1];
-  assign \$185  = \$183 [32];
-  assign \$192  = \$190 [32];
-  assign \$221  = 1'h0;
-  assign \$223  = \$222 ;
-  assign \$290  = f2_pool;
-  assign \$314  = f3_in[0];
-  assign \$317  = f3_in[1];
-  assign \$327  = f3_in[0];
-  assign \$329  = f3_in[1];
-  assign \$332  = f3_in[0];
-  assign \$334  = f3_in[1];
-  assign \$337  = f3_in[0];
-  assign \$339  = f3_in[1];
-  assign \$342  = f3_in[0];
-  assign \$344  = f3_in[1];
-  assign \$349  = f3_in[0];
-  assign \$351  = f3_in[1];
-  assign \$372  = \$371 ;
-  assign \$377  = \$376 ;
-  assign \$428  = samples_popped;
-  assign \$434  = samples_pushed;
-  assign \$440  = samples_pushed;
-  assign \$441  = samples_popped;
-  assign \$476  = calibration_popped;
-  assign \$482  = calibration_pushed;
-  assign \$488  = calibration_pushed;
-  assign \$489  = calibration_popped;
-  assign \$502  = 1'h0;
-  assign \$516  = x6_valid;
-  assign \$585  = a3_sel_head[0];
-  assign \$587  = a3_sel_head[1];
-  assign \$593  = \$592 ;
+  assign \$584  = a3_sel_head[0];
+  assign \$162  = a3_restart_head[0];
+  assign \$165  = a3_restart_head[1];
+  assign \$188  = \$186 [32];
+  assign \$195  = \$193 [32];
+  assign \$224  = 1'h0;
+  assign \$226  = \$225 ;
+  assign \$294  = f2_pool;
+  assign \$318  = f3_in[0];
+  assign \$321  = f3_in[1];
+  assign \$331  = f3_in[0];
+  assign \$333  = f3_in[1];
+  assign \$336  = f3_in[0];
+  assign \$338  = f3_in[1];
+  assign \$341  = f3_in[0];
+  assign \$343  = f3_in[1];
+  assign \$346  = f3_in[0];
+  assign \$348  = f3_in[1];
+  assign \$353  = f3_in[0];
+  assign \$355  = f3_in[1];
+  assign \$376  = \$375 ;
+  assign \$381  = \$380 ;
+  assign \$432  = samples_popped;
+  assign \$438  = samples_pushed;
+  assign \$444  = samples_pushed;
+  assign \$445  = samples_popped;
+  assign \$480  = calibration_popped;
+  assign \$486  = calibration_pushed;
+  assign \$492  = calibration_pushed;
+  assign \$493  = calibration_popped;
+  assign \$506  = 1'h0;
+  assign \$520  = x6_valid;
+  assign \$589  = a3_sel_head[0];
+  assign \$591  = a3_sel_head[1];
   assign \$597  = \$596 ;
-  assign \$598  = a3_sel_last[0];
-  assign \$603  = a3_sel_last[1];
-  assign \$608  = a3_sel_head[0];
-  assign \$610  = a3_sel_head[1];
-  assign \$623  = 1'h0;
+  assign \$601  = \$600 ;
+  assign \$602  = a3_sel_last[0];
+  assign \$607  = a3_sel_last[1];
+  assign \$612  = a3_sel_head[0];
+  assign \$614  = a3_sel_head[1];
   assign \$627  = 1'h0;
-  assign \$628  = a3_sel_last[0];
-  assign \$633  = a3_sel_last[1];
-  assign \$638  = a3_sel_head[0];
-  assign \$640  = a3_sel_head[1];
-  assign \$653  = 1'h0;
+  assign \$631  = 1'h0;
+  assign \$632  = a3_sel_last[0];
+  assign \$637  = a3_sel_last[1];
+  assign \$642  = a3_sel_head[0];
+  assign \$644  = a3_sel_head[1];
   assign \$657  = 1'h0;
-  assign \$658  = a3_sel_last[0];
-  assign \$663  = a3_sel_last[1];
-  assign \$668  = a3_sel_head[0];
-  assign \$670  = a3_sel_head[1];
-  assign \$683  = 1'h0;
+  assign \$661  = 1'h0;
+  assign \$662  = a3_sel_last[0];
+  assign \$667  = a3_sel_last[1];
+  assign \$672  = a3_sel_head[0];
+  assign \$674  = a3_sel_head[1];
   assign \$687  = 1'h0;
-  assign \$688  = a3_sel_last[0];
-  assign \$693  = a3_sel_last[1];
-  assign \$698  = a3_sel_head[0];
-  assign \$700  = a3_sel_head[1];
-  assign \$713  = a3_pool;
-  assign \$714  = { 7'h00, a4_slot, 8'h00 };
-  assign \$715 [29:0] = { 5'h00, \$714  };
-  assign \$715 [30] = 1'h1;
-  assign \$716  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$717 [29:21], \$717 [19:0] } = { 10'h000, \$716  };
-  assign { \$717 [30], \$717 [20] } = 2'h3;
+  assign \$691  = 1'h0;
+  assign \$692  = a3_sel_last[0];
+  assign \$697  = a3_sel_last[1];
+  assign \$702  = a3_sel_head[0];
+  assign \$704  = a3_sel_head[1];
+  assign \$717  = a3_pool;
+  assign \$718  = { 7'h00, a4_slot, 8'h00 };
+  assign \$719 [29:0] = { 5'h00, \$718  };
+  assign \$719 [30] = 1'h1;
+  assign \$720  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$721 [29:21], \$721 [19:0] } = { 10'h000, \$720  };
+  assign { \$721 [30], \$721 [20] } = 2'h3;
 endmodule
 
 module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \burst$25 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
 , s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
-, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31223$1 , \port$31275$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
+, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31229$1 , \port$31281$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
 , aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$110  = 0;
   wire \$1 ;
@@ -8842,10 +8854,10 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire [9:0] \out_slot$31 ;
   wire out_valid;
   wire \out_valid$211 ;
-  output [60:0] \port$31223$1 ;
-  wire [60:0] \port$31223$1 ;
-  output [60:0] \port$31275$1 ;
-  wire [60:0] \port$31275$1 ;
+  output [60:0] \port$31229$1 ;
+  wire [60:0] \port$31229$1 ;
+  output [60:0] \port$31281$1 ;
+  wire [60:0] \port$31281$1 ;
   reg r_refusal_busy = 1'h0;
   wire [70:0] r_skid_in_data;
   wire r_skid_in_valid;
@@ -11122,8 +11134,8 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign b_skid_out_valid = s_axi_bvalid;
   assign s_axi_bid = b_skid_out_data[3:0];
   assign s_axi_bresp = b_skid_out_data[5:4];
-  assign \port$31223$1  = ar_queue_data0[61:1];
-  assign \port$31275$1  = aw_queue_data0[61:1];
+  assign \port$31229$1  = ar_queue_data0[61:1];
+  assign \port$31281$1  = aw_queue_data0[61:1];
   assign \$73  = ar_queue_push;
   assign \$156  = { ar_v1_carried[60:0], \$1  };
   assign \$160  = \$159 ;
@@ -12979,9 +12991,9 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
   assign \$220  = \$218 ;
 endmodule
 
-module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28116$0 , \port$28117$0 , \port$28118$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$28410$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30278$0 , \port$30278$48 , rsp_freed_valid, \port$30281$0 , rsp_flushed_valid, \port$30293$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30321$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$30408$0 , bus__w_beat_from_queue
-, e1_exhausted, e1_access, \port$30939$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31172$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
+module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28122$0 , \port$28123$0 , \port$28124$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$28416$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30284$0 , \port$30284$48 , rsp_freed_valid, \port$30287$0 , rsp_flushed_valid, \port$30299$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30327$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$30414$0 , bus__w_beat_from_queue
+, e1_exhausted, e1_access, \port$30945$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31178$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
 , guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$113  = 0;
   wire [32:0] \$1 ;
@@ -40283,32 +40295,32 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$28116$0 ;
-  wire \port$28116$0 ;
-  output \port$28117$0 ;
-  wire \port$28117$0 ;
-  output \port$28118$0 ;
-  wire \port$28118$0 ;
-  output [41:0] \port$28410$1 ;
-  wire [41:0] \port$28410$1 ;
-  input [15:0] \port$30278$0 ;
-  wire [15:0] \port$30278$0 ;
-  input [13:0] \port$30278$48 ;
-  wire [13:0] \port$30278$48 ;
-  input [16:0] \port$30281$0 ;
-  wire [16:0] \port$30281$0 ;
-  input [15:0] \port$30293$0 ;
-  wire [15:0] \port$30293$0 ;
-  input [36:0] \port$30321$0 ;
-  wire [36:0] \port$30321$0 ;
-  input [35:0] \port$30408$0 ;
-  wire [35:0] \port$30408$0 ;
+  output \port$28122$0 ;
+  wire \port$28122$0 ;
+  output \port$28123$0 ;
+  wire \port$28123$0 ;
+  output \port$28124$0 ;
+  wire \port$28124$0 ;
+  output [41:0] \port$28416$1 ;
+  wire [41:0] \port$28416$1 ;
+  input [15:0] \port$30284$0 ;
+  wire [15:0] \port$30284$0 ;
+  input [13:0] \port$30284$48 ;
+  wire [13:0] \port$30284$48 ;
+  input [16:0] \port$30287$0 ;
+  wire [16:0] \port$30287$0 ;
+  input [15:0] \port$30299$0 ;
+  wire [15:0] \port$30299$0 ;
+  input [36:0] \port$30327$0 ;
+  wire [36:0] \port$30327$0 ;
+  input [35:0] \port$30414$0 ;
+  wire [35:0] \port$30414$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$30939$0 ;
-  wire [5:0] \port$30939$0 ;
+  output [5:0] \port$30945$0 ;
+  wire [5:0] \port$30945$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31172$0 ;
-  wire [5:0] \port$31172$0 ;
+  output [5:0] \port$31178$0 ;
+  wire [5:0] \port$31178$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -40856,20 +40868,20 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$448  = log_bank7_3[log_bank7_3_rrow];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$30281$0 [16] ? { 7'h00, \port$30281$0 [15] } : 8'hff;
+  assign \$2  = \port$30287$0 [16] ? { 7'h00, \port$30287$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$30293$0 [14:5], 47'h000000000000, \port$30293$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30293$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30278$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30278$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30278$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$30281$0 [14:5], \port$30321$0 [32:1], 4'h0, \port$30321$0 [36:33], \$2 , 1'h0, \port$30321$0 [0], 3'h1, \port$30281$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$30299$0 [14:5], 47'h000000000000, \port$30299$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30299$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30284$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30284$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30284$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$30287$0 [14:5], \port$30327$0 [32:1], 4'h0, \port$30327$0 [36:33], \$2 , 1'h0, \port$30327$0 [0], 3'h1, \port$30287$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$30293$0 [14:5], 47'h000000000000, \port$30293$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30293$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30278$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30278$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30278$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$30299$0 [14:5], 47'h000000000000, \port$30299$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30299$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30284$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30284$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30284$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$30278$0 [4:1] == 1'h1;
+  assign \$15  = \port$30284$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
   assign \$17  = cycle - 4'ha;
   assign \$18  = cycle - 4'ha;
@@ -40877,26 +40889,26 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$20  = cycle - 4'ha;
   assign \$21  = guard_ar_refused + guard_aw_refused;
   assign \$34  = guard_ar_refused | guard_aw_refused;
-  assign \$35  = rsp_grant_valid & \port$30278$0 [0];
-  assign \$36  = ! \port$30278$0 [5];
+  assign \$35  = rsp_grant_valid & \port$30284$0 [0];
+  assign \$36  = ! \port$30284$0 [5];
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = rsp_freed_valid & \port$30281$0 [0];
-  assign \$39  = ! \port$30281$0 [15];
+  assign \$38  = rsp_freed_valid & \port$30287$0 [0];
+  assign \$39  = ! \port$30287$0 [15];
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = rsp_flushed_valid & \port$30293$0 [0];
-  assign \$42  = ! \port$30293$0 [15];
+  assign \$41  = rsp_flushed_valid & \port$30299$0 [0];
+  assign \$42  = ! \port$30299$0 [15];
   assign \$43  = \$41  & \$42 ;
-  assign \$44  = \port$30278$0 [4:1] == 1'h1;
+  assign \$44  = \port$30284$0 [4:1] == 1'h1;
   assign \$45  = rsp_grant_valid & \$44 ;
-  assign \$46  = ! \port$30278$0 [5];
+  assign \$46  = ! \port$30284$0 [5];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = rsp_grant_valid & \port$30278$0 [0];
+  assign \$48  = rsp_grant_valid & \port$30284$0 [0];
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = rsp_freed_valid & \port$30281$0 [0];
+  assign \$51  = rsp_freed_valid & \port$30287$0 [0];
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = rsp_flushed_valid & \port$30293$0 [0];
+  assign \$54  = rsp_flushed_valid & \port$30299$0 [0];
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = \port$30278$0 [4:1] == 1'h1;
+  assign \$57  = \port$30284$0 [4:1] == 1'h1;
   assign \$58  = rsp_grant_valid & \$57 ;
   assign \$60  = \$58  & \$59 ;
   assign \$61  = \$signal$28  > 1'h0;
@@ -42582,10 +42594,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1882  = \$1881 [11:6] - 3'h4;
   assign \$1883  = w0_samples_is & w0_samples_slot_ok;
   assign \$1884  = w0_calibration_is & w0_calibration_slot_ok;
-  assign \$1885  = bus__w_beat_from_queue ? \port$30408$0 [31:0] : bus__w_data;
-  assign \$1886  = bus__w_beat_from_queue ? \port$30408$0 [31:0] : bus__w_data;
+  assign \$1885  = bus__w_beat_from_queue ? \port$30414$0 [31:0] : bus__w_data;
+  assign \$1886  = bus__w_beat_from_queue ? \port$30414$0 [31:0] : bus__w_data;
   assign \$1888  = 31'h40000000 + \$1887 ;
-  assign \$1889  = bus__w_beat_from_queue ? \port$30408$0 [31:0] : bus__w_data;
+  assign \$1889  = bus__w_beat_from_queue ? \port$30414$0 [31:0] : bus__w_data;
   assign \$1891  = 31'h40100000 + \$1890 ;
   assign \$1892  = ~ command_queue_pop;
   assign \$1893  = command_queue_count[0] & \$1892 ;
@@ -42771,8 +42783,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2073  = 1'h1 << \$2072 [7:5];
   assign \$2074  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$2075  = 1'h1 << \$2074 [11:8];
-  assign \$2076  = bus__w_beat_from_queue ? \port$30408$0 [31:0] : bus__w_data;
-  assign \$2077  = bus__w_beat_from_queue ? \port$30408$0 [35:32] : bus__w_strb;
+  assign \$2076  = bus__w_beat_from_queue ? \port$30414$0 [31:0] : bus__w_data;
+  assign \$2077  = bus__w_beat_from_queue ? \port$30414$0 [35:32] : bus__w_strb;
   assign \$2078  = ~ w1_is_command;
   assign \$2079  = w1_valid & \$2078 ;
   assign \$2080  = ~ w1_a1_0[0];
@@ -42996,13 +43008,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2298  = \$2297  & \$signal$621 [1];
   assign \$2299  = \$signal$619  & w2_is_pool1_low_water;
   assign \$2300  = \$2299  & \$signal$621 [2];
-  assign \$2301  = | \port$30281$0 [4:1];
+  assign \$2301  = | \port$30287$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$2301 ;
-  assign \$2302  = | \port$30293$0 [4:1];
+  assign \$2302  = | \port$30299$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$2302 ;
-  assign \$2303  = ~ \port$30278$0 [0];
+  assign \$2303  = ~ \port$30284$0 [0];
   assign \$2304  = rsp_grant_valid & \$2303 ;
-  assign \$2305  = \port$30278$0 [4:1] != 1'h1;
+  assign \$2305  = \port$30284$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$2304  & \$2305 ;
   assign log_kept_ge1 = e1_n_at_least[0] & space_ge1;
   assign log_kept_ge2 = e1_n_at_least[1] & space_ge2;
@@ -66796,7 +66808,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_calibration_is = bus__w_addr_from_queue ? \$26047 [6] : \$26050 [6];
   assign w0_in_pools_queued = 6'h30 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 6'h30 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$30408$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$30414$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -66809,12 +66821,12 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26053  = bus__w_addr[5:0] == 3'h4;
   assign \$26054  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$26053  | \$26054 ;
-  assign \$26055  = \port$30408$0 [18:0] - 11'h400;
+  assign \$26055  = \port$30414$0 [18:0] - 11'h400;
   assign \$26056  = ~ \$26055 [19];
   assign \$26057  = bus__w_data[18:0] - 11'h400;
   assign \$26058  = ~ \$26057 [19];
   assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
-  assign \$26059  = \port$30408$0 [18:0] - 5'h10;
+  assign \$26059  = \port$30414$0 [18:0] - 5'h10;
   assign \$26060  = ~ \$26059 [19];
   assign \$26061  = bus__w_data[18:0] - 5'h10;
   assign \$26062  = ~ \$26061 [19];
@@ -67038,11 +67050,11 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26274  = \$signal$635  & \$signal$620 ;
   assign \$26275  = ~ \$26274 ;
   assign bus__w_err = \$26273  & \$26275 ;
-  assign \$26276  = rsp_freed_valid & \port$30321$0 [0];
+  assign \$26276  = rsp_freed_valid & \port$30327$0 [0];
   assign \$26277  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$26276  | \$26277 ;
-  assign \$26278  = rsp_freed_valid & \port$30321$0 [0];
-  assign \$26279  = \$26278  ? \port$30281$0 [0] : \port$30293$0 [0];
+  assign \$26278  = rsp_freed_valid & \port$30327$0 [0];
+  assign \$26279  = \$26278  ? \port$30287$0 [0] : \port$30299$0 [0];
   assign bus__w_slow_err = ~ \$26279 ;
   always @(posedge aclk_clk)
     cycle <= \$26280 ;
@@ -67055,7 +67067,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30278$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30278$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30278$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30284$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30284$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30284$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$26283 ;
   always @(posedge aclk_clk)
@@ -70827,29 +70839,29 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
       \$26514  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$30278$0 [4:1];
-  assign rsp_grant_pool = \port$30278$0 [5];
-  assign rsp_grant_user = \port$30278$48 [13:4];
-  assign rsp_flushed_err = \port$30293$0 [4:1];
-  assign rsp_flushed_pool = \port$30293$0 [15];
-  assign rsp_flushed_user = \port$30293$0 [14:5];
-  assign rsp_freed_err = \port$30281$0 [4:1];
-  assign rsp_freed_src = \port$30321$0 [0];
-  assign rsp_freed_in_pool = \port$30281$0 [16];
-  assign rsp_freed_pool = \port$30281$0 [15];
-  assign rsp_freed_tag = \port$30321$0 [36:33];
-  assign rsp_freed_addr = \port$30321$0 [32:1];
-  assign rsp_freed_user = \port$30281$0 [14:5];
-  assign rsp_grant_ok = \port$30278$0 [0];
-  assign rsp_freed_ok = \port$30281$0 [0];
-  assign rsp_flushed_ok = \port$30293$0 [0];
+  assign rsp_grant_err = \port$30284$0 [4:1];
+  assign rsp_grant_pool = \port$30284$0 [5];
+  assign rsp_grant_user = \port$30284$48 [13:4];
+  assign rsp_flushed_err = \port$30299$0 [4:1];
+  assign rsp_flushed_pool = \port$30299$0 [15];
+  assign rsp_flushed_user = \port$30299$0 [14:5];
+  assign rsp_freed_err = \port$30287$0 [4:1];
+  assign rsp_freed_src = \port$30327$0 [0];
+  assign rsp_freed_in_pool = \port$30287$0 [16];
+  assign rsp_freed_pool = \port$30287$0 [15];
+  assign rsp_freed_tag = \port$30327$0 [36:33];
+  assign rsp_freed_addr = \port$30327$0 [32:1];
+  assign rsp_freed_user = \port$30287$0 [14:5];
+  assign rsp_grant_ok = \port$30284$0 [0];
+  assign rsp_freed_ok = \port$30287$0 [0];
+  assign rsp_flushed_ok = \port$30299$0 [0];
   assign space_under = { \$25931 [6], \$25931  };
   assign \$signal$406  = { log_kept_ge4, \$2313 , \$2311  };
   assign \$signal$452  = { e1_access, low_water_hit, \$26013 , \$26012 , e1_exhausted, \$26011  };
   assign \$signal$502  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$30408$0 [31:0];
+  assign bus__w_data_queued = \port$30414$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$579 , \$26163 , \$26161 [2], \$26158 [2], \$26155 [2], \$26152 [2], \$26149 [2], \$26146 [2], \$26143 [2], \$26140 [2], \$26137 [2], \$26134 [2], \$26131 [2], \$26128 [2], \$26125 [2], \$26122 [2], \$26119 [2], \$26116 [2], \$26113 [2], \$26110 [2], \$26107 [2], \$26104 [2], \$26101 [2], \$26098 [2], \$26095 [2], \$26092 [2], \$26089 [2], \$26086 [2], \$26083 [2], \$26080 [2], \$26077 [2], \$26074 [2], \$26071 [2], \$26068 [2], w1_is_flush };
-  assign bus__w_strb_queued = \port$30408$0 [35:32];
+  assign bus__w_strb_queued = \port$30414$0 [35:32];
   assign \$signature__addr  = log_bank0_0_wrow;
   assign \$signature__data$644  = { \$2502 [5], \$2496 [5], \$2490 [5], \$2484 [5], \$2478 [5], \$2472 [5], \$2466 [5], \$2460 [5], \$2454 [5], \$2448 [5], \$2442 [5], \$2436 [5], \$2430 [5], \$2424 [5], \$2418 [5], \$2412 [5], \$2406 [5], \$2400 [5], \$2394 [5], \$2388 [5], \$2382 [5], \$2376 [5], \$2370 [5], \$2364 [5], \$2358 [5], \$2352 [5], \$2346 [5], \$2340 [5], \$2334 [5], \$2328 [5] };
   assign \$signature__en  = log_bank0_wen;
@@ -70982,10 +70994,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$781  = alloc_queue_wr;
   assign \$signature__data$782  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$30278$0 [0], \port$30278$0 [4:1], 4'h0, \port$30278$48 [3:0], 9'h000, \port$30278$0 [15:6] };
-  assign rsp_grant_slot = \port$30278$0 [15:6];
-  assign rsp_grant_tag = \port$30278$48 [3:0];
-  assign bus__r_slow_data = { \port$30278$0 [0], \port$30278$0 [4:1], 4'h0, \port$30278$48 [3:0], 9'h000, \port$30278$0 [15:6] };
+  assign handle = { \port$30284$0 [0], \port$30284$0 [4:1], 4'h0, \port$30284$48 [3:0], 9'h000, \port$30284$0 [15:6] };
+  assign rsp_grant_slot = \port$30284$0 [15:6];
+  assign rsp_grant_tag = \port$30284$48 [3:0];
+  assign bus__r_slow_data = { \port$30284$0 [0], \port$30284$0 [4:1], 4'h0, \port$30284$48 [3:0], 9'h000, \port$30284$0 [15:6] };
   assign w0_samples_is_queued = \$26041 [6];
   assign w0_samples_is_pins = \$26044 [6];
   assign w0_calibration_is_queued = \$26047 [6];
@@ -71001,13 +71013,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$26272 [40:39];
   assign req_flush_select = \$26272 [42:41];
   assign req_flush_pool = \$26272 [34];
-  assign \port$28116$0  = \$26011 ;
-  assign \port$28117$0  = \$26012 ;
-  assign \port$28118$0  = \$26013 ;
-  assign \port$28410$1  = \$26272 [42:1];
-  assign \port$30939$0  = \$signal$450 ;
+  assign \port$28122$0  = \$26011 ;
+  assign \port$28123$0  = \$26012 ;
+  assign \port$28124$0  = \$26013 ;
+  assign \port$28416$1  = \$26272 [42:1];
+  assign \port$30945$0  = \$signal$450 ;
   assign bus__w_ack = \$signal$619 ;
-  assign \port$31172$0  = \$signal$451 ;
+  assign \port$31178$0  = \$signal$451 ;
   assign \$26370  = log_bank7_row;
   assign \$26360  = log_bank6_row;
   assign \$26350  = log_bank5_row;
@@ -71016,10 +71028,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26320  = log_bank2_row;
   assign \$26310  = log_bank1_row;
   assign \$26300  = log_bank0_row;
-  assign \$49  = \port$30278$0 [5];
-  assign \$52  = \port$30281$0 [15];
-  assign \$55  = \port$30293$0 [15];
-  assign \$59  = \port$30278$0 [5];
+  assign \$49  = \port$30284$0 [5];
+  assign \$52  = \port$30287$0 [15];
+  assign \$55  = \port$30299$0 [15];
+  assign \$59  = \port$30284$0 [5];
   assign \$63  = \$62 ;
   assign \$66  = \$65 ;
   assign \$69  = \$68 ;

@@ -339,9 +339,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$3979$0 (\$11 [4:0]),
-    .\port$3979$48 (\$11 [51:48]),
-    .\port$3979$7 (\$11 [15:7]),
+    .\port$3992$0 (\$11 [4:0]),
+    .\port$3992$48 (\$11 [51:48]),
+    .\port$3992$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3593$40 (\$20 [44:39]),
+    .\port$3606$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3216$0 (\$16 ),
-    .\port$3217$0 (\$17 ),
-    .\port$3219$0 (\$18 ),
-    .\port$3593$1 (\$20 ),
-    .\port$3979$0 (\$11 [15:0]),
-    .\port$3979$48 (\$11 [60:48]),
-    .\port$3982$0 (\$12 ),
-    .\port$3994$0 (\$13 ),
-    .\port$4022$0 (\$14 ),
-    .\port$4111$0 (\$15 ),
-    .\port$4281$0 (\$signal ),
-    .\port$4553$0 (\$signal$58 ),
+    .\port$3229$0 (\$16 ),
+    .\port$3230$0 (\$17 ),
+    .\port$3232$0 (\$18 ),
+    .\port$3606$1 (\$20 ),
+    .\port$3992$0 (\$11 [15:0]),
+    .\port$3992$48 (\$11 [60:48]),
+    .\port$3995$0 (\$12 ),
+    .\port$4007$0 (\$13 ),
+    .\port$4035$0 (\$14 ),
+    .\port$4124$0 (\$15 ),
+    .\port$4294$0 (\$signal ),
+    .\port$4566$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3979$0 , \port$3979$7 , \port$3979$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3992$0 , \port$3992$7 , \port$3992$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$134  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1489,12 +1489,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3979$0 ;
-  wire [4:0] \port$3979$0 ;
-  input [3:0] \port$3979$48 ;
-  wire [3:0] \port$3979$48 ;
-  input [8:0] \port$3979$7 ;
-  wire [8:0] \port$3979$7 ;
+  input [4:0] \port$3992$0 ;
+  wire [4:0] \port$3992$0 ;
+  input [3:0] \port$3992$48 ;
+  wire [3:0] \port$3992$48 ;
+  input [8:0] \port$3992$7 ;
+  wire [8:0] \port$3992$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1660,7 +1660,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 , 10'h000, \port$3979$7  };
+      r_slow_ring[r_slow_wr] <= { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 , 10'h000, \port$3992$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1751,7 +1751,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 , 10'h000, \port$3979$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 , 10'h000, \port$3992$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3152,7 +3152,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 , 10'h000, \port$3979$7  };
+  assign r_slow_w_data = { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 , 10'h000, \port$3992$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3164,12 +3164,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 , 10'h000, \port$3979$7  };
+  assign \$signature__data$108  = { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 , 10'h000, \port$3992$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 , 10'h000, \port$3979$7  };
+  assign bus__r_slow_data = { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 , 10'h000, \port$3992$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3209,23 +3209,36 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3593$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$3606$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$135  = 0;
   wire [14:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   reg \$1000 ;
   reg \$1001 ;
-  reg \$1002 ;
+  reg [3:0] \$1002 ;
   reg \$1003 ;
   reg \$1004 ;
-  reg \$1005 ;
-  reg \$1006 ;
+  reg [4:0] \$1005 ;
+  reg [2:0] \$1006 ;
   reg \$1007 ;
   reg \$1008 ;
   reg \$1009 ;
   wire \$101 ;
+  reg \$1010 ;
+  reg \$1011 ;
+  reg \$1012 ;
+  reg \$1013 ;
+  reg \$1014 ;
+  reg \$1015 ;
+  reg \$1016 ;
+  reg \$1017 ;
+  reg \$1018 ;
+  reg \$1019 ;
   wire [6:0] \$102 ;
+  reg \$1020 ;
+  reg \$1021 ;
+  reg \$1022 ;
   wire [8:0] \$103 ;
   wire [8:0] \$104 ;
   wire [3:0] \$105 ;
@@ -3234,104 +3247,104 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [2:0] \$108 ;
   wire [2:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
+  wire [2:0] \$110 ;
+  wire [2:0] \$111 ;
   wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
+  wire [2:0] \$113 ;
+  wire [2:0] \$114 ;
   wire \$115 ;
-  wire [2:0] \$116 ;
-  wire [2:0] \$117 ;
-  wire [2:0] \$118 ;
-  wire [3:0] \$119 ;
+  wire \$116 ;
+  wire [9:0] \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire [2:0] \$122 ;
-  wire \$123 ;
-  wire [9:0] \$124 ;
-  wire \$125 ;
+  wire [2:0] \$123 ;
+  wire [2:0] \$124 ;
+  wire [3:0] \$125 ;
   wire \$126 ;
-  wire [11:0] \$127 ;
-  wire \$128 ;
+  wire \$127 ;
+  wire [2:0] \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [6:0] \$130 ;
+  wire [9:0] \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire [2:0] \$133 ;
-  wire [2:0] \$134 ;
+  wire [11:0] \$133 ;
+  wire \$134 ;
   wire \$135 ;
-  wire [9:0] \$136 ;
+  wire [6:0] \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [11:0] \$139 ;
+  wire [2:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
+  wire [2:0] \$140 ;
   wire \$141 ;
-  wire [6:0] \$142 ;
+  wire [9:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [2:0] \$145 ;
-  wire [2:0] \$146 ;
-  wire [2:0] \$147 ;
-  wire \$148 ;
+  wire [11:0] \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire [6:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire [2:0] \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire [8:0] \$153 ;
-  wire [31:0] \$154 ;
+  wire \$150 ;
+  wire [2:0] \$151 ;
+  wire [2:0] \$152 ;
+  wire [2:0] \$153 ;
+  wire \$154 ;
   wire \$155 ;
-  wire \$156 ;
+  wire [2:0] \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire \$159 ;
+  wire [8:0] \$159 ;
   wire \$16 ;
-  wire \$160 ;
+  wire [31:0] \$160 ;
   wire \$161 ;
-  wire [11:0] \$162 ;
-  wire [11:0] \$163 ;
-  wire [12:0] \$164 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
   wire \$165 ;
-  wire [11:0] \$166 ;
-  wire [11:0] \$167 ;
-  wire [12:0] \$168 ;
-  wire \$169 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire [11:0] \$168 ;
+  wire [11:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire [11:0] \$171 ;
+  wire [12:0] \$170 ;
+  wire \$171 ;
   wire [11:0] \$172 ;
-  wire [12:0] \$173 ;
-  wire [4:0] \$174 ;
-  wire [4:0] \$175 ;
-  wire [3:0] \$176 ;
-  wire [33:0] \$177 ;
-  wire \$178 ;
-  wire [33:0] \$179 ;
+  wire [11:0] \$173 ;
+  wire [12:0] \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire [11:0] \$177 ;
+  wire [11:0] \$178 ;
+  wire [12:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire [33:0] \$184 ;
-  wire \$185 ;
-  wire [33:0] \$186 ;
+  wire [4:0] \$180 ;
+  wire [4:0] \$181 ;
+  wire [3:0] \$182 ;
+  wire [33:0] \$183 ;
+  wire \$184 ;
+  wire [33:0] \$185 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire [33:0] \$191 ;
-  wire \$192 ;
-  wire [33:0] \$193 ;
+  wire [33:0] \$190 ;
+  wire \$191 ;
+  wire [33:0] \$192 ;
+  wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire \$197 ;
+  wire [33:0] \$197 ;
   wire \$198 ;
-  wire \$199 ;
+  wire [33:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
@@ -3357,56 +3370,56 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire [21:0] \$221 ;
+  wire \$221 ;
   wire \$222 ;
-  wire [24:0] \$223 ;
+  wire \$223 ;
   wire \$224 ;
-  wire [22:0] \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire [1:0] \$229 ;
+  wire \$225 ;
+  wire [11:0] \$226 ;
+  wire [21:0] \$227 ;
+  wire [8:0] \$228 ;
+  wire [24:0] \$229 ;
   wire \$23 ;
-  wire [1:0] \$230 ;
-  wire [1:0] \$231 ;
-  wire [6:0] \$232 ;
-  wire [8:0] \$233 ;
-  wire [8:0] \$234 ;
-  wire [3:0] \$235 ;
-  wire [8:0] \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [10:0] \$230 ;
+  wire [22:0] \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire [1:0] \$235 ;
+  wire [1:0] \$236 ;
+  wire [1:0] \$237 ;
+  wire [6:0] \$238 ;
+  wire [8:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire [2:0] \$242 ;
+  wire [8:0] \$240 ;
+  wire [3:0] \$241 ;
+  wire [8:0] \$242 ;
   wire \$243 ;
-  wire [3:0] \$244 ;
-  wire [3:0] \$245 ;
-  wire [3:0] \$246 ;
-  wire [9:0] \$247 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire [11:0] \$250 ;
-  wire \$251 ;
+  wire [2:0] \$250 ;
+  wire [2:0] \$251 ;
   wire \$252 ;
-  wire \$253 ;
+  wire [2:0] \$253 ;
   wire \$254 ;
-  wire [6:0] \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
+  wire [3:0] \$255 ;
+  wire [3:0] \$256 ;
+  wire [3:0] \$257 ;
+  wire [9:0] \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$261 ;
+  wire [11:0] \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
-  wire \$266 ;
+  wire [6:0] \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
@@ -3447,34 +3460,34 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
-  wire [4:0] \$302 ;
+  wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
   wire \$307 ;
-  wire [3:0] \$308 ;
-  wire [3:0] \$309 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  wire [4:0] \$310 ;
-  wire [3:0] \$311 ;
-  wire [3:0] \$312 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
   wire [4:0] \$313 ;
-  wire [4:0] \$314 ;
-  wire [4:0] \$315 ;
-  wire [3:0] \$316 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
   wire \$317 ;
   wire \$318 ;
-  wire \$319 ;
+  wire [3:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
-  wire \$325 ;
+  wire [3:0] \$320 ;
+  wire [4:0] \$321 ;
+  wire [3:0] \$322 ;
+  wire [3:0] \$323 ;
+  wire [4:0] \$324 ;
+  wire [4:0] \$325 ;
   wire [4:0] \$326 ;
-  wire \$327 ;
+  wire [3:0] \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
@@ -3485,7 +3498,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
+  wire [4:0] \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire [3:0] \$34 ;
@@ -3531,7 +3544,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$376 ;
   wire \$377 ;
   wire \$378 ;
-  wire [3:0] \$379 ;
+  wire \$379 ;
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
@@ -3544,10 +3557,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire [3:0] \$391 ;
-  wire [3:0] \$392 ;
-  wire [4:0] \$393 ;
+  wire [3:0] \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
   wire \$394 ;
   wire \$395 ;
   wire \$396 ;
@@ -3558,62 +3571,62 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [7:0] \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire [2:0] \$405 ;
+  wire [3:0] \$402 ;
+  wire [3:0] \$403 ;
+  wire [4:0] \$404 ;
+  wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire [5:0] \$408 ;
-  wire [5:0] \$409 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  wire [6:0] \$410 ;
+  wire \$410 ;
   wire \$411 ;
   wire \$412 ;
-  wire [5:0] \$413 ;
-  wire [5:0] \$414 ;
-  wire [6:0] \$415 ;
-  wire \$416 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire [2:0] \$416 ;
   wire \$417 ;
-  wire [5:0] \$418 ;
+  wire \$418 ;
   wire [5:0] \$419 ;
   wire \$42 ;
-  wire [6:0] \$420 ;
-  wire [2:0] \$421 ;
+  wire [5:0] \$420 ;
+  wire [6:0] \$421 ;
   wire \$422 ;
-  wire [2:0] \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire [2:0] \$426 ;
-  wire [2:0] \$427 ;
-  wire [2:0] \$428 ;
-  wire [3:0] \$429 ;
+  wire \$423 ;
+  wire [5:0] \$424 ;
+  wire [5:0] \$425 ;
+  wire [6:0] \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire [5:0] \$429 ;
   wire [7:0] \$43 ;
-  wire [3:0] \$430 ;
-  wire \$431 ;
-  wire [11:0] \$432 ;
-  wire [11:0] \$433 ;
-  wire [12:0] \$434 ;
-  wire [11:0] \$435 ;
-  wire [11:0] \$436 ;
-  wire [12:0] \$437 ;
-  wire \$438 ;
-  wire [8:0] \$439 ;
+  wire [5:0] \$430 ;
+  wire [6:0] \$431 ;
+  wire [2:0] \$432 ;
+  wire \$433 ;
+  wire [2:0] \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire [2:0] \$437 ;
+  wire [2:0] \$438 ;
+  wire [2:0] \$439 ;
   wire [7:0] \$44 ;
-  wire [8:0] \$440 ;
-  wire [9:0] \$441 ;
+  wire [3:0] \$440 ;
+  wire [3:0] \$441 ;
   wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
+  wire [11:0] \$443 ;
+  wire [11:0] \$444 ;
+  wire [12:0] \$445 ;
+  wire [11:0] \$446 ;
+  wire [11:0] \$447 ;
+  wire [12:0] \$448 ;
   wire \$449 ;
   wire [7:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
+  wire [8:0] \$450 ;
+  wire [8:0] \$451 ;
+  wire [9:0] \$452 ;
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
@@ -3622,24 +3635,24 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$458 ;
   wire \$459 ;
   wire [11:0] \$46 ;
-  wire [7:0] \$460 ;
-  wire [7:0] \$461 ;
+  wire \$460 ;
+  wire \$461 ;
   wire \$462 ;
-  wire [7:0] \$463 ;
-  wire [7:0] \$464 ;
-  wire [9:0] \$465 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
   wire \$466 ;
   wire \$467 ;
   wire \$468 ;
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
+  wire [7:0] \$471 ;
+  wire [7:0] \$472 ;
   wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
+  wire [7:0] \$474 ;
+  wire [7:0] \$475 ;
+  wire [9:0] \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
@@ -3675,25 +3688,25 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
-  wire [4:0] \$508 ;
-  wire [4:0] \$509 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire [4:0] \$511 ;
-  wire [4:0] \$512 ;
-  wire [6:0] \$513 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire \$519 ;
+  wire [4:0] \$519 ;
   wire \$52 ;
-  wire \$520 ;
+  wire [4:0] \$520 ;
   wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
+  wire [4:0] \$522 ;
+  wire [4:0] \$523 ;
+  wire [6:0] \$524 ;
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
@@ -3713,9 +3726,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$54 ;
   wire \$540 ;
   wire \$541 ;
-  wire [11:0] \$542 ;
-  wire [11:0] \$543 ;
-  wire [12:0] \$544 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
@@ -3725,9 +3738,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$550 ;
   wire \$551 ;
   wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
+  wire [11:0] \$553 ;
+  wire [11:0] \$554 ;
+  wire [12:0] \$555 ;
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
@@ -3738,41 +3751,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire [4:0] \$565 ;
-  wire [4:0] \$566 ;
-  wire [4:0] \$567 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
-  wire [7:0] \$573 ;
+  wire \$573 ;
   wire \$574 ;
   wire \$575 ;
-  wire \$576 ;
-  wire [10:0] \$577 ;
-  wire [10:0] \$578 ;
-  wire [10:0] \$579 ;
+  wire [4:0] \$576 ;
+  wire [4:0] \$577 ;
+  wire [4:0] \$578 ;
+  wire \$579 ;
   wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
-  wire \$584 ;
-  wire [4:0] \$585 ;
+  wire [7:0] \$584 ;
+  wire \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
+  wire [10:0] \$588 ;
+  wire [10:0] \$589 ;
   wire \$59 ;
-  wire \$590 ;
+  wire [10:0] \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
-  wire \$596 ;
+  wire [4:0] \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
@@ -3817,7 +3830,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$633 ;
   wire \$634 ;
   wire \$635 ;
-  wire [5:0] \$636 ;
+  wire \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
@@ -3829,7 +3842,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire \$647 ;
+  wire [5:0] \$647 ;
   wire \$648 ;
   wire \$649 ;
   wire \$65 ;
@@ -3853,26 +3866,26 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
-  wire [4:0] \$669 ;
+  wire \$669 ;
   wire [4:0] \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
   wire \$674 ;
-  wire [10:0] \$675 ;
+  wire \$675 ;
   wire \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire [4:0] \$68 ;
-  wire \$680 ;
+  wire [4:0] \$680 ;
   wire \$681 ;
   wire \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
-  wire \$686 ;
+  wire [10:0] \$686 ;
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
@@ -3897,26 +3910,26 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
-  wire [4:0] \$708 ;
+  wire \$708 ;
   wire \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
   wire \$713 ;
-  wire [10:0] \$714 ;
+  wire \$714 ;
   wire \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
-  wire \$719 ;
+  wire [4:0] \$719 ;
   wire \$72 ;
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
   wire \$724 ;
-  wire \$725 ;
+  wire [10:0] \$725 ;
   wire \$726 ;
   wire \$727 ;
   wire \$728 ;
@@ -3940,26 +3953,26 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$744 ;
   wire \$745 ;
   wire \$746 ;
-  wire [4:0] \$747 ;
+  wire \$747 ;
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
-  wire [10:0] \$753 ;
+  wire \$753 ;
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
-  wire \$758 ;
+  wire [4:0] \$758 ;
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
   wire \$763 ;
-  wire \$764 ;
+  wire [10:0] \$764 ;
   wire \$765 ;
   wire \$766 ;
   wire \$767 ;
@@ -3983,81 +3996,81 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$783 ;
   wire \$784 ;
   wire \$785 ;
-  wire [4:0] \$786 ;
+  wire \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
   wire \$791 ;
-  wire [10:0] \$792 ;
+  wire \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
-  wire \$797 ;
+  wire [4:0] \$797 ;
   wire \$798 ;
-  wire [21:0] \$799 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [31:0] \$800 ;
-  wire [23:0] \$801 ;
-  wire [31:0] \$802 ;
-  wire [18:0] \$803 ;
-  wire [31:0] \$804 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire [10:0] \$803 ;
+  wire \$804 ;
   wire \$805 ;
   wire \$806 ;
-  wire [11:0] \$807 ;
-  wire [11:0] \$808 ;
-  wire [12:0] \$809 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire [11:0] \$811 ;
-  wire [11:0] \$812 ;
-  wire [12:0] \$813 ;
-  wire \$814 ;
-  wire [11:0] \$815 ;
-  wire [11:0] \$816 ;
-  wire [12:0] \$817 ;
-  wire \$818 ;
-  wire \$819 ;
+  wire [21:0] \$810 ;
+  wire [31:0] \$811 ;
+  wire [23:0] \$812 ;
+  wire [31:0] \$813 ;
+  wire [18:0] \$814 ;
+  wire [31:0] \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire [11:0] \$818 ;
+  wire [11:0] \$819 ;
   wire \$82 ;
-  wire [2:0] \$820 ;
-  wire [2:0] \$821 ;
-  wire [2:0] \$822 ;
-  wire [2:0] \$823 ;
-  wire [3:0] \$824 ;
-  wire [3:0] \$825 ;
+  wire [12:0] \$820 ;
+  wire \$821 ;
+  wire [11:0] \$822 ;
+  wire [11:0] \$823 ;
+  wire [12:0] \$824 ;
+  wire \$825 ;
   wire [11:0] \$826 ;
   wire [11:0] \$827 ;
   wire [12:0] \$828 ;
   wire \$829 ;
   wire \$83 ;
   wire \$830 ;
-  wire \$831 ;
+  wire [2:0] \$831 ;
   wire [2:0] \$832 ;
   wire [2:0] \$833 ;
-  wire \$834 ;
-  wire [2:0] \$835 ;
-  wire \$836 ;
-  wire \$837 ;
-  wire \$838 ;
-  wire \$839 ;
+  wire [2:0] \$834 ;
+  wire [3:0] \$835 ;
+  wire [3:0] \$836 ;
+  wire [11:0] \$837 ;
+  wire [11:0] \$838 ;
+  wire [12:0] \$839 ;
   wire \$84 ;
   wire \$840 ;
-  wire [3:0] \$841 ;
+  wire \$841 ;
   wire \$842 ;
-  wire \$843 ;
-  wire \$844 ;
+  wire [2:0] \$843 ;
+  wire [2:0] \$844 ;
   wire \$845 ;
-  wire \$846 ;
+  wire [2:0] \$846 ;
   wire \$847 ;
   wire \$848 ;
   wire \$849 ;
   wire \$85 ;
   wire \$850 ;
   wire \$851 ;
-  wire \$852 ;
+  wire [3:0] \$852 ;
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
@@ -4066,10 +4079,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire [3:0] \$860 ;
+  wire \$860 ;
   wire \$861 ;
   wire \$862 ;
-  wire \$863 ;
+  wire [7:0] \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
@@ -4079,7 +4092,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$87 ;
   wire \$870 ;
   wire \$871 ;
-  wire \$872 ;
+  wire [3:0] \$872 ;
   wire \$873 ;
   wire \$874 ;
   wire \$875 ;
@@ -4100,74 +4113,74 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire [3:0] \$891 ;
+  wire \$891 ;
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire \$895 ;
+  wire [4:0] \$895 ;
   wire \$896 ;
-  reg \$897 ;
-  reg [6:0] \$898 ;
-  reg [4:0] \$899 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire [14:0] \$9 ;
   wire \$90 ;
-  reg \$900 ;
-  reg [6:0] \$901 ;
-  reg [12:0] \$902 ;
-  reg \$903 ;
-  reg [8:0] \$904 ;
-  reg [4:0] \$905 ;
-  reg \$906 ;
-  reg [3:0] \$907 ;
-  reg [4:0] \$908 ;
-  reg \$909 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire [3:0] \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire \$91 ;
-  reg [3:0] \$910 ;
-  reg [9:0] \$911 ;
-  reg \$912 ;
+  reg \$910 ;
+  reg [6:0] \$911 ;
+  reg [4:0] \$912 ;
   reg \$913 ;
-  reg [2:0] \$914 ;
-  reg \$915 ;
-  reg [2:0] \$916 ;
-  reg \$917 ;
-  reg [2:0] \$918 ;
+  reg [6:0] \$914 ;
+  reg [12:0] \$915 ;
+  reg \$916 ;
+  reg [8:0] \$917 ;
+  reg [4:0] \$918 ;
   reg \$919 ;
   wire [3:0] \$92 ;
-  reg \$920 ;
-  reg [7:0] \$921 ;
-  reg [7:0] \$922 ;
-  reg \$923 ;
-  reg [6:0] \$924 ;
-  reg [7:0] \$925 ;
-  reg [6:0] \$926 ;
-  reg [9:0] \$927 ;
-  reg [9:0] \$928 ;
-  reg \$929 ;
+  reg [3:0] \$920 ;
+  reg [4:0] \$921 ;
+  reg \$922 ;
+  reg [3:0] \$923 ;
+  reg [9:0] \$924 ;
+  reg \$925 ;
+  reg \$926 ;
+  reg [2:0] \$927 ;
+  reg \$928 ;
+  reg [2:0] \$929 ;
   wire [3:0] \$93 ;
   reg \$930 ;
-  reg [9:0] \$931 ;
-  reg [8:0] \$932 ;
-  reg [4:0] \$933 ;
-  reg [4:0] \$934 ;
-  reg \$935 ;
-  reg [3:0] \$936 ;
-  reg [4:0] \$937 ;
-  reg [3:0] \$938 ;
-  reg \$939 ;
+  reg [2:0] \$931 ;
+  reg \$932 ;
+  reg \$933 ;
+  reg [7:0] \$934 ;
+  reg [7:0] \$935 ;
+  reg \$936 ;
+  reg [6:0] \$937 ;
+  reg [7:0] \$938 ;
+  reg [6:0] \$939 ;
   wire \$94 ;
-  reg \$940 ;
-  reg \$941 ;
+  reg [9:0] \$940 ;
+  reg [9:0] \$941 ;
   reg \$942 ;
   reg \$943 ;
-  reg \$944 ;
-  reg \$945 ;
-  reg \$946 ;
-  reg \$947 ;
+  reg [9:0] \$944 ;
+  reg [8:0] \$945 ;
+  reg [4:0] \$946 ;
+  reg [4:0] \$947 ;
   reg \$948 ;
-  reg \$949 ;
+  reg [3:0] \$949 ;
   wire \$95 ;
-  reg \$950 ;
-  reg \$951 ;
+  reg [4:0] \$950 ;
+  reg [3:0] \$951 ;
   reg \$952 ;
   reg \$953 ;
   reg \$954 ;
@@ -4185,8 +4198,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$965 ;
   reg \$966 ;
   reg \$967 ;
-  wire [2:0] \$968 ;
-  wire [2:0] \$969 ;
+  reg \$968 ;
+  reg \$969 ;
   wire \$97 ;
   reg \$970 ;
   reg \$971 ;
@@ -4196,30 +4209,30 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$975 ;
   reg \$976 ;
   reg \$977 ;
-  reg [2:0] \$978 ;
-  reg [2:0] \$979 ;
+  reg \$978 ;
+  reg \$979 ;
   wire \$98 ;
   reg \$980 ;
-  reg \$981 ;
-  reg [6:0] \$982 ;
+  wire [2:0] \$981 ;
+  wire [2:0] \$982 ;
   reg \$983 ;
   reg \$984 ;
-  reg [7:0] \$985 ;
-  reg [2:0] \$986 ;
+  reg \$985 ;
+  reg \$986 ;
   reg \$987 ;
   reg \$988 ;
-  reg [3:0] \$989 ;
+  reg \$989 ;
   wire \$99 ;
   reg \$990 ;
-  reg \$991 ;
-  reg [4:0] \$992 ;
-  reg [2:0] \$993 ;
+  reg [2:0] \$991 ;
+  reg [2:0] \$992 ;
+  reg \$993 ;
   reg \$994 ;
-  reg \$995 ;
+  reg [6:0] \$995 ;
   reg \$996 ;
   reg \$997 ;
-  reg \$998 ;
-  reg \$999 ;
+  reg [7:0] \$998 ;
+  reg [2:0] \$999 ;
   wire [8:0] \$signal ;
   wire \$signal$247 ;
   wire \$signal$259 ;
@@ -4741,8 +4754,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_tag;
-  input [5:0] \port$3593$40 ;
-  wire [5:0] \port$3593$40 ;
+  input [5:0] \port$3606$40 ;
+  wire [5:0] \port$3606$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   (* init = 7'h00 *)
@@ -4854,7 +4867,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] config_grant [15:0];
   always @(posedge aclk_clk) begin
     if (config_grant_w_en)
-      config_grant[config_grant_w_addr] <= { \$567 [3:0], config_grant_w_data[0] };
+      config_grant[config_grant_w_addr] <= { \$578 [3:0], config_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
@@ -4893,7 +4906,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] event_grant [127:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= { \$565 [3:0], event_grant_w_data[0] };
+      event_grant[event_grant_w_addr] <= { \$576 [3:0], event_grant_w_data[0] };
   end
   reg [4:0] _5_;
   reg [4:0] _6_;
@@ -4933,7 +4946,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] log_grant [511:0];
   always @(posedge aclk_clk) begin
     if (log_grant_w_en)
-      log_grant[log_grant_w_addr] <= { \$566 [3:0], log_grant_w_data[0] };
+      log_grant[log_grant_w_addr] <= { \$577 [3:0], log_grant_w_data[0] };
   end
   reg [4:0] _10_;
   reg [4:0] _11_;
@@ -4982,10 +4995,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3593$40 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$3606$40 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3593$40 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$3606$40 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5056,726 +5069,739 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$107  = a2_ok & a2_from_fresh;
   assign \$108  = a1_in & x1_select;
   assign \$109  = \$108  & a2_in;
-  assign \$110  = | \$109 ;
-  assign \$111  = \$107  & \$110 ;
-  assign \$112  = ! a2_fresh_slot;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = ~ a2_from_fresh;
-  assign \$115  = a2_ok & \$114 ;
-  assign \$116  = a1_in & x1_select;
-  assign \$117  = \$116  & a2_in;
-  assign \$118  = \$115  ? \$117  : 3'h0;
-  assign \$119  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$110  = a1_in & x1_select;
+  assign \$111  = \$110  & a2_in;
+  assign \$112  = \$109 [0] | \$111 [1];
+  assign \$113  = a1_in & x1_select;
+  assign \$114  = \$113  & a2_in;
+  assign \$115  = \$112  | \$114 [2];
+  assign \$116  = \$107  & \$115 ;
+  assign \$117  = a2_fresh_slot + 9'h1ff;
+  assign \$118  = ~ \$117 [9];
+  assign \$119  = \$116  & \$118 ;
   assign \$120  = ~ a2_from_fresh;
   assign \$121  = a2_ok & \$120 ;
-  assign \$122  = \$121  ? a2_in : 3'h0;
-  assign \$123  = a2_ok & a2_from_fresh;
-  assign \$124  = a2_fresh_slot[6:0] - event_seen_prev;
-  assign \$125  = ~ \$124 [8];
-  assign \$127  = a2_fresh_slot - log_seen_prev;
-  assign \$128  = ~ \$127 [10];
-  assign \$130  = a2_fresh_slot[3:0] - config_seen_prev;
-  assign \$131  = ~ \$130 [5];
-  assign \$133  = a2_in & { \$132 , \$129 , \$126  };
-  assign \$134  = \$123  ? \$133  : 3'h0;
-  assign \$135  = a2_ok & a2_from_fresh;
-  assign \$136  = a2_fresh_slot[6:0] - event_seen_prev;
-  assign \$137  = ~ \$136 [8];
-  assign \$139  = a2_fresh_slot - log_seen_prev;
-  assign \$140  = ~ \$139 [10];
-  assign \$142  = a2_fresh_slot[3:0] - config_seen_prev;
-  assign \$143  = ~ \$142 [5];
-  assign \$145  = ~ { \$144 , \$141 , \$138  };
-  assign \$146  = a2_in & \$145 ;
-  assign \$147  = \$135  ? \$146  : 3'h0;
-  assign \$148  = ~ a2_ok;
-  assign \$149  = a2_ok & a2_from_fresh;
-  assign \$150  = \$149  ? a2_in : 3'h0;
-  assign \$151  = a2_ok & a2_from_fresh;
-  assign \$153  = a3_ok ? { \$627 , \$626 , \$625 , \$621 , \$617 , \$613 , \$606 , \$599 , \$592  } : 9'h000;
-  assign \$154  = a4_ok ? grant_addr : 32'd0;
-  assign \$156  = \$155  & event_queue_r0_b0[8];
-  assign \$157  = a3_restart_fresh | \$156 ;
-  assign \$159  = \$158  & config_queue_r0_b0[5];
-  assign \$160  = \$157  | \$159 ;
-  assign \$161  = a4_valid & a4_ok;
-  assign \$162  = { \$161 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$163  = ~ \$162 ;
-  assign \$164  = \$163  + 1'h1;
-  assign \$165  = a5_valid & a5_ok;
-  assign \$166  = { \$165 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$167  = ~ \$166 ;
-  assign \$168  = \$167  + 1'h1;
-  assign \$169  = \$164 [12] | \$168 [12];
-  assign \$170  = a4_valid & a4_ok;
-  assign \$171  = { \$170 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$172  = ~ \$171 ;
-  assign \$173  = \$172  + 1'h1;
-  assign \$174  = a4_tag + 1'h1;
-  assign \$175  = a5_tag + 1'h1;
-  assign \$176  = \$173 [12] ? \$174 [3:0] : \$175 [3:0];
-  assign \$177  = free_port_addr - 32'd2147483648;
-  assign \$178  = ~ \$177 [32];
-  assign \$179  = free_port_addr - 32'd2147745792;
-  assign \$180  = ~ \$179 [32];
-  assign \$182  = \$178  & \$181 ;
-  assign \$183  = free_src ? \port$3593$40 [0] : \$182 ;
-  assign \$184  = free_port_addr - 32'd2148532224;
-  assign \$185  = ~ \$184 [32];
-  assign \$186  = free_port_addr - 32'd2148663296;
-  assign \$187  = ~ \$186 [32];
-  assign \$189  = \$185  & \$188 ;
-  assign \$190  = free_src ? \port$3593$40 [1] : \$189 ;
-  assign \$191  = free_port_addr - 32'd2149580800;
-  assign \$192  = ~ \$191 [32];
-  assign \$193  = free_port_addr - 32'd2149597184;
-  assign \$194  = ~ \$193 [32];
-  assign \$196  = \$192  & \$195 ;
-  assign \$197  = free_src ? \port$3593$40 [2] : \$196 ;
-  assign \$198  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$199  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$200  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$201  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$202  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$203  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$204  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$205  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$206  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$207  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$208  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$209  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$210  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$211  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$212  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$213  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$214  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$215  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$216  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$217  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$218  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$219  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$220  = | f0_addr[10:0];
-  assign \$221  = f0_addr[31:11] - 21'h100000;
-  assign \$222  = | f0_addr[7:0];
-  assign \$223  = f0_addr[31:8] - 24'h801000;
-  assign \$224  = | f0_addr[9:0];
-  assign \$225  = f0_addr[31:10] - 22'h200800;
-  assign \$227  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$229  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$230  = { 1'h0, \$228  } | \$229 ;
-  assign \$231  = f1_oor ? f1_oor_pool : \$230 ;
-  assign \$232  = f1_hit[0] ? f1_event_slot : 7'h00;
-  assign \$233  = f1_hit[1] ? f1_log_slot : 9'h000;
-  assign \$234  = { 2'h0, \$232  } | \$233 ;
-  assign \$235  = f1_hit[2] ? f1_config_slot : 4'h0;
-  assign \$236  = \$234  | { 5'h00, \$235  };
-  assign \$237  = | f1_hit;
-  assign \$238  = f1_oor | \$237 ;
-  assign \$239  = | f1_hit;
-  assign \$240  = ~ \$239 ;
-  assign \$241  = f1_oor | \$240 ;
-  assign \$242  = f1_hit & f1_misaligned;
-  assign \$243  = | \$242 ;
-  assign \$244  = f1_contract ? 4'h8 : 4'h0;
-  assign \$245  = \$243  ? 4'h5 : \$244 ;
-  assign \$246  = \$241  ? 4'h4 : \$245 ;
-  assign \$247  = f1_event_slot - event_fresh;
-  assign \$248  = ~ \$247 [8];
-  assign \$249  = f1_hit[0] & \$248 ;
-  assign \$250  = f1_log_slot - log_fresh;
-  assign \$251  = ~ \$250 [10];
-  assign \$252  = ~ log_lapped;
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = f1_hit[1] & \$253 ;
-  assign \$255  = f1_config_slot - config_fresh;
-  assign \$256  = ~ \$255 [5];
-  assign \$257  = f1_hit[2] & \$256 ;
-  assign \$258  = ~ f1_same_second_eq0;
-  assign \$259  = ~ f1_same_second_eq3;
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = ~ f1_same_second_eq6;
-  assign \$262  = ~ f1_same_second_eq9;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = \$260  | \$263 ;
-  assign \$265  = ~ f1_same_second_eq12;
-  assign \$266  = ~ f1_same_second_eq15;
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = ~ f1_same_second_eq18;
-  assign \$269  = ~ f1_same_second_eq21;
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = \$267  | \$270 ;
-  assign \$272  = \$264  | \$271 ;
-  assign \$273  = ~ f1_same_second_eq24;
-  assign \$274  = ~ f1_same_second_eq27;
-  assign \$275  = \$273  | \$274 ;
-  assign \$276  = ~ f1_same_second_eq30;
-  assign \$277  = \$275  | \$276 ;
-  assign \$278  = \$272  | \$277 ;
-  assign \$279  = ~ \$278 ;
-  assign \$280  = ~ f1_same_third_eq0;
-  assign \$281  = ~ f1_same_third_eq3;
-  assign \$282  = \$280  | \$281 ;
-  assign \$283  = ~ f1_same_third_eq6;
-  assign \$284  = ~ f1_same_third_eq9;
-  assign \$285  = \$283  | \$284 ;
-  assign \$286  = \$282  | \$285 ;
-  assign \$287  = ~ f1_same_third_eq12;
-  assign \$288  = ~ f1_same_third_eq15;
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = ~ f1_same_third_eq18;
-  assign \$291  = ~ f1_same_third_eq21;
-  assign \$292  = \$290  | \$291 ;
-  assign \$293  = \$289  | \$292 ;
-  assign \$294  = \$286  | \$293 ;
-  assign \$295  = ~ f1_same_third_eq24;
-  assign \$296  = ~ f1_same_third_eq27;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = ~ f1_same_third_eq30;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = \$294  | \$299 ;
-  assign \$301  = ~ \$300 ;
-  assign \$302  = f2_tag + 1'h1;
-  assign \$303  = ! f2_pool;
-  assign \$304  = f2_pool == 1'h1;
-  assign \$305  = f2_pool == 2'h2;
-  assign \$306  = f2_never_granted[0] | f2_never_granted[1];
-  assign \$307  = \$306  | f2_never_granted[2];
-  assign \$308  = a4_tag ^ f2_tag;
-  assign \$309  = ~ \$308 ;
-  assign \$310  = \$309  + 1'h1;
-  assign \$311  = a5_tag ^ f2_tag;
+  assign \$122  = a1_in & x1_select;
+  assign \$123  = \$122  & a2_in;
+  assign \$124  = \$121  ? \$123  : 3'h0;
+  assign \$125  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$126  = ~ a2_from_fresh;
+  assign \$127  = a2_ok & \$126 ;
+  assign \$128  = \$127  ? a2_in : 3'h0;
+  assign \$129  = a2_ok & a2_from_fresh;
+  assign \$130  = a2_fresh_slot[6:0] - event_seen_prev;
+  assign \$131  = ~ \$130 [8];
+  assign \$133  = a2_fresh_slot - log_seen_prev;
+  assign \$134  = ~ \$133 [10];
+  assign \$136  = a2_fresh_slot[3:0] - config_seen_prev;
+  assign \$137  = ~ \$136 [5];
+  assign \$139  = a2_in & { \$138 , \$135 , \$132  };
+  assign \$140  = \$129  ? \$139  : 3'h0;
+  assign \$141  = a2_ok & a2_from_fresh;
+  assign \$142  = a2_fresh_slot[6:0] - event_seen_prev;
+  assign \$143  = ~ \$142 [8];
+  assign \$145  = a2_fresh_slot - log_seen_prev;
+  assign \$146  = ~ \$145 [10];
+  assign \$148  = a2_fresh_slot[3:0] - config_seen_prev;
+  assign \$149  = ~ \$148 [5];
+  assign \$151  = ~ { \$150 , \$147 , \$144  };
+  assign \$152  = a2_in & \$151 ;
+  assign \$153  = \$141  ? \$152  : 3'h0;
+  assign \$154  = ~ a2_ok;
+  assign \$155  = a2_ok & a2_from_fresh;
+  assign \$156  = \$155  ? a2_in : 3'h0;
+  assign \$157  = a2_ok & a2_from_fresh;
+  assign \$159  = a3_ok ? { \$638 , \$637 , \$636 , \$632 , \$628 , \$624 , \$617 , \$610 , \$603  } : 9'h000;
+  assign \$160  = a4_ok ? grant_addr : 32'd0;
+  assign \$162  = \$161  & event_queue_r0_b0[8];
+  assign \$163  = a3_restart_fresh | \$162 ;
+  assign \$165  = \$164  & config_queue_r0_b0[5];
+  assign \$166  = \$163  | \$165 ;
+  assign \$167  = a4_valid & a4_ok;
+  assign \$168  = { \$167 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$169  = ~ \$168 ;
+  assign \$170  = \$169  + 1'h1;
+  assign \$171  = a5_valid & a5_ok;
+  assign \$172  = { \$171 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$173  = ~ \$172 ;
+  assign \$174  = \$173  + 1'h1;
+  assign \$175  = \$170 [12] | \$174 [12];
+  assign \$176  = a4_valid & a4_ok;
+  assign \$177  = { \$176 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$178  = ~ \$177 ;
+  assign \$179  = \$178  + 1'h1;
+  assign \$180  = a4_tag + 1'h1;
+  assign \$181  = a5_tag + 1'h1;
+  assign \$182  = \$179 [12] ? \$180 [3:0] : \$181 [3:0];
+  assign \$183  = free_port_addr - 32'd2147483648;
+  assign \$184  = ~ \$183 [32];
+  assign \$185  = free_port_addr - 32'd2147745792;
+  assign \$186  = ~ \$185 [32];
+  assign \$188  = \$184  & \$187 ;
+  assign \$189  = free_src ? \port$3606$40 [0] : \$188 ;
+  assign \$190  = free_port_addr - 32'd2148532224;
+  assign \$191  = ~ \$190 [32];
+  assign \$192  = free_port_addr - 32'd2148663296;
+  assign \$193  = ~ \$192 [32];
+  assign \$195  = \$191  & \$194 ;
+  assign \$196  = free_src ? \port$3606$40 [1] : \$195 ;
+  assign \$197  = free_port_addr - 32'd2149580800;
+  assign \$198  = ~ \$197 [32];
+  assign \$199  = free_port_addr - 32'd2149597184;
+  assign \$200  = ~ \$199 [32];
+  assign \$202  = \$198  & \$201 ;
+  assign \$203  = free_src ? \port$3606$40 [2] : \$202 ;
+  assign \$204  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$205  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$206  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$207  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$208  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$209  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$210  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$211  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$212  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$213  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$214  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$215  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$216  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$217  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$218  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$219  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$220  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$221  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$222  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$223  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$224  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$225  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$226  = f0_addr[10:0] + 11'h7ff;
+  assign \$227  = f0_addr[31:11] - 21'h100000;
+  assign \$228  = f0_addr[7:0] + 8'hff;
+  assign \$229  = f0_addr[31:8] - 24'h801000;
+  assign \$230  = f0_addr[9:0] + 10'h3ff;
+  assign \$231  = f0_addr[31:10] - 22'h200800;
+  assign \$233  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$235  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$236  = { 1'h0, \$234  } | \$235 ;
+  assign \$237  = f1_oor ? f1_oor_pool : \$236 ;
+  assign \$238  = f1_hit[0] ? f1_event_slot : 7'h00;
+  assign \$239  = f1_hit[1] ? f1_log_slot : 9'h000;
+  assign \$240  = { 2'h0, \$238  } | \$239 ;
+  assign \$241  = f1_hit[2] ? f1_config_slot : 4'h0;
+  assign \$242  = \$240  | { 5'h00, \$241  };
+  assign \$243  = f1_hit[0] | f1_hit[1];
+  assign \$244  = \$243  | f1_hit[2];
+  assign \$245  = f1_oor | \$244 ;
+  assign \$246  = f1_hit[0] | f1_hit[1];
+  assign \$247  = \$246  | f1_hit[2];
+  assign \$248  = ~ \$247 ;
+  assign \$249  = f1_oor | \$248 ;
+  assign \$250  = f1_hit & f1_misaligned;
+  assign \$251  = f1_hit & f1_misaligned;
+  assign \$252  = \$250 [0] | \$251 [1];
+  assign \$253  = f1_hit & f1_misaligned;
+  assign \$254  = \$252  | \$253 [2];
+  assign \$255  = f1_contract ? 4'h8 : 4'h0;
+  assign \$256  = \$254  ? 4'h5 : \$255 ;
+  assign \$257  = \$249  ? 4'h4 : \$256 ;
+  assign \$258  = f1_event_slot - event_fresh;
+  assign \$259  = ~ \$258 [8];
+  assign \$260  = f1_hit[0] & \$259 ;
+  assign \$261  = f1_log_slot - log_fresh;
+  assign \$262  = ~ \$261 [10];
+  assign \$263  = ~ log_lapped;
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = f1_hit[1] & \$264 ;
+  assign \$266  = f1_config_slot - config_fresh;
+  assign \$267  = ~ \$266 [5];
+  assign \$268  = f1_hit[2] & \$267 ;
+  assign \$269  = ~ f1_same_second_eq0;
+  assign \$270  = ~ f1_same_second_eq3;
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = ~ f1_same_second_eq6;
+  assign \$273  = ~ f1_same_second_eq9;
+  assign \$274  = \$272  | \$273 ;
+  assign \$275  = \$271  | \$274 ;
+  assign \$276  = ~ f1_same_second_eq12;
+  assign \$277  = ~ f1_same_second_eq15;
+  assign \$278  = \$276  | \$277 ;
+  assign \$279  = ~ f1_same_second_eq18;
+  assign \$280  = ~ f1_same_second_eq21;
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = \$278  | \$281 ;
+  assign \$283  = \$275  | \$282 ;
+  assign \$284  = ~ f1_same_second_eq24;
+  assign \$285  = ~ f1_same_second_eq27;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = ~ f1_same_second_eq30;
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = \$283  | \$288 ;
+  assign \$290  = ~ \$289 ;
+  assign \$291  = ~ f1_same_third_eq0;
+  assign \$292  = ~ f1_same_third_eq3;
+  assign \$293  = \$291  | \$292 ;
+  assign \$294  = ~ f1_same_third_eq6;
+  assign \$295  = ~ f1_same_third_eq9;
+  assign \$296  = \$294  | \$295 ;
+  assign \$297  = \$293  | \$296 ;
+  assign \$298  = ~ f1_same_third_eq12;
+  assign \$299  = ~ f1_same_third_eq15;
+  assign \$300  = \$298  | \$299 ;
+  assign \$301  = ~ f1_same_third_eq18;
+  assign \$302  = ~ f1_same_third_eq21;
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = \$300  | \$303 ;
+  assign \$305  = \$297  | \$304 ;
+  assign \$306  = ~ f1_same_third_eq24;
+  assign \$307  = ~ f1_same_third_eq27;
+  assign \$308  = \$306  | \$307 ;
+  assign \$309  = ~ f1_same_third_eq30;
+  assign \$310  = \$308  | \$309 ;
+  assign \$311  = \$305  | \$310 ;
   assign \$312  = ~ \$311 ;
-  assign \$313  = \$312  + 1'h1;
-  assign \$314  = a4_tag + 1'h1;
-  assign \$315  = a5_tag + 1'h1;
-  assign \$316  = \$809 [12] ? \$314 [3:0] : \$315 [3:0];
-  assign \$317  = \$809 [12] ? a4_snap : a5_snap;
-  assign \$318  = f2_same_third & f5_ok;
-  assign \$319  = ~ \$809 [12];
-  assign \$320  = \$signal$247  & \$319 ;
-  assign \$321  = ~ \$813 [12];
-  assign \$322  = \$320  & \$321 ;
-  assign \$323  = f2_same_third & f5_ok;
-  assign \$324  = ~ \$323 ;
-  assign \$325  = \$322  & \$324 ;
-  assign \$326  = a4_tag + 1'h1;
-  assign \$327  = ~ f3_never_granted;
-  assign \$328  = ~ rel_f2;
-  assign \$329  = ~ f3_rel_f3;
-  assign \$331  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$332  = \$330  & \$331 ;
-  assign \$334  = log_parity_r0_b0 == log_grant_r0_b0[0];
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = \$332  | \$335 ;
-  assign \$338  = config_parity_r0_b0 == config_grant_r0_b0[0];
-  assign \$339  = \$337  & \$338 ;
-  assign \$340  = \$336  | \$339 ;
-  assign \$341  = \$329  & \$340 ;
-  assign \$342  = f3_hit_a3 | \$341 ;
-  assign \$343  = \$328  & \$342 ;
-  assign \$344  = f3_hit_a2 | \$343 ;
-  assign \$345  = \$327  & \$344 ;
-  assign \$346  = f3_hit_a2 | f3_hit_a3;
-  assign \$348  = \$347  & event_grant_r0_b0[1];
-  assign \$350  = \$349  & log_grant_r0_b0[1];
-  assign \$351  = \$348  | \$350 ;
-  assign \$353  = \$352  & config_grant_r0_b0[1];
-  assign \$354  = \$351  | \$353 ;
-  assign \$356  = \$355  & event_grant_r0_b0[2];
-  assign \$358  = \$357  & log_grant_r0_b0[2];
-  assign \$359  = \$356  | \$358 ;
-  assign \$361  = \$360  & config_grant_r0_b0[2];
+  assign \$313  = f2_tag + 1'h1;
+  assign \$314  = ! f2_pool;
+  assign \$315  = f2_pool == 1'h1;
+  assign \$316  = f2_pool == 2'h2;
+  assign \$317  = f2_never_granted[0] | f2_never_granted[1];
+  assign \$318  = \$317  | f2_never_granted[2];
+  assign \$319  = a4_tag ^ f2_tag;
+  assign \$320  = ~ \$319 ;
+  assign \$321  = \$320  + 1'h1;
+  assign \$322  = a5_tag ^ f2_tag;
+  assign \$323  = ~ \$322 ;
+  assign \$324  = \$323  + 1'h1;
+  assign \$325  = a4_tag + 1'h1;
+  assign \$326  = a5_tag + 1'h1;
+  assign \$327  = \$820 [12] ? \$325 [3:0] : \$326 [3:0];
+  assign \$328  = \$820 [12] ? a4_snap : a5_snap;
+  assign \$329  = f2_same_third & f5_ok;
+  assign \$330  = ~ \$820 [12];
+  assign \$331  = \$signal$247  & \$330 ;
+  assign \$332  = ~ \$824 [12];
+  assign \$333  = \$331  & \$332 ;
+  assign \$334  = f2_same_third & f5_ok;
+  assign \$335  = ~ \$334 ;
+  assign \$336  = \$333  & \$335 ;
+  assign \$337  = a4_tag + 1'h1;
+  assign \$338  = ~ f3_never_granted;
+  assign \$339  = ~ rel_f2;
+  assign \$340  = ~ f3_rel_f3;
+  assign \$342  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$343  = \$341  & \$342 ;
+  assign \$345  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = \$343  | \$346 ;
+  assign \$349  = config_parity_r0_b0 == config_grant_r0_b0[0];
+  assign \$350  = \$348  & \$349 ;
+  assign \$351  = \$347  | \$350 ;
+  assign \$352  = \$340  & \$351 ;
+  assign \$353  = f3_hit_a3 | \$352 ;
+  assign \$354  = \$339  & \$353 ;
+  assign \$355  = f3_hit_a2 | \$354 ;
+  assign \$356  = \$338  & \$355 ;
+  assign \$357  = f3_hit_a2 | f3_hit_a3;
+  assign \$359  = \$358  & event_grant_r0_b0[1];
+  assign \$361  = \$360  & log_grant_r0_b0[1];
   assign \$362  = \$359  | \$361 ;
-  assign \$364  = \$363  & event_grant_r0_b0[3];
-  assign \$366  = \$365  & log_grant_r0_b0[3];
-  assign \$367  = \$364  | \$366 ;
-  assign \$369  = \$368  & config_grant_r0_b0[3];
+  assign \$364  = \$363  & config_grant_r0_b0[1];
+  assign \$365  = \$362  | \$364 ;
+  assign \$367  = \$366  & event_grant_r0_b0[2];
+  assign \$369  = \$368  & log_grant_r0_b0[2];
   assign \$370  = \$367  | \$369 ;
-  assign \$372  = \$371  & event_grant_r0_b0[4];
-  assign \$374  = \$373  & log_grant_r0_b0[4];
-  assign \$375  = \$372  | \$374 ;
-  assign \$377  = \$376  & config_grant_r0_b0[4];
+  assign \$372  = \$371  & config_grant_r0_b0[2];
+  assign \$373  = \$370  | \$372 ;
+  assign \$375  = \$374  & event_grant_r0_b0[3];
+  assign \$377  = \$376  & log_grant_r0_b0[3];
   assign \$378  = \$375  | \$377 ;
-  assign \$379  = \$346  ? f3_older_next : { \$378 , \$370 , \$362 , \$354  };
-  assign \$380  = f3_hit_a2 | f3_hit_a3;
-  assign \$382  = \$381  & event_grant_r0_b0[0];
-  assign \$384  = \$383  & log_grant_r0_b0[0];
-  assign \$385  = \$382  | \$384 ;
-  assign \$387  = \$386  & config_grant_r0_b0[0];
-  assign \$388  = \$385  | \$387 ;
-  assign \$389  = \$380  ? f3_older_snap : \$388 ;
-  assign \$390  = f3_go & \$817 [12];
-  assign \$391  = a4_tag ^ f3_tag;
-  assign \$392  = ~ \$391 ;
-  assign \$393  = \$392  + 1'h1;
-  assign \$394  = \$390  & \$393 [4];
-  assign \$395  = ~ f3_never_granted;
-  assign \$396  = f3_go & \$395 ;
-  assign \$397  = ~ rel_f2;
-  assign \$398  = \$397  & f3_hit_a3;
-  assign \$399  = f3_hit_a2 | \$398 ;
-  assign \$400  = \$396  & \$399 ;
-  assign \$401  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$402  = \$400  & \$401 ;
-  assign \$403  = ~ rel_f2;
-  assign \$404  = f3_quiet & \$403 ;
-  assign \$405  = \$404  ? f3_in : 3'h0;
+  assign \$380  = \$379  & config_grant_r0_b0[3];
+  assign \$381  = \$378  | \$380 ;
+  assign \$383  = \$382  & event_grant_r0_b0[4];
+  assign \$385  = \$384  & log_grant_r0_b0[4];
+  assign \$386  = \$383  | \$385 ;
+  assign \$388  = \$387  & config_grant_r0_b0[4];
+  assign \$389  = \$386  | \$388 ;
+  assign \$390  = \$357  ? f3_older_next : { \$389 , \$381 , \$373 , \$365  };
+  assign \$391  = f3_hit_a2 | f3_hit_a3;
+  assign \$393  = \$392  & event_grant_r0_b0[0];
+  assign \$395  = \$394  & log_grant_r0_b0[0];
+  assign \$396  = \$393  | \$395 ;
+  assign \$398  = \$397  & config_grant_r0_b0[0];
+  assign \$399  = \$396  | \$398 ;
+  assign \$400  = \$391  ? f3_older_snap : \$399 ;
+  assign \$401  = f3_go & \$828 [12];
+  assign \$402  = a4_tag ^ f3_tag;
+  assign \$403  = ~ \$402 ;
+  assign \$404  = \$403  + 1'h1;
+  assign \$405  = \$401  & \$404 [4];
   assign \$406  = ~ f3_never_granted;
-  assign \$408  = { \$407 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
-  assign \$409  = ~ \$408 ;
-  assign \$410  = \$409  + 1'h1;
-  assign \$411  = ~ f3_never_granted;
-  assign \$413  = { \$412 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
-  assign \$414  = ~ \$413 ;
-  assign \$415  = \$414  + 1'h1;
-  assign \$416  = ~ f3_never_granted;
-  assign \$418  = { \$417 , config_parity_r0_b0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
-  assign \$419  = ~ \$418 ;
-  assign \$420  = \$419  + 1'h1;
-  assign \$421  = x1_select & f1_hit;
-  assign \$422  = | \$421 ;
-  assign \$423  = x1_select & f2_in;
-  assign \$424  = | \$423 ;
-  assign \$425  = f2_flushed | \$424 ;
-  assign \$426  = x1_select | x0_select;
-  assign \$427  = ~ \$426 ;
-  assign \$428  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$429  = { 1'h0, \$427  } & { \$428 [2], \$428  };
-  assign \$430  = { 1'h0, f3_in } & \$429 ;
-  assign \$431  = \$817 [12] | released_f1;
-  assign \$432  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$433  = ~ \$432 ;
-  assign \$434  = \$433  + 1'h1;
-  assign \$435  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$436  = ~ \$435 ;
-  assign \$437  = \$436  + 1'h1;
-  assign \$438  = a1_select[1] & f3_in[1];
-  assign \$439  = f3_slot ^ log_fresh[8:0];
-  assign \$440  = ~ \$439 ;
-  assign \$441  = \$440  + 1'h1;
-  assign \$442  = \$438  & \$441 [9];
-  assign \$443  = ~ f4_blocked;
-  assign \$444  = \$443  & f4_by_older;
-  assign \$445  = f4_by_a1 | \$444 ;
-  assign \$446  = f4_live[0] & \$445 ;
-  assign \$447  = ~ f4_blocked;
-  assign \$448  = \$447  & f4_by_mem_live[0];
-  assign \$449  = \$448  & f4_mem_ok[0];
-  assign \$450  = \$446  | \$449 ;
-  assign \$451  = ~ f4_blocked;
-  assign \$452  = \$451  & f4_by_older;
-  assign \$453  = f4_by_a1 | \$452 ;
-  assign \$454  = f4_live[0] & \$453 ;
-  assign \$455  = ~ f4_blocked;
-  assign \$456  = \$455  & f4_by_mem_live[0];
-  assign \$457  = \$456  & f4_mem_ok[0];
-  assign \$458  = \$454  | \$457 ;
-  assign \$459  = event_queue_waddr == 7'h7f;
-  assign \$460  = event_queue_waddr + 1'h1;
-  assign \$461  = \$459  ? 8'h00 : \$460 ;
-  assign \$462  = event_pushed == event_popped;
-  assign \$463  = event_pushed ? 8'h01 : 8'hff;
-  assign \$464  = \$462  ? 8'h00 : \$463 ;
-  assign \$465  = $signed({ 1'h0, event_count }) + $signed(\$464 );
-  assign \$466  = ! event_pushed;
-  assign \$467  = ! event_popped;
-  assign \$468  = \$466  & \$467 ;
-  assign \$469  = event_pop ? event_at[1] : event_at[0];
-  assign \$470  = ~ \$469 ;
-  assign \$471  = event_push | \$470 ;
-  assign \$472  = ! event_pushed;
-  assign \$474  = \$472  & \$473 ;
-  assign \$475  = event_count == 2'h3;
-  assign \$476  = event_pop ? event_at[2] : event_at[1];
-  assign \$477  = ~ \$476 ;
-  assign \$478  = event_push | \$477 ;
-  assign \$480  = ! event_popped;
-  assign \$481  = \$479  & \$480 ;
-  assign \$482  = event_pop ? event_at[0] : 1'h0;
-  assign \$483  = ~ \$482 ;
-  assign \$484  = event_push | \$483 ;
-  assign \$487  = \$485  & \$486 ;
-  assign \$488  = event_pop ? event_at[1] : event_at[0];
-  assign \$489  = ~ \$488 ;
-  assign \$490  = event_push | \$489 ;
-  assign \$491  = ~ f4_blocked;
-  assign \$492  = \$491  & f4_by_older;
-  assign \$493  = f4_by_a1 | \$492 ;
-  assign \$494  = f4_live[2] & \$493 ;
-  assign \$495  = ~ f4_blocked;
-  assign \$496  = \$495  & f4_by_mem_live[2];
-  assign \$497  = \$496  & f4_mem_ok[2];
-  assign \$498  = \$494  | \$497 ;
-  assign \$499  = ~ f4_blocked;
-  assign \$500  = \$499  & f4_by_older;
-  assign \$501  = f4_by_a1 | \$500 ;
-  assign \$502  = f4_live[2] & \$501 ;
-  assign \$503  = ~ f4_blocked;
-  assign \$504  = \$503  & f4_by_mem_live[2];
-  assign \$505  = \$504  & f4_mem_ok[2];
-  assign \$506  = \$502  | \$505 ;
-  assign \$507  = config_queue_waddr == 4'hf;
-  assign \$508  = config_queue_waddr + 1'h1;
-  assign \$509  = \$507  ? 5'h00 : \$508 ;
-  assign \$510  = config_pushed == config_popped;
-  assign \$511  = config_pushed ? 5'h01 : 5'h1f;
-  assign \$512  = \$510  ? 5'h00 : \$511 ;
-  assign \$513  = $signed({ 1'h0, config_count }) + $signed(\$512 );
-  assign \$514  = ! config_pushed;
-  assign \$515  = ! config_popped;
-  assign \$516  = \$514  & \$515 ;
-  assign \$517  = config_pop ? config_at[1] : config_at[0];
-  assign \$518  = ~ \$517 ;
-  assign \$519  = config_push | \$518 ;
-  assign \$520  = ! config_pushed;
-  assign \$522  = \$520  & \$521 ;
-  assign \$523  = config_count == 2'h3;
-  assign \$524  = config_pop ? config_at[2] : config_at[1];
-  assign \$525  = ~ \$524 ;
-  assign \$526  = config_push | \$525 ;
-  assign \$528  = ! config_popped;
-  assign \$529  = \$527  & \$528 ;
-  assign \$530  = config_pop ? config_at[0] : 1'h0;
-  assign \$531  = ~ \$530 ;
-  assign \$532  = config_push | \$531 ;
-  assign \$535  = \$533  & \$534 ;
-  assign \$536  = config_pop ? config_at[1] : config_at[0];
-  assign \$537  = ~ \$536 ;
-  assign \$538  = config_push | \$537 ;
-  assign \$539  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$540  = ~ \$539 ;
-  assign \$541  = f5_wrote & a2_ring;
-  assign \$542  = { \$541 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$543  = ~ \$542 ;
-  assign \$544  = \$543  + 1'h1;
-  assign \$545  = \release  & f4_taken_a2;
-  assign \$546  = a3_ring & a3_lapped;
-  assign \$547  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$548  = \$547  == log_grant_r1_b0[0];
-  assign \$549  = a3_sel_fresh[1] & \$548 ;
-  assign \$550  = \$546  & \$549 ;
-  assign \$551  = \release  & f4_taken_a3;
-  assign \$552  = a3_released | \$551 ;
-  assign \$553  = ~ a4_released;
-  assign \$554  = a4_prev_held & \$553 ;
-  assign \$555  = \release  & f4_taken_a4;
-  assign \$556  = ~ \$555 ;
-  assign \$557  = \$554  & \$556 ;
-  assign \$558  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
-  assign \$559  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
-  assign \$560  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$561  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$562  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked, f4_go };
-  assign \$563  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
-  assign \$565  = event_grant_w_data[4:1] + 1'h1;
-  assign \$566  = log_grant_w_data[4:1] + 1'h1;
-  assign \$567  = config_grant_w_data[4:1] + 1'h1;
-  assign \$568  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$568 ;
-  assign \$569  = ~ x1_select[0];
-  assign \$570  = a1_select[0] & \$569 ;
-  assign \$571  = ~ event_has_fresh;
-  assign \$572  = \$570  & \$571 ;
-  assign event_pop = \$572  & event_nonempty;
-  assign \$573  = event_fresh_slot + 1'h1;
-  assign \$575  = ~ x1_select[1];
-  assign \$576  = \$575  & log_at_last;
-  assign \$577  = log_fresh + 1'h1;
-  assign \$578  = x1_select[1] ? 11'h001 : \$577 ;
-  assign \$579  = \$576  ? 11'h000 : \$578 ;
-  assign \$580  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$580 ;
-  assign \$581  = ~ x1_select[2];
-  assign \$582  = a1_select[2] & \$581 ;
-  assign \$583  = ~ config_has_fresh;
-  assign \$584  = \$582  & \$583 ;
-  assign config_pop = \$584  & config_nonempty;
-  assign \$585  = config_fresh_slot + 1'h1;
-  assign \$586  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$588  = \$587  & event_queue_r0_b0[0];
-  assign \$589  = \$586  | \$588 ;
-  assign \$591  = \$590  & config_queue_r0_b0[0];
-  assign \$592  = \$589  | \$591 ;
-  assign \$593  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$595  = \$594  & event_queue_r0_b0[1];
-  assign \$596  = \$593  | \$595 ;
-  assign \$598  = \$597  & config_queue_r0_b0[1];
-  assign \$599  = \$596  | \$598 ;
-  assign \$600  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$602  = \$601  & event_queue_r0_b0[2];
+  assign \$407  = f3_go & \$406 ;
+  assign \$408  = ~ rel_f2;
+  assign \$409  = \$408  & f3_hit_a3;
+  assign \$410  = f3_hit_a2 | \$409 ;
+  assign \$411  = \$407  & \$410 ;
+  assign \$412  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$413  = \$411  & \$412 ;
+  assign \$414  = ~ rel_f2;
+  assign \$415  = f3_quiet & \$414 ;
+  assign \$416  = \$415  ? f3_in : 3'h0;
+  assign \$417  = ~ f3_never_granted;
+  assign \$419  = { \$418 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
+  assign \$420  = ~ \$419 ;
+  assign \$421  = \$420  + 1'h1;
+  assign \$422  = ~ f3_never_granted;
+  assign \$424  = { \$423 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
+  assign \$425  = ~ \$424 ;
+  assign \$426  = \$425  + 1'h1;
+  assign \$427  = ~ f3_never_granted;
+  assign \$429  = { \$428 , config_parity_r0_b0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
+  assign \$430  = ~ \$429 ;
+  assign \$431  = \$430  + 1'h1;
+  assign \$432  = x1_select & f1_hit;
+  assign \$433  = | \$432 ;
+  assign \$434  = x1_select & f2_in;
+  assign \$435  = | \$434 ;
+  assign \$436  = f2_flushed | \$435 ;
+  assign \$437  = x1_select | x0_select;
+  assign \$438  = ~ \$437 ;
+  assign \$439  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$440  = { 1'h0, \$438  } & { \$439 [2], \$439  };
+  assign \$441  = { 1'h0, f3_in } & \$440 ;
+  assign \$442  = \$828 [12] | released_f1;
+  assign \$443  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$444  = ~ \$443 ;
+  assign \$445  = \$444  + 1'h1;
+  assign \$446  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$447  = ~ \$446 ;
+  assign \$448  = \$447  + 1'h1;
+  assign \$449  = a1_select[1] & f3_in[1];
+  assign \$450  = f3_slot ^ log_fresh[8:0];
+  assign \$451  = ~ \$450 ;
+  assign \$452  = \$451  + 1'h1;
+  assign \$453  = \$449  & \$452 [9];
+  assign \$454  = ~ f4_blocked;
+  assign \$455  = \$454  & f4_by_older;
+  assign \$456  = f4_by_a1 | \$455 ;
+  assign \$457  = f4_live[0] & \$456 ;
+  assign \$458  = ~ f4_blocked;
+  assign \$459  = \$458  & f4_by_mem_live[0];
+  assign \$460  = \$459  & f4_mem_ok[0];
+  assign \$461  = \$457  | \$460 ;
+  assign \$462  = ~ f4_blocked;
+  assign \$463  = \$462  & f4_by_older;
+  assign \$464  = f4_by_a1 | \$463 ;
+  assign \$465  = f4_live[0] & \$464 ;
+  assign \$466  = ~ f4_blocked;
+  assign \$467  = \$466  & f4_by_mem_live[0];
+  assign \$468  = \$467  & f4_mem_ok[0];
+  assign \$469  = \$465  | \$468 ;
+  assign \$470  = event_queue_waddr == 7'h7f;
+  assign \$471  = event_queue_waddr + 1'h1;
+  assign \$472  = \$470  ? 8'h00 : \$471 ;
+  assign \$473  = event_pushed == event_popped;
+  assign \$474  = event_pushed ? 8'h01 : 8'hff;
+  assign \$475  = \$473  ? 8'h00 : \$474 ;
+  assign \$476  = $signed({ 1'h0, event_count }) + $signed(\$475 );
+  assign \$477  = ! event_pushed;
+  assign \$478  = ! event_popped;
+  assign \$479  = \$477  & \$478 ;
+  assign \$480  = event_pop ? event_at[1] : event_at[0];
+  assign \$481  = ~ \$480 ;
+  assign \$482  = event_push | \$481 ;
+  assign \$483  = ! event_pushed;
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = event_count == 2'h3;
+  assign \$487  = event_pop ? event_at[2] : event_at[1];
+  assign \$488  = ~ \$487 ;
+  assign \$489  = event_push | \$488 ;
+  assign \$491  = ! event_popped;
+  assign \$492  = \$490  & \$491 ;
+  assign \$493  = event_pop ? event_at[0] : 1'h0;
+  assign \$494  = ~ \$493 ;
+  assign \$495  = event_push | \$494 ;
+  assign \$498  = \$496  & \$497 ;
+  assign \$499  = event_pop ? event_at[1] : event_at[0];
+  assign \$500  = ~ \$499 ;
+  assign \$501  = event_push | \$500 ;
+  assign \$502  = ~ f4_blocked;
+  assign \$503  = \$502  & f4_by_older;
+  assign \$504  = f4_by_a1 | \$503 ;
+  assign \$505  = f4_live[2] & \$504 ;
+  assign \$506  = ~ f4_blocked;
+  assign \$507  = \$506  & f4_by_mem_live[2];
+  assign \$508  = \$507  & f4_mem_ok[2];
+  assign \$509  = \$505  | \$508 ;
+  assign \$510  = ~ f4_blocked;
+  assign \$511  = \$510  & f4_by_older;
+  assign \$512  = f4_by_a1 | \$511 ;
+  assign \$513  = f4_live[2] & \$512 ;
+  assign \$514  = ~ f4_blocked;
+  assign \$515  = \$514  & f4_by_mem_live[2];
+  assign \$516  = \$515  & f4_mem_ok[2];
+  assign \$517  = \$513  | \$516 ;
+  assign \$518  = config_queue_waddr == 4'hf;
+  assign \$519  = config_queue_waddr + 1'h1;
+  assign \$520  = \$518  ? 5'h00 : \$519 ;
+  assign \$521  = config_pushed == config_popped;
+  assign \$522  = config_pushed ? 5'h01 : 5'h1f;
+  assign \$523  = \$521  ? 5'h00 : \$522 ;
+  assign \$524  = $signed({ 1'h0, config_count }) + $signed(\$523 );
+  assign \$525  = ! config_pushed;
+  assign \$526  = ! config_popped;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = config_pop ? config_at[1] : config_at[0];
+  assign \$529  = ~ \$528 ;
+  assign \$530  = config_push | \$529 ;
+  assign \$531  = ! config_pushed;
+  assign \$533  = \$531  & \$532 ;
+  assign \$534  = config_count == 2'h3;
+  assign \$535  = config_pop ? config_at[2] : config_at[1];
+  assign \$536  = ~ \$535 ;
+  assign \$537  = config_push | \$536 ;
+  assign \$539  = ! config_popped;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = config_pop ? config_at[0] : 1'h0;
+  assign \$542  = ~ \$541 ;
+  assign \$543  = config_push | \$542 ;
+  assign \$546  = \$544  & \$545 ;
+  assign \$547  = config_pop ? config_at[1] : config_at[0];
+  assign \$548  = ~ \$547 ;
+  assign \$549  = config_push | \$548 ;
+  assign \$550  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$551  = ~ \$550 ;
+  assign \$552  = f5_wrote & a2_ring;
+  assign \$553  = { \$552 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$554  = ~ \$553 ;
+  assign \$555  = \$554  + 1'h1;
+  assign \$556  = \release  & f4_taken_a2;
+  assign \$557  = a3_ring & a3_lapped;
+  assign \$558  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$559  = \$558  == log_grant_r1_b0[0];
+  assign \$560  = a3_sel_fresh[1] & \$559 ;
+  assign \$561  = \$557  & \$560 ;
+  assign \$562  = \release  & f4_taken_a3;
+  assign \$563  = a3_released | \$562 ;
+  assign \$564  = ~ a4_released;
+  assign \$565  = a4_prev_held & \$564 ;
+  assign \$566  = \release  & f4_taken_a4;
+  assign \$567  = ~ \$566 ;
+  assign \$568  = \$565  & \$567 ;
+  assign \$569  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
+  assign \$570  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
+  assign \$571  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$572  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$573  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked, f4_go };
+  assign \$574  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
+  assign \$576  = event_grant_w_data[4:1] + 1'h1;
+  assign \$577  = log_grant_w_data[4:1] + 1'h1;
+  assign \$578  = config_grant_w_data[4:1] + 1'h1;
+  assign \$579  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$579 ;
+  assign \$580  = ~ x1_select[0];
+  assign \$581  = a1_select[0] & \$580 ;
+  assign \$582  = ~ event_has_fresh;
+  assign \$583  = \$581  & \$582 ;
+  assign event_pop = \$583  & event_nonempty;
+  assign \$584  = event_fresh_slot + 1'h1;
+  assign \$586  = ~ x1_select[1];
+  assign \$587  = \$586  & log_at_last;
+  assign \$588  = log_fresh + 1'h1;
+  assign \$589  = x1_select[1] ? 11'h001 : \$588 ;
+  assign \$590  = \$587  ? 11'h000 : \$589 ;
+  assign \$591  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$591 ;
+  assign \$592  = ~ x1_select[2];
+  assign \$593  = a1_select[2] & \$592 ;
+  assign \$594  = ~ config_has_fresh;
+  assign \$595  = \$593  & \$594 ;
+  assign config_pop = \$595  & config_nonempty;
+  assign \$596  = config_fresh_slot + 1'h1;
+  assign \$597  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$599  = \$598  & event_queue_r0_b0[0];
+  assign \$600  = \$597  | \$599 ;
+  assign \$602  = \$601  & config_queue_r0_b0[0];
   assign \$603  = \$600  | \$602 ;
-  assign \$605  = \$604  & config_queue_r0_b0[2];
-  assign \$606  = \$603  | \$605 ;
-  assign \$607  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$609  = \$608  & event_queue_r0_b0[3];
+  assign \$604  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$606  = \$605  & event_queue_r0_b0[1];
+  assign \$607  = \$604  | \$606 ;
+  assign \$609  = \$608  & config_queue_r0_b0[1];
   assign \$610  = \$607  | \$609 ;
-  assign \$612  = \$611  & config_queue_r0_b0[3];
-  assign \$613  = \$610  | \$612 ;
-  assign \$614  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$616  = \$615  & event_queue_r0_b0[4];
+  assign \$611  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$613  = \$612  & event_queue_r0_b0[2];
+  assign \$614  = \$611  | \$613 ;
+  assign \$616  = \$615  & config_queue_r0_b0[2];
   assign \$617  = \$614  | \$616 ;
-  assign \$618  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$620  = \$619  & event_queue_r0_b0[5];
+  assign \$618  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$620  = \$619  & event_queue_r0_b0[3];
   assign \$621  = \$618  | \$620 ;
-  assign \$622  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$624  = \$623  & event_queue_r0_b0[6];
-  assign \$625  = \$622  | \$624 ;
-  assign \$626  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$627  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$628  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$629  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$630  = a3_sel_fresh[1] & \$629 ;
-  assign \$631  = a3_sel_fresh[2] & config_parity_r1_b0;
-  assign \$633  = \$632  & event_queue_r0_b0[7];
-  assign \$635  = \$634  & config_queue_r0_b0[4];
-  assign \$636  = { \$635 , \$633 , \$631 , \$630 , \$628  } + 5'h1f;
-  assign \$637  = a3_hit_a1 | a3_older_hit;
-  assign \$638  = ~ \$637 ;
-  assign \$639  = a3_sel_new[0] & \$638 ;
-  assign \$641  = a3_hit_a1 | a3_older_hit;
-  assign \$642  = ~ \$641 ;
-  assign \$643  = a3_sel_new[1] & \$642 ;
-  assign \$645  = a3_hit_a1 | a3_older_hit;
-  assign \$646  = ~ \$645 ;
-  assign \$647  = a3_sel_new[2] & \$646 ;
-  assign \$650  = a3_hit_a1 | a3_older_hit;
-  assign \$651  = ~ \$650 ;
-  assign \$652  = \$649  & \$651 ;
-  assign \$653  = \$652  & event_grant_r1_b0[1];
-  assign \$655  = a3_hit_a1 | a3_older_hit;
-  assign \$656  = ~ \$655 ;
-  assign \$657  = \$654  & \$656 ;
-  assign \$658  = \$657  & log_grant_r1_b0[1];
-  assign \$660  = a3_hit_a1 | a3_older_hit;
-  assign \$661  = ~ \$660 ;
-  assign \$662  = \$659  & \$661 ;
-  assign \$663  = \$662  & config_grant_r1_b0[1];
-  assign \$665  = \$664  & event_queue_r0_b0[9];
-  assign \$667  = \$666  & config_queue_r0_b0[6];
-  assign \$668  = a3_fwd_ok & a3_hit_a1;
-  assign \$669  = a4_tag + 1'h1;
-  assign \$670  = \$668  & \$669 [0];
-  assign \$671  = a3_fwd_ok & a3_older_hit;
-  assign \$672  = ~ a3_hit_a1;
-  assign \$673  = \$671  & \$672 ;
-  assign \$674  = \$673  & a3_older_next[0];
-  assign \$675  = { \$674 , \$670 , \$667 , \$665 , \$663 , \$658 , \$653 , \$648 , \$644 , \$640  } + 10'h3ff;
-  assign \$676  = a3_hit_a1 | a3_older_hit;
-  assign \$677  = ~ \$676 ;
-  assign \$678  = a3_sel_new[0] & \$677 ;
-  assign \$680  = a3_hit_a1 | a3_older_hit;
-  assign \$681  = ~ \$680 ;
-  assign \$682  = a3_sel_new[1] & \$681 ;
-  assign \$684  = a3_hit_a1 | a3_older_hit;
-  assign \$685  = ~ \$684 ;
-  assign \$686  = a3_sel_new[2] & \$685 ;
-  assign \$689  = a3_hit_a1 | a3_older_hit;
-  assign \$690  = ~ \$689 ;
-  assign \$691  = \$688  & \$690 ;
-  assign \$692  = \$691  & event_grant_r1_b0[2];
-  assign \$694  = a3_hit_a1 | a3_older_hit;
-  assign \$695  = ~ \$694 ;
-  assign \$696  = \$693  & \$695 ;
-  assign \$697  = \$696  & log_grant_r1_b0[2];
-  assign \$699  = a3_hit_a1 | a3_older_hit;
-  assign \$700  = ~ \$699 ;
-  assign \$701  = \$698  & \$700 ;
-  assign \$702  = \$701  & config_grant_r1_b0[2];
-  assign \$704  = \$703  & event_queue_r0_b0[10];
-  assign \$706  = \$705  & config_queue_r0_b0[7];
-  assign \$707  = a3_fwd_ok & a3_hit_a1;
-  assign \$708  = a4_tag + 1'h1;
-  assign \$709  = \$707  & \$708 [1];
-  assign \$710  = a3_fwd_ok & a3_older_hit;
-  assign \$711  = ~ a3_hit_a1;
-  assign \$712  = \$710  & \$711 ;
-  assign \$713  = \$712  & a3_older_next[1];
-  assign \$714  = { \$713 , \$709 , \$706 , \$704 , \$702 , \$697 , \$692 , \$687 , \$683 , \$679  } + 10'h3ff;
-  assign \$715  = a3_hit_a1 | a3_older_hit;
-  assign \$716  = ~ \$715 ;
-  assign \$717  = a3_sel_new[0] & \$716 ;
-  assign \$719  = a3_hit_a1 | a3_older_hit;
-  assign \$720  = ~ \$719 ;
-  assign \$721  = a3_sel_new[1] & \$720 ;
-  assign \$723  = a3_hit_a1 | a3_older_hit;
-  assign \$724  = ~ \$723 ;
-  assign \$725  = a3_sel_new[2] & \$724 ;
-  assign \$728  = a3_hit_a1 | a3_older_hit;
-  assign \$729  = ~ \$728 ;
-  assign \$730  = \$727  & \$729 ;
-  assign \$731  = \$730  & event_grant_r1_b0[3];
-  assign \$733  = a3_hit_a1 | a3_older_hit;
-  assign \$734  = ~ \$733 ;
-  assign \$735  = \$732  & \$734 ;
-  assign \$736  = \$735  & log_grant_r1_b0[3];
-  assign \$738  = a3_hit_a1 | a3_older_hit;
-  assign \$739  = ~ \$738 ;
-  assign \$740  = \$737  & \$739 ;
-  assign \$741  = \$740  & config_grant_r1_b0[3];
-  assign \$743  = \$742  & event_queue_r0_b0[11];
-  assign \$745  = \$744  & config_queue_r0_b0[8];
-  assign \$746  = a3_fwd_ok & a3_hit_a1;
-  assign \$747  = a4_tag + 1'h1;
-  assign \$748  = \$746  & \$747 [2];
-  assign \$749  = a3_fwd_ok & a3_older_hit;
-  assign \$750  = ~ a3_hit_a1;
-  assign \$751  = \$749  & \$750 ;
-  assign \$752  = \$751  & a3_older_next[2];
-  assign \$753  = { \$752 , \$748 , \$745 , \$743 , \$741 , \$736 , \$731 , \$726 , \$722 , \$718  } + 10'h3ff;
-  assign \$754  = a3_hit_a1 | a3_older_hit;
-  assign \$755  = ~ \$754 ;
-  assign \$756  = a3_sel_new[0] & \$755 ;
-  assign \$758  = a3_hit_a1 | a3_older_hit;
-  assign \$759  = ~ \$758 ;
-  assign \$760  = a3_sel_new[1] & \$759 ;
-  assign \$762  = a3_hit_a1 | a3_older_hit;
-  assign \$763  = ~ \$762 ;
-  assign \$764  = a3_sel_new[2] & \$763 ;
-  assign \$767  = a3_hit_a1 | a3_older_hit;
-  assign \$768  = ~ \$767 ;
-  assign \$769  = \$766  & \$768 ;
-  assign \$770  = \$769  & event_grant_r1_b0[4];
-  assign \$772  = a3_hit_a1 | a3_older_hit;
-  assign \$773  = ~ \$772 ;
-  assign \$774  = \$771  & \$773 ;
-  assign \$775  = \$774  & log_grant_r1_b0[4];
-  assign \$777  = a3_hit_a1 | a3_older_hit;
-  assign \$778  = ~ \$777 ;
-  assign \$779  = \$776  & \$778 ;
-  assign \$780  = \$779  & config_grant_r1_b0[4];
-  assign \$782  = \$781  & event_queue_r0_b0[12];
-  assign \$784  = \$783  & config_queue_r0_b0[9];
-  assign \$785  = a3_fwd_ok & a3_hit_a1;
-  assign \$786  = a4_tag + 1'h1;
-  assign \$787  = \$785  & \$786 [3];
-  assign \$788  = a3_fwd_ok & a3_older_hit;
-  assign \$789  = ~ a3_hit_a1;
-  assign \$790  = \$788  & \$789 ;
-  assign \$791  = \$790  & a3_older_next[3];
-  assign \$792  = { \$791 , \$787 , \$784 , \$782 , \$780 , \$775 , \$770 , \$765 , \$761 , \$757  } + 10'h3ff;
-  assign \$793  = a3_valid & a3_ok;
-  assign \$794  = ! a3_pool;
-  assign event_grant_wen = \$793  & \$794 ;
-  assign \$795  = a3_valid & a3_ok;
-  assign \$796  = a3_pool == 1'h1;
-  assign log_grant_wen = \$795  & \$796 ;
-  assign \$797  = a3_valid & a3_ok;
-  assign \$798  = a3_pool == 2'h2;
-  assign config_grant_wen = \$797  & \$798 ;
-  assign \$805  = ! f2_err;
-  assign \$signal$247  = f2_valid & \$805 ;
-  assign \$806  = a4_valid & a4_ok;
-  assign \$807  = { \$806 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$808  = ~ \$807 ;
-  assign \$809  = \$808  + 1'h1;
-  assign \$810  = a5_valid & a5_ok;
-  assign \$811  = { \$810 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$812  = ~ \$811 ;
-  assign \$813  = \$812  + 1'h1;
-  assign \$814  = a4_valid & a4_ok;
-  assign \$815  = { \$814 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$816  = ~ \$815 ;
-  assign \$817  = \$816  + 1'h1;
-  assign rel_f2 = f3_same_second & f5_ok;
-  assign \$818  = ~ rel_f2;
-  assign \$819  = f3_quiet & \$818 ;
-  assign \$820  = \$819  ? f3_in : 3'h0;
-  assign \$821  = x1_select | x0_select;
-  assign \$822  = ~ \$821 ;
-  assign \$823  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$824  = { 1'h0, \$822  } & { \$823 [2], \$823  };
-  assign \$825  = { 1'h0, \$820  } & \$824 ;
-  assign \$826  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$623  = \$622  & config_queue_r0_b0[3];
+  assign \$624  = \$621  | \$623 ;
+  assign \$625  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$627  = \$626  & event_queue_r0_b0[4];
+  assign \$628  = \$625  | \$627 ;
+  assign \$629  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$631  = \$630  & event_queue_r0_b0[5];
+  assign \$632  = \$629  | \$631 ;
+  assign \$633  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$635  = \$634  & event_queue_r0_b0[6];
+  assign \$636  = \$633  | \$635 ;
+  assign \$637  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$638  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$639  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$640  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$641  = a3_sel_fresh[1] & \$640 ;
+  assign \$642  = a3_sel_fresh[2] & config_parity_r1_b0;
+  assign \$644  = \$643  & event_queue_r0_b0[7];
+  assign \$646  = \$645  & config_queue_r0_b0[4];
+  assign \$647  = { \$646 , \$644 , \$642 , \$641 , \$639  } + 5'h1f;
+  assign \$648  = a3_hit_a1 | a3_older_hit;
+  assign \$649  = ~ \$648 ;
+  assign \$650  = a3_sel_new[0] & \$649 ;
+  assign \$652  = a3_hit_a1 | a3_older_hit;
+  assign \$653  = ~ \$652 ;
+  assign \$654  = a3_sel_new[1] & \$653 ;
+  assign \$656  = a3_hit_a1 | a3_older_hit;
+  assign \$657  = ~ \$656 ;
+  assign \$658  = a3_sel_new[2] & \$657 ;
+  assign \$661  = a3_hit_a1 | a3_older_hit;
+  assign \$662  = ~ \$661 ;
+  assign \$663  = \$660  & \$662 ;
+  assign \$664  = \$663  & event_grant_r1_b0[1];
+  assign \$666  = a3_hit_a1 | a3_older_hit;
+  assign \$667  = ~ \$666 ;
+  assign \$668  = \$665  & \$667 ;
+  assign \$669  = \$668  & log_grant_r1_b0[1];
+  assign \$671  = a3_hit_a1 | a3_older_hit;
+  assign \$672  = ~ \$671 ;
+  assign \$673  = \$670  & \$672 ;
+  assign \$674  = \$673  & config_grant_r1_b0[1];
+  assign \$676  = \$675  & event_queue_r0_b0[9];
+  assign \$678  = \$677  & config_queue_r0_b0[6];
+  assign \$679  = a3_fwd_ok & a3_hit_a1;
+  assign \$680  = a4_tag + 1'h1;
+  assign \$681  = \$679  & \$680 [0];
+  assign \$682  = a3_fwd_ok & a3_older_hit;
+  assign \$683  = ~ a3_hit_a1;
+  assign \$684  = \$682  & \$683 ;
+  assign \$685  = \$684  & a3_older_next[0];
+  assign \$686  = { \$685 , \$681 , \$678 , \$676 , \$674 , \$669 , \$664 , \$659 , \$655 , \$651  } + 10'h3ff;
+  assign \$687  = a3_hit_a1 | a3_older_hit;
+  assign \$688  = ~ \$687 ;
+  assign \$689  = a3_sel_new[0] & \$688 ;
+  assign \$691  = a3_hit_a1 | a3_older_hit;
+  assign \$692  = ~ \$691 ;
+  assign \$693  = a3_sel_new[1] & \$692 ;
+  assign \$695  = a3_hit_a1 | a3_older_hit;
+  assign \$696  = ~ \$695 ;
+  assign \$697  = a3_sel_new[2] & \$696 ;
+  assign \$700  = a3_hit_a1 | a3_older_hit;
+  assign \$701  = ~ \$700 ;
+  assign \$702  = \$699  & \$701 ;
+  assign \$703  = \$702  & event_grant_r1_b0[2];
+  assign \$705  = a3_hit_a1 | a3_older_hit;
+  assign \$706  = ~ \$705 ;
+  assign \$707  = \$704  & \$706 ;
+  assign \$708  = \$707  & log_grant_r1_b0[2];
+  assign \$710  = a3_hit_a1 | a3_older_hit;
+  assign \$711  = ~ \$710 ;
+  assign \$712  = \$709  & \$711 ;
+  assign \$713  = \$712  & config_grant_r1_b0[2];
+  assign \$715  = \$714  & event_queue_r0_b0[10];
+  assign \$717  = \$716  & config_queue_r0_b0[7];
+  assign \$718  = a3_fwd_ok & a3_hit_a1;
+  assign \$719  = a4_tag + 1'h1;
+  assign \$720  = \$718  & \$719 [1];
+  assign \$721  = a3_fwd_ok & a3_older_hit;
+  assign \$722  = ~ a3_hit_a1;
+  assign \$723  = \$721  & \$722 ;
+  assign \$724  = \$723  & a3_older_next[1];
+  assign \$725  = { \$724 , \$720 , \$717 , \$715 , \$713 , \$708 , \$703 , \$698 , \$694 , \$690  } + 10'h3ff;
+  assign \$726  = a3_hit_a1 | a3_older_hit;
+  assign \$727  = ~ \$726 ;
+  assign \$728  = a3_sel_new[0] & \$727 ;
+  assign \$730  = a3_hit_a1 | a3_older_hit;
+  assign \$731  = ~ \$730 ;
+  assign \$732  = a3_sel_new[1] & \$731 ;
+  assign \$734  = a3_hit_a1 | a3_older_hit;
+  assign \$735  = ~ \$734 ;
+  assign \$736  = a3_sel_new[2] & \$735 ;
+  assign \$739  = a3_hit_a1 | a3_older_hit;
+  assign \$740  = ~ \$739 ;
+  assign \$741  = \$738  & \$740 ;
+  assign \$742  = \$741  & event_grant_r1_b0[3];
+  assign \$744  = a3_hit_a1 | a3_older_hit;
+  assign \$745  = ~ \$744 ;
+  assign \$746  = \$743  & \$745 ;
+  assign \$747  = \$746  & log_grant_r1_b0[3];
+  assign \$749  = a3_hit_a1 | a3_older_hit;
+  assign \$750  = ~ \$749 ;
+  assign \$751  = \$748  & \$750 ;
+  assign \$752  = \$751  & config_grant_r1_b0[3];
+  assign \$754  = \$753  & event_queue_r0_b0[11];
+  assign \$756  = \$755  & config_queue_r0_b0[8];
+  assign \$757  = a3_fwd_ok & a3_hit_a1;
+  assign \$758  = a4_tag + 1'h1;
+  assign \$759  = \$757  & \$758 [2];
+  assign \$760  = a3_fwd_ok & a3_older_hit;
+  assign \$761  = ~ a3_hit_a1;
+  assign \$762  = \$760  & \$761 ;
+  assign \$763  = \$762  & a3_older_next[2];
+  assign \$764  = { \$763 , \$759 , \$756 , \$754 , \$752 , \$747 , \$742 , \$737 , \$733 , \$729  } + 10'h3ff;
+  assign \$765  = a3_hit_a1 | a3_older_hit;
+  assign \$766  = ~ \$765 ;
+  assign \$767  = a3_sel_new[0] & \$766 ;
+  assign \$769  = a3_hit_a1 | a3_older_hit;
+  assign \$770  = ~ \$769 ;
+  assign \$771  = a3_sel_new[1] & \$770 ;
+  assign \$773  = a3_hit_a1 | a3_older_hit;
+  assign \$774  = ~ \$773 ;
+  assign \$775  = a3_sel_new[2] & \$774 ;
+  assign \$778  = a3_hit_a1 | a3_older_hit;
+  assign \$779  = ~ \$778 ;
+  assign \$780  = \$777  & \$779 ;
+  assign \$781  = \$780  & event_grant_r1_b0[4];
+  assign \$783  = a3_hit_a1 | a3_older_hit;
+  assign \$784  = ~ \$783 ;
+  assign \$785  = \$782  & \$784 ;
+  assign \$786  = \$785  & log_grant_r1_b0[4];
+  assign \$788  = a3_hit_a1 | a3_older_hit;
+  assign \$789  = ~ \$788 ;
+  assign \$790  = \$787  & \$789 ;
+  assign \$791  = \$790  & config_grant_r1_b0[4];
+  assign \$793  = \$792  & event_queue_r0_b0[12];
+  assign \$795  = \$794  & config_queue_r0_b0[9];
+  assign \$796  = a3_fwd_ok & a3_hit_a1;
+  assign \$797  = a4_tag + 1'h1;
+  assign \$798  = \$796  & \$797 [3];
+  assign \$799  = a3_fwd_ok & a3_older_hit;
+  assign \$800  = ~ a3_hit_a1;
+  assign \$801  = \$799  & \$800 ;
+  assign \$802  = \$801  & a3_older_next[3];
+  assign \$803  = { \$802 , \$798 , \$795 , \$793 , \$791 , \$786 , \$781 , \$776 , \$772 , \$768  } + 10'h3ff;
+  assign \$804  = a3_valid & a3_ok;
+  assign \$805  = ! a3_pool;
+  assign event_grant_wen = \$804  & \$805 ;
+  assign \$806  = a3_valid & a3_ok;
+  assign \$807  = a3_pool == 1'h1;
+  assign log_grant_wen = \$806  & \$807 ;
+  assign \$808  = a3_valid & a3_ok;
+  assign \$809  = a3_pool == 2'h2;
+  assign config_grant_wen = \$808  & \$809 ;
+  assign \$816  = ! f2_err;
+  assign \$signal$247  = f2_valid & \$816 ;
+  assign \$817  = a4_valid & a4_ok;
+  assign \$818  = { \$817 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$819  = ~ \$818 ;
+  assign \$820  = \$819  + 1'h1;
+  assign \$821  = a5_valid & a5_ok;
+  assign \$822  = { \$821 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$823  = ~ \$822 ;
+  assign \$824  = \$823  + 1'h1;
+  assign \$825  = a4_valid & a4_ok;
+  assign \$826  = { \$825 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$827  = ~ \$826 ;
   assign \$828  = \$827  + 1'h1;
-  assign released_f1 = \release  & \$828 [12];
-  assign \$829  = ~ f4_blocked;
-  assign \$830  = \$829  & f4_rest_held;
-  assign \$signal$448  = f4_hit_a1 | \$830 ;
-  assign \$831  = ~ f4_blocked;
-  assign \$832  = f4_by_mem & f4_mem_ok;
-  assign \$833  = f4_by_mem & f4_mem_ok;
-  assign \$834  = \$832 [0] | \$833 [1];
-  assign \$835  = f4_by_mem & f4_mem_ok;
-  assign \$836  = \$834  | \$835 [2];
-  assign \$837  = f4_by_older | \$836 ;
-  assign \$838  = \$831  & \$837 ;
-  assign \release  = f4_by_a1 | \$838 ;
-  assign \$839  = ~ f4_go;
-  assign \$840  = ~ \$signal$448 ;
-  assign \$841  = \$signal$448  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$841  : f4_err;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$829  = ~ rel_f2;
+  assign \$830  = f3_quiet & \$829 ;
+  assign \$831  = \$830  ? f3_in : 3'h0;
+  assign \$832  = x1_select | x0_select;
+  assign \$833  = ~ \$832 ;
+  assign \$834  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$835  = { 1'h0, \$833  } & { \$834 [2], \$834  };
+  assign \$836  = { 1'h0, \$831  } & \$835 ;
+  assign \$837  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$838  = ~ \$837 ;
+  assign \$839  = \$838  + 1'h1;
+  assign released_f1 = \release  & \$839 [12];
+  assign \$840  = ~ f4_blocked;
+  assign \$841  = \$840  & f4_rest_held;
+  assign \$signal$448  = f4_hit_a1 | \$841 ;
+  assign \$842  = ~ f4_blocked;
+  assign \$843  = f4_by_mem & f4_mem_ok;
+  assign \$844  = f4_by_mem & f4_mem_ok;
+  assign \$845  = \$843 [0] | \$844 [1];
+  assign \$846  = f4_by_mem & f4_mem_ok;
+  assign \$847  = \$845  | \$846 [2];
+  assign \$848  = f4_by_older | \$847 ;
+  assign \$849  = \$842  & \$848 ;
+  assign \release  = f4_by_a1 | \$849 ;
+  assign \$850  = ~ f4_go;
+  assign \$851  = ~ \$signal$448 ;
+  assign \$852  = \$signal$448  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$852  : f4_err;
   assign \$signal$312  = \release  ? 4'h0 : unreleased_err;
-  assign \$842  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$389  = ~ \$842 ;
-  assign \$843  = ~ f4_blocked;
-  assign \$844  = \$843  & f4_by_older;
-  assign \$845  = f4_by_a1 | \$844 ;
-  assign \$846  = f4_live[0] & \$845 ;
-  assign \$847  = ~ f4_blocked;
-  assign \$848  = \$847  & f4_by_mem_live[0];
-  assign \$849  = \$848  & f4_mem_ok[0];
-  assign \w__en$387  = \$846  | \$849 ;
-  assign \$850  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$851  = ~ \$850 ;
-  assign \$852  = ! f4_slot[6:0];
-  assign \$853  = ~ f4_blocked;
-  assign \$854  = \$853  & f4_by_older;
-  assign \$855  = f4_by_a1 | \$854 ;
-  assign \$856  = f4_live[0] & \$855 ;
-  assign \$857  = ~ f4_blocked;
-  assign \$858  = \$857  & f4_by_mem_live[0];
-  assign \$859  = \$858  & f4_mem_ok[0];
-  assign event_queue_wen = \$856  | \$859 ;
-  assign \$860  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$853  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$389  = ~ \$853 ;
+  assign \$854  = ~ f4_blocked;
+  assign \$855  = \$854  & f4_by_older;
+  assign \$856  = f4_by_a1 | \$855 ;
+  assign \$857  = f4_live[0] & \$856 ;
+  assign \$858  = ~ f4_blocked;
+  assign \$859  = \$858  & f4_by_mem_live[0];
+  assign \$860  = \$859  & f4_mem_ok[0];
+  assign \w__en$387  = \$857  | \$860 ;
   assign \$861  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$414  = ~ \$861 ;
-  assign \$862  = ~ f4_blocked;
-  assign \$863  = \$862  & f4_by_older;
-  assign \$864  = f4_by_a1 | \$863 ;
-  assign \$865  = f4_live[1] & \$864 ;
-  assign \$866  = ~ f4_blocked;
-  assign \$867  = \$866  & f4_by_mem_live[1];
-  assign \$868  = \$867  & f4_mem_ok[1];
-  assign \$869  = \$865  | \$868 ;
-  assign \$870  = f4_taken_a4 | f4_taken_a3;
-  assign \$871  = \$870  | f4_taken_a2;
-  assign \$872  = ~ \$871 ;
-  assign log_parity_wen = \$869  & \$872 ;
+  assign \$862  = ~ \$861 ;
+  assign \$863  = f4_slot[6:0] + 7'h7f;
+  assign \$864  = ~ \$863 [7];
+  assign \$865  = ~ f4_blocked;
+  assign \$866  = \$865  & f4_by_older;
+  assign \$867  = f4_by_a1 | \$866 ;
+  assign \$868  = f4_live[0] & \$867 ;
+  assign \$869  = ~ f4_blocked;
+  assign \$870  = \$869  & f4_by_mem_live[0];
+  assign \$871  = \$870  & f4_mem_ok[0];
+  assign event_queue_wen = \$868  | \$871 ;
+  assign \$872  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
   assign \$873  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$434  = ~ \$873 ;
+  assign \w__data$414  = ~ \$873 ;
   assign \$874  = ~ f4_blocked;
   assign \$875  = \$874  & f4_by_older;
   assign \$876  = f4_by_a1 | \$875 ;
-  assign \$877  = f4_live[2] & \$876 ;
+  assign \$877  = f4_live[1] & \$876 ;
   assign \$878  = ~ f4_blocked;
-  assign \$879  = \$878  & f4_by_mem_live[2];
-  assign \$880  = \$879  & f4_mem_ok[2];
-  assign \w__en$432  = \$877  | \$880 ;
-  assign \$881  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$882  = ~ \$881 ;
-  assign \$883  = ! f4_slot[3:0];
-  assign \$884  = ~ f4_blocked;
-  assign \$885  = \$884  & f4_by_older;
-  assign \$886  = f4_by_a1 | \$885 ;
-  assign \$887  = f4_live[2] & \$886 ;
-  assign \$888  = ~ f4_blocked;
-  assign \$889  = \$888  & f4_by_mem_live[2];
-  assign \$890  = \$889  & f4_mem_ok[2];
-  assign config_queue_wen = \$887  | \$890 ;
-  assign \$891  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$892  = busy_0 | busy_6;
-  assign \$893  = busy_12 | busy_18;
-  assign \$894  = \$892  | \$893 ;
-  assign \$895  = busy_24 | busy_30;
-  assign \$896  = \$895  | busy_36;
-  assign busy = \$894  | \$896 ;
+  assign \$879  = \$878  & f4_by_mem_live[1];
+  assign \$880  = \$879  & f4_mem_ok[1];
+  assign \$881  = \$877  | \$880 ;
+  assign \$882  = f4_taken_a4 | f4_taken_a3;
+  assign \$883  = \$882  | f4_taken_a2;
+  assign \$884  = ~ \$883 ;
+  assign log_parity_wen = \$881  & \$884 ;
+  assign \$885  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$434  = ~ \$885 ;
+  assign \$886  = ~ f4_blocked;
+  assign \$887  = \$886  & f4_by_older;
+  assign \$888  = f4_by_a1 | \$887 ;
+  assign \$889  = f4_live[2] & \$888 ;
+  assign \$890  = ~ f4_blocked;
+  assign \$891  = \$890  & f4_by_mem_live[2];
+  assign \$892  = \$891  & f4_mem_ok[2];
+  assign \w__en$432  = \$889  | \$892 ;
+  assign \$893  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$894  = ~ \$893 ;
+  assign \$895  = f4_slot[3:0] + 4'hf;
+  assign \$896  = ~ \$895 [4];
+  assign \$897  = ~ f4_blocked;
+  assign \$898  = \$897  & f4_by_older;
+  assign \$899  = f4_by_a1 | \$898 ;
+  assign \$900  = f4_live[2] & \$899 ;
+  assign \$901  = ~ f4_blocked;
+  assign \$902  = \$901  & f4_by_mem_live[2];
+  assign \$903  = \$902  & f4_mem_ok[2];
+  assign config_queue_wen = \$900  | \$903 ;
+  assign \$904  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$905  = busy_0 | busy_6;
+  assign \$906  = busy_12 | busy_18;
+  assign \$907  = \$905  | \$906 ;
+  assign \$908  = busy_24 | busy_30;
+  assign \$909  = \$908  | busy_36;
+  assign busy = \$907  | \$909 ;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$897 ;
+    event_grant_w_en <= \$910 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$898 ;
+    event_grant_w_addr <= \$911 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$899 ;
+    event_grant_w_data <= \$912 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -5785,19 +5811,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$900 ;
+    event_queue_w_en <= \$913 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$901 ;
+    event_queue_w_addr <= \$914 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$902 ;
+    event_queue_w_data <= \$915 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    log_grant_w_en <= \$903 ;
+    log_grant_w_en <= \$916 ;
   always @(posedge aclk_clk)
-    log_grant_w_addr <= \$904 ;
+    log_grant_w_addr <= \$917 ;
   always @(posedge aclk_clk)
-    log_grant_w_data <= \$905 ;
+    log_grant_w_data <= \$918 ;
   always @(posedge aclk_clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -5807,11 +5833,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    config_grant_w_en <= \$906 ;
+    config_grant_w_en <= \$919 ;
   always @(posedge aclk_clk)
-    config_grant_w_addr <= \$907 ;
+    config_grant_w_addr <= \$920 ;
   always @(posedge aclk_clk)
-    config_grant_w_data <= \$908 ;
+    config_grant_w_data <= \$921 ;
   always @(posedge aclk_clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
@@ -5821,15 +5847,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     config_parity_r1_b0 <= \r__data$51 ;
   always @(posedge aclk_clk)
-    config_queue_w_en <= \$909 ;
+    config_queue_w_en <= \$922 ;
   always @(posedge aclk_clk)
-    config_queue_w_addr <= \$910 ;
+    config_queue_w_addr <= \$923 ;
   always @(posedge aclk_clk)
-    config_queue_w_data <= \$911 ;
+    config_queue_w_data <= \$924 ;
   always @(posedge aclk_clk)
     config_queue_r0_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$912 ;
+    a0_valid <= \$925 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -5839,7 +5865,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$913 ;
+    a1_valid <= \$926 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -5851,17 +5877,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$914 ;
+    a1_select <= \$927 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$915 ;
+    x0_valid <= \$928 ;
   always @(posedge aclk_clk)
-    x0_select <= \$916 ;
+    x0_select <= \$929 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$917 ;
+    x1_valid <= \$930 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -5869,9 +5895,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$918 ;
+    x1_select <= \$931 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$919 ;
+    x2_valid <= \$932 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -5883,49 +5909,49 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$920 ;
+    a2_valid <= \$933 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$921 ;
+    event_seen <= \$934 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$922 ;
+    event_seen_prev <= \$935 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$923 ;
+    event_has_fresh <= \$936 ;
   always @(posedge aclk_clk)
-    event_head <= \$924 ;
+    event_head <= \$937 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$925 ;
+    event_fresh <= \$938 ;
   always @(posedge aclk_clk)
-    event_fresh_slot <= \$926 ;
+    event_fresh_slot <= \$939 ;
   always @(posedge aclk_clk)
-    log_seen <= \$927 ;
+    log_seen <= \$940 ;
   always @(posedge aclk_clk)
-    log_seen_prev <= \$928 ;
+    log_seen_prev <= \$941 ;
   always @(posedge aclk_clk)
-    log_at_last <= \$929 ;
+    log_at_last <= \$942 ;
   always @(posedge aclk_clk)
-    log_lapped <= \$930 ;
+    log_lapped <= \$943 ;
   always @(posedge aclk_clk)
-    log_fresh <= \$931 ;
+    log_fresh <= \$944 ;
   always @(posedge aclk_clk)
-    log_fresh_slot <= \$932 ;
+    log_fresh_slot <= \$945 ;
   always @(posedge aclk_clk)
-    config_seen <= \$933 ;
+    config_seen <= \$946 ;
   always @(posedge aclk_clk)
-    config_seen_prev <= \$934 ;
+    config_seen_prev <= \$947 ;
   always @(posedge aclk_clk)
-    config_has_fresh <= \$935 ;
+    config_has_fresh <= \$948 ;
   always @(posedge aclk_clk)
-    config_head <= \$936 ;
+    config_head <= \$949 ;
   always @(posedge aclk_clk)
-    config_fresh <= \$937 ;
+    config_fresh <= \$950 ;
   always @(posedge aclk_clk)
-    config_fresh_slot <= \$938 ;
+    config_fresh_slot <= \$951 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$939 ;
+    a2_ring <= \$952 ;
   always @(posedge aclk_clk)
     a2_lapped <= \$76 ;
   always @(posedge aclk_clk)
@@ -5937,15 +5963,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$106 ;
   always @(posedge aclk_clk)
-    a3_restart_fresh <= \$113 ;
+    a3_restart_fresh <= \$119 ;
   always @(posedge aclk_clk)
-    a3_restart_head <= \$118 ;
+    a3_restart_head <= \$124 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$940 ;
+    a3_valid <= \$953 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
-    a3_err <= \$119 ;
+    a3_err <= \$125 ;
   always @(posedge aclk_clk)
     a3_pool <= a2_pool;
   always @(posedge aclk_clk)
@@ -5953,23 +5979,23 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$941 ;
+    a3_ring <= \$954 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$122 ;
+    a3_sel_head <= \$128 ;
   always @(posedge aclk_clk)
-    a3_sel_last <= \$134 ;
+    a3_sel_last <= \$140 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$147 ;
+    a3_sel_new <= \$153 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$148 ;
+    a3_fail <= \$154 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$150 ;
+    a3_sel_fresh <= \$156 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$152 ;
+    a3_fwd_ok <= \$158 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$942 ;
+    a4_valid <= \$955 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -5979,13 +6005,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$153 ;
+    a4_slot <= \$159 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$792 [10], \$753 [10], \$714 [10], \$675 [10] };
+    a4_tag <= { \$803 [10], \$764 [10], \$725 [10], \$686 [10] };
   always @(posedge aclk_clk)
-    a4_snap <= \$636 [5];
+    a4_snap <= \$647 [5];
   always @(posedge aclk_clk)
-    a5_valid <= \$943 ;
+    a5_valid <= \$956 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6001,15 +6027,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$154 ;
+    a5_addr <= \$160 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$160 ;
+    a3_hit_a1 <= \$166 ;
   always @(posedge aclk_clk)
-    a3_older_hit <= \$169 ;
+    a3_older_hit <= \$175 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$176 ;
+    a3_older_next <= \$182 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$944 ;
+    f0_valid <= \$957 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6021,11 +6047,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$197 , \$190 , \$183  };
+    f0_hit <= { \$203 , \$196 , \$189  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$945 ;
+    f1_valid <= \$958 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6041,85 +6067,85 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$946 ;
+    f1_same_second_eq0 <= \$959 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$947 ;
+    f1_same_second_eq3 <= \$960 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$948 ;
+    f1_same_second_eq6 <= \$961 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$949 ;
+    f1_same_second_eq9 <= \$962 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$950 ;
+    f1_same_second_eq12 <= \$963 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$951 ;
+    f1_same_second_eq15 <= \$964 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$952 ;
+    f1_same_second_eq18 <= \$965 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$953 ;
+    f1_same_second_eq21 <= \$966 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$954 ;
+    f1_same_second_eq24 <= \$967 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$955 ;
+    f1_same_second_eq27 <= \$968 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$956 ;
+    f1_same_second_eq30 <= \$969 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$957 ;
+    f1_same_third_eq0 <= \$970 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$958 ;
+    f1_same_third_eq3 <= \$971 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$959 ;
+    f1_same_third_eq6 <= \$972 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$960 ;
+    f1_same_third_eq9 <= \$973 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$961 ;
+    f1_same_third_eq12 <= \$974 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$962 ;
+    f1_same_third_eq15 <= \$975 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$963 ;
+    f1_same_third_eq18 <= \$976 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$964 ;
+    f1_same_third_eq21 <= \$977 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$965 ;
+    f1_same_third_eq24 <= \$978 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$966 ;
+    f1_same_third_eq27 <= \$979 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$967 ;
+    f1_same_third_eq30 <= \$980 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$968 ;
+    f1_hit <= \$981 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$969 ;
+    f1_misaligned <= \$982 ;
   always @(posedge aclk_clk)
-    f1_event_slot <= \$221 [6:0];
+    f1_event_slot <= \$227 [6:0];
   always @(posedge aclk_clk)
-    f1_log_slot <= \$223 [8:0];
+    f1_log_slot <= \$229 [8:0];
   always @(posedge aclk_clk)
-    f1_config_slot <= \$225 [3:0];
+    f1_config_slot <= \$231 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$970 ;
+    f2_valid <= \$983 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$231 ;
+    f2_pool <= \$237 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$236 ;
+    f2_slot <= \$242 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$238 ;
+    f2_in_pool <= \$245 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$246 ;
+    f2_err <= \$257 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= { \$257 , \$254 , \$249  };
+    f2_never_granted <= { \$268 , \$265 , \$260  };
   always @(posedge aclk_clk)
-    f2_same_second <= \$279 ;
+    f2_same_second <= \$290 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$301 ;
+    f2_same_third <= \$312 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$971 ;
+    f3_valid <= \$984 ;
   always @(posedge aclk_clk)
-    f3_go <= \$972 ;
+    f3_go <= \$985 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6133,33 +6159,33 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$302 [3:0];
+    f3_next <= \$313 [3:0];
   always @(posedge aclk_clk)
-    f3_in <= { \$305 , \$304 , \$303  };
+    f3_in <= { \$316 , \$315 , \$314  };
   always @(posedge aclk_clk)
-    f3_never_granted <= \$307 ;
+    f3_never_granted <= \$318 ;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$809 [12];
+    f3_hit_a2 <= \$820 [12];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$310 [4];
+    f3_a2_tag_ok <= \$321 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$813 [12];
+    f3_hit_a3 <= \$824 [12];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$313 [4];
+    f3_a3_tag_ok <= \$324 [4];
   always @(posedge aclk_clk)
-    f3_older_next <= \$316 ;
+    f3_older_next <= \$327 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$317 ;
+    f3_older_snap <= \$328 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$318 ;
+    f3_rel_f3 <= \$329 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$973 ;
+    f3_quiet <= \$986 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$974 ;
+    f4_valid <= \$987 ;
   always @(posedge aclk_clk)
-    f4_go <= \$975 ;
+    f4_go <= \$988 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6173,73 +6199,73 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$817 [12];
+    f4_hit_a1 <= \$828 [12];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$326 [3:0];
+    f4_a1_next <= \$337 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$345 ;
+    f4_rest_held <= \$356 ;
   always @(posedge aclk_clk)
-    f4_rest_next <= \$379 ;
+    f4_rest_next <= \$390 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$389 ;
+    f4_rest_snap <= \$400 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$976 ;
+    f4_by_a1 <= \$989 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$977 ;
+    f4_by_older <= \$990 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$978 ;
+    f4_by_mem <= \$991 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$420 [6], \$415 [6], \$410 [6] };
+    f4_mem_ok <= { \$431 [6], \$426 [6], \$421 [6] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$422 ;
+    f2_flushed <= \$433 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$425 ;
+    f3_flushed <= \$436 ;
   always @(posedge aclk_clk)
-    f4_live <= \$430 [2:0];
+    f4_live <= \$441 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$979 ;
+    f4_by_mem_live <= \$992 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$980 ;
+    f4_blocked <= \$993 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$434 [12];
+    f4_taken_a4 <= \$445 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$437 [12];
+    f4_taken_a3 <= \$448 [12];
   always @(posedge aclk_clk)
-    f4_taken_a2 <= \$442 ;
+    f4_taken_a2 <= \$453 ;
   always @(posedge aclk_clk)
-    event_push <= \$981 ;
+    event_push <= \$994 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$982 ;
+    event_queue_waddr <= \$995 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$983 ;
+    event_pushed <= \$996 ;
   always @(posedge aclk_clk)
-    event_popped <= \$984 ;
+    event_popped <= \$997 ;
   always @(posedge aclk_clk)
-    event_count <= \$985 ;
+    event_count <= \$998 ;
   always @(posedge aclk_clk)
-    event_at <= \$986 ;
+    event_at <= \$999 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$987 ;
+    event_nonempty <= \$1000 ;
   always @(posedge aclk_clk)
-    config_push <= \$988 ;
+    config_push <= \$1001 ;
   always @(posedge aclk_clk)
-    config_queue_waddr <= \$989 ;
+    config_queue_waddr <= \$1002 ;
   always @(posedge aclk_clk)
-    config_pushed <= \$990 ;
+    config_pushed <= \$1003 ;
   always @(posedge aclk_clk)
-    config_popped <= \$991 ;
+    config_popped <= \$1004 ;
   always @(posedge aclk_clk)
-    config_count <= \$992 ;
+    config_count <= \$1005 ;
   always @(posedge aclk_clk)
-    config_at <= \$993 ;
+    config_at <= \$1006 ;
   always @(posedge aclk_clk)
-    config_nonempty <= \$994 ;
+    config_nonempty <= \$1007 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$995 ;
+    f5_valid <= \$1008 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$996 ;
+    f5_ok <= \$1009 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$312 ;
   always @(posedge aclk_clk)
@@ -6255,41 +6281,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$540 ;
+    f5_wparity <= \$551 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$544 [12];
+    a3_flip <= \$555 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$545 ;
+    a3_released <= \$556 ;
   always @(posedge aclk_clk)
-    a4_prev_held <= \$550 ;
+    a4_prev_held <= \$561 ;
   always @(posedge aclk_clk)
-    a4_released <= \$552 ;
+    a4_released <= \$563 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$557 ;
+    a5_overwrite <= \$568 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$997 ;
+    a6_valid <= \$1010 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$998 ;
+    f6_valid <= \$1011 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$999 ;
+    x3_valid <= \$1012 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1000 ;
+    x4_valid <= \$1013 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1001 ;
+    x5_valid <= \$1014 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1002 ;
+    x6_valid <= \$1015 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -6349,942 +6375,942 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1003 ;
+    busy_0 <= \$1016 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1004 ;
+    busy_6 <= \$1017 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1005 ;
+    busy_12 <= \$1018 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1006 ;
+    busy_18 <= \$1019 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1007 ;
+    busy_24 <= \$1020 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1008 ;
+    busy_30 <= \$1021 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1009 ;
+    busy_36 <= \$1022 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$897  = event_grant_wen;
+    \$910  = event_grant_wen;
     if (aclk_rst) begin
-      \$897  = 1'h0;
+      \$910  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$898  = event_grant_w_addr;
+    \$911  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$898  = { \$625 , \$621 , \$617 , \$613 , \$606 , \$599 , \$592  };
+      \$911  = { \$636 , \$632 , \$628 , \$624 , \$617 , \$610 , \$603  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$899  = event_grant_w_data;
+    \$912  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$899  = event_grant_wdata;
+      \$912  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$900  = event_queue_wen;
-    if (aclk_rst) begin
-      \$900  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$901  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$901  = event_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$902  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$902  = event_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$903  = log_grant_wen;
-    if (aclk_rst) begin
-      \$903  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$904  = log_grant_w_addr;
-    if (log_grant_wen) begin
-      \$904  = { \$627 , \$626 , \$625 , \$621 , \$617 , \$613 , \$606 , \$599 , \$592  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$905  = log_grant_w_data;
-    if (log_grant_wen) begin
-      \$905  = log_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$906  = config_grant_wen;
-    if (aclk_rst) begin
-      \$906  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$907  = config_grant_w_addr;
-    if (config_grant_wen) begin
-      \$907  = { \$613 , \$606 , \$599 , \$592  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$908  = config_grant_w_data;
-    if (config_grant_wen) begin
-      \$908  = config_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$909  = config_queue_wen;
-    if (aclk_rst) begin
-      \$909  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$910  = config_queue_w_addr;
-    if (config_queue_wen) begin
-      \$910  = config_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$911  = config_queue_w_data;
-    if (config_queue_wen) begin
-      \$911  = config_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$912  = alloc_valid;
-    if (aclk_rst) begin
-      \$912  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$913  = a0_valid;
+    \$913  = event_queue_wen;
     if (aclk_rst) begin
       \$913  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$914  = { \$25 , \$22 , \$19  };
-    if (aclk_rst) begin
-      \$914  = 3'h0;
+    \$914  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$914  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$915  = flush_valid;
-    if (aclk_rst) begin
-      \$915  = 1'h0;
+    \$915  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$915  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$916  = { 1'h0, \$31 , \$28  };
+    \$916  = log_grant_wen;
     if (aclk_rst) begin
-      \$916  = 3'h0;
+      \$916  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$917  = x0_valid;
-    if (aclk_rst) begin
-      \$917  = 1'h0;
+    \$917  = log_grant_w_addr;
+    if (log_grant_wen) begin
+      \$917  = { \$638 , \$637 , \$636 , \$632 , \$628 , \$624 , \$617 , \$610 , \$603  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$918  = x0_select;
-    if (aclk_rst) begin
-      \$918  = 3'h0;
+    \$918  = log_grant_w_data;
+    if (log_grant_wen) begin
+      \$918  = log_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$919  = x1_valid;
+    \$919  = config_grant_wen;
     if (aclk_rst) begin
       \$919  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$920  = a1_valid;
-    if (aclk_rst) begin
-      \$920  = 1'h0;
+    \$920  = config_grant_w_addr;
+    if (config_grant_wen) begin
+      \$920  = { \$624 , \$617 , \$610 , \$603  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$921  = event_seen;
+    \$921  = config_grant_w_data;
+    if (config_grant_wen) begin
+      \$921  = config_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$922  = config_queue_wen;
+    if (aclk_rst) begin
+      \$922  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$923  = config_queue_w_addr;
+    if (config_queue_wen) begin
+      \$923  = config_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$924  = config_queue_w_data;
+    if (config_queue_wen) begin
+      \$924  = config_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$925  = alloc_valid;
+    if (aclk_rst) begin
+      \$925  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$926  = a0_valid;
+    if (aclk_rst) begin
+      \$926  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$927  = { \$25 , \$22 , \$19  };
+    if (aclk_rst) begin
+      \$927  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$928  = flush_valid;
+    if (aclk_rst) begin
+      \$928  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$929  = { 1'h0, \$31 , \$28  };
+    if (aclk_rst) begin
+      \$929  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$930  = x0_valid;
+    if (aclk_rst) begin
+      \$930  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$931  = x0_select;
+    if (aclk_rst) begin
+      \$931  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$932  = x1_valid;
+    if (aclk_rst) begin
+      \$932  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$933  = a1_valid;
+    if (aclk_rst) begin
+      \$933  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$934  = event_seen;
     if (\$39 ) begin
-      \$921  = \$40 ;
+      \$934  = \$40 ;
     end
     if (aclk_rst) begin
-      \$921  = 8'h00;
+      \$934  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$922  = event_seen;
+    \$935  = event_seen;
     if (aclk_rst) begin
-      \$922  = 8'h00;
+      \$935  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$923  = event_has_fresh;
+    \$936  = event_has_fresh;
     if (event_take_fresh) begin
-      \$923  = \$41 ;
+      \$936  = \$41 ;
     end else if (x1_select[0]) begin
-      \$923  = 1'h1;
+      \$936  = 1'h1;
     end
     if (aclk_rst) begin
-      \$923  = 1'h1;
+      \$936  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$924  = event_head;
+    \$937  = event_head;
     if (event_pop) begin
-      \$924  = \$44 [6:0];
+      \$937  = \$44 [6:0];
     end
     if (x1_select[0]) begin
-      \$924  = event_queue_waddr;
+      \$937  = event_queue_waddr;
     end
     if (aclk_rst) begin
-      \$924  = 7'h00;
+      \$937  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$925  = event_fresh_next;
+    \$938  = event_fresh_next;
     if (aclk_rst) begin
-      \$925  = 8'h00;
+      \$938  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$926  = \$45 [6:0];
+    \$939  = \$45 [6:0];
     if (aclk_rst) begin
-      \$926  = 7'h00;
+      \$939  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$927  = log_seen;
+    \$940  = log_seen;
     if (\$48 ) begin
-      \$927  = \$49 ;
+      \$940  = \$49 ;
     end
     if (aclk_rst) begin
-      \$927  = 10'h000;
+      \$940  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$928  = log_seen;
+    \$941  = log_seen;
     if (aclk_rst) begin
-      \$928  = 10'h000;
+      \$941  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$929  = log_at_last;
+    \$942  = log_at_last;
     if (log_take_fresh) begin
-      \$929  = \$54 ;
+      \$942  = \$54 ;
     end else if (x1_select[1]) begin
-      \$929  = 1'h0;
+      \$942  = 1'h0;
     end
-    if (aclk_rst) begin
-      \$929  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$930  = log_lapped;
-    if (log_take_fresh) begin
-      \$930  = \$59 ;
-    end else if (x1_select[1]) begin
-      \$930  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$930  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$931  = log_fresh_next;
-    if (aclk_rst) begin
-      \$931  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$932  = \$60 [8:0];
-    if (aclk_rst) begin
-      \$932  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$933  = config_seen;
-    if (\$63 ) begin
-      \$933  = \$64 ;
-    end
-    if (aclk_rst) begin
-      \$933  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$934  = config_seen;
-    if (aclk_rst) begin
-      \$934  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$935  = config_has_fresh;
-    if (config_take_fresh) begin
-      \$935  = \$65 ;
-    end else if (x1_select[2]) begin
-      \$935  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$935  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$936  = config_head;
-    if (config_pop) begin
-      \$936  = \$68 [3:0];
-    end
-    if (x1_select[2]) begin
-      \$936  = config_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$936  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$937  = config_fresh_next;
-    if (aclk_rst) begin
-      \$937  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$938  = \$69 [3:0];
-    if (aclk_rst) begin
-      \$938  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$939  = a1_select[1];
-    if (aclk_rst) begin
-      \$939  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$940  = a2_valid;
-    if (aclk_rst) begin
-      \$940  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$941  = a2_ring;
-    if (aclk_rst) begin
-      \$941  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$942  = a3_valid;
     if (aclk_rst) begin
       \$942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$943  = a4_valid;
+    \$943  = log_lapped;
+    if (log_take_fresh) begin
+      \$943  = \$59 ;
+    end else if (x1_select[1]) begin
+      \$943  = 1'h0;
+    end
     if (aclk_rst) begin
       \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$944  = free_valid;
+    \$944  = log_fresh_next;
     if (aclk_rst) begin
-      \$944  = 1'h0;
+      \$944  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$945  = f0_valid;
+    \$945  = \$60 [8:0];
     if (aclk_rst) begin
-      \$945  = 1'h0;
+      \$945  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$946  = \$198 ;
+    \$946  = config_seen;
+    if (\$63 ) begin
+      \$946  = \$64 ;
+    end
     if (aclk_rst) begin
-      \$946  = 1'h0;
+      \$946  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$947  = \$199 ;
+    \$947  = config_seen;
     if (aclk_rst) begin
-      \$947  = 1'h0;
+      \$947  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$948  = \$200 ;
+    \$948  = config_has_fresh;
+    if (config_take_fresh) begin
+      \$948  = \$65 ;
+    end else if (x1_select[2]) begin
+      \$948  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$948  = 1'h0;
+      \$948  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$949  = \$201 ;
+    \$949  = config_head;
+    if (config_pop) begin
+      \$949  = \$68 [3:0];
+    end
+    if (x1_select[2]) begin
+      \$949  = config_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$949  = 1'h0;
+      \$949  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$950  = \$202 ;
+    \$950  = config_fresh_next;
     if (aclk_rst) begin
-      \$950  = 1'h0;
+      \$950  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$951  = \$203 ;
+    \$951  = \$69 [3:0];
     if (aclk_rst) begin
-      \$951  = 1'h0;
+      \$951  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$952  = \$204 ;
+    \$952  = a1_select[1];
     if (aclk_rst) begin
       \$952  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$953  = \$205 ;
+    \$953  = a2_valid;
     if (aclk_rst) begin
       \$953  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$954  = \$206 ;
+    \$954  = a2_ring;
     if (aclk_rst) begin
       \$954  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$955  = \$207 ;
+    \$955  = a3_valid;
     if (aclk_rst) begin
       \$955  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$956  = \$208 ;
+    \$956  = a4_valid;
     if (aclk_rst) begin
       \$956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$957  = \$209 ;
+    \$957  = free_valid;
     if (aclk_rst) begin
       \$957  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$958  = \$210 ;
+    \$958  = f0_valid;
     if (aclk_rst) begin
       \$958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$959  = \$211 ;
+    \$959  = \$204 ;
     if (aclk_rst) begin
       \$959  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$960  = \$212 ;
+    \$960  = \$205 ;
     if (aclk_rst) begin
       \$960  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$961  = \$213 ;
+    \$961  = \$206 ;
     if (aclk_rst) begin
       \$961  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$962  = \$214 ;
+    \$962  = \$207 ;
     if (aclk_rst) begin
       \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$963  = \$215 ;
+    \$963  = \$208 ;
     if (aclk_rst) begin
       \$963  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$964  = \$216 ;
+    \$964  = \$209 ;
     if (aclk_rst) begin
       \$964  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$965  = \$217 ;
+    \$965  = \$210 ;
     if (aclk_rst) begin
       \$965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$966  = \$218 ;
+    \$966  = \$211 ;
     if (aclk_rst) begin
       \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$967  = \$219 ;
+    \$967  = \$212 ;
     if (aclk_rst) begin
       \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$970  = f1_valid;
+    \$968  = \$213 ;
+    if (aclk_rst) begin
+      \$968  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$969  = \$214 ;
+    if (aclk_rst) begin
+      \$969  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$970  = \$215 ;
     if (aclk_rst) begin
       \$970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$971  = f2_valid;
+    \$971  = \$216 ;
     if (aclk_rst) begin
       \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$972  = \$signal$247 ;
+    \$972  = \$217 ;
     if (aclk_rst) begin
       \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$973  = \$325 ;
+    \$973  = \$218 ;
     if (aclk_rst) begin
       \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$974  = f3_valid;
+    \$974  = \$219 ;
     if (aclk_rst) begin
       \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$975  = f3_go;
+    \$975  = \$220 ;
     if (aclk_rst) begin
       \$975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$976  = \$394 ;
+    \$976  = \$221 ;
     if (aclk_rst) begin
       \$976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$977  = \$402 ;
+    \$977  = \$222 ;
     if (aclk_rst) begin
       \$977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$978  = \$405 ;
+    \$978  = \$223 ;
     if (aclk_rst) begin
-      \$978  = 3'h0;
+      \$978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$979  = \$825 [2:0];
+    \$979  = \$224 ;
     if (aclk_rst) begin
-      \$979  = 3'h0;
+      \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$980  = \$431 ;
+    \$980  = \$225 ;
     if (aclk_rst) begin
       \$980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$981  = \$450 ;
-    if (aclk_rst) begin
-      \$981  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$982  = event_queue_waddr;
-    if (\$458 ) begin
-      \$982  = \$461 [6:0];
-    end
-    if (aclk_rst) begin
-      \$982  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$983  = event_push;
-    if (x1_select[0]) begin
-      \$983  = 1'h0;
-    end
+    \$983  = f1_valid;
     if (aclk_rst) begin
       \$983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$984  = event_pop;
-    if (x1_select[0]) begin
-      \$984  = 1'h0;
-    end
+    \$984  = f2_valid;
     if (aclk_rst) begin
       \$984  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$985  = \$465 [7:0];
-    if (x1_select[0]) begin
-      \$985  = 8'h00;
-    end
+    \$985  = \$signal$247 ;
     if (aclk_rst) begin
-      \$985  = 8'h00;
+      \$985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$986  = event_at;
-    if (\$468 ) begin
-      \$986 [0] = event_at[0];
-      \$986 [1] = event_at[1];
-      \$986 [2] = event_at[2];
-    end
-    if (\$474 ) begin
-      \$986 [0] = event_at[1];
-      \$986 [1] = event_at[2];
-      \$986 [2] = \$475 ;
-    end
-    if (\$481 ) begin
-      \$986 [0] = 1'h0;
-      \$986 [1] = event_at[0];
-      \$986 [2] = event_at[1];
-    end
-    if (\$487 ) begin
-      \$986 [0] = event_at[0];
-      \$986 [1] = event_at[1];
-      \$986 [2] = event_at[2];
-    end
-    if (x1_select[0]) begin
-      \$986  = 3'h1;
-    end
+    \$986  = \$336 ;
     if (aclk_rst) begin
-      \$986  = 3'h1;
+      \$986  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$987  = event_nonempty;
-    if (\$468 ) begin
-      \$987  = \$471 ;
-    end
-    if (\$474 ) begin
-      \$987  = \$478 ;
-    end
-    if (\$481 ) begin
-      \$987  = \$484 ;
-    end
-    if (\$487 ) begin
-      \$987  = \$490 ;
-    end
-    if (x1_select[0]) begin
-      \$987  = 1'h0;
-    end
+    \$987  = f3_valid;
     if (aclk_rst) begin
       \$987  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$988  = \$498 ;
+    \$988  = f3_go;
     if (aclk_rst) begin
       \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$989  = config_queue_waddr;
-    if (\$506 ) begin
-      \$989  = \$509 [3:0];
-    end
+    \$989  = \$405 ;
     if (aclk_rst) begin
-      \$989  = 4'h0;
+      \$989  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$990  = config_push;
-    if (x1_select[2]) begin
-      \$990  = 1'h0;
-    end
+    \$990  = \$413 ;
     if (aclk_rst) begin
       \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$991  = config_pop;
-    if (x1_select[2]) begin
-      \$991  = 1'h0;
-    end
+    \$991  = \$416 ;
     if (aclk_rst) begin
-      \$991  = 1'h0;
+      \$991  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$992  = \$513 [4:0];
-    if (x1_select[2]) begin
-      \$992  = 5'h00;
-    end
+    \$992  = \$836 [2:0];
     if (aclk_rst) begin
-      \$992  = 5'h00;
+      \$992  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$993  = config_at;
-    if (\$516 ) begin
-      \$993 [0] = config_at[0];
-      \$993 [1] = config_at[1];
-      \$993 [2] = config_at[2];
-    end
-    if (\$522 ) begin
-      \$993 [0] = config_at[1];
-      \$993 [1] = config_at[2];
-      \$993 [2] = \$523 ;
-    end
-    if (\$529 ) begin
-      \$993 [0] = 1'h0;
-      \$993 [1] = config_at[0];
-      \$993 [2] = config_at[1];
-    end
-    if (\$535 ) begin
-      \$993 [0] = config_at[0];
-      \$993 [1] = config_at[1];
-      \$993 [2] = config_at[2];
-    end
-    if (x1_select[2]) begin
-      \$993  = 3'h1;
-    end
+    \$993  = \$442 ;
     if (aclk_rst) begin
-      \$993  = 3'h1;
+      \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$994  = config_nonempty;
-    if (\$516 ) begin
-      \$994  = \$519 ;
-    end
-    if (\$522 ) begin
-      \$994  = \$526 ;
-    end
-    if (\$529 ) begin
-      \$994  = \$532 ;
-    end
-    if (\$535 ) begin
-      \$994  = \$538 ;
-    end
-    if (x1_select[2]) begin
-      \$994  = 1'h0;
-    end
+    \$994  = \$461 ;
     if (aclk_rst) begin
       \$994  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$995  = f4_valid;
+    \$995  = event_queue_waddr;
+    if (\$469 ) begin
+      \$995  = \$472 [6:0];
+    end
     if (aclk_rst) begin
-      \$995  = 1'h0;
+      \$995  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$996  = \release ;
+    \$996  = event_push;
+    if (x1_select[0]) begin
+      \$996  = 1'h0;
+    end
     if (aclk_rst) begin
       \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$997  = a5_valid;
+    \$997  = event_pop;
+    if (x1_select[0]) begin
+      \$997  = 1'h0;
+    end
     if (aclk_rst) begin
       \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$998  = f5_valid;
+    \$998  = \$476 [7:0];
+    if (x1_select[0]) begin
+      \$998  = 8'h00;
+    end
     if (aclk_rst) begin
-      \$998  = 1'h0;
+      \$998  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$999  = x2_valid;
+    \$999  = event_at;
+    if (\$479 ) begin
+      \$999 [0] = event_at[0];
+      \$999 [1] = event_at[1];
+      \$999 [2] = event_at[2];
+    end
+    if (\$485 ) begin
+      \$999 [0] = event_at[1];
+      \$999 [1] = event_at[2];
+      \$999 [2] = \$486 ;
+    end
+    if (\$492 ) begin
+      \$999 [0] = 1'h0;
+      \$999 [1] = event_at[0];
+      \$999 [2] = event_at[1];
+    end
+    if (\$498 ) begin
+      \$999 [0] = event_at[0];
+      \$999 [1] = event_at[1];
+      \$999 [2] = event_at[2];
+    end
+    if (x1_select[0]) begin
+      \$999  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$999  = 1'h0;
+      \$999  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1000  = x3_valid;
+    \$1000  = event_nonempty;
+    if (\$479 ) begin
+      \$1000  = \$482 ;
+    end
+    if (\$485 ) begin
+      \$1000  = \$489 ;
+    end
+    if (\$492 ) begin
+      \$1000  = \$495 ;
+    end
+    if (\$498 ) begin
+      \$1000  = \$501 ;
+    end
+    if (x1_select[0]) begin
+      \$1000  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1001  = x4_valid;
+    \$1001  = \$509 ;
     if (aclk_rst) begin
       \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1002  = x5_valid;
+    \$1002  = config_queue_waddr;
+    if (\$517 ) begin
+      \$1002  = \$520 [3:0];
+    end
     if (aclk_rst) begin
-      \$1002  = 1'h0;
+      \$1002  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1003  = \$558 ;
+    \$1003  = config_push;
+    if (x1_select[2]) begin
+      \$1003  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1004  = \$559 ;
+    \$1004  = config_pop;
+    if (x1_select[2]) begin
+      \$1004  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1005  = \$560 ;
+    \$1005  = \$524 [4:0];
+    if (x1_select[2]) begin
+      \$1005  = 5'h00;
+    end
     if (aclk_rst) begin
-      \$1005  = 1'h0;
+      \$1005  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1006  = \$561 ;
+    \$1006  = config_at;
+    if (\$527 ) begin
+      \$1006 [0] = config_at[0];
+      \$1006 [1] = config_at[1];
+      \$1006 [2] = config_at[2];
+    end
+    if (\$533 ) begin
+      \$1006 [0] = config_at[1];
+      \$1006 [1] = config_at[2];
+      \$1006 [2] = \$534 ;
+    end
+    if (\$540 ) begin
+      \$1006 [0] = 1'h0;
+      \$1006 [1] = config_at[0];
+      \$1006 [2] = config_at[1];
+    end
+    if (\$546 ) begin
+      \$1006 [0] = config_at[0];
+      \$1006 [1] = config_at[1];
+      \$1006 [2] = config_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1006  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1006  = 1'h0;
+      \$1006  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1007  = \$562 ;
+    \$1007  = config_nonempty;
+    if (\$527 ) begin
+      \$1007  = \$530 ;
+    end
+    if (\$533 ) begin
+      \$1007  = \$537 ;
+    end
+    if (\$540 ) begin
+      \$1007  = \$543 ;
+    end
+    if (\$546 ) begin
+      \$1007  = \$549 ;
+    end
+    if (x1_select[2]) begin
+      \$1007  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1008  = \$563 ;
+    \$1008  = f4_valid;
     if (aclk_rst) begin
       \$1008  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1009  = \$564 ;
+    \$1009  = \release ;
     if (aclk_rst) begin
       \$1009  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1010  = a5_valid;
+    if (aclk_rst) begin
+      \$1010  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1011  = f5_valid;
+    if (aclk_rst) begin
+      \$1011  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1012  = x2_valid;
+    if (aclk_rst) begin
+      \$1012  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1013  = x3_valid;
+    if (aclk_rst) begin
+      \$1013  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1014  = x4_valid;
+    if (aclk_rst) begin
+      \$1014  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1015  = x5_valid;
+    if (aclk_rst) begin
+      \$1015  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1016  = \$569 ;
+    if (aclk_rst) begin
+      \$1016  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1017  = \$570 ;
+    if (aclk_rst) begin
+      \$1017  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1018  = \$571 ;
+    if (aclk_rst) begin
+      \$1018  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1019  = \$572 ;
+    if (aclk_rst) begin
+      \$1019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1020  = \$573 ;
+    if (aclk_rst) begin
+      \$1020  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1021  = \$574 ;
+    if (aclk_rst) begin
+      \$1021  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1022  = \$575 ;
+    if (aclk_rst) begin
+      \$1022  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     event_fresh_next = event_fresh;
     if (event_take_fresh) begin
-      event_fresh_next = \$573 ;
+      event_fresh_next = \$584 ;
     end else if (x1_select[0]) begin
       event_fresh_next = 8'h00;
     end
@@ -7293,7 +7319,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     log_fresh_next = log_fresh;
     if (log_take_fresh) begin
-      log_fresh_next = \$579 [9:0];
+      log_fresh_next = \$590 [9:0];
     end else if (x1_select[1]) begin
       log_fresh_next = 10'h000;
     end
@@ -7302,7 +7328,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     config_fresh_next = config_fresh;
     if (config_take_fresh) begin
-      config_fresh_next = \$585 ;
+      config_fresh_next = \$596 ;
     end else if (x1_select[2]) begin
       config_fresh_next = 5'h00;
     end
@@ -7312,35 +7338,35 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$800 ;
+          grant_addr = \$811 ;
       2'h1:
-          grant_addr = \$802 ;
+          grant_addr = \$813 ;
       2'h2:
-          grant_addr = \$804 ;
+          grant_addr = \$815 ;
     endcase
   end
-  assign event_grant_waddr = { \$625 , \$621 , \$617 , \$613 , \$606 , \$599 , \$592  };
-  assign log_grant_waddr = { \$627 , \$626 , \$625 , \$621 , \$617 , \$613 , \$606 , \$599 , \$592  };
-  assign config_grant_waddr = { \$613 , \$606 , \$599 , \$592  };
-  assign flush_reg_select = \port$3593$40 [5:3];
+  assign event_grant_waddr = { \$636 , \$632 , \$628 , \$624 , \$617 , \$610 , \$603  };
+  assign log_grant_waddr = { \$638 , \$637 , \$636 , \$632 , \$628 , \$624 , \$617 , \$610 , \$603  };
+  assign config_grant_waddr = { \$624 , \$617 , \$610 , \$603  };
+  assign flush_reg_select = \port$3606$40 [5:3];
   assign event_tail = event_queue_waddr;
   assign config_tail = config_queue_waddr;
   assign log_flushing = x1_select[1];
   assign event_flushing = x1_select[0];
   assign config_flushing = x1_select[2];
-  assign \$signal  = { \$627 , \$626 , \$625 , \$621 , \$617 , \$613 , \$606 , \$599 , \$592  };
-  assign next_tag = { \$792 [10], \$753 [10], \$714 [10], \$675 [10] };
-  assign fetched_snap = \$636 [5];
-  assign free_reg_hit = \port$3593$40 [2:0];
-  assign \$signal$259  = \$809 [12];
-  assign hit_a3 = \$813 [12];
-  assign \$signal$278  = \$817 [12];
-  assign f3_by_mem_base = \$825 [2:0];
+  assign \$signal  = { \$638 , \$637 , \$636 , \$632 , \$628 , \$624 , \$617 , \$610 , \$603  };
+  assign next_tag = { \$803 [10], \$764 [10], \$725 [10], \$686 [10] };
+  assign fetched_snap = \$647 [5];
+  assign free_reg_hit = \port$3606$40 [2:0];
+  assign \$signal$259  = \$820 [12];
+  assign hit_a3 = \$824 [12];
+  assign \$signal$278  = \$828 [12];
+  assign f3_by_mem_base = \$836 [2:0];
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = { \$565 [3:0], event_grant_w_data[0] };
+  assign w__data = { \$576 [3:0], event_grant_w_data[0] };
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
   assign \r__addr$381  = event_fresh_slot;
@@ -7365,7 +7391,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign event_queue_data = event_queue_r0_b0;
   assign \w__addr$403  = log_grant_w_addr;
   assign \w__en$404  = log_grant_w_en;
-  assign \w__data$405  = { \$566 [3:0], log_grant_w_data[0] };
+  assign \w__data$405  = { \$577 [3:0], log_grant_w_data[0] };
   assign \r__addr$406  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
   assign \r__addr$408  = log_fresh_slot;
@@ -7382,7 +7408,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \log_parity_data$420  = log_parity_r0_b0;
   assign \w__addr$421  = config_grant_w_addr;
   assign \w__en$422  = config_grant_w_en;
-  assign \w__data$423  = { \$567 [3:0], config_grant_w_data[0] };
+  assign \w__data$423  = { \$578 [3:0], config_grant_w_data[0] };
   assign \r__addr$424  = f1_config_slot;
   assign config_grant_addr = f1_config_slot;
   assign \r__addr$426  = config_fresh_slot;
@@ -7485,30 +7511,30 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.zero  = config_queue_r0_b0[5];
   assign \config_queue_data.next  = config_queue_r0_b0[9:6];
-  assign config_queue_wdata[9:6] = \$891 ;
-  assign config_queue_wdata[5] = \$883 ;
-  assign config_queue_wdata[4] = \$882 ;
+  assign config_queue_wdata[9:6] = \$904 ;
+  assign config_queue_wdata[5] = \$896 ;
+  assign config_queue_wdata[4] = \$894 ;
   assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[12:9] = \$860 ;
-  assign event_queue_wdata[8] = \$852 ;
-  assign event_queue_wdata[7] = \$851 ;
+  assign event_queue_wdata[12:9] = \$872 ;
+  assign event_queue_wdata[8] = \$864 ;
+  assign event_queue_wdata[7] = \$862 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
-  assign config_grant_wdata[4:1] = { \$792 [10], \$753 [10], \$714 [10], \$675 [10] };
-  assign config_grant_wdata[0] = \$636 [5];
-  assign log_grant_wdata[4:1] = { \$792 [10], \$753 [10], \$714 [10], \$675 [10] };
-  assign log_grant_wdata[0] = \$636 [5];
-  assign event_grant_wdata[4:1] = { \$792 [10], \$753 [10], \$714 [10], \$675 [10] };
-  assign event_grant_wdata[0] = \$636 [5];
-  assign \$969 [2] = \$224 ;
-  assign \$969 [1] = \$222 ;
-  assign \$969 [0] = \$220 ;
-  assign \$968 [2] = f0_hit[2];
-  assign \$968 [1] = f0_hit[1];
-  assign \$968 [0] = f0_hit[0];
+  assign config_grant_wdata[4:1] = { \$803 [10], \$764 [10], \$725 [10], \$686 [10] };
+  assign config_grant_wdata[0] = \$647 [5];
+  assign log_grant_wdata[4:1] = { \$803 [10], \$764 [10], \$725 [10], \$686 [10] };
+  assign log_grant_wdata[0] = \$647 [5];
+  assign event_grant_wdata[4:1] = { \$803 [10], \$764 [10], \$725 [10], \$686 [10] };
+  assign event_grant_wdata[0] = \$647 [5];
+  assign \$982 [2] = \$230 [10];
+  assign \$982 [1] = \$228 [8];
+  assign \$982 [0] = \$226 [11];
+  assign \$981 [2] = f0_hit[2];
+  assign \$981 [1] = f0_hit[1];
+  assign \$981 [0] = f0_hit[0];
   assign \$3  = \$1 [13];
   assign \$7  = \$5 [13];
   assign \$11  = \$9 [13];
-  assign \$574  = 1'h1;
+  assign \$585  = 1'h1;
   assign log_take_fresh = a1_select[1];
   assign \$70  = 1'h0;
   assign \$74  = \$73 ;
@@ -7518,109 +7544,109 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$81  = a1_select[1];
   assign \$96  = 1'h1;
   assign \$97  = a1_in[1];
-  assign \$126  = \$124 [8];
-  assign \$129  = \$127 [10];
-  assign \$132  = \$130 [5];
-  assign \$138  = \$136 [8];
-  assign \$141  = \$139 [10];
-  assign \$144  = \$142 [5];
-  assign \$152  = \$151 ;
-  assign \$587  = a3_sel_head[0];
-  assign \$590  = a3_sel_head[2];
-  assign \$594  = a3_sel_head[0];
-  assign \$597  = a3_sel_head[2];
-  assign \$601  = a3_sel_head[0];
-  assign \$604  = a3_sel_head[2];
-  assign \$608  = a3_sel_head[0];
-  assign \$611  = a3_sel_head[2];
-  assign \$615  = a3_sel_head[0];
+  assign \$132  = \$130 [8];
+  assign \$135  = \$133 [10];
+  assign \$138  = \$136 [5];
+  assign \$144  = \$142 [8];
+  assign \$147  = \$145 [10];
+  assign \$150  = \$148 [5];
+  assign \$158  = \$157 ;
+  assign \$598  = a3_sel_head[0];
+  assign \$601  = a3_sel_head[2];
+  assign \$605  = a3_sel_head[0];
+  assign \$608  = a3_sel_head[2];
+  assign \$612  = a3_sel_head[0];
+  assign \$615  = a3_sel_head[2];
   assign \$619  = a3_sel_head[0];
-  assign \$623  = a3_sel_head[0];
-  assign \$155  = a3_restart_head[0];
-  assign \$158  = a3_restart_head[2];
-  assign \$181  = \$179 [32];
-  assign \$188  = \$186 [32];
-  assign \$195  = \$193 [32];
-  assign \$226  = 1'h0;
-  assign \$228  = \$227 ;
-  assign \$330  = f3_in[0];
-  assign \$333  = f3_in[1];
-  assign \$337  = f3_in[2];
-  assign \$347  = f3_in[0];
-  assign \$349  = f3_in[1];
-  assign \$352  = f3_in[2];
-  assign \$355  = f3_in[0];
-  assign \$357  = f3_in[1];
-  assign \$360  = f3_in[2];
-  assign \$363  = f3_in[0];
-  assign \$365  = f3_in[1];
-  assign \$368  = f3_in[2];
-  assign \$371  = f3_in[0];
-  assign \$373  = f3_in[1];
-  assign \$376  = f3_in[2];
-  assign \$381  = f3_in[0];
-  assign \$383  = f3_in[1];
-  assign \$386  = f3_in[2];
-  assign \$407  = \$406 ;
-  assign \$412  = \$411 ;
-  assign \$417  = \$416 ;
-  assign \$473  = event_popped;
-  assign \$479  = event_pushed;
-  assign \$485  = event_pushed;
-  assign \$486  = event_popped;
-  assign \$521  = config_popped;
-  assign \$527  = config_pushed;
-  assign \$533  = config_pushed;
-  assign \$534  = config_popped;
-  assign \$564  = x6_valid;
-  assign \$632  = a3_sel_head[0];
-  assign \$634  = a3_sel_head[2];
-  assign \$640  = \$639 ;
-  assign \$644  = \$643 ;
-  assign \$648  = \$647 ;
-  assign \$649  = a3_sel_last[0];
-  assign \$654  = a3_sel_last[1];
-  assign \$659  = a3_sel_last[2];
-  assign \$664  = a3_sel_head[0];
-  assign \$666  = a3_sel_head[2];
-  assign \$679  = 1'h0;
-  assign \$683  = 1'h0;
-  assign \$687  = 1'h0;
-  assign \$688  = a3_sel_last[0];
-  assign \$693  = a3_sel_last[1];
-  assign \$698  = a3_sel_last[2];
-  assign \$703  = a3_sel_head[0];
-  assign \$705  = a3_sel_head[2];
-  assign \$718  = 1'h0;
-  assign \$722  = 1'h0;
-  assign \$726  = 1'h0;
-  assign \$727  = a3_sel_last[0];
-  assign \$732  = a3_sel_last[1];
-  assign \$737  = a3_sel_last[2];
-  assign \$742  = a3_sel_head[0];
-  assign \$744  = a3_sel_head[2];
-  assign \$757  = 1'h0;
-  assign \$761  = 1'h0;
-  assign \$765  = 1'h0;
-  assign \$766  = a3_sel_last[0];
-  assign \$771  = a3_sel_last[1];
-  assign \$776  = a3_sel_last[2];
-  assign \$781  = a3_sel_head[0];
-  assign \$783  = a3_sel_head[2];
-  assign \$799  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$800 [30:0] = { 9'h000, \$799  };
-  assign \$800 [31] = 1'h1;
-  assign \$801  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$802 [30:21], \$802 [19:0] } = { 7'h00, \$801 [23:21], \$801 [19:0] };
-  assign { \$802 [31], \$802 [20] } = 2'h3;
-  assign \$803  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$804 [30:22], \$804 [20:0] } = { 11'h000, \$803  };
-  assign { \$804 [31], \$804 [21] } = 2'h3;
+  assign \$622  = a3_sel_head[2];
+  assign \$626  = a3_sel_head[0];
+  assign \$630  = a3_sel_head[0];
+  assign \$634  = a3_sel_head[0];
+  assign \$161  = a3_restart_head[0];
+  assign \$164  = a3_restart_head[2];
+  assign \$187  = \$185 [32];
+  assign \$194  = \$192 [32];
+  assign \$201  = \$199 [32];
+  assign \$232  = 1'h0;
+  assign \$234  = \$233 ;
+  assign \$341  = f3_in[0];
+  assign \$344  = f3_in[1];
+  assign \$348  = f3_in[2];
+  assign \$358  = f3_in[0];
+  assign \$360  = f3_in[1];
+  assign \$363  = f3_in[2];
+  assign \$366  = f3_in[0];
+  assign \$368  = f3_in[1];
+  assign \$371  = f3_in[2];
+  assign \$374  = f3_in[0];
+  assign \$376  = f3_in[1];
+  assign \$379  = f3_in[2];
+  assign \$382  = f3_in[0];
+  assign \$384  = f3_in[1];
+  assign \$387  = f3_in[2];
+  assign \$392  = f3_in[0];
+  assign \$394  = f3_in[1];
+  assign \$397  = f3_in[2];
+  assign \$418  = \$417 ;
+  assign \$423  = \$422 ;
+  assign \$428  = \$427 ;
+  assign \$484  = event_popped;
+  assign \$490  = event_pushed;
+  assign \$496  = event_pushed;
+  assign \$497  = event_popped;
+  assign \$532  = config_popped;
+  assign \$538  = config_pushed;
+  assign \$544  = config_pushed;
+  assign \$545  = config_popped;
+  assign \$575  = x6_valid;
+  assign \$643  = a3_sel_head[0];
+  assign \$645  = a3_sel_head[2];
+  assign \$651  = \$650 ;
+  assign \$655  = \$654 ;
+  assign \$659  = \$658 ;
+  assign \$660  = a3_sel_last[0];
+  assign \$665  = a3_sel_last[1];
+  assign \$670  = a3_sel_last[2];
+  assign \$675  = a3_sel_head[0];
+  assign \$677  = a3_sel_head[2];
+  assign \$690  = 1'h0;
+  assign \$694  = 1'h0;
+  assign \$698  = 1'h0;
+  assign \$699  = a3_sel_last[0];
+  assign \$704  = a3_sel_last[1];
+  assign \$709  = a3_sel_last[2];
+  assign \$714  = a3_sel_head[0];
+  assign \$716  = a3_sel_head[2];
+  assign \$729  = 1'h0;
+  assign \$733  = 1'h0;
+  assign \$737  = 1'h0;
+  assign \$738  = a3_sel_last[0];
+  assign \$743  = a3_sel_last[1];
+  assign \$748  = a3_sel_last[2];
+  assign \$753  = a3_sel_head[0];
+  assign \$755  = a3_sel_head[2];
+  assign \$768  = 1'h0;
+  assign \$772  = 1'h0;
+  assign \$776  = 1'h0;
+  assign \$777  = a3_sel_last[0];
+  assign \$782  = a3_sel_last[1];
+  assign \$787  = a3_sel_last[2];
+  assign \$792  = a3_sel_head[0];
+  assign \$794  = a3_sel_head[2];
+  assign \$810  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$811 [30:0] = { 9'h000, \$810  };
+  assign \$811 [31] = 1'h1;
+  assign \$812  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$813 [30:21], \$813 [19:0] } = { 7'h00, \$812 [23:21], \$812 [19:0] };
+  assign { \$813 [31], \$813 [20] } = 2'h3;
+  assign \$814  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$815 [30:22], \$815 [20:0] } = { 11'h000, \$814  };
+  assign { \$815 [31], \$815 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3216$0 , \port$3217$0 , \port$3219$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$3593$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3979$0 , \port$3979$48 , rsp_freed_valid, \port$3982$0 , rsp_flushed_valid, \port$3994$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4022$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4111$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4281$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4553$0 , aclk_clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3229$0 , \port$3230$0 , \port$3232$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$3606$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3992$0 , \port$3992$48 , rsp_freed_valid, \port$3995$0 , rsp_flushed_valid, \port$4007$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4035$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4124$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4294$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4566$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -9697,32 +9723,32 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$3216$0 ;
-  wire \port$3216$0 ;
-  output \port$3217$0 ;
-  wire \port$3217$0 ;
-  output \port$3219$0 ;
-  wire \port$3219$0 ;
-  output [44:0] \port$3593$1 ;
-  wire [44:0] \port$3593$1 ;
-  input [15:0] \port$3979$0 ;
-  wire [15:0] \port$3979$0 ;
-  input [12:0] \port$3979$48 ;
-  wire [12:0] \port$3979$48 ;
-  input [15:0] \port$3982$0 ;
-  wire [15:0] \port$3982$0 ;
-  input [14:0] \port$3994$0 ;
-  wire [14:0] \port$3994$0 ;
-  input [36:0] \port$4022$0 ;
-  wire [36:0] \port$4022$0 ;
-  input [35:0] \port$4111$0 ;
-  wire [35:0] \port$4111$0 ;
+  output \port$3229$0 ;
+  wire \port$3229$0 ;
+  output \port$3230$0 ;
+  wire \port$3230$0 ;
+  output \port$3232$0 ;
+  wire \port$3232$0 ;
+  output [44:0] \port$3606$1 ;
+  wire [44:0] \port$3606$1 ;
+  input [15:0] \port$3992$0 ;
+  wire [15:0] \port$3992$0 ;
+  input [12:0] \port$3992$48 ;
+  wire [12:0] \port$3992$48 ;
+  input [15:0] \port$3995$0 ;
+  wire [15:0] \port$3995$0 ;
+  input [14:0] \port$4007$0 ;
+  wire [14:0] \port$4007$0 ;
+  input [36:0] \port$4035$0 ;
+  wire [36:0] \port$4035$0 ;
+  input [35:0] \port$4124$0 ;
+  wire [35:0] \port$4124$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4281$0 ;
-  wire [4:0] \port$4281$0 ;
+  output [4:0] \port$4294$0 ;
+  wire [4:0] \port$4294$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4553$0 ;
-  wire [4:0] \port$4553$0 ;
+  output [4:0] \port$4566$0 ;
+  wire [4:0] \port$4566$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10017,63 +10043,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$103  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$3982$0 [15] ? { 6'h00, \port$3982$0 [14:13] } : 8'hff;
+  assign \$2  = \port$3995$0 [15] ? { 6'h00, \port$3995$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$3994$0 [12:5], 46'h000000000000, \port$3994$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3994$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$3979$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3979$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3979$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$3982$0 [12:5], \port$4022$0 [32:1], 4'h0, \port$4022$0 [36:33], \$2 , 1'h0, \port$4022$0 [0], 3'h1, \port$3982$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4007$0 [12:5], 46'h000000000000, \port$4007$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4007$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$3992$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3992$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3992$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$3995$0 [12:5], \port$4035$0 [32:1], 4'h0, \port$4035$0 [36:33], \$2 , 1'h0, \port$4035$0 [0], 3'h1, \port$3995$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$3994$0 [12:5], 46'h000000000000, \port$3994$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$3994$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$3979$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3979$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3979$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4007$0 [12:5], 46'h000000000000, \port$4007$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4007$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$3992$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3992$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3992$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$3979$0 [4:1] == 1'h1;
+  assign \$15  = \port$3992$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$3979$0 [0];
-  assign \$18  = ! \port$3979$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$3992$0 [0];
+  assign \$18  = ! \port$3992$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$3982$0 [0];
-  assign \$21  = ! \port$3982$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$3995$0 [0];
+  assign \$21  = ! \port$3995$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$3994$0 [0];
-  assign \$24  = ! \port$3994$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$4007$0 [0];
+  assign \$24  = ! \port$4007$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$3979$0 [4:1] == 1'h1;
+  assign \$26  = \port$3992$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$3979$0 [6:5];
+  assign \$28  = ! \port$3992$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$3979$0 [0];
-  assign \$31  = \port$3979$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$3992$0 [0];
+  assign \$31  = \port$3992$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$3982$0 [0];
-  assign \$34  = \port$3982$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$3995$0 [0];
+  assign \$34  = \port$3995$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$3994$0 [0];
-  assign \$37  = \port$3994$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4007$0 [0];
+  assign \$37  = \port$4007$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$3979$0 [4:1] == 1'h1;
+  assign \$39  = \port$3992$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$3979$0 [6:5] == 1'h1;
+  assign \$41  = \port$3992$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$3979$0 [0];
-  assign \$44  = \port$3979$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$3992$0 [0];
+  assign \$44  = \port$3992$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$3979$48 [12];
-  assign \$47  = rsp_grant_valid & \port$3979$0 [0];
-  assign \$48  = \port$3979$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$3992$48 [12];
+  assign \$47  = rsp_grant_valid & \port$3992$0 [0];
+  assign \$48  = \port$3992$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$3982$0 [0];
-  assign \$51  = \port$3982$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$3995$0 [0];
+  assign \$51  = \port$3995$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$3994$0 [0];
-  assign \$54  = \port$3994$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$4007$0 [0];
+  assign \$54  = \port$4007$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$3979$0 [4:1] == 1'h1;
+  assign \$56  = \port$3992$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$3979$0 [6:5] == 2'h2;
+  assign \$58  = \port$3992$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
@@ -10700,12 +10726,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$801  = w0_event_is & w0_event_slot_ok;
   assign \$802  = w0_log_is & w0_log_slot_ok;
   assign \$803  = w0_config_is & w0_config_slot_ok;
-  assign \$804  = bus__w_beat_from_queue ? \port$4111$0 [31:0] : bus__w_data;
-  assign \$805  = bus__w_beat_from_queue ? \port$4111$0 [31:0] : bus__w_data;
+  assign \$804  = bus__w_beat_from_queue ? \port$4124$0 [31:0] : bus__w_data;
+  assign \$805  = bus__w_beat_from_queue ? \port$4124$0 [31:0] : bus__w_data;
   assign \$807  = 32'd2147483648 + \$806 ;
-  assign \$808  = bus__w_beat_from_queue ? \port$4111$0 [31:0] : bus__w_data;
+  assign \$808  = bus__w_beat_from_queue ? \port$4124$0 [31:0] : bus__w_data;
   assign \$810  = 32'd2148532224 + \$809 ;
-  assign \$811  = bus__w_beat_from_queue ? \port$4111$0 [31:0] : bus__w_data;
+  assign \$811  = bus__w_beat_from_queue ? \port$4124$0 [31:0] : bus__w_data;
   assign \$813  = 32'd2149580800 + \$812 ;
   assign \$814  = ~ command_queue_pop;
   assign \$815  = command_queue_count[0] & \$814 ;
@@ -10891,8 +10917,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$995  = 1'h1 << \$994 [7:5];
   assign \$996  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$997  = 1'h1 << \$996 [11:8];
-  assign \$998  = bus__w_beat_from_queue ? \port$4111$0 [31:0] : bus__w_data;
-  assign \$999  = bus__w_beat_from_queue ? \port$4111$0 [35:32] : bus__w_strb;
+  assign \$998  = bus__w_beat_from_queue ? \port$4124$0 [31:0] : bus__w_data;
+  assign \$999  = bus__w_beat_from_queue ? \port$4124$0 [35:32] : bus__w_strb;
   assign \$1000  = ~ w1_is_command;
   assign \$1001  = w1_valid & \$1000 ;
   assign \$1002  = ~ w1_a1_0[0];
@@ -11133,13 +11159,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1237  = \$1236  & \$signal$299 [1];
   assign \$1238  = \$signal$297  & w2_is_pool2_low_water;
   assign \$1239  = \$1238  & \$signal$299 [2];
-  assign \$1240  = | \port$3982$0 [4:1];
+  assign \$1240  = | \port$3995$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1240 ;
-  assign \$1241  = | \port$3994$0 [4:1];
+  assign \$1241  = | \port$4007$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1241 ;
-  assign \$1242  = ~ \port$3979$0 [0];
+  assign \$1242  = ~ \port$3992$0 [0];
   assign \$1243  = rsp_grant_valid & \$1242 ;
-  assign \$1244  = \port$3979$0 [4:1] != 1'h1;
+  assign \$1244  = \port$3992$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1243  & \$1244 ;
   assign \$1245  = \$signal$28  > 2'h2;
   assign \$1246  = \$1245  ? 2'h2 : \$signal$28 ;
@@ -11231,7 +11257,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_config_is = bus__w_addr_from_queue ? \$1318 [6] : \$1321 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$4111$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$4124$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -11244,17 +11270,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1324  = bus__w_addr[5:0] == 3'h4;
   assign \$1325  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$1324  | \$1325 ;
-  assign \$1326  = \port$4111$0 [18:0] - 8'h80;
+  assign \$1326  = \port$4124$0 [18:0] - 8'h80;
   assign \$1327  = ~ \$1326 [19];
   assign \$1328  = bus__w_data[18:0] - 8'h80;
   assign \$1329  = ~ \$1328 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1330  = \port$4111$0 [18:0] - 10'h200;
+  assign \$1330  = \port$4124$0 [18:0] - 10'h200;
   assign \$1331  = ~ \$1330 [19];
   assign \$1332  = bus__w_data[18:0] - 10'h200;
   assign \$1333  = ~ \$1332 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1334  = \port$4111$0 [18:0] - 5'h10;
+  assign \$1334  = \port$4124$0 [18:0] - 5'h10;
   assign \$1335  = ~ \$1334 [19];
   assign \$1336  = bus__w_data[18:0] - 5'h10;
   assign \$1337  = ~ \$1336 [19];
@@ -11544,11 +11570,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1615  = \$signal$314  & \$signal$298 ;
   assign \$1616  = ~ \$1615 ;
   assign bus__w_err = \$1614  & \$1616 ;
-  assign \$1617  = rsp_freed_valid & \port$4022$0 [0];
+  assign \$1617  = rsp_freed_valid & \port$4035$0 [0];
   assign \$1618  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1617  | \$1618 ;
-  assign \$1619  = rsp_freed_valid & \port$4022$0 [0];
-  assign \$1620  = \$1619  ? \port$3982$0 [0] : \port$3994$0 [0];
+  assign \$1619  = rsp_freed_valid & \port$4035$0 [0];
+  assign \$1620  = \$1619  ? \port$3995$0 [0] : \port$4007$0 [0];
   assign bus__w_slow_err = ~ \$1620 ;
   always @(posedge aclk_clk)
     cycle <= \$1621 ;
@@ -11561,7 +11587,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 24'h000000, \port$3979$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3979$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3979$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$3992$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3992$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3992$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1624 ;
   always @(posedge aclk_clk)
@@ -13488,23 +13514,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       \$1769  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$3979$0 [4:1];
-  assign rsp_grant_pool = \port$3979$0 [6:5];
-  assign rsp_grant_user = \port$3979$48 [11:4];
-  assign rsp_flushed_err = \port$3994$0 [4:1];
-  assign rsp_flushed_pool = \port$3994$0 [14:13];
-  assign rsp_flushed_user = \port$3994$0 [12:5];
-  assign rsp_freed_err = \port$3982$0 [4:1];
-  assign rsp_freed_src = \port$4022$0 [0];
-  assign rsp_freed_in_pool = \port$3982$0 [15];
-  assign rsp_freed_pool = \port$3982$0 [14:13];
-  assign rsp_freed_tag = \port$4022$0 [36:33];
-  assign rsp_freed_addr = \port$4022$0 [32:1];
-  assign rsp_freed_user = \port$3982$0 [12:5];
-  assign rsp_grant_ok = \port$3979$0 [0];
-  assign rsp_freed_ok = \port$3982$0 [0];
-  assign rsp_flushed_ok = \port$3994$0 [0];
-  assign rsp_grant_overwrite = \port$3979$48 [12];
+  assign rsp_grant_err = \port$3992$0 [4:1];
+  assign rsp_grant_pool = \port$3992$0 [6:5];
+  assign rsp_grant_user = \port$3992$48 [11:4];
+  assign rsp_flushed_err = \port$4007$0 [4:1];
+  assign rsp_flushed_pool = \port$4007$0 [14:13];
+  assign rsp_flushed_user = \port$4007$0 [12:5];
+  assign rsp_freed_err = \port$3995$0 [4:1];
+  assign rsp_freed_src = \port$4035$0 [0];
+  assign rsp_freed_in_pool = \port$3995$0 [15];
+  assign rsp_freed_pool = \port$3995$0 [14:13];
+  assign rsp_freed_tag = \port$4035$0 [36:33];
+  assign rsp_freed_addr = \port$4035$0 [32:1];
+  assign rsp_freed_user = \port$3995$0 [12:5];
+  assign rsp_grant_ok = \port$3992$0 [0];
+  assign rsp_freed_ok = \port$3995$0 [0];
+  assign rsp_flushed_ok = \port$4007$0 [0];
+  assign rsp_grant_overwrite = \port$3992$48 [12];
   assign log_bank0_k = \$1255 [1:0];
   assign log_bank1_k = \$1256 [1:0];
   assign log_bank2_k = \$1257 [1:0];
@@ -13512,9 +13538,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign space_under = { \$1271 [5], \$1271  };
   assign \$signal$107  = { low_water_hit, \$1276 , \$1274 , e1_exhausted, \$1273  };
   assign \$signal$168  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$4111$0 [31:0];
+  assign bus__w_data_queued = \port$4124$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$254 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$4111$0 [35:32];
+  assign bus__w_strb_queued = \port$4124$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$318  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -13539,10 +13565,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$341  = alloc_queue_wr;
   assign \$signature__data$342  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 [3:0], 10'h000, \port$3979$0 [15:7] };
-  assign rsp_grant_slot = \port$3979$0 [15:7];
-  assign rsp_grant_tag = \port$3979$48 [3:0];
-  assign bus__r_slow_data = { \port$3979$0 [0], \port$3979$0 [4:1], 4'h0, \port$3979$48 [3:0], 10'h000, \port$3979$0 [15:7] };
+  assign handle = { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 [3:0], 10'h000, \port$3992$0 [15:7] };
+  assign rsp_grant_slot = \port$3992$0 [15:7];
+  assign rsp_grant_tag = \port$3992$48 [3:0];
+  assign bus__r_slow_data = { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 [3:0], 10'h000, \port$3992$0 [15:7] };
   assign w0_event_is_queued = \$1306 [6];
   assign w0_event_is_pins = \$1309 [6];
   assign w0_log_is_queued = \$1312 [6];
@@ -13560,13 +13586,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$1613 [42:40];
   assign req_flush_select = \$1613 [45:43];
   assign req_flush_pool = \$1613 [35:34];
-  assign \port$3216$0  = \$1273 ;
-  assign \port$3217$0  = \$1274 ;
-  assign \port$3219$0  = \$1276 ;
-  assign \port$3593$1  = \$1613 [45:1];
-  assign \port$4281$0  = \$signal$105 ;
+  assign \port$3229$0  = \$1273 ;
+  assign \port$3230$0  = \$1274 ;
+  assign \port$3232$0  = \$1276 ;
+  assign \port$3606$1  = \$1613 [45:1];
+  assign \port$4294$0  = \$signal$105 ;
   assign bus__w_ack = \$signal$297 ;
-  assign \port$4553$0  = \$signal$106 ;
+  assign \port$4566$0  = \$signal$106 ;
   assign \$1275  = log_ev_overwrite;
   assign \$1276  = log_ev_overwrite;
   assign \$117  = 1'h1;

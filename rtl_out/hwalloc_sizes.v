@@ -339,9 +339,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4476$0 (\$11 [4:0]),
-    .\port$4476$55 (\$11 [62:55]),
-    .\port$4476$7 (\$11 [14:7]),
+    .\port$4490$0 (\$11 [4:0]),
+    .\port$4490$55 (\$11 [62:55]),
+    .\port$4490$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4054$52 (\$20 [56:51]),
+    .\port$4068$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3613$0 (\$16 ),
-    .\port$3614$0 (\$17 ),
-    .\port$3616$0 (\$18 ),
-    .\port$4054$1 (\$20 ),
-    .\port$4476$0 (\$11 [14:0]),
-    .\port$4476$55 (\$11 [78:55]),
-    .\port$4482$0 (\$12 ),
-    .\port$4497$0 (\$13 ),
-    .\port$4529$0 (\$14 ),
-    .\port$4621$0 (\$15 ),
-    .\port$4795$0 (\$signal ),
-    .\port$5065$0 (\$signal$58 ),
+    .\port$3627$0 (\$16 ),
+    .\port$3628$0 (\$17 ),
+    .\port$3630$0 (\$18 ),
+    .\port$4068$1 (\$20 ),
+    .\port$4490$0 (\$11 [14:0]),
+    .\port$4490$55 (\$11 [78:55]),
+    .\port$4496$0 (\$12 ),
+    .\port$4511$0 (\$13 ),
+    .\port$4543$0 (\$14 ),
+    .\port$4635$0 (\$15 ),
+    .\port$4809$0 (\$signal ),
+    .\port$5079$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4476$0 , \port$4476$7 , \port$4476$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4490$0 , \port$4490$7 , \port$4490$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$134  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1559,12 +1559,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4476$0 ;
-  wire [4:0] \port$4476$0 ;
-  input [7:0] \port$4476$55 ;
-  wire [7:0] \port$4476$55 ;
-  input [7:0] \port$4476$7 ;
-  wire [7:0] \port$4476$7 ;
+  input [4:0] \port$4490$0 ;
+  wire [4:0] \port$4490$0 ;
+  input [7:0] \port$4490$55 ;
+  wire [7:0] \port$4490$55 ;
+  input [7:0] \port$4490$7 ;
+  wire [7:0] \port$4490$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1734,7 +1734,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$113 )
-      r_slow_ring[r_slow_wr] <= { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 , 11'h000, \port$4476$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 , 11'h000, \port$4490$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$99  = r_fast_count[0] & \$98 ;
@@ -1920,7 +1920,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 , 11'h000, \port$4476$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 , 11'h000, \port$4490$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -3336,7 +3336,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 , 11'h000, \port$4476$7  };
+  assign r_slow_w_data = { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 , 11'h000, \port$4490$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3348,12 +3348,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$110  = r_slow_rd;
   assign \$signature__addr$111  = r_slow_wr;
-  assign \$signature__data$112  = { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 , 11'h000, \port$4476$7  };
+  assign \$signature__data$112  = { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 , 11'h000, \port$4490$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 , 11'h000, \port$4476$7  };
+  assign bus__r_slow_data = { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 , 11'h000, \port$4490$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3393,7 +3393,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4054$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+, \port$4068$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$135  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -3416,32 +3416,32 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
-  wire [8:0] \$1017 ;
+  wire \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
   wire [2:0] \$102 ;
   wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
-  wire [11:0] \$1023 ;
+  wire \$1023 ;
   wire \$1024 ;
   wire \$1025 ;
   wire \$1026 ;
   wire \$1027 ;
-  wire \$1028 ;
+  wire [8:0] \$1028 ;
   wire \$1029 ;
-  wire \$103 ;
+  wire [2:0] \$103 ;
   wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
   wire \$1033 ;
-  wire \$1034 ;
+  wire [11:0] \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
   wire \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
-  wire \$104 ;
+  wire [2:0] \$104 ;
   wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
@@ -3461,81 +3461,81 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1055 ;
   wire \$1056 ;
   wire \$1057 ;
-  wire [8:0] \$1058 ;
+  wire \$1058 ;
   wire \$1059 ;
-  wire \$106 ;
+  wire [2:0] \$106 ;
   wire \$1060 ;
   wire \$1061 ;
   wire \$1062 ;
   wire \$1063 ;
-  wire [11:0] \$1064 ;
+  wire \$1064 ;
   wire \$1065 ;
   wire \$1066 ;
   wire \$1067 ;
   wire \$1068 ;
-  wire \$1069 ;
-  wire \$107 ;
+  wire [8:0] \$1069 ;
+  wire [2:0] \$107 ;
   wire \$1070 ;
-  wire [14:0] \$1071 ;
-  wire [36:0] \$1072 ;
-  wire [21:0] \$1073 ;
-  wire [36:0] \$1074 ;
-  wire [20:0] \$1075 ;
-  wire [36:0] \$1076 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire [11:0] \$1075 ;
+  wire \$1076 ;
   wire \$1077 ;
   wire \$1078 ;
-  wire [10:0] \$1079 ;
+  wire \$1079 ;
   wire \$108 ;
-  wire [10:0] \$1080 ;
-  wire [11:0] \$1081 ;
-  wire \$1082 ;
-  wire [10:0] \$1083 ;
-  wire [10:0] \$1084 ;
-  wire [11:0] \$1085 ;
-  wire \$1086 ;
-  wire [10:0] \$1087 ;
-  wire [10:0] \$1088 ;
-  wire [11:0] \$1089 ;
-  wire [2:0] \$109 ;
-  wire \$1090 ;
-  wire \$1091 ;
-  wire [2:0] \$1092 ;
-  wire [2:0] \$1093 ;
-  wire [2:0] \$1094 ;
-  wire [2:0] \$1095 ;
-  wire [3:0] \$1096 ;
-  wire [3:0] \$1097 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire [14:0] \$1082 ;
+  wire [36:0] \$1083 ;
+  wire [21:0] \$1084 ;
+  wire [36:0] \$1085 ;
+  wire [20:0] \$1086 ;
+  wire [36:0] \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
+  wire \$109 ;
+  wire [10:0] \$1090 ;
+  wire [10:0] \$1091 ;
+  wire [11:0] \$1092 ;
+  wire \$1093 ;
+  wire [10:0] \$1094 ;
+  wire [10:0] \$1095 ;
+  wire [11:0] \$1096 ;
+  wire \$1097 ;
   wire [10:0] \$1098 ;
   wire [10:0] \$1099 ;
   wire \$11 ;
-  wire [2:0] \$110 ;
+  wire [8:0] \$110 ;
   wire [11:0] \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
-  wire \$1103 ;
+  wire [2:0] \$1103 ;
   wire [2:0] \$1104 ;
   wire [2:0] \$1105 ;
-  wire \$1106 ;
-  wire [2:0] \$1107 ;
-  wire \$1108 ;
-  wire \$1109 ;
-  wire [2:0] \$111 ;
-  wire \$1110 ;
-  wire \$1111 ;
+  wire [2:0] \$1106 ;
+  wire [3:0] \$1107 ;
+  wire [3:0] \$1108 ;
+  wire [10:0] \$1109 ;
+  wire \$111 ;
+  wire [10:0] \$1110 ;
+  wire [11:0] \$1111 ;
   wire \$1112 ;
-  wire [3:0] \$1113 ;
+  wire \$1113 ;
   wire \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
+  wire [2:0] \$1115 ;
+  wire [2:0] \$1116 ;
   wire \$1117 ;
-  wire \$1118 ;
+  wire [2:0] \$1118 ;
   wire \$1119 ;
-  wire [3:0] \$112 ;
+  wire \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
   wire \$1123 ;
-  wire \$1124 ;
+  wire [3:0] \$1124 ;
   wire \$1125 ;
   wire \$1126 ;
   wire \$1127 ;
@@ -3544,10 +3544,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
-  wire [7:0] \$1132 ;
+  wire \$1132 ;
   wire \$1133 ;
   wire \$1134 ;
-  wire \$1135 ;
+  wire [8:0] \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
   wire \$1138 ;
@@ -3557,7 +3557,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
-  wire \$1144 ;
+  wire [7:0] \$1144 ;
   wire \$1145 ;
   wire \$1146 ;
   wire \$1147 ;
@@ -3565,99 +3565,99 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1149 ;
   wire [2:0] \$115 ;
   wire \$1150 ;
-  wire [7:0] \$1151 ;
+  wire \$1151 ;
   wire \$1152 ;
   wire \$1153 ;
   wire \$1154 ;
-  wire \$1155 ;
+  wire [7:0] \$1155 ;
   wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
-  wire \$116 ;
+  wire [2:0] \$116 ;
   wire \$1160 ;
   wire \$1161 ;
   wire \$1162 ;
   wire \$1163 ;
-  wire \$1164 ;
+  wire [7:0] \$1164 ;
   wire \$1165 ;
   wire \$1166 ;
   wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
-  wire [10:0] \$117 ;
-  wire [7:0] \$1170 ;
+  wire [2:0] \$117 ;
+  wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
   wire \$1174 ;
-  wire \$1175 ;
-  reg \$1176 ;
-  reg [7:0] \$1177 ;
-  reg [8:0] \$1178 ;
-  reg \$1179 ;
-  wire \$118 ;
-  reg [7:0] \$1180 ;
-  reg [17:0] \$1181 ;
-  reg \$1182 ;
-  reg [6:0] \$1183 ;
-  reg [8:0] \$1184 ;
-  reg \$1185 ;
-  reg [6:0] \$1186 ;
-  reg [16:0] \$1187 ;
-  reg \$1188 ;
-  reg [5:0] \$1189 ;
+  wire [6:0] \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
+  wire [3:0] \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire [7:0] \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
   wire \$119 ;
-  reg [8:0] \$1190 ;
-  reg \$1191 ;
-  reg [5:0] \$1192 ;
-  reg [15:0] \$1193 ;
-  reg \$1194 ;
-  reg \$1195 ;
-  reg [2:0] \$1196 ;
-  reg \$1197 ;
-  reg [2:0] \$1198 ;
+  reg \$1190 ;
+  reg [7:0] \$1191 ;
+  reg [8:0] \$1192 ;
+  reg \$1193 ;
+  reg [7:0] \$1194 ;
+  reg [17:0] \$1195 ;
+  reg \$1196 ;
+  reg [6:0] \$1197 ;
+  reg [8:0] \$1198 ;
   reg \$1199 ;
   wire \$12 ;
-  wire [9:0] \$120 ;
-  reg [2:0] \$1200 ;
-  reg \$1201 ;
+  wire \$120 ;
+  reg [6:0] \$1200 ;
+  reg [16:0] \$1201 ;
   reg \$1202 ;
-  reg [8:0] \$1203 ;
+  reg [5:0] \$1203 ;
   reg [8:0] \$1204 ;
   reg \$1205 ;
-  reg [7:0] \$1206 ;
-  reg [8:0] \$1207 ;
-  reg [7:0] \$1208 ;
-  reg [7:0] \$1209 ;
-  wire \$121 ;
-  reg [7:0] \$1210 ;
+  reg [5:0] \$1206 ;
+  reg [15:0] \$1207 ;
+  reg \$1208 ;
+  reg \$1209 ;
+  wire [2:0] \$121 ;
+  reg [2:0] \$1210 ;
   reg \$1211 ;
-  reg [6:0] \$1212 ;
-  reg [7:0] \$1213 ;
-  reg [6:0] \$1214 ;
-  reg [5:0] \$1215 ;
-  reg [5:0] \$1216 ;
-  reg \$1217 ;
-  reg [5:0] \$1218 ;
-  reg [5:0] \$1219 ;
+  reg [2:0] \$1212 ;
+  reg \$1213 ;
+  reg [2:0] \$1214 ;
+  reg \$1215 ;
+  reg \$1216 ;
+  reg [8:0] \$1217 ;
+  reg [8:0] \$1218 ;
+  reg \$1219 ;
   wire \$122 ;
-  reg [5:0] \$1220 ;
-  reg \$1221 ;
-  reg \$1222 ;
-  reg \$1223 ;
-  reg \$1224 ;
+  reg [7:0] \$1220 ;
+  reg [8:0] \$1221 ;
+  reg [7:0] \$1222 ;
+  reg [7:0] \$1223 ;
+  reg [7:0] \$1224 ;
   reg \$1225 ;
-  reg \$1226 ;
-  reg \$1227 ;
-  reg \$1228 ;
-  reg \$1229 ;
-  wire [7:0] \$123 ;
-  reg \$1230 ;
+  reg [6:0] \$1226 ;
+  reg [7:0] \$1227 ;
+  reg [6:0] \$1228 ;
+  reg [5:0] \$1229 ;
+  wire [10:0] \$123 ;
+  reg [5:0] \$1230 ;
   reg \$1231 ;
-  reg \$1232 ;
-  reg \$1233 ;
-  reg \$1234 ;
+  reg [5:0] \$1232 ;
+  reg [5:0] \$1233 ;
+  reg [5:0] \$1234 ;
   reg \$1235 ;
   reg \$1236 ;
   reg \$1237 ;
@@ -3681,133 +3681,147 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1253 ;
   reg \$1254 ;
   reg \$1255 ;
-  wire [2:0] \$1256 ;
-  wire [2:0] \$1257 ;
+  reg \$1256 ;
+  reg \$1257 ;
   reg \$1258 ;
   reg \$1259 ;
-  wire [2:0] \$126 ;
+  wire [9:0] \$126 ;
   reg \$1260 ;
   reg \$1261 ;
   reg \$1262 ;
   reg \$1263 ;
   reg \$1264 ;
   reg \$1265 ;
-  reg [2:0] \$1266 ;
-  reg [2:0] \$1267 ;
+  reg \$1266 ;
+  reg \$1267 ;
   reg \$1268 ;
   reg \$1269 ;
-  wire [2:0] \$127 ;
-  reg [7:0] \$1270 ;
-  reg \$1271 ;
+  wire \$127 ;
+  wire [2:0] \$1270 ;
+  wire [2:0] \$1271 ;
   reg \$1272 ;
-  reg [8:0] \$1273 ;
-  reg [2:0] \$1274 ;
+  reg \$1273 ;
+  reg \$1274 ;
   reg \$1275 ;
   reg \$1276 ;
-  reg [6:0] \$1277 ;
+  reg \$1277 ;
   reg \$1278 ;
   reg \$1279 ;
   wire \$128 ;
-  reg [7:0] \$1280 ;
+  reg [2:0] \$1280 ;
   reg [2:0] \$1281 ;
   reg \$1282 ;
   reg \$1283 ;
-  reg [5:0] \$1284 ;
+  reg [7:0] \$1284 ;
   reg \$1285 ;
   reg \$1286 ;
-  reg [5:0] \$1287 ;
+  reg [8:0] \$1287 ;
   reg [2:0] \$1288 ;
   reg \$1289 ;
-  wire [10:0] \$129 ;
+  wire [7:0] \$129 ;
   reg \$1290 ;
-  reg \$1291 ;
+  reg [6:0] \$1291 ;
   reg \$1292 ;
   reg \$1293 ;
-  reg \$1294 ;
-  reg \$1295 ;
+  reg [7:0] \$1294 ;
+  reg [2:0] \$1295 ;
   reg \$1296 ;
   reg \$1297 ;
-  reg \$1298 ;
+  reg [5:0] \$1298 ;
   reg \$1299 ;
   wire \$13 ;
   wire \$130 ;
   reg \$1300 ;
-  reg \$1301 ;
-  reg \$1302 ;
+  reg [5:0] \$1301 ;
+  reg [2:0] \$1302 ;
   reg \$1303 ;
   reg \$1304 ;
   reg \$1305 ;
   reg \$1306 ;
   reg \$1307 ;
+  reg \$1308 ;
+  reg \$1309 ;
   wire \$131 ;
-  wire [9:0] \$132 ;
-  wire \$133 ;
+  reg \$1310 ;
+  reg \$1311 ;
+  reg \$1312 ;
+  reg \$1313 ;
+  reg \$1314 ;
+  reg \$1315 ;
+  reg \$1316 ;
+  reg \$1317 ;
+  reg \$1318 ;
+  reg \$1319 ;
+  wire [2:0] \$132 ;
+  reg \$1320 ;
+  reg \$1321 ;
+  wire [2:0] \$133 ;
   wire \$134 ;
-  wire [7:0] \$135 ;
+  wire [10:0] \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire [2:0] \$138 ;
-  wire [2:0] \$139 ;
+  wire [9:0] \$138 ;
+  wire \$139 ;
   wire \$14 ;
-  wire [2:0] \$140 ;
-  wire \$141 ;
+  wire \$140 ;
+  wire [7:0] \$141 ;
   wire \$142 ;
-  wire [2:0] \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire [7:0] \$146 ;
-  wire [39:0] \$147 ;
+  wire \$143 ;
+  wire [2:0] \$144 ;
+  wire [2:0] \$145 ;
+  wire [2:0] \$146 ;
+  wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [2:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire [4:0] \$154 ;
+  wire [7:0] \$152 ;
+  wire [39:0] \$153 ;
+  wire \$154 ;
   wire \$155 ;
-  wire [10:0] \$156 ;
-  wire [10:0] \$157 ;
-  wire [11:0] \$158 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire [10:0] \$160 ;
-  wire [10:0] \$161 ;
-  wire [11:0] \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire [10:0] \$165 ;
+  wire [4:0] \$160 ;
+  wire \$161 ;
+  wire [10:0] \$162 ;
+  wire [10:0] \$163 ;
+  wire [11:0] \$164 ;
+  wire \$165 ;
   wire [10:0] \$166 ;
-  wire [11:0] \$167 ;
-  wire [8:0] \$168 ;
-  wire [8:0] \$169 ;
+  wire [10:0] \$167 ;
+  wire [11:0] \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
-  wire [41:0] \$171 ;
-  wire \$172 ;
-  wire [41:0] \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire [41:0] \$178 ;
-  wire \$179 ;
+  wire \$170 ;
+  wire [10:0] \$171 ;
+  wire [10:0] \$172 ;
+  wire [11:0] \$173 ;
+  wire [8:0] \$174 ;
+  wire [8:0] \$175 ;
+  wire [7:0] \$176 ;
+  wire [41:0] \$177 ;
+  wire \$178 ;
+  wire [41:0] \$179 ;
   wire \$18 ;
-  wire [41:0] \$180 ;
+  wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
-  wire [41:0] \$185 ;
-  wire \$186 ;
-  wire [41:0] \$187 ;
+  wire [41:0] \$184 ;
+  wire \$185 ;
+  wire [41:0] \$186 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
+  wire [41:0] \$191 ;
   wire \$192 ;
-  wire \$193 ;
+  wire [41:0] \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
@@ -3839,54 +3853,54 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
-  wire [34:0] \$221 ;
+  wire \$221 ;
   wire \$222 ;
-  wire [31:0] \$223 ;
+  wire \$223 ;
   wire \$224 ;
-  wire [28:0] \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire [1:0] \$229 ;
+  wire \$225 ;
+  wire [6:0] \$226 ;
+  wire [34:0] \$227 ;
+  wire [9:0] \$228 ;
+  wire [31:0] \$229 ;
   wire \$23 ;
-  wire [1:0] \$230 ;
-  wire [1:0] \$231 ;
-  wire [7:0] \$232 ;
-  wire [6:0] \$233 ;
-  wire [7:0] \$234 ;
-  wire [5:0] \$235 ;
-  wire [7:0] \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [12:0] \$230 ;
+  wire [28:0] \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire [1:0] \$235 ;
+  wire [1:0] \$236 ;
+  wire [1:0] \$237 ;
+  wire [7:0] \$238 ;
+  wire [6:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire [2:0] \$242 ;
+  wire [7:0] \$240 ;
+  wire [5:0] \$241 ;
+  wire [7:0] \$242 ;
   wire \$243 ;
-  wire [3:0] \$244 ;
-  wire [3:0] \$245 ;
-  wire [3:0] \$246 ;
-  wire [10:0] \$247 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
-  wire [9:0] \$250 ;
-  wire \$251 ;
+  wire [2:0] \$250 ;
+  wire [2:0] \$251 ;
   wire \$252 ;
-  wire [7:0] \$253 ;
+  wire [2:0] \$253 ;
   wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
+  wire [3:0] \$255 ;
+  wire [3:0] \$256 ;
+  wire [3:0] \$257 ;
+  wire [10:0] \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$261 ;
+  wire [9:0] \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire \$264 ;
+  wire [7:0] \$264 ;
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
@@ -3940,34 +3954,34 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$31 ;
   wire \$310 ;
   wire \$311 ;
-  wire [8:0] \$312 ;
+  wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire [7:0] \$318 ;
-  wire [7:0] \$319 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
-  wire [8:0] \$320 ;
-  wire [7:0] \$321 ;
-  wire [7:0] \$322 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
   wire [8:0] \$323 ;
-  wire [8:0] \$324 ;
-  wire [8:0] \$325 ;
-  wire [7:0] \$326 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
   wire \$327 ;
   wire \$328 ;
-  wire \$329 ;
+  wire [7:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
+  wire [7:0] \$330 ;
+  wire [8:0] \$331 ;
+  wire [7:0] \$332 ;
+  wire [7:0] \$333 ;
+  wire [8:0] \$334 ;
+  wire [8:0] \$335 ;
   wire [8:0] \$336 ;
-  wire \$337 ;
+  wire [7:0] \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire [3:0] \$34 ;
@@ -3978,7 +3992,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire \$347 ;
+  wire [8:0] \$347 ;
   wire \$348 ;
   wire \$349 ;
   wire [3:0] \$35 ;
@@ -4061,7 +4075,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$419 ;
   wire \$42 ;
   wire \$420 ;
-  wire [7:0] \$421 ;
+  wire \$421 ;
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
@@ -4073,10 +4087,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [8:0] \$43 ;
   wire \$430 ;
   wire \$431 ;
-  wire \$432 ;
-  wire [7:0] \$433 ;
-  wire [7:0] \$434 ;
-  wire [8:0] \$435 ;
+  wire [7:0] \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
@@ -4086,84 +4100,84 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$441 ;
   wire \$442 ;
   wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire [2:0] \$447 ;
+  wire [7:0] \$444 ;
+  wire [7:0] \$445 ;
+  wire [8:0] \$446 ;
+  wire \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire [8:0] \$45 ;
-  wire [9:0] \$450 ;
-  wire [9:0] \$451 ;
-  wire [10:0] \$452 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire [9:0] \$455 ;
-  wire [9:0] \$456 ;
-  wire [10:0] \$457 ;
-  wire \$458 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire [2:0] \$458 ;
   wire \$459 ;
   wire [9:0] \$46 ;
-  wire [9:0] \$460 ;
+  wire \$460 ;
   wire [9:0] \$461 ;
-  wire [10:0] \$462 ;
-  wire [2:0] \$463 ;
+  wire [9:0] \$462 ;
+  wire [10:0] \$463 ;
   wire \$464 ;
-  wire [2:0] \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire [2:0] \$468 ;
-  wire [2:0] \$469 ;
+  wire \$465 ;
+  wire [9:0] \$466 ;
+  wire [9:0] \$467 ;
+  wire [10:0] \$468 ;
+  wire \$469 ;
   wire \$47 ;
-  wire [2:0] \$470 ;
-  wire [3:0] \$471 ;
-  wire [3:0] \$472 ;
-  wire \$473 ;
-  wire [10:0] \$474 ;
-  wire [10:0] \$475 ;
-  wire [11:0] \$476 ;
-  wire [10:0] \$477 ;
-  wire [10:0] \$478 ;
-  wire [11:0] \$479 ;
+  wire \$470 ;
+  wire [9:0] \$471 ;
+  wire [9:0] \$472 ;
+  wire [10:0] \$473 ;
+  wire [2:0] \$474 ;
+  wire \$475 ;
+  wire [2:0] \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire [2:0] \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
+  wire [2:0] \$480 ;
+  wire [2:0] \$481 ;
+  wire [3:0] \$482 ;
+  wire [3:0] \$483 ;
   wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
+  wire [10:0] \$485 ;
+  wire [10:0] \$486 ;
+  wire [11:0] \$487 ;
+  wire [10:0] \$488 ;
+  wire [10:0] \$489 ;
   wire [7:0] \$49 ;
-  wire \$490 ;
+  wire [11:0] \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
-  wire [8:0] \$497 ;
-  wire [8:0] \$498 ;
+  wire \$497 ;
+  wire \$498 ;
   wire \$499 ;
   wire [15:0] \$5 ;
   wire \$50 ;
-  wire [8:0] \$500 ;
-  wire [8:0] \$501 ;
-  wire [10:0] \$502 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
   wire \$503 ;
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
+  wire [8:0] \$508 ;
+  wire [8:0] \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
+  wire [8:0] \$511 ;
+  wire [8:0] \$512 ;
+  wire [10:0] \$513 ;
   wire \$514 ;
   wire \$515 ;
   wire \$516 ;
@@ -4198,25 +4212,25 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$542 ;
   wire \$543 ;
   wire \$544 ;
-  wire [7:0] \$545 ;
-  wire [7:0] \$546 ;
+  wire \$545 ;
+  wire \$546 ;
   wire \$547 ;
-  wire [7:0] \$548 ;
-  wire [7:0] \$549 ;
+  wire \$548 ;
+  wire \$549 ;
   wire [7:0] \$55 ;
-  wire [9:0] \$550 ;
+  wire \$550 ;
   wire \$551 ;
   wire \$552 ;
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
+  wire [7:0] \$556 ;
+  wire [7:0] \$557 ;
   wire \$558 ;
-  wire \$559 ;
+  wire [7:0] \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire \$561 ;
+  wire [7:0] \$560 ;
+  wire [9:0] \$561 ;
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
@@ -4251,12 +4265,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
-  wire [6:0] \$593 ;
-  wire [6:0] \$594 ;
+  wire \$593 ;
+  wire \$594 ;
   wire \$595 ;
-  wire [5:0] \$596 ;
-  wire [5:0] \$597 ;
-  wire [7:0] \$598 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire \$60 ;
@@ -4264,12 +4278,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$601 ;
   wire \$602 ;
   wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
+  wire [6:0] \$604 ;
+  wire [6:0] \$605 ;
   wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
+  wire [5:0] \$607 ;
+  wire [5:0] \$608 ;
+  wire [7:0] \$609 ;
   wire [6:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
@@ -4289,9 +4303,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$624 ;
   wire \$625 ;
   wire \$626 ;
-  wire [10:0] \$627 ;
-  wire [10:0] \$628 ;
-  wire [11:0] \$629 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire [5:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
@@ -4301,96 +4315,96 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$635 ;
   wire \$636 ;
   wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  wire [10:0] \$638 ;
+  wire [10:0] \$639 ;
   wire \$64 ;
-  wire \$640 ;
+  wire [11:0] \$640 ;
   wire \$641 ;
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire [8:0] \$647 ;
-  wire [8:0] \$648 ;
-  wire [8:0] \$649 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
   wire \$653 ;
   wire \$654 ;
-  wire [8:0] \$655 ;
+  wire \$655 ;
   wire \$656 ;
   wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire [8:0] \$658 ;
+  wire [8:0] \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire [7:0] \$661 ;
+  wire [8:0] \$660 ;
+  wire \$661 ;
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
-  wire \$666 ;
-  wire [6:0] \$667 ;
+  wire [8:0] \$666 ;
+  wire \$667 ;
   wire \$668 ;
   wire \$669 ;
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
-  wire \$672 ;
+  wire [7:0] \$672 ;
   wire \$673 ;
   wire \$674 ;
-  wire [4:0] \$675 ;
+  wire \$675 ;
   wire \$676 ;
   wire \$677 ;
-  wire \$678 ;
+  wire [6:0] \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire [4:0] \$683 ;
+  wire \$683 ;
   wire \$684 ;
   wire \$685 ;
-  wire \$686 ;
+  wire [4:0] \$686 ;
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
   wire \$69 ;
   wire \$690 ;
-  wire [4:0] \$691 ;
+  wire \$691 ;
   wire \$692 ;
   wire \$693 ;
-  wire \$694 ;
+  wire [4:0] \$694 ;
   wire \$695 ;
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
-  wire [4:0] \$699 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
   wire \$700 ;
   wire \$701 ;
-  wire \$702 ;
+  wire [4:0] \$702 ;
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
-  wire [4:0] \$707 ;
+  wire \$707 ;
   wire \$708 ;
   wire \$709 ;
   wire \$71 ;
-  wire \$710 ;
+  wire [4:0] \$710 ;
   wire \$711 ;
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
-  wire [4:0] \$715 ;
+  wire \$715 ;
   wire \$716 ;
   wire \$717 ;
-  wire \$718 ;
+  wire [4:0] \$718 ;
   wire \$719 ;
   wire \$72 ;
   wire \$720 ;
@@ -4399,7 +4413,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$723 ;
   wire \$724 ;
   wire \$725 ;
-  wire \$726 ;
+  wire [4:0] \$726 ;
   wire \$727 ;
   wire \$728 ;
   wire \$729 ;
@@ -4410,7 +4424,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$733 ;
   wire \$734 ;
   wire \$735 ;
-  wire [6:0] \$736 ;
+  wire \$736 ;
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
@@ -4422,7 +4436,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$744 ;
   wire \$745 ;
   wire \$746 ;
-  wire \$747 ;
+  wire [6:0] \$747 ;
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
@@ -4449,25 +4463,25 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$769 ;
   wire \$77 ;
   wire \$770 ;
-  wire [8:0] \$771 ;
+  wire \$771 ;
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
   wire \$775 ;
   wire \$776 ;
-  wire [11:0] \$777 ;
+  wire \$777 ;
   wire \$778 ;
   wire \$779 ;
   wire \$78 ;
   wire \$780 ;
   wire \$781 ;
-  wire \$782 ;
+  wire [8:0] \$782 ;
   wire \$783 ;
   wire \$784 ;
   wire \$785 ;
   wire \$786 ;
   wire \$787 ;
-  wire \$788 ;
+  wire [11:0] \$788 ;
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
@@ -4495,25 +4509,25 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$81 ;
   wire \$810 ;
   wire \$811 ;
-  wire [8:0] \$812 ;
+  wire \$812 ;
   wire \$813 ;
   wire \$814 ;
   wire \$815 ;
   wire \$816 ;
   wire \$817 ;
-  wire [11:0] \$818 ;
+  wire \$818 ;
   wire \$819 ;
   wire \$82 ;
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
-  wire \$823 ;
+  wire [8:0] \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
   wire \$827 ;
   wire \$828 ;
-  wire \$829 ;
+  wire [11:0] \$829 ;
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
@@ -4540,26 +4554,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$850 ;
   wire \$851 ;
   wire \$852 ;
-  wire [8:0] \$853 ;
+  wire \$853 ;
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire [11:0] \$859 ;
+  wire \$859 ;
   wire [3:0] \$86 ;
   wire \$860 ;
   wire \$861 ;
   wire \$862 ;
   wire \$863 ;
-  wire \$864 ;
+  wire [8:0] \$864 ;
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
   wire \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire \$870 ;
+  wire [11:0] \$870 ;
   wire \$871 ;
   wire \$872 ;
   wire \$873 ;
@@ -4585,7 +4599,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$891 ;
   wire \$892 ;
   wire \$893 ;
-  wire [8:0] \$894 ;
+  wire \$894 ;
   wire \$895 ;
   wire \$896 ;
   wire \$897 ;
@@ -4593,19 +4607,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$899 ;
   wire [15:0] \$9 ;
   wire \$90 ;
-  wire [11:0] \$900 ;
+  wire \$900 ;
   wire \$901 ;
   wire \$902 ;
   wire \$903 ;
   wire \$904 ;
-  wire \$905 ;
+  wire [8:0] \$905 ;
   wire \$906 ;
   wire \$907 ;
   wire \$908 ;
   wire \$909 ;
   wire \$91 ;
   wire \$910 ;
-  wire \$911 ;
+  wire [11:0] \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
@@ -4631,26 +4645,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$932 ;
   wire \$933 ;
   wire \$934 ;
-  wire [8:0] \$935 ;
+  wire \$935 ;
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
   wire \$94 ;
   wire \$940 ;
-  wire [11:0] \$941 ;
+  wire \$941 ;
   wire \$942 ;
   wire \$943 ;
   wire \$944 ;
   wire \$945 ;
-  wire \$946 ;
+  wire [8:0] \$946 ;
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
   wire [7:0] \$95 ;
   wire \$950 ;
   wire \$951 ;
-  wire \$952 ;
+  wire [11:0] \$952 ;
   wire \$953 ;
   wire \$954 ;
   wire \$955 ;
@@ -4676,26 +4690,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$973 ;
   wire \$974 ;
   wire \$975 ;
-  wire [8:0] \$976 ;
+  wire \$976 ;
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
   wire [5:0] \$98 ;
   wire \$980 ;
   wire \$981 ;
-  wire [11:0] \$982 ;
+  wire \$982 ;
   wire \$983 ;
   wire \$984 ;
   wire \$985 ;
   wire \$986 ;
-  wire \$987 ;
+  wire [8:0] \$987 ;
   wire \$988 ;
   wire \$989 ;
   wire [7:0] \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
-  wire \$993 ;
+  wire [11:0] \$993 ;
   wire \$994 ;
   wire \$995 ;
   wire \$996 ;
@@ -5188,8 +5202,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_tag;
-  input [5:0] \port$4054$52 ;
-  wire [5:0] \port$4054$52 ;
+  input [5:0] \port$4068$52 ;
+  wire [5:0] \port$4068$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   (* init = 8'h00 *)
@@ -5393,7 +5407,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] large_grant [47:0];
   always @(posedge aclk_clk) begin
     if (large_grant_w_en)
-      large_grant[large_grant_w_addr] <= { \$649 [7:0], large_grant_w_data[0] };
+      large_grant[large_grant_w_addr] <= { \$660 [7:0], large_grant_w_data[0] };
   end
   reg [8:0] _0_;
   reg [8:0] _1_;
@@ -5432,7 +5446,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] medium_grant [127:0];
   always @(posedge aclk_clk) begin
     if (medium_grant_w_en)
-      medium_grant[medium_grant_w_addr] <= { \$648 [7:0], medium_grant_w_data[0] };
+      medium_grant[medium_grant_w_addr] <= { \$659 [7:0], medium_grant_w_data[0] };
   end
   reg [8:0] _5_;
   reg [8:0] _6_;
@@ -5471,7 +5485,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] small_grant [255:0];
   always @(posedge aclk_clk) begin
     if (small_grant_w_en)
-      small_grant[small_grant_w_addr] <= { \$647 [7:0], small_grant_w_data[0] };
+      small_grant[small_grant_w_addr] <= { \$658 [7:0], small_grant_w_data[0] };
   end
   reg [8:0] _10_;
   reg [8:0] _11_;
@@ -5530,10 +5544,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4054$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4068$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4054$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4068$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5600,948 +5614,962 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$100  = a2_ok & a2_from_fresh;
   assign \$101  = a1_in & x1_select;
   assign \$102  = \$101  & a2_in;
-  assign \$103  = | \$102 ;
-  assign \$104  = \$100  & \$103 ;
-  assign \$105  = ! a2_fresh_slot;
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = ~ a2_from_fresh;
-  assign \$108  = a2_ok & \$107 ;
-  assign \$109  = a1_in & x1_select;
-  assign \$110  = \$109  & a2_in;
-  assign \$111  = \$108  ? \$110  : 3'h0;
-  assign \$112  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$103  = a1_in & x1_select;
+  assign \$104  = \$103  & a2_in;
+  assign \$105  = \$102 [0] | \$104 [1];
+  assign \$106  = a1_in & x1_select;
+  assign \$107  = \$106  & a2_in;
+  assign \$108  = \$105  | \$107 [2];
+  assign \$109  = \$100  & \$108 ;
+  assign \$110  = a2_fresh_slot + 8'hff;
+  assign \$111  = ~ \$110 [8];
+  assign \$112  = \$109  & \$111 ;
   assign \$113  = ~ a2_from_fresh;
   assign \$114  = a2_ok & \$113 ;
-  assign \$115  = \$114  ? a2_in : 3'h0;
-  assign \$116  = a2_ok & a2_from_fresh;
-  assign \$117  = a2_fresh_slot - small_seen_prev;
-  assign \$118  = ~ \$117 [9];
-  assign \$120  = a2_fresh_slot[6:0] - medium_seen_prev;
-  assign \$121  = ~ \$120 [8];
-  assign \$123  = a2_fresh_slot[5:0] - large_seen_prev;
-  assign \$124  = ~ \$123 [6];
-  assign \$126  = a2_in & { \$125 , \$122 , \$119  };
-  assign \$127  = \$116  ? \$126  : 3'h0;
-  assign \$128  = a2_ok & a2_from_fresh;
-  assign \$129  = a2_fresh_slot - small_seen_prev;
-  assign \$130  = ~ \$129 [9];
-  assign \$132  = a2_fresh_slot[6:0] - medium_seen_prev;
-  assign \$133  = ~ \$132 [8];
-  assign \$135  = a2_fresh_slot[5:0] - large_seen_prev;
-  assign \$136  = ~ \$135 [6];
-  assign \$138  = ~ { \$137 , \$134 , \$131  };
-  assign \$139  = a2_in & \$138 ;
-  assign \$140  = \$128  ? \$139  : 3'h0;
-  assign \$141  = ~ a2_ok;
-  assign \$142  = a2_ok & a2_from_fresh;
-  assign \$143  = \$142  ? a2_in : 3'h0;
-  assign \$144  = a2_ok & a2_from_fresh;
-  assign \$146  = a3_ok ? { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] } : 8'h00;
-  assign \$147  = a4_ok ? grant_addr : 40'h0000000000;
-  assign \$149  = \$148  & small_queue_r0_b0[9];
-  assign \$151  = \$150  & medium_queue_r0_b0[8];
-  assign \$153  = \$152  & large_queue_r0_b0[7];
-  assign \$154  = { \$153 , \$151 , \$149 , a3_restart_fresh } + 4'hf;
-  assign \$155  = a4_valid & a4_ok;
-  assign \$156  = { \$155 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$157  = ~ \$156 ;
-  assign \$158  = \$157  + 1'h1;
-  assign \$159  = a5_valid & a5_ok;
-  assign \$160  = { \$159 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$161  = ~ \$160 ;
-  assign \$162  = \$161  + 1'h1;
-  assign \$163  = \$158 [11] | \$162 [11];
-  assign \$164  = a4_valid & a4_ok;
-  assign \$165  = { \$164 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$166  = ~ \$165 ;
-  assign \$167  = \$166  + 1'h1;
-  assign \$168  = a4_tag + 1'h1;
-  assign \$169  = a5_tag + 1'h1;
-  assign \$170  = \$167 [11] ? \$168 [7:0] : \$169 [7:0];
-  assign \$171  = free_port_addr - 37'h1000000000;
-  assign \$172  = ~ \$171 [40];
-  assign \$173  = free_port_addr - 37'h1000004000;
-  assign \$174  = ~ \$173 [40];
-  assign \$176  = \$172  & \$175 ;
-  assign \$177  = free_src ? \port$4054$52 [0] : \$176 ;
-  assign \$178  = free_port_addr - 37'h1000010000;
-  assign \$179  = ~ \$178 [40];
-  assign \$180  = free_port_addr - 37'h1000020000;
-  assign \$181  = ~ \$180 [40];
-  assign \$183  = \$179  & \$182 ;
-  assign \$184  = free_src ? \port$4054$52 [1] : \$183 ;
-  assign \$185  = free_port_addr - 37'h1000100000;
-  assign \$186  = ~ \$185 [40];
-  assign \$187  = free_port_addr - 37'h1000130000;
-  assign \$188  = ~ \$187 [40];
-  assign \$190  = \$186  & \$189 ;
-  assign \$191  = free_src ? \port$4054$52 [2] : \$190 ;
-  assign \$192  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$193  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$194  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$195  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$196  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$197  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$198  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$199  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$200  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$201  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$202  = f0_addr[32:30] == f2_addr[32:30];
-  assign \$203  = f0_addr[35:33] == f2_addr[35:33];
-  assign \$204  = f0_addr[38:36] == f2_addr[38:36];
-  assign \$205  = f0_addr[39] == f2_addr[39];
-  assign \$206  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$207  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$208  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$209  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$210  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$211  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$212  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$213  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$214  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$215  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$216  = f0_addr[32:30] == f3_addr[32:30];
-  assign \$217  = f0_addr[35:33] == f3_addr[35:33];
-  assign \$218  = f0_addr[38:36] == f3_addr[38:36];
-  assign \$219  = f0_addr[39] == f3_addr[39];
-  assign \$220  = | f0_addr[5:0];
-  assign \$221  = f0_addr[39:6] - 31'h40000000;
-  assign \$222  = | f0_addr[8:0];
-  assign \$223  = f0_addr[39:9] - 28'h8000080;
-  assign \$224  = | f0_addr[11:0];
-  assign \$225  = f0_addr[39:12] - 25'h1000100;
-  assign \$227  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$229  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$230  = { 1'h0, \$228  } | \$229 ;
-  assign \$231  = f1_oor ? f1_oor_pool : \$230 ;
-  assign \$232  = f1_hit[0] ? f1_small_slot : 8'h00;
-  assign \$233  = f1_hit[1] ? f1_medium_slot : 7'h00;
-  assign \$234  = \$232  | { 1'h0, \$233  };
-  assign \$235  = f1_hit[2] ? f1_large_slot : 6'h00;
-  assign \$236  = \$234  | { 2'h0, \$235  };
-  assign \$237  = | f1_hit;
-  assign \$238  = f1_oor | \$237 ;
-  assign \$239  = | f1_hit;
-  assign \$240  = ~ \$239 ;
-  assign \$241  = f1_oor | \$240 ;
-  assign \$242  = f1_hit & f1_misaligned;
-  assign \$243  = | \$242 ;
-  assign \$244  = f1_contract ? 4'h8 : 4'h0;
-  assign \$245  = \$243  ? 4'h5 : \$244 ;
-  assign \$246  = \$241  ? 4'h4 : \$245 ;
-  assign \$247  = f1_small_slot - small_fresh;
-  assign \$248  = ~ \$247 [9];
-  assign \$249  = f1_hit[0] & \$248 ;
-  assign \$250  = f1_medium_slot - medium_fresh;
-  assign \$251  = ~ \$250 [8];
-  assign \$252  = f1_hit[1] & \$251 ;
-  assign \$253  = f1_large_slot - large_fresh;
-  assign \$254  = ~ \$253 [6];
-  assign \$255  = f1_hit[2] & \$254 ;
-  assign \$256  = ~ f1_same_second_eq0;
-  assign \$257  = ~ f1_same_second_eq3;
-  assign \$258  = \$256  | \$257 ;
-  assign \$259  = ~ f1_same_second_eq6;
-  assign \$260  = ~ f1_same_second_eq9;
-  assign \$261  = \$259  | \$260 ;
-  assign \$262  = \$258  | \$261 ;
-  assign \$263  = ~ f1_same_second_eq12;
-  assign \$264  = ~ f1_same_second_eq15;
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = ~ f1_same_second_eq18;
-  assign \$267  = ~ f1_same_second_eq21;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = \$265  | \$268 ;
-  assign \$270  = \$262  | \$269 ;
-  assign \$271  = ~ f1_same_second_eq24;
-  assign \$272  = ~ f1_same_second_eq27;
-  assign \$273  = \$271  | \$272 ;
-  assign \$274  = ~ f1_same_second_eq30;
-  assign \$275  = ~ f1_same_second_eq33;
+  assign \$115  = a1_in & x1_select;
+  assign \$116  = \$115  & a2_in;
+  assign \$117  = \$114  ? \$116  : 3'h0;
+  assign \$118  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$119  = ~ a2_from_fresh;
+  assign \$120  = a2_ok & \$119 ;
+  assign \$121  = \$120  ? a2_in : 3'h0;
+  assign \$122  = a2_ok & a2_from_fresh;
+  assign \$123  = a2_fresh_slot - small_seen_prev;
+  assign \$124  = ~ \$123 [9];
+  assign \$126  = a2_fresh_slot[6:0] - medium_seen_prev;
+  assign \$127  = ~ \$126 [8];
+  assign \$129  = a2_fresh_slot[5:0] - large_seen_prev;
+  assign \$130  = ~ \$129 [6];
+  assign \$132  = a2_in & { \$131 , \$128 , \$125  };
+  assign \$133  = \$122  ? \$132  : 3'h0;
+  assign \$134  = a2_ok & a2_from_fresh;
+  assign \$135  = a2_fresh_slot - small_seen_prev;
+  assign \$136  = ~ \$135 [9];
+  assign \$138  = a2_fresh_slot[6:0] - medium_seen_prev;
+  assign \$139  = ~ \$138 [8];
+  assign \$141  = a2_fresh_slot[5:0] - large_seen_prev;
+  assign \$142  = ~ \$141 [6];
+  assign \$144  = ~ { \$143 , \$140 , \$137  };
+  assign \$145  = a2_in & \$144 ;
+  assign \$146  = \$134  ? \$145  : 3'h0;
+  assign \$147  = ~ a2_ok;
+  assign \$148  = a2_ok & a2_from_fresh;
+  assign \$149  = \$148  ? a2_in : 3'h0;
+  assign \$150  = a2_ok & a2_from_fresh;
+  assign \$152  = a3_ok ? { \$737 , \$733 , \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] } : 8'h00;
+  assign \$153  = a4_ok ? grant_addr : 40'h0000000000;
+  assign \$155  = \$154  & small_queue_r0_b0[9];
+  assign \$157  = \$156  & medium_queue_r0_b0[8];
+  assign \$159  = \$158  & large_queue_r0_b0[7];
+  assign \$160  = { \$159 , \$157 , \$155 , a3_restart_fresh } + 4'hf;
+  assign \$161  = a4_valid & a4_ok;
+  assign \$162  = { \$161 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$163  = ~ \$162 ;
+  assign \$164  = \$163  + 1'h1;
+  assign \$165  = a5_valid & a5_ok;
+  assign \$166  = { \$165 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$167  = ~ \$166 ;
+  assign \$168  = \$167  + 1'h1;
+  assign \$169  = \$164 [11] | \$168 [11];
+  assign \$170  = a4_valid & a4_ok;
+  assign \$171  = { \$170 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$172  = ~ \$171 ;
+  assign \$173  = \$172  + 1'h1;
+  assign \$174  = a4_tag + 1'h1;
+  assign \$175  = a5_tag + 1'h1;
+  assign \$176  = \$173 [11] ? \$174 [7:0] : \$175 [7:0];
+  assign \$177  = free_port_addr - 37'h1000000000;
+  assign \$178  = ~ \$177 [40];
+  assign \$179  = free_port_addr - 37'h1000004000;
+  assign \$180  = ~ \$179 [40];
+  assign \$182  = \$178  & \$181 ;
+  assign \$183  = free_src ? \port$4068$52 [0] : \$182 ;
+  assign \$184  = free_port_addr - 37'h1000010000;
+  assign \$185  = ~ \$184 [40];
+  assign \$186  = free_port_addr - 37'h1000020000;
+  assign \$187  = ~ \$186 [40];
+  assign \$189  = \$185  & \$188 ;
+  assign \$190  = free_src ? \port$4068$52 [1] : \$189 ;
+  assign \$191  = free_port_addr - 37'h1000100000;
+  assign \$192  = ~ \$191 [40];
+  assign \$193  = free_port_addr - 37'h1000130000;
+  assign \$194  = ~ \$193 [40];
+  assign \$196  = \$192  & \$195 ;
+  assign \$197  = free_src ? \port$4068$52 [2] : \$196 ;
+  assign \$198  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$199  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$200  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$201  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$202  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$203  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$204  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$205  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$206  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$207  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$208  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$209  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$210  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$211  = f0_addr[39] == f2_addr[39];
+  assign \$212  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$213  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$214  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$215  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$216  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$217  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$218  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$219  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$220  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$221  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$222  = f0_addr[32:30] == f3_addr[32:30];
+  assign \$223  = f0_addr[35:33] == f3_addr[35:33];
+  assign \$224  = f0_addr[38:36] == f3_addr[38:36];
+  assign \$225  = f0_addr[39] == f3_addr[39];
+  assign \$226  = f0_addr[5:0] + 6'h3f;
+  assign \$227  = f0_addr[39:6] - 31'h40000000;
+  assign \$228  = f0_addr[8:0] + 9'h1ff;
+  assign \$229  = f0_addr[39:9] - 28'h8000080;
+  assign \$230  = f0_addr[11:0] + 12'hfff;
+  assign \$231  = f0_addr[39:12] - 25'h1000100;
+  assign \$233  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$235  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$236  = { 1'h0, \$234  } | \$235 ;
+  assign \$237  = f1_oor ? f1_oor_pool : \$236 ;
+  assign \$238  = f1_hit[0] ? f1_small_slot : 8'h00;
+  assign \$239  = f1_hit[1] ? f1_medium_slot : 7'h00;
+  assign \$240  = \$238  | { 1'h0, \$239  };
+  assign \$241  = f1_hit[2] ? f1_large_slot : 6'h00;
+  assign \$242  = \$240  | { 2'h0, \$241  };
+  assign \$243  = f1_hit[0] | f1_hit[1];
+  assign \$244  = \$243  | f1_hit[2];
+  assign \$245  = f1_oor | \$244 ;
+  assign \$246  = f1_hit[0] | f1_hit[1];
+  assign \$247  = \$246  | f1_hit[2];
+  assign \$248  = ~ \$247 ;
+  assign \$249  = f1_oor | \$248 ;
+  assign \$250  = f1_hit & f1_misaligned;
+  assign \$251  = f1_hit & f1_misaligned;
+  assign \$252  = \$250 [0] | \$251 [1];
+  assign \$253  = f1_hit & f1_misaligned;
+  assign \$254  = \$252  | \$253 [2];
+  assign \$255  = f1_contract ? 4'h8 : 4'h0;
+  assign \$256  = \$254  ? 4'h5 : \$255 ;
+  assign \$257  = \$249  ? 4'h4 : \$256 ;
+  assign \$258  = f1_small_slot - small_fresh;
+  assign \$259  = ~ \$258 [9];
+  assign \$260  = f1_hit[0] & \$259 ;
+  assign \$261  = f1_medium_slot - medium_fresh;
+  assign \$262  = ~ \$261 [8];
+  assign \$263  = f1_hit[1] & \$262 ;
+  assign \$264  = f1_large_slot - large_fresh;
+  assign \$265  = ~ \$264 [6];
+  assign \$266  = f1_hit[2] & \$265 ;
+  assign \$267  = ~ f1_same_second_eq0;
+  assign \$268  = ~ f1_same_second_eq3;
+  assign \$269  = \$267  | \$268 ;
+  assign \$270  = ~ f1_same_second_eq6;
+  assign \$271  = ~ f1_same_second_eq9;
+  assign \$272  = \$270  | \$271 ;
+  assign \$273  = \$269  | \$272 ;
+  assign \$274  = ~ f1_same_second_eq12;
+  assign \$275  = ~ f1_same_second_eq15;
   assign \$276  = \$274  | \$275 ;
-  assign \$277  = \$273  | \$276 ;
-  assign \$278  = ~ f1_same_second_eq36;
-  assign \$279  = ~ f1_same_second_eq39;
-  assign \$280  = \$278  | \$279 ;
-  assign \$281  = \$277  | \$280 ;
-  assign \$282  = \$270  | \$281 ;
-  assign \$283  = ~ \$282 ;
-  assign \$284  = ~ f1_same_third_eq0;
-  assign \$285  = ~ f1_same_third_eq3;
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = ~ f1_same_third_eq6;
-  assign \$288  = ~ f1_same_third_eq9;
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = \$286  | \$289 ;
-  assign \$291  = ~ f1_same_third_eq12;
-  assign \$292  = ~ f1_same_third_eq15;
-  assign \$293  = \$291  | \$292 ;
-  assign \$294  = ~ f1_same_third_eq18;
-  assign \$295  = ~ f1_same_third_eq21;
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = \$293  | \$296 ;
-  assign \$298  = \$290  | \$297 ;
-  assign \$299  = ~ f1_same_third_eq24;
-  assign \$300  = ~ f1_same_third_eq27;
-  assign \$301  = \$299  | \$300 ;
-  assign \$302  = ~ f1_same_third_eq30;
-  assign \$303  = ~ f1_same_third_eq33;
+  assign \$277  = ~ f1_same_second_eq18;
+  assign \$278  = ~ f1_same_second_eq21;
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = \$276  | \$279 ;
+  assign \$281  = \$273  | \$280 ;
+  assign \$282  = ~ f1_same_second_eq24;
+  assign \$283  = ~ f1_same_second_eq27;
+  assign \$284  = \$282  | \$283 ;
+  assign \$285  = ~ f1_same_second_eq30;
+  assign \$286  = ~ f1_same_second_eq33;
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = \$284  | \$287 ;
+  assign \$289  = ~ f1_same_second_eq36;
+  assign \$290  = ~ f1_same_second_eq39;
+  assign \$291  = \$289  | \$290 ;
+  assign \$292  = \$288  | \$291 ;
+  assign \$293  = \$281  | \$292 ;
+  assign \$294  = ~ \$293 ;
+  assign \$295  = ~ f1_same_third_eq0;
+  assign \$296  = ~ f1_same_third_eq3;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = ~ f1_same_third_eq6;
+  assign \$299  = ~ f1_same_third_eq9;
+  assign \$300  = \$298  | \$299 ;
+  assign \$301  = \$297  | \$300 ;
+  assign \$302  = ~ f1_same_third_eq12;
+  assign \$303  = ~ f1_same_third_eq15;
   assign \$304  = \$302  | \$303 ;
-  assign \$305  = \$301  | \$304 ;
-  assign \$306  = ~ f1_same_third_eq36;
-  assign \$307  = ~ f1_same_third_eq39;
-  assign \$308  = \$306  | \$307 ;
-  assign \$309  = \$305  | \$308 ;
-  assign \$310  = \$298  | \$309 ;
-  assign \$311  = ~ \$310 ;
-  assign \$312  = f2_tag + 1'h1;
-  assign \$313  = ! f2_pool;
-  assign \$314  = f2_pool == 1'h1;
-  assign \$315  = f2_pool == 2'h2;
-  assign \$316  = f2_never_granted[0] | f2_never_granted[1];
-  assign \$317  = \$316  | f2_never_granted[2];
-  assign \$318  = a4_tag ^ f2_tag;
-  assign \$319  = ~ \$318 ;
-  assign \$320  = \$319  + 1'h1;
-  assign \$321  = a5_tag ^ f2_tag;
+  assign \$305  = ~ f1_same_third_eq18;
+  assign \$306  = ~ f1_same_third_eq21;
+  assign \$307  = \$305  | \$306 ;
+  assign \$308  = \$304  | \$307 ;
+  assign \$309  = \$301  | \$308 ;
+  assign \$310  = ~ f1_same_third_eq24;
+  assign \$311  = ~ f1_same_third_eq27;
+  assign \$312  = \$310  | \$311 ;
+  assign \$313  = ~ f1_same_third_eq30;
+  assign \$314  = ~ f1_same_third_eq33;
+  assign \$315  = \$313  | \$314 ;
+  assign \$316  = \$312  | \$315 ;
+  assign \$317  = ~ f1_same_third_eq36;
+  assign \$318  = ~ f1_same_third_eq39;
+  assign \$319  = \$317  | \$318 ;
+  assign \$320  = \$316  | \$319 ;
+  assign \$321  = \$309  | \$320 ;
   assign \$322  = ~ \$321 ;
-  assign \$323  = \$322  + 1'h1;
-  assign \$324  = a4_tag + 1'h1;
-  assign \$325  = a5_tag + 1'h1;
-  assign \$326  = \$1081 [11] ? \$324 [7:0] : \$325 [7:0];
-  assign \$327  = \$1081 [11] ? a4_snap : a5_snap;
-  assign \$328  = f2_same_third & f5_ok;
-  assign \$329  = ~ \$1081 [11];
-  assign \$330  = \$signal$264  & \$329 ;
-  assign \$331  = ~ \$1085 [11];
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = f2_same_third & f5_ok;
-  assign \$334  = ~ \$333 ;
-  assign \$335  = \$332  & \$334 ;
-  assign \$336  = a4_tag + 1'h1;
-  assign \$337  = ~ f3_never_granted;
-  assign \$338  = ~ rel_f2;
-  assign \$339  = ~ f3_rel_f3;
-  assign \$341  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$342  = \$340  & \$341 ;
-  assign \$344  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$345  = \$343  & \$344 ;
-  assign \$346  = \$342  | \$345 ;
-  assign \$348  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$349  = \$347  & \$348 ;
-  assign \$350  = \$346  | \$349 ;
-  assign \$351  = \$339  & \$350 ;
-  assign \$352  = f3_hit_a3 | \$351 ;
-  assign \$353  = \$338  & \$352 ;
-  assign \$354  = f3_hit_a2 | \$353 ;
-  assign \$355  = \$337  & \$354 ;
-  assign \$356  = f3_hit_a2 | f3_hit_a3;
-  assign \$358  = \$357  & small_grant_r0_b0[1];
-  assign \$360  = \$359  & medium_grant_r0_b0[1];
-  assign \$361  = \$358  | \$360 ;
-  assign \$363  = \$362  & large_grant_r0_b0[1];
-  assign \$364  = \$361  | \$363 ;
-  assign \$366  = \$365  & small_grant_r0_b0[2];
-  assign \$368  = \$367  & medium_grant_r0_b0[2];
-  assign \$369  = \$366  | \$368 ;
-  assign \$371  = \$370  & large_grant_r0_b0[2];
+  assign \$323  = f2_tag + 1'h1;
+  assign \$324  = ! f2_pool;
+  assign \$325  = f2_pool == 1'h1;
+  assign \$326  = f2_pool == 2'h2;
+  assign \$327  = f2_never_granted[0] | f2_never_granted[1];
+  assign \$328  = \$327  | f2_never_granted[2];
+  assign \$329  = a4_tag ^ f2_tag;
+  assign \$330  = ~ \$329 ;
+  assign \$331  = \$330  + 1'h1;
+  assign \$332  = a5_tag ^ f2_tag;
+  assign \$333  = ~ \$332 ;
+  assign \$334  = \$333  + 1'h1;
+  assign \$335  = a4_tag + 1'h1;
+  assign \$336  = a5_tag + 1'h1;
+  assign \$337  = \$1092 [11] ? \$335 [7:0] : \$336 [7:0];
+  assign \$338  = \$1092 [11] ? a4_snap : a5_snap;
+  assign \$339  = f2_same_third & f5_ok;
+  assign \$340  = ~ \$1092 [11];
+  assign \$341  = \$signal$264  & \$340 ;
+  assign \$342  = ~ \$1096 [11];
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = f2_same_third & f5_ok;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = \$343  & \$345 ;
+  assign \$347  = a4_tag + 1'h1;
+  assign \$348  = ~ f3_never_granted;
+  assign \$349  = ~ rel_f2;
+  assign \$350  = ~ f3_rel_f3;
+  assign \$352  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$353  = \$351  & \$352 ;
+  assign \$355  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$356  = \$354  & \$355 ;
+  assign \$357  = \$353  | \$356 ;
+  assign \$359  = large_parity_r0_b0 == large_grant_r0_b0[0];
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = \$357  | \$360 ;
+  assign \$362  = \$350  & \$361 ;
+  assign \$363  = f3_hit_a3 | \$362 ;
+  assign \$364  = \$349  & \$363 ;
+  assign \$365  = f3_hit_a2 | \$364 ;
+  assign \$366  = \$348  & \$365 ;
+  assign \$367  = f3_hit_a2 | f3_hit_a3;
+  assign \$369  = \$368  & small_grant_r0_b0[1];
+  assign \$371  = \$370  & medium_grant_r0_b0[1];
   assign \$372  = \$369  | \$371 ;
-  assign \$374  = \$373  & small_grant_r0_b0[3];
-  assign \$376  = \$375  & medium_grant_r0_b0[3];
-  assign \$377  = \$374  | \$376 ;
-  assign \$379  = \$378  & large_grant_r0_b0[3];
+  assign \$374  = \$373  & large_grant_r0_b0[1];
+  assign \$375  = \$372  | \$374 ;
+  assign \$377  = \$376  & small_grant_r0_b0[2];
+  assign \$379  = \$378  & medium_grant_r0_b0[2];
   assign \$380  = \$377  | \$379 ;
-  assign \$382  = \$381  & small_grant_r0_b0[4];
-  assign \$384  = \$383  & medium_grant_r0_b0[4];
-  assign \$385  = \$382  | \$384 ;
-  assign \$387  = \$386  & large_grant_r0_b0[4];
+  assign \$382  = \$381  & large_grant_r0_b0[2];
+  assign \$383  = \$380  | \$382 ;
+  assign \$385  = \$384  & small_grant_r0_b0[3];
+  assign \$387  = \$386  & medium_grant_r0_b0[3];
   assign \$388  = \$385  | \$387 ;
-  assign \$390  = \$389  & small_grant_r0_b0[5];
-  assign \$392  = \$391  & medium_grant_r0_b0[5];
-  assign \$393  = \$390  | \$392 ;
-  assign \$395  = \$394  & large_grant_r0_b0[5];
+  assign \$390  = \$389  & large_grant_r0_b0[3];
+  assign \$391  = \$388  | \$390 ;
+  assign \$393  = \$392  & small_grant_r0_b0[4];
+  assign \$395  = \$394  & medium_grant_r0_b0[4];
   assign \$396  = \$393  | \$395 ;
-  assign \$398  = \$397  & small_grant_r0_b0[6];
-  assign \$400  = \$399  & medium_grant_r0_b0[6];
-  assign \$401  = \$398  | \$400 ;
-  assign \$403  = \$402  & large_grant_r0_b0[6];
+  assign \$398  = \$397  & large_grant_r0_b0[4];
+  assign \$399  = \$396  | \$398 ;
+  assign \$401  = \$400  & small_grant_r0_b0[5];
+  assign \$403  = \$402  & medium_grant_r0_b0[5];
   assign \$404  = \$401  | \$403 ;
-  assign \$406  = \$405  & small_grant_r0_b0[7];
-  assign \$408  = \$407  & medium_grant_r0_b0[7];
-  assign \$409  = \$406  | \$408 ;
-  assign \$411  = \$410  & large_grant_r0_b0[7];
+  assign \$406  = \$405  & large_grant_r0_b0[5];
+  assign \$407  = \$404  | \$406 ;
+  assign \$409  = \$408  & small_grant_r0_b0[6];
+  assign \$411  = \$410  & medium_grant_r0_b0[6];
   assign \$412  = \$409  | \$411 ;
-  assign \$414  = \$413  & small_grant_r0_b0[8];
-  assign \$416  = \$415  & medium_grant_r0_b0[8];
-  assign \$417  = \$414  | \$416 ;
-  assign \$419  = \$418  & large_grant_r0_b0[8];
+  assign \$414  = \$413  & large_grant_r0_b0[6];
+  assign \$415  = \$412  | \$414 ;
+  assign \$417  = \$416  & small_grant_r0_b0[7];
+  assign \$419  = \$418  & medium_grant_r0_b0[7];
   assign \$420  = \$417  | \$419 ;
-  assign \$421  = \$356  ? f3_older_next : { \$420 , \$412 , \$404 , \$396 , \$388 , \$380 , \$372 , \$364  };
-  assign \$422  = f3_hit_a2 | f3_hit_a3;
-  assign \$424  = \$423  & small_grant_r0_b0[0];
-  assign \$426  = \$425  & medium_grant_r0_b0[0];
-  assign \$427  = \$424  | \$426 ;
-  assign \$429  = \$428  & large_grant_r0_b0[0];
-  assign \$430  = \$427  | \$429 ;
-  assign \$431  = \$422  ? f3_older_snap : \$430 ;
-  assign \$432  = f3_go & \$1089 [11];
-  assign \$433  = a4_tag ^ f3_tag;
-  assign \$434  = ~ \$433 ;
-  assign \$435  = \$434  + 1'h1;
-  assign \$436  = \$432  & \$435 [8];
-  assign \$437  = ~ f3_never_granted;
-  assign \$438  = f3_go & \$437 ;
-  assign \$439  = ~ rel_f2;
-  assign \$440  = \$439  & f3_hit_a3;
-  assign \$441  = f3_hit_a2 | \$440 ;
-  assign \$442  = \$438  & \$441 ;
-  assign \$443  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$444  = \$442  & \$443 ;
-  assign \$445  = ~ rel_f2;
-  assign \$446  = f3_quiet & \$445 ;
-  assign \$447  = \$446  ? f3_in : 3'h0;
+  assign \$422  = \$421  & large_grant_r0_b0[7];
+  assign \$423  = \$420  | \$422 ;
+  assign \$425  = \$424  & small_grant_r0_b0[8];
+  assign \$427  = \$426  & medium_grant_r0_b0[8];
+  assign \$428  = \$425  | \$427 ;
+  assign \$430  = \$429  & large_grant_r0_b0[8];
+  assign \$431  = \$428  | \$430 ;
+  assign \$432  = \$367  ? f3_older_next : { \$431 , \$423 , \$415 , \$407 , \$399 , \$391 , \$383 , \$375  };
+  assign \$433  = f3_hit_a2 | f3_hit_a3;
+  assign \$435  = \$434  & small_grant_r0_b0[0];
+  assign \$437  = \$436  & medium_grant_r0_b0[0];
+  assign \$438  = \$435  | \$437 ;
+  assign \$440  = \$439  & large_grant_r0_b0[0];
+  assign \$441  = \$438  | \$440 ;
+  assign \$442  = \$433  ? f3_older_snap : \$441 ;
+  assign \$443  = f3_go & \$1100 [11];
+  assign \$444  = a4_tag ^ f3_tag;
+  assign \$445  = ~ \$444 ;
+  assign \$446  = \$445  + 1'h1;
+  assign \$447  = \$443  & \$446 [8];
   assign \$448  = ~ f3_never_granted;
-  assign \$450  = { \$449 , small_parity_r0_b0, small_grant_r0_b0[8:1] } ^ { 1'h1, small_grant_r0_b0[0], f3_next };
-  assign \$451  = ~ \$450 ;
-  assign \$452  = \$451  + 1'h1;
-  assign \$453  = ~ f3_never_granted;
-  assign \$455  = { \$454 , medium_parity_r0_b0, medium_grant_r0_b0[8:1] } ^ { 1'h1, medium_grant_r0_b0[0], f3_next };
-  assign \$456  = ~ \$455 ;
-  assign \$457  = \$456  + 1'h1;
-  assign \$458  = ~ f3_never_granted;
-  assign \$460  = { \$459 , large_parity_r0_b0, large_grant_r0_b0[8:1] } ^ { 1'h1, large_grant_r0_b0[0], f3_next };
-  assign \$461  = ~ \$460 ;
-  assign \$462  = \$461  + 1'h1;
-  assign \$463  = x1_select & f1_hit;
-  assign \$464  = | \$463 ;
-  assign \$465  = x1_select & f2_in;
-  assign \$466  = | \$465 ;
-  assign \$467  = f2_flushed | \$466 ;
-  assign \$468  = x1_select | x0_select;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$471  = { 1'h0, \$469  } & { \$470 [2], \$470  };
-  assign \$472  = { 1'h0, f3_in } & \$471 ;
-  assign \$473  = \$1089 [11] | released_f1;
-  assign \$474  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$475  = ~ \$474 ;
-  assign \$476  = \$475  + 1'h1;
-  assign \$477  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$478  = ~ \$477 ;
-  assign \$479  = \$478  + 1'h1;
-  assign \$480  = ~ f4_blocked;
-  assign \$481  = \$480  & f4_by_older;
-  assign \$482  = f4_by_a1 | \$481 ;
-  assign \$483  = f4_live[0] & \$482 ;
-  assign \$484  = ~ f4_blocked;
-  assign \$485  = \$484  & f4_by_mem_live[0];
-  assign \$486  = \$485  & f4_mem_ok[0];
-  assign \$487  = \$483  | \$486 ;
-  assign \$488  = ~ f4_blocked;
-  assign \$489  = \$488  & f4_by_older;
-  assign \$490  = f4_by_a1 | \$489 ;
-  assign \$491  = f4_live[0] & \$490 ;
-  assign \$492  = ~ f4_blocked;
-  assign \$493  = \$492  & f4_by_mem_live[0];
-  assign \$494  = \$493  & f4_mem_ok[0];
-  assign \$495  = \$491  | \$494 ;
-  assign \$496  = small_queue_waddr == 8'hff;
-  assign \$497  = small_queue_waddr + 1'h1;
-  assign \$498  = \$496  ? 9'h000 : \$497 ;
-  assign \$499  = small_pushed == small_popped;
-  assign \$500  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$501  = \$499  ? 9'h000 : \$500 ;
-  assign \$502  = $signed({ 1'h0, small_count }) + $signed(\$501 );
-  assign \$503  = ! small_pushed;
-  assign \$504  = ! small_popped;
-  assign \$505  = \$503  & \$504 ;
-  assign \$506  = small_pop ? small_at[1] : small_at[0];
-  assign \$507  = ~ \$506 ;
-  assign \$508  = small_push | \$507 ;
-  assign \$509  = ! small_pushed;
-  assign \$511  = \$509  & \$510 ;
-  assign \$512  = small_count == 2'h3;
-  assign \$513  = small_pop ? small_at[2] : small_at[1];
-  assign \$514  = ~ \$513 ;
-  assign \$515  = small_push | \$514 ;
-  assign \$517  = ! small_popped;
-  assign \$518  = \$516  & \$517 ;
-  assign \$519  = small_pop ? small_at[0] : 1'h0;
-  assign \$520  = ~ \$519 ;
-  assign \$521  = small_push | \$520 ;
-  assign \$524  = \$522  & \$523 ;
-  assign \$525  = small_pop ? small_at[1] : small_at[0];
-  assign \$526  = ~ \$525 ;
-  assign \$527  = small_push | \$526 ;
-  assign \$528  = ~ f4_blocked;
-  assign \$529  = \$528  & f4_by_older;
-  assign \$530  = f4_by_a1 | \$529 ;
-  assign \$531  = f4_live[1] & \$530 ;
-  assign \$532  = ~ f4_blocked;
-  assign \$533  = \$532  & f4_by_mem_live[1];
-  assign \$534  = \$533  & f4_mem_ok[1];
-  assign \$535  = \$531  | \$534 ;
-  assign \$536  = ~ f4_blocked;
-  assign \$537  = \$536  & f4_by_older;
-  assign \$538  = f4_by_a1 | \$537 ;
-  assign \$539  = f4_live[1] & \$538 ;
-  assign \$540  = ~ f4_blocked;
-  assign \$541  = \$540  & f4_by_mem_live[1];
-  assign \$542  = \$541  & f4_mem_ok[1];
-  assign \$543  = \$539  | \$542 ;
-  assign \$544  = medium_queue_waddr == 7'h7f;
-  assign \$545  = medium_queue_waddr + 1'h1;
-  assign \$546  = \$544  ? 8'h00 : \$545 ;
-  assign \$547  = medium_pushed == medium_popped;
-  assign \$548  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$549  = \$547  ? 8'h00 : \$548 ;
-  assign \$550  = $signed({ 1'h0, medium_count }) + $signed(\$549 );
-  assign \$551  = ! medium_pushed;
-  assign \$552  = ! medium_popped;
-  assign \$553  = \$551  & \$552 ;
-  assign \$554  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$555  = ~ \$554 ;
-  assign \$556  = medium_push | \$555 ;
-  assign \$557  = ! medium_pushed;
-  assign \$559  = \$557  & \$558 ;
-  assign \$560  = medium_count == 2'h3;
-  assign \$561  = medium_pop ? medium_at[2] : medium_at[1];
-  assign \$562  = ~ \$561 ;
-  assign \$563  = medium_push | \$562 ;
-  assign \$565  = ! medium_popped;
-  assign \$566  = \$564  & \$565 ;
-  assign \$567  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$568  = ~ \$567 ;
-  assign \$569  = medium_push | \$568 ;
-  assign \$572  = \$570  & \$571 ;
-  assign \$573  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$574  = ~ \$573 ;
-  assign \$575  = medium_push | \$574 ;
-  assign \$576  = ~ f4_blocked;
-  assign \$577  = \$576  & f4_by_older;
-  assign \$578  = f4_by_a1 | \$577 ;
-  assign \$579  = f4_live[2] & \$578 ;
-  assign \$580  = ~ f4_blocked;
-  assign \$581  = \$580  & f4_by_mem_live[2];
-  assign \$582  = \$581  & f4_mem_ok[2];
-  assign \$583  = \$579  | \$582 ;
-  assign \$584  = ~ f4_blocked;
-  assign \$585  = \$584  & f4_by_older;
-  assign \$586  = f4_by_a1 | \$585 ;
-  assign \$587  = f4_live[2] & \$586 ;
-  assign \$588  = ~ f4_blocked;
-  assign \$589  = \$588  & f4_by_mem_live[2];
-  assign \$590  = \$589  & f4_mem_ok[2];
-  assign \$591  = \$587  | \$590 ;
-  assign \$592  = large_queue_waddr == 6'h2f;
-  assign \$593  = large_queue_waddr + 1'h1;
-  assign \$594  = \$592  ? 7'h00 : \$593 ;
-  assign \$595  = large_pushed == large_popped;
-  assign \$596  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$597  = \$595  ? 6'h00 : \$596 ;
-  assign \$598  = $signed({ 1'h0, large_count }) + $signed(\$597 );
-  assign \$599  = ! large_pushed;
-  assign \$600  = ! large_popped;
-  assign \$601  = \$599  & \$600 ;
-  assign \$602  = large_pop ? large_at[1] : large_at[0];
-  assign \$603  = ~ \$602 ;
-  assign \$604  = large_push | \$603 ;
-  assign \$605  = ! large_pushed;
-  assign \$607  = \$605  & \$606 ;
-  assign \$608  = large_count == 2'h3;
-  assign \$609  = large_pop ? large_at[2] : large_at[1];
-  assign \$610  = ~ \$609 ;
-  assign \$611  = large_push | \$610 ;
-  assign \$613  = ! large_popped;
-  assign \$614  = \$612  & \$613 ;
-  assign \$615  = large_pop ? large_at[0] : 1'h0;
-  assign \$616  = ~ \$615 ;
-  assign \$617  = large_push | \$616 ;
-  assign \$620  = \$618  & \$619 ;
-  assign \$621  = large_pop ? large_at[1] : large_at[0];
-  assign \$622  = ~ \$621 ;
-  assign \$623  = large_push | \$622 ;
-  assign \$624  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$625  = ~ \$624 ;
-  assign \$626  = f5_wrote & a2_ring;
-  assign \$627  = { \$626 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$628  = ~ \$627 ;
-  assign \$629  = \$628  + 1'h1;
-  assign \$630  = \release  & f4_taken_a2;
-  assign \$631  = a3_ring & a3_lapped;
-  assign \$633  = \release  & f4_taken_a3;
-  assign \$634  = a3_released | \$633 ;
-  assign \$635  = ~ a4_released;
-  assign \$636  = a4_prev_held & \$635 ;
-  assign \$637  = \release  & f4_taken_a4;
-  assign \$638  = ~ \$637 ;
-  assign \$639  = \$636  & \$638 ;
-  assign \$640  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$641  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
-  assign \$642  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$643  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$644  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_blocked, f4_go, f4_valid };
-  assign \$645  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
-  assign \$646  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
-  assign \$647  = small_grant_w_data[8:1] + 1'h1;
-  assign \$648  = medium_grant_w_data[8:1] + 1'h1;
-  assign \$649  = large_grant_w_data[8:1] + 1'h1;
-  assign \$650  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$650 ;
-  assign \$651  = ~ x1_select[0];
-  assign \$652  = a1_select[0] & \$651 ;
-  assign \$653  = ~ small_has_fresh;
-  assign \$654  = \$652  & \$653 ;
-  assign small_pop = \$654  & small_nonempty;
-  assign \$655  = small_fresh_slot + 1'h1;
-  assign \$656  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$656 ;
-  assign \$657  = ~ x1_select[1];
-  assign \$658  = a1_select[1] & \$657 ;
-  assign \$659  = ~ medium_has_fresh;
-  assign \$660  = \$658  & \$659 ;
-  assign medium_pop = \$660  & medium_nonempty;
-  assign \$661  = medium_fresh_slot + 1'h1;
-  assign \$662  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$662 ;
-  assign \$663  = ~ x1_select[2];
-  assign \$664  = a1_select[2] & \$663 ;
-  assign \$665  = ~ large_has_fresh;
-  assign \$666  = \$664  & \$665 ;
-  assign large_pop = \$666  & large_nonempty;
-  assign \$667  = large_fresh_slot + 1'h1;
-  assign \$668  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$670  = \$669  & small_queue_r0_b0[0];
-  assign \$672  = \$671  & medium_queue_r0_b0[0];
-  assign \$674  = \$673  & large_queue_r0_b0[0];
-  assign \$675  = { \$674 , \$672 , \$670 , \$668  } + 4'hf;
-  assign \$676  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$678  = \$677  & small_queue_r0_b0[1];
-  assign \$680  = \$679  & medium_queue_r0_b0[1];
-  assign \$682  = \$681  & large_queue_r0_b0[1];
-  assign \$683  = { \$682 , \$680 , \$678 , \$676  } + 4'hf;
-  assign \$684  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$686  = \$685  & small_queue_r0_b0[2];
-  assign \$688  = \$687  & medium_queue_r0_b0[2];
-  assign \$690  = \$689  & large_queue_r0_b0[2];
-  assign \$691  = { \$690 , \$688 , \$686 , \$684  } + 4'hf;
-  assign \$692  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$694  = \$693  & small_queue_r0_b0[3];
-  assign \$696  = \$695  & medium_queue_r0_b0[3];
-  assign \$698  = \$697  & large_queue_r0_b0[3];
-  assign \$699  = { \$698 , \$696 , \$694 , \$692  } + 4'hf;
-  assign \$700  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$702  = \$701  & small_queue_r0_b0[4];
-  assign \$704  = \$703  & medium_queue_r0_b0[4];
-  assign \$706  = \$705  & large_queue_r0_b0[4];
-  assign \$707  = { \$706 , \$704 , \$702 , \$700  } + 4'hf;
-  assign \$708  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$710  = \$709  & small_queue_r0_b0[5];
-  assign \$712  = \$711  & medium_queue_r0_b0[5];
-  assign \$714  = \$713  & large_queue_r0_b0[5];
-  assign \$715  = { \$714 , \$712 , \$710 , \$708  } + 4'hf;
-  assign \$716  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$718  = \$717  & small_queue_r0_b0[6];
-  assign \$719  = \$716  | \$718 ;
-  assign \$721  = \$720  & medium_queue_r0_b0[6];
-  assign \$722  = \$719  | \$721 ;
-  assign \$723  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$725  = \$724  & small_queue_r0_b0[7];
-  assign \$726  = \$723  | \$725 ;
-  assign \$727  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$728  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$729  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$731  = \$730  & small_queue_r0_b0[8];
-  assign \$733  = \$732  & medium_queue_r0_b0[7];
-  assign \$735  = \$734  & large_queue_r0_b0[6];
-  assign \$736  = { \$735 , \$733 , \$731 , \$729 , \$728 , \$727  } + 6'h3f;
-  assign \$737  = a3_hit_a1 | a3_older_hit;
-  assign \$738  = ~ \$737 ;
-  assign \$739  = a3_sel_new[0] & \$738 ;
-  assign \$741  = a3_hit_a1 | a3_older_hit;
-  assign \$742  = ~ \$741 ;
-  assign \$743  = a3_sel_new[1] & \$742 ;
-  assign \$745  = a3_hit_a1 | a3_older_hit;
-  assign \$746  = ~ \$745 ;
-  assign \$747  = a3_sel_new[2] & \$746 ;
-  assign \$750  = a3_hit_a1 | a3_older_hit;
-  assign \$751  = ~ \$750 ;
-  assign \$752  = \$749  & \$751 ;
-  assign \$753  = \$752  & small_grant_r1_b0[1];
-  assign \$755  = a3_hit_a1 | a3_older_hit;
-  assign \$756  = ~ \$755 ;
-  assign \$757  = \$754  & \$756 ;
-  assign \$758  = \$757  & medium_grant_r1_b0[1];
-  assign \$760  = a3_hit_a1 | a3_older_hit;
-  assign \$761  = ~ \$760 ;
-  assign \$762  = \$759  & \$761 ;
-  assign \$763  = \$762  & large_grant_r1_b0[1];
-  assign \$765  = \$764  & small_queue_r0_b0[10];
-  assign \$767  = \$766  & medium_queue_r0_b0[9];
-  assign \$769  = \$768  & large_queue_r0_b0[8];
-  assign \$770  = a3_fwd_ok & a3_hit_a1;
-  assign \$771  = a4_tag + 1'h1;
-  assign \$772  = \$770  & \$771 [0];
-  assign \$773  = a3_fwd_ok & a3_older_hit;
-  assign \$774  = ~ a3_hit_a1;
-  assign \$775  = \$773  & \$774 ;
-  assign \$776  = \$775  & a3_older_next[0];
-  assign \$777  = { \$776 , \$772 , \$769 , \$767 , \$765 , \$763 , \$758 , \$753 , \$748 , \$744 , \$740  } + 11'h7ff;
-  assign \$778  = a3_hit_a1 | a3_older_hit;
-  assign \$779  = ~ \$778 ;
-  assign \$780  = a3_sel_new[0] & \$779 ;
-  assign \$782  = a3_hit_a1 | a3_older_hit;
-  assign \$783  = ~ \$782 ;
-  assign \$784  = a3_sel_new[1] & \$783 ;
-  assign \$786  = a3_hit_a1 | a3_older_hit;
-  assign \$787  = ~ \$786 ;
-  assign \$788  = a3_sel_new[2] & \$787 ;
-  assign \$791  = a3_hit_a1 | a3_older_hit;
-  assign \$792  = ~ \$791 ;
-  assign \$793  = \$790  & \$792 ;
-  assign \$794  = \$793  & small_grant_r1_b0[2];
-  assign \$796  = a3_hit_a1 | a3_older_hit;
-  assign \$797  = ~ \$796 ;
-  assign \$798  = \$795  & \$797 ;
-  assign \$799  = \$798  & medium_grant_r1_b0[2];
-  assign \$801  = a3_hit_a1 | a3_older_hit;
-  assign \$802  = ~ \$801 ;
-  assign \$803  = \$800  & \$802 ;
-  assign \$804  = \$803  & large_grant_r1_b0[2];
-  assign \$806  = \$805  & small_queue_r0_b0[11];
-  assign \$808  = \$807  & medium_queue_r0_b0[10];
-  assign \$810  = \$809  & large_queue_r0_b0[9];
-  assign \$811  = a3_fwd_ok & a3_hit_a1;
-  assign \$812  = a4_tag + 1'h1;
-  assign \$813  = \$811  & \$812 [1];
-  assign \$814  = a3_fwd_ok & a3_older_hit;
-  assign \$815  = ~ a3_hit_a1;
-  assign \$816  = \$814  & \$815 ;
-  assign \$817  = \$816  & a3_older_next[1];
-  assign \$818  = { \$817 , \$813 , \$810 , \$808 , \$806 , \$804 , \$799 , \$794 , \$789 , \$785 , \$781  } + 11'h7ff;
-  assign \$819  = a3_hit_a1 | a3_older_hit;
-  assign \$820  = ~ \$819 ;
-  assign \$821  = a3_sel_new[0] & \$820 ;
-  assign \$823  = a3_hit_a1 | a3_older_hit;
-  assign \$824  = ~ \$823 ;
-  assign \$825  = a3_sel_new[1] & \$824 ;
-  assign \$827  = a3_hit_a1 | a3_older_hit;
-  assign \$828  = ~ \$827 ;
-  assign \$829  = a3_sel_new[2] & \$828 ;
-  assign \$832  = a3_hit_a1 | a3_older_hit;
-  assign \$833  = ~ \$832 ;
-  assign \$834  = \$831  & \$833 ;
-  assign \$835  = \$834  & small_grant_r1_b0[3];
-  assign \$837  = a3_hit_a1 | a3_older_hit;
-  assign \$838  = ~ \$837 ;
-  assign \$839  = \$836  & \$838 ;
-  assign \$840  = \$839  & medium_grant_r1_b0[3];
-  assign \$842  = a3_hit_a1 | a3_older_hit;
-  assign \$843  = ~ \$842 ;
-  assign \$844  = \$841  & \$843 ;
-  assign \$845  = \$844  & large_grant_r1_b0[3];
-  assign \$847  = \$846  & small_queue_r0_b0[12];
-  assign \$849  = \$848  & medium_queue_r0_b0[11];
-  assign \$851  = \$850  & large_queue_r0_b0[10];
-  assign \$852  = a3_fwd_ok & a3_hit_a1;
-  assign \$853  = a4_tag + 1'h1;
-  assign \$854  = \$852  & \$853 [2];
-  assign \$855  = a3_fwd_ok & a3_older_hit;
-  assign \$856  = ~ a3_hit_a1;
-  assign \$857  = \$855  & \$856 ;
-  assign \$858  = \$857  & a3_older_next[2];
-  assign \$859  = { \$858 , \$854 , \$851 , \$849 , \$847 , \$845 , \$840 , \$835 , \$830 , \$826 , \$822  } + 11'h7ff;
-  assign \$860  = a3_hit_a1 | a3_older_hit;
-  assign \$861  = ~ \$860 ;
-  assign \$862  = a3_sel_new[0] & \$861 ;
-  assign \$864  = a3_hit_a1 | a3_older_hit;
-  assign \$865  = ~ \$864 ;
-  assign \$866  = a3_sel_new[1] & \$865 ;
-  assign \$868  = a3_hit_a1 | a3_older_hit;
-  assign \$869  = ~ \$868 ;
-  assign \$870  = a3_sel_new[2] & \$869 ;
-  assign \$873  = a3_hit_a1 | a3_older_hit;
-  assign \$874  = ~ \$873 ;
-  assign \$875  = \$872  & \$874 ;
-  assign \$876  = \$875  & small_grant_r1_b0[4];
-  assign \$878  = a3_hit_a1 | a3_older_hit;
-  assign \$879  = ~ \$878 ;
-  assign \$880  = \$877  & \$879 ;
-  assign \$881  = \$880  & medium_grant_r1_b0[4];
-  assign \$883  = a3_hit_a1 | a3_older_hit;
-  assign \$884  = ~ \$883 ;
-  assign \$885  = \$882  & \$884 ;
-  assign \$886  = \$885  & large_grant_r1_b0[4];
-  assign \$888  = \$887  & small_queue_r0_b0[13];
-  assign \$890  = \$889  & medium_queue_r0_b0[12];
-  assign \$892  = \$891  & large_queue_r0_b0[11];
-  assign \$893  = a3_fwd_ok & a3_hit_a1;
-  assign \$894  = a4_tag + 1'h1;
-  assign \$895  = \$893  & \$894 [3];
-  assign \$896  = a3_fwd_ok & a3_older_hit;
-  assign \$897  = ~ a3_hit_a1;
-  assign \$898  = \$896  & \$897 ;
-  assign \$899  = \$898  & a3_older_next[3];
-  assign \$900  = { \$899 , \$895 , \$892 , \$890 , \$888 , \$886 , \$881 , \$876 , \$871 , \$867 , \$863  } + 11'h7ff;
-  assign \$901  = a3_hit_a1 | a3_older_hit;
-  assign \$902  = ~ \$901 ;
-  assign \$903  = a3_sel_new[0] & \$902 ;
-  assign \$905  = a3_hit_a1 | a3_older_hit;
-  assign \$906  = ~ \$905 ;
-  assign \$907  = a3_sel_new[1] & \$906 ;
-  assign \$909  = a3_hit_a1 | a3_older_hit;
-  assign \$910  = ~ \$909 ;
-  assign \$911  = a3_sel_new[2] & \$910 ;
-  assign \$914  = a3_hit_a1 | a3_older_hit;
-  assign \$915  = ~ \$914 ;
-  assign \$916  = \$913  & \$915 ;
-  assign \$917  = \$916  & small_grant_r1_b0[5];
-  assign \$919  = a3_hit_a1 | a3_older_hit;
-  assign \$920  = ~ \$919 ;
-  assign \$921  = \$918  & \$920 ;
-  assign \$922  = \$921  & medium_grant_r1_b0[5];
-  assign \$924  = a3_hit_a1 | a3_older_hit;
-  assign \$925  = ~ \$924 ;
-  assign \$926  = \$923  & \$925 ;
-  assign \$927  = \$926  & large_grant_r1_b0[5];
-  assign \$929  = \$928  & small_queue_r0_b0[14];
-  assign \$931  = \$930  & medium_queue_r0_b0[13];
-  assign \$933  = \$932  & large_queue_r0_b0[12];
-  assign \$934  = a3_fwd_ok & a3_hit_a1;
-  assign \$935  = a4_tag + 1'h1;
-  assign \$936  = \$934  & \$935 [4];
-  assign \$937  = a3_fwd_ok & a3_older_hit;
-  assign \$938  = ~ a3_hit_a1;
-  assign \$939  = \$937  & \$938 ;
-  assign \$940  = \$939  & a3_older_next[4];
-  assign \$941  = { \$940 , \$936 , \$933 , \$931 , \$929 , \$927 , \$922 , \$917 , \$912 , \$908 , \$904  } + 11'h7ff;
-  assign \$942  = a3_hit_a1 | a3_older_hit;
-  assign \$943  = ~ \$942 ;
-  assign \$944  = a3_sel_new[0] & \$943 ;
-  assign \$946  = a3_hit_a1 | a3_older_hit;
-  assign \$947  = ~ \$946 ;
-  assign \$948  = a3_sel_new[1] & \$947 ;
-  assign \$950  = a3_hit_a1 | a3_older_hit;
-  assign \$951  = ~ \$950 ;
-  assign \$952  = a3_sel_new[2] & \$951 ;
-  assign \$955  = a3_hit_a1 | a3_older_hit;
-  assign \$956  = ~ \$955 ;
-  assign \$957  = \$954  & \$956 ;
-  assign \$958  = \$957  & small_grant_r1_b0[6];
-  assign \$960  = a3_hit_a1 | a3_older_hit;
-  assign \$961  = ~ \$960 ;
-  assign \$962  = \$959  & \$961 ;
-  assign \$963  = \$962  & medium_grant_r1_b0[6];
-  assign \$965  = a3_hit_a1 | a3_older_hit;
-  assign \$966  = ~ \$965 ;
-  assign \$967  = \$964  & \$966 ;
-  assign \$968  = \$967  & large_grant_r1_b0[6];
-  assign \$970  = \$969  & small_queue_r0_b0[15];
-  assign \$972  = \$971  & medium_queue_r0_b0[14];
-  assign \$974  = \$973  & large_queue_r0_b0[13];
-  assign \$975  = a3_fwd_ok & a3_hit_a1;
-  assign \$976  = a4_tag + 1'h1;
-  assign \$977  = \$975  & \$976 [5];
-  assign \$978  = a3_fwd_ok & a3_older_hit;
-  assign \$979  = ~ a3_hit_a1;
-  assign \$980  = \$978  & \$979 ;
-  assign \$981  = \$980  & a3_older_next[5];
-  assign \$982  = { \$981 , \$977 , \$974 , \$972 , \$970 , \$968 , \$963 , \$958 , \$953 , \$949 , \$945  } + 11'h7ff;
-  assign \$983  = a3_hit_a1 | a3_older_hit;
-  assign \$984  = ~ \$983 ;
-  assign \$985  = a3_sel_new[0] & \$984 ;
-  assign \$987  = a3_hit_a1 | a3_older_hit;
-  assign \$988  = ~ \$987 ;
-  assign \$989  = a3_sel_new[1] & \$988 ;
-  assign \$991  = a3_hit_a1 | a3_older_hit;
-  assign \$992  = ~ \$991 ;
-  assign \$993  = a3_sel_new[2] & \$992 ;
-  assign \$996  = a3_hit_a1 | a3_older_hit;
-  assign \$997  = ~ \$996 ;
-  assign \$998  = \$995  & \$997 ;
-  assign \$999  = \$998  & small_grant_r1_b0[7];
-  assign \$1001  = a3_hit_a1 | a3_older_hit;
-  assign \$1002  = ~ \$1001 ;
-  assign \$1003  = \$1000  & \$1002 ;
-  assign \$1004  = \$1003  & medium_grant_r1_b0[7];
-  assign \$1006  = a3_hit_a1 | a3_older_hit;
-  assign \$1007  = ~ \$1006 ;
-  assign \$1008  = \$1005  & \$1007 ;
-  assign \$1009  = \$1008  & large_grant_r1_b0[7];
-  assign \$1011  = \$1010  & small_queue_r0_b0[16];
-  assign \$1013  = \$1012  & medium_queue_r0_b0[15];
-  assign \$1015  = \$1014  & large_queue_r0_b0[14];
-  assign \$1016  = a3_fwd_ok & a3_hit_a1;
-  assign \$1017  = a4_tag + 1'h1;
-  assign \$1018  = \$1016  & \$1017 [6];
-  assign \$1019  = a3_fwd_ok & a3_older_hit;
-  assign \$1020  = ~ a3_hit_a1;
-  assign \$1021  = \$1019  & \$1020 ;
-  assign \$1022  = \$1021  & a3_older_next[6];
-  assign \$1023  = { \$1022 , \$1018 , \$1015 , \$1013 , \$1011 , \$1009 , \$1004 , \$999 , \$994 , \$990 , \$986  } + 11'h7ff;
-  assign \$1024  = a3_hit_a1 | a3_older_hit;
-  assign \$1025  = ~ \$1024 ;
-  assign \$1026  = a3_sel_new[0] & \$1025 ;
-  assign \$1028  = a3_hit_a1 | a3_older_hit;
-  assign \$1029  = ~ \$1028 ;
-  assign \$1030  = a3_sel_new[1] & \$1029 ;
-  assign \$1032  = a3_hit_a1 | a3_older_hit;
-  assign \$1033  = ~ \$1032 ;
-  assign \$1034  = a3_sel_new[2] & \$1033 ;
-  assign \$1037  = a3_hit_a1 | a3_older_hit;
-  assign \$1038  = ~ \$1037 ;
-  assign \$1039  = \$1036  & \$1038 ;
-  assign \$1040  = \$1039  & small_grant_r1_b0[8];
-  assign \$1042  = a3_hit_a1 | a3_older_hit;
-  assign \$1043  = ~ \$1042 ;
-  assign \$1044  = \$1041  & \$1043 ;
-  assign \$1045  = \$1044  & medium_grant_r1_b0[8];
-  assign \$1047  = a3_hit_a1 | a3_older_hit;
-  assign \$1048  = ~ \$1047 ;
-  assign \$1049  = \$1046  & \$1048 ;
-  assign \$1050  = \$1049  & large_grant_r1_b0[8];
-  assign \$1052  = \$1051  & small_queue_r0_b0[17];
-  assign \$1054  = \$1053  & medium_queue_r0_b0[16];
-  assign \$1056  = \$1055  & large_queue_r0_b0[15];
-  assign \$1057  = a3_fwd_ok & a3_hit_a1;
-  assign \$1058  = a4_tag + 1'h1;
-  assign \$1059  = \$1057  & \$1058 [7];
-  assign \$1060  = a3_fwd_ok & a3_older_hit;
-  assign \$1061  = ~ a3_hit_a1;
-  assign \$1062  = \$1060  & \$1061 ;
-  assign \$1063  = \$1062  & a3_older_next[7];
-  assign \$1064  = { \$1063 , \$1059 , \$1056 , \$1054 , \$1052 , \$1050 , \$1045 , \$1040 , \$1035 , \$1031 , \$1027  } + 11'h7ff;
-  assign \$1065  = a3_valid & a3_ok;
-  assign \$1066  = ! a3_pool;
-  assign small_grant_wen = \$1065  & \$1066 ;
-  assign \$1067  = a3_valid & a3_ok;
-  assign \$1068  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$1067  & \$1068 ;
-  assign \$1069  = a3_valid & a3_ok;
-  assign \$1070  = a3_pool == 2'h2;
-  assign large_grant_wen = \$1069  & \$1070 ;
-  assign \$1077  = ! f2_err;
-  assign \$signal$264  = f2_valid & \$1077 ;
-  assign \$1078  = a4_valid & a4_ok;
-  assign \$1079  = { \$1078 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1080  = ~ \$1079 ;
-  assign \$1081  = \$1080  + 1'h1;
-  assign \$1082  = a5_valid & a5_ok;
-  assign \$1083  = { \$1082 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1084  = ~ \$1083 ;
-  assign \$1085  = \$1084  + 1'h1;
-  assign \$1086  = a4_valid & a4_ok;
-  assign \$1087  = { \$1086 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1088  = ~ \$1087 ;
-  assign \$1089  = \$1088  + 1'h1;
-  assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1090  = ~ rel_f2;
-  assign \$1091  = f3_quiet & \$1090 ;
-  assign \$1092  = \$1091  ? f3_in : 3'h0;
-  assign \$1093  = x1_select | x0_select;
-  assign \$1094  = ~ \$1093 ;
-  assign \$1095  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1096  = { 1'h0, \$1094  } & { \$1095 [2], \$1095  };
-  assign \$1097  = { 1'h0, \$1092  } & \$1096 ;
-  assign \$1098  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$449  = f3_go & \$448 ;
+  assign \$450  = ~ rel_f2;
+  assign \$451  = \$450  & f3_hit_a3;
+  assign \$452  = f3_hit_a2 | \$451 ;
+  assign \$453  = \$449  & \$452 ;
+  assign \$454  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$455  = \$453  & \$454 ;
+  assign \$456  = ~ rel_f2;
+  assign \$457  = f3_quiet & \$456 ;
+  assign \$458  = \$457  ? f3_in : 3'h0;
+  assign \$459  = ~ f3_never_granted;
+  assign \$461  = { \$460 , small_parity_r0_b0, small_grant_r0_b0[8:1] } ^ { 1'h1, small_grant_r0_b0[0], f3_next };
+  assign \$462  = ~ \$461 ;
+  assign \$463  = \$462  + 1'h1;
+  assign \$464  = ~ f3_never_granted;
+  assign \$466  = { \$465 , medium_parity_r0_b0, medium_grant_r0_b0[8:1] } ^ { 1'h1, medium_grant_r0_b0[0], f3_next };
+  assign \$467  = ~ \$466 ;
+  assign \$468  = \$467  + 1'h1;
+  assign \$469  = ~ f3_never_granted;
+  assign \$471  = { \$470 , large_parity_r0_b0, large_grant_r0_b0[8:1] } ^ { 1'h1, large_grant_r0_b0[0], f3_next };
+  assign \$472  = ~ \$471 ;
+  assign \$473  = \$472  + 1'h1;
+  assign \$474  = x1_select & f1_hit;
+  assign \$475  = | \$474 ;
+  assign \$476  = x1_select & f2_in;
+  assign \$477  = | \$476 ;
+  assign \$478  = f2_flushed | \$477 ;
+  assign \$479  = x1_select | x0_select;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$482  = { 1'h0, \$480  } & { \$481 [2], \$481  };
+  assign \$483  = { 1'h0, f3_in } & \$482 ;
+  assign \$484  = \$1100 [11] | released_f1;
+  assign \$485  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$486  = ~ \$485 ;
+  assign \$487  = \$486  + 1'h1;
+  assign \$488  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$489  = ~ \$488 ;
+  assign \$490  = \$489  + 1'h1;
+  assign \$491  = ~ f4_blocked;
+  assign \$492  = \$491  & f4_by_older;
+  assign \$493  = f4_by_a1 | \$492 ;
+  assign \$494  = f4_live[0] & \$493 ;
+  assign \$495  = ~ f4_blocked;
+  assign \$496  = \$495  & f4_by_mem_live[0];
+  assign \$497  = \$496  & f4_mem_ok[0];
+  assign \$498  = \$494  | \$497 ;
+  assign \$499  = ~ f4_blocked;
+  assign \$500  = \$499  & f4_by_older;
+  assign \$501  = f4_by_a1 | \$500 ;
+  assign \$502  = f4_live[0] & \$501 ;
+  assign \$503  = ~ f4_blocked;
+  assign \$504  = \$503  & f4_by_mem_live[0];
+  assign \$505  = \$504  & f4_mem_ok[0];
+  assign \$506  = \$502  | \$505 ;
+  assign \$507  = small_queue_waddr == 8'hff;
+  assign \$508  = small_queue_waddr + 1'h1;
+  assign \$509  = \$507  ? 9'h000 : \$508 ;
+  assign \$510  = small_pushed == small_popped;
+  assign \$511  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$512  = \$510  ? 9'h000 : \$511 ;
+  assign \$513  = $signed({ 1'h0, small_count }) + $signed(\$512 );
+  assign \$514  = ! small_pushed;
+  assign \$515  = ! small_popped;
+  assign \$516  = \$514  & \$515 ;
+  assign \$517  = small_pop ? small_at[1] : small_at[0];
+  assign \$518  = ~ \$517 ;
+  assign \$519  = small_push | \$518 ;
+  assign \$520  = ! small_pushed;
+  assign \$522  = \$520  & \$521 ;
+  assign \$523  = small_count == 2'h3;
+  assign \$524  = small_pop ? small_at[2] : small_at[1];
+  assign \$525  = ~ \$524 ;
+  assign \$526  = small_push | \$525 ;
+  assign \$528  = ! small_popped;
+  assign \$529  = \$527  & \$528 ;
+  assign \$530  = small_pop ? small_at[0] : 1'h0;
+  assign \$531  = ~ \$530 ;
+  assign \$532  = small_push | \$531 ;
+  assign \$535  = \$533  & \$534 ;
+  assign \$536  = small_pop ? small_at[1] : small_at[0];
+  assign \$537  = ~ \$536 ;
+  assign \$538  = small_push | \$537 ;
+  assign \$539  = ~ f4_blocked;
+  assign \$540  = \$539  & f4_by_older;
+  assign \$541  = f4_by_a1 | \$540 ;
+  assign \$542  = f4_live[1] & \$541 ;
+  assign \$543  = ~ f4_blocked;
+  assign \$544  = \$543  & f4_by_mem_live[1];
+  assign \$545  = \$544  & f4_mem_ok[1];
+  assign \$546  = \$542  | \$545 ;
+  assign \$547  = ~ f4_blocked;
+  assign \$548  = \$547  & f4_by_older;
+  assign \$549  = f4_by_a1 | \$548 ;
+  assign \$550  = f4_live[1] & \$549 ;
+  assign \$551  = ~ f4_blocked;
+  assign \$552  = \$551  & f4_by_mem_live[1];
+  assign \$553  = \$552  & f4_mem_ok[1];
+  assign \$554  = \$550  | \$553 ;
+  assign \$555  = medium_queue_waddr == 7'h7f;
+  assign \$556  = medium_queue_waddr + 1'h1;
+  assign \$557  = \$555  ? 8'h00 : \$556 ;
+  assign \$558  = medium_pushed == medium_popped;
+  assign \$559  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$560  = \$558  ? 8'h00 : \$559 ;
+  assign \$561  = $signed({ 1'h0, medium_count }) + $signed(\$560 );
+  assign \$562  = ! medium_pushed;
+  assign \$563  = ! medium_popped;
+  assign \$564  = \$562  & \$563 ;
+  assign \$565  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$566  = ~ \$565 ;
+  assign \$567  = medium_push | \$566 ;
+  assign \$568  = ! medium_pushed;
+  assign \$570  = \$568  & \$569 ;
+  assign \$571  = medium_count == 2'h3;
+  assign \$572  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$573  = ~ \$572 ;
+  assign \$574  = medium_push | \$573 ;
+  assign \$576  = ! medium_popped;
+  assign \$577  = \$575  & \$576 ;
+  assign \$578  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$579  = ~ \$578 ;
+  assign \$580  = medium_push | \$579 ;
+  assign \$583  = \$581  & \$582 ;
+  assign \$584  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$585  = ~ \$584 ;
+  assign \$586  = medium_push | \$585 ;
+  assign \$587  = ~ f4_blocked;
+  assign \$588  = \$587  & f4_by_older;
+  assign \$589  = f4_by_a1 | \$588 ;
+  assign \$590  = f4_live[2] & \$589 ;
+  assign \$591  = ~ f4_blocked;
+  assign \$592  = \$591  & f4_by_mem_live[2];
+  assign \$593  = \$592  & f4_mem_ok[2];
+  assign \$594  = \$590  | \$593 ;
+  assign \$595  = ~ f4_blocked;
+  assign \$596  = \$595  & f4_by_older;
+  assign \$597  = f4_by_a1 | \$596 ;
+  assign \$598  = f4_live[2] & \$597 ;
+  assign \$599  = ~ f4_blocked;
+  assign \$600  = \$599  & f4_by_mem_live[2];
+  assign \$601  = \$600  & f4_mem_ok[2];
+  assign \$602  = \$598  | \$601 ;
+  assign \$603  = large_queue_waddr == 6'h2f;
+  assign \$604  = large_queue_waddr + 1'h1;
+  assign \$605  = \$603  ? 7'h00 : \$604 ;
+  assign \$606  = large_pushed == large_popped;
+  assign \$607  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$608  = \$606  ? 6'h00 : \$607 ;
+  assign \$609  = $signed({ 1'h0, large_count }) + $signed(\$608 );
+  assign \$610  = ! large_pushed;
+  assign \$611  = ! large_popped;
+  assign \$612  = \$610  & \$611 ;
+  assign \$613  = large_pop ? large_at[1] : large_at[0];
+  assign \$614  = ~ \$613 ;
+  assign \$615  = large_push | \$614 ;
+  assign \$616  = ! large_pushed;
+  assign \$618  = \$616  & \$617 ;
+  assign \$619  = large_count == 2'h3;
+  assign \$620  = large_pop ? large_at[2] : large_at[1];
+  assign \$621  = ~ \$620 ;
+  assign \$622  = large_push | \$621 ;
+  assign \$624  = ! large_popped;
+  assign \$625  = \$623  & \$624 ;
+  assign \$626  = large_pop ? large_at[0] : 1'h0;
+  assign \$627  = ~ \$626 ;
+  assign \$628  = large_push | \$627 ;
+  assign \$631  = \$629  & \$630 ;
+  assign \$632  = large_pop ? large_at[1] : large_at[0];
+  assign \$633  = ~ \$632 ;
+  assign \$634  = large_push | \$633 ;
+  assign \$635  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$636  = ~ \$635 ;
+  assign \$637  = f5_wrote & a2_ring;
+  assign \$638  = { \$637 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$639  = ~ \$638 ;
+  assign \$640  = \$639  + 1'h1;
+  assign \$641  = \release  & f4_taken_a2;
+  assign \$642  = a3_ring & a3_lapped;
+  assign \$644  = \release  & f4_taken_a3;
+  assign \$645  = a3_released | \$644 ;
+  assign \$646  = ~ a4_released;
+  assign \$647  = a4_prev_held & \$646 ;
+  assign \$648  = \release  & f4_taken_a4;
+  assign \$649  = ~ \$648 ;
+  assign \$650  = \$647  & \$649 ;
+  assign \$651  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$652  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
+  assign \$653  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$654  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$655  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_blocked, f4_go, f4_valid };
+  assign \$656  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
+  assign \$657  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
+  assign \$658  = small_grant_w_data[8:1] + 1'h1;
+  assign \$659  = medium_grant_w_data[8:1] + 1'h1;
+  assign \$660  = large_grant_w_data[8:1] + 1'h1;
+  assign \$661  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$661 ;
+  assign \$662  = ~ x1_select[0];
+  assign \$663  = a1_select[0] & \$662 ;
+  assign \$664  = ~ small_has_fresh;
+  assign \$665  = \$663  & \$664 ;
+  assign small_pop = \$665  & small_nonempty;
+  assign \$666  = small_fresh_slot + 1'h1;
+  assign \$667  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$667 ;
+  assign \$668  = ~ x1_select[1];
+  assign \$669  = a1_select[1] & \$668 ;
+  assign \$670  = ~ medium_has_fresh;
+  assign \$671  = \$669  & \$670 ;
+  assign medium_pop = \$671  & medium_nonempty;
+  assign \$672  = medium_fresh_slot + 1'h1;
+  assign \$673  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$673 ;
+  assign \$674  = ~ x1_select[2];
+  assign \$675  = a1_select[2] & \$674 ;
+  assign \$676  = ~ large_has_fresh;
+  assign \$677  = \$675  & \$676 ;
+  assign large_pop = \$677  & large_nonempty;
+  assign \$678  = large_fresh_slot + 1'h1;
+  assign \$679  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$681  = \$680  & small_queue_r0_b0[0];
+  assign \$683  = \$682  & medium_queue_r0_b0[0];
+  assign \$685  = \$684  & large_queue_r0_b0[0];
+  assign \$686  = { \$685 , \$683 , \$681 , \$679  } + 4'hf;
+  assign \$687  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$689  = \$688  & small_queue_r0_b0[1];
+  assign \$691  = \$690  & medium_queue_r0_b0[1];
+  assign \$693  = \$692  & large_queue_r0_b0[1];
+  assign \$694  = { \$693 , \$691 , \$689 , \$687  } + 4'hf;
+  assign \$695  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$697  = \$696  & small_queue_r0_b0[2];
+  assign \$699  = \$698  & medium_queue_r0_b0[2];
+  assign \$701  = \$700  & large_queue_r0_b0[2];
+  assign \$702  = { \$701 , \$699 , \$697 , \$695  } + 4'hf;
+  assign \$703  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$705  = \$704  & small_queue_r0_b0[3];
+  assign \$707  = \$706  & medium_queue_r0_b0[3];
+  assign \$709  = \$708  & large_queue_r0_b0[3];
+  assign \$710  = { \$709 , \$707 , \$705 , \$703  } + 4'hf;
+  assign \$711  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$713  = \$712  & small_queue_r0_b0[4];
+  assign \$715  = \$714  & medium_queue_r0_b0[4];
+  assign \$717  = \$716  & large_queue_r0_b0[4];
+  assign \$718  = { \$717 , \$715 , \$713 , \$711  } + 4'hf;
+  assign \$719  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$721  = \$720  & small_queue_r0_b0[5];
+  assign \$723  = \$722  & medium_queue_r0_b0[5];
+  assign \$725  = \$724  & large_queue_r0_b0[5];
+  assign \$726  = { \$725 , \$723 , \$721 , \$719  } + 4'hf;
+  assign \$727  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$729  = \$728  & small_queue_r0_b0[6];
+  assign \$730  = \$727  | \$729 ;
+  assign \$732  = \$731  & medium_queue_r0_b0[6];
+  assign \$733  = \$730  | \$732 ;
+  assign \$734  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$736  = \$735  & small_queue_r0_b0[7];
+  assign \$737  = \$734  | \$736 ;
+  assign \$738  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$739  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$740  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$742  = \$741  & small_queue_r0_b0[8];
+  assign \$744  = \$743  & medium_queue_r0_b0[7];
+  assign \$746  = \$745  & large_queue_r0_b0[6];
+  assign \$747  = { \$746 , \$744 , \$742 , \$740 , \$739 , \$738  } + 6'h3f;
+  assign \$748  = a3_hit_a1 | a3_older_hit;
+  assign \$749  = ~ \$748 ;
+  assign \$750  = a3_sel_new[0] & \$749 ;
+  assign \$752  = a3_hit_a1 | a3_older_hit;
+  assign \$753  = ~ \$752 ;
+  assign \$754  = a3_sel_new[1] & \$753 ;
+  assign \$756  = a3_hit_a1 | a3_older_hit;
+  assign \$757  = ~ \$756 ;
+  assign \$758  = a3_sel_new[2] & \$757 ;
+  assign \$761  = a3_hit_a1 | a3_older_hit;
+  assign \$762  = ~ \$761 ;
+  assign \$763  = \$760  & \$762 ;
+  assign \$764  = \$763  & small_grant_r1_b0[1];
+  assign \$766  = a3_hit_a1 | a3_older_hit;
+  assign \$767  = ~ \$766 ;
+  assign \$768  = \$765  & \$767 ;
+  assign \$769  = \$768  & medium_grant_r1_b0[1];
+  assign \$771  = a3_hit_a1 | a3_older_hit;
+  assign \$772  = ~ \$771 ;
+  assign \$773  = \$770  & \$772 ;
+  assign \$774  = \$773  & large_grant_r1_b0[1];
+  assign \$776  = \$775  & small_queue_r0_b0[10];
+  assign \$778  = \$777  & medium_queue_r0_b0[9];
+  assign \$780  = \$779  & large_queue_r0_b0[8];
+  assign \$781  = a3_fwd_ok & a3_hit_a1;
+  assign \$782  = a4_tag + 1'h1;
+  assign \$783  = \$781  & \$782 [0];
+  assign \$784  = a3_fwd_ok & a3_older_hit;
+  assign \$785  = ~ a3_hit_a1;
+  assign \$786  = \$784  & \$785 ;
+  assign \$787  = \$786  & a3_older_next[0];
+  assign \$788  = { \$787 , \$783 , \$780 , \$778 , \$776 , \$774 , \$769 , \$764 , \$759 , \$755 , \$751  } + 11'h7ff;
+  assign \$789  = a3_hit_a1 | a3_older_hit;
+  assign \$790  = ~ \$789 ;
+  assign \$791  = a3_sel_new[0] & \$790 ;
+  assign \$793  = a3_hit_a1 | a3_older_hit;
+  assign \$794  = ~ \$793 ;
+  assign \$795  = a3_sel_new[1] & \$794 ;
+  assign \$797  = a3_hit_a1 | a3_older_hit;
+  assign \$798  = ~ \$797 ;
+  assign \$799  = a3_sel_new[2] & \$798 ;
+  assign \$802  = a3_hit_a1 | a3_older_hit;
+  assign \$803  = ~ \$802 ;
+  assign \$804  = \$801  & \$803 ;
+  assign \$805  = \$804  & small_grant_r1_b0[2];
+  assign \$807  = a3_hit_a1 | a3_older_hit;
+  assign \$808  = ~ \$807 ;
+  assign \$809  = \$806  & \$808 ;
+  assign \$810  = \$809  & medium_grant_r1_b0[2];
+  assign \$812  = a3_hit_a1 | a3_older_hit;
+  assign \$813  = ~ \$812 ;
+  assign \$814  = \$811  & \$813 ;
+  assign \$815  = \$814  & large_grant_r1_b0[2];
+  assign \$817  = \$816  & small_queue_r0_b0[11];
+  assign \$819  = \$818  & medium_queue_r0_b0[10];
+  assign \$821  = \$820  & large_queue_r0_b0[9];
+  assign \$822  = a3_fwd_ok & a3_hit_a1;
+  assign \$823  = a4_tag + 1'h1;
+  assign \$824  = \$822  & \$823 [1];
+  assign \$825  = a3_fwd_ok & a3_older_hit;
+  assign \$826  = ~ a3_hit_a1;
+  assign \$827  = \$825  & \$826 ;
+  assign \$828  = \$827  & a3_older_next[1];
+  assign \$829  = { \$828 , \$824 , \$821 , \$819 , \$817 , \$815 , \$810 , \$805 , \$800 , \$796 , \$792  } + 11'h7ff;
+  assign \$830  = a3_hit_a1 | a3_older_hit;
+  assign \$831  = ~ \$830 ;
+  assign \$832  = a3_sel_new[0] & \$831 ;
+  assign \$834  = a3_hit_a1 | a3_older_hit;
+  assign \$835  = ~ \$834 ;
+  assign \$836  = a3_sel_new[1] & \$835 ;
+  assign \$838  = a3_hit_a1 | a3_older_hit;
+  assign \$839  = ~ \$838 ;
+  assign \$840  = a3_sel_new[2] & \$839 ;
+  assign \$843  = a3_hit_a1 | a3_older_hit;
+  assign \$844  = ~ \$843 ;
+  assign \$845  = \$842  & \$844 ;
+  assign \$846  = \$845  & small_grant_r1_b0[3];
+  assign \$848  = a3_hit_a1 | a3_older_hit;
+  assign \$849  = ~ \$848 ;
+  assign \$850  = \$847  & \$849 ;
+  assign \$851  = \$850  & medium_grant_r1_b0[3];
+  assign \$853  = a3_hit_a1 | a3_older_hit;
+  assign \$854  = ~ \$853 ;
+  assign \$855  = \$852  & \$854 ;
+  assign \$856  = \$855  & large_grant_r1_b0[3];
+  assign \$858  = \$857  & small_queue_r0_b0[12];
+  assign \$860  = \$859  & medium_queue_r0_b0[11];
+  assign \$862  = \$861  & large_queue_r0_b0[10];
+  assign \$863  = a3_fwd_ok & a3_hit_a1;
+  assign \$864  = a4_tag + 1'h1;
+  assign \$865  = \$863  & \$864 [2];
+  assign \$866  = a3_fwd_ok & a3_older_hit;
+  assign \$867  = ~ a3_hit_a1;
+  assign \$868  = \$866  & \$867 ;
+  assign \$869  = \$868  & a3_older_next[2];
+  assign \$870  = { \$869 , \$865 , \$862 , \$860 , \$858 , \$856 , \$851 , \$846 , \$841 , \$837 , \$833  } + 11'h7ff;
+  assign \$871  = a3_hit_a1 | a3_older_hit;
+  assign \$872  = ~ \$871 ;
+  assign \$873  = a3_sel_new[0] & \$872 ;
+  assign \$875  = a3_hit_a1 | a3_older_hit;
+  assign \$876  = ~ \$875 ;
+  assign \$877  = a3_sel_new[1] & \$876 ;
+  assign \$879  = a3_hit_a1 | a3_older_hit;
+  assign \$880  = ~ \$879 ;
+  assign \$881  = a3_sel_new[2] & \$880 ;
+  assign \$884  = a3_hit_a1 | a3_older_hit;
+  assign \$885  = ~ \$884 ;
+  assign \$886  = \$883  & \$885 ;
+  assign \$887  = \$886  & small_grant_r1_b0[4];
+  assign \$889  = a3_hit_a1 | a3_older_hit;
+  assign \$890  = ~ \$889 ;
+  assign \$891  = \$888  & \$890 ;
+  assign \$892  = \$891  & medium_grant_r1_b0[4];
+  assign \$894  = a3_hit_a1 | a3_older_hit;
+  assign \$895  = ~ \$894 ;
+  assign \$896  = \$893  & \$895 ;
+  assign \$897  = \$896  & large_grant_r1_b0[4];
+  assign \$899  = \$898  & small_queue_r0_b0[13];
+  assign \$901  = \$900  & medium_queue_r0_b0[12];
+  assign \$903  = \$902  & large_queue_r0_b0[11];
+  assign \$904  = a3_fwd_ok & a3_hit_a1;
+  assign \$905  = a4_tag + 1'h1;
+  assign \$906  = \$904  & \$905 [3];
+  assign \$907  = a3_fwd_ok & a3_older_hit;
+  assign \$908  = ~ a3_hit_a1;
+  assign \$909  = \$907  & \$908 ;
+  assign \$910  = \$909  & a3_older_next[3];
+  assign \$911  = { \$910 , \$906 , \$903 , \$901 , \$899 , \$897 , \$892 , \$887 , \$882 , \$878 , \$874  } + 11'h7ff;
+  assign \$912  = a3_hit_a1 | a3_older_hit;
+  assign \$913  = ~ \$912 ;
+  assign \$914  = a3_sel_new[0] & \$913 ;
+  assign \$916  = a3_hit_a1 | a3_older_hit;
+  assign \$917  = ~ \$916 ;
+  assign \$918  = a3_sel_new[1] & \$917 ;
+  assign \$920  = a3_hit_a1 | a3_older_hit;
+  assign \$921  = ~ \$920 ;
+  assign \$922  = a3_sel_new[2] & \$921 ;
+  assign \$925  = a3_hit_a1 | a3_older_hit;
+  assign \$926  = ~ \$925 ;
+  assign \$927  = \$924  & \$926 ;
+  assign \$928  = \$927  & small_grant_r1_b0[5];
+  assign \$930  = a3_hit_a1 | a3_older_hit;
+  assign \$931  = ~ \$930 ;
+  assign \$932  = \$929  & \$931 ;
+  assign \$933  = \$932  & medium_grant_r1_b0[5];
+  assign \$935  = a3_hit_a1 | a3_older_hit;
+  assign \$936  = ~ \$935 ;
+  assign \$937  = \$934  & \$936 ;
+  assign \$938  = \$937  & large_grant_r1_b0[5];
+  assign \$940  = \$939  & small_queue_r0_b0[14];
+  assign \$942  = \$941  & medium_queue_r0_b0[13];
+  assign \$944  = \$943  & large_queue_r0_b0[12];
+  assign \$945  = a3_fwd_ok & a3_hit_a1;
+  assign \$946  = a4_tag + 1'h1;
+  assign \$947  = \$945  & \$946 [4];
+  assign \$948  = a3_fwd_ok & a3_older_hit;
+  assign \$949  = ~ a3_hit_a1;
+  assign \$950  = \$948  & \$949 ;
+  assign \$951  = \$950  & a3_older_next[4];
+  assign \$952  = { \$951 , \$947 , \$944 , \$942 , \$940 , \$938 , \$933 , \$928 , \$923 , \$919 , \$915  } + 11'h7ff;
+  assign \$953  = a3_hit_a1 | a3_older_hit;
+  assign \$954  = ~ \$953 ;
+  assign \$955  = a3_sel_new[0] & \$954 ;
+  assign \$957  = a3_hit_a1 | a3_older_hit;
+  assign \$958  = ~ \$957 ;
+  assign \$959  = a3_sel_new[1] & \$958 ;
+  assign \$961  = a3_hit_a1 | a3_older_hit;
+  assign \$962  = ~ \$961 ;
+  assign \$963  = a3_sel_new[2] & \$962 ;
+  assign \$966  = a3_hit_a1 | a3_older_hit;
+  assign \$967  = ~ \$966 ;
+  assign \$968  = \$965  & \$967 ;
+  assign \$969  = \$968  & small_grant_r1_b0[6];
+  assign \$971  = a3_hit_a1 | a3_older_hit;
+  assign \$972  = ~ \$971 ;
+  assign \$973  = \$970  & \$972 ;
+  assign \$974  = \$973  & medium_grant_r1_b0[6];
+  assign \$976  = a3_hit_a1 | a3_older_hit;
+  assign \$977  = ~ \$976 ;
+  assign \$978  = \$975  & \$977 ;
+  assign \$979  = \$978  & large_grant_r1_b0[6];
+  assign \$981  = \$980  & small_queue_r0_b0[15];
+  assign \$983  = \$982  & medium_queue_r0_b0[14];
+  assign \$985  = \$984  & large_queue_r0_b0[13];
+  assign \$986  = a3_fwd_ok & a3_hit_a1;
+  assign \$987  = a4_tag + 1'h1;
+  assign \$988  = \$986  & \$987 [5];
+  assign \$989  = a3_fwd_ok & a3_older_hit;
+  assign \$990  = ~ a3_hit_a1;
+  assign \$991  = \$989  & \$990 ;
+  assign \$992  = \$991  & a3_older_next[5];
+  assign \$993  = { \$992 , \$988 , \$985 , \$983 , \$981 , \$979 , \$974 , \$969 , \$964 , \$960 , \$956  } + 11'h7ff;
+  assign \$994  = a3_hit_a1 | a3_older_hit;
+  assign \$995  = ~ \$994 ;
+  assign \$996  = a3_sel_new[0] & \$995 ;
+  assign \$998  = a3_hit_a1 | a3_older_hit;
+  assign \$999  = ~ \$998 ;
+  assign \$1000  = a3_sel_new[1] & \$999 ;
+  assign \$1002  = a3_hit_a1 | a3_older_hit;
+  assign \$1003  = ~ \$1002 ;
+  assign \$1004  = a3_sel_new[2] & \$1003 ;
+  assign \$1007  = a3_hit_a1 | a3_older_hit;
+  assign \$1008  = ~ \$1007 ;
+  assign \$1009  = \$1006  & \$1008 ;
+  assign \$1010  = \$1009  & small_grant_r1_b0[7];
+  assign \$1012  = a3_hit_a1 | a3_older_hit;
+  assign \$1013  = ~ \$1012 ;
+  assign \$1014  = \$1011  & \$1013 ;
+  assign \$1015  = \$1014  & medium_grant_r1_b0[7];
+  assign \$1017  = a3_hit_a1 | a3_older_hit;
+  assign \$1018  = ~ \$1017 ;
+  assign \$1019  = \$1016  & \$1018 ;
+  assign \$1020  = \$1019  & large_grant_r1_b0[7];
+  assign \$1022  = \$1021  & small_queue_r0_b0[16];
+  assign \$1024  = \$1023  & medium_queue_r0_b0[15];
+  assign \$1026  = \$1025  & large_queue_r0_b0[14];
+  assign \$1027  = a3_fwd_ok & a3_hit_a1;
+  assign \$1028  = a4_tag + 1'h1;
+  assign \$1029  = \$1027  & \$1028 [6];
+  assign \$1030  = a3_fwd_ok & a3_older_hit;
+  assign \$1031  = ~ a3_hit_a1;
+  assign \$1032  = \$1030  & \$1031 ;
+  assign \$1033  = \$1032  & a3_older_next[6];
+  assign \$1034  = { \$1033 , \$1029 , \$1026 , \$1024 , \$1022 , \$1020 , \$1015 , \$1010 , \$1005 , \$1001 , \$997  } + 11'h7ff;
+  assign \$1035  = a3_hit_a1 | a3_older_hit;
+  assign \$1036  = ~ \$1035 ;
+  assign \$1037  = a3_sel_new[0] & \$1036 ;
+  assign \$1039  = a3_hit_a1 | a3_older_hit;
+  assign \$1040  = ~ \$1039 ;
+  assign \$1041  = a3_sel_new[1] & \$1040 ;
+  assign \$1043  = a3_hit_a1 | a3_older_hit;
+  assign \$1044  = ~ \$1043 ;
+  assign \$1045  = a3_sel_new[2] & \$1044 ;
+  assign \$1048  = a3_hit_a1 | a3_older_hit;
+  assign \$1049  = ~ \$1048 ;
+  assign \$1050  = \$1047  & \$1049 ;
+  assign \$1051  = \$1050  & small_grant_r1_b0[8];
+  assign \$1053  = a3_hit_a1 | a3_older_hit;
+  assign \$1054  = ~ \$1053 ;
+  assign \$1055  = \$1052  & \$1054 ;
+  assign \$1056  = \$1055  & medium_grant_r1_b0[8];
+  assign \$1058  = a3_hit_a1 | a3_older_hit;
+  assign \$1059  = ~ \$1058 ;
+  assign \$1060  = \$1057  & \$1059 ;
+  assign \$1061  = \$1060  & large_grant_r1_b0[8];
+  assign \$1063  = \$1062  & small_queue_r0_b0[17];
+  assign \$1065  = \$1064  & medium_queue_r0_b0[16];
+  assign \$1067  = \$1066  & large_queue_r0_b0[15];
+  assign \$1068  = a3_fwd_ok & a3_hit_a1;
+  assign \$1069  = a4_tag + 1'h1;
+  assign \$1070  = \$1068  & \$1069 [7];
+  assign \$1071  = a3_fwd_ok & a3_older_hit;
+  assign \$1072  = ~ a3_hit_a1;
+  assign \$1073  = \$1071  & \$1072 ;
+  assign \$1074  = \$1073  & a3_older_next[7];
+  assign \$1075  = { \$1074 , \$1070 , \$1067 , \$1065 , \$1063 , \$1061 , \$1056 , \$1051 , \$1046 , \$1042 , \$1038  } + 11'h7ff;
+  assign \$1076  = a3_valid & a3_ok;
+  assign \$1077  = ! a3_pool;
+  assign small_grant_wen = \$1076  & \$1077 ;
+  assign \$1078  = a3_valid & a3_ok;
+  assign \$1079  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$1078  & \$1079 ;
+  assign \$1080  = a3_valid & a3_ok;
+  assign \$1081  = a3_pool == 2'h2;
+  assign large_grant_wen = \$1080  & \$1081 ;
+  assign \$1088  = ! f2_err;
+  assign \$signal$264  = f2_valid & \$1088 ;
+  assign \$1089  = a4_valid & a4_ok;
+  assign \$1090  = { \$1089 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1091  = ~ \$1090 ;
+  assign \$1092  = \$1091  + 1'h1;
+  assign \$1093  = a5_valid & a5_ok;
+  assign \$1094  = { \$1093 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1095  = ~ \$1094 ;
+  assign \$1096  = \$1095  + 1'h1;
+  assign \$1097  = a4_valid & a4_ok;
+  assign \$1098  = { \$1097 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$1099  = ~ \$1098 ;
   assign \$1100  = \$1099  + 1'h1;
-  assign released_f1 = \release  & \$1100 [11];
-  assign \$1101  = ~ f4_blocked;
-  assign \$1102  = \$1101  & f4_rest_held;
-  assign \$signal$486  = f4_hit_a1 | \$1102 ;
-  assign \$1103  = ~ f4_blocked;
-  assign \$1104  = f4_by_mem & f4_mem_ok;
-  assign \$1105  = f4_by_mem & f4_mem_ok;
-  assign \$1106  = \$1104 [0] | \$1105 [1];
-  assign \$1107  = f4_by_mem & f4_mem_ok;
-  assign \$1108  = \$1106  | \$1107 [2];
-  assign \$1109  = f4_by_older | \$1108 ;
-  assign \$1110  = \$1103  & \$1109 ;
-  assign \release  = f4_by_a1 | \$1110 ;
-  assign \$1111  = ~ f4_go;
-  assign \$1112  = ~ \$signal$486 ;
-  assign \$1113  = \$signal$486  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1113  : f4_err;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$1101  = ~ rel_f2;
+  assign \$1102  = f3_quiet & \$1101 ;
+  assign \$1103  = \$1102  ? f3_in : 3'h0;
+  assign \$1104  = x1_select | x0_select;
+  assign \$1105  = ~ \$1104 ;
+  assign \$1106  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1107  = { 1'h0, \$1105  } & { \$1106 [2], \$1106  };
+  assign \$1108  = { 1'h0, \$1103  } & \$1107 ;
+  assign \$1109  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1110  = ~ \$1109 ;
+  assign \$1111  = \$1110  + 1'h1;
+  assign released_f1 = \release  & \$1111 [11];
+  assign \$1112  = ~ f4_blocked;
+  assign \$1113  = \$1112  & f4_rest_held;
+  assign \$signal$486  = f4_hit_a1 | \$1113 ;
+  assign \$1114  = ~ f4_blocked;
+  assign \$1115  = f4_by_mem & f4_mem_ok;
+  assign \$1116  = f4_by_mem & f4_mem_ok;
+  assign \$1117  = \$1115 [0] | \$1116 [1];
+  assign \$1118  = f4_by_mem & f4_mem_ok;
+  assign \$1119  = \$1117  | \$1118 [2];
+  assign \$1120  = f4_by_older | \$1119 ;
+  assign \$1121  = \$1114  & \$1120 ;
+  assign \release  = f4_by_a1 | \$1121 ;
+  assign \$1122  = ~ f4_go;
+  assign \$1123  = ~ \$signal$486 ;
+  assign \$1124  = \$signal$486  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1124  : f4_err;
   assign \$signal$334  = \release  ? 4'h0 : unreleased_err;
-  assign \$1114  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$418  = ~ \$1114 ;
-  assign \$1115  = ~ f4_blocked;
-  assign \$1116  = \$1115  & f4_by_older;
-  assign \$1117  = f4_by_a1 | \$1116 ;
-  assign \$1118  = f4_live[0] & \$1117 ;
-  assign \$1119  = ~ f4_blocked;
-  assign \$1120  = \$1119  & f4_by_mem_live[0];
-  assign \$1121  = \$1120  & f4_mem_ok[0];
-  assign \w__en$416  = \$1118  | \$1121 ;
-  assign \$1122  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1123  = ~ \$1122 ;
-  assign \$1124  = ! f4_slot;
-  assign \$1125  = ~ f4_blocked;
-  assign \$1126  = \$1125  & f4_by_older;
-  assign \$1127  = f4_by_a1 | \$1126 ;
-  assign \$1128  = f4_live[0] & \$1127 ;
-  assign \$1129  = ~ f4_blocked;
-  assign \$1130  = \$1129  & f4_by_mem_live[0];
-  assign \$1131  = \$1130  & f4_mem_ok[0];
-  assign small_queue_wen = \$1128  | \$1131 ;
-  assign \$1132  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1125  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$418  = ~ \$1125 ;
+  assign \$1126  = ~ f4_blocked;
+  assign \$1127  = \$1126  & f4_by_older;
+  assign \$1128  = f4_by_a1 | \$1127 ;
+  assign \$1129  = f4_live[0] & \$1128 ;
+  assign \$1130  = ~ f4_blocked;
+  assign \$1131  = \$1130  & f4_by_mem_live[0];
+  assign \$1132  = \$1131  & f4_mem_ok[0];
+  assign \w__en$416  = \$1129  | \$1132 ;
   assign \$1133  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$445  = ~ \$1133 ;
-  assign \$1134  = ~ f4_blocked;
-  assign \$1135  = \$1134  & f4_by_older;
-  assign \$1136  = f4_by_a1 | \$1135 ;
-  assign \$1137  = f4_live[1] & \$1136 ;
-  assign \$1138  = ~ f4_blocked;
-  assign \$1139  = \$1138  & f4_by_mem_live[1];
-  assign \$1140  = \$1139  & f4_mem_ok[1];
-  assign \w__en$443  = \$1137  | \$1140 ;
-  assign \$1141  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1142  = ~ \$1141 ;
-  assign \$1143  = ! f4_slot[6:0];
-  assign \$1144  = ~ f4_blocked;
-  assign \$1145  = \$1144  & f4_by_older;
-  assign \$1146  = f4_by_a1 | \$1145 ;
-  assign \$1147  = f4_live[1] & \$1146 ;
-  assign \$1148  = ~ f4_blocked;
-  assign \$1149  = \$1148  & f4_by_mem_live[1];
-  assign \$1150  = \$1149  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1147  | \$1150 ;
-  assign \$1151  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1152  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$472  = ~ \$1152 ;
-  assign \$1153  = ~ f4_blocked;
-  assign \$1154  = \$1153  & f4_by_older;
-  assign \$1155  = f4_by_a1 | \$1154 ;
-  assign \$1156  = f4_live[2] & \$1155 ;
+  assign \$1134  = ~ \$1133 ;
+  assign \$1135  = f4_slot + 8'hff;
+  assign \$1136  = ~ \$1135 [8];
+  assign \$1137  = ~ f4_blocked;
+  assign \$1138  = \$1137  & f4_by_older;
+  assign \$1139  = f4_by_a1 | \$1138 ;
+  assign \$1140  = f4_live[0] & \$1139 ;
+  assign \$1141  = ~ f4_blocked;
+  assign \$1142  = \$1141  & f4_by_mem_live[0];
+  assign \$1143  = \$1142  & f4_mem_ok[0];
+  assign small_queue_wen = \$1140  | \$1143 ;
+  assign \$1144  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1145  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$445  = ~ \$1145 ;
+  assign \$1146  = ~ f4_blocked;
+  assign \$1147  = \$1146  & f4_by_older;
+  assign \$1148  = f4_by_a1 | \$1147 ;
+  assign \$1149  = f4_live[1] & \$1148 ;
+  assign \$1150  = ~ f4_blocked;
+  assign \$1151  = \$1150  & f4_by_mem_live[1];
+  assign \$1152  = \$1151  & f4_mem_ok[1];
+  assign \w__en$443  = \$1149  | \$1152 ;
+  assign \$1153  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1154  = ~ \$1153 ;
+  assign \$1155  = f4_slot[6:0] + 7'h7f;
+  assign \$1156  = ~ \$1155 [7];
   assign \$1157  = ~ f4_blocked;
-  assign \$1158  = \$1157  & f4_by_mem_live[2];
-  assign \$1159  = \$1158  & f4_mem_ok[2];
-  assign \w__en$470  = \$1156  | \$1159 ;
-  assign \$1160  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1161  = ~ \$1160 ;
-  assign \$1162  = ! f4_slot[5:0];
-  assign \$1163  = ~ f4_blocked;
-  assign \$1164  = \$1163  & f4_by_older;
-  assign \$1165  = f4_by_a1 | \$1164 ;
-  assign \$1166  = f4_live[2] & \$1165 ;
-  assign \$1167  = ~ f4_blocked;
-  assign \$1168  = \$1167  & f4_by_mem_live[2];
-  assign \$1169  = \$1168  & f4_mem_ok[2];
-  assign large_queue_wen = \$1166  | \$1169 ;
-  assign \$1170  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1171  = busy_0 | busy_6;
-  assign \$1172  = busy_12 | busy_18;
-  assign \$1173  = \$1171  | \$1172 ;
-  assign \$1174  = busy_24 | busy_30;
-  assign \$1175  = \$1174  | busy_36;
-  assign busy = \$1173  | \$1175 ;
+  assign \$1158  = \$1157  & f4_by_older;
+  assign \$1159  = f4_by_a1 | \$1158 ;
+  assign \$1160  = f4_live[1] & \$1159 ;
+  assign \$1161  = ~ f4_blocked;
+  assign \$1162  = \$1161  & f4_by_mem_live[1];
+  assign \$1163  = \$1162  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1160  | \$1163 ;
+  assign \$1164  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1165  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$472  = ~ \$1165 ;
+  assign \$1166  = ~ f4_blocked;
+  assign \$1167  = \$1166  & f4_by_older;
+  assign \$1168  = f4_by_a1 | \$1167 ;
+  assign \$1169  = f4_live[2] & \$1168 ;
+  assign \$1170  = ~ f4_blocked;
+  assign \$1171  = \$1170  & f4_by_mem_live[2];
+  assign \$1172  = \$1171  & f4_mem_ok[2];
+  assign \w__en$470  = \$1169  | \$1172 ;
+  assign \$1173  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1174  = ~ \$1173 ;
+  assign \$1175  = f4_slot[5:0] + 6'h3f;
+  assign \$1176  = ~ \$1175 [6];
+  assign \$1177  = ~ f4_blocked;
+  assign \$1178  = \$1177  & f4_by_older;
+  assign \$1179  = f4_by_a1 | \$1178 ;
+  assign \$1180  = f4_live[2] & \$1179 ;
+  assign \$1181  = ~ f4_blocked;
+  assign \$1182  = \$1181  & f4_by_mem_live[2];
+  assign \$1183  = \$1182  & f4_mem_ok[2];
+  assign large_queue_wen = \$1180  | \$1183 ;
+  assign \$1184  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1185  = busy_0 | busy_6;
+  assign \$1186  = busy_12 | busy_18;
+  assign \$1187  = \$1185  | \$1186 ;
+  assign \$1188  = busy_24 | busy_30;
+  assign \$1189  = \$1188  | busy_36;
+  assign busy = \$1187  | \$1189 ;
   always @(posedge aclk_clk)
-    small_grant_w_en <= \$1176 ;
+    small_grant_w_en <= \$1190 ;
   always @(posedge aclk_clk)
-    small_grant_w_addr <= \$1177 ;
+    small_grant_w_addr <= \$1191 ;
   always @(posedge aclk_clk)
-    small_grant_w_data <= \$1178 ;
+    small_grant_w_data <= \$1192 ;
   always @(posedge aclk_clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6551,19 +6579,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    small_queue_w_en <= \$1179 ;
+    small_queue_w_en <= \$1193 ;
   always @(posedge aclk_clk)
-    small_queue_w_addr <= \$1180 ;
+    small_queue_w_addr <= \$1194 ;
   always @(posedge aclk_clk)
-    small_queue_w_data <= \$1181 ;
+    small_queue_w_data <= \$1195 ;
   always @(posedge aclk_clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    medium_grant_w_en <= \$1182 ;
+    medium_grant_w_en <= \$1196 ;
   always @(posedge aclk_clk)
-    medium_grant_w_addr <= \$1183 ;
+    medium_grant_w_addr <= \$1197 ;
   always @(posedge aclk_clk)
-    medium_grant_w_data <= \$1184 ;
+    medium_grant_w_data <= \$1198 ;
   always @(posedge aclk_clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -6573,19 +6601,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    medium_queue_w_en <= \$1185 ;
+    medium_queue_w_en <= \$1199 ;
   always @(posedge aclk_clk)
-    medium_queue_w_addr <= \$1186 ;
+    medium_queue_w_addr <= \$1200 ;
   always @(posedge aclk_clk)
-    medium_queue_w_data <= \$1187 ;
+    medium_queue_w_data <= \$1201 ;
   always @(posedge aclk_clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    large_grant_w_en <= \$1188 ;
+    large_grant_w_en <= \$1202 ;
   always @(posedge aclk_clk)
-    large_grant_w_addr <= \$1189 ;
+    large_grant_w_addr <= \$1203 ;
   always @(posedge aclk_clk)
-    large_grant_w_data <= \$1190 ;
+    large_grant_w_data <= \$1204 ;
   always @(posedge aclk_clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
@@ -6595,15 +6623,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    large_queue_w_en <= \$1191 ;
+    large_queue_w_en <= \$1205 ;
   always @(posedge aclk_clk)
-    large_queue_w_addr <= \$1192 ;
+    large_queue_w_addr <= \$1206 ;
   always @(posedge aclk_clk)
-    large_queue_w_data <= \$1193 ;
+    large_queue_w_data <= \$1207 ;
   always @(posedge aclk_clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1194 ;
+    a0_valid <= \$1208 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6613,7 +6641,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1195 ;
+    a1_valid <= \$1209 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6625,17 +6653,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$1196 ;
+    a1_select <= \$1210 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1197 ;
+    x0_valid <= \$1211 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1198 ;
+    x0_select <= \$1212 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1199 ;
+    x1_valid <= \$1213 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6643,9 +6671,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1200 ;
+    x1_select <= \$1214 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1201 ;
+    x2_valid <= \$1215 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -6657,49 +6685,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1202 ;
+    a2_valid <= \$1216 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    small_seen <= \$1203 ;
+    small_seen <= \$1217 ;
   always @(posedge aclk_clk)
-    small_seen_prev <= \$1204 ;
+    small_seen_prev <= \$1218 ;
   always @(posedge aclk_clk)
-    small_has_fresh <= \$1205 ;
+    small_has_fresh <= \$1219 ;
   always @(posedge aclk_clk)
-    small_head <= \$1206 ;
+    small_head <= \$1220 ;
   always @(posedge aclk_clk)
-    small_fresh <= \$1207 ;
+    small_fresh <= \$1221 ;
   always @(posedge aclk_clk)
-    small_fresh_slot <= \$1208 ;
+    small_fresh_slot <= \$1222 ;
   always @(posedge aclk_clk)
-    medium_seen <= \$1209 ;
+    medium_seen <= \$1223 ;
   always @(posedge aclk_clk)
-    medium_seen_prev <= \$1210 ;
+    medium_seen_prev <= \$1224 ;
   always @(posedge aclk_clk)
-    medium_has_fresh <= \$1211 ;
+    medium_has_fresh <= \$1225 ;
   always @(posedge aclk_clk)
-    medium_head <= \$1212 ;
+    medium_head <= \$1226 ;
   always @(posedge aclk_clk)
-    medium_fresh <= \$1213 ;
+    medium_fresh <= \$1227 ;
   always @(posedge aclk_clk)
-    medium_fresh_slot <= \$1214 ;
+    medium_fresh_slot <= \$1228 ;
   always @(posedge aclk_clk)
-    large_seen <= \$1215 ;
+    large_seen <= \$1229 ;
   always @(posedge aclk_clk)
-    large_seen_prev <= \$1216 ;
+    large_seen_prev <= \$1230 ;
   always @(posedge aclk_clk)
-    large_has_fresh <= \$1217 ;
+    large_has_fresh <= \$1231 ;
   always @(posedge aclk_clk)
-    large_head <= \$1218 ;
+    large_head <= \$1232 ;
   always @(posedge aclk_clk)
-    large_fresh <= \$1219 ;
+    large_fresh <= \$1233 ;
   always @(posedge aclk_clk)
-    large_fresh_slot <= \$1220 ;
+    large_fresh_slot <= \$1234 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1221 ;
+    a2_ring <= \$1235 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6711,15 +6739,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_fresh_slot <= \$99 ;
   always @(posedge aclk_clk)
-    a3_restart_fresh <= \$106 ;
+    a3_restart_fresh <= \$112 ;
   always @(posedge aclk_clk)
-    a3_restart_head <= \$111 ;
+    a3_restart_head <= \$117 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1222 ;
+    a3_valid <= \$1236 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
-    a3_err <= \$112 ;
+    a3_err <= \$118 ;
   always @(posedge aclk_clk)
     a3_pool <= a2_pool;
   always @(posedge aclk_clk)
@@ -6727,23 +6755,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1223 ;
+    a3_ring <= \$1237 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$115 ;
+    a3_sel_head <= \$121 ;
   always @(posedge aclk_clk)
-    a3_sel_last <= \$127 ;
+    a3_sel_last <= \$133 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$140 ;
+    a3_sel_new <= \$146 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$141 ;
+    a3_fail <= \$147 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$143 ;
+    a3_sel_fresh <= \$149 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$145 ;
+    a3_fwd_ok <= \$151 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1224 ;
+    a4_valid <= \$1238 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6753,13 +6781,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$146 ;
+    a4_slot <= \$152 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$1064 [11], \$1023 [11], \$982 [11], \$941 [11], \$900 [11], \$859 [11], \$818 [11], \$777 [11] };
+    a4_tag <= { \$1075 [11], \$1034 [11], \$993 [11], \$952 [11], \$911 [11], \$870 [11], \$829 [11], \$788 [11] };
   always @(posedge aclk_clk)
-    a4_snap <= \$736 [6];
+    a4_snap <= \$747 [6];
   always @(posedge aclk_clk)
-    a5_valid <= \$1225 ;
+    a5_valid <= \$1239 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6775,15 +6803,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$147 ;
+    a5_addr <= \$153 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$154 [4];
+    a3_hit_a1 <= \$160 [4];
   always @(posedge aclk_clk)
-    a3_older_hit <= \$163 ;
+    a3_older_hit <= \$169 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$170 ;
+    a3_older_next <= \$176 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1226 ;
+    f0_valid <= \$1240 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6795,11 +6823,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$191 , \$184 , \$177  };
+    f0_hit <= { \$197 , \$190 , \$183  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1227 ;
+    f1_valid <= \$1241 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6815,97 +6843,97 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1228 ;
+    f1_same_second_eq0 <= \$1242 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1229 ;
+    f1_same_second_eq3 <= \$1243 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1230 ;
+    f1_same_second_eq6 <= \$1244 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1231 ;
+    f1_same_second_eq9 <= \$1245 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1232 ;
+    f1_same_second_eq12 <= \$1246 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1233 ;
+    f1_same_second_eq15 <= \$1247 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1234 ;
+    f1_same_second_eq18 <= \$1248 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1235 ;
+    f1_same_second_eq21 <= \$1249 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1236 ;
+    f1_same_second_eq24 <= \$1250 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1237 ;
+    f1_same_second_eq27 <= \$1251 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1238 ;
+    f1_same_second_eq30 <= \$1252 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq33 <= \$1239 ;
+    f1_same_second_eq33 <= \$1253 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq36 <= \$1240 ;
+    f1_same_second_eq36 <= \$1254 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq39 <= \$1241 ;
+    f1_same_second_eq39 <= \$1255 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1242 ;
+    f1_same_third_eq0 <= \$1256 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1243 ;
+    f1_same_third_eq3 <= \$1257 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1244 ;
+    f1_same_third_eq6 <= \$1258 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1245 ;
+    f1_same_third_eq9 <= \$1259 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1246 ;
+    f1_same_third_eq12 <= \$1260 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1247 ;
+    f1_same_third_eq15 <= \$1261 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1248 ;
+    f1_same_third_eq18 <= \$1262 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1249 ;
+    f1_same_third_eq21 <= \$1263 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1250 ;
+    f1_same_third_eq24 <= \$1264 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1251 ;
+    f1_same_third_eq27 <= \$1265 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1252 ;
+    f1_same_third_eq30 <= \$1266 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq33 <= \$1253 ;
+    f1_same_third_eq33 <= \$1267 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq36 <= \$1254 ;
+    f1_same_third_eq36 <= \$1268 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq39 <= \$1255 ;
+    f1_same_third_eq39 <= \$1269 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1256 ;
+    f1_hit <= \$1270 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1257 ;
+    f1_misaligned <= \$1271 ;
   always @(posedge aclk_clk)
-    f1_small_slot <= \$221 [7:0];
+    f1_small_slot <= \$227 [7:0];
   always @(posedge aclk_clk)
-    f1_medium_slot <= \$223 [6:0];
+    f1_medium_slot <= \$229 [6:0];
   always @(posedge aclk_clk)
-    f1_large_slot <= \$225 [5:0];
+    f1_large_slot <= \$231 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1258 ;
+    f2_valid <= \$1272 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$231 ;
+    f2_pool <= \$237 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$236 ;
+    f2_slot <= \$242 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$238 ;
+    f2_in_pool <= \$245 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$246 ;
+    f2_err <= \$257 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= { \$255 , \$252 , \$249  };
+    f2_never_granted <= { \$266 , \$263 , \$260  };
   always @(posedge aclk_clk)
-    f2_same_second <= \$283 ;
+    f2_same_second <= \$294 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$311 ;
+    f2_same_third <= \$322 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1259 ;
+    f3_valid <= \$1273 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1260 ;
+    f3_go <= \$1274 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6919,33 +6947,33 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$312 [7:0];
+    f3_next <= \$323 [7:0];
   always @(posedge aclk_clk)
-    f3_in <= { \$315 , \$314 , \$313  };
+    f3_in <= { \$326 , \$325 , \$324  };
   always @(posedge aclk_clk)
-    f3_never_granted <= \$317 ;
+    f3_never_granted <= \$328 ;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1081 [11];
+    f3_hit_a2 <= \$1092 [11];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$320 [8];
+    f3_a2_tag_ok <= \$331 [8];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1085 [11];
+    f3_hit_a3 <= \$1096 [11];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$323 [8];
+    f3_a3_tag_ok <= \$334 [8];
   always @(posedge aclk_clk)
-    f3_older_next <= \$326 ;
+    f3_older_next <= \$337 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$327 ;
+    f3_older_snap <= \$338 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$328 ;
+    f3_rel_f3 <= \$339 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1261 ;
+    f3_quiet <= \$1275 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1262 ;
+    f4_valid <= \$1276 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1263 ;
+    f4_go <= \$1277 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6959,87 +6987,87 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1089 [11];
+    f4_hit_a1 <= \$1100 [11];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$336 [7:0];
+    f4_a1_next <= \$347 [7:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$355 ;
+    f4_rest_held <= \$366 ;
   always @(posedge aclk_clk)
-    f4_rest_next <= \$421 ;
+    f4_rest_next <= \$432 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$431 ;
+    f4_rest_snap <= \$442 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1264 ;
+    f4_by_a1 <= \$1278 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1265 ;
+    f4_by_older <= \$1279 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1266 ;
+    f4_by_mem <= \$1280 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$462 [10], \$457 [10], \$452 [10] };
+    f4_mem_ok <= { \$473 [10], \$468 [10], \$463 [10] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$464 ;
+    f2_flushed <= \$475 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$467 ;
+    f3_flushed <= \$478 ;
   always @(posedge aclk_clk)
-    f4_live <= \$472 [2:0];
+    f4_live <= \$483 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1267 ;
+    f4_by_mem_live <= \$1281 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1268 ;
+    f4_blocked <= \$1282 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$476 [11];
+    f4_taken_a4 <= \$487 [11];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$479 [11];
+    f4_taken_a3 <= \$490 [11];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    small_push <= \$1269 ;
+    small_push <= \$1283 ;
   always @(posedge aclk_clk)
-    small_queue_waddr <= \$1270 ;
+    small_queue_waddr <= \$1284 ;
   always @(posedge aclk_clk)
-    small_pushed <= \$1271 ;
+    small_pushed <= \$1285 ;
   always @(posedge aclk_clk)
-    small_popped <= \$1272 ;
+    small_popped <= \$1286 ;
   always @(posedge aclk_clk)
-    small_count <= \$1273 ;
+    small_count <= \$1287 ;
   always @(posedge aclk_clk)
-    small_at <= \$1274 ;
+    small_at <= \$1288 ;
   always @(posedge aclk_clk)
-    small_nonempty <= \$1275 ;
+    small_nonempty <= \$1289 ;
   always @(posedge aclk_clk)
-    medium_push <= \$1276 ;
+    medium_push <= \$1290 ;
   always @(posedge aclk_clk)
-    medium_queue_waddr <= \$1277 ;
+    medium_queue_waddr <= \$1291 ;
   always @(posedge aclk_clk)
-    medium_pushed <= \$1278 ;
+    medium_pushed <= \$1292 ;
   always @(posedge aclk_clk)
-    medium_popped <= \$1279 ;
+    medium_popped <= \$1293 ;
   always @(posedge aclk_clk)
-    medium_count <= \$1280 ;
+    medium_count <= \$1294 ;
   always @(posedge aclk_clk)
-    medium_at <= \$1281 ;
+    medium_at <= \$1295 ;
   always @(posedge aclk_clk)
-    medium_nonempty <= \$1282 ;
+    medium_nonempty <= \$1296 ;
   always @(posedge aclk_clk)
-    large_push <= \$1283 ;
+    large_push <= \$1297 ;
   always @(posedge aclk_clk)
-    large_queue_waddr <= \$1284 ;
+    large_queue_waddr <= \$1298 ;
   always @(posedge aclk_clk)
-    large_pushed <= \$1285 ;
+    large_pushed <= \$1299 ;
   always @(posedge aclk_clk)
-    large_popped <= \$1286 ;
+    large_popped <= \$1300 ;
   always @(posedge aclk_clk)
-    large_count <= \$1287 ;
+    large_count <= \$1301 ;
   always @(posedge aclk_clk)
-    large_at <= \$1288 ;
+    large_at <= \$1302 ;
   always @(posedge aclk_clk)
-    large_nonempty <= \$1289 ;
+    large_nonempty <= \$1303 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1290 ;
+    f5_valid <= \$1304 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1291 ;
+    f5_ok <= \$1305 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$334 ;
   always @(posedge aclk_clk)
@@ -7055,53 +7083,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$625 ;
+    f5_wparity <= \$636 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$629 [11];
+    a3_flip <= \$640 [11];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$630 ;
+    a3_released <= \$641 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$634 ;
+    a4_released <= \$645 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$639 ;
+    a5_overwrite <= \$650 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1292 ;
+    a6_valid <= \$1306 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    a7_valid <= \$1293 ;
+    a7_valid <= \$1307 ;
   always @(posedge aclk_clk)
     a7_payload <= a6_payload;
   always @(posedge aclk_clk)
-    f6_valid <= \$1294 ;
+    f6_valid <= \$1308 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    f7_valid <= \$1295 ;
+    f7_valid <= \$1309 ;
   always @(posedge aclk_clk)
     f7_payload <= f6_payload;
   always @(posedge aclk_clk)
-    x3_valid <= \$1296 ;
+    x3_valid <= \$1310 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1297 ;
+    x4_valid <= \$1311 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1298 ;
+    x5_valid <= \$1312 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1299 ;
+    x6_valid <= \$1313 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
-    x7_valid <= \$1300 ;
+    x7_valid <= \$1314 ;
   always @(posedge aclk_clk)
     x7_payload <= x6_payload;
   always @(posedge aclk_clk)
@@ -7169,917 +7197,719 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d7 <= free_info_d6;
   always @(posedge aclk_clk)
-    busy_0 <= \$1301 ;
+    busy_0 <= \$1315 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1302 ;
+    busy_6 <= \$1316 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1303 ;
+    busy_12 <= \$1317 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1304 ;
+    busy_18 <= \$1318 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1305 ;
+    busy_24 <= \$1319 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1306 ;
+    busy_30 <= \$1320 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1307 ;
+    busy_36 <= \$1321 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1176  = small_grant_wen;
+    \$1190  = small_grant_wen;
     if (aclk_rst) begin
-      \$1176  = 1'h0;
+      \$1190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1177  = small_grant_w_addr;
+    \$1191  = small_grant_w_addr;
     if (small_grant_wen) begin
-      \$1177  = { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+      \$1191  = { \$737 , \$733 , \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1178  = small_grant_w_data;
+    \$1192  = small_grant_w_data;
     if (small_grant_wen) begin
-      \$1178  = small_grant_wdata;
+      \$1192  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1179  = small_queue_wen;
+    \$1193  = small_queue_wen;
     if (aclk_rst) begin
-      \$1179  = 1'h0;
+      \$1193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1180  = small_queue_w_addr;
+    \$1194  = small_queue_w_addr;
     if (small_queue_wen) begin
-      \$1180  = small_queue_waddr;
+      \$1194  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1181  = small_queue_w_data;
+    \$1195  = small_queue_w_data;
     if (small_queue_wen) begin
-      \$1181  = small_queue_wdata;
+      \$1195  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1182  = medium_grant_wen;
+    \$1196  = medium_grant_wen;
     if (aclk_rst) begin
-      \$1182  = 1'h0;
+      \$1196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1183  = medium_grant_w_addr;
+    \$1197  = medium_grant_w_addr;
     if (medium_grant_wen) begin
-      \$1183  = { \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
+      \$1197  = { \$733 , \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1184  = medium_grant_w_data;
+    \$1198  = medium_grant_w_data;
     if (medium_grant_wen) begin
-      \$1184  = medium_grant_wdata;
+      \$1198  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1185  = medium_queue_wen;
-    if (aclk_rst) begin
-      \$1185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1186  = medium_queue_w_addr;
-    if (medium_queue_wen) begin
-      \$1186  = medium_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1187  = medium_queue_w_data;
-    if (medium_queue_wen) begin
-      \$1187  = medium_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1188  = large_grant_wen;
-    if (aclk_rst) begin
-      \$1188  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1189  = large_grant_w_addr;
-    if (large_grant_wen) begin
-      \$1189  = { \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1190  = large_grant_w_data;
-    if (large_grant_wen) begin
-      \$1190  = large_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1191  = large_queue_wen;
-    if (aclk_rst) begin
-      \$1191  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1192  = large_queue_w_addr;
-    if (large_queue_wen) begin
-      \$1192  = large_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1193  = large_queue_w_data;
-    if (large_queue_wen) begin
-      \$1193  = large_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1194  = alloc_valid;
-    if (aclk_rst) begin
-      \$1194  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1195  = a0_valid;
-    if (aclk_rst) begin
-      \$1195  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1196  = { \$25 , \$22 , \$19  };
-    if (aclk_rst) begin
-      \$1196  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1197  = flush_valid;
-    if (aclk_rst) begin
-      \$1197  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1198  = { 1'h0, \$31 , \$28  };
-    if (aclk_rst) begin
-      \$1198  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1199  = x0_valid;
+    \$1199  = medium_queue_wen;
     if (aclk_rst) begin
       \$1199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1200  = x0_select;
-    if (aclk_rst) begin
-      \$1200  = 3'h0;
+    \$1200  = medium_queue_w_addr;
+    if (medium_queue_wen) begin
+      \$1200  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1201  = x1_valid;
-    if (aclk_rst) begin
-      \$1201  = 1'h0;
+    \$1201  = medium_queue_w_data;
+    if (medium_queue_wen) begin
+      \$1201  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1202  = a1_valid;
+    \$1202  = large_grant_wen;
     if (aclk_rst) begin
       \$1202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1203  = small_seen;
+    \$1203  = large_grant_w_addr;
+    if (large_grant_wen) begin
+      \$1203  = { \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1204  = large_grant_w_data;
+    if (large_grant_wen) begin
+      \$1204  = large_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1205  = large_queue_wen;
+    if (aclk_rst) begin
+      \$1205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1206  = large_queue_w_addr;
+    if (large_queue_wen) begin
+      \$1206  = large_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1207  = large_queue_w_data;
+    if (large_queue_wen) begin
+      \$1207  = large_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1208  = alloc_valid;
+    if (aclk_rst) begin
+      \$1208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1209  = a0_valid;
+    if (aclk_rst) begin
+      \$1209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1210  = { \$25 , \$22 , \$19  };
+    if (aclk_rst) begin
+      \$1210  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1211  = flush_valid;
+    if (aclk_rst) begin
+      \$1211  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1212  = { 1'h0, \$31 , \$28  };
+    if (aclk_rst) begin
+      \$1212  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1213  = x0_valid;
+    if (aclk_rst) begin
+      \$1213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1214  = x0_select;
+    if (aclk_rst) begin
+      \$1214  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1215  = x1_valid;
+    if (aclk_rst) begin
+      \$1215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1216  = a1_valid;
+    if (aclk_rst) begin
+      \$1216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1217  = small_seen;
     if (\$39 ) begin
-      \$1203  = \$40 ;
+      \$1217  = \$40 ;
     end
     if (aclk_rst) begin
-      \$1203  = 9'h000;
+      \$1217  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1204  = small_seen;
+    \$1218  = small_seen;
     if (aclk_rst) begin
-      \$1204  = 9'h000;
+      \$1218  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1205  = small_has_fresh;
+    \$1219  = small_has_fresh;
     if (small_take_fresh) begin
-      \$1205  = \$41 ;
+      \$1219  = \$41 ;
     end else if (x1_select[0]) begin
-      \$1205  = 1'h1;
+      \$1219  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1205  = 1'h1;
+      \$1219  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1206  = small_head;
+    \$1220  = small_head;
     if (small_pop) begin
-      \$1206  = \$44 [7:0];
+      \$1220  = \$44 [7:0];
     end
     if (x1_select[0]) begin
-      \$1206  = small_queue_waddr;
+      \$1220  = small_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1206  = 8'h00;
+      \$1220  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1207  = small_fresh_next;
+    \$1221  = small_fresh_next;
     if (aclk_rst) begin
-      \$1207  = 9'h000;
+      \$1221  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1208  = \$45 [7:0];
+    \$1222  = \$45 [7:0];
     if (aclk_rst) begin
-      \$1208  = 8'h00;
+      \$1222  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1209  = medium_seen;
+    \$1223  = medium_seen;
     if (\$48 ) begin
-      \$1209  = \$49 ;
+      \$1223  = \$49 ;
     end
     if (aclk_rst) begin
-      \$1209  = 8'h00;
+      \$1223  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1210  = medium_seen;
+    \$1224  = medium_seen;
     if (aclk_rst) begin
-      \$1210  = 8'h00;
+      \$1224  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1211  = medium_has_fresh;
+    \$1225  = medium_has_fresh;
     if (medium_take_fresh) begin
-      \$1211  = \$50 ;
+      \$1225  = \$50 ;
     end else if (x1_select[1]) begin
-      \$1211  = 1'h1;
+      \$1225  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1211  = 1'h1;
+      \$1225  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1212  = medium_head;
+    \$1226  = medium_head;
     if (medium_pop) begin
-      \$1212  = \$53 [6:0];
+      \$1226  = \$53 [6:0];
     end
     if (x1_select[1]) begin
-      \$1212  = medium_queue_waddr;
+      \$1226  = medium_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1212  = 7'h00;
+      \$1226  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1213  = medium_fresh_next;
+    \$1227  = medium_fresh_next;
     if (aclk_rst) begin
-      \$1213  = 8'h00;
+      \$1227  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1214  = \$54 [6:0];
+    \$1228  = \$54 [6:0];
     if (aclk_rst) begin
-      \$1214  = 7'h00;
+      \$1228  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1215  = large_seen;
+    \$1229  = large_seen;
     if (\$57 ) begin
-      \$1215  = \$58 [5:0];
+      \$1229  = \$58 [5:0];
     end
     if (aclk_rst) begin
-      \$1215  = 6'h00;
+      \$1229  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1216  = large_seen;
+    \$1230  = large_seen;
     if (aclk_rst) begin
-      \$1216  = 6'h00;
+      \$1230  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1217  = large_has_fresh;
+    \$1231  = large_has_fresh;
     if (large_take_fresh) begin
-      \$1217  = \$59 ;
+      \$1231  = \$59 ;
     end else if (x1_select[2]) begin
-      \$1217  = 1'h1;
+      \$1231  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1217  = 1'h1;
+      \$1231  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1218  = large_head;
+    \$1232  = large_head;
     if (large_pop) begin
-      \$1218  = \$62 [5:0];
+      \$1232  = \$62 [5:0];
     end
     if (x1_select[2]) begin
-      \$1218  = large_queue_waddr;
+      \$1232  = large_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1218  = 6'h00;
+      \$1232  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1219  = large_fresh_next;
+    \$1233  = large_fresh_next;
     if (aclk_rst) begin
-      \$1219  = 6'h00;
+      \$1233  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1220  = \$63 ;
+    \$1234  = \$63 ;
     if (aclk_rst) begin
-      \$1220  = 6'h00;
+      \$1234  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1221  = 1'h0;
-    if (aclk_rst) begin
-      \$1221  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1222  = a2_valid;
-    if (aclk_rst) begin
-      \$1222  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1223  = a2_ring;
-    if (aclk_rst) begin
-      \$1223  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1224  = a3_valid;
-    if (aclk_rst) begin
-      \$1224  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1225  = a4_valid;
-    if (aclk_rst) begin
-      \$1225  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1226  = free_valid;
-    if (aclk_rst) begin
-      \$1226  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1227  = f0_valid;
-    if (aclk_rst) begin
-      \$1227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1228  = \$192 ;
-    if (aclk_rst) begin
-      \$1228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1229  = \$193 ;
-    if (aclk_rst) begin
-      \$1229  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1230  = \$194 ;
-    if (aclk_rst) begin
-      \$1230  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1231  = \$195 ;
-    if (aclk_rst) begin
-      \$1231  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1232  = \$196 ;
-    if (aclk_rst) begin
-      \$1232  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1233  = \$197 ;
-    if (aclk_rst) begin
-      \$1233  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1234  = \$198 ;
-    if (aclk_rst) begin
-      \$1234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1235  = \$199 ;
+    \$1235  = 1'h0;
     if (aclk_rst) begin
       \$1235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1236  = \$200 ;
+    \$1236  = a2_valid;
     if (aclk_rst) begin
       \$1236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1237  = \$201 ;
+    \$1237  = a2_ring;
     if (aclk_rst) begin
       \$1237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1238  = \$202 ;
+    \$1238  = a3_valid;
     if (aclk_rst) begin
       \$1238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1239  = \$203 ;
+    \$1239  = a4_valid;
     if (aclk_rst) begin
       \$1239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1240  = \$204 ;
+    \$1240  = free_valid;
     if (aclk_rst) begin
       \$1240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1241  = \$205 ;
+    \$1241  = f0_valid;
     if (aclk_rst) begin
       \$1241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1242  = \$206 ;
+    \$1242  = \$198 ;
     if (aclk_rst) begin
       \$1242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1243  = \$207 ;
+    \$1243  = \$199 ;
     if (aclk_rst) begin
       \$1243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1244  = \$208 ;
+    \$1244  = \$200 ;
     if (aclk_rst) begin
       \$1244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1245  = \$209 ;
+    \$1245  = \$201 ;
     if (aclk_rst) begin
       \$1245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1246  = \$210 ;
+    \$1246  = \$202 ;
     if (aclk_rst) begin
       \$1246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1247  = \$211 ;
+    \$1247  = \$203 ;
     if (aclk_rst) begin
       \$1247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1248  = \$212 ;
+    \$1248  = \$204 ;
     if (aclk_rst) begin
       \$1248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1249  = \$213 ;
+    \$1249  = \$205 ;
     if (aclk_rst) begin
       \$1249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1250  = \$214 ;
+    \$1250  = \$206 ;
     if (aclk_rst) begin
       \$1250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1251  = \$215 ;
+    \$1251  = \$207 ;
     if (aclk_rst) begin
       \$1251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1252  = \$216 ;
+    \$1252  = \$208 ;
     if (aclk_rst) begin
       \$1252  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1253  = \$217 ;
+    \$1253  = \$209 ;
     if (aclk_rst) begin
       \$1253  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1254  = \$218 ;
+    \$1254  = \$210 ;
     if (aclk_rst) begin
       \$1254  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1255  = \$219 ;
+    \$1255  = \$211 ;
     if (aclk_rst) begin
       \$1255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1258  = f1_valid;
+    \$1256  = \$212 ;
+    if (aclk_rst) begin
+      \$1256  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1257  = \$213 ;
+    if (aclk_rst) begin
+      \$1257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1258  = \$214 ;
     if (aclk_rst) begin
       \$1258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1259  = f2_valid;
+    \$1259  = \$215 ;
     if (aclk_rst) begin
       \$1259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1260  = \$signal$264 ;
+    \$1260  = \$216 ;
     if (aclk_rst) begin
       \$1260  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1261  = \$335 ;
+    \$1261  = \$217 ;
     if (aclk_rst) begin
       \$1261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1262  = f3_valid;
+    \$1262  = \$218 ;
     if (aclk_rst) begin
       \$1262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1263  = f3_go;
+    \$1263  = \$219 ;
     if (aclk_rst) begin
       \$1263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1264  = \$436 ;
+    \$1264  = \$220 ;
     if (aclk_rst) begin
       \$1264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1265  = \$444 ;
+    \$1265  = \$221 ;
     if (aclk_rst) begin
       \$1265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1266  = \$447 ;
+    \$1266  = \$222 ;
     if (aclk_rst) begin
-      \$1266  = 3'h0;
+      \$1266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1267  = \$1097 [2:0];
+    \$1267  = \$223 ;
     if (aclk_rst) begin
-      \$1267  = 3'h0;
+      \$1267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1268  = \$473 ;
+    \$1268  = \$224 ;
     if (aclk_rst) begin
       \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1269  = \$487 ;
+    \$1269  = \$225 ;
     if (aclk_rst) begin
       \$1269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1270  = small_queue_waddr;
-    if (\$495 ) begin
-      \$1270  = \$498 [7:0];
-    end
-    if (aclk_rst) begin
-      \$1270  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1271  = small_push;
-    if (x1_select[0]) begin
-      \$1271  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1271  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1272  = small_pop;
-    if (x1_select[0]) begin
-      \$1272  = 1'h0;
-    end
+    \$1272  = f1_valid;
     if (aclk_rst) begin
       \$1272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1273  = \$502 [8:0];
-    if (x1_select[0]) begin
-      \$1273  = 9'h000;
-    end
+    \$1273  = f2_valid;
     if (aclk_rst) begin
-      \$1273  = 9'h000;
+      \$1273  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1274  = small_at;
-    if (\$505 ) begin
-      \$1274 [0] = small_at[0];
-      \$1274 [1] = small_at[1];
-      \$1274 [2] = small_at[2];
-    end
-    if (\$511 ) begin
-      \$1274 [0] = small_at[1];
-      \$1274 [1] = small_at[2];
-      \$1274 [2] = \$512 ;
-    end
-    if (\$518 ) begin
-      \$1274 [0] = 1'h0;
-      \$1274 [1] = small_at[0];
-      \$1274 [2] = small_at[1];
-    end
-    if (\$524 ) begin
-      \$1274 [0] = small_at[0];
-      \$1274 [1] = small_at[1];
-      \$1274 [2] = small_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1274  = 3'h1;
-    end
+    \$1274  = \$signal$264 ;
     if (aclk_rst) begin
-      \$1274  = 3'h1;
+      \$1274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1275  = small_nonempty;
-    if (\$505 ) begin
-      \$1275  = \$508 ;
-    end
-    if (\$511 ) begin
-      \$1275  = \$515 ;
-    end
-    if (\$518 ) begin
-      \$1275  = \$521 ;
-    end
-    if (\$524 ) begin
-      \$1275  = \$527 ;
-    end
-    if (x1_select[0]) begin
-      \$1275  = 1'h0;
-    end
+    \$1275  = \$346 ;
     if (aclk_rst) begin
       \$1275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1276  = \$535 ;
+    \$1276  = f3_valid;
     if (aclk_rst) begin
       \$1276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1277  = medium_queue_waddr;
-    if (\$543 ) begin
-      \$1277  = \$546 [6:0];
-    end
+    \$1277  = f3_go;
     if (aclk_rst) begin
-      \$1277  = 7'h00;
+      \$1277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1278  = medium_push;
-    if (x1_select[1]) begin
-      \$1278  = 1'h0;
-    end
+    \$1278  = \$447 ;
     if (aclk_rst) begin
       \$1278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1279  = medium_pop;
-    if (x1_select[1]) begin
-      \$1279  = 1'h0;
-    end
+    \$1279  = \$455 ;
     if (aclk_rst) begin
       \$1279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1280  = \$550 [7:0];
-    if (x1_select[1]) begin
-      \$1280  = 8'h00;
-    end
+    \$1280  = \$458 ;
     if (aclk_rst) begin
-      \$1280  = 8'h00;
+      \$1280  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1281  = medium_at;
-    if (\$553 ) begin
-      \$1281 [0] = medium_at[0];
-      \$1281 [1] = medium_at[1];
-      \$1281 [2] = medium_at[2];
-    end
-    if (\$559 ) begin
-      \$1281 [0] = medium_at[1];
-      \$1281 [1] = medium_at[2];
-      \$1281 [2] = \$560 ;
-    end
-    if (\$566 ) begin
-      \$1281 [0] = 1'h0;
-      \$1281 [1] = medium_at[0];
-      \$1281 [2] = medium_at[1];
-    end
-    if (\$572 ) begin
-      \$1281 [0] = medium_at[0];
-      \$1281 [1] = medium_at[1];
-      \$1281 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1281  = 3'h1;
-    end
+    \$1281  = \$1108 [2:0];
     if (aclk_rst) begin
-      \$1281  = 3'h1;
+      \$1281  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1282  = medium_nonempty;
-    if (\$553 ) begin
-      \$1282  = \$556 ;
-    end
-    if (\$559 ) begin
-      \$1282  = \$563 ;
-    end
-    if (\$566 ) begin
-      \$1282  = \$569 ;
-    end
-    if (\$572 ) begin
-      \$1282  = \$575 ;
-    end
-    if (x1_select[1]) begin
-      \$1282  = 1'h0;
-    end
+    \$1282  = \$484 ;
     if (aclk_rst) begin
       \$1282  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1283  = \$583 ;
+    \$1283  = \$498 ;
     if (aclk_rst) begin
       \$1283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1284  = large_queue_waddr;
-    if (\$591 ) begin
-      \$1284  = \$594 [5:0];
+    \$1284  = small_queue_waddr;
+    if (\$506 ) begin
+      \$1284  = \$509 [7:0];
     end
     if (aclk_rst) begin
-      \$1284  = 6'h00;
+      \$1284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1285  = large_push;
-    if (x1_select[2]) begin
+    \$1285  = small_push;
+    if (x1_select[0]) begin
       \$1285  = 1'h0;
     end
     if (aclk_rst) begin
@@ -8088,8 +7918,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1286  = large_pop;
-    if (x1_select[2]) begin
+    \$1286  = small_pop;
+    if (x1_select[0]) begin
       \$1286  = 1'h0;
     end
     if (aclk_rst) begin
@@ -8098,38 +7928,38 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1287  = \$598 [5:0];
-    if (x1_select[2]) begin
-      \$1287  = 6'h00;
+    \$1287  = \$513 [8:0];
+    if (x1_select[0]) begin
+      \$1287  = 9'h000;
     end
     if (aclk_rst) begin
-      \$1287  = 6'h00;
+      \$1287  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1288  = large_at;
-    if (\$601 ) begin
-      \$1288 [0] = large_at[0];
-      \$1288 [1] = large_at[1];
-      \$1288 [2] = large_at[2];
+    \$1288  = small_at;
+    if (\$516 ) begin
+      \$1288 [0] = small_at[0];
+      \$1288 [1] = small_at[1];
+      \$1288 [2] = small_at[2];
     end
-    if (\$607 ) begin
-      \$1288 [0] = large_at[1];
-      \$1288 [1] = large_at[2];
-      \$1288 [2] = \$608 ;
+    if (\$522 ) begin
+      \$1288 [0] = small_at[1];
+      \$1288 [1] = small_at[2];
+      \$1288 [2] = \$523 ;
     end
-    if (\$614 ) begin
+    if (\$529 ) begin
       \$1288 [0] = 1'h0;
-      \$1288 [1] = large_at[0];
-      \$1288 [2] = large_at[1];
+      \$1288 [1] = small_at[0];
+      \$1288 [2] = small_at[1];
     end
-    if (\$620 ) begin
-      \$1288 [0] = large_at[0];
-      \$1288 [1] = large_at[1];
-      \$1288 [2] = large_at[2];
+    if (\$535 ) begin
+      \$1288 [0] = small_at[0];
+      \$1288 [1] = small_at[1];
+      \$1288 [2] = small_at[2];
     end
-    if (x1_select[2]) begin
+    if (x1_select[0]) begin
       \$1288  = 3'h1;
     end
     if (aclk_rst) begin
@@ -8138,20 +7968,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1289  = large_nonempty;
-    if (\$601 ) begin
-      \$1289  = \$604 ;
+    \$1289  = small_nonempty;
+    if (\$516 ) begin
+      \$1289  = \$519 ;
     end
-    if (\$607 ) begin
-      \$1289  = \$611 ;
+    if (\$522 ) begin
+      \$1289  = \$526 ;
     end
-    if (\$614 ) begin
-      \$1289  = \$617 ;
+    if (\$529 ) begin
+      \$1289  = \$532 ;
     end
-    if (\$620 ) begin
-      \$1289  = \$623 ;
+    if (\$535 ) begin
+      \$1289  = \$538 ;
     end
-    if (x1_select[2]) begin
+    if (x1_select[0]) begin
       \$1289  = 1'h0;
     end
     if (aclk_rst) begin
@@ -8160,135 +7990,333 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1290  = f4_valid;
+    \$1290  = \$546 ;
     if (aclk_rst) begin
       \$1290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1291  = \release ;
+    \$1291  = medium_queue_waddr;
+    if (\$554 ) begin
+      \$1291  = \$557 [6:0];
+    end
     if (aclk_rst) begin
-      \$1291  = 1'h0;
+      \$1291  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1292  = a5_valid;
+    \$1292  = medium_push;
+    if (x1_select[1]) begin
+      \$1292  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1293  = a6_valid;
+    \$1293  = medium_pop;
+    if (x1_select[1]) begin
+      \$1293  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1294  = f5_valid;
+    \$1294  = \$561 [7:0];
+    if (x1_select[1]) begin
+      \$1294  = 8'h00;
+    end
     if (aclk_rst) begin
-      \$1294  = 1'h0;
+      \$1294  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1295  = f6_valid;
+    \$1295  = medium_at;
+    if (\$564 ) begin
+      \$1295 [0] = medium_at[0];
+      \$1295 [1] = medium_at[1];
+      \$1295 [2] = medium_at[2];
+    end
+    if (\$570 ) begin
+      \$1295 [0] = medium_at[1];
+      \$1295 [1] = medium_at[2];
+      \$1295 [2] = \$571 ;
+    end
+    if (\$577 ) begin
+      \$1295 [0] = 1'h0;
+      \$1295 [1] = medium_at[0];
+      \$1295 [2] = medium_at[1];
+    end
+    if (\$583 ) begin
+      \$1295 [0] = medium_at[0];
+      \$1295 [1] = medium_at[1];
+      \$1295 [2] = medium_at[2];
+    end
+    if (x1_select[1]) begin
+      \$1295  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1295  = 1'h0;
+      \$1295  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1296  = x2_valid;
+    \$1296  = medium_nonempty;
+    if (\$564 ) begin
+      \$1296  = \$567 ;
+    end
+    if (\$570 ) begin
+      \$1296  = \$574 ;
+    end
+    if (\$577 ) begin
+      \$1296  = \$580 ;
+    end
+    if (\$583 ) begin
+      \$1296  = \$586 ;
+    end
+    if (x1_select[1]) begin
+      \$1296  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1297  = x3_valid;
+    \$1297  = \$594 ;
     if (aclk_rst) begin
       \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1298  = x4_valid;
+    \$1298  = large_queue_waddr;
+    if (\$602 ) begin
+      \$1298  = \$605 [5:0];
+    end
     if (aclk_rst) begin
-      \$1298  = 1'h0;
+      \$1298  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1299  = x5_valid;
+    \$1299  = large_push;
+    if (x1_select[2]) begin
+      \$1299  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1300  = x6_valid;
+    \$1300  = large_pop;
+    if (x1_select[2]) begin
+      \$1300  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1301  = \$640 ;
+    \$1301  = \$609 [5:0];
+    if (x1_select[2]) begin
+      \$1301  = 6'h00;
+    end
     if (aclk_rst) begin
-      \$1301  = 1'h0;
+      \$1301  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1302  = \$641 ;
+    \$1302  = large_at;
+    if (\$612 ) begin
+      \$1302 [0] = large_at[0];
+      \$1302 [1] = large_at[1];
+      \$1302 [2] = large_at[2];
+    end
+    if (\$618 ) begin
+      \$1302 [0] = large_at[1];
+      \$1302 [1] = large_at[2];
+      \$1302 [2] = \$619 ;
+    end
+    if (\$625 ) begin
+      \$1302 [0] = 1'h0;
+      \$1302 [1] = large_at[0];
+      \$1302 [2] = large_at[1];
+    end
+    if (\$631 ) begin
+      \$1302 [0] = large_at[0];
+      \$1302 [1] = large_at[1];
+      \$1302 [2] = large_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1302  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1302  = 1'h0;
+      \$1302  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1303  = \$642 ;
+    \$1303  = large_nonempty;
+    if (\$612 ) begin
+      \$1303  = \$615 ;
+    end
+    if (\$618 ) begin
+      \$1303  = \$622 ;
+    end
+    if (\$625 ) begin
+      \$1303  = \$628 ;
+    end
+    if (\$631 ) begin
+      \$1303  = \$634 ;
+    end
+    if (x1_select[2]) begin
+      \$1303  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1304  = \$643 ;
+    \$1304  = f4_valid;
     if (aclk_rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1305  = \$644 ;
+    \$1305  = \release ;
     if (aclk_rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1306  = \$645 ;
+    \$1306  = a5_valid;
     if (aclk_rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1307  = \$646 ;
+    \$1307  = a6_valid;
     if (aclk_rst) begin
       \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1308  = f5_valid;
+    if (aclk_rst) begin
+      \$1308  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1309  = f6_valid;
+    if (aclk_rst) begin
+      \$1309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1310  = x2_valid;
+    if (aclk_rst) begin
+      \$1310  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1311  = x3_valid;
+    if (aclk_rst) begin
+      \$1311  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1312  = x4_valid;
+    if (aclk_rst) begin
+      \$1312  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1313  = x5_valid;
+    if (aclk_rst) begin
+      \$1313  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1314  = x6_valid;
+    if (aclk_rst) begin
+      \$1314  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1315  = \$651 ;
+    if (aclk_rst) begin
+      \$1315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1316  = \$652 ;
+    if (aclk_rst) begin
+      \$1316  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1317  = \$653 ;
+    if (aclk_rst) begin
+      \$1317  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1318  = \$654 ;
+    if (aclk_rst) begin
+      \$1318  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1319  = \$655 ;
+    if (aclk_rst) begin
+      \$1319  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1320  = \$656 ;
+    if (aclk_rst) begin
+      \$1320  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    \$1321  = \$657 ;
+    if (aclk_rst) begin
+      \$1321  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     small_fresh_next = small_fresh;
     if (small_take_fresh) begin
-      small_fresh_next = \$655 ;
+      small_fresh_next = \$666 ;
     end else if (x1_select[0]) begin
       small_fresh_next = 9'h000;
     end
@@ -8297,7 +8325,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     medium_fresh_next = medium_fresh;
     if (medium_take_fresh) begin
-      medium_fresh_next = \$661 ;
+      medium_fresh_next = \$672 ;
     end else if (x1_select[1]) begin
       medium_fresh_next = 8'h00;
     end
@@ -8306,7 +8334,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     large_fresh_next = large_fresh;
     if (large_take_fresh) begin
-      large_fresh_next = \$667 [5:0];
+      large_fresh_next = \$678 [5:0];
     end else if (x1_select[2]) begin
       large_fresh_next = 6'h00;
     end
@@ -8316,34 +8344,34 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$1072  };
+          grant_addr = { 3'h0, \$1083  };
       2'h1:
-          grant_addr = { 3'h0, \$1074  };
+          grant_addr = { 3'h0, \$1085  };
       2'h2:
-          grant_addr = { 3'h0, \$1076  };
+          grant_addr = { 3'h0, \$1087  };
     endcase
   end
-  assign small_grant_waddr = { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
-  assign medium_grant_waddr = { \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
-  assign large_grant_waddr = { \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
-  assign flush_reg_select = \port$4054$52 [5:3];
+  assign small_grant_waddr = { \$737 , \$733 , \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
+  assign medium_grant_waddr = { \$733 , \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
+  assign large_grant_waddr = { \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
+  assign flush_reg_select = \port$4068$52 [5:3];
   assign small_tail = small_queue_waddr;
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
   assign small_flushing = x1_select[0];
   assign medium_flushing = x1_select[1];
   assign large_flushing = x1_select[2];
-  assign \$signal  = { \$726 , \$722 , \$715 [4], \$707 [4], \$699 [4], \$691 [4], \$683 [4], \$675 [4] };
-  assign next_tag = { \$1064 [11], \$1023 [11], \$982 [11], \$941 [11], \$900 [11], \$859 [11], \$818 [11], \$777 [11] };
-  assign fetched_snap = \$736 [6];
-  assign free_reg_hit = \port$4054$52 [2:0];
-  assign \$signal$276  = \$1081 [11];
-  assign hit_a3 = \$1085 [11];
-  assign \$signal$295  = \$1089 [11];
-  assign f3_by_mem_base = \$1097 [2:0];
+  assign \$signal  = { \$737 , \$733 , \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
+  assign next_tag = { \$1075 [11], \$1034 [11], \$993 [11], \$952 [11], \$911 [11], \$870 [11], \$829 [11], \$788 [11] };
+  assign fetched_snap = \$747 [6];
+  assign free_reg_hit = \port$4068$52 [2:0];
+  assign \$signal$276  = \$1092 [11];
+  assign hit_a3 = \$1096 [11];
+  assign \$signal$295  = \$1100 [11];
+  assign f3_by_mem_base = \$1108 [2:0];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
-  assign w__data = { \$647 [7:0], small_grant_w_data[0] };
+  assign w__data = { \$658 [7:0], small_grant_w_data[0] };
   assign r__addr = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
   assign \r__addr$410  = small_fresh_slot;
@@ -8368,7 +8396,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign small_queue_data = small_queue_r0_b0;
   assign \w__addr$432  = medium_grant_w_addr;
   assign \w__en$433  = medium_grant_w_en;
-  assign \w__data$434  = { \$648 [7:0], medium_grant_w_data[0] };
+  assign \w__data$434  = { \$659 [7:0], medium_grant_w_data[0] };
   assign \r__addr$435  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
   assign \r__addr$437  = medium_fresh_slot;
@@ -8393,7 +8421,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign medium_queue_data = medium_queue_r0_b0;
   assign \w__addr$459  = large_grant_w_addr;
   assign \w__en$460  = large_grant_w_en;
-  assign \w__data$461  = { \$649 [7:0], large_grant_w_data[0] };
+  assign \w__data$461  = { \$660 [7:0], large_grant_w_data[0] };
   assign \r__addr$462  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
   assign \r__addr$464  = large_fresh_slot;
@@ -8508,30 +8536,30 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.zero  = large_queue_r0_b0[7];
   assign \large_queue_data.next  = large_queue_r0_b0[15:8];
-  assign large_queue_wdata[15:8] = \$1170 ;
-  assign large_queue_wdata[7] = \$1162 ;
-  assign large_queue_wdata[6] = \$1161 ;
+  assign large_queue_wdata[15:8] = \$1184 ;
+  assign large_queue_wdata[7] = \$1176 ;
+  assign large_queue_wdata[6] = \$1174 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[16:9] = \$1151 ;
-  assign medium_queue_wdata[8] = \$1143 ;
-  assign medium_queue_wdata[7] = \$1142 ;
+  assign medium_queue_wdata[16:9] = \$1164 ;
+  assign medium_queue_wdata[8] = \$1156 ;
+  assign medium_queue_wdata[7] = \$1154 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[17:10] = \$1132 ;
-  assign small_queue_wdata[9] = \$1124 ;
-  assign small_queue_wdata[8] = \$1123 ;
+  assign small_queue_wdata[17:10] = \$1144 ;
+  assign small_queue_wdata[9] = \$1136 ;
+  assign small_queue_wdata[8] = \$1134 ;
   assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = { \$1064 [11], \$1023 [11], \$982 [11], \$941 [11], \$900 [11], \$859 [11], \$818 [11], \$777 [11] };
-  assign large_grant_wdata[0] = \$736 [6];
-  assign medium_grant_wdata[8:1] = { \$1064 [11], \$1023 [11], \$982 [11], \$941 [11], \$900 [11], \$859 [11], \$818 [11], \$777 [11] };
-  assign medium_grant_wdata[0] = \$736 [6];
-  assign small_grant_wdata[8:1] = { \$1064 [11], \$1023 [11], \$982 [11], \$941 [11], \$900 [11], \$859 [11], \$818 [11], \$777 [11] };
-  assign small_grant_wdata[0] = \$736 [6];
-  assign \$1257 [2] = \$224 ;
-  assign \$1257 [1] = \$222 ;
-  assign \$1257 [0] = \$220 ;
-  assign \$1256 [2] = f0_hit[2];
-  assign \$1256 [1] = f0_hit[1];
-  assign \$1256 [0] = f0_hit[0];
+  assign large_grant_wdata[8:1] = { \$1075 [11], \$1034 [11], \$993 [11], \$952 [11], \$911 [11], \$870 [11], \$829 [11], \$788 [11] };
+  assign large_grant_wdata[0] = \$747 [6];
+  assign medium_grant_wdata[8:1] = { \$1075 [11], \$1034 [11], \$993 [11], \$952 [11], \$911 [11], \$870 [11], \$829 [11], \$788 [11] };
+  assign medium_grant_wdata[0] = \$747 [6];
+  assign small_grant_wdata[8:1] = { \$1075 [11], \$1034 [11], \$993 [11], \$952 [11], \$911 [11], \$870 [11], \$829 [11], \$788 [11] };
+  assign small_grant_wdata[0] = \$747 [6];
+  assign \$1271 [2] = \$230 [12];
+  assign \$1271 [1] = \$228 [9];
+  assign \$1271 [0] = \$226 [6];
+  assign \$1270 [2] = f0_hit[2];
+  assign \$1270 [1] = f0_hit[1];
+  assign \$1270 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -8540,177 +8568,177 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$66  = 1'h0;
   assign \$67  = 1'h0;
   assign \$68  = 1'h0;
-  assign \$119  = \$117 [9];
-  assign \$122  = \$120 [8];
-  assign \$125  = \$123 [6];
-  assign \$131  = \$129 [9];
-  assign \$134  = \$132 [8];
-  assign \$137  = \$135 [6];
-  assign \$145  = \$144 ;
-  assign \$669  = a3_sel_head[0];
-  assign \$671  = a3_sel_head[1];
-  assign \$673  = a3_sel_head[2];
-  assign \$677  = a3_sel_head[0];
-  assign \$679  = a3_sel_head[1];
-  assign \$681  = a3_sel_head[2];
-  assign \$685  = a3_sel_head[0];
-  assign \$687  = a3_sel_head[1];
-  assign \$689  = a3_sel_head[2];
-  assign \$693  = a3_sel_head[0];
-  assign \$695  = a3_sel_head[1];
-  assign \$697  = a3_sel_head[2];
-  assign \$701  = a3_sel_head[0];
-  assign \$703  = a3_sel_head[1];
-  assign \$705  = a3_sel_head[2];
-  assign \$709  = a3_sel_head[0];
-  assign \$711  = a3_sel_head[1];
-  assign \$713  = a3_sel_head[2];
-  assign \$717  = a3_sel_head[0];
-  assign \$720  = a3_sel_head[1];
-  assign \$724  = a3_sel_head[0];
-  assign \$148  = a3_restart_head[0];
-  assign \$150  = a3_restart_head[1];
-  assign \$152  = a3_restart_head[2];
-  assign \$175  = \$173 [40];
-  assign \$182  = \$180 [40];
-  assign \$189  = \$187 [40];
-  assign \$226  = 1'h0;
-  assign \$228  = \$227 ;
-  assign \$340  = f3_in[0];
-  assign \$343  = f3_in[1];
-  assign \$347  = f3_in[2];
-  assign \$357  = f3_in[0];
-  assign \$359  = f3_in[1];
-  assign \$362  = f3_in[2];
-  assign \$365  = f3_in[0];
-  assign \$367  = f3_in[1];
-  assign \$370  = f3_in[2];
-  assign \$373  = f3_in[0];
-  assign \$375  = f3_in[1];
-  assign \$378  = f3_in[2];
-  assign \$381  = f3_in[0];
-  assign \$383  = f3_in[1];
-  assign \$386  = f3_in[2];
-  assign \$389  = f3_in[0];
-  assign \$391  = f3_in[1];
-  assign \$394  = f3_in[2];
-  assign \$397  = f3_in[0];
-  assign \$399  = f3_in[1];
-  assign \$402  = f3_in[2];
-  assign \$405  = f3_in[0];
-  assign \$407  = f3_in[1];
-  assign \$410  = f3_in[2];
-  assign \$413  = f3_in[0];
-  assign \$415  = f3_in[1];
-  assign \$418  = f3_in[2];
-  assign \$423  = f3_in[0];
-  assign \$425  = f3_in[1];
-  assign \$428  = f3_in[2];
-  assign \$449  = \$448 ;
-  assign \$454  = \$453 ;
-  assign \$459  = \$458 ;
-  assign \$510  = small_popped;
-  assign \$516  = small_pushed;
-  assign \$522  = small_pushed;
-  assign \$523  = small_popped;
-  assign \$558  = medium_popped;
-  assign \$564  = medium_pushed;
-  assign \$570  = medium_pushed;
-  assign \$571  = medium_popped;
-  assign \$606  = large_popped;
-  assign \$612  = large_pushed;
-  assign \$618  = large_pushed;
-  assign \$619  = large_popped;
-  assign \$632  = 1'h0;
-  assign \$730  = a3_sel_head[0];
-  assign \$732  = a3_sel_head[1];
-  assign \$734  = a3_sel_head[2];
-  assign \$740  = \$739 ;
-  assign \$744  = \$743 ;
-  assign \$748  = \$747 ;
-  assign \$749  = a3_sel_last[0];
-  assign \$754  = a3_sel_last[1];
-  assign \$759  = a3_sel_last[2];
-  assign \$764  = a3_sel_head[0];
-  assign \$766  = a3_sel_head[1];
-  assign \$768  = a3_sel_head[2];
-  assign \$781  = 1'h0;
-  assign \$785  = 1'h0;
-  assign \$789  = 1'h0;
-  assign \$790  = a3_sel_last[0];
-  assign \$795  = a3_sel_last[1];
-  assign \$800  = a3_sel_last[2];
-  assign \$805  = a3_sel_head[0];
-  assign \$807  = a3_sel_head[1];
-  assign \$809  = a3_sel_head[2];
-  assign \$822  = 1'h0;
-  assign \$826  = 1'h0;
-  assign \$830  = 1'h0;
-  assign \$831  = a3_sel_last[0];
-  assign \$836  = a3_sel_last[1];
-  assign \$841  = a3_sel_last[2];
-  assign \$846  = a3_sel_head[0];
-  assign \$848  = a3_sel_head[1];
-  assign \$850  = a3_sel_head[2];
-  assign \$863  = 1'h0;
-  assign \$867  = 1'h0;
-  assign \$871  = 1'h0;
-  assign \$872  = a3_sel_last[0];
-  assign \$877  = a3_sel_last[1];
-  assign \$882  = a3_sel_last[2];
-  assign \$887  = a3_sel_head[0];
-  assign \$889  = a3_sel_head[1];
-  assign \$891  = a3_sel_head[2];
-  assign \$904  = 1'h0;
-  assign \$908  = 1'h0;
-  assign \$912  = 1'h0;
-  assign \$913  = a3_sel_last[0];
-  assign \$918  = a3_sel_last[1];
-  assign \$923  = a3_sel_last[2];
-  assign \$928  = a3_sel_head[0];
-  assign \$930  = a3_sel_head[1];
-  assign \$932  = a3_sel_head[2];
-  assign \$945  = 1'h0;
-  assign \$949  = 1'h0;
-  assign \$953  = 1'h0;
-  assign \$954  = a3_sel_last[0];
-  assign \$959  = a3_sel_last[1];
-  assign \$964  = a3_sel_last[2];
-  assign \$969  = a3_sel_head[0];
-  assign \$971  = a3_sel_head[1];
-  assign \$973  = a3_sel_head[2];
-  assign \$986  = 1'h0;
-  assign \$990  = 1'h0;
-  assign \$994  = 1'h0;
-  assign \$995  = a3_sel_last[0];
-  assign \$1000  = a3_sel_last[1];
-  assign \$1005  = a3_sel_last[2];
-  assign \$1010  = a3_sel_head[0];
-  assign \$1012  = a3_sel_head[1];
-  assign \$1014  = a3_sel_head[2];
-  assign \$1027  = 1'h0;
-  assign \$1031  = 1'h0;
-  assign \$1035  = 1'h0;
-  assign \$1036  = a3_sel_last[0];
-  assign \$1041  = a3_sel_last[1];
-  assign \$1046  = a3_sel_last[2];
-  assign \$1051  = a3_sel_head[0];
-  assign \$1053  = a3_sel_head[1];
-  assign \$1055  = a3_sel_head[2];
-  assign \$1071  = { 1'h0, a4_slot, 6'h00 };
-  assign \$1072 [35:0] = { 21'h000000, \$1071  };
-  assign \$1072 [36] = 1'h1;
-  assign \$1073  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$1074 [35:17], \$1074 [15:0] } = { 14'h0000, \$1073 [21:17], \$1073 [15:0] };
-  assign { \$1074 [36], \$1074 [16] } = 2'h3;
-  assign \$1075  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$1076 [35:21], \$1076 [19:0] } = { 15'h0000, \$1075 [19:0] };
-  assign { \$1076 [36], \$1076 [20] } = 2'h3;
+  assign \$125  = \$123 [9];
+  assign \$128  = \$126 [8];
+  assign \$131  = \$129 [6];
+  assign \$137  = \$135 [9];
+  assign \$140  = \$138 [8];
+  assign \$143  = \$141 [6];
+  assign \$151  = \$150 ;
+  assign \$680  = a3_sel_head[0];
+  assign \$682  = a3_sel_head[1];
+  assign \$684  = a3_sel_head[2];
+  assign \$688  = a3_sel_head[0];
+  assign \$690  = a3_sel_head[1];
+  assign \$692  = a3_sel_head[2];
+  assign \$696  = a3_sel_head[0];
+  assign \$698  = a3_sel_head[1];
+  assign \$700  = a3_sel_head[2];
+  assign \$704  = a3_sel_head[0];
+  assign \$706  = a3_sel_head[1];
+  assign \$708  = a3_sel_head[2];
+  assign \$712  = a3_sel_head[0];
+  assign \$714  = a3_sel_head[1];
+  assign \$716  = a3_sel_head[2];
+  assign \$720  = a3_sel_head[0];
+  assign \$722  = a3_sel_head[1];
+  assign \$724  = a3_sel_head[2];
+  assign \$728  = a3_sel_head[0];
+  assign \$731  = a3_sel_head[1];
+  assign \$735  = a3_sel_head[0];
+  assign \$154  = a3_restart_head[0];
+  assign \$156  = a3_restart_head[1];
+  assign \$158  = a3_restart_head[2];
+  assign \$181  = \$179 [40];
+  assign \$188  = \$186 [40];
+  assign \$195  = \$193 [40];
+  assign \$232  = 1'h0;
+  assign \$234  = \$233 ;
+  assign \$351  = f3_in[0];
+  assign \$354  = f3_in[1];
+  assign \$358  = f3_in[2];
+  assign \$368  = f3_in[0];
+  assign \$370  = f3_in[1];
+  assign \$373  = f3_in[2];
+  assign \$376  = f3_in[0];
+  assign \$378  = f3_in[1];
+  assign \$381  = f3_in[2];
+  assign \$384  = f3_in[0];
+  assign \$386  = f3_in[1];
+  assign \$389  = f3_in[2];
+  assign \$392  = f3_in[0];
+  assign \$394  = f3_in[1];
+  assign \$397  = f3_in[2];
+  assign \$400  = f3_in[0];
+  assign \$402  = f3_in[1];
+  assign \$405  = f3_in[2];
+  assign \$408  = f3_in[0];
+  assign \$410  = f3_in[1];
+  assign \$413  = f3_in[2];
+  assign \$416  = f3_in[0];
+  assign \$418  = f3_in[1];
+  assign \$421  = f3_in[2];
+  assign \$424  = f3_in[0];
+  assign \$426  = f3_in[1];
+  assign \$429  = f3_in[2];
+  assign \$434  = f3_in[0];
+  assign \$436  = f3_in[1];
+  assign \$439  = f3_in[2];
+  assign \$460  = \$459 ;
+  assign \$465  = \$464 ;
+  assign \$470  = \$469 ;
+  assign \$521  = small_popped;
+  assign \$527  = small_pushed;
+  assign \$533  = small_pushed;
+  assign \$534  = small_popped;
+  assign \$569  = medium_popped;
+  assign \$575  = medium_pushed;
+  assign \$581  = medium_pushed;
+  assign \$582  = medium_popped;
+  assign \$617  = large_popped;
+  assign \$623  = large_pushed;
+  assign \$629  = large_pushed;
+  assign \$630  = large_popped;
+  assign \$643  = 1'h0;
+  assign \$741  = a3_sel_head[0];
+  assign \$743  = a3_sel_head[1];
+  assign \$745  = a3_sel_head[2];
+  assign \$751  = \$750 ;
+  assign \$755  = \$754 ;
+  assign \$759  = \$758 ;
+  assign \$760  = a3_sel_last[0];
+  assign \$765  = a3_sel_last[1];
+  assign \$770  = a3_sel_last[2];
+  assign \$775  = a3_sel_head[0];
+  assign \$777  = a3_sel_head[1];
+  assign \$779  = a3_sel_head[2];
+  assign \$792  = 1'h0;
+  assign \$796  = 1'h0;
+  assign \$800  = 1'h0;
+  assign \$801  = a3_sel_last[0];
+  assign \$806  = a3_sel_last[1];
+  assign \$811  = a3_sel_last[2];
+  assign \$816  = a3_sel_head[0];
+  assign \$818  = a3_sel_head[1];
+  assign \$820  = a3_sel_head[2];
+  assign \$833  = 1'h0;
+  assign \$837  = 1'h0;
+  assign \$841  = 1'h0;
+  assign \$842  = a3_sel_last[0];
+  assign \$847  = a3_sel_last[1];
+  assign \$852  = a3_sel_last[2];
+  assign \$857  = a3_sel_head[0];
+  assign \$859  = a3_sel_head[1];
+  assign \$861  = a3_sel_head[2];
+  assign \$874  = 1'h0;
+  assign \$878  = 1'h0;
+  assign \$882  = 1'h0;
+  assign \$883  = a3_sel_last[0];
+  assign \$888  = a3_sel_last[1];
+  assign \$893  = a3_sel_last[2];
+  assign \$898  = a3_sel_head[0];
+  assign \$900  = a3_sel_head[1];
+  assign \$902  = a3_sel_head[2];
+  assign \$915  = 1'h0;
+  assign \$919  = 1'h0;
+  assign \$923  = 1'h0;
+  assign \$924  = a3_sel_last[0];
+  assign \$929  = a3_sel_last[1];
+  assign \$934  = a3_sel_last[2];
+  assign \$939  = a3_sel_head[0];
+  assign \$941  = a3_sel_head[1];
+  assign \$943  = a3_sel_head[2];
+  assign \$956  = 1'h0;
+  assign \$960  = 1'h0;
+  assign \$964  = 1'h0;
+  assign \$965  = a3_sel_last[0];
+  assign \$970  = a3_sel_last[1];
+  assign \$975  = a3_sel_last[2];
+  assign \$980  = a3_sel_head[0];
+  assign \$982  = a3_sel_head[1];
+  assign \$984  = a3_sel_head[2];
+  assign \$997  = 1'h0;
+  assign \$1001  = 1'h0;
+  assign \$1005  = 1'h0;
+  assign \$1006  = a3_sel_last[0];
+  assign \$1011  = a3_sel_last[1];
+  assign \$1016  = a3_sel_last[2];
+  assign \$1021  = a3_sel_head[0];
+  assign \$1023  = a3_sel_head[1];
+  assign \$1025  = a3_sel_head[2];
+  assign \$1038  = 1'h0;
+  assign \$1042  = 1'h0;
+  assign \$1046  = 1'h0;
+  assign \$1047  = a3_sel_last[0];
+  assign \$1052  = a3_sel_last[1];
+  assign \$1057  = a3_sel_last[2];
+  assign \$1062  = a3_sel_head[0];
+  assign \$1064  = a3_sel_head[1];
+  assign \$1066  = a3_sel_head[2];
+  assign \$1082  = { 1'h0, a4_slot, 6'h00 };
+  assign \$1083 [35:0] = { 21'h000000, \$1082  };
+  assign \$1083 [36] = 1'h1;
+  assign \$1084  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$1085 [35:17], \$1085 [15:0] } = { 14'h0000, \$1084 [21:17], \$1084 [15:0] };
+  assign { \$1085 [36], \$1085 [16] } = 2'h3;
+  assign \$1086  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$1087 [35:21], \$1087 [19:0] } = { 15'h0000, \$1086 [19:0] };
+  assign { \$1087 [36], \$1087 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3613$0 , \port$3614$0 , \port$3616$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$4054$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4476$0 , \port$4476$55 , rsp_freed_valid, \port$4482$0 , rsp_flushed_valid, \port$4497$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4529$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4621$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4795$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5065$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3627$0 , \port$3628$0 , \port$3630$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$4068$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4490$0 , \port$4490$55 , rsp_freed_valid, \port$4496$0 , rsp_flushed_valid, \port$4511$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4543$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4635$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4809$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5079$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -10858,32 +10886,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire native_free_valid;
   reg native_turn = 1'h0;
   wire popped;
-  output \port$3613$0 ;
-  wire \port$3613$0 ;
-  output \port$3614$0 ;
-  wire \port$3614$0 ;
-  output \port$3616$0 ;
-  wire \port$3616$0 ;
-  output [56:0] \port$4054$1 ;
-  wire [56:0] \port$4054$1 ;
-  input [14:0] \port$4476$0 ;
-  wire [14:0] \port$4476$0 ;
-  input [23:0] \port$4476$55 ;
-  wire [23:0] \port$4476$55 ;
-  input [23:0] \port$4482$0 ;
-  wire [23:0] \port$4482$0 ;
-  input [22:0] \port$4497$0 ;
-  wire [22:0] \port$4497$0 ;
-  input [40:0] \port$4529$0 ;
-  wire [40:0] \port$4529$0 ;
-  input [35:0] \port$4621$0 ;
-  wire [35:0] \port$4621$0 ;
+  output \port$3627$0 ;
+  wire \port$3627$0 ;
+  output \port$3628$0 ;
+  wire \port$3628$0 ;
+  output \port$3630$0 ;
+  wire \port$3630$0 ;
+  output [56:0] \port$4068$1 ;
+  wire [56:0] \port$4068$1 ;
+  input [14:0] \port$4490$0 ;
+  wire [14:0] \port$4490$0 ;
+  input [23:0] \port$4490$55 ;
+  wire [23:0] \port$4490$55 ;
+  input [23:0] \port$4496$0 ;
+  wire [23:0] \port$4496$0 ;
+  input [22:0] \port$4511$0 ;
+  wire [22:0] \port$4511$0 ;
+  input [40:0] \port$4543$0 ;
+  wire [40:0] \port$4543$0 ;
+  input [35:0] \port$4635$0 ;
+  wire [35:0] \port$4635$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4795$0 ;
-  wire [4:0] \port$4795$0 ;
+  output [4:0] \port$4809$0 ;
+  wire [4:0] \port$4809$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5065$0 ;
-  wire [4:0] \port$5065$0 ;
+  output [4:0] \port$5079$0 ;
+  wire [4:0] \port$5079$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -11195,59 +11223,59 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$101  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4482$0 [23] ? { 6'h00, \port$4482$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4496$0 [23] ? { 6'h00, \port$4496$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4497$0 [20:5], 46'h000000000000, \port$4497$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4497$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4476$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4476$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4476$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4482$0 [20:5], \port$4529$0 [32:1], \port$4529$0 [40:33], \$2 , 1'h0, \port$4529$0 [0], 3'h1, \port$4482$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4511$0 [20:5], 46'h000000000000, \port$4511$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4511$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4490$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4490$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4490$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4496$0 [20:5], \port$4543$0 [32:1], \port$4543$0 [40:33], \$2 , 1'h0, \port$4543$0 [0], 3'h1, \port$4496$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4497$0 [20:5], 46'h000000000000, \port$4497$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4497$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4476$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4476$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4476$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4511$0 [20:5], 46'h000000000000, \port$4511$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4511$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4490$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4490$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4490$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4476$0 [4:1] == 1'h1;
+  assign \$15  = \port$4490$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4476$0 [0];
-  assign \$18  = ! \port$4476$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4490$0 [0];
+  assign \$18  = ! \port$4490$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4482$0 [0];
-  assign \$21  = ! \port$4482$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4496$0 [0];
+  assign \$21  = ! \port$4496$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4497$0 [0];
-  assign \$24  = ! \port$4497$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4511$0 [0];
+  assign \$24  = ! \port$4511$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4476$0 [4:1] == 1'h1;
+  assign \$26  = \port$4490$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4476$0 [6:5];
+  assign \$28  = ! \port$4490$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4476$0 [0];
-  assign \$31  = \port$4476$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4490$0 [0];
+  assign \$31  = \port$4490$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4482$0 [0];
-  assign \$34  = \port$4482$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4496$0 [0];
+  assign \$34  = \port$4496$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4497$0 [0];
-  assign \$37  = \port$4497$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4511$0 [0];
+  assign \$37  = \port$4511$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4476$0 [4:1] == 1'h1;
+  assign \$39  = \port$4490$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4476$0 [6:5] == 1'h1;
+  assign \$41  = \port$4490$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4476$0 [0];
-  assign \$44  = \port$4476$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4490$0 [0];
+  assign \$44  = \port$4490$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4482$0 [0];
-  assign \$47  = \port$4482$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4496$0 [0];
+  assign \$47  = \port$4496$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4497$0 [0];
-  assign \$50  = \port$4497$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4511$0 [0];
+  assign \$50  = \port$4511$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4476$0 [4:1] == 1'h1;
+  assign \$52  = \port$4490$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4476$0 [6:5] == 2'h2;
+  assign \$54  = \port$4490$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
@@ -11880,12 +11908,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$813  = w0_small_is & w0_small_slot_ok;
   assign \$814  = w0_medium_is & w0_medium_slot_ok;
   assign \$815  = w0_large_is & w0_large_slot_ok;
-  assign \$816  = bus__w_beat_from_queue ? \port$4621$0 [31:0] : bus__w_data;
-  assign \$817  = bus__w_beat_from_queue ? \port$4621$0 [31:0] : bus__w_data;
+  assign \$816  = bus__w_beat_from_queue ? \port$4635$0 [31:0] : bus__w_data;
+  assign \$817  = bus__w_beat_from_queue ? \port$4635$0 [31:0] : bus__w_data;
   assign \$819  = 37'h1000000000 + \$818 ;
-  assign \$820  = bus__w_beat_from_queue ? \port$4621$0 [31:0] : bus__w_data;
+  assign \$820  = bus__w_beat_from_queue ? \port$4635$0 [31:0] : bus__w_data;
   assign \$822  = 37'h1000010000 + \$821 ;
-  assign \$823  = bus__w_beat_from_queue ? \port$4621$0 [31:0] : bus__w_data;
+  assign \$823  = bus__w_beat_from_queue ? \port$4635$0 [31:0] : bus__w_data;
   assign \$825  = 37'h1000100000 + \$824 ;
   assign \$826  = ~ command_queue_pop;
   assign \$827  = command_queue_count[0] & \$826 ;
@@ -12088,8 +12116,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1024  = 1'h1 << \$1023 [7:5];
   assign \$1025  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$1026  = 1'h1 << \$1025 [11:8];
-  assign \$1027  = bus__w_beat_from_queue ? \port$4621$0 [31:0] : bus__w_data;
-  assign \$1028  = bus__w_beat_from_queue ? \port$4621$0 [35:32] : bus__w_strb;
+  assign \$1027  = bus__w_beat_from_queue ? \port$4635$0 [31:0] : bus__w_data;
+  assign \$1028  = bus__w_beat_from_queue ? \port$4635$0 [35:32] : bus__w_strb;
   assign \$1029  = ~ w1_is_command;
   assign \$1030  = w1_valid & \$1029 ;
   assign \$1031  = ~ w1_a1_0[0];
@@ -12330,13 +12358,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1266  = \$1265  & \$signal$296 [1];
   assign \$1267  = \$signal$294  & w2_is_pool2_low_water;
   assign \$1268  = \$1267  & \$signal$296 [2];
-  assign \$1269  = | \port$4482$0 [4:1];
+  assign \$1269  = | \port$4496$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1269 ;
-  assign \$1270  = | \port$4497$0 [4:1];
+  assign \$1270  = | \port$4511$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1270 ;
-  assign \$1271  = ~ \port$4476$0 [0];
+  assign \$1271  = ~ \port$4490$0 [0];
   assign \$1272  = rsp_grant_valid & \$1271 ;
-  assign \$1273  = \port$4476$0 [4:1] != 1'h1;
+  assign \$1273  = \port$4490$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1272  & \$1273 ;
   assign \$1274  = \$signal$28  > 2'h2;
   assign \$1275  = \$1274  ? 2'h2 : \$signal$28 ;
@@ -12428,7 +12456,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_large_is = bus__w_addr_from_queue ? \$1347 [6] : \$1350 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$4621$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$4635$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -12441,17 +12469,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1353  = bus__w_addr[5:0] == 3'h4;
   assign \$1354  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$1353  | \$1354 ;
-  assign \$1355  = \port$4621$0 [18:0] - 9'h100;
+  assign \$1355  = \port$4635$0 [18:0] - 9'h100;
   assign \$1356  = ~ \$1355 [19];
   assign \$1357  = bus__w_data[18:0] - 9'h100;
   assign \$1358  = ~ \$1357 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1359  = \port$4621$0 [18:0] - 8'h80;
+  assign \$1359  = \port$4635$0 [18:0] - 8'h80;
   assign \$1360  = ~ \$1359 [19];
   assign \$1361  = bus__w_data[18:0] - 8'h80;
   assign \$1362  = ~ \$1361 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1363  = \port$4621$0 [18:0] - 6'h30;
+  assign \$1363  = \port$4635$0 [18:0] - 6'h30;
   assign \$1364  = ~ \$1363 [19];
   assign \$1365  = bus__w_data[18:0] - 6'h30;
   assign \$1366  = ~ \$1365 [19];
@@ -12805,11 +12833,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1708  = \$signal$311  & \$signal$295 ;
   assign \$1709  = ~ \$1708 ;
   assign bus__w_err = \$1707  & \$1709 ;
-  assign \$1710  = rsp_freed_valid & \port$4529$0 [0];
+  assign \$1710  = rsp_freed_valid & \port$4543$0 [0];
   assign \$1711  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1710  | \$1711 ;
-  assign \$1712  = rsp_freed_valid & \port$4529$0 [0];
-  assign \$1713  = \$1712  ? \port$4482$0 [0] : \port$4497$0 [0];
+  assign \$1712  = rsp_freed_valid & \port$4543$0 [0];
+  assign \$1713  = \$1712  ? \port$4496$0 [0] : \port$4511$0 [0];
   assign bus__w_slow_err = ~ \$1713 ;
   always @(posedge aclk_clk)
     cycle <= \$1714 ;
@@ -12822,7 +12850,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4476$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4476$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4476$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4490$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4490$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4490$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1717 ;
   always @(posedge aclk_clk)
@@ -14730,22 +14758,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1860  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4476$0 [4:1];
-  assign rsp_grant_pool = \port$4476$0 [6:5];
-  assign rsp_grant_user = \port$4476$55 [23:8];
-  assign rsp_flushed_err = \port$4497$0 [4:1];
-  assign rsp_flushed_pool = \port$4497$0 [22:21];
-  assign rsp_flushed_user = \port$4497$0 [20:5];
-  assign rsp_freed_err = \port$4482$0 [4:1];
-  assign rsp_freed_src = \port$4529$0 [0];
-  assign rsp_freed_in_pool = \port$4482$0 [23];
-  assign rsp_freed_pool = \port$4482$0 [22:21];
-  assign rsp_freed_tag = \port$4529$0 [40:33];
-  assign rsp_freed_addr = \port$4529$0 [32:1];
-  assign rsp_freed_user = \port$4482$0 [20:5];
-  assign rsp_grant_ok = \port$4476$0 [0];
-  assign rsp_freed_ok = \port$4482$0 [0];
-  assign rsp_flushed_ok = \port$4497$0 [0];
+  assign rsp_grant_err = \port$4490$0 [4:1];
+  assign rsp_grant_pool = \port$4490$0 [6:5];
+  assign rsp_grant_user = \port$4490$55 [23:8];
+  assign rsp_flushed_err = \port$4511$0 [4:1];
+  assign rsp_flushed_pool = \port$4511$0 [22:21];
+  assign rsp_flushed_user = \port$4511$0 [20:5];
+  assign rsp_freed_err = \port$4496$0 [4:1];
+  assign rsp_freed_src = \port$4543$0 [0];
+  assign rsp_freed_in_pool = \port$4496$0 [23];
+  assign rsp_freed_pool = \port$4496$0 [22:21];
+  assign rsp_freed_tag = \port$4543$0 [40:33];
+  assign rsp_freed_addr = \port$4543$0 [32:1];
+  assign rsp_freed_user = \port$4496$0 [20:5];
+  assign rsp_grant_ok = \port$4490$0 [0];
+  assign rsp_freed_ok = \port$4496$0 [0];
+  assign rsp_flushed_ok = \port$4511$0 [0];
   assign log_bank0_k = \$1284 [1:0];
   assign log_bank1_k = \$1285 [1:0];
   assign log_bank2_k = \$1286 [1:0];
@@ -14753,9 +14781,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$1300 [5], \$1300  };
   assign \$signal$105  = { low_water_hit, \$1305 , \$1303 , e1_exhausted, \$1302  };
   assign \$signal$165  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$4621$0 [31:0];
+  assign bus__w_data_queued = \port$4635$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$251 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$4621$0 [35:32];
+  assign bus__w_strb_queued = \port$4635$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$315  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -14780,10 +14808,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$338  = alloc_queue_wr;
   assign \$signature__data$339  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 [7:0], 11'h000, \port$4476$0 [14:7] };
-  assign rsp_grant_slot = \port$4476$0 [14:7];
-  assign rsp_grant_tag = \port$4476$55 [7:0];
-  assign bus__r_slow_data = { \port$4476$0 [0], \port$4476$0 [4:1], \port$4476$55 [7:0], 11'h000, \port$4476$0 [14:7] };
+  assign handle = { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 [7:0], 11'h000, \port$4490$0 [14:7] };
+  assign rsp_grant_slot = \port$4490$0 [14:7];
+  assign rsp_grant_tag = \port$4490$55 [7:0];
+  assign bus__r_slow_data = { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 [7:0], 11'h000, \port$4490$0 [14:7] };
   assign w0_small_is_queued = \$1335 [6];
   assign w0_small_is_pins = \$1338 [6];
   assign w0_medium_is_queued = \$1341 [6];
@@ -14801,13 +14829,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1706 [54:52];
   assign req_flush_select = \$1706 [57:55];
   assign req_flush_pool = \$1706 [43:42];
-  assign \port$3613$0  = \$1302 ;
-  assign \port$3614$0  = \$1303 ;
-  assign \port$3616$0  = \$1305 ;
-  assign \port$4054$1  = \$1706 [57:1];
-  assign \port$4795$0  = \$signal$103 ;
+  assign \port$3627$0  = \$1302 ;
+  assign \port$3628$0  = \$1303 ;
+  assign \port$3630$0  = \$1305 ;
+  assign \port$4068$1  = \$1706 [57:1];
+  assign \port$4809$0  = \$signal$103 ;
   assign bus__w_ack = \$signal$294 ;
-  assign \port$5065$0  = \$signal$104 ;
+  assign \port$5079$0  = \$signal$104 ;
   assign \$1304  = 1'h0;
   assign \$1305  = 1'h0;
   assign \$113  = 1'h1;

@@ -154,7 +154,7 @@ MUTANTS = [
            "a grant after a flush misses the tag of the grant one cycle older that took slot 0 "
            "from the queue"),
     Mutant("flush_forward_zero_ignored", "freelist",
-           "zero.eq(slot[:self.pool.slot_bits] == 0)", "zero.eq(1)",
+           "zero.eq(~any_of(slot[:self.pool.slot_bits], chain=True))", "zero.eq(1)",
            "every queue entry says slot 0: a grant after a flush takes the tag of any queued "
            "grant one cycle older"),
     Mutant("tag_forward_gate_dropped", "core",
