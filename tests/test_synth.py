@@ -158,8 +158,12 @@ def test_shipped_examples_stay_within_the_depth_budget(shipped, name):
 #: tags (the tag increment is widest; two or three pools make plain ORs that
 #: Yosys maps into chains of small LUTs: bench/sweep.py found the register
 #: file's command queue at 5 levels with 3 pools), and 8 pools, half of them
-#: rings (the widest choice of a grant's slot, tag and snapshot). The larger points (65536 slots, 8 x 4096)
-#: are in docs/benchmarks.md (bench/sweep.py): too slow to synthesize in CI.
+#: rings (the widest choice of a grant's slot, tag and snapshot); and 7 pools of
+#: every slot size from 4 to 256 bytes and as many slot widths, packed (random
+#: configs found the mapper chaining the pools' nested ORs of a free's low
+#: address bits and of a queued slot's bits into 5 levels). The larger points
+#: (65536 slots, 8 x 4096) are in docs/benchmarks.md (bench/sweep.py): too slow
+#: to synthesize in CI.
 MADE_UP = {
     "3_pools_ring_16_tags_8": {"name": "p3r", "tag_bits": 8, "pools": [
         {"name": "r", "base": 0x1000_0000, "slot_size": 64, "slots": 16, "kind": "ring"},
@@ -168,6 +172,9 @@ MADE_UP = {
     "8_pools_half_rings": {"name": "p8r", "tag_bits": 4, "pools": [
         {"name": f"p{i}", "base": 0x1000_0000 * (i + 1), "slot_size": 64, "slots": 256,
          "kind": "ring" if i % 2 else "freelist"} for i in range(8)]},
+    "7_pools_of_every_slot_size": {"name": "p7s", "tag_bits": 1, "pools": [
+        {"name": f"p{i}", "base": 0x1_0000 * (i + 1), "slot_size": 4 << i, "slots": slots}
+        for i, slots in enumerate((5, 300, 16, 2, 257, 31, 9))]},
 }
 
 
