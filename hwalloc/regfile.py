@@ -579,11 +579,16 @@ class RegisterFile(wiring.Component):
         # LUT: as two compares on carry chains it was on the guarded core's
         # worst path, from the pins to req_alloc)
         alloc_block = Const(sum(1 << b for b in pool_blocks), 1 << len(block)).bit_select(block, 1)
-        is_alloc = (bus.r_addr[:6] == 0) & alloc_block
+        # a read that is a register ALLOC, on a carry chain of its own: the
+        # request, the block and the offset at once (as a LUT tree, the mapper
+        # built it from the middle of a register select's chain, then four
+        # LUTs to req_alloc, on random configs of five pools or more)
+        new_alloc = Signal()
+        m.d.comb += new_alloc.eq(equal(Cat(bus.r_addr[:6], alloc_block, bus.r_req), Cat(Const(0, 6), 1, 1)))
         r1_valid = Signal()
-        m.d.sync += r1_valid.eq(bus.r_req & ~is_alloc)
+        m.d.sync += r1_valid.eq(bus.r_req & ~new_alloc)
         # the adapter learns each read's stream in the cycle of its AR
-        m.d.comb += bus.r_slow.eq(is_alloc)
+        m.d.comb += bus.r_slow.eq(new_alloc)
 
         # Register ALLOCs wait here, in order, while the native side has its
         # turn: after a cycle in which a register ALLOC held back a native one,
@@ -593,7 +598,6 @@ class RegisterFile(wiring.Component):
         # that stage), and from there into the queue.
         P, Z = cfg.pool_bits, cfg.size_bits
         queue = RamQueue(m, P + Z, self._depth, "alloc_queue")
-        new_alloc = bus.r_req & is_alloc
         new_pool = (block - pool_blocks.start)[:P]
         new = Cat(new_pool, Array(Const(pool.slot_size, Z) for pool in cfg.pools)[new_pool])
         staged, staged_valid = Signal(P + Z), Signal()
