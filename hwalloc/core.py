@@ -786,18 +786,34 @@ class AllocatorCore(_Timing, wiring.Component):
         # snapshot stands for it) and the alloc is not an overwrite. Compared in
         # stage 4, with the allocs in a3, a2 and committing; ring pools only.
         f4_taken_a4, f4_taken_a3, f4_taken_a2 = reg("f4_taken_a4"), reg("f4_taken_a3"), reg("f4_taken_a2")
+        taken_now = [a1_select[st.index] & f3_in[st.index] & st.takes_now(f3_slot)
+                     for st in state if st.overwrites]
         taken = [same_slot(a3_ring, a3_pool, a3_fresh_slot, f3_pool, f3_slot),
                  same_slot(a2_ring, a2_pool, a2_fresh_slot, f3_pool, f3_slot),
-                 any_of(a1_select[st.index] & f3_in[st.index] & st.takes_now(f3_slot)
-                        for st in state if st.overwrites) if rings else Const(0)]
+                 any_of(taken_now) if rings else Const(0)]
         m.d.sync += [f4_taken_a4.eq(taken[0]), f4_taken_a3.eq(taken[1]), f4_taken_a2.eq(taken[2])]
-        f4_taken = f4_taken_a4 | f4_taken_a3 | f4_taken_a2
+        # Such a race is registered as one flag, so that a ring pool's parity
+        # write is a function of seven flags (two LUTs): asked from the three
+        # above, after the release, a small ring's parity write (then its row
+        # decode) was five to six levels deep in the Xilinx estimate.
+        # (each compare's carry out one LUT beside a chain of its own)
+        f4_raced = reg("f4_raced")
+        m.d.sync += f4_raced.eq(any_of(taken[:2] + taken_now, chain=True))
+        not_raced = ~f4_raced
         for st in state:
             # release & f4_in[p], as a function of six flags, unless a flush
-            # overtook it; what it writes is the pool's (hwalloc.pool)
-            st.release(m, (f4_live[st.index] & (f4_by_a1 | (~f4_blocked & f4_by_older))) |
-                       (~f4_blocked & f4_by_mem_live[st.index] & f4_mem_ok[st.index]),
-                       f4_slot, cur_snap, cur_next, f4_taken)
+            # overtook it (or, in a ring, a younger grant took the slot); what
+            # it writes is the pool's (hwalloc.pool)
+            release_p = ((f4_live[st.index] & (f4_by_a1 | (~f4_blocked & f4_by_older))) |
+                         (~f4_blocked & f4_by_mem_live[st.index] & f4_mem_ok[st.index]))
+            # (a parity built in flip-flops is written a row at a time: the
+            # slot one-hot, registered as the slot is)
+            rows = None
+            if st.parity_w.rows is not None:
+                rows = reg(f"f4_rows_{st.pool.name}", st.pool.slots)
+                m.d.sync += rows.eq(Cat(f3_slot[:st.pool.slot_bits] == r for r in range(st.pool.slots)))
+            st.release(m, release_p & not_raced if st.overwrites else release_p,
+                       f4_slot, cur_snap, cur_next, rows)
         m.d.sync += [f5_valid.eq(f4_valid), f5_ok.eq(release), f5_err.eq(free_err),
                      f5_user.eq(f4_user), f5_pool.eq(f4_pool), f5_in_pool.eq(f4_in_pool)]
 
@@ -870,11 +886,15 @@ class AllocatorCore(_Timing, wiring.Component):
                 delayed("free_info", Cat(self.free_src, self.free_addr[:len(self.freed_addr)],
                                          self.free_tag if T else Const(0, 1)))),
         ]
-        # any valid bit set, as registered ORs of six bits each: a cycle late
-        parts = [Signal(name=f"busy_{i}") for i in range(0, len(valids), 6)]
+        # any valid bit set, as registered ORs of six bits each (one LUT: of six
+        # valid signals, some a bit per pool, the OR was wide enough for the
+        # mapper to build it from the pools' grant logic, six levels deep on a
+        # random config), then their OR on a carry chain: a cycle late
+        bits = Cat(*valids)
+        parts = [Signal(name=f"busy_{i}") for i in range(0, len(bits), 6)]
         for i, part in enumerate(parts):
-            m.d.sync += part.eq(Cat(*valids[6 * i:6 * i + 6]).any())
-        m.d.comb += self.busy.eq(or_all(parts))
+            m.d.sync += part.eq(bits[6 * i:6 * i + 6].any())
+        m.d.comb += self.busy.eq(any_of(parts))
         return m
 
 

@@ -77,9 +77,9 @@ class FreelistPool(PoolState):
             # the flush and is not pushed (the core kills it), so the tail stays
             m.d.sync += self.head.eq(self.tail)
 
-    def release(self, m, release, slot, snap, next_tag, raced):
+    def release(self, m, release, slot, snap, next_tag, rows):
         # toggle the parity, and queue the slot with the tag its next grant takes
-        super().release(m, release, slot, snap, next_tag, raced)
+        super().release(m, release, slot, snap, next_tag, rows)
         n = self.pool.slots
         m.d.comb += [
             self.queue_w.addr.eq(self.tail),

@@ -10,16 +10,21 @@ into a chip-wide RAM write, sets the clock of a large pool (see
 
 from types import SimpleNamespace
 
-from amaranth import Cat, Const, Mux, Shape, Signal, Value
+from amaranth import Array, Cat, Const, Mux, Shape, Signal, Value
 from amaranth.lib.memory import Memory
 
 from ._rtl import or_all
 
-__all__ = ["memory", "LUTRAM_DEPTH", "BANK_DEPTH", "BRAM_SHAPES"]
+__all__ = ["memory", "LUTRAM_DEPTH", "BANK_DEPTH", "BRAM_SHAPES", "FLOP_DEPTH"]
 
 #: The deepest per-slot memory left to synthesis' choice (LUT RAM, 4 RAM64 and
 #: one LUT of output multiplexer); deeper ones are asked to be block RAM.
 LUTRAM_DEPTH = 256
+#: The deepest memory built in flip-flops when its writer gives the rows one-hot
+#: (``write_rows``): synthesis builds memories this small in flip-flops anyway
+#: when they have many read ports, and then decodes the write address after
+#: the write enable, levels deep.
+FLOP_DEPTH = 16
 #: The most rows a block RAM bank has (deeper memories are cut into banks).
 BANK_DEPTH = 16384
 #: Block RAM aspect ratios (depth, width) that need no depth cascade on either
@@ -29,7 +34,7 @@ BANK_DEPTH = 16384
 BRAM_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
 
 
-def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None):
+def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None, write_rows=False):
     """A memory of ``depth`` entries with one write port (a namespace of ``addr``,
     ``en`` and ``data``) and ``reads`` registered, non-transparent read ports (a
     namespace of ``addr`` and ``data`` each).
@@ -62,12 +67,23 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None)
     output registers; ``data`` then selects the bank after the registers (one
     LUT level, in the stage that reads it). ``parts`` lists ``(select, data)``
     of each bank (one, selected by 1, if the memory is not banked), for a
-    reader that folds the choice of the bank into a choice of its own."""
+    reader that folds the choice of the bank into a choice of its own.
+
+    With ``write_rows``, a memory of up to FLOP_DEPTH entries is built here in
+    flip-flops, and the write port has ``rows`` as well: the write address's
+    row, one-hot, which the writer drives from a register of its own (loaded
+    with the address's one-hot as the address is), so that each row's enable
+    is the write enable and one bit. A read registers its address at edge e and
+    its row's content at e+1 (the row written at edge e reads either value, as
+    a RAM's). ``rows`` is None if the memory is not built so."""
     width = Shape.cast(shape).width
     write = SimpleNamespace(addr=Signal(range(depth), name=f"{name}_waddr"), en=Signal(name=f"{name}_wen"),
-                            data=Signal(shape, name=f"{name}_wdata"))
+                            data=Signal(shape, name=f"{name}_wdata"), rows=None)
     read = [SimpleNamespace(addr=Signal(range(depth), name=f"{name}_addr"),
                             data=Signal(shape, name=f"{name}_data")) for _ in range(reads)]
+    if write_rows and depth <= FLOP_DEPTH and not registered_write and stored is None:
+        _flops(m, name, shape, depth, write, read)
+        return write, read
     # no_rw_check: a read of the row written at the same edge may return either
     # value. The core never uses such a read (the forwarding of alloc t-3 and
     # free t-3 covers it; the queue never reads the row it writes), so synthesis
@@ -120,3 +136,19 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None)
         m.d.comb += Value.cast(ours.data).eq(or_all(Mux(chosen[b], out[b], 0) for b in range(banks)))
         ours.parts = [(chosen[b], out[b]) for b in range(banks)]
     return write, read
+
+
+def _flops(m, name, shape, depth, write, read):
+    # memory()'s flip-flop build: a register a row, written where the one-hot
+    # rows say; each read's address registered, then its row into the output
+    write.rows = Signal(depth, name=f"{name}_wrows")
+    cells = Array(Signal(shape, name=f"{name}_row{r}", reset_less=True) for r in range(depth))
+    for r in range(depth):
+        with m.If(write.en & write.rows[r]):
+            m.d.sync += cells[r].eq(write.data)
+    for j, ours in enumerate(read):
+        taken = Signal.like(ours.addr, name=f"{name}_r{j}_addr", reset_less=True)
+        out = Signal(shape, name=f"{name}_r{j}", reset_less=True)
+        m.d.sync += [taken.eq(ours.addr), out.eq(cells[taken])]
+        m.d.comb += ours.data.eq(out)
+        ours.parts = [(Const(1), out)]

@@ -80,7 +80,7 @@ class PoolState:
             m, f"{name}_grant", latest, n, reads=reads, registered_write=True,
             stored=self._record_stored(latest) if T else None)
         self.parity_w, (self.parity_r, self.copy_r, *view_parity) = memory(
-            m, f"{name}_parity", 1, n, reads=reads)
+            m, f"{name}_parity", 1, n, reads=reads, write_rows=True)
         self.view_grant_r, self.view_parity_r = view_grant, view_parity
         self._delays = {}       # (signal name, delay) -> its delayed copy, shared by the views
         # never-used slots are fresh..n-1 (a ring: the slot its next alloc takes)
@@ -195,17 +195,19 @@ class PoolState:
         loaded with at this edge, as ``fresh_next`` (comb; it holds otherwise)."""
         raise NotImplementedError
 
-    def release(self, m, release, slot, snap, next_tag, raced):
+    def release(self, m, release, slot, snap, next_tag, rows):
         """Free stage 5, the decision edge: ``release`` says a free releases
         ``slot`` of this pool, whose grant had ``snap`` and a tag whose
         successor is ``next_tag`` (what the queue keeps: the tag of the slot's
-        next grant); ``raced`` that an alloc younger than the free already took
-        the slot (see :attr:`overwrites`). A release toggles the slot's parity."""
+        next grant), and ``rows`` the slot one-hot (a register, for a parity
+        built in flip-flops: ``parity_w.rows``). A release toggles the slot's
+        parity. (In a kind that
+        :attr:`overwrites`, a free raced by an alloc younger than it that
+        already took the slot releases nothing here: the core folds the race
+        into ``release``, and the grant's snapshot stands for the release.)"""
         m.d.comb += [
             self.parity_w.addr.eq(slot), self.parity_w.data.eq(~snap),
-            self.parity_w.en.eq(self.writes(release, raced)),
+            self.parity_w.en.eq(release),
         ]
-
-    def writes(self, release, raced):
-        """Whether the release writes the slot's state (a flag)."""
-        return release
+        if self.parity_w.rows is not None:
+            m.d.comb += self.parity_w.rows.eq(rows)

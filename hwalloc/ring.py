@@ -75,8 +75,6 @@ class RingPool(PoolState):
             m.d.comb += self.fresh_next.eq(0)
             m.d.sync += [at_last.eq(0), lapped.eq(0)]
 
-    # released ring slots are not queued (the base class's release writes the
-    # parity only), and a release raced by the grant that reused its slot
-    # writes nothing
-    def writes(self, release, raced):
-        return release & ~raced
+    # (released ring slots are not queued: the base class's release writes the
+    # parity only; a release raced by the grant that reused its slot is none,
+    # as the core decides)

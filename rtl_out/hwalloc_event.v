@@ -5,7 +5,7 @@
 module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$65  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$67  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [58:0] \$11 ;
@@ -338,9 +338,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2815$0 (\$11 [4:0]),
-    .\port$2815$44 (\$11 [47:44]),
-    .\port$2815$6 (\$11 [11:6]),
+    .\port$2801$0 (\$11 [4:0]),
+    .\port$2801$44 (\$11 [47:44]),
+    .\port$2801$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2498$39 (\$19 [39:38]),
+    .\port$2483$39 (\$19 [39:38]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -409,7 +409,6 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
     .bus__r_req(bus__r_req),
-    .bus__r_slow(bus__r_slow),
     .bus__r_slow_ack(bus__r_slow_ack),
     .bus__w_ack(bus__w_ack),
     .bus__w_addr(s_axil_awaddr),
@@ -429,17 +428,18 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$2353$0 (\$16 ),
-    .\port$2354$0 (\$17 ),
-    .\port$2498$1 (\$19 ),
-    .\port$2815$0 (\$11 [11:0]),
-    .\port$2815$44 (\$11 [57:44]),
-    .\port$2818$0 (\$12 ),
-    .\port$2830$0 (\$13 ),
-    .\port$2858$0 (\$14 ),
-    .\port$2940$0 (\$15 ),
-    .\port$3092$0 (\$signal ),
-    .\port$3260$0 (\$signal$58 ),
+    .new_alloc(bus__r_slow),
+    .\port$2341$0 (\$16 ),
+    .\port$2342$0 (\$17 ),
+    .\port$2483$1 (\$19 ),
+    .\port$2801$0 (\$11 [11:0]),
+    .\port$2801$44 (\$11 [57:44]),
+    .\port$2804$0 (\$12 ),
+    .\port$2816$0 (\$13 ),
+    .\port$2844$0 (\$14 ),
+    .\port$2926$0 (\$15 ),
+    .\port$3078$0 (\$signal ),
+    .\port$3246$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -456,7 +456,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .w1_is_command(bus__w_slow)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$65 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -598,8 +598,8 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2815$0 , \port$2815$6 , \port$2815$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$66  = 0;
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2801$0 , \port$2801$6 , \port$2801$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1487,12 +1487,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2815$0 ;
-  wire [4:0] \port$2815$0 ;
-  input [3:0] \port$2815$44 ;
-  wire [3:0] \port$2815$44 ;
-  input [5:0] \port$2815$6 ;
-  wire [5:0] \port$2815$6 ;
+  input [4:0] \port$2801$0 ;
+  wire [4:0] \port$2801$0 ;
+  input [3:0] \port$2801$44 ;
+  wire [3:0] \port$2801$44 ;
+  input [5:0] \port$2801$6 ;
+  wire [5:0] \port$2801$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1658,7 +1658,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 , 13'h0000, \port$2815$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2801$0 [0], \port$2801$0 [4:1], 4'h0, \port$2801$44 , 13'h0000, \port$2801$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1749,7 +1749,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 , 13'h0000, \port$2815$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2801$0 [0], \port$2801$0 [4:1], 4'h0, \port$2801$44 , 13'h0000, \port$2801$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2565,14 +2565,14 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$167  = \$166  & r_fast_held[0];
   assign \$168  = ~ r_fast_push;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$763  = \$3 ;
     if (aclk_rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$764 [0] = \$8 ;
     \$764 [1] = \$16 ;
     \$764 [2] = \$24 ;
@@ -2588,70 +2588,70 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$765  = \$11 ;
     if (aclk_rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$766  = \$19 ;
     if (aclk_rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$767  = \$27 ;
     if (aclk_rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$768  = \$35 ;
     if (aclk_rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$769  = \$43 ;
     if (aclk_rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$770  = \$51 ;
     if (aclk_rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$771  = \$59 ;
     if (aclk_rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$772  = \$67 ;
     if (aclk_rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$773  = \$75 ;
     if (aclk_rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$774  = r_fast_head;
     if (\$83 ) begin
       \$774  = \$84 ;
@@ -2661,7 +2661,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$775  = r_fast_rd;
     if (\$88 ) begin
       \$775  = r_fast_rd_next;
@@ -2671,7 +2671,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$776  = r_fast_rd_next;
     if (\$88 ) begin
       \$776  = \$89 [3:0];
@@ -2681,7 +2681,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$777  = r_fast_wr;
     if (\$93 ) begin
       \$777  = r_fast_wr_next;
@@ -2691,7 +2691,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$778  = r_fast_wr_next;
     if (\$93 ) begin
       \$778  = \$94 [3:0];
@@ -2701,7 +2701,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$779 [0] = \$105 ;
     \$779 [1] = \$116 ;
     \$779 [2] = \$127 ;
@@ -2716,7 +2716,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$780 [0] = \$199 ;
     \$780 [1] = \$205 ;
     \$780 [2] = \$211 ;
@@ -2732,7 +2732,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$781  = r_slow_head;
     if (\$256 ) begin
       \$781  = \$257 ;
@@ -2742,7 +2742,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$782  = r_slow_rd;
     if (\$261 ) begin
       \$782  = r_slow_rd_next;
@@ -2752,7 +2752,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$783  = r_slow_rd_next;
     if (\$261 ) begin
       \$783  = \$262 [3:0];
@@ -2762,7 +2762,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$784  = r_slow_wr;
     if (\$266 ) begin
       \$784  = r_slow_wr_next;
@@ -2772,7 +2772,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$785  = r_slow_wr_next;
     if (\$266 ) begin
       \$785  = \$267 [3:0];
@@ -2782,7 +2782,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$786 [0] = \$278 ;
     \$786 [1] = \$289 ;
     \$786 [2] = \$300 ;
@@ -2797,7 +2797,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$787 [0] = \$372 ;
     \$787 [1] = \$378 ;
     \$787 [2] = \$384 ;
@@ -2813,35 +2813,35 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$788  = \$signal$39 ;
     if (aclk_rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$789  = bus__r_slow;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$790  = \$440 ;
     if (aclk_rst) begin
       \$790  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$791  = \$443 ;
     if (aclk_rst) begin
       \$791  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$792 [0] = \$448 ;
     \$792 [1] = \$456 ;
     if (aclk_rst) begin
@@ -2849,21 +2849,21 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$793  = \$451 ;
     if (aclk_rst) begin
       \$793  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$794  = \$459 ;
     if (aclk_rst) begin
       \$794  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$795 [0] = \$464 ;
     \$795 [1] = \$472 ;
     if (aclk_rst) begin
@@ -2871,21 +2871,21 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$796  = \$467 ;
     if (aclk_rst) begin
       \$796  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$797  = \$475 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$798 [0] = \$480 ;
     \$798 [1] = \$488 ;
     \$798 [2] = \$496 ;
@@ -2901,77 +2901,77 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$799  = \$483 ;
     if (aclk_rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$800  = \$491 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$801  = \$499 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$802  = \$507 ;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$803  = \$515 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$804  = \$523 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$805  = \$531 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$806  = \$539 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$807  = \$547 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$808  = \$555 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$809 [0] = \$560 ;
     \$809 [1] = \$568 ;
     \$809 [2] = \$576 ;
@@ -2987,77 +2987,77 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$810  = \$563 ;
     if (aclk_rst) begin
       \$810  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$811  = \$571 ;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$812  = \$579 ;
     if (aclk_rst) begin
       \$812  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$813  = \$587 ;
     if (aclk_rst) begin
       \$813  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$814  = \$595 ;
     if (aclk_rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$815  = \$603 ;
     if (aclk_rst) begin
       \$815  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$816  = \$611 ;
     if (aclk_rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$817  = \$619 ;
     if (aclk_rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$818  = \$627 ;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$819  = \$635 ;
     if (aclk_rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$820 [0] = \$640 ;
     \$820 [1] = \$648 ;
     \$820 [2] = \$656 ;
@@ -3073,84 +3073,84 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$821  = \$643 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$822  = \$651 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$823  = \$659 ;
     if (aclk_rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$824  = \$667 ;
     if (aclk_rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$825  = \$675 ;
     if (aclk_rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$826  = \$683 ;
     if (aclk_rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$827  = \$691 ;
     if (aclk_rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$828  = \$699 ;
     if (aclk_rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$829  = \$707 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$830  = \$signal$99 ;
     if (aclk_rst) begin
       \$830  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$66 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
     \$831  = \$726 ;
     if (aclk_rst) begin
       \$831  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 , 13'h0000, \port$2815$6  };
+  assign r_slow_w_data = { \port$2801$0 [0], \port$2801$0 [4:1], 4'h0, \port$2801$44 , 13'h0000, \port$2801$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3162,12 +3162,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 , 13'h0000, \port$2815$6  };
+  assign \$signature__data$108  = { \port$2801$0 [0], \port$2801$0 [4:1], 4'h0, \port$2801$44 , 13'h0000, \port$2801$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 , 13'h0000, \port$2815$6  };
+  assign bus__r_slow_data = { \port$2801$0 [0], \port$2801$0 [4:1], 4'h0, \port$2801$44 , 13'h0000, \port$2801$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3207,8 +3207,8 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2498$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$67  = 0;
+, \port$2483$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$69  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -3391,13 +3391,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [7:0] \$260 ;
   wire [7:0] \$261 ;
   wire [8:0] \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [7:0] \$263 ;
+  wire [7:0] \$264 ;
+  wire [8:0] \$265 ;
+  wire [7:0] \$266 ;
+  wire [7:0] \$267 ;
+  wire [8:0] \$268 ;
+  wire [2:0] \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
@@ -3410,20 +3410,20 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire [6:0] \$280 ;
-  wire [6:0] \$281 ;
+  wire \$280 ;
+  wire \$281 ;
   wire \$282 ;
-  wire [6:0] \$283 ;
-  wire [6:0] \$284 ;
-  wire [8:0] \$285 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
   wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
+  wire [6:0] \$287 ;
+  wire [6:0] \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
+  wire [6:0] \$290 ;
+  wire [6:0] \$291 ;
+  wire [8:0] \$292 ;
   wire \$293 ;
   wire \$294 ;
   wire \$295 ;
@@ -3448,17 +3448,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [7:0] \$314 ;
-  wire [7:0] \$315 ;
-  wire [8:0] \$316 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire [3:0] \$32 ;
   wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
+  wire [7:0] \$321 ;
+  wire [7:0] \$322 ;
+  wire [8:0] \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
@@ -3469,21 +3469,21 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire [4:0] \$333 ;
+  wire \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire [6:0] \$339 ;
+  wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
+  wire [4:0] \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire \$346 ;
+  wire [6:0] \$346 ;
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
@@ -3519,28 +3519,28 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$376 ;
   wire \$377 ;
   wire \$378 ;
-  wire [4:0] \$379 ;
+  wire \$379 ;
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
-  wire [5:0] \$385 ;
-  wire \$386 ;
+  wire \$385 ;
+  wire [4:0] \$386 ;
   wire \$387 ;
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire \$392 ;
+  wire [5:0] \$392 ;
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
-  wire [4:0] \$398 ;
+  wire \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire [6:0] \$40 ;
@@ -3548,89 +3548,89 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire [5:0] \$404 ;
-  wire \$405 ;
+  wire \$404 ;
+  wire [4:0] \$405 ;
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
   wire \$410 ;
-  wire \$411 ;
+  wire [5:0] \$411 ;
   wire \$412 ;
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
-  wire [4:0] \$417 ;
+  wire \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
   wire \$420 ;
   wire \$421 ;
   wire \$422 ;
-  wire [5:0] \$423 ;
-  wire \$424 ;
+  wire \$423 ;
+  wire [4:0] \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire \$430 ;
+  wire [5:0] \$430 ;
   wire \$431 ;
   wire \$432 ;
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
-  wire [4:0] \$436 ;
+  wire \$436 ;
   wire \$437 ;
   wire \$438 ;
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
-  wire [5:0] \$442 ;
-  wire \$443 ;
+  wire \$442 ;
+  wire [4:0] \$443 ;
   wire \$444 ;
-  wire [20:0] \$445 ;
-  wire [31:0] \$446 ;
+  wire \$445 ;
+  wire \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire [7:0] \$449 ;
+  wire [5:0] \$449 ;
   wire \$45 ;
-  wire [7:0] \$450 ;
-  wire [8:0] \$451 ;
-  wire \$452 ;
-  wire [7:0] \$453 ;
-  wire [7:0] \$454 ;
-  wire [8:0] \$455 ;
-  wire \$456 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire [20:0] \$452 ;
+  wire [31:0] \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire [7:0] \$456 ;
   wire [7:0] \$457 ;
-  wire [7:0] \$458 ;
-  wire [8:0] \$459 ;
+  wire [8:0] \$458 ;
+  wire \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
+  wire [7:0] \$460 ;
+  wire [7:0] \$461 ;
+  wire [8:0] \$462 ;
   wire \$463 ;
-  wire \$464 ;
-  wire [1:0] \$465 ;
-  wire [1:0] \$466 ;
-  wire [1:0] \$467 ;
-  wire [7:0] \$468 ;
-  wire [7:0] \$469 ;
+  wire [7:0] \$464 ;
+  wire [7:0] \$465 ;
+  wire [8:0] \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
-  wire [8:0] \$470 ;
+  wire \$470 ;
   wire \$471 ;
-  wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
+  wire [1:0] \$472 ;
+  wire [1:0] \$473 ;
+  wire [1:0] \$474 ;
+  wire [7:0] \$475 ;
+  wire [7:0] \$476 ;
+  wire [8:0] \$477 ;
   wire \$478 ;
-  wire [3:0] \$479 ;
+  wire \$479 ;
   wire [3:0] \$48 ;
   wire \$480 ;
   wire \$481 ;
@@ -3638,54 +3638,54 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
-  wire \$486 ;
+  wire [3:0] \$486 ;
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire [6:0] \$490 ;
+  wire \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
-  wire \$497 ;
+  wire [6:0] \$497 ;
   wire \$498 ;
-  wire [3:0] \$499 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
-  reg \$504 ;
-  reg [5:0] \$505 ;
-  reg [4:0] \$506 ;
-  reg \$507 ;
-  reg [5:0] \$508 ;
-  reg [11:0] \$509 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire [3:0] \$506 ;
+  wire [6:0] \$507 ;
+  reg \$508 ;
+  reg [5:0] \$509 ;
   wire \$51 ;
-  reg \$510 ;
+  reg [4:0] \$510 ;
   reg \$511 ;
-  reg \$512 ;
-  reg \$513 ;
+  reg [5:0] \$512 ;
+  reg [11:0] \$513 ;
   reg \$514 ;
   reg \$515 ;
   reg \$516 ;
   reg \$517 ;
   reg \$518 ;
-  reg [6:0] \$519 ;
+  reg \$519 ;
   wire \$52 ;
-  reg [6:0] \$520 ;
+  reg \$520 ;
   reg \$521 ;
-  reg [5:0] \$522 ;
+  reg \$522 ;
   reg [6:0] \$523 ;
-  reg [5:0] \$524 ;
+  reg [6:0] \$524 ;
   reg \$525 ;
-  reg \$526 ;
-  reg \$527 ;
-  reg \$528 ;
+  reg [5:0] \$526 ;
+  reg [6:0] \$527 ;
+  reg [5:0] \$528 ;
   reg \$529 ;
   wire [8:0] \$53 ;
   reg \$530 ;
@@ -3727,16 +3727,16 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$563 ;
   reg \$564 ;
   reg \$565 ;
-  reg [5:0] \$566 ;
+  reg \$566 ;
   reg \$567 ;
   reg \$568 ;
-  reg [6:0] \$569 ;
+  reg \$569 ;
   wire \$57 ;
-  reg [2:0] \$570 ;
+  reg [5:0] \$570 ;
   reg \$571 ;
   reg \$572 ;
-  reg \$573 ;
-  reg \$574 ;
+  reg [6:0] \$573 ;
+  reg [2:0] \$574 ;
   reg \$575 ;
   reg \$576 ;
   reg \$577 ;
@@ -3749,6 +3749,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$583 ;
   reg \$584 ;
   reg \$585 ;
+  reg \$586 ;
+  reg \$587 ;
+  reg \$588 ;
+  reg \$589 ;
   wire [8:0] \$59 ;
   wire \$6 ;
   wire \$60 ;
@@ -3798,8 +3802,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$signal$188 ;
   wire \$signal$200 ;
   wire \$signal$219 ;
-  wire [3:0] \$signal$248 ;
-  wire \$signal$335 ;
+  wire [3:0] \$signal$249 ;
+  wire \$signal$336 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -3918,13 +3922,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] event_grant_addr;
   (* init = 6'h00 *)
-  wire [5:0] \event_grant_addr$314 ;
+  wire [5:0] \event_grant_addr$315 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$316 ;
-  wire [3:0] \event_grant_data$316.next ;
-  wire \event_grant_data$316.snap ;
+  wire [4:0] \event_grant_data$317 ;
+  wire [3:0] \event_grant_data$317.next ;
+  wire \event_grant_data$317.snap ;
   wire [3:0] \event_grant_data.next ;
   wire \event_grant_data.snap ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -3947,11 +3951,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] event_parity_addr;
   (* init = 6'h00 *)
-  wire [5:0] \event_parity_addr$326 ;
+  wire [5:0] \event_parity_addr$327 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$328 ;
+  wire \event_parity_data$329 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   (* init = 6'h00 *)
@@ -4080,6 +4084,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg f4_live = 1'h0;
   reg f4_mem_ok = 1'h0;
   reg f4_pool = 1'h0;
+  reg f4_raced = 1'h0;
   reg f4_rest_held = 1'h0;
   reg [3:0] f4_rest_next = 4'h0;
   reg f4_rest_snap = 1'h0;
@@ -4169,7 +4174,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$347 ;
+  wire [31:0] \grant_addr$348 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4185,18 +4190,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [1:0] \port$2498$39 ;
-  wire [1:0] \port$2498$39 ;
+  input [1:0] \port$2483$39 ;
+  wire [1:0] \port$2483$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$313 ;
+  wire [5:0] \r__addr$314 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$323 ;
+  wire [5:0] \r__addr$324 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$325 ;
+  wire [5:0] \r__addr$326 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$332 ;
+  wire [5:0] \r__addr$333 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -4209,18 +4214,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] w__addr;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$317 ;
+  wire [5:0] \w__addr$318 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$329 ;
+  wire [5:0] \w__addr$330 ;
   wire [4:0] w__data;
-  wire \w__data$321 ;
+  wire \w__data$322 ;
   (* init = 12'h000 *)
-  wire [11:0] \w__data$331 ;
+  wire [11:0] \w__data$332 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$319 ;
+  wire \w__en$320 ;
   (* init = 1'h0 *)
-  wire \w__en$330 ;
+  wire \w__en$331 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -4249,7 +4254,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [4:0] event_grant [63:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= { \$333 [3:0], event_grant_w_data[0] };
+      event_grant[event_grant_w_addr] <= { \$340 [3:0], event_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
@@ -4262,8 +4267,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [63:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$319 )
-      event_parity[f4_slot] <= \w__data$321 ;
+    if (\w__en$320 )
+      event_parity[f4_slot] <= \w__data$322 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -4284,110 +4289,115 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     _4_ <= event_queue[event_head];
   end
   assign \r__data$23  = _4_;
-  assign \$412  = \$409  & \$411 ;
-  assign \$413  = \$412  & event_grant_r1_b0[3];
-  assign \$415  = \$414  & event_queue_r0_b0[10];
-  assign \$416  = a3_fwd_ok & a3_hit_a1;
-  assign \$417  = a4_tag + 1'h1;
-  assign \$418  = \$416  & \$417 [2];
-  assign \$419  = a3_fwd_ok & a3_older_hit;
-  assign \$420  = ~ a3_hit_a1;
-  assign \$421  = \$419  & \$420 ;
-  assign \$422  = \$421  & a3_older_next[2];
-  assign \$423  = { \$422 , \$418 , \$415 , \$413 , \$408  } + 5'h1f;
-  assign \$424  = a3_hit_a1 | a3_older_hit;
-  assign \$425  = ~ \$424 ;
-  assign \$426  = a3_sel_new & \$425 ;
-  assign \$429  = a3_hit_a1 | a3_older_hit;
-  assign \$430  = ~ \$429 ;
-  assign \$431  = \$428  & \$430 ;
-  assign \$432  = \$431  & event_grant_r1_b0[4];
-  assign \$434  = \$433  & event_queue_r0_b0[11];
-  assign \$435  = a3_fwd_ok & a3_hit_a1;
-  assign \$436  = a4_tag + 1'h1;
-  assign \$437  = \$435  & \$436 [3];
-  assign \$438  = a3_fwd_ok & a3_older_hit;
-  assign \$439  = ~ a3_hit_a1;
-  assign \$440  = \$438  & \$439 ;
-  assign \$441  = \$440  & a3_older_next[3];
-  assign \$442  = { \$441 , \$437 , \$434 , \$432 , \$427  } + 5'h1f;
-  assign \$443  = a3_valid & a3_ok;
-  assign \$444  = ! a3_pool;
-  assign event_grant_wen = \$443  & \$444 ;
-  assign \$447  = ! f2_err;
-  assign \$signal$188  = f2_valid & \$447 ;
-  assign \$448  = a4_valid & a4_ok;
-  assign \$449  = { \$448 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$450  = ~ \$449 ;
-  assign \$451  = \$450  + 1'h1;
-  assign \$452  = a5_valid & a5_ok;
-  assign \$453  = { \$452 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$454  = ~ \$453 ;
-  assign \$455  = \$454  + 1'h1;
-  assign \$456  = a4_valid & a4_ok;
-  assign \$457  = { \$456 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$458  = ~ \$457 ;
-  assign \$459  = \$458  + 1'h1;
+  assign \$408  = ~ a3_hit_a1;
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = \$409  & a3_older_next[1];
+  assign \$411  = { \$410 , \$406 , \$403 , \$401 , \$396  } + 5'h1f;
+  assign \$412  = a3_hit_a1 | a3_older_hit;
+  assign \$413  = ~ \$412 ;
+  assign \$414  = a3_sel_new & \$413 ;
+  assign \$417  = a3_hit_a1 | a3_older_hit;
+  assign \$418  = ~ \$417 ;
+  assign \$419  = \$416  & \$418 ;
+  assign \$420  = \$419  & event_grant_r1_b0[3];
+  assign \$422  = \$421  & event_queue_r0_b0[10];
+  assign \$423  = a3_fwd_ok & a3_hit_a1;
+  assign \$424  = a4_tag + 1'h1;
+  assign \$425  = \$423  & \$424 [2];
+  assign \$426  = a3_fwd_ok & a3_older_hit;
+  assign \$427  = ~ a3_hit_a1;
+  assign \$428  = \$426  & \$427 ;
+  assign \$429  = \$428  & a3_older_next[2];
+  assign \$430  = { \$429 , \$425 , \$422 , \$420 , \$415  } + 5'h1f;
+  assign \$431  = a3_hit_a1 | a3_older_hit;
+  assign \$432  = ~ \$431 ;
+  assign \$433  = a3_sel_new & \$432 ;
+  assign \$436  = a3_hit_a1 | a3_older_hit;
+  assign \$437  = ~ \$436 ;
+  assign \$438  = \$435  & \$437 ;
+  assign \$439  = \$438  & event_grant_r1_b0[4];
+  assign \$441  = \$440  & event_queue_r0_b0[11];
+  assign \$442  = a3_fwd_ok & a3_hit_a1;
+  assign \$443  = a4_tag + 1'h1;
+  assign \$444  = \$442  & \$443 [3];
+  assign \$445  = a3_fwd_ok & a3_older_hit;
+  assign \$446  = ~ a3_hit_a1;
+  assign \$447  = \$445  & \$446 ;
+  assign \$448  = \$447  & a3_older_next[3];
+  assign \$449  = { \$448 , \$444 , \$441 , \$439 , \$434  } + 5'h1f;
+  assign \$450  = a3_valid & a3_ok;
+  assign \$451  = ! a3_pool;
+  assign event_grant_wen = \$450  & \$451 ;
+  assign \$454  = ! f2_err;
+  assign \$signal$188  = f2_valid & \$454 ;
+  assign \$455  = a4_valid & a4_ok;
+  assign \$456  = { \$455 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$457  = ~ \$456 ;
+  assign \$458  = \$457  + 1'h1;
+  assign \$459  = a5_valid & a5_ok;
+  assign \$460  = { \$459 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$461  = ~ \$460 ;
+  assign \$462  = \$461  + 1'h1;
+  assign \$463  = a4_valid & a4_ok;
+  assign \$464  = { \$463 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$465  = ~ \$464 ;
+  assign \$466  = \$465  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$460  = ~ rel_f2;
-  assign \$461  = f3_quiet & \$460 ;
-  assign \$462  = \$461  ? f3_in : 1'h0;
-  assign \$463  = x1_select | x0_select;
-  assign \$464  = ~ \$463 ;
-  assign \$465  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$466  = { 1'h0, \$464  } & \$465 ;
-  assign \$467  = { 1'h0, \$462  } & \$466 ;
-  assign \$468  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$469  = ~ \$468 ;
-  assign \$470  = \$469  + 1'h1;
-  assign released_f1 = \release  & \$470 [8];
-  assign \$471  = ~ f4_blocked;
-  assign \$472  = \$471  & f4_rest_held;
-  assign \$signal$335  = f4_hit_a1 | \$472 ;
-  assign \$473  = ~ f4_blocked;
-  assign \$474  = f4_by_mem & f4_mem_ok;
-  assign \$475  = f4_by_older | \$474 ;
-  assign \$476  = \$473  & \$475 ;
-  assign \release  = f4_by_a1 | \$476 ;
-  assign \$477  = ~ f4_go;
-  assign \$478  = ~ \$signal$335 ;
-  assign \$479  = \$signal$335  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$479  : f4_err;
-  assign \$signal$248  = \release  ? 4'h0 : unreleased_err;
-  assign \$480  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$321  = ~ \$480 ;
-  assign \$481  = ~ f4_blocked;
-  assign \$482  = \$481  & f4_by_older;
-  assign \$483  = f4_by_a1 | \$482 ;
-  assign \$484  = f4_live & \$483 ;
-  assign \$485  = ~ f4_blocked;
-  assign \$486  = \$485  & f4_by_mem_live;
-  assign \$487  = \$486  & f4_mem_ok;
-  assign \w__en$319  = \$484  | \$487 ;
-  assign \$488  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$489  = ~ \$488 ;
-  assign \$490  = f4_slot + 6'h3f;
-  assign \$491  = ~ \$490 [6];
+  assign \$467  = ~ rel_f2;
+  assign \$468  = f3_quiet & \$467 ;
+  assign \$469  = \$468  ? f3_in : 1'h0;
+  assign \$470  = x1_select | x0_select;
+  assign \$471  = ~ \$470 ;
+  assign \$472  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$473  = { 1'h0, \$471  } & \$472 ;
+  assign \$474  = { 1'h0, \$469  } & \$473 ;
+  assign \$475  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$476  = ~ \$475 ;
+  assign \$477  = \$476  + 1'h1;
+  assign released_f1 = \release  & \$477 [8];
+  assign \$478  = ~ f4_blocked;
+  assign \$479  = \$478  & f4_rest_held;
+  assign \$signal$336  = f4_hit_a1 | \$479 ;
+  assign \$480  = ~ f4_blocked;
+  assign \$481  = f4_by_mem & f4_mem_ok;
+  assign \$482  = f4_by_older | \$481 ;
+  assign \$483  = \$480  & \$482 ;
+  assign \release  = f4_by_a1 | \$483 ;
+  assign \$484  = ~ f4_go;
+  assign \$485  = ~ \$signal$336 ;
+  assign \$486  = \$signal$336  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$486  : f4_err;
+  assign \$signal$249  = \release  ? 4'h0 : unreleased_err;
+  assign \$487  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$322  = ~ \$487 ;
+  assign \$488  = ~ f4_blocked;
+  assign \$489  = \$488  & f4_by_older;
+  assign \$490  = f4_by_a1 | \$489 ;
+  assign \$491  = f4_live & \$490 ;
   assign \$492  = ~ f4_blocked;
-  assign \$493  = \$492  & f4_by_older;
-  assign \$494  = f4_by_a1 | \$493 ;
-  assign \$495  = f4_live & \$494 ;
-  assign \$496  = ~ f4_blocked;
-  assign \$497  = \$496  & f4_by_mem_live;
-  assign \$498  = \$497  & f4_mem_ok;
-  assign event_queue_wen = \$495  | \$498 ;
-  assign \$499  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$500  = busy_0 | busy_6;
-  assign \$501  = busy_12 | busy_18;
-  assign \$502  = \$500  | \$501 ;
-  assign \$503  = busy_24 | busy_30;
-  assign busy = \$502  | \$503 ;
+  assign \$493  = \$492  & f4_by_mem_live;
+  assign \$494  = \$493  & f4_mem_ok;
+  assign \w__en$320  = \$491  | \$494 ;
+  assign \$495  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$496  = ~ \$495 ;
+  assign \$497  = f4_slot + 6'h3f;
+  assign \$498  = ~ \$497 [6];
+  assign \$499  = ~ f4_blocked;
+  assign \$500  = \$499  & f4_by_older;
+  assign \$501  = f4_by_a1 | \$500 ;
+  assign \$502  = f4_live & \$501 ;
+  assign \$503  = ~ f4_blocked;
+  assign \$504  = \$503  & f4_by_mem_live;
+  assign \$505  = \$504  & f4_mem_ok;
+  assign event_queue_wen = \$502  | \$505 ;
+  assign \$506  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$507  = { busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 6'h3f;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$504 ;
+    event_grant_w_en <= \$508 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$505 ;
+    event_grant_w_addr <= \$509 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$506 ;
+    event_grant_w_data <= \$510 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -4397,15 +4407,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$507 ;
+    event_queue_w_en <= \$511 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$508 ;
+    event_queue_w_addr <= \$512 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$509 ;
+    event_queue_w_data <= \$513 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$510 ;
+    a0_valid <= \$514 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -4415,7 +4425,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= \$4 ;
   always @(posedge aclk_clk)
-    a1_valid <= \$511 ;
+    a1_valid <= \$515 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -4427,17 +4437,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= \$6 ;
   always @(posedge aclk_clk)
-    a1_select <= \$512 ;
+    a1_select <= \$516 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$513 ;
+    x0_valid <= \$517 ;
   always @(posedge aclk_clk)
-    x0_select <= \$514 ;
+    x0_select <= \$518 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$515 ;
+    x1_valid <= \$519 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -4445,9 +4455,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$15 ;
   always @(posedge aclk_clk)
-    x1_select <= \$516 ;
+    x1_select <= \$520 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$517 ;
+    x2_valid <= \$521 ;
   always @(posedge aclk_clk)
     x2_ok <= \$16 ;
   always @(posedge aclk_clk)
@@ -4459,25 +4469,25 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$518 ;
+    a2_valid <= \$522 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$519 ;
+    event_seen <= \$523 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$520 ;
+    event_seen_prev <= \$524 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$521 ;
+    event_has_fresh <= \$525 ;
   always @(posedge aclk_clk)
-    event_head <= \$522 ;
+    event_head <= \$526 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$523 ;
+    event_fresh <= \$527 ;
   always @(posedge aclk_clk)
-    event_fresh_slot <= \$524 ;
+    event_fresh_slot <= \$528 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$525 ;
+    a2_ring <= \$529 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -4493,7 +4503,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_restart_head <= \$47 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$526 ;
+    a3_valid <= \$530 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -4505,7 +4515,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$527 ;
+    a3_ring <= \$531 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -4521,7 +4531,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$69 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$528 ;
+    a4_valid <= \$532 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -4533,11 +4543,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_slot <= \$70 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$442 [5], \$423 [5], \$404 [5], \$385 [5] };
+    a4_tag <= { \$449 [5], \$430 [5], \$411 [5], \$392 [5] };
   always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
   always @(posedge aclk_clk)
-    a5_valid <= \$529 ;
+    a5_valid <= \$533 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -4561,7 +4571,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_older_next <= \$90 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$530 ;
+    f0_valid <= \$534 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -4577,7 +4587,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_contract <= 1'h0;
   always @(posedge aclk_clk)
-    f1_valid <= \$531 ;
+    f1_valid <= \$535 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -4593,49 +4603,49 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$532 ;
+    f1_same_second_eq0 <= \$536 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$533 ;
+    f1_same_second_eq3 <= \$537 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$534 ;
+    f1_same_second_eq6 <= \$538 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$535 ;
+    f1_same_second_eq9 <= \$539 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$536 ;
+    f1_same_second_eq12 <= \$540 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$537 ;
+    f1_same_second_eq15 <= \$541 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$538 ;
+    f1_same_second_eq18 <= \$542 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$539 ;
+    f1_same_second_eq21 <= \$543 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$540 ;
+    f1_same_second_eq24 <= \$544 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$541 ;
+    f1_same_second_eq27 <= \$545 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$542 ;
+    f1_same_second_eq30 <= \$546 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$543 ;
+    f1_same_third_eq0 <= \$547 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$544 ;
+    f1_same_third_eq3 <= \$548 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$545 ;
+    f1_same_third_eq6 <= \$549 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$546 ;
+    f1_same_third_eq9 <= \$550 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$547 ;
+    f1_same_third_eq12 <= \$551 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$548 ;
+    f1_same_third_eq15 <= \$552 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$549 ;
+    f1_same_third_eq18 <= \$553 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$550 ;
+    f1_same_third_eq21 <= \$554 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$551 ;
+    f1_same_third_eq24 <= \$555 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$552 ;
+    f1_same_third_eq27 <= \$556 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$553 ;
+    f1_same_third_eq30 <= \$557 ;
   always @(posedge aclk_clk)
     f1_hit <= f0_hit;
   always @(posedge aclk_clk)
@@ -4643,7 +4653,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_event_slot <= \$121 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$554 ;
+    f2_valid <= \$558 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -4665,9 +4675,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f2_same_third <= \$178 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$555 ;
+    f3_valid <= \$559 ;
   always @(posedge aclk_clk)
-    f3_go <= \$556 ;
+    f3_go <= \$560 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -4689,11 +4699,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$451 [8];
+    f3_hit_a2 <= \$458 [8];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$183 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$455 [8];
+    f3_hit_a3 <= \$462 [8];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$186 [4];
   always @(posedge aclk_clk)
@@ -4703,11 +4713,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$191 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$557 ;
+    f3_quiet <= \$561 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$558 ;
+    f4_valid <= \$562 ;
   always @(posedge aclk_clk)
-    f4_go <= \$559 ;
+    f4_go <= \$563 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -4721,7 +4731,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$459 [8];
+    f4_hit_a1 <= \$466 [8];
   always @(posedge aclk_clk)
     f4_a1_next <= \$199 [3:0];
   always @(posedge aclk_clk)
@@ -4733,11 +4743,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_rest_snap <= \$224 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$560 ;
+    f4_by_a1 <= \$564 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$561 ;
+    f4_by_older <= \$565 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$562 ;
+    f4_by_mem <= \$566 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= \$245 [6];
   always @(posedge aclk_clk)
@@ -4747,9 +4757,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_live <= \$255 [0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$563 ;
+    f4_by_mem_live <= \$567 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$564 ;
+    f4_blocked <= \$568 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$259 [8];
   always @(posedge aclk_clk)
@@ -4757,25 +4767,27 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    event_push <= \$565 ;
+    f4_raced <= \$269 [2];
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$566 ;
+    event_push <= \$569 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$567 ;
+    event_queue_waddr <= \$570 ;
   always @(posedge aclk_clk)
-    event_popped <= \$568 ;
+    event_pushed <= \$571 ;
   always @(posedge aclk_clk)
-    event_count <= \$569 ;
+    event_popped <= \$572 ;
   always @(posedge aclk_clk)
-    event_at <= \$570 ;
+    event_count <= \$573 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$571 ;
+    event_at <= \$574 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$572 ;
+    event_nonempty <= \$575 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$573 ;
+    f5_valid <= \$576 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$248 ;
+    f5_ok <= \$577 ;
+  always @(posedge aclk_clk)
+    f5_err <= \$signal$249 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -4789,41 +4801,41 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$312 ;
+    f5_wparity <= \$319 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$316 [8];
+    a3_flip <= \$323 [8];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$317 ;
+    a3_released <= \$324 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$321 ;
+    a4_released <= \$328 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$326 ;
+    a5_overwrite <= \$333 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$574 ;
+    a6_valid <= \$578 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$575 ;
+    f6_valid <= \$579 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$576 ;
+    x3_valid <= \$580 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$577 ;
+    x4_valid <= \$581 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$578 ;
+    x5_valid <= \$582 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$579 ;
+    x6_valid <= \$583 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -4883,17 +4895,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$580 ;
+    busy_0 <= \$584 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$581 ;
+    busy_6 <= \$585 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$582 ;
+    busy_12 <= \$586 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$583 ;
+    busy_18 <= \$587 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$584 ;
+    busy_24 <= \$588 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$585 ;
+    busy_30 <= \$589 ;
   assign \$1  = alloc_port_size - 13'h1001;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -4904,7 +4916,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2498$39 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2483$39 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -4957,7 +4969,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$66  = a2_ok & a2_from_fresh;
   assign \$67  = \$66  ? a2_in : 1'h0;
   assign \$68  = a2_ok & a2_from_fresh;
-  assign \$70  = a3_ok ? { \$363 , \$359 , \$355 , \$351 , \$347 , \$343  } : 6'h00;
+  assign \$70  = a3_ok ? { \$370 , \$366 , \$362 , \$358 , \$354 , \$350  } : 6'h00;
   assign \$71  = a4_ok ? grant_addr : 32'd0;
   assign \$73  = \$72  & event_queue_r0_b0[7];
   assign \$74  = a3_restart_fresh | \$73 ;
@@ -4982,7 +4994,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$93  = free_port_addr - 32'd2147745792;
   assign \$94  = ~ \$93 [32];
   assign \$96  = \$92  & \$95 ;
-  assign \$97  = free_src ? \port$2498$39 [0] : \$96 ;
+  assign \$97  = free_src ? \port$2483$39 [0] : \$96 ;
   assign \$98  = f0_addr[2:0] == f2_addr[2:0];
   assign \$99  = f0_addr[5:3] == f2_addr[5:3];
   assign \$100  = f0_addr[8:6] == f2_addr[8:6];
@@ -5073,12 +5085,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$186  = \$185  + 1'h1;
   assign \$187  = a4_tag + 1'h1;
   assign \$188  = a5_tag + 1'h1;
-  assign \$189  = \$451 [8] ? \$187 [3:0] : \$188 [3:0];
-  assign \$190  = \$451 [8] ? a4_snap : a5_snap;
+  assign \$189  = \$458 [8] ? \$187 [3:0] : \$188 [3:0];
+  assign \$190  = \$458 [8] ? a4_snap : a5_snap;
   assign \$191  = f2_same_third & f5_ok;
-  assign \$192  = ~ \$451 [8];
+  assign \$192  = ~ \$458 [8];
   assign \$193  = \$signal$188  & \$192 ;
-  assign \$194  = ~ \$455 [8];
+  assign \$194  = ~ \$462 [8];
   assign \$195  = \$193  & \$194 ;
   assign \$196  = f2_same_third & f5_ok;
   assign \$197  = ~ \$196 ;
@@ -5103,7 +5115,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$221  = f3_hit_a2 | f3_hit_a3;
   assign \$223  = \$222  & event_grant_r0_b0[0];
   assign \$224  = \$221  ? f3_older_snap : \$223 ;
-  assign \$225  = f3_go & \$459 [8];
+  assign \$225  = f3_go & \$466 [8];
   assign \$226  = a4_tag ^ f3_tag;
   assign \$227  = ~ \$226 ;
   assign \$228  = \$227  + 1'h1;
@@ -5131,678 +5143,604 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$253  = f3_flushed ? 2'h0 : 2'h3;
   assign \$254  = { 1'h0, \$252  } & \$253 ;
   assign \$255  = { 1'h0, f3_in } & \$254 ;
-  assign \$256  = \$459 [8] | released_f1;
+  assign \$256  = \$466 [8] | released_f1;
   assign \$257  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$258  = ~ \$257 ;
   assign \$259  = \$258  + 1'h1;
   assign \$260  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$261  = ~ \$260 ;
   assign \$262  = \$261  + 1'h1;
-  assign \$263  = ~ f4_blocked;
-  assign \$264  = \$263  & f4_by_older;
-  assign \$265  = f4_by_a1 | \$264 ;
-  assign \$266  = f4_live & \$265 ;
-  assign \$267  = ~ f4_blocked;
-  assign \$268  = \$267  & f4_by_mem_live;
-  assign \$269  = \$268  & f4_mem_ok;
-  assign \$270  = \$266  | \$269 ;
-  assign \$271  = ~ f4_blocked;
-  assign \$272  = \$271  & f4_by_older;
-  assign \$273  = f4_by_a1 | \$272 ;
-  assign \$274  = f4_live & \$273 ;
-  assign \$275  = ~ f4_blocked;
-  assign \$276  = \$275  & f4_by_mem_live;
-  assign \$277  = \$276  & f4_mem_ok;
-  assign \$278  = \$274  | \$277 ;
-  assign \$279  = event_queue_waddr == 6'h3f;
-  assign \$280  = event_queue_waddr + 1'h1;
-  assign \$281  = \$279  ? 7'h00 : \$280 ;
-  assign \$282  = event_pushed == event_popped;
-  assign \$283  = event_pushed ? 7'h01 : 7'h7f;
-  assign \$284  = \$282  ? 7'h00 : \$283 ;
-  assign \$285  = $signed({ 1'h0, event_count }) + $signed(\$284 );
-  assign \$286  = ! event_pushed;
-  assign \$287  = ! event_popped;
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = event_pop ? event_at[1] : event_at[0];
-  assign \$290  = ~ \$289 ;
-  assign \$291  = event_push | \$290 ;
-  assign \$292  = ! event_pushed;
-  assign \$294  = \$292  & \$293 ;
-  assign \$295  = event_count == 2'h3;
-  assign \$296  = event_pop ? event_at[2] : event_at[1];
+  assign \$263  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$264  = ~ \$263 ;
+  assign \$265  = \$264  + 1'h1;
+  assign \$266  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$267  = ~ \$266 ;
+  assign \$268  = \$267  + 1'h1;
+  assign \$269  = { \$268 [8], \$265 [8] } + 2'h3;
+  assign \$270  = ~ f4_blocked;
+  assign \$271  = \$270  & f4_by_older;
+  assign \$272  = f4_by_a1 | \$271 ;
+  assign \$273  = f4_live & \$272 ;
+  assign \$274  = ~ f4_blocked;
+  assign \$275  = \$274  & f4_by_mem_live;
+  assign \$276  = \$275  & f4_mem_ok;
+  assign \$277  = \$273  | \$276 ;
+  assign \$278  = ~ f4_blocked;
+  assign \$279  = \$278  & f4_by_older;
+  assign \$280  = f4_by_a1 | \$279 ;
+  assign \$281  = f4_live & \$280 ;
+  assign \$282  = ~ f4_blocked;
+  assign \$283  = \$282  & f4_by_mem_live;
+  assign \$284  = \$283  & f4_mem_ok;
+  assign \$285  = \$281  | \$284 ;
+  assign \$286  = event_queue_waddr == 6'h3f;
+  assign \$287  = event_queue_waddr + 1'h1;
+  assign \$288  = \$286  ? 7'h00 : \$287 ;
+  assign \$289  = event_pushed == event_popped;
+  assign \$290  = event_pushed ? 7'h01 : 7'h7f;
+  assign \$291  = \$289  ? 7'h00 : \$290 ;
+  assign \$292  = $signed({ 1'h0, event_count }) + $signed(\$291 );
+  assign \$293  = ! event_pushed;
+  assign \$294  = ! event_popped;
+  assign \$295  = \$293  & \$294 ;
+  assign \$296  = event_pop ? event_at[1] : event_at[0];
   assign \$297  = ~ \$296 ;
   assign \$298  = event_push | \$297 ;
-  assign \$300  = ! event_popped;
+  assign \$299  = ! event_pushed;
   assign \$301  = \$299  & \$300 ;
-  assign \$302  = event_pop ? event_at[0] : 1'h0;
-  assign \$303  = ~ \$302 ;
-  assign \$304  = event_push | \$303 ;
-  assign \$307  = \$305  & \$306 ;
-  assign \$308  = event_pop ? event_at[1] : event_at[0];
-  assign \$309  = ~ \$308 ;
-  assign \$310  = event_push | \$309 ;
-  assign \$311  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$312  = ~ \$311 ;
-  assign \$313  = f5_wrote & a2_ring;
-  assign \$314  = { \$313 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$315  = ~ \$314 ;
-  assign \$316  = \$315  + 1'h1;
-  assign \$317  = \release  & f4_taken_a2;
-  assign \$318  = a3_ring & a3_lapped;
-  assign \$320  = \release  & f4_taken_a3;
-  assign \$321  = a3_released | \$320 ;
-  assign \$322  = ~ a4_released;
-  assign \$323  = a4_prev_held & \$322 ;
-  assign \$324  = \release  & f4_taken_a4;
-  assign \$325  = ~ \$324 ;
-  assign \$326  = \$323  & \$325 ;
-  assign \$327  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
-  assign \$328  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$329  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$330  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$331  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked };
-  assign \$332  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$333  = event_grant_w_data[4:1] + 1'h1;
-  assign \$334  = event_has_fresh | x1_select;
-  assign event_take_fresh = a1_select & \$334 ;
-  assign \$335  = ~ x1_select;
-  assign \$336  = a1_select & \$335 ;
-  assign \$337  = ~ event_has_fresh;
-  assign \$338  = \$336  & \$337 ;
-  assign event_pop = \$338  & event_nonempty;
-  assign \$339  = event_fresh_slot + 1'h1;
-  assign \$340  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$342  = \$341  & event_queue_r0_b0[0];
-  assign \$343  = \$340  | \$342 ;
-  assign \$344  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$346  = \$345  & event_queue_r0_b0[1];
-  assign \$347  = \$344  | \$346 ;
-  assign \$348  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$350  = \$349  & event_queue_r0_b0[2];
-  assign \$351  = \$348  | \$350 ;
-  assign \$352  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$354  = \$353  & event_queue_r0_b0[3];
-  assign \$355  = \$352  | \$354 ;
-  assign \$356  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$358  = \$357  & event_queue_r0_b0[4];
-  assign \$359  = \$356  | \$358 ;
-  assign \$360  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$362  = \$361  & event_queue_r0_b0[5];
-  assign \$363  = \$360  | \$362 ;
-  assign \$364  = a3_sel_fresh & event_parity_r1_b0;
-  assign \$366  = \$365  & event_queue_r0_b0[6];
-  assign fetched_snap = \$364  | \$366 ;
-  assign \$367  = a3_hit_a1 | a3_older_hit;
-  assign \$368  = ~ \$367 ;
-  assign \$369  = a3_sel_new & \$368 ;
-  assign \$372  = a3_hit_a1 | a3_older_hit;
-  assign \$373  = ~ \$372 ;
-  assign \$374  = \$371  & \$373 ;
-  assign \$375  = \$374  & event_grant_r1_b0[1];
-  assign \$377  = \$376  & event_queue_r0_b0[8];
-  assign \$378  = a3_fwd_ok & a3_hit_a1;
-  assign \$379  = a4_tag + 1'h1;
-  assign \$380  = \$378  & \$379 [0];
-  assign \$381  = a3_fwd_ok & a3_older_hit;
-  assign \$382  = ~ a3_hit_a1;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = \$383  & a3_older_next[0];
-  assign \$385  = { \$384 , \$380 , \$377 , \$375 , \$370  } + 5'h1f;
-  assign \$386  = a3_hit_a1 | a3_older_hit;
-  assign \$387  = ~ \$386 ;
-  assign \$388  = a3_sel_new & \$387 ;
-  assign \$391  = a3_hit_a1 | a3_older_hit;
-  assign \$392  = ~ \$391 ;
-  assign \$393  = \$390  & \$392 ;
-  assign \$394  = \$393  & event_grant_r1_b0[2];
-  assign \$396  = \$395  & event_queue_r0_b0[9];
-  assign \$397  = a3_fwd_ok & a3_hit_a1;
-  assign \$398  = a4_tag + 1'h1;
-  assign \$399  = \$397  & \$398 [1];
-  assign \$400  = a3_fwd_ok & a3_older_hit;
-  assign \$401  = ~ a3_hit_a1;
-  assign \$402  = \$400  & \$401 ;
-  assign \$403  = \$402  & a3_older_next[1];
-  assign \$404  = { \$403 , \$399 , \$396 , \$394 , \$389  } + 5'h1f;
-  assign \$405  = a3_hit_a1 | a3_older_hit;
-  assign \$406  = ~ \$405 ;
-  assign \$407  = a3_sel_new & \$406 ;
-  assign \$410  = a3_hit_a1 | a3_older_hit;
-  assign \$411  = ~ \$410 ;
+  assign \$302  = event_count == 2'h3;
+  assign \$303  = event_pop ? event_at[2] : event_at[1];
+  assign \$304  = ~ \$303 ;
+  assign \$305  = event_push | \$304 ;
+  assign \$307  = ! event_popped;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = event_pop ? event_at[0] : 1'h0;
+  assign \$310  = ~ \$309 ;
+  assign \$311  = event_push | \$310 ;
+  assign \$314  = \$312  & \$313 ;
+  assign \$315  = event_pop ? event_at[1] : event_at[0];
+  assign \$316  = ~ \$315 ;
+  assign \$317  = event_push | \$316 ;
+  assign \$318  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = f5_wrote & a2_ring;
+  assign \$321  = { \$320 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$322  = ~ \$321 ;
+  assign \$323  = \$322  + 1'h1;
+  assign \$324  = \release  & f4_taken_a2;
+  assign \$325  = a3_ring & a3_lapped;
+  assign \$327  = \release  & f4_taken_a3;
+  assign \$328  = a3_released | \$327 ;
+  assign \$329  = ~ a4_released;
+  assign \$330  = a4_prev_held & \$329 ;
+  assign \$331  = \release  & f4_taken_a4;
+  assign \$332  = ~ \$331 ;
+  assign \$333  = \$330  & \$332 ;
+  assign \$334  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
+  assign \$335  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$336  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$337  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$338  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked };
+  assign \$339  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$340  = event_grant_w_data[4:1] + 1'h1;
+  assign \$341  = event_has_fresh | x1_select;
+  assign event_take_fresh = a1_select & \$341 ;
+  assign \$342  = ~ x1_select;
+  assign \$343  = a1_select & \$342 ;
+  assign \$344  = ~ event_has_fresh;
+  assign \$345  = \$343  & \$344 ;
+  assign event_pop = \$345  & event_nonempty;
+  assign \$346  = event_fresh_slot + 1'h1;
+  assign \$347  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$349  = \$348  & event_queue_r0_b0[0];
+  assign \$350  = \$347  | \$349 ;
+  assign \$351  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$353  = \$352  & event_queue_r0_b0[1];
+  assign \$354  = \$351  | \$353 ;
+  assign \$355  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$357  = \$356  & event_queue_r0_b0[2];
+  assign \$358  = \$355  | \$357 ;
+  assign \$359  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$361  = \$360  & event_queue_r0_b0[3];
+  assign \$362  = \$359  | \$361 ;
+  assign \$363  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$365  = \$364  & event_queue_r0_b0[4];
+  assign \$366  = \$363  | \$365 ;
+  assign \$367  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$369  = \$368  & event_queue_r0_b0[5];
+  assign \$370  = \$367  | \$369 ;
+  assign \$371  = a3_sel_fresh & event_parity_r1_b0;
+  assign \$373  = \$372  & event_queue_r0_b0[6];
+  assign fetched_snap = \$371  | \$373 ;
+  assign \$374  = a3_hit_a1 | a3_older_hit;
+  assign \$375  = ~ \$374 ;
+  assign \$376  = a3_sel_new & \$375 ;
+  assign \$379  = a3_hit_a1 | a3_older_hit;
+  assign \$380  = ~ \$379 ;
+  assign \$381  = \$378  & \$380 ;
+  assign \$382  = \$381  & event_grant_r1_b0[1];
+  assign \$384  = \$383  & event_queue_r0_b0[8];
+  assign \$385  = a3_fwd_ok & a3_hit_a1;
+  assign \$386  = a4_tag + 1'h1;
+  assign \$387  = \$385  & \$386 [0];
+  assign \$388  = a3_fwd_ok & a3_older_hit;
+  assign \$389  = ~ a3_hit_a1;
+  assign \$390  = \$388  & \$389 ;
+  assign \$391  = \$390  & a3_older_next[0];
+  assign \$392  = { \$391 , \$387 , \$384 , \$382 , \$377  } + 5'h1f;
+  assign \$393  = a3_hit_a1 | a3_older_hit;
+  assign \$394  = ~ \$393 ;
+  assign \$395  = a3_sel_new & \$394 ;
+  assign \$398  = a3_hit_a1 | a3_older_hit;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = \$397  & \$399 ;
+  assign \$401  = \$400  & event_grant_r1_b0[2];
+  assign \$403  = \$402  & event_queue_r0_b0[9];
+  assign \$404  = a3_fwd_ok & a3_hit_a1;
+  assign \$405  = a4_tag + 1'h1;
+  assign \$406  = \$404  & \$405 [1];
+  assign \$407  = a3_fwd_ok & a3_older_hit;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$504  = event_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$508  = event_grant_wen;
     if (aclk_rst) begin
-      \$504  = 1'h0;
+      \$508  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$505  = event_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$509  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$505  = { \$363 , \$359 , \$355 , \$351 , \$347 , \$343  };
+      \$509  = { \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$506  = event_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$510  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$506  = event_grant_wdata;
+      \$510  = event_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$507  = event_queue_wen;
-    if (aclk_rst) begin
-      \$507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$508  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$508  = event_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$509  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$509  = event_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$510  = alloc_valid;
-    if (aclk_rst) begin
-      \$510  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$511  = a0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$511  = event_queue_wen;
     if (aclk_rst) begin
       \$511  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$512  = \$9 ;
-    if (aclk_rst) begin
-      \$512  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$512  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$512  = event_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$513  = flush_valid;
-    if (aclk_rst) begin
-      \$513  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$513  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$513  = event_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$514  = \$12 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$514  = alloc_valid;
     if (aclk_rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$515  = x0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$515  = a0_valid;
     if (aclk_rst) begin
       \$515  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$516  = x0_select;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$516  = \$9 ;
     if (aclk_rst) begin
       \$516  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$517  = x1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$517  = flush_valid;
     if (aclk_rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$518  = a1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$518  = \$12 ;
     if (aclk_rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$519  = event_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$519  = x0_valid;
+    if (aclk_rst) begin
+      \$519  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$520  = x0_select;
+    if (aclk_rst) begin
+      \$520  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$521  = x1_valid;
+    if (aclk_rst) begin
+      \$521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$522  = a1_valid;
+    if (aclk_rst) begin
+      \$522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$523  = event_seen;
     if (\$19 ) begin
-      \$519  = \$20 ;
+      \$523  = \$20 ;
     end
-    if (aclk_rst) begin
-      \$519  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$520  = event_seen;
-    if (aclk_rst) begin
-      \$520  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$521  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$521  = \$21 ;
-    end else if (x1_select) begin
-      \$521  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$521  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$522  = event_head;
-    if (event_pop) begin
-      \$522  = \$24 [5:0];
-    end
-    if (x1_select) begin
-      \$522  = event_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$522  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$523  = event_fresh_next;
     if (aclk_rst) begin
       \$523  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$524  = \$25 [5:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$524  = event_seen;
     if (aclk_rst) begin
-      \$524  = 6'h00;
+      \$524  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$525  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$525  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$525  = \$21 ;
+    end else if (x1_select) begin
+      \$525  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$525  = 1'h0;
+      \$525  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$526  = a2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$526  = event_head;
+    if (event_pop) begin
+      \$526  = \$24 [5:0];
+    end
+    if (x1_select) begin
+      \$526  = event_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$526  = 1'h0;
+      \$526  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$527  = a2_ring;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$527  = event_fresh_next;
     if (aclk_rst) begin
-      \$527  = 1'h0;
+      \$527  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$528  = a3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$528  = \$25 [5:0];
     if (aclk_rst) begin
-      \$528  = 1'h0;
+      \$528  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$529  = a4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$529  = 1'h0;
     if (aclk_rst) begin
       \$529  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$530  = free_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$530  = a2_valid;
     if (aclk_rst) begin
       \$530  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$531  = f0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$531  = a2_ring;
     if (aclk_rst) begin
       \$531  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$532  = \$98 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$532  = a3_valid;
     if (aclk_rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$533  = \$99 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$533  = a4_valid;
     if (aclk_rst) begin
       \$533  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$534  = \$100 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$534  = free_valid;
     if (aclk_rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$535  = \$101 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$535  = f0_valid;
     if (aclk_rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$536  = \$102 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$536  = \$98 ;
     if (aclk_rst) begin
       \$536  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$537  = \$103 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$537  = \$99 ;
     if (aclk_rst) begin
       \$537  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$538  = \$104 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$538  = \$100 ;
     if (aclk_rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$539  = \$105 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$539  = \$101 ;
     if (aclk_rst) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$540  = \$106 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$540  = \$102 ;
     if (aclk_rst) begin
       \$540  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$541  = \$107 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$541  = \$103 ;
     if (aclk_rst) begin
       \$541  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$542  = \$108 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$542  = \$104 ;
     if (aclk_rst) begin
       \$542  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$543  = \$109 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$543  = \$105 ;
     if (aclk_rst) begin
       \$543  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$544  = \$110 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$544  = \$106 ;
     if (aclk_rst) begin
       \$544  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$545  = \$111 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$545  = \$107 ;
     if (aclk_rst) begin
       \$545  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$546  = \$112 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$546  = \$108 ;
     if (aclk_rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$547  = \$113 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$547  = \$109 ;
     if (aclk_rst) begin
       \$547  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$548  = \$114 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$548  = \$110 ;
     if (aclk_rst) begin
       \$548  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$549  = \$115 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$549  = \$111 ;
     if (aclk_rst) begin
       \$549  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$550  = \$116 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$550  = \$112 ;
     if (aclk_rst) begin
       \$550  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$551  = \$117 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$551  = \$113 ;
     if (aclk_rst) begin
       \$551  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$552  = \$118 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$552  = \$114 ;
     if (aclk_rst) begin
       \$552  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$553  = \$119 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$553  = \$115 ;
     if (aclk_rst) begin
       \$553  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$554  = f1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$554  = \$116 ;
     if (aclk_rst) begin
       \$554  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$555  = f2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$555  = \$117 ;
     if (aclk_rst) begin
       \$555  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$556  = \$signal$188 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$556  = \$118 ;
     if (aclk_rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$557  = \$198 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$557  = \$119 ;
     if (aclk_rst) begin
       \$557  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$558  = f3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$558  = f1_valid;
     if (aclk_rst) begin
       \$558  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$559  = f3_go;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$559  = f2_valid;
     if (aclk_rst) begin
       \$559  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$560  = \$229 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$560  = \$signal$188 ;
     if (aclk_rst) begin
       \$560  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$561  = \$237 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$561  = \$198 ;
     if (aclk_rst) begin
       \$561  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$562  = \$240 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$562  = f3_valid;
     if (aclk_rst) begin
       \$562  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$563  = \$467 [0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$563  = f3_go;
     if (aclk_rst) begin
       \$563  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$564  = \$256 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$564  = \$229 ;
     if (aclk_rst) begin
       \$564  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$565  = \$270 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$565  = \$237 ;
     if (aclk_rst) begin
       \$565  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$566  = event_queue_waddr;
-    if (\$278 ) begin
-      \$566  = \$281 [5:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$566  = \$240 ;
     if (aclk_rst) begin
-      \$566  = 6'h00;
+      \$566  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$567  = event_push;
-    if (x1_select) begin
-      \$567  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$567  = \$474 [0];
     if (aclk_rst) begin
       \$567  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$568  = event_pop;
-    if (x1_select) begin
-      \$568  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$568  = \$256 ;
     if (aclk_rst) begin
       \$568  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$569  = \$285 [6:0];
-    if (x1_select) begin
-      \$569  = 7'h00;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$569  = \$277 ;
     if (aclk_rst) begin
-      \$569  = 7'h00;
+      \$569  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$570  = event_at;
-    if (\$288 ) begin
-      \$570 [0] = event_at[0];
-      \$570 [1] = event_at[1];
-      \$570 [2] = event_at[2];
-    end
-    if (\$294 ) begin
-      \$570 [0] = event_at[1];
-      \$570 [1] = event_at[2];
-      \$570 [2] = \$295 ;
-    end
-    if (\$301 ) begin
-      \$570 [0] = 1'h0;
-      \$570 [1] = event_at[0];
-      \$570 [2] = event_at[1];
-    end
-    if (\$307 ) begin
-      \$570 [0] = event_at[0];
-      \$570 [1] = event_at[1];
-      \$570 [2] = event_at[2];
-    end
-    if (x1_select) begin
-      \$570  = 3'h1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$570  = event_queue_waddr;
+    if (\$285 ) begin
+      \$570  = \$288 [5:0];
     end
     if (aclk_rst) begin
-      \$570  = 3'h1;
+      \$570  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$571  = event_nonempty;
-    if (\$288 ) begin
-      \$571  = \$291 ;
-    end
-    if (\$294 ) begin
-      \$571  = \$298 ;
-    end
-    if (\$301 ) begin
-      \$571  = \$304 ;
-    end
-    if (\$307 ) begin
-      \$571  = \$310 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$571  = event_push;
     if (x1_select) begin
       \$571  = 1'h0;
     end
@@ -5811,154 +5749,226 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$572  = f4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$572  = event_pop;
+    if (x1_select) begin
+      \$572  = 1'h0;
+    end
     if (aclk_rst) begin
       \$572  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$573  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$573  = \$292 [6:0];
+    if (x1_select) begin
+      \$573  = 7'h00;
+    end
     if (aclk_rst) begin
-      \$573  = 1'h0;
+      \$573  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$574  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$574  = event_at;
+    if (\$295 ) begin
+      \$574 [0] = event_at[0];
+      \$574 [1] = event_at[1];
+      \$574 [2] = event_at[2];
+    end
+    if (\$301 ) begin
+      \$574 [0] = event_at[1];
+      \$574 [1] = event_at[2];
+      \$574 [2] = \$302 ;
+    end
+    if (\$308 ) begin
+      \$574 [0] = 1'h0;
+      \$574 [1] = event_at[0];
+      \$574 [2] = event_at[1];
+    end
+    if (\$314 ) begin
+      \$574 [0] = event_at[0];
+      \$574 [1] = event_at[1];
+      \$574 [2] = event_at[2];
+    end
+    if (x1_select) begin
+      \$574  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$574  = 1'h0;
+      \$574  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$575  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$575  = event_nonempty;
+    if (\$295 ) begin
+      \$575  = \$298 ;
+    end
+    if (\$301 ) begin
+      \$575  = \$305 ;
+    end
+    if (\$308 ) begin
+      \$575  = \$311 ;
+    end
+    if (\$314 ) begin
+      \$575  = \$317 ;
+    end
+    if (x1_select) begin
+      \$575  = 1'h0;
+    end
     if (aclk_rst) begin
       \$575  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$576  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$576  = f4_valid;
     if (aclk_rst) begin
       \$576  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$577  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$577  = \release ;
     if (aclk_rst) begin
       \$577  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$578  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$578  = a5_valid;
     if (aclk_rst) begin
       \$578  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$579  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$579  = f5_valid;
     if (aclk_rst) begin
       \$579  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$580  = \$327 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$580  = x2_valid;
     if (aclk_rst) begin
       \$580  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$581  = \$328 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$581  = x3_valid;
     if (aclk_rst) begin
       \$581  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$582  = \$329 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$582  = x4_valid;
     if (aclk_rst) begin
       \$582  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$583  = \$330 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$583  = x5_valid;
     if (aclk_rst) begin
       \$583  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$584  = \$331 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$584  = \$334 ;
     if (aclk_rst) begin
       \$584  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
-    \$585  = \$332 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$585  = \$335 ;
     if (aclk_rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$586  = \$336 ;
+    if (aclk_rst) begin
+      \$586  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$587  = \$337 ;
+    if (aclk_rst) begin
+      \$587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$588  = \$338 ;
+    if (aclk_rst) begin
+      \$588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$589  = \$339 ;
+    if (aclk_rst) begin
+      \$589  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
     event_fresh_next = event_fresh;
     if (event_take_fresh) begin
-      event_fresh_next = \$339 ;
+      event_fresh_next = \$346 ;
     end else if (x1_select) begin
       event_fresh_next = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = \$446 ;
+          grant_addr = \$453 ;
     endcase
   end
-  assign event_grant_waddr = { \$363 , \$359 , \$355 , \$351 , \$347 , \$343  };
-  assign flush_reg_select = \port$2498$39 [1];
+  assign event_grant_waddr = { \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
+  assign flush_reg_select = \port$2483$39 [1];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
-  assign \$signal  = { \$363 , \$359 , \$355 , \$351 , \$347 , \$343  };
-  assign next_tag = { \$442 [5], \$423 [5], \$404 [5], \$385 [5] };
-  assign free_reg_hit = \port$2498$39 [0];
-  assign \$signal$200  = \$451 [8];
-  assign hit_a3 = \$455 [8];
-  assign \$signal$219  = \$459 [8];
-  assign f3_by_mem_base = \$467 [0];
+  assign \$signal  = { \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
+  assign next_tag = { \$449 [5], \$430 [5], \$411 [5], \$392 [5] };
+  assign free_reg_hit = \port$2483$39 [0];
+  assign \$signal$200  = \$458 [8];
+  assign hit_a3 = \$462 [8];
+  assign \$signal$219  = \$466 [8];
+  assign f3_by_mem_base = \$474 [0];
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = { \$333 [3:0], event_grant_w_data[0] };
+  assign w__data = { \$340 [3:0], event_grant_w_data[0] };
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$313  = event_fresh_slot;
-  assign \event_grant_addr$314  = event_fresh_slot;
+  assign \r__addr$314  = event_fresh_slot;
+  assign \event_grant_addr$315  = event_fresh_slot;
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$316  = event_grant_r1_b0;
-  assign \w__addr$317  = f4_slot;
+  assign \event_grant_data$317  = event_grant_r1_b0;
+  assign \w__addr$318  = f4_slot;
   assign event_parity_waddr = f4_slot;
-  assign event_parity_wen = \w__en$319 ;
-  assign event_parity_wdata = \w__data$321 ;
-  assign \r__addr$323  = f1_event_slot;
+  assign event_parity_wen = \w__en$320 ;
+  assign event_parity_wdata = \w__data$322 ;
+  assign \r__addr$324  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$325  = event_fresh_slot;
-  assign \event_parity_addr$326  = event_fresh_slot;
+  assign \r__addr$326  = event_fresh_slot;
+  assign \event_parity_addr$327  = event_fresh_slot;
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$328  = event_parity_r1_b0;
-  assign \w__addr$329  = event_queue_w_addr;
-  assign \w__en$330  = event_queue_w_en;
-  assign \w__data$331  = event_queue_w_data;
-  assign \r__addr$332  = event_head;
+  assign \event_parity_data$329  = event_parity_r1_b0;
+  assign \w__addr$330  = event_queue_w_addr;
+  assign \w__en$331  = event_queue_w_en;
+  assign \w__data$332  = event_queue_w_data;
+  assign \r__addr$333  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -5971,7 +5981,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[11:6];
-  assign \grant_addr$347  = a6_payload[43:12];
+  assign \grant_addr$348  = a6_payload[43:12];
   assign grant_tag = a6_payload[47:44];
   assign grant_user = a6_payload[57:48];
   assign grant_overwrite = a6_payload[58];
@@ -5987,6 +5997,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
+  assign busy = \$507 [6];
   assign \event_grant_wdata.snap  = event_grant_wdata[0];
   assign \event_grant_wdata.next  = event_grant_wdata[4:1];
   assign \event_grant_r0_b0.snap  = event_grant_r0_b0[0];
@@ -6003,17 +6014,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \event_queue_r0_b0.next  = event_queue_r0_b0[11:8];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.next  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$316.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$316.next  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$317.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$317.next  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.zero  = event_queue_r0_b0[7];
   assign \event_queue_data.next  = event_queue_r0_b0[11:8];
-  assign event_queue_wdata[11:8] = \$499 ;
-  assign event_queue_wdata[7] = \$491 ;
-  assign event_queue_wdata[6] = \$489 ;
+  assign event_queue_wdata[11:8] = \$506 ;
+  assign event_queue_wdata[7] = \$498 ;
+  assign event_queue_wdata[6] = \$496 ;
   assign event_queue_wdata[5:0] = f4_slot;
-  assign event_grant_wdata[4:1] = { \$442 [5], \$423 [5], \$404 [5], \$385 [5] };
+  assign event_grant_wdata[4:1] = { \$449 [5], \$430 [5], \$411 [5], \$392 [5] };
   assign event_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [14];
   assign \$14  = 4'h0;
@@ -6021,12 +6032,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$55  = \$53 [7];
   assign \$61  = \$59 [7];
   assign \$69  = \$68 ;
-  assign \$341  = a3_sel_head;
-  assign \$345  = a3_sel_head;
-  assign \$349  = a3_sel_head;
-  assign \$353  = a3_sel_head;
-  assign \$357  = a3_sel_head;
-  assign \$361  = a3_sel_head;
+  assign \$348  = a3_sel_head;
+  assign \$352  = a3_sel_head;
+  assign \$356  = a3_sel_head;
+  assign \$360  = a3_sel_head;
+  assign \$364  = a3_sel_head;
+  assign \$368  = a3_sel_head;
   assign \$72  = a3_restart_head;
   assign \$95  = \$93 [32];
   assign \$122  = 1'h0;
@@ -6039,157 +6050,140 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$242  = \$241 ;
   assign \$247  = \$246 ;
   assign \$249  = \$248 ;
-  assign \$293  = event_popped;
-  assign \$299  = event_pushed;
-  assign \$305  = event_pushed;
-  assign \$306  = event_popped;
-  assign \$319  = 1'h0;
-  assign \$365  = a3_sel_head;
-  assign \$370  = \$369 ;
-  assign \$371  = a3_sel_last;
-  assign \$376  = a3_sel_head;
-  assign \$389  = 1'h0;
-  assign \$390  = a3_sel_last;
-  assign \$395  = a3_sel_head;
-  assign \$408  = 1'h0;
-  assign \$409  = a3_sel_last;
-  assign \$414  = a3_sel_head;
-  assign \$427  = 1'h0;
-  assign \$428  = a3_sel_last;
-  assign \$433  = a3_sel_head;
-  assign \$445  = { 3'h0, a4_slot, 12'h000 };
-  assign \$446 [30:0] = { 10'h000, \$445  };
-  assign \$446 [31] = 1'h1;
+  assign \$300  = event_popped;
+  assign \$306  = event_pushed;
+  assign \$312  = event_pushed;
+  assign \$313  = event_popped;
+  assign \$326  = 1'h0;
+  assign \$372  = a3_sel_head;
+  assign \$377  = \$376 ;
+  assign \$378  = a3_sel_last;
+  assign \$383  = a3_sel_head;
+  assign \$396  = 1'h0;
+  assign \$397  = a3_sel_last;
+  assign \$402  = a3_sel_head;
+  assign \$415  = 1'h0;
+  assign \$416  = a3_sel_last;
+  assign \$421  = a3_sel_head;
+  assign \$434  = 1'h0;
+  assign \$435  = a3_sel_last;
+  assign \$440  = a3_sel_head;
+  assign \$452  = { 3'h0, a4_slot, 12'h000 };
+  assign \$453 [30:0] = { 10'h000, \$452  };
+  assign \$453 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2353$0 , \port$2354$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
-, \port$2498$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2815$0 , \port$2815$44 , rsp_freed_valid, \port$2818$0 , rsp_flushed_valid, \port$2830$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2858$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2940$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3092$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3260$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2341$0 , \port$2342$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
+, \port$2483$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2801$0 , \port$2801$44 , rsp_freed_valid, \port$2804$0 , rsp_flushed_valid, \port$2816$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2844$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2926$0 , bus__w_beat_from_queue, e1_exhausted
+, \port$3078$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3246$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$70  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [7:0] \$100 ;
-  wire \$1000 ;
-  wire [40:0] \$1001 ;
-  wire \$1002 ;
-  wire \$1003 ;
-  wire \$1004 ;
-  wire \$1005 ;
-  wire \$1006 ;
-  wire \$1007 ;
-  wire \$1008 ;
-  reg [31:0] \$1009 ;
+  reg \$1000 ;
+  reg \$1001 ;
+  reg \$1002 ;
+  reg \$1003 ;
+  reg \$1004 ;
+  reg \$1005 ;
+  reg \$1006 ;
+  reg \$1007 ;
+  reg \$1008 ;
+  reg \$1009 ;
   wire \$101 ;
   reg \$1010 ;
-  reg \$1011 ;
-  reg [1:0] \$1012 ;
-  reg \$1013 ;
-  reg \$1014 ;
-  reg \$1015 ;
-  reg \$1016 ;
-  reg \$1017 ;
-  reg \$1018 ;
-  reg \$1019 ;
+  reg [4:0] \$1011 ;
+  reg [3:0] \$1012 ;
+  reg [1:0] \$1013 ;
+  reg [31:0] \$1014 ;
+  reg [1:0] \$1015 ;
+  reg [31:0] \$1016 ;
+  reg [1:0] \$1017 ;
+  reg [1:0] \$1018 ;
+  reg [3:0] \$1019 ;
   wire \$102 ;
   reg \$1020 ;
-  reg \$1021 ;
+  reg [1:0] \$1021 ;
   reg \$1022 ;
-  reg \$1023 ;
-  reg \$1024 ;
+  reg [4:0] \$1023 ;
+  reg [17:0] \$1024 ;
   reg \$1025 ;
   reg \$1026 ;
   reg \$1027 ;
-  reg [4:0] \$1028 ;
-  reg [3:0] \$1029 ;
+  reg [6:0] \$1028 ;
+  reg [6:0] \$1029 ;
   wire \$103 ;
-  reg [1:0] \$1030 ;
-  reg [31:0] \$1031 ;
-  reg [1:0] \$1032 ;
+  reg \$1030 ;
+  reg \$1031 ;
+  reg [6:0] \$1032 ;
   reg [31:0] \$1033 ;
-  reg [1:0] \$1034 ;
-  reg [1:0] \$1035 ;
-  reg [3:0] \$1036 ;
+  reg [31:0] \$1034 ;
+  reg [31:0] \$1035 ;
+  reg [31:0] \$1036 ;
   reg \$1037 ;
-  reg [1:0] \$1038 ;
-  reg \$1039 ;
+  reg [14:0] \$1038 ;
+  reg [3:0] \$1039 ;
   wire \$104 ;
-  reg [4:0] \$1040 ;
-  reg [17:0] \$1041 ;
-  reg \$1042 ;
-  reg \$1043 ;
-  reg \$1044 ;
-  reg [6:0] \$1045 ;
-  reg [6:0] \$1046 ;
-  reg \$1047 ;
+  reg [3:0] \$1040 ;
+  reg [3:0] \$1041 ;
+  reg [3:0] \$1042 ;
+  reg [8:0] \$1043 ;
+  reg [9:0] \$1044 ;
+  reg \$1045 ;
+  reg \$1046 ;
+  reg [14:0] \$1047 ;
   reg \$1048 ;
-  reg [6:0] \$1049 ;
+  reg [13:0] \$1049 ;
   wire \$105 ;
-  reg [31:0] \$1050 ;
+  reg \$1050 ;
   reg [31:0] \$1051 ;
-  reg [31:0] \$1052 ;
+  reg [1:0] \$1052 ;
   reg [31:0] \$1053 ;
   reg \$1054 ;
-  reg [14:0] \$1055 ;
-  reg [3:0] \$1056 ;
-  reg [3:0] \$1057 ;
+  reg \$1055 ;
+  reg \$1056 ;
+  reg \$1057 ;
   reg [3:0] \$1058 ;
-  reg [3:0] \$1059 ;
+  reg [31:0] \$1059 ;
   wire \$106 ;
-  reg [8:0] \$1060 ;
-  reg [9:0] \$1061 ;
-  reg \$1062 ;
-  reg \$1063 ;
-  reg [14:0] \$1064 ;
-  reg \$1065 ;
-  reg [13:0] \$1066 ;
+  reg [40:0] \$1060 ;
+  reg [3:0] \$1061 ;
+  reg [3:0] \$1062 ;
+  reg [3:0] \$1063 ;
+  reg [3:0] \$1064 ;
+  reg [8:0] \$1065 ;
+  reg [9:0] \$1066 ;
   reg \$1067 ;
-  reg [31:0] \$1068 ;
-  reg [1:0] \$1069 ;
+  reg [3:0] \$1068 ;
+  reg [7:0] \$1069 ;
   wire \$107 ;
-  reg [31:0] \$1070 ;
-  reg \$1071 ;
-  reg \$1072 ;
+  reg [7:0] \$1070 ;
+  reg [15:0] \$1071 ;
+  reg [31:0] \$1072 ;
   reg \$1073 ;
-  reg \$1074 ;
-  reg [3:0] \$1075 ;
-  reg [31:0] \$1076 ;
-  reg [40:0] \$1077 ;
-  reg [3:0] \$1078 ;
-  reg [3:0] \$1079 ;
+  reg [3:0] \$1074 ;
+  reg \$1075 ;
+  reg \$1076 ;
+  reg [3:0] \$1077 ;
+  reg [31:0] \$1078 ;
+  reg \$1079 ;
   wire \$108 ;
-  reg [3:0] \$1080 ;
-  reg [3:0] \$1081 ;
-  reg [8:0] \$1082 ;
-  reg [9:0] \$1083 ;
+  reg \$1080 ;
+  reg \$1081 ;
+  reg \$1082 ;
+  reg \$1083 ;
   reg \$1084 ;
-  reg [3:0] \$1085 ;
-  reg [7:0] \$1086 ;
-  reg [7:0] \$1087 ;
-  reg [15:0] \$1088 ;
-  reg [31:0] \$1089 ;
+  reg \$1085 ;
+  reg \$1086 ;
+  reg \$1087 ;
+  reg \$1088 ;
+  reg \$1089 ;
   wire [8:0] \$109 ;
-  reg \$1090 ;
-  reg [3:0] \$1091 ;
-  reg \$1092 ;
-  reg \$1093 ;
-  reg [3:0] \$1094 ;
-  reg [31:0] \$1095 ;
-  reg \$1096 ;
-  reg \$1097 ;
-  reg \$1098 ;
-  reg \$1099 ;
+  reg [4:0] \$1090 ;
+  reg [4:0] \$1091 ;
+  reg [16:0] \$1092 ;
   wire [120:0] \$11 ;
   wire \$110 ;
-  reg \$1100 ;
-  reg \$1101 ;
-  reg \$1102 ;
-  reg \$1103 ;
-  reg \$1104 ;
-  reg \$1105 ;
-  reg \$1106 ;
-  reg [4:0] \$1107 ;
-  reg [4:0] \$1108 ;
-  reg [16:0] \$1109 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
@@ -6203,21 +6197,21 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire \$123 ;
+  wire [14:0] \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [14:0] \$126 ;
+  wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
+  wire [4:0] \$128 ;
   wire \$129 ;
   wire [1:0] \$13 ;
   wire \$130 ;
-  wire [4:0] \$131 ;
+  wire \$131 ;
   wire \$132 ;
-  wire \$133 ;
+  wire [4:0] \$133 ;
   wire \$134 ;
   wire \$135 ;
-  wire [4:0] \$136 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
@@ -6409,32 +6403,32 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [6:0] \$309 ;
   wire [1:0] \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire \$319 ;
+  wire [6:0] \$310 ;
+  reg [13:0] \$311 ;
+  wire [6:0] \$312 ;
+  wire [6:0] \$313 ;
+  reg [13:0] \$314 ;
+  wire [14:0] \$315 ;
+  wire [14:0] \$316 ;
+  wire [11:0] \$317 ;
+  wire [11:0] \$318 ;
+  wire [12:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire [6:0] \$324 ;
-  wire [6:0] \$325 ;
-  reg [13:0] \$326 ;
-  wire [6:0] \$327 ;
-  wire [6:0] \$328 ;
-  reg [13:0] \$329 ;
+  wire [11:0] \$320 ;
+  wire [11:0] \$321 ;
+  wire [12:0] \$322 ;
+  wire [11:0] \$323 ;
+  wire [11:0] \$324 ;
+  wire [12:0] \$325 ;
+  wire [11:0] \$326 ;
+  wire [11:0] \$327 ;
+  wire [12:0] \$328 ;
+  wire [11:0] \$329 ;
   wire \$33 ;
-  wire [14:0] \$330 ;
-  wire [14:0] \$331 ;
+  wire [11:0] \$330 ;
+  wire [12:0] \$331 ;
   wire [11:0] \$332 ;
   wire [11:0] \$333 ;
   wire [12:0] \$334 ;
@@ -6522,22 +6516,22 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [11:0] \$408 ;
   wire [12:0] \$409 ;
   wire [120:0] \$41 ;
-  wire [11:0] \$410 ;
-  wire [11:0] \$411 ;
-  wire [12:0] \$412 ;
-  wire [11:0] \$413 ;
-  wire [11:0] \$414 ;
-  wire [12:0] \$415 ;
-  wire [11:0] \$416 ;
-  wire [11:0] \$417 ;
-  wire [12:0] \$418 ;
-  wire [11:0] \$419 ;
+  wire [31:0] \$410 ;
+  wire [31:0] \$411 ;
+  wire [31:0] \$412 ;
+  wire [31:0] \$413 ;
+  wire [31:0] \$414 ;
+  wire [31:0] \$415 ;
+  wire [31:0] \$416 ;
+  wire [31:0] \$417 ;
+  wire [1:0] \$418 ;
+  wire [31:0] \$419 ;
   wire [120:0] \$42 ;
-  wire [11:0] \$420 ;
-  wire [12:0] \$421 ;
-  wire [11:0] \$422 ;
-  wire [11:0] \$423 ;
-  wire [12:0] \$424 ;
+  wire [4:0] \$420 ;
+  wire [4:0] \$421 ;
+  wire [4:0] \$422 ;
+  wire [31:0] \$423 ;
+  wire [31:0] \$424 ;
   wire [31:0] \$425 ;
   wire [31:0] \$426 ;
   wire [31:0] \$427 ;
@@ -6547,48 +6541,48 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$430 ;
   wire [31:0] \$431 ;
   wire [31:0] \$432 ;
-  wire [1:0] \$433 ;
+  wire [31:0] \$433 ;
   wire [31:0] \$434 ;
-  wire [4:0] \$435 ;
-  wire [4:0] \$436 ;
-  wire [4:0] \$437 ;
+  wire [31:0] \$435 ;
+  wire [31:0] \$436 ;
+  wire [31:0] \$437 ;
   wire [31:0] \$438 ;
   wire [31:0] \$439 ;
   wire \$44 ;
   wire [31:0] \$440 ;
-  wire [31:0] \$441 ;
-  wire [31:0] \$442 ;
-  wire [31:0] \$443 ;
-  wire [31:0] \$444 ;
-  wire [31:0] \$445 ;
-  wire [31:0] \$446 ;
-  wire [31:0] \$447 ;
-  wire [31:0] \$448 ;
-  wire [31:0] \$449 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire [1:0] \$45 ;
-  wire [31:0] \$450 ;
-  wire [31:0] \$451 ;
-  wire [31:0] \$452 ;
-  wire [31:0] \$453 ;
-  wire [31:0] \$454 ;
-  wire [31:0] \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire [31:0] \$456 ;
+  wire [31:0] \$457 ;
+  wire [31:0] \$458 ;
+  wire [31:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [31:0] \$460 ;
+  wire [31:0] \$461 ;
+  wire [31:0] \$462 ;
+  wire [31:0] \$463 ;
+  wire [6:0] \$464 ;
+  wire [31:0] \$465 ;
+  wire [6:0] \$466 ;
+  wire [31:0] \$467 ;
+  wire [31:0] \$468 ;
+  wire [31:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
+  wire [31:0] \$470 ;
   wire [31:0] \$471 ;
   wire [31:0] \$472 ;
   wire [31:0] \$473 ;
@@ -6597,29 +6591,29 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$476 ;
   wire [31:0] \$477 ;
   wire [31:0] \$478 ;
-  wire [6:0] \$479 ;
+  wire [31:0] \$479 ;
   wire [120:0] \$48 ;
   wire [31:0] \$480 ;
-  wire [6:0] \$481 ;
+  wire [16:0] \$481 ;
   wire [31:0] \$482 ;
   wire [31:0] \$483 ;
   wire [31:0] \$484 ;
-  wire [31:0] \$485 ;
-  wire [31:0] \$486 ;
-  wire [31:0] \$487 ;
-  wire [31:0] \$488 ;
-  wire [31:0] \$489 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire [120:0] \$49 ;
-  wire [31:0] \$490 ;
-  wire [31:0] \$491 ;
-  wire [31:0] \$492 ;
-  wire [31:0] \$493 ;
-  wire [31:0] \$494 ;
-  wire [31:0] \$495 ;
-  wire [16:0] \$496 ;
-  wire [31:0] \$497 ;
-  wire [31:0] \$498 ;
-  wire [31:0] \$499 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire [32:0] \$5 ;
   reg \$50 ;
   wire \$500 ;
@@ -6634,45 +6628,45 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
+  wire [11:0] \$511 ;
+  wire [6:0] \$512 ;
   wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
+  wire [31:0] \$514 ;
+  wire [31:0] \$515 ;
+  wire [33:0] \$516 ;
+  wire [34:0] \$517 ;
   wire \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
-  wire \$521 ;
+  wire [40:0] \$521 ;
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
-  wire [11:0] \$526 ;
-  wire [6:0] \$527 ;
+  wire [4:0] \$526 ;
+  wire \$527 ;
   wire \$528 ;
-  wire [31:0] \$529 ;
+  wire \$529 ;
   wire [120:0] \$53 ;
-  wire [31:0] \$530 ;
-  wire [33:0] \$531 ;
-  wire [34:0] \$532 ;
+  wire \$530 ;
+  wire [4:0] \$531 ;
+  wire \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
-  wire [40:0] \$536 ;
+  wire \$536 ;
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire [120:0] \$54 ;
   wire \$540 ;
-  wire [4:0] \$541 ;
+  wire \$541 ;
   wire \$542 ;
   wire \$543 ;
   wire \$544 ;
   wire \$545 ;
-  wire [4:0] \$546 ;
+  wire \$546 ;
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
@@ -6836,34 +6830,34 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
+  wire [11:0] \$694 ;
+  wire [3:0] \$695 ;
+  wire [11:0] \$696 ;
+  wire [7:0] \$697 ;
+  wire [11:0] \$698 ;
+  wire [7:0] \$699 ;
   wire [120:0] \$7 ;
   wire [3:0] \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
+  wire [11:0] \$700 ;
+  wire [15:0] \$701 ;
+  wire [31:0] \$702 ;
+  wire [3:0] \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire [11:0] \$709 ;
+  wire \$709 ;
   wire [32:0] \$71 ;
-  wire [3:0] \$710 ;
-  wire [11:0] \$711 ;
-  wire [7:0] \$712 ;
-  wire [11:0] \$713 ;
-  wire [7:0] \$714 ;
-  wire [11:0] \$715 ;
-  wire [15:0] \$716 ;
-  wire [31:0] \$717 ;
-  wire [3:0] \$718 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
   wire \$719 ;
   wire [2:0] \$72 ;
   wire \$720 ;
@@ -6947,7 +6941,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$791 ;
   wire \$792 ;
   wire \$793 ;
-  wire \$794 ;
+  wire [4:0] \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
@@ -6964,7 +6958,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$806 ;
   wire \$807 ;
   wire \$808 ;
-  wire [4:0] \$809 ;
+  wire \$809 ;
   wire [120:0] \$81 ;
   wire \$810 ;
   wire \$811 ;
@@ -6985,7 +6979,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$825 ;
   wire \$826 ;
   wire \$827 ;
-  wire \$828 ;
+  wire [4:0] \$828 ;
   wire \$829 ;
   wire [4:0] \$83 ;
   wire \$830 ;
@@ -7002,93 +6996,93 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire [4:0] \$843 ;
+  wire [1:0] \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
-  wire \$847 ;
+  wire [1:0] \$847 ;
   wire \$848 ;
   wire \$849 ;
   wire [17:0] \$85 ;
   wire \$850 ;
   wire \$851 ;
-  wire \$852 ;
-  wire \$853 ;
-  wire \$854 ;
-  wire \$855 ;
-  wire \$856 ;
+  wire [2:0] \$852 ;
+  wire [2:0] \$853 ;
+  wire [2:0] \$854 ;
+  wire [2:0] \$855 ;
+  wire [6:0] \$856 ;
   wire \$857 ;
-  wire [1:0] \$858 ;
+  wire [6:0] \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
+  wire [6:0] \$860 ;
   wire \$861 ;
-  wire [1:0] \$862 ;
+  wire [6:0] \$862 ;
   wire \$863 ;
-  wire \$864 ;
+  wire [6:0] \$864 ;
   wire \$865 ;
-  wire \$866 ;
-  wire [2:0] \$867 ;
-  wire [2:0] \$868 ;
-  wire [2:0] \$869 ;
+  wire [6:0] \$866 ;
+  wire \$867 ;
+  wire [5:0] \$868 ;
+  wire [5:0] \$869 ;
   wire \$87 ;
-  wire [2:0] \$870 ;
-  wire [6:0] \$871 ;
-  wire \$872 ;
-  wire [6:0] \$873 ;
-  wire \$874 ;
-  wire [6:0] \$875 ;
-  wire \$876 ;
-  wire [6:0] \$877 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire [4:0] \$872 ;
+  wire \$873 ;
+  wire [7:0] \$874 ;
+  wire [7:0] \$875 ;
+  wire [8:0] \$876 ;
+  wire \$877 ;
   wire \$878 ;
-  wire [6:0] \$879 ;
+  wire \$879 ;
   wire \$88 ;
   wire \$880 ;
-  wire [6:0] \$881 ;
+  wire \$881 ;
   wire \$882 ;
-  wire [5:0] \$883 ;
-  wire [5:0] \$884 ;
+  wire \$883 ;
+  wire \$884 ;
   wire \$885 ;
   wire \$886 ;
-  wire [4:0] \$887 ;
+  wire \$887 ;
   wire \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire \$891 ;
-  wire \$892 ;
-  wire \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
+  wire [5:0] \$891 ;
+  wire [5:0] \$892 ;
+  wire [6:0] \$893 ;
+  wire [5:0] \$894 ;
+  wire [5:0] \$895 ;
+  wire [6:0] \$896 ;
   wire \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
   wire \$900 ;
-  wire \$901 ;
+  wire [20:0] \$901 ;
   wire \$902 ;
-  wire \$903 ;
+  wire [20:0] \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
-  wire [5:0] \$908 ;
-  wire [5:0] \$909 ;
+  wire \$908 ;
+  wire \$909 ;
   wire \$91 ;
-  wire [6:0] \$910 ;
-  wire [5:0] \$911 ;
-  wire [5:0] \$912 ;
-  wire [6:0] \$913 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
   wire \$914 ;
   wire \$915 ;
   wire \$916 ;
   wire \$917 ;
-  wire [20:0] \$918 ;
+  wire \$918 ;
   wire \$919 ;
   wire \$92 ;
-  wire [20:0] \$920 ;
+  wire \$920 ;
   wire \$921 ;
   wire \$922 ;
   wire \$923 ;
@@ -7158,7 +7152,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$981 ;
   wire \$982 ;
   wire \$983 ;
-  wire \$984 ;
+  wire [40:0] \$984 ;
   wire \$985 ;
   wire \$986 ;
   wire \$987 ;
@@ -7167,57 +7161,58 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$99 ;
   wire \$990 ;
   wire \$991 ;
-  wire \$992 ;
-  wire \$993 ;
-  wire \$994 ;
-  wire \$995 ;
-  wire \$996 ;
-  wire \$997 ;
-  wire \$998 ;
-  wire \$999 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$10 ;
+  reg [31:0] \$992 ;
+  reg \$993 ;
+  reg \$994 ;
+  reg [1:0] \$995 ;
+  reg \$996 ;
+  reg \$997 ;
+  reg \$998 ;
+  reg \$999 ;
+  wire \$auto$rtlil.cc:2739:Not$10 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$12 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$14 ;
-  wire \$auto$rtlil.cc:2739:Not$16 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$18 ;
-  wire \$auto$rtlil.cc:2739:Not$2 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$14 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$16 ;
+  wire \$auto$rtlil.cc:2739:Not$18 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$2 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$22 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$24 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$26 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$22 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$24 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$26 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$28 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$30 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$32 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$30 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$32 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$34 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$36 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$38 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$36 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$38 ;
   wire \$auto$rtlil.cc:2739:Not$4 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$40 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$40 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$42 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$44 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$46 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$48 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$44 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$46 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$48 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$50 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$52 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$54 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$56 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$52 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$54 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$56 ;
   wire [3:0] \$auto$rtlil.cc:2739:Not$58 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$6 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$60 ;
-  wire \$auto$rtlil.cc:2739:Not$62 ;
+  wire \$auto$rtlil.cc:2739:Not$6 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$60 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$62 ;
   wire \$auto$rtlil.cc:2739:Not$64 ;
-  wire \$auto$rtlil.cc:2739:Not$8 ;
+  wire \$auto$rtlil.cc:2739:Not$66 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$8 ;
   reg \$signal  = 1'h0;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$129 ;
-  reg \$signal$183  = 1'h0;
-  reg \$signal$216  = 1'h0;
-  reg [3:0] \$signal$217  = 4'h0;
-  reg \$signal$220  = 1'h0;
+  reg \$signal$184  = 1'h0;
+  reg \$signal$217  = 1'h0;
+  reg [3:0] \$signal$218  = 4'h0;
   reg \$signal$221  = 1'h0;
-  reg [3:0] \$signal$222  = 4'h0;
-  reg [31:0] \$signal$223  = 32'd0;
-  reg \$signal$231  = 1'h0;
+  reg \$signal$222  = 1'h0;
+  reg [3:0] \$signal$223  = 4'h0;
+  reg [31:0] \$signal$224  = 32'd0;
+  reg \$signal$232  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$81 ;
   reg [31:0] \$signal$82  = 32'd0;
@@ -7228,49 +7223,49 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [4:0] \$signal$97 ;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$237 ;
+  wire [1:0] \$signature__addr$238 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$239 ;
-  wire [1:0] \$signature__addr$242 ;
+  wire [1:0] \$signature__addr$240 ;
+  wire [1:0] \$signature__addr$243 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$244 ;
-  wire [1:0] \$signature__addr$247 ;
+  wire [1:0] \$signature__addr$245 ;
+  wire [1:0] \$signature__addr$248 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$249 ;
-  wire [1:0] \$signature__addr$252 ;
+  wire [1:0] \$signature__addr$250 ;
+  wire [1:0] \$signature__addr$253 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$258 ;
+  wire [3:0] \$signature__addr$259 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$277 ;
+  wire [3:0] \$signature__addr$278 ;
   wire [120:0] \$signature__data ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$235 ;
+  wire [120:0] \$signature__data$236 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$240 ;
+  wire [120:0] \$signature__data$241 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$245 ;
+  wire [120:0] \$signature__data$246 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$250 ;
+  wire [120:0] \$signature__data$251 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$259 ;
-  wire [40:0] \$signature__data$278 ;
+  wire [14:0] \$signature__data$260 ;
+  wire [40:0] \$signature__data$279 ;
   wire [120:0] \$signature__data$91 ;
   wire [120:0] \$signature__data$92 ;
   wire [120:0] \$signature__data$93 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$238 ;
+  wire \$signature__en$239 ;
   (* init = 1'h0 *)
-  wire \$signature__en$241 ;
-  wire \$signature__en$243 ;
+  wire \$signature__en$242 ;
+  wire \$signature__en$244 ;
   (* init = 1'h0 *)
-  wire \$signature__en$246 ;
-  wire \$signature__en$248 ;
+  wire \$signature__en$247 ;
+  wire \$signature__en$249 ;
   (* init = 1'h0 *)
-  wire \$signature__en$251 ;
-  wire \$signature__en$253 ;
-  wire \$signature__en$260 ;
-  wire \$signature__en$279 ;
+  wire \$signature__en$252 ;
+  wire \$signature__en$254 ;
+  wire \$signature__en$261 ;
+  wire \$signature__en$280 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -7295,7 +7290,6 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire bus__r_err;
   input bus__r_req;
   wire bus__r_req;
-  output bus__r_slow;
   wire bus__r_slow;
   output bus__r_slow_ack;
   wire bus__r_slow_ack;
@@ -7408,31 +7402,33 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   input native_free_valid;
   wire native_free_valid;
   reg native_turn = 1'h0;
+  output new_alloc;
+  wire new_alloc;
   wire popped;
-  output \port$2353$0 ;
-  wire \port$2353$0 ;
-  output \port$2354$0 ;
-  wire \port$2354$0 ;
-  output [39:0] \port$2498$1 ;
-  wire [39:0] \port$2498$1 ;
-  input [11:0] \port$2815$0 ;
-  wire [11:0] \port$2815$0 ;
-  input [13:0] \port$2815$44 ;
-  wire [13:0] \port$2815$44 ;
-  input [16:0] \port$2818$0 ;
-  wire [16:0] \port$2818$0 ;
-  input [15:0] \port$2830$0 ;
-  wire [15:0] \port$2830$0 ;
-  input [36:0] \port$2858$0 ;
-  wire [36:0] \port$2858$0 ;
-  input [35:0] \port$2940$0 ;
-  wire [35:0] \port$2940$0 ;
+  output \port$2341$0 ;
+  wire \port$2341$0 ;
+  output \port$2342$0 ;
+  wire \port$2342$0 ;
+  output [39:0] \port$2483$1 ;
+  wire [39:0] \port$2483$1 ;
+  input [11:0] \port$2801$0 ;
+  wire [11:0] \port$2801$0 ;
+  input [13:0] \port$2801$44 ;
+  wire [13:0] \port$2801$44 ;
+  input [16:0] \port$2804$0 ;
+  wire [16:0] \port$2804$0 ;
+  input [15:0] \port$2816$0 ;
+  wire [15:0] \port$2816$0 ;
+  input [36:0] \port$2844$0 ;
+  wire [36:0] \port$2844$0 ;
+  input [35:0] \port$2926$0 ;
+  wire [35:0] \port$2926$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3092$0 ;
-  wire [4:0] \port$3092$0 ;
+  output [4:0] \port$3078$0 ;
+  wire [4:0] \port$3078$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3260$0 ;
-  wire [4:0] \port$3260$0 ;
+  output [4:0] \port$3246$0 ;
+  wire [4:0] \port$3246$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7473,9 +7469,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$276 ;
+  wire [3:0] \read__addr$277 ;
   wire [14:0] read__data;
-  wire [40:0] \read__data$200 ;
+  wire [40:0] \read__data$201 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -7611,16 +7607,16 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$260 )
+    if (\$signature__en$261 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [40:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$279 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$183 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
+    if (\$signature__en$280 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , \$924 , \$923 , \$922 , \$921 , \$920 , \$919 , \$918 , \$917 , \$916 , \$915 , \$914 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , w1_is_flush };
   end
-  assign \read__data$200  = command_queue_ring[command_queue_rd];
+  assign \read__data$201  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -7662,54 +7658,54 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$93  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2818$0 [16] ? { 7'h00, \port$2818$0 [15] } : 8'hff;
+  assign \$2  = \port$2804$0 [16] ? { 7'h00, \port$2804$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2830$0 [14:5], 47'h000000000000, \port$2830$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2830$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2815$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2815$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2815$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2818$0 [14:5], \port$2858$0 [32:1], 4'h0, \port$2858$0 [36:33], \$2 , 1'h0, \port$2858$0 [0], 3'h1, \port$2818$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2816$0 [14:5], 47'h000000000000, \port$2816$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2816$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2801$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2801$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2801$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2804$0 [14:5], \port$2844$0 [32:1], 4'h0, \port$2844$0 [36:33], \$2 , 1'h0, \port$2844$0 [0], 3'h1, \port$2804$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2830$0 [14:5], 47'h000000000000, \port$2830$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2830$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2815$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2815$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2815$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2816$0 [14:5], 47'h000000000000, \port$2816$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2816$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2801$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2801$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2801$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2815$0 [4:1] == 1'h1;
+  assign \$15  = \port$2801$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2815$0 [0];
-  assign \$18  = ! \port$2815$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2801$0 [0];
+  assign \$18  = ! \port$2801$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2818$0 [0];
-  assign \$21  = ! \port$2818$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2804$0 [0];
+  assign \$21  = ! \port$2804$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2830$0 [0];
-  assign \$24  = ! \port$2830$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2816$0 [0];
+  assign \$24  = ! \port$2816$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2815$0 [4:1] == 1'h1;
+  assign \$26  = \port$2801$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2815$0 [5];
+  assign \$28  = ! \port$2801$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
-  assign \$32  = ! \$867 [1:0];
-  assign \$33  = \$867 [1:0] == 1'h1;
+  assign \$32  = ! \$852 [1:0];
+  assign \$33  = \$852 [1:0] == 1'h1;
   assign \$34  = \$33  ? e1_new1 : e1_new2;
   assign \$35  = \$32  ? e1_new0 : \$34 ;
   assign \$37  = tail[1:0] > 1'h1;
   assign \$38  = \$37  ? tail_next_row : tail_row;
-  assign \$39  = ! \$868 [1:0];
-  assign \$40  = \$868 [1:0] == 1'h1;
+  assign \$39  = ! \$853 [1:0];
+  assign \$40  = \$853 [1:0] == 1'h1;
   assign \$41  = \$40  ? e1_new1 : e1_new2;
   assign \$42  = \$39  ? e1_new0 : \$41 ;
   assign \$44  = tail[1:0] > 2'h2;
   assign \$45  = \$44  ? tail_next_row : tail_row;
-  assign \$46  = ! \$869 [1:0];
-  assign \$47  = \$869 [1:0] == 1'h1;
+  assign \$46  = ! \$854 [1:0];
+  assign \$47  = \$854 [1:0] == 1'h1;
   assign \$48  = \$47  ? e1_new1 : e1_new2;
   assign \$49  = \$46  ? e1_new0 : \$48 ;
-  assign \$51  = ! \$870 [1:0];
-  assign \$52  = \$870 [1:0] == 1'h1;
+  assign \$51  = ! \$855 [1:0];
+  assign \$52  = \$855 [1:0] == 1'h1;
   assign \$53  = \$52  ? e1_new1 : e1_new2;
   assign \$54  = \$51  ? e1_new0 : \$53 ;
   assign \$56  = popped ? 1'h1 : space_plus_all_ge1;
@@ -7719,7 +7715,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$60  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$61  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$62  = space_short ? 5'h01 : space_over[4:0];
-  assign \$63  = space_short ? 5'h00 : \$883 [4:0];
+  assign \$63  = space_short ? 5'h00 : \$868 [4:0];
   assign \$64  = popped ? \$62  : \$63 ;
   assign \$65  = tail + 2'h3;
   assign \$66  = tail + 2'h2;
@@ -7739,7 +7735,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$81  = \$signal$87  ? \$80  : 121'h0000000000000000000000000000000;
   assign \$82  = ~ \$signal$96 ;
   assign \$83  = \$signal$95  & \$82 ;
-  assign \$84  = \$83  | { low_water_hit, 1'h0, \$886 , e1_exhausted, \$885  };
+  assign \$84  = \$83  | { low_water_hit, 1'h0, \$871 , e1_exhausted, \$870  };
   assign \$85  = 7'h40 - event_low_water;
   assign \$86  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$91  = \$90  == event_ev_free;
@@ -7762,218 +7758,213 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$115  = event_fails + event_ev_fail;
   assign \$116  = event_frees + event_ev_free;
   assign \$117  = event_flushes + event_ev_flush;
-  assign \$118  = ! bus__r_addr[5:0];
-  assign \$119  = 5'h10 >> bus__r_addr[11:6];
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = ~ \$120 ;
-  assign \$122  = bus__r_req & \$121 ;
-  assign \$123  = ~ alloc_queue_pop;
-  assign \$124  = alloc_queue_count[0] & \$123 ;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$127  = ~ alloc_queue_pop;
-  assign \$128  = alloc_queue_count[0] & \$127 ;
-  assign \$129  = ~ \$128 ;
-  assign \$130  = \$129  & alloc_queue_held[0];
-  assign \$131  = alloc_queue_rd_next + 1'h1;
-  assign \$132  = ~ alloc_queue_pop;
-  assign \$133  = alloc_queue_count[0] & \$132 ;
-  assign \$134  = alloc_queue_held[0] | \$133 ;
-  assign \$135  = alloc_queue_push & \$134 ;
-  assign \$136  = alloc_queue_wr_next + 1'h1;
+  assign \$118  = ~ \$876 [8];
+  assign \$119  = bus__r_req & \$118 ;
+  assign \$120  = ~ alloc_queue_pop;
+  assign \$121  = alloc_queue_count[0] & \$120 ;
+  assign \$122  = ~ \$121 ;
+  assign \$123  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$124  = ~ alloc_queue_pop;
+  assign \$125  = alloc_queue_count[0] & \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = \$126  & alloc_queue_held[0];
+  assign \$128  = alloc_queue_rd_next + 1'h1;
+  assign \$129  = ~ alloc_queue_pop;
+  assign \$130  = alloc_queue_count[0] & \$129 ;
+  assign \$131  = alloc_queue_held[0] | \$130 ;
+  assign \$132  = alloc_queue_push & \$131 ;
+  assign \$133  = alloc_queue_wr_next + 1'h1;
+  assign \$134  = ~ alloc_queue_pop;
+  assign \$135  = alloc_queue_count[0] & \$134 ;
+  assign \$136  = alloc_queue_push & \$135 ;
   assign \$137  = ~ alloc_queue_pop;
   assign \$138  = alloc_queue_count[0] & \$137 ;
-  assign \$139  = alloc_queue_push & \$138 ;
-  assign \$140  = ~ alloc_queue_pop;
-  assign \$141  = alloc_queue_count[0] & \$140 ;
-  assign \$142  = ~ \$141 ;
-  assign \$143  = \$142  & alloc_queue_held[0];
-  assign \$144  = ~ alloc_queue_push;
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = \$145  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$147  = \$139  ? 1'h1 : \$146 ;
+  assign \$139  = ~ \$138 ;
+  assign \$140  = \$139  & alloc_queue_held[0];
+  assign \$141  = ~ alloc_queue_push;
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = \$142  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$144  = \$136  ? 1'h1 : \$143 ;
+  assign \$145  = ~ alloc_queue_pop;
+  assign \$146  = alloc_queue_count[0] & \$145 ;
+  assign \$147  = alloc_queue_push & \$146 ;
   assign \$148  = ~ alloc_queue_pop;
   assign \$149  = alloc_queue_count[0] & \$148 ;
-  assign \$150  = alloc_queue_push & \$149 ;
-  assign \$151  = ~ alloc_queue_pop;
-  assign \$152  = alloc_queue_count[0] & \$151 ;
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$153  & alloc_queue_held[0];
-  assign \$155  = ~ alloc_queue_push;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = \$156  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$158  = \$150  ? alloc_queue_held[0] : \$157 ;
+  assign \$150  = ~ \$149 ;
+  assign \$151  = \$150  & alloc_queue_held[0];
+  assign \$152  = ~ alloc_queue_push;
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = \$153  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$155  = \$147  ? alloc_queue_held[0] : \$154 ;
+  assign \$156  = ~ alloc_queue_pop;
+  assign \$157  = alloc_queue_count[0] & \$156 ;
+  assign \$158  = alloc_queue_push & \$157 ;
   assign \$159  = ~ alloc_queue_pop;
   assign \$160  = alloc_queue_count[0] & \$159 ;
-  assign \$161  = alloc_queue_push & \$160 ;
-  assign \$162  = ~ alloc_queue_pop;
-  assign \$163  = alloc_queue_count[0] & \$162 ;
-  assign \$164  = ~ \$163 ;
-  assign \$165  = \$164  & alloc_queue_held[0];
-  assign \$166  = ~ alloc_queue_push;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = \$167  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$169  = \$161  ? alloc_queue_held[1] : \$168 ;
+  assign \$161  = ~ \$160 ;
+  assign \$162  = \$161  & alloc_queue_held[0];
+  assign \$163  = ~ alloc_queue_push;
+  assign \$164  = \$162  & \$163 ;
+  assign \$165  = \$164  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$166  = \$158  ? alloc_queue_held[1] : \$165 ;
+  assign \$167  = ~ alloc_queue_pop;
+  assign \$168  = alloc_queue_count[0] & \$167 ;
+  assign \$169  = alloc_queue_push & \$168 ;
   assign \$170  = ~ alloc_queue_pop;
   assign \$171  = alloc_queue_count[0] & \$170 ;
-  assign \$172  = alloc_queue_push & \$171 ;
-  assign \$173  = ~ alloc_queue_pop;
-  assign \$174  = alloc_queue_count[0] & \$173 ;
-  assign \$175  = ~ \$174 ;
-  assign \$176  = \$175  & alloc_queue_held[0];
-  assign \$177  = ~ alloc_queue_push;
-  assign \$178  = \$176  & \$177 ;
-  assign \$179  = \$178  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$180  = \$172  ? alloc_queue_held[2] : \$179 ;
+  assign \$172  = ~ \$171 ;
+  assign \$173  = \$172  & alloc_queue_held[0];
+  assign \$174  = ~ alloc_queue_push;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = \$175  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$177  = \$169  ? alloc_queue_held[2] : \$176 ;
+  assign \$178  = ~ alloc_queue_pop;
+  assign \$179  = alloc_queue_count[0] & \$178 ;
+  assign \$180  = alloc_queue_push & \$179 ;
   assign \$181  = ~ alloc_queue_pop;
   assign \$182  = alloc_queue_count[0] & \$181 ;
-  assign \$183  = alloc_queue_push & \$182 ;
-  assign \$184  = ~ alloc_queue_pop;
-  assign \$185  = alloc_queue_count[0] & \$184 ;
-  assign \$186  = ~ \$185 ;
-  assign \$187  = \$186  & alloc_queue_held[0];
-  assign \$188  = ~ alloc_queue_push;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = \$189  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$191  = \$183  ? alloc_queue_held[3] : \$190 ;
+  assign \$183  = ~ \$182 ;
+  assign \$184  = \$183  & alloc_queue_held[0];
+  assign \$185  = ~ alloc_queue_push;
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = \$186  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$188  = \$180  ? alloc_queue_held[3] : \$187 ;
+  assign \$189  = ~ alloc_queue_pop;
+  assign \$190  = alloc_queue_count[0] & \$189 ;
+  assign \$191  = alloc_queue_push & \$190 ;
   assign \$192  = ~ alloc_queue_pop;
   assign \$193  = alloc_queue_count[0] & \$192 ;
-  assign \$194  = alloc_queue_push & \$193 ;
-  assign \$195  = ~ alloc_queue_pop;
-  assign \$196  = alloc_queue_count[0] & \$195 ;
-  assign \$197  = ~ \$196 ;
-  assign \$198  = \$197  & alloc_queue_held[0];
-  assign \$199  = ~ alloc_queue_push;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = \$200  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$202  = \$194  ? alloc_queue_held[4] : \$201 ;
+  assign \$194  = ~ \$193 ;
+  assign \$195  = \$194  & alloc_queue_held[0];
+  assign \$196  = ~ alloc_queue_push;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = \$197  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$199  = \$191  ? alloc_queue_held[4] : \$198 ;
+  assign \$200  = ~ alloc_queue_pop;
+  assign \$201  = alloc_queue_count[0] & \$200 ;
+  assign \$202  = alloc_queue_push & \$201 ;
   assign \$203  = ~ alloc_queue_pop;
   assign \$204  = alloc_queue_count[0] & \$203 ;
-  assign \$205  = alloc_queue_push & \$204 ;
-  assign \$206  = ~ alloc_queue_pop;
-  assign \$207  = alloc_queue_count[0] & \$206 ;
-  assign \$208  = ~ \$207 ;
-  assign \$209  = \$208  & alloc_queue_held[0];
-  assign \$210  = ~ alloc_queue_push;
-  assign \$211  = \$209  & \$210 ;
-  assign \$212  = \$211  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$213  = \$205  ? alloc_queue_held[5] : \$212 ;
+  assign \$205  = ~ \$204 ;
+  assign \$206  = \$205  & alloc_queue_held[0];
+  assign \$207  = ~ alloc_queue_push;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = \$208  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$210  = \$202  ? alloc_queue_held[5] : \$209 ;
+  assign \$211  = ~ alloc_queue_pop;
+  assign \$212  = alloc_queue_count[0] & \$211 ;
+  assign \$213  = alloc_queue_push & \$212 ;
   assign \$214  = ~ alloc_queue_pop;
   assign \$215  = alloc_queue_count[0] & \$214 ;
-  assign \$216  = alloc_queue_push & \$215 ;
-  assign \$217  = ~ alloc_queue_pop;
-  assign \$218  = alloc_queue_count[0] & \$217 ;
-  assign \$219  = ~ \$218 ;
-  assign \$220  = \$219  & alloc_queue_held[0];
-  assign \$221  = ~ alloc_queue_push;
-  assign \$222  = \$220  & \$221 ;
-  assign \$223  = \$222  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$224  = \$216  ? alloc_queue_held[6] : \$223 ;
+  assign \$216  = ~ \$215 ;
+  assign \$217  = \$216  & alloc_queue_held[0];
+  assign \$218  = ~ alloc_queue_push;
+  assign \$219  = \$217  & \$218 ;
+  assign \$220  = \$219  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$221  = \$213  ? alloc_queue_held[6] : \$220 ;
+  assign \$222  = ~ alloc_queue_pop;
+  assign \$223  = alloc_queue_count[0] & \$222 ;
+  assign \$224  = alloc_queue_push & \$223 ;
   assign \$225  = ~ alloc_queue_pop;
   assign \$226  = alloc_queue_count[0] & \$225 ;
-  assign \$227  = alloc_queue_push & \$226 ;
-  assign \$228  = ~ alloc_queue_pop;
-  assign \$229  = alloc_queue_count[0] & \$228 ;
-  assign \$230  = ~ \$229 ;
-  assign \$231  = \$230  & alloc_queue_held[0];
-  assign \$232  = ~ alloc_queue_push;
-  assign \$233  = \$231  & \$232 ;
-  assign \$234  = \$233  ? 1'h0 : alloc_queue_held[8];
-  assign \$235  = \$227  ? alloc_queue_held[7] : \$234 ;
-  assign \$236  = ~ alloc_queue_pop;
-  assign \$237  = alloc_queue_push & \$236 ;
-  assign \$238  = ~ alloc_queue_push;
-  assign \$239  = alloc_queue_pop & \$238 ;
-  assign \$240  = \$239  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$241  = \$237  ? 1'h1 : \$240 ;
-  assign \$242  = ~ alloc_queue_pop;
-  assign \$243  = alloc_queue_push & \$242 ;
-  assign \$244  = ~ alloc_queue_push;
-  assign \$245  = alloc_queue_pop & \$244 ;
-  assign \$246  = \$245  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$247  = \$243  ? alloc_queue_count[0] : \$246 ;
-  assign \$248  = ~ alloc_queue_pop;
-  assign \$249  = alloc_queue_push & \$248 ;
-  assign \$250  = ~ alloc_queue_push;
-  assign \$251  = alloc_queue_pop & \$250 ;
-  assign \$252  = \$251  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$253  = \$249  ? alloc_queue_count[1] : \$252 ;
-  assign \$254  = ~ alloc_queue_pop;
-  assign \$255  = alloc_queue_push & \$254 ;
-  assign \$256  = ~ alloc_queue_push;
-  assign \$257  = alloc_queue_pop & \$256 ;
-  assign \$258  = \$257  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$259  = \$255  ? alloc_queue_count[2] : \$258 ;
-  assign \$260  = ~ alloc_queue_pop;
-  assign \$261  = alloc_queue_push & \$260 ;
-  assign \$262  = ~ alloc_queue_push;
-  assign \$263  = alloc_queue_pop & \$262 ;
-  assign \$264  = \$263  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$265  = \$261  ? alloc_queue_count[3] : \$264 ;
-  assign \$266  = ~ alloc_queue_pop;
-  assign \$267  = alloc_queue_push & \$266 ;
-  assign \$268  = ~ alloc_queue_push;
-  assign \$269  = alloc_queue_pop & \$268 ;
-  assign \$270  = \$269  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$271  = \$267  ? alloc_queue_count[4] : \$270 ;
-  assign \$272  = ~ alloc_queue_pop;
-  assign \$273  = alloc_queue_push & \$272 ;
-  assign \$274  = ~ alloc_queue_push;
-  assign \$275  = alloc_queue_pop & \$274 ;
-  assign \$276  = \$275  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$277  = \$273  ? alloc_queue_count[5] : \$276 ;
-  assign \$278  = ~ alloc_queue_pop;
-  assign \$279  = alloc_queue_push & \$278 ;
-  assign \$280  = ~ alloc_queue_push;
-  assign \$281  = alloc_queue_pop & \$280 ;
-  assign \$282  = \$281  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$283  = \$279  ? alloc_queue_count[6] : \$282 ;
-  assign \$284  = ~ alloc_queue_pop;
-  assign \$285  = alloc_queue_push & \$284 ;
-  assign \$286  = ~ alloc_queue_push;
-  assign \$287  = alloc_queue_pop & \$286 ;
-  assign \$288  = \$287  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$289  = \$285  ? alloc_queue_count[7] : \$288 ;
-  assign \$290  = ~ alloc_queue_pop;
-  assign \$291  = alloc_queue_push & \$290 ;
-  assign \$292  = ~ alloc_queue_push;
-  assign \$293  = alloc_queue_pop & \$292 ;
-  assign \$294  = \$293  ? 1'h0 : alloc_queue_count[9];
-  assign \$295  = \$291  ? alloc_queue_count[8] : \$294 ;
-  assign \$296  = alloc_queue_count[0] | staged_valid;
-  assign \$297  = ! bus__r_addr[5:0];
-  assign \$298  = 5'h10 >> bus__r_addr[11:6];
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = bus__r_req & \$299 ;
-  assign \$301  = \$296  | \$300 ;
-  assign \$302  = req_alloc & native_alloc_valid;
-  assign \$303  = ~ \$302 ;
-  assign \$304  = \$301  & \$303 ;
-  assign \$305  = ! bus__r_addr[5:0];
-  assign \$306  = 5'h10 >> bus__r_addr[11:6];
-  assign \$307  = \$305  & \$306 ;
-  assign \$308  = bus__r_req & \$307 ;
-  assign \$309  = alloc_queue_count[0] | staged_valid;
-  assign \$310  = ! bus__r_addr[5:0];
-  assign \$311  = 5'h10 >> bus__r_addr[11:6];
-  assign \$312  = \$310  & \$311 ;
-  assign \$313  = bus__r_req & \$312 ;
-  assign \$314  = \$309  | \$313 ;
-  assign \$315  = req_alloc & native_alloc_valid;
-  assign \$316  = ~ \$315 ;
-  assign \$317  = \$314  & \$316 ;
-  assign \$318  = ~ alloc_queue_count[0];
-  assign \$319  = ~ staged_valid;
-  assign \$320  = \$318  & \$319 ;
-  assign \$321  = \$317  & \$320 ;
-  assign \$322  = ~ \$321 ;
-  assign \$323  = \$308  & \$322 ;
-  assign \$324  = bus__r_addr[11:6] - 3'h4;
-  assign \$325  = bus__r_addr[11:6] - 3'h4;
-  assign \$327  = bus__r_addr[11:6] - 3'h4;
-  assign \$328  = bus__r_addr[11:6] - 3'h4;
-  assign \$330  = staged_valid ? alloc_queue_w_data : { \$329 , \$327 [0] };
-  assign \$331  = alloc_queue_count[0] ? alloc_queue_head : \$330 ;
+  assign \$227  = ~ \$226 ;
+  assign \$228  = \$227  & alloc_queue_held[0];
+  assign \$229  = ~ alloc_queue_push;
+  assign \$230  = \$228  & \$229 ;
+  assign \$231  = \$230  ? 1'h0 : alloc_queue_held[8];
+  assign \$232  = \$224  ? alloc_queue_held[7] : \$231 ;
+  assign \$233  = ~ alloc_queue_pop;
+  assign \$234  = alloc_queue_push & \$233 ;
+  assign \$235  = ~ alloc_queue_push;
+  assign \$236  = alloc_queue_pop & \$235 ;
+  assign \$237  = \$236  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$238  = \$234  ? 1'h1 : \$237 ;
+  assign \$239  = ~ alloc_queue_pop;
+  assign \$240  = alloc_queue_push & \$239 ;
+  assign \$241  = ~ alloc_queue_push;
+  assign \$242  = alloc_queue_pop & \$241 ;
+  assign \$243  = \$242  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$244  = \$240  ? alloc_queue_count[0] : \$243 ;
+  assign \$245  = ~ alloc_queue_pop;
+  assign \$246  = alloc_queue_push & \$245 ;
+  assign \$247  = ~ alloc_queue_push;
+  assign \$248  = alloc_queue_pop & \$247 ;
+  assign \$249  = \$248  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$250  = \$246  ? alloc_queue_count[1] : \$249 ;
+  assign \$251  = ~ alloc_queue_pop;
+  assign \$252  = alloc_queue_push & \$251 ;
+  assign \$253  = ~ alloc_queue_push;
+  assign \$254  = alloc_queue_pop & \$253 ;
+  assign \$255  = \$254  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$256  = \$252  ? alloc_queue_count[2] : \$255 ;
+  assign \$257  = ~ alloc_queue_pop;
+  assign \$258  = alloc_queue_push & \$257 ;
+  assign \$259  = ~ alloc_queue_push;
+  assign \$260  = alloc_queue_pop & \$259 ;
+  assign \$261  = \$260  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$262  = \$258  ? alloc_queue_count[3] : \$261 ;
+  assign \$263  = ~ alloc_queue_pop;
+  assign \$264  = alloc_queue_push & \$263 ;
+  assign \$265  = ~ alloc_queue_push;
+  assign \$266  = alloc_queue_pop & \$265 ;
+  assign \$267  = \$266  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$268  = \$264  ? alloc_queue_count[4] : \$267 ;
+  assign \$269  = ~ alloc_queue_pop;
+  assign \$270  = alloc_queue_push & \$269 ;
+  assign \$271  = ~ alloc_queue_push;
+  assign \$272  = alloc_queue_pop & \$271 ;
+  assign \$273  = \$272  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$274  = \$270  ? alloc_queue_count[5] : \$273 ;
+  assign \$275  = ~ alloc_queue_pop;
+  assign \$276  = alloc_queue_push & \$275 ;
+  assign \$277  = ~ alloc_queue_push;
+  assign \$278  = alloc_queue_pop & \$277 ;
+  assign \$279  = \$278  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$280  = \$276  ? alloc_queue_count[6] : \$279 ;
+  assign \$281  = ~ alloc_queue_pop;
+  assign \$282  = alloc_queue_push & \$281 ;
+  assign \$283  = ~ alloc_queue_push;
+  assign \$284  = alloc_queue_pop & \$283 ;
+  assign \$285  = \$284  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$286  = \$282  ? alloc_queue_count[7] : \$285 ;
+  assign \$287  = ~ alloc_queue_pop;
+  assign \$288  = alloc_queue_push & \$287 ;
+  assign \$289  = ~ alloc_queue_push;
+  assign \$290  = alloc_queue_pop & \$289 ;
+  assign \$291  = \$290  ? 1'h0 : alloc_queue_count[9];
+  assign \$292  = \$288  ? alloc_queue_count[8] : \$291 ;
+  assign \$293  = alloc_queue_count[0] | staged_valid;
+  assign \$294  = \$293  | \$876 [8];
+  assign \$295  = req_alloc & native_alloc_valid;
+  assign \$296  = ~ \$295 ;
+  assign \$297  = \$294  & \$296 ;
+  assign \$298  = alloc_queue_count[0] | staged_valid;
+  assign \$299  = \$298  | \$876 [8];
+  assign \$300  = req_alloc & native_alloc_valid;
+  assign \$301  = ~ \$300 ;
+  assign \$302  = \$299  & \$301 ;
+  assign \$303  = ~ alloc_queue_count[0];
+  assign \$304  = ~ staged_valid;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = \$302  & \$305 ;
+  assign \$307  = ~ \$306 ;
+  assign \$308  = \$876 [8] & \$307 ;
+  assign \$309  = bus__r_addr[11:6] - 3'h4;
+  assign \$310  = bus__r_addr[11:6] - 3'h4;
+  assign \$312  = bus__r_addr[11:6] - 3'h4;
+  assign \$313  = bus__r_addr[11:6] - 3'h4;
+  assign \$315  = staged_valid ? alloc_queue_w_data : { \$314 , \$312 [0] };
+  assign \$316  = alloc_queue_count[0] ? alloc_queue_head : \$315 ;
+  assign \$318  = ~ \$317 ;
+  assign \$319  = \$318  + 1'h1;
+  assign \$321  = ~ \$320 ;
+  assign \$322  = \$321  + 1'h1;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = \$324  + 1'h1;
+  assign \$327  = ~ \$326 ;
+  assign \$328  = \$327  + 1'h1;
+  assign \$330  = ~ \$329 ;
+  assign \$331  = \$330  + 1'h1;
   assign \$333  = ~ \$332 ;
   assign \$334  = \$333  + 1'h1;
   assign \$336  = ~ \$335 ;
@@ -8026,953 +8017,940 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$406  = \$405  + 1'h1;
   assign \$408  = ~ \$407 ;
   assign \$409  = \$408  + 1'h1;
-  assign \$411  = ~ \$410 ;
-  assign \$412  = \$411  + 1'h1;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = \$414  + 1'h1;
-  assign \$417  = ~ \$416 ;
-  assign \$418  = \$417  + 1'h1;
-  assign \$420  = ~ \$419 ;
-  assign \$421  = \$420  + 1'h1;
-  assign \$423  = ~ \$422 ;
-  assign \$424  = \$423  + 1'h1;
-  assign \$425  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$426  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$410  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$411  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = r1_sel_config ? 32'd169084167 : 32'd0;
+  assign \$414  = r1_sel_config2 ? 32'd100732960 : 32'd0;
+  assign \$415  = \$413  | \$414 ;
+  assign \$416  = \$412  | \$415 ;
+  assign \$418  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$420  = r1_sel_irq_status ? \$signal$95  : 5'h00;
+  assign \$421  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = \$419  | { 27'h0000000, \$422  };
+  assign \$424  = \$416  | \$423 ;
+  assign \$425  = r1_sel_err_count ? \$signal$82  : 32'd0;
+  assign \$426  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$427  = \$425  | \$426 ;
-  assign \$428  = r1_sel_config ? 32'd169084167 : 32'd0;
-  assign \$429  = r1_sel_config2 ? 32'd100732960 : 32'd0;
+  assign \$428  = r1_sel_err_head0 ? { head_shown_valid, head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$429  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$430  = \$428  | \$429 ;
   assign \$431  = \$427  | \$430 ;
-  assign \$433  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$435  = r1_sel_irq_status ? \$signal$95  : 5'h00;
-  assign \$436  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$437  = \$435  | \$436 ;
-  assign \$438  = \$434  | { 27'h0000000, \$437  };
+  assign \$432  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$433  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$434  = \$432  | \$433 ;
+  assign \$436  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$438  = \$434  | \$437 ;
   assign \$439  = \$431  | \$438 ;
-  assign \$440  = r1_sel_err_count ? \$signal$82  : 32'd0;
-  assign \$441  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$442  = \$440  | \$441 ;
-  assign \$443  = r1_sel_err_head0 ? { head_shown_valid, head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$444  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$445  = \$443  | \$444 ;
-  assign \$446  = \$442  | \$445 ;
-  assign \$447  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$448  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$449  = \$447  | \$448 ;
-  assign \$451  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$453  = \$449  | \$452 ;
-  assign \$454  = \$446  | \$453 ;
-  assign \$455  = \$439  | \$454 ;
-  assign \$456  = r1_sel_id | r1_sel_version;
-  assign \$457  = r1_sel_config | r1_sel_config2;
-  assign \$458  = \$456  | \$457 ;
-  assign \$459  = r1_sel_ctrl | r1_sel_status;
-  assign \$460  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$461  = \$459  | \$460 ;
+  assign \$440  = \$424  | \$439 ;
+  assign \$441  = r1_sel_id | r1_sel_version;
+  assign \$442  = r1_sel_config | r1_sel_config2;
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = r1_sel_ctrl | r1_sel_status;
+  assign \$445  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$446  = \$444  | \$445 ;
+  assign \$447  = \$443  | \$446 ;
+  assign \$448  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$449  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$452  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$453  = \$451  | \$452 ;
+  assign \$454  = \$450  | \$453 ;
+  assign \$455  = \$447  | \$454 ;
+  assign \$457  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$460  = r1_sel_pool0_slot_size ? 32'd4096 : 32'd0;
   assign \$462  = \$458  | \$461 ;
-  assign \$463  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$464  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$465  = \$463  | \$464 ;
-  assign \$466  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$467  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$468  = \$466  | \$467 ;
+  assign \$463  = r1_sel_pool0_slots ? 32'd64 : 32'd0;
+  assign \$464  = r1_sel_pool0_in_use ? event_in_use : 7'h00;
+  assign \$465  = \$463  | { 25'h0000000, \$464  };
+  assign \$466  = r1_sel_pool0_high_water ? event_high_water : 7'h00;
+  assign \$467  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$468  = { 25'h0000000, \$466  } | \$467 ;
   assign \$469  = \$465  | \$468 ;
   assign \$470  = \$462  | \$469 ;
-  assign \$472  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$475  = r1_sel_pool0_slot_size ? 32'd4096 : 32'd0;
-  assign \$477  = \$473  | \$476 ;
-  assign \$478  = r1_sel_pool0_slots ? 32'd64 : 32'd0;
-  assign \$479  = r1_sel_pool0_in_use ? event_in_use : 7'h00;
-  assign \$480  = \$478  | { 25'h0000000, \$479  };
-  assign \$481  = r1_sel_pool0_high_water ? event_high_water : 7'h00;
-  assign \$482  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$483  = { 25'h0000000, \$481  } | \$482 ;
-  assign \$484  = \$480  | \$483 ;
-  assign \$485  = \$477  | \$484 ;
-  assign \$486  = r1_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$487  = r1_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$488  = \$486  | \$487 ;
-  assign \$493  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$496  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
-  assign \$497  = \$495  | { 15'h0000, \$496  };
-  assign \$498  = \$492  | \$497 ;
-  assign \$499  = \$485  | \$498 ;
-  assign \$500  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$501  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$502  = \$500  | \$501 ;
-  assign \$503  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$504  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$505  = \$503  | \$504 ;
-  assign \$506  = \$502  | \$505 ;
-  assign \$507  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$508  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$509  = \$507  | \$508 ;
-  assign \$510  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$511  = \$510  | r1_sel_pool0_low_water;
-  assign \$512  = \$509  | \$511 ;
-  assign \$513  = \$506  | \$512 ;
-  assign \$514  = w0_in_pools_queued & w0_free_at_queued;
-  assign \$515  = w0_in_pools_pins & w0_free_at_pins;
-  assign \$516  = bus__w_addr_from_queue ? \$514  : \$515 ;
-  assign \$517  = w0_full_word & \$516 ;
-  assign \$518  = w0_in_pools_queued & w0_flush_at_queued;
-  assign \$519  = w0_in_pools_pins & w0_flush_at_pins;
-  assign \$520  = bus__w_addr_from_queue ? \$518  : \$519 ;
-  assign \$521  = w0_full_word & \$520 ;
-  assign \$522  = w0_in_pools_queued & w0_command_at_queued;
-  assign \$523  = w0_in_pools_pins & w0_command_at_pins;
-  assign \$524  = bus__w_addr_from_queue ? \$522  : \$523 ;
-  assign \$525  = w0_full_word & \$524 ;
-  assign \$526  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$527  = \$526 [11:6] - 3'h4;
-  assign \$528  = w0_event_is & w0_event_slot_ok;
-  assign \$529  = bus__w_beat_from_queue ? \port$2940$0 [31:0] : bus__w_data;
-  assign \$530  = bus__w_beat_from_queue ? \port$2940$0 [31:0] : bus__w_data;
-  assign \$532  = 32'd2147483648 + \$531 ;
-  assign \$533  = ~ command_queue_pop;
-  assign \$534  = command_queue_count[0] & \$533 ;
-  assign \$535  = ~ \$534 ;
-  assign \$536  = command_queue_held[0] ? \read__data$200  : { w1_pool_is, w1_hit, w1_tag, \$signal$183 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
-  assign \$537  = ~ command_queue_pop;
-  assign \$538  = command_queue_count[0] & \$537 ;
-  assign \$539  = ~ \$538 ;
-  assign \$540  = \$539  & command_queue_held[0];
-  assign \$541  = command_queue_rd_next + 1'h1;
-  assign \$542  = ~ command_queue_pop;
-  assign \$543  = command_queue_count[0] & \$542 ;
-  assign \$544  = command_queue_held[0] | \$543 ;
+  assign \$471  = r1_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$472  = r1_sel_pool0_frees ? event_frees : 32'd0;
+  assign \$473  = \$471  | \$472 ;
+  assign \$478  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$481  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
+  assign \$482  = \$480  | { 15'h0000, \$481  };
+  assign \$483  = \$477  | \$482 ;
+  assign \$484  = \$470  | \$483 ;
+  assign \$485  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$486  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$487  = \$485  | \$486 ;
+  assign \$488  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$489  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$490  = \$488  | \$489 ;
+  assign \$491  = \$487  | \$490 ;
+  assign \$492  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$493  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$494  = \$492  | \$493 ;
+  assign \$495  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$496  = \$495  | r1_sel_pool0_low_water;
+  assign \$497  = \$494  | \$496 ;
+  assign \$498  = \$491  | \$497 ;
+  assign \$499  = w0_in_pools_queued & w0_free_at_queued;
+  assign \$500  = w0_in_pools_pins & w0_free_at_pins;
+  assign \$501  = bus__w_addr_from_queue ? \$499  : \$500 ;
+  assign \$502  = w0_full_word & \$501 ;
+  assign \$503  = w0_in_pools_queued & w0_flush_at_queued;
+  assign \$504  = w0_in_pools_pins & w0_flush_at_pins;
+  assign \$505  = bus__w_addr_from_queue ? \$503  : \$504 ;
+  assign \$506  = w0_full_word & \$505 ;
+  assign \$507  = w0_in_pools_queued & w0_command_at_queued;
+  assign \$508  = w0_in_pools_pins & w0_command_at_pins;
+  assign \$509  = bus__w_addr_from_queue ? \$507  : \$508 ;
+  assign \$510  = w0_full_word & \$509 ;
+  assign \$511  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$512  = \$511 [11:6] - 3'h4;
+  assign \$513  = w0_event_is & w0_event_slot_ok;
+  assign \$514  = bus__w_beat_from_queue ? \port$2926$0 [31:0] : bus__w_data;
+  assign \$515  = bus__w_beat_from_queue ? \port$2926$0 [31:0] : bus__w_data;
+  assign \$517  = 32'd2147483648 + \$516 ;
+  assign \$518  = ~ command_queue_pop;
+  assign \$519  = command_queue_count[0] & \$518 ;
+  assign \$520  = ~ \$519 ;
+  assign \$521  = command_queue_held[0] ? \read__data$201  : { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , \$924 , \$923 , \$922 , \$921 , \$920 , \$919 , \$918 , \$917 , \$916 , \$915 , \$914 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , w1_is_flush };
+  assign \$522  = ~ command_queue_pop;
+  assign \$523  = command_queue_count[0] & \$522 ;
+  assign \$524  = ~ \$523 ;
+  assign \$525  = \$524  & command_queue_held[0];
+  assign \$526  = command_queue_rd_next + 1'h1;
+  assign \$527  = ~ command_queue_pop;
+  assign \$528  = command_queue_count[0] & \$527 ;
+  assign \$529  = command_queue_held[0] | \$528 ;
+  assign \$530  = command_queue_push & \$529 ;
+  assign \$531  = command_queue_wr_next + 1'h1;
+  assign \$532  = ~ command_queue_pop;
+  assign \$533  = command_queue_count[0] & \$532 ;
+  assign \$534  = command_queue_push & \$533 ;
+  assign \$535  = ~ command_queue_pop;
+  assign \$536  = command_queue_count[0] & \$535 ;
+  assign \$537  = ~ \$536 ;
+  assign \$538  = \$537  & command_queue_held[0];
+  assign \$539  = ~ command_queue_push;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = \$540  ? command_queue_held[1] : command_queue_held[0];
+  assign \$542  = \$534  ? 1'h1 : \$541 ;
+  assign \$543  = ~ command_queue_pop;
+  assign \$544  = command_queue_count[0] & \$543 ;
   assign \$545  = command_queue_push & \$544 ;
-  assign \$546  = command_queue_wr_next + 1'h1;
-  assign \$547  = ~ command_queue_pop;
-  assign \$548  = command_queue_count[0] & \$547 ;
-  assign \$549  = command_queue_push & \$548 ;
-  assign \$550  = ~ command_queue_pop;
-  assign \$551  = command_queue_count[0] & \$550 ;
-  assign \$552  = ~ \$551 ;
-  assign \$553  = \$552  & command_queue_held[0];
-  assign \$554  = ~ command_queue_push;
-  assign \$555  = \$553  & \$554 ;
-  assign \$556  = \$555  ? command_queue_held[1] : command_queue_held[0];
-  assign \$557  = \$549  ? 1'h1 : \$556 ;
-  assign \$558  = ~ command_queue_pop;
-  assign \$559  = command_queue_count[0] & \$558 ;
-  assign \$560  = command_queue_push & \$559 ;
-  assign \$561  = ~ command_queue_pop;
-  assign \$562  = command_queue_count[0] & \$561 ;
-  assign \$563  = ~ \$562 ;
-  assign \$564  = \$563  & command_queue_held[0];
-  assign \$565  = ~ command_queue_push;
-  assign \$566  = \$564  & \$565 ;
-  assign \$567  = \$566  ? command_queue_held[2] : command_queue_held[1];
-  assign \$568  = \$560  ? command_queue_held[0] : \$567 ;
-  assign \$569  = ~ command_queue_pop;
-  assign \$570  = command_queue_count[0] & \$569 ;
-  assign \$571  = command_queue_push & \$570 ;
-  assign \$572  = ~ command_queue_pop;
-  assign \$573  = command_queue_count[0] & \$572 ;
-  assign \$574  = ~ \$573 ;
-  assign \$575  = \$574  & command_queue_held[0];
-  assign \$576  = ~ command_queue_push;
-  assign \$577  = \$575  & \$576 ;
-  assign \$578  = \$577  ? command_queue_held[3] : command_queue_held[2];
-  assign \$579  = \$571  ? command_queue_held[1] : \$578 ;
-  assign \$580  = ~ command_queue_pop;
-  assign \$581  = command_queue_count[0] & \$580 ;
-  assign \$582  = command_queue_push & \$581 ;
-  assign \$583  = ~ command_queue_pop;
-  assign \$584  = command_queue_count[0] & \$583 ;
-  assign \$585  = ~ \$584 ;
-  assign \$586  = \$585  & command_queue_held[0];
-  assign \$587  = ~ command_queue_push;
-  assign \$588  = \$586  & \$587 ;
-  assign \$589  = \$588  ? command_queue_held[4] : command_queue_held[3];
-  assign \$590  = \$582  ? command_queue_held[2] : \$589 ;
-  assign \$591  = ~ command_queue_pop;
-  assign \$592  = command_queue_count[0] & \$591 ;
-  assign \$593  = command_queue_push & \$592 ;
-  assign \$594  = ~ command_queue_pop;
-  assign \$595  = command_queue_count[0] & \$594 ;
-  assign \$596  = ~ \$595 ;
-  assign \$597  = \$596  & command_queue_held[0];
-  assign \$598  = ~ command_queue_push;
-  assign \$599  = \$597  & \$598 ;
-  assign \$600  = \$599  ? command_queue_held[5] : command_queue_held[4];
-  assign \$601  = \$593  ? command_queue_held[3] : \$600 ;
-  assign \$602  = ~ command_queue_pop;
-  assign \$603  = command_queue_count[0] & \$602 ;
-  assign \$604  = command_queue_push & \$603 ;
-  assign \$605  = ~ command_queue_pop;
-  assign \$606  = command_queue_count[0] & \$605 ;
-  assign \$607  = ~ \$606 ;
-  assign \$608  = \$607  & command_queue_held[0];
-  assign \$609  = ~ command_queue_push;
-  assign \$610  = \$608  & \$609 ;
-  assign \$611  = \$610  ? command_queue_held[6] : command_queue_held[5];
-  assign \$612  = \$604  ? command_queue_held[4] : \$611 ;
-  assign \$613  = ~ command_queue_pop;
-  assign \$614  = command_queue_count[0] & \$613 ;
-  assign \$615  = command_queue_push & \$614 ;
-  assign \$616  = ~ command_queue_pop;
-  assign \$617  = command_queue_count[0] & \$616 ;
-  assign \$618  = ~ \$617 ;
-  assign \$619  = \$618  & command_queue_held[0];
-  assign \$620  = ~ command_queue_push;
-  assign \$621  = \$619  & \$620 ;
-  assign \$622  = \$621  ? command_queue_held[7] : command_queue_held[6];
-  assign \$623  = \$615  ? command_queue_held[5] : \$622 ;
-  assign \$624  = ~ command_queue_pop;
-  assign \$625  = command_queue_count[0] & \$624 ;
-  assign \$626  = command_queue_push & \$625 ;
-  assign \$627  = ~ command_queue_pop;
-  assign \$628  = command_queue_count[0] & \$627 ;
-  assign \$629  = ~ \$628 ;
-  assign \$630  = \$629  & command_queue_held[0];
-  assign \$631  = ~ command_queue_push;
-  assign \$632  = \$630  & \$631 ;
-  assign \$633  = \$632  ? command_queue_held[8] : command_queue_held[7];
-  assign \$634  = \$626  ? command_queue_held[6] : \$633 ;
-  assign \$635  = ~ command_queue_pop;
-  assign \$636  = command_queue_count[0] & \$635 ;
-  assign \$637  = command_queue_push & \$636 ;
-  assign \$638  = ~ command_queue_pop;
-  assign \$639  = command_queue_count[0] & \$638 ;
-  assign \$640  = ~ \$639 ;
-  assign \$641  = \$640  & command_queue_held[0];
-  assign \$642  = ~ command_queue_push;
-  assign \$643  = \$641  & \$642 ;
-  assign \$644  = \$643  ? 1'h0 : command_queue_held[8];
-  assign \$645  = \$637  ? command_queue_held[7] : \$644 ;
-  assign \$646  = ~ command_queue_pop;
-  assign \$647  = command_queue_push & \$646 ;
-  assign \$648  = ~ command_queue_push;
-  assign \$649  = command_queue_pop & \$648 ;
-  assign \$650  = \$649  ? command_queue_count[1] : command_queue_count[0];
-  assign \$651  = \$647  ? 1'h1 : \$650 ;
-  assign \$652  = ~ command_queue_pop;
-  assign \$653  = command_queue_push & \$652 ;
-  assign \$654  = ~ command_queue_push;
-  assign \$655  = command_queue_pop & \$654 ;
-  assign \$656  = \$655  ? command_queue_count[2] : command_queue_count[1];
-  assign \$657  = \$653  ? command_queue_count[0] : \$656 ;
-  assign \$658  = ~ command_queue_pop;
-  assign \$659  = command_queue_push & \$658 ;
-  assign \$660  = ~ command_queue_push;
-  assign \$661  = command_queue_pop & \$660 ;
-  assign \$662  = \$661  ? command_queue_count[3] : command_queue_count[2];
-  assign \$663  = \$659  ? command_queue_count[1] : \$662 ;
-  assign \$664  = ~ command_queue_pop;
-  assign \$665  = command_queue_push & \$664 ;
-  assign \$666  = ~ command_queue_push;
-  assign \$667  = command_queue_pop & \$666 ;
-  assign \$668  = \$667  ? command_queue_count[4] : command_queue_count[3];
-  assign \$669  = \$665  ? command_queue_count[2] : \$668 ;
-  assign \$670  = ~ command_queue_pop;
-  assign \$671  = command_queue_push & \$670 ;
-  assign \$672  = ~ command_queue_push;
-  assign \$673  = command_queue_pop & \$672 ;
-  assign \$674  = \$673  ? command_queue_count[5] : command_queue_count[4];
-  assign \$675  = \$671  ? command_queue_count[3] : \$674 ;
-  assign \$676  = ~ command_queue_pop;
-  assign \$677  = command_queue_push & \$676 ;
-  assign \$678  = ~ command_queue_push;
-  assign \$679  = command_queue_pop & \$678 ;
-  assign \$680  = \$679  ? command_queue_count[6] : command_queue_count[5];
-  assign \$681  = \$677  ? command_queue_count[4] : \$680 ;
-  assign \$682  = ~ command_queue_pop;
-  assign \$683  = command_queue_push & \$682 ;
-  assign \$684  = ~ command_queue_push;
-  assign \$685  = command_queue_pop & \$684 ;
-  assign \$686  = \$685  ? command_queue_count[7] : command_queue_count[6];
-  assign \$687  = \$683  ? command_queue_count[5] : \$686 ;
-  assign \$688  = ~ command_queue_pop;
-  assign \$689  = command_queue_push & \$688 ;
-  assign \$690  = ~ command_queue_push;
-  assign \$691  = command_queue_pop & \$690 ;
-  assign \$692  = \$691  ? command_queue_count[8] : command_queue_count[7];
-  assign \$693  = \$689  ? command_queue_count[6] : \$692 ;
-  assign \$694  = ~ command_queue_pop;
-  assign \$695  = command_queue_push & \$694 ;
-  assign \$696  = ~ command_queue_push;
-  assign \$697  = command_queue_pop & \$696 ;
-  assign \$698  = \$697  ? command_queue_count[9] : command_queue_count[8];
-  assign \$699  = \$695  ? command_queue_count[7] : \$698 ;
-  assign \$700  = ~ command_queue_pop;
-  assign \$701  = command_queue_push & \$700 ;
-  assign \$702  = ~ command_queue_push;
-  assign \$703  = command_queue_pop & \$702 ;
-  assign \$704  = \$703  ? 1'h0 : command_queue_count[9];
-  assign \$705  = \$701  ? command_queue_count[8] : \$704 ;
-  assign \$706  = req_free & native_free_valid;
-  assign \$707  = req_flush & native_flush_valid;
+  assign \$546  = ~ command_queue_pop;
+  assign \$547  = command_queue_count[0] & \$546 ;
+  assign \$548  = ~ \$547 ;
+  assign \$549  = \$548  & command_queue_held[0];
+  assign \$550  = ~ command_queue_push;
+  assign \$551  = \$549  & \$550 ;
+  assign \$552  = \$551  ? command_queue_held[2] : command_queue_held[1];
+  assign \$553  = \$545  ? command_queue_held[0] : \$552 ;
+  assign \$554  = ~ command_queue_pop;
+  assign \$555  = command_queue_count[0] & \$554 ;
+  assign \$556  = command_queue_push & \$555 ;
+  assign \$557  = ~ command_queue_pop;
+  assign \$558  = command_queue_count[0] & \$557 ;
+  assign \$559  = ~ \$558 ;
+  assign \$560  = \$559  & command_queue_held[0];
+  assign \$561  = ~ command_queue_push;
+  assign \$562  = \$560  & \$561 ;
+  assign \$563  = \$562  ? command_queue_held[3] : command_queue_held[2];
+  assign \$564  = \$556  ? command_queue_held[1] : \$563 ;
+  assign \$565  = ~ command_queue_pop;
+  assign \$566  = command_queue_count[0] & \$565 ;
+  assign \$567  = command_queue_push & \$566 ;
+  assign \$568  = ~ command_queue_pop;
+  assign \$569  = command_queue_count[0] & \$568 ;
+  assign \$570  = ~ \$569 ;
+  assign \$571  = \$570  & command_queue_held[0];
+  assign \$572  = ~ command_queue_push;
+  assign \$573  = \$571  & \$572 ;
+  assign \$574  = \$573  ? command_queue_held[4] : command_queue_held[3];
+  assign \$575  = \$567  ? command_queue_held[2] : \$574 ;
+  assign \$576  = ~ command_queue_pop;
+  assign \$577  = command_queue_count[0] & \$576 ;
+  assign \$578  = command_queue_push & \$577 ;
+  assign \$579  = ~ command_queue_pop;
+  assign \$580  = command_queue_count[0] & \$579 ;
+  assign \$581  = ~ \$580 ;
+  assign \$582  = \$581  & command_queue_held[0];
+  assign \$583  = ~ command_queue_push;
+  assign \$584  = \$582  & \$583 ;
+  assign \$585  = \$584  ? command_queue_held[5] : command_queue_held[4];
+  assign \$586  = \$578  ? command_queue_held[3] : \$585 ;
+  assign \$587  = ~ command_queue_pop;
+  assign \$588  = command_queue_count[0] & \$587 ;
+  assign \$589  = command_queue_push & \$588 ;
+  assign \$590  = ~ command_queue_pop;
+  assign \$591  = command_queue_count[0] & \$590 ;
+  assign \$592  = ~ \$591 ;
+  assign \$593  = \$592  & command_queue_held[0];
+  assign \$594  = ~ command_queue_push;
+  assign \$595  = \$593  & \$594 ;
+  assign \$596  = \$595  ? command_queue_held[6] : command_queue_held[5];
+  assign \$597  = \$589  ? command_queue_held[4] : \$596 ;
+  assign \$598  = ~ command_queue_pop;
+  assign \$599  = command_queue_count[0] & \$598 ;
+  assign \$600  = command_queue_push & \$599 ;
+  assign \$601  = ~ command_queue_pop;
+  assign \$602  = command_queue_count[0] & \$601 ;
+  assign \$603  = ~ \$602 ;
+  assign \$604  = \$603  & command_queue_held[0];
+  assign \$605  = ~ command_queue_push;
+  assign \$606  = \$604  & \$605 ;
+  assign \$607  = \$606  ? command_queue_held[7] : command_queue_held[6];
+  assign \$608  = \$600  ? command_queue_held[5] : \$607 ;
+  assign \$609  = ~ command_queue_pop;
+  assign \$610  = command_queue_count[0] & \$609 ;
+  assign \$611  = command_queue_push & \$610 ;
+  assign \$612  = ~ command_queue_pop;
+  assign \$613  = command_queue_count[0] & \$612 ;
+  assign \$614  = ~ \$613 ;
+  assign \$615  = \$614  & command_queue_held[0];
+  assign \$616  = ~ command_queue_push;
+  assign \$617  = \$615  & \$616 ;
+  assign \$618  = \$617  ? command_queue_held[8] : command_queue_held[7];
+  assign \$619  = \$611  ? command_queue_held[6] : \$618 ;
+  assign \$620  = ~ command_queue_pop;
+  assign \$621  = command_queue_count[0] & \$620 ;
+  assign \$622  = command_queue_push & \$621 ;
+  assign \$623  = ~ command_queue_pop;
+  assign \$624  = command_queue_count[0] & \$623 ;
+  assign \$625  = ~ \$624 ;
+  assign \$626  = \$625  & command_queue_held[0];
+  assign \$627  = ~ command_queue_push;
+  assign \$628  = \$626  & \$627 ;
+  assign \$629  = \$628  ? 1'h0 : command_queue_held[8];
+  assign \$630  = \$622  ? command_queue_held[7] : \$629 ;
+  assign \$631  = ~ command_queue_pop;
+  assign \$632  = command_queue_push & \$631 ;
+  assign \$633  = ~ command_queue_push;
+  assign \$634  = command_queue_pop & \$633 ;
+  assign \$635  = \$634  ? command_queue_count[1] : command_queue_count[0];
+  assign \$636  = \$632  ? 1'h1 : \$635 ;
+  assign \$637  = ~ command_queue_pop;
+  assign \$638  = command_queue_push & \$637 ;
+  assign \$639  = ~ command_queue_push;
+  assign \$640  = command_queue_pop & \$639 ;
+  assign \$641  = \$640  ? command_queue_count[2] : command_queue_count[1];
+  assign \$642  = \$638  ? command_queue_count[0] : \$641 ;
+  assign \$643  = ~ command_queue_pop;
+  assign \$644  = command_queue_push & \$643 ;
+  assign \$645  = ~ command_queue_push;
+  assign \$646  = command_queue_pop & \$645 ;
+  assign \$647  = \$646  ? command_queue_count[3] : command_queue_count[2];
+  assign \$648  = \$644  ? command_queue_count[1] : \$647 ;
+  assign \$649  = ~ command_queue_pop;
+  assign \$650  = command_queue_push & \$649 ;
+  assign \$651  = ~ command_queue_push;
+  assign \$652  = command_queue_pop & \$651 ;
+  assign \$653  = \$652  ? command_queue_count[4] : command_queue_count[3];
+  assign \$654  = \$650  ? command_queue_count[2] : \$653 ;
+  assign \$655  = ~ command_queue_pop;
+  assign \$656  = command_queue_push & \$655 ;
+  assign \$657  = ~ command_queue_push;
+  assign \$658  = command_queue_pop & \$657 ;
+  assign \$659  = \$658  ? command_queue_count[5] : command_queue_count[4];
+  assign \$660  = \$656  ? command_queue_count[3] : \$659 ;
+  assign \$661  = ~ command_queue_pop;
+  assign \$662  = command_queue_push & \$661 ;
+  assign \$663  = ~ command_queue_push;
+  assign \$664  = command_queue_pop & \$663 ;
+  assign \$665  = \$664  ? command_queue_count[6] : command_queue_count[5];
+  assign \$666  = \$662  ? command_queue_count[4] : \$665 ;
+  assign \$667  = ~ command_queue_pop;
+  assign \$668  = command_queue_push & \$667 ;
+  assign \$669  = ~ command_queue_push;
+  assign \$670  = command_queue_pop & \$669 ;
+  assign \$671  = \$670  ? command_queue_count[7] : command_queue_count[6];
+  assign \$672  = \$668  ? command_queue_count[5] : \$671 ;
+  assign \$673  = ~ command_queue_pop;
+  assign \$674  = command_queue_push & \$673 ;
+  assign \$675  = ~ command_queue_push;
+  assign \$676  = command_queue_pop & \$675 ;
+  assign \$677  = \$676  ? command_queue_count[8] : command_queue_count[7];
+  assign \$678  = \$674  ? command_queue_count[6] : \$677 ;
+  assign \$679  = ~ command_queue_pop;
+  assign \$680  = command_queue_push & \$679 ;
+  assign \$681  = ~ command_queue_push;
+  assign \$682  = command_queue_pop & \$681 ;
+  assign \$683  = \$682  ? command_queue_count[9] : command_queue_count[8];
+  assign \$684  = \$680  ? command_queue_count[7] : \$683 ;
+  assign \$685  = ~ command_queue_pop;
+  assign \$686  = command_queue_push & \$685 ;
+  assign \$687  = ~ command_queue_push;
+  assign \$688  = command_queue_pop & \$687 ;
+  assign \$689  = \$688  ? 1'h0 : command_queue_count[9];
+  assign \$690  = \$686  ? command_queue_count[8] : \$689 ;
+  assign \$691  = req_free & native_free_valid;
+  assign \$692  = req_flush & native_flush_valid;
+  assign \$693  = \$691  | \$692 ;
+  assign \$694  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$695  = 1'h1 << \$694 [1:0];
+  assign \$696  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$697  = 1'h1 << \$696 [4:2];
+  assign \$698  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$699  = 1'h1 << \$698 [7:5];
+  assign \$700  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$701  = 1'h1 << \$700 [11:8];
+  assign \$702  = bus__w_beat_from_queue ? \port$2926$0 [31:0] : bus__w_data;
+  assign \$703  = bus__w_beat_from_queue ? \port$2926$0 [35:32] : bus__w_strb;
+  assign \$704  = ~ w1_is_command;
+  assign \$705  = w1_valid & \$704 ;
+  assign \$706  = ~ w1_a1_0[0];
+  assign \$707  = ~ w1_a4_2[4];
   assign \$708  = \$706  | \$707 ;
-  assign \$709  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$710  = 1'h1 << \$709 [1:0];
-  assign \$711  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$712  = 1'h1 << \$711 [4:2];
-  assign \$713  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$714  = 1'h1 << \$713 [7:5];
-  assign \$715  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$716  = 1'h1 << \$715 [11:8];
-  assign \$717  = bus__w_beat_from_queue ? \port$2940$0 [31:0] : bus__w_data;
-  assign \$718  = bus__w_beat_from_queue ? \port$2940$0 [35:32] : bus__w_strb;
-  assign \$719  = ~ w1_is_command;
-  assign \$720  = w1_valid & \$719 ;
-  assign \$721  = ~ w1_a1_0[0];
-  assign \$722  = ~ w1_a4_2[4];
-  assign \$723  = \$721  | \$722 ;
-  assign \$724  = ~ w1_a7_5[0];
-  assign \$725  = ~ w1_a11_8[0];
-  assign \$726  = \$724  | \$725 ;
-  assign \$727  = \$723  | \$726 ;
-  assign \$728  = ~ \$727 ;
-  assign \$729  = ~ w1_a1_0[0];
-  assign \$730  = ~ w1_a4_2[6];
-  assign \$731  = \$729  | \$730 ;
-  assign \$732  = ~ w1_a7_5[0];
-  assign \$733  = ~ w1_a11_8[0];
-  assign \$734  = \$732  | \$733 ;
-  assign \$735  = \$731  | \$734 ;
-  assign \$736  = ~ \$735 ;
-  assign \$737  = ~ w1_a1_0[0];
-  assign \$738  = ~ w1_a4_2[7];
-  assign \$739  = \$737  | \$738 ;
-  assign \$740  = ~ w1_a7_5[0];
-  assign \$741  = ~ w1_a11_8[0];
-  assign \$742  = \$740  | \$741 ;
-  assign \$743  = \$739  | \$742 ;
-  assign \$744  = ~ \$743 ;
-  assign \$745  = ~ w1_a1_0[0];
-  assign \$746  = ~ w1_a4_2[6];
-  assign \$747  = \$745  | \$746 ;
-  assign \$748  = ~ w1_a7_5[1];
-  assign \$749  = ~ w1_a11_8[0];
-  assign \$750  = \$748  | \$749 ;
-  assign \$751  = \$747  | \$750 ;
-  assign \$752  = ~ \$751 ;
-  assign \$753  = ~ w1_a1_0[0];
-  assign \$754  = ~ w1_a4_2[1];
-  assign \$755  = \$753  | \$754 ;
-  assign \$756  = ~ w1_a7_5[0];
-  assign \$757  = ~ w1_a11_8[1];
-  assign \$758  = \$756  | \$757 ;
-  assign \$759  = \$755  | \$758 ;
-  assign \$760  = ~ \$759 ;
-  assign \$761  = ~ w1_a1_0[0];
-  assign \$762  = ~ w1_a4_2[4];
-  assign \$763  = \$761  | \$762 ;
-  assign \$764  = ~ w1_a7_5[1];
-  assign \$765  = ~ w1_a11_8[1];
-  assign \$766  = \$764  | \$765 ;
-  assign \$767  = \$763  | \$766 ;
-  assign \$768  = ~ \$767 ;
-  assign \$769  = ~ w1_a1_0[0];
-  assign \$770  = ~ w1_a4_2[7];
-  assign \$771  = \$769  | \$770 ;
-  assign \$772  = ~ w1_a7_5[1];
-  assign \$773  = ~ w1_a11_8[1];
-  assign \$774  = \$772  | \$773 ;
-  assign \$775  = \$771  | \$774 ;
-  assign \$776  = ~ \$775 ;
-  assign \$777  = ~ w1_a1_0[0];
-  assign \$778  = ~ w1_a4_2[4];
-  assign \$779  = \$777  | \$778 ;
-  assign \$780  = ~ w1_a7_5[0];
-  assign \$781  = ~ w1_a11_8[0];
-  assign \$782  = \$780  | \$781 ;
-  assign \$783  = \$779  | \$782 ;
-  assign \$784  = ~ \$783 ;
-  assign \$785  = ~ w1_a1_0[0];
-  assign \$786  = ~ w1_a4_2[6];
-  assign \$787  = \$785  | \$786 ;
-  assign \$788  = ~ w1_a7_5[1];
-  assign \$789  = ~ w1_a11_8[0];
-  assign \$790  = \$788  | \$789 ;
-  assign \$791  = \$787  | \$790 ;
-  assign \$792  = ~ \$791 ;
-  assign \$793  = ~ w1_a1_0[0];
-  assign \$794  = ~ w1_a4_2[1];
-  assign \$795  = \$793  | \$794 ;
-  assign \$796  = ~ w1_a7_5[0];
-  assign \$797  = ~ w1_a11_8[1];
-  assign \$798  = \$796  | \$797 ;
-  assign \$799  = \$795  | \$798 ;
-  assign \$800  = ~ \$799 ;
-  assign \$801  = ~ w1_a1_0[0];
-  assign \$802  = ~ w1_a4_2[4];
-  assign \$803  = \$801  | \$802 ;
-  assign \$804  = ~ w1_a7_5[1];
-  assign \$805  = ~ w1_a11_8[1];
-  assign \$806  = \$804  | \$805 ;
-  assign \$807  = \$803  | \$806 ;
-  assign \$808  = ~ \$807 ;
-  assign \$809  = { \$808 , \$800 , \$792 , \$784  } + 4'hf;
-  assign \$810  = ~ w1_a1_0[0];
-  assign \$811  = ~ w1_a4_2[6];
-  assign \$812  = \$810  | \$811 ;
-  assign \$813  = ~ w1_a7_5[0];
-  assign \$814  = ~ w1_a11_8[0];
-  assign \$815  = \$813  | \$814 ;
-  assign \$816  = \$812  | \$815 ;
-  assign \$817  = ~ \$816 ;
-  assign \$818  = ~ w1_a1_0[0];
-  assign \$819  = ~ w1_a4_2[7];
-  assign \$820  = \$818  | \$819 ;
-  assign \$821  = ~ w1_a7_5[0];
-  assign \$822  = ~ w1_a11_8[0];
-  assign \$823  = \$821  | \$822 ;
-  assign \$824  = \$820  | \$823 ;
-  assign \$825  = ~ \$824 ;
-  assign \$826  = \$817  | \$825 ;
-  assign \$827  = ~ w1_a1_0[0];
-  assign \$828  = ~ w1_a4_2[7];
-  assign \$829  = \$827  | \$828 ;
-  assign \$830  = ~ w1_a7_5[1];
-  assign \$831  = ~ w1_a11_8[1];
-  assign \$832  = \$830  | \$831 ;
-  assign \$833  = \$829  | \$832 ;
-  assign \$834  = ~ \$833 ;
-  assign \$835  = \$826  | \$834 ;
-  assign \$836  = \$signal$220  & \$signal$221 ;
-  assign \$837  = \$836  & w2_is_ctrl;
-  assign \$838  = \$837  & \$signal$223 [0];
-  assign \$839  = \$signal$220  & \$signal$221 ;
-  assign \$840  = \$839  & w2_is_err_pop;
-  assign \$841  = \$signal$220  & w2_is_irq_status;
-  assign \$842  = \$841  & \$signal$222 [0];
-  assign \$843  = \$842  ? \$signal$223 [4:0] : 5'h00;
-  assign \$844  = \$signal$220  & w2_is_irq_enable;
-  assign \$845  = \$844  & \$signal$222 [0];
-  assign \$846  = \$signal$220  & w2_is_pool0_low_water;
-  assign \$847  = \$846  & \$signal$222 [0];
-  assign \$848  = \$signal$220  & w2_is_pool0_low_water;
-  assign \$849  = \$848  & \$signal$222 [1];
-  assign \$850  = \$signal$220  & w2_is_pool0_low_water;
-  assign \$851  = \$850  & \$signal$222 [2];
-  assign \$852  = | \port$2818$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$852 ;
-  assign \$853  = | \port$2830$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$853 ;
-  assign \$854  = ~ \port$2815$0 [0];
-  assign \$855  = rsp_grant_valid & \$854 ;
-  assign \$856  = \port$2815$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$855  & \$856 ;
-  assign \$857  = \$signal$28  > 2'h2;
-  assign \$858  = \$857  ? 2'h2 : \$signal$28 ;
-  assign \$859  = | \$signal$28 ;
-  assign \$860  = space_ge1 & \$859 ;
-  assign \$861  = \$860  ? 1'h1 : 1'h0;
-  assign \$862  = space_ge2 ? \$858  : { 1'h0, \$861  };
-  assign \$signal$81  = space_ge3 ? \$signal$28  : \$862 ;
-  assign \$863  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$863  & space_ge1;
-  assign \$864  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$864  & space_ge2;
-  assign \$865  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$865  & space_ge3;
-  assign \$866  = ~ space[4];
-  assign popped = w1c & \$866 ;
-  assign \$867  = 1'h0 - tail[1:0];
-  assign \$868  = 1'h1 - tail[1:0];
-  assign \$869  = 2'h2 - tail[1:0];
-  assign \$870  = 2'h3 - tail[1:0];
-  assign \$871  = space - 3'h7;
-  assign \$872  = ~ \$871 [5];
-  assign \$873  = space - 3'h7;
-  assign \$874  = ~ \$873 [5];
-  assign \$875  = space - 4'h8;
-  assign \$876  = ~ \$875 [5];
-  assign \$877  = space - 3'h7;
-  assign \$878  = ~ \$877 [5];
-  assign \$879  = space - 4'h8;
-  assign \$880  = ~ \$879 [5];
-  assign \$881  = space - 4'h9;
-  assign \$882  = ~ \$881 [5];
-  assign \$883  = space - \$signal$28 ;
-  assign \$884  = space + 1'h1;
-  assign space_over = \$884  - \$signal$28 ;
-  assign space_short = $signed(\$883 ) < $signed(1'h0);
-  assign \$885  = | \$signal$28 ;
-  assign \$886  = \$signal$81  != \$signal$28 ;
-  assign \$887  = \$signal$95  & irq_enable;
-  assign irq = | \$887 ;
+  assign \$709  = ~ w1_a7_5[0];
+  assign \$710  = ~ w1_a11_8[0];
+  assign \$711  = \$709  | \$710 ;
+  assign \$712  = \$708  | \$711 ;
+  assign \$713  = ~ \$712 ;
+  assign \$714  = ~ w1_a1_0[0];
+  assign \$715  = ~ w1_a4_2[6];
+  assign \$716  = \$714  | \$715 ;
+  assign \$717  = ~ w1_a7_5[0];
+  assign \$718  = ~ w1_a11_8[0];
+  assign \$719  = \$717  | \$718 ;
+  assign \$720  = \$716  | \$719 ;
+  assign \$721  = ~ \$720 ;
+  assign \$722  = ~ w1_a1_0[0];
+  assign \$723  = ~ w1_a4_2[7];
+  assign \$724  = \$722  | \$723 ;
+  assign \$725  = ~ w1_a7_5[0];
+  assign \$726  = ~ w1_a11_8[0];
+  assign \$727  = \$725  | \$726 ;
+  assign \$728  = \$724  | \$727 ;
+  assign \$729  = ~ \$728 ;
+  assign \$730  = ~ w1_a1_0[0];
+  assign \$731  = ~ w1_a4_2[6];
+  assign \$732  = \$730  | \$731 ;
+  assign \$733  = ~ w1_a7_5[1];
+  assign \$734  = ~ w1_a11_8[0];
+  assign \$735  = \$733  | \$734 ;
+  assign \$736  = \$732  | \$735 ;
+  assign \$737  = ~ \$736 ;
+  assign \$738  = ~ w1_a1_0[0];
+  assign \$739  = ~ w1_a4_2[1];
+  assign \$740  = \$738  | \$739 ;
+  assign \$741  = ~ w1_a7_5[0];
+  assign \$742  = ~ w1_a11_8[1];
+  assign \$743  = \$741  | \$742 ;
+  assign \$744  = \$740  | \$743 ;
+  assign \$745  = ~ \$744 ;
+  assign \$746  = ~ w1_a1_0[0];
+  assign \$747  = ~ w1_a4_2[4];
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = ~ w1_a7_5[1];
+  assign \$750  = ~ w1_a11_8[1];
+  assign \$751  = \$749  | \$750 ;
+  assign \$752  = \$748  | \$751 ;
+  assign \$753  = ~ \$752 ;
+  assign \$754  = ~ w1_a1_0[0];
+  assign \$755  = ~ w1_a4_2[7];
+  assign \$756  = \$754  | \$755 ;
+  assign \$757  = ~ w1_a7_5[1];
+  assign \$758  = ~ w1_a11_8[1];
+  assign \$759  = \$757  | \$758 ;
+  assign \$760  = \$756  | \$759 ;
+  assign \$761  = ~ \$760 ;
+  assign \$762  = ~ w1_a1_0[0];
+  assign \$763  = ~ w1_a4_2[4];
+  assign \$764  = \$762  | \$763 ;
+  assign \$765  = ~ w1_a7_5[0];
+  assign \$766  = ~ w1_a11_8[0];
+  assign \$767  = \$765  | \$766 ;
+  assign \$768  = \$764  | \$767 ;
+  assign \$769  = ~ \$768 ;
+  assign \$770  = ~ w1_a1_0[0];
+  assign \$771  = ~ w1_a4_2[6];
+  assign \$772  = \$770  | \$771 ;
+  assign \$773  = ~ w1_a7_5[1];
+  assign \$774  = ~ w1_a11_8[0];
+  assign \$775  = \$773  | \$774 ;
+  assign \$776  = \$772  | \$775 ;
+  assign \$777  = ~ \$776 ;
+  assign \$778  = ~ w1_a1_0[0];
+  assign \$779  = ~ w1_a4_2[1];
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = ~ w1_a7_5[0];
+  assign \$782  = ~ w1_a11_8[1];
+  assign \$783  = \$781  | \$782 ;
+  assign \$784  = \$780  | \$783 ;
+  assign \$785  = ~ \$784 ;
+  assign \$786  = ~ w1_a1_0[0];
+  assign \$787  = ~ w1_a4_2[4];
+  assign \$788  = \$786  | \$787 ;
+  assign \$789  = ~ w1_a7_5[1];
+  assign \$790  = ~ w1_a11_8[1];
+  assign \$791  = \$789  | \$790 ;
+  assign \$792  = \$788  | \$791 ;
+  assign \$793  = ~ \$792 ;
+  assign \$794  = { \$793 , \$785 , \$777 , \$769  } + 4'hf;
+  assign \$795  = ~ w1_a1_0[0];
+  assign \$796  = ~ w1_a4_2[6];
+  assign \$797  = \$795  | \$796 ;
+  assign \$798  = ~ w1_a7_5[0];
+  assign \$799  = ~ w1_a11_8[0];
+  assign \$800  = \$798  | \$799 ;
+  assign \$801  = \$797  | \$800 ;
+  assign \$802  = ~ \$801 ;
+  assign \$803  = ~ w1_a1_0[0];
+  assign \$804  = ~ w1_a4_2[7];
+  assign \$805  = \$803  | \$804 ;
+  assign \$806  = ~ w1_a7_5[0];
+  assign \$807  = ~ w1_a11_8[0];
+  assign \$808  = \$806  | \$807 ;
+  assign \$809  = \$805  | \$808 ;
+  assign \$810  = ~ \$809 ;
+  assign \$811  = \$802  | \$810 ;
+  assign \$812  = ~ w1_a1_0[0];
+  assign \$813  = ~ w1_a4_2[7];
+  assign \$814  = \$812  | \$813 ;
+  assign \$815  = ~ w1_a7_5[1];
+  assign \$816  = ~ w1_a11_8[1];
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = \$814  | \$817 ;
+  assign \$819  = ~ \$818 ;
+  assign \$820  = \$811  | \$819 ;
+  assign \$821  = \$signal$221  & \$signal$222 ;
+  assign \$822  = \$821  & w2_is_ctrl;
+  assign \$823  = \$822  & \$signal$224 [0];
+  assign \$824  = \$signal$221  & \$signal$222 ;
+  assign \$825  = \$824  & w2_is_err_pop;
+  assign \$826  = \$signal$221  & w2_is_irq_status;
+  assign \$827  = \$826  & \$signal$223 [0];
+  assign \$828  = \$827  ? \$signal$224 [4:0] : 5'h00;
+  assign \$829  = \$signal$221  & w2_is_irq_enable;
+  assign \$830  = \$829  & \$signal$223 [0];
+  assign \$831  = \$signal$221  & w2_is_pool0_low_water;
+  assign \$832  = \$831  & \$signal$223 [0];
+  assign \$833  = \$signal$221  & w2_is_pool0_low_water;
+  assign \$834  = \$833  & \$signal$223 [1];
+  assign \$835  = \$signal$221  & w2_is_pool0_low_water;
+  assign \$836  = \$835  & \$signal$223 [2];
+  assign \$837  = | \port$2804$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$837 ;
+  assign \$838  = | \port$2816$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$838 ;
+  assign \$839  = ~ \port$2801$0 [0];
+  assign \$840  = rsp_grant_valid & \$839 ;
+  assign \$841  = \port$2801$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$840  & \$841 ;
+  assign \$842  = \$signal$28  > 2'h2;
+  assign \$843  = \$842  ? 2'h2 : \$signal$28 ;
+  assign \$844  = | \$signal$28 ;
+  assign \$845  = space_ge1 & \$844 ;
+  assign \$846  = \$845  ? 1'h1 : 1'h0;
+  assign \$847  = space_ge2 ? \$843  : { 1'h0, \$846  };
+  assign \$signal$81  = space_ge3 ? \$signal$28  : \$847 ;
+  assign \$848  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$848  & space_ge1;
+  assign \$849  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$849  & space_ge2;
+  assign \$850  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$850  & space_ge3;
+  assign \$851  = ~ space[4];
+  assign popped = w1c & \$851 ;
+  assign \$852  = 1'h0 - tail[1:0];
+  assign \$853  = 1'h1 - tail[1:0];
+  assign \$854  = 2'h2 - tail[1:0];
+  assign \$855  = 2'h3 - tail[1:0];
+  assign \$856  = space - 3'h7;
+  assign \$857  = ~ \$856 [5];
+  assign \$858  = space - 3'h7;
+  assign \$859  = ~ \$858 [5];
+  assign \$860  = space - 4'h8;
+  assign \$861  = ~ \$860 [5];
+  assign \$862  = space - 3'h7;
+  assign \$863  = ~ \$862 [5];
+  assign \$864  = space - 4'h8;
+  assign \$865  = ~ \$864 [5];
+  assign \$866  = space - 4'h9;
+  assign \$867  = ~ \$866 [5];
+  assign \$868  = space - \$signal$28 ;
+  assign \$869  = space + 1'h1;
+  assign space_over = \$869  - \$signal$28 ;
+  assign space_short = $signed(\$868 ) < $signed(1'h0);
+  assign \$870  = | \$signal$28 ;
+  assign \$871  = \$signal$81  != \$signal$28 ;
+  assign \$872  = \$signal$95  & irq_enable;
+  assign irq = | \$872 ;
   assign low_water_hit = event_lw_granted_2 & event_lw_short;
-  assign \$888  = ! bus__r_addr[5:0];
-  assign \$889  = 5'h10 >> bus__r_addr[11:6];
-  assign bus__r_slow = \$888  & \$889 ;
-  assign \$890  = ~ alloc_queue_pop;
-  assign \$891  = alloc_queue_count[0] & \$890 ;
-  assign \$892  = alloc_queue_held[0] | \$891 ;
-  assign \$signature__en$260  = alloc_queue_push & \$892 ;
-  assign \$893  = req_alloc & native_alloc_valid;
-  assign \$894  = ~ \$893 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$894 ;
-  assign \$895  = alloc_queue_count[0] | staged_valid;
-  assign \$896  = ! bus__r_addr[5:0];
-  assign \$897  = 5'h10 >> bus__r_addr[11:6];
-  assign \$898  = \$896  & \$897 ;
-  assign \$899  = bus__r_req & \$898 ;
-  assign \$900  = \$895  | \$899 ;
-  assign \$901  = req_alloc & native_alloc_valid;
-  assign \$902  = ~ \$901 ;
-  assign \$903  = \$900  & \$902 ;
-  assign \$904  = ~ alloc_queue_count[0];
-  assign \$905  = \$903  & \$904 ;
-  assign \$906  = ~ \$905 ;
-  assign alloc_queue_push = staged_valid & \$906 ;
+  assign \$873  = 5'h10 >> bus__r_addr[11:6];
+  assign \$875  = ~ \$874 ;
+  assign \$876  = \$875  + 1'h1;
+  assign \$877  = ~ alloc_queue_pop;
+  assign \$878  = alloc_queue_count[0] & \$877 ;
+  assign \$879  = alloc_queue_held[0] | \$878 ;
+  assign \$signature__en$261  = alloc_queue_push & \$879 ;
+  assign \$880  = req_alloc & native_alloc_valid;
+  assign \$881  = ~ \$880 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$881 ;
+  assign \$882  = alloc_queue_count[0] | staged_valid;
+  assign \$883  = \$882  | \$876 [8];
+  assign \$884  = req_alloc & native_alloc_valid;
+  assign \$885  = ~ \$884 ;
+  assign \$886  = \$883  & \$885 ;
+  assign \$887  = ~ alloc_queue_count[0];
+  assign \$888  = \$886  & \$887 ;
+  assign \$889  = ~ \$888 ;
+  assign alloc_queue_push = staged_valid & \$889 ;
   assign bus__r_data = r2_block0 | r2_block4;
-  assign \$907  = | r2_found_in;
-  assign bus__r_err = ~ \$907 ;
+  assign \$890  = | r2_found_in;
+  assign bus__r_err = ~ \$890 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$909  = ~ \$908 ;
-  assign \$910  = \$909  + 1'h1;
-  assign \$912  = ~ \$911 ;
-  assign \$913  = \$912  + 1'h1;
-  assign w0_event_is = bus__w_addr_from_queue ? \$910 [6] : \$913 [6];
+  assign \$892  = ~ \$891 ;
+  assign \$893  = \$892  + 1'h1;
+  assign \$895  = ~ \$894 ;
+  assign \$896  = \$895  + 1'h1;
+  assign w0_event_is = bus__w_addr_from_queue ? \$893 [6] : \$896 [6];
   assign w0_in_pools_queued = 5'h10 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 5'h10 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$2940$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$2926$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
   assign w0_free_at_pins = bus__w_addr[5:0] == 3'h4;
   assign w0_flush_at_queued = bus__w_addr_queued[5:0] == 6'h30;
   assign w0_flush_at_pins = bus__w_addr[5:0] == 6'h30;
-  assign \$914  = bus__w_addr_queued[5:0] == 3'h4;
-  assign \$915  = bus__w_addr_queued[5:0] == 6'h30;
-  assign w0_command_at_queued = \$914  | \$915 ;
-  assign \$916  = bus__w_addr[5:0] == 3'h4;
-  assign \$917  = bus__w_addr[5:0] == 6'h30;
-  assign w0_command_at_pins = \$916  | \$917 ;
-  assign \$918  = \port$2940$0 [18:0] - 7'h40;
-  assign \$919  = ~ \$918 [19];
-  assign \$920  = bus__w_data[18:0] - 7'h40;
-  assign \$921  = ~ \$920 [19];
+  assign \$897  = bus__w_addr_queued[5:0] == 3'h4;
+  assign \$898  = bus__w_addr_queued[5:0] == 6'h30;
+  assign w0_command_at_queued = \$897  | \$898 ;
+  assign \$899  = bus__w_addr[5:0] == 3'h4;
+  assign \$900  = bus__w_addr[5:0] == 6'h30;
+  assign w0_command_at_pins = \$899  | \$900 ;
+  assign \$901  = \port$2926$0 [18:0] - 7'h40;
+  assign \$902  = ~ \$901 [19];
+  assign \$903  = bus__w_data[18:0] - 7'h40;
+  assign \$904  = ~ \$903 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$922  = ~ command_queue_pop;
-  assign \$923  = command_queue_count[0] & \$922 ;
-  assign \$924  = command_queue_held[0] | \$923 ;
-  assign \$signature__en$279  = command_queue_push & \$924 ;
-  assign \$925  = w1_pool_is & w1_event_addr[0];
-  assign \$926  = w1_pool_is & w1_event_addr[1];
-  assign \$927  = w1_pool_is & w1_event_addr[2];
-  assign \$928  = w1_pool_is & w1_event_addr[3];
-  assign \$929  = w1_pool_is & w1_event_addr[4];
-  assign \$930  = w1_pool_is & w1_event_addr[5];
-  assign \$931  = w1_pool_is & w1_event_addr[6];
-  assign \$932  = w1_pool_is & w1_event_addr[7];
-  assign \$933  = w1_pool_is & w1_event_addr[8];
-  assign \$934  = w1_pool_is & w1_event_addr[9];
-  assign \$935  = w1_pool_is & w1_event_addr[10];
-  assign \$936  = w1_pool_is & w1_event_addr[11];
-  assign \$937  = w1_pool_is & w1_event_addr[12];
-  assign \$938  = w1_pool_is & w1_event_addr[13];
-  assign \$939  = w1_pool_is & w1_event_addr[14];
-  assign \$940  = w1_pool_is & w1_event_addr[15];
-  assign \$941  = w1_pool_is & w1_event_addr[16];
-  assign \$942  = w1_pool_is & w1_event_addr[17];
-  assign \$943  = w1_pool_is & w1_event_addr[18];
-  assign \$944  = w1_pool_is & w1_event_addr[19];
-  assign \$945  = w1_pool_is & w1_event_addr[20];
-  assign \$946  = w1_pool_is & w1_event_addr[21];
-  assign \$947  = w1_pool_is & w1_event_addr[22];
-  assign \$948  = w1_pool_is & w1_event_addr[23];
-  assign \$949  = w1_pool_is & w1_event_addr[24];
-  assign \$950  = w1_pool_is & w1_event_addr[25];
-  assign \$951  = w1_pool_is & w1_event_addr[26];
-  assign \$952  = w1_pool_is & w1_event_addr[27];
-  assign \$953  = w1_pool_is & w1_event_addr[28];
-  assign \$954  = w1_pool_is & w1_event_addr[29];
-  assign \$955  = w1_pool_is & w1_event_addr[30];
-  assign \$956  = w1_pool_is & w1_event_addr[31];
-  assign \$957  = ~ w1_hit;
-  assign \$958  = ~ native_turn;
-  assign command_queue_pop = command_queue_count[0] & \$958 ;
-  assign \$959  = w1_valid & w1_is_command;
-  assign \$960  = command_queue_count[0] | native_turn;
-  assign command_queue_push = \$959  & \$960 ;
-  assign \$961  = ~ native_turn;
-  assign \$962  = ~ command_queue_head[0];
-  assign \$963  = w1_valid & w1_is_free;
-  assign \$964  = command_queue_count[0] ? \$962  : \$963 ;
-  assign req_free = \$961  & \$964 ;
-  assign \$965  = ~ native_turn;
-  assign \$966  = w1_valid & w1_is_flush;
-  assign \$967  = command_queue_count[0] ? command_queue_head[0] : \$966 ;
-  assign req_flush = \$965  & \$967 ;
-  assign \$968  = w1_pool_is & w1_event_addr[0];
-  assign \$969  = w1_pool_is & w1_event_addr[1];
-  assign \$970  = w1_pool_is & w1_event_addr[2];
-  assign \$971  = w1_pool_is & w1_event_addr[3];
-  assign \$972  = w1_pool_is & w1_event_addr[4];
-  assign \$973  = w1_pool_is & w1_event_addr[5];
-  assign \$974  = w1_pool_is & w1_event_addr[6];
-  assign \$975  = w1_pool_is & w1_event_addr[7];
-  assign \$976  = w1_pool_is & w1_event_addr[8];
-  assign \$977  = w1_pool_is & w1_event_addr[9];
-  assign \$978  = w1_pool_is & w1_event_addr[10];
-  assign \$979  = w1_pool_is & w1_event_addr[11];
-  assign \$980  = w1_pool_is & w1_event_addr[12];
-  assign \$981  = w1_pool_is & w1_event_addr[13];
-  assign \$982  = w1_pool_is & w1_event_addr[14];
-  assign \$983  = w1_pool_is & w1_event_addr[15];
-  assign \$984  = w1_pool_is & w1_event_addr[16];
-  assign \$985  = w1_pool_is & w1_event_addr[17];
-  assign \$986  = w1_pool_is & w1_event_addr[18];
-  assign \$987  = w1_pool_is & w1_event_addr[19];
-  assign \$988  = w1_pool_is & w1_event_addr[20];
-  assign \$989  = w1_pool_is & w1_event_addr[21];
-  assign \$990  = w1_pool_is & w1_event_addr[22];
-  assign \$991  = w1_pool_is & w1_event_addr[23];
-  assign \$992  = w1_pool_is & w1_event_addr[24];
-  assign \$993  = w1_pool_is & w1_event_addr[25];
-  assign \$994  = w1_pool_is & w1_event_addr[26];
-  assign \$995  = w1_pool_is & w1_event_addr[27];
-  assign \$996  = w1_pool_is & w1_event_addr[28];
-  assign \$997  = w1_pool_is & w1_event_addr[29];
-  assign \$998  = w1_pool_is & w1_event_addr[30];
-  assign \$999  = w1_pool_is & w1_event_addr[31];
-  assign \$1000  = ~ w1_hit;
-  assign \$1001  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$183 , \$1000 , \$999 , \$998 , \$997 , \$996 , \$995 , \$994 , \$993 , \$992 , \$991 , \$990 , \$989 , \$988 , \$987 , \$986 , \$985 , \$984 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , w1_is_flush };
-  assign \$1002  = ~ w2_plain;
-  assign \$1003  = \$signal$231  & \$signal$221 ;
-  assign \$1004  = ~ \$1003 ;
-  assign bus__w_err = \$1002  & \$1004 ;
-  assign \$1005  = rsp_freed_valid & \port$2858$0 [0];
-  assign \$1006  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1005  | \$1006 ;
-  assign \$1007  = rsp_freed_valid & \port$2858$0 [0];
-  assign \$1008  = \$1007  ? \port$2818$0 [0] : \port$2830$0 [0];
-  assign bus__w_slow_err = ~ \$1008 ;
+  assign \$905  = ~ command_queue_pop;
+  assign \$906  = command_queue_count[0] & \$905 ;
+  assign \$907  = command_queue_held[0] | \$906 ;
+  assign \$signature__en$280  = command_queue_push & \$907 ;
+  assign \$908  = w1_pool_is & w1_event_addr[0];
+  assign \$909  = w1_pool_is & w1_event_addr[1];
+  assign \$910  = w1_pool_is & w1_event_addr[2];
+  assign \$911  = w1_pool_is & w1_event_addr[3];
+  assign \$912  = w1_pool_is & w1_event_addr[4];
+  assign \$913  = w1_pool_is & w1_event_addr[5];
+  assign \$914  = w1_pool_is & w1_event_addr[6];
+  assign \$915  = w1_pool_is & w1_event_addr[7];
+  assign \$916  = w1_pool_is & w1_event_addr[8];
+  assign \$917  = w1_pool_is & w1_event_addr[9];
+  assign \$918  = w1_pool_is & w1_event_addr[10];
+  assign \$919  = w1_pool_is & w1_event_addr[11];
+  assign \$920  = w1_pool_is & w1_event_addr[12];
+  assign \$921  = w1_pool_is & w1_event_addr[13];
+  assign \$922  = w1_pool_is & w1_event_addr[14];
+  assign \$923  = w1_pool_is & w1_event_addr[15];
+  assign \$924  = w1_pool_is & w1_event_addr[16];
+  assign \$925  = w1_pool_is & w1_event_addr[17];
+  assign \$926  = w1_pool_is & w1_event_addr[18];
+  assign \$927  = w1_pool_is & w1_event_addr[19];
+  assign \$928  = w1_pool_is & w1_event_addr[20];
+  assign \$929  = w1_pool_is & w1_event_addr[21];
+  assign \$930  = w1_pool_is & w1_event_addr[22];
+  assign \$931  = w1_pool_is & w1_event_addr[23];
+  assign \$932  = w1_pool_is & w1_event_addr[24];
+  assign \$933  = w1_pool_is & w1_event_addr[25];
+  assign \$934  = w1_pool_is & w1_event_addr[26];
+  assign \$935  = w1_pool_is & w1_event_addr[27];
+  assign \$936  = w1_pool_is & w1_event_addr[28];
+  assign \$937  = w1_pool_is & w1_event_addr[29];
+  assign \$938  = w1_pool_is & w1_event_addr[30];
+  assign \$939  = w1_pool_is & w1_event_addr[31];
+  assign \$940  = ~ w1_hit;
+  assign \$941  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$941 ;
+  assign \$942  = w1_valid & w1_is_command;
+  assign \$943  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$942  & \$943 ;
+  assign \$944  = ~ native_turn;
+  assign \$945  = ~ command_queue_head[0];
+  assign \$946  = w1_valid & w1_is_free;
+  assign \$947  = command_queue_count[0] ? \$945  : \$946 ;
+  assign req_free = \$944  & \$947 ;
+  assign \$948  = ~ native_turn;
+  assign \$949  = w1_valid & w1_is_flush;
+  assign \$950  = command_queue_count[0] ? command_queue_head[0] : \$949 ;
+  assign req_flush = \$948  & \$950 ;
+  assign \$951  = w1_pool_is & w1_event_addr[0];
+  assign \$952  = w1_pool_is & w1_event_addr[1];
+  assign \$953  = w1_pool_is & w1_event_addr[2];
+  assign \$954  = w1_pool_is & w1_event_addr[3];
+  assign \$955  = w1_pool_is & w1_event_addr[4];
+  assign \$956  = w1_pool_is & w1_event_addr[5];
+  assign \$957  = w1_pool_is & w1_event_addr[6];
+  assign \$958  = w1_pool_is & w1_event_addr[7];
+  assign \$959  = w1_pool_is & w1_event_addr[8];
+  assign \$960  = w1_pool_is & w1_event_addr[9];
+  assign \$961  = w1_pool_is & w1_event_addr[10];
+  assign \$962  = w1_pool_is & w1_event_addr[11];
+  assign \$963  = w1_pool_is & w1_event_addr[12];
+  assign \$964  = w1_pool_is & w1_event_addr[13];
+  assign \$965  = w1_pool_is & w1_event_addr[14];
+  assign \$966  = w1_pool_is & w1_event_addr[15];
+  assign \$967  = w1_pool_is & w1_event_addr[16];
+  assign \$968  = w1_pool_is & w1_event_addr[17];
+  assign \$969  = w1_pool_is & w1_event_addr[18];
+  assign \$970  = w1_pool_is & w1_event_addr[19];
+  assign \$971  = w1_pool_is & w1_event_addr[20];
+  assign \$972  = w1_pool_is & w1_event_addr[21];
+  assign \$973  = w1_pool_is & w1_event_addr[22];
+  assign \$974  = w1_pool_is & w1_event_addr[23];
+  assign \$975  = w1_pool_is & w1_event_addr[24];
+  assign \$976  = w1_pool_is & w1_event_addr[25];
+  assign \$977  = w1_pool_is & w1_event_addr[26];
+  assign \$978  = w1_pool_is & w1_event_addr[27];
+  assign \$979  = w1_pool_is & w1_event_addr[28];
+  assign \$980  = w1_pool_is & w1_event_addr[29];
+  assign \$981  = w1_pool_is & w1_event_addr[30];
+  assign \$982  = w1_pool_is & w1_event_addr[31];
+  assign \$983  = ~ w1_hit;
+  assign \$984  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , w1_is_flush };
+  assign \$985  = ~ w2_plain;
+  assign \$986  = \$signal$232  & \$signal$222 ;
+  assign \$987  = ~ \$986 ;
+  assign bus__w_err = \$985  & \$987 ;
+  assign \$988  = rsp_freed_valid & \port$2844$0 [0];
+  assign \$989  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$988  | \$989 ;
+  assign \$990  = rsp_freed_valid & \port$2844$0 [0];
+  assign \$991  = \$990  ? \port$2804$0 [0] : \port$2816$0 [0];
+  assign bus__w_slow_err = ~ \$991 ;
   always @(posedge aclk_clk)
-    cycle <= \$1009 ;
+    cycle <= \$992 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1010 ;
+    \$signal  <= \$993 ;
   always @(posedge aclk_clk)
-    ready <= \$1011 ;
+    ready <= \$994 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2815$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2815$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2815$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2801$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2801$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2801$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1012 ;
+    \$signal$28  <= \$995 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1013 ;
+    e1_exhausted <= \$996 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1014 ;
+    event_ev_grant <= \$997 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1015 ;
+    event_ev_free <= \$998 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1016 ;
+    event_ev_flush <= \$999 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1017 ;
+    event_ev_fail <= \$1000 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$31 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$35 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1018 ;
+    log_bank0_wen <= \$1001 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$38 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$42 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1019 ;
+    log_bank1_wen <= \$1002 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$45 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$49 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1020 ;
+    log_bank2_wen <= \$1003 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$54 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1021 ;
+    log_bank3_wen <= \$1004 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1022 ;
+    space_ge1 <= \$1005 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1023 ;
+    space_ge2 <= \$1006 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1024 ;
+    space_ge3 <= \$1007 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1025 ;
+    space_ge4 <= \$1008 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1026 ;
+    space_ge5 <= \$1009 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1027 ;
+    space_ge6 <= \$1010 ;
   always @(posedge aclk_clk)
-    space <= \$1028 ;
+    space <= \$1011 ;
   always @(posedge aclk_clk)
-    tail <= \$1029 ;
+    tail <= \$1012 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$1030 ;
+    n_kept_q <= \$1013 ;
   always @(posedge aclk_clk)
-    \$signal$82  <= \$1031 ;
+    \$signal$82  <= \$1014 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1032 ;
+    n_dropped <= \$1015 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1033 ;
+    err_dropped <= \$1016 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1034 ;
+    tail_row <= \$1017 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1035 ;
+    tail_next_row <= \$1018 ;
   always @(posedge aclk_clk)
-    head <= \$1036 ;
+    head <= \$1019 ;
   always @(posedge aclk_clk)
-    \$signal$87  <= \$1037 ;
+    \$signal$87  <= \$1020 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1038 ;
+    head_bank <= \$1021 ;
   always @(posedge aclk_clk)
     head_entry <= \$81 ;
   always @(posedge aclk_clk)
-    head_shown_valid <= \$1039 ;
+    head_shown_valid <= \$1022 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$1040 ;
+    \$signal$95  <= \$1023 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1041 ;
+    event_lw_limit <= \$1024 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1042 ;
+    event_lw_short <= \$1025 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1043 ;
+    event_lw_granted_1 <= \$1026 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1044 ;
+    event_lw_granted_2 <= \$1027 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1045 ;
+    event_in_use <= \$1028 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1046 ;
+    event_in_use_was <= \$1029 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1047 ;
+    event_in_use_rose <= \$1030 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1048 ;
+    event_hw_grow <= \$1031 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1049 ;
+    event_high_water <= \$1032 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1050 ;
+    event_allocs <= \$1033 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1051 ;
+    event_fails <= \$1034 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1052 ;
+    event_frees <= \$1035 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1053 ;
+    event_flushes <= \$1036 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1054 ;
+    r1_valid <= \$1037 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1055 ;
+    alloc_queue_head <= \$1038 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1056 ;
+    alloc_queue_rd <= \$1039 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1057 ;
+    alloc_queue_rd_next <= \$1040 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1058 ;
+    alloc_queue_wr <= \$1041 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1059 ;
+    alloc_queue_wr_next <= \$1042 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1060 ;
+    alloc_queue_held <= \$1043 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1061 ;
+    alloc_queue_count <= \$1044 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1062 ;
+    req_alloc <= \$1045 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1063 ;
+    staged_valid <= \$1046 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1064 ;
+    alloc_queue_w_data <= \$1047 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1065 ;
+    req_alloc_pool <= \$1048 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1066 ;
+    req_alloc_size <= \$1049 ;
   always @(posedge aclk_clk)
-    r1_sel_id <= \$334 [12];
+    r1_sel_id <= \$319 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$337 [12];
+    r1_sel_version <= \$322 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$340 [12];
+    r1_sel_config <= \$325 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$343 [12];
+    r1_sel_config2 <= \$328 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$346 [12];
+    r1_sel_ctrl <= \$331 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$349 [12];
+    r1_sel_status <= \$334 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$352 [12];
+    r1_sel_irq_status <= \$337 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$355 [12];
+    r1_sel_irq_enable <= \$340 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$358 [12];
+    r1_sel_err_count <= \$343 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$361 [12];
+    r1_sel_err_dropped <= \$346 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$364 [12];
+    r1_sel_err_head0 <= \$349 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$367 [12];
+    r1_sel_err_head1 <= \$352 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$370 [12];
+    r1_sel_err_head2 <= \$355 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$373 [12];
+    r1_sel_err_head3 <= \$358 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$376 [12];
+    r1_sel_err_pop <= \$361 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$379 [12];
+    r1_sel_cycle <= \$364 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$382 [12];
+    r1_sel_pool0_free <= \$367 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$385 [12];
+    r1_sel_pool0_base_lo <= \$370 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$388 [12];
+    r1_sel_pool0_base_hi <= \$373 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$391 [12];
+    r1_sel_pool0_slot_size <= \$376 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$394 [12];
+    r1_sel_pool0_slots <= \$379 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$397 [12];
+    r1_sel_pool0_in_use <= \$382 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$400 [12];
+    r1_sel_pool0_high_water <= \$385 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$403 [12];
+    r1_sel_pool0_allocs <= \$388 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$406 [12];
+    r1_sel_pool0_fails <= \$391 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$409 [12];
+    r1_sel_pool0_frees <= \$394 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$412 [12];
+    r1_sel_pool0_info <= \$397 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$415 [12];
+    r1_sel_pool0_flush <= \$400 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$418 [12];
+    r1_sel_pool0_flushes <= \$403 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$421 [12];
+    r1_sel_pool0_overwrites <= \$406 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$424 [12];
+    r1_sel_pool0_low_water <= \$409 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1067 ;
+    r2_valid <= \$1050 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1068 ;
+    r2_block0 <= \$1051 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1069 ;
+    r2_found_in <= \$1052 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1070 ;
+    r2_block4 <= \$1053 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1071 ;
+    w1_valid <= \$1054 ;
   always @(posedge aclk_clk)
-    w1_is_free <= \$517 ;
+    w1_is_free <= \$502 ;
   always @(posedge aclk_clk)
-    w1_is_flush <= \$521 ;
+    w1_is_flush <= \$506 ;
   always @(posedge aclk_clk)
-    w1_is_command <= \$525 ;
+    w1_is_command <= \$510 ;
   always @(posedge aclk_clk)
-    \$signal$183  <= \$1072 ;
+    \$signal$184  <= \$1055 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1073 ;
+    w1_pool_is <= \$1056 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1074 ;
+    w1_hit <= \$1057 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1075 ;
+    w1_tag <= \$1058 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1076 ;
+    w1_event_addr <= \$1059 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1077 ;
+    command_queue_head <= \$1060 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1078 ;
+    command_queue_rd <= \$1061 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1079 ;
+    command_queue_rd_next <= \$1062 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1080 ;
+    command_queue_wr <= \$1063 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1081 ;
+    command_queue_wr_next <= \$1064 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1082 ;
+    command_queue_held <= \$1065 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1083 ;
+    command_queue_count <= \$1066 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1084 ;
+    native_turn <= \$1067 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1085 ;
+    w1_a1_0 <= \$1068 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1086 ;
+    w1_a4_2 <= \$1069 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1087 ;
+    w1_a7_5 <= \$1070 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1088 ;
+    w1_a11_8 <= \$1071 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1089 ;
+    w1_data <= \$1072 ;
   always @(posedge aclk_clk)
-    \$signal$216  <= \$1090 ;
+    \$signal$217  <= \$1073 ;
   always @(posedge aclk_clk)
-    \$signal$217  <= \$1091 ;
+    \$signal$218  <= \$1074 ;
   always @(posedge aclk_clk)
-    \$signal$220  <= \$1092 ;
+    \$signal$221  <= \$1075 ;
   always @(posedge aclk_clk)
-    \$signal$221  <= \$1093 ;
+    \$signal$222  <= \$1076 ;
   always @(posedge aclk_clk)
-    \$signal$222  <= \$1094 ;
+    \$signal$223  <= \$1077 ;
   always @(posedge aclk_clk)
-    \$signal$223  <= \$1095 ;
+    \$signal$224  <= \$1078 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1096 ;
+    w2_is_ctrl <= \$1079 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1097 ;
+    w2_is_irq_status <= \$1080 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1098 ;
+    w2_is_irq_enable <= \$1081 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1099 ;
+    w2_is_err_pop <= \$1082 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1100 ;
+    w2_is_pool0_free <= \$1083 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1101 ;
+    w2_is_pool0_flush <= \$1084 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1102 ;
+    w2_is_pool0_low_water <= \$1085 ;
   always @(posedge aclk_clk)
-    \$signal$231  <= \$1103 ;
+    \$signal$232  <= \$1086 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1104 ;
+    w2_plain <= \$1087 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$1105 ;
+    \$signal$86  <= \$1088 ;
   always @(posedge aclk_clk)
-    w1c <= \$1106 ;
+    w1c <= \$1089 ;
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1107 ;
+    \$signal$96  <= \$1090 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1108 ;
+    irq_enable <= \$1091 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1109 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
-  assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
-  assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
-  assign \$auto$rtlil.cc:2739:Not$18  = ~ { bus__r_addr[5], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$24  = ~ bus__r_addr[5:4];
-  assign \$auto$rtlil.cc:2739:Not$26  = ~ { bus__r_addr[5:4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$28  = ~ bus__r_addr[5:3];
-  assign \$auto$rtlil.cc:2739:Not$30  = ~ bus__r_addr[5:2];
-  assign \$auto$rtlil.cc:2739:Not$4  = ~ bus__r_addr[3];
-  assign \$auto$rtlil.cc:2739:Not$32  = ~ { bus__r_addr[8], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$34  = ~ { bus__r_addr[8], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$36  = ~ { bus__r_addr[8], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$38  = ~ { bus__r_addr[8], bus__r_addr[4] };
-  assign \$auto$rtlil.cc:2739:Not$40  = ~ { bus__r_addr[8], bus__r_addr[4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$42  = ~ { bus__r_addr[8], bus__r_addr[4:3] };
-  assign \$auto$rtlil.cc:2739:Not$44  = ~ { bus__r_addr[8], bus__r_addr[4:2] };
-  assign \$auto$rtlil.cc:2739:Not$46  = ~ { bus__r_addr[8], bus__r_addr[5] };
-  assign \$auto$rtlil.cc:2739:Not$48  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$50  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$6  = ~ bus__r_addr[3:2];
-  assign \$auto$rtlil.cc:2739:Not$52  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$54  = ~ { bus__r_addr[8], bus__r_addr[5:4] };
-  assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
-  assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$62  = ~ bus__w_addr_queued[8];
-  assign \$auto$rtlil.cc:2739:Not$64  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[4];
-  assign \$auto$rtlil.cc:2739:Not$10  = ~ { bus__r_addr[4], bus__r_addr[2] };
+    event_low_water <= \$1092 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$873  };
+  assign \$auto$rtlil.cc:2739:Not$12  = ~ { bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:3];
+  assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[4:2];
+  assign \$auto$rtlil.cc:2739:Not$18  = ~ bus__r_addr[5];
+  assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$24  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$26  = ~ bus__r_addr[5:4];
+  assign \$auto$rtlil.cc:2739:Not$28  = ~ { bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$30  = ~ bus__r_addr[5:3];
+  assign \$auto$rtlil.cc:2739:Not$4  = ~ bus__r_addr[2];
+  assign \$auto$rtlil.cc:2739:Not$32  = ~ bus__r_addr[5:2];
+  assign \$auto$rtlil.cc:2739:Not$34  = ~ { bus__r_addr[8], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$36  = ~ { bus__r_addr[8], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$38  = ~ { bus__r_addr[8], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$40  = ~ { bus__r_addr[8], bus__r_addr[4] };
+  assign \$auto$rtlil.cc:2739:Not$42  = ~ { bus__r_addr[8], bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$44  = ~ { bus__r_addr[8], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$46  = ~ { bus__r_addr[8], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$48  = ~ { bus__r_addr[8], bus__r_addr[5] };
+  assign \$auto$rtlil.cc:2739:Not$50  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$6  = ~ bus__r_addr[3];
+  assign \$auto$rtlil.cc:2739:Not$52  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$54  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4] };
+  assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
+  assign \$auto$rtlil.cc:2739:Not$62  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
+  assign \$auto$rtlil.cc:2739:Not$64  = ~ bus__w_addr_queued[8];
+  assign \$auto$rtlil.cc:2739:Not$66  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[3:2];
+  assign \$auto$rtlil.cc:2739:Not$10  = ~ bus__r_addr[4];
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$867 [1:0])
+    casez (\$852 [1:0])
       2'h0:
           \$36  = log_kept_ge1;
       2'h1:
@@ -8984,9 +8962,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$868 [1:0])
+    casez (\$853 [1:0])
       2'h0:
           \$43  = log_kept_ge1;
       2'h1:
@@ -8998,9 +8976,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$869 [1:0])
+    casez (\$854 [1:0])
       2'h0:
           \$50  = log_kept_ge1;
       2'h1:
@@ -9012,9 +8990,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$870 [1:0])
+    casez (\$855 [1:0])
       2'h0:
           \$55  = log_kept_ge1;
       2'h1:
@@ -9026,7 +9004,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -9040,23 +9018,23 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$326  = 14'h0000;
-    casez (\$325 [0])
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$311  = 14'h0000;
+    casez (\$310 [0])
       1'h0:
-          \$326  = 14'h1000;
+          \$311  = 14'h1000;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$329  = 14'h0000;
-    casez (\$328 [0])
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$314  = 14'h0000;
+    casez (\$313 [0])
       1'h0:
-          \$329  = 14'h1000;
+          \$314  = 14'h1000;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9070,7 +9048,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9084,7 +9062,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9098,7 +9076,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9108,11 +9086,11 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$872 ;
+          space_plus_all_ge4 = \$857 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -9120,925 +9098,927 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$874 ;
+          space_plus_all_ge5 = \$859 ;
       2'h3:
-          space_plus_all_ge5 = \$876 ;
+          space_plus_all_ge5 = \$861 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$878 ;
+          space_plus_all_ge6 = \$863 ;
       2'h2:
-          space_plus_all_ge6 = \$880 ;
+          space_plus_all_ge6 = \$865 ;
       2'h3:
-          space_plus_all_ge6 = \$882 ;
+          space_plus_all_ge6 = \$867 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1009  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$992  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1009  = 32'd0;
+      \$992  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1010  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$993  = busy;
     if (aclk_rst) begin
-      \$1010  = 1'h0;
+      \$993  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1011  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$994  = \ready$6 ;
     if (aclk_rst) begin
-      \$1011  = 1'h0;
+      \$994  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1012  = \$14 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$995  = \$14 [1:0];
     if (aclk_rst) begin
-      \$1012  = 2'h0;
+      \$995  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1013  = \$16 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$996  = \$16 ;
     if (aclk_rst) begin
-      \$1013  = 1'h0;
+      \$996  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1014  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$997  = \$19 ;
     if (aclk_rst) begin
-      \$1014  = 1'h0;
+      \$997  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1015  = \$22 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$998  = \$22 ;
     if (aclk_rst) begin
-      \$1015  = 1'h0;
+      \$998  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1016  = \$25 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$999  = \$25 ;
     if (aclk_rst) begin
-      \$1016  = 1'h0;
+      \$999  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1017  = \$29 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1000  = \$29 ;
     if (aclk_rst) begin
-      \$1017  = 1'h0;
+      \$1000  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1018  = \$36 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1001  = \$36 ;
     if (aclk_rst) begin
-      \$1018  = 1'h0;
+      \$1001  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1019  = \$43 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1002  = \$43 ;
     if (aclk_rst) begin
-      \$1019  = 1'h0;
+      \$1002  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1020  = \$50 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1003  = \$50 ;
+    if (aclk_rst) begin
+      \$1003  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1004  = \$55 ;
+    if (aclk_rst) begin
+      \$1004  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1005  = \$56 ;
+    if (aclk_rst) begin
+      \$1005  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1006  = \$57 ;
+    if (aclk_rst) begin
+      \$1006  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1007  = \$58 ;
+    if (aclk_rst) begin
+      \$1007  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1008  = \$59 ;
+    if (aclk_rst) begin
+      \$1008  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1009  = \$60 ;
+    if (aclk_rst) begin
+      \$1009  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1010  = \$61 ;
+    if (aclk_rst) begin
+      \$1010  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1011  = \$64 ;
+    if (aclk_rst) begin
+      \$1011  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1012  = \$70 ;
+    if (aclk_rst) begin
+      \$1012  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1013  = \$signal$81 ;
+    if (aclk_rst) begin
+      \$1013  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1014  = \$71 [31:0];
+    if (\$signal$86 ) begin
+      \$1014  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1014  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1015  = \$72 [1:0];
+    if (aclk_rst) begin
+      \$1015  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1016  = \$73 [31:0];
+    if (\$signal$86 ) begin
+      \$1016  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1016  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1017  = tail_row;
+    if (\$74 ) begin
+      \$1017  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1017  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1018  = tail_next_row;
+    if (\$74 ) begin
+      \$1018  = \$75 [1:0];
+    end
+    if (aclk_rst) begin
+      \$1018  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1019  = head;
+    if (popped) begin
+      \$1019  = \$76 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1019  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1020  = \$77 ;
     if (aclk_rst) begin
       \$1020  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1021  = \$55 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1021  = head[1:0];
     if (aclk_rst) begin
-      \$1021  = 1'h0;
+      \$1021  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1022  = \$56 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1022  = \$signal$87 ;
     if (aclk_rst) begin
-      \$1022  = 1'h1;
+      \$1022  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1023  = \$57 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1023  = \$84 ;
     if (aclk_rst) begin
-      \$1023  = 1'h1;
+      \$1023  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1024  = \$58 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1024  = \$85 ;
     if (aclk_rst) begin
-      \$1024  = 1'h1;
+      \$1024  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1025  = \$59 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1025  = \$86 ;
     if (aclk_rst) begin
-      \$1025  = 1'h1;
+      \$1025  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1026  = \$60 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1026  = event_ev_grant;
     if (aclk_rst) begin
-      \$1026  = 1'h1;
+      \$1026  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1027  = \$61 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1027  = event_lw_granted_1;
     if (aclk_rst) begin
-      \$1027  = 1'h1;
+      \$1027  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1028  = \$64 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1028  = \$97 [6:0];
     if (aclk_rst) begin
-      \$1028  = 5'h10;
+      \$1028  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1029  = \$70 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1029  = event_in_use;
     if (aclk_rst) begin
-      \$1029  = 4'h0;
+      \$1029  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1030  = \$signal$81 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1030  = \$107 ;
     if (aclk_rst) begin
-      \$1030  = 2'h0;
+      \$1030  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1031  = \$71 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1031  = \$113 ;
+    if (aclk_rst) begin
+      \$1031  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1032  = event_high_water;
+    (* full_case = 32'd1 *)
     if (\$signal$86 ) begin
-      \$1031  = 32'd0;
+      \$1032  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1032  = event_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1031  = 32'd0;
+      \$1032  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1032  = \$72 [1:0];
-    if (aclk_rst) begin
-      \$1032  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1033  = \$73 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    (* full_case = 32'd1 *)
     if (\$signal$86 ) begin
       \$1033  = 32'd0;
+    end else begin
+      \$1033  = \$114 [31:0];
     end
     if (aclk_rst) begin
       \$1033  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1034  = tail_row;
-    if (\$74 ) begin
-      \$1034  = tail_next_row;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1034  = 32'd0;
+    end else begin
+      \$1034  = \$115 [31:0];
     end
     if (aclk_rst) begin
-      \$1034  = 2'h0;
+      \$1034  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1035  = tail_next_row;
-    if (\$74 ) begin
-      \$1035  = \$75 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1035  = 32'd0;
+    end else begin
+      \$1035  = \$116 [31:0];
     end
     if (aclk_rst) begin
-      \$1035  = 2'h1;
+      \$1035  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1036  = head;
-    if (popped) begin
-      \$1036  = \$76 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1036  = 32'd0;
+    end else begin
+      \$1036  = \$117 [31:0];
     end
     if (aclk_rst) begin
-      \$1036  = 4'h0;
+      \$1036  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1037  = \$77 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1037  = \$119 ;
     if (aclk_rst) begin
       \$1037  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1038  = head[1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1038  = alloc_queue_head;
+    if (\$122 ) begin
+      \$1038  = \$123 ;
+    end
     if (aclk_rst) begin
-      \$1038  = 2'h0;
+      \$1038  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1039  = \$signal$87 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1039  = alloc_queue_rd;
+    if (\$127 ) begin
+      \$1039  = alloc_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1039  = 1'h0;
+      \$1039  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1040  = \$84 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1040  = alloc_queue_rd_next;
+    if (\$127 ) begin
+      \$1040  = \$128 [3:0];
+    end
     if (aclk_rst) begin
-      \$1040  = 5'h00;
+      \$1040  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1041  = \$85 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1041  = alloc_queue_wr;
+    if (\$132 ) begin
+      \$1041  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1041  = 18'h00000;
+      \$1041  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1042  = \$86 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1042  = alloc_queue_wr_next;
+    if (\$132 ) begin
+      \$1042  = \$133 [3:0];
+    end
     if (aclk_rst) begin
-      \$1042  = 1'h0;
+      \$1042  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1043  = event_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1043 [0] = \$144 ;
+    \$1043 [1] = \$155 ;
+    \$1043 [2] = \$166 ;
+    \$1043 [3] = \$177 ;
+    \$1043 [4] = \$188 ;
+    \$1043 [5] = \$199 ;
+    \$1043 [6] = \$210 ;
+    \$1043 [7] = \$221 ;
+    \$1043 [8] = \$232 ;
     if (aclk_rst) begin
-      \$1043  = 1'h0;
+      \$1043  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1044  = event_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1044 [0] = \$238 ;
+    \$1044 [1] = \$244 ;
+    \$1044 [2] = \$250 ;
+    \$1044 [3] = \$256 ;
+    \$1044 [4] = \$262 ;
+    \$1044 [5] = \$268 ;
+    \$1044 [6] = \$274 ;
+    \$1044 [7] = \$280 ;
+    \$1044 [8] = \$286 ;
+    \$1044 [9] = \$292 ;
     if (aclk_rst) begin
-      \$1044  = 1'h0;
+      \$1044  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1045  = \$97 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1045  = \$297 ;
     if (aclk_rst) begin
-      \$1045  = 7'h00;
+      \$1045  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1046  = event_in_use;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1046  = \$308 ;
     if (aclk_rst) begin
-      \$1046  = 7'h00;
+      \$1046  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1047  = \$107 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1047  = { \$311 , \$309 [0] };
     if (aclk_rst) begin
-      \$1047  = 1'h0;
+      \$1047  = 15'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1048  = \$113 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1048  = \$316 [0];
     if (aclk_rst) begin
       \$1048  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1049  = event_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1049  = event_in_use;
-    end else begin
-      if (event_hw_grow) begin
-        \$1049  = event_in_use_was;
-      end
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1049  = \$316 [14:1];
     if (aclk_rst) begin
-      \$1049  = 7'h00;
+      \$1049  = 14'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1050  = 32'd0;
-    end else begin
-      \$1050  = \$114 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1050  = r1_valid;
     if (aclk_rst) begin
-      \$1050  = 32'd0;
+      \$1050  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1051  = 32'd0;
-    end else begin
-      \$1051  = \$115 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1051  = \$440 ;
     if (aclk_rst) begin
       \$1051  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1052  = 32'd0;
-    end else begin
-      \$1052  = \$116 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1052 [0] = \$455 ;
+    \$1052 [1] = \$498 ;
     if (aclk_rst) begin
-      \$1052  = 32'd0;
+      \$1052  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1053  = 32'd0;
-    end else begin
-      \$1053  = \$117 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1053  = \$484 ;
     if (aclk_rst) begin
       \$1053  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1054  = \$122 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1054  = bus__w_req;
     if (aclk_rst) begin
       \$1054  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1055  = alloc_queue_head;
-    if (\$125 ) begin
-      \$1055  = \$126 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1055  = \$512 [0];
     if (aclk_rst) begin
-      \$1055  = 15'h0000;
+      \$1055  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1056  = alloc_queue_rd;
-    if (\$130 ) begin
-      \$1056  = alloc_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1056  = w0_event_is;
     if (aclk_rst) begin
-      \$1056  = 4'h0;
+      \$1056  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1057  = alloc_queue_rd_next;
-    if (\$130 ) begin
-      \$1057  = \$131 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1057  = \$513 ;
     if (aclk_rst) begin
-      \$1057  = 4'h1;
+      \$1057  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1058  = alloc_queue_wr;
-    if (\$135 ) begin
-      \$1058  = alloc_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1058  = \$514 [22:19];
     if (aclk_rst) begin
       \$1058  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1059  = alloc_queue_wr_next;
-    if (\$135 ) begin
-      \$1059  = \$136 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1059  = \$517 [31:0];
     if (aclk_rst) begin
-      \$1059  = 4'h1;
+      \$1059  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1060 [0] = \$147 ;
-    \$1060 [1] = \$158 ;
-    \$1060 [2] = \$169 ;
-    \$1060 [3] = \$180 ;
-    \$1060 [4] = \$191 ;
-    \$1060 [5] = \$202 ;
-    \$1060 [6] = \$213 ;
-    \$1060 [7] = \$224 ;
-    \$1060 [8] = \$235 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1060  = command_queue_head;
+    if (\$520 ) begin
+      \$1060  = \$521 ;
+    end
     if (aclk_rst) begin
-      \$1060  = 9'h000;
+      \$1060  = 41'h00000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1061 [0] = \$241 ;
-    \$1061 [1] = \$247 ;
-    \$1061 [2] = \$253 ;
-    \$1061 [3] = \$259 ;
-    \$1061 [4] = \$265 ;
-    \$1061 [5] = \$271 ;
-    \$1061 [6] = \$277 ;
-    \$1061 [7] = \$283 ;
-    \$1061 [8] = \$289 ;
-    \$1061 [9] = \$295 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1061  = command_queue_rd;
+    if (\$525 ) begin
+      \$1061  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1061  = 10'h000;
+      \$1061  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1062  = \$304 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1062  = command_queue_rd_next;
+    if (\$525 ) begin
+      \$1062  = \$526 [3:0];
+    end
     if (aclk_rst) begin
-      \$1062  = 1'h0;
+      \$1062  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1063  = \$323 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1063  = command_queue_wr;
+    if (\$530 ) begin
+      \$1063  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1063  = 1'h0;
+      \$1063  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1064  = { \$326 , \$324 [0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1064  = command_queue_wr_next;
+    if (\$530 ) begin
+      \$1064  = \$531 [3:0];
+    end
     if (aclk_rst) begin
-      \$1064  = 15'h0000;
+      \$1064  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1065  = \$331 [0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1065 [0] = \$542 ;
+    \$1065 [1] = \$553 ;
+    \$1065 [2] = \$564 ;
+    \$1065 [3] = \$575 ;
+    \$1065 [4] = \$586 ;
+    \$1065 [5] = \$597 ;
+    \$1065 [6] = \$608 ;
+    \$1065 [7] = \$619 ;
+    \$1065 [8] = \$630 ;
     if (aclk_rst) begin
-      \$1065  = 1'h0;
+      \$1065  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1066  = \$331 [14:1];
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1066 [0] = \$636 ;
+    \$1066 [1] = \$642 ;
+    \$1066 [2] = \$648 ;
+    \$1066 [3] = \$654 ;
+    \$1066 [4] = \$660 ;
+    \$1066 [5] = \$666 ;
+    \$1066 [6] = \$672 ;
+    \$1066 [7] = \$678 ;
+    \$1066 [8] = \$684 ;
+    \$1066 [9] = \$690 ;
     if (aclk_rst) begin
-      \$1066  = 14'h0000;
+      \$1066  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1067  = r1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1067  = \$693 ;
     if (aclk_rst) begin
       \$1067  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1068  = \$455 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1068  = \$695 ;
     if (aclk_rst) begin
-      \$1068  = 32'd0;
+      \$1068  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1069 [0] = \$470 ;
-    \$1069 [1] = \$513 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1069  = \$697 ;
     if (aclk_rst) begin
-      \$1069  = 2'h0;
+      \$1069  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1070  = \$499 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1070  = \$699 ;
     if (aclk_rst) begin
-      \$1070  = 32'd0;
+      \$1070  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1071  = bus__w_req;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1071  = \$701 ;
     if (aclk_rst) begin
-      \$1071  = 1'h0;
+      \$1071  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1072  = \$527 [0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1072  = \$702 ;
     if (aclk_rst) begin
-      \$1072  = 1'h0;
+      \$1072  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1073  = w0_event_is;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1073  = w0_full_word;
     if (aclk_rst) begin
       \$1073  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1074  = \$528 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1074  = \$703 ;
     if (aclk_rst) begin
-      \$1074  = 1'h0;
+      \$1074  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1075  = \$529 [22:19];
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1075  = \$705 ;
     if (aclk_rst) begin
-      \$1075  = 4'h0;
+      \$1075  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1076  = \$532 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1076  = \$signal$217 ;
     if (aclk_rst) begin
-      \$1076  = 32'd0;
+      \$1076  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1077  = command_queue_head;
-    if (\$535 ) begin
-      \$1077  = \$536 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1077  = \$signal$218 ;
     if (aclk_rst) begin
-      \$1077  = 41'h00000000000;
+      \$1077  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1078  = command_queue_rd;
-    if (\$540 ) begin
-      \$1078  = command_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1078  = w1_data;
     if (aclk_rst) begin
-      \$1078  = 4'h0;
+      \$1078  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1079  = command_queue_rd_next;
-    if (\$540 ) begin
-      \$1079  = \$541 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1079  = \$713 ;
     if (aclk_rst) begin
-      \$1079  = 4'h1;
+      \$1079  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1080  = command_queue_wr;
-    if (\$545 ) begin
-      \$1080  = command_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1080  = \$721 ;
     if (aclk_rst) begin
-      \$1080  = 4'h0;
+      \$1080  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1081  = command_queue_wr_next;
-    if (\$545 ) begin
-      \$1081  = \$546 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1081  = \$729 ;
     if (aclk_rst) begin
-      \$1081  = 4'h1;
+      \$1081  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1082 [0] = \$557 ;
-    \$1082 [1] = \$568 ;
-    \$1082 [2] = \$579 ;
-    \$1082 [3] = \$590 ;
-    \$1082 [4] = \$601 ;
-    \$1082 [5] = \$612 ;
-    \$1082 [6] = \$623 ;
-    \$1082 [7] = \$634 ;
-    \$1082 [8] = \$645 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1082  = \$737 ;
     if (aclk_rst) begin
-      \$1082  = 9'h000;
+      \$1082  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1083 [0] = \$651 ;
-    \$1083 [1] = \$657 ;
-    \$1083 [2] = \$663 ;
-    \$1083 [3] = \$669 ;
-    \$1083 [4] = \$675 ;
-    \$1083 [5] = \$681 ;
-    \$1083 [6] = \$687 ;
-    \$1083 [7] = \$693 ;
-    \$1083 [8] = \$699 ;
-    \$1083 [9] = \$705 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1083  = \$745 ;
     if (aclk_rst) begin
-      \$1083  = 10'h000;
+      \$1083  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1084  = \$708 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1084  = \$753 ;
     if (aclk_rst) begin
       \$1084  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1085  = \$710 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1085  = \$761 ;
     if (aclk_rst) begin
-      \$1085  = 4'h0;
+      \$1085  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1086  = \$712 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1086  = \$794 [4];
     if (aclk_rst) begin
-      \$1086  = 8'h00;
+      \$1086  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1087  = \$714 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1087  = \$820 ;
     if (aclk_rst) begin
-      \$1087  = 8'h00;
+      \$1087  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1088  = \$716 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1088  = \$823 ;
     if (aclk_rst) begin
-      \$1088  = 16'h0000;
+      \$1088  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1089  = \$717 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1089  = \$825 ;
     if (aclk_rst) begin
-      \$1089  = 32'd0;
+      \$1089  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1090  = w0_full_word;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1090  = \$828 ;
     if (aclk_rst) begin
-      \$1090  = 1'h0;
+      \$1090  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1091  = \$718 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1091  = irq_enable;
+    if (\$830 ) begin
+      \$1091  = \$signal$224 [4:0];
+    end
     if (aclk_rst) begin
-      \$1091  = 4'h0;
+      \$1091  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1092  = \$720 ;
-    if (aclk_rst) begin
-      \$1092  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1092  = event_low_water;
+    if (\$832 ) begin
+      \$1092 [7:0] = \$signal$224 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1093  = \$signal$216 ;
-    if (aclk_rst) begin
-      \$1093  = 1'h0;
+    if (\$834 ) begin
+      \$1092 [15:8] = \$signal$224 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1094  = \$signal$217 ;
-    if (aclk_rst) begin
-      \$1094  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1095  = w1_data;
-    if (aclk_rst) begin
-      \$1095  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1096  = \$728 ;
-    if (aclk_rst) begin
-      \$1096  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1097  = \$736 ;
-    if (aclk_rst) begin
-      \$1097  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1098  = \$744 ;
-    if (aclk_rst) begin
-      \$1098  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1099  = \$752 ;
-    if (aclk_rst) begin
-      \$1099  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1100  = \$760 ;
-    if (aclk_rst) begin
-      \$1100  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1101  = \$768 ;
-    if (aclk_rst) begin
-      \$1101  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1102  = \$776 ;
-    if (aclk_rst) begin
-      \$1102  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1103  = \$809 [4];
-    if (aclk_rst) begin
-      \$1103  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1104  = \$835 ;
-    if (aclk_rst) begin
-      \$1104  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1105  = \$838 ;
-    if (aclk_rst) begin
-      \$1105  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1106  = \$840 ;
-    if (aclk_rst) begin
-      \$1106  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1107  = \$843 ;
-    if (aclk_rst) begin
-      \$1107  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1108  = irq_enable;
-    if (\$845 ) begin
-      \$1108  = \$signal$223 [4:0];
+    if (\$836 ) begin
+      \$1092 [16] = \$signal$224 [16];
     end
     if (aclk_rst) begin
-      \$1108  = 5'h00;
+      \$1092  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$1109  = event_low_water;
-    if (\$847 ) begin
-      \$1109 [7:0] = \$signal$223 [7:0];
-    end
-    if (\$849 ) begin
-      \$1109 [15:8] = \$signal$223 [15:8];
-    end
-    if (\$851 ) begin
-      \$1109 [16] = \$signal$223 [16];
-    end
-    if (aclk_rst) begin
-      \$1109  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$2815$0 [4:1];
-  assign rsp_grant_pool = \port$2815$0 [5];
-  assign rsp_grant_user = \port$2815$44 [13:4];
-  assign rsp_flushed_err = \port$2830$0 [4:1];
-  assign rsp_flushed_pool = \port$2830$0 [15];
-  assign rsp_flushed_user = \port$2830$0 [14:5];
-  assign rsp_freed_err = \port$2818$0 [4:1];
-  assign rsp_freed_src = \port$2858$0 [0];
-  assign rsp_freed_in_pool = \port$2818$0 [16];
-  assign rsp_freed_pool = \port$2818$0 [15];
-  assign rsp_freed_tag = \port$2858$0 [36:33];
-  assign rsp_freed_addr = \port$2858$0 [32:1];
-  assign rsp_freed_user = \port$2818$0 [14:5];
-  assign rsp_grant_ok = \port$2815$0 [0];
-  assign rsp_freed_ok = \port$2818$0 [0];
-  assign rsp_flushed_ok = \port$2830$0 [0];
-  assign log_bank0_k = \$867 [1:0];
-  assign log_bank1_k = \$868 [1:0];
-  assign log_bank2_k = \$869 [1:0];
-  assign log_bank3_k = \$870 [1:0];
-  assign space_under = { \$883 [5], \$883  };
-  assign \$signal$97  = { low_water_hit, 1'h0, \$886 , e1_exhausted, \$885  };
+  assign rsp_grant_err = \port$2801$0 [4:1];
+  assign rsp_grant_pool = \port$2801$0 [5];
+  assign rsp_grant_user = \port$2801$44 [13:4];
+  assign rsp_flushed_err = \port$2816$0 [4:1];
+  assign rsp_flushed_pool = \port$2816$0 [15];
+  assign rsp_flushed_user = \port$2816$0 [14:5];
+  assign rsp_freed_err = \port$2804$0 [4:1];
+  assign rsp_freed_src = \port$2844$0 [0];
+  assign rsp_freed_in_pool = \port$2804$0 [16];
+  assign rsp_freed_pool = \port$2804$0 [15];
+  assign rsp_freed_tag = \port$2844$0 [36:33];
+  assign rsp_freed_addr = \port$2844$0 [32:1];
+  assign rsp_freed_user = \port$2804$0 [14:5];
+  assign rsp_grant_ok = \port$2801$0 [0];
+  assign rsp_freed_ok = \port$2804$0 [0];
+  assign rsp_flushed_ok = \port$2816$0 [0];
+  assign log_bank0_k = \$852 [1:0];
+  assign log_bank1_k = \$853 [1:0];
+  assign log_bank2_k = \$854 [1:0];
+  assign log_bank3_k = \$855 [1:0];
+  assign space_under = { \$868 [5], \$868  };
+  assign \$signal$97  = { low_water_hit, 1'h0, \$871 , e1_exhausted, \$870  };
   assign \$signal$129  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$2940$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$183 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
-  assign bus__w_strb_queued = \port$2940$0 [35:32];
+  assign bus__w_data_queued = \port$2926$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , \$924 , \$923 , \$922 , \$921 , \$920 , \$919 , \$918 , \$917 , \$916 , \$915 , \$914 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , w1_is_flush };
+  assign bus__w_strb_queued = \port$2926$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$235  = log_bank0_wdata;
+  assign \$signature__data$236  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$237  = head[3:2];
-  assign \$signature__en$238  = 1'h1;
-  assign \$signature__addr$239  = log_bank1_wrow;
-  assign \$signature__data$240  = log_bank1_wdata;
-  assign \$signature__en$241  = log_bank1_wen;
-  assign \$signature__addr$242  = head[3:2];
-  assign \$signature__en$243  = 1'h1;
-  assign \$signature__addr$244  = log_bank2_wrow;
-  assign \$signature__data$245  = log_bank2_wdata;
-  assign \$signature__en$246  = log_bank2_wen;
-  assign \$signature__addr$247  = head[3:2];
-  assign \$signature__en$248  = 1'h1;
-  assign \$signature__addr$249  = log_bank3_wrow;
-  assign \$signature__data$250  = log_bank3_wdata;
-  assign \$signature__en$251  = log_bank3_wen;
-  assign \$signature__addr$252  = head[3:2];
-  assign \$signature__en$253  = 1'h1;
+  assign \$signature__addr$238  = head[3:2];
+  assign \$signature__en$239  = 1'h1;
+  assign \$signature__addr$240  = log_bank1_wrow;
+  assign \$signature__data$241  = log_bank1_wdata;
+  assign \$signature__en$242  = log_bank1_wen;
+  assign \$signature__addr$243  = head[3:2];
+  assign \$signature__en$244  = 1'h1;
+  assign \$signature__addr$245  = log_bank2_wrow;
+  assign \$signature__data$246  = log_bank2_wdata;
+  assign \$signature__en$247  = log_bank2_wen;
+  assign \$signature__addr$248  = head[3:2];
+  assign \$signature__en$249  = 1'h1;
+  assign \$signature__addr$250  = log_bank3_wrow;
+  assign \$signature__data$251  = log_bank3_wdata;
+  assign \$signature__en$252  = log_bank3_wen;
+  assign \$signature__addr$253  = head[3:2];
+  assign \$signature__en$254  = 1'h1;
+  assign bus__r_slow = \$876 [8];
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$258  = alloc_queue_wr;
-  assign \$signature__data$259  = alloc_queue_w_data;
+  assign \$signature__addr$259  = alloc_queue_wr;
+  assign \$signature__data$260  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 [3:0], 13'h0000, \port$2815$0 [11:6] };
-  assign rsp_grant_slot = \port$2815$0 [11:6];
-  assign rsp_grant_tag = \port$2815$44 [3:0];
-  assign bus__r_slow_data = { \port$2815$0 [0], \port$2815$0 [4:1], 4'h0, \port$2815$44 [3:0], 13'h0000, \port$2815$0 [11:6] };
-  assign w0_event_is_queued = \$910 [6];
-  assign w0_event_is_pins = \$913 [6];
+  assign handle = { \port$2801$0 [0], \port$2801$0 [4:1], 4'h0, \port$2801$44 [3:0], 13'h0000, \port$2801$0 [11:6] };
+  assign rsp_grant_slot = \port$2801$0 [11:6];
+  assign rsp_grant_tag = \port$2801$44 [3:0];
+  assign bus__r_slow_data = { \port$2801$0 [0], \port$2801$0 [4:1], 4'h0, \port$2801$44 [3:0], 13'h0000, \port$2801$0 [11:6] };
+  assign w0_event_is_queued = \$893 [6];
+  assign w0_event_is_pins = \$896 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$276  = command_queue_rd;
-  assign \$signature__addr$277  = command_queue_wr;
-  assign \$signature__data$278  = { w1_pool_is, w1_hit, w1_tag, \$signal$183 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , w1_is_flush };
-  assign req_free_addr = \$1001 [32:1];
-  assign req_free_oor = \$1001 [33];
-  assign req_free_pool = \$1001 [34];
-  assign req_free_tag = \$1001 [38:35];
-  assign req_free_hit = \$1001 [39];
-  assign req_flush_select = \$1001 [40];
-  assign req_flush_pool = \$1001 [34];
-  assign \port$2353$0  = \$885 ;
-  assign \port$2354$0  = \$886 ;
-  assign \port$2498$1  = \$1001 [40:1];
-  assign \port$3092$0  = \$signal$95 ;
-  assign bus__w_ack = \$signal$220 ;
-  assign \port$3260$0  = \$signal$96 ;
+  assign \read__addr$277  = command_queue_rd;
+  assign \$signature__addr$278  = command_queue_wr;
+  assign \$signature__data$279  = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , \$924 , \$923 , \$922 , \$921 , \$920 , \$919 , \$918 , \$917 , \$916 , \$915 , \$914 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , w1_is_flush };
+  assign req_free_addr = \$984 [32:1];
+  assign req_free_oor = \$984 [33];
+  assign req_free_pool = \$984 [34];
+  assign req_free_tag = \$984 [38:35];
+  assign req_free_hit = \$984 [39];
+  assign req_flush_select = \$984 [40];
+  assign req_flush_pool = \$984 [34];
+  assign \port$2341$0  = \$870 ;
+  assign \port$2342$0  = \$871 ;
+  assign new_alloc = \$876 [8];
+  assign \port$2483$1  = \$984 [40:1];
+  assign \port$3078$0  = \$signal$95 ;
+  assign bus__w_ack = \$signal$221 ;
+  assign \port$3246$0  = \$signal$96 ;
   assign \$87  = 1'h1;
   assign \$88  = event_ev_grant;
   assign \$89  = 1'h1;
@@ -10050,86 +10030,88 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$103  = 1'h1;
   assign \$104  = event_ev_grant;
   assign \$111  = \$109 [7];
-  assign \$332  = bus__r_addr;
-  assign { \$335 [11:3], \$335 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$335 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$338 [11:4], \$338 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$338 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$341 [11:4], \$341 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$341 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$344 [11:5], \$344 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$344 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$347 [11:5], \$347 [3], \$347 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$347 [4], \$347 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$350 [11:5], \$350 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$350 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$353 [11:5], \$353 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$353 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$356 [11:6], \$356 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$356 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$359 [11:6], \$359 [4:3], \$359 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$359 [5], \$359 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$362 [11:6], \$362 [4], \$362 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$362 [5], \$362 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$365 [11:6], \$365 [4], \$365 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$365 [5], \$365 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$368 [11:6], \$368 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$368 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$371 [11:6], \$371 [3], \$371 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$371 [5:4], \$371 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$374 [11:6], \$374 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$374 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$377 [11:6], \$377 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$377 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$380 [11:9], \$380 [7:3], \$380 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$380 [8], \$380 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$383 [11:9], \$383 [7:4], \$383 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$383 [8], \$383 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$386 [11:9], \$386 [7:4], \$386 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$386 [8], \$386 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$389 [11:9], \$389 [7:5], \$389 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$389 [8], \$389 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$392 [11:9], \$392 [7:5], \$392 [3], \$392 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$392 [8], \$392 [4], \$392 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$395 [11:9], \$395 [7:5], \$395 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$395 [8], \$395 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$398 [11:9], \$398 [7:5], \$398 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$398 [8], \$398 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$401 [11:9], \$401 [7:6], \$401 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$401 [8], \$401 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$404 [11:9], \$404 [7:6], \$404 [4:3], \$404 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$404 [8], \$404 [5], \$404 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$407 [11:9], \$407 [7:6], \$407 [4], \$407 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$407 [8], \$407 [5], \$407 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$410 [11:9], \$410 [7:6], \$410 [4], \$410 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$410 [8], \$410 [5], \$410 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$413 [11:9], \$413 [7:6], \$413 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$413 [8], \$413 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$416 [11:9], \$416 [7:6], \$416 [3], \$416 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$416 [8], \$416 [5:4], \$416 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$419 [11:9], \$419 [7:6], \$419 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$419 [8], \$419 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$422 [11:9], \$422 [7:6], \$422 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$422 [8], \$422 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign \$432  = 32'd0;
-  assign \$434  = { 30'h00000000, \$433  };
-  assign \$450  = 32'd0;
-  assign \$452  = \$451 ;
-  assign \$471  = 32'd0;
-  assign \$473  = \$472 ;
+  assign \$874 [5:0] = bus__r_addr[5:0];
+  assign \$874 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$317  = bus__r_addr;
+  assign { \$320 [11:3], \$320 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$320 [2] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$323 [11:4], \$323 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$323 [3] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$326 [11:4], \$326 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$326 [3:2] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$329 [11:5], \$329 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$329 [4] = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$332 [11:5], \$332 [3], \$332 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$332 [4], \$332 [2] } = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$335 [11:5], \$335 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$335 [4:3] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$338 [11:5], \$338 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$338 [4:2] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$341 [11:6], \$341 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$341 [5] = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$344 [11:6], \$344 [4:3], \$344 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$344 [5], \$344 [2] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$347 [11:6], \$347 [4], \$347 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$347 [5], \$347 [3] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$350 [11:6], \$350 [4], \$350 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$350 [5], \$350 [3:2] } = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$353 [11:6], \$353 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$353 [5:4] = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$356 [11:6], \$356 [3], \$356 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$356 [5:4], \$356 [2] } = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$359 [11:6], \$359 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$359 [5:3] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$362 [11:6], \$362 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$362 [5:2] = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$365 [11:9], \$365 [7:3], \$365 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$365 [8], \$365 [2] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$368 [11:9], \$368 [7:4], \$368 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$368 [8], \$368 [3] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$371 [11:9], \$371 [7:4], \$371 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$371 [8], \$371 [3:2] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$374 [11:9], \$374 [7:5], \$374 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$374 [8], \$374 [4] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$377 [11:9], \$377 [7:5], \$377 [3], \$377 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$377 [8], \$377 [4], \$377 [2] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$380 [11:9], \$380 [7:5], \$380 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$380 [8], \$380 [4:3] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$383 [11:9], \$383 [7:5], \$383 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$383 [8], \$383 [4:2] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$386 [11:9], \$386 [7:6], \$386 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$386 [8], \$386 [5] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$389 [11:9], \$389 [7:6], \$389 [4:3], \$389 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$389 [8], \$389 [5], \$389 [2] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$392 [11:9], \$392 [7:6], \$392 [4], \$392 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$392 [8], \$392 [5], \$392 [3] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$395 [11:9], \$395 [7:6], \$395 [4], \$395 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$395 [8], \$395 [5], \$395 [3:2] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$398 [11:9], \$398 [7:6], \$398 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$398 [8], \$398 [5:4] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$401 [11:9], \$401 [7:6], \$401 [3], \$401 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$401 [8], \$401 [5:4], \$401 [2] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$404 [11:9], \$404 [7:6], \$404 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$404 [8], \$404 [5:3] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$407 [11:9], \$407 [7:6], \$407 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$407 [8], \$407 [5:2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign \$417  = 32'd0;
+  assign \$419  = { 30'h00000000, \$418  };
+  assign \$435  = 32'd0;
+  assign \$437  = \$436 ;
+  assign \$456  = 32'd0;
+  assign \$458  = \$457 ;
+  assign \$459  = 32'd0;
+  assign \$461  = \$460 ;
   assign \$474  = 32'd0;
-  assign \$476  = \$475 ;
-  assign \$489  = 32'd0;
-  assign \$490  = 32'd0;
-  assign \$491  = 32'd0;
-  assign \$492  = \$488 ;
-  assign \$494  = 32'd0;
-  assign \$495  = \$493 ;
-  assign { \$908 [5:3], \$908 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$908 [2] = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$911 [5:3], \$911 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$911 [2] = \$auto$rtlil.cc:2739:Not$64 ;
-  assign w0_event_slot_ok_queued = \$918 [19];
-  assign w0_event_slot_ok_pins = \$920 [19];
-  assign \$531  = { 3'h0, \$530 [18:0], 12'h000 };
+  assign \$475  = 32'd0;
+  assign \$476  = 32'd0;
+  assign \$477  = \$473 ;
+  assign \$479  = 32'd0;
+  assign \$480  = \$478 ;
+  assign { \$891 [5:3], \$891 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$891 [2] = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$894 [5:3], \$894 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$894 [2] = \$auto$rtlil.cc:2739:Not$66 ;
+  assign w0_event_slot_ok_queued = \$901 [19];
+  assign w0_event_slot_ok_pins = \$903 [19];
+  assign \$516  = { 3'h0, \$515 [18:0], 12'h000 };
 endmodule

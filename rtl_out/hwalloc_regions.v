@@ -5,7 +5,7 @@
 module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$133  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$135  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [60:0] \$11 ;
@@ -339,9 +339,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$3992$0 (\$11 [4:0]),
-    .\port$3992$48 (\$11 [51:48]),
-    .\port$3992$7 (\$11 [15:7]),
+    .\port$4112$0 (\$11 [4:0]),
+    .\port$4112$48 (\$11 [51:48]),
+    .\port$4112$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3606$40 (\$20 [44:39]),
+    .\port$3690$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -410,7 +410,6 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
     .bus__r_req(bus__r_req),
-    .bus__r_slow(bus__r_slow),
     .bus__r_slow_ack(bus__r_slow_ack),
     .bus__w_ack(bus__w_ack),
     .bus__w_addr(s_axil_awaddr),
@@ -430,18 +429,19 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3229$0 (\$16 ),
-    .\port$3230$0 (\$17 ),
-    .\port$3232$0 (\$18 ),
-    .\port$3606$1 (\$20 ),
-    .\port$3992$0 (\$11 [15:0]),
-    .\port$3992$48 (\$11 [60:48]),
-    .\port$3995$0 (\$12 ),
-    .\port$4007$0 (\$13 ),
-    .\port$4035$0 (\$14 ),
-    .\port$4124$0 (\$15 ),
-    .\port$4294$0 (\$signal ),
-    .\port$4566$0 (\$signal$58 ),
+    .new_alloc(bus__r_slow),
+    .\port$3316$0 (\$16 ),
+    .\port$3317$0 (\$17 ),
+    .\port$3319$0 (\$18 ),
+    .\port$3690$1 (\$20 ),
+    .\port$4112$0 (\$11 [15:0]),
+    .\port$4112$48 (\$11 [60:48]),
+    .\port$4115$0 (\$12 ),
+    .\port$4127$0 (\$13 ),
+    .\port$4155$0 (\$14 ),
+    .\port$4246$0 (\$15 ),
+    .\port$4416$0 (\$signal ),
+    .\port$4688$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -458,7 +458,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .w1_is_command(bus__w_slow)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -600,8 +600,8 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$3992$0 , \port$3992$7 , \port$3992$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$134  = 0;
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4112$0 , \port$4112$7 , \port$4112$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1489,12 +1489,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$3992$0 ;
-  wire [4:0] \port$3992$0 ;
-  input [3:0] \port$3992$48 ;
-  wire [3:0] \port$3992$48 ;
-  input [8:0] \port$3992$7 ;
-  wire [8:0] \port$3992$7 ;
+  input [4:0] \port$4112$0 ;
+  wire [4:0] \port$4112$0 ;
+  input [3:0] \port$4112$48 ;
+  wire [3:0] \port$4112$48 ;
+  input [8:0] \port$4112$7 ;
+  wire [8:0] \port$4112$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1660,7 +1660,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 , 10'h000, \port$3992$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 , 10'h000, \port$4112$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1751,7 +1751,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 , 10'h000, \port$3992$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 , 10'h000, \port$4112$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2567,14 +2567,14 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$167  = \$166  & r_fast_held[0];
   assign \$168  = ~ r_fast_push;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$763  = \$3 ;
     if (aclk_rst) begin
       \$763  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$764 [0] = \$8 ;
     \$764 [1] = \$16 ;
     \$764 [2] = \$24 ;
@@ -2590,70 +2590,70 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$765  = \$11 ;
     if (aclk_rst) begin
       \$765  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$766  = \$19 ;
     if (aclk_rst) begin
       \$766  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$767  = \$27 ;
     if (aclk_rst) begin
       \$767  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$768  = \$35 ;
     if (aclk_rst) begin
       \$768  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$769  = \$43 ;
     if (aclk_rst) begin
       \$769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$770  = \$51 ;
     if (aclk_rst) begin
       \$770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$771  = \$59 ;
     if (aclk_rst) begin
       \$771  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$772  = \$67 ;
     if (aclk_rst) begin
       \$772  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$773  = \$75 ;
     if (aclk_rst) begin
       \$773  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$774  = r_fast_head;
     if (\$83 ) begin
       \$774  = \$84 ;
@@ -2663,7 +2663,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$775  = r_fast_rd;
     if (\$88 ) begin
       \$775  = r_fast_rd_next;
@@ -2673,7 +2673,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$776  = r_fast_rd_next;
     if (\$88 ) begin
       \$776  = \$89 [3:0];
@@ -2683,7 +2683,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$777  = r_fast_wr;
     if (\$93 ) begin
       \$777  = r_fast_wr_next;
@@ -2693,7 +2693,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$778  = r_fast_wr_next;
     if (\$93 ) begin
       \$778  = \$94 [3:0];
@@ -2703,7 +2703,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$779 [0] = \$105 ;
     \$779 [1] = \$116 ;
     \$779 [2] = \$127 ;
@@ -2718,7 +2718,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$780 [0] = \$199 ;
     \$780 [1] = \$205 ;
     \$780 [2] = \$211 ;
@@ -2734,7 +2734,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$781  = r_slow_head;
     if (\$256 ) begin
       \$781  = \$257 ;
@@ -2744,7 +2744,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$782  = r_slow_rd;
     if (\$261 ) begin
       \$782  = r_slow_rd_next;
@@ -2754,7 +2754,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$783  = r_slow_rd_next;
     if (\$261 ) begin
       \$783  = \$262 [3:0];
@@ -2764,7 +2764,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$784  = r_slow_wr;
     if (\$266 ) begin
       \$784  = r_slow_wr_next;
@@ -2774,7 +2774,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$785  = r_slow_wr_next;
     if (\$266 ) begin
       \$785  = \$267 [3:0];
@@ -2784,7 +2784,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$786 [0] = \$278 ;
     \$786 [1] = \$289 ;
     \$786 [2] = \$300 ;
@@ -2799,7 +2799,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$787 [0] = \$372 ;
     \$787 [1] = \$378 ;
     \$787 [2] = \$384 ;
@@ -2815,35 +2815,35 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$788  = \$signal$39 ;
     if (aclk_rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$789  = bus__r_slow;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$790  = \$440 ;
     if (aclk_rst) begin
       \$790  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$791  = \$443 ;
     if (aclk_rst) begin
       \$791  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$792 [0] = \$448 ;
     \$792 [1] = \$456 ;
     if (aclk_rst) begin
@@ -2851,21 +2851,21 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$793  = \$451 ;
     if (aclk_rst) begin
       \$793  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$794  = \$459 ;
     if (aclk_rst) begin
       \$794  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$795 [0] = \$464 ;
     \$795 [1] = \$472 ;
     if (aclk_rst) begin
@@ -2873,21 +2873,21 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$796  = \$467 ;
     if (aclk_rst) begin
       \$796  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$797  = \$475 ;
     if (aclk_rst) begin
       \$797  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$798 [0] = \$480 ;
     \$798 [1] = \$488 ;
     \$798 [2] = \$496 ;
@@ -2903,77 +2903,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$799  = \$483 ;
     if (aclk_rst) begin
       \$799  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$800  = \$491 ;
     if (aclk_rst) begin
       \$800  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$801  = \$499 ;
     if (aclk_rst) begin
       \$801  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$802  = \$507 ;
     if (aclk_rst) begin
       \$802  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$803  = \$515 ;
     if (aclk_rst) begin
       \$803  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$804  = \$523 ;
     if (aclk_rst) begin
       \$804  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$805  = \$531 ;
     if (aclk_rst) begin
       \$805  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$806  = \$539 ;
     if (aclk_rst) begin
       \$806  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$807  = \$547 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$808  = \$555 ;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$809 [0] = \$560 ;
     \$809 [1] = \$568 ;
     \$809 [2] = \$576 ;
@@ -2989,77 +2989,77 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$810  = \$563 ;
     if (aclk_rst) begin
       \$810  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$811  = \$571 ;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$812  = \$579 ;
     if (aclk_rst) begin
       \$812  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$813  = \$587 ;
     if (aclk_rst) begin
       \$813  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$814  = \$595 ;
     if (aclk_rst) begin
       \$814  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$815  = \$603 ;
     if (aclk_rst) begin
       \$815  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$816  = \$611 ;
     if (aclk_rst) begin
       \$816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$817  = \$619 ;
     if (aclk_rst) begin
       \$817  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$818  = \$627 ;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$819  = \$635 ;
     if (aclk_rst) begin
       \$819  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$820 [0] = \$640 ;
     \$820 [1] = \$648 ;
     \$820 [2] = \$656 ;
@@ -3075,84 +3075,84 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$821  = \$643 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$822  = \$651 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$823  = \$659 ;
     if (aclk_rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$824  = \$667 ;
     if (aclk_rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$825  = \$675 ;
     if (aclk_rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$826  = \$683 ;
     if (aclk_rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$827  = \$691 ;
     if (aclk_rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$828  = \$699 ;
     if (aclk_rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$829  = \$707 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$830  = \$signal$99 ;
     if (aclk_rst) begin
       \$830  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$831  = \$726 ;
     if (aclk_rst) begin
       \$831  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 , 10'h000, \port$3992$7  };
+  assign r_slow_w_data = { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 , 10'h000, \port$4112$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3164,12 +3164,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 , 10'h000, \port$3992$7  };
+  assign \$signature__data$108  = { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 , 10'h000, \port$4112$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 , 10'h000, \port$3992$7  };
+  assign bus__r_slow_data = { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 , 10'h000, \port$4112$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3209,20 +3209,20 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3606$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$135  = 0;
-  wire [14:0] \$1 ;
+, \port$3690$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
+  wire \$1 ;
   wire \$10 ;
   wire \$100 ;
   reg \$1000 ;
-  reg \$1001 ;
-  reg [3:0] \$1002 ;
-  reg \$1003 ;
-  reg \$1004 ;
-  reg [4:0] \$1005 ;
-  reg [2:0] \$1006 ;
-  reg \$1007 ;
-  reg \$1008 ;
+  reg [9:0] \$1001 ;
+  reg [8:0] \$1002 ;
+  reg [4:0] \$1003 ;
+  reg [4:0] \$1004 ;
+  reg \$1005 ;
+  reg [3:0] \$1006 ;
+  reg [4:0] \$1007 ;
+  reg [3:0] \$1008 ;
   reg \$1009 ;
   wire \$101 ;
   reg \$1010 ;
@@ -3235,137 +3235,195 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1017 ;
   reg \$1018 ;
   reg \$1019 ;
-  wire [6:0] \$102 ;
+  wire \$102 ;
   reg \$1020 ;
   reg \$1021 ;
   reg \$1022 ;
-  wire [8:0] \$103 ;
-  wire [8:0] \$104 ;
-  wire [3:0] \$105 ;
-  wire [8:0] \$106 ;
+  reg \$1023 ;
+  reg \$1024 ;
+  reg \$1025 ;
+  reg \$1026 ;
+  reg \$1027 ;
+  reg \$1028 ;
+  reg \$1029 ;
+  wire \$103 ;
+  reg \$1030 ;
+  reg \$1031 ;
+  reg \$1032 ;
+  reg \$1033 ;
+  reg \$1034 ;
+  reg \$1035 ;
+  reg \$1036 ;
+  reg \$1037 ;
+  wire [2:0] \$1038 ;
+  wire [2:0] \$1039 ;
+  wire \$104 ;
+  reg \$1040 ;
+  reg \$1041 ;
+  reg \$1042 ;
+  reg \$1043 ;
+  reg \$1044 ;
+  reg \$1045 ;
+  reg \$1046 ;
+  reg \$1047 ;
+  reg [2:0] \$1048 ;
+  reg [2:0] \$1049 ;
+  wire \$105 ;
+  reg \$1050 ;
+  reg \$1051 ;
+  reg [6:0] \$1052 ;
+  reg \$1053 ;
+  reg \$1054 ;
+  reg [7:0] \$1055 ;
+  reg [2:0] \$1056 ;
+  reg \$1057 ;
+  reg \$1058 ;
+  reg [3:0] \$1059 ;
+  wire \$106 ;
+  reg \$1060 ;
+  reg \$1061 ;
+  reg [4:0] \$1062 ;
+  reg [2:0] \$1063 ;
+  reg \$1064 ;
+  reg \$1065 ;
+  reg \$1066 ;
+  reg \$1067 ;
+  reg \$1068 ;
+  reg \$1069 ;
   wire \$107 ;
-  wire [2:0] \$108 ;
-  wire [2:0] \$109 ;
+  reg \$1070 ;
+  reg \$1071 ;
+  reg \$1072 ;
+  reg \$1073 ;
+  reg \$1074 ;
+  reg \$1075 ;
+  reg \$1076 ;
+  reg \$1077 ;
+  reg \$1078 ;
+  reg \$1079 ;
+  wire \$108 ;
+  reg \$1080 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [2:0] \$110 ;
-  wire [2:0] \$111 ;
+  wire [3:0] \$110 ;
+  wire [3:0] \$111 ;
   wire \$112 ;
-  wire [2:0] \$113 ;
-  wire [2:0] \$114 ;
+  wire \$113 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire [9:0] \$117 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire [2:0] \$122 ;
-  wire [2:0] \$123 ;
-  wire [2:0] \$124 ;
-  wire [3:0] \$125 ;
-  wire \$126 ;
-  wire \$127 ;
+  wire [6:0] \$120 ;
+  wire [8:0] \$121 ;
+  wire [8:0] \$122 ;
+  wire [3:0] \$123 ;
+  wire [8:0] \$124 ;
+  wire \$125 ;
+  wire [2:0] \$126 ;
+  wire [2:0] \$127 ;
   wire [2:0] \$128 ;
-  wire \$129 ;
+  wire [2:0] \$129 ;
   wire \$13 ;
-  wire [9:0] \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire [11:0] \$133 ;
+  wire \$130 ;
+  wire [2:0] \$131 ;
+  wire [2:0] \$132 ;
+  wire \$133 ;
   wire \$134 ;
-  wire \$135 ;
-  wire [6:0] \$136 ;
+  wire [9:0] \$135 ;
+  wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire [2:0] \$139 ;
+  wire \$139 ;
   wire \$14 ;
   wire [2:0] \$140 ;
-  wire \$141 ;
-  wire [9:0] \$142 ;
-  wire \$143 ;
+  wire [2:0] \$141 ;
+  wire [2:0] \$142 ;
+  wire [3:0] \$143 ;
   wire \$144 ;
-  wire [11:0] \$145 ;
-  wire \$146 ;
+  wire \$145 ;
+  wire [2:0] \$146 ;
   wire \$147 ;
-  wire [6:0] \$148 ;
+  wire [9:0] \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [2:0] \$151 ;
-  wire [2:0] \$152 ;
-  wire [2:0] \$153 ;
-  wire \$154 ;
+  wire [11:0] \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire [6:0] \$154 ;
   wire \$155 ;
-  wire [2:0] \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire [8:0] \$159 ;
+  wire \$156 ;
+  wire [2:0] \$157 ;
+  wire [2:0] \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [31:0] \$160 ;
+  wire [9:0] \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire \$163 ;
+  wire [11:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
-  wire \$166 ;
+  wire [6:0] \$166 ;
   wire \$167 ;
-  wire [11:0] \$168 ;
-  wire [11:0] \$169 ;
-  wire \$17 ;
-  wire [12:0] \$170 ;
-  wire \$171 ;
-  wire [11:0] \$172 ;
-  wire [11:0] \$173 ;
-  wire [12:0] \$174 ;
+  wire \$168 ;
+  wire [2:0] \$169 ;
+  reg \$17 ;
+  wire [2:0] \$170 ;
+  wire [2:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [2:0] \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [11:0] \$177 ;
-  wire [11:0] \$178 ;
-  wire [12:0] \$179 ;
-  wire \$18 ;
-  wire [4:0] \$180 ;
-  wire [4:0] \$181 ;
-  wire [3:0] \$182 ;
-  wire [33:0] \$183 ;
+  wire [8:0] \$177 ;
+  wire [31:0] \$178 ;
+  wire \$179 ;
+  reg \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
   wire \$184 ;
-  wire [33:0] \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
+  wire \$185 ;
+  wire [11:0] \$186 ;
+  wire [11:0] \$187 ;
+  wire [12:0] \$188 ;
   wire \$189 ;
-  wire \$19 ;
-  wire [33:0] \$190 ;
-  wire \$191 ;
-  wire [33:0] \$192 ;
+  wire [14:0] \$19 ;
+  wire [11:0] \$190 ;
+  wire [11:0] \$191 ;
+  wire [12:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire [33:0] \$197 ;
-  wire \$198 ;
-  wire [33:0] \$199 ;
+  wire [11:0] \$195 ;
+  wire [11:0] \$196 ;
+  wire [12:0] \$197 ;
+  wire [4:0] \$198 ;
+  wire [4:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
+  wire [3:0] \$200 ;
+  wire [33:0] \$201 ;
   wire \$202 ;
-  wire \$203 ;
+  wire [33:0] \$203 ;
   wire \$204 ;
   wire \$205 ;
   wire \$206 ;
   wire \$207 ;
-  wire \$208 ;
+  wire [33:0] \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
+  wire [33:0] \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire \$215 ;
+  wire [33:0] \$215 ;
   wire \$216 ;
-  wire \$217 ;
+  wire [33:0] \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
@@ -3375,71 +3433,71 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire [11:0] \$226 ;
-  wire [21:0] \$227 ;
-  wire [8:0] \$228 ;
-  wire [24:0] \$229 ;
-  wire \$23 ;
-  wire [10:0] \$230 ;
-  wire [22:0] \$231 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire [14:0] \$23 ;
+  wire \$230 ;
+  wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire [1:0] \$235 ;
-  wire [1:0] \$236 ;
-  wire [1:0] \$237 ;
-  wire [6:0] \$238 ;
-  wire [8:0] \$239 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [8:0] \$240 ;
-  wire [3:0] \$241 ;
-  wire [8:0] \$242 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
   wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [11:0] \$244 ;
+  wire [21:0] \$245 ;
+  wire [8:0] \$246 ;
+  wire [24:0] \$247 ;
+  wire [10:0] \$248 ;
+  wire [22:0] \$249 ;
   wire \$25 ;
-  wire [2:0] \$250 ;
-  wire [2:0] \$251 ;
+  wire \$250 ;
+  wire \$251 ;
   wire \$252 ;
-  wire [2:0] \$253 ;
-  wire \$254 ;
-  wire [3:0] \$255 ;
-  wire [3:0] \$256 ;
-  wire [3:0] \$257 ;
-  wire [9:0] \$258 ;
-  wire \$259 ;
+  wire [1:0] \$253 ;
+  wire [1:0] \$254 ;
+  wire [1:0] \$255 ;
+  wire [6:0] \$256 ;
+  wire [8:0] \$257 ;
+  wire [8:0] \$258 ;
+  wire [3:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire [11:0] \$261 ;
+  wire [8:0] \$260 ;
+  wire \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
-  wire [6:0] \$266 ;
+  wire \$266 ;
   wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire \$27 ;
+  wire [2:0] \$268 ;
+  wire [2:0] \$269 ;
+  wire [14:0] \$27 ;
   wire \$270 ;
-  wire \$271 ;
+  wire [2:0] \$271 ;
   wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
+  wire [3:0] \$273 ;
+  wire [3:0] \$274 ;
+  wire [3:0] \$275 ;
+  wire [9:0] \$276 ;
   wire \$277 ;
   wire \$278 ;
-  wire \$279 ;
+  wire [11:0] \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire \$284 ;
+  wire [6:0] \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
@@ -3472,53 +3530,53 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
-  wire [4:0] \$313 ;
+  wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
-  wire [3:0] \$319 ;
+  wire \$319 ;
   wire \$32 ;
-  wire [3:0] \$320 ;
-  wire [4:0] \$321 ;
-  wire [3:0] \$322 ;
-  wire [3:0] \$323 ;
-  wire [4:0] \$324 ;
-  wire [4:0] \$325 ;
-  wire [4:0] \$326 ;
-  wire [3:0] \$327 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
   wire \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
-  wire \$331 ;
+  wire [4:0] \$331 ;
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire [4:0] \$337 ;
-  wire \$338 ;
-  wire \$339 ;
-  wire [3:0] \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
+  wire [3:0] \$337 ;
+  wire [3:0] \$338 ;
+  wire [4:0] \$339 ;
+  wire \$34 ;
+  wire [3:0] \$340 ;
+  wire [3:0] \$341 ;
+  wire [4:0] \$342 ;
+  wire [4:0] \$343 ;
+  wire [4:0] \$344 ;
+  wire [3:0] \$345 ;
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire [3:0] \$35 ;
+  wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire \$355 ;
+  wire [4:0] \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
@@ -3534,7 +3592,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
-  wire [9:0] \$37 ;
+  wire \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
@@ -3557,7 +3615,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$388 ;
   wire \$389 ;
   wire \$39 ;
-  wire [3:0] \$390 ;
+  wire \$390 ;
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
@@ -3568,16 +3626,16 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire [7:0] \$40 ;
+  wire \$40 ;
   wire \$400 ;
   wire \$401 ;
-  wire [3:0] \$402 ;
-  wire [3:0] \$403 ;
-  wire [4:0] \$404 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire \$408 ;
+  wire [3:0] \$408 ;
   wire \$409 ;
   wire \$41 ;
   wire \$410 ;
@@ -3586,88 +3644,88 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$413 ;
   wire \$414 ;
   wire \$415 ;
-  wire [2:0] \$416 ;
+  wire \$416 ;
   wire \$417 ;
   wire \$418 ;
-  wire [5:0] \$419 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [5:0] \$420 ;
-  wire [6:0] \$421 ;
-  wire \$422 ;
+  wire [3:0] \$420 ;
+  wire [3:0] \$421 ;
+  wire [4:0] \$422 ;
   wire \$423 ;
-  wire [5:0] \$424 ;
-  wire [5:0] \$425 ;
-  wire [6:0] \$426 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
   wire \$427 ;
   wire \$428 ;
-  wire [5:0] \$429 ;
-  wire [7:0] \$43 ;
-  wire [5:0] \$430 ;
-  wire [6:0] \$431 ;
-  wire [2:0] \$432 ;
+  wire \$429 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
   wire \$433 ;
   wire [2:0] \$434 ;
   wire \$435 ;
   wire \$436 ;
-  wire [2:0] \$437 ;
-  wire [2:0] \$438 ;
-  wire [2:0] \$439 ;
-  wire [7:0] \$44 ;
-  wire [3:0] \$440 ;
-  wire [3:0] \$441 ;
-  wire \$442 ;
-  wire [11:0] \$443 ;
-  wire [11:0] \$444 ;
-  wire [12:0] \$445 ;
-  wire [11:0] \$446 ;
-  wire [11:0] \$447 ;
-  wire [12:0] \$448 ;
-  wire \$449 ;
-  wire [7:0] \$45 ;
-  wire [8:0] \$450 ;
-  wire [8:0] \$451 ;
-  wire [9:0] \$452 ;
+  wire [5:0] \$437 ;
+  wire [5:0] \$438 ;
+  wire [6:0] \$439 ;
+  wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire [5:0] \$442 ;
+  wire [5:0] \$443 ;
+  wire [6:0] \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire [5:0] \$447 ;
+  wire [5:0] \$448 ;
+  wire [6:0] \$449 ;
+  wire \$45 ;
+  wire [2:0] \$450 ;
+  wire \$451 ;
+  wire [2:0] \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire [11:0] \$46 ;
+  wire [2:0] \$455 ;
+  wire [2:0] \$456 ;
+  wire [2:0] \$457 ;
+  wire [3:0] \$458 ;
+  wire [3:0] \$459 ;
+  wire \$46 ;
   wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
+  wire [11:0] \$461 ;
+  wire [11:0] \$462 ;
+  wire [12:0] \$463 ;
+  wire [11:0] \$464 ;
+  wire [11:0] \$465 ;
+  wire [12:0] \$466 ;
   wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [8:0] \$468 ;
+  wire [8:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire [7:0] \$471 ;
-  wire [7:0] \$472 ;
-  wire \$473 ;
-  wire [7:0] \$474 ;
-  wire [7:0] \$475 ;
-  wire [9:0] \$476 ;
-  wire \$477 ;
+  wire [9:0] \$470 ;
+  wire \$471 ;
+  wire [11:0] \$472 ;
+  wire [11:0] \$473 ;
+  wire [12:0] \$474 ;
+  wire [11:0] \$475 ;
+  wire [11:0] \$476 ;
+  wire [12:0] \$477 ;
   wire \$478 ;
-  wire \$479 ;
+  wire [8:0] \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
+  wire [8:0] \$480 ;
+  wire [9:0] \$481 ;
   wire \$482 ;
-  wire \$483 ;
+  wire [3:0] \$483 ;
   wire \$484 ;
   wire \$485 ;
   wire \$486 ;
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
-  wire [9:0] \$49 ;
+  wire \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
@@ -3678,15 +3736,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$497 ;
   wire \$498 ;
   wire \$499 ;
-  wire [14:0] \$5 ;
+  wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
+  wire [7:0] \$501 ;
+  wire [7:0] \$502 ;
   wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
+  wire [7:0] \$504 ;
+  wire [7:0] \$505 ;
+  wire [9:0] \$506 ;
   wire \$507 ;
   wire \$508 ;
   wire \$509 ;
@@ -3700,19 +3758,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire [4:0] \$519 ;
-  wire \$52 ;
-  wire [4:0] \$520 ;
+  wire \$519 ;
+  wire [3:0] \$52 ;
+  wire \$520 ;
   wire \$521 ;
-  wire [4:0] \$522 ;
-  wire [4:0] \$523 ;
-  wire [6:0] \$524 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
-  wire \$53 ;
+  wire [3:0] \$53 ;
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
@@ -3734,13 +3792,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
-  wire \$55 ;
+  wire [9:0] \$55 ;
   wire \$550 ;
   wire \$551 ;
   wire \$552 ;
-  wire [11:0] \$553 ;
-  wire [11:0] \$554 ;
-  wire [12:0] \$555 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
@@ -3751,48 +3809,48 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
+  wire [4:0] \$565 ;
+  wire [4:0] \$566 ;
   wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
+  wire [4:0] \$568 ;
+  wire [4:0] \$569 ;
   wire \$57 ;
-  wire \$570 ;
+  wire [6:0] \$570 ;
   wire \$571 ;
   wire \$572 ;
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
-  wire [4:0] \$576 ;
-  wire [4:0] \$577 ;
-  wire [4:0] \$578 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
   wire \$579 ;
-  wire \$58 ;
+  wire [7:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
   wire \$583 ;
-  wire [7:0] \$584 ;
+  wire \$584 ;
   wire \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire [10:0] \$588 ;
-  wire [10:0] \$589 ;
+  wire \$588 ;
+  wire \$589 ;
   wire \$59 ;
-  wire [10:0] \$590 ;
+  wire \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
-  wire [4:0] \$596 ;
+  wire \$596 ;
   wire \$597 ;
   wire \$598 ;
-  wire \$599 ;
+  wire [11:0] \$599 ;
   wire \$6 ;
-  wire [9:0] \$60 ;
-  wire \$600 ;
-  wire \$601 ;
+  wire \$60 ;
+  wire [11:0] \$600 ;
+  wire [12:0] \$601 ;
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
@@ -3801,7 +3859,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire [6:0] \$61 ;
+  wire [7:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
@@ -3812,37 +3870,37 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire \$62 ;
+  wire [7:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
+  wire [4:0] \$623 ;
+  wire [4:0] \$624 ;
+  wire [4:0] \$625 ;
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire \$63 ;
+  wire [7:0] \$63 ;
   wire \$630 ;
-  wire \$631 ;
+  wire [7:0] \$631 ;
   wire \$632 ;
   wire \$633 ;
   wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
+  wire [10:0] \$635 ;
+  wire [10:0] \$636 ;
+  wire [10:0] \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire [4:0] \$64 ;
+  wire [11:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
-  wire \$643 ;
+  wire [4:0] \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire [5:0] \$647 ;
+  wire \$647 ;
   wire \$648 ;
   wire \$649 ;
   wire \$65 ;
@@ -3867,7 +3925,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire [4:0] \$67 ;
+  wire [9:0] \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
@@ -3878,23 +3936,23 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire [4:0] \$68 ;
-  wire [4:0] \$680 ;
+  wire \$68 ;
+  wire \$680 ;
   wire \$681 ;
   wire \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
-  wire [10:0] \$686 ;
+  wire \$686 ;
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
-  wire [4:0] \$69 ;
+  wire \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
-  wire \$694 ;
+  wire [5:0] \$694 ;
   wire \$695 ;
   wire \$696 ;
   wire \$697 ;
@@ -3922,23 +3980,23 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
-  wire [4:0] \$719 ;
+  wire \$719 ;
   wire \$72 ;
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
   wire \$724 ;
-  wire [10:0] \$725 ;
+  wire \$725 ;
   wire \$726 ;
-  wire \$727 ;
+  wire [4:0] \$727 ;
   wire \$728 ;
   wire \$729 ;
   wire \$73 ;
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
-  wire \$733 ;
+  wire [10:0] \$733 ;
   wire \$734 ;
   wire \$735 ;
   wire \$736 ;
@@ -3965,23 +4023,23 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
-  wire [4:0] \$758 ;
+  wire \$758 ;
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
   wire \$763 ;
-  wire [10:0] \$764 ;
+  wire \$764 ;
   wire \$765 ;
-  wire \$766 ;
+  wire [4:0] \$766 ;
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
   wire \$770 ;
   wire \$771 ;
-  wire \$772 ;
+  wire [10:0] \$772 ;
   wire \$773 ;
   wire \$774 ;
   wire \$775 ;
@@ -3989,7 +4047,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$777 ;
   wire \$778 ;
   wire \$779 ;
-  wire \$78 ;
+  wire [9:0] \$78 ;
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
@@ -4000,7 +4058,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
-  wire \$79 ;
+  wire [6:0] \$79 ;
   wire \$790 ;
   wire \$791 ;
   wire \$792 ;
@@ -4008,7 +4066,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
-  wire [4:0] \$797 ;
+  wire \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
@@ -4016,183 +4074,183 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
-  wire [10:0] \$803 ;
+  wire \$803 ;
   wire \$804 ;
-  wire \$805 ;
+  wire [4:0] \$805 ;
   wire \$806 ;
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
   wire \$81 ;
-  wire [21:0] \$810 ;
-  wire [31:0] \$811 ;
-  wire [23:0] \$812 ;
-  wire [31:0] \$813 ;
-  wire [18:0] \$814 ;
-  wire [31:0] \$815 ;
+  wire \$810 ;
+  wire [10:0] \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
   wire \$816 ;
   wire \$817 ;
-  wire [11:0] \$818 ;
-  wire [11:0] \$819 ;
-  wire \$82 ;
-  wire [12:0] \$820 ;
+  wire \$818 ;
+  wire \$819 ;
+  wire [4:0] \$82 ;
+  wire \$820 ;
   wire \$821 ;
-  wire [11:0] \$822 ;
-  wire [11:0] \$823 ;
-  wire [12:0] \$824 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
   wire \$825 ;
-  wire [11:0] \$826 ;
-  wire [11:0] \$827 ;
-  wire [12:0] \$828 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
   wire \$829 ;
   wire \$83 ;
   wire \$830 ;
-  wire [2:0] \$831 ;
-  wire [2:0] \$832 ;
-  wire [2:0] \$833 ;
-  wire [2:0] \$834 ;
-  wire [3:0] \$835 ;
-  wire [3:0] \$836 ;
-  wire [11:0] \$837 ;
-  wire [11:0] \$838 ;
-  wire [12:0] \$839 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire [2:0] \$843 ;
-  wire [2:0] \$844 ;
+  wire \$843 ;
+  wire [4:0] \$844 ;
   wire \$845 ;
-  wire [2:0] \$846 ;
+  wire \$846 ;
   wire \$847 ;
   wire \$848 ;
   wire \$849 ;
-  wire \$85 ;
-  wire \$850 ;
+  wire [4:0] \$85 ;
+  wire [10:0] \$850 ;
   wire \$851 ;
-  wire [3:0] \$852 ;
+  wire \$852 ;
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
-  wire \$86 ;
-  wire \$860 ;
-  wire \$861 ;
-  wire \$862 ;
-  wire [7:0] \$863 ;
+  wire [21:0] \$857 ;
+  wire [31:0] \$858 ;
+  wire [23:0] \$859 ;
+  wire [4:0] \$86 ;
+  wire [31:0] \$860 ;
+  wire [18:0] \$861 ;
+  wire [31:0] \$862 ;
+  wire \$863 ;
   wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
+  wire [11:0] \$865 ;
+  wire [11:0] \$866 ;
+  wire [12:0] \$867 ;
   wire \$868 ;
-  wire \$869 ;
-  wire \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire [3:0] \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
+  wire [11:0] \$869 ;
+  wire [4:0] \$87 ;
+  wire [11:0] \$870 ;
+  wire [12:0] \$871 ;
+  wire \$872 ;
+  wire [11:0] \$873 ;
+  wire [11:0] \$874 ;
+  wire [12:0] \$875 ;
   wire \$876 ;
   wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
+  wire [2:0] \$878 ;
+  wire [2:0] \$879 ;
   wire \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire \$883 ;
-  wire \$884 ;
-  wire \$885 ;
-  wire \$886 ;
+  wire [2:0] \$880 ;
+  wire [2:0] \$881 ;
+  wire [3:0] \$882 ;
+  wire [3:0] \$883 ;
+  wire [11:0] \$884 ;
+  wire [11:0] \$885 ;
+  wire [12:0] \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
   wire \$89 ;
-  wire \$890 ;
-  wire \$891 ;
+  wire [2:0] \$890 ;
+  wire [2:0] \$891 ;
   wire \$892 ;
-  wire \$893 ;
+  wire [2:0] \$893 ;
   wire \$894 ;
-  wire [4:0] \$895 ;
+  wire \$895 ;
   wire \$896 ;
   wire \$897 ;
   wire \$898 ;
-  wire \$899 ;
-  wire [14:0] \$9 ;
+  wire [3:0] \$899 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
   wire \$902 ;
   wire \$903 ;
-  wire [3:0] \$904 ;
+  wire \$904 ;
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
   wire \$908 ;
   wire \$909 ;
   wire \$91 ;
-  reg \$910 ;
-  reg [6:0] \$911 ;
-  reg [4:0] \$912 ;
-  reg \$913 ;
-  reg [6:0] \$914 ;
-  reg [12:0] \$915 ;
-  reg \$916 ;
-  reg [8:0] \$917 ;
-  reg [4:0] \$918 ;
-  reg \$919 ;
-  wire [3:0] \$92 ;
-  reg [3:0] \$920 ;
-  reg [4:0] \$921 ;
-  reg \$922 ;
-  reg [3:0] \$923 ;
-  reg [9:0] \$924 ;
-  reg \$925 ;
-  reg \$926 ;
-  reg [2:0] \$927 ;
-  reg \$928 ;
-  reg [2:0] \$929 ;
-  wire [3:0] \$93 ;
-  reg \$930 ;
-  reg [2:0] \$931 ;
-  reg \$932 ;
-  reg \$933 ;
-  reg [7:0] \$934 ;
-  reg [7:0] \$935 ;
-  reg \$936 ;
-  reg [6:0] \$937 ;
-  reg [7:0] \$938 ;
-  reg [6:0] \$939 ;
+  wire [7:0] \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire [3:0] \$919 ;
+  wire \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
+  wire \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
   wire \$94 ;
-  reg [9:0] \$940 ;
-  reg [9:0] \$941 ;
-  reg \$942 ;
-  reg \$943 ;
-  reg [9:0] \$944 ;
-  reg [8:0] \$945 ;
-  reg [4:0] \$946 ;
-  reg [4:0] \$947 ;
-  reg \$948 ;
-  reg [3:0] \$949 ;
+  wire [4:0] \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire [3:0] \$949 ;
   wire \$95 ;
-  reg [4:0] \$950 ;
-  reg [3:0] \$951 ;
-  reg \$952 ;
-  reg \$953 ;
+  wire [8:0] \$950 ;
+  reg \$951 ;
+  reg [6:0] \$952 ;
+  reg [4:0] \$953 ;
   reg \$954 ;
-  reg \$955 ;
-  reg \$956 ;
+  reg [6:0] \$955 ;
+  reg [12:0] \$956 ;
   reg \$957 ;
-  reg \$958 ;
-  reg \$959 ;
+  reg [8:0] \$958 ;
+  reg [4:0] \$959 ;
   wire \$96 ;
   reg \$960 ;
-  reg \$961 ;
-  reg \$962 ;
+  reg [3:0] \$961 ;
+  reg [4:0] \$962 ;
   reg \$963 ;
   reg \$964 ;
   reg \$965 ;
@@ -4212,33 +4270,33 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$978 ;
   reg \$979 ;
   wire \$98 ;
-  reg \$980 ;
-  wire [2:0] \$981 ;
-  wire [2:0] \$982 ;
+  reg [3:0] \$980 ;
+  reg [9:0] \$981 ;
+  reg \$982 ;
   reg \$983 ;
-  reg \$984 ;
+  reg [2:0] \$984 ;
   reg \$985 ;
-  reg \$986 ;
+  reg [2:0] \$986 ;
   reg \$987 ;
-  reg \$988 ;
+  reg [2:0] \$988 ;
   reg \$989 ;
   wire \$99 ;
   reg \$990 ;
-  reg [2:0] \$991 ;
-  reg [2:0] \$992 ;
+  reg [7:0] \$991 ;
+  reg [7:0] \$992 ;
   reg \$993 ;
-  reg \$994 ;
-  reg [6:0] \$995 ;
-  reg \$996 ;
-  reg \$997 ;
-  reg [7:0] \$998 ;
-  reg [2:0] \$999 ;
+  reg [6:0] \$994 ;
+  reg [7:0] \$995 ;
+  reg [6:0] \$996 ;
+  reg [9:0] \$997 ;
+  reg [9:0] \$998 ;
+  reg \$999 ;
   wire [8:0] \$signal ;
-  wire \$signal$247 ;
-  wire \$signal$259 ;
-  wire \$signal$278 ;
-  wire [3:0] \$signal$312 ;
-  wire \$signal$448 ;
+  wire \$signal$268 ;
+  wire \$signal$280 ;
+  wire \$signal$299 ;
+  wire [3:0] \$signal$335 ;
+  wire \$signal$462 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [12:0] a0_size = 13'h0000;
@@ -4347,23 +4405,25 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg busy_24 = 1'h0;
   reg busy_30 = 1'h0;
   reg busy_36 = 1'h0;
+  reg busy_42 = 1'h0;
   reg busy_6 = 1'h0;
   reg [2:0] config_at = 3'h1;
   reg [4:0] config_count = 5'h00;
   wire config_flushing;
   reg [4:0] config_fresh = 5'h00;
   reg [4:0] config_fresh_next;
-  reg [3:0] config_fresh_slot = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] config_fresh_slot;
   (* init = 4'h0 *)
   wire [3:0] config_grant_addr;
   (* init = 4'h0 *)
-  wire [3:0] \config_grant_addr$427 ;
+  wire [3:0] \config_grant_addr$451 ;
   (* init = 5'h00 *)
   wire [4:0] config_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \config_grant_data$429 ;
-  wire [3:0] \config_grant_data$429.next ;
-  wire \config_grant_data$429.snap ;
+  wire [4:0] \config_grant_data$453 ;
+  wire [3:0] \config_grant_data$453.next ;
+  wire \config_grant_data$453.snap ;
   wire [3:0] \config_grant_data.next ;
   wire \config_grant_data.snap ;
   reg [4:0] config_grant_r0_b0 = 5'h00;
@@ -4383,19 +4443,36 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg config_has_fresh = 1'h1;
   reg [3:0] config_head = 4'h0;
   reg config_nonempty = 1'h0;
-  (* init = 4'h0 *)
-  wire [3:0] config_parity_addr;
-  (* init = 4'h0 *)
-  wire [3:0] \config_parity_addr$439 ;
+  reg [3:0] config_parity_addr = 4'h0;
+  reg [3:0] \config_parity_addr$71  = 4'h0;
   (* init = 1'h0 *)
   wire config_parity_data;
   (* init = 1'h0 *)
-  wire \config_parity_data$441 ;
-  reg config_parity_r0_b0 = 1'h0;
-  reg config_parity_r1_b0 = 1'h0;
+  wire \config_parity_data$455 ;
+  reg config_parity_r0 = 1'h0;
+  reg [3:0] config_parity_r0_addr = 4'h0;
+  reg config_parity_r1 = 1'h0;
+  reg [3:0] config_parity_r1_addr = 4'h0;
+  reg config_parity_row0 = 1'h0;
+  reg config_parity_row1 = 1'h0;
+  reg config_parity_row10 = 1'h0;
+  reg config_parity_row11 = 1'h0;
+  reg config_parity_row12 = 1'h0;
+  reg config_parity_row13 = 1'h0;
+  reg config_parity_row14 = 1'h0;
+  reg config_parity_row15 = 1'h0;
+  reg config_parity_row2 = 1'h0;
+  reg config_parity_row3 = 1'h0;
+  reg config_parity_row4 = 1'h0;
+  reg config_parity_row5 = 1'h0;
+  reg config_parity_row6 = 1'h0;
+  reg config_parity_row7 = 1'h0;
+  reg config_parity_row8 = 1'h0;
+  reg config_parity_row9 = 1'h0;
   wire [3:0] config_parity_waddr;
   wire config_parity_wdata;
   wire config_parity_wen;
+  reg [15:0] config_parity_wrows = 16'h0000;
   wire config_pop;
   reg config_popped = 1'h0;
   reg config_push = 1'h0;
@@ -4437,13 +4514,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 7'h00 *)
   wire [6:0] event_grant_addr;
   (* init = 7'h00 *)
-  wire [6:0] \event_grant_addr$382 ;
+  wire [6:0] \event_grant_addr$406 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$384 ;
-  wire [3:0] \event_grant_data$384.next ;
-  wire \event_grant_data$384.snap ;
+  wire [4:0] \event_grant_data$408 ;
+  wire [3:0] \event_grant_data$408.next ;
+  wire \event_grant_data$408.snap ;
   wire [3:0] \event_grant_data.next ;
   wire \event_grant_data.snap ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -4466,11 +4543,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 7'h00 *)
   wire [6:0] event_parity_addr;
   (* init = 7'h00 *)
-  wire [6:0] \event_parity_addr$394 ;
+  wire [6:0] \event_parity_addr$418 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$396 ;
+  wire \event_parity_data$420 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   wire [6:0] event_parity_waddr;
@@ -4516,7 +4593,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [7:0] f0_user = 8'h00;
   reg f0_valid = 1'h0;
   reg [31:0] f1_addr = 32'd0;
-  reg [3:0] f1_config_slot = 4'h0;
+  (* init = 4'h0 *)
+  wire [3:0] f1_config_slot;
   reg f1_contract = 1'h0;
   reg [6:0] f1_event_slot = 7'h00;
   reg [2:0] f1_hit = 3'h0;
@@ -4600,9 +4678,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [2:0] f4_live = 3'h0;
   reg [2:0] f4_mem_ok = 3'h0;
   reg [1:0] f4_pool = 2'h0;
+  reg f4_raced = 1'h0;
   reg f4_rest_held = 1'h0;
   reg [3:0] f4_rest_next = 4'h0;
   reg f4_rest_snap = 1'h0;
+  (* init = 16'h0000 *)
+  wire [15:0] f4_rows_config;
   reg [8:0] f4_slot = 9'h000;
   reg f4_taken_a2 = 1'h0;
   reg f4_taken_a3 = 1'h0;
@@ -4689,7 +4770,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$460 ;
+  wire [31:0] \grant_addr$475 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4712,13 +4793,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 9'h000 *)
   wire [8:0] log_grant_addr;
   (* init = 9'h000 *)
-  wire [8:0] \log_grant_addr$409 ;
+  wire [8:0] \log_grant_addr$433 ;
   (* init = 5'h00 *)
   wire [4:0] log_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \log_grant_data$410 ;
-  wire [3:0] \log_grant_data$410.next ;
-  wire \log_grant_data$410.snap ;
+  wire [4:0] \log_grant_data$434 ;
+  wire [3:0] \log_grant_data$434.next ;
+  wire \log_grant_data$434.snap ;
   wire [3:0] \log_grant_data.next ;
   wire \log_grant_data.snap ;
   reg [4:0] log_grant_r0_b0 = 5'h00;
@@ -4739,11 +4820,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 9'h000 *)
   wire [8:0] log_parity_addr;
   (* init = 9'h000 *)
-  wire [8:0] \log_parity_addr$419 ;
+  wire [8:0] \log_parity_addr$443 ;
   (* init = 1'h0 *)
   wire log_parity_data;
   (* init = 1'h0 *)
-  wire \log_parity_data$420 ;
+  wire \log_parity_data$444 ;
   reg log_parity_r0_b0 = 1'h0;
   reg log_parity_r1_b0 = 1'h0;
   (* init = 9'h000 *)
@@ -4754,36 +4835,32 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_tag;
-  input [5:0] \port$3606$40 ;
-  wire [5:0] \port$3606$40 ;
+  input [5:0] \port$3690$40 ;
+  wire [5:0] \port$3690$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$381 ;
+  wire [6:0] \r__addr$405 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$391 ;
+  wire [6:0] \r__addr$415 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$393 ;
+  wire [6:0] \r__addr$417 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$400 ;
+  wire [6:0] \r__addr$424 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$406 ;
+  wire [8:0] \r__addr$430 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$408 ;
+  wire [8:0] \r__addr$432 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$416 ;
+  wire [8:0] \r__addr$440 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$418 ;
+  wire [8:0] \r__addr$442 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$424 ;
+  wire [3:0] \r__addr$448 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$426 ;
+  wire [3:0] \r__addr$450 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$436 ;
-  (* init = 4'h0 *)
-  wire [3:0] \r__addr$438 ;
-  (* init = 4'h0 *)
-  wire [3:0] \r__addr$445 ;
+  wire [3:0] \r__addr$459 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -4795,50 +4872,45 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \r__data$37 ;
   wire [4:0] \r__data$45 ;
   wire [4:0] \r__data$47 ;
-  wire \r__data$49 ;
-  wire \r__data$51 ;
-  wire [9:0] \r__data$59 ;
+  wire [9:0] \r__data$80 ;
   wire rel_f2;
   wire \release ;
   wire released_f1;
   wire [3:0] unreleased_err;
   (* init = 7'h00 *)
   wire [6:0] w__addr;
-  wire [6:0] \w__addr$385 ;
+  wire [6:0] \w__addr$409 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$397 ;
+  wire [6:0] \w__addr$421 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$403 ;
+  wire [8:0] \w__addr$427 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$411 ;
+  wire [8:0] \w__addr$435 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$421 ;
-  wire [3:0] \w__addr$430 ;
+  wire [3:0] \w__addr$445 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$442 ;
+  wire [3:0] \w__addr$456 ;
   wire [4:0] w__data;
-  wire \w__data$389 ;
+  wire \w__data$413 ;
   (* init = 13'h0000 *)
-  wire [12:0] \w__data$399 ;
-  wire [4:0] \w__data$405 ;
-  wire \w__data$414 ;
-  wire [4:0] \w__data$423 ;
-  wire \w__data$434 ;
+  wire [12:0] \w__data$423 ;
+  wire [4:0] \w__data$429 ;
+  wire \w__data$438 ;
+  wire [4:0] \w__data$447 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__data$444 ;
+  wire [9:0] \w__data$458 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$387 ;
-  (* init = 1'h0 *)
-  wire \w__en$398 ;
-  (* init = 1'h0 *)
-  wire \w__en$404 ;
-  wire \w__en$413 ;
+  wire \w__en$411 ;
   (* init = 1'h0 *)
   wire \w__en$422 ;
-  wire \w__en$432 ;
   (* init = 1'h0 *)
-  wire \w__en$443 ;
+  wire \w__en$428 ;
+  wire \w__en$437 ;
+  (* init = 1'h0 *)
+  wire \w__en$446 ;
+  (* init = 1'h0 *)
+  wire \w__en$457 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [7:0] x0_user = 8'h00;
@@ -4867,941 +4939,966 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] config_grant [15:0];
   always @(posedge aclk_clk) begin
     if (config_grant_w_en)
-      config_grant[config_grant_w_addr] <= { \$578 [3:0], config_grant_w_data[0] };
+      config_grant[config_grant_w_addr] <= { \$625 [3:0], config_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge aclk_clk) begin
-    _0_ <= config_grant[config_fresh_slot];
-    _1_ <= config_grant[f1_config_slot];
+    _0_ <= config_grant[\config_parity_addr$71 ];
+    _1_ <= config_grant[config_parity_addr];
   end
   assign \r__data$47  = _0_;
   assign \r__data$45  = _1_;
-  (* no_rw_check = 32'd1 *)
-  reg [0:0] config_parity [15:0];
-  always @(posedge aclk_clk) begin
-    if (\w__en$432 )
-      config_parity[f4_slot[3:0]] <= \w__data$434 ;
-  end
-  reg [0:0] _2_;
-  reg [0:0] _3_;
-  always @(posedge aclk_clk) begin
-    _2_ <= config_parity[config_fresh_slot];
-    _3_ <= config_parity[f1_config_slot];
-  end
-  assign \r__data$51  = _2_;
-  assign \r__data$49  = _3_;
   (* no_rw_check = 32'd1 *)
   reg [9:0] config_queue [15:0];
   always @(posedge aclk_clk) begin
     if (config_queue_w_en)
       config_queue[config_queue_w_addr] <= config_queue_w_data;
   end
-  reg [9:0] _4_;
+  reg [9:0] _2_;
   always @(posedge aclk_clk) begin
-    _4_ <= config_queue[config_head];
+    _2_ <= config_queue[config_head];
   end
-  assign \r__data$59  = _4_;
+  assign \r__data$80  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [4:0] event_grant [127:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= { \$576 [3:0], event_grant_w_data[0] };
+      event_grant[event_grant_w_addr] <= { \$623 [3:0], event_grant_w_data[0] };
   end
-  reg [4:0] _5_;
-  reg [4:0] _6_;
+  reg [4:0] _3_;
+  reg [4:0] _4_;
   always @(posedge aclk_clk) begin
-    _5_ <= event_grant[event_fresh_slot];
-    _6_ <= event_grant[f1_event_slot];
+    _3_ <= event_grant[event_fresh_slot];
+    _4_ <= event_grant[f1_event_slot];
   end
-  assign \r__data$11  = _5_;
-  assign r__data = _6_;
+  assign \r__data$11  = _3_;
+  assign r__data = _4_;
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$387 )
-      event_parity[f4_slot[6:0]] <= \w__data$389 ;
+    if (\w__en$411 )
+      event_parity[f4_slot[6:0]] <= \w__data$413 ;
   end
-  reg [0:0] _7_;
-  reg [0:0] _8_;
+  reg [0:0] _5_;
+  reg [0:0] _6_;
   always @(posedge aclk_clk) begin
-    _7_ <= event_parity[event_fresh_slot];
-    _8_ <= event_parity[f1_event_slot];
+    _5_ <= event_parity[event_fresh_slot];
+    _6_ <= event_parity[f1_event_slot];
   end
-  assign \r__data$15  = _7_;
-  assign \r__data$13  = _8_;
+  assign \r__data$15  = _5_;
+  assign \r__data$13  = _6_;
   (* no_rw_check = 32'd1 *)
   reg [12:0] event_queue [127:0];
   always @(posedge aclk_clk) begin
     if (event_queue_w_en)
       event_queue[event_queue_w_addr] <= event_queue_w_data;
   end
-  reg [12:0] _9_;
+  reg [12:0] _7_;
   always @(posedge aclk_clk) begin
-    _9_ <= event_queue[event_head];
+    _7_ <= event_queue[event_head];
   end
-  assign \r__data$23  = _9_;
+  assign \r__data$23  = _7_;
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [4:0] log_grant [511:0];
   always @(posedge aclk_clk) begin
     if (log_grant_w_en)
-      log_grant[log_grant_w_addr] <= { \$577 [3:0], log_grant_w_data[0] };
+      log_grant[log_grant_w_addr] <= { \$624 [3:0], log_grant_w_data[0] };
   end
-  reg [4:0] _10_;
-  reg [4:0] _11_;
+  reg [4:0] _8_;
+  reg [4:0] _9_;
   always @(posedge aclk_clk) begin
-    _10_ <= log_grant[log_fresh_slot];
-    _11_ <= log_grant[f1_log_slot];
+    _8_ <= log_grant[log_fresh_slot];
+    _9_ <= log_grant[f1_log_slot];
   end
-  assign \r__data$33  = _10_;
-  assign \r__data$31  = _11_;
+  assign \r__data$33  = _8_;
+  assign \r__data$31  = _9_;
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [0:0] log_parity [511:0];
   always @(posedge aclk_clk) begin
     if (log_parity_wen)
-      log_parity[f4_slot] <= \w__data$414 ;
+      log_parity[f4_slot] <= \w__data$438 ;
   end
-  reg [0:0] _12_;
-  reg [0:0] _13_;
+  reg [0:0] _10_;
+  reg [0:0] _11_;
   always @(posedge aclk_clk) begin
-    _12_ <= log_parity[log_fresh_slot];
-    _13_ <= log_parity[f1_log_slot];
+    _10_ <= log_parity[log_fresh_slot];
+    _11_ <= log_parity[f1_log_slot];
   end
-  assign \r__data$37  = _12_;
-  assign \r__data$35  = _13_;
-  assign \$1  = alloc_port_size - 12'h801;
-  assign \$2  = ~ \$1 [13];
-  assign \$4  = alloc_src | \$3 ;
-  assign \$5  = alloc_port_size - 9'h101;
-  assign \$6  = ~ \$5 [13];
-  assign \$8  = alloc_src | \$7 ;
-  assign \$9  = alloc_port_size - 11'h401;
-  assign \$10  = ~ \$9 [13];
-  assign \$12  = alloc_src | \$11 ;
-  assign \$13  = a0_pool >= 2'h3;
-  assign \$14  = ! a0_pool;
-  assign \$15  = a0_pool == 1'h1;
-  assign \$16  = a0_pool == 2'h2;
-  assign \$17  = ! a0_pool;
-  assign \$18  = a0_valid & \$17 ;
-  assign \$19  = \$18  & a0_fits[0];
-  assign \$20  = a0_pool == 1'h1;
-  assign \$21  = a0_valid & \$20 ;
-  assign \$22  = \$21  & a0_fits[1];
-  assign \$23  = a0_pool == 2'h2;
-  assign \$24  = a0_valid & \$23 ;
-  assign \$25  = \$24  & a0_fits[2];
-  assign \$26  = ! flush_port_pool;
-  assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$3606$40 [3] : \$27 ;
-  assign \$29  = flush_port_pool == 1'h1;
-  assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$3606$40 [4] : \$30 ;
-  assign \$32  = x0_pool >= 2'h3;
-  assign \$33  = x0_pool == 2'h2;
-  assign \$34  = \$33  ? 4'h8 : 4'h0;
-  assign \$35  = \$32  ? 4'h2 : \$34 ;
-  assign \$36  = ! x1_err;
-  assign \$37  = event_fresh_slot - event_seen;
-  assign \$38  = ~ \$37 [8];
-  assign \$39  = event_take_fresh & \$38 ;
-  assign \$40  = event_fresh_slot + 1'h1;
-  assign \$41  = event_fresh_slot != 7'h7f;
-  assign \$42  = event_head == 7'h7f;
-  assign \$43  = event_head + 1'h1;
-  assign \$44  = \$42  ? 8'h00 : \$43 ;
-  assign \$45  = x0_select[0] ? 8'h00 : event_fresh_next;
-  assign \$46  = log_fresh_slot - log_seen;
-  assign \$47  = ~ \$46 [10];
-  assign \$48  = log_take_fresh & \$47 ;
-  assign \$49  = log_fresh_slot + 1'h1;
-  assign \$50  = ~ x1_select[1];
-  assign \$51  = ~ log_at_last;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = log_fresh == 9'h1fe;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = ~ x1_select[1];
-  assign \$56  = log_lapped & \$55 ;
-  assign \$57  = ~ x1_select[1];
-  assign \$58  = \$57  & log_at_last;
-  assign \$59  = \$56  | \$58 ;
-  assign \$60  = x0_select[1] ? 10'h000 : log_fresh_next;
-  assign \$61  = config_fresh_slot - config_seen;
-  assign \$62  = ~ \$61 [5];
-  assign \$63  = config_take_fresh & \$62 ;
-  assign \$64  = config_fresh_slot + 1'h1;
-  assign \$65  = config_fresh_slot != 4'hf;
-  assign \$66  = config_head == 4'hf;
-  assign \$67  = config_head + 1'h1;
-  assign \$68  = \$66  ? 5'h00 : \$67 ;
-  assign \$69  = x0_select[2] ? 5'h00 : config_fresh_next;
-  assign \$71  = ~ x1_select[1];
-  assign \$72  = log_lapped & \$71 ;
-  assign \$73  = a1_select[1] & \$72 ;
-  assign \$77  = event_has_fresh | event_nonempty;
-  assign \$78  = \$77  | x1_select[0];
-  assign \$79  = a1_select[0] & \$78 ;
-  assign \$82  = \$79  | \$81 ;
-  assign \$83  = config_has_fresh | config_nonempty;
-  assign \$84  = \$83  | x1_select[2];
-  assign \$85  = a1_select[2] & \$84 ;
-  assign \$86  = \$82  | \$85 ;
-  assign \$87  = a1_in[0] & a1_fits[0];
-  assign \$88  = a1_in[1] & a1_fits[1];
-  assign \$89  = \$87  | \$88 ;
-  assign \$90  = a1_in[2] & a1_fits[2];
-  assign \$91  = \$89  | \$90 ;
-  assign \$92  = \$91  ? 4'h1 : 4'h3;
-  assign \$93  = a1_bad_pool ? 4'h2 : \$92 ;
-  assign \$94  = event_has_fresh | x1_select[0];
-  assign \$95  = a1_in[0] & \$94 ;
-  assign \$98  = \$95  | \$97 ;
-  assign \$99  = config_has_fresh | x1_select[2];
-  assign \$100  = a1_in[2] & \$99 ;
-  assign \$101  = \$98  | \$100 ;
-  assign \$102  = a1_in[0] ? event_fresh_slot : 7'h00;
-  assign \$103  = a1_in[1] ? log_fresh_slot : 9'h000;
-  assign \$104  = { 2'h0, \$102  } | \$103 ;
-  assign \$105  = a1_in[2] ? config_fresh_slot : 4'h0;
-  assign \$106  = \$104  | { 5'h00, \$105  };
-  assign \$107  = a2_ok & a2_from_fresh;
-  assign \$108  = a1_in & x1_select;
-  assign \$109  = \$108  & a2_in;
-  assign \$110  = a1_in & x1_select;
-  assign \$111  = \$110  & a2_in;
-  assign \$112  = \$109 [0] | \$111 [1];
-  assign \$113  = a1_in & x1_select;
-  assign \$114  = \$113  & a2_in;
-  assign \$115  = \$112  | \$114 [2];
-  assign \$116  = \$107  & \$115 ;
-  assign \$117  = a2_fresh_slot + 9'h1ff;
-  assign \$118  = ~ \$117 [9];
-  assign \$119  = \$116  & \$118 ;
-  assign \$120  = ~ a2_from_fresh;
-  assign \$121  = a2_ok & \$120 ;
-  assign \$122  = a1_in & x1_select;
-  assign \$123  = \$122  & a2_in;
-  assign \$124  = \$121  ? \$123  : 3'h0;
-  assign \$125  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$126  = ~ a2_from_fresh;
-  assign \$127  = a2_ok & \$126 ;
-  assign \$128  = \$127  ? a2_in : 3'h0;
-  assign \$129  = a2_ok & a2_from_fresh;
-  assign \$130  = a2_fresh_slot[6:0] - event_seen_prev;
-  assign \$131  = ~ \$130 [8];
-  assign \$133  = a2_fresh_slot - log_seen_prev;
-  assign \$134  = ~ \$133 [10];
-  assign \$136  = a2_fresh_slot[3:0] - config_seen_prev;
-  assign \$137  = ~ \$136 [5];
-  assign \$139  = a2_in & { \$138 , \$135 , \$132  };
-  assign \$140  = \$129  ? \$139  : 3'h0;
-  assign \$141  = a2_ok & a2_from_fresh;
-  assign \$142  = a2_fresh_slot[6:0] - event_seen_prev;
-  assign \$143  = ~ \$142 [8];
-  assign \$145  = a2_fresh_slot - log_seen_prev;
-  assign \$146  = ~ \$145 [10];
-  assign \$148  = a2_fresh_slot[3:0] - config_seen_prev;
-  assign \$149  = ~ \$148 [5];
-  assign \$151  = ~ { \$150 , \$147 , \$144  };
-  assign \$152  = a2_in & \$151 ;
-  assign \$153  = \$141  ? \$152  : 3'h0;
-  assign \$154  = ~ a2_ok;
-  assign \$155  = a2_ok & a2_from_fresh;
-  assign \$156  = \$155  ? a2_in : 3'h0;
-  assign \$157  = a2_ok & a2_from_fresh;
-  assign \$159  = a3_ok ? { \$638 , \$637 , \$636 , \$632 , \$628 , \$624 , \$617 , \$610 , \$603  } : 9'h000;
-  assign \$160  = a4_ok ? grant_addr : 32'd0;
-  assign \$162  = \$161  & event_queue_r0_b0[8];
-  assign \$163  = a3_restart_fresh | \$162 ;
-  assign \$165  = \$164  & config_queue_r0_b0[5];
-  assign \$166  = \$163  | \$165 ;
-  assign \$167  = a4_valid & a4_ok;
-  assign \$168  = { \$167 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$169  = ~ \$168 ;
-  assign \$170  = \$169  + 1'h1;
-  assign \$171  = a5_valid & a5_ok;
-  assign \$172  = { \$171 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$173  = ~ \$172 ;
-  assign \$174  = \$173  + 1'h1;
-  assign \$175  = \$170 [12] | \$174 [12];
-  assign \$176  = a4_valid & a4_ok;
-  assign \$177  = { \$176 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$178  = ~ \$177 ;
-  assign \$179  = \$178  + 1'h1;
-  assign \$180  = a4_tag + 1'h1;
-  assign \$181  = a5_tag + 1'h1;
-  assign \$182  = \$179 [12] ? \$180 [3:0] : \$181 [3:0];
-  assign \$183  = free_port_addr - 32'd2147483648;
-  assign \$184  = ~ \$183 [32];
-  assign \$185  = free_port_addr - 32'd2147745792;
-  assign \$186  = ~ \$185 [32];
-  assign \$188  = \$184  & \$187 ;
-  assign \$189  = free_src ? \port$3606$40 [0] : \$188 ;
-  assign \$190  = free_port_addr - 32'd2148532224;
-  assign \$191  = ~ \$190 [32];
-  assign \$192  = free_port_addr - 32'd2148663296;
-  assign \$193  = ~ \$192 [32];
-  assign \$195  = \$191  & \$194 ;
-  assign \$196  = free_src ? \port$3606$40 [1] : \$195 ;
-  assign \$197  = free_port_addr - 32'd2149580800;
-  assign \$198  = ~ \$197 [32];
-  assign \$199  = free_port_addr - 32'd2149597184;
-  assign \$200  = ~ \$199 [32];
-  assign \$202  = \$198  & \$201 ;
-  assign \$203  = free_src ? \port$3606$40 [2] : \$202 ;
-  assign \$204  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$205  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$206  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$207  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$208  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$209  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$210  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$211  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$212  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$213  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$214  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$215  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$216  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$217  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$218  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$219  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$220  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$221  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$222  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$223  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$224  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$225  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$226  = f0_addr[10:0] + 11'h7ff;
-  assign \$227  = f0_addr[31:11] - 21'h100000;
-  assign \$228  = f0_addr[7:0] + 8'hff;
-  assign \$229  = f0_addr[31:8] - 24'h801000;
-  assign \$230  = f0_addr[9:0] + 10'h3ff;
-  assign \$231  = f0_addr[31:10] - 22'h200800;
-  assign \$233  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$235  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$236  = { 1'h0, \$234  } | \$235 ;
-  assign \$237  = f1_oor ? f1_oor_pool : \$236 ;
-  assign \$238  = f1_hit[0] ? f1_event_slot : 7'h00;
-  assign \$239  = f1_hit[1] ? f1_log_slot : 9'h000;
-  assign \$240  = { 2'h0, \$238  } | \$239 ;
-  assign \$241  = f1_hit[2] ? f1_config_slot : 4'h0;
-  assign \$242  = \$240  | { 5'h00, \$241  };
-  assign \$243  = f1_hit[0] | f1_hit[1];
-  assign \$244  = \$243  | f1_hit[2];
-  assign \$245  = f1_oor | \$244 ;
-  assign \$246  = f1_hit[0] | f1_hit[1];
-  assign \$247  = \$246  | f1_hit[2];
-  assign \$248  = ~ \$247 ;
-  assign \$249  = f1_oor | \$248 ;
-  assign \$250  = f1_hit & f1_misaligned;
-  assign \$251  = f1_hit & f1_misaligned;
-  assign \$252  = \$250 [0] | \$251 [1];
-  assign \$253  = f1_hit & f1_misaligned;
-  assign \$254  = \$252  | \$253 [2];
-  assign \$255  = f1_contract ? 4'h8 : 4'h0;
-  assign \$256  = \$254  ? 4'h5 : \$255 ;
-  assign \$257  = \$249  ? 4'h4 : \$256 ;
-  assign \$258  = f1_event_slot - event_fresh;
-  assign \$259  = ~ \$258 [8];
-  assign \$260  = f1_hit[0] & \$259 ;
-  assign \$261  = f1_log_slot - log_fresh;
-  assign \$262  = ~ \$261 [10];
-  assign \$263  = ~ log_lapped;
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = f1_hit[1] & \$264 ;
-  assign \$266  = f1_config_slot - config_fresh;
-  assign \$267  = ~ \$266 [5];
-  assign \$268  = f1_hit[2] & \$267 ;
-  assign \$269  = ~ f1_same_second_eq0;
-  assign \$270  = ~ f1_same_second_eq3;
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = ~ f1_same_second_eq6;
-  assign \$273  = ~ f1_same_second_eq9;
-  assign \$274  = \$272  | \$273 ;
-  assign \$275  = \$271  | \$274 ;
-  assign \$276  = ~ f1_same_second_eq12;
-  assign \$277  = ~ f1_same_second_eq15;
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = ~ f1_same_second_eq18;
-  assign \$280  = ~ f1_same_second_eq21;
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = \$278  | \$281 ;
-  assign \$283  = \$275  | \$282 ;
-  assign \$284  = ~ f1_same_second_eq24;
-  assign \$285  = ~ f1_same_second_eq27;
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = ~ f1_same_second_eq30;
-  assign \$288  = \$286  | \$287 ;
-  assign \$289  = \$283  | \$288 ;
-  assign \$290  = ~ \$289 ;
-  assign \$291  = ~ f1_same_third_eq0;
-  assign \$292  = ~ f1_same_third_eq3;
-  assign \$293  = \$291  | \$292 ;
-  assign \$294  = ~ f1_same_third_eq6;
-  assign \$295  = ~ f1_same_third_eq9;
+  assign \r__data$37  = _10_;
+  assign \r__data$35  = _11_;
+  assign \$1  = config_parity_wen & config_parity_wrows[0];
+  assign \$2  = config_parity_wen & config_parity_wrows[1];
+  assign \$3  = config_parity_wen & config_parity_wrows[2];
+  assign \$4  = config_parity_wen & config_parity_wrows[3];
+  assign \$5  = config_parity_wen & config_parity_wrows[4];
+  assign \$6  = config_parity_wen & config_parity_wrows[5];
+  assign \$7  = config_parity_wen & config_parity_wrows[6];
+  assign \$8  = config_parity_wen & config_parity_wrows[7];
+  assign \$9  = config_parity_wen & config_parity_wrows[8];
+  assign \$10  = config_parity_wen & config_parity_wrows[9];
+  assign \$11  = config_parity_wen & config_parity_wrows[10];
+  assign \$12  = config_parity_wen & config_parity_wrows[11];
+  assign \$13  = config_parity_wen & config_parity_wrows[12];
+  assign \$14  = config_parity_wen & config_parity_wrows[13];
+  assign \$15  = config_parity_wen & config_parity_wrows[14];
+  assign \$16  = config_parity_wen & config_parity_wrows[15];
+  assign \$19  = alloc_port_size - 12'h801;
+  assign \$20  = ~ \$19 [13];
+  assign \$22  = alloc_src | \$21 ;
+  assign \$23  = alloc_port_size - 9'h101;
+  assign \$24  = ~ \$23 [13];
+  assign \$26  = alloc_src | \$25 ;
+  assign \$27  = alloc_port_size - 11'h401;
+  assign \$28  = ~ \$27 [13];
+  assign \$30  = alloc_src | \$29 ;
+  assign \$31  = a0_pool >= 2'h3;
+  assign \$32  = ! a0_pool;
+  assign \$33  = a0_pool == 1'h1;
+  assign \$34  = a0_pool == 2'h2;
+  assign \$35  = ! a0_pool;
+  assign \$36  = a0_valid & \$35 ;
+  assign \$37  = \$36  & a0_fits[0];
+  assign \$38  = a0_pool == 1'h1;
+  assign \$39  = a0_valid & \$38 ;
+  assign \$40  = \$39  & a0_fits[1];
+  assign \$41  = a0_pool == 2'h2;
+  assign \$42  = a0_valid & \$41 ;
+  assign \$43  = \$42  & a0_fits[2];
+  assign \$44  = ! flush_port_pool;
+  assign \$45  = flush_port_valid & \$44 ;
+  assign \$46  = flush_src ? \port$3690$40 [3] : \$45 ;
+  assign \$47  = flush_port_pool == 1'h1;
+  assign \$48  = flush_port_valid & \$47 ;
+  assign \$49  = flush_src ? \port$3690$40 [4] : \$48 ;
+  assign \$50  = x0_pool >= 2'h3;
+  assign \$51  = x0_pool == 2'h2;
+  assign \$52  = \$51  ? 4'h8 : 4'h0;
+  assign \$53  = \$50  ? 4'h2 : \$52 ;
+  assign \$54  = ! x1_err;
+  assign \$55  = event_fresh_slot - event_seen;
+  assign \$56  = ~ \$55 [8];
+  assign \$57  = event_take_fresh & \$56 ;
+  assign \$58  = event_fresh_slot + 1'h1;
+  assign \$59  = event_fresh_slot != 7'h7f;
+  assign \$60  = event_head == 7'h7f;
+  assign \$61  = event_head + 1'h1;
+  assign \$62  = \$60  ? 8'h00 : \$61 ;
+  assign \$63  = x0_select[0] ? 8'h00 : event_fresh_next;
+  assign \$64  = log_fresh_slot - log_seen;
+  assign \$65  = ~ \$64 [10];
+  assign \$66  = log_take_fresh & \$65 ;
+  assign \$67  = log_fresh_slot + 1'h1;
+  assign \$68  = ~ x1_select[1];
+  assign \$69  = ~ log_at_last;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = log_fresh == 9'h1fe;
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = ~ x1_select[1];
+  assign \$74  = log_lapped & \$73 ;
+  assign \$75  = ~ x1_select[1];
+  assign \$76  = \$75  & log_at_last;
+  assign \$77  = \$74  | \$76 ;
+  assign \$78  = x0_select[1] ? 10'h000 : log_fresh_next;
+  assign \$79  = \config_parity_addr$71  - config_seen;
+  assign \$80  = ~ \$79 [5];
+  assign \$81  = config_take_fresh & \$80 ;
+  assign \$82  = \config_parity_addr$71  + 1'h1;
+  assign \$83  = \config_parity_addr$71  != 4'hf;
+  assign \$84  = config_head == 4'hf;
+  assign \$85  = config_head + 1'h1;
+  assign \$86  = \$84  ? 5'h00 : \$85 ;
+  assign \$87  = x0_select[2] ? 5'h00 : config_fresh_next;
+  assign \$89  = ~ x1_select[1];
+  assign \$90  = log_lapped & \$89 ;
+  assign \$91  = a1_select[1] & \$90 ;
+  assign \$95  = event_has_fresh | event_nonempty;
+  assign \$96  = \$95  | x1_select[0];
+  assign \$97  = a1_select[0] & \$96 ;
+  assign \$100  = \$97  | \$99 ;
+  assign \$101  = config_has_fresh | config_nonempty;
+  assign \$102  = \$101  | x1_select[2];
+  assign \$103  = a1_select[2] & \$102 ;
+  assign \$104  = \$100  | \$103 ;
+  assign \$105  = a1_in[0] & a1_fits[0];
+  assign \$106  = a1_in[1] & a1_fits[1];
+  assign \$107  = \$105  | \$106 ;
+  assign \$108  = a1_in[2] & a1_fits[2];
+  assign \$109  = \$107  | \$108 ;
+  assign \$110  = \$109  ? 4'h1 : 4'h3;
+  assign \$111  = a1_bad_pool ? 4'h2 : \$110 ;
+  assign \$112  = event_has_fresh | x1_select[0];
+  assign \$113  = a1_in[0] & \$112 ;
+  assign \$116  = \$113  | \$115 ;
+  assign \$117  = config_has_fresh | x1_select[2];
+  assign \$118  = a1_in[2] & \$117 ;
+  assign \$119  = \$116  | \$118 ;
+  assign \$120  = a1_in[0] ? event_fresh_slot : 7'h00;
+  assign \$121  = a1_in[1] ? log_fresh_slot : 9'h000;
+  assign \$122  = { 2'h0, \$120  } | \$121 ;
+  assign \$123  = a1_in[2] ? \config_parity_addr$71  : 4'h0;
+  assign \$124  = \$122  | { 5'h00, \$123  };
+  assign \$125  = a2_ok & a2_from_fresh;
+  assign \$126  = a1_in & x1_select;
+  assign \$127  = \$126  & a2_in;
+  assign \$128  = a1_in & x1_select;
+  assign \$129  = \$128  & a2_in;
+  assign \$130  = \$127 [0] | \$129 [1];
+  assign \$131  = a1_in & x1_select;
+  assign \$132  = \$131  & a2_in;
+  assign \$133  = \$130  | \$132 [2];
+  assign \$134  = \$125  & \$133 ;
+  assign \$135  = a2_fresh_slot + 9'h1ff;
+  assign \$136  = ~ \$135 [9];
+  assign \$137  = \$134  & \$136 ;
+  assign \$138  = ~ a2_from_fresh;
+  assign \$139  = a2_ok & \$138 ;
+  assign \$140  = a1_in & x1_select;
+  assign \$141  = \$140  & a2_in;
+  assign \$142  = \$139  ? \$141  : 3'h0;
+  assign \$143  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$144  = ~ a2_from_fresh;
+  assign \$145  = a2_ok & \$144 ;
+  assign \$146  = \$145  ? a2_in : 3'h0;
+  assign \$147  = a2_ok & a2_from_fresh;
+  assign \$148  = a2_fresh_slot[6:0] - event_seen_prev;
+  assign \$149  = ~ \$148 [8];
+  assign \$151  = a2_fresh_slot - log_seen_prev;
+  assign \$152  = ~ \$151 [10];
+  assign \$154  = a2_fresh_slot[3:0] - config_seen_prev;
+  assign \$155  = ~ \$154 [5];
+  assign \$157  = a2_in & { \$156 , \$153 , \$150  };
+  assign \$158  = \$147  ? \$157  : 3'h0;
+  assign \$159  = a2_ok & a2_from_fresh;
+  assign \$160  = a2_fresh_slot[6:0] - event_seen_prev;
+  assign \$161  = ~ \$160 [8];
+  assign \$163  = a2_fresh_slot - log_seen_prev;
+  assign \$164  = ~ \$163 [10];
+  assign \$166  = a2_fresh_slot[3:0] - config_seen_prev;
+  assign \$167  = ~ \$166 [5];
+  assign \$169  = ~ { \$168 , \$165 , \$162  };
+  assign \$170  = a2_in & \$169 ;
+  assign \$171  = \$159  ? \$170  : 3'h0;
+  assign \$172  = ~ a2_ok;
+  assign \$173  = a2_ok & a2_from_fresh;
+  assign \$174  = \$173  ? a2_in : 3'h0;
+  assign \$175  = a2_ok & a2_from_fresh;
+  assign \$177  = a3_ok ? { \$685 , \$684 , \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  } : 9'h000;
+  assign \$178  = a4_ok ? grant_addr : 32'd0;
+  assign \$180  = \$179  & event_queue_r0_b0[8];
+  assign \$181  = a3_restart_fresh | \$180 ;
+  assign \$183  = \$182  & config_queue_r0_b0[5];
+  assign \$184  = \$181  | \$183 ;
+  assign \$185  = a4_valid & a4_ok;
+  assign \$186  = { \$185 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$187  = ~ \$186 ;
+  assign \$188  = \$187  + 1'h1;
+  assign \$189  = a5_valid & a5_ok;
+  assign \$190  = { \$189 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$191  = ~ \$190 ;
+  assign \$192  = \$191  + 1'h1;
+  assign \$193  = \$188 [12] | \$192 [12];
+  assign \$194  = a4_valid & a4_ok;
+  assign \$195  = { \$194 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$196  = ~ \$195 ;
+  assign \$197  = \$196  + 1'h1;
+  assign \$198  = a4_tag + 1'h1;
+  assign \$199  = a5_tag + 1'h1;
+  assign \$200  = \$197 [12] ? \$198 [3:0] : \$199 [3:0];
+  assign \$201  = free_port_addr - 32'd2147483648;
+  assign \$202  = ~ \$201 [32];
+  assign \$203  = free_port_addr - 32'd2147745792;
+  assign \$204  = ~ \$203 [32];
+  assign \$206  = \$202  & \$205 ;
+  assign \$207  = free_src ? \port$3690$40 [0] : \$206 ;
+  assign \$208  = free_port_addr - 32'd2148532224;
+  assign \$209  = ~ \$208 [32];
+  assign \$210  = free_port_addr - 32'd2148663296;
+  assign \$211  = ~ \$210 [32];
+  assign \$213  = \$209  & \$212 ;
+  assign \$214  = free_src ? \port$3690$40 [1] : \$213 ;
+  assign \$215  = free_port_addr - 32'd2149580800;
+  assign \$216  = ~ \$215 [32];
+  assign \$217  = free_port_addr - 32'd2149597184;
+  assign \$218  = ~ \$217 [32];
+  assign \$220  = \$216  & \$219 ;
+  assign \$221  = free_src ? \port$3690$40 [2] : \$220 ;
+  assign \$222  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$223  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$224  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$225  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$226  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$227  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$228  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$229  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$230  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$231  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$232  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$233  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$234  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$235  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$236  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$237  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$238  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$239  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$240  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$241  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$242  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$243  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$244  = f0_addr[10:0] + 11'h7ff;
+  assign \$245  = f0_addr[31:11] - 21'h100000;
+  assign \$246  = f0_addr[7:0] + 8'hff;
+  assign \$247  = f0_addr[31:8] - 24'h801000;
+  assign \$248  = f0_addr[9:0] + 10'h3ff;
+  assign \$249  = f0_addr[31:10] - 22'h200800;
+  assign \$251  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$253  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$254  = { 1'h0, \$252  } | \$253 ;
+  assign \$255  = f1_oor ? f1_oor_pool : \$254 ;
+  assign \$256  = f1_hit[0] ? f1_event_slot : 7'h00;
+  assign \$257  = f1_hit[1] ? f1_log_slot : 9'h000;
+  assign \$258  = { 2'h0, \$256  } | \$257 ;
+  assign \$259  = f1_hit[2] ? config_parity_addr : 4'h0;
+  assign \$260  = \$258  | { 5'h00, \$259  };
+  assign \$261  = f1_hit[0] | f1_hit[1];
+  assign \$262  = \$261  | f1_hit[2];
+  assign \$263  = f1_oor | \$262 ;
+  assign \$264  = f1_hit[0] | f1_hit[1];
+  assign \$265  = \$264  | f1_hit[2];
+  assign \$266  = ~ \$265 ;
+  assign \$267  = f1_oor | \$266 ;
+  assign \$268  = f1_hit & f1_misaligned;
+  assign \$269  = f1_hit & f1_misaligned;
+  assign \$270  = \$268 [0] | \$269 [1];
+  assign \$271  = f1_hit & f1_misaligned;
+  assign \$272  = \$270  | \$271 [2];
+  assign \$273  = f1_contract ? 4'h8 : 4'h0;
+  assign \$274  = \$272  ? 4'h5 : \$273 ;
+  assign \$275  = \$267  ? 4'h4 : \$274 ;
+  assign \$276  = f1_event_slot - event_fresh;
+  assign \$277  = ~ \$276 [8];
+  assign \$278  = f1_hit[0] & \$277 ;
+  assign \$279  = f1_log_slot - log_fresh;
+  assign \$280  = ~ \$279 [10];
+  assign \$281  = ~ log_lapped;
+  assign \$282  = \$280  & \$281 ;
+  assign \$283  = f1_hit[1] & \$282 ;
+  assign \$284  = config_parity_addr - config_fresh;
+  assign \$285  = ~ \$284 [5];
+  assign \$286  = f1_hit[2] & \$285 ;
+  assign \$287  = ~ f1_same_second_eq0;
+  assign \$288  = ~ f1_same_second_eq3;
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = ~ f1_same_second_eq6;
+  assign \$291  = ~ f1_same_second_eq9;
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = \$289  | \$292 ;
+  assign \$294  = ~ f1_same_second_eq12;
+  assign \$295  = ~ f1_same_second_eq15;
   assign \$296  = \$294  | \$295 ;
-  assign \$297  = \$293  | \$296 ;
-  assign \$298  = ~ f1_same_third_eq12;
-  assign \$299  = ~ f1_same_third_eq15;
-  assign \$300  = \$298  | \$299 ;
-  assign \$301  = ~ f1_same_third_eq18;
-  assign \$302  = ~ f1_same_third_eq21;
-  assign \$303  = \$301  | \$302 ;
-  assign \$304  = \$300  | \$303 ;
-  assign \$305  = \$297  | \$304 ;
-  assign \$306  = ~ f1_same_third_eq24;
-  assign \$307  = ~ f1_same_third_eq27;
-  assign \$308  = \$306  | \$307 ;
-  assign \$309  = ~ f1_same_third_eq30;
-  assign \$310  = \$308  | \$309 ;
-  assign \$311  = \$305  | \$310 ;
-  assign \$312  = ~ \$311 ;
-  assign \$313  = f2_tag + 1'h1;
-  assign \$314  = ! f2_pool;
-  assign \$315  = f2_pool == 1'h1;
-  assign \$316  = f2_pool == 2'h2;
-  assign \$317  = f2_never_granted[0] | f2_never_granted[1];
-  assign \$318  = \$317  | f2_never_granted[2];
-  assign \$319  = a4_tag ^ f2_tag;
-  assign \$320  = ~ \$319 ;
-  assign \$321  = \$320  + 1'h1;
-  assign \$322  = a5_tag ^ f2_tag;
-  assign \$323  = ~ \$322 ;
-  assign \$324  = \$323  + 1'h1;
-  assign \$325  = a4_tag + 1'h1;
-  assign \$326  = a5_tag + 1'h1;
-  assign \$327  = \$820 [12] ? \$325 [3:0] : \$326 [3:0];
-  assign \$328  = \$820 [12] ? a4_snap : a5_snap;
-  assign \$329  = f2_same_third & f5_ok;
-  assign \$330  = ~ \$820 [12];
-  assign \$331  = \$signal$247  & \$330 ;
-  assign \$332  = ~ \$824 [12];
-  assign \$333  = \$331  & \$332 ;
-  assign \$334  = f2_same_third & f5_ok;
-  assign \$335  = ~ \$334 ;
-  assign \$336  = \$333  & \$335 ;
-  assign \$337  = a4_tag + 1'h1;
-  assign \$338  = ~ f3_never_granted;
-  assign \$339  = ~ rel_f2;
-  assign \$340  = ~ f3_rel_f3;
-  assign \$342  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$343  = \$341  & \$342 ;
-  assign \$345  = log_parity_r0_b0 == log_grant_r0_b0[0];
-  assign \$346  = \$344  & \$345 ;
-  assign \$347  = \$343  | \$346 ;
-  assign \$349  = config_parity_r0_b0 == config_grant_r0_b0[0];
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = \$347  | \$350 ;
-  assign \$352  = \$340  & \$351 ;
-  assign \$353  = f3_hit_a3 | \$352 ;
-  assign \$354  = \$339  & \$353 ;
-  assign \$355  = f3_hit_a2 | \$354 ;
-  assign \$356  = \$338  & \$355 ;
-  assign \$357  = f3_hit_a2 | f3_hit_a3;
-  assign \$359  = \$358  & event_grant_r0_b0[1];
-  assign \$361  = \$360  & log_grant_r0_b0[1];
-  assign \$362  = \$359  | \$361 ;
-  assign \$364  = \$363  & config_grant_r0_b0[1];
-  assign \$365  = \$362  | \$364 ;
-  assign \$367  = \$366  & event_grant_r0_b0[2];
-  assign \$369  = \$368  & log_grant_r0_b0[2];
-  assign \$370  = \$367  | \$369 ;
-  assign \$372  = \$371  & config_grant_r0_b0[2];
-  assign \$373  = \$370  | \$372 ;
-  assign \$375  = \$374  & event_grant_r0_b0[3];
-  assign \$377  = \$376  & log_grant_r0_b0[3];
-  assign \$378  = \$375  | \$377 ;
-  assign \$380  = \$379  & config_grant_r0_b0[3];
-  assign \$381  = \$378  | \$380 ;
-  assign \$383  = \$382  & event_grant_r0_b0[4];
-  assign \$385  = \$384  & log_grant_r0_b0[4];
-  assign \$386  = \$383  | \$385 ;
-  assign \$388  = \$387  & config_grant_r0_b0[4];
-  assign \$389  = \$386  | \$388 ;
-  assign \$390  = \$357  ? f3_older_next : { \$389 , \$381 , \$373 , \$365  };
-  assign \$391  = f3_hit_a2 | f3_hit_a3;
-  assign \$393  = \$392  & event_grant_r0_b0[0];
-  assign \$395  = \$394  & log_grant_r0_b0[0];
+  assign \$297  = ~ f1_same_second_eq18;
+  assign \$298  = ~ f1_same_second_eq21;
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = \$296  | \$299 ;
+  assign \$301  = \$293  | \$300 ;
+  assign \$302  = ~ f1_same_second_eq24;
+  assign \$303  = ~ f1_same_second_eq27;
+  assign \$304  = \$302  | \$303 ;
+  assign \$305  = ~ f1_same_second_eq30;
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = \$301  | \$306 ;
+  assign \$308  = ~ \$307 ;
+  assign \$309  = ~ f1_same_third_eq0;
+  assign \$310  = ~ f1_same_third_eq3;
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = ~ f1_same_third_eq6;
+  assign \$313  = ~ f1_same_third_eq9;
+  assign \$314  = \$312  | \$313 ;
+  assign \$315  = \$311  | \$314 ;
+  assign \$316  = ~ f1_same_third_eq12;
+  assign \$317  = ~ f1_same_third_eq15;
+  assign \$318  = \$316  | \$317 ;
+  assign \$319  = ~ f1_same_third_eq18;
+  assign \$320  = ~ f1_same_third_eq21;
+  assign \$321  = \$319  | \$320 ;
+  assign \$322  = \$318  | \$321 ;
+  assign \$323  = \$315  | \$322 ;
+  assign \$324  = ~ f1_same_third_eq24;
+  assign \$325  = ~ f1_same_third_eq27;
+  assign \$326  = \$324  | \$325 ;
+  assign \$327  = ~ f1_same_third_eq30;
+  assign \$328  = \$326  | \$327 ;
+  assign \$329  = \$323  | \$328 ;
+  assign \$330  = ~ \$329 ;
+  assign \$331  = f2_tag + 1'h1;
+  assign \$332  = ! f2_pool;
+  assign \$333  = f2_pool == 1'h1;
+  assign \$334  = f2_pool == 2'h2;
+  assign \$335  = f2_never_granted[0] | f2_never_granted[1];
+  assign \$336  = \$335  | f2_never_granted[2];
+  assign \$337  = a4_tag ^ f2_tag;
+  assign \$338  = ~ \$337 ;
+  assign \$339  = \$338  + 1'h1;
+  assign \$340  = a5_tag ^ f2_tag;
+  assign \$341  = ~ \$340 ;
+  assign \$342  = \$341  + 1'h1;
+  assign \$343  = a4_tag + 1'h1;
+  assign \$344  = a5_tag + 1'h1;
+  assign \$345  = \$867 [12] ? \$343 [3:0] : \$344 [3:0];
+  assign \$346  = \$867 [12] ? a4_snap : a5_snap;
+  assign \$347  = f2_same_third & f5_ok;
+  assign \$348  = ~ \$867 [12];
+  assign \$349  = \$signal$268  & \$348 ;
+  assign \$350  = ~ \$871 [12];
+  assign \$351  = \$349  & \$350 ;
+  assign \$352  = f2_same_third & f5_ok;
+  assign \$353  = ~ \$352 ;
+  assign \$354  = \$351  & \$353 ;
+  assign \$355  = a4_tag + 1'h1;
+  assign \$356  = ~ f3_never_granted;
+  assign \$357  = ~ rel_f2;
+  assign \$358  = ~ f3_rel_f3;
+  assign \$360  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$361  = \$359  & \$360 ;
+  assign \$363  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$364  = \$362  & \$363 ;
+  assign \$365  = \$361  | \$364 ;
+  assign \$367  = config_parity_r0 == config_grant_r0_b0[0];
+  assign \$368  = \$366  & \$367 ;
+  assign \$369  = \$365  | \$368 ;
+  assign \$370  = \$358  & \$369 ;
+  assign \$371  = f3_hit_a3 | \$370 ;
+  assign \$372  = \$357  & \$371 ;
+  assign \$373  = f3_hit_a2 | \$372 ;
+  assign \$374  = \$356  & \$373 ;
+  assign \$375  = f3_hit_a2 | f3_hit_a3;
+  assign \$377  = \$376  & event_grant_r0_b0[1];
+  assign \$379  = \$378  & log_grant_r0_b0[1];
+  assign \$380  = \$377  | \$379 ;
+  assign \$382  = \$381  & config_grant_r0_b0[1];
+  assign \$383  = \$380  | \$382 ;
+  assign \$385  = \$384  & event_grant_r0_b0[2];
+  assign \$387  = \$386  & log_grant_r0_b0[2];
+  assign \$388  = \$385  | \$387 ;
+  assign \$390  = \$389  & config_grant_r0_b0[2];
+  assign \$391  = \$388  | \$390 ;
+  assign \$393  = \$392  & event_grant_r0_b0[3];
+  assign \$395  = \$394  & log_grant_r0_b0[3];
   assign \$396  = \$393  | \$395 ;
-  assign \$398  = \$397  & config_grant_r0_b0[0];
+  assign \$398  = \$397  & config_grant_r0_b0[3];
   assign \$399  = \$396  | \$398 ;
-  assign \$400  = \$391  ? f3_older_snap : \$399 ;
-  assign \$401  = f3_go & \$828 [12];
-  assign \$402  = a4_tag ^ f3_tag;
-  assign \$403  = ~ \$402 ;
-  assign \$404  = \$403  + 1'h1;
-  assign \$405  = \$401  & \$404 [4];
-  assign \$406  = ~ f3_never_granted;
-  assign \$407  = f3_go & \$406 ;
-  assign \$408  = ~ rel_f2;
-  assign \$409  = \$408  & f3_hit_a3;
-  assign \$410  = f3_hit_a2 | \$409 ;
-  assign \$411  = \$407  & \$410 ;
-  assign \$412  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$413  = \$411  & \$412 ;
-  assign \$414  = ~ rel_f2;
-  assign \$415  = f3_quiet & \$414 ;
-  assign \$416  = \$415  ? f3_in : 3'h0;
-  assign \$417  = ~ f3_never_granted;
-  assign \$419  = { \$418 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
-  assign \$420  = ~ \$419 ;
-  assign \$421  = \$420  + 1'h1;
-  assign \$422  = ~ f3_never_granted;
-  assign \$424  = { \$423 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
-  assign \$425  = ~ \$424 ;
-  assign \$426  = \$425  + 1'h1;
-  assign \$427  = ~ f3_never_granted;
-  assign \$429  = { \$428 , config_parity_r0_b0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
-  assign \$430  = ~ \$429 ;
-  assign \$431  = \$430  + 1'h1;
-  assign \$432  = x1_select & f1_hit;
-  assign \$433  = | \$432 ;
-  assign \$434  = x1_select & f2_in;
-  assign \$435  = | \$434 ;
-  assign \$436  = f2_flushed | \$435 ;
-  assign \$437  = x1_select | x0_select;
+  assign \$401  = \$400  & event_grant_r0_b0[4];
+  assign \$403  = \$402  & log_grant_r0_b0[4];
+  assign \$404  = \$401  | \$403 ;
+  assign \$406  = \$405  & config_grant_r0_b0[4];
+  assign \$407  = \$404  | \$406 ;
+  assign \$408  = \$375  ? f3_older_next : { \$407 , \$399 , \$391 , \$383  };
+  assign \$409  = f3_hit_a2 | f3_hit_a3;
+  assign \$411  = \$410  & event_grant_r0_b0[0];
+  assign \$413  = \$412  & log_grant_r0_b0[0];
+  assign \$414  = \$411  | \$413 ;
+  assign \$416  = \$415  & config_grant_r0_b0[0];
+  assign \$417  = \$414  | \$416 ;
+  assign \$418  = \$409  ? f3_older_snap : \$417 ;
+  assign \$419  = f3_go & \$875 [12];
+  assign \$420  = a4_tag ^ f3_tag;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = \$421  + 1'h1;
+  assign \$423  = \$419  & \$422 [4];
+  assign \$424  = ~ f3_never_granted;
+  assign \$425  = f3_go & \$424 ;
+  assign \$426  = ~ rel_f2;
+  assign \$427  = \$426  & f3_hit_a3;
+  assign \$428  = f3_hit_a2 | \$427 ;
+  assign \$429  = \$425  & \$428 ;
+  assign \$430  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$431  = \$429  & \$430 ;
+  assign \$432  = ~ rel_f2;
+  assign \$433  = f3_quiet & \$432 ;
+  assign \$434  = \$433  ? f3_in : 3'h0;
+  assign \$435  = ~ f3_never_granted;
+  assign \$437  = { \$436 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
   assign \$438  = ~ \$437 ;
-  assign \$439  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$440  = { 1'h0, \$438  } & { \$439 [2], \$439  };
-  assign \$441  = { 1'h0, f3_in } & \$440 ;
-  assign \$442  = \$828 [12] | released_f1;
-  assign \$443  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$444  = ~ \$443 ;
-  assign \$445  = \$444  + 1'h1;
-  assign \$446  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$447  = ~ \$446 ;
-  assign \$448  = \$447  + 1'h1;
-  assign \$449  = a1_select[1] & f3_in[1];
-  assign \$450  = f3_slot ^ log_fresh[8:0];
-  assign \$451  = ~ \$450 ;
-  assign \$452  = \$451  + 1'h1;
-  assign \$453  = \$449  & \$452 [9];
-  assign \$454  = ~ f4_blocked;
-  assign \$455  = \$454  & f4_by_older;
-  assign \$456  = f4_by_a1 | \$455 ;
-  assign \$457  = f4_live[0] & \$456 ;
-  assign \$458  = ~ f4_blocked;
-  assign \$459  = \$458  & f4_by_mem_live[0];
-  assign \$460  = \$459  & f4_mem_ok[0];
-  assign \$461  = \$457  | \$460 ;
-  assign \$462  = ~ f4_blocked;
-  assign \$463  = \$462  & f4_by_older;
-  assign \$464  = f4_by_a1 | \$463 ;
-  assign \$465  = f4_live[0] & \$464 ;
-  assign \$466  = ~ f4_blocked;
-  assign \$467  = \$466  & f4_by_mem_live[0];
-  assign \$468  = \$467  & f4_mem_ok[0];
-  assign \$469  = \$465  | \$468 ;
-  assign \$470  = event_queue_waddr == 7'h7f;
-  assign \$471  = event_queue_waddr + 1'h1;
-  assign \$472  = \$470  ? 8'h00 : \$471 ;
-  assign \$473  = event_pushed == event_popped;
-  assign \$474  = event_pushed ? 8'h01 : 8'hff;
-  assign \$475  = \$473  ? 8'h00 : \$474 ;
-  assign \$476  = $signed({ 1'h0, event_count }) + $signed(\$475 );
-  assign \$477  = ! event_pushed;
-  assign \$478  = ! event_popped;
-  assign \$479  = \$477  & \$478 ;
-  assign \$480  = event_pop ? event_at[1] : event_at[0];
-  assign \$481  = ~ \$480 ;
-  assign \$482  = event_push | \$481 ;
-  assign \$483  = ! event_pushed;
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = event_count == 2'h3;
-  assign \$487  = event_pop ? event_at[2] : event_at[1];
-  assign \$488  = ~ \$487 ;
-  assign \$489  = event_push | \$488 ;
-  assign \$491  = ! event_popped;
-  assign \$492  = \$490  & \$491 ;
-  assign \$493  = event_pop ? event_at[0] : 1'h0;
-  assign \$494  = ~ \$493 ;
-  assign \$495  = event_push | \$494 ;
-  assign \$498  = \$496  & \$497 ;
-  assign \$499  = event_pop ? event_at[1] : event_at[0];
-  assign \$500  = ~ \$499 ;
-  assign \$501  = event_push | \$500 ;
-  assign \$502  = ~ f4_blocked;
-  assign \$503  = \$502  & f4_by_older;
-  assign \$504  = f4_by_a1 | \$503 ;
-  assign \$505  = f4_live[2] & \$504 ;
-  assign \$506  = ~ f4_blocked;
-  assign \$507  = \$506  & f4_by_mem_live[2];
-  assign \$508  = \$507  & f4_mem_ok[2];
-  assign \$509  = \$505  | \$508 ;
-  assign \$510  = ~ f4_blocked;
-  assign \$511  = \$510  & f4_by_older;
-  assign \$512  = f4_by_a1 | \$511 ;
-  assign \$513  = f4_live[2] & \$512 ;
-  assign \$514  = ~ f4_blocked;
-  assign \$515  = \$514  & f4_by_mem_live[2];
-  assign \$516  = \$515  & f4_mem_ok[2];
-  assign \$517  = \$513  | \$516 ;
-  assign \$518  = config_queue_waddr == 4'hf;
-  assign \$519  = config_queue_waddr + 1'h1;
-  assign \$520  = \$518  ? 5'h00 : \$519 ;
-  assign \$521  = config_pushed == config_popped;
-  assign \$522  = config_pushed ? 5'h01 : 5'h1f;
-  assign \$523  = \$521  ? 5'h00 : \$522 ;
-  assign \$524  = $signed({ 1'h0, config_count }) + $signed(\$523 );
-  assign \$525  = ! config_pushed;
-  assign \$526  = ! config_popped;
-  assign \$527  = \$525  & \$526 ;
-  assign \$528  = config_pop ? config_at[1] : config_at[0];
-  assign \$529  = ~ \$528 ;
-  assign \$530  = config_push | \$529 ;
-  assign \$531  = ! config_pushed;
-  assign \$533  = \$531  & \$532 ;
-  assign \$534  = config_count == 2'h3;
-  assign \$535  = config_pop ? config_at[2] : config_at[1];
-  assign \$536  = ~ \$535 ;
-  assign \$537  = config_push | \$536 ;
-  assign \$539  = ! config_popped;
-  assign \$540  = \$538  & \$539 ;
-  assign \$541  = config_pop ? config_at[0] : 1'h0;
-  assign \$542  = ~ \$541 ;
-  assign \$543  = config_push | \$542 ;
-  assign \$546  = \$544  & \$545 ;
-  assign \$547  = config_pop ? config_at[1] : config_at[0];
-  assign \$548  = ~ \$547 ;
-  assign \$549  = config_push | \$548 ;
-  assign \$550  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$551  = ~ \$550 ;
-  assign \$552  = f5_wrote & a2_ring;
-  assign \$553  = { \$552 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$554  = ~ \$553 ;
-  assign \$555  = \$554  + 1'h1;
-  assign \$556  = \release  & f4_taken_a2;
-  assign \$557  = a3_ring & a3_lapped;
-  assign \$558  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$559  = \$558  == log_grant_r1_b0[0];
-  assign \$560  = a3_sel_fresh[1] & \$559 ;
-  assign \$561  = \$557  & \$560 ;
-  assign \$562  = \release  & f4_taken_a3;
-  assign \$563  = a3_released | \$562 ;
-  assign \$564  = ~ a4_released;
-  assign \$565  = a4_prev_held & \$564 ;
-  assign \$566  = \release  & f4_taken_a4;
-  assign \$567  = ~ \$566 ;
-  assign \$568  = \$565  & \$567 ;
-  assign \$569  = | { x0_valid, a1_select, a1_valid, a0_valid, config_push, event_push };
-  assign \$570  = | { a2_ring, a2_valid, x2_valid, x1_select, x1_valid, x0_select };
-  assign \$571  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$572  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$573  = | { f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked, f4_go };
-  assign \$574  = | { x5_valid, x4_valid, x3_valid, f6_valid, a6_valid, f4_by_mem_live };
-  assign \$576  = event_grant_w_data[4:1] + 1'h1;
-  assign \$577  = log_grant_w_data[4:1] + 1'h1;
-  assign \$578  = config_grant_w_data[4:1] + 1'h1;
-  assign \$579  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$579 ;
-  assign \$580  = ~ x1_select[0];
-  assign \$581  = a1_select[0] & \$580 ;
-  assign \$582  = ~ event_has_fresh;
-  assign \$583  = \$581  & \$582 ;
-  assign event_pop = \$583  & event_nonempty;
-  assign \$584  = event_fresh_slot + 1'h1;
-  assign \$586  = ~ x1_select[1];
-  assign \$587  = \$586  & log_at_last;
-  assign \$588  = log_fresh + 1'h1;
-  assign \$589  = x1_select[1] ? 11'h001 : \$588 ;
-  assign \$590  = \$587  ? 11'h000 : \$589 ;
-  assign \$591  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$591 ;
-  assign \$592  = ~ x1_select[2];
-  assign \$593  = a1_select[2] & \$592 ;
-  assign \$594  = ~ config_has_fresh;
-  assign \$595  = \$593  & \$594 ;
-  assign config_pop = \$595  & config_nonempty;
-  assign \$596  = config_fresh_slot + 1'h1;
-  assign \$597  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$599  = \$598  & event_queue_r0_b0[0];
-  assign \$600  = \$597  | \$599 ;
-  assign \$602  = \$601  & config_queue_r0_b0[0];
-  assign \$603  = \$600  | \$602 ;
-  assign \$604  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$606  = \$605  & event_queue_r0_b0[1];
-  assign \$607  = \$604  | \$606 ;
-  assign \$609  = \$608  & config_queue_r0_b0[1];
-  assign \$610  = \$607  | \$609 ;
-  assign \$611  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$613  = \$612  & event_queue_r0_b0[2];
-  assign \$614  = \$611  | \$613 ;
-  assign \$616  = \$615  & config_queue_r0_b0[2];
-  assign \$617  = \$614  | \$616 ;
-  assign \$618  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$620  = \$619  & event_queue_r0_b0[3];
-  assign \$621  = \$618  | \$620 ;
-  assign \$623  = \$622  & config_queue_r0_b0[3];
-  assign \$624  = \$621  | \$623 ;
-  assign \$625  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$627  = \$626  & event_queue_r0_b0[4];
-  assign \$628  = \$625  | \$627 ;
-  assign \$629  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$631  = \$630  & event_queue_r0_b0[5];
-  assign \$632  = \$629  | \$631 ;
-  assign \$633  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$635  = \$634  & event_queue_r0_b0[6];
-  assign \$636  = \$633  | \$635 ;
-  assign \$637  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$638  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$639  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$640  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$641  = a3_sel_fresh[1] & \$640 ;
-  assign \$642  = a3_sel_fresh[2] & config_parity_r1_b0;
-  assign \$644  = \$643  & event_queue_r0_b0[7];
-  assign \$646  = \$645  & config_queue_r0_b0[4];
-  assign \$647  = { \$646 , \$644 , \$642 , \$641 , \$639  } + 5'h1f;
-  assign \$648  = a3_hit_a1 | a3_older_hit;
-  assign \$649  = ~ \$648 ;
-  assign \$650  = a3_sel_new[0] & \$649 ;
-  assign \$652  = a3_hit_a1 | a3_older_hit;
-  assign \$653  = ~ \$652 ;
-  assign \$654  = a3_sel_new[1] & \$653 ;
-  assign \$656  = a3_hit_a1 | a3_older_hit;
-  assign \$657  = ~ \$656 ;
-  assign \$658  = a3_sel_new[2] & \$657 ;
-  assign \$661  = a3_hit_a1 | a3_older_hit;
-  assign \$662  = ~ \$661 ;
-  assign \$663  = \$660  & \$662 ;
-  assign \$664  = \$663  & event_grant_r1_b0[1];
-  assign \$666  = a3_hit_a1 | a3_older_hit;
-  assign \$667  = ~ \$666 ;
-  assign \$668  = \$665  & \$667 ;
-  assign \$669  = \$668  & log_grant_r1_b0[1];
-  assign \$671  = a3_hit_a1 | a3_older_hit;
-  assign \$672  = ~ \$671 ;
-  assign \$673  = \$670  & \$672 ;
-  assign \$674  = \$673  & config_grant_r1_b0[1];
-  assign \$676  = \$675  & event_queue_r0_b0[9];
-  assign \$678  = \$677  & config_queue_r0_b0[6];
-  assign \$679  = a3_fwd_ok & a3_hit_a1;
-  assign \$680  = a4_tag + 1'h1;
-  assign \$681  = \$679  & \$680 [0];
-  assign \$682  = a3_fwd_ok & a3_older_hit;
-  assign \$683  = ~ a3_hit_a1;
-  assign \$684  = \$682  & \$683 ;
-  assign \$685  = \$684  & a3_older_next[0];
-  assign \$686  = { \$685 , \$681 , \$678 , \$676 , \$674 , \$669 , \$664 , \$659 , \$655 , \$651  } + 10'h3ff;
-  assign \$687  = a3_hit_a1 | a3_older_hit;
-  assign \$688  = ~ \$687 ;
-  assign \$689  = a3_sel_new[0] & \$688 ;
-  assign \$691  = a3_hit_a1 | a3_older_hit;
-  assign \$692  = ~ \$691 ;
-  assign \$693  = a3_sel_new[1] & \$692 ;
+  assign \$439  = \$438  + 1'h1;
+  assign \$440  = ~ f3_never_granted;
+  assign \$442  = { \$441 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
+  assign \$443  = ~ \$442 ;
+  assign \$444  = \$443  + 1'h1;
+  assign \$445  = ~ f3_never_granted;
+  assign \$447  = { \$446 , config_parity_r0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
+  assign \$448  = ~ \$447 ;
+  assign \$449  = \$448  + 1'h1;
+  assign \$450  = x1_select & f1_hit;
+  assign \$451  = | \$450 ;
+  assign \$452  = x1_select & f2_in;
+  assign \$453  = | \$452 ;
+  assign \$454  = f2_flushed | \$453 ;
+  assign \$455  = x1_select | x0_select;
+  assign \$456  = ~ \$455 ;
+  assign \$457  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$458  = { 1'h0, \$456  } & { \$457 [2], \$457  };
+  assign \$459  = { 1'h0, f3_in } & \$458 ;
+  assign \$460  = \$875 [12] | released_f1;
+  assign \$461  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$462  = ~ \$461 ;
+  assign \$463  = \$462  + 1'h1;
+  assign \$464  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$465  = ~ \$464 ;
+  assign \$466  = \$465  + 1'h1;
+  assign \$467  = a1_select[1] & f3_in[1];
+  assign \$468  = f3_slot ^ log_fresh[8:0];
+  assign \$469  = ~ \$468 ;
+  assign \$470  = \$469  + 1'h1;
+  assign \$471  = \$467  & \$470 [9];
+  assign \$472  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$473  = ~ \$472 ;
+  assign \$474  = \$473  + 1'h1;
+  assign \$475  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$476  = ~ \$475 ;
+  assign \$477  = \$476  + 1'h1;
+  assign \$478  = a1_select[1] & f3_in[1];
+  assign \$479  = f3_slot ^ log_fresh[8:0];
+  assign \$480  = ~ \$479 ;
+  assign \$481  = \$480  + 1'h1;
+  assign \$482  = \$478  & \$481 [9];
+  assign \$483  = { \$482 , \$477 [12], \$474 [12] } + 3'h7;
+  assign \$484  = ~ f4_blocked;
+  assign \$485  = \$484  & f4_by_older;
+  assign \$486  = f4_by_a1 | \$485 ;
+  assign \$487  = f4_live[0] & \$486 ;
+  assign \$488  = ~ f4_blocked;
+  assign \$489  = \$488  & f4_by_mem_live[0];
+  assign \$490  = \$489  & f4_mem_ok[0];
+  assign \$491  = \$487  | \$490 ;
+  assign \$492  = ~ f4_blocked;
+  assign \$493  = \$492  & f4_by_older;
+  assign \$494  = f4_by_a1 | \$493 ;
+  assign \$495  = f4_live[0] & \$494 ;
+  assign \$496  = ~ f4_blocked;
+  assign \$497  = \$496  & f4_by_mem_live[0];
+  assign \$498  = \$497  & f4_mem_ok[0];
+  assign \$499  = \$495  | \$498 ;
+  assign \$500  = event_queue_waddr == 7'h7f;
+  assign \$501  = event_queue_waddr + 1'h1;
+  assign \$502  = \$500  ? 8'h00 : \$501 ;
+  assign \$503  = event_pushed == event_popped;
+  assign \$504  = event_pushed ? 8'h01 : 8'hff;
+  assign \$505  = \$503  ? 8'h00 : \$504 ;
+  assign \$506  = $signed({ 1'h0, event_count }) + $signed(\$505 );
+  assign \$507  = ! event_pushed;
+  assign \$508  = ! event_popped;
+  assign \$509  = \$507  & \$508 ;
+  assign \$510  = event_pop ? event_at[1] : event_at[0];
+  assign \$511  = ~ \$510 ;
+  assign \$512  = event_push | \$511 ;
+  assign \$513  = ! event_pushed;
+  assign \$515  = \$513  & \$514 ;
+  assign \$516  = event_count == 2'h3;
+  assign \$517  = event_pop ? event_at[2] : event_at[1];
+  assign \$518  = ~ \$517 ;
+  assign \$519  = event_push | \$518 ;
+  assign \$521  = ! event_popped;
+  assign \$522  = \$520  & \$521 ;
+  assign \$523  = event_pop ? event_at[0] : 1'h0;
+  assign \$524  = ~ \$523 ;
+  assign \$525  = event_push | \$524 ;
+  assign \$528  = \$526  & \$527 ;
+  assign \$529  = event_pop ? event_at[1] : event_at[0];
+  assign \$530  = ~ \$529 ;
+  assign \$531  = event_push | \$530 ;
+  assign \$532  = ! f3_slot[3:0];
+  assign \$533  = f3_slot[3:0] == 1'h1;
+  assign \$534  = f3_slot[3:0] == 2'h2;
+  assign \$535  = f3_slot[3:0] == 2'h3;
+  assign \$536  = f3_slot[3:0] == 3'h4;
+  assign \$537  = f3_slot[3:0] == 3'h5;
+  assign \$538  = f3_slot[3:0] == 3'h6;
+  assign \$539  = f3_slot[3:0] == 3'h7;
+  assign \$540  = f3_slot[3:0] == 4'h8;
+  assign \$541  = f3_slot[3:0] == 4'h9;
+  assign \$542  = f3_slot[3:0] == 4'ha;
+  assign \$543  = f3_slot[3:0] == 4'hb;
+  assign \$544  = f3_slot[3:0] == 4'hc;
+  assign \$545  = f3_slot[3:0] == 4'hd;
+  assign \$546  = f3_slot[3:0] == 4'he;
+  assign \$547  = f3_slot[3:0] == 4'hf;
+  assign \$548  = ~ f4_blocked;
+  assign \$549  = \$548  & f4_by_older;
+  assign \$550  = f4_by_a1 | \$549 ;
+  assign \$551  = f4_live[2] & \$550 ;
+  assign \$552  = ~ f4_blocked;
+  assign \$553  = \$552  & f4_by_mem_live[2];
+  assign \$554  = \$553  & f4_mem_ok[2];
+  assign \$555  = \$551  | \$554 ;
+  assign \$556  = ~ f4_blocked;
+  assign \$557  = \$556  & f4_by_older;
+  assign \$558  = f4_by_a1 | \$557 ;
+  assign \$559  = f4_live[2] & \$558 ;
+  assign \$560  = ~ f4_blocked;
+  assign \$561  = \$560  & f4_by_mem_live[2];
+  assign \$562  = \$561  & f4_mem_ok[2];
+  assign \$563  = \$559  | \$562 ;
+  assign \$564  = config_queue_waddr == 4'hf;
+  assign \$565  = config_queue_waddr + 1'h1;
+  assign \$566  = \$564  ? 5'h00 : \$565 ;
+  assign \$567  = config_pushed == config_popped;
+  assign \$568  = config_pushed ? 5'h01 : 5'h1f;
+  assign \$569  = \$567  ? 5'h00 : \$568 ;
+  assign \$570  = $signed({ 1'h0, config_count }) + $signed(\$569 );
+  assign \$571  = ! config_pushed;
+  assign \$572  = ! config_popped;
+  assign \$573  = \$571  & \$572 ;
+  assign \$574  = config_pop ? config_at[1] : config_at[0];
+  assign \$575  = ~ \$574 ;
+  assign \$576  = config_push | \$575 ;
+  assign \$577  = ! config_pushed;
+  assign \$579  = \$577  & \$578 ;
+  assign \$580  = config_count == 2'h3;
+  assign \$581  = config_pop ? config_at[2] : config_at[1];
+  assign \$582  = ~ \$581 ;
+  assign \$583  = config_push | \$582 ;
+  assign \$585  = ! config_popped;
+  assign \$586  = \$584  & \$585 ;
+  assign \$587  = config_pop ? config_at[0] : 1'h0;
+  assign \$588  = ~ \$587 ;
+  assign \$589  = config_push | \$588 ;
+  assign \$592  = \$590  & \$591 ;
+  assign \$593  = config_pop ? config_at[1] : config_at[0];
+  assign \$594  = ~ \$593 ;
+  assign \$595  = config_push | \$594 ;
+  assign \$596  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$597  = ~ \$596 ;
+  assign \$598  = f5_wrote & a2_ring;
+  assign \$599  = { \$598 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$600  = ~ \$599 ;
+  assign \$601  = \$600  + 1'h1;
+  assign \$602  = \release  & f4_taken_a2;
+  assign \$603  = a3_ring & a3_lapped;
+  assign \$604  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$605  = \$604  == log_grant_r1_b0[0];
+  assign \$606  = a3_sel_fresh[1] & \$605 ;
+  assign \$607  = \$603  & \$606 ;
+  assign \$608  = \release  & f4_taken_a3;
+  assign \$609  = a3_released | \$608 ;
+  assign \$610  = ~ a4_released;
+  assign \$611  = a4_prev_held & \$610 ;
+  assign \$612  = \release  & f4_taken_a4;
+  assign \$613  = ~ \$612 ;
+  assign \$614  = \$611  & \$613 ;
+  assign \$615  = | { a1_select[1:0], a1_valid, a0_valid, config_push, event_push };
+  assign \$616  = | { x1_valid, x0_select, x0_valid, a1_select[2] };
+  assign \$617  = | { a2_ring, a2_valid, x2_valid, x1_select };
+  assign \$618  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$619  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$620  = | { f4_by_mem[1:0], f4_by_older, f4_by_a1, f4_blocked, f4_go };
+  assign \$621  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem[2] };
+  assign \$622  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid };
+  assign \$623  = event_grant_w_data[4:1] + 1'h1;
+  assign \$624  = log_grant_w_data[4:1] + 1'h1;
+  assign \$625  = config_grant_w_data[4:1] + 1'h1;
+  assign \$626  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$626 ;
+  assign \$627  = ~ x1_select[0];
+  assign \$628  = a1_select[0] & \$627 ;
+  assign \$629  = ~ event_has_fresh;
+  assign \$630  = \$628  & \$629 ;
+  assign event_pop = \$630  & event_nonempty;
+  assign \$631  = event_fresh_slot + 1'h1;
+  assign \$633  = ~ x1_select[1];
+  assign \$634  = \$633  & log_at_last;
+  assign \$635  = log_fresh + 1'h1;
+  assign \$636  = x1_select[1] ? 11'h001 : \$635 ;
+  assign \$637  = \$634  ? 11'h000 : \$636 ;
+  assign \$638  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$638 ;
+  assign \$639  = ~ x1_select[2];
+  assign \$640  = a1_select[2] & \$639 ;
+  assign \$641  = ~ config_has_fresh;
+  assign \$642  = \$640  & \$641 ;
+  assign config_pop = \$642  & config_nonempty;
+  assign \$643  = \config_parity_addr$71  + 1'h1;
+  assign \$644  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$646  = \$645  & event_queue_r0_b0[0];
+  assign \$647  = \$644  | \$646 ;
+  assign \$649  = \$648  & config_queue_r0_b0[0];
+  assign \$650  = \$647  | \$649 ;
+  assign \$651  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$653  = \$652  & event_queue_r0_b0[1];
+  assign \$654  = \$651  | \$653 ;
+  assign \$656  = \$655  & config_queue_r0_b0[1];
+  assign \$657  = \$654  | \$656 ;
+  assign \$658  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$660  = \$659  & event_queue_r0_b0[2];
+  assign \$661  = \$658  | \$660 ;
+  assign \$663  = \$662  & config_queue_r0_b0[2];
+  assign \$664  = \$661  | \$663 ;
+  assign \$665  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$667  = \$666  & event_queue_r0_b0[3];
+  assign \$668  = \$665  | \$667 ;
+  assign \$670  = \$669  & config_queue_r0_b0[3];
+  assign \$671  = \$668  | \$670 ;
+  assign \$672  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$674  = \$673  & event_queue_r0_b0[4];
+  assign \$675  = \$672  | \$674 ;
+  assign \$676  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$678  = \$677  & event_queue_r0_b0[5];
+  assign \$679  = \$676  | \$678 ;
+  assign \$680  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$682  = \$681  & event_queue_r0_b0[6];
+  assign \$683  = \$680  | \$682 ;
+  assign \$684  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$685  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$686  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$687  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$688  = a3_sel_fresh[1] & \$687 ;
+  assign \$689  = a3_sel_fresh[2] & config_parity_r1;
+  assign \$691  = \$690  & event_queue_r0_b0[7];
+  assign \$693  = \$692  & config_queue_r0_b0[4];
+  assign \$694  = { \$693 , \$691 , \$689 , \$688 , \$686  } + 5'h1f;
   assign \$695  = a3_hit_a1 | a3_older_hit;
   assign \$696  = ~ \$695 ;
-  assign \$697  = a3_sel_new[2] & \$696 ;
-  assign \$700  = a3_hit_a1 | a3_older_hit;
-  assign \$701  = ~ \$700 ;
-  assign \$702  = \$699  & \$701 ;
-  assign \$703  = \$702  & event_grant_r1_b0[2];
-  assign \$705  = a3_hit_a1 | a3_older_hit;
-  assign \$706  = ~ \$705 ;
-  assign \$707  = \$704  & \$706 ;
-  assign \$708  = \$707  & log_grant_r1_b0[2];
-  assign \$710  = a3_hit_a1 | a3_older_hit;
-  assign \$711  = ~ \$710 ;
-  assign \$712  = \$709  & \$711 ;
-  assign \$713  = \$712  & config_grant_r1_b0[2];
-  assign \$715  = \$714  & event_queue_r0_b0[10];
-  assign \$717  = \$716  & config_queue_r0_b0[7];
-  assign \$718  = a3_fwd_ok & a3_hit_a1;
-  assign \$719  = a4_tag + 1'h1;
-  assign \$720  = \$718  & \$719 [1];
-  assign \$721  = a3_fwd_ok & a3_older_hit;
-  assign \$722  = ~ a3_hit_a1;
-  assign \$723  = \$721  & \$722 ;
-  assign \$724  = \$723  & a3_older_next[1];
-  assign \$725  = { \$724 , \$720 , \$717 , \$715 , \$713 , \$708 , \$703 , \$698 , \$694 , \$690  } + 10'h3ff;
-  assign \$726  = a3_hit_a1 | a3_older_hit;
-  assign \$727  = ~ \$726 ;
-  assign \$728  = a3_sel_new[0] & \$727 ;
-  assign \$730  = a3_hit_a1 | a3_older_hit;
-  assign \$731  = ~ \$730 ;
-  assign \$732  = a3_sel_new[1] & \$731 ;
+  assign \$697  = a3_sel_new[0] & \$696 ;
+  assign \$699  = a3_hit_a1 | a3_older_hit;
+  assign \$700  = ~ \$699 ;
+  assign \$701  = a3_sel_new[1] & \$700 ;
+  assign \$703  = a3_hit_a1 | a3_older_hit;
+  assign \$704  = ~ \$703 ;
+  assign \$705  = a3_sel_new[2] & \$704 ;
+  assign \$708  = a3_hit_a1 | a3_older_hit;
+  assign \$709  = ~ \$708 ;
+  assign \$710  = \$707  & \$709 ;
+  assign \$711  = \$710  & event_grant_r1_b0[1];
+  assign \$713  = a3_hit_a1 | a3_older_hit;
+  assign \$714  = ~ \$713 ;
+  assign \$715  = \$712  & \$714 ;
+  assign \$716  = \$715  & log_grant_r1_b0[1];
+  assign \$718  = a3_hit_a1 | a3_older_hit;
+  assign \$719  = ~ \$718 ;
+  assign \$720  = \$717  & \$719 ;
+  assign \$721  = \$720  & config_grant_r1_b0[1];
+  assign \$723  = \$722  & event_queue_r0_b0[9];
+  assign \$725  = \$724  & config_queue_r0_b0[6];
+  assign \$726  = a3_fwd_ok & a3_hit_a1;
+  assign \$727  = a4_tag + 1'h1;
+  assign \$728  = \$726  & \$727 [0];
+  assign \$729  = a3_fwd_ok & a3_older_hit;
+  assign \$730  = ~ a3_hit_a1;
+  assign \$731  = \$729  & \$730 ;
+  assign \$732  = \$731  & a3_older_next[0];
+  assign \$733  = { \$732 , \$728 , \$725 , \$723 , \$721 , \$716 , \$711 , \$706 , \$702 , \$698  } + 10'h3ff;
   assign \$734  = a3_hit_a1 | a3_older_hit;
   assign \$735  = ~ \$734 ;
-  assign \$736  = a3_sel_new[2] & \$735 ;
-  assign \$739  = a3_hit_a1 | a3_older_hit;
-  assign \$740  = ~ \$739 ;
-  assign \$741  = \$738  & \$740 ;
-  assign \$742  = \$741  & event_grant_r1_b0[3];
-  assign \$744  = a3_hit_a1 | a3_older_hit;
-  assign \$745  = ~ \$744 ;
-  assign \$746  = \$743  & \$745 ;
-  assign \$747  = \$746  & log_grant_r1_b0[3];
-  assign \$749  = a3_hit_a1 | a3_older_hit;
-  assign \$750  = ~ \$749 ;
-  assign \$751  = \$748  & \$750 ;
-  assign \$752  = \$751  & config_grant_r1_b0[3];
-  assign \$754  = \$753  & event_queue_r0_b0[11];
-  assign \$756  = \$755  & config_queue_r0_b0[8];
-  assign \$757  = a3_fwd_ok & a3_hit_a1;
-  assign \$758  = a4_tag + 1'h1;
-  assign \$759  = \$757  & \$758 [2];
-  assign \$760  = a3_fwd_ok & a3_older_hit;
-  assign \$761  = ~ a3_hit_a1;
-  assign \$762  = \$760  & \$761 ;
-  assign \$763  = \$762  & a3_older_next[2];
-  assign \$764  = { \$763 , \$759 , \$756 , \$754 , \$752 , \$747 , \$742 , \$737 , \$733 , \$729  } + 10'h3ff;
-  assign \$765  = a3_hit_a1 | a3_older_hit;
-  assign \$766  = ~ \$765 ;
-  assign \$767  = a3_sel_new[0] & \$766 ;
-  assign \$769  = a3_hit_a1 | a3_older_hit;
-  assign \$770  = ~ \$769 ;
-  assign \$771  = a3_sel_new[1] & \$770 ;
+  assign \$736  = a3_sel_new[0] & \$735 ;
+  assign \$738  = a3_hit_a1 | a3_older_hit;
+  assign \$739  = ~ \$738 ;
+  assign \$740  = a3_sel_new[1] & \$739 ;
+  assign \$742  = a3_hit_a1 | a3_older_hit;
+  assign \$743  = ~ \$742 ;
+  assign \$744  = a3_sel_new[2] & \$743 ;
+  assign \$747  = a3_hit_a1 | a3_older_hit;
+  assign \$748  = ~ \$747 ;
+  assign \$749  = \$746  & \$748 ;
+  assign \$750  = \$749  & event_grant_r1_b0[2];
+  assign \$752  = a3_hit_a1 | a3_older_hit;
+  assign \$753  = ~ \$752 ;
+  assign \$754  = \$751  & \$753 ;
+  assign \$755  = \$754  & log_grant_r1_b0[2];
+  assign \$757  = a3_hit_a1 | a3_older_hit;
+  assign \$758  = ~ \$757 ;
+  assign \$759  = \$756  & \$758 ;
+  assign \$760  = \$759  & config_grant_r1_b0[2];
+  assign \$762  = \$761  & event_queue_r0_b0[10];
+  assign \$764  = \$763  & config_queue_r0_b0[7];
+  assign \$765  = a3_fwd_ok & a3_hit_a1;
+  assign \$766  = a4_tag + 1'h1;
+  assign \$767  = \$765  & \$766 [1];
+  assign \$768  = a3_fwd_ok & a3_older_hit;
+  assign \$769  = ~ a3_hit_a1;
+  assign \$770  = \$768  & \$769 ;
+  assign \$771  = \$770  & a3_older_next[1];
+  assign \$772  = { \$771 , \$767 , \$764 , \$762 , \$760 , \$755 , \$750 , \$745 , \$741 , \$737  } + 10'h3ff;
   assign \$773  = a3_hit_a1 | a3_older_hit;
   assign \$774  = ~ \$773 ;
-  assign \$775  = a3_sel_new[2] & \$774 ;
-  assign \$778  = a3_hit_a1 | a3_older_hit;
-  assign \$779  = ~ \$778 ;
-  assign \$780  = \$777  & \$779 ;
-  assign \$781  = \$780  & event_grant_r1_b0[4];
-  assign \$783  = a3_hit_a1 | a3_older_hit;
-  assign \$784  = ~ \$783 ;
-  assign \$785  = \$782  & \$784 ;
-  assign \$786  = \$785  & log_grant_r1_b0[4];
-  assign \$788  = a3_hit_a1 | a3_older_hit;
-  assign \$789  = ~ \$788 ;
-  assign \$790  = \$787  & \$789 ;
-  assign \$791  = \$790  & config_grant_r1_b0[4];
-  assign \$793  = \$792  & event_queue_r0_b0[12];
-  assign \$795  = \$794  & config_queue_r0_b0[9];
-  assign \$796  = a3_fwd_ok & a3_hit_a1;
-  assign \$797  = a4_tag + 1'h1;
-  assign \$798  = \$796  & \$797 [3];
-  assign \$799  = a3_fwd_ok & a3_older_hit;
-  assign \$800  = ~ a3_hit_a1;
-  assign \$801  = \$799  & \$800 ;
-  assign \$802  = \$801  & a3_older_next[3];
-  assign \$803  = { \$802 , \$798 , \$795 , \$793 , \$791 , \$786 , \$781 , \$776 , \$772 , \$768  } + 10'h3ff;
-  assign \$804  = a3_valid & a3_ok;
-  assign \$805  = ! a3_pool;
-  assign event_grant_wen = \$804  & \$805 ;
-  assign \$806  = a3_valid & a3_ok;
-  assign \$807  = a3_pool == 1'h1;
-  assign log_grant_wen = \$806  & \$807 ;
-  assign \$808  = a3_valid & a3_ok;
-  assign \$809  = a3_pool == 2'h2;
-  assign config_grant_wen = \$808  & \$809 ;
-  assign \$816  = ! f2_err;
-  assign \$signal$247  = f2_valid & \$816 ;
-  assign \$817  = a4_valid & a4_ok;
-  assign \$818  = { \$817 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$819  = ~ \$818 ;
-  assign \$820  = \$819  + 1'h1;
-  assign \$821  = a5_valid & a5_ok;
-  assign \$822  = { \$821 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$823  = ~ \$822 ;
-  assign \$824  = \$823  + 1'h1;
-  assign \$825  = a4_valid & a4_ok;
-  assign \$826  = { \$825 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$827  = ~ \$826 ;
-  assign \$828  = \$827  + 1'h1;
+  assign \$775  = a3_sel_new[0] & \$774 ;
+  assign \$777  = a3_hit_a1 | a3_older_hit;
+  assign \$778  = ~ \$777 ;
+  assign \$779  = a3_sel_new[1] & \$778 ;
+  assign \$781  = a3_hit_a1 | a3_older_hit;
+  assign \$782  = ~ \$781 ;
+  assign \$783  = a3_sel_new[2] & \$782 ;
+  assign \$786  = a3_hit_a1 | a3_older_hit;
+  assign \$787  = ~ \$786 ;
+  assign \$788  = \$785  & \$787 ;
+  assign \$789  = \$788  & event_grant_r1_b0[3];
+  assign \$791  = a3_hit_a1 | a3_older_hit;
+  assign \$792  = ~ \$791 ;
+  assign \$793  = \$790  & \$792 ;
+  assign \$794  = \$793  & log_grant_r1_b0[3];
+  assign \$796  = a3_hit_a1 | a3_older_hit;
+  assign \$797  = ~ \$796 ;
+  assign \$798  = \$795  & \$797 ;
+  assign \$799  = \$798  & config_grant_r1_b0[3];
+  assign \$801  = \$800  & event_queue_r0_b0[11];
+  assign \$803  = \$802  & config_queue_r0_b0[8];
+  assign \$804  = a3_fwd_ok & a3_hit_a1;
+  assign \$805  = a4_tag + 1'h1;
+  assign \$806  = \$804  & \$805 [2];
+  assign \$807  = a3_fwd_ok & a3_older_hit;
+  assign \$808  = ~ a3_hit_a1;
+  assign \$809  = \$807  & \$808 ;
+  assign \$810  = \$809  & a3_older_next[2];
+  assign \$811  = { \$810 , \$806 , \$803 , \$801 , \$799 , \$794 , \$789 , \$784 , \$780 , \$776  } + 10'h3ff;
+  assign \$812  = a3_hit_a1 | a3_older_hit;
+  assign \$813  = ~ \$812 ;
+  assign \$814  = a3_sel_new[0] & \$813 ;
+  assign \$816  = a3_hit_a1 | a3_older_hit;
+  assign \$817  = ~ \$816 ;
+  assign \$818  = a3_sel_new[1] & \$817 ;
+  assign \$820  = a3_hit_a1 | a3_older_hit;
+  assign \$821  = ~ \$820 ;
+  assign \$822  = a3_sel_new[2] & \$821 ;
+  assign \$825  = a3_hit_a1 | a3_older_hit;
+  assign \$826  = ~ \$825 ;
+  assign \$827  = \$824  & \$826 ;
+  assign \$828  = \$827  & event_grant_r1_b0[4];
+  assign \$830  = a3_hit_a1 | a3_older_hit;
+  assign \$831  = ~ \$830 ;
+  assign \$832  = \$829  & \$831 ;
+  assign \$833  = \$832  & log_grant_r1_b0[4];
+  assign \$835  = a3_hit_a1 | a3_older_hit;
+  assign \$836  = ~ \$835 ;
+  assign \$837  = \$834  & \$836 ;
+  assign \$838  = \$837  & config_grant_r1_b0[4];
+  assign \$840  = \$839  & event_queue_r0_b0[12];
+  assign \$842  = \$841  & config_queue_r0_b0[9];
+  assign \$843  = a3_fwd_ok & a3_hit_a1;
+  assign \$844  = a4_tag + 1'h1;
+  assign \$845  = \$843  & \$844 [3];
+  assign \$846  = a3_fwd_ok & a3_older_hit;
+  assign \$847  = ~ a3_hit_a1;
+  assign \$848  = \$846  & \$847 ;
+  assign \$849  = \$848  & a3_older_next[3];
+  assign \$850  = { \$849 , \$845 , \$842 , \$840 , \$838 , \$833 , \$828 , \$823 , \$819 , \$815  } + 10'h3ff;
+  assign \$851  = a3_valid & a3_ok;
+  assign \$852  = ! a3_pool;
+  assign event_grant_wen = \$851  & \$852 ;
+  assign \$853  = a3_valid & a3_ok;
+  assign \$854  = a3_pool == 1'h1;
+  assign log_grant_wen = \$853  & \$854 ;
+  assign \$855  = a3_valid & a3_ok;
+  assign \$856  = a3_pool == 2'h2;
+  assign config_grant_wen = \$855  & \$856 ;
+  assign \$863  = ! f2_err;
+  assign \$signal$268  = f2_valid & \$863 ;
+  assign \$864  = a4_valid & a4_ok;
+  assign \$865  = { \$864 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$866  = ~ \$865 ;
+  assign \$867  = \$866  + 1'h1;
+  assign \$868  = a5_valid & a5_ok;
+  assign \$869  = { \$868 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$870  = ~ \$869 ;
+  assign \$871  = \$870  + 1'h1;
+  assign \$872  = a4_valid & a4_ok;
+  assign \$873  = { \$872 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$874  = ~ \$873 ;
+  assign \$875  = \$874  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$829  = ~ rel_f2;
-  assign \$830  = f3_quiet & \$829 ;
-  assign \$831  = \$830  ? f3_in : 3'h0;
-  assign \$832  = x1_select | x0_select;
-  assign \$833  = ~ \$832 ;
-  assign \$834  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$835  = { 1'h0, \$833  } & { \$834 [2], \$834  };
-  assign \$836  = { 1'h0, \$831  } & \$835 ;
-  assign \$837  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$838  = ~ \$837 ;
-  assign \$839  = \$838  + 1'h1;
-  assign released_f1 = \release  & \$839 [12];
-  assign \$840  = ~ f4_blocked;
-  assign \$841  = \$840  & f4_rest_held;
-  assign \$signal$448  = f4_hit_a1 | \$841 ;
-  assign \$842  = ~ f4_blocked;
-  assign \$843  = f4_by_mem & f4_mem_ok;
-  assign \$844  = f4_by_mem & f4_mem_ok;
-  assign \$845  = \$843 [0] | \$844 [1];
-  assign \$846  = f4_by_mem & f4_mem_ok;
-  assign \$847  = \$845  | \$846 [2];
-  assign \$848  = f4_by_older | \$847 ;
-  assign \$849  = \$842  & \$848 ;
-  assign \release  = f4_by_a1 | \$849 ;
-  assign \$850  = ~ f4_go;
-  assign \$851  = ~ \$signal$448 ;
-  assign \$852  = \$signal$448  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$852  : f4_err;
-  assign \$signal$312  = \release  ? 4'h0 : unreleased_err;
-  assign \$853  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$389  = ~ \$853 ;
-  assign \$854  = ~ f4_blocked;
-  assign \$855  = \$854  & f4_by_older;
-  assign \$856  = f4_by_a1 | \$855 ;
-  assign \$857  = f4_live[0] & \$856 ;
-  assign \$858  = ~ f4_blocked;
-  assign \$859  = \$858  & f4_by_mem_live[0];
-  assign \$860  = \$859  & f4_mem_ok[0];
-  assign \w__en$387  = \$857  | \$860 ;
-  assign \$861  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$862  = ~ \$861 ;
-  assign \$863  = f4_slot[6:0] + 7'h7f;
-  assign \$864  = ~ \$863 [7];
-  assign \$865  = ~ f4_blocked;
-  assign \$866  = \$865  & f4_by_older;
-  assign \$867  = f4_by_a1 | \$866 ;
-  assign \$868  = f4_live[0] & \$867 ;
-  assign \$869  = ~ f4_blocked;
-  assign \$870  = \$869  & f4_by_mem_live[0];
-  assign \$871  = \$870  & f4_mem_ok[0];
-  assign event_queue_wen = \$868  | \$871 ;
-  assign \$872  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$873  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$414  = ~ \$873 ;
-  assign \$874  = ~ f4_blocked;
-  assign \$875  = \$874  & f4_by_older;
-  assign \$876  = f4_by_a1 | \$875 ;
-  assign \$877  = f4_live[1] & \$876 ;
-  assign \$878  = ~ f4_blocked;
-  assign \$879  = \$878  & f4_by_mem_live[1];
-  assign \$880  = \$879  & f4_mem_ok[1];
-  assign \$881  = \$877  | \$880 ;
-  assign \$882  = f4_taken_a4 | f4_taken_a3;
-  assign \$883  = \$882  | f4_taken_a2;
-  assign \$884  = ~ \$883 ;
-  assign log_parity_wen = \$881  & \$884 ;
-  assign \$885  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$434  = ~ \$885 ;
-  assign \$886  = ~ f4_blocked;
-  assign \$887  = \$886  & f4_by_older;
-  assign \$888  = f4_by_a1 | \$887 ;
-  assign \$889  = f4_live[2] & \$888 ;
-  assign \$890  = ~ f4_blocked;
-  assign \$891  = \$890  & f4_by_mem_live[2];
-  assign \$892  = \$891  & f4_mem_ok[2];
-  assign \w__en$432  = \$889  | \$892 ;
-  assign \$893  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$894  = ~ \$893 ;
-  assign \$895  = f4_slot[3:0] + 4'hf;
-  assign \$896  = ~ \$895 [4];
-  assign \$897  = ~ f4_blocked;
-  assign \$898  = \$897  & f4_by_older;
-  assign \$899  = f4_by_a1 | \$898 ;
-  assign \$900  = f4_live[2] & \$899 ;
+  assign \$876  = ~ rel_f2;
+  assign \$877  = f3_quiet & \$876 ;
+  assign \$878  = \$877  ? f3_in : 3'h0;
+  assign \$879  = x1_select | x0_select;
+  assign \$880  = ~ \$879 ;
+  assign \$881  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$882  = { 1'h0, \$880  } & { \$881 [2], \$881  };
+  assign \$883  = { 1'h0, \$878  } & \$882 ;
+  assign \$884  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$885  = ~ \$884 ;
+  assign \$886  = \$885  + 1'h1;
+  assign released_f1 = \release  & \$886 [12];
+  assign \$887  = ~ f4_blocked;
+  assign \$888  = \$887  & f4_rest_held;
+  assign \$signal$462  = f4_hit_a1 | \$888 ;
+  assign \$889  = ~ f4_blocked;
+  assign \$890  = f4_by_mem & f4_mem_ok;
+  assign \$891  = f4_by_mem & f4_mem_ok;
+  assign \$892  = \$890 [0] | \$891 [1];
+  assign \$893  = f4_by_mem & f4_mem_ok;
+  assign \$894  = \$892  | \$893 [2];
+  assign \$895  = f4_by_older | \$894 ;
+  assign \$896  = \$889  & \$895 ;
+  assign \release  = f4_by_a1 | \$896 ;
+  assign \$897  = ~ f4_go;
+  assign \$898  = ~ \$signal$462 ;
+  assign \$899  = \$signal$462  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$899  : f4_err;
+  assign \$signal$335  = \release  ? 4'h0 : unreleased_err;
+  assign \$900  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$413  = ~ \$900 ;
   assign \$901  = ~ f4_blocked;
-  assign \$902  = \$901  & f4_by_mem_live[2];
-  assign \$903  = \$902  & f4_mem_ok[2];
-  assign config_queue_wen = \$900  | \$903 ;
-  assign \$904  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$905  = busy_0 | busy_6;
-  assign \$906  = busy_12 | busy_18;
-  assign \$907  = \$905  | \$906 ;
-  assign \$908  = busy_24 | busy_30;
-  assign \$909  = \$908  | busy_36;
-  assign busy = \$907  | \$909 ;
+  assign \$902  = \$901  & f4_by_older;
+  assign \$903  = f4_by_a1 | \$902 ;
+  assign \$904  = f4_live[0] & \$903 ;
+  assign \$905  = ~ f4_blocked;
+  assign \$906  = \$905  & f4_by_mem_live[0];
+  assign \$907  = \$906  & f4_mem_ok[0];
+  assign \w__en$411  = \$904  | \$907 ;
+  assign \$908  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$909  = ~ \$908 ;
+  assign \$910  = f4_slot[6:0] + 7'h7f;
+  assign \$911  = ~ \$910 [7];
+  assign \$912  = ~ f4_blocked;
+  assign \$913  = \$912  & f4_by_older;
+  assign \$914  = f4_by_a1 | \$913 ;
+  assign \$915  = f4_live[0] & \$914 ;
+  assign \$916  = ~ f4_blocked;
+  assign \$917  = \$916  & f4_by_mem_live[0];
+  assign \$918  = \$917  & f4_mem_ok[0];
+  assign event_queue_wen = \$915  | \$918 ;
+  assign \$919  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$920  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$438  = ~ \$920 ;
+  assign \$921  = ~ f4_blocked;
+  assign \$922  = \$921  & f4_by_older;
+  assign \$923  = f4_by_a1 | \$922 ;
+  assign \$924  = f4_live[1] & \$923 ;
+  assign \$925  = ~ f4_blocked;
+  assign \$926  = \$925  & f4_by_mem_live[1];
+  assign \$927  = \$926  & f4_mem_ok[1];
+  assign \$928  = \$924  | \$927 ;
+  assign \$929  = ~ f4_raced;
+  assign log_parity_wen = \$928  & \$929 ;
+  assign \$930  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign config_parity_wdata = ~ \$930 ;
+  assign \$931  = ~ f4_blocked;
+  assign \$932  = \$931  & f4_by_older;
+  assign \$933  = f4_by_a1 | \$932 ;
+  assign \$934  = f4_live[2] & \$933 ;
+  assign \$935  = ~ f4_blocked;
+  assign \$936  = \$935  & f4_by_mem_live[2];
+  assign \$937  = \$936  & f4_mem_ok[2];
+  assign config_parity_wen = \$934  | \$937 ;
+  assign \$938  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$939  = ~ \$938 ;
+  assign \$940  = f4_slot[3:0] + 4'hf;
+  assign \$941  = ~ \$940 [4];
+  assign \$942  = ~ f4_blocked;
+  assign \$943  = \$942  & f4_by_older;
+  assign \$944  = f4_by_a1 | \$943 ;
+  assign \$945  = f4_live[2] & \$944 ;
+  assign \$946  = ~ f4_blocked;
+  assign \$947  = \$946  & f4_by_mem_live[2];
+  assign \$948  = \$947  & f4_mem_ok[2];
+  assign config_queue_wen = \$945  | \$948 ;
+  assign \$949  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$950  = { busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 8'hff;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$910 ;
+    event_grant_w_en <= \$951 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$911 ;
+    event_grant_w_addr <= \$952 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$912 ;
+    event_grant_w_data <= \$953 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -5811,19 +5908,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$913 ;
+    event_queue_w_en <= \$954 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$914 ;
+    event_queue_w_addr <= \$955 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$915 ;
+    event_queue_w_data <= \$956 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    log_grant_w_en <= \$916 ;
+    log_grant_w_en <= \$957 ;
   always @(posedge aclk_clk)
-    log_grant_w_addr <= \$917 ;
+    log_grant_w_addr <= \$958 ;
   always @(posedge aclk_clk)
-    log_grant_w_data <= \$918 ;
+    log_grant_w_data <= \$959 ;
   always @(posedge aclk_clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -5833,29 +5930,65 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    config_grant_w_en <= \$919 ;
+    config_grant_w_en <= \$960 ;
   always @(posedge aclk_clk)
-    config_grant_w_addr <= \$920 ;
+    config_grant_w_addr <= \$961 ;
   always @(posedge aclk_clk)
-    config_grant_w_data <= \$921 ;
+    config_grant_w_data <= \$962 ;
   always @(posedge aclk_clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
     config_grant_r1_b0 <= \r__data$47 ;
   always @(posedge aclk_clk)
-    config_parity_r0_b0 <= \r__data$49 ;
+    config_parity_row0 <= \$963 ;
   always @(posedge aclk_clk)
-    config_parity_r1_b0 <= \r__data$51 ;
+    config_parity_row1 <= \$964 ;
   always @(posedge aclk_clk)
-    config_queue_w_en <= \$922 ;
+    config_parity_row2 <= \$965 ;
   always @(posedge aclk_clk)
-    config_queue_w_addr <= \$923 ;
+    config_parity_row3 <= \$966 ;
   always @(posedge aclk_clk)
-    config_queue_w_data <= \$924 ;
+    config_parity_row4 <= \$967 ;
   always @(posedge aclk_clk)
-    config_queue_r0_b0 <= \r__data$59 ;
+    config_parity_row5 <= \$968 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$925 ;
+    config_parity_row6 <= \$969 ;
+  always @(posedge aclk_clk)
+    config_parity_row7 <= \$970 ;
+  always @(posedge aclk_clk)
+    config_parity_row8 <= \$971 ;
+  always @(posedge aclk_clk)
+    config_parity_row9 <= \$972 ;
+  always @(posedge aclk_clk)
+    config_parity_row10 <= \$973 ;
+  always @(posedge aclk_clk)
+    config_parity_row11 <= \$974 ;
+  always @(posedge aclk_clk)
+    config_parity_row12 <= \$975 ;
+  always @(posedge aclk_clk)
+    config_parity_row13 <= \$976 ;
+  always @(posedge aclk_clk)
+    config_parity_row14 <= \$977 ;
+  always @(posedge aclk_clk)
+    config_parity_row15 <= \$978 ;
+  always @(posedge aclk_clk)
+    config_parity_r0_addr <= config_parity_addr;
+  always @(posedge aclk_clk)
+    config_parity_r0 <= \$17 ;
+  always @(posedge aclk_clk)
+    config_parity_r1_addr <= \config_parity_addr$71 ;
+  always @(posedge aclk_clk)
+    config_parity_r1 <= \$18 ;
+  always @(posedge aclk_clk)
+    config_queue_w_en <= \$979 ;
+  always @(posedge aclk_clk)
+    config_queue_w_addr <= \$980 ;
+  always @(posedge aclk_clk)
+    config_queue_w_data <= \$981 ;
+  always @(posedge aclk_clk)
+    config_queue_r0_b0 <= \r__data$80 ;
+  always @(posedge aclk_clk)
+    a0_valid <= \$982 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -5863,43 +5996,43 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_user <= alloc_user;
   always @(posedge aclk_clk)
-    a0_fits <= { \$12 , \$8 , \$4  };
+    a0_fits <= { \$30 , \$26 , \$22  };
   always @(posedge aclk_clk)
-    a1_valid <= \$926 ;
+    a1_valid <= \$983 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
     a1_user <= a0_user;
   always @(posedge aclk_clk)
-    a1_bad_pool <= \$13 ;
+    a1_bad_pool <= \$31 ;
   always @(posedge aclk_clk)
     a1_fits <= a0_fits;
   always @(posedge aclk_clk)
-    a1_in <= { \$16 , \$15 , \$14  };
+    a1_in <= { \$34 , \$33 , \$32  };
   always @(posedge aclk_clk)
-    a1_select <= \$927 ;
+    a1_select <= \$984 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$928 ;
+    x0_valid <= \$985 ;
   always @(posedge aclk_clk)
-    x0_select <= \$929 ;
+    x0_select <= \$986 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$930 ;
+    x1_valid <= \$987 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
     x1_user <= x0_user;
   always @(posedge aclk_clk)
-    x1_err <= \$35 ;
+    x1_err <= \$53 ;
   always @(posedge aclk_clk)
-    x1_select <= \$931 ;
+    x1_select <= \$988 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$932 ;
+    x2_valid <= \$989 ;
   always @(posedge aclk_clk)
-    x2_ok <= \$36 ;
+    x2_ok <= \$54 ;
   always @(posedge aclk_clk)
     x2_err <= x1_err;
   always @(posedge aclk_clk)
@@ -5909,69 +6042,69 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$933 ;
+    a2_valid <= \$990 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$934 ;
+    event_seen <= \$991 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$935 ;
+    event_seen_prev <= \$992 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$936 ;
+    event_has_fresh <= \$993 ;
   always @(posedge aclk_clk)
-    event_head <= \$937 ;
+    event_head <= \$994 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$938 ;
+    event_fresh <= \$995 ;
   always @(posedge aclk_clk)
-    event_fresh_slot <= \$939 ;
+    event_fresh_slot <= \$996 ;
   always @(posedge aclk_clk)
-    log_seen <= \$940 ;
+    log_seen <= \$997 ;
   always @(posedge aclk_clk)
-    log_seen_prev <= \$941 ;
+    log_seen_prev <= \$998 ;
   always @(posedge aclk_clk)
-    log_at_last <= \$942 ;
+    log_at_last <= \$999 ;
   always @(posedge aclk_clk)
-    log_lapped <= \$943 ;
+    log_lapped <= \$1000 ;
   always @(posedge aclk_clk)
-    log_fresh <= \$944 ;
+    log_fresh <= \$1001 ;
   always @(posedge aclk_clk)
-    log_fresh_slot <= \$945 ;
+    log_fresh_slot <= \$1002 ;
   always @(posedge aclk_clk)
-    config_seen <= \$946 ;
+    config_seen <= \$1003 ;
   always @(posedge aclk_clk)
-    config_seen_prev <= \$947 ;
+    config_seen_prev <= \$1004 ;
   always @(posedge aclk_clk)
-    config_has_fresh <= \$948 ;
+    config_has_fresh <= \$1005 ;
   always @(posedge aclk_clk)
-    config_head <= \$949 ;
+    config_head <= \$1006 ;
   always @(posedge aclk_clk)
-    config_fresh <= \$950 ;
+    config_fresh <= \$1007 ;
   always @(posedge aclk_clk)
-    config_fresh_slot <= \$951 ;
+    \config_parity_addr$71  <= \$1008 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$952 ;
+    a2_ring <= \$1009 ;
   always @(posedge aclk_clk)
-    a2_lapped <= \$76 ;
+    a2_lapped <= \$94 ;
   always @(posedge aclk_clk)
-    a2_ok <= \$86 ;
+    a2_ok <= \$104 ;
   always @(posedge aclk_clk)
-    a2_fail_err <= \$93 ;
+    a2_fail_err <= \$111 ;
   always @(posedge aclk_clk)
-    a2_from_fresh <= \$101 ;
+    a2_from_fresh <= \$119 ;
   always @(posedge aclk_clk)
-    a2_fresh_slot <= \$106 ;
+    a2_fresh_slot <= \$124 ;
   always @(posedge aclk_clk)
-    a3_restart_fresh <= \$119 ;
+    a3_restart_fresh <= \$137 ;
   always @(posedge aclk_clk)
-    a3_restart_head <= \$124 ;
+    a3_restart_head <= \$142 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$953 ;
+    a3_valid <= \$1010 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
-    a3_err <= \$125 ;
+    a3_err <= \$143 ;
   always @(posedge aclk_clk)
     a3_pool <= a2_pool;
   always @(posedge aclk_clk)
@@ -5979,23 +6112,23 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$954 ;
+    a3_ring <= \$1011 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$128 ;
+    a3_sel_head <= \$146 ;
   always @(posedge aclk_clk)
-    a3_sel_last <= \$140 ;
+    a3_sel_last <= \$158 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$153 ;
+    a3_sel_new <= \$171 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$154 ;
+    a3_fail <= \$172 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$156 ;
+    a3_sel_fresh <= \$174 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$158 ;
+    a3_fwd_ok <= \$176 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$955 ;
+    a4_valid <= \$1012 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6005,13 +6138,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$159 ;
+    a4_slot <= \$177 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$803 [10], \$764 [10], \$725 [10], \$686 [10] };
+    a4_tag <= { \$850 [10], \$811 [10], \$772 [10], \$733 [10] };
   always @(posedge aclk_clk)
-    a4_snap <= \$647 [5];
+    a4_snap <= \$694 [5];
   always @(posedge aclk_clk)
-    a5_valid <= \$956 ;
+    a5_valid <= \$1013 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6027,15 +6160,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$160 ;
+    a5_addr <= \$178 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$166 ;
+    a3_hit_a1 <= \$184 ;
   always @(posedge aclk_clk)
-    a3_older_hit <= \$175 ;
+    a3_older_hit <= \$193 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$182 ;
+    a3_older_next <= \$200 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$957 ;
+    f0_valid <= \$1014 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6047,11 +6180,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$203 , \$196 , \$189  };
+    f0_hit <= { \$221 , \$214 , \$207  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$958 ;
+    f1_valid <= \$1015 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6067,85 +6200,85 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$959 ;
+    f1_same_second_eq0 <= \$1016 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$960 ;
+    f1_same_second_eq3 <= \$1017 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$961 ;
+    f1_same_second_eq6 <= \$1018 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$962 ;
+    f1_same_second_eq9 <= \$1019 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$963 ;
+    f1_same_second_eq12 <= \$1020 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$964 ;
+    f1_same_second_eq15 <= \$1021 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$965 ;
+    f1_same_second_eq18 <= \$1022 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$966 ;
+    f1_same_second_eq21 <= \$1023 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$967 ;
+    f1_same_second_eq24 <= \$1024 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$968 ;
+    f1_same_second_eq27 <= \$1025 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$969 ;
+    f1_same_second_eq30 <= \$1026 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$970 ;
+    f1_same_third_eq0 <= \$1027 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$971 ;
+    f1_same_third_eq3 <= \$1028 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$972 ;
+    f1_same_third_eq6 <= \$1029 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$973 ;
+    f1_same_third_eq9 <= \$1030 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$974 ;
+    f1_same_third_eq12 <= \$1031 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$975 ;
+    f1_same_third_eq15 <= \$1032 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$976 ;
+    f1_same_third_eq18 <= \$1033 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$977 ;
+    f1_same_third_eq21 <= \$1034 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$978 ;
+    f1_same_third_eq24 <= \$1035 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$979 ;
+    f1_same_third_eq27 <= \$1036 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$980 ;
+    f1_same_third_eq30 <= \$1037 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$981 ;
+    f1_hit <= \$1038 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$982 ;
+    f1_misaligned <= \$1039 ;
   always @(posedge aclk_clk)
-    f1_event_slot <= \$227 [6:0];
+    f1_event_slot <= \$245 [6:0];
   always @(posedge aclk_clk)
-    f1_log_slot <= \$229 [8:0];
+    f1_log_slot <= \$247 [8:0];
   always @(posedge aclk_clk)
-    f1_config_slot <= \$231 [3:0];
+    config_parity_addr <= \$249 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$983 ;
+    f2_valid <= \$1040 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$237 ;
+    f2_pool <= \$255 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$242 ;
+    f2_slot <= \$260 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$245 ;
+    f2_in_pool <= \$263 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$257 ;
+    f2_err <= \$275 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= { \$268 , \$265 , \$260  };
+    f2_never_granted <= { \$286 , \$283 , \$278  };
   always @(posedge aclk_clk)
-    f2_same_second <= \$290 ;
+    f2_same_second <= \$308 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$312 ;
+    f2_same_third <= \$330 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$984 ;
+    f3_valid <= \$1041 ;
   always @(posedge aclk_clk)
-    f3_go <= \$985 ;
+    f3_go <= \$1042 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6159,33 +6292,33 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$313 [3:0];
+    f3_next <= \$331 [3:0];
   always @(posedge aclk_clk)
-    f3_in <= { \$316 , \$315 , \$314  };
+    f3_in <= { \$334 , \$333 , \$332  };
   always @(posedge aclk_clk)
-    f3_never_granted <= \$318 ;
+    f3_never_granted <= \$336 ;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$820 [12];
+    f3_hit_a2 <= \$867 [12];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$321 [4];
+    f3_a2_tag_ok <= \$339 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$824 [12];
+    f3_hit_a3 <= \$871 [12];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$324 [4];
+    f3_a3_tag_ok <= \$342 [4];
   always @(posedge aclk_clk)
-    f3_older_next <= \$327 ;
+    f3_older_next <= \$345 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$328 ;
+    f3_older_snap <= \$346 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$329 ;
+    f3_rel_f3 <= \$347 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$986 ;
+    f3_quiet <= \$1043 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$987 ;
+    f4_valid <= \$1044 ;
   always @(posedge aclk_clk)
-    f4_go <= \$988 ;
+    f4_go <= \$1045 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6199,75 +6332,79 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$828 [12];
+    f4_hit_a1 <= \$875 [12];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$337 [3:0];
+    f4_a1_next <= \$355 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$356 ;
+    f4_rest_held <= \$374 ;
   always @(posedge aclk_clk)
-    f4_rest_next <= \$390 ;
+    f4_rest_next <= \$408 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$400 ;
+    f4_rest_snap <= \$418 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$989 ;
+    f4_by_a1 <= \$1046 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$990 ;
+    f4_by_older <= \$1047 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$991 ;
+    f4_by_mem <= \$1048 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$431 [6], \$426 [6], \$421 [6] };
+    f4_mem_ok <= { \$449 [6], \$444 [6], \$439 [6] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$433 ;
+    f2_flushed <= \$451 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$436 ;
+    f3_flushed <= \$454 ;
   always @(posedge aclk_clk)
-    f4_live <= \$441 [2:0];
+    f4_live <= \$459 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$992 ;
+    f4_by_mem_live <= \$1049 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$993 ;
+    f4_blocked <= \$1050 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$445 [12];
+    f4_taken_a4 <= \$463 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$448 [12];
+    f4_taken_a3 <= \$466 [12];
   always @(posedge aclk_clk)
-    f4_taken_a2 <= \$453 ;
+    f4_taken_a2 <= \$471 ;
   always @(posedge aclk_clk)
-    event_push <= \$994 ;
+    f4_raced <= \$483 [3];
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$995 ;
+    event_push <= \$1051 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$996 ;
+    event_queue_waddr <= \$1052 ;
   always @(posedge aclk_clk)
-    event_popped <= \$997 ;
+    event_pushed <= \$1053 ;
   always @(posedge aclk_clk)
-    event_count <= \$998 ;
+    event_popped <= \$1054 ;
   always @(posedge aclk_clk)
-    event_at <= \$999 ;
+    event_count <= \$1055 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$1000 ;
+    event_at <= \$1056 ;
   always @(posedge aclk_clk)
-    config_push <= \$1001 ;
+    event_nonempty <= \$1057 ;
   always @(posedge aclk_clk)
-    config_queue_waddr <= \$1002 ;
+    config_parity_wrows <= { \$547 , \$546 , \$545 , \$544 , \$543 , \$542 , \$541 , \$540 , \$539 , \$538 , \$537 , \$536 , \$535 , \$534 , \$533 , \$532  };
   always @(posedge aclk_clk)
-    config_pushed <= \$1003 ;
+    config_push <= \$1058 ;
   always @(posedge aclk_clk)
-    config_popped <= \$1004 ;
+    config_queue_waddr <= \$1059 ;
   always @(posedge aclk_clk)
-    config_count <= \$1005 ;
+    config_pushed <= \$1060 ;
   always @(posedge aclk_clk)
-    config_at <= \$1006 ;
+    config_popped <= \$1061 ;
   always @(posedge aclk_clk)
-    config_nonempty <= \$1007 ;
+    config_count <= \$1062 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1008 ;
+    config_at <= \$1063 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1009 ;
+    config_nonempty <= \$1064 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$312 ;
+    f5_valid <= \$1065 ;
+  always @(posedge aclk_clk)
+    f5_ok <= \$1066 ;
+  always @(posedge aclk_clk)
+    f5_err <= \$signal$335 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -6281,41 +6418,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$551 ;
+    f5_wparity <= \$597 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$555 [12];
+    a3_flip <= \$601 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$556 ;
+    a3_released <= \$602 ;
   always @(posedge aclk_clk)
-    a4_prev_held <= \$561 ;
+    a4_prev_held <= \$607 ;
   always @(posedge aclk_clk)
-    a4_released <= \$563 ;
+    a4_released <= \$609 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$568 ;
+    a5_overwrite <= \$614 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1010 ;
+    a6_valid <= \$1067 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1011 ;
+    f6_valid <= \$1068 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1012 ;
+    x3_valid <= \$1069 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1013 ;
+    x4_valid <= \$1070 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1014 ;
+    x5_valid <= \$1071 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1015 ;
+    x6_valid <= \$1072 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -6375,727 +6512,468 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1016 ;
+    busy_0 <= \$1073 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1017 ;
+    busy_6 <= \$1074 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1018 ;
+    busy_12 <= \$1075 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1019 ;
+    busy_18 <= \$1076 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1020 ;
+    busy_24 <= \$1077 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1021 ;
+    busy_30 <= \$1078 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1022 ;
+    busy_36 <= \$1079 ;
+  always @(posedge aclk_clk)
+    busy_42 <= \$1080 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$910  = event_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    (* full_case = 32'd1 *)
+    casez (config_parity_r0_addr)
+      4'h0:
+          \$17  = config_parity_row0;
+      4'h1:
+          \$17  = config_parity_row1;
+      4'h2:
+          \$17  = config_parity_row2;
+      4'h3:
+          \$17  = config_parity_row3;
+      4'h4:
+          \$17  = config_parity_row4;
+      4'h5:
+          \$17  = config_parity_row5;
+      4'h6:
+          \$17  = config_parity_row6;
+      4'h7:
+          \$17  = config_parity_row7;
+      4'h8:
+          \$17  = config_parity_row8;
+      4'h9:
+          \$17  = config_parity_row9;
+      4'ha:
+          \$17  = config_parity_row10;
+      4'hb:
+          \$17  = config_parity_row11;
+      4'hc:
+          \$17  = config_parity_row12;
+      4'hd:
+          \$17  = config_parity_row13;
+      4'he:
+          \$17  = config_parity_row14;
+      4'hf:
+          \$17  = config_parity_row15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    (* full_case = 32'd1 *)
+    casez (config_parity_r1_addr)
+      4'h0:
+          \$18  = config_parity_row0;
+      4'h1:
+          \$18  = config_parity_row1;
+      4'h2:
+          \$18  = config_parity_row2;
+      4'h3:
+          \$18  = config_parity_row3;
+      4'h4:
+          \$18  = config_parity_row4;
+      4'h5:
+          \$18  = config_parity_row5;
+      4'h6:
+          \$18  = config_parity_row6;
+      4'h7:
+          \$18  = config_parity_row7;
+      4'h8:
+          \$18  = config_parity_row8;
+      4'h9:
+          \$18  = config_parity_row9;
+      4'ha:
+          \$18  = config_parity_row10;
+      4'hb:
+          \$18  = config_parity_row11;
+      4'hc:
+          \$18  = config_parity_row12;
+      4'hd:
+          \$18  = config_parity_row13;
+      4'he:
+          \$18  = config_parity_row14;
+      4'hf:
+          \$18  = config_parity_row15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$951  = event_grant_wen;
     if (aclk_rst) begin
-      \$910  = 1'h0;
+      \$951  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$911  = event_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$952  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$911  = { \$636 , \$632 , \$628 , \$624 , \$617 , \$610 , \$603  };
+      \$952  = { \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$912  = event_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$953  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$912  = event_grant_wdata;
+      \$953  = event_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$913  = event_queue_wen;
-    if (aclk_rst) begin
-      \$913  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$914  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$914  = event_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$915  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$915  = event_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$916  = log_grant_wen;
-    if (aclk_rst) begin
-      \$916  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$917  = log_grant_w_addr;
-    if (log_grant_wen) begin
-      \$917  = { \$638 , \$637 , \$636 , \$632 , \$628 , \$624 , \$617 , \$610 , \$603  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$918  = log_grant_w_data;
-    if (log_grant_wen) begin
-      \$918  = log_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$919  = config_grant_wen;
-    if (aclk_rst) begin
-      \$919  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$920  = config_grant_w_addr;
-    if (config_grant_wen) begin
-      \$920  = { \$624 , \$617 , \$610 , \$603  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$921  = config_grant_w_data;
-    if (config_grant_wen) begin
-      \$921  = config_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$922  = config_queue_wen;
-    if (aclk_rst) begin
-      \$922  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$923  = config_queue_w_addr;
-    if (config_queue_wen) begin
-      \$923  = config_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$924  = config_queue_w_data;
-    if (config_queue_wen) begin
-      \$924  = config_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$925  = alloc_valid;
-    if (aclk_rst) begin
-      \$925  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$926  = a0_valid;
-    if (aclk_rst) begin
-      \$926  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$927  = { \$25 , \$22 , \$19  };
-    if (aclk_rst) begin
-      \$927  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$928  = flush_valid;
-    if (aclk_rst) begin
-      \$928  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$929  = { 1'h0, \$31 , \$28  };
-    if (aclk_rst) begin
-      \$929  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$930  = x0_valid;
-    if (aclk_rst) begin
-      \$930  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$931  = x0_select;
-    if (aclk_rst) begin
-      \$931  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$932  = x1_valid;
-    if (aclk_rst) begin
-      \$932  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$933  = a1_valid;
-    if (aclk_rst) begin
-      \$933  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$934  = event_seen;
-    if (\$39 ) begin
-      \$934  = \$40 ;
-    end
-    if (aclk_rst) begin
-      \$934  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$935  = event_seen;
-    if (aclk_rst) begin
-      \$935  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$936  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$936  = \$41 ;
-    end else if (x1_select[0]) begin
-      \$936  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$936  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$937  = event_head;
-    if (event_pop) begin
-      \$937  = \$44 [6:0];
-    end
-    if (x1_select[0]) begin
-      \$937  = event_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$937  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$938  = event_fresh_next;
-    if (aclk_rst) begin
-      \$938  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$939  = \$45 [6:0];
-    if (aclk_rst) begin
-      \$939  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$940  = log_seen;
-    if (\$48 ) begin
-      \$940  = \$49 ;
-    end
-    if (aclk_rst) begin
-      \$940  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$941  = log_seen;
-    if (aclk_rst) begin
-      \$941  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$942  = log_at_last;
-    if (log_take_fresh) begin
-      \$942  = \$54 ;
-    end else if (x1_select[1]) begin
-      \$942  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$942  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$943  = log_lapped;
-    if (log_take_fresh) begin
-      \$943  = \$59 ;
-    end else if (x1_select[1]) begin
-      \$943  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$943  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$944  = log_fresh_next;
-    if (aclk_rst) begin
-      \$944  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$945  = \$60 [8:0];
-    if (aclk_rst) begin
-      \$945  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$946  = config_seen;
-    if (\$63 ) begin
-      \$946  = \$64 ;
-    end
-    if (aclk_rst) begin
-      \$946  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$947  = config_seen;
-    if (aclk_rst) begin
-      \$947  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$948  = config_has_fresh;
-    if (config_take_fresh) begin
-      \$948  = \$65 ;
-    end else if (x1_select[2]) begin
-      \$948  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$948  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$949  = config_head;
-    if (config_pop) begin
-      \$949  = \$68 [3:0];
-    end
-    if (x1_select[2]) begin
-      \$949  = config_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$949  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$950  = config_fresh_next;
-    if (aclk_rst) begin
-      \$950  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$951  = \$69 [3:0];
-    if (aclk_rst) begin
-      \$951  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$952  = a1_select[1];
-    if (aclk_rst) begin
-      \$952  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$953  = a2_valid;
-    if (aclk_rst) begin
-      \$953  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$954  = a2_ring;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$954  = event_queue_wen;
     if (aclk_rst) begin
       \$954  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$955  = a3_valid;
-    if (aclk_rst) begin
-      \$955  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$955  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$955  = event_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$956  = a4_valid;
-    if (aclk_rst) begin
-      \$956  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$956  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$956  = event_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$957  = free_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$957  = log_grant_wen;
     if (aclk_rst) begin
       \$957  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$958  = f0_valid;
-    if (aclk_rst) begin
-      \$958  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$958  = log_grant_w_addr;
+    if (log_grant_wen) begin
+      \$958  = { \$685 , \$684 , \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$959  = \$204 ;
-    if (aclk_rst) begin
-      \$959  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$959  = log_grant_w_data;
+    if (log_grant_wen) begin
+      \$959  = log_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$960  = \$205 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$960  = config_grant_wen;
     if (aclk_rst) begin
       \$960  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$961  = \$206 ;
-    if (aclk_rst) begin
-      \$961  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$961  = config_grant_w_addr;
+    if (config_grant_wen) begin
+      \$961  = { \$671 , \$664 , \$657 , \$650  };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$962  = \$207 ;
-    if (aclk_rst) begin
-      \$962  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$962  = config_grant_w_data;
+    if (config_grant_wen) begin
+      \$962  = config_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$963  = \$208 ;
-    if (aclk_rst) begin
-      \$963  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$963  = config_parity_row0;
+    if (\$1 ) begin
+      \$963  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$964  = \$209 ;
-    if (aclk_rst) begin
-      \$964  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$964  = config_parity_row1;
+    if (\$2 ) begin
+      \$964  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$965  = \$210 ;
-    if (aclk_rst) begin
-      \$965  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$965  = config_parity_row2;
+    if (\$3 ) begin
+      \$965  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$966  = \$211 ;
-    if (aclk_rst) begin
-      \$966  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$966  = config_parity_row3;
+    if (\$4 ) begin
+      \$966  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$967  = \$212 ;
-    if (aclk_rst) begin
-      \$967  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$967  = config_parity_row4;
+    if (\$5 ) begin
+      \$967  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$968  = \$213 ;
-    if (aclk_rst) begin
-      \$968  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$968  = config_parity_row5;
+    if (\$6 ) begin
+      \$968  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$969  = \$214 ;
-    if (aclk_rst) begin
-      \$969  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$969  = config_parity_row6;
+    if (\$7 ) begin
+      \$969  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$970  = \$215 ;
-    if (aclk_rst) begin
-      \$970  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$970  = config_parity_row7;
+    if (\$8 ) begin
+      \$970  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$971  = \$216 ;
-    if (aclk_rst) begin
-      \$971  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$971  = config_parity_row8;
+    if (\$9 ) begin
+      \$971  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$972  = \$217 ;
-    if (aclk_rst) begin
-      \$972  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$972  = config_parity_row9;
+    if (\$10 ) begin
+      \$972  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$973  = \$218 ;
-    if (aclk_rst) begin
-      \$973  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$973  = config_parity_row10;
+    if (\$11 ) begin
+      \$973  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$974  = \$219 ;
-    if (aclk_rst) begin
-      \$974  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$974  = config_parity_row11;
+    if (\$12 ) begin
+      \$974  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$975  = \$220 ;
-    if (aclk_rst) begin
-      \$975  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$975  = config_parity_row12;
+    if (\$13 ) begin
+      \$975  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$976  = \$221 ;
-    if (aclk_rst) begin
-      \$976  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$976  = config_parity_row13;
+    if (\$14 ) begin
+      \$976  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$977  = \$222 ;
-    if (aclk_rst) begin
-      \$977  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$977  = config_parity_row14;
+    if (\$15 ) begin
+      \$977  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$978  = \$223 ;
-    if (aclk_rst) begin
-      \$978  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$978  = config_parity_row15;
+    if (\$16 ) begin
+      \$978  = config_parity_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$979  = \$224 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$979  = config_queue_wen;
     if (aclk_rst) begin
       \$979  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$980  = \$225 ;
-    if (aclk_rst) begin
-      \$980  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$980  = config_queue_w_addr;
+    if (config_queue_wen) begin
+      \$980  = config_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$983  = f1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$981  = config_queue_w_data;
+    if (config_queue_wen) begin
+      \$981  = config_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$982  = alloc_valid;
+    if (aclk_rst) begin
+      \$982  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$983  = a0_valid;
     if (aclk_rst) begin
       \$983  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$984  = f2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$984  = { \$43 , \$40 , \$37  };
     if (aclk_rst) begin
-      \$984  = 1'h0;
+      \$984  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$985  = \$signal$247 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$985  = flush_valid;
     if (aclk_rst) begin
       \$985  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$986  = \$336 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$986  = { 1'h0, \$49 , \$46  };
     if (aclk_rst) begin
-      \$986  = 1'h0;
+      \$986  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$987  = f3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$987  = x0_valid;
     if (aclk_rst) begin
       \$987  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$988  = f3_go;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$988  = x0_select;
     if (aclk_rst) begin
-      \$988  = 1'h0;
+      \$988  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$989  = \$405 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$989  = x1_valid;
     if (aclk_rst) begin
       \$989  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$990  = \$413 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$990  = a1_valid;
     if (aclk_rst) begin
       \$990  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$991  = \$416 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$991  = event_seen;
+    if (\$57 ) begin
+      \$991  = \$58 ;
+    end
     if (aclk_rst) begin
-      \$991  = 3'h0;
+      \$991  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$992  = \$836 [2:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$992  = event_seen;
     if (aclk_rst) begin
-      \$992  = 3'h0;
+      \$992  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$993  = \$442 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$993  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$993  = \$59 ;
+    end else if (x1_select[0]) begin
+      \$993  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$993  = 1'h0;
+      \$993  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$994  = \$461 ;
-    if (aclk_rst) begin
-      \$994  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$995  = event_queue_waddr;
-    if (\$469 ) begin
-      \$995  = \$472 [6:0];
-    end
-    if (aclk_rst) begin
-      \$995  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$996  = event_push;
-    if (x1_select[0]) begin
-      \$996  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$996  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$997  = event_pop;
-    if (x1_select[0]) begin
-      \$997  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$997  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$998  = \$476 [7:0];
-    if (x1_select[0]) begin
-      \$998  = 8'h00;
-    end
-    if (aclk_rst) begin
-      \$998  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$999  = event_at;
-    if (\$479 ) begin
-      \$999 [0] = event_at[0];
-      \$999 [1] = event_at[1];
-      \$999 [2] = event_at[2];
-    end
-    if (\$485 ) begin
-      \$999 [0] = event_at[1];
-      \$999 [1] = event_at[2];
-      \$999 [2] = \$486 ;
-    end
-    if (\$492 ) begin
-      \$999 [0] = 1'h0;
-      \$999 [1] = event_at[0];
-      \$999 [2] = event_at[1];
-    end
-    if (\$498 ) begin
-      \$999 [0] = event_at[0];
-      \$999 [1] = event_at[1];
-      \$999 [2] = event_at[2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$994  = event_head;
+    if (event_pop) begin
+      \$994  = \$62 [6:0];
     end
     if (x1_select[0]) begin
-      \$999  = 3'h1;
+      \$994  = event_queue_waddr;
     end
     if (aclk_rst) begin
-      \$999  = 3'h1;
+      \$994  = 7'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1000  = event_nonempty;
-    if (\$479 ) begin
-      \$1000  = \$482 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$995  = event_fresh_next;
+    if (aclk_rst) begin
+      \$995  = 8'h00;
     end
-    if (\$485 ) begin
-      \$1000  = \$489 ;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$996  = \$63 [6:0];
+    if (aclk_rst) begin
+      \$996  = 7'h00;
     end
-    if (\$492 ) begin
-      \$1000  = \$495 ;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$997  = log_seen;
+    if (\$66 ) begin
+      \$997  = \$67 ;
     end
-    if (\$498 ) begin
-      \$1000  = \$501 ;
+    if (aclk_rst) begin
+      \$997  = 10'h000;
     end
-    if (x1_select[0]) begin
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$998  = log_seen;
+    if (aclk_rst) begin
+      \$998  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$999  = log_at_last;
+    if (log_take_fresh) begin
+      \$999  = \$72 ;
+    end else if (x1_select[1]) begin
+      \$999  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$999  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1000  = log_lapped;
+    if (log_take_fresh) begin
+      \$1000  = \$77 ;
+    end else if (x1_select[1]) begin
       \$1000  = 1'h0;
     end
     if (aclk_rst) begin
@@ -7103,334 +6981,786 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1001  = \$509 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1001  = log_fresh_next;
     if (aclk_rst) begin
-      \$1001  = 1'h0;
+      \$1001  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1002  = config_queue_waddr;
-    if (\$517 ) begin
-      \$1002  = \$520 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1002  = \$78 [8:0];
     if (aclk_rst) begin
-      \$1002  = 4'h0;
+      \$1002  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1003  = config_push;
-    if (x1_select[2]) begin
-      \$1003  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1003  = config_seen;
+    if (\$81 ) begin
+      \$1003  = \$82 ;
     end
     if (aclk_rst) begin
-      \$1003  = 1'h0;
+      \$1003  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1004  = config_pop;
-    if (x1_select[2]) begin
-      \$1004  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1004  = config_seen;
     if (aclk_rst) begin
-      \$1004  = 1'h0;
+      \$1004  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1005  = \$524 [4:0];
-    if (x1_select[2]) begin
-      \$1005  = 5'h00;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1005  = config_has_fresh;
+    if (config_take_fresh) begin
+      \$1005  = \$83 ;
+    end else if (x1_select[2]) begin
+      \$1005  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1005  = 5'h00;
+      \$1005  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1006  = config_at;
-    if (\$527 ) begin
-      \$1006 [0] = config_at[0];
-      \$1006 [1] = config_at[1];
-      \$1006 [2] = config_at[2];
-    end
-    if (\$533 ) begin
-      \$1006 [0] = config_at[1];
-      \$1006 [1] = config_at[2];
-      \$1006 [2] = \$534 ;
-    end
-    if (\$540 ) begin
-      \$1006 [0] = 1'h0;
-      \$1006 [1] = config_at[0];
-      \$1006 [2] = config_at[1];
-    end
-    if (\$546 ) begin
-      \$1006 [0] = config_at[0];
-      \$1006 [1] = config_at[1];
-      \$1006 [2] = config_at[2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1006  = config_head;
+    if (config_pop) begin
+      \$1006  = \$86 [3:0];
     end
     if (x1_select[2]) begin
-      \$1006  = 3'h1;
+      \$1006  = config_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1006  = 3'h1;
+      \$1006  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1007  = config_nonempty;
-    if (\$527 ) begin
-      \$1007  = \$530 ;
-    end
-    if (\$533 ) begin
-      \$1007  = \$537 ;
-    end
-    if (\$540 ) begin
-      \$1007  = \$543 ;
-    end
-    if (\$546 ) begin
-      \$1007  = \$549 ;
-    end
-    if (x1_select[2]) begin
-      \$1007  = 1'h0;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1007  = config_fresh_next;
     if (aclk_rst) begin
-      \$1007  = 1'h0;
+      \$1007  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1008  = f4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1008  = \$87 [3:0];
     if (aclk_rst) begin
-      \$1008  = 1'h0;
+      \$1008  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1009  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1009  = a1_select[1];
     if (aclk_rst) begin
       \$1009  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1010  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1010  = a2_valid;
     if (aclk_rst) begin
       \$1010  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1011  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1011  = a2_ring;
     if (aclk_rst) begin
       \$1011  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1012  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1012  = a3_valid;
     if (aclk_rst) begin
       \$1012  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1013  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1013  = a4_valid;
     if (aclk_rst) begin
       \$1013  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1014  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1014  = free_valid;
     if (aclk_rst) begin
       \$1014  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1015  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1015  = f0_valid;
     if (aclk_rst) begin
       \$1015  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1016  = \$569 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1016  = \$222 ;
     if (aclk_rst) begin
       \$1016  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1017  = \$570 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1017  = \$223 ;
     if (aclk_rst) begin
       \$1017  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1018  = \$571 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1018  = \$224 ;
     if (aclk_rst) begin
       \$1018  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1019  = \$572 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1019  = \$225 ;
     if (aclk_rst) begin
       \$1019  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1020  = \$573 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1020  = \$226 ;
     if (aclk_rst) begin
       \$1020  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1021  = \$574 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1021  = \$227 ;
     if (aclk_rst) begin
       \$1021  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1022  = \$575 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1022  = \$228 ;
     if (aclk_rst) begin
       \$1022  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1023  = \$229 ;
+    if (aclk_rst) begin
+      \$1023  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1024  = \$230 ;
+    if (aclk_rst) begin
+      \$1024  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1025  = \$231 ;
+    if (aclk_rst) begin
+      \$1025  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1026  = \$232 ;
+    if (aclk_rst) begin
+      \$1026  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1027  = \$233 ;
+    if (aclk_rst) begin
+      \$1027  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1028  = \$234 ;
+    if (aclk_rst) begin
+      \$1028  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1029  = \$235 ;
+    if (aclk_rst) begin
+      \$1029  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1030  = \$236 ;
+    if (aclk_rst) begin
+      \$1030  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1031  = \$237 ;
+    if (aclk_rst) begin
+      \$1031  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1032  = \$238 ;
+    if (aclk_rst) begin
+      \$1032  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1033  = \$239 ;
+    if (aclk_rst) begin
+      \$1033  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1034  = \$240 ;
+    if (aclk_rst) begin
+      \$1034  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1035  = \$241 ;
+    if (aclk_rst) begin
+      \$1035  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1036  = \$242 ;
+    if (aclk_rst) begin
+      \$1036  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1037  = \$243 ;
+    if (aclk_rst) begin
+      \$1037  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1040  = f1_valid;
+    if (aclk_rst) begin
+      \$1040  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1041  = f2_valid;
+    if (aclk_rst) begin
+      \$1041  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1042  = \$signal$268 ;
+    if (aclk_rst) begin
+      \$1042  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1043  = \$354 ;
+    if (aclk_rst) begin
+      \$1043  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1044  = f3_valid;
+    if (aclk_rst) begin
+      \$1044  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1045  = f3_go;
+    if (aclk_rst) begin
+      \$1045  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1046  = \$423 ;
+    if (aclk_rst) begin
+      \$1046  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1047  = \$431 ;
+    if (aclk_rst) begin
+      \$1047  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1048  = \$434 ;
+    if (aclk_rst) begin
+      \$1048  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1049  = \$883 [2:0];
+    if (aclk_rst) begin
+      \$1049  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1050  = \$460 ;
+    if (aclk_rst) begin
+      \$1050  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1051  = \$491 ;
+    if (aclk_rst) begin
+      \$1051  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1052  = event_queue_waddr;
+    if (\$499 ) begin
+      \$1052  = \$502 [6:0];
+    end
+    if (aclk_rst) begin
+      \$1052  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1053  = event_push;
+    if (x1_select[0]) begin
+      \$1053  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1053  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1054  = event_pop;
+    if (x1_select[0]) begin
+      \$1054  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1054  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1055  = \$506 [7:0];
+    if (x1_select[0]) begin
+      \$1055  = 8'h00;
+    end
+    if (aclk_rst) begin
+      \$1055  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1056  = event_at;
+    if (\$509 ) begin
+      \$1056 [0] = event_at[0];
+      \$1056 [1] = event_at[1];
+      \$1056 [2] = event_at[2];
+    end
+    if (\$515 ) begin
+      \$1056 [0] = event_at[1];
+      \$1056 [1] = event_at[2];
+      \$1056 [2] = \$516 ;
+    end
+    if (\$522 ) begin
+      \$1056 [0] = 1'h0;
+      \$1056 [1] = event_at[0];
+      \$1056 [2] = event_at[1];
+    end
+    if (\$528 ) begin
+      \$1056 [0] = event_at[0];
+      \$1056 [1] = event_at[1];
+      \$1056 [2] = event_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1056  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1056  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1057  = event_nonempty;
+    if (\$509 ) begin
+      \$1057  = \$512 ;
+    end
+    if (\$515 ) begin
+      \$1057  = \$519 ;
+    end
+    if (\$522 ) begin
+      \$1057  = \$525 ;
+    end
+    if (\$528 ) begin
+      \$1057  = \$531 ;
+    end
+    if (x1_select[0]) begin
+      \$1057  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1057  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1058  = \$555 ;
+    if (aclk_rst) begin
+      \$1058  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1059  = config_queue_waddr;
+    if (\$563 ) begin
+      \$1059  = \$566 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1059  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1060  = config_push;
+    if (x1_select[2]) begin
+      \$1060  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1060  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1061  = config_pop;
+    if (x1_select[2]) begin
+      \$1061  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1061  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1062  = \$570 [4:0];
+    if (x1_select[2]) begin
+      \$1062  = 5'h00;
+    end
+    if (aclk_rst) begin
+      \$1062  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1063  = config_at;
+    if (\$573 ) begin
+      \$1063 [0] = config_at[0];
+      \$1063 [1] = config_at[1];
+      \$1063 [2] = config_at[2];
+    end
+    if (\$579 ) begin
+      \$1063 [0] = config_at[1];
+      \$1063 [1] = config_at[2];
+      \$1063 [2] = \$580 ;
+    end
+    if (\$586 ) begin
+      \$1063 [0] = 1'h0;
+      \$1063 [1] = config_at[0];
+      \$1063 [2] = config_at[1];
+    end
+    if (\$592 ) begin
+      \$1063 [0] = config_at[0];
+      \$1063 [1] = config_at[1];
+      \$1063 [2] = config_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1063  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1063  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1064  = config_nonempty;
+    if (\$573 ) begin
+      \$1064  = \$576 ;
+    end
+    if (\$579 ) begin
+      \$1064  = \$583 ;
+    end
+    if (\$586 ) begin
+      \$1064  = \$589 ;
+    end
+    if (\$592 ) begin
+      \$1064  = \$595 ;
+    end
+    if (x1_select[2]) begin
+      \$1064  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1064  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1065  = f4_valid;
+    if (aclk_rst) begin
+      \$1065  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1066  = \release ;
+    if (aclk_rst) begin
+      \$1066  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1067  = a5_valid;
+    if (aclk_rst) begin
+      \$1067  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1068  = f5_valid;
+    if (aclk_rst) begin
+      \$1068  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1069  = x2_valid;
+    if (aclk_rst) begin
+      \$1069  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1070  = x3_valid;
+    if (aclk_rst) begin
+      \$1070  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1071  = x4_valid;
+    if (aclk_rst) begin
+      \$1071  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1072  = x5_valid;
+    if (aclk_rst) begin
+      \$1072  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1073  = \$615 ;
+    if (aclk_rst) begin
+      \$1073  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1074  = \$616 ;
+    if (aclk_rst) begin
+      \$1074  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1075  = \$617 ;
+    if (aclk_rst) begin
+      \$1075  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1076  = \$618 ;
+    if (aclk_rst) begin
+      \$1076  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1077  = \$619 ;
+    if (aclk_rst) begin
+      \$1077  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1078  = \$620 ;
+    if (aclk_rst) begin
+      \$1078  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1079  = \$621 ;
+    if (aclk_rst) begin
+      \$1079  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1080  = \$622 ;
+    if (aclk_rst) begin
+      \$1080  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     event_fresh_next = event_fresh;
     if (event_take_fresh) begin
-      event_fresh_next = \$584 ;
+      event_fresh_next = \$631 ;
     end else if (x1_select[0]) begin
       event_fresh_next = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     log_fresh_next = log_fresh;
     if (log_take_fresh) begin
-      log_fresh_next = \$590 [9:0];
+      log_fresh_next = \$637 [9:0];
     end else if (x1_select[1]) begin
       log_fresh_next = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     config_fresh_next = config_fresh;
     if (config_take_fresh) begin
-      config_fresh_next = \$596 ;
+      config_fresh_next = \$643 ;
     end else if (x1_select[2]) begin
       config_fresh_next = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$811 ;
+          grant_addr = \$858 ;
       2'h1:
-          grant_addr = \$813 ;
+          grant_addr = \$860 ;
       2'h2:
-          grant_addr = \$815 ;
+          grant_addr = \$862 ;
     endcase
   end
-  assign event_grant_waddr = { \$636 , \$632 , \$628 , \$624 , \$617 , \$610 , \$603  };
-  assign log_grant_waddr = { \$638 , \$637 , \$636 , \$632 , \$628 , \$624 , \$617 , \$610 , \$603  };
-  assign config_grant_waddr = { \$624 , \$617 , \$610 , \$603  };
-  assign flush_reg_select = \port$3606$40 [5:3];
+  assign event_grant_waddr = { \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
+  assign log_grant_waddr = { \$685 , \$684 , \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
+  assign config_grant_waddr = { \$671 , \$664 , \$657 , \$650  };
+  assign flush_reg_select = \port$3690$40 [5:3];
   assign event_tail = event_queue_waddr;
+  assign config_fresh_slot = \config_parity_addr$71 ;
   assign config_tail = config_queue_waddr;
   assign log_flushing = x1_select[1];
   assign event_flushing = x1_select[0];
   assign config_flushing = x1_select[2];
-  assign \$signal  = { \$638 , \$637 , \$636 , \$632 , \$628 , \$624 , \$617 , \$610 , \$603  };
-  assign next_tag = { \$803 [10], \$764 [10], \$725 [10], \$686 [10] };
-  assign fetched_snap = \$647 [5];
-  assign free_reg_hit = \port$3606$40 [2:0];
-  assign \$signal$259  = \$820 [12];
-  assign hit_a3 = \$824 [12];
-  assign \$signal$278  = \$828 [12];
-  assign f3_by_mem_base = \$836 [2:0];
+  assign \$signal  = { \$685 , \$684 , \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
+  assign next_tag = { \$850 [10], \$811 [10], \$772 [10], \$733 [10] };
+  assign fetched_snap = \$694 [5];
+  assign free_reg_hit = \port$3690$40 [2:0];
+  assign f1_config_slot = config_parity_addr;
+  assign \$signal$280  = \$867 [12];
+  assign hit_a3 = \$871 [12];
+  assign \$signal$299  = \$875 [12];
+  assign f3_by_mem_base = \$883 [2:0];
+  assign f4_rows_config = config_parity_wrows;
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = { \$576 [3:0], event_grant_w_data[0] };
+  assign w__data = { \$623 [3:0], event_grant_w_data[0] };
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$381  = event_fresh_slot;
-  assign \event_grant_addr$382  = event_fresh_slot;
+  assign \r__addr$405  = event_fresh_slot;
+  assign \event_grant_addr$406  = event_fresh_slot;
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$384  = event_grant_r1_b0;
-  assign \w__addr$385  = f4_slot[6:0];
+  assign \event_grant_data$408  = event_grant_r1_b0;
+  assign \w__addr$409  = f4_slot[6:0];
   assign event_parity_waddr = f4_slot[6:0];
-  assign event_parity_wen = \w__en$387 ;
-  assign event_parity_wdata = \w__data$389 ;
-  assign \r__addr$391  = f1_event_slot;
+  assign event_parity_wen = \w__en$411 ;
+  assign event_parity_wdata = \w__data$413 ;
+  assign \r__addr$415  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$393  = event_fresh_slot;
-  assign \event_parity_addr$394  = event_fresh_slot;
+  assign \r__addr$417  = event_fresh_slot;
+  assign \event_parity_addr$418  = event_fresh_slot;
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$396  = event_parity_r1_b0;
-  assign \w__addr$397  = event_queue_w_addr;
-  assign \w__en$398  = event_queue_w_en;
-  assign \w__data$399  = event_queue_w_data;
-  assign \r__addr$400  = event_head;
+  assign \event_parity_data$420  = event_parity_r1_b0;
+  assign \w__addr$421  = event_queue_w_addr;
+  assign \w__en$422  = event_queue_w_en;
+  assign \w__data$423  = event_queue_w_data;
+  assign \r__addr$424  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$403  = log_grant_w_addr;
-  assign \w__en$404  = log_grant_w_en;
-  assign \w__data$405  = { \$577 [3:0], log_grant_w_data[0] };
-  assign \r__addr$406  = f1_log_slot;
+  assign \w__addr$427  = log_grant_w_addr;
+  assign \w__en$428  = log_grant_w_en;
+  assign \w__data$429  = { \$624 [3:0], log_grant_w_data[0] };
+  assign \r__addr$430  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$408  = log_fresh_slot;
-  assign \log_grant_addr$409  = log_fresh_slot;
-  assign \log_grant_data$410  = log_grant_r0_b0;
-  assign \w__addr$411  = f4_slot;
+  assign \r__addr$432  = log_fresh_slot;
+  assign \log_grant_addr$433  = log_fresh_slot;
+  assign \log_grant_data$434  = log_grant_r0_b0;
+  assign \w__addr$435  = f4_slot;
   assign log_parity_waddr = f4_slot;
-  assign \w__en$413  = log_parity_wen;
-  assign log_parity_wdata = \w__data$414 ;
-  assign \r__addr$416  = f1_log_slot;
+  assign \w__en$437  = log_parity_wen;
+  assign log_parity_wdata = \w__data$438 ;
+  assign \r__addr$440  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$418  = log_fresh_slot;
-  assign \log_parity_addr$419  = log_fresh_slot;
-  assign \log_parity_data$420  = log_parity_r0_b0;
-  assign \w__addr$421  = config_grant_w_addr;
-  assign \w__en$422  = config_grant_w_en;
-  assign \w__data$423  = { \$578 [3:0], config_grant_w_data[0] };
-  assign \r__addr$424  = f1_config_slot;
-  assign config_grant_addr = f1_config_slot;
-  assign \r__addr$426  = config_fresh_slot;
-  assign \config_grant_addr$427  = config_fresh_slot;
+  assign \r__addr$442  = log_fresh_slot;
+  assign \log_parity_addr$443  = log_fresh_slot;
+  assign \log_parity_data$444  = log_parity_r0_b0;
+  assign \w__addr$445  = config_grant_w_addr;
+  assign \w__en$446  = config_grant_w_en;
+  assign \w__data$447  = { \$625 [3:0], config_grant_w_data[0] };
+  assign \r__addr$448  = config_parity_addr;
+  assign config_grant_addr = config_parity_addr;
+  assign \r__addr$450  = \config_parity_addr$71 ;
+  assign \config_grant_addr$451  = \config_parity_addr$71 ;
   assign config_grant_data = config_grant_r0_b0;
-  assign \config_grant_data$429  = config_grant_r1_b0;
-  assign \w__addr$430  = f4_slot[3:0];
-  assign config_parity_waddr = f4_slot[3:0];
-  assign config_parity_wen = \w__en$432 ;
-  assign config_parity_wdata = \w__data$434 ;
-  assign \r__addr$436  = f1_config_slot;
-  assign config_parity_addr = f1_config_slot;
-  assign \r__addr$438  = config_fresh_slot;
-  assign \config_parity_addr$439  = config_fresh_slot;
-  assign config_parity_data = config_parity_r0_b0;
-  assign \config_parity_data$441  = config_parity_r1_b0;
-  assign \w__addr$442  = config_queue_w_addr;
-  assign \w__en$443  = config_queue_w_en;
-  assign \w__data$444  = config_queue_w_data;
-  assign \r__addr$445  = config_head;
+  assign \config_grant_data$453  = config_grant_r1_b0;
+  assign config_parity_data = config_parity_r0;
+  assign \config_parity_data$455  = config_parity_r1;
+  assign \w__addr$456  = config_queue_w_addr;
+  assign \w__en$457  = config_queue_w_en;
+  assign \w__data$458  = config_queue_w_data;
+  assign \r__addr$459  = config_head;
   assign config_queue_addr = config_head;
   assign config_queue_data = config_queue_r0_b0;
+  assign config_parity_waddr = f4_slot[3:0];
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
   assign flushed_err = x6_payload[4:1];
@@ -7441,7 +7771,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$460  = a6_payload[47:16];
+  assign \grant_addr$475  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -7457,6 +7787,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
+  assign busy = \$950 [8];
   assign \event_grant_wdata.snap  = event_grant_wdata[0];
   assign \event_grant_wdata.next  = event_grant_wdata[4:1];
   assign \event_grant_r0_b0.snap  = event_grant_r0_b0[0];
@@ -7495,159 +7826,158 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \log_grant_data.next  = log_grant_r1_b0[4:1];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.next  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$384.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$384.next  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$408.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$408.next  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[7];
   assign \event_queue_data.zero  = event_queue_r0_b0[8];
   assign \event_queue_data.next  = event_queue_r0_b0[12:9];
-  assign \log_grant_data$410.snap  = log_grant_r0_b0[0];
-  assign \log_grant_data$410.next  = log_grant_r0_b0[4:1];
+  assign \log_grant_data$434.snap  = log_grant_r0_b0[0];
+  assign \log_grant_data$434.next  = log_grant_r0_b0[4:1];
   assign \config_grant_data.snap  = config_grant_r0_b0[0];
   assign \config_grant_data.next  = config_grant_r0_b0[4:1];
-  assign \config_grant_data$429.snap  = config_grant_r1_b0[0];
-  assign \config_grant_data$429.next  = config_grant_r1_b0[4:1];
+  assign \config_grant_data$453.snap  = config_grant_r1_b0[0];
+  assign \config_grant_data$453.next  = config_grant_r1_b0[4:1];
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.zero  = config_queue_r0_b0[5];
   assign \config_queue_data.next  = config_queue_r0_b0[9:6];
-  assign config_queue_wdata[9:6] = \$904 ;
-  assign config_queue_wdata[5] = \$896 ;
-  assign config_queue_wdata[4] = \$894 ;
+  assign config_queue_wdata[9:6] = \$949 ;
+  assign config_queue_wdata[5] = \$941 ;
+  assign config_queue_wdata[4] = \$939 ;
   assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[12:9] = \$872 ;
-  assign event_queue_wdata[8] = \$864 ;
-  assign event_queue_wdata[7] = \$862 ;
+  assign event_queue_wdata[12:9] = \$919 ;
+  assign event_queue_wdata[8] = \$911 ;
+  assign event_queue_wdata[7] = \$909 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
-  assign config_grant_wdata[4:1] = { \$803 [10], \$764 [10], \$725 [10], \$686 [10] };
-  assign config_grant_wdata[0] = \$647 [5];
-  assign log_grant_wdata[4:1] = { \$803 [10], \$764 [10], \$725 [10], \$686 [10] };
-  assign log_grant_wdata[0] = \$647 [5];
-  assign event_grant_wdata[4:1] = { \$803 [10], \$764 [10], \$725 [10], \$686 [10] };
-  assign event_grant_wdata[0] = \$647 [5];
-  assign \$982 [2] = \$230 [10];
-  assign \$982 [1] = \$228 [8];
-  assign \$982 [0] = \$226 [11];
-  assign \$981 [2] = f0_hit[2];
-  assign \$981 [1] = f0_hit[1];
-  assign \$981 [0] = f0_hit[0];
-  assign \$3  = \$1 [13];
-  assign \$7  = \$5 [13];
-  assign \$11  = \$9 [13];
-  assign \$585  = 1'h1;
+  assign config_grant_wdata[4:1] = { \$850 [10], \$811 [10], \$772 [10], \$733 [10] };
+  assign config_grant_wdata[0] = \$694 [5];
+  assign log_grant_wdata[4:1] = { \$850 [10], \$811 [10], \$772 [10], \$733 [10] };
+  assign log_grant_wdata[0] = \$694 [5];
+  assign event_grant_wdata[4:1] = { \$850 [10], \$811 [10], \$772 [10], \$733 [10] };
+  assign event_grant_wdata[0] = \$694 [5];
+  assign \$1039 [2] = \$248 [10];
+  assign \$1039 [1] = \$246 [8];
+  assign \$1039 [0] = \$244 [11];
+  assign \$1038 [2] = f0_hit[2];
+  assign \$1038 [1] = f0_hit[1];
+  assign \$1038 [0] = f0_hit[0];
+  assign \$21  = \$19 [13];
+  assign \$25  = \$23 [13];
+  assign \$29  = \$27 [13];
+  assign \$632  = 1'h1;
   assign log_take_fresh = a1_select[1];
-  assign \$70  = 1'h0;
-  assign \$74  = \$73 ;
-  assign \$75  = 1'h0;
-  assign \$76  = \$73 ;
-  assign \$80  = 1'h1;
-  assign \$81  = a1_select[1];
-  assign \$96  = 1'h1;
-  assign \$97  = a1_in[1];
-  assign \$132  = \$130 [8];
-  assign \$135  = \$133 [10];
-  assign \$138  = \$136 [5];
-  assign \$144  = \$142 [8];
-  assign \$147  = \$145 [10];
-  assign \$150  = \$148 [5];
-  assign \$158  = \$157 ;
-  assign \$598  = a3_sel_head[0];
-  assign \$601  = a3_sel_head[2];
-  assign \$605  = a3_sel_head[0];
-  assign \$608  = a3_sel_head[2];
-  assign \$612  = a3_sel_head[0];
-  assign \$615  = a3_sel_head[2];
-  assign \$619  = a3_sel_head[0];
-  assign \$622  = a3_sel_head[2];
-  assign \$626  = a3_sel_head[0];
-  assign \$630  = a3_sel_head[0];
-  assign \$634  = a3_sel_head[0];
-  assign \$161  = a3_restart_head[0];
-  assign \$164  = a3_restart_head[2];
-  assign \$187  = \$185 [32];
-  assign \$194  = \$192 [32];
-  assign \$201  = \$199 [32];
-  assign \$232  = 1'h0;
-  assign \$234  = \$233 ;
-  assign \$341  = f3_in[0];
-  assign \$344  = f3_in[1];
-  assign \$348  = f3_in[2];
-  assign \$358  = f3_in[0];
-  assign \$360  = f3_in[1];
-  assign \$363  = f3_in[2];
-  assign \$366  = f3_in[0];
-  assign \$368  = f3_in[1];
-  assign \$371  = f3_in[2];
-  assign \$374  = f3_in[0];
-  assign \$376  = f3_in[1];
-  assign \$379  = f3_in[2];
-  assign \$382  = f3_in[0];
-  assign \$384  = f3_in[1];
-  assign \$387  = f3_in[2];
+  assign \$88  = 1'h0;
+  assign \$92  = \$91 ;
+  assign \$93  = 1'h0;
+  assign \$94  = \$91 ;
+  assign \$98  = 1'h1;
+  assign \$99  = a1_select[1];
+  assign \$114  = 1'h1;
+  assign \$115  = a1_in[1];
+  assign \$150  = \$148 [8];
+  assign \$153  = \$151 [10];
+  assign \$156  = \$154 [5];
+  assign \$162  = \$160 [8];
+  assign \$165  = \$163 [10];
+  assign \$168  = \$166 [5];
+  assign \$176  = \$175 ;
+  assign \$645  = a3_sel_head[0];
+  assign \$648  = a3_sel_head[2];
+  assign \$652  = a3_sel_head[0];
+  assign \$655  = a3_sel_head[2];
+  assign \$659  = a3_sel_head[0];
+  assign \$662  = a3_sel_head[2];
+  assign \$666  = a3_sel_head[0];
+  assign \$669  = a3_sel_head[2];
+  assign \$673  = a3_sel_head[0];
+  assign \$677  = a3_sel_head[0];
+  assign \$681  = a3_sel_head[0];
+  assign \$179  = a3_restart_head[0];
+  assign \$182  = a3_restart_head[2];
+  assign \$205  = \$203 [32];
+  assign \$212  = \$210 [32];
+  assign \$219  = \$217 [32];
+  assign \$250  = 1'h0;
+  assign \$252  = \$251 ;
+  assign \$359  = f3_in[0];
+  assign \$362  = f3_in[1];
+  assign \$366  = f3_in[2];
+  assign \$376  = f3_in[0];
+  assign \$378  = f3_in[1];
+  assign \$381  = f3_in[2];
+  assign \$384  = f3_in[0];
+  assign \$386  = f3_in[1];
+  assign \$389  = f3_in[2];
   assign \$392  = f3_in[0];
   assign \$394  = f3_in[1];
   assign \$397  = f3_in[2];
-  assign \$418  = \$417 ;
-  assign \$423  = \$422 ;
-  assign \$428  = \$427 ;
-  assign \$484  = event_popped;
-  assign \$490  = event_pushed;
-  assign \$496  = event_pushed;
-  assign \$497  = event_popped;
-  assign \$532  = config_popped;
-  assign \$538  = config_pushed;
-  assign \$544  = config_pushed;
-  assign \$545  = config_popped;
-  assign \$575  = x6_valid;
-  assign \$643  = a3_sel_head[0];
-  assign \$645  = a3_sel_head[2];
-  assign \$651  = \$650 ;
-  assign \$655  = \$654 ;
-  assign \$659  = \$658 ;
-  assign \$660  = a3_sel_last[0];
-  assign \$665  = a3_sel_last[1];
-  assign \$670  = a3_sel_last[2];
-  assign \$675  = a3_sel_head[0];
-  assign \$677  = a3_sel_head[2];
-  assign \$690  = 1'h0;
-  assign \$694  = 1'h0;
-  assign \$698  = 1'h0;
-  assign \$699  = a3_sel_last[0];
-  assign \$704  = a3_sel_last[1];
-  assign \$709  = a3_sel_last[2];
-  assign \$714  = a3_sel_head[0];
-  assign \$716  = a3_sel_head[2];
-  assign \$729  = 1'h0;
-  assign \$733  = 1'h0;
+  assign \$400  = f3_in[0];
+  assign \$402  = f3_in[1];
+  assign \$405  = f3_in[2];
+  assign \$410  = f3_in[0];
+  assign \$412  = f3_in[1];
+  assign \$415  = f3_in[2];
+  assign \$436  = \$435 ;
+  assign \$441  = \$440 ;
+  assign \$446  = \$445 ;
+  assign \$514  = event_popped;
+  assign \$520  = event_pushed;
+  assign \$526  = event_pushed;
+  assign \$527  = event_popped;
+  assign \$578  = config_popped;
+  assign \$584  = config_pushed;
+  assign \$590  = config_pushed;
+  assign \$591  = config_popped;
+  assign \$690  = a3_sel_head[0];
+  assign \$692  = a3_sel_head[2];
+  assign \$698  = \$697 ;
+  assign \$702  = \$701 ;
+  assign \$706  = \$705 ;
+  assign \$707  = a3_sel_last[0];
+  assign \$712  = a3_sel_last[1];
+  assign \$717  = a3_sel_last[2];
+  assign \$722  = a3_sel_head[0];
+  assign \$724  = a3_sel_head[2];
   assign \$737  = 1'h0;
-  assign \$738  = a3_sel_last[0];
-  assign \$743  = a3_sel_last[1];
-  assign \$748  = a3_sel_last[2];
-  assign \$753  = a3_sel_head[0];
-  assign \$755  = a3_sel_head[2];
-  assign \$768  = 1'h0;
-  assign \$772  = 1'h0;
+  assign \$741  = 1'h0;
+  assign \$745  = 1'h0;
+  assign \$746  = a3_sel_last[0];
+  assign \$751  = a3_sel_last[1];
+  assign \$756  = a3_sel_last[2];
+  assign \$761  = a3_sel_head[0];
+  assign \$763  = a3_sel_head[2];
   assign \$776  = 1'h0;
-  assign \$777  = a3_sel_last[0];
-  assign \$782  = a3_sel_last[1];
-  assign \$787  = a3_sel_last[2];
-  assign \$792  = a3_sel_head[0];
-  assign \$794  = a3_sel_head[2];
-  assign \$810  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$811 [30:0] = { 9'h000, \$810  };
-  assign \$811 [31] = 1'h1;
-  assign \$812  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$813 [30:21], \$813 [19:0] } = { 7'h00, \$812 [23:21], \$812 [19:0] };
-  assign { \$813 [31], \$813 [20] } = 2'h3;
-  assign \$814  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$815 [30:22], \$815 [20:0] } = { 11'h000, \$814  };
-  assign { \$815 [31], \$815 [21] } = 2'h3;
+  assign \$780  = 1'h0;
+  assign \$784  = 1'h0;
+  assign \$785  = a3_sel_last[0];
+  assign \$790  = a3_sel_last[1];
+  assign \$795  = a3_sel_last[2];
+  assign \$800  = a3_sel_head[0];
+  assign \$802  = a3_sel_head[2];
+  assign \$815  = 1'h0;
+  assign \$819  = 1'h0;
+  assign \$823  = 1'h0;
+  assign \$824  = a3_sel_last[0];
+  assign \$829  = a3_sel_last[1];
+  assign \$834  = a3_sel_last[2];
+  assign \$839  = a3_sel_head[0];
+  assign \$841  = a3_sel_head[2];
+  assign \$857  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$858 [30:0] = { 9'h000, \$857  };
+  assign \$858 [31] = 1'h1;
+  assign \$859  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$860 [30:21], \$860 [19:0] } = { 7'h00, \$859 [23:21], \$859 [19:0] };
+  assign { \$860 [31], \$860 [20] } = 2'h3;
+  assign \$861  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$862 [30:22], \$862 [20:0] } = { 11'h000, \$861  };
+  assign { \$862 [31], \$862 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3229$0 , \port$3230$0 , \port$3232$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$3606$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$3992$0 , \port$3992$48 , rsp_freed_valid, \port$3995$0 , rsp_flushed_valid, \port$4007$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4035$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4124$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4294$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4566$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3316$0 , \port$3317$0 , \port$3319$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$3690$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4112$0 , \port$4112$48 , rsp_freed_valid, \port$4115$0 , rsp_flushed_valid, \port$4127$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4155$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4246$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4416$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4688$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [3:0] \$100 ;
@@ -7822,7 +8152,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1152 ;
   wire \$1153 ;
   wire \$1154 ;
-  wire \$1155 ;
+  wire [8:0] \$1155 ;
   wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
@@ -7839,7 +8169,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1168 ;
   wire \$1169 ;
   wire \$117 ;
-  wire [8:0] \$1170 ;
+  wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
@@ -7867,7 +8197,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1193 ;
   wire \$1194 ;
   wire \$1195 ;
-  wire \$1196 ;
+  wire [5:0] \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
   wire \$1199 ;
@@ -7877,7 +8207,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
-  wire \$1204 ;
+  wire [4:0] \$1204 ;
   wire \$1205 ;
   wire \$1206 ;
   wire \$1207 ;
@@ -7885,7 +8215,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1209 ;
   wire \$121 ;
   wire \$1210 ;
-  wire [5:0] \$1211 ;
+  wire \$1211 ;
   wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
@@ -7893,7 +8223,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
-  wire [4:0] \$1219 ;
+  wire \$1219 ;
   wire \$122 ;
   wire \$1220 ;
   wire \$1221 ;
@@ -7907,57 +8237,57 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1229 ;
   wire \$123 ;
   wire \$1230 ;
-  wire \$1231 ;
+  wire [1:0] \$1231 ;
   wire \$1232 ;
   wire \$1233 ;
   wire \$1234 ;
-  wire \$1235 ;
+  wire [1:0] \$1235 ;
   wire \$1236 ;
   wire \$1237 ;
   wire \$1238 ;
   wire \$1239 ;
   wire [7:0] \$124 ;
-  wire \$1240 ;
-  wire \$1241 ;
-  wire \$1242 ;
-  wire \$1243 ;
-  wire \$1244 ;
+  wire [2:0] \$1240 ;
+  wire [2:0] \$1241 ;
+  wire [2:0] \$1242 ;
+  wire [2:0] \$1243 ;
+  wire [6:0] \$1244 ;
   wire \$1245 ;
-  wire [1:0] \$1246 ;
+  wire [6:0] \$1246 ;
   wire \$1247 ;
-  wire \$1248 ;
+  wire [6:0] \$1248 ;
   wire \$1249 ;
   wire [7:0] \$125 ;
-  wire [1:0] \$1250 ;
+  wire [6:0] \$1250 ;
   wire \$1251 ;
-  wire \$1252 ;
+  wire [6:0] \$1252 ;
   wire \$1253 ;
-  wire \$1254 ;
-  wire [2:0] \$1255 ;
-  wire [2:0] \$1256 ;
-  wire [2:0] \$1257 ;
-  wire [2:0] \$1258 ;
-  wire [6:0] \$1259 ;
+  wire [6:0] \$1254 ;
+  wire \$1255 ;
+  wire [5:0] \$1256 ;
+  wire [5:0] \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire [9:0] \$126 ;
   wire \$1260 ;
-  wire [6:0] \$1261 ;
-  wire \$1262 ;
-  wire [6:0] \$1263 ;
+  wire \$1261 ;
+  wire [4:0] \$1262 ;
+  wire \$1263 ;
   wire \$1264 ;
-  wire [6:0] \$1265 ;
+  wire \$1265 ;
   wire \$1266 ;
-  wire [6:0] \$1267 ;
-  wire \$1268 ;
-  wire [6:0] \$1269 ;
+  wire \$1267 ;
+  wire [7:0] \$1268 ;
+  wire [7:0] \$1269 ;
   wire [9:0] \$127 ;
-  wire \$1270 ;
-  wire [5:0] \$1271 ;
-  wire [5:0] \$1272 ;
+  wire [8:0] \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
   wire \$1273 ;
   wire \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
-  wire [4:0] \$1277 ;
+  wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
   wire \$128 ;
@@ -7965,207 +8295,207 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
-  wire \$1284 ;
-  wire \$1285 ;
+  wire [31:0] \$1284 ;
+  wire [31:0] \$1285 ;
   wire \$1286 ;
-  wire \$1287 ;
-  wire \$1288 ;
-  wire \$1289 ;
+  wire [5:0] \$1287 ;
+  wire [5:0] \$1288 ;
+  wire [6:0] \$1289 ;
   wire \$129 ;
-  wire \$1290 ;
-  wire \$1291 ;
-  wire \$1292 ;
-  wire \$1293 ;
-  wire \$1294 ;
-  wire \$1295 ;
-  wire \$1296 ;
-  wire \$1297 ;
-  wire \$1298 ;
-  wire \$1299 ;
+  wire [5:0] \$1290 ;
+  wire [5:0] \$1291 ;
+  wire [6:0] \$1292 ;
+  wire [5:0] \$1293 ;
+  wire [5:0] \$1294 ;
+  wire [6:0] \$1295 ;
+  wire [5:0] \$1296 ;
+  wire [5:0] \$1297 ;
+  wire [6:0] \$1298 ;
+  wire [5:0] \$1299 ;
   wire [1:0] \$13 ;
   wire [8:0] \$130 ;
-  wire \$1300 ;
-  wire [31:0] \$1301 ;
-  wire [31:0] \$1302 ;
-  wire \$1303 ;
-  wire [5:0] \$1304 ;
-  wire [5:0] \$1305 ;
-  wire [6:0] \$1306 ;
-  wire [5:0] \$1307 ;
-  wire [5:0] \$1308 ;
-  wire [6:0] \$1309 ;
+  wire [5:0] \$1300 ;
+  wire [6:0] \$1301 ;
+  wire [5:0] \$1302 ;
+  wire [5:0] \$1303 ;
+  wire [6:0] \$1304 ;
+  wire \$1305 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire [20:0] \$1309 ;
   wire \$131 ;
-  wire [5:0] \$1310 ;
-  wire [5:0] \$1311 ;
-  wire [6:0] \$1312 ;
-  wire [5:0] \$1313 ;
-  wire [5:0] \$1314 ;
-  wire [6:0] \$1315 ;
-  wire [5:0] \$1316 ;
-  wire [5:0] \$1317 ;
-  wire [6:0] \$1318 ;
-  wire [5:0] \$1319 ;
+  wire \$1310 ;
+  wire [20:0] \$1311 ;
+  wire \$1312 ;
+  wire [20:0] \$1313 ;
+  wire \$1314 ;
+  wire [20:0] \$1315 ;
+  wire \$1316 ;
+  wire [20:0] \$1317 ;
+  wire \$1318 ;
+  wire [20:0] \$1319 ;
   wire \$132 ;
-  wire [5:0] \$1320 ;
-  wire [6:0] \$1321 ;
+  wire \$1320 ;
+  wire \$1321 ;
   wire \$1322 ;
   wire \$1323 ;
   wire \$1324 ;
   wire \$1325 ;
-  wire [20:0] \$1326 ;
-  wire \$1327 ;
-  wire [20:0] \$1328 ;
+  wire \$1326 ;
+  wire [3:0] \$1327 ;
+  wire \$1328 ;
   wire \$1329 ;
   wire \$133 ;
-  wire [20:0] \$1330 ;
-  wire \$1331 ;
-  wire [20:0] \$1332 ;
+  wire \$1330 ;
+  wire [3:0] \$1331 ;
+  wire \$1332 ;
   wire \$1333 ;
-  wire [20:0] \$1334 ;
-  wire \$1335 ;
-  wire [20:0] \$1336 ;
+  wire \$1334 ;
+  wire [3:0] \$1335 ;
+  wire \$1336 ;
   wire \$1337 ;
   wire \$1338 ;
-  wire \$1339 ;
+  wire [3:0] \$1339 ;
   wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
-  wire \$1343 ;
-  wire [3:0] \$1344 ;
+  wire [3:0] \$1343 ;
+  wire \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
-  wire \$1347 ;
-  wire [3:0] \$1348 ;
+  wire [3:0] \$1347 ;
+  wire \$1348 ;
   wire \$1349 ;
   wire \$135 ;
   wire \$1350 ;
-  wire \$1351 ;
-  wire [3:0] \$1352 ;
+  wire [3:0] \$1351 ;
+  wire \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
-  wire \$1355 ;
-  wire [3:0] \$1356 ;
+  wire [3:0] \$1355 ;
+  wire \$1356 ;
   wire \$1357 ;
   wire \$1358 ;
-  wire \$1359 ;
+  wire [3:0] \$1359 ;
   wire \$136 ;
-  wire [3:0] \$1360 ;
+  wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
-  wire \$1363 ;
-  wire [3:0] \$1364 ;
+  wire [3:0] \$1363 ;
+  wire \$1364 ;
   wire \$1365 ;
   wire \$1366 ;
-  wire \$1367 ;
-  wire [3:0] \$1368 ;
+  wire [3:0] \$1367 ;
+  wire \$1368 ;
   wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
-  wire \$1371 ;
-  wire [3:0] \$1372 ;
+  wire [3:0] \$1371 ;
+  wire \$1372 ;
   wire \$1373 ;
   wire \$1374 ;
-  wire \$1375 ;
-  wire [3:0] \$1376 ;
+  wire [3:0] \$1375 ;
+  wire \$1376 ;
   wire \$1377 ;
   wire \$1378 ;
-  wire \$1379 ;
+  wire [3:0] \$1379 ;
   wire \$138 ;
-  wire [3:0] \$1380 ;
+  wire \$1380 ;
   wire \$1381 ;
   wire \$1382 ;
-  wire \$1383 ;
-  wire [3:0] \$1384 ;
+  wire [3:0] \$1383 ;
+  wire \$1384 ;
   wire \$1385 ;
   wire \$1386 ;
-  wire \$1387 ;
-  wire [3:0] \$1388 ;
+  wire [3:0] \$1387 ;
+  wire \$1388 ;
   wire \$1389 ;
   wire [9:0] \$139 ;
   wire \$1390 ;
-  wire \$1391 ;
-  wire [3:0] \$1392 ;
+  wire [3:0] \$1391 ;
+  wire \$1392 ;
   wire \$1393 ;
   wire \$1394 ;
-  wire \$1395 ;
-  wire [3:0] \$1396 ;
+  wire [3:0] \$1395 ;
+  wire \$1396 ;
   wire \$1397 ;
   wire \$1398 ;
-  wire \$1399 ;
+  wire [3:0] \$1399 ;
   wire [2:0] \$14 ;
   wire \$140 ;
-  wire [3:0] \$1400 ;
+  wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
-  wire \$1403 ;
-  wire [3:0] \$1404 ;
+  wire [3:0] \$1403 ;
+  wire \$1404 ;
   wire \$1405 ;
   wire \$1406 ;
-  wire \$1407 ;
-  wire [3:0] \$1408 ;
+  wire [3:0] \$1407 ;
+  wire \$1408 ;
   wire \$1409 ;
   wire \$141 ;
   wire \$1410 ;
-  wire \$1411 ;
-  wire [3:0] \$1412 ;
+  wire [3:0] \$1411 ;
+  wire \$1412 ;
   wire \$1413 ;
   wire \$1414 ;
-  wire \$1415 ;
-  wire [3:0] \$1416 ;
+  wire [3:0] \$1415 ;
+  wire \$1416 ;
   wire \$1417 ;
   wire \$1418 ;
-  wire \$1419 ;
+  wire [3:0] \$1419 ;
   wire \$142 ;
-  wire [3:0] \$1420 ;
+  wire \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
-  wire \$1423 ;
-  wire [3:0] \$1424 ;
+  wire [3:0] \$1423 ;
+  wire \$1424 ;
   wire \$1425 ;
   wire \$1426 ;
-  wire \$1427 ;
-  wire [3:0] \$1428 ;
+  wire [3:0] \$1427 ;
+  wire \$1428 ;
   wire \$1429 ;
   wire \$143 ;
   wire \$1430 ;
-  wire \$1431 ;
-  wire [3:0] \$1432 ;
+  wire [3:0] \$1431 ;
+  wire \$1432 ;
   wire \$1433 ;
   wire \$1434 ;
-  wire \$1435 ;
-  wire [3:0] \$1436 ;
+  wire [3:0] \$1435 ;
+  wire \$1436 ;
   wire \$1437 ;
   wire \$1438 ;
-  wire \$1439 ;
+  wire [3:0] \$1439 ;
   wire [32:0] \$144 ;
-  wire [3:0] \$1440 ;
+  wire \$1440 ;
   wire \$1441 ;
   wire \$1442 ;
-  wire \$1443 ;
-  wire [3:0] \$1444 ;
+  wire [3:0] \$1443 ;
+  wire \$1444 ;
   wire \$1445 ;
   wire \$1446 ;
-  wire \$1447 ;
-  wire [3:0] \$1448 ;
+  wire [3:0] \$1447 ;
+  wire \$1448 ;
   wire \$1449 ;
   wire [32:0] \$145 ;
   wire \$1450 ;
-  wire \$1451 ;
-  wire [3:0] \$1452 ;
+  wire [3:0] \$1451 ;
+  wire \$1452 ;
   wire \$1453 ;
   wire \$1454 ;
   wire \$1455 ;
-  wire [3:0] \$1456 ;
+  wire \$1456 ;
   wire \$1457 ;
   wire \$1458 ;
   wire \$1459 ;
   wire [32:0] \$146 ;
-  wire [3:0] \$1460 ;
+  wire \$1460 ;
   wire \$1461 ;
   wire \$1462 ;
   wire \$1463 ;
-  wire [3:0] \$1464 ;
+  wire \$1464 ;
   wire \$1465 ;
   wire \$1466 ;
   wire \$1467 ;
@@ -8174,176 +8504,176 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [32:0] \$147 ;
   wire \$1470 ;
   wire \$1471 ;
-  wire \$1472 ;
+  wire [3:0] \$1472 ;
   wire \$1473 ;
   wire \$1474 ;
   wire \$1475 ;
-  wire \$1476 ;
+  wire [3:0] \$1476 ;
   wire \$1477 ;
   wire \$1478 ;
   wire \$1479 ;
   wire [17:0] \$148 ;
-  wire \$1480 ;
+  wire [3:0] \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
   wire \$1483 ;
-  wire \$1484 ;
-  wire [3:0] \$1485 ;
+  wire [3:0] \$1484 ;
+  wire \$1485 ;
   wire \$1486 ;
   wire \$1487 ;
-  wire \$1488 ;
-  wire [3:0] \$1489 ;
+  wire [3:0] \$1488 ;
+  wire \$1489 ;
   wire \$149 ;
   wire \$1490 ;
   wire \$1491 ;
-  wire \$1492 ;
-  wire [3:0] \$1493 ;
+  wire [3:0] \$1492 ;
+  wire \$1493 ;
   wire \$1494 ;
   wire \$1495 ;
-  wire \$1496 ;
-  wire [3:0] \$1497 ;
+  wire [3:0] \$1496 ;
+  wire \$1497 ;
   wire \$1498 ;
   wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$1500 ;
-  wire [3:0] \$1501 ;
+  wire [3:0] \$1500 ;
+  wire \$1501 ;
   wire \$1502 ;
   wire \$1503 ;
-  wire \$1504 ;
-  wire [3:0] \$1505 ;
+  wire [3:0] \$1504 ;
+  wire \$1505 ;
   wire \$1506 ;
   wire \$1507 ;
-  wire \$1508 ;
-  wire [3:0] \$1509 ;
+  wire [3:0] \$1508 ;
+  wire \$1509 ;
   wire \$151 ;
   wire \$1510 ;
   wire \$1511 ;
-  wire \$1512 ;
-  wire [3:0] \$1513 ;
+  wire [3:0] \$1512 ;
+  wire \$1513 ;
   wire \$1514 ;
   wire \$1515 ;
-  wire \$1516 ;
-  wire [3:0] \$1517 ;
+  wire [3:0] \$1516 ;
+  wire \$1517 ;
   wire \$1518 ;
   wire \$1519 ;
   wire \$152 ;
-  wire \$1520 ;
-  wire [3:0] \$1521 ;
+  wire [3:0] \$1520 ;
+  wire \$1521 ;
   wire \$1522 ;
   wire \$1523 ;
-  wire \$1524 ;
-  wire [3:0] \$1525 ;
+  wire [3:0] \$1524 ;
+  wire \$1525 ;
   wire \$1526 ;
   wire \$1527 ;
-  wire \$1528 ;
-  wire [3:0] \$1529 ;
+  wire [3:0] \$1528 ;
+  wire \$1529 ;
   wire \$153 ;
   wire \$1530 ;
   wire \$1531 ;
-  wire \$1532 ;
-  wire [3:0] \$1533 ;
+  wire [3:0] \$1532 ;
+  wire \$1533 ;
   wire \$1534 ;
   wire \$1535 ;
-  wire \$1536 ;
-  wire [3:0] \$1537 ;
+  wire [3:0] \$1536 ;
+  wire \$1537 ;
   wire \$1538 ;
   wire \$1539 ;
   wire \$154 ;
-  wire \$1540 ;
-  wire [3:0] \$1541 ;
+  wire [3:0] \$1540 ;
+  wire \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
-  wire \$1544 ;
-  wire [3:0] \$1545 ;
+  wire [3:0] \$1544 ;
+  wire \$1545 ;
   wire \$1546 ;
   wire \$1547 ;
-  wire \$1548 ;
-  wire [3:0] \$1549 ;
+  wire [3:0] \$1548 ;
+  wire \$1549 ;
   wire \$155 ;
   wire \$1550 ;
   wire \$1551 ;
-  wire \$1552 ;
-  wire [3:0] \$1553 ;
+  wire [3:0] \$1552 ;
+  wire \$1553 ;
   wire \$1554 ;
   wire \$1555 ;
-  wire \$1556 ;
-  wire [3:0] \$1557 ;
+  wire [3:0] \$1556 ;
+  wire \$1557 ;
   wire \$1558 ;
   wire \$1559 ;
   wire \$156 ;
-  wire \$1560 ;
-  wire [3:0] \$1561 ;
+  wire [3:0] \$1560 ;
+  wire \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
-  wire \$1564 ;
-  wire [3:0] \$1565 ;
+  wire [3:0] \$1564 ;
+  wire \$1565 ;
   wire \$1566 ;
   wire \$1567 ;
-  wire \$1568 ;
-  wire [3:0] \$1569 ;
+  wire [3:0] \$1568 ;
+  wire \$1569 ;
   wire [9:0] \$157 ;
   wire \$1570 ;
   wire \$1571 ;
-  wire \$1572 ;
-  wire [3:0] \$1573 ;
+  wire [3:0] \$1572 ;
+  wire \$1573 ;
   wire \$1574 ;
   wire \$1575 ;
-  wire \$1576 ;
-  wire [3:0] \$1577 ;
+  wire [3:0] \$1576 ;
+  wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
   wire [9:0] \$158 ;
-  wire \$1580 ;
-  wire [3:0] \$1581 ;
+  wire [3:0] \$1580 ;
+  wire \$1581 ;
   wire \$1582 ;
   wire \$1583 ;
-  wire \$1584 ;
-  wire [3:0] \$1585 ;
+  wire [3:0] \$1584 ;
+  wire \$1585 ;
   wire \$1586 ;
   wire \$1587 ;
-  wire \$1588 ;
-  wire [3:0] \$1589 ;
+  wire [3:0] \$1588 ;
+  wire \$1589 ;
   wire [11:0] \$159 ;
   wire \$1590 ;
   wire \$1591 ;
-  wire \$1592 ;
-  wire [3:0] \$1593 ;
+  wire [3:0] \$1592 ;
+  wire \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
-  wire \$1596 ;
-  wire [3:0] \$1597 ;
+  wire [45:0] \$1596 ;
+  wire \$1597 ;
   wire \$1598 ;
   wire \$1599 ;
   wire \$16 ;
   wire [11:0] \$160 ;
   wire \$1600 ;
-  wire [3:0] \$1601 ;
+  wire \$1601 ;
   wire \$1602 ;
   wire \$1603 ;
-  wire \$1604 ;
-  wire [3:0] \$1605 ;
-  wire \$1606 ;
-  wire \$1607 ;
-  wire \$1608 ;
-  wire [3:0] \$1609 ;
+  reg [31:0] \$1604 ;
+  reg \$1605 ;
+  reg \$1606 ;
+  reg [1:0] \$1607 ;
+  reg \$1608 ;
+  reg \$1609 ;
   wire \$161 ;
-  wire \$1610 ;
-  wire \$1611 ;
-  wire \$1612 ;
-  wire [45:0] \$1613 ;
-  wire \$1614 ;
-  wire \$1615 ;
-  wire \$1616 ;
-  wire \$1617 ;
-  wire \$1618 ;
-  wire \$1619 ;
+  reg \$1610 ;
+  reg \$1611 ;
+  reg \$1612 ;
+  reg \$1613 ;
+  reg \$1614 ;
+  reg \$1615 ;
+  reg \$1616 ;
+  reg \$1617 ;
+  reg \$1618 ;
+  reg \$1619 ;
   wire \$162 ;
-  wire \$1620 ;
-  reg [31:0] \$1621 ;
+  reg \$1620 ;
+  reg \$1621 ;
   reg \$1622 ;
   reg \$1623 ;
-  reg [1:0] \$1624 ;
+  reg \$1624 ;
   reg \$1625 ;
   reg \$1626 ;
   reg \$1627 ;
@@ -8352,158 +8682,141 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [10:0] \$163 ;
   reg \$1630 ;
   reg \$1631 ;
-  reg \$1632 ;
-  reg \$1633 ;
-  reg \$1634 ;
-  reg \$1635 ;
-  reg \$1636 ;
-  reg \$1637 ;
-  reg \$1638 ;
-  reg \$1639 ;
+  reg [4:0] \$1632 ;
+  reg [3:0] \$1633 ;
+  reg [1:0] \$1634 ;
+  reg [31:0] \$1635 ;
+  reg [1:0] \$1636 ;
+  reg [31:0] \$1637 ;
+  reg [1:0] \$1638 ;
+  reg [1:0] \$1639 ;
   wire \$164 ;
-  reg \$1640 ;
+  reg [3:0] \$1640 ;
   reg \$1641 ;
-  reg \$1642 ;
+  reg [1:0] \$1642 ;
   reg \$1643 ;
-  reg \$1644 ;
-  reg \$1645 ;
+  reg [4:0] \$1644 ;
+  reg [17:0] \$1645 ;
   reg \$1646 ;
   reg \$1647 ;
   reg \$1648 ;
-  reg [4:0] \$1649 ;
+  reg [7:0] \$1649 ;
   wire \$165 ;
-  reg [3:0] \$1650 ;
-  reg [1:0] \$1651 ;
-  reg [31:0] \$1652 ;
-  reg [1:0] \$1653 ;
+  reg [7:0] \$1650 ;
+  reg \$1651 ;
+  reg \$1652 ;
+  reg [7:0] \$1653 ;
   reg [31:0] \$1654 ;
-  reg [1:0] \$1655 ;
-  reg [1:0] \$1656 ;
-  reg [3:0] \$1657 ;
-  reg \$1658 ;
-  reg [1:0] \$1659 ;
+  reg [31:0] \$1655 ;
+  reg [31:0] \$1656 ;
+  reg [31:0] \$1657 ;
+  reg [17:0] \$1658 ;
+  reg \$1659 ;
   wire \$166 ;
   reg \$1660 ;
-  reg [4:0] \$1661 ;
-  reg [17:0] \$1662 ;
-  reg \$1663 ;
+  reg \$1661 ;
+  reg [9:0] \$1662 ;
+  reg [9:0] \$1663 ;
   reg \$1664 ;
   reg \$1665 ;
-  reg [7:0] \$1666 ;
-  reg [7:0] \$1667 ;
-  reg \$1668 ;
-  reg \$1669 ;
+  reg [9:0] \$1666 ;
+  reg [31:0] \$1667 ;
+  reg [31:0] \$1668 ;
+  reg [31:0] \$1669 ;
   wire \$167 ;
-  reg [7:0] \$1670 ;
+  reg [31:0] \$1670 ;
   reg [31:0] \$1671 ;
-  reg [31:0] \$1672 ;
-  reg [31:0] \$1673 ;
-  reg [31:0] \$1674 ;
-  reg [17:0] \$1675 ;
-  reg \$1676 ;
-  reg \$1677 ;
+  reg [17:0] \$1672 ;
+  reg \$1673 ;
+  reg \$1674 ;
+  reg \$1675 ;
+  reg [4:0] \$1676 ;
+  reg [4:0] \$1677 ;
   reg \$1678 ;
-  reg [9:0] \$1679 ;
+  reg \$1679 ;
   wire \$168 ;
-  reg [9:0] \$1680 ;
-  reg \$1681 ;
-  reg \$1682 ;
-  reg [9:0] \$1683 ;
+  reg [4:0] \$1680 ;
+  reg [31:0] \$1681 ;
+  reg [31:0] \$1682 ;
+  reg [31:0] \$1683 ;
   reg [31:0] \$1684 ;
-  reg [31:0] \$1685 ;
-  reg [31:0] \$1686 ;
-  reg [31:0] \$1687 ;
-  reg [31:0] \$1688 ;
-  reg [17:0] \$1689 ;
+  reg \$1685 ;
+  reg [14:0] \$1686 ;
+  reg [3:0] \$1687 ;
+  reg [3:0] \$1688 ;
+  reg [3:0] \$1689 ;
   wire \$169 ;
-  reg \$1690 ;
-  reg \$1691 ;
-  reg \$1692 ;
-  reg [4:0] \$1693 ;
-  reg [4:0] \$1694 ;
-  reg \$1695 ;
-  reg \$1696 ;
-  reg [4:0] \$1697 ;
-  reg [31:0] \$1698 ;
+  reg [3:0] \$1690 ;
+  reg [8:0] \$1691 ;
+  reg [9:0] \$1692 ;
+  reg \$1693 ;
+  reg \$1694 ;
+  reg [14:0] \$1695 ;
+  reg [1:0] \$1696 ;
+  reg [12:0] \$1697 ;
+  reg \$1698 ;
   reg [31:0] \$1699 ;
   wire \$17 ;
   wire \$170 ;
-  reg [31:0] \$1700 ;
+  reg [3:0] \$1700 ;
   reg [31:0] \$1701 ;
-  reg \$1702 ;
-  reg [14:0] \$1703 ;
-  reg [3:0] \$1704 ;
-  reg [3:0] \$1705 ;
-  reg [3:0] \$1706 ;
-  reg [3:0] \$1707 ;
-  reg [8:0] \$1708 ;
-  reg [9:0] \$1709 ;
+  reg [31:0] \$1702 ;
+  reg [31:0] \$1703 ;
+  reg \$1704 ;
+  reg [1:0] \$1705 ;
+  reg [2:0] \$1706 ;
+  reg [2:0] \$1707 ;
+  reg [3:0] \$1708 ;
+  reg [31:0] \$1709 ;
   wire \$171 ;
-  reg \$1710 ;
-  reg \$1711 ;
-  reg [14:0] \$1712 ;
-  reg [1:0] \$1713 ;
-  reg [12:0] \$1714 ;
-  reg \$1715 ;
-  reg [31:0] \$1716 ;
-  reg [3:0] \$1717 ;
-  reg [31:0] \$1718 ;
-  reg [31:0] \$1719 ;
+  reg [31:0] \$1710 ;
+  reg [31:0] \$1711 ;
+  reg [45:0] \$1712 ;
+  reg [3:0] \$1713 ;
+  reg [3:0] \$1714 ;
+  reg [3:0] \$1715 ;
+  reg [3:0] \$1716 ;
+  reg [8:0] \$1717 ;
+  reg [9:0] \$1718 ;
+  reg \$1719 ;
   wire [11:0] \$172 ;
-  reg [31:0] \$1720 ;
-  reg \$1721 ;
-  reg [1:0] \$1722 ;
-  reg [2:0] \$1723 ;
-  reg [2:0] \$1724 ;
-  reg [3:0] \$1725 ;
-  reg [31:0] \$1726 ;
-  reg [31:0] \$1727 ;
-  reg [31:0] \$1728 ;
-  reg [45:0] \$1729 ;
+  reg [3:0] \$1720 ;
+  reg [7:0] \$1721 ;
+  reg [7:0] \$1722 ;
+  reg [15:0] \$1723 ;
+  reg [31:0] \$1724 ;
+  reg \$1725 ;
+  reg [3:0] \$1726 ;
+  reg \$1727 ;
+  reg \$1728 ;
+  reg [3:0] \$1729 ;
   wire \$173 ;
-  reg [3:0] \$1730 ;
-  reg [3:0] \$1731 ;
-  reg [3:0] \$1732 ;
-  reg [3:0] \$1733 ;
-  reg [8:0] \$1734 ;
-  reg [9:0] \$1735 ;
+  reg [31:0] \$1730 ;
+  reg \$1731 ;
+  reg \$1732 ;
+  reg \$1733 ;
+  reg \$1734 ;
+  reg \$1735 ;
   reg \$1736 ;
-  reg [3:0] \$1737 ;
-  reg [7:0] \$1738 ;
-  reg [7:0] \$1739 ;
+  reg \$1737 ;
+  reg \$1738 ;
+  reg \$1739 ;
   wire \$174 ;
-  reg [15:0] \$1740 ;
-  reg [31:0] \$1741 ;
+  reg \$1740 ;
+  reg \$1741 ;
   reg \$1742 ;
-  reg [3:0] \$1743 ;
+  reg \$1743 ;
   reg \$1744 ;
   reg \$1745 ;
-  reg [3:0] \$1746 ;
-  reg [31:0] \$1747 ;
-  reg \$1748 ;
-  reg \$1749 ;
+  reg \$1746 ;
+  reg \$1747 ;
+  reg [4:0] \$1748 ;
+  reg [4:0] \$1749 ;
   wire \$175 ;
-  reg \$1750 ;
-  reg \$1751 ;
-  reg \$1752 ;
-  reg \$1753 ;
-  reg \$1754 ;
-  reg \$1755 ;
-  reg \$1756 ;
-  reg \$1757 ;
-  reg \$1758 ;
-  reg \$1759 ;
+  reg [16:0] \$1750 ;
+  reg [16:0] \$1751 ;
+  reg [16:0] \$1752 ;
   wire \$176 ;
-  reg \$1760 ;
-  reg \$1761 ;
-  reg \$1762 ;
-  reg \$1763 ;
-  reg \$1764 ;
-  reg [4:0] \$1765 ;
-  reg [4:0] \$1766 ;
-  reg [16:0] \$1767 ;
-  reg [16:0] \$1768 ;
-  reg [16:0] \$1769 ;
   wire [32:0] \$177 ;
   wire [32:0] \$178 ;
   wire [32:0] \$179 ;
@@ -8553,21 +8866,21 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
+  wire [14:0] \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire [14:0] \$223 ;
+  wire \$223 ;
   wire \$224 ;
-  wire \$225 ;
+  wire [4:0] \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire [4:0] \$228 ;
+  wire \$228 ;
   wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
+  wire [4:0] \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire [4:0] \$233 ;
+  wire \$233 ;
   wire \$234 ;
   wire \$235 ;
   wire \$236 ;
@@ -8759,31 +9072,31 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire [6:0] \$406 ;
+  wire [6:0] \$407 ;
+  reg [12:0] \$408 ;
+  wire [6:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  wire [6:0] \$410 ;
+  reg [12:0] \$411 ;
+  wire [14:0] \$412 ;
+  wire [14:0] \$413 ;
+  wire [11:0] \$414 ;
+  wire [11:0] \$415 ;
+  wire [12:0] \$416 ;
+  wire [11:0] \$417 ;
+  wire [11:0] \$418 ;
+  wire [12:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire [6:0] \$421 ;
-  wire [6:0] \$422 ;
-  reg [12:0] \$423 ;
-  wire [6:0] \$424 ;
-  wire [6:0] \$425 ;
-  reg [12:0] \$426 ;
-  wire [14:0] \$427 ;
-  wire [14:0] \$428 ;
+  wire [11:0] \$420 ;
+  wire [11:0] \$421 ;
+  wire [12:0] \$422 ;
+  wire [11:0] \$423 ;
+  wire [11:0] \$424 ;
+  wire [12:0] \$425 ;
+  wire [11:0] \$426 ;
+  wire [11:0] \$427 ;
+  wire [12:0] \$428 ;
   wire [11:0] \$429 ;
   wire \$43 ;
   wire [11:0] \$430 ;
@@ -8970,24 +9283,24 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [11:0] \$594 ;
   wire [11:0] \$595 ;
   wire [12:0] \$596 ;
-  wire [11:0] \$597 ;
-  wire [11:0] \$598 ;
-  wire [12:0] \$599 ;
+  wire [31:0] \$597 ;
+  wire [31:0] \$598 ;
+  wire [31:0] \$599 ;
   wire [120:0] \$6 ;
   wire \$60 ;
-  wire [11:0] \$600 ;
-  wire [11:0] \$601 ;
-  wire [12:0] \$602 ;
-  wire [11:0] \$603 ;
-  wire [11:0] \$604 ;
-  wire [12:0] \$605 ;
-  wire [11:0] \$606 ;
-  wire [11:0] \$607 ;
-  wire [12:0] \$608 ;
-  wire [11:0] \$609 ;
+  wire [31:0] \$600 ;
+  wire [31:0] \$601 ;
+  wire [31:0] \$602 ;
+  wire [31:0] \$603 ;
+  wire [31:0] \$604 ;
+  wire [1:0] \$605 ;
+  wire [31:0] \$606 ;
+  wire [4:0] \$607 ;
+  wire [4:0] \$608 ;
+  wire [4:0] \$609 ;
   wire [1:0] \$61 ;
-  wire [11:0] \$610 ;
-  wire [12:0] \$611 ;
+  wire [31:0] \$610 ;
+  wire [31:0] \$611 ;
   wire [31:0] \$612 ;
   wire [31:0] \$613 ;
   wire [31:0] \$614 ;
@@ -8997,47 +9310,47 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$618 ;
   wire [31:0] \$619 ;
   wire \$62 ;
-  wire [1:0] \$620 ;
+  wire [31:0] \$620 ;
   wire [31:0] \$621 ;
-  wire [4:0] \$622 ;
-  wire [4:0] \$623 ;
-  wire [4:0] \$624 ;
+  wire [31:0] \$622 ;
+  wire [31:0] \$623 ;
+  wire [31:0] \$624 ;
   wire [31:0] \$625 ;
   wire [31:0] \$626 ;
   wire [31:0] \$627 ;
-  wire [31:0] \$628 ;
-  wire [31:0] \$629 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  wire [31:0] \$630 ;
-  wire [31:0] \$631 ;
-  wire [31:0] \$632 ;
-  wire [31:0] \$633 ;
-  wire [31:0] \$634 ;
-  wire [31:0] \$635 ;
-  wire [31:0] \$636 ;
-  wire [31:0] \$637 ;
-  wire [31:0] \$638 ;
-  wire [31:0] \$639 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire [120:0] \$64 ;
-  wire [31:0] \$640 ;
-  wire [31:0] \$641 ;
-  wire [31:0] \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire [31:0] \$643 ;
+  wire [31:0] \$644 ;
+  wire [31:0] \$645 ;
+  wire [31:0] \$646 ;
+  wire [31:0] \$647 ;
+  wire [31:0] \$648 ;
+  wire [31:0] \$649 ;
   wire [120:0] \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
+  wire [31:0] \$650 ;
+  wire [7:0] \$651 ;
+  wire [31:0] \$652 ;
+  wire [7:0] \$653 ;
+  wire [31:0] \$654 ;
+  wire [31:0] \$655 ;
+  wire [31:0] \$656 ;
+  wire [31:0] \$657 ;
   wire [31:0] \$658 ;
   wire [31:0] \$659 ;
   reg \$66 ;
@@ -9047,46 +9360,46 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$663 ;
   wire [31:0] \$664 ;
   wire [31:0] \$665 ;
-  wire [7:0] \$666 ;
+  wire [31:0] \$666 ;
   wire [31:0] \$667 ;
-  wire [7:0] \$668 ;
+  wire [16:0] \$668 ;
   wire [31:0] \$669 ;
   wire \$67 ;
   wire [31:0] \$670 ;
   wire [31:0] \$671 ;
-  wire [31:0] \$672 ;
-  wire [31:0] \$673 ;
-  wire [31:0] \$674 ;
-  wire [31:0] \$675 ;
-  wire [31:0] \$676 ;
-  wire [31:0] \$677 ;
-  wire [31:0] \$678 ;
-  wire [31:0] \$679 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire [1:0] \$68 ;
-  wire [31:0] \$680 ;
-  wire [31:0] \$681 ;
-  wire [31:0] \$682 ;
-  wire [16:0] \$683 ;
-  wire [31:0] \$684 ;
-  wire [31:0] \$685 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
   wire [31:0] \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
+  wire [31:0] \$687 ;
+  wire [31:0] \$688 ;
+  wire [31:0] \$689 ;
   wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
+  wire [31:0] \$690 ;
+  wire [31:0] \$691 ;
+  wire [31:0] \$692 ;
+  wire [31:0] \$693 ;
+  wire [9:0] \$694 ;
+  wire [31:0] \$695 ;
+  wire [9:0] \$696 ;
+  wire [31:0] \$697 ;
+  wire [31:0] \$698 ;
+  wire [31:0] \$699 ;
   wire [120:0] \$7 ;
   wire \$70 ;
-  wire \$700 ;
+  wire [31:0] \$700 ;
   wire [31:0] \$701 ;
   wire [31:0] \$702 ;
   wire [31:0] \$703 ;
@@ -9095,45 +9408,45 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$706 ;
   wire [31:0] \$707 ;
   wire [31:0] \$708 ;
-  wire [9:0] \$709 ;
+  wire [31:0] \$709 ;
   wire [120:0] \$71 ;
   wire [31:0] \$710 ;
-  wire [9:0] \$711 ;
+  wire [16:0] \$711 ;
   wire [31:0] \$712 ;
   wire [31:0] \$713 ;
   wire [31:0] \$714 ;
-  wire [31:0] \$715 ;
-  wire [31:0] \$716 ;
-  wire [31:0] \$717 ;
-  wire [31:0] \$718 ;
-  wire [31:0] \$719 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire [120:0] \$72 ;
-  wire [31:0] \$720 ;
-  wire [31:0] \$721 ;
-  wire [31:0] \$722 ;
-  wire [31:0] \$723 ;
-  wire [31:0] \$724 ;
-  wire [31:0] \$725 ;
-  wire [16:0] \$726 ;
-  wire [31:0] \$727 ;
-  wire [31:0] \$728 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
   wire [31:0] \$729 ;
   reg \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
+  wire [31:0] \$730 ;
+  wire [31:0] \$731 ;
+  wire [31:0] \$732 ;
+  wire [31:0] \$733 ;
+  wire [31:0] \$734 ;
+  wire [31:0] \$735 ;
+  wire [31:0] \$736 ;
+  wire [4:0] \$737 ;
+  wire [31:0] \$738 ;
+  wire [4:0] \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
+  wire [31:0] \$740 ;
+  wire [31:0] \$741 ;
+  wire [31:0] \$742 ;
+  wire [31:0] \$743 ;
   wire [31:0] \$744 ;
   wire [31:0] \$745 ;
   wire [31:0] \$746 ;
@@ -9143,29 +9456,29 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [1:0] \$75 ;
   wire [31:0] \$750 ;
   wire [31:0] \$751 ;
-  wire [4:0] \$752 ;
+  wire [31:0] \$752 ;
   wire [31:0] \$753 ;
-  wire [4:0] \$754 ;
+  wire [16:0] \$754 ;
   wire [31:0] \$755 ;
   wire [31:0] \$756 ;
   wire [31:0] \$757 ;
-  wire [31:0] \$758 ;
-  wire [31:0] \$759 ;
+  wire \$758 ;
+  wire \$759 ;
   wire \$76 ;
-  wire [31:0] \$760 ;
-  wire [31:0] \$761 ;
-  wire [31:0] \$762 ;
-  wire [31:0] \$763 ;
-  wire [31:0] \$764 ;
-  wire [31:0] \$765 ;
-  wire [31:0] \$766 ;
-  wire [31:0] \$767 ;
-  wire [31:0] \$768 ;
-  wire [16:0] \$769 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  wire [31:0] \$770 ;
-  wire [31:0] \$771 ;
-  wire [31:0] \$772 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
   wire \$773 ;
   wire \$774 ;
   wire \$775 ;
@@ -9178,55 +9491,55 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
-  wire \$784 ;
-  wire \$785 ;
+  wire [11:0] \$784 ;
+  wire [6:0] \$785 ;
   wire \$786 ;
   wire \$787 ;
   wire \$788 ;
-  wire \$789 ;
+  wire [31:0] \$789 ;
   wire [120:0] \$79 ;
-  wire \$790 ;
-  wire \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire \$798 ;
-  wire [11:0] \$799 ;
+  wire [31:0] \$790 ;
+  wire [33:0] \$791 ;
+  wire [34:0] \$792 ;
+  wire [31:0] \$793 ;
+  wire [33:0] \$794 ;
+  wire [34:0] \$795 ;
+  wire [31:0] \$796 ;
+  wire [33:0] \$797 ;
+  wire [34:0] \$798 ;
+  wire \$799 ;
   wire \$8 ;
   reg \$80 ;
-  wire [6:0] \$800 ;
+  wire \$800 ;
   wire \$801 ;
-  wire \$802 ;
+  wire [45:0] \$802 ;
   wire \$803 ;
-  wire [31:0] \$804 ;
-  wire [31:0] \$805 ;
-  wire [33:0] \$806 ;
-  wire [34:0] \$807 ;
-  wire [31:0] \$808 ;
-  wire [33:0] \$809 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire [4:0] \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
-  wire [34:0] \$810 ;
-  wire [31:0] \$811 ;
-  wire [33:0] \$812 ;
-  wire [34:0] \$813 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire [4:0] \$812 ;
+  wire \$813 ;
   wire \$814 ;
   wire \$815 ;
   wire \$816 ;
-  wire [45:0] \$817 ;
+  wire \$817 ;
   wire \$818 ;
   wire \$819 ;
   wire \$82 ;
   wire \$820 ;
   wire \$821 ;
-  wire [4:0] \$822 ;
+  wire \$822 ;
   wire \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
-  wire [4:0] \$827 ;
+  wire \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire [120:0] \$83 ;
@@ -9390,163 +9703,164 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$972 ;
   wire \$973 ;
   wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire \$978 ;
-  wire \$979 ;
+  wire [11:0] \$975 ;
+  wire [3:0] \$976 ;
+  wire [11:0] \$977 ;
+  wire [7:0] \$978 ;
+  wire [11:0] \$979 ;
   wire [3:0] \$98 ;
-  wire \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire \$984 ;
+  wire [7:0] \$980 ;
+  wire [11:0] \$981 ;
+  wire [15:0] \$982 ;
+  wire [31:0] \$983 ;
+  wire [3:0] \$984 ;
   wire \$985 ;
   wire \$986 ;
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
   wire [3:0] \$99 ;
-  wire [11:0] \$990 ;
-  wire [3:0] \$991 ;
-  wire [11:0] \$992 ;
-  wire [7:0] \$993 ;
-  wire [11:0] \$994 ;
-  wire [7:0] \$995 ;
-  wire [11:0] \$996 ;
-  wire [15:0] \$997 ;
-  wire [31:0] \$998 ;
-  wire [3:0] \$999 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$10 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$100 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
+  wire \$auto$rtlil.cc:2739:Not$10 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$100 ;
   wire [3:0] \$auto$rtlil.cc:2739:Not$102 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$104 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$106 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$108 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$104 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$106 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$108 ;
   wire [3:0] \$auto$rtlil.cc:2739:Not$110 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$112 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$114 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$116 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$112 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$114 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$116 ;
   wire [4:0] \$auto$rtlil.cc:2739:Not$118 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$12 ;
-  wire [5:0] \$auto$rtlil.cc:2739:Not$120 ;
-  wire \$auto$rtlil.cc:2739:Not$122 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$120 ;
+  wire [5:0] \$auto$rtlil.cc:2739:Not$122 ;
   wire \$auto$rtlil.cc:2739:Not$124 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$126 ;
+  wire \$auto$rtlil.cc:2739:Not$126 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$128 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$130 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$132 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$14 ;
-  wire \$auto$rtlil.cc:2739:Not$16 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$18 ;
-  wire \$auto$rtlil.cc:2739:Not$2 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$134 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$14 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$16 ;
+  wire \$auto$rtlil.cc:2739:Not$18 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$2 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$22 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$24 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$26 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$22 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$24 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$26 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$28 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$30 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$32 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$30 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$32 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$34 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$36 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$38 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$36 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$38 ;
   wire \$auto$rtlil.cc:2739:Not$4 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$40 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$40 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$42 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$44 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$46 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$48 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$44 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$46 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$48 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$50 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$52 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$54 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$56 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$52 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$54 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$56 ;
   wire [3:0] \$auto$rtlil.cc:2739:Not$58 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$6 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$60 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$62 ;
+  wire \$auto$rtlil.cc:2739:Not$6 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$60 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$62 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$64 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$66 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$68 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$70 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$66 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$68 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$70 ;
   wire [3:0] \$auto$rtlil.cc:2739:Not$72 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$74 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$76 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$78 ;
-  wire \$auto$rtlil.cc:2739:Not$8 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$74 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$76 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$78 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$8 ;
   wire [3:0] \$auto$rtlil.cc:2739:Not$80 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$82 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$84 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$86 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$82 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$84 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$86 ;
   wire [4:0] \$auto$rtlil.cc:2739:Not$88 ;
-  wire [5:0] \$auto$rtlil.cc:2739:Not$90 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$92 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$90 ;
+  wire [5:0] \$auto$rtlil.cc:2739:Not$92 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$94 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$96 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$96 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
   reg [4:0] \$signal$105  = 5'h00;
   reg [4:0] \$signal$106  = 5'h00;
   wire [4:0] \$signal$107 ;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$168 ;
-  reg [1:0] \$signal$254  = 2'h0;
+  reg [1:0] \$signal$255  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg \$signal$293  = 1'h0;
-  reg [3:0] \$signal$294  = 4'h0;
-  reg \$signal$297  = 1'h0;
+  reg \$signal$294  = 1'h0;
+  reg [3:0] \$signal$295  = 4'h0;
   reg \$signal$298  = 1'h0;
-  reg [3:0] \$signal$299  = 4'h0;
-  reg [31:0] \$signal$300  = 32'd0;
-  reg \$signal$314  = 1'h0;
+  reg \$signal$299  = 1'h0;
+  reg [3:0] \$signal$300  = 4'h0;
+  reg [31:0] \$signal$301  = 32'd0;
+  reg \$signal$315  = 1'h0;
   wire [1:0] \$signal$91 ;
   reg [31:0] \$signal$92  = 32'd0;
   reg \$signal$96  = 1'h0;
   reg \$signal$97  = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$320 ;
+  wire [1:0] \$signature__addr$321 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$322 ;
-  wire [1:0] \$signature__addr$325 ;
+  wire [1:0] \$signature__addr$323 ;
+  wire [1:0] \$signature__addr$326 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$327 ;
-  wire [1:0] \$signature__addr$330 ;
+  wire [1:0] \$signature__addr$328 ;
+  wire [1:0] \$signature__addr$331 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$332 ;
-  wire [1:0] \$signature__addr$335 ;
+  wire [1:0] \$signature__addr$333 ;
+  wire [1:0] \$signature__addr$336 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$341 ;
+  wire [3:0] \$signature__addr$342 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$368 ;
+  wire [3:0] \$signature__addr$369 ;
   wire [120:0] \$signature__data ;
   wire [120:0] \$signature__data$101 ;
   wire [120:0] \$signature__data$102 ;
   wire [120:0] \$signature__data$103 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$318 ;
+  wire [120:0] \$signature__data$319 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$323 ;
+  wire [120:0] \$signature__data$324 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$328 ;
+  wire [120:0] \$signature__data$329 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$333 ;
+  wire [120:0] \$signature__data$334 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$342 ;
-  wire [45:0] \$signature__data$369 ;
+  wire [14:0] \$signature__data$343 ;
+  wire [45:0] \$signature__data$370 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$321 ;
+  wire \$signature__en$322 ;
   (* init = 1'h0 *)
-  wire \$signature__en$324 ;
-  wire \$signature__en$326 ;
+  wire \$signature__en$325 ;
+  wire \$signature__en$327 ;
   (* init = 1'h0 *)
-  wire \$signature__en$329 ;
-  wire \$signature__en$331 ;
+  wire \$signature__en$330 ;
+  wire \$signature__en$332 ;
   (* init = 1'h0 *)
-  wire \$signature__en$334 ;
-  wire \$signature__en$336 ;
-  wire \$signature__en$343 ;
-  wire \$signature__en$370 ;
+  wire \$signature__en$335 ;
+  wire \$signature__en$337 ;
+  wire \$signature__en$344 ;
+  wire \$signature__en$371 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -9571,7 +9885,6 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire bus__r_err;
   input bus__r_req;
   wire bus__r_req;
-  output bus__r_slow;
   wire bus__r_slow;
   output bus__r_slow_ack;
   wire bus__r_slow_ack;
@@ -9722,33 +10035,35 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   input native_free_valid;
   wire native_free_valid;
   reg native_turn = 1'h0;
+  output new_alloc;
+  wire new_alloc;
   wire popped;
-  output \port$3229$0 ;
-  wire \port$3229$0 ;
-  output \port$3230$0 ;
-  wire \port$3230$0 ;
-  output \port$3232$0 ;
-  wire \port$3232$0 ;
-  output [44:0] \port$3606$1 ;
-  wire [44:0] \port$3606$1 ;
-  input [15:0] \port$3992$0 ;
-  wire [15:0] \port$3992$0 ;
-  input [12:0] \port$3992$48 ;
-  wire [12:0] \port$3992$48 ;
-  input [15:0] \port$3995$0 ;
-  wire [15:0] \port$3995$0 ;
-  input [14:0] \port$4007$0 ;
-  wire [14:0] \port$4007$0 ;
-  input [36:0] \port$4035$0 ;
-  wire [36:0] \port$4035$0 ;
-  input [35:0] \port$4124$0 ;
-  wire [35:0] \port$4124$0 ;
+  output \port$3316$0 ;
+  wire \port$3316$0 ;
+  output \port$3317$0 ;
+  wire \port$3317$0 ;
+  output \port$3319$0 ;
+  wire \port$3319$0 ;
+  output [44:0] \port$3690$1 ;
+  wire [44:0] \port$3690$1 ;
+  input [15:0] \port$4112$0 ;
+  wire [15:0] \port$4112$0 ;
+  input [12:0] \port$4112$48 ;
+  wire [12:0] \port$4112$48 ;
+  input [15:0] \port$4115$0 ;
+  wire [15:0] \port$4115$0 ;
+  input [14:0] \port$4127$0 ;
+  wire [14:0] \port$4127$0 ;
+  input [36:0] \port$4155$0 ;
+  wire [36:0] \port$4155$0 ;
+  input [35:0] \port$4246$0 ;
+  wire [35:0] \port$4246$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4294$0 ;
-  wire [4:0] \port$4294$0 ;
+  output [4:0] \port$4416$0 ;
+  wire [4:0] \port$4416$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4566$0 ;
-  wire [4:0] \port$4566$0 ;
+  output [4:0] \port$4688$0 ;
+  wire [4:0] \port$4688$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -9821,9 +10136,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$367 ;
+  wire [3:0] \read__addr$368 ;
   wire [14:0] read__data;
-  wire [45:0] \read__data$277 ;
+  wire [45:0] \read__data$278 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -9992,16 +10307,16 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_plain = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$343 )
+    if (\$signature__en$344 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [45:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$370 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$254 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
+    if (\$signature__en$371 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1454 , \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], w1_is_flush };
   end
-  assign \read__data$277  = command_queue_ring[command_queue_rd];
+  assign \read__data$278  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -10043,84 +10358,84 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$103  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$3995$0 [15] ? { 6'h00, \port$3995$0 [14:13] } : 8'hff;
+  assign \$2  = \port$4115$0 [15] ? { 6'h00, \port$4115$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4007$0 [12:5], 46'h000000000000, \port$4007$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4007$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$3992$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3992$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3992$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$3995$0 [12:5], \port$4035$0 [32:1], 4'h0, \port$4035$0 [36:33], \$2 , 1'h0, \port$4035$0 [0], 3'h1, \port$3995$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4127$0 [12:5], 46'h000000000000, \port$4127$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4127$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4112$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4112$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4112$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4115$0 [12:5], \port$4155$0 [32:1], 4'h0, \port$4155$0 [36:33], \$2 , 1'h0, \port$4155$0 [0], 3'h1, \port$4115$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4007$0 [12:5], 46'h000000000000, \port$4007$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4007$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$3992$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3992$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3992$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4127$0 [12:5], 46'h000000000000, \port$4127$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4127$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4112$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4112$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4112$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$3992$0 [4:1] == 1'h1;
+  assign \$15  = \port$4112$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$3992$0 [0];
-  assign \$18  = ! \port$3992$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4112$0 [0];
+  assign \$18  = ! \port$4112$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$3995$0 [0];
-  assign \$21  = ! \port$3995$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$4115$0 [0];
+  assign \$21  = ! \port$4115$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4007$0 [0];
-  assign \$24  = ! \port$4007$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$4127$0 [0];
+  assign \$24  = ! \port$4127$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$3992$0 [4:1] == 1'h1;
+  assign \$26  = \port$4112$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$3992$0 [6:5];
+  assign \$28  = ! \port$4112$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$3992$0 [0];
-  assign \$31  = \port$3992$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4112$0 [0];
+  assign \$31  = \port$4112$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$3995$0 [0];
-  assign \$34  = \port$3995$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4115$0 [0];
+  assign \$34  = \port$4115$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4007$0 [0];
-  assign \$37  = \port$4007$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4127$0 [0];
+  assign \$37  = \port$4127$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$3992$0 [4:1] == 1'h1;
+  assign \$39  = \port$4112$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$3992$0 [6:5] == 1'h1;
+  assign \$41  = \port$4112$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$3992$0 [0];
-  assign \$44  = \port$3992$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$4112$0 [0];
+  assign \$44  = \port$4112$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$3992$48 [12];
-  assign \$47  = rsp_grant_valid & \port$3992$0 [0];
-  assign \$48  = \port$3992$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$4112$48 [12];
+  assign \$47  = rsp_grant_valid & \port$4112$0 [0];
+  assign \$48  = \port$4112$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$3995$0 [0];
-  assign \$51  = \port$3995$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$4115$0 [0];
+  assign \$51  = \port$4115$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$4007$0 [0];
-  assign \$54  = \port$4007$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$4127$0 [0];
+  assign \$54  = \port$4127$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$3992$0 [4:1] == 1'h1;
+  assign \$56  = \port$4112$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$3992$0 [6:5] == 2'h2;
+  assign \$58  = \port$4112$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
-  assign \$62  = ! \$1255 [1:0];
-  assign \$63  = \$1255 [1:0] == 1'h1;
+  assign \$62  = ! \$1240 [1:0];
+  assign \$63  = \$1240 [1:0] == 1'h1;
   assign \$64  = \$63  ? e1_new1 : e1_new2;
   assign \$65  = \$62  ? e1_new0 : \$64 ;
   assign \$67  = tail[1:0] > 1'h1;
   assign \$68  = \$67  ? tail_next_row : tail_row;
-  assign \$69  = ! \$1256 [1:0];
-  assign \$70  = \$1256 [1:0] == 1'h1;
+  assign \$69  = ! \$1241 [1:0];
+  assign \$70  = \$1241 [1:0] == 1'h1;
   assign \$71  = \$70  ? e1_new1 : e1_new2;
   assign \$72  = \$69  ? e1_new0 : \$71 ;
   assign \$74  = tail[1:0] > 2'h2;
   assign \$75  = \$74  ? tail_next_row : tail_row;
-  assign \$76  = ! \$1257 [1:0];
-  assign \$77  = \$1257 [1:0] == 1'h1;
+  assign \$76  = ! \$1242 [1:0];
+  assign \$77  = \$1242 [1:0] == 1'h1;
   assign \$78  = \$77  ? e1_new1 : e1_new2;
   assign \$79  = \$76  ? e1_new0 : \$78 ;
-  assign \$81  = ! \$1258 [1:0];
-  assign \$82  = \$1258 [1:0] == 1'h1;
+  assign \$81  = ! \$1243 [1:0];
+  assign \$82  = \$1243 [1:0] == 1'h1;
   assign \$83  = \$82  ? e1_new1 : e1_new2;
   assign \$84  = \$81  ? e1_new0 : \$83 ;
   assign \$86  = popped ? 1'h1 : space_plus_all_ge1;
@@ -10130,7 +10445,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$90  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$91  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$92  = space_short ? 5'h01 : space_over[4:0];
-  assign \$93  = space_short ? 5'h00 : \$1271 [4:0];
+  assign \$93  = space_short ? 5'h00 : \$1256 [4:0];
   assign \$94  = popped ? \$92  : \$93 ;
   assign \$95  = tail + 2'h3;
   assign \$96  = tail + 2'h2;
@@ -10150,7 +10465,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$111  = \$signal$97  ? \$110  : 121'h0000000000000000000000000000000;
   assign \$112  = ~ \$signal$106 ;
   assign \$113  = \$signal$105  & \$112 ;
-  assign \$114  = \$113  | { low_water_hit, \$1276 , \$1274 , e1_exhausted, \$1273  };
+  assign \$114  = \$113  | { low_water_hit, \$1261 , \$1259 , e1_exhausted, \$1258  };
   assign \$115  = 8'h80 - event_low_water;
   assign \$116  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$121  = \$120  == event_ev_free;
@@ -10228,218 +10543,213 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$212  = config_fails + config_ev_fail;
   assign \$213  = config_frees + config_ev_free;
   assign \$214  = config_flushes + config_ev_flush;
-  assign \$215  = ! bus__r_addr[5:0];
-  assign \$216  = 7'h70 >> bus__r_addr[11:6];
-  assign \$217  = \$215  & \$216 ;
-  assign \$218  = ~ \$217 ;
-  assign \$219  = bus__r_req & \$218 ;
-  assign \$220  = ~ alloc_queue_pop;
-  assign \$221  = alloc_queue_count[0] & \$220 ;
-  assign \$222  = ~ \$221 ;
-  assign \$223  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$224  = ~ alloc_queue_pop;
-  assign \$225  = alloc_queue_count[0] & \$224 ;
-  assign \$226  = ~ \$225 ;
-  assign \$227  = \$226  & alloc_queue_held[0];
-  assign \$228  = alloc_queue_rd_next + 1'h1;
-  assign \$229  = ~ alloc_queue_pop;
-  assign \$230  = alloc_queue_count[0] & \$229 ;
-  assign \$231  = alloc_queue_held[0] | \$230 ;
-  assign \$232  = alloc_queue_push & \$231 ;
-  assign \$233  = alloc_queue_wr_next + 1'h1;
+  assign \$215  = ~ \$1270 [8];
+  assign \$216  = bus__r_req & \$215 ;
+  assign \$217  = ~ alloc_queue_pop;
+  assign \$218  = alloc_queue_count[0] & \$217 ;
+  assign \$219  = ~ \$218 ;
+  assign \$220  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$221  = ~ alloc_queue_pop;
+  assign \$222  = alloc_queue_count[0] & \$221 ;
+  assign \$223  = ~ \$222 ;
+  assign \$224  = \$223  & alloc_queue_held[0];
+  assign \$225  = alloc_queue_rd_next + 1'h1;
+  assign \$226  = ~ alloc_queue_pop;
+  assign \$227  = alloc_queue_count[0] & \$226 ;
+  assign \$228  = alloc_queue_held[0] | \$227 ;
+  assign \$229  = alloc_queue_push & \$228 ;
+  assign \$230  = alloc_queue_wr_next + 1'h1;
+  assign \$231  = ~ alloc_queue_pop;
+  assign \$232  = alloc_queue_count[0] & \$231 ;
+  assign \$233  = alloc_queue_push & \$232 ;
   assign \$234  = ~ alloc_queue_pop;
   assign \$235  = alloc_queue_count[0] & \$234 ;
-  assign \$236  = alloc_queue_push & \$235 ;
-  assign \$237  = ~ alloc_queue_pop;
-  assign \$238  = alloc_queue_count[0] & \$237 ;
-  assign \$239  = ~ \$238 ;
-  assign \$240  = \$239  & alloc_queue_held[0];
-  assign \$241  = ~ alloc_queue_push;
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = \$242  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$244  = \$236  ? 1'h1 : \$243 ;
+  assign \$236  = ~ \$235 ;
+  assign \$237  = \$236  & alloc_queue_held[0];
+  assign \$238  = ~ alloc_queue_push;
+  assign \$239  = \$237  & \$238 ;
+  assign \$240  = \$239  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$241  = \$233  ? 1'h1 : \$240 ;
+  assign \$242  = ~ alloc_queue_pop;
+  assign \$243  = alloc_queue_count[0] & \$242 ;
+  assign \$244  = alloc_queue_push & \$243 ;
   assign \$245  = ~ alloc_queue_pop;
   assign \$246  = alloc_queue_count[0] & \$245 ;
-  assign \$247  = alloc_queue_push & \$246 ;
-  assign \$248  = ~ alloc_queue_pop;
-  assign \$249  = alloc_queue_count[0] & \$248 ;
-  assign \$250  = ~ \$249 ;
-  assign \$251  = \$250  & alloc_queue_held[0];
-  assign \$252  = ~ alloc_queue_push;
-  assign \$253  = \$251  & \$252 ;
-  assign \$254  = \$253  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$255  = \$247  ? alloc_queue_held[0] : \$254 ;
+  assign \$247  = ~ \$246 ;
+  assign \$248  = \$247  & alloc_queue_held[0];
+  assign \$249  = ~ alloc_queue_push;
+  assign \$250  = \$248  & \$249 ;
+  assign \$251  = \$250  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$252  = \$244  ? alloc_queue_held[0] : \$251 ;
+  assign \$253  = ~ alloc_queue_pop;
+  assign \$254  = alloc_queue_count[0] & \$253 ;
+  assign \$255  = alloc_queue_push & \$254 ;
   assign \$256  = ~ alloc_queue_pop;
   assign \$257  = alloc_queue_count[0] & \$256 ;
-  assign \$258  = alloc_queue_push & \$257 ;
-  assign \$259  = ~ alloc_queue_pop;
-  assign \$260  = alloc_queue_count[0] & \$259 ;
-  assign \$261  = ~ \$260 ;
-  assign \$262  = \$261  & alloc_queue_held[0];
-  assign \$263  = ~ alloc_queue_push;
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = \$264  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$266  = \$258  ? alloc_queue_held[1] : \$265 ;
+  assign \$258  = ~ \$257 ;
+  assign \$259  = \$258  & alloc_queue_held[0];
+  assign \$260  = ~ alloc_queue_push;
+  assign \$261  = \$259  & \$260 ;
+  assign \$262  = \$261  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$263  = \$255  ? alloc_queue_held[1] : \$262 ;
+  assign \$264  = ~ alloc_queue_pop;
+  assign \$265  = alloc_queue_count[0] & \$264 ;
+  assign \$266  = alloc_queue_push & \$265 ;
   assign \$267  = ~ alloc_queue_pop;
   assign \$268  = alloc_queue_count[0] & \$267 ;
-  assign \$269  = alloc_queue_push & \$268 ;
-  assign \$270  = ~ alloc_queue_pop;
-  assign \$271  = alloc_queue_count[0] & \$270 ;
-  assign \$272  = ~ \$271 ;
-  assign \$273  = \$272  & alloc_queue_held[0];
-  assign \$274  = ~ alloc_queue_push;
-  assign \$275  = \$273  & \$274 ;
-  assign \$276  = \$275  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$277  = \$269  ? alloc_queue_held[2] : \$276 ;
+  assign \$269  = ~ \$268 ;
+  assign \$270  = \$269  & alloc_queue_held[0];
+  assign \$271  = ~ alloc_queue_push;
+  assign \$272  = \$270  & \$271 ;
+  assign \$273  = \$272  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$274  = \$266  ? alloc_queue_held[2] : \$273 ;
+  assign \$275  = ~ alloc_queue_pop;
+  assign \$276  = alloc_queue_count[0] & \$275 ;
+  assign \$277  = alloc_queue_push & \$276 ;
   assign \$278  = ~ alloc_queue_pop;
   assign \$279  = alloc_queue_count[0] & \$278 ;
-  assign \$280  = alloc_queue_push & \$279 ;
-  assign \$281  = ~ alloc_queue_pop;
-  assign \$282  = alloc_queue_count[0] & \$281 ;
-  assign \$283  = ~ \$282 ;
-  assign \$284  = \$283  & alloc_queue_held[0];
-  assign \$285  = ~ alloc_queue_push;
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = \$286  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$288  = \$280  ? alloc_queue_held[3] : \$287 ;
+  assign \$280  = ~ \$279 ;
+  assign \$281  = \$280  & alloc_queue_held[0];
+  assign \$282  = ~ alloc_queue_push;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = \$283  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$285  = \$277  ? alloc_queue_held[3] : \$284 ;
+  assign \$286  = ~ alloc_queue_pop;
+  assign \$287  = alloc_queue_count[0] & \$286 ;
+  assign \$288  = alloc_queue_push & \$287 ;
   assign \$289  = ~ alloc_queue_pop;
   assign \$290  = alloc_queue_count[0] & \$289 ;
-  assign \$291  = alloc_queue_push & \$290 ;
-  assign \$292  = ~ alloc_queue_pop;
-  assign \$293  = alloc_queue_count[0] & \$292 ;
-  assign \$294  = ~ \$293 ;
-  assign \$295  = \$294  & alloc_queue_held[0];
-  assign \$296  = ~ alloc_queue_push;
-  assign \$297  = \$295  & \$296 ;
-  assign \$298  = \$297  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$299  = \$291  ? alloc_queue_held[4] : \$298 ;
+  assign \$291  = ~ \$290 ;
+  assign \$292  = \$291  & alloc_queue_held[0];
+  assign \$293  = ~ alloc_queue_push;
+  assign \$294  = \$292  & \$293 ;
+  assign \$295  = \$294  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$296  = \$288  ? alloc_queue_held[4] : \$295 ;
+  assign \$297  = ~ alloc_queue_pop;
+  assign \$298  = alloc_queue_count[0] & \$297 ;
+  assign \$299  = alloc_queue_push & \$298 ;
   assign \$300  = ~ alloc_queue_pop;
   assign \$301  = alloc_queue_count[0] & \$300 ;
-  assign \$302  = alloc_queue_push & \$301 ;
-  assign \$303  = ~ alloc_queue_pop;
-  assign \$304  = alloc_queue_count[0] & \$303 ;
-  assign \$305  = ~ \$304 ;
-  assign \$306  = \$305  & alloc_queue_held[0];
-  assign \$307  = ~ alloc_queue_push;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = \$308  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$310  = \$302  ? alloc_queue_held[5] : \$309 ;
+  assign \$302  = ~ \$301 ;
+  assign \$303  = \$302  & alloc_queue_held[0];
+  assign \$304  = ~ alloc_queue_push;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = \$305  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$307  = \$299  ? alloc_queue_held[5] : \$306 ;
+  assign \$308  = ~ alloc_queue_pop;
+  assign \$309  = alloc_queue_count[0] & \$308 ;
+  assign \$310  = alloc_queue_push & \$309 ;
   assign \$311  = ~ alloc_queue_pop;
   assign \$312  = alloc_queue_count[0] & \$311 ;
-  assign \$313  = alloc_queue_push & \$312 ;
-  assign \$314  = ~ alloc_queue_pop;
-  assign \$315  = alloc_queue_count[0] & \$314 ;
-  assign \$316  = ~ \$315 ;
-  assign \$317  = \$316  & alloc_queue_held[0];
-  assign \$318  = ~ alloc_queue_push;
-  assign \$319  = \$317  & \$318 ;
-  assign \$320  = \$319  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$321  = \$313  ? alloc_queue_held[6] : \$320 ;
+  assign \$313  = ~ \$312 ;
+  assign \$314  = \$313  & alloc_queue_held[0];
+  assign \$315  = ~ alloc_queue_push;
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = \$316  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$318  = \$310  ? alloc_queue_held[6] : \$317 ;
+  assign \$319  = ~ alloc_queue_pop;
+  assign \$320  = alloc_queue_count[0] & \$319 ;
+  assign \$321  = alloc_queue_push & \$320 ;
   assign \$322  = ~ alloc_queue_pop;
   assign \$323  = alloc_queue_count[0] & \$322 ;
-  assign \$324  = alloc_queue_push & \$323 ;
-  assign \$325  = ~ alloc_queue_pop;
-  assign \$326  = alloc_queue_count[0] & \$325 ;
-  assign \$327  = ~ \$326 ;
-  assign \$328  = \$327  & alloc_queue_held[0];
-  assign \$329  = ~ alloc_queue_push;
-  assign \$330  = \$328  & \$329 ;
-  assign \$331  = \$330  ? 1'h0 : alloc_queue_held[8];
-  assign \$332  = \$324  ? alloc_queue_held[7] : \$331 ;
-  assign \$333  = ~ alloc_queue_pop;
-  assign \$334  = alloc_queue_push & \$333 ;
-  assign \$335  = ~ alloc_queue_push;
-  assign \$336  = alloc_queue_pop & \$335 ;
-  assign \$337  = \$336  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$338  = \$334  ? 1'h1 : \$337 ;
-  assign \$339  = ~ alloc_queue_pop;
-  assign \$340  = alloc_queue_push & \$339 ;
-  assign \$341  = ~ alloc_queue_push;
-  assign \$342  = alloc_queue_pop & \$341 ;
-  assign \$343  = \$342  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$344  = \$340  ? alloc_queue_count[0] : \$343 ;
-  assign \$345  = ~ alloc_queue_pop;
-  assign \$346  = alloc_queue_push & \$345 ;
-  assign \$347  = ~ alloc_queue_push;
-  assign \$348  = alloc_queue_pop & \$347 ;
-  assign \$349  = \$348  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$350  = \$346  ? alloc_queue_count[1] : \$349 ;
-  assign \$351  = ~ alloc_queue_pop;
-  assign \$352  = alloc_queue_push & \$351 ;
-  assign \$353  = ~ alloc_queue_push;
-  assign \$354  = alloc_queue_pop & \$353 ;
-  assign \$355  = \$354  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$356  = \$352  ? alloc_queue_count[2] : \$355 ;
-  assign \$357  = ~ alloc_queue_pop;
-  assign \$358  = alloc_queue_push & \$357 ;
-  assign \$359  = ~ alloc_queue_push;
-  assign \$360  = alloc_queue_pop & \$359 ;
-  assign \$361  = \$360  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$362  = \$358  ? alloc_queue_count[3] : \$361 ;
-  assign \$363  = ~ alloc_queue_pop;
-  assign \$364  = alloc_queue_push & \$363 ;
-  assign \$365  = ~ alloc_queue_push;
-  assign \$366  = alloc_queue_pop & \$365 ;
-  assign \$367  = \$366  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$368  = \$364  ? alloc_queue_count[4] : \$367 ;
-  assign \$369  = ~ alloc_queue_pop;
-  assign \$370  = alloc_queue_push & \$369 ;
-  assign \$371  = ~ alloc_queue_push;
-  assign \$372  = alloc_queue_pop & \$371 ;
-  assign \$373  = \$372  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$374  = \$370  ? alloc_queue_count[5] : \$373 ;
-  assign \$375  = ~ alloc_queue_pop;
-  assign \$376  = alloc_queue_push & \$375 ;
-  assign \$377  = ~ alloc_queue_push;
-  assign \$378  = alloc_queue_pop & \$377 ;
-  assign \$379  = \$378  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$380  = \$376  ? alloc_queue_count[6] : \$379 ;
-  assign \$381  = ~ alloc_queue_pop;
-  assign \$382  = alloc_queue_push & \$381 ;
-  assign \$383  = ~ alloc_queue_push;
-  assign \$384  = alloc_queue_pop & \$383 ;
-  assign \$385  = \$384  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$386  = \$382  ? alloc_queue_count[7] : \$385 ;
-  assign \$387  = ~ alloc_queue_pop;
-  assign \$388  = alloc_queue_push & \$387 ;
-  assign \$389  = ~ alloc_queue_push;
-  assign \$390  = alloc_queue_pop & \$389 ;
-  assign \$391  = \$390  ? 1'h0 : alloc_queue_count[9];
-  assign \$392  = \$388  ? alloc_queue_count[8] : \$391 ;
-  assign \$393  = alloc_queue_count[0] | staged_valid;
-  assign \$394  = ! bus__r_addr[5:0];
-  assign \$395  = 7'h70 >> bus__r_addr[11:6];
-  assign \$396  = \$394  & \$395 ;
-  assign \$397  = bus__r_req & \$396 ;
-  assign \$398  = \$393  | \$397 ;
-  assign \$399  = req_alloc & native_alloc_valid;
-  assign \$400  = ~ \$399 ;
-  assign \$401  = \$398  & \$400 ;
-  assign \$402  = ! bus__r_addr[5:0];
-  assign \$403  = 7'h70 >> bus__r_addr[11:6];
-  assign \$404  = \$402  & \$403 ;
-  assign \$405  = bus__r_req & \$404 ;
-  assign \$406  = alloc_queue_count[0] | staged_valid;
-  assign \$407  = ! bus__r_addr[5:0];
-  assign \$408  = 7'h70 >> bus__r_addr[11:6];
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = bus__r_req & \$409 ;
-  assign \$411  = \$406  | \$410 ;
-  assign \$412  = req_alloc & native_alloc_valid;
-  assign \$413  = ~ \$412 ;
-  assign \$414  = \$411  & \$413 ;
-  assign \$415  = ~ alloc_queue_count[0];
-  assign \$416  = ~ staged_valid;
-  assign \$417  = \$415  & \$416 ;
-  assign \$418  = \$414  & \$417 ;
-  assign \$419  = ~ \$418 ;
-  assign \$420  = \$405  & \$419 ;
-  assign \$421  = bus__r_addr[11:6] - 3'h4;
-  assign \$422  = bus__r_addr[11:6] - 3'h4;
-  assign \$424  = bus__r_addr[11:6] - 3'h4;
-  assign \$425  = bus__r_addr[11:6] - 3'h4;
-  assign \$427  = staged_valid ? alloc_queue_w_data : { \$426 , \$424 [1:0] };
-  assign \$428  = alloc_queue_count[0] ? alloc_queue_head : \$427 ;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = \$324  & alloc_queue_held[0];
+  assign \$326  = ~ alloc_queue_push;
+  assign \$327  = \$325  & \$326 ;
+  assign \$328  = \$327  ? 1'h0 : alloc_queue_held[8];
+  assign \$329  = \$321  ? alloc_queue_held[7] : \$328 ;
+  assign \$330  = ~ alloc_queue_pop;
+  assign \$331  = alloc_queue_push & \$330 ;
+  assign \$332  = ~ alloc_queue_push;
+  assign \$333  = alloc_queue_pop & \$332 ;
+  assign \$334  = \$333  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$335  = \$331  ? 1'h1 : \$334 ;
+  assign \$336  = ~ alloc_queue_pop;
+  assign \$337  = alloc_queue_push & \$336 ;
+  assign \$338  = ~ alloc_queue_push;
+  assign \$339  = alloc_queue_pop & \$338 ;
+  assign \$340  = \$339  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$341  = \$337  ? alloc_queue_count[0] : \$340 ;
+  assign \$342  = ~ alloc_queue_pop;
+  assign \$343  = alloc_queue_push & \$342 ;
+  assign \$344  = ~ alloc_queue_push;
+  assign \$345  = alloc_queue_pop & \$344 ;
+  assign \$346  = \$345  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$347  = \$343  ? alloc_queue_count[1] : \$346 ;
+  assign \$348  = ~ alloc_queue_pop;
+  assign \$349  = alloc_queue_push & \$348 ;
+  assign \$350  = ~ alloc_queue_push;
+  assign \$351  = alloc_queue_pop & \$350 ;
+  assign \$352  = \$351  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$353  = \$349  ? alloc_queue_count[2] : \$352 ;
+  assign \$354  = ~ alloc_queue_pop;
+  assign \$355  = alloc_queue_push & \$354 ;
+  assign \$356  = ~ alloc_queue_push;
+  assign \$357  = alloc_queue_pop & \$356 ;
+  assign \$358  = \$357  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$359  = \$355  ? alloc_queue_count[3] : \$358 ;
+  assign \$360  = ~ alloc_queue_pop;
+  assign \$361  = alloc_queue_push & \$360 ;
+  assign \$362  = ~ alloc_queue_push;
+  assign \$363  = alloc_queue_pop & \$362 ;
+  assign \$364  = \$363  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$365  = \$361  ? alloc_queue_count[4] : \$364 ;
+  assign \$366  = ~ alloc_queue_pop;
+  assign \$367  = alloc_queue_push & \$366 ;
+  assign \$368  = ~ alloc_queue_push;
+  assign \$369  = alloc_queue_pop & \$368 ;
+  assign \$370  = \$369  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$371  = \$367  ? alloc_queue_count[5] : \$370 ;
+  assign \$372  = ~ alloc_queue_pop;
+  assign \$373  = alloc_queue_push & \$372 ;
+  assign \$374  = ~ alloc_queue_push;
+  assign \$375  = alloc_queue_pop & \$374 ;
+  assign \$376  = \$375  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$377  = \$373  ? alloc_queue_count[6] : \$376 ;
+  assign \$378  = ~ alloc_queue_pop;
+  assign \$379  = alloc_queue_push & \$378 ;
+  assign \$380  = ~ alloc_queue_push;
+  assign \$381  = alloc_queue_pop & \$380 ;
+  assign \$382  = \$381  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$383  = \$379  ? alloc_queue_count[7] : \$382 ;
+  assign \$384  = ~ alloc_queue_pop;
+  assign \$385  = alloc_queue_push & \$384 ;
+  assign \$386  = ~ alloc_queue_push;
+  assign \$387  = alloc_queue_pop & \$386 ;
+  assign \$388  = \$387  ? 1'h0 : alloc_queue_count[9];
+  assign \$389  = \$385  ? alloc_queue_count[8] : \$388 ;
+  assign \$390  = alloc_queue_count[0] | staged_valid;
+  assign \$391  = \$390  | \$1270 [8];
+  assign \$392  = req_alloc & native_alloc_valid;
+  assign \$393  = ~ \$392 ;
+  assign \$394  = \$391  & \$393 ;
+  assign \$395  = alloc_queue_count[0] | staged_valid;
+  assign \$396  = \$395  | \$1270 [8];
+  assign \$397  = req_alloc & native_alloc_valid;
+  assign \$398  = ~ \$397 ;
+  assign \$399  = \$396  & \$398 ;
+  assign \$400  = ~ alloc_queue_count[0];
+  assign \$401  = ~ staged_valid;
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = \$399  & \$402 ;
+  assign \$404  = ~ \$403 ;
+  assign \$405  = \$1270 [8] & \$404 ;
+  assign \$406  = bus__r_addr[11:6] - 3'h4;
+  assign \$407  = bus__r_addr[11:6] - 3'h4;
+  assign \$409  = bus__r_addr[11:6] - 3'h4;
+  assign \$410  = bus__r_addr[11:6] - 3'h4;
+  assign \$412  = staged_valid ? alloc_queue_w_data : { \$411 , \$409 [1:0] };
+  assign \$413  = alloc_queue_count[0] ? alloc_queue_head : \$412 ;
+  assign \$415  = ~ \$414 ;
+  assign \$416  = \$415  + 1'h1;
+  assign \$418  = ~ \$417 ;
+  assign \$419  = \$418  + 1'h1;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = \$421  + 1'h1;
+  assign \$424  = ~ \$423 ;
+  assign \$425  = \$424  + 1'h1;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = \$427  + 1'h1;
   assign \$430  = ~ \$429 ;
   assign \$431  = \$430  + 1'h1;
   assign \$433  = ~ \$432 ;
@@ -10552,1550 +10862,1537 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$593  = \$592  + 1'h1;
   assign \$595  = ~ \$594 ;
   assign \$596  = \$595  + 1'h1;
-  assign \$598  = ~ \$597 ;
-  assign \$599  = \$598  + 1'h1;
-  assign \$601  = ~ \$600 ;
-  assign \$602  = \$601  + 1'h1;
-  assign \$604  = ~ \$603 ;
-  assign \$605  = \$604  + 1'h1;
-  assign \$607  = ~ \$606 ;
-  assign \$608  = \$607  + 1'h1;
-  assign \$610  = ~ \$609 ;
-  assign \$611  = \$610  + 1'h1;
-  assign \$612  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$613  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$597  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$598  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$599  = \$597  | \$598 ;
+  assign \$600  = r1_sel_config ? 32'd137626887 : 32'd0;
+  assign \$601  = r1_sel_config2 ? 32'd151130144 : 32'd0;
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = \$599  | \$602 ;
+  assign \$605  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$607  = r1_sel_irq_status ? \$signal$105  : 5'h00;
+  assign \$608  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$609  = \$607  | \$608 ;
+  assign \$610  = \$606  | { 27'h0000000, \$609  };
+  assign \$611  = \$603  | \$610 ;
+  assign \$612  = r1_sel_err_count ? \$signal$92  : 32'd0;
+  assign \$613  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$614  = \$612  | \$613 ;
-  assign \$615  = r1_sel_config ? 32'd137626887 : 32'd0;
-  assign \$616  = r1_sel_config2 ? 32'd151130144 : 32'd0;
+  assign \$615  = r1_sel_err_head0 ? { head_shown_valid, head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$616  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$617  = \$615  | \$616 ;
   assign \$618  = \$614  | \$617 ;
-  assign \$620  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$622  = r1_sel_irq_status ? \$signal$105  : 5'h00;
-  assign \$623  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$624  = \$622  | \$623 ;
-  assign \$625  = \$621  | { 27'h0000000, \$624  };
+  assign \$619  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$620  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$621  = \$619  | \$620 ;
+  assign \$623  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$625  = \$621  | \$624 ;
   assign \$626  = \$618  | \$625 ;
-  assign \$627  = r1_sel_err_count ? \$signal$92  : 32'd0;
-  assign \$628  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$629  = \$627  | \$628 ;
-  assign \$630  = r1_sel_err_head0 ? { head_shown_valid, head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$631  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$632  = \$630  | \$631 ;
-  assign \$633  = \$629  | \$632 ;
-  assign \$634  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$635  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$636  = \$634  | \$635 ;
-  assign \$638  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$640  = \$636  | \$639 ;
-  assign \$641  = \$633  | \$640 ;
-  assign \$642  = \$626  | \$641 ;
-  assign \$643  = r1_sel_id | r1_sel_version;
-  assign \$644  = r1_sel_config | r1_sel_config2;
-  assign \$645  = \$643  | \$644 ;
-  assign \$646  = r1_sel_ctrl | r1_sel_status;
-  assign \$647  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$648  = \$646  | \$647 ;
+  assign \$627  = \$611  | \$626 ;
+  assign \$628  = r1_sel_id | r1_sel_version;
+  assign \$629  = r1_sel_config | r1_sel_config2;
+  assign \$630  = \$628  | \$629 ;
+  assign \$631  = r1_sel_ctrl | r1_sel_status;
+  assign \$632  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$633  = \$631  | \$632 ;
+  assign \$634  = \$630  | \$633 ;
+  assign \$635  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$636  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$637  = \$635  | \$636 ;
+  assign \$638  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$639  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$640  = \$638  | \$639 ;
+  assign \$641  = \$637  | \$640 ;
+  assign \$642  = \$634  | \$641 ;
+  assign \$644  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$647  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
   assign \$649  = \$645  | \$648 ;
-  assign \$650  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$651  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$652  = \$650  | \$651 ;
-  assign \$653  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$654  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$655  = \$653  | \$654 ;
+  assign \$650  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
+  assign \$651  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
+  assign \$652  = \$650  | { 24'h000000, \$651  };
+  assign \$653  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
+  assign \$654  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$655  = { 24'h000000, \$653  } | \$654 ;
   assign \$656  = \$652  | \$655 ;
   assign \$657  = \$649  | \$656 ;
-  assign \$659  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$662  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
-  assign \$664  = \$660  | \$663 ;
-  assign \$665  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
-  assign \$666  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
-  assign \$667  = \$665  | { 24'h000000, \$666  };
-  assign \$668  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
-  assign \$669  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$670  = { 24'h000000, \$668  } | \$669 ;
-  assign \$671  = \$667  | \$670 ;
-  assign \$672  = \$664  | \$671 ;
-  assign \$673  = r1_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$674  = r1_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$675  = \$673  | \$674 ;
-  assign \$680  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$683  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
-  assign \$684  = \$682  | { 15'h0000, \$683  };
-  assign \$685  = \$679  | \$684 ;
-  assign \$686  = \$672  | \$685 ;
-  assign \$687  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$688  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$689  = \$687  | \$688 ;
-  assign \$690  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$691  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$692  = \$690  | \$691 ;
-  assign \$693  = \$689  | \$692 ;
-  assign \$694  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$695  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$696  = \$694  | \$695 ;
-  assign \$697  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$698  = \$697  | r1_sel_pool0_low_water;
-  assign \$699  = \$696  | \$698 ;
-  assign \$700  = \$693  | \$699 ;
-  assign \$702  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
-  assign \$705  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
+  assign \$658  = r1_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$659  = r1_sel_pool0_frees ? event_frees : 32'd0;
+  assign \$660  = \$658  | \$659 ;
+  assign \$665  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$668  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
+  assign \$669  = \$667  | { 15'h0000, \$668  };
+  assign \$670  = \$664  | \$669 ;
+  assign \$671  = \$657  | \$670 ;
+  assign \$672  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$673  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$674  = \$672  | \$673 ;
+  assign \$675  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$676  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$677  = \$675  | \$676 ;
+  assign \$678  = \$674  | \$677 ;
+  assign \$679  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$680  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$681  = \$679  | \$680 ;
+  assign \$682  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$683  = \$682  | r1_sel_pool0_low_water;
+  assign \$684  = \$681  | \$683 ;
+  assign \$685  = \$678  | \$684 ;
+  assign \$687  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
+  assign \$690  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
+  assign \$692  = \$688  | \$691 ;
+  assign \$693  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
+  assign \$694  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
+  assign \$695  = \$693  | { 22'h000000, \$694  };
+  assign \$696  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
+  assign \$697  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
+  assign \$698  = { 22'h000000, \$696  } | \$697 ;
+  assign \$699  = \$695  | \$698 ;
+  assign \$700  = \$692  | \$699 ;
+  assign \$701  = r1_sel_pool1_fails ? log_fails : 32'd0;
+  assign \$702  = r1_sel_pool1_frees ? log_frees : 32'd0;
+  assign \$703  = \$701  | \$702 ;
+  assign \$704  = r1_sel_pool1_info ? 32'd1 : 32'd0;
   assign \$707  = \$703  | \$706 ;
-  assign \$708  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
-  assign \$709  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
-  assign \$710  = \$708  | { 22'h000000, \$709  };
-  assign \$711  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
-  assign \$712  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
-  assign \$713  = { 22'h000000, \$711  } | \$712 ;
-  assign \$714  = \$710  | \$713 ;
-  assign \$715  = \$707  | \$714 ;
-  assign \$716  = r1_sel_pool1_fails ? log_fails : 32'd0;
-  assign \$717  = r1_sel_pool1_frees ? log_frees : 32'd0;
-  assign \$718  = \$716  | \$717 ;
-  assign \$719  = r1_sel_pool1_info ? 32'd1 : 32'd0;
-  assign \$722  = \$718  | \$721 ;
-  assign \$723  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
-  assign \$724  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
-  assign \$725  = \$723  | \$724 ;
-  assign \$726  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
-  assign \$727  = \$725  | { 15'h0000, \$726  };
-  assign \$728  = \$722  | \$727 ;
-  assign \$729  = \$715  | \$728 ;
-  assign \$730  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$731  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$732  = \$730  | \$731 ;
-  assign \$733  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$734  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
-  assign \$735  = \$733  | \$734 ;
-  assign \$736  = \$732  | \$735 ;
-  assign \$737  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$738  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$739  = \$737  | \$738 ;
-  assign \$740  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$741  = \$740  | r1_sel_pool1_low_water;
-  assign \$742  = \$739  | \$741 ;
-  assign \$743  = \$736  | \$742 ;
-  assign \$745  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
-  assign \$748  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
+  assign \$708  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
+  assign \$709  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
+  assign \$710  = \$708  | \$709 ;
+  assign \$711  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
+  assign \$712  = \$710  | { 15'h0000, \$711  };
+  assign \$713  = \$707  | \$712 ;
+  assign \$714  = \$700  | \$713 ;
+  assign \$715  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$716  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$717  = \$715  | \$716 ;
+  assign \$718  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$719  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$720  = \$718  | \$719 ;
+  assign \$721  = \$717  | \$720 ;
+  assign \$722  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$723  = r1_sel_pool1_info | r1_sel_pool1_flush;
+  assign \$724  = \$722  | \$723 ;
+  assign \$725  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$726  = \$725  | r1_sel_pool1_low_water;
+  assign \$727  = \$724  | \$726 ;
+  assign \$728  = \$721  | \$727 ;
+  assign \$730  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
+  assign \$733  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
+  assign \$735  = \$731  | \$734 ;
+  assign \$736  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
+  assign \$737  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
+  assign \$738  = \$736  | { 27'h0000000, \$737  };
+  assign \$739  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
+  assign \$740  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
+  assign \$741  = { 27'h0000000, \$739  } | \$740 ;
+  assign \$742  = \$738  | \$741 ;
+  assign \$743  = \$735  | \$742 ;
+  assign \$744  = r1_sel_pool2_fails ? config_fails : 32'd0;
+  assign \$745  = r1_sel_pool2_frees ? config_frees : 32'd0;
+  assign \$746  = \$744  | \$745 ;
+  assign \$747  = r1_sel_pool2_info ? 32'd8 : 32'd0;
   assign \$750  = \$746  | \$749 ;
-  assign \$751  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
-  assign \$752  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
-  assign \$753  = \$751  | { 27'h0000000, \$752  };
-  assign \$754  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
-  assign \$755  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
-  assign \$756  = { 27'h0000000, \$754  } | \$755 ;
-  assign \$757  = \$753  | \$756 ;
-  assign \$758  = \$750  | \$757 ;
-  assign \$759  = r1_sel_pool2_fails ? config_fails : 32'd0;
-  assign \$760  = r1_sel_pool2_frees ? config_frees : 32'd0;
-  assign \$761  = \$759  | \$760 ;
-  assign \$762  = r1_sel_pool2_info ? 32'd8 : 32'd0;
-  assign \$765  = \$761  | \$764 ;
-  assign \$766  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
-  assign \$769  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
-  assign \$770  = \$768  | { 15'h0000, \$769  };
-  assign \$771  = \$765  | \$770 ;
-  assign \$772  = \$758  | \$771 ;
-  assign \$773  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$774  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
-  assign \$775  = \$773  | \$774 ;
-  assign \$776  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$777  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
-  assign \$778  = \$776  | \$777 ;
-  assign \$779  = \$775  | \$778 ;
-  assign \$780  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$781  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$782  = \$780  | \$781 ;
-  assign \$783  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$784  = \$783  | r1_sel_pool2_low_water;
-  assign \$785  = \$782  | \$784 ;
-  assign \$786  = \$779  | \$785 ;
-  assign \$787  = w0_in_pools_queued & w0_free_at_queued;
-  assign \$788  = w0_in_pools_pins & w0_free_at_pins;
-  assign \$789  = bus__w_addr_from_queue ? \$787  : \$788 ;
-  assign \$790  = w0_full_word & \$789 ;
-  assign \$791  = w0_in_pools_queued & w0_flush_at_queued;
-  assign \$792  = w0_in_pools_pins & w0_flush_at_pins;
-  assign \$793  = bus__w_addr_from_queue ? \$791  : \$792 ;
-  assign \$794  = w0_full_word & \$793 ;
-  assign \$795  = w0_in_pools_queued & w0_command_at_queued;
-  assign \$796  = w0_in_pools_pins & w0_command_at_pins;
-  assign \$797  = bus__w_addr_from_queue ? \$795  : \$796 ;
-  assign \$798  = w0_full_word & \$797 ;
-  assign \$799  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$800  = \$799 [11:6] - 3'h4;
-  assign \$801  = w0_event_is & w0_event_slot_ok;
-  assign \$802  = w0_log_is & w0_log_slot_ok;
-  assign \$803  = w0_config_is & w0_config_slot_ok;
-  assign \$804  = bus__w_beat_from_queue ? \port$4124$0 [31:0] : bus__w_data;
-  assign \$805  = bus__w_beat_from_queue ? \port$4124$0 [31:0] : bus__w_data;
-  assign \$807  = 32'd2147483648 + \$806 ;
-  assign \$808  = bus__w_beat_from_queue ? \port$4124$0 [31:0] : bus__w_data;
-  assign \$810  = 32'd2148532224 + \$809 ;
-  assign \$811  = bus__w_beat_from_queue ? \port$4124$0 [31:0] : bus__w_data;
-  assign \$813  = 32'd2149580800 + \$812 ;
-  assign \$814  = ~ command_queue_pop;
-  assign \$815  = command_queue_count[0] & \$814 ;
-  assign \$816  = ~ \$815 ;
-  assign \$817  = command_queue_held[0] ? \read__data$277  : { w1_pool_is, w1_hit, w1_tag, \$signal$254 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
-  assign \$818  = ~ command_queue_pop;
-  assign \$819  = command_queue_count[0] & \$818 ;
-  assign \$820  = ~ \$819 ;
-  assign \$821  = \$820  & command_queue_held[0];
-  assign \$822  = command_queue_rd_next + 1'h1;
-  assign \$823  = ~ command_queue_pop;
-  assign \$824  = command_queue_count[0] & \$823 ;
-  assign \$825  = command_queue_held[0] | \$824 ;
+  assign \$751  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
+  assign \$754  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
+  assign \$755  = \$753  | { 15'h0000, \$754  };
+  assign \$756  = \$750  | \$755 ;
+  assign \$757  = \$743  | \$756 ;
+  assign \$758  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$759  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$760  = \$758  | \$759 ;
+  assign \$761  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$762  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$763  = \$761  | \$762 ;
+  assign \$764  = \$760  | \$763 ;
+  assign \$765  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$766  = r1_sel_pool2_info | r1_sel_pool2_flush;
+  assign \$767  = \$765  | \$766 ;
+  assign \$768  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$769  = \$768  | r1_sel_pool2_low_water;
+  assign \$770  = \$767  | \$769 ;
+  assign \$771  = \$764  | \$770 ;
+  assign \$772  = w0_in_pools_queued & w0_free_at_queued;
+  assign \$773  = w0_in_pools_pins & w0_free_at_pins;
+  assign \$774  = bus__w_addr_from_queue ? \$772  : \$773 ;
+  assign \$775  = w0_full_word & \$774 ;
+  assign \$776  = w0_in_pools_queued & w0_flush_at_queued;
+  assign \$777  = w0_in_pools_pins & w0_flush_at_pins;
+  assign \$778  = bus__w_addr_from_queue ? \$776  : \$777 ;
+  assign \$779  = w0_full_word & \$778 ;
+  assign \$780  = w0_in_pools_queued & w0_command_at_queued;
+  assign \$781  = w0_in_pools_pins & w0_command_at_pins;
+  assign \$782  = bus__w_addr_from_queue ? \$780  : \$781 ;
+  assign \$783  = w0_full_word & \$782 ;
+  assign \$784  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$785  = \$784 [11:6] - 3'h4;
+  assign \$786  = w0_event_is & w0_event_slot_ok;
+  assign \$787  = w0_log_is & w0_log_slot_ok;
+  assign \$788  = w0_config_is & w0_config_slot_ok;
+  assign \$789  = bus__w_beat_from_queue ? \port$4246$0 [31:0] : bus__w_data;
+  assign \$790  = bus__w_beat_from_queue ? \port$4246$0 [31:0] : bus__w_data;
+  assign \$792  = 32'd2147483648 + \$791 ;
+  assign \$793  = bus__w_beat_from_queue ? \port$4246$0 [31:0] : bus__w_data;
+  assign \$795  = 32'd2148532224 + \$794 ;
+  assign \$796  = bus__w_beat_from_queue ? \port$4246$0 [31:0] : bus__w_data;
+  assign \$798  = 32'd2149580800 + \$797 ;
+  assign \$799  = ~ command_queue_pop;
+  assign \$800  = command_queue_count[0] & \$799 ;
+  assign \$801  = ~ \$800 ;
+  assign \$802  = command_queue_held[0] ? \read__data$278  : { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1454 , \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], w1_is_flush };
+  assign \$803  = ~ command_queue_pop;
+  assign \$804  = command_queue_count[0] & \$803 ;
+  assign \$805  = ~ \$804 ;
+  assign \$806  = \$805  & command_queue_held[0];
+  assign \$807  = command_queue_rd_next + 1'h1;
+  assign \$808  = ~ command_queue_pop;
+  assign \$809  = command_queue_count[0] & \$808 ;
+  assign \$810  = command_queue_held[0] | \$809 ;
+  assign \$811  = command_queue_push & \$810 ;
+  assign \$812  = command_queue_wr_next + 1'h1;
+  assign \$813  = ~ command_queue_pop;
+  assign \$814  = command_queue_count[0] & \$813 ;
+  assign \$815  = command_queue_push & \$814 ;
+  assign \$816  = ~ command_queue_pop;
+  assign \$817  = command_queue_count[0] & \$816 ;
+  assign \$818  = ~ \$817 ;
+  assign \$819  = \$818  & command_queue_held[0];
+  assign \$820  = ~ command_queue_push;
+  assign \$821  = \$819  & \$820 ;
+  assign \$822  = \$821  ? command_queue_held[1] : command_queue_held[0];
+  assign \$823  = \$815  ? 1'h1 : \$822 ;
+  assign \$824  = ~ command_queue_pop;
+  assign \$825  = command_queue_count[0] & \$824 ;
   assign \$826  = command_queue_push & \$825 ;
-  assign \$827  = command_queue_wr_next + 1'h1;
-  assign \$828  = ~ command_queue_pop;
-  assign \$829  = command_queue_count[0] & \$828 ;
-  assign \$830  = command_queue_push & \$829 ;
-  assign \$831  = ~ command_queue_pop;
-  assign \$832  = command_queue_count[0] & \$831 ;
-  assign \$833  = ~ \$832 ;
-  assign \$834  = \$833  & command_queue_held[0];
-  assign \$835  = ~ command_queue_push;
-  assign \$836  = \$834  & \$835 ;
-  assign \$837  = \$836  ? command_queue_held[1] : command_queue_held[0];
-  assign \$838  = \$830  ? 1'h1 : \$837 ;
-  assign \$839  = ~ command_queue_pop;
-  assign \$840  = command_queue_count[0] & \$839 ;
-  assign \$841  = command_queue_push & \$840 ;
-  assign \$842  = ~ command_queue_pop;
-  assign \$843  = command_queue_count[0] & \$842 ;
-  assign \$844  = ~ \$843 ;
-  assign \$845  = \$844  & command_queue_held[0];
-  assign \$846  = ~ command_queue_push;
-  assign \$847  = \$845  & \$846 ;
-  assign \$848  = \$847  ? command_queue_held[2] : command_queue_held[1];
-  assign \$849  = \$841  ? command_queue_held[0] : \$848 ;
-  assign \$850  = ~ command_queue_pop;
-  assign \$851  = command_queue_count[0] & \$850 ;
-  assign \$852  = command_queue_push & \$851 ;
-  assign \$853  = ~ command_queue_pop;
-  assign \$854  = command_queue_count[0] & \$853 ;
-  assign \$855  = ~ \$854 ;
-  assign \$856  = \$855  & command_queue_held[0];
-  assign \$857  = ~ command_queue_push;
-  assign \$858  = \$856  & \$857 ;
-  assign \$859  = \$858  ? command_queue_held[3] : command_queue_held[2];
-  assign \$860  = \$852  ? command_queue_held[1] : \$859 ;
-  assign \$861  = ~ command_queue_pop;
-  assign \$862  = command_queue_count[0] & \$861 ;
-  assign \$863  = command_queue_push & \$862 ;
-  assign \$864  = ~ command_queue_pop;
-  assign \$865  = command_queue_count[0] & \$864 ;
-  assign \$866  = ~ \$865 ;
-  assign \$867  = \$866  & command_queue_held[0];
-  assign \$868  = ~ command_queue_push;
-  assign \$869  = \$867  & \$868 ;
-  assign \$870  = \$869  ? command_queue_held[4] : command_queue_held[3];
-  assign \$871  = \$863  ? command_queue_held[2] : \$870 ;
-  assign \$872  = ~ command_queue_pop;
-  assign \$873  = command_queue_count[0] & \$872 ;
-  assign \$874  = command_queue_push & \$873 ;
-  assign \$875  = ~ command_queue_pop;
-  assign \$876  = command_queue_count[0] & \$875 ;
-  assign \$877  = ~ \$876 ;
-  assign \$878  = \$877  & command_queue_held[0];
-  assign \$879  = ~ command_queue_push;
-  assign \$880  = \$878  & \$879 ;
-  assign \$881  = \$880  ? command_queue_held[5] : command_queue_held[4];
-  assign \$882  = \$874  ? command_queue_held[3] : \$881 ;
-  assign \$883  = ~ command_queue_pop;
-  assign \$884  = command_queue_count[0] & \$883 ;
-  assign \$885  = command_queue_push & \$884 ;
-  assign \$886  = ~ command_queue_pop;
-  assign \$887  = command_queue_count[0] & \$886 ;
-  assign \$888  = ~ \$887 ;
-  assign \$889  = \$888  & command_queue_held[0];
-  assign \$890  = ~ command_queue_push;
-  assign \$891  = \$889  & \$890 ;
-  assign \$892  = \$891  ? command_queue_held[6] : command_queue_held[5];
-  assign \$893  = \$885  ? command_queue_held[4] : \$892 ;
-  assign \$894  = ~ command_queue_pop;
-  assign \$895  = command_queue_count[0] & \$894 ;
-  assign \$896  = command_queue_push & \$895 ;
-  assign \$897  = ~ command_queue_pop;
-  assign \$898  = command_queue_count[0] & \$897 ;
-  assign \$899  = ~ \$898 ;
-  assign \$900  = \$899  & command_queue_held[0];
-  assign \$901  = ~ command_queue_push;
-  assign \$902  = \$900  & \$901 ;
-  assign \$903  = \$902  ? command_queue_held[7] : command_queue_held[6];
-  assign \$904  = \$896  ? command_queue_held[5] : \$903 ;
-  assign \$905  = ~ command_queue_pop;
-  assign \$906  = command_queue_count[0] & \$905 ;
-  assign \$907  = command_queue_push & \$906 ;
-  assign \$908  = ~ command_queue_pop;
-  assign \$909  = command_queue_count[0] & \$908 ;
-  assign \$910  = ~ \$909 ;
-  assign \$911  = \$910  & command_queue_held[0];
-  assign \$912  = ~ command_queue_push;
-  assign \$913  = \$911  & \$912 ;
-  assign \$914  = \$913  ? command_queue_held[8] : command_queue_held[7];
-  assign \$915  = \$907  ? command_queue_held[6] : \$914 ;
-  assign \$916  = ~ command_queue_pop;
-  assign \$917  = command_queue_count[0] & \$916 ;
-  assign \$918  = command_queue_push & \$917 ;
-  assign \$919  = ~ command_queue_pop;
-  assign \$920  = command_queue_count[0] & \$919 ;
-  assign \$921  = ~ \$920 ;
-  assign \$922  = \$921  & command_queue_held[0];
-  assign \$923  = ~ command_queue_push;
-  assign \$924  = \$922  & \$923 ;
-  assign \$925  = \$924  ? 1'h0 : command_queue_held[8];
-  assign \$926  = \$918  ? command_queue_held[7] : \$925 ;
-  assign \$927  = ~ command_queue_pop;
-  assign \$928  = command_queue_push & \$927 ;
-  assign \$929  = ~ command_queue_push;
-  assign \$930  = command_queue_pop & \$929 ;
-  assign \$931  = \$930  ? command_queue_count[1] : command_queue_count[0];
-  assign \$932  = \$928  ? 1'h1 : \$931 ;
-  assign \$933  = ~ command_queue_pop;
-  assign \$934  = command_queue_push & \$933 ;
-  assign \$935  = ~ command_queue_push;
-  assign \$936  = command_queue_pop & \$935 ;
-  assign \$937  = \$936  ? command_queue_count[2] : command_queue_count[1];
-  assign \$938  = \$934  ? command_queue_count[0] : \$937 ;
-  assign \$939  = ~ command_queue_pop;
-  assign \$940  = command_queue_push & \$939 ;
-  assign \$941  = ~ command_queue_push;
-  assign \$942  = command_queue_pop & \$941 ;
-  assign \$943  = \$942  ? command_queue_count[3] : command_queue_count[2];
-  assign \$944  = \$940  ? command_queue_count[1] : \$943 ;
-  assign \$945  = ~ command_queue_pop;
-  assign \$946  = command_queue_push & \$945 ;
-  assign \$947  = ~ command_queue_push;
-  assign \$948  = command_queue_pop & \$947 ;
-  assign \$949  = \$948  ? command_queue_count[4] : command_queue_count[3];
-  assign \$950  = \$946  ? command_queue_count[2] : \$949 ;
-  assign \$951  = ~ command_queue_pop;
-  assign \$952  = command_queue_push & \$951 ;
-  assign \$953  = ~ command_queue_push;
-  assign \$954  = command_queue_pop & \$953 ;
-  assign \$955  = \$954  ? command_queue_count[5] : command_queue_count[4];
-  assign \$956  = \$952  ? command_queue_count[3] : \$955 ;
-  assign \$957  = ~ command_queue_pop;
-  assign \$958  = command_queue_push & \$957 ;
-  assign \$959  = ~ command_queue_push;
-  assign \$960  = command_queue_pop & \$959 ;
-  assign \$961  = \$960  ? command_queue_count[6] : command_queue_count[5];
-  assign \$962  = \$958  ? command_queue_count[4] : \$961 ;
-  assign \$963  = ~ command_queue_pop;
-  assign \$964  = command_queue_push & \$963 ;
-  assign \$965  = ~ command_queue_push;
-  assign \$966  = command_queue_pop & \$965 ;
-  assign \$967  = \$966  ? command_queue_count[7] : command_queue_count[6];
-  assign \$968  = \$964  ? command_queue_count[5] : \$967 ;
-  assign \$969  = ~ command_queue_pop;
-  assign \$970  = command_queue_push & \$969 ;
-  assign \$971  = ~ command_queue_push;
-  assign \$972  = command_queue_pop & \$971 ;
-  assign \$973  = \$972  ? command_queue_count[8] : command_queue_count[7];
-  assign \$974  = \$970  ? command_queue_count[6] : \$973 ;
-  assign \$975  = ~ command_queue_pop;
-  assign \$976  = command_queue_push & \$975 ;
-  assign \$977  = ~ command_queue_push;
-  assign \$978  = command_queue_pop & \$977 ;
-  assign \$979  = \$978  ? command_queue_count[9] : command_queue_count[8];
-  assign \$980  = \$976  ? command_queue_count[7] : \$979 ;
-  assign \$981  = ~ command_queue_pop;
-  assign \$982  = command_queue_push & \$981 ;
-  assign \$983  = ~ command_queue_push;
-  assign \$984  = command_queue_pop & \$983 ;
-  assign \$985  = \$984  ? 1'h0 : command_queue_count[9];
-  assign \$986  = \$982  ? command_queue_count[8] : \$985 ;
-  assign \$987  = req_free & native_free_valid;
-  assign \$988  = req_flush & native_flush_valid;
+  assign \$827  = ~ command_queue_pop;
+  assign \$828  = command_queue_count[0] & \$827 ;
+  assign \$829  = ~ \$828 ;
+  assign \$830  = \$829  & command_queue_held[0];
+  assign \$831  = ~ command_queue_push;
+  assign \$832  = \$830  & \$831 ;
+  assign \$833  = \$832  ? command_queue_held[2] : command_queue_held[1];
+  assign \$834  = \$826  ? command_queue_held[0] : \$833 ;
+  assign \$835  = ~ command_queue_pop;
+  assign \$836  = command_queue_count[0] & \$835 ;
+  assign \$837  = command_queue_push & \$836 ;
+  assign \$838  = ~ command_queue_pop;
+  assign \$839  = command_queue_count[0] & \$838 ;
+  assign \$840  = ~ \$839 ;
+  assign \$841  = \$840  & command_queue_held[0];
+  assign \$842  = ~ command_queue_push;
+  assign \$843  = \$841  & \$842 ;
+  assign \$844  = \$843  ? command_queue_held[3] : command_queue_held[2];
+  assign \$845  = \$837  ? command_queue_held[1] : \$844 ;
+  assign \$846  = ~ command_queue_pop;
+  assign \$847  = command_queue_count[0] & \$846 ;
+  assign \$848  = command_queue_push & \$847 ;
+  assign \$849  = ~ command_queue_pop;
+  assign \$850  = command_queue_count[0] & \$849 ;
+  assign \$851  = ~ \$850 ;
+  assign \$852  = \$851  & command_queue_held[0];
+  assign \$853  = ~ command_queue_push;
+  assign \$854  = \$852  & \$853 ;
+  assign \$855  = \$854  ? command_queue_held[4] : command_queue_held[3];
+  assign \$856  = \$848  ? command_queue_held[2] : \$855 ;
+  assign \$857  = ~ command_queue_pop;
+  assign \$858  = command_queue_count[0] & \$857 ;
+  assign \$859  = command_queue_push & \$858 ;
+  assign \$860  = ~ command_queue_pop;
+  assign \$861  = command_queue_count[0] & \$860 ;
+  assign \$862  = ~ \$861 ;
+  assign \$863  = \$862  & command_queue_held[0];
+  assign \$864  = ~ command_queue_push;
+  assign \$865  = \$863  & \$864 ;
+  assign \$866  = \$865  ? command_queue_held[5] : command_queue_held[4];
+  assign \$867  = \$859  ? command_queue_held[3] : \$866 ;
+  assign \$868  = ~ command_queue_pop;
+  assign \$869  = command_queue_count[0] & \$868 ;
+  assign \$870  = command_queue_push & \$869 ;
+  assign \$871  = ~ command_queue_pop;
+  assign \$872  = command_queue_count[0] & \$871 ;
+  assign \$873  = ~ \$872 ;
+  assign \$874  = \$873  & command_queue_held[0];
+  assign \$875  = ~ command_queue_push;
+  assign \$876  = \$874  & \$875 ;
+  assign \$877  = \$876  ? command_queue_held[6] : command_queue_held[5];
+  assign \$878  = \$870  ? command_queue_held[4] : \$877 ;
+  assign \$879  = ~ command_queue_pop;
+  assign \$880  = command_queue_count[0] & \$879 ;
+  assign \$881  = command_queue_push & \$880 ;
+  assign \$882  = ~ command_queue_pop;
+  assign \$883  = command_queue_count[0] & \$882 ;
+  assign \$884  = ~ \$883 ;
+  assign \$885  = \$884  & command_queue_held[0];
+  assign \$886  = ~ command_queue_push;
+  assign \$887  = \$885  & \$886 ;
+  assign \$888  = \$887  ? command_queue_held[7] : command_queue_held[6];
+  assign \$889  = \$881  ? command_queue_held[5] : \$888 ;
+  assign \$890  = ~ command_queue_pop;
+  assign \$891  = command_queue_count[0] & \$890 ;
+  assign \$892  = command_queue_push & \$891 ;
+  assign \$893  = ~ command_queue_pop;
+  assign \$894  = command_queue_count[0] & \$893 ;
+  assign \$895  = ~ \$894 ;
+  assign \$896  = \$895  & command_queue_held[0];
+  assign \$897  = ~ command_queue_push;
+  assign \$898  = \$896  & \$897 ;
+  assign \$899  = \$898  ? command_queue_held[8] : command_queue_held[7];
+  assign \$900  = \$892  ? command_queue_held[6] : \$899 ;
+  assign \$901  = ~ command_queue_pop;
+  assign \$902  = command_queue_count[0] & \$901 ;
+  assign \$903  = command_queue_push & \$902 ;
+  assign \$904  = ~ command_queue_pop;
+  assign \$905  = command_queue_count[0] & \$904 ;
+  assign \$906  = ~ \$905 ;
+  assign \$907  = \$906  & command_queue_held[0];
+  assign \$908  = ~ command_queue_push;
+  assign \$909  = \$907  & \$908 ;
+  assign \$910  = \$909  ? 1'h0 : command_queue_held[8];
+  assign \$911  = \$903  ? command_queue_held[7] : \$910 ;
+  assign \$912  = ~ command_queue_pop;
+  assign \$913  = command_queue_push & \$912 ;
+  assign \$914  = ~ command_queue_push;
+  assign \$915  = command_queue_pop & \$914 ;
+  assign \$916  = \$915  ? command_queue_count[1] : command_queue_count[0];
+  assign \$917  = \$913  ? 1'h1 : \$916 ;
+  assign \$918  = ~ command_queue_pop;
+  assign \$919  = command_queue_push & \$918 ;
+  assign \$920  = ~ command_queue_push;
+  assign \$921  = command_queue_pop & \$920 ;
+  assign \$922  = \$921  ? command_queue_count[2] : command_queue_count[1];
+  assign \$923  = \$919  ? command_queue_count[0] : \$922 ;
+  assign \$924  = ~ command_queue_pop;
+  assign \$925  = command_queue_push & \$924 ;
+  assign \$926  = ~ command_queue_push;
+  assign \$927  = command_queue_pop & \$926 ;
+  assign \$928  = \$927  ? command_queue_count[3] : command_queue_count[2];
+  assign \$929  = \$925  ? command_queue_count[1] : \$928 ;
+  assign \$930  = ~ command_queue_pop;
+  assign \$931  = command_queue_push & \$930 ;
+  assign \$932  = ~ command_queue_push;
+  assign \$933  = command_queue_pop & \$932 ;
+  assign \$934  = \$933  ? command_queue_count[4] : command_queue_count[3];
+  assign \$935  = \$931  ? command_queue_count[2] : \$934 ;
+  assign \$936  = ~ command_queue_pop;
+  assign \$937  = command_queue_push & \$936 ;
+  assign \$938  = ~ command_queue_push;
+  assign \$939  = command_queue_pop & \$938 ;
+  assign \$940  = \$939  ? command_queue_count[5] : command_queue_count[4];
+  assign \$941  = \$937  ? command_queue_count[3] : \$940 ;
+  assign \$942  = ~ command_queue_pop;
+  assign \$943  = command_queue_push & \$942 ;
+  assign \$944  = ~ command_queue_push;
+  assign \$945  = command_queue_pop & \$944 ;
+  assign \$946  = \$945  ? command_queue_count[6] : command_queue_count[5];
+  assign \$947  = \$943  ? command_queue_count[4] : \$946 ;
+  assign \$948  = ~ command_queue_pop;
+  assign \$949  = command_queue_push & \$948 ;
+  assign \$950  = ~ command_queue_push;
+  assign \$951  = command_queue_pop & \$950 ;
+  assign \$952  = \$951  ? command_queue_count[7] : command_queue_count[6];
+  assign \$953  = \$949  ? command_queue_count[5] : \$952 ;
+  assign \$954  = ~ command_queue_pop;
+  assign \$955  = command_queue_push & \$954 ;
+  assign \$956  = ~ command_queue_push;
+  assign \$957  = command_queue_pop & \$956 ;
+  assign \$958  = \$957  ? command_queue_count[8] : command_queue_count[7];
+  assign \$959  = \$955  ? command_queue_count[6] : \$958 ;
+  assign \$960  = ~ command_queue_pop;
+  assign \$961  = command_queue_push & \$960 ;
+  assign \$962  = ~ command_queue_push;
+  assign \$963  = command_queue_pop & \$962 ;
+  assign \$964  = \$963  ? command_queue_count[9] : command_queue_count[8];
+  assign \$965  = \$961  ? command_queue_count[7] : \$964 ;
+  assign \$966  = ~ command_queue_pop;
+  assign \$967  = command_queue_push & \$966 ;
+  assign \$968  = ~ command_queue_push;
+  assign \$969  = command_queue_pop & \$968 ;
+  assign \$970  = \$969  ? 1'h0 : command_queue_count[9];
+  assign \$971  = \$967  ? command_queue_count[8] : \$970 ;
+  assign \$972  = req_free & native_free_valid;
+  assign \$973  = req_flush & native_flush_valid;
+  assign \$974  = \$972  | \$973 ;
+  assign \$975  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$976  = 1'h1 << \$975 [1:0];
+  assign \$977  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$978  = 1'h1 << \$977 [4:2];
+  assign \$979  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$980  = 1'h1 << \$979 [7:5];
+  assign \$981  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$982  = 1'h1 << \$981 [11:8];
+  assign \$983  = bus__w_beat_from_queue ? \port$4246$0 [31:0] : bus__w_data;
+  assign \$984  = bus__w_beat_from_queue ? \port$4246$0 [35:32] : bus__w_strb;
+  assign \$985  = ~ w1_is_command;
+  assign \$986  = w1_valid & \$985 ;
+  assign \$987  = ~ w1_a1_0[0];
+  assign \$988  = ~ w1_a4_2[4];
   assign \$989  = \$987  | \$988 ;
-  assign \$990  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$991  = 1'h1 << \$990 [1:0];
-  assign \$992  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$993  = 1'h1 << \$992 [4:2];
-  assign \$994  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$995  = 1'h1 << \$994 [7:5];
-  assign \$996  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$997  = 1'h1 << \$996 [11:8];
-  assign \$998  = bus__w_beat_from_queue ? \port$4124$0 [31:0] : bus__w_data;
-  assign \$999  = bus__w_beat_from_queue ? \port$4124$0 [35:32] : bus__w_strb;
-  assign \$1000  = ~ w1_is_command;
-  assign \$1001  = w1_valid & \$1000 ;
-  assign \$1002  = ~ w1_a1_0[0];
-  assign \$1003  = ~ w1_a4_2[4];
-  assign \$1004  = \$1002  | \$1003 ;
-  assign \$1005  = ~ w1_a7_5[0];
-  assign \$1006  = ~ w1_a11_8[0];
-  assign \$1007  = \$1005  | \$1006 ;
-  assign \$1008  = \$1004  | \$1007 ;
-  assign \$1009  = ~ \$1008 ;
-  assign \$1010  = ~ w1_a1_0[0];
-  assign \$1011  = ~ w1_a4_2[6];
-  assign \$1012  = \$1010  | \$1011 ;
-  assign \$1013  = ~ w1_a7_5[0];
-  assign \$1014  = ~ w1_a11_8[0];
-  assign \$1015  = \$1013  | \$1014 ;
-  assign \$1016  = \$1012  | \$1015 ;
-  assign \$1017  = ~ \$1016 ;
-  assign \$1018  = ~ w1_a1_0[0];
-  assign \$1019  = ~ w1_a4_2[7];
-  assign \$1020  = \$1018  | \$1019 ;
-  assign \$1021  = ~ w1_a7_5[0];
-  assign \$1022  = ~ w1_a11_8[0];
-  assign \$1023  = \$1021  | \$1022 ;
-  assign \$1024  = \$1020  | \$1023 ;
-  assign \$1025  = ~ \$1024 ;
-  assign \$1026  = ~ w1_a1_0[0];
-  assign \$1027  = ~ w1_a4_2[6];
-  assign \$1028  = \$1026  | \$1027 ;
-  assign \$1029  = ~ w1_a7_5[1];
-  assign \$1030  = ~ w1_a11_8[0];
-  assign \$1031  = \$1029  | \$1030 ;
-  assign \$1032  = \$1028  | \$1031 ;
-  assign \$1033  = ~ \$1032 ;
-  assign \$1034  = ~ w1_a1_0[0];
-  assign \$1035  = ~ w1_a4_2[1];
-  assign \$1036  = \$1034  | \$1035 ;
-  assign \$1037  = ~ w1_a7_5[0];
-  assign \$1038  = ~ w1_a11_8[1];
-  assign \$1039  = \$1037  | \$1038 ;
-  assign \$1040  = \$1036  | \$1039 ;
-  assign \$1041  = ~ \$1040 ;
-  assign \$1042  = ~ w1_a1_0[0];
-  assign \$1043  = ~ w1_a4_2[4];
-  assign \$1044  = \$1042  | \$1043 ;
-  assign \$1045  = ~ w1_a7_5[1];
-  assign \$1046  = ~ w1_a11_8[1];
-  assign \$1047  = \$1045  | \$1046 ;
-  assign \$1048  = \$1044  | \$1047 ;
-  assign \$1049  = ~ \$1048 ;
-  assign \$1050  = ~ w1_a1_0[0];
-  assign \$1051  = ~ w1_a4_2[7];
-  assign \$1052  = \$1050  | \$1051 ;
-  assign \$1053  = ~ w1_a7_5[1];
-  assign \$1054  = ~ w1_a11_8[1];
-  assign \$1055  = \$1053  | \$1054 ;
-  assign \$1056  = \$1052  | \$1055 ;
-  assign \$1057  = ~ \$1056 ;
-  assign \$1058  = ~ w1_a1_0[0];
-  assign \$1059  = ~ w1_a4_2[1];
-  assign \$1060  = \$1058  | \$1059 ;
-  assign \$1061  = ~ w1_a7_5[2];
-  assign \$1062  = ~ w1_a11_8[1];
-  assign \$1063  = \$1061  | \$1062 ;
-  assign \$1064  = \$1060  | \$1063 ;
-  assign \$1065  = ~ \$1064 ;
-  assign \$1066  = ~ w1_a1_0[0];
-  assign \$1067  = ~ w1_a4_2[4];
-  assign \$1068  = \$1066  | \$1067 ;
-  assign \$1069  = ~ w1_a7_5[3];
-  assign \$1070  = ~ w1_a11_8[1];
-  assign \$1071  = \$1069  | \$1070 ;
-  assign \$1072  = \$1068  | \$1071 ;
-  assign \$1073  = ~ \$1072 ;
-  assign \$1074  = ~ w1_a1_0[0];
-  assign \$1075  = ~ w1_a4_2[7];
-  assign \$1076  = \$1074  | \$1075 ;
-  assign \$1077  = ~ w1_a7_5[3];
-  assign \$1078  = ~ w1_a11_8[1];
-  assign \$1079  = \$1077  | \$1078 ;
-  assign \$1080  = \$1076  | \$1079 ;
-  assign \$1081  = ~ \$1080 ;
-  assign \$1082  = ~ w1_a1_0[0];
-  assign \$1083  = ~ w1_a4_2[1];
-  assign \$1084  = \$1082  | \$1083 ;
-  assign \$1085  = ~ w1_a7_5[4];
-  assign \$1086  = ~ w1_a11_8[1];
-  assign \$1087  = \$1085  | \$1086 ;
-  assign \$1088  = \$1084  | \$1087 ;
-  assign \$1089  = ~ \$1088 ;
-  assign \$1090  = ~ w1_a1_0[0];
-  assign \$1091  = ~ w1_a4_2[4];
-  assign \$1092  = \$1090  | \$1091 ;
-  assign \$1093  = ~ w1_a7_5[5];
-  assign \$1094  = ~ w1_a11_8[1];
-  assign \$1095  = \$1093  | \$1094 ;
-  assign \$1096  = \$1092  | \$1095 ;
-  assign \$1097  = ~ \$1096 ;
-  assign \$1098  = ~ w1_a1_0[0];
-  assign \$1099  = ~ w1_a4_2[7];
-  assign \$1100  = \$1098  | \$1099 ;
-  assign \$1101  = ~ w1_a7_5[5];
-  assign \$1102  = ~ w1_a11_8[1];
-  assign \$1103  = \$1101  | \$1102 ;
-  assign \$1104  = \$1100  | \$1103 ;
-  assign \$1105  = ~ \$1104 ;
-  assign \$1106  = ~ w1_a1_0[0];
-  assign \$1107  = ~ w1_a4_2[4];
-  assign \$1108  = \$1106  | \$1107 ;
-  assign \$1109  = ~ w1_a7_5[0];
-  assign \$1110  = ~ w1_a11_8[0];
-  assign \$1111  = \$1109  | \$1110 ;
-  assign \$1112  = \$1108  | \$1111 ;
-  assign \$1113  = ~ \$1112 ;
-  assign \$1114  = ~ w1_a1_0[0];
-  assign \$1115  = ~ w1_a4_2[6];
-  assign \$1116  = \$1114  | \$1115 ;
-  assign \$1117  = ~ w1_a7_5[1];
-  assign \$1118  = ~ w1_a11_8[0];
-  assign \$1119  = \$1117  | \$1118 ;
-  assign \$1120  = \$1116  | \$1119 ;
-  assign \$1121  = ~ \$1120 ;
-  assign \$1122  = ~ w1_a1_0[0];
-  assign \$1123  = ~ w1_a4_2[1];
-  assign \$1124  = \$1122  | \$1123 ;
-  assign \$1125  = ~ w1_a7_5[0];
-  assign \$1126  = ~ w1_a11_8[1];
-  assign \$1127  = \$1125  | \$1126 ;
-  assign \$1128  = \$1124  | \$1127 ;
-  assign \$1129  = ~ \$1128 ;
-  assign \$1130  = ~ w1_a1_0[0];
-  assign \$1131  = ~ w1_a4_2[4];
-  assign \$1132  = \$1130  | \$1131 ;
-  assign \$1133  = ~ w1_a7_5[1];
-  assign \$1134  = ~ w1_a11_8[1];
-  assign \$1135  = \$1133  | \$1134 ;
-  assign \$1136  = \$1132  | \$1135 ;
-  assign \$1137  = ~ \$1136 ;
-  assign \$1138  = ~ w1_a1_0[0];
-  assign \$1139  = ~ w1_a4_2[1];
-  assign \$1140  = \$1138  | \$1139 ;
-  assign \$1141  = ~ w1_a7_5[2];
-  assign \$1142  = ~ w1_a11_8[1];
-  assign \$1143  = \$1141  | \$1142 ;
-  assign \$1144  = \$1140  | \$1143 ;
-  assign \$1145  = ~ \$1144 ;
-  assign \$1146  = ~ w1_a1_0[0];
-  assign \$1147  = ~ w1_a4_2[4];
-  assign \$1148  = \$1146  | \$1147 ;
-  assign \$1149  = ~ w1_a7_5[3];
-  assign \$1150  = ~ w1_a11_8[1];
-  assign \$1151  = \$1149  | \$1150 ;
-  assign \$1152  = \$1148  | \$1151 ;
-  assign \$1153  = ~ \$1152 ;
-  assign \$1154  = ~ w1_a1_0[0];
-  assign \$1155  = ~ w1_a4_2[1];
-  assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = ~ w1_a7_5[4];
-  assign \$1158  = ~ w1_a11_8[1];
-  assign \$1159  = \$1157  | \$1158 ;
-  assign \$1160  = \$1156  | \$1159 ;
-  assign \$1161  = ~ \$1160 ;
-  assign \$1162  = ~ w1_a1_0[0];
-  assign \$1163  = ~ w1_a4_2[4];
-  assign \$1164  = \$1162  | \$1163 ;
-  assign \$1165  = ~ w1_a7_5[5];
-  assign \$1166  = ~ w1_a11_8[1];
-  assign \$1167  = \$1165  | \$1166 ;
-  assign \$1168  = \$1164  | \$1167 ;
-  assign \$1169  = ~ \$1168 ;
-  assign \$1170  = { \$1169 , \$1161 , \$1153 , \$1145 , \$1137 , \$1129 , \$1121 , \$1113  } + 8'hff;
-  assign \$1171  = ~ w1_a1_0[0];
-  assign \$1172  = ~ w1_a4_2[6];
-  assign \$1173  = \$1171  | \$1172 ;
-  assign \$1174  = ~ w1_a7_5[0];
-  assign \$1175  = ~ w1_a11_8[0];
-  assign \$1176  = \$1174  | \$1175 ;
-  assign \$1177  = \$1173  | \$1176 ;
-  assign \$1178  = ~ \$1177 ;
-  assign \$1179  = ~ w1_a1_0[0];
-  assign \$1180  = ~ w1_a4_2[7];
-  assign \$1181  = \$1179  | \$1180 ;
-  assign \$1182  = ~ w1_a7_5[0];
-  assign \$1183  = ~ w1_a11_8[0];
-  assign \$1184  = \$1182  | \$1183 ;
-  assign \$1185  = \$1181  | \$1184 ;
-  assign \$1186  = ~ \$1185 ;
-  assign \$1187  = ~ w1_a1_0[0];
-  assign \$1188  = ~ w1_a4_2[7];
-  assign \$1189  = \$1187  | \$1188 ;
-  assign \$1190  = ~ w1_a7_5[1];
-  assign \$1191  = ~ w1_a11_8[1];
-  assign \$1192  = \$1190  | \$1191 ;
-  assign \$1193  = \$1189  | \$1192 ;
-  assign \$1194  = ~ \$1193 ;
-  assign \$1195  = ~ w1_a1_0[0];
-  assign \$1196  = ~ w1_a4_2[7];
-  assign \$1197  = \$1195  | \$1196 ;
-  assign \$1198  = ~ w1_a7_5[3];
-  assign \$1199  = ~ w1_a11_8[1];
-  assign \$1200  = \$1198  | \$1199 ;
-  assign \$1201  = \$1197  | \$1200 ;
-  assign \$1202  = ~ \$1201 ;
-  assign \$1203  = ~ w1_a1_0[0];
-  assign \$1204  = ~ w1_a4_2[7];
-  assign \$1205  = \$1203  | \$1204 ;
-  assign \$1206  = ~ w1_a7_5[5];
-  assign \$1207  = ~ w1_a11_8[1];
-  assign \$1208  = \$1206  | \$1207 ;
-  assign \$1209  = \$1205  | \$1208 ;
-  assign \$1210  = ~ \$1209 ;
-  assign \$1211  = { \$1210 , \$1202 , \$1194 , \$1186 , \$1178  } + 5'h1f;
-  assign \$1212  = \$signal$297  & \$signal$298 ;
-  assign \$1213  = \$1212  & w2_is_ctrl;
+  assign \$990  = ~ w1_a7_5[0];
+  assign \$991  = ~ w1_a11_8[0];
+  assign \$992  = \$990  | \$991 ;
+  assign \$993  = \$989  | \$992 ;
+  assign \$994  = ~ \$993 ;
+  assign \$995  = ~ w1_a1_0[0];
+  assign \$996  = ~ w1_a4_2[6];
+  assign \$997  = \$995  | \$996 ;
+  assign \$998  = ~ w1_a7_5[0];
+  assign \$999  = ~ w1_a11_8[0];
+  assign \$1000  = \$998  | \$999 ;
+  assign \$1001  = \$997  | \$1000 ;
+  assign \$1002  = ~ \$1001 ;
+  assign \$1003  = ~ w1_a1_0[0];
+  assign \$1004  = ~ w1_a4_2[7];
+  assign \$1005  = \$1003  | \$1004 ;
+  assign \$1006  = ~ w1_a7_5[0];
+  assign \$1007  = ~ w1_a11_8[0];
+  assign \$1008  = \$1006  | \$1007 ;
+  assign \$1009  = \$1005  | \$1008 ;
+  assign \$1010  = ~ \$1009 ;
+  assign \$1011  = ~ w1_a1_0[0];
+  assign \$1012  = ~ w1_a4_2[6];
+  assign \$1013  = \$1011  | \$1012 ;
+  assign \$1014  = ~ w1_a7_5[1];
+  assign \$1015  = ~ w1_a11_8[0];
+  assign \$1016  = \$1014  | \$1015 ;
+  assign \$1017  = \$1013  | \$1016 ;
+  assign \$1018  = ~ \$1017 ;
+  assign \$1019  = ~ w1_a1_0[0];
+  assign \$1020  = ~ w1_a4_2[1];
+  assign \$1021  = \$1019  | \$1020 ;
+  assign \$1022  = ~ w1_a7_5[0];
+  assign \$1023  = ~ w1_a11_8[1];
+  assign \$1024  = \$1022  | \$1023 ;
+  assign \$1025  = \$1021  | \$1024 ;
+  assign \$1026  = ~ \$1025 ;
+  assign \$1027  = ~ w1_a1_0[0];
+  assign \$1028  = ~ w1_a4_2[4];
+  assign \$1029  = \$1027  | \$1028 ;
+  assign \$1030  = ~ w1_a7_5[1];
+  assign \$1031  = ~ w1_a11_8[1];
+  assign \$1032  = \$1030  | \$1031 ;
+  assign \$1033  = \$1029  | \$1032 ;
+  assign \$1034  = ~ \$1033 ;
+  assign \$1035  = ~ w1_a1_0[0];
+  assign \$1036  = ~ w1_a4_2[7];
+  assign \$1037  = \$1035  | \$1036 ;
+  assign \$1038  = ~ w1_a7_5[1];
+  assign \$1039  = ~ w1_a11_8[1];
+  assign \$1040  = \$1038  | \$1039 ;
+  assign \$1041  = \$1037  | \$1040 ;
+  assign \$1042  = ~ \$1041 ;
+  assign \$1043  = ~ w1_a1_0[0];
+  assign \$1044  = ~ w1_a4_2[1];
+  assign \$1045  = \$1043  | \$1044 ;
+  assign \$1046  = ~ w1_a7_5[2];
+  assign \$1047  = ~ w1_a11_8[1];
+  assign \$1048  = \$1046  | \$1047 ;
+  assign \$1049  = \$1045  | \$1048 ;
+  assign \$1050  = ~ \$1049 ;
+  assign \$1051  = ~ w1_a1_0[0];
+  assign \$1052  = ~ w1_a4_2[4];
+  assign \$1053  = \$1051  | \$1052 ;
+  assign \$1054  = ~ w1_a7_5[3];
+  assign \$1055  = ~ w1_a11_8[1];
+  assign \$1056  = \$1054  | \$1055 ;
+  assign \$1057  = \$1053  | \$1056 ;
+  assign \$1058  = ~ \$1057 ;
+  assign \$1059  = ~ w1_a1_0[0];
+  assign \$1060  = ~ w1_a4_2[7];
+  assign \$1061  = \$1059  | \$1060 ;
+  assign \$1062  = ~ w1_a7_5[3];
+  assign \$1063  = ~ w1_a11_8[1];
+  assign \$1064  = \$1062  | \$1063 ;
+  assign \$1065  = \$1061  | \$1064 ;
+  assign \$1066  = ~ \$1065 ;
+  assign \$1067  = ~ w1_a1_0[0];
+  assign \$1068  = ~ w1_a4_2[1];
+  assign \$1069  = \$1067  | \$1068 ;
+  assign \$1070  = ~ w1_a7_5[4];
+  assign \$1071  = ~ w1_a11_8[1];
+  assign \$1072  = \$1070  | \$1071 ;
+  assign \$1073  = \$1069  | \$1072 ;
+  assign \$1074  = ~ \$1073 ;
+  assign \$1075  = ~ w1_a1_0[0];
+  assign \$1076  = ~ w1_a4_2[4];
+  assign \$1077  = \$1075  | \$1076 ;
+  assign \$1078  = ~ w1_a7_5[5];
+  assign \$1079  = ~ w1_a11_8[1];
+  assign \$1080  = \$1078  | \$1079 ;
+  assign \$1081  = \$1077  | \$1080 ;
+  assign \$1082  = ~ \$1081 ;
+  assign \$1083  = ~ w1_a1_0[0];
+  assign \$1084  = ~ w1_a4_2[7];
+  assign \$1085  = \$1083  | \$1084 ;
+  assign \$1086  = ~ w1_a7_5[5];
+  assign \$1087  = ~ w1_a11_8[1];
+  assign \$1088  = \$1086  | \$1087 ;
+  assign \$1089  = \$1085  | \$1088 ;
+  assign \$1090  = ~ \$1089 ;
+  assign \$1091  = ~ w1_a1_0[0];
+  assign \$1092  = ~ w1_a4_2[4];
+  assign \$1093  = \$1091  | \$1092 ;
+  assign \$1094  = ~ w1_a7_5[0];
+  assign \$1095  = ~ w1_a11_8[0];
+  assign \$1096  = \$1094  | \$1095 ;
+  assign \$1097  = \$1093  | \$1096 ;
+  assign \$1098  = ~ \$1097 ;
+  assign \$1099  = ~ w1_a1_0[0];
+  assign \$1100  = ~ w1_a4_2[6];
+  assign \$1101  = \$1099  | \$1100 ;
+  assign \$1102  = ~ w1_a7_5[1];
+  assign \$1103  = ~ w1_a11_8[0];
+  assign \$1104  = \$1102  | \$1103 ;
+  assign \$1105  = \$1101  | \$1104 ;
+  assign \$1106  = ~ \$1105 ;
+  assign \$1107  = ~ w1_a1_0[0];
+  assign \$1108  = ~ w1_a4_2[1];
+  assign \$1109  = \$1107  | \$1108 ;
+  assign \$1110  = ~ w1_a7_5[0];
+  assign \$1111  = ~ w1_a11_8[1];
+  assign \$1112  = \$1110  | \$1111 ;
+  assign \$1113  = \$1109  | \$1112 ;
+  assign \$1114  = ~ \$1113 ;
+  assign \$1115  = ~ w1_a1_0[0];
+  assign \$1116  = ~ w1_a4_2[4];
+  assign \$1117  = \$1115  | \$1116 ;
+  assign \$1118  = ~ w1_a7_5[1];
+  assign \$1119  = ~ w1_a11_8[1];
+  assign \$1120  = \$1118  | \$1119 ;
+  assign \$1121  = \$1117  | \$1120 ;
+  assign \$1122  = ~ \$1121 ;
+  assign \$1123  = ~ w1_a1_0[0];
+  assign \$1124  = ~ w1_a4_2[1];
+  assign \$1125  = \$1123  | \$1124 ;
+  assign \$1126  = ~ w1_a7_5[2];
+  assign \$1127  = ~ w1_a11_8[1];
+  assign \$1128  = \$1126  | \$1127 ;
+  assign \$1129  = \$1125  | \$1128 ;
+  assign \$1130  = ~ \$1129 ;
+  assign \$1131  = ~ w1_a1_0[0];
+  assign \$1132  = ~ w1_a4_2[4];
+  assign \$1133  = \$1131  | \$1132 ;
+  assign \$1134  = ~ w1_a7_5[3];
+  assign \$1135  = ~ w1_a11_8[1];
+  assign \$1136  = \$1134  | \$1135 ;
+  assign \$1137  = \$1133  | \$1136 ;
+  assign \$1138  = ~ \$1137 ;
+  assign \$1139  = ~ w1_a1_0[0];
+  assign \$1140  = ~ w1_a4_2[1];
+  assign \$1141  = \$1139  | \$1140 ;
+  assign \$1142  = ~ w1_a7_5[4];
+  assign \$1143  = ~ w1_a11_8[1];
+  assign \$1144  = \$1142  | \$1143 ;
+  assign \$1145  = \$1141  | \$1144 ;
+  assign \$1146  = ~ \$1145 ;
+  assign \$1147  = ~ w1_a1_0[0];
+  assign \$1148  = ~ w1_a4_2[4];
+  assign \$1149  = \$1147  | \$1148 ;
+  assign \$1150  = ~ w1_a7_5[5];
+  assign \$1151  = ~ w1_a11_8[1];
+  assign \$1152  = \$1150  | \$1151 ;
+  assign \$1153  = \$1149  | \$1152 ;
+  assign \$1154  = ~ \$1153 ;
+  assign \$1155  = { \$1154 , \$1146 , \$1138 , \$1130 , \$1122 , \$1114 , \$1106 , \$1098  } + 8'hff;
+  assign \$1156  = ~ w1_a1_0[0];
+  assign \$1157  = ~ w1_a4_2[6];
+  assign \$1158  = \$1156  | \$1157 ;
+  assign \$1159  = ~ w1_a7_5[0];
+  assign \$1160  = ~ w1_a11_8[0];
+  assign \$1161  = \$1159  | \$1160 ;
+  assign \$1162  = \$1158  | \$1161 ;
+  assign \$1163  = ~ \$1162 ;
+  assign \$1164  = ~ w1_a1_0[0];
+  assign \$1165  = ~ w1_a4_2[7];
+  assign \$1166  = \$1164  | \$1165 ;
+  assign \$1167  = ~ w1_a7_5[0];
+  assign \$1168  = ~ w1_a11_8[0];
+  assign \$1169  = \$1167  | \$1168 ;
+  assign \$1170  = \$1166  | \$1169 ;
+  assign \$1171  = ~ \$1170 ;
+  assign \$1172  = ~ w1_a1_0[0];
+  assign \$1173  = ~ w1_a4_2[7];
+  assign \$1174  = \$1172  | \$1173 ;
+  assign \$1175  = ~ w1_a7_5[1];
+  assign \$1176  = ~ w1_a11_8[1];
+  assign \$1177  = \$1175  | \$1176 ;
+  assign \$1178  = \$1174  | \$1177 ;
+  assign \$1179  = ~ \$1178 ;
+  assign \$1180  = ~ w1_a1_0[0];
+  assign \$1181  = ~ w1_a4_2[7];
+  assign \$1182  = \$1180  | \$1181 ;
+  assign \$1183  = ~ w1_a7_5[3];
+  assign \$1184  = ~ w1_a11_8[1];
+  assign \$1185  = \$1183  | \$1184 ;
+  assign \$1186  = \$1182  | \$1185 ;
+  assign \$1187  = ~ \$1186 ;
+  assign \$1188  = ~ w1_a1_0[0];
+  assign \$1189  = ~ w1_a4_2[7];
+  assign \$1190  = \$1188  | \$1189 ;
+  assign \$1191  = ~ w1_a7_5[5];
+  assign \$1192  = ~ w1_a11_8[1];
+  assign \$1193  = \$1191  | \$1192 ;
+  assign \$1194  = \$1190  | \$1193 ;
+  assign \$1195  = ~ \$1194 ;
+  assign \$1196  = { \$1195 , \$1187 , \$1179 , \$1171 , \$1163  } + 5'h1f;
+  assign \$1197  = \$signal$298  & \$signal$299 ;
+  assign \$1198  = \$1197  & w2_is_ctrl;
+  assign \$1199  = \$1198  & \$signal$301 [0];
+  assign \$1200  = \$signal$298  & \$signal$299 ;
+  assign \$1201  = \$1200  & w2_is_err_pop;
+  assign \$1202  = \$signal$298  & w2_is_irq_status;
+  assign \$1203  = \$1202  & \$signal$300 [0];
+  assign \$1204  = \$1203  ? \$signal$301 [4:0] : 5'h00;
+  assign \$1205  = \$signal$298  & w2_is_irq_enable;
+  assign \$1206  = \$1205  & \$signal$300 [0];
+  assign \$1207  = \$signal$298  & w2_is_pool0_low_water;
+  assign \$1208  = \$1207  & \$signal$300 [0];
+  assign \$1209  = \$signal$298  & w2_is_pool0_low_water;
+  assign \$1210  = \$1209  & \$signal$300 [1];
+  assign \$1211  = \$signal$298  & w2_is_pool0_low_water;
+  assign \$1212  = \$1211  & \$signal$300 [2];
+  assign \$1213  = \$signal$298  & w2_is_pool1_low_water;
   assign \$1214  = \$1213  & \$signal$300 [0];
-  assign \$1215  = \$signal$297  & \$signal$298 ;
-  assign \$1216  = \$1215  & w2_is_err_pop;
-  assign \$1217  = \$signal$297  & w2_is_irq_status;
-  assign \$1218  = \$1217  & \$signal$299 [0];
-  assign \$1219  = \$1218  ? \$signal$300 [4:0] : 5'h00;
-  assign \$1220  = \$signal$297  & w2_is_irq_enable;
-  assign \$1221  = \$1220  & \$signal$299 [0];
-  assign \$1222  = \$signal$297  & w2_is_pool0_low_water;
-  assign \$1223  = \$1222  & \$signal$299 [0];
-  assign \$1224  = \$signal$297  & w2_is_pool0_low_water;
-  assign \$1225  = \$1224  & \$signal$299 [1];
-  assign \$1226  = \$signal$297  & w2_is_pool0_low_water;
-  assign \$1227  = \$1226  & \$signal$299 [2];
-  assign \$1228  = \$signal$297  & w2_is_pool1_low_water;
-  assign \$1229  = \$1228  & \$signal$299 [0];
-  assign \$1230  = \$signal$297  & w2_is_pool1_low_water;
-  assign \$1231  = \$1230  & \$signal$299 [1];
-  assign \$1232  = \$signal$297  & w2_is_pool1_low_water;
-  assign \$1233  = \$1232  & \$signal$299 [2];
-  assign \$1234  = \$signal$297  & w2_is_pool2_low_water;
-  assign \$1235  = \$1234  & \$signal$299 [0];
-  assign \$1236  = \$signal$297  & w2_is_pool2_low_water;
-  assign \$1237  = \$1236  & \$signal$299 [1];
-  assign \$1238  = \$signal$297  & w2_is_pool2_low_water;
-  assign \$1239  = \$1238  & \$signal$299 [2];
-  assign \$1240  = | \port$3995$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1240 ;
-  assign \$1241  = | \port$4007$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1241 ;
-  assign \$1242  = ~ \port$3992$0 [0];
-  assign \$1243  = rsp_grant_valid & \$1242 ;
-  assign \$1244  = \port$3992$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1243  & \$1244 ;
-  assign \$1245  = \$signal$28  > 2'h2;
-  assign \$1246  = \$1245  ? 2'h2 : \$signal$28 ;
-  assign \$1247  = | \$signal$28 ;
-  assign \$1248  = space_ge1 & \$1247 ;
-  assign \$1249  = \$1248  ? 1'h1 : 1'h0;
-  assign \$1250  = space_ge2 ? \$1246  : { 1'h0, \$1249  };
-  assign \$signal$91  = space_ge3 ? \$signal$28  : \$1250 ;
-  assign \$1251  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1251  & space_ge1;
-  assign \$1252  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1252  & space_ge2;
-  assign \$1253  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1253  & space_ge3;
-  assign \$1254  = ~ space[4];
-  assign popped = w1c & \$1254 ;
-  assign \$1255  = 1'h0 - tail[1:0];
-  assign \$1256  = 1'h1 - tail[1:0];
-  assign \$1257  = 2'h2 - tail[1:0];
-  assign \$1258  = 2'h3 - tail[1:0];
-  assign \$1259  = space - 3'h7;
-  assign \$1260  = ~ \$1259 [5];
-  assign \$1261  = space - 3'h7;
-  assign \$1262  = ~ \$1261 [5];
-  assign \$1263  = space - 4'h8;
-  assign \$1264  = ~ \$1263 [5];
-  assign \$1265  = space - 3'h7;
-  assign \$1266  = ~ \$1265 [5];
-  assign \$1267  = space - 4'h8;
-  assign \$1268  = ~ \$1267 [5];
-  assign \$1269  = space - 4'h9;
-  assign \$1270  = ~ \$1269 [5];
-  assign \$1271  = space - \$signal$28 ;
-  assign \$1272  = space + 1'h1;
-  assign space_over = \$1272  - \$signal$28 ;
-  assign space_short = $signed(\$1271 ) < $signed(1'h0);
-  assign \$1273  = | \$signal$28 ;
-  assign \$1274  = \$signal$91  != \$signal$28 ;
-  assign \$1277  = \$signal$105  & irq_enable;
-  assign irq = | \$1277 ;
-  assign \$1278  = event_lw_granted_2 & event_lw_short;
-  assign \$1279  = log_lw_granted_2 & log_lw_short;
-  assign \$1280  = \$1278  | \$1279 ;
-  assign \$1281  = config_lw_granted_2 & config_lw_short;
-  assign low_water_hit = \$1280  | \$1281 ;
-  assign \$1282  = ! bus__r_addr[5:0];
-  assign \$1283  = 7'h70 >> bus__r_addr[11:6];
-  assign bus__r_slow = \$1282  & \$1283 ;
-  assign \$1284  = ~ alloc_queue_pop;
-  assign \$1285  = alloc_queue_count[0] & \$1284 ;
-  assign \$1286  = alloc_queue_held[0] | \$1285 ;
-  assign \$signature__en$343  = alloc_queue_push & \$1286 ;
-  assign \$1287  = req_alloc & native_alloc_valid;
-  assign \$1288  = ~ \$1287 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1288 ;
-  assign \$1289  = alloc_queue_count[0] | staged_valid;
-  assign \$1290  = ! bus__r_addr[5:0];
-  assign \$1291  = 7'h70 >> bus__r_addr[11:6];
-  assign \$1292  = \$1290  & \$1291 ;
-  assign \$1293  = bus__r_req & \$1292 ;
-  assign \$1294  = \$1289  | \$1293 ;
-  assign \$1295  = req_alloc & native_alloc_valid;
-  assign \$1296  = ~ \$1295 ;
-  assign \$1297  = \$1294  & \$1296 ;
-  assign \$1298  = ~ alloc_queue_count[0];
-  assign \$1299  = \$1297  & \$1298 ;
-  assign \$1300  = ~ \$1299 ;
-  assign alloc_queue_push = staged_valid & \$1300 ;
-  assign \$1301  = r2_block0 | r2_block4;
-  assign \$1302  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1301  | \$1302 ;
-  assign \$1303  = | r2_found_in;
-  assign bus__r_err = ~ \$1303 ;
+  assign \$1215  = \$signal$298  & w2_is_pool1_low_water;
+  assign \$1216  = \$1215  & \$signal$300 [1];
+  assign \$1217  = \$signal$298  & w2_is_pool1_low_water;
+  assign \$1218  = \$1217  & \$signal$300 [2];
+  assign \$1219  = \$signal$298  & w2_is_pool2_low_water;
+  assign \$1220  = \$1219  & \$signal$300 [0];
+  assign \$1221  = \$signal$298  & w2_is_pool2_low_water;
+  assign \$1222  = \$1221  & \$signal$300 [1];
+  assign \$1223  = \$signal$298  & w2_is_pool2_low_water;
+  assign \$1224  = \$1223  & \$signal$300 [2];
+  assign \$1225  = | \port$4115$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1225 ;
+  assign \$1226  = | \port$4127$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1226 ;
+  assign \$1227  = ~ \port$4112$0 [0];
+  assign \$1228  = rsp_grant_valid & \$1227 ;
+  assign \$1229  = \port$4112$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1228  & \$1229 ;
+  assign \$1230  = \$signal$28  > 2'h2;
+  assign \$1231  = \$1230  ? 2'h2 : \$signal$28 ;
+  assign \$1232  = | \$signal$28 ;
+  assign \$1233  = space_ge1 & \$1232 ;
+  assign \$1234  = \$1233  ? 1'h1 : 1'h0;
+  assign \$1235  = space_ge2 ? \$1231  : { 1'h0, \$1234  };
+  assign \$signal$91  = space_ge3 ? \$signal$28  : \$1235 ;
+  assign \$1236  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1236  & space_ge1;
+  assign \$1237  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1237  & space_ge2;
+  assign \$1238  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1238  & space_ge3;
+  assign \$1239  = ~ space[4];
+  assign popped = w1c & \$1239 ;
+  assign \$1240  = 1'h0 - tail[1:0];
+  assign \$1241  = 1'h1 - tail[1:0];
+  assign \$1242  = 2'h2 - tail[1:0];
+  assign \$1243  = 2'h3 - tail[1:0];
+  assign \$1244  = space - 3'h7;
+  assign \$1245  = ~ \$1244 [5];
+  assign \$1246  = space - 3'h7;
+  assign \$1247  = ~ \$1246 [5];
+  assign \$1248  = space - 4'h8;
+  assign \$1249  = ~ \$1248 [5];
+  assign \$1250  = space - 3'h7;
+  assign \$1251  = ~ \$1250 [5];
+  assign \$1252  = space - 4'h8;
+  assign \$1253  = ~ \$1252 [5];
+  assign \$1254  = space - 4'h9;
+  assign \$1255  = ~ \$1254 [5];
+  assign \$1256  = space - \$signal$28 ;
+  assign \$1257  = space + 1'h1;
+  assign space_over = \$1257  - \$signal$28 ;
+  assign space_short = $signed(\$1256 ) < $signed(1'h0);
+  assign \$1258  = | \$signal$28 ;
+  assign \$1259  = \$signal$91  != \$signal$28 ;
+  assign \$1262  = \$signal$105  & irq_enable;
+  assign irq = | \$1262 ;
+  assign \$1263  = event_lw_granted_2 & event_lw_short;
+  assign \$1264  = log_lw_granted_2 & log_lw_short;
+  assign \$1265  = \$1263  | \$1264 ;
+  assign \$1266  = config_lw_granted_2 & config_lw_short;
+  assign low_water_hit = \$1265  | \$1266 ;
+  assign \$1267  = 7'h70 >> bus__r_addr[11:6];
+  assign \$1269  = ~ \$1268 ;
+  assign \$1270  = \$1269  + 1'h1;
+  assign \$1271  = ~ alloc_queue_pop;
+  assign \$1272  = alloc_queue_count[0] & \$1271 ;
+  assign \$1273  = alloc_queue_held[0] | \$1272 ;
+  assign \$signature__en$344  = alloc_queue_push & \$1273 ;
+  assign \$1274  = req_alloc & native_alloc_valid;
+  assign \$1275  = ~ \$1274 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1275 ;
+  assign \$1276  = alloc_queue_count[0] | staged_valid;
+  assign \$1277  = \$1276  | \$1270 [8];
+  assign \$1278  = req_alloc & native_alloc_valid;
+  assign \$1279  = ~ \$1278 ;
+  assign \$1280  = \$1277  & \$1279 ;
+  assign \$1281  = ~ alloc_queue_count[0];
+  assign \$1282  = \$1280  & \$1281 ;
+  assign \$1283  = ~ \$1282 ;
+  assign alloc_queue_push = staged_valid & \$1283 ;
+  assign \$1284  = r2_block0 | r2_block4;
+  assign \$1285  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1284  | \$1285 ;
+  assign \$1286  = | r2_found_in;
+  assign bus__r_err = ~ \$1286 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$1305  = ~ \$1304 ;
-  assign \$1306  = \$1305  + 1'h1;
-  assign \$1308  = ~ \$1307 ;
-  assign \$1309  = \$1308  + 1'h1;
-  assign w0_event_is = bus__w_addr_from_queue ? \$1306 [6] : \$1309 [6];
-  assign \$1311  = ~ \$1310 ;
-  assign \$1312  = \$1311  + 1'h1;
-  assign \$1314  = ~ \$1313 ;
-  assign \$1315  = \$1314  + 1'h1;
-  assign w0_log_is = bus__w_addr_from_queue ? \$1312 [6] : \$1315 [6];
-  assign \$1317  = ~ \$1316 ;
-  assign \$1318  = \$1317  + 1'h1;
-  assign \$1320  = ~ \$1319 ;
-  assign \$1321  = \$1320  + 1'h1;
-  assign w0_config_is = bus__w_addr_from_queue ? \$1318 [6] : \$1321 [6];
+  assign \$1288  = ~ \$1287 ;
+  assign \$1289  = \$1288  + 1'h1;
+  assign \$1291  = ~ \$1290 ;
+  assign \$1292  = \$1291  + 1'h1;
+  assign w0_event_is = bus__w_addr_from_queue ? \$1289 [6] : \$1292 [6];
+  assign \$1294  = ~ \$1293 ;
+  assign \$1295  = \$1294  + 1'h1;
+  assign \$1297  = ~ \$1296 ;
+  assign \$1298  = \$1297  + 1'h1;
+  assign w0_log_is = bus__w_addr_from_queue ? \$1295 [6] : \$1298 [6];
+  assign \$1300  = ~ \$1299 ;
+  assign \$1301  = \$1300  + 1'h1;
+  assign \$1303  = ~ \$1302 ;
+  assign \$1304  = \$1303  + 1'h1;
+  assign w0_config_is = bus__w_addr_from_queue ? \$1301 [6] : \$1304 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$4124$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$4246$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
   assign w0_free_at_pins = bus__w_addr[5:0] == 3'h4;
   assign w0_flush_at_queued = bus__w_addr_queued[5:0] == 6'h30;
   assign w0_flush_at_pins = bus__w_addr[5:0] == 6'h30;
-  assign \$1322  = bus__w_addr_queued[5:0] == 3'h4;
-  assign \$1323  = bus__w_addr_queued[5:0] == 6'h30;
-  assign w0_command_at_queued = \$1322  | \$1323 ;
-  assign \$1324  = bus__w_addr[5:0] == 3'h4;
-  assign \$1325  = bus__w_addr[5:0] == 6'h30;
-  assign w0_command_at_pins = \$1324  | \$1325 ;
-  assign \$1326  = \port$4124$0 [18:0] - 8'h80;
-  assign \$1327  = ~ \$1326 [19];
-  assign \$1328  = bus__w_data[18:0] - 8'h80;
-  assign \$1329  = ~ \$1328 [19];
+  assign \$1305  = bus__w_addr_queued[5:0] == 3'h4;
+  assign \$1306  = bus__w_addr_queued[5:0] == 6'h30;
+  assign w0_command_at_queued = \$1305  | \$1306 ;
+  assign \$1307  = bus__w_addr[5:0] == 3'h4;
+  assign \$1308  = bus__w_addr[5:0] == 6'h30;
+  assign w0_command_at_pins = \$1307  | \$1308 ;
+  assign \$1309  = \port$4246$0 [18:0] - 8'h80;
+  assign \$1310  = ~ \$1309 [19];
+  assign \$1311  = bus__w_data[18:0] - 8'h80;
+  assign \$1312  = ~ \$1311 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1330  = \port$4124$0 [18:0] - 10'h200;
-  assign \$1331  = ~ \$1330 [19];
-  assign \$1332  = bus__w_data[18:0] - 10'h200;
-  assign \$1333  = ~ \$1332 [19];
+  assign \$1313  = \port$4246$0 [18:0] - 10'h200;
+  assign \$1314  = ~ \$1313 [19];
+  assign \$1315  = bus__w_data[18:0] - 10'h200;
+  assign \$1316  = ~ \$1315 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1334  = \port$4124$0 [18:0] - 5'h10;
-  assign \$1335  = ~ \$1334 [19];
-  assign \$1336  = bus__w_data[18:0] - 5'h10;
-  assign \$1337  = ~ \$1336 [19];
+  assign \$1317  = \port$4246$0 [18:0] - 5'h10;
+  assign \$1318  = ~ \$1317 [19];
+  assign \$1319  = bus__w_data[18:0] - 5'h10;
+  assign \$1320  = ~ \$1319 [19];
   assign w0_config_slot_ok = bus__w_beat_from_queue ? w0_config_slot_ok_queued : w0_config_slot_ok_pins;
-  assign \$1338  = ~ command_queue_pop;
-  assign \$1339  = command_queue_count[0] & \$1338 ;
-  assign \$1340  = command_queue_held[0] | \$1339 ;
-  assign \$signature__en$370  = command_queue_push & \$1340 ;
-  assign \$1341  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1342  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1343  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1344  = { \$1343 , \$1342 , \$1341  } + 3'h7;
-  assign \$1345  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1346  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1347  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1348  = { \$1347 , \$1346 , \$1345  } + 3'h7;
-  assign \$1349  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1350  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1351  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1352  = { \$1351 , \$1350 , \$1349  } + 3'h7;
-  assign \$1353  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1354  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1355  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1356  = { \$1355 , \$1354 , \$1353  } + 3'h7;
-  assign \$1357  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1358  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1359  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1360  = { \$1359 , \$1358 , \$1357  } + 3'h7;
-  assign \$1361  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1362  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1363  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1364  = { \$1363 , \$1362 , \$1361  } + 3'h7;
-  assign \$1365  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1366  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1367  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1368  = { \$1367 , \$1366 , \$1365  } + 3'h7;
-  assign \$1369  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1370  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1371  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1372  = { \$1371 , \$1370 , \$1369  } + 3'h7;
-  assign \$1373  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1374  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1375  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1376  = { \$1375 , \$1374 , \$1373  } + 3'h7;
-  assign \$1377  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1378  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1379  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1380  = { \$1379 , \$1378 , \$1377  } + 3'h7;
-  assign \$1381  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1382  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1383  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1384  = { \$1383 , \$1382 , \$1381  } + 3'h7;
-  assign \$1385  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1386  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1387  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1388  = { \$1387 , \$1386 , \$1385  } + 3'h7;
-  assign \$1389  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1390  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1391  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1392  = { \$1391 , \$1390 , \$1389  } + 3'h7;
-  assign \$1393  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1394  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1395  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1396  = { \$1395 , \$1394 , \$1393  } + 3'h7;
-  assign \$1397  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1398  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1399  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1400  = { \$1399 , \$1398 , \$1397  } + 3'h7;
-  assign \$1401  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1402  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1403  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1404  = { \$1403 , \$1402 , \$1401  } + 3'h7;
-  assign \$1405  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1406  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1407  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1408  = { \$1407 , \$1406 , \$1405  } + 3'h7;
-  assign \$1409  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1410  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1411  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1412  = { \$1411 , \$1410 , \$1409  } + 3'h7;
-  assign \$1413  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1414  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1415  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1416  = { \$1415 , \$1414 , \$1413  } + 3'h7;
-  assign \$1417  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1418  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1419  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1420  = { \$1419 , \$1418 , \$1417  } + 3'h7;
-  assign \$1421  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1422  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1423  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1424  = { \$1423 , \$1422 , \$1421  } + 3'h7;
-  assign \$1425  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1426  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1427  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1428  = { \$1427 , \$1426 , \$1425  } + 3'h7;
-  assign \$1429  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1430  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1431  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1432  = { \$1431 , \$1430 , \$1429  } + 3'h7;
-  assign \$1433  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1434  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1435  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1436  = { \$1435 , \$1434 , \$1433  } + 3'h7;
-  assign \$1437  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1438  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1439  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1440  = { \$1439 , \$1438 , \$1437  } + 3'h7;
-  assign \$1441  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1442  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1443  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1444  = { \$1443 , \$1442 , \$1441  } + 3'h7;
-  assign \$1445  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1446  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1447  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1448  = { \$1447 , \$1446 , \$1445  } + 3'h7;
-  assign \$1449  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1450  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1451  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1452  = { \$1451 , \$1450 , \$1449  } + 3'h7;
-  assign \$1453  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1454  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1455  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1456  = { \$1455 , \$1454 , \$1453  } + 3'h7;
-  assign \$1457  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1458  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1459  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1460  = { \$1459 , \$1458 , \$1457  } + 3'h7;
-  assign \$1461  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1462  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1463  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1464  = { \$1463 , \$1462 , \$1461  } + 3'h7;
-  assign \$1465  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1466  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1467  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1321  = ~ command_queue_pop;
+  assign \$1322  = command_queue_count[0] & \$1321 ;
+  assign \$1323  = command_queue_held[0] | \$1322 ;
+  assign \$signature__en$371  = command_queue_push & \$1323 ;
+  assign \$1324  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1325  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1326  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1327  = { \$1326 , \$1325 , \$1324  } + 3'h7;
+  assign \$1328  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1329  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1330  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1331  = { \$1330 , \$1329 , \$1328  } + 3'h7;
+  assign \$1332  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1333  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1334  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1335  = { \$1334 , \$1333 , \$1332  } + 3'h7;
+  assign \$1336  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1337  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1338  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1339  = { \$1338 , \$1337 , \$1336  } + 3'h7;
+  assign \$1340  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1341  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1342  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1343  = { \$1342 , \$1341 , \$1340  } + 3'h7;
+  assign \$1344  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1345  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1346  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1347  = { \$1346 , \$1345 , \$1344  } + 3'h7;
+  assign \$1348  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1349  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1350  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1351  = { \$1350 , \$1349 , \$1348  } + 3'h7;
+  assign \$1352  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1353  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1354  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1355  = { \$1354 , \$1353 , \$1352  } + 3'h7;
+  assign \$1356  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1357  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1358  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1359  = { \$1358 , \$1357 , \$1356  } + 3'h7;
+  assign \$1360  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1361  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1362  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1363  = { \$1362 , \$1361 , \$1360  } + 3'h7;
+  assign \$1364  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1365  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1366  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1367  = { \$1366 , \$1365 , \$1364  } + 3'h7;
+  assign \$1368  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1369  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1370  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1371  = { \$1370 , \$1369 , \$1368  } + 3'h7;
+  assign \$1372  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1373  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1374  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1375  = { \$1374 , \$1373 , \$1372  } + 3'h7;
+  assign \$1376  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1377  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1378  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1379  = { \$1378 , \$1377 , \$1376  } + 3'h7;
+  assign \$1380  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1381  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1382  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1383  = { \$1382 , \$1381 , \$1380  } + 3'h7;
+  assign \$1384  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1385  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1386  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1387  = { \$1386 , \$1385 , \$1384  } + 3'h7;
+  assign \$1388  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1389  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1390  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1391  = { \$1390 , \$1389 , \$1388  } + 3'h7;
+  assign \$1392  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1393  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1394  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1395  = { \$1394 , \$1393 , \$1392  } + 3'h7;
+  assign \$1396  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1397  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1398  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1399  = { \$1398 , \$1397 , \$1396  } + 3'h7;
+  assign \$1400  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1401  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1402  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1403  = { \$1402 , \$1401 , \$1400  } + 3'h7;
+  assign \$1404  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1405  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1406  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1407  = { \$1406 , \$1405 , \$1404  } + 3'h7;
+  assign \$1408  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1409  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1410  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1411  = { \$1410 , \$1409 , \$1408  } + 3'h7;
+  assign \$1412  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1413  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1414  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1415  = { \$1414 , \$1413 , \$1412  } + 3'h7;
+  assign \$1416  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1417  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1418  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1419  = { \$1418 , \$1417 , \$1416  } + 3'h7;
+  assign \$1420  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1421  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1422  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1423  = { \$1422 , \$1421 , \$1420  } + 3'h7;
+  assign \$1424  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1425  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1426  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1427  = { \$1426 , \$1425 , \$1424  } + 3'h7;
+  assign \$1428  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1429  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1430  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1431  = { \$1430 , \$1429 , \$1428  } + 3'h7;
+  assign \$1432  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1433  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1434  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1435  = { \$1434 , \$1433 , \$1432  } + 3'h7;
+  assign \$1436  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1437  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1438  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1439  = { \$1438 , \$1437 , \$1436  } + 3'h7;
+  assign \$1440  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1441  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1442  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1443  = { \$1442 , \$1441 , \$1440  } + 3'h7;
+  assign \$1444  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1445  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1446  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1447  = { \$1446 , \$1445 , \$1444  } + 3'h7;
+  assign \$1448  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1449  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1450  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1451  = { \$1450 , \$1449 , \$1448  } + 3'h7;
+  assign \$1452  = w1_hit[0] | w1_hit[1];
+  assign \$1453  = \$1452  | w1_hit[2];
+  assign \$1454  = ~ \$1453 ;
+  assign \$1455  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$1455 ;
+  assign \$1456  = w1_valid & w1_is_command;
+  assign \$1457  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$1456  & \$1457 ;
+  assign \$1458  = ~ native_turn;
+  assign \$1459  = ~ command_queue_head[0];
+  assign \$1460  = w1_valid & w1_is_free;
+  assign \$1461  = command_queue_count[0] ? \$1459  : \$1460 ;
+  assign req_free = \$1458  & \$1461 ;
+  assign \$1462  = ~ native_turn;
+  assign \$1463  = w1_valid & w1_is_flush;
+  assign \$1464  = command_queue_count[0] ? command_queue_head[0] : \$1463 ;
+  assign req_flush = \$1462  & \$1464 ;
+  assign \$1465  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1466  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1467  = w1_pool_is[2] & w1_config_addr[0];
   assign \$1468  = { \$1467 , \$1466 , \$1465  } + 3'h7;
-  assign \$1469  = w1_hit[0] | w1_hit[1];
-  assign \$1470  = \$1469  | w1_hit[2];
-  assign \$1471  = ~ \$1470 ;
-  assign \$1472  = ~ native_turn;
-  assign command_queue_pop = command_queue_count[0] & \$1472 ;
-  assign \$1473  = w1_valid & w1_is_command;
-  assign \$1474  = command_queue_count[0] | native_turn;
-  assign command_queue_push = \$1473  & \$1474 ;
-  assign \$1475  = ~ native_turn;
-  assign \$1476  = ~ command_queue_head[0];
-  assign \$1477  = w1_valid & w1_is_free;
-  assign \$1478  = command_queue_count[0] ? \$1476  : \$1477 ;
-  assign req_free = \$1475  & \$1478 ;
-  assign \$1479  = ~ native_turn;
-  assign \$1480  = w1_valid & w1_is_flush;
-  assign \$1481  = command_queue_count[0] ? command_queue_head[0] : \$1480 ;
-  assign req_flush = \$1479  & \$1481 ;
-  assign \$1482  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1483  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1484  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1485  = { \$1484 , \$1483 , \$1482  } + 3'h7;
-  assign \$1486  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1487  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1488  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1489  = { \$1488 , \$1487 , \$1486  } + 3'h7;
-  assign \$1490  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1491  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1492  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1493  = { \$1492 , \$1491 , \$1490  } + 3'h7;
-  assign \$1494  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1495  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1496  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1497  = { \$1496 , \$1495 , \$1494  } + 3'h7;
-  assign \$1498  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1499  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1500  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1501  = { \$1500 , \$1499 , \$1498  } + 3'h7;
-  assign \$1502  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1503  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1504  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1505  = { \$1504 , \$1503 , \$1502  } + 3'h7;
-  assign \$1506  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1507  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1508  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1509  = { \$1508 , \$1507 , \$1506  } + 3'h7;
-  assign \$1510  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1511  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1512  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1513  = { \$1512 , \$1511 , \$1510  } + 3'h7;
-  assign \$1514  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1515  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1516  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1517  = { \$1516 , \$1515 , \$1514  } + 3'h7;
-  assign \$1518  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1519  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1520  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1521  = { \$1520 , \$1519 , \$1518  } + 3'h7;
-  assign \$1522  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1523  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1524  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1525  = { \$1524 , \$1523 , \$1522  } + 3'h7;
-  assign \$1526  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1527  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1528  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1529  = { \$1528 , \$1527 , \$1526  } + 3'h7;
-  assign \$1530  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1531  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1532  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1533  = { \$1532 , \$1531 , \$1530  } + 3'h7;
-  assign \$1534  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1535  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1536  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1537  = { \$1536 , \$1535 , \$1534  } + 3'h7;
-  assign \$1538  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1539  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1540  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1541  = { \$1540 , \$1539 , \$1538  } + 3'h7;
-  assign \$1542  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1543  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1544  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1545  = { \$1544 , \$1543 , \$1542  } + 3'h7;
-  assign \$1546  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1547  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1548  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1549  = { \$1548 , \$1547 , \$1546  } + 3'h7;
-  assign \$1550  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1551  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1552  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1553  = { \$1552 , \$1551 , \$1550  } + 3'h7;
-  assign \$1554  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1555  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1556  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1557  = { \$1556 , \$1555 , \$1554  } + 3'h7;
-  assign \$1558  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1559  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1560  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1561  = { \$1560 , \$1559 , \$1558  } + 3'h7;
-  assign \$1562  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1563  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1564  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1565  = { \$1564 , \$1563 , \$1562  } + 3'h7;
-  assign \$1566  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1567  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1568  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1569  = { \$1568 , \$1567 , \$1566  } + 3'h7;
-  assign \$1570  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1571  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1572  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1573  = { \$1572 , \$1571 , \$1570  } + 3'h7;
-  assign \$1574  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1575  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1576  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1577  = { \$1576 , \$1575 , \$1574  } + 3'h7;
-  assign \$1578  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1579  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1580  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1581  = { \$1580 , \$1579 , \$1578  } + 3'h7;
-  assign \$1582  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1583  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1584  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1585  = { \$1584 , \$1583 , \$1582  } + 3'h7;
-  assign \$1586  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1587  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1588  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1589  = { \$1588 , \$1587 , \$1586  } + 3'h7;
-  assign \$1590  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1591  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1592  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1593  = { \$1592 , \$1591 , \$1590  } + 3'h7;
-  assign \$1594  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1595  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1596  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1597  = { \$1596 , \$1595 , \$1594  } + 3'h7;
-  assign \$1598  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1599  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1600  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1601  = { \$1600 , \$1599 , \$1598  } + 3'h7;
-  assign \$1602  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1603  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1604  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1605  = { \$1604 , \$1603 , \$1602  } + 3'h7;
-  assign \$1606  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1607  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1608  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1609  = { \$1608 , \$1607 , \$1606  } + 3'h7;
-  assign \$1610  = w1_hit[0] | w1_hit[1];
-  assign \$1611  = \$1610  | w1_hit[2];
-  assign \$1612  = ~ \$1611 ;
-  assign \$1613  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$254 , \$1612 , \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], w1_is_flush };
-  assign \$1614  = ~ w2_plain;
-  assign \$1615  = \$signal$314  & \$signal$298 ;
-  assign \$1616  = ~ \$1615 ;
-  assign bus__w_err = \$1614  & \$1616 ;
-  assign \$1617  = rsp_freed_valid & \port$4035$0 [0];
-  assign \$1618  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1617  | \$1618 ;
-  assign \$1619  = rsp_freed_valid & \port$4035$0 [0];
-  assign \$1620  = \$1619  ? \port$3995$0 [0] : \port$4007$0 [0];
-  assign bus__w_slow_err = ~ \$1620 ;
+  assign \$1469  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1470  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1471  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1472  = { \$1471 , \$1470 , \$1469  } + 3'h7;
+  assign \$1473  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1474  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1475  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1476  = { \$1475 , \$1474 , \$1473  } + 3'h7;
+  assign \$1477  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1478  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1479  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1480  = { \$1479 , \$1478 , \$1477  } + 3'h7;
+  assign \$1481  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1482  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1483  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1484  = { \$1483 , \$1482 , \$1481  } + 3'h7;
+  assign \$1485  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1486  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1487  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1488  = { \$1487 , \$1486 , \$1485  } + 3'h7;
+  assign \$1489  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1490  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1491  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1492  = { \$1491 , \$1490 , \$1489  } + 3'h7;
+  assign \$1493  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1494  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1495  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1496  = { \$1495 , \$1494 , \$1493  } + 3'h7;
+  assign \$1497  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1498  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1499  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1500  = { \$1499 , \$1498 , \$1497  } + 3'h7;
+  assign \$1501  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1502  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1503  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1504  = { \$1503 , \$1502 , \$1501  } + 3'h7;
+  assign \$1505  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1506  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1507  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1508  = { \$1507 , \$1506 , \$1505  } + 3'h7;
+  assign \$1509  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1510  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1511  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1512  = { \$1511 , \$1510 , \$1509  } + 3'h7;
+  assign \$1513  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1514  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1515  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1516  = { \$1515 , \$1514 , \$1513  } + 3'h7;
+  assign \$1517  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1518  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1519  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1520  = { \$1519 , \$1518 , \$1517  } + 3'h7;
+  assign \$1521  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1522  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1523  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1524  = { \$1523 , \$1522 , \$1521  } + 3'h7;
+  assign \$1525  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1526  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1527  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1528  = { \$1527 , \$1526 , \$1525  } + 3'h7;
+  assign \$1529  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1530  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1531  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1532  = { \$1531 , \$1530 , \$1529  } + 3'h7;
+  assign \$1533  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1534  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1535  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1536  = { \$1535 , \$1534 , \$1533  } + 3'h7;
+  assign \$1537  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1538  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1539  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1540  = { \$1539 , \$1538 , \$1537  } + 3'h7;
+  assign \$1541  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1542  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1543  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1544  = { \$1543 , \$1542 , \$1541  } + 3'h7;
+  assign \$1545  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1546  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1547  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1548  = { \$1547 , \$1546 , \$1545  } + 3'h7;
+  assign \$1549  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1550  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1551  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
+  assign \$1553  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1554  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1555  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
+  assign \$1557  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1558  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1559  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
+  assign \$1561  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1562  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1563  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
+  assign \$1565  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1566  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1567  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
+  assign \$1569  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1570  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1571  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
+  assign \$1573  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1574  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1575  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1576  = { \$1575 , \$1574 , \$1573  } + 3'h7;
+  assign \$1577  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1578  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1579  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1580  = { \$1579 , \$1578 , \$1577  } + 3'h7;
+  assign \$1581  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1582  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1583  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1584  = { \$1583 , \$1582 , \$1581  } + 3'h7;
+  assign \$1585  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1586  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1587  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1588  = { \$1587 , \$1586 , \$1585  } + 3'h7;
+  assign \$1589  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1590  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1591  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
+  assign \$1593  = w1_hit[0] | w1_hit[1];
+  assign \$1594  = \$1593  | w1_hit[2];
+  assign \$1595  = ~ \$1594 ;
+  assign \$1596  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1595 , \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], w1_is_flush };
+  assign \$1597  = ~ w2_plain;
+  assign \$1598  = \$signal$315  & \$signal$299 ;
+  assign \$1599  = ~ \$1598 ;
+  assign bus__w_err = \$1597  & \$1599 ;
+  assign \$1600  = rsp_freed_valid & \port$4155$0 [0];
+  assign \$1601  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1600  | \$1601 ;
+  assign \$1602  = rsp_freed_valid & \port$4155$0 [0];
+  assign \$1603  = \$1602  ? \port$4115$0 [0] : \port$4127$0 [0];
+  assign bus__w_slow_err = ~ \$1603 ;
   always @(posedge aclk_clk)
-    cycle <= \$1621 ;
+    cycle <= \$1604 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1622 ;
+    \$signal  <= \$1605 ;
   always @(posedge aclk_clk)
-    ready <= \$1623 ;
+    ready <= \$1606 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 24'h000000, \port$3992$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$3992$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$3992$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4112$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4112$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4112$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1624 ;
+    \$signal$28  <= \$1607 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1625 ;
+    e1_exhausted <= \$1608 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1626 ;
+    event_ev_grant <= \$1609 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1627 ;
+    event_ev_free <= \$1610 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1628 ;
+    event_ev_flush <= \$1611 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1629 ;
+    event_ev_fail <= \$1612 ;
   always @(posedge aclk_clk)
-    log_ev_grant <= \$1630 ;
+    log_ev_grant <= \$1613 ;
   always @(posedge aclk_clk)
-    log_ev_free <= \$1631 ;
+    log_ev_free <= \$1614 ;
   always @(posedge aclk_clk)
-    log_ev_flush <= \$1632 ;
+    log_ev_flush <= \$1615 ;
   always @(posedge aclk_clk)
-    log_ev_fail <= \$1633 ;
+    log_ev_fail <= \$1616 ;
   always @(posedge aclk_clk)
-    log_ev_overwrite <= \$1634 ;
+    log_ev_overwrite <= \$1617 ;
   always @(posedge aclk_clk)
-    config_ev_grant <= \$1635 ;
+    config_ev_grant <= \$1618 ;
   always @(posedge aclk_clk)
-    config_ev_free <= \$1636 ;
+    config_ev_free <= \$1619 ;
   always @(posedge aclk_clk)
-    config_ev_flush <= \$1637 ;
+    config_ev_flush <= \$1620 ;
   always @(posedge aclk_clk)
-    config_ev_fail <= \$1638 ;
+    config_ev_fail <= \$1621 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$61 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$65 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1639 ;
+    log_bank0_wen <= \$1622 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$68 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$72 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1640 ;
+    log_bank1_wen <= \$1623 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$75 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$79 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1641 ;
+    log_bank2_wen <= \$1624 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$84 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1642 ;
+    log_bank3_wen <= \$1625 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1643 ;
+    space_ge1 <= \$1626 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1644 ;
+    space_ge2 <= \$1627 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1645 ;
+    space_ge3 <= \$1628 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1646 ;
+    space_ge4 <= \$1629 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1647 ;
+    space_ge5 <= \$1630 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1648 ;
+    space_ge6 <= \$1631 ;
   always @(posedge aclk_clk)
-    space <= \$1649 ;
+    space <= \$1632 ;
   always @(posedge aclk_clk)
-    tail <= \$1650 ;
+    tail <= \$1633 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$1651 ;
+    n_kept_q <= \$1634 ;
   always @(posedge aclk_clk)
-    \$signal$92  <= \$1652 ;
+    \$signal$92  <= \$1635 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1653 ;
+    n_dropped <= \$1636 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1654 ;
+    err_dropped <= \$1637 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1655 ;
+    tail_row <= \$1638 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1656 ;
+    tail_next_row <= \$1639 ;
   always @(posedge aclk_clk)
-    head <= \$1657 ;
+    head <= \$1640 ;
   always @(posedge aclk_clk)
-    \$signal$97  <= \$1658 ;
+    \$signal$97  <= \$1641 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1659 ;
+    head_bank <= \$1642 ;
   always @(posedge aclk_clk)
     head_entry <= \$111 ;
   always @(posedge aclk_clk)
-    head_shown_valid <= \$1660 ;
+    head_shown_valid <= \$1643 ;
   always @(posedge aclk_clk)
-    \$signal$105  <= \$1661 ;
+    \$signal$105  <= \$1644 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1662 ;
+    event_lw_limit <= \$1645 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1663 ;
+    event_lw_short <= \$1646 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1664 ;
+    event_lw_granted_1 <= \$1647 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1665 ;
+    event_lw_granted_2 <= \$1648 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1666 ;
+    event_in_use <= \$1649 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1667 ;
+    event_in_use_was <= \$1650 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1668 ;
+    event_in_use_rose <= \$1651 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1669 ;
+    event_hw_grow <= \$1652 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1670 ;
+    event_high_water <= \$1653 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1671 ;
+    event_allocs <= \$1654 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1672 ;
+    event_fails <= \$1655 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1673 ;
+    event_frees <= \$1656 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1674 ;
+    event_flushes <= \$1657 ;
   always @(posedge aclk_clk)
-    log_lw_limit <= \$1675 ;
+    log_lw_limit <= \$1658 ;
   always @(posedge aclk_clk)
-    log_lw_short <= \$1676 ;
+    log_lw_short <= \$1659 ;
   always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1677 ;
+    log_lw_granted_1 <= \$1660 ;
   always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1678 ;
+    log_lw_granted_2 <= \$1661 ;
   always @(posedge aclk_clk)
-    log_in_use <= \$1679 ;
+    log_in_use <= \$1662 ;
   always @(posedge aclk_clk)
-    log_in_use_was <= \$1680 ;
+    log_in_use_was <= \$1663 ;
   always @(posedge aclk_clk)
-    log_in_use_rose <= \$1681 ;
+    log_in_use_rose <= \$1664 ;
   always @(posedge aclk_clk)
-    log_hw_grow <= \$1682 ;
+    log_hw_grow <= \$1665 ;
   always @(posedge aclk_clk)
-    log_high_water <= \$1683 ;
+    log_high_water <= \$1666 ;
   always @(posedge aclk_clk)
-    log_allocs <= \$1684 ;
+    log_allocs <= \$1667 ;
   always @(posedge aclk_clk)
-    log_fails <= \$1685 ;
+    log_fails <= \$1668 ;
   always @(posedge aclk_clk)
-    log_frees <= \$1686 ;
+    log_frees <= \$1669 ;
   always @(posedge aclk_clk)
-    log_flushes <= \$1687 ;
+    log_flushes <= \$1670 ;
   always @(posedge aclk_clk)
-    log_overwrites <= \$1688 ;
+    log_overwrites <= \$1671 ;
   always @(posedge aclk_clk)
-    config_lw_limit <= \$1689 ;
+    config_lw_limit <= \$1672 ;
   always @(posedge aclk_clk)
-    config_lw_short <= \$1690 ;
+    config_lw_short <= \$1673 ;
   always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$1691 ;
+    config_lw_granted_1 <= \$1674 ;
   always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$1692 ;
+    config_lw_granted_2 <= \$1675 ;
   always @(posedge aclk_clk)
-    config_in_use <= \$1693 ;
+    config_in_use <= \$1676 ;
   always @(posedge aclk_clk)
-    config_in_use_was <= \$1694 ;
+    config_in_use_was <= \$1677 ;
   always @(posedge aclk_clk)
-    config_in_use_rose <= \$1695 ;
+    config_in_use_rose <= \$1678 ;
   always @(posedge aclk_clk)
-    config_hw_grow <= \$1696 ;
+    config_hw_grow <= \$1679 ;
   always @(posedge aclk_clk)
-    config_high_water <= \$1697 ;
+    config_high_water <= \$1680 ;
   always @(posedge aclk_clk)
-    config_allocs <= \$1698 ;
+    config_allocs <= \$1681 ;
   always @(posedge aclk_clk)
-    config_fails <= \$1699 ;
+    config_fails <= \$1682 ;
   always @(posedge aclk_clk)
-    config_frees <= \$1700 ;
+    config_frees <= \$1683 ;
   always @(posedge aclk_clk)
-    config_flushes <= \$1701 ;
+    config_flushes <= \$1684 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1702 ;
+    r1_valid <= \$1685 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1703 ;
+    alloc_queue_head <= \$1686 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1704 ;
+    alloc_queue_rd <= \$1687 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1705 ;
+    alloc_queue_rd_next <= \$1688 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1706 ;
+    alloc_queue_wr <= \$1689 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1707 ;
+    alloc_queue_wr_next <= \$1690 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1708 ;
+    alloc_queue_held <= \$1691 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1709 ;
+    alloc_queue_count <= \$1692 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1710 ;
+    req_alloc <= \$1693 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1711 ;
+    staged_valid <= \$1694 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1712 ;
+    alloc_queue_w_data <= \$1695 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1713 ;
+    req_alloc_pool <= \$1696 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1714 ;
+    req_alloc_size <= \$1697 ;
   always @(posedge aclk_clk)
-    r1_sel_id <= \$431 [12];
+    r1_sel_id <= \$416 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$434 [12];
+    r1_sel_version <= \$419 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$437 [12];
+    r1_sel_config <= \$422 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$440 [12];
+    r1_sel_config2 <= \$425 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$443 [12];
+    r1_sel_ctrl <= \$428 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$446 [12];
+    r1_sel_status <= \$431 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$449 [12];
+    r1_sel_irq_status <= \$434 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$452 [12];
+    r1_sel_irq_enable <= \$437 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$455 [12];
+    r1_sel_err_count <= \$440 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$458 [12];
+    r1_sel_err_dropped <= \$443 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$461 [12];
+    r1_sel_err_head0 <= \$446 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$464 [12];
+    r1_sel_err_head1 <= \$449 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$467 [12];
+    r1_sel_err_head2 <= \$452 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$470 [12];
+    r1_sel_err_head3 <= \$455 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$473 [12];
+    r1_sel_err_pop <= \$458 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$476 [12];
+    r1_sel_cycle <= \$461 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$479 [12];
+    r1_sel_pool0_free <= \$464 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$482 [12];
+    r1_sel_pool0_base_lo <= \$467 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$485 [12];
+    r1_sel_pool0_base_hi <= \$470 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$488 [12];
+    r1_sel_pool0_slot_size <= \$473 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$491 [12];
+    r1_sel_pool0_slots <= \$476 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$494 [12];
+    r1_sel_pool0_in_use <= \$479 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$497 [12];
+    r1_sel_pool0_high_water <= \$482 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$500 [12];
+    r1_sel_pool0_allocs <= \$485 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$503 [12];
+    r1_sel_pool0_fails <= \$488 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$506 [12];
+    r1_sel_pool0_frees <= \$491 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$509 [12];
+    r1_sel_pool0_info <= \$494 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$512 [12];
+    r1_sel_pool0_flush <= \$497 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$515 [12];
+    r1_sel_pool0_flushes <= \$500 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$518 [12];
+    r1_sel_pool0_overwrites <= \$503 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$521 [12];
+    r1_sel_pool0_low_water <= \$506 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_free <= \$524 [12];
+    r1_sel_pool1_free <= \$509 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_lo <= \$527 [12];
+    r1_sel_pool1_base_lo <= \$512 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_hi <= \$530 [12];
+    r1_sel_pool1_base_hi <= \$515 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slot_size <= \$533 [12];
+    r1_sel_pool1_slot_size <= \$518 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slots <= \$536 [12];
+    r1_sel_pool1_slots <= \$521 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_in_use <= \$539 [12];
+    r1_sel_pool1_in_use <= \$524 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_high_water <= \$542 [12];
+    r1_sel_pool1_high_water <= \$527 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_allocs <= \$545 [12];
+    r1_sel_pool1_allocs <= \$530 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_fails <= \$548 [12];
+    r1_sel_pool1_fails <= \$533 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_frees <= \$551 [12];
+    r1_sel_pool1_frees <= \$536 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_info <= \$554 [12];
+    r1_sel_pool1_info <= \$539 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flush <= \$557 [12];
+    r1_sel_pool1_flush <= \$542 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flushes <= \$560 [12];
+    r1_sel_pool1_flushes <= \$545 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_overwrites <= \$563 [12];
+    r1_sel_pool1_overwrites <= \$548 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_low_water <= \$566 [12];
+    r1_sel_pool1_low_water <= \$551 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_free <= \$569 [12];
+    r1_sel_pool2_free <= \$554 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_lo <= \$572 [12];
+    r1_sel_pool2_base_lo <= \$557 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_hi <= \$575 [12];
+    r1_sel_pool2_base_hi <= \$560 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slot_size <= \$578 [12];
+    r1_sel_pool2_slot_size <= \$563 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slots <= \$581 [12];
+    r1_sel_pool2_slots <= \$566 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_in_use <= \$584 [12];
+    r1_sel_pool2_in_use <= \$569 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_high_water <= \$587 [12];
+    r1_sel_pool2_high_water <= \$572 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_allocs <= \$590 [12];
+    r1_sel_pool2_allocs <= \$575 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_fails <= \$593 [12];
+    r1_sel_pool2_fails <= \$578 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_frees <= \$596 [12];
+    r1_sel_pool2_frees <= \$581 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_info <= \$599 [12];
+    r1_sel_pool2_info <= \$584 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flush <= \$602 [12];
+    r1_sel_pool2_flush <= \$587 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flushes <= \$605 [12];
+    r1_sel_pool2_flushes <= \$590 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_overwrites <= \$608 [12];
+    r1_sel_pool2_overwrites <= \$593 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_low_water <= \$611 [12];
+    r1_sel_pool2_low_water <= \$596 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1715 ;
+    r2_valid <= \$1698 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1716 ;
+    r2_block0 <= \$1699 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1717 ;
+    r2_found_in <= \$1700 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1718 ;
+    r2_block4 <= \$1701 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1719 ;
+    r2_block5 <= \$1702 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1720 ;
+    r2_block6 <= \$1703 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1721 ;
+    w1_valid <= \$1704 ;
   always @(posedge aclk_clk)
-    w1_is_free <= \$790 ;
+    w1_is_free <= \$775 ;
   always @(posedge aclk_clk)
-    w1_is_flush <= \$794 ;
+    w1_is_flush <= \$779 ;
   always @(posedge aclk_clk)
-    w1_is_command <= \$798 ;
+    w1_is_command <= \$783 ;
   always @(posedge aclk_clk)
-    \$signal$254  <= \$1722 ;
+    \$signal$255  <= \$1705 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1723 ;
+    w1_pool_is <= \$1706 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1724 ;
+    w1_hit <= \$1707 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1725 ;
+    w1_tag <= \$1708 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1726 ;
+    w1_event_addr <= \$1709 ;
   always @(posedge aclk_clk)
-    w1_log_addr <= \$1727 ;
+    w1_log_addr <= \$1710 ;
   always @(posedge aclk_clk)
-    w1_config_addr <= \$1728 ;
+    w1_config_addr <= \$1711 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1729 ;
+    command_queue_head <= \$1712 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1730 ;
+    command_queue_rd <= \$1713 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1731 ;
+    command_queue_rd_next <= \$1714 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1732 ;
+    command_queue_wr <= \$1715 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1733 ;
+    command_queue_wr_next <= \$1716 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1734 ;
+    command_queue_held <= \$1717 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1735 ;
+    command_queue_count <= \$1718 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1736 ;
+    native_turn <= \$1719 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1737 ;
+    w1_a1_0 <= \$1720 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1738 ;
+    w1_a4_2 <= \$1721 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1739 ;
+    w1_a7_5 <= \$1722 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1740 ;
+    w1_a11_8 <= \$1723 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1741 ;
+    w1_data <= \$1724 ;
   always @(posedge aclk_clk)
-    \$signal$293  <= \$1742 ;
+    \$signal$294  <= \$1725 ;
   always @(posedge aclk_clk)
-    \$signal$294  <= \$1743 ;
+    \$signal$295  <= \$1726 ;
   always @(posedge aclk_clk)
-    \$signal$297  <= \$1744 ;
+    \$signal$298  <= \$1727 ;
   always @(posedge aclk_clk)
-    \$signal$298  <= \$1745 ;
+    \$signal$299  <= \$1728 ;
   always @(posedge aclk_clk)
-    \$signal$299  <= \$1746 ;
+    \$signal$300  <= \$1729 ;
   always @(posedge aclk_clk)
-    \$signal$300  <= \$1747 ;
+    \$signal$301  <= \$1730 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1748 ;
+    w2_is_ctrl <= \$1731 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1749 ;
+    w2_is_irq_status <= \$1732 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1750 ;
+    w2_is_irq_enable <= \$1733 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1751 ;
+    w2_is_err_pop <= \$1734 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1752 ;
+    w2_is_pool0_free <= \$1735 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1753 ;
+    w2_is_pool0_flush <= \$1736 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1754 ;
+    w2_is_pool0_low_water <= \$1737 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1755 ;
+    w2_is_pool1_free <= \$1738 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1756 ;
+    w2_is_pool1_flush <= \$1739 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1757 ;
+    w2_is_pool1_low_water <= \$1740 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1758 ;
+    w2_is_pool2_free <= \$1741 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1759 ;
+    w2_is_pool2_flush <= \$1742 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1760 ;
+    w2_is_pool2_low_water <= \$1743 ;
   always @(posedge aclk_clk)
-    \$signal$314  <= \$1761 ;
+    \$signal$315  <= \$1744 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1762 ;
+    w2_plain <= \$1745 ;
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1763 ;
+    \$signal$96  <= \$1746 ;
   always @(posedge aclk_clk)
-    w1c <= \$1764 ;
+    w1c <= \$1747 ;
   always @(posedge aclk_clk)
-    \$signal$106  <= \$1765 ;
+    \$signal$106  <= \$1748 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1766 ;
+    irq_enable <= \$1749 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1767 ;
+    event_low_water <= \$1750 ;
   always @(posedge aclk_clk)
-    log_low_water <= \$1768 ;
+    log_low_water <= \$1751 ;
   always @(posedge aclk_clk)
-    config_low_water <= \$1769 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
-  assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
-  assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
-  assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__r_addr[8:7], bus__r_addr[5] };
-  assign \$auto$rtlil.cc:2739:Not$108  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$110  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
-  assign \$auto$rtlil.cc:2739:Not$112  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$114  = ~ { bus__r_addr[8:7], bus__r_addr[5:4] };
-  assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
-  assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ bus__w_addr_queued[8];
-  assign \$auto$rtlil.cc:2739:Not$124  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$126  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ bus__w_addr_queued[8:7];
-  assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ bus__w_addr[8:7];
-  assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
-  assign \$auto$rtlil.cc:2739:Not$18  = ~ { bus__r_addr[5], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$24  = ~ bus__r_addr[5:4];
-  assign \$auto$rtlil.cc:2739:Not$26  = ~ { bus__r_addr[5:4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$28  = ~ bus__r_addr[5:3];
-  assign \$auto$rtlil.cc:2739:Not$30  = ~ bus__r_addr[5:2];
-  assign \$auto$rtlil.cc:2739:Not$4  = ~ bus__r_addr[3];
-  assign \$auto$rtlil.cc:2739:Not$32  = ~ { bus__r_addr[8], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$34  = ~ { bus__r_addr[8], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$36  = ~ { bus__r_addr[8], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$38  = ~ { bus__r_addr[8], bus__r_addr[4] };
-  assign \$auto$rtlil.cc:2739:Not$40  = ~ { bus__r_addr[8], bus__r_addr[4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$42  = ~ { bus__r_addr[8], bus__r_addr[4:3] };
-  assign \$auto$rtlil.cc:2739:Not$44  = ~ { bus__r_addr[8], bus__r_addr[4:2] };
-  assign \$auto$rtlil.cc:2739:Not$46  = ~ { bus__r_addr[8], bus__r_addr[5] };
-  assign \$auto$rtlil.cc:2739:Not$48  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$50  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$6  = ~ bus__r_addr[3:2];
-  assign \$auto$rtlil.cc:2739:Not$52  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$54  = ~ { bus__r_addr[8], bus__r_addr[5:4] };
-  assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
-  assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$62  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$64  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$66  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$68  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4] };
-  assign \$auto$rtlil.cc:2739:Not$70  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[4];
-  assign \$auto$rtlil.cc:2739:Not$72  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4:3] };
-  assign \$auto$rtlil.cc:2739:Not$74  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4:2] };
-  assign \$auto$rtlil.cc:2739:Not$76  = ~ { bus__r_addr[8], bus__r_addr[6:5] };
-  assign \$auto$rtlil.cc:2739:Not$78  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$80  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$82  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$84  = ~ { bus__r_addr[8], bus__r_addr[6:4] };
-  assign \$auto$rtlil.cc:2739:Not$86  = ~ { bus__r_addr[8], bus__r_addr[6:4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$88  = ~ { bus__r_addr[8], bus__r_addr[6:3] };
-  assign \$auto$rtlil.cc:2739:Not$90  = ~ { bus__r_addr[8], bus__r_addr[6:2] };
-  assign \$auto$rtlil.cc:2739:Not$10  = ~ { bus__r_addr[4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$92  = ~ { bus__r_addr[8:7], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$94  = ~ { bus__r_addr[8:7], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$96  = ~ { bus__r_addr[8:7], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8:7], bus__r_addr[4] };
-  assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
+    config_low_water <= \$1752 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$1267  };
+  assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$108  = ~ { bus__r_addr[8:7], bus__r_addr[5] };
+  assign \$auto$rtlil.cc:2739:Not$110  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$12  = ~ { bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$112  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$114  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4] };
+  assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ bus__w_addr_queued[8];
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:3];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ bus__w_addr_queued[8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[4:2];
+  assign \$auto$rtlil.cc:2739:Not$18  = ~ bus__r_addr[5];
+  assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$24  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$26  = ~ bus__r_addr[5:4];
+  assign \$auto$rtlil.cc:2739:Not$28  = ~ { bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$30  = ~ bus__r_addr[5:3];
+  assign \$auto$rtlil.cc:2739:Not$4  = ~ bus__r_addr[2];
+  assign \$auto$rtlil.cc:2739:Not$32  = ~ bus__r_addr[5:2];
+  assign \$auto$rtlil.cc:2739:Not$34  = ~ { bus__r_addr[8], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$36  = ~ { bus__r_addr[8], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$38  = ~ { bus__r_addr[8], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$40  = ~ { bus__r_addr[8], bus__r_addr[4] };
+  assign \$auto$rtlil.cc:2739:Not$42  = ~ { bus__r_addr[8], bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$44  = ~ { bus__r_addr[8], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$46  = ~ { bus__r_addr[8], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$48  = ~ { bus__r_addr[8], bus__r_addr[5] };
+  assign \$auto$rtlil.cc:2739:Not$50  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$6  = ~ bus__r_addr[3];
+  assign \$auto$rtlil.cc:2739:Not$52  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$54  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4] };
+  assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
+  assign \$auto$rtlil.cc:2739:Not$62  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
+  assign \$auto$rtlil.cc:2739:Not$64  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$66  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$68  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$70  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4] };
+  assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[3:2];
+  assign \$auto$rtlil.cc:2739:Not$72  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$74  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$76  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$78  = ~ { bus__r_addr[8], bus__r_addr[6:5] };
+  assign \$auto$rtlil.cc:2739:Not$80  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$82  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$84  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$86  = ~ { bus__r_addr[8], bus__r_addr[6:4] };
+  assign \$auto$rtlil.cc:2739:Not$88  = ~ { bus__r_addr[8], bus__r_addr[6:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$90  = ~ { bus__r_addr[8], bus__r_addr[6:3] };
+  assign \$auto$rtlil.cc:2739:Not$10  = ~ bus__r_addr[4];
+  assign \$auto$rtlil.cc:2739:Not$92  = ~ { bus__r_addr[8], bus__r_addr[6:2] };
+  assign \$auto$rtlil.cc:2739:Not$94  = ~ { bus__r_addr[8:7], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$96  = ~ { bus__r_addr[8:7], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8:7], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1255 [1:0])
+    casez (\$1240 [1:0])
       2'h0:
           \$66  = log_kept_ge1;
       2'h1:
@@ -12107,9 +12404,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1256 [1:0])
+    casez (\$1241 [1:0])
       2'h0:
           \$73  = log_kept_ge1;
       2'h1:
@@ -12121,9 +12418,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1257 [1:0])
+    casez (\$1242 [1:0])
       2'h0:
           \$80  = log_kept_ge1;
       2'h1:
@@ -12135,9 +12432,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1258 [1:0])
+    casez (\$1243 [1:0])
       2'h0:
           \$85  = log_kept_ge1;
       2'h1:
@@ -12149,7 +12446,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -12163,31 +12460,31 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$423  = 13'h0000;
-    casez (\$422 [1:0])
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$408  = 13'h0000;
+    casez (\$407 [1:0])
       2'h0:
-          \$423  = 13'h0800;
+          \$408  = 13'h0800;
       2'h1:
-          \$423  = 13'h0100;
+          \$408  = 13'h0100;
       2'h2:
-          \$423  = 13'h0400;
+          \$408  = 13'h0400;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$426  = 13'h0000;
-    casez (\$425 [1:0])
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$411  = 13'h0000;
+    casez (\$410 [1:0])
       2'h0:
-          \$426  = 13'h0800;
+          \$411  = 13'h0800;
       2'h1:
-          \$426  = 13'h0100;
+          \$411  = 13'h0100;
       2'h2:
-          \$426  = 13'h0400;
+          \$411  = 13'h0400;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12201,7 +12498,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12215,7 +12512,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12229,7 +12526,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12239,11 +12536,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1260 ;
+          space_plus_all_ge4 = \$1245 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -12251,1350 +12548,1352 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1262 ;
+          space_plus_all_ge5 = \$1247 ;
       2'h3:
-          space_plus_all_ge5 = \$1264 ;
+          space_plus_all_ge5 = \$1249 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1266 ;
+          space_plus_all_ge6 = \$1251 ;
       2'h2:
-          space_plus_all_ge6 = \$1268 ;
+          space_plus_all_ge6 = \$1253 ;
       2'h3:
-          space_plus_all_ge6 = \$1270 ;
+          space_plus_all_ge6 = \$1255 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1621  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1604  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1621  = 32'd0;
+      \$1604  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1622  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1605  = busy;
+    if (aclk_rst) begin
+      \$1605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1606  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1606  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1607  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1607  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1608  = \$16 ;
+    if (aclk_rst) begin
+      \$1608  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1609  = \$19 ;
+    if (aclk_rst) begin
+      \$1609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1610  = \$22 ;
+    if (aclk_rst) begin
+      \$1610  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1611  = \$25 ;
+    if (aclk_rst) begin
+      \$1611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1612  = \$29 ;
+    if (aclk_rst) begin
+      \$1612  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1613  = \$32 ;
+    if (aclk_rst) begin
+      \$1613  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1614  = \$35 ;
+    if (aclk_rst) begin
+      \$1614  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1615  = \$38 ;
+    if (aclk_rst) begin
+      \$1615  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1616  = \$42 ;
+    if (aclk_rst) begin
+      \$1616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1617  = \$46 ;
+    if (aclk_rst) begin
+      \$1617  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1618  = \$49 ;
+    if (aclk_rst) begin
+      \$1618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1619  = \$52 ;
+    if (aclk_rst) begin
+      \$1619  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1620  = \$55 ;
+    if (aclk_rst) begin
+      \$1620  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1621  = \$59 ;
+    if (aclk_rst) begin
+      \$1621  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1622  = \$66 ;
     if (aclk_rst) begin
       \$1622  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1623  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1623  = \$73 ;
     if (aclk_rst) begin
       \$1623  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1624  = \$14 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1624  = \$80 ;
     if (aclk_rst) begin
-      \$1624  = 2'h0;
+      \$1624  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1625  = \$16 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1625  = \$85 ;
     if (aclk_rst) begin
       \$1625  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1626  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1626  = \$86 ;
     if (aclk_rst) begin
-      \$1626  = 1'h0;
+      \$1626  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1627  = \$22 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1627  = \$87 ;
     if (aclk_rst) begin
-      \$1627  = 1'h0;
+      \$1627  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1628  = \$25 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1628  = \$88 ;
     if (aclk_rst) begin
-      \$1628  = 1'h0;
+      \$1628  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1629  = \$29 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1629  = \$89 ;
     if (aclk_rst) begin
-      \$1629  = 1'h0;
+      \$1629  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1630  = \$32 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1630  = \$90 ;
     if (aclk_rst) begin
-      \$1630  = 1'h0;
+      \$1630  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1631  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1631  = \$91 ;
     if (aclk_rst) begin
-      \$1631  = 1'h0;
+      \$1631  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1632  = \$38 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1632  = \$94 ;
     if (aclk_rst) begin
-      \$1632  = 1'h0;
+      \$1632  = 5'h10;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1633  = \$42 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1633  = \$100 ;
     if (aclk_rst) begin
-      \$1633  = 1'h0;
+      \$1633  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1634  = \$46 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1634  = \$signal$91 ;
     if (aclk_rst) begin
-      \$1634  = 1'h0;
+      \$1634  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1635  = \$49 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1635  = \$101 [31:0];
+    if (\$signal$96 ) begin
+      \$1635  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$1635  = 1'h0;
+      \$1635  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1636  = \$52 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1636  = \$102 [1:0];
     if (aclk_rst) begin
-      \$1636  = 1'h0;
+      \$1636  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1637  = \$55 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1637  = \$103 [31:0];
+    if (\$signal$96 ) begin
+      \$1637  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$1637  = 1'h0;
+      \$1637  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1638  = \$59 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1638  = tail_row;
+    if (\$104 ) begin
+      \$1638  = tail_next_row;
+    end
     if (aclk_rst) begin
-      \$1638  = 1'h0;
+      \$1638  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1639  = \$66 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1639  = tail_next_row;
+    if (\$104 ) begin
+      \$1639  = \$105 [1:0];
+    end
     if (aclk_rst) begin
-      \$1639  = 1'h0;
+      \$1639  = 2'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1640  = \$73 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1640  = head;
+    if (popped) begin
+      \$1640  = \$106 [3:0];
+    end
     if (aclk_rst) begin
-      \$1640  = 1'h0;
+      \$1640  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1641  = \$80 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1641  = \$107 ;
     if (aclk_rst) begin
       \$1641  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1642  = \$85 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1642  = head[1:0];
     if (aclk_rst) begin
-      \$1642  = 1'h0;
+      \$1642  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1643  = \$86 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1643  = \$signal$97 ;
     if (aclk_rst) begin
-      \$1643  = 1'h1;
+      \$1643  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1644  = \$87 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1644  = \$114 ;
     if (aclk_rst) begin
-      \$1644  = 1'h1;
+      \$1644  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1645  = \$88 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1645  = \$115 ;
     if (aclk_rst) begin
-      \$1645  = 1'h1;
+      \$1645  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1646  = \$89 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1646  = \$116 ;
     if (aclk_rst) begin
-      \$1646  = 1'h1;
+      \$1646  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1647  = \$90 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1647  = event_ev_grant;
     if (aclk_rst) begin
-      \$1647  = 1'h1;
+      \$1647  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1648  = \$91 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1648  = event_lw_granted_1;
     if (aclk_rst) begin
-      \$1648  = 1'h1;
+      \$1648  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1649  = \$94 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1649  = \$127 [7:0];
     if (aclk_rst) begin
-      \$1649  = 5'h10;
+      \$1649  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1650  = \$100 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1650  = event_in_use;
     if (aclk_rst) begin
-      \$1650  = 4'h0;
+      \$1650  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1651  = \$signal$91 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1651  = \$137 ;
     if (aclk_rst) begin
-      \$1651  = 2'h0;
+      \$1651  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1652  = \$101 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1652  = \$143 ;
+    if (aclk_rst) begin
+      \$1652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1653  = event_high_water;
+    (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
-      \$1652  = 32'd0;
+      \$1653  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1653  = event_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1652  = 32'd0;
+      \$1653  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1653  = \$102 [1:0];
-    if (aclk_rst) begin
-      \$1653  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1654  = \$103 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
       \$1654  = 32'd0;
+    end else begin
+      \$1654  = \$144 [31:0];
     end
     if (aclk_rst) begin
       \$1654  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1655  = tail_row;
-    if (\$104 ) begin
-      \$1655  = tail_next_row;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1655  = 32'd0;
+    end else begin
+      \$1655  = \$145 [31:0];
     end
     if (aclk_rst) begin
-      \$1655  = 2'h0;
+      \$1655  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1656  = tail_next_row;
-    if (\$104 ) begin
-      \$1656  = \$105 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1656  = 32'd0;
+    end else begin
+      \$1656  = \$146 [31:0];
     end
     if (aclk_rst) begin
-      \$1656  = 2'h1;
+      \$1656  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1657  = head;
-    if (popped) begin
-      \$1657  = \$106 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1657  = 32'd0;
+    end else begin
+      \$1657  = \$147 [31:0];
     end
     if (aclk_rst) begin
-      \$1657  = 4'h0;
+      \$1657  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1658  = \$107 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1658  = \$148 ;
     if (aclk_rst) begin
-      \$1658  = 1'h0;
+      \$1658  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1659  = head[1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1659  = \$149 ;
     if (aclk_rst) begin
-      \$1659  = 2'h0;
+      \$1659  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1660  = \$signal$97 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1660  = log_ev_grant;
     if (aclk_rst) begin
       \$1660  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1661  = \$114 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1661  = log_lw_granted_1;
     if (aclk_rst) begin
-      \$1661  = 5'h00;
+      \$1661  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1662  = \$115 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1662  = \$160 [9:0];
     if (aclk_rst) begin
-      \$1662  = 18'h00000;
+      \$1662  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1663  = \$116 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1663  = log_in_use;
     if (aclk_rst) begin
-      \$1663  = 1'h0;
+      \$1663  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1664  = event_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1664  = \$170 ;
     if (aclk_rst) begin
       \$1664  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1665  = event_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1665  = \$176 ;
     if (aclk_rst) begin
       \$1665  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1666  = \$127 [7:0];
-    if (aclk_rst) begin
-      \$1666  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1667  = event_in_use;
-    if (aclk_rst) begin
-      \$1667  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1668  = \$137 ;
-    if (aclk_rst) begin
-      \$1668  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1669  = \$143 ;
-    if (aclk_rst) begin
-      \$1669  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1670  = event_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1666  = log_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
-      \$1670  = event_in_use;
+      \$1666  = log_in_use;
     end else begin
-      if (event_hw_grow) begin
-        \$1670  = event_in_use_was;
+      if (log_hw_grow) begin
+        \$1666  = log_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1670  = 8'h00;
+      \$1666  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1667  = 32'd0;
+    end else begin
+      \$1667  = \$177 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1667  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1668  = 32'd0;
+    end else begin
+      \$1668  = \$178 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1668  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1669  = 32'd0;
+    end else begin
+      \$1669  = \$179 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1669  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1670  = 32'd0;
+    end else begin
+      \$1670  = \$180 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1670  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
       \$1671  = 32'd0;
     end else begin
-      \$1671  = \$144 [31:0];
+      \$1671  = \$181 [31:0];
     end
     if (aclk_rst) begin
       \$1671  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1672  = 32'd0;
-    end else begin
-      \$1672  = \$145 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1672  = \$182 ;
     if (aclk_rst) begin
-      \$1672  = 32'd0;
+      \$1672  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1673  = 32'd0;
-    end else begin
-      \$1673  = \$146 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1673  = \$183 ;
     if (aclk_rst) begin
-      \$1673  = 32'd0;
+      \$1673  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1674  = 32'd0;
-    end else begin
-      \$1674  = \$147 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1674  = config_ev_grant;
     if (aclk_rst) begin
-      \$1674  = 32'd0;
+      \$1674  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1675  = \$148 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1675  = config_lw_granted_1;
     if (aclk_rst) begin
-      \$1675  = 18'h00000;
+      \$1675  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1676  = \$149 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1676  = \$194 [4:0];
     if (aclk_rst) begin
-      \$1676  = 1'h0;
+      \$1676  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1677  = log_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1677  = config_in_use;
     if (aclk_rst) begin
-      \$1677  = 1'h0;
+      \$1677  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1678  = log_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1678  = \$204 ;
     if (aclk_rst) begin
       \$1678  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1679  = \$160 [9:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1679  = \$210 ;
     if (aclk_rst) begin
-      \$1679  = 10'h000;
+      \$1679  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1680  = log_in_use;
-    if (aclk_rst) begin
-      \$1680  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1681  = \$170 ;
-    if (aclk_rst) begin
-      \$1681  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1682  = \$176 ;
-    if (aclk_rst) begin
-      \$1682  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1683  = log_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1680  = config_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
-      \$1683  = log_in_use;
-    end else begin
-      if (log_hw_grow) begin
-        \$1683  = log_in_use_was;
-      end
-    end
-    if (aclk_rst) begin
-      \$1683  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1684  = 32'd0;
-    end else begin
-      \$1684  = \$177 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1684  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1685  = 32'd0;
-    end else begin
-      \$1685  = \$178 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1685  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1686  = 32'd0;
-    end else begin
-      \$1686  = \$179 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1686  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1687  = 32'd0;
-    end else begin
-      \$1687  = \$180 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1687  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1688  = 32'd0;
-    end else begin
-      \$1688  = \$181 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1688  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1689  = \$182 ;
-    if (aclk_rst) begin
-      \$1689  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1690  = \$183 ;
-    if (aclk_rst) begin
-      \$1690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1691  = config_ev_grant;
-    if (aclk_rst) begin
-      \$1691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1692  = config_lw_granted_1;
-    if (aclk_rst) begin
-      \$1692  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1693  = \$194 [4:0];
-    if (aclk_rst) begin
-      \$1693  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1694  = config_in_use;
-    if (aclk_rst) begin
-      \$1694  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1695  = \$204 ;
-    if (aclk_rst) begin
-      \$1695  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1696  = \$210 ;
-    if (aclk_rst) begin
-      \$1696  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1697  = config_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1697  = config_in_use;
+      \$1680  = config_in_use;
     end else begin
       if (config_hw_grow) begin
-        \$1697  = config_in_use_was;
+        \$1680  = config_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1697  = 5'h00;
+      \$1680  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
-      \$1698  = 32'd0;
+      \$1681  = 32'd0;
     end else begin
-      \$1698  = \$211 [31:0];
+      \$1681  = \$211 [31:0];
     end
     if (aclk_rst) begin
-      \$1698  = 32'd0;
+      \$1681  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
+      \$1682  = 32'd0;
+    end else begin
+      \$1682  = \$212 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1682  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1683  = 32'd0;
+    end else begin
+      \$1683  = \$213 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1683  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1684  = 32'd0;
+    end else begin
+      \$1684  = \$214 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1684  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1685  = \$216 ;
+    if (aclk_rst) begin
+      \$1685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1686  = alloc_queue_head;
+    if (\$219 ) begin
+      \$1686  = \$220 ;
+    end
+    if (aclk_rst) begin
+      \$1686  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1687  = alloc_queue_rd;
+    if (\$224 ) begin
+      \$1687  = alloc_queue_rd_next;
+    end
+    if (aclk_rst) begin
+      \$1687  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1688  = alloc_queue_rd_next;
+    if (\$224 ) begin
+      \$1688  = \$225 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1688  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1689  = alloc_queue_wr;
+    if (\$229 ) begin
+      \$1689  = alloc_queue_wr_next;
+    end
+    if (aclk_rst) begin
+      \$1689  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1690  = alloc_queue_wr_next;
+    if (\$229 ) begin
+      \$1690  = \$230 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1690  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1691 [0] = \$241 ;
+    \$1691 [1] = \$252 ;
+    \$1691 [2] = \$263 ;
+    \$1691 [3] = \$274 ;
+    \$1691 [4] = \$285 ;
+    \$1691 [5] = \$296 ;
+    \$1691 [6] = \$307 ;
+    \$1691 [7] = \$318 ;
+    \$1691 [8] = \$329 ;
+    if (aclk_rst) begin
+      \$1691  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1692 [0] = \$335 ;
+    \$1692 [1] = \$341 ;
+    \$1692 [2] = \$347 ;
+    \$1692 [3] = \$353 ;
+    \$1692 [4] = \$359 ;
+    \$1692 [5] = \$365 ;
+    \$1692 [6] = \$371 ;
+    \$1692 [7] = \$377 ;
+    \$1692 [8] = \$383 ;
+    \$1692 [9] = \$389 ;
+    if (aclk_rst) begin
+      \$1692  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1693  = \$394 ;
+    if (aclk_rst) begin
+      \$1693  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1694  = \$405 ;
+    if (aclk_rst) begin
+      \$1694  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1695  = { \$408 , \$406 [1:0] };
+    if (aclk_rst) begin
+      \$1695  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1696  = \$413 [1:0];
+    if (aclk_rst) begin
+      \$1696  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1697  = \$413 [14:2];
+    if (aclk_rst) begin
+      \$1697  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1698  = r1_valid;
+    if (aclk_rst) begin
+      \$1698  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1699  = \$627 ;
+    if (aclk_rst) begin
       \$1699  = 32'd0;
-    end else begin
-      \$1699  = \$212 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1699  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1700  = 32'd0;
-    end else begin
-      \$1700  = \$213 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1700 [0] = \$642 ;
+    \$1700 [1] = \$685 ;
+    \$1700 [2] = \$728 ;
+    \$1700 [3] = \$771 ;
     if (aclk_rst) begin
-      \$1700  = 32'd0;
+      \$1700  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1701  = 32'd0;
-    end else begin
-      \$1701  = \$214 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1701  = \$671 ;
     if (aclk_rst) begin
       \$1701  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1702  = \$219 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1702  = \$714 ;
     if (aclk_rst) begin
-      \$1702  = 1'h0;
+      \$1702  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1703  = alloc_queue_head;
-    if (\$222 ) begin
-      \$1703  = \$223 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1703  = \$757 ;
     if (aclk_rst) begin
-      \$1703  = 15'h0000;
+      \$1703  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1704  = alloc_queue_rd;
-    if (\$227 ) begin
-      \$1704  = alloc_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1704  = bus__w_req;
     if (aclk_rst) begin
-      \$1704  = 4'h0;
+      \$1704  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1705  = alloc_queue_rd_next;
-    if (\$227 ) begin
-      \$1705  = \$228 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1705  = \$785 [1:0];
     if (aclk_rst) begin
-      \$1705  = 4'h1;
+      \$1705  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1706  = alloc_queue_wr;
-    if (\$232 ) begin
-      \$1706  = alloc_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1706  = { w0_config_is, w0_log_is, w0_event_is };
     if (aclk_rst) begin
-      \$1706  = 4'h0;
+      \$1706  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1707  = alloc_queue_wr_next;
-    if (\$232 ) begin
-      \$1707  = \$233 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1707  = { \$788 , \$787 , \$786  };
     if (aclk_rst) begin
-      \$1707  = 4'h1;
+      \$1707  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1708 [0] = \$244 ;
-    \$1708 [1] = \$255 ;
-    \$1708 [2] = \$266 ;
-    \$1708 [3] = \$277 ;
-    \$1708 [4] = \$288 ;
-    \$1708 [5] = \$299 ;
-    \$1708 [6] = \$310 ;
-    \$1708 [7] = \$321 ;
-    \$1708 [8] = \$332 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1708  = \$789 [22:19];
     if (aclk_rst) begin
-      \$1708  = 9'h000;
+      \$1708  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1709 [0] = \$338 ;
-    \$1709 [1] = \$344 ;
-    \$1709 [2] = \$350 ;
-    \$1709 [3] = \$356 ;
-    \$1709 [4] = \$362 ;
-    \$1709 [5] = \$368 ;
-    \$1709 [6] = \$374 ;
-    \$1709 [7] = \$380 ;
-    \$1709 [8] = \$386 ;
-    \$1709 [9] = \$392 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1709  = \$792 [31:0];
     if (aclk_rst) begin
-      \$1709  = 10'h000;
+      \$1709  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1710  = \$401 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1710  = \$795 [31:0];
     if (aclk_rst) begin
-      \$1710  = 1'h0;
+      \$1710  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1711  = \$420 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1711  = \$798 [31:0];
     if (aclk_rst) begin
-      \$1711  = 1'h0;
+      \$1711  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1712  = { \$423 , \$421 [1:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1712  = command_queue_head;
+    if (\$801 ) begin
+      \$1712  = \$802 ;
+    end
     if (aclk_rst) begin
-      \$1712  = 15'h0000;
+      \$1712  = 46'h000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1713  = \$428 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1713  = command_queue_rd;
+    if (\$806 ) begin
+      \$1713  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1713  = 2'h0;
+      \$1713  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1714  = \$428 [14:2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1714  = command_queue_rd_next;
+    if (\$806 ) begin
+      \$1714  = \$807 [3:0];
+    end
     if (aclk_rst) begin
-      \$1714  = 13'h0000;
+      \$1714  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1715  = r1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1715  = command_queue_wr;
+    if (\$811 ) begin
+      \$1715  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1715  = 1'h0;
+      \$1715  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1716  = \$642 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1716  = command_queue_wr_next;
+    if (\$811 ) begin
+      \$1716  = \$812 [3:0];
+    end
     if (aclk_rst) begin
-      \$1716  = 32'd0;
+      \$1716  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1717 [0] = \$657 ;
-    \$1717 [1] = \$700 ;
-    \$1717 [2] = \$743 ;
-    \$1717 [3] = \$786 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1717 [0] = \$823 ;
+    \$1717 [1] = \$834 ;
+    \$1717 [2] = \$845 ;
+    \$1717 [3] = \$856 ;
+    \$1717 [4] = \$867 ;
+    \$1717 [5] = \$878 ;
+    \$1717 [6] = \$889 ;
+    \$1717 [7] = \$900 ;
+    \$1717 [8] = \$911 ;
     if (aclk_rst) begin
-      \$1717  = 4'h0;
+      \$1717  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1718  = \$686 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1718 [0] = \$917 ;
+    \$1718 [1] = \$923 ;
+    \$1718 [2] = \$929 ;
+    \$1718 [3] = \$935 ;
+    \$1718 [4] = \$941 ;
+    \$1718 [5] = \$947 ;
+    \$1718 [6] = \$953 ;
+    \$1718 [7] = \$959 ;
+    \$1718 [8] = \$965 ;
+    \$1718 [9] = \$971 ;
     if (aclk_rst) begin
-      \$1718  = 32'd0;
+      \$1718  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1719  = \$729 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1719  = \$974 ;
     if (aclk_rst) begin
-      \$1719  = 32'd0;
+      \$1719  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1720  = \$772 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1720  = \$976 ;
     if (aclk_rst) begin
-      \$1720  = 32'd0;
+      \$1720  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1721  = bus__w_req;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1721  = \$978 ;
     if (aclk_rst) begin
-      \$1721  = 1'h0;
+      \$1721  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1722  = \$800 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1722  = \$980 ;
     if (aclk_rst) begin
-      \$1722  = 2'h0;
+      \$1722  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1723  = { w0_config_is, w0_log_is, w0_event_is };
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1723  = \$982 ;
     if (aclk_rst) begin
-      \$1723  = 3'h0;
+      \$1723  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1724  = { \$803 , \$802 , \$801  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1724  = \$983 ;
     if (aclk_rst) begin
-      \$1724  = 3'h0;
+      \$1724  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1725  = \$804 [22:19];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1725  = w0_full_word;
     if (aclk_rst) begin
-      \$1725  = 4'h0;
+      \$1725  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1726  = \$807 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1726  = \$984 ;
     if (aclk_rst) begin
-      \$1726  = 32'd0;
+      \$1726  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1727  = \$810 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1727  = \$986 ;
     if (aclk_rst) begin
-      \$1727  = 32'd0;
+      \$1727  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1728  = \$813 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1728  = \$signal$294 ;
     if (aclk_rst) begin
-      \$1728  = 32'd0;
+      \$1728  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1729  = command_queue_head;
-    if (\$816 ) begin
-      \$1729  = \$817 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1729  = \$signal$295 ;
     if (aclk_rst) begin
-      \$1729  = 46'h000000000000;
+      \$1729  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1730  = command_queue_rd;
-    if (\$821 ) begin
-      \$1730  = command_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1730  = w1_data;
     if (aclk_rst) begin
-      \$1730  = 4'h0;
+      \$1730  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1731  = command_queue_rd_next;
-    if (\$821 ) begin
-      \$1731  = \$822 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1731  = \$994 ;
     if (aclk_rst) begin
-      \$1731  = 4'h1;
+      \$1731  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1732  = command_queue_wr;
-    if (\$826 ) begin
-      \$1732  = command_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1732  = \$1002 ;
     if (aclk_rst) begin
-      \$1732  = 4'h0;
+      \$1732  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1733  = command_queue_wr_next;
-    if (\$826 ) begin
-      \$1733  = \$827 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1733  = \$1010 ;
     if (aclk_rst) begin
-      \$1733  = 4'h1;
+      \$1733  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1734 [0] = \$838 ;
-    \$1734 [1] = \$849 ;
-    \$1734 [2] = \$860 ;
-    \$1734 [3] = \$871 ;
-    \$1734 [4] = \$882 ;
-    \$1734 [5] = \$893 ;
-    \$1734 [6] = \$904 ;
-    \$1734 [7] = \$915 ;
-    \$1734 [8] = \$926 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1734  = \$1018 ;
     if (aclk_rst) begin
-      \$1734  = 9'h000;
+      \$1734  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1735 [0] = \$932 ;
-    \$1735 [1] = \$938 ;
-    \$1735 [2] = \$944 ;
-    \$1735 [3] = \$950 ;
-    \$1735 [4] = \$956 ;
-    \$1735 [5] = \$962 ;
-    \$1735 [6] = \$968 ;
-    \$1735 [7] = \$974 ;
-    \$1735 [8] = \$980 ;
-    \$1735 [9] = \$986 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1735  = \$1026 ;
     if (aclk_rst) begin
-      \$1735  = 10'h000;
+      \$1735  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1736  = \$989 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1736  = \$1034 ;
     if (aclk_rst) begin
       \$1736  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1737  = \$991 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1737  = \$1042 ;
     if (aclk_rst) begin
-      \$1737  = 4'h0;
+      \$1737  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1738  = \$993 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1738  = \$1050 ;
     if (aclk_rst) begin
-      \$1738  = 8'h00;
+      \$1738  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1739  = \$995 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1739  = \$1058 ;
     if (aclk_rst) begin
-      \$1739  = 8'h00;
+      \$1739  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1740  = \$997 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1740  = \$1066 ;
     if (aclk_rst) begin
-      \$1740  = 16'h0000;
+      \$1740  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1741  = \$998 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1741  = \$1074 ;
     if (aclk_rst) begin
-      \$1741  = 32'd0;
+      \$1741  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1742  = w0_full_word;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1742  = \$1082 ;
     if (aclk_rst) begin
       \$1742  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1743  = \$999 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1743  = \$1090 ;
     if (aclk_rst) begin
-      \$1743  = 4'h0;
+      \$1743  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1744  = \$1001 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1744  = \$1155 [8];
     if (aclk_rst) begin
       \$1744  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1745  = \$signal$293 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1745  = \$1196 [5];
     if (aclk_rst) begin
       \$1745  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1746  = \$signal$294 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1746  = \$1199 ;
     if (aclk_rst) begin
-      \$1746  = 4'h0;
+      \$1746  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1747  = w1_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1747  = \$1201 ;
     if (aclk_rst) begin
-      \$1747  = 32'd0;
+      \$1747  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1748  = \$1009 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1748  = \$1204 ;
     if (aclk_rst) begin
-      \$1748  = 1'h0;
+      \$1748  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1749  = \$1017 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1749  = irq_enable;
+    if (\$1206 ) begin
+      \$1749  = \$signal$301 [4:0];
+    end
     if (aclk_rst) begin
-      \$1749  = 1'h0;
+      \$1749  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1750  = \$1025 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1750  = event_low_water;
+    if (\$1208 ) begin
+      \$1750 [7:0] = \$signal$301 [7:0];
+    end
+    if (\$1210 ) begin
+      \$1750 [15:8] = \$signal$301 [15:8];
+    end
+    if (\$1212 ) begin
+      \$1750 [16] = \$signal$301 [16];
+    end
     if (aclk_rst) begin
-      \$1750  = 1'h0;
+      \$1750  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1751  = \$1033 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1751  = log_low_water;
+    if (\$1214 ) begin
+      \$1751 [7:0] = \$signal$301 [7:0];
+    end
+    if (\$1216 ) begin
+      \$1751 [15:8] = \$signal$301 [15:8];
+    end
+    if (\$1218 ) begin
+      \$1751 [16] = \$signal$301 [16];
+    end
     if (aclk_rst) begin
-      \$1751  = 1'h0;
+      \$1751  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1752  = \$1041 ;
-    if (aclk_rst) begin
-      \$1752  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1752  = config_low_water;
+    if (\$1220 ) begin
+      \$1752 [7:0] = \$signal$301 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1753  = \$1049 ;
-    if (aclk_rst) begin
-      \$1753  = 1'h0;
+    if (\$1222 ) begin
+      \$1752 [15:8] = \$signal$301 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1754  = \$1057 ;
-    if (aclk_rst) begin
-      \$1754  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1755  = \$1065 ;
-    if (aclk_rst) begin
-      \$1755  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1756  = \$1073 ;
-    if (aclk_rst) begin
-      \$1756  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1757  = \$1081 ;
-    if (aclk_rst) begin
-      \$1757  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1758  = \$1089 ;
-    if (aclk_rst) begin
-      \$1758  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1759  = \$1097 ;
-    if (aclk_rst) begin
-      \$1759  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1760  = \$1105 ;
-    if (aclk_rst) begin
-      \$1760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1761  = \$1170 [8];
-    if (aclk_rst) begin
-      \$1761  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1762  = \$1211 [5];
-    if (aclk_rst) begin
-      \$1762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1763  = \$1214 ;
-    if (aclk_rst) begin
-      \$1763  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1764  = \$1216 ;
-    if (aclk_rst) begin
-      \$1764  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1765  = \$1219 ;
-    if (aclk_rst) begin
-      \$1765  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1766  = irq_enable;
-    if (\$1221 ) begin
-      \$1766  = \$signal$300 [4:0];
+    if (\$1224 ) begin
+      \$1752 [16] = \$signal$301 [16];
     end
     if (aclk_rst) begin
-      \$1766  = 5'h00;
+      \$1752  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1767  = event_low_water;
-    if (\$1223 ) begin
-      \$1767 [7:0] = \$signal$300 [7:0];
-    end
-    if (\$1225 ) begin
-      \$1767 [15:8] = \$signal$300 [15:8];
-    end
-    if (\$1227 ) begin
-      \$1767 [16] = \$signal$300 [16];
-    end
-    if (aclk_rst) begin
-      \$1767  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1768  = log_low_water;
-    if (\$1229 ) begin
-      \$1768 [7:0] = \$signal$300 [7:0];
-    end
-    if (\$1231 ) begin
-      \$1768 [15:8] = \$signal$300 [15:8];
-    end
-    if (\$1233 ) begin
-      \$1768 [16] = \$signal$300 [16];
-    end
-    if (aclk_rst) begin
-      \$1768  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1769  = config_low_water;
-    if (\$1235 ) begin
-      \$1769 [7:0] = \$signal$300 [7:0];
-    end
-    if (\$1237 ) begin
-      \$1769 [15:8] = \$signal$300 [15:8];
-    end
-    if (\$1239 ) begin
-      \$1769 [16] = \$signal$300 [16];
-    end
-    if (aclk_rst) begin
-      \$1769  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$3992$0 [4:1];
-  assign rsp_grant_pool = \port$3992$0 [6:5];
-  assign rsp_grant_user = \port$3992$48 [11:4];
-  assign rsp_flushed_err = \port$4007$0 [4:1];
-  assign rsp_flushed_pool = \port$4007$0 [14:13];
-  assign rsp_flushed_user = \port$4007$0 [12:5];
-  assign rsp_freed_err = \port$3995$0 [4:1];
-  assign rsp_freed_src = \port$4035$0 [0];
-  assign rsp_freed_in_pool = \port$3995$0 [15];
-  assign rsp_freed_pool = \port$3995$0 [14:13];
-  assign rsp_freed_tag = \port$4035$0 [36:33];
-  assign rsp_freed_addr = \port$4035$0 [32:1];
-  assign rsp_freed_user = \port$3995$0 [12:5];
-  assign rsp_grant_ok = \port$3992$0 [0];
-  assign rsp_freed_ok = \port$3995$0 [0];
-  assign rsp_flushed_ok = \port$4007$0 [0];
-  assign rsp_grant_overwrite = \port$3992$48 [12];
-  assign log_bank0_k = \$1255 [1:0];
-  assign log_bank1_k = \$1256 [1:0];
-  assign log_bank2_k = \$1257 [1:0];
-  assign log_bank3_k = \$1258 [1:0];
-  assign space_under = { \$1271 [5], \$1271  };
-  assign \$signal$107  = { low_water_hit, \$1276 , \$1274 , e1_exhausted, \$1273  };
+  assign rsp_grant_err = \port$4112$0 [4:1];
+  assign rsp_grant_pool = \port$4112$0 [6:5];
+  assign rsp_grant_user = \port$4112$48 [11:4];
+  assign rsp_flushed_err = \port$4127$0 [4:1];
+  assign rsp_flushed_pool = \port$4127$0 [14:13];
+  assign rsp_flushed_user = \port$4127$0 [12:5];
+  assign rsp_freed_err = \port$4115$0 [4:1];
+  assign rsp_freed_src = \port$4155$0 [0];
+  assign rsp_freed_in_pool = \port$4115$0 [15];
+  assign rsp_freed_pool = \port$4115$0 [14:13];
+  assign rsp_freed_tag = \port$4155$0 [36:33];
+  assign rsp_freed_addr = \port$4155$0 [32:1];
+  assign rsp_freed_user = \port$4115$0 [12:5];
+  assign rsp_grant_ok = \port$4112$0 [0];
+  assign rsp_freed_ok = \port$4115$0 [0];
+  assign rsp_flushed_ok = \port$4127$0 [0];
+  assign rsp_grant_overwrite = \port$4112$48 [12];
+  assign log_bank0_k = \$1240 [1:0];
+  assign log_bank1_k = \$1241 [1:0];
+  assign log_bank2_k = \$1242 [1:0];
+  assign log_bank3_k = \$1243 [1:0];
+  assign space_under = { \$1256 [5], \$1256  };
+  assign \$signal$107  = { low_water_hit, \$1261 , \$1259 , e1_exhausted, \$1258  };
   assign \$signal$168  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$4124$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$254 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$4124$0 [35:32];
+  assign bus__w_data_queued = \port$4246$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1454 , \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], w1_is_flush };
+  assign bus__w_strb_queued = \port$4246$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$318  = log_bank0_wdata;
+  assign \$signature__data$319  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$320  = head[3:2];
-  assign \$signature__en$321  = 1'h1;
-  assign \$signature__addr$322  = log_bank1_wrow;
-  assign \$signature__data$323  = log_bank1_wdata;
-  assign \$signature__en$324  = log_bank1_wen;
-  assign \$signature__addr$325  = head[3:2];
-  assign \$signature__en$326  = 1'h1;
-  assign \$signature__addr$327  = log_bank2_wrow;
-  assign \$signature__data$328  = log_bank2_wdata;
-  assign \$signature__en$329  = log_bank2_wen;
-  assign \$signature__addr$330  = head[3:2];
-  assign \$signature__en$331  = 1'h1;
-  assign \$signature__addr$332  = log_bank3_wrow;
-  assign \$signature__data$333  = log_bank3_wdata;
-  assign \$signature__en$334  = log_bank3_wen;
-  assign \$signature__addr$335  = head[3:2];
-  assign \$signature__en$336  = 1'h1;
+  assign \$signature__addr$321  = head[3:2];
+  assign \$signature__en$322  = 1'h1;
+  assign \$signature__addr$323  = log_bank1_wrow;
+  assign \$signature__data$324  = log_bank1_wdata;
+  assign \$signature__en$325  = log_bank1_wen;
+  assign \$signature__addr$326  = head[3:2];
+  assign \$signature__en$327  = 1'h1;
+  assign \$signature__addr$328  = log_bank2_wrow;
+  assign \$signature__data$329  = log_bank2_wdata;
+  assign \$signature__en$330  = log_bank2_wen;
+  assign \$signature__addr$331  = head[3:2];
+  assign \$signature__en$332  = 1'h1;
+  assign \$signature__addr$333  = log_bank3_wrow;
+  assign \$signature__data$334  = log_bank3_wdata;
+  assign \$signature__en$335  = log_bank3_wen;
+  assign \$signature__addr$336  = head[3:2];
+  assign \$signature__en$337  = 1'h1;
+  assign bus__r_slow = \$1270 [8];
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$341  = alloc_queue_wr;
-  assign \$signature__data$342  = alloc_queue_w_data;
+  assign \$signature__addr$342  = alloc_queue_wr;
+  assign \$signature__data$343  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 [3:0], 10'h000, \port$3992$0 [15:7] };
-  assign rsp_grant_slot = \port$3992$0 [15:7];
-  assign rsp_grant_tag = \port$3992$48 [3:0];
-  assign bus__r_slow_data = { \port$3992$0 [0], \port$3992$0 [4:1], 4'h0, \port$3992$48 [3:0], 10'h000, \port$3992$0 [15:7] };
-  assign w0_event_is_queued = \$1306 [6];
-  assign w0_event_is_pins = \$1309 [6];
-  assign w0_log_is_queued = \$1312 [6];
-  assign w0_log_is_pins = \$1315 [6];
-  assign w0_config_is_queued = \$1318 [6];
-  assign w0_config_is_pins = \$1321 [6];
+  assign handle = { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 [3:0], 10'h000, \port$4112$0 [15:7] };
+  assign rsp_grant_slot = \port$4112$0 [15:7];
+  assign rsp_grant_tag = \port$4112$48 [3:0];
+  assign bus__r_slow_data = { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 [3:0], 10'h000, \port$4112$0 [15:7] };
+  assign w0_event_is_queued = \$1289 [6];
+  assign w0_event_is_pins = \$1292 [6];
+  assign w0_log_is_queued = \$1295 [6];
+  assign w0_log_is_pins = \$1298 [6];
+  assign w0_config_is_queued = \$1301 [6];
+  assign w0_config_is_pins = \$1304 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$367  = command_queue_rd;
-  assign \$signature__addr$368  = command_queue_wr;
-  assign \$signature__data$369  = { w1_pool_is, w1_hit, w1_tag, \$signal$254 , \$1471 , \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], \$1352 [3], \$1348 [3], \$1344 [3], w1_is_flush };
-  assign req_free_addr = \$1613 [32:1];
-  assign req_free_oor = \$1613 [33];
-  assign req_free_pool = \$1613 [35:34];
-  assign req_free_tag = \$1613 [39:36];
-  assign req_free_hit = \$1613 [42:40];
-  assign req_flush_select = \$1613 [45:43];
-  assign req_flush_pool = \$1613 [35:34];
-  assign \port$3229$0  = \$1273 ;
-  assign \port$3230$0  = \$1274 ;
-  assign \port$3232$0  = \$1276 ;
-  assign \port$3606$1  = \$1613 [45:1];
-  assign \port$4294$0  = \$signal$105 ;
-  assign bus__w_ack = \$signal$297 ;
-  assign \port$4566$0  = \$signal$106 ;
-  assign \$1275  = log_ev_overwrite;
-  assign \$1276  = log_ev_overwrite;
+  assign \read__addr$368  = command_queue_rd;
+  assign \$signature__addr$369  = command_queue_wr;
+  assign \$signature__data$370  = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1454 , \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], w1_is_flush };
+  assign req_free_addr = \$1596 [32:1];
+  assign req_free_oor = \$1596 [33];
+  assign req_free_pool = \$1596 [35:34];
+  assign req_free_tag = \$1596 [39:36];
+  assign req_free_hit = \$1596 [42:40];
+  assign req_flush_select = \$1596 [45:43];
+  assign req_flush_pool = \$1596 [35:34];
+  assign \port$3316$0  = \$1258 ;
+  assign \port$3317$0  = \$1259 ;
+  assign \port$3319$0  = \$1261 ;
+  assign new_alloc = \$1270 [8];
+  assign \port$3690$1  = \$1596 [45:1];
+  assign \port$4416$0  = \$signal$105 ;
+  assign bus__w_ack = \$signal$298 ;
+  assign \port$4688$0  = \$signal$106 ;
+  assign \$1260  = log_ev_overwrite;
+  assign \$1261  = log_ev_overwrite;
   assign \$117  = 1'h1;
   assign \$118  = event_ev_grant;
   assign \$119  = 1'h1;
@@ -13618,174 +13917,176 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$200  = 1'h1;
   assign \$201  = config_ev_grant;
   assign \$208  = \$206 [5];
-  assign \$429  = bus__r_addr;
-  assign { \$432 [11:3], \$432 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$432 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$435 [11:4], \$435 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$435 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$438 [11:4], \$438 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$438 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$441 [11:5], \$441 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$441 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$444 [11:5], \$444 [3], \$444 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$444 [4], \$444 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$447 [11:5], \$447 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$447 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$450 [11:5], \$450 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$450 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$453 [11:6], \$453 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$453 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$456 [11:6], \$456 [4:3], \$456 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$456 [5], \$456 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$459 [11:6], \$459 [4], \$459 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$459 [5], \$459 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$462 [11:6], \$462 [4], \$462 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$462 [5], \$462 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$465 [11:6], \$465 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$465 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$468 [11:6], \$468 [3], \$468 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$468 [5:4], \$468 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$471 [11:6], \$471 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$471 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$474 [11:6], \$474 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$474 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$477 [11:9], \$477 [7:3], \$477 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$477 [8], \$477 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$480 [11:9], \$480 [7:4], \$480 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$480 [8], \$480 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$483 [11:9], \$483 [7:4], \$483 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$483 [8], \$483 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$486 [11:9], \$486 [7:5], \$486 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$486 [8], \$486 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$489 [11:9], \$489 [7:5], \$489 [3], \$489 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$489 [8], \$489 [4], \$489 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$492 [11:9], \$492 [7:5], \$492 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$492 [8], \$492 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$495 [11:9], \$495 [7:5], \$495 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$495 [8], \$495 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$498 [11:9], \$498 [7:6], \$498 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$498 [8], \$498 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$501 [11:9], \$501 [7:6], \$501 [4:3], \$501 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$501 [8], \$501 [5], \$501 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$504 [11:9], \$504 [7:6], \$504 [4], \$504 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$504 [8], \$504 [5], \$504 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$507 [11:9], \$507 [7:6], \$507 [4], \$507 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$507 [8], \$507 [5], \$507 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$510 [11:9], \$510 [7:6], \$510 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$510 [8], \$510 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$513 [11:9], \$513 [7:6], \$513 [3], \$513 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$513 [8], \$513 [5:4], \$513 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$516 [11:9], \$516 [7:6], \$516 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$516 [8], \$516 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$519 [11:9], \$519 [7:6], \$519 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$519 [8], \$519 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign { \$522 [11:9], \$522 [7], \$522 [5:3], \$522 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$522 [8], \$522 [6], \$522 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$525 [11:9], \$525 [7], \$525 [5:4], \$525 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$525 [8], \$525 [6], \$525 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$528 [11:9], \$528 [7], \$528 [5:4], \$528 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$528 [8], \$528 [6], \$528 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$531 [11:9], \$531 [7], \$531 [5], \$531 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
-  assign { \$531 [8], \$531 [6], \$531 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$534 [11:9], \$534 [7], \$534 [5], \$534 [3], \$534 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$534 [8], \$534 [6], \$534 [4], \$534 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$537 [11:9], \$537 [7], \$537 [5], \$537 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
-  assign { \$537 [8], \$537 [6], \$537 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$540 [11:9], \$540 [7], \$540 [5], \$540 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
-  assign { \$540 [8], \$540 [6], \$540 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
-  assign { \$543 [11:9], \$543 [7], \$543 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
-  assign { \$543 [8], \$543 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
-  assign { \$546 [11:9], \$546 [7], \$546 [4:3], \$546 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$546 [8], \$546 [6:5], \$546 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
-  assign { \$549 [11:9], \$549 [7], \$549 [4], \$549 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$549 [8], \$549 [6:5], \$549 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
-  assign { \$552 [11:9], \$552 [7], \$552 [4], \$552 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$552 [8], \$552 [6:5], \$552 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
-  assign { \$555 [11:9], \$555 [7], \$555 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
-  assign { \$555 [8], \$555 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
-  assign { \$558 [11:9], \$558 [7], \$558 [3], \$558 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$558 [8], \$558 [6:4], \$558 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
-  assign { \$561 [11:9], \$561 [7], \$561 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
-  assign { \$561 [8], \$561 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
-  assign { \$564 [11:9], \$564 [7], \$564 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
-  assign { \$564 [8], \$564 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
-  assign { \$567 [11:9], \$567 [6:3], \$567 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
-  assign { \$567 [8:7], \$567 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
-  assign { \$570 [11:9], \$570 [6:4], \$570 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
-  assign { \$570 [8:7], \$570 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
-  assign { \$573 [11:9], \$573 [6:4], \$573 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
-  assign { \$573 [8:7], \$573 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
-  assign { \$576 [11:9], \$576 [6:5], \$576 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
-  assign { \$576 [8:7], \$576 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
-  assign { \$579 [11:9], \$579 [6:5], \$579 [3], \$579 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$579 [8:7], \$579 [4], \$579 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
-  assign { \$582 [11:9], \$582 [6:5], \$582 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
-  assign { \$582 [8:7], \$582 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
-  assign { \$585 [11:9], \$585 [6:5], \$585 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
-  assign { \$585 [8:7], \$585 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
-  assign { \$588 [11:9], \$588 [6], \$588 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
-  assign { \$588 [8:7], \$588 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
-  assign { \$591 [11:9], \$591 [6], \$591 [4:3], \$591 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$591 [8:7], \$591 [5], \$591 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
-  assign { \$594 [11:9], \$594 [6], \$594 [4], \$594 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$594 [8:7], \$594 [5], \$594 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
-  assign { \$597 [11:9], \$597 [6], \$597 [4], \$597 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$597 [8:7], \$597 [5], \$597 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
-  assign { \$600 [11:9], \$600 [6], \$600 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
-  assign { \$600 [8:7], \$600 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
-  assign { \$603 [11:9], \$603 [6], \$603 [3], \$603 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$603 [8:7], \$603 [5:4], \$603 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
-  assign { \$606 [11:9], \$606 [6], \$606 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
-  assign { \$606 [8:7], \$606 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
-  assign { \$609 [11:9], \$609 [6], \$609 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
-  assign { \$609 [8:7], \$609 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$619  = 32'd0;
-  assign \$621  = { 30'h00000000, \$620  };
-  assign \$637  = 32'd0;
-  assign \$639  = \$638 ;
-  assign \$658  = 32'd0;
-  assign \$660  = \$659 ;
+  assign \$1268 [5:0] = bus__r_addr[5:0];
+  assign \$1268 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$414  = bus__r_addr;
+  assign { \$417 [11:3], \$417 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$417 [2] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$420 [11:4], \$420 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$420 [3] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$423 [11:4], \$423 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$423 [3:2] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$426 [11:5], \$426 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$426 [4] = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$429 [11:5], \$429 [3], \$429 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$429 [4], \$429 [2] } = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$432 [11:5], \$432 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$432 [4:3] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$435 [11:5], \$435 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$435 [4:2] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$438 [11:6], \$438 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$438 [5] = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$441 [11:6], \$441 [4:3], \$441 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$441 [5], \$441 [2] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$444 [11:6], \$444 [4], \$444 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$444 [5], \$444 [3] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$447 [11:6], \$447 [4], \$447 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$447 [5], \$447 [3:2] } = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$450 [11:6], \$450 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$450 [5:4] = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$453 [11:6], \$453 [3], \$453 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$453 [5:4], \$453 [2] } = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$456 [11:6], \$456 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$456 [5:3] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$459 [11:6], \$459 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$459 [5:2] = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$462 [11:9], \$462 [7:3], \$462 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$462 [8], \$462 [2] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$465 [11:9], \$465 [7:4], \$465 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$465 [8], \$465 [3] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$468 [11:9], \$468 [7:4], \$468 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$468 [8], \$468 [3:2] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$471 [11:9], \$471 [7:5], \$471 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$471 [8], \$471 [4] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$474 [11:9], \$474 [7:5], \$474 [3], \$474 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$474 [8], \$474 [4], \$474 [2] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$477 [11:9], \$477 [7:5], \$477 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$477 [8], \$477 [4:3] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$480 [11:9], \$480 [7:5], \$480 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$480 [8], \$480 [4:2] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$483 [11:9], \$483 [7:6], \$483 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$483 [8], \$483 [5] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$486 [11:9], \$486 [7:6], \$486 [4:3], \$486 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$486 [8], \$486 [5], \$486 [2] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$489 [11:9], \$489 [7:6], \$489 [4], \$489 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$489 [8], \$489 [5], \$489 [3] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$492 [11:9], \$492 [7:6], \$492 [4], \$492 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$492 [8], \$492 [5], \$492 [3:2] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$495 [11:9], \$495 [7:6], \$495 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$495 [8], \$495 [5:4] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$498 [11:9], \$498 [7:6], \$498 [3], \$498 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$498 [8], \$498 [5:4], \$498 [2] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$501 [11:9], \$501 [7:6], \$501 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$501 [8], \$501 [5:3] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$504 [11:9], \$504 [7:6], \$504 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$504 [8], \$504 [5:2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$507 [11:9], \$507 [7], \$507 [5:3], \$507 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$507 [8], \$507 [6], \$507 [2] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$510 [11:9], \$510 [7], \$510 [5:4], \$510 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$510 [8], \$510 [6], \$510 [3] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$513 [11:9], \$513 [7], \$513 [5:4], \$513 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$513 [8], \$513 [6], \$513 [3:2] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$516 [11:9], \$516 [7], \$516 [5], \$516 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$516 [8], \$516 [6], \$516 [4] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$519 [11:9], \$519 [7], \$519 [5], \$519 [3], \$519 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$519 [8], \$519 [6], \$519 [4], \$519 [2] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$522 [11:9], \$522 [7], \$522 [5], \$522 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$522 [8], \$522 [6], \$522 [4:3] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$525 [11:9], \$525 [7], \$525 [5], \$525 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$525 [8], \$525 [6], \$525 [4:2] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$528 [11:9], \$528 [7], \$528 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$528 [8], \$528 [6:5] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$531 [11:9], \$531 [7], \$531 [4:3], \$531 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$531 [8], \$531 [6:5], \$531 [2] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$534 [11:9], \$534 [7], \$534 [4], \$534 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$534 [8], \$534 [6:5], \$534 [3] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$537 [11:9], \$537 [7], \$537 [4], \$537 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$537 [8], \$537 [6:5], \$537 [3:2] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$540 [11:9], \$540 [7], \$540 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$540 [8], \$540 [6:4] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$543 [11:9], \$543 [7], \$543 [3], \$543 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$543 [8], \$543 [6:4], \$543 [2] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$546 [11:9], \$546 [7], \$546 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$546 [8], \$546 [6:3] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$549 [11:9], \$549 [7], \$549 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$549 [8], \$549 [6:2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$552 [11:9], \$552 [6:3], \$552 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$552 [8:7], \$552 [2] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$555 [11:9], \$555 [6:4], \$555 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$555 [8:7], \$555 [3] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$558 [11:9], \$558 [6:4], \$558 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$558 [8:7], \$558 [3:2] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$561 [11:9], \$561 [6:5], \$561 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$561 [8:7], \$561 [4] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$564 [11:9], \$564 [6:5], \$564 [3], \$564 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$564 [8:7], \$564 [4], \$564 [2] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$567 [11:9], \$567 [6:5], \$567 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$567 [8:7], \$567 [4:3] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$570 [11:9], \$570 [6:5], \$570 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$570 [8:7], \$570 [4:2] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$573 [11:9], \$573 [6], \$573 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$573 [8:7], \$573 [5] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$576 [11:9], \$576 [6], \$576 [4:3], \$576 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$576 [8:7], \$576 [5], \$576 [2] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$579 [11:9], \$579 [6], \$579 [4], \$579 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$579 [8:7], \$579 [5], \$579 [3] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$582 [11:9], \$582 [6], \$582 [4], \$582 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$582 [8:7], \$582 [5], \$582 [3:2] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$585 [11:9], \$585 [6], \$585 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$585 [8:7], \$585 [5:4] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$588 [11:9], \$588 [6], \$588 [3], \$588 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$588 [8:7], \$588 [5:4], \$588 [2] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$591 [11:9], \$591 [6], \$591 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$591 [8:7], \$591 [5:3] } = \$auto$rtlil.cc:2739:Not$120 ;
+  assign { \$594 [11:9], \$594 [6], \$594 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$594 [8:7], \$594 [5:2] } = \$auto$rtlil.cc:2739:Not$122 ;
+  assign \$604  = 32'd0;
+  assign \$606  = { 30'h00000000, \$605  };
+  assign \$622  = 32'd0;
+  assign \$624  = \$623 ;
+  assign \$643  = 32'd0;
+  assign \$645  = \$644 ;
+  assign \$646  = 32'd0;
+  assign \$648  = \$647 ;
   assign \$661  = 32'd0;
-  assign \$663  = \$662 ;
-  assign \$676  = 32'd0;
-  assign \$677  = 32'd0;
-  assign \$678  = 32'd0;
-  assign \$679  = \$675 ;
-  assign \$681  = 32'd0;
-  assign \$682  = \$680 ;
-  assign \$701  = 32'd0;
-  assign \$703  = \$702 ;
-  assign \$704  = 32'd0;
-  assign \$706  = \$705 ;
-  assign \$720  = 32'd0;
-  assign \$721  = \$719 ;
-  assign \$744  = 32'd0;
-  assign \$746  = \$745 ;
-  assign \$747  = 32'd0;
-  assign \$749  = \$748 ;
-  assign \$763  = 32'd0;
-  assign \$764  = \$762 ;
-  assign \$767  = 32'd0;
-  assign \$768  = \$766 ;
-  assign { \$1304 [5:3], \$1304 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1304 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$1307 [5:3], \$1307 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1307 [2] = \$auto$rtlil.cc:2739:Not$124 ;
-  assign w0_event_slot_ok_queued = \$1326 [19];
-  assign w0_event_slot_ok_pins = \$1328 [19];
-  assign { \$1310 [5:3], \$1310 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1310 [2], \$1310 [0] } = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$1313 [5:3], \$1313 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1313 [2], \$1313 [0] } = \$auto$rtlil.cc:2739:Not$128 ;
-  assign w0_log_slot_ok_queued = \$1330 [19];
-  assign w0_log_slot_ok_pins = \$1332 [19];
-  assign { \$1316 [5:3], \$1316 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1316 [2:1] = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$1319 [5:3], \$1319 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1319 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign w0_config_slot_ok_queued = \$1334 [19];
-  assign w0_config_slot_ok_pins = \$1336 [19];
-  assign \$806  = { 4'h0, \$805 [18:0], 11'h000 };
-  assign \$809  = { 7'h00, \$808 [18:0], 8'h00 };
-  assign \$812  = { 5'h00, \$811 [18:0], 10'h000 };
+  assign \$662  = 32'd0;
+  assign \$663  = 32'd0;
+  assign \$664  = \$660 ;
+  assign \$666  = 32'd0;
+  assign \$667  = \$665 ;
+  assign \$686  = 32'd0;
+  assign \$688  = \$687 ;
+  assign \$689  = 32'd0;
+  assign \$691  = \$690 ;
+  assign \$705  = 32'd0;
+  assign \$706  = \$704 ;
+  assign \$729  = 32'd0;
+  assign \$731  = \$730 ;
+  assign \$732  = 32'd0;
+  assign \$734  = \$733 ;
+  assign \$748  = 32'd0;
+  assign \$749  = \$747 ;
+  assign \$752  = 32'd0;
+  assign \$753  = \$751 ;
+  assign { \$1287 [5:3], \$1287 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1287 [2] = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$1290 [5:3], \$1290 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1290 [2] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign w0_event_slot_ok_queued = \$1309 [19];
+  assign w0_event_slot_ok_pins = \$1311 [19];
+  assign { \$1293 [5:3], \$1293 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1293 [2], \$1293 [0] } = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$1296 [5:3], \$1296 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1296 [2], \$1296 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign w0_log_slot_ok_queued = \$1313 [19];
+  assign w0_log_slot_ok_pins = \$1315 [19];
+  assign { \$1299 [5:3], \$1299 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1299 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$1302 [5:3], \$1302 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1302 [2:1] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign w0_config_slot_ok_queued = \$1317 [19];
+  assign w0_config_slot_ok_pins = \$1319 [19];
+  assign \$791  = { 4'h0, \$790 [18:0], 11'h000 };
+  assign \$794  = { 7'h00, \$793 [18:0], 8'h00 };
+  assign \$797  = { 5'h00, \$796 [18:0], 10'h000 };
 endmodule

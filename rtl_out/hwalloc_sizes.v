@@ -5,7 +5,7 @@
 module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_tag, free_user, flush_valid, flush_pool, flush_user, s_axil_awvalid, s_axil_awaddr, s_axil_awprot, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, s_axil_araddr
 , s_axil_arprot, s_axil_rready, alloc_ready, grant_valid, grant_ok, grant_err, grant_pool, grant_slot, grant_addr, grant_tag, grant_user, free_ready, freed_valid, freed_ok, freed_err, freed_user, flush_ready, flushed_valid, flushed_ok, flushed_err, flushed_user
 , s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_bresp, s_axil_arready, s_axil_rvalid, s_axil_rdata, s_axil_rresp, irq, aclk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$133  = 0;
+  reg \$auto$verilog_backend.cc:2355:dump_module$135  = 0;
   wire \$1 ;
   reg \$10 ;
   wire [79:0] \$11 ;
@@ -339,9 +339,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4490$0 (\$11 [4:0]),
-    .\port$4490$55 (\$11 [62:55]),
-    .\port$4490$7 (\$11 [14:7]),
+    .\port$4477$0 (\$11 [4:0]),
+    .\port$4477$55 (\$11 [62:55]),
+    .\port$4477$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4068$52 (\$20 [56:51]),
+    .\port$4054$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -410,7 +410,6 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__r_data(bus__r_data),
     .bus__r_err(bus__r_err),
     .bus__r_req(bus__r_req),
-    .bus__r_slow(bus__r_slow),
     .bus__r_slow_ack(bus__r_slow_ack),
     .bus__w_ack(bus__w_ack),
     .bus__w_addr(s_axil_awaddr),
@@ -430,18 +429,19 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_alloc_valid(alloc_valid),
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
-    .\port$3627$0 (\$16 ),
-    .\port$3628$0 (\$17 ),
-    .\port$3630$0 (\$18 ),
-    .\port$4068$1 (\$20 ),
-    .\port$4490$0 (\$11 [14:0]),
-    .\port$4490$55 (\$11 [78:55]),
-    .\port$4496$0 (\$12 ),
-    .\port$4511$0 (\$13 ),
-    .\port$4543$0 (\$14 ),
-    .\port$4635$0 (\$15 ),
-    .\port$4809$0 (\$signal ),
-    .\port$5079$0 (\$signal$58 ),
+    .new_alloc(bus__r_slow),
+    .\port$3616$0 (\$16 ),
+    .\port$3617$0 (\$17 ),
+    .\port$3619$0 (\$18 ),
+    .\port$4054$1 (\$20 ),
+    .\port$4477$0 (\$11 [14:0]),
+    .\port$4477$55 (\$11 [78:55]),
+    .\port$4483$0 (\$12 ),
+    .\port$4498$0 (\$13 ),
+    .\port$4530$0 (\$14 ),
+    .\port$4626$0 (\$15 ),
+    .\port$4800$0 (\$signal ),
+    .\port$5070$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -458,7 +458,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .w1_is_command(bus__w_slow)
   );
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$133 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
     \$10  = 1'h1;
     if (aclk_rst) begin
       \$10  = 1'h0;
@@ -600,8 +600,8 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4490$0 , \port$4490$7 , \port$4490$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$134  = 0;
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4477$0 , \port$4477$7 , \port$4477$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
@@ -1559,12 +1559,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4490$0 ;
-  wire [4:0] \port$4490$0 ;
-  input [7:0] \port$4490$55 ;
-  wire [7:0] \port$4490$55 ;
-  input [7:0] \port$4490$7 ;
-  wire [7:0] \port$4490$7 ;
+  input [4:0] \port$4477$0 ;
+  wire [4:0] \port$4477$0 ;
+  input [7:0] \port$4477$55 ;
+  wire [7:0] \port$4477$55 ;
+  input [7:0] \port$4477$7 ;
+  wire [7:0] \port$4477$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1734,7 +1734,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$113 )
-      r_slow_ring[r_slow_wr] <= { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 , 11'h000, \port$4490$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 , 11'h000, \port$4477$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$99  = r_fast_count[0] & \$98 ;
@@ -1920,7 +1920,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 , 11'h000, \port$4490$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 , 11'h000, \port$4477$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -2715,14 +2715,14 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$97  = r_fast_rd_next + 1'h1;
   assign \$98  = ~ r_fast_pop;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$829  = \$3 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$830 [0] = \$8 ;
     \$830 [1] = \$16 ;
     \$830 [2] = \$24 ;
@@ -2739,77 +2739,77 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$831  = \$11 ;
     if (aclk_rst) begin
       \$831  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$832  = \$19 ;
     if (aclk_rst) begin
       \$832  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$833  = \$27 ;
     if (aclk_rst) begin
       \$833  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$834  = \$35 ;
     if (aclk_rst) begin
       \$834  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$835  = \$43 ;
     if (aclk_rst) begin
       \$835  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$836  = \$51 ;
     if (aclk_rst) begin
       \$836  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$837  = \$59 ;
     if (aclk_rst) begin
       \$837  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$838  = \$67 ;
     if (aclk_rst) begin
       \$838  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$839  = \$75 ;
     if (aclk_rst) begin
       \$839  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$840  = \$83 ;
     if (aclk_rst) begin
       \$840  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$841  = r_fast_head;
     if (\$91 ) begin
       \$841  = \$92 ;
@@ -2819,7 +2819,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$842  = r_fast_rd;
     if (\$96 ) begin
       \$842  = r_fast_rd_next;
@@ -2829,7 +2829,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$843  = r_fast_rd_next;
     if (\$96 ) begin
       \$843  = \$97 [3:0];
@@ -2839,7 +2839,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$844  = r_fast_wr;
     if (\$101 ) begin
       \$844  = r_fast_wr_next;
@@ -2849,7 +2849,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$845  = r_fast_wr_next;
     if (\$101 ) begin
       \$845  = \$102 [3:0];
@@ -2859,7 +2859,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$846 [0] = \$113 ;
     \$846 [1] = \$124 ;
     \$846 [2] = \$135 ;
@@ -2875,7 +2875,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$847 [0] = \$218 ;
     \$847 [1] = \$224 ;
     \$847 [2] = \$230 ;
@@ -2892,7 +2892,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$848  = r_slow_head;
     if (\$281 ) begin
       \$848  = \$282 ;
@@ -2902,7 +2902,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$849  = r_slow_rd;
     if (\$286 ) begin
       \$849  = r_slow_rd_next;
@@ -2912,7 +2912,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$850  = r_slow_rd_next;
     if (\$286 ) begin
       \$850  = \$287 [3:0];
@@ -2922,7 +2922,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$851  = r_slow_wr;
     if (\$291 ) begin
       \$851  = r_slow_wr_next;
@@ -2932,7 +2932,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$852  = r_slow_wr_next;
     if (\$291 ) begin
       \$852  = \$292 [3:0];
@@ -2942,7 +2942,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$853 [0] = \$303 ;
     \$853 [1] = \$314 ;
     \$853 [2] = \$325 ;
@@ -2958,7 +2958,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$854 [0] = \$408 ;
     \$854 [1] = \$414 ;
     \$854 [2] = \$420 ;
@@ -2975,35 +2975,35 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$855  = \$signal$40 ;
     if (aclk_rst) begin
       \$855  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$856  = bus__r_slow;
     if (aclk_rst) begin
       \$856  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$857  = \$482 ;
     if (aclk_rst) begin
       \$857  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$858  = \$485 ;
     if (aclk_rst) begin
       \$858  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$859 [0] = \$490 ;
     \$859 [1] = \$498 ;
     if (aclk_rst) begin
@@ -3011,21 +3011,21 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$860  = \$493 ;
     if (aclk_rst) begin
       \$860  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$861  = \$501 ;
     if (aclk_rst) begin
       \$861  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$862 [0] = \$506 ;
     \$862 [1] = \$514 ;
     if (aclk_rst) begin
@@ -3033,21 +3033,21 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$863  = \$509 ;
     if (aclk_rst) begin
       \$863  = 36'h000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$864  = \$517 ;
     if (aclk_rst) begin
       \$864  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$865 [0] = \$522 ;
     \$865 [1] = \$530 ;
     \$865 [2] = \$538 ;
@@ -3064,84 +3064,84 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$866  = \$525 ;
     if (aclk_rst) begin
       \$866  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$867  = \$533 ;
     if (aclk_rst) begin
       \$867  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$868  = \$541 ;
     if (aclk_rst) begin
       \$868  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$869  = \$549 ;
     if (aclk_rst) begin
       \$869  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$870  = \$557 ;
     if (aclk_rst) begin
       \$870  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$871  = \$565 ;
     if (aclk_rst) begin
       \$871  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$872  = \$573 ;
     if (aclk_rst) begin
       \$872  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$873  = \$581 ;
     if (aclk_rst) begin
       \$873  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$874  = \$589 ;
     if (aclk_rst) begin
       \$874  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$875  = \$597 ;
     if (aclk_rst) begin
       \$875  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$876  = \$605 ;
     if (aclk_rst) begin
       \$876  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$877 [0] = \$610 ;
     \$877 [1] = \$618 ;
     \$877 [2] = \$626 ;
@@ -3158,84 +3158,84 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$878  = \$613 ;
     if (aclk_rst) begin
       \$878  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$879  = \$621 ;
     if (aclk_rst) begin
       \$879  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$880  = \$629 ;
     if (aclk_rst) begin
       \$880  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$881  = \$637 ;
     if (aclk_rst) begin
       \$881  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$882  = \$645 ;
     if (aclk_rst) begin
       \$882  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$883  = \$653 ;
     if (aclk_rst) begin
       \$883  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$884  = \$661 ;
     if (aclk_rst) begin
       \$884  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$885  = \$669 ;
     if (aclk_rst) begin
       \$885  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$886  = \$677 ;
     if (aclk_rst) begin
       \$886  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$887  = \$685 ;
     if (aclk_rst) begin
       \$887  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$888  = \$693 ;
     if (aclk_rst) begin
       \$888  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$889 [0] = \$698 ;
     \$889 [1] = \$706 ;
     \$889 [2] = \$714 ;
@@ -3252,91 +3252,91 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$890  = \$701 ;
     if (aclk_rst) begin
       \$890  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$891  = \$709 ;
     if (aclk_rst) begin
       \$891  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$892  = \$717 ;
     if (aclk_rst) begin
       \$892  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$893  = \$725 ;
     if (aclk_rst) begin
       \$893  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$894  = \$733 ;
     if (aclk_rst) begin
       \$894  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$895  = \$741 ;
     if (aclk_rst) begin
       \$895  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$896  = \$749 ;
     if (aclk_rst) begin
       \$896  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$897  = \$757 ;
     if (aclk_rst) begin
       \$897  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$898  = \$765 ;
     if (aclk_rst) begin
       \$898  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$899  = \$773 ;
     if (aclk_rst) begin
       \$899  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$900  = \$signal$103 ;
     if (aclk_rst) begin
       \$900  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$134 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
     \$901  = \$792 ;
     if (aclk_rst) begin
       \$901  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 , 11'h000, \port$4490$7  };
+  assign r_slow_w_data = { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 , 11'h000, \port$4477$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3348,12 +3348,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$110  = r_slow_rd;
   assign \$signature__addr$111  = r_slow_wr;
-  assign \$signature__data$112  = { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 , 11'h000, \port$4490$7  };
+  assign \$signature__data$112  = { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 , 11'h000, \port$4477$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 , 11'h000, \port$4490$7  };
+  assign bus__r_slow_data = { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 , 11'h000, \port$4477$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3393,14 +3393,14 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4068$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$135  = 0;
+, \port$4054$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$1000 ;
   wire \$1001 ;
-  wire \$1002 ;
+  wire [11:0] \$1002 ;
   wire \$1003 ;
   wire \$1004 ;
   wire \$1005 ;
@@ -3428,24 +3428,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1025 ;
   wire \$1026 ;
   wire \$1027 ;
-  wire [8:0] \$1028 ;
+  wire \$1028 ;
   wire \$1029 ;
   wire [2:0] \$103 ;
   wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
   wire \$1033 ;
-  wire [11:0] \$1034 ;
+  wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
-  wire \$1037 ;
+  wire [8:0] \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
   wire [2:0] \$104 ;
   wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
-  wire \$1043 ;
+  wire [11:0] \$1043 ;
   wire \$1044 ;
   wire \$1045 ;
   wire \$1046 ;
@@ -3473,81 +3473,81 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1066 ;
   wire \$1067 ;
   wire \$1068 ;
-  wire [8:0] \$1069 ;
+  wire \$1069 ;
   wire [2:0] \$107 ;
   wire \$1070 ;
   wire \$1071 ;
   wire \$1072 ;
   wire \$1073 ;
   wire \$1074 ;
-  wire [11:0] \$1075 ;
+  wire \$1075 ;
   wire \$1076 ;
   wire \$1077 ;
-  wire \$1078 ;
+  wire [8:0] \$1078 ;
   wire \$1079 ;
   wire \$108 ;
   wire \$1080 ;
   wire \$1081 ;
-  wire [14:0] \$1082 ;
-  wire [36:0] \$1083 ;
-  wire [21:0] \$1084 ;
-  wire [36:0] \$1085 ;
-  wire [20:0] \$1086 ;
-  wire [36:0] \$1087 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire [11:0] \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
   wire \$1088 ;
   wire \$1089 ;
   wire \$109 ;
-  wire [10:0] \$1090 ;
-  wire [10:0] \$1091 ;
-  wire [11:0] \$1092 ;
-  wire \$1093 ;
-  wire [10:0] \$1094 ;
-  wire [10:0] \$1095 ;
-  wire [11:0] \$1096 ;
+  wire \$1090 ;
+  wire [14:0] \$1091 ;
+  wire [36:0] \$1092 ;
+  wire [21:0] \$1093 ;
+  wire [36:0] \$1094 ;
+  wire [20:0] \$1095 ;
+  wire [36:0] \$1096 ;
   wire \$1097 ;
-  wire [10:0] \$1098 ;
+  wire \$1098 ;
   wire [10:0] \$1099 ;
   wire \$11 ;
   wire [8:0] \$110 ;
-  wire [11:0] \$1100 ;
-  wire \$1101 ;
+  wire [10:0] \$1100 ;
+  wire [11:0] \$1101 ;
   wire \$1102 ;
-  wire [2:0] \$1103 ;
-  wire [2:0] \$1104 ;
-  wire [2:0] \$1105 ;
-  wire [2:0] \$1106 ;
-  wire [3:0] \$1107 ;
-  wire [3:0] \$1108 ;
-  wire [10:0] \$1109 ;
+  wire [10:0] \$1103 ;
+  wire [10:0] \$1104 ;
+  wire [11:0] \$1105 ;
+  wire \$1106 ;
+  wire [10:0] \$1107 ;
+  wire [10:0] \$1108 ;
+  wire [11:0] \$1109 ;
   wire \$111 ;
-  wire [10:0] \$1110 ;
-  wire [11:0] \$1111 ;
-  wire \$1112 ;
-  wire \$1113 ;
-  wire \$1114 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire [2:0] \$1112 ;
+  wire [2:0] \$1113 ;
+  wire [2:0] \$1114 ;
   wire [2:0] \$1115 ;
-  wire [2:0] \$1116 ;
-  wire \$1117 ;
-  wire [2:0] \$1118 ;
-  wire \$1119 ;
+  wire [3:0] \$1116 ;
+  wire [3:0] \$1117 ;
+  wire [10:0] \$1118 ;
+  wire [10:0] \$1119 ;
   wire \$112 ;
-  wire \$1120 ;
+  wire [11:0] \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
   wire \$1123 ;
-  wire [3:0] \$1124 ;
-  wire \$1125 ;
+  wire [2:0] \$1124 ;
+  wire [2:0] \$1125 ;
   wire \$1126 ;
-  wire \$1127 ;
+  wire [2:0] \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
   wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
-  wire \$1133 ;
+  wire [3:0] \$1133 ;
   wire \$1134 ;
-  wire [8:0] \$1135 ;
+  wire \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
   wire \$1138 ;
@@ -3557,7 +3557,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
-  wire [7:0] \$1144 ;
+  wire [8:0] \$1144 ;
   wire \$1145 ;
   wire \$1146 ;
   wire \$1147 ;
@@ -3567,9 +3567,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
-  wire \$1153 ;
+  wire [7:0] \$1153 ;
   wire \$1154 ;
-  wire [7:0] \$1155 ;
+  wire \$1155 ;
   wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
@@ -3589,9 +3589,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
-  wire \$1173 ;
+  wire [7:0] \$1173 ;
   wire \$1174 ;
-  wire [6:0] \$1175 ;
+  wire \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
@@ -3601,68 +3601,68 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
-  wire [7:0] \$1184 ;
+  wire [6:0] \$1184 ;
   wire \$1185 ;
   wire \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
   wire \$1189 ;
   wire \$119 ;
-  reg \$1190 ;
-  reg [7:0] \$1191 ;
-  reg [8:0] \$1192 ;
-  reg \$1193 ;
-  reg [7:0] \$1194 ;
-  reg [17:0] \$1195 ;
-  reg \$1196 ;
-  reg [6:0] \$1197 ;
-  reg [8:0] \$1198 ;
-  reg \$1199 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire [7:0] \$1193 ;
+  wire [9:0] \$1194 ;
+  reg \$1195 ;
+  reg [7:0] \$1196 ;
+  reg [8:0] \$1197 ;
+  reg \$1198 ;
+  reg [7:0] \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  reg [6:0] \$1200 ;
-  reg [16:0] \$1201 ;
-  reg \$1202 ;
-  reg [5:0] \$1203 ;
-  reg [8:0] \$1204 ;
-  reg \$1205 ;
-  reg [5:0] \$1206 ;
-  reg [15:0] \$1207 ;
-  reg \$1208 ;
-  reg \$1209 ;
+  reg [17:0] \$1200 ;
+  reg \$1201 ;
+  reg [6:0] \$1202 ;
+  reg [8:0] \$1203 ;
+  reg \$1204 ;
+  reg [6:0] \$1205 ;
+  reg [16:0] \$1206 ;
+  reg \$1207 ;
+  reg [5:0] \$1208 ;
+  reg [8:0] \$1209 ;
   wire [2:0] \$121 ;
-  reg [2:0] \$1210 ;
-  reg \$1211 ;
-  reg [2:0] \$1212 ;
+  reg \$1210 ;
+  reg [5:0] \$1211 ;
+  reg [15:0] \$1212 ;
   reg \$1213 ;
-  reg [2:0] \$1214 ;
-  reg \$1215 ;
+  reg \$1214 ;
+  reg [2:0] \$1215 ;
   reg \$1216 ;
-  reg [8:0] \$1217 ;
-  reg [8:0] \$1218 ;
-  reg \$1219 ;
+  reg [2:0] \$1217 ;
+  reg \$1218 ;
+  reg [2:0] \$1219 ;
   wire \$122 ;
-  reg [7:0] \$1220 ;
-  reg [8:0] \$1221 ;
-  reg [7:0] \$1222 ;
-  reg [7:0] \$1223 ;
-  reg [7:0] \$1224 ;
-  reg \$1225 ;
-  reg [6:0] \$1226 ;
+  reg \$1220 ;
+  reg \$1221 ;
+  reg [8:0] \$1222 ;
+  reg [8:0] \$1223 ;
+  reg \$1224 ;
+  reg [7:0] \$1225 ;
+  reg [8:0] \$1226 ;
   reg [7:0] \$1227 ;
-  reg [6:0] \$1228 ;
-  reg [5:0] \$1229 ;
+  reg [7:0] \$1228 ;
+  reg [7:0] \$1229 ;
   wire [10:0] \$123 ;
-  reg [5:0] \$1230 ;
-  reg \$1231 ;
-  reg [5:0] \$1232 ;
-  reg [5:0] \$1233 ;
+  reg \$1230 ;
+  reg [6:0] \$1231 ;
+  reg [7:0] \$1232 ;
+  reg [6:0] \$1233 ;
   reg [5:0] \$1234 ;
-  reg \$1235 ;
+  reg [5:0] \$1235 ;
   reg \$1236 ;
-  reg \$1237 ;
-  reg \$1238 ;
-  reg \$1239 ;
+  reg [5:0] \$1237 ;
+  reg [5:0] \$1238 ;
+  reg [5:0] \$1239 ;
   wire \$124 ;
   reg \$1240 ;
   reg \$1241 ;
@@ -3697,48 +3697,48 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1268 ;
   reg \$1269 ;
   wire \$127 ;
-  wire [2:0] \$1270 ;
-  wire [2:0] \$1271 ;
+  reg \$1270 ;
+  reg \$1271 ;
   reg \$1272 ;
   reg \$1273 ;
   reg \$1274 ;
-  reg \$1275 ;
-  reg \$1276 ;
+  wire [2:0] \$1275 ;
+  wire [2:0] \$1276 ;
   reg \$1277 ;
   reg \$1278 ;
   reg \$1279 ;
   wire \$128 ;
-  reg [2:0] \$1280 ;
-  reg [2:0] \$1281 ;
+  reg \$1280 ;
+  reg \$1281 ;
   reg \$1282 ;
   reg \$1283 ;
-  reg [7:0] \$1284 ;
-  reg \$1285 ;
-  reg \$1286 ;
-  reg [8:0] \$1287 ;
-  reg [2:0] \$1288 ;
-  reg \$1289 ;
+  reg \$1284 ;
+  reg [2:0] \$1285 ;
+  reg [2:0] \$1286 ;
+  reg \$1287 ;
+  reg \$1288 ;
+  reg [7:0] \$1289 ;
   wire [7:0] \$129 ;
   reg \$1290 ;
-  reg [6:0] \$1291 ;
-  reg \$1292 ;
-  reg \$1293 ;
-  reg [7:0] \$1294 ;
-  reg [2:0] \$1295 ;
-  reg \$1296 ;
+  reg \$1291 ;
+  reg [8:0] \$1292 ;
+  reg [2:0] \$1293 ;
+  reg \$1294 ;
+  reg \$1295 ;
+  reg [6:0] \$1296 ;
   reg \$1297 ;
-  reg [5:0] \$1298 ;
-  reg \$1299 ;
+  reg \$1298 ;
+  reg [7:0] \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg \$1300 ;
-  reg [5:0] \$1301 ;
-  reg [2:0] \$1302 ;
-  reg \$1303 ;
+  reg [2:0] \$1300 ;
+  reg \$1301 ;
+  reg \$1302 ;
+  reg [5:0] \$1303 ;
   reg \$1304 ;
   reg \$1305 ;
-  reg \$1306 ;
-  reg \$1307 ;
+  reg [5:0] \$1306 ;
+  reg [2:0] \$1307 ;
   reg \$1308 ;
   reg \$1309 ;
   wire \$131 ;
@@ -3755,6 +3755,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [2:0] \$132 ;
   reg \$1320 ;
   reg \$1321 ;
+  reg \$1322 ;
+  reg \$1323 ;
+  reg \$1324 ;
+  reg \$1325 ;
+  reg \$1326 ;
+  reg \$1327 ;
+  reg \$1328 ;
   wire [2:0] \$133 ;
   wire \$134 ;
   wire [10:0] \$135 ;
@@ -4152,13 +4159,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [10:0] \$489 ;
   wire [7:0] \$49 ;
   wire [11:0] \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
+  wire [10:0] \$491 ;
+  wire [10:0] \$492 ;
+  wire [11:0] \$493 ;
+  wire [10:0] \$494 ;
+  wire [10:0] \$495 ;
+  wire [11:0] \$496 ;
+  wire [2:0] \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire [15:0] \$5 ;
@@ -4171,21 +4178,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
-  wire [8:0] \$508 ;
-  wire [8:0] \$509 ;
+  wire \$508 ;
+  wire \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire [8:0] \$511 ;
-  wire [8:0] \$512 ;
-  wire [10:0] \$513 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
   wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
+  wire [8:0] \$515 ;
+  wire [8:0] \$516 ;
   wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
+  wire [8:0] \$518 ;
+  wire [8:0] \$519 ;
   wire [7:0] \$52 ;
-  wire \$520 ;
+  wire [10:0] \$520 ;
   wire \$521 ;
   wire \$522 ;
   wire \$523 ;
@@ -4224,20 +4231,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
-  wire [7:0] \$556 ;
-  wire [7:0] \$557 ;
+  wire \$556 ;
+  wire \$557 ;
   wire \$558 ;
-  wire [7:0] \$559 ;
+  wire \$559 ;
   wire \$56 ;
-  wire [7:0] \$560 ;
-  wire [9:0] \$561 ;
+  wire \$560 ;
+  wire \$561 ;
   wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
+  wire [7:0] \$563 ;
+  wire [7:0] \$564 ;
   wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
+  wire [7:0] \$566 ;
+  wire [7:0] \$567 ;
+  wire [9:0] \$568 ;
   wire \$569 ;
   wire \$57 ;
   wire \$570 ;
@@ -4278,20 +4285,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$601 ;
   wire \$602 ;
   wire \$603 ;
-  wire [6:0] \$604 ;
-  wire [6:0] \$605 ;
+  wire \$604 ;
+  wire \$605 ;
   wire \$606 ;
-  wire [5:0] \$607 ;
-  wire [5:0] \$608 ;
-  wire [7:0] \$609 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire [6:0] \$61 ;
   wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
+  wire [6:0] \$611 ;
+  wire [6:0] \$612 ;
   wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
+  wire [5:0] \$614 ;
+  wire [5:0] \$615 ;
+  wire [7:0] \$616 ;
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
@@ -4315,17 +4322,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$635 ;
   wire \$636 ;
   wire \$637 ;
-  wire [10:0] \$638 ;
-  wire [10:0] \$639 ;
+  wire \$638 ;
+  wire \$639 ;
   wire \$64 ;
-  wire [11:0] \$640 ;
+  wire \$640 ;
   wire \$641 ;
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
+  wire [10:0] \$645 ;
+  wire [10:0] \$646 ;
+  wire [11:0] \$647 ;
   wire \$648 ;
   wire \$649 ;
   wire \$65 ;
@@ -4337,39 +4344,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$655 ;
   wire \$656 ;
   wire \$657 ;
-  wire [8:0] \$658 ;
-  wire [8:0] \$659 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  wire [8:0] \$660 ;
+  wire \$660 ;
   wire \$661 ;
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
-  wire [8:0] \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
+  wire \$666 ;
+  wire [8:0] \$667 ;
+  wire [8:0] \$668 ;
+  wire [8:0] \$669 ;
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
-  wire [7:0] \$672 ;
+  wire \$672 ;
   wire \$673 ;
   wire \$674 ;
-  wire \$675 ;
+  wire [8:0] \$675 ;
   wire \$676 ;
   wire \$677 ;
-  wire [6:0] \$678 ;
+  wire \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
-  wire \$681 ;
+  wire [7:0] \$681 ;
   wire \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
-  wire [4:0] \$686 ;
-  wire \$687 ;
+  wire \$686 ;
+  wire [6:0] \$687 ;
   wire \$688 ;
   wire \$689 ;
   wire \$69 ;
@@ -4377,8 +4384,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
-  wire [4:0] \$694 ;
-  wire \$695 ;
+  wire \$694 ;
+  wire [4:0] \$695 ;
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
@@ -4387,8 +4394,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$70 ;
   wire \$700 ;
   wire \$701 ;
-  wire [4:0] \$702 ;
-  wire \$703 ;
+  wire \$702 ;
+  wire [4:0] \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
@@ -4396,16 +4403,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$708 ;
   wire \$709 ;
   wire \$71 ;
-  wire [4:0] \$710 ;
-  wire \$711 ;
+  wire \$710 ;
+  wire [4:0] \$711 ;
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
   wire \$715 ;
   wire \$716 ;
   wire \$717 ;
-  wire [4:0] \$718 ;
-  wire \$719 ;
+  wire \$718 ;
+  wire [4:0] \$719 ;
   wire \$72 ;
   wire \$720 ;
   wire \$721 ;
@@ -4413,8 +4420,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$723 ;
   wire \$724 ;
   wire \$725 ;
-  wire [4:0] \$726 ;
-  wire \$727 ;
+  wire \$726 ;
+  wire [4:0] \$727 ;
   wire \$728 ;
   wire \$729 ;
   wire \$73 ;
@@ -4423,7 +4430,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$732 ;
   wire \$733 ;
   wire \$734 ;
-  wire \$735 ;
+  wire [4:0] \$735 ;
   wire \$736 ;
   wire \$737 ;
   wire \$738 ;
@@ -4436,7 +4443,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$744 ;
   wire \$745 ;
   wire \$746 ;
-  wire [6:0] \$747 ;
+  wire \$747 ;
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
@@ -4446,7 +4453,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
-  wire \$756 ;
+  wire [6:0] \$756 ;
   wire \$757 ;
   wire \$758 ;
   wire \$759 ;
@@ -4475,23 +4482,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$78 ;
   wire \$780 ;
   wire \$781 ;
-  wire [8:0] \$782 ;
+  wire \$782 ;
   wire \$783 ;
   wire \$784 ;
   wire \$785 ;
   wire \$786 ;
   wire \$787 ;
-  wire [11:0] \$788 ;
+  wire \$788 ;
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
-  wire \$791 ;
+  wire [8:0] \$791 ;
   wire \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
-  wire \$797 ;
+  wire [11:0] \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
@@ -4521,23 +4528,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
-  wire [8:0] \$823 ;
+  wire \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
   wire \$827 ;
   wire \$828 ;
-  wire [11:0] \$829 ;
+  wire \$829 ;
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
-  wire \$832 ;
+  wire [8:0] \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
-  wire \$838 ;
+  wire [11:0] \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
@@ -4566,23 +4573,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$861 ;
   wire \$862 ;
   wire \$863 ;
-  wire [8:0] \$864 ;
+  wire \$864 ;
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
   wire \$868 ;
   wire \$869 ;
   wire \$87 ;
-  wire [11:0] \$870 ;
+  wire \$870 ;
   wire \$871 ;
   wire \$872 ;
-  wire \$873 ;
+  wire [8:0] \$873 ;
   wire \$874 ;
   wire \$875 ;
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
-  wire \$879 ;
+  wire [11:0] \$879 ;
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
@@ -4612,24 +4619,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$902 ;
   wire \$903 ;
   wire \$904 ;
-  wire [8:0] \$905 ;
+  wire \$905 ;
   wire \$906 ;
   wire \$907 ;
   wire \$908 ;
   wire \$909 ;
   wire \$91 ;
   wire \$910 ;
-  wire [11:0] \$911 ;
+  wire \$911 ;
   wire \$912 ;
   wire \$913 ;
-  wire \$914 ;
+  wire [8:0] \$914 ;
   wire \$915 ;
   wire \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
-  wire \$920 ;
+  wire [11:0] \$920 ;
   wire \$921 ;
   wire \$922 ;
   wire \$923 ;
@@ -4657,24 +4664,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$943 ;
   wire \$944 ;
   wire \$945 ;
-  wire [8:0] \$946 ;
+  wire \$946 ;
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
   wire [7:0] \$95 ;
   wire \$950 ;
   wire \$951 ;
-  wire [11:0] \$952 ;
+  wire \$952 ;
   wire \$953 ;
   wire \$954 ;
-  wire \$955 ;
+  wire [8:0] \$955 ;
   wire \$956 ;
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
   wire [6:0] \$96 ;
   wire \$960 ;
-  wire \$961 ;
+  wire [11:0] \$961 ;
   wire \$962 ;
   wire \$963 ;
   wire \$964 ;
@@ -4702,17 +4709,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$984 ;
   wire \$985 ;
   wire \$986 ;
-  wire [8:0] \$987 ;
+  wire \$987 ;
   wire \$988 ;
   wire \$989 ;
   wire [7:0] \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
-  wire [11:0] \$993 ;
+  wire \$993 ;
   wire \$994 ;
   wire \$995 ;
-  wire \$996 ;
+  wire [8:0] \$996 ;
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
@@ -4720,8 +4727,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$signal$264 ;
   wire \$signal$276 ;
   wire \$signal$295 ;
-  wire [3:0] \$signal$334 ;
-  wire \$signal$486 ;
+  wire [3:0] \$signal$335 ;
+  wire \$signal$489 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -4834,6 +4841,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg busy_24 = 1'h0;
   reg busy_30 = 1'h0;
   reg busy_36 = 1'h0;
+  reg busy_42 = 1'h0;
+  reg busy_48 = 1'h0;
   reg busy_6 = 1'h0;
   reg [39:0] f0_addr = 40'h0000000000;
   reg [2:0] f0_hit = 3'h0;
@@ -4933,6 +4942,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [2:0] f4_live = 3'h0;
   reg [2:0] f4_mem_ok = 3'h0;
   reg [1:0] f4_pool = 2'h0;
+  reg f4_raced = 1'h0;
   reg f4_rest_held = 1'h0;
   reg [7:0] f4_rest_next = 8'h00;
   reg f4_rest_snap = 1'h0;
@@ -5026,7 +5036,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$498 ;
+  wire [39:0] \grant_addr$501 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5050,13 +5060,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
   (* init = 6'h00 *)
-  wire [5:0] \large_grant_addr$465 ;
+  wire [5:0] \large_grant_addr$468 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$467 ;
-  wire [7:0] \large_grant_data$467.next ;
-  wire \large_grant_data$467.snap ;
+  wire [8:0] \large_grant_data$470 ;
+  wire [7:0] \large_grant_data$470.next ;
+  wire \large_grant_data$470.snap ;
   wire [7:0] \large_grant_data.next ;
   wire \large_grant_data.snap ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
@@ -5079,11 +5089,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
   (* init = 6'h00 *)
-  wire [5:0] \large_parity_addr$477 ;
+  wire [5:0] \large_parity_addr$480 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$479 ;
+  wire \large_parity_data$482 ;
   reg large_parity_r0_b0 = 1'h0;
   reg large_parity_r1_b0 = 1'h0;
   wire [5:0] large_parity_waddr;
@@ -5130,13 +5140,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
   (* init = 7'h00 *)
-  wire [6:0] \medium_grant_addr$438 ;
+  wire [6:0] \medium_grant_addr$441 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$440 ;
-  wire [7:0] \medium_grant_data$440.next ;
-  wire \medium_grant_data$440.snap ;
+  wire [8:0] \medium_grant_data$443 ;
+  wire [7:0] \medium_grant_data$443.next ;
+  wire \medium_grant_data$443.snap ;
   wire [7:0] \medium_grant_data.next ;
   wire \medium_grant_data.snap ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
@@ -5159,11 +5169,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
   (* init = 7'h00 *)
-  wire [6:0] \medium_parity_addr$450 ;
+  wire [6:0] \medium_parity_addr$453 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$452 ;
+  wire \medium_parity_data$455 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
   wire [6:0] medium_parity_waddr;
@@ -5202,38 +5212,38 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_tag;
-  input [5:0] \port$4068$52 ;
-  wire [5:0] \port$4068$52 ;
+  input [5:0] \port$4054$52 ;
+  wire [5:0] \port$4054$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$410 ;
+  wire [7:0] \r__addr$413 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$420 ;
+  wire [7:0] \r__addr$423 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$422 ;
+  wire [7:0] \r__addr$425 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$429 ;
+  wire [7:0] \r__addr$432 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$435 ;
+  wire [6:0] \r__addr$438 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$437 ;
+  wire [6:0] \r__addr$440 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$447 ;
+  wire [6:0] \r__addr$450 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$449 ;
+  wire [6:0] \r__addr$452 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$456 ;
+  wire [6:0] \r__addr$459 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$462 ;
+  wire [5:0] \r__addr$465 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$464 ;
+  wire [5:0] \r__addr$467 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$474 ;
+  wire [5:0] \r__addr$477 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$476 ;
+  wire [5:0] \r__addr$479 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$483 ;
+  wire [5:0] \r__addr$486 ;
   wire [8:0] r__data;
   wire [8:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -5261,13 +5271,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
   (* init = 8'h00 *)
-  wire [7:0] \small_grant_addr$411 ;
+  wire [7:0] \small_grant_addr$414 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$413 ;
-  wire [7:0] \small_grant_data$413.next ;
-  wire \small_grant_data$413.snap ;
+  wire [8:0] \small_grant_data$416 ;
+  wire [7:0] \small_grant_data$416.next ;
+  wire \small_grant_data$416.snap ;
   wire [7:0] \small_grant_data.next ;
   wire \small_grant_data.snap ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
@@ -5290,11 +5300,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
   (* init = 8'h00 *)
-  wire [7:0] \small_parity_addr$423 ;
+  wire [7:0] \small_parity_addr$426 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$425 ;
+  wire \small_parity_data$428 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -5337,46 +5347,46 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] w__addr;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$414 ;
+  wire [7:0] \w__addr$417 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$426 ;
+  wire [7:0] \w__addr$429 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$432 ;
-  wire [6:0] \w__addr$441 ;
+  wire [6:0] \w__addr$435 ;
+  wire [6:0] \w__addr$444 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$453 ;
+  wire [6:0] \w__addr$456 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$459 ;
-  wire [5:0] \w__addr$468 ;
+  wire [5:0] \w__addr$462 ;
+  wire [5:0] \w__addr$471 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$480 ;
+  wire [5:0] \w__addr$483 ;
   wire [8:0] w__data;
-  wire \w__data$418 ;
+  wire \w__data$421 ;
   (* init = 18'h00000 *)
-  wire [17:0] \w__data$428 ;
-  wire [8:0] \w__data$434 ;
-  wire \w__data$445 ;
+  wire [17:0] \w__data$431 ;
+  wire [8:0] \w__data$437 ;
+  wire \w__data$448 ;
   (* init = 17'h00000 *)
-  wire [16:0] \w__data$455 ;
-  wire [8:0] \w__data$461 ;
-  wire \w__data$472 ;
+  wire [16:0] \w__data$458 ;
+  wire [8:0] \w__data$464 ;
+  wire \w__data$475 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$482 ;
+  wire [15:0] \w__data$485 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$416 ;
+  wire \w__en$419 ;
   (* init = 1'h0 *)
-  wire \w__en$427 ;
+  wire \w__en$430 ;
   (* init = 1'h0 *)
-  wire \w__en$433 ;
-  wire \w__en$443 ;
+  wire \w__en$436 ;
+  wire \w__en$446 ;
   (* init = 1'h0 *)
-  wire \w__en$454 ;
+  wire \w__en$457 ;
   (* init = 1'h0 *)
-  wire \w__en$460 ;
-  wire \w__en$470 ;
+  wire \w__en$463 ;
+  wire \w__en$473 ;
   (* init = 1'h0 *)
-  wire \w__en$481 ;
+  wire \w__en$484 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -5407,7 +5417,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] large_grant [47:0];
   always @(posedge aclk_clk) begin
     if (large_grant_w_en)
-      large_grant[large_grant_w_addr] <= { \$660 [7:0], large_grant_w_data[0] };
+      large_grant[large_grant_w_addr] <= { \$669 [7:0], large_grant_w_data[0] };
   end
   reg [8:0] _0_;
   reg [8:0] _1_;
@@ -5420,8 +5430,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] large_parity [47:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$470 )
-      large_parity[f4_slot[5:0]] <= \w__data$472 ;
+    if (\w__en$473 )
+      large_parity[f4_slot[5:0]] <= \w__data$475 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -5446,7 +5456,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] medium_grant [127:0];
   always @(posedge aclk_clk) begin
     if (medium_grant_w_en)
-      medium_grant[medium_grant_w_addr] <= { \$659 [7:0], medium_grant_w_data[0] };
+      medium_grant[medium_grant_w_addr] <= { \$668 [7:0], medium_grant_w_data[0] };
   end
   reg [8:0] _5_;
   reg [8:0] _6_;
@@ -5459,8 +5469,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] medium_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$443 )
-      medium_parity[f4_slot[6:0]] <= \w__data$445 ;
+    if (\w__en$446 )
+      medium_parity[f4_slot[6:0]] <= \w__data$448 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
@@ -5485,7 +5495,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] small_grant [255:0];
   always @(posedge aclk_clk) begin
     if (small_grant_w_en)
-      small_grant[small_grant_w_addr] <= { \$658 [7:0], small_grant_w_data[0] };
+      small_grant[small_grant_w_addr] <= { \$667 [7:0], small_grant_w_data[0] };
   end
   reg [8:0] _10_;
   reg [8:0] _11_;
@@ -5498,8 +5508,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] small_parity [255:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$416 )
-      small_parity[f4_slot] <= \w__data$418 ;
+    if (\w__en$419 )
+      small_parity[f4_slot] <= \w__data$421 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
@@ -5544,10 +5554,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4068$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4054$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4068$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4054$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5656,7 +5666,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$148  = a2_ok & a2_from_fresh;
   assign \$149  = \$148  ? a2_in : 3'h0;
   assign \$150  = a2_ok & a2_from_fresh;
-  assign \$152  = a3_ok ? { \$737 , \$733 , \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] } : 8'h00;
+  assign \$152  = a3_ok ? { \$746 , \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] } : 8'h00;
   assign \$153  = a4_ok ? grant_addr : 40'h0000000000;
   assign \$155  = \$154  & small_queue_r0_b0[9];
   assign \$157  = \$156  & medium_queue_r0_b0[8];
@@ -5683,19 +5693,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$179  = free_port_addr - 37'h1000004000;
   assign \$180  = ~ \$179 [40];
   assign \$182  = \$178  & \$181 ;
-  assign \$183  = free_src ? \port$4068$52 [0] : \$182 ;
+  assign \$183  = free_src ? \port$4054$52 [0] : \$182 ;
   assign \$184  = free_port_addr - 37'h1000010000;
   assign \$185  = ~ \$184 [40];
   assign \$186  = free_port_addr - 37'h1000020000;
   assign \$187  = ~ \$186 [40];
   assign \$189  = \$185  & \$188 ;
-  assign \$190  = free_src ? \port$4068$52 [1] : \$189 ;
+  assign \$190  = free_src ? \port$4054$52 [1] : \$189 ;
   assign \$191  = free_port_addr - 37'h1000100000;
   assign \$192  = ~ \$191 [40];
   assign \$193  = free_port_addr - 37'h1000130000;
   assign \$194  = ~ \$193 [40];
   assign \$196  = \$192  & \$195 ;
-  assign \$197  = free_src ? \port$4068$52 [2] : \$196 ;
+  assign \$197  = free_src ? \port$4054$52 [2] : \$196 ;
   assign \$198  = f0_addr[2:0] == f2_addr[2:0];
   assign \$199  = f0_addr[5:3] == f2_addr[5:3];
   assign \$200  = f0_addr[8:6] == f2_addr[8:6];
@@ -5833,12 +5843,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$334  = \$333  + 1'h1;
   assign \$335  = a4_tag + 1'h1;
   assign \$336  = a5_tag + 1'h1;
-  assign \$337  = \$1092 [11] ? \$335 [7:0] : \$336 [7:0];
-  assign \$338  = \$1092 [11] ? a4_snap : a5_snap;
+  assign \$337  = \$1101 [11] ? \$335 [7:0] : \$336 [7:0];
+  assign \$338  = \$1101 [11] ? a4_snap : a5_snap;
   assign \$339  = f2_same_third & f5_ok;
-  assign \$340  = ~ \$1092 [11];
+  assign \$340  = ~ \$1101 [11];
   assign \$341  = \$signal$264  & \$340 ;
-  assign \$342  = ~ \$1096 [11];
+  assign \$342  = ~ \$1105 [11];
   assign \$343  = \$341  & \$342 ;
   assign \$344  = f2_same_third & f5_ok;
   assign \$345  = ~ \$344 ;
@@ -5909,7 +5919,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$440  = \$439  & large_grant_r0_b0[0];
   assign \$441  = \$438  | \$440 ;
   assign \$442  = \$433  ? f3_older_snap : \$441 ;
-  assign \$443  = f3_go & \$1100 [11];
+  assign \$443  = f3_go & \$1109 [11];
   assign \$444  = a4_tag ^ f3_tag;
   assign \$445  = ~ \$444 ;
   assign \$446  = \$445  + 1'h1;
@@ -5947,629 +5957,633 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$481  = f3_flushed ? 3'h0 : 3'h7;
   assign \$482  = { 1'h0, \$480  } & { \$481 [2], \$481  };
   assign \$483  = { 1'h0, f3_in } & \$482 ;
-  assign \$484  = \$1100 [11] | released_f1;
+  assign \$484  = \$1109 [11] | released_f1;
   assign \$485  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$486  = ~ \$485 ;
   assign \$487  = \$486  + 1'h1;
   assign \$488  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$489  = ~ \$488 ;
   assign \$490  = \$489  + 1'h1;
-  assign \$491  = ~ f4_blocked;
-  assign \$492  = \$491  & f4_by_older;
-  assign \$493  = f4_by_a1 | \$492 ;
-  assign \$494  = f4_live[0] & \$493 ;
-  assign \$495  = ~ f4_blocked;
-  assign \$496  = \$495  & f4_by_mem_live[0];
-  assign \$497  = \$496  & f4_mem_ok[0];
-  assign \$498  = \$494  | \$497 ;
-  assign \$499  = ~ f4_blocked;
-  assign \$500  = \$499  & f4_by_older;
-  assign \$501  = f4_by_a1 | \$500 ;
-  assign \$502  = f4_live[0] & \$501 ;
-  assign \$503  = ~ f4_blocked;
-  assign \$504  = \$503  & f4_by_mem_live[0];
-  assign \$505  = \$504  & f4_mem_ok[0];
-  assign \$506  = \$502  | \$505 ;
-  assign \$507  = small_queue_waddr == 8'hff;
-  assign \$508  = small_queue_waddr + 1'h1;
-  assign \$509  = \$507  ? 9'h000 : \$508 ;
-  assign \$510  = small_pushed == small_popped;
-  assign \$511  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$512  = \$510  ? 9'h000 : \$511 ;
-  assign \$513  = $signed({ 1'h0, small_count }) + $signed(\$512 );
-  assign \$514  = ! small_pushed;
-  assign \$515  = ! small_popped;
-  assign \$516  = \$514  & \$515 ;
-  assign \$517  = small_pop ? small_at[1] : small_at[0];
-  assign \$518  = ~ \$517 ;
-  assign \$519  = small_push | \$518 ;
-  assign \$520  = ! small_pushed;
-  assign \$522  = \$520  & \$521 ;
-  assign \$523  = small_count == 2'h3;
-  assign \$524  = small_pop ? small_at[2] : small_at[1];
+  assign \$491  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$492  = ~ \$491 ;
+  assign \$493  = \$492  + 1'h1;
+  assign \$494  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$495  = ~ \$494 ;
+  assign \$496  = \$495  + 1'h1;
+  assign \$497  = { \$496 [11], \$493 [11] } + 2'h3;
+  assign \$498  = ~ f4_blocked;
+  assign \$499  = \$498  & f4_by_older;
+  assign \$500  = f4_by_a1 | \$499 ;
+  assign \$501  = f4_live[0] & \$500 ;
+  assign \$502  = ~ f4_blocked;
+  assign \$503  = \$502  & f4_by_mem_live[0];
+  assign \$504  = \$503  & f4_mem_ok[0];
+  assign \$505  = \$501  | \$504 ;
+  assign \$506  = ~ f4_blocked;
+  assign \$507  = \$506  & f4_by_older;
+  assign \$508  = f4_by_a1 | \$507 ;
+  assign \$509  = f4_live[0] & \$508 ;
+  assign \$510  = ~ f4_blocked;
+  assign \$511  = \$510  & f4_by_mem_live[0];
+  assign \$512  = \$511  & f4_mem_ok[0];
+  assign \$513  = \$509  | \$512 ;
+  assign \$514  = small_queue_waddr == 8'hff;
+  assign \$515  = small_queue_waddr + 1'h1;
+  assign \$516  = \$514  ? 9'h000 : \$515 ;
+  assign \$517  = small_pushed == small_popped;
+  assign \$518  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$519  = \$517  ? 9'h000 : \$518 ;
+  assign \$520  = $signed({ 1'h0, small_count }) + $signed(\$519 );
+  assign \$521  = ! small_pushed;
+  assign \$522  = ! small_popped;
+  assign \$523  = \$521  & \$522 ;
+  assign \$524  = small_pop ? small_at[1] : small_at[0];
   assign \$525  = ~ \$524 ;
   assign \$526  = small_push | \$525 ;
-  assign \$528  = ! small_popped;
+  assign \$527  = ! small_pushed;
   assign \$529  = \$527  & \$528 ;
-  assign \$530  = small_pop ? small_at[0] : 1'h0;
-  assign \$531  = ~ \$530 ;
-  assign \$532  = small_push | \$531 ;
-  assign \$535  = \$533  & \$534 ;
-  assign \$536  = small_pop ? small_at[1] : small_at[0];
-  assign \$537  = ~ \$536 ;
-  assign \$538  = small_push | \$537 ;
-  assign \$539  = ~ f4_blocked;
-  assign \$540  = \$539  & f4_by_older;
-  assign \$541  = f4_by_a1 | \$540 ;
-  assign \$542  = f4_live[1] & \$541 ;
-  assign \$543  = ~ f4_blocked;
-  assign \$544  = \$543  & f4_by_mem_live[1];
-  assign \$545  = \$544  & f4_mem_ok[1];
-  assign \$546  = \$542  | \$545 ;
-  assign \$547  = ~ f4_blocked;
-  assign \$548  = \$547  & f4_by_older;
-  assign \$549  = f4_by_a1 | \$548 ;
-  assign \$550  = f4_live[1] & \$549 ;
-  assign \$551  = ~ f4_blocked;
-  assign \$552  = \$551  & f4_by_mem_live[1];
-  assign \$553  = \$552  & f4_mem_ok[1];
-  assign \$554  = \$550  | \$553 ;
-  assign \$555  = medium_queue_waddr == 7'h7f;
-  assign \$556  = medium_queue_waddr + 1'h1;
-  assign \$557  = \$555  ? 8'h00 : \$556 ;
-  assign \$558  = medium_pushed == medium_popped;
-  assign \$559  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$560  = \$558  ? 8'h00 : \$559 ;
-  assign \$561  = $signed({ 1'h0, medium_count }) + $signed(\$560 );
-  assign \$562  = ! medium_pushed;
-  assign \$563  = ! medium_popped;
-  assign \$564  = \$562  & \$563 ;
-  assign \$565  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$566  = ~ \$565 ;
-  assign \$567  = medium_push | \$566 ;
-  assign \$568  = ! medium_pushed;
-  assign \$570  = \$568  & \$569 ;
-  assign \$571  = medium_count == 2'h3;
-  assign \$572  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$530  = small_count == 2'h3;
+  assign \$531  = small_pop ? small_at[2] : small_at[1];
+  assign \$532  = ~ \$531 ;
+  assign \$533  = small_push | \$532 ;
+  assign \$535  = ! small_popped;
+  assign \$536  = \$534  & \$535 ;
+  assign \$537  = small_pop ? small_at[0] : 1'h0;
+  assign \$538  = ~ \$537 ;
+  assign \$539  = small_push | \$538 ;
+  assign \$542  = \$540  & \$541 ;
+  assign \$543  = small_pop ? small_at[1] : small_at[0];
+  assign \$544  = ~ \$543 ;
+  assign \$545  = small_push | \$544 ;
+  assign \$546  = ~ f4_blocked;
+  assign \$547  = \$546  & f4_by_older;
+  assign \$548  = f4_by_a1 | \$547 ;
+  assign \$549  = f4_live[1] & \$548 ;
+  assign \$550  = ~ f4_blocked;
+  assign \$551  = \$550  & f4_by_mem_live[1];
+  assign \$552  = \$551  & f4_mem_ok[1];
+  assign \$553  = \$549  | \$552 ;
+  assign \$554  = ~ f4_blocked;
+  assign \$555  = \$554  & f4_by_older;
+  assign \$556  = f4_by_a1 | \$555 ;
+  assign \$557  = f4_live[1] & \$556 ;
+  assign \$558  = ~ f4_blocked;
+  assign \$559  = \$558  & f4_by_mem_live[1];
+  assign \$560  = \$559  & f4_mem_ok[1];
+  assign \$561  = \$557  | \$560 ;
+  assign \$562  = medium_queue_waddr == 7'h7f;
+  assign \$563  = medium_queue_waddr + 1'h1;
+  assign \$564  = \$562  ? 8'h00 : \$563 ;
+  assign \$565  = medium_pushed == medium_popped;
+  assign \$566  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$567  = \$565  ? 8'h00 : \$566 ;
+  assign \$568  = $signed({ 1'h0, medium_count }) + $signed(\$567 );
+  assign \$569  = ! medium_pushed;
+  assign \$570  = ! medium_popped;
+  assign \$571  = \$569  & \$570 ;
+  assign \$572  = medium_pop ? medium_at[1] : medium_at[0];
   assign \$573  = ~ \$572 ;
   assign \$574  = medium_push | \$573 ;
-  assign \$576  = ! medium_popped;
+  assign \$575  = ! medium_pushed;
   assign \$577  = \$575  & \$576 ;
-  assign \$578  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$579  = ~ \$578 ;
-  assign \$580  = medium_push | \$579 ;
-  assign \$583  = \$581  & \$582 ;
-  assign \$584  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$585  = ~ \$584 ;
-  assign \$586  = medium_push | \$585 ;
-  assign \$587  = ~ f4_blocked;
-  assign \$588  = \$587  & f4_by_older;
-  assign \$589  = f4_by_a1 | \$588 ;
-  assign \$590  = f4_live[2] & \$589 ;
-  assign \$591  = ~ f4_blocked;
-  assign \$592  = \$591  & f4_by_mem_live[2];
-  assign \$593  = \$592  & f4_mem_ok[2];
-  assign \$594  = \$590  | \$593 ;
-  assign \$595  = ~ f4_blocked;
-  assign \$596  = \$595  & f4_by_older;
-  assign \$597  = f4_by_a1 | \$596 ;
-  assign \$598  = f4_live[2] & \$597 ;
-  assign \$599  = ~ f4_blocked;
-  assign \$600  = \$599  & f4_by_mem_live[2];
-  assign \$601  = \$600  & f4_mem_ok[2];
-  assign \$602  = \$598  | \$601 ;
-  assign \$603  = large_queue_waddr == 6'h2f;
-  assign \$604  = large_queue_waddr + 1'h1;
-  assign \$605  = \$603  ? 7'h00 : \$604 ;
-  assign \$606  = large_pushed == large_popped;
-  assign \$607  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$608  = \$606  ? 6'h00 : \$607 ;
-  assign \$609  = $signed({ 1'h0, large_count }) + $signed(\$608 );
-  assign \$610  = ! large_pushed;
-  assign \$611  = ! large_popped;
-  assign \$612  = \$610  & \$611 ;
-  assign \$613  = large_pop ? large_at[1] : large_at[0];
-  assign \$614  = ~ \$613 ;
-  assign \$615  = large_push | \$614 ;
-  assign \$616  = ! large_pushed;
-  assign \$618  = \$616  & \$617 ;
-  assign \$619  = large_count == 2'h3;
-  assign \$620  = large_pop ? large_at[2] : large_at[1];
+  assign \$578  = medium_count == 2'h3;
+  assign \$579  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$580  = ~ \$579 ;
+  assign \$581  = medium_push | \$580 ;
+  assign \$583  = ! medium_popped;
+  assign \$584  = \$582  & \$583 ;
+  assign \$585  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$586  = ~ \$585 ;
+  assign \$587  = medium_push | \$586 ;
+  assign \$590  = \$588  & \$589 ;
+  assign \$591  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$592  = ~ \$591 ;
+  assign \$593  = medium_push | \$592 ;
+  assign \$594  = ~ f4_blocked;
+  assign \$595  = \$594  & f4_by_older;
+  assign \$596  = f4_by_a1 | \$595 ;
+  assign \$597  = f4_live[2] & \$596 ;
+  assign \$598  = ~ f4_blocked;
+  assign \$599  = \$598  & f4_by_mem_live[2];
+  assign \$600  = \$599  & f4_mem_ok[2];
+  assign \$601  = \$597  | \$600 ;
+  assign \$602  = ~ f4_blocked;
+  assign \$603  = \$602  & f4_by_older;
+  assign \$604  = f4_by_a1 | \$603 ;
+  assign \$605  = f4_live[2] & \$604 ;
+  assign \$606  = ~ f4_blocked;
+  assign \$607  = \$606  & f4_by_mem_live[2];
+  assign \$608  = \$607  & f4_mem_ok[2];
+  assign \$609  = \$605  | \$608 ;
+  assign \$610  = large_queue_waddr == 6'h2f;
+  assign \$611  = large_queue_waddr + 1'h1;
+  assign \$612  = \$610  ? 7'h00 : \$611 ;
+  assign \$613  = large_pushed == large_popped;
+  assign \$614  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$615  = \$613  ? 6'h00 : \$614 ;
+  assign \$616  = $signed({ 1'h0, large_count }) + $signed(\$615 );
+  assign \$617  = ! large_pushed;
+  assign \$618  = ! large_popped;
+  assign \$619  = \$617  & \$618 ;
+  assign \$620  = large_pop ? large_at[1] : large_at[0];
   assign \$621  = ~ \$620 ;
   assign \$622  = large_push | \$621 ;
-  assign \$624  = ! large_popped;
+  assign \$623  = ! large_pushed;
   assign \$625  = \$623  & \$624 ;
-  assign \$626  = large_pop ? large_at[0] : 1'h0;
-  assign \$627  = ~ \$626 ;
-  assign \$628  = large_push | \$627 ;
-  assign \$631  = \$629  & \$630 ;
-  assign \$632  = large_pop ? large_at[1] : large_at[0];
-  assign \$633  = ~ \$632 ;
-  assign \$634  = large_push | \$633 ;
-  assign \$635  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$636  = ~ \$635 ;
-  assign \$637  = f5_wrote & a2_ring;
-  assign \$638  = { \$637 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$639  = ~ \$638 ;
-  assign \$640  = \$639  + 1'h1;
-  assign \$641  = \release  & f4_taken_a2;
-  assign \$642  = a3_ring & a3_lapped;
-  assign \$644  = \release  & f4_taken_a3;
-  assign \$645  = a3_released | \$644 ;
-  assign \$646  = ~ a4_released;
-  assign \$647  = a4_prev_held & \$646 ;
-  assign \$648  = \release  & f4_taken_a4;
-  assign \$649  = ~ \$648 ;
-  assign \$650  = \$647  & \$649 ;
-  assign \$651  = | { a1_select, a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$652  = | { a2_valid, x2_valid, x1_select, x1_valid, x0_select, x0_valid };
-  assign \$653  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$654  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$655  = | { f4_by_mem, f4_by_older, f4_by_a1, f4_blocked, f4_go, f4_valid };
-  assign \$656  = | { f7_valid, f6_valid, a7_valid, a6_valid, f4_by_mem_live, f5_valid };
-  assign \$657  = | { x7_valid, x6_valid, x5_valid, x4_valid, x3_valid };
-  assign \$658  = small_grant_w_data[8:1] + 1'h1;
-  assign \$659  = medium_grant_w_data[8:1] + 1'h1;
-  assign \$660  = large_grant_w_data[8:1] + 1'h1;
-  assign \$661  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$661 ;
-  assign \$662  = ~ x1_select[0];
-  assign \$663  = a1_select[0] & \$662 ;
-  assign \$664  = ~ small_has_fresh;
-  assign \$665  = \$663  & \$664 ;
-  assign small_pop = \$665  & small_nonempty;
-  assign \$666  = small_fresh_slot + 1'h1;
-  assign \$667  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$667 ;
-  assign \$668  = ~ x1_select[1];
-  assign \$669  = a1_select[1] & \$668 ;
-  assign \$670  = ~ medium_has_fresh;
-  assign \$671  = \$669  & \$670 ;
-  assign medium_pop = \$671  & medium_nonempty;
-  assign \$672  = medium_fresh_slot + 1'h1;
-  assign \$673  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$673 ;
-  assign \$674  = ~ x1_select[2];
-  assign \$675  = a1_select[2] & \$674 ;
-  assign \$676  = ~ large_has_fresh;
-  assign \$677  = \$675  & \$676 ;
-  assign large_pop = \$677  & large_nonempty;
-  assign \$678  = large_fresh_slot + 1'h1;
-  assign \$679  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$681  = \$680  & small_queue_r0_b0[0];
-  assign \$683  = \$682  & medium_queue_r0_b0[0];
-  assign \$685  = \$684  & large_queue_r0_b0[0];
-  assign \$686  = { \$685 , \$683 , \$681 , \$679  } + 4'hf;
-  assign \$687  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$689  = \$688  & small_queue_r0_b0[1];
-  assign \$691  = \$690  & medium_queue_r0_b0[1];
-  assign \$693  = \$692  & large_queue_r0_b0[1];
-  assign \$694  = { \$693 , \$691 , \$689 , \$687  } + 4'hf;
-  assign \$695  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$697  = \$696  & small_queue_r0_b0[2];
-  assign \$699  = \$698  & medium_queue_r0_b0[2];
-  assign \$701  = \$700  & large_queue_r0_b0[2];
-  assign \$702  = { \$701 , \$699 , \$697 , \$695  } + 4'hf;
-  assign \$703  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$705  = \$704  & small_queue_r0_b0[3];
-  assign \$707  = \$706  & medium_queue_r0_b0[3];
-  assign \$709  = \$708  & large_queue_r0_b0[3];
-  assign \$710  = { \$709 , \$707 , \$705 , \$703  } + 4'hf;
-  assign \$711  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$713  = \$712  & small_queue_r0_b0[4];
-  assign \$715  = \$714  & medium_queue_r0_b0[4];
-  assign \$717  = \$716  & large_queue_r0_b0[4];
-  assign \$718  = { \$717 , \$715 , \$713 , \$711  } + 4'hf;
-  assign \$719  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$721  = \$720  & small_queue_r0_b0[5];
-  assign \$723  = \$722  & medium_queue_r0_b0[5];
-  assign \$725  = \$724  & large_queue_r0_b0[5];
-  assign \$726  = { \$725 , \$723 , \$721 , \$719  } + 4'hf;
-  assign \$727  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$729  = \$728  & small_queue_r0_b0[6];
-  assign \$730  = \$727  | \$729 ;
-  assign \$732  = \$731  & medium_queue_r0_b0[6];
-  assign \$733  = \$730  | \$732 ;
-  assign \$734  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$736  = \$735  & small_queue_r0_b0[7];
-  assign \$737  = \$734  | \$736 ;
-  assign \$738  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$739  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$740  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$742  = \$741  & small_queue_r0_b0[8];
-  assign \$744  = \$743  & medium_queue_r0_b0[7];
-  assign \$746  = \$745  & large_queue_r0_b0[6];
-  assign \$747  = { \$746 , \$744 , \$742 , \$740 , \$739 , \$738  } + 6'h3f;
-  assign \$748  = a3_hit_a1 | a3_older_hit;
-  assign \$749  = ~ \$748 ;
-  assign \$750  = a3_sel_new[0] & \$749 ;
-  assign \$752  = a3_hit_a1 | a3_older_hit;
-  assign \$753  = ~ \$752 ;
-  assign \$754  = a3_sel_new[1] & \$753 ;
-  assign \$756  = a3_hit_a1 | a3_older_hit;
-  assign \$757  = ~ \$756 ;
-  assign \$758  = a3_sel_new[2] & \$757 ;
+  assign \$626  = large_count == 2'h3;
+  assign \$627  = large_pop ? large_at[2] : large_at[1];
+  assign \$628  = ~ \$627 ;
+  assign \$629  = large_push | \$628 ;
+  assign \$631  = ! large_popped;
+  assign \$632  = \$630  & \$631 ;
+  assign \$633  = large_pop ? large_at[0] : 1'h0;
+  assign \$634  = ~ \$633 ;
+  assign \$635  = large_push | \$634 ;
+  assign \$638  = \$636  & \$637 ;
+  assign \$639  = large_pop ? large_at[1] : large_at[0];
+  assign \$640  = ~ \$639 ;
+  assign \$641  = large_push | \$640 ;
+  assign \$642  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$643  = ~ \$642 ;
+  assign \$644  = f5_wrote & a2_ring;
+  assign \$645  = { \$644 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$646  = ~ \$645 ;
+  assign \$647  = \$646  + 1'h1;
+  assign \$648  = \release  & f4_taken_a2;
+  assign \$649  = a3_ring & a3_lapped;
+  assign \$651  = \release  & f4_taken_a3;
+  assign \$652  = a3_released | \$651 ;
+  assign \$653  = ~ a4_released;
+  assign \$654  = a4_prev_held & \$653 ;
+  assign \$655  = \release  & f4_taken_a4;
+  assign \$656  = ~ \$655 ;
+  assign \$657  = \$654  & \$656 ;
+  assign \$658  = | { a1_select[0], a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$659  = | { x0_select, x0_valid, a1_select[2:1] };
+  assign \$660  = | { a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$661  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$662  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$663  = | { f4_by_mem[0], f4_by_older, f4_by_a1, f4_blocked, f4_go, f4_valid };
+  assign \$664  = | { f4_by_mem_live, f5_valid, f4_by_mem[2:1] };
+  assign \$665  = | { x4_valid, x3_valid, f7_valid, f6_valid, a7_valid, a6_valid };
+  assign \$666  = | { x7_valid, x6_valid, x5_valid };
+  assign \$667  = small_grant_w_data[8:1] + 1'h1;
+  assign \$668  = medium_grant_w_data[8:1] + 1'h1;
+  assign \$669  = large_grant_w_data[8:1] + 1'h1;
+  assign \$670  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$670 ;
+  assign \$671  = ~ x1_select[0];
+  assign \$672  = a1_select[0] & \$671 ;
+  assign \$673  = ~ small_has_fresh;
+  assign \$674  = \$672  & \$673 ;
+  assign small_pop = \$674  & small_nonempty;
+  assign \$675  = small_fresh_slot + 1'h1;
+  assign \$676  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$676 ;
+  assign \$677  = ~ x1_select[1];
+  assign \$678  = a1_select[1] & \$677 ;
+  assign \$679  = ~ medium_has_fresh;
+  assign \$680  = \$678  & \$679 ;
+  assign medium_pop = \$680  & medium_nonempty;
+  assign \$681  = medium_fresh_slot + 1'h1;
+  assign \$682  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$682 ;
+  assign \$683  = ~ x1_select[2];
+  assign \$684  = a1_select[2] & \$683 ;
+  assign \$685  = ~ large_has_fresh;
+  assign \$686  = \$684  & \$685 ;
+  assign large_pop = \$686  & large_nonempty;
+  assign \$687  = large_fresh_slot + 1'h1;
+  assign \$688  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$690  = \$689  & small_queue_r0_b0[0];
+  assign \$692  = \$691  & medium_queue_r0_b0[0];
+  assign \$694  = \$693  & large_queue_r0_b0[0];
+  assign \$695  = { \$694 , \$692 , \$690 , \$688  } + 4'hf;
+  assign \$696  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$698  = \$697  & small_queue_r0_b0[1];
+  assign \$700  = \$699  & medium_queue_r0_b0[1];
+  assign \$702  = \$701  & large_queue_r0_b0[1];
+  assign \$703  = { \$702 , \$700 , \$698 , \$696  } + 4'hf;
+  assign \$704  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$706  = \$705  & small_queue_r0_b0[2];
+  assign \$708  = \$707  & medium_queue_r0_b0[2];
+  assign \$710  = \$709  & large_queue_r0_b0[2];
+  assign \$711  = { \$710 , \$708 , \$706 , \$704  } + 4'hf;
+  assign \$712  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$714  = \$713  & small_queue_r0_b0[3];
+  assign \$716  = \$715  & medium_queue_r0_b0[3];
+  assign \$718  = \$717  & large_queue_r0_b0[3];
+  assign \$719  = { \$718 , \$716 , \$714 , \$712  } + 4'hf;
+  assign \$720  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$722  = \$721  & small_queue_r0_b0[4];
+  assign \$724  = \$723  & medium_queue_r0_b0[4];
+  assign \$726  = \$725  & large_queue_r0_b0[4];
+  assign \$727  = { \$726 , \$724 , \$722 , \$720  } + 4'hf;
+  assign \$728  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$730  = \$729  & small_queue_r0_b0[5];
+  assign \$732  = \$731  & medium_queue_r0_b0[5];
+  assign \$734  = \$733  & large_queue_r0_b0[5];
+  assign \$735  = { \$734 , \$732 , \$730 , \$728  } + 4'hf;
+  assign \$736  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$738  = \$737  & small_queue_r0_b0[6];
+  assign \$739  = \$736  | \$738 ;
+  assign \$741  = \$740  & medium_queue_r0_b0[6];
+  assign \$742  = \$739  | \$741 ;
+  assign \$743  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$745  = \$744  & small_queue_r0_b0[7];
+  assign \$746  = \$743  | \$745 ;
+  assign \$747  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$748  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$749  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$751  = \$750  & small_queue_r0_b0[8];
+  assign \$753  = \$752  & medium_queue_r0_b0[7];
+  assign \$755  = \$754  & large_queue_r0_b0[6];
+  assign \$756  = { \$755 , \$753 , \$751 , \$749 , \$748 , \$747  } + 6'h3f;
+  assign \$757  = a3_hit_a1 | a3_older_hit;
+  assign \$758  = ~ \$757 ;
+  assign \$759  = a3_sel_new[0] & \$758 ;
   assign \$761  = a3_hit_a1 | a3_older_hit;
   assign \$762  = ~ \$761 ;
-  assign \$763  = \$760  & \$762 ;
-  assign \$764  = \$763  & small_grant_r1_b0[1];
-  assign \$766  = a3_hit_a1 | a3_older_hit;
-  assign \$767  = ~ \$766 ;
-  assign \$768  = \$765  & \$767 ;
-  assign \$769  = \$768  & medium_grant_r1_b0[1];
-  assign \$771  = a3_hit_a1 | a3_older_hit;
-  assign \$772  = ~ \$771 ;
-  assign \$773  = \$770  & \$772 ;
-  assign \$774  = \$773  & large_grant_r1_b0[1];
-  assign \$776  = \$775  & small_queue_r0_b0[10];
-  assign \$778  = \$777  & medium_queue_r0_b0[9];
-  assign \$780  = \$779  & large_queue_r0_b0[8];
-  assign \$781  = a3_fwd_ok & a3_hit_a1;
-  assign \$782  = a4_tag + 1'h1;
-  assign \$783  = \$781  & \$782 [0];
-  assign \$784  = a3_fwd_ok & a3_older_hit;
-  assign \$785  = ~ a3_hit_a1;
-  assign \$786  = \$784  & \$785 ;
-  assign \$787  = \$786  & a3_older_next[0];
-  assign \$788  = { \$787 , \$783 , \$780 , \$778 , \$776 , \$774 , \$769 , \$764 , \$759 , \$755 , \$751  } + 11'h7ff;
-  assign \$789  = a3_hit_a1 | a3_older_hit;
-  assign \$790  = ~ \$789 ;
-  assign \$791  = a3_sel_new[0] & \$790 ;
-  assign \$793  = a3_hit_a1 | a3_older_hit;
-  assign \$794  = ~ \$793 ;
-  assign \$795  = a3_sel_new[1] & \$794 ;
-  assign \$797  = a3_hit_a1 | a3_older_hit;
-  assign \$798  = ~ \$797 ;
-  assign \$799  = a3_sel_new[2] & \$798 ;
+  assign \$763  = a3_sel_new[1] & \$762 ;
+  assign \$765  = a3_hit_a1 | a3_older_hit;
+  assign \$766  = ~ \$765 ;
+  assign \$767  = a3_sel_new[2] & \$766 ;
+  assign \$770  = a3_hit_a1 | a3_older_hit;
+  assign \$771  = ~ \$770 ;
+  assign \$772  = \$769  & \$771 ;
+  assign \$773  = \$772  & small_grant_r1_b0[1];
+  assign \$775  = a3_hit_a1 | a3_older_hit;
+  assign \$776  = ~ \$775 ;
+  assign \$777  = \$774  & \$776 ;
+  assign \$778  = \$777  & medium_grant_r1_b0[1];
+  assign \$780  = a3_hit_a1 | a3_older_hit;
+  assign \$781  = ~ \$780 ;
+  assign \$782  = \$779  & \$781 ;
+  assign \$783  = \$782  & large_grant_r1_b0[1];
+  assign \$785  = \$784  & small_queue_r0_b0[10];
+  assign \$787  = \$786  & medium_queue_r0_b0[9];
+  assign \$789  = \$788  & large_queue_r0_b0[8];
+  assign \$790  = a3_fwd_ok & a3_hit_a1;
+  assign \$791  = a4_tag + 1'h1;
+  assign \$792  = \$790  & \$791 [0];
+  assign \$793  = a3_fwd_ok & a3_older_hit;
+  assign \$794  = ~ a3_hit_a1;
+  assign \$795  = \$793  & \$794 ;
+  assign \$796  = \$795  & a3_older_next[0];
+  assign \$797  = { \$796 , \$792 , \$789 , \$787 , \$785 , \$783 , \$778 , \$773 , \$768 , \$764 , \$760  } + 11'h7ff;
+  assign \$798  = a3_hit_a1 | a3_older_hit;
+  assign \$799  = ~ \$798 ;
+  assign \$800  = a3_sel_new[0] & \$799 ;
   assign \$802  = a3_hit_a1 | a3_older_hit;
   assign \$803  = ~ \$802 ;
-  assign \$804  = \$801  & \$803 ;
-  assign \$805  = \$804  & small_grant_r1_b0[2];
-  assign \$807  = a3_hit_a1 | a3_older_hit;
-  assign \$808  = ~ \$807 ;
-  assign \$809  = \$806  & \$808 ;
-  assign \$810  = \$809  & medium_grant_r1_b0[2];
-  assign \$812  = a3_hit_a1 | a3_older_hit;
-  assign \$813  = ~ \$812 ;
-  assign \$814  = \$811  & \$813 ;
-  assign \$815  = \$814  & large_grant_r1_b0[2];
-  assign \$817  = \$816  & small_queue_r0_b0[11];
-  assign \$819  = \$818  & medium_queue_r0_b0[10];
-  assign \$821  = \$820  & large_queue_r0_b0[9];
-  assign \$822  = a3_fwd_ok & a3_hit_a1;
-  assign \$823  = a4_tag + 1'h1;
-  assign \$824  = \$822  & \$823 [1];
-  assign \$825  = a3_fwd_ok & a3_older_hit;
-  assign \$826  = ~ a3_hit_a1;
-  assign \$827  = \$825  & \$826 ;
-  assign \$828  = \$827  & a3_older_next[1];
-  assign \$829  = { \$828 , \$824 , \$821 , \$819 , \$817 , \$815 , \$810 , \$805 , \$800 , \$796 , \$792  } + 11'h7ff;
-  assign \$830  = a3_hit_a1 | a3_older_hit;
-  assign \$831  = ~ \$830 ;
-  assign \$832  = a3_sel_new[0] & \$831 ;
-  assign \$834  = a3_hit_a1 | a3_older_hit;
-  assign \$835  = ~ \$834 ;
-  assign \$836  = a3_sel_new[1] & \$835 ;
-  assign \$838  = a3_hit_a1 | a3_older_hit;
-  assign \$839  = ~ \$838 ;
-  assign \$840  = a3_sel_new[2] & \$839 ;
+  assign \$804  = a3_sel_new[1] & \$803 ;
+  assign \$806  = a3_hit_a1 | a3_older_hit;
+  assign \$807  = ~ \$806 ;
+  assign \$808  = a3_sel_new[2] & \$807 ;
+  assign \$811  = a3_hit_a1 | a3_older_hit;
+  assign \$812  = ~ \$811 ;
+  assign \$813  = \$810  & \$812 ;
+  assign \$814  = \$813  & small_grant_r1_b0[2];
+  assign \$816  = a3_hit_a1 | a3_older_hit;
+  assign \$817  = ~ \$816 ;
+  assign \$818  = \$815  & \$817 ;
+  assign \$819  = \$818  & medium_grant_r1_b0[2];
+  assign \$821  = a3_hit_a1 | a3_older_hit;
+  assign \$822  = ~ \$821 ;
+  assign \$823  = \$820  & \$822 ;
+  assign \$824  = \$823  & large_grant_r1_b0[2];
+  assign \$826  = \$825  & small_queue_r0_b0[11];
+  assign \$828  = \$827  & medium_queue_r0_b0[10];
+  assign \$830  = \$829  & large_queue_r0_b0[9];
+  assign \$831  = a3_fwd_ok & a3_hit_a1;
+  assign \$832  = a4_tag + 1'h1;
+  assign \$833  = \$831  & \$832 [1];
+  assign \$834  = a3_fwd_ok & a3_older_hit;
+  assign \$835  = ~ a3_hit_a1;
+  assign \$836  = \$834  & \$835 ;
+  assign \$837  = \$836  & a3_older_next[1];
+  assign \$838  = { \$837 , \$833 , \$830 , \$828 , \$826 , \$824 , \$819 , \$814 , \$809 , \$805 , \$801  } + 11'h7ff;
+  assign \$839  = a3_hit_a1 | a3_older_hit;
+  assign \$840  = ~ \$839 ;
+  assign \$841  = a3_sel_new[0] & \$840 ;
   assign \$843  = a3_hit_a1 | a3_older_hit;
   assign \$844  = ~ \$843 ;
-  assign \$845  = \$842  & \$844 ;
-  assign \$846  = \$845  & small_grant_r1_b0[3];
-  assign \$848  = a3_hit_a1 | a3_older_hit;
-  assign \$849  = ~ \$848 ;
-  assign \$850  = \$847  & \$849 ;
-  assign \$851  = \$850  & medium_grant_r1_b0[3];
-  assign \$853  = a3_hit_a1 | a3_older_hit;
-  assign \$854  = ~ \$853 ;
-  assign \$855  = \$852  & \$854 ;
-  assign \$856  = \$855  & large_grant_r1_b0[3];
-  assign \$858  = \$857  & small_queue_r0_b0[12];
-  assign \$860  = \$859  & medium_queue_r0_b0[11];
-  assign \$862  = \$861  & large_queue_r0_b0[10];
-  assign \$863  = a3_fwd_ok & a3_hit_a1;
-  assign \$864  = a4_tag + 1'h1;
-  assign \$865  = \$863  & \$864 [2];
-  assign \$866  = a3_fwd_ok & a3_older_hit;
-  assign \$867  = ~ a3_hit_a1;
-  assign \$868  = \$866  & \$867 ;
-  assign \$869  = \$868  & a3_older_next[2];
-  assign \$870  = { \$869 , \$865 , \$862 , \$860 , \$858 , \$856 , \$851 , \$846 , \$841 , \$837 , \$833  } + 11'h7ff;
-  assign \$871  = a3_hit_a1 | a3_older_hit;
-  assign \$872  = ~ \$871 ;
-  assign \$873  = a3_sel_new[0] & \$872 ;
-  assign \$875  = a3_hit_a1 | a3_older_hit;
-  assign \$876  = ~ \$875 ;
-  assign \$877  = a3_sel_new[1] & \$876 ;
-  assign \$879  = a3_hit_a1 | a3_older_hit;
-  assign \$880  = ~ \$879 ;
-  assign \$881  = a3_sel_new[2] & \$880 ;
+  assign \$845  = a3_sel_new[1] & \$844 ;
+  assign \$847  = a3_hit_a1 | a3_older_hit;
+  assign \$848  = ~ \$847 ;
+  assign \$849  = a3_sel_new[2] & \$848 ;
+  assign \$852  = a3_hit_a1 | a3_older_hit;
+  assign \$853  = ~ \$852 ;
+  assign \$854  = \$851  & \$853 ;
+  assign \$855  = \$854  & small_grant_r1_b0[3];
+  assign \$857  = a3_hit_a1 | a3_older_hit;
+  assign \$858  = ~ \$857 ;
+  assign \$859  = \$856  & \$858 ;
+  assign \$860  = \$859  & medium_grant_r1_b0[3];
+  assign \$862  = a3_hit_a1 | a3_older_hit;
+  assign \$863  = ~ \$862 ;
+  assign \$864  = \$861  & \$863 ;
+  assign \$865  = \$864  & large_grant_r1_b0[3];
+  assign \$867  = \$866  & small_queue_r0_b0[12];
+  assign \$869  = \$868  & medium_queue_r0_b0[11];
+  assign \$871  = \$870  & large_queue_r0_b0[10];
+  assign \$872  = a3_fwd_ok & a3_hit_a1;
+  assign \$873  = a4_tag + 1'h1;
+  assign \$874  = \$872  & \$873 [2];
+  assign \$875  = a3_fwd_ok & a3_older_hit;
+  assign \$876  = ~ a3_hit_a1;
+  assign \$877  = \$875  & \$876 ;
+  assign \$878  = \$877  & a3_older_next[2];
+  assign \$879  = { \$878 , \$874 , \$871 , \$869 , \$867 , \$865 , \$860 , \$855 , \$850 , \$846 , \$842  } + 11'h7ff;
+  assign \$880  = a3_hit_a1 | a3_older_hit;
+  assign \$881  = ~ \$880 ;
+  assign \$882  = a3_sel_new[0] & \$881 ;
   assign \$884  = a3_hit_a1 | a3_older_hit;
   assign \$885  = ~ \$884 ;
-  assign \$886  = \$883  & \$885 ;
-  assign \$887  = \$886  & small_grant_r1_b0[4];
-  assign \$889  = a3_hit_a1 | a3_older_hit;
-  assign \$890  = ~ \$889 ;
-  assign \$891  = \$888  & \$890 ;
-  assign \$892  = \$891  & medium_grant_r1_b0[4];
-  assign \$894  = a3_hit_a1 | a3_older_hit;
-  assign \$895  = ~ \$894 ;
-  assign \$896  = \$893  & \$895 ;
-  assign \$897  = \$896  & large_grant_r1_b0[4];
-  assign \$899  = \$898  & small_queue_r0_b0[13];
-  assign \$901  = \$900  & medium_queue_r0_b0[12];
-  assign \$903  = \$902  & large_queue_r0_b0[11];
-  assign \$904  = a3_fwd_ok & a3_hit_a1;
-  assign \$905  = a4_tag + 1'h1;
-  assign \$906  = \$904  & \$905 [3];
-  assign \$907  = a3_fwd_ok & a3_older_hit;
-  assign \$908  = ~ a3_hit_a1;
-  assign \$909  = \$907  & \$908 ;
-  assign \$910  = \$909  & a3_older_next[3];
-  assign \$911  = { \$910 , \$906 , \$903 , \$901 , \$899 , \$897 , \$892 , \$887 , \$882 , \$878 , \$874  } + 11'h7ff;
-  assign \$912  = a3_hit_a1 | a3_older_hit;
-  assign \$913  = ~ \$912 ;
-  assign \$914  = a3_sel_new[0] & \$913 ;
-  assign \$916  = a3_hit_a1 | a3_older_hit;
-  assign \$917  = ~ \$916 ;
-  assign \$918  = a3_sel_new[1] & \$917 ;
-  assign \$920  = a3_hit_a1 | a3_older_hit;
-  assign \$921  = ~ \$920 ;
-  assign \$922  = a3_sel_new[2] & \$921 ;
+  assign \$886  = a3_sel_new[1] & \$885 ;
+  assign \$888  = a3_hit_a1 | a3_older_hit;
+  assign \$889  = ~ \$888 ;
+  assign \$890  = a3_sel_new[2] & \$889 ;
+  assign \$893  = a3_hit_a1 | a3_older_hit;
+  assign \$894  = ~ \$893 ;
+  assign \$895  = \$892  & \$894 ;
+  assign \$896  = \$895  & small_grant_r1_b0[4];
+  assign \$898  = a3_hit_a1 | a3_older_hit;
+  assign \$899  = ~ \$898 ;
+  assign \$900  = \$897  & \$899 ;
+  assign \$901  = \$900  & medium_grant_r1_b0[4];
+  assign \$903  = a3_hit_a1 | a3_older_hit;
+  assign \$904  = ~ \$903 ;
+  assign \$905  = \$902  & \$904 ;
+  assign \$906  = \$905  & large_grant_r1_b0[4];
+  assign \$908  = \$907  & small_queue_r0_b0[13];
+  assign \$910  = \$909  & medium_queue_r0_b0[12];
+  assign \$912  = \$911  & large_queue_r0_b0[11];
+  assign \$913  = a3_fwd_ok & a3_hit_a1;
+  assign \$914  = a4_tag + 1'h1;
+  assign \$915  = \$913  & \$914 [3];
+  assign \$916  = a3_fwd_ok & a3_older_hit;
+  assign \$917  = ~ a3_hit_a1;
+  assign \$918  = \$916  & \$917 ;
+  assign \$919  = \$918  & a3_older_next[3];
+  assign \$920  = { \$919 , \$915 , \$912 , \$910 , \$908 , \$906 , \$901 , \$896 , \$891 , \$887 , \$883  } + 11'h7ff;
+  assign \$921  = a3_hit_a1 | a3_older_hit;
+  assign \$922  = ~ \$921 ;
+  assign \$923  = a3_sel_new[0] & \$922 ;
   assign \$925  = a3_hit_a1 | a3_older_hit;
   assign \$926  = ~ \$925 ;
-  assign \$927  = \$924  & \$926 ;
-  assign \$928  = \$927  & small_grant_r1_b0[5];
-  assign \$930  = a3_hit_a1 | a3_older_hit;
-  assign \$931  = ~ \$930 ;
-  assign \$932  = \$929  & \$931 ;
-  assign \$933  = \$932  & medium_grant_r1_b0[5];
-  assign \$935  = a3_hit_a1 | a3_older_hit;
-  assign \$936  = ~ \$935 ;
-  assign \$937  = \$934  & \$936 ;
-  assign \$938  = \$937  & large_grant_r1_b0[5];
-  assign \$940  = \$939  & small_queue_r0_b0[14];
-  assign \$942  = \$941  & medium_queue_r0_b0[13];
-  assign \$944  = \$943  & large_queue_r0_b0[12];
-  assign \$945  = a3_fwd_ok & a3_hit_a1;
-  assign \$946  = a4_tag + 1'h1;
-  assign \$947  = \$945  & \$946 [4];
-  assign \$948  = a3_fwd_ok & a3_older_hit;
-  assign \$949  = ~ a3_hit_a1;
-  assign \$950  = \$948  & \$949 ;
-  assign \$951  = \$950  & a3_older_next[4];
-  assign \$952  = { \$951 , \$947 , \$944 , \$942 , \$940 , \$938 , \$933 , \$928 , \$923 , \$919 , \$915  } + 11'h7ff;
-  assign \$953  = a3_hit_a1 | a3_older_hit;
-  assign \$954  = ~ \$953 ;
-  assign \$955  = a3_sel_new[0] & \$954 ;
-  assign \$957  = a3_hit_a1 | a3_older_hit;
-  assign \$958  = ~ \$957 ;
-  assign \$959  = a3_sel_new[1] & \$958 ;
-  assign \$961  = a3_hit_a1 | a3_older_hit;
-  assign \$962  = ~ \$961 ;
-  assign \$963  = a3_sel_new[2] & \$962 ;
+  assign \$927  = a3_sel_new[1] & \$926 ;
+  assign \$929  = a3_hit_a1 | a3_older_hit;
+  assign \$930  = ~ \$929 ;
+  assign \$931  = a3_sel_new[2] & \$930 ;
+  assign \$934  = a3_hit_a1 | a3_older_hit;
+  assign \$935  = ~ \$934 ;
+  assign \$936  = \$933  & \$935 ;
+  assign \$937  = \$936  & small_grant_r1_b0[5];
+  assign \$939  = a3_hit_a1 | a3_older_hit;
+  assign \$940  = ~ \$939 ;
+  assign \$941  = \$938  & \$940 ;
+  assign \$942  = \$941  & medium_grant_r1_b0[5];
+  assign \$944  = a3_hit_a1 | a3_older_hit;
+  assign \$945  = ~ \$944 ;
+  assign \$946  = \$943  & \$945 ;
+  assign \$947  = \$946  & large_grant_r1_b0[5];
+  assign \$949  = \$948  & small_queue_r0_b0[14];
+  assign \$951  = \$950  & medium_queue_r0_b0[13];
+  assign \$953  = \$952  & large_queue_r0_b0[12];
+  assign \$954  = a3_fwd_ok & a3_hit_a1;
+  assign \$955  = a4_tag + 1'h1;
+  assign \$956  = \$954  & \$955 [4];
+  assign \$957  = a3_fwd_ok & a3_older_hit;
+  assign \$958  = ~ a3_hit_a1;
+  assign \$959  = \$957  & \$958 ;
+  assign \$960  = \$959  & a3_older_next[4];
+  assign \$961  = { \$960 , \$956 , \$953 , \$951 , \$949 , \$947 , \$942 , \$937 , \$932 , \$928 , \$924  } + 11'h7ff;
+  assign \$962  = a3_hit_a1 | a3_older_hit;
+  assign \$963  = ~ \$962 ;
+  assign \$964  = a3_sel_new[0] & \$963 ;
   assign \$966  = a3_hit_a1 | a3_older_hit;
   assign \$967  = ~ \$966 ;
-  assign \$968  = \$965  & \$967 ;
-  assign \$969  = \$968  & small_grant_r1_b0[6];
-  assign \$971  = a3_hit_a1 | a3_older_hit;
-  assign \$972  = ~ \$971 ;
-  assign \$973  = \$970  & \$972 ;
-  assign \$974  = \$973  & medium_grant_r1_b0[6];
-  assign \$976  = a3_hit_a1 | a3_older_hit;
-  assign \$977  = ~ \$976 ;
-  assign \$978  = \$975  & \$977 ;
-  assign \$979  = \$978  & large_grant_r1_b0[6];
-  assign \$981  = \$980  & small_queue_r0_b0[15];
-  assign \$983  = \$982  & medium_queue_r0_b0[14];
-  assign \$985  = \$984  & large_queue_r0_b0[13];
-  assign \$986  = a3_fwd_ok & a3_hit_a1;
-  assign \$987  = a4_tag + 1'h1;
-  assign \$988  = \$986  & \$987 [5];
-  assign \$989  = a3_fwd_ok & a3_older_hit;
-  assign \$990  = ~ a3_hit_a1;
-  assign \$991  = \$989  & \$990 ;
-  assign \$992  = \$991  & a3_older_next[5];
-  assign \$993  = { \$992 , \$988 , \$985 , \$983 , \$981 , \$979 , \$974 , \$969 , \$964 , \$960 , \$956  } + 11'h7ff;
-  assign \$994  = a3_hit_a1 | a3_older_hit;
-  assign \$995  = ~ \$994 ;
-  assign \$996  = a3_sel_new[0] & \$995 ;
-  assign \$998  = a3_hit_a1 | a3_older_hit;
-  assign \$999  = ~ \$998 ;
-  assign \$1000  = a3_sel_new[1] & \$999 ;
-  assign \$1002  = a3_hit_a1 | a3_older_hit;
-  assign \$1003  = ~ \$1002 ;
-  assign \$1004  = a3_sel_new[2] & \$1003 ;
+  assign \$968  = a3_sel_new[1] & \$967 ;
+  assign \$970  = a3_hit_a1 | a3_older_hit;
+  assign \$971  = ~ \$970 ;
+  assign \$972  = a3_sel_new[2] & \$971 ;
+  assign \$975  = a3_hit_a1 | a3_older_hit;
+  assign \$976  = ~ \$975 ;
+  assign \$977  = \$974  & \$976 ;
+  assign \$978  = \$977  & small_grant_r1_b0[6];
+  assign \$980  = a3_hit_a1 | a3_older_hit;
+  assign \$981  = ~ \$980 ;
+  assign \$982  = \$979  & \$981 ;
+  assign \$983  = \$982  & medium_grant_r1_b0[6];
+  assign \$985  = a3_hit_a1 | a3_older_hit;
+  assign \$986  = ~ \$985 ;
+  assign \$987  = \$984  & \$986 ;
+  assign \$988  = \$987  & large_grant_r1_b0[6];
+  assign \$990  = \$989  & small_queue_r0_b0[15];
+  assign \$992  = \$991  & medium_queue_r0_b0[14];
+  assign \$994  = \$993  & large_queue_r0_b0[13];
+  assign \$995  = a3_fwd_ok & a3_hit_a1;
+  assign \$996  = a4_tag + 1'h1;
+  assign \$997  = \$995  & \$996 [5];
+  assign \$998  = a3_fwd_ok & a3_older_hit;
+  assign \$999  = ~ a3_hit_a1;
+  assign \$1000  = \$998  & \$999 ;
+  assign \$1001  = \$1000  & a3_older_next[5];
+  assign \$1002  = { \$1001 , \$997 , \$994 , \$992 , \$990 , \$988 , \$983 , \$978 , \$973 , \$969 , \$965  } + 11'h7ff;
+  assign \$1003  = a3_hit_a1 | a3_older_hit;
+  assign \$1004  = ~ \$1003 ;
+  assign \$1005  = a3_sel_new[0] & \$1004 ;
   assign \$1007  = a3_hit_a1 | a3_older_hit;
   assign \$1008  = ~ \$1007 ;
-  assign \$1009  = \$1006  & \$1008 ;
-  assign \$1010  = \$1009  & small_grant_r1_b0[7];
-  assign \$1012  = a3_hit_a1 | a3_older_hit;
-  assign \$1013  = ~ \$1012 ;
-  assign \$1014  = \$1011  & \$1013 ;
-  assign \$1015  = \$1014  & medium_grant_r1_b0[7];
-  assign \$1017  = a3_hit_a1 | a3_older_hit;
-  assign \$1018  = ~ \$1017 ;
-  assign \$1019  = \$1016  & \$1018 ;
-  assign \$1020  = \$1019  & large_grant_r1_b0[7];
-  assign \$1022  = \$1021  & small_queue_r0_b0[16];
-  assign \$1024  = \$1023  & medium_queue_r0_b0[15];
-  assign \$1026  = \$1025  & large_queue_r0_b0[14];
-  assign \$1027  = a3_fwd_ok & a3_hit_a1;
-  assign \$1028  = a4_tag + 1'h1;
-  assign \$1029  = \$1027  & \$1028 [6];
-  assign \$1030  = a3_fwd_ok & a3_older_hit;
-  assign \$1031  = ~ a3_hit_a1;
-  assign \$1032  = \$1030  & \$1031 ;
-  assign \$1033  = \$1032  & a3_older_next[6];
-  assign \$1034  = { \$1033 , \$1029 , \$1026 , \$1024 , \$1022 , \$1020 , \$1015 , \$1010 , \$1005 , \$1001 , \$997  } + 11'h7ff;
-  assign \$1035  = a3_hit_a1 | a3_older_hit;
-  assign \$1036  = ~ \$1035 ;
-  assign \$1037  = a3_sel_new[0] & \$1036 ;
-  assign \$1039  = a3_hit_a1 | a3_older_hit;
-  assign \$1040  = ~ \$1039 ;
-  assign \$1041  = a3_sel_new[1] & \$1040 ;
-  assign \$1043  = a3_hit_a1 | a3_older_hit;
-  assign \$1044  = ~ \$1043 ;
-  assign \$1045  = a3_sel_new[2] & \$1044 ;
+  assign \$1009  = a3_sel_new[1] & \$1008 ;
+  assign \$1011  = a3_hit_a1 | a3_older_hit;
+  assign \$1012  = ~ \$1011 ;
+  assign \$1013  = a3_sel_new[2] & \$1012 ;
+  assign \$1016  = a3_hit_a1 | a3_older_hit;
+  assign \$1017  = ~ \$1016 ;
+  assign \$1018  = \$1015  & \$1017 ;
+  assign \$1019  = \$1018  & small_grant_r1_b0[7];
+  assign \$1021  = a3_hit_a1 | a3_older_hit;
+  assign \$1022  = ~ \$1021 ;
+  assign \$1023  = \$1020  & \$1022 ;
+  assign \$1024  = \$1023  & medium_grant_r1_b0[7];
+  assign \$1026  = a3_hit_a1 | a3_older_hit;
+  assign \$1027  = ~ \$1026 ;
+  assign \$1028  = \$1025  & \$1027 ;
+  assign \$1029  = \$1028  & large_grant_r1_b0[7];
+  assign \$1031  = \$1030  & small_queue_r0_b0[16];
+  assign \$1033  = \$1032  & medium_queue_r0_b0[15];
+  assign \$1035  = \$1034  & large_queue_r0_b0[14];
+  assign \$1036  = a3_fwd_ok & a3_hit_a1;
+  assign \$1037  = a4_tag + 1'h1;
+  assign \$1038  = \$1036  & \$1037 [6];
+  assign \$1039  = a3_fwd_ok & a3_older_hit;
+  assign \$1040  = ~ a3_hit_a1;
+  assign \$1041  = \$1039  & \$1040 ;
+  assign \$1042  = \$1041  & a3_older_next[6];
+  assign \$1043  = { \$1042 , \$1038 , \$1035 , \$1033 , \$1031 , \$1029 , \$1024 , \$1019 , \$1014 , \$1010 , \$1006  } + 11'h7ff;
+  assign \$1044  = a3_hit_a1 | a3_older_hit;
+  assign \$1045  = ~ \$1044 ;
+  assign \$1046  = a3_sel_new[0] & \$1045 ;
   assign \$1048  = a3_hit_a1 | a3_older_hit;
   assign \$1049  = ~ \$1048 ;
-  assign \$1050  = \$1047  & \$1049 ;
-  assign \$1051  = \$1050  & small_grant_r1_b0[8];
-  assign \$1053  = a3_hit_a1 | a3_older_hit;
-  assign \$1054  = ~ \$1053 ;
-  assign \$1055  = \$1052  & \$1054 ;
-  assign \$1056  = \$1055  & medium_grant_r1_b0[8];
-  assign \$1058  = a3_hit_a1 | a3_older_hit;
-  assign \$1059  = ~ \$1058 ;
-  assign \$1060  = \$1057  & \$1059 ;
-  assign \$1061  = \$1060  & large_grant_r1_b0[8];
-  assign \$1063  = \$1062  & small_queue_r0_b0[17];
-  assign \$1065  = \$1064  & medium_queue_r0_b0[16];
-  assign \$1067  = \$1066  & large_queue_r0_b0[15];
-  assign \$1068  = a3_fwd_ok & a3_hit_a1;
-  assign \$1069  = a4_tag + 1'h1;
-  assign \$1070  = \$1068  & \$1069 [7];
-  assign \$1071  = a3_fwd_ok & a3_older_hit;
-  assign \$1072  = ~ a3_hit_a1;
-  assign \$1073  = \$1071  & \$1072 ;
-  assign \$1074  = \$1073  & a3_older_next[7];
-  assign \$1075  = { \$1074 , \$1070 , \$1067 , \$1065 , \$1063 , \$1061 , \$1056 , \$1051 , \$1046 , \$1042 , \$1038  } + 11'h7ff;
-  assign \$1076  = a3_valid & a3_ok;
-  assign \$1077  = ! a3_pool;
-  assign small_grant_wen = \$1076  & \$1077 ;
-  assign \$1078  = a3_valid & a3_ok;
-  assign \$1079  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$1078  & \$1079 ;
-  assign \$1080  = a3_valid & a3_ok;
-  assign \$1081  = a3_pool == 2'h2;
-  assign large_grant_wen = \$1080  & \$1081 ;
-  assign \$1088  = ! f2_err;
-  assign \$signal$264  = f2_valid & \$1088 ;
-  assign \$1089  = a4_valid & a4_ok;
-  assign \$1090  = { \$1089 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1091  = ~ \$1090 ;
-  assign \$1092  = \$1091  + 1'h1;
-  assign \$1093  = a5_valid & a5_ok;
-  assign \$1094  = { \$1093 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1095  = ~ \$1094 ;
-  assign \$1096  = \$1095  + 1'h1;
-  assign \$1097  = a4_valid & a4_ok;
-  assign \$1098  = { \$1097 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1099  = ~ \$1098 ;
-  assign \$1100  = \$1099  + 1'h1;
+  assign \$1050  = a3_sel_new[1] & \$1049 ;
+  assign \$1052  = a3_hit_a1 | a3_older_hit;
+  assign \$1053  = ~ \$1052 ;
+  assign \$1054  = a3_sel_new[2] & \$1053 ;
+  assign \$1057  = a3_hit_a1 | a3_older_hit;
+  assign \$1058  = ~ \$1057 ;
+  assign \$1059  = \$1056  & \$1058 ;
+  assign \$1060  = \$1059  & small_grant_r1_b0[8];
+  assign \$1062  = a3_hit_a1 | a3_older_hit;
+  assign \$1063  = ~ \$1062 ;
+  assign \$1064  = \$1061  & \$1063 ;
+  assign \$1065  = \$1064  & medium_grant_r1_b0[8];
+  assign \$1067  = a3_hit_a1 | a3_older_hit;
+  assign \$1068  = ~ \$1067 ;
+  assign \$1069  = \$1066  & \$1068 ;
+  assign \$1070  = \$1069  & large_grant_r1_b0[8];
+  assign \$1072  = \$1071  & small_queue_r0_b0[17];
+  assign \$1074  = \$1073  & medium_queue_r0_b0[16];
+  assign \$1076  = \$1075  & large_queue_r0_b0[15];
+  assign \$1077  = a3_fwd_ok & a3_hit_a1;
+  assign \$1078  = a4_tag + 1'h1;
+  assign \$1079  = \$1077  & \$1078 [7];
+  assign \$1080  = a3_fwd_ok & a3_older_hit;
+  assign \$1081  = ~ a3_hit_a1;
+  assign \$1082  = \$1080  & \$1081 ;
+  assign \$1083  = \$1082  & a3_older_next[7];
+  assign \$1084  = { \$1083 , \$1079 , \$1076 , \$1074 , \$1072 , \$1070 , \$1065 , \$1060 , \$1055 , \$1051 , \$1047  } + 11'h7ff;
+  assign \$1085  = a3_valid & a3_ok;
+  assign \$1086  = ! a3_pool;
+  assign small_grant_wen = \$1085  & \$1086 ;
+  assign \$1087  = a3_valid & a3_ok;
+  assign \$1088  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$1087  & \$1088 ;
+  assign \$1089  = a3_valid & a3_ok;
+  assign \$1090  = a3_pool == 2'h2;
+  assign large_grant_wen = \$1089  & \$1090 ;
+  assign \$1097  = ! f2_err;
+  assign \$signal$264  = f2_valid & \$1097 ;
+  assign \$1098  = a4_valid & a4_ok;
+  assign \$1099  = { \$1098 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1100  = ~ \$1099 ;
+  assign \$1101  = \$1100  + 1'h1;
+  assign \$1102  = a5_valid & a5_ok;
+  assign \$1103  = { \$1102 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1104  = ~ \$1103 ;
+  assign \$1105  = \$1104  + 1'h1;
+  assign \$1106  = a4_valid & a4_ok;
+  assign \$1107  = { \$1106 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1108  = ~ \$1107 ;
+  assign \$1109  = \$1108  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1101  = ~ rel_f2;
-  assign \$1102  = f3_quiet & \$1101 ;
-  assign \$1103  = \$1102  ? f3_in : 3'h0;
-  assign \$1104  = x1_select | x0_select;
-  assign \$1105  = ~ \$1104 ;
-  assign \$1106  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1107  = { 1'h0, \$1105  } & { \$1106 [2], \$1106  };
-  assign \$1108  = { 1'h0, \$1103  } & \$1107 ;
-  assign \$1109  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1110  = ~ \$1109 ;
-  assign \$1111  = \$1110  + 1'h1;
-  assign released_f1 = \release  & \$1111 [11];
-  assign \$1112  = ~ f4_blocked;
-  assign \$1113  = \$1112  & f4_rest_held;
-  assign \$signal$486  = f4_hit_a1 | \$1113 ;
-  assign \$1114  = ~ f4_blocked;
-  assign \$1115  = f4_by_mem & f4_mem_ok;
-  assign \$1116  = f4_by_mem & f4_mem_ok;
-  assign \$1117  = \$1115 [0] | \$1116 [1];
-  assign \$1118  = f4_by_mem & f4_mem_ok;
-  assign \$1119  = \$1117  | \$1118 [2];
-  assign \$1120  = f4_by_older | \$1119 ;
-  assign \$1121  = \$1114  & \$1120 ;
-  assign \release  = f4_by_a1 | \$1121 ;
-  assign \$1122  = ~ f4_go;
-  assign \$1123  = ~ \$signal$486 ;
-  assign \$1124  = \$signal$486  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1124  : f4_err;
-  assign \$signal$334  = \release  ? 4'h0 : unreleased_err;
-  assign \$1125  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$418  = ~ \$1125 ;
-  assign \$1126  = ~ f4_blocked;
-  assign \$1127  = \$1126  & f4_by_older;
-  assign \$1128  = f4_by_a1 | \$1127 ;
-  assign \$1129  = f4_live[0] & \$1128 ;
-  assign \$1130  = ~ f4_blocked;
-  assign \$1131  = \$1130  & f4_by_mem_live[0];
-  assign \$1132  = \$1131  & f4_mem_ok[0];
-  assign \w__en$416  = \$1129  | \$1132 ;
-  assign \$1133  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1134  = ~ \$1133 ;
-  assign \$1135  = f4_slot + 8'hff;
-  assign \$1136  = ~ \$1135 [8];
-  assign \$1137  = ~ f4_blocked;
-  assign \$1138  = \$1137  & f4_by_older;
-  assign \$1139  = f4_by_a1 | \$1138 ;
-  assign \$1140  = f4_live[0] & \$1139 ;
-  assign \$1141  = ~ f4_blocked;
-  assign \$1142  = \$1141  & f4_by_mem_live[0];
-  assign \$1143  = \$1142  & f4_mem_ok[0];
-  assign small_queue_wen = \$1140  | \$1143 ;
-  assign \$1144  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1145  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$445  = ~ \$1145 ;
+  assign \$1110  = ~ rel_f2;
+  assign \$1111  = f3_quiet & \$1110 ;
+  assign \$1112  = \$1111  ? f3_in : 3'h0;
+  assign \$1113  = x1_select | x0_select;
+  assign \$1114  = ~ \$1113 ;
+  assign \$1115  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1116  = { 1'h0, \$1114  } & { \$1115 [2], \$1115  };
+  assign \$1117  = { 1'h0, \$1112  } & \$1116 ;
+  assign \$1118  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1119  = ~ \$1118 ;
+  assign \$1120  = \$1119  + 1'h1;
+  assign released_f1 = \release  & \$1120 [11];
+  assign \$1121  = ~ f4_blocked;
+  assign \$1122  = \$1121  & f4_rest_held;
+  assign \$signal$489  = f4_hit_a1 | \$1122 ;
+  assign \$1123  = ~ f4_blocked;
+  assign \$1124  = f4_by_mem & f4_mem_ok;
+  assign \$1125  = f4_by_mem & f4_mem_ok;
+  assign \$1126  = \$1124 [0] | \$1125 [1];
+  assign \$1127  = f4_by_mem & f4_mem_ok;
+  assign \$1128  = \$1126  | \$1127 [2];
+  assign \$1129  = f4_by_older | \$1128 ;
+  assign \$1130  = \$1123  & \$1129 ;
+  assign \release  = f4_by_a1 | \$1130 ;
+  assign \$1131  = ~ f4_go;
+  assign \$1132  = ~ \$signal$489 ;
+  assign \$1133  = \$signal$489  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1133  : f4_err;
+  assign \$signal$335  = \release  ? 4'h0 : unreleased_err;
+  assign \$1134  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$421  = ~ \$1134 ;
+  assign \$1135  = ~ f4_blocked;
+  assign \$1136  = \$1135  & f4_by_older;
+  assign \$1137  = f4_by_a1 | \$1136 ;
+  assign \$1138  = f4_live[0] & \$1137 ;
+  assign \$1139  = ~ f4_blocked;
+  assign \$1140  = \$1139  & f4_by_mem_live[0];
+  assign \$1141  = \$1140  & f4_mem_ok[0];
+  assign \w__en$419  = \$1138  | \$1141 ;
+  assign \$1142  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1143  = ~ \$1142 ;
+  assign \$1144  = f4_slot + 8'hff;
+  assign \$1145  = ~ \$1144 [8];
   assign \$1146  = ~ f4_blocked;
   assign \$1147  = \$1146  & f4_by_older;
   assign \$1148  = f4_by_a1 | \$1147 ;
-  assign \$1149  = f4_live[1] & \$1148 ;
+  assign \$1149  = f4_live[0] & \$1148 ;
   assign \$1150  = ~ f4_blocked;
-  assign \$1151  = \$1150  & f4_by_mem_live[1];
-  assign \$1152  = \$1151  & f4_mem_ok[1];
-  assign \w__en$443  = \$1149  | \$1152 ;
-  assign \$1153  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1154  = ~ \$1153 ;
-  assign \$1155  = f4_slot[6:0] + 7'h7f;
-  assign \$1156  = ~ \$1155 [7];
-  assign \$1157  = ~ f4_blocked;
-  assign \$1158  = \$1157  & f4_by_older;
-  assign \$1159  = f4_by_a1 | \$1158 ;
-  assign \$1160  = f4_live[1] & \$1159 ;
-  assign \$1161  = ~ f4_blocked;
-  assign \$1162  = \$1161  & f4_by_mem_live[1];
-  assign \$1163  = \$1162  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1160  | \$1163 ;
-  assign \$1164  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1165  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$472  = ~ \$1165 ;
+  assign \$1151  = \$1150  & f4_by_mem_live[0];
+  assign \$1152  = \$1151  & f4_mem_ok[0];
+  assign small_queue_wen = \$1149  | \$1152 ;
+  assign \$1153  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1154  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$448  = ~ \$1154 ;
+  assign \$1155  = ~ f4_blocked;
+  assign \$1156  = \$1155  & f4_by_older;
+  assign \$1157  = f4_by_a1 | \$1156 ;
+  assign \$1158  = f4_live[1] & \$1157 ;
+  assign \$1159  = ~ f4_blocked;
+  assign \$1160  = \$1159  & f4_by_mem_live[1];
+  assign \$1161  = \$1160  & f4_mem_ok[1];
+  assign \w__en$446  = \$1158  | \$1161 ;
+  assign \$1162  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1163  = ~ \$1162 ;
+  assign \$1164  = f4_slot[6:0] + 7'h7f;
+  assign \$1165  = ~ \$1164 [7];
   assign \$1166  = ~ f4_blocked;
   assign \$1167  = \$1166  & f4_by_older;
   assign \$1168  = f4_by_a1 | \$1167 ;
-  assign \$1169  = f4_live[2] & \$1168 ;
+  assign \$1169  = f4_live[1] & \$1168 ;
   assign \$1170  = ~ f4_blocked;
-  assign \$1171  = \$1170  & f4_by_mem_live[2];
-  assign \$1172  = \$1171  & f4_mem_ok[2];
-  assign \w__en$470  = \$1169  | \$1172 ;
-  assign \$1173  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1174  = ~ \$1173 ;
-  assign \$1175  = f4_slot[5:0] + 6'h3f;
-  assign \$1176  = ~ \$1175 [6];
-  assign \$1177  = ~ f4_blocked;
-  assign \$1178  = \$1177  & f4_by_older;
-  assign \$1179  = f4_by_a1 | \$1178 ;
-  assign \$1180  = f4_live[2] & \$1179 ;
-  assign \$1181  = ~ f4_blocked;
-  assign \$1182  = \$1181  & f4_by_mem_live[2];
-  assign \$1183  = \$1182  & f4_mem_ok[2];
-  assign large_queue_wen = \$1180  | \$1183 ;
-  assign \$1184  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1185  = busy_0 | busy_6;
-  assign \$1186  = busy_12 | busy_18;
-  assign \$1187  = \$1185  | \$1186 ;
-  assign \$1188  = busy_24 | busy_30;
-  assign \$1189  = \$1188  | busy_36;
-  assign busy = \$1187  | \$1189 ;
+  assign \$1171  = \$1170  & f4_by_mem_live[1];
+  assign \$1172  = \$1171  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1169  | \$1172 ;
+  assign \$1173  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1174  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$475  = ~ \$1174 ;
+  assign \$1175  = ~ f4_blocked;
+  assign \$1176  = \$1175  & f4_by_older;
+  assign \$1177  = f4_by_a1 | \$1176 ;
+  assign \$1178  = f4_live[2] & \$1177 ;
+  assign \$1179  = ~ f4_blocked;
+  assign \$1180  = \$1179  & f4_by_mem_live[2];
+  assign \$1181  = \$1180  & f4_mem_ok[2];
+  assign \w__en$473  = \$1178  | \$1181 ;
+  assign \$1182  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1183  = ~ \$1182 ;
+  assign \$1184  = f4_slot[5:0] + 6'h3f;
+  assign \$1185  = ~ \$1184 [6];
+  assign \$1186  = ~ f4_blocked;
+  assign \$1187  = \$1186  & f4_by_older;
+  assign \$1188  = f4_by_a1 | \$1187 ;
+  assign \$1189  = f4_live[2] & \$1188 ;
+  assign \$1190  = ~ f4_blocked;
+  assign \$1191  = \$1190  & f4_by_mem_live[2];
+  assign \$1192  = \$1191  & f4_mem_ok[2];
+  assign large_queue_wen = \$1189  | \$1192 ;
+  assign \$1193  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1194  = { busy_48, busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 9'h1ff;
   always @(posedge aclk_clk)
-    small_grant_w_en <= \$1190 ;
+    small_grant_w_en <= \$1195 ;
   always @(posedge aclk_clk)
-    small_grant_w_addr <= \$1191 ;
+    small_grant_w_addr <= \$1196 ;
   always @(posedge aclk_clk)
-    small_grant_w_data <= \$1192 ;
+    small_grant_w_data <= \$1197 ;
   always @(posedge aclk_clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6579,19 +6593,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    small_queue_w_en <= \$1193 ;
+    small_queue_w_en <= \$1198 ;
   always @(posedge aclk_clk)
-    small_queue_w_addr <= \$1194 ;
+    small_queue_w_addr <= \$1199 ;
   always @(posedge aclk_clk)
-    small_queue_w_data <= \$1195 ;
+    small_queue_w_data <= \$1200 ;
   always @(posedge aclk_clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    medium_grant_w_en <= \$1196 ;
+    medium_grant_w_en <= \$1201 ;
   always @(posedge aclk_clk)
-    medium_grant_w_addr <= \$1197 ;
+    medium_grant_w_addr <= \$1202 ;
   always @(posedge aclk_clk)
-    medium_grant_w_data <= \$1198 ;
+    medium_grant_w_data <= \$1203 ;
   always @(posedge aclk_clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -6601,19 +6615,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    medium_queue_w_en <= \$1199 ;
+    medium_queue_w_en <= \$1204 ;
   always @(posedge aclk_clk)
-    medium_queue_w_addr <= \$1200 ;
+    medium_queue_w_addr <= \$1205 ;
   always @(posedge aclk_clk)
-    medium_queue_w_data <= \$1201 ;
+    medium_queue_w_data <= \$1206 ;
   always @(posedge aclk_clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    large_grant_w_en <= \$1202 ;
+    large_grant_w_en <= \$1207 ;
   always @(posedge aclk_clk)
-    large_grant_w_addr <= \$1203 ;
+    large_grant_w_addr <= \$1208 ;
   always @(posedge aclk_clk)
-    large_grant_w_data <= \$1204 ;
+    large_grant_w_data <= \$1209 ;
   always @(posedge aclk_clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
@@ -6623,15 +6637,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    large_queue_w_en <= \$1205 ;
+    large_queue_w_en <= \$1210 ;
   always @(posedge aclk_clk)
-    large_queue_w_addr <= \$1206 ;
+    large_queue_w_addr <= \$1211 ;
   always @(posedge aclk_clk)
-    large_queue_w_data <= \$1207 ;
+    large_queue_w_data <= \$1212 ;
   always @(posedge aclk_clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1208 ;
+    a0_valid <= \$1213 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6641,7 +6655,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1209 ;
+    a1_valid <= \$1214 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6653,17 +6667,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$1210 ;
+    a1_select <= \$1215 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1211 ;
+    x0_valid <= \$1216 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1212 ;
+    x0_select <= \$1217 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1213 ;
+    x1_valid <= \$1218 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6671,9 +6685,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1214 ;
+    x1_select <= \$1219 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1215 ;
+    x2_valid <= \$1220 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -6685,49 +6699,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1216 ;
+    a2_valid <= \$1221 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    small_seen <= \$1217 ;
+    small_seen <= \$1222 ;
   always @(posedge aclk_clk)
-    small_seen_prev <= \$1218 ;
+    small_seen_prev <= \$1223 ;
   always @(posedge aclk_clk)
-    small_has_fresh <= \$1219 ;
+    small_has_fresh <= \$1224 ;
   always @(posedge aclk_clk)
-    small_head <= \$1220 ;
+    small_head <= \$1225 ;
   always @(posedge aclk_clk)
-    small_fresh <= \$1221 ;
+    small_fresh <= \$1226 ;
   always @(posedge aclk_clk)
-    small_fresh_slot <= \$1222 ;
+    small_fresh_slot <= \$1227 ;
   always @(posedge aclk_clk)
-    medium_seen <= \$1223 ;
+    medium_seen <= \$1228 ;
   always @(posedge aclk_clk)
-    medium_seen_prev <= \$1224 ;
+    medium_seen_prev <= \$1229 ;
   always @(posedge aclk_clk)
-    medium_has_fresh <= \$1225 ;
+    medium_has_fresh <= \$1230 ;
   always @(posedge aclk_clk)
-    medium_head <= \$1226 ;
+    medium_head <= \$1231 ;
   always @(posedge aclk_clk)
-    medium_fresh <= \$1227 ;
+    medium_fresh <= \$1232 ;
   always @(posedge aclk_clk)
-    medium_fresh_slot <= \$1228 ;
+    medium_fresh_slot <= \$1233 ;
   always @(posedge aclk_clk)
-    large_seen <= \$1229 ;
+    large_seen <= \$1234 ;
   always @(posedge aclk_clk)
-    large_seen_prev <= \$1230 ;
+    large_seen_prev <= \$1235 ;
   always @(posedge aclk_clk)
-    large_has_fresh <= \$1231 ;
+    large_has_fresh <= \$1236 ;
   always @(posedge aclk_clk)
-    large_head <= \$1232 ;
+    large_head <= \$1237 ;
   always @(posedge aclk_clk)
-    large_fresh <= \$1233 ;
+    large_fresh <= \$1238 ;
   always @(posedge aclk_clk)
-    large_fresh_slot <= \$1234 ;
+    large_fresh_slot <= \$1239 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1235 ;
+    a2_ring <= \$1240 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6743,7 +6757,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_restart_head <= \$117 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1236 ;
+    a3_valid <= \$1241 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6755,7 +6769,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1237 ;
+    a3_ring <= \$1242 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6771,7 +6785,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$151 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1238 ;
+    a4_valid <= \$1243 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6783,11 +6797,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_slot <= \$152 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$1075 [11], \$1034 [11], \$993 [11], \$952 [11], \$911 [11], \$870 [11], \$829 [11], \$788 [11] };
+    a4_tag <= { \$1084 [11], \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11] };
   always @(posedge aclk_clk)
-    a4_snap <= \$747 [6];
+    a4_snap <= \$756 [6];
   always @(posedge aclk_clk)
-    a5_valid <= \$1239 ;
+    a5_valid <= \$1244 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6811,7 +6825,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_older_next <= \$176 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1240 ;
+    f0_valid <= \$1245 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6827,7 +6841,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1241 ;
+    f1_valid <= \$1246 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6843,65 +6857,65 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1242 ;
+    f1_same_second_eq0 <= \$1247 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1243 ;
+    f1_same_second_eq3 <= \$1248 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1244 ;
+    f1_same_second_eq6 <= \$1249 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1245 ;
+    f1_same_second_eq9 <= \$1250 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1246 ;
+    f1_same_second_eq12 <= \$1251 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1247 ;
+    f1_same_second_eq15 <= \$1252 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1248 ;
+    f1_same_second_eq18 <= \$1253 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1249 ;
+    f1_same_second_eq21 <= \$1254 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1250 ;
+    f1_same_second_eq24 <= \$1255 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1251 ;
+    f1_same_second_eq27 <= \$1256 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1252 ;
+    f1_same_second_eq30 <= \$1257 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq33 <= \$1253 ;
+    f1_same_second_eq33 <= \$1258 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq36 <= \$1254 ;
+    f1_same_second_eq36 <= \$1259 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq39 <= \$1255 ;
+    f1_same_second_eq39 <= \$1260 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1256 ;
+    f1_same_third_eq0 <= \$1261 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1257 ;
+    f1_same_third_eq3 <= \$1262 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1258 ;
+    f1_same_third_eq6 <= \$1263 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1259 ;
+    f1_same_third_eq9 <= \$1264 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1260 ;
+    f1_same_third_eq12 <= \$1265 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1261 ;
+    f1_same_third_eq15 <= \$1266 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1262 ;
+    f1_same_third_eq18 <= \$1267 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1263 ;
+    f1_same_third_eq21 <= \$1268 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1264 ;
+    f1_same_third_eq24 <= \$1269 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1265 ;
+    f1_same_third_eq27 <= \$1270 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1266 ;
+    f1_same_third_eq30 <= \$1271 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq33 <= \$1267 ;
+    f1_same_third_eq33 <= \$1272 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq36 <= \$1268 ;
+    f1_same_third_eq36 <= \$1273 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq39 <= \$1269 ;
+    f1_same_third_eq39 <= \$1274 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1270 ;
+    f1_hit <= \$1275 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1271 ;
+    f1_misaligned <= \$1276 ;
   always @(posedge aclk_clk)
     f1_small_slot <= \$227 [7:0];
   always @(posedge aclk_clk)
@@ -6909,7 +6923,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_large_slot <= \$231 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1272 ;
+    f2_valid <= \$1277 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -6931,9 +6945,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f2_same_third <= \$322 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1273 ;
+    f3_valid <= \$1278 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1274 ;
+    f3_go <= \$1279 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6955,11 +6969,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1092 [11];
+    f3_hit_a2 <= \$1101 [11];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$331 [8];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1096 [11];
+    f3_hit_a3 <= \$1105 [11];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$334 [8];
   always @(posedge aclk_clk)
@@ -6969,11 +6983,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$339 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1275 ;
+    f3_quiet <= \$1280 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1276 ;
+    f4_valid <= \$1281 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1277 ;
+    f4_go <= \$1282 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6987,7 +7001,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1100 [11];
+    f4_hit_a1 <= \$1109 [11];
   always @(posedge aclk_clk)
     f4_a1_next <= \$347 [7:0];
   always @(posedge aclk_clk)
@@ -6999,11 +7013,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_rest_snap <= \$442 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1278 ;
+    f4_by_a1 <= \$1283 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1279 ;
+    f4_by_older <= \$1284 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1280 ;
+    f4_by_mem <= \$1285 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= { \$473 [10], \$468 [10], \$463 [10] };
   always @(posedge aclk_clk)
@@ -7013,9 +7027,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_live <= \$483 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1281 ;
+    f4_by_mem_live <= \$1286 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1282 ;
+    f4_blocked <= \$1287 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$487 [11];
   always @(posedge aclk_clk)
@@ -7023,53 +7037,55 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    small_push <= \$1283 ;
+    f4_raced <= \$497 [2];
   always @(posedge aclk_clk)
-    small_queue_waddr <= \$1284 ;
+    small_push <= \$1288 ;
   always @(posedge aclk_clk)
-    small_pushed <= \$1285 ;
+    small_queue_waddr <= \$1289 ;
   always @(posedge aclk_clk)
-    small_popped <= \$1286 ;
+    small_pushed <= \$1290 ;
   always @(posedge aclk_clk)
-    small_count <= \$1287 ;
+    small_popped <= \$1291 ;
   always @(posedge aclk_clk)
-    small_at <= \$1288 ;
+    small_count <= \$1292 ;
   always @(posedge aclk_clk)
-    small_nonempty <= \$1289 ;
+    small_at <= \$1293 ;
   always @(posedge aclk_clk)
-    medium_push <= \$1290 ;
+    small_nonempty <= \$1294 ;
   always @(posedge aclk_clk)
-    medium_queue_waddr <= \$1291 ;
+    medium_push <= \$1295 ;
   always @(posedge aclk_clk)
-    medium_pushed <= \$1292 ;
+    medium_queue_waddr <= \$1296 ;
   always @(posedge aclk_clk)
-    medium_popped <= \$1293 ;
+    medium_pushed <= \$1297 ;
   always @(posedge aclk_clk)
-    medium_count <= \$1294 ;
+    medium_popped <= \$1298 ;
   always @(posedge aclk_clk)
-    medium_at <= \$1295 ;
+    medium_count <= \$1299 ;
   always @(posedge aclk_clk)
-    medium_nonempty <= \$1296 ;
+    medium_at <= \$1300 ;
   always @(posedge aclk_clk)
-    large_push <= \$1297 ;
+    medium_nonempty <= \$1301 ;
   always @(posedge aclk_clk)
-    large_queue_waddr <= \$1298 ;
+    large_push <= \$1302 ;
   always @(posedge aclk_clk)
-    large_pushed <= \$1299 ;
+    large_queue_waddr <= \$1303 ;
   always @(posedge aclk_clk)
-    large_popped <= \$1300 ;
+    large_pushed <= \$1304 ;
   always @(posedge aclk_clk)
-    large_count <= \$1301 ;
+    large_popped <= \$1305 ;
   always @(posedge aclk_clk)
-    large_at <= \$1302 ;
+    large_count <= \$1306 ;
   always @(posedge aclk_clk)
-    large_nonempty <= \$1303 ;
+    large_at <= \$1307 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1304 ;
+    large_nonempty <= \$1308 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1305 ;
+    f5_valid <= \$1309 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$334 ;
+    f5_ok <= \$1310 ;
+  always @(posedge aclk_clk)
+    f5_err <= \$signal$335 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -7083,53 +7099,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$636 ;
+    f5_wparity <= \$643 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$640 [11];
+    a3_flip <= \$647 [11];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$641 ;
+    a3_released <= \$648 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$645 ;
+    a4_released <= \$652 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$650 ;
+    a5_overwrite <= \$657 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1306 ;
+    a6_valid <= \$1311 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    a7_valid <= \$1307 ;
+    a7_valid <= \$1312 ;
   always @(posedge aclk_clk)
     a7_payload <= a6_payload;
   always @(posedge aclk_clk)
-    f6_valid <= \$1308 ;
+    f6_valid <= \$1313 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    f7_valid <= \$1309 ;
+    f7_valid <= \$1314 ;
   always @(posedge aclk_clk)
     f7_payload <= f6_payload;
   always @(posedge aclk_clk)
-    x3_valid <= \$1310 ;
+    x3_valid <= \$1315 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1311 ;
+    x4_valid <= \$1316 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1312 ;
+    x5_valid <= \$1317 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1313 ;
+    x6_valid <= \$1318 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
-    x7_valid <= \$1314 ;
+    x7_valid <= \$1319 ;
   always @(posedge aclk_clk)
     x7_payload <= x6_payload;
   always @(posedge aclk_clk)
@@ -7197,1251 +7213,1269 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d7 <= free_info_d6;
   always @(posedge aclk_clk)
-    busy_0 <= \$1315 ;
+    busy_0 <= \$1320 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1316 ;
+    busy_6 <= \$1321 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1317 ;
+    busy_12 <= \$1322 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1318 ;
+    busy_18 <= \$1323 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1319 ;
+    busy_24 <= \$1324 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1320 ;
+    busy_30 <= \$1325 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1321 ;
+    busy_36 <= \$1326 ;
+  always @(posedge aclk_clk)
+    busy_42 <= \$1327 ;
+  always @(posedge aclk_clk)
+    busy_48 <= \$1328 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1190  = small_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1195  = small_grant_wen;
     if (aclk_rst) begin
-      \$1190  = 1'h0;
+      \$1195  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1191  = small_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1196  = small_grant_w_addr;
     if (small_grant_wen) begin
-      \$1191  = { \$737 , \$733 , \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
+      \$1196  = { \$746 , \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1192  = small_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1197  = small_grant_w_data;
     if (small_grant_wen) begin
-      \$1192  = small_grant_wdata;
+      \$1197  = small_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1193  = small_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1198  = small_queue_wen;
     if (aclk_rst) begin
-      \$1193  = 1'h0;
+      \$1198  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1194  = small_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1199  = small_queue_w_addr;
     if (small_queue_wen) begin
-      \$1194  = small_queue_waddr;
+      \$1199  = small_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1195  = small_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1200  = small_queue_w_data;
     if (small_queue_wen) begin
-      \$1195  = small_queue_wdata;
+      \$1200  = small_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1196  = medium_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1201  = medium_grant_wen;
     if (aclk_rst) begin
-      \$1196  = 1'h0;
+      \$1201  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1197  = medium_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1202  = medium_grant_w_addr;
     if (medium_grant_wen) begin
-      \$1197  = { \$733 , \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
+      \$1202  = { \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1198  = medium_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1203  = medium_grant_w_data;
     if (medium_grant_wen) begin
-      \$1198  = medium_grant_wdata;
+      \$1203  = medium_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1199  = medium_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1204  = medium_queue_wen;
     if (aclk_rst) begin
-      \$1199  = 1'h0;
+      \$1204  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1200  = medium_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1205  = medium_queue_w_addr;
     if (medium_queue_wen) begin
-      \$1200  = medium_queue_waddr;
+      \$1205  = medium_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1201  = medium_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1206  = medium_queue_w_data;
     if (medium_queue_wen) begin
-      \$1201  = medium_queue_wdata;
+      \$1206  = medium_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1202  = large_grant_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1207  = large_grant_wen;
     if (aclk_rst) begin
-      \$1202  = 1'h0;
+      \$1207  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1203  = large_grant_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1208  = large_grant_w_addr;
     if (large_grant_wen) begin
-      \$1203  = { \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
+      \$1208  = { \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1204  = large_grant_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1209  = large_grant_w_data;
     if (large_grant_wen) begin
-      \$1204  = large_grant_wdata;
+      \$1209  = large_grant_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1205  = large_queue_wen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1210  = large_queue_wen;
     if (aclk_rst) begin
-      \$1205  = 1'h0;
+      \$1210  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1206  = large_queue_w_addr;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1211  = large_queue_w_addr;
     if (large_queue_wen) begin
-      \$1206  = large_queue_waddr;
+      \$1211  = large_queue_waddr;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1207  = large_queue_w_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1212  = large_queue_w_data;
     if (large_queue_wen) begin
-      \$1207  = large_queue_wdata;
+      \$1212  = large_queue_wdata;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1208  = alloc_valid;
-    if (aclk_rst) begin
-      \$1208  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1209  = a0_valid;
-    if (aclk_rst) begin
-      \$1209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1210  = { \$25 , \$22 , \$19  };
-    if (aclk_rst) begin
-      \$1210  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1211  = flush_valid;
-    if (aclk_rst) begin
-      \$1211  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1212  = { 1'h0, \$31 , \$28  };
-    if (aclk_rst) begin
-      \$1212  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1213  = x0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1213  = alloc_valid;
     if (aclk_rst) begin
       \$1213  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1214  = x0_select;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1214  = a0_valid;
     if (aclk_rst) begin
-      \$1214  = 3'h0;
+      \$1214  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1215  = x1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1215  = { \$25 , \$22 , \$19  };
     if (aclk_rst) begin
-      \$1215  = 1'h0;
+      \$1215  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1216  = a1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1216  = flush_valid;
     if (aclk_rst) begin
       \$1216  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1217  = small_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1217  = { 1'h0, \$31 , \$28  };
+    if (aclk_rst) begin
+      \$1217  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1218  = x0_valid;
+    if (aclk_rst) begin
+      \$1218  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1219  = x0_select;
+    if (aclk_rst) begin
+      \$1219  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1220  = x1_valid;
+    if (aclk_rst) begin
+      \$1220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1221  = a1_valid;
+    if (aclk_rst) begin
+      \$1221  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1222  = small_seen;
     if (\$39 ) begin
-      \$1217  = \$40 ;
+      \$1222  = \$40 ;
     end
     if (aclk_rst) begin
-      \$1217  = 9'h000;
+      \$1222  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1218  = small_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1223  = small_seen;
     if (aclk_rst) begin
-      \$1218  = 9'h000;
+      \$1223  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1219  = small_has_fresh;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1224  = small_has_fresh;
     if (small_take_fresh) begin
-      \$1219  = \$41 ;
+      \$1224  = \$41 ;
     end else if (x1_select[0]) begin
-      \$1219  = 1'h1;
+      \$1224  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1219  = 1'h1;
+      \$1224  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1220  = small_head;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1225  = small_head;
     if (small_pop) begin
-      \$1220  = \$44 [7:0];
+      \$1225  = \$44 [7:0];
     end
     if (x1_select[0]) begin
-      \$1220  = small_queue_waddr;
+      \$1225  = small_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1220  = 8'h00;
+      \$1225  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1221  = small_fresh_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1226  = small_fresh_next;
     if (aclk_rst) begin
-      \$1221  = 9'h000;
+      \$1226  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1222  = \$45 [7:0];
-    if (aclk_rst) begin
-      \$1222  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1223  = medium_seen;
-    if (\$48 ) begin
-      \$1223  = \$49 ;
-    end
-    if (aclk_rst) begin
-      \$1223  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1224  = medium_seen;
-    if (aclk_rst) begin
-      \$1224  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1225  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$1225  = \$50 ;
-    end else if (x1_select[1]) begin
-      \$1225  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1225  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1226  = medium_head;
-    if (medium_pop) begin
-      \$1226  = \$53 [6:0];
-    end
-    if (x1_select[1]) begin
-      \$1226  = medium_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1226  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1227  = medium_fresh_next;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1227  = \$45 [7:0];
     if (aclk_rst) begin
       \$1227  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1228  = \$54 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1228  = medium_seen;
+    if (\$48 ) begin
+      \$1228  = \$49 ;
+    end
     if (aclk_rst) begin
-      \$1228  = 7'h00;
+      \$1228  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1229  = large_seen;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1229  = medium_seen;
+    if (aclk_rst) begin
+      \$1229  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1230  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$1230  = \$50 ;
+    end else if (x1_select[1]) begin
+      \$1230  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$1230  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1231  = medium_head;
+    if (medium_pop) begin
+      \$1231  = \$53 [6:0];
+    end
+    if (x1_select[1]) begin
+      \$1231  = medium_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$1231  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1232  = medium_fresh_next;
+    if (aclk_rst) begin
+      \$1232  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1233  = \$54 [6:0];
+    if (aclk_rst) begin
+      \$1233  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1234  = large_seen;
     if (\$57 ) begin
-      \$1229  = \$58 [5:0];
+      \$1234  = \$58 [5:0];
     end
-    if (aclk_rst) begin
-      \$1229  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1230  = large_seen;
-    if (aclk_rst) begin
-      \$1230  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1231  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$1231  = \$59 ;
-    end else if (x1_select[2]) begin
-      \$1231  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1231  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1232  = large_head;
-    if (large_pop) begin
-      \$1232  = \$62 [5:0];
-    end
-    if (x1_select[2]) begin
-      \$1232  = large_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1232  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1233  = large_fresh_next;
-    if (aclk_rst) begin
-      \$1233  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1234  = \$63 ;
     if (aclk_rst) begin
       \$1234  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1235  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1235  = large_seen;
     if (aclk_rst) begin
-      \$1235  = 1'h0;
+      \$1235  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1236  = a2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1236  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$1236  = \$59 ;
+    end else if (x1_select[2]) begin
+      \$1236  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1236  = 1'h0;
+      \$1236  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1237  = a2_ring;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1237  = large_head;
+    if (large_pop) begin
+      \$1237  = \$62 [5:0];
+    end
+    if (x1_select[2]) begin
+      \$1237  = large_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$1237  = 1'h0;
+      \$1237  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1238  = a3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1238  = large_fresh_next;
     if (aclk_rst) begin
-      \$1238  = 1'h0;
+      \$1238  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1239  = a4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1239  = \$63 ;
     if (aclk_rst) begin
-      \$1239  = 1'h0;
+      \$1239  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1240  = free_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1240  = 1'h0;
     if (aclk_rst) begin
       \$1240  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1241  = f0_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1241  = a2_valid;
     if (aclk_rst) begin
       \$1241  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1242  = \$198 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1242  = a2_ring;
     if (aclk_rst) begin
       \$1242  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1243  = \$199 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1243  = a3_valid;
     if (aclk_rst) begin
       \$1243  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1244  = \$200 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1244  = a4_valid;
     if (aclk_rst) begin
       \$1244  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1245  = \$201 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1245  = free_valid;
     if (aclk_rst) begin
       \$1245  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1246  = \$202 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1246  = f0_valid;
     if (aclk_rst) begin
       \$1246  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1247  = \$203 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1247  = \$198 ;
     if (aclk_rst) begin
       \$1247  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1248  = \$204 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1248  = \$199 ;
     if (aclk_rst) begin
       \$1248  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1249  = \$205 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1249  = \$200 ;
     if (aclk_rst) begin
       \$1249  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1250  = \$206 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1250  = \$201 ;
     if (aclk_rst) begin
       \$1250  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1251  = \$207 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1251  = \$202 ;
     if (aclk_rst) begin
       \$1251  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1252  = \$208 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1252  = \$203 ;
     if (aclk_rst) begin
       \$1252  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1253  = \$209 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1253  = \$204 ;
     if (aclk_rst) begin
       \$1253  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1254  = \$210 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1254  = \$205 ;
     if (aclk_rst) begin
       \$1254  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1255  = \$211 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1255  = \$206 ;
     if (aclk_rst) begin
       \$1255  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1256  = \$212 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1256  = \$207 ;
     if (aclk_rst) begin
       \$1256  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1257  = \$213 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1257  = \$208 ;
     if (aclk_rst) begin
       \$1257  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1258  = \$214 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1258  = \$209 ;
     if (aclk_rst) begin
       \$1258  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1259  = \$215 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1259  = \$210 ;
     if (aclk_rst) begin
       \$1259  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1260  = \$216 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1260  = \$211 ;
     if (aclk_rst) begin
       \$1260  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1261  = \$217 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1261  = \$212 ;
     if (aclk_rst) begin
       \$1261  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1262  = \$218 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1262  = \$213 ;
     if (aclk_rst) begin
       \$1262  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1263  = \$219 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1263  = \$214 ;
     if (aclk_rst) begin
       \$1263  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1264  = \$220 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1264  = \$215 ;
     if (aclk_rst) begin
       \$1264  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1265  = \$221 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1265  = \$216 ;
     if (aclk_rst) begin
       \$1265  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1266  = \$222 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1266  = \$217 ;
     if (aclk_rst) begin
       \$1266  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1267  = \$223 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1267  = \$218 ;
     if (aclk_rst) begin
       \$1267  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1268  = \$224 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1268  = \$219 ;
     if (aclk_rst) begin
       \$1268  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1269  = \$225 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1269  = \$220 ;
     if (aclk_rst) begin
       \$1269  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1272  = f1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1270  = \$221 ;
+    if (aclk_rst) begin
+      \$1270  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1271  = \$222 ;
+    if (aclk_rst) begin
+      \$1271  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1272  = \$223 ;
     if (aclk_rst) begin
       \$1272  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1273  = f2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1273  = \$224 ;
     if (aclk_rst) begin
       \$1273  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1274  = \$signal$264 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1274  = \$225 ;
     if (aclk_rst) begin
       \$1274  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1275  = \$346 ;
-    if (aclk_rst) begin
-      \$1275  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1276  = f3_valid;
-    if (aclk_rst) begin
-      \$1276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1277  = f3_go;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1277  = f1_valid;
     if (aclk_rst) begin
       \$1277  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1278  = \$447 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1278  = f2_valid;
     if (aclk_rst) begin
       \$1278  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1279  = \$455 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1279  = \$signal$264 ;
     if (aclk_rst) begin
       \$1279  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1280  = \$458 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1280  = \$346 ;
     if (aclk_rst) begin
-      \$1280  = 3'h0;
+      \$1280  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1281  = \$1108 [2:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1281  = f3_valid;
     if (aclk_rst) begin
-      \$1281  = 3'h0;
+      \$1281  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1282  = \$484 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1282  = f3_go;
     if (aclk_rst) begin
       \$1282  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1283  = \$498 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1283  = \$447 ;
     if (aclk_rst) begin
       \$1283  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1284  = small_queue_waddr;
-    if (\$506 ) begin
-      \$1284  = \$509 [7:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1284  = \$455 ;
     if (aclk_rst) begin
-      \$1284  = 8'h00;
+      \$1284  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1285  = small_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1285  = \$458 ;
+    if (aclk_rst) begin
+      \$1285  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1286  = \$1117 [2:0];
+    if (aclk_rst) begin
+      \$1286  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1287  = \$484 ;
+    if (aclk_rst) begin
+      \$1287  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1288  = \$505 ;
+    if (aclk_rst) begin
+      \$1288  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1289  = small_queue_waddr;
+    if (\$513 ) begin
+      \$1289  = \$516 [7:0];
+    end
+    if (aclk_rst) begin
+      \$1289  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1290  = small_push;
     if (x1_select[0]) begin
-      \$1285  = 1'h0;
+      \$1290  = 1'h0;
     end
-    if (aclk_rst) begin
-      \$1285  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1286  = small_pop;
-    if (x1_select[0]) begin
-      \$1286  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1286  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1287  = \$513 [8:0];
-    if (x1_select[0]) begin
-      \$1287  = 9'h000;
-    end
-    if (aclk_rst) begin
-      \$1287  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1288  = small_at;
-    if (\$516 ) begin
-      \$1288 [0] = small_at[0];
-      \$1288 [1] = small_at[1];
-      \$1288 [2] = small_at[2];
-    end
-    if (\$522 ) begin
-      \$1288 [0] = small_at[1];
-      \$1288 [1] = small_at[2];
-      \$1288 [2] = \$523 ;
-    end
-    if (\$529 ) begin
-      \$1288 [0] = 1'h0;
-      \$1288 [1] = small_at[0];
-      \$1288 [2] = small_at[1];
-    end
-    if (\$535 ) begin
-      \$1288 [0] = small_at[0];
-      \$1288 [1] = small_at[1];
-      \$1288 [2] = small_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1288  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1288  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1289  = small_nonempty;
-    if (\$516 ) begin
-      \$1289  = \$519 ;
-    end
-    if (\$522 ) begin
-      \$1289  = \$526 ;
-    end
-    if (\$529 ) begin
-      \$1289  = \$532 ;
-    end
-    if (\$535 ) begin
-      \$1289  = \$538 ;
-    end
-    if (x1_select[0]) begin
-      \$1289  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1289  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1290  = \$546 ;
     if (aclk_rst) begin
       \$1290  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1291  = medium_queue_waddr;
-    if (\$554 ) begin
-      \$1291  = \$557 [6:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1291  = small_pop;
+    if (x1_select[0]) begin
+      \$1291  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1291  = 7'h00;
+      \$1291  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1292  = medium_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1292  = \$520 [8:0];
+    if (x1_select[0]) begin
+      \$1292  = 9'h000;
+    end
+    if (aclk_rst) begin
+      \$1292  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1293  = small_at;
+    if (\$523 ) begin
+      \$1293 [0] = small_at[0];
+      \$1293 [1] = small_at[1];
+      \$1293 [2] = small_at[2];
+    end
+    if (\$529 ) begin
+      \$1293 [0] = small_at[1];
+      \$1293 [1] = small_at[2];
+      \$1293 [2] = \$530 ;
+    end
+    if (\$536 ) begin
+      \$1293 [0] = 1'h0;
+      \$1293 [1] = small_at[0];
+      \$1293 [2] = small_at[1];
+    end
+    if (\$542 ) begin
+      \$1293 [0] = small_at[0];
+      \$1293 [1] = small_at[1];
+      \$1293 [2] = small_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1293  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1293  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1294  = small_nonempty;
+    if (\$523 ) begin
+      \$1294  = \$526 ;
+    end
+    if (\$529 ) begin
+      \$1294  = \$533 ;
+    end
+    if (\$536 ) begin
+      \$1294  = \$539 ;
+    end
+    if (\$542 ) begin
+      \$1294  = \$545 ;
+    end
+    if (x1_select[0]) begin
+      \$1294  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1294  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1295  = \$553 ;
+    if (aclk_rst) begin
+      \$1295  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1296  = medium_queue_waddr;
+    if (\$561 ) begin
+      \$1296  = \$564 [6:0];
+    end
+    if (aclk_rst) begin
+      \$1296  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1297  = medium_push;
     if (x1_select[1]) begin
-      \$1292  = 1'h0;
+      \$1297  = 1'h0;
     end
-    if (aclk_rst) begin
-      \$1292  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1293  = medium_pop;
-    if (x1_select[1]) begin
-      \$1293  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1293  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1294  = \$561 [7:0];
-    if (x1_select[1]) begin
-      \$1294  = 8'h00;
-    end
-    if (aclk_rst) begin
-      \$1294  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1295  = medium_at;
-    if (\$564 ) begin
-      \$1295 [0] = medium_at[0];
-      \$1295 [1] = medium_at[1];
-      \$1295 [2] = medium_at[2];
-    end
-    if (\$570 ) begin
-      \$1295 [0] = medium_at[1];
-      \$1295 [1] = medium_at[2];
-      \$1295 [2] = \$571 ;
-    end
-    if (\$577 ) begin
-      \$1295 [0] = 1'h0;
-      \$1295 [1] = medium_at[0];
-      \$1295 [2] = medium_at[1];
-    end
-    if (\$583 ) begin
-      \$1295 [0] = medium_at[0];
-      \$1295 [1] = medium_at[1];
-      \$1295 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1295  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1295  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1296  = medium_nonempty;
-    if (\$564 ) begin
-      \$1296  = \$567 ;
-    end
-    if (\$570 ) begin
-      \$1296  = \$574 ;
-    end
-    if (\$577 ) begin
-      \$1296  = \$580 ;
-    end
-    if (\$583 ) begin
-      \$1296  = \$586 ;
-    end
-    if (x1_select[1]) begin
-      \$1296  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1296  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1297  = \$594 ;
     if (aclk_rst) begin
       \$1297  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1298  = large_queue_waddr;
-    if (\$602 ) begin
-      \$1298  = \$605 [5:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1298  = medium_pop;
+    if (x1_select[1]) begin
+      \$1298  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1298  = 6'h00;
+      \$1298  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1299  = large_push;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1299  = \$568 [7:0];
+    if (x1_select[1]) begin
+      \$1299  = 8'h00;
+    end
+    if (aclk_rst) begin
+      \$1299  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1300  = medium_at;
+    if (\$571 ) begin
+      \$1300 [0] = medium_at[0];
+      \$1300 [1] = medium_at[1];
+      \$1300 [2] = medium_at[2];
+    end
+    if (\$577 ) begin
+      \$1300 [0] = medium_at[1];
+      \$1300 [1] = medium_at[2];
+      \$1300 [2] = \$578 ;
+    end
+    if (\$584 ) begin
+      \$1300 [0] = 1'h0;
+      \$1300 [1] = medium_at[0];
+      \$1300 [2] = medium_at[1];
+    end
+    if (\$590 ) begin
+      \$1300 [0] = medium_at[0];
+      \$1300 [1] = medium_at[1];
+      \$1300 [2] = medium_at[2];
+    end
+    if (x1_select[1]) begin
+      \$1300  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1300  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1301  = medium_nonempty;
+    if (\$571 ) begin
+      \$1301  = \$574 ;
+    end
+    if (\$577 ) begin
+      \$1301  = \$581 ;
+    end
+    if (\$584 ) begin
+      \$1301  = \$587 ;
+    end
+    if (\$590 ) begin
+      \$1301  = \$593 ;
+    end
+    if (x1_select[1]) begin
+      \$1301  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1301  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1302  = \$601 ;
+    if (aclk_rst) begin
+      \$1302  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1303  = large_queue_waddr;
+    if (\$609 ) begin
+      \$1303  = \$612 [5:0];
+    end
+    if (aclk_rst) begin
+      \$1303  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1304  = large_push;
     if (x1_select[2]) begin
-      \$1299  = 1'h0;
+      \$1304  = 1'h0;
     end
-    if (aclk_rst) begin
-      \$1299  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1300  = large_pop;
-    if (x1_select[2]) begin
-      \$1300  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1300  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1301  = \$609 [5:0];
-    if (x1_select[2]) begin
-      \$1301  = 6'h00;
-    end
-    if (aclk_rst) begin
-      \$1301  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1302  = large_at;
-    if (\$612 ) begin
-      \$1302 [0] = large_at[0];
-      \$1302 [1] = large_at[1];
-      \$1302 [2] = large_at[2];
-    end
-    if (\$618 ) begin
-      \$1302 [0] = large_at[1];
-      \$1302 [1] = large_at[2];
-      \$1302 [2] = \$619 ;
-    end
-    if (\$625 ) begin
-      \$1302 [0] = 1'h0;
-      \$1302 [1] = large_at[0];
-      \$1302 [2] = large_at[1];
-    end
-    if (\$631 ) begin
-      \$1302 [0] = large_at[0];
-      \$1302 [1] = large_at[1];
-      \$1302 [2] = large_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1302  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1302  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1303  = large_nonempty;
-    if (\$612 ) begin
-      \$1303  = \$615 ;
-    end
-    if (\$618 ) begin
-      \$1303  = \$622 ;
-    end
-    if (\$625 ) begin
-      \$1303  = \$628 ;
-    end
-    if (\$631 ) begin
-      \$1303  = \$634 ;
-    end
-    if (x1_select[2]) begin
-      \$1303  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1303  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1304  = f4_valid;
     if (aclk_rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1305  = \release ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1305  = large_pop;
+    if (x1_select[2]) begin
+      \$1305  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1306  = a5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1306  = \$616 [5:0];
+    if (x1_select[2]) begin
+      \$1306  = 6'h00;
+    end
     if (aclk_rst) begin
-      \$1306  = 1'h0;
+      \$1306  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1307  = a6_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1307  = large_at;
+    if (\$619 ) begin
+      \$1307 [0] = large_at[0];
+      \$1307 [1] = large_at[1];
+      \$1307 [2] = large_at[2];
+    end
+    if (\$625 ) begin
+      \$1307 [0] = large_at[1];
+      \$1307 [1] = large_at[2];
+      \$1307 [2] = \$626 ;
+    end
+    if (\$632 ) begin
+      \$1307 [0] = 1'h0;
+      \$1307 [1] = large_at[0];
+      \$1307 [2] = large_at[1];
+    end
+    if (\$638 ) begin
+      \$1307 [0] = large_at[0];
+      \$1307 [1] = large_at[1];
+      \$1307 [2] = large_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1307  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1307  = 1'h0;
+      \$1307  = 3'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1308  = f5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1308  = large_nonempty;
+    if (\$619 ) begin
+      \$1308  = \$622 ;
+    end
+    if (\$625 ) begin
+      \$1308  = \$629 ;
+    end
+    if (\$632 ) begin
+      \$1308  = \$635 ;
+    end
+    if (\$638 ) begin
+      \$1308  = \$641 ;
+    end
+    if (x1_select[2]) begin
+      \$1308  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1308  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1309  = f6_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1309  = f4_valid;
     if (aclk_rst) begin
       \$1309  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1310  = x2_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1310  = \release ;
     if (aclk_rst) begin
       \$1310  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1311  = x3_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1311  = a5_valid;
     if (aclk_rst) begin
       \$1311  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1312  = x4_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1312  = a6_valid;
     if (aclk_rst) begin
       \$1312  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1313  = x5_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1313  = f5_valid;
     if (aclk_rst) begin
       \$1313  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1314  = x6_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1314  = f6_valid;
     if (aclk_rst) begin
       \$1314  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1315  = \$651 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1315  = x2_valid;
     if (aclk_rst) begin
       \$1315  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1316  = \$652 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1316  = x3_valid;
     if (aclk_rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1317  = \$653 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1317  = x4_valid;
     if (aclk_rst) begin
       \$1317  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1318  = \$654 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1318  = x5_valid;
     if (aclk_rst) begin
       \$1318  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1319  = \$655 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1319  = x6_valid;
     if (aclk_rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1320  = \$656 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1320  = \$658 ;
     if (aclk_rst) begin
       \$1320  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
-    \$1321  = \$657 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1321  = \$659 ;
     if (aclk_rst) begin
       \$1321  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1322  = \$660 ;
+    if (aclk_rst) begin
+      \$1322  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1323  = \$661 ;
+    if (aclk_rst) begin
+      \$1323  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1324  = \$662 ;
+    if (aclk_rst) begin
+      \$1324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1325  = \$663 ;
+    if (aclk_rst) begin
+      \$1325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1326  = \$664 ;
+    if (aclk_rst) begin
+      \$1326  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1327  = \$665 ;
+    if (aclk_rst) begin
+      \$1327  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1328  = \$666 ;
+    if (aclk_rst) begin
+      \$1328  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     small_fresh_next = small_fresh;
     if (small_take_fresh) begin
-      small_fresh_next = \$666 ;
+      small_fresh_next = \$675 ;
     end else if (x1_select[0]) begin
       small_fresh_next = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     medium_fresh_next = medium_fresh;
     if (medium_take_fresh) begin
-      medium_fresh_next = \$672 ;
+      medium_fresh_next = \$681 ;
     end else if (x1_select[1]) begin
       medium_fresh_next = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     large_fresh_next = large_fresh;
     if (large_take_fresh) begin
-      large_fresh_next = \$678 [5:0];
+      large_fresh_next = \$687 [5:0];
     end else if (x1_select[2]) begin
       large_fresh_next = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$1083  };
+          grant_addr = { 3'h0, \$1092  };
       2'h1:
-          grant_addr = { 3'h0, \$1085  };
+          grant_addr = { 3'h0, \$1094  };
       2'h2:
-          grant_addr = { 3'h0, \$1087  };
+          grant_addr = { 3'h0, \$1096  };
     endcase
   end
-  assign small_grant_waddr = { \$737 , \$733 , \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
-  assign medium_grant_waddr = { \$733 , \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
-  assign large_grant_waddr = { \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
-  assign flush_reg_select = \port$4068$52 [5:3];
+  assign small_grant_waddr = { \$746 , \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
+  assign medium_grant_waddr = { \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
+  assign large_grant_waddr = { \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
+  assign flush_reg_select = \port$4054$52 [5:3];
   assign small_tail = small_queue_waddr;
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
   assign small_flushing = x1_select[0];
   assign medium_flushing = x1_select[1];
   assign large_flushing = x1_select[2];
-  assign \$signal  = { \$737 , \$733 , \$726 [4], \$718 [4], \$710 [4], \$702 [4], \$694 [4], \$686 [4] };
-  assign next_tag = { \$1075 [11], \$1034 [11], \$993 [11], \$952 [11], \$911 [11], \$870 [11], \$829 [11], \$788 [11] };
-  assign fetched_snap = \$747 [6];
-  assign free_reg_hit = \port$4068$52 [2:0];
-  assign \$signal$276  = \$1092 [11];
-  assign hit_a3 = \$1096 [11];
-  assign \$signal$295  = \$1100 [11];
-  assign f3_by_mem_base = \$1108 [2:0];
+  assign \$signal  = { \$746 , \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
+  assign next_tag = { \$1084 [11], \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11] };
+  assign fetched_snap = \$756 [6];
+  assign free_reg_hit = \port$4054$52 [2:0];
+  assign \$signal$276  = \$1101 [11];
+  assign hit_a3 = \$1105 [11];
+  assign \$signal$295  = \$1109 [11];
+  assign f3_by_mem_base = \$1117 [2:0];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
-  assign w__data = { \$658 [7:0], small_grant_w_data[0] };
+  assign w__data = { \$667 [7:0], small_grant_w_data[0] };
   assign r__addr = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$410  = small_fresh_slot;
-  assign \small_grant_addr$411  = small_fresh_slot;
+  assign \r__addr$413  = small_fresh_slot;
+  assign \small_grant_addr$414  = small_fresh_slot;
   assign small_grant_data = small_grant_r0_b0;
-  assign \small_grant_data$413  = small_grant_r1_b0;
-  assign \w__addr$414  = f4_slot;
+  assign \small_grant_data$416  = small_grant_r1_b0;
+  assign \w__addr$417  = f4_slot;
   assign small_parity_waddr = f4_slot;
-  assign small_parity_wen = \w__en$416 ;
-  assign small_parity_wdata = \w__data$418 ;
-  assign \r__addr$420  = f1_small_slot;
+  assign small_parity_wen = \w__en$419 ;
+  assign small_parity_wdata = \w__data$421 ;
+  assign \r__addr$423  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$422  = small_fresh_slot;
-  assign \small_parity_addr$423  = small_fresh_slot;
+  assign \r__addr$425  = small_fresh_slot;
+  assign \small_parity_addr$426  = small_fresh_slot;
   assign small_parity_data = small_parity_r0_b0;
-  assign \small_parity_data$425  = small_parity_r1_b0;
-  assign \w__addr$426  = small_queue_w_addr;
-  assign \w__en$427  = small_queue_w_en;
-  assign \w__data$428  = small_queue_w_data;
-  assign \r__addr$429  = small_head;
+  assign \small_parity_data$428  = small_parity_r1_b0;
+  assign \w__addr$429  = small_queue_w_addr;
+  assign \w__en$430  = small_queue_w_en;
+  assign \w__data$431  = small_queue_w_data;
+  assign \r__addr$432  = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$432  = medium_grant_w_addr;
-  assign \w__en$433  = medium_grant_w_en;
-  assign \w__data$434  = { \$659 [7:0], medium_grant_w_data[0] };
-  assign \r__addr$435  = f1_medium_slot;
+  assign \w__addr$435  = medium_grant_w_addr;
+  assign \w__en$436  = medium_grant_w_en;
+  assign \w__data$437  = { \$668 [7:0], medium_grant_w_data[0] };
+  assign \r__addr$438  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$437  = medium_fresh_slot;
-  assign \medium_grant_addr$438  = medium_fresh_slot;
+  assign \r__addr$440  = medium_fresh_slot;
+  assign \medium_grant_addr$441  = medium_fresh_slot;
   assign medium_grant_data = medium_grant_r0_b0;
-  assign \medium_grant_data$440  = medium_grant_r1_b0;
-  assign \w__addr$441  = f4_slot[6:0];
+  assign \medium_grant_data$443  = medium_grant_r1_b0;
+  assign \w__addr$444  = f4_slot[6:0];
   assign medium_parity_waddr = f4_slot[6:0];
-  assign medium_parity_wen = \w__en$443 ;
-  assign medium_parity_wdata = \w__data$445 ;
-  assign \r__addr$447  = f1_medium_slot;
+  assign medium_parity_wen = \w__en$446 ;
+  assign medium_parity_wdata = \w__data$448 ;
+  assign \r__addr$450  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$449  = medium_fresh_slot;
-  assign \medium_parity_addr$450  = medium_fresh_slot;
+  assign \r__addr$452  = medium_fresh_slot;
+  assign \medium_parity_addr$453  = medium_fresh_slot;
   assign medium_parity_data = medium_parity_r0_b0;
-  assign \medium_parity_data$452  = medium_parity_r1_b0;
-  assign \w__addr$453  = medium_queue_w_addr;
-  assign \w__en$454  = medium_queue_w_en;
-  assign \w__data$455  = medium_queue_w_data;
-  assign \r__addr$456  = medium_head;
+  assign \medium_parity_data$455  = medium_parity_r1_b0;
+  assign \w__addr$456  = medium_queue_w_addr;
+  assign \w__en$457  = medium_queue_w_en;
+  assign \w__data$458  = medium_queue_w_data;
+  assign \r__addr$459  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$459  = large_grant_w_addr;
-  assign \w__en$460  = large_grant_w_en;
-  assign \w__data$461  = { \$660 [7:0], large_grant_w_data[0] };
-  assign \r__addr$462  = f1_large_slot;
+  assign \w__addr$462  = large_grant_w_addr;
+  assign \w__en$463  = large_grant_w_en;
+  assign \w__data$464  = { \$669 [7:0], large_grant_w_data[0] };
+  assign \r__addr$465  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
-  assign \r__addr$464  = large_fresh_slot;
-  assign \large_grant_addr$465  = large_fresh_slot;
+  assign \r__addr$467  = large_fresh_slot;
+  assign \large_grant_addr$468  = large_fresh_slot;
   assign large_grant_data = large_grant_r0_b0;
-  assign \large_grant_data$467  = large_grant_r1_b0;
-  assign \w__addr$468  = f4_slot[5:0];
+  assign \large_grant_data$470  = large_grant_r1_b0;
+  assign \w__addr$471  = f4_slot[5:0];
   assign large_parity_waddr = f4_slot[5:0];
-  assign large_parity_wen = \w__en$470 ;
-  assign large_parity_wdata = \w__data$472 ;
-  assign \r__addr$474  = f1_large_slot;
+  assign large_parity_wen = \w__en$473 ;
+  assign large_parity_wdata = \w__data$475 ;
+  assign \r__addr$477  = f1_large_slot;
   assign large_parity_addr = f1_large_slot;
-  assign \r__addr$476  = large_fresh_slot;
-  assign \large_parity_addr$477  = large_fresh_slot;
+  assign \r__addr$479  = large_fresh_slot;
+  assign \large_parity_addr$480  = large_fresh_slot;
   assign large_parity_data = large_parity_r0_b0;
-  assign \large_parity_data$479  = large_parity_r1_b0;
-  assign \w__addr$480  = large_queue_w_addr;
-  assign \w__en$481  = large_queue_w_en;
-  assign \w__data$482  = large_queue_w_data;
-  assign \r__addr$483  = large_head;
+  assign \large_parity_data$482  = large_parity_r1_b0;
+  assign \w__addr$483  = large_queue_w_addr;
+  assign \w__en$484  = large_queue_w_en;
+  assign \w__data$485  = large_queue_w_data;
+  assign \r__addr$486  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
   assign flushed_valid = x7_valid;
@@ -8454,7 +8488,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$498  = a7_payload[54:15];
+  assign \grant_addr$501  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign grant_overwrite = a7_payload[79];
@@ -8470,6 +8504,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign freed_src = free_info_d7[0];
   assign freed_addr = free_info_d7[32:1];
   assign freed_tag = free_info_d7[40:33];
+  assign busy = \$1194 [9];
   assign \small_grant_wdata.snap  = small_grant_wdata[0];
   assign \small_grant_wdata.next  = small_grant_wdata[8:1];
   assign \small_grant_r0_b0.snap  = small_grant_r0_b0[0];
@@ -8514,52 +8549,52 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \large_queue_r0_b0.next  = large_queue_r0_b0[15:8];
   assign \small_grant_data.snap  = small_grant_r0_b0[0];
   assign \small_grant_data.next  = small_grant_r0_b0[8:1];
-  assign \small_grant_data$413.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$413.next  = small_grant_r1_b0[8:1];
+  assign \small_grant_data$416.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$416.next  = small_grant_r1_b0[8:1];
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
   assign \small_queue_data.zero  = small_queue_r0_b0[9];
   assign \small_queue_data.next  = small_queue_r0_b0[17:10];
   assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
   assign \medium_grant_data.next  = medium_grant_r0_b0[8:1];
-  assign \medium_grant_data$440.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$440.next  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_data$443.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$443.next  = medium_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
   assign \medium_queue_data.zero  = medium_queue_r0_b0[8];
   assign \medium_queue_data.next  = medium_queue_r0_b0[16:9];
   assign \large_grant_data.snap  = large_grant_r0_b0[0];
   assign \large_grant_data.next  = large_grant_r0_b0[8:1];
-  assign \large_grant_data$467.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$467.next  = large_grant_r1_b0[8:1];
+  assign \large_grant_data$470.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$470.next  = large_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.zero  = large_queue_r0_b0[7];
   assign \large_queue_data.next  = large_queue_r0_b0[15:8];
-  assign large_queue_wdata[15:8] = \$1184 ;
-  assign large_queue_wdata[7] = \$1176 ;
-  assign large_queue_wdata[6] = \$1174 ;
+  assign large_queue_wdata[15:8] = \$1193 ;
+  assign large_queue_wdata[7] = \$1185 ;
+  assign large_queue_wdata[6] = \$1183 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[16:9] = \$1164 ;
-  assign medium_queue_wdata[8] = \$1156 ;
-  assign medium_queue_wdata[7] = \$1154 ;
+  assign medium_queue_wdata[16:9] = \$1173 ;
+  assign medium_queue_wdata[8] = \$1165 ;
+  assign medium_queue_wdata[7] = \$1163 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[17:10] = \$1144 ;
-  assign small_queue_wdata[9] = \$1136 ;
-  assign small_queue_wdata[8] = \$1134 ;
+  assign small_queue_wdata[17:10] = \$1153 ;
+  assign small_queue_wdata[9] = \$1145 ;
+  assign small_queue_wdata[8] = \$1143 ;
   assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = { \$1075 [11], \$1034 [11], \$993 [11], \$952 [11], \$911 [11], \$870 [11], \$829 [11], \$788 [11] };
-  assign large_grant_wdata[0] = \$747 [6];
-  assign medium_grant_wdata[8:1] = { \$1075 [11], \$1034 [11], \$993 [11], \$952 [11], \$911 [11], \$870 [11], \$829 [11], \$788 [11] };
-  assign medium_grant_wdata[0] = \$747 [6];
-  assign small_grant_wdata[8:1] = { \$1075 [11], \$1034 [11], \$993 [11], \$952 [11], \$911 [11], \$870 [11], \$829 [11], \$788 [11] };
-  assign small_grant_wdata[0] = \$747 [6];
-  assign \$1271 [2] = \$230 [12];
-  assign \$1271 [1] = \$228 [9];
-  assign \$1271 [0] = \$226 [6];
-  assign \$1270 [2] = f0_hit[2];
-  assign \$1270 [1] = f0_hit[1];
-  assign \$1270 [0] = f0_hit[0];
+  assign large_grant_wdata[8:1] = { \$1084 [11], \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11] };
+  assign large_grant_wdata[0] = \$756 [6];
+  assign medium_grant_wdata[8:1] = { \$1084 [11], \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11] };
+  assign medium_grant_wdata[0] = \$756 [6];
+  assign small_grant_wdata[8:1] = { \$1084 [11], \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11] };
+  assign small_grant_wdata[0] = \$756 [6];
+  assign \$1276 [2] = \$230 [12];
+  assign \$1276 [1] = \$228 [9];
+  assign \$1276 [0] = \$226 [6];
+  assign \$1275 [2] = f0_hit[2];
+  assign \$1275 [1] = f0_hit[1];
+  assign \$1275 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -8575,27 +8610,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$140  = \$138 [8];
   assign \$143  = \$141 [6];
   assign \$151  = \$150 ;
-  assign \$680  = a3_sel_head[0];
-  assign \$682  = a3_sel_head[1];
-  assign \$684  = a3_sel_head[2];
-  assign \$688  = a3_sel_head[0];
-  assign \$690  = a3_sel_head[1];
-  assign \$692  = a3_sel_head[2];
-  assign \$696  = a3_sel_head[0];
-  assign \$698  = a3_sel_head[1];
-  assign \$700  = a3_sel_head[2];
-  assign \$704  = a3_sel_head[0];
-  assign \$706  = a3_sel_head[1];
-  assign \$708  = a3_sel_head[2];
-  assign \$712  = a3_sel_head[0];
-  assign \$714  = a3_sel_head[1];
-  assign \$716  = a3_sel_head[2];
-  assign \$720  = a3_sel_head[0];
-  assign \$722  = a3_sel_head[1];
-  assign \$724  = a3_sel_head[2];
-  assign \$728  = a3_sel_head[0];
+  assign \$689  = a3_sel_head[0];
+  assign \$691  = a3_sel_head[1];
+  assign \$693  = a3_sel_head[2];
+  assign \$697  = a3_sel_head[0];
+  assign \$699  = a3_sel_head[1];
+  assign \$701  = a3_sel_head[2];
+  assign \$705  = a3_sel_head[0];
+  assign \$707  = a3_sel_head[1];
+  assign \$709  = a3_sel_head[2];
+  assign \$713  = a3_sel_head[0];
+  assign \$715  = a3_sel_head[1];
+  assign \$717  = a3_sel_head[2];
+  assign \$721  = a3_sel_head[0];
+  assign \$723  = a3_sel_head[1];
+  assign \$725  = a3_sel_head[2];
+  assign \$729  = a3_sel_head[0];
   assign \$731  = a3_sel_head[1];
-  assign \$735  = a3_sel_head[0];
+  assign \$733  = a3_sel_head[2];
+  assign \$737  = a3_sel_head[0];
+  assign \$740  = a3_sel_head[1];
+  assign \$744  = a3_sel_head[0];
   assign \$154  = a3_restart_head[0];
   assign \$156  = a3_restart_head[1];
   assign \$158  = a3_restart_head[2];
@@ -8637,109 +8672,109 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$460  = \$459 ;
   assign \$465  = \$464 ;
   assign \$470  = \$469 ;
-  assign \$521  = small_popped;
-  assign \$527  = small_pushed;
-  assign \$533  = small_pushed;
-  assign \$534  = small_popped;
-  assign \$569  = medium_popped;
-  assign \$575  = medium_pushed;
-  assign \$581  = medium_pushed;
-  assign \$582  = medium_popped;
-  assign \$617  = large_popped;
-  assign \$623  = large_pushed;
-  assign \$629  = large_pushed;
-  assign \$630  = large_popped;
-  assign \$643  = 1'h0;
-  assign \$741  = a3_sel_head[0];
-  assign \$743  = a3_sel_head[1];
-  assign \$745  = a3_sel_head[2];
-  assign \$751  = \$750 ;
-  assign \$755  = \$754 ;
-  assign \$759  = \$758 ;
-  assign \$760  = a3_sel_last[0];
-  assign \$765  = a3_sel_last[1];
-  assign \$770  = a3_sel_last[2];
-  assign \$775  = a3_sel_head[0];
-  assign \$777  = a3_sel_head[1];
-  assign \$779  = a3_sel_head[2];
-  assign \$792  = 1'h0;
-  assign \$796  = 1'h0;
-  assign \$800  = 1'h0;
-  assign \$801  = a3_sel_last[0];
-  assign \$806  = a3_sel_last[1];
-  assign \$811  = a3_sel_last[2];
-  assign \$816  = a3_sel_head[0];
-  assign \$818  = a3_sel_head[1];
-  assign \$820  = a3_sel_head[2];
-  assign \$833  = 1'h0;
-  assign \$837  = 1'h0;
-  assign \$841  = 1'h0;
-  assign \$842  = a3_sel_last[0];
-  assign \$847  = a3_sel_last[1];
-  assign \$852  = a3_sel_last[2];
-  assign \$857  = a3_sel_head[0];
-  assign \$859  = a3_sel_head[1];
-  assign \$861  = a3_sel_head[2];
-  assign \$874  = 1'h0;
-  assign \$878  = 1'h0;
-  assign \$882  = 1'h0;
-  assign \$883  = a3_sel_last[0];
-  assign \$888  = a3_sel_last[1];
-  assign \$893  = a3_sel_last[2];
-  assign \$898  = a3_sel_head[0];
-  assign \$900  = a3_sel_head[1];
-  assign \$902  = a3_sel_head[2];
-  assign \$915  = 1'h0;
-  assign \$919  = 1'h0;
-  assign \$923  = 1'h0;
-  assign \$924  = a3_sel_last[0];
-  assign \$929  = a3_sel_last[1];
-  assign \$934  = a3_sel_last[2];
-  assign \$939  = a3_sel_head[0];
-  assign \$941  = a3_sel_head[1];
-  assign \$943  = a3_sel_head[2];
-  assign \$956  = 1'h0;
-  assign \$960  = 1'h0;
-  assign \$964  = 1'h0;
-  assign \$965  = a3_sel_last[0];
-  assign \$970  = a3_sel_last[1];
-  assign \$975  = a3_sel_last[2];
-  assign \$980  = a3_sel_head[0];
-  assign \$982  = a3_sel_head[1];
-  assign \$984  = a3_sel_head[2];
-  assign \$997  = 1'h0;
-  assign \$1001  = 1'h0;
-  assign \$1005  = 1'h0;
-  assign \$1006  = a3_sel_last[0];
-  assign \$1011  = a3_sel_last[1];
-  assign \$1016  = a3_sel_last[2];
-  assign \$1021  = a3_sel_head[0];
-  assign \$1023  = a3_sel_head[1];
-  assign \$1025  = a3_sel_head[2];
-  assign \$1038  = 1'h0;
-  assign \$1042  = 1'h0;
-  assign \$1046  = 1'h0;
-  assign \$1047  = a3_sel_last[0];
-  assign \$1052  = a3_sel_last[1];
-  assign \$1057  = a3_sel_last[2];
-  assign \$1062  = a3_sel_head[0];
-  assign \$1064  = a3_sel_head[1];
-  assign \$1066  = a3_sel_head[2];
-  assign \$1082  = { 1'h0, a4_slot, 6'h00 };
-  assign \$1083 [35:0] = { 21'h000000, \$1082  };
-  assign \$1083 [36] = 1'h1;
-  assign \$1084  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$1085 [35:17], \$1085 [15:0] } = { 14'h0000, \$1084 [21:17], \$1084 [15:0] };
-  assign { \$1085 [36], \$1085 [16] } = 2'h3;
-  assign \$1086  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$1087 [35:21], \$1087 [19:0] } = { 15'h0000, \$1086 [19:0] };
-  assign { \$1087 [36], \$1087 [20] } = 2'h3;
+  assign \$528  = small_popped;
+  assign \$534  = small_pushed;
+  assign \$540  = small_pushed;
+  assign \$541  = small_popped;
+  assign \$576  = medium_popped;
+  assign \$582  = medium_pushed;
+  assign \$588  = medium_pushed;
+  assign \$589  = medium_popped;
+  assign \$624  = large_popped;
+  assign \$630  = large_pushed;
+  assign \$636  = large_pushed;
+  assign \$637  = large_popped;
+  assign \$650  = 1'h0;
+  assign \$750  = a3_sel_head[0];
+  assign \$752  = a3_sel_head[1];
+  assign \$754  = a3_sel_head[2];
+  assign \$760  = \$759 ;
+  assign \$764  = \$763 ;
+  assign \$768  = \$767 ;
+  assign \$769  = a3_sel_last[0];
+  assign \$774  = a3_sel_last[1];
+  assign \$779  = a3_sel_last[2];
+  assign \$784  = a3_sel_head[0];
+  assign \$786  = a3_sel_head[1];
+  assign \$788  = a3_sel_head[2];
+  assign \$801  = 1'h0;
+  assign \$805  = 1'h0;
+  assign \$809  = 1'h0;
+  assign \$810  = a3_sel_last[0];
+  assign \$815  = a3_sel_last[1];
+  assign \$820  = a3_sel_last[2];
+  assign \$825  = a3_sel_head[0];
+  assign \$827  = a3_sel_head[1];
+  assign \$829  = a3_sel_head[2];
+  assign \$842  = 1'h0;
+  assign \$846  = 1'h0;
+  assign \$850  = 1'h0;
+  assign \$851  = a3_sel_last[0];
+  assign \$856  = a3_sel_last[1];
+  assign \$861  = a3_sel_last[2];
+  assign \$866  = a3_sel_head[0];
+  assign \$868  = a3_sel_head[1];
+  assign \$870  = a3_sel_head[2];
+  assign \$883  = 1'h0;
+  assign \$887  = 1'h0;
+  assign \$891  = 1'h0;
+  assign \$892  = a3_sel_last[0];
+  assign \$897  = a3_sel_last[1];
+  assign \$902  = a3_sel_last[2];
+  assign \$907  = a3_sel_head[0];
+  assign \$909  = a3_sel_head[1];
+  assign \$911  = a3_sel_head[2];
+  assign \$924  = 1'h0;
+  assign \$928  = 1'h0;
+  assign \$932  = 1'h0;
+  assign \$933  = a3_sel_last[0];
+  assign \$938  = a3_sel_last[1];
+  assign \$943  = a3_sel_last[2];
+  assign \$948  = a3_sel_head[0];
+  assign \$950  = a3_sel_head[1];
+  assign \$952  = a3_sel_head[2];
+  assign \$965  = 1'h0;
+  assign \$969  = 1'h0;
+  assign \$973  = 1'h0;
+  assign \$974  = a3_sel_last[0];
+  assign \$979  = a3_sel_last[1];
+  assign \$984  = a3_sel_last[2];
+  assign \$989  = a3_sel_head[0];
+  assign \$991  = a3_sel_head[1];
+  assign \$993  = a3_sel_head[2];
+  assign \$1006  = 1'h0;
+  assign \$1010  = 1'h0;
+  assign \$1014  = 1'h0;
+  assign \$1015  = a3_sel_last[0];
+  assign \$1020  = a3_sel_last[1];
+  assign \$1025  = a3_sel_last[2];
+  assign \$1030  = a3_sel_head[0];
+  assign \$1032  = a3_sel_head[1];
+  assign \$1034  = a3_sel_head[2];
+  assign \$1047  = 1'h0;
+  assign \$1051  = 1'h0;
+  assign \$1055  = 1'h0;
+  assign \$1056  = a3_sel_last[0];
+  assign \$1061  = a3_sel_last[1];
+  assign \$1066  = a3_sel_last[2];
+  assign \$1071  = a3_sel_head[0];
+  assign \$1073  = a3_sel_head[1];
+  assign \$1075  = a3_sel_head[2];
+  assign \$1091  = { 1'h0, a4_slot, 6'h00 };
+  assign \$1092 [35:0] = { 21'h000000, \$1091  };
+  assign \$1092 [36] = 1'h1;
+  assign \$1093  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$1094 [35:17], \$1094 [15:0] } = { 14'h0000, \$1093 [21:17], \$1093 [15:0] };
+  assign { \$1094 [36], \$1094 [16] } = 2'h3;
+  assign \$1095  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$1096 [35:21], \$1096 [19:0] } = { 15'h0000, \$1095 [19:0] };
+  assign { \$1096 [36], \$1096 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3627$0 , \port$3628$0 , \port$3630$0 , irq, low_water_hit, bus__r_slow, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$4068$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4490$0 , \port$4490$55 , rsp_freed_valid, \port$4496$0 , rsp_flushed_valid, \port$4511$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4543$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4635$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4809$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5079$0 , aclk_clk);
-  reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3616$0 , \port$3617$0 , \port$3619$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$4054$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4477$0 , \port$4477$55 , rsp_freed_valid, \port$4483$0 , rsp_flushed_valid, \port$4498$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4530$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4626$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4800$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5070$0 , aclk_clk);
+  reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   reg \$100 ;
@@ -8747,33 +8782,33 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1001 ;
   wire \$1002 ;
   wire \$1003 ;
-  wire \$1004 ;
-  wire \$1005 ;
-  wire \$1006 ;
-  wire \$1007 ;
-  wire \$1008 ;
-  wire \$1009 ;
+  wire [11:0] \$1004 ;
+  wire [3:0] \$1005 ;
+  wire [11:0] \$1006 ;
+  wire [7:0] \$1007 ;
+  wire [11:0] \$1008 ;
+  wire [7:0] \$1009 ;
   wire [2:0] \$101 ;
-  wire \$1010 ;
-  wire \$1011 ;
-  wire \$1012 ;
-  wire \$1013 ;
+  wire [11:0] \$1010 ;
+  wire [15:0] \$1011 ;
+  wire [31:0] \$1012 ;
+  wire [3:0] \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
   wire \$1017 ;
   wire \$1018 ;
-  wire [11:0] \$1019 ;
+  wire \$1019 ;
   wire [4:0] \$102 ;
-  wire [3:0] \$1020 ;
-  wire [11:0] \$1021 ;
-  wire [7:0] \$1022 ;
-  wire [11:0] \$1023 ;
-  wire [7:0] \$1024 ;
-  wire [11:0] \$1025 ;
-  wire [15:0] \$1026 ;
-  wire [31:0] \$1027 ;
-  wire [3:0] \$1028 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
   wire \$1029 ;
   wire \$103 ;
   wire \$1030 ;
@@ -8946,7 +8981,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
-  wire \$1184 ;
+  wire [8:0] \$1184 ;
   wire \$1185 ;
   wire \$1186 ;
   wire \$1187 ;
@@ -8962,7 +8997,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
-  wire [8:0] \$1199 ;
+  wire \$1199 ;
   wire [32:0] \$12 ;
   wire [8:0] \$120 ;
   wire \$1200 ;
@@ -8992,7 +9027,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1222 ;
   wire \$1223 ;
   wire \$1224 ;
-  wire \$1225 ;
+  wire [5:0] \$1225 ;
   wire \$1226 ;
   wire \$1227 ;
   wire \$1228 ;
@@ -9001,7 +9036,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1230 ;
   wire \$1231 ;
   wire \$1232 ;
-  wire \$1233 ;
+  wire [4:0] \$1233 ;
   wire \$1234 ;
   wire \$1235 ;
   wire \$1236 ;
@@ -9009,7 +9044,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1238 ;
   wire \$1239 ;
   wire \$124 ;
-  wire [5:0] \$1240 ;
+  wire \$1240 ;
   wire \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
@@ -9017,7 +9052,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1245 ;
   wire \$1246 ;
   wire \$1247 ;
-  wire [4:0] \$1248 ;
+  wire \$1248 ;
   wire \$1249 ;
   wire \$125 ;
   wire \$1250 ;
@@ -9031,58 +9066,58 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1258 ;
   wire \$1259 ;
   wire [9:0] \$126 ;
-  wire \$1260 ;
+  wire [1:0] \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
-  wire \$1264 ;
+  wire [1:0] \$1264 ;
   wire \$1265 ;
   wire \$1266 ;
   wire \$1267 ;
   wire \$1268 ;
-  wire \$1269 ;
+  wire [2:0] \$1269 ;
   wire \$127 ;
-  wire \$1270 ;
-  wire \$1271 ;
-  wire \$1272 ;
-  wire \$1273 ;
+  wire [2:0] \$1270 ;
+  wire [2:0] \$1271 ;
+  wire [2:0] \$1272 ;
+  wire [6:0] \$1273 ;
   wire \$1274 ;
-  wire [1:0] \$1275 ;
+  wire [6:0] \$1275 ;
   wire \$1276 ;
-  wire \$1277 ;
+  wire [6:0] \$1277 ;
   wire \$1278 ;
-  wire [1:0] \$1279 ;
+  wire [6:0] \$1279 ;
   wire \$128 ;
   wire \$1280 ;
-  wire \$1281 ;
+  wire [6:0] \$1281 ;
   wire \$1282 ;
-  wire \$1283 ;
-  wire [2:0] \$1284 ;
-  wire [2:0] \$1285 ;
-  wire [2:0] \$1286 ;
-  wire [2:0] \$1287 ;
-  wire [6:0] \$1288 ;
+  wire [6:0] \$1283 ;
+  wire \$1284 ;
+  wire [5:0] \$1285 ;
+  wire [5:0] \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
   wire \$1289 ;
   wire \$129 ;
-  wire [6:0] \$1290 ;
-  wire \$1291 ;
-  wire [6:0] \$1292 ;
+  wire \$1290 ;
+  wire [4:0] \$1291 ;
+  wire \$1292 ;
   wire \$1293 ;
-  wire [6:0] \$1294 ;
+  wire \$1294 ;
   wire \$1295 ;
-  wire [6:0] \$1296 ;
-  wire \$1297 ;
-  wire [6:0] \$1298 ;
-  wire \$1299 ;
+  wire \$1296 ;
+  wire [7:0] \$1297 ;
+  wire [7:0] \$1298 ;
+  wire [8:0] \$1299 ;
   wire [1:0] \$13 ;
   wire \$130 ;
-  wire [5:0] \$1300 ;
-  wire [5:0] \$1301 ;
+  wire \$1300 ;
+  wire \$1301 ;
   wire \$1302 ;
   wire \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
-  wire [4:0] \$1306 ;
+  wire \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
@@ -9090,242 +9125,242 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1310 ;
   wire \$1311 ;
   wire \$1312 ;
-  wire \$1313 ;
-  wire \$1314 ;
+  wire [31:0] \$1313 ;
+  wire [31:0] \$1314 ;
   wire \$1315 ;
-  wire \$1316 ;
-  wire \$1317 ;
-  wire \$1318 ;
-  wire \$1319 ;
+  wire [5:0] \$1316 ;
+  wire [5:0] \$1317 ;
+  wire [6:0] \$1318 ;
+  wire [5:0] \$1319 ;
   wire \$132 ;
-  wire \$1320 ;
-  wire \$1321 ;
-  wire \$1322 ;
-  wire \$1323 ;
-  wire \$1324 ;
-  wire \$1325 ;
-  wire \$1326 ;
-  wire \$1327 ;
-  wire \$1328 ;
-  wire \$1329 ;
+  wire [5:0] \$1320 ;
+  wire [6:0] \$1321 ;
+  wire [5:0] \$1322 ;
+  wire [5:0] \$1323 ;
+  wire [6:0] \$1324 ;
+  wire [5:0] \$1325 ;
+  wire [5:0] \$1326 ;
+  wire [6:0] \$1327 ;
+  wire [5:0] \$1328 ;
+  wire [5:0] \$1329 ;
   wire \$133 ;
-  wire [31:0] \$1330 ;
-  wire [31:0] \$1331 ;
-  wire \$1332 ;
-  wire [5:0] \$1333 ;
-  wire [5:0] \$1334 ;
-  wire [6:0] \$1335 ;
-  wire [5:0] \$1336 ;
-  wire [5:0] \$1337 ;
-  wire [6:0] \$1338 ;
-  wire [5:0] \$1339 ;
+  wire [6:0] \$1330 ;
+  wire [5:0] \$1331 ;
+  wire [5:0] \$1332 ;
+  wire [6:0] \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire [20:0] \$1338 ;
+  wire \$1339 ;
   wire \$134 ;
-  wire [5:0] \$1340 ;
-  wire [6:0] \$1341 ;
-  wire [5:0] \$1342 ;
-  wire [5:0] \$1343 ;
-  wire [6:0] \$1344 ;
-  wire [5:0] \$1345 ;
-  wire [5:0] \$1346 ;
-  wire [6:0] \$1347 ;
-  wire [5:0] \$1348 ;
-  wire [5:0] \$1349 ;
+  wire [20:0] \$1340 ;
+  wire \$1341 ;
+  wire [20:0] \$1342 ;
+  wire \$1343 ;
+  wire [20:0] \$1344 ;
+  wire \$1345 ;
+  wire [20:0] \$1346 ;
+  wire \$1347 ;
+  wire [20:0] \$1348 ;
+  wire \$1349 ;
   wire [10:0] \$135 ;
-  wire [6:0] \$1350 ;
+  wire \$1350 ;
   wire \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
-  wire [20:0] \$1355 ;
-  wire \$1356 ;
-  wire [20:0] \$1357 ;
+  wire \$1355 ;
+  wire [3:0] \$1356 ;
+  wire \$1357 ;
   wire \$1358 ;
-  wire [20:0] \$1359 ;
+  wire \$1359 ;
   wire \$136 ;
-  wire \$1360 ;
-  wire [20:0] \$1361 ;
+  wire [3:0] \$1360 ;
+  wire \$1361 ;
   wire \$1362 ;
-  wire [20:0] \$1363 ;
-  wire \$1364 ;
-  wire [20:0] \$1365 ;
+  wire \$1363 ;
+  wire [3:0] \$1364 ;
+  wire \$1365 ;
   wire \$1366 ;
   wire \$1367 ;
-  wire \$1368 ;
+  wire [3:0] \$1368 ;
   wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
   wire \$1371 ;
-  wire \$1372 ;
-  wire [3:0] \$1373 ;
+  wire [3:0] \$1372 ;
+  wire \$1373 ;
   wire \$1374 ;
   wire \$1375 ;
-  wire \$1376 ;
-  wire [3:0] \$1377 ;
+  wire [3:0] \$1376 ;
+  wire \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
   wire \$138 ;
-  wire \$1380 ;
-  wire [3:0] \$1381 ;
+  wire [3:0] \$1380 ;
+  wire \$1381 ;
   wire \$1382 ;
   wire \$1383 ;
-  wire \$1384 ;
-  wire [3:0] \$1385 ;
+  wire [3:0] \$1384 ;
+  wire \$1385 ;
   wire \$1386 ;
   wire \$1387 ;
-  wire \$1388 ;
-  wire [3:0] \$1389 ;
+  wire [3:0] \$1388 ;
+  wire \$1389 ;
   wire \$139 ;
   wire \$1390 ;
   wire \$1391 ;
-  wire \$1392 ;
-  wire [3:0] \$1393 ;
+  wire [3:0] \$1392 ;
+  wire \$1393 ;
   wire \$1394 ;
   wire \$1395 ;
-  wire \$1396 ;
-  wire [3:0] \$1397 ;
+  wire [3:0] \$1396 ;
+  wire \$1397 ;
   wire \$1398 ;
   wire \$1399 ;
   wire [2:0] \$14 ;
   wire [32:0] \$140 ;
-  wire \$1400 ;
-  wire [3:0] \$1401 ;
+  wire [3:0] \$1400 ;
+  wire \$1401 ;
   wire \$1402 ;
   wire \$1403 ;
-  wire \$1404 ;
-  wire [3:0] \$1405 ;
+  wire [3:0] \$1404 ;
+  wire \$1405 ;
   wire \$1406 ;
   wire \$1407 ;
-  wire \$1408 ;
-  wire [3:0] \$1409 ;
+  wire [3:0] \$1408 ;
+  wire \$1409 ;
   wire [32:0] \$141 ;
   wire \$1410 ;
   wire \$1411 ;
-  wire \$1412 ;
-  wire [3:0] \$1413 ;
+  wire [3:0] \$1412 ;
+  wire \$1413 ;
   wire \$1414 ;
   wire \$1415 ;
-  wire \$1416 ;
-  wire [3:0] \$1417 ;
+  wire [3:0] \$1416 ;
+  wire \$1417 ;
   wire \$1418 ;
   wire \$1419 ;
   wire [32:0] \$142 ;
-  wire \$1420 ;
-  wire [3:0] \$1421 ;
+  wire [3:0] \$1420 ;
+  wire \$1421 ;
   wire \$1422 ;
   wire \$1423 ;
-  wire \$1424 ;
-  wire [3:0] \$1425 ;
+  wire [3:0] \$1424 ;
+  wire \$1425 ;
   wire \$1426 ;
   wire \$1427 ;
-  wire \$1428 ;
-  wire [3:0] \$1429 ;
+  wire [3:0] \$1428 ;
+  wire \$1429 ;
   wire [32:0] \$143 ;
   wire \$1430 ;
   wire \$1431 ;
-  wire \$1432 ;
-  wire [3:0] \$1433 ;
+  wire [3:0] \$1432 ;
+  wire \$1433 ;
   wire \$1434 ;
   wire \$1435 ;
-  wire \$1436 ;
-  wire [3:0] \$1437 ;
+  wire [3:0] \$1436 ;
+  wire \$1437 ;
   wire \$1438 ;
   wire \$1439 ;
   wire [17:0] \$144 ;
-  wire \$1440 ;
-  wire [3:0] \$1441 ;
+  wire [3:0] \$1440 ;
+  wire \$1441 ;
   wire \$1442 ;
   wire \$1443 ;
-  wire \$1444 ;
-  wire [3:0] \$1445 ;
+  wire [3:0] \$1444 ;
+  wire \$1445 ;
   wire \$1446 ;
   wire \$1447 ;
-  wire \$1448 ;
-  wire [3:0] \$1449 ;
+  wire [3:0] \$1448 ;
+  wire \$1449 ;
   wire \$145 ;
   wire \$1450 ;
   wire \$1451 ;
-  wire \$1452 ;
-  wire [3:0] \$1453 ;
+  wire [3:0] \$1452 ;
+  wire \$1453 ;
   wire \$1454 ;
   wire \$1455 ;
-  wire \$1456 ;
-  wire [3:0] \$1457 ;
+  wire [3:0] \$1456 ;
+  wire \$1457 ;
   wire \$1458 ;
   wire \$1459 ;
   wire \$146 ;
-  wire \$1460 ;
-  wire [3:0] \$1461 ;
+  wire [3:0] \$1460 ;
+  wire \$1461 ;
   wire \$1462 ;
   wire \$1463 ;
-  wire \$1464 ;
-  wire [3:0] \$1465 ;
+  wire [3:0] \$1464 ;
+  wire \$1465 ;
   wire \$1466 ;
   wire \$1467 ;
-  wire \$1468 ;
-  wire [3:0] \$1469 ;
+  wire [3:0] \$1468 ;
+  wire \$1469 ;
   wire \$147 ;
   wire \$1470 ;
   wire \$1471 ;
-  wire \$1472 ;
-  wire [3:0] \$1473 ;
+  wire [3:0] \$1472 ;
+  wire \$1473 ;
   wire \$1474 ;
   wire \$1475 ;
-  wire \$1476 ;
-  wire [3:0] \$1477 ;
+  wire [3:0] \$1476 ;
+  wire \$1477 ;
   wire \$1478 ;
   wire \$1479 ;
   wire \$148 ;
-  wire \$1480 ;
-  wire [3:0] \$1481 ;
+  wire [3:0] \$1480 ;
+  wire \$1481 ;
   wire \$1482 ;
   wire \$1483 ;
-  wire \$1484 ;
-  wire [3:0] \$1485 ;
+  wire [3:0] \$1484 ;
+  wire \$1485 ;
   wire \$1486 ;
   wire \$1487 ;
-  wire \$1488 ;
-  wire [3:0] \$1489 ;
+  wire [3:0] \$1488 ;
+  wire \$1489 ;
   wire \$149 ;
   wire \$1490 ;
   wire \$1491 ;
-  wire \$1492 ;
-  wire [3:0] \$1493 ;
+  wire [3:0] \$1492 ;
+  wire \$1493 ;
   wire \$1494 ;
   wire \$1495 ;
-  wire \$1496 ;
-  wire [3:0] \$1497 ;
+  wire [3:0] \$1496 ;
+  wire \$1497 ;
   wire \$1498 ;
   wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$1500 ;
-  wire [3:0] \$1501 ;
+  wire [3:0] \$1500 ;
+  wire \$1501 ;
   wire \$1502 ;
   wire \$1503 ;
-  wire \$1504 ;
-  wire [3:0] \$1505 ;
+  wire [3:0] \$1504 ;
+  wire \$1505 ;
   wire \$1506 ;
   wire \$1507 ;
-  wire \$1508 ;
-  wire [3:0] \$1509 ;
+  wire [3:0] \$1508 ;
+  wire \$1509 ;
   wire \$151 ;
   wire \$1510 ;
   wire \$1511 ;
-  wire \$1512 ;
-  wire [3:0] \$1513 ;
+  wire [3:0] \$1512 ;
+  wire \$1513 ;
   wire \$1514 ;
   wire \$1515 ;
   wire \$1516 ;
-  wire [3:0] \$1517 ;
+  wire \$1517 ;
   wire \$1518 ;
   wire \$1519 ;
   wire \$152 ;
   wire \$1520 ;
-  wire [3:0] \$1521 ;
+  wire \$1521 ;
   wire \$1522 ;
   wire \$1523 ;
   wire \$1524 ;
-  wire [3:0] \$1525 ;
+  wire \$1525 ;
   wire \$1526 ;
   wire \$1527 ;
   wire \$1528 ;
@@ -9334,211 +9369,211 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1530 ;
   wire \$1531 ;
   wire \$1532 ;
-  wire \$1533 ;
+  wire [3:0] \$1533 ;
   wire \$1534 ;
   wire \$1535 ;
   wire \$1536 ;
-  wire \$1537 ;
+  wire [3:0] \$1537 ;
   wire \$1538 ;
   wire \$1539 ;
   wire [7:0] \$154 ;
   wire \$1540 ;
-  wire \$1541 ;
+  wire [3:0] \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
   wire \$1544 ;
-  wire \$1545 ;
-  wire [3:0] \$1546 ;
+  wire [3:0] \$1545 ;
+  wire \$1546 ;
   wire \$1547 ;
   wire \$1548 ;
-  wire \$1549 ;
+  wire [3:0] \$1549 ;
   wire [9:0] \$155 ;
-  wire [3:0] \$1550 ;
+  wire \$1550 ;
   wire \$1551 ;
   wire \$1552 ;
-  wire \$1553 ;
-  wire [3:0] \$1554 ;
+  wire [3:0] \$1553 ;
+  wire \$1554 ;
   wire \$1555 ;
   wire \$1556 ;
-  wire \$1557 ;
-  wire [3:0] \$1558 ;
+  wire [3:0] \$1557 ;
+  wire \$1558 ;
   wire \$1559 ;
   wire [9:0] \$156 ;
   wire \$1560 ;
-  wire \$1561 ;
-  wire [3:0] \$1562 ;
+  wire [3:0] \$1561 ;
+  wire \$1562 ;
   wire \$1563 ;
   wire \$1564 ;
-  wire \$1565 ;
-  wire [3:0] \$1566 ;
+  wire [3:0] \$1565 ;
+  wire \$1566 ;
   wire \$1567 ;
   wire \$1568 ;
-  wire \$1569 ;
+  wire [3:0] \$1569 ;
   wire \$157 ;
-  wire [3:0] \$1570 ;
+  wire \$1570 ;
   wire \$1571 ;
   wire \$1572 ;
-  wire \$1573 ;
-  wire [3:0] \$1574 ;
+  wire [3:0] \$1573 ;
+  wire \$1574 ;
   wire \$1575 ;
   wire \$1576 ;
-  wire \$1577 ;
-  wire [3:0] \$1578 ;
+  wire [3:0] \$1577 ;
+  wire \$1578 ;
   wire \$1579 ;
   wire \$158 ;
   wire \$1580 ;
-  wire \$1581 ;
-  wire [3:0] \$1582 ;
+  wire [3:0] \$1581 ;
+  wire \$1582 ;
   wire \$1583 ;
   wire \$1584 ;
-  wire \$1585 ;
-  wire [3:0] \$1586 ;
+  wire [3:0] \$1585 ;
+  wire \$1586 ;
   wire \$1587 ;
   wire \$1588 ;
-  wire \$1589 ;
+  wire [3:0] \$1589 ;
   wire [8:0] \$159 ;
-  wire [3:0] \$1590 ;
+  wire \$1590 ;
   wire \$1591 ;
   wire \$1592 ;
-  wire \$1593 ;
-  wire [3:0] \$1594 ;
+  wire [3:0] \$1593 ;
+  wire \$1594 ;
   wire \$1595 ;
   wire \$1596 ;
-  wire \$1597 ;
-  wire [3:0] \$1598 ;
+  wire [3:0] \$1597 ;
+  wire \$1598 ;
   wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
   wire \$1600 ;
-  wire \$1601 ;
-  wire [3:0] \$1602 ;
+  wire [3:0] \$1601 ;
+  wire \$1602 ;
   wire \$1603 ;
   wire \$1604 ;
-  wire \$1605 ;
-  wire [3:0] \$1606 ;
+  wire [3:0] \$1605 ;
+  wire \$1606 ;
   wire \$1607 ;
   wire \$1608 ;
-  wire \$1609 ;
+  wire [3:0] \$1609 ;
   wire \$161 ;
-  wire [3:0] \$1610 ;
+  wire \$1610 ;
   wire \$1611 ;
   wire \$1612 ;
-  wire \$1613 ;
-  wire [3:0] \$1614 ;
+  wire [3:0] \$1613 ;
+  wire \$1614 ;
   wire \$1615 ;
   wire \$1616 ;
-  wire \$1617 ;
-  wire [3:0] \$1618 ;
+  wire [3:0] \$1617 ;
+  wire \$1618 ;
   wire \$1619 ;
   wire \$162 ;
   wire \$1620 ;
-  wire \$1621 ;
-  wire [3:0] \$1622 ;
+  wire [3:0] \$1621 ;
+  wire \$1622 ;
   wire \$1623 ;
   wire \$1624 ;
-  wire \$1625 ;
-  wire [3:0] \$1626 ;
+  wire [3:0] \$1625 ;
+  wire \$1626 ;
   wire \$1627 ;
   wire \$1628 ;
-  wire \$1629 ;
+  wire [3:0] \$1629 ;
   wire \$163 ;
-  wire [3:0] \$1630 ;
+  wire \$1630 ;
   wire \$1631 ;
   wire \$1632 ;
-  wire \$1633 ;
-  wire [3:0] \$1634 ;
+  wire [3:0] \$1633 ;
+  wire \$1634 ;
   wire \$1635 ;
   wire \$1636 ;
-  wire \$1637 ;
-  wire [3:0] \$1638 ;
+  wire [3:0] \$1637 ;
+  wire \$1638 ;
   wire \$1639 ;
   wire \$164 ;
   wire \$1640 ;
-  wire \$1641 ;
-  wire [3:0] \$1642 ;
+  wire [3:0] \$1641 ;
+  wire \$1642 ;
   wire \$1643 ;
   wire \$1644 ;
-  wire \$1645 ;
-  wire [3:0] \$1646 ;
+  wire [3:0] \$1645 ;
+  wire \$1646 ;
   wire \$1647 ;
   wire \$1648 ;
-  wire \$1649 ;
+  wire [3:0] \$1649 ;
   wire \$165 ;
-  wire [3:0] \$1650 ;
+  wire \$1650 ;
   wire \$1651 ;
   wire \$1652 ;
-  wire \$1653 ;
-  wire [3:0] \$1654 ;
+  wire [3:0] \$1653 ;
+  wire \$1654 ;
   wire \$1655 ;
   wire \$1656 ;
-  wire \$1657 ;
-  wire [3:0] \$1658 ;
+  wire [3:0] \$1657 ;
+  wire \$1658 ;
   wire \$1659 ;
   wire \$166 ;
   wire \$1660 ;
-  wire \$1661 ;
-  wire [3:0] \$1662 ;
+  wire [3:0] \$1661 ;
+  wire \$1662 ;
   wire \$1663 ;
   wire \$1664 ;
-  wire \$1665 ;
-  wire [3:0] \$1666 ;
+  wire [3:0] \$1665 ;
+  wire \$1666 ;
   wire \$1667 ;
   wire \$1668 ;
-  wire \$1669 ;
+  wire [3:0] \$1669 ;
   wire \$167 ;
-  wire [3:0] \$1670 ;
+  wire \$1670 ;
   wire \$1671 ;
   wire \$1672 ;
-  wire \$1673 ;
-  wire [3:0] \$1674 ;
+  wire [3:0] \$1673 ;
+  wire \$1674 ;
   wire \$1675 ;
   wire \$1676 ;
-  wire \$1677 ;
-  wire [3:0] \$1678 ;
+  wire [3:0] \$1677 ;
+  wire \$1678 ;
   wire \$1679 ;
   wire [9:0] \$168 ;
   wire \$1680 ;
-  wire \$1681 ;
-  wire [3:0] \$1682 ;
+  wire [3:0] \$1681 ;
+  wire \$1682 ;
   wire \$1683 ;
   wire \$1684 ;
-  wire \$1685 ;
-  wire [3:0] \$1686 ;
+  wire [3:0] \$1685 ;
+  wire \$1686 ;
   wire \$1687 ;
   wire \$1688 ;
-  wire \$1689 ;
+  wire [57:0] \$1689 ;
   wire \$169 ;
-  wire [3:0] \$1690 ;
+  wire \$1690 ;
   wire \$1691 ;
   wire \$1692 ;
   wire \$1693 ;
-  wire [3:0] \$1694 ;
+  wire \$1694 ;
   wire \$1695 ;
   wire \$1696 ;
-  wire \$1697 ;
-  wire [3:0] \$1698 ;
-  wire \$1699 ;
+  reg [31:0] \$1697 ;
+  reg \$1698 ;
+  reg \$1699 ;
   wire \$17 ;
   wire \$170 ;
-  wire \$1700 ;
-  wire \$1701 ;
-  wire [3:0] \$1702 ;
-  wire \$1703 ;
-  wire \$1704 ;
-  wire \$1705 ;
-  wire [57:0] \$1706 ;
-  wire \$1707 ;
-  wire \$1708 ;
-  wire \$1709 ;
+  reg [1:0] \$1700 ;
+  reg \$1701 ;
+  reg \$1702 ;
+  reg \$1703 ;
+  reg \$1704 ;
+  reg \$1705 ;
+  reg \$1706 ;
+  reg \$1707 ;
+  reg \$1708 ;
+  reg \$1709 ;
   wire \$171 ;
-  wire \$1710 ;
-  wire \$1711 ;
-  wire \$1712 ;
-  wire \$1713 ;
-  reg [31:0] \$1714 ;
+  reg \$1710 ;
+  reg \$1711 ;
+  reg \$1712 ;
+  reg \$1713 ;
+  reg \$1714 ;
   reg \$1715 ;
   reg \$1716 ;
-  reg [1:0] \$1717 ;
+  reg \$1717 ;
   reg \$1718 ;
   reg \$1719 ;
   wire \$172 ;
@@ -9546,158 +9581,141 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1721 ;
   reg \$1722 ;
   reg \$1723 ;
-  reg \$1724 ;
-  reg \$1725 ;
-  reg \$1726 ;
-  reg \$1727 ;
-  reg \$1728 ;
-  reg \$1729 ;
+  reg [4:0] \$1724 ;
+  reg [3:0] \$1725 ;
+  reg [1:0] \$1726 ;
+  reg [31:0] \$1727 ;
+  reg [1:0] \$1728 ;
+  reg [31:0] \$1729 ;
   wire [32:0] \$173 ;
-  reg \$1730 ;
-  reg \$1731 ;
-  reg \$1732 ;
+  reg [1:0] \$1730 ;
+  reg [1:0] \$1731 ;
+  reg [3:0] \$1732 ;
   reg \$1733 ;
-  reg \$1734 ;
+  reg [1:0] \$1734 ;
   reg \$1735 ;
-  reg \$1736 ;
-  reg \$1737 ;
+  reg [4:0] \$1736 ;
+  reg [17:0] \$1737 ;
   reg \$1738 ;
   reg \$1739 ;
   wire [32:0] \$174 ;
   reg \$1740 ;
-  reg [4:0] \$1741 ;
-  reg [3:0] \$1742 ;
-  reg [1:0] \$1743 ;
-  reg [31:0] \$1744 ;
-  reg [1:0] \$1745 ;
+  reg [8:0] \$1741 ;
+  reg [8:0] \$1742 ;
+  reg \$1743 ;
+  reg \$1744 ;
+  reg [8:0] \$1745 ;
   reg [31:0] \$1746 ;
-  reg [1:0] \$1747 ;
-  reg [1:0] \$1748 ;
-  reg [3:0] \$1749 ;
+  reg [31:0] \$1747 ;
+  reg [31:0] \$1748 ;
+  reg [31:0] \$1749 ;
   wire [32:0] \$175 ;
-  reg \$1750 ;
-  reg [1:0] \$1751 ;
+  reg [17:0] \$1750 ;
+  reg \$1751 ;
   reg \$1752 ;
-  reg [4:0] \$1753 ;
-  reg [17:0] \$1754 ;
-  reg \$1755 ;
+  reg \$1753 ;
+  reg [7:0] \$1754 ;
+  reg [7:0] \$1755 ;
   reg \$1756 ;
   reg \$1757 ;
-  reg [8:0] \$1758 ;
-  reg [8:0] \$1759 ;
+  reg [7:0] \$1758 ;
+  reg [31:0] \$1759 ;
   wire [32:0] \$176 ;
-  reg \$1760 ;
-  reg \$1761 ;
-  reg [8:0] \$1762 ;
-  reg [31:0] \$1763 ;
-  reg [31:0] \$1764 ;
-  reg [31:0] \$1765 ;
-  reg [31:0] \$1766 ;
-  reg [17:0] \$1767 ;
-  reg \$1768 ;
+  reg [31:0] \$1760 ;
+  reg [31:0] \$1761 ;
+  reg [31:0] \$1762 ;
+  reg [17:0] \$1763 ;
+  reg \$1764 ;
+  reg \$1765 ;
+  reg \$1766 ;
+  reg [5:0] \$1767 ;
+  reg [5:0] \$1768 ;
   reg \$1769 ;
   wire [17:0] \$177 ;
   reg \$1770 ;
-  reg [7:0] \$1771 ;
-  reg [7:0] \$1772 ;
-  reg \$1773 ;
-  reg \$1774 ;
-  reg [7:0] \$1775 ;
-  reg [31:0] \$1776 ;
-  reg [31:0] \$1777 ;
-  reg [31:0] \$1778 ;
-  reg [31:0] \$1779 ;
+  reg [5:0] \$1771 ;
+  reg [31:0] \$1772 ;
+  reg [31:0] \$1773 ;
+  reg [31:0] \$1774 ;
+  reg [31:0] \$1775 ;
+  reg \$1776 ;
+  reg [15:0] \$1777 ;
+  reg [3:0] \$1778 ;
+  reg [3:0] \$1779 ;
   wire \$178 ;
-  reg [17:0] \$1780 ;
-  reg \$1781 ;
-  reg \$1782 ;
-  reg \$1783 ;
-  reg [5:0] \$1784 ;
-  reg [5:0] \$1785 ;
-  reg \$1786 ;
-  reg \$1787 ;
-  reg [5:0] \$1788 ;
-  reg [31:0] \$1789 ;
+  reg [3:0] \$1780 ;
+  reg [3:0] \$1781 ;
+  reg [9:0] \$1782 ;
+  reg [10:0] \$1783 ;
+  reg \$1784 ;
+  reg \$1785 ;
+  reg [15:0] \$1786 ;
+  reg [1:0] \$1787 ;
+  reg [13:0] \$1788 ;
+  reg \$1789 ;
   wire \$179 ;
   reg [31:0] \$1790 ;
-  reg [31:0] \$1791 ;
+  reg [3:0] \$1791 ;
   reg [31:0] \$1792 ;
-  reg \$1793 ;
-  reg [15:0] \$1794 ;
-  reg [3:0] \$1795 ;
-  reg [3:0] \$1796 ;
-  reg [3:0] \$1797 ;
-  reg [3:0] \$1798 ;
-  reg [9:0] \$1799 ;
+  reg [31:0] \$1793 ;
+  reg [31:0] \$1794 ;
+  reg \$1795 ;
+  reg [1:0] \$1796 ;
+  reg [2:0] \$1797 ;
+  reg [2:0] \$1798 ;
+  reg [7:0] \$1799 ;
   wire \$18 ;
   wire \$180 ;
-  reg [10:0] \$1800 ;
-  reg \$1801 ;
-  reg \$1802 ;
-  reg [15:0] \$1803 ;
-  reg [1:0] \$1804 ;
-  reg [13:0] \$1805 ;
-  reg \$1806 ;
-  reg [31:0] \$1807 ;
-  reg [3:0] \$1808 ;
-  reg [31:0] \$1809 ;
+  reg [39:0] \$1800 ;
+  reg [39:0] \$1801 ;
+  reg [39:0] \$1802 ;
+  reg [57:0] \$1803 ;
+  reg [3:0] \$1804 ;
+  reg [3:0] \$1805 ;
+  reg [3:0] \$1806 ;
+  reg [3:0] \$1807 ;
+  reg [9:0] \$1808 ;
+  reg [10:0] \$1809 ;
   wire \$181 ;
-  reg [31:0] \$1810 ;
-  reg [31:0] \$1811 ;
-  reg \$1812 ;
-  reg [1:0] \$1813 ;
-  reg [2:0] \$1814 ;
-  reg [2:0] \$1815 ;
-  reg [7:0] \$1816 ;
-  reg [39:0] \$1817 ;
-  reg [39:0] \$1818 ;
-  reg [39:0] \$1819 ;
+  reg \$1810 ;
+  reg [3:0] \$1811 ;
+  reg [7:0] \$1812 ;
+  reg [7:0] \$1813 ;
+  reg [15:0] \$1814 ;
+  reg [31:0] \$1815 ;
+  reg \$1816 ;
+  reg [3:0] \$1817 ;
+  reg \$1818 ;
+  reg \$1819 ;
   wire \$182 ;
-  reg [57:0] \$1820 ;
-  reg [3:0] \$1821 ;
-  reg [3:0] \$1822 ;
-  reg [3:0] \$1823 ;
-  reg [3:0] \$1824 ;
-  reg [9:0] \$1825 ;
-  reg [10:0] \$1826 ;
+  reg [3:0] \$1820 ;
+  reg [31:0] \$1821 ;
+  reg \$1822 ;
+  reg \$1823 ;
+  reg \$1824 ;
+  reg \$1825 ;
+  reg \$1826 ;
   reg \$1827 ;
-  reg [3:0] \$1828 ;
-  reg [7:0] \$1829 ;
+  reg \$1828 ;
+  reg \$1829 ;
   wire \$183 ;
-  reg [7:0] \$1830 ;
-  reg [15:0] \$1831 ;
-  reg [31:0] \$1832 ;
+  reg \$1830 ;
+  reg \$1831 ;
+  reg \$1832 ;
   reg \$1833 ;
-  reg [3:0] \$1834 ;
+  reg \$1834 ;
   reg \$1835 ;
   reg \$1836 ;
-  reg [3:0] \$1837 ;
-  reg [31:0] \$1838 ;
-  reg \$1839 ;
+  reg \$1837 ;
+  reg \$1838 ;
+  reg [4:0] \$1839 ;
   wire \$184 ;
-  reg \$1840 ;
-  reg \$1841 ;
-  reg \$1842 ;
-  reg \$1843 ;
-  reg \$1844 ;
-  reg \$1845 ;
-  reg \$1846 ;
-  reg \$1847 ;
-  reg \$1848 ;
-  reg \$1849 ;
+  reg [4:0] \$1840 ;
+  reg [16:0] \$1841 ;
+  reg [16:0] \$1842 ;
+  reg [16:0] \$1843 ;
   wire \$185 ;
-  reg \$1850 ;
-  reg \$1851 ;
-  reg \$1852 ;
-  reg \$1853 ;
-  reg \$1854 ;
-  reg \$1855 ;
-  reg [4:0] \$1856 ;
-  reg [4:0] \$1857 ;
-  reg [16:0] \$1858 ;
-  reg [16:0] \$1859 ;
   wire [5:0] \$186 ;
-  reg [16:0] \$1860 ;
   wire [5:0] \$187 ;
   wire [7:0] \$188 ;
   wire [7:0] \$189 ;
@@ -9730,21 +9748,21 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire \$215 ;
+  wire [15:0] \$215 ;
   wire \$216 ;
   wire \$217 ;
-  wire [15:0] \$218 ;
+  wire \$218 ;
   wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
+  wire [4:0] \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire [4:0] \$223 ;
+  wire \$223 ;
   wire \$224 ;
-  wire \$225 ;
+  wire [4:0] \$225 ;
   wire \$226 ;
   wire \$227 ;
-  wire [4:0] \$228 ;
+  wire \$228 ;
   wire \$229 ;
   wire \$23 ;
   wire \$230 ;
@@ -9955,32 +9973,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  wire [6:0] \$418 ;
+  wire [6:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  reg [13:0] \$420 ;
+  wire [6:0] \$421 ;
+  wire [6:0] \$422 ;
+  reg [13:0] \$423 ;
+  wire [15:0] \$424 ;
+  wire [15:0] \$425 ;
+  wire [11:0] \$426 ;
+  wire [11:0] \$427 ;
+  wire [12:0] \$428 ;
+  wire [11:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire [6:0] \$433 ;
-  wire [6:0] \$434 ;
-  reg [13:0] \$435 ;
-  wire [6:0] \$436 ;
-  wire [6:0] \$437 ;
-  reg [13:0] \$438 ;
-  wire [15:0] \$439 ;
+  wire [11:0] \$430 ;
+  wire [12:0] \$431 ;
+  wire [11:0] \$432 ;
+  wire [11:0] \$433 ;
+  wire [12:0] \$434 ;
+  wire [11:0] \$435 ;
+  wire [11:0] \$436 ;
+  wire [12:0] \$437 ;
+  wire [11:0] \$438 ;
+  wire [11:0] \$439 ;
   wire \$44 ;
-  wire [15:0] \$440 ;
+  wire [12:0] \$440 ;
   wire [11:0] \$441 ;
   wire [11:0] \$442 ;
   wire [12:0] \$443 ;
@@ -10167,23 +10185,23 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [11:0] \$606 ;
   wire [11:0] \$607 ;
   wire [12:0] \$608 ;
-  wire [11:0] \$609 ;
+  wire [31:0] \$609 ;
   wire [120:0] \$61 ;
-  wire [11:0] \$610 ;
-  wire [12:0] \$611 ;
-  wire [11:0] \$612 ;
-  wire [11:0] \$613 ;
-  wire [12:0] \$614 ;
-  wire [11:0] \$615 ;
-  wire [11:0] \$616 ;
-  wire [12:0] \$617 ;
-  wire [11:0] \$618 ;
-  wire [11:0] \$619 ;
+  wire [31:0] \$610 ;
+  wire [31:0] \$611 ;
+  wire [31:0] \$612 ;
+  wire [31:0] \$613 ;
+  wire [31:0] \$614 ;
+  wire [31:0] \$615 ;
+  wire [31:0] \$616 ;
+  wire [1:0] \$617 ;
+  wire [31:0] \$618 ;
+  wire [4:0] \$619 ;
   reg \$62 ;
-  wire [12:0] \$620 ;
-  wire [11:0] \$621 ;
-  wire [11:0] \$622 ;
-  wire [12:0] \$623 ;
+  wire [4:0] \$620 ;
+  wire [4:0] \$621 ;
+  wire [31:0] \$622 ;
+  wire [31:0] \$623 ;
   wire [31:0] \$624 ;
   wire [31:0] \$625 ;
   wire [31:0] \$626 ;
@@ -10193,47 +10211,47 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$63 ;
   wire [31:0] \$630 ;
   wire [31:0] \$631 ;
-  wire [1:0] \$632 ;
+  wire [31:0] \$632 ;
   wire [31:0] \$633 ;
-  wire [4:0] \$634 ;
-  wire [4:0] \$635 ;
-  wire [4:0] \$636 ;
+  wire [31:0] \$634 ;
+  wire [31:0] \$635 ;
+  wire [31:0] \$636 ;
   wire [31:0] \$637 ;
   wire [31:0] \$638 ;
   wire [31:0] \$639 ;
   wire [1:0] \$64 ;
-  wire [31:0] \$640 ;
-  wire [31:0] \$641 ;
-  wire [31:0] \$642 ;
-  wire [31:0] \$643 ;
-  wire [31:0] \$644 ;
-  wire [31:0] \$645 ;
-  wire [31:0] \$646 ;
-  wire [31:0] \$647 ;
-  wire [31:0] \$648 ;
-  wire [31:0] \$649 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
-  wire [31:0] \$650 ;
-  wire [31:0] \$651 ;
-  wire [31:0] \$652 ;
-  wire [31:0] \$653 ;
-  wire [31:0] \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire [31:0] \$655 ;
+  wire [31:0] \$656 ;
+  wire [31:0] \$657 ;
+  wire [31:0] \$658 ;
+  wire [31:0] \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
+  wire [31:0] \$660 ;
+  wire [31:0] \$661 ;
+  wire [31:0] \$662 ;
+  wire [8:0] \$663 ;
+  wire [31:0] \$664 ;
+  wire [8:0] \$665 ;
+  wire [31:0] \$666 ;
+  wire [31:0] \$667 ;
+  wire [31:0] \$668 ;
+  wire [31:0] \$669 ;
   wire [120:0] \$67 ;
   wire [31:0] \$670 ;
   wire [31:0] \$671 ;
@@ -10243,46 +10261,46 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$675 ;
   wire [31:0] \$676 ;
   wire [31:0] \$677 ;
-  wire [8:0] \$678 ;
+  wire [31:0] \$678 ;
   wire [31:0] \$679 ;
   wire [120:0] \$68 ;
-  wire [8:0] \$680 ;
+  wire [16:0] \$680 ;
   wire [31:0] \$681 ;
   wire [31:0] \$682 ;
   wire [31:0] \$683 ;
-  wire [31:0] \$684 ;
-  wire [31:0] \$685 ;
-  wire [31:0] \$686 ;
-  wire [31:0] \$687 ;
-  wire [31:0] \$688 ;
-  wire [31:0] \$689 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   reg \$69 ;
-  wire [31:0] \$690 ;
-  wire [31:0] \$691 ;
-  wire [31:0] \$692 ;
-  wire [31:0] \$693 ;
-  wire [31:0] \$694 ;
-  wire [16:0] \$695 ;
-  wire [31:0] \$696 ;
-  wire [31:0] \$697 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
   wire [31:0] \$698 ;
-  wire \$699 ;
+  wire [31:0] \$699 ;
   wire [120:0] \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
+  wire [31:0] \$700 ;
+  wire [31:0] \$701 ;
+  wire [31:0] \$702 ;
+  wire [31:0] \$703 ;
+  wire [31:0] \$704 ;
+  wire [31:0] \$705 ;
+  wire [7:0] \$706 ;
+  wire [31:0] \$707 ;
+  wire [7:0] \$708 ;
+  wire [31:0] \$709 ;
   wire [1:0] \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
+  wire [31:0] \$710 ;
+  wire [31:0] \$711 ;
+  wire [31:0] \$712 ;
   wire [31:0] \$713 ;
   wire [31:0] \$714 ;
   wire [31:0] \$715 ;
@@ -10292,44 +10310,44 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$719 ;
   wire \$72 ;
   wire [31:0] \$720 ;
-  wire [7:0] \$721 ;
+  wire [31:0] \$721 ;
   wire [31:0] \$722 ;
-  wire [7:0] \$723 ;
+  wire [16:0] \$723 ;
   wire [31:0] \$724 ;
   wire [31:0] \$725 ;
   wire [31:0] \$726 ;
-  wire [31:0] \$727 ;
-  wire [31:0] \$728 ;
-  wire [31:0] \$729 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire \$73 ;
-  wire [31:0] \$730 ;
-  wire [31:0] \$731 ;
-  wire [31:0] \$732 ;
-  wire [31:0] \$733 ;
-  wire [31:0] \$734 ;
-  wire [31:0] \$735 ;
-  wire [31:0] \$736 ;
-  wire [31:0] \$737 ;
-  wire [16:0] \$738 ;
-  wire [31:0] \$739 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
   wire [120:0] \$74 ;
-  wire [31:0] \$740 ;
+  wire \$740 ;
   wire [31:0] \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
+  wire [31:0] \$742 ;
+  wire [31:0] \$743 ;
+  wire [31:0] \$744 ;
+  wire [31:0] \$745 ;
+  wire [31:0] \$746 ;
+  wire [31:0] \$747 ;
+  wire [31:0] \$748 ;
+  wire [5:0] \$749 ;
   wire [120:0] \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
+  wire [31:0] \$750 ;
+  wire [5:0] \$751 ;
+  wire [31:0] \$752 ;
+  wire [31:0] \$753 ;
+  wire [31:0] \$754 ;
+  wire [31:0] \$755 ;
   wire [31:0] \$756 ;
   wire [31:0] \$757 ;
   wire [31:0] \$758 ;
@@ -10339,29 +10357,29 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$761 ;
   wire [31:0] \$762 ;
   wire [31:0] \$763 ;
-  wire [5:0] \$764 ;
+  wire [31:0] \$764 ;
   wire [31:0] \$765 ;
-  wire [5:0] \$766 ;
+  wire [16:0] \$766 ;
   wire [31:0] \$767 ;
   wire [31:0] \$768 ;
   wire [31:0] \$769 ;
   wire \$77 ;
-  wire [31:0] \$770 ;
-  wire [31:0] \$771 ;
-  wire [31:0] \$772 ;
-  wire [31:0] \$773 ;
-  wire [31:0] \$774 ;
-  wire [31:0] \$775 ;
-  wire [31:0] \$776 ;
-  wire [31:0] \$777 ;
-  wire [31:0] \$778 ;
-  wire [31:0] \$779 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire \$78 ;
-  wire [31:0] \$780 ;
-  wire [16:0] \$781 ;
-  wire [31:0] \$782 ;
-  wire [31:0] \$783 ;
-  wire [31:0] \$784 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
   wire \$785 ;
   wire \$786 ;
   wire \$787 ;
@@ -10374,55 +10392,55 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
+  wire [11:0] \$796 ;
+  wire [6:0] \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire [120:0] \$80 ;
   wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire \$805 ;
-  wire \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
+  wire [31:0] \$801 ;
+  wire [31:0] \$802 ;
+  wire [25:0] \$803 ;
+  wire [40:0] \$804 ;
+  wire [31:0] \$805 ;
+  wire [33:0] \$806 ;
+  wire [40:0] \$807 ;
+  wire [31:0] \$808 ;
+  wire [33:0] \$809 ;
   reg \$81 ;
-  wire \$810 ;
-  wire [11:0] \$811 ;
-  wire [6:0] \$812 ;
+  wire [40:0] \$810 ;
+  wire \$811 ;
+  wire \$812 ;
   wire \$813 ;
-  wire \$814 ;
+  wire [57:0] \$814 ;
   wire \$815 ;
-  wire [31:0] \$816 ;
-  wire [31:0] \$817 ;
-  wire [25:0] \$818 ;
-  wire [40:0] \$819 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire [4:0] \$819 ;
   wire \$82 ;
-  wire [31:0] \$820 ;
-  wire [33:0] \$821 ;
-  wire [40:0] \$822 ;
-  wire [31:0] \$823 ;
-  wire [33:0] \$824 ;
-  wire [40:0] \$825 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire [4:0] \$824 ;
+  wire \$825 ;
   wire \$826 ;
   wire \$827 ;
   wire \$828 ;
-  wire [57:0] \$829 ;
+  wire \$829 ;
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
   wire \$832 ;
   wire \$833 ;
-  wire [4:0] \$834 ;
+  wire \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
   wire \$838 ;
-  wire [4:0] \$839 ;
+  wire \$839 ;
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
@@ -10600,136 +10618,137 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$10 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$100 ;
+  wire \$auto$rtlil.cc:2739:Not$10 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$100 ;
   wire [3:0] \$auto$rtlil.cc:2739:Not$102 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$104 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$106 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$108 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$104 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$106 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$108 ;
   wire [3:0] \$auto$rtlil.cc:2739:Not$110 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$112 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$114 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$116 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$112 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$114 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$116 ;
   wire [4:0] \$auto$rtlil.cc:2739:Not$118 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$12 ;
-  wire [5:0] \$auto$rtlil.cc:2739:Not$120 ;
-  wire \$auto$rtlil.cc:2739:Not$122 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$120 ;
+  wire [5:0] \$auto$rtlil.cc:2739:Not$122 ;
   wire \$auto$rtlil.cc:2739:Not$124 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$126 ;
+  wire \$auto$rtlil.cc:2739:Not$126 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$128 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$130 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$132 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$14 ;
-  wire \$auto$rtlil.cc:2739:Not$16 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$18 ;
-  wire \$auto$rtlil.cc:2739:Not$2 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$134 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$14 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$16 ;
+  wire \$auto$rtlil.cc:2739:Not$18 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$2 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$22 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$24 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$26 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$22 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$24 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$26 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$28 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$30 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$32 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$30 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$32 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$34 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$36 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$38 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$36 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$38 ;
   wire \$auto$rtlil.cc:2739:Not$4 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$40 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$40 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$42 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$44 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$46 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$48 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$44 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$46 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$48 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$50 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$52 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$54 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$56 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$52 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$54 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$56 ;
   wire [3:0] \$auto$rtlil.cc:2739:Not$58 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$6 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$60 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$62 ;
+  wire \$auto$rtlil.cc:2739:Not$6 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$60 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$62 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$64 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$66 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$68 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$70 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$66 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$68 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$70 ;
   wire [3:0] \$auto$rtlil.cc:2739:Not$72 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$74 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$76 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$78 ;
-  wire \$auto$rtlil.cc:2739:Not$8 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$74 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$76 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$78 ;
+  wire [1:0] \$auto$rtlil.cc:2739:Not$8 ;
   wire [3:0] \$auto$rtlil.cc:2739:Not$80 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$82 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$84 ;
-  wire [4:0] \$auto$rtlil.cc:2739:Not$86 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$82 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$84 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$86 ;
   wire [4:0] \$auto$rtlil.cc:2739:Not$88 ;
-  wire [5:0] \$auto$rtlil.cc:2739:Not$90 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$92 ;
+  wire [4:0] \$auto$rtlil.cc:2739:Not$90 ;
+  wire [5:0] \$auto$rtlil.cc:2739:Not$92 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$94 ;
-  wire [3:0] \$auto$rtlil.cc:2739:Not$96 ;
-  wire [2:0] \$auto$rtlil.cc:2739:Not$98 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$96 ;
+  wire [3:0] \$auto$rtlil.cc:2739:Not$98 ;
   reg \$signal  = 1'h0;
   reg [4:0] \$signal$103  = 5'h00;
   reg [4:0] \$signal$104  = 5'h00;
   wire [4:0] \$signal$105 ;
   (* init = 16'h0000 *)
   wire [15:0] \$signal$165 ;
-  reg [1:0] \$signal$251  = 2'h0;
+  reg [1:0] \$signal$252  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg \$signal$290  = 1'h0;
-  reg [3:0] \$signal$291  = 4'h0;
-  reg \$signal$294  = 1'h0;
+  reg \$signal$291  = 1'h0;
+  reg [3:0] \$signal$292  = 4'h0;
   reg \$signal$295  = 1'h0;
-  reg [3:0] \$signal$296  = 4'h0;
-  reg [31:0] \$signal$297  = 32'd0;
-  reg \$signal$311  = 1'h0;
+  reg \$signal$296  = 1'h0;
+  reg [3:0] \$signal$297  = 4'h0;
+  reg [31:0] \$signal$298  = 32'd0;
+  reg \$signal$312  = 1'h0;
   wire [1:0] \$signal$89 ;
   reg [31:0] \$signal$90  = 32'd0;
   reg \$signal$94  = 1'h0;
   reg \$signal$95  = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$317 ;
+  wire [1:0] \$signature__addr$318 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$319 ;
-  wire [1:0] \$signature__addr$322 ;
+  wire [1:0] \$signature__addr$320 ;
+  wire [1:0] \$signature__addr$323 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$324 ;
-  wire [1:0] \$signature__addr$327 ;
+  wire [1:0] \$signature__addr$325 ;
+  wire [1:0] \$signature__addr$328 ;
   (* init = 2'h0 *)
-  wire [1:0] \$signature__addr$329 ;
-  wire [1:0] \$signature__addr$332 ;
+  wire [1:0] \$signature__addr$330 ;
+  wire [1:0] \$signature__addr$333 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$338 ;
+  wire [3:0] \$signature__addr$339 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$365 ;
+  wire [3:0] \$signature__addr$366 ;
   wire [120:0] \$signature__data ;
   wire [120:0] \$signature__data$100 ;
   wire [120:0] \$signature__data$101 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$315 ;
+  wire [120:0] \$signature__data$316 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$320 ;
+  wire [120:0] \$signature__data$321 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$325 ;
+  wire [120:0] \$signature__data$326 ;
   (* init = 121'h0000000000000000000000000000000 *)
-  wire [120:0] \$signature__data$330 ;
+  wire [120:0] \$signature__data$331 ;
   (* init = 16'h0000 *)
-  wire [15:0] \$signature__data$339 ;
-  wire [57:0] \$signature__data$366 ;
+  wire [15:0] \$signature__data$340 ;
+  wire [57:0] \$signature__data$367 ;
   wire [120:0] \$signature__data$99 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
-  wire \$signature__en$318 ;
+  wire \$signature__en$319 ;
   (* init = 1'h0 *)
-  wire \$signature__en$321 ;
-  wire \$signature__en$323 ;
+  wire \$signature__en$322 ;
+  wire \$signature__en$324 ;
   (* init = 1'h0 *)
-  wire \$signature__en$326 ;
-  wire \$signature__en$328 ;
+  wire \$signature__en$327 ;
+  wire \$signature__en$329 ;
   (* init = 1'h0 *)
-  wire \$signature__en$331 ;
-  wire \$signature__en$333 ;
-  wire \$signature__en$340 ;
-  wire \$signature__en$367 ;
+  wire \$signature__en$332 ;
+  wire \$signature__en$334 ;
+  wire \$signature__en$341 ;
+  wire \$signature__en$368 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -10754,7 +10773,6 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire bus__r_err;
   input bus__r_req;
   wire bus__r_req;
-  output bus__r_slow;
   wire bus__r_slow;
   output bus__r_slow_ack;
   wire bus__r_slow_ack;
@@ -10885,33 +10903,35 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   input native_free_valid;
   wire native_free_valid;
   reg native_turn = 1'h0;
+  output new_alloc;
+  wire new_alloc;
   wire popped;
-  output \port$3627$0 ;
-  wire \port$3627$0 ;
-  output \port$3628$0 ;
-  wire \port$3628$0 ;
-  output \port$3630$0 ;
-  wire \port$3630$0 ;
-  output [56:0] \port$4068$1 ;
-  wire [56:0] \port$4068$1 ;
-  input [14:0] \port$4490$0 ;
-  wire [14:0] \port$4490$0 ;
-  input [23:0] \port$4490$55 ;
-  wire [23:0] \port$4490$55 ;
-  input [23:0] \port$4496$0 ;
-  wire [23:0] \port$4496$0 ;
-  input [22:0] \port$4511$0 ;
-  wire [22:0] \port$4511$0 ;
-  input [40:0] \port$4543$0 ;
-  wire [40:0] \port$4543$0 ;
-  input [35:0] \port$4635$0 ;
-  wire [35:0] \port$4635$0 ;
+  output \port$3616$0 ;
+  wire \port$3616$0 ;
+  output \port$3617$0 ;
+  wire \port$3617$0 ;
+  output \port$3619$0 ;
+  wire \port$3619$0 ;
+  output [56:0] \port$4054$1 ;
+  wire [56:0] \port$4054$1 ;
+  input [14:0] \port$4477$0 ;
+  wire [14:0] \port$4477$0 ;
+  input [23:0] \port$4477$55 ;
+  wire [23:0] \port$4477$55 ;
+  input [23:0] \port$4483$0 ;
+  wire [23:0] \port$4483$0 ;
+  input [22:0] \port$4498$0 ;
+  wire [22:0] \port$4498$0 ;
+  input [40:0] \port$4530$0 ;
+  wire [40:0] \port$4530$0 ;
+  input [35:0] \port$4626$0 ;
+  wire [35:0] \port$4626$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4809$0 ;
-  wire [4:0] \port$4809$0 ;
+  output [4:0] \port$4800$0 ;
+  wire [4:0] \port$4800$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5079$0 ;
-  wire [4:0] \port$5079$0 ;
+  output [4:0] \port$5070$0 ;
+  wire [4:0] \port$5070$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10984,9 +11004,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$364 ;
+  wire [3:0] \read__addr$365 ;
   wire [15:0] read__data;
-  wire [57:0] \read__data$274 ;
+  wire [57:0] \read__data$275 ;
   reg ready = 1'h0;
   input \ready$6 ;
   wire \ready$6 ;
@@ -11172,16 +11192,16 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_plain = 1'h0;
   reg [15:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$340 )
+    if (\$signature__en$341 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [57:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$367 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$251 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
+    if (\$signature__en$368 )
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1515 , \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], w1_is_flush };
   end
-  assign \read__data$274  = command_queue_ring[command_queue_rd];
+  assign \read__data$275  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
   always @(posedge aclk_clk) begin
     if (log_bank0_wen)
@@ -11223,80 +11243,80 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$101  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4496$0 [23] ? { 6'h00, \port$4496$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4483$0 [23] ? { 6'h00, \port$4483$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4511$0 [20:5], 46'h000000000000, \port$4511$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4511$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4490$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4490$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4490$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4496$0 [20:5], \port$4543$0 [32:1], \port$4543$0 [40:33], \$2 , 1'h0, \port$4543$0 [0], 3'h1, \port$4496$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4498$0 [20:5], 46'h000000000000, \port$4498$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4498$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4477$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4477$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4477$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4483$0 [20:5], \port$4530$0 [32:1], \port$4530$0 [40:33], \$2 , 1'h0, \port$4530$0 [0], 3'h1, \port$4483$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4511$0 [20:5], 46'h000000000000, \port$4511$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4511$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4490$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4490$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4490$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4498$0 [20:5], 46'h000000000000, \port$4498$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4498$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4477$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4477$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4477$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4490$0 [4:1] == 1'h1;
+  assign \$15  = \port$4477$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4490$0 [0];
-  assign \$18  = ! \port$4490$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4477$0 [0];
+  assign \$18  = ! \port$4477$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4496$0 [0];
-  assign \$21  = ! \port$4496$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4483$0 [0];
+  assign \$21  = ! \port$4483$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4511$0 [0];
-  assign \$24  = ! \port$4511$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4498$0 [0];
+  assign \$24  = ! \port$4498$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4490$0 [4:1] == 1'h1;
+  assign \$26  = \port$4477$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4490$0 [6:5];
+  assign \$28  = ! \port$4477$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4490$0 [0];
-  assign \$31  = \port$4490$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4477$0 [0];
+  assign \$31  = \port$4477$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4496$0 [0];
-  assign \$34  = \port$4496$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4483$0 [0];
+  assign \$34  = \port$4483$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4511$0 [0];
-  assign \$37  = \port$4511$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4498$0 [0];
+  assign \$37  = \port$4498$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4490$0 [4:1] == 1'h1;
+  assign \$39  = \port$4477$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4490$0 [6:5] == 1'h1;
+  assign \$41  = \port$4477$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4490$0 [0];
-  assign \$44  = \port$4490$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4477$0 [0];
+  assign \$44  = \port$4477$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4496$0 [0];
-  assign \$47  = \port$4496$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4483$0 [0];
+  assign \$47  = \port$4483$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4511$0 [0];
-  assign \$50  = \port$4511$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4498$0 [0];
+  assign \$50  = \port$4498$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4490$0 [4:1] == 1'h1;
+  assign \$52  = \port$4477$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4490$0 [6:5] == 2'h2;
+  assign \$54  = \port$4477$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
-  assign \$58  = ! \$1284 [1:0];
-  assign \$59  = \$1284 [1:0] == 1'h1;
+  assign \$58  = ! \$1269 [1:0];
+  assign \$59  = \$1269 [1:0] == 1'h1;
   assign \$60  = \$59  ? e1_new1 : e1_new2;
   assign \$61  = \$58  ? e1_new0 : \$60 ;
   assign \$63  = tail[1:0] > 1'h1;
   assign \$64  = \$63  ? tail_next_row : tail_row;
-  assign \$65  = ! \$1285 [1:0];
-  assign \$66  = \$1285 [1:0] == 1'h1;
+  assign \$65  = ! \$1270 [1:0];
+  assign \$66  = \$1270 [1:0] == 1'h1;
   assign \$67  = \$66  ? e1_new1 : e1_new2;
   assign \$68  = \$65  ? e1_new0 : \$67 ;
   assign \$70  = tail[1:0] > 2'h2;
   assign \$71  = \$70  ? tail_next_row : tail_row;
-  assign \$72  = ! \$1286 [1:0];
-  assign \$73  = \$1286 [1:0] == 1'h1;
+  assign \$72  = ! \$1271 [1:0];
+  assign \$73  = \$1271 [1:0] == 1'h1;
   assign \$74  = \$73  ? e1_new1 : e1_new2;
   assign \$75  = \$72  ? e1_new0 : \$74 ;
-  assign \$77  = ! \$1287 [1:0];
-  assign \$78  = \$1287 [1:0] == 1'h1;
+  assign \$77  = ! \$1272 [1:0];
+  assign \$78  = \$1272 [1:0] == 1'h1;
   assign \$79  = \$78  ? e1_new1 : e1_new2;
   assign \$80  = \$77  ? e1_new0 : \$79 ;
   assign \$82  = popped ? 1'h1 : space_plus_all_ge1;
@@ -11306,7 +11326,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$86  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$87  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$88  = space_short ? 5'h01 : space_over[4:0];
-  assign \$89  = space_short ? 5'h00 : \$1300 [4:0];
+  assign \$89  = space_short ? 5'h00 : \$1285 [4:0];
   assign \$90  = popped ? \$88  : \$89 ;
   assign \$91  = tail + 2'h3;
   assign \$92  = tail + 2'h2;
@@ -11326,7 +11346,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$107  = \$signal$95  ? \$106  : 121'h0000000000000000000000000000000;
   assign \$108  = ~ \$signal$104 ;
   assign \$109  = \$signal$103  & \$108 ;
-  assign \$110  = \$109  | { low_water_hit, \$1305 , \$1303 , e1_exhausted, \$1302  };
+  assign \$110  = \$109  | { low_water_hit, \$1290 , \$1288 , e1_exhausted, \$1287  };
   assign \$111  = 9'h100 - small_low_water;
   assign \$112  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
   assign \$117  = \$116  == small_ev_free;
@@ -11393,235 +11413,230 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$207  = large_fails + large_ev_fail;
   assign \$208  = large_frees + large_ev_free;
   assign \$209  = large_flushes + large_ev_flush;
-  assign \$210  = ! bus__r_addr[5:0];
-  assign \$211  = 7'h70 >> bus__r_addr[11:6];
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = ~ \$212 ;
-  assign \$214  = bus__r_req & \$213 ;
-  assign \$215  = ~ alloc_queue_pop;
-  assign \$216  = alloc_queue_count[0] & \$215 ;
-  assign \$217  = ~ \$216 ;
-  assign \$218  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
-  assign \$219  = ~ alloc_queue_pop;
-  assign \$220  = alloc_queue_count[0] & \$219 ;
-  assign \$221  = ~ \$220 ;
-  assign \$222  = \$221  & alloc_queue_held[0];
-  assign \$223  = alloc_queue_rd_next + 1'h1;
-  assign \$224  = ~ alloc_queue_pop;
-  assign \$225  = alloc_queue_count[0] & \$224 ;
-  assign \$226  = alloc_queue_held[0] | \$225 ;
-  assign \$227  = alloc_queue_push & \$226 ;
-  assign \$228  = alloc_queue_wr_next + 1'h1;
+  assign \$210  = ~ \$1299 [8];
+  assign \$211  = bus__r_req & \$210 ;
+  assign \$212  = ~ alloc_queue_pop;
+  assign \$213  = alloc_queue_count[0] & \$212 ;
+  assign \$214  = ~ \$213 ;
+  assign \$215  = alloc_queue_held[0] ? read__data : alloc_queue_w_data;
+  assign \$216  = ~ alloc_queue_pop;
+  assign \$217  = alloc_queue_count[0] & \$216 ;
+  assign \$218  = ~ \$217 ;
+  assign \$219  = \$218  & alloc_queue_held[0];
+  assign \$220  = alloc_queue_rd_next + 1'h1;
+  assign \$221  = ~ alloc_queue_pop;
+  assign \$222  = alloc_queue_count[0] & \$221 ;
+  assign \$223  = alloc_queue_held[0] | \$222 ;
+  assign \$224  = alloc_queue_push & \$223 ;
+  assign \$225  = alloc_queue_wr_next + 1'h1;
+  assign \$226  = ~ alloc_queue_pop;
+  assign \$227  = alloc_queue_count[0] & \$226 ;
+  assign \$228  = alloc_queue_push & \$227 ;
   assign \$229  = ~ alloc_queue_pop;
   assign \$230  = alloc_queue_count[0] & \$229 ;
-  assign \$231  = alloc_queue_push & \$230 ;
-  assign \$232  = ~ alloc_queue_pop;
-  assign \$233  = alloc_queue_count[0] & \$232 ;
-  assign \$234  = ~ \$233 ;
-  assign \$235  = \$234  & alloc_queue_held[0];
-  assign \$236  = ~ alloc_queue_push;
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = \$237  ? alloc_queue_held[1] : alloc_queue_held[0];
-  assign \$239  = \$231  ? 1'h1 : \$238 ;
+  assign \$231  = ~ \$230 ;
+  assign \$232  = \$231  & alloc_queue_held[0];
+  assign \$233  = ~ alloc_queue_push;
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = \$234  ? alloc_queue_held[1] : alloc_queue_held[0];
+  assign \$236  = \$228  ? 1'h1 : \$235 ;
+  assign \$237  = ~ alloc_queue_pop;
+  assign \$238  = alloc_queue_count[0] & \$237 ;
+  assign \$239  = alloc_queue_push & \$238 ;
   assign \$240  = ~ alloc_queue_pop;
   assign \$241  = alloc_queue_count[0] & \$240 ;
-  assign \$242  = alloc_queue_push & \$241 ;
-  assign \$243  = ~ alloc_queue_pop;
-  assign \$244  = alloc_queue_count[0] & \$243 ;
-  assign \$245  = ~ \$244 ;
-  assign \$246  = \$245  & alloc_queue_held[0];
-  assign \$247  = ~ alloc_queue_push;
-  assign \$248  = \$246  & \$247 ;
-  assign \$249  = \$248  ? alloc_queue_held[2] : alloc_queue_held[1];
-  assign \$250  = \$242  ? alloc_queue_held[0] : \$249 ;
+  assign \$242  = ~ \$241 ;
+  assign \$243  = \$242  & alloc_queue_held[0];
+  assign \$244  = ~ alloc_queue_push;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = \$245  ? alloc_queue_held[2] : alloc_queue_held[1];
+  assign \$247  = \$239  ? alloc_queue_held[0] : \$246 ;
+  assign \$248  = ~ alloc_queue_pop;
+  assign \$249  = alloc_queue_count[0] & \$248 ;
+  assign \$250  = alloc_queue_push & \$249 ;
   assign \$251  = ~ alloc_queue_pop;
   assign \$252  = alloc_queue_count[0] & \$251 ;
-  assign \$253  = alloc_queue_push & \$252 ;
-  assign \$254  = ~ alloc_queue_pop;
-  assign \$255  = alloc_queue_count[0] & \$254 ;
-  assign \$256  = ~ \$255 ;
-  assign \$257  = \$256  & alloc_queue_held[0];
-  assign \$258  = ~ alloc_queue_push;
-  assign \$259  = \$257  & \$258 ;
-  assign \$260  = \$259  ? alloc_queue_held[3] : alloc_queue_held[2];
-  assign \$261  = \$253  ? alloc_queue_held[1] : \$260 ;
+  assign \$253  = ~ \$252 ;
+  assign \$254  = \$253  & alloc_queue_held[0];
+  assign \$255  = ~ alloc_queue_push;
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = \$256  ? alloc_queue_held[3] : alloc_queue_held[2];
+  assign \$258  = \$250  ? alloc_queue_held[1] : \$257 ;
+  assign \$259  = ~ alloc_queue_pop;
+  assign \$260  = alloc_queue_count[0] & \$259 ;
+  assign \$261  = alloc_queue_push & \$260 ;
   assign \$262  = ~ alloc_queue_pop;
   assign \$263  = alloc_queue_count[0] & \$262 ;
-  assign \$264  = alloc_queue_push & \$263 ;
-  assign \$265  = ~ alloc_queue_pop;
-  assign \$266  = alloc_queue_count[0] & \$265 ;
-  assign \$267  = ~ \$266 ;
-  assign \$268  = \$267  & alloc_queue_held[0];
-  assign \$269  = ~ alloc_queue_push;
-  assign \$270  = \$268  & \$269 ;
-  assign \$271  = \$270  ? alloc_queue_held[4] : alloc_queue_held[3];
-  assign \$272  = \$264  ? alloc_queue_held[2] : \$271 ;
+  assign \$264  = ~ \$263 ;
+  assign \$265  = \$264  & alloc_queue_held[0];
+  assign \$266  = ~ alloc_queue_push;
+  assign \$267  = \$265  & \$266 ;
+  assign \$268  = \$267  ? alloc_queue_held[4] : alloc_queue_held[3];
+  assign \$269  = \$261  ? alloc_queue_held[2] : \$268 ;
+  assign \$270  = ~ alloc_queue_pop;
+  assign \$271  = alloc_queue_count[0] & \$270 ;
+  assign \$272  = alloc_queue_push & \$271 ;
   assign \$273  = ~ alloc_queue_pop;
   assign \$274  = alloc_queue_count[0] & \$273 ;
-  assign \$275  = alloc_queue_push & \$274 ;
-  assign \$276  = ~ alloc_queue_pop;
-  assign \$277  = alloc_queue_count[0] & \$276 ;
-  assign \$278  = ~ \$277 ;
-  assign \$279  = \$278  & alloc_queue_held[0];
-  assign \$280  = ~ alloc_queue_push;
-  assign \$281  = \$279  & \$280 ;
-  assign \$282  = \$281  ? alloc_queue_held[5] : alloc_queue_held[4];
-  assign \$283  = \$275  ? alloc_queue_held[3] : \$282 ;
+  assign \$275  = ~ \$274 ;
+  assign \$276  = \$275  & alloc_queue_held[0];
+  assign \$277  = ~ alloc_queue_push;
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = \$278  ? alloc_queue_held[5] : alloc_queue_held[4];
+  assign \$280  = \$272  ? alloc_queue_held[3] : \$279 ;
+  assign \$281  = ~ alloc_queue_pop;
+  assign \$282  = alloc_queue_count[0] & \$281 ;
+  assign \$283  = alloc_queue_push & \$282 ;
   assign \$284  = ~ alloc_queue_pop;
   assign \$285  = alloc_queue_count[0] & \$284 ;
-  assign \$286  = alloc_queue_push & \$285 ;
-  assign \$287  = ~ alloc_queue_pop;
-  assign \$288  = alloc_queue_count[0] & \$287 ;
-  assign \$289  = ~ \$288 ;
-  assign \$290  = \$289  & alloc_queue_held[0];
-  assign \$291  = ~ alloc_queue_push;
-  assign \$292  = \$290  & \$291 ;
-  assign \$293  = \$292  ? alloc_queue_held[6] : alloc_queue_held[5];
-  assign \$294  = \$286  ? alloc_queue_held[4] : \$293 ;
+  assign \$286  = ~ \$285 ;
+  assign \$287  = \$286  & alloc_queue_held[0];
+  assign \$288  = ~ alloc_queue_push;
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = \$289  ? alloc_queue_held[6] : alloc_queue_held[5];
+  assign \$291  = \$283  ? alloc_queue_held[4] : \$290 ;
+  assign \$292  = ~ alloc_queue_pop;
+  assign \$293  = alloc_queue_count[0] & \$292 ;
+  assign \$294  = alloc_queue_push & \$293 ;
   assign \$295  = ~ alloc_queue_pop;
   assign \$296  = alloc_queue_count[0] & \$295 ;
-  assign \$297  = alloc_queue_push & \$296 ;
-  assign \$298  = ~ alloc_queue_pop;
-  assign \$299  = alloc_queue_count[0] & \$298 ;
-  assign \$300  = ~ \$299 ;
-  assign \$301  = \$300  & alloc_queue_held[0];
-  assign \$302  = ~ alloc_queue_push;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = \$303  ? alloc_queue_held[7] : alloc_queue_held[6];
-  assign \$305  = \$297  ? alloc_queue_held[5] : \$304 ;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = \$297  & alloc_queue_held[0];
+  assign \$299  = ~ alloc_queue_push;
+  assign \$300  = \$298  & \$299 ;
+  assign \$301  = \$300  ? alloc_queue_held[7] : alloc_queue_held[6];
+  assign \$302  = \$294  ? alloc_queue_held[5] : \$301 ;
+  assign \$303  = ~ alloc_queue_pop;
+  assign \$304  = alloc_queue_count[0] & \$303 ;
+  assign \$305  = alloc_queue_push & \$304 ;
   assign \$306  = ~ alloc_queue_pop;
   assign \$307  = alloc_queue_count[0] & \$306 ;
-  assign \$308  = alloc_queue_push & \$307 ;
-  assign \$309  = ~ alloc_queue_pop;
-  assign \$310  = alloc_queue_count[0] & \$309 ;
-  assign \$311  = ~ \$310 ;
-  assign \$312  = \$311  & alloc_queue_held[0];
-  assign \$313  = ~ alloc_queue_push;
-  assign \$314  = \$312  & \$313 ;
-  assign \$315  = \$314  ? alloc_queue_held[8] : alloc_queue_held[7];
-  assign \$316  = \$308  ? alloc_queue_held[6] : \$315 ;
+  assign \$308  = ~ \$307 ;
+  assign \$309  = \$308  & alloc_queue_held[0];
+  assign \$310  = ~ alloc_queue_push;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = \$311  ? alloc_queue_held[8] : alloc_queue_held[7];
+  assign \$313  = \$305  ? alloc_queue_held[6] : \$312 ;
+  assign \$314  = ~ alloc_queue_pop;
+  assign \$315  = alloc_queue_count[0] & \$314 ;
+  assign \$316  = alloc_queue_push & \$315 ;
   assign \$317  = ~ alloc_queue_pop;
   assign \$318  = alloc_queue_count[0] & \$317 ;
-  assign \$319  = alloc_queue_push & \$318 ;
-  assign \$320  = ~ alloc_queue_pop;
-  assign \$321  = alloc_queue_count[0] & \$320 ;
-  assign \$322  = ~ \$321 ;
-  assign \$323  = \$322  & alloc_queue_held[0];
-  assign \$324  = ~ alloc_queue_push;
-  assign \$325  = \$323  & \$324 ;
-  assign \$326  = \$325  ? alloc_queue_held[9] : alloc_queue_held[8];
-  assign \$327  = \$319  ? alloc_queue_held[7] : \$326 ;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = \$319  & alloc_queue_held[0];
+  assign \$321  = ~ alloc_queue_push;
+  assign \$322  = \$320  & \$321 ;
+  assign \$323  = \$322  ? alloc_queue_held[9] : alloc_queue_held[8];
+  assign \$324  = \$316  ? alloc_queue_held[7] : \$323 ;
+  assign \$325  = ~ alloc_queue_pop;
+  assign \$326  = alloc_queue_count[0] & \$325 ;
+  assign \$327  = alloc_queue_push & \$326 ;
   assign \$328  = ~ alloc_queue_pop;
   assign \$329  = alloc_queue_count[0] & \$328 ;
-  assign \$330  = alloc_queue_push & \$329 ;
-  assign \$331  = ~ alloc_queue_pop;
-  assign \$332  = alloc_queue_count[0] & \$331 ;
-  assign \$333  = ~ \$332 ;
-  assign \$334  = \$333  & alloc_queue_held[0];
-  assign \$335  = ~ alloc_queue_push;
-  assign \$336  = \$334  & \$335 ;
-  assign \$337  = \$336  ? 1'h0 : alloc_queue_held[9];
-  assign \$338  = \$330  ? alloc_queue_held[8] : \$337 ;
-  assign \$339  = ~ alloc_queue_pop;
-  assign \$340  = alloc_queue_push & \$339 ;
-  assign \$341  = ~ alloc_queue_push;
-  assign \$342  = alloc_queue_pop & \$341 ;
-  assign \$343  = \$342  ? alloc_queue_count[1] : alloc_queue_count[0];
-  assign \$344  = \$340  ? 1'h1 : \$343 ;
-  assign \$345  = ~ alloc_queue_pop;
-  assign \$346  = alloc_queue_push & \$345 ;
-  assign \$347  = ~ alloc_queue_push;
-  assign \$348  = alloc_queue_pop & \$347 ;
-  assign \$349  = \$348  ? alloc_queue_count[2] : alloc_queue_count[1];
-  assign \$350  = \$346  ? alloc_queue_count[0] : \$349 ;
-  assign \$351  = ~ alloc_queue_pop;
-  assign \$352  = alloc_queue_push & \$351 ;
-  assign \$353  = ~ alloc_queue_push;
-  assign \$354  = alloc_queue_pop & \$353 ;
-  assign \$355  = \$354  ? alloc_queue_count[3] : alloc_queue_count[2];
-  assign \$356  = \$352  ? alloc_queue_count[1] : \$355 ;
-  assign \$357  = ~ alloc_queue_pop;
-  assign \$358  = alloc_queue_push & \$357 ;
-  assign \$359  = ~ alloc_queue_push;
-  assign \$360  = alloc_queue_pop & \$359 ;
-  assign \$361  = \$360  ? alloc_queue_count[4] : alloc_queue_count[3];
-  assign \$362  = \$358  ? alloc_queue_count[2] : \$361 ;
-  assign \$363  = ~ alloc_queue_pop;
-  assign \$364  = alloc_queue_push & \$363 ;
-  assign \$365  = ~ alloc_queue_push;
-  assign \$366  = alloc_queue_pop & \$365 ;
-  assign \$367  = \$366  ? alloc_queue_count[5] : alloc_queue_count[4];
-  assign \$368  = \$364  ? alloc_queue_count[3] : \$367 ;
-  assign \$369  = ~ alloc_queue_pop;
-  assign \$370  = alloc_queue_push & \$369 ;
-  assign \$371  = ~ alloc_queue_push;
-  assign \$372  = alloc_queue_pop & \$371 ;
-  assign \$373  = \$372  ? alloc_queue_count[6] : alloc_queue_count[5];
-  assign \$374  = \$370  ? alloc_queue_count[4] : \$373 ;
-  assign \$375  = ~ alloc_queue_pop;
-  assign \$376  = alloc_queue_push & \$375 ;
-  assign \$377  = ~ alloc_queue_push;
-  assign \$378  = alloc_queue_pop & \$377 ;
-  assign \$379  = \$378  ? alloc_queue_count[7] : alloc_queue_count[6];
-  assign \$380  = \$376  ? alloc_queue_count[5] : \$379 ;
-  assign \$381  = ~ alloc_queue_pop;
-  assign \$382  = alloc_queue_push & \$381 ;
-  assign \$383  = ~ alloc_queue_push;
-  assign \$384  = alloc_queue_pop & \$383 ;
-  assign \$385  = \$384  ? alloc_queue_count[8] : alloc_queue_count[7];
-  assign \$386  = \$382  ? alloc_queue_count[6] : \$385 ;
-  assign \$387  = ~ alloc_queue_pop;
-  assign \$388  = alloc_queue_push & \$387 ;
-  assign \$389  = ~ alloc_queue_push;
-  assign \$390  = alloc_queue_pop & \$389 ;
-  assign \$391  = \$390  ? alloc_queue_count[9] : alloc_queue_count[8];
-  assign \$392  = \$388  ? alloc_queue_count[7] : \$391 ;
-  assign \$393  = ~ alloc_queue_pop;
-  assign \$394  = alloc_queue_push & \$393 ;
-  assign \$395  = ~ alloc_queue_push;
-  assign \$396  = alloc_queue_pop & \$395 ;
-  assign \$397  = \$396  ? alloc_queue_count[10] : alloc_queue_count[9];
-  assign \$398  = \$394  ? alloc_queue_count[8] : \$397 ;
-  assign \$399  = ~ alloc_queue_pop;
-  assign \$400  = alloc_queue_push & \$399 ;
-  assign \$401  = ~ alloc_queue_push;
-  assign \$402  = alloc_queue_pop & \$401 ;
-  assign \$403  = \$402  ? 1'h0 : alloc_queue_count[10];
-  assign \$404  = \$400  ? alloc_queue_count[9] : \$403 ;
-  assign \$405  = alloc_queue_count[0] | staged_valid;
-  assign \$406  = ! bus__r_addr[5:0];
-  assign \$407  = 7'h70 >> bus__r_addr[11:6];
-  assign \$408  = \$406  & \$407 ;
-  assign \$409  = bus__r_req & \$408 ;
-  assign \$410  = \$405  | \$409 ;
-  assign \$411  = req_alloc & native_alloc_valid;
-  assign \$412  = ~ \$411 ;
-  assign \$413  = \$410  & \$412 ;
-  assign \$414  = ! bus__r_addr[5:0];
-  assign \$415  = 7'h70 >> bus__r_addr[11:6];
-  assign \$416  = \$414  & \$415 ;
-  assign \$417  = bus__r_req & \$416 ;
-  assign \$418  = alloc_queue_count[0] | staged_valid;
-  assign \$419  = ! bus__r_addr[5:0];
-  assign \$420  = 7'h70 >> bus__r_addr[11:6];
-  assign \$421  = \$419  & \$420 ;
-  assign \$422  = bus__r_req & \$421 ;
-  assign \$423  = \$418  | \$422 ;
-  assign \$424  = req_alloc & native_alloc_valid;
-  assign \$425  = ~ \$424 ;
-  assign \$426  = \$423  & \$425 ;
-  assign \$427  = ~ alloc_queue_count[0];
-  assign \$428  = ~ staged_valid;
-  assign \$429  = \$427  & \$428 ;
-  assign \$430  = \$426  & \$429 ;
-  assign \$431  = ~ \$430 ;
-  assign \$432  = \$417  & \$431 ;
-  assign \$433  = bus__r_addr[11:6] - 3'h4;
-  assign \$434  = bus__r_addr[11:6] - 3'h4;
-  assign \$436  = bus__r_addr[11:6] - 3'h4;
-  assign \$437  = bus__r_addr[11:6] - 3'h4;
-  assign \$439  = staged_valid ? alloc_queue_w_data : { \$438 , \$436 [1:0] };
-  assign \$440  = alloc_queue_count[0] ? alloc_queue_head : \$439 ;
+  assign \$330  = ~ \$329 ;
+  assign \$331  = \$330  & alloc_queue_held[0];
+  assign \$332  = ~ alloc_queue_push;
+  assign \$333  = \$331  & \$332 ;
+  assign \$334  = \$333  ? 1'h0 : alloc_queue_held[9];
+  assign \$335  = \$327  ? alloc_queue_held[8] : \$334 ;
+  assign \$336  = ~ alloc_queue_pop;
+  assign \$337  = alloc_queue_push & \$336 ;
+  assign \$338  = ~ alloc_queue_push;
+  assign \$339  = alloc_queue_pop & \$338 ;
+  assign \$340  = \$339  ? alloc_queue_count[1] : alloc_queue_count[0];
+  assign \$341  = \$337  ? 1'h1 : \$340 ;
+  assign \$342  = ~ alloc_queue_pop;
+  assign \$343  = alloc_queue_push & \$342 ;
+  assign \$344  = ~ alloc_queue_push;
+  assign \$345  = alloc_queue_pop & \$344 ;
+  assign \$346  = \$345  ? alloc_queue_count[2] : alloc_queue_count[1];
+  assign \$347  = \$343  ? alloc_queue_count[0] : \$346 ;
+  assign \$348  = ~ alloc_queue_pop;
+  assign \$349  = alloc_queue_push & \$348 ;
+  assign \$350  = ~ alloc_queue_push;
+  assign \$351  = alloc_queue_pop & \$350 ;
+  assign \$352  = \$351  ? alloc_queue_count[3] : alloc_queue_count[2];
+  assign \$353  = \$349  ? alloc_queue_count[1] : \$352 ;
+  assign \$354  = ~ alloc_queue_pop;
+  assign \$355  = alloc_queue_push & \$354 ;
+  assign \$356  = ~ alloc_queue_push;
+  assign \$357  = alloc_queue_pop & \$356 ;
+  assign \$358  = \$357  ? alloc_queue_count[4] : alloc_queue_count[3];
+  assign \$359  = \$355  ? alloc_queue_count[2] : \$358 ;
+  assign \$360  = ~ alloc_queue_pop;
+  assign \$361  = alloc_queue_push & \$360 ;
+  assign \$362  = ~ alloc_queue_push;
+  assign \$363  = alloc_queue_pop & \$362 ;
+  assign \$364  = \$363  ? alloc_queue_count[5] : alloc_queue_count[4];
+  assign \$365  = \$361  ? alloc_queue_count[3] : \$364 ;
+  assign \$366  = ~ alloc_queue_pop;
+  assign \$367  = alloc_queue_push & \$366 ;
+  assign \$368  = ~ alloc_queue_push;
+  assign \$369  = alloc_queue_pop & \$368 ;
+  assign \$370  = \$369  ? alloc_queue_count[6] : alloc_queue_count[5];
+  assign \$371  = \$367  ? alloc_queue_count[4] : \$370 ;
+  assign \$372  = ~ alloc_queue_pop;
+  assign \$373  = alloc_queue_push & \$372 ;
+  assign \$374  = ~ alloc_queue_push;
+  assign \$375  = alloc_queue_pop & \$374 ;
+  assign \$376  = \$375  ? alloc_queue_count[7] : alloc_queue_count[6];
+  assign \$377  = \$373  ? alloc_queue_count[5] : \$376 ;
+  assign \$378  = ~ alloc_queue_pop;
+  assign \$379  = alloc_queue_push & \$378 ;
+  assign \$380  = ~ alloc_queue_push;
+  assign \$381  = alloc_queue_pop & \$380 ;
+  assign \$382  = \$381  ? alloc_queue_count[8] : alloc_queue_count[7];
+  assign \$383  = \$379  ? alloc_queue_count[6] : \$382 ;
+  assign \$384  = ~ alloc_queue_pop;
+  assign \$385  = alloc_queue_push & \$384 ;
+  assign \$386  = ~ alloc_queue_push;
+  assign \$387  = alloc_queue_pop & \$386 ;
+  assign \$388  = \$387  ? alloc_queue_count[9] : alloc_queue_count[8];
+  assign \$389  = \$385  ? alloc_queue_count[7] : \$388 ;
+  assign \$390  = ~ alloc_queue_pop;
+  assign \$391  = alloc_queue_push & \$390 ;
+  assign \$392  = ~ alloc_queue_push;
+  assign \$393  = alloc_queue_pop & \$392 ;
+  assign \$394  = \$393  ? alloc_queue_count[10] : alloc_queue_count[9];
+  assign \$395  = \$391  ? alloc_queue_count[8] : \$394 ;
+  assign \$396  = ~ alloc_queue_pop;
+  assign \$397  = alloc_queue_push & \$396 ;
+  assign \$398  = ~ alloc_queue_push;
+  assign \$399  = alloc_queue_pop & \$398 ;
+  assign \$400  = \$399  ? 1'h0 : alloc_queue_count[10];
+  assign \$401  = \$397  ? alloc_queue_count[9] : \$400 ;
+  assign \$402  = alloc_queue_count[0] | staged_valid;
+  assign \$403  = \$402  | \$1299 [8];
+  assign \$404  = req_alloc & native_alloc_valid;
+  assign \$405  = ~ \$404 ;
+  assign \$406  = \$403  & \$405 ;
+  assign \$407  = alloc_queue_count[0] | staged_valid;
+  assign \$408  = \$407  | \$1299 [8];
+  assign \$409  = req_alloc & native_alloc_valid;
+  assign \$410  = ~ \$409 ;
+  assign \$411  = \$408  & \$410 ;
+  assign \$412  = ~ alloc_queue_count[0];
+  assign \$413  = ~ staged_valid;
+  assign \$414  = \$412  & \$413 ;
+  assign \$415  = \$411  & \$414 ;
+  assign \$416  = ~ \$415 ;
+  assign \$417  = \$1299 [8] & \$416 ;
+  assign \$418  = bus__r_addr[11:6] - 3'h4;
+  assign \$419  = bus__r_addr[11:6] - 3'h4;
+  assign \$421  = bus__r_addr[11:6] - 3'h4;
+  assign \$422  = bus__r_addr[11:6] - 3'h4;
+  assign \$424  = staged_valid ? alloc_queue_w_data : { \$423 , \$421 [1:0] };
+  assign \$425  = alloc_queue_count[0] ? alloc_queue_head : \$424 ;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = \$427  + 1'h1;
+  assign \$430  = ~ \$429 ;
+  assign \$431  = \$430  + 1'h1;
+  assign \$433  = ~ \$432 ;
+  assign \$434  = \$433  + 1'h1;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = \$436  + 1'h1;
+  assign \$439  = ~ \$438 ;
+  assign \$440  = \$439  + 1'h1;
   assign \$442  = ~ \$441 ;
   assign \$443  = \$442  + 1'h1;
   assign \$445  = ~ \$444 ;
@@ -11734,1627 +11749,1614 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$605  = \$604  + 1'h1;
   assign \$607  = ~ \$606 ;
   assign \$608  = \$607  + 1'h1;
-  assign \$610  = ~ \$609 ;
-  assign \$611  = \$610  + 1'h1;
-  assign \$613  = ~ \$612 ;
-  assign \$614  = \$613  + 1'h1;
-  assign \$616  = ~ \$615 ;
-  assign \$617  = \$616  + 1'h1;
-  assign \$619  = ~ \$618 ;
-  assign \$620  = \$619  + 1'h1;
-  assign \$622  = ~ \$621 ;
-  assign \$623  = \$622  + 1'h1;
-  assign \$624  = r1_sel_id ? 32'd1213677900 : 32'd0;
-  assign \$625  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$609  = r1_sel_id ? 32'd1213677900 : 32'd0;
+  assign \$610  = r1_sel_version ? 32'd256 : 32'd0;
+  assign \$611  = \$609  | \$610 ;
+  assign \$612  = r1_sel_config ? 32'd272106760 : 32'd0;
+  assign \$613  = r1_sel_config2 ? 32'd134352936 : 32'd0;
+  assign \$614  = \$612  | \$613 ;
+  assign \$615  = \$611  | \$614 ;
+  assign \$617  = r1_sel_status ? { \$signal , ready } : 2'h0;
+  assign \$619  = r1_sel_irq_status ? \$signal$103  : 5'h00;
+  assign \$620  = r1_sel_irq_enable ? irq_enable : 5'h00;
+  assign \$621  = \$619  | \$620 ;
+  assign \$622  = \$618  | { 27'h0000000, \$621  };
+  assign \$623  = \$615  | \$622 ;
+  assign \$624  = r1_sel_err_count ? \$signal$90  : 32'd0;
+  assign \$625  = r1_sel_err_dropped ? err_dropped : 32'd0;
   assign \$626  = \$624  | \$625 ;
-  assign \$627  = r1_sel_config ? 32'd272106760 : 32'd0;
-  assign \$628  = r1_sel_config2 ? 32'd134352936 : 32'd0;
+  assign \$627  = r1_sel_err_head0 ? { head_shown_valid, head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
+  assign \$628  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
   assign \$629  = \$627  | \$628 ;
   assign \$630  = \$626  | \$629 ;
-  assign \$632  = r1_sel_status ? { \$signal , ready } : 2'h0;
-  assign \$634  = r1_sel_irq_status ? \$signal$103  : 5'h00;
-  assign \$635  = r1_sel_irq_enable ? irq_enable : 5'h00;
-  assign \$636  = \$634  | \$635 ;
-  assign \$637  = \$633  | { 27'h0000000, \$636  };
+  assign \$631  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
+  assign \$632  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
+  assign \$633  = \$631  | \$632 ;
+  assign \$635  = r1_sel_cycle ? cycle : 32'd0;
+  assign \$637  = \$633  | \$636 ;
   assign \$638  = \$630  | \$637 ;
-  assign \$639  = r1_sel_err_count ? \$signal$90  : 32'd0;
-  assign \$640  = r1_sel_err_dropped ? err_dropped : 32'd0;
-  assign \$641  = \$639  | \$640 ;
-  assign \$642  = r1_sel_err_head0 ? { head_shown_valid, head_entry[6:4], head_entry[8:7], 2'h0, head_entry[3:0], 4'h0, head_entry[16:9], head_entry[24:17] } : 32'd0;
-  assign \$643  = r1_sel_err_head1 ? head_entry[56:25] : 32'd0;
-  assign \$644  = \$642  | \$643 ;
-  assign \$645  = \$641  | \$644 ;
-  assign \$646  = r1_sel_err_head2 ? head_entry[88:57] : 32'd0;
-  assign \$647  = r1_sel_err_head3 ? head_entry[120:89] : 32'd0;
-  assign \$648  = \$646  | \$647 ;
-  assign \$650  = r1_sel_cycle ? cycle : 32'd0;
-  assign \$652  = \$648  | \$651 ;
-  assign \$653  = \$645  | \$652 ;
-  assign \$654  = \$638  | \$653 ;
-  assign \$655  = r1_sel_id | r1_sel_version;
-  assign \$656  = r1_sel_config | r1_sel_config2;
-  assign \$657  = \$655  | \$656 ;
-  assign \$658  = r1_sel_ctrl | r1_sel_status;
-  assign \$659  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$639  = \$623  | \$638 ;
+  assign \$640  = r1_sel_id | r1_sel_version;
+  assign \$641  = r1_sel_config | r1_sel_config2;
+  assign \$642  = \$640  | \$641 ;
+  assign \$643  = r1_sel_ctrl | r1_sel_status;
+  assign \$644  = r1_sel_irq_status | r1_sel_irq_enable;
+  assign \$645  = \$643  | \$644 ;
+  assign \$646  = \$642  | \$645 ;
+  assign \$647  = r1_sel_err_count | r1_sel_err_dropped;
+  assign \$648  = r1_sel_err_head0 | r1_sel_err_head1;
+  assign \$649  = \$647  | \$648 ;
+  assign \$650  = r1_sel_err_head2 | r1_sel_err_head3;
+  assign \$651  = r1_sel_err_pop | r1_sel_cycle;
+  assign \$652  = \$650  | \$651 ;
+  assign \$653  = \$649  | \$652 ;
+  assign \$654  = \$646  | \$653 ;
+  assign \$658  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
+  assign \$659  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
   assign \$660  = \$658  | \$659 ;
-  assign \$661  = \$657  | \$660 ;
-  assign \$662  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$663  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$664  = \$662  | \$663 ;
-  assign \$665  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$666  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$667  = \$665  | \$666 ;
+  assign \$662  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
+  assign \$663  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
+  assign \$664  = \$662  | { 23'h000000, \$663  };
+  assign \$665  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
+  assign \$666  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$667  = { 23'h000000, \$665  } | \$666 ;
   assign \$668  = \$664  | \$667 ;
   assign \$669  = \$661  | \$668 ;
-  assign \$673  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
-  assign \$674  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
-  assign \$675  = \$673  | \$674 ;
-  assign \$677  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
-  assign \$678  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
-  assign \$679  = \$677  | { 23'h000000, \$678  };
-  assign \$680  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
-  assign \$681  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
-  assign \$682  = { 23'h000000, \$680  } | \$681 ;
-  assign \$683  = \$679  | \$682 ;
-  assign \$684  = \$676  | \$683 ;
-  assign \$685  = r1_sel_pool0_fails ? small_fails : 32'd0;
-  assign \$686  = r1_sel_pool0_frees ? small_frees : 32'd0;
-  assign \$687  = \$685  | \$686 ;
-  assign \$692  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
-  assign \$695  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
-  assign \$696  = \$694  | { 15'h0000, \$695  };
-  assign \$697  = \$691  | \$696 ;
-  assign \$698  = \$684  | \$697 ;
-  assign \$699  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$700  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$701  = \$699  | \$700 ;
-  assign \$702  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$703  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$704  = \$702  | \$703 ;
-  assign \$705  = \$701  | \$704 ;
-  assign \$706  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$707  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$708  = \$706  | \$707 ;
-  assign \$709  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$710  = \$709  | r1_sel_pool0_low_water;
-  assign \$711  = \$708  | \$710 ;
-  assign \$712  = \$705  | \$711 ;
-  assign \$714  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
-  assign \$716  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
-  assign \$717  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
-  assign \$718  = \$716  | \$717 ;
-  assign \$719  = \$715  | \$718 ;
-  assign \$720  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
-  assign \$721  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
-  assign \$722  = \$720  | { 24'h000000, \$721  };
-  assign \$723  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
-  assign \$724  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
-  assign \$725  = { 24'h000000, \$723  } | \$724 ;
-  assign \$726  = \$722  | \$725 ;
-  assign \$727  = \$719  | \$726 ;
-  assign \$728  = r1_sel_pool1_fails ? medium_fails : 32'd0;
-  assign \$729  = r1_sel_pool1_frees ? medium_frees : 32'd0;
-  assign \$730  = \$728  | \$729 ;
-  assign \$735  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
-  assign \$738  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
-  assign \$739  = \$737  | { 15'h0000, \$738  };
-  assign \$740  = \$734  | \$739 ;
-  assign \$741  = \$727  | \$740 ;
-  assign \$742  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$743  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$744  = \$742  | \$743 ;
-  assign \$745  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$746  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
-  assign \$747  = \$745  | \$746 ;
-  assign \$748  = \$744  | \$747 ;
-  assign \$749  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$750  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$751  = \$749  | \$750 ;
-  assign \$752  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$753  = \$752  | r1_sel_pool1_low_water;
-  assign \$754  = \$751  | \$753 ;
-  assign \$755  = \$748  | \$754 ;
-  assign \$757  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
-  assign \$759  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
-  assign \$760  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
-  assign \$761  = \$759  | \$760 ;
+  assign \$670  = r1_sel_pool0_fails ? small_fails : 32'd0;
+  assign \$671  = r1_sel_pool0_frees ? small_frees : 32'd0;
+  assign \$672  = \$670  | \$671 ;
+  assign \$677  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
+  assign \$680  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
+  assign \$681  = \$679  | { 15'h0000, \$680  };
+  assign \$682  = \$676  | \$681 ;
+  assign \$683  = \$669  | \$682 ;
+  assign \$684  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
+  assign \$685  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
+  assign \$686  = \$684  | \$685 ;
+  assign \$687  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
+  assign \$688  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
+  assign \$689  = \$687  | \$688 ;
+  assign \$690  = \$686  | \$689 ;
+  assign \$691  = r1_sel_pool0_fails | r1_sel_pool0_frees;
+  assign \$692  = r1_sel_pool0_info | r1_sel_pool0_flush;
+  assign \$693  = \$691  | \$692 ;
+  assign \$694  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
+  assign \$695  = \$694  | r1_sel_pool0_low_water;
+  assign \$696  = \$693  | \$695 ;
+  assign \$697  = \$690  | \$696 ;
+  assign \$699  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
+  assign \$701  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
+  assign \$702  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
+  assign \$703  = \$701  | \$702 ;
+  assign \$704  = \$700  | \$703 ;
+  assign \$705  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
+  assign \$706  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
+  assign \$707  = \$705  | { 24'h000000, \$706  };
+  assign \$708  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
+  assign \$709  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
+  assign \$710  = { 24'h000000, \$708  } | \$709 ;
+  assign \$711  = \$707  | \$710 ;
+  assign \$712  = \$704  | \$711 ;
+  assign \$713  = r1_sel_pool1_fails ? medium_fails : 32'd0;
+  assign \$714  = r1_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$715  = \$713  | \$714 ;
+  assign \$720  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
+  assign \$723  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
+  assign \$724  = \$722  | { 15'h0000, \$723  };
+  assign \$725  = \$719  | \$724 ;
+  assign \$726  = \$712  | \$725 ;
+  assign \$727  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
+  assign \$728  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
+  assign \$729  = \$727  | \$728 ;
+  assign \$730  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
+  assign \$731  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
+  assign \$732  = \$730  | \$731 ;
+  assign \$733  = \$729  | \$732 ;
+  assign \$734  = r1_sel_pool1_fails | r1_sel_pool1_frees;
+  assign \$735  = r1_sel_pool1_info | r1_sel_pool1_flush;
+  assign \$736  = \$734  | \$735 ;
+  assign \$737  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
+  assign \$738  = \$737  | r1_sel_pool1_low_water;
+  assign \$739  = \$736  | \$738 ;
+  assign \$740  = \$733  | \$739 ;
+  assign \$742  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
+  assign \$744  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
+  assign \$745  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
+  assign \$746  = \$744  | \$745 ;
+  assign \$747  = \$743  | \$746 ;
+  assign \$748  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
+  assign \$749  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
+  assign \$750  = \$748  | { 26'h0000000, \$749  };
+  assign \$751  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
+  assign \$752  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
+  assign \$753  = { 26'h0000000, \$751  } | \$752 ;
+  assign \$754  = \$750  | \$753 ;
+  assign \$755  = \$747  | \$754 ;
+  assign \$756  = r1_sel_pool2_fails ? large_fails : 32'd0;
+  assign \$757  = r1_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$758  = \$756  | \$757 ;
+  assign \$759  = r1_sel_pool2_info ? 32'd12 : 32'd0;
   assign \$762  = \$758  | \$761 ;
-  assign \$763  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
-  assign \$764  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
-  assign \$765  = \$763  | { 26'h0000000, \$764  };
-  assign \$766  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
-  assign \$767  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
-  assign \$768  = { 26'h0000000, \$766  } | \$767 ;
-  assign \$769  = \$765  | \$768 ;
-  assign \$770  = \$762  | \$769 ;
-  assign \$771  = r1_sel_pool2_fails ? large_fails : 32'd0;
-  assign \$772  = r1_sel_pool2_frees ? large_frees : 32'd0;
-  assign \$773  = \$771  | \$772 ;
-  assign \$774  = r1_sel_pool2_info ? 32'd12 : 32'd0;
-  assign \$777  = \$773  | \$776 ;
-  assign \$778  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
-  assign \$781  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
-  assign \$782  = \$780  | { 15'h0000, \$781  };
-  assign \$783  = \$777  | \$782 ;
-  assign \$784  = \$770  | \$783 ;
-  assign \$785  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$786  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
-  assign \$787  = \$785  | \$786 ;
-  assign \$788  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$789  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
-  assign \$790  = \$788  | \$789 ;
-  assign \$791  = \$787  | \$790 ;
-  assign \$792  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$793  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$794  = \$792  | \$793 ;
-  assign \$795  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$796  = \$795  | r1_sel_pool2_low_water;
-  assign \$797  = \$794  | \$796 ;
-  assign \$798  = \$791  | \$797 ;
-  assign \$799  = w0_in_pools_queued & w0_free_at_queued;
-  assign \$800  = w0_in_pools_pins & w0_free_at_pins;
-  assign \$801  = bus__w_addr_from_queue ? \$799  : \$800 ;
-  assign \$802  = w0_full_word & \$801 ;
-  assign \$803  = w0_in_pools_queued & w0_flush_at_queued;
-  assign \$804  = w0_in_pools_pins & w0_flush_at_pins;
-  assign \$805  = bus__w_addr_from_queue ? \$803  : \$804 ;
-  assign \$806  = w0_full_word & \$805 ;
-  assign \$807  = w0_in_pools_queued & w0_command_at_queued;
-  assign \$808  = w0_in_pools_pins & w0_command_at_pins;
-  assign \$809  = bus__w_addr_from_queue ? \$807  : \$808 ;
-  assign \$810  = w0_full_word & \$809 ;
-  assign \$811  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$812  = \$811 [11:6] - 3'h4;
-  assign \$813  = w0_small_is & w0_small_slot_ok;
-  assign \$814  = w0_medium_is & w0_medium_slot_ok;
-  assign \$815  = w0_large_is & w0_large_slot_ok;
-  assign \$816  = bus__w_beat_from_queue ? \port$4635$0 [31:0] : bus__w_data;
-  assign \$817  = bus__w_beat_from_queue ? \port$4635$0 [31:0] : bus__w_data;
-  assign \$819  = 37'h1000000000 + \$818 ;
-  assign \$820  = bus__w_beat_from_queue ? \port$4635$0 [31:0] : bus__w_data;
-  assign \$822  = 37'h1000010000 + \$821 ;
-  assign \$823  = bus__w_beat_from_queue ? \port$4635$0 [31:0] : bus__w_data;
-  assign \$825  = 37'h1000100000 + \$824 ;
-  assign \$826  = ~ command_queue_pop;
-  assign \$827  = command_queue_count[0] & \$826 ;
-  assign \$828  = ~ \$827 ;
-  assign \$829  = command_queue_held[0] ? \read__data$274  : { w1_pool_is, w1_hit, w1_tag, \$signal$251 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
-  assign \$830  = ~ command_queue_pop;
-  assign \$831  = command_queue_count[0] & \$830 ;
-  assign \$832  = ~ \$831 ;
-  assign \$833  = \$832  & command_queue_held[0];
-  assign \$834  = command_queue_rd_next + 1'h1;
-  assign \$835  = ~ command_queue_pop;
-  assign \$836  = command_queue_count[0] & \$835 ;
-  assign \$837  = command_queue_held[0] | \$836 ;
+  assign \$763  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
+  assign \$766  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
+  assign \$767  = \$765  | { 15'h0000, \$766  };
+  assign \$768  = \$762  | \$767 ;
+  assign \$769  = \$755  | \$768 ;
+  assign \$770  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
+  assign \$771  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
+  assign \$772  = \$770  | \$771 ;
+  assign \$773  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
+  assign \$774  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
+  assign \$775  = \$773  | \$774 ;
+  assign \$776  = \$772  | \$775 ;
+  assign \$777  = r1_sel_pool2_fails | r1_sel_pool2_frees;
+  assign \$778  = r1_sel_pool2_info | r1_sel_pool2_flush;
+  assign \$779  = \$777  | \$778 ;
+  assign \$780  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
+  assign \$781  = \$780  | r1_sel_pool2_low_water;
+  assign \$782  = \$779  | \$781 ;
+  assign \$783  = \$776  | \$782 ;
+  assign \$784  = w0_in_pools_queued & w0_free_at_queued;
+  assign \$785  = w0_in_pools_pins & w0_free_at_pins;
+  assign \$786  = bus__w_addr_from_queue ? \$784  : \$785 ;
+  assign \$787  = w0_full_word & \$786 ;
+  assign \$788  = w0_in_pools_queued & w0_flush_at_queued;
+  assign \$789  = w0_in_pools_pins & w0_flush_at_pins;
+  assign \$790  = bus__w_addr_from_queue ? \$788  : \$789 ;
+  assign \$791  = w0_full_word & \$790 ;
+  assign \$792  = w0_in_pools_queued & w0_command_at_queued;
+  assign \$793  = w0_in_pools_pins & w0_command_at_pins;
+  assign \$794  = bus__w_addr_from_queue ? \$792  : \$793 ;
+  assign \$795  = w0_full_word & \$794 ;
+  assign \$796  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$797  = \$796 [11:6] - 3'h4;
+  assign \$798  = w0_small_is & w0_small_slot_ok;
+  assign \$799  = w0_medium_is & w0_medium_slot_ok;
+  assign \$800  = w0_large_is & w0_large_slot_ok;
+  assign \$801  = bus__w_beat_from_queue ? \port$4626$0 [31:0] : bus__w_data;
+  assign \$802  = bus__w_beat_from_queue ? \port$4626$0 [31:0] : bus__w_data;
+  assign \$804  = 37'h1000000000 + \$803 ;
+  assign \$805  = bus__w_beat_from_queue ? \port$4626$0 [31:0] : bus__w_data;
+  assign \$807  = 37'h1000010000 + \$806 ;
+  assign \$808  = bus__w_beat_from_queue ? \port$4626$0 [31:0] : bus__w_data;
+  assign \$810  = 37'h1000100000 + \$809 ;
+  assign \$811  = ~ command_queue_pop;
+  assign \$812  = command_queue_count[0] & \$811 ;
+  assign \$813  = ~ \$812 ;
+  assign \$814  = command_queue_held[0] ? \read__data$275  : { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1515 , \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], w1_is_flush };
+  assign \$815  = ~ command_queue_pop;
+  assign \$816  = command_queue_count[0] & \$815 ;
+  assign \$817  = ~ \$816 ;
+  assign \$818  = \$817  & command_queue_held[0];
+  assign \$819  = command_queue_rd_next + 1'h1;
+  assign \$820  = ~ command_queue_pop;
+  assign \$821  = command_queue_count[0] & \$820 ;
+  assign \$822  = command_queue_held[0] | \$821 ;
+  assign \$823  = command_queue_push & \$822 ;
+  assign \$824  = command_queue_wr_next + 1'h1;
+  assign \$825  = ~ command_queue_pop;
+  assign \$826  = command_queue_count[0] & \$825 ;
+  assign \$827  = command_queue_push & \$826 ;
+  assign \$828  = ~ command_queue_pop;
+  assign \$829  = command_queue_count[0] & \$828 ;
+  assign \$830  = ~ \$829 ;
+  assign \$831  = \$830  & command_queue_held[0];
+  assign \$832  = ~ command_queue_push;
+  assign \$833  = \$831  & \$832 ;
+  assign \$834  = \$833  ? command_queue_held[1] : command_queue_held[0];
+  assign \$835  = \$827  ? 1'h1 : \$834 ;
+  assign \$836  = ~ command_queue_pop;
+  assign \$837  = command_queue_count[0] & \$836 ;
   assign \$838  = command_queue_push & \$837 ;
-  assign \$839  = command_queue_wr_next + 1'h1;
-  assign \$840  = ~ command_queue_pop;
-  assign \$841  = command_queue_count[0] & \$840 ;
-  assign \$842  = command_queue_push & \$841 ;
-  assign \$843  = ~ command_queue_pop;
-  assign \$844  = command_queue_count[0] & \$843 ;
-  assign \$845  = ~ \$844 ;
-  assign \$846  = \$845  & command_queue_held[0];
-  assign \$847  = ~ command_queue_push;
-  assign \$848  = \$846  & \$847 ;
-  assign \$849  = \$848  ? command_queue_held[1] : command_queue_held[0];
-  assign \$850  = \$842  ? 1'h1 : \$849 ;
-  assign \$851  = ~ command_queue_pop;
-  assign \$852  = command_queue_count[0] & \$851 ;
-  assign \$853  = command_queue_push & \$852 ;
-  assign \$854  = ~ command_queue_pop;
-  assign \$855  = command_queue_count[0] & \$854 ;
-  assign \$856  = ~ \$855 ;
-  assign \$857  = \$856  & command_queue_held[0];
-  assign \$858  = ~ command_queue_push;
-  assign \$859  = \$857  & \$858 ;
-  assign \$860  = \$859  ? command_queue_held[2] : command_queue_held[1];
-  assign \$861  = \$853  ? command_queue_held[0] : \$860 ;
-  assign \$862  = ~ command_queue_pop;
-  assign \$863  = command_queue_count[0] & \$862 ;
-  assign \$864  = command_queue_push & \$863 ;
-  assign \$865  = ~ command_queue_pop;
-  assign \$866  = command_queue_count[0] & \$865 ;
-  assign \$867  = ~ \$866 ;
-  assign \$868  = \$867  & command_queue_held[0];
-  assign \$869  = ~ command_queue_push;
-  assign \$870  = \$868  & \$869 ;
-  assign \$871  = \$870  ? command_queue_held[3] : command_queue_held[2];
-  assign \$872  = \$864  ? command_queue_held[1] : \$871 ;
-  assign \$873  = ~ command_queue_pop;
-  assign \$874  = command_queue_count[0] & \$873 ;
-  assign \$875  = command_queue_push & \$874 ;
-  assign \$876  = ~ command_queue_pop;
-  assign \$877  = command_queue_count[0] & \$876 ;
-  assign \$878  = ~ \$877 ;
-  assign \$879  = \$878  & command_queue_held[0];
-  assign \$880  = ~ command_queue_push;
-  assign \$881  = \$879  & \$880 ;
-  assign \$882  = \$881  ? command_queue_held[4] : command_queue_held[3];
-  assign \$883  = \$875  ? command_queue_held[2] : \$882 ;
-  assign \$884  = ~ command_queue_pop;
-  assign \$885  = command_queue_count[0] & \$884 ;
-  assign \$886  = command_queue_push & \$885 ;
-  assign \$887  = ~ command_queue_pop;
-  assign \$888  = command_queue_count[0] & \$887 ;
-  assign \$889  = ~ \$888 ;
-  assign \$890  = \$889  & command_queue_held[0];
-  assign \$891  = ~ command_queue_push;
-  assign \$892  = \$890  & \$891 ;
-  assign \$893  = \$892  ? command_queue_held[5] : command_queue_held[4];
-  assign \$894  = \$886  ? command_queue_held[3] : \$893 ;
-  assign \$895  = ~ command_queue_pop;
-  assign \$896  = command_queue_count[0] & \$895 ;
-  assign \$897  = command_queue_push & \$896 ;
-  assign \$898  = ~ command_queue_pop;
-  assign \$899  = command_queue_count[0] & \$898 ;
-  assign \$900  = ~ \$899 ;
-  assign \$901  = \$900  & command_queue_held[0];
-  assign \$902  = ~ command_queue_push;
-  assign \$903  = \$901  & \$902 ;
-  assign \$904  = \$903  ? command_queue_held[6] : command_queue_held[5];
-  assign \$905  = \$897  ? command_queue_held[4] : \$904 ;
-  assign \$906  = ~ command_queue_pop;
-  assign \$907  = command_queue_count[0] & \$906 ;
-  assign \$908  = command_queue_push & \$907 ;
-  assign \$909  = ~ command_queue_pop;
-  assign \$910  = command_queue_count[0] & \$909 ;
-  assign \$911  = ~ \$910 ;
-  assign \$912  = \$911  & command_queue_held[0];
-  assign \$913  = ~ command_queue_push;
-  assign \$914  = \$912  & \$913 ;
-  assign \$915  = \$914  ? command_queue_held[7] : command_queue_held[6];
-  assign \$916  = \$908  ? command_queue_held[5] : \$915 ;
-  assign \$917  = ~ command_queue_pop;
-  assign \$918  = command_queue_count[0] & \$917 ;
-  assign \$919  = command_queue_push & \$918 ;
-  assign \$920  = ~ command_queue_pop;
-  assign \$921  = command_queue_count[0] & \$920 ;
-  assign \$922  = ~ \$921 ;
-  assign \$923  = \$922  & command_queue_held[0];
-  assign \$924  = ~ command_queue_push;
-  assign \$925  = \$923  & \$924 ;
-  assign \$926  = \$925  ? command_queue_held[8] : command_queue_held[7];
-  assign \$927  = \$919  ? command_queue_held[6] : \$926 ;
-  assign \$928  = ~ command_queue_pop;
-  assign \$929  = command_queue_count[0] & \$928 ;
-  assign \$930  = command_queue_push & \$929 ;
-  assign \$931  = ~ command_queue_pop;
-  assign \$932  = command_queue_count[0] & \$931 ;
-  assign \$933  = ~ \$932 ;
-  assign \$934  = \$933  & command_queue_held[0];
-  assign \$935  = ~ command_queue_push;
-  assign \$936  = \$934  & \$935 ;
-  assign \$937  = \$936  ? command_queue_held[9] : command_queue_held[8];
-  assign \$938  = \$930  ? command_queue_held[7] : \$937 ;
-  assign \$939  = ~ command_queue_pop;
-  assign \$940  = command_queue_count[0] & \$939 ;
-  assign \$941  = command_queue_push & \$940 ;
-  assign \$942  = ~ command_queue_pop;
-  assign \$943  = command_queue_count[0] & \$942 ;
-  assign \$944  = ~ \$943 ;
-  assign \$945  = \$944  & command_queue_held[0];
-  assign \$946  = ~ command_queue_push;
-  assign \$947  = \$945  & \$946 ;
-  assign \$948  = \$947  ? 1'h0 : command_queue_held[9];
-  assign \$949  = \$941  ? command_queue_held[8] : \$948 ;
-  assign \$950  = ~ command_queue_pop;
-  assign \$951  = command_queue_push & \$950 ;
-  assign \$952  = ~ command_queue_push;
-  assign \$953  = command_queue_pop & \$952 ;
-  assign \$954  = \$953  ? command_queue_count[1] : command_queue_count[0];
-  assign \$955  = \$951  ? 1'h1 : \$954 ;
-  assign \$956  = ~ command_queue_pop;
-  assign \$957  = command_queue_push & \$956 ;
-  assign \$958  = ~ command_queue_push;
-  assign \$959  = command_queue_pop & \$958 ;
-  assign \$960  = \$959  ? command_queue_count[2] : command_queue_count[1];
-  assign \$961  = \$957  ? command_queue_count[0] : \$960 ;
-  assign \$962  = ~ command_queue_pop;
-  assign \$963  = command_queue_push & \$962 ;
-  assign \$964  = ~ command_queue_push;
-  assign \$965  = command_queue_pop & \$964 ;
-  assign \$966  = \$965  ? command_queue_count[3] : command_queue_count[2];
-  assign \$967  = \$963  ? command_queue_count[1] : \$966 ;
-  assign \$968  = ~ command_queue_pop;
-  assign \$969  = command_queue_push & \$968 ;
-  assign \$970  = ~ command_queue_push;
-  assign \$971  = command_queue_pop & \$970 ;
-  assign \$972  = \$971  ? command_queue_count[4] : command_queue_count[3];
-  assign \$973  = \$969  ? command_queue_count[2] : \$972 ;
-  assign \$974  = ~ command_queue_pop;
-  assign \$975  = command_queue_push & \$974 ;
-  assign \$976  = ~ command_queue_push;
-  assign \$977  = command_queue_pop & \$976 ;
-  assign \$978  = \$977  ? command_queue_count[5] : command_queue_count[4];
-  assign \$979  = \$975  ? command_queue_count[3] : \$978 ;
-  assign \$980  = ~ command_queue_pop;
-  assign \$981  = command_queue_push & \$980 ;
-  assign \$982  = ~ command_queue_push;
-  assign \$983  = command_queue_pop & \$982 ;
-  assign \$984  = \$983  ? command_queue_count[6] : command_queue_count[5];
-  assign \$985  = \$981  ? command_queue_count[4] : \$984 ;
-  assign \$986  = ~ command_queue_pop;
-  assign \$987  = command_queue_push & \$986 ;
-  assign \$988  = ~ command_queue_push;
-  assign \$989  = command_queue_pop & \$988 ;
-  assign \$990  = \$989  ? command_queue_count[7] : command_queue_count[6];
-  assign \$991  = \$987  ? command_queue_count[5] : \$990 ;
-  assign \$992  = ~ command_queue_pop;
-  assign \$993  = command_queue_push & \$992 ;
-  assign \$994  = ~ command_queue_push;
-  assign \$995  = command_queue_pop & \$994 ;
-  assign \$996  = \$995  ? command_queue_count[8] : command_queue_count[7];
-  assign \$997  = \$993  ? command_queue_count[6] : \$996 ;
-  assign \$998  = ~ command_queue_pop;
-  assign \$999  = command_queue_push & \$998 ;
-  assign \$1000  = ~ command_queue_push;
-  assign \$1001  = command_queue_pop & \$1000 ;
-  assign \$1002  = \$1001  ? command_queue_count[9] : command_queue_count[8];
-  assign \$1003  = \$999  ? command_queue_count[7] : \$1002 ;
-  assign \$1004  = ~ command_queue_pop;
-  assign \$1005  = command_queue_push & \$1004 ;
-  assign \$1006  = ~ command_queue_push;
-  assign \$1007  = command_queue_pop & \$1006 ;
-  assign \$1008  = \$1007  ? command_queue_count[10] : command_queue_count[9];
-  assign \$1009  = \$1005  ? command_queue_count[8] : \$1008 ;
-  assign \$1010  = ~ command_queue_pop;
-  assign \$1011  = command_queue_push & \$1010 ;
-  assign \$1012  = ~ command_queue_push;
-  assign \$1013  = command_queue_pop & \$1012 ;
-  assign \$1014  = \$1013  ? 1'h0 : command_queue_count[10];
-  assign \$1015  = \$1011  ? command_queue_count[9] : \$1014 ;
-  assign \$1016  = req_free & native_free_valid;
-  assign \$1017  = req_flush & native_flush_valid;
+  assign \$839  = ~ command_queue_pop;
+  assign \$840  = command_queue_count[0] & \$839 ;
+  assign \$841  = ~ \$840 ;
+  assign \$842  = \$841  & command_queue_held[0];
+  assign \$843  = ~ command_queue_push;
+  assign \$844  = \$842  & \$843 ;
+  assign \$845  = \$844  ? command_queue_held[2] : command_queue_held[1];
+  assign \$846  = \$838  ? command_queue_held[0] : \$845 ;
+  assign \$847  = ~ command_queue_pop;
+  assign \$848  = command_queue_count[0] & \$847 ;
+  assign \$849  = command_queue_push & \$848 ;
+  assign \$850  = ~ command_queue_pop;
+  assign \$851  = command_queue_count[0] & \$850 ;
+  assign \$852  = ~ \$851 ;
+  assign \$853  = \$852  & command_queue_held[0];
+  assign \$854  = ~ command_queue_push;
+  assign \$855  = \$853  & \$854 ;
+  assign \$856  = \$855  ? command_queue_held[3] : command_queue_held[2];
+  assign \$857  = \$849  ? command_queue_held[1] : \$856 ;
+  assign \$858  = ~ command_queue_pop;
+  assign \$859  = command_queue_count[0] & \$858 ;
+  assign \$860  = command_queue_push & \$859 ;
+  assign \$861  = ~ command_queue_pop;
+  assign \$862  = command_queue_count[0] & \$861 ;
+  assign \$863  = ~ \$862 ;
+  assign \$864  = \$863  & command_queue_held[0];
+  assign \$865  = ~ command_queue_push;
+  assign \$866  = \$864  & \$865 ;
+  assign \$867  = \$866  ? command_queue_held[4] : command_queue_held[3];
+  assign \$868  = \$860  ? command_queue_held[2] : \$867 ;
+  assign \$869  = ~ command_queue_pop;
+  assign \$870  = command_queue_count[0] & \$869 ;
+  assign \$871  = command_queue_push & \$870 ;
+  assign \$872  = ~ command_queue_pop;
+  assign \$873  = command_queue_count[0] & \$872 ;
+  assign \$874  = ~ \$873 ;
+  assign \$875  = \$874  & command_queue_held[0];
+  assign \$876  = ~ command_queue_push;
+  assign \$877  = \$875  & \$876 ;
+  assign \$878  = \$877  ? command_queue_held[5] : command_queue_held[4];
+  assign \$879  = \$871  ? command_queue_held[3] : \$878 ;
+  assign \$880  = ~ command_queue_pop;
+  assign \$881  = command_queue_count[0] & \$880 ;
+  assign \$882  = command_queue_push & \$881 ;
+  assign \$883  = ~ command_queue_pop;
+  assign \$884  = command_queue_count[0] & \$883 ;
+  assign \$885  = ~ \$884 ;
+  assign \$886  = \$885  & command_queue_held[0];
+  assign \$887  = ~ command_queue_push;
+  assign \$888  = \$886  & \$887 ;
+  assign \$889  = \$888  ? command_queue_held[6] : command_queue_held[5];
+  assign \$890  = \$882  ? command_queue_held[4] : \$889 ;
+  assign \$891  = ~ command_queue_pop;
+  assign \$892  = command_queue_count[0] & \$891 ;
+  assign \$893  = command_queue_push & \$892 ;
+  assign \$894  = ~ command_queue_pop;
+  assign \$895  = command_queue_count[0] & \$894 ;
+  assign \$896  = ~ \$895 ;
+  assign \$897  = \$896  & command_queue_held[0];
+  assign \$898  = ~ command_queue_push;
+  assign \$899  = \$897  & \$898 ;
+  assign \$900  = \$899  ? command_queue_held[7] : command_queue_held[6];
+  assign \$901  = \$893  ? command_queue_held[5] : \$900 ;
+  assign \$902  = ~ command_queue_pop;
+  assign \$903  = command_queue_count[0] & \$902 ;
+  assign \$904  = command_queue_push & \$903 ;
+  assign \$905  = ~ command_queue_pop;
+  assign \$906  = command_queue_count[0] & \$905 ;
+  assign \$907  = ~ \$906 ;
+  assign \$908  = \$907  & command_queue_held[0];
+  assign \$909  = ~ command_queue_push;
+  assign \$910  = \$908  & \$909 ;
+  assign \$911  = \$910  ? command_queue_held[8] : command_queue_held[7];
+  assign \$912  = \$904  ? command_queue_held[6] : \$911 ;
+  assign \$913  = ~ command_queue_pop;
+  assign \$914  = command_queue_count[0] & \$913 ;
+  assign \$915  = command_queue_push & \$914 ;
+  assign \$916  = ~ command_queue_pop;
+  assign \$917  = command_queue_count[0] & \$916 ;
+  assign \$918  = ~ \$917 ;
+  assign \$919  = \$918  & command_queue_held[0];
+  assign \$920  = ~ command_queue_push;
+  assign \$921  = \$919  & \$920 ;
+  assign \$922  = \$921  ? command_queue_held[9] : command_queue_held[8];
+  assign \$923  = \$915  ? command_queue_held[7] : \$922 ;
+  assign \$924  = ~ command_queue_pop;
+  assign \$925  = command_queue_count[0] & \$924 ;
+  assign \$926  = command_queue_push & \$925 ;
+  assign \$927  = ~ command_queue_pop;
+  assign \$928  = command_queue_count[0] & \$927 ;
+  assign \$929  = ~ \$928 ;
+  assign \$930  = \$929  & command_queue_held[0];
+  assign \$931  = ~ command_queue_push;
+  assign \$932  = \$930  & \$931 ;
+  assign \$933  = \$932  ? 1'h0 : command_queue_held[9];
+  assign \$934  = \$926  ? command_queue_held[8] : \$933 ;
+  assign \$935  = ~ command_queue_pop;
+  assign \$936  = command_queue_push & \$935 ;
+  assign \$937  = ~ command_queue_push;
+  assign \$938  = command_queue_pop & \$937 ;
+  assign \$939  = \$938  ? command_queue_count[1] : command_queue_count[0];
+  assign \$940  = \$936  ? 1'h1 : \$939 ;
+  assign \$941  = ~ command_queue_pop;
+  assign \$942  = command_queue_push & \$941 ;
+  assign \$943  = ~ command_queue_push;
+  assign \$944  = command_queue_pop & \$943 ;
+  assign \$945  = \$944  ? command_queue_count[2] : command_queue_count[1];
+  assign \$946  = \$942  ? command_queue_count[0] : \$945 ;
+  assign \$947  = ~ command_queue_pop;
+  assign \$948  = command_queue_push & \$947 ;
+  assign \$949  = ~ command_queue_push;
+  assign \$950  = command_queue_pop & \$949 ;
+  assign \$951  = \$950  ? command_queue_count[3] : command_queue_count[2];
+  assign \$952  = \$948  ? command_queue_count[1] : \$951 ;
+  assign \$953  = ~ command_queue_pop;
+  assign \$954  = command_queue_push & \$953 ;
+  assign \$955  = ~ command_queue_push;
+  assign \$956  = command_queue_pop & \$955 ;
+  assign \$957  = \$956  ? command_queue_count[4] : command_queue_count[3];
+  assign \$958  = \$954  ? command_queue_count[2] : \$957 ;
+  assign \$959  = ~ command_queue_pop;
+  assign \$960  = command_queue_push & \$959 ;
+  assign \$961  = ~ command_queue_push;
+  assign \$962  = command_queue_pop & \$961 ;
+  assign \$963  = \$962  ? command_queue_count[5] : command_queue_count[4];
+  assign \$964  = \$960  ? command_queue_count[3] : \$963 ;
+  assign \$965  = ~ command_queue_pop;
+  assign \$966  = command_queue_push & \$965 ;
+  assign \$967  = ~ command_queue_push;
+  assign \$968  = command_queue_pop & \$967 ;
+  assign \$969  = \$968  ? command_queue_count[6] : command_queue_count[5];
+  assign \$970  = \$966  ? command_queue_count[4] : \$969 ;
+  assign \$971  = ~ command_queue_pop;
+  assign \$972  = command_queue_push & \$971 ;
+  assign \$973  = ~ command_queue_push;
+  assign \$974  = command_queue_pop & \$973 ;
+  assign \$975  = \$974  ? command_queue_count[7] : command_queue_count[6];
+  assign \$976  = \$972  ? command_queue_count[5] : \$975 ;
+  assign \$977  = ~ command_queue_pop;
+  assign \$978  = command_queue_push & \$977 ;
+  assign \$979  = ~ command_queue_push;
+  assign \$980  = command_queue_pop & \$979 ;
+  assign \$981  = \$980  ? command_queue_count[8] : command_queue_count[7];
+  assign \$982  = \$978  ? command_queue_count[6] : \$981 ;
+  assign \$983  = ~ command_queue_pop;
+  assign \$984  = command_queue_push & \$983 ;
+  assign \$985  = ~ command_queue_push;
+  assign \$986  = command_queue_pop & \$985 ;
+  assign \$987  = \$986  ? command_queue_count[9] : command_queue_count[8];
+  assign \$988  = \$984  ? command_queue_count[7] : \$987 ;
+  assign \$989  = ~ command_queue_pop;
+  assign \$990  = command_queue_push & \$989 ;
+  assign \$991  = ~ command_queue_push;
+  assign \$992  = command_queue_pop & \$991 ;
+  assign \$993  = \$992  ? command_queue_count[10] : command_queue_count[9];
+  assign \$994  = \$990  ? command_queue_count[8] : \$993 ;
+  assign \$995  = ~ command_queue_pop;
+  assign \$996  = command_queue_push & \$995 ;
+  assign \$997  = ~ command_queue_push;
+  assign \$998  = command_queue_pop & \$997 ;
+  assign \$999  = \$998  ? 1'h0 : command_queue_count[10];
+  assign \$1000  = \$996  ? command_queue_count[9] : \$999 ;
+  assign \$1001  = req_free & native_free_valid;
+  assign \$1002  = req_flush & native_flush_valid;
+  assign \$1003  = \$1001  | \$1002 ;
+  assign \$1004  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1005  = 1'h1 << \$1004 [1:0];
+  assign \$1006  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1007  = 1'h1 << \$1006 [4:2];
+  assign \$1008  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1009  = 1'h1 << \$1008 [7:5];
+  assign \$1010  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$1011  = 1'h1 << \$1010 [11:8];
+  assign \$1012  = bus__w_beat_from_queue ? \port$4626$0 [31:0] : bus__w_data;
+  assign \$1013  = bus__w_beat_from_queue ? \port$4626$0 [35:32] : bus__w_strb;
+  assign \$1014  = ~ w1_is_command;
+  assign \$1015  = w1_valid & \$1014 ;
+  assign \$1016  = ~ w1_a1_0[0];
+  assign \$1017  = ~ w1_a4_2[4];
   assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1020  = 1'h1 << \$1019 [1:0];
-  assign \$1021  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1022  = 1'h1 << \$1021 [4:2];
-  assign \$1023  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1024  = 1'h1 << \$1023 [7:5];
-  assign \$1025  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1026  = 1'h1 << \$1025 [11:8];
-  assign \$1027  = bus__w_beat_from_queue ? \port$4635$0 [31:0] : bus__w_data;
-  assign \$1028  = bus__w_beat_from_queue ? \port$4635$0 [35:32] : bus__w_strb;
-  assign \$1029  = ~ w1_is_command;
-  assign \$1030  = w1_valid & \$1029 ;
-  assign \$1031  = ~ w1_a1_0[0];
-  assign \$1032  = ~ w1_a4_2[4];
-  assign \$1033  = \$1031  | \$1032 ;
-  assign \$1034  = ~ w1_a7_5[0];
-  assign \$1035  = ~ w1_a11_8[0];
-  assign \$1036  = \$1034  | \$1035 ;
-  assign \$1037  = \$1033  | \$1036 ;
-  assign \$1038  = ~ \$1037 ;
-  assign \$1039  = ~ w1_a1_0[0];
-  assign \$1040  = ~ w1_a4_2[6];
-  assign \$1041  = \$1039  | \$1040 ;
-  assign \$1042  = ~ w1_a7_5[0];
-  assign \$1043  = ~ w1_a11_8[0];
-  assign \$1044  = \$1042  | \$1043 ;
-  assign \$1045  = \$1041  | \$1044 ;
-  assign \$1046  = ~ \$1045 ;
-  assign \$1047  = ~ w1_a1_0[0];
-  assign \$1048  = ~ w1_a4_2[7];
-  assign \$1049  = \$1047  | \$1048 ;
-  assign \$1050  = ~ w1_a7_5[0];
-  assign \$1051  = ~ w1_a11_8[0];
-  assign \$1052  = \$1050  | \$1051 ;
-  assign \$1053  = \$1049  | \$1052 ;
-  assign \$1054  = ~ \$1053 ;
-  assign \$1055  = ~ w1_a1_0[0];
-  assign \$1056  = ~ w1_a4_2[6];
-  assign \$1057  = \$1055  | \$1056 ;
-  assign \$1058  = ~ w1_a7_5[1];
-  assign \$1059  = ~ w1_a11_8[0];
-  assign \$1060  = \$1058  | \$1059 ;
-  assign \$1061  = \$1057  | \$1060 ;
-  assign \$1062  = ~ \$1061 ;
-  assign \$1063  = ~ w1_a1_0[0];
-  assign \$1064  = ~ w1_a4_2[1];
-  assign \$1065  = \$1063  | \$1064 ;
-  assign \$1066  = ~ w1_a7_5[0];
-  assign \$1067  = ~ w1_a11_8[1];
-  assign \$1068  = \$1066  | \$1067 ;
-  assign \$1069  = \$1065  | \$1068 ;
-  assign \$1070  = ~ \$1069 ;
-  assign \$1071  = ~ w1_a1_0[0];
-  assign \$1072  = ~ w1_a4_2[4];
-  assign \$1073  = \$1071  | \$1072 ;
-  assign \$1074  = ~ w1_a7_5[1];
-  assign \$1075  = ~ w1_a11_8[1];
-  assign \$1076  = \$1074  | \$1075 ;
-  assign \$1077  = \$1073  | \$1076 ;
-  assign \$1078  = ~ \$1077 ;
-  assign \$1079  = ~ w1_a1_0[0];
-  assign \$1080  = ~ w1_a4_2[7];
-  assign \$1081  = \$1079  | \$1080 ;
-  assign \$1082  = ~ w1_a7_5[1];
-  assign \$1083  = ~ w1_a11_8[1];
-  assign \$1084  = \$1082  | \$1083 ;
-  assign \$1085  = \$1081  | \$1084 ;
-  assign \$1086  = ~ \$1085 ;
-  assign \$1087  = ~ w1_a1_0[0];
-  assign \$1088  = ~ w1_a4_2[1];
-  assign \$1089  = \$1087  | \$1088 ;
-  assign \$1090  = ~ w1_a7_5[2];
-  assign \$1091  = ~ w1_a11_8[1];
-  assign \$1092  = \$1090  | \$1091 ;
-  assign \$1093  = \$1089  | \$1092 ;
-  assign \$1094  = ~ \$1093 ;
-  assign \$1095  = ~ w1_a1_0[0];
-  assign \$1096  = ~ w1_a4_2[4];
-  assign \$1097  = \$1095  | \$1096 ;
-  assign \$1098  = ~ w1_a7_5[3];
-  assign \$1099  = ~ w1_a11_8[1];
-  assign \$1100  = \$1098  | \$1099 ;
-  assign \$1101  = \$1097  | \$1100 ;
-  assign \$1102  = ~ \$1101 ;
-  assign \$1103  = ~ w1_a1_0[0];
-  assign \$1104  = ~ w1_a4_2[7];
-  assign \$1105  = \$1103  | \$1104 ;
-  assign \$1106  = ~ w1_a7_5[3];
-  assign \$1107  = ~ w1_a11_8[1];
-  assign \$1108  = \$1106  | \$1107 ;
-  assign \$1109  = \$1105  | \$1108 ;
-  assign \$1110  = ~ \$1109 ;
-  assign \$1111  = ~ w1_a1_0[0];
-  assign \$1112  = ~ w1_a4_2[1];
-  assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = ~ w1_a7_5[4];
-  assign \$1115  = ~ w1_a11_8[1];
-  assign \$1116  = \$1114  | \$1115 ;
-  assign \$1117  = \$1113  | \$1116 ;
-  assign \$1118  = ~ \$1117 ;
-  assign \$1119  = ~ w1_a1_0[0];
-  assign \$1120  = ~ w1_a4_2[4];
-  assign \$1121  = \$1119  | \$1120 ;
-  assign \$1122  = ~ w1_a7_5[5];
-  assign \$1123  = ~ w1_a11_8[1];
-  assign \$1124  = \$1122  | \$1123 ;
-  assign \$1125  = \$1121  | \$1124 ;
-  assign \$1126  = ~ \$1125 ;
-  assign \$1127  = ~ w1_a1_0[0];
-  assign \$1128  = ~ w1_a4_2[7];
-  assign \$1129  = \$1127  | \$1128 ;
-  assign \$1130  = ~ w1_a7_5[5];
-  assign \$1131  = ~ w1_a11_8[1];
-  assign \$1132  = \$1130  | \$1131 ;
-  assign \$1133  = \$1129  | \$1132 ;
-  assign \$1134  = ~ \$1133 ;
-  assign \$1135  = ~ w1_a1_0[0];
-  assign \$1136  = ~ w1_a4_2[4];
-  assign \$1137  = \$1135  | \$1136 ;
-  assign \$1138  = ~ w1_a7_5[0];
-  assign \$1139  = ~ w1_a11_8[0];
-  assign \$1140  = \$1138  | \$1139 ;
-  assign \$1141  = \$1137  | \$1140 ;
-  assign \$1142  = ~ \$1141 ;
-  assign \$1143  = ~ w1_a1_0[0];
-  assign \$1144  = ~ w1_a4_2[6];
-  assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = ~ w1_a7_5[1];
-  assign \$1147  = ~ w1_a11_8[0];
-  assign \$1148  = \$1146  | \$1147 ;
-  assign \$1149  = \$1145  | \$1148 ;
-  assign \$1150  = ~ \$1149 ;
-  assign \$1151  = ~ w1_a1_0[0];
-  assign \$1152  = ~ w1_a4_2[1];
-  assign \$1153  = \$1151  | \$1152 ;
-  assign \$1154  = ~ w1_a7_5[0];
-  assign \$1155  = ~ w1_a11_8[1];
-  assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = \$1153  | \$1156 ;
-  assign \$1158  = ~ \$1157 ;
-  assign \$1159  = ~ w1_a1_0[0];
-  assign \$1160  = ~ w1_a4_2[4];
-  assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = ~ w1_a7_5[1];
-  assign \$1163  = ~ w1_a11_8[1];
-  assign \$1164  = \$1162  | \$1163 ;
-  assign \$1165  = \$1161  | \$1164 ;
-  assign \$1166  = ~ \$1165 ;
-  assign \$1167  = ~ w1_a1_0[0];
-  assign \$1168  = ~ w1_a4_2[1];
-  assign \$1169  = \$1167  | \$1168 ;
-  assign \$1170  = ~ w1_a7_5[2];
-  assign \$1171  = ~ w1_a11_8[1];
-  assign \$1172  = \$1170  | \$1171 ;
-  assign \$1173  = \$1169  | \$1172 ;
-  assign \$1174  = ~ \$1173 ;
-  assign \$1175  = ~ w1_a1_0[0];
-  assign \$1176  = ~ w1_a4_2[4];
-  assign \$1177  = \$1175  | \$1176 ;
-  assign \$1178  = ~ w1_a7_5[3];
-  assign \$1179  = ~ w1_a11_8[1];
-  assign \$1180  = \$1178  | \$1179 ;
-  assign \$1181  = \$1177  | \$1180 ;
-  assign \$1182  = ~ \$1181 ;
-  assign \$1183  = ~ w1_a1_0[0];
-  assign \$1184  = ~ w1_a4_2[1];
-  assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = ~ w1_a7_5[4];
-  assign \$1187  = ~ w1_a11_8[1];
-  assign \$1188  = \$1186  | \$1187 ;
-  assign \$1189  = \$1185  | \$1188 ;
-  assign \$1190  = ~ \$1189 ;
-  assign \$1191  = ~ w1_a1_0[0];
-  assign \$1192  = ~ w1_a4_2[4];
-  assign \$1193  = \$1191  | \$1192 ;
-  assign \$1194  = ~ w1_a7_5[5];
-  assign \$1195  = ~ w1_a11_8[1];
-  assign \$1196  = \$1194  | \$1195 ;
-  assign \$1197  = \$1193  | \$1196 ;
-  assign \$1198  = ~ \$1197 ;
-  assign \$1199  = { \$1198 , \$1190 , \$1182 , \$1174 , \$1166 , \$1158 , \$1150 , \$1142  } + 8'hff;
-  assign \$1200  = ~ w1_a1_0[0];
-  assign \$1201  = ~ w1_a4_2[6];
-  assign \$1202  = \$1200  | \$1201 ;
-  assign \$1203  = ~ w1_a7_5[0];
-  assign \$1204  = ~ w1_a11_8[0];
-  assign \$1205  = \$1203  | \$1204 ;
-  assign \$1206  = \$1202  | \$1205 ;
-  assign \$1207  = ~ \$1206 ;
-  assign \$1208  = ~ w1_a1_0[0];
-  assign \$1209  = ~ w1_a4_2[7];
-  assign \$1210  = \$1208  | \$1209 ;
-  assign \$1211  = ~ w1_a7_5[0];
-  assign \$1212  = ~ w1_a11_8[0];
-  assign \$1213  = \$1211  | \$1212 ;
-  assign \$1214  = \$1210  | \$1213 ;
-  assign \$1215  = ~ \$1214 ;
-  assign \$1216  = ~ w1_a1_0[0];
-  assign \$1217  = ~ w1_a4_2[7];
-  assign \$1218  = \$1216  | \$1217 ;
-  assign \$1219  = ~ w1_a7_5[1];
-  assign \$1220  = ~ w1_a11_8[1];
-  assign \$1221  = \$1219  | \$1220 ;
-  assign \$1222  = \$1218  | \$1221 ;
-  assign \$1223  = ~ \$1222 ;
-  assign \$1224  = ~ w1_a1_0[0];
-  assign \$1225  = ~ w1_a4_2[7];
-  assign \$1226  = \$1224  | \$1225 ;
-  assign \$1227  = ~ w1_a7_5[3];
-  assign \$1228  = ~ w1_a11_8[1];
-  assign \$1229  = \$1227  | \$1228 ;
-  assign \$1230  = \$1226  | \$1229 ;
-  assign \$1231  = ~ \$1230 ;
-  assign \$1232  = ~ w1_a1_0[0];
-  assign \$1233  = ~ w1_a4_2[7];
-  assign \$1234  = \$1232  | \$1233 ;
-  assign \$1235  = ~ w1_a7_5[5];
-  assign \$1236  = ~ w1_a11_8[1];
-  assign \$1237  = \$1235  | \$1236 ;
-  assign \$1238  = \$1234  | \$1237 ;
-  assign \$1239  = ~ \$1238 ;
-  assign \$1240  = { \$1239 , \$1231 , \$1223 , \$1215 , \$1207  } + 5'h1f;
-  assign \$1241  = \$signal$294  & \$signal$295 ;
-  assign \$1242  = \$1241  & w2_is_ctrl;
+  assign \$1019  = ~ w1_a7_5[0];
+  assign \$1020  = ~ w1_a11_8[0];
+  assign \$1021  = \$1019  | \$1020 ;
+  assign \$1022  = \$1018  | \$1021 ;
+  assign \$1023  = ~ \$1022 ;
+  assign \$1024  = ~ w1_a1_0[0];
+  assign \$1025  = ~ w1_a4_2[6];
+  assign \$1026  = \$1024  | \$1025 ;
+  assign \$1027  = ~ w1_a7_5[0];
+  assign \$1028  = ~ w1_a11_8[0];
+  assign \$1029  = \$1027  | \$1028 ;
+  assign \$1030  = \$1026  | \$1029 ;
+  assign \$1031  = ~ \$1030 ;
+  assign \$1032  = ~ w1_a1_0[0];
+  assign \$1033  = ~ w1_a4_2[7];
+  assign \$1034  = \$1032  | \$1033 ;
+  assign \$1035  = ~ w1_a7_5[0];
+  assign \$1036  = ~ w1_a11_8[0];
+  assign \$1037  = \$1035  | \$1036 ;
+  assign \$1038  = \$1034  | \$1037 ;
+  assign \$1039  = ~ \$1038 ;
+  assign \$1040  = ~ w1_a1_0[0];
+  assign \$1041  = ~ w1_a4_2[6];
+  assign \$1042  = \$1040  | \$1041 ;
+  assign \$1043  = ~ w1_a7_5[1];
+  assign \$1044  = ~ w1_a11_8[0];
+  assign \$1045  = \$1043  | \$1044 ;
+  assign \$1046  = \$1042  | \$1045 ;
+  assign \$1047  = ~ \$1046 ;
+  assign \$1048  = ~ w1_a1_0[0];
+  assign \$1049  = ~ w1_a4_2[1];
+  assign \$1050  = \$1048  | \$1049 ;
+  assign \$1051  = ~ w1_a7_5[0];
+  assign \$1052  = ~ w1_a11_8[1];
+  assign \$1053  = \$1051  | \$1052 ;
+  assign \$1054  = \$1050  | \$1053 ;
+  assign \$1055  = ~ \$1054 ;
+  assign \$1056  = ~ w1_a1_0[0];
+  assign \$1057  = ~ w1_a4_2[4];
+  assign \$1058  = \$1056  | \$1057 ;
+  assign \$1059  = ~ w1_a7_5[1];
+  assign \$1060  = ~ w1_a11_8[1];
+  assign \$1061  = \$1059  | \$1060 ;
+  assign \$1062  = \$1058  | \$1061 ;
+  assign \$1063  = ~ \$1062 ;
+  assign \$1064  = ~ w1_a1_0[0];
+  assign \$1065  = ~ w1_a4_2[7];
+  assign \$1066  = \$1064  | \$1065 ;
+  assign \$1067  = ~ w1_a7_5[1];
+  assign \$1068  = ~ w1_a11_8[1];
+  assign \$1069  = \$1067  | \$1068 ;
+  assign \$1070  = \$1066  | \$1069 ;
+  assign \$1071  = ~ \$1070 ;
+  assign \$1072  = ~ w1_a1_0[0];
+  assign \$1073  = ~ w1_a4_2[1];
+  assign \$1074  = \$1072  | \$1073 ;
+  assign \$1075  = ~ w1_a7_5[2];
+  assign \$1076  = ~ w1_a11_8[1];
+  assign \$1077  = \$1075  | \$1076 ;
+  assign \$1078  = \$1074  | \$1077 ;
+  assign \$1079  = ~ \$1078 ;
+  assign \$1080  = ~ w1_a1_0[0];
+  assign \$1081  = ~ w1_a4_2[4];
+  assign \$1082  = \$1080  | \$1081 ;
+  assign \$1083  = ~ w1_a7_5[3];
+  assign \$1084  = ~ w1_a11_8[1];
+  assign \$1085  = \$1083  | \$1084 ;
+  assign \$1086  = \$1082  | \$1085 ;
+  assign \$1087  = ~ \$1086 ;
+  assign \$1088  = ~ w1_a1_0[0];
+  assign \$1089  = ~ w1_a4_2[7];
+  assign \$1090  = \$1088  | \$1089 ;
+  assign \$1091  = ~ w1_a7_5[3];
+  assign \$1092  = ~ w1_a11_8[1];
+  assign \$1093  = \$1091  | \$1092 ;
+  assign \$1094  = \$1090  | \$1093 ;
+  assign \$1095  = ~ \$1094 ;
+  assign \$1096  = ~ w1_a1_0[0];
+  assign \$1097  = ~ w1_a4_2[1];
+  assign \$1098  = \$1096  | \$1097 ;
+  assign \$1099  = ~ w1_a7_5[4];
+  assign \$1100  = ~ w1_a11_8[1];
+  assign \$1101  = \$1099  | \$1100 ;
+  assign \$1102  = \$1098  | \$1101 ;
+  assign \$1103  = ~ \$1102 ;
+  assign \$1104  = ~ w1_a1_0[0];
+  assign \$1105  = ~ w1_a4_2[4];
+  assign \$1106  = \$1104  | \$1105 ;
+  assign \$1107  = ~ w1_a7_5[5];
+  assign \$1108  = ~ w1_a11_8[1];
+  assign \$1109  = \$1107  | \$1108 ;
+  assign \$1110  = \$1106  | \$1109 ;
+  assign \$1111  = ~ \$1110 ;
+  assign \$1112  = ~ w1_a1_0[0];
+  assign \$1113  = ~ w1_a4_2[7];
+  assign \$1114  = \$1112  | \$1113 ;
+  assign \$1115  = ~ w1_a7_5[5];
+  assign \$1116  = ~ w1_a11_8[1];
+  assign \$1117  = \$1115  | \$1116 ;
+  assign \$1118  = \$1114  | \$1117 ;
+  assign \$1119  = ~ \$1118 ;
+  assign \$1120  = ~ w1_a1_0[0];
+  assign \$1121  = ~ w1_a4_2[4];
+  assign \$1122  = \$1120  | \$1121 ;
+  assign \$1123  = ~ w1_a7_5[0];
+  assign \$1124  = ~ w1_a11_8[0];
+  assign \$1125  = \$1123  | \$1124 ;
+  assign \$1126  = \$1122  | \$1125 ;
+  assign \$1127  = ~ \$1126 ;
+  assign \$1128  = ~ w1_a1_0[0];
+  assign \$1129  = ~ w1_a4_2[6];
+  assign \$1130  = \$1128  | \$1129 ;
+  assign \$1131  = ~ w1_a7_5[1];
+  assign \$1132  = ~ w1_a11_8[0];
+  assign \$1133  = \$1131  | \$1132 ;
+  assign \$1134  = \$1130  | \$1133 ;
+  assign \$1135  = ~ \$1134 ;
+  assign \$1136  = ~ w1_a1_0[0];
+  assign \$1137  = ~ w1_a4_2[1];
+  assign \$1138  = \$1136  | \$1137 ;
+  assign \$1139  = ~ w1_a7_5[0];
+  assign \$1140  = ~ w1_a11_8[1];
+  assign \$1141  = \$1139  | \$1140 ;
+  assign \$1142  = \$1138  | \$1141 ;
+  assign \$1143  = ~ \$1142 ;
+  assign \$1144  = ~ w1_a1_0[0];
+  assign \$1145  = ~ w1_a4_2[4];
+  assign \$1146  = \$1144  | \$1145 ;
+  assign \$1147  = ~ w1_a7_5[1];
+  assign \$1148  = ~ w1_a11_8[1];
+  assign \$1149  = \$1147  | \$1148 ;
+  assign \$1150  = \$1146  | \$1149 ;
+  assign \$1151  = ~ \$1150 ;
+  assign \$1152  = ~ w1_a1_0[0];
+  assign \$1153  = ~ w1_a4_2[1];
+  assign \$1154  = \$1152  | \$1153 ;
+  assign \$1155  = ~ w1_a7_5[2];
+  assign \$1156  = ~ w1_a11_8[1];
+  assign \$1157  = \$1155  | \$1156 ;
+  assign \$1158  = \$1154  | \$1157 ;
+  assign \$1159  = ~ \$1158 ;
+  assign \$1160  = ~ w1_a1_0[0];
+  assign \$1161  = ~ w1_a4_2[4];
+  assign \$1162  = \$1160  | \$1161 ;
+  assign \$1163  = ~ w1_a7_5[3];
+  assign \$1164  = ~ w1_a11_8[1];
+  assign \$1165  = \$1163  | \$1164 ;
+  assign \$1166  = \$1162  | \$1165 ;
+  assign \$1167  = ~ \$1166 ;
+  assign \$1168  = ~ w1_a1_0[0];
+  assign \$1169  = ~ w1_a4_2[1];
+  assign \$1170  = \$1168  | \$1169 ;
+  assign \$1171  = ~ w1_a7_5[4];
+  assign \$1172  = ~ w1_a11_8[1];
+  assign \$1173  = \$1171  | \$1172 ;
+  assign \$1174  = \$1170  | \$1173 ;
+  assign \$1175  = ~ \$1174 ;
+  assign \$1176  = ~ w1_a1_0[0];
+  assign \$1177  = ~ w1_a4_2[4];
+  assign \$1178  = \$1176  | \$1177 ;
+  assign \$1179  = ~ w1_a7_5[5];
+  assign \$1180  = ~ w1_a11_8[1];
+  assign \$1181  = \$1179  | \$1180 ;
+  assign \$1182  = \$1178  | \$1181 ;
+  assign \$1183  = ~ \$1182 ;
+  assign \$1184  = { \$1183 , \$1175 , \$1167 , \$1159 , \$1151 , \$1143 , \$1135 , \$1127  } + 8'hff;
+  assign \$1185  = ~ w1_a1_0[0];
+  assign \$1186  = ~ w1_a4_2[6];
+  assign \$1187  = \$1185  | \$1186 ;
+  assign \$1188  = ~ w1_a7_5[0];
+  assign \$1189  = ~ w1_a11_8[0];
+  assign \$1190  = \$1188  | \$1189 ;
+  assign \$1191  = \$1187  | \$1190 ;
+  assign \$1192  = ~ \$1191 ;
+  assign \$1193  = ~ w1_a1_0[0];
+  assign \$1194  = ~ w1_a4_2[7];
+  assign \$1195  = \$1193  | \$1194 ;
+  assign \$1196  = ~ w1_a7_5[0];
+  assign \$1197  = ~ w1_a11_8[0];
+  assign \$1198  = \$1196  | \$1197 ;
+  assign \$1199  = \$1195  | \$1198 ;
+  assign \$1200  = ~ \$1199 ;
+  assign \$1201  = ~ w1_a1_0[0];
+  assign \$1202  = ~ w1_a4_2[7];
+  assign \$1203  = \$1201  | \$1202 ;
+  assign \$1204  = ~ w1_a7_5[1];
+  assign \$1205  = ~ w1_a11_8[1];
+  assign \$1206  = \$1204  | \$1205 ;
+  assign \$1207  = \$1203  | \$1206 ;
+  assign \$1208  = ~ \$1207 ;
+  assign \$1209  = ~ w1_a1_0[0];
+  assign \$1210  = ~ w1_a4_2[7];
+  assign \$1211  = \$1209  | \$1210 ;
+  assign \$1212  = ~ w1_a7_5[3];
+  assign \$1213  = ~ w1_a11_8[1];
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = \$1211  | \$1214 ;
+  assign \$1216  = ~ \$1215 ;
+  assign \$1217  = ~ w1_a1_0[0];
+  assign \$1218  = ~ w1_a4_2[7];
+  assign \$1219  = \$1217  | \$1218 ;
+  assign \$1220  = ~ w1_a7_5[5];
+  assign \$1221  = ~ w1_a11_8[1];
+  assign \$1222  = \$1220  | \$1221 ;
+  assign \$1223  = \$1219  | \$1222 ;
+  assign \$1224  = ~ \$1223 ;
+  assign \$1225  = { \$1224 , \$1216 , \$1208 , \$1200 , \$1192  } + 5'h1f;
+  assign \$1226  = \$signal$295  & \$signal$296 ;
+  assign \$1227  = \$1226  & w2_is_ctrl;
+  assign \$1228  = \$1227  & \$signal$298 [0];
+  assign \$1229  = \$signal$295  & \$signal$296 ;
+  assign \$1230  = \$1229  & w2_is_err_pop;
+  assign \$1231  = \$signal$295  & w2_is_irq_status;
+  assign \$1232  = \$1231  & \$signal$297 [0];
+  assign \$1233  = \$1232  ? \$signal$298 [4:0] : 5'h00;
+  assign \$1234  = \$signal$295  & w2_is_irq_enable;
+  assign \$1235  = \$1234  & \$signal$297 [0];
+  assign \$1236  = \$signal$295  & w2_is_pool0_low_water;
+  assign \$1237  = \$1236  & \$signal$297 [0];
+  assign \$1238  = \$signal$295  & w2_is_pool0_low_water;
+  assign \$1239  = \$1238  & \$signal$297 [1];
+  assign \$1240  = \$signal$295  & w2_is_pool0_low_water;
+  assign \$1241  = \$1240  & \$signal$297 [2];
+  assign \$1242  = \$signal$295  & w2_is_pool1_low_water;
   assign \$1243  = \$1242  & \$signal$297 [0];
-  assign \$1244  = \$signal$294  & \$signal$295 ;
-  assign \$1245  = \$1244  & w2_is_err_pop;
-  assign \$1246  = \$signal$294  & w2_is_irq_status;
-  assign \$1247  = \$1246  & \$signal$296 [0];
-  assign \$1248  = \$1247  ? \$signal$297 [4:0] : 5'h00;
-  assign \$1249  = \$signal$294  & w2_is_irq_enable;
-  assign \$1250  = \$1249  & \$signal$296 [0];
-  assign \$1251  = \$signal$294  & w2_is_pool0_low_water;
-  assign \$1252  = \$1251  & \$signal$296 [0];
-  assign \$1253  = \$signal$294  & w2_is_pool0_low_water;
-  assign \$1254  = \$1253  & \$signal$296 [1];
-  assign \$1255  = \$signal$294  & w2_is_pool0_low_water;
-  assign \$1256  = \$1255  & \$signal$296 [2];
-  assign \$1257  = \$signal$294  & w2_is_pool1_low_water;
-  assign \$1258  = \$1257  & \$signal$296 [0];
-  assign \$1259  = \$signal$294  & w2_is_pool1_low_water;
-  assign \$1260  = \$1259  & \$signal$296 [1];
-  assign \$1261  = \$signal$294  & w2_is_pool1_low_water;
-  assign \$1262  = \$1261  & \$signal$296 [2];
-  assign \$1263  = \$signal$294  & w2_is_pool2_low_water;
-  assign \$1264  = \$1263  & \$signal$296 [0];
-  assign \$1265  = \$signal$294  & w2_is_pool2_low_water;
-  assign \$1266  = \$1265  & \$signal$296 [1];
-  assign \$1267  = \$signal$294  & w2_is_pool2_low_water;
-  assign \$1268  = \$1267  & \$signal$296 [2];
-  assign \$1269  = | \port$4496$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1269 ;
-  assign \$1270  = | \port$4511$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1270 ;
-  assign \$1271  = ~ \port$4490$0 [0];
-  assign \$1272  = rsp_grant_valid & \$1271 ;
-  assign \$1273  = \port$4490$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1272  & \$1273 ;
-  assign \$1274  = \$signal$28  > 2'h2;
-  assign \$1275  = \$1274  ? 2'h2 : \$signal$28 ;
-  assign \$1276  = | \$signal$28 ;
-  assign \$1277  = space_ge1 & \$1276 ;
-  assign \$1278  = \$1277  ? 1'h1 : 1'h0;
-  assign \$1279  = space_ge2 ? \$1275  : { 1'h0, \$1278  };
-  assign \$signal$89  = space_ge3 ? \$signal$28  : \$1279 ;
-  assign \$1280  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1280  & space_ge1;
-  assign \$1281  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1281  & space_ge2;
-  assign \$1282  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1282  & space_ge3;
-  assign \$1283  = ~ space[4];
-  assign popped = w1c & \$1283 ;
-  assign \$1284  = 1'h0 - tail[1:0];
-  assign \$1285  = 1'h1 - tail[1:0];
-  assign \$1286  = 2'h2 - tail[1:0];
-  assign \$1287  = 2'h3 - tail[1:0];
-  assign \$1288  = space - 3'h7;
-  assign \$1289  = ~ \$1288 [5];
-  assign \$1290  = space - 3'h7;
-  assign \$1291  = ~ \$1290 [5];
-  assign \$1292  = space - 4'h8;
-  assign \$1293  = ~ \$1292 [5];
-  assign \$1294  = space - 3'h7;
-  assign \$1295  = ~ \$1294 [5];
-  assign \$1296  = space - 4'h8;
-  assign \$1297  = ~ \$1296 [5];
-  assign \$1298  = space - 4'h9;
-  assign \$1299  = ~ \$1298 [5];
-  assign \$1300  = space - \$signal$28 ;
-  assign \$1301  = space + 1'h1;
-  assign space_over = \$1301  - \$signal$28 ;
-  assign space_short = $signed(\$1300 ) < $signed(1'h0);
-  assign \$1302  = | \$signal$28 ;
-  assign \$1303  = \$signal$89  != \$signal$28 ;
-  assign \$1306  = \$signal$103  & irq_enable;
-  assign irq = | \$1306 ;
-  assign \$1307  = small_lw_granted_2 & small_lw_short;
-  assign \$1308  = medium_lw_granted_2 & medium_lw_short;
-  assign \$1309  = \$1307  | \$1308 ;
-  assign \$1310  = large_lw_granted_2 & large_lw_short;
-  assign low_water_hit = \$1309  | \$1310 ;
-  assign \$1311  = ! bus__r_addr[5:0];
-  assign \$1312  = 7'h70 >> bus__r_addr[11:6];
-  assign bus__r_slow = \$1311  & \$1312 ;
-  assign \$1313  = ~ alloc_queue_pop;
-  assign \$1314  = alloc_queue_count[0] & \$1313 ;
-  assign \$1315  = alloc_queue_held[0] | \$1314 ;
-  assign \$signature__en$340  = alloc_queue_push & \$1315 ;
-  assign \$1316  = req_alloc & native_alloc_valid;
-  assign \$1317  = ~ \$1316 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1317 ;
-  assign \$1318  = alloc_queue_count[0] | staged_valid;
-  assign \$1319  = ! bus__r_addr[5:0];
-  assign \$1320  = 7'h70 >> bus__r_addr[11:6];
-  assign \$1321  = \$1319  & \$1320 ;
-  assign \$1322  = bus__r_req & \$1321 ;
-  assign \$1323  = \$1318  | \$1322 ;
-  assign \$1324  = req_alloc & native_alloc_valid;
-  assign \$1325  = ~ \$1324 ;
-  assign \$1326  = \$1323  & \$1325 ;
-  assign \$1327  = ~ alloc_queue_count[0];
-  assign \$1328  = \$1326  & \$1327 ;
-  assign \$1329  = ~ \$1328 ;
-  assign alloc_queue_push = staged_valid & \$1329 ;
-  assign \$1330  = r2_block0 | r2_block4;
-  assign \$1331  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1330  | \$1331 ;
-  assign \$1332  = | r2_found_in;
-  assign bus__r_err = ~ \$1332 ;
+  assign \$1244  = \$signal$295  & w2_is_pool1_low_water;
+  assign \$1245  = \$1244  & \$signal$297 [1];
+  assign \$1246  = \$signal$295  & w2_is_pool1_low_water;
+  assign \$1247  = \$1246  & \$signal$297 [2];
+  assign \$1248  = \$signal$295  & w2_is_pool2_low_water;
+  assign \$1249  = \$1248  & \$signal$297 [0];
+  assign \$1250  = \$signal$295  & w2_is_pool2_low_water;
+  assign \$1251  = \$1250  & \$signal$297 [1];
+  assign \$1252  = \$signal$295  & w2_is_pool2_low_water;
+  assign \$1253  = \$1252  & \$signal$297 [2];
+  assign \$1254  = | \port$4483$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1254 ;
+  assign \$1255  = | \port$4498$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1255 ;
+  assign \$1256  = ~ \port$4477$0 [0];
+  assign \$1257  = rsp_grant_valid & \$1256 ;
+  assign \$1258  = \port$4477$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1257  & \$1258 ;
+  assign \$1259  = \$signal$28  > 2'h2;
+  assign \$1260  = \$1259  ? 2'h2 : \$signal$28 ;
+  assign \$1261  = | \$signal$28 ;
+  assign \$1262  = space_ge1 & \$1261 ;
+  assign \$1263  = \$1262  ? 1'h1 : 1'h0;
+  assign \$1264  = space_ge2 ? \$1260  : { 1'h0, \$1263  };
+  assign \$signal$89  = space_ge3 ? \$signal$28  : \$1264 ;
+  assign \$1265  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1265  & space_ge1;
+  assign \$1266  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1266  & space_ge2;
+  assign \$1267  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1267  & space_ge3;
+  assign \$1268  = ~ space[4];
+  assign popped = w1c & \$1268 ;
+  assign \$1269  = 1'h0 - tail[1:0];
+  assign \$1270  = 1'h1 - tail[1:0];
+  assign \$1271  = 2'h2 - tail[1:0];
+  assign \$1272  = 2'h3 - tail[1:0];
+  assign \$1273  = space - 3'h7;
+  assign \$1274  = ~ \$1273 [5];
+  assign \$1275  = space - 3'h7;
+  assign \$1276  = ~ \$1275 [5];
+  assign \$1277  = space - 4'h8;
+  assign \$1278  = ~ \$1277 [5];
+  assign \$1279  = space - 3'h7;
+  assign \$1280  = ~ \$1279 [5];
+  assign \$1281  = space - 4'h8;
+  assign \$1282  = ~ \$1281 [5];
+  assign \$1283  = space - 4'h9;
+  assign \$1284  = ~ \$1283 [5];
+  assign \$1285  = space - \$signal$28 ;
+  assign \$1286  = space + 1'h1;
+  assign space_over = \$1286  - \$signal$28 ;
+  assign space_short = $signed(\$1285 ) < $signed(1'h0);
+  assign \$1287  = | \$signal$28 ;
+  assign \$1288  = \$signal$89  != \$signal$28 ;
+  assign \$1291  = \$signal$103  & irq_enable;
+  assign irq = | \$1291 ;
+  assign \$1292  = small_lw_granted_2 & small_lw_short;
+  assign \$1293  = medium_lw_granted_2 & medium_lw_short;
+  assign \$1294  = \$1292  | \$1293 ;
+  assign \$1295  = large_lw_granted_2 & large_lw_short;
+  assign low_water_hit = \$1294  | \$1295 ;
+  assign \$1296  = 7'h70 >> bus__r_addr[11:6];
+  assign \$1298  = ~ \$1297 ;
+  assign \$1299  = \$1298  + 1'h1;
+  assign \$1300  = ~ alloc_queue_pop;
+  assign \$1301  = alloc_queue_count[0] & \$1300 ;
+  assign \$1302  = alloc_queue_held[0] | \$1301 ;
+  assign \$signature__en$341  = alloc_queue_push & \$1302 ;
+  assign \$1303  = req_alloc & native_alloc_valid;
+  assign \$1304  = ~ \$1303 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1304 ;
+  assign \$1305  = alloc_queue_count[0] | staged_valid;
+  assign \$1306  = \$1305  | \$1299 [8];
+  assign \$1307  = req_alloc & native_alloc_valid;
+  assign \$1308  = ~ \$1307 ;
+  assign \$1309  = \$1306  & \$1308 ;
+  assign \$1310  = ~ alloc_queue_count[0];
+  assign \$1311  = \$1309  & \$1310 ;
+  assign \$1312  = ~ \$1311 ;
+  assign alloc_queue_push = staged_valid & \$1312 ;
+  assign \$1313  = r2_block0 | r2_block4;
+  assign \$1314  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1313  | \$1314 ;
+  assign \$1315  = | r2_found_in;
+  assign bus__r_err = ~ \$1315 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$1334  = ~ \$1333 ;
-  assign \$1335  = \$1334  + 1'h1;
-  assign \$1337  = ~ \$1336 ;
-  assign \$1338  = \$1337  + 1'h1;
-  assign w0_small_is = bus__w_addr_from_queue ? \$1335 [6] : \$1338 [6];
-  assign \$1340  = ~ \$1339 ;
-  assign \$1341  = \$1340  + 1'h1;
-  assign \$1343  = ~ \$1342 ;
-  assign \$1344  = \$1343  + 1'h1;
-  assign w0_medium_is = bus__w_addr_from_queue ? \$1341 [6] : \$1344 [6];
-  assign \$1346  = ~ \$1345 ;
-  assign \$1347  = \$1346  + 1'h1;
-  assign \$1349  = ~ \$1348 ;
-  assign \$1350  = \$1349  + 1'h1;
-  assign w0_large_is = bus__w_addr_from_queue ? \$1347 [6] : \$1350 [6];
+  assign \$1317  = ~ \$1316 ;
+  assign \$1318  = \$1317  + 1'h1;
+  assign \$1320  = ~ \$1319 ;
+  assign \$1321  = \$1320  + 1'h1;
+  assign w0_small_is = bus__w_addr_from_queue ? \$1318 [6] : \$1321 [6];
+  assign \$1323  = ~ \$1322 ;
+  assign \$1324  = \$1323  + 1'h1;
+  assign \$1326  = ~ \$1325 ;
+  assign \$1327  = \$1326  + 1'h1;
+  assign w0_medium_is = bus__w_addr_from_queue ? \$1324 [6] : \$1327 [6];
+  assign \$1329  = ~ \$1328 ;
+  assign \$1330  = \$1329  + 1'h1;
+  assign \$1332  = ~ \$1331 ;
+  assign \$1333  = \$1332  + 1'h1;
+  assign w0_large_is = bus__w_addr_from_queue ? \$1330 [6] : \$1333 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$4635$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$4626$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
   assign w0_free_at_pins = bus__w_addr[5:0] == 3'h4;
   assign w0_flush_at_queued = bus__w_addr_queued[5:0] == 6'h30;
   assign w0_flush_at_pins = bus__w_addr[5:0] == 6'h30;
-  assign \$1351  = bus__w_addr_queued[5:0] == 3'h4;
-  assign \$1352  = bus__w_addr_queued[5:0] == 6'h30;
-  assign w0_command_at_queued = \$1351  | \$1352 ;
-  assign \$1353  = bus__w_addr[5:0] == 3'h4;
-  assign \$1354  = bus__w_addr[5:0] == 6'h30;
-  assign w0_command_at_pins = \$1353  | \$1354 ;
-  assign \$1355  = \port$4635$0 [18:0] - 9'h100;
-  assign \$1356  = ~ \$1355 [19];
-  assign \$1357  = bus__w_data[18:0] - 9'h100;
-  assign \$1358  = ~ \$1357 [19];
+  assign \$1334  = bus__w_addr_queued[5:0] == 3'h4;
+  assign \$1335  = bus__w_addr_queued[5:0] == 6'h30;
+  assign w0_command_at_queued = \$1334  | \$1335 ;
+  assign \$1336  = bus__w_addr[5:0] == 3'h4;
+  assign \$1337  = bus__w_addr[5:0] == 6'h30;
+  assign w0_command_at_pins = \$1336  | \$1337 ;
+  assign \$1338  = \port$4626$0 [18:0] - 9'h100;
+  assign \$1339  = ~ \$1338 [19];
+  assign \$1340  = bus__w_data[18:0] - 9'h100;
+  assign \$1341  = ~ \$1340 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1359  = \port$4635$0 [18:0] - 8'h80;
-  assign \$1360  = ~ \$1359 [19];
-  assign \$1361  = bus__w_data[18:0] - 8'h80;
-  assign \$1362  = ~ \$1361 [19];
+  assign \$1342  = \port$4626$0 [18:0] - 8'h80;
+  assign \$1343  = ~ \$1342 [19];
+  assign \$1344  = bus__w_data[18:0] - 8'h80;
+  assign \$1345  = ~ \$1344 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1363  = \port$4635$0 [18:0] - 6'h30;
-  assign \$1364  = ~ \$1363 [19];
-  assign \$1365  = bus__w_data[18:0] - 6'h30;
-  assign \$1366  = ~ \$1365 [19];
+  assign \$1346  = \port$4626$0 [18:0] - 6'h30;
+  assign \$1347  = ~ \$1346 [19];
+  assign \$1348  = bus__w_data[18:0] - 6'h30;
+  assign \$1349  = ~ \$1348 [19];
   assign w0_large_slot_ok = bus__w_beat_from_queue ? w0_large_slot_ok_queued : w0_large_slot_ok_pins;
-  assign \$1367  = ~ command_queue_pop;
-  assign \$1368  = command_queue_count[0] & \$1367 ;
-  assign \$1369  = command_queue_held[0] | \$1368 ;
-  assign \$signature__en$367  = command_queue_push & \$1369 ;
-  assign \$1370  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1371  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1372  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1373  = { \$1372 , \$1371 , \$1370  } + 3'h7;
-  assign \$1374  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1375  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1376  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1377  = { \$1376 , \$1375 , \$1374  } + 3'h7;
-  assign \$1378  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1379  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1380  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1381  = { \$1380 , \$1379 , \$1378  } + 3'h7;
-  assign \$1382  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1383  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1384  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1385  = { \$1384 , \$1383 , \$1382  } + 3'h7;
-  assign \$1386  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1387  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1388  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1389  = { \$1388 , \$1387 , \$1386  } + 3'h7;
-  assign \$1390  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1391  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1392  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1393  = { \$1392 , \$1391 , \$1390  } + 3'h7;
-  assign \$1394  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1395  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1396  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1397  = { \$1396 , \$1395 , \$1394  } + 3'h7;
-  assign \$1398  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1399  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1400  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1401  = { \$1400 , \$1399 , \$1398  } + 3'h7;
-  assign \$1402  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1403  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1404  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1405  = { \$1404 , \$1403 , \$1402  } + 3'h7;
-  assign \$1406  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1407  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1408  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1409  = { \$1408 , \$1407 , \$1406  } + 3'h7;
-  assign \$1410  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1411  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1412  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1413  = { \$1412 , \$1411 , \$1410  } + 3'h7;
-  assign \$1414  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1415  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1416  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1417  = { \$1416 , \$1415 , \$1414  } + 3'h7;
-  assign \$1418  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1419  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1420  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1421  = { \$1420 , \$1419 , \$1418  } + 3'h7;
-  assign \$1422  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1423  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1424  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1425  = { \$1424 , \$1423 , \$1422  } + 3'h7;
-  assign \$1426  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1427  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1428  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1429  = { \$1428 , \$1427 , \$1426  } + 3'h7;
-  assign \$1430  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1431  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1432  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1433  = { \$1432 , \$1431 , \$1430  } + 3'h7;
-  assign \$1434  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1435  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1436  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1437  = { \$1436 , \$1435 , \$1434  } + 3'h7;
-  assign \$1438  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1439  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1440  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1441  = { \$1440 , \$1439 , \$1438  } + 3'h7;
-  assign \$1442  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1443  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1444  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1445  = { \$1444 , \$1443 , \$1442  } + 3'h7;
-  assign \$1446  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1447  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1448  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1449  = { \$1448 , \$1447 , \$1446  } + 3'h7;
-  assign \$1450  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1451  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1452  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1453  = { \$1452 , \$1451 , \$1450  } + 3'h7;
-  assign \$1454  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1455  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1456  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1457  = { \$1456 , \$1455 , \$1454  } + 3'h7;
-  assign \$1458  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1459  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1460  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1461  = { \$1460 , \$1459 , \$1458  } + 3'h7;
-  assign \$1462  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1463  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1464  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1465  = { \$1464 , \$1463 , \$1462  } + 3'h7;
-  assign \$1466  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1467  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1468  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1469  = { \$1468 , \$1467 , \$1466  } + 3'h7;
-  assign \$1470  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1471  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1472  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1473  = { \$1472 , \$1471 , \$1470  } + 3'h7;
-  assign \$1474  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1475  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1476  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1477  = { \$1476 , \$1475 , \$1474  } + 3'h7;
-  assign \$1478  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1479  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1480  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1481  = { \$1480 , \$1479 , \$1478  } + 3'h7;
-  assign \$1482  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1483  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1484  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1485  = { \$1484 , \$1483 , \$1482  } + 3'h7;
-  assign \$1486  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1487  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1488  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1489  = { \$1488 , \$1487 , \$1486  } + 3'h7;
-  assign \$1490  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1491  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1492  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1493  = { \$1492 , \$1491 , \$1490  } + 3'h7;
-  assign \$1494  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1495  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1496  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1497  = { \$1496 , \$1495 , \$1494  } + 3'h7;
-  assign \$1498  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1499  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1500  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1501  = { \$1500 , \$1499 , \$1498  } + 3'h7;
-  assign \$1502  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1503  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1504  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1505  = { \$1504 , \$1503 , \$1502  } + 3'h7;
-  assign \$1506  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1507  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1508  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1509  = { \$1508 , \$1507 , \$1506  } + 3'h7;
-  assign \$1510  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1511  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1512  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1513  = { \$1512 , \$1511 , \$1510  } + 3'h7;
-  assign \$1514  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1515  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1516  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1517  = { \$1516 , \$1515 , \$1514  } + 3'h7;
-  assign \$1518  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1519  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1520  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1521  = { \$1520 , \$1519 , \$1518  } + 3'h7;
-  assign \$1522  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1523  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1524  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1525  = { \$1524 , \$1523 , \$1522  } + 3'h7;
-  assign \$1526  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1527  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1528  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1350  = ~ command_queue_pop;
+  assign \$1351  = command_queue_count[0] & \$1350 ;
+  assign \$1352  = command_queue_held[0] | \$1351 ;
+  assign \$signature__en$368  = command_queue_push & \$1352 ;
+  assign \$1353  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1354  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1355  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1356  = { \$1355 , \$1354 , \$1353  } + 3'h7;
+  assign \$1357  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1358  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1359  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1360  = { \$1359 , \$1358 , \$1357  } + 3'h7;
+  assign \$1361  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1362  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1363  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1364  = { \$1363 , \$1362 , \$1361  } + 3'h7;
+  assign \$1365  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1366  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1367  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1368  = { \$1367 , \$1366 , \$1365  } + 3'h7;
+  assign \$1369  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1370  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1371  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1372  = { \$1371 , \$1370 , \$1369  } + 3'h7;
+  assign \$1373  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1374  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1375  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1376  = { \$1375 , \$1374 , \$1373  } + 3'h7;
+  assign \$1377  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1378  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1379  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1380  = { \$1379 , \$1378 , \$1377  } + 3'h7;
+  assign \$1381  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1382  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1383  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1384  = { \$1383 , \$1382 , \$1381  } + 3'h7;
+  assign \$1385  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1386  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1387  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1388  = { \$1387 , \$1386 , \$1385  } + 3'h7;
+  assign \$1389  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1390  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1391  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1392  = { \$1391 , \$1390 , \$1389  } + 3'h7;
+  assign \$1393  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1394  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1395  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1396  = { \$1395 , \$1394 , \$1393  } + 3'h7;
+  assign \$1397  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1398  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1399  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1400  = { \$1399 , \$1398 , \$1397  } + 3'h7;
+  assign \$1401  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1402  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1403  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1404  = { \$1403 , \$1402 , \$1401  } + 3'h7;
+  assign \$1405  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1406  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1407  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1408  = { \$1407 , \$1406 , \$1405  } + 3'h7;
+  assign \$1409  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1410  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1411  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1412  = { \$1411 , \$1410 , \$1409  } + 3'h7;
+  assign \$1413  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1414  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1415  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1416  = { \$1415 , \$1414 , \$1413  } + 3'h7;
+  assign \$1417  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1418  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1419  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1420  = { \$1419 , \$1418 , \$1417  } + 3'h7;
+  assign \$1421  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1422  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1423  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1424  = { \$1423 , \$1422 , \$1421  } + 3'h7;
+  assign \$1425  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1426  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1427  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1428  = { \$1427 , \$1426 , \$1425  } + 3'h7;
+  assign \$1429  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1430  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1431  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1432  = { \$1431 , \$1430 , \$1429  } + 3'h7;
+  assign \$1433  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1434  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1435  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1436  = { \$1435 , \$1434 , \$1433  } + 3'h7;
+  assign \$1437  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1438  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1439  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1440  = { \$1439 , \$1438 , \$1437  } + 3'h7;
+  assign \$1441  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1442  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1443  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1444  = { \$1443 , \$1442 , \$1441  } + 3'h7;
+  assign \$1445  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1446  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1447  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1448  = { \$1447 , \$1446 , \$1445  } + 3'h7;
+  assign \$1449  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1450  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1451  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1452  = { \$1451 , \$1450 , \$1449  } + 3'h7;
+  assign \$1453  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1454  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1455  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1456  = { \$1455 , \$1454 , \$1453  } + 3'h7;
+  assign \$1457  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1458  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1459  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1460  = { \$1459 , \$1458 , \$1457  } + 3'h7;
+  assign \$1461  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1462  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1463  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1464  = { \$1463 , \$1462 , \$1461  } + 3'h7;
+  assign \$1465  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1466  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1467  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1468  = { \$1467 , \$1466 , \$1465  } + 3'h7;
+  assign \$1469  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1470  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1471  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1472  = { \$1471 , \$1470 , \$1469  } + 3'h7;
+  assign \$1473  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1474  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1475  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1476  = { \$1475 , \$1474 , \$1473  } + 3'h7;
+  assign \$1477  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1478  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1479  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1480  = { \$1479 , \$1478 , \$1477  } + 3'h7;
+  assign \$1481  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1482  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1483  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1484  = { \$1483 , \$1482 , \$1481  } + 3'h7;
+  assign \$1485  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1486  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1487  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1488  = { \$1487 , \$1486 , \$1485  } + 3'h7;
+  assign \$1489  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1490  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1491  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1492  = { \$1491 , \$1490 , \$1489  } + 3'h7;
+  assign \$1493  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1494  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1495  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1496  = { \$1495 , \$1494 , \$1493  } + 3'h7;
+  assign \$1497  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1498  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1499  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1500  = { \$1499 , \$1498 , \$1497  } + 3'h7;
+  assign \$1501  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1502  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1503  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1504  = { \$1503 , \$1502 , \$1501  } + 3'h7;
+  assign \$1505  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1506  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1507  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1508  = { \$1507 , \$1506 , \$1505  } + 3'h7;
+  assign \$1509  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1510  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1511  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1512  = { \$1511 , \$1510 , \$1509  } + 3'h7;
+  assign \$1513  = w1_hit[0] | w1_hit[1];
+  assign \$1514  = \$1513  | w1_hit[2];
+  assign \$1515  = ~ \$1514 ;
+  assign \$1516  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$1516 ;
+  assign \$1517  = w1_valid & w1_is_command;
+  assign \$1518  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$1517  & \$1518 ;
+  assign \$1519  = ~ native_turn;
+  assign \$1520  = ~ command_queue_head[0];
+  assign \$1521  = w1_valid & w1_is_free;
+  assign \$1522  = command_queue_count[0] ? \$1520  : \$1521 ;
+  assign req_free = \$1519  & \$1522 ;
+  assign \$1523  = ~ native_turn;
+  assign \$1524  = w1_valid & w1_is_flush;
+  assign \$1525  = command_queue_count[0] ? command_queue_head[0] : \$1524 ;
+  assign req_flush = \$1523  & \$1525 ;
+  assign \$1526  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1527  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1528  = w1_pool_is[2] & w1_large_addr[0];
   assign \$1529  = { \$1528 , \$1527 , \$1526  } + 3'h7;
-  assign \$1530  = w1_hit[0] | w1_hit[1];
-  assign \$1531  = \$1530  | w1_hit[2];
-  assign \$1532  = ~ \$1531 ;
-  assign \$1533  = ~ native_turn;
-  assign command_queue_pop = command_queue_count[0] & \$1533 ;
-  assign \$1534  = w1_valid & w1_is_command;
-  assign \$1535  = command_queue_count[0] | native_turn;
-  assign command_queue_push = \$1534  & \$1535 ;
-  assign \$1536  = ~ native_turn;
-  assign \$1537  = ~ command_queue_head[0];
-  assign \$1538  = w1_valid & w1_is_free;
-  assign \$1539  = command_queue_count[0] ? \$1537  : \$1538 ;
-  assign req_free = \$1536  & \$1539 ;
-  assign \$1540  = ~ native_turn;
-  assign \$1541  = w1_valid & w1_is_flush;
-  assign \$1542  = command_queue_count[0] ? command_queue_head[0] : \$1541 ;
-  assign req_flush = \$1540  & \$1542 ;
-  assign \$1543  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1544  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1545  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1546  = { \$1545 , \$1544 , \$1543  } + 3'h7;
-  assign \$1547  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1548  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1549  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1550  = { \$1549 , \$1548 , \$1547  } + 3'h7;
-  assign \$1551  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1552  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1553  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1554  = { \$1553 , \$1552 , \$1551  } + 3'h7;
-  assign \$1555  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1556  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1557  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1558  = { \$1557 , \$1556 , \$1555  } + 3'h7;
-  assign \$1559  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1560  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1561  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1562  = { \$1561 , \$1560 , \$1559  } + 3'h7;
-  assign \$1563  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1564  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1565  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1566  = { \$1565 , \$1564 , \$1563  } + 3'h7;
-  assign \$1567  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1568  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1569  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1570  = { \$1569 , \$1568 , \$1567  } + 3'h7;
-  assign \$1571  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1572  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1573  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1574  = { \$1573 , \$1572 , \$1571  } + 3'h7;
-  assign \$1575  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1576  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1577  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1578  = { \$1577 , \$1576 , \$1575  } + 3'h7;
-  assign \$1579  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1580  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1581  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1582  = { \$1581 , \$1580 , \$1579  } + 3'h7;
-  assign \$1583  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1584  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1585  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1586  = { \$1585 , \$1584 , \$1583  } + 3'h7;
-  assign \$1587  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1588  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1589  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1590  = { \$1589 , \$1588 , \$1587  } + 3'h7;
-  assign \$1591  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1592  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1593  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1594  = { \$1593 , \$1592 , \$1591  } + 3'h7;
-  assign \$1595  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1596  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1597  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1598  = { \$1597 , \$1596 , \$1595  } + 3'h7;
-  assign \$1599  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1600  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1601  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1602  = { \$1601 , \$1600 , \$1599  } + 3'h7;
-  assign \$1603  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1604  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1605  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1606  = { \$1605 , \$1604 , \$1603  } + 3'h7;
-  assign \$1607  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1608  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1609  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1610  = { \$1609 , \$1608 , \$1607  } + 3'h7;
-  assign \$1611  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1612  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1613  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1614  = { \$1613 , \$1612 , \$1611  } + 3'h7;
-  assign \$1615  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1616  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1617  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1618  = { \$1617 , \$1616 , \$1615  } + 3'h7;
-  assign \$1619  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1620  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1621  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1622  = { \$1621 , \$1620 , \$1619  } + 3'h7;
-  assign \$1623  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1624  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1625  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1626  = { \$1625 , \$1624 , \$1623  } + 3'h7;
-  assign \$1627  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1628  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1629  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1630  = { \$1629 , \$1628 , \$1627  } + 3'h7;
-  assign \$1631  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1632  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1633  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1634  = { \$1633 , \$1632 , \$1631  } + 3'h7;
-  assign \$1635  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1636  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1637  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1638  = { \$1637 , \$1636 , \$1635  } + 3'h7;
-  assign \$1639  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1640  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1641  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1642  = { \$1641 , \$1640 , \$1639  } + 3'h7;
-  assign \$1643  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1644  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1645  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1646  = { \$1645 , \$1644 , \$1643  } + 3'h7;
-  assign \$1647  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1648  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1649  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1650  = { \$1649 , \$1648 , \$1647  } + 3'h7;
-  assign \$1651  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1652  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1653  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1654  = { \$1653 , \$1652 , \$1651  } + 3'h7;
-  assign \$1655  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1656  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1657  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1658  = { \$1657 , \$1656 , \$1655  } + 3'h7;
-  assign \$1659  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1660  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1661  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1662  = { \$1661 , \$1660 , \$1659  } + 3'h7;
-  assign \$1663  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1664  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1665  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1666  = { \$1665 , \$1664 , \$1663  } + 3'h7;
-  assign \$1667  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1668  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1669  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1670  = { \$1669 , \$1668 , \$1667  } + 3'h7;
-  assign \$1671  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1672  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1673  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1674  = { \$1673 , \$1672 , \$1671  } + 3'h7;
-  assign \$1675  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1676  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1677  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1678  = { \$1677 , \$1676 , \$1675  } + 3'h7;
-  assign \$1679  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1680  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1681  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1682  = { \$1681 , \$1680 , \$1679  } + 3'h7;
-  assign \$1683  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1684  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1685  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1686  = { \$1685 , \$1684 , \$1683  } + 3'h7;
-  assign \$1687  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1688  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1689  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1690  = { \$1689 , \$1688 , \$1687  } + 3'h7;
-  assign \$1691  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1692  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1693  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1694  = { \$1693 , \$1692 , \$1691  } + 3'h7;
-  assign \$1695  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1696  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1697  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1698  = { \$1697 , \$1696 , \$1695  } + 3'h7;
-  assign \$1699  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1700  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1701  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1702  = { \$1701 , \$1700 , \$1699  } + 3'h7;
-  assign \$1703  = w1_hit[0] | w1_hit[1];
-  assign \$1704  = \$1703  | w1_hit[2];
-  assign \$1705  = ~ \$1704 ;
-  assign \$1706  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$251 , \$1705 , \$1702 [3], \$1698 [3], \$1694 [3], \$1690 [3], \$1686 [3], \$1682 [3], \$1678 [3], \$1674 [3], \$1670 [3], \$1666 [3], \$1662 [3], \$1658 [3], \$1654 [3], \$1650 [3], \$1646 [3], \$1642 [3], \$1638 [3], \$1634 [3], \$1630 [3], \$1626 [3], \$1622 [3], \$1618 [3], \$1614 [3], \$1610 [3], \$1606 [3], \$1602 [3], \$1598 [3], \$1594 [3], \$1590 [3], \$1586 [3], \$1582 [3], \$1578 [3], \$1574 [3], \$1570 [3], \$1566 [3], \$1562 [3], \$1558 [3], \$1554 [3], \$1550 [3], \$1546 [3], w1_is_flush };
-  assign \$1707  = ~ w2_plain;
-  assign \$1708  = \$signal$311  & \$signal$295 ;
-  assign \$1709  = ~ \$1708 ;
-  assign bus__w_err = \$1707  & \$1709 ;
-  assign \$1710  = rsp_freed_valid & \port$4543$0 [0];
-  assign \$1711  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1710  | \$1711 ;
-  assign \$1712  = rsp_freed_valid & \port$4543$0 [0];
-  assign \$1713  = \$1712  ? \port$4496$0 [0] : \port$4511$0 [0];
-  assign bus__w_slow_err = ~ \$1713 ;
+  assign \$1530  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1531  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1532  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1533  = { \$1532 , \$1531 , \$1530  } + 3'h7;
+  assign \$1534  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1535  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1536  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1537  = { \$1536 , \$1535 , \$1534  } + 3'h7;
+  assign \$1538  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1539  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1540  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1541  = { \$1540 , \$1539 , \$1538  } + 3'h7;
+  assign \$1542  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1543  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1544  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1545  = { \$1544 , \$1543 , \$1542  } + 3'h7;
+  assign \$1546  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1547  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1548  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1549  = { \$1548 , \$1547 , \$1546  } + 3'h7;
+  assign \$1550  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1551  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1552  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1553  = { \$1552 , \$1551 , \$1550  } + 3'h7;
+  assign \$1554  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1555  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1556  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1557  = { \$1556 , \$1555 , \$1554  } + 3'h7;
+  assign \$1558  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1559  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1560  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1561  = { \$1560 , \$1559 , \$1558  } + 3'h7;
+  assign \$1562  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1563  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1564  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1565  = { \$1564 , \$1563 , \$1562  } + 3'h7;
+  assign \$1566  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1567  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1568  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1569  = { \$1568 , \$1567 , \$1566  } + 3'h7;
+  assign \$1570  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1571  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1572  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1573  = { \$1572 , \$1571 , \$1570  } + 3'h7;
+  assign \$1574  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1575  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1576  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1577  = { \$1576 , \$1575 , \$1574  } + 3'h7;
+  assign \$1578  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1579  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1580  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1581  = { \$1580 , \$1579 , \$1578  } + 3'h7;
+  assign \$1582  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1583  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1584  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1585  = { \$1584 , \$1583 , \$1582  } + 3'h7;
+  assign \$1586  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1587  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1588  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1589  = { \$1588 , \$1587 , \$1586  } + 3'h7;
+  assign \$1590  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1591  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1592  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1593  = { \$1592 , \$1591 , \$1590  } + 3'h7;
+  assign \$1594  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1595  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1596  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1597  = { \$1596 , \$1595 , \$1594  } + 3'h7;
+  assign \$1598  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1599  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1600  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1601  = { \$1600 , \$1599 , \$1598  } + 3'h7;
+  assign \$1602  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1603  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1604  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1605  = { \$1604 , \$1603 , \$1602  } + 3'h7;
+  assign \$1606  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1607  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1608  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1609  = { \$1608 , \$1607 , \$1606  } + 3'h7;
+  assign \$1610  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1611  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1612  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1613  = { \$1612 , \$1611 , \$1610  } + 3'h7;
+  assign \$1614  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1615  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1616  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1617  = { \$1616 , \$1615 , \$1614  } + 3'h7;
+  assign \$1618  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1619  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1620  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1621  = { \$1620 , \$1619 , \$1618  } + 3'h7;
+  assign \$1622  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1623  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1624  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1625  = { \$1624 , \$1623 , \$1622  } + 3'h7;
+  assign \$1626  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1627  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1628  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1629  = { \$1628 , \$1627 , \$1626  } + 3'h7;
+  assign \$1630  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1631  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1632  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1633  = { \$1632 , \$1631 , \$1630  } + 3'h7;
+  assign \$1634  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1635  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1636  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1637  = { \$1636 , \$1635 , \$1634  } + 3'h7;
+  assign \$1638  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1639  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1640  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1641  = { \$1640 , \$1639 , \$1638  } + 3'h7;
+  assign \$1642  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1643  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1644  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1645  = { \$1644 , \$1643 , \$1642  } + 3'h7;
+  assign \$1646  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1647  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1648  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1649  = { \$1648 , \$1647 , \$1646  } + 3'h7;
+  assign \$1650  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1651  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1652  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1653  = { \$1652 , \$1651 , \$1650  } + 3'h7;
+  assign \$1654  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1655  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1656  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1657  = { \$1656 , \$1655 , \$1654  } + 3'h7;
+  assign \$1658  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1659  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1660  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1661  = { \$1660 , \$1659 , \$1658  } + 3'h7;
+  assign \$1662  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1663  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1664  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1665  = { \$1664 , \$1663 , \$1662  } + 3'h7;
+  assign \$1666  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1667  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1668  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1669  = { \$1668 , \$1667 , \$1666  } + 3'h7;
+  assign \$1670  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1671  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1672  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1673  = { \$1672 , \$1671 , \$1670  } + 3'h7;
+  assign \$1674  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1675  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1676  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1677  = { \$1676 , \$1675 , \$1674  } + 3'h7;
+  assign \$1678  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1679  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1680  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1681  = { \$1680 , \$1679 , \$1678  } + 3'h7;
+  assign \$1682  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1683  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1684  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1685  = { \$1684 , \$1683 , \$1682  } + 3'h7;
+  assign \$1686  = w1_hit[0] | w1_hit[1];
+  assign \$1687  = \$1686  | w1_hit[2];
+  assign \$1688  = ~ \$1687 ;
+  assign \$1689  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1688 , \$1685 [3], \$1681 [3], \$1677 [3], \$1673 [3], \$1669 [3], \$1665 [3], \$1661 [3], \$1657 [3], \$1653 [3], \$1649 [3], \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], w1_is_flush };
+  assign \$1690  = ~ w2_plain;
+  assign \$1691  = \$signal$312  & \$signal$296 ;
+  assign \$1692  = ~ \$1691 ;
+  assign bus__w_err = \$1690  & \$1692 ;
+  assign \$1693  = rsp_freed_valid & \port$4530$0 [0];
+  assign \$1694  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1693  | \$1694 ;
+  assign \$1695  = rsp_freed_valid & \port$4530$0 [0];
+  assign \$1696  = \$1695  ? \port$4483$0 [0] : \port$4498$0 [0];
+  assign bus__w_slow_err = ~ \$1696 ;
   always @(posedge aclk_clk)
-    cycle <= \$1714 ;
+    cycle <= \$1697 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1715 ;
+    \$signal  <= \$1698 ;
   always @(posedge aclk_clk)
-    ready <= \$1716 ;
+    ready <= \$1699 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4490$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4490$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4490$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4477$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4477$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4477$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1717 ;
+    \$signal$28  <= \$1700 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1718 ;
+    e1_exhausted <= \$1701 ;
   always @(posedge aclk_clk)
-    small_ev_grant <= \$1719 ;
+    small_ev_grant <= \$1702 ;
   always @(posedge aclk_clk)
-    small_ev_free <= \$1720 ;
+    small_ev_free <= \$1703 ;
   always @(posedge aclk_clk)
-    small_ev_flush <= \$1721 ;
+    small_ev_flush <= \$1704 ;
   always @(posedge aclk_clk)
-    small_ev_fail <= \$1722 ;
+    small_ev_fail <= \$1705 ;
   always @(posedge aclk_clk)
-    medium_ev_grant <= \$1723 ;
+    medium_ev_grant <= \$1706 ;
   always @(posedge aclk_clk)
-    medium_ev_free <= \$1724 ;
+    medium_ev_free <= \$1707 ;
   always @(posedge aclk_clk)
-    medium_ev_flush <= \$1725 ;
+    medium_ev_flush <= \$1708 ;
   always @(posedge aclk_clk)
-    medium_ev_fail <= \$1726 ;
+    medium_ev_fail <= \$1709 ;
   always @(posedge aclk_clk)
-    large_ev_grant <= \$1727 ;
+    large_ev_grant <= \$1710 ;
   always @(posedge aclk_clk)
-    large_ev_free <= \$1728 ;
+    large_ev_free <= \$1711 ;
   always @(posedge aclk_clk)
-    large_ev_flush <= \$1729 ;
+    large_ev_flush <= \$1712 ;
   always @(posedge aclk_clk)
-    large_ev_fail <= \$1730 ;
+    large_ev_fail <= \$1713 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$57 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$61 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1731 ;
+    log_bank0_wen <= \$1714 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$64 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$68 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1732 ;
+    log_bank1_wen <= \$1715 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$71 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$75 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1733 ;
+    log_bank2_wen <= \$1716 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$80 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1734 ;
+    log_bank3_wen <= \$1717 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1735 ;
+    space_ge1 <= \$1718 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1736 ;
+    space_ge2 <= \$1719 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1737 ;
+    space_ge3 <= \$1720 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1738 ;
+    space_ge4 <= \$1721 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1739 ;
+    space_ge5 <= \$1722 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1740 ;
+    space_ge6 <= \$1723 ;
   always @(posedge aclk_clk)
-    space <= \$1741 ;
+    space <= \$1724 ;
   always @(posedge aclk_clk)
-    tail <= \$1742 ;
+    tail <= \$1725 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$1743 ;
+    n_kept_q <= \$1726 ;
   always @(posedge aclk_clk)
-    \$signal$90  <= \$1744 ;
+    \$signal$90  <= \$1727 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1745 ;
+    n_dropped <= \$1728 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1746 ;
+    err_dropped <= \$1729 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1747 ;
+    tail_row <= \$1730 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1748 ;
+    tail_next_row <= \$1731 ;
   always @(posedge aclk_clk)
-    head <= \$1749 ;
+    head <= \$1732 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$1750 ;
+    \$signal$95  <= \$1733 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1751 ;
+    head_bank <= \$1734 ;
   always @(posedge aclk_clk)
     head_entry <= \$107 ;
   always @(posedge aclk_clk)
-    head_shown_valid <= \$1752 ;
+    head_shown_valid <= \$1735 ;
   always @(posedge aclk_clk)
-    \$signal$103  <= \$1753 ;
+    \$signal$103  <= \$1736 ;
   always @(posedge aclk_clk)
-    small_lw_limit <= \$1754 ;
+    small_lw_limit <= \$1737 ;
   always @(posedge aclk_clk)
-    small_lw_short <= \$1755 ;
+    small_lw_short <= \$1738 ;
   always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$1756 ;
+    small_lw_granted_1 <= \$1739 ;
   always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$1757 ;
+    small_lw_granted_2 <= \$1740 ;
   always @(posedge aclk_clk)
-    small_in_use <= \$1758 ;
+    small_in_use <= \$1741 ;
   always @(posedge aclk_clk)
-    small_in_use_was <= \$1759 ;
+    small_in_use_was <= \$1742 ;
   always @(posedge aclk_clk)
-    small_in_use_rose <= \$1760 ;
+    small_in_use_rose <= \$1743 ;
   always @(posedge aclk_clk)
-    small_hw_grow <= \$1761 ;
+    small_hw_grow <= \$1744 ;
   always @(posedge aclk_clk)
-    small_high_water <= \$1762 ;
+    small_high_water <= \$1745 ;
   always @(posedge aclk_clk)
-    small_allocs <= \$1763 ;
+    small_allocs <= \$1746 ;
   always @(posedge aclk_clk)
-    small_fails <= \$1764 ;
+    small_fails <= \$1747 ;
   always @(posedge aclk_clk)
-    small_frees <= \$1765 ;
+    small_frees <= \$1748 ;
   always @(posedge aclk_clk)
-    small_flushes <= \$1766 ;
+    small_flushes <= \$1749 ;
   always @(posedge aclk_clk)
-    medium_lw_limit <= \$1767 ;
+    medium_lw_limit <= \$1750 ;
   always @(posedge aclk_clk)
-    medium_lw_short <= \$1768 ;
+    medium_lw_short <= \$1751 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$1769 ;
+    medium_lw_granted_1 <= \$1752 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$1770 ;
+    medium_lw_granted_2 <= \$1753 ;
   always @(posedge aclk_clk)
-    medium_in_use <= \$1771 ;
+    medium_in_use <= \$1754 ;
   always @(posedge aclk_clk)
-    medium_in_use_was <= \$1772 ;
+    medium_in_use_was <= \$1755 ;
   always @(posedge aclk_clk)
-    medium_in_use_rose <= \$1773 ;
+    medium_in_use_rose <= \$1756 ;
   always @(posedge aclk_clk)
-    medium_hw_grow <= \$1774 ;
+    medium_hw_grow <= \$1757 ;
   always @(posedge aclk_clk)
-    medium_high_water <= \$1775 ;
+    medium_high_water <= \$1758 ;
   always @(posedge aclk_clk)
-    medium_allocs <= \$1776 ;
+    medium_allocs <= \$1759 ;
   always @(posedge aclk_clk)
-    medium_fails <= \$1777 ;
+    medium_fails <= \$1760 ;
   always @(posedge aclk_clk)
-    medium_frees <= \$1778 ;
+    medium_frees <= \$1761 ;
   always @(posedge aclk_clk)
-    medium_flushes <= \$1779 ;
+    medium_flushes <= \$1762 ;
   always @(posedge aclk_clk)
-    large_lw_limit <= \$1780 ;
+    large_lw_limit <= \$1763 ;
   always @(posedge aclk_clk)
-    large_lw_short <= \$1781 ;
+    large_lw_short <= \$1764 ;
   always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$1782 ;
+    large_lw_granted_1 <= \$1765 ;
   always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$1783 ;
+    large_lw_granted_2 <= \$1766 ;
   always @(posedge aclk_clk)
-    large_in_use <= \$1784 ;
+    large_in_use <= \$1767 ;
   always @(posedge aclk_clk)
-    large_in_use_was <= \$1785 ;
+    large_in_use_was <= \$1768 ;
   always @(posedge aclk_clk)
-    large_in_use_rose <= \$1786 ;
+    large_in_use_rose <= \$1769 ;
   always @(posedge aclk_clk)
-    large_hw_grow <= \$1787 ;
+    large_hw_grow <= \$1770 ;
   always @(posedge aclk_clk)
-    large_high_water <= \$1788 ;
+    large_high_water <= \$1771 ;
   always @(posedge aclk_clk)
-    large_allocs <= \$1789 ;
+    large_allocs <= \$1772 ;
   always @(posedge aclk_clk)
-    large_fails <= \$1790 ;
+    large_fails <= \$1773 ;
   always @(posedge aclk_clk)
-    large_frees <= \$1791 ;
+    large_frees <= \$1774 ;
   always @(posedge aclk_clk)
-    large_flushes <= \$1792 ;
+    large_flushes <= \$1775 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1793 ;
+    r1_valid <= \$1776 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1794 ;
+    alloc_queue_head <= \$1777 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1795 ;
+    alloc_queue_rd <= \$1778 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1796 ;
+    alloc_queue_rd_next <= \$1779 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1797 ;
+    alloc_queue_wr <= \$1780 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1798 ;
+    alloc_queue_wr_next <= \$1781 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1799 ;
+    alloc_queue_held <= \$1782 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1800 ;
+    alloc_queue_count <= \$1783 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1801 ;
+    req_alloc <= \$1784 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1802 ;
+    staged_valid <= \$1785 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1803 ;
+    alloc_queue_w_data <= \$1786 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1804 ;
+    req_alloc_pool <= \$1787 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1805 ;
+    req_alloc_size <= \$1788 ;
   always @(posedge aclk_clk)
-    r1_sel_id <= \$443 [12];
+    r1_sel_id <= \$428 [12];
   always @(posedge aclk_clk)
-    r1_sel_version <= \$446 [12];
+    r1_sel_version <= \$431 [12];
   always @(posedge aclk_clk)
-    r1_sel_config <= \$449 [12];
+    r1_sel_config <= \$434 [12];
   always @(posedge aclk_clk)
-    r1_sel_config2 <= \$452 [12];
+    r1_sel_config2 <= \$437 [12];
   always @(posedge aclk_clk)
-    r1_sel_ctrl <= \$455 [12];
+    r1_sel_ctrl <= \$440 [12];
   always @(posedge aclk_clk)
-    r1_sel_status <= \$458 [12];
+    r1_sel_status <= \$443 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_status <= \$461 [12];
+    r1_sel_irq_status <= \$446 [12];
   always @(posedge aclk_clk)
-    r1_sel_irq_enable <= \$464 [12];
+    r1_sel_irq_enable <= \$449 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_count <= \$467 [12];
+    r1_sel_err_count <= \$452 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_dropped <= \$470 [12];
+    r1_sel_err_dropped <= \$455 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head0 <= \$473 [12];
+    r1_sel_err_head0 <= \$458 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head1 <= \$476 [12];
+    r1_sel_err_head1 <= \$461 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head2 <= \$479 [12];
+    r1_sel_err_head2 <= \$464 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_head3 <= \$482 [12];
+    r1_sel_err_head3 <= \$467 [12];
   always @(posedge aclk_clk)
-    r1_sel_err_pop <= \$485 [12];
+    r1_sel_err_pop <= \$470 [12];
   always @(posedge aclk_clk)
-    r1_sel_cycle <= \$488 [12];
+    r1_sel_cycle <= \$473 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_free <= \$491 [12];
+    r1_sel_pool0_free <= \$476 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_lo <= \$494 [12];
+    r1_sel_pool0_base_lo <= \$479 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_base_hi <= \$497 [12];
+    r1_sel_pool0_base_hi <= \$482 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slot_size <= \$500 [12];
+    r1_sel_pool0_slot_size <= \$485 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_slots <= \$503 [12];
+    r1_sel_pool0_slots <= \$488 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_in_use <= \$506 [12];
+    r1_sel_pool0_in_use <= \$491 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_high_water <= \$509 [12];
+    r1_sel_pool0_high_water <= \$494 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_allocs <= \$512 [12];
+    r1_sel_pool0_allocs <= \$497 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_fails <= \$515 [12];
+    r1_sel_pool0_fails <= \$500 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_frees <= \$518 [12];
+    r1_sel_pool0_frees <= \$503 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_info <= \$521 [12];
+    r1_sel_pool0_info <= \$506 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flush <= \$524 [12];
+    r1_sel_pool0_flush <= \$509 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_flushes <= \$527 [12];
+    r1_sel_pool0_flushes <= \$512 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_overwrites <= \$530 [12];
+    r1_sel_pool0_overwrites <= \$515 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool0_low_water <= \$533 [12];
+    r1_sel_pool0_low_water <= \$518 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_free <= \$536 [12];
+    r1_sel_pool1_free <= \$521 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_lo <= \$539 [12];
+    r1_sel_pool1_base_lo <= \$524 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_base_hi <= \$542 [12];
+    r1_sel_pool1_base_hi <= \$527 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slot_size <= \$545 [12];
+    r1_sel_pool1_slot_size <= \$530 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_slots <= \$548 [12];
+    r1_sel_pool1_slots <= \$533 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_in_use <= \$551 [12];
+    r1_sel_pool1_in_use <= \$536 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_high_water <= \$554 [12];
+    r1_sel_pool1_high_water <= \$539 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_allocs <= \$557 [12];
+    r1_sel_pool1_allocs <= \$542 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_fails <= \$560 [12];
+    r1_sel_pool1_fails <= \$545 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_frees <= \$563 [12];
+    r1_sel_pool1_frees <= \$548 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_info <= \$566 [12];
+    r1_sel_pool1_info <= \$551 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flush <= \$569 [12];
+    r1_sel_pool1_flush <= \$554 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_flushes <= \$572 [12];
+    r1_sel_pool1_flushes <= \$557 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_overwrites <= \$575 [12];
+    r1_sel_pool1_overwrites <= \$560 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool1_low_water <= \$578 [12];
+    r1_sel_pool1_low_water <= \$563 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_free <= \$581 [12];
+    r1_sel_pool2_free <= \$566 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_lo <= \$584 [12];
+    r1_sel_pool2_base_lo <= \$569 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_base_hi <= \$587 [12];
+    r1_sel_pool2_base_hi <= \$572 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slot_size <= \$590 [12];
+    r1_sel_pool2_slot_size <= \$575 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_slots <= \$593 [12];
+    r1_sel_pool2_slots <= \$578 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_in_use <= \$596 [12];
+    r1_sel_pool2_in_use <= \$581 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_high_water <= \$599 [12];
+    r1_sel_pool2_high_water <= \$584 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_allocs <= \$602 [12];
+    r1_sel_pool2_allocs <= \$587 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_fails <= \$605 [12];
+    r1_sel_pool2_fails <= \$590 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_frees <= \$608 [12];
+    r1_sel_pool2_frees <= \$593 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_info <= \$611 [12];
+    r1_sel_pool2_info <= \$596 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flush <= \$614 [12];
+    r1_sel_pool2_flush <= \$599 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_flushes <= \$617 [12];
+    r1_sel_pool2_flushes <= \$602 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_overwrites <= \$620 [12];
+    r1_sel_pool2_overwrites <= \$605 [12];
   always @(posedge aclk_clk)
-    r1_sel_pool2_low_water <= \$623 [12];
+    r1_sel_pool2_low_water <= \$608 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1806 ;
+    r2_valid <= \$1789 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1807 ;
+    r2_block0 <= \$1790 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1808 ;
+    r2_found_in <= \$1791 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1809 ;
+    r2_block4 <= \$1792 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1810 ;
+    r2_block5 <= \$1793 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1811 ;
+    r2_block6 <= \$1794 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1812 ;
+    w1_valid <= \$1795 ;
   always @(posedge aclk_clk)
-    w1_is_free <= \$802 ;
+    w1_is_free <= \$787 ;
   always @(posedge aclk_clk)
-    w1_is_flush <= \$806 ;
+    w1_is_flush <= \$791 ;
   always @(posedge aclk_clk)
-    w1_is_command <= \$810 ;
+    w1_is_command <= \$795 ;
   always @(posedge aclk_clk)
-    \$signal$251  <= \$1813 ;
+    \$signal$252  <= \$1796 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1814 ;
+    w1_pool_is <= \$1797 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1815 ;
+    w1_hit <= \$1798 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1816 ;
+    w1_tag <= \$1799 ;
   always @(posedge aclk_clk)
-    w1_small_addr <= \$1817 ;
+    w1_small_addr <= \$1800 ;
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$1818 ;
+    w1_medium_addr <= \$1801 ;
   always @(posedge aclk_clk)
-    w1_large_addr <= \$1819 ;
+    w1_large_addr <= \$1802 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1820 ;
+    command_queue_head <= \$1803 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1821 ;
+    command_queue_rd <= \$1804 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1822 ;
+    command_queue_rd_next <= \$1805 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1823 ;
+    command_queue_wr <= \$1806 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1824 ;
+    command_queue_wr_next <= \$1807 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1825 ;
+    command_queue_held <= \$1808 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1826 ;
+    command_queue_count <= \$1809 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1827 ;
+    native_turn <= \$1810 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1828 ;
+    w1_a1_0 <= \$1811 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1829 ;
+    w1_a4_2 <= \$1812 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1830 ;
+    w1_a7_5 <= \$1813 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1831 ;
+    w1_a11_8 <= \$1814 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1832 ;
+    w1_data <= \$1815 ;
   always @(posedge aclk_clk)
-    \$signal$290  <= \$1833 ;
+    \$signal$291  <= \$1816 ;
   always @(posedge aclk_clk)
-    \$signal$291  <= \$1834 ;
+    \$signal$292  <= \$1817 ;
   always @(posedge aclk_clk)
-    \$signal$294  <= \$1835 ;
+    \$signal$295  <= \$1818 ;
   always @(posedge aclk_clk)
-    \$signal$295  <= \$1836 ;
+    \$signal$296  <= \$1819 ;
   always @(posedge aclk_clk)
-    \$signal$296  <= \$1837 ;
+    \$signal$297  <= \$1820 ;
   always @(posedge aclk_clk)
-    \$signal$297  <= \$1838 ;
+    \$signal$298  <= \$1821 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1839 ;
+    w2_is_ctrl <= \$1822 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1840 ;
+    w2_is_irq_status <= \$1823 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1841 ;
+    w2_is_irq_enable <= \$1824 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1842 ;
+    w2_is_err_pop <= \$1825 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1843 ;
+    w2_is_pool0_free <= \$1826 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1844 ;
+    w2_is_pool0_flush <= \$1827 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1845 ;
+    w2_is_pool0_low_water <= \$1828 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1846 ;
+    w2_is_pool1_free <= \$1829 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1847 ;
+    w2_is_pool1_flush <= \$1830 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1848 ;
+    w2_is_pool1_low_water <= \$1831 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1849 ;
+    w2_is_pool2_free <= \$1832 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1850 ;
+    w2_is_pool2_flush <= \$1833 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1851 ;
+    w2_is_pool2_low_water <= \$1834 ;
   always @(posedge aclk_clk)
-    \$signal$311  <= \$1852 ;
+    \$signal$312  <= \$1835 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1853 ;
+    w2_plain <= \$1836 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1854 ;
+    \$signal$94  <= \$1837 ;
   always @(posedge aclk_clk)
-    w1c <= \$1855 ;
+    w1c <= \$1838 ;
   always @(posedge aclk_clk)
-    \$signal$104  <= \$1856 ;
+    \$signal$104  <= \$1839 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1857 ;
+    irq_enable <= \$1840 ;
   always @(posedge aclk_clk)
-    small_low_water <= \$1858 ;
+    small_low_water <= \$1841 ;
   always @(posedge aclk_clk)
-    medium_low_water <= \$1859 ;
+    medium_low_water <= \$1842 ;
   always @(posedge aclk_clk)
-    large_low_water <= \$1860 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ bus__r_addr[2];
-  assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
-  assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
-  assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__r_addr[8:7], bus__r_addr[5] };
-  assign \$auto$rtlil.cc:2739:Not$108  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$110  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$12  = ~ bus__r_addr[4:3];
-  assign \$auto$rtlil.cc:2739:Not$112  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$114  = ~ { bus__r_addr[8:7], bus__r_addr[5:4] };
-  assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
-  assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$122  = ~ bus__w_addr_queued[8];
-  assign \$auto$rtlil.cc:2739:Not$124  = ~ bus__w_addr[8];
-  assign \$auto$rtlil.cc:2739:Not$126  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
-  assign \$auto$rtlil.cc:2739:Not$128  = ~ { bus__w_addr[8], bus__w_addr[6] };
-  assign \$auto$rtlil.cc:2739:Not$130  = ~ bus__w_addr_queued[8:7];
-  assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:2];
-  assign \$auto$rtlil.cc:2739:Not$132  = ~ bus__w_addr[8:7];
-  assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[5];
-  assign \$auto$rtlil.cc:2739:Not$18  = ~ { bus__r_addr[5], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$24  = ~ bus__r_addr[5:4];
-  assign \$auto$rtlil.cc:2739:Not$26  = ~ { bus__r_addr[5:4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$28  = ~ bus__r_addr[5:3];
-  assign \$auto$rtlil.cc:2739:Not$30  = ~ bus__r_addr[5:2];
-  assign \$auto$rtlil.cc:2739:Not$4  = ~ bus__r_addr[3];
-  assign \$auto$rtlil.cc:2739:Not$32  = ~ { bus__r_addr[8], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$34  = ~ { bus__r_addr[8], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$36  = ~ { bus__r_addr[8], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$38  = ~ { bus__r_addr[8], bus__r_addr[4] };
-  assign \$auto$rtlil.cc:2739:Not$40  = ~ { bus__r_addr[8], bus__r_addr[4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$42  = ~ { bus__r_addr[8], bus__r_addr[4:3] };
-  assign \$auto$rtlil.cc:2739:Not$44  = ~ { bus__r_addr[8], bus__r_addr[4:2] };
-  assign \$auto$rtlil.cc:2739:Not$46  = ~ { bus__r_addr[8], bus__r_addr[5] };
-  assign \$auto$rtlil.cc:2739:Not$48  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$50  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$6  = ~ bus__r_addr[3:2];
-  assign \$auto$rtlil.cc:2739:Not$52  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$54  = ~ { bus__r_addr[8], bus__r_addr[5:4] };
-  assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
-  assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
-  assign \$auto$rtlil.cc:2739:Not$62  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$64  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$66  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$68  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4] };
-  assign \$auto$rtlil.cc:2739:Not$70  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[4];
-  assign \$auto$rtlil.cc:2739:Not$72  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4:3] };
-  assign \$auto$rtlil.cc:2739:Not$74  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4:2] };
-  assign \$auto$rtlil.cc:2739:Not$76  = ~ { bus__r_addr[8], bus__r_addr[6:5] };
-  assign \$auto$rtlil.cc:2739:Not$78  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$80  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$82  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$84  = ~ { bus__r_addr[8], bus__r_addr[6:4] };
-  assign \$auto$rtlil.cc:2739:Not$86  = ~ { bus__r_addr[8], bus__r_addr[6:4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$88  = ~ { bus__r_addr[8], bus__r_addr[6:3] };
-  assign \$auto$rtlil.cc:2739:Not$90  = ~ { bus__r_addr[8], bus__r_addr[6:2] };
-  assign \$auto$rtlil.cc:2739:Not$10  = ~ { bus__r_addr[4], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$92  = ~ { bus__r_addr[8:7], bus__r_addr[2] };
-  assign \$auto$rtlil.cc:2739:Not$94  = ~ { bus__r_addr[8:7], bus__r_addr[3] };
-  assign \$auto$rtlil.cc:2739:Not$96  = ~ { bus__r_addr[8:7], bus__r_addr[3:2] };
-  assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8:7], bus__r_addr[4] };
-  assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
+    large_low_water <= \$1843 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$1296  };
+  assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$108  = ~ { bus__r_addr[8:7], bus__r_addr[5] };
+  assign \$auto$rtlil.cc:2739:Not$110  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$12  = ~ { bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$112  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$114  = ~ { bus__r_addr[8:7], bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$116  = ~ { bus__r_addr[8:7], bus__r_addr[5:4] };
+  assign \$auto$rtlil.cc:2739:Not$118  = ~ { bus__r_addr[8:7], bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$120  = ~ { bus__r_addr[8:7], bus__r_addr[5:3] };
+  assign \$auto$rtlil.cc:2739:Not$122  = ~ { bus__r_addr[8:7], bus__r_addr[5:2] };
+  assign \$auto$rtlil.cc:2739:Not$124  = ~ bus__w_addr_queued[8];
+  assign \$auto$rtlil.cc:2739:Not$126  = ~ bus__w_addr[8];
+  assign \$auto$rtlil.cc:2739:Not$128  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
+  assign \$auto$rtlil.cc:2739:Not$130  = ~ { bus__w_addr[8], bus__w_addr[6] };
+  assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:3];
+  assign \$auto$rtlil.cc:2739:Not$132  = ~ bus__w_addr_queued[8:7];
+  assign \$auto$rtlil.cc:2739:Not$134  = ~ bus__w_addr[8:7];
+  assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[4:2];
+  assign \$auto$rtlil.cc:2739:Not$18  = ~ bus__r_addr[5];
+  assign \$auto$rtlil.cc:2739:Not$20  = ~ { bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$22  = ~ { bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$24  = ~ { bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$26  = ~ bus__r_addr[5:4];
+  assign \$auto$rtlil.cc:2739:Not$28  = ~ { bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$30  = ~ bus__r_addr[5:3];
+  assign \$auto$rtlil.cc:2739:Not$4  = ~ bus__r_addr[2];
+  assign \$auto$rtlil.cc:2739:Not$32  = ~ bus__r_addr[5:2];
+  assign \$auto$rtlil.cc:2739:Not$34  = ~ { bus__r_addr[8], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$36  = ~ { bus__r_addr[8], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$38  = ~ { bus__r_addr[8], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$40  = ~ { bus__r_addr[8], bus__r_addr[4] };
+  assign \$auto$rtlil.cc:2739:Not$42  = ~ { bus__r_addr[8], bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$44  = ~ { bus__r_addr[8], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$46  = ~ { bus__r_addr[8], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$48  = ~ { bus__r_addr[8], bus__r_addr[5] };
+  assign \$auto$rtlil.cc:2739:Not$50  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$6  = ~ bus__r_addr[3];
+  assign \$auto$rtlil.cc:2739:Not$52  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$54  = ~ { bus__r_addr[8], bus__r_addr[5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$56  = ~ { bus__r_addr[8], bus__r_addr[5:4] };
+  assign \$auto$rtlil.cc:2739:Not$58  = ~ { bus__r_addr[8], bus__r_addr[5:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$60  = ~ { bus__r_addr[8], bus__r_addr[5:3] };
+  assign \$auto$rtlil.cc:2739:Not$62  = ~ { bus__r_addr[8], bus__r_addr[5:2] };
+  assign \$auto$rtlil.cc:2739:Not$64  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$66  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$68  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$70  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4] };
+  assign \$auto$rtlil.cc:2739:Not$8  = ~ bus__r_addr[3:2];
+  assign \$auto$rtlil.cc:2739:Not$72  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$74  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4:3] };
+  assign \$auto$rtlil.cc:2739:Not$76  = ~ { bus__r_addr[8], bus__r_addr[6], bus__r_addr[4:2] };
+  assign \$auto$rtlil.cc:2739:Not$78  = ~ { bus__r_addr[8], bus__r_addr[6:5] };
+  assign \$auto$rtlil.cc:2739:Not$80  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$82  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$84  = ~ { bus__r_addr[8], bus__r_addr[6:5], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$86  = ~ { bus__r_addr[8], bus__r_addr[6:4] };
+  assign \$auto$rtlil.cc:2739:Not$88  = ~ { bus__r_addr[8], bus__r_addr[6:4], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$90  = ~ { bus__r_addr[8], bus__r_addr[6:3] };
+  assign \$auto$rtlil.cc:2739:Not$10  = ~ bus__r_addr[4];
+  assign \$auto$rtlil.cc:2739:Not$92  = ~ { bus__r_addr[8], bus__r_addr[6:2] };
+  assign \$auto$rtlil.cc:2739:Not$94  = ~ { bus__r_addr[8:7], bus__r_addr[2] };
+  assign \$auto$rtlil.cc:2739:Not$96  = ~ { bus__r_addr[8:7], bus__r_addr[3] };
+  assign \$auto$rtlil.cc:2739:Not$98  = ~ { bus__r_addr[8:7], bus__r_addr[3:2] };
+  assign \$auto$rtlil.cc:2739:Not$100  = ~ { bus__r_addr[8:7], bus__r_addr[4] };
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1284 [1:0])
+    casez (\$1269 [1:0])
       2'h0:
           \$62  = log_kept_ge1;
       2'h1:
@@ -13366,9 +13368,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1285 [1:0])
+    casez (\$1270 [1:0])
       2'h0:
           \$69  = log_kept_ge1;
       2'h1:
@@ -13380,9 +13382,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1286 [1:0])
+    casez (\$1271 [1:0])
       2'h0:
           \$76  = log_kept_ge1;
       2'h1:
@@ -13394,9 +13396,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1287 [1:0])
+    casez (\$1272 [1:0])
       2'h0:
           \$81  = log_kept_ge1;
       2'h1:
@@ -13408,7 +13410,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (tail[1:0])
       2'h0:
@@ -13422,31 +13424,31 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$435  = 14'h0000;
-    casez (\$434 [1:0])
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$420  = 14'h0000;
+    casez (\$419 [1:0])
       2'h0:
-          \$435  = 14'h0040;
+          \$420  = 14'h0040;
       2'h1:
-          \$435  = 14'h0200;
+          \$420  = 14'h0200;
       2'h2:
-          \$435  = 14'h1000;
+          \$420  = 14'h1000;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$438  = 14'h0000;
-    casez (\$437 [1:0])
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$423  = 14'h0000;
+    casez (\$422 [1:0])
       2'h0:
-          \$438  = 14'h0040;
+          \$423  = 14'h0040;
       2'h1:
-          \$438  = 14'h0200;
+          \$423  = 14'h0200;
       2'h2:
-          \$438  = 14'h1000;
+          \$423  = 14'h1000;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13460,7 +13462,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13474,7 +13476,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13488,7 +13490,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13498,11 +13500,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1289 ;
+          space_plus_all_ge4 = \$1274 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
@@ -13510,1334 +13512,1336 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1291 ;
+          space_plus_all_ge5 = \$1276 ;
       2'h3:
-          space_plus_all_ge5 = \$1293 ;
+          space_plus_all_ge5 = \$1278 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     casez (\$signal$28 )
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1295 ;
+          space_plus_all_ge6 = \$1280 ;
       2'h2:
-          space_plus_all_ge6 = \$1297 ;
+          space_plus_all_ge6 = \$1282 ;
       2'h3:
-          space_plus_all_ge6 = \$1299 ;
+          space_plus_all_ge6 = \$1284 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1714  = \$1 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1697  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1714  = 32'd0;
+      \$1697  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1715  = busy;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1698  = busy;
+    if (aclk_rst) begin
+      \$1698  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1699  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1699  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1700  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1700  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1701  = \$16 ;
+    if (aclk_rst) begin
+      \$1701  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1702  = \$19 ;
+    if (aclk_rst) begin
+      \$1702  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1703  = \$22 ;
+    if (aclk_rst) begin
+      \$1703  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1704  = \$25 ;
+    if (aclk_rst) begin
+      \$1704  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1705  = \$29 ;
+    if (aclk_rst) begin
+      \$1705  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1706  = \$32 ;
+    if (aclk_rst) begin
+      \$1706  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1707  = \$35 ;
+    if (aclk_rst) begin
+      \$1707  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1708  = \$38 ;
+    if (aclk_rst) begin
+      \$1708  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1709  = \$42 ;
+    if (aclk_rst) begin
+      \$1709  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1710  = \$45 ;
+    if (aclk_rst) begin
+      \$1710  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1711  = \$48 ;
+    if (aclk_rst) begin
+      \$1711  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1712  = \$51 ;
+    if (aclk_rst) begin
+      \$1712  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1713  = \$55 ;
+    if (aclk_rst) begin
+      \$1713  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1714  = \$62 ;
+    if (aclk_rst) begin
+      \$1714  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1715  = \$69 ;
     if (aclk_rst) begin
       \$1715  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1716  = \ready$6 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1716  = \$76 ;
     if (aclk_rst) begin
       \$1716  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1717  = \$14 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1717  = \$81 ;
     if (aclk_rst) begin
-      \$1717  = 2'h0;
+      \$1717  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1718  = \$16 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1718  = \$82 ;
     if (aclk_rst) begin
-      \$1718  = 1'h0;
+      \$1718  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1719  = \$19 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1719  = \$83 ;
     if (aclk_rst) begin
-      \$1719  = 1'h0;
+      \$1719  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1720  = \$22 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1720  = \$84 ;
     if (aclk_rst) begin
-      \$1720  = 1'h0;
+      \$1720  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1721  = \$25 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1721  = \$85 ;
     if (aclk_rst) begin
-      \$1721  = 1'h0;
+      \$1721  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1722  = \$29 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1722  = \$86 ;
     if (aclk_rst) begin
-      \$1722  = 1'h0;
+      \$1722  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1723  = \$32 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1723  = \$87 ;
     if (aclk_rst) begin
-      \$1723  = 1'h0;
+      \$1723  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1724  = \$35 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1724  = \$90 ;
     if (aclk_rst) begin
-      \$1724  = 1'h0;
+      \$1724  = 5'h10;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1725  = \$38 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1725  = \$96 ;
     if (aclk_rst) begin
-      \$1725  = 1'h0;
+      \$1725  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1726  = \$42 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1726  = \$signal$89 ;
     if (aclk_rst) begin
-      \$1726  = 1'h0;
+      \$1726  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1727  = \$45 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1727  = \$97 [31:0];
+    if (\$signal$94 ) begin
+      \$1727  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$1727  = 1'h0;
+      \$1727  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1728  = \$48 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1728  = \$98 [1:0];
     if (aclk_rst) begin
-      \$1728  = 1'h0;
+      \$1728  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1729  = \$51 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1729  = \$99 [31:0];
+    if (\$signal$94 ) begin
+      \$1729  = 32'd0;
+    end
     if (aclk_rst) begin
-      \$1729  = 1'h0;
+      \$1729  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1730  = \$55 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1730  = tail_row;
+    if (\$100 ) begin
+      \$1730  = tail_next_row;
+    end
     if (aclk_rst) begin
-      \$1730  = 1'h0;
+      \$1730  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1731  = \$62 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1731  = tail_next_row;
+    if (\$100 ) begin
+      \$1731  = \$101 [1:0];
+    end
     if (aclk_rst) begin
-      \$1731  = 1'h0;
+      \$1731  = 2'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1732  = \$69 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1732  = head;
+    if (popped) begin
+      \$1732  = \$102 [3:0];
+    end
     if (aclk_rst) begin
-      \$1732  = 1'h0;
+      \$1732  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1733  = \$76 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1733  = \$103 ;
     if (aclk_rst) begin
       \$1733  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1734  = \$81 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1734  = head[1:0];
     if (aclk_rst) begin
-      \$1734  = 1'h0;
+      \$1734  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1735  = \$82 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1735  = \$signal$95 ;
     if (aclk_rst) begin
-      \$1735  = 1'h1;
+      \$1735  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1736  = \$83 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1736  = \$110 ;
     if (aclk_rst) begin
-      \$1736  = 1'h1;
+      \$1736  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1737  = \$84 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1737  = \$111 ;
     if (aclk_rst) begin
-      \$1737  = 1'h1;
+      \$1737  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1738  = \$85 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1738  = \$112 ;
     if (aclk_rst) begin
-      \$1738  = 1'h1;
+      \$1738  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1739  = \$86 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1739  = small_ev_grant;
     if (aclk_rst) begin
-      \$1739  = 1'h1;
+      \$1739  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1740  = \$87 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1740  = small_lw_granted_1;
     if (aclk_rst) begin
-      \$1740  = 1'h1;
+      \$1740  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1741  = \$90 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1741  = \$123 [8:0];
     if (aclk_rst) begin
-      \$1741  = 5'h10;
+      \$1741  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1742  = \$96 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1742  = small_in_use;
     if (aclk_rst) begin
-      \$1742  = 4'h0;
+      \$1742  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1743  = \$signal$89 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1743  = \$133 ;
     if (aclk_rst) begin
-      \$1743  = 2'h0;
+      \$1743  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1744  = \$97 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1744  = \$139 ;
+    if (aclk_rst) begin
+      \$1744  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1745  = small_high_water;
+    (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1744  = 32'd0;
+      \$1745  = small_in_use;
+    end else begin
+      if (small_hw_grow) begin
+        \$1745  = small_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1744  = 32'd0;
+      \$1745  = 9'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1745  = \$98 [1:0];
-    if (aclk_rst) begin
-      \$1745  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1746  = \$99 [31:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
       \$1746  = 32'd0;
+    end else begin
+      \$1746  = \$140 [31:0];
     end
     if (aclk_rst) begin
       \$1746  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1747  = tail_row;
-    if (\$100 ) begin
-      \$1747  = tail_next_row;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1747  = 32'd0;
+    end else begin
+      \$1747  = \$141 [31:0];
     end
     if (aclk_rst) begin
-      \$1747  = 2'h0;
+      \$1747  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1748  = tail_next_row;
-    if (\$100 ) begin
-      \$1748  = \$101 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1748  = 32'd0;
+    end else begin
+      \$1748  = \$142 [31:0];
     end
     if (aclk_rst) begin
-      \$1748  = 2'h1;
+      \$1748  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1749  = head;
-    if (popped) begin
-      \$1749  = \$102 [3:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1749  = 32'd0;
+    end else begin
+      \$1749  = \$143 [31:0];
     end
     if (aclk_rst) begin
-      \$1749  = 4'h0;
+      \$1749  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1750  = \$103 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1750  = \$144 ;
     if (aclk_rst) begin
-      \$1750  = 1'h0;
+      \$1750  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1751  = head[1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1751  = \$145 ;
     if (aclk_rst) begin
-      \$1751  = 2'h0;
+      \$1751  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1752  = \$signal$95 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1752  = medium_ev_grant;
     if (aclk_rst) begin
       \$1752  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1753  = \$110 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1753  = medium_lw_granted_1;
     if (aclk_rst) begin
-      \$1753  = 5'h00;
+      \$1753  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1754  = \$111 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1754  = \$156 [7:0];
     if (aclk_rst) begin
-      \$1754  = 18'h00000;
+      \$1754  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1755  = \$112 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1755  = medium_in_use;
     if (aclk_rst) begin
-      \$1755  = 1'h0;
+      \$1755  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1756  = small_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1756  = \$166 ;
     if (aclk_rst) begin
       \$1756  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1757  = small_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1757  = \$172 ;
     if (aclk_rst) begin
       \$1757  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1758  = \$123 [8:0];
-    if (aclk_rst) begin
-      \$1758  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1759  = small_in_use;
-    if (aclk_rst) begin
-      \$1759  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1760  = \$133 ;
-    if (aclk_rst) begin
-      \$1760  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1761  = \$139 ;
-    if (aclk_rst) begin
-      \$1761  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1762  = small_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1758  = medium_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1762  = small_in_use;
+      \$1758  = medium_in_use;
     end else begin
-      if (small_hw_grow) begin
-        \$1762  = small_in_use_was;
+      if (medium_hw_grow) begin
+        \$1758  = medium_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1762  = 9'h000;
+      \$1758  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1763  = 32'd0;
+      \$1759  = 32'd0;
     end else begin
-      \$1763  = \$140 [31:0];
+      \$1759  = \$173 [31:0];
     end
     if (aclk_rst) begin
-      \$1763  = 32'd0;
+      \$1759  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1764  = 32'd0;
+      \$1760  = 32'd0;
     end else begin
-      \$1764  = \$141 [31:0];
+      \$1760  = \$174 [31:0];
     end
     if (aclk_rst) begin
-      \$1764  = 32'd0;
+      \$1760  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1765  = 32'd0;
+      \$1761  = 32'd0;
     end else begin
-      \$1765  = \$142 [31:0];
+      \$1761  = \$175 [31:0];
     end
     if (aclk_rst) begin
-      \$1765  = 32'd0;
+      \$1761  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1766  = 32'd0;
+      \$1762  = 32'd0;
     end else begin
-      \$1766  = \$143 [31:0];
+      \$1762  = \$176 [31:0];
     end
     if (aclk_rst) begin
-      \$1766  = 32'd0;
+      \$1762  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1767  = \$144 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1763  = \$177 ;
     if (aclk_rst) begin
-      \$1767  = 18'h00000;
+      \$1763  = 18'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1768  = \$145 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1764  = \$178 ;
     if (aclk_rst) begin
-      \$1768  = 1'h0;
+      \$1764  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1769  = medium_ev_grant;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1765  = large_ev_grant;
+    if (aclk_rst) begin
+      \$1765  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1766  = large_lw_granted_1;
+    if (aclk_rst) begin
+      \$1766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1767  = \$189 [5:0];
+    if (aclk_rst) begin
+      \$1767  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1768  = large_in_use;
+    if (aclk_rst) begin
+      \$1768  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1769  = \$199 ;
     if (aclk_rst) begin
       \$1769  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1770  = medium_lw_granted_1;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1770  = \$205 ;
     if (aclk_rst) begin
       \$1770  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1771  = \$156 [7:0];
-    if (aclk_rst) begin
-      \$1771  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1772  = medium_in_use;
-    if (aclk_rst) begin
-      \$1772  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1773  = \$166 ;
-    if (aclk_rst) begin
-      \$1773  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1774  = \$172 ;
-    if (aclk_rst) begin
-      \$1774  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1775  = medium_high_water;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1771  = large_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1775  = medium_in_use;
-    end else begin
-      if (medium_hw_grow) begin
-        \$1775  = medium_in_use_was;
-      end
-    end
-    if (aclk_rst) begin
-      \$1775  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1776  = 32'd0;
-    end else begin
-      \$1776  = \$173 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1776  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1777  = 32'd0;
-    end else begin
-      \$1777  = \$174 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1777  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1778  = 32'd0;
-    end else begin
-      \$1778  = \$175 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1778  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1779  = 32'd0;
-    end else begin
-      \$1779  = \$176 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1779  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1780  = \$177 ;
-    if (aclk_rst) begin
-      \$1780  = 18'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1781  = \$178 ;
-    if (aclk_rst) begin
-      \$1781  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1782  = large_ev_grant;
-    if (aclk_rst) begin
-      \$1782  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1783  = large_lw_granted_1;
-    if (aclk_rst) begin
-      \$1783  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1784  = \$189 [5:0];
-    if (aclk_rst) begin
-      \$1784  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1785  = large_in_use;
-    if (aclk_rst) begin
-      \$1785  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1786  = \$199 ;
-    if (aclk_rst) begin
-      \$1786  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1787  = \$205 ;
-    if (aclk_rst) begin
-      \$1787  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1788  = large_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1788  = large_in_use;
+      \$1771  = large_in_use;
     end else begin
       if (large_hw_grow) begin
-        \$1788  = large_in_use_was;
+        \$1771  = large_in_use_was;
       end
     end
     if (aclk_rst) begin
-      \$1788  = 6'h00;
+      \$1771  = 6'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1789  = 32'd0;
+      \$1772  = 32'd0;
     end else begin
-      \$1789  = \$206 [31:0];
+      \$1772  = \$206 [31:0];
     end
     if (aclk_rst) begin
-      \$1789  = 32'd0;
+      \$1772  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
+      \$1773  = 32'd0;
+    end else begin
+      \$1773  = \$207 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1773  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1774  = 32'd0;
+    end else begin
+      \$1774  = \$208 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1774  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1775  = 32'd0;
+    end else begin
+      \$1775  = \$209 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1775  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1776  = \$211 ;
+    if (aclk_rst) begin
+      \$1776  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1777  = alloc_queue_head;
+    if (\$214 ) begin
+      \$1777  = \$215 ;
+    end
+    if (aclk_rst) begin
+      \$1777  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1778  = alloc_queue_rd;
+    if (\$219 ) begin
+      \$1778  = alloc_queue_rd_next;
+    end
+    if (aclk_rst) begin
+      \$1778  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1779  = alloc_queue_rd_next;
+    if (\$219 ) begin
+      \$1779  = \$220 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1779  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1780  = alloc_queue_wr;
+    if (\$224 ) begin
+      \$1780  = alloc_queue_wr_next;
+    end
+    if (aclk_rst) begin
+      \$1780  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1781  = alloc_queue_wr_next;
+    if (\$224 ) begin
+      \$1781  = \$225 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1781  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1782 [0] = \$236 ;
+    \$1782 [1] = \$247 ;
+    \$1782 [2] = \$258 ;
+    \$1782 [3] = \$269 ;
+    \$1782 [4] = \$280 ;
+    \$1782 [5] = \$291 ;
+    \$1782 [6] = \$302 ;
+    \$1782 [7] = \$313 ;
+    \$1782 [8] = \$324 ;
+    \$1782 [9] = \$335 ;
+    if (aclk_rst) begin
+      \$1782  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1783 [0] = \$341 ;
+    \$1783 [1] = \$347 ;
+    \$1783 [2] = \$353 ;
+    \$1783 [3] = \$359 ;
+    \$1783 [4] = \$365 ;
+    \$1783 [5] = \$371 ;
+    \$1783 [6] = \$377 ;
+    \$1783 [7] = \$383 ;
+    \$1783 [8] = \$389 ;
+    \$1783 [9] = \$395 ;
+    \$1783 [10] = \$401 ;
+    if (aclk_rst) begin
+      \$1783  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1784  = \$406 ;
+    if (aclk_rst) begin
+      \$1784  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1785  = \$417 ;
+    if (aclk_rst) begin
+      \$1785  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1786  = { \$420 , \$418 [1:0] };
+    if (aclk_rst) begin
+      \$1786  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1787  = \$425 [1:0];
+    if (aclk_rst) begin
+      \$1787  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1788  = \$425 [15:2];
+    if (aclk_rst) begin
+      \$1788  = 14'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1789  = r1_valid;
+    if (aclk_rst) begin
+      \$1789  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1790  = \$639 ;
+    if (aclk_rst) begin
       \$1790  = 32'd0;
-    end else begin
-      \$1790  = \$207 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1790  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1791  = 32'd0;
-    end else begin
-      \$1791  = \$208 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1791 [0] = \$654 ;
+    \$1791 [1] = \$697 ;
+    \$1791 [2] = \$740 ;
+    \$1791 [3] = \$783 ;
     if (aclk_rst) begin
-      \$1791  = 32'd0;
+      \$1791  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1792  = 32'd0;
-    end else begin
-      \$1792  = \$209 [31:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1792  = \$683 ;
     if (aclk_rst) begin
       \$1792  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1793  = \$214 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1793  = \$726 ;
     if (aclk_rst) begin
-      \$1793  = 1'h0;
+      \$1793  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1794  = alloc_queue_head;
-    if (\$217 ) begin
-      \$1794  = \$218 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1794  = \$769 ;
     if (aclk_rst) begin
-      \$1794  = 16'h0000;
+      \$1794  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1795  = alloc_queue_rd;
-    if (\$222 ) begin
-      \$1795  = alloc_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1795  = bus__w_req;
     if (aclk_rst) begin
-      \$1795  = 4'h0;
+      \$1795  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1796  = alloc_queue_rd_next;
-    if (\$222 ) begin
-      \$1796  = \$223 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1796  = \$797 [1:0];
     if (aclk_rst) begin
-      \$1796  = 4'h1;
+      \$1796  = 2'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1797  = alloc_queue_wr;
-    if (\$227 ) begin
-      \$1797  = alloc_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1797  = { w0_large_is, w0_medium_is, w0_small_is };
     if (aclk_rst) begin
-      \$1797  = 4'h0;
+      \$1797  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1798  = alloc_queue_wr_next;
-    if (\$227 ) begin
-      \$1798  = \$228 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1798  = { \$800 , \$799 , \$798  };
     if (aclk_rst) begin
-      \$1798  = 4'h1;
+      \$1798  = 3'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1799 [0] = \$239 ;
-    \$1799 [1] = \$250 ;
-    \$1799 [2] = \$261 ;
-    \$1799 [3] = \$272 ;
-    \$1799 [4] = \$283 ;
-    \$1799 [5] = \$294 ;
-    \$1799 [6] = \$305 ;
-    \$1799 [7] = \$316 ;
-    \$1799 [8] = \$327 ;
-    \$1799 [9] = \$338 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1799  = \$801 [26:19];
     if (aclk_rst) begin
-      \$1799  = 10'h000;
+      \$1799  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1800 [0] = \$344 ;
-    \$1800 [1] = \$350 ;
-    \$1800 [2] = \$356 ;
-    \$1800 [3] = \$362 ;
-    \$1800 [4] = \$368 ;
-    \$1800 [5] = \$374 ;
-    \$1800 [6] = \$380 ;
-    \$1800 [7] = \$386 ;
-    \$1800 [8] = \$392 ;
-    \$1800 [9] = \$398 ;
-    \$1800 [10] = \$404 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1800  = \$804 [39:0];
     if (aclk_rst) begin
-      \$1800  = 11'h000;
+      \$1800  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1801  = \$413 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1801  = \$807 [39:0];
     if (aclk_rst) begin
-      \$1801  = 1'h0;
+      \$1801  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1802  = \$432 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1802  = \$810 [39:0];
     if (aclk_rst) begin
-      \$1802  = 1'h0;
+      \$1802  = 40'h0000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1803  = { \$435 , \$433 [1:0] };
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1803  = command_queue_head;
+    if (\$813 ) begin
+      \$1803  = \$814 ;
+    end
     if (aclk_rst) begin
-      \$1803  = 16'h0000;
+      \$1803  = 58'h000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1804  = \$440 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1804  = command_queue_rd;
+    if (\$818 ) begin
+      \$1804  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1804  = 2'h0;
+      \$1804  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1805  = \$440 [15:2];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1805  = command_queue_rd_next;
+    if (\$818 ) begin
+      \$1805  = \$819 [3:0];
+    end
     if (aclk_rst) begin
-      \$1805  = 14'h0000;
+      \$1805  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1806  = r1_valid;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1806  = command_queue_wr;
+    if (\$823 ) begin
+      \$1806  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1806  = 1'h0;
+      \$1806  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1807  = \$654 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1807  = command_queue_wr_next;
+    if (\$823 ) begin
+      \$1807  = \$824 [3:0];
+    end
     if (aclk_rst) begin
-      \$1807  = 32'd0;
+      \$1807  = 4'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1808 [0] = \$669 ;
-    \$1808 [1] = \$712 ;
-    \$1808 [2] = \$755 ;
-    \$1808 [3] = \$798 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1808 [0] = \$835 ;
+    \$1808 [1] = \$846 ;
+    \$1808 [2] = \$857 ;
+    \$1808 [3] = \$868 ;
+    \$1808 [4] = \$879 ;
+    \$1808 [5] = \$890 ;
+    \$1808 [6] = \$901 ;
+    \$1808 [7] = \$912 ;
+    \$1808 [8] = \$923 ;
+    \$1808 [9] = \$934 ;
     if (aclk_rst) begin
-      \$1808  = 4'h0;
+      \$1808  = 10'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1809  = \$698 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1809 [0] = \$940 ;
+    \$1809 [1] = \$946 ;
+    \$1809 [2] = \$952 ;
+    \$1809 [3] = \$958 ;
+    \$1809 [4] = \$964 ;
+    \$1809 [5] = \$970 ;
+    \$1809 [6] = \$976 ;
+    \$1809 [7] = \$982 ;
+    \$1809 [8] = \$988 ;
+    \$1809 [9] = \$994 ;
+    \$1809 [10] = \$1000 ;
     if (aclk_rst) begin
-      \$1809  = 32'd0;
+      \$1809  = 11'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1810  = \$741 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1810  = \$1003 ;
     if (aclk_rst) begin
-      \$1810  = 32'd0;
+      \$1810  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1811  = \$784 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1811  = \$1005 ;
     if (aclk_rst) begin
-      \$1811  = 32'd0;
+      \$1811  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1812  = bus__w_req;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1812  = \$1007 ;
     if (aclk_rst) begin
-      \$1812  = 1'h0;
+      \$1812  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1813  = \$812 [1:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1813  = \$1009 ;
     if (aclk_rst) begin
-      \$1813  = 2'h0;
+      \$1813  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1814  = { w0_large_is, w0_medium_is, w0_small_is };
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1814  = \$1011 ;
     if (aclk_rst) begin
-      \$1814  = 3'h0;
+      \$1814  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1815  = { \$815 , \$814 , \$813  };
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1815  = \$1012 ;
     if (aclk_rst) begin
-      \$1815  = 3'h0;
+      \$1815  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1816  = \$816 [26:19];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1816  = w0_full_word;
     if (aclk_rst) begin
-      \$1816  = 8'h00;
+      \$1816  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1817  = \$819 [39:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1817  = \$1013 ;
     if (aclk_rst) begin
-      \$1817  = 40'h0000000000;
+      \$1817  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1818  = \$822 [39:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1818  = \$1015 ;
     if (aclk_rst) begin
-      \$1818  = 40'h0000000000;
+      \$1818  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1819  = \$825 [39:0];
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1819  = \$signal$291 ;
     if (aclk_rst) begin
-      \$1819  = 40'h0000000000;
+      \$1819  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1820  = command_queue_head;
-    if (\$828 ) begin
-      \$1820  = \$829 ;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1820  = \$signal$292 ;
     if (aclk_rst) begin
-      \$1820  = 58'h000000000000000;
+      \$1820  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1821  = command_queue_rd;
-    if (\$833 ) begin
-      \$1821  = command_queue_rd_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1821  = w1_data;
     if (aclk_rst) begin
-      \$1821  = 4'h0;
+      \$1821  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1822  = command_queue_rd_next;
-    if (\$833 ) begin
-      \$1822  = \$834 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1822  = \$1023 ;
     if (aclk_rst) begin
-      \$1822  = 4'h1;
+      \$1822  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1823  = command_queue_wr;
-    if (\$838 ) begin
-      \$1823  = command_queue_wr_next;
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1823  = \$1031 ;
     if (aclk_rst) begin
-      \$1823  = 4'h0;
+      \$1823  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1824  = command_queue_wr_next;
-    if (\$838 ) begin
-      \$1824  = \$839 [3:0];
-    end
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1824  = \$1039 ;
     if (aclk_rst) begin
-      \$1824  = 4'h1;
+      \$1824  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1825 [0] = \$850 ;
-    \$1825 [1] = \$861 ;
-    \$1825 [2] = \$872 ;
-    \$1825 [3] = \$883 ;
-    \$1825 [4] = \$894 ;
-    \$1825 [5] = \$905 ;
-    \$1825 [6] = \$916 ;
-    \$1825 [7] = \$927 ;
-    \$1825 [8] = \$938 ;
-    \$1825 [9] = \$949 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1825  = \$1047 ;
     if (aclk_rst) begin
-      \$1825  = 10'h000;
+      \$1825  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1826 [0] = \$955 ;
-    \$1826 [1] = \$961 ;
-    \$1826 [2] = \$967 ;
-    \$1826 [3] = \$973 ;
-    \$1826 [4] = \$979 ;
-    \$1826 [5] = \$985 ;
-    \$1826 [6] = \$991 ;
-    \$1826 [7] = \$997 ;
-    \$1826 [8] = \$1003 ;
-    \$1826 [9] = \$1009 ;
-    \$1826 [10] = \$1015 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1826  = \$1055 ;
     if (aclk_rst) begin
-      \$1826  = 11'h000;
+      \$1826  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1827  = \$1018 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1827  = \$1063 ;
     if (aclk_rst) begin
       \$1827  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1828  = \$1020 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1828  = \$1071 ;
     if (aclk_rst) begin
-      \$1828  = 4'h0;
+      \$1828  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1829  = \$1022 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1829  = \$1079 ;
     if (aclk_rst) begin
-      \$1829  = 8'h00;
+      \$1829  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1830  = \$1024 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1830  = \$1087 ;
     if (aclk_rst) begin
-      \$1830  = 8'h00;
+      \$1830  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1831  = \$1026 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1831  = \$1095 ;
     if (aclk_rst) begin
-      \$1831  = 16'h0000;
+      \$1831  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1832  = \$1027 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1832  = \$1103 ;
     if (aclk_rst) begin
-      \$1832  = 32'd0;
+      \$1832  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1833  = w0_full_word;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1833  = \$1111 ;
     if (aclk_rst) begin
       \$1833  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1834  = \$1028 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1834  = \$1119 ;
     if (aclk_rst) begin
-      \$1834  = 4'h0;
+      \$1834  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1835  = \$1030 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1835  = \$1184 [8];
     if (aclk_rst) begin
       \$1835  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1836  = \$signal$290 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1836  = \$1225 [5];
     if (aclk_rst) begin
       \$1836  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1837  = \$signal$291 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1837  = \$1228 ;
     if (aclk_rst) begin
-      \$1837  = 4'h0;
+      \$1837  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1838  = w1_data;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1838  = \$1230 ;
     if (aclk_rst) begin
-      \$1838  = 32'd0;
+      \$1838  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1839  = \$1038 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1839  = \$1233 ;
     if (aclk_rst) begin
-      \$1839  = 1'h0;
+      \$1839  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1840  = \$1046 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1840  = irq_enable;
+    if (\$1235 ) begin
+      \$1840  = \$signal$298 [4:0];
+    end
     if (aclk_rst) begin
-      \$1840  = 1'h0;
+      \$1840  = 5'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1841  = \$1054 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1841  = small_low_water;
+    if (\$1237 ) begin
+      \$1841 [7:0] = \$signal$298 [7:0];
+    end
+    if (\$1239 ) begin
+      \$1841 [15:8] = \$signal$298 [15:8];
+    end
+    if (\$1241 ) begin
+      \$1841 [16] = \$signal$298 [16];
+    end
     if (aclk_rst) begin
-      \$1841  = 1'h0;
+      \$1841  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1842  = \$1062 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1842  = medium_low_water;
+    if (\$1243 ) begin
+      \$1842 [7:0] = \$signal$298 [7:0];
+    end
+    if (\$1245 ) begin
+      \$1842 [15:8] = \$signal$298 [15:8];
+    end
+    if (\$1247 ) begin
+      \$1842 [16] = \$signal$298 [16];
+    end
     if (aclk_rst) begin
-      \$1842  = 1'h0;
+      \$1842  = 17'h00000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1843  = \$1070 ;
-    if (aclk_rst) begin
-      \$1843  = 1'h0;
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1843  = large_low_water;
+    if (\$1249 ) begin
+      \$1843 [7:0] = \$signal$298 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1844  = \$1078 ;
-    if (aclk_rst) begin
-      \$1844  = 1'h0;
+    if (\$1251 ) begin
+      \$1843 [15:8] = \$signal$298 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1845  = \$1086 ;
-    if (aclk_rst) begin
-      \$1845  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1846  = \$1094 ;
-    if (aclk_rst) begin
-      \$1846  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1847  = \$1102 ;
-    if (aclk_rst) begin
-      \$1847  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1848  = \$1110 ;
-    if (aclk_rst) begin
-      \$1848  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1849  = \$1118 ;
-    if (aclk_rst) begin
-      \$1849  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1850  = \$1126 ;
-    if (aclk_rst) begin
-      \$1850  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1851  = \$1134 ;
-    if (aclk_rst) begin
-      \$1851  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1852  = \$1199 [8];
-    if (aclk_rst) begin
-      \$1852  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1853  = \$1240 [5];
-    if (aclk_rst) begin
-      \$1853  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1854  = \$1243 ;
-    if (aclk_rst) begin
-      \$1854  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1855  = \$1245 ;
-    if (aclk_rst) begin
-      \$1855  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1856  = \$1248 ;
-    if (aclk_rst) begin
-      \$1856  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1857  = irq_enable;
-    if (\$1250 ) begin
-      \$1857  = \$signal$297 [4:0];
+    if (\$1253 ) begin
+      \$1843 [16] = \$signal$298 [16];
     end
     if (aclk_rst) begin
-      \$1857  = 5'h00;
+      \$1843  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1858  = small_low_water;
-    if (\$1252 ) begin
-      \$1858 [7:0] = \$signal$297 [7:0];
-    end
-    if (\$1254 ) begin
-      \$1858 [15:8] = \$signal$297 [15:8];
-    end
-    if (\$1256 ) begin
-      \$1858 [16] = \$signal$297 [16];
-    end
-    if (aclk_rst) begin
-      \$1858  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1859  = medium_low_water;
-    if (\$1258 ) begin
-      \$1859 [7:0] = \$signal$297 [7:0];
-    end
-    if (\$1260 ) begin
-      \$1859 [15:8] = \$signal$297 [15:8];
-    end
-    if (\$1262 ) begin
-      \$1859 [16] = \$signal$297 [16];
-    end
-    if (aclk_rst) begin
-      \$1859  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$1860  = large_low_water;
-    if (\$1264 ) begin
-      \$1860 [7:0] = \$signal$297 [7:0];
-    end
-    if (\$1266 ) begin
-      \$1860 [15:8] = \$signal$297 [15:8];
-    end
-    if (\$1268 ) begin
-      \$1860 [16] = \$signal$297 [16];
-    end
-    if (aclk_rst) begin
-      \$1860  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$4490$0 [4:1];
-  assign rsp_grant_pool = \port$4490$0 [6:5];
-  assign rsp_grant_user = \port$4490$55 [23:8];
-  assign rsp_flushed_err = \port$4511$0 [4:1];
-  assign rsp_flushed_pool = \port$4511$0 [22:21];
-  assign rsp_flushed_user = \port$4511$0 [20:5];
-  assign rsp_freed_err = \port$4496$0 [4:1];
-  assign rsp_freed_src = \port$4543$0 [0];
-  assign rsp_freed_in_pool = \port$4496$0 [23];
-  assign rsp_freed_pool = \port$4496$0 [22:21];
-  assign rsp_freed_tag = \port$4543$0 [40:33];
-  assign rsp_freed_addr = \port$4543$0 [32:1];
-  assign rsp_freed_user = \port$4496$0 [20:5];
-  assign rsp_grant_ok = \port$4490$0 [0];
-  assign rsp_freed_ok = \port$4496$0 [0];
-  assign rsp_flushed_ok = \port$4511$0 [0];
-  assign log_bank0_k = \$1284 [1:0];
-  assign log_bank1_k = \$1285 [1:0];
-  assign log_bank2_k = \$1286 [1:0];
-  assign log_bank3_k = \$1287 [1:0];
-  assign space_under = { \$1300 [5], \$1300  };
-  assign \$signal$105  = { low_water_hit, \$1305 , \$1303 , e1_exhausted, \$1302  };
+  assign rsp_grant_err = \port$4477$0 [4:1];
+  assign rsp_grant_pool = \port$4477$0 [6:5];
+  assign rsp_grant_user = \port$4477$55 [23:8];
+  assign rsp_flushed_err = \port$4498$0 [4:1];
+  assign rsp_flushed_pool = \port$4498$0 [22:21];
+  assign rsp_flushed_user = \port$4498$0 [20:5];
+  assign rsp_freed_err = \port$4483$0 [4:1];
+  assign rsp_freed_src = \port$4530$0 [0];
+  assign rsp_freed_in_pool = \port$4483$0 [23];
+  assign rsp_freed_pool = \port$4483$0 [22:21];
+  assign rsp_freed_tag = \port$4530$0 [40:33];
+  assign rsp_freed_addr = \port$4530$0 [32:1];
+  assign rsp_freed_user = \port$4483$0 [20:5];
+  assign rsp_grant_ok = \port$4477$0 [0];
+  assign rsp_freed_ok = \port$4483$0 [0];
+  assign rsp_flushed_ok = \port$4498$0 [0];
+  assign log_bank0_k = \$1269 [1:0];
+  assign log_bank1_k = \$1270 [1:0];
+  assign log_bank2_k = \$1271 [1:0];
+  assign log_bank3_k = \$1272 [1:0];
+  assign space_under = { \$1285 [5], \$1285  };
+  assign \$signal$105  = { low_water_hit, \$1290 , \$1288 , e1_exhausted, \$1287  };
   assign \$signal$165  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$4635$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$251 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$4635$0 [35:32];
+  assign bus__w_data_queued = \port$4626$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1515 , \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], w1_is_flush };
+  assign bus__w_strb_queued = \port$4626$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
-  assign \$signature__data$315  = log_bank0_wdata;
+  assign \$signature__data$316  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
-  assign \$signature__addr$317  = head[3:2];
-  assign \$signature__en$318  = 1'h1;
-  assign \$signature__addr$319  = log_bank1_wrow;
-  assign \$signature__data$320  = log_bank1_wdata;
-  assign \$signature__en$321  = log_bank1_wen;
-  assign \$signature__addr$322  = head[3:2];
-  assign \$signature__en$323  = 1'h1;
-  assign \$signature__addr$324  = log_bank2_wrow;
-  assign \$signature__data$325  = log_bank2_wdata;
-  assign \$signature__en$326  = log_bank2_wen;
-  assign \$signature__addr$327  = head[3:2];
-  assign \$signature__en$328  = 1'h1;
-  assign \$signature__addr$329  = log_bank3_wrow;
-  assign \$signature__data$330  = log_bank3_wdata;
-  assign \$signature__en$331  = log_bank3_wen;
-  assign \$signature__addr$332  = head[3:2];
-  assign \$signature__en$333  = 1'h1;
+  assign \$signature__addr$318  = head[3:2];
+  assign \$signature__en$319  = 1'h1;
+  assign \$signature__addr$320  = log_bank1_wrow;
+  assign \$signature__data$321  = log_bank1_wdata;
+  assign \$signature__en$322  = log_bank1_wen;
+  assign \$signature__addr$323  = head[3:2];
+  assign \$signature__en$324  = 1'h1;
+  assign \$signature__addr$325  = log_bank2_wrow;
+  assign \$signature__data$326  = log_bank2_wdata;
+  assign \$signature__en$327  = log_bank2_wen;
+  assign \$signature__addr$328  = head[3:2];
+  assign \$signature__en$329  = 1'h1;
+  assign \$signature__addr$330  = log_bank3_wrow;
+  assign \$signature__data$331  = log_bank3_wdata;
+  assign \$signature__en$332  = log_bank3_wen;
+  assign \$signature__addr$333  = head[3:2];
+  assign \$signature__en$334  = 1'h1;
+  assign bus__r_slow = \$1299 [8];
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$338  = alloc_queue_wr;
-  assign \$signature__data$339  = alloc_queue_w_data;
+  assign \$signature__addr$339  = alloc_queue_wr;
+  assign \$signature__data$340  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 [7:0], 11'h000, \port$4490$0 [14:7] };
-  assign rsp_grant_slot = \port$4490$0 [14:7];
-  assign rsp_grant_tag = \port$4490$55 [7:0];
-  assign bus__r_slow_data = { \port$4490$0 [0], \port$4490$0 [4:1], \port$4490$55 [7:0], 11'h000, \port$4490$0 [14:7] };
-  assign w0_small_is_queued = \$1335 [6];
-  assign w0_small_is_pins = \$1338 [6];
-  assign w0_medium_is_queued = \$1341 [6];
-  assign w0_medium_is_pins = \$1344 [6];
-  assign w0_large_is_queued = \$1347 [6];
-  assign w0_large_is_pins = \$1350 [6];
+  assign handle = { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 [7:0], 11'h000, \port$4477$0 [14:7] };
+  assign rsp_grant_slot = \port$4477$0 [14:7];
+  assign rsp_grant_tag = \port$4477$55 [7:0];
+  assign bus__r_slow_data = { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 [7:0], 11'h000, \port$4477$0 [14:7] };
+  assign w0_small_is_queued = \$1318 [6];
+  assign w0_small_is_pins = \$1321 [6];
+  assign w0_medium_is_queued = \$1324 [6];
+  assign w0_medium_is_pins = \$1327 [6];
+  assign w0_large_is_queued = \$1330 [6];
+  assign w0_large_is_pins = \$1333 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$364  = command_queue_rd;
-  assign \$signature__addr$365  = command_queue_wr;
-  assign \$signature__data$366  = { w1_pool_is, w1_hit, w1_tag, \$signal$251 , \$1532 , \$1529 [3], \$1525 [3], \$1521 [3], \$1517 [3], \$1513 [3], \$1509 [3], \$1505 [3], \$1501 [3], \$1497 [3], \$1493 [3], \$1489 [3], \$1485 [3], \$1481 [3], \$1477 [3], \$1473 [3], \$1469 [3], \$1465 [3], \$1461 [3], \$1457 [3], \$1453 [3], \$1449 [3], \$1445 [3], \$1441 [3], \$1437 [3], \$1433 [3], \$1429 [3], \$1425 [3], \$1421 [3], \$1417 [3], \$1413 [3], \$1409 [3], \$1405 [3], \$1401 [3], \$1397 [3], \$1393 [3], \$1389 [3], \$1385 [3], \$1381 [3], \$1377 [3], \$1373 [3], w1_is_flush };
-  assign req_free_addr = \$1706 [40:1];
-  assign req_free_oor = \$1706 [41];
-  assign req_free_pool = \$1706 [43:42];
-  assign req_free_tag = \$1706 [51:44];
-  assign req_free_hit = \$1706 [54:52];
-  assign req_flush_select = \$1706 [57:55];
-  assign req_flush_pool = \$1706 [43:42];
-  assign \port$3627$0  = \$1302 ;
-  assign \port$3628$0  = \$1303 ;
-  assign \port$3630$0  = \$1305 ;
-  assign \port$4068$1  = \$1706 [57:1];
-  assign \port$4809$0  = \$signal$103 ;
-  assign bus__w_ack = \$signal$294 ;
-  assign \port$5079$0  = \$signal$104 ;
-  assign \$1304  = 1'h0;
-  assign \$1305  = 1'h0;
+  assign \read__addr$365  = command_queue_rd;
+  assign \$signature__addr$366  = command_queue_wr;
+  assign \$signature__data$367  = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1515 , \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], w1_is_flush };
+  assign req_free_addr = \$1689 [40:1];
+  assign req_free_oor = \$1689 [41];
+  assign req_free_pool = \$1689 [43:42];
+  assign req_free_tag = \$1689 [51:44];
+  assign req_free_hit = \$1689 [54:52];
+  assign req_flush_select = \$1689 [57:55];
+  assign req_flush_pool = \$1689 [43:42];
+  assign \port$3616$0  = \$1287 ;
+  assign \port$3617$0  = \$1288 ;
+  assign \port$3619$0  = \$1290 ;
+  assign new_alloc = \$1299 [8];
+  assign \port$4054$1  = \$1689 [57:1];
+  assign \port$4800$0  = \$signal$103 ;
+  assign bus__w_ack = \$signal$295 ;
+  assign \port$5070$0  = \$signal$104 ;
+  assign \$1289  = 1'h0;
+  assign \$1290  = 1'h0;
   assign \$113  = 1'h1;
   assign \$114  = small_ev_grant;
   assign \$115  = 1'h1;
@@ -14871,174 +14875,176 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$195  = 1'h1;
   assign \$196  = large_ev_grant;
   assign \$203  = \$201 [6];
-  assign \$441  = bus__r_addr;
-  assign { \$444 [11:3], \$444 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
-  assign \$444 [2] = \$auto$rtlil.cc:2739:Not$2 ;
-  assign { \$447 [11:4], \$447 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
-  assign \$447 [3] = \$auto$rtlil.cc:2739:Not$4 ;
-  assign { \$450 [11:4], \$450 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
-  assign \$450 [3:2] = \$auto$rtlil.cc:2739:Not$6 ;
-  assign { \$453 [11:5], \$453 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
-  assign \$453 [4] = \$auto$rtlil.cc:2739:Not$8 ;
-  assign { \$456 [11:5], \$456 [3], \$456 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$456 [4], \$456 [2] } = \$auto$rtlil.cc:2739:Not$10 ;
-  assign { \$459 [11:5], \$459 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
-  assign \$459 [4:3] = \$auto$rtlil.cc:2739:Not$12 ;
-  assign { \$462 [11:5], \$462 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
-  assign \$462 [4:2] = \$auto$rtlil.cc:2739:Not$14 ;
-  assign { \$465 [11:6], \$465 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
-  assign \$465 [5] = \$auto$rtlil.cc:2739:Not$16 ;
-  assign { \$468 [11:6], \$468 [4:3], \$468 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$468 [5], \$468 [2] } = \$auto$rtlil.cc:2739:Not$18 ;
-  assign { \$471 [11:6], \$471 [4], \$471 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$471 [5], \$471 [3] } = \$auto$rtlil.cc:2739:Not$20 ;
-  assign { \$474 [11:6], \$474 [4], \$474 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$474 [5], \$474 [3:2] } = \$auto$rtlil.cc:2739:Not$22 ;
-  assign { \$477 [11:6], \$477 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
-  assign \$477 [5:4] = \$auto$rtlil.cc:2739:Not$24 ;
-  assign { \$480 [11:6], \$480 [3], \$480 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$480 [5:4], \$480 [2] } = \$auto$rtlil.cc:2739:Not$26 ;
-  assign { \$483 [11:6], \$483 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
-  assign \$483 [5:3] = \$auto$rtlil.cc:2739:Not$28 ;
-  assign { \$486 [11:6], \$486 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
-  assign \$486 [5:2] = \$auto$rtlil.cc:2739:Not$30 ;
-  assign { \$489 [11:9], \$489 [7:3], \$489 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
-  assign { \$489 [8], \$489 [2] } = \$auto$rtlil.cc:2739:Not$32 ;
-  assign { \$492 [11:9], \$492 [7:4], \$492 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
-  assign { \$492 [8], \$492 [3] } = \$auto$rtlil.cc:2739:Not$34 ;
-  assign { \$495 [11:9], \$495 [7:4], \$495 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
-  assign { \$495 [8], \$495 [3:2] } = \$auto$rtlil.cc:2739:Not$36 ;
-  assign { \$498 [11:9], \$498 [7:5], \$498 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
-  assign { \$498 [8], \$498 [4] } = \$auto$rtlil.cc:2739:Not$38 ;
-  assign { \$501 [11:9], \$501 [7:5], \$501 [3], \$501 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$501 [8], \$501 [4], \$501 [2] } = \$auto$rtlil.cc:2739:Not$40 ;
-  assign { \$504 [11:9], \$504 [7:5], \$504 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
-  assign { \$504 [8], \$504 [4:3] } = \$auto$rtlil.cc:2739:Not$42 ;
-  assign { \$507 [11:9], \$507 [7:5], \$507 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
-  assign { \$507 [8], \$507 [4:2] } = \$auto$rtlil.cc:2739:Not$44 ;
-  assign { \$510 [11:9], \$510 [7:6], \$510 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
-  assign { \$510 [8], \$510 [5] } = \$auto$rtlil.cc:2739:Not$46 ;
-  assign { \$513 [11:9], \$513 [7:6], \$513 [4:3], \$513 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$513 [8], \$513 [5], \$513 [2] } = \$auto$rtlil.cc:2739:Not$48 ;
-  assign { \$516 [11:9], \$516 [7:6], \$516 [4], \$516 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$516 [8], \$516 [5], \$516 [3] } = \$auto$rtlil.cc:2739:Not$50 ;
-  assign { \$519 [11:9], \$519 [7:6], \$519 [4], \$519 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$519 [8], \$519 [5], \$519 [3:2] } = \$auto$rtlil.cc:2739:Not$52 ;
-  assign { \$522 [11:9], \$522 [7:6], \$522 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
-  assign { \$522 [8], \$522 [5:4] } = \$auto$rtlil.cc:2739:Not$54 ;
-  assign { \$525 [11:9], \$525 [7:6], \$525 [3], \$525 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$525 [8], \$525 [5:4], \$525 [2] } = \$auto$rtlil.cc:2739:Not$56 ;
-  assign { \$528 [11:9], \$528 [7:6], \$528 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
-  assign { \$528 [8], \$528 [5:3] } = \$auto$rtlil.cc:2739:Not$58 ;
-  assign { \$531 [11:9], \$531 [7:6], \$531 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
-  assign { \$531 [8], \$531 [5:2] } = \$auto$rtlil.cc:2739:Not$60 ;
-  assign { \$534 [11:9], \$534 [7], \$534 [5:3], \$534 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
-  assign { \$534 [8], \$534 [6], \$534 [2] } = \$auto$rtlil.cc:2739:Not$62 ;
-  assign { \$537 [11:9], \$537 [7], \$537 [5:4], \$537 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
-  assign { \$537 [8], \$537 [6], \$537 [3] } = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$540 [11:9], \$540 [7], \$540 [5:4], \$540 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
-  assign { \$540 [8], \$540 [6], \$540 [3:2] } = \$auto$rtlil.cc:2739:Not$66 ;
-  assign { \$543 [11:9], \$543 [7], \$543 [5], \$543 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
-  assign { \$543 [8], \$543 [6], \$543 [4] } = \$auto$rtlil.cc:2739:Not$68 ;
-  assign { \$546 [11:9], \$546 [7], \$546 [5], \$546 [3], \$546 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$546 [8], \$546 [6], \$546 [4], \$546 [2] } = \$auto$rtlil.cc:2739:Not$70 ;
-  assign { \$549 [11:9], \$549 [7], \$549 [5], \$549 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
-  assign { \$549 [8], \$549 [6], \$549 [4:3] } = \$auto$rtlil.cc:2739:Not$72 ;
-  assign { \$552 [11:9], \$552 [7], \$552 [5], \$552 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
-  assign { \$552 [8], \$552 [6], \$552 [4:2] } = \$auto$rtlil.cc:2739:Not$74 ;
-  assign { \$555 [11:9], \$555 [7], \$555 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
-  assign { \$555 [8], \$555 [6:5] } = \$auto$rtlil.cc:2739:Not$76 ;
-  assign { \$558 [11:9], \$558 [7], \$558 [4:3], \$558 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$558 [8], \$558 [6:5], \$558 [2] } = \$auto$rtlil.cc:2739:Not$78 ;
-  assign { \$561 [11:9], \$561 [7], \$561 [4], \$561 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$561 [8], \$561 [6:5], \$561 [3] } = \$auto$rtlil.cc:2739:Not$80 ;
-  assign { \$564 [11:9], \$564 [7], \$564 [4], \$564 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$564 [8], \$564 [6:5], \$564 [3:2] } = \$auto$rtlil.cc:2739:Not$82 ;
-  assign { \$567 [11:9], \$567 [7], \$567 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
-  assign { \$567 [8], \$567 [6:4] } = \$auto$rtlil.cc:2739:Not$84 ;
-  assign { \$570 [11:9], \$570 [7], \$570 [3], \$570 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$570 [8], \$570 [6:4], \$570 [2] } = \$auto$rtlil.cc:2739:Not$86 ;
-  assign { \$573 [11:9], \$573 [7], \$573 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
-  assign { \$573 [8], \$573 [6:3] } = \$auto$rtlil.cc:2739:Not$88 ;
-  assign { \$576 [11:9], \$576 [7], \$576 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
-  assign { \$576 [8], \$576 [6:2] } = \$auto$rtlil.cc:2739:Not$90 ;
-  assign { \$579 [11:9], \$579 [6:3], \$579 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
-  assign { \$579 [8:7], \$579 [2] } = \$auto$rtlil.cc:2739:Not$92 ;
-  assign { \$582 [11:9], \$582 [6:4], \$582 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
-  assign { \$582 [8:7], \$582 [3] } = \$auto$rtlil.cc:2739:Not$94 ;
-  assign { \$585 [11:9], \$585 [6:4], \$585 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
-  assign { \$585 [8:7], \$585 [3:2] } = \$auto$rtlil.cc:2739:Not$96 ;
-  assign { \$588 [11:9], \$588 [6:5], \$588 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
-  assign { \$588 [8:7], \$588 [4] } = \$auto$rtlil.cc:2739:Not$98 ;
-  assign { \$591 [11:9], \$591 [6:5], \$591 [3], \$591 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$591 [8:7], \$591 [4], \$591 [2] } = \$auto$rtlil.cc:2739:Not$100 ;
-  assign { \$594 [11:9], \$594 [6:5], \$594 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
-  assign { \$594 [8:7], \$594 [4:3] } = \$auto$rtlil.cc:2739:Not$102 ;
-  assign { \$597 [11:9], \$597 [6:5], \$597 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
-  assign { \$597 [8:7], \$597 [4:2] } = \$auto$rtlil.cc:2739:Not$104 ;
-  assign { \$600 [11:9], \$600 [6], \$600 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
-  assign { \$600 [8:7], \$600 [5] } = \$auto$rtlil.cc:2739:Not$106 ;
-  assign { \$603 [11:9], \$603 [6], \$603 [4:3], \$603 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
-  assign { \$603 [8:7], \$603 [5], \$603 [2] } = \$auto$rtlil.cc:2739:Not$108 ;
-  assign { \$606 [11:9], \$606 [6], \$606 [4], \$606 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
-  assign { \$606 [8:7], \$606 [5], \$606 [3] } = \$auto$rtlil.cc:2739:Not$110 ;
-  assign { \$609 [11:9], \$609 [6], \$609 [4], \$609 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
-  assign { \$609 [8:7], \$609 [5], \$609 [3:2] } = \$auto$rtlil.cc:2739:Not$112 ;
-  assign { \$612 [11:9], \$612 [6], \$612 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
-  assign { \$612 [8:7], \$612 [5:4] } = \$auto$rtlil.cc:2739:Not$114 ;
-  assign { \$615 [11:9], \$615 [6], \$615 [3], \$615 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
-  assign { \$615 [8:7], \$615 [5:4], \$615 [2] } = \$auto$rtlil.cc:2739:Not$116 ;
-  assign { \$618 [11:9], \$618 [6], \$618 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
-  assign { \$618 [8:7], \$618 [5:3] } = \$auto$rtlil.cc:2739:Not$118 ;
-  assign { \$621 [11:9], \$621 [6], \$621 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
-  assign { \$621 [8:7], \$621 [5:2] } = \$auto$rtlil.cc:2739:Not$120 ;
-  assign \$631  = 32'd0;
-  assign \$633  = { 30'h00000000, \$632  };
-  assign \$649  = 32'd0;
-  assign \$651  = \$650 ;
-  assign \$670  = 32'd0;
-  assign \$671  = 32'd0;
-  assign \$672  = 32'd0;
-  assign \$676  = \$675 ;
-  assign \$688  = 32'd0;
-  assign \$689  = 32'd0;
-  assign \$690  = 32'd0;
-  assign \$691  = \$687 ;
-  assign \$693  = 32'd0;
-  assign \$694  = \$692 ;
-  assign \$713  = 32'd0;
-  assign \$715  = \$714 ;
-  assign \$731  = 32'd0;
-  assign \$732  = 32'd0;
-  assign \$733  = 32'd0;
-  assign \$734  = \$730 ;
-  assign \$736  = 32'd0;
-  assign \$737  = \$735 ;
-  assign \$756  = 32'd0;
-  assign \$758  = \$757 ;
-  assign \$775  = 32'd0;
-  assign \$776  = \$774 ;
-  assign \$779  = 32'd0;
-  assign \$780  = \$778 ;
-  assign { \$1333 [5:3], \$1333 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1333 [2] = \$auto$rtlil.cc:2739:Not$122 ;
-  assign { \$1336 [5:3], \$1336 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1336 [2] = \$auto$rtlil.cc:2739:Not$124 ;
-  assign w0_small_slot_ok_queued = \$1355 [19];
-  assign w0_small_slot_ok_pins = \$1357 [19];
-  assign { \$1339 [5:3], \$1339 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1339 [2], \$1339 [0] } = \$auto$rtlil.cc:2739:Not$126 ;
-  assign { \$1342 [5:3], \$1342 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1342 [2], \$1342 [0] } = \$auto$rtlil.cc:2739:Not$128 ;
-  assign w0_medium_slot_ok_queued = \$1359 [19];
-  assign w0_medium_slot_ok_pins = \$1361 [19];
-  assign { \$1345 [5:3], \$1345 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1345 [2:1] = \$auto$rtlil.cc:2739:Not$130 ;
-  assign { \$1348 [5:3], \$1348 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1348 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign w0_large_slot_ok_queued = \$1363 [19];
-  assign w0_large_slot_ok_pins = \$1365 [19];
-  assign \$818  = { 1'h0, \$817 [18:0], 6'h00 };
-  assign \$821  = { 6'h00, \$820 [18:0], 9'h000 };
-  assign \$824  = { 3'h0, \$823 [18:0], 12'h000 };
+  assign \$1297 [5:0] = bus__r_addr[5:0];
+  assign \$1297 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$426  = bus__r_addr;
+  assign { \$429 [11:3], \$429 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
+  assign \$429 [2] = \$auto$rtlil.cc:2739:Not$4 ;
+  assign { \$432 [11:4], \$432 [2:0] } = { bus__r_addr[11:4], bus__r_addr[2:0] };
+  assign \$432 [3] = \$auto$rtlil.cc:2739:Not$6 ;
+  assign { \$435 [11:4], \$435 [1:0] } = { bus__r_addr[11:4], bus__r_addr[1:0] };
+  assign \$435 [3:2] = \$auto$rtlil.cc:2739:Not$8 ;
+  assign { \$438 [11:5], \$438 [3:0] } = { bus__r_addr[11:5], bus__r_addr[3:0] };
+  assign \$438 [4] = \$auto$rtlil.cc:2739:Not$10 ;
+  assign { \$441 [11:5], \$441 [3], \$441 [1:0] } = { bus__r_addr[11:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$441 [4], \$441 [2] } = \$auto$rtlil.cc:2739:Not$12 ;
+  assign { \$444 [11:5], \$444 [2:0] } = { bus__r_addr[11:5], bus__r_addr[2:0] };
+  assign \$444 [4:3] = \$auto$rtlil.cc:2739:Not$14 ;
+  assign { \$447 [11:5], \$447 [1:0] } = { bus__r_addr[11:5], bus__r_addr[1:0] };
+  assign \$447 [4:2] = \$auto$rtlil.cc:2739:Not$16 ;
+  assign { \$450 [11:6], \$450 [4:0] } = { bus__r_addr[11:6], bus__r_addr[4:0] };
+  assign \$450 [5] = \$auto$rtlil.cc:2739:Not$18 ;
+  assign { \$453 [11:6], \$453 [4:3], \$453 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$453 [5], \$453 [2] } = \$auto$rtlil.cc:2739:Not$20 ;
+  assign { \$456 [11:6], \$456 [4], \$456 [2:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$456 [5], \$456 [3] } = \$auto$rtlil.cc:2739:Not$22 ;
+  assign { \$459 [11:6], \$459 [4], \$459 [1:0] } = { bus__r_addr[11:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$459 [5], \$459 [3:2] } = \$auto$rtlil.cc:2739:Not$24 ;
+  assign { \$462 [11:6], \$462 [3:0] } = { bus__r_addr[11:6], bus__r_addr[3:0] };
+  assign \$462 [5:4] = \$auto$rtlil.cc:2739:Not$26 ;
+  assign { \$465 [11:6], \$465 [3], \$465 [1:0] } = { bus__r_addr[11:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$465 [5:4], \$465 [2] } = \$auto$rtlil.cc:2739:Not$28 ;
+  assign { \$468 [11:6], \$468 [2:0] } = { bus__r_addr[11:6], bus__r_addr[2:0] };
+  assign \$468 [5:3] = \$auto$rtlil.cc:2739:Not$30 ;
+  assign { \$471 [11:6], \$471 [1:0] } = { bus__r_addr[11:6], bus__r_addr[1:0] };
+  assign \$471 [5:2] = \$auto$rtlil.cc:2739:Not$32 ;
+  assign { \$474 [11:9], \$474 [7:3], \$474 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:3], bus__r_addr[1:0] };
+  assign { \$474 [8], \$474 [2] } = \$auto$rtlil.cc:2739:Not$34 ;
+  assign { \$477 [11:9], \$477 [7:4], \$477 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[2:0] };
+  assign { \$477 [8], \$477 [3] } = \$auto$rtlil.cc:2739:Not$36 ;
+  assign { \$480 [11:9], \$480 [7:4], \$480 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:4], bus__r_addr[1:0] };
+  assign { \$480 [8], \$480 [3:2] } = \$auto$rtlil.cc:2739:Not$38 ;
+  assign { \$483 [11:9], \$483 [7:5], \$483 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3:0] };
+  assign { \$483 [8], \$483 [4] } = \$auto$rtlil.cc:2739:Not$40 ;
+  assign { \$486 [11:9], \$486 [7:5], \$486 [3], \$486 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$486 [8], \$486 [4], \$486 [2] } = \$auto$rtlil.cc:2739:Not$42 ;
+  assign { \$489 [11:9], \$489 [7:5], \$489 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[2:0] };
+  assign { \$489 [8], \$489 [4:3] } = \$auto$rtlil.cc:2739:Not$44 ;
+  assign { \$492 [11:9], \$492 [7:5], \$492 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:5], bus__r_addr[1:0] };
+  assign { \$492 [8], \$492 [4:2] } = \$auto$rtlil.cc:2739:Not$46 ;
+  assign { \$495 [11:9], \$495 [7:6], \$495 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:0] };
+  assign { \$495 [8], \$495 [5] } = \$auto$rtlil.cc:2739:Not$48 ;
+  assign { \$498 [11:9], \$498 [7:6], \$498 [4:3], \$498 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$498 [8], \$498 [5], \$498 [2] } = \$auto$rtlil.cc:2739:Not$50 ;
+  assign { \$501 [11:9], \$501 [7:6], \$501 [4], \$501 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$501 [8], \$501 [5], \$501 [3] } = \$auto$rtlil.cc:2739:Not$52 ;
+  assign { \$504 [11:9], \$504 [7:6], \$504 [4], \$504 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$504 [8], \$504 [5], \$504 [3:2] } = \$auto$rtlil.cc:2739:Not$54 ;
+  assign { \$507 [11:9], \$507 [7:6], \$507 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3:0] };
+  assign { \$507 [8], \$507 [5:4] } = \$auto$rtlil.cc:2739:Not$56 ;
+  assign { \$510 [11:9], \$510 [7:6], \$510 [3], \$510 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$510 [8], \$510 [5:4], \$510 [2] } = \$auto$rtlil.cc:2739:Not$58 ;
+  assign { \$513 [11:9], \$513 [7:6], \$513 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[2:0] };
+  assign { \$513 [8], \$513 [5:3] } = \$auto$rtlil.cc:2739:Not$60 ;
+  assign { \$516 [11:9], \$516 [7:6], \$516 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7:6], bus__r_addr[1:0] };
+  assign { \$516 [8], \$516 [5:2] } = \$auto$rtlil.cc:2739:Not$62 ;
+  assign { \$519 [11:9], \$519 [7], \$519 [5:3], \$519 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:3], bus__r_addr[1:0] };
+  assign { \$519 [8], \$519 [6], \$519 [2] } = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$522 [11:9], \$522 [7], \$522 [5:4], \$522 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[2:0] };
+  assign { \$522 [8], \$522 [6], \$522 [3] } = \$auto$rtlil.cc:2739:Not$66 ;
+  assign { \$525 [11:9], \$525 [7], \$525 [5:4], \$525 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5:4], bus__r_addr[1:0] };
+  assign { \$525 [8], \$525 [6], \$525 [3:2] } = \$auto$rtlil.cc:2739:Not$68 ;
+  assign { \$528 [11:9], \$528 [7], \$528 [5], \$528 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3:0] };
+  assign { \$528 [8], \$528 [6], \$528 [4] } = \$auto$rtlil.cc:2739:Not$70 ;
+  assign { \$531 [11:9], \$531 [7], \$531 [5], \$531 [3], \$531 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$531 [8], \$531 [6], \$531 [4], \$531 [2] } = \$auto$rtlil.cc:2739:Not$72 ;
+  assign { \$534 [11:9], \$534 [7], \$534 [5], \$534 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[2:0] };
+  assign { \$534 [8], \$534 [6], \$534 [4:3] } = \$auto$rtlil.cc:2739:Not$74 ;
+  assign { \$537 [11:9], \$537 [7], \$537 [5], \$537 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[5], bus__r_addr[1:0] };
+  assign { \$537 [8], \$537 [6], \$537 [4:2] } = \$auto$rtlil.cc:2739:Not$76 ;
+  assign { \$540 [11:9], \$540 [7], \$540 [4:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:0] };
+  assign { \$540 [8], \$540 [6:5] } = \$auto$rtlil.cc:2739:Not$78 ;
+  assign { \$543 [11:9], \$543 [7], \$543 [4:3], \$543 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$543 [8], \$543 [6:5], \$543 [2] } = \$auto$rtlil.cc:2739:Not$80 ;
+  assign { \$546 [11:9], \$546 [7], \$546 [4], \$546 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$546 [8], \$546 [6:5], \$546 [3] } = \$auto$rtlil.cc:2739:Not$82 ;
+  assign { \$549 [11:9], \$549 [7], \$549 [4], \$549 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$549 [8], \$549 [6:5], \$549 [3:2] } = \$auto$rtlil.cc:2739:Not$84 ;
+  assign { \$552 [11:9], \$552 [7], \$552 [3:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3:0] };
+  assign { \$552 [8], \$552 [6:4] } = \$auto$rtlil.cc:2739:Not$86 ;
+  assign { \$555 [11:9], \$555 [7], \$555 [3], \$555 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$555 [8], \$555 [6:4], \$555 [2] } = \$auto$rtlil.cc:2739:Not$88 ;
+  assign { \$558 [11:9], \$558 [7], \$558 [2:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[2:0] };
+  assign { \$558 [8], \$558 [6:3] } = \$auto$rtlil.cc:2739:Not$90 ;
+  assign { \$561 [11:9], \$561 [7], \$561 [1:0] } = { bus__r_addr[11:9], bus__r_addr[7], bus__r_addr[1:0] };
+  assign { \$561 [8], \$561 [6:2] } = \$auto$rtlil.cc:2739:Not$92 ;
+  assign { \$564 [11:9], \$564 [6:3], \$564 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:3], bus__r_addr[1:0] };
+  assign { \$564 [8:7], \$564 [2] } = \$auto$rtlil.cc:2739:Not$94 ;
+  assign { \$567 [11:9], \$567 [6:4], \$567 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[2:0] };
+  assign { \$567 [8:7], \$567 [3] } = \$auto$rtlil.cc:2739:Not$96 ;
+  assign { \$570 [11:9], \$570 [6:4], \$570 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:4], bus__r_addr[1:0] };
+  assign { \$570 [8:7], \$570 [3:2] } = \$auto$rtlil.cc:2739:Not$98 ;
+  assign { \$573 [11:9], \$573 [6:5], \$573 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3:0] };
+  assign { \$573 [8:7], \$573 [4] } = \$auto$rtlil.cc:2739:Not$100 ;
+  assign { \$576 [11:9], \$576 [6:5], \$576 [3], \$576 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$576 [8:7], \$576 [4], \$576 [2] } = \$auto$rtlil.cc:2739:Not$102 ;
+  assign { \$579 [11:9], \$579 [6:5], \$579 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[2:0] };
+  assign { \$579 [8:7], \$579 [4:3] } = \$auto$rtlil.cc:2739:Not$104 ;
+  assign { \$582 [11:9], \$582 [6:5], \$582 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6:5], bus__r_addr[1:0] };
+  assign { \$582 [8:7], \$582 [4:2] } = \$auto$rtlil.cc:2739:Not$106 ;
+  assign { \$585 [11:9], \$585 [6], \$585 [4:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:0] };
+  assign { \$585 [8:7], \$585 [5] } = \$auto$rtlil.cc:2739:Not$108 ;
+  assign { \$588 [11:9], \$588 [6], \$588 [4:3], \$588 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4:3], bus__r_addr[1:0] };
+  assign { \$588 [8:7], \$588 [5], \$588 [2] } = \$auto$rtlil.cc:2739:Not$110 ;
+  assign { \$591 [11:9], \$591 [6], \$591 [4], \$591 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[2:0] };
+  assign { \$591 [8:7], \$591 [5], \$591 [3] } = \$auto$rtlil.cc:2739:Not$112 ;
+  assign { \$594 [11:9], \$594 [6], \$594 [4], \$594 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[4], bus__r_addr[1:0] };
+  assign { \$594 [8:7], \$594 [5], \$594 [3:2] } = \$auto$rtlil.cc:2739:Not$114 ;
+  assign { \$597 [11:9], \$597 [6], \$597 [3:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3:0] };
+  assign { \$597 [8:7], \$597 [5:4] } = \$auto$rtlil.cc:2739:Not$116 ;
+  assign { \$600 [11:9], \$600 [6], \$600 [3], \$600 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[3], bus__r_addr[1:0] };
+  assign { \$600 [8:7], \$600 [5:4], \$600 [2] } = \$auto$rtlil.cc:2739:Not$118 ;
+  assign { \$603 [11:9], \$603 [6], \$603 [2:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[2:0] };
+  assign { \$603 [8:7], \$603 [5:3] } = \$auto$rtlil.cc:2739:Not$120 ;
+  assign { \$606 [11:9], \$606 [6], \$606 [1:0] } = { bus__r_addr[11:9], bus__r_addr[6], bus__r_addr[1:0] };
+  assign { \$606 [8:7], \$606 [5:2] } = \$auto$rtlil.cc:2739:Not$122 ;
+  assign \$616  = 32'd0;
+  assign \$618  = { 30'h00000000, \$617  };
+  assign \$634  = 32'd0;
+  assign \$636  = \$635 ;
+  assign \$655  = 32'd0;
+  assign \$656  = 32'd0;
+  assign \$657  = 32'd0;
+  assign \$661  = \$660 ;
+  assign \$673  = 32'd0;
+  assign \$674  = 32'd0;
+  assign \$675  = 32'd0;
+  assign \$676  = \$672 ;
+  assign \$678  = 32'd0;
+  assign \$679  = \$677 ;
+  assign \$698  = 32'd0;
+  assign \$700  = \$699 ;
+  assign \$716  = 32'd0;
+  assign \$717  = 32'd0;
+  assign \$718  = 32'd0;
+  assign \$719  = \$715 ;
+  assign \$721  = 32'd0;
+  assign \$722  = \$720 ;
+  assign \$741  = 32'd0;
+  assign \$743  = \$742 ;
+  assign \$760  = 32'd0;
+  assign \$761  = \$759 ;
+  assign \$764  = 32'd0;
+  assign \$765  = \$763 ;
+  assign { \$1316 [5:3], \$1316 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1316 [2] = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$1319 [5:3], \$1319 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1319 [2] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign w0_small_slot_ok_queued = \$1338 [19];
+  assign w0_small_slot_ok_pins = \$1340 [19];
+  assign { \$1322 [5:3], \$1322 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1322 [2], \$1322 [0] } = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$1325 [5:3], \$1325 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1325 [2], \$1325 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign w0_medium_slot_ok_queued = \$1342 [19];
+  assign w0_medium_slot_ok_pins = \$1344 [19];
+  assign { \$1328 [5:3], \$1328 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1328 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$1331 [5:3], \$1331 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1331 [2:1] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign w0_large_slot_ok_queued = \$1346 [19];
+  assign w0_large_slot_ok_pins = \$1348 [19];
+  assign \$803  = { 1'h0, \$802 [18:0], 6'h00 };
+  assign \$806  = { 6'h00, \$805 [18:0], 9'h000 };
+  assign \$809  = { 3'h0, \$808 [18:0], 12'h000 };
 endmodule

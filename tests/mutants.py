@@ -166,8 +166,8 @@ MUTANTS = [
     Mutant("overwrite_not_counted", "regfile",
            'c["OVERWRITES"].eq(c["OVERWRITES"] + ev["overwrite"])', 'c["OVERWRITES"].eq(c["OVERWRITES"])',
            "a ring overwrite is not counted in OVERWRITES"),
-    Mutant("ring_racing_free_writes", "ring",
-           "return release & ~raced", "return release",
+    Mutant("ring_racing_free_writes", "core",
+           "not_raced = ~f4_raced", "not_raced = Const(1)",
            "a free of a ring slot that the pointer granted again while the free was in flight "
            "still toggles its parity (the new grant then looks free)"),
     Mutant("ring_racing_free_no_cancel", "core",

@@ -161,7 +161,11 @@ def test_shipped_examples_stay_within_the_depth_budget(shipped, name):
 #: rings (the widest choice of a grant's slot, tag and snapshot); and 7 pools of
 #: every slot size from 4 to 256 bytes and as many slot widths, packed (random
 #: configs found the mapper chaining the pools' nested ORs of a free's low
-#: address bits and of a queued slot's bits into 5 levels). The larger points
+#: address bits and of a queued slot's bits into 5 levels); and a guarded config
+#: of 6 pools with small rings (random config 74: a ring's parity, built in
+#: flip-flops for the guard's extra read ports, written after the release
+#: decision, the race with a younger grant and a row decode, was 6 levels; the
+#: register ALLOC's decode and the core's busy were 5 on others). The larger points
 #: (65536 slots, 8 x 4096) are in docs/benchmarks.md (bench/sweep.py): too slow
 #: to synthesize in CI.
 MADE_UP = {
@@ -175,6 +179,16 @@ MADE_UP = {
     "7_pools_of_every_slot_size": {"name": "p7s", "tag_bits": 1, "pools": [
         {"name": f"p{i}", "base": 0x1_0000 * (i + 1), "slot_size": 4 << i, "slots": slots}
         for i, slots in enumerate((5, 300, 16, 2, 257, 31, 9))]},
+    "6_pools_small_rings_guarded": {
+        "name": "p6g", "latency": 6, "tag_bits": 4, "user_bits": 10, "addr_width": 64, "error_log_depth": 2,
+        "pools": [
+            {"name": "p0", "base": 60, "slot_size": 4, "slots": 100},
+            {"name": "p1", "base": 512, "slot_size": 16, "slots": 3},
+            {"name": "p2", "base": 704, "slot_size": 64, "slots": 300},
+            {"name": "p3", "base": 20160, "slot_size": 64, "slots": 31, "kind": "ring", "access": "ro"},
+            {"name": "p4", "base": 22148, "slot_size": 4, "slots": 4},
+            {"name": "p5", "base": 22336, "slot_size": 64, "slots": 9, "kind": "ring"}],
+        "guard": {"data_bytes": 8, "id_width": 7, "outside": "pass"}},
 }
 
 
