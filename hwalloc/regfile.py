@@ -644,9 +644,11 @@ class RegisterFile(wiring.Component):
         r2_blocks = [Signal(32, name=f"r2_block{number}") for number in blocks]
         r2_found_in = Signal(len(blocks))
         m.d.sync += r2_valid.eq(r1_valid)
+        # (whether the block holds the register: its selects' OR on a carry chain,
+        # which the mapper made five LUTs deep as a tree on a random config)
         for i, (r2_block, selected) in enumerate(zip(r2_blocks, blocks.values(), strict=True)):
             m.d.sync += [r2_block.eq(or_all(Mux(selects[offset], value, 0) for offset, value in selected)),
-                         r2_found_in[i].eq(or_all(selects[offset] for offset, _ in selected))]
+                         r2_found_in[i].eq(any_of((selects[offset] for offset, _ in selected), chain=True))]
 
         # ---- read, stage R3: the answer of a plain read (the fast stream) ------------
         # (the adapter's queue registers it)

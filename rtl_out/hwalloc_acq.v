@@ -338,9 +338,9 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2859$0 (\$11 [4:0]),
-    .\port$2859$48 (\$11 [53:48]),
-    .\port$2859$6 (\$11 [15:6]),
+    .\port$2832$0 (\$11 [4:0]),
+    .\port$2832$48 (\$11 [53:48]),
+    .\port$2832$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2541$41 (\$19 [41:40]),
+    .\port$2514$41 (\$19 [41:40]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -429,17 +429,17 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$2399$0 (\$16 ),
-    .\port$2400$0 (\$17 ),
-    .\port$2541$1 (\$19 ),
-    .\port$2859$0 (\$11 [15:0]),
-    .\port$2859$48 (\$11 [63:48]),
-    .\port$2862$0 (\$12 ),
-    .\port$2874$0 (\$13 ),
-    .\port$2902$0 (\$14 ),
-    .\port$2984$0 (\$15 ),
-    .\port$3136$0 (\$signal ),
-    .\port$3304$0 (\$signal$58 ),
+    .\port$2372$0 (\$16 ),
+    .\port$2373$0 (\$17 ),
+    .\port$2514$1 (\$19 ),
+    .\port$2832$0 (\$11 [15:0]),
+    .\port$2832$48 (\$11 [63:48]),
+    .\port$2835$0 (\$12 ),
+    .\port$2847$0 (\$13 ),
+    .\port$2875$0 (\$14 ),
+    .\port$2957$0 (\$15 ),
+    .\port$3109$0 (\$signal ),
+    .\port$3277$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -598,7 +598,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
 endmodule
 
 module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2859$0 , \port$2859$6 , \port$2859$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2832$0 , \port$2832$6 , \port$2832$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1487,12 +1487,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2859$0 ;
-  wire [4:0] \port$2859$0 ;
-  input [5:0] \port$2859$48 ;
-  wire [5:0] \port$2859$48 ;
-  input [9:0] \port$2859$6 ;
-  wire [9:0] \port$2859$6 ;
+  input [4:0] \port$2832$0 ;
+  wire [4:0] \port$2832$0 ;
+  input [5:0] \port$2832$48 ;
+  wire [5:0] \port$2832$48 ;
+  input [9:0] \port$2832$6 ;
+  wire [9:0] \port$2832$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1658,7 +1658,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$2859$0 [0], \port$2859$0 [4:1], 2'h0, \port$2859$48 , 9'h000, \port$2859$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2832$0 [0], \port$2832$0 [4:1], 2'h0, \port$2832$48 , 9'h000, \port$2832$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1749,7 +1749,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2859$0 [0], \port$2859$0 [4:1], 2'h0, \port$2859$48 , 9'h000, \port$2859$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2832$0 [0], \port$2832$0 [4:1], 2'h0, \port$2832$48 , 9'h000, \port$2832$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3150,7 +3150,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2859$0 [0], \port$2859$0 [4:1], 2'h0, \port$2859$48 , 9'h000, \port$2859$6  };
+  assign r_slow_w_data = { \port$2832$0 [0], \port$2832$0 [4:1], 2'h0, \port$2832$48 , 9'h000, \port$2832$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3162,12 +3162,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$2859$0 [0], \port$2859$0 [4:1], 2'h0, \port$2859$48 , 9'h000, \port$2859$6  };
+  assign \$signature__data$108  = { \port$2832$0 [0], \port$2832$0 [4:1], 2'h0, \port$2832$48 , 9'h000, \port$2832$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2859$0 [0], \port$2859$0 [4:1], 2'h0, \port$2859$48 , 9'h000, \port$2859$6  };
+  assign bus__r_slow_data = { \port$2832$0 [0], \port$2832$0 [4:1], 2'h0, \port$2832$48 , 9'h000, \port$2832$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3207,7 +3207,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
 endmodule
 
 module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2541$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$2514$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$69  = 0;
   wire [11:0] \$1 ;
   wire \$10 ;
@@ -4166,8 +4166,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire grant_valid;
   wire hit_a3;
   wire [5:0] next_tag;
-  input [1:0] \port$2541$41 ;
-  wire [1:0] \port$2541$41 ;
+  input [1:0] \port$2514$41 ;
+  wire [1:0] \port$2514$41 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   (* init = 10'h000 *)
@@ -5070,7 +5070,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2541$41 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2514$41 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -5148,7 +5148,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$93  = free_port_addr - 31'h40040000;
   assign \$94  = ~ \$93 [32];
   assign \$96  = \$92  & \$95 ;
-  assign \$97  = free_src ? \port$2541$41 [0] : \$96 ;
+  assign \$97  = free_src ? \port$2514$41 [0] : \$96 ;
   assign \$98  = f0_addr[2:0] == f2_addr[2:0];
   assign \$99  = f0_addr[5:3] == f2_addr[5:3];
   assign \$100  = f0_addr[8:6] == f2_addr[8:6];
@@ -6043,12 +6043,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
     endcase
   end
   assign samples_grant_waddr = { \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354  };
-  assign flush_reg_select = \port$2541$41 [1];
+  assign flush_reg_select = \port$2514$41 [1];
   assign samples_tail = samples_queue_waddr;
   assign samples_flushing = x1_select;
   assign \$signal  = { \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354  };
   assign next_tag = { \$507 [5], \$488 [5], \$469 [5], \$450 [5], \$431 [5], \$412 [5] };
-  assign free_reg_hit = \port$2541$41 [0];
+  assign free_reg_hit = \port$2514$41 [0];
   assign \$signal$200  = \$516 [12];
   assign hit_a3 = \$520 [12];
   assign \$signal$219  = \$524 [12];
@@ -6192,115 +6192,88 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$511 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2399$0 , \port$2400$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
-, \port$2541$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2859$0 , \port$2859$48 , rsp_freed_valid, \port$2862$0 , rsp_flushed_valid, \port$2874$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2902$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2984$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3136$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3304$0 , aclk_clk);
+module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2372$0 , \port$2373$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
+, \port$2514$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2832$0 , \port$2832$48 , rsp_freed_valid, \port$2835$0 , rsp_flushed_valid, \port$2847$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2875$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2957$0 , bus__w_beat_from_queue, e1_exhausted
+, \port$3109$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3277$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$70  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [11:0] \$100 ;
   reg \$1000 ;
-  reg \$1001 ;
-  reg \$1002 ;
+  reg [10:0] \$1001 ;
+  reg [10:0] \$1002 ;
   reg \$1003 ;
   reg \$1004 ;
-  reg \$1005 ;
-  reg \$1006 ;
-  reg \$1007 ;
-  reg \$1008 ;
-  reg \$1009 ;
+  reg [10:0] \$1005 ;
+  reg [31:0] \$1006 ;
+  reg [31:0] \$1007 ;
+  reg [31:0] \$1008 ;
+  reg [31:0] \$1009 ;
   wire \$101 ;
   reg \$1010 ;
-  reg [5:0] \$1011 ;
-  reg [4:0] \$1012 ;
-  reg [1:0] \$1013 ;
-  reg [31:0] \$1014 ;
-  reg [1:0] \$1015 ;
-  reg [31:0] \$1016 ;
-  reg [2:0] \$1017 ;
-  reg [2:0] \$1018 ;
-  reg [4:0] \$1019 ;
+  reg [10:0] \$1011 ;
+  reg [3:0] \$1012 ;
+  reg [3:0] \$1013 ;
+  reg [3:0] \$1014 ;
+  reg [3:0] \$1015 ;
+  reg [8:0] \$1016 ;
+  reg [9:0] \$1017 ;
+  reg \$1018 ;
+  reg \$1019 ;
   wire \$102 ;
-  reg \$1020 ;
-  reg [1:0] \$1021 ;
-  reg \$1022 ;
-  reg [4:0] \$1023 ;
-  reg [17:0] \$1024 ;
-  reg \$1025 ;
-  reg \$1026 ;
+  reg [10:0] \$1020 ;
+  reg \$1021 ;
+  reg [9:0] \$1022 ;
+  reg \$1023 ;
+  reg [31:0] \$1024 ;
+  reg [1:0] \$1025 ;
+  reg [31:0] \$1026 ;
   reg \$1027 ;
-  reg [10:0] \$1028 ;
-  reg [10:0] \$1029 ;
+  reg \$1028 ;
+  reg \$1029 ;
   wire \$103 ;
   reg \$1030 ;
-  reg \$1031 ;
-  reg [10:0] \$1032 ;
-  reg [31:0] \$1033 ;
-  reg [31:0] \$1034 ;
-  reg [31:0] \$1035 ;
-  reg [31:0] \$1036 ;
-  reg \$1037 ;
-  reg [10:0] \$1038 ;
-  reg [3:0] \$1039 ;
+  reg [5:0] \$1031 ;
+  reg [31:0] \$1032 ;
+  reg [42:0] \$1033 ;
+  reg [3:0] \$1034 ;
+  reg [3:0] \$1035 ;
+  reg [3:0] \$1036 ;
+  reg [3:0] \$1037 ;
+  reg [8:0] \$1038 ;
+  reg [9:0] \$1039 ;
   wire \$104 ;
-  reg [3:0] \$1040 ;
+  reg \$1040 ;
   reg [3:0] \$1041 ;
-  reg [3:0] \$1042 ;
-  reg [8:0] \$1043 ;
-  reg [9:0] \$1044 ;
-  reg \$1045 ;
+  reg [7:0] \$1042 ;
+  reg [7:0] \$1043 ;
+  reg [15:0] \$1044 ;
+  reg [31:0] \$1045 ;
   reg \$1046 ;
-  reg [10:0] \$1047 ;
+  reg [3:0] \$1047 ;
   reg \$1048 ;
-  reg [9:0] \$1049 ;
+  reg \$1049 ;
   wire \$105 ;
-  reg \$1050 ;
+  reg [3:0] \$1050 ;
   reg [31:0] \$1051 ;
-  reg [1:0] \$1052 ;
-  reg [31:0] \$1053 ;
+  reg \$1052 ;
+  reg \$1053 ;
   reg \$1054 ;
   reg \$1055 ;
   reg \$1056 ;
   reg \$1057 ;
-  reg [5:0] \$1058 ;
-  reg [31:0] \$1059 ;
+  reg \$1058 ;
+  reg \$1059 ;
   wire \$106 ;
-  reg [42:0] \$1060 ;
-  reg [3:0] \$1061 ;
-  reg [3:0] \$1062 ;
-  reg [3:0] \$1063 ;
-  reg [3:0] \$1064 ;
-  reg [8:0] \$1065 ;
-  reg [9:0] \$1066 ;
-  reg \$1067 ;
-  reg [3:0] \$1068 ;
-  reg [7:0] \$1069 ;
+  reg \$1060 ;
+  reg \$1061 ;
+  reg \$1062 ;
+  reg [4:0] \$1063 ;
+  reg [4:0] \$1064 ;
+  reg [16:0] \$1065 ;
   wire \$107 ;
-  reg [7:0] \$1070 ;
-  reg [15:0] \$1071 ;
-  reg [31:0] \$1072 ;
-  reg \$1073 ;
-  reg [3:0] \$1074 ;
-  reg \$1075 ;
-  reg \$1076 ;
-  reg [3:0] \$1077 ;
-  reg [31:0] \$1078 ;
-  reg \$1079 ;
   wire \$108 ;
-  reg \$1080 ;
-  reg \$1081 ;
-  reg \$1082 ;
-  reg \$1083 ;
-  reg \$1084 ;
-  reg \$1085 ;
-  reg \$1086 ;
-  reg \$1087 ;
-  reg \$1088 ;
-  reg \$1089 ;
   wire [12:0] \$109 ;
-  reg [4:0] \$1090 ;
-  reg [4:0] \$1091 ;
-  reg [16:0] \$1092 ;
   wire [120:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
@@ -6669,22 +6642,22 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire [31:0] \$439 ;
   wire \$44 ;
   wire [31:0] \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
+  wire [16:0] \$441 ;
+  wire [31:0] \$442 ;
+  wire [31:0] \$443 ;
+  wire [31:0] \$444 ;
+  wire [31:0] \$445 ;
+  wire [31:0] \$446 ;
+  wire [31:0] \$447 ;
+  wire [31:0] \$448 ;
+  wire [31:0] \$449 ;
   wire [2:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
+  wire [10:0] \$450 ;
+  wire [31:0] \$451 ;
+  wire [10:0] \$452 ;
+  wire [31:0] \$453 ;
+  wire [31:0] \$454 ;
+  wire [31:0] \$455 ;
   wire [31:0] \$456 ;
   wire [31:0] \$457 ;
   wire [31:0] \$458 ;
@@ -6694,52 +6667,52 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire [31:0] \$461 ;
   wire [31:0] \$462 ;
   wire [31:0] \$463 ;
-  wire [10:0] \$464 ;
+  wire [31:0] \$464 ;
   wire [31:0] \$465 ;
-  wire [10:0] \$466 ;
-  wire [31:0] \$467 ;
+  wire [31:0] \$466 ;
+  wire [16:0] \$467 ;
   wire [31:0] \$468 ;
   wire [31:0] \$469 ;
   wire \$47 ;
   wire [31:0] \$470 ;
-  wire [31:0] \$471 ;
-  wire [31:0] \$472 ;
-  wire [31:0] \$473 ;
-  wire [31:0] \$474 ;
-  wire [31:0] \$475 ;
-  wire [31:0] \$476 ;
-  wire [31:0] \$477 ;
-  wire [31:0] \$478 ;
-  wire [31:0] \$479 ;
+  wire [15:0] \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire [120:0] \$48 ;
-  wire [31:0] \$480 ;
-  wire [16:0] \$481 ;
-  wire [31:0] \$482 ;
-  wire [31:0] \$483 ;
-  wire [31:0] \$484 ;
-  wire \$485 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire [11:0] \$484 ;
+  wire [6:0] \$485 ;
   wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire \$489 ;
+  wire [31:0] \$487 ;
+  wire [31:0] \$488 ;
+  wire [33:0] \$489 ;
   wire [120:0] \$49 ;
-  wire \$490 ;
+  wire [34:0] \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
-  wire \$494 ;
+  wire [42:0] \$494 ;
   wire \$495 ;
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
-  wire \$499 ;
+  wire [4:0] \$499 ;
   wire [32:0] \$5 ;
   reg \$50 ;
   wire \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
-  wire \$504 ;
+  wire [4:0] \$504 ;
   wire \$505 ;
   wire \$506 ;
   wire \$507 ;
@@ -6747,29 +6720,29 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$509 ;
   wire \$51 ;
   wire \$510 ;
-  wire [11:0] \$511 ;
-  wire [6:0] \$512 ;
+  wire \$511 ;
+  wire \$512 ;
   wire \$513 ;
-  wire [31:0] \$514 ;
-  wire [31:0] \$515 ;
-  wire [33:0] \$516 ;
-  wire [34:0] \$517 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
   wire \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
-  wire [42:0] \$521 ;
+  wire \$521 ;
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
   wire \$525 ;
-  wire [4:0] \$526 ;
+  wire \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire [120:0] \$53 ;
   wire \$530 ;
-  wire [4:0] \$531 ;
+  wire \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
@@ -6919,17 +6892,17 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$664 ;
   wire \$665 ;
   wire \$666 ;
-  wire \$667 ;
-  wire \$668 ;
-  wire \$669 ;
+  wire [11:0] \$667 ;
+  wire [3:0] \$668 ;
+  wire [11:0] \$669 ;
   wire [5:0] \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
+  wire [7:0] \$670 ;
+  wire [11:0] \$671 ;
+  wire [7:0] \$672 ;
+  wire [11:0] \$673 ;
+  wire [15:0] \$674 ;
+  wire [31:0] \$675 ;
+  wire [3:0] \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
@@ -6949,18 +6922,18 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
-  wire [11:0] \$694 ;
-  wire [3:0] \$695 ;
-  wire [11:0] \$696 ;
-  wire [7:0] \$697 ;
-  wire [11:0] \$698 ;
-  wire [7:0] \$699 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire [120:0] \$7 ;
   wire [4:0] \$70 ;
-  wire [11:0] \$700 ;
-  wire [15:0] \$701 ;
-  wire [31:0] \$702 ;
-  wire [3:0] \$703 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
@@ -7030,7 +7003,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$764 ;
   wire \$765 ;
   wire \$766 ;
-  wire \$767 ;
+  wire [4:0] \$767 ;
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
@@ -7060,7 +7033,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$791 ;
   wire \$792 ;
   wire \$793 ;
-  wire [4:0] \$794 ;
+  wire \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
@@ -7069,7 +7042,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$8 ;
   wire [120:0] \$80 ;
   wire \$800 ;
-  wire \$801 ;
+  wire [4:0] \$801 ;
   wire \$802 ;
   wire \$803 ;
   wire \$804 ;
@@ -7085,73 +7058,73 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$813 ;
   wire \$814 ;
   wire \$815 ;
-  wire \$816 ;
+  wire [1:0] \$816 ;
   wire \$817 ;
   wire \$818 ;
   wire \$819 ;
   wire [4:0] \$82 ;
-  wire \$820 ;
+  wire [1:0] \$820 ;
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
   wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire [4:0] \$828 ;
-  wire \$829 ;
+  wire [2:0] \$825 ;
+  wire [2:0] \$826 ;
+  wire [2:0] \$827 ;
+  wire [2:0] \$828 ;
+  wire [7:0] \$829 ;
   wire [4:0] \$83 ;
   wire \$830 ;
-  wire \$831 ;
+  wire [7:0] \$831 ;
   wire \$832 ;
-  wire \$833 ;
+  wire [7:0] \$833 ;
   wire \$834 ;
-  wire \$835 ;
+  wire [7:0] \$835 ;
   wire \$836 ;
-  wire \$837 ;
+  wire [7:0] \$837 ;
   wire \$838 ;
-  wire \$839 ;
+  wire [7:0] \$839 ;
   wire [4:0] \$84 ;
   wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire [1:0] \$843 ;
+  wire [6:0] \$841 ;
+  wire [6:0] \$842 ;
+  wire \$843 ;
   wire \$844 ;
-  wire \$845 ;
+  wire [4:0] \$845 ;
   wire \$846 ;
-  wire [1:0] \$847 ;
-  wire \$848 ;
-  wire \$849 ;
+  wire [7:0] \$847 ;
+  wire [7:0] \$848 ;
+  wire [8:0] \$849 ;
   wire [17:0] \$85 ;
   wire \$850 ;
   wire \$851 ;
-  wire [2:0] \$852 ;
-  wire [2:0] \$853 ;
-  wire [2:0] \$854 ;
-  wire [2:0] \$855 ;
-  wire [7:0] \$856 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
   wire \$857 ;
-  wire [7:0] \$858 ;
+  wire \$858 ;
   wire \$859 ;
   wire \$86 ;
-  wire [7:0] \$860 ;
+  wire \$860 ;
   wire \$861 ;
-  wire [7:0] \$862 ;
+  wire \$862 ;
   wire \$863 ;
-  wire [7:0] \$864 ;
-  wire \$865 ;
-  wire [7:0] \$866 ;
-  wire \$867 ;
-  wire [6:0] \$868 ;
+  wire [5:0] \$864 ;
+  wire [5:0] \$865 ;
+  wire [6:0] \$866 ;
+  wire [5:0] \$867 ;
+  wire [5:0] \$868 ;
   wire [6:0] \$869 ;
   wire \$87 ;
   wire \$870 ;
   wire \$871 ;
-  wire [4:0] \$872 ;
+  wire \$872 ;
   wire \$873 ;
-  wire [7:0] \$874 ;
-  wire [7:0] \$875 ;
-  wire [8:0] \$876 ;
+  wire [20:0] \$874 ;
+  wire \$875 ;
+  wire [20:0] \$876 ;
   wire \$877 ;
   wire \$878 ;
   wire \$879 ;
@@ -7168,21 +7141,21 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
-  wire [5:0] \$891 ;
-  wire [5:0] \$892 ;
-  wire [6:0] \$893 ;
-  wire [5:0] \$894 ;
-  wire [5:0] \$895 ;
-  wire [6:0] \$896 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
   wire \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire [32:0] \$9 ;
   wire \$90 ;
   wire \$900 ;
-  wire [20:0] \$901 ;
+  wire \$901 ;
   wire \$902 ;
-  wire [20:0] \$903 ;
+  wire \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
@@ -7241,7 +7214,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$954 ;
   wire \$955 ;
   wire \$956 ;
-  wire \$957 ;
+  wire [42:0] \$957 ;
   wire \$958 ;
   wire \$959 ;
   wire [12:0] \$96 ;
@@ -7250,42 +7223,42 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$962 ;
   wire \$963 ;
   wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
+  reg [31:0] \$965 ;
+  reg \$966 ;
+  reg \$967 ;
+  reg [1:0] \$968 ;
+  reg \$969 ;
   wire [12:0] \$97 ;
-  wire \$970 ;
-  wire \$971 ;
-  wire \$972 ;
-  wire \$973 ;
-  wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire \$978 ;
-  wire \$979 ;
+  reg \$970 ;
+  reg \$971 ;
+  reg \$972 ;
+  reg \$973 ;
+  reg \$974 ;
+  reg \$975 ;
+  reg \$976 ;
+  reg \$977 ;
+  reg \$978 ;
+  reg \$979 ;
   wire \$98 ;
-  wire \$980 ;
-  wire \$981 ;
-  wire \$982 ;
-  wire \$983 ;
-  wire [42:0] \$984 ;
-  wire \$985 ;
-  wire \$986 ;
-  wire \$987 ;
-  wire \$988 ;
-  wire \$989 ;
+  reg \$980 ;
+  reg \$981 ;
+  reg \$982 ;
+  reg \$983 ;
+  reg [5:0] \$984 ;
+  reg [4:0] \$985 ;
+  reg [1:0] \$986 ;
+  reg [31:0] \$987 ;
+  reg [1:0] \$988 ;
+  reg [31:0] \$989 ;
   wire \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  reg [31:0] \$992 ;
+  reg [2:0] \$990 ;
+  reg [2:0] \$991 ;
+  reg [4:0] \$992 ;
   reg \$993 ;
-  reg \$994 ;
-  reg [1:0] \$995 ;
-  reg \$996 ;
-  reg \$997 ;
+  reg [1:0] \$994 ;
+  reg \$995 ;
+  reg [4:0] \$996 ;
+  reg [17:0] \$997 ;
   reg \$998 ;
   reg \$999 ;
   wire \$auto$rtlil.cc:2739:Not$10 ;
@@ -7506,30 +7479,30 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$2399$0 ;
-  wire \port$2399$0 ;
-  output \port$2400$0 ;
-  wire \port$2400$0 ;
-  output [41:0] \port$2541$1 ;
-  wire [41:0] \port$2541$1 ;
-  input [15:0] \port$2859$0 ;
-  wire [15:0] \port$2859$0 ;
-  input [15:0] \port$2859$48 ;
-  wire [15:0] \port$2859$48 ;
-  input [16:0] \port$2862$0 ;
-  wire [16:0] \port$2862$0 ;
-  input [15:0] \port$2874$0 ;
-  wire [15:0] \port$2874$0 ;
-  input [38:0] \port$2902$0 ;
-  wire [38:0] \port$2902$0 ;
-  input [35:0] \port$2984$0 ;
-  wire [35:0] \port$2984$0 ;
+  output \port$2372$0 ;
+  wire \port$2372$0 ;
+  output \port$2373$0 ;
+  wire \port$2373$0 ;
+  output [41:0] \port$2514$1 ;
+  wire [41:0] \port$2514$1 ;
+  input [15:0] \port$2832$0 ;
+  wire [15:0] \port$2832$0 ;
+  input [15:0] \port$2832$48 ;
+  wire [15:0] \port$2832$48 ;
+  input [16:0] \port$2835$0 ;
+  wire [16:0] \port$2835$0 ;
+  input [15:0] \port$2847$0 ;
+  wire [15:0] \port$2847$0 ;
+  input [38:0] \port$2875$0 ;
+  wire [38:0] \port$2875$0 ;
+  input [35:0] \port$2957$0 ;
+  wire [35:0] \port$2957$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3136$0 ;
-  wire [4:0] \port$3136$0 ;
+  output [4:0] \port$3109$0 ;
+  wire [4:0] \port$3109$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3304$0 ;
-  wire [4:0] \port$3304$0 ;
+  output [4:0] \port$3277$0 ;
+  wire [4:0] \port$3277$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7733,7 +7706,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg [42:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$280 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , \$924 , \$923 , \$922 , \$921 , \$920 , \$919 , \$918 , \$917 , \$916 , \$915 , \$914 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , w1_is_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
   end
   assign \read__data$201  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [7:0];
@@ -7777,54 +7750,54 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   assign \$signature__data$93  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2862$0 [16] ? { 7'h00, \port$2862$0 [15] } : 8'hff;
+  assign \$2  = \port$2835$0 [16] ? { 7'h00, \port$2835$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2874$0 [14:5], 47'h000000000000, \port$2874$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2874$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2859$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2859$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2859$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2862$0 [14:5], \port$2902$0 [32:1], 2'h0, \port$2902$0 [38:33], \$2 , 1'h0, \port$2902$0 [0], 3'h1, \port$2862$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2847$0 [14:5], 47'h000000000000, \port$2847$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2847$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2832$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2832$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2832$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2835$0 [14:5], \port$2875$0 [32:1], 2'h0, \port$2875$0 [38:33], \$2 , 1'h0, \port$2875$0 [0], 3'h1, \port$2835$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2874$0 [14:5], 47'h000000000000, \port$2874$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2874$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2859$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2859$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2859$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2847$0 [14:5], 47'h000000000000, \port$2847$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2847$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2832$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2832$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2832$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2859$0 [4:1] == 1'h1;
+  assign \$15  = \port$2832$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2859$0 [0];
-  assign \$18  = ! \port$2859$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2832$0 [0];
+  assign \$18  = ! \port$2832$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2862$0 [0];
-  assign \$21  = ! \port$2862$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2835$0 [0];
+  assign \$21  = ! \port$2835$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2874$0 [0];
-  assign \$24  = ! \port$2874$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2847$0 [0];
+  assign \$24  = ! \port$2847$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2859$0 [4:1] == 1'h1;
+  assign \$26  = \port$2832$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2859$0 [5];
+  assign \$28  = ! \port$2832$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
-  assign \$32  = ! \$852 [1:0];
-  assign \$33  = \$852 [1:0] == 1'h1;
+  assign \$32  = ! \$825 [1:0];
+  assign \$33  = \$825 [1:0] == 1'h1;
   assign \$34  = \$33  ? e1_new1 : e1_new2;
   assign \$35  = \$32  ? e1_new0 : \$34 ;
   assign \$37  = tail[1:0] > 1'h1;
   assign \$38  = \$37  ? tail_next_row : tail_row;
-  assign \$39  = ! \$853 [1:0];
-  assign \$40  = \$853 [1:0] == 1'h1;
+  assign \$39  = ! \$826 [1:0];
+  assign \$40  = \$826 [1:0] == 1'h1;
   assign \$41  = \$40  ? e1_new1 : e1_new2;
   assign \$42  = \$39  ? e1_new0 : \$41 ;
   assign \$44  = tail[1:0] > 2'h2;
   assign \$45  = \$44  ? tail_next_row : tail_row;
-  assign \$46  = ! \$854 [1:0];
-  assign \$47  = \$854 [1:0] == 1'h1;
+  assign \$46  = ! \$827 [1:0];
+  assign \$47  = \$827 [1:0] == 1'h1;
   assign \$48  = \$47  ? e1_new1 : e1_new2;
   assign \$49  = \$46  ? e1_new0 : \$48 ;
-  assign \$51  = ! \$855 [1:0];
-  assign \$52  = \$855 [1:0] == 1'h1;
+  assign \$51  = ! \$828 [1:0];
+  assign \$52  = \$828 [1:0] == 1'h1;
   assign \$53  = \$52  ? e1_new1 : e1_new2;
   assign \$54  = \$51  ? e1_new0 : \$53 ;
   assign \$56  = popped ? 1'h1 : space_plus_all_ge1;
@@ -7834,7 +7807,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$60  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$61  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$62  = space_short ? 6'h01 : space_over[5:0];
-  assign \$63  = space_short ? 6'h00 : \$868 [5:0];
+  assign \$63  = space_short ? 6'h00 : \$841 [5:0];
   assign \$64  = popped ? \$62  : \$63 ;
   assign \$65  = tail + 2'h3;
   assign \$66  = tail + 2'h2;
@@ -7854,7 +7827,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$81  = \$signal$87  ? \$80  : 121'h0000000000000000000000000000000;
   assign \$82  = ~ \$signal$96 ;
   assign \$83  = \$signal$95  & \$82 ;
-  assign \$84  = \$83  | { low_water_hit, 1'h0, \$871 , e1_exhausted, \$870  };
+  assign \$84  = \$83  | { low_water_hit, 1'h0, \$844 , e1_exhausted, \$843  };
   assign \$85  = 11'h400 - samples_low_water;
   assign \$86  = $signed({ 1'h0, samples_in_use }) > $signed(samples_lw_limit);
   assign \$91  = \$90  == samples_ev_free;
@@ -7877,7 +7850,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$115  = samples_fails + samples_ev_fail;
   assign \$116  = samples_frees + samples_ev_free;
   assign \$117  = samples_flushes + samples_ev_flush;
-  assign \$118  = ~ \$876 [8];
+  assign \$118  = ~ \$849 [8];
   assign \$119  = bus__r_req & \$118 ;
   assign \$120  = ~ alloc_queue_pop;
   assign \$121  = alloc_queue_count[0] & \$120 ;
@@ -8053,12 +8026,12 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$291  = \$290  ? 1'h0 : alloc_queue_count[9];
   assign \$292  = \$288  ? alloc_queue_count[8] : \$291 ;
   assign \$293  = alloc_queue_count[0] | staged_valid;
-  assign \$294  = \$293  | \$876 [8];
+  assign \$294  = \$293  | \$849 [8];
   assign \$295  = req_alloc & native_alloc_valid;
   assign \$296  = ~ \$295 ;
   assign \$297  = \$294  & \$296 ;
   assign \$298  = alloc_queue_count[0] | staged_valid;
-  assign \$299  = \$298  | \$876 [8];
+  assign \$299  = \$298  | \$849 [8];
   assign \$300  = req_alloc & native_alloc_valid;
   assign \$301  = ~ \$300 ;
   assign \$302  = \$299  & \$301 ;
@@ -8067,7 +8040,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$305  = \$303  & \$304 ;
   assign \$306  = \$302  & \$305 ;
   assign \$307  = ~ \$306 ;
-  assign \$308  = \$876 [8] & \$307 ;
+  assign \$308  = \$849 [8] & \$307 ;
   assign \$309  = bus__r_addr[11:6] - 3'h4;
   assign \$310  = bus__r_addr[11:6] - 3'h4;
   assign \$312  = bus__r_addr[11:6] - 3'h4;
@@ -8163,722 +8136,695 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$438  = \$434  | \$437 ;
   assign \$439  = \$431  | \$438 ;
   assign \$440  = \$424  | \$439 ;
-  assign \$441  = r1_sel_id | r1_sel_version;
-  assign \$442  = r1_sel_config | r1_sel_config2;
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = r1_sel_ctrl | r1_sel_status;
-  assign \$445  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$446  = \$444  | \$445 ;
-  assign \$447  = \$443  | \$446 ;
-  assign \$448  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$449  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$450  = \$448  | \$449 ;
-  assign \$451  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$452  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$453  = \$451  | \$452 ;
-  assign \$454  = \$450  | \$453 ;
-  assign \$455  = \$447  | \$454 ;
-  assign \$457  = r1_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
-  assign \$460  = r1_sel_pool0_slot_size ? 32'd256 : 32'd0;
-  assign \$462  = \$458  | \$461 ;
-  assign \$463  = r1_sel_pool0_slots ? 32'd1024 : 32'd0;
-  assign \$464  = r1_sel_pool0_in_use ? samples_in_use : 11'h000;
-  assign \$465  = \$463  | { 21'h000000, \$464  };
-  assign \$466  = r1_sel_pool0_high_water ? samples_high_water : 11'h000;
-  assign \$467  = r1_sel_pool0_allocs ? samples_allocs : 32'd0;
-  assign \$468  = { 21'h000000, \$466  } | \$467 ;
-  assign \$469  = \$465  | \$468 ;
-  assign \$470  = \$462  | \$469 ;
-  assign \$471  = r1_sel_pool0_fails ? samples_fails : 32'd0;
-  assign \$472  = r1_sel_pool0_frees ? samples_frees : 32'd0;
-  assign \$473  = \$471  | \$472 ;
-  assign \$478  = r1_sel_pool0_flushes ? samples_flushes : 32'd0;
-  assign \$481  = r1_sel_pool0_low_water ? samples_low_water : 17'h00000;
-  assign \$482  = \$480  | { 15'h0000, \$481  };
-  assign \$483  = \$477  | \$482 ;
-  assign \$484  = \$470  | \$483 ;
-  assign \$485  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$486  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$487  = \$485  | \$486 ;
-  assign \$488  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$489  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$490  = \$488  | \$489 ;
-  assign \$491  = \$487  | \$490 ;
-  assign \$492  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$493  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$494  = \$492  | \$493 ;
-  assign \$495  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$496  = \$495  | r1_sel_pool0_low_water;
-  assign \$497  = \$494  | \$496 ;
-  assign \$498  = \$491  | \$497 ;
-  assign \$499  = w0_in_pools_queued & w0_free_at_queued;
-  assign \$500  = w0_in_pools_pins & w0_free_at_pins;
-  assign \$501  = bus__w_addr_from_queue ? \$499  : \$500 ;
-  assign \$502  = w0_full_word & \$501 ;
-  assign \$503  = w0_in_pools_queued & w0_flush_at_queued;
-  assign \$504  = w0_in_pools_pins & w0_flush_at_pins;
-  assign \$505  = bus__w_addr_from_queue ? \$503  : \$504 ;
-  assign \$506  = w0_full_word & \$505 ;
-  assign \$507  = w0_in_pools_queued & w0_command_at_queued;
-  assign \$508  = w0_in_pools_pins & w0_command_at_pins;
-  assign \$509  = bus__w_addr_from_queue ? \$507  : \$508 ;
-  assign \$510  = w0_full_word & \$509 ;
-  assign \$511  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$512  = \$511 [11:6] - 3'h4;
-  assign \$513  = w0_samples_is & w0_samples_slot_ok;
-  assign \$514  = bus__w_beat_from_queue ? \port$2984$0 [31:0] : bus__w_data;
-  assign \$515  = bus__w_beat_from_queue ? \port$2984$0 [31:0] : bus__w_data;
-  assign \$517  = 31'h40000000 + \$516 ;
-  assign \$518  = ~ command_queue_pop;
-  assign \$519  = command_queue_count[0] & \$518 ;
-  assign \$520  = ~ \$519 ;
-  assign \$521  = command_queue_held[0] ? \read__data$201  : { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , \$924 , \$923 , \$922 , \$921 , \$920 , \$919 , \$918 , \$917 , \$916 , \$915 , \$914 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , w1_is_flush };
-  assign \$522  = ~ command_queue_pop;
-  assign \$523  = command_queue_count[0] & \$522 ;
-  assign \$524  = ~ \$523 ;
-  assign \$525  = \$524  & command_queue_held[0];
-  assign \$526  = command_queue_rd_next + 1'h1;
+  assign \$441  = { r1_sel_cycle, r1_sel_err_pop, r1_sel_err_head3, r1_sel_err_head2, r1_sel_err_head1, r1_sel_err_head0, r1_sel_err_dropped, r1_sel_err_count, r1_sel_irq_enable, r1_sel_irq_status, r1_sel_status, r1_sel_ctrl, r1_sel_config2, r1_sel_config, r1_sel_version, r1_sel_id } + 16'hffff;
+  assign \$443  = r1_sel_pool0_base_lo ? 32'd1073741824 : 32'd0;
+  assign \$446  = r1_sel_pool0_slot_size ? 32'd256 : 32'd0;
+  assign \$448  = \$444  | \$447 ;
+  assign \$449  = r1_sel_pool0_slots ? 32'd1024 : 32'd0;
+  assign \$450  = r1_sel_pool0_in_use ? samples_in_use : 11'h000;
+  assign \$451  = \$449  | { 21'h000000, \$450  };
+  assign \$452  = r1_sel_pool0_high_water ? samples_high_water : 11'h000;
+  assign \$453  = r1_sel_pool0_allocs ? samples_allocs : 32'd0;
+  assign \$454  = { 21'h000000, \$452  } | \$453 ;
+  assign \$455  = \$451  | \$454 ;
+  assign \$456  = \$448  | \$455 ;
+  assign \$457  = r1_sel_pool0_fails ? samples_fails : 32'd0;
+  assign \$458  = r1_sel_pool0_frees ? samples_frees : 32'd0;
+  assign \$459  = \$457  | \$458 ;
+  assign \$464  = r1_sel_pool0_flushes ? samples_flushes : 32'd0;
+  assign \$467  = r1_sel_pool0_low_water ? samples_low_water : 17'h00000;
+  assign \$468  = \$466  | { 15'h0000, \$467  };
+  assign \$469  = \$463  | \$468 ;
+  assign \$470  = \$456  | \$469 ;
+  assign \$471  = { r1_sel_pool0_low_water, r1_sel_pool0_overwrites, r1_sel_pool0_flushes, r1_sel_pool0_flush, r1_sel_pool0_info, r1_sel_pool0_frees, r1_sel_pool0_fails, r1_sel_pool0_allocs, r1_sel_pool0_high_water, r1_sel_pool0_in_use, r1_sel_pool0_slots, r1_sel_pool0_slot_size, r1_sel_pool0_base_hi, r1_sel_pool0_base_lo, r1_sel_pool0_free } + 15'h7fff;
+  assign \$472  = w0_in_pools_queued & w0_free_at_queued;
+  assign \$473  = w0_in_pools_pins & w0_free_at_pins;
+  assign \$474  = bus__w_addr_from_queue ? \$472  : \$473 ;
+  assign \$475  = w0_full_word & \$474 ;
+  assign \$476  = w0_in_pools_queued & w0_flush_at_queued;
+  assign \$477  = w0_in_pools_pins & w0_flush_at_pins;
+  assign \$478  = bus__w_addr_from_queue ? \$476  : \$477 ;
+  assign \$479  = w0_full_word & \$478 ;
+  assign \$480  = w0_in_pools_queued & w0_command_at_queued;
+  assign \$481  = w0_in_pools_pins & w0_command_at_pins;
+  assign \$482  = bus__w_addr_from_queue ? \$480  : \$481 ;
+  assign \$483  = w0_full_word & \$482 ;
+  assign \$484  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$485  = \$484 [11:6] - 3'h4;
+  assign \$486  = w0_samples_is & w0_samples_slot_ok;
+  assign \$487  = bus__w_beat_from_queue ? \port$2957$0 [31:0] : bus__w_data;
+  assign \$488  = bus__w_beat_from_queue ? \port$2957$0 [31:0] : bus__w_data;
+  assign \$490  = 31'h40000000 + \$489 ;
+  assign \$491  = ~ command_queue_pop;
+  assign \$492  = command_queue_count[0] & \$491 ;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = command_queue_held[0] ? \read__data$201  : { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
+  assign \$495  = ~ command_queue_pop;
+  assign \$496  = command_queue_count[0] & \$495 ;
+  assign \$497  = ~ \$496 ;
+  assign \$498  = \$497  & command_queue_held[0];
+  assign \$499  = command_queue_rd_next + 1'h1;
+  assign \$500  = ~ command_queue_pop;
+  assign \$501  = command_queue_count[0] & \$500 ;
+  assign \$502  = command_queue_held[0] | \$501 ;
+  assign \$503  = command_queue_push & \$502 ;
+  assign \$504  = command_queue_wr_next + 1'h1;
+  assign \$505  = ~ command_queue_pop;
+  assign \$506  = command_queue_count[0] & \$505 ;
+  assign \$507  = command_queue_push & \$506 ;
+  assign \$508  = ~ command_queue_pop;
+  assign \$509  = command_queue_count[0] & \$508 ;
+  assign \$510  = ~ \$509 ;
+  assign \$511  = \$510  & command_queue_held[0];
+  assign \$512  = ~ command_queue_push;
+  assign \$513  = \$511  & \$512 ;
+  assign \$514  = \$513  ? command_queue_held[1] : command_queue_held[0];
+  assign \$515  = \$507  ? 1'h1 : \$514 ;
+  assign \$516  = ~ command_queue_pop;
+  assign \$517  = command_queue_count[0] & \$516 ;
+  assign \$518  = command_queue_push & \$517 ;
+  assign \$519  = ~ command_queue_pop;
+  assign \$520  = command_queue_count[0] & \$519 ;
+  assign \$521  = ~ \$520 ;
+  assign \$522  = \$521  & command_queue_held[0];
+  assign \$523  = ~ command_queue_push;
+  assign \$524  = \$522  & \$523 ;
+  assign \$525  = \$524  ? command_queue_held[2] : command_queue_held[1];
+  assign \$526  = \$518  ? command_queue_held[0] : \$525 ;
   assign \$527  = ~ command_queue_pop;
   assign \$528  = command_queue_count[0] & \$527 ;
-  assign \$529  = command_queue_held[0] | \$528 ;
-  assign \$530  = command_queue_push & \$529 ;
-  assign \$531  = command_queue_wr_next + 1'h1;
-  assign \$532  = ~ command_queue_pop;
-  assign \$533  = command_queue_count[0] & \$532 ;
-  assign \$534  = command_queue_push & \$533 ;
-  assign \$535  = ~ command_queue_pop;
-  assign \$536  = command_queue_count[0] & \$535 ;
-  assign \$537  = ~ \$536 ;
-  assign \$538  = \$537  & command_queue_held[0];
-  assign \$539  = ~ command_queue_push;
-  assign \$540  = \$538  & \$539 ;
-  assign \$541  = \$540  ? command_queue_held[1] : command_queue_held[0];
-  assign \$542  = \$534  ? 1'h1 : \$541 ;
-  assign \$543  = ~ command_queue_pop;
-  assign \$544  = command_queue_count[0] & \$543 ;
-  assign \$545  = command_queue_push & \$544 ;
-  assign \$546  = ~ command_queue_pop;
-  assign \$547  = command_queue_count[0] & \$546 ;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = \$548  & command_queue_held[0];
-  assign \$550  = ~ command_queue_push;
-  assign \$551  = \$549  & \$550 ;
-  assign \$552  = \$551  ? command_queue_held[2] : command_queue_held[1];
-  assign \$553  = \$545  ? command_queue_held[0] : \$552 ;
-  assign \$554  = ~ command_queue_pop;
-  assign \$555  = command_queue_count[0] & \$554 ;
-  assign \$556  = command_queue_push & \$555 ;
-  assign \$557  = ~ command_queue_pop;
-  assign \$558  = command_queue_count[0] & \$557 ;
-  assign \$559  = ~ \$558 ;
-  assign \$560  = \$559  & command_queue_held[0];
-  assign \$561  = ~ command_queue_push;
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = \$562  ? command_queue_held[3] : command_queue_held[2];
-  assign \$564  = \$556  ? command_queue_held[1] : \$563 ;
-  assign \$565  = ~ command_queue_pop;
-  assign \$566  = command_queue_count[0] & \$565 ;
-  assign \$567  = command_queue_push & \$566 ;
-  assign \$568  = ~ command_queue_pop;
-  assign \$569  = command_queue_count[0] & \$568 ;
-  assign \$570  = ~ \$569 ;
-  assign \$571  = \$570  & command_queue_held[0];
-  assign \$572  = ~ command_queue_push;
-  assign \$573  = \$571  & \$572 ;
-  assign \$574  = \$573  ? command_queue_held[4] : command_queue_held[3];
-  assign \$575  = \$567  ? command_queue_held[2] : \$574 ;
-  assign \$576  = ~ command_queue_pop;
-  assign \$577  = command_queue_count[0] & \$576 ;
-  assign \$578  = command_queue_push & \$577 ;
-  assign \$579  = ~ command_queue_pop;
-  assign \$580  = command_queue_count[0] & \$579 ;
-  assign \$581  = ~ \$580 ;
-  assign \$582  = \$581  & command_queue_held[0];
-  assign \$583  = ~ command_queue_push;
-  assign \$584  = \$582  & \$583 ;
-  assign \$585  = \$584  ? command_queue_held[5] : command_queue_held[4];
-  assign \$586  = \$578  ? command_queue_held[3] : \$585 ;
-  assign \$587  = ~ command_queue_pop;
-  assign \$588  = command_queue_count[0] & \$587 ;
-  assign \$589  = command_queue_push & \$588 ;
-  assign \$590  = ~ command_queue_pop;
-  assign \$591  = command_queue_count[0] & \$590 ;
-  assign \$592  = ~ \$591 ;
-  assign \$593  = \$592  & command_queue_held[0];
-  assign \$594  = ~ command_queue_push;
-  assign \$595  = \$593  & \$594 ;
-  assign \$596  = \$595  ? command_queue_held[6] : command_queue_held[5];
-  assign \$597  = \$589  ? command_queue_held[4] : \$596 ;
-  assign \$598  = ~ command_queue_pop;
-  assign \$599  = command_queue_count[0] & \$598 ;
-  assign \$600  = command_queue_push & \$599 ;
-  assign \$601  = ~ command_queue_pop;
-  assign \$602  = command_queue_count[0] & \$601 ;
-  assign \$603  = ~ \$602 ;
-  assign \$604  = \$603  & command_queue_held[0];
-  assign \$605  = ~ command_queue_push;
-  assign \$606  = \$604  & \$605 ;
-  assign \$607  = \$606  ? command_queue_held[7] : command_queue_held[6];
-  assign \$608  = \$600  ? command_queue_held[5] : \$607 ;
-  assign \$609  = ~ command_queue_pop;
-  assign \$610  = command_queue_count[0] & \$609 ;
+  assign \$529  = command_queue_push & \$528 ;
+  assign \$530  = ~ command_queue_pop;
+  assign \$531  = command_queue_count[0] & \$530 ;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = \$532  & command_queue_held[0];
+  assign \$534  = ~ command_queue_push;
+  assign \$535  = \$533  & \$534 ;
+  assign \$536  = \$535  ? command_queue_held[3] : command_queue_held[2];
+  assign \$537  = \$529  ? command_queue_held[1] : \$536 ;
+  assign \$538  = ~ command_queue_pop;
+  assign \$539  = command_queue_count[0] & \$538 ;
+  assign \$540  = command_queue_push & \$539 ;
+  assign \$541  = ~ command_queue_pop;
+  assign \$542  = command_queue_count[0] & \$541 ;
+  assign \$543  = ~ \$542 ;
+  assign \$544  = \$543  & command_queue_held[0];
+  assign \$545  = ~ command_queue_push;
+  assign \$546  = \$544  & \$545 ;
+  assign \$547  = \$546  ? command_queue_held[4] : command_queue_held[3];
+  assign \$548  = \$540  ? command_queue_held[2] : \$547 ;
+  assign \$549  = ~ command_queue_pop;
+  assign \$550  = command_queue_count[0] & \$549 ;
+  assign \$551  = command_queue_push & \$550 ;
+  assign \$552  = ~ command_queue_pop;
+  assign \$553  = command_queue_count[0] & \$552 ;
+  assign \$554  = ~ \$553 ;
+  assign \$555  = \$554  & command_queue_held[0];
+  assign \$556  = ~ command_queue_push;
+  assign \$557  = \$555  & \$556 ;
+  assign \$558  = \$557  ? command_queue_held[5] : command_queue_held[4];
+  assign \$559  = \$551  ? command_queue_held[3] : \$558 ;
+  assign \$560  = ~ command_queue_pop;
+  assign \$561  = command_queue_count[0] & \$560 ;
+  assign \$562  = command_queue_push & \$561 ;
+  assign \$563  = ~ command_queue_pop;
+  assign \$564  = command_queue_count[0] & \$563 ;
+  assign \$565  = ~ \$564 ;
+  assign \$566  = \$565  & command_queue_held[0];
+  assign \$567  = ~ command_queue_push;
+  assign \$568  = \$566  & \$567 ;
+  assign \$569  = \$568  ? command_queue_held[6] : command_queue_held[5];
+  assign \$570  = \$562  ? command_queue_held[4] : \$569 ;
+  assign \$571  = ~ command_queue_pop;
+  assign \$572  = command_queue_count[0] & \$571 ;
+  assign \$573  = command_queue_push & \$572 ;
+  assign \$574  = ~ command_queue_pop;
+  assign \$575  = command_queue_count[0] & \$574 ;
+  assign \$576  = ~ \$575 ;
+  assign \$577  = \$576  & command_queue_held[0];
+  assign \$578  = ~ command_queue_push;
+  assign \$579  = \$577  & \$578 ;
+  assign \$580  = \$579  ? command_queue_held[7] : command_queue_held[6];
+  assign \$581  = \$573  ? command_queue_held[5] : \$580 ;
+  assign \$582  = ~ command_queue_pop;
+  assign \$583  = command_queue_count[0] & \$582 ;
+  assign \$584  = command_queue_push & \$583 ;
+  assign \$585  = ~ command_queue_pop;
+  assign \$586  = command_queue_count[0] & \$585 ;
+  assign \$587  = ~ \$586 ;
+  assign \$588  = \$587  & command_queue_held[0];
+  assign \$589  = ~ command_queue_push;
+  assign \$590  = \$588  & \$589 ;
+  assign \$591  = \$590  ? command_queue_held[8] : command_queue_held[7];
+  assign \$592  = \$584  ? command_queue_held[6] : \$591 ;
+  assign \$593  = ~ command_queue_pop;
+  assign \$594  = command_queue_count[0] & \$593 ;
+  assign \$595  = command_queue_push & \$594 ;
+  assign \$596  = ~ command_queue_pop;
+  assign \$597  = command_queue_count[0] & \$596 ;
+  assign \$598  = ~ \$597 ;
+  assign \$599  = \$598  & command_queue_held[0];
+  assign \$600  = ~ command_queue_push;
+  assign \$601  = \$599  & \$600 ;
+  assign \$602  = \$601  ? 1'h0 : command_queue_held[8];
+  assign \$603  = \$595  ? command_queue_held[7] : \$602 ;
+  assign \$604  = ~ command_queue_pop;
+  assign \$605  = command_queue_push & \$604 ;
+  assign \$606  = ~ command_queue_push;
+  assign \$607  = command_queue_pop & \$606 ;
+  assign \$608  = \$607  ? command_queue_count[1] : command_queue_count[0];
+  assign \$609  = \$605  ? 1'h1 : \$608 ;
+  assign \$610  = ~ command_queue_pop;
   assign \$611  = command_queue_push & \$610 ;
-  assign \$612  = ~ command_queue_pop;
-  assign \$613  = command_queue_count[0] & \$612 ;
-  assign \$614  = ~ \$613 ;
-  assign \$615  = \$614  & command_queue_held[0];
-  assign \$616  = ~ command_queue_push;
-  assign \$617  = \$615  & \$616 ;
-  assign \$618  = \$617  ? command_queue_held[8] : command_queue_held[7];
-  assign \$619  = \$611  ? command_queue_held[6] : \$618 ;
-  assign \$620  = ~ command_queue_pop;
-  assign \$621  = command_queue_count[0] & \$620 ;
-  assign \$622  = command_queue_push & \$621 ;
-  assign \$623  = ~ command_queue_pop;
-  assign \$624  = command_queue_count[0] & \$623 ;
-  assign \$625  = ~ \$624 ;
-  assign \$626  = \$625  & command_queue_held[0];
-  assign \$627  = ~ command_queue_push;
-  assign \$628  = \$626  & \$627 ;
-  assign \$629  = \$628  ? 1'h0 : command_queue_held[8];
-  assign \$630  = \$622  ? command_queue_held[7] : \$629 ;
-  assign \$631  = ~ command_queue_pop;
-  assign \$632  = command_queue_push & \$631 ;
-  assign \$633  = ~ command_queue_push;
-  assign \$634  = command_queue_pop & \$633 ;
-  assign \$635  = \$634  ? command_queue_count[1] : command_queue_count[0];
-  assign \$636  = \$632  ? 1'h1 : \$635 ;
-  assign \$637  = ~ command_queue_pop;
-  assign \$638  = command_queue_push & \$637 ;
-  assign \$639  = ~ command_queue_push;
-  assign \$640  = command_queue_pop & \$639 ;
-  assign \$641  = \$640  ? command_queue_count[2] : command_queue_count[1];
-  assign \$642  = \$638  ? command_queue_count[0] : \$641 ;
-  assign \$643  = ~ command_queue_pop;
-  assign \$644  = command_queue_push & \$643 ;
-  assign \$645  = ~ command_queue_push;
-  assign \$646  = command_queue_pop & \$645 ;
-  assign \$647  = \$646  ? command_queue_count[3] : command_queue_count[2];
-  assign \$648  = \$644  ? command_queue_count[1] : \$647 ;
-  assign \$649  = ~ command_queue_pop;
-  assign \$650  = command_queue_push & \$649 ;
-  assign \$651  = ~ command_queue_push;
-  assign \$652  = command_queue_pop & \$651 ;
-  assign \$653  = \$652  ? command_queue_count[4] : command_queue_count[3];
-  assign \$654  = \$650  ? command_queue_count[2] : \$653 ;
-  assign \$655  = ~ command_queue_pop;
-  assign \$656  = command_queue_push & \$655 ;
-  assign \$657  = ~ command_queue_push;
-  assign \$658  = command_queue_pop & \$657 ;
-  assign \$659  = \$658  ? command_queue_count[5] : command_queue_count[4];
-  assign \$660  = \$656  ? command_queue_count[3] : \$659 ;
-  assign \$661  = ~ command_queue_pop;
-  assign \$662  = command_queue_push & \$661 ;
-  assign \$663  = ~ command_queue_push;
-  assign \$664  = command_queue_pop & \$663 ;
-  assign \$665  = \$664  ? command_queue_count[6] : command_queue_count[5];
-  assign \$666  = \$662  ? command_queue_count[4] : \$665 ;
-  assign \$667  = ~ command_queue_pop;
-  assign \$668  = command_queue_push & \$667 ;
-  assign \$669  = ~ command_queue_push;
-  assign \$670  = command_queue_pop & \$669 ;
-  assign \$671  = \$670  ? command_queue_count[7] : command_queue_count[6];
-  assign \$672  = \$668  ? command_queue_count[5] : \$671 ;
-  assign \$673  = ~ command_queue_pop;
-  assign \$674  = command_queue_push & \$673 ;
-  assign \$675  = ~ command_queue_push;
-  assign \$676  = command_queue_pop & \$675 ;
-  assign \$677  = \$676  ? command_queue_count[8] : command_queue_count[7];
-  assign \$678  = \$674  ? command_queue_count[6] : \$677 ;
-  assign \$679  = ~ command_queue_pop;
-  assign \$680  = command_queue_push & \$679 ;
-  assign \$681  = ~ command_queue_push;
-  assign \$682  = command_queue_pop & \$681 ;
-  assign \$683  = \$682  ? command_queue_count[9] : command_queue_count[8];
-  assign \$684  = \$680  ? command_queue_count[7] : \$683 ;
-  assign \$685  = ~ command_queue_pop;
-  assign \$686  = command_queue_push & \$685 ;
-  assign \$687  = ~ command_queue_push;
-  assign \$688  = command_queue_pop & \$687 ;
-  assign \$689  = \$688  ? 1'h0 : command_queue_count[9];
-  assign \$690  = \$686  ? command_queue_count[8] : \$689 ;
-  assign \$691  = req_free & native_free_valid;
-  assign \$692  = req_flush & native_flush_valid;
-  assign \$693  = \$691  | \$692 ;
-  assign \$694  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$695  = 1'h1 << \$694 [1:0];
-  assign \$696  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$697  = 1'h1 << \$696 [4:2];
-  assign \$698  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$699  = 1'h1 << \$698 [7:5];
-  assign \$700  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$701  = 1'h1 << \$700 [11:8];
-  assign \$702  = bus__w_beat_from_queue ? \port$2984$0 [31:0] : bus__w_data;
-  assign \$703  = bus__w_beat_from_queue ? \port$2984$0 [35:32] : bus__w_strb;
-  assign \$704  = ~ w1_is_command;
-  assign \$705  = w1_valid & \$704 ;
-  assign \$706  = ~ w1_a1_0[0];
-  assign \$707  = ~ w1_a4_2[4];
+  assign \$612  = ~ command_queue_push;
+  assign \$613  = command_queue_pop & \$612 ;
+  assign \$614  = \$613  ? command_queue_count[2] : command_queue_count[1];
+  assign \$615  = \$611  ? command_queue_count[0] : \$614 ;
+  assign \$616  = ~ command_queue_pop;
+  assign \$617  = command_queue_push & \$616 ;
+  assign \$618  = ~ command_queue_push;
+  assign \$619  = command_queue_pop & \$618 ;
+  assign \$620  = \$619  ? command_queue_count[3] : command_queue_count[2];
+  assign \$621  = \$617  ? command_queue_count[1] : \$620 ;
+  assign \$622  = ~ command_queue_pop;
+  assign \$623  = command_queue_push & \$622 ;
+  assign \$624  = ~ command_queue_push;
+  assign \$625  = command_queue_pop & \$624 ;
+  assign \$626  = \$625  ? command_queue_count[4] : command_queue_count[3];
+  assign \$627  = \$623  ? command_queue_count[2] : \$626 ;
+  assign \$628  = ~ command_queue_pop;
+  assign \$629  = command_queue_push & \$628 ;
+  assign \$630  = ~ command_queue_push;
+  assign \$631  = command_queue_pop & \$630 ;
+  assign \$632  = \$631  ? command_queue_count[5] : command_queue_count[4];
+  assign \$633  = \$629  ? command_queue_count[3] : \$632 ;
+  assign \$634  = ~ command_queue_pop;
+  assign \$635  = command_queue_push & \$634 ;
+  assign \$636  = ~ command_queue_push;
+  assign \$637  = command_queue_pop & \$636 ;
+  assign \$638  = \$637  ? command_queue_count[6] : command_queue_count[5];
+  assign \$639  = \$635  ? command_queue_count[4] : \$638 ;
+  assign \$640  = ~ command_queue_pop;
+  assign \$641  = command_queue_push & \$640 ;
+  assign \$642  = ~ command_queue_push;
+  assign \$643  = command_queue_pop & \$642 ;
+  assign \$644  = \$643  ? command_queue_count[7] : command_queue_count[6];
+  assign \$645  = \$641  ? command_queue_count[5] : \$644 ;
+  assign \$646  = ~ command_queue_pop;
+  assign \$647  = command_queue_push & \$646 ;
+  assign \$648  = ~ command_queue_push;
+  assign \$649  = command_queue_pop & \$648 ;
+  assign \$650  = \$649  ? command_queue_count[8] : command_queue_count[7];
+  assign \$651  = \$647  ? command_queue_count[6] : \$650 ;
+  assign \$652  = ~ command_queue_pop;
+  assign \$653  = command_queue_push & \$652 ;
+  assign \$654  = ~ command_queue_push;
+  assign \$655  = command_queue_pop & \$654 ;
+  assign \$656  = \$655  ? command_queue_count[9] : command_queue_count[8];
+  assign \$657  = \$653  ? command_queue_count[7] : \$656 ;
+  assign \$658  = ~ command_queue_pop;
+  assign \$659  = command_queue_push & \$658 ;
+  assign \$660  = ~ command_queue_push;
+  assign \$661  = command_queue_pop & \$660 ;
+  assign \$662  = \$661  ? 1'h0 : command_queue_count[9];
+  assign \$663  = \$659  ? command_queue_count[8] : \$662 ;
+  assign \$664  = req_free & native_free_valid;
+  assign \$665  = req_flush & native_flush_valid;
+  assign \$666  = \$664  | \$665 ;
+  assign \$667  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$668  = 1'h1 << \$667 [1:0];
+  assign \$669  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$670  = 1'h1 << \$669 [4:2];
+  assign \$671  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$672  = 1'h1 << \$671 [7:5];
+  assign \$673  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$674  = 1'h1 << \$673 [11:8];
+  assign \$675  = bus__w_beat_from_queue ? \port$2957$0 [31:0] : bus__w_data;
+  assign \$676  = bus__w_beat_from_queue ? \port$2957$0 [35:32] : bus__w_strb;
+  assign \$677  = ~ w1_is_command;
+  assign \$678  = w1_valid & \$677 ;
+  assign \$679  = ~ w1_a1_0[0];
+  assign \$680  = ~ w1_a4_2[4];
+  assign \$681  = \$679  | \$680 ;
+  assign \$682  = ~ w1_a7_5[0];
+  assign \$683  = ~ w1_a11_8[0];
+  assign \$684  = \$682  | \$683 ;
+  assign \$685  = \$681  | \$684 ;
+  assign \$686  = ~ \$685 ;
+  assign \$687  = ~ w1_a1_0[0];
+  assign \$688  = ~ w1_a4_2[6];
+  assign \$689  = \$687  | \$688 ;
+  assign \$690  = ~ w1_a7_5[0];
+  assign \$691  = ~ w1_a11_8[0];
+  assign \$692  = \$690  | \$691 ;
+  assign \$693  = \$689  | \$692 ;
+  assign \$694  = ~ \$693 ;
+  assign \$695  = ~ w1_a1_0[0];
+  assign \$696  = ~ w1_a4_2[7];
+  assign \$697  = \$695  | \$696 ;
+  assign \$698  = ~ w1_a7_5[0];
+  assign \$699  = ~ w1_a11_8[0];
+  assign \$700  = \$698  | \$699 ;
+  assign \$701  = \$697  | \$700 ;
+  assign \$702  = ~ \$701 ;
+  assign \$703  = ~ w1_a1_0[0];
+  assign \$704  = ~ w1_a4_2[6];
+  assign \$705  = \$703  | \$704 ;
+  assign \$706  = ~ w1_a7_5[1];
+  assign \$707  = ~ w1_a11_8[0];
   assign \$708  = \$706  | \$707 ;
-  assign \$709  = ~ w1_a7_5[0];
-  assign \$710  = ~ w1_a11_8[0];
-  assign \$711  = \$709  | \$710 ;
-  assign \$712  = \$708  | \$711 ;
-  assign \$713  = ~ \$712 ;
-  assign \$714  = ~ w1_a1_0[0];
-  assign \$715  = ~ w1_a4_2[6];
+  assign \$709  = \$705  | \$708 ;
+  assign \$710  = ~ \$709 ;
+  assign \$711  = ~ w1_a1_0[0];
+  assign \$712  = ~ w1_a4_2[1];
+  assign \$713  = \$711  | \$712 ;
+  assign \$714  = ~ w1_a7_5[0];
+  assign \$715  = ~ w1_a11_8[1];
   assign \$716  = \$714  | \$715 ;
-  assign \$717  = ~ w1_a7_5[0];
-  assign \$718  = ~ w1_a11_8[0];
-  assign \$719  = \$717  | \$718 ;
-  assign \$720  = \$716  | \$719 ;
-  assign \$721  = ~ \$720 ;
-  assign \$722  = ~ w1_a1_0[0];
-  assign \$723  = ~ w1_a4_2[7];
+  assign \$717  = \$713  | \$716 ;
+  assign \$718  = ~ \$717 ;
+  assign \$719  = ~ w1_a1_0[0];
+  assign \$720  = ~ w1_a4_2[4];
+  assign \$721  = \$719  | \$720 ;
+  assign \$722  = ~ w1_a7_5[1];
+  assign \$723  = ~ w1_a11_8[1];
   assign \$724  = \$722  | \$723 ;
-  assign \$725  = ~ w1_a7_5[0];
-  assign \$726  = ~ w1_a11_8[0];
-  assign \$727  = \$725  | \$726 ;
-  assign \$728  = \$724  | \$727 ;
-  assign \$729  = ~ \$728 ;
-  assign \$730  = ~ w1_a1_0[0];
-  assign \$731  = ~ w1_a4_2[6];
+  assign \$725  = \$721  | \$724 ;
+  assign \$726  = ~ \$725 ;
+  assign \$727  = ~ w1_a1_0[0];
+  assign \$728  = ~ w1_a4_2[7];
+  assign \$729  = \$727  | \$728 ;
+  assign \$730  = ~ w1_a7_5[1];
+  assign \$731  = ~ w1_a11_8[1];
   assign \$732  = \$730  | \$731 ;
-  assign \$733  = ~ w1_a7_5[1];
-  assign \$734  = ~ w1_a11_8[0];
-  assign \$735  = \$733  | \$734 ;
-  assign \$736  = \$732  | \$735 ;
-  assign \$737  = ~ \$736 ;
-  assign \$738  = ~ w1_a1_0[0];
-  assign \$739  = ~ w1_a4_2[1];
+  assign \$733  = \$729  | \$732 ;
+  assign \$734  = ~ \$733 ;
+  assign \$735  = ~ w1_a1_0[0];
+  assign \$736  = ~ w1_a4_2[4];
+  assign \$737  = \$735  | \$736 ;
+  assign \$738  = ~ w1_a7_5[0];
+  assign \$739  = ~ w1_a11_8[0];
   assign \$740  = \$738  | \$739 ;
-  assign \$741  = ~ w1_a7_5[0];
-  assign \$742  = ~ w1_a11_8[1];
-  assign \$743  = \$741  | \$742 ;
-  assign \$744  = \$740  | \$743 ;
-  assign \$745  = ~ \$744 ;
-  assign \$746  = ~ w1_a1_0[0];
-  assign \$747  = ~ w1_a4_2[4];
+  assign \$741  = \$737  | \$740 ;
+  assign \$742  = ~ \$741 ;
+  assign \$743  = ~ w1_a1_0[0];
+  assign \$744  = ~ w1_a4_2[6];
+  assign \$745  = \$743  | \$744 ;
+  assign \$746  = ~ w1_a7_5[1];
+  assign \$747  = ~ w1_a11_8[0];
   assign \$748  = \$746  | \$747 ;
-  assign \$749  = ~ w1_a7_5[1];
-  assign \$750  = ~ w1_a11_8[1];
-  assign \$751  = \$749  | \$750 ;
-  assign \$752  = \$748  | \$751 ;
-  assign \$753  = ~ \$752 ;
-  assign \$754  = ~ w1_a1_0[0];
-  assign \$755  = ~ w1_a4_2[7];
+  assign \$749  = \$745  | \$748 ;
+  assign \$750  = ~ \$749 ;
+  assign \$751  = ~ w1_a1_0[0];
+  assign \$752  = ~ w1_a4_2[1];
+  assign \$753  = \$751  | \$752 ;
+  assign \$754  = ~ w1_a7_5[0];
+  assign \$755  = ~ w1_a11_8[1];
   assign \$756  = \$754  | \$755 ;
-  assign \$757  = ~ w1_a7_5[1];
-  assign \$758  = ~ w1_a11_8[1];
-  assign \$759  = \$757  | \$758 ;
-  assign \$760  = \$756  | \$759 ;
-  assign \$761  = ~ \$760 ;
-  assign \$762  = ~ w1_a1_0[0];
-  assign \$763  = ~ w1_a4_2[4];
+  assign \$757  = \$753  | \$756 ;
+  assign \$758  = ~ \$757 ;
+  assign \$759  = ~ w1_a1_0[0];
+  assign \$760  = ~ w1_a4_2[4];
+  assign \$761  = \$759  | \$760 ;
+  assign \$762  = ~ w1_a7_5[1];
+  assign \$763  = ~ w1_a11_8[1];
   assign \$764  = \$762  | \$763 ;
-  assign \$765  = ~ w1_a7_5[0];
-  assign \$766  = ~ w1_a11_8[0];
-  assign \$767  = \$765  | \$766 ;
-  assign \$768  = \$764  | \$767 ;
-  assign \$769  = ~ \$768 ;
-  assign \$770  = ~ w1_a1_0[0];
-  assign \$771  = ~ w1_a4_2[6];
-  assign \$772  = \$770  | \$771 ;
-  assign \$773  = ~ w1_a7_5[1];
-  assign \$774  = ~ w1_a11_8[0];
-  assign \$775  = \$773  | \$774 ;
-  assign \$776  = \$772  | \$775 ;
-  assign \$777  = ~ \$776 ;
-  assign \$778  = ~ w1_a1_0[0];
-  assign \$779  = ~ w1_a4_2[1];
-  assign \$780  = \$778  | \$779 ;
-  assign \$781  = ~ w1_a7_5[0];
-  assign \$782  = ~ w1_a11_8[1];
-  assign \$783  = \$781  | \$782 ;
-  assign \$784  = \$780  | \$783 ;
-  assign \$785  = ~ \$784 ;
-  assign \$786  = ~ w1_a1_0[0];
-  assign \$787  = ~ w1_a4_2[4];
-  assign \$788  = \$786  | \$787 ;
-  assign \$789  = ~ w1_a7_5[1];
-  assign \$790  = ~ w1_a11_8[1];
-  assign \$791  = \$789  | \$790 ;
-  assign \$792  = \$788  | \$791 ;
-  assign \$793  = ~ \$792 ;
-  assign \$794  = { \$793 , \$785 , \$777 , \$769  } + 4'hf;
-  assign \$795  = ~ w1_a1_0[0];
-  assign \$796  = ~ w1_a4_2[6];
-  assign \$797  = \$795  | \$796 ;
-  assign \$798  = ~ w1_a7_5[0];
-  assign \$799  = ~ w1_a11_8[0];
-  assign \$800  = \$798  | \$799 ;
-  assign \$801  = \$797  | \$800 ;
-  assign \$802  = ~ \$801 ;
-  assign \$803  = ~ w1_a1_0[0];
-  assign \$804  = ~ w1_a4_2[7];
-  assign \$805  = \$803  | \$804 ;
-  assign \$806  = ~ w1_a7_5[0];
-  assign \$807  = ~ w1_a11_8[0];
-  assign \$808  = \$806  | \$807 ;
-  assign \$809  = \$805  | \$808 ;
-  assign \$810  = ~ \$809 ;
-  assign \$811  = \$802  | \$810 ;
-  assign \$812  = ~ w1_a1_0[0];
-  assign \$813  = ~ w1_a4_2[7];
-  assign \$814  = \$812  | \$813 ;
-  assign \$815  = ~ w1_a7_5[1];
-  assign \$816  = ~ w1_a11_8[1];
-  assign \$817  = \$815  | \$816 ;
-  assign \$818  = \$814  | \$817 ;
-  assign \$819  = ~ \$818 ;
-  assign \$820  = \$811  | \$819 ;
-  assign \$821  = \$signal$221  & \$signal$222 ;
-  assign \$822  = \$821  & w2_is_ctrl;
-  assign \$823  = \$822  & \$signal$224 [0];
-  assign \$824  = \$signal$221  & \$signal$222 ;
-  assign \$825  = \$824  & w2_is_err_pop;
-  assign \$826  = \$signal$221  & w2_is_irq_status;
-  assign \$827  = \$826  & \$signal$223 [0];
-  assign \$828  = \$827  ? \$signal$224 [4:0] : 5'h00;
-  assign \$829  = \$signal$221  & w2_is_irq_enable;
-  assign \$830  = \$829  & \$signal$223 [0];
-  assign \$831  = \$signal$221  & w2_is_pool0_low_water;
-  assign \$832  = \$831  & \$signal$223 [0];
-  assign \$833  = \$signal$221  & w2_is_pool0_low_water;
-  assign \$834  = \$833  & \$signal$223 [1];
-  assign \$835  = \$signal$221  & w2_is_pool0_low_water;
-  assign \$836  = \$835  & \$signal$223 [2];
-  assign \$837  = | \port$2862$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$837 ;
-  assign \$838  = | \port$2874$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$838 ;
-  assign \$839  = ~ \port$2859$0 [0];
-  assign \$840  = rsp_grant_valid & \$839 ;
-  assign \$841  = \port$2859$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$840  & \$841 ;
-  assign \$842  = \$signal$28  > 2'h2;
-  assign \$843  = \$842  ? 2'h2 : \$signal$28 ;
-  assign \$844  = | \$signal$28 ;
-  assign \$845  = space_ge1 & \$844 ;
-  assign \$846  = \$845  ? 1'h1 : 1'h0;
-  assign \$847  = space_ge2 ? \$843  : { 1'h0, \$846  };
-  assign \$signal$81  = space_ge3 ? \$signal$28  : \$847 ;
-  assign \$848  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$848  & space_ge1;
-  assign \$849  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$849  & space_ge2;
-  assign \$850  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$850  & space_ge3;
-  assign \$851  = ~ space[5];
-  assign popped = w1c & \$851 ;
-  assign \$852  = 1'h0 - tail[1:0];
-  assign \$853  = 1'h1 - tail[1:0];
-  assign \$854  = 2'h2 - tail[1:0];
-  assign \$855  = 2'h3 - tail[1:0];
-  assign \$856  = space - 3'h7;
-  assign \$857  = ~ \$856 [6];
-  assign \$858  = space - 3'h7;
-  assign \$859  = ~ \$858 [6];
-  assign \$860  = space - 4'h8;
-  assign \$861  = ~ \$860 [6];
-  assign \$862  = space - 3'h7;
-  assign \$863  = ~ \$862 [6];
-  assign \$864  = space - 4'h8;
-  assign \$865  = ~ \$864 [6];
-  assign \$866  = space - 4'h9;
-  assign \$867  = ~ \$866 [6];
-  assign \$868  = space - \$signal$28 ;
-  assign \$869  = space + 1'h1;
-  assign space_over = \$869  - \$signal$28 ;
-  assign space_short = $signed(\$868 ) < $signed(1'h0);
-  assign \$870  = | \$signal$28 ;
-  assign \$871  = \$signal$81  != \$signal$28 ;
-  assign \$872  = \$signal$95  & irq_enable;
-  assign irq = | \$872 ;
+  assign \$765  = \$761  | \$764 ;
+  assign \$766  = ~ \$765 ;
+  assign \$767  = { \$766 , \$758 , \$750 , \$742  } + 4'hf;
+  assign \$768  = ~ w1_a1_0[0];
+  assign \$769  = ~ w1_a4_2[6];
+  assign \$770  = \$768  | \$769 ;
+  assign \$771  = ~ w1_a7_5[0];
+  assign \$772  = ~ w1_a11_8[0];
+  assign \$773  = \$771  | \$772 ;
+  assign \$774  = \$770  | \$773 ;
+  assign \$775  = ~ \$774 ;
+  assign \$776  = ~ w1_a1_0[0];
+  assign \$777  = ~ w1_a4_2[7];
+  assign \$778  = \$776  | \$777 ;
+  assign \$779  = ~ w1_a7_5[0];
+  assign \$780  = ~ w1_a11_8[0];
+  assign \$781  = \$779  | \$780 ;
+  assign \$782  = \$778  | \$781 ;
+  assign \$783  = ~ \$782 ;
+  assign \$784  = \$775  | \$783 ;
+  assign \$785  = ~ w1_a1_0[0];
+  assign \$786  = ~ w1_a4_2[7];
+  assign \$787  = \$785  | \$786 ;
+  assign \$788  = ~ w1_a7_5[1];
+  assign \$789  = ~ w1_a11_8[1];
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = \$787  | \$790 ;
+  assign \$792  = ~ \$791 ;
+  assign \$793  = \$784  | \$792 ;
+  assign \$794  = \$signal$221  & \$signal$222 ;
+  assign \$795  = \$794  & w2_is_ctrl;
+  assign \$796  = \$795  & \$signal$224 [0];
+  assign \$797  = \$signal$221  & \$signal$222 ;
+  assign \$798  = \$797  & w2_is_err_pop;
+  assign \$799  = \$signal$221  & w2_is_irq_status;
+  assign \$800  = \$799  & \$signal$223 [0];
+  assign \$801  = \$800  ? \$signal$224 [4:0] : 5'h00;
+  assign \$802  = \$signal$221  & w2_is_irq_enable;
+  assign \$803  = \$802  & \$signal$223 [0];
+  assign \$804  = \$signal$221  & w2_is_pool0_low_water;
+  assign \$805  = \$804  & \$signal$223 [0];
+  assign \$806  = \$signal$221  & w2_is_pool0_low_water;
+  assign \$807  = \$806  & \$signal$223 [1];
+  assign \$808  = \$signal$221  & w2_is_pool0_low_water;
+  assign \$809  = \$808  & \$signal$223 [2];
+  assign \$810  = | \port$2835$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$810 ;
+  assign \$811  = | \port$2847$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$811 ;
+  assign \$812  = ~ \port$2832$0 [0];
+  assign \$813  = rsp_grant_valid & \$812 ;
+  assign \$814  = \port$2832$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$813  & \$814 ;
+  assign \$815  = \$signal$28  > 2'h2;
+  assign \$816  = \$815  ? 2'h2 : \$signal$28 ;
+  assign \$817  = | \$signal$28 ;
+  assign \$818  = space_ge1 & \$817 ;
+  assign \$819  = \$818  ? 1'h1 : 1'h0;
+  assign \$820  = space_ge2 ? \$816  : { 1'h0, \$819  };
+  assign \$signal$81  = space_ge3 ? \$signal$28  : \$820 ;
+  assign \$821  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$821  & space_ge1;
+  assign \$822  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$822  & space_ge2;
+  assign \$823  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$823  & space_ge3;
+  assign \$824  = ~ space[5];
+  assign popped = w1c & \$824 ;
+  assign \$825  = 1'h0 - tail[1:0];
+  assign \$826  = 1'h1 - tail[1:0];
+  assign \$827  = 2'h2 - tail[1:0];
+  assign \$828  = 2'h3 - tail[1:0];
+  assign \$829  = space - 3'h7;
+  assign \$830  = ~ \$829 [6];
+  assign \$831  = space - 3'h7;
+  assign \$832  = ~ \$831 [6];
+  assign \$833  = space - 4'h8;
+  assign \$834  = ~ \$833 [6];
+  assign \$835  = space - 3'h7;
+  assign \$836  = ~ \$835 [6];
+  assign \$837  = space - 4'h8;
+  assign \$838  = ~ \$837 [6];
+  assign \$839  = space - 4'h9;
+  assign \$840  = ~ \$839 [6];
+  assign \$841  = space - \$signal$28 ;
+  assign \$842  = space + 1'h1;
+  assign space_over = \$842  - \$signal$28 ;
+  assign space_short = $signed(\$841 ) < $signed(1'h0);
+  assign \$843  = | \$signal$28 ;
+  assign \$844  = \$signal$81  != \$signal$28 ;
+  assign \$845  = \$signal$95  & irq_enable;
+  assign irq = | \$845 ;
   assign low_water_hit = samples_lw_granted_2 & samples_lw_short;
-  assign \$873  = 5'h10 >> bus__r_addr[11:6];
-  assign \$875  = ~ \$874 ;
-  assign \$876  = \$875  + 1'h1;
-  assign \$877  = ~ alloc_queue_pop;
-  assign \$878  = alloc_queue_count[0] & \$877 ;
-  assign \$879  = alloc_queue_held[0] | \$878 ;
-  assign \$signature__en$261  = alloc_queue_push & \$879 ;
-  assign \$880  = req_alloc & native_alloc_valid;
-  assign \$881  = ~ \$880 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$881 ;
-  assign \$882  = alloc_queue_count[0] | staged_valid;
-  assign \$883  = \$882  | \$876 [8];
-  assign \$884  = req_alloc & native_alloc_valid;
-  assign \$885  = ~ \$884 ;
-  assign \$886  = \$883  & \$885 ;
-  assign \$887  = ~ alloc_queue_count[0];
-  assign \$888  = \$886  & \$887 ;
-  assign \$889  = ~ \$888 ;
-  assign alloc_queue_push = staged_valid & \$889 ;
+  assign \$846  = 5'h10 >> bus__r_addr[11:6];
+  assign \$848  = ~ \$847 ;
+  assign \$849  = \$848  + 1'h1;
+  assign \$850  = ~ alloc_queue_pop;
+  assign \$851  = alloc_queue_count[0] & \$850 ;
+  assign \$852  = alloc_queue_held[0] | \$851 ;
+  assign \$signature__en$261  = alloc_queue_push & \$852 ;
+  assign \$853  = req_alloc & native_alloc_valid;
+  assign \$854  = ~ \$853 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$854 ;
+  assign \$855  = alloc_queue_count[0] | staged_valid;
+  assign \$856  = \$855  | \$849 [8];
+  assign \$857  = req_alloc & native_alloc_valid;
+  assign \$858  = ~ \$857 ;
+  assign \$859  = \$856  & \$858 ;
+  assign \$860  = ~ alloc_queue_count[0];
+  assign \$861  = \$859  & \$860 ;
+  assign \$862  = ~ \$861 ;
+  assign alloc_queue_push = staged_valid & \$862 ;
   assign bus__r_data = r2_block0 | r2_block4;
-  assign \$890  = | r2_found_in;
-  assign bus__r_err = ~ \$890 ;
+  assign \$863  = | r2_found_in;
+  assign bus__r_err = ~ \$863 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$892  = ~ \$891 ;
-  assign \$893  = \$892  + 1'h1;
-  assign \$895  = ~ \$894 ;
-  assign \$896  = \$895  + 1'h1;
-  assign w0_samples_is = bus__w_addr_from_queue ? \$893 [6] : \$896 [6];
+  assign \$865  = ~ \$864 ;
+  assign \$866  = \$865  + 1'h1;
+  assign \$868  = ~ \$867 ;
+  assign \$869  = \$868  + 1'h1;
+  assign w0_samples_is = bus__w_addr_from_queue ? \$866 [6] : \$869 [6];
   assign w0_in_pools_queued = 5'h10 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 5'h10 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$2984$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$2957$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
   assign w0_free_at_pins = bus__w_addr[5:0] == 3'h4;
   assign w0_flush_at_queued = bus__w_addr_queued[5:0] == 6'h30;
   assign w0_flush_at_pins = bus__w_addr[5:0] == 6'h30;
-  assign \$897  = bus__w_addr_queued[5:0] == 3'h4;
-  assign \$898  = bus__w_addr_queued[5:0] == 6'h30;
-  assign w0_command_at_queued = \$897  | \$898 ;
-  assign \$899  = bus__w_addr[5:0] == 3'h4;
-  assign \$900  = bus__w_addr[5:0] == 6'h30;
-  assign w0_command_at_pins = \$899  | \$900 ;
-  assign \$901  = \port$2984$0 [18:0] - 11'h400;
-  assign \$902  = ~ \$901 [19];
-  assign \$903  = bus__w_data[18:0] - 11'h400;
-  assign \$904  = ~ \$903 [19];
+  assign \$870  = bus__w_addr_queued[5:0] == 3'h4;
+  assign \$871  = bus__w_addr_queued[5:0] == 6'h30;
+  assign w0_command_at_queued = \$870  | \$871 ;
+  assign \$872  = bus__w_addr[5:0] == 3'h4;
+  assign \$873  = bus__w_addr[5:0] == 6'h30;
+  assign w0_command_at_pins = \$872  | \$873 ;
+  assign \$874  = \port$2957$0 [18:0] - 11'h400;
+  assign \$875  = ~ \$874 [19];
+  assign \$876  = bus__w_data[18:0] - 11'h400;
+  assign \$877  = ~ \$876 [19];
   assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
-  assign \$905  = ~ command_queue_pop;
-  assign \$906  = command_queue_count[0] & \$905 ;
-  assign \$907  = command_queue_held[0] | \$906 ;
-  assign \$signature__en$280  = command_queue_push & \$907 ;
-  assign \$908  = w1_pool_is & w1_samples_addr[0];
-  assign \$909  = w1_pool_is & w1_samples_addr[1];
-  assign \$910  = w1_pool_is & w1_samples_addr[2];
-  assign \$911  = w1_pool_is & w1_samples_addr[3];
-  assign \$912  = w1_pool_is & w1_samples_addr[4];
-  assign \$913  = w1_pool_is & w1_samples_addr[5];
-  assign \$914  = w1_pool_is & w1_samples_addr[6];
-  assign \$915  = w1_pool_is & w1_samples_addr[7];
-  assign \$916  = w1_pool_is & w1_samples_addr[8];
-  assign \$917  = w1_pool_is & w1_samples_addr[9];
-  assign \$918  = w1_pool_is & w1_samples_addr[10];
-  assign \$919  = w1_pool_is & w1_samples_addr[11];
-  assign \$920  = w1_pool_is & w1_samples_addr[12];
-  assign \$921  = w1_pool_is & w1_samples_addr[13];
-  assign \$922  = w1_pool_is & w1_samples_addr[14];
-  assign \$923  = w1_pool_is & w1_samples_addr[15];
-  assign \$924  = w1_pool_is & w1_samples_addr[16];
-  assign \$925  = w1_pool_is & w1_samples_addr[17];
-  assign \$926  = w1_pool_is & w1_samples_addr[18];
-  assign \$927  = w1_pool_is & w1_samples_addr[19];
-  assign \$928  = w1_pool_is & w1_samples_addr[20];
-  assign \$929  = w1_pool_is & w1_samples_addr[21];
-  assign \$930  = w1_pool_is & w1_samples_addr[22];
-  assign \$931  = w1_pool_is & w1_samples_addr[23];
-  assign \$932  = w1_pool_is & w1_samples_addr[24];
-  assign \$933  = w1_pool_is & w1_samples_addr[25];
-  assign \$934  = w1_pool_is & w1_samples_addr[26];
-  assign \$935  = w1_pool_is & w1_samples_addr[27];
-  assign \$936  = w1_pool_is & w1_samples_addr[28];
-  assign \$937  = w1_pool_is & w1_samples_addr[29];
-  assign \$938  = w1_pool_is & w1_samples_addr[30];
-  assign \$939  = w1_pool_is & w1_samples_addr[31];
-  assign \$940  = ~ w1_hit;
-  assign \$941  = ~ native_turn;
-  assign command_queue_pop = command_queue_count[0] & \$941 ;
-  assign \$942  = w1_valid & w1_is_command;
-  assign \$943  = command_queue_count[0] | native_turn;
-  assign command_queue_push = \$942  & \$943 ;
-  assign \$944  = ~ native_turn;
-  assign \$945  = ~ command_queue_head[0];
-  assign \$946  = w1_valid & w1_is_free;
-  assign \$947  = command_queue_count[0] ? \$945  : \$946 ;
-  assign req_free = \$944  & \$947 ;
-  assign \$948  = ~ native_turn;
-  assign \$949  = w1_valid & w1_is_flush;
-  assign \$950  = command_queue_count[0] ? command_queue_head[0] : \$949 ;
-  assign req_flush = \$948  & \$950 ;
-  assign \$951  = w1_pool_is & w1_samples_addr[0];
-  assign \$952  = w1_pool_is & w1_samples_addr[1];
-  assign \$953  = w1_pool_is & w1_samples_addr[2];
-  assign \$954  = w1_pool_is & w1_samples_addr[3];
-  assign \$955  = w1_pool_is & w1_samples_addr[4];
-  assign \$956  = w1_pool_is & w1_samples_addr[5];
-  assign \$957  = w1_pool_is & w1_samples_addr[6];
-  assign \$958  = w1_pool_is & w1_samples_addr[7];
-  assign \$959  = w1_pool_is & w1_samples_addr[8];
-  assign \$960  = w1_pool_is & w1_samples_addr[9];
-  assign \$961  = w1_pool_is & w1_samples_addr[10];
-  assign \$962  = w1_pool_is & w1_samples_addr[11];
-  assign \$963  = w1_pool_is & w1_samples_addr[12];
-  assign \$964  = w1_pool_is & w1_samples_addr[13];
-  assign \$965  = w1_pool_is & w1_samples_addr[14];
-  assign \$966  = w1_pool_is & w1_samples_addr[15];
-  assign \$967  = w1_pool_is & w1_samples_addr[16];
-  assign \$968  = w1_pool_is & w1_samples_addr[17];
-  assign \$969  = w1_pool_is & w1_samples_addr[18];
-  assign \$970  = w1_pool_is & w1_samples_addr[19];
-  assign \$971  = w1_pool_is & w1_samples_addr[20];
-  assign \$972  = w1_pool_is & w1_samples_addr[21];
-  assign \$973  = w1_pool_is & w1_samples_addr[22];
-  assign \$974  = w1_pool_is & w1_samples_addr[23];
-  assign \$975  = w1_pool_is & w1_samples_addr[24];
-  assign \$976  = w1_pool_is & w1_samples_addr[25];
-  assign \$977  = w1_pool_is & w1_samples_addr[26];
-  assign \$978  = w1_pool_is & w1_samples_addr[27];
-  assign \$979  = w1_pool_is & w1_samples_addr[28];
-  assign \$980  = w1_pool_is & w1_samples_addr[29];
-  assign \$981  = w1_pool_is & w1_samples_addr[30];
-  assign \$982  = w1_pool_is & w1_samples_addr[31];
-  assign \$983  = ~ w1_hit;
-  assign \$984  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$983 , \$982 , \$981 , \$980 , \$979 , \$978 , \$977 , \$976 , \$975 , \$974 , \$973 , \$972 , \$971 , \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , w1_is_flush };
-  assign \$985  = ~ w2_plain;
-  assign \$986  = \$signal$232  & \$signal$222 ;
-  assign \$987  = ~ \$986 ;
-  assign bus__w_err = \$985  & \$987 ;
-  assign \$988  = rsp_freed_valid & \port$2902$0 [0];
-  assign \$989  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$988  | \$989 ;
-  assign \$990  = rsp_freed_valid & \port$2902$0 [0];
-  assign \$991  = \$990  ? \port$2862$0 [0] : \port$2874$0 [0];
-  assign bus__w_slow_err = ~ \$991 ;
+  assign \$878  = ~ command_queue_pop;
+  assign \$879  = command_queue_count[0] & \$878 ;
+  assign \$880  = command_queue_held[0] | \$879 ;
+  assign \$signature__en$280  = command_queue_push & \$880 ;
+  assign \$881  = w1_pool_is & w1_samples_addr[0];
+  assign \$882  = w1_pool_is & w1_samples_addr[1];
+  assign \$883  = w1_pool_is & w1_samples_addr[2];
+  assign \$884  = w1_pool_is & w1_samples_addr[3];
+  assign \$885  = w1_pool_is & w1_samples_addr[4];
+  assign \$886  = w1_pool_is & w1_samples_addr[5];
+  assign \$887  = w1_pool_is & w1_samples_addr[6];
+  assign \$888  = w1_pool_is & w1_samples_addr[7];
+  assign \$889  = w1_pool_is & w1_samples_addr[8];
+  assign \$890  = w1_pool_is & w1_samples_addr[9];
+  assign \$891  = w1_pool_is & w1_samples_addr[10];
+  assign \$892  = w1_pool_is & w1_samples_addr[11];
+  assign \$893  = w1_pool_is & w1_samples_addr[12];
+  assign \$894  = w1_pool_is & w1_samples_addr[13];
+  assign \$895  = w1_pool_is & w1_samples_addr[14];
+  assign \$896  = w1_pool_is & w1_samples_addr[15];
+  assign \$897  = w1_pool_is & w1_samples_addr[16];
+  assign \$898  = w1_pool_is & w1_samples_addr[17];
+  assign \$899  = w1_pool_is & w1_samples_addr[18];
+  assign \$900  = w1_pool_is & w1_samples_addr[19];
+  assign \$901  = w1_pool_is & w1_samples_addr[20];
+  assign \$902  = w1_pool_is & w1_samples_addr[21];
+  assign \$903  = w1_pool_is & w1_samples_addr[22];
+  assign \$904  = w1_pool_is & w1_samples_addr[23];
+  assign \$905  = w1_pool_is & w1_samples_addr[24];
+  assign \$906  = w1_pool_is & w1_samples_addr[25];
+  assign \$907  = w1_pool_is & w1_samples_addr[26];
+  assign \$908  = w1_pool_is & w1_samples_addr[27];
+  assign \$909  = w1_pool_is & w1_samples_addr[28];
+  assign \$910  = w1_pool_is & w1_samples_addr[29];
+  assign \$911  = w1_pool_is & w1_samples_addr[30];
+  assign \$912  = w1_pool_is & w1_samples_addr[31];
+  assign \$913  = ~ w1_hit;
+  assign \$914  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$914 ;
+  assign \$915  = w1_valid & w1_is_command;
+  assign \$916  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$915  & \$916 ;
+  assign \$917  = ~ native_turn;
+  assign \$918  = ~ command_queue_head[0];
+  assign \$919  = w1_valid & w1_is_free;
+  assign \$920  = command_queue_count[0] ? \$918  : \$919 ;
+  assign req_free = \$917  & \$920 ;
+  assign \$921  = ~ native_turn;
+  assign \$922  = w1_valid & w1_is_flush;
+  assign \$923  = command_queue_count[0] ? command_queue_head[0] : \$922 ;
+  assign req_flush = \$921  & \$923 ;
+  assign \$924  = w1_pool_is & w1_samples_addr[0];
+  assign \$925  = w1_pool_is & w1_samples_addr[1];
+  assign \$926  = w1_pool_is & w1_samples_addr[2];
+  assign \$927  = w1_pool_is & w1_samples_addr[3];
+  assign \$928  = w1_pool_is & w1_samples_addr[4];
+  assign \$929  = w1_pool_is & w1_samples_addr[5];
+  assign \$930  = w1_pool_is & w1_samples_addr[6];
+  assign \$931  = w1_pool_is & w1_samples_addr[7];
+  assign \$932  = w1_pool_is & w1_samples_addr[8];
+  assign \$933  = w1_pool_is & w1_samples_addr[9];
+  assign \$934  = w1_pool_is & w1_samples_addr[10];
+  assign \$935  = w1_pool_is & w1_samples_addr[11];
+  assign \$936  = w1_pool_is & w1_samples_addr[12];
+  assign \$937  = w1_pool_is & w1_samples_addr[13];
+  assign \$938  = w1_pool_is & w1_samples_addr[14];
+  assign \$939  = w1_pool_is & w1_samples_addr[15];
+  assign \$940  = w1_pool_is & w1_samples_addr[16];
+  assign \$941  = w1_pool_is & w1_samples_addr[17];
+  assign \$942  = w1_pool_is & w1_samples_addr[18];
+  assign \$943  = w1_pool_is & w1_samples_addr[19];
+  assign \$944  = w1_pool_is & w1_samples_addr[20];
+  assign \$945  = w1_pool_is & w1_samples_addr[21];
+  assign \$946  = w1_pool_is & w1_samples_addr[22];
+  assign \$947  = w1_pool_is & w1_samples_addr[23];
+  assign \$948  = w1_pool_is & w1_samples_addr[24];
+  assign \$949  = w1_pool_is & w1_samples_addr[25];
+  assign \$950  = w1_pool_is & w1_samples_addr[26];
+  assign \$951  = w1_pool_is & w1_samples_addr[27];
+  assign \$952  = w1_pool_is & w1_samples_addr[28];
+  assign \$953  = w1_pool_is & w1_samples_addr[29];
+  assign \$954  = w1_pool_is & w1_samples_addr[30];
+  assign \$955  = w1_pool_is & w1_samples_addr[31];
+  assign \$956  = ~ w1_hit;
+  assign \$957  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , \$924 , w1_is_flush };
+  assign \$958  = ~ w2_plain;
+  assign \$959  = \$signal$232  & \$signal$222 ;
+  assign \$960  = ~ \$959 ;
+  assign bus__w_err = \$958  & \$960 ;
+  assign \$961  = rsp_freed_valid & \port$2875$0 [0];
+  assign \$962  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$961  | \$962 ;
+  assign \$963  = rsp_freed_valid & \port$2875$0 [0];
+  assign \$964  = \$963  ? \port$2835$0 [0] : \port$2847$0 [0];
+  assign bus__w_slow_err = ~ \$964 ;
   always @(posedge aclk_clk)
-    cycle <= \$992 ;
+    cycle <= \$965 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$993 ;
+    \$signal  <= \$966 ;
   always @(posedge aclk_clk)
-    ready <= \$994 ;
+    ready <= \$967 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2859$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2859$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2859$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2832$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2832$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2832$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$995 ;
+    \$signal$28  <= \$968 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$996 ;
+    e1_exhausted <= \$969 ;
   always @(posedge aclk_clk)
-    samples_ev_grant <= \$997 ;
+    samples_ev_grant <= \$970 ;
   always @(posedge aclk_clk)
-    samples_ev_free <= \$998 ;
+    samples_ev_free <= \$971 ;
   always @(posedge aclk_clk)
-    samples_ev_flush <= \$999 ;
+    samples_ev_flush <= \$972 ;
   always @(posedge aclk_clk)
-    samples_ev_fail <= \$1000 ;
+    samples_ev_fail <= \$973 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$31 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$35 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1001 ;
+    log_bank0_wen <= \$974 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$38 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$42 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1002 ;
+    log_bank1_wen <= \$975 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$45 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$49 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1003 ;
+    log_bank2_wen <= \$976 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$54 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1004 ;
+    log_bank3_wen <= \$977 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1005 ;
+    space_ge1 <= \$978 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1006 ;
+    space_ge2 <= \$979 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1007 ;
+    space_ge3 <= \$980 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1008 ;
+    space_ge4 <= \$981 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1009 ;
+    space_ge5 <= \$982 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1010 ;
+    space_ge6 <= \$983 ;
   always @(posedge aclk_clk)
-    space <= \$1011 ;
+    space <= \$984 ;
   always @(posedge aclk_clk)
-    tail <= \$1012 ;
+    tail <= \$985 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$1013 ;
+    n_kept_q <= \$986 ;
   always @(posedge aclk_clk)
-    \$signal$82  <= \$1014 ;
+    \$signal$82  <= \$987 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1015 ;
+    n_dropped <= \$988 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1016 ;
+    err_dropped <= \$989 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1017 ;
+    tail_row <= \$990 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1018 ;
+    tail_next_row <= \$991 ;
   always @(posedge aclk_clk)
-    head <= \$1019 ;
+    head <= \$992 ;
   always @(posedge aclk_clk)
-    \$signal$87  <= \$1020 ;
+    \$signal$87  <= \$993 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1021 ;
+    head_bank <= \$994 ;
   always @(posedge aclk_clk)
     head_entry <= \$81 ;
   always @(posedge aclk_clk)
-    head_shown_valid <= \$1022 ;
+    head_shown_valid <= \$995 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$1023 ;
+    \$signal$95  <= \$996 ;
   always @(posedge aclk_clk)
-    samples_lw_limit <= \$1024 ;
+    samples_lw_limit <= \$997 ;
   always @(posedge aclk_clk)
-    samples_lw_short <= \$1025 ;
+    samples_lw_short <= \$998 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_1 <= \$1026 ;
+    samples_lw_granted_1 <= \$999 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_2 <= \$1027 ;
+    samples_lw_granted_2 <= \$1000 ;
   always @(posedge aclk_clk)
-    samples_in_use <= \$1028 ;
+    samples_in_use <= \$1001 ;
   always @(posedge aclk_clk)
-    samples_in_use_was <= \$1029 ;
+    samples_in_use_was <= \$1002 ;
   always @(posedge aclk_clk)
-    samples_in_use_rose <= \$1030 ;
+    samples_in_use_rose <= \$1003 ;
   always @(posedge aclk_clk)
-    samples_hw_grow <= \$1031 ;
+    samples_hw_grow <= \$1004 ;
   always @(posedge aclk_clk)
-    samples_high_water <= \$1032 ;
+    samples_high_water <= \$1005 ;
   always @(posedge aclk_clk)
-    samples_allocs <= \$1033 ;
+    samples_allocs <= \$1006 ;
   always @(posedge aclk_clk)
-    samples_fails <= \$1034 ;
+    samples_fails <= \$1007 ;
   always @(posedge aclk_clk)
-    samples_frees <= \$1035 ;
+    samples_frees <= \$1008 ;
   always @(posedge aclk_clk)
-    samples_flushes <= \$1036 ;
+    samples_flushes <= \$1009 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1037 ;
+    r1_valid <= \$1010 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1038 ;
+    alloc_queue_head <= \$1011 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1039 ;
+    alloc_queue_rd <= \$1012 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1040 ;
+    alloc_queue_rd_next <= \$1013 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1041 ;
+    alloc_queue_wr <= \$1014 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1042 ;
+    alloc_queue_wr_next <= \$1015 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1043 ;
+    alloc_queue_held <= \$1016 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1044 ;
+    alloc_queue_count <= \$1017 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1045 ;
+    req_alloc <= \$1018 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1046 ;
+    staged_valid <= \$1019 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1047 ;
+    alloc_queue_w_data <= \$1020 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1048 ;
+    req_alloc_pool <= \$1021 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1049 ;
+    req_alloc_size <= \$1022 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$319 [12];
   always @(posedge aclk_clk)
@@ -8942,98 +8888,98 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge aclk_clk)
     r1_sel_pool0_low_water <= \$409 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1050 ;
+    r2_valid <= \$1023 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1051 ;
+    r2_block0 <= \$1024 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1052 ;
+    r2_found_in <= \$1025 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1053 ;
+    r2_block4 <= \$1026 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1054 ;
+    w1_valid <= \$1027 ;
   always @(posedge aclk_clk)
-    w1_is_free <= \$502 ;
+    w1_is_free <= \$475 ;
   always @(posedge aclk_clk)
-    w1_is_flush <= \$506 ;
+    w1_is_flush <= \$479 ;
   always @(posedge aclk_clk)
-    w1_is_command <= \$510 ;
+    w1_is_command <= \$483 ;
   always @(posedge aclk_clk)
-    \$signal$184  <= \$1055 ;
+    \$signal$184  <= \$1028 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1056 ;
+    w1_pool_is <= \$1029 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1057 ;
+    w1_hit <= \$1030 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1058 ;
+    w1_tag <= \$1031 ;
   always @(posedge aclk_clk)
-    w1_samples_addr <= \$1059 ;
+    w1_samples_addr <= \$1032 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1060 ;
+    command_queue_head <= \$1033 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1061 ;
+    command_queue_rd <= \$1034 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1062 ;
+    command_queue_rd_next <= \$1035 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1063 ;
+    command_queue_wr <= \$1036 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1064 ;
+    command_queue_wr_next <= \$1037 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1065 ;
+    command_queue_held <= \$1038 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1066 ;
+    command_queue_count <= \$1039 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1067 ;
+    native_turn <= \$1040 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1068 ;
+    w1_a1_0 <= \$1041 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1069 ;
+    w1_a4_2 <= \$1042 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1070 ;
+    w1_a7_5 <= \$1043 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1071 ;
+    w1_a11_8 <= \$1044 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1072 ;
+    w1_data <= \$1045 ;
   always @(posedge aclk_clk)
-    \$signal$217  <= \$1073 ;
+    \$signal$217  <= \$1046 ;
   always @(posedge aclk_clk)
-    \$signal$218  <= \$1074 ;
+    \$signal$218  <= \$1047 ;
   always @(posedge aclk_clk)
-    \$signal$221  <= \$1075 ;
+    \$signal$221  <= \$1048 ;
   always @(posedge aclk_clk)
-    \$signal$222  <= \$1076 ;
+    \$signal$222  <= \$1049 ;
   always @(posedge aclk_clk)
-    \$signal$223  <= \$1077 ;
+    \$signal$223  <= \$1050 ;
   always @(posedge aclk_clk)
-    \$signal$224  <= \$1078 ;
+    \$signal$224  <= \$1051 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1079 ;
+    w2_is_ctrl <= \$1052 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1080 ;
+    w2_is_irq_status <= \$1053 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1081 ;
+    w2_is_irq_enable <= \$1054 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1082 ;
+    w2_is_err_pop <= \$1055 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1083 ;
+    w2_is_pool0_free <= \$1056 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1084 ;
+    w2_is_pool0_flush <= \$1057 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1085 ;
+    w2_is_pool0_low_water <= \$1058 ;
   always @(posedge aclk_clk)
-    \$signal$232  <= \$1086 ;
+    \$signal$232  <= \$1059 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1087 ;
+    w2_plain <= \$1060 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$1088 ;
+    \$signal$86  <= \$1061 ;
   always @(posedge aclk_clk)
-    w1c <= \$1089 ;
+    w1c <= \$1062 ;
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1090 ;
+    \$signal$96  <= \$1063 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1091 ;
+    irq_enable <= \$1064 ;
   always @(posedge aclk_clk)
-    samples_low_water <= \$1092 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$873  };
+    samples_low_water <= \$1065 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$846  };
   assign \$auto$rtlil.cc:2739:Not$12  = ~ { bus__r_addr[4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[4:2];
@@ -9069,7 +9015,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$852 [1:0])
+    casez (\$825 [1:0])
       2'h0:
           \$36  = log_kept_ge1;
       2'h1:
@@ -9083,7 +9029,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$853 [1:0])
+    casez (\$826 [1:0])
       2'h0:
           \$43  = log_kept_ge1;
       2'h1:
@@ -9097,7 +9043,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$854 [1:0])
+    casez (\$827 [1:0])
       2'h0:
           \$50  = log_kept_ge1;
       2'h1:
@@ -9111,7 +9057,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$855 [1:0])
+    casez (\$828 [1:0])
       2'h0:
           \$55  = log_kept_ge1;
       2'h1:
@@ -9205,7 +9151,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$857 ;
+          space_plus_all_ge4 = \$830 ;
     endcase
   end
   always @* begin
@@ -9217,9 +9163,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$859 ;
+          space_plus_all_ge5 = \$832 ;
       2'h3:
-          space_plus_all_ge5 = \$861 ;
+          space_plus_all_ge5 = \$834 ;
     endcase
   end
   always @* begin
@@ -9229,866 +9175,866 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$863 ;
+          space_plus_all_ge6 = \$836 ;
       2'h2:
-          space_plus_all_ge6 = \$865 ;
+          space_plus_all_ge6 = \$838 ;
       2'h3:
-          space_plus_all_ge6 = \$867 ;
+          space_plus_all_ge6 = \$840 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$992  = \$1 [31:0];
+    \$965  = \$1 [31:0];
     if (aclk_rst) begin
-      \$992  = 32'd0;
+      \$965  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$993  = busy;
+    \$966  = busy;
+    if (aclk_rst) begin
+      \$966  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$967  = \ready$6 ;
+    if (aclk_rst) begin
+      \$967  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$968  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$968  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$969  = \$16 ;
+    if (aclk_rst) begin
+      \$969  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$970  = \$19 ;
+    if (aclk_rst) begin
+      \$970  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$971  = \$22 ;
+    if (aclk_rst) begin
+      \$971  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$972  = \$25 ;
+    if (aclk_rst) begin
+      \$972  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$973  = \$29 ;
+    if (aclk_rst) begin
+      \$973  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$974  = \$36 ;
+    if (aclk_rst) begin
+      \$974  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$975  = \$43 ;
+    if (aclk_rst) begin
+      \$975  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$976  = \$50 ;
+    if (aclk_rst) begin
+      \$976  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$977  = \$55 ;
+    if (aclk_rst) begin
+      \$977  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$978  = \$56 ;
+    if (aclk_rst) begin
+      \$978  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$979  = \$57 ;
+    if (aclk_rst) begin
+      \$979  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$980  = \$58 ;
+    if (aclk_rst) begin
+      \$980  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$981  = \$59 ;
+    if (aclk_rst) begin
+      \$981  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$982  = \$60 ;
+    if (aclk_rst) begin
+      \$982  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$983  = \$61 ;
+    if (aclk_rst) begin
+      \$983  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$984  = \$64 ;
+    if (aclk_rst) begin
+      \$984  = 6'h20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$985  = \$70 ;
+    if (aclk_rst) begin
+      \$985  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$986  = \$signal$81 ;
+    if (aclk_rst) begin
+      \$986  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$987  = \$71 [31:0];
+    if (\$signal$86 ) begin
+      \$987  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$987  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$988  = \$72 [1:0];
+    if (aclk_rst) begin
+      \$988  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$989  = \$73 [31:0];
+    if (\$signal$86 ) begin
+      \$989  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$989  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$990  = tail_row;
+    if (\$74 ) begin
+      \$990  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$990  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$991  = tail_next_row;
+    if (\$74 ) begin
+      \$991  = \$75 [2:0];
+    end
+    if (aclk_rst) begin
+      \$991  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$992  = head;
+    if (popped) begin
+      \$992  = \$76 [4:0];
+    end
+    if (aclk_rst) begin
+      \$992  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$993  = \$77 ;
     if (aclk_rst) begin
       \$993  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$994  = \ready$6 ;
+    \$994  = head[1:0];
     if (aclk_rst) begin
-      \$994  = 1'h0;
+      \$994  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$995  = \$14 [1:0];
+    \$995  = \$signal$87 ;
     if (aclk_rst) begin
-      \$995  = 2'h0;
+      \$995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$996  = \$16 ;
+    \$996  = \$84 ;
     if (aclk_rst) begin
-      \$996  = 1'h0;
+      \$996  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$997  = \$19 ;
+    \$997  = \$85 ;
     if (aclk_rst) begin
-      \$997  = 1'h0;
+      \$997  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$998  = \$22 ;
+    \$998  = \$86 ;
     if (aclk_rst) begin
       \$998  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$999  = \$25 ;
+    \$999  = samples_ev_grant;
     if (aclk_rst) begin
       \$999  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1000  = \$29 ;
+    \$1000  = samples_lw_granted_1;
     if (aclk_rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1001  = \$36 ;
+    \$1001  = \$97 [10:0];
     if (aclk_rst) begin
-      \$1001  = 1'h0;
+      \$1001  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1002  = \$43 ;
+    \$1002  = samples_in_use;
     if (aclk_rst) begin
-      \$1002  = 1'h0;
+      \$1002  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1003  = \$50 ;
+    \$1003  = \$107 ;
     if (aclk_rst) begin
       \$1003  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1004  = \$55 ;
+    \$1004  = \$113 ;
     if (aclk_rst) begin
       \$1004  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1005  = \$56 ;
-    if (aclk_rst) begin
-      \$1005  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1006  = \$57 ;
-    if (aclk_rst) begin
-      \$1006  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1007  = \$58 ;
-    if (aclk_rst) begin
-      \$1007  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1008  = \$59 ;
-    if (aclk_rst) begin
-      \$1008  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1009  = \$60 ;
-    if (aclk_rst) begin
-      \$1009  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1010  = \$61 ;
-    if (aclk_rst) begin
-      \$1010  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1011  = \$64 ;
-    if (aclk_rst) begin
-      \$1011  = 6'h20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1012  = \$70 ;
-    if (aclk_rst) begin
-      \$1012  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1013  = \$signal$81 ;
-    if (aclk_rst) begin
-      \$1013  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1014  = \$71 [31:0];
+    \$1005  = samples_high_water;
+    (* full_case = 32'd1 *)
     if (\$signal$86 ) begin
-      \$1014  = 32'd0;
+      \$1005  = samples_in_use;
+    end else begin
+      if (samples_hw_grow) begin
+        \$1005  = samples_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1014  = 32'd0;
+      \$1005  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1015  = \$72 [1:0];
-    if (aclk_rst) begin
-      \$1015  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1016  = \$73 [31:0];
+    (* full_case = 32'd1 *)
     if (\$signal$86 ) begin
-      \$1016  = 32'd0;
+      \$1006  = 32'd0;
+    end else begin
+      \$1006  = \$114 [31:0];
     end
     if (aclk_rst) begin
-      \$1016  = 32'd0;
+      \$1006  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1017  = tail_row;
-    if (\$74 ) begin
-      \$1017  = tail_next_row;
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1007  = 32'd0;
+    end else begin
+      \$1007  = \$115 [31:0];
     end
     if (aclk_rst) begin
-      \$1017  = 3'h0;
+      \$1007  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1018  = tail_next_row;
-    if (\$74 ) begin
-      \$1018  = \$75 [2:0];
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1008  = 32'd0;
+    end else begin
+      \$1008  = \$116 [31:0];
     end
     if (aclk_rst) begin
-      \$1018  = 3'h1;
+      \$1008  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1019  = head;
-    if (popped) begin
-      \$1019  = \$76 [4:0];
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1009  = 32'd0;
+    end else begin
+      \$1009  = \$117 [31:0];
     end
     if (aclk_rst) begin
-      \$1019  = 5'h00;
+      \$1009  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1020  = \$77 ;
+    \$1010  = \$119 ;
     if (aclk_rst) begin
-      \$1020  = 1'h0;
+      \$1010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1021  = head[1:0];
+    \$1011  = alloc_queue_head;
+    if (\$122 ) begin
+      \$1011  = \$123 ;
+    end
     if (aclk_rst) begin
-      \$1021  = 2'h0;
+      \$1011  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1022  = \$signal$87 ;
+    \$1012  = alloc_queue_rd;
+    if (\$127 ) begin
+      \$1012  = alloc_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1022  = 1'h0;
+      \$1012  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1023  = \$84 ;
+    \$1013  = alloc_queue_rd_next;
+    if (\$127 ) begin
+      \$1013  = \$128 [3:0];
+    end
     if (aclk_rst) begin
-      \$1023  = 5'h00;
+      \$1013  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1024  = \$85 ;
+    \$1014  = alloc_queue_wr;
+    if (\$132 ) begin
+      \$1014  = alloc_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1024  = 18'h00000;
+      \$1014  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1025  = \$86 ;
+    \$1015  = alloc_queue_wr_next;
+    if (\$132 ) begin
+      \$1015  = \$133 [3:0];
+    end
     if (aclk_rst) begin
-      \$1025  = 1'h0;
+      \$1015  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1026  = samples_ev_grant;
+    \$1016 [0] = \$144 ;
+    \$1016 [1] = \$155 ;
+    \$1016 [2] = \$166 ;
+    \$1016 [3] = \$177 ;
+    \$1016 [4] = \$188 ;
+    \$1016 [5] = \$199 ;
+    \$1016 [6] = \$210 ;
+    \$1016 [7] = \$221 ;
+    \$1016 [8] = \$232 ;
     if (aclk_rst) begin
-      \$1026  = 1'h0;
+      \$1016  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1027  = samples_lw_granted_1;
+    \$1017 [0] = \$238 ;
+    \$1017 [1] = \$244 ;
+    \$1017 [2] = \$250 ;
+    \$1017 [3] = \$256 ;
+    \$1017 [4] = \$262 ;
+    \$1017 [5] = \$268 ;
+    \$1017 [6] = \$274 ;
+    \$1017 [7] = \$280 ;
+    \$1017 [8] = \$286 ;
+    \$1017 [9] = \$292 ;
+    if (aclk_rst) begin
+      \$1017  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1018  = \$297 ;
+    if (aclk_rst) begin
+      \$1018  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1019  = \$308 ;
+    if (aclk_rst) begin
+      \$1019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1020  = { \$311 , \$309 [0] };
+    if (aclk_rst) begin
+      \$1020  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1021  = \$316 [0];
+    if (aclk_rst) begin
+      \$1021  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1022  = \$316 [10:1];
+    if (aclk_rst) begin
+      \$1022  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1023  = r1_valid;
+    if (aclk_rst) begin
+      \$1023  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1024  = \$440 ;
+    if (aclk_rst) begin
+      \$1024  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1025 [0] = \$441 [16];
+    \$1025 [1] = \$471 [15];
+    if (aclk_rst) begin
+      \$1025  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1026  = \$470 ;
+    if (aclk_rst) begin
+      \$1026  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1027  = bus__w_req;
     if (aclk_rst) begin
       \$1027  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1028  = \$97 [10:0];
+    \$1028  = \$485 [0];
     if (aclk_rst) begin
-      \$1028  = 11'h000;
+      \$1028  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1029  = samples_in_use;
+    \$1029  = w0_samples_is;
     if (aclk_rst) begin
-      \$1029  = 11'h000;
+      \$1029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1030  = \$107 ;
+    \$1030  = \$486 ;
     if (aclk_rst) begin
       \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1031  = \$113 ;
+    \$1031  = \$487 [24:19];
     if (aclk_rst) begin
-      \$1031  = 1'h0;
+      \$1031  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1032  = samples_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1032  = samples_in_use;
-    end else begin
-      if (samples_hw_grow) begin
-        \$1032  = samples_in_use_was;
-      end
-    end
+    \$1032  = \$490 [31:0];
     if (aclk_rst) begin
-      \$1032  = 11'h000;
+      \$1032  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1033  = 32'd0;
-    end else begin
-      \$1033  = \$114 [31:0];
+    \$1033  = command_queue_head;
+    if (\$493 ) begin
+      \$1033  = \$494 ;
     end
     if (aclk_rst) begin
-      \$1033  = 32'd0;
+      \$1033  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1034  = 32'd0;
-    end else begin
-      \$1034  = \$115 [31:0];
+    \$1034  = command_queue_rd;
+    if (\$498 ) begin
+      \$1034  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1034  = 32'd0;
+      \$1034  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1035  = 32'd0;
-    end else begin
-      \$1035  = \$116 [31:0];
+    \$1035  = command_queue_rd_next;
+    if (\$498 ) begin
+      \$1035  = \$499 [3:0];
     end
     if (aclk_rst) begin
-      \$1035  = 32'd0;
+      \$1035  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1036  = 32'd0;
-    end else begin
-      \$1036  = \$117 [31:0];
+    \$1036  = command_queue_wr;
+    if (\$503 ) begin
+      \$1036  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1036  = 32'd0;
+      \$1036  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1037  = \$119 ;
+    \$1037  = command_queue_wr_next;
+    if (\$503 ) begin
+      \$1037  = \$504 [3:0];
+    end
     if (aclk_rst) begin
-      \$1037  = 1'h0;
+      \$1037  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1038  = alloc_queue_head;
-    if (\$122 ) begin
-      \$1038  = \$123 ;
-    end
+    \$1038 [0] = \$515 ;
+    \$1038 [1] = \$526 ;
+    \$1038 [2] = \$537 ;
+    \$1038 [3] = \$548 ;
+    \$1038 [4] = \$559 ;
+    \$1038 [5] = \$570 ;
+    \$1038 [6] = \$581 ;
+    \$1038 [7] = \$592 ;
+    \$1038 [8] = \$603 ;
     if (aclk_rst) begin
-      \$1038  = 11'h000;
+      \$1038  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1039  = alloc_queue_rd;
-    if (\$127 ) begin
-      \$1039  = alloc_queue_rd_next;
-    end
+    \$1039 [0] = \$609 ;
+    \$1039 [1] = \$615 ;
+    \$1039 [2] = \$621 ;
+    \$1039 [3] = \$627 ;
+    \$1039 [4] = \$633 ;
+    \$1039 [5] = \$639 ;
+    \$1039 [6] = \$645 ;
+    \$1039 [7] = \$651 ;
+    \$1039 [8] = \$657 ;
+    \$1039 [9] = \$663 ;
     if (aclk_rst) begin
-      \$1039  = 4'h0;
+      \$1039  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1040  = alloc_queue_rd_next;
-    if (\$127 ) begin
-      \$1040  = \$128 [3:0];
-    end
+    \$1040  = \$666 ;
     if (aclk_rst) begin
-      \$1040  = 4'h1;
+      \$1040  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1041  = alloc_queue_wr;
-    if (\$132 ) begin
-      \$1041  = alloc_queue_wr_next;
-    end
+    \$1041  = \$668 ;
     if (aclk_rst) begin
       \$1041  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1042  = alloc_queue_wr_next;
-    if (\$132 ) begin
-      \$1042  = \$133 [3:0];
-    end
+    \$1042  = \$670 ;
     if (aclk_rst) begin
-      \$1042  = 4'h1;
+      \$1042  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1043 [0] = \$144 ;
-    \$1043 [1] = \$155 ;
-    \$1043 [2] = \$166 ;
-    \$1043 [3] = \$177 ;
-    \$1043 [4] = \$188 ;
-    \$1043 [5] = \$199 ;
-    \$1043 [6] = \$210 ;
-    \$1043 [7] = \$221 ;
-    \$1043 [8] = \$232 ;
+    \$1043  = \$672 ;
     if (aclk_rst) begin
-      \$1043  = 9'h000;
+      \$1043  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1044 [0] = \$238 ;
-    \$1044 [1] = \$244 ;
-    \$1044 [2] = \$250 ;
-    \$1044 [3] = \$256 ;
-    \$1044 [4] = \$262 ;
-    \$1044 [5] = \$268 ;
-    \$1044 [6] = \$274 ;
-    \$1044 [7] = \$280 ;
-    \$1044 [8] = \$286 ;
-    \$1044 [9] = \$292 ;
+    \$1044  = \$674 ;
     if (aclk_rst) begin
-      \$1044  = 10'h000;
+      \$1044  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1045  = \$297 ;
+    \$1045  = \$675 ;
     if (aclk_rst) begin
-      \$1045  = 1'h0;
+      \$1045  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1046  = \$308 ;
+    \$1046  = w0_full_word;
     if (aclk_rst) begin
       \$1046  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1047  = { \$311 , \$309 [0] };
+    \$1047  = \$676 ;
     if (aclk_rst) begin
-      \$1047  = 11'h000;
+      \$1047  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1048  = \$316 [0];
+    \$1048  = \$678 ;
     if (aclk_rst) begin
       \$1048  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1049  = \$316 [10:1];
+    \$1049  = \$signal$217 ;
     if (aclk_rst) begin
-      \$1049  = 10'h000;
+      \$1049  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1050  = r1_valid;
+    \$1050  = \$signal$218 ;
     if (aclk_rst) begin
-      \$1050  = 1'h0;
+      \$1050  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1051  = \$440 ;
+    \$1051  = w1_data;
     if (aclk_rst) begin
       \$1051  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1052 [0] = \$455 ;
-    \$1052 [1] = \$498 ;
+    \$1052  = \$686 ;
     if (aclk_rst) begin
-      \$1052  = 2'h0;
+      \$1052  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1053  = \$484 ;
+    \$1053  = \$694 ;
     if (aclk_rst) begin
-      \$1053  = 32'd0;
+      \$1053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1054  = bus__w_req;
+    \$1054  = \$702 ;
     if (aclk_rst) begin
       \$1054  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1055  = \$512 [0];
+    \$1055  = \$710 ;
     if (aclk_rst) begin
       \$1055  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1056  = w0_samples_is;
+    \$1056  = \$718 ;
     if (aclk_rst) begin
       \$1056  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1057  = \$513 ;
+    \$1057  = \$726 ;
     if (aclk_rst) begin
       \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1058  = \$514 [24:19];
+    \$1058  = \$734 ;
     if (aclk_rst) begin
-      \$1058  = 6'h00;
+      \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1059  = \$517 [31:0];
+    \$1059  = \$767 [4];
     if (aclk_rst) begin
-      \$1059  = 32'd0;
+      \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1060  = command_queue_head;
-    if (\$520 ) begin
-      \$1060  = \$521 ;
-    end
+    \$1060  = \$793 ;
     if (aclk_rst) begin
-      \$1060  = 43'h00000000000;
+      \$1060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1061  = command_queue_rd;
-    if (\$525 ) begin
-      \$1061  = command_queue_rd_next;
-    end
+    \$1061  = \$796 ;
     if (aclk_rst) begin
-      \$1061  = 4'h0;
+      \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1062  = command_queue_rd_next;
-    if (\$525 ) begin
-      \$1062  = \$526 [3:0];
-    end
+    \$1062  = \$798 ;
     if (aclk_rst) begin
-      \$1062  = 4'h1;
+      \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1063  = command_queue_wr;
-    if (\$530 ) begin
-      \$1063  = command_queue_wr_next;
-    end
+    \$1063  = \$801 ;
     if (aclk_rst) begin
-      \$1063  = 4'h0;
+      \$1063  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1064  = command_queue_wr_next;
-    if (\$530 ) begin
-      \$1064  = \$531 [3:0];
+    \$1064  = irq_enable;
+    if (\$803 ) begin
+      \$1064  = \$signal$224 [4:0];
     end
     if (aclk_rst) begin
-      \$1064  = 4'h1;
+      \$1064  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1065 [0] = \$542 ;
-    \$1065 [1] = \$553 ;
-    \$1065 [2] = \$564 ;
-    \$1065 [3] = \$575 ;
-    \$1065 [4] = \$586 ;
-    \$1065 [5] = \$597 ;
-    \$1065 [6] = \$608 ;
-    \$1065 [7] = \$619 ;
-    \$1065 [8] = \$630 ;
-    if (aclk_rst) begin
-      \$1065  = 9'h000;
+    \$1065  = samples_low_water;
+    if (\$805 ) begin
+      \$1065 [7:0] = \$signal$224 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1066 [0] = \$636 ;
-    \$1066 [1] = \$642 ;
-    \$1066 [2] = \$648 ;
-    \$1066 [3] = \$654 ;
-    \$1066 [4] = \$660 ;
-    \$1066 [5] = \$666 ;
-    \$1066 [6] = \$672 ;
-    \$1066 [7] = \$678 ;
-    \$1066 [8] = \$684 ;
-    \$1066 [9] = \$690 ;
-    if (aclk_rst) begin
-      \$1066  = 10'h000;
+    if (\$807 ) begin
+      \$1065 [15:8] = \$signal$224 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1067  = \$693 ;
-    if (aclk_rst) begin
-      \$1067  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1068  = \$695 ;
-    if (aclk_rst) begin
-      \$1068  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1069  = \$697 ;
-    if (aclk_rst) begin
-      \$1069  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1070  = \$699 ;
-    if (aclk_rst) begin
-      \$1070  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1071  = \$701 ;
-    if (aclk_rst) begin
-      \$1071  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1072  = \$702 ;
-    if (aclk_rst) begin
-      \$1072  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1073  = w0_full_word;
-    if (aclk_rst) begin
-      \$1073  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1074  = \$703 ;
-    if (aclk_rst) begin
-      \$1074  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1075  = \$705 ;
-    if (aclk_rst) begin
-      \$1075  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1076  = \$signal$217 ;
-    if (aclk_rst) begin
-      \$1076  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1077  = \$signal$218 ;
-    if (aclk_rst) begin
-      \$1077  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1078  = w1_data;
-    if (aclk_rst) begin
-      \$1078  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1079  = \$713 ;
-    if (aclk_rst) begin
-      \$1079  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1080  = \$721 ;
-    if (aclk_rst) begin
-      \$1080  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1081  = \$729 ;
-    if (aclk_rst) begin
-      \$1081  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1082  = \$737 ;
-    if (aclk_rst) begin
-      \$1082  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1083  = \$745 ;
-    if (aclk_rst) begin
-      \$1083  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1084  = \$753 ;
-    if (aclk_rst) begin
-      \$1084  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1085  = \$761 ;
-    if (aclk_rst) begin
-      \$1085  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1086  = \$794 [4];
-    if (aclk_rst) begin
-      \$1086  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1087  = \$820 ;
-    if (aclk_rst) begin
-      \$1087  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1088  = \$823 ;
-    if (aclk_rst) begin
-      \$1088  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1089  = \$825 ;
-    if (aclk_rst) begin
-      \$1089  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1090  = \$828 ;
-    if (aclk_rst) begin
-      \$1090  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1091  = irq_enable;
-    if (\$830 ) begin
-      \$1091  = \$signal$224 [4:0];
+    if (\$809 ) begin
+      \$1065 [16] = \$signal$224 [16];
     end
     if (aclk_rst) begin
-      \$1091  = 5'h00;
+      \$1065  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1092  = samples_low_water;
-    if (\$832 ) begin
-      \$1092 [7:0] = \$signal$224 [7:0];
-    end
-    if (\$834 ) begin
-      \$1092 [15:8] = \$signal$224 [15:8];
-    end
-    if (\$836 ) begin
-      \$1092 [16] = \$signal$224 [16];
-    end
-    if (aclk_rst) begin
-      \$1092  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$2859$0 [4:1];
-  assign rsp_grant_pool = \port$2859$0 [5];
-  assign rsp_grant_user = \port$2859$48 [15:6];
-  assign rsp_flushed_err = \port$2874$0 [4:1];
-  assign rsp_flushed_pool = \port$2874$0 [15];
-  assign rsp_flushed_user = \port$2874$0 [14:5];
-  assign rsp_freed_err = \port$2862$0 [4:1];
-  assign rsp_freed_src = \port$2902$0 [0];
-  assign rsp_freed_in_pool = \port$2862$0 [16];
-  assign rsp_freed_pool = \port$2862$0 [15];
-  assign rsp_freed_tag = \port$2902$0 [38:33];
-  assign rsp_freed_addr = \port$2902$0 [32:1];
-  assign rsp_freed_user = \port$2862$0 [14:5];
-  assign rsp_grant_ok = \port$2859$0 [0];
-  assign rsp_freed_ok = \port$2862$0 [0];
-  assign rsp_flushed_ok = \port$2874$0 [0];
-  assign log_bank0_k = \$852 [1:0];
-  assign log_bank1_k = \$853 [1:0];
-  assign log_bank2_k = \$854 [1:0];
-  assign log_bank3_k = \$855 [1:0];
-  assign space_under = { \$868 [6], \$868  };
-  assign \$signal$97  = { low_water_hit, 1'h0, \$871 , e1_exhausted, \$870  };
+  assign rsp_grant_err = \port$2832$0 [4:1];
+  assign rsp_grant_pool = \port$2832$0 [5];
+  assign rsp_grant_user = \port$2832$48 [15:6];
+  assign rsp_flushed_err = \port$2847$0 [4:1];
+  assign rsp_flushed_pool = \port$2847$0 [15];
+  assign rsp_flushed_user = \port$2847$0 [14:5];
+  assign rsp_freed_err = \port$2835$0 [4:1];
+  assign rsp_freed_src = \port$2875$0 [0];
+  assign rsp_freed_in_pool = \port$2835$0 [16];
+  assign rsp_freed_pool = \port$2835$0 [15];
+  assign rsp_freed_tag = \port$2875$0 [38:33];
+  assign rsp_freed_addr = \port$2875$0 [32:1];
+  assign rsp_freed_user = \port$2835$0 [14:5];
+  assign rsp_grant_ok = \port$2832$0 [0];
+  assign rsp_freed_ok = \port$2835$0 [0];
+  assign rsp_flushed_ok = \port$2847$0 [0];
+  assign log_bank0_k = \$825 [1:0];
+  assign log_bank1_k = \$826 [1:0];
+  assign log_bank2_k = \$827 [1:0];
+  assign log_bank3_k = \$828 [1:0];
+  assign space_under = { \$841 [6], \$841  };
+  assign \$signal$97  = { low_water_hit, 1'h0, \$844 , e1_exhausted, \$843  };
   assign \$signal$129  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$2984$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , \$924 , \$923 , \$922 , \$921 , \$920 , \$919 , \$918 , \$917 , \$916 , \$915 , \$914 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , w1_is_flush };
-  assign bus__w_strb_queued = \port$2984$0 [35:32];
+  assign bus__w_data_queued = \port$2957$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
+  assign bus__w_strb_queued = \port$2957$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$236  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -10109,35 +10055,35 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$signature__en$252  = log_bank3_wen;
   assign \$signature__addr$253  = head[4:2];
   assign \$signature__en$254  = 1'h1;
-  assign bus__r_slow = \$876 [8];
+  assign bus__r_slow = \$849 [8];
   assign read__addr = alloc_queue_rd;
   assign \$signature__addr$259  = alloc_queue_wr;
   assign \$signature__data$260  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2859$0 [0], \port$2859$0 [4:1], 2'h0, \port$2859$48 [5:0], 9'h000, \port$2859$0 [15:6] };
-  assign rsp_grant_slot = \port$2859$0 [15:6];
-  assign rsp_grant_tag = \port$2859$48 [5:0];
-  assign bus__r_slow_data = { \port$2859$0 [0], \port$2859$0 [4:1], 2'h0, \port$2859$48 [5:0], 9'h000, \port$2859$0 [15:6] };
-  assign w0_samples_is_queued = \$893 [6];
-  assign w0_samples_is_pins = \$896 [6];
+  assign handle = { \port$2832$0 [0], \port$2832$0 [4:1], 2'h0, \port$2832$48 [5:0], 9'h000, \port$2832$0 [15:6] };
+  assign rsp_grant_slot = \port$2832$0 [15:6];
+  assign rsp_grant_tag = \port$2832$48 [5:0];
+  assign bus__r_slow_data = { \port$2832$0 [0], \port$2832$0 [4:1], 2'h0, \port$2832$48 [5:0], 9'h000, \port$2832$0 [15:6] };
+  assign w0_samples_is_queued = \$866 [6];
+  assign w0_samples_is_pins = \$869 [6];
   assign bus__w_slow = w1_is_command;
   assign \read__addr$277  = command_queue_rd;
   assign \$signature__addr$278  = command_queue_wr;
-  assign \$signature__data$279  = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , \$924 , \$923 , \$922 , \$921 , \$920 , \$919 , \$918 , \$917 , \$916 , \$915 , \$914 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , w1_is_flush };
-  assign req_free_addr = \$984 [32:1];
-  assign req_free_oor = \$984 [33];
-  assign req_free_pool = \$984 [34];
-  assign req_free_tag = \$984 [40:35];
-  assign req_free_hit = \$984 [41];
-  assign req_flush_select = \$984 [42];
-  assign req_flush_pool = \$984 [34];
-  assign \port$2399$0  = \$870 ;
-  assign \port$2400$0  = \$871 ;
-  assign new_alloc = \$876 [8];
-  assign \port$2541$1  = \$984 [42:1];
-  assign \port$3136$0  = \$signal$95 ;
+  assign \$signature__data$279  = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
+  assign req_free_addr = \$957 [32:1];
+  assign req_free_oor = \$957 [33];
+  assign req_free_pool = \$957 [34];
+  assign req_free_tag = \$957 [40:35];
+  assign req_free_hit = \$957 [41];
+  assign req_flush_select = \$957 [42];
+  assign req_flush_pool = \$957 [34];
+  assign \port$2372$0  = \$843 ;
+  assign \port$2373$0  = \$844 ;
+  assign new_alloc = \$849 [8];
+  assign \port$2514$1  = \$957 [42:1];
+  assign \port$3109$0  = \$signal$95 ;
   assign bus__w_ack = \$signal$221 ;
-  assign \port$3304$0  = \$signal$96 ;
+  assign \port$3277$0  = \$signal$96 ;
   assign \$87  = 1'h1;
   assign \$88  = samples_ev_grant;
   assign \$89  = 1'h1;
@@ -10149,8 +10095,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$103  = 1'h1;
   assign \$104  = samples_ev_grant;
   assign \$111  = \$109 [11];
-  assign \$874 [5:0] = bus__r_addr[5:0];
-  assign \$874 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$847 [5:0] = bus__r_addr[5:0];
+  assign \$847 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
   assign \$317  = bus__r_addr;
   assign { \$320 [11:3], \$320 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
   assign \$320 [2] = \$auto$rtlil.cc:2739:Not$4 ;
@@ -10216,21 +10162,21 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$419  = { 30'h00000000, \$418  };
   assign \$435  = 32'd0;
   assign \$437  = \$436 ;
-  assign \$456  = 32'd0;
-  assign \$458  = \$457 ;
-  assign \$459  = 32'd0;
-  assign \$461  = \$460 ;
-  assign \$474  = 32'd0;
-  assign \$475  = 32'd0;
-  assign \$476  = 32'd0;
-  assign \$477  = \$473 ;
-  assign \$479  = 32'd0;
-  assign \$480  = \$478 ;
-  assign { \$891 [5:3], \$891 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$891 [2] = \$auto$rtlil.cc:2739:Not$64 ;
-  assign { \$894 [5:3], \$894 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$894 [2] = \$auto$rtlil.cc:2739:Not$66 ;
-  assign w0_samples_slot_ok_queued = \$901 [19];
-  assign w0_samples_slot_ok_pins = \$903 [19];
-  assign \$516  = { 7'h00, \$515 [18:0], 8'h00 };
+  assign \$442  = 32'd0;
+  assign \$444  = \$443 ;
+  assign \$445  = 32'd0;
+  assign \$447  = \$446 ;
+  assign \$460  = 32'd0;
+  assign \$461  = 32'd0;
+  assign \$462  = 32'd0;
+  assign \$463  = \$459 ;
+  assign \$465  = 32'd0;
+  assign \$466  = \$464 ;
+  assign { \$864 [5:3], \$864 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$864 [2] = \$auto$rtlil.cc:2739:Not$64 ;
+  assign { \$867 [5:3], \$867 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$867 [2] = \$auto$rtlil.cc:2739:Not$66 ;
+  assign w0_samples_slot_ok_queued = \$874 [19];
+  assign w0_samples_slot_ok_pins = \$876 [19];
+  assign \$489  = { 7'h00, \$488 [18:0], 8'h00 };
 endmodule

@@ -339,9 +339,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4112$0 (\$11 [4:0]),
-    .\port$4112$48 (\$11 [51:48]),
-    .\port$4112$7 (\$11 [15:7]),
+    .\port$4059$0 (\$11 [4:0]),
+    .\port$4059$48 (\$11 [51:48]),
+    .\port$4059$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3690$40 (\$20 [44:39]),
+    .\port$3637$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$3316$0 (\$16 ),
-    .\port$3317$0 (\$17 ),
-    .\port$3319$0 (\$18 ),
-    .\port$3690$1 (\$20 ),
-    .\port$4112$0 (\$11 [15:0]),
-    .\port$4112$48 (\$11 [60:48]),
-    .\port$4115$0 (\$12 ),
-    .\port$4127$0 (\$13 ),
-    .\port$4155$0 (\$14 ),
-    .\port$4246$0 (\$15 ),
-    .\port$4416$0 (\$signal ),
-    .\port$4688$0 (\$signal$58 ),
+    .\port$3263$0 (\$16 ),
+    .\port$3264$0 (\$17 ),
+    .\port$3266$0 (\$18 ),
+    .\port$3637$1 (\$20 ),
+    .\port$4059$0 (\$11 [15:0]),
+    .\port$4059$48 (\$11 [60:48]),
+    .\port$4062$0 (\$12 ),
+    .\port$4074$0 (\$13 ),
+    .\port$4102$0 (\$14 ),
+    .\port$4193$0 (\$15 ),
+    .\port$4363$0 (\$signal ),
+    .\port$4635$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4112$0 , \port$4112$7 , \port$4112$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4059$0 , \port$4059$7 , \port$4059$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1489,12 +1489,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4112$0 ;
-  wire [4:0] \port$4112$0 ;
-  input [3:0] \port$4112$48 ;
-  wire [3:0] \port$4112$48 ;
-  input [8:0] \port$4112$7 ;
-  wire [8:0] \port$4112$7 ;
+  input [4:0] \port$4059$0 ;
+  wire [4:0] \port$4059$0 ;
+  input [3:0] \port$4059$48 ;
+  wire [3:0] \port$4059$48 ;
+  input [8:0] \port$4059$7 ;
+  wire [8:0] \port$4059$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1660,7 +1660,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 , 10'h000, \port$4112$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 , 10'h000, \port$4059$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1751,7 +1751,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 , 10'h000, \port$4112$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 , 10'h000, \port$4059$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3152,7 +3152,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 , 10'h000, \port$4112$7  };
+  assign r_slow_w_data = { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 , 10'h000, \port$4059$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3164,12 +3164,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 , 10'h000, \port$4112$7  };
+  assign \$signature__data$108  = { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 , 10'h000, \port$4059$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 , 10'h000, \port$4112$7  };
+  assign bus__r_slow_data = { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 , 10'h000, \port$4059$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3209,7 +3209,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3690$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$3637$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -4835,8 +4835,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_tag;
-  input [5:0] \port$3690$40 ;
-  wire [5:0] \port$3690$40 ;
+  input [5:0] \port$3637$40 ;
+  wire [5:0] \port$3637$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   (* init = 7'h00 *)
@@ -5069,10 +5069,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$43  = \$42  & a0_fits[2];
   assign \$44  = ! flush_port_pool;
   assign \$45  = flush_port_valid & \$44 ;
-  assign \$46  = flush_src ? \port$3690$40 [3] : \$45 ;
+  assign \$46  = flush_src ? \port$3637$40 [3] : \$45 ;
   assign \$47  = flush_port_pool == 1'h1;
   assign \$48  = flush_port_valid & \$47 ;
-  assign \$49  = flush_src ? \port$3690$40 [4] : \$48 ;
+  assign \$49  = flush_src ? \port$3637$40 [4] : \$48 ;
   assign \$50  = x0_pool >= 2'h3;
   assign \$51  = x0_pool == 2'h2;
   assign \$52  = \$51  ? 4'h8 : 4'h0;
@@ -5212,19 +5212,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$203  = free_port_addr - 32'd2147745792;
   assign \$204  = ~ \$203 [32];
   assign \$206  = \$202  & \$205 ;
-  assign \$207  = free_src ? \port$3690$40 [0] : \$206 ;
+  assign \$207  = free_src ? \port$3637$40 [0] : \$206 ;
   assign \$208  = free_port_addr - 32'd2148532224;
   assign \$209  = ~ \$208 [32];
   assign \$210  = free_port_addr - 32'd2148663296;
   assign \$211  = ~ \$210 [32];
   assign \$213  = \$209  & \$212 ;
-  assign \$214  = free_src ? \port$3690$40 [1] : \$213 ;
+  assign \$214  = free_src ? \port$3637$40 [1] : \$213 ;
   assign \$215  = free_port_addr - 32'd2149580800;
   assign \$216  = ~ \$215 [32];
   assign \$217  = free_port_addr - 32'd2149597184;
   assign \$218  = ~ \$217 [32];
   assign \$220  = \$216  & \$219 ;
-  assign \$221  = free_src ? \port$3690$40 [2] : \$220 ;
+  assign \$221  = free_src ? \port$3637$40 [2] : \$220 ;
   assign \$222  = f0_addr[2:0] == f2_addr[2:0];
   assign \$223  = f0_addr[5:3] == f2_addr[5:3];
   assign \$224  = f0_addr[8:6] == f2_addr[8:6];
@@ -7682,7 +7682,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign event_grant_waddr = { \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
   assign log_grant_waddr = { \$685 , \$684 , \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
   assign config_grant_waddr = { \$671 , \$664 , \$657 , \$650  };
-  assign flush_reg_select = \port$3690$40 [5:3];
+  assign flush_reg_select = \port$3637$40 [5:3];
   assign event_tail = event_queue_waddr;
   assign config_fresh_slot = \config_parity_addr$71 ;
   assign config_tail = config_queue_waddr;
@@ -7692,7 +7692,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$signal  = { \$685 , \$684 , \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
   assign next_tag = { \$850 [10], \$811 [10], \$772 [10], \$733 [10] };
   assign fetched_snap = \$694 [5];
-  assign free_reg_hit = \port$3690$40 [2:0];
+  assign free_reg_hit = \port$3637$40 [2:0];
   assign f1_config_slot = config_parity_addr;
   assign \$signal$280  = \$867 [12];
   assign hit_a3 = \$871 [12];
@@ -7974,9 +7974,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign { \$862 [31], \$862 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3316$0 , \port$3317$0 , \port$3319$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$3690$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4112$0 , \port$4112$48 , rsp_freed_valid, \port$4115$0 , rsp_flushed_valid, \port$4127$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4155$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4246$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4416$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4688$0 , aclk_clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3263$0 , \port$3264$0 , \port$3266$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$3637$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4059$0 , \port$4059$48 , rsp_freed_valid, \port$4062$0 , rsp_flushed_valid, \port$4074$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4102$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4193$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4363$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4635$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -8094,7 +8094,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [120:0] \$110 ;
   wire \$1100 ;
   wire \$1101 ;
-  wire \$1102 ;
+  wire [8:0] \$1102 ;
   wire \$1103 ;
   wire \$1104 ;
   wire \$1105 ;
@@ -8139,7 +8139,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
-  wire \$1143 ;
+  wire [5:0] \$1143 ;
   wire \$1144 ;
   wire \$1145 ;
   wire \$1146 ;
@@ -8148,11 +8148,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1149 ;
   wire [17:0] \$115 ;
   wire \$1150 ;
-  wire \$1151 ;
+  wire [4:0] \$1151 ;
   wire \$1152 ;
   wire \$1153 ;
   wire \$1154 ;
-  wire [8:0] \$1155 ;
+  wire \$1155 ;
   wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
@@ -8177,51 +8177,51 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
-  wire \$1178 ;
+  wire [1:0] \$1178 ;
   wire \$1179 ;
   wire \$118 ;
   wire \$1180 ;
   wire \$1181 ;
-  wire \$1182 ;
+  wire [1:0] \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
   wire \$1185 ;
   wire \$1186 ;
-  wire \$1187 ;
-  wire \$1188 ;
-  wire \$1189 ;
+  wire [2:0] \$1187 ;
+  wire [2:0] \$1188 ;
+  wire [2:0] \$1189 ;
   wire \$119 ;
-  wire \$1190 ;
-  wire \$1191 ;
+  wire [2:0] \$1190 ;
+  wire [6:0] \$1191 ;
   wire \$1192 ;
-  wire \$1193 ;
+  wire [6:0] \$1193 ;
   wire \$1194 ;
-  wire \$1195 ;
-  wire [5:0] \$1196 ;
-  wire \$1197 ;
+  wire [6:0] \$1195 ;
+  wire \$1196 ;
+  wire [6:0] \$1197 ;
   wire \$1198 ;
-  wire \$1199 ;
+  wire [6:0] \$1199 ;
   wire [32:0] \$12 ;
   wire \$120 ;
   wire \$1200 ;
-  wire \$1201 ;
+  wire [6:0] \$1201 ;
   wire \$1202 ;
-  wire \$1203 ;
-  wire [4:0] \$1204 ;
+  wire [5:0] \$1203 ;
+  wire [5:0] \$1204 ;
   wire \$1205 ;
   wire \$1206 ;
   wire \$1207 ;
   wire \$1208 ;
-  wire \$1209 ;
+  wire [4:0] \$1209 ;
   wire \$121 ;
   wire \$1210 ;
   wire \$1211 ;
   wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
-  wire \$1215 ;
-  wire \$1216 ;
-  wire \$1217 ;
+  wire [7:0] \$1215 ;
+  wire [7:0] \$1216 ;
+  wire [8:0] \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
   wire \$122 ;
@@ -8237,207 +8237,207 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1229 ;
   wire \$123 ;
   wire \$1230 ;
-  wire [1:0] \$1231 ;
-  wire \$1232 ;
+  wire [31:0] \$1231 ;
+  wire [31:0] \$1232 ;
   wire \$1233 ;
-  wire \$1234 ;
-  wire [1:0] \$1235 ;
-  wire \$1236 ;
-  wire \$1237 ;
-  wire \$1238 ;
-  wire \$1239 ;
+  wire [5:0] \$1234 ;
+  wire [5:0] \$1235 ;
+  wire [6:0] \$1236 ;
+  wire [5:0] \$1237 ;
+  wire [5:0] \$1238 ;
+  wire [6:0] \$1239 ;
   wire [7:0] \$124 ;
-  wire [2:0] \$1240 ;
-  wire [2:0] \$1241 ;
-  wire [2:0] \$1242 ;
-  wire [2:0] \$1243 ;
-  wire [6:0] \$1244 ;
-  wire \$1245 ;
-  wire [6:0] \$1246 ;
-  wire \$1247 ;
+  wire [5:0] \$1240 ;
+  wire [5:0] \$1241 ;
+  wire [6:0] \$1242 ;
+  wire [5:0] \$1243 ;
+  wire [5:0] \$1244 ;
+  wire [6:0] \$1245 ;
+  wire [5:0] \$1246 ;
+  wire [5:0] \$1247 ;
   wire [6:0] \$1248 ;
-  wire \$1249 ;
+  wire [5:0] \$1249 ;
   wire [7:0] \$125 ;
-  wire [6:0] \$1250 ;
-  wire \$1251 ;
-  wire [6:0] \$1252 ;
+  wire [5:0] \$1250 ;
+  wire [6:0] \$1251 ;
+  wire \$1252 ;
   wire \$1253 ;
-  wire [6:0] \$1254 ;
+  wire \$1254 ;
   wire \$1255 ;
-  wire [5:0] \$1256 ;
-  wire [5:0] \$1257 ;
-  wire \$1258 ;
+  wire [20:0] \$1256 ;
+  wire \$1257 ;
+  wire [20:0] \$1258 ;
   wire \$1259 ;
   wire [9:0] \$126 ;
-  wire \$1260 ;
+  wire [20:0] \$1260 ;
   wire \$1261 ;
-  wire [4:0] \$1262 ;
+  wire [20:0] \$1262 ;
   wire \$1263 ;
-  wire \$1264 ;
+  wire [20:0] \$1264 ;
   wire \$1265 ;
-  wire \$1266 ;
+  wire [20:0] \$1266 ;
   wire \$1267 ;
-  wire [7:0] \$1268 ;
-  wire [7:0] \$1269 ;
+  wire \$1268 ;
+  wire \$1269 ;
   wire [9:0] \$127 ;
-  wire [8:0] \$1270 ;
+  wire \$1270 ;
   wire \$1271 ;
   wire \$1272 ;
   wire \$1273 ;
-  wire \$1274 ;
+  wire [3:0] \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
   wire \$1277 ;
-  wire \$1278 ;
+  wire [3:0] \$1278 ;
   wire \$1279 ;
   wire \$128 ;
   wire \$1280 ;
   wire \$1281 ;
-  wire \$1282 ;
+  wire [3:0] \$1282 ;
   wire \$1283 ;
-  wire [31:0] \$1284 ;
-  wire [31:0] \$1285 ;
-  wire \$1286 ;
-  wire [5:0] \$1287 ;
-  wire [5:0] \$1288 ;
-  wire [6:0] \$1289 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire [3:0] \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
   wire \$129 ;
-  wire [5:0] \$1290 ;
-  wire [5:0] \$1291 ;
-  wire [6:0] \$1292 ;
-  wire [5:0] \$1293 ;
-  wire [5:0] \$1294 ;
-  wire [6:0] \$1295 ;
-  wire [5:0] \$1296 ;
-  wire [5:0] \$1297 ;
-  wire [6:0] \$1298 ;
-  wire [5:0] \$1299 ;
+  wire [3:0] \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire [3:0] \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire [3:0] \$1298 ;
+  wire \$1299 ;
   wire [1:0] \$13 ;
   wire [8:0] \$130 ;
-  wire [5:0] \$1300 ;
-  wire [6:0] \$1301 ;
-  wire [5:0] \$1302 ;
-  wire [5:0] \$1303 ;
-  wire [6:0] \$1304 ;
+  wire \$1300 ;
+  wire \$1301 ;
+  wire [3:0] \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
   wire \$1305 ;
-  wire \$1306 ;
+  wire [3:0] \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
-  wire [20:0] \$1309 ;
+  wire \$1309 ;
   wire \$131 ;
-  wire \$1310 ;
-  wire [20:0] \$1311 ;
+  wire [3:0] \$1310 ;
+  wire \$1311 ;
   wire \$1312 ;
-  wire [20:0] \$1313 ;
-  wire \$1314 ;
-  wire [20:0] \$1315 ;
+  wire \$1313 ;
+  wire [3:0] \$1314 ;
+  wire \$1315 ;
   wire \$1316 ;
-  wire [20:0] \$1317 ;
-  wire \$1318 ;
-  wire [20:0] \$1319 ;
+  wire \$1317 ;
+  wire [3:0] \$1318 ;
+  wire \$1319 ;
   wire \$132 ;
   wire \$1320 ;
   wire \$1321 ;
-  wire \$1322 ;
+  wire [3:0] \$1322 ;
   wire \$1323 ;
   wire \$1324 ;
   wire \$1325 ;
-  wire \$1326 ;
-  wire [3:0] \$1327 ;
+  wire [3:0] \$1326 ;
+  wire \$1327 ;
   wire \$1328 ;
   wire \$1329 ;
   wire \$133 ;
-  wire \$1330 ;
-  wire [3:0] \$1331 ;
+  wire [3:0] \$1330 ;
+  wire \$1331 ;
   wire \$1332 ;
   wire \$1333 ;
-  wire \$1334 ;
-  wire [3:0] \$1335 ;
+  wire [3:0] \$1334 ;
+  wire \$1335 ;
   wire \$1336 ;
   wire \$1337 ;
-  wire \$1338 ;
-  wire [3:0] \$1339 ;
+  wire [3:0] \$1338 ;
+  wire \$1339 ;
   wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
-  wire \$1342 ;
-  wire [3:0] \$1343 ;
+  wire [3:0] \$1342 ;
+  wire \$1343 ;
   wire \$1344 ;
   wire \$1345 ;
-  wire \$1346 ;
-  wire [3:0] \$1347 ;
+  wire [3:0] \$1346 ;
+  wire \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
   wire \$135 ;
-  wire \$1350 ;
-  wire [3:0] \$1351 ;
+  wire [3:0] \$1350 ;
+  wire \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
-  wire \$1354 ;
-  wire [3:0] \$1355 ;
+  wire [3:0] \$1354 ;
+  wire \$1355 ;
   wire \$1356 ;
   wire \$1357 ;
-  wire \$1358 ;
-  wire [3:0] \$1359 ;
+  wire [3:0] \$1358 ;
+  wire \$1359 ;
   wire \$136 ;
   wire \$1360 ;
   wire \$1361 ;
-  wire \$1362 ;
-  wire [3:0] \$1363 ;
+  wire [3:0] \$1362 ;
+  wire \$1363 ;
   wire \$1364 ;
   wire \$1365 ;
-  wire \$1366 ;
-  wire [3:0] \$1367 ;
+  wire [3:0] \$1366 ;
+  wire \$1367 ;
   wire \$1368 ;
   wire \$1369 ;
   wire \$137 ;
-  wire \$1370 ;
-  wire [3:0] \$1371 ;
+  wire [3:0] \$1370 ;
+  wire \$1371 ;
   wire \$1372 ;
   wire \$1373 ;
-  wire \$1374 ;
-  wire [3:0] \$1375 ;
+  wire [3:0] \$1374 ;
+  wire \$1375 ;
   wire \$1376 ;
   wire \$1377 ;
-  wire \$1378 ;
-  wire [3:0] \$1379 ;
+  wire [3:0] \$1378 ;
+  wire \$1379 ;
   wire \$138 ;
   wire \$1380 ;
   wire \$1381 ;
-  wire \$1382 ;
-  wire [3:0] \$1383 ;
+  wire [3:0] \$1382 ;
+  wire \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
-  wire \$1386 ;
-  wire [3:0] \$1387 ;
+  wire [3:0] \$1386 ;
+  wire \$1387 ;
   wire \$1388 ;
   wire \$1389 ;
   wire [9:0] \$139 ;
-  wire \$1390 ;
-  wire [3:0] \$1391 ;
+  wire [3:0] \$1390 ;
+  wire \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
-  wire \$1394 ;
-  wire [3:0] \$1395 ;
+  wire [3:0] \$1394 ;
+  wire \$1395 ;
   wire \$1396 ;
   wire \$1397 ;
-  wire \$1398 ;
-  wire [3:0] \$1399 ;
+  wire [3:0] \$1398 ;
+  wire \$1399 ;
   wire [2:0] \$14 ;
   wire \$140 ;
   wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
-  wire [3:0] \$1403 ;
+  wire \$1403 ;
   wire \$1404 ;
   wire \$1405 ;
   wire \$1406 ;
-  wire [3:0] \$1407 ;
+  wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
   wire \$141 ;
   wire \$1410 ;
-  wire [3:0] \$1411 ;
+  wire \$1411 ;
   wire \$1412 ;
   wire \$1413 ;
   wire \$1414 ;
@@ -8485,337 +8485,284 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1452 ;
   wire \$1453 ;
   wire \$1454 ;
-  wire \$1455 ;
+  wire [3:0] \$1455 ;
   wire \$1456 ;
   wire \$1457 ;
   wire \$1458 ;
-  wire \$1459 ;
+  wire [3:0] \$1459 ;
   wire [32:0] \$146 ;
   wire \$1460 ;
   wire \$1461 ;
   wire \$1462 ;
-  wire \$1463 ;
+  wire [3:0] \$1463 ;
   wire \$1464 ;
   wire \$1465 ;
   wire \$1466 ;
-  wire \$1467 ;
-  wire [3:0] \$1468 ;
+  wire [3:0] \$1467 ;
+  wire \$1468 ;
   wire \$1469 ;
   wire [32:0] \$147 ;
   wire \$1470 ;
-  wire \$1471 ;
-  wire [3:0] \$1472 ;
+  wire [3:0] \$1471 ;
+  wire \$1472 ;
   wire \$1473 ;
   wire \$1474 ;
-  wire \$1475 ;
-  wire [3:0] \$1476 ;
+  wire [3:0] \$1475 ;
+  wire \$1476 ;
   wire \$1477 ;
   wire \$1478 ;
-  wire \$1479 ;
+  wire [3:0] \$1479 ;
   wire [17:0] \$148 ;
-  wire [3:0] \$1480 ;
+  wire \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
-  wire \$1483 ;
-  wire [3:0] \$1484 ;
+  wire [3:0] \$1483 ;
+  wire \$1484 ;
   wire \$1485 ;
   wire \$1486 ;
-  wire \$1487 ;
-  wire [3:0] \$1488 ;
+  wire [3:0] \$1487 ;
+  wire \$1488 ;
   wire \$1489 ;
   wire \$149 ;
   wire \$1490 ;
-  wire \$1491 ;
-  wire [3:0] \$1492 ;
+  wire [3:0] \$1491 ;
+  wire \$1492 ;
   wire \$1493 ;
   wire \$1494 ;
-  wire \$1495 ;
-  wire [3:0] \$1496 ;
+  wire [3:0] \$1495 ;
+  wire \$1496 ;
   wire \$1497 ;
   wire \$1498 ;
-  wire \$1499 ;
+  wire [3:0] \$1499 ;
   wire \$15 ;
   wire \$150 ;
-  wire [3:0] \$1500 ;
+  wire \$1500 ;
   wire \$1501 ;
   wire \$1502 ;
-  wire \$1503 ;
-  wire [3:0] \$1504 ;
+  wire [3:0] \$1503 ;
+  wire \$1504 ;
   wire \$1505 ;
   wire \$1506 ;
-  wire \$1507 ;
-  wire [3:0] \$1508 ;
+  wire [3:0] \$1507 ;
+  wire \$1508 ;
   wire \$1509 ;
   wire \$151 ;
   wire \$1510 ;
-  wire \$1511 ;
-  wire [3:0] \$1512 ;
+  wire [3:0] \$1511 ;
+  wire \$1512 ;
   wire \$1513 ;
   wire \$1514 ;
-  wire \$1515 ;
-  wire [3:0] \$1516 ;
+  wire [3:0] \$1515 ;
+  wire \$1516 ;
   wire \$1517 ;
   wire \$1518 ;
-  wire \$1519 ;
+  wire [3:0] \$1519 ;
   wire \$152 ;
-  wire [3:0] \$1520 ;
+  wire \$1520 ;
   wire \$1521 ;
   wire \$1522 ;
-  wire \$1523 ;
-  wire [3:0] \$1524 ;
+  wire [3:0] \$1523 ;
+  wire \$1524 ;
   wire \$1525 ;
   wire \$1526 ;
-  wire \$1527 ;
-  wire [3:0] \$1528 ;
+  wire [3:0] \$1527 ;
+  wire \$1528 ;
   wire \$1529 ;
   wire \$153 ;
   wire \$1530 ;
-  wire \$1531 ;
-  wire [3:0] \$1532 ;
+  wire [3:0] \$1531 ;
+  wire \$1532 ;
   wire \$1533 ;
   wire \$1534 ;
-  wire \$1535 ;
-  wire [3:0] \$1536 ;
+  wire [3:0] \$1535 ;
+  wire \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
-  wire \$1539 ;
+  wire [3:0] \$1539 ;
   wire \$154 ;
-  wire [3:0] \$1540 ;
+  wire \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
-  wire \$1543 ;
-  wire [3:0] \$1544 ;
+  wire [45:0] \$1543 ;
+  wire \$1544 ;
   wire \$1545 ;
   wire \$1546 ;
   wire \$1547 ;
-  wire [3:0] \$1548 ;
+  wire \$1548 ;
   wire \$1549 ;
   wire \$155 ;
   wire \$1550 ;
-  wire \$1551 ;
-  wire [3:0] \$1552 ;
-  wire \$1553 ;
-  wire \$1554 ;
-  wire \$1555 ;
-  wire [3:0] \$1556 ;
-  wire \$1557 ;
-  wire \$1558 ;
-  wire \$1559 ;
+  reg [31:0] \$1551 ;
+  reg \$1552 ;
+  reg \$1553 ;
+  reg [1:0] \$1554 ;
+  reg \$1555 ;
+  reg \$1556 ;
+  reg \$1557 ;
+  reg \$1558 ;
+  reg \$1559 ;
   wire \$156 ;
-  wire [3:0] \$1560 ;
-  wire \$1561 ;
-  wire \$1562 ;
-  wire \$1563 ;
-  wire [3:0] \$1564 ;
-  wire \$1565 ;
-  wire \$1566 ;
-  wire \$1567 ;
-  wire [3:0] \$1568 ;
-  wire \$1569 ;
+  reg \$1560 ;
+  reg \$1561 ;
+  reg \$1562 ;
+  reg \$1563 ;
+  reg \$1564 ;
+  reg \$1565 ;
+  reg \$1566 ;
+  reg \$1567 ;
+  reg \$1568 ;
+  reg \$1569 ;
   wire [9:0] \$157 ;
-  wire \$1570 ;
-  wire \$1571 ;
-  wire [3:0] \$1572 ;
-  wire \$1573 ;
-  wire \$1574 ;
-  wire \$1575 ;
-  wire [3:0] \$1576 ;
-  wire \$1577 ;
-  wire \$1578 ;
-  wire \$1579 ;
+  reg \$1570 ;
+  reg \$1571 ;
+  reg \$1572 ;
+  reg \$1573 ;
+  reg \$1574 ;
+  reg \$1575 ;
+  reg \$1576 ;
+  reg \$1577 ;
+  reg \$1578 ;
+  reg [4:0] \$1579 ;
   wire [9:0] \$158 ;
-  wire [3:0] \$1580 ;
-  wire \$1581 ;
-  wire \$1582 ;
-  wire \$1583 ;
-  wire [3:0] \$1584 ;
-  wire \$1585 ;
-  wire \$1586 ;
-  wire \$1587 ;
-  wire [3:0] \$1588 ;
-  wire \$1589 ;
+  reg [3:0] \$1580 ;
+  reg [1:0] \$1581 ;
+  reg [31:0] \$1582 ;
+  reg [1:0] \$1583 ;
+  reg [31:0] \$1584 ;
+  reg [1:0] \$1585 ;
+  reg [1:0] \$1586 ;
+  reg [3:0] \$1587 ;
+  reg \$1588 ;
+  reg [1:0] \$1589 ;
   wire [11:0] \$159 ;
-  wire \$1590 ;
-  wire \$1591 ;
-  wire [3:0] \$1592 ;
-  wire \$1593 ;
-  wire \$1594 ;
-  wire \$1595 ;
-  wire [45:0] \$1596 ;
-  wire \$1597 ;
-  wire \$1598 ;
-  wire \$1599 ;
+  reg \$1590 ;
+  reg [4:0] \$1591 ;
+  reg [17:0] \$1592 ;
+  reg \$1593 ;
+  reg \$1594 ;
+  reg \$1595 ;
+  reg [7:0] \$1596 ;
+  reg [7:0] \$1597 ;
+  reg \$1598 ;
+  reg \$1599 ;
   wire \$16 ;
   wire [11:0] \$160 ;
-  wire \$1600 ;
-  wire \$1601 ;
-  wire \$1602 ;
-  wire \$1603 ;
+  reg [7:0] \$1600 ;
+  reg [31:0] \$1601 ;
+  reg [31:0] \$1602 ;
+  reg [31:0] \$1603 ;
   reg [31:0] \$1604 ;
-  reg \$1605 ;
+  reg [17:0] \$1605 ;
   reg \$1606 ;
-  reg [1:0] \$1607 ;
+  reg \$1607 ;
   reg \$1608 ;
-  reg \$1609 ;
+  reg [9:0] \$1609 ;
   wire \$161 ;
-  reg \$1610 ;
+  reg [9:0] \$1610 ;
   reg \$1611 ;
   reg \$1612 ;
-  reg \$1613 ;
-  reg \$1614 ;
-  reg \$1615 ;
-  reg \$1616 ;
-  reg \$1617 ;
-  reg \$1618 ;
-  reg \$1619 ;
+  reg [9:0] \$1613 ;
+  reg [31:0] \$1614 ;
+  reg [31:0] \$1615 ;
+  reg [31:0] \$1616 ;
+  reg [31:0] \$1617 ;
+  reg [31:0] \$1618 ;
+  reg [17:0] \$1619 ;
   wire \$162 ;
   reg \$1620 ;
   reg \$1621 ;
   reg \$1622 ;
-  reg \$1623 ;
-  reg \$1624 ;
+  reg [4:0] \$1623 ;
+  reg [4:0] \$1624 ;
   reg \$1625 ;
   reg \$1626 ;
-  reg \$1627 ;
-  reg \$1628 ;
-  reg \$1629 ;
+  reg [4:0] \$1627 ;
+  reg [31:0] \$1628 ;
+  reg [31:0] \$1629 ;
   wire [10:0] \$163 ;
-  reg \$1630 ;
-  reg \$1631 ;
-  reg [4:0] \$1632 ;
-  reg [3:0] \$1633 ;
-  reg [1:0] \$1634 ;
-  reg [31:0] \$1635 ;
-  reg [1:0] \$1636 ;
-  reg [31:0] \$1637 ;
-  reg [1:0] \$1638 ;
-  reg [1:0] \$1639 ;
+  reg [31:0] \$1630 ;
+  reg [31:0] \$1631 ;
+  reg \$1632 ;
+  reg [14:0] \$1633 ;
+  reg [3:0] \$1634 ;
+  reg [3:0] \$1635 ;
+  reg [3:0] \$1636 ;
+  reg [3:0] \$1637 ;
+  reg [8:0] \$1638 ;
+  reg [9:0] \$1639 ;
   wire \$164 ;
-  reg [3:0] \$1640 ;
+  reg \$1640 ;
   reg \$1641 ;
-  reg [1:0] \$1642 ;
-  reg \$1643 ;
-  reg [4:0] \$1644 ;
-  reg [17:0] \$1645 ;
-  reg \$1646 ;
-  reg \$1647 ;
-  reg \$1648 ;
-  reg [7:0] \$1649 ;
+  reg [14:0] \$1642 ;
+  reg [1:0] \$1643 ;
+  reg [12:0] \$1644 ;
+  reg \$1645 ;
+  reg [31:0] \$1646 ;
+  reg [3:0] \$1647 ;
+  reg [31:0] \$1648 ;
+  reg [31:0] \$1649 ;
   wire \$165 ;
-  reg [7:0] \$1650 ;
+  reg [31:0] \$1650 ;
   reg \$1651 ;
-  reg \$1652 ;
-  reg [7:0] \$1653 ;
-  reg [31:0] \$1654 ;
-  reg [31:0] \$1655 ;
+  reg [1:0] \$1652 ;
+  reg [2:0] \$1653 ;
+  reg [2:0] \$1654 ;
+  reg [3:0] \$1655 ;
   reg [31:0] \$1656 ;
   reg [31:0] \$1657 ;
-  reg [17:0] \$1658 ;
-  reg \$1659 ;
+  reg [31:0] \$1658 ;
+  reg [45:0] \$1659 ;
   wire \$166 ;
-  reg \$1660 ;
-  reg \$1661 ;
-  reg [9:0] \$1662 ;
-  reg [9:0] \$1663 ;
-  reg \$1664 ;
-  reg \$1665 ;
-  reg [9:0] \$1666 ;
-  reg [31:0] \$1667 ;
-  reg [31:0] \$1668 ;
-  reg [31:0] \$1669 ;
+  reg [3:0] \$1660 ;
+  reg [3:0] \$1661 ;
+  reg [3:0] \$1662 ;
+  reg [3:0] \$1663 ;
+  reg [8:0] \$1664 ;
+  reg [9:0] \$1665 ;
+  reg \$1666 ;
+  reg [3:0] \$1667 ;
+  reg [7:0] \$1668 ;
+  reg [7:0] \$1669 ;
   wire \$167 ;
-  reg [31:0] \$1670 ;
+  reg [15:0] \$1670 ;
   reg [31:0] \$1671 ;
-  reg [17:0] \$1672 ;
-  reg \$1673 ;
+  reg \$1672 ;
+  reg [3:0] \$1673 ;
   reg \$1674 ;
   reg \$1675 ;
-  reg [4:0] \$1676 ;
-  reg [4:0] \$1677 ;
+  reg [3:0] \$1676 ;
+  reg [31:0] \$1677 ;
   reg \$1678 ;
   reg \$1679 ;
   wire \$168 ;
-  reg [4:0] \$1680 ;
-  reg [31:0] \$1681 ;
-  reg [31:0] \$1682 ;
-  reg [31:0] \$1683 ;
-  reg [31:0] \$1684 ;
+  reg \$1680 ;
+  reg \$1681 ;
+  reg \$1682 ;
+  reg \$1683 ;
+  reg \$1684 ;
   reg \$1685 ;
-  reg [14:0] \$1686 ;
-  reg [3:0] \$1687 ;
-  reg [3:0] \$1688 ;
-  reg [3:0] \$1689 ;
+  reg \$1686 ;
+  reg \$1687 ;
+  reg \$1688 ;
+  reg \$1689 ;
   wire \$169 ;
-  reg [3:0] \$1690 ;
-  reg [8:0] \$1691 ;
-  reg [9:0] \$1692 ;
+  reg \$1690 ;
+  reg \$1691 ;
+  reg \$1692 ;
   reg \$1693 ;
   reg \$1694 ;
-  reg [14:0] \$1695 ;
-  reg [1:0] \$1696 ;
-  reg [12:0] \$1697 ;
-  reg \$1698 ;
-  reg [31:0] \$1699 ;
+  reg [4:0] \$1695 ;
+  reg [4:0] \$1696 ;
+  reg [16:0] \$1697 ;
+  reg [16:0] \$1698 ;
+  reg [16:0] \$1699 ;
   wire \$17 ;
   wire \$170 ;
-  reg [3:0] \$1700 ;
-  reg [31:0] \$1701 ;
-  reg [31:0] \$1702 ;
-  reg [31:0] \$1703 ;
-  reg \$1704 ;
-  reg [1:0] \$1705 ;
-  reg [2:0] \$1706 ;
-  reg [2:0] \$1707 ;
-  reg [3:0] \$1708 ;
-  reg [31:0] \$1709 ;
   wire \$171 ;
-  reg [31:0] \$1710 ;
-  reg [31:0] \$1711 ;
-  reg [45:0] \$1712 ;
-  reg [3:0] \$1713 ;
-  reg [3:0] \$1714 ;
-  reg [3:0] \$1715 ;
-  reg [3:0] \$1716 ;
-  reg [8:0] \$1717 ;
-  reg [9:0] \$1718 ;
-  reg \$1719 ;
   wire [11:0] \$172 ;
-  reg [3:0] \$1720 ;
-  reg [7:0] \$1721 ;
-  reg [7:0] \$1722 ;
-  reg [15:0] \$1723 ;
-  reg [31:0] \$1724 ;
-  reg \$1725 ;
-  reg [3:0] \$1726 ;
-  reg \$1727 ;
-  reg \$1728 ;
-  reg [3:0] \$1729 ;
   wire \$173 ;
-  reg [31:0] \$1730 ;
-  reg \$1731 ;
-  reg \$1732 ;
-  reg \$1733 ;
-  reg \$1734 ;
-  reg \$1735 ;
-  reg \$1736 ;
-  reg \$1737 ;
-  reg \$1738 ;
-  reg \$1739 ;
   wire \$174 ;
-  reg \$1740 ;
-  reg \$1741 ;
-  reg \$1742 ;
-  reg \$1743 ;
-  reg \$1744 ;
-  reg \$1745 ;
-  reg \$1746 ;
-  reg \$1747 ;
-  reg [4:0] \$1748 ;
-  reg [4:0] \$1749 ;
   wire \$175 ;
-  reg [16:0] \$1750 ;
-  reg [16:0] \$1751 ;
-  reg [16:0] \$1752 ;
   wire \$176 ;
   wire [32:0] \$177 ;
   wire [32:0] \$178 ;
@@ -9318,23 +9265,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$625 ;
   wire [31:0] \$626 ;
   wire [31:0] \$627 ;
-  wire \$628 ;
-  wire \$629 ;
+  wire [16:0] \$628 ;
+  wire [31:0] \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  wire [31:0] \$630 ;
+  wire [31:0] \$631 ;
+  wire [31:0] \$632 ;
+  wire [31:0] \$633 ;
+  wire [31:0] \$634 ;
+  wire [31:0] \$635 ;
+  wire [31:0] \$636 ;
+  wire [7:0] \$637 ;
+  wire [31:0] \$638 ;
+  wire [7:0] \$639 ;
   wire [120:0] \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
+  wire [31:0] \$640 ;
+  wire [31:0] \$641 ;
+  wire [31:0] \$642 ;
   wire [31:0] \$643 ;
   wire [31:0] \$644 ;
   wire [31:0] \$645 ;
@@ -9344,14 +9291,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$649 ;
   wire [120:0] \$65 ;
   wire [31:0] \$650 ;
-  wire [7:0] \$651 ;
+  wire [31:0] \$651 ;
   wire [31:0] \$652 ;
-  wire [7:0] \$653 ;
-  wire [31:0] \$654 ;
+  wire [31:0] \$653 ;
+  wire [16:0] \$654 ;
   wire [31:0] \$655 ;
   wire [31:0] \$656 ;
   wire [31:0] \$657 ;
-  wire [31:0] \$658 ;
+  wire [15:0] \$658 ;
   wire [31:0] \$659 ;
   reg \$66 ;
   wire [31:0] \$660 ;
@@ -9361,42 +9308,42 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$664 ;
   wire [31:0] \$665 ;
   wire [31:0] \$666 ;
-  wire [31:0] \$667 ;
-  wire [16:0] \$668 ;
-  wire [31:0] \$669 ;
+  wire [9:0] \$667 ;
+  wire [31:0] \$668 ;
+  wire [9:0] \$669 ;
   wire \$67 ;
   wire [31:0] \$670 ;
   wire [31:0] \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
+  wire [31:0] \$672 ;
+  wire [31:0] \$673 ;
+  wire [31:0] \$674 ;
+  wire [31:0] \$675 ;
+  wire [31:0] \$676 ;
+  wire [31:0] \$677 ;
+  wire [31:0] \$678 ;
+  wire [31:0] \$679 ;
   wire [1:0] \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
+  wire [31:0] \$680 ;
+  wire [31:0] \$681 ;
+  wire [31:0] \$682 ;
+  wire [31:0] \$683 ;
+  wire [16:0] \$684 ;
+  wire [31:0] \$685 ;
   wire [31:0] \$686 ;
   wire [31:0] \$687 ;
-  wire [31:0] \$688 ;
+  wire [15:0] \$688 ;
   wire [31:0] \$689 ;
   wire \$69 ;
   wire [31:0] \$690 ;
   wire [31:0] \$691 ;
   wire [31:0] \$692 ;
   wire [31:0] \$693 ;
-  wire [9:0] \$694 ;
+  wire [31:0] \$694 ;
   wire [31:0] \$695 ;
-  wire [9:0] \$696 ;
-  wire [31:0] \$697 ;
+  wire [31:0] \$696 ;
+  wire [4:0] \$697 ;
   wire [31:0] \$698 ;
-  wire [31:0] \$699 ;
+  wire [4:0] \$699 ;
   wire [120:0] \$7 ;
   wire \$70 ;
   wire [31:0] \$700 ;
@@ -9411,14 +9358,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [31:0] \$709 ;
   wire [120:0] \$71 ;
   wire [31:0] \$710 ;
-  wire [16:0] \$711 ;
+  wire [31:0] \$711 ;
   wire [31:0] \$712 ;
   wire [31:0] \$713 ;
-  wire [31:0] \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
+  wire [16:0] \$714 ;
+  wire [31:0] \$715 ;
+  wire [31:0] \$716 ;
+  wire [31:0] \$717 ;
+  wire [15:0] \$718 ;
   wire \$719 ;
   wire [120:0] \$72 ;
   wire \$720 ;
@@ -9430,40 +9377,40 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$726 ;
   wire \$727 ;
   wire \$728 ;
-  wire [31:0] \$729 ;
+  wire \$729 ;
   reg \$73 ;
-  wire [31:0] \$730 ;
-  wire [31:0] \$731 ;
-  wire [31:0] \$732 ;
-  wire [31:0] \$733 ;
-  wire [31:0] \$734 ;
-  wire [31:0] \$735 ;
+  wire \$730 ;
+  wire [11:0] \$731 ;
+  wire [6:0] \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
   wire [31:0] \$736 ;
-  wire [4:0] \$737 ;
-  wire [31:0] \$738 ;
-  wire [4:0] \$739 ;
+  wire [31:0] \$737 ;
+  wire [33:0] \$738 ;
+  wire [34:0] \$739 ;
   wire \$74 ;
   wire [31:0] \$740 ;
-  wire [31:0] \$741 ;
-  wire [31:0] \$742 ;
+  wire [33:0] \$741 ;
+  wire [34:0] \$742 ;
   wire [31:0] \$743 ;
-  wire [31:0] \$744 ;
-  wire [31:0] \$745 ;
-  wire [31:0] \$746 ;
-  wire [31:0] \$747 ;
-  wire [31:0] \$748 ;
-  wire [31:0] \$749 ;
+  wire [33:0] \$744 ;
+  wire [34:0] \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire [45:0] \$749 ;
   wire [1:0] \$75 ;
-  wire [31:0] \$750 ;
-  wire [31:0] \$751 ;
-  wire [31:0] \$752 ;
-  wire [31:0] \$753 ;
-  wire [16:0] \$754 ;
-  wire [31:0] \$755 ;
-  wire [31:0] \$756 ;
-  wire [31:0] \$757 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire [4:0] \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
   wire \$758 ;
-  wire \$759 ;
+  wire [4:0] \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
@@ -9491,39 +9438,39 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
-  wire [11:0] \$784 ;
-  wire [6:0] \$785 ;
+  wire \$784 ;
+  wire \$785 ;
   wire \$786 ;
   wire \$787 ;
   wire \$788 ;
-  wire [31:0] \$789 ;
+  wire \$789 ;
   wire [120:0] \$79 ;
-  wire [31:0] \$790 ;
-  wire [33:0] \$791 ;
-  wire [34:0] \$792 ;
-  wire [31:0] \$793 ;
-  wire [33:0] \$794 ;
-  wire [34:0] \$795 ;
-  wire [31:0] \$796 ;
-  wire [33:0] \$797 ;
-  wire [34:0] \$798 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   reg \$80 ;
   wire \$800 ;
   wire \$801 ;
-  wire [45:0] \$802 ;
+  wire \$802 ;
   wire \$803 ;
   wire \$804 ;
   wire \$805 ;
   wire \$806 ;
-  wire [4:0] \$807 ;
+  wire \$807 ;
   wire \$808 ;
   wire \$809 ;
   wire \$81 ;
   wire \$810 ;
   wire \$811 ;
-  wire [4:0] \$812 ;
+  wire \$812 ;
   wire \$813 ;
   wire \$814 ;
   wire \$815 ;
@@ -9645,17 +9592,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [4:0] \$92 ;
   wire \$920 ;
   wire \$921 ;
-  wire \$922 ;
-  wire \$923 ;
-  wire \$924 ;
-  wire \$925 ;
-  wire \$926 ;
-  wire \$927 ;
-  wire \$928 ;
-  wire \$929 ;
+  wire [11:0] \$922 ;
+  wire [3:0] \$923 ;
+  wire [11:0] \$924 ;
+  wire [7:0] \$925 ;
+  wire [11:0] \$926 ;
+  wire [7:0] \$927 ;
+  wire [11:0] \$928 ;
+  wire [15:0] \$929 ;
   wire [4:0] \$93 ;
-  wire \$930 ;
-  wire \$931 ;
+  wire [31:0] \$930 ;
+  wire [3:0] \$931 ;
   wire \$932 ;
   wire \$933 ;
   wire \$934 ;
@@ -9703,17 +9650,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$972 ;
   wire \$973 ;
   wire \$974 ;
-  wire [11:0] \$975 ;
-  wire [3:0] \$976 ;
-  wire [11:0] \$977 ;
-  wire [7:0] \$978 ;
-  wire [11:0] \$979 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
   wire [3:0] \$98 ;
-  wire [7:0] \$980 ;
-  wire [11:0] \$981 ;
-  wire [15:0] \$982 ;
-  wire [31:0] \$983 ;
-  wire [3:0] \$984 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
   wire \$985 ;
   wire \$986 ;
   wire \$987 ;
@@ -10038,32 +9985,32 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$3316$0 ;
-  wire \port$3316$0 ;
-  output \port$3317$0 ;
-  wire \port$3317$0 ;
-  output \port$3319$0 ;
-  wire \port$3319$0 ;
-  output [44:0] \port$3690$1 ;
-  wire [44:0] \port$3690$1 ;
-  input [15:0] \port$4112$0 ;
-  wire [15:0] \port$4112$0 ;
-  input [12:0] \port$4112$48 ;
-  wire [12:0] \port$4112$48 ;
-  input [15:0] \port$4115$0 ;
-  wire [15:0] \port$4115$0 ;
-  input [14:0] \port$4127$0 ;
-  wire [14:0] \port$4127$0 ;
-  input [36:0] \port$4155$0 ;
-  wire [36:0] \port$4155$0 ;
-  input [35:0] \port$4246$0 ;
-  wire [35:0] \port$4246$0 ;
+  output \port$3263$0 ;
+  wire \port$3263$0 ;
+  output \port$3264$0 ;
+  wire \port$3264$0 ;
+  output \port$3266$0 ;
+  wire \port$3266$0 ;
+  output [44:0] \port$3637$1 ;
+  wire [44:0] \port$3637$1 ;
+  input [15:0] \port$4059$0 ;
+  wire [15:0] \port$4059$0 ;
+  input [12:0] \port$4059$48 ;
+  wire [12:0] \port$4059$48 ;
+  input [15:0] \port$4062$0 ;
+  wire [15:0] \port$4062$0 ;
+  input [14:0] \port$4074$0 ;
+  wire [14:0] \port$4074$0 ;
+  input [36:0] \port$4102$0 ;
+  wire [36:0] \port$4102$0 ;
+  input [35:0] \port$4193$0 ;
+  wire [35:0] \port$4193$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4416$0 ;
-  wire [4:0] \port$4416$0 ;
+  output [4:0] \port$4363$0 ;
+  wire [4:0] \port$4363$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4688$0 ;
-  wire [4:0] \port$4688$0 ;
+  output [4:0] \port$4635$0 ;
+  wire [4:0] \port$4635$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10314,7 +10261,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [45:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$371 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1454 , \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], w1_is_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
   end
   assign \read__data$278  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
@@ -10358,84 +10305,84 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$103  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4115$0 [15] ? { 6'h00, \port$4115$0 [14:13] } : 8'hff;
+  assign \$2  = \port$4062$0 [15] ? { 6'h00, \port$4062$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4127$0 [12:5], 46'h000000000000, \port$4127$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4127$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4112$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4112$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4112$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4115$0 [12:5], \port$4155$0 [32:1], 4'h0, \port$4155$0 [36:33], \$2 , 1'h0, \port$4155$0 [0], 3'h1, \port$4115$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4074$0 [12:5], 46'h000000000000, \port$4074$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4074$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4059$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4059$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4059$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4062$0 [12:5], \port$4102$0 [32:1], 4'h0, \port$4102$0 [36:33], \$2 , 1'h0, \port$4102$0 [0], 3'h1, \port$4062$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4127$0 [12:5], 46'h000000000000, \port$4127$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4127$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4112$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4112$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4112$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4074$0 [12:5], 46'h000000000000, \port$4074$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4074$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4059$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4059$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4059$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4112$0 [4:1] == 1'h1;
+  assign \$15  = \port$4059$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4112$0 [0];
-  assign \$18  = ! \port$4112$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4059$0 [0];
+  assign \$18  = ! \port$4059$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4115$0 [0];
-  assign \$21  = ! \port$4115$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$4062$0 [0];
+  assign \$21  = ! \port$4062$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4127$0 [0];
-  assign \$24  = ! \port$4127$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$4074$0 [0];
+  assign \$24  = ! \port$4074$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4112$0 [4:1] == 1'h1;
+  assign \$26  = \port$4059$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4112$0 [6:5];
+  assign \$28  = ! \port$4059$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4112$0 [0];
-  assign \$31  = \port$4112$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4059$0 [0];
+  assign \$31  = \port$4059$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4115$0 [0];
-  assign \$34  = \port$4115$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4062$0 [0];
+  assign \$34  = \port$4062$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4127$0 [0];
-  assign \$37  = \port$4127$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4074$0 [0];
+  assign \$37  = \port$4074$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4112$0 [4:1] == 1'h1;
+  assign \$39  = \port$4059$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4112$0 [6:5] == 1'h1;
+  assign \$41  = \port$4059$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4112$0 [0];
-  assign \$44  = \port$4112$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$4059$0 [0];
+  assign \$44  = \port$4059$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$4112$48 [12];
-  assign \$47  = rsp_grant_valid & \port$4112$0 [0];
-  assign \$48  = \port$4112$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$4059$48 [12];
+  assign \$47  = rsp_grant_valid & \port$4059$0 [0];
+  assign \$48  = \port$4059$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$4115$0 [0];
-  assign \$51  = \port$4115$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$4062$0 [0];
+  assign \$51  = \port$4062$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$4127$0 [0];
-  assign \$54  = \port$4127$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$4074$0 [0];
+  assign \$54  = \port$4074$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$4112$0 [4:1] == 1'h1;
+  assign \$56  = \port$4059$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$4112$0 [6:5] == 2'h2;
+  assign \$58  = \port$4059$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
-  assign \$62  = ! \$1240 [1:0];
-  assign \$63  = \$1240 [1:0] == 1'h1;
+  assign \$62  = ! \$1187 [1:0];
+  assign \$63  = \$1187 [1:0] == 1'h1;
   assign \$64  = \$63  ? e1_new1 : e1_new2;
   assign \$65  = \$62  ? e1_new0 : \$64 ;
   assign \$67  = tail[1:0] > 1'h1;
   assign \$68  = \$67  ? tail_next_row : tail_row;
-  assign \$69  = ! \$1241 [1:0];
-  assign \$70  = \$1241 [1:0] == 1'h1;
+  assign \$69  = ! \$1188 [1:0];
+  assign \$70  = \$1188 [1:0] == 1'h1;
   assign \$71  = \$70  ? e1_new1 : e1_new2;
   assign \$72  = \$69  ? e1_new0 : \$71 ;
   assign \$74  = tail[1:0] > 2'h2;
   assign \$75  = \$74  ? tail_next_row : tail_row;
-  assign \$76  = ! \$1242 [1:0];
-  assign \$77  = \$1242 [1:0] == 1'h1;
+  assign \$76  = ! \$1189 [1:0];
+  assign \$77  = \$1189 [1:0] == 1'h1;
   assign \$78  = \$77  ? e1_new1 : e1_new2;
   assign \$79  = \$76  ? e1_new0 : \$78 ;
-  assign \$81  = ! \$1243 [1:0];
-  assign \$82  = \$1243 [1:0] == 1'h1;
+  assign \$81  = ! \$1190 [1:0];
+  assign \$82  = \$1190 [1:0] == 1'h1;
   assign \$83  = \$82  ? e1_new1 : e1_new2;
   assign \$84  = \$81  ? e1_new0 : \$83 ;
   assign \$86  = popped ? 1'h1 : space_plus_all_ge1;
@@ -10445,7 +10392,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$90  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$91  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$92  = space_short ? 5'h01 : space_over[4:0];
-  assign \$93  = space_short ? 5'h00 : \$1256 [4:0];
+  assign \$93  = space_short ? 5'h00 : \$1203 [4:0];
   assign \$94  = popped ? \$92  : \$93 ;
   assign \$95  = tail + 2'h3;
   assign \$96  = tail + 2'h2;
@@ -10465,7 +10412,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$111  = \$signal$97  ? \$110  : 121'h0000000000000000000000000000000;
   assign \$112  = ~ \$signal$106 ;
   assign \$113  = \$signal$105  & \$112 ;
-  assign \$114  = \$113  | { low_water_hit, \$1261 , \$1259 , e1_exhausted, \$1258  };
+  assign \$114  = \$113  | { low_water_hit, \$1208 , \$1206 , e1_exhausted, \$1205  };
   assign \$115  = 8'h80 - event_low_water;
   assign \$116  = $signed({ 1'h0, event_in_use }) > $signed(event_lw_limit);
   assign \$121  = \$120  == event_ev_free;
@@ -10543,7 +10490,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$212  = config_fails + config_ev_fail;
   assign \$213  = config_frees + config_ev_free;
   assign \$214  = config_flushes + config_ev_flush;
-  assign \$215  = ~ \$1270 [8];
+  assign \$215  = ~ \$1217 [8];
   assign \$216  = bus__r_req & \$215 ;
   assign \$217  = ~ alloc_queue_pop;
   assign \$218  = alloc_queue_count[0] & \$217 ;
@@ -10719,12 +10666,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$388  = \$387  ? 1'h0 : alloc_queue_count[9];
   assign \$389  = \$385  ? alloc_queue_count[8] : \$388 ;
   assign \$390  = alloc_queue_count[0] | staged_valid;
-  assign \$391  = \$390  | \$1270 [8];
+  assign \$391  = \$390  | \$1217 [8];
   assign \$392  = req_alloc & native_alloc_valid;
   assign \$393  = ~ \$392 ;
   assign \$394  = \$391  & \$393 ;
   assign \$395  = alloc_queue_count[0] | staged_valid;
-  assign \$396  = \$395  | \$1270 [8];
+  assign \$396  = \$395  | \$1217 [8];
   assign \$397  = req_alloc & native_alloc_valid;
   assign \$398  = ~ \$397 ;
   assign \$399  = \$396  & \$398 ;
@@ -10733,7 +10680,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$402  = \$400  & \$401 ;
   assign \$403  = \$399  & \$402 ;
   assign \$404  = ~ \$403 ;
-  assign \$405  = \$1270 [8] & \$404 ;
+  assign \$405  = \$1217 [8] & \$404 ;
   assign \$406  = bus__r_addr[11:6] - 3'h4;
   assign \$407  = bus__r_addr[11:6] - 3'h4;
   assign \$409  = bus__r_addr[11:6] - 3'h4;
@@ -10889,1201 +10836,1148 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$625  = \$621  | \$624 ;
   assign \$626  = \$618  | \$625 ;
   assign \$627  = \$611  | \$626 ;
-  assign \$628  = r1_sel_id | r1_sel_version;
-  assign \$629  = r1_sel_config | r1_sel_config2;
-  assign \$630  = \$628  | \$629 ;
-  assign \$631  = r1_sel_ctrl | r1_sel_status;
-  assign \$632  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$633  = \$631  | \$632 ;
-  assign \$634  = \$630  | \$633 ;
-  assign \$635  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$636  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$637  = \$635  | \$636 ;
-  assign \$638  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$639  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$640  = \$638  | \$639 ;
-  assign \$641  = \$637  | \$640 ;
-  assign \$642  = \$634  | \$641 ;
-  assign \$644  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
-  assign \$647  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
-  assign \$649  = \$645  | \$648 ;
-  assign \$650  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
-  assign \$651  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
-  assign \$652  = \$650  | { 24'h000000, \$651  };
-  assign \$653  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
-  assign \$654  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
-  assign \$655  = { 24'h000000, \$653  } | \$654 ;
-  assign \$656  = \$652  | \$655 ;
-  assign \$657  = \$649  | \$656 ;
-  assign \$658  = r1_sel_pool0_fails ? event_fails : 32'd0;
-  assign \$659  = r1_sel_pool0_frees ? event_frees : 32'd0;
-  assign \$660  = \$658  | \$659 ;
-  assign \$665  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
-  assign \$668  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
-  assign \$669  = \$667  | { 15'h0000, \$668  };
-  assign \$670  = \$664  | \$669 ;
-  assign \$671  = \$657  | \$670 ;
-  assign \$672  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$673  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$674  = \$672  | \$673 ;
-  assign \$675  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$676  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$677  = \$675  | \$676 ;
-  assign \$678  = \$674  | \$677 ;
-  assign \$679  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$680  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$681  = \$679  | \$680 ;
-  assign \$682  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$683  = \$682  | r1_sel_pool0_low_water;
-  assign \$684  = \$681  | \$683 ;
-  assign \$685  = \$678  | \$684 ;
-  assign \$687  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
-  assign \$690  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
-  assign \$692  = \$688  | \$691 ;
-  assign \$693  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
-  assign \$694  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
-  assign \$695  = \$693  | { 22'h000000, \$694  };
-  assign \$696  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
-  assign \$697  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
-  assign \$698  = { 22'h000000, \$696  } | \$697 ;
-  assign \$699  = \$695  | \$698 ;
-  assign \$700  = \$692  | \$699 ;
-  assign \$701  = r1_sel_pool1_fails ? log_fails : 32'd0;
-  assign \$702  = r1_sel_pool1_frees ? log_frees : 32'd0;
-  assign \$703  = \$701  | \$702 ;
-  assign \$704  = r1_sel_pool1_info ? 32'd1 : 32'd0;
-  assign \$707  = \$703  | \$706 ;
-  assign \$708  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
-  assign \$709  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
-  assign \$710  = \$708  | \$709 ;
-  assign \$711  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
-  assign \$712  = \$710  | { 15'h0000, \$711  };
-  assign \$713  = \$707  | \$712 ;
-  assign \$714  = \$700  | \$713 ;
-  assign \$715  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$716  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$717  = \$715  | \$716 ;
-  assign \$718  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$719  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
-  assign \$720  = \$718  | \$719 ;
-  assign \$721  = \$717  | \$720 ;
-  assign \$722  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$723  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$724  = \$722  | \$723 ;
-  assign \$725  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$726  = \$725  | r1_sel_pool1_low_water;
-  assign \$727  = \$724  | \$726 ;
-  assign \$728  = \$721  | \$727 ;
-  assign \$730  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
-  assign \$733  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
-  assign \$735  = \$731  | \$734 ;
-  assign \$736  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
-  assign \$737  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
-  assign \$738  = \$736  | { 27'h0000000, \$737  };
-  assign \$739  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
-  assign \$740  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
-  assign \$741  = { 27'h0000000, \$739  } | \$740 ;
-  assign \$742  = \$738  | \$741 ;
-  assign \$743  = \$735  | \$742 ;
-  assign \$744  = r1_sel_pool2_fails ? config_fails : 32'd0;
-  assign \$745  = r1_sel_pool2_frees ? config_frees : 32'd0;
-  assign \$746  = \$744  | \$745 ;
-  assign \$747  = r1_sel_pool2_info ? 32'd8 : 32'd0;
-  assign \$750  = \$746  | \$749 ;
-  assign \$751  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
-  assign \$754  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
-  assign \$755  = \$753  | { 15'h0000, \$754  };
-  assign \$756  = \$750  | \$755 ;
-  assign \$757  = \$743  | \$756 ;
-  assign \$758  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$759  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
-  assign \$760  = \$758  | \$759 ;
-  assign \$761  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$762  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
-  assign \$763  = \$761  | \$762 ;
-  assign \$764  = \$760  | \$763 ;
-  assign \$765  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$766  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$767  = \$765  | \$766 ;
-  assign \$768  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$769  = \$768  | r1_sel_pool2_low_water;
-  assign \$770  = \$767  | \$769 ;
-  assign \$771  = \$764  | \$770 ;
-  assign \$772  = w0_in_pools_queued & w0_free_at_queued;
-  assign \$773  = w0_in_pools_pins & w0_free_at_pins;
-  assign \$774  = bus__w_addr_from_queue ? \$772  : \$773 ;
-  assign \$775  = w0_full_word & \$774 ;
-  assign \$776  = w0_in_pools_queued & w0_flush_at_queued;
-  assign \$777  = w0_in_pools_pins & w0_flush_at_pins;
-  assign \$778  = bus__w_addr_from_queue ? \$776  : \$777 ;
-  assign \$779  = w0_full_word & \$778 ;
-  assign \$780  = w0_in_pools_queued & w0_command_at_queued;
-  assign \$781  = w0_in_pools_pins & w0_command_at_pins;
-  assign \$782  = bus__w_addr_from_queue ? \$780  : \$781 ;
-  assign \$783  = w0_full_word & \$782 ;
-  assign \$784  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$785  = \$784 [11:6] - 3'h4;
-  assign \$786  = w0_event_is & w0_event_slot_ok;
-  assign \$787  = w0_log_is & w0_log_slot_ok;
-  assign \$788  = w0_config_is & w0_config_slot_ok;
-  assign \$789  = bus__w_beat_from_queue ? \port$4246$0 [31:0] : bus__w_data;
-  assign \$790  = bus__w_beat_from_queue ? \port$4246$0 [31:0] : bus__w_data;
-  assign \$792  = 32'd2147483648 + \$791 ;
-  assign \$793  = bus__w_beat_from_queue ? \port$4246$0 [31:0] : bus__w_data;
-  assign \$795  = 32'd2148532224 + \$794 ;
-  assign \$796  = bus__w_beat_from_queue ? \port$4246$0 [31:0] : bus__w_data;
-  assign \$798  = 32'd2149580800 + \$797 ;
-  assign \$799  = ~ command_queue_pop;
-  assign \$800  = command_queue_count[0] & \$799 ;
-  assign \$801  = ~ \$800 ;
-  assign \$802  = command_queue_held[0] ? \read__data$278  : { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1454 , \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], w1_is_flush };
-  assign \$803  = ~ command_queue_pop;
-  assign \$804  = command_queue_count[0] & \$803 ;
-  assign \$805  = ~ \$804 ;
-  assign \$806  = \$805  & command_queue_held[0];
-  assign \$807  = command_queue_rd_next + 1'h1;
-  assign \$808  = ~ command_queue_pop;
-  assign \$809  = command_queue_count[0] & \$808 ;
-  assign \$810  = command_queue_held[0] | \$809 ;
-  assign \$811  = command_queue_push & \$810 ;
-  assign \$812  = command_queue_wr_next + 1'h1;
-  assign \$813  = ~ command_queue_pop;
-  assign \$814  = command_queue_count[0] & \$813 ;
-  assign \$815  = command_queue_push & \$814 ;
-  assign \$816  = ~ command_queue_pop;
-  assign \$817  = command_queue_count[0] & \$816 ;
-  assign \$818  = ~ \$817 ;
-  assign \$819  = \$818  & command_queue_held[0];
-  assign \$820  = ~ command_queue_push;
-  assign \$821  = \$819  & \$820 ;
-  assign \$822  = \$821  ? command_queue_held[1] : command_queue_held[0];
-  assign \$823  = \$815  ? 1'h1 : \$822 ;
-  assign \$824  = ~ command_queue_pop;
-  assign \$825  = command_queue_count[0] & \$824 ;
-  assign \$826  = command_queue_push & \$825 ;
-  assign \$827  = ~ command_queue_pop;
-  assign \$828  = command_queue_count[0] & \$827 ;
-  assign \$829  = ~ \$828 ;
-  assign \$830  = \$829  & command_queue_held[0];
-  assign \$831  = ~ command_queue_push;
-  assign \$832  = \$830  & \$831 ;
-  assign \$833  = \$832  ? command_queue_held[2] : command_queue_held[1];
-  assign \$834  = \$826  ? command_queue_held[0] : \$833 ;
-  assign \$835  = ~ command_queue_pop;
-  assign \$836  = command_queue_count[0] & \$835 ;
-  assign \$837  = command_queue_push & \$836 ;
-  assign \$838  = ~ command_queue_pop;
-  assign \$839  = command_queue_count[0] & \$838 ;
-  assign \$840  = ~ \$839 ;
-  assign \$841  = \$840  & command_queue_held[0];
-  assign \$842  = ~ command_queue_push;
-  assign \$843  = \$841  & \$842 ;
-  assign \$844  = \$843  ? command_queue_held[3] : command_queue_held[2];
-  assign \$845  = \$837  ? command_queue_held[1] : \$844 ;
-  assign \$846  = ~ command_queue_pop;
-  assign \$847  = command_queue_count[0] & \$846 ;
-  assign \$848  = command_queue_push & \$847 ;
-  assign \$849  = ~ command_queue_pop;
-  assign \$850  = command_queue_count[0] & \$849 ;
-  assign \$851  = ~ \$850 ;
-  assign \$852  = \$851  & command_queue_held[0];
-  assign \$853  = ~ command_queue_push;
-  assign \$854  = \$852  & \$853 ;
-  assign \$855  = \$854  ? command_queue_held[4] : command_queue_held[3];
-  assign \$856  = \$848  ? command_queue_held[2] : \$855 ;
-  assign \$857  = ~ command_queue_pop;
-  assign \$858  = command_queue_count[0] & \$857 ;
-  assign \$859  = command_queue_push & \$858 ;
-  assign \$860  = ~ command_queue_pop;
-  assign \$861  = command_queue_count[0] & \$860 ;
-  assign \$862  = ~ \$861 ;
-  assign \$863  = \$862  & command_queue_held[0];
-  assign \$864  = ~ command_queue_push;
-  assign \$865  = \$863  & \$864 ;
-  assign \$866  = \$865  ? command_queue_held[5] : command_queue_held[4];
-  assign \$867  = \$859  ? command_queue_held[3] : \$866 ;
-  assign \$868  = ~ command_queue_pop;
-  assign \$869  = command_queue_count[0] & \$868 ;
-  assign \$870  = command_queue_push & \$869 ;
+  assign \$628  = { r1_sel_cycle, r1_sel_err_pop, r1_sel_err_head3, r1_sel_err_head2, r1_sel_err_head1, r1_sel_err_head0, r1_sel_err_dropped, r1_sel_err_count, r1_sel_irq_enable, r1_sel_irq_status, r1_sel_status, r1_sel_ctrl, r1_sel_config2, r1_sel_config, r1_sel_version, r1_sel_id } + 16'hffff;
+  assign \$630  = r1_sel_pool0_base_lo ? 32'd2147483648 : 32'd0;
+  assign \$633  = r1_sel_pool0_slot_size ? 32'd2048 : 32'd0;
+  assign \$635  = \$631  | \$634 ;
+  assign \$636  = r1_sel_pool0_slots ? 32'd128 : 32'd0;
+  assign \$637  = r1_sel_pool0_in_use ? event_in_use : 8'h00;
+  assign \$638  = \$636  | { 24'h000000, \$637  };
+  assign \$639  = r1_sel_pool0_high_water ? event_high_water : 8'h00;
+  assign \$640  = r1_sel_pool0_allocs ? event_allocs : 32'd0;
+  assign \$641  = { 24'h000000, \$639  } | \$640 ;
+  assign \$642  = \$638  | \$641 ;
+  assign \$643  = \$635  | \$642 ;
+  assign \$644  = r1_sel_pool0_fails ? event_fails : 32'd0;
+  assign \$645  = r1_sel_pool0_frees ? event_frees : 32'd0;
+  assign \$646  = \$644  | \$645 ;
+  assign \$651  = r1_sel_pool0_flushes ? event_flushes : 32'd0;
+  assign \$654  = r1_sel_pool0_low_water ? event_low_water : 17'h00000;
+  assign \$655  = \$653  | { 15'h0000, \$654  };
+  assign \$656  = \$650  | \$655 ;
+  assign \$657  = \$643  | \$656 ;
+  assign \$658  = { r1_sel_pool0_low_water, r1_sel_pool0_overwrites, r1_sel_pool0_flushes, r1_sel_pool0_flush, r1_sel_pool0_info, r1_sel_pool0_frees, r1_sel_pool0_fails, r1_sel_pool0_allocs, r1_sel_pool0_high_water, r1_sel_pool0_in_use, r1_sel_pool0_slots, r1_sel_pool0_slot_size, r1_sel_pool0_base_hi, r1_sel_pool0_base_lo, r1_sel_pool0_free } + 15'h7fff;
+  assign \$660  = r1_sel_pool1_base_lo ? 32'd2148532224 : 32'd0;
+  assign \$663  = r1_sel_pool1_slot_size ? 32'd256 : 32'd0;
+  assign \$665  = \$661  | \$664 ;
+  assign \$666  = r1_sel_pool1_slots ? 32'd512 : 32'd0;
+  assign \$667  = r1_sel_pool1_in_use ? log_in_use : 10'h000;
+  assign \$668  = \$666  | { 22'h000000, \$667  };
+  assign \$669  = r1_sel_pool1_high_water ? log_high_water : 10'h000;
+  assign \$670  = r1_sel_pool1_allocs ? log_allocs : 32'd0;
+  assign \$671  = { 22'h000000, \$669  } | \$670 ;
+  assign \$672  = \$668  | \$671 ;
+  assign \$673  = \$665  | \$672 ;
+  assign \$674  = r1_sel_pool1_fails ? log_fails : 32'd0;
+  assign \$675  = r1_sel_pool1_frees ? log_frees : 32'd0;
+  assign \$676  = \$674  | \$675 ;
+  assign \$677  = r1_sel_pool1_info ? 32'd1 : 32'd0;
+  assign \$680  = \$676  | \$679 ;
+  assign \$681  = r1_sel_pool1_flushes ? log_flushes : 32'd0;
+  assign \$682  = r1_sel_pool1_overwrites ? log_overwrites : 32'd0;
+  assign \$683  = \$681  | \$682 ;
+  assign \$684  = r1_sel_pool1_low_water ? log_low_water : 17'h00000;
+  assign \$685  = \$683  | { 15'h0000, \$684  };
+  assign \$686  = \$680  | \$685 ;
+  assign \$687  = \$673  | \$686 ;
+  assign \$688  = { r1_sel_pool1_low_water, r1_sel_pool1_overwrites, r1_sel_pool1_flushes, r1_sel_pool1_flush, r1_sel_pool1_info, r1_sel_pool1_frees, r1_sel_pool1_fails, r1_sel_pool1_allocs, r1_sel_pool1_high_water, r1_sel_pool1_in_use, r1_sel_pool1_slots, r1_sel_pool1_slot_size, r1_sel_pool1_base_hi, r1_sel_pool1_base_lo, r1_sel_pool1_free } + 15'h7fff;
+  assign \$690  = r1_sel_pool2_base_lo ? 32'd2149580800 : 32'd0;
+  assign \$693  = r1_sel_pool2_slot_size ? 32'd1024 : 32'd0;
+  assign \$695  = \$691  | \$694 ;
+  assign \$696  = r1_sel_pool2_slots ? 32'd16 : 32'd0;
+  assign \$697  = r1_sel_pool2_in_use ? config_in_use : 5'h00;
+  assign \$698  = \$696  | { 27'h0000000, \$697  };
+  assign \$699  = r1_sel_pool2_high_water ? config_high_water : 5'h00;
+  assign \$700  = r1_sel_pool2_allocs ? config_allocs : 32'd0;
+  assign \$701  = { 27'h0000000, \$699  } | \$700 ;
+  assign \$702  = \$698  | \$701 ;
+  assign \$703  = \$695  | \$702 ;
+  assign \$704  = r1_sel_pool2_fails ? config_fails : 32'd0;
+  assign \$705  = r1_sel_pool2_frees ? config_frees : 32'd0;
+  assign \$706  = \$704  | \$705 ;
+  assign \$707  = r1_sel_pool2_info ? 32'd8 : 32'd0;
+  assign \$710  = \$706  | \$709 ;
+  assign \$711  = r1_sel_pool2_flushes ? config_flushes : 32'd0;
+  assign \$714  = r1_sel_pool2_low_water ? config_low_water : 17'h00000;
+  assign \$715  = \$713  | { 15'h0000, \$714  };
+  assign \$716  = \$710  | \$715 ;
+  assign \$717  = \$703  | \$716 ;
+  assign \$718  = { r1_sel_pool2_low_water, r1_sel_pool2_overwrites, r1_sel_pool2_flushes, r1_sel_pool2_flush, r1_sel_pool2_info, r1_sel_pool2_frees, r1_sel_pool2_fails, r1_sel_pool2_allocs, r1_sel_pool2_high_water, r1_sel_pool2_in_use, r1_sel_pool2_slots, r1_sel_pool2_slot_size, r1_sel_pool2_base_hi, r1_sel_pool2_base_lo, r1_sel_pool2_free } + 15'h7fff;
+  assign \$719  = w0_in_pools_queued & w0_free_at_queued;
+  assign \$720  = w0_in_pools_pins & w0_free_at_pins;
+  assign \$721  = bus__w_addr_from_queue ? \$719  : \$720 ;
+  assign \$722  = w0_full_word & \$721 ;
+  assign \$723  = w0_in_pools_queued & w0_flush_at_queued;
+  assign \$724  = w0_in_pools_pins & w0_flush_at_pins;
+  assign \$725  = bus__w_addr_from_queue ? \$723  : \$724 ;
+  assign \$726  = w0_full_word & \$725 ;
+  assign \$727  = w0_in_pools_queued & w0_command_at_queued;
+  assign \$728  = w0_in_pools_pins & w0_command_at_pins;
+  assign \$729  = bus__w_addr_from_queue ? \$727  : \$728 ;
+  assign \$730  = w0_full_word & \$729 ;
+  assign \$731  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$732  = \$731 [11:6] - 3'h4;
+  assign \$733  = w0_event_is & w0_event_slot_ok;
+  assign \$734  = w0_log_is & w0_log_slot_ok;
+  assign \$735  = w0_config_is & w0_config_slot_ok;
+  assign \$736  = bus__w_beat_from_queue ? \port$4193$0 [31:0] : bus__w_data;
+  assign \$737  = bus__w_beat_from_queue ? \port$4193$0 [31:0] : bus__w_data;
+  assign \$739  = 32'd2147483648 + \$738 ;
+  assign \$740  = bus__w_beat_from_queue ? \port$4193$0 [31:0] : bus__w_data;
+  assign \$742  = 32'd2148532224 + \$741 ;
+  assign \$743  = bus__w_beat_from_queue ? \port$4193$0 [31:0] : bus__w_data;
+  assign \$745  = 32'd2149580800 + \$744 ;
+  assign \$746  = ~ command_queue_pop;
+  assign \$747  = command_queue_count[0] & \$746 ;
+  assign \$748  = ~ \$747 ;
+  assign \$749  = command_queue_held[0] ? \read__data$278  : { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
+  assign \$750  = ~ command_queue_pop;
+  assign \$751  = command_queue_count[0] & \$750 ;
+  assign \$752  = ~ \$751 ;
+  assign \$753  = \$752  & command_queue_held[0];
+  assign \$754  = command_queue_rd_next + 1'h1;
+  assign \$755  = ~ command_queue_pop;
+  assign \$756  = command_queue_count[0] & \$755 ;
+  assign \$757  = command_queue_held[0] | \$756 ;
+  assign \$758  = command_queue_push & \$757 ;
+  assign \$759  = command_queue_wr_next + 1'h1;
+  assign \$760  = ~ command_queue_pop;
+  assign \$761  = command_queue_count[0] & \$760 ;
+  assign \$762  = command_queue_push & \$761 ;
+  assign \$763  = ~ command_queue_pop;
+  assign \$764  = command_queue_count[0] & \$763 ;
+  assign \$765  = ~ \$764 ;
+  assign \$766  = \$765  & command_queue_held[0];
+  assign \$767  = ~ command_queue_push;
+  assign \$768  = \$766  & \$767 ;
+  assign \$769  = \$768  ? command_queue_held[1] : command_queue_held[0];
+  assign \$770  = \$762  ? 1'h1 : \$769 ;
+  assign \$771  = ~ command_queue_pop;
+  assign \$772  = command_queue_count[0] & \$771 ;
+  assign \$773  = command_queue_push & \$772 ;
+  assign \$774  = ~ command_queue_pop;
+  assign \$775  = command_queue_count[0] & \$774 ;
+  assign \$776  = ~ \$775 ;
+  assign \$777  = \$776  & command_queue_held[0];
+  assign \$778  = ~ command_queue_push;
+  assign \$779  = \$777  & \$778 ;
+  assign \$780  = \$779  ? command_queue_held[2] : command_queue_held[1];
+  assign \$781  = \$773  ? command_queue_held[0] : \$780 ;
+  assign \$782  = ~ command_queue_pop;
+  assign \$783  = command_queue_count[0] & \$782 ;
+  assign \$784  = command_queue_push & \$783 ;
+  assign \$785  = ~ command_queue_pop;
+  assign \$786  = command_queue_count[0] & \$785 ;
+  assign \$787  = ~ \$786 ;
+  assign \$788  = \$787  & command_queue_held[0];
+  assign \$789  = ~ command_queue_push;
+  assign \$790  = \$788  & \$789 ;
+  assign \$791  = \$790  ? command_queue_held[3] : command_queue_held[2];
+  assign \$792  = \$784  ? command_queue_held[1] : \$791 ;
+  assign \$793  = ~ command_queue_pop;
+  assign \$794  = command_queue_count[0] & \$793 ;
+  assign \$795  = command_queue_push & \$794 ;
+  assign \$796  = ~ command_queue_pop;
+  assign \$797  = command_queue_count[0] & \$796 ;
+  assign \$798  = ~ \$797 ;
+  assign \$799  = \$798  & command_queue_held[0];
+  assign \$800  = ~ command_queue_push;
+  assign \$801  = \$799  & \$800 ;
+  assign \$802  = \$801  ? command_queue_held[4] : command_queue_held[3];
+  assign \$803  = \$795  ? command_queue_held[2] : \$802 ;
+  assign \$804  = ~ command_queue_pop;
+  assign \$805  = command_queue_count[0] & \$804 ;
+  assign \$806  = command_queue_push & \$805 ;
+  assign \$807  = ~ command_queue_pop;
+  assign \$808  = command_queue_count[0] & \$807 ;
+  assign \$809  = ~ \$808 ;
+  assign \$810  = \$809  & command_queue_held[0];
+  assign \$811  = ~ command_queue_push;
+  assign \$812  = \$810  & \$811 ;
+  assign \$813  = \$812  ? command_queue_held[5] : command_queue_held[4];
+  assign \$814  = \$806  ? command_queue_held[3] : \$813 ;
+  assign \$815  = ~ command_queue_pop;
+  assign \$816  = command_queue_count[0] & \$815 ;
+  assign \$817  = command_queue_push & \$816 ;
+  assign \$818  = ~ command_queue_pop;
+  assign \$819  = command_queue_count[0] & \$818 ;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = \$820  & command_queue_held[0];
+  assign \$822  = ~ command_queue_push;
+  assign \$823  = \$821  & \$822 ;
+  assign \$824  = \$823  ? command_queue_held[6] : command_queue_held[5];
+  assign \$825  = \$817  ? command_queue_held[4] : \$824 ;
+  assign \$826  = ~ command_queue_pop;
+  assign \$827  = command_queue_count[0] & \$826 ;
+  assign \$828  = command_queue_push & \$827 ;
+  assign \$829  = ~ command_queue_pop;
+  assign \$830  = command_queue_count[0] & \$829 ;
+  assign \$831  = ~ \$830 ;
+  assign \$832  = \$831  & command_queue_held[0];
+  assign \$833  = ~ command_queue_push;
+  assign \$834  = \$832  & \$833 ;
+  assign \$835  = \$834  ? command_queue_held[7] : command_queue_held[6];
+  assign \$836  = \$828  ? command_queue_held[5] : \$835 ;
+  assign \$837  = ~ command_queue_pop;
+  assign \$838  = command_queue_count[0] & \$837 ;
+  assign \$839  = command_queue_push & \$838 ;
+  assign \$840  = ~ command_queue_pop;
+  assign \$841  = command_queue_count[0] & \$840 ;
+  assign \$842  = ~ \$841 ;
+  assign \$843  = \$842  & command_queue_held[0];
+  assign \$844  = ~ command_queue_push;
+  assign \$845  = \$843  & \$844 ;
+  assign \$846  = \$845  ? command_queue_held[8] : command_queue_held[7];
+  assign \$847  = \$839  ? command_queue_held[6] : \$846 ;
+  assign \$848  = ~ command_queue_pop;
+  assign \$849  = command_queue_count[0] & \$848 ;
+  assign \$850  = command_queue_push & \$849 ;
+  assign \$851  = ~ command_queue_pop;
+  assign \$852  = command_queue_count[0] & \$851 ;
+  assign \$853  = ~ \$852 ;
+  assign \$854  = \$853  & command_queue_held[0];
+  assign \$855  = ~ command_queue_push;
+  assign \$856  = \$854  & \$855 ;
+  assign \$857  = \$856  ? 1'h0 : command_queue_held[8];
+  assign \$858  = \$850  ? command_queue_held[7] : \$857 ;
+  assign \$859  = ~ command_queue_pop;
+  assign \$860  = command_queue_push & \$859 ;
+  assign \$861  = ~ command_queue_push;
+  assign \$862  = command_queue_pop & \$861 ;
+  assign \$863  = \$862  ? command_queue_count[1] : command_queue_count[0];
+  assign \$864  = \$860  ? 1'h1 : \$863 ;
+  assign \$865  = ~ command_queue_pop;
+  assign \$866  = command_queue_push & \$865 ;
+  assign \$867  = ~ command_queue_push;
+  assign \$868  = command_queue_pop & \$867 ;
+  assign \$869  = \$868  ? command_queue_count[2] : command_queue_count[1];
+  assign \$870  = \$866  ? command_queue_count[0] : \$869 ;
   assign \$871  = ~ command_queue_pop;
-  assign \$872  = command_queue_count[0] & \$871 ;
-  assign \$873  = ~ \$872 ;
-  assign \$874  = \$873  & command_queue_held[0];
-  assign \$875  = ~ command_queue_push;
-  assign \$876  = \$874  & \$875 ;
-  assign \$877  = \$876  ? command_queue_held[6] : command_queue_held[5];
-  assign \$878  = \$870  ? command_queue_held[4] : \$877 ;
-  assign \$879  = ~ command_queue_pop;
-  assign \$880  = command_queue_count[0] & \$879 ;
-  assign \$881  = command_queue_push & \$880 ;
-  assign \$882  = ~ command_queue_pop;
-  assign \$883  = command_queue_count[0] & \$882 ;
-  assign \$884  = ~ \$883 ;
-  assign \$885  = \$884  & command_queue_held[0];
-  assign \$886  = ~ command_queue_push;
-  assign \$887  = \$885  & \$886 ;
-  assign \$888  = \$887  ? command_queue_held[7] : command_queue_held[6];
-  assign \$889  = \$881  ? command_queue_held[5] : \$888 ;
-  assign \$890  = ~ command_queue_pop;
-  assign \$891  = command_queue_count[0] & \$890 ;
-  assign \$892  = command_queue_push & \$891 ;
-  assign \$893  = ~ command_queue_pop;
-  assign \$894  = command_queue_count[0] & \$893 ;
-  assign \$895  = ~ \$894 ;
-  assign \$896  = \$895  & command_queue_held[0];
+  assign \$872  = command_queue_push & \$871 ;
+  assign \$873  = ~ command_queue_push;
+  assign \$874  = command_queue_pop & \$873 ;
+  assign \$875  = \$874  ? command_queue_count[3] : command_queue_count[2];
+  assign \$876  = \$872  ? command_queue_count[1] : \$875 ;
+  assign \$877  = ~ command_queue_pop;
+  assign \$878  = command_queue_push & \$877 ;
+  assign \$879  = ~ command_queue_push;
+  assign \$880  = command_queue_pop & \$879 ;
+  assign \$881  = \$880  ? command_queue_count[4] : command_queue_count[3];
+  assign \$882  = \$878  ? command_queue_count[2] : \$881 ;
+  assign \$883  = ~ command_queue_pop;
+  assign \$884  = command_queue_push & \$883 ;
+  assign \$885  = ~ command_queue_push;
+  assign \$886  = command_queue_pop & \$885 ;
+  assign \$887  = \$886  ? command_queue_count[5] : command_queue_count[4];
+  assign \$888  = \$884  ? command_queue_count[3] : \$887 ;
+  assign \$889  = ~ command_queue_pop;
+  assign \$890  = command_queue_push & \$889 ;
+  assign \$891  = ~ command_queue_push;
+  assign \$892  = command_queue_pop & \$891 ;
+  assign \$893  = \$892  ? command_queue_count[6] : command_queue_count[5];
+  assign \$894  = \$890  ? command_queue_count[4] : \$893 ;
+  assign \$895  = ~ command_queue_pop;
+  assign \$896  = command_queue_push & \$895 ;
   assign \$897  = ~ command_queue_push;
-  assign \$898  = \$896  & \$897 ;
-  assign \$899  = \$898  ? command_queue_held[8] : command_queue_held[7];
-  assign \$900  = \$892  ? command_queue_held[6] : \$899 ;
+  assign \$898  = command_queue_pop & \$897 ;
+  assign \$899  = \$898  ? command_queue_count[7] : command_queue_count[6];
+  assign \$900  = \$896  ? command_queue_count[5] : \$899 ;
   assign \$901  = ~ command_queue_pop;
-  assign \$902  = command_queue_count[0] & \$901 ;
-  assign \$903  = command_queue_push & \$902 ;
-  assign \$904  = ~ command_queue_pop;
-  assign \$905  = command_queue_count[0] & \$904 ;
-  assign \$906  = ~ \$905 ;
-  assign \$907  = \$906  & command_queue_held[0];
-  assign \$908  = ~ command_queue_push;
-  assign \$909  = \$907  & \$908 ;
-  assign \$910  = \$909  ? 1'h0 : command_queue_held[8];
-  assign \$911  = \$903  ? command_queue_held[7] : \$910 ;
-  assign \$912  = ~ command_queue_pop;
-  assign \$913  = command_queue_push & \$912 ;
-  assign \$914  = ~ command_queue_push;
-  assign \$915  = command_queue_pop & \$914 ;
-  assign \$916  = \$915  ? command_queue_count[1] : command_queue_count[0];
-  assign \$917  = \$913  ? 1'h1 : \$916 ;
-  assign \$918  = ~ command_queue_pop;
-  assign \$919  = command_queue_push & \$918 ;
-  assign \$920  = ~ command_queue_push;
-  assign \$921  = command_queue_pop & \$920 ;
-  assign \$922  = \$921  ? command_queue_count[2] : command_queue_count[1];
-  assign \$923  = \$919  ? command_queue_count[0] : \$922 ;
-  assign \$924  = ~ command_queue_pop;
-  assign \$925  = command_queue_push & \$924 ;
-  assign \$926  = ~ command_queue_push;
-  assign \$927  = command_queue_pop & \$926 ;
-  assign \$928  = \$927  ? command_queue_count[3] : command_queue_count[2];
-  assign \$929  = \$925  ? command_queue_count[1] : \$928 ;
-  assign \$930  = ~ command_queue_pop;
-  assign \$931  = command_queue_push & \$930 ;
-  assign \$932  = ~ command_queue_push;
-  assign \$933  = command_queue_pop & \$932 ;
-  assign \$934  = \$933  ? command_queue_count[4] : command_queue_count[3];
-  assign \$935  = \$931  ? command_queue_count[2] : \$934 ;
-  assign \$936  = ~ command_queue_pop;
-  assign \$937  = command_queue_push & \$936 ;
-  assign \$938  = ~ command_queue_push;
-  assign \$939  = command_queue_pop & \$938 ;
-  assign \$940  = \$939  ? command_queue_count[5] : command_queue_count[4];
-  assign \$941  = \$937  ? command_queue_count[3] : \$940 ;
-  assign \$942  = ~ command_queue_pop;
-  assign \$943  = command_queue_push & \$942 ;
-  assign \$944  = ~ command_queue_push;
-  assign \$945  = command_queue_pop & \$944 ;
-  assign \$946  = \$945  ? command_queue_count[6] : command_queue_count[5];
-  assign \$947  = \$943  ? command_queue_count[4] : \$946 ;
-  assign \$948  = ~ command_queue_pop;
-  assign \$949  = command_queue_push & \$948 ;
-  assign \$950  = ~ command_queue_push;
-  assign \$951  = command_queue_pop & \$950 ;
-  assign \$952  = \$951  ? command_queue_count[7] : command_queue_count[6];
-  assign \$953  = \$949  ? command_queue_count[5] : \$952 ;
-  assign \$954  = ~ command_queue_pop;
-  assign \$955  = command_queue_push & \$954 ;
-  assign \$956  = ~ command_queue_push;
-  assign \$957  = command_queue_pop & \$956 ;
-  assign \$958  = \$957  ? command_queue_count[8] : command_queue_count[7];
-  assign \$959  = \$955  ? command_queue_count[6] : \$958 ;
-  assign \$960  = ~ command_queue_pop;
-  assign \$961  = command_queue_push & \$960 ;
-  assign \$962  = ~ command_queue_push;
-  assign \$963  = command_queue_pop & \$962 ;
-  assign \$964  = \$963  ? command_queue_count[9] : command_queue_count[8];
-  assign \$965  = \$961  ? command_queue_count[7] : \$964 ;
-  assign \$966  = ~ command_queue_pop;
-  assign \$967  = command_queue_push & \$966 ;
-  assign \$968  = ~ command_queue_push;
-  assign \$969  = command_queue_pop & \$968 ;
-  assign \$970  = \$969  ? 1'h0 : command_queue_count[9];
-  assign \$971  = \$967  ? command_queue_count[8] : \$970 ;
-  assign \$972  = req_free & native_free_valid;
-  assign \$973  = req_flush & native_flush_valid;
-  assign \$974  = \$972  | \$973 ;
-  assign \$975  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$976  = 1'h1 << \$975 [1:0];
-  assign \$977  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$978  = 1'h1 << \$977 [4:2];
-  assign \$979  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$980  = 1'h1 << \$979 [7:5];
-  assign \$981  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$982  = 1'h1 << \$981 [11:8];
-  assign \$983  = bus__w_beat_from_queue ? \port$4246$0 [31:0] : bus__w_data;
-  assign \$984  = bus__w_beat_from_queue ? \port$4246$0 [35:32] : bus__w_strb;
-  assign \$985  = ~ w1_is_command;
-  assign \$986  = w1_valid & \$985 ;
-  assign \$987  = ~ w1_a1_0[0];
-  assign \$988  = ~ w1_a4_2[4];
-  assign \$989  = \$987  | \$988 ;
-  assign \$990  = ~ w1_a7_5[0];
-  assign \$991  = ~ w1_a11_8[0];
+  assign \$902  = command_queue_push & \$901 ;
+  assign \$903  = ~ command_queue_push;
+  assign \$904  = command_queue_pop & \$903 ;
+  assign \$905  = \$904  ? command_queue_count[8] : command_queue_count[7];
+  assign \$906  = \$902  ? command_queue_count[6] : \$905 ;
+  assign \$907  = ~ command_queue_pop;
+  assign \$908  = command_queue_push & \$907 ;
+  assign \$909  = ~ command_queue_push;
+  assign \$910  = command_queue_pop & \$909 ;
+  assign \$911  = \$910  ? command_queue_count[9] : command_queue_count[8];
+  assign \$912  = \$908  ? command_queue_count[7] : \$911 ;
+  assign \$913  = ~ command_queue_pop;
+  assign \$914  = command_queue_push & \$913 ;
+  assign \$915  = ~ command_queue_push;
+  assign \$916  = command_queue_pop & \$915 ;
+  assign \$917  = \$916  ? 1'h0 : command_queue_count[9];
+  assign \$918  = \$914  ? command_queue_count[8] : \$917 ;
+  assign \$919  = req_free & native_free_valid;
+  assign \$920  = req_flush & native_flush_valid;
+  assign \$921  = \$919  | \$920 ;
+  assign \$922  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$923  = 1'h1 << \$922 [1:0];
+  assign \$924  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$925  = 1'h1 << \$924 [4:2];
+  assign \$926  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$927  = 1'h1 << \$926 [7:5];
+  assign \$928  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$929  = 1'h1 << \$928 [11:8];
+  assign \$930  = bus__w_beat_from_queue ? \port$4193$0 [31:0] : bus__w_data;
+  assign \$931  = bus__w_beat_from_queue ? \port$4193$0 [35:32] : bus__w_strb;
+  assign \$932  = ~ w1_is_command;
+  assign \$933  = w1_valid & \$932 ;
+  assign \$934  = ~ w1_a1_0[0];
+  assign \$935  = ~ w1_a4_2[4];
+  assign \$936  = \$934  | \$935 ;
+  assign \$937  = ~ w1_a7_5[0];
+  assign \$938  = ~ w1_a11_8[0];
+  assign \$939  = \$937  | \$938 ;
+  assign \$940  = \$936  | \$939 ;
+  assign \$941  = ~ \$940 ;
+  assign \$942  = ~ w1_a1_0[0];
+  assign \$943  = ~ w1_a4_2[6];
+  assign \$944  = \$942  | \$943 ;
+  assign \$945  = ~ w1_a7_5[0];
+  assign \$946  = ~ w1_a11_8[0];
+  assign \$947  = \$945  | \$946 ;
+  assign \$948  = \$944  | \$947 ;
+  assign \$949  = ~ \$948 ;
+  assign \$950  = ~ w1_a1_0[0];
+  assign \$951  = ~ w1_a4_2[7];
+  assign \$952  = \$950  | \$951 ;
+  assign \$953  = ~ w1_a7_5[0];
+  assign \$954  = ~ w1_a11_8[0];
+  assign \$955  = \$953  | \$954 ;
+  assign \$956  = \$952  | \$955 ;
+  assign \$957  = ~ \$956 ;
+  assign \$958  = ~ w1_a1_0[0];
+  assign \$959  = ~ w1_a4_2[6];
+  assign \$960  = \$958  | \$959 ;
+  assign \$961  = ~ w1_a7_5[1];
+  assign \$962  = ~ w1_a11_8[0];
+  assign \$963  = \$961  | \$962 ;
+  assign \$964  = \$960  | \$963 ;
+  assign \$965  = ~ \$964 ;
+  assign \$966  = ~ w1_a1_0[0];
+  assign \$967  = ~ w1_a4_2[1];
+  assign \$968  = \$966  | \$967 ;
+  assign \$969  = ~ w1_a7_5[0];
+  assign \$970  = ~ w1_a11_8[1];
+  assign \$971  = \$969  | \$970 ;
+  assign \$972  = \$968  | \$971 ;
+  assign \$973  = ~ \$972 ;
+  assign \$974  = ~ w1_a1_0[0];
+  assign \$975  = ~ w1_a4_2[4];
+  assign \$976  = \$974  | \$975 ;
+  assign \$977  = ~ w1_a7_5[1];
+  assign \$978  = ~ w1_a11_8[1];
+  assign \$979  = \$977  | \$978 ;
+  assign \$980  = \$976  | \$979 ;
+  assign \$981  = ~ \$980 ;
+  assign \$982  = ~ w1_a1_0[0];
+  assign \$983  = ~ w1_a4_2[7];
+  assign \$984  = \$982  | \$983 ;
+  assign \$985  = ~ w1_a7_5[1];
+  assign \$986  = ~ w1_a11_8[1];
+  assign \$987  = \$985  | \$986 ;
+  assign \$988  = \$984  | \$987 ;
+  assign \$989  = ~ \$988 ;
+  assign \$990  = ~ w1_a1_0[0];
+  assign \$991  = ~ w1_a4_2[1];
   assign \$992  = \$990  | \$991 ;
-  assign \$993  = \$989  | \$992 ;
-  assign \$994  = ~ \$993 ;
-  assign \$995  = ~ w1_a1_0[0];
-  assign \$996  = ~ w1_a4_2[6];
-  assign \$997  = \$995  | \$996 ;
-  assign \$998  = ~ w1_a7_5[0];
-  assign \$999  = ~ w1_a11_8[0];
+  assign \$993  = ~ w1_a7_5[2];
+  assign \$994  = ~ w1_a11_8[1];
+  assign \$995  = \$993  | \$994 ;
+  assign \$996  = \$992  | \$995 ;
+  assign \$997  = ~ \$996 ;
+  assign \$998  = ~ w1_a1_0[0];
+  assign \$999  = ~ w1_a4_2[4];
   assign \$1000  = \$998  | \$999 ;
-  assign \$1001  = \$997  | \$1000 ;
-  assign \$1002  = ~ \$1001 ;
-  assign \$1003  = ~ w1_a1_0[0];
-  assign \$1004  = ~ w1_a4_2[7];
-  assign \$1005  = \$1003  | \$1004 ;
-  assign \$1006  = ~ w1_a7_5[0];
-  assign \$1007  = ~ w1_a11_8[0];
+  assign \$1001  = ~ w1_a7_5[3];
+  assign \$1002  = ~ w1_a11_8[1];
+  assign \$1003  = \$1001  | \$1002 ;
+  assign \$1004  = \$1000  | \$1003 ;
+  assign \$1005  = ~ \$1004 ;
+  assign \$1006  = ~ w1_a1_0[0];
+  assign \$1007  = ~ w1_a4_2[7];
   assign \$1008  = \$1006  | \$1007 ;
-  assign \$1009  = \$1005  | \$1008 ;
-  assign \$1010  = ~ \$1009 ;
-  assign \$1011  = ~ w1_a1_0[0];
-  assign \$1012  = ~ w1_a4_2[6];
-  assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = ~ w1_a7_5[1];
-  assign \$1015  = ~ w1_a11_8[0];
+  assign \$1009  = ~ w1_a7_5[3];
+  assign \$1010  = ~ w1_a11_8[1];
+  assign \$1011  = \$1009  | \$1010 ;
+  assign \$1012  = \$1008  | \$1011 ;
+  assign \$1013  = ~ \$1012 ;
+  assign \$1014  = ~ w1_a1_0[0];
+  assign \$1015  = ~ w1_a4_2[1];
   assign \$1016  = \$1014  | \$1015 ;
-  assign \$1017  = \$1013  | \$1016 ;
-  assign \$1018  = ~ \$1017 ;
-  assign \$1019  = ~ w1_a1_0[0];
-  assign \$1020  = ~ w1_a4_2[1];
-  assign \$1021  = \$1019  | \$1020 ;
-  assign \$1022  = ~ w1_a7_5[0];
-  assign \$1023  = ~ w1_a11_8[1];
+  assign \$1017  = ~ w1_a7_5[4];
+  assign \$1018  = ~ w1_a11_8[1];
+  assign \$1019  = \$1017  | \$1018 ;
+  assign \$1020  = \$1016  | \$1019 ;
+  assign \$1021  = ~ \$1020 ;
+  assign \$1022  = ~ w1_a1_0[0];
+  assign \$1023  = ~ w1_a4_2[4];
   assign \$1024  = \$1022  | \$1023 ;
-  assign \$1025  = \$1021  | \$1024 ;
-  assign \$1026  = ~ \$1025 ;
-  assign \$1027  = ~ w1_a1_0[0];
-  assign \$1028  = ~ w1_a4_2[4];
-  assign \$1029  = \$1027  | \$1028 ;
-  assign \$1030  = ~ w1_a7_5[1];
-  assign \$1031  = ~ w1_a11_8[1];
+  assign \$1025  = ~ w1_a7_5[5];
+  assign \$1026  = ~ w1_a11_8[1];
+  assign \$1027  = \$1025  | \$1026 ;
+  assign \$1028  = \$1024  | \$1027 ;
+  assign \$1029  = ~ \$1028 ;
+  assign \$1030  = ~ w1_a1_0[0];
+  assign \$1031  = ~ w1_a4_2[7];
   assign \$1032  = \$1030  | \$1031 ;
-  assign \$1033  = \$1029  | \$1032 ;
-  assign \$1034  = ~ \$1033 ;
-  assign \$1035  = ~ w1_a1_0[0];
-  assign \$1036  = ~ w1_a4_2[7];
-  assign \$1037  = \$1035  | \$1036 ;
-  assign \$1038  = ~ w1_a7_5[1];
-  assign \$1039  = ~ w1_a11_8[1];
+  assign \$1033  = ~ w1_a7_5[5];
+  assign \$1034  = ~ w1_a11_8[1];
+  assign \$1035  = \$1033  | \$1034 ;
+  assign \$1036  = \$1032  | \$1035 ;
+  assign \$1037  = ~ \$1036 ;
+  assign \$1038  = ~ w1_a1_0[0];
+  assign \$1039  = ~ w1_a4_2[4];
   assign \$1040  = \$1038  | \$1039 ;
-  assign \$1041  = \$1037  | \$1040 ;
-  assign \$1042  = ~ \$1041 ;
-  assign \$1043  = ~ w1_a1_0[0];
-  assign \$1044  = ~ w1_a4_2[1];
-  assign \$1045  = \$1043  | \$1044 ;
-  assign \$1046  = ~ w1_a7_5[2];
-  assign \$1047  = ~ w1_a11_8[1];
+  assign \$1041  = ~ w1_a7_5[0];
+  assign \$1042  = ~ w1_a11_8[0];
+  assign \$1043  = \$1041  | \$1042 ;
+  assign \$1044  = \$1040  | \$1043 ;
+  assign \$1045  = ~ \$1044 ;
+  assign \$1046  = ~ w1_a1_0[0];
+  assign \$1047  = ~ w1_a4_2[6];
   assign \$1048  = \$1046  | \$1047 ;
-  assign \$1049  = \$1045  | \$1048 ;
-  assign \$1050  = ~ \$1049 ;
-  assign \$1051  = ~ w1_a1_0[0];
-  assign \$1052  = ~ w1_a4_2[4];
-  assign \$1053  = \$1051  | \$1052 ;
-  assign \$1054  = ~ w1_a7_5[3];
-  assign \$1055  = ~ w1_a11_8[1];
+  assign \$1049  = ~ w1_a7_5[1];
+  assign \$1050  = ~ w1_a11_8[0];
+  assign \$1051  = \$1049  | \$1050 ;
+  assign \$1052  = \$1048  | \$1051 ;
+  assign \$1053  = ~ \$1052 ;
+  assign \$1054  = ~ w1_a1_0[0];
+  assign \$1055  = ~ w1_a4_2[1];
   assign \$1056  = \$1054  | \$1055 ;
-  assign \$1057  = \$1053  | \$1056 ;
-  assign \$1058  = ~ \$1057 ;
-  assign \$1059  = ~ w1_a1_0[0];
-  assign \$1060  = ~ w1_a4_2[7];
-  assign \$1061  = \$1059  | \$1060 ;
-  assign \$1062  = ~ w1_a7_5[3];
-  assign \$1063  = ~ w1_a11_8[1];
+  assign \$1057  = ~ w1_a7_5[0];
+  assign \$1058  = ~ w1_a11_8[1];
+  assign \$1059  = \$1057  | \$1058 ;
+  assign \$1060  = \$1056  | \$1059 ;
+  assign \$1061  = ~ \$1060 ;
+  assign \$1062  = ~ w1_a1_0[0];
+  assign \$1063  = ~ w1_a4_2[4];
   assign \$1064  = \$1062  | \$1063 ;
-  assign \$1065  = \$1061  | \$1064 ;
-  assign \$1066  = ~ \$1065 ;
-  assign \$1067  = ~ w1_a1_0[0];
-  assign \$1068  = ~ w1_a4_2[1];
-  assign \$1069  = \$1067  | \$1068 ;
-  assign \$1070  = ~ w1_a7_5[4];
-  assign \$1071  = ~ w1_a11_8[1];
+  assign \$1065  = ~ w1_a7_5[1];
+  assign \$1066  = ~ w1_a11_8[1];
+  assign \$1067  = \$1065  | \$1066 ;
+  assign \$1068  = \$1064  | \$1067 ;
+  assign \$1069  = ~ \$1068 ;
+  assign \$1070  = ~ w1_a1_0[0];
+  assign \$1071  = ~ w1_a4_2[1];
   assign \$1072  = \$1070  | \$1071 ;
-  assign \$1073  = \$1069  | \$1072 ;
-  assign \$1074  = ~ \$1073 ;
-  assign \$1075  = ~ w1_a1_0[0];
-  assign \$1076  = ~ w1_a4_2[4];
-  assign \$1077  = \$1075  | \$1076 ;
-  assign \$1078  = ~ w1_a7_5[5];
-  assign \$1079  = ~ w1_a11_8[1];
+  assign \$1073  = ~ w1_a7_5[2];
+  assign \$1074  = ~ w1_a11_8[1];
+  assign \$1075  = \$1073  | \$1074 ;
+  assign \$1076  = \$1072  | \$1075 ;
+  assign \$1077  = ~ \$1076 ;
+  assign \$1078  = ~ w1_a1_0[0];
+  assign \$1079  = ~ w1_a4_2[4];
   assign \$1080  = \$1078  | \$1079 ;
-  assign \$1081  = \$1077  | \$1080 ;
-  assign \$1082  = ~ \$1081 ;
-  assign \$1083  = ~ w1_a1_0[0];
-  assign \$1084  = ~ w1_a4_2[7];
-  assign \$1085  = \$1083  | \$1084 ;
-  assign \$1086  = ~ w1_a7_5[5];
-  assign \$1087  = ~ w1_a11_8[1];
+  assign \$1081  = ~ w1_a7_5[3];
+  assign \$1082  = ~ w1_a11_8[1];
+  assign \$1083  = \$1081  | \$1082 ;
+  assign \$1084  = \$1080  | \$1083 ;
+  assign \$1085  = ~ \$1084 ;
+  assign \$1086  = ~ w1_a1_0[0];
+  assign \$1087  = ~ w1_a4_2[1];
   assign \$1088  = \$1086  | \$1087 ;
-  assign \$1089  = \$1085  | \$1088 ;
-  assign \$1090  = ~ \$1089 ;
-  assign \$1091  = ~ w1_a1_0[0];
-  assign \$1092  = ~ w1_a4_2[4];
-  assign \$1093  = \$1091  | \$1092 ;
-  assign \$1094  = ~ w1_a7_5[0];
-  assign \$1095  = ~ w1_a11_8[0];
+  assign \$1089  = ~ w1_a7_5[4];
+  assign \$1090  = ~ w1_a11_8[1];
+  assign \$1091  = \$1089  | \$1090 ;
+  assign \$1092  = \$1088  | \$1091 ;
+  assign \$1093  = ~ \$1092 ;
+  assign \$1094  = ~ w1_a1_0[0];
+  assign \$1095  = ~ w1_a4_2[4];
   assign \$1096  = \$1094  | \$1095 ;
-  assign \$1097  = \$1093  | \$1096 ;
-  assign \$1098  = ~ \$1097 ;
-  assign \$1099  = ~ w1_a1_0[0];
-  assign \$1100  = ~ w1_a4_2[6];
-  assign \$1101  = \$1099  | \$1100 ;
-  assign \$1102  = ~ w1_a7_5[1];
-  assign \$1103  = ~ w1_a11_8[0];
-  assign \$1104  = \$1102  | \$1103 ;
-  assign \$1105  = \$1101  | \$1104 ;
-  assign \$1106  = ~ \$1105 ;
-  assign \$1107  = ~ w1_a1_0[0];
-  assign \$1108  = ~ w1_a4_2[1];
-  assign \$1109  = \$1107  | \$1108 ;
-  assign \$1110  = ~ w1_a7_5[0];
-  assign \$1111  = ~ w1_a11_8[1];
-  assign \$1112  = \$1110  | \$1111 ;
-  assign \$1113  = \$1109  | \$1112 ;
-  assign \$1114  = ~ \$1113 ;
-  assign \$1115  = ~ w1_a1_0[0];
-  assign \$1116  = ~ w1_a4_2[4];
-  assign \$1117  = \$1115  | \$1116 ;
-  assign \$1118  = ~ w1_a7_5[1];
-  assign \$1119  = ~ w1_a11_8[1];
-  assign \$1120  = \$1118  | \$1119 ;
-  assign \$1121  = \$1117  | \$1120 ;
-  assign \$1122  = ~ \$1121 ;
-  assign \$1123  = ~ w1_a1_0[0];
-  assign \$1124  = ~ w1_a4_2[1];
-  assign \$1125  = \$1123  | \$1124 ;
-  assign \$1126  = ~ w1_a7_5[2];
-  assign \$1127  = ~ w1_a11_8[1];
-  assign \$1128  = \$1126  | \$1127 ;
-  assign \$1129  = \$1125  | \$1128 ;
-  assign \$1130  = ~ \$1129 ;
-  assign \$1131  = ~ w1_a1_0[0];
-  assign \$1132  = ~ w1_a4_2[4];
-  assign \$1133  = \$1131  | \$1132 ;
-  assign \$1134  = ~ w1_a7_5[3];
-  assign \$1135  = ~ w1_a11_8[1];
-  assign \$1136  = \$1134  | \$1135 ;
-  assign \$1137  = \$1133  | \$1136 ;
-  assign \$1138  = ~ \$1137 ;
-  assign \$1139  = ~ w1_a1_0[0];
-  assign \$1140  = ~ w1_a4_2[1];
-  assign \$1141  = \$1139  | \$1140 ;
-  assign \$1142  = ~ w1_a7_5[4];
-  assign \$1143  = ~ w1_a11_8[1];
-  assign \$1144  = \$1142  | \$1143 ;
-  assign \$1145  = \$1141  | \$1144 ;
-  assign \$1146  = ~ \$1145 ;
-  assign \$1147  = ~ w1_a1_0[0];
-  assign \$1148  = ~ w1_a4_2[4];
-  assign \$1149  = \$1147  | \$1148 ;
-  assign \$1150  = ~ w1_a7_5[5];
-  assign \$1151  = ~ w1_a11_8[1];
-  assign \$1152  = \$1150  | \$1151 ;
-  assign \$1153  = \$1149  | \$1152 ;
-  assign \$1154  = ~ \$1153 ;
-  assign \$1155  = { \$1154 , \$1146 , \$1138 , \$1130 , \$1122 , \$1114 , \$1106 , \$1098  } + 8'hff;
-  assign \$1156  = ~ w1_a1_0[0];
-  assign \$1157  = ~ w1_a4_2[6];
-  assign \$1158  = \$1156  | \$1157 ;
-  assign \$1159  = ~ w1_a7_5[0];
-  assign \$1160  = ~ w1_a11_8[0];
-  assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = \$1158  | \$1161 ;
-  assign \$1163  = ~ \$1162 ;
-  assign \$1164  = ~ w1_a1_0[0];
-  assign \$1165  = ~ w1_a4_2[7];
-  assign \$1166  = \$1164  | \$1165 ;
-  assign \$1167  = ~ w1_a7_5[0];
-  assign \$1168  = ~ w1_a11_8[0];
-  assign \$1169  = \$1167  | \$1168 ;
-  assign \$1170  = \$1166  | \$1169 ;
-  assign \$1171  = ~ \$1170 ;
-  assign \$1172  = ~ w1_a1_0[0];
-  assign \$1173  = ~ w1_a4_2[7];
-  assign \$1174  = \$1172  | \$1173 ;
-  assign \$1175  = ~ w1_a7_5[1];
-  assign \$1176  = ~ w1_a11_8[1];
-  assign \$1177  = \$1175  | \$1176 ;
-  assign \$1178  = \$1174  | \$1177 ;
-  assign \$1179  = ~ \$1178 ;
-  assign \$1180  = ~ w1_a1_0[0];
-  assign \$1181  = ~ w1_a4_2[7];
-  assign \$1182  = \$1180  | \$1181 ;
-  assign \$1183  = ~ w1_a7_5[3];
-  assign \$1184  = ~ w1_a11_8[1];
-  assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = \$1182  | \$1185 ;
-  assign \$1187  = ~ \$1186 ;
-  assign \$1188  = ~ w1_a1_0[0];
-  assign \$1189  = ~ w1_a4_2[7];
-  assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = ~ w1_a7_5[5];
-  assign \$1192  = ~ w1_a11_8[1];
-  assign \$1193  = \$1191  | \$1192 ;
-  assign \$1194  = \$1190  | \$1193 ;
-  assign \$1195  = ~ \$1194 ;
-  assign \$1196  = { \$1195 , \$1187 , \$1179 , \$1171 , \$1163  } + 5'h1f;
-  assign \$1197  = \$signal$298  & \$signal$299 ;
-  assign \$1198  = \$1197  & w2_is_ctrl;
-  assign \$1199  = \$1198  & \$signal$301 [0];
-  assign \$1200  = \$signal$298  & \$signal$299 ;
-  assign \$1201  = \$1200  & w2_is_err_pop;
-  assign \$1202  = \$signal$298  & w2_is_irq_status;
-  assign \$1203  = \$1202  & \$signal$300 [0];
-  assign \$1204  = \$1203  ? \$signal$301 [4:0] : 5'h00;
-  assign \$1205  = \$signal$298  & w2_is_irq_enable;
-  assign \$1206  = \$1205  & \$signal$300 [0];
-  assign \$1207  = \$signal$298  & w2_is_pool0_low_water;
-  assign \$1208  = \$1207  & \$signal$300 [0];
-  assign \$1209  = \$signal$298  & w2_is_pool0_low_water;
-  assign \$1210  = \$1209  & \$signal$300 [1];
-  assign \$1211  = \$signal$298  & w2_is_pool0_low_water;
-  assign \$1212  = \$1211  & \$signal$300 [2];
-  assign \$1213  = \$signal$298  & w2_is_pool1_low_water;
-  assign \$1214  = \$1213  & \$signal$300 [0];
-  assign \$1215  = \$signal$298  & w2_is_pool1_low_water;
-  assign \$1216  = \$1215  & \$signal$300 [1];
-  assign \$1217  = \$signal$298  & w2_is_pool1_low_water;
-  assign \$1218  = \$1217  & \$signal$300 [2];
-  assign \$1219  = \$signal$298  & w2_is_pool2_low_water;
-  assign \$1220  = \$1219  & \$signal$300 [0];
-  assign \$1221  = \$signal$298  & w2_is_pool2_low_water;
-  assign \$1222  = \$1221  & \$signal$300 [1];
-  assign \$1223  = \$signal$298  & w2_is_pool2_low_water;
-  assign \$1224  = \$1223  & \$signal$300 [2];
-  assign \$1225  = | \port$4115$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1225 ;
-  assign \$1226  = | \port$4127$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1226 ;
-  assign \$1227  = ~ \port$4112$0 [0];
-  assign \$1228  = rsp_grant_valid & \$1227 ;
-  assign \$1229  = \port$4112$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1228  & \$1229 ;
-  assign \$1230  = \$signal$28  > 2'h2;
-  assign \$1231  = \$1230  ? 2'h2 : \$signal$28 ;
-  assign \$1232  = | \$signal$28 ;
-  assign \$1233  = space_ge1 & \$1232 ;
-  assign \$1234  = \$1233  ? 1'h1 : 1'h0;
-  assign \$1235  = space_ge2 ? \$1231  : { 1'h0, \$1234  };
-  assign \$signal$91  = space_ge3 ? \$signal$28  : \$1235 ;
-  assign \$1236  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1236  & space_ge1;
-  assign \$1237  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1237  & space_ge2;
-  assign \$1238  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1238  & space_ge3;
-  assign \$1239  = ~ space[4];
-  assign popped = w1c & \$1239 ;
-  assign \$1240  = 1'h0 - tail[1:0];
-  assign \$1241  = 1'h1 - tail[1:0];
-  assign \$1242  = 2'h2 - tail[1:0];
-  assign \$1243  = 2'h3 - tail[1:0];
-  assign \$1244  = space - 3'h7;
-  assign \$1245  = ~ \$1244 [5];
-  assign \$1246  = space - 3'h7;
-  assign \$1247  = ~ \$1246 [5];
-  assign \$1248  = space - 4'h8;
-  assign \$1249  = ~ \$1248 [5];
-  assign \$1250  = space - 3'h7;
-  assign \$1251  = ~ \$1250 [5];
-  assign \$1252  = space - 4'h8;
-  assign \$1253  = ~ \$1252 [5];
-  assign \$1254  = space - 4'h9;
-  assign \$1255  = ~ \$1254 [5];
-  assign \$1256  = space - \$signal$28 ;
-  assign \$1257  = space + 1'h1;
-  assign space_over = \$1257  - \$signal$28 ;
-  assign space_short = $signed(\$1256 ) < $signed(1'h0);
-  assign \$1258  = | \$signal$28 ;
-  assign \$1259  = \$signal$91  != \$signal$28 ;
-  assign \$1262  = \$signal$105  & irq_enable;
-  assign irq = | \$1262 ;
-  assign \$1263  = event_lw_granted_2 & event_lw_short;
-  assign \$1264  = log_lw_granted_2 & log_lw_short;
-  assign \$1265  = \$1263  | \$1264 ;
-  assign \$1266  = config_lw_granted_2 & config_lw_short;
-  assign low_water_hit = \$1265  | \$1266 ;
-  assign \$1267  = 7'h70 >> bus__r_addr[11:6];
-  assign \$1269  = ~ \$1268 ;
-  assign \$1270  = \$1269  + 1'h1;
-  assign \$1271  = ~ alloc_queue_pop;
-  assign \$1272  = alloc_queue_count[0] & \$1271 ;
-  assign \$1273  = alloc_queue_held[0] | \$1272 ;
-  assign \$signature__en$344  = alloc_queue_push & \$1273 ;
-  assign \$1274  = req_alloc & native_alloc_valid;
-  assign \$1275  = ~ \$1274 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1275 ;
-  assign \$1276  = alloc_queue_count[0] | staged_valid;
-  assign \$1277  = \$1276  | \$1270 [8];
-  assign \$1278  = req_alloc & native_alloc_valid;
-  assign \$1279  = ~ \$1278 ;
-  assign \$1280  = \$1277  & \$1279 ;
-  assign \$1281  = ~ alloc_queue_count[0];
-  assign \$1282  = \$1280  & \$1281 ;
-  assign \$1283  = ~ \$1282 ;
-  assign alloc_queue_push = staged_valid & \$1283 ;
-  assign \$1284  = r2_block0 | r2_block4;
-  assign \$1285  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1284  | \$1285 ;
-  assign \$1286  = | r2_found_in;
-  assign bus__r_err = ~ \$1286 ;
+  assign \$1097  = ~ w1_a7_5[5];
+  assign \$1098  = ~ w1_a11_8[1];
+  assign \$1099  = \$1097  | \$1098 ;
+  assign \$1100  = \$1096  | \$1099 ;
+  assign \$1101  = ~ \$1100 ;
+  assign \$1102  = { \$1101 , \$1093 , \$1085 , \$1077 , \$1069 , \$1061 , \$1053 , \$1045  } + 8'hff;
+  assign \$1103  = ~ w1_a1_0[0];
+  assign \$1104  = ~ w1_a4_2[6];
+  assign \$1105  = \$1103  | \$1104 ;
+  assign \$1106  = ~ w1_a7_5[0];
+  assign \$1107  = ~ w1_a11_8[0];
+  assign \$1108  = \$1106  | \$1107 ;
+  assign \$1109  = \$1105  | \$1108 ;
+  assign \$1110  = ~ \$1109 ;
+  assign \$1111  = ~ w1_a1_0[0];
+  assign \$1112  = ~ w1_a4_2[7];
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = ~ w1_a7_5[0];
+  assign \$1115  = ~ w1_a11_8[0];
+  assign \$1116  = \$1114  | \$1115 ;
+  assign \$1117  = \$1113  | \$1116 ;
+  assign \$1118  = ~ \$1117 ;
+  assign \$1119  = ~ w1_a1_0[0];
+  assign \$1120  = ~ w1_a4_2[7];
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = ~ w1_a7_5[1];
+  assign \$1123  = ~ w1_a11_8[1];
+  assign \$1124  = \$1122  | \$1123 ;
+  assign \$1125  = \$1121  | \$1124 ;
+  assign \$1126  = ~ \$1125 ;
+  assign \$1127  = ~ w1_a1_0[0];
+  assign \$1128  = ~ w1_a4_2[7];
+  assign \$1129  = \$1127  | \$1128 ;
+  assign \$1130  = ~ w1_a7_5[3];
+  assign \$1131  = ~ w1_a11_8[1];
+  assign \$1132  = \$1130  | \$1131 ;
+  assign \$1133  = \$1129  | \$1132 ;
+  assign \$1134  = ~ \$1133 ;
+  assign \$1135  = ~ w1_a1_0[0];
+  assign \$1136  = ~ w1_a4_2[7];
+  assign \$1137  = \$1135  | \$1136 ;
+  assign \$1138  = ~ w1_a7_5[5];
+  assign \$1139  = ~ w1_a11_8[1];
+  assign \$1140  = \$1138  | \$1139 ;
+  assign \$1141  = \$1137  | \$1140 ;
+  assign \$1142  = ~ \$1141 ;
+  assign \$1143  = { \$1142 , \$1134 , \$1126 , \$1118 , \$1110  } + 5'h1f;
+  assign \$1144  = \$signal$298  & \$signal$299 ;
+  assign \$1145  = \$1144  & w2_is_ctrl;
+  assign \$1146  = \$1145  & \$signal$301 [0];
+  assign \$1147  = \$signal$298  & \$signal$299 ;
+  assign \$1148  = \$1147  & w2_is_err_pop;
+  assign \$1149  = \$signal$298  & w2_is_irq_status;
+  assign \$1150  = \$1149  & \$signal$300 [0];
+  assign \$1151  = \$1150  ? \$signal$301 [4:0] : 5'h00;
+  assign \$1152  = \$signal$298  & w2_is_irq_enable;
+  assign \$1153  = \$1152  & \$signal$300 [0];
+  assign \$1154  = \$signal$298  & w2_is_pool0_low_water;
+  assign \$1155  = \$1154  & \$signal$300 [0];
+  assign \$1156  = \$signal$298  & w2_is_pool0_low_water;
+  assign \$1157  = \$1156  & \$signal$300 [1];
+  assign \$1158  = \$signal$298  & w2_is_pool0_low_water;
+  assign \$1159  = \$1158  & \$signal$300 [2];
+  assign \$1160  = \$signal$298  & w2_is_pool1_low_water;
+  assign \$1161  = \$1160  & \$signal$300 [0];
+  assign \$1162  = \$signal$298  & w2_is_pool1_low_water;
+  assign \$1163  = \$1162  & \$signal$300 [1];
+  assign \$1164  = \$signal$298  & w2_is_pool1_low_water;
+  assign \$1165  = \$1164  & \$signal$300 [2];
+  assign \$1166  = \$signal$298  & w2_is_pool2_low_water;
+  assign \$1167  = \$1166  & \$signal$300 [0];
+  assign \$1168  = \$signal$298  & w2_is_pool2_low_water;
+  assign \$1169  = \$1168  & \$signal$300 [1];
+  assign \$1170  = \$signal$298  & w2_is_pool2_low_water;
+  assign \$1171  = \$1170  & \$signal$300 [2];
+  assign \$1172  = | \port$4062$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1172 ;
+  assign \$1173  = | \port$4074$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1173 ;
+  assign \$1174  = ~ \port$4059$0 [0];
+  assign \$1175  = rsp_grant_valid & \$1174 ;
+  assign \$1176  = \port$4059$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1175  & \$1176 ;
+  assign \$1177  = \$signal$28  > 2'h2;
+  assign \$1178  = \$1177  ? 2'h2 : \$signal$28 ;
+  assign \$1179  = | \$signal$28 ;
+  assign \$1180  = space_ge1 & \$1179 ;
+  assign \$1181  = \$1180  ? 1'h1 : 1'h0;
+  assign \$1182  = space_ge2 ? \$1178  : { 1'h0, \$1181  };
+  assign \$signal$91  = space_ge3 ? \$signal$28  : \$1182 ;
+  assign \$1183  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1183  & space_ge1;
+  assign \$1184  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1184  & space_ge2;
+  assign \$1185  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1185  & space_ge3;
+  assign \$1186  = ~ space[4];
+  assign popped = w1c & \$1186 ;
+  assign \$1187  = 1'h0 - tail[1:0];
+  assign \$1188  = 1'h1 - tail[1:0];
+  assign \$1189  = 2'h2 - tail[1:0];
+  assign \$1190  = 2'h3 - tail[1:0];
+  assign \$1191  = space - 3'h7;
+  assign \$1192  = ~ \$1191 [5];
+  assign \$1193  = space - 3'h7;
+  assign \$1194  = ~ \$1193 [5];
+  assign \$1195  = space - 4'h8;
+  assign \$1196  = ~ \$1195 [5];
+  assign \$1197  = space - 3'h7;
+  assign \$1198  = ~ \$1197 [5];
+  assign \$1199  = space - 4'h8;
+  assign \$1200  = ~ \$1199 [5];
+  assign \$1201  = space - 4'h9;
+  assign \$1202  = ~ \$1201 [5];
+  assign \$1203  = space - \$signal$28 ;
+  assign \$1204  = space + 1'h1;
+  assign space_over = \$1204  - \$signal$28 ;
+  assign space_short = $signed(\$1203 ) < $signed(1'h0);
+  assign \$1205  = | \$signal$28 ;
+  assign \$1206  = \$signal$91  != \$signal$28 ;
+  assign \$1209  = \$signal$105  & irq_enable;
+  assign irq = | \$1209 ;
+  assign \$1210  = event_lw_granted_2 & event_lw_short;
+  assign \$1211  = log_lw_granted_2 & log_lw_short;
+  assign \$1212  = \$1210  | \$1211 ;
+  assign \$1213  = config_lw_granted_2 & config_lw_short;
+  assign low_water_hit = \$1212  | \$1213 ;
+  assign \$1214  = 7'h70 >> bus__r_addr[11:6];
+  assign \$1216  = ~ \$1215 ;
+  assign \$1217  = \$1216  + 1'h1;
+  assign \$1218  = ~ alloc_queue_pop;
+  assign \$1219  = alloc_queue_count[0] & \$1218 ;
+  assign \$1220  = alloc_queue_held[0] | \$1219 ;
+  assign \$signature__en$344  = alloc_queue_push & \$1220 ;
+  assign \$1221  = req_alloc & native_alloc_valid;
+  assign \$1222  = ~ \$1221 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1222 ;
+  assign \$1223  = alloc_queue_count[0] | staged_valid;
+  assign \$1224  = \$1223  | \$1217 [8];
+  assign \$1225  = req_alloc & native_alloc_valid;
+  assign \$1226  = ~ \$1225 ;
+  assign \$1227  = \$1224  & \$1226 ;
+  assign \$1228  = ~ alloc_queue_count[0];
+  assign \$1229  = \$1227  & \$1228 ;
+  assign \$1230  = ~ \$1229 ;
+  assign alloc_queue_push = staged_valid & \$1230 ;
+  assign \$1231  = r2_block0 | r2_block4;
+  assign \$1232  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1231  | \$1232 ;
+  assign \$1233  = | r2_found_in;
+  assign bus__r_err = ~ \$1233 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$1288  = ~ \$1287 ;
-  assign \$1289  = \$1288  + 1'h1;
-  assign \$1291  = ~ \$1290 ;
-  assign \$1292  = \$1291  + 1'h1;
-  assign w0_event_is = bus__w_addr_from_queue ? \$1289 [6] : \$1292 [6];
-  assign \$1294  = ~ \$1293 ;
-  assign \$1295  = \$1294  + 1'h1;
-  assign \$1297  = ~ \$1296 ;
-  assign \$1298  = \$1297  + 1'h1;
-  assign w0_log_is = bus__w_addr_from_queue ? \$1295 [6] : \$1298 [6];
-  assign \$1300  = ~ \$1299 ;
-  assign \$1301  = \$1300  + 1'h1;
-  assign \$1303  = ~ \$1302 ;
-  assign \$1304  = \$1303  + 1'h1;
-  assign w0_config_is = bus__w_addr_from_queue ? \$1301 [6] : \$1304 [6];
+  assign \$1235  = ~ \$1234 ;
+  assign \$1236  = \$1235  + 1'h1;
+  assign \$1238  = ~ \$1237 ;
+  assign \$1239  = \$1238  + 1'h1;
+  assign w0_event_is = bus__w_addr_from_queue ? \$1236 [6] : \$1239 [6];
+  assign \$1241  = ~ \$1240 ;
+  assign \$1242  = \$1241  + 1'h1;
+  assign \$1244  = ~ \$1243 ;
+  assign \$1245  = \$1244  + 1'h1;
+  assign w0_log_is = bus__w_addr_from_queue ? \$1242 [6] : \$1245 [6];
+  assign \$1247  = ~ \$1246 ;
+  assign \$1248  = \$1247  + 1'h1;
+  assign \$1250  = ~ \$1249 ;
+  assign \$1251  = \$1250  + 1'h1;
+  assign w0_config_is = bus__w_addr_from_queue ? \$1248 [6] : \$1251 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$4246$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$4193$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
   assign w0_free_at_pins = bus__w_addr[5:0] == 3'h4;
   assign w0_flush_at_queued = bus__w_addr_queued[5:0] == 6'h30;
   assign w0_flush_at_pins = bus__w_addr[5:0] == 6'h30;
-  assign \$1305  = bus__w_addr_queued[5:0] == 3'h4;
-  assign \$1306  = bus__w_addr_queued[5:0] == 6'h30;
-  assign w0_command_at_queued = \$1305  | \$1306 ;
-  assign \$1307  = bus__w_addr[5:0] == 3'h4;
-  assign \$1308  = bus__w_addr[5:0] == 6'h30;
-  assign w0_command_at_pins = \$1307  | \$1308 ;
-  assign \$1309  = \port$4246$0 [18:0] - 8'h80;
-  assign \$1310  = ~ \$1309 [19];
-  assign \$1311  = bus__w_data[18:0] - 8'h80;
-  assign \$1312  = ~ \$1311 [19];
+  assign \$1252  = bus__w_addr_queued[5:0] == 3'h4;
+  assign \$1253  = bus__w_addr_queued[5:0] == 6'h30;
+  assign w0_command_at_queued = \$1252  | \$1253 ;
+  assign \$1254  = bus__w_addr[5:0] == 3'h4;
+  assign \$1255  = bus__w_addr[5:0] == 6'h30;
+  assign w0_command_at_pins = \$1254  | \$1255 ;
+  assign \$1256  = \port$4193$0 [18:0] - 8'h80;
+  assign \$1257  = ~ \$1256 [19];
+  assign \$1258  = bus__w_data[18:0] - 8'h80;
+  assign \$1259  = ~ \$1258 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1313  = \port$4246$0 [18:0] - 10'h200;
-  assign \$1314  = ~ \$1313 [19];
-  assign \$1315  = bus__w_data[18:0] - 10'h200;
-  assign \$1316  = ~ \$1315 [19];
+  assign \$1260  = \port$4193$0 [18:0] - 10'h200;
+  assign \$1261  = ~ \$1260 [19];
+  assign \$1262  = bus__w_data[18:0] - 10'h200;
+  assign \$1263  = ~ \$1262 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1317  = \port$4246$0 [18:0] - 5'h10;
-  assign \$1318  = ~ \$1317 [19];
-  assign \$1319  = bus__w_data[18:0] - 5'h10;
-  assign \$1320  = ~ \$1319 [19];
+  assign \$1264  = \port$4193$0 [18:0] - 5'h10;
+  assign \$1265  = ~ \$1264 [19];
+  assign \$1266  = bus__w_data[18:0] - 5'h10;
+  assign \$1267  = ~ \$1266 [19];
   assign w0_config_slot_ok = bus__w_beat_from_queue ? w0_config_slot_ok_queued : w0_config_slot_ok_pins;
-  assign \$1321  = ~ command_queue_pop;
-  assign \$1322  = command_queue_count[0] & \$1321 ;
-  assign \$1323  = command_queue_held[0] | \$1322 ;
-  assign \$signature__en$371  = command_queue_push & \$1323 ;
-  assign \$1324  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1325  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1326  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1327  = { \$1326 , \$1325 , \$1324  } + 3'h7;
-  assign \$1328  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1329  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1330  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1331  = { \$1330 , \$1329 , \$1328  } + 3'h7;
-  assign \$1332  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1333  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1334  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1335  = { \$1334 , \$1333 , \$1332  } + 3'h7;
-  assign \$1336  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1337  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1338  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1339  = { \$1338 , \$1337 , \$1336  } + 3'h7;
-  assign \$1340  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1341  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1342  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1343  = { \$1342 , \$1341 , \$1340  } + 3'h7;
-  assign \$1344  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1345  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1346  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1347  = { \$1346 , \$1345 , \$1344  } + 3'h7;
-  assign \$1348  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1349  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1350  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1351  = { \$1350 , \$1349 , \$1348  } + 3'h7;
-  assign \$1352  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1353  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1354  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1355  = { \$1354 , \$1353 , \$1352  } + 3'h7;
-  assign \$1356  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1357  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1358  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1359  = { \$1358 , \$1357 , \$1356  } + 3'h7;
-  assign \$1360  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1361  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1362  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1363  = { \$1362 , \$1361 , \$1360  } + 3'h7;
-  assign \$1364  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1365  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1366  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1367  = { \$1366 , \$1365 , \$1364  } + 3'h7;
-  assign \$1368  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1369  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1370  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1371  = { \$1370 , \$1369 , \$1368  } + 3'h7;
-  assign \$1372  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1373  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1374  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1375  = { \$1374 , \$1373 , \$1372  } + 3'h7;
-  assign \$1376  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1377  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1378  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1379  = { \$1378 , \$1377 , \$1376  } + 3'h7;
-  assign \$1380  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1381  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1382  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1383  = { \$1382 , \$1381 , \$1380  } + 3'h7;
-  assign \$1384  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1385  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1386  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1387  = { \$1386 , \$1385 , \$1384  } + 3'h7;
-  assign \$1388  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1389  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1390  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1391  = { \$1390 , \$1389 , \$1388  } + 3'h7;
-  assign \$1392  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1393  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1394  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1395  = { \$1394 , \$1393 , \$1392  } + 3'h7;
-  assign \$1396  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1397  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1398  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1399  = { \$1398 , \$1397 , \$1396  } + 3'h7;
-  assign \$1400  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1401  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1402  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1403  = { \$1402 , \$1401 , \$1400  } + 3'h7;
-  assign \$1404  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1405  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1406  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1407  = { \$1406 , \$1405 , \$1404  } + 3'h7;
-  assign \$1408  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1409  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1410  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1411  = { \$1410 , \$1409 , \$1408  } + 3'h7;
-  assign \$1412  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1413  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1414  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1268  = ~ command_queue_pop;
+  assign \$1269  = command_queue_count[0] & \$1268 ;
+  assign \$1270  = command_queue_held[0] | \$1269 ;
+  assign \$signature__en$371  = command_queue_push & \$1270 ;
+  assign \$1271  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1272  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1273  = w1_pool_is[2] & w1_config_addr[0];
+  assign \$1274  = { \$1273 , \$1272 , \$1271  } + 3'h7;
+  assign \$1275  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1276  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1277  = w1_pool_is[2] & w1_config_addr[1];
+  assign \$1278  = { \$1277 , \$1276 , \$1275  } + 3'h7;
+  assign \$1279  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1280  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1281  = w1_pool_is[2] & w1_config_addr[2];
+  assign \$1282  = { \$1281 , \$1280 , \$1279  } + 3'h7;
+  assign \$1283  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1284  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1285  = w1_pool_is[2] & w1_config_addr[3];
+  assign \$1286  = { \$1285 , \$1284 , \$1283  } + 3'h7;
+  assign \$1287  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1288  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1289  = w1_pool_is[2] & w1_config_addr[4];
+  assign \$1290  = { \$1289 , \$1288 , \$1287  } + 3'h7;
+  assign \$1291  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1292  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1293  = w1_pool_is[2] & w1_config_addr[5];
+  assign \$1294  = { \$1293 , \$1292 , \$1291  } + 3'h7;
+  assign \$1295  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1296  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1297  = w1_pool_is[2] & w1_config_addr[6];
+  assign \$1298  = { \$1297 , \$1296 , \$1295  } + 3'h7;
+  assign \$1299  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1300  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1301  = w1_pool_is[2] & w1_config_addr[7];
+  assign \$1302  = { \$1301 , \$1300 , \$1299  } + 3'h7;
+  assign \$1303  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1304  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1305  = w1_pool_is[2] & w1_config_addr[8];
+  assign \$1306  = { \$1305 , \$1304 , \$1303  } + 3'h7;
+  assign \$1307  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1308  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1309  = w1_pool_is[2] & w1_config_addr[9];
+  assign \$1310  = { \$1309 , \$1308 , \$1307  } + 3'h7;
+  assign \$1311  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1312  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1313  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1314  = { \$1313 , \$1312 , \$1311  } + 3'h7;
+  assign \$1315  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1316  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1317  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1318  = { \$1317 , \$1316 , \$1315  } + 3'h7;
+  assign \$1319  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1320  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1321  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1322  = { \$1321 , \$1320 , \$1319  } + 3'h7;
+  assign \$1323  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1324  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1325  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1326  = { \$1325 , \$1324 , \$1323  } + 3'h7;
+  assign \$1327  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1328  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1329  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1330  = { \$1329 , \$1328 , \$1327  } + 3'h7;
+  assign \$1331  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1332  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1333  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1334  = { \$1333 , \$1332 , \$1331  } + 3'h7;
+  assign \$1335  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1336  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1337  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1338  = { \$1337 , \$1336 , \$1335  } + 3'h7;
+  assign \$1339  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1340  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1341  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1342  = { \$1341 , \$1340 , \$1339  } + 3'h7;
+  assign \$1343  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1344  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1345  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1346  = { \$1345 , \$1344 , \$1343  } + 3'h7;
+  assign \$1347  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1348  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1349  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1350  = { \$1349 , \$1348 , \$1347  } + 3'h7;
+  assign \$1351  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1352  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1353  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1354  = { \$1353 , \$1352 , \$1351  } + 3'h7;
+  assign \$1355  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1356  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1357  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1358  = { \$1357 , \$1356 , \$1355  } + 3'h7;
+  assign \$1359  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1360  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1361  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1362  = { \$1361 , \$1360 , \$1359  } + 3'h7;
+  assign \$1363  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1364  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1365  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1366  = { \$1365 , \$1364 , \$1363  } + 3'h7;
+  assign \$1367  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1368  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1369  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1370  = { \$1369 , \$1368 , \$1367  } + 3'h7;
+  assign \$1371  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1372  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1373  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1374  = { \$1373 , \$1372 , \$1371  } + 3'h7;
+  assign \$1375  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1376  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1377  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1378  = { \$1377 , \$1376 , \$1375  } + 3'h7;
+  assign \$1379  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1380  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1381  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1382  = { \$1381 , \$1380 , \$1379  } + 3'h7;
+  assign \$1383  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1384  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1385  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1386  = { \$1385 , \$1384 , \$1383  } + 3'h7;
+  assign \$1387  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1388  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1389  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1390  = { \$1389 , \$1388 , \$1387  } + 3'h7;
+  assign \$1391  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1392  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1393  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1394  = { \$1393 , \$1392 , \$1391  } + 3'h7;
+  assign \$1395  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1396  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1397  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1398  = { \$1397 , \$1396 , \$1395  } + 3'h7;
+  assign \$1399  = w1_hit[0] | w1_hit[1];
+  assign \$1400  = \$1399  | w1_hit[2];
+  assign \$1401  = ~ \$1400 ;
+  assign \$1402  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$1402 ;
+  assign \$1403  = w1_valid & w1_is_command;
+  assign \$1404  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$1403  & \$1404 ;
+  assign \$1405  = ~ native_turn;
+  assign \$1406  = ~ command_queue_head[0];
+  assign \$1407  = w1_valid & w1_is_free;
+  assign \$1408  = command_queue_count[0] ? \$1406  : \$1407 ;
+  assign req_free = \$1405  & \$1408 ;
+  assign \$1409  = ~ native_turn;
+  assign \$1410  = w1_valid & w1_is_flush;
+  assign \$1411  = command_queue_count[0] ? command_queue_head[0] : \$1410 ;
+  assign req_flush = \$1409  & \$1411 ;
+  assign \$1412  = w1_pool_is[0] & w1_event_addr[0];
+  assign \$1413  = w1_pool_is[1] & w1_log_addr[0];
+  assign \$1414  = w1_pool_is[2] & w1_config_addr[0];
   assign \$1415  = { \$1414 , \$1413 , \$1412  } + 3'h7;
-  assign \$1416  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1417  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1418  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1416  = w1_pool_is[0] & w1_event_addr[1];
+  assign \$1417  = w1_pool_is[1] & w1_log_addr[1];
+  assign \$1418  = w1_pool_is[2] & w1_config_addr[1];
   assign \$1419  = { \$1418 , \$1417 , \$1416  } + 3'h7;
-  assign \$1420  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1421  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1422  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1420  = w1_pool_is[0] & w1_event_addr[2];
+  assign \$1421  = w1_pool_is[1] & w1_log_addr[2];
+  assign \$1422  = w1_pool_is[2] & w1_config_addr[2];
   assign \$1423  = { \$1422 , \$1421 , \$1420  } + 3'h7;
-  assign \$1424  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1425  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1426  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1424  = w1_pool_is[0] & w1_event_addr[3];
+  assign \$1425  = w1_pool_is[1] & w1_log_addr[3];
+  assign \$1426  = w1_pool_is[2] & w1_config_addr[3];
   assign \$1427  = { \$1426 , \$1425 , \$1424  } + 3'h7;
-  assign \$1428  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1429  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1430  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1428  = w1_pool_is[0] & w1_event_addr[4];
+  assign \$1429  = w1_pool_is[1] & w1_log_addr[4];
+  assign \$1430  = w1_pool_is[2] & w1_config_addr[4];
   assign \$1431  = { \$1430 , \$1429 , \$1428  } + 3'h7;
-  assign \$1432  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1433  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1434  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1432  = w1_pool_is[0] & w1_event_addr[5];
+  assign \$1433  = w1_pool_is[1] & w1_log_addr[5];
+  assign \$1434  = w1_pool_is[2] & w1_config_addr[5];
   assign \$1435  = { \$1434 , \$1433 , \$1432  } + 3'h7;
-  assign \$1436  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1437  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1438  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1436  = w1_pool_is[0] & w1_event_addr[6];
+  assign \$1437  = w1_pool_is[1] & w1_log_addr[6];
+  assign \$1438  = w1_pool_is[2] & w1_config_addr[6];
   assign \$1439  = { \$1438 , \$1437 , \$1436  } + 3'h7;
-  assign \$1440  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1441  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1442  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1440  = w1_pool_is[0] & w1_event_addr[7];
+  assign \$1441  = w1_pool_is[1] & w1_log_addr[7];
+  assign \$1442  = w1_pool_is[2] & w1_config_addr[7];
   assign \$1443  = { \$1442 , \$1441 , \$1440  } + 3'h7;
-  assign \$1444  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1445  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1446  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1444  = w1_pool_is[0] & w1_event_addr[8];
+  assign \$1445  = w1_pool_is[1] & w1_log_addr[8];
+  assign \$1446  = w1_pool_is[2] & w1_config_addr[8];
   assign \$1447  = { \$1446 , \$1445 , \$1444  } + 3'h7;
-  assign \$1448  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1449  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1450  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1448  = w1_pool_is[0] & w1_event_addr[9];
+  assign \$1449  = w1_pool_is[1] & w1_log_addr[9];
+  assign \$1450  = w1_pool_is[2] & w1_config_addr[9];
   assign \$1451  = { \$1450 , \$1449 , \$1448  } + 3'h7;
-  assign \$1452  = w1_hit[0] | w1_hit[1];
-  assign \$1453  = \$1452  | w1_hit[2];
-  assign \$1454  = ~ \$1453 ;
-  assign \$1455  = ~ native_turn;
-  assign command_queue_pop = command_queue_count[0] & \$1455 ;
-  assign \$1456  = w1_valid & w1_is_command;
-  assign \$1457  = command_queue_count[0] | native_turn;
-  assign command_queue_push = \$1456  & \$1457 ;
-  assign \$1458  = ~ native_turn;
-  assign \$1459  = ~ command_queue_head[0];
-  assign \$1460  = w1_valid & w1_is_free;
-  assign \$1461  = command_queue_count[0] ? \$1459  : \$1460 ;
-  assign req_free = \$1458  & \$1461 ;
-  assign \$1462  = ~ native_turn;
-  assign \$1463  = w1_valid & w1_is_flush;
-  assign \$1464  = command_queue_count[0] ? command_queue_head[0] : \$1463 ;
-  assign req_flush = \$1462  & \$1464 ;
-  assign \$1465  = w1_pool_is[0] & w1_event_addr[0];
-  assign \$1466  = w1_pool_is[1] & w1_log_addr[0];
-  assign \$1467  = w1_pool_is[2] & w1_config_addr[0];
-  assign \$1468  = { \$1467 , \$1466 , \$1465  } + 3'h7;
-  assign \$1469  = w1_pool_is[0] & w1_event_addr[1];
-  assign \$1470  = w1_pool_is[1] & w1_log_addr[1];
-  assign \$1471  = w1_pool_is[2] & w1_config_addr[1];
-  assign \$1472  = { \$1471 , \$1470 , \$1469  } + 3'h7;
-  assign \$1473  = w1_pool_is[0] & w1_event_addr[2];
-  assign \$1474  = w1_pool_is[1] & w1_log_addr[2];
-  assign \$1475  = w1_pool_is[2] & w1_config_addr[2];
-  assign \$1476  = { \$1475 , \$1474 , \$1473  } + 3'h7;
-  assign \$1477  = w1_pool_is[0] & w1_event_addr[3];
-  assign \$1478  = w1_pool_is[1] & w1_log_addr[3];
-  assign \$1479  = w1_pool_is[2] & w1_config_addr[3];
-  assign \$1480  = { \$1479 , \$1478 , \$1477  } + 3'h7;
-  assign \$1481  = w1_pool_is[0] & w1_event_addr[4];
-  assign \$1482  = w1_pool_is[1] & w1_log_addr[4];
-  assign \$1483  = w1_pool_is[2] & w1_config_addr[4];
-  assign \$1484  = { \$1483 , \$1482 , \$1481  } + 3'h7;
-  assign \$1485  = w1_pool_is[0] & w1_event_addr[5];
-  assign \$1486  = w1_pool_is[1] & w1_log_addr[5];
-  assign \$1487  = w1_pool_is[2] & w1_config_addr[5];
-  assign \$1488  = { \$1487 , \$1486 , \$1485  } + 3'h7;
-  assign \$1489  = w1_pool_is[0] & w1_event_addr[6];
-  assign \$1490  = w1_pool_is[1] & w1_log_addr[6];
-  assign \$1491  = w1_pool_is[2] & w1_config_addr[6];
-  assign \$1492  = { \$1491 , \$1490 , \$1489  } + 3'h7;
-  assign \$1493  = w1_pool_is[0] & w1_event_addr[7];
-  assign \$1494  = w1_pool_is[1] & w1_log_addr[7];
-  assign \$1495  = w1_pool_is[2] & w1_config_addr[7];
-  assign \$1496  = { \$1495 , \$1494 , \$1493  } + 3'h7;
-  assign \$1497  = w1_pool_is[0] & w1_event_addr[8];
-  assign \$1498  = w1_pool_is[1] & w1_log_addr[8];
-  assign \$1499  = w1_pool_is[2] & w1_config_addr[8];
-  assign \$1500  = { \$1499 , \$1498 , \$1497  } + 3'h7;
-  assign \$1501  = w1_pool_is[0] & w1_event_addr[9];
-  assign \$1502  = w1_pool_is[1] & w1_log_addr[9];
-  assign \$1503  = w1_pool_is[2] & w1_config_addr[9];
-  assign \$1504  = { \$1503 , \$1502 , \$1501  } + 3'h7;
-  assign \$1505  = w1_pool_is[0] & w1_event_addr[10];
-  assign \$1506  = w1_pool_is[1] & w1_log_addr[10];
-  assign \$1507  = w1_pool_is[2] & w1_config_addr[10];
-  assign \$1508  = { \$1507 , \$1506 , \$1505  } + 3'h7;
-  assign \$1509  = w1_pool_is[0] & w1_event_addr[11];
-  assign \$1510  = w1_pool_is[1] & w1_log_addr[11];
-  assign \$1511  = w1_pool_is[2] & w1_config_addr[11];
-  assign \$1512  = { \$1511 , \$1510 , \$1509  } + 3'h7;
-  assign \$1513  = w1_pool_is[0] & w1_event_addr[12];
-  assign \$1514  = w1_pool_is[1] & w1_log_addr[12];
-  assign \$1515  = w1_pool_is[2] & w1_config_addr[12];
-  assign \$1516  = { \$1515 , \$1514 , \$1513  } + 3'h7;
-  assign \$1517  = w1_pool_is[0] & w1_event_addr[13];
-  assign \$1518  = w1_pool_is[1] & w1_log_addr[13];
-  assign \$1519  = w1_pool_is[2] & w1_config_addr[13];
-  assign \$1520  = { \$1519 , \$1518 , \$1517  } + 3'h7;
-  assign \$1521  = w1_pool_is[0] & w1_event_addr[14];
-  assign \$1522  = w1_pool_is[1] & w1_log_addr[14];
-  assign \$1523  = w1_pool_is[2] & w1_config_addr[14];
-  assign \$1524  = { \$1523 , \$1522 , \$1521  } + 3'h7;
-  assign \$1525  = w1_pool_is[0] & w1_event_addr[15];
-  assign \$1526  = w1_pool_is[1] & w1_log_addr[15];
-  assign \$1527  = w1_pool_is[2] & w1_config_addr[15];
-  assign \$1528  = { \$1527 , \$1526 , \$1525  } + 3'h7;
-  assign \$1529  = w1_pool_is[0] & w1_event_addr[16];
-  assign \$1530  = w1_pool_is[1] & w1_log_addr[16];
-  assign \$1531  = w1_pool_is[2] & w1_config_addr[16];
-  assign \$1532  = { \$1531 , \$1530 , \$1529  } + 3'h7;
-  assign \$1533  = w1_pool_is[0] & w1_event_addr[17];
-  assign \$1534  = w1_pool_is[1] & w1_log_addr[17];
-  assign \$1535  = w1_pool_is[2] & w1_config_addr[17];
-  assign \$1536  = { \$1535 , \$1534 , \$1533  } + 3'h7;
-  assign \$1537  = w1_pool_is[0] & w1_event_addr[18];
-  assign \$1538  = w1_pool_is[1] & w1_log_addr[18];
-  assign \$1539  = w1_pool_is[2] & w1_config_addr[18];
-  assign \$1540  = { \$1539 , \$1538 , \$1537  } + 3'h7;
-  assign \$1541  = w1_pool_is[0] & w1_event_addr[19];
-  assign \$1542  = w1_pool_is[1] & w1_log_addr[19];
-  assign \$1543  = w1_pool_is[2] & w1_config_addr[19];
-  assign \$1544  = { \$1543 , \$1542 , \$1541  } + 3'h7;
-  assign \$1545  = w1_pool_is[0] & w1_event_addr[20];
-  assign \$1546  = w1_pool_is[1] & w1_log_addr[20];
-  assign \$1547  = w1_pool_is[2] & w1_config_addr[20];
-  assign \$1548  = { \$1547 , \$1546 , \$1545  } + 3'h7;
-  assign \$1549  = w1_pool_is[0] & w1_event_addr[21];
-  assign \$1550  = w1_pool_is[1] & w1_log_addr[21];
-  assign \$1551  = w1_pool_is[2] & w1_config_addr[21];
-  assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
-  assign \$1553  = w1_pool_is[0] & w1_event_addr[22];
-  assign \$1554  = w1_pool_is[1] & w1_log_addr[22];
-  assign \$1555  = w1_pool_is[2] & w1_config_addr[22];
-  assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
-  assign \$1557  = w1_pool_is[0] & w1_event_addr[23];
-  assign \$1558  = w1_pool_is[1] & w1_log_addr[23];
-  assign \$1559  = w1_pool_is[2] & w1_config_addr[23];
-  assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
-  assign \$1561  = w1_pool_is[0] & w1_event_addr[24];
-  assign \$1562  = w1_pool_is[1] & w1_log_addr[24];
-  assign \$1563  = w1_pool_is[2] & w1_config_addr[24];
-  assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
-  assign \$1565  = w1_pool_is[0] & w1_event_addr[25];
-  assign \$1566  = w1_pool_is[1] & w1_log_addr[25];
-  assign \$1567  = w1_pool_is[2] & w1_config_addr[25];
-  assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
-  assign \$1569  = w1_pool_is[0] & w1_event_addr[26];
-  assign \$1570  = w1_pool_is[1] & w1_log_addr[26];
-  assign \$1571  = w1_pool_is[2] & w1_config_addr[26];
-  assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
-  assign \$1573  = w1_pool_is[0] & w1_event_addr[27];
-  assign \$1574  = w1_pool_is[1] & w1_log_addr[27];
-  assign \$1575  = w1_pool_is[2] & w1_config_addr[27];
-  assign \$1576  = { \$1575 , \$1574 , \$1573  } + 3'h7;
-  assign \$1577  = w1_pool_is[0] & w1_event_addr[28];
-  assign \$1578  = w1_pool_is[1] & w1_log_addr[28];
-  assign \$1579  = w1_pool_is[2] & w1_config_addr[28];
-  assign \$1580  = { \$1579 , \$1578 , \$1577  } + 3'h7;
-  assign \$1581  = w1_pool_is[0] & w1_event_addr[29];
-  assign \$1582  = w1_pool_is[1] & w1_log_addr[29];
-  assign \$1583  = w1_pool_is[2] & w1_config_addr[29];
-  assign \$1584  = { \$1583 , \$1582 , \$1581  } + 3'h7;
-  assign \$1585  = w1_pool_is[0] & w1_event_addr[30];
-  assign \$1586  = w1_pool_is[1] & w1_log_addr[30];
-  assign \$1587  = w1_pool_is[2] & w1_config_addr[30];
-  assign \$1588  = { \$1587 , \$1586 , \$1585  } + 3'h7;
-  assign \$1589  = w1_pool_is[0] & w1_event_addr[31];
-  assign \$1590  = w1_pool_is[1] & w1_log_addr[31];
-  assign \$1591  = w1_pool_is[2] & w1_config_addr[31];
-  assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
-  assign \$1593  = w1_hit[0] | w1_hit[1];
-  assign \$1594  = \$1593  | w1_hit[2];
-  assign \$1595  = ~ \$1594 ;
-  assign \$1596  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1595 , \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], w1_is_flush };
-  assign \$1597  = ~ w2_plain;
-  assign \$1598  = \$signal$315  & \$signal$299 ;
-  assign \$1599  = ~ \$1598 ;
-  assign bus__w_err = \$1597  & \$1599 ;
-  assign \$1600  = rsp_freed_valid & \port$4155$0 [0];
-  assign \$1601  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1600  | \$1601 ;
-  assign \$1602  = rsp_freed_valid & \port$4155$0 [0];
-  assign \$1603  = \$1602  ? \port$4115$0 [0] : \port$4127$0 [0];
-  assign bus__w_slow_err = ~ \$1603 ;
+  assign \$1452  = w1_pool_is[0] & w1_event_addr[10];
+  assign \$1453  = w1_pool_is[1] & w1_log_addr[10];
+  assign \$1454  = w1_pool_is[2] & w1_config_addr[10];
+  assign \$1455  = { \$1454 , \$1453 , \$1452  } + 3'h7;
+  assign \$1456  = w1_pool_is[0] & w1_event_addr[11];
+  assign \$1457  = w1_pool_is[1] & w1_log_addr[11];
+  assign \$1458  = w1_pool_is[2] & w1_config_addr[11];
+  assign \$1459  = { \$1458 , \$1457 , \$1456  } + 3'h7;
+  assign \$1460  = w1_pool_is[0] & w1_event_addr[12];
+  assign \$1461  = w1_pool_is[1] & w1_log_addr[12];
+  assign \$1462  = w1_pool_is[2] & w1_config_addr[12];
+  assign \$1463  = { \$1462 , \$1461 , \$1460  } + 3'h7;
+  assign \$1464  = w1_pool_is[0] & w1_event_addr[13];
+  assign \$1465  = w1_pool_is[1] & w1_log_addr[13];
+  assign \$1466  = w1_pool_is[2] & w1_config_addr[13];
+  assign \$1467  = { \$1466 , \$1465 , \$1464  } + 3'h7;
+  assign \$1468  = w1_pool_is[0] & w1_event_addr[14];
+  assign \$1469  = w1_pool_is[1] & w1_log_addr[14];
+  assign \$1470  = w1_pool_is[2] & w1_config_addr[14];
+  assign \$1471  = { \$1470 , \$1469 , \$1468  } + 3'h7;
+  assign \$1472  = w1_pool_is[0] & w1_event_addr[15];
+  assign \$1473  = w1_pool_is[1] & w1_log_addr[15];
+  assign \$1474  = w1_pool_is[2] & w1_config_addr[15];
+  assign \$1475  = { \$1474 , \$1473 , \$1472  } + 3'h7;
+  assign \$1476  = w1_pool_is[0] & w1_event_addr[16];
+  assign \$1477  = w1_pool_is[1] & w1_log_addr[16];
+  assign \$1478  = w1_pool_is[2] & w1_config_addr[16];
+  assign \$1479  = { \$1478 , \$1477 , \$1476  } + 3'h7;
+  assign \$1480  = w1_pool_is[0] & w1_event_addr[17];
+  assign \$1481  = w1_pool_is[1] & w1_log_addr[17];
+  assign \$1482  = w1_pool_is[2] & w1_config_addr[17];
+  assign \$1483  = { \$1482 , \$1481 , \$1480  } + 3'h7;
+  assign \$1484  = w1_pool_is[0] & w1_event_addr[18];
+  assign \$1485  = w1_pool_is[1] & w1_log_addr[18];
+  assign \$1486  = w1_pool_is[2] & w1_config_addr[18];
+  assign \$1487  = { \$1486 , \$1485 , \$1484  } + 3'h7;
+  assign \$1488  = w1_pool_is[0] & w1_event_addr[19];
+  assign \$1489  = w1_pool_is[1] & w1_log_addr[19];
+  assign \$1490  = w1_pool_is[2] & w1_config_addr[19];
+  assign \$1491  = { \$1490 , \$1489 , \$1488  } + 3'h7;
+  assign \$1492  = w1_pool_is[0] & w1_event_addr[20];
+  assign \$1493  = w1_pool_is[1] & w1_log_addr[20];
+  assign \$1494  = w1_pool_is[2] & w1_config_addr[20];
+  assign \$1495  = { \$1494 , \$1493 , \$1492  } + 3'h7;
+  assign \$1496  = w1_pool_is[0] & w1_event_addr[21];
+  assign \$1497  = w1_pool_is[1] & w1_log_addr[21];
+  assign \$1498  = w1_pool_is[2] & w1_config_addr[21];
+  assign \$1499  = { \$1498 , \$1497 , \$1496  } + 3'h7;
+  assign \$1500  = w1_pool_is[0] & w1_event_addr[22];
+  assign \$1501  = w1_pool_is[1] & w1_log_addr[22];
+  assign \$1502  = w1_pool_is[2] & w1_config_addr[22];
+  assign \$1503  = { \$1502 , \$1501 , \$1500  } + 3'h7;
+  assign \$1504  = w1_pool_is[0] & w1_event_addr[23];
+  assign \$1505  = w1_pool_is[1] & w1_log_addr[23];
+  assign \$1506  = w1_pool_is[2] & w1_config_addr[23];
+  assign \$1507  = { \$1506 , \$1505 , \$1504  } + 3'h7;
+  assign \$1508  = w1_pool_is[0] & w1_event_addr[24];
+  assign \$1509  = w1_pool_is[1] & w1_log_addr[24];
+  assign \$1510  = w1_pool_is[2] & w1_config_addr[24];
+  assign \$1511  = { \$1510 , \$1509 , \$1508  } + 3'h7;
+  assign \$1512  = w1_pool_is[0] & w1_event_addr[25];
+  assign \$1513  = w1_pool_is[1] & w1_log_addr[25];
+  assign \$1514  = w1_pool_is[2] & w1_config_addr[25];
+  assign \$1515  = { \$1514 , \$1513 , \$1512  } + 3'h7;
+  assign \$1516  = w1_pool_is[0] & w1_event_addr[26];
+  assign \$1517  = w1_pool_is[1] & w1_log_addr[26];
+  assign \$1518  = w1_pool_is[2] & w1_config_addr[26];
+  assign \$1519  = { \$1518 , \$1517 , \$1516  } + 3'h7;
+  assign \$1520  = w1_pool_is[0] & w1_event_addr[27];
+  assign \$1521  = w1_pool_is[1] & w1_log_addr[27];
+  assign \$1522  = w1_pool_is[2] & w1_config_addr[27];
+  assign \$1523  = { \$1522 , \$1521 , \$1520  } + 3'h7;
+  assign \$1524  = w1_pool_is[0] & w1_event_addr[28];
+  assign \$1525  = w1_pool_is[1] & w1_log_addr[28];
+  assign \$1526  = w1_pool_is[2] & w1_config_addr[28];
+  assign \$1527  = { \$1526 , \$1525 , \$1524  } + 3'h7;
+  assign \$1528  = w1_pool_is[0] & w1_event_addr[29];
+  assign \$1529  = w1_pool_is[1] & w1_log_addr[29];
+  assign \$1530  = w1_pool_is[2] & w1_config_addr[29];
+  assign \$1531  = { \$1530 , \$1529 , \$1528  } + 3'h7;
+  assign \$1532  = w1_pool_is[0] & w1_event_addr[30];
+  assign \$1533  = w1_pool_is[1] & w1_log_addr[30];
+  assign \$1534  = w1_pool_is[2] & w1_config_addr[30];
+  assign \$1535  = { \$1534 , \$1533 , \$1532  } + 3'h7;
+  assign \$1536  = w1_pool_is[0] & w1_event_addr[31];
+  assign \$1537  = w1_pool_is[1] & w1_log_addr[31];
+  assign \$1538  = w1_pool_is[2] & w1_config_addr[31];
+  assign \$1539  = { \$1538 , \$1537 , \$1536  } + 3'h7;
+  assign \$1540  = w1_hit[0] | w1_hit[1];
+  assign \$1541  = \$1540  | w1_hit[2];
+  assign \$1542  = ~ \$1541 ;
+  assign \$1543  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1542 , \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], w1_is_flush };
+  assign \$1544  = ~ w2_plain;
+  assign \$1545  = \$signal$315  & \$signal$299 ;
+  assign \$1546  = ~ \$1545 ;
+  assign bus__w_err = \$1544  & \$1546 ;
+  assign \$1547  = rsp_freed_valid & \port$4102$0 [0];
+  assign \$1548  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1547  | \$1548 ;
+  assign \$1549  = rsp_freed_valid & \port$4102$0 [0];
+  assign \$1550  = \$1549  ? \port$4062$0 [0] : \port$4074$0 [0];
+  assign bus__w_slow_err = ~ \$1550 ;
   always @(posedge aclk_clk)
-    cycle <= \$1604 ;
+    cycle <= \$1551 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1605 ;
+    \$signal  <= \$1552 ;
   always @(posedge aclk_clk)
-    ready <= \$1606 ;
+    ready <= \$1553 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4112$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4112$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4112$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4059$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4059$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4059$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1607 ;
+    \$signal$28  <= \$1554 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1608 ;
+    e1_exhausted <= \$1555 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1609 ;
+    event_ev_grant <= \$1556 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1610 ;
+    event_ev_free <= \$1557 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1611 ;
+    event_ev_flush <= \$1558 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1612 ;
+    event_ev_fail <= \$1559 ;
   always @(posedge aclk_clk)
-    log_ev_grant <= \$1613 ;
+    log_ev_grant <= \$1560 ;
   always @(posedge aclk_clk)
-    log_ev_free <= \$1614 ;
+    log_ev_free <= \$1561 ;
   always @(posedge aclk_clk)
-    log_ev_flush <= \$1615 ;
+    log_ev_flush <= \$1562 ;
   always @(posedge aclk_clk)
-    log_ev_fail <= \$1616 ;
+    log_ev_fail <= \$1563 ;
   always @(posedge aclk_clk)
-    log_ev_overwrite <= \$1617 ;
+    log_ev_overwrite <= \$1564 ;
   always @(posedge aclk_clk)
-    config_ev_grant <= \$1618 ;
+    config_ev_grant <= \$1565 ;
   always @(posedge aclk_clk)
-    config_ev_free <= \$1619 ;
+    config_ev_free <= \$1566 ;
   always @(posedge aclk_clk)
-    config_ev_flush <= \$1620 ;
+    config_ev_flush <= \$1567 ;
   always @(posedge aclk_clk)
-    config_ev_fail <= \$1621 ;
+    config_ev_fail <= \$1568 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$61 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$65 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1622 ;
+    log_bank0_wen <= \$1569 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$68 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$72 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1623 ;
+    log_bank1_wen <= \$1570 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$75 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$79 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1624 ;
+    log_bank2_wen <= \$1571 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$84 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1625 ;
+    log_bank3_wen <= \$1572 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1626 ;
+    space_ge1 <= \$1573 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1627 ;
+    space_ge2 <= \$1574 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1628 ;
+    space_ge3 <= \$1575 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1629 ;
+    space_ge4 <= \$1576 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1630 ;
+    space_ge5 <= \$1577 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1631 ;
+    space_ge6 <= \$1578 ;
   always @(posedge aclk_clk)
-    space <= \$1632 ;
+    space <= \$1579 ;
   always @(posedge aclk_clk)
-    tail <= \$1633 ;
+    tail <= \$1580 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$1634 ;
+    n_kept_q <= \$1581 ;
   always @(posedge aclk_clk)
-    \$signal$92  <= \$1635 ;
+    \$signal$92  <= \$1582 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1636 ;
+    n_dropped <= \$1583 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1637 ;
+    err_dropped <= \$1584 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1638 ;
+    tail_row <= \$1585 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1639 ;
+    tail_next_row <= \$1586 ;
   always @(posedge aclk_clk)
-    head <= \$1640 ;
+    head <= \$1587 ;
   always @(posedge aclk_clk)
-    \$signal$97  <= \$1641 ;
+    \$signal$97  <= \$1588 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1642 ;
+    head_bank <= \$1589 ;
   always @(posedge aclk_clk)
     head_entry <= \$111 ;
   always @(posedge aclk_clk)
-    head_shown_valid <= \$1643 ;
+    head_shown_valid <= \$1590 ;
   always @(posedge aclk_clk)
-    \$signal$105  <= \$1644 ;
+    \$signal$105  <= \$1591 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1645 ;
+    event_lw_limit <= \$1592 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1646 ;
+    event_lw_short <= \$1593 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1647 ;
+    event_lw_granted_1 <= \$1594 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1648 ;
+    event_lw_granted_2 <= \$1595 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1649 ;
+    event_in_use <= \$1596 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1650 ;
+    event_in_use_was <= \$1597 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1651 ;
+    event_in_use_rose <= \$1598 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1652 ;
+    event_hw_grow <= \$1599 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1653 ;
+    event_high_water <= \$1600 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1654 ;
+    event_allocs <= \$1601 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1655 ;
+    event_fails <= \$1602 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1656 ;
+    event_frees <= \$1603 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1657 ;
+    event_flushes <= \$1604 ;
   always @(posedge aclk_clk)
-    log_lw_limit <= \$1658 ;
+    log_lw_limit <= \$1605 ;
   always @(posedge aclk_clk)
-    log_lw_short <= \$1659 ;
+    log_lw_short <= \$1606 ;
   always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1660 ;
+    log_lw_granted_1 <= \$1607 ;
   always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1661 ;
+    log_lw_granted_2 <= \$1608 ;
   always @(posedge aclk_clk)
-    log_in_use <= \$1662 ;
+    log_in_use <= \$1609 ;
   always @(posedge aclk_clk)
-    log_in_use_was <= \$1663 ;
+    log_in_use_was <= \$1610 ;
   always @(posedge aclk_clk)
-    log_in_use_rose <= \$1664 ;
+    log_in_use_rose <= \$1611 ;
   always @(posedge aclk_clk)
-    log_hw_grow <= \$1665 ;
+    log_hw_grow <= \$1612 ;
   always @(posedge aclk_clk)
-    log_high_water <= \$1666 ;
+    log_high_water <= \$1613 ;
   always @(posedge aclk_clk)
-    log_allocs <= \$1667 ;
+    log_allocs <= \$1614 ;
   always @(posedge aclk_clk)
-    log_fails <= \$1668 ;
+    log_fails <= \$1615 ;
   always @(posedge aclk_clk)
-    log_frees <= \$1669 ;
+    log_frees <= \$1616 ;
   always @(posedge aclk_clk)
-    log_flushes <= \$1670 ;
+    log_flushes <= \$1617 ;
   always @(posedge aclk_clk)
-    log_overwrites <= \$1671 ;
+    log_overwrites <= \$1618 ;
   always @(posedge aclk_clk)
-    config_lw_limit <= \$1672 ;
+    config_lw_limit <= \$1619 ;
   always @(posedge aclk_clk)
-    config_lw_short <= \$1673 ;
+    config_lw_short <= \$1620 ;
   always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$1674 ;
+    config_lw_granted_1 <= \$1621 ;
   always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$1675 ;
+    config_lw_granted_2 <= \$1622 ;
   always @(posedge aclk_clk)
-    config_in_use <= \$1676 ;
+    config_in_use <= \$1623 ;
   always @(posedge aclk_clk)
-    config_in_use_was <= \$1677 ;
+    config_in_use_was <= \$1624 ;
   always @(posedge aclk_clk)
-    config_in_use_rose <= \$1678 ;
+    config_in_use_rose <= \$1625 ;
   always @(posedge aclk_clk)
-    config_hw_grow <= \$1679 ;
+    config_hw_grow <= \$1626 ;
   always @(posedge aclk_clk)
-    config_high_water <= \$1680 ;
+    config_high_water <= \$1627 ;
   always @(posedge aclk_clk)
-    config_allocs <= \$1681 ;
+    config_allocs <= \$1628 ;
   always @(posedge aclk_clk)
-    config_fails <= \$1682 ;
+    config_fails <= \$1629 ;
   always @(posedge aclk_clk)
-    config_frees <= \$1683 ;
+    config_frees <= \$1630 ;
   always @(posedge aclk_clk)
-    config_flushes <= \$1684 ;
+    config_flushes <= \$1631 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1685 ;
+    r1_valid <= \$1632 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1686 ;
+    alloc_queue_head <= \$1633 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1687 ;
+    alloc_queue_rd <= \$1634 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1688 ;
+    alloc_queue_rd_next <= \$1635 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1689 ;
+    alloc_queue_wr <= \$1636 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1690 ;
+    alloc_queue_wr_next <= \$1637 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1691 ;
+    alloc_queue_held <= \$1638 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1692 ;
+    alloc_queue_count <= \$1639 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1693 ;
+    req_alloc <= \$1640 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1694 ;
+    staged_valid <= \$1641 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1695 ;
+    alloc_queue_w_data <= \$1642 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1696 ;
+    req_alloc_pool <= \$1643 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1697 ;
+    req_alloc_size <= \$1644 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$416 [12];
   always @(posedge aclk_clk)
@@ -12207,122 +12101,122 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$596 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1698 ;
+    r2_valid <= \$1645 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1699 ;
+    r2_block0 <= \$1646 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1700 ;
+    r2_found_in <= \$1647 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1701 ;
+    r2_block4 <= \$1648 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1702 ;
+    r2_block5 <= \$1649 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1703 ;
+    r2_block6 <= \$1650 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1704 ;
+    w1_valid <= \$1651 ;
   always @(posedge aclk_clk)
-    w1_is_free <= \$775 ;
+    w1_is_free <= \$722 ;
   always @(posedge aclk_clk)
-    w1_is_flush <= \$779 ;
+    w1_is_flush <= \$726 ;
   always @(posedge aclk_clk)
-    w1_is_command <= \$783 ;
+    w1_is_command <= \$730 ;
   always @(posedge aclk_clk)
-    \$signal$255  <= \$1705 ;
+    \$signal$255  <= \$1652 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1706 ;
+    w1_pool_is <= \$1653 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1707 ;
+    w1_hit <= \$1654 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1708 ;
+    w1_tag <= \$1655 ;
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1709 ;
+    w1_event_addr <= \$1656 ;
   always @(posedge aclk_clk)
-    w1_log_addr <= \$1710 ;
+    w1_log_addr <= \$1657 ;
   always @(posedge aclk_clk)
-    w1_config_addr <= \$1711 ;
+    w1_config_addr <= \$1658 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1712 ;
+    command_queue_head <= \$1659 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1713 ;
+    command_queue_rd <= \$1660 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1714 ;
+    command_queue_rd_next <= \$1661 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1715 ;
+    command_queue_wr <= \$1662 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1716 ;
+    command_queue_wr_next <= \$1663 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1717 ;
+    command_queue_held <= \$1664 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1718 ;
+    command_queue_count <= \$1665 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1719 ;
+    native_turn <= \$1666 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1720 ;
+    w1_a1_0 <= \$1667 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1721 ;
+    w1_a4_2 <= \$1668 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1722 ;
+    w1_a7_5 <= \$1669 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1723 ;
+    w1_a11_8 <= \$1670 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1724 ;
+    w1_data <= \$1671 ;
   always @(posedge aclk_clk)
-    \$signal$294  <= \$1725 ;
+    \$signal$294  <= \$1672 ;
   always @(posedge aclk_clk)
-    \$signal$295  <= \$1726 ;
+    \$signal$295  <= \$1673 ;
   always @(posedge aclk_clk)
-    \$signal$298  <= \$1727 ;
+    \$signal$298  <= \$1674 ;
   always @(posedge aclk_clk)
-    \$signal$299  <= \$1728 ;
+    \$signal$299  <= \$1675 ;
   always @(posedge aclk_clk)
-    \$signal$300  <= \$1729 ;
+    \$signal$300  <= \$1676 ;
   always @(posedge aclk_clk)
-    \$signal$301  <= \$1730 ;
+    \$signal$301  <= \$1677 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1731 ;
+    w2_is_ctrl <= \$1678 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1732 ;
+    w2_is_irq_status <= \$1679 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1733 ;
+    w2_is_irq_enable <= \$1680 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1734 ;
+    w2_is_err_pop <= \$1681 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1735 ;
+    w2_is_pool0_free <= \$1682 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1736 ;
+    w2_is_pool0_flush <= \$1683 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1737 ;
+    w2_is_pool0_low_water <= \$1684 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1738 ;
+    w2_is_pool1_free <= \$1685 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1739 ;
+    w2_is_pool1_flush <= \$1686 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1740 ;
+    w2_is_pool1_low_water <= \$1687 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1741 ;
+    w2_is_pool2_free <= \$1688 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1742 ;
+    w2_is_pool2_flush <= \$1689 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1743 ;
+    w2_is_pool2_low_water <= \$1690 ;
   always @(posedge aclk_clk)
-    \$signal$315  <= \$1744 ;
+    \$signal$315  <= \$1691 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1745 ;
+    w2_plain <= \$1692 ;
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1746 ;
+    \$signal$96  <= \$1693 ;
   always @(posedge aclk_clk)
-    w1c <= \$1747 ;
+    w1c <= \$1694 ;
   always @(posedge aclk_clk)
-    \$signal$106  <= \$1748 ;
+    \$signal$106  <= \$1695 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1749 ;
+    irq_enable <= \$1696 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1750 ;
+    event_low_water <= \$1697 ;
   always @(posedge aclk_clk)
-    log_low_water <= \$1751 ;
+    log_low_water <= \$1698 ;
   always @(posedge aclk_clk)
-    config_low_water <= \$1752 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$1267  };
+    config_low_water <= \$1699 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$1214  };
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -12392,7 +12286,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1240 [1:0])
+    casez (\$1187 [1:0])
       2'h0:
           \$66  = log_kept_ge1;
       2'h1:
@@ -12406,7 +12300,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1241 [1:0])
+    casez (\$1188 [1:0])
       2'h0:
           \$73  = log_kept_ge1;
       2'h1:
@@ -12420,7 +12314,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1242 [1:0])
+    casez (\$1189 [1:0])
       2'h0:
           \$80  = log_kept_ge1;
       2'h1:
@@ -12434,7 +12328,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1243 [1:0])
+    casez (\$1190 [1:0])
       2'h0:
           \$85  = log_kept_ge1;
       2'h1:
@@ -12536,7 +12430,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1245 ;
+          space_plus_all_ge4 = \$1192 ;
     endcase
   end
   always @* begin
@@ -12548,9 +12442,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1247 ;
+          space_plus_all_ge5 = \$1194 ;
       2'h3:
-          space_plus_all_ge5 = \$1249 ;
+          space_plus_all_ge5 = \$1196 ;
     endcase
   end
   always @* begin
@@ -12560,1284 +12454,1284 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1251 ;
+          space_plus_all_ge6 = \$1198 ;
       2'h2:
-          space_plus_all_ge6 = \$1253 ;
+          space_plus_all_ge6 = \$1200 ;
       2'h3:
-          space_plus_all_ge6 = \$1255 ;
+          space_plus_all_ge6 = \$1202 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1604  = \$1 [31:0];
+    \$1551  = \$1 [31:0];
+    if (aclk_rst) begin
+      \$1551  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1552  = busy;
+    if (aclk_rst) begin
+      \$1552  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1553  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1553  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1554  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1554  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1555  = \$16 ;
+    if (aclk_rst) begin
+      \$1555  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1556  = \$19 ;
+    if (aclk_rst) begin
+      \$1556  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1557  = \$22 ;
+    if (aclk_rst) begin
+      \$1557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1558  = \$25 ;
+    if (aclk_rst) begin
+      \$1558  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1559  = \$29 ;
+    if (aclk_rst) begin
+      \$1559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1560  = \$32 ;
+    if (aclk_rst) begin
+      \$1560  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1561  = \$35 ;
+    if (aclk_rst) begin
+      \$1561  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1562  = \$38 ;
+    if (aclk_rst) begin
+      \$1562  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1563  = \$42 ;
+    if (aclk_rst) begin
+      \$1563  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1564  = \$46 ;
+    if (aclk_rst) begin
+      \$1564  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1565  = \$49 ;
+    if (aclk_rst) begin
+      \$1565  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1566  = \$52 ;
+    if (aclk_rst) begin
+      \$1566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1567  = \$55 ;
+    if (aclk_rst) begin
+      \$1567  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1568  = \$59 ;
+    if (aclk_rst) begin
+      \$1568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1569  = \$66 ;
+    if (aclk_rst) begin
+      \$1569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1570  = \$73 ;
+    if (aclk_rst) begin
+      \$1570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1571  = \$80 ;
+    if (aclk_rst) begin
+      \$1571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1572  = \$85 ;
+    if (aclk_rst) begin
+      \$1572  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1573  = \$86 ;
+    if (aclk_rst) begin
+      \$1573  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1574  = \$87 ;
+    if (aclk_rst) begin
+      \$1574  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1575  = \$88 ;
+    if (aclk_rst) begin
+      \$1575  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1576  = \$89 ;
+    if (aclk_rst) begin
+      \$1576  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1577  = \$90 ;
+    if (aclk_rst) begin
+      \$1577  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1578  = \$91 ;
+    if (aclk_rst) begin
+      \$1578  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1579  = \$94 ;
+    if (aclk_rst) begin
+      \$1579  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1580  = \$100 ;
+    if (aclk_rst) begin
+      \$1580  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1581  = \$signal$91 ;
+    if (aclk_rst) begin
+      \$1581  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1582  = \$101 [31:0];
+    if (\$signal$96 ) begin
+      \$1582  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1582  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1583  = \$102 [1:0];
+    if (aclk_rst) begin
+      \$1583  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1584  = \$103 [31:0];
+    if (\$signal$96 ) begin
+      \$1584  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1584  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1585  = tail_row;
+    if (\$104 ) begin
+      \$1585  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1585  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1586  = tail_next_row;
+    if (\$104 ) begin
+      \$1586  = \$105 [1:0];
+    end
+    if (aclk_rst) begin
+      \$1586  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1587  = head;
+    if (popped) begin
+      \$1587  = \$106 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1587  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1588  = \$107 ;
+    if (aclk_rst) begin
+      \$1588  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1589  = head[1:0];
+    if (aclk_rst) begin
+      \$1589  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1590  = \$signal$97 ;
+    if (aclk_rst) begin
+      \$1590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1591  = \$114 ;
+    if (aclk_rst) begin
+      \$1591  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1592  = \$115 ;
+    if (aclk_rst) begin
+      \$1592  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1593  = \$116 ;
+    if (aclk_rst) begin
+      \$1593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1594  = event_ev_grant;
+    if (aclk_rst) begin
+      \$1594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1595  = event_lw_granted_1;
+    if (aclk_rst) begin
+      \$1595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1596  = \$127 [7:0];
+    if (aclk_rst) begin
+      \$1596  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1597  = event_in_use;
+    if (aclk_rst) begin
+      \$1597  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1598  = \$137 ;
+    if (aclk_rst) begin
+      \$1598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1599  = \$143 ;
+    if (aclk_rst) begin
+      \$1599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1600  = event_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1600  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1600  = event_in_use_was;
+      end
+    end
+    if (aclk_rst) begin
+      \$1600  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1601  = 32'd0;
+    end else begin
+      \$1601  = \$144 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1601  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1602  = 32'd0;
+    end else begin
+      \$1602  = \$145 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1602  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1603  = 32'd0;
+    end else begin
+      \$1603  = \$146 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1603  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1604  = 32'd0;
+    end else begin
+      \$1604  = \$147 [31:0];
+    end
     if (aclk_rst) begin
       \$1604  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1605  = busy;
+    \$1605  = \$148 ;
     if (aclk_rst) begin
-      \$1605  = 1'h0;
+      \$1605  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1606  = \ready$6 ;
+    \$1606  = \$149 ;
     if (aclk_rst) begin
       \$1606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1607  = \$14 [1:0];
+    \$1607  = log_ev_grant;
     if (aclk_rst) begin
-      \$1607  = 2'h0;
+      \$1607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1608  = \$16 ;
+    \$1608  = log_lw_granted_1;
     if (aclk_rst) begin
       \$1608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1609  = \$19 ;
+    \$1609  = \$160 [9:0];
     if (aclk_rst) begin
-      \$1609  = 1'h0;
+      \$1609  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1610  = \$22 ;
+    \$1610  = log_in_use;
     if (aclk_rst) begin
-      \$1610  = 1'h0;
+      \$1610  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1611  = \$25 ;
+    \$1611  = \$170 ;
     if (aclk_rst) begin
       \$1611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1612  = \$29 ;
+    \$1612  = \$176 ;
     if (aclk_rst) begin
       \$1612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1613  = \$32 ;
+    \$1613  = log_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1613  = log_in_use;
+    end else begin
+      if (log_hw_grow) begin
+        \$1613  = log_in_use_was;
+      end
+    end
     if (aclk_rst) begin
-      \$1613  = 1'h0;
+      \$1613  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1614  = \$35 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1614  = 32'd0;
+    end else begin
+      \$1614  = \$177 [31:0];
+    end
     if (aclk_rst) begin
-      \$1614  = 1'h0;
+      \$1614  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1615  = \$38 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1615  = 32'd0;
+    end else begin
+      \$1615  = \$178 [31:0];
+    end
     if (aclk_rst) begin
-      \$1615  = 1'h0;
+      \$1615  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1616  = \$42 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1616  = 32'd0;
+    end else begin
+      \$1616  = \$179 [31:0];
+    end
     if (aclk_rst) begin
-      \$1616  = 1'h0;
+      \$1616  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1617  = \$46 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1617  = 32'd0;
+    end else begin
+      \$1617  = \$180 [31:0];
+    end
     if (aclk_rst) begin
-      \$1617  = 1'h0;
+      \$1617  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1618  = \$49 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1618  = 32'd0;
+    end else begin
+      \$1618  = \$181 [31:0];
+    end
     if (aclk_rst) begin
-      \$1618  = 1'h0;
+      \$1618  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1619  = \$52 ;
+    \$1619  = \$182 ;
     if (aclk_rst) begin
-      \$1619  = 1'h0;
+      \$1619  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1620  = \$55 ;
+    \$1620  = \$183 ;
     if (aclk_rst) begin
       \$1620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1621  = \$59 ;
+    \$1621  = config_ev_grant;
     if (aclk_rst) begin
       \$1621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1622  = \$66 ;
+    \$1622  = config_lw_granted_1;
     if (aclk_rst) begin
       \$1622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1623  = \$73 ;
+    \$1623  = \$194 [4:0];
     if (aclk_rst) begin
-      \$1623  = 1'h0;
+      \$1623  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1624  = \$80 ;
+    \$1624  = config_in_use;
     if (aclk_rst) begin
-      \$1624  = 1'h0;
+      \$1624  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1625  = \$85 ;
+    \$1625  = \$204 ;
     if (aclk_rst) begin
       \$1625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1626  = \$86 ;
+    \$1626  = \$210 ;
     if (aclk_rst) begin
-      \$1626  = 1'h1;
+      \$1626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1627  = \$87 ;
-    if (aclk_rst) begin
-      \$1627  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1628  = \$88 ;
-    if (aclk_rst) begin
-      \$1628  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1629  = \$89 ;
-    if (aclk_rst) begin
-      \$1629  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1630  = \$90 ;
-    if (aclk_rst) begin
-      \$1630  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1631  = \$91 ;
-    if (aclk_rst) begin
-      \$1631  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1632  = \$94 ;
-    if (aclk_rst) begin
-      \$1632  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1633  = \$100 ;
-    if (aclk_rst) begin
-      \$1633  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1634  = \$signal$91 ;
-    if (aclk_rst) begin
-      \$1634  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1635  = \$101 [31:0];
+    \$1627  = config_high_water;
+    (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
-      \$1635  = 32'd0;
+      \$1627  = config_in_use;
+    end else begin
+      if (config_hw_grow) begin
+        \$1627  = config_in_use_was;
+      end
     end
     if (aclk_rst) begin
-      \$1635  = 32'd0;
+      \$1627  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1636  = \$102 [1:0];
-    if (aclk_rst) begin
-      \$1636  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1637  = \$103 [31:0];
+    (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
-      \$1637  = 32'd0;
+      \$1628  = 32'd0;
+    end else begin
+      \$1628  = \$211 [31:0];
     end
     if (aclk_rst) begin
-      \$1637  = 32'd0;
+      \$1628  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1638  = tail_row;
-    if (\$104 ) begin
-      \$1638  = tail_next_row;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1629  = 32'd0;
+    end else begin
+      \$1629  = \$212 [31:0];
     end
     if (aclk_rst) begin
-      \$1638  = 2'h0;
+      \$1629  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1639  = tail_next_row;
-    if (\$104 ) begin
-      \$1639  = \$105 [1:0];
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1630  = 32'd0;
+    end else begin
+      \$1630  = \$213 [31:0];
     end
     if (aclk_rst) begin
-      \$1639  = 2'h1;
+      \$1630  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1640  = head;
-    if (popped) begin
-      \$1640  = \$106 [3:0];
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1631  = 32'd0;
+    end else begin
+      \$1631  = \$214 [31:0];
     end
     if (aclk_rst) begin
-      \$1640  = 4'h0;
+      \$1631  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1641  = \$107 ;
+    \$1632  = \$216 ;
+    if (aclk_rst) begin
+      \$1632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1633  = alloc_queue_head;
+    if (\$219 ) begin
+      \$1633  = \$220 ;
+    end
+    if (aclk_rst) begin
+      \$1633  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1634  = alloc_queue_rd;
+    if (\$224 ) begin
+      \$1634  = alloc_queue_rd_next;
+    end
+    if (aclk_rst) begin
+      \$1634  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1635  = alloc_queue_rd_next;
+    if (\$224 ) begin
+      \$1635  = \$225 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1635  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1636  = alloc_queue_wr;
+    if (\$229 ) begin
+      \$1636  = alloc_queue_wr_next;
+    end
+    if (aclk_rst) begin
+      \$1636  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1637  = alloc_queue_wr_next;
+    if (\$229 ) begin
+      \$1637  = \$230 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1637  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1638 [0] = \$241 ;
+    \$1638 [1] = \$252 ;
+    \$1638 [2] = \$263 ;
+    \$1638 [3] = \$274 ;
+    \$1638 [4] = \$285 ;
+    \$1638 [5] = \$296 ;
+    \$1638 [6] = \$307 ;
+    \$1638 [7] = \$318 ;
+    \$1638 [8] = \$329 ;
+    if (aclk_rst) begin
+      \$1638  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1639 [0] = \$335 ;
+    \$1639 [1] = \$341 ;
+    \$1639 [2] = \$347 ;
+    \$1639 [3] = \$353 ;
+    \$1639 [4] = \$359 ;
+    \$1639 [5] = \$365 ;
+    \$1639 [6] = \$371 ;
+    \$1639 [7] = \$377 ;
+    \$1639 [8] = \$383 ;
+    \$1639 [9] = \$389 ;
+    if (aclk_rst) begin
+      \$1639  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1640  = \$394 ;
+    if (aclk_rst) begin
+      \$1640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1641  = \$405 ;
     if (aclk_rst) begin
       \$1641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1642  = head[1:0];
+    \$1642  = { \$408 , \$406 [1:0] };
     if (aclk_rst) begin
-      \$1642  = 2'h0;
+      \$1642  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1643  = \$signal$97 ;
+    \$1643  = \$413 [1:0];
     if (aclk_rst) begin
-      \$1643  = 1'h0;
+      \$1643  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1644  = \$114 ;
+    \$1644  = \$413 [14:2];
     if (aclk_rst) begin
-      \$1644  = 5'h00;
+      \$1644  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1645  = \$115 ;
+    \$1645  = r1_valid;
     if (aclk_rst) begin
-      \$1645  = 18'h00000;
+      \$1645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1646  = \$116 ;
+    \$1646  = \$627 ;
     if (aclk_rst) begin
-      \$1646  = 1'h0;
+      \$1646  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1647  = event_ev_grant;
+    \$1647 [0] = \$628 [16];
+    \$1647 [1] = \$658 [15];
+    \$1647 [2] = \$688 [15];
+    \$1647 [3] = \$718 [15];
     if (aclk_rst) begin
-      \$1647  = 1'h0;
+      \$1647  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1648  = event_lw_granted_1;
+    \$1648  = \$657 ;
     if (aclk_rst) begin
-      \$1648  = 1'h0;
+      \$1648  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1649  = \$127 [7:0];
+    \$1649  = \$687 ;
     if (aclk_rst) begin
-      \$1649  = 8'h00;
+      \$1649  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1650  = event_in_use;
+    \$1650  = \$717 ;
     if (aclk_rst) begin
-      \$1650  = 8'h00;
+      \$1650  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1651  = \$137 ;
+    \$1651  = bus__w_req;
     if (aclk_rst) begin
       \$1651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1652  = \$143 ;
+    \$1652  = \$732 [1:0];
     if (aclk_rst) begin
-      \$1652  = 1'h0;
+      \$1652  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1653  = event_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1653  = event_in_use;
-    end else begin
-      if (event_hw_grow) begin
-        \$1653  = event_in_use_was;
-      end
-    end
+    \$1653  = { w0_config_is, w0_log_is, w0_event_is };
     if (aclk_rst) begin
-      \$1653  = 8'h00;
+      \$1653  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1654  = 32'd0;
-    end else begin
-      \$1654  = \$144 [31:0];
-    end
+    \$1654  = { \$735 , \$734 , \$733  };
     if (aclk_rst) begin
-      \$1654  = 32'd0;
+      \$1654  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1655  = 32'd0;
-    end else begin
-      \$1655  = \$145 [31:0];
-    end
+    \$1655  = \$736 [22:19];
     if (aclk_rst) begin
-      \$1655  = 32'd0;
+      \$1655  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1656  = 32'd0;
-    end else begin
-      \$1656  = \$146 [31:0];
-    end
+    \$1656  = \$739 [31:0];
     if (aclk_rst) begin
       \$1656  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1657  = 32'd0;
-    end else begin
-      \$1657  = \$147 [31:0];
-    end
+    \$1657  = \$742 [31:0];
     if (aclk_rst) begin
       \$1657  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1658  = \$148 ;
+    \$1658  = \$745 [31:0];
     if (aclk_rst) begin
-      \$1658  = 18'h00000;
+      \$1658  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1659  = \$149 ;
+    \$1659  = command_queue_head;
+    if (\$748 ) begin
+      \$1659  = \$749 ;
+    end
     if (aclk_rst) begin
-      \$1659  = 1'h0;
+      \$1659  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1660  = log_ev_grant;
+    \$1660  = command_queue_rd;
+    if (\$753 ) begin
+      \$1660  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1660  = 1'h0;
+      \$1660  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1661  = log_lw_granted_1;
+    \$1661  = command_queue_rd_next;
+    if (\$753 ) begin
+      \$1661  = \$754 [3:0];
+    end
     if (aclk_rst) begin
-      \$1661  = 1'h0;
+      \$1661  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1662  = \$160 [9:0];
+    \$1662  = command_queue_wr;
+    if (\$758 ) begin
+      \$1662  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1662  = 10'h000;
+      \$1662  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1663  = log_in_use;
+    \$1663  = command_queue_wr_next;
+    if (\$758 ) begin
+      \$1663  = \$759 [3:0];
+    end
     if (aclk_rst) begin
-      \$1663  = 10'h000;
+      \$1663  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1664  = \$170 ;
+    \$1664 [0] = \$770 ;
+    \$1664 [1] = \$781 ;
+    \$1664 [2] = \$792 ;
+    \$1664 [3] = \$803 ;
+    \$1664 [4] = \$814 ;
+    \$1664 [5] = \$825 ;
+    \$1664 [6] = \$836 ;
+    \$1664 [7] = \$847 ;
+    \$1664 [8] = \$858 ;
     if (aclk_rst) begin
-      \$1664  = 1'h0;
+      \$1664  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1665  = \$176 ;
+    \$1665 [0] = \$864 ;
+    \$1665 [1] = \$870 ;
+    \$1665 [2] = \$876 ;
+    \$1665 [3] = \$882 ;
+    \$1665 [4] = \$888 ;
+    \$1665 [5] = \$894 ;
+    \$1665 [6] = \$900 ;
+    \$1665 [7] = \$906 ;
+    \$1665 [8] = \$912 ;
+    \$1665 [9] = \$918 ;
     if (aclk_rst) begin
-      \$1665  = 1'h0;
+      \$1665  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1666  = log_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1666  = log_in_use;
-    end else begin
-      if (log_hw_grow) begin
-        \$1666  = log_in_use_was;
-      end
-    end
+    \$1666  = \$921 ;
     if (aclk_rst) begin
-      \$1666  = 10'h000;
+      \$1666  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1667  = 32'd0;
-    end else begin
-      \$1667  = \$177 [31:0];
-    end
+    \$1667  = \$923 ;
     if (aclk_rst) begin
-      \$1667  = 32'd0;
+      \$1667  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1668  = 32'd0;
-    end else begin
-      \$1668  = \$178 [31:0];
-    end
+    \$1668  = \$925 ;
     if (aclk_rst) begin
-      \$1668  = 32'd0;
+      \$1668  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1669  = 32'd0;
-    end else begin
-      \$1669  = \$179 [31:0];
-    end
+    \$1669  = \$927 ;
     if (aclk_rst) begin
-      \$1669  = 32'd0;
+      \$1669  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1670  = 32'd0;
-    end else begin
-      \$1670  = \$180 [31:0];
-    end
+    \$1670  = \$929 ;
     if (aclk_rst) begin
-      \$1670  = 32'd0;
+      \$1670  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
+    \$1671  = \$930 ;
+    if (aclk_rst) begin
       \$1671  = 32'd0;
-    end else begin
-      \$1671  = \$181 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1671  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1672  = \$182 ;
+    \$1672  = w0_full_word;
     if (aclk_rst) begin
-      \$1672  = 18'h00000;
+      \$1672  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1673  = \$183 ;
+    \$1673  = \$931 ;
     if (aclk_rst) begin
-      \$1673  = 1'h0;
+      \$1673  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1674  = config_ev_grant;
+    \$1674  = \$933 ;
     if (aclk_rst) begin
       \$1674  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1675  = config_lw_granted_1;
+    \$1675  = \$signal$294 ;
     if (aclk_rst) begin
       \$1675  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1676  = \$194 [4:0];
+    \$1676  = \$signal$295 ;
     if (aclk_rst) begin
-      \$1676  = 5'h00;
+      \$1676  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1677  = config_in_use;
+    \$1677  = w1_data;
     if (aclk_rst) begin
-      \$1677  = 5'h00;
+      \$1677  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1678  = \$204 ;
+    \$1678  = \$941 ;
     if (aclk_rst) begin
       \$1678  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1679  = \$210 ;
+    \$1679  = \$949 ;
     if (aclk_rst) begin
       \$1679  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1680  = config_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1680  = config_in_use;
-    end else begin
-      if (config_hw_grow) begin
-        \$1680  = config_in_use_was;
-      end
-    end
+    \$1680  = \$957 ;
     if (aclk_rst) begin
-      \$1680  = 5'h00;
+      \$1680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1681  = 32'd0;
-    end else begin
-      \$1681  = \$211 [31:0];
-    end
+    \$1681  = \$965 ;
     if (aclk_rst) begin
-      \$1681  = 32'd0;
+      \$1681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1682  = 32'd0;
-    end else begin
-      \$1682  = \$212 [31:0];
-    end
+    \$1682  = \$973 ;
     if (aclk_rst) begin
-      \$1682  = 32'd0;
+      \$1682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1683  = 32'd0;
-    end else begin
-      \$1683  = \$213 [31:0];
-    end
+    \$1683  = \$981 ;
     if (aclk_rst) begin
-      \$1683  = 32'd0;
+      \$1683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1684  = 32'd0;
-    end else begin
-      \$1684  = \$214 [31:0];
-    end
+    \$1684  = \$989 ;
     if (aclk_rst) begin
-      \$1684  = 32'd0;
+      \$1684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1685  = \$216 ;
+    \$1685  = \$997 ;
     if (aclk_rst) begin
       \$1685  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1686  = alloc_queue_head;
-    if (\$219 ) begin
-      \$1686  = \$220 ;
-    end
+    \$1686  = \$1005 ;
     if (aclk_rst) begin
-      \$1686  = 15'h0000;
+      \$1686  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1687  = alloc_queue_rd;
-    if (\$224 ) begin
-      \$1687  = alloc_queue_rd_next;
-    end
+    \$1687  = \$1013 ;
     if (aclk_rst) begin
-      \$1687  = 4'h0;
+      \$1687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1688  = alloc_queue_rd_next;
-    if (\$224 ) begin
-      \$1688  = \$225 [3:0];
-    end
+    \$1688  = \$1021 ;
     if (aclk_rst) begin
-      \$1688  = 4'h1;
+      \$1688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1689  = alloc_queue_wr;
-    if (\$229 ) begin
-      \$1689  = alloc_queue_wr_next;
-    end
+    \$1689  = \$1029 ;
     if (aclk_rst) begin
-      \$1689  = 4'h0;
+      \$1689  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1690  = alloc_queue_wr_next;
-    if (\$229 ) begin
-      \$1690  = \$230 [3:0];
-    end
+    \$1690  = \$1037 ;
     if (aclk_rst) begin
-      \$1690  = 4'h1;
+      \$1690  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1691 [0] = \$241 ;
-    \$1691 [1] = \$252 ;
-    \$1691 [2] = \$263 ;
-    \$1691 [3] = \$274 ;
-    \$1691 [4] = \$285 ;
-    \$1691 [5] = \$296 ;
-    \$1691 [6] = \$307 ;
-    \$1691 [7] = \$318 ;
-    \$1691 [8] = \$329 ;
+    \$1691  = \$1102 [8];
     if (aclk_rst) begin
-      \$1691  = 9'h000;
+      \$1691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1692 [0] = \$335 ;
-    \$1692 [1] = \$341 ;
-    \$1692 [2] = \$347 ;
-    \$1692 [3] = \$353 ;
-    \$1692 [4] = \$359 ;
-    \$1692 [5] = \$365 ;
-    \$1692 [6] = \$371 ;
-    \$1692 [7] = \$377 ;
-    \$1692 [8] = \$383 ;
-    \$1692 [9] = \$389 ;
+    \$1692  = \$1143 [5];
     if (aclk_rst) begin
-      \$1692  = 10'h000;
+      \$1692  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1693  = \$394 ;
+    \$1693  = \$1146 ;
     if (aclk_rst) begin
       \$1693  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1694  = \$405 ;
+    \$1694  = \$1148 ;
     if (aclk_rst) begin
       \$1694  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1695  = { \$408 , \$406 [1:0] };
+    \$1695  = \$1151 ;
     if (aclk_rst) begin
-      \$1695  = 15'h0000;
+      \$1695  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1696  = \$413 [1:0];
+    \$1696  = irq_enable;
+    if (\$1153 ) begin
+      \$1696  = \$signal$301 [4:0];
+    end
     if (aclk_rst) begin
-      \$1696  = 2'h0;
+      \$1696  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1697  = \$413 [14:2];
+    \$1697  = event_low_water;
+    if (\$1155 ) begin
+      \$1697 [7:0] = \$signal$301 [7:0];
+    end
+    if (\$1157 ) begin
+      \$1697 [15:8] = \$signal$301 [15:8];
+    end
+    if (\$1159 ) begin
+      \$1697 [16] = \$signal$301 [16];
+    end
     if (aclk_rst) begin
-      \$1697  = 13'h0000;
+      \$1697  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1698  = r1_valid;
+    \$1698  = log_low_water;
+    if (\$1161 ) begin
+      \$1698 [7:0] = \$signal$301 [7:0];
+    end
+    if (\$1163 ) begin
+      \$1698 [15:8] = \$signal$301 [15:8];
+    end
+    if (\$1165 ) begin
+      \$1698 [16] = \$signal$301 [16];
+    end
     if (aclk_rst) begin
-      \$1698  = 1'h0;
+      \$1698  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1699  = \$627 ;
-    if (aclk_rst) begin
-      \$1699  = 32'd0;
+    \$1699  = config_low_water;
+    if (\$1167 ) begin
+      \$1699 [7:0] = \$signal$301 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1700 [0] = \$642 ;
-    \$1700 [1] = \$685 ;
-    \$1700 [2] = \$728 ;
-    \$1700 [3] = \$771 ;
-    if (aclk_rst) begin
-      \$1700  = 4'h0;
+    if (\$1169 ) begin
+      \$1699 [15:8] = \$signal$301 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1701  = \$671 ;
-    if (aclk_rst) begin
-      \$1701  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1702  = \$714 ;
-    if (aclk_rst) begin
-      \$1702  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1703  = \$757 ;
-    if (aclk_rst) begin
-      \$1703  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1704  = bus__w_req;
-    if (aclk_rst) begin
-      \$1704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1705  = \$785 [1:0];
-    if (aclk_rst) begin
-      \$1705  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1706  = { w0_config_is, w0_log_is, w0_event_is };
-    if (aclk_rst) begin
-      \$1706  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1707  = { \$788 , \$787 , \$786  };
-    if (aclk_rst) begin
-      \$1707  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1708  = \$789 [22:19];
-    if (aclk_rst) begin
-      \$1708  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1709  = \$792 [31:0];
-    if (aclk_rst) begin
-      \$1709  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1710  = \$795 [31:0];
-    if (aclk_rst) begin
-      \$1710  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1711  = \$798 [31:0];
-    if (aclk_rst) begin
-      \$1711  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1712  = command_queue_head;
-    if (\$801 ) begin
-      \$1712  = \$802 ;
+    if (\$1171 ) begin
+      \$1699 [16] = \$signal$301 [16];
     end
     if (aclk_rst) begin
-      \$1712  = 46'h000000000000;
+      \$1699  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1713  = command_queue_rd;
-    if (\$806 ) begin
-      \$1713  = command_queue_rd_next;
-    end
-    if (aclk_rst) begin
-      \$1713  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1714  = command_queue_rd_next;
-    if (\$806 ) begin
-      \$1714  = \$807 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1714  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1715  = command_queue_wr;
-    if (\$811 ) begin
-      \$1715  = command_queue_wr_next;
-    end
-    if (aclk_rst) begin
-      \$1715  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1716  = command_queue_wr_next;
-    if (\$811 ) begin
-      \$1716  = \$812 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1716  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1717 [0] = \$823 ;
-    \$1717 [1] = \$834 ;
-    \$1717 [2] = \$845 ;
-    \$1717 [3] = \$856 ;
-    \$1717 [4] = \$867 ;
-    \$1717 [5] = \$878 ;
-    \$1717 [6] = \$889 ;
-    \$1717 [7] = \$900 ;
-    \$1717 [8] = \$911 ;
-    if (aclk_rst) begin
-      \$1717  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1718 [0] = \$917 ;
-    \$1718 [1] = \$923 ;
-    \$1718 [2] = \$929 ;
-    \$1718 [3] = \$935 ;
-    \$1718 [4] = \$941 ;
-    \$1718 [5] = \$947 ;
-    \$1718 [6] = \$953 ;
-    \$1718 [7] = \$959 ;
-    \$1718 [8] = \$965 ;
-    \$1718 [9] = \$971 ;
-    if (aclk_rst) begin
-      \$1718  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1719  = \$974 ;
-    if (aclk_rst) begin
-      \$1719  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1720  = \$976 ;
-    if (aclk_rst) begin
-      \$1720  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1721  = \$978 ;
-    if (aclk_rst) begin
-      \$1721  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1722  = \$980 ;
-    if (aclk_rst) begin
-      \$1722  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1723  = \$982 ;
-    if (aclk_rst) begin
-      \$1723  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1724  = \$983 ;
-    if (aclk_rst) begin
-      \$1724  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1725  = w0_full_word;
-    if (aclk_rst) begin
-      \$1725  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1726  = \$984 ;
-    if (aclk_rst) begin
-      \$1726  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1727  = \$986 ;
-    if (aclk_rst) begin
-      \$1727  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1728  = \$signal$294 ;
-    if (aclk_rst) begin
-      \$1728  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1729  = \$signal$295 ;
-    if (aclk_rst) begin
-      \$1729  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1730  = w1_data;
-    if (aclk_rst) begin
-      \$1730  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1731  = \$994 ;
-    if (aclk_rst) begin
-      \$1731  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1732  = \$1002 ;
-    if (aclk_rst) begin
-      \$1732  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1733  = \$1010 ;
-    if (aclk_rst) begin
-      \$1733  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1734  = \$1018 ;
-    if (aclk_rst) begin
-      \$1734  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1735  = \$1026 ;
-    if (aclk_rst) begin
-      \$1735  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1736  = \$1034 ;
-    if (aclk_rst) begin
-      \$1736  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1737  = \$1042 ;
-    if (aclk_rst) begin
-      \$1737  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1738  = \$1050 ;
-    if (aclk_rst) begin
-      \$1738  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1739  = \$1058 ;
-    if (aclk_rst) begin
-      \$1739  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1740  = \$1066 ;
-    if (aclk_rst) begin
-      \$1740  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1741  = \$1074 ;
-    if (aclk_rst) begin
-      \$1741  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1742  = \$1082 ;
-    if (aclk_rst) begin
-      \$1742  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1743  = \$1090 ;
-    if (aclk_rst) begin
-      \$1743  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1744  = \$1155 [8];
-    if (aclk_rst) begin
-      \$1744  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1745  = \$1196 [5];
-    if (aclk_rst) begin
-      \$1745  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1746  = \$1199 ;
-    if (aclk_rst) begin
-      \$1746  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1747  = \$1201 ;
-    if (aclk_rst) begin
-      \$1747  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1748  = \$1204 ;
-    if (aclk_rst) begin
-      \$1748  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1749  = irq_enable;
-    if (\$1206 ) begin
-      \$1749  = \$signal$301 [4:0];
-    end
-    if (aclk_rst) begin
-      \$1749  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1750  = event_low_water;
-    if (\$1208 ) begin
-      \$1750 [7:0] = \$signal$301 [7:0];
-    end
-    if (\$1210 ) begin
-      \$1750 [15:8] = \$signal$301 [15:8];
-    end
-    if (\$1212 ) begin
-      \$1750 [16] = \$signal$301 [16];
-    end
-    if (aclk_rst) begin
-      \$1750  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1751  = log_low_water;
-    if (\$1214 ) begin
-      \$1751 [7:0] = \$signal$301 [7:0];
-    end
-    if (\$1216 ) begin
-      \$1751 [15:8] = \$signal$301 [15:8];
-    end
-    if (\$1218 ) begin
-      \$1751 [16] = \$signal$301 [16];
-    end
-    if (aclk_rst) begin
-      \$1751  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1752  = config_low_water;
-    if (\$1220 ) begin
-      \$1752 [7:0] = \$signal$301 [7:0];
-    end
-    if (\$1222 ) begin
-      \$1752 [15:8] = \$signal$301 [15:8];
-    end
-    if (\$1224 ) begin
-      \$1752 [16] = \$signal$301 [16];
-    end
-    if (aclk_rst) begin
-      \$1752  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$4112$0 [4:1];
-  assign rsp_grant_pool = \port$4112$0 [6:5];
-  assign rsp_grant_user = \port$4112$48 [11:4];
-  assign rsp_flushed_err = \port$4127$0 [4:1];
-  assign rsp_flushed_pool = \port$4127$0 [14:13];
-  assign rsp_flushed_user = \port$4127$0 [12:5];
-  assign rsp_freed_err = \port$4115$0 [4:1];
-  assign rsp_freed_src = \port$4155$0 [0];
-  assign rsp_freed_in_pool = \port$4115$0 [15];
-  assign rsp_freed_pool = \port$4115$0 [14:13];
-  assign rsp_freed_tag = \port$4155$0 [36:33];
-  assign rsp_freed_addr = \port$4155$0 [32:1];
-  assign rsp_freed_user = \port$4115$0 [12:5];
-  assign rsp_grant_ok = \port$4112$0 [0];
-  assign rsp_freed_ok = \port$4115$0 [0];
-  assign rsp_flushed_ok = \port$4127$0 [0];
-  assign rsp_grant_overwrite = \port$4112$48 [12];
-  assign log_bank0_k = \$1240 [1:0];
-  assign log_bank1_k = \$1241 [1:0];
-  assign log_bank2_k = \$1242 [1:0];
-  assign log_bank3_k = \$1243 [1:0];
-  assign space_under = { \$1256 [5], \$1256  };
-  assign \$signal$107  = { low_water_hit, \$1261 , \$1259 , e1_exhausted, \$1258  };
+  assign rsp_grant_err = \port$4059$0 [4:1];
+  assign rsp_grant_pool = \port$4059$0 [6:5];
+  assign rsp_grant_user = \port$4059$48 [11:4];
+  assign rsp_flushed_err = \port$4074$0 [4:1];
+  assign rsp_flushed_pool = \port$4074$0 [14:13];
+  assign rsp_flushed_user = \port$4074$0 [12:5];
+  assign rsp_freed_err = \port$4062$0 [4:1];
+  assign rsp_freed_src = \port$4102$0 [0];
+  assign rsp_freed_in_pool = \port$4062$0 [15];
+  assign rsp_freed_pool = \port$4062$0 [14:13];
+  assign rsp_freed_tag = \port$4102$0 [36:33];
+  assign rsp_freed_addr = \port$4102$0 [32:1];
+  assign rsp_freed_user = \port$4062$0 [12:5];
+  assign rsp_grant_ok = \port$4059$0 [0];
+  assign rsp_freed_ok = \port$4062$0 [0];
+  assign rsp_flushed_ok = \port$4074$0 [0];
+  assign rsp_grant_overwrite = \port$4059$48 [12];
+  assign log_bank0_k = \$1187 [1:0];
+  assign log_bank1_k = \$1188 [1:0];
+  assign log_bank2_k = \$1189 [1:0];
+  assign log_bank3_k = \$1190 [1:0];
+  assign space_under = { \$1203 [5], \$1203  };
+  assign \$signal$107  = { low_water_hit, \$1208 , \$1206 , e1_exhausted, \$1205  };
   assign \$signal$168  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$4246$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1454 , \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$4246$0 [35:32];
+  assign bus__w_data_queued = \port$4193$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
+  assign bus__w_strb_queued = \port$4193$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$319  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -13858,42 +13752,42 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__en$335  = log_bank3_wen;
   assign \$signature__addr$336  = head[3:2];
   assign \$signature__en$337  = 1'h1;
-  assign bus__r_slow = \$1270 [8];
+  assign bus__r_slow = \$1217 [8];
   assign read__addr = alloc_queue_rd;
   assign \$signature__addr$342  = alloc_queue_wr;
   assign \$signature__data$343  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 [3:0], 10'h000, \port$4112$0 [15:7] };
-  assign rsp_grant_slot = \port$4112$0 [15:7];
-  assign rsp_grant_tag = \port$4112$48 [3:0];
-  assign bus__r_slow_data = { \port$4112$0 [0], \port$4112$0 [4:1], 4'h0, \port$4112$48 [3:0], 10'h000, \port$4112$0 [15:7] };
-  assign w0_event_is_queued = \$1289 [6];
-  assign w0_event_is_pins = \$1292 [6];
-  assign w0_log_is_queued = \$1295 [6];
-  assign w0_log_is_pins = \$1298 [6];
-  assign w0_config_is_queued = \$1301 [6];
-  assign w0_config_is_pins = \$1304 [6];
+  assign handle = { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 [3:0], 10'h000, \port$4059$0 [15:7] };
+  assign rsp_grant_slot = \port$4059$0 [15:7];
+  assign rsp_grant_tag = \port$4059$48 [3:0];
+  assign bus__r_slow_data = { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 [3:0], 10'h000, \port$4059$0 [15:7] };
+  assign w0_event_is_queued = \$1236 [6];
+  assign w0_event_is_pins = \$1239 [6];
+  assign w0_log_is_queued = \$1242 [6];
+  assign w0_log_is_pins = \$1245 [6];
+  assign w0_config_is_queued = \$1248 [6];
+  assign w0_config_is_pins = \$1251 [6];
   assign bus__w_slow = w1_is_command;
   assign \read__addr$368  = command_queue_rd;
   assign \$signature__addr$369  = command_queue_wr;
-  assign \$signature__data$370  = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1454 , \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], w1_is_flush };
-  assign req_free_addr = \$1596 [32:1];
-  assign req_free_oor = \$1596 [33];
-  assign req_free_pool = \$1596 [35:34];
-  assign req_free_tag = \$1596 [39:36];
-  assign req_free_hit = \$1596 [42:40];
-  assign req_flush_select = \$1596 [45:43];
-  assign req_flush_pool = \$1596 [35:34];
-  assign \port$3316$0  = \$1258 ;
-  assign \port$3317$0  = \$1259 ;
-  assign \port$3319$0  = \$1261 ;
-  assign new_alloc = \$1270 [8];
-  assign \port$3690$1  = \$1596 [45:1];
-  assign \port$4416$0  = \$signal$105 ;
+  assign \$signature__data$370  = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
+  assign req_free_addr = \$1543 [32:1];
+  assign req_free_oor = \$1543 [33];
+  assign req_free_pool = \$1543 [35:34];
+  assign req_free_tag = \$1543 [39:36];
+  assign req_free_hit = \$1543 [42:40];
+  assign req_flush_select = \$1543 [45:43];
+  assign req_flush_pool = \$1543 [35:34];
+  assign \port$3263$0  = \$1205 ;
+  assign \port$3264$0  = \$1206 ;
+  assign \port$3266$0  = \$1208 ;
+  assign new_alloc = \$1217 [8];
+  assign \port$3637$1  = \$1543 [45:1];
+  assign \port$4363$0  = \$signal$105 ;
   assign bus__w_ack = \$signal$298 ;
-  assign \port$4688$0  = \$signal$106 ;
-  assign \$1260  = log_ev_overwrite;
-  assign \$1261  = log_ev_overwrite;
+  assign \port$4635$0  = \$signal$106 ;
+  assign \$1207  = log_ev_overwrite;
+  assign \$1208  = log_ev_overwrite;
   assign \$117  = 1'h1;
   assign \$118  = event_ev_grant;
   assign \$119  = 1'h1;
@@ -13917,8 +13811,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$200  = 1'h1;
   assign \$201  = config_ev_grant;
   assign \$208  = \$206 [5];
-  assign \$1268 [5:0] = bus__r_addr[5:0];
-  assign \$1268 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$1215 [5:0] = bus__r_addr[5:0];
+  assign \$1215 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
   assign \$414  = bus__r_addr;
   assign { \$417 [11:3], \$417 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
   assign \$417 [2] = \$auto$rtlil.cc:2739:Not$4 ;
@@ -14044,49 +13938,49 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$606  = { 30'h00000000, \$605  };
   assign \$622  = 32'd0;
   assign \$624  = \$623 ;
-  assign \$643  = 32'd0;
-  assign \$645  = \$644 ;
-  assign \$646  = 32'd0;
-  assign \$648  = \$647 ;
-  assign \$661  = 32'd0;
+  assign \$629  = 32'd0;
+  assign \$631  = \$630 ;
+  assign \$632  = 32'd0;
+  assign \$634  = \$633 ;
+  assign \$647  = 32'd0;
+  assign \$648  = 32'd0;
+  assign \$649  = 32'd0;
+  assign \$650  = \$646 ;
+  assign \$652  = 32'd0;
+  assign \$653  = \$651 ;
+  assign \$659  = 32'd0;
+  assign \$661  = \$660 ;
   assign \$662  = 32'd0;
-  assign \$663  = 32'd0;
-  assign \$664  = \$660 ;
-  assign \$666  = 32'd0;
-  assign \$667  = \$665 ;
-  assign \$686  = 32'd0;
-  assign \$688  = \$687 ;
+  assign \$664  = \$663 ;
+  assign \$678  = 32'd0;
+  assign \$679  = \$677 ;
   assign \$689  = 32'd0;
   assign \$691  = \$690 ;
-  assign \$705  = 32'd0;
-  assign \$706  = \$704 ;
-  assign \$729  = 32'd0;
-  assign \$731  = \$730 ;
-  assign \$732  = 32'd0;
-  assign \$734  = \$733 ;
-  assign \$748  = 32'd0;
-  assign \$749  = \$747 ;
-  assign \$752  = 32'd0;
-  assign \$753  = \$751 ;
-  assign { \$1287 [5:3], \$1287 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1287 [2] = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$1290 [5:3], \$1290 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1290 [2] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign w0_event_slot_ok_queued = \$1309 [19];
-  assign w0_event_slot_ok_pins = \$1311 [19];
-  assign { \$1293 [5:3], \$1293 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1293 [2], \$1293 [0] } = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$1296 [5:3], \$1296 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1296 [2], \$1296 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign w0_log_slot_ok_queued = \$1313 [19];
-  assign w0_log_slot_ok_pins = \$1315 [19];
-  assign { \$1299 [5:3], \$1299 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1299 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$1302 [5:3], \$1302 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1302 [2:1] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign w0_config_slot_ok_queued = \$1317 [19];
-  assign w0_config_slot_ok_pins = \$1319 [19];
-  assign \$791  = { 4'h0, \$790 [18:0], 11'h000 };
-  assign \$794  = { 7'h00, \$793 [18:0], 8'h00 };
-  assign \$797  = { 5'h00, \$796 [18:0], 10'h000 };
+  assign \$692  = 32'd0;
+  assign \$694  = \$693 ;
+  assign \$708  = 32'd0;
+  assign \$709  = \$707 ;
+  assign \$712  = 32'd0;
+  assign \$713  = \$711 ;
+  assign { \$1234 [5:3], \$1234 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1234 [2] = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$1237 [5:3], \$1237 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1237 [2] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign w0_event_slot_ok_queued = \$1256 [19];
+  assign w0_event_slot_ok_pins = \$1258 [19];
+  assign { \$1240 [5:3], \$1240 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1240 [2], \$1240 [0] } = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$1243 [5:3], \$1243 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1243 [2], \$1243 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign w0_log_slot_ok_queued = \$1260 [19];
+  assign w0_log_slot_ok_pins = \$1262 [19];
+  assign { \$1246 [5:3], \$1246 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1246 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$1249 [5:3], \$1249 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1249 [2:1] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign w0_config_slot_ok_queued = \$1264 [19];
+  assign w0_config_slot_ok_pins = \$1266 [19];
+  assign \$738  = { 4'h0, \$737 [18:0], 11'h000 };
+  assign \$741  = { 7'h00, \$740 [18:0], 8'h00 };
+  assign \$744  = { 5'h00, \$743 [18:0], 10'h000 };
 endmodule

@@ -339,9 +339,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4477$0 (\$11 [4:0]),
-    .\port$4477$55 (\$11 [62:55]),
-    .\port$4477$7 (\$11 [14:7]),
+    .\port$4424$0 (\$11 [4:0]),
+    .\port$4424$55 (\$11 [62:55]),
+    .\port$4424$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4054$52 (\$20 [56:51]),
+    .\port$4001$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$3616$0 (\$16 ),
-    .\port$3617$0 (\$17 ),
-    .\port$3619$0 (\$18 ),
-    .\port$4054$1 (\$20 ),
-    .\port$4477$0 (\$11 [14:0]),
-    .\port$4477$55 (\$11 [78:55]),
-    .\port$4483$0 (\$12 ),
-    .\port$4498$0 (\$13 ),
-    .\port$4530$0 (\$14 ),
-    .\port$4626$0 (\$15 ),
-    .\port$4800$0 (\$signal ),
-    .\port$5070$0 (\$signal$58 ),
+    .\port$3563$0 (\$16 ),
+    .\port$3564$0 (\$17 ),
+    .\port$3566$0 (\$18 ),
+    .\port$4001$1 (\$20 ),
+    .\port$4424$0 (\$11 [14:0]),
+    .\port$4424$55 (\$11 [78:55]),
+    .\port$4430$0 (\$12 ),
+    .\port$4445$0 (\$13 ),
+    .\port$4477$0 (\$14 ),
+    .\port$4573$0 (\$15 ),
+    .\port$4747$0 (\$signal ),
+    .\port$5017$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4477$0 , \port$4477$7 , \port$4477$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4424$0 , \port$4424$7 , \port$4424$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1559,12 +1559,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4477$0 ;
-  wire [4:0] \port$4477$0 ;
-  input [7:0] \port$4477$55 ;
-  wire [7:0] \port$4477$55 ;
-  input [7:0] \port$4477$7 ;
-  wire [7:0] \port$4477$7 ;
+  input [4:0] \port$4424$0 ;
+  wire [4:0] \port$4424$0 ;
+  input [7:0] \port$4424$55 ;
+  wire [7:0] \port$4424$55 ;
+  input [7:0] \port$4424$7 ;
+  wire [7:0] \port$4424$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1734,7 +1734,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$113 )
-      r_slow_ring[r_slow_wr] <= { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 , 11'h000, \port$4477$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 , 11'h000, \port$4424$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$99  = r_fast_count[0] & \$98 ;
@@ -1920,7 +1920,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 , 11'h000, \port$4477$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 , 11'h000, \port$4424$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -3336,7 +3336,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 , 11'h000, \port$4477$7  };
+  assign r_slow_w_data = { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 , 11'h000, \port$4424$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3348,12 +3348,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$110  = r_slow_rd;
   assign \$signature__addr$111  = r_slow_wr;
-  assign \$signature__data$112  = { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 , 11'h000, \port$4477$7  };
+  assign \$signature__data$112  = { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 , 11'h000, \port$4424$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 , 11'h000, \port$4477$7  };
+  assign bus__r_slow_data = { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 , 11'h000, \port$4424$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3393,7 +3393,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4054$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+, \port$4001$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5212,8 +5212,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_tag;
-  input [5:0] \port$4054$52 ;
-  wire [5:0] \port$4054$52 ;
+  input [5:0] \port$4001$52 ;
+  wire [5:0] \port$4001$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   (* init = 8'h00 *)
@@ -5554,10 +5554,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4054$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4001$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4054$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4001$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5693,19 +5693,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$179  = free_port_addr - 37'h1000004000;
   assign \$180  = ~ \$179 [40];
   assign \$182  = \$178  & \$181 ;
-  assign \$183  = free_src ? \port$4054$52 [0] : \$182 ;
+  assign \$183  = free_src ? \port$4001$52 [0] : \$182 ;
   assign \$184  = free_port_addr - 37'h1000010000;
   assign \$185  = ~ \$184 [40];
   assign \$186  = free_port_addr - 37'h1000020000;
   assign \$187  = ~ \$186 [40];
   assign \$189  = \$185  & \$188 ;
-  assign \$190  = free_src ? \port$4054$52 [1] : \$189 ;
+  assign \$190  = free_src ? \port$4001$52 [1] : \$189 ;
   assign \$191  = free_port_addr - 37'h1000100000;
   assign \$192  = ~ \$191 [40];
   assign \$193  = free_port_addr - 37'h1000130000;
   assign \$194  = ~ \$193 [40];
   assign \$196  = \$192  & \$195 ;
-  assign \$197  = free_src ? \port$4054$52 [2] : \$196 ;
+  assign \$197  = free_src ? \port$4001$52 [2] : \$196 ;
   assign \$198  = f0_addr[2:0] == f2_addr[2:0];
   assign \$199  = f0_addr[5:3] == f2_addr[5:3];
   assign \$200  = f0_addr[8:6] == f2_addr[8:6];
@@ -8388,7 +8388,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign small_grant_waddr = { \$746 , \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
   assign medium_grant_waddr = { \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
   assign large_grant_waddr = { \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
-  assign flush_reg_select = \port$4054$52 [5:3];
+  assign flush_reg_select = \port$4001$52 [5:3];
   assign small_tail = small_queue_waddr;
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
@@ -8398,7 +8398,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$signal  = { \$746 , \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
   assign next_tag = { \$1084 [11], \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11] };
   assign fetched_snap = \$756 [6];
-  assign free_reg_hit = \port$4054$52 [2:0];
+  assign free_reg_hit = \port$4001$52 [2:0];
   assign \$signal$276  = \$1101 [11];
   assign hit_a3 = \$1105 [11];
   assign \$signal$295  = \$1109 [11];
@@ -8771,9 +8771,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign { \$1096 [36], \$1096 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3616$0 , \port$3617$0 , \port$3619$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$4054$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4477$0 , \port$4477$55 , rsp_freed_valid, \port$4483$0 , rsp_flushed_valid, \port$4498$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4530$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4626$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4800$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5070$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3563$0 , \port$3564$0 , \port$3566$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$4001$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4424$0 , \port$4424$55 , rsp_freed_valid, \port$4430$0 , rsp_flushed_valid, \port$4445$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4477$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4573$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4747$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5017$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -8782,17 +8782,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1001 ;
   wire \$1002 ;
   wire \$1003 ;
-  wire [11:0] \$1004 ;
-  wire [3:0] \$1005 ;
-  wire [11:0] \$1006 ;
-  wire [7:0] \$1007 ;
-  wire [11:0] \$1008 ;
-  wire [7:0] \$1009 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
   wire [2:0] \$101 ;
-  wire [11:0] \$1010 ;
-  wire [15:0] \$1011 ;
-  wire [31:0] \$1012 ;
-  wire [3:0] \$1013 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
@@ -8923,7 +8923,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1129 ;
   wire \$113 ;
   wire \$1130 ;
-  wire \$1131 ;
+  wire [8:0] \$1131 ;
   wire \$1132 ;
   wire \$1133 ;
   wire \$1134 ;
@@ -8968,7 +8968,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$117 ;
   wire \$1170 ;
   wire \$1171 ;
-  wire \$1172 ;
+  wire [5:0] \$1172 ;
   wire \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
@@ -8977,11 +8977,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1178 ;
   wire \$1179 ;
   wire \$118 ;
-  wire \$1180 ;
+  wire [4:0] \$1180 ;
   wire \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
-  wire [8:0] \$1184 ;
+  wire \$1184 ;
   wire \$1185 ;
   wire \$1186 ;
   wire \$1187 ;
@@ -9007,50 +9007,50 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1204 ;
   wire \$1205 ;
   wire \$1206 ;
-  wire \$1207 ;
+  wire [1:0] \$1207 ;
   wire \$1208 ;
   wire \$1209 ;
   wire [8:0] \$121 ;
   wire \$1210 ;
-  wire \$1211 ;
+  wire [1:0] \$1211 ;
   wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
   wire \$1215 ;
-  wire \$1216 ;
-  wire \$1217 ;
-  wire \$1218 ;
-  wire \$1219 ;
+  wire [2:0] \$1216 ;
+  wire [2:0] \$1217 ;
+  wire [2:0] \$1218 ;
+  wire [2:0] \$1219 ;
   wire [10:0] \$122 ;
-  wire \$1220 ;
+  wire [6:0] \$1220 ;
   wire \$1221 ;
-  wire \$1222 ;
+  wire [6:0] \$1222 ;
   wire \$1223 ;
-  wire \$1224 ;
-  wire [5:0] \$1225 ;
-  wire \$1226 ;
+  wire [6:0] \$1224 ;
+  wire \$1225 ;
+  wire [6:0] \$1226 ;
   wire \$1227 ;
-  wire \$1228 ;
+  wire [6:0] \$1228 ;
   wire \$1229 ;
   wire [10:0] \$123 ;
-  wire \$1230 ;
+  wire [6:0] \$1230 ;
   wire \$1231 ;
-  wire \$1232 ;
-  wire [4:0] \$1233 ;
+  wire [5:0] \$1232 ;
+  wire [5:0] \$1233 ;
   wire \$1234 ;
   wire \$1235 ;
   wire \$1236 ;
   wire \$1237 ;
-  wire \$1238 ;
+  wire [4:0] \$1238 ;
   wire \$1239 ;
   wire \$124 ;
   wire \$1240 ;
   wire \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
-  wire \$1244 ;
-  wire \$1245 ;
-  wire \$1246 ;
+  wire [7:0] \$1244 ;
+  wire [7:0] \$1245 ;
+  wire [8:0] \$1246 ;
   wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
@@ -9066,242 +9066,242 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1258 ;
   wire \$1259 ;
   wire [9:0] \$126 ;
-  wire [1:0] \$1260 ;
-  wire \$1261 ;
+  wire [31:0] \$1260 ;
+  wire [31:0] \$1261 ;
   wire \$1262 ;
-  wire \$1263 ;
-  wire [1:0] \$1264 ;
-  wire \$1265 ;
-  wire \$1266 ;
-  wire \$1267 ;
-  wire \$1268 ;
-  wire [2:0] \$1269 ;
+  wire [5:0] \$1263 ;
+  wire [5:0] \$1264 ;
+  wire [6:0] \$1265 ;
+  wire [5:0] \$1266 ;
+  wire [5:0] \$1267 ;
+  wire [6:0] \$1268 ;
+  wire [5:0] \$1269 ;
   wire \$127 ;
-  wire [2:0] \$1270 ;
-  wire [2:0] \$1271 ;
-  wire [2:0] \$1272 ;
-  wire [6:0] \$1273 ;
-  wire \$1274 ;
-  wire [6:0] \$1275 ;
-  wire \$1276 ;
+  wire [5:0] \$1270 ;
+  wire [6:0] \$1271 ;
+  wire [5:0] \$1272 ;
+  wire [5:0] \$1273 ;
+  wire [6:0] \$1274 ;
+  wire [5:0] \$1275 ;
+  wire [5:0] \$1276 ;
   wire [6:0] \$1277 ;
-  wire \$1278 ;
-  wire [6:0] \$1279 ;
+  wire [5:0] \$1278 ;
+  wire [5:0] \$1279 ;
   wire \$128 ;
-  wire \$1280 ;
-  wire [6:0] \$1281 ;
+  wire [6:0] \$1280 ;
+  wire \$1281 ;
   wire \$1282 ;
-  wire [6:0] \$1283 ;
+  wire \$1283 ;
   wire \$1284 ;
-  wire [5:0] \$1285 ;
-  wire [5:0] \$1286 ;
-  wire \$1287 ;
+  wire [20:0] \$1285 ;
+  wire \$1286 ;
+  wire [20:0] \$1287 ;
   wire \$1288 ;
-  wire \$1289 ;
+  wire [20:0] \$1289 ;
   wire \$129 ;
   wire \$1290 ;
-  wire [4:0] \$1291 ;
+  wire [20:0] \$1291 ;
   wire \$1292 ;
-  wire \$1293 ;
+  wire [20:0] \$1293 ;
   wire \$1294 ;
-  wire \$1295 ;
+  wire [20:0] \$1295 ;
   wire \$1296 ;
-  wire [7:0] \$1297 ;
-  wire [7:0] \$1298 ;
-  wire [8:0] \$1299 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire [1:0] \$13 ;
   wire \$130 ;
   wire \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
-  wire \$1303 ;
+  wire [3:0] \$1303 ;
   wire \$1304 ;
   wire \$1305 ;
   wire \$1306 ;
-  wire \$1307 ;
+  wire [3:0] \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
   wire \$131 ;
   wire \$1310 ;
-  wire \$1311 ;
+  wire [3:0] \$1311 ;
   wire \$1312 ;
-  wire [31:0] \$1313 ;
-  wire [31:0] \$1314 ;
-  wire \$1315 ;
-  wire [5:0] \$1316 ;
-  wire [5:0] \$1317 ;
-  wire [6:0] \$1318 ;
-  wire [5:0] \$1319 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire [3:0] \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire [3:0] \$1319 ;
   wire \$132 ;
-  wire [5:0] \$1320 ;
-  wire [6:0] \$1321 ;
-  wire [5:0] \$1322 ;
-  wire [5:0] \$1323 ;
-  wire [6:0] \$1324 ;
-  wire [5:0] \$1325 ;
-  wire [5:0] \$1326 ;
-  wire [6:0] \$1327 ;
-  wire [5:0] \$1328 ;
-  wire [5:0] \$1329 ;
+  wire \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire [3:0] \$1323 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire [3:0] \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
   wire \$133 ;
-  wire [6:0] \$1330 ;
-  wire [5:0] \$1331 ;
-  wire [5:0] \$1332 ;
-  wire [6:0] \$1333 ;
+  wire \$1330 ;
+  wire [3:0] \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
   wire \$1334 ;
-  wire \$1335 ;
+  wire [3:0] \$1335 ;
   wire \$1336 ;
   wire \$1337 ;
-  wire [20:0] \$1338 ;
-  wire \$1339 ;
+  wire \$1338 ;
+  wire [3:0] \$1339 ;
   wire \$134 ;
-  wire [20:0] \$1340 ;
+  wire \$1340 ;
   wire \$1341 ;
-  wire [20:0] \$1342 ;
-  wire \$1343 ;
-  wire [20:0] \$1344 ;
+  wire \$1342 ;
+  wire [3:0] \$1343 ;
+  wire \$1344 ;
   wire \$1345 ;
-  wire [20:0] \$1346 ;
-  wire \$1347 ;
-  wire [20:0] \$1348 ;
+  wire \$1346 ;
+  wire [3:0] \$1347 ;
+  wire \$1348 ;
   wire \$1349 ;
   wire [10:0] \$135 ;
   wire \$1350 ;
-  wire \$1351 ;
+  wire [3:0] \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
-  wire \$1355 ;
-  wire [3:0] \$1356 ;
+  wire [3:0] \$1355 ;
+  wire \$1356 ;
   wire \$1357 ;
   wire \$1358 ;
-  wire \$1359 ;
+  wire [3:0] \$1359 ;
   wire \$136 ;
-  wire [3:0] \$1360 ;
+  wire \$1360 ;
   wire \$1361 ;
   wire \$1362 ;
-  wire \$1363 ;
-  wire [3:0] \$1364 ;
+  wire [3:0] \$1363 ;
+  wire \$1364 ;
   wire \$1365 ;
   wire \$1366 ;
-  wire \$1367 ;
-  wire [3:0] \$1368 ;
+  wire [3:0] \$1367 ;
+  wire \$1368 ;
   wire \$1369 ;
   wire \$137 ;
   wire \$1370 ;
-  wire \$1371 ;
-  wire [3:0] \$1372 ;
+  wire [3:0] \$1371 ;
+  wire \$1372 ;
   wire \$1373 ;
   wire \$1374 ;
-  wire \$1375 ;
-  wire [3:0] \$1376 ;
+  wire [3:0] \$1375 ;
+  wire \$1376 ;
   wire \$1377 ;
   wire \$1378 ;
-  wire \$1379 ;
+  wire [3:0] \$1379 ;
   wire \$138 ;
-  wire [3:0] \$1380 ;
+  wire \$1380 ;
   wire \$1381 ;
   wire \$1382 ;
-  wire \$1383 ;
-  wire [3:0] \$1384 ;
+  wire [3:0] \$1383 ;
+  wire \$1384 ;
   wire \$1385 ;
   wire \$1386 ;
-  wire \$1387 ;
-  wire [3:0] \$1388 ;
+  wire [3:0] \$1387 ;
+  wire \$1388 ;
   wire \$1389 ;
   wire \$139 ;
   wire \$1390 ;
-  wire \$1391 ;
-  wire [3:0] \$1392 ;
+  wire [3:0] \$1391 ;
+  wire \$1392 ;
   wire \$1393 ;
   wire \$1394 ;
-  wire \$1395 ;
-  wire [3:0] \$1396 ;
+  wire [3:0] \$1395 ;
+  wire \$1396 ;
   wire \$1397 ;
   wire \$1398 ;
-  wire \$1399 ;
+  wire [3:0] \$1399 ;
   wire [2:0] \$14 ;
   wire [32:0] \$140 ;
-  wire [3:0] \$1400 ;
+  wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
-  wire \$1403 ;
-  wire [3:0] \$1404 ;
+  wire [3:0] \$1403 ;
+  wire \$1404 ;
   wire \$1405 ;
   wire \$1406 ;
-  wire \$1407 ;
-  wire [3:0] \$1408 ;
+  wire [3:0] \$1407 ;
+  wire \$1408 ;
   wire \$1409 ;
   wire [32:0] \$141 ;
   wire \$1410 ;
-  wire \$1411 ;
-  wire [3:0] \$1412 ;
+  wire [3:0] \$1411 ;
+  wire \$1412 ;
   wire \$1413 ;
   wire \$1414 ;
-  wire \$1415 ;
-  wire [3:0] \$1416 ;
+  wire [3:0] \$1415 ;
+  wire \$1416 ;
   wire \$1417 ;
   wire \$1418 ;
-  wire \$1419 ;
+  wire [3:0] \$1419 ;
   wire [32:0] \$142 ;
-  wire [3:0] \$1420 ;
+  wire \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
-  wire \$1423 ;
-  wire [3:0] \$1424 ;
+  wire [3:0] \$1423 ;
+  wire \$1424 ;
   wire \$1425 ;
   wire \$1426 ;
-  wire \$1427 ;
-  wire [3:0] \$1428 ;
+  wire [3:0] \$1427 ;
+  wire \$1428 ;
   wire \$1429 ;
   wire [32:0] \$143 ;
   wire \$1430 ;
-  wire \$1431 ;
-  wire [3:0] \$1432 ;
+  wire [3:0] \$1431 ;
+  wire \$1432 ;
   wire \$1433 ;
   wire \$1434 ;
-  wire \$1435 ;
-  wire [3:0] \$1436 ;
+  wire [3:0] \$1435 ;
+  wire \$1436 ;
   wire \$1437 ;
   wire \$1438 ;
-  wire \$1439 ;
+  wire [3:0] \$1439 ;
   wire [17:0] \$144 ;
-  wire [3:0] \$1440 ;
+  wire \$1440 ;
   wire \$1441 ;
   wire \$1442 ;
-  wire \$1443 ;
-  wire [3:0] \$1444 ;
+  wire [3:0] \$1443 ;
+  wire \$1444 ;
   wire \$1445 ;
   wire \$1446 ;
-  wire \$1447 ;
-  wire [3:0] \$1448 ;
+  wire [3:0] \$1447 ;
+  wire \$1448 ;
   wire \$1449 ;
   wire \$145 ;
   wire \$1450 ;
-  wire \$1451 ;
-  wire [3:0] \$1452 ;
+  wire [3:0] \$1451 ;
+  wire \$1452 ;
   wire \$1453 ;
   wire \$1454 ;
-  wire \$1455 ;
-  wire [3:0] \$1456 ;
+  wire [3:0] \$1455 ;
+  wire \$1456 ;
   wire \$1457 ;
   wire \$1458 ;
-  wire \$1459 ;
+  wire [3:0] \$1459 ;
   wire \$146 ;
-  wire [3:0] \$1460 ;
+  wire \$1460 ;
   wire \$1461 ;
   wire \$1462 ;
   wire \$1463 ;
-  wire [3:0] \$1464 ;
+  wire \$1464 ;
   wire \$1465 ;
   wire \$1466 ;
   wire \$1467 ;
-  wire [3:0] \$1468 ;
+  wire \$1468 ;
   wire \$1469 ;
   wire \$147 ;
   wire \$1470 ;
   wire \$1471 ;
-  wire [3:0] \$1472 ;
+  wire \$1472 ;
   wire \$1473 ;
   wire \$1474 ;
   wire \$1475 ;
@@ -9350,370 +9350,317 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1513 ;
   wire \$1514 ;
   wire \$1515 ;
-  wire \$1516 ;
+  wire [3:0] \$1516 ;
   wire \$1517 ;
   wire \$1518 ;
   wire \$1519 ;
   wire \$152 ;
-  wire \$1520 ;
+  wire [3:0] \$1520 ;
   wire \$1521 ;
   wire \$1522 ;
   wire \$1523 ;
-  wire \$1524 ;
+  wire [3:0] \$1524 ;
   wire \$1525 ;
   wire \$1526 ;
   wire \$1527 ;
-  wire \$1528 ;
-  wire [3:0] \$1529 ;
+  wire [3:0] \$1528 ;
+  wire \$1529 ;
   wire [7:0] \$153 ;
   wire \$1530 ;
   wire \$1531 ;
-  wire \$1532 ;
-  wire [3:0] \$1533 ;
+  wire [3:0] \$1532 ;
+  wire \$1533 ;
   wire \$1534 ;
   wire \$1535 ;
-  wire \$1536 ;
-  wire [3:0] \$1537 ;
+  wire [3:0] \$1536 ;
+  wire \$1537 ;
   wire \$1538 ;
   wire \$1539 ;
   wire [7:0] \$154 ;
-  wire \$1540 ;
-  wire [3:0] \$1541 ;
+  wire [3:0] \$1540 ;
+  wire \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
-  wire \$1544 ;
-  wire [3:0] \$1545 ;
+  wire [3:0] \$1544 ;
+  wire \$1545 ;
   wire \$1546 ;
   wire \$1547 ;
-  wire \$1548 ;
-  wire [3:0] \$1549 ;
+  wire [3:0] \$1548 ;
+  wire \$1549 ;
   wire [9:0] \$155 ;
   wire \$1550 ;
   wire \$1551 ;
-  wire \$1552 ;
-  wire [3:0] \$1553 ;
+  wire [3:0] \$1552 ;
+  wire \$1553 ;
   wire \$1554 ;
   wire \$1555 ;
-  wire \$1556 ;
-  wire [3:0] \$1557 ;
+  wire [3:0] \$1556 ;
+  wire \$1557 ;
   wire \$1558 ;
   wire \$1559 ;
   wire [9:0] \$156 ;
-  wire \$1560 ;
-  wire [3:0] \$1561 ;
+  wire [3:0] \$1560 ;
+  wire \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
-  wire \$1564 ;
-  wire [3:0] \$1565 ;
+  wire [3:0] \$1564 ;
+  wire \$1565 ;
   wire \$1566 ;
   wire \$1567 ;
-  wire \$1568 ;
-  wire [3:0] \$1569 ;
+  wire [3:0] \$1568 ;
+  wire \$1569 ;
   wire \$157 ;
   wire \$1570 ;
   wire \$1571 ;
-  wire \$1572 ;
-  wire [3:0] \$1573 ;
+  wire [3:0] \$1572 ;
+  wire \$1573 ;
   wire \$1574 ;
   wire \$1575 ;
-  wire \$1576 ;
-  wire [3:0] \$1577 ;
+  wire [3:0] \$1576 ;
+  wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
   wire \$158 ;
-  wire \$1580 ;
-  wire [3:0] \$1581 ;
+  wire [3:0] \$1580 ;
+  wire \$1581 ;
   wire \$1582 ;
   wire \$1583 ;
-  wire \$1584 ;
-  wire [3:0] \$1585 ;
+  wire [3:0] \$1584 ;
+  wire \$1585 ;
   wire \$1586 ;
   wire \$1587 ;
-  wire \$1588 ;
-  wire [3:0] \$1589 ;
+  wire [3:0] \$1588 ;
+  wire \$1589 ;
   wire [8:0] \$159 ;
   wire \$1590 ;
   wire \$1591 ;
-  wire \$1592 ;
-  wire [3:0] \$1593 ;
+  wire [3:0] \$1592 ;
+  wire \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
-  wire \$1596 ;
-  wire [3:0] \$1597 ;
+  wire [3:0] \$1596 ;
+  wire \$1597 ;
   wire \$1598 ;
   wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
-  wire \$1600 ;
-  wire [3:0] \$1601 ;
+  wire [3:0] \$1600 ;
+  wire \$1601 ;
   wire \$1602 ;
   wire \$1603 ;
-  wire \$1604 ;
-  wire [3:0] \$1605 ;
+  wire [3:0] \$1604 ;
+  wire \$1605 ;
   wire \$1606 ;
   wire \$1607 ;
-  wire \$1608 ;
-  wire [3:0] \$1609 ;
+  wire [3:0] \$1608 ;
+  wire \$1609 ;
   wire \$161 ;
   wire \$1610 ;
   wire \$1611 ;
-  wire \$1612 ;
-  wire [3:0] \$1613 ;
+  wire [3:0] \$1612 ;
+  wire \$1613 ;
   wire \$1614 ;
   wire \$1615 ;
-  wire \$1616 ;
-  wire [3:0] \$1617 ;
+  wire [3:0] \$1616 ;
+  wire \$1617 ;
   wire \$1618 ;
   wire \$1619 ;
   wire \$162 ;
-  wire \$1620 ;
-  wire [3:0] \$1621 ;
+  wire [3:0] \$1620 ;
+  wire \$1621 ;
   wire \$1622 ;
   wire \$1623 ;
-  wire \$1624 ;
-  wire [3:0] \$1625 ;
+  wire [3:0] \$1624 ;
+  wire \$1625 ;
   wire \$1626 ;
   wire \$1627 ;
-  wire \$1628 ;
-  wire [3:0] \$1629 ;
+  wire [3:0] \$1628 ;
+  wire \$1629 ;
   wire \$163 ;
   wire \$1630 ;
   wire \$1631 ;
-  wire \$1632 ;
-  wire [3:0] \$1633 ;
+  wire [3:0] \$1632 ;
+  wire \$1633 ;
   wire \$1634 ;
   wire \$1635 ;
-  wire \$1636 ;
-  wire [3:0] \$1637 ;
+  wire [57:0] \$1636 ;
+  wire \$1637 ;
   wire \$1638 ;
   wire \$1639 ;
   wire \$164 ;
   wire \$1640 ;
-  wire [3:0] \$1641 ;
+  wire \$1641 ;
   wire \$1642 ;
   wire \$1643 ;
-  wire \$1644 ;
-  wire [3:0] \$1645 ;
-  wire \$1646 ;
-  wire \$1647 ;
-  wire \$1648 ;
-  wire [3:0] \$1649 ;
+  reg [31:0] \$1644 ;
+  reg \$1645 ;
+  reg \$1646 ;
+  reg [1:0] \$1647 ;
+  reg \$1648 ;
+  reg \$1649 ;
   wire \$165 ;
-  wire \$1650 ;
-  wire \$1651 ;
-  wire \$1652 ;
-  wire [3:0] \$1653 ;
-  wire \$1654 ;
-  wire \$1655 ;
-  wire \$1656 ;
-  wire [3:0] \$1657 ;
-  wire \$1658 ;
-  wire \$1659 ;
+  reg \$1650 ;
+  reg \$1651 ;
+  reg \$1652 ;
+  reg \$1653 ;
+  reg \$1654 ;
+  reg \$1655 ;
+  reg \$1656 ;
+  reg \$1657 ;
+  reg \$1658 ;
+  reg \$1659 ;
   wire \$166 ;
-  wire \$1660 ;
-  wire [3:0] \$1661 ;
-  wire \$1662 ;
-  wire \$1663 ;
-  wire \$1664 ;
-  wire [3:0] \$1665 ;
-  wire \$1666 ;
-  wire \$1667 ;
-  wire \$1668 ;
-  wire [3:0] \$1669 ;
+  reg \$1660 ;
+  reg \$1661 ;
+  reg \$1662 ;
+  reg \$1663 ;
+  reg \$1664 ;
+  reg \$1665 ;
+  reg \$1666 ;
+  reg \$1667 ;
+  reg \$1668 ;
+  reg \$1669 ;
   wire \$167 ;
-  wire \$1670 ;
-  wire \$1671 ;
-  wire \$1672 ;
-  wire [3:0] \$1673 ;
-  wire \$1674 ;
-  wire \$1675 ;
-  wire \$1676 ;
-  wire [3:0] \$1677 ;
-  wire \$1678 ;
-  wire \$1679 ;
+  reg \$1670 ;
+  reg [4:0] \$1671 ;
+  reg [3:0] \$1672 ;
+  reg [1:0] \$1673 ;
+  reg [31:0] \$1674 ;
+  reg [1:0] \$1675 ;
+  reg [31:0] \$1676 ;
+  reg [1:0] \$1677 ;
+  reg [1:0] \$1678 ;
+  reg [3:0] \$1679 ;
   wire [9:0] \$168 ;
-  wire \$1680 ;
-  wire [3:0] \$1681 ;
-  wire \$1682 ;
-  wire \$1683 ;
-  wire \$1684 ;
-  wire [3:0] \$1685 ;
-  wire \$1686 ;
-  wire \$1687 ;
-  wire \$1688 ;
-  wire [57:0] \$1689 ;
+  reg \$1680 ;
+  reg [1:0] \$1681 ;
+  reg \$1682 ;
+  reg [4:0] \$1683 ;
+  reg [17:0] \$1684 ;
+  reg \$1685 ;
+  reg \$1686 ;
+  reg \$1687 ;
+  reg [8:0] \$1688 ;
+  reg [8:0] \$1689 ;
   wire \$169 ;
-  wire \$1690 ;
-  wire \$1691 ;
-  wire \$1692 ;
-  wire \$1693 ;
-  wire \$1694 ;
-  wire \$1695 ;
-  wire \$1696 ;
-  reg [31:0] \$1697 ;
+  reg \$1690 ;
+  reg \$1691 ;
+  reg [8:0] \$1692 ;
+  reg [31:0] \$1693 ;
+  reg [31:0] \$1694 ;
+  reg [31:0] \$1695 ;
+  reg [31:0] \$1696 ;
+  reg [17:0] \$1697 ;
   reg \$1698 ;
   reg \$1699 ;
   wire \$17 ;
   wire \$170 ;
-  reg [1:0] \$1700 ;
-  reg \$1701 ;
-  reg \$1702 ;
+  reg \$1700 ;
+  reg [7:0] \$1701 ;
+  reg [7:0] \$1702 ;
   reg \$1703 ;
   reg \$1704 ;
-  reg \$1705 ;
-  reg \$1706 ;
-  reg \$1707 ;
-  reg \$1708 ;
-  reg \$1709 ;
+  reg [7:0] \$1705 ;
+  reg [31:0] \$1706 ;
+  reg [31:0] \$1707 ;
+  reg [31:0] \$1708 ;
+  reg [31:0] \$1709 ;
   wire \$171 ;
-  reg \$1710 ;
+  reg [17:0] \$1710 ;
   reg \$1711 ;
   reg \$1712 ;
   reg \$1713 ;
-  reg \$1714 ;
-  reg \$1715 ;
+  reg [5:0] \$1714 ;
+  reg [5:0] \$1715 ;
   reg \$1716 ;
   reg \$1717 ;
-  reg \$1718 ;
-  reg \$1719 ;
+  reg [5:0] \$1718 ;
+  reg [31:0] \$1719 ;
   wire \$172 ;
-  reg \$1720 ;
-  reg \$1721 ;
-  reg \$1722 ;
+  reg [31:0] \$1720 ;
+  reg [31:0] \$1721 ;
+  reg [31:0] \$1722 ;
   reg \$1723 ;
-  reg [4:0] \$1724 ;
+  reg [15:0] \$1724 ;
   reg [3:0] \$1725 ;
-  reg [1:0] \$1726 ;
-  reg [31:0] \$1727 ;
-  reg [1:0] \$1728 ;
-  reg [31:0] \$1729 ;
+  reg [3:0] \$1726 ;
+  reg [3:0] \$1727 ;
+  reg [3:0] \$1728 ;
+  reg [9:0] \$1729 ;
   wire [32:0] \$173 ;
-  reg [1:0] \$1730 ;
-  reg [1:0] \$1731 ;
-  reg [3:0] \$1732 ;
-  reg \$1733 ;
+  reg [10:0] \$1730 ;
+  reg \$1731 ;
+  reg \$1732 ;
+  reg [15:0] \$1733 ;
   reg [1:0] \$1734 ;
-  reg \$1735 ;
-  reg [4:0] \$1736 ;
-  reg [17:0] \$1737 ;
-  reg \$1738 ;
-  reg \$1739 ;
+  reg [13:0] \$1735 ;
+  reg \$1736 ;
+  reg [31:0] \$1737 ;
+  reg [3:0] \$1738 ;
+  reg [31:0] \$1739 ;
   wire [32:0] \$174 ;
-  reg \$1740 ;
-  reg [8:0] \$1741 ;
-  reg [8:0] \$1742 ;
-  reg \$1743 ;
-  reg \$1744 ;
-  reg [8:0] \$1745 ;
-  reg [31:0] \$1746 ;
-  reg [31:0] \$1747 ;
-  reg [31:0] \$1748 ;
-  reg [31:0] \$1749 ;
+  reg [31:0] \$1740 ;
+  reg [31:0] \$1741 ;
+  reg \$1742 ;
+  reg [1:0] \$1743 ;
+  reg [2:0] \$1744 ;
+  reg [2:0] \$1745 ;
+  reg [7:0] \$1746 ;
+  reg [39:0] \$1747 ;
+  reg [39:0] \$1748 ;
+  reg [39:0] \$1749 ;
   wire [32:0] \$175 ;
-  reg [17:0] \$1750 ;
-  reg \$1751 ;
-  reg \$1752 ;
-  reg \$1753 ;
-  reg [7:0] \$1754 ;
-  reg [7:0] \$1755 ;
-  reg \$1756 ;
+  reg [57:0] \$1750 ;
+  reg [3:0] \$1751 ;
+  reg [3:0] \$1752 ;
+  reg [3:0] \$1753 ;
+  reg [3:0] \$1754 ;
+  reg [9:0] \$1755 ;
+  reg [10:0] \$1756 ;
   reg \$1757 ;
-  reg [7:0] \$1758 ;
-  reg [31:0] \$1759 ;
+  reg [3:0] \$1758 ;
+  reg [7:0] \$1759 ;
   wire [32:0] \$176 ;
-  reg [31:0] \$1760 ;
-  reg [31:0] \$1761 ;
+  reg [7:0] \$1760 ;
+  reg [15:0] \$1761 ;
   reg [31:0] \$1762 ;
-  reg [17:0] \$1763 ;
-  reg \$1764 ;
+  reg \$1763 ;
+  reg [3:0] \$1764 ;
   reg \$1765 ;
   reg \$1766 ;
-  reg [5:0] \$1767 ;
-  reg [5:0] \$1768 ;
+  reg [3:0] \$1767 ;
+  reg [31:0] \$1768 ;
   reg \$1769 ;
   wire [17:0] \$177 ;
   reg \$1770 ;
-  reg [5:0] \$1771 ;
-  reg [31:0] \$1772 ;
-  reg [31:0] \$1773 ;
-  reg [31:0] \$1774 ;
-  reg [31:0] \$1775 ;
+  reg \$1771 ;
+  reg \$1772 ;
+  reg \$1773 ;
+  reg \$1774 ;
+  reg \$1775 ;
   reg \$1776 ;
-  reg [15:0] \$1777 ;
-  reg [3:0] \$1778 ;
-  reg [3:0] \$1779 ;
+  reg \$1777 ;
+  reg \$1778 ;
+  reg \$1779 ;
   wire \$178 ;
-  reg [3:0] \$1780 ;
-  reg [3:0] \$1781 ;
-  reg [9:0] \$1782 ;
-  reg [10:0] \$1783 ;
+  reg \$1780 ;
+  reg \$1781 ;
+  reg \$1782 ;
+  reg \$1783 ;
   reg \$1784 ;
   reg \$1785 ;
-  reg [15:0] \$1786 ;
-  reg [1:0] \$1787 ;
-  reg [13:0] \$1788 ;
-  reg \$1789 ;
+  reg [4:0] \$1786 ;
+  reg [4:0] \$1787 ;
+  reg [16:0] \$1788 ;
+  reg [16:0] \$1789 ;
   wire \$179 ;
-  reg [31:0] \$1790 ;
-  reg [3:0] \$1791 ;
-  reg [31:0] \$1792 ;
-  reg [31:0] \$1793 ;
-  reg [31:0] \$1794 ;
-  reg \$1795 ;
-  reg [1:0] \$1796 ;
-  reg [2:0] \$1797 ;
-  reg [2:0] \$1798 ;
-  reg [7:0] \$1799 ;
+  reg [16:0] \$1790 ;
   wire \$18 ;
   wire \$180 ;
-  reg [39:0] \$1800 ;
-  reg [39:0] \$1801 ;
-  reg [39:0] \$1802 ;
-  reg [57:0] \$1803 ;
-  reg [3:0] \$1804 ;
-  reg [3:0] \$1805 ;
-  reg [3:0] \$1806 ;
-  reg [3:0] \$1807 ;
-  reg [9:0] \$1808 ;
-  reg [10:0] \$1809 ;
   wire \$181 ;
-  reg \$1810 ;
-  reg [3:0] \$1811 ;
-  reg [7:0] \$1812 ;
-  reg [7:0] \$1813 ;
-  reg [15:0] \$1814 ;
-  reg [31:0] \$1815 ;
-  reg \$1816 ;
-  reg [3:0] \$1817 ;
-  reg \$1818 ;
-  reg \$1819 ;
   wire \$182 ;
-  reg [3:0] \$1820 ;
-  reg [31:0] \$1821 ;
-  reg \$1822 ;
-  reg \$1823 ;
-  reg \$1824 ;
-  reg \$1825 ;
-  reg \$1826 ;
-  reg \$1827 ;
-  reg \$1828 ;
-  reg \$1829 ;
   wire \$183 ;
-  reg \$1830 ;
-  reg \$1831 ;
-  reg \$1832 ;
-  reg \$1833 ;
-  reg \$1834 ;
-  reg \$1835 ;
-  reg \$1836 ;
-  reg \$1837 ;
-  reg \$1838 ;
-  reg [4:0] \$1839 ;
   wire \$184 ;
-  reg [4:0] \$1840 ;
-  reg [16:0] \$1841 ;
-  reg [16:0] \$1842 ;
-  reg [16:0] \$1843 ;
   wire \$185 ;
   wire [5:0] \$186 ;
   wire [5:0] \$187 ;
@@ -10220,22 +10167,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$638 ;
   wire [31:0] \$639 ;
   wire [1:0] \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
+  wire [16:0] \$640 ;
+  wire [31:0] \$641 ;
+  wire [31:0] \$642 ;
+  wire [31:0] \$643 ;
+  wire [31:0] \$644 ;
+  wire [31:0] \$645 ;
+  wire [31:0] \$646 ;
+  wire [31:0] \$647 ;
+  wire [31:0] \$648 ;
+  wire [8:0] \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
+  wire [31:0] \$650 ;
+  wire [8:0] \$651 ;
+  wire [31:0] \$652 ;
+  wire [31:0] \$653 ;
+  wire [31:0] \$654 ;
   wire [31:0] \$655 ;
   wire [31:0] \$656 ;
   wire [31:0] \$657 ;
@@ -10245,15 +10192,15 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$660 ;
   wire [31:0] \$661 ;
   wire [31:0] \$662 ;
-  wire [8:0] \$663 ;
+  wire [31:0] \$663 ;
   wire [31:0] \$664 ;
-  wire [8:0] \$665 ;
-  wire [31:0] \$666 ;
+  wire [31:0] \$665 ;
+  wire [16:0] \$666 ;
   wire [31:0] \$667 ;
   wire [31:0] \$668 ;
   wire [31:0] \$669 ;
   wire [120:0] \$67 ;
-  wire [31:0] \$670 ;
+  wire [15:0] \$670 ;
   wire [31:0] \$671 ;
   wire [31:0] \$672 ;
   wire [31:0] \$673 ;
@@ -10262,44 +10209,44 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$676 ;
   wire [31:0] \$677 ;
   wire [31:0] \$678 ;
-  wire [31:0] \$679 ;
+  wire [7:0] \$679 ;
   wire [120:0] \$68 ;
-  wire [16:0] \$680 ;
-  wire [31:0] \$681 ;
+  wire [31:0] \$680 ;
+  wire [7:0] \$681 ;
   wire [31:0] \$682 ;
   wire [31:0] \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
+  wire [31:0] \$684 ;
+  wire [31:0] \$685 ;
+  wire [31:0] \$686 ;
+  wire [31:0] \$687 ;
+  wire [31:0] \$688 ;
+  wire [31:0] \$689 ;
   reg \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
+  wire [31:0] \$690 ;
+  wire [31:0] \$691 ;
+  wire [31:0] \$692 ;
+  wire [31:0] \$693 ;
+  wire [31:0] \$694 ;
+  wire [31:0] \$695 ;
+  wire [16:0] \$696 ;
+  wire [31:0] \$697 ;
   wire [31:0] \$698 ;
   wire [31:0] \$699 ;
   wire [120:0] \$7 ;
   wire \$70 ;
-  wire [31:0] \$700 ;
+  wire [15:0] \$700 ;
   wire [31:0] \$701 ;
   wire [31:0] \$702 ;
   wire [31:0] \$703 ;
   wire [31:0] \$704 ;
   wire [31:0] \$705 ;
-  wire [7:0] \$706 ;
+  wire [31:0] \$706 ;
   wire [31:0] \$707 ;
-  wire [7:0] \$708 ;
-  wire [31:0] \$709 ;
+  wire [31:0] \$708 ;
+  wire [5:0] \$709 ;
   wire [1:0] \$71 ;
   wire [31:0] \$710 ;
-  wire [31:0] \$711 ;
+  wire [5:0] \$711 ;
   wire [31:0] \$712 ;
   wire [31:0] \$713 ;
   wire [31:0] \$714 ;
@@ -10312,15 +10259,15 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [31:0] \$720 ;
   wire [31:0] \$721 ;
   wire [31:0] \$722 ;
-  wire [16:0] \$723 ;
+  wire [31:0] \$723 ;
   wire [31:0] \$724 ;
   wire [31:0] \$725 ;
-  wire [31:0] \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
+  wire [16:0] \$726 ;
+  wire [31:0] \$727 ;
+  wire [31:0] \$728 ;
+  wire [31:0] \$729 ;
   wire \$73 ;
-  wire \$730 ;
+  wire [15:0] \$730 ;
   wire \$731 ;
   wire \$732 ;
   wire \$733 ;
@@ -10332,40 +10279,40 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$739 ;
   wire [120:0] \$74 ;
   wire \$740 ;
-  wire [31:0] \$741 ;
-  wire [31:0] \$742 ;
-  wire [31:0] \$743 ;
-  wire [31:0] \$744 ;
-  wire [31:0] \$745 ;
-  wire [31:0] \$746 ;
-  wire [31:0] \$747 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire [11:0] \$743 ;
+  wire [6:0] \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
   wire [31:0] \$748 ;
-  wire [5:0] \$749 ;
+  wire [31:0] \$749 ;
   wire [120:0] \$75 ;
-  wire [31:0] \$750 ;
-  wire [5:0] \$751 ;
+  wire [25:0] \$750 ;
+  wire [40:0] \$751 ;
   wire [31:0] \$752 ;
-  wire [31:0] \$753 ;
-  wire [31:0] \$754 ;
+  wire [33:0] \$753 ;
+  wire [40:0] \$754 ;
   wire [31:0] \$755 ;
-  wire [31:0] \$756 ;
-  wire [31:0] \$757 ;
-  wire [31:0] \$758 ;
-  wire [31:0] \$759 ;
+  wire [33:0] \$756 ;
+  wire [40:0] \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   reg \$76 ;
-  wire [31:0] \$760 ;
-  wire [31:0] \$761 ;
-  wire [31:0] \$762 ;
-  wire [31:0] \$763 ;
-  wire [31:0] \$764 ;
-  wire [31:0] \$765 ;
-  wire [16:0] \$766 ;
-  wire [31:0] \$767 ;
-  wire [31:0] \$768 ;
-  wire [31:0] \$769 ;
+  wire \$760 ;
+  wire [57:0] \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire [4:0] \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
   wire \$770 ;
-  wire \$771 ;
+  wire [4:0] \$771 ;
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
@@ -10392,39 +10339,39 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
-  wire [11:0] \$796 ;
-  wire [6:0] \$797 ;
+  wire \$796 ;
+  wire \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire [120:0] \$80 ;
   wire \$800 ;
-  wire [31:0] \$801 ;
-  wire [31:0] \$802 ;
-  wire [25:0] \$803 ;
-  wire [40:0] \$804 ;
-  wire [31:0] \$805 ;
-  wire [33:0] \$806 ;
-  wire [40:0] \$807 ;
-  wire [31:0] \$808 ;
-  wire [33:0] \$809 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   reg \$81 ;
-  wire [40:0] \$810 ;
+  wire \$810 ;
   wire \$811 ;
   wire \$812 ;
   wire \$813 ;
-  wire [57:0] \$814 ;
+  wire \$814 ;
   wire \$815 ;
   wire \$816 ;
   wire \$817 ;
   wire \$818 ;
-  wire [4:0] \$819 ;
+  wire \$819 ;
   wire \$82 ;
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
-  wire [4:0] \$824 ;
+  wire \$824 ;
   wire \$825 ;
   wire \$826 ;
   wire \$827 ;
@@ -10565,17 +10512,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$949 ;
   wire [3:0] \$95 ;
   wire \$950 ;
-  wire \$951 ;
-  wire \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
-  wire \$956 ;
-  wire \$957 ;
-  wire \$958 ;
-  wire \$959 ;
+  wire [11:0] \$951 ;
+  wire [3:0] \$952 ;
+  wire [11:0] \$953 ;
+  wire [7:0] \$954 ;
+  wire [11:0] \$955 ;
+  wire [7:0] \$956 ;
+  wire [11:0] \$957 ;
+  wire [15:0] \$958 ;
+  wire [31:0] \$959 ;
   wire [3:0] \$96 ;
-  wire \$960 ;
+  wire [3:0] \$960 ;
   wire \$961 ;
   wire \$962 ;
   wire \$963 ;
@@ -10906,32 +10853,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$3616$0 ;
-  wire \port$3616$0 ;
-  output \port$3617$0 ;
-  wire \port$3617$0 ;
-  output \port$3619$0 ;
-  wire \port$3619$0 ;
-  output [56:0] \port$4054$1 ;
-  wire [56:0] \port$4054$1 ;
-  input [14:0] \port$4477$0 ;
-  wire [14:0] \port$4477$0 ;
-  input [23:0] \port$4477$55 ;
-  wire [23:0] \port$4477$55 ;
-  input [23:0] \port$4483$0 ;
-  wire [23:0] \port$4483$0 ;
-  input [22:0] \port$4498$0 ;
-  wire [22:0] \port$4498$0 ;
-  input [40:0] \port$4530$0 ;
-  wire [40:0] \port$4530$0 ;
-  input [35:0] \port$4626$0 ;
-  wire [35:0] \port$4626$0 ;
+  output \port$3563$0 ;
+  wire \port$3563$0 ;
+  output \port$3564$0 ;
+  wire \port$3564$0 ;
+  output \port$3566$0 ;
+  wire \port$3566$0 ;
+  output [56:0] \port$4001$1 ;
+  wire [56:0] \port$4001$1 ;
+  input [14:0] \port$4424$0 ;
+  wire [14:0] \port$4424$0 ;
+  input [23:0] \port$4424$55 ;
+  wire [23:0] \port$4424$55 ;
+  input [23:0] \port$4430$0 ;
+  wire [23:0] \port$4430$0 ;
+  input [22:0] \port$4445$0 ;
+  wire [22:0] \port$4445$0 ;
+  input [40:0] \port$4477$0 ;
+  wire [40:0] \port$4477$0 ;
+  input [35:0] \port$4573$0 ;
+  wire [35:0] \port$4573$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4800$0 ;
-  wire [4:0] \port$4800$0 ;
+  output [4:0] \port$4747$0 ;
+  wire [4:0] \port$4747$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5070$0 ;
-  wire [4:0] \port$5070$0 ;
+  output [4:0] \port$5017$0 ;
+  wire [4:0] \port$5017$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -11199,7 +11146,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [57:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$368 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1515 , \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], w1_is_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
   end
   assign \read__data$275  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
@@ -11243,80 +11190,80 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$101  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4483$0 [23] ? { 6'h00, \port$4483$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4430$0 [23] ? { 6'h00, \port$4430$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4498$0 [20:5], 46'h000000000000, \port$4498$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4498$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4477$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4477$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4477$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4483$0 [20:5], \port$4530$0 [32:1], \port$4530$0 [40:33], \$2 , 1'h0, \port$4530$0 [0], 3'h1, \port$4483$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4445$0 [20:5], 46'h000000000000, \port$4445$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4445$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4424$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4424$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4424$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4430$0 [20:5], \port$4477$0 [32:1], \port$4477$0 [40:33], \$2 , 1'h0, \port$4477$0 [0], 3'h1, \port$4430$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4498$0 [20:5], 46'h000000000000, \port$4498$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4498$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4477$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4477$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4477$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4445$0 [20:5], 46'h000000000000, \port$4445$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4445$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4424$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4424$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4424$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4477$0 [4:1] == 1'h1;
+  assign \$15  = \port$4424$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4477$0 [0];
-  assign \$18  = ! \port$4477$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4424$0 [0];
+  assign \$18  = ! \port$4424$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4483$0 [0];
-  assign \$21  = ! \port$4483$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4430$0 [0];
+  assign \$21  = ! \port$4430$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4498$0 [0];
-  assign \$24  = ! \port$4498$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4445$0 [0];
+  assign \$24  = ! \port$4445$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4477$0 [4:1] == 1'h1;
+  assign \$26  = \port$4424$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4477$0 [6:5];
+  assign \$28  = ! \port$4424$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4477$0 [0];
-  assign \$31  = \port$4477$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4424$0 [0];
+  assign \$31  = \port$4424$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4483$0 [0];
-  assign \$34  = \port$4483$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4430$0 [0];
+  assign \$34  = \port$4430$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4498$0 [0];
-  assign \$37  = \port$4498$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4445$0 [0];
+  assign \$37  = \port$4445$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4477$0 [4:1] == 1'h1;
+  assign \$39  = \port$4424$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4477$0 [6:5] == 1'h1;
+  assign \$41  = \port$4424$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4477$0 [0];
-  assign \$44  = \port$4477$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4424$0 [0];
+  assign \$44  = \port$4424$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4483$0 [0];
-  assign \$47  = \port$4483$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4430$0 [0];
+  assign \$47  = \port$4430$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4498$0 [0];
-  assign \$50  = \port$4498$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4445$0 [0];
+  assign \$50  = \port$4445$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4477$0 [4:1] == 1'h1;
+  assign \$52  = \port$4424$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4477$0 [6:5] == 2'h2;
+  assign \$54  = \port$4424$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
-  assign \$58  = ! \$1269 [1:0];
-  assign \$59  = \$1269 [1:0] == 1'h1;
+  assign \$58  = ! \$1216 [1:0];
+  assign \$59  = \$1216 [1:0] == 1'h1;
   assign \$60  = \$59  ? e1_new1 : e1_new2;
   assign \$61  = \$58  ? e1_new0 : \$60 ;
   assign \$63  = tail[1:0] > 1'h1;
   assign \$64  = \$63  ? tail_next_row : tail_row;
-  assign \$65  = ! \$1270 [1:0];
-  assign \$66  = \$1270 [1:0] == 1'h1;
+  assign \$65  = ! \$1217 [1:0];
+  assign \$66  = \$1217 [1:0] == 1'h1;
   assign \$67  = \$66  ? e1_new1 : e1_new2;
   assign \$68  = \$65  ? e1_new0 : \$67 ;
   assign \$70  = tail[1:0] > 2'h2;
   assign \$71  = \$70  ? tail_next_row : tail_row;
-  assign \$72  = ! \$1271 [1:0];
-  assign \$73  = \$1271 [1:0] == 1'h1;
+  assign \$72  = ! \$1218 [1:0];
+  assign \$73  = \$1218 [1:0] == 1'h1;
   assign \$74  = \$73  ? e1_new1 : e1_new2;
   assign \$75  = \$72  ? e1_new0 : \$74 ;
-  assign \$77  = ! \$1272 [1:0];
-  assign \$78  = \$1272 [1:0] == 1'h1;
+  assign \$77  = ! \$1219 [1:0];
+  assign \$78  = \$1219 [1:0] == 1'h1;
   assign \$79  = \$78  ? e1_new1 : e1_new2;
   assign \$80  = \$77  ? e1_new0 : \$79 ;
   assign \$82  = popped ? 1'h1 : space_plus_all_ge1;
@@ -11326,7 +11273,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$86  = popped ? space_plus_all_ge4 : space_plus_all_ge5;
   assign \$87  = popped ? space_plus_all_ge5 : space_plus_all_ge6;
   assign \$88  = space_short ? 5'h01 : space_over[4:0];
-  assign \$89  = space_short ? 5'h00 : \$1285 [4:0];
+  assign \$89  = space_short ? 5'h00 : \$1232 [4:0];
   assign \$90  = popped ? \$88  : \$89 ;
   assign \$91  = tail + 2'h3;
   assign \$92  = tail + 2'h2;
@@ -11346,7 +11293,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$107  = \$signal$95  ? \$106  : 121'h0000000000000000000000000000000;
   assign \$108  = ~ \$signal$104 ;
   assign \$109  = \$signal$103  & \$108 ;
-  assign \$110  = \$109  | { low_water_hit, \$1290 , \$1288 , e1_exhausted, \$1287  };
+  assign \$110  = \$109  | { low_water_hit, \$1237 , \$1235 , e1_exhausted, \$1234  };
   assign \$111  = 9'h100 - small_low_water;
   assign \$112  = $signed({ 1'h0, small_in_use }) > $signed(small_lw_limit);
   assign \$117  = \$116  == small_ev_free;
@@ -11413,7 +11360,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$207  = large_fails + large_ev_fail;
   assign \$208  = large_frees + large_ev_free;
   assign \$209  = large_flushes + large_ev_flush;
-  assign \$210  = ~ \$1299 [8];
+  assign \$210  = ~ \$1246 [8];
   assign \$211  = bus__r_req & \$210 ;
   assign \$212  = ~ alloc_queue_pop;
   assign \$213  = alloc_queue_count[0] & \$212 ;
@@ -11606,12 +11553,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$400  = \$399  ? 1'h0 : alloc_queue_count[10];
   assign \$401  = \$397  ? alloc_queue_count[9] : \$400 ;
   assign \$402  = alloc_queue_count[0] | staged_valid;
-  assign \$403  = \$402  | \$1299 [8];
+  assign \$403  = \$402  | \$1246 [8];
   assign \$404  = req_alloc & native_alloc_valid;
   assign \$405  = ~ \$404 ;
   assign \$406  = \$403  & \$405 ;
   assign \$407  = alloc_queue_count[0] | staged_valid;
-  assign \$408  = \$407  | \$1299 [8];
+  assign \$408  = \$407  | \$1246 [8];
   assign \$409  = req_alloc & native_alloc_valid;
   assign \$410  = ~ \$409 ;
   assign \$411  = \$408  & \$410 ;
@@ -11620,7 +11567,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$414  = \$412  & \$413 ;
   assign \$415  = \$411  & \$414 ;
   assign \$416  = ~ \$415 ;
-  assign \$417  = \$1299 [8] & \$416 ;
+  assign \$417  = \$1246 [8] & \$416 ;
   assign \$418  = bus__r_addr[11:6] - 3'h4;
   assign \$419  = bus__r_addr[11:6] - 3'h4;
   assign \$421  = bus__r_addr[11:6] - 3'h4;
@@ -11776,1278 +11723,1225 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$637  = \$633  | \$636 ;
   assign \$638  = \$630  | \$637 ;
   assign \$639  = \$623  | \$638 ;
-  assign \$640  = r1_sel_id | r1_sel_version;
-  assign \$641  = r1_sel_config | r1_sel_config2;
-  assign \$642  = \$640  | \$641 ;
-  assign \$643  = r1_sel_ctrl | r1_sel_status;
-  assign \$644  = r1_sel_irq_status | r1_sel_irq_enable;
-  assign \$645  = \$643  | \$644 ;
-  assign \$646  = \$642  | \$645 ;
-  assign \$647  = r1_sel_err_count | r1_sel_err_dropped;
-  assign \$648  = r1_sel_err_head0 | r1_sel_err_head1;
-  assign \$649  = \$647  | \$648 ;
-  assign \$650  = r1_sel_err_head2 | r1_sel_err_head3;
-  assign \$651  = r1_sel_err_pop | r1_sel_cycle;
-  assign \$652  = \$650  | \$651 ;
-  assign \$653  = \$649  | \$652 ;
-  assign \$654  = \$646  | \$653 ;
-  assign \$658  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
-  assign \$659  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
-  assign \$660  = \$658  | \$659 ;
-  assign \$662  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
-  assign \$663  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
-  assign \$664  = \$662  | { 23'h000000, \$663  };
-  assign \$665  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
-  assign \$666  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
-  assign \$667  = { 23'h000000, \$665  } | \$666 ;
-  assign \$668  = \$664  | \$667 ;
-  assign \$669  = \$661  | \$668 ;
-  assign \$670  = r1_sel_pool0_fails ? small_fails : 32'd0;
-  assign \$671  = r1_sel_pool0_frees ? small_frees : 32'd0;
-  assign \$672  = \$670  | \$671 ;
-  assign \$677  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
-  assign \$680  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
-  assign \$681  = \$679  | { 15'h0000, \$680  };
-  assign \$682  = \$676  | \$681 ;
-  assign \$683  = \$669  | \$682 ;
-  assign \$684  = r1_sel_pool0_free | r1_sel_pool0_base_lo;
-  assign \$685  = r1_sel_pool0_base_hi | r1_sel_pool0_slot_size;
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = r1_sel_pool0_slots | r1_sel_pool0_in_use;
-  assign \$688  = r1_sel_pool0_high_water | r1_sel_pool0_allocs;
-  assign \$689  = \$687  | \$688 ;
-  assign \$690  = \$686  | \$689 ;
-  assign \$691  = r1_sel_pool0_fails | r1_sel_pool0_frees;
-  assign \$692  = r1_sel_pool0_info | r1_sel_pool0_flush;
-  assign \$693  = \$691  | \$692 ;
-  assign \$694  = r1_sel_pool0_flushes | r1_sel_pool0_overwrites;
-  assign \$695  = \$694  | r1_sel_pool0_low_water;
-  assign \$696  = \$693  | \$695 ;
-  assign \$697  = \$690  | \$696 ;
-  assign \$699  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
-  assign \$701  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
-  assign \$702  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
-  assign \$703  = \$701  | \$702 ;
-  assign \$704  = \$700  | \$703 ;
-  assign \$705  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
-  assign \$706  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
-  assign \$707  = \$705  | { 24'h000000, \$706  };
-  assign \$708  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
-  assign \$709  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
-  assign \$710  = { 24'h000000, \$708  } | \$709 ;
-  assign \$711  = \$707  | \$710 ;
-  assign \$712  = \$704  | \$711 ;
-  assign \$713  = r1_sel_pool1_fails ? medium_fails : 32'd0;
-  assign \$714  = r1_sel_pool1_frees ? medium_frees : 32'd0;
-  assign \$715  = \$713  | \$714 ;
-  assign \$720  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
-  assign \$723  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
-  assign \$724  = \$722  | { 15'h0000, \$723  };
-  assign \$725  = \$719  | \$724 ;
-  assign \$726  = \$712  | \$725 ;
-  assign \$727  = r1_sel_pool1_free | r1_sel_pool1_base_lo;
-  assign \$728  = r1_sel_pool1_base_hi | r1_sel_pool1_slot_size;
-  assign \$729  = \$727  | \$728 ;
-  assign \$730  = r1_sel_pool1_slots | r1_sel_pool1_in_use;
-  assign \$731  = r1_sel_pool1_high_water | r1_sel_pool1_allocs;
-  assign \$732  = \$730  | \$731 ;
-  assign \$733  = \$729  | \$732 ;
-  assign \$734  = r1_sel_pool1_fails | r1_sel_pool1_frees;
-  assign \$735  = r1_sel_pool1_info | r1_sel_pool1_flush;
-  assign \$736  = \$734  | \$735 ;
-  assign \$737  = r1_sel_pool1_flushes | r1_sel_pool1_overwrites;
-  assign \$738  = \$737  | r1_sel_pool1_low_water;
-  assign \$739  = \$736  | \$738 ;
-  assign \$740  = \$733  | \$739 ;
-  assign \$742  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
-  assign \$744  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
-  assign \$745  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
-  assign \$746  = \$744  | \$745 ;
-  assign \$747  = \$743  | \$746 ;
-  assign \$748  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
-  assign \$749  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
-  assign \$750  = \$748  | { 26'h0000000, \$749  };
-  assign \$751  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
-  assign \$752  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
-  assign \$753  = { 26'h0000000, \$751  } | \$752 ;
-  assign \$754  = \$750  | \$753 ;
-  assign \$755  = \$747  | \$754 ;
-  assign \$756  = r1_sel_pool2_fails ? large_fails : 32'd0;
-  assign \$757  = r1_sel_pool2_frees ? large_frees : 32'd0;
-  assign \$758  = \$756  | \$757 ;
-  assign \$759  = r1_sel_pool2_info ? 32'd12 : 32'd0;
-  assign \$762  = \$758  | \$761 ;
-  assign \$763  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
-  assign \$766  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
-  assign \$767  = \$765  | { 15'h0000, \$766  };
-  assign \$768  = \$762  | \$767 ;
-  assign \$769  = \$755  | \$768 ;
-  assign \$770  = r1_sel_pool2_free | r1_sel_pool2_base_lo;
-  assign \$771  = r1_sel_pool2_base_hi | r1_sel_pool2_slot_size;
-  assign \$772  = \$770  | \$771 ;
-  assign \$773  = r1_sel_pool2_slots | r1_sel_pool2_in_use;
-  assign \$774  = r1_sel_pool2_high_water | r1_sel_pool2_allocs;
-  assign \$775  = \$773  | \$774 ;
-  assign \$776  = \$772  | \$775 ;
-  assign \$777  = r1_sel_pool2_fails | r1_sel_pool2_frees;
-  assign \$778  = r1_sel_pool2_info | r1_sel_pool2_flush;
-  assign \$779  = \$777  | \$778 ;
-  assign \$780  = r1_sel_pool2_flushes | r1_sel_pool2_overwrites;
-  assign \$781  = \$780  | r1_sel_pool2_low_water;
-  assign \$782  = \$779  | \$781 ;
-  assign \$783  = \$776  | \$782 ;
-  assign \$784  = w0_in_pools_queued & w0_free_at_queued;
-  assign \$785  = w0_in_pools_pins & w0_free_at_pins;
-  assign \$786  = bus__w_addr_from_queue ? \$784  : \$785 ;
-  assign \$787  = w0_full_word & \$786 ;
-  assign \$788  = w0_in_pools_queued & w0_flush_at_queued;
-  assign \$789  = w0_in_pools_pins & w0_flush_at_pins;
-  assign \$790  = bus__w_addr_from_queue ? \$788  : \$789 ;
-  assign \$791  = w0_full_word & \$790 ;
-  assign \$792  = w0_in_pools_queued & w0_command_at_queued;
-  assign \$793  = w0_in_pools_pins & w0_command_at_pins;
-  assign \$794  = bus__w_addr_from_queue ? \$792  : \$793 ;
-  assign \$795  = w0_full_word & \$794 ;
-  assign \$796  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$797  = \$796 [11:6] - 3'h4;
-  assign \$798  = w0_small_is & w0_small_slot_ok;
-  assign \$799  = w0_medium_is & w0_medium_slot_ok;
-  assign \$800  = w0_large_is & w0_large_slot_ok;
-  assign \$801  = bus__w_beat_from_queue ? \port$4626$0 [31:0] : bus__w_data;
-  assign \$802  = bus__w_beat_from_queue ? \port$4626$0 [31:0] : bus__w_data;
-  assign \$804  = 37'h1000000000 + \$803 ;
-  assign \$805  = bus__w_beat_from_queue ? \port$4626$0 [31:0] : bus__w_data;
-  assign \$807  = 37'h1000010000 + \$806 ;
-  assign \$808  = bus__w_beat_from_queue ? \port$4626$0 [31:0] : bus__w_data;
-  assign \$810  = 37'h1000100000 + \$809 ;
-  assign \$811  = ~ command_queue_pop;
-  assign \$812  = command_queue_count[0] & \$811 ;
-  assign \$813  = ~ \$812 ;
-  assign \$814  = command_queue_held[0] ? \read__data$275  : { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1515 , \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], w1_is_flush };
-  assign \$815  = ~ command_queue_pop;
-  assign \$816  = command_queue_count[0] & \$815 ;
-  assign \$817  = ~ \$816 ;
-  assign \$818  = \$817  & command_queue_held[0];
-  assign \$819  = command_queue_rd_next + 1'h1;
-  assign \$820  = ~ command_queue_pop;
-  assign \$821  = command_queue_count[0] & \$820 ;
-  assign \$822  = command_queue_held[0] | \$821 ;
-  assign \$823  = command_queue_push & \$822 ;
-  assign \$824  = command_queue_wr_next + 1'h1;
-  assign \$825  = ~ command_queue_pop;
-  assign \$826  = command_queue_count[0] & \$825 ;
-  assign \$827  = command_queue_push & \$826 ;
-  assign \$828  = ~ command_queue_pop;
-  assign \$829  = command_queue_count[0] & \$828 ;
-  assign \$830  = ~ \$829 ;
-  assign \$831  = \$830  & command_queue_held[0];
-  assign \$832  = ~ command_queue_push;
-  assign \$833  = \$831  & \$832 ;
-  assign \$834  = \$833  ? command_queue_held[1] : command_queue_held[0];
-  assign \$835  = \$827  ? 1'h1 : \$834 ;
-  assign \$836  = ~ command_queue_pop;
-  assign \$837  = command_queue_count[0] & \$836 ;
-  assign \$838  = command_queue_push & \$837 ;
-  assign \$839  = ~ command_queue_pop;
-  assign \$840  = command_queue_count[0] & \$839 ;
-  assign \$841  = ~ \$840 ;
-  assign \$842  = \$841  & command_queue_held[0];
-  assign \$843  = ~ command_queue_push;
-  assign \$844  = \$842  & \$843 ;
-  assign \$845  = \$844  ? command_queue_held[2] : command_queue_held[1];
-  assign \$846  = \$838  ? command_queue_held[0] : \$845 ;
-  assign \$847  = ~ command_queue_pop;
-  assign \$848  = command_queue_count[0] & \$847 ;
-  assign \$849  = command_queue_push & \$848 ;
-  assign \$850  = ~ command_queue_pop;
-  assign \$851  = command_queue_count[0] & \$850 ;
-  assign \$852  = ~ \$851 ;
-  assign \$853  = \$852  & command_queue_held[0];
-  assign \$854  = ~ command_queue_push;
-  assign \$855  = \$853  & \$854 ;
-  assign \$856  = \$855  ? command_queue_held[3] : command_queue_held[2];
-  assign \$857  = \$849  ? command_queue_held[1] : \$856 ;
-  assign \$858  = ~ command_queue_pop;
-  assign \$859  = command_queue_count[0] & \$858 ;
-  assign \$860  = command_queue_push & \$859 ;
-  assign \$861  = ~ command_queue_pop;
-  assign \$862  = command_queue_count[0] & \$861 ;
-  assign \$863  = ~ \$862 ;
-  assign \$864  = \$863  & command_queue_held[0];
-  assign \$865  = ~ command_queue_push;
-  assign \$866  = \$864  & \$865 ;
-  assign \$867  = \$866  ? command_queue_held[4] : command_queue_held[3];
-  assign \$868  = \$860  ? command_queue_held[2] : \$867 ;
-  assign \$869  = ~ command_queue_pop;
-  assign \$870  = command_queue_count[0] & \$869 ;
-  assign \$871  = command_queue_push & \$870 ;
-  assign \$872  = ~ command_queue_pop;
-  assign \$873  = command_queue_count[0] & \$872 ;
-  assign \$874  = ~ \$873 ;
-  assign \$875  = \$874  & command_queue_held[0];
-  assign \$876  = ~ command_queue_push;
-  assign \$877  = \$875  & \$876 ;
-  assign \$878  = \$877  ? command_queue_held[5] : command_queue_held[4];
-  assign \$879  = \$871  ? command_queue_held[3] : \$878 ;
-  assign \$880  = ~ command_queue_pop;
-  assign \$881  = command_queue_count[0] & \$880 ;
-  assign \$882  = command_queue_push & \$881 ;
-  assign \$883  = ~ command_queue_pop;
-  assign \$884  = command_queue_count[0] & \$883 ;
-  assign \$885  = ~ \$884 ;
-  assign \$886  = \$885  & command_queue_held[0];
-  assign \$887  = ~ command_queue_push;
-  assign \$888  = \$886  & \$887 ;
-  assign \$889  = \$888  ? command_queue_held[6] : command_queue_held[5];
-  assign \$890  = \$882  ? command_queue_held[4] : \$889 ;
-  assign \$891  = ~ command_queue_pop;
-  assign \$892  = command_queue_count[0] & \$891 ;
-  assign \$893  = command_queue_push & \$892 ;
+  assign \$640  = { r1_sel_cycle, r1_sel_err_pop, r1_sel_err_head3, r1_sel_err_head2, r1_sel_err_head1, r1_sel_err_head0, r1_sel_err_dropped, r1_sel_err_count, r1_sel_irq_enable, r1_sel_irq_status, r1_sel_status, r1_sel_ctrl, r1_sel_config2, r1_sel_config, r1_sel_version, r1_sel_id } + 16'hffff;
+  assign \$644  = r1_sel_pool0_base_hi ? 32'd16 : 32'd0;
+  assign \$645  = r1_sel_pool0_slot_size ? 32'd64 : 32'd0;
+  assign \$646  = \$644  | \$645 ;
+  assign \$648  = r1_sel_pool0_slots ? 32'd256 : 32'd0;
+  assign \$649  = r1_sel_pool0_in_use ? small_in_use : 9'h000;
+  assign \$650  = \$648  | { 23'h000000, \$649  };
+  assign \$651  = r1_sel_pool0_high_water ? small_high_water : 9'h000;
+  assign \$652  = r1_sel_pool0_allocs ? small_allocs : 32'd0;
+  assign \$653  = { 23'h000000, \$651  } | \$652 ;
+  assign \$654  = \$650  | \$653 ;
+  assign \$655  = \$647  | \$654 ;
+  assign \$656  = r1_sel_pool0_fails ? small_fails : 32'd0;
+  assign \$657  = r1_sel_pool0_frees ? small_frees : 32'd0;
+  assign \$658  = \$656  | \$657 ;
+  assign \$663  = r1_sel_pool0_flushes ? small_flushes : 32'd0;
+  assign \$666  = r1_sel_pool0_low_water ? small_low_water : 17'h00000;
+  assign \$667  = \$665  | { 15'h0000, \$666  };
+  assign \$668  = \$662  | \$667 ;
+  assign \$669  = \$655  | \$668 ;
+  assign \$670  = { r1_sel_pool0_low_water, r1_sel_pool0_overwrites, r1_sel_pool0_flushes, r1_sel_pool0_flush, r1_sel_pool0_info, r1_sel_pool0_frees, r1_sel_pool0_fails, r1_sel_pool0_allocs, r1_sel_pool0_high_water, r1_sel_pool0_in_use, r1_sel_pool0_slots, r1_sel_pool0_slot_size, r1_sel_pool0_base_hi, r1_sel_pool0_base_lo, r1_sel_pool0_free } + 15'h7fff;
+  assign \$672  = r1_sel_pool1_base_lo ? 32'd65536 : 32'd0;
+  assign \$674  = r1_sel_pool1_base_hi ? 32'd16 : 32'd0;
+  assign \$675  = r1_sel_pool1_slot_size ? 32'd512 : 32'd0;
+  assign \$676  = \$674  | \$675 ;
+  assign \$677  = \$673  | \$676 ;
+  assign \$678  = r1_sel_pool1_slots ? 32'd128 : 32'd0;
+  assign \$679  = r1_sel_pool1_in_use ? medium_in_use : 8'h00;
+  assign \$680  = \$678  | { 24'h000000, \$679  };
+  assign \$681  = r1_sel_pool1_high_water ? medium_high_water : 8'h00;
+  assign \$682  = r1_sel_pool1_allocs ? medium_allocs : 32'd0;
+  assign \$683  = { 24'h000000, \$681  } | \$682 ;
+  assign \$684  = \$680  | \$683 ;
+  assign \$685  = \$677  | \$684 ;
+  assign \$686  = r1_sel_pool1_fails ? medium_fails : 32'd0;
+  assign \$687  = r1_sel_pool1_frees ? medium_frees : 32'd0;
+  assign \$688  = \$686  | \$687 ;
+  assign \$693  = r1_sel_pool1_flushes ? medium_flushes : 32'd0;
+  assign \$696  = r1_sel_pool1_low_water ? medium_low_water : 17'h00000;
+  assign \$697  = \$695  | { 15'h0000, \$696  };
+  assign \$698  = \$692  | \$697 ;
+  assign \$699  = \$685  | \$698 ;
+  assign \$700  = { r1_sel_pool1_low_water, r1_sel_pool1_overwrites, r1_sel_pool1_flushes, r1_sel_pool1_flush, r1_sel_pool1_info, r1_sel_pool1_frees, r1_sel_pool1_fails, r1_sel_pool1_allocs, r1_sel_pool1_high_water, r1_sel_pool1_in_use, r1_sel_pool1_slots, r1_sel_pool1_slot_size, r1_sel_pool1_base_hi, r1_sel_pool1_base_lo, r1_sel_pool1_free } + 15'h7fff;
+  assign \$702  = r1_sel_pool2_base_lo ? 32'd1048576 : 32'd0;
+  assign \$704  = r1_sel_pool2_base_hi ? 32'd16 : 32'd0;
+  assign \$705  = r1_sel_pool2_slot_size ? 32'd4096 : 32'd0;
+  assign \$706  = \$704  | \$705 ;
+  assign \$707  = \$703  | \$706 ;
+  assign \$708  = r1_sel_pool2_slots ? 32'd48 : 32'd0;
+  assign \$709  = r1_sel_pool2_in_use ? large_in_use : 6'h00;
+  assign \$710  = \$708  | { 26'h0000000, \$709  };
+  assign \$711  = r1_sel_pool2_high_water ? large_high_water : 6'h00;
+  assign \$712  = r1_sel_pool2_allocs ? large_allocs : 32'd0;
+  assign \$713  = { 26'h0000000, \$711  } | \$712 ;
+  assign \$714  = \$710  | \$713 ;
+  assign \$715  = \$707  | \$714 ;
+  assign \$716  = r1_sel_pool2_fails ? large_fails : 32'd0;
+  assign \$717  = r1_sel_pool2_frees ? large_frees : 32'd0;
+  assign \$718  = \$716  | \$717 ;
+  assign \$719  = r1_sel_pool2_info ? 32'd12 : 32'd0;
+  assign \$722  = \$718  | \$721 ;
+  assign \$723  = r1_sel_pool2_flushes ? large_flushes : 32'd0;
+  assign \$726  = r1_sel_pool2_low_water ? large_low_water : 17'h00000;
+  assign \$727  = \$725  | { 15'h0000, \$726  };
+  assign \$728  = \$722  | \$727 ;
+  assign \$729  = \$715  | \$728 ;
+  assign \$730  = { r1_sel_pool2_low_water, r1_sel_pool2_overwrites, r1_sel_pool2_flushes, r1_sel_pool2_flush, r1_sel_pool2_info, r1_sel_pool2_frees, r1_sel_pool2_fails, r1_sel_pool2_allocs, r1_sel_pool2_high_water, r1_sel_pool2_in_use, r1_sel_pool2_slots, r1_sel_pool2_slot_size, r1_sel_pool2_base_hi, r1_sel_pool2_base_lo, r1_sel_pool2_free } + 15'h7fff;
+  assign \$731  = w0_in_pools_queued & w0_free_at_queued;
+  assign \$732  = w0_in_pools_pins & w0_free_at_pins;
+  assign \$733  = bus__w_addr_from_queue ? \$731  : \$732 ;
+  assign \$734  = w0_full_word & \$733 ;
+  assign \$735  = w0_in_pools_queued & w0_flush_at_queued;
+  assign \$736  = w0_in_pools_pins & w0_flush_at_pins;
+  assign \$737  = bus__w_addr_from_queue ? \$735  : \$736 ;
+  assign \$738  = w0_full_word & \$737 ;
+  assign \$739  = w0_in_pools_queued & w0_command_at_queued;
+  assign \$740  = w0_in_pools_pins & w0_command_at_pins;
+  assign \$741  = bus__w_addr_from_queue ? \$739  : \$740 ;
+  assign \$742  = w0_full_word & \$741 ;
+  assign \$743  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$744  = \$743 [11:6] - 3'h4;
+  assign \$745  = w0_small_is & w0_small_slot_ok;
+  assign \$746  = w0_medium_is & w0_medium_slot_ok;
+  assign \$747  = w0_large_is & w0_large_slot_ok;
+  assign \$748  = bus__w_beat_from_queue ? \port$4573$0 [31:0] : bus__w_data;
+  assign \$749  = bus__w_beat_from_queue ? \port$4573$0 [31:0] : bus__w_data;
+  assign \$751  = 37'h1000000000 + \$750 ;
+  assign \$752  = bus__w_beat_from_queue ? \port$4573$0 [31:0] : bus__w_data;
+  assign \$754  = 37'h1000010000 + \$753 ;
+  assign \$755  = bus__w_beat_from_queue ? \port$4573$0 [31:0] : bus__w_data;
+  assign \$757  = 37'h1000100000 + \$756 ;
+  assign \$758  = ~ command_queue_pop;
+  assign \$759  = command_queue_count[0] & \$758 ;
+  assign \$760  = ~ \$759 ;
+  assign \$761  = command_queue_held[0] ? \read__data$275  : { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
+  assign \$762  = ~ command_queue_pop;
+  assign \$763  = command_queue_count[0] & \$762 ;
+  assign \$764  = ~ \$763 ;
+  assign \$765  = \$764  & command_queue_held[0];
+  assign \$766  = command_queue_rd_next + 1'h1;
+  assign \$767  = ~ command_queue_pop;
+  assign \$768  = command_queue_count[0] & \$767 ;
+  assign \$769  = command_queue_held[0] | \$768 ;
+  assign \$770  = command_queue_push & \$769 ;
+  assign \$771  = command_queue_wr_next + 1'h1;
+  assign \$772  = ~ command_queue_pop;
+  assign \$773  = command_queue_count[0] & \$772 ;
+  assign \$774  = command_queue_push & \$773 ;
+  assign \$775  = ~ command_queue_pop;
+  assign \$776  = command_queue_count[0] & \$775 ;
+  assign \$777  = ~ \$776 ;
+  assign \$778  = \$777  & command_queue_held[0];
+  assign \$779  = ~ command_queue_push;
+  assign \$780  = \$778  & \$779 ;
+  assign \$781  = \$780  ? command_queue_held[1] : command_queue_held[0];
+  assign \$782  = \$774  ? 1'h1 : \$781 ;
+  assign \$783  = ~ command_queue_pop;
+  assign \$784  = command_queue_count[0] & \$783 ;
+  assign \$785  = command_queue_push & \$784 ;
+  assign \$786  = ~ command_queue_pop;
+  assign \$787  = command_queue_count[0] & \$786 ;
+  assign \$788  = ~ \$787 ;
+  assign \$789  = \$788  & command_queue_held[0];
+  assign \$790  = ~ command_queue_push;
+  assign \$791  = \$789  & \$790 ;
+  assign \$792  = \$791  ? command_queue_held[2] : command_queue_held[1];
+  assign \$793  = \$785  ? command_queue_held[0] : \$792 ;
+  assign \$794  = ~ command_queue_pop;
+  assign \$795  = command_queue_count[0] & \$794 ;
+  assign \$796  = command_queue_push & \$795 ;
+  assign \$797  = ~ command_queue_pop;
+  assign \$798  = command_queue_count[0] & \$797 ;
+  assign \$799  = ~ \$798 ;
+  assign \$800  = \$799  & command_queue_held[0];
+  assign \$801  = ~ command_queue_push;
+  assign \$802  = \$800  & \$801 ;
+  assign \$803  = \$802  ? command_queue_held[3] : command_queue_held[2];
+  assign \$804  = \$796  ? command_queue_held[1] : \$803 ;
+  assign \$805  = ~ command_queue_pop;
+  assign \$806  = command_queue_count[0] & \$805 ;
+  assign \$807  = command_queue_push & \$806 ;
+  assign \$808  = ~ command_queue_pop;
+  assign \$809  = command_queue_count[0] & \$808 ;
+  assign \$810  = ~ \$809 ;
+  assign \$811  = \$810  & command_queue_held[0];
+  assign \$812  = ~ command_queue_push;
+  assign \$813  = \$811  & \$812 ;
+  assign \$814  = \$813  ? command_queue_held[4] : command_queue_held[3];
+  assign \$815  = \$807  ? command_queue_held[2] : \$814 ;
+  assign \$816  = ~ command_queue_pop;
+  assign \$817  = command_queue_count[0] & \$816 ;
+  assign \$818  = command_queue_push & \$817 ;
+  assign \$819  = ~ command_queue_pop;
+  assign \$820  = command_queue_count[0] & \$819 ;
+  assign \$821  = ~ \$820 ;
+  assign \$822  = \$821  & command_queue_held[0];
+  assign \$823  = ~ command_queue_push;
+  assign \$824  = \$822  & \$823 ;
+  assign \$825  = \$824  ? command_queue_held[5] : command_queue_held[4];
+  assign \$826  = \$818  ? command_queue_held[3] : \$825 ;
+  assign \$827  = ~ command_queue_pop;
+  assign \$828  = command_queue_count[0] & \$827 ;
+  assign \$829  = command_queue_push & \$828 ;
+  assign \$830  = ~ command_queue_pop;
+  assign \$831  = command_queue_count[0] & \$830 ;
+  assign \$832  = ~ \$831 ;
+  assign \$833  = \$832  & command_queue_held[0];
+  assign \$834  = ~ command_queue_push;
+  assign \$835  = \$833  & \$834 ;
+  assign \$836  = \$835  ? command_queue_held[6] : command_queue_held[5];
+  assign \$837  = \$829  ? command_queue_held[4] : \$836 ;
+  assign \$838  = ~ command_queue_pop;
+  assign \$839  = command_queue_count[0] & \$838 ;
+  assign \$840  = command_queue_push & \$839 ;
+  assign \$841  = ~ command_queue_pop;
+  assign \$842  = command_queue_count[0] & \$841 ;
+  assign \$843  = ~ \$842 ;
+  assign \$844  = \$843  & command_queue_held[0];
+  assign \$845  = ~ command_queue_push;
+  assign \$846  = \$844  & \$845 ;
+  assign \$847  = \$846  ? command_queue_held[7] : command_queue_held[6];
+  assign \$848  = \$840  ? command_queue_held[5] : \$847 ;
+  assign \$849  = ~ command_queue_pop;
+  assign \$850  = command_queue_count[0] & \$849 ;
+  assign \$851  = command_queue_push & \$850 ;
+  assign \$852  = ~ command_queue_pop;
+  assign \$853  = command_queue_count[0] & \$852 ;
+  assign \$854  = ~ \$853 ;
+  assign \$855  = \$854  & command_queue_held[0];
+  assign \$856  = ~ command_queue_push;
+  assign \$857  = \$855  & \$856 ;
+  assign \$858  = \$857  ? command_queue_held[8] : command_queue_held[7];
+  assign \$859  = \$851  ? command_queue_held[6] : \$858 ;
+  assign \$860  = ~ command_queue_pop;
+  assign \$861  = command_queue_count[0] & \$860 ;
+  assign \$862  = command_queue_push & \$861 ;
+  assign \$863  = ~ command_queue_pop;
+  assign \$864  = command_queue_count[0] & \$863 ;
+  assign \$865  = ~ \$864 ;
+  assign \$866  = \$865  & command_queue_held[0];
+  assign \$867  = ~ command_queue_push;
+  assign \$868  = \$866  & \$867 ;
+  assign \$869  = \$868  ? command_queue_held[9] : command_queue_held[8];
+  assign \$870  = \$862  ? command_queue_held[7] : \$869 ;
+  assign \$871  = ~ command_queue_pop;
+  assign \$872  = command_queue_count[0] & \$871 ;
+  assign \$873  = command_queue_push & \$872 ;
+  assign \$874  = ~ command_queue_pop;
+  assign \$875  = command_queue_count[0] & \$874 ;
+  assign \$876  = ~ \$875 ;
+  assign \$877  = \$876  & command_queue_held[0];
+  assign \$878  = ~ command_queue_push;
+  assign \$879  = \$877  & \$878 ;
+  assign \$880  = \$879  ? 1'h0 : command_queue_held[9];
+  assign \$881  = \$873  ? command_queue_held[8] : \$880 ;
+  assign \$882  = ~ command_queue_pop;
+  assign \$883  = command_queue_push & \$882 ;
+  assign \$884  = ~ command_queue_push;
+  assign \$885  = command_queue_pop & \$884 ;
+  assign \$886  = \$885  ? command_queue_count[1] : command_queue_count[0];
+  assign \$887  = \$883  ? 1'h1 : \$886 ;
+  assign \$888  = ~ command_queue_pop;
+  assign \$889  = command_queue_push & \$888 ;
+  assign \$890  = ~ command_queue_push;
+  assign \$891  = command_queue_pop & \$890 ;
+  assign \$892  = \$891  ? command_queue_count[2] : command_queue_count[1];
+  assign \$893  = \$889  ? command_queue_count[0] : \$892 ;
   assign \$894  = ~ command_queue_pop;
-  assign \$895  = command_queue_count[0] & \$894 ;
-  assign \$896  = ~ \$895 ;
-  assign \$897  = \$896  & command_queue_held[0];
-  assign \$898  = ~ command_queue_push;
-  assign \$899  = \$897  & \$898 ;
-  assign \$900  = \$899  ? command_queue_held[7] : command_queue_held[6];
-  assign \$901  = \$893  ? command_queue_held[5] : \$900 ;
-  assign \$902  = ~ command_queue_pop;
-  assign \$903  = command_queue_count[0] & \$902 ;
-  assign \$904  = command_queue_push & \$903 ;
-  assign \$905  = ~ command_queue_pop;
-  assign \$906  = command_queue_count[0] & \$905 ;
-  assign \$907  = ~ \$906 ;
-  assign \$908  = \$907  & command_queue_held[0];
-  assign \$909  = ~ command_queue_push;
-  assign \$910  = \$908  & \$909 ;
-  assign \$911  = \$910  ? command_queue_held[8] : command_queue_held[7];
-  assign \$912  = \$904  ? command_queue_held[6] : \$911 ;
-  assign \$913  = ~ command_queue_pop;
-  assign \$914  = command_queue_count[0] & \$913 ;
-  assign \$915  = command_queue_push & \$914 ;
-  assign \$916  = ~ command_queue_pop;
-  assign \$917  = command_queue_count[0] & \$916 ;
-  assign \$918  = ~ \$917 ;
-  assign \$919  = \$918  & command_queue_held[0];
+  assign \$895  = command_queue_push & \$894 ;
+  assign \$896  = ~ command_queue_push;
+  assign \$897  = command_queue_pop & \$896 ;
+  assign \$898  = \$897  ? command_queue_count[3] : command_queue_count[2];
+  assign \$899  = \$895  ? command_queue_count[1] : \$898 ;
+  assign \$900  = ~ command_queue_pop;
+  assign \$901  = command_queue_push & \$900 ;
+  assign \$902  = ~ command_queue_push;
+  assign \$903  = command_queue_pop & \$902 ;
+  assign \$904  = \$903  ? command_queue_count[4] : command_queue_count[3];
+  assign \$905  = \$901  ? command_queue_count[2] : \$904 ;
+  assign \$906  = ~ command_queue_pop;
+  assign \$907  = command_queue_push & \$906 ;
+  assign \$908  = ~ command_queue_push;
+  assign \$909  = command_queue_pop & \$908 ;
+  assign \$910  = \$909  ? command_queue_count[5] : command_queue_count[4];
+  assign \$911  = \$907  ? command_queue_count[3] : \$910 ;
+  assign \$912  = ~ command_queue_pop;
+  assign \$913  = command_queue_push & \$912 ;
+  assign \$914  = ~ command_queue_push;
+  assign \$915  = command_queue_pop & \$914 ;
+  assign \$916  = \$915  ? command_queue_count[6] : command_queue_count[5];
+  assign \$917  = \$913  ? command_queue_count[4] : \$916 ;
+  assign \$918  = ~ command_queue_pop;
+  assign \$919  = command_queue_push & \$918 ;
   assign \$920  = ~ command_queue_push;
-  assign \$921  = \$919  & \$920 ;
-  assign \$922  = \$921  ? command_queue_held[9] : command_queue_held[8];
-  assign \$923  = \$915  ? command_queue_held[7] : \$922 ;
+  assign \$921  = command_queue_pop & \$920 ;
+  assign \$922  = \$921  ? command_queue_count[7] : command_queue_count[6];
+  assign \$923  = \$919  ? command_queue_count[5] : \$922 ;
   assign \$924  = ~ command_queue_pop;
-  assign \$925  = command_queue_count[0] & \$924 ;
-  assign \$926  = command_queue_push & \$925 ;
-  assign \$927  = ~ command_queue_pop;
-  assign \$928  = command_queue_count[0] & \$927 ;
-  assign \$929  = ~ \$928 ;
-  assign \$930  = \$929  & command_queue_held[0];
-  assign \$931  = ~ command_queue_push;
-  assign \$932  = \$930  & \$931 ;
-  assign \$933  = \$932  ? 1'h0 : command_queue_held[9];
-  assign \$934  = \$926  ? command_queue_held[8] : \$933 ;
-  assign \$935  = ~ command_queue_pop;
-  assign \$936  = command_queue_push & \$935 ;
-  assign \$937  = ~ command_queue_push;
-  assign \$938  = command_queue_pop & \$937 ;
-  assign \$939  = \$938  ? command_queue_count[1] : command_queue_count[0];
-  assign \$940  = \$936  ? 1'h1 : \$939 ;
-  assign \$941  = ~ command_queue_pop;
-  assign \$942  = command_queue_push & \$941 ;
-  assign \$943  = ~ command_queue_push;
-  assign \$944  = command_queue_pop & \$943 ;
-  assign \$945  = \$944  ? command_queue_count[2] : command_queue_count[1];
-  assign \$946  = \$942  ? command_queue_count[0] : \$945 ;
-  assign \$947  = ~ command_queue_pop;
-  assign \$948  = command_queue_push & \$947 ;
-  assign \$949  = ~ command_queue_push;
-  assign \$950  = command_queue_pop & \$949 ;
-  assign \$951  = \$950  ? command_queue_count[3] : command_queue_count[2];
-  assign \$952  = \$948  ? command_queue_count[1] : \$951 ;
-  assign \$953  = ~ command_queue_pop;
-  assign \$954  = command_queue_push & \$953 ;
-  assign \$955  = ~ command_queue_push;
-  assign \$956  = command_queue_pop & \$955 ;
-  assign \$957  = \$956  ? command_queue_count[4] : command_queue_count[3];
-  assign \$958  = \$954  ? command_queue_count[2] : \$957 ;
-  assign \$959  = ~ command_queue_pop;
-  assign \$960  = command_queue_push & \$959 ;
-  assign \$961  = ~ command_queue_push;
-  assign \$962  = command_queue_pop & \$961 ;
-  assign \$963  = \$962  ? command_queue_count[5] : command_queue_count[4];
-  assign \$964  = \$960  ? command_queue_count[3] : \$963 ;
-  assign \$965  = ~ command_queue_pop;
-  assign \$966  = command_queue_push & \$965 ;
-  assign \$967  = ~ command_queue_push;
-  assign \$968  = command_queue_pop & \$967 ;
-  assign \$969  = \$968  ? command_queue_count[6] : command_queue_count[5];
-  assign \$970  = \$966  ? command_queue_count[4] : \$969 ;
-  assign \$971  = ~ command_queue_pop;
-  assign \$972  = command_queue_push & \$971 ;
-  assign \$973  = ~ command_queue_push;
-  assign \$974  = command_queue_pop & \$973 ;
-  assign \$975  = \$974  ? command_queue_count[7] : command_queue_count[6];
-  assign \$976  = \$972  ? command_queue_count[5] : \$975 ;
-  assign \$977  = ~ command_queue_pop;
-  assign \$978  = command_queue_push & \$977 ;
-  assign \$979  = ~ command_queue_push;
-  assign \$980  = command_queue_pop & \$979 ;
-  assign \$981  = \$980  ? command_queue_count[8] : command_queue_count[7];
-  assign \$982  = \$978  ? command_queue_count[6] : \$981 ;
-  assign \$983  = ~ command_queue_pop;
-  assign \$984  = command_queue_push & \$983 ;
-  assign \$985  = ~ command_queue_push;
-  assign \$986  = command_queue_pop & \$985 ;
-  assign \$987  = \$986  ? command_queue_count[9] : command_queue_count[8];
-  assign \$988  = \$984  ? command_queue_count[7] : \$987 ;
-  assign \$989  = ~ command_queue_pop;
-  assign \$990  = command_queue_push & \$989 ;
-  assign \$991  = ~ command_queue_push;
-  assign \$992  = command_queue_pop & \$991 ;
-  assign \$993  = \$992  ? command_queue_count[10] : command_queue_count[9];
-  assign \$994  = \$990  ? command_queue_count[8] : \$993 ;
-  assign \$995  = ~ command_queue_pop;
-  assign \$996  = command_queue_push & \$995 ;
-  assign \$997  = ~ command_queue_push;
-  assign \$998  = command_queue_pop & \$997 ;
-  assign \$999  = \$998  ? 1'h0 : command_queue_count[10];
-  assign \$1000  = \$996  ? command_queue_count[9] : \$999 ;
-  assign \$1001  = req_free & native_free_valid;
-  assign \$1002  = req_flush & native_flush_valid;
-  assign \$1003  = \$1001  | \$1002 ;
-  assign \$1004  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1005  = 1'h1 << \$1004 [1:0];
-  assign \$1006  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1007  = 1'h1 << \$1006 [4:2];
-  assign \$1008  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1009  = 1'h1 << \$1008 [7:5];
-  assign \$1010  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
-  assign \$1011  = 1'h1 << \$1010 [11:8];
-  assign \$1012  = bus__w_beat_from_queue ? \port$4626$0 [31:0] : bus__w_data;
-  assign \$1013  = bus__w_beat_from_queue ? \port$4626$0 [35:32] : bus__w_strb;
-  assign \$1014  = ~ w1_is_command;
-  assign \$1015  = w1_valid & \$1014 ;
-  assign \$1016  = ~ w1_a1_0[0];
-  assign \$1017  = ~ w1_a4_2[4];
-  assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = ~ w1_a7_5[0];
-  assign \$1020  = ~ w1_a11_8[0];
+  assign \$925  = command_queue_push & \$924 ;
+  assign \$926  = ~ command_queue_push;
+  assign \$927  = command_queue_pop & \$926 ;
+  assign \$928  = \$927  ? command_queue_count[8] : command_queue_count[7];
+  assign \$929  = \$925  ? command_queue_count[6] : \$928 ;
+  assign \$930  = ~ command_queue_pop;
+  assign \$931  = command_queue_push & \$930 ;
+  assign \$932  = ~ command_queue_push;
+  assign \$933  = command_queue_pop & \$932 ;
+  assign \$934  = \$933  ? command_queue_count[9] : command_queue_count[8];
+  assign \$935  = \$931  ? command_queue_count[7] : \$934 ;
+  assign \$936  = ~ command_queue_pop;
+  assign \$937  = command_queue_push & \$936 ;
+  assign \$938  = ~ command_queue_push;
+  assign \$939  = command_queue_pop & \$938 ;
+  assign \$940  = \$939  ? command_queue_count[10] : command_queue_count[9];
+  assign \$941  = \$937  ? command_queue_count[8] : \$940 ;
+  assign \$942  = ~ command_queue_pop;
+  assign \$943  = command_queue_push & \$942 ;
+  assign \$944  = ~ command_queue_push;
+  assign \$945  = command_queue_pop & \$944 ;
+  assign \$946  = \$945  ? 1'h0 : command_queue_count[10];
+  assign \$947  = \$943  ? command_queue_count[9] : \$946 ;
+  assign \$948  = req_free & native_free_valid;
+  assign \$949  = req_flush & native_flush_valid;
+  assign \$950  = \$948  | \$949 ;
+  assign \$951  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$952  = 1'h1 << \$951 [1:0];
+  assign \$953  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$954  = 1'h1 << \$953 [4:2];
+  assign \$955  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$956  = 1'h1 << \$955 [7:5];
+  assign \$957  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
+  assign \$958  = 1'h1 << \$957 [11:8];
+  assign \$959  = bus__w_beat_from_queue ? \port$4573$0 [31:0] : bus__w_data;
+  assign \$960  = bus__w_beat_from_queue ? \port$4573$0 [35:32] : bus__w_strb;
+  assign \$961  = ~ w1_is_command;
+  assign \$962  = w1_valid & \$961 ;
+  assign \$963  = ~ w1_a1_0[0];
+  assign \$964  = ~ w1_a4_2[4];
+  assign \$965  = \$963  | \$964 ;
+  assign \$966  = ~ w1_a7_5[0];
+  assign \$967  = ~ w1_a11_8[0];
+  assign \$968  = \$966  | \$967 ;
+  assign \$969  = \$965  | \$968 ;
+  assign \$970  = ~ \$969 ;
+  assign \$971  = ~ w1_a1_0[0];
+  assign \$972  = ~ w1_a4_2[6];
+  assign \$973  = \$971  | \$972 ;
+  assign \$974  = ~ w1_a7_5[0];
+  assign \$975  = ~ w1_a11_8[0];
+  assign \$976  = \$974  | \$975 ;
+  assign \$977  = \$973  | \$976 ;
+  assign \$978  = ~ \$977 ;
+  assign \$979  = ~ w1_a1_0[0];
+  assign \$980  = ~ w1_a4_2[7];
+  assign \$981  = \$979  | \$980 ;
+  assign \$982  = ~ w1_a7_5[0];
+  assign \$983  = ~ w1_a11_8[0];
+  assign \$984  = \$982  | \$983 ;
+  assign \$985  = \$981  | \$984 ;
+  assign \$986  = ~ \$985 ;
+  assign \$987  = ~ w1_a1_0[0];
+  assign \$988  = ~ w1_a4_2[6];
+  assign \$989  = \$987  | \$988 ;
+  assign \$990  = ~ w1_a7_5[1];
+  assign \$991  = ~ w1_a11_8[0];
+  assign \$992  = \$990  | \$991 ;
+  assign \$993  = \$989  | \$992 ;
+  assign \$994  = ~ \$993 ;
+  assign \$995  = ~ w1_a1_0[0];
+  assign \$996  = ~ w1_a4_2[1];
+  assign \$997  = \$995  | \$996 ;
+  assign \$998  = ~ w1_a7_5[0];
+  assign \$999  = ~ w1_a11_8[1];
+  assign \$1000  = \$998  | \$999 ;
+  assign \$1001  = \$997  | \$1000 ;
+  assign \$1002  = ~ \$1001 ;
+  assign \$1003  = ~ w1_a1_0[0];
+  assign \$1004  = ~ w1_a4_2[4];
+  assign \$1005  = \$1003  | \$1004 ;
+  assign \$1006  = ~ w1_a7_5[1];
+  assign \$1007  = ~ w1_a11_8[1];
+  assign \$1008  = \$1006  | \$1007 ;
+  assign \$1009  = \$1005  | \$1008 ;
+  assign \$1010  = ~ \$1009 ;
+  assign \$1011  = ~ w1_a1_0[0];
+  assign \$1012  = ~ w1_a4_2[7];
+  assign \$1013  = \$1011  | \$1012 ;
+  assign \$1014  = ~ w1_a7_5[1];
+  assign \$1015  = ~ w1_a11_8[1];
+  assign \$1016  = \$1014  | \$1015 ;
+  assign \$1017  = \$1013  | \$1016 ;
+  assign \$1018  = ~ \$1017 ;
+  assign \$1019  = ~ w1_a1_0[0];
+  assign \$1020  = ~ w1_a4_2[1];
   assign \$1021  = \$1019  | \$1020 ;
-  assign \$1022  = \$1018  | \$1021 ;
-  assign \$1023  = ~ \$1022 ;
-  assign \$1024  = ~ w1_a1_0[0];
-  assign \$1025  = ~ w1_a4_2[6];
-  assign \$1026  = \$1024  | \$1025 ;
-  assign \$1027  = ~ w1_a7_5[0];
-  assign \$1028  = ~ w1_a11_8[0];
+  assign \$1022  = ~ w1_a7_5[2];
+  assign \$1023  = ~ w1_a11_8[1];
+  assign \$1024  = \$1022  | \$1023 ;
+  assign \$1025  = \$1021  | \$1024 ;
+  assign \$1026  = ~ \$1025 ;
+  assign \$1027  = ~ w1_a1_0[0];
+  assign \$1028  = ~ w1_a4_2[4];
   assign \$1029  = \$1027  | \$1028 ;
-  assign \$1030  = \$1026  | \$1029 ;
-  assign \$1031  = ~ \$1030 ;
-  assign \$1032  = ~ w1_a1_0[0];
-  assign \$1033  = ~ w1_a4_2[7];
-  assign \$1034  = \$1032  | \$1033 ;
-  assign \$1035  = ~ w1_a7_5[0];
-  assign \$1036  = ~ w1_a11_8[0];
+  assign \$1030  = ~ w1_a7_5[3];
+  assign \$1031  = ~ w1_a11_8[1];
+  assign \$1032  = \$1030  | \$1031 ;
+  assign \$1033  = \$1029  | \$1032 ;
+  assign \$1034  = ~ \$1033 ;
+  assign \$1035  = ~ w1_a1_0[0];
+  assign \$1036  = ~ w1_a4_2[7];
   assign \$1037  = \$1035  | \$1036 ;
-  assign \$1038  = \$1034  | \$1037 ;
-  assign \$1039  = ~ \$1038 ;
-  assign \$1040  = ~ w1_a1_0[0];
-  assign \$1041  = ~ w1_a4_2[6];
-  assign \$1042  = \$1040  | \$1041 ;
-  assign \$1043  = ~ w1_a7_5[1];
-  assign \$1044  = ~ w1_a11_8[0];
+  assign \$1038  = ~ w1_a7_5[3];
+  assign \$1039  = ~ w1_a11_8[1];
+  assign \$1040  = \$1038  | \$1039 ;
+  assign \$1041  = \$1037  | \$1040 ;
+  assign \$1042  = ~ \$1041 ;
+  assign \$1043  = ~ w1_a1_0[0];
+  assign \$1044  = ~ w1_a4_2[1];
   assign \$1045  = \$1043  | \$1044 ;
-  assign \$1046  = \$1042  | \$1045 ;
-  assign \$1047  = ~ \$1046 ;
-  assign \$1048  = ~ w1_a1_0[0];
-  assign \$1049  = ~ w1_a4_2[1];
-  assign \$1050  = \$1048  | \$1049 ;
-  assign \$1051  = ~ w1_a7_5[0];
-  assign \$1052  = ~ w1_a11_8[1];
+  assign \$1046  = ~ w1_a7_5[4];
+  assign \$1047  = ~ w1_a11_8[1];
+  assign \$1048  = \$1046  | \$1047 ;
+  assign \$1049  = \$1045  | \$1048 ;
+  assign \$1050  = ~ \$1049 ;
+  assign \$1051  = ~ w1_a1_0[0];
+  assign \$1052  = ~ w1_a4_2[4];
   assign \$1053  = \$1051  | \$1052 ;
-  assign \$1054  = \$1050  | \$1053 ;
-  assign \$1055  = ~ \$1054 ;
-  assign \$1056  = ~ w1_a1_0[0];
-  assign \$1057  = ~ w1_a4_2[4];
-  assign \$1058  = \$1056  | \$1057 ;
-  assign \$1059  = ~ w1_a7_5[1];
-  assign \$1060  = ~ w1_a11_8[1];
+  assign \$1054  = ~ w1_a7_5[5];
+  assign \$1055  = ~ w1_a11_8[1];
+  assign \$1056  = \$1054  | \$1055 ;
+  assign \$1057  = \$1053  | \$1056 ;
+  assign \$1058  = ~ \$1057 ;
+  assign \$1059  = ~ w1_a1_0[0];
+  assign \$1060  = ~ w1_a4_2[7];
   assign \$1061  = \$1059  | \$1060 ;
-  assign \$1062  = \$1058  | \$1061 ;
-  assign \$1063  = ~ \$1062 ;
-  assign \$1064  = ~ w1_a1_0[0];
-  assign \$1065  = ~ w1_a4_2[7];
-  assign \$1066  = \$1064  | \$1065 ;
-  assign \$1067  = ~ w1_a7_5[1];
-  assign \$1068  = ~ w1_a11_8[1];
+  assign \$1062  = ~ w1_a7_5[5];
+  assign \$1063  = ~ w1_a11_8[1];
+  assign \$1064  = \$1062  | \$1063 ;
+  assign \$1065  = \$1061  | \$1064 ;
+  assign \$1066  = ~ \$1065 ;
+  assign \$1067  = ~ w1_a1_0[0];
+  assign \$1068  = ~ w1_a4_2[4];
   assign \$1069  = \$1067  | \$1068 ;
-  assign \$1070  = \$1066  | \$1069 ;
-  assign \$1071  = ~ \$1070 ;
-  assign \$1072  = ~ w1_a1_0[0];
-  assign \$1073  = ~ w1_a4_2[1];
-  assign \$1074  = \$1072  | \$1073 ;
-  assign \$1075  = ~ w1_a7_5[2];
-  assign \$1076  = ~ w1_a11_8[1];
+  assign \$1070  = ~ w1_a7_5[0];
+  assign \$1071  = ~ w1_a11_8[0];
+  assign \$1072  = \$1070  | \$1071 ;
+  assign \$1073  = \$1069  | \$1072 ;
+  assign \$1074  = ~ \$1073 ;
+  assign \$1075  = ~ w1_a1_0[0];
+  assign \$1076  = ~ w1_a4_2[6];
   assign \$1077  = \$1075  | \$1076 ;
-  assign \$1078  = \$1074  | \$1077 ;
-  assign \$1079  = ~ \$1078 ;
-  assign \$1080  = ~ w1_a1_0[0];
-  assign \$1081  = ~ w1_a4_2[4];
-  assign \$1082  = \$1080  | \$1081 ;
-  assign \$1083  = ~ w1_a7_5[3];
-  assign \$1084  = ~ w1_a11_8[1];
+  assign \$1078  = ~ w1_a7_5[1];
+  assign \$1079  = ~ w1_a11_8[0];
+  assign \$1080  = \$1078  | \$1079 ;
+  assign \$1081  = \$1077  | \$1080 ;
+  assign \$1082  = ~ \$1081 ;
+  assign \$1083  = ~ w1_a1_0[0];
+  assign \$1084  = ~ w1_a4_2[1];
   assign \$1085  = \$1083  | \$1084 ;
-  assign \$1086  = \$1082  | \$1085 ;
-  assign \$1087  = ~ \$1086 ;
-  assign \$1088  = ~ w1_a1_0[0];
-  assign \$1089  = ~ w1_a4_2[7];
-  assign \$1090  = \$1088  | \$1089 ;
-  assign \$1091  = ~ w1_a7_5[3];
-  assign \$1092  = ~ w1_a11_8[1];
+  assign \$1086  = ~ w1_a7_5[0];
+  assign \$1087  = ~ w1_a11_8[1];
+  assign \$1088  = \$1086  | \$1087 ;
+  assign \$1089  = \$1085  | \$1088 ;
+  assign \$1090  = ~ \$1089 ;
+  assign \$1091  = ~ w1_a1_0[0];
+  assign \$1092  = ~ w1_a4_2[4];
   assign \$1093  = \$1091  | \$1092 ;
-  assign \$1094  = \$1090  | \$1093 ;
-  assign \$1095  = ~ \$1094 ;
-  assign \$1096  = ~ w1_a1_0[0];
-  assign \$1097  = ~ w1_a4_2[1];
-  assign \$1098  = \$1096  | \$1097 ;
-  assign \$1099  = ~ w1_a7_5[4];
-  assign \$1100  = ~ w1_a11_8[1];
+  assign \$1094  = ~ w1_a7_5[1];
+  assign \$1095  = ~ w1_a11_8[1];
+  assign \$1096  = \$1094  | \$1095 ;
+  assign \$1097  = \$1093  | \$1096 ;
+  assign \$1098  = ~ \$1097 ;
+  assign \$1099  = ~ w1_a1_0[0];
+  assign \$1100  = ~ w1_a4_2[1];
   assign \$1101  = \$1099  | \$1100 ;
-  assign \$1102  = \$1098  | \$1101 ;
-  assign \$1103  = ~ \$1102 ;
-  assign \$1104  = ~ w1_a1_0[0];
-  assign \$1105  = ~ w1_a4_2[4];
-  assign \$1106  = \$1104  | \$1105 ;
-  assign \$1107  = ~ w1_a7_5[5];
-  assign \$1108  = ~ w1_a11_8[1];
+  assign \$1102  = ~ w1_a7_5[2];
+  assign \$1103  = ~ w1_a11_8[1];
+  assign \$1104  = \$1102  | \$1103 ;
+  assign \$1105  = \$1101  | \$1104 ;
+  assign \$1106  = ~ \$1105 ;
+  assign \$1107  = ~ w1_a1_0[0];
+  assign \$1108  = ~ w1_a4_2[4];
   assign \$1109  = \$1107  | \$1108 ;
-  assign \$1110  = \$1106  | \$1109 ;
-  assign \$1111  = ~ \$1110 ;
-  assign \$1112  = ~ w1_a1_0[0];
-  assign \$1113  = ~ w1_a4_2[7];
-  assign \$1114  = \$1112  | \$1113 ;
-  assign \$1115  = ~ w1_a7_5[5];
-  assign \$1116  = ~ w1_a11_8[1];
+  assign \$1110  = ~ w1_a7_5[3];
+  assign \$1111  = ~ w1_a11_8[1];
+  assign \$1112  = \$1110  | \$1111 ;
+  assign \$1113  = \$1109  | \$1112 ;
+  assign \$1114  = ~ \$1113 ;
+  assign \$1115  = ~ w1_a1_0[0];
+  assign \$1116  = ~ w1_a4_2[1];
   assign \$1117  = \$1115  | \$1116 ;
-  assign \$1118  = \$1114  | \$1117 ;
-  assign \$1119  = ~ \$1118 ;
-  assign \$1120  = ~ w1_a1_0[0];
-  assign \$1121  = ~ w1_a4_2[4];
-  assign \$1122  = \$1120  | \$1121 ;
-  assign \$1123  = ~ w1_a7_5[0];
-  assign \$1124  = ~ w1_a11_8[0];
+  assign \$1118  = ~ w1_a7_5[4];
+  assign \$1119  = ~ w1_a11_8[1];
+  assign \$1120  = \$1118  | \$1119 ;
+  assign \$1121  = \$1117  | \$1120 ;
+  assign \$1122  = ~ \$1121 ;
+  assign \$1123  = ~ w1_a1_0[0];
+  assign \$1124  = ~ w1_a4_2[4];
   assign \$1125  = \$1123  | \$1124 ;
-  assign \$1126  = \$1122  | \$1125 ;
-  assign \$1127  = ~ \$1126 ;
-  assign \$1128  = ~ w1_a1_0[0];
-  assign \$1129  = ~ w1_a4_2[6];
-  assign \$1130  = \$1128  | \$1129 ;
-  assign \$1131  = ~ w1_a7_5[1];
-  assign \$1132  = ~ w1_a11_8[0];
-  assign \$1133  = \$1131  | \$1132 ;
-  assign \$1134  = \$1130  | \$1133 ;
-  assign \$1135  = ~ \$1134 ;
-  assign \$1136  = ~ w1_a1_0[0];
-  assign \$1137  = ~ w1_a4_2[1];
-  assign \$1138  = \$1136  | \$1137 ;
-  assign \$1139  = ~ w1_a7_5[0];
-  assign \$1140  = ~ w1_a11_8[1];
-  assign \$1141  = \$1139  | \$1140 ;
-  assign \$1142  = \$1138  | \$1141 ;
-  assign \$1143  = ~ \$1142 ;
-  assign \$1144  = ~ w1_a1_0[0];
-  assign \$1145  = ~ w1_a4_2[4];
-  assign \$1146  = \$1144  | \$1145 ;
-  assign \$1147  = ~ w1_a7_5[1];
-  assign \$1148  = ~ w1_a11_8[1];
-  assign \$1149  = \$1147  | \$1148 ;
-  assign \$1150  = \$1146  | \$1149 ;
-  assign \$1151  = ~ \$1150 ;
-  assign \$1152  = ~ w1_a1_0[0];
-  assign \$1153  = ~ w1_a4_2[1];
-  assign \$1154  = \$1152  | \$1153 ;
-  assign \$1155  = ~ w1_a7_5[2];
-  assign \$1156  = ~ w1_a11_8[1];
-  assign \$1157  = \$1155  | \$1156 ;
-  assign \$1158  = \$1154  | \$1157 ;
-  assign \$1159  = ~ \$1158 ;
-  assign \$1160  = ~ w1_a1_0[0];
-  assign \$1161  = ~ w1_a4_2[4];
-  assign \$1162  = \$1160  | \$1161 ;
-  assign \$1163  = ~ w1_a7_5[3];
-  assign \$1164  = ~ w1_a11_8[1];
-  assign \$1165  = \$1163  | \$1164 ;
-  assign \$1166  = \$1162  | \$1165 ;
-  assign \$1167  = ~ \$1166 ;
-  assign \$1168  = ~ w1_a1_0[0];
-  assign \$1169  = ~ w1_a4_2[1];
-  assign \$1170  = \$1168  | \$1169 ;
-  assign \$1171  = ~ w1_a7_5[4];
-  assign \$1172  = ~ w1_a11_8[1];
-  assign \$1173  = \$1171  | \$1172 ;
-  assign \$1174  = \$1170  | \$1173 ;
-  assign \$1175  = ~ \$1174 ;
-  assign \$1176  = ~ w1_a1_0[0];
-  assign \$1177  = ~ w1_a4_2[4];
-  assign \$1178  = \$1176  | \$1177 ;
-  assign \$1179  = ~ w1_a7_5[5];
-  assign \$1180  = ~ w1_a11_8[1];
-  assign \$1181  = \$1179  | \$1180 ;
-  assign \$1182  = \$1178  | \$1181 ;
-  assign \$1183  = ~ \$1182 ;
-  assign \$1184  = { \$1183 , \$1175 , \$1167 , \$1159 , \$1151 , \$1143 , \$1135 , \$1127  } + 8'hff;
-  assign \$1185  = ~ w1_a1_0[0];
-  assign \$1186  = ~ w1_a4_2[6];
-  assign \$1187  = \$1185  | \$1186 ;
-  assign \$1188  = ~ w1_a7_5[0];
-  assign \$1189  = ~ w1_a11_8[0];
-  assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = \$1187  | \$1190 ;
-  assign \$1192  = ~ \$1191 ;
-  assign \$1193  = ~ w1_a1_0[0];
-  assign \$1194  = ~ w1_a4_2[7];
-  assign \$1195  = \$1193  | \$1194 ;
-  assign \$1196  = ~ w1_a7_5[0];
-  assign \$1197  = ~ w1_a11_8[0];
-  assign \$1198  = \$1196  | \$1197 ;
-  assign \$1199  = \$1195  | \$1198 ;
-  assign \$1200  = ~ \$1199 ;
-  assign \$1201  = ~ w1_a1_0[0];
-  assign \$1202  = ~ w1_a4_2[7];
-  assign \$1203  = \$1201  | \$1202 ;
-  assign \$1204  = ~ w1_a7_5[1];
-  assign \$1205  = ~ w1_a11_8[1];
-  assign \$1206  = \$1204  | \$1205 ;
-  assign \$1207  = \$1203  | \$1206 ;
-  assign \$1208  = ~ \$1207 ;
-  assign \$1209  = ~ w1_a1_0[0];
-  assign \$1210  = ~ w1_a4_2[7];
-  assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = ~ w1_a7_5[3];
-  assign \$1213  = ~ w1_a11_8[1];
-  assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = \$1211  | \$1214 ;
-  assign \$1216  = ~ \$1215 ;
-  assign \$1217  = ~ w1_a1_0[0];
-  assign \$1218  = ~ w1_a4_2[7];
-  assign \$1219  = \$1217  | \$1218 ;
-  assign \$1220  = ~ w1_a7_5[5];
-  assign \$1221  = ~ w1_a11_8[1];
-  assign \$1222  = \$1220  | \$1221 ;
-  assign \$1223  = \$1219  | \$1222 ;
-  assign \$1224  = ~ \$1223 ;
-  assign \$1225  = { \$1224 , \$1216 , \$1208 , \$1200 , \$1192  } + 5'h1f;
-  assign \$1226  = \$signal$295  & \$signal$296 ;
-  assign \$1227  = \$1226  & w2_is_ctrl;
-  assign \$1228  = \$1227  & \$signal$298 [0];
-  assign \$1229  = \$signal$295  & \$signal$296 ;
-  assign \$1230  = \$1229  & w2_is_err_pop;
-  assign \$1231  = \$signal$295  & w2_is_irq_status;
-  assign \$1232  = \$1231  & \$signal$297 [0];
-  assign \$1233  = \$1232  ? \$signal$298 [4:0] : 5'h00;
-  assign \$1234  = \$signal$295  & w2_is_irq_enable;
-  assign \$1235  = \$1234  & \$signal$297 [0];
-  assign \$1236  = \$signal$295  & w2_is_pool0_low_water;
-  assign \$1237  = \$1236  & \$signal$297 [0];
-  assign \$1238  = \$signal$295  & w2_is_pool0_low_water;
-  assign \$1239  = \$1238  & \$signal$297 [1];
-  assign \$1240  = \$signal$295  & w2_is_pool0_low_water;
-  assign \$1241  = \$1240  & \$signal$297 [2];
-  assign \$1242  = \$signal$295  & w2_is_pool1_low_water;
-  assign \$1243  = \$1242  & \$signal$297 [0];
-  assign \$1244  = \$signal$295  & w2_is_pool1_low_water;
-  assign \$1245  = \$1244  & \$signal$297 [1];
-  assign \$1246  = \$signal$295  & w2_is_pool1_low_water;
-  assign \$1247  = \$1246  & \$signal$297 [2];
-  assign \$1248  = \$signal$295  & w2_is_pool2_low_water;
-  assign \$1249  = \$1248  & \$signal$297 [0];
-  assign \$1250  = \$signal$295  & w2_is_pool2_low_water;
-  assign \$1251  = \$1250  & \$signal$297 [1];
-  assign \$1252  = \$signal$295  & w2_is_pool2_low_water;
-  assign \$1253  = \$1252  & \$signal$297 [2];
-  assign \$1254  = | \port$4483$0 [4:1];
-  assign e0_free_err = rsp_freed_valid & \$1254 ;
-  assign \$1255  = | \port$4498$0 [4:1];
-  assign e0_flush_err = rsp_flushed_valid & \$1255 ;
-  assign \$1256  = ~ \port$4477$0 [0];
-  assign \$1257  = rsp_grant_valid & \$1256 ;
-  assign \$1258  = \port$4477$0 [4:1] != 1'h1;
-  assign e0_alloc_err = \$1257  & \$1258 ;
-  assign \$1259  = \$signal$28  > 2'h2;
-  assign \$1260  = \$1259  ? 2'h2 : \$signal$28 ;
-  assign \$1261  = | \$signal$28 ;
-  assign \$1262  = space_ge1 & \$1261 ;
-  assign \$1263  = \$1262  ? 1'h1 : 1'h0;
-  assign \$1264  = space_ge2 ? \$1260  : { 1'h0, \$1263  };
-  assign \$signal$89  = space_ge3 ? \$signal$28  : \$1264 ;
-  assign \$1265  = \$signal$28  >= 1'h1;
-  assign log_kept_ge1 = \$1265  & space_ge1;
-  assign \$1266  = \$signal$28  >= 2'h2;
-  assign log_kept_ge2 = \$1266  & space_ge2;
-  assign \$1267  = \$signal$28  >= 2'h3;
-  assign log_kept_ge3 = \$1267  & space_ge3;
-  assign \$1268  = ~ space[4];
-  assign popped = w1c & \$1268 ;
-  assign \$1269  = 1'h0 - tail[1:0];
-  assign \$1270  = 1'h1 - tail[1:0];
-  assign \$1271  = 2'h2 - tail[1:0];
-  assign \$1272  = 2'h3 - tail[1:0];
-  assign \$1273  = space - 3'h7;
-  assign \$1274  = ~ \$1273 [5];
-  assign \$1275  = space - 3'h7;
-  assign \$1276  = ~ \$1275 [5];
-  assign \$1277  = space - 4'h8;
-  assign \$1278  = ~ \$1277 [5];
-  assign \$1279  = space - 3'h7;
-  assign \$1280  = ~ \$1279 [5];
-  assign \$1281  = space - 4'h8;
-  assign \$1282  = ~ \$1281 [5];
-  assign \$1283  = space - 4'h9;
-  assign \$1284  = ~ \$1283 [5];
-  assign \$1285  = space - \$signal$28 ;
-  assign \$1286  = space + 1'h1;
-  assign space_over = \$1286  - \$signal$28 ;
-  assign space_short = $signed(\$1285 ) < $signed(1'h0);
-  assign \$1287  = | \$signal$28 ;
-  assign \$1288  = \$signal$89  != \$signal$28 ;
-  assign \$1291  = \$signal$103  & irq_enable;
-  assign irq = | \$1291 ;
-  assign \$1292  = small_lw_granted_2 & small_lw_short;
-  assign \$1293  = medium_lw_granted_2 & medium_lw_short;
-  assign \$1294  = \$1292  | \$1293 ;
-  assign \$1295  = large_lw_granted_2 & large_lw_short;
-  assign low_water_hit = \$1294  | \$1295 ;
-  assign \$1296  = 7'h70 >> bus__r_addr[11:6];
-  assign \$1298  = ~ \$1297 ;
-  assign \$1299  = \$1298  + 1'h1;
-  assign \$1300  = ~ alloc_queue_pop;
-  assign \$1301  = alloc_queue_count[0] & \$1300 ;
-  assign \$1302  = alloc_queue_held[0] | \$1301 ;
-  assign \$signature__en$341  = alloc_queue_push & \$1302 ;
-  assign \$1303  = req_alloc & native_alloc_valid;
-  assign \$1304  = ~ \$1303 ;
-  assign alloc_queue_pop = alloc_queue_count[0] & \$1304 ;
-  assign \$1305  = alloc_queue_count[0] | staged_valid;
-  assign \$1306  = \$1305  | \$1299 [8];
-  assign \$1307  = req_alloc & native_alloc_valid;
-  assign \$1308  = ~ \$1307 ;
-  assign \$1309  = \$1306  & \$1308 ;
-  assign \$1310  = ~ alloc_queue_count[0];
-  assign \$1311  = \$1309  & \$1310 ;
-  assign \$1312  = ~ \$1311 ;
-  assign alloc_queue_push = staged_valid & \$1312 ;
-  assign \$1313  = r2_block0 | r2_block4;
-  assign \$1314  = r2_block5 | r2_block6;
-  assign bus__r_data = \$1313  | \$1314 ;
-  assign \$1315  = | r2_found_in;
-  assign bus__r_err = ~ \$1315 ;
+  assign \$1126  = ~ w1_a7_5[5];
+  assign \$1127  = ~ w1_a11_8[1];
+  assign \$1128  = \$1126  | \$1127 ;
+  assign \$1129  = \$1125  | \$1128 ;
+  assign \$1130  = ~ \$1129 ;
+  assign \$1131  = { \$1130 , \$1122 , \$1114 , \$1106 , \$1098 , \$1090 , \$1082 , \$1074  } + 8'hff;
+  assign \$1132  = ~ w1_a1_0[0];
+  assign \$1133  = ~ w1_a4_2[6];
+  assign \$1134  = \$1132  | \$1133 ;
+  assign \$1135  = ~ w1_a7_5[0];
+  assign \$1136  = ~ w1_a11_8[0];
+  assign \$1137  = \$1135  | \$1136 ;
+  assign \$1138  = \$1134  | \$1137 ;
+  assign \$1139  = ~ \$1138 ;
+  assign \$1140  = ~ w1_a1_0[0];
+  assign \$1141  = ~ w1_a4_2[7];
+  assign \$1142  = \$1140  | \$1141 ;
+  assign \$1143  = ~ w1_a7_5[0];
+  assign \$1144  = ~ w1_a11_8[0];
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = \$1142  | \$1145 ;
+  assign \$1147  = ~ \$1146 ;
+  assign \$1148  = ~ w1_a1_0[0];
+  assign \$1149  = ~ w1_a4_2[7];
+  assign \$1150  = \$1148  | \$1149 ;
+  assign \$1151  = ~ w1_a7_5[1];
+  assign \$1152  = ~ w1_a11_8[1];
+  assign \$1153  = \$1151  | \$1152 ;
+  assign \$1154  = \$1150  | \$1153 ;
+  assign \$1155  = ~ \$1154 ;
+  assign \$1156  = ~ w1_a1_0[0];
+  assign \$1157  = ~ w1_a4_2[7];
+  assign \$1158  = \$1156  | \$1157 ;
+  assign \$1159  = ~ w1_a7_5[3];
+  assign \$1160  = ~ w1_a11_8[1];
+  assign \$1161  = \$1159  | \$1160 ;
+  assign \$1162  = \$1158  | \$1161 ;
+  assign \$1163  = ~ \$1162 ;
+  assign \$1164  = ~ w1_a1_0[0];
+  assign \$1165  = ~ w1_a4_2[7];
+  assign \$1166  = \$1164  | \$1165 ;
+  assign \$1167  = ~ w1_a7_5[5];
+  assign \$1168  = ~ w1_a11_8[1];
+  assign \$1169  = \$1167  | \$1168 ;
+  assign \$1170  = \$1166  | \$1169 ;
+  assign \$1171  = ~ \$1170 ;
+  assign \$1172  = { \$1171 , \$1163 , \$1155 , \$1147 , \$1139  } + 5'h1f;
+  assign \$1173  = \$signal$295  & \$signal$296 ;
+  assign \$1174  = \$1173  & w2_is_ctrl;
+  assign \$1175  = \$1174  & \$signal$298 [0];
+  assign \$1176  = \$signal$295  & \$signal$296 ;
+  assign \$1177  = \$1176  & w2_is_err_pop;
+  assign \$1178  = \$signal$295  & w2_is_irq_status;
+  assign \$1179  = \$1178  & \$signal$297 [0];
+  assign \$1180  = \$1179  ? \$signal$298 [4:0] : 5'h00;
+  assign \$1181  = \$signal$295  & w2_is_irq_enable;
+  assign \$1182  = \$1181  & \$signal$297 [0];
+  assign \$1183  = \$signal$295  & w2_is_pool0_low_water;
+  assign \$1184  = \$1183  & \$signal$297 [0];
+  assign \$1185  = \$signal$295  & w2_is_pool0_low_water;
+  assign \$1186  = \$1185  & \$signal$297 [1];
+  assign \$1187  = \$signal$295  & w2_is_pool0_low_water;
+  assign \$1188  = \$1187  & \$signal$297 [2];
+  assign \$1189  = \$signal$295  & w2_is_pool1_low_water;
+  assign \$1190  = \$1189  & \$signal$297 [0];
+  assign \$1191  = \$signal$295  & w2_is_pool1_low_water;
+  assign \$1192  = \$1191  & \$signal$297 [1];
+  assign \$1193  = \$signal$295  & w2_is_pool1_low_water;
+  assign \$1194  = \$1193  & \$signal$297 [2];
+  assign \$1195  = \$signal$295  & w2_is_pool2_low_water;
+  assign \$1196  = \$1195  & \$signal$297 [0];
+  assign \$1197  = \$signal$295  & w2_is_pool2_low_water;
+  assign \$1198  = \$1197  & \$signal$297 [1];
+  assign \$1199  = \$signal$295  & w2_is_pool2_low_water;
+  assign \$1200  = \$1199  & \$signal$297 [2];
+  assign \$1201  = | \port$4430$0 [4:1];
+  assign e0_free_err = rsp_freed_valid & \$1201 ;
+  assign \$1202  = | \port$4445$0 [4:1];
+  assign e0_flush_err = rsp_flushed_valid & \$1202 ;
+  assign \$1203  = ~ \port$4424$0 [0];
+  assign \$1204  = rsp_grant_valid & \$1203 ;
+  assign \$1205  = \port$4424$0 [4:1] != 1'h1;
+  assign e0_alloc_err = \$1204  & \$1205 ;
+  assign \$1206  = \$signal$28  > 2'h2;
+  assign \$1207  = \$1206  ? 2'h2 : \$signal$28 ;
+  assign \$1208  = | \$signal$28 ;
+  assign \$1209  = space_ge1 & \$1208 ;
+  assign \$1210  = \$1209  ? 1'h1 : 1'h0;
+  assign \$1211  = space_ge2 ? \$1207  : { 1'h0, \$1210  };
+  assign \$signal$89  = space_ge3 ? \$signal$28  : \$1211 ;
+  assign \$1212  = \$signal$28  >= 1'h1;
+  assign log_kept_ge1 = \$1212  & space_ge1;
+  assign \$1213  = \$signal$28  >= 2'h2;
+  assign log_kept_ge2 = \$1213  & space_ge2;
+  assign \$1214  = \$signal$28  >= 2'h3;
+  assign log_kept_ge3 = \$1214  & space_ge3;
+  assign \$1215  = ~ space[4];
+  assign popped = w1c & \$1215 ;
+  assign \$1216  = 1'h0 - tail[1:0];
+  assign \$1217  = 1'h1 - tail[1:0];
+  assign \$1218  = 2'h2 - tail[1:0];
+  assign \$1219  = 2'h3 - tail[1:0];
+  assign \$1220  = space - 3'h7;
+  assign \$1221  = ~ \$1220 [5];
+  assign \$1222  = space - 3'h7;
+  assign \$1223  = ~ \$1222 [5];
+  assign \$1224  = space - 4'h8;
+  assign \$1225  = ~ \$1224 [5];
+  assign \$1226  = space - 3'h7;
+  assign \$1227  = ~ \$1226 [5];
+  assign \$1228  = space - 4'h8;
+  assign \$1229  = ~ \$1228 [5];
+  assign \$1230  = space - 4'h9;
+  assign \$1231  = ~ \$1230 [5];
+  assign \$1232  = space - \$signal$28 ;
+  assign \$1233  = space + 1'h1;
+  assign space_over = \$1233  - \$signal$28 ;
+  assign space_short = $signed(\$1232 ) < $signed(1'h0);
+  assign \$1234  = | \$signal$28 ;
+  assign \$1235  = \$signal$89  != \$signal$28 ;
+  assign \$1238  = \$signal$103  & irq_enable;
+  assign irq = | \$1238 ;
+  assign \$1239  = small_lw_granted_2 & small_lw_short;
+  assign \$1240  = medium_lw_granted_2 & medium_lw_short;
+  assign \$1241  = \$1239  | \$1240 ;
+  assign \$1242  = large_lw_granted_2 & large_lw_short;
+  assign low_water_hit = \$1241  | \$1242 ;
+  assign \$1243  = 7'h70 >> bus__r_addr[11:6];
+  assign \$1245  = ~ \$1244 ;
+  assign \$1246  = \$1245  + 1'h1;
+  assign \$1247  = ~ alloc_queue_pop;
+  assign \$1248  = alloc_queue_count[0] & \$1247 ;
+  assign \$1249  = alloc_queue_held[0] | \$1248 ;
+  assign \$signature__en$341  = alloc_queue_push & \$1249 ;
+  assign \$1250  = req_alloc & native_alloc_valid;
+  assign \$1251  = ~ \$1250 ;
+  assign alloc_queue_pop = alloc_queue_count[0] & \$1251 ;
+  assign \$1252  = alloc_queue_count[0] | staged_valid;
+  assign \$1253  = \$1252  | \$1246 [8];
+  assign \$1254  = req_alloc & native_alloc_valid;
+  assign \$1255  = ~ \$1254 ;
+  assign \$1256  = \$1253  & \$1255 ;
+  assign \$1257  = ~ alloc_queue_count[0];
+  assign \$1258  = \$1256  & \$1257 ;
+  assign \$1259  = ~ \$1258 ;
+  assign alloc_queue_push = staged_valid & \$1259 ;
+  assign \$1260  = r2_block0 | r2_block4;
+  assign \$1261  = r2_block5 | r2_block6;
+  assign bus__r_data = \$1260  | \$1261 ;
+  assign \$1262  = | r2_found_in;
+  assign bus__r_err = ~ \$1262 ;
   assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
-  assign \$1317  = ~ \$1316 ;
-  assign \$1318  = \$1317  + 1'h1;
-  assign \$1320  = ~ \$1319 ;
-  assign \$1321  = \$1320  + 1'h1;
-  assign w0_small_is = bus__w_addr_from_queue ? \$1318 [6] : \$1321 [6];
-  assign \$1323  = ~ \$1322 ;
-  assign \$1324  = \$1323  + 1'h1;
-  assign \$1326  = ~ \$1325 ;
-  assign \$1327  = \$1326  + 1'h1;
-  assign w0_medium_is = bus__w_addr_from_queue ? \$1324 [6] : \$1327 [6];
-  assign \$1329  = ~ \$1328 ;
-  assign \$1330  = \$1329  + 1'h1;
-  assign \$1332  = ~ \$1331 ;
-  assign \$1333  = \$1332  + 1'h1;
-  assign w0_large_is = bus__w_addr_from_queue ? \$1330 [6] : \$1333 [6];
+  assign \$1264  = ~ \$1263 ;
+  assign \$1265  = \$1264  + 1'h1;
+  assign \$1267  = ~ \$1266 ;
+  assign \$1268  = \$1267  + 1'h1;
+  assign w0_small_is = bus__w_addr_from_queue ? \$1265 [6] : \$1268 [6];
+  assign \$1270  = ~ \$1269 ;
+  assign \$1271  = \$1270  + 1'h1;
+  assign \$1273  = ~ \$1272 ;
+  assign \$1274  = \$1273  + 1'h1;
+  assign w0_medium_is = bus__w_addr_from_queue ? \$1271 [6] : \$1274 [6];
+  assign \$1276  = ~ \$1275 ;
+  assign \$1277  = \$1276  + 1'h1;
+  assign \$1279  = ~ \$1278 ;
+  assign \$1280  = \$1279  + 1'h1;
+  assign w0_large_is = bus__w_addr_from_queue ? \$1277 [6] : \$1280 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$4626$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$4573$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
   assign w0_free_at_pins = bus__w_addr[5:0] == 3'h4;
   assign w0_flush_at_queued = bus__w_addr_queued[5:0] == 6'h30;
   assign w0_flush_at_pins = bus__w_addr[5:0] == 6'h30;
-  assign \$1334  = bus__w_addr_queued[5:0] == 3'h4;
-  assign \$1335  = bus__w_addr_queued[5:0] == 6'h30;
-  assign w0_command_at_queued = \$1334  | \$1335 ;
-  assign \$1336  = bus__w_addr[5:0] == 3'h4;
-  assign \$1337  = bus__w_addr[5:0] == 6'h30;
-  assign w0_command_at_pins = \$1336  | \$1337 ;
-  assign \$1338  = \port$4626$0 [18:0] - 9'h100;
-  assign \$1339  = ~ \$1338 [19];
-  assign \$1340  = bus__w_data[18:0] - 9'h100;
-  assign \$1341  = ~ \$1340 [19];
+  assign \$1281  = bus__w_addr_queued[5:0] == 3'h4;
+  assign \$1282  = bus__w_addr_queued[5:0] == 6'h30;
+  assign w0_command_at_queued = \$1281  | \$1282 ;
+  assign \$1283  = bus__w_addr[5:0] == 3'h4;
+  assign \$1284  = bus__w_addr[5:0] == 6'h30;
+  assign w0_command_at_pins = \$1283  | \$1284 ;
+  assign \$1285  = \port$4573$0 [18:0] - 9'h100;
+  assign \$1286  = ~ \$1285 [19];
+  assign \$1287  = bus__w_data[18:0] - 9'h100;
+  assign \$1288  = ~ \$1287 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1342  = \port$4626$0 [18:0] - 8'h80;
-  assign \$1343  = ~ \$1342 [19];
-  assign \$1344  = bus__w_data[18:0] - 8'h80;
-  assign \$1345  = ~ \$1344 [19];
+  assign \$1289  = \port$4573$0 [18:0] - 8'h80;
+  assign \$1290  = ~ \$1289 [19];
+  assign \$1291  = bus__w_data[18:0] - 8'h80;
+  assign \$1292  = ~ \$1291 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1346  = \port$4626$0 [18:0] - 6'h30;
-  assign \$1347  = ~ \$1346 [19];
-  assign \$1348  = bus__w_data[18:0] - 6'h30;
-  assign \$1349  = ~ \$1348 [19];
+  assign \$1293  = \port$4573$0 [18:0] - 6'h30;
+  assign \$1294  = ~ \$1293 [19];
+  assign \$1295  = bus__w_data[18:0] - 6'h30;
+  assign \$1296  = ~ \$1295 [19];
   assign w0_large_slot_ok = bus__w_beat_from_queue ? w0_large_slot_ok_queued : w0_large_slot_ok_pins;
-  assign \$1350  = ~ command_queue_pop;
-  assign \$1351  = command_queue_count[0] & \$1350 ;
-  assign \$1352  = command_queue_held[0] | \$1351 ;
-  assign \$signature__en$368  = command_queue_push & \$1352 ;
-  assign \$1353  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1354  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1355  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1356  = { \$1355 , \$1354 , \$1353  } + 3'h7;
-  assign \$1357  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1358  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1359  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1360  = { \$1359 , \$1358 , \$1357  } + 3'h7;
-  assign \$1361  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1362  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1363  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1364  = { \$1363 , \$1362 , \$1361  } + 3'h7;
-  assign \$1365  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1366  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1367  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1368  = { \$1367 , \$1366 , \$1365  } + 3'h7;
-  assign \$1369  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1370  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1371  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1372  = { \$1371 , \$1370 , \$1369  } + 3'h7;
-  assign \$1373  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1374  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1375  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1376  = { \$1375 , \$1374 , \$1373  } + 3'h7;
-  assign \$1377  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1378  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1379  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1380  = { \$1379 , \$1378 , \$1377  } + 3'h7;
-  assign \$1381  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1382  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1383  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1384  = { \$1383 , \$1382 , \$1381  } + 3'h7;
-  assign \$1385  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1386  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1387  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1388  = { \$1387 , \$1386 , \$1385  } + 3'h7;
-  assign \$1389  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1390  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1391  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1392  = { \$1391 , \$1390 , \$1389  } + 3'h7;
-  assign \$1393  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1394  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1395  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1396  = { \$1395 , \$1394 , \$1393  } + 3'h7;
-  assign \$1397  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1398  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1399  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1400  = { \$1399 , \$1398 , \$1397  } + 3'h7;
-  assign \$1401  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1402  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1403  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1404  = { \$1403 , \$1402 , \$1401  } + 3'h7;
-  assign \$1405  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1406  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1407  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1408  = { \$1407 , \$1406 , \$1405  } + 3'h7;
-  assign \$1409  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1410  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1411  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1412  = { \$1411 , \$1410 , \$1409  } + 3'h7;
-  assign \$1413  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1414  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1415  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1416  = { \$1415 , \$1414 , \$1413  } + 3'h7;
-  assign \$1417  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1418  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1419  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1420  = { \$1419 , \$1418 , \$1417  } + 3'h7;
-  assign \$1421  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1422  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1423  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1424  = { \$1423 , \$1422 , \$1421  } + 3'h7;
-  assign \$1425  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1426  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1427  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1428  = { \$1427 , \$1426 , \$1425  } + 3'h7;
-  assign \$1429  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1430  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1431  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1432  = { \$1431 , \$1430 , \$1429  } + 3'h7;
-  assign \$1433  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1434  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1435  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1436  = { \$1435 , \$1434 , \$1433  } + 3'h7;
-  assign \$1437  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1438  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1439  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1440  = { \$1439 , \$1438 , \$1437  } + 3'h7;
-  assign \$1441  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1442  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1443  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1444  = { \$1443 , \$1442 , \$1441  } + 3'h7;
-  assign \$1445  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1446  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1447  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1448  = { \$1447 , \$1446 , \$1445  } + 3'h7;
-  assign \$1449  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1450  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1451  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1452  = { \$1451 , \$1450 , \$1449  } + 3'h7;
-  assign \$1453  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1454  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1455  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1456  = { \$1455 , \$1454 , \$1453  } + 3'h7;
-  assign \$1457  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1458  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1459  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1460  = { \$1459 , \$1458 , \$1457  } + 3'h7;
-  assign \$1461  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1462  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1463  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1464  = { \$1463 , \$1462 , \$1461  } + 3'h7;
-  assign \$1465  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1466  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1467  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1468  = { \$1467 , \$1466 , \$1465  } + 3'h7;
-  assign \$1469  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1470  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1471  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1472  = { \$1471 , \$1470 , \$1469  } + 3'h7;
-  assign \$1473  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1474  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1475  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1297  = ~ command_queue_pop;
+  assign \$1298  = command_queue_count[0] & \$1297 ;
+  assign \$1299  = command_queue_held[0] | \$1298 ;
+  assign \$signature__en$368  = command_queue_push & \$1299 ;
+  assign \$1300  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1301  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1302  = w1_pool_is[2] & w1_large_addr[0];
+  assign \$1303  = { \$1302 , \$1301 , \$1300  } + 3'h7;
+  assign \$1304  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1305  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1306  = w1_pool_is[2] & w1_large_addr[1];
+  assign \$1307  = { \$1306 , \$1305 , \$1304  } + 3'h7;
+  assign \$1308  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1309  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1310  = w1_pool_is[2] & w1_large_addr[2];
+  assign \$1311  = { \$1310 , \$1309 , \$1308  } + 3'h7;
+  assign \$1312  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1313  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1314  = w1_pool_is[2] & w1_large_addr[3];
+  assign \$1315  = { \$1314 , \$1313 , \$1312  } + 3'h7;
+  assign \$1316  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1317  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1318  = w1_pool_is[2] & w1_large_addr[4];
+  assign \$1319  = { \$1318 , \$1317 , \$1316  } + 3'h7;
+  assign \$1320  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1321  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1322  = w1_pool_is[2] & w1_large_addr[5];
+  assign \$1323  = { \$1322 , \$1321 , \$1320  } + 3'h7;
+  assign \$1324  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1325  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1326  = w1_pool_is[2] & w1_large_addr[6];
+  assign \$1327  = { \$1326 , \$1325 , \$1324  } + 3'h7;
+  assign \$1328  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1329  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1330  = w1_pool_is[2] & w1_large_addr[7];
+  assign \$1331  = { \$1330 , \$1329 , \$1328  } + 3'h7;
+  assign \$1332  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1333  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1334  = w1_pool_is[2] & w1_large_addr[8];
+  assign \$1335  = { \$1334 , \$1333 , \$1332  } + 3'h7;
+  assign \$1336  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1337  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1338  = w1_pool_is[2] & w1_large_addr[9];
+  assign \$1339  = { \$1338 , \$1337 , \$1336  } + 3'h7;
+  assign \$1340  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1341  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1342  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1343  = { \$1342 , \$1341 , \$1340  } + 3'h7;
+  assign \$1344  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1345  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1346  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1347  = { \$1346 , \$1345 , \$1344  } + 3'h7;
+  assign \$1348  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1349  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1350  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1351  = { \$1350 , \$1349 , \$1348  } + 3'h7;
+  assign \$1352  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1353  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1354  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1355  = { \$1354 , \$1353 , \$1352  } + 3'h7;
+  assign \$1356  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1357  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1358  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1359  = { \$1358 , \$1357 , \$1356  } + 3'h7;
+  assign \$1360  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1361  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1362  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1363  = { \$1362 , \$1361 , \$1360  } + 3'h7;
+  assign \$1364  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1365  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1366  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1367  = { \$1366 , \$1365 , \$1364  } + 3'h7;
+  assign \$1368  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1369  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1370  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1371  = { \$1370 , \$1369 , \$1368  } + 3'h7;
+  assign \$1372  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1373  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1374  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1375  = { \$1374 , \$1373 , \$1372  } + 3'h7;
+  assign \$1376  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1377  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1378  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1379  = { \$1378 , \$1377 , \$1376  } + 3'h7;
+  assign \$1380  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1381  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1382  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1383  = { \$1382 , \$1381 , \$1380  } + 3'h7;
+  assign \$1384  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1385  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1386  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1387  = { \$1386 , \$1385 , \$1384  } + 3'h7;
+  assign \$1388  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1389  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1390  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1391  = { \$1390 , \$1389 , \$1388  } + 3'h7;
+  assign \$1392  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1393  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1394  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1395  = { \$1394 , \$1393 , \$1392  } + 3'h7;
+  assign \$1396  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1397  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1398  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1399  = { \$1398 , \$1397 , \$1396  } + 3'h7;
+  assign \$1400  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1401  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1402  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1403  = { \$1402 , \$1401 , \$1400  } + 3'h7;
+  assign \$1404  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1405  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1406  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1407  = { \$1406 , \$1405 , \$1404  } + 3'h7;
+  assign \$1408  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1409  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1410  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1411  = { \$1410 , \$1409 , \$1408  } + 3'h7;
+  assign \$1412  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1413  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1414  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1415  = { \$1414 , \$1413 , \$1412  } + 3'h7;
+  assign \$1416  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1417  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1418  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1419  = { \$1418 , \$1417 , \$1416  } + 3'h7;
+  assign \$1420  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1421  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1422  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1423  = { \$1422 , \$1421 , \$1420  } + 3'h7;
+  assign \$1424  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1425  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1426  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1427  = { \$1426 , \$1425 , \$1424  } + 3'h7;
+  assign \$1428  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1429  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1430  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1431  = { \$1430 , \$1429 , \$1428  } + 3'h7;
+  assign \$1432  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1433  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1434  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1435  = { \$1434 , \$1433 , \$1432  } + 3'h7;
+  assign \$1436  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1437  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1438  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1439  = { \$1438 , \$1437 , \$1436  } + 3'h7;
+  assign \$1440  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1441  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1442  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1443  = { \$1442 , \$1441 , \$1440  } + 3'h7;
+  assign \$1444  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1445  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1446  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1447  = { \$1446 , \$1445 , \$1444  } + 3'h7;
+  assign \$1448  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1449  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1450  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1451  = { \$1450 , \$1449 , \$1448  } + 3'h7;
+  assign \$1452  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1453  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1454  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1455  = { \$1454 , \$1453 , \$1452  } + 3'h7;
+  assign \$1456  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1457  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1458  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1459  = { \$1458 , \$1457 , \$1456  } + 3'h7;
+  assign \$1460  = w1_hit[0] | w1_hit[1];
+  assign \$1461  = \$1460  | w1_hit[2];
+  assign \$1462  = ~ \$1461 ;
+  assign \$1463  = ~ native_turn;
+  assign command_queue_pop = command_queue_count[0] & \$1463 ;
+  assign \$1464  = w1_valid & w1_is_command;
+  assign \$1465  = command_queue_count[0] | native_turn;
+  assign command_queue_push = \$1464  & \$1465 ;
+  assign \$1466  = ~ native_turn;
+  assign \$1467  = ~ command_queue_head[0];
+  assign \$1468  = w1_valid & w1_is_free;
+  assign \$1469  = command_queue_count[0] ? \$1467  : \$1468 ;
+  assign req_free = \$1466  & \$1469 ;
+  assign \$1470  = ~ native_turn;
+  assign \$1471  = w1_valid & w1_is_flush;
+  assign \$1472  = command_queue_count[0] ? command_queue_head[0] : \$1471 ;
+  assign req_flush = \$1470  & \$1472 ;
+  assign \$1473  = w1_pool_is[0] & w1_small_addr[0];
+  assign \$1474  = w1_pool_is[1] & w1_medium_addr[0];
+  assign \$1475  = w1_pool_is[2] & w1_large_addr[0];
   assign \$1476  = { \$1475 , \$1474 , \$1473  } + 3'h7;
-  assign \$1477  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1478  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1479  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1477  = w1_pool_is[0] & w1_small_addr[1];
+  assign \$1478  = w1_pool_is[1] & w1_medium_addr[1];
+  assign \$1479  = w1_pool_is[2] & w1_large_addr[1];
   assign \$1480  = { \$1479 , \$1478 , \$1477  } + 3'h7;
-  assign \$1481  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1482  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1483  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1481  = w1_pool_is[0] & w1_small_addr[2];
+  assign \$1482  = w1_pool_is[1] & w1_medium_addr[2];
+  assign \$1483  = w1_pool_is[2] & w1_large_addr[2];
   assign \$1484  = { \$1483 , \$1482 , \$1481  } + 3'h7;
-  assign \$1485  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1486  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1487  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1485  = w1_pool_is[0] & w1_small_addr[3];
+  assign \$1486  = w1_pool_is[1] & w1_medium_addr[3];
+  assign \$1487  = w1_pool_is[2] & w1_large_addr[3];
   assign \$1488  = { \$1487 , \$1486 , \$1485  } + 3'h7;
-  assign \$1489  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1490  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1491  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1489  = w1_pool_is[0] & w1_small_addr[4];
+  assign \$1490  = w1_pool_is[1] & w1_medium_addr[4];
+  assign \$1491  = w1_pool_is[2] & w1_large_addr[4];
   assign \$1492  = { \$1491 , \$1490 , \$1489  } + 3'h7;
-  assign \$1493  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1494  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1495  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1493  = w1_pool_is[0] & w1_small_addr[5];
+  assign \$1494  = w1_pool_is[1] & w1_medium_addr[5];
+  assign \$1495  = w1_pool_is[2] & w1_large_addr[5];
   assign \$1496  = { \$1495 , \$1494 , \$1493  } + 3'h7;
-  assign \$1497  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1498  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1499  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1497  = w1_pool_is[0] & w1_small_addr[6];
+  assign \$1498  = w1_pool_is[1] & w1_medium_addr[6];
+  assign \$1499  = w1_pool_is[2] & w1_large_addr[6];
   assign \$1500  = { \$1499 , \$1498 , \$1497  } + 3'h7;
-  assign \$1501  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1502  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1503  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1501  = w1_pool_is[0] & w1_small_addr[7];
+  assign \$1502  = w1_pool_is[1] & w1_medium_addr[7];
+  assign \$1503  = w1_pool_is[2] & w1_large_addr[7];
   assign \$1504  = { \$1503 , \$1502 , \$1501  } + 3'h7;
-  assign \$1505  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1506  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1507  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1505  = w1_pool_is[0] & w1_small_addr[8];
+  assign \$1506  = w1_pool_is[1] & w1_medium_addr[8];
+  assign \$1507  = w1_pool_is[2] & w1_large_addr[8];
   assign \$1508  = { \$1507 , \$1506 , \$1505  } + 3'h7;
-  assign \$1509  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1510  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1511  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1509  = w1_pool_is[0] & w1_small_addr[9];
+  assign \$1510  = w1_pool_is[1] & w1_medium_addr[9];
+  assign \$1511  = w1_pool_is[2] & w1_large_addr[9];
   assign \$1512  = { \$1511 , \$1510 , \$1509  } + 3'h7;
-  assign \$1513  = w1_hit[0] | w1_hit[1];
-  assign \$1514  = \$1513  | w1_hit[2];
-  assign \$1515  = ~ \$1514 ;
-  assign \$1516  = ~ native_turn;
-  assign command_queue_pop = command_queue_count[0] & \$1516 ;
-  assign \$1517  = w1_valid & w1_is_command;
-  assign \$1518  = command_queue_count[0] | native_turn;
-  assign command_queue_push = \$1517  & \$1518 ;
-  assign \$1519  = ~ native_turn;
-  assign \$1520  = ~ command_queue_head[0];
-  assign \$1521  = w1_valid & w1_is_free;
-  assign \$1522  = command_queue_count[0] ? \$1520  : \$1521 ;
-  assign req_free = \$1519  & \$1522 ;
-  assign \$1523  = ~ native_turn;
-  assign \$1524  = w1_valid & w1_is_flush;
-  assign \$1525  = command_queue_count[0] ? command_queue_head[0] : \$1524 ;
-  assign req_flush = \$1523  & \$1525 ;
-  assign \$1526  = w1_pool_is[0] & w1_small_addr[0];
-  assign \$1527  = w1_pool_is[1] & w1_medium_addr[0];
-  assign \$1528  = w1_pool_is[2] & w1_large_addr[0];
-  assign \$1529  = { \$1528 , \$1527 , \$1526  } + 3'h7;
-  assign \$1530  = w1_pool_is[0] & w1_small_addr[1];
-  assign \$1531  = w1_pool_is[1] & w1_medium_addr[1];
-  assign \$1532  = w1_pool_is[2] & w1_large_addr[1];
-  assign \$1533  = { \$1532 , \$1531 , \$1530  } + 3'h7;
-  assign \$1534  = w1_pool_is[0] & w1_small_addr[2];
-  assign \$1535  = w1_pool_is[1] & w1_medium_addr[2];
-  assign \$1536  = w1_pool_is[2] & w1_large_addr[2];
-  assign \$1537  = { \$1536 , \$1535 , \$1534  } + 3'h7;
-  assign \$1538  = w1_pool_is[0] & w1_small_addr[3];
-  assign \$1539  = w1_pool_is[1] & w1_medium_addr[3];
-  assign \$1540  = w1_pool_is[2] & w1_large_addr[3];
-  assign \$1541  = { \$1540 , \$1539 , \$1538  } + 3'h7;
-  assign \$1542  = w1_pool_is[0] & w1_small_addr[4];
-  assign \$1543  = w1_pool_is[1] & w1_medium_addr[4];
-  assign \$1544  = w1_pool_is[2] & w1_large_addr[4];
-  assign \$1545  = { \$1544 , \$1543 , \$1542  } + 3'h7;
-  assign \$1546  = w1_pool_is[0] & w1_small_addr[5];
-  assign \$1547  = w1_pool_is[1] & w1_medium_addr[5];
-  assign \$1548  = w1_pool_is[2] & w1_large_addr[5];
-  assign \$1549  = { \$1548 , \$1547 , \$1546  } + 3'h7;
-  assign \$1550  = w1_pool_is[0] & w1_small_addr[6];
-  assign \$1551  = w1_pool_is[1] & w1_medium_addr[6];
-  assign \$1552  = w1_pool_is[2] & w1_large_addr[6];
-  assign \$1553  = { \$1552 , \$1551 , \$1550  } + 3'h7;
-  assign \$1554  = w1_pool_is[0] & w1_small_addr[7];
-  assign \$1555  = w1_pool_is[1] & w1_medium_addr[7];
-  assign \$1556  = w1_pool_is[2] & w1_large_addr[7];
-  assign \$1557  = { \$1556 , \$1555 , \$1554  } + 3'h7;
-  assign \$1558  = w1_pool_is[0] & w1_small_addr[8];
-  assign \$1559  = w1_pool_is[1] & w1_medium_addr[8];
-  assign \$1560  = w1_pool_is[2] & w1_large_addr[8];
-  assign \$1561  = { \$1560 , \$1559 , \$1558  } + 3'h7;
-  assign \$1562  = w1_pool_is[0] & w1_small_addr[9];
-  assign \$1563  = w1_pool_is[1] & w1_medium_addr[9];
-  assign \$1564  = w1_pool_is[2] & w1_large_addr[9];
-  assign \$1565  = { \$1564 , \$1563 , \$1562  } + 3'h7;
-  assign \$1566  = w1_pool_is[0] & w1_small_addr[10];
-  assign \$1567  = w1_pool_is[1] & w1_medium_addr[10];
-  assign \$1568  = w1_pool_is[2] & w1_large_addr[10];
-  assign \$1569  = { \$1568 , \$1567 , \$1566  } + 3'h7;
-  assign \$1570  = w1_pool_is[0] & w1_small_addr[11];
-  assign \$1571  = w1_pool_is[1] & w1_medium_addr[11];
-  assign \$1572  = w1_pool_is[2] & w1_large_addr[11];
-  assign \$1573  = { \$1572 , \$1571 , \$1570  } + 3'h7;
-  assign \$1574  = w1_pool_is[0] & w1_small_addr[12];
-  assign \$1575  = w1_pool_is[1] & w1_medium_addr[12];
-  assign \$1576  = w1_pool_is[2] & w1_large_addr[12];
-  assign \$1577  = { \$1576 , \$1575 , \$1574  } + 3'h7;
-  assign \$1578  = w1_pool_is[0] & w1_small_addr[13];
-  assign \$1579  = w1_pool_is[1] & w1_medium_addr[13];
-  assign \$1580  = w1_pool_is[2] & w1_large_addr[13];
-  assign \$1581  = { \$1580 , \$1579 , \$1578  } + 3'h7;
-  assign \$1582  = w1_pool_is[0] & w1_small_addr[14];
-  assign \$1583  = w1_pool_is[1] & w1_medium_addr[14];
-  assign \$1584  = w1_pool_is[2] & w1_large_addr[14];
-  assign \$1585  = { \$1584 , \$1583 , \$1582  } + 3'h7;
-  assign \$1586  = w1_pool_is[0] & w1_small_addr[15];
-  assign \$1587  = w1_pool_is[1] & w1_medium_addr[15];
-  assign \$1588  = w1_pool_is[2] & w1_large_addr[15];
-  assign \$1589  = { \$1588 , \$1587 , \$1586  } + 3'h7;
-  assign \$1590  = w1_pool_is[0] & w1_small_addr[16];
-  assign \$1591  = w1_pool_is[1] & w1_medium_addr[16];
-  assign \$1592  = w1_pool_is[2] & w1_large_addr[16];
-  assign \$1593  = { \$1592 , \$1591 , \$1590  } + 3'h7;
-  assign \$1594  = w1_pool_is[0] & w1_small_addr[17];
-  assign \$1595  = w1_pool_is[1] & w1_medium_addr[17];
-  assign \$1596  = w1_pool_is[2] & w1_large_addr[17];
-  assign \$1597  = { \$1596 , \$1595 , \$1594  } + 3'h7;
-  assign \$1598  = w1_pool_is[0] & w1_small_addr[18];
-  assign \$1599  = w1_pool_is[1] & w1_medium_addr[18];
-  assign \$1600  = w1_pool_is[2] & w1_large_addr[18];
-  assign \$1601  = { \$1600 , \$1599 , \$1598  } + 3'h7;
-  assign \$1602  = w1_pool_is[0] & w1_small_addr[19];
-  assign \$1603  = w1_pool_is[1] & w1_medium_addr[19];
-  assign \$1604  = w1_pool_is[2] & w1_large_addr[19];
-  assign \$1605  = { \$1604 , \$1603 , \$1602  } + 3'h7;
-  assign \$1606  = w1_pool_is[0] & w1_small_addr[20];
-  assign \$1607  = w1_pool_is[1] & w1_medium_addr[20];
-  assign \$1608  = w1_pool_is[2] & w1_large_addr[20];
-  assign \$1609  = { \$1608 , \$1607 , \$1606  } + 3'h7;
-  assign \$1610  = w1_pool_is[0] & w1_small_addr[21];
-  assign \$1611  = w1_pool_is[1] & w1_medium_addr[21];
-  assign \$1612  = w1_pool_is[2] & w1_large_addr[21];
-  assign \$1613  = { \$1612 , \$1611 , \$1610  } + 3'h7;
-  assign \$1614  = w1_pool_is[0] & w1_small_addr[22];
-  assign \$1615  = w1_pool_is[1] & w1_medium_addr[22];
-  assign \$1616  = w1_pool_is[2] & w1_large_addr[22];
-  assign \$1617  = { \$1616 , \$1615 , \$1614  } + 3'h7;
-  assign \$1618  = w1_pool_is[0] & w1_small_addr[23];
-  assign \$1619  = w1_pool_is[1] & w1_medium_addr[23];
-  assign \$1620  = w1_pool_is[2] & w1_large_addr[23];
-  assign \$1621  = { \$1620 , \$1619 , \$1618  } + 3'h7;
-  assign \$1622  = w1_pool_is[0] & w1_small_addr[24];
-  assign \$1623  = w1_pool_is[1] & w1_medium_addr[24];
-  assign \$1624  = w1_pool_is[2] & w1_large_addr[24];
-  assign \$1625  = { \$1624 , \$1623 , \$1622  } + 3'h7;
-  assign \$1626  = w1_pool_is[0] & w1_small_addr[25];
-  assign \$1627  = w1_pool_is[1] & w1_medium_addr[25];
-  assign \$1628  = w1_pool_is[2] & w1_large_addr[25];
-  assign \$1629  = { \$1628 , \$1627 , \$1626  } + 3'h7;
-  assign \$1630  = w1_pool_is[0] & w1_small_addr[26];
-  assign \$1631  = w1_pool_is[1] & w1_medium_addr[26];
-  assign \$1632  = w1_pool_is[2] & w1_large_addr[26];
-  assign \$1633  = { \$1632 , \$1631 , \$1630  } + 3'h7;
-  assign \$1634  = w1_pool_is[0] & w1_small_addr[27];
-  assign \$1635  = w1_pool_is[1] & w1_medium_addr[27];
-  assign \$1636  = w1_pool_is[2] & w1_large_addr[27];
-  assign \$1637  = { \$1636 , \$1635 , \$1634  } + 3'h7;
-  assign \$1638  = w1_pool_is[0] & w1_small_addr[28];
-  assign \$1639  = w1_pool_is[1] & w1_medium_addr[28];
-  assign \$1640  = w1_pool_is[2] & w1_large_addr[28];
-  assign \$1641  = { \$1640 , \$1639 , \$1638  } + 3'h7;
-  assign \$1642  = w1_pool_is[0] & w1_small_addr[29];
-  assign \$1643  = w1_pool_is[1] & w1_medium_addr[29];
-  assign \$1644  = w1_pool_is[2] & w1_large_addr[29];
-  assign \$1645  = { \$1644 , \$1643 , \$1642  } + 3'h7;
-  assign \$1646  = w1_pool_is[0] & w1_small_addr[30];
-  assign \$1647  = w1_pool_is[1] & w1_medium_addr[30];
-  assign \$1648  = w1_pool_is[2] & w1_large_addr[30];
-  assign \$1649  = { \$1648 , \$1647 , \$1646  } + 3'h7;
-  assign \$1650  = w1_pool_is[0] & w1_small_addr[31];
-  assign \$1651  = w1_pool_is[1] & w1_medium_addr[31];
-  assign \$1652  = w1_pool_is[2] & w1_large_addr[31];
-  assign \$1653  = { \$1652 , \$1651 , \$1650  } + 3'h7;
-  assign \$1654  = w1_pool_is[0] & w1_small_addr[32];
-  assign \$1655  = w1_pool_is[1] & w1_medium_addr[32];
-  assign \$1656  = w1_pool_is[2] & w1_large_addr[32];
-  assign \$1657  = { \$1656 , \$1655 , \$1654  } + 3'h7;
-  assign \$1658  = w1_pool_is[0] & w1_small_addr[33];
-  assign \$1659  = w1_pool_is[1] & w1_medium_addr[33];
-  assign \$1660  = w1_pool_is[2] & w1_large_addr[33];
-  assign \$1661  = { \$1660 , \$1659 , \$1658  } + 3'h7;
-  assign \$1662  = w1_pool_is[0] & w1_small_addr[34];
-  assign \$1663  = w1_pool_is[1] & w1_medium_addr[34];
-  assign \$1664  = w1_pool_is[2] & w1_large_addr[34];
-  assign \$1665  = { \$1664 , \$1663 , \$1662  } + 3'h7;
-  assign \$1666  = w1_pool_is[0] & w1_small_addr[35];
-  assign \$1667  = w1_pool_is[1] & w1_medium_addr[35];
-  assign \$1668  = w1_pool_is[2] & w1_large_addr[35];
-  assign \$1669  = { \$1668 , \$1667 , \$1666  } + 3'h7;
-  assign \$1670  = w1_pool_is[0] & w1_small_addr[36];
-  assign \$1671  = w1_pool_is[1] & w1_medium_addr[36];
-  assign \$1672  = w1_pool_is[2] & w1_large_addr[36];
-  assign \$1673  = { \$1672 , \$1671 , \$1670  } + 3'h7;
-  assign \$1674  = w1_pool_is[0] & w1_small_addr[37];
-  assign \$1675  = w1_pool_is[1] & w1_medium_addr[37];
-  assign \$1676  = w1_pool_is[2] & w1_large_addr[37];
-  assign \$1677  = { \$1676 , \$1675 , \$1674  } + 3'h7;
-  assign \$1678  = w1_pool_is[0] & w1_small_addr[38];
-  assign \$1679  = w1_pool_is[1] & w1_medium_addr[38];
-  assign \$1680  = w1_pool_is[2] & w1_large_addr[38];
-  assign \$1681  = { \$1680 , \$1679 , \$1678  } + 3'h7;
-  assign \$1682  = w1_pool_is[0] & w1_small_addr[39];
-  assign \$1683  = w1_pool_is[1] & w1_medium_addr[39];
-  assign \$1684  = w1_pool_is[2] & w1_large_addr[39];
-  assign \$1685  = { \$1684 , \$1683 , \$1682  } + 3'h7;
-  assign \$1686  = w1_hit[0] | w1_hit[1];
-  assign \$1687  = \$1686  | w1_hit[2];
-  assign \$1688  = ~ \$1687 ;
-  assign \$1689  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1688 , \$1685 [3], \$1681 [3], \$1677 [3], \$1673 [3], \$1669 [3], \$1665 [3], \$1661 [3], \$1657 [3], \$1653 [3], \$1649 [3], \$1645 [3], \$1641 [3], \$1637 [3], \$1633 [3], \$1629 [3], \$1625 [3], \$1621 [3], \$1617 [3], \$1613 [3], \$1609 [3], \$1605 [3], \$1601 [3], \$1597 [3], \$1593 [3], \$1589 [3], \$1585 [3], \$1581 [3], \$1577 [3], \$1573 [3], \$1569 [3], \$1565 [3], \$1561 [3], \$1557 [3], \$1553 [3], \$1549 [3], \$1545 [3], \$1541 [3], \$1537 [3], \$1533 [3], \$1529 [3], w1_is_flush };
-  assign \$1690  = ~ w2_plain;
-  assign \$1691  = \$signal$312  & \$signal$296 ;
-  assign \$1692  = ~ \$1691 ;
-  assign bus__w_err = \$1690  & \$1692 ;
-  assign \$1693  = rsp_freed_valid & \port$4530$0 [0];
-  assign \$1694  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1693  | \$1694 ;
-  assign \$1695  = rsp_freed_valid & \port$4530$0 [0];
-  assign \$1696  = \$1695  ? \port$4483$0 [0] : \port$4498$0 [0];
-  assign bus__w_slow_err = ~ \$1696 ;
+  assign \$1513  = w1_pool_is[0] & w1_small_addr[10];
+  assign \$1514  = w1_pool_is[1] & w1_medium_addr[10];
+  assign \$1515  = w1_pool_is[2] & w1_large_addr[10];
+  assign \$1516  = { \$1515 , \$1514 , \$1513  } + 3'h7;
+  assign \$1517  = w1_pool_is[0] & w1_small_addr[11];
+  assign \$1518  = w1_pool_is[1] & w1_medium_addr[11];
+  assign \$1519  = w1_pool_is[2] & w1_large_addr[11];
+  assign \$1520  = { \$1519 , \$1518 , \$1517  } + 3'h7;
+  assign \$1521  = w1_pool_is[0] & w1_small_addr[12];
+  assign \$1522  = w1_pool_is[1] & w1_medium_addr[12];
+  assign \$1523  = w1_pool_is[2] & w1_large_addr[12];
+  assign \$1524  = { \$1523 , \$1522 , \$1521  } + 3'h7;
+  assign \$1525  = w1_pool_is[0] & w1_small_addr[13];
+  assign \$1526  = w1_pool_is[1] & w1_medium_addr[13];
+  assign \$1527  = w1_pool_is[2] & w1_large_addr[13];
+  assign \$1528  = { \$1527 , \$1526 , \$1525  } + 3'h7;
+  assign \$1529  = w1_pool_is[0] & w1_small_addr[14];
+  assign \$1530  = w1_pool_is[1] & w1_medium_addr[14];
+  assign \$1531  = w1_pool_is[2] & w1_large_addr[14];
+  assign \$1532  = { \$1531 , \$1530 , \$1529  } + 3'h7;
+  assign \$1533  = w1_pool_is[0] & w1_small_addr[15];
+  assign \$1534  = w1_pool_is[1] & w1_medium_addr[15];
+  assign \$1535  = w1_pool_is[2] & w1_large_addr[15];
+  assign \$1536  = { \$1535 , \$1534 , \$1533  } + 3'h7;
+  assign \$1537  = w1_pool_is[0] & w1_small_addr[16];
+  assign \$1538  = w1_pool_is[1] & w1_medium_addr[16];
+  assign \$1539  = w1_pool_is[2] & w1_large_addr[16];
+  assign \$1540  = { \$1539 , \$1538 , \$1537  } + 3'h7;
+  assign \$1541  = w1_pool_is[0] & w1_small_addr[17];
+  assign \$1542  = w1_pool_is[1] & w1_medium_addr[17];
+  assign \$1543  = w1_pool_is[2] & w1_large_addr[17];
+  assign \$1544  = { \$1543 , \$1542 , \$1541  } + 3'h7;
+  assign \$1545  = w1_pool_is[0] & w1_small_addr[18];
+  assign \$1546  = w1_pool_is[1] & w1_medium_addr[18];
+  assign \$1547  = w1_pool_is[2] & w1_large_addr[18];
+  assign \$1548  = { \$1547 , \$1546 , \$1545  } + 3'h7;
+  assign \$1549  = w1_pool_is[0] & w1_small_addr[19];
+  assign \$1550  = w1_pool_is[1] & w1_medium_addr[19];
+  assign \$1551  = w1_pool_is[2] & w1_large_addr[19];
+  assign \$1552  = { \$1551 , \$1550 , \$1549  } + 3'h7;
+  assign \$1553  = w1_pool_is[0] & w1_small_addr[20];
+  assign \$1554  = w1_pool_is[1] & w1_medium_addr[20];
+  assign \$1555  = w1_pool_is[2] & w1_large_addr[20];
+  assign \$1556  = { \$1555 , \$1554 , \$1553  } + 3'h7;
+  assign \$1557  = w1_pool_is[0] & w1_small_addr[21];
+  assign \$1558  = w1_pool_is[1] & w1_medium_addr[21];
+  assign \$1559  = w1_pool_is[2] & w1_large_addr[21];
+  assign \$1560  = { \$1559 , \$1558 , \$1557  } + 3'h7;
+  assign \$1561  = w1_pool_is[0] & w1_small_addr[22];
+  assign \$1562  = w1_pool_is[1] & w1_medium_addr[22];
+  assign \$1563  = w1_pool_is[2] & w1_large_addr[22];
+  assign \$1564  = { \$1563 , \$1562 , \$1561  } + 3'h7;
+  assign \$1565  = w1_pool_is[0] & w1_small_addr[23];
+  assign \$1566  = w1_pool_is[1] & w1_medium_addr[23];
+  assign \$1567  = w1_pool_is[2] & w1_large_addr[23];
+  assign \$1568  = { \$1567 , \$1566 , \$1565  } + 3'h7;
+  assign \$1569  = w1_pool_is[0] & w1_small_addr[24];
+  assign \$1570  = w1_pool_is[1] & w1_medium_addr[24];
+  assign \$1571  = w1_pool_is[2] & w1_large_addr[24];
+  assign \$1572  = { \$1571 , \$1570 , \$1569  } + 3'h7;
+  assign \$1573  = w1_pool_is[0] & w1_small_addr[25];
+  assign \$1574  = w1_pool_is[1] & w1_medium_addr[25];
+  assign \$1575  = w1_pool_is[2] & w1_large_addr[25];
+  assign \$1576  = { \$1575 , \$1574 , \$1573  } + 3'h7;
+  assign \$1577  = w1_pool_is[0] & w1_small_addr[26];
+  assign \$1578  = w1_pool_is[1] & w1_medium_addr[26];
+  assign \$1579  = w1_pool_is[2] & w1_large_addr[26];
+  assign \$1580  = { \$1579 , \$1578 , \$1577  } + 3'h7;
+  assign \$1581  = w1_pool_is[0] & w1_small_addr[27];
+  assign \$1582  = w1_pool_is[1] & w1_medium_addr[27];
+  assign \$1583  = w1_pool_is[2] & w1_large_addr[27];
+  assign \$1584  = { \$1583 , \$1582 , \$1581  } + 3'h7;
+  assign \$1585  = w1_pool_is[0] & w1_small_addr[28];
+  assign \$1586  = w1_pool_is[1] & w1_medium_addr[28];
+  assign \$1587  = w1_pool_is[2] & w1_large_addr[28];
+  assign \$1588  = { \$1587 , \$1586 , \$1585  } + 3'h7;
+  assign \$1589  = w1_pool_is[0] & w1_small_addr[29];
+  assign \$1590  = w1_pool_is[1] & w1_medium_addr[29];
+  assign \$1591  = w1_pool_is[2] & w1_large_addr[29];
+  assign \$1592  = { \$1591 , \$1590 , \$1589  } + 3'h7;
+  assign \$1593  = w1_pool_is[0] & w1_small_addr[30];
+  assign \$1594  = w1_pool_is[1] & w1_medium_addr[30];
+  assign \$1595  = w1_pool_is[2] & w1_large_addr[30];
+  assign \$1596  = { \$1595 , \$1594 , \$1593  } + 3'h7;
+  assign \$1597  = w1_pool_is[0] & w1_small_addr[31];
+  assign \$1598  = w1_pool_is[1] & w1_medium_addr[31];
+  assign \$1599  = w1_pool_is[2] & w1_large_addr[31];
+  assign \$1600  = { \$1599 , \$1598 , \$1597  } + 3'h7;
+  assign \$1601  = w1_pool_is[0] & w1_small_addr[32];
+  assign \$1602  = w1_pool_is[1] & w1_medium_addr[32];
+  assign \$1603  = w1_pool_is[2] & w1_large_addr[32];
+  assign \$1604  = { \$1603 , \$1602 , \$1601  } + 3'h7;
+  assign \$1605  = w1_pool_is[0] & w1_small_addr[33];
+  assign \$1606  = w1_pool_is[1] & w1_medium_addr[33];
+  assign \$1607  = w1_pool_is[2] & w1_large_addr[33];
+  assign \$1608  = { \$1607 , \$1606 , \$1605  } + 3'h7;
+  assign \$1609  = w1_pool_is[0] & w1_small_addr[34];
+  assign \$1610  = w1_pool_is[1] & w1_medium_addr[34];
+  assign \$1611  = w1_pool_is[2] & w1_large_addr[34];
+  assign \$1612  = { \$1611 , \$1610 , \$1609  } + 3'h7;
+  assign \$1613  = w1_pool_is[0] & w1_small_addr[35];
+  assign \$1614  = w1_pool_is[1] & w1_medium_addr[35];
+  assign \$1615  = w1_pool_is[2] & w1_large_addr[35];
+  assign \$1616  = { \$1615 , \$1614 , \$1613  } + 3'h7;
+  assign \$1617  = w1_pool_is[0] & w1_small_addr[36];
+  assign \$1618  = w1_pool_is[1] & w1_medium_addr[36];
+  assign \$1619  = w1_pool_is[2] & w1_large_addr[36];
+  assign \$1620  = { \$1619 , \$1618 , \$1617  } + 3'h7;
+  assign \$1621  = w1_pool_is[0] & w1_small_addr[37];
+  assign \$1622  = w1_pool_is[1] & w1_medium_addr[37];
+  assign \$1623  = w1_pool_is[2] & w1_large_addr[37];
+  assign \$1624  = { \$1623 , \$1622 , \$1621  } + 3'h7;
+  assign \$1625  = w1_pool_is[0] & w1_small_addr[38];
+  assign \$1626  = w1_pool_is[1] & w1_medium_addr[38];
+  assign \$1627  = w1_pool_is[2] & w1_large_addr[38];
+  assign \$1628  = { \$1627 , \$1626 , \$1625  } + 3'h7;
+  assign \$1629  = w1_pool_is[0] & w1_small_addr[39];
+  assign \$1630  = w1_pool_is[1] & w1_medium_addr[39];
+  assign \$1631  = w1_pool_is[2] & w1_large_addr[39];
+  assign \$1632  = { \$1631 , \$1630 , \$1629  } + 3'h7;
+  assign \$1633  = w1_hit[0] | w1_hit[1];
+  assign \$1634  = \$1633  | w1_hit[2];
+  assign \$1635  = ~ \$1634 ;
+  assign \$1636  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1635 , \$1632 [3], \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], w1_is_flush };
+  assign \$1637  = ~ w2_plain;
+  assign \$1638  = \$signal$312  & \$signal$296 ;
+  assign \$1639  = ~ \$1638 ;
+  assign bus__w_err = \$1637  & \$1639 ;
+  assign \$1640  = rsp_freed_valid & \port$4477$0 [0];
+  assign \$1641  = rsp_flushed_valid & rsp_flushed_src;
+  assign bus__w_slow_ack = \$1640  | \$1641 ;
+  assign \$1642  = rsp_freed_valid & \port$4477$0 [0];
+  assign \$1643  = \$1642  ? \port$4430$0 [0] : \port$4445$0 [0];
+  assign bus__w_slow_err = ~ \$1643 ;
   always @(posedge aclk_clk)
-    cycle <= \$1697 ;
+    cycle <= \$1644 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1698 ;
+    \$signal  <= \$1645 ;
   always @(posedge aclk_clk)
-    ready <= \$1699 ;
+    ready <= \$1646 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4477$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4477$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4477$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4424$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4424$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4424$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1700 ;
+    \$signal$28  <= \$1647 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1701 ;
+    e1_exhausted <= \$1648 ;
   always @(posedge aclk_clk)
-    small_ev_grant <= \$1702 ;
+    small_ev_grant <= \$1649 ;
   always @(posedge aclk_clk)
-    small_ev_free <= \$1703 ;
+    small_ev_free <= \$1650 ;
   always @(posedge aclk_clk)
-    small_ev_flush <= \$1704 ;
+    small_ev_flush <= \$1651 ;
   always @(posedge aclk_clk)
-    small_ev_fail <= \$1705 ;
+    small_ev_fail <= \$1652 ;
   always @(posedge aclk_clk)
-    medium_ev_grant <= \$1706 ;
+    medium_ev_grant <= \$1653 ;
   always @(posedge aclk_clk)
-    medium_ev_free <= \$1707 ;
+    medium_ev_free <= \$1654 ;
   always @(posedge aclk_clk)
-    medium_ev_flush <= \$1708 ;
+    medium_ev_flush <= \$1655 ;
   always @(posedge aclk_clk)
-    medium_ev_fail <= \$1709 ;
+    medium_ev_fail <= \$1656 ;
   always @(posedge aclk_clk)
-    large_ev_grant <= \$1710 ;
+    large_ev_grant <= \$1657 ;
   always @(posedge aclk_clk)
-    large_ev_free <= \$1711 ;
+    large_ev_free <= \$1658 ;
   always @(posedge aclk_clk)
-    large_ev_flush <= \$1712 ;
+    large_ev_flush <= \$1659 ;
   always @(posedge aclk_clk)
-    large_ev_fail <= \$1713 ;
+    large_ev_fail <= \$1660 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$57 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$61 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1714 ;
+    log_bank0_wen <= \$1661 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$64 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$68 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1715 ;
+    log_bank1_wen <= \$1662 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$71 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$75 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1716 ;
+    log_bank2_wen <= \$1663 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$80 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1717 ;
+    log_bank3_wen <= \$1664 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1718 ;
+    space_ge1 <= \$1665 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1719 ;
+    space_ge2 <= \$1666 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1720 ;
+    space_ge3 <= \$1667 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1721 ;
+    space_ge4 <= \$1668 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1722 ;
+    space_ge5 <= \$1669 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1723 ;
+    space_ge6 <= \$1670 ;
   always @(posedge aclk_clk)
-    space <= \$1724 ;
+    space <= \$1671 ;
   always @(posedge aclk_clk)
-    tail <= \$1725 ;
+    tail <= \$1672 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$1726 ;
+    n_kept_q <= \$1673 ;
   always @(posedge aclk_clk)
-    \$signal$90  <= \$1727 ;
+    \$signal$90  <= \$1674 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1728 ;
+    n_dropped <= \$1675 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1729 ;
+    err_dropped <= \$1676 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1730 ;
+    tail_row <= \$1677 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1731 ;
+    tail_next_row <= \$1678 ;
   always @(posedge aclk_clk)
-    head <= \$1732 ;
+    head <= \$1679 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$1733 ;
+    \$signal$95  <= \$1680 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1734 ;
+    head_bank <= \$1681 ;
   always @(posedge aclk_clk)
     head_entry <= \$107 ;
   always @(posedge aclk_clk)
-    head_shown_valid <= \$1735 ;
+    head_shown_valid <= \$1682 ;
   always @(posedge aclk_clk)
-    \$signal$103  <= \$1736 ;
+    \$signal$103  <= \$1683 ;
   always @(posedge aclk_clk)
-    small_lw_limit <= \$1737 ;
+    small_lw_limit <= \$1684 ;
   always @(posedge aclk_clk)
-    small_lw_short <= \$1738 ;
+    small_lw_short <= \$1685 ;
   always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$1739 ;
+    small_lw_granted_1 <= \$1686 ;
   always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$1740 ;
+    small_lw_granted_2 <= \$1687 ;
   always @(posedge aclk_clk)
-    small_in_use <= \$1741 ;
+    small_in_use <= \$1688 ;
   always @(posedge aclk_clk)
-    small_in_use_was <= \$1742 ;
+    small_in_use_was <= \$1689 ;
   always @(posedge aclk_clk)
-    small_in_use_rose <= \$1743 ;
+    small_in_use_rose <= \$1690 ;
   always @(posedge aclk_clk)
-    small_hw_grow <= \$1744 ;
+    small_hw_grow <= \$1691 ;
   always @(posedge aclk_clk)
-    small_high_water <= \$1745 ;
+    small_high_water <= \$1692 ;
   always @(posedge aclk_clk)
-    small_allocs <= \$1746 ;
+    small_allocs <= \$1693 ;
   always @(posedge aclk_clk)
-    small_fails <= \$1747 ;
+    small_fails <= \$1694 ;
   always @(posedge aclk_clk)
-    small_frees <= \$1748 ;
+    small_frees <= \$1695 ;
   always @(posedge aclk_clk)
-    small_flushes <= \$1749 ;
+    small_flushes <= \$1696 ;
   always @(posedge aclk_clk)
-    medium_lw_limit <= \$1750 ;
+    medium_lw_limit <= \$1697 ;
   always @(posedge aclk_clk)
-    medium_lw_short <= \$1751 ;
+    medium_lw_short <= \$1698 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$1752 ;
+    medium_lw_granted_1 <= \$1699 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$1753 ;
+    medium_lw_granted_2 <= \$1700 ;
   always @(posedge aclk_clk)
-    medium_in_use <= \$1754 ;
+    medium_in_use <= \$1701 ;
   always @(posedge aclk_clk)
-    medium_in_use_was <= \$1755 ;
+    medium_in_use_was <= \$1702 ;
   always @(posedge aclk_clk)
-    medium_in_use_rose <= \$1756 ;
+    medium_in_use_rose <= \$1703 ;
   always @(posedge aclk_clk)
-    medium_hw_grow <= \$1757 ;
+    medium_hw_grow <= \$1704 ;
   always @(posedge aclk_clk)
-    medium_high_water <= \$1758 ;
+    medium_high_water <= \$1705 ;
   always @(posedge aclk_clk)
-    medium_allocs <= \$1759 ;
+    medium_allocs <= \$1706 ;
   always @(posedge aclk_clk)
-    medium_fails <= \$1760 ;
+    medium_fails <= \$1707 ;
   always @(posedge aclk_clk)
-    medium_frees <= \$1761 ;
+    medium_frees <= \$1708 ;
   always @(posedge aclk_clk)
-    medium_flushes <= \$1762 ;
+    medium_flushes <= \$1709 ;
   always @(posedge aclk_clk)
-    large_lw_limit <= \$1763 ;
+    large_lw_limit <= \$1710 ;
   always @(posedge aclk_clk)
-    large_lw_short <= \$1764 ;
+    large_lw_short <= \$1711 ;
   always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$1765 ;
+    large_lw_granted_1 <= \$1712 ;
   always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$1766 ;
+    large_lw_granted_2 <= \$1713 ;
   always @(posedge aclk_clk)
-    large_in_use <= \$1767 ;
+    large_in_use <= \$1714 ;
   always @(posedge aclk_clk)
-    large_in_use_was <= \$1768 ;
+    large_in_use_was <= \$1715 ;
   always @(posedge aclk_clk)
-    large_in_use_rose <= \$1769 ;
+    large_in_use_rose <= \$1716 ;
   always @(posedge aclk_clk)
-    large_hw_grow <= \$1770 ;
+    large_hw_grow <= \$1717 ;
   always @(posedge aclk_clk)
-    large_high_water <= \$1771 ;
+    large_high_water <= \$1718 ;
   always @(posedge aclk_clk)
-    large_allocs <= \$1772 ;
+    large_allocs <= \$1719 ;
   always @(posedge aclk_clk)
-    large_fails <= \$1773 ;
+    large_fails <= \$1720 ;
   always @(posedge aclk_clk)
-    large_frees <= \$1774 ;
+    large_frees <= \$1721 ;
   always @(posedge aclk_clk)
-    large_flushes <= \$1775 ;
+    large_flushes <= \$1722 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1776 ;
+    r1_valid <= \$1723 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1777 ;
+    alloc_queue_head <= \$1724 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1778 ;
+    alloc_queue_rd <= \$1725 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1779 ;
+    alloc_queue_rd_next <= \$1726 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1780 ;
+    alloc_queue_wr <= \$1727 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1781 ;
+    alloc_queue_wr_next <= \$1728 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1782 ;
+    alloc_queue_held <= \$1729 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1783 ;
+    alloc_queue_count <= \$1730 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1784 ;
+    req_alloc <= \$1731 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1785 ;
+    staged_valid <= \$1732 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1786 ;
+    alloc_queue_w_data <= \$1733 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1787 ;
+    req_alloc_pool <= \$1734 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1788 ;
+    req_alloc_size <= \$1735 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$428 [12];
   always @(posedge aclk_clk)
@@ -13171,122 +13065,122 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$608 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1789 ;
+    r2_valid <= \$1736 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1790 ;
+    r2_block0 <= \$1737 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1791 ;
+    r2_found_in <= \$1738 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1792 ;
+    r2_block4 <= \$1739 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1793 ;
+    r2_block5 <= \$1740 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1794 ;
+    r2_block6 <= \$1741 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1795 ;
+    w1_valid <= \$1742 ;
   always @(posedge aclk_clk)
-    w1_is_free <= \$787 ;
+    w1_is_free <= \$734 ;
   always @(posedge aclk_clk)
-    w1_is_flush <= \$791 ;
+    w1_is_flush <= \$738 ;
   always @(posedge aclk_clk)
-    w1_is_command <= \$795 ;
+    w1_is_command <= \$742 ;
   always @(posedge aclk_clk)
-    \$signal$252  <= \$1796 ;
+    \$signal$252  <= \$1743 ;
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1797 ;
+    w1_pool_is <= \$1744 ;
   always @(posedge aclk_clk)
-    w1_hit <= \$1798 ;
+    w1_hit <= \$1745 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1799 ;
+    w1_tag <= \$1746 ;
   always @(posedge aclk_clk)
-    w1_small_addr <= \$1800 ;
+    w1_small_addr <= \$1747 ;
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$1801 ;
+    w1_medium_addr <= \$1748 ;
   always @(posedge aclk_clk)
-    w1_large_addr <= \$1802 ;
+    w1_large_addr <= \$1749 ;
   always @(posedge aclk_clk)
-    command_queue_head <= \$1803 ;
+    command_queue_head <= \$1750 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1804 ;
+    command_queue_rd <= \$1751 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1805 ;
+    command_queue_rd_next <= \$1752 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1806 ;
+    command_queue_wr <= \$1753 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1807 ;
+    command_queue_wr_next <= \$1754 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1808 ;
+    command_queue_held <= \$1755 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1809 ;
+    command_queue_count <= \$1756 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1810 ;
+    native_turn <= \$1757 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1811 ;
+    w1_a1_0 <= \$1758 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1812 ;
+    w1_a4_2 <= \$1759 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1813 ;
+    w1_a7_5 <= \$1760 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1814 ;
+    w1_a11_8 <= \$1761 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1815 ;
+    w1_data <= \$1762 ;
   always @(posedge aclk_clk)
-    \$signal$291  <= \$1816 ;
+    \$signal$291  <= \$1763 ;
   always @(posedge aclk_clk)
-    \$signal$292  <= \$1817 ;
+    \$signal$292  <= \$1764 ;
   always @(posedge aclk_clk)
-    \$signal$295  <= \$1818 ;
+    \$signal$295  <= \$1765 ;
   always @(posedge aclk_clk)
-    \$signal$296  <= \$1819 ;
+    \$signal$296  <= \$1766 ;
   always @(posedge aclk_clk)
-    \$signal$297  <= \$1820 ;
+    \$signal$297  <= \$1767 ;
   always @(posedge aclk_clk)
-    \$signal$298  <= \$1821 ;
+    \$signal$298  <= \$1768 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1822 ;
+    w2_is_ctrl <= \$1769 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1823 ;
+    w2_is_irq_status <= \$1770 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1824 ;
+    w2_is_irq_enable <= \$1771 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1825 ;
+    w2_is_err_pop <= \$1772 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1826 ;
+    w2_is_pool0_free <= \$1773 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1827 ;
+    w2_is_pool0_flush <= \$1774 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1828 ;
+    w2_is_pool0_low_water <= \$1775 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1829 ;
+    w2_is_pool1_free <= \$1776 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1830 ;
+    w2_is_pool1_flush <= \$1777 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1831 ;
+    w2_is_pool1_low_water <= \$1778 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1832 ;
+    w2_is_pool2_free <= \$1779 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1833 ;
+    w2_is_pool2_flush <= \$1780 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1834 ;
+    w2_is_pool2_low_water <= \$1781 ;
   always @(posedge aclk_clk)
-    \$signal$312  <= \$1835 ;
+    \$signal$312  <= \$1782 ;
   always @(posedge aclk_clk)
-    w2_plain <= \$1836 ;
+    w2_plain <= \$1783 ;
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1837 ;
+    \$signal$94  <= \$1784 ;
   always @(posedge aclk_clk)
-    w1c <= \$1838 ;
+    w1c <= \$1785 ;
   always @(posedge aclk_clk)
-    \$signal$104  <= \$1839 ;
+    \$signal$104  <= \$1786 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1840 ;
+    irq_enable <= \$1787 ;
   always @(posedge aclk_clk)
-    small_low_water <= \$1841 ;
+    small_low_water <= \$1788 ;
   always @(posedge aclk_clk)
-    medium_low_water <= \$1842 ;
+    medium_low_water <= \$1789 ;
   always @(posedge aclk_clk)
-    large_low_water <= \$1843 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$1296  };
+    large_low_water <= \$1790 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$1243  };
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13356,7 +13250,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1269 [1:0])
+    casez (\$1216 [1:0])
       2'h0:
           \$62  = log_kept_ge1;
       2'h1:
@@ -13370,7 +13264,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1270 [1:0])
+    casez (\$1217 [1:0])
       2'h0:
           \$69  = log_kept_ge1;
       2'h1:
@@ -13384,7 +13278,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1271 [1:0])
+    casez (\$1218 [1:0])
       2'h0:
           \$76  = log_kept_ge1;
       2'h1:
@@ -13398,7 +13292,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$1272 [1:0])
+    casez (\$1219 [1:0])
       2'h0:
           \$81  = log_kept_ge1;
       2'h1:
@@ -13500,7 +13394,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h2:
           space_plus_all_ge4 = space_ge6;
       2'h3:
-          space_plus_all_ge4 = \$1274 ;
+          space_plus_all_ge4 = \$1221 ;
     endcase
   end
   always @* begin
@@ -13512,9 +13406,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h1:
           space_plus_all_ge5 = space_ge6;
       2'h2:
-          space_plus_all_ge5 = \$1276 ;
+          space_plus_all_ge5 = \$1223 ;
       2'h3:
-          space_plus_all_ge5 = \$1278 ;
+          space_plus_all_ge5 = \$1225 ;
     endcase
   end
   always @* begin
@@ -13524,1268 +13418,1268 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       2'h0:
           space_plus_all_ge6 = space_ge6;
       2'h1:
-          space_plus_all_ge6 = \$1280 ;
+          space_plus_all_ge6 = \$1227 ;
       2'h2:
-          space_plus_all_ge6 = \$1282 ;
+          space_plus_all_ge6 = \$1229 ;
       2'h3:
-          space_plus_all_ge6 = \$1284 ;
+          space_plus_all_ge6 = \$1231 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1697  = \$1 [31:0];
+    \$1644  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1697  = 32'd0;
+      \$1644  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1698  = busy;
+    \$1645  = busy;
+    if (aclk_rst) begin
+      \$1645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1646  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1647  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1647  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1648  = \$16 ;
+    if (aclk_rst) begin
+      \$1648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1649  = \$19 ;
+    if (aclk_rst) begin
+      \$1649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1650  = \$22 ;
+    if (aclk_rst) begin
+      \$1650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1651  = \$25 ;
+    if (aclk_rst) begin
+      \$1651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1652  = \$29 ;
+    if (aclk_rst) begin
+      \$1652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1653  = \$32 ;
+    if (aclk_rst) begin
+      \$1653  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1654  = \$35 ;
+    if (aclk_rst) begin
+      \$1654  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1655  = \$38 ;
+    if (aclk_rst) begin
+      \$1655  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1656  = \$42 ;
+    if (aclk_rst) begin
+      \$1656  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1657  = \$45 ;
+    if (aclk_rst) begin
+      \$1657  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1658  = \$48 ;
+    if (aclk_rst) begin
+      \$1658  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1659  = \$51 ;
+    if (aclk_rst) begin
+      \$1659  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1660  = \$55 ;
+    if (aclk_rst) begin
+      \$1660  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1661  = \$62 ;
+    if (aclk_rst) begin
+      \$1661  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1662  = \$69 ;
+    if (aclk_rst) begin
+      \$1662  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1663  = \$76 ;
+    if (aclk_rst) begin
+      \$1663  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1664  = \$81 ;
+    if (aclk_rst) begin
+      \$1664  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1665  = \$82 ;
+    if (aclk_rst) begin
+      \$1665  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1666  = \$83 ;
+    if (aclk_rst) begin
+      \$1666  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1667  = \$84 ;
+    if (aclk_rst) begin
+      \$1667  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1668  = \$85 ;
+    if (aclk_rst) begin
+      \$1668  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1669  = \$86 ;
+    if (aclk_rst) begin
+      \$1669  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1670  = \$87 ;
+    if (aclk_rst) begin
+      \$1670  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1671  = \$90 ;
+    if (aclk_rst) begin
+      \$1671  = 5'h10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1672  = \$96 ;
+    if (aclk_rst) begin
+      \$1672  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1673  = \$signal$89 ;
+    if (aclk_rst) begin
+      \$1673  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1674  = \$97 [31:0];
+    if (\$signal$94 ) begin
+      \$1674  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1674  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1675  = \$98 [1:0];
+    if (aclk_rst) begin
+      \$1675  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1676  = \$99 [31:0];
+    if (\$signal$94 ) begin
+      \$1676  = 32'd0;
+    end
+    if (aclk_rst) begin
+      \$1676  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1677  = tail_row;
+    if (\$100 ) begin
+      \$1677  = tail_next_row;
+    end
+    if (aclk_rst) begin
+      \$1677  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1678  = tail_next_row;
+    if (\$100 ) begin
+      \$1678  = \$101 [1:0];
+    end
+    if (aclk_rst) begin
+      \$1678  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1679  = head;
+    if (popped) begin
+      \$1679  = \$102 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1679  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1680  = \$103 ;
+    if (aclk_rst) begin
+      \$1680  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1681  = head[1:0];
+    if (aclk_rst) begin
+      \$1681  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1682  = \$signal$95 ;
+    if (aclk_rst) begin
+      \$1682  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1683  = \$110 ;
+    if (aclk_rst) begin
+      \$1683  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1684  = \$111 ;
+    if (aclk_rst) begin
+      \$1684  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1685  = \$112 ;
+    if (aclk_rst) begin
+      \$1685  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1686  = small_ev_grant;
+    if (aclk_rst) begin
+      \$1686  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1687  = small_lw_granted_1;
+    if (aclk_rst) begin
+      \$1687  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1688  = \$123 [8:0];
+    if (aclk_rst) begin
+      \$1688  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1689  = small_in_use;
+    if (aclk_rst) begin
+      \$1689  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1690  = \$133 ;
+    if (aclk_rst) begin
+      \$1690  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1691  = \$139 ;
+    if (aclk_rst) begin
+      \$1691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1692  = small_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1692  = small_in_use;
+    end else begin
+      if (small_hw_grow) begin
+        \$1692  = small_in_use_was;
+      end
+    end
+    if (aclk_rst) begin
+      \$1692  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1693  = 32'd0;
+    end else begin
+      \$1693  = \$140 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1693  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1694  = 32'd0;
+    end else begin
+      \$1694  = \$141 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1694  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1695  = 32'd0;
+    end else begin
+      \$1695  = \$142 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1695  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1696  = 32'd0;
+    end else begin
+      \$1696  = \$143 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1696  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1697  = \$144 ;
+    if (aclk_rst) begin
+      \$1697  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1698  = \$145 ;
     if (aclk_rst) begin
       \$1698  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1699  = \ready$6 ;
+    \$1699  = medium_ev_grant;
     if (aclk_rst) begin
       \$1699  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1700  = \$14 [1:0];
+    \$1700  = medium_lw_granted_1;
     if (aclk_rst) begin
-      \$1700  = 2'h0;
+      \$1700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1701  = \$16 ;
+    \$1701  = \$156 [7:0];
     if (aclk_rst) begin
-      \$1701  = 1'h0;
+      \$1701  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1702  = \$19 ;
+    \$1702  = medium_in_use;
     if (aclk_rst) begin
-      \$1702  = 1'h0;
+      \$1702  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1703  = \$22 ;
+    \$1703  = \$166 ;
     if (aclk_rst) begin
       \$1703  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1704  = \$25 ;
+    \$1704  = \$172 ;
     if (aclk_rst) begin
       \$1704  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1705  = \$29 ;
+    \$1705  = medium_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1705  = medium_in_use;
+    end else begin
+      if (medium_hw_grow) begin
+        \$1705  = medium_in_use_was;
+      end
+    end
     if (aclk_rst) begin
-      \$1705  = 1'h0;
+      \$1705  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1706  = \$32 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1706  = 32'd0;
+    end else begin
+      \$1706  = \$173 [31:0];
+    end
     if (aclk_rst) begin
-      \$1706  = 1'h0;
+      \$1706  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1707  = \$35 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1707  = 32'd0;
+    end else begin
+      \$1707  = \$174 [31:0];
+    end
     if (aclk_rst) begin
-      \$1707  = 1'h0;
+      \$1707  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1708  = \$38 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1708  = 32'd0;
+    end else begin
+      \$1708  = \$175 [31:0];
+    end
     if (aclk_rst) begin
-      \$1708  = 1'h0;
+      \$1708  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1709  = \$42 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1709  = 32'd0;
+    end else begin
+      \$1709  = \$176 [31:0];
+    end
     if (aclk_rst) begin
-      \$1709  = 1'h0;
+      \$1709  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1710  = \$45 ;
+    \$1710  = \$177 ;
     if (aclk_rst) begin
-      \$1710  = 1'h0;
+      \$1710  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1711  = \$48 ;
+    \$1711  = \$178 ;
     if (aclk_rst) begin
       \$1711  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1712  = \$51 ;
+    \$1712  = large_ev_grant;
     if (aclk_rst) begin
       \$1712  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1713  = \$55 ;
+    \$1713  = large_lw_granted_1;
     if (aclk_rst) begin
       \$1713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1714  = \$62 ;
+    \$1714  = \$189 [5:0];
     if (aclk_rst) begin
-      \$1714  = 1'h0;
+      \$1714  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1715  = \$69 ;
+    \$1715  = large_in_use;
     if (aclk_rst) begin
-      \$1715  = 1'h0;
+      \$1715  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1716  = \$76 ;
+    \$1716  = \$199 ;
     if (aclk_rst) begin
       \$1716  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1717  = \$81 ;
+    \$1717  = \$205 ;
     if (aclk_rst) begin
       \$1717  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1718  = \$82 ;
+    \$1718  = large_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1718  = large_in_use;
+    end else begin
+      if (large_hw_grow) begin
+        \$1718  = large_in_use_was;
+      end
+    end
     if (aclk_rst) begin
-      \$1718  = 1'h1;
+      \$1718  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1719  = \$83 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1719  = 32'd0;
+    end else begin
+      \$1719  = \$206 [31:0];
+    end
     if (aclk_rst) begin
-      \$1719  = 1'h1;
+      \$1719  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1720  = \$84 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1720  = 32'd0;
+    end else begin
+      \$1720  = \$207 [31:0];
+    end
     if (aclk_rst) begin
-      \$1720  = 1'h1;
+      \$1720  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1721  = \$85 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1721  = 32'd0;
+    end else begin
+      \$1721  = \$208 [31:0];
+    end
     if (aclk_rst) begin
-      \$1721  = 1'h1;
+      \$1721  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1722  = \$86 ;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1722  = 32'd0;
+    end else begin
+      \$1722  = \$209 [31:0];
+    end
     if (aclk_rst) begin
-      \$1722  = 1'h1;
+      \$1722  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1723  = \$87 ;
+    \$1723  = \$211 ;
     if (aclk_rst) begin
-      \$1723  = 1'h1;
+      \$1723  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1724  = \$90 ;
+    \$1724  = alloc_queue_head;
+    if (\$214 ) begin
+      \$1724  = \$215 ;
+    end
     if (aclk_rst) begin
-      \$1724  = 5'h10;
+      \$1724  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1725  = \$96 ;
+    \$1725  = alloc_queue_rd;
+    if (\$219 ) begin
+      \$1725  = alloc_queue_rd_next;
+    end
     if (aclk_rst) begin
       \$1725  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1726  = \$signal$89 ;
+    \$1726  = alloc_queue_rd_next;
+    if (\$219 ) begin
+      \$1726  = \$220 [3:0];
+    end
     if (aclk_rst) begin
-      \$1726  = 2'h0;
+      \$1726  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1727  = \$97 [31:0];
-    if (\$signal$94 ) begin
-      \$1727  = 32'd0;
+    \$1727  = alloc_queue_wr;
+    if (\$224 ) begin
+      \$1727  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1727  = 32'd0;
+      \$1727  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1728  = \$98 [1:0];
+    \$1728  = alloc_queue_wr_next;
+    if (\$224 ) begin
+      \$1728  = \$225 [3:0];
+    end
     if (aclk_rst) begin
-      \$1728  = 2'h0;
+      \$1728  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1729  = \$99 [31:0];
-    if (\$signal$94 ) begin
-      \$1729  = 32'd0;
-    end
+    \$1729 [0] = \$236 ;
+    \$1729 [1] = \$247 ;
+    \$1729 [2] = \$258 ;
+    \$1729 [3] = \$269 ;
+    \$1729 [4] = \$280 ;
+    \$1729 [5] = \$291 ;
+    \$1729 [6] = \$302 ;
+    \$1729 [7] = \$313 ;
+    \$1729 [8] = \$324 ;
+    \$1729 [9] = \$335 ;
     if (aclk_rst) begin
-      \$1729  = 32'd0;
+      \$1729  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1730  = tail_row;
-    if (\$100 ) begin
-      \$1730  = tail_next_row;
-    end
+    \$1730 [0] = \$341 ;
+    \$1730 [1] = \$347 ;
+    \$1730 [2] = \$353 ;
+    \$1730 [3] = \$359 ;
+    \$1730 [4] = \$365 ;
+    \$1730 [5] = \$371 ;
+    \$1730 [6] = \$377 ;
+    \$1730 [7] = \$383 ;
+    \$1730 [8] = \$389 ;
+    \$1730 [9] = \$395 ;
+    \$1730 [10] = \$401 ;
     if (aclk_rst) begin
-      \$1730  = 2'h0;
+      \$1730  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1731  = tail_next_row;
-    if (\$100 ) begin
-      \$1731  = \$101 [1:0];
-    end
+    \$1731  = \$406 ;
     if (aclk_rst) begin
-      \$1731  = 2'h1;
+      \$1731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1732  = head;
-    if (popped) begin
-      \$1732  = \$102 [3:0];
-    end
+    \$1732  = \$417 ;
     if (aclk_rst) begin
-      \$1732  = 4'h0;
+      \$1732  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1733  = \$103 ;
+    \$1733  = { \$420 , \$418 [1:0] };
     if (aclk_rst) begin
-      \$1733  = 1'h0;
+      \$1733  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1734  = head[1:0];
+    \$1734  = \$425 [1:0];
     if (aclk_rst) begin
       \$1734  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1735  = \$signal$95 ;
+    \$1735  = \$425 [15:2];
     if (aclk_rst) begin
-      \$1735  = 1'h0;
+      \$1735  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1736  = \$110 ;
+    \$1736  = r1_valid;
     if (aclk_rst) begin
-      \$1736  = 5'h00;
+      \$1736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1737  = \$111 ;
+    \$1737  = \$639 ;
     if (aclk_rst) begin
-      \$1737  = 18'h00000;
+      \$1737  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1738  = \$112 ;
+    \$1738 [0] = \$640 [16];
+    \$1738 [1] = \$670 [15];
+    \$1738 [2] = \$700 [15];
+    \$1738 [3] = \$730 [15];
     if (aclk_rst) begin
-      \$1738  = 1'h0;
+      \$1738  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1739  = small_ev_grant;
+    \$1739  = \$669 ;
     if (aclk_rst) begin
-      \$1739  = 1'h0;
+      \$1739  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1740  = small_lw_granted_1;
+    \$1740  = \$699 ;
     if (aclk_rst) begin
-      \$1740  = 1'h0;
+      \$1740  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1741  = \$123 [8:0];
+    \$1741  = \$729 ;
     if (aclk_rst) begin
-      \$1741  = 9'h000;
+      \$1741  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1742  = small_in_use;
+    \$1742  = bus__w_req;
     if (aclk_rst) begin
-      \$1742  = 9'h000;
+      \$1742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1743  = \$133 ;
+    \$1743  = \$744 [1:0];
     if (aclk_rst) begin
-      \$1743  = 1'h0;
+      \$1743  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1744  = \$139 ;
+    \$1744  = { w0_large_is, w0_medium_is, w0_small_is };
     if (aclk_rst) begin
-      \$1744  = 1'h0;
+      \$1744  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1745  = small_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1745  = small_in_use;
-    end else begin
-      if (small_hw_grow) begin
-        \$1745  = small_in_use_was;
-      end
-    end
+    \$1745  = { \$747 , \$746 , \$745  };
     if (aclk_rst) begin
-      \$1745  = 9'h000;
+      \$1745  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1746  = 32'd0;
-    end else begin
-      \$1746  = \$140 [31:0];
-    end
+    \$1746  = \$748 [26:19];
     if (aclk_rst) begin
-      \$1746  = 32'd0;
+      \$1746  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1747  = 32'd0;
-    end else begin
-      \$1747  = \$141 [31:0];
-    end
+    \$1747  = \$751 [39:0];
     if (aclk_rst) begin
-      \$1747  = 32'd0;
+      \$1747  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1748  = 32'd0;
-    end else begin
-      \$1748  = \$142 [31:0];
-    end
+    \$1748  = \$754 [39:0];
     if (aclk_rst) begin
-      \$1748  = 32'd0;
+      \$1748  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1749  = 32'd0;
-    end else begin
-      \$1749  = \$143 [31:0];
-    end
+    \$1749  = \$757 [39:0];
     if (aclk_rst) begin
-      \$1749  = 32'd0;
+      \$1749  = 40'h0000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1750  = \$144 ;
+    \$1750  = command_queue_head;
+    if (\$760 ) begin
+      \$1750  = \$761 ;
+    end
     if (aclk_rst) begin
-      \$1750  = 18'h00000;
+      \$1750  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1751  = \$145 ;
+    \$1751  = command_queue_rd;
+    if (\$765 ) begin
+      \$1751  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1751  = 1'h0;
+      \$1751  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1752  = medium_ev_grant;
+    \$1752  = command_queue_rd_next;
+    if (\$765 ) begin
+      \$1752  = \$766 [3:0];
+    end
     if (aclk_rst) begin
-      \$1752  = 1'h0;
+      \$1752  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1753  = medium_lw_granted_1;
+    \$1753  = command_queue_wr;
+    if (\$770 ) begin
+      \$1753  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1753  = 1'h0;
+      \$1753  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1754  = \$156 [7:0];
+    \$1754  = command_queue_wr_next;
+    if (\$770 ) begin
+      \$1754  = \$771 [3:0];
+    end
     if (aclk_rst) begin
-      \$1754  = 8'h00;
+      \$1754  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1755  = medium_in_use;
+    \$1755 [0] = \$782 ;
+    \$1755 [1] = \$793 ;
+    \$1755 [2] = \$804 ;
+    \$1755 [3] = \$815 ;
+    \$1755 [4] = \$826 ;
+    \$1755 [5] = \$837 ;
+    \$1755 [6] = \$848 ;
+    \$1755 [7] = \$859 ;
+    \$1755 [8] = \$870 ;
+    \$1755 [9] = \$881 ;
     if (aclk_rst) begin
-      \$1755  = 8'h00;
+      \$1755  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1756  = \$166 ;
+    \$1756 [0] = \$887 ;
+    \$1756 [1] = \$893 ;
+    \$1756 [2] = \$899 ;
+    \$1756 [3] = \$905 ;
+    \$1756 [4] = \$911 ;
+    \$1756 [5] = \$917 ;
+    \$1756 [6] = \$923 ;
+    \$1756 [7] = \$929 ;
+    \$1756 [8] = \$935 ;
+    \$1756 [9] = \$941 ;
+    \$1756 [10] = \$947 ;
     if (aclk_rst) begin
-      \$1756  = 1'h0;
+      \$1756  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1757  = \$172 ;
+    \$1757  = \$950 ;
     if (aclk_rst) begin
       \$1757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1758  = medium_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1758  = medium_in_use;
-    end else begin
-      if (medium_hw_grow) begin
-        \$1758  = medium_in_use_was;
-      end
-    end
+    \$1758  = \$952 ;
     if (aclk_rst) begin
-      \$1758  = 8'h00;
+      \$1758  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1759  = 32'd0;
-    end else begin
-      \$1759  = \$173 [31:0];
-    end
+    \$1759  = \$954 ;
     if (aclk_rst) begin
-      \$1759  = 32'd0;
+      \$1759  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1760  = 32'd0;
-    end else begin
-      \$1760  = \$174 [31:0];
-    end
+    \$1760  = \$956 ;
     if (aclk_rst) begin
-      \$1760  = 32'd0;
+      \$1760  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1761  = 32'd0;
-    end else begin
-      \$1761  = \$175 [31:0];
-    end
+    \$1761  = \$958 ;
     if (aclk_rst) begin
-      \$1761  = 32'd0;
+      \$1761  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1762  = 32'd0;
-    end else begin
-      \$1762  = \$176 [31:0];
-    end
+    \$1762  = \$959 ;
     if (aclk_rst) begin
       \$1762  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1763  = \$177 ;
+    \$1763  = w0_full_word;
     if (aclk_rst) begin
-      \$1763  = 18'h00000;
+      \$1763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1764  = \$178 ;
+    \$1764  = \$960 ;
     if (aclk_rst) begin
-      \$1764  = 1'h0;
+      \$1764  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1765  = large_ev_grant;
+    \$1765  = \$962 ;
     if (aclk_rst) begin
       \$1765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1766  = large_lw_granted_1;
+    \$1766  = \$signal$291 ;
     if (aclk_rst) begin
       \$1766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1767  = \$189 [5:0];
+    \$1767  = \$signal$292 ;
     if (aclk_rst) begin
-      \$1767  = 6'h00;
+      \$1767  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1768  = large_in_use;
+    \$1768  = w1_data;
     if (aclk_rst) begin
-      \$1768  = 6'h00;
+      \$1768  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1769  = \$199 ;
+    \$1769  = \$970 ;
     if (aclk_rst) begin
       \$1769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1770  = \$205 ;
+    \$1770  = \$978 ;
     if (aclk_rst) begin
       \$1770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1771  = large_high_water;
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1771  = large_in_use;
-    end else begin
-      if (large_hw_grow) begin
-        \$1771  = large_in_use_was;
-      end
-    end
+    \$1771  = \$986 ;
     if (aclk_rst) begin
-      \$1771  = 6'h00;
+      \$1771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1772  = 32'd0;
-    end else begin
-      \$1772  = \$206 [31:0];
-    end
+    \$1772  = \$994 ;
     if (aclk_rst) begin
-      \$1772  = 32'd0;
+      \$1772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1773  = 32'd0;
-    end else begin
-      \$1773  = \$207 [31:0];
-    end
+    \$1773  = \$1002 ;
     if (aclk_rst) begin
-      \$1773  = 32'd0;
+      \$1773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1774  = 32'd0;
-    end else begin
-      \$1774  = \$208 [31:0];
-    end
+    \$1774  = \$1010 ;
     if (aclk_rst) begin
-      \$1774  = 32'd0;
+      \$1774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1775  = 32'd0;
-    end else begin
-      \$1775  = \$209 [31:0];
-    end
+    \$1775  = \$1018 ;
     if (aclk_rst) begin
-      \$1775  = 32'd0;
+      \$1775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1776  = \$211 ;
+    \$1776  = \$1026 ;
     if (aclk_rst) begin
       \$1776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1777  = alloc_queue_head;
-    if (\$214 ) begin
-      \$1777  = \$215 ;
-    end
+    \$1777  = \$1034 ;
     if (aclk_rst) begin
-      \$1777  = 16'h0000;
+      \$1777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1778  = alloc_queue_rd;
-    if (\$219 ) begin
-      \$1778  = alloc_queue_rd_next;
-    end
+    \$1778  = \$1042 ;
     if (aclk_rst) begin
-      \$1778  = 4'h0;
+      \$1778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1779  = alloc_queue_rd_next;
-    if (\$219 ) begin
-      \$1779  = \$220 [3:0];
-    end
+    \$1779  = \$1050 ;
     if (aclk_rst) begin
-      \$1779  = 4'h1;
+      \$1779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1780  = alloc_queue_wr;
-    if (\$224 ) begin
-      \$1780  = alloc_queue_wr_next;
-    end
+    \$1780  = \$1058 ;
     if (aclk_rst) begin
-      \$1780  = 4'h0;
+      \$1780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1781  = alloc_queue_wr_next;
-    if (\$224 ) begin
-      \$1781  = \$225 [3:0];
-    end
+    \$1781  = \$1066 ;
     if (aclk_rst) begin
-      \$1781  = 4'h1;
+      \$1781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1782 [0] = \$236 ;
-    \$1782 [1] = \$247 ;
-    \$1782 [2] = \$258 ;
-    \$1782 [3] = \$269 ;
-    \$1782 [4] = \$280 ;
-    \$1782 [5] = \$291 ;
-    \$1782 [6] = \$302 ;
-    \$1782 [7] = \$313 ;
-    \$1782 [8] = \$324 ;
-    \$1782 [9] = \$335 ;
+    \$1782  = \$1131 [8];
     if (aclk_rst) begin
-      \$1782  = 10'h000;
+      \$1782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1783 [0] = \$341 ;
-    \$1783 [1] = \$347 ;
-    \$1783 [2] = \$353 ;
-    \$1783 [3] = \$359 ;
-    \$1783 [4] = \$365 ;
-    \$1783 [5] = \$371 ;
-    \$1783 [6] = \$377 ;
-    \$1783 [7] = \$383 ;
-    \$1783 [8] = \$389 ;
-    \$1783 [9] = \$395 ;
-    \$1783 [10] = \$401 ;
+    \$1783  = \$1172 [5];
     if (aclk_rst) begin
-      \$1783  = 11'h000;
+      \$1783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1784  = \$406 ;
+    \$1784  = \$1175 ;
     if (aclk_rst) begin
       \$1784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1785  = \$417 ;
+    \$1785  = \$1177 ;
     if (aclk_rst) begin
       \$1785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1786  = { \$420 , \$418 [1:0] };
+    \$1786  = \$1180 ;
     if (aclk_rst) begin
-      \$1786  = 16'h0000;
+      \$1786  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1787  = \$425 [1:0];
+    \$1787  = irq_enable;
+    if (\$1182 ) begin
+      \$1787  = \$signal$298 [4:0];
+    end
     if (aclk_rst) begin
-      \$1787  = 2'h0;
+      \$1787  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1788  = \$425 [15:2];
+    \$1788  = small_low_water;
+    if (\$1184 ) begin
+      \$1788 [7:0] = \$signal$298 [7:0];
+    end
+    if (\$1186 ) begin
+      \$1788 [15:8] = \$signal$298 [15:8];
+    end
+    if (\$1188 ) begin
+      \$1788 [16] = \$signal$298 [16];
+    end
     if (aclk_rst) begin
-      \$1788  = 14'h0000;
+      \$1788  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1789  = r1_valid;
+    \$1789  = medium_low_water;
+    if (\$1190 ) begin
+      \$1789 [7:0] = \$signal$298 [7:0];
+    end
+    if (\$1192 ) begin
+      \$1789 [15:8] = \$signal$298 [15:8];
+    end
+    if (\$1194 ) begin
+      \$1789 [16] = \$signal$298 [16];
+    end
     if (aclk_rst) begin
-      \$1789  = 1'h0;
+      \$1789  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1790  = \$639 ;
-    if (aclk_rst) begin
-      \$1790  = 32'd0;
+    \$1790  = large_low_water;
+    if (\$1196 ) begin
+      \$1790 [7:0] = \$signal$298 [7:0];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1791 [0] = \$654 ;
-    \$1791 [1] = \$697 ;
-    \$1791 [2] = \$740 ;
-    \$1791 [3] = \$783 ;
-    if (aclk_rst) begin
-      \$1791  = 4'h0;
+    if (\$1198 ) begin
+      \$1790 [15:8] = \$signal$298 [15:8];
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1792  = \$683 ;
-    if (aclk_rst) begin
-      \$1792  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1793  = \$726 ;
-    if (aclk_rst) begin
-      \$1793  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1794  = \$769 ;
-    if (aclk_rst) begin
-      \$1794  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1795  = bus__w_req;
-    if (aclk_rst) begin
-      \$1795  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1796  = \$797 [1:0];
-    if (aclk_rst) begin
-      \$1796  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1797  = { w0_large_is, w0_medium_is, w0_small_is };
-    if (aclk_rst) begin
-      \$1797  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1798  = { \$800 , \$799 , \$798  };
-    if (aclk_rst) begin
-      \$1798  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1799  = \$801 [26:19];
-    if (aclk_rst) begin
-      \$1799  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1800  = \$804 [39:0];
-    if (aclk_rst) begin
-      \$1800  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1801  = \$807 [39:0];
-    if (aclk_rst) begin
-      \$1801  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1802  = \$810 [39:0];
-    if (aclk_rst) begin
-      \$1802  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1803  = command_queue_head;
-    if (\$813 ) begin
-      \$1803  = \$814 ;
+    if (\$1200 ) begin
+      \$1790 [16] = \$signal$298 [16];
     end
     if (aclk_rst) begin
-      \$1803  = 58'h000000000000000;
+      \$1790  = 17'h00000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1804  = command_queue_rd;
-    if (\$818 ) begin
-      \$1804  = command_queue_rd_next;
-    end
-    if (aclk_rst) begin
-      \$1804  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1805  = command_queue_rd_next;
-    if (\$818 ) begin
-      \$1805  = \$819 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1805  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1806  = command_queue_wr;
-    if (\$823 ) begin
-      \$1806  = command_queue_wr_next;
-    end
-    if (aclk_rst) begin
-      \$1806  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1807  = command_queue_wr_next;
-    if (\$823 ) begin
-      \$1807  = \$824 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1807  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1808 [0] = \$835 ;
-    \$1808 [1] = \$846 ;
-    \$1808 [2] = \$857 ;
-    \$1808 [3] = \$868 ;
-    \$1808 [4] = \$879 ;
-    \$1808 [5] = \$890 ;
-    \$1808 [6] = \$901 ;
-    \$1808 [7] = \$912 ;
-    \$1808 [8] = \$923 ;
-    \$1808 [9] = \$934 ;
-    if (aclk_rst) begin
-      \$1808  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1809 [0] = \$940 ;
-    \$1809 [1] = \$946 ;
-    \$1809 [2] = \$952 ;
-    \$1809 [3] = \$958 ;
-    \$1809 [4] = \$964 ;
-    \$1809 [5] = \$970 ;
-    \$1809 [6] = \$976 ;
-    \$1809 [7] = \$982 ;
-    \$1809 [8] = \$988 ;
-    \$1809 [9] = \$994 ;
-    \$1809 [10] = \$1000 ;
-    if (aclk_rst) begin
-      \$1809  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1810  = \$1003 ;
-    if (aclk_rst) begin
-      \$1810  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1811  = \$1005 ;
-    if (aclk_rst) begin
-      \$1811  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1812  = \$1007 ;
-    if (aclk_rst) begin
-      \$1812  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1813  = \$1009 ;
-    if (aclk_rst) begin
-      \$1813  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1814  = \$1011 ;
-    if (aclk_rst) begin
-      \$1814  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1815  = \$1012 ;
-    if (aclk_rst) begin
-      \$1815  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1816  = w0_full_word;
-    if (aclk_rst) begin
-      \$1816  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1817  = \$1013 ;
-    if (aclk_rst) begin
-      \$1817  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1818  = \$1015 ;
-    if (aclk_rst) begin
-      \$1818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1819  = \$signal$291 ;
-    if (aclk_rst) begin
-      \$1819  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1820  = \$signal$292 ;
-    if (aclk_rst) begin
-      \$1820  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1821  = w1_data;
-    if (aclk_rst) begin
-      \$1821  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1822  = \$1023 ;
-    if (aclk_rst) begin
-      \$1822  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1823  = \$1031 ;
-    if (aclk_rst) begin
-      \$1823  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1824  = \$1039 ;
-    if (aclk_rst) begin
-      \$1824  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1825  = \$1047 ;
-    if (aclk_rst) begin
-      \$1825  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1826  = \$1055 ;
-    if (aclk_rst) begin
-      \$1826  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1827  = \$1063 ;
-    if (aclk_rst) begin
-      \$1827  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1828  = \$1071 ;
-    if (aclk_rst) begin
-      \$1828  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1829  = \$1079 ;
-    if (aclk_rst) begin
-      \$1829  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1830  = \$1087 ;
-    if (aclk_rst) begin
-      \$1830  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1831  = \$1095 ;
-    if (aclk_rst) begin
-      \$1831  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1832  = \$1103 ;
-    if (aclk_rst) begin
-      \$1832  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1833  = \$1111 ;
-    if (aclk_rst) begin
-      \$1833  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1834  = \$1119 ;
-    if (aclk_rst) begin
-      \$1834  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1835  = \$1184 [8];
-    if (aclk_rst) begin
-      \$1835  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1836  = \$1225 [5];
-    if (aclk_rst) begin
-      \$1836  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1837  = \$1228 ;
-    if (aclk_rst) begin
-      \$1837  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1838  = \$1230 ;
-    if (aclk_rst) begin
-      \$1838  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1839  = \$1233 ;
-    if (aclk_rst) begin
-      \$1839  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1840  = irq_enable;
-    if (\$1235 ) begin
-      \$1840  = \$signal$298 [4:0];
-    end
-    if (aclk_rst) begin
-      \$1840  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1841  = small_low_water;
-    if (\$1237 ) begin
-      \$1841 [7:0] = \$signal$298 [7:0];
-    end
-    if (\$1239 ) begin
-      \$1841 [15:8] = \$signal$298 [15:8];
-    end
-    if (\$1241 ) begin
-      \$1841 [16] = \$signal$298 [16];
-    end
-    if (aclk_rst) begin
-      \$1841  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1842  = medium_low_water;
-    if (\$1243 ) begin
-      \$1842 [7:0] = \$signal$298 [7:0];
-    end
-    if (\$1245 ) begin
-      \$1842 [15:8] = \$signal$298 [15:8];
-    end
-    if (\$1247 ) begin
-      \$1842 [16] = \$signal$298 [16];
-    end
-    if (aclk_rst) begin
-      \$1842  = 17'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1843  = large_low_water;
-    if (\$1249 ) begin
-      \$1843 [7:0] = \$signal$298 [7:0];
-    end
-    if (\$1251 ) begin
-      \$1843 [15:8] = \$signal$298 [15:8];
-    end
-    if (\$1253 ) begin
-      \$1843 [16] = \$signal$298 [16];
-    end
-    if (aclk_rst) begin
-      \$1843  = 17'h00000;
-    end
-  end
-  assign rsp_grant_err = \port$4477$0 [4:1];
-  assign rsp_grant_pool = \port$4477$0 [6:5];
-  assign rsp_grant_user = \port$4477$55 [23:8];
-  assign rsp_flushed_err = \port$4498$0 [4:1];
-  assign rsp_flushed_pool = \port$4498$0 [22:21];
-  assign rsp_flushed_user = \port$4498$0 [20:5];
-  assign rsp_freed_err = \port$4483$0 [4:1];
-  assign rsp_freed_src = \port$4530$0 [0];
-  assign rsp_freed_in_pool = \port$4483$0 [23];
-  assign rsp_freed_pool = \port$4483$0 [22:21];
-  assign rsp_freed_tag = \port$4530$0 [40:33];
-  assign rsp_freed_addr = \port$4530$0 [32:1];
-  assign rsp_freed_user = \port$4483$0 [20:5];
-  assign rsp_grant_ok = \port$4477$0 [0];
-  assign rsp_freed_ok = \port$4483$0 [0];
-  assign rsp_flushed_ok = \port$4498$0 [0];
-  assign log_bank0_k = \$1269 [1:0];
-  assign log_bank1_k = \$1270 [1:0];
-  assign log_bank2_k = \$1271 [1:0];
-  assign log_bank3_k = \$1272 [1:0];
-  assign space_under = { \$1285 [5], \$1285  };
-  assign \$signal$105  = { low_water_hit, \$1290 , \$1288 , e1_exhausted, \$1287  };
+  assign rsp_grant_err = \port$4424$0 [4:1];
+  assign rsp_grant_pool = \port$4424$0 [6:5];
+  assign rsp_grant_user = \port$4424$55 [23:8];
+  assign rsp_flushed_err = \port$4445$0 [4:1];
+  assign rsp_flushed_pool = \port$4445$0 [22:21];
+  assign rsp_flushed_user = \port$4445$0 [20:5];
+  assign rsp_freed_err = \port$4430$0 [4:1];
+  assign rsp_freed_src = \port$4477$0 [0];
+  assign rsp_freed_in_pool = \port$4430$0 [23];
+  assign rsp_freed_pool = \port$4430$0 [22:21];
+  assign rsp_freed_tag = \port$4477$0 [40:33];
+  assign rsp_freed_addr = \port$4477$0 [32:1];
+  assign rsp_freed_user = \port$4430$0 [20:5];
+  assign rsp_grant_ok = \port$4424$0 [0];
+  assign rsp_freed_ok = \port$4430$0 [0];
+  assign rsp_flushed_ok = \port$4445$0 [0];
+  assign log_bank0_k = \$1216 [1:0];
+  assign log_bank1_k = \$1217 [1:0];
+  assign log_bank2_k = \$1218 [1:0];
+  assign log_bank3_k = \$1219 [1:0];
+  assign space_under = { \$1232 [5], \$1232  };
+  assign \$signal$105  = { low_water_hit, \$1237 , \$1235 , e1_exhausted, \$1234  };
   assign \$signal$165  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$4626$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1515 , \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$4626$0 [35:32];
+  assign bus__w_data_queued = \port$4573$0 [31:0];
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
+  assign bus__w_strb_queued = \port$4573$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$316  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -14806,42 +14700,42 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__en$332  = log_bank3_wen;
   assign \$signature__addr$333  = head[3:2];
   assign \$signature__en$334  = 1'h1;
-  assign bus__r_slow = \$1299 [8];
+  assign bus__r_slow = \$1246 [8];
   assign read__addr = alloc_queue_rd;
   assign \$signature__addr$339  = alloc_queue_wr;
   assign \$signature__data$340  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 [7:0], 11'h000, \port$4477$0 [14:7] };
-  assign rsp_grant_slot = \port$4477$0 [14:7];
-  assign rsp_grant_tag = \port$4477$55 [7:0];
-  assign bus__r_slow_data = { \port$4477$0 [0], \port$4477$0 [4:1], \port$4477$55 [7:0], 11'h000, \port$4477$0 [14:7] };
-  assign w0_small_is_queued = \$1318 [6];
-  assign w0_small_is_pins = \$1321 [6];
-  assign w0_medium_is_queued = \$1324 [6];
-  assign w0_medium_is_pins = \$1327 [6];
-  assign w0_large_is_queued = \$1330 [6];
-  assign w0_large_is_pins = \$1333 [6];
+  assign handle = { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 [7:0], 11'h000, \port$4424$0 [14:7] };
+  assign rsp_grant_slot = \port$4424$0 [14:7];
+  assign rsp_grant_tag = \port$4424$55 [7:0];
+  assign bus__r_slow_data = { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 [7:0], 11'h000, \port$4424$0 [14:7] };
+  assign w0_small_is_queued = \$1265 [6];
+  assign w0_small_is_pins = \$1268 [6];
+  assign w0_medium_is_queued = \$1271 [6];
+  assign w0_medium_is_pins = \$1274 [6];
+  assign w0_large_is_queued = \$1277 [6];
+  assign w0_large_is_pins = \$1280 [6];
   assign bus__w_slow = w1_is_command;
   assign \read__addr$365  = command_queue_rd;
   assign \$signature__addr$366  = command_queue_wr;
-  assign \$signature__data$367  = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1515 , \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], \$1472 [3], \$1468 [3], \$1464 [3], \$1460 [3], \$1456 [3], \$1452 [3], \$1448 [3], \$1444 [3], \$1440 [3], \$1436 [3], \$1432 [3], \$1428 [3], \$1424 [3], \$1420 [3], \$1416 [3], \$1412 [3], \$1408 [3], \$1404 [3], \$1400 [3], \$1396 [3], \$1392 [3], \$1388 [3], \$1384 [3], \$1380 [3], \$1376 [3], \$1372 [3], \$1368 [3], \$1364 [3], \$1360 [3], \$1356 [3], w1_is_flush };
-  assign req_free_addr = \$1689 [40:1];
-  assign req_free_oor = \$1689 [41];
-  assign req_free_pool = \$1689 [43:42];
-  assign req_free_tag = \$1689 [51:44];
-  assign req_free_hit = \$1689 [54:52];
-  assign req_flush_select = \$1689 [57:55];
-  assign req_flush_pool = \$1689 [43:42];
-  assign \port$3616$0  = \$1287 ;
-  assign \port$3617$0  = \$1288 ;
-  assign \port$3619$0  = \$1290 ;
-  assign new_alloc = \$1299 [8];
-  assign \port$4054$1  = \$1689 [57:1];
-  assign \port$4800$0  = \$signal$103 ;
+  assign \$signature__data$367  = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
+  assign req_free_addr = \$1636 [40:1];
+  assign req_free_oor = \$1636 [41];
+  assign req_free_pool = \$1636 [43:42];
+  assign req_free_tag = \$1636 [51:44];
+  assign req_free_hit = \$1636 [54:52];
+  assign req_flush_select = \$1636 [57:55];
+  assign req_flush_pool = \$1636 [43:42];
+  assign \port$3563$0  = \$1234 ;
+  assign \port$3564$0  = \$1235 ;
+  assign \port$3566$0  = \$1237 ;
+  assign new_alloc = \$1246 [8];
+  assign \port$4001$1  = \$1636 [57:1];
+  assign \port$4747$0  = \$signal$103 ;
   assign bus__w_ack = \$signal$295 ;
-  assign \port$5070$0  = \$signal$104 ;
-  assign \$1289  = 1'h0;
-  assign \$1290  = 1'h0;
+  assign \port$5017$0  = \$signal$104 ;
+  assign \$1236  = 1'h0;
+  assign \$1237  = 1'h0;
   assign \$113  = 1'h1;
   assign \$114  = small_ev_grant;
   assign \$115  = 1'h1;
@@ -14875,8 +14769,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$195  = 1'h1;
   assign \$196  = large_ev_grant;
   assign \$203  = \$201 [6];
-  assign \$1297 [5:0] = bus__r_addr[5:0];
-  assign \$1297 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$1244 [5:0] = bus__r_addr[5:0];
+  assign \$1244 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
   assign \$426  = bus__r_addr;
   assign { \$429 [11:3], \$429 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
   assign \$429 [2] = \$auto$rtlil.cc:2739:Not$4 ;
@@ -15002,49 +14896,49 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$618  = { 30'h00000000, \$617  };
   assign \$634  = 32'd0;
   assign \$636  = \$635 ;
-  assign \$655  = 32'd0;
-  assign \$656  = 32'd0;
-  assign \$657  = 32'd0;
-  assign \$661  = \$660 ;
-  assign \$673  = 32'd0;
-  assign \$674  = 32'd0;
-  assign \$675  = 32'd0;
-  assign \$676  = \$672 ;
-  assign \$678  = 32'd0;
-  assign \$679  = \$677 ;
-  assign \$698  = 32'd0;
-  assign \$700  = \$699 ;
-  assign \$716  = 32'd0;
-  assign \$717  = 32'd0;
-  assign \$718  = 32'd0;
-  assign \$719  = \$715 ;
-  assign \$721  = 32'd0;
-  assign \$722  = \$720 ;
-  assign \$741  = 32'd0;
-  assign \$743  = \$742 ;
-  assign \$760  = 32'd0;
-  assign \$761  = \$759 ;
-  assign \$764  = 32'd0;
-  assign \$765  = \$763 ;
-  assign { \$1316 [5:3], \$1316 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
-  assign \$1316 [2] = \$auto$rtlil.cc:2739:Not$124 ;
-  assign { \$1319 [5:3], \$1319 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
-  assign \$1319 [2] = \$auto$rtlil.cc:2739:Not$126 ;
-  assign w0_small_slot_ok_queued = \$1338 [19];
-  assign w0_small_slot_ok_pins = \$1340 [19];
-  assign { \$1322 [5:3], \$1322 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
-  assign { \$1322 [2], \$1322 [0] } = \$auto$rtlil.cc:2739:Not$128 ;
-  assign { \$1325 [5:3], \$1325 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
-  assign { \$1325 [2], \$1325 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
-  assign w0_medium_slot_ok_queued = \$1342 [19];
-  assign w0_medium_slot_ok_pins = \$1344 [19];
-  assign { \$1328 [5:3], \$1328 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
-  assign \$1328 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
-  assign { \$1331 [5:3], \$1331 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
-  assign \$1331 [2:1] = \$auto$rtlil.cc:2739:Not$134 ;
-  assign w0_large_slot_ok_queued = \$1346 [19];
-  assign w0_large_slot_ok_pins = \$1348 [19];
-  assign \$803  = { 1'h0, \$802 [18:0], 6'h00 };
-  assign \$806  = { 6'h00, \$805 [18:0], 9'h000 };
-  assign \$809  = { 3'h0, \$808 [18:0], 12'h000 };
+  assign \$641  = 32'd0;
+  assign \$642  = 32'd0;
+  assign \$643  = 32'd0;
+  assign \$647  = \$646 ;
+  assign \$659  = 32'd0;
+  assign \$660  = 32'd0;
+  assign \$661  = 32'd0;
+  assign \$662  = \$658 ;
+  assign \$664  = 32'd0;
+  assign \$665  = \$663 ;
+  assign \$671  = 32'd0;
+  assign \$673  = \$672 ;
+  assign \$689  = 32'd0;
+  assign \$690  = 32'd0;
+  assign \$691  = 32'd0;
+  assign \$692  = \$688 ;
+  assign \$694  = 32'd0;
+  assign \$695  = \$693 ;
+  assign \$701  = 32'd0;
+  assign \$703  = \$702 ;
+  assign \$720  = 32'd0;
+  assign \$721  = \$719 ;
+  assign \$724  = 32'd0;
+  assign \$725  = \$723 ;
+  assign { \$1263 [5:3], \$1263 [1:0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7:6] };
+  assign \$1263 [2] = \$auto$rtlil.cc:2739:Not$124 ;
+  assign { \$1266 [5:3], \$1266 [1:0] } = { bus__w_addr[11:9], bus__w_addr[7:6] };
+  assign \$1266 [2] = \$auto$rtlil.cc:2739:Not$126 ;
+  assign w0_small_slot_ok_queued = \$1285 [19];
+  assign w0_small_slot_ok_pins = \$1287 [19];
+  assign { \$1269 [5:3], \$1269 [1] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[7] };
+  assign { \$1269 [2], \$1269 [0] } = \$auto$rtlil.cc:2739:Not$128 ;
+  assign { \$1272 [5:3], \$1272 [1] } = { bus__w_addr[11:9], bus__w_addr[7] };
+  assign { \$1272 [2], \$1272 [0] } = \$auto$rtlil.cc:2739:Not$130 ;
+  assign w0_medium_slot_ok_queued = \$1289 [19];
+  assign w0_medium_slot_ok_pins = \$1291 [19];
+  assign { \$1275 [5:3], \$1275 [0] } = { bus__w_addr_queued[11:9], bus__w_addr_queued[6] };
+  assign \$1275 [2:1] = \$auto$rtlil.cc:2739:Not$132 ;
+  assign { \$1278 [5:3], \$1278 [0] } = { bus__w_addr[11:9], bus__w_addr[6] };
+  assign \$1278 [2:1] = \$auto$rtlil.cc:2739:Not$134 ;
+  assign w0_large_slot_ok_queued = \$1293 [19];
+  assign w0_large_slot_ok_pins = \$1295 [19];
+  assign \$750  = { 1'h0, \$749 [18:0], 6'h00 };
+  assign \$753  = { 6'h00, \$752 [18:0], 9'h000 };
+  assign \$756  = { 3'h0, \$755 [18:0], 12'h000 };
 endmodule
