@@ -201,10 +201,10 @@ class PoolState:
         successor is ``next_tag`` (what the queue keeps: the tag of the slot's
         next grant), and ``rows`` the slot one-hot (a register, for a parity
         built in flip-flops: ``parity_w.rows``). A release toggles the slot's
-        parity. (In a kind that
-        :attr:`overwrites`, a free raced by an alloc younger than it that
-        already took the slot releases nothing here: the core folds the race
-        into ``release``, and the grant's snapshot stands for the release.)"""
+        parity. (In a kind that :attr:`overwrites`, a free raced by an alloc
+        younger than it that already took the slot releases nothing here: the
+        core folds the race into ``release``, and the grant's snapshot stands
+        for the release.)"""
         m.d.comb += [
             self.parity_w.addr.eq(slot), self.parity_w.data.eq(~snap),
             self.parity_w.en.eq(release),

@@ -59,10 +59,10 @@ class Mutant:
     replace: object
     what: str
     guarded: bool = False   # run on GUARD_CONFIG's guard benches
-    # every memory built as RAM (memory.FLOP_DEPTH = 0): CONFIG's pools are small
-    # enough for parities in flip-flops, whose read of the row written at the
-    # same edge returns the new value (a RAM's, as the core lets either, the
-    # old), which makes some forwarding redundant there, not in a larger pool
+    # every memory built as RAM (memory.FLOP_DEPTH = 0). CONFIG's pools are small
+    # enough for flip-flop parities, whose read of the row written at the same
+    # edge returns the new value; a RAM returns the old one. The core is right
+    # either way, but only a RAM (a larger pool's) needs free t-3's forwarding.
     ram: bool = False
 
     def edits(self):
