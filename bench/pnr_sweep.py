@@ -1,6 +1,6 @@
 """Place-and-route figures on Lattice ECP5, side by side in one run.
 
-    python bench/pnr_sweep.py [--seeds N] [--quick] [-j N]
+    python bench/pnr_sweep.py [--seeds N] [--quick] [-j N] [--only NAME ...]
 
 Runs `hwalloc pnr`'s flow (synth_ecp5 + nextpnr-ecp5, LFE5U-85F speed 8, every
 port registered by the same wrapper) on: every shipped example; one pool of
@@ -12,10 +12,16 @@ three). Prints a Markdown table and writes
 it into docs/benchmarks.md (between the pnr markers) and the rows into
 docs/benchmarks_pnr.json. Figures, not tests: a seed changes the placement, so
 the table gives min / median / max over the seeds.
+
+``--only NAME ...`` re-measures those points (by config name: ``hwalloc_sizes``,
+``pools_8``, ...) and keeps every other row from docs/benchmarks_pnr.json: for
+a change that alters only some points' Verilog. Each row records the commit
+whose tree it measured, and the table says which rows came from which.
 """
 
 import argparse
 import json
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -132,12 +138,20 @@ def points(quick):
     return rows
 
 
-def measure(point, seeds, work):
+def commit():
+    """The commit of the tree measured (``+`` if it has changes of its own)."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def measure(point, seeds, work, measured):
     label, name, kind, make = point
     print(f"[pnr_sweep] {label} ...", file=sys.stderr, flush=True)
     design = make()
     report = run_pnr(name, work / name, design, seeds=range(1, seeds + 1), outreg=design.get("outreg"))
-    return {"point": label, "kind": kind, **report}
+    return {"point": label, "kind": kind, **report, "commit": measured}
 
 
 def table(rows):
@@ -160,6 +174,14 @@ def section(rows, seeds):
                f"{100 * (1 - min(sweep) / max(sweep)):.0f} % below its fastest. Target: every config ≥ "
                f"{TARGET_MHZ} MHz, the slowest within 15 % of the fastest: "
                f"{'met' if min(ours) >= TARGET_MHZ and min(sweep) >= 0.85 * max(sweep) else 'NOT met'}.")
+    commits = {}
+    for row in rows:
+        commits.setdefault(row.get("commit", "unknown"), []).append(row["config"])
+    if len(commits) > 1:
+        verdict += " Rows by the commit whose tree they measured: " + "; ".join(
+            f"{c}: {', '.join(names)}" for c, names in commits.items()) + "."
+    else:
+        verdict += f" Measured on the tree of {next(iter(commits))}."
     return "\n".join([
         BEGIN,
         "## Place and route on ECP5 (`hwalloc pnr`, `python bench/pnr_sweep.py`)",
@@ -183,10 +205,26 @@ def main(argv=None):
     parser.add_argument("-j", "--jobs", type=int, default=1, help="points placed at once")
     parser.add_argument("--work", default=str(ROOT / "build" / "pnr_sweep"))
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="re-measure these points, keep the others from docs/benchmarks_pnr.json")
     args = parser.parse_args(argv)
     work = Path(args.work)
+    todo = points(args.quick)
+    kept = {}
+    if args.only:
+        known = {name for _, name, _, _ in todo}
+        unknown = sorted(set(args.only) - known)
+        if unknown:
+            parser.error(f"no such point: {', '.join(unknown)} (the points: {', '.join(sorted(known))})")
+        kept = {row["config"]: row for row in json.loads((ROOT / "docs" / "benchmarks_pnr.json").read_text())}
+        if any(len(row["seeds"]) != args.seeds for row in kept.values()):
+            parser.error(f"the kept rows were not measured with {args.seeds} seeds")
+    measured = commit()
+    redo = [p for p in todo if not args.only or p[1] in args.only]
     with ThreadPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(lambda p: measure(p, args.seeds, work), points(args.quick)))
+        fresh = {p[1]: row for p, row in zip(redo, pool.map(lambda p: measure(p, args.seeds, work, measured),
+                                                              redo), strict=True)}
+    rows = [fresh[name] if name in fresh else kept[name] for _, name, _, _ in todo]
     text = section(rows, args.seeds)
     print(text)
     if not args.no_write:
