@@ -219,11 +219,14 @@ def main(argv=None):
         kept = {row["config"]: row for row in json.loads((ROOT / "docs" / "benchmarks_pnr.json").read_text())}
         if any(len(row["seeds"]) != args.seeds for row in kept.values()):
             parser.error(f"the kept rows were not measured with {args.seeds} seeds")
+        missing = sorted(known - set(args.only) - set(kept))
+        if missing:
+            parser.error(f"docs/benchmarks_pnr.json has no row to keep for: {', '.join(missing)}")
     measured = commit()
     redo = [p for p in todo if not args.only or p[1] in args.only]
     with ThreadPoolExecutor(args.jobs) as pool:
-        fresh = {p[1]: row for p, row in zip(redo, pool.map(lambda p: measure(p, args.seeds, work, measured),
-                                                              redo), strict=True)}
+        new_rows = list(pool.map(lambda p: measure(p, args.seeds, work, measured), redo))
+    fresh = {name: row for (_, name, _, _), row in zip(redo, new_rows, strict=True)}
     rows = [fresh[name] if name in fresh else kept[name] for _, name, _, _ in todo]
     text = section(rows, args.seeds)
     print(text)
