@@ -523,6 +523,19 @@ class AllocatorCore(_Timing, wiring.Component):
             Mux(self.free_src, self.free_reg_hit[pool.index],
                 at_least(self.free_port_addr, pool.base) & ~at_least(self.free_port_addr, pool.end))
             for pool in pools))
+        # Pools deeper than a bank (their free check's reads take three edges,
+        # hwalloc.memory): their memories are read an edge earlier, at t+1,
+        # with a candidate slot registered here, so that the data lands with
+        # every other pool's at t+3. The read then sees requests up to t-5,
+        # and alloc t-4 and free t-4 are forwarded as well (stages 1 and 2).
+        early = [st.index for st in state if st.grant_r.edges == 3]
+        f0_slots = {}
+        for i in early:
+            pool = pools[i]
+            f0_slots[i] = reg(f"f0_{pool.name}_slot", pool.slot_bits)
+            m.d.sync += f0_slots[i].eq(self.free_addr[pool.offset_bits:] - (pool.base >> pool.offset_bits))
+        if early:
+            f5_ok = reg("f5_ok", valid=True)    # a free's decision, registered (stage 5, below)
 
         # ---- free stage 1: decode the address against every pool ----------------
         # Per pool: is the address inside it, at a slot's first byte, and which
@@ -545,6 +558,22 @@ class AllocatorCore(_Timing, wiring.Component):
         m.d.sync += [f1_addr.eq(f0_addr), f2_addr.eq(f1_addr), f3_addr.eq(f2_addr)]
         same_as_second = eq_chunks(m, f0_addr, f2_addr, "f1_same_second")
         same_as_third = eq_chunks(m, f0_addr, f3_addr, "f1_same_third")
+        if early:
+            # alloc t-4 is in a5 now, free t-4 has just decided (f5): their
+            # grant and release of the slot, for an early pool's free
+            f4_addr = reg("f4_addr", A)
+            m.d.sync += f4_addr.eq(f3_addr)
+            same_as_fourth = eq_chunks(m, f0_addr, f4_addr, "f1_same_fourth")
+            f2_hit_a4, f2_a4_tag_ok, f2_rel_f4 = reg("f2_hit_a4"), reg("f2_a4_tag_ok"), reg("f2_rel_f4")
+            f2_a4_next, f2_a4_snap = reg("f2_a4_next", TR), reg("f2_a4_snap")
+            in_early = any_of(f1_hit[i] for i in early)
+            m.d.sync += [
+                f2_hit_a4.eq(any_of(f1_hit[i] & same_slot(a5_valid & a5_ok, a5_pool, a5_slot,
+                                                          Const(i, P), f1_slots[i]) for i in early)),
+                f2_a4_tag_ok.eq(equal(a5_tag, f1_tag) if T else 1),
+                f2_a4_next.eq((a5_tag + 1)[:TR]), f2_a4_snap.eq(a5_snap),
+                f2_rel_f4.eq(in_early & same_as_fourth() & f5_ok),
+            ]
         for pool, slot in zip(pools, f1_slots, strict=True):
             m.d.sync += [
                 f1_hit[pool.index].eq(f0_hit[pool.index]),
@@ -592,6 +621,7 @@ class AllocatorCore(_Timing, wiring.Component):
             f2_same_second.eq(same_as_second()), f2_same_third.eq(same_as_third()),
         ]
         for _, st, slot, _ in chosen:
+            slot = f0_slots.get(st.index, slot)     # (an early pool's, an edge earlier)
             m.d.comb += [
                 st.grant_r.addr.eq(slot),
                 st.parity_r.addr.eq(slot),
@@ -626,6 +656,15 @@ class AllocatorCore(_Timing, wiring.Component):
             hit_a2.eq(same_slot(a4_valid & a4_ok, a4_pool, a4_slot, f2_pool, f2_slot)),
             hit_a3.eq(same_slot(a5_valid & a5_ok, a5_pool, a5_slot, f2_pool, f2_slot)),
         ]
+        older3, older3_tag_ok = hit_a3, tag_ok(a5_tag, f2_tag)
+        older3_next, older3_snap = plus_one(a5_tag), a5_snap
+        if early:
+            # (for an early pool: alloc t-3, or alloc t-4 unless free t-3 released
+            # the slot since; in the order of the requests, free t-3 comes between)
+            older3 = hit_a3 | (~(f2_same_third & f5_ok) & f2_hit_a4)
+            older3_tag_ok = Mux(hit_a3, older3_tag_ok, f2_a4_tag_ok)
+            older3_next = Mux(hit_a3, older3_next, f2_a4_next)
+            older3_snap = Mux(hit_a3, older3_snap, f2_a4_snap)
         m.d.sync += [
             f3_valid.eq(f2_valid), f3_go.eq(go), f3_err.eq(f2_err), f3_user.eq(f2_user),
             f3_pool.eq(f2_pool), f3_slot.eq(f2_slot), f3_tag.eq(f2_tag), f3_in_pool.eq(f2_in_pool),
@@ -633,17 +672,22 @@ class AllocatorCore(_Timing, wiring.Component):
             f3_in.eq(Cat(f2_pool == pool.index for pool in pools)),
             f3_never_granted.eq(any_of(f2_never_granted)), f3_same_second.eq(f2_same_second),
             f3_hit_a2.eq(hit_a2), f3_a2_tag_ok.eq(tag_ok(a4_tag, f2_tag)),
-            f3_hit_a3.eq(hit_a3), f3_a3_tag_ok.eq(tag_ok(a5_tag, f2_tag)),
-            f3_older_next.eq(Mux(hit_a2, plus_one(a4_tag), plus_one(a5_tag))),
-            f3_older_snap.eq(Mux(hit_a2, a4_snap, a5_snap)),
+            f3_hit_a3.eq(older3), f3_a3_tag_ok.eq(older3_tag_ok),
+            f3_older_next.eq(Mux(hit_a2, plus_one(a4_tag), older3_next)),
+            f3_older_snap.eq(Mux(hit_a2, a4_snap, older3_snap)),
         ]
-        f5_ok = reg("f5_ok", valid=True)        # a free's decision, registered (stage 5, below)
-        m.d.sync += f3_rel_f3.eq(f2_same_third & f5_ok)
+        if not early:
+            f5_ok = reg("f5_ok", valid=True)    # a free's decision, registered (stage 5, below)
+        # (for an early pool, f3_rel_f3 and f3_quiet also stop the memories' view
+        # when free t-4 released the slot, and f3_quiet when alloc t-4 granted
+        # it (f3_hit_a3 takes that grant then): the read may miss either)
+        m.d.sync += f3_rel_f3.eq(f2_same_third & f5_ok if not early else (f2_same_third & f5_ok) | f2_rel_f4)
         # a free that goes on to the memories' view unless alloc t-1 or free t-2
         # (known a stage later) touched the slot: the flags of by_mem_next below
         # that are known now, in one
         f3_quiet = reg("f3_quiet", valid=True)
-        m.d.sync += f3_quiet.eq(go & ~hit_a2 & ~hit_a3 & ~(f2_same_third & f5_ok))
+        m.d.sync += f3_quiet.eq(go & ~hit_a2 & ~hit_a3 & ~(f2_same_third & f5_ok) if not early else
+                                go & ~hit_a2 & ~hit_a3 & ~(f2_same_third & f5_ok) & ~f2_hit_a4 & ~f2_rel_f4)
 
         # ---- free stage 4: RESOLVE what every older request did to the slot ------
         # Alloc t-1 is in a4 now; free t-2's decision is in f5; free t-1 is
@@ -677,11 +721,14 @@ class AllocatorCore(_Timing, wiring.Component):
 
         def mem_parts(st):
             # pool p's memories, a bank at a time (the parity and the grant record
-            # are read at one address: their banks are chosen alike):
+            # are read at one address: their banks are chosen alike; a parity in
+            # flip-flops, beside banks made shallow by a test, is one part):
             # (bank chosen, parity, grant record)
+            parities = st.parity_r.parts
+            if len(parities) == 1 < len(st.grant_r.parts):
+                parities = [(bank, parities[0][1]) for bank, _ in st.grant_r.parts]
             return [(bank, parity, record)
-                    for (bank, record), (_, parity) in zip(st.grant_r.parts, st.parity_r.parts,
-                                                           strict=True)]
+                    for (bank, record), (_, parity) in zip(st.grant_r.parts, parities, strict=True)]
 
         def mem_banks(st):
             # the same, with whether the slot is held (parity == snapshot)

@@ -34,7 +34,8 @@ BANK_DEPTH = 16384
 BRAM_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
 
 
-def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None, write_rows=False):
+def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None, write_rows=False,
+           late=()):
     """A memory of ``depth`` entries with one write port (a namespace of ``addr``,
     ``en`` and ``data``) and ``reads`` registered, non-transparent read ports (a
     namespace of ``addr`` and ``data`` each).
@@ -69,6 +70,14 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
     of each bank (one, selected by 1, if the memory is not banked), for a
     reader that folds the choice of the bank into a choice of its own.
 
+    A banked memory's read ports listed in ``late`` take three edges: each
+    bank's output register (the one Lattice's flow moves into the DP16KD, see
+    :mod:`hwalloc.pnr`), then one more beside it, then the choice of the bank.
+    Such a memory's RAMs lie across the chip: the RAM's clock-to-out and the
+    route to the logic that reads it do not fit one cycle, nor share two.
+    Every read port's ``edges`` says how many it takes (2 or 3): a caller
+    gives a late port its address an edge earlier.
+
     With ``write_rows``, a memory of up to FLOP_DEPTH entries is built here in
     flip-flops, and the write port has ``rows`` as well: the write address's
     row, one-hot, which the writer drives from a register of its own (loaded
@@ -82,7 +91,9 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
     read = [SimpleNamespace(addr=Signal(range(depth), name=f"{name}_addr"),
                             data=Signal(shape, name=f"{name}_data")) for _ in range(reads)]
     if write_rows and depth <= FLOP_DEPTH and not registered_write and stored is None:
-        _flops(m, name, shape, depth, write, read)
+        # (deeper than a bank only with banks made shallow, as tests do: its late
+        # ports take three edges as a banked memory's)
+        _flops(m, name, shape, depth, write, read, late if depth > BANK_DEPTH else ())
         return write, read
     # no_rw_check: a read of the row written at the same edge may return either
     # value. The core never uses such a read (the forwarding of alloc t-3 and
@@ -125,6 +136,7 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
                 m.d.comb += r.addr.eq(ours.addr[:row_bits] if banks > 1 else ours.addr)
                 m.d.sync += Value.cast(out[b])[lo:hi].eq(r.data)
     for j, (ours, out) in enumerate(zip(read, outputs, strict=True)):
+        ours.edges = 2
         if banks == 1:
             m.d.comb += ours.data.eq(out[0])
             ours.parts = [(Const(1), out[0])]
@@ -133,12 +145,20 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
         taken, chosen = (Signal(banks, name=f"{name}_r{j}_bank_taken", reset_less=True),
                          Signal(banks, name=f"{name}_r{j}_bank", reset_less=True))
         m.d.sync += [taken.eq(Cat(ours.addr[row_bits:] == b for b in range(banks))), chosen.eq(taken)]
+        if j in late:
+            # one more register a bank, and the bank's select with it (at e+2)
+            ours.edges = 3
+            later = [Signal(shape, name=f"{name}_r{j}_late_b{b}", reset_less=True) for b in range(banks)]
+            chosen_late = Signal(banks, name=f"{name}_r{j}_bank_late", reset_less=True)
+            m.d.sync += [*(late_out.eq(early_out) for late_out, early_out in zip(later, out, strict=True)),
+                         chosen_late.eq(chosen)]
+            out, chosen = later, chosen_late
         m.d.comb += Value.cast(ours.data).eq(or_all(Mux(chosen[b], out[b], 0) for b in range(banks)))
         ours.parts = [(chosen[b], out[b]) for b in range(banks)]
     return write, read
 
 
-def _flops(m, name, shape, depth, write, read):
+def _flops(m, name, shape, depth, write, read, late):
     # memory()'s flip-flop build: a register a row, written where the one-hot
     # rows say; each read's address registered, then its row into the output
     write.rows = Signal(depth, name=f"{name}_wrows")
@@ -147,8 +167,14 @@ def _flops(m, name, shape, depth, write, read):
         with m.If(write.en & write.rows[r]):
             m.d.sync += cells[r].eq(write.data)
     for j, ours in enumerate(read):
+        ours.edges = 2
         taken = Signal.like(ours.addr, name=f"{name}_r{j}_addr", reset_less=True)
         out = Signal(shape, name=f"{name}_r{j}", reset_less=True)
         m.d.sync += [taken.eq(ours.addr), out.eq(cells[taken])]
+        if j in late:
+            ours.edges = 3
+            later = Signal(shape, name=f"{name}_r{j}_late", reset_less=True)
+            m.d.sync += later.eq(out)
+            out = later
         m.d.comb += ours.data.eq(out)
         ours.parts = [(Const(1), out)]

@@ -36,7 +36,9 @@ pattern Vivado maps into RAMB36's own output register (DOB_REG). synth_ecp5
 leaves that register in the fabric (DP16KD REGMODE NOREG), so the read pays the
 RAM's full clock-to-out plus a route; the step moves each such register into
 the DP16KD (REGMODE OUTREG), which is the same logic, cycle for cycle. It does
-so while the design uses at most OUTREG_SHARE of the device's block RAMs. A
+so while the design uses at most OUTREG_SHARE of the device's block RAMs, and
+beyond that for the reads that take three edges (a register in the fabric
+after the RAM's own, :func:`hwalloc.memory.memory`'s ``late`` ports). A
 design that fills more is spread over most of the chip's RAM rows, and the
 route from a RAM to the logic that reads it is then longer than a cycle's
 worth on its own: left in the fabric, the register is placed between the two
@@ -144,8 +146,9 @@ _FMAX = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([0-9.]+) MHz")
 
 def _synth(work, design, device, outreg=None):
     """synth_ecp5 of the wrapped design, then the RAM output registers moved into
-    the DP16KDs unless the design uses more than OUTREG_SHARE of the device's
-    (``outreg`` True or False decides instead); writes ``mapped.json`` for
+    the DP16KDs unless the design uses more than OUTREG_SHARE of the device's,
+    then only those of three-edge reads (``outreg`` True or False decides
+    instead: all or none); writes ``mapped.json`` for
     nextpnr. Returns the design's resource counts and the number of RAM read
     ports given an output register."""
     core_module = design["module"]
@@ -161,9 +164,10 @@ def _synth(work, design, device, outreg=None):
     if core_module not in {name.lstrip("\\") for name in netlist["modules"]}:
         raise RuntimeError(f"yosys kept no module {core_module} apart from the wrapper")
     absorbed = 0
-    if outreg is None:
-        outreg = outreg_applies(_core_cells(netlist, core_module).get("DP16KD", 0), device)
-    if outreg:
+    if outreg is None and not outreg_applies(_core_cells(netlist, core_module).get("DP16KD", 0), device):
+        # (a read of three edges has a fabric register after the RAM's own)
+        absorbed = absorb_ram_output_registers(netlist, chained_only=True)
+    elif outreg is not False:
         absorbed = absorb_ram_output_registers(netlist)
     (work / "mapped.json").write_text(json.dumps(netlist))
     by_type = _core_cells(netlist, core_module)
@@ -201,14 +205,23 @@ def outreg_applies(rams, device):
     return rams <= OUTREG_SHARE * EBRS[device]
 
 
-def absorb_ram_output_registers(netlist):
+def absorb_ram_output_registers(netlist, *, chained_only=False):
     """Move each flip-flop that a DP16KD read port drives alone into the RAM's
     output register (REGMODE OUTREG), in the JSON netlist of synth_ecp5, in place.
 
     A port qualifies when every data output it uses drives exactly one load, the
     data input of a plain TRELLIS_FF on the port's clock, with no clock enable
-    and no reset (as the core's memory output registers are). Returns the number
-    of read ports changed."""
+    and no reset (as the core's memory output registers are). With
+    ``chained_only``, only a port whose flip-flops each drive one such
+    flip-flop in turn (a three-edge read, :func:`hwalloc.memory.memory`'s
+    ``late``): the RAM's own register, then one in the fabric. Returns the
+    number of read ports changed."""
+    def plain(ff, pin, clock):
+        # the data input of a flip-flop on ``clock``, with no enable and no reset
+        params = ff.get("parameters", {})
+        return (ff["type"] == "TRELLIS_FF" and pin == "DI" and params.get("CEMUX", "").strip() == "1"
+                and params.get("CLKMUX") == "CLK" and ff["connections"].get("LSR") == ["0"]
+                and ff["connections"]["CLK"] == clock)
     changed = 0
     for module in netlist["modules"].values():
         cells = module["cells"]
@@ -232,11 +245,14 @@ def absorb_ram_output_registers(netlist):
                         break
                     name, pin = users[0]
                     ff = cells[name]
-                    params = ff.get("parameters", {})
-                    if (ff["type"] != "TRELLIS_FF" or pin != "DI" or params.get("CEMUX", "").strip() != "1"
-                            or params.get("CLKMUX") != "CLK" or ff["connections"].get("LSR") != ["0"]
-                            or ff["connections"]["CLK"] != ram["connections"][f"CLK{side}"]):
+                    if not plain(ff, pin, ram["connections"][f"CLK{side}"]):
                         break
+                    if chained_only:
+                        q = ff["connections"]["Q"][0]
+                        after = loads.get(q, [])
+                        if len(after) != 1 or q in port_bits or not plain(cells[after[0][0]], after[0][1],
+                                                                            ff["connections"]["CLK"]):
+                            break
                     flops[port] = name
                 else:
                     connections = ram["connections"]

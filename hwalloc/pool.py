@@ -16,6 +16,9 @@ Every kind keeps the per-slot records the free check reads (SPEC §4.4):
             (three cycles after its commit; ``grant_w``, given the granted tag),
             read by the free check (``grant_r``) and by the commit for the slot
             it takes (``last_r``: the tag a grant goes on from).
+            In a pool deeper than a bank (:data:`hwalloc.memory.BANK_DEPTH`)
+            the free check's reads of both take three edges (``edges``), and
+            the core gives them their address an edge earlier.
 ``parity``  per slot, one bit toggled by every successful free (``parity_w``);
             read by the free check (``parity_r``) and by the commit for the slot
             it takes (``copy_r``: the grant's snapshot).
@@ -78,9 +81,12 @@ class PoolState:
         reads = 4 if config.guard is not None else 2
         self.grant_w, (self.grant_r, self.last_r, *view_grant) = memory(
             m, f"{name}_grant", latest, n, reads=reads, registered_write=True,
-            stored=self._record_stored(latest) if T else None)
+            stored=self._record_stored(latest) if T else None, late=(0,))
         self.parity_w, (self.parity_r, self.copy_r, *view_parity) = memory(
-            m, f"{name}_parity", 1, n, reads=reads, write_rows=True)
+            m, f"{name}_parity", 1, n, reads=reads, write_rows=True, late=(0,))
+        if self.grant_r.edges != self.parity_r.edges:
+            raise ValueError(f"Pool {name}: its free check's reads take {self.grant_r.edges} and "
+                             f"{self.parity_r.edges} edges (a bank shallower than a flip-flop memory)")
         self.view_grant_r, self.view_parity_r = view_grant, view_parity
         self._delays = {}       # (signal name, delay) -> its delayed copy, shared by the views
         # never-used slots are fresh..n-1 (a ring: the slot its next alloc takes)

@@ -234,6 +234,32 @@ class NativeBench:
                 await self.step((pool_index, 0, self.user(4)))     # still EXHAUSTED
             await self.step((pool_index, 0, self.user(5)))         # gets the slot back
 
+    async def free_at_every_distance(self, pool_index, distances=range(1, 9)):
+        """A slot freed ``k`` cycles after the alloc that takes it, for every
+        ``k`` in ``distances`` (its address and tag known at once, from the
+        model, long before the grant is answered), then freed again ``j``
+        cycles later (a double free) for every ``j``, and the tag presented
+        wrong on every other round: each alloc and free in flight that the
+        free check forwards (one to four older; a pool deeper than a bank
+        reads its memories an edge earlier, see hwalloc.core free stage 0),
+        at each distance. A persistent pool's frees answer CONTRACT."""
+        cfg = self.config
+        pool = cfg.pools[pool_index]
+        for k in distances:
+            for j in distances:
+                _, _, grant, _ = await self.step((pool_index, 0, self.user(40)))
+                if grant is None or not grant.ok:
+                    continue                        # the pool is full: a later round frees it
+                address, tag = pool.addr_of(grant.slot), grant.tag
+                wrong = (tag + 1) % (1 << cfg.tag_bits) if cfg.tag_bits and (k + j) % 2 else tag
+                for _ in range(k - 1):
+                    await self.step()
+                await self.step(None, (address, wrong, self.user(41)))
+                for _ in range(j - 1):
+                    await self.step()
+                await self.step(None, (address, tag, self.user(42)))
+        await self.drain()
+
     async def flush_restarts(self, pool_index, rounds):
         """Slot 0 granted on back-to-back cycles across flushes, the case in
         which a grant takes its tag from the grant one cycle older (still on

@@ -257,6 +257,32 @@ def test_memories_cut_into_banks_match_the_model(monkeypatch):
     assert not re.search(r"reg \[\d+:0\] a_queue_bank3 \[", verilog)
 
 
+@pytest.mark.parametrize("bank_depth", [memory.BANK_DEPTH, 16], ids=["plain", "banked"])
+def test_free_at_every_distance_from_its_grant(monkeypatch, bank_depth):
+    """A slot freed 1 to 8 cycles after the alloc that takes it, then again 1
+    to 8 cycles later, the tag wrong every other round: every forwarding path
+    of the free check at every distance, in a freelist and a ring pool. With
+    16-row banks the pools are deeper than a bank: their free check reads its
+    memories an edge earlier (three-edge reads) and forwards alloc t-4 and
+    free t-4 as well."""
+    monkeypatch.setattr(memory, "BANK_DEPTH", bank_depth)
+    config = parse_config({
+        "name": "distances", "tag_bits": 3, "addr_width": 20,
+        "pools": [{"name": "a", "base": 0x1000, "slot_size": 16, "slots": 40},
+                  {"name": "r", "base": 0x8000, "slot_size": 64, "slots": 20, "kind": "ring"}]})
+    if bank_depth == 16:
+        assert re.search(r"a_grant_r0_late_b1\b", emit_verilog(config))
+
+    async def body(bench, reset):
+        for pool in range(len(config.pools)):
+            await bench.free_at_every_distance(pool)
+        await bench.random_traffic(3000)
+        await bench.drain()
+
+    bench = run_core(config, body, seed=9)
+    assert bench.stats.frees > 200
+
+
 def test_ring_order_overwrite_and_stale_handles():
     """SPEC §4.2 on the ports: slots in ring order, never EXHAUSTED; the fifth
     grant of a 4-slot ring overwrites slot 0 (its old handle then answers

@@ -7,7 +7,7 @@ harness is shown to catch bugs: mutants of the core fail it."""
 import pytest
 import yaml
 
-from hwalloc import cli, formal
+from hwalloc import cli, formal, memory
 from hwalloc.config import parse_config
 
 import mutants
@@ -64,6 +64,25 @@ def test_formal_kills_mutants(name, task, prop, tmp_path):
     assert result["status"] == "FAIL"
     expected = prop if isinstance(prop, tuple) else (prop,)
     assert set(expected) & set(result["detail"]["failed"]), result["detail"]
+
+
+def test_pools_deeper_than_a_bank_prove(tmp_path, monkeypatch):
+    """The shipped L = 7 set with every memory in RAM, cut into banks of two
+    rows: its pools are deeper than a bank, so the free check reads their
+    memories an edge earlier (three-edge reads) and forwards alloc t-4 and free
+    t-4 as well. The bounded check passes, and fails without either."""
+    monkeypatch.setattr(memory, "BANK_DEPTH", 2)
+    monkeypatch.setattr(memory, "FLOP_DEPTH", 0)
+    config = parse_config(FORMAL_SET["L7"])
+    [result] = formal.prove(config, tmp_path / "core", tasks=["native_bmc"], log=lambda text: None)
+    assert result["status"] == "PASS", result["detail"]
+    for name, find, replace in [
+            ("alloc_t4", "older3 = hit_a3 | (~(f2_same_third & f5_ok) & f2_hit_a4)", "older3 = hit_a3"),
+            ("free_t4", "f2_rel_f4.eq(in_early & same_as_fourth() & f5_ok)", "f2_rel_f4.eq(0)")]:
+        mutant = mutants.Mutant(name, "core", find, replace, f"the forwarding of {name} dropped")
+        with mutants.patched(mutant, formal):
+            [result] = formal.prove(config, tmp_path / name, tasks=["native_bmc"], log=lambda text: None)
+        assert result["status"] == "FAIL" and "free_check: error code" in result["detail"]["failed"], name
 
 
 def test_prove_refuses_a_config_too_big_for_the_harness(capsys):

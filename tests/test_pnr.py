@@ -32,12 +32,15 @@ def _ff(d, q, clk=1, lsr="0"):
             "connections": {"CLK": [clk], "DI": [d], "LSR": [lsr], "Q": [q]}}
 
 
-def _ram_netlist(second_load=False):
+def _ram_netlist(second_load=False, chained=False):
     ram = {"type": "DP16KD", "parameters": {"REGMODE_A": "NOREG", "REGMODE_B": "NOREG"},
            "port_directions": {"CLKB": "input", "RSTB": "input", "OCEB": "input",
                                "DOB0": "output", "DOB1": "output"},
            "connections": {"CLKB": [1], "RSTB": ["0"], "OCEB": ["1"], "DOB0": [10], "DOB1": [11]}}
     cells = {"ram": ram, "ff0": _ff(10, 20), "ff1": _ff(11, 21)}
+    if chained:
+        # a read of three edges: each output register drives one more register
+        cells.update({"late0": _ff(20, 40), "late1": _ff(21, 41)})
     if second_load:
         cells["lut"] = {"type": "LUT4", "port_directions": {"A": "input", "Z": "output"},
                         "connections": {"A": [11], "Z": [30]}}
@@ -59,6 +62,25 @@ def test_a_ram_output_with_logic_on_it_keeps_its_registers():
     assert absorb_ram_output_registers(netlist) == 0
     cells = netlist["modules"]["core"]["cells"]
     assert {"ff0", "ff1"} <= set(cells) and cells["ram"]["parameters"]["REGMODE_B"] == "NOREG"
+
+
+def test_a_design_that_fills_the_rams_gets_the_output_registers_of_its_three_edge_reads():
+    # a read into one register, then logic: left in the fabric
+    netlist = _ram_netlist()
+    assert absorb_ram_output_registers(netlist, chained_only=True) == 0
+    assert netlist["modules"]["core"]["cells"]["ram"]["parameters"]["REGMODE_B"] == "NOREG"
+    # a register, then another: the first goes into the RAM, the second stays
+    netlist = _ram_netlist(chained=True)
+    assert absorb_ram_output_registers(netlist, chained_only=True) == 1
+    cells = netlist["modules"]["core"]["cells"]
+    assert set(cells) == {"ram", "late0", "late1"} and cells["ram"]["parameters"]["REGMODE_B"] == "OUTREG"
+    assert cells["ram"]["connections"]["DOB0"] == [20] and cells["late0"]["connections"]["DI"] == [20]
+    # one output register feeds logic beside the second register: not a three-edge read
+    netlist = _ram_netlist(chained=True)
+    lut = {"type": "LUT4", "port_directions": {"A": "input", "Z": "output"},
+           "connections": {"A": [21], "Z": [30]}}
+    netlist["modules"]["core"]["cells"]["lut"] = lut
+    assert absorb_ram_output_registers(netlist, chained_only=True) == 0
 
 
 def test_ram_output_registers_stay_in_the_fabric_of_a_design_that_fills_the_rams():
