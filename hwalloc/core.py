@@ -46,7 +46,12 @@ frees t-3..t-1 did is forwarded. The check is split so that no stage is deep:
 stage 3 registers the comparisons with allocs t-3 and t-2 and the release by
 free t-3, stage 4 resolves, as registered flags, the memories, alloc t-1 and
 the release by free t-2, and stage 5 decides from those flags and from free
-t-1's decision, registered as it decides. A slot released at decision edge
+t-1's decision, registered as it decides. A pool deeper than a bank
+(:data:`hwalloc.memory.BANK_DEPTH` slots: its RAMs lie across the chip) is
+read at edge t+1 instead, in three edges, from a slot registered at stage 0:
+its data lands at t+3 with every other pool's, and alloc t-4 and free t-4,
+which that read may miss, are forwarded too (compared in stage 1, folded into
+stage 3's flags). A slot released at decision edge
 t_f+5 is written into the queue at t_f+6 and seen by alloc commits from edge
 t_f+7 on, that is by allocs accepted at t_f+5 or later: the recycle delay R is 5.
 """
