@@ -147,13 +147,17 @@ async def test_reset_with_requests_in_flight(dut):
 
 @cocotb.test()
 async def test_tag_wraps_around(dut):
-    """One slot of each full pool released and regranted past 2**tag_bits grants
-    (a persistent pool's slots are never released: its frees answer CONTRACT);
+    """A slot of each pool freed 1 to 6 cycles after its grant and again 1 to 6
+    cycles later (every forwarding of the free check at every distance); one
+    slot of each full pool released and regranted past 2**tag_bits grants (a
+    persistent pool's slots are never released: its frees answer CONTRACT);
     then slot 0 of each pool granted back to back across flushes."""
     tb = TB(dut, seed_offset=2)
 
     async def body():
         await tb.start()
+        for pool in range(len(CONFIG.pools)):
+            await tb.bench.free_at_every_distance(pool, range(1, 7))
         for pool in range(len(CONFIG.pools)):
             rounds = 2 if CONFIG.pools[pool].lifetime == "persistent" else (1 << CONFIG.tag_bits) + 2
             await tb.bench.hold_all_but_one(pool, rounds)

@@ -140,14 +140,24 @@ def test_a_random_config_matches_the_model(seed):
 
 def verify(seed, work, ops):
     """``hwalloc verify`` (every Verilator bench) on the config of ``seed`` with
-    :func:`with_guard`'s additions; returns its exit status."""
+    :func:`with_guard`'s additions, its memories built with the drawn depths
+    as :func:`run`'s are (so that small pools take the banked paths under
+    Verilator too; campaigns before seed 298 built them at the product's
+    depths); returns its exit status."""
     from hwalloc import cli
 
-    raw = with_guard(random_config(seed)[0], seed)
+    plain, (lutram_depth, bank_depth) = random_config(seed)
+    raw = with_guard(plain, seed)
     path = Path(work) / f"{raw['name']}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(raw))
-    return cli.main(["verify", str(path), "--ops", str(ops), "--quick", "--work", str(path.with_suffix(""))])
+    saved = memory.LUTRAM_DEPTH, memory.BANK_DEPTH
+    memory.LUTRAM_DEPTH, memory.BANK_DEPTH = lutram_depth, bank_depth
+    try:
+        return cli.main(["verify", str(path), "--ops", str(ops), "--quick",
+                         "--work", str(path.with_suffix(""))])
+    finally:
+        memory.LUTRAM_DEPTH, memory.BANK_DEPTH = saved
 
 
 def main(argv=None):
