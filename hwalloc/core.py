@@ -758,14 +758,23 @@ class AllocatorCore(_Timing, wiring.Component):
         # every pool's: place and route showed it fanned out to two flags per
         # pool, 8 pools' worst path)
         by_mem_next = Mux(f3_quiet & ~rel_f2, f3_in, 0)
+        # youngest first: alloc t-2, free t-2, alloc t-3, free t-3, the memories.
+        # A slot at or above the fresh counter is free whatever an older alloc
+        # did: a flush since then restarted the order.
+        rest_held = may_hold & (f3_hit_a2 | (~rel_f2 & (f3_hit_a3 | (~f3_rel_f3 & chosen_held))))
+        if any(len(st.grant_r.parts) > 1 for st in state):
+            # (banked memories: chosen_held is a choice of the banks, a chain of
+            # its own; the flags that gate it are formed beside it, so that one
+            # LUT follows it: nested, the Xilinx estimate put two after it, five
+            # levels with a guard)
+            older_held, mem_gate = Signal(name="f3_older_held"), Signal(name="f3_mem_gate")
+            m.d.comb += [older_held.eq(may_hold & older_hit), mem_gate.eq(may_hold & ~rel_f2 & ~f3_rel_f3)]
+            rest_held = older_held | (mem_gate & chosen_held)
         m.d.sync += [
             f4_valid.eq(f3_valid), f4_go.eq(f3_go), f4_err.eq(f3_err), f4_user.eq(f3_user),
             f4_pool.eq(f3_pool), f4_slot.eq(f3_slot), f4_in_pool.eq(f3_in_pool), f4_in.eq(f3_in),
             f4_hit_a1.eq(hit_a1), f4_a1_next.eq(plus_one(a4_tag)), f4_a1_snap.eq(a4_snap),
-            # youngest first: alloc t-2, free t-2, alloc t-3, free t-3, the memories.
-            # A slot at or above the fresh counter is free whatever an older alloc
-            # did: a flush since then restarted the order.
-            f4_rest_held.eq(may_hold & (f3_hit_a2 | (~rel_f2 & (f3_hit_a3 | (~f3_rel_f3 & chosen_held))))),
+            f4_rest_held.eq(rest_held),
             f4_rest_next.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_next, mem_next)),
             f4_rest_snap.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_snap, mem_snap)),
             f4_by_a1.eq(f3_go & hit_a1 & tag_ok(a4_tag, f3_tag)),
