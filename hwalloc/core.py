@@ -540,6 +540,9 @@ class AllocatorCore(_Timing, wiring.Component):
             f0_slots[i] = reg(f"f0_{pool.name}_slot", pool.slot_bits)
             m.d.sync += f0_slots[i].eq(self.free_addr[pool.offset_bits:] - (pool.base >> pool.offset_bits))
         if early:
+            # (stage 1 reads free t-4's decision: declared here then; without an
+            # early pool where stage 3 declares it, so that the order of the
+            # valid bits, and the Verilog of every such config, is as it was)
             f5_ok = reg("f5_ok", valid=True)    # a free's decision, registered (stage 5, below)
 
         # ---- free stage 1: decode the address against every pool ----------------
