@@ -664,12 +664,15 @@ class AllocatorCore(_Timing, wiring.Component):
             hit_a2.eq(same_slot(a4_valid & a4_ok, a4_pool, a4_slot, f2_pool, f2_slot)),
             hit_a3.eq(same_slot(a5_valid & a5_ok, a5_pool, a5_slot, f2_pool, f2_slot)),
         ]
+        if not early:
+            f5_ok = reg("f5_ok", valid=True)    # a free's decision, registered (stage 5, below)
+        rel_f3 = f2_same_third & f5_ok          # free t-3 released this slot
         older3, older3_tag_ok = hit_a3, tag_ok(a5_tag, f2_tag)
         older3_next, older3_snap = plus_one(a5_tag), a5_snap
         if early:
             # (for an early pool: alloc t-3, or alloc t-4 unless free t-3 released
             # the slot since; in the order of the requests, free t-3 comes between)
-            older3 = hit_a3 | (~(f2_same_third & f5_ok) & f2_hit_a4)
+            older3 = hit_a3 | (~rel_f3 & f2_hit_a4)
             older3_tag_ok = Mux(hit_a3, older3_tag_ok, f2_a4_tag_ok)
             older3_next = Mux(hit_a3, older3_next, f2_a4_next)
             older3_snap = Mux(hit_a3, older3_snap, f2_a4_snap)
@@ -684,18 +687,16 @@ class AllocatorCore(_Timing, wiring.Component):
             f3_older_next.eq(Mux(hit_a2, plus_one(a4_tag), older3_next)),
             f3_older_snap.eq(Mux(hit_a2, a4_snap, older3_snap)),
         ]
-        if not early:
-            f5_ok = reg("f5_ok", valid=True)    # a free's decision, registered (stage 5, below)
         # (for an early pool, f3_rel_f3 and f3_quiet also stop the memories' view
         # when free t-4 released the slot, and f3_quiet when alloc t-4 granted
         # it (f3_hit_a3 takes that grant then): the read may miss either)
-        m.d.sync += f3_rel_f3.eq(f2_same_third & f5_ok if not early else (f2_same_third & f5_ok) | f2_rel_f4)
+        m.d.sync += f3_rel_f3.eq(rel_f3 | f2_rel_f4 if early else rel_f3)
         # a free that goes on to the memories' view unless alloc t-1 or free t-2
         # (known a stage later) touched the slot: the flags of by_mem_next below
         # that are known now, in one
         f3_quiet = reg("f3_quiet", valid=True)
-        m.d.sync += f3_quiet.eq(go & ~hit_a2 & ~hit_a3 & ~(f2_same_third & f5_ok) if not early else
-                                go & ~hit_a2 & ~hit_a3 & ~(f2_same_third & f5_ok) & ~f2_hit_a4 & ~f2_rel_f4)
+        quiet = go & ~hit_a2 & ~hit_a3 & ~rel_f3
+        m.d.sync += f3_quiet.eq(quiet & ~f2_hit_a4 & ~f2_rel_f4 if early else quiet)
 
         # ---- free stage 4: RESOLVE what every older request did to the slot ------
         # Alloc t-1 is in a4 now; free t-2's decision is in f5; free t-1 is
@@ -765,7 +766,7 @@ class AllocatorCore(_Timing, wiring.Component):
         # A slot at or above the fresh counter is free whatever an older alloc
         # did: a flush since then restarted the order.
         rest_held = may_hold & (f3_hit_a2 | (~rel_f2 & (f3_hit_a3 | (~f3_rel_f3 & chosen_held))))
-        if any(len(st.grant_r.parts) > 1 for st in state):
+        if early:
             # (banked memories: chosen_held is a choice of the banks, a chain of
             # its own; the flags that gate it are formed beside it, so that one
             # LUT follows it: nested, the Xilinx estimate put two after it, five

@@ -84,9 +84,6 @@ class PoolState:
             stored=self._record_stored(latest) if T else None, late=(0,))
         self.parity_w, (self.parity_r, self.copy_r, *view_parity) = memory(
             m, f"{name}_parity", 1, n, reads=reads, write_rows=True, late=(0,))
-        if self.grant_r.edges != self.parity_r.edges:
-            raise ValueError(f"Pool {name}: its free check's reads take {self.grant_r.edges} and "
-                             f"{self.parity_r.edges} edges (a bank shallower than a flip-flop memory)")
         self.view_grant_r, self.view_parity_r = view_grant, view_parity
         self._delays = {}       # (signal name, delay) -> its delayed copy, shared by the views
         # never-used slots are fresh..n-1 (a ring: the slot its next alloc takes)
