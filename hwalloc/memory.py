@@ -13,9 +13,9 @@ from types import SimpleNamespace
 from amaranth import Array, Cat, Const, Mux, Shape, Signal, Value
 from amaranth.lib.memory import Memory
 
-from ._rtl import or_all
+from ._rtl import equal, or_all
 
-__all__ = ["memory", "LUTRAM_DEPTH", "BANK_DEPTH", "BRAM_SHAPES", "FLOP_DEPTH"]
+__all__ = ["memory", "banked", "LUTRAM_DEPTH", "BANK_DEPTH", "BRAM_SHAPES", "FLOP_DEPTH"]
 
 #: The deepest per-slot memory left to synthesis' choice (LUT RAM, 4 RAM64 and
 #: one LUT of output multiplexer); deeper ones are asked to be block RAM.
@@ -34,8 +34,14 @@ BANK_DEPTH = 16384
 BRAM_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
 
 
+def banked(depth):
+    """A memory of ``depth`` rows is cut into banks (read as BANK_DEPTH is now:
+    tests make banks shallow)."""
+    return depth > BANK_DEPTH
+
+
 def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None, write_rows=False,
-           late=()):
+           late=(), forward=()):
     """A memory of ``depth`` entries with one write port (a namespace of ``addr``,
     ``en`` and ``data``) and ``reads`` registered, non-transparent read ports (a
     namespace of ``addr`` and ``data`` each).
@@ -70,13 +76,23 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
     of each bank (one, selected by 1, if the memory is not banked), for a
     reader that folds the choice of the bank into a choice of its own.
 
-    A banked memory's read ports listed in ``late`` take three edges: each
-    bank's output register (the one Lattice's flow moves into the DP16KD, see
-    :mod:`hwalloc.pnr`), then one more beside it, then the choice of the bank.
-    Such a memory's RAMs lie across the chip: the RAM's clock-to-out and the
-    route to the logic that reads it do not fit one cycle, nor share two.
-    Every read port's ``edges`` says how many it takes (2 or 3): a caller
-    gives a late port its address an edge earlier.
+    Read ports listed in ``late`` take three edges: each bank's output
+    register (the one Lattice's flow moves into the DP16KD, see
+    :mod:`hwalloc.pnr`), then one more beside it, then (banked) the choice of
+    the bank. A memory whose RAMs lie across the chip (a pool deeper than a
+    bank, :func:`banked`) needs it: the RAM's clock-to-out and the route to the
+    logic that reads it do not fit one cycle, nor share two. Every read port's
+    ``edges`` says how many it takes (2 or 3): a caller gives a late port its
+    address an edge earlier.
+
+    A late port listed in ``forward`` (with ``registered_write``) also returns
+    the row written at the edge that takes its address, where a RAM may return
+    either value: the write's registers are compared with the address at that
+    edge and the data carried beside the RAM's, one more of ``parts``. Such a
+    port has a ``gate`` as well, which the caller drives in the cycle before the
+    data lands (after edge e+1); its ``parts`` are all unselected (``data`` is
+    0) where the gate was 0, so that a reader choosing among several memories
+    needs no select of its own.
 
     With ``write_rows``, a memory of up to FLOP_DEPTH entries is built here in
     flip-flops, and the write port has ``rows`` as well: the write address's
@@ -91,9 +107,9 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
     read = [SimpleNamespace(addr=Signal(range(depth), name=f"{name}_addr"),
                             data=Signal(shape, name=f"{name}_data")) for _ in range(reads)]
     if write_rows and depth <= FLOP_DEPTH and not registered_write and stored is None:
-        # (deeper than a bank only with banks made shallow, as tests do: its late
-        # ports take three edges as a banked memory's)
-        _flops(m, name, shape, depth, write, read, late if depth > BANK_DEPTH else ())
+        # (late ports only in a pool deeper than a bank, which is built in
+        # flip-flops only with banks made shallow, as tests do)
+        _flops(m, name, shape, depth, write, read, late)
         return write, read
     # no_rw_check: a read of the row written at the same edge may return either
     # value. The core never uses such a read (the forwarding of alloc t-3 and
@@ -135,26 +151,61 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
                 r = memory.read_port()
                 m.d.comb += r.addr.eq(ours.addr[:row_bits] if banks > 1 else ours.addr)
                 m.d.sync += Value.cast(out[b])[lo:hi].eq(r.data)
+    if forward:
+        # the write the RAMs take at the edge that takes a forwarding read's
+        # address (given an edge before it: ``registered_write``), as stored
+        fwd_en = Signal(name=f"{name}_wfwd_en")
+        fwd_addr = Signal(range(depth), name=f"{name}_wfwd_addr", reset_less=True)
+        fwd_data = Signal(width, name=f"{name}_wfwd_data", reset_less=True)
+        m.d.sync += fwd_en.eq(write.en)
+        with m.If(write.en):
+            m.d.sync += [fwd_addr.eq(write.addr), fwd_data.eq(write.data)]
+        fwd_stored = Value.cast(stored(fwd_data)) if stored is not None else fwd_data
     for j, (ours, out) in enumerate(zip(read, outputs, strict=True)):
         ours.edges = 2
-        if banks == 1:
+        if banks == 1 and j not in late:
             m.d.comb += ours.data.eq(out[0])
             ours.parts = [(Const(1), out[0])]
             continue
-        # the bank of the address taken at edge e, one-hot, registered at e and e+1
-        taken, chosen = (Signal(banks, name=f"{name}_r{j}_bank_taken", reset_less=True),
-                         Signal(banks, name=f"{name}_r{j}_bank", reset_less=True))
-        m.d.sync += [taken.eq(Cat(ours.addr[row_bits:] == b for b in range(banks))), chosen.eq(taken)]
+        if banks == 1:
+            chosen = Const(1, 1)
+        else:
+            # the bank of the address taken at edge e, one-hot, registered at e and e+1
+            taken, chosen = (Signal(banks, name=f"{name}_r{j}_bank_taken", reset_less=True),
+                             Signal(banks, name=f"{name}_r{j}_bank", reset_less=True))
+            m.d.sync += [taken.eq(Cat(ours.addr[row_bits:] == b for b in range(banks))), chosen.eq(taken)]
+        parts = []
         if j in late:
             # one more register a bank, and the bank's select with it (at e+2)
             ours.edges = 3
-            later = [Signal(shape, name=f"{name}_r{j}_late_b{b}", reset_less=True) for b in range(banks)]
-            chosen_late = Signal(banks, name=f"{name}_r{j}_bank_late", reset_less=True)
-            m.d.sync += [*(late_out.eq(early_out) for late_out, early_out in zip(later, out, strict=True)),
-                         chosen_late.eq(chosen)]
+            later = [Signal(shape, name=f"{name}_r{j}_late" + (f"_b{b}" if banks > 1 else ""),
+                            reset_less=True) for b in range(banks)]
+            chosen_late = (Signal(banks, name=f"{name}_r{j}_bank_late", reset_less=True)
+                           if banks > 1 or j in forward else chosen)
+            m.d.sync += [late_out.eq(early_out) for late_out, early_out in zip(later, out, strict=True)]
+            if j in forward:
+                # the row written at edge e, compared at e (its write and the
+                # read's address are registers), its data carried beside the
+                # RAM's read; the caller's gate (driven before e+2) selects
+                # both or neither
+                ours.gate = Signal(init=1, name=f"{name}_r{j}_gate")
+                hit = [Signal(name=f"{name}_r{j}_fwd_hit{k}") for k in range(3)]
+                data = [Signal(shape, name=f"{name}_r{j}_fwd_data{k}", reset_less=True) for k in range(3)]
+                m.d.sync += [hit[0].eq(fwd_en & equal(fwd_addr, ours.addr)),
+                             Value.cast(data[0]).eq(fwd_stored),
+                             hit[1].eq(hit[0]), Value.cast(data[1]).eq(data[0]),
+                             hit[2].eq(hit[1] & ours.gate), Value.cast(data[2]).eq(data[1]),
+                             chosen_late.eq(Mux(hit[1] | ~ours.gate, 0, chosen))]
+                parts.append((hit[2], data[2]))
+            elif banks > 1:
+                m.d.sync += chosen_late.eq(chosen)
             out, chosen = later, chosen_late
-        m.d.comb += Value.cast(ours.data).eq(or_all(Mux(chosen[b], out[b], 0) for b in range(banks)))
-        ours.parts = [(chosen[b], out[b]) for b in range(banks)]
+        parts[:0] = [(chosen[b], out[b]) for b in range(banks)]
+        if len(parts) == 1 and banks == 1:
+            m.d.comb += ours.data.eq(out[0])
+        else:
+            m.d.comb += Value.cast(ours.data).eq(or_all(Mux(select, value, 0) for select, value in parts))
+        ours.parts = parts
     return write, read
 
 

@@ -32,7 +32,7 @@ from amaranth import Cat, Const, Mux, Signal
 from amaranth.lib import data
 
 from ._rtl import at_least
-from .memory import memory
+from .memory import banked, memory
 
 __all__ = ["PoolState"]
 
@@ -79,11 +79,13 @@ class PoolState:
         # the guard's own views of the slots, for its reads and its writes (see
         # :meth:`view_never_granted`)
         reads = 4 if config.guard is not None else 2
+        # (the free check's reads take three edges in a pool deeper than a bank)
+        late = (0,) if banked(n) else ()
         self.grant_w, (self.grant_r, self.last_r, *view_grant) = memory(
             m, f"{name}_grant", latest, n, reads=reads, registered_write=True,
-            stored=self._record_stored(latest) if T else None, late=(0,))
+            stored=self._record_stored(latest) if T else None, late=late)
         self.parity_w, (self.parity_r, self.copy_r, *view_parity) = memory(
-            m, f"{name}_parity", 1, n, reads=reads, write_rows=True, late=(0,))
+            m, f"{name}_parity", 1, n, reads=reads, write_rows=True, late=late)
         self.view_grant_r, self.view_parity_r = view_grant, view_parity
         self._delays = {}       # (signal name, delay) -> its delayed copy, shared by the views
         # never-used slots are fresh..n-1 (a ring: the slot its next alloc takes)

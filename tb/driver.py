@@ -234,6 +234,30 @@ class NativeBench:
                 await self.step((pool_index, 0, self.user(4)))     # still EXHAUSTED
             await self.step((pool_index, 0, self.user(5)))         # gets the slot back
 
+    async def queue_at_full_speed(self, pool_index, cycles):
+        """A freelist pool kept full: an alloc of it every cycle, and frees of
+        its held slots in bursts of one to four on back-to-back cycles with
+        gaps of zero to three, so that every released slot is granted again at
+        the first commit that can pop it (its queue entry written at the very
+        edge a pool deeper than a bank reads it, see hwalloc.freelist), with up
+        to four entries in flight, round the queue's wrap many times."""
+        model, rng = self.scoreboard.model, self.rng
+        pool = self.config.pools[pool_index]
+        while len(model.held[pool_index]) < pool.slots:
+            await self.step((pool_index, 0, self.user(50)))
+        burst = 0
+        for _ in range(cycles):
+            free = None
+            if burst == 0 and rng.random() < 0.3:
+                burst = rng.randint(1, 4)
+            held = model.held[pool_index]
+            if burst and held:
+                burst -= 1
+                slot = rng.choice(sorted(held))
+                free = (pool.addr_of(slot), held[slot], self.user(51))
+            await self.step((pool_index, 0, self.user(52)), free)
+        await self.drain()
+
     async def free_at_every_distance(self, pool_index, distances=range(1, 9)):
         """A slot freed ``k`` cycles after the alloc that takes it, for every
         ``k`` in ``distances`` (its address and tag known at once, from the
