@@ -109,6 +109,8 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
     if write_rows and depth <= FLOP_DEPTH and not registered_write and stored is None:
         # (late ports only in a pool deeper than a bank, which is built in
         # flip-flops only with banks made shallow, as tests do)
+        # (forward: a read of flip-flops registers the row after the edge that
+        # takes its address, with that edge's write)
         _flops(m, name, shape, depth, write, read, late)
         return write, read
     # no_rw_check: a read of the row written at the same edge may return either
@@ -152,14 +154,19 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
                 m.d.comb += r.addr.eq(ours.addr[:row_bits] if banks > 1 else ours.addr)
                 m.d.sync += Value.cast(out[b])[lo:hi].eq(r.data)
     if forward:
-        # the write the RAMs take at the edge that takes a forwarding read's
-        # address (given an edge before it: ``registered_write``), as stored
+        # the write the RAMs take at edge e (with ``registered_write`` given at
+        # e-1, so registered once here first), registered at e as stored
+        taken_w = (write.en, write.addr, Value.cast(write.data))
+        if registered_write:
+            given = (Signal(name=f"{name}_wfwd_en_given"),
+                     Signal(range(depth), name=f"{name}_wfwd_addr_given", reset_less=True),
+                     Signal(width, name=f"{name}_wfwd_data_given", reset_less=True))
+            m.d.sync += [reg.eq(value) for reg, value in zip(given, taken_w, strict=True)]
+            taken_w = given
         fwd_en = Signal(name=f"{name}_wfwd_en")
         fwd_addr = Signal(range(depth), name=f"{name}_wfwd_addr", reset_less=True)
         fwd_data = Signal(width, name=f"{name}_wfwd_data", reset_less=True)
-        m.d.sync += fwd_en.eq(write.en)
-        with m.If(write.en):
-            m.d.sync += [fwd_addr.eq(write.addr), fwd_data.eq(write.data)]
+        m.d.sync += [reg.eq(value) for reg, value in zip((fwd_en, fwd_addr, fwd_data), taken_w, strict=True)]
         fwd_stored = Value.cast(stored(fwd_data)) if stored is not None else fwd_data
     for j, (ours, out) in enumerate(zip(read, outputs, strict=True)):
         ours.edges = 2
@@ -184,19 +191,20 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
                            if banks > 1 or j in forward else chosen)
             m.d.sync += [late_out.eq(early_out) for late_out, early_out in zip(later, out, strict=True)]
             if j in forward:
-                # the row written at edge e, compared at e (its write and the
-                # read's address are registers), its data carried beside the
-                # RAM's read; the caller's gate (driven before e+2) selects
-                # both or neither
+                # the row written at edge e: its write and the read's address,
+                # both registered at e, compared after it, the data carried
+                # beside the RAM's read; the caller's gate (driven before e+2)
+                # selects both or neither
                 ours.gate = Signal(init=1, name=f"{name}_r{j}_gate")
-                hit = [Signal(name=f"{name}_r{j}_fwd_hit{k}") for k in range(3)]
-                data = [Signal(shape, name=f"{name}_r{j}_fwd_data{k}", reset_less=True) for k in range(3)]
-                m.d.sync += [hit[0].eq(fwd_en & equal(fwd_addr, ours.addr)),
+                addr_taken = Signal.like(ours.addr, name=f"{name}_r{j}_fwd_addr", reset_less=True)
+                hit = [Signal(name=f"{name}_r{j}_fwd_hit{k}") for k in (1, 2)]
+                data = [Signal(shape, name=f"{name}_r{j}_fwd_data{k}", reset_less=True) for k in (1, 2)]
+                m.d.sync += [addr_taken.eq(ours.addr),
+                             hit[0].eq(fwd_en & equal(fwd_addr, addr_taken)),
                              Value.cast(data[0]).eq(fwd_stored),
-                             hit[1].eq(hit[0]), Value.cast(data[1]).eq(data[0]),
-                             hit[2].eq(hit[1] & ours.gate), Value.cast(data[2]).eq(data[1]),
-                             chosen_late.eq(Mux(hit[1] | ~ours.gate, 0, chosen))]
-                parts.append((hit[2], data[2]))
+                             hit[1].eq(hit[0] & ours.gate), Value.cast(data[1]).eq(data[0]),
+                             chosen_late.eq(Mux(hit[0] | ~ours.gate, 0, chosen))]
+                parts.append((hit[1], data[1]))
             elif banks > 1:
                 m.d.sync += chosen_late.eq(chosen)
             out, chosen = later, chosen_late
