@@ -48,10 +48,11 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
 
     With ``registered_write``, what the write port is given at one edge is
     written at the next: the helper registers it, per bank, next to the RAMs,
-    each bank's copy loaded only when that bank is written (so the copies differ
-    and synthesis keeps them apart). A deep memory's RAMs lie across the chip; its
-    address, data and enable then come from registers, never from logic or from
-    one register that also feeds logic elsewhere.
+    each bank's copy loaded only when the address is in that bank (so the copies
+    differ and synthesis keeps them apart; a memory of one bank: when written).
+    A deep memory's RAMs lie across the chip; its address, data and enable then
+    come from registers, never from logic or from one register that also feeds
+    logic elsewhere.
 
     A read takes two edges: the address is taken at edge e, and at edge e+1 the
     RAM's output is loaded straight into a register, with no logic in front of
@@ -137,7 +138,11 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
             addr_q = Signal(row_bits, name=f"{tag}_addr", reset_less=True)
             data_q = Signal(len(bank_data), name=f"{tag}_data", reset_less=True)
             m.d.sync += en_q.eq(bank_en)
-            with m.If(bank_en):
+            # (a bank's copies are loaded whenever the address is in the bank,
+            # written or not: not by the enable, which place and route showed
+            # on a deep pool's worst path, from the free's decision into every
+            # bank's registers across the chip)
+            with m.If(bank_en if banks == 1 else write.addr[row_bits:] == b):
                 m.d.sync += [addr_q.eq(bank_addr), data_q.eq(bank_data)]
             bank_en, bank_addr, bank_data = en_q, addr_q, data_q
         if stored is not None:
