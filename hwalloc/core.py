@@ -51,13 +51,11 @@ t-1's decision, registered as it decides. A pool deeper than a bank
 read at edge t+1 instead, in three edges, from a slot registered at stage 0:
 its data lands at t+3 with every other pool's, and alloc t-4 and free t-4,
 which that read may miss, are forwarded too (compared in stage 1, folded into
-stage 3's flags). Its alloc commit's reads (the queue's head, the never-used
-slot's grant record and parity) take three edges as well, issued at edge t+1,
-before the commit at t+2 has decided: the queue in even and odd halves, each
+stage 3's flags). Its queue's head is read in three edges as well, issued at
+edge t+1, before the commit at t+2 has decided: in even and odd halves, each
 reading its row among the head and the entry after it (:mod:`hwalloc.freelist`),
-the never-used slot at the counter's next value; each memory forwards the row
-written at the edge that takes the read (:func:`hwalloc.memory.memory`), and
-the data lands at t+3 as a shallower pool's. A slot released at decision edge
+the row written at that edge forwarded (:func:`hwalloc.memory.memory`); the
+data lands at t+3 as a shallower pool's. A slot released at decision edge
 t_f+5 is written into the queue at t_f+6 and seen by alloc commits from edge
 t_f+7 on, that is by allocs accepted at t_f+5 or later: the recycle delay R is 5.
 """

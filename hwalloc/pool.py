@@ -79,17 +79,14 @@ class PoolState:
         # the guard's own views of the slots, for its reads and its writes (see
         # :meth:`view_never_granted`)
         reads = 4 if config.guard is not None else 2
-        # In a pool deeper than a bank (its RAMs across the chip) the free
-        # check's reads and the commit's take three edges; the commit's are
-        # issued at the edge before it (the never-used slot it takes is then
-        # the counter's next value), the row written at that edge forwarded.
-        self.deep = banked(n)
-        late, forward = ((0, 1), (1,)) if self.deep else ((), ())
+        # (the free check's reads take three edges in a pool deeper than a bank:
+        # its RAMs lie across the chip)
+        late = (0,) if banked(n) else ()
         self.grant_w, (self.grant_r, self.last_r, *view_grant) = memory(
             m, f"{name}_grant", latest, n, reads=reads, registered_write=True,
-            stored=self._record_stored(latest) if T else None, late=late, forward=forward)
+            stored=self._record_stored(latest) if T else None, late=late)
         self.parity_w, (self.parity_r, self.copy_r, *view_parity) = memory(
-            m, f"{name}_parity", 1, n, reads=reads, write_rows=True, late=late, forward=forward)
+            m, f"{name}_parity", 1, n, reads=reads, write_rows=True, late=late)
         self.view_grant_r, self.view_parity_r = view_grant, view_parity
         self._delays = {}       # (signal name, delay) -> its delayed copy, shared by the views
         # never-used slots are fresh..n-1 (a ring: the slot its next alloc takes)
@@ -108,8 +105,6 @@ class PoolState:
         # showed the choice, a LUT fanned out to every LUT RAM of a pool, on
         # SIZE_CLASSES' worst path
         self.fresh_slot = Signal(range(n), name=f"{name}_fresh_slot")
-        # (what it is loaded with: a deep pool's commit reads at that address)
-        self.fresh_slot_next = Signal(range(n), name=f"{name}_fresh_slot_next") if self.deep else None
         self.take_fresh = Signal(name=f"{name}_take_fresh")
 
     @staticmethod
@@ -189,8 +184,8 @@ class PoolState:
             self.take_fresh.eq(selected & self.takes_fresh),
             # The next never-used slot's parity and its last grant record are read
             # every cycle; the data is used only by the cycle that grants.
-            self.copy_r.addr.eq(self.fresh_slot_next if self.deep else self.fresh_slot),
-            self.last_r.addr.eq(self.fresh_slot_next if self.deep else self.fresh_slot),
+            self.copy_r.addr.eq(self.fresh_slot),
+            self.last_r.addr.eq(self.fresh_slot),
             self.fresh_next.eq(self.fresh),
         ]
         with m.If(self.take_fresh & at_least(self.fresh_slot, self.seen)):
@@ -198,12 +193,8 @@ class PoolState:
         m.d.sync += self.seen_prev.eq(self.seen)
         self._commit(m, selected, flushing)
         # (fresh_slot is Mux(flushing, 0, fresh) at every edge: both are 0 after reset)
-        fresh_slot_next = Mux(flushing_next, 0, self.fresh_next)
-        if self.deep:
-            m.d.comb += self.fresh_slot_next.eq(fresh_slot_next)
-            fresh_slot_next = self.fresh_slot_next
         m.d.sync += [self.fresh.eq(self.fresh_next),
-                     self.fresh_slot.eq(fresh_slot_next)]
+                     self.fresh_slot.eq(Mux(flushing_next, 0, self.fresh_next))]
 
     def _commit(self, m, selected, flushing):
         """The kind's part of :meth:`commit`: what the counter ``fresh`` is
