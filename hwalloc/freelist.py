@@ -7,7 +7,9 @@ slots in the order they were released (a FIFO), EXHAUSTED when neither is left.
             tags); written by the free
             decision (through registers, an edge later), read by the alloc
             commit. A released slot is in the queue from the edge after its
-            decision (``push``), which makes the recycle delay R = 5.
+            decision (``push``), which makes the recycle delay R = 5. In a pool
+            deeper than a bank, two memories (the even and the odd entries),
+            read an edge before the commit, see :class:`FreelistPool`.
 """
 
 from amaranth import Const, Mux, Signal

@@ -113,9 +113,9 @@ MUTANTS = [
            "may_hold = Const(1)",
            "a never-granted slot is judged from uninitialised memory"),
     Mutant("lowest_free_order", "freelist",
-           ("self.pop.eq(selected & ~flushing & ~self._has_fresh & self.nonempty),",
+           ("self.pop.eq(selected & ~flushing & ~self._has_fresh & self.nonempty)",
             "    def head_parts(self, select):"),
-           ("self.pop.eq(selected & ~flushing & self.nonempty),",
+           ("self.pop.eq(selected & ~flushing & self.nonempty)",
             "    @property\n"
             "    def takes_fresh(self):\n"
             "        return (self._has_fresh | self.flushing) & ~(self.nonempty & ~self.flushing)\n\n"
