@@ -86,10 +86,10 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
     ``edges`` says how many it takes (2 or 3): a caller gives a late port its
     address an edge earlier.
 
-    A late port listed in ``forward`` (with ``registered_write``) also returns
-    the row written at the edge that takes its address, where a RAM may return
-    either value: the write's registers are compared with the address at that
-    edge and the data carried beside the RAM's, one more of ``parts``. Such a
+    A late port listed in ``forward`` also returns the row written at the edge
+    that takes its address, where a RAM may return either value: that write and
+    the address, both registered at that edge, are compared after it, and the
+    data is carried beside the RAM's, one more of ``parts``. Such a
     port has a ``gate`` as well, which the caller drives in the cycle before the
     data lands (after edge e+1); its ``parts`` are all unselected (``data`` is
     0) where the gate was 0, so that a reader choosing among several memories
@@ -116,8 +116,9 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
         return write, read
     # no_rw_check: a read of the row written at the same edge may return either
     # value. The core never uses such a read (the forwarding of alloc t-3 and
-    # free t-3 covers it; the queue never reads the row it writes), so synthesis
-    # need not emulate read-old-data with a multiplexer after the RAM.
+    # free t-3 covers it; a queue read at its commit never reads the row it
+    # writes, a deep queue's forwards it: ``forward``), so synthesis need not
+    # emulate read-old-data with a multiplexer after the RAM.
     if depth <= LUTRAM_DEPTH:
         slices, attrs = [(0, width)], {"no_rw_check": 1}
     else:
