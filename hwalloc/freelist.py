@@ -44,15 +44,17 @@ class FreelistPool(PoolState):
         # half that is not the head's.
         self.split = banked(n)
         if self.split:
-            cap = n + n % 2
-            self.halves = [memory(m, f"{name}_queue_{half}", entry, cap // 2, reads=1,
-                                  registered_write=True, late=(0,), forward=(0,))
-                           for half in ("even", "odd")]
+            self._rows = rows = (n + n % 2) // 2
+            halves = [memory(m, f"{name}_queue_{half}", entry, rows, reads=1,
+                             registered_write=True, late=(0,), forward=(0,))
+                      for half in ("even", "odd")]
+            self.half_w = [write for write, _ in halves]
+            self.half_r = [read for _, (read,) in halves]
             # the head's and the tail's parity, and the rows of the even and the
             # odd entry among each one and the entry after it
             self.head_odd, self.tail_odd = Signal(name=f"{name}_head_odd"), Signal(name=f"{name}_tail_odd")
-            self.head_rows = [Signal(range(cap // 2), name=f"{name}_head_{half}") for half in ("even", "odd")]
-            self.tail_rows = [Signal(range(cap // 2), name=f"{name}_tail_{half}") for half in ("even", "odd")]
+            self.head_rows = [Signal(range(rows), name=f"{name}_head_{half}") for half in ("even", "odd")]
+            self.tail_rows = [Signal(range(rows), name=f"{name}_tail_{half}") for half in ("even", "odd")]
             # the parity of the head the commit of this edge pops (if it does)
             self.popped_odd = Signal(name=f"{name}_popped_odd")
         else:
@@ -83,15 +85,14 @@ class FreelistPool(PoolState):
 
     def head_parts(self, select):
         if self.split:
-            return [(select & part, entry) for half in self.halves for part, entry in half[1][0].parts]
+            return [(select & part, entry) for read in self.half_r for part, entry in read.parts]
         return [(select & bank, entry) for bank, entry in self.queue_r.parts]
 
     def _move_on(self, m, odd, pair):
         # (one entry on: the odd row is the even one's, the even row the odd one's + 1)
         even_row, odd_row = pair
-        rows = (self.pool.slots + self.pool.slots % 2) // 2
         m.d.sync += [odd.eq(~odd), odd_row.eq(even_row),
-                     even_row.eq(Mux(odd_row == rows - 1, 0, odd_row + 1))]
+                     even_row.eq(Mux(odd_row == self._rows - 1, 0, odd_row + 1))]
 
     def _commit(self, m, selected, flushing):
         n = self.pool.slots
@@ -106,8 +107,11 @@ class FreelistPool(PoolState):
         with m.Elif(flushing):
             m.d.comb += self.fresh_next.eq(0)
             m.d.sync += self._has_fresh.eq(1)
-        if self.split:
-            return
+        if not self.split:
+            self._move_head(m, flushing)
+
+    def _move_head(self, m, flushing):
+        n = self.pool.slots
         with m.If(self.pop):
             m.d.sync += self.head.eq(Mux(self.head == n - 1, 0, self.head + 1))
         with m.If(flushing):
@@ -122,7 +126,7 @@ class FreelistPool(PoolState):
         # forwarded. The commit's head is the one after this edge's pop: its
         # parity, registered at the next edge (the data lands the edge after),
         # gates the halves.
-        (_, (even_r,)), (_, (odd_r,)) = self.halves
+        even_r, odd_r = self.half_r
         m.d.comb += [even_r.addr.eq(self.head_rows[0]), odd_r.addr.eq(self.head_rows[1]),
                      even_r.gate.eq(~self.popped_odd), odd_r.gate.eq(self.popped_odd)]
         m.d.sync += self.popped_odd.eq(self.head_odd)
@@ -140,7 +144,7 @@ class FreelistPool(PoolState):
             # the tail's entry is in the half of its parity, at the row that is
             # the odd one's among the tail and the entry after it
             writes = [(half_w, release & (self.tail_odd == k), self.tail_rows[1])
-                      for k, (half_w, _) in enumerate(self.halves)]
+                      for k, half_w in enumerate(self.half_w)]
         else:
             writes = [(self.queue_w, release, self.tail)]
         for write, enable, addr in writes:
@@ -156,11 +160,10 @@ class FreelistPool(PoolState):
             if self.tag_bits:
                 m.d.comb += write.data.next.eq(next_tag)
         m.d.sync += self.push.eq(release)
-        if self.split:
-            with m.If(release):
+        with m.If(release):
+            if self.split:
                 self._move_on(m, self.tail_odd, self.tail_rows)
-        else:
-            with m.If(release):
+            else:
                 m.d.sync += self.tail.eq(Mux(self.tail == n - 1, 0, self.tail + 1))
         # The queue holds count + pushed - popped slots: the count takes the
         # last edge's push and pop a cycle late, so its adder sees registers

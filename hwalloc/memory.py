@@ -187,7 +187,7 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
             taken, chosen = (Signal(banks, name=f"{name}_r{j}_bank_taken", reset_less=True),
                              Signal(banks, name=f"{name}_r{j}_bank", reset_less=True))
             m.d.sync += [taken.eq(Cat(ours.addr[row_bits:] == b for b in range(banks))), chosen.eq(taken)]
-        parts = []
+        forwarded = []      # the forwarding read's part, if any
         if j in late:
             # one more register a bank, and the bank's select with it (at e+2)
             ours.edges = 3
@@ -210,11 +210,11 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
                              Value.cast(data[0]).eq(fwd_stored),
                              hit[1].eq(hit[0] & ours.gate), Value.cast(data[1]).eq(data[0]),
                              chosen_late.eq(Mux(hit[0] | ~ours.gate, 0, chosen))]
-                parts.append((hit[1], data[1]))
+                forwarded.append((hit[1], data[1]))
             elif banks > 1:
                 m.d.sync += chosen_late.eq(chosen)
             out, chosen = later, chosen_late
-        parts[:0] = [(chosen[b], out[b]) for b in range(banks)]
+        parts = [(chosen[b], out[b]) for b in range(banks)] + forwarded
         if len(parts) == 1 and banks == 1:
             m.d.comb += ours.data.eq(out[0])
         else:
