@@ -415,26 +415,11 @@ class AllocatorCore(_Timing, wiring.Component):
         a4_valid = reg("a4_valid", valid=True)
         a4_ok, a4_err, a4_pool, a4_user = reg("a4_ok"), reg("a4_err", 4), reg("a4_pool", P), reg("a4_user", U)
         a4_slot, a4_tag, a4_snap = reg("a4_slot", S), reg("a4_tag", TR), reg("a4_snap")
-        fetched_slot, fetched_snap = Signal(S), Signal()
         # The slot and its parity snapshot, chosen by the registered one-hot
         # selects like the tag: a released slot of pool p (the queue's head), or
         # the never-used one (a ring's pointer) of pool p (a3_sel_fresh[p]),
         # whose parity is the memory's, or free t-3's write of it (a3_flip).
         parity = [st.fresh_parity(a3_flip, a3_flip_parity) for st in state]
-        # (each bank of a banked memory is a choice of its own: its select is
-        # the pool's and the bank's, and no multiplexer of banks comes first)
-        head_parts = [part for st in state for part in st.head_parts(a3_sel_head[st.index])]
-        last_parts = [(a3_sel_last[st.index] & bank, entry)
-                      for st in state for bank, entry in st.last_r.parts]
-        m.d.comb += [
-            fetched_slot.eq(choose_one_hot([(a3_fwd_ok, a3_fresh_slot)] +
-                                           [(select, head.slot) for select, head in head_parts], S)),
-            fetched_snap.eq(choose_one_hot([(a3_sel_fresh[st.index], parity[st.index]) for st in state] +
-                                           [(select, head.snap) for select, head in head_parts], 1)),
-        ]
-        # a ring's slot is held under its last grant
-        ring_held = any_of(a3_sel_fresh[st.index] & (parity[st.index] == st.last_r.data.snap)
-                           for st in state if st.overwrites)
         # The tag granted: what the slot's record or queue entry holds (its last
         # tag + 1, stored so), chosen by the registered selects (an OR a bit on a
         # carry chain); 1 for a never-granted slot, 0 for no grant (no select
@@ -452,14 +437,36 @@ class AllocatorCore(_Timing, wiring.Component):
         stale = a3_hit_a1 | a3_older_hit
         if not self._flush:
             stale = a3_fwd_ok & stale
-        next_tag = Signal(TR)
-        if T:
-            m.d.comb += next_tag.eq(choose_one_hot(
-                [(a3_sel_new[st.index] & ~stale, Const(1, TR)) for st in state] +
-                [(select & ~stale, next_of(entry)) for select, entry in last_parts] +
-                [(select, next_of(entry)) for select, entry in head_parts] +
-                [(a3_fwd_ok & a3_hit_a1, plus_one(a4_tag)),
-                 (a3_fwd_ok & a3_older_hit & ~a3_hit_a1, a3_older_next)], TR))
+
+        def choose_grant(among, prefix=""):
+            """The slot, parity snapshot and next tag granted, chosen among the
+            pools ``among`` (with the forwarded ones, which are any pool's)."""
+            slot, snap = Signal(S), Signal(name=f"{prefix}fetched_snap")
+            tag = Signal(TR, name=f"{prefix}next_tag")
+            # (each bank of a banked memory is a choice of its own: its select is
+            # the pool's and the bank's, and no multiplexer of banks comes first)
+            head_parts = [part for st in among for part in st.head_parts(a3_sel_head[st.index])]
+            last_parts = [(a3_sel_last[st.index] & bank, entry)
+                          for st in among for bank, entry in st.last_r.parts]
+            m.d.comb += [
+                slot.eq(choose_one_hot([(a3_fwd_ok, a3_fresh_slot)] +
+                                       [(select, head.slot) for select, head in head_parts], S)),
+                snap.eq(choose_one_hot([(a3_sel_fresh[st.index], parity[st.index]) for st in among] +
+                                       [(select, head.snap) for select, head in head_parts], 1)),
+            ]
+            if T:
+                m.d.comb += tag.eq(choose_one_hot(
+                    [(a3_sel_new[st.index] & ~stale, Const(1, TR)) for st in among] +
+                    [(select & ~stale, next_of(entry)) for select, entry in last_parts] +
+                    [(select, next_of(entry)) for select, entry in head_parts] +
+                    [(a3_fwd_ok & a3_hit_a1, plus_one(a4_tag)),
+                     (a3_fwd_ok & a3_older_hit & ~a3_hit_a1, a3_older_next)], TR))
+            return slot, snap, tag
+
+        fetched_slot, fetched_snap, next_tag = choose_grant(state)
+        # a ring's slot is held under its last grant
+        ring_held = any_of(a3_sel_fresh[st.index] & (parity[st.index] == st.last_r.data.snap)
+                           for st in state if st.overwrites)
         m.d.sync += [a4_valid.eq(a3_valid), a4_ok.eq(a3_ok), a4_err.eq(a3_err),
                      a4_pool.eq(a3_pool), a4_user.eq(a3_user),
                      a4_slot.eq(Mux(a3_ok, fetched_slot, 0)),
@@ -467,15 +474,21 @@ class AllocatorCore(_Timing, wiring.Component):
                      a4_snap.eq(fetched_snap)]
         # The grant record is written at edge t+5, by the memory's own registers
         # loaded at this edge with what a4 is loaded with (a registered write).
+        # Of several pools, each record is given the choice among its own pool
+        # only (the others' selects are clear when it writes): place and route
+        # showed the choice among 8 pools, then its fanout to every pool's
+        # record, on the worst path of 8 pools.
         for st in state:
+            slot, snap, tag = (fetched_slot, fetched_snap, next_tag) if len(state) == 1 else \
+                choose_grant([st], f"{st.pool.name}_")
             m.d.comb += [
-                st.grant_w.addr.eq(fetched_slot),
-                st.grant_w.data.snap.eq(fetched_snap),
+                st.grant_w.addr.eq(slot),
+                st.grant_w.data.snap.eq(snap),
                 st.grant_w.en.eq(a3_valid & a3_ok & (a3_pool == st.index)),
             ]
             if T:
                 # (the record holds next_tag + 1: the memory adds it, behind its registers)
-                m.d.comb += st.grant_w.data.next.eq(next_tag)
+                m.d.comb += st.grant_w.data.next.eq(tag)
 
         # ---- alloc stage 5: the grant recorded; form the address ---------------
         a5_valid = reg("a5_valid", valid=True)

@@ -339,9 +339,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4059$0 (\$11 [4:0]),
-    .\port$4059$48 (\$11 [51:48]),
-    .\port$4059$7 (\$11 [15:7]),
+    .\port$4349$0 (\$11 [4:0]),
+    .\port$4349$48 (\$11 [51:48]),
+    .\port$4349$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3637$40 (\$20 [44:39]),
+    .\port$3927$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$3263$0 (\$16 ),
-    .\port$3264$0 (\$17 ),
-    .\port$3266$0 (\$18 ),
-    .\port$3637$1 (\$20 ),
-    .\port$4059$0 (\$11 [15:0]),
-    .\port$4059$48 (\$11 [60:48]),
-    .\port$4062$0 (\$12 ),
-    .\port$4074$0 (\$13 ),
-    .\port$4102$0 (\$14 ),
-    .\port$4193$0 (\$15 ),
-    .\port$4363$0 (\$signal ),
-    .\port$4635$0 (\$signal$58 ),
+    .\port$3553$0 (\$16 ),
+    .\port$3554$0 (\$17 ),
+    .\port$3556$0 (\$18 ),
+    .\port$3927$1 (\$20 ),
+    .\port$4349$0 (\$11 [15:0]),
+    .\port$4349$48 (\$11 [60:48]),
+    .\port$4352$0 (\$12 ),
+    .\port$4364$0 (\$13 ),
+    .\port$4392$0 (\$14 ),
+    .\port$4483$0 (\$15 ),
+    .\port$4653$0 (\$signal ),
+    .\port$4925$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4059$0 , \port$4059$7 , \port$4059$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4349$0 , \port$4349$7 , \port$4349$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1489,12 +1489,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4059$0 ;
-  wire [4:0] \port$4059$0 ;
-  input [3:0] \port$4059$48 ;
-  wire [3:0] \port$4059$48 ;
-  input [8:0] \port$4059$7 ;
-  wire [8:0] \port$4059$7 ;
+  input [4:0] \port$4349$0 ;
+  wire [4:0] \port$4349$0 ;
+  input [3:0] \port$4349$48 ;
+  wire [3:0] \port$4349$48 ;
+  input [8:0] \port$4349$7 ;
+  wire [8:0] \port$4349$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1660,7 +1660,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 , 10'h000, \port$4059$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 , 10'h000, \port$4349$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1751,7 +1751,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 , 10'h000, \port$4059$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 , 10'h000, \port$4349$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3152,7 +3152,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 , 10'h000, \port$4059$7  };
+  assign r_slow_w_data = { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 , 10'h000, \port$4349$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3164,12 +3164,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 , 10'h000, \port$4059$7  };
+  assign \$signature__data$108  = { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 , 10'h000, \port$4349$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 , 10'h000, \port$4059$7  };
+  assign bus__r_slow_data = { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 , 10'h000, \port$4349$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3209,131 +3209,418 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3637$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$3927$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg \$1000 ;
-  reg [9:0] \$1001 ;
-  reg [8:0] \$1002 ;
-  reg [4:0] \$1003 ;
-  reg [4:0] \$1004 ;
-  reg \$1005 ;
-  reg [3:0] \$1006 ;
-  reg [4:0] \$1007 ;
-  reg [3:0] \$1008 ;
-  reg \$1009 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire [4:0] \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
   wire \$101 ;
-  reg \$1010 ;
-  reg \$1011 ;
-  reg \$1012 ;
-  reg \$1013 ;
-  reg \$1014 ;
-  reg \$1015 ;
-  reg \$1016 ;
-  reg \$1017 ;
-  reg \$1018 ;
-  reg \$1019 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire [4:0] \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
-  reg \$1020 ;
-  reg \$1021 ;
-  reg \$1022 ;
-  reg \$1023 ;
-  reg \$1024 ;
-  reg \$1025 ;
-  reg \$1026 ;
-  reg \$1027 ;
-  reg \$1028 ;
-  reg \$1029 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire [4:0] \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
   wire \$103 ;
-  reg \$1030 ;
-  reg \$1031 ;
-  reg \$1032 ;
-  reg \$1033 ;
-  reg \$1034 ;
-  reg \$1035 ;
-  reg \$1036 ;
-  reg \$1037 ;
-  wire [2:0] \$1038 ;
-  wire [2:0] \$1039 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire [4:0] \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire [4:0] \$1039 ;
   wire \$104 ;
-  reg \$1040 ;
-  reg \$1041 ;
-  reg \$1042 ;
-  reg \$1043 ;
-  reg \$1044 ;
-  reg \$1045 ;
-  reg \$1046 ;
-  reg \$1047 ;
-  reg [2:0] \$1048 ;
-  reg [2:0] \$1049 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire \$105 ;
-  reg \$1050 ;
-  reg \$1051 ;
-  reg [6:0] \$1052 ;
-  reg \$1053 ;
-  reg \$1054 ;
-  reg [7:0] \$1055 ;
-  reg [2:0] \$1056 ;
-  reg \$1057 ;
-  reg \$1058 ;
-  reg [3:0] \$1059 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
   wire \$106 ;
-  reg \$1060 ;
-  reg \$1061 ;
-  reg [4:0] \$1062 ;
-  reg [2:0] \$1063 ;
-  reg \$1064 ;
-  reg \$1065 ;
-  reg \$1066 ;
-  reg \$1067 ;
-  reg \$1068 ;
-  reg \$1069 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire \$107 ;
-  reg \$1070 ;
-  reg \$1071 ;
-  reg \$1072 ;
-  reg \$1073 ;
-  reg \$1074 ;
-  reg \$1075 ;
-  reg \$1076 ;
-  reg \$1077 ;
-  reg \$1078 ;
-  reg \$1079 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire [4:0] \$1078 ;
+  wire \$1079 ;
   wire \$108 ;
-  reg \$1080 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire [5:0] \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
   wire \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire [4:0] \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
   wire [3:0] \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire [5:0] \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
   wire [3:0] \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire [4:0] \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire [5:0] \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
   wire \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire [4:0] \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
   wire \$114 ;
+  wire \$1140 ;
+  wire [5:0] \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire [21:0] \$1144 ;
+  wire [31:0] \$1145 ;
+  wire [23:0] \$1146 ;
+  wire [31:0] \$1147 ;
+  wire [18:0] \$1148 ;
+  wire [31:0] \$1149 ;
   wire \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire [11:0] \$1152 ;
+  wire [11:0] \$1153 ;
+  wire [12:0] \$1154 ;
+  wire \$1155 ;
+  wire [11:0] \$1156 ;
+  wire [11:0] \$1157 ;
+  wire [12:0] \$1158 ;
+  wire \$1159 ;
   wire \$116 ;
+  wire [11:0] \$1160 ;
+  wire [11:0] \$1161 ;
+  wire [12:0] \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire [2:0] \$1165 ;
+  wire [2:0] \$1166 ;
+  wire [2:0] \$1167 ;
+  wire [2:0] \$1168 ;
+  wire [3:0] \$1169 ;
   wire \$117 ;
+  wire [3:0] \$1170 ;
+  wire [11:0] \$1171 ;
+  wire [11:0] \$1172 ;
+  wire [12:0] \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire [2:0] \$1177 ;
+  wire [2:0] \$1178 ;
+  wire \$1179 ;
   wire \$118 ;
+  wire [2:0] \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire [3:0] \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
   wire \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire [7:0] \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire \$12 ;
   wire [6:0] \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire [3:0] \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
   wire [8:0] \$121 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
   wire [8:0] \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire [4:0] \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
   wire [3:0] \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire [3:0] \$1236 ;
+  wire [8:0] \$1237 ;
+  reg \$1238 ;
+  reg [6:0] \$1239 ;
   wire [8:0] \$124 ;
+  reg [4:0] \$1240 ;
+  reg \$1241 ;
+  reg [6:0] \$1242 ;
+  reg [12:0] \$1243 ;
+  reg \$1244 ;
+  reg [8:0] \$1245 ;
+  reg [4:0] \$1246 ;
+  reg \$1247 ;
+  reg [3:0] \$1248 ;
+  reg [4:0] \$1249 ;
   wire \$125 ;
+  reg \$1250 ;
+  reg \$1251 ;
+  reg \$1252 ;
+  reg \$1253 ;
+  reg \$1254 ;
+  reg \$1255 ;
+  reg \$1256 ;
+  reg \$1257 ;
+  reg \$1258 ;
+  reg \$1259 ;
   wire [2:0] \$126 ;
+  reg \$1260 ;
+  reg \$1261 ;
+  reg \$1262 ;
+  reg \$1263 ;
+  reg \$1264 ;
+  reg \$1265 ;
+  reg \$1266 ;
+  reg [3:0] \$1267 ;
+  reg [9:0] \$1268 ;
+  reg \$1269 ;
   wire [2:0] \$127 ;
+  reg \$1270 ;
+  reg [2:0] \$1271 ;
+  reg \$1272 ;
+  reg [2:0] \$1273 ;
+  reg \$1274 ;
+  reg [2:0] \$1275 ;
+  reg \$1276 ;
+  reg \$1277 ;
+  reg [7:0] \$1278 ;
+  reg [7:0] \$1279 ;
   wire [2:0] \$128 ;
+  reg \$1280 ;
+  reg [6:0] \$1281 ;
+  reg [7:0] \$1282 ;
+  reg [6:0] \$1283 ;
+  reg [9:0] \$1284 ;
+  reg [9:0] \$1285 ;
+  reg \$1286 ;
+  reg \$1287 ;
+  reg [9:0] \$1288 ;
+  reg [8:0] \$1289 ;
   wire [2:0] \$129 ;
+  reg [4:0] \$1290 ;
+  reg [4:0] \$1291 ;
+  reg \$1292 ;
+  reg [3:0] \$1293 ;
+  reg [4:0] \$1294 ;
+  reg [3:0] \$1295 ;
+  reg \$1296 ;
+  reg \$1297 ;
+  reg \$1298 ;
+  reg \$1299 ;
   wire \$13 ;
   wire \$130 ;
+  reg \$1300 ;
+  reg \$1301 ;
+  reg \$1302 ;
+  reg \$1303 ;
+  reg \$1304 ;
+  reg \$1305 ;
+  reg \$1306 ;
+  reg \$1307 ;
+  reg \$1308 ;
+  reg \$1309 ;
   wire [2:0] \$131 ;
+  reg \$1310 ;
+  reg \$1311 ;
+  reg \$1312 ;
+  reg \$1313 ;
+  reg \$1314 ;
+  reg \$1315 ;
+  reg \$1316 ;
+  reg \$1317 ;
+  reg \$1318 ;
+  reg \$1319 ;
   wire [2:0] \$132 ;
+  reg \$1320 ;
+  reg \$1321 ;
+  reg \$1322 ;
+  reg \$1323 ;
+  reg \$1324 ;
+  wire [2:0] \$1325 ;
+  wire [2:0] \$1326 ;
+  reg \$1327 ;
+  reg \$1328 ;
+  reg \$1329 ;
   wire \$133 ;
+  reg \$1330 ;
+  reg \$1331 ;
+  reg \$1332 ;
+  reg \$1333 ;
+  reg \$1334 ;
+  reg [2:0] \$1335 ;
+  reg [2:0] \$1336 ;
+  reg \$1337 ;
+  reg \$1338 ;
+  reg [6:0] \$1339 ;
   wire \$134 ;
+  reg \$1340 ;
+  reg \$1341 ;
+  reg [7:0] \$1342 ;
+  reg [2:0] \$1343 ;
+  reg \$1344 ;
+  reg \$1345 ;
+  reg [3:0] \$1346 ;
+  reg \$1347 ;
+  reg \$1348 ;
+  reg [4:0] \$1349 ;
   wire [9:0] \$135 ;
+  reg [2:0] \$1350 ;
+  reg \$1351 ;
+  reg \$1352 ;
+  reg \$1353 ;
+  reg \$1354 ;
+  reg \$1355 ;
+  reg \$1356 ;
+  reg \$1357 ;
+  reg \$1358 ;
+  reg \$1359 ;
   wire \$136 ;
+  reg \$1360 ;
+  reg \$1361 ;
+  reg \$1362 ;
+  reg \$1363 ;
+  reg \$1364 ;
+  reg \$1365 ;
+  reg \$1366 ;
+  reg \$1367 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
@@ -4133,58 +4420,58 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$854 ;
   wire \$855 ;
   wire \$856 ;
-  wire [21:0] \$857 ;
-  wire [31:0] \$858 ;
-  wire [23:0] \$859 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire [4:0] \$86 ;
-  wire [31:0] \$860 ;
-  wire [18:0] \$861 ;
-  wire [31:0] \$862 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
   wire \$863 ;
   wire \$864 ;
-  wire [11:0] \$865 ;
-  wire [11:0] \$866 ;
-  wire [12:0] \$867 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
   wire \$868 ;
-  wire [11:0] \$869 ;
+  wire \$869 ;
   wire [4:0] \$87 ;
-  wire [11:0] \$870 ;
-  wire [12:0] \$871 ;
+  wire \$870 ;
+  wire \$871 ;
   wire \$872 ;
-  wire [11:0] \$873 ;
-  wire [11:0] \$874 ;
-  wire [12:0] \$875 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
   wire \$876 ;
   wire \$877 ;
-  wire [2:0] \$878 ;
-  wire [2:0] \$879 ;
+  wire \$878 ;
+  wire \$879 ;
   wire \$88 ;
-  wire [2:0] \$880 ;
-  wire [2:0] \$881 ;
-  wire [3:0] \$882 ;
-  wire [3:0] \$883 ;
-  wire [11:0] \$884 ;
-  wire [11:0] \$885 ;
-  wire [12:0] \$886 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
   wire \$89 ;
-  wire [2:0] \$890 ;
-  wire [2:0] \$891 ;
+  wire \$890 ;
+  wire \$891 ;
   wire \$892 ;
-  wire [2:0] \$893 ;
+  wire \$893 ;
   wire \$894 ;
   wire \$895 ;
-  wire \$896 ;
+  wire [4:0] \$896 ;
   wire \$897 ;
   wire \$898 ;
-  wire [3:0] \$899 ;
+  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
-  wire \$902 ;
+  wire [5:0] \$902 ;
   wire \$903 ;
   wire \$904 ;
   wire \$905 ;
@@ -4193,19 +4480,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$908 ;
   wire \$909 ;
   wire \$91 ;
-  wire [7:0] \$910 ;
+  wire \$910 ;
   wire \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
-  wire \$915 ;
+  wire [4:0] \$915 ;
   wire \$916 ;
   wire \$917 ;
   wire \$918 ;
-  wire [3:0] \$919 ;
+  wire \$919 ;
   wire \$92 ;
   wire \$920 ;
-  wire \$921 ;
+  wire [5:0] \$921 ;
   wire \$922 ;
   wire \$923 ;
   wire \$924 ;
@@ -4219,14 +4506,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$931 ;
   wire \$932 ;
   wire \$933 ;
-  wire \$934 ;
+  wire [4:0] \$934 ;
   wire \$935 ;
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
   wire \$94 ;
-  wire [4:0] \$940 ;
+  wire [5:0] \$940 ;
   wire \$941 ;
   wire \$942 ;
   wire \$943 ;
@@ -4235,68 +4522,71 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$946 ;
   wire \$947 ;
   wire \$948 ;
-  wire [3:0] \$949 ;
+  wire \$949 ;
   wire \$95 ;
-  wire [8:0] \$950 ;
-  reg \$951 ;
-  reg [6:0] \$952 ;
-  reg [4:0] \$953 ;
-  reg \$954 ;
-  reg [6:0] \$955 ;
-  reg [12:0] \$956 ;
-  reg \$957 ;
-  reg [8:0] \$958 ;
-  reg [4:0] \$959 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire [4:0] \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire [5:0] \$959 ;
   wire \$96 ;
-  reg \$960 ;
-  reg [3:0] \$961 ;
-  reg [4:0] \$962 ;
-  reg \$963 ;
-  reg \$964 ;
-  reg \$965 ;
-  reg \$966 ;
-  reg \$967 ;
-  reg \$968 ;
-  reg \$969 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire \$97 ;
-  reg \$970 ;
-  reg \$971 ;
-  reg \$972 ;
-  reg \$973 ;
-  reg \$974 ;
-  reg \$975 ;
-  reg \$976 ;
-  reg \$977 ;
-  reg \$978 ;
-  reg \$979 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
   wire \$98 ;
-  reg [3:0] \$980 ;
-  reg [9:0] \$981 ;
-  reg \$982 ;
-  reg \$983 ;
-  reg [2:0] \$984 ;
-  reg \$985 ;
-  reg [2:0] \$986 ;
-  reg \$987 ;
-  reg [2:0] \$988 ;
-  reg \$989 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire [4:0] \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire [4:0] \$988 ;
+  wire \$989 ;
   wire \$99 ;
-  reg \$990 ;
-  reg [7:0] \$991 ;
-  reg [7:0] \$992 ;
-  reg \$993 ;
-  reg [6:0] \$994 ;
-  reg [7:0] \$995 ;
-  reg [6:0] \$996 ;
-  reg [9:0] \$997 ;
-  reg [9:0] \$998 ;
-  reg \$999 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire [4:0] \$999 ;
   wire [8:0] \$signal ;
   wire \$signal$268 ;
   wire \$signal$280 ;
   wire \$signal$299 ;
   wire [3:0] \$signal$335 ;
-  wire \$signal$462 ;
+  wire [8:0] \$signal$462 ;
+  wire [8:0] \$signal$465 ;
+  wire [8:0] \$signal$468 ;
+  wire \$signal$471 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [12:0] a0_size = 13'h0000;
@@ -4409,6 +4699,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg busy_6 = 1'h0;
   reg [2:0] config_at = 3'h1;
   reg [4:0] config_count = 5'h00;
+  wire config_fetched_snap;
   wire config_flushing;
   reg [4:0] config_fresh = 5'h00;
   reg [4:0] config_fresh_next;
@@ -4442,6 +4733,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire config_grant_wen;
   reg config_has_fresh = 1'h1;
   reg [3:0] config_head = 4'h0;
+  wire [3:0] config_next_tag;
   reg config_nonempty = 1'h0;
   reg [3:0] config_parity_addr = 4'h0;
   reg [3:0] \config_parity_addr$71  = 4'h0;
@@ -4507,6 +4799,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire config_take_fresh;
   reg [2:0] event_at = 3'h1;
   reg [7:0] event_count = 8'h00;
+  wire event_fetched_snap;
   wire event_flushing;
   reg [7:0] event_fresh = 8'h00;
   reg [7:0] event_fresh_next;
@@ -4539,6 +4832,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire event_grant_wen;
   reg event_has_fresh = 1'h1;
   reg [6:0] event_head = 7'h00;
+  wire [3:0] event_next_tag;
   reg event_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] event_parity_addr;
@@ -4770,7 +5064,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$475 ;
+  wire [31:0] \grant_addr$484 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4786,6 +5080,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire grant_valid;
   wire hit_a3;
   reg log_at_last = 1'h0;
+  wire log_fetched_snap;
   wire log_flushing;
   reg [9:0] log_fresh = 10'h000;
   reg [9:0] log_fresh_next;
@@ -4817,6 +5112,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \log_grant_wdata.snap ;
   wire log_grant_wen;
   reg log_lapped = 1'h0;
+  wire [3:0] log_next_tag;
   (* init = 9'h000 *)
   wire [8:0] log_parity_addr;
   (* init = 9'h000 *)
@@ -4835,8 +5131,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_tag;
-  input [5:0] \port$3637$40 ;
-  wire [5:0] \port$3637$40 ;
+  input [5:0] \port$3927$40 ;
+  wire [5:0] \port$3927$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   (* init = 7'h00 *)
@@ -5069,10 +5365,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$43  = \$42  & a0_fits[2];
   assign \$44  = ! flush_port_pool;
   assign \$45  = flush_port_valid & \$44 ;
-  assign \$46  = flush_src ? \port$3637$40 [3] : \$45 ;
+  assign \$46  = flush_src ? \port$3927$40 [3] : \$45 ;
   assign \$47  = flush_port_pool == 1'h1;
   assign \$48  = flush_port_valid & \$47 ;
-  assign \$49  = flush_src ? \port$3637$40 [4] : \$48 ;
+  assign \$49  = flush_src ? \port$3927$40 [4] : \$48 ;
   assign \$50  = x0_pool >= 2'h3;
   assign \$51  = x0_pool == 2'h2;
   assign \$52  = \$51  ? 4'h8 : 4'h0;
@@ -5212,19 +5508,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$203  = free_port_addr - 32'd2147745792;
   assign \$204  = ~ \$203 [32];
   assign \$206  = \$202  & \$205 ;
-  assign \$207  = free_src ? \port$3637$40 [0] : \$206 ;
+  assign \$207  = free_src ? \port$3927$40 [0] : \$206 ;
   assign \$208  = free_port_addr - 32'd2148532224;
   assign \$209  = ~ \$208 [32];
   assign \$210  = free_port_addr - 32'd2148663296;
   assign \$211  = ~ \$210 [32];
   assign \$213  = \$209  & \$212 ;
-  assign \$214  = free_src ? \port$3637$40 [1] : \$213 ;
+  assign \$214  = free_src ? \port$3927$40 [1] : \$213 ;
   assign \$215  = free_port_addr - 32'd2149580800;
   assign \$216  = ~ \$215 [32];
   assign \$217  = free_port_addr - 32'd2149597184;
   assign \$218  = ~ \$217 [32];
   assign \$220  = \$216  & \$219 ;
-  assign \$221  = free_src ? \port$3637$40 [2] : \$220 ;
+  assign \$221  = free_src ? \port$3927$40 [2] : \$220 ;
   assign \$222  = f0_addr[2:0] == f2_addr[2:0];
   assign \$223  = f0_addr[5:3] == f2_addr[5:3];
   assign \$224  = f0_addr[8:6] == f2_addr[8:6];
@@ -5346,12 +5642,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$342  = \$341  + 1'h1;
   assign \$343  = a4_tag + 1'h1;
   assign \$344  = a5_tag + 1'h1;
-  assign \$345  = \$867 [12] ? \$343 [3:0] : \$344 [3:0];
-  assign \$346  = \$867 [12] ? a4_snap : a5_snap;
+  assign \$345  = \$1154 [12] ? \$343 [3:0] : \$344 [3:0];
+  assign \$346  = \$1154 [12] ? a4_snap : a5_snap;
   assign \$347  = f2_same_third & f5_ok;
-  assign \$348  = ~ \$867 [12];
+  assign \$348  = ~ \$1154 [12];
   assign \$349  = \$signal$268  & \$348 ;
-  assign \$350  = ~ \$871 [12];
+  assign \$350  = ~ \$1158 [12];
   assign \$351  = \$349  & \$350 ;
   assign \$352  = f2_same_third & f5_ok;
   assign \$353  = ~ \$352 ;
@@ -5402,7 +5698,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$416  = \$415  & config_grant_r0_b0[0];
   assign \$417  = \$414  | \$416 ;
   assign \$418  = \$409  ? f3_older_snap : \$417 ;
-  assign \$419  = f3_go & \$875 [12];
+  assign \$419  = f3_go & \$1162 [12];
   assign \$420  = a4_tag ^ f3_tag;
   assign \$421  = ~ \$420 ;
   assign \$422  = \$421  + 1'h1;
@@ -5440,7 +5736,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$457  = f3_flushed ? 3'h0 : 3'h7;
   assign \$458  = { 1'h0, \$456  } & { \$457 [2], \$457  };
   assign \$459  = { 1'h0, f3_in } & \$458 ;
-  assign \$460  = \$875 [12] | released_f1;
+  assign \$460  = \$1162 [12] | released_f1;
   assign \$461  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$462  = ~ \$461 ;
   assign \$463  = \$462  + 1'h1;
@@ -5781,124 +6077,369 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$848  = \$846  & \$847 ;
   assign \$849  = \$848  & a3_older_next[3];
   assign \$850  = { \$849 , \$845 , \$842 , \$840 , \$838 , \$833 , \$828 , \$823 , \$819 , \$815  } + 10'h3ff;
-  assign \$851  = a3_valid & a3_ok;
-  assign \$852  = ! a3_pool;
-  assign event_grant_wen = \$851  & \$852 ;
-  assign \$853  = a3_valid & a3_ok;
-  assign \$854  = a3_pool == 1'h1;
-  assign log_grant_wen = \$853  & \$854 ;
-  assign \$855  = a3_valid & a3_ok;
-  assign \$856  = a3_pool == 2'h2;
-  assign config_grant_wen = \$855  & \$856 ;
-  assign \$863  = ! f2_err;
-  assign \$signal$268  = f2_valid & \$863 ;
-  assign \$864  = a4_valid & a4_ok;
-  assign \$865  = { \$864 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$866  = ~ \$865 ;
-  assign \$867  = \$866  + 1'h1;
-  assign \$868  = a5_valid & a5_ok;
-  assign \$869  = { \$868 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$870  = ~ \$869 ;
-  assign \$871  = \$870  + 1'h1;
-  assign \$872  = a4_valid & a4_ok;
-  assign \$873  = { \$872 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$874  = ~ \$873 ;
-  assign \$875  = \$874  + 1'h1;
-  assign rel_f2 = f3_same_second & f5_ok;
-  assign \$876  = ~ rel_f2;
-  assign \$877  = f3_quiet & \$876 ;
-  assign \$878  = \$877  ? f3_in : 3'h0;
-  assign \$879  = x1_select | x0_select;
-  assign \$880  = ~ \$879 ;
-  assign \$881  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$882  = { 1'h0, \$880  } & { \$881 [2], \$881  };
-  assign \$883  = { 1'h0, \$878  } & \$882 ;
-  assign \$884  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$851  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$853  = \$852  & event_queue_r0_b0[0];
+  assign \$854  = \$851  | \$853 ;
+  assign \$855  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$857  = \$856  & event_queue_r0_b0[1];
+  assign \$858  = \$855  | \$857 ;
+  assign \$859  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$861  = \$860  & event_queue_r0_b0[2];
+  assign \$862  = \$859  | \$861 ;
+  assign \$863  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$865  = \$864  & event_queue_r0_b0[3];
+  assign \$866  = \$863  | \$865 ;
+  assign \$867  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$869  = \$868  & event_queue_r0_b0[4];
+  assign \$870  = \$867  | \$869 ;
+  assign \$871  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$873  = \$872  & event_queue_r0_b0[5];
+  assign \$874  = \$871  | \$873 ;
+  assign \$875  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$877  = \$876  & event_queue_r0_b0[6];
+  assign \$878  = \$875  | \$877 ;
+  assign \$879  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$880  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$881  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$883  = \$882  & event_queue_r0_b0[7];
+  assign event_fetched_snap = \$881  | \$883 ;
+  assign \$884  = a3_hit_a1 | a3_older_hit;
   assign \$885  = ~ \$884 ;
-  assign \$886  = \$885  + 1'h1;
-  assign released_f1 = \release  & \$886 [12];
-  assign \$887  = ~ f4_blocked;
-  assign \$888  = \$887  & f4_rest_held;
-  assign \$signal$462  = f4_hit_a1 | \$888 ;
-  assign \$889  = ~ f4_blocked;
-  assign \$890  = f4_by_mem & f4_mem_ok;
-  assign \$891  = f4_by_mem & f4_mem_ok;
-  assign \$892  = \$890 [0] | \$891 [1];
-  assign \$893  = f4_by_mem & f4_mem_ok;
-  assign \$894  = \$892  | \$893 [2];
-  assign \$895  = f4_by_older | \$894 ;
-  assign \$896  = \$889  & \$895 ;
-  assign \release  = f4_by_a1 | \$896 ;
-  assign \$897  = ~ f4_go;
-  assign \$898  = ~ \$signal$462 ;
-  assign \$899  = \$signal$462  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$899  : f4_err;
-  assign \$signal$335  = \release  ? 4'h0 : unreleased_err;
-  assign \$900  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$413  = ~ \$900 ;
-  assign \$901  = ~ f4_blocked;
-  assign \$902  = \$901  & f4_by_older;
-  assign \$903  = f4_by_a1 | \$902 ;
-  assign \$904  = f4_live[0] & \$903 ;
-  assign \$905  = ~ f4_blocked;
-  assign \$906  = \$905  & f4_by_mem_live[0];
-  assign \$907  = \$906  & f4_mem_ok[0];
-  assign \w__en$411  = \$904  | \$907 ;
-  assign \$908  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$886  = a3_sel_new[0] & \$885 ;
+  assign \$889  = a3_hit_a1 | a3_older_hit;
+  assign \$890  = ~ \$889 ;
+  assign \$891  = \$888  & \$890 ;
+  assign \$892  = \$891  & event_grant_r1_b0[1];
+  assign \$894  = \$893  & event_queue_r0_b0[9];
+  assign \$895  = a3_fwd_ok & a3_hit_a1;
+  assign \$896  = a4_tag + 1'h1;
+  assign \$897  = \$895  & \$896 [0];
+  assign \$898  = a3_fwd_ok & a3_older_hit;
+  assign \$899  = ~ a3_hit_a1;
+  assign \$900  = \$898  & \$899 ;
+  assign \$901  = \$900  & a3_older_next[0];
+  assign \$902  = { \$901 , \$897 , \$894 , \$892 , \$887  } + 5'h1f;
+  assign \$903  = a3_hit_a1 | a3_older_hit;
+  assign \$904  = ~ \$903 ;
+  assign \$905  = a3_sel_new[0] & \$904 ;
+  assign \$908  = a3_hit_a1 | a3_older_hit;
   assign \$909  = ~ \$908 ;
-  assign \$910  = f4_slot[6:0] + 7'h7f;
-  assign \$911  = ~ \$910 [7];
-  assign \$912  = ~ f4_blocked;
-  assign \$913  = \$912  & f4_by_older;
-  assign \$914  = f4_by_a1 | \$913 ;
-  assign \$915  = f4_live[0] & \$914 ;
-  assign \$916  = ~ f4_blocked;
-  assign \$917  = \$916  & f4_by_mem_live[0];
-  assign \$918  = \$917  & f4_mem_ok[0];
-  assign event_queue_wen = \$915  | \$918 ;
-  assign \$919  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$920  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$438  = ~ \$920 ;
-  assign \$921  = ~ f4_blocked;
-  assign \$922  = \$921  & f4_by_older;
-  assign \$923  = f4_by_a1 | \$922 ;
-  assign \$924  = f4_live[1] & \$923 ;
-  assign \$925  = ~ f4_blocked;
-  assign \$926  = \$925  & f4_by_mem_live[1];
-  assign \$927  = \$926  & f4_mem_ok[1];
-  assign \$928  = \$924  | \$927 ;
-  assign \$929  = ~ f4_raced;
-  assign log_parity_wen = \$928  & \$929 ;
-  assign \$930  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign config_parity_wdata = ~ \$930 ;
-  assign \$931  = ~ f4_blocked;
-  assign \$932  = \$931  & f4_by_older;
-  assign \$933  = f4_by_a1 | \$932 ;
-  assign \$934  = f4_live[2] & \$933 ;
-  assign \$935  = ~ f4_blocked;
-  assign \$936  = \$935  & f4_by_mem_live[2];
-  assign \$937  = \$936  & f4_mem_ok[2];
-  assign config_parity_wen = \$934  | \$937 ;
-  assign \$938  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$939  = ~ \$938 ;
-  assign \$940  = f4_slot[3:0] + 4'hf;
-  assign \$941  = ~ \$940 [4];
-  assign \$942  = ~ f4_blocked;
-  assign \$943  = \$942  & f4_by_older;
-  assign \$944  = f4_by_a1 | \$943 ;
-  assign \$945  = f4_live[2] & \$944 ;
-  assign \$946  = ~ f4_blocked;
-  assign \$947  = \$946  & f4_by_mem_live[2];
-  assign \$948  = \$947  & f4_mem_ok[2];
-  assign config_queue_wen = \$945  | \$948 ;
-  assign \$949  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$950  = { busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 8'hff;
+  assign \$910  = \$907  & \$909 ;
+  assign \$911  = \$910  & event_grant_r1_b0[2];
+  assign \$913  = \$912  & event_queue_r0_b0[10];
+  assign \$914  = a3_fwd_ok & a3_hit_a1;
+  assign \$915  = a4_tag + 1'h1;
+  assign \$916  = \$914  & \$915 [1];
+  assign \$917  = a3_fwd_ok & a3_older_hit;
+  assign \$918  = ~ a3_hit_a1;
+  assign \$919  = \$917  & \$918 ;
+  assign \$920  = \$919  & a3_older_next[1];
+  assign \$921  = { \$920 , \$916 , \$913 , \$911 , \$906  } + 5'h1f;
+  assign \$922  = a3_hit_a1 | a3_older_hit;
+  assign \$923  = ~ \$922 ;
+  assign \$924  = a3_sel_new[0] & \$923 ;
+  assign \$927  = a3_hit_a1 | a3_older_hit;
+  assign \$928  = ~ \$927 ;
+  assign \$929  = \$926  & \$928 ;
+  assign \$930  = \$929  & event_grant_r1_b0[3];
+  assign \$932  = \$931  & event_queue_r0_b0[11];
+  assign \$933  = a3_fwd_ok & a3_hit_a1;
+  assign \$934  = a4_tag + 1'h1;
+  assign \$935  = \$933  & \$934 [2];
+  assign \$936  = a3_fwd_ok & a3_older_hit;
+  assign \$937  = ~ a3_hit_a1;
+  assign \$938  = \$936  & \$937 ;
+  assign \$939  = \$938  & a3_older_next[2];
+  assign \$940  = { \$939 , \$935 , \$932 , \$930 , \$925  } + 5'h1f;
+  assign \$941  = a3_hit_a1 | a3_older_hit;
+  assign \$942  = ~ \$941 ;
+  assign \$943  = a3_sel_new[0] & \$942 ;
+  assign \$946  = a3_hit_a1 | a3_older_hit;
+  assign \$947  = ~ \$946 ;
+  assign \$948  = \$945  & \$947 ;
+  assign \$949  = \$948  & event_grant_r1_b0[4];
+  assign \$951  = \$950  & event_queue_r0_b0[12];
+  assign \$952  = a3_fwd_ok & a3_hit_a1;
+  assign \$953  = a4_tag + 1'h1;
+  assign \$954  = \$952  & \$953 [3];
+  assign \$955  = a3_fwd_ok & a3_older_hit;
+  assign \$956  = ~ a3_hit_a1;
+  assign \$957  = \$955  & \$956 ;
+  assign \$958  = \$957  & a3_older_next[3];
+  assign \$959  = { \$958 , \$954 , \$951 , \$949 , \$944  } + 5'h1f;
+  assign \$960  = a3_valid & a3_ok;
+  assign \$961  = ! a3_pool;
+  assign event_grant_wen = \$960  & \$961 ;
+  assign \$962  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$963  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$964  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$965  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$966  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$967  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$968  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$969  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$970  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$971  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign log_fetched_snap = a3_sel_fresh[1] & \$971 ;
+  assign \$972  = a3_hit_a1 | a3_older_hit;
+  assign \$973  = ~ \$972 ;
+  assign \$974  = a3_sel_new[1] & \$973 ;
+  assign \$977  = a3_hit_a1 | a3_older_hit;
+  assign \$978  = ~ \$977 ;
+  assign \$979  = \$976  & \$978 ;
+  assign \$980  = \$979  & log_grant_r1_b0[1];
+  assign \$981  = a3_fwd_ok & a3_hit_a1;
+  assign \$982  = a4_tag + 1'h1;
+  assign \$983  = \$981  & \$982 [0];
+  assign \$984  = a3_fwd_ok & a3_older_hit;
+  assign \$985  = ~ a3_hit_a1;
+  assign \$986  = \$984  & \$985 ;
+  assign \$987  = \$986  & a3_older_next[0];
+  assign \$988  = { \$987 , \$983 , \$980 , \$975  } + 4'hf;
+  assign \$989  = a3_hit_a1 | a3_older_hit;
+  assign \$990  = ~ \$989 ;
+  assign \$991  = a3_sel_new[1] & \$990 ;
+  assign \$994  = a3_hit_a1 | a3_older_hit;
+  assign \$995  = ~ \$994 ;
+  assign \$996  = \$993  & \$995 ;
+  assign \$997  = \$996  & log_grant_r1_b0[2];
+  assign \$998  = a3_fwd_ok & a3_hit_a1;
+  assign \$999  = a4_tag + 1'h1;
+  assign \$1000  = \$998  & \$999 [1];
+  assign \$1001  = a3_fwd_ok & a3_older_hit;
+  assign \$1002  = ~ a3_hit_a1;
+  assign \$1003  = \$1001  & \$1002 ;
+  assign \$1004  = \$1003  & a3_older_next[1];
+  assign \$1005  = { \$1004 , \$1000 , \$997 , \$992  } + 4'hf;
+  assign \$1006  = a3_hit_a1 | a3_older_hit;
+  assign \$1007  = ~ \$1006 ;
+  assign \$1008  = a3_sel_new[1] & \$1007 ;
+  assign \$1011  = a3_hit_a1 | a3_older_hit;
+  assign \$1012  = ~ \$1011 ;
+  assign \$1013  = \$1010  & \$1012 ;
+  assign \$1014  = \$1013  & log_grant_r1_b0[3];
+  assign \$1015  = a3_fwd_ok & a3_hit_a1;
+  assign \$1016  = a4_tag + 1'h1;
+  assign \$1017  = \$1015  & \$1016 [2];
+  assign \$1018  = a3_fwd_ok & a3_older_hit;
+  assign \$1019  = ~ a3_hit_a1;
+  assign \$1020  = \$1018  & \$1019 ;
+  assign \$1021  = \$1020  & a3_older_next[2];
+  assign \$1022  = { \$1021 , \$1017 , \$1014 , \$1009  } + 4'hf;
+  assign \$1023  = a3_hit_a1 | a3_older_hit;
+  assign \$1024  = ~ \$1023 ;
+  assign \$1025  = a3_sel_new[1] & \$1024 ;
+  assign \$1028  = a3_hit_a1 | a3_older_hit;
+  assign \$1029  = ~ \$1028 ;
+  assign \$1030  = \$1027  & \$1029 ;
+  assign \$1031  = \$1030  & log_grant_r1_b0[4];
+  assign \$1032  = a3_fwd_ok & a3_hit_a1;
+  assign \$1033  = a4_tag + 1'h1;
+  assign \$1034  = \$1032  & \$1033 [3];
+  assign \$1035  = a3_fwd_ok & a3_older_hit;
+  assign \$1036  = ~ a3_hit_a1;
+  assign \$1037  = \$1035  & \$1036 ;
+  assign \$1038  = \$1037  & a3_older_next[3];
+  assign \$1039  = { \$1038 , \$1034 , \$1031 , \$1026  } + 4'hf;
+  assign \$1040  = a3_valid & a3_ok;
+  assign \$1041  = a3_pool == 1'h1;
+  assign log_grant_wen = \$1040  & \$1041 ;
+  assign \$1042  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1044  = \$1043  & config_queue_r0_b0[0];
+  assign \$1045  = \$1042  | \$1044 ;
+  assign \$1046  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1048  = \$1047  & config_queue_r0_b0[1];
+  assign \$1049  = \$1046  | \$1048 ;
+  assign \$1050  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1052  = \$1051  & config_queue_r0_b0[2];
+  assign \$1053  = \$1050  | \$1052 ;
+  assign \$1054  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1056  = \$1055  & config_queue_r0_b0[3];
+  assign \$1057  = \$1054  | \$1056 ;
+  assign \$1058  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1059  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1060  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1061  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1062  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$1063  = a3_sel_fresh[2] & config_parity_r1;
+  assign \$1065  = \$1064  & config_queue_r0_b0[4];
+  assign config_fetched_snap = \$1063  | \$1065 ;
+  assign \$1066  = a3_hit_a1 | a3_older_hit;
+  assign \$1067  = ~ \$1066 ;
+  assign \$1068  = a3_sel_new[2] & \$1067 ;
+  assign \$1071  = a3_hit_a1 | a3_older_hit;
+  assign \$1072  = ~ \$1071 ;
+  assign \$1073  = \$1070  & \$1072 ;
+  assign \$1074  = \$1073  & config_grant_r1_b0[1];
+  assign \$1076  = \$1075  & config_queue_r0_b0[6];
+  assign \$1077  = a3_fwd_ok & a3_hit_a1;
+  assign \$1078  = a4_tag + 1'h1;
+  assign \$1079  = \$1077  & \$1078 [0];
+  assign \$1080  = a3_fwd_ok & a3_older_hit;
+  assign \$1081  = ~ a3_hit_a1;
+  assign \$1082  = \$1080  & \$1081 ;
+  assign \$1083  = \$1082  & a3_older_next[0];
+  assign \$1084  = { \$1083 , \$1079 , \$1076 , \$1074 , \$1069  } + 5'h1f;
+  assign \$1085  = a3_hit_a1 | a3_older_hit;
+  assign \$1086  = ~ \$1085 ;
+  assign \$1087  = a3_sel_new[2] & \$1086 ;
+  assign \$1090  = a3_hit_a1 | a3_older_hit;
+  assign \$1091  = ~ \$1090 ;
+  assign \$1092  = \$1089  & \$1091 ;
+  assign \$1093  = \$1092  & config_grant_r1_b0[2];
+  assign \$1095  = \$1094  & config_queue_r0_b0[7];
+  assign \$1096  = a3_fwd_ok & a3_hit_a1;
+  assign \$1097  = a4_tag + 1'h1;
+  assign \$1098  = \$1096  & \$1097 [1];
+  assign \$1099  = a3_fwd_ok & a3_older_hit;
+  assign \$1100  = ~ a3_hit_a1;
+  assign \$1101  = \$1099  & \$1100 ;
+  assign \$1102  = \$1101  & a3_older_next[1];
+  assign \$1103  = { \$1102 , \$1098 , \$1095 , \$1093 , \$1088  } + 5'h1f;
+  assign \$1104  = a3_hit_a1 | a3_older_hit;
+  assign \$1105  = ~ \$1104 ;
+  assign \$1106  = a3_sel_new[2] & \$1105 ;
+  assign \$1109  = a3_hit_a1 | a3_older_hit;
+  assign \$1110  = ~ \$1109 ;
+  assign \$1111  = \$1108  & \$1110 ;
+  assign \$1112  = \$1111  & config_grant_r1_b0[3];
+  assign \$1114  = \$1113  & config_queue_r0_b0[8];
+  assign \$1115  = a3_fwd_ok & a3_hit_a1;
+  assign \$1116  = a4_tag + 1'h1;
+  assign \$1117  = \$1115  & \$1116 [2];
+  assign \$1118  = a3_fwd_ok & a3_older_hit;
+  assign \$1119  = ~ a3_hit_a1;
+  assign \$1120  = \$1118  & \$1119 ;
+  assign \$1121  = \$1120  & a3_older_next[2];
+  assign \$1122  = { \$1121 , \$1117 , \$1114 , \$1112 , \$1107  } + 5'h1f;
+  assign \$1123  = a3_hit_a1 | a3_older_hit;
+  assign \$1124  = ~ \$1123 ;
+  assign \$1125  = a3_sel_new[2] & \$1124 ;
+  assign \$1128  = a3_hit_a1 | a3_older_hit;
+  assign \$1129  = ~ \$1128 ;
+  assign \$1130  = \$1127  & \$1129 ;
+  assign \$1131  = \$1130  & config_grant_r1_b0[4];
+  assign \$1133  = \$1132  & config_queue_r0_b0[9];
+  assign \$1134  = a3_fwd_ok & a3_hit_a1;
+  assign \$1135  = a4_tag + 1'h1;
+  assign \$1136  = \$1134  & \$1135 [3];
+  assign \$1137  = a3_fwd_ok & a3_older_hit;
+  assign \$1138  = ~ a3_hit_a1;
+  assign \$1139  = \$1137  & \$1138 ;
+  assign \$1140  = \$1139  & a3_older_next[3];
+  assign \$1141  = { \$1140 , \$1136 , \$1133 , \$1131 , \$1126  } + 5'h1f;
+  assign \$1142  = a3_valid & a3_ok;
+  assign \$1143  = a3_pool == 2'h2;
+  assign config_grant_wen = \$1142  & \$1143 ;
+  assign \$1150  = ! f2_err;
+  assign \$signal$268  = f2_valid & \$1150 ;
+  assign \$1151  = a4_valid & a4_ok;
+  assign \$1152  = { \$1151 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1153  = ~ \$1152 ;
+  assign \$1154  = \$1153  + 1'h1;
+  assign \$1155  = a5_valid & a5_ok;
+  assign \$1156  = { \$1155 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1157  = ~ \$1156 ;
+  assign \$1158  = \$1157  + 1'h1;
+  assign \$1159  = a4_valid & a4_ok;
+  assign \$1160  = { \$1159 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1161  = ~ \$1160 ;
+  assign \$1162  = \$1161  + 1'h1;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$1163  = ~ rel_f2;
+  assign \$1164  = f3_quiet & \$1163 ;
+  assign \$1165  = \$1164  ? f3_in : 3'h0;
+  assign \$1166  = x1_select | x0_select;
+  assign \$1167  = ~ \$1166 ;
+  assign \$1168  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1169  = { 1'h0, \$1167  } & { \$1168 [2], \$1168  };
+  assign \$1170  = { 1'h0, \$1165  } & \$1169 ;
+  assign \$1171  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1172  = ~ \$1171 ;
+  assign \$1173  = \$1172  + 1'h1;
+  assign released_f1 = \release  & \$1173 [12];
+  assign \$1174  = ~ f4_blocked;
+  assign \$1175  = \$1174  & f4_rest_held;
+  assign \$signal$471  = f4_hit_a1 | \$1175 ;
+  assign \$1176  = ~ f4_blocked;
+  assign \$1177  = f4_by_mem & f4_mem_ok;
+  assign \$1178  = f4_by_mem & f4_mem_ok;
+  assign \$1179  = \$1177 [0] | \$1178 [1];
+  assign \$1180  = f4_by_mem & f4_mem_ok;
+  assign \$1181  = \$1179  | \$1180 [2];
+  assign \$1182  = f4_by_older | \$1181 ;
+  assign \$1183  = \$1176  & \$1182 ;
+  assign \release  = f4_by_a1 | \$1183 ;
+  assign \$1184  = ~ f4_go;
+  assign \$1185  = ~ \$signal$471 ;
+  assign \$1186  = \$signal$471  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1186  : f4_err;
+  assign \$signal$335  = \release  ? 4'h0 : unreleased_err;
+  assign \$1187  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$413  = ~ \$1187 ;
+  assign \$1188  = ~ f4_blocked;
+  assign \$1189  = \$1188  & f4_by_older;
+  assign \$1190  = f4_by_a1 | \$1189 ;
+  assign \$1191  = f4_live[0] & \$1190 ;
+  assign \$1192  = ~ f4_blocked;
+  assign \$1193  = \$1192  & f4_by_mem_live[0];
+  assign \$1194  = \$1193  & f4_mem_ok[0];
+  assign \w__en$411  = \$1191  | \$1194 ;
+  assign \$1195  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1196  = ~ \$1195 ;
+  assign \$1197  = f4_slot[6:0] + 7'h7f;
+  assign \$1198  = ~ \$1197 [7];
+  assign \$1199  = ~ f4_blocked;
+  assign \$1200  = \$1199  & f4_by_older;
+  assign \$1201  = f4_by_a1 | \$1200 ;
+  assign \$1202  = f4_live[0] & \$1201 ;
+  assign \$1203  = ~ f4_blocked;
+  assign \$1204  = \$1203  & f4_by_mem_live[0];
+  assign \$1205  = \$1204  & f4_mem_ok[0];
+  assign event_queue_wen = \$1202  | \$1205 ;
+  assign \$1206  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1207  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$438  = ~ \$1207 ;
+  assign \$1208  = ~ f4_blocked;
+  assign \$1209  = \$1208  & f4_by_older;
+  assign \$1210  = f4_by_a1 | \$1209 ;
+  assign \$1211  = f4_live[1] & \$1210 ;
+  assign \$1212  = ~ f4_blocked;
+  assign \$1213  = \$1212  & f4_by_mem_live[1];
+  assign \$1214  = \$1213  & f4_mem_ok[1];
+  assign \$1215  = \$1211  | \$1214 ;
+  assign \$1216  = ~ f4_raced;
+  assign log_parity_wen = \$1215  & \$1216 ;
+  assign \$1217  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign config_parity_wdata = ~ \$1217 ;
+  assign \$1218  = ~ f4_blocked;
+  assign \$1219  = \$1218  & f4_by_older;
+  assign \$1220  = f4_by_a1 | \$1219 ;
+  assign \$1221  = f4_live[2] & \$1220 ;
+  assign \$1222  = ~ f4_blocked;
+  assign \$1223  = \$1222  & f4_by_mem_live[2];
+  assign \$1224  = \$1223  & f4_mem_ok[2];
+  assign config_parity_wen = \$1221  | \$1224 ;
+  assign \$1225  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1226  = ~ \$1225 ;
+  assign \$1227  = f4_slot[3:0] + 4'hf;
+  assign \$1228  = ~ \$1227 [4];
+  assign \$1229  = ~ f4_blocked;
+  assign \$1230  = \$1229  & f4_by_older;
+  assign \$1231  = f4_by_a1 | \$1230 ;
+  assign \$1232  = f4_live[2] & \$1231 ;
+  assign \$1233  = ~ f4_blocked;
+  assign \$1234  = \$1233  & f4_by_mem_live[2];
+  assign \$1235  = \$1234  & f4_mem_ok[2];
+  assign config_queue_wen = \$1232  | \$1235 ;
+  assign \$1236  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1237  = { busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 8'hff;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$951 ;
+    event_grant_w_en <= \$1238 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$952 ;
+    event_grant_w_addr <= \$1239 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$953 ;
+    event_grant_w_data <= \$1240 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -5908,19 +6449,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$954 ;
+    event_queue_w_en <= \$1241 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$955 ;
+    event_queue_w_addr <= \$1242 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$956 ;
+    event_queue_w_data <= \$1243 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    log_grant_w_en <= \$957 ;
+    log_grant_w_en <= \$1244 ;
   always @(posedge aclk_clk)
-    log_grant_w_addr <= \$958 ;
+    log_grant_w_addr <= \$1245 ;
   always @(posedge aclk_clk)
-    log_grant_w_data <= \$959 ;
+    log_grant_w_data <= \$1246 ;
   always @(posedge aclk_clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -5930,47 +6471,47 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    config_grant_w_en <= \$960 ;
+    config_grant_w_en <= \$1247 ;
   always @(posedge aclk_clk)
-    config_grant_w_addr <= \$961 ;
+    config_grant_w_addr <= \$1248 ;
   always @(posedge aclk_clk)
-    config_grant_w_data <= \$962 ;
+    config_grant_w_data <= \$1249 ;
   always @(posedge aclk_clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
     config_grant_r1_b0 <= \r__data$47 ;
   always @(posedge aclk_clk)
-    config_parity_row0 <= \$963 ;
+    config_parity_row0 <= \$1250 ;
   always @(posedge aclk_clk)
-    config_parity_row1 <= \$964 ;
+    config_parity_row1 <= \$1251 ;
   always @(posedge aclk_clk)
-    config_parity_row2 <= \$965 ;
+    config_parity_row2 <= \$1252 ;
   always @(posedge aclk_clk)
-    config_parity_row3 <= \$966 ;
+    config_parity_row3 <= \$1253 ;
   always @(posedge aclk_clk)
-    config_parity_row4 <= \$967 ;
+    config_parity_row4 <= \$1254 ;
   always @(posedge aclk_clk)
-    config_parity_row5 <= \$968 ;
+    config_parity_row5 <= \$1255 ;
   always @(posedge aclk_clk)
-    config_parity_row6 <= \$969 ;
+    config_parity_row6 <= \$1256 ;
   always @(posedge aclk_clk)
-    config_parity_row7 <= \$970 ;
+    config_parity_row7 <= \$1257 ;
   always @(posedge aclk_clk)
-    config_parity_row8 <= \$971 ;
+    config_parity_row8 <= \$1258 ;
   always @(posedge aclk_clk)
-    config_parity_row9 <= \$972 ;
+    config_parity_row9 <= \$1259 ;
   always @(posedge aclk_clk)
-    config_parity_row10 <= \$973 ;
+    config_parity_row10 <= \$1260 ;
   always @(posedge aclk_clk)
-    config_parity_row11 <= \$974 ;
+    config_parity_row11 <= \$1261 ;
   always @(posedge aclk_clk)
-    config_parity_row12 <= \$975 ;
+    config_parity_row12 <= \$1262 ;
   always @(posedge aclk_clk)
-    config_parity_row13 <= \$976 ;
+    config_parity_row13 <= \$1263 ;
   always @(posedge aclk_clk)
-    config_parity_row14 <= \$977 ;
+    config_parity_row14 <= \$1264 ;
   always @(posedge aclk_clk)
-    config_parity_row15 <= \$978 ;
+    config_parity_row15 <= \$1265 ;
   always @(posedge aclk_clk)
     config_parity_r0_addr <= config_parity_addr;
   always @(posedge aclk_clk)
@@ -5980,15 +6521,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     config_parity_r1 <= \$18 ;
   always @(posedge aclk_clk)
-    config_queue_w_en <= \$979 ;
+    config_queue_w_en <= \$1266 ;
   always @(posedge aclk_clk)
-    config_queue_w_addr <= \$980 ;
+    config_queue_w_addr <= \$1267 ;
   always @(posedge aclk_clk)
-    config_queue_w_data <= \$981 ;
+    config_queue_w_data <= \$1268 ;
   always @(posedge aclk_clk)
     config_queue_r0_b0 <= \r__data$80 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$982 ;
+    a0_valid <= \$1269 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -5998,7 +6539,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$30 , \$26 , \$22  };
   always @(posedge aclk_clk)
-    a1_valid <= \$983 ;
+    a1_valid <= \$1270 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6010,17 +6551,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$34 , \$33 , \$32  };
   always @(posedge aclk_clk)
-    a1_select <= \$984 ;
+    a1_select <= \$1271 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$985 ;
+    x0_valid <= \$1272 ;
   always @(posedge aclk_clk)
-    x0_select <= \$986 ;
+    x0_select <= \$1273 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$987 ;
+    x1_valid <= \$1274 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6028,9 +6569,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$53 ;
   always @(posedge aclk_clk)
-    x1_select <= \$988 ;
+    x1_select <= \$1275 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$989 ;
+    x2_valid <= \$1276 ;
   always @(posedge aclk_clk)
     x2_ok <= \$54 ;
   always @(posedge aclk_clk)
@@ -6042,49 +6583,49 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$990 ;
+    a2_valid <= \$1277 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$991 ;
+    event_seen <= \$1278 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$992 ;
+    event_seen_prev <= \$1279 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$993 ;
+    event_has_fresh <= \$1280 ;
   always @(posedge aclk_clk)
-    event_head <= \$994 ;
+    event_head <= \$1281 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$995 ;
+    event_fresh <= \$1282 ;
   always @(posedge aclk_clk)
-    event_fresh_slot <= \$996 ;
+    event_fresh_slot <= \$1283 ;
   always @(posedge aclk_clk)
-    log_seen <= \$997 ;
+    log_seen <= \$1284 ;
   always @(posedge aclk_clk)
-    log_seen_prev <= \$998 ;
+    log_seen_prev <= \$1285 ;
   always @(posedge aclk_clk)
-    log_at_last <= \$999 ;
+    log_at_last <= \$1286 ;
   always @(posedge aclk_clk)
-    log_lapped <= \$1000 ;
+    log_lapped <= \$1287 ;
   always @(posedge aclk_clk)
-    log_fresh <= \$1001 ;
+    log_fresh <= \$1288 ;
   always @(posedge aclk_clk)
-    log_fresh_slot <= \$1002 ;
+    log_fresh_slot <= \$1289 ;
   always @(posedge aclk_clk)
-    config_seen <= \$1003 ;
+    config_seen <= \$1290 ;
   always @(posedge aclk_clk)
-    config_seen_prev <= \$1004 ;
+    config_seen_prev <= \$1291 ;
   always @(posedge aclk_clk)
-    config_has_fresh <= \$1005 ;
+    config_has_fresh <= \$1292 ;
   always @(posedge aclk_clk)
-    config_head <= \$1006 ;
+    config_head <= \$1293 ;
   always @(posedge aclk_clk)
-    config_fresh <= \$1007 ;
+    config_fresh <= \$1294 ;
   always @(posedge aclk_clk)
-    \config_parity_addr$71  <= \$1008 ;
+    \config_parity_addr$71  <= \$1295 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1009 ;
+    a2_ring <= \$1296 ;
   always @(posedge aclk_clk)
     a2_lapped <= \$94 ;
   always @(posedge aclk_clk)
@@ -6100,7 +6641,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_restart_head <= \$142 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1010 ;
+    a3_valid <= \$1297 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6112,7 +6653,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1011 ;
+    a3_ring <= \$1298 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6128,7 +6669,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$176 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1012 ;
+    a4_valid <= \$1299 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6144,7 +6685,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_snap <= \$694 [5];
   always @(posedge aclk_clk)
-    a5_valid <= \$1013 ;
+    a5_valid <= \$1300 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6168,7 +6709,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_older_next <= \$200 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1014 ;
+    f0_valid <= \$1301 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6184,7 +6725,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1015 ;
+    f1_valid <= \$1302 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6200,53 +6741,53 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1016 ;
+    f1_same_second_eq0 <= \$1303 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1017 ;
+    f1_same_second_eq3 <= \$1304 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1018 ;
+    f1_same_second_eq6 <= \$1305 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1019 ;
+    f1_same_second_eq9 <= \$1306 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1020 ;
+    f1_same_second_eq12 <= \$1307 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1021 ;
+    f1_same_second_eq15 <= \$1308 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1022 ;
+    f1_same_second_eq18 <= \$1309 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1023 ;
+    f1_same_second_eq21 <= \$1310 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1024 ;
+    f1_same_second_eq24 <= \$1311 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1025 ;
+    f1_same_second_eq27 <= \$1312 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1026 ;
+    f1_same_second_eq30 <= \$1313 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1027 ;
+    f1_same_third_eq0 <= \$1314 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1028 ;
+    f1_same_third_eq3 <= \$1315 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1029 ;
+    f1_same_third_eq6 <= \$1316 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1030 ;
+    f1_same_third_eq9 <= \$1317 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1031 ;
+    f1_same_third_eq12 <= \$1318 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1032 ;
+    f1_same_third_eq15 <= \$1319 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1033 ;
+    f1_same_third_eq18 <= \$1320 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1034 ;
+    f1_same_third_eq21 <= \$1321 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1035 ;
+    f1_same_third_eq24 <= \$1322 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1036 ;
+    f1_same_third_eq27 <= \$1323 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1037 ;
+    f1_same_third_eq30 <= \$1324 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1038 ;
+    f1_hit <= \$1325 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1039 ;
+    f1_misaligned <= \$1326 ;
   always @(posedge aclk_clk)
     f1_event_slot <= \$245 [6:0];
   always @(posedge aclk_clk)
@@ -6254,7 +6795,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     config_parity_addr <= \$249 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1040 ;
+    f2_valid <= \$1327 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -6276,9 +6817,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f2_same_third <= \$330 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1041 ;
+    f3_valid <= \$1328 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1042 ;
+    f3_go <= \$1329 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6300,11 +6841,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$867 [12];
+    f3_hit_a2 <= \$1154 [12];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$339 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$871 [12];
+    f3_hit_a3 <= \$1158 [12];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$342 [4];
   always @(posedge aclk_clk)
@@ -6314,11 +6855,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$347 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1043 ;
+    f3_quiet <= \$1330 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1044 ;
+    f4_valid <= \$1331 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1045 ;
+    f4_go <= \$1332 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6332,7 +6873,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$875 [12];
+    f4_hit_a1 <= \$1162 [12];
   always @(posedge aclk_clk)
     f4_a1_next <= \$355 [3:0];
   always @(posedge aclk_clk)
@@ -6344,11 +6885,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_rest_snap <= \$418 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1046 ;
+    f4_by_a1 <= \$1333 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1047 ;
+    f4_by_older <= \$1334 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1048 ;
+    f4_by_mem <= \$1335 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= { \$449 [6], \$444 [6], \$439 [6] };
   always @(posedge aclk_clk)
@@ -6358,9 +6899,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_live <= \$459 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1049 ;
+    f4_by_mem_live <= \$1336 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1050 ;
+    f4_blocked <= \$1337 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$463 [12];
   always @(posedge aclk_clk)
@@ -6370,39 +6911,39 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_raced <= \$483 [3];
   always @(posedge aclk_clk)
-    event_push <= \$1051 ;
+    event_push <= \$1338 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$1052 ;
+    event_queue_waddr <= \$1339 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$1053 ;
+    event_pushed <= \$1340 ;
   always @(posedge aclk_clk)
-    event_popped <= \$1054 ;
+    event_popped <= \$1341 ;
   always @(posedge aclk_clk)
-    event_count <= \$1055 ;
+    event_count <= \$1342 ;
   always @(posedge aclk_clk)
-    event_at <= \$1056 ;
+    event_at <= \$1343 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$1057 ;
+    event_nonempty <= \$1344 ;
   always @(posedge aclk_clk)
     config_parity_wrows <= { \$547 , \$546 , \$545 , \$544 , \$543 , \$542 , \$541 , \$540 , \$539 , \$538 , \$537 , \$536 , \$535 , \$534 , \$533 , \$532  };
   always @(posedge aclk_clk)
-    config_push <= \$1058 ;
+    config_push <= \$1345 ;
   always @(posedge aclk_clk)
-    config_queue_waddr <= \$1059 ;
+    config_queue_waddr <= \$1346 ;
   always @(posedge aclk_clk)
-    config_pushed <= \$1060 ;
+    config_pushed <= \$1347 ;
   always @(posedge aclk_clk)
-    config_popped <= \$1061 ;
+    config_popped <= \$1348 ;
   always @(posedge aclk_clk)
-    config_count <= \$1062 ;
+    config_count <= \$1349 ;
   always @(posedge aclk_clk)
-    config_at <= \$1063 ;
+    config_at <= \$1350 ;
   always @(posedge aclk_clk)
-    config_nonempty <= \$1064 ;
+    config_nonempty <= \$1351 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1065 ;
+    f5_valid <= \$1352 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1066 ;
+    f5_ok <= \$1353 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$335 ;
   always @(posedge aclk_clk)
@@ -6432,27 +6973,27 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_overwrite <= \$614 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1067 ;
+    a6_valid <= \$1354 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1068 ;
+    f6_valid <= \$1355 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1069 ;
+    x3_valid <= \$1356 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1070 ;
+    x4_valid <= \$1357 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1071 ;
+    x5_valid <= \$1358 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1072 ;
+    x6_valid <= \$1359 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -6512,21 +7053,21 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1073 ;
+    busy_0 <= \$1360 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1074 ;
+    busy_6 <= \$1361 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1075 ;
+    busy_12 <= \$1362 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1076 ;
+    busy_18 <= \$1363 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1077 ;
+    busy_24 <= \$1364 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1078 ;
+    busy_30 <= \$1365 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1079 ;
+    busy_36 <= \$1366 ;
   always @(posedge aclk_clk)
-    busy_42 <= \$1080 ;
+    busy_42 <= \$1367 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     (* full_case = 32'd1 *)
@@ -6605,1039 +7146,1039 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$951  = event_grant_wen;
+    \$1238  = event_grant_wen;
     if (aclk_rst) begin
-      \$951  = 1'h0;
+      \$1238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$952  = event_grant_w_addr;
+    \$1239  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$952  = { \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
+      \$1239  = { \$878 , \$874 , \$870 , \$866 , \$862 , \$858 , \$854  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$953  = event_grant_w_data;
+    \$1240  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$953  = event_grant_wdata;
+      \$1240  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$954  = event_queue_wen;
+    \$1241  = event_queue_wen;
     if (aclk_rst) begin
-      \$954  = 1'h0;
+      \$1241  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$955  = event_queue_w_addr;
+    \$1242  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$955  = event_queue_waddr;
+      \$1242  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$956  = event_queue_w_data;
+    \$1243  = event_queue_w_data;
     if (event_queue_wen) begin
-      \$956  = event_queue_wdata;
+      \$1243  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$957  = log_grant_wen;
+    \$1244  = log_grant_wen;
     if (aclk_rst) begin
-      \$957  = 1'h0;
+      \$1244  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$958  = log_grant_w_addr;
+    \$1245  = log_grant_w_addr;
     if (log_grant_wen) begin
-      \$958  = { \$685 , \$684 , \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
+      \$1245  = { \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$959  = log_grant_w_data;
+    \$1246  = log_grant_w_data;
     if (log_grant_wen) begin
-      \$959  = log_grant_wdata;
+      \$1246  = log_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$960  = config_grant_wen;
+    \$1247  = config_grant_wen;
     if (aclk_rst) begin
-      \$960  = 1'h0;
+      \$1247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$961  = config_grant_w_addr;
+    \$1248  = config_grant_w_addr;
     if (config_grant_wen) begin
-      \$961  = { \$671 , \$664 , \$657 , \$650  };
+      \$1248  = { \$1057 , \$1053 , \$1049 , \$1045  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$962  = config_grant_w_data;
+    \$1249  = config_grant_w_data;
     if (config_grant_wen) begin
-      \$962  = config_grant_wdata;
+      \$1249  = config_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$963  = config_parity_row0;
+    \$1250  = config_parity_row0;
     if (\$1 ) begin
-      \$963  = config_parity_wdata;
+      \$1250  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$964  = config_parity_row1;
+    \$1251  = config_parity_row1;
     if (\$2 ) begin
-      \$964  = config_parity_wdata;
+      \$1251  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$965  = config_parity_row2;
+    \$1252  = config_parity_row2;
     if (\$3 ) begin
-      \$965  = config_parity_wdata;
+      \$1252  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$966  = config_parity_row3;
+    \$1253  = config_parity_row3;
     if (\$4 ) begin
-      \$966  = config_parity_wdata;
+      \$1253  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$967  = config_parity_row4;
+    \$1254  = config_parity_row4;
     if (\$5 ) begin
-      \$967  = config_parity_wdata;
+      \$1254  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$968  = config_parity_row5;
+    \$1255  = config_parity_row5;
     if (\$6 ) begin
-      \$968  = config_parity_wdata;
+      \$1255  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$969  = config_parity_row6;
+    \$1256  = config_parity_row6;
     if (\$7 ) begin
-      \$969  = config_parity_wdata;
+      \$1256  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$970  = config_parity_row7;
+    \$1257  = config_parity_row7;
     if (\$8 ) begin
-      \$970  = config_parity_wdata;
+      \$1257  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$971  = config_parity_row8;
+    \$1258  = config_parity_row8;
     if (\$9 ) begin
-      \$971  = config_parity_wdata;
+      \$1258  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$972  = config_parity_row9;
+    \$1259  = config_parity_row9;
     if (\$10 ) begin
-      \$972  = config_parity_wdata;
+      \$1259  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$973  = config_parity_row10;
+    \$1260  = config_parity_row10;
     if (\$11 ) begin
-      \$973  = config_parity_wdata;
+      \$1260  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$974  = config_parity_row11;
+    \$1261  = config_parity_row11;
     if (\$12 ) begin
-      \$974  = config_parity_wdata;
+      \$1261  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$975  = config_parity_row12;
+    \$1262  = config_parity_row12;
     if (\$13 ) begin
-      \$975  = config_parity_wdata;
+      \$1262  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$976  = config_parity_row13;
+    \$1263  = config_parity_row13;
     if (\$14 ) begin
-      \$976  = config_parity_wdata;
+      \$1263  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$977  = config_parity_row14;
+    \$1264  = config_parity_row14;
     if (\$15 ) begin
-      \$977  = config_parity_wdata;
+      \$1264  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$978  = config_parity_row15;
+    \$1265  = config_parity_row15;
     if (\$16 ) begin
-      \$978  = config_parity_wdata;
+      \$1265  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$979  = config_queue_wen;
+    \$1266  = config_queue_wen;
     if (aclk_rst) begin
-      \$979  = 1'h0;
+      \$1266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$980  = config_queue_w_addr;
+    \$1267  = config_queue_w_addr;
     if (config_queue_wen) begin
-      \$980  = config_queue_waddr;
+      \$1267  = config_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$981  = config_queue_w_data;
+    \$1268  = config_queue_w_data;
     if (config_queue_wen) begin
-      \$981  = config_queue_wdata;
+      \$1268  = config_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$982  = alloc_valid;
+    \$1269  = alloc_valid;
     if (aclk_rst) begin
-      \$982  = 1'h0;
+      \$1269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$983  = a0_valid;
+    \$1270  = a0_valid;
     if (aclk_rst) begin
-      \$983  = 1'h0;
+      \$1270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$984  = { \$43 , \$40 , \$37  };
+    \$1271  = { \$43 , \$40 , \$37  };
     if (aclk_rst) begin
-      \$984  = 3'h0;
+      \$1271  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$985  = flush_valid;
+    \$1272  = flush_valid;
     if (aclk_rst) begin
-      \$985  = 1'h0;
+      \$1272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$986  = { 1'h0, \$49 , \$46  };
+    \$1273  = { 1'h0, \$49 , \$46  };
     if (aclk_rst) begin
-      \$986  = 3'h0;
+      \$1273  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$987  = x0_valid;
+    \$1274  = x0_valid;
     if (aclk_rst) begin
-      \$987  = 1'h0;
+      \$1274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$988  = x0_select;
+    \$1275  = x0_select;
     if (aclk_rst) begin
-      \$988  = 3'h0;
+      \$1275  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$989  = x1_valid;
+    \$1276  = x1_valid;
     if (aclk_rst) begin
-      \$989  = 1'h0;
+      \$1276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$990  = a1_valid;
+    \$1277  = a1_valid;
     if (aclk_rst) begin
-      \$990  = 1'h0;
+      \$1277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$991  = event_seen;
+    \$1278  = event_seen;
     if (\$57 ) begin
-      \$991  = \$58 ;
+      \$1278  = \$58 ;
     end
     if (aclk_rst) begin
-      \$991  = 8'h00;
+      \$1278  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$992  = event_seen;
+    \$1279  = event_seen;
     if (aclk_rst) begin
-      \$992  = 8'h00;
+      \$1279  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$993  = event_has_fresh;
+    \$1280  = event_has_fresh;
     if (event_take_fresh) begin
-      \$993  = \$59 ;
+      \$1280  = \$59 ;
     end else if (x1_select[0]) begin
-      \$993  = 1'h1;
+      \$1280  = 1'h1;
     end
     if (aclk_rst) begin
-      \$993  = 1'h1;
+      \$1280  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$994  = event_head;
+    \$1281  = event_head;
     if (event_pop) begin
-      \$994  = \$62 [6:0];
+      \$1281  = \$62 [6:0];
     end
     if (x1_select[0]) begin
-      \$994  = event_queue_waddr;
+      \$1281  = event_queue_waddr;
     end
     if (aclk_rst) begin
-      \$994  = 7'h00;
+      \$1281  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$995  = event_fresh_next;
+    \$1282  = event_fresh_next;
     if (aclk_rst) begin
-      \$995  = 8'h00;
+      \$1282  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$996  = \$63 [6:0];
+    \$1283  = \$63 [6:0];
     if (aclk_rst) begin
-      \$996  = 7'h00;
+      \$1283  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$997  = log_seen;
+    \$1284  = log_seen;
     if (\$66 ) begin
-      \$997  = \$67 ;
+      \$1284  = \$67 ;
     end
     if (aclk_rst) begin
-      \$997  = 10'h000;
+      \$1284  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$998  = log_seen;
+    \$1285  = log_seen;
     if (aclk_rst) begin
-      \$998  = 10'h000;
+      \$1285  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$999  = log_at_last;
+    \$1286  = log_at_last;
     if (log_take_fresh) begin
-      \$999  = \$72 ;
+      \$1286  = \$72 ;
     end else if (x1_select[1]) begin
-      \$999  = 1'h0;
+      \$1286  = 1'h0;
     end
     if (aclk_rst) begin
-      \$999  = 1'h0;
+      \$1286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1000  = log_lapped;
+    \$1287  = log_lapped;
     if (log_take_fresh) begin
-      \$1000  = \$77 ;
+      \$1287  = \$77 ;
     end else if (x1_select[1]) begin
-      \$1000  = 1'h0;
+      \$1287  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1000  = 1'h0;
+      \$1287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1001  = log_fresh_next;
+    \$1288  = log_fresh_next;
     if (aclk_rst) begin
-      \$1001  = 10'h000;
+      \$1288  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1002  = \$78 [8:0];
+    \$1289  = \$78 [8:0];
     if (aclk_rst) begin
-      \$1002  = 9'h000;
+      \$1289  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1003  = config_seen;
+    \$1290  = config_seen;
     if (\$81 ) begin
-      \$1003  = \$82 ;
+      \$1290  = \$82 ;
     end
     if (aclk_rst) begin
-      \$1003  = 5'h00;
+      \$1290  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1004  = config_seen;
+    \$1291  = config_seen;
     if (aclk_rst) begin
-      \$1004  = 5'h00;
+      \$1291  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1005  = config_has_fresh;
+    \$1292  = config_has_fresh;
     if (config_take_fresh) begin
-      \$1005  = \$83 ;
+      \$1292  = \$83 ;
     end else if (x1_select[2]) begin
-      \$1005  = 1'h1;
+      \$1292  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1005  = 1'h1;
+      \$1292  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1006  = config_head;
+    \$1293  = config_head;
     if (config_pop) begin
-      \$1006  = \$86 [3:0];
+      \$1293  = \$86 [3:0];
     end
     if (x1_select[2]) begin
-      \$1006  = config_queue_waddr;
+      \$1293  = config_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1006  = 4'h0;
+      \$1293  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1007  = config_fresh_next;
+    \$1294  = config_fresh_next;
     if (aclk_rst) begin
-      \$1007  = 5'h00;
+      \$1294  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1008  = \$87 [3:0];
+    \$1295  = \$87 [3:0];
     if (aclk_rst) begin
-      \$1008  = 4'h0;
+      \$1295  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1009  = a1_select[1];
+    \$1296  = a1_select[1];
     if (aclk_rst) begin
-      \$1009  = 1'h0;
+      \$1296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1010  = a2_valid;
+    \$1297  = a2_valid;
     if (aclk_rst) begin
-      \$1010  = 1'h0;
+      \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1011  = a2_ring;
+    \$1298  = a2_ring;
     if (aclk_rst) begin
-      \$1011  = 1'h0;
+      \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1012  = a3_valid;
+    \$1299  = a3_valid;
     if (aclk_rst) begin
-      \$1012  = 1'h0;
+      \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1013  = a4_valid;
+    \$1300  = a4_valid;
     if (aclk_rst) begin
-      \$1013  = 1'h0;
+      \$1300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1014  = free_valid;
+    \$1301  = free_valid;
     if (aclk_rst) begin
-      \$1014  = 1'h0;
+      \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1015  = f0_valid;
+    \$1302  = f0_valid;
     if (aclk_rst) begin
-      \$1015  = 1'h0;
+      \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1016  = \$222 ;
+    \$1303  = \$222 ;
     if (aclk_rst) begin
-      \$1016  = 1'h0;
+      \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1017  = \$223 ;
+    \$1304  = \$223 ;
     if (aclk_rst) begin
-      \$1017  = 1'h0;
+      \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1018  = \$224 ;
+    \$1305  = \$224 ;
     if (aclk_rst) begin
-      \$1018  = 1'h0;
+      \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1019  = \$225 ;
+    \$1306  = \$225 ;
     if (aclk_rst) begin
-      \$1019  = 1'h0;
+      \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1020  = \$226 ;
+    \$1307  = \$226 ;
     if (aclk_rst) begin
-      \$1020  = 1'h0;
+      \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1021  = \$227 ;
+    \$1308  = \$227 ;
     if (aclk_rst) begin
-      \$1021  = 1'h0;
+      \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1022  = \$228 ;
+    \$1309  = \$228 ;
     if (aclk_rst) begin
-      \$1022  = 1'h0;
+      \$1309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1023  = \$229 ;
+    \$1310  = \$229 ;
     if (aclk_rst) begin
-      \$1023  = 1'h0;
+      \$1310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1024  = \$230 ;
+    \$1311  = \$230 ;
     if (aclk_rst) begin
-      \$1024  = 1'h0;
+      \$1311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1025  = \$231 ;
+    \$1312  = \$231 ;
     if (aclk_rst) begin
-      \$1025  = 1'h0;
+      \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1026  = \$232 ;
+    \$1313  = \$232 ;
     if (aclk_rst) begin
-      \$1026  = 1'h0;
+      \$1313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1027  = \$233 ;
+    \$1314  = \$233 ;
     if (aclk_rst) begin
-      \$1027  = 1'h0;
+      \$1314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1028  = \$234 ;
+    \$1315  = \$234 ;
     if (aclk_rst) begin
-      \$1028  = 1'h0;
+      \$1315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1029  = \$235 ;
+    \$1316  = \$235 ;
     if (aclk_rst) begin
-      \$1029  = 1'h0;
+      \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1030  = \$236 ;
+    \$1317  = \$236 ;
     if (aclk_rst) begin
-      \$1030  = 1'h0;
+      \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1031  = \$237 ;
+    \$1318  = \$237 ;
     if (aclk_rst) begin
-      \$1031  = 1'h0;
+      \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1032  = \$238 ;
+    \$1319  = \$238 ;
     if (aclk_rst) begin
-      \$1032  = 1'h0;
+      \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1033  = \$239 ;
+    \$1320  = \$239 ;
     if (aclk_rst) begin
-      \$1033  = 1'h0;
+      \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1034  = \$240 ;
+    \$1321  = \$240 ;
     if (aclk_rst) begin
-      \$1034  = 1'h0;
+      \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1035  = \$241 ;
+    \$1322  = \$241 ;
     if (aclk_rst) begin
-      \$1035  = 1'h0;
+      \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1036  = \$242 ;
+    \$1323  = \$242 ;
     if (aclk_rst) begin
-      \$1036  = 1'h0;
+      \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1037  = \$243 ;
+    \$1324  = \$243 ;
     if (aclk_rst) begin
-      \$1037  = 1'h0;
+      \$1324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1040  = f1_valid;
+    \$1327  = f1_valid;
     if (aclk_rst) begin
-      \$1040  = 1'h0;
+      \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1041  = f2_valid;
+    \$1328  = f2_valid;
     if (aclk_rst) begin
-      \$1041  = 1'h0;
+      \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1042  = \$signal$268 ;
+    \$1329  = \$signal$268 ;
     if (aclk_rst) begin
-      \$1042  = 1'h0;
+      \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1043  = \$354 ;
+    \$1330  = \$354 ;
     if (aclk_rst) begin
-      \$1043  = 1'h0;
+      \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1044  = f3_valid;
+    \$1331  = f3_valid;
     if (aclk_rst) begin
-      \$1044  = 1'h0;
+      \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1045  = f3_go;
+    \$1332  = f3_go;
     if (aclk_rst) begin
-      \$1045  = 1'h0;
+      \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1046  = \$423 ;
+    \$1333  = \$423 ;
     if (aclk_rst) begin
-      \$1046  = 1'h0;
+      \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1047  = \$431 ;
+    \$1334  = \$431 ;
     if (aclk_rst) begin
-      \$1047  = 1'h0;
+      \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1048  = \$434 ;
+    \$1335  = \$434 ;
     if (aclk_rst) begin
-      \$1048  = 3'h0;
+      \$1335  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1049  = \$883 [2:0];
+    \$1336  = \$1170 [2:0];
     if (aclk_rst) begin
-      \$1049  = 3'h0;
+      \$1336  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1050  = \$460 ;
+    \$1337  = \$460 ;
     if (aclk_rst) begin
-      \$1050  = 1'h0;
+      \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1051  = \$491 ;
+    \$1338  = \$491 ;
     if (aclk_rst) begin
-      \$1051  = 1'h0;
+      \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1052  = event_queue_waddr;
+    \$1339  = event_queue_waddr;
     if (\$499 ) begin
-      \$1052  = \$502 [6:0];
+      \$1339  = \$502 [6:0];
     end
     if (aclk_rst) begin
-      \$1052  = 7'h00;
+      \$1339  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1053  = event_push;
+    \$1340  = event_push;
     if (x1_select[0]) begin
-      \$1053  = 1'h0;
+      \$1340  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1053  = 1'h0;
+      \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1054  = event_pop;
+    \$1341  = event_pop;
     if (x1_select[0]) begin
-      \$1054  = 1'h0;
+      \$1341  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1054  = 1'h0;
+      \$1341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1055  = \$506 [7:0];
+    \$1342  = \$506 [7:0];
     if (x1_select[0]) begin
-      \$1055  = 8'h00;
+      \$1342  = 8'h00;
     end
     if (aclk_rst) begin
-      \$1055  = 8'h00;
+      \$1342  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1056  = event_at;
+    \$1343  = event_at;
     if (\$509 ) begin
-      \$1056 [0] = event_at[0];
-      \$1056 [1] = event_at[1];
-      \$1056 [2] = event_at[2];
+      \$1343 [0] = event_at[0];
+      \$1343 [1] = event_at[1];
+      \$1343 [2] = event_at[2];
     end
     if (\$515 ) begin
-      \$1056 [0] = event_at[1];
-      \$1056 [1] = event_at[2];
-      \$1056 [2] = \$516 ;
+      \$1343 [0] = event_at[1];
+      \$1343 [1] = event_at[2];
+      \$1343 [2] = \$516 ;
     end
     if (\$522 ) begin
-      \$1056 [0] = 1'h0;
-      \$1056 [1] = event_at[0];
-      \$1056 [2] = event_at[1];
+      \$1343 [0] = 1'h0;
+      \$1343 [1] = event_at[0];
+      \$1343 [2] = event_at[1];
     end
     if (\$528 ) begin
-      \$1056 [0] = event_at[0];
-      \$1056 [1] = event_at[1];
-      \$1056 [2] = event_at[2];
+      \$1343 [0] = event_at[0];
+      \$1343 [1] = event_at[1];
+      \$1343 [2] = event_at[2];
     end
     if (x1_select[0]) begin
-      \$1056  = 3'h1;
+      \$1343  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1056  = 3'h1;
+      \$1343  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1057  = event_nonempty;
+    \$1344  = event_nonempty;
     if (\$509 ) begin
-      \$1057  = \$512 ;
+      \$1344  = \$512 ;
     end
     if (\$515 ) begin
-      \$1057  = \$519 ;
+      \$1344  = \$519 ;
     end
     if (\$522 ) begin
-      \$1057  = \$525 ;
+      \$1344  = \$525 ;
     end
     if (\$528 ) begin
-      \$1057  = \$531 ;
+      \$1344  = \$531 ;
     end
     if (x1_select[0]) begin
-      \$1057  = 1'h0;
+      \$1344  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1057  = 1'h0;
+      \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1058  = \$555 ;
+    \$1345  = \$555 ;
     if (aclk_rst) begin
-      \$1058  = 1'h0;
+      \$1345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1059  = config_queue_waddr;
+    \$1346  = config_queue_waddr;
     if (\$563 ) begin
-      \$1059  = \$566 [3:0];
+      \$1346  = \$566 [3:0];
     end
     if (aclk_rst) begin
-      \$1059  = 4'h0;
+      \$1346  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1060  = config_push;
+    \$1347  = config_push;
     if (x1_select[2]) begin
-      \$1060  = 1'h0;
+      \$1347  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1060  = 1'h0;
+      \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1061  = config_pop;
+    \$1348  = config_pop;
     if (x1_select[2]) begin
-      \$1061  = 1'h0;
+      \$1348  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1061  = 1'h0;
+      \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1062  = \$570 [4:0];
+    \$1349  = \$570 [4:0];
     if (x1_select[2]) begin
-      \$1062  = 5'h00;
+      \$1349  = 5'h00;
     end
     if (aclk_rst) begin
-      \$1062  = 5'h00;
+      \$1349  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1063  = config_at;
+    \$1350  = config_at;
     if (\$573 ) begin
-      \$1063 [0] = config_at[0];
-      \$1063 [1] = config_at[1];
-      \$1063 [2] = config_at[2];
+      \$1350 [0] = config_at[0];
+      \$1350 [1] = config_at[1];
+      \$1350 [2] = config_at[2];
     end
     if (\$579 ) begin
-      \$1063 [0] = config_at[1];
-      \$1063 [1] = config_at[2];
-      \$1063 [2] = \$580 ;
+      \$1350 [0] = config_at[1];
+      \$1350 [1] = config_at[2];
+      \$1350 [2] = \$580 ;
     end
     if (\$586 ) begin
-      \$1063 [0] = 1'h0;
-      \$1063 [1] = config_at[0];
-      \$1063 [2] = config_at[1];
+      \$1350 [0] = 1'h0;
+      \$1350 [1] = config_at[0];
+      \$1350 [2] = config_at[1];
     end
     if (\$592 ) begin
-      \$1063 [0] = config_at[0];
-      \$1063 [1] = config_at[1];
-      \$1063 [2] = config_at[2];
+      \$1350 [0] = config_at[0];
+      \$1350 [1] = config_at[1];
+      \$1350 [2] = config_at[2];
     end
     if (x1_select[2]) begin
-      \$1063  = 3'h1;
+      \$1350  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1063  = 3'h1;
+      \$1350  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1064  = config_nonempty;
+    \$1351  = config_nonempty;
     if (\$573 ) begin
-      \$1064  = \$576 ;
+      \$1351  = \$576 ;
     end
     if (\$579 ) begin
-      \$1064  = \$583 ;
+      \$1351  = \$583 ;
     end
     if (\$586 ) begin
-      \$1064  = \$589 ;
+      \$1351  = \$589 ;
     end
     if (\$592 ) begin
-      \$1064  = \$595 ;
+      \$1351  = \$595 ;
     end
     if (x1_select[2]) begin
-      \$1064  = 1'h0;
+      \$1351  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1064  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1065  = f4_valid;
-    if (aclk_rst) begin
-      \$1065  = 1'h0;
+      \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1066  = \release ;
+    \$1352  = f4_valid;
     if (aclk_rst) begin
-      \$1066  = 1'h0;
+      \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1067  = a5_valid;
+    \$1353  = \release ;
     if (aclk_rst) begin
-      \$1067  = 1'h0;
+      \$1353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1068  = f5_valid;
+    \$1354  = a5_valid;
     if (aclk_rst) begin
-      \$1068  = 1'h0;
+      \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1069  = x2_valid;
+    \$1355  = f5_valid;
     if (aclk_rst) begin
-      \$1069  = 1'h0;
+      \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1070  = x3_valid;
+    \$1356  = x2_valid;
     if (aclk_rst) begin
-      \$1070  = 1'h0;
+      \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1071  = x4_valid;
+    \$1357  = x3_valid;
     if (aclk_rst) begin
-      \$1071  = 1'h0;
+      \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1072  = x5_valid;
+    \$1358  = x4_valid;
     if (aclk_rst) begin
-      \$1072  = 1'h0;
+      \$1358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1073  = \$615 ;
+    \$1359  = x5_valid;
     if (aclk_rst) begin
-      \$1073  = 1'h0;
+      \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1074  = \$616 ;
+    \$1360  = \$615 ;
     if (aclk_rst) begin
-      \$1074  = 1'h0;
+      \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1075  = \$617 ;
+    \$1361  = \$616 ;
     if (aclk_rst) begin
-      \$1075  = 1'h0;
+      \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1076  = \$618 ;
+    \$1362  = \$617 ;
     if (aclk_rst) begin
-      \$1076  = 1'h0;
+      \$1362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1077  = \$619 ;
+    \$1363  = \$618 ;
     if (aclk_rst) begin
-      \$1077  = 1'h0;
+      \$1363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1078  = \$620 ;
+    \$1364  = \$619 ;
     if (aclk_rst) begin
-      \$1078  = 1'h0;
+      \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1079  = \$621 ;
+    \$1365  = \$620 ;
     if (aclk_rst) begin
-      \$1079  = 1'h0;
+      \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1080  = \$622 ;
+    \$1366  = \$621 ;
     if (aclk_rst) begin
-      \$1080  = 1'h0;
+      \$1366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1367  = \$622 ;
+    if (aclk_rst) begin
+      \$1367  = 1'h0;
     end
   end
   always @* begin
@@ -7672,17 +8213,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$858 ;
+          grant_addr = \$1145 ;
       2'h1:
-          grant_addr = \$860 ;
+          grant_addr = \$1147 ;
       2'h2:
-          grant_addr = \$862 ;
+          grant_addr = \$1149 ;
     endcase
   end
-  assign event_grant_waddr = { \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
-  assign log_grant_waddr = { \$685 , \$684 , \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
-  assign config_grant_waddr = { \$671 , \$664 , \$657 , \$650  };
-  assign flush_reg_select = \port$3637$40 [5:3];
+  assign event_grant_waddr = { \$878 , \$874 , \$870 , \$866 , \$862 , \$858 , \$854  };
+  assign log_grant_waddr = { \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962  };
+  assign config_grant_waddr = { \$1057 , \$1053 , \$1049 , \$1045  };
+  assign flush_reg_select = \port$3927$40 [5:3];
   assign event_tail = event_queue_waddr;
   assign config_fresh_slot = \config_parity_addr$71 ;
   assign config_tail = config_queue_waddr;
@@ -7692,12 +8233,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$signal  = { \$685 , \$684 , \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
   assign next_tag = { \$850 [10], \$811 [10], \$772 [10], \$733 [10] };
   assign fetched_snap = \$694 [5];
-  assign free_reg_hit = \port$3637$40 [2:0];
+  assign free_reg_hit = \port$3927$40 [2:0];
   assign f1_config_slot = config_parity_addr;
-  assign \$signal$280  = \$867 [12];
-  assign hit_a3 = \$871 [12];
-  assign \$signal$299  = \$875 [12];
-  assign f3_by_mem_base = \$883 [2:0];
+  assign \$signal$280  = \$1154 [12];
+  assign hit_a3 = \$1158 [12];
+  assign \$signal$299  = \$1162 [12];
+  assign f3_by_mem_base = \$1170 [2:0];
   assign f4_rows_config = config_parity_wrows;
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
@@ -7760,6 +8301,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \r__addr$459  = config_head;
   assign config_queue_addr = config_head;
   assign config_queue_data = config_queue_r0_b0;
+  assign \$signal$462  = { \$880 , \$879 , \$878 , \$874 , \$870 , \$866 , \$862 , \$858 , \$854  };
+  assign event_next_tag = { \$959 [5], \$940 [5], \$921 [5], \$902 [5] };
+  assign \$signal$465  = { \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962  };
+  assign log_next_tag = { \$1039 [4], \$1022 [4], \$1005 [4], \$988 [4] };
+  assign \$signal$468  = { \$1062 , \$1061 , \$1060 , \$1059 , \$1058 , \$1057 , \$1053 , \$1049 , \$1045  };
+  assign config_next_tag = { \$1141 [5], \$1122 [5], \$1103 [5], \$1084 [5] };
   assign config_parity_waddr = f4_slot[3:0];
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
@@ -7771,7 +8318,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$475  = a6_payload[47:16];
+  assign \grant_addr$484  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -7787,7 +8334,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
-  assign busy = \$950 [8];
+  assign busy = \$1237 [8];
   assign \event_grant_wdata.snap  = event_grant_wdata[0];
   assign \event_grant_wdata.next  = event_grant_wdata[4:1];
   assign \event_grant_r0_b0.snap  = event_grant_r0_b0[0];
@@ -7842,26 +8389,26 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.zero  = config_queue_r0_b0[5];
   assign \config_queue_data.next  = config_queue_r0_b0[9:6];
-  assign config_queue_wdata[9:6] = \$949 ;
-  assign config_queue_wdata[5] = \$941 ;
-  assign config_queue_wdata[4] = \$939 ;
+  assign config_queue_wdata[9:6] = \$1236 ;
+  assign config_queue_wdata[5] = \$1228 ;
+  assign config_queue_wdata[4] = \$1226 ;
   assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[12:9] = \$919 ;
-  assign event_queue_wdata[8] = \$911 ;
-  assign event_queue_wdata[7] = \$909 ;
+  assign event_queue_wdata[12:9] = \$1206 ;
+  assign event_queue_wdata[8] = \$1198 ;
+  assign event_queue_wdata[7] = \$1196 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
-  assign config_grant_wdata[4:1] = { \$850 [10], \$811 [10], \$772 [10], \$733 [10] };
-  assign config_grant_wdata[0] = \$694 [5];
-  assign log_grant_wdata[4:1] = { \$850 [10], \$811 [10], \$772 [10], \$733 [10] };
-  assign log_grant_wdata[0] = \$694 [5];
-  assign event_grant_wdata[4:1] = { \$850 [10], \$811 [10], \$772 [10], \$733 [10] };
-  assign event_grant_wdata[0] = \$694 [5];
-  assign \$1039 [2] = \$248 [10];
-  assign \$1039 [1] = \$246 [8];
-  assign \$1039 [0] = \$244 [11];
-  assign \$1038 [2] = f0_hit[2];
-  assign \$1038 [1] = f0_hit[1];
-  assign \$1038 [0] = f0_hit[0];
+  assign config_grant_wdata[4:1] = { \$1141 [5], \$1122 [5], \$1103 [5], \$1084 [5] };
+  assign config_grant_wdata[0] = config_fetched_snap;
+  assign log_grant_wdata[4:1] = { \$1039 [4], \$1022 [4], \$1005 [4], \$988 [4] };
+  assign log_grant_wdata[0] = log_fetched_snap;
+  assign event_grant_wdata[4:1] = { \$959 [5], \$940 [5], \$921 [5], \$902 [5] };
+  assign event_grant_wdata[0] = event_fetched_snap;
+  assign \$1326 [2] = \$248 [10];
+  assign \$1326 [1] = \$246 [8];
+  assign \$1326 [0] = \$244 [11];
+  assign \$1325 [2] = f0_hit[2];
+  assign \$1325 [1] = f0_hit[1];
+  assign \$1325 [0] = f0_hit[0];
   assign \$21  = \$19 [13];
   assign \$25  = \$23 [13];
   assign \$29  = \$27 [13];
@@ -7963,20 +8510,65 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$834  = a3_sel_last[2];
   assign \$839  = a3_sel_head[0];
   assign \$841  = a3_sel_head[2];
-  assign \$857  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$858 [30:0] = { 9'h000, \$857  };
-  assign \$858 [31] = 1'h1;
-  assign \$859  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$860 [30:21], \$860 [19:0] } = { 7'h00, \$859 [23:21], \$859 [19:0] };
-  assign { \$860 [31], \$860 [20] } = 2'h3;
-  assign \$861  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$862 [30:22], \$862 [20:0] } = { 11'h000, \$861  };
-  assign { \$862 [31], \$862 [21] } = 2'h3;
+  assign \$852  = a3_sel_head[0];
+  assign \$856  = a3_sel_head[0];
+  assign \$860  = a3_sel_head[0];
+  assign \$864  = a3_sel_head[0];
+  assign \$868  = a3_sel_head[0];
+  assign \$872  = a3_sel_head[0];
+  assign \$876  = a3_sel_head[0];
+  assign \$882  = a3_sel_head[0];
+  assign \$887  = \$886 ;
+  assign \$888  = a3_sel_last[0];
+  assign \$893  = a3_sel_head[0];
+  assign \$906  = 1'h0;
+  assign \$907  = a3_sel_last[0];
+  assign \$912  = a3_sel_head[0];
+  assign \$925  = 1'h0;
+  assign \$926  = a3_sel_last[0];
+  assign \$931  = a3_sel_head[0];
+  assign \$944  = 1'h0;
+  assign \$945  = a3_sel_last[0];
+  assign \$950  = a3_sel_head[0];
+  assign \$975  = \$974 ;
+  assign \$976  = a3_sel_last[1];
+  assign \$992  = 1'h0;
+  assign \$993  = a3_sel_last[1];
+  assign \$1009  = 1'h0;
+  assign \$1010  = a3_sel_last[1];
+  assign \$1026  = 1'h0;
+  assign \$1027  = a3_sel_last[1];
+  assign \$1043  = a3_sel_head[2];
+  assign \$1047  = a3_sel_head[2];
+  assign \$1051  = a3_sel_head[2];
+  assign \$1055  = a3_sel_head[2];
+  assign \$1064  = a3_sel_head[2];
+  assign \$1069  = \$1068 ;
+  assign \$1070  = a3_sel_last[2];
+  assign \$1075  = a3_sel_head[2];
+  assign \$1088  = 1'h0;
+  assign \$1089  = a3_sel_last[2];
+  assign \$1094  = a3_sel_head[2];
+  assign \$1107  = 1'h0;
+  assign \$1108  = a3_sel_last[2];
+  assign \$1113  = a3_sel_head[2];
+  assign \$1126  = 1'h0;
+  assign \$1127  = a3_sel_last[2];
+  assign \$1132  = a3_sel_head[2];
+  assign \$1144  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$1145 [30:0] = { 9'h000, \$1144  };
+  assign \$1145 [31] = 1'h1;
+  assign \$1146  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$1147 [30:21], \$1147 [19:0] } = { 7'h00, \$1146 [23:21], \$1146 [19:0] };
+  assign { \$1147 [31], \$1147 [20] } = 2'h3;
+  assign \$1148  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$1149 [30:22], \$1149 [20:0] } = { 11'h000, \$1148  };
+  assign { \$1149 [31], \$1149 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3263$0 , \port$3264$0 , \port$3266$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$3637$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4059$0 , \port$4059$48 , rsp_freed_valid, \port$4062$0 , rsp_flushed_valid, \port$4074$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4102$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4193$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4363$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4635$0 , aclk_clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3553$0 , \port$3554$0 , \port$3556$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$3927$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4349$0 , \port$4349$48 , rsp_freed_valid, \port$4352$0 , rsp_flushed_valid, \port$4364$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4392$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4483$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4653$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4925$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -9985,32 +10577,32 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$3263$0 ;
-  wire \port$3263$0 ;
-  output \port$3264$0 ;
-  wire \port$3264$0 ;
-  output \port$3266$0 ;
-  wire \port$3266$0 ;
-  output [44:0] \port$3637$1 ;
-  wire [44:0] \port$3637$1 ;
-  input [15:0] \port$4059$0 ;
-  wire [15:0] \port$4059$0 ;
-  input [12:0] \port$4059$48 ;
-  wire [12:0] \port$4059$48 ;
-  input [15:0] \port$4062$0 ;
-  wire [15:0] \port$4062$0 ;
-  input [14:0] \port$4074$0 ;
-  wire [14:0] \port$4074$0 ;
-  input [36:0] \port$4102$0 ;
-  wire [36:0] \port$4102$0 ;
-  input [35:0] \port$4193$0 ;
-  wire [35:0] \port$4193$0 ;
+  output \port$3553$0 ;
+  wire \port$3553$0 ;
+  output \port$3554$0 ;
+  wire \port$3554$0 ;
+  output \port$3556$0 ;
+  wire \port$3556$0 ;
+  output [44:0] \port$3927$1 ;
+  wire [44:0] \port$3927$1 ;
+  input [15:0] \port$4349$0 ;
+  wire [15:0] \port$4349$0 ;
+  input [12:0] \port$4349$48 ;
+  wire [12:0] \port$4349$48 ;
+  input [15:0] \port$4352$0 ;
+  wire [15:0] \port$4352$0 ;
+  input [14:0] \port$4364$0 ;
+  wire [14:0] \port$4364$0 ;
+  input [36:0] \port$4392$0 ;
+  wire [36:0] \port$4392$0 ;
+  input [35:0] \port$4483$0 ;
+  wire [35:0] \port$4483$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4363$0 ;
-  wire [4:0] \port$4363$0 ;
+  output [4:0] \port$4653$0 ;
+  wire [4:0] \port$4653$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4635$0 ;
-  wire [4:0] \port$4635$0 ;
+  output [4:0] \port$4925$0 ;
+  wire [4:0] \port$4925$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10305,63 +10897,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$103  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4062$0 [15] ? { 6'h00, \port$4062$0 [14:13] } : 8'hff;
+  assign \$2  = \port$4352$0 [15] ? { 6'h00, \port$4352$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4074$0 [12:5], 46'h000000000000, \port$4074$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4074$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4059$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4059$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4059$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4062$0 [12:5], \port$4102$0 [32:1], 4'h0, \port$4102$0 [36:33], \$2 , 1'h0, \port$4102$0 [0], 3'h1, \port$4062$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4364$0 [12:5], 46'h000000000000, \port$4364$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4364$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4349$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4349$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4349$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4352$0 [12:5], \port$4392$0 [32:1], 4'h0, \port$4392$0 [36:33], \$2 , 1'h0, \port$4392$0 [0], 3'h1, \port$4352$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4074$0 [12:5], 46'h000000000000, \port$4074$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4074$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4059$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4059$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4059$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4364$0 [12:5], 46'h000000000000, \port$4364$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4364$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4349$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4349$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4349$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4059$0 [4:1] == 1'h1;
+  assign \$15  = \port$4349$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4059$0 [0];
-  assign \$18  = ! \port$4059$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4349$0 [0];
+  assign \$18  = ! \port$4349$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4062$0 [0];
-  assign \$21  = ! \port$4062$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$4352$0 [0];
+  assign \$21  = ! \port$4352$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4074$0 [0];
-  assign \$24  = ! \port$4074$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$4364$0 [0];
+  assign \$24  = ! \port$4364$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4059$0 [4:1] == 1'h1;
+  assign \$26  = \port$4349$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4059$0 [6:5];
+  assign \$28  = ! \port$4349$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4059$0 [0];
-  assign \$31  = \port$4059$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4349$0 [0];
+  assign \$31  = \port$4349$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4062$0 [0];
-  assign \$34  = \port$4062$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4352$0 [0];
+  assign \$34  = \port$4352$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4074$0 [0];
-  assign \$37  = \port$4074$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4364$0 [0];
+  assign \$37  = \port$4364$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4059$0 [4:1] == 1'h1;
+  assign \$39  = \port$4349$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4059$0 [6:5] == 1'h1;
+  assign \$41  = \port$4349$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4059$0 [0];
-  assign \$44  = \port$4059$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$4349$0 [0];
+  assign \$44  = \port$4349$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$4059$48 [12];
-  assign \$47  = rsp_grant_valid & \port$4059$0 [0];
-  assign \$48  = \port$4059$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$4349$48 [12];
+  assign \$47  = rsp_grant_valid & \port$4349$0 [0];
+  assign \$48  = \port$4349$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$4062$0 [0];
-  assign \$51  = \port$4062$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$4352$0 [0];
+  assign \$51  = \port$4352$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$4074$0 [0];
-  assign \$54  = \port$4074$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$4364$0 [0];
+  assign \$54  = \port$4364$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$4059$0 [4:1] == 1'h1;
+  assign \$56  = \port$4349$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$4059$0 [6:5] == 2'h2;
+  assign \$58  = \port$4349$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
@@ -10920,12 +11512,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$733  = w0_event_is & w0_event_slot_ok;
   assign \$734  = w0_log_is & w0_log_slot_ok;
   assign \$735  = w0_config_is & w0_config_slot_ok;
-  assign \$736  = bus__w_beat_from_queue ? \port$4193$0 [31:0] : bus__w_data;
-  assign \$737  = bus__w_beat_from_queue ? \port$4193$0 [31:0] : bus__w_data;
+  assign \$736  = bus__w_beat_from_queue ? \port$4483$0 [31:0] : bus__w_data;
+  assign \$737  = bus__w_beat_from_queue ? \port$4483$0 [31:0] : bus__w_data;
   assign \$739  = 32'd2147483648 + \$738 ;
-  assign \$740  = bus__w_beat_from_queue ? \port$4193$0 [31:0] : bus__w_data;
+  assign \$740  = bus__w_beat_from_queue ? \port$4483$0 [31:0] : bus__w_data;
   assign \$742  = 32'd2148532224 + \$741 ;
-  assign \$743  = bus__w_beat_from_queue ? \port$4193$0 [31:0] : bus__w_data;
+  assign \$743  = bus__w_beat_from_queue ? \port$4483$0 [31:0] : bus__w_data;
   assign \$745  = 32'd2149580800 + \$744 ;
   assign \$746  = ~ command_queue_pop;
   assign \$747  = command_queue_count[0] & \$746 ;
@@ -11111,8 +11703,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$927  = 1'h1 << \$926 [7:5];
   assign \$928  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$929  = 1'h1 << \$928 [11:8];
-  assign \$930  = bus__w_beat_from_queue ? \port$4193$0 [31:0] : bus__w_data;
-  assign \$931  = bus__w_beat_from_queue ? \port$4193$0 [35:32] : bus__w_strb;
+  assign \$930  = bus__w_beat_from_queue ? \port$4483$0 [31:0] : bus__w_data;
+  assign \$931  = bus__w_beat_from_queue ? \port$4483$0 [35:32] : bus__w_strb;
   assign \$932  = ~ w1_is_command;
   assign \$933  = w1_valid & \$932 ;
   assign \$934  = ~ w1_a1_0[0];
@@ -11353,13 +11945,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1169  = \$1168  & \$signal$300 [1];
   assign \$1170  = \$signal$298  & w2_is_pool2_low_water;
   assign \$1171  = \$1170  & \$signal$300 [2];
-  assign \$1172  = | \port$4062$0 [4:1];
+  assign \$1172  = | \port$4352$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1172 ;
-  assign \$1173  = | \port$4074$0 [4:1];
+  assign \$1173  = | \port$4364$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1173 ;
-  assign \$1174  = ~ \port$4059$0 [0];
+  assign \$1174  = ~ \port$4349$0 [0];
   assign \$1175  = rsp_grant_valid & \$1174 ;
-  assign \$1176  = \port$4059$0 [4:1] != 1'h1;
+  assign \$1176  = \port$4349$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1175  & \$1176 ;
   assign \$1177  = \$signal$28  > 2'h2;
   assign \$1178  = \$1177  ? 2'h2 : \$signal$28 ;
@@ -11447,7 +12039,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_config_is = bus__w_addr_from_queue ? \$1248 [6] : \$1251 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$4193$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$4483$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -11460,17 +12052,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1254  = bus__w_addr[5:0] == 3'h4;
   assign \$1255  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$1254  | \$1255 ;
-  assign \$1256  = \port$4193$0 [18:0] - 8'h80;
+  assign \$1256  = \port$4483$0 [18:0] - 8'h80;
   assign \$1257  = ~ \$1256 [19];
   assign \$1258  = bus__w_data[18:0] - 8'h80;
   assign \$1259  = ~ \$1258 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1260  = \port$4193$0 [18:0] - 10'h200;
+  assign \$1260  = \port$4483$0 [18:0] - 10'h200;
   assign \$1261  = ~ \$1260 [19];
   assign \$1262  = bus__w_data[18:0] - 10'h200;
   assign \$1263  = ~ \$1262 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1264  = \port$4193$0 [18:0] - 5'h10;
+  assign \$1264  = \port$4483$0 [18:0] - 5'h10;
   assign \$1265  = ~ \$1264 [19];
   assign \$1266  = bus__w_data[18:0] - 5'h10;
   assign \$1267  = ~ \$1266 [19];
@@ -11760,11 +12352,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1545  = \$signal$315  & \$signal$299 ;
   assign \$1546  = ~ \$1545 ;
   assign bus__w_err = \$1544  & \$1546 ;
-  assign \$1547  = rsp_freed_valid & \port$4102$0 [0];
+  assign \$1547  = rsp_freed_valid & \port$4392$0 [0];
   assign \$1548  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1547  | \$1548 ;
-  assign \$1549  = rsp_freed_valid & \port$4102$0 [0];
-  assign \$1550  = \$1549  ? \port$4062$0 [0] : \port$4074$0 [0];
+  assign \$1549  = rsp_freed_valid & \port$4392$0 [0];
+  assign \$1550  = \$1549  ? \port$4352$0 [0] : \port$4364$0 [0];
   assign bus__w_slow_err = ~ \$1550 ;
   always @(posedge aclk_clk)
     cycle <= \$1551 ;
@@ -11777,7 +12369,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4059$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4059$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4059$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4349$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4349$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4349$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1554 ;
   always @(posedge aclk_clk)
@@ -13705,23 +14297,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       \$1699  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4059$0 [4:1];
-  assign rsp_grant_pool = \port$4059$0 [6:5];
-  assign rsp_grant_user = \port$4059$48 [11:4];
-  assign rsp_flushed_err = \port$4074$0 [4:1];
-  assign rsp_flushed_pool = \port$4074$0 [14:13];
-  assign rsp_flushed_user = \port$4074$0 [12:5];
-  assign rsp_freed_err = \port$4062$0 [4:1];
-  assign rsp_freed_src = \port$4102$0 [0];
-  assign rsp_freed_in_pool = \port$4062$0 [15];
-  assign rsp_freed_pool = \port$4062$0 [14:13];
-  assign rsp_freed_tag = \port$4102$0 [36:33];
-  assign rsp_freed_addr = \port$4102$0 [32:1];
-  assign rsp_freed_user = \port$4062$0 [12:5];
-  assign rsp_grant_ok = \port$4059$0 [0];
-  assign rsp_freed_ok = \port$4062$0 [0];
-  assign rsp_flushed_ok = \port$4074$0 [0];
-  assign rsp_grant_overwrite = \port$4059$48 [12];
+  assign rsp_grant_err = \port$4349$0 [4:1];
+  assign rsp_grant_pool = \port$4349$0 [6:5];
+  assign rsp_grant_user = \port$4349$48 [11:4];
+  assign rsp_flushed_err = \port$4364$0 [4:1];
+  assign rsp_flushed_pool = \port$4364$0 [14:13];
+  assign rsp_flushed_user = \port$4364$0 [12:5];
+  assign rsp_freed_err = \port$4352$0 [4:1];
+  assign rsp_freed_src = \port$4392$0 [0];
+  assign rsp_freed_in_pool = \port$4352$0 [15];
+  assign rsp_freed_pool = \port$4352$0 [14:13];
+  assign rsp_freed_tag = \port$4392$0 [36:33];
+  assign rsp_freed_addr = \port$4392$0 [32:1];
+  assign rsp_freed_user = \port$4352$0 [12:5];
+  assign rsp_grant_ok = \port$4349$0 [0];
+  assign rsp_freed_ok = \port$4352$0 [0];
+  assign rsp_flushed_ok = \port$4364$0 [0];
+  assign rsp_grant_overwrite = \port$4349$48 [12];
   assign log_bank0_k = \$1187 [1:0];
   assign log_bank1_k = \$1188 [1:0];
   assign log_bank2_k = \$1189 [1:0];
@@ -13729,9 +14321,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign space_under = { \$1203 [5], \$1203  };
   assign \$signal$107  = { low_water_hit, \$1208 , \$1206 , e1_exhausted, \$1205  };
   assign \$signal$168  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$4193$0 [31:0];
+  assign bus__w_data_queued = \port$4483$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$4193$0 [35:32];
+  assign bus__w_strb_queued = \port$4483$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$319  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -13757,10 +14349,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$342  = alloc_queue_wr;
   assign \$signature__data$343  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 [3:0], 10'h000, \port$4059$0 [15:7] };
-  assign rsp_grant_slot = \port$4059$0 [15:7];
-  assign rsp_grant_tag = \port$4059$48 [3:0];
-  assign bus__r_slow_data = { \port$4059$0 [0], \port$4059$0 [4:1], 4'h0, \port$4059$48 [3:0], 10'h000, \port$4059$0 [15:7] };
+  assign handle = { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 [3:0], 10'h000, \port$4349$0 [15:7] };
+  assign rsp_grant_slot = \port$4349$0 [15:7];
+  assign rsp_grant_tag = \port$4349$48 [3:0];
+  assign bus__r_slow_data = { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 [3:0], 10'h000, \port$4349$0 [15:7] };
   assign w0_event_is_queued = \$1236 [6];
   assign w0_event_is_pins = \$1239 [6];
   assign w0_log_is_queued = \$1242 [6];
@@ -13778,14 +14370,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$1543 [42:40];
   assign req_flush_select = \$1543 [45:43];
   assign req_flush_pool = \$1543 [35:34];
-  assign \port$3263$0  = \$1205 ;
-  assign \port$3264$0  = \$1206 ;
-  assign \port$3266$0  = \$1208 ;
+  assign \port$3553$0  = \$1205 ;
+  assign \port$3554$0  = \$1206 ;
+  assign \port$3556$0  = \$1208 ;
   assign new_alloc = \$1217 [8];
-  assign \port$3637$1  = \$1543 [45:1];
-  assign \port$4363$0  = \$signal$105 ;
+  assign \port$3927$1  = \$1543 [45:1];
+  assign \port$4653$0  = \$signal$105 ;
   assign bus__w_ack = \$signal$298 ;
-  assign \port$4635$0  = \$signal$106 ;
+  assign \port$4925$0  = \$signal$106 ;
   assign \$1207  = log_ev_overwrite;
   assign \$1208  = log_ev_overwrite;
   assign \$117  = 1'h1;

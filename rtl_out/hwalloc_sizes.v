@@ -339,9 +339,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4424$0 (\$11 [4:0]),
-    .\port$4424$55 (\$11 [62:55]),
-    .\port$4424$7 (\$11 [14:7]),
+    .\port$4979$0 (\$11 [4:0]),
+    .\port$4979$55 (\$11 [62:55]),
+    .\port$4979$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4001$52 (\$20 [56:51]),
+    .\port$4556$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$3563$0 (\$16 ),
-    .\port$3564$0 (\$17 ),
-    .\port$3566$0 (\$18 ),
-    .\port$4001$1 (\$20 ),
-    .\port$4424$0 (\$11 [14:0]),
-    .\port$4424$55 (\$11 [78:55]),
-    .\port$4430$0 (\$12 ),
-    .\port$4445$0 (\$13 ),
-    .\port$4477$0 (\$14 ),
-    .\port$4573$0 (\$15 ),
-    .\port$4747$0 (\$signal ),
-    .\port$5017$0 (\$signal$58 ),
+    .\port$4118$0 (\$16 ),
+    .\port$4119$0 (\$17 ),
+    .\port$4121$0 (\$18 ),
+    .\port$4556$1 (\$20 ),
+    .\port$4979$0 (\$11 [14:0]),
+    .\port$4979$55 (\$11 [78:55]),
+    .\port$4985$0 (\$12 ),
+    .\port$5000$0 (\$13 ),
+    .\port$5032$0 (\$14 ),
+    .\port$5128$0 (\$15 ),
+    .\port$5302$0 (\$signal ),
+    .\port$5572$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4424$0 , \port$4424$7 , \port$4424$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4979$0 , \port$4979$7 , \port$4979$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1559,12 +1559,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4424$0 ;
-  wire [4:0] \port$4424$0 ;
-  input [7:0] \port$4424$55 ;
-  wire [7:0] \port$4424$55 ;
-  input [7:0] \port$4424$7 ;
-  wire [7:0] \port$4424$7 ;
+  input [4:0] \port$4979$0 ;
+  wire [4:0] \port$4979$0 ;
+  input [7:0] \port$4979$55 ;
+  wire [7:0] \port$4979$55 ;
+  input [7:0] \port$4979$7 ;
+  wire [7:0] \port$4979$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1734,7 +1734,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$113 )
-      r_slow_ring[r_slow_wr] <= { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 , 11'h000, \port$4424$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4979$0 [0], \port$4979$0 [4:1], \port$4979$55 , 11'h000, \port$4979$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$99  = r_fast_count[0] & \$98 ;
@@ -1920,7 +1920,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 , 11'h000, \port$4424$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4979$0 [0], \port$4979$0 [4:1], \port$4979$55 , 11'h000, \port$4979$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -3336,7 +3336,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 , 11'h000, \port$4424$7  };
+  assign r_slow_w_data = { \port$4979$0 [0], \port$4979$0 [4:1], \port$4979$55 , 11'h000, \port$4979$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3348,12 +3348,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$110  = r_slow_rd;
   assign \$signature__addr$111  = r_slow_wr;
-  assign \$signature__data$112  = { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 , 11'h000, \port$4424$7  };
+  assign \$signature__data$112  = { \port$4979$0 [0], \port$4979$0 [4:1], \port$4979$55 , 11'h000, \port$4979$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 , 11'h000, \port$4424$7  };
+  assign bus__r_slow_data = { \port$4979$0 [0], \port$4979$0 [4:1], \port$4979$55 , 11'h000, \port$4979$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3393,7 +3393,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4001$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+, \port$4556$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -3498,66 +3498,66 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1089 ;
   wire \$109 ;
   wire \$1090 ;
-  wire [14:0] \$1091 ;
-  wire [36:0] \$1092 ;
-  wire [21:0] \$1093 ;
-  wire [36:0] \$1094 ;
-  wire [20:0] \$1095 ;
-  wire [36:0] \$1096 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
   wire \$1097 ;
   wire \$1098 ;
-  wire [10:0] \$1099 ;
+  wire \$1099 ;
   wire \$11 ;
   wire [8:0] \$110 ;
-  wire [10:0] \$1100 ;
-  wire [11:0] \$1101 ;
+  wire \$1100 ;
+  wire \$1101 ;
   wire \$1102 ;
-  wire [10:0] \$1103 ;
-  wire [10:0] \$1104 ;
-  wire [11:0] \$1105 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
   wire \$1106 ;
-  wire [10:0] \$1107 ;
-  wire [10:0] \$1108 ;
-  wire [11:0] \$1109 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
   wire \$111 ;
   wire \$1110 ;
   wire \$1111 ;
-  wire [2:0] \$1112 ;
-  wire [2:0] \$1113 ;
-  wire [2:0] \$1114 ;
-  wire [2:0] \$1115 ;
-  wire [3:0] \$1116 ;
-  wire [3:0] \$1117 ;
-  wire [10:0] \$1118 ;
-  wire [10:0] \$1119 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire \$112 ;
-  wire [11:0] \$1120 ;
+  wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
   wire \$1123 ;
-  wire [2:0] \$1124 ;
-  wire [2:0] \$1125 ;
+  wire \$1124 ;
+  wire \$1125 ;
   wire \$1126 ;
-  wire [2:0] \$1127 ;
+  wire \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
   wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
-  wire \$1132 ;
-  wire [3:0] \$1133 ;
+  wire [8:0] \$1132 ;
+  wire \$1133 ;
   wire \$1134 ;
   wire \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
-  wire \$1138 ;
+  wire [5:0] \$1138 ;
   wire \$1139 ;
   wire \$114 ;
   wire \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
-  wire [8:0] \$1144 ;
+  wire \$1144 ;
   wire \$1145 ;
   wire \$1146 ;
   wire \$1147 ;
@@ -3565,13 +3565,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1149 ;
   wire [2:0] \$115 ;
   wire \$1150 ;
-  wire \$1151 ;
+  wire [8:0] \$1151 ;
   wire \$1152 ;
-  wire [7:0] \$1153 ;
+  wire \$1153 ;
   wire \$1154 ;
   wire \$1155 ;
   wire \$1156 ;
-  wire \$1157 ;
+  wire [5:0] \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
   wire [2:0] \$116 ;
@@ -3579,20 +3579,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1161 ;
   wire \$1162 ;
   wire \$1163 ;
-  wire [7:0] \$1164 ;
+  wire \$1164 ;
   wire \$1165 ;
   wire \$1166 ;
   wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
   wire [2:0] \$117 ;
-  wire \$1170 ;
+  wire [8:0] \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
-  wire [7:0] \$1173 ;
+  wire \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
-  wire \$1176 ;
+  wire [5:0] \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
@@ -3601,228 +3601,780 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
-  wire [6:0] \$1184 ;
+  wire \$1184 ;
   wire \$1185 ;
   wire \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
-  wire \$1189 ;
+  wire [8:0] \$1189 ;
   wire \$119 ;
   wire \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
-  wire [7:0] \$1193 ;
-  wire [9:0] \$1194 ;
-  reg \$1195 ;
-  reg [7:0] \$1196 ;
-  reg [8:0] \$1197 ;
-  reg \$1198 ;
-  reg [7:0] \$1199 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire [5:0] \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  reg [17:0] \$1200 ;
-  reg \$1201 ;
-  reg [6:0] \$1202 ;
-  reg [8:0] \$1203 ;
-  reg \$1204 ;
-  reg [6:0] \$1205 ;
-  reg [16:0] \$1206 ;
-  reg \$1207 ;
-  reg [5:0] \$1208 ;
-  reg [8:0] \$1209 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire [8:0] \$1208 ;
+  wire \$1209 ;
   wire [2:0] \$121 ;
-  reg \$1210 ;
-  reg [5:0] \$1211 ;
-  reg [15:0] \$1212 ;
-  reg \$1213 ;
-  reg \$1214 ;
-  reg [2:0] \$1215 ;
-  reg \$1216 ;
-  reg [2:0] \$1217 ;
-  reg \$1218 ;
-  reg [2:0] \$1219 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire [5:0] \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
   wire \$122 ;
-  reg \$1220 ;
-  reg \$1221 ;
-  reg [8:0] \$1222 ;
-  reg [8:0] \$1223 ;
-  reg \$1224 ;
-  reg [7:0] \$1225 ;
-  reg [8:0] \$1226 ;
-  reg [7:0] \$1227 ;
-  reg [7:0] \$1228 ;
-  reg [7:0] \$1229 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire [8:0] \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
   wire [10:0] \$123 ;
-  reg \$1230 ;
-  reg [6:0] \$1231 ;
-  reg [7:0] \$1232 ;
-  reg [6:0] \$1233 ;
-  reg [5:0] \$1234 ;
-  reg [5:0] \$1235 ;
-  reg \$1236 ;
-  reg [5:0] \$1237 ;
-  reg [5:0] \$1238 ;
-  reg [5:0] \$1239 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire [5:0] \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
   wire \$124 ;
-  reg \$1240 ;
-  reg \$1241 ;
-  reg \$1242 ;
-  reg \$1243 ;
-  reg \$1244 ;
-  reg \$1245 ;
-  reg \$1246 ;
-  reg \$1247 ;
-  reg \$1248 ;
-  reg \$1249 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire [8:0] \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
   wire \$125 ;
-  reg \$1250 ;
-  reg \$1251 ;
-  reg \$1252 ;
-  reg \$1253 ;
-  reg \$1254 ;
-  reg \$1255 ;
-  reg \$1256 ;
-  reg \$1257 ;
-  reg \$1258 ;
-  reg \$1259 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire [5:0] \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire [9:0] \$126 ;
-  reg \$1260 ;
-  reg \$1261 ;
-  reg \$1262 ;
-  reg \$1263 ;
-  reg \$1264 ;
-  reg \$1265 ;
-  reg \$1266 ;
-  reg \$1267 ;
-  reg \$1268 ;
-  reg \$1269 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire [8:0] \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
   wire \$127 ;
-  reg \$1270 ;
-  reg \$1271 ;
-  reg \$1272 ;
-  reg \$1273 ;
-  reg \$1274 ;
-  wire [2:0] \$1275 ;
-  wire [2:0] \$1276 ;
-  reg \$1277 ;
-  reg \$1278 ;
-  reg \$1279 ;
+  wire \$1270 ;
+  wire [5:0] \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
   wire \$128 ;
-  reg \$1280 ;
-  reg \$1281 ;
-  reg \$1282 ;
-  reg \$1283 ;
-  reg \$1284 ;
-  reg [2:0] \$1285 ;
-  reg [2:0] \$1286 ;
-  reg \$1287 ;
-  reg \$1288 ;
-  reg [7:0] \$1289 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
   wire [7:0] \$129 ;
-  reg \$1290 ;
-  reg \$1291 ;
-  reg [8:0] \$1292 ;
-  reg [2:0] \$1293 ;
-  reg \$1294 ;
-  reg \$1295 ;
-  reg [6:0] \$1296 ;
-  reg \$1297 ;
-  reg \$1298 ;
-  reg [7:0] \$1299 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire \$13 ;
   wire \$130 ;
-  reg [2:0] \$1300 ;
-  reg \$1301 ;
-  reg \$1302 ;
-  reg [5:0] \$1303 ;
-  reg \$1304 ;
-  reg \$1305 ;
-  reg [5:0] \$1306 ;
-  reg [2:0] \$1307 ;
-  reg \$1308 ;
-  reg \$1309 ;
+  wire \$1300 ;
+  wire \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
   wire \$131 ;
-  reg \$1310 ;
-  reg \$1311 ;
-  reg \$1312 ;
-  reg \$1313 ;
-  reg \$1314 ;
-  reg \$1315 ;
-  reg \$1316 ;
-  reg \$1317 ;
-  reg \$1318 ;
-  reg \$1319 ;
+  wire \$1310 ;
+  wire \$1311 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire [8:0] \$1318 ;
+  wire \$1319 ;
   wire [2:0] \$132 ;
-  reg \$1320 ;
-  reg \$1321 ;
-  reg \$1322 ;
-  reg \$1323 ;
-  reg \$1324 ;
-  reg \$1325 ;
-  reg \$1326 ;
-  reg \$1327 ;
-  reg \$1328 ;
+  wire \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire [5:0] \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
   wire [2:0] \$133 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire [8:0] \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
   wire \$134 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire \$1342 ;
+  wire [5:0] \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
   wire [10:0] \$135 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire [8:0] \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
   wire \$136 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire [5:0] \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
   wire \$137 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire [8:0] \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
   wire [9:0] \$138 ;
+  wire \$1380 ;
+  wire [5:0] \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
   wire \$139 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire [8:0] \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
   wire \$14 ;
   wire \$140 ;
+  wire [5:0] \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
   wire [7:0] \$141 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire [8:0] \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire [5:0] \$1419 ;
   wire \$142 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
   wire \$143 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire [8:0] \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire [5:0] \$1438 ;
+  wire \$1439 ;
   wire [2:0] \$144 ;
+  wire \$1440 ;
+  wire \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
   wire [2:0] \$145 ;
+  wire \$1450 ;
+  wire [8:0] \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire \$1456 ;
+  wire [5:0] \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
   wire [2:0] \$146 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire \$1464 ;
+  wire \$1465 ;
+  wire \$1466 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
   wire \$147 ;
+  wire \$1470 ;
+  wire \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire \$1479 ;
   wire \$148 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
+  wire \$1483 ;
+  wire \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
   wire [2:0] \$149 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
+  wire \$1500 ;
+  wire [8:0] \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
+  wire [5:0] \$1507 ;
+  wire \$1508 ;
+  wire \$1509 ;
   wire \$151 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
   wire [7:0] \$152 ;
+  wire [8:0] \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire [5:0] \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire \$1529 ;
   wire [39:0] \$153 ;
+  wire \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire \$1538 ;
+  wire [8:0] \$1539 ;
   wire \$154 ;
+  wire \$1540 ;
+  wire \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire \$1544 ;
+  wire [5:0] \$1545 ;
+  wire \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
+  wire \$1549 ;
   wire \$155 ;
+  wire \$1550 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire [8:0] \$1558 ;
+  wire \$1559 ;
   wire \$156 ;
+  wire \$1560 ;
+  wire \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire [5:0] \$1564 ;
+  wire \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire \$1568 ;
+  wire \$1569 ;
   wire \$157 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire [8:0] \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
   wire \$158 ;
+  wire \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire [5:0] \$1583 ;
+  wire \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
   wire \$159 ;
+  wire \$1590 ;
+  wire \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
+  wire [8:0] \$1596 ;
+  wire \$1597 ;
+  wire \$1598 ;
+  wire \$1599 ;
   wire \$16 ;
   wire [4:0] \$160 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire [5:0] \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
   wire \$161 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire \$1614 ;
+  wire [8:0] \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
   wire [10:0] \$162 ;
+  wire \$1620 ;
+  wire [5:0] \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire \$1629 ;
   wire [10:0] \$163 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire [8:0] \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
   wire [11:0] \$164 ;
+  wire [5:0] \$1640 ;
+  wire \$1641 ;
+  wire \$1642 ;
+  wire [14:0] \$1643 ;
+  wire [36:0] \$1644 ;
+  wire [21:0] \$1645 ;
+  wire [36:0] \$1646 ;
+  wire [20:0] \$1647 ;
+  wire [36:0] \$1648 ;
+  wire \$1649 ;
   wire \$165 ;
+  wire \$1650 ;
+  wire [10:0] \$1651 ;
+  wire [10:0] \$1652 ;
+  wire [11:0] \$1653 ;
+  wire \$1654 ;
+  wire [10:0] \$1655 ;
+  wire [10:0] \$1656 ;
+  wire [11:0] \$1657 ;
+  wire \$1658 ;
+  wire [10:0] \$1659 ;
   wire [10:0] \$166 ;
+  wire [10:0] \$1660 ;
+  wire [11:0] \$1661 ;
+  wire \$1662 ;
+  wire \$1663 ;
+  wire [2:0] \$1664 ;
+  wire [2:0] \$1665 ;
+  wire [2:0] \$1666 ;
+  wire [2:0] \$1667 ;
+  wire [3:0] \$1668 ;
+  wire [3:0] \$1669 ;
   wire [10:0] \$167 ;
+  wire [10:0] \$1670 ;
+  wire [10:0] \$1671 ;
+  wire [11:0] \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
+  wire \$1675 ;
+  wire [2:0] \$1676 ;
+  wire [2:0] \$1677 ;
+  wire \$1678 ;
+  wire [2:0] \$1679 ;
   wire [11:0] \$168 ;
+  wire \$1680 ;
+  wire \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire [3:0] \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire \$1689 ;
   wire \$169 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire [8:0] \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire \$17 ;
   wire \$170 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire \$1704 ;
+  wire [7:0] \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
   wire [10:0] \$171 ;
+  wire \$1710 ;
+  wire \$1711 ;
+  wire \$1712 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire [7:0] \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire \$1719 ;
   wire [10:0] \$172 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire [7:0] \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
   wire [11:0] \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire [6:0] \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
   wire [8:0] \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire [7:0] \$1745 ;
+  wire [9:0] \$1746 ;
+  reg \$1747 ;
+  reg [7:0] \$1748 ;
+  reg [8:0] \$1749 ;
   wire [8:0] \$175 ;
+  reg \$1750 ;
+  reg [7:0] \$1751 ;
+  reg [17:0] \$1752 ;
+  reg \$1753 ;
+  reg [6:0] \$1754 ;
+  reg [8:0] \$1755 ;
+  reg \$1756 ;
+  reg [6:0] \$1757 ;
+  reg [16:0] \$1758 ;
+  reg \$1759 ;
   wire [7:0] \$176 ;
+  reg [5:0] \$1760 ;
+  reg [8:0] \$1761 ;
+  reg \$1762 ;
+  reg [5:0] \$1763 ;
+  reg [15:0] \$1764 ;
+  reg \$1765 ;
+  reg \$1766 ;
+  reg [2:0] \$1767 ;
+  reg \$1768 ;
+  reg [2:0] \$1769 ;
   wire [41:0] \$177 ;
+  reg \$1770 ;
+  reg [2:0] \$1771 ;
+  reg \$1772 ;
+  reg \$1773 ;
+  reg [8:0] \$1774 ;
+  reg [8:0] \$1775 ;
+  reg \$1776 ;
+  reg [7:0] \$1777 ;
+  reg [8:0] \$1778 ;
+  reg [7:0] \$1779 ;
   wire \$178 ;
+  reg [7:0] \$1780 ;
+  reg [7:0] \$1781 ;
+  reg \$1782 ;
+  reg [6:0] \$1783 ;
+  reg [7:0] \$1784 ;
+  reg [6:0] \$1785 ;
+  reg [5:0] \$1786 ;
+  reg [5:0] \$1787 ;
+  reg \$1788 ;
+  reg [5:0] \$1789 ;
   wire [41:0] \$179 ;
+  reg [5:0] \$1790 ;
+  reg [5:0] \$1791 ;
+  reg \$1792 ;
+  reg \$1793 ;
+  reg \$1794 ;
+  reg \$1795 ;
+  reg \$1796 ;
+  reg \$1797 ;
+  reg \$1798 ;
+  reg \$1799 ;
   wire \$18 ;
   wire \$180 ;
+  reg \$1800 ;
+  reg \$1801 ;
+  reg \$1802 ;
+  reg \$1803 ;
+  reg \$1804 ;
+  reg \$1805 ;
+  reg \$1806 ;
+  reg \$1807 ;
+  reg \$1808 ;
+  reg \$1809 ;
   wire \$181 ;
+  reg \$1810 ;
+  reg \$1811 ;
+  reg \$1812 ;
+  reg \$1813 ;
+  reg \$1814 ;
+  reg \$1815 ;
+  reg \$1816 ;
+  reg \$1817 ;
+  reg \$1818 ;
+  reg \$1819 ;
   wire \$182 ;
+  reg \$1820 ;
+  reg \$1821 ;
+  reg \$1822 ;
+  reg \$1823 ;
+  reg \$1824 ;
+  reg \$1825 ;
+  reg \$1826 ;
+  wire [2:0] \$1827 ;
+  wire [2:0] \$1828 ;
+  reg \$1829 ;
   wire \$183 ;
+  reg \$1830 ;
+  reg \$1831 ;
+  reg \$1832 ;
+  reg \$1833 ;
+  reg \$1834 ;
+  reg \$1835 ;
+  reg \$1836 ;
+  reg [2:0] \$1837 ;
+  reg [2:0] \$1838 ;
+  reg \$1839 ;
   wire [41:0] \$184 ;
+  reg \$1840 ;
+  reg [7:0] \$1841 ;
+  reg \$1842 ;
+  reg \$1843 ;
+  reg [8:0] \$1844 ;
+  reg [2:0] \$1845 ;
+  reg \$1846 ;
+  reg \$1847 ;
+  reg [6:0] \$1848 ;
+  reg \$1849 ;
   wire \$185 ;
+  reg \$1850 ;
+  reg [7:0] \$1851 ;
+  reg [2:0] \$1852 ;
+  reg \$1853 ;
+  reg \$1854 ;
+  reg [5:0] \$1855 ;
+  reg \$1856 ;
+  reg \$1857 ;
+  reg [5:0] \$1858 ;
+  reg [2:0] \$1859 ;
   wire [41:0] \$186 ;
+  reg \$1860 ;
+  reg \$1861 ;
+  reg \$1862 ;
+  reg \$1863 ;
+  reg \$1864 ;
+  reg \$1865 ;
+  reg \$1866 ;
+  reg \$1867 ;
+  reg \$1868 ;
+  reg \$1869 ;
   wire \$187 ;
+  reg \$1870 ;
+  reg \$1871 ;
+  reg \$1872 ;
+  reg \$1873 ;
+  reg \$1874 ;
+  reg \$1875 ;
+  reg \$1876 ;
+  reg \$1877 ;
+  reg \$1878 ;
+  reg \$1879 ;
   wire \$188 ;
+  reg \$1880 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
@@ -4728,7 +5280,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$signal$276 ;
   wire \$signal$295 ;
   wire [3:0] \$signal$335 ;
-  wire \$signal$489 ;
+  wire [7:0] \$signal$489 ;
+  wire [7:0] \$signal$492 ;
+  wire [7:0] \$signal$495 ;
+  wire \$signal$498 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -5036,7 +5591,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$501 ;
+  wire [39:0] \grant_addr$510 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5053,6 +5608,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire hit_a3;
   reg [2:0] large_at = 3'h1;
   reg [5:0] large_count = 6'h00;
+  wire large_fetched_snap;
   wire large_flushing;
   reg [5:0] large_fresh = 6'h00;
   reg [5:0] large_fresh_next;
@@ -5085,6 +5641,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire large_grant_wen;
   reg large_has_fresh = 1'h1;
   reg [5:0] large_head = 6'h00;
+  wire [7:0] large_next_tag;
   reg large_nonempty = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
@@ -5133,6 +5690,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire large_take_fresh;
   reg [2:0] medium_at = 3'h1;
   reg [7:0] medium_count = 8'h00;
+  wire medium_fetched_snap;
   wire medium_flushing;
   reg [7:0] medium_fresh = 8'h00;
   reg [7:0] medium_fresh_next;
@@ -5165,6 +5723,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire medium_grant_wen;
   reg medium_has_fresh = 1'h1;
   reg [6:0] medium_head = 7'h00;
+  wire [7:0] medium_next_tag;
   reg medium_nonempty = 1'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
@@ -5212,8 +5771,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_tag;
-  input [5:0] \port$4001$52 ;
-  wire [5:0] \port$4001$52 ;
+  input [5:0] \port$4556$52 ;
+  wire [5:0] \port$4556$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   (* init = 8'h00 *)
@@ -5264,6 +5823,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire released_f1;
   reg [2:0] small_at = 3'h1;
   reg [8:0] small_count = 9'h000;
+  wire small_fetched_snap;
   wire small_flushing;
   reg [8:0] small_fresh = 9'h000;
   reg [8:0] small_fresh_next;
@@ -5296,6 +5856,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire small_grant_wen;
   reg small_has_fresh = 1'h1;
   reg [7:0] small_head = 8'h00;
+  wire [7:0] small_next_tag;
   reg small_nonempty = 1'h0;
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
@@ -5554,10 +6115,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4001$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4556$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4001$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4556$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -5693,19 +6254,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$179  = free_port_addr - 37'h1000004000;
   assign \$180  = ~ \$179 [40];
   assign \$182  = \$178  & \$181 ;
-  assign \$183  = free_src ? \port$4001$52 [0] : \$182 ;
+  assign \$183  = free_src ? \port$4556$52 [0] : \$182 ;
   assign \$184  = free_port_addr - 37'h1000010000;
   assign \$185  = ~ \$184 [40];
   assign \$186  = free_port_addr - 37'h1000020000;
   assign \$187  = ~ \$186 [40];
   assign \$189  = \$185  & \$188 ;
-  assign \$190  = free_src ? \port$4001$52 [1] : \$189 ;
+  assign \$190  = free_src ? \port$4556$52 [1] : \$189 ;
   assign \$191  = free_port_addr - 37'h1000100000;
   assign \$192  = ~ \$191 [40];
   assign \$193  = free_port_addr - 37'h1000130000;
   assign \$194  = ~ \$193 [40];
   assign \$196  = \$192  & \$195 ;
-  assign \$197  = free_src ? \port$4001$52 [2] : \$196 ;
+  assign \$197  = free_src ? \port$4556$52 [2] : \$196 ;
   assign \$198  = f0_addr[2:0] == f2_addr[2:0];
   assign \$199  = f0_addr[5:3] == f2_addr[5:3];
   assign \$200  = f0_addr[8:6] == f2_addr[8:6];
@@ -5843,12 +6404,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$334  = \$333  + 1'h1;
   assign \$335  = a4_tag + 1'h1;
   assign \$336  = a5_tag + 1'h1;
-  assign \$337  = \$1101 [11] ? \$335 [7:0] : \$336 [7:0];
-  assign \$338  = \$1101 [11] ? a4_snap : a5_snap;
+  assign \$337  = \$1653 [11] ? \$335 [7:0] : \$336 [7:0];
+  assign \$338  = \$1653 [11] ? a4_snap : a5_snap;
   assign \$339  = f2_same_third & f5_ok;
-  assign \$340  = ~ \$1101 [11];
+  assign \$340  = ~ \$1653 [11];
   assign \$341  = \$signal$264  & \$340 ;
-  assign \$342  = ~ \$1105 [11];
+  assign \$342  = ~ \$1657 [11];
   assign \$343  = \$341  & \$342 ;
   assign \$344  = f2_same_third & f5_ok;
   assign \$345  = ~ \$344 ;
@@ -5919,7 +6480,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$440  = \$439  & large_grant_r0_b0[0];
   assign \$441  = \$438  | \$440 ;
   assign \$442  = \$433  ? f3_older_snap : \$441 ;
-  assign \$443  = f3_go & \$1109 [11];
+  assign \$443  = f3_go & \$1661 [11];
   assign \$444  = a4_tag ^ f3_tag;
   assign \$445  = ~ \$444 ;
   assign \$446  = \$445  + 1'h1;
@@ -5957,7 +6518,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$481  = f3_flushed ? 3'h0 : 3'h7;
   assign \$482  = { 1'h0, \$480  } & { \$481 [2], \$481  };
   assign \$483  = { 1'h0, f3_in } & \$482 ;
-  assign \$484  = \$1109 [11] | released_f1;
+  assign \$484  = \$1661 [11] | released_f1;
   assign \$485  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$486  = ~ \$485 ;
   assign \$487  = \$486  + 1'h1;
@@ -6455,135 +7016,594 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$1082  = \$1080  & \$1081 ;
   assign \$1083  = \$1082  & a3_older_next[7];
   assign \$1084  = { \$1083 , \$1079 , \$1076 , \$1074 , \$1072 , \$1070 , \$1065 , \$1060 , \$1055 , \$1051 , \$1047  } + 11'h7ff;
-  assign \$1085  = a3_valid & a3_ok;
-  assign \$1086  = ! a3_pool;
-  assign small_grant_wen = \$1085  & \$1086 ;
-  assign \$1087  = a3_valid & a3_ok;
-  assign \$1088  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$1087  & \$1088 ;
-  assign \$1089  = a3_valid & a3_ok;
-  assign \$1090  = a3_pool == 2'h2;
-  assign large_grant_wen = \$1089  & \$1090 ;
-  assign \$1097  = ! f2_err;
-  assign \$signal$264  = f2_valid & \$1097 ;
-  assign \$1098  = a4_valid & a4_ok;
-  assign \$1099  = { \$1098 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1100  = ~ \$1099 ;
-  assign \$1101  = \$1100  + 1'h1;
-  assign \$1102  = a5_valid & a5_ok;
-  assign \$1103  = { \$1102 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1104  = ~ \$1103 ;
-  assign \$1105  = \$1104  + 1'h1;
-  assign \$1106  = a4_valid & a4_ok;
-  assign \$1107  = { \$1106 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1108  = ~ \$1107 ;
-  assign \$1109  = \$1108  + 1'h1;
-  assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1110  = ~ rel_f2;
-  assign \$1111  = f3_quiet & \$1110 ;
-  assign \$1112  = \$1111  ? f3_in : 3'h0;
-  assign \$1113  = x1_select | x0_select;
-  assign \$1114  = ~ \$1113 ;
-  assign \$1115  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1116  = { 1'h0, \$1114  } & { \$1115 [2], \$1115  };
-  assign \$1117  = { 1'h0, \$1112  } & \$1116 ;
-  assign \$1118  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1119  = ~ \$1118 ;
-  assign \$1120  = \$1119  + 1'h1;
-  assign released_f1 = \release  & \$1120 [11];
-  assign \$1121  = ~ f4_blocked;
-  assign \$1122  = \$1121  & f4_rest_held;
-  assign \$signal$489  = f4_hit_a1 | \$1122 ;
-  assign \$1123  = ~ f4_blocked;
-  assign \$1124  = f4_by_mem & f4_mem_ok;
-  assign \$1125  = f4_by_mem & f4_mem_ok;
-  assign \$1126  = \$1124 [0] | \$1125 [1];
-  assign \$1127  = f4_by_mem & f4_mem_ok;
-  assign \$1128  = \$1126  | \$1127 [2];
-  assign \$1129  = f4_by_older | \$1128 ;
-  assign \$1130  = \$1123  & \$1129 ;
-  assign \release  = f4_by_a1 | \$1130 ;
-  assign \$1131  = ~ f4_go;
-  assign \$1132  = ~ \$signal$489 ;
-  assign \$1133  = \$signal$489  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1133  : f4_err;
-  assign \$signal$335  = \release  ? 4'h0 : unreleased_err;
-  assign \$1134  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$421  = ~ \$1134 ;
-  assign \$1135  = ~ f4_blocked;
-  assign \$1136  = \$1135  & f4_by_older;
-  assign \$1137  = f4_by_a1 | \$1136 ;
-  assign \$1138  = f4_live[0] & \$1137 ;
-  assign \$1139  = ~ f4_blocked;
-  assign \$1140  = \$1139  & f4_by_mem_live[0];
-  assign \$1141  = \$1140  & f4_mem_ok[0];
-  assign \w__en$419  = \$1138  | \$1141 ;
-  assign \$1142  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1143  = ~ \$1142 ;
-  assign \$1144  = f4_slot + 8'hff;
-  assign \$1145  = ~ \$1144 [8];
-  assign \$1146  = ~ f4_blocked;
-  assign \$1147  = \$1146  & f4_by_older;
-  assign \$1148  = f4_by_a1 | \$1147 ;
-  assign \$1149  = f4_live[0] & \$1148 ;
-  assign \$1150  = ~ f4_blocked;
-  assign \$1151  = \$1150  & f4_by_mem_live[0];
-  assign \$1152  = \$1151  & f4_mem_ok[0];
-  assign small_queue_wen = \$1149  | \$1152 ;
-  assign \$1153  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1154  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$448  = ~ \$1154 ;
-  assign \$1155  = ~ f4_blocked;
-  assign \$1156  = \$1155  & f4_by_older;
-  assign \$1157  = f4_by_a1 | \$1156 ;
-  assign \$1158  = f4_live[1] & \$1157 ;
-  assign \$1159  = ~ f4_blocked;
-  assign \$1160  = \$1159  & f4_by_mem_live[1];
-  assign \$1161  = \$1160  & f4_mem_ok[1];
-  assign \w__en$446  = \$1158  | \$1161 ;
-  assign \$1162  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1163  = ~ \$1162 ;
-  assign \$1164  = f4_slot[6:0] + 7'h7f;
-  assign \$1165  = ~ \$1164 [7];
-  assign \$1166  = ~ f4_blocked;
-  assign \$1167  = \$1166  & f4_by_older;
-  assign \$1168  = f4_by_a1 | \$1167 ;
-  assign \$1169  = f4_live[1] & \$1168 ;
-  assign \$1170  = ~ f4_blocked;
-  assign \$1171  = \$1170  & f4_by_mem_live[1];
-  assign \$1172  = \$1171  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1169  | \$1172 ;
-  assign \$1173  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1174  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$475  = ~ \$1174 ;
-  assign \$1175  = ~ f4_blocked;
-  assign \$1176  = \$1175  & f4_by_older;
-  assign \$1177  = f4_by_a1 | \$1176 ;
-  assign \$1178  = f4_live[2] & \$1177 ;
-  assign \$1179  = ~ f4_blocked;
-  assign \$1180  = \$1179  & f4_by_mem_live[2];
-  assign \$1181  = \$1180  & f4_mem_ok[2];
-  assign \w__en$473  = \$1178  | \$1181 ;
-  assign \$1182  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1085  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1087  = \$1086  & small_queue_r0_b0[0];
+  assign \$1088  = \$1085  | \$1087 ;
+  assign \$1089  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1091  = \$1090  & small_queue_r0_b0[1];
+  assign \$1092  = \$1089  | \$1091 ;
+  assign \$1093  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1095  = \$1094  & small_queue_r0_b0[2];
+  assign \$1096  = \$1093  | \$1095 ;
+  assign \$1097  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1099  = \$1098  & small_queue_r0_b0[3];
+  assign \$1100  = \$1097  | \$1099 ;
+  assign \$1101  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1103  = \$1102  & small_queue_r0_b0[4];
+  assign \$1104  = \$1101  | \$1103 ;
+  assign \$1105  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1107  = \$1106  & small_queue_r0_b0[5];
+  assign \$1108  = \$1105  | \$1107 ;
+  assign \$1109  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1111  = \$1110  & small_queue_r0_b0[6];
+  assign \$1112  = \$1109  | \$1111 ;
+  assign \$1113  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1115  = \$1114  & small_queue_r0_b0[7];
+  assign \$1116  = \$1113  | \$1115 ;
+  assign \$1117  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$1119  = \$1118  & small_queue_r0_b0[8];
+  assign small_fetched_snap = \$1117  | \$1119 ;
+  assign \$1120  = a3_hit_a1 | a3_older_hit;
+  assign \$1121  = ~ \$1120 ;
+  assign \$1122  = a3_sel_new[0] & \$1121 ;
+  assign \$1125  = a3_hit_a1 | a3_older_hit;
+  assign \$1126  = ~ \$1125 ;
+  assign \$1127  = \$1124  & \$1126 ;
+  assign \$1128  = \$1127  & small_grant_r1_b0[1];
+  assign \$1130  = \$1129  & small_queue_r0_b0[10];
+  assign \$1131  = a3_fwd_ok & a3_hit_a1;
+  assign \$1132  = a4_tag + 1'h1;
+  assign \$1133  = \$1131  & \$1132 [0];
+  assign \$1134  = a3_fwd_ok & a3_older_hit;
+  assign \$1135  = ~ a3_hit_a1;
+  assign \$1136  = \$1134  & \$1135 ;
+  assign \$1137  = \$1136  & a3_older_next[0];
+  assign \$1138  = { \$1137 , \$1133 , \$1130 , \$1128 , \$1123  } + 5'h1f;
+  assign \$1139  = a3_hit_a1 | a3_older_hit;
+  assign \$1140  = ~ \$1139 ;
+  assign \$1141  = a3_sel_new[0] & \$1140 ;
+  assign \$1144  = a3_hit_a1 | a3_older_hit;
+  assign \$1145  = ~ \$1144 ;
+  assign \$1146  = \$1143  & \$1145 ;
+  assign \$1147  = \$1146  & small_grant_r1_b0[2];
+  assign \$1149  = \$1148  & small_queue_r0_b0[11];
+  assign \$1150  = a3_fwd_ok & a3_hit_a1;
+  assign \$1151  = a4_tag + 1'h1;
+  assign \$1152  = \$1150  & \$1151 [1];
+  assign \$1153  = a3_fwd_ok & a3_older_hit;
+  assign \$1154  = ~ a3_hit_a1;
+  assign \$1155  = \$1153  & \$1154 ;
+  assign \$1156  = \$1155  & a3_older_next[1];
+  assign \$1157  = { \$1156 , \$1152 , \$1149 , \$1147 , \$1142  } + 5'h1f;
+  assign \$1158  = a3_hit_a1 | a3_older_hit;
+  assign \$1159  = ~ \$1158 ;
+  assign \$1160  = a3_sel_new[0] & \$1159 ;
+  assign \$1163  = a3_hit_a1 | a3_older_hit;
+  assign \$1164  = ~ \$1163 ;
+  assign \$1165  = \$1162  & \$1164 ;
+  assign \$1166  = \$1165  & small_grant_r1_b0[3];
+  assign \$1168  = \$1167  & small_queue_r0_b0[12];
+  assign \$1169  = a3_fwd_ok & a3_hit_a1;
+  assign \$1170  = a4_tag + 1'h1;
+  assign \$1171  = \$1169  & \$1170 [2];
+  assign \$1172  = a3_fwd_ok & a3_older_hit;
+  assign \$1173  = ~ a3_hit_a1;
+  assign \$1174  = \$1172  & \$1173 ;
+  assign \$1175  = \$1174  & a3_older_next[2];
+  assign \$1176  = { \$1175 , \$1171 , \$1168 , \$1166 , \$1161  } + 5'h1f;
+  assign \$1177  = a3_hit_a1 | a3_older_hit;
+  assign \$1178  = ~ \$1177 ;
+  assign \$1179  = a3_sel_new[0] & \$1178 ;
+  assign \$1182  = a3_hit_a1 | a3_older_hit;
   assign \$1183  = ~ \$1182 ;
-  assign \$1184  = f4_slot[5:0] + 6'h3f;
-  assign \$1185  = ~ \$1184 [6];
-  assign \$1186  = ~ f4_blocked;
-  assign \$1187  = \$1186  & f4_by_older;
-  assign \$1188  = f4_by_a1 | \$1187 ;
-  assign \$1189  = f4_live[2] & \$1188 ;
-  assign \$1190  = ~ f4_blocked;
-  assign \$1191  = \$1190  & f4_by_mem_live[2];
-  assign \$1192  = \$1191  & f4_mem_ok[2];
-  assign large_queue_wen = \$1189  | \$1192 ;
-  assign \$1193  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1194  = { busy_48, busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 9'h1ff;
+  assign \$1184  = \$1181  & \$1183 ;
+  assign \$1185  = \$1184  & small_grant_r1_b0[4];
+  assign \$1187  = \$1186  & small_queue_r0_b0[13];
+  assign \$1188  = a3_fwd_ok & a3_hit_a1;
+  assign \$1189  = a4_tag + 1'h1;
+  assign \$1190  = \$1188  & \$1189 [3];
+  assign \$1191  = a3_fwd_ok & a3_older_hit;
+  assign \$1192  = ~ a3_hit_a1;
+  assign \$1193  = \$1191  & \$1192 ;
+  assign \$1194  = \$1193  & a3_older_next[3];
+  assign \$1195  = { \$1194 , \$1190 , \$1187 , \$1185 , \$1180  } + 5'h1f;
+  assign \$1196  = a3_hit_a1 | a3_older_hit;
+  assign \$1197  = ~ \$1196 ;
+  assign \$1198  = a3_sel_new[0] & \$1197 ;
+  assign \$1201  = a3_hit_a1 | a3_older_hit;
+  assign \$1202  = ~ \$1201 ;
+  assign \$1203  = \$1200  & \$1202 ;
+  assign \$1204  = \$1203  & small_grant_r1_b0[5];
+  assign \$1206  = \$1205  & small_queue_r0_b0[14];
+  assign \$1207  = a3_fwd_ok & a3_hit_a1;
+  assign \$1208  = a4_tag + 1'h1;
+  assign \$1209  = \$1207  & \$1208 [4];
+  assign \$1210  = a3_fwd_ok & a3_older_hit;
+  assign \$1211  = ~ a3_hit_a1;
+  assign \$1212  = \$1210  & \$1211 ;
+  assign \$1213  = \$1212  & a3_older_next[4];
+  assign \$1214  = { \$1213 , \$1209 , \$1206 , \$1204 , \$1199  } + 5'h1f;
+  assign \$1215  = a3_hit_a1 | a3_older_hit;
+  assign \$1216  = ~ \$1215 ;
+  assign \$1217  = a3_sel_new[0] & \$1216 ;
+  assign \$1220  = a3_hit_a1 | a3_older_hit;
+  assign \$1221  = ~ \$1220 ;
+  assign \$1222  = \$1219  & \$1221 ;
+  assign \$1223  = \$1222  & small_grant_r1_b0[6];
+  assign \$1225  = \$1224  & small_queue_r0_b0[15];
+  assign \$1226  = a3_fwd_ok & a3_hit_a1;
+  assign \$1227  = a4_tag + 1'h1;
+  assign \$1228  = \$1226  & \$1227 [5];
+  assign \$1229  = a3_fwd_ok & a3_older_hit;
+  assign \$1230  = ~ a3_hit_a1;
+  assign \$1231  = \$1229  & \$1230 ;
+  assign \$1232  = \$1231  & a3_older_next[5];
+  assign \$1233  = { \$1232 , \$1228 , \$1225 , \$1223 , \$1218  } + 5'h1f;
+  assign \$1234  = a3_hit_a1 | a3_older_hit;
+  assign \$1235  = ~ \$1234 ;
+  assign \$1236  = a3_sel_new[0] & \$1235 ;
+  assign \$1239  = a3_hit_a1 | a3_older_hit;
+  assign \$1240  = ~ \$1239 ;
+  assign \$1241  = \$1238  & \$1240 ;
+  assign \$1242  = \$1241  & small_grant_r1_b0[7];
+  assign \$1244  = \$1243  & small_queue_r0_b0[16];
+  assign \$1245  = a3_fwd_ok & a3_hit_a1;
+  assign \$1246  = a4_tag + 1'h1;
+  assign \$1247  = \$1245  & \$1246 [6];
+  assign \$1248  = a3_fwd_ok & a3_older_hit;
+  assign \$1249  = ~ a3_hit_a1;
+  assign \$1250  = \$1248  & \$1249 ;
+  assign \$1251  = \$1250  & a3_older_next[6];
+  assign \$1252  = { \$1251 , \$1247 , \$1244 , \$1242 , \$1237  } + 5'h1f;
+  assign \$1253  = a3_hit_a1 | a3_older_hit;
+  assign \$1254  = ~ \$1253 ;
+  assign \$1255  = a3_sel_new[0] & \$1254 ;
+  assign \$1258  = a3_hit_a1 | a3_older_hit;
+  assign \$1259  = ~ \$1258 ;
+  assign \$1260  = \$1257  & \$1259 ;
+  assign \$1261  = \$1260  & small_grant_r1_b0[8];
+  assign \$1263  = \$1262  & small_queue_r0_b0[17];
+  assign \$1264  = a3_fwd_ok & a3_hit_a1;
+  assign \$1265  = a4_tag + 1'h1;
+  assign \$1266  = \$1264  & \$1265 [7];
+  assign \$1267  = a3_fwd_ok & a3_older_hit;
+  assign \$1268  = ~ a3_hit_a1;
+  assign \$1269  = \$1267  & \$1268 ;
+  assign \$1270  = \$1269  & a3_older_next[7];
+  assign \$1271  = { \$1270 , \$1266 , \$1263 , \$1261 , \$1256  } + 5'h1f;
+  assign \$1272  = a3_valid & a3_ok;
+  assign \$1273  = ! a3_pool;
+  assign small_grant_wen = \$1272  & \$1273 ;
+  assign \$1274  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1276  = \$1275  & medium_queue_r0_b0[0];
+  assign \$1277  = \$1274  | \$1276 ;
+  assign \$1278  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1280  = \$1279  & medium_queue_r0_b0[1];
+  assign \$1281  = \$1278  | \$1280 ;
+  assign \$1282  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1284  = \$1283  & medium_queue_r0_b0[2];
+  assign \$1285  = \$1282  | \$1284 ;
+  assign \$1286  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1288  = \$1287  & medium_queue_r0_b0[3];
+  assign \$1289  = \$1286  | \$1288 ;
+  assign \$1290  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1292  = \$1291  & medium_queue_r0_b0[4];
+  assign \$1293  = \$1290  | \$1292 ;
+  assign \$1294  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1296  = \$1295  & medium_queue_r0_b0[5];
+  assign \$1297  = \$1294  | \$1296 ;
+  assign \$1298  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1300  = \$1299  & medium_queue_r0_b0[6];
+  assign \$1301  = \$1298  | \$1300 ;
+  assign \$1302  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1303  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$1305  = \$1304  & medium_queue_r0_b0[7];
+  assign medium_fetched_snap = \$1303  | \$1305 ;
+  assign \$1306  = a3_hit_a1 | a3_older_hit;
+  assign \$1307  = ~ \$1306 ;
+  assign \$1308  = a3_sel_new[1] & \$1307 ;
+  assign \$1311  = a3_hit_a1 | a3_older_hit;
+  assign \$1312  = ~ \$1311 ;
+  assign \$1313  = \$1310  & \$1312 ;
+  assign \$1314  = \$1313  & medium_grant_r1_b0[1];
+  assign \$1316  = \$1315  & medium_queue_r0_b0[9];
+  assign \$1317  = a3_fwd_ok & a3_hit_a1;
+  assign \$1318  = a4_tag + 1'h1;
+  assign \$1319  = \$1317  & \$1318 [0];
+  assign \$1320  = a3_fwd_ok & a3_older_hit;
+  assign \$1321  = ~ a3_hit_a1;
+  assign \$1322  = \$1320  & \$1321 ;
+  assign \$1323  = \$1322  & a3_older_next[0];
+  assign \$1324  = { \$1323 , \$1319 , \$1316 , \$1314 , \$1309  } + 5'h1f;
+  assign \$1325  = a3_hit_a1 | a3_older_hit;
+  assign \$1326  = ~ \$1325 ;
+  assign \$1327  = a3_sel_new[1] & \$1326 ;
+  assign \$1330  = a3_hit_a1 | a3_older_hit;
+  assign \$1331  = ~ \$1330 ;
+  assign \$1332  = \$1329  & \$1331 ;
+  assign \$1333  = \$1332  & medium_grant_r1_b0[2];
+  assign \$1335  = \$1334  & medium_queue_r0_b0[10];
+  assign \$1336  = a3_fwd_ok & a3_hit_a1;
+  assign \$1337  = a4_tag + 1'h1;
+  assign \$1338  = \$1336  & \$1337 [1];
+  assign \$1339  = a3_fwd_ok & a3_older_hit;
+  assign \$1340  = ~ a3_hit_a1;
+  assign \$1341  = \$1339  & \$1340 ;
+  assign \$1342  = \$1341  & a3_older_next[1];
+  assign \$1343  = { \$1342 , \$1338 , \$1335 , \$1333 , \$1328  } + 5'h1f;
+  assign \$1344  = a3_hit_a1 | a3_older_hit;
+  assign \$1345  = ~ \$1344 ;
+  assign \$1346  = a3_sel_new[1] & \$1345 ;
+  assign \$1349  = a3_hit_a1 | a3_older_hit;
+  assign \$1350  = ~ \$1349 ;
+  assign \$1351  = \$1348  & \$1350 ;
+  assign \$1352  = \$1351  & medium_grant_r1_b0[3];
+  assign \$1354  = \$1353  & medium_queue_r0_b0[11];
+  assign \$1355  = a3_fwd_ok & a3_hit_a1;
+  assign \$1356  = a4_tag + 1'h1;
+  assign \$1357  = \$1355  & \$1356 [2];
+  assign \$1358  = a3_fwd_ok & a3_older_hit;
+  assign \$1359  = ~ a3_hit_a1;
+  assign \$1360  = \$1358  & \$1359 ;
+  assign \$1361  = \$1360  & a3_older_next[2];
+  assign \$1362  = { \$1361 , \$1357 , \$1354 , \$1352 , \$1347  } + 5'h1f;
+  assign \$1363  = a3_hit_a1 | a3_older_hit;
+  assign \$1364  = ~ \$1363 ;
+  assign \$1365  = a3_sel_new[1] & \$1364 ;
+  assign \$1368  = a3_hit_a1 | a3_older_hit;
+  assign \$1369  = ~ \$1368 ;
+  assign \$1370  = \$1367  & \$1369 ;
+  assign \$1371  = \$1370  & medium_grant_r1_b0[4];
+  assign \$1373  = \$1372  & medium_queue_r0_b0[12];
+  assign \$1374  = a3_fwd_ok & a3_hit_a1;
+  assign \$1375  = a4_tag + 1'h1;
+  assign \$1376  = \$1374  & \$1375 [3];
+  assign \$1377  = a3_fwd_ok & a3_older_hit;
+  assign \$1378  = ~ a3_hit_a1;
+  assign \$1379  = \$1377  & \$1378 ;
+  assign \$1380  = \$1379  & a3_older_next[3];
+  assign \$1381  = { \$1380 , \$1376 , \$1373 , \$1371 , \$1366  } + 5'h1f;
+  assign \$1382  = a3_hit_a1 | a3_older_hit;
+  assign \$1383  = ~ \$1382 ;
+  assign \$1384  = a3_sel_new[1] & \$1383 ;
+  assign \$1387  = a3_hit_a1 | a3_older_hit;
+  assign \$1388  = ~ \$1387 ;
+  assign \$1389  = \$1386  & \$1388 ;
+  assign \$1390  = \$1389  & medium_grant_r1_b0[5];
+  assign \$1392  = \$1391  & medium_queue_r0_b0[13];
+  assign \$1393  = a3_fwd_ok & a3_hit_a1;
+  assign \$1394  = a4_tag + 1'h1;
+  assign \$1395  = \$1393  & \$1394 [4];
+  assign \$1396  = a3_fwd_ok & a3_older_hit;
+  assign \$1397  = ~ a3_hit_a1;
+  assign \$1398  = \$1396  & \$1397 ;
+  assign \$1399  = \$1398  & a3_older_next[4];
+  assign \$1400  = { \$1399 , \$1395 , \$1392 , \$1390 , \$1385  } + 5'h1f;
+  assign \$1401  = a3_hit_a1 | a3_older_hit;
+  assign \$1402  = ~ \$1401 ;
+  assign \$1403  = a3_sel_new[1] & \$1402 ;
+  assign \$1406  = a3_hit_a1 | a3_older_hit;
+  assign \$1407  = ~ \$1406 ;
+  assign \$1408  = \$1405  & \$1407 ;
+  assign \$1409  = \$1408  & medium_grant_r1_b0[6];
+  assign \$1411  = \$1410  & medium_queue_r0_b0[14];
+  assign \$1412  = a3_fwd_ok & a3_hit_a1;
+  assign \$1413  = a4_tag + 1'h1;
+  assign \$1414  = \$1412  & \$1413 [5];
+  assign \$1415  = a3_fwd_ok & a3_older_hit;
+  assign \$1416  = ~ a3_hit_a1;
+  assign \$1417  = \$1415  & \$1416 ;
+  assign \$1418  = \$1417  & a3_older_next[5];
+  assign \$1419  = { \$1418 , \$1414 , \$1411 , \$1409 , \$1404  } + 5'h1f;
+  assign \$1420  = a3_hit_a1 | a3_older_hit;
+  assign \$1421  = ~ \$1420 ;
+  assign \$1422  = a3_sel_new[1] & \$1421 ;
+  assign \$1425  = a3_hit_a1 | a3_older_hit;
+  assign \$1426  = ~ \$1425 ;
+  assign \$1427  = \$1424  & \$1426 ;
+  assign \$1428  = \$1427  & medium_grant_r1_b0[7];
+  assign \$1430  = \$1429  & medium_queue_r0_b0[15];
+  assign \$1431  = a3_fwd_ok & a3_hit_a1;
+  assign \$1432  = a4_tag + 1'h1;
+  assign \$1433  = \$1431  & \$1432 [6];
+  assign \$1434  = a3_fwd_ok & a3_older_hit;
+  assign \$1435  = ~ a3_hit_a1;
+  assign \$1436  = \$1434  & \$1435 ;
+  assign \$1437  = \$1436  & a3_older_next[6];
+  assign \$1438  = { \$1437 , \$1433 , \$1430 , \$1428 , \$1423  } + 5'h1f;
+  assign \$1439  = a3_hit_a1 | a3_older_hit;
+  assign \$1440  = ~ \$1439 ;
+  assign \$1441  = a3_sel_new[1] & \$1440 ;
+  assign \$1444  = a3_hit_a1 | a3_older_hit;
+  assign \$1445  = ~ \$1444 ;
+  assign \$1446  = \$1443  & \$1445 ;
+  assign \$1447  = \$1446  & medium_grant_r1_b0[8];
+  assign \$1449  = \$1448  & medium_queue_r0_b0[16];
+  assign \$1450  = a3_fwd_ok & a3_hit_a1;
+  assign \$1451  = a4_tag + 1'h1;
+  assign \$1452  = \$1450  & \$1451 [7];
+  assign \$1453  = a3_fwd_ok & a3_older_hit;
+  assign \$1454  = ~ a3_hit_a1;
+  assign \$1455  = \$1453  & \$1454 ;
+  assign \$1456  = \$1455  & a3_older_next[7];
+  assign \$1457  = { \$1456 , \$1452 , \$1449 , \$1447 , \$1442  } + 5'h1f;
+  assign \$1458  = a3_valid & a3_ok;
+  assign \$1459  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$1458  & \$1459 ;
+  assign \$1460  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1462  = \$1461  & large_queue_r0_b0[0];
+  assign \$1463  = \$1460  | \$1462 ;
+  assign \$1464  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1466  = \$1465  & large_queue_r0_b0[1];
+  assign \$1467  = \$1464  | \$1466 ;
+  assign \$1468  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1470  = \$1469  & large_queue_r0_b0[2];
+  assign \$1471  = \$1468  | \$1470 ;
+  assign \$1472  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1474  = \$1473  & large_queue_r0_b0[3];
+  assign \$1475  = \$1472  | \$1474 ;
+  assign \$1476  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1478  = \$1477  & large_queue_r0_b0[4];
+  assign \$1479  = \$1476  | \$1478 ;
+  assign \$1480  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1482  = \$1481  & large_queue_r0_b0[5];
+  assign \$1483  = \$1480  | \$1482 ;
+  assign \$1484  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1485  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1486  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$1488  = \$1487  & large_queue_r0_b0[6];
+  assign large_fetched_snap = \$1486  | \$1488 ;
+  assign \$1489  = a3_hit_a1 | a3_older_hit;
+  assign \$1490  = ~ \$1489 ;
+  assign \$1491  = a3_sel_new[2] & \$1490 ;
+  assign \$1494  = a3_hit_a1 | a3_older_hit;
+  assign \$1495  = ~ \$1494 ;
+  assign \$1496  = \$1493  & \$1495 ;
+  assign \$1497  = \$1496  & large_grant_r1_b0[1];
+  assign \$1499  = \$1498  & large_queue_r0_b0[8];
+  assign \$1500  = a3_fwd_ok & a3_hit_a1;
+  assign \$1501  = a4_tag + 1'h1;
+  assign \$1502  = \$1500  & \$1501 [0];
+  assign \$1503  = a3_fwd_ok & a3_older_hit;
+  assign \$1504  = ~ a3_hit_a1;
+  assign \$1505  = \$1503  & \$1504 ;
+  assign \$1506  = \$1505  & a3_older_next[0];
+  assign \$1507  = { \$1506 , \$1502 , \$1499 , \$1497 , \$1492  } + 5'h1f;
+  assign \$1508  = a3_hit_a1 | a3_older_hit;
+  assign \$1509  = ~ \$1508 ;
+  assign \$1510  = a3_sel_new[2] & \$1509 ;
+  assign \$1513  = a3_hit_a1 | a3_older_hit;
+  assign \$1514  = ~ \$1513 ;
+  assign \$1515  = \$1512  & \$1514 ;
+  assign \$1516  = \$1515  & large_grant_r1_b0[2];
+  assign \$1518  = \$1517  & large_queue_r0_b0[9];
+  assign \$1519  = a3_fwd_ok & a3_hit_a1;
+  assign \$1520  = a4_tag + 1'h1;
+  assign \$1521  = \$1519  & \$1520 [1];
+  assign \$1522  = a3_fwd_ok & a3_older_hit;
+  assign \$1523  = ~ a3_hit_a1;
+  assign \$1524  = \$1522  & \$1523 ;
+  assign \$1525  = \$1524  & a3_older_next[1];
+  assign \$1526  = { \$1525 , \$1521 , \$1518 , \$1516 , \$1511  } + 5'h1f;
+  assign \$1527  = a3_hit_a1 | a3_older_hit;
+  assign \$1528  = ~ \$1527 ;
+  assign \$1529  = a3_sel_new[2] & \$1528 ;
+  assign \$1532  = a3_hit_a1 | a3_older_hit;
+  assign \$1533  = ~ \$1532 ;
+  assign \$1534  = \$1531  & \$1533 ;
+  assign \$1535  = \$1534  & large_grant_r1_b0[3];
+  assign \$1537  = \$1536  & large_queue_r0_b0[10];
+  assign \$1538  = a3_fwd_ok & a3_hit_a1;
+  assign \$1539  = a4_tag + 1'h1;
+  assign \$1540  = \$1538  & \$1539 [2];
+  assign \$1541  = a3_fwd_ok & a3_older_hit;
+  assign \$1542  = ~ a3_hit_a1;
+  assign \$1543  = \$1541  & \$1542 ;
+  assign \$1544  = \$1543  & a3_older_next[2];
+  assign \$1545  = { \$1544 , \$1540 , \$1537 , \$1535 , \$1530  } + 5'h1f;
+  assign \$1546  = a3_hit_a1 | a3_older_hit;
+  assign \$1547  = ~ \$1546 ;
+  assign \$1548  = a3_sel_new[2] & \$1547 ;
+  assign \$1551  = a3_hit_a1 | a3_older_hit;
+  assign \$1552  = ~ \$1551 ;
+  assign \$1553  = \$1550  & \$1552 ;
+  assign \$1554  = \$1553  & large_grant_r1_b0[4];
+  assign \$1556  = \$1555  & large_queue_r0_b0[11];
+  assign \$1557  = a3_fwd_ok & a3_hit_a1;
+  assign \$1558  = a4_tag + 1'h1;
+  assign \$1559  = \$1557  & \$1558 [3];
+  assign \$1560  = a3_fwd_ok & a3_older_hit;
+  assign \$1561  = ~ a3_hit_a1;
+  assign \$1562  = \$1560  & \$1561 ;
+  assign \$1563  = \$1562  & a3_older_next[3];
+  assign \$1564  = { \$1563 , \$1559 , \$1556 , \$1554 , \$1549  } + 5'h1f;
+  assign \$1565  = a3_hit_a1 | a3_older_hit;
+  assign \$1566  = ~ \$1565 ;
+  assign \$1567  = a3_sel_new[2] & \$1566 ;
+  assign \$1570  = a3_hit_a1 | a3_older_hit;
+  assign \$1571  = ~ \$1570 ;
+  assign \$1572  = \$1569  & \$1571 ;
+  assign \$1573  = \$1572  & large_grant_r1_b0[5];
+  assign \$1575  = \$1574  & large_queue_r0_b0[12];
+  assign \$1576  = a3_fwd_ok & a3_hit_a1;
+  assign \$1577  = a4_tag + 1'h1;
+  assign \$1578  = \$1576  & \$1577 [4];
+  assign \$1579  = a3_fwd_ok & a3_older_hit;
+  assign \$1580  = ~ a3_hit_a1;
+  assign \$1581  = \$1579  & \$1580 ;
+  assign \$1582  = \$1581  & a3_older_next[4];
+  assign \$1583  = { \$1582 , \$1578 , \$1575 , \$1573 , \$1568  } + 5'h1f;
+  assign \$1584  = a3_hit_a1 | a3_older_hit;
+  assign \$1585  = ~ \$1584 ;
+  assign \$1586  = a3_sel_new[2] & \$1585 ;
+  assign \$1589  = a3_hit_a1 | a3_older_hit;
+  assign \$1590  = ~ \$1589 ;
+  assign \$1591  = \$1588  & \$1590 ;
+  assign \$1592  = \$1591  & large_grant_r1_b0[6];
+  assign \$1594  = \$1593  & large_queue_r0_b0[13];
+  assign \$1595  = a3_fwd_ok & a3_hit_a1;
+  assign \$1596  = a4_tag + 1'h1;
+  assign \$1597  = \$1595  & \$1596 [5];
+  assign \$1598  = a3_fwd_ok & a3_older_hit;
+  assign \$1599  = ~ a3_hit_a1;
+  assign \$1600  = \$1598  & \$1599 ;
+  assign \$1601  = \$1600  & a3_older_next[5];
+  assign \$1602  = { \$1601 , \$1597 , \$1594 , \$1592 , \$1587  } + 5'h1f;
+  assign \$1603  = a3_hit_a1 | a3_older_hit;
+  assign \$1604  = ~ \$1603 ;
+  assign \$1605  = a3_sel_new[2] & \$1604 ;
+  assign \$1608  = a3_hit_a1 | a3_older_hit;
+  assign \$1609  = ~ \$1608 ;
+  assign \$1610  = \$1607  & \$1609 ;
+  assign \$1611  = \$1610  & large_grant_r1_b0[7];
+  assign \$1613  = \$1612  & large_queue_r0_b0[14];
+  assign \$1614  = a3_fwd_ok & a3_hit_a1;
+  assign \$1615  = a4_tag + 1'h1;
+  assign \$1616  = \$1614  & \$1615 [6];
+  assign \$1617  = a3_fwd_ok & a3_older_hit;
+  assign \$1618  = ~ a3_hit_a1;
+  assign \$1619  = \$1617  & \$1618 ;
+  assign \$1620  = \$1619  & a3_older_next[6];
+  assign \$1621  = { \$1620 , \$1616 , \$1613 , \$1611 , \$1606  } + 5'h1f;
+  assign \$1622  = a3_hit_a1 | a3_older_hit;
+  assign \$1623  = ~ \$1622 ;
+  assign \$1624  = a3_sel_new[2] & \$1623 ;
+  assign \$1627  = a3_hit_a1 | a3_older_hit;
+  assign \$1628  = ~ \$1627 ;
+  assign \$1629  = \$1626  & \$1628 ;
+  assign \$1630  = \$1629  & large_grant_r1_b0[8];
+  assign \$1632  = \$1631  & large_queue_r0_b0[15];
+  assign \$1633  = a3_fwd_ok & a3_hit_a1;
+  assign \$1634  = a4_tag + 1'h1;
+  assign \$1635  = \$1633  & \$1634 [7];
+  assign \$1636  = a3_fwd_ok & a3_older_hit;
+  assign \$1637  = ~ a3_hit_a1;
+  assign \$1638  = \$1636  & \$1637 ;
+  assign \$1639  = \$1638  & a3_older_next[7];
+  assign \$1640  = { \$1639 , \$1635 , \$1632 , \$1630 , \$1625  } + 5'h1f;
+  assign \$1641  = a3_valid & a3_ok;
+  assign \$1642  = a3_pool == 2'h2;
+  assign large_grant_wen = \$1641  & \$1642 ;
+  assign \$1649  = ! f2_err;
+  assign \$signal$264  = f2_valid & \$1649 ;
+  assign \$1650  = a4_valid & a4_ok;
+  assign \$1651  = { \$1650 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1652  = ~ \$1651 ;
+  assign \$1653  = \$1652  + 1'h1;
+  assign \$1654  = a5_valid & a5_ok;
+  assign \$1655  = { \$1654 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1656  = ~ \$1655 ;
+  assign \$1657  = \$1656  + 1'h1;
+  assign \$1658  = a4_valid & a4_ok;
+  assign \$1659  = { \$1658 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1660  = ~ \$1659 ;
+  assign \$1661  = \$1660  + 1'h1;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$1662  = ~ rel_f2;
+  assign \$1663  = f3_quiet & \$1662 ;
+  assign \$1664  = \$1663  ? f3_in : 3'h0;
+  assign \$1665  = x1_select | x0_select;
+  assign \$1666  = ~ \$1665 ;
+  assign \$1667  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1668  = { 1'h0, \$1666  } & { \$1667 [2], \$1667  };
+  assign \$1669  = { 1'h0, \$1664  } & \$1668 ;
+  assign \$1670  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1671  = ~ \$1670 ;
+  assign \$1672  = \$1671  + 1'h1;
+  assign released_f1 = \release  & \$1672 [11];
+  assign \$1673  = ~ f4_blocked;
+  assign \$1674  = \$1673  & f4_rest_held;
+  assign \$signal$498  = f4_hit_a1 | \$1674 ;
+  assign \$1675  = ~ f4_blocked;
+  assign \$1676  = f4_by_mem & f4_mem_ok;
+  assign \$1677  = f4_by_mem & f4_mem_ok;
+  assign \$1678  = \$1676 [0] | \$1677 [1];
+  assign \$1679  = f4_by_mem & f4_mem_ok;
+  assign \$1680  = \$1678  | \$1679 [2];
+  assign \$1681  = f4_by_older | \$1680 ;
+  assign \$1682  = \$1675  & \$1681 ;
+  assign \release  = f4_by_a1 | \$1682 ;
+  assign \$1683  = ~ f4_go;
+  assign \$1684  = ~ \$signal$498 ;
+  assign \$1685  = \$signal$498  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1685  : f4_err;
+  assign \$signal$335  = \release  ? 4'h0 : unreleased_err;
+  assign \$1686  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$421  = ~ \$1686 ;
+  assign \$1687  = ~ f4_blocked;
+  assign \$1688  = \$1687  & f4_by_older;
+  assign \$1689  = f4_by_a1 | \$1688 ;
+  assign \$1690  = f4_live[0] & \$1689 ;
+  assign \$1691  = ~ f4_blocked;
+  assign \$1692  = \$1691  & f4_by_mem_live[0];
+  assign \$1693  = \$1692  & f4_mem_ok[0];
+  assign \w__en$419  = \$1690  | \$1693 ;
+  assign \$1694  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1695  = ~ \$1694 ;
+  assign \$1696  = f4_slot + 8'hff;
+  assign \$1697  = ~ \$1696 [8];
+  assign \$1698  = ~ f4_blocked;
+  assign \$1699  = \$1698  & f4_by_older;
+  assign \$1700  = f4_by_a1 | \$1699 ;
+  assign \$1701  = f4_live[0] & \$1700 ;
+  assign \$1702  = ~ f4_blocked;
+  assign \$1703  = \$1702  & f4_by_mem_live[0];
+  assign \$1704  = \$1703  & f4_mem_ok[0];
+  assign small_queue_wen = \$1701  | \$1704 ;
+  assign \$1705  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1706  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$448  = ~ \$1706 ;
+  assign \$1707  = ~ f4_blocked;
+  assign \$1708  = \$1707  & f4_by_older;
+  assign \$1709  = f4_by_a1 | \$1708 ;
+  assign \$1710  = f4_live[1] & \$1709 ;
+  assign \$1711  = ~ f4_blocked;
+  assign \$1712  = \$1711  & f4_by_mem_live[1];
+  assign \$1713  = \$1712  & f4_mem_ok[1];
+  assign \w__en$446  = \$1710  | \$1713 ;
+  assign \$1714  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1715  = ~ \$1714 ;
+  assign \$1716  = f4_slot[6:0] + 7'h7f;
+  assign \$1717  = ~ \$1716 [7];
+  assign \$1718  = ~ f4_blocked;
+  assign \$1719  = \$1718  & f4_by_older;
+  assign \$1720  = f4_by_a1 | \$1719 ;
+  assign \$1721  = f4_live[1] & \$1720 ;
+  assign \$1722  = ~ f4_blocked;
+  assign \$1723  = \$1722  & f4_by_mem_live[1];
+  assign \$1724  = \$1723  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1721  | \$1724 ;
+  assign \$1725  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1726  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$475  = ~ \$1726 ;
+  assign \$1727  = ~ f4_blocked;
+  assign \$1728  = \$1727  & f4_by_older;
+  assign \$1729  = f4_by_a1 | \$1728 ;
+  assign \$1730  = f4_live[2] & \$1729 ;
+  assign \$1731  = ~ f4_blocked;
+  assign \$1732  = \$1731  & f4_by_mem_live[2];
+  assign \$1733  = \$1732  & f4_mem_ok[2];
+  assign \w__en$473  = \$1730  | \$1733 ;
+  assign \$1734  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1735  = ~ \$1734 ;
+  assign \$1736  = f4_slot[5:0] + 6'h3f;
+  assign \$1737  = ~ \$1736 [6];
+  assign \$1738  = ~ f4_blocked;
+  assign \$1739  = \$1738  & f4_by_older;
+  assign \$1740  = f4_by_a1 | \$1739 ;
+  assign \$1741  = f4_live[2] & \$1740 ;
+  assign \$1742  = ~ f4_blocked;
+  assign \$1743  = \$1742  & f4_by_mem_live[2];
+  assign \$1744  = \$1743  & f4_mem_ok[2];
+  assign large_queue_wen = \$1741  | \$1744 ;
+  assign \$1745  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1746  = { busy_48, busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 9'h1ff;
   always @(posedge aclk_clk)
-    small_grant_w_en <= \$1195 ;
+    small_grant_w_en <= \$1747 ;
   always @(posedge aclk_clk)
-    small_grant_w_addr <= \$1196 ;
+    small_grant_w_addr <= \$1748 ;
   always @(posedge aclk_clk)
-    small_grant_w_data <= \$1197 ;
+    small_grant_w_data <= \$1749 ;
   always @(posedge aclk_clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6593,19 +7613,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    small_queue_w_en <= \$1198 ;
+    small_queue_w_en <= \$1750 ;
   always @(posedge aclk_clk)
-    small_queue_w_addr <= \$1199 ;
+    small_queue_w_addr <= \$1751 ;
   always @(posedge aclk_clk)
-    small_queue_w_data <= \$1200 ;
+    small_queue_w_data <= \$1752 ;
   always @(posedge aclk_clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    medium_grant_w_en <= \$1201 ;
+    medium_grant_w_en <= \$1753 ;
   always @(posedge aclk_clk)
-    medium_grant_w_addr <= \$1202 ;
+    medium_grant_w_addr <= \$1754 ;
   always @(posedge aclk_clk)
-    medium_grant_w_data <= \$1203 ;
+    medium_grant_w_data <= \$1755 ;
   always @(posedge aclk_clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -6615,19 +7635,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    medium_queue_w_en <= \$1204 ;
+    medium_queue_w_en <= \$1756 ;
   always @(posedge aclk_clk)
-    medium_queue_w_addr <= \$1205 ;
+    medium_queue_w_addr <= \$1757 ;
   always @(posedge aclk_clk)
-    medium_queue_w_data <= \$1206 ;
+    medium_queue_w_data <= \$1758 ;
   always @(posedge aclk_clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    large_grant_w_en <= \$1207 ;
+    large_grant_w_en <= \$1759 ;
   always @(posedge aclk_clk)
-    large_grant_w_addr <= \$1208 ;
+    large_grant_w_addr <= \$1760 ;
   always @(posedge aclk_clk)
-    large_grant_w_data <= \$1209 ;
+    large_grant_w_data <= \$1761 ;
   always @(posedge aclk_clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
@@ -6637,15 +7657,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    large_queue_w_en <= \$1210 ;
+    large_queue_w_en <= \$1762 ;
   always @(posedge aclk_clk)
-    large_queue_w_addr <= \$1211 ;
+    large_queue_w_addr <= \$1763 ;
   always @(posedge aclk_clk)
-    large_queue_w_data <= \$1212 ;
+    large_queue_w_data <= \$1764 ;
   always @(posedge aclk_clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1213 ;
+    a0_valid <= \$1765 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6655,7 +7675,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1214 ;
+    a1_valid <= \$1766 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6667,17 +7687,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$1215 ;
+    a1_select <= \$1767 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1216 ;
+    x0_valid <= \$1768 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1217 ;
+    x0_select <= \$1769 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1218 ;
+    x1_valid <= \$1770 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6685,9 +7705,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1219 ;
+    x1_select <= \$1771 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1220 ;
+    x2_valid <= \$1772 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -6699,49 +7719,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1221 ;
+    a2_valid <= \$1773 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    small_seen <= \$1222 ;
+    small_seen <= \$1774 ;
   always @(posedge aclk_clk)
-    small_seen_prev <= \$1223 ;
+    small_seen_prev <= \$1775 ;
   always @(posedge aclk_clk)
-    small_has_fresh <= \$1224 ;
+    small_has_fresh <= \$1776 ;
   always @(posedge aclk_clk)
-    small_head <= \$1225 ;
+    small_head <= \$1777 ;
   always @(posedge aclk_clk)
-    small_fresh <= \$1226 ;
+    small_fresh <= \$1778 ;
   always @(posedge aclk_clk)
-    small_fresh_slot <= \$1227 ;
+    small_fresh_slot <= \$1779 ;
   always @(posedge aclk_clk)
-    medium_seen <= \$1228 ;
+    medium_seen <= \$1780 ;
   always @(posedge aclk_clk)
-    medium_seen_prev <= \$1229 ;
+    medium_seen_prev <= \$1781 ;
   always @(posedge aclk_clk)
-    medium_has_fresh <= \$1230 ;
+    medium_has_fresh <= \$1782 ;
   always @(posedge aclk_clk)
-    medium_head <= \$1231 ;
+    medium_head <= \$1783 ;
   always @(posedge aclk_clk)
-    medium_fresh <= \$1232 ;
+    medium_fresh <= \$1784 ;
   always @(posedge aclk_clk)
-    medium_fresh_slot <= \$1233 ;
+    medium_fresh_slot <= \$1785 ;
   always @(posedge aclk_clk)
-    large_seen <= \$1234 ;
+    large_seen <= \$1786 ;
   always @(posedge aclk_clk)
-    large_seen_prev <= \$1235 ;
+    large_seen_prev <= \$1787 ;
   always @(posedge aclk_clk)
-    large_has_fresh <= \$1236 ;
+    large_has_fresh <= \$1788 ;
   always @(posedge aclk_clk)
-    large_head <= \$1237 ;
+    large_head <= \$1789 ;
   always @(posedge aclk_clk)
-    large_fresh <= \$1238 ;
+    large_fresh <= \$1790 ;
   always @(posedge aclk_clk)
-    large_fresh_slot <= \$1239 ;
+    large_fresh_slot <= \$1791 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1240 ;
+    a2_ring <= \$1792 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6757,7 +7777,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_restart_head <= \$117 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1241 ;
+    a3_valid <= \$1793 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6769,7 +7789,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1242 ;
+    a3_ring <= \$1794 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6785,7 +7805,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$151 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1243 ;
+    a4_valid <= \$1795 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6801,7 +7821,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_snap <= \$756 [6];
   always @(posedge aclk_clk)
-    a5_valid <= \$1244 ;
+    a5_valid <= \$1796 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6825,7 +7845,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_older_next <= \$176 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1245 ;
+    f0_valid <= \$1797 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6841,7 +7861,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1246 ;
+    f1_valid <= \$1798 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6857,65 +7877,65 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1247 ;
+    f1_same_second_eq0 <= \$1799 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1248 ;
+    f1_same_second_eq3 <= \$1800 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1249 ;
+    f1_same_second_eq6 <= \$1801 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1250 ;
+    f1_same_second_eq9 <= \$1802 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1251 ;
+    f1_same_second_eq12 <= \$1803 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1252 ;
+    f1_same_second_eq15 <= \$1804 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1253 ;
+    f1_same_second_eq18 <= \$1805 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1254 ;
+    f1_same_second_eq21 <= \$1806 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1255 ;
+    f1_same_second_eq24 <= \$1807 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1256 ;
+    f1_same_second_eq27 <= \$1808 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1257 ;
+    f1_same_second_eq30 <= \$1809 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq33 <= \$1258 ;
+    f1_same_second_eq33 <= \$1810 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq36 <= \$1259 ;
+    f1_same_second_eq36 <= \$1811 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq39 <= \$1260 ;
+    f1_same_second_eq39 <= \$1812 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1261 ;
+    f1_same_third_eq0 <= \$1813 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1262 ;
+    f1_same_third_eq3 <= \$1814 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1263 ;
+    f1_same_third_eq6 <= \$1815 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1264 ;
+    f1_same_third_eq9 <= \$1816 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1265 ;
+    f1_same_third_eq12 <= \$1817 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1266 ;
+    f1_same_third_eq15 <= \$1818 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1267 ;
+    f1_same_third_eq18 <= \$1819 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1268 ;
+    f1_same_third_eq21 <= \$1820 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1269 ;
+    f1_same_third_eq24 <= \$1821 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1270 ;
+    f1_same_third_eq27 <= \$1822 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1271 ;
+    f1_same_third_eq30 <= \$1823 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq33 <= \$1272 ;
+    f1_same_third_eq33 <= \$1824 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq36 <= \$1273 ;
+    f1_same_third_eq36 <= \$1825 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq39 <= \$1274 ;
+    f1_same_third_eq39 <= \$1826 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1275 ;
+    f1_hit <= \$1827 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1276 ;
+    f1_misaligned <= \$1828 ;
   always @(posedge aclk_clk)
     f1_small_slot <= \$227 [7:0];
   always @(posedge aclk_clk)
@@ -6923,7 +7943,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_large_slot <= \$231 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1277 ;
+    f2_valid <= \$1829 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -6945,9 +7965,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f2_same_third <= \$322 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1278 ;
+    f3_valid <= \$1830 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1279 ;
+    f3_go <= \$1831 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6969,11 +7989,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1101 [11];
+    f3_hit_a2 <= \$1653 [11];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$331 [8];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1105 [11];
+    f3_hit_a3 <= \$1657 [11];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$334 [8];
   always @(posedge aclk_clk)
@@ -6983,11 +8003,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$339 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1280 ;
+    f3_quiet <= \$1832 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1281 ;
+    f4_valid <= \$1833 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1282 ;
+    f4_go <= \$1834 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -7001,7 +8021,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1109 [11];
+    f4_hit_a1 <= \$1661 [11];
   always @(posedge aclk_clk)
     f4_a1_next <= \$347 [7:0];
   always @(posedge aclk_clk)
@@ -7013,11 +8033,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_rest_snap <= \$442 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1283 ;
+    f4_by_a1 <= \$1835 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1284 ;
+    f4_by_older <= \$1836 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1285 ;
+    f4_by_mem <= \$1837 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= { \$473 [10], \$468 [10], \$463 [10] };
   always @(posedge aclk_clk)
@@ -7027,9 +8047,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_live <= \$483 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1286 ;
+    f4_by_mem_live <= \$1838 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1287 ;
+    f4_blocked <= \$1839 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$487 [11];
   always @(posedge aclk_clk)
@@ -7039,51 +8059,51 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_raced <= \$497 [2];
   always @(posedge aclk_clk)
-    small_push <= \$1288 ;
+    small_push <= \$1840 ;
   always @(posedge aclk_clk)
-    small_queue_waddr <= \$1289 ;
+    small_queue_waddr <= \$1841 ;
   always @(posedge aclk_clk)
-    small_pushed <= \$1290 ;
+    small_pushed <= \$1842 ;
   always @(posedge aclk_clk)
-    small_popped <= \$1291 ;
+    small_popped <= \$1843 ;
   always @(posedge aclk_clk)
-    small_count <= \$1292 ;
+    small_count <= \$1844 ;
   always @(posedge aclk_clk)
-    small_at <= \$1293 ;
+    small_at <= \$1845 ;
   always @(posedge aclk_clk)
-    small_nonempty <= \$1294 ;
+    small_nonempty <= \$1846 ;
   always @(posedge aclk_clk)
-    medium_push <= \$1295 ;
+    medium_push <= \$1847 ;
   always @(posedge aclk_clk)
-    medium_queue_waddr <= \$1296 ;
+    medium_queue_waddr <= \$1848 ;
   always @(posedge aclk_clk)
-    medium_pushed <= \$1297 ;
+    medium_pushed <= \$1849 ;
   always @(posedge aclk_clk)
-    medium_popped <= \$1298 ;
+    medium_popped <= \$1850 ;
   always @(posedge aclk_clk)
-    medium_count <= \$1299 ;
+    medium_count <= \$1851 ;
   always @(posedge aclk_clk)
-    medium_at <= \$1300 ;
+    medium_at <= \$1852 ;
   always @(posedge aclk_clk)
-    medium_nonempty <= \$1301 ;
+    medium_nonempty <= \$1853 ;
   always @(posedge aclk_clk)
-    large_push <= \$1302 ;
+    large_push <= \$1854 ;
   always @(posedge aclk_clk)
-    large_queue_waddr <= \$1303 ;
+    large_queue_waddr <= \$1855 ;
   always @(posedge aclk_clk)
-    large_pushed <= \$1304 ;
+    large_pushed <= \$1856 ;
   always @(posedge aclk_clk)
-    large_popped <= \$1305 ;
+    large_popped <= \$1857 ;
   always @(posedge aclk_clk)
-    large_count <= \$1306 ;
+    large_count <= \$1858 ;
   always @(posedge aclk_clk)
-    large_at <= \$1307 ;
+    large_at <= \$1859 ;
   always @(posedge aclk_clk)
-    large_nonempty <= \$1308 ;
+    large_nonempty <= \$1860 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1309 ;
+    f5_valid <= \$1861 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1310 ;
+    f5_ok <= \$1862 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$335 ;
   always @(posedge aclk_clk)
@@ -7113,39 +8133,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a5_overwrite <= \$657 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1311 ;
+    a6_valid <= \$1863 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    a7_valid <= \$1312 ;
+    a7_valid <= \$1864 ;
   always @(posedge aclk_clk)
     a7_payload <= a6_payload;
   always @(posedge aclk_clk)
-    f6_valid <= \$1313 ;
+    f6_valid <= \$1865 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    f7_valid <= \$1314 ;
+    f7_valid <= \$1866 ;
   always @(posedge aclk_clk)
     f7_payload <= f6_payload;
   always @(posedge aclk_clk)
-    x3_valid <= \$1315 ;
+    x3_valid <= \$1867 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1316 ;
+    x4_valid <= \$1868 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1317 ;
+    x5_valid <= \$1869 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1318 ;
+    x6_valid <= \$1870 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
-    x7_valid <= \$1319 ;
+    x7_valid <= \$1871 ;
   always @(posedge aclk_clk)
     x7_payload <= x6_payload;
   always @(posedge aclk_clk)
@@ -7213,1137 +8233,1137 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d7 <= free_info_d6;
   always @(posedge aclk_clk)
-    busy_0 <= \$1320 ;
+    busy_0 <= \$1872 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1321 ;
+    busy_6 <= \$1873 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1322 ;
+    busy_12 <= \$1874 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1323 ;
+    busy_18 <= \$1875 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1324 ;
+    busy_24 <= \$1876 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1325 ;
+    busy_30 <= \$1877 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1326 ;
+    busy_36 <= \$1878 ;
   always @(posedge aclk_clk)
-    busy_42 <= \$1327 ;
+    busy_42 <= \$1879 ;
   always @(posedge aclk_clk)
-    busy_48 <= \$1328 ;
+    busy_48 <= \$1880 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1195  = small_grant_wen;
+    \$1747  = small_grant_wen;
     if (aclk_rst) begin
-      \$1195  = 1'h0;
+      \$1747  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1196  = small_grant_w_addr;
+    \$1748  = small_grant_w_addr;
     if (small_grant_wen) begin
-      \$1196  = { \$746 , \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
+      \$1748  = { \$1116 , \$1112 , \$1108 , \$1104 , \$1100 , \$1096 , \$1092 , \$1088  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1197  = small_grant_w_data;
+    \$1749  = small_grant_w_data;
     if (small_grant_wen) begin
-      \$1197  = small_grant_wdata;
+      \$1749  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1198  = small_queue_wen;
+    \$1750  = small_queue_wen;
     if (aclk_rst) begin
-      \$1198  = 1'h0;
+      \$1750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1199  = small_queue_w_addr;
+    \$1751  = small_queue_w_addr;
     if (small_queue_wen) begin
-      \$1199  = small_queue_waddr;
+      \$1751  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1200  = small_queue_w_data;
+    \$1752  = small_queue_w_data;
     if (small_queue_wen) begin
-      \$1200  = small_queue_wdata;
+      \$1752  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1201  = medium_grant_wen;
+    \$1753  = medium_grant_wen;
     if (aclk_rst) begin
-      \$1201  = 1'h0;
+      \$1753  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1202  = medium_grant_w_addr;
+    \$1754  = medium_grant_w_addr;
     if (medium_grant_wen) begin
-      \$1202  = { \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
+      \$1754  = { \$1301 , \$1297 , \$1293 , \$1289 , \$1285 , \$1281 , \$1277  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1203  = medium_grant_w_data;
+    \$1755  = medium_grant_w_data;
     if (medium_grant_wen) begin
-      \$1203  = medium_grant_wdata;
+      \$1755  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1204  = medium_queue_wen;
+    \$1756  = medium_queue_wen;
     if (aclk_rst) begin
-      \$1204  = 1'h0;
+      \$1756  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1205  = medium_queue_w_addr;
+    \$1757  = medium_queue_w_addr;
     if (medium_queue_wen) begin
-      \$1205  = medium_queue_waddr;
+      \$1757  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1206  = medium_queue_w_data;
+    \$1758  = medium_queue_w_data;
     if (medium_queue_wen) begin
-      \$1206  = medium_queue_wdata;
+      \$1758  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1207  = large_grant_wen;
+    \$1759  = large_grant_wen;
     if (aclk_rst) begin
-      \$1207  = 1'h0;
+      \$1759  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1208  = large_grant_w_addr;
+    \$1760  = large_grant_w_addr;
     if (large_grant_wen) begin
-      \$1208  = { \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
+      \$1760  = { \$1483 , \$1479 , \$1475 , \$1471 , \$1467 , \$1463  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1209  = large_grant_w_data;
+    \$1761  = large_grant_w_data;
     if (large_grant_wen) begin
-      \$1209  = large_grant_wdata;
+      \$1761  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1210  = large_queue_wen;
+    \$1762  = large_queue_wen;
     if (aclk_rst) begin
-      \$1210  = 1'h0;
+      \$1762  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1211  = large_queue_w_addr;
+    \$1763  = large_queue_w_addr;
     if (large_queue_wen) begin
-      \$1211  = large_queue_waddr;
+      \$1763  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1212  = large_queue_w_data;
+    \$1764  = large_queue_w_data;
     if (large_queue_wen) begin
-      \$1212  = large_queue_wdata;
+      \$1764  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1213  = alloc_valid;
+    \$1765  = alloc_valid;
     if (aclk_rst) begin
-      \$1213  = 1'h0;
+      \$1765  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1214  = a0_valid;
+    \$1766  = a0_valid;
     if (aclk_rst) begin
-      \$1214  = 1'h0;
+      \$1766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1215  = { \$25 , \$22 , \$19  };
+    \$1767  = { \$25 , \$22 , \$19  };
     if (aclk_rst) begin
-      \$1215  = 3'h0;
+      \$1767  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1216  = flush_valid;
+    \$1768  = flush_valid;
     if (aclk_rst) begin
-      \$1216  = 1'h0;
+      \$1768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1217  = { 1'h0, \$31 , \$28  };
+    \$1769  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
-      \$1217  = 3'h0;
+      \$1769  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1218  = x0_valid;
+    \$1770  = x0_valid;
     if (aclk_rst) begin
-      \$1218  = 1'h0;
+      \$1770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1219  = x0_select;
+    \$1771  = x0_select;
     if (aclk_rst) begin
-      \$1219  = 3'h0;
+      \$1771  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1220  = x1_valid;
+    \$1772  = x1_valid;
     if (aclk_rst) begin
-      \$1220  = 1'h0;
+      \$1772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1221  = a1_valid;
+    \$1773  = a1_valid;
     if (aclk_rst) begin
-      \$1221  = 1'h0;
+      \$1773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1222  = small_seen;
+    \$1774  = small_seen;
     if (\$39 ) begin
-      \$1222  = \$40 ;
+      \$1774  = \$40 ;
     end
     if (aclk_rst) begin
-      \$1222  = 9'h000;
+      \$1774  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1223  = small_seen;
+    \$1775  = small_seen;
     if (aclk_rst) begin
-      \$1223  = 9'h000;
+      \$1775  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1224  = small_has_fresh;
+    \$1776  = small_has_fresh;
     if (small_take_fresh) begin
-      \$1224  = \$41 ;
+      \$1776  = \$41 ;
     end else if (x1_select[0]) begin
-      \$1224  = 1'h1;
+      \$1776  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1224  = 1'h1;
+      \$1776  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1225  = small_head;
+    \$1777  = small_head;
     if (small_pop) begin
-      \$1225  = \$44 [7:0];
+      \$1777  = \$44 [7:0];
     end
     if (x1_select[0]) begin
-      \$1225  = small_queue_waddr;
+      \$1777  = small_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1225  = 8'h00;
+      \$1777  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1226  = small_fresh_next;
+    \$1778  = small_fresh_next;
     if (aclk_rst) begin
-      \$1226  = 9'h000;
+      \$1778  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1227  = \$45 [7:0];
+    \$1779  = \$45 [7:0];
     if (aclk_rst) begin
-      \$1227  = 8'h00;
+      \$1779  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1228  = medium_seen;
+    \$1780  = medium_seen;
     if (\$48 ) begin
-      \$1228  = \$49 ;
+      \$1780  = \$49 ;
     end
     if (aclk_rst) begin
-      \$1228  = 8'h00;
+      \$1780  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1229  = medium_seen;
+    \$1781  = medium_seen;
     if (aclk_rst) begin
-      \$1229  = 8'h00;
+      \$1781  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1230  = medium_has_fresh;
+    \$1782  = medium_has_fresh;
     if (medium_take_fresh) begin
-      \$1230  = \$50 ;
+      \$1782  = \$50 ;
     end else if (x1_select[1]) begin
-      \$1230  = 1'h1;
+      \$1782  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1230  = 1'h1;
+      \$1782  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1231  = medium_head;
+    \$1783  = medium_head;
     if (medium_pop) begin
-      \$1231  = \$53 [6:0];
+      \$1783  = \$53 [6:0];
     end
     if (x1_select[1]) begin
-      \$1231  = medium_queue_waddr;
+      \$1783  = medium_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1231  = 7'h00;
+      \$1783  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1232  = medium_fresh_next;
+    \$1784  = medium_fresh_next;
     if (aclk_rst) begin
-      \$1232  = 8'h00;
+      \$1784  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1233  = \$54 [6:0];
+    \$1785  = \$54 [6:0];
     if (aclk_rst) begin
-      \$1233  = 7'h00;
+      \$1785  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1234  = large_seen;
+    \$1786  = large_seen;
     if (\$57 ) begin
-      \$1234  = \$58 [5:0];
+      \$1786  = \$58 [5:0];
     end
     if (aclk_rst) begin
-      \$1234  = 6'h00;
+      \$1786  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1235  = large_seen;
+    \$1787  = large_seen;
     if (aclk_rst) begin
-      \$1235  = 6'h00;
+      \$1787  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1236  = large_has_fresh;
+    \$1788  = large_has_fresh;
     if (large_take_fresh) begin
-      \$1236  = \$59 ;
+      \$1788  = \$59 ;
     end else if (x1_select[2]) begin
-      \$1236  = 1'h1;
+      \$1788  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1236  = 1'h1;
+      \$1788  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1237  = large_head;
+    \$1789  = large_head;
     if (large_pop) begin
-      \$1237  = \$62 [5:0];
+      \$1789  = \$62 [5:0];
     end
     if (x1_select[2]) begin
-      \$1237  = large_queue_waddr;
+      \$1789  = large_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1237  = 6'h00;
+      \$1789  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1238  = large_fresh_next;
+    \$1790  = large_fresh_next;
     if (aclk_rst) begin
-      \$1238  = 6'h00;
+      \$1790  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1239  = \$63 ;
+    \$1791  = \$63 ;
     if (aclk_rst) begin
-      \$1239  = 6'h00;
+      \$1791  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1240  = 1'h0;
+    \$1792  = 1'h0;
     if (aclk_rst) begin
-      \$1240  = 1'h0;
+      \$1792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1241  = a2_valid;
+    \$1793  = a2_valid;
     if (aclk_rst) begin
-      \$1241  = 1'h0;
+      \$1793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1242  = a2_ring;
+    \$1794  = a2_ring;
     if (aclk_rst) begin
-      \$1242  = 1'h0;
+      \$1794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1243  = a3_valid;
+    \$1795  = a3_valid;
     if (aclk_rst) begin
-      \$1243  = 1'h0;
+      \$1795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1244  = a4_valid;
+    \$1796  = a4_valid;
     if (aclk_rst) begin
-      \$1244  = 1'h0;
+      \$1796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1245  = free_valid;
+    \$1797  = free_valid;
     if (aclk_rst) begin
-      \$1245  = 1'h0;
+      \$1797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1246  = f0_valid;
+    \$1798  = f0_valid;
     if (aclk_rst) begin
-      \$1246  = 1'h0;
+      \$1798  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1247  = \$198 ;
+    \$1799  = \$198 ;
     if (aclk_rst) begin
-      \$1247  = 1'h0;
+      \$1799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1248  = \$199 ;
+    \$1800  = \$199 ;
     if (aclk_rst) begin
-      \$1248  = 1'h0;
+      \$1800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1249  = \$200 ;
+    \$1801  = \$200 ;
     if (aclk_rst) begin
-      \$1249  = 1'h0;
+      \$1801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1250  = \$201 ;
+    \$1802  = \$201 ;
     if (aclk_rst) begin
-      \$1250  = 1'h0;
+      \$1802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1251  = \$202 ;
+    \$1803  = \$202 ;
     if (aclk_rst) begin
-      \$1251  = 1'h0;
+      \$1803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1252  = \$203 ;
+    \$1804  = \$203 ;
     if (aclk_rst) begin
-      \$1252  = 1'h0;
+      \$1804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1253  = \$204 ;
+    \$1805  = \$204 ;
     if (aclk_rst) begin
-      \$1253  = 1'h0;
+      \$1805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1254  = \$205 ;
+    \$1806  = \$205 ;
     if (aclk_rst) begin
-      \$1254  = 1'h0;
+      \$1806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1255  = \$206 ;
+    \$1807  = \$206 ;
     if (aclk_rst) begin
-      \$1255  = 1'h0;
+      \$1807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1256  = \$207 ;
+    \$1808  = \$207 ;
     if (aclk_rst) begin
-      \$1256  = 1'h0;
+      \$1808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1257  = \$208 ;
+    \$1809  = \$208 ;
     if (aclk_rst) begin
-      \$1257  = 1'h0;
+      \$1809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1258  = \$209 ;
+    \$1810  = \$209 ;
     if (aclk_rst) begin
-      \$1258  = 1'h0;
+      \$1810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1259  = \$210 ;
+    \$1811  = \$210 ;
     if (aclk_rst) begin
-      \$1259  = 1'h0;
+      \$1811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1260  = \$211 ;
+    \$1812  = \$211 ;
     if (aclk_rst) begin
-      \$1260  = 1'h0;
+      \$1812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1261  = \$212 ;
+    \$1813  = \$212 ;
     if (aclk_rst) begin
-      \$1261  = 1'h0;
+      \$1813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1262  = \$213 ;
+    \$1814  = \$213 ;
     if (aclk_rst) begin
-      \$1262  = 1'h0;
+      \$1814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1263  = \$214 ;
+    \$1815  = \$214 ;
     if (aclk_rst) begin
-      \$1263  = 1'h0;
+      \$1815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1264  = \$215 ;
+    \$1816  = \$215 ;
     if (aclk_rst) begin
-      \$1264  = 1'h0;
+      \$1816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1265  = \$216 ;
+    \$1817  = \$216 ;
     if (aclk_rst) begin
-      \$1265  = 1'h0;
+      \$1817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1266  = \$217 ;
+    \$1818  = \$217 ;
     if (aclk_rst) begin
-      \$1266  = 1'h0;
+      \$1818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1267  = \$218 ;
+    \$1819  = \$218 ;
     if (aclk_rst) begin
-      \$1267  = 1'h0;
+      \$1819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1268  = \$219 ;
+    \$1820  = \$219 ;
     if (aclk_rst) begin
-      \$1268  = 1'h0;
+      \$1820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1269  = \$220 ;
+    \$1821  = \$220 ;
     if (aclk_rst) begin
-      \$1269  = 1'h0;
+      \$1821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1270  = \$221 ;
+    \$1822  = \$221 ;
     if (aclk_rst) begin
-      \$1270  = 1'h0;
+      \$1822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1271  = \$222 ;
+    \$1823  = \$222 ;
     if (aclk_rst) begin
-      \$1271  = 1'h0;
+      \$1823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1272  = \$223 ;
+    \$1824  = \$223 ;
     if (aclk_rst) begin
-      \$1272  = 1'h0;
+      \$1824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1273  = \$224 ;
+    \$1825  = \$224 ;
     if (aclk_rst) begin
-      \$1273  = 1'h0;
+      \$1825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1274  = \$225 ;
+    \$1826  = \$225 ;
     if (aclk_rst) begin
-      \$1274  = 1'h0;
+      \$1826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1277  = f1_valid;
+    \$1829  = f1_valid;
     if (aclk_rst) begin
-      \$1277  = 1'h0;
+      \$1829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1278  = f2_valid;
+    \$1830  = f2_valid;
     if (aclk_rst) begin
-      \$1278  = 1'h0;
+      \$1830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1279  = \$signal$264 ;
+    \$1831  = \$signal$264 ;
     if (aclk_rst) begin
-      \$1279  = 1'h0;
+      \$1831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1280  = \$346 ;
+    \$1832  = \$346 ;
     if (aclk_rst) begin
-      \$1280  = 1'h0;
+      \$1832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1281  = f3_valid;
+    \$1833  = f3_valid;
     if (aclk_rst) begin
-      \$1281  = 1'h0;
+      \$1833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1282  = f3_go;
+    \$1834  = f3_go;
     if (aclk_rst) begin
-      \$1282  = 1'h0;
+      \$1834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1283  = \$447 ;
+    \$1835  = \$447 ;
     if (aclk_rst) begin
-      \$1283  = 1'h0;
+      \$1835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1284  = \$455 ;
+    \$1836  = \$455 ;
     if (aclk_rst) begin
-      \$1284  = 1'h0;
+      \$1836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1285  = \$458 ;
+    \$1837  = \$458 ;
     if (aclk_rst) begin
-      \$1285  = 3'h0;
+      \$1837  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1286  = \$1117 [2:0];
+    \$1838  = \$1669 [2:0];
     if (aclk_rst) begin
-      \$1286  = 3'h0;
+      \$1838  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1287  = \$484 ;
+    \$1839  = \$484 ;
     if (aclk_rst) begin
-      \$1287  = 1'h0;
+      \$1839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1288  = \$505 ;
+    \$1840  = \$505 ;
     if (aclk_rst) begin
-      \$1288  = 1'h0;
+      \$1840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1289  = small_queue_waddr;
+    \$1841  = small_queue_waddr;
     if (\$513 ) begin
-      \$1289  = \$516 [7:0];
+      \$1841  = \$516 [7:0];
     end
     if (aclk_rst) begin
-      \$1289  = 8'h00;
+      \$1841  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1290  = small_push;
+    \$1842  = small_push;
     if (x1_select[0]) begin
-      \$1290  = 1'h0;
+      \$1842  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1290  = 1'h0;
+      \$1842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1291  = small_pop;
+    \$1843  = small_pop;
     if (x1_select[0]) begin
-      \$1291  = 1'h0;
+      \$1843  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1291  = 1'h0;
+      \$1843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1292  = \$520 [8:0];
+    \$1844  = \$520 [8:0];
     if (x1_select[0]) begin
-      \$1292  = 9'h000;
+      \$1844  = 9'h000;
     end
     if (aclk_rst) begin
-      \$1292  = 9'h000;
+      \$1844  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1293  = small_at;
+    \$1845  = small_at;
     if (\$523 ) begin
-      \$1293 [0] = small_at[0];
-      \$1293 [1] = small_at[1];
-      \$1293 [2] = small_at[2];
+      \$1845 [0] = small_at[0];
+      \$1845 [1] = small_at[1];
+      \$1845 [2] = small_at[2];
     end
     if (\$529 ) begin
-      \$1293 [0] = small_at[1];
-      \$1293 [1] = small_at[2];
-      \$1293 [2] = \$530 ;
+      \$1845 [0] = small_at[1];
+      \$1845 [1] = small_at[2];
+      \$1845 [2] = \$530 ;
     end
     if (\$536 ) begin
-      \$1293 [0] = 1'h0;
-      \$1293 [1] = small_at[0];
-      \$1293 [2] = small_at[1];
+      \$1845 [0] = 1'h0;
+      \$1845 [1] = small_at[0];
+      \$1845 [2] = small_at[1];
     end
     if (\$542 ) begin
-      \$1293 [0] = small_at[0];
-      \$1293 [1] = small_at[1];
-      \$1293 [2] = small_at[2];
+      \$1845 [0] = small_at[0];
+      \$1845 [1] = small_at[1];
+      \$1845 [2] = small_at[2];
     end
     if (x1_select[0]) begin
-      \$1293  = 3'h1;
+      \$1845  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1293  = 3'h1;
+      \$1845  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1294  = small_nonempty;
+    \$1846  = small_nonempty;
     if (\$523 ) begin
-      \$1294  = \$526 ;
+      \$1846  = \$526 ;
     end
     if (\$529 ) begin
-      \$1294  = \$533 ;
+      \$1846  = \$533 ;
     end
     if (\$536 ) begin
-      \$1294  = \$539 ;
+      \$1846  = \$539 ;
     end
     if (\$542 ) begin
-      \$1294  = \$545 ;
+      \$1846  = \$545 ;
     end
     if (x1_select[0]) begin
-      \$1294  = 1'h0;
+      \$1846  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1294  = 1'h0;
+      \$1846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1295  = \$553 ;
+    \$1847  = \$553 ;
     if (aclk_rst) begin
-      \$1295  = 1'h0;
+      \$1847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1296  = medium_queue_waddr;
+    \$1848  = medium_queue_waddr;
     if (\$561 ) begin
-      \$1296  = \$564 [6:0];
+      \$1848  = \$564 [6:0];
     end
     if (aclk_rst) begin
-      \$1296  = 7'h00;
+      \$1848  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1297  = medium_push;
+    \$1849  = medium_push;
     if (x1_select[1]) begin
-      \$1297  = 1'h0;
+      \$1849  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1297  = 1'h0;
+      \$1849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1298  = medium_pop;
+    \$1850  = medium_pop;
     if (x1_select[1]) begin
-      \$1298  = 1'h0;
+      \$1850  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1298  = 1'h0;
+      \$1850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1299  = \$568 [7:0];
+    \$1851  = \$568 [7:0];
     if (x1_select[1]) begin
-      \$1299  = 8'h00;
+      \$1851  = 8'h00;
     end
     if (aclk_rst) begin
-      \$1299  = 8'h00;
+      \$1851  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1300  = medium_at;
+    \$1852  = medium_at;
     if (\$571 ) begin
-      \$1300 [0] = medium_at[0];
-      \$1300 [1] = medium_at[1];
-      \$1300 [2] = medium_at[2];
+      \$1852 [0] = medium_at[0];
+      \$1852 [1] = medium_at[1];
+      \$1852 [2] = medium_at[2];
     end
     if (\$577 ) begin
-      \$1300 [0] = medium_at[1];
-      \$1300 [1] = medium_at[2];
-      \$1300 [2] = \$578 ;
+      \$1852 [0] = medium_at[1];
+      \$1852 [1] = medium_at[2];
+      \$1852 [2] = \$578 ;
     end
     if (\$584 ) begin
-      \$1300 [0] = 1'h0;
-      \$1300 [1] = medium_at[0];
-      \$1300 [2] = medium_at[1];
+      \$1852 [0] = 1'h0;
+      \$1852 [1] = medium_at[0];
+      \$1852 [2] = medium_at[1];
     end
     if (\$590 ) begin
-      \$1300 [0] = medium_at[0];
-      \$1300 [1] = medium_at[1];
-      \$1300 [2] = medium_at[2];
+      \$1852 [0] = medium_at[0];
+      \$1852 [1] = medium_at[1];
+      \$1852 [2] = medium_at[2];
     end
     if (x1_select[1]) begin
-      \$1300  = 3'h1;
+      \$1852  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1300  = 3'h1;
+      \$1852  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1301  = medium_nonempty;
+    \$1853  = medium_nonempty;
     if (\$571 ) begin
-      \$1301  = \$574 ;
+      \$1853  = \$574 ;
     end
     if (\$577 ) begin
-      \$1301  = \$581 ;
+      \$1853  = \$581 ;
     end
     if (\$584 ) begin
-      \$1301  = \$587 ;
+      \$1853  = \$587 ;
     end
     if (\$590 ) begin
-      \$1301  = \$593 ;
+      \$1853  = \$593 ;
     end
     if (x1_select[1]) begin
-      \$1301  = 1'h0;
+      \$1853  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1301  = 1'h0;
+      \$1853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1302  = \$601 ;
+    \$1854  = \$601 ;
     if (aclk_rst) begin
-      \$1302  = 1'h0;
+      \$1854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1303  = large_queue_waddr;
+    \$1855  = large_queue_waddr;
     if (\$609 ) begin
-      \$1303  = \$612 [5:0];
+      \$1855  = \$612 [5:0];
     end
     if (aclk_rst) begin
-      \$1303  = 6'h00;
+      \$1855  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1304  = large_push;
+    \$1856  = large_push;
     if (x1_select[2]) begin
-      \$1304  = 1'h0;
+      \$1856  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1304  = 1'h0;
+      \$1856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1305  = large_pop;
+    \$1857  = large_pop;
     if (x1_select[2]) begin
-      \$1305  = 1'h0;
+      \$1857  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1305  = 1'h0;
+      \$1857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1306  = \$616 [5:0];
+    \$1858  = \$616 [5:0];
     if (x1_select[2]) begin
-      \$1306  = 6'h00;
+      \$1858  = 6'h00;
     end
     if (aclk_rst) begin
-      \$1306  = 6'h00;
+      \$1858  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1307  = large_at;
+    \$1859  = large_at;
     if (\$619 ) begin
-      \$1307 [0] = large_at[0];
-      \$1307 [1] = large_at[1];
-      \$1307 [2] = large_at[2];
+      \$1859 [0] = large_at[0];
+      \$1859 [1] = large_at[1];
+      \$1859 [2] = large_at[2];
     end
     if (\$625 ) begin
-      \$1307 [0] = large_at[1];
-      \$1307 [1] = large_at[2];
-      \$1307 [2] = \$626 ;
+      \$1859 [0] = large_at[1];
+      \$1859 [1] = large_at[2];
+      \$1859 [2] = \$626 ;
     end
     if (\$632 ) begin
-      \$1307 [0] = 1'h0;
-      \$1307 [1] = large_at[0];
-      \$1307 [2] = large_at[1];
+      \$1859 [0] = 1'h0;
+      \$1859 [1] = large_at[0];
+      \$1859 [2] = large_at[1];
     end
     if (\$638 ) begin
-      \$1307 [0] = large_at[0];
-      \$1307 [1] = large_at[1];
-      \$1307 [2] = large_at[2];
+      \$1859 [0] = large_at[0];
+      \$1859 [1] = large_at[1];
+      \$1859 [2] = large_at[2];
     end
     if (x1_select[2]) begin
-      \$1307  = 3'h1;
+      \$1859  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1307  = 3'h1;
+      \$1859  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1308  = large_nonempty;
+    \$1860  = large_nonempty;
     if (\$619 ) begin
-      \$1308  = \$622 ;
+      \$1860  = \$622 ;
     end
     if (\$625 ) begin
-      \$1308  = \$629 ;
+      \$1860  = \$629 ;
     end
     if (\$632 ) begin
-      \$1308  = \$635 ;
+      \$1860  = \$635 ;
     end
     if (\$638 ) begin
-      \$1308  = \$641 ;
+      \$1860  = \$641 ;
     end
     if (x1_select[2]) begin
-      \$1308  = 1'h0;
+      \$1860  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1308  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1309  = f4_valid;
-    if (aclk_rst) begin
-      \$1309  = 1'h0;
+      \$1860  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1310  = \release ;
+    \$1861  = f4_valid;
     if (aclk_rst) begin
-      \$1310  = 1'h0;
+      \$1861  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1311  = a5_valid;
+    \$1862  = \release ;
     if (aclk_rst) begin
-      \$1311  = 1'h0;
+      \$1862  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1312  = a6_valid;
+    \$1863  = a5_valid;
     if (aclk_rst) begin
-      \$1312  = 1'h0;
+      \$1863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1313  = f5_valid;
+    \$1864  = a6_valid;
     if (aclk_rst) begin
-      \$1313  = 1'h0;
+      \$1864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1314  = f6_valid;
+    \$1865  = f5_valid;
     if (aclk_rst) begin
-      \$1314  = 1'h0;
+      \$1865  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1315  = x2_valid;
+    \$1866  = f6_valid;
     if (aclk_rst) begin
-      \$1315  = 1'h0;
+      \$1866  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1316  = x3_valid;
+    \$1867  = x2_valid;
     if (aclk_rst) begin
-      \$1316  = 1'h0;
+      \$1867  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1317  = x4_valid;
+    \$1868  = x3_valid;
     if (aclk_rst) begin
-      \$1317  = 1'h0;
+      \$1868  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1318  = x5_valid;
+    \$1869  = x4_valid;
     if (aclk_rst) begin
-      \$1318  = 1'h0;
+      \$1869  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1319  = x6_valid;
+    \$1870  = x5_valid;
     if (aclk_rst) begin
-      \$1319  = 1'h0;
+      \$1870  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1320  = \$658 ;
+    \$1871  = x6_valid;
     if (aclk_rst) begin
-      \$1320  = 1'h0;
+      \$1871  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1321  = \$659 ;
+    \$1872  = \$658 ;
     if (aclk_rst) begin
-      \$1321  = 1'h0;
+      \$1872  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1322  = \$660 ;
+    \$1873  = \$659 ;
     if (aclk_rst) begin
-      \$1322  = 1'h0;
+      \$1873  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1323  = \$661 ;
+    \$1874  = \$660 ;
     if (aclk_rst) begin
-      \$1323  = 1'h0;
+      \$1874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1324  = \$662 ;
+    \$1875  = \$661 ;
     if (aclk_rst) begin
-      \$1324  = 1'h0;
+      \$1875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1325  = \$663 ;
+    \$1876  = \$662 ;
     if (aclk_rst) begin
-      \$1325  = 1'h0;
+      \$1876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1326  = \$664 ;
+    \$1877  = \$663 ;
     if (aclk_rst) begin
-      \$1326  = 1'h0;
+      \$1877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1327  = \$665 ;
+    \$1878  = \$664 ;
     if (aclk_rst) begin
-      \$1327  = 1'h0;
+      \$1878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1328  = \$666 ;
+    \$1879  = \$665 ;
     if (aclk_rst) begin
-      \$1328  = 1'h0;
+      \$1879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1880  = \$666 ;
+    if (aclk_rst) begin
+      \$1880  = 1'h0;
     end
   end
   always @* begin
@@ -8378,17 +9398,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$1092  };
+          grant_addr = { 3'h0, \$1644  };
       2'h1:
-          grant_addr = { 3'h0, \$1094  };
+          grant_addr = { 3'h0, \$1646  };
       2'h2:
-          grant_addr = { 3'h0, \$1096  };
+          grant_addr = { 3'h0, \$1648  };
     endcase
   end
-  assign small_grant_waddr = { \$746 , \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
-  assign medium_grant_waddr = { \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
-  assign large_grant_waddr = { \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
-  assign flush_reg_select = \port$4001$52 [5:3];
+  assign small_grant_waddr = { \$1116 , \$1112 , \$1108 , \$1104 , \$1100 , \$1096 , \$1092 , \$1088  };
+  assign medium_grant_waddr = { \$1301 , \$1297 , \$1293 , \$1289 , \$1285 , \$1281 , \$1277  };
+  assign large_grant_waddr = { \$1483 , \$1479 , \$1475 , \$1471 , \$1467 , \$1463  };
+  assign flush_reg_select = \port$4556$52 [5:3];
   assign small_tail = small_queue_waddr;
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
@@ -8398,11 +9418,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$signal  = { \$746 , \$742 , \$735 [4], \$727 [4], \$719 [4], \$711 [4], \$703 [4], \$695 [4] };
   assign next_tag = { \$1084 [11], \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11] };
   assign fetched_snap = \$756 [6];
-  assign free_reg_hit = \port$4001$52 [2:0];
-  assign \$signal$276  = \$1101 [11];
-  assign hit_a3 = \$1105 [11];
-  assign \$signal$295  = \$1109 [11];
-  assign f3_by_mem_base = \$1117 [2:0];
+  assign free_reg_hit = \port$4556$52 [2:0];
+  assign \$signal$276  = \$1653 [11];
+  assign hit_a3 = \$1657 [11];
+  assign \$signal$295  = \$1661 [11];
+  assign f3_by_mem_base = \$1669 [2:0];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
   assign w__data = { \$667 [7:0], small_grant_w_data[0] };
@@ -8478,6 +9498,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \r__addr$486  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
+  assign \$signal$489  = { \$1116 , \$1112 , \$1108 , \$1104 , \$1100 , \$1096 , \$1092 , \$1088  };
+  assign small_next_tag = { \$1271 [5], \$1252 [5], \$1233 [5], \$1214 [5], \$1195 [5], \$1176 [5], \$1157 [5], \$1138 [5] };
+  assign \$signal$492  = { \$1302 , \$1301 , \$1297 , \$1293 , \$1289 , \$1285 , \$1281 , \$1277  };
+  assign medium_next_tag = { \$1457 [5], \$1438 [5], \$1419 [5], \$1400 [5], \$1381 [5], \$1362 [5], \$1343 [5], \$1324 [5] };
+  assign \$signal$495  = { \$1485 , \$1484 , \$1483 , \$1479 , \$1475 , \$1471 , \$1467 , \$1463  };
+  assign large_next_tag = { \$1640 [5], \$1621 [5], \$1602 [5], \$1583 [5], \$1564 [5], \$1545 [5], \$1526 [5], \$1507 [5] };
   assign flushed_valid = x7_valid;
   assign flushed_ok = x7_payload[0];
   assign flushed_err = x7_payload[4:1];
@@ -8488,7 +9514,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$501  = a7_payload[54:15];
+  assign \grant_addr$510  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign grant_overwrite = a7_payload[79];
@@ -8504,7 +9530,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign freed_src = free_info_d7[0];
   assign freed_addr = free_info_d7[32:1];
   assign freed_tag = free_info_d7[40:33];
-  assign busy = \$1194 [9];
+  assign busy = \$1746 [9];
   assign \small_grant_wdata.snap  = small_grant_wdata[0];
   assign \small_grant_wdata.next  = small_grant_wdata[8:1];
   assign \small_grant_r0_b0.snap  = small_grant_r0_b0[0];
@@ -8571,30 +9597,30 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.zero  = large_queue_r0_b0[7];
   assign \large_queue_data.next  = large_queue_r0_b0[15:8];
-  assign large_queue_wdata[15:8] = \$1193 ;
-  assign large_queue_wdata[7] = \$1185 ;
-  assign large_queue_wdata[6] = \$1183 ;
+  assign large_queue_wdata[15:8] = \$1745 ;
+  assign large_queue_wdata[7] = \$1737 ;
+  assign large_queue_wdata[6] = \$1735 ;
   assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[16:9] = \$1173 ;
-  assign medium_queue_wdata[8] = \$1165 ;
-  assign medium_queue_wdata[7] = \$1163 ;
+  assign medium_queue_wdata[16:9] = \$1725 ;
+  assign medium_queue_wdata[8] = \$1717 ;
+  assign medium_queue_wdata[7] = \$1715 ;
   assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[17:10] = \$1153 ;
-  assign small_queue_wdata[9] = \$1145 ;
-  assign small_queue_wdata[8] = \$1143 ;
+  assign small_queue_wdata[17:10] = \$1705 ;
+  assign small_queue_wdata[9] = \$1697 ;
+  assign small_queue_wdata[8] = \$1695 ;
   assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = { \$1084 [11], \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11] };
-  assign large_grant_wdata[0] = \$756 [6];
-  assign medium_grant_wdata[8:1] = { \$1084 [11], \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11] };
-  assign medium_grant_wdata[0] = \$756 [6];
-  assign small_grant_wdata[8:1] = { \$1084 [11], \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11] };
-  assign small_grant_wdata[0] = \$756 [6];
-  assign \$1276 [2] = \$230 [12];
-  assign \$1276 [1] = \$228 [9];
-  assign \$1276 [0] = \$226 [6];
-  assign \$1275 [2] = f0_hit[2];
-  assign \$1275 [1] = f0_hit[1];
-  assign \$1275 [0] = f0_hit[0];
+  assign large_grant_wdata[8:1] = { \$1640 [5], \$1621 [5], \$1602 [5], \$1583 [5], \$1564 [5], \$1545 [5], \$1526 [5], \$1507 [5] };
+  assign large_grant_wdata[0] = large_fetched_snap;
+  assign medium_grant_wdata[8:1] = { \$1457 [5], \$1438 [5], \$1419 [5], \$1400 [5], \$1381 [5], \$1362 [5], \$1343 [5], \$1324 [5] };
+  assign medium_grant_wdata[0] = medium_fetched_snap;
+  assign small_grant_wdata[8:1] = { \$1271 [5], \$1252 [5], \$1233 [5], \$1214 [5], \$1195 [5], \$1176 [5], \$1157 [5], \$1138 [5] };
+  assign small_grant_wdata[0] = small_fetched_snap;
+  assign \$1828 [2] = \$230 [12];
+  assign \$1828 [1] = \$228 [9];
+  assign \$1828 [0] = \$226 [6];
+  assign \$1827 [2] = f0_hit[2];
+  assign \$1827 [1] = f0_hit[1];
+  assign \$1827 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -8760,20 +9786,116 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$1071  = a3_sel_head[0];
   assign \$1073  = a3_sel_head[1];
   assign \$1075  = a3_sel_head[2];
-  assign \$1091  = { 1'h0, a4_slot, 6'h00 };
-  assign \$1092 [35:0] = { 21'h000000, \$1091  };
-  assign \$1092 [36] = 1'h1;
-  assign \$1093  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$1094 [35:17], \$1094 [15:0] } = { 14'h0000, \$1093 [21:17], \$1093 [15:0] };
-  assign { \$1094 [36], \$1094 [16] } = 2'h3;
-  assign \$1095  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$1096 [35:21], \$1096 [19:0] } = { 15'h0000, \$1095 [19:0] };
-  assign { \$1096 [36], \$1096 [20] } = 2'h3;
+  assign \$1086  = a3_sel_head[0];
+  assign \$1090  = a3_sel_head[0];
+  assign \$1094  = a3_sel_head[0];
+  assign \$1098  = a3_sel_head[0];
+  assign \$1102  = a3_sel_head[0];
+  assign \$1106  = a3_sel_head[0];
+  assign \$1110  = a3_sel_head[0];
+  assign \$1114  = a3_sel_head[0];
+  assign \$1118  = a3_sel_head[0];
+  assign \$1123  = \$1122 ;
+  assign \$1124  = a3_sel_last[0];
+  assign \$1129  = a3_sel_head[0];
+  assign \$1142  = 1'h0;
+  assign \$1143  = a3_sel_last[0];
+  assign \$1148  = a3_sel_head[0];
+  assign \$1161  = 1'h0;
+  assign \$1162  = a3_sel_last[0];
+  assign \$1167  = a3_sel_head[0];
+  assign \$1180  = 1'h0;
+  assign \$1181  = a3_sel_last[0];
+  assign \$1186  = a3_sel_head[0];
+  assign \$1199  = 1'h0;
+  assign \$1200  = a3_sel_last[0];
+  assign \$1205  = a3_sel_head[0];
+  assign \$1218  = 1'h0;
+  assign \$1219  = a3_sel_last[0];
+  assign \$1224  = a3_sel_head[0];
+  assign \$1237  = 1'h0;
+  assign \$1238  = a3_sel_last[0];
+  assign \$1243  = a3_sel_head[0];
+  assign \$1256  = 1'h0;
+  assign \$1257  = a3_sel_last[0];
+  assign \$1262  = a3_sel_head[0];
+  assign \$1275  = a3_sel_head[1];
+  assign \$1279  = a3_sel_head[1];
+  assign \$1283  = a3_sel_head[1];
+  assign \$1287  = a3_sel_head[1];
+  assign \$1291  = a3_sel_head[1];
+  assign \$1295  = a3_sel_head[1];
+  assign \$1299  = a3_sel_head[1];
+  assign \$1304  = a3_sel_head[1];
+  assign \$1309  = \$1308 ;
+  assign \$1310  = a3_sel_last[1];
+  assign \$1315  = a3_sel_head[1];
+  assign \$1328  = 1'h0;
+  assign \$1329  = a3_sel_last[1];
+  assign \$1334  = a3_sel_head[1];
+  assign \$1347  = 1'h0;
+  assign \$1348  = a3_sel_last[1];
+  assign \$1353  = a3_sel_head[1];
+  assign \$1366  = 1'h0;
+  assign \$1367  = a3_sel_last[1];
+  assign \$1372  = a3_sel_head[1];
+  assign \$1385  = 1'h0;
+  assign \$1386  = a3_sel_last[1];
+  assign \$1391  = a3_sel_head[1];
+  assign \$1404  = 1'h0;
+  assign \$1405  = a3_sel_last[1];
+  assign \$1410  = a3_sel_head[1];
+  assign \$1423  = 1'h0;
+  assign \$1424  = a3_sel_last[1];
+  assign \$1429  = a3_sel_head[1];
+  assign \$1442  = 1'h0;
+  assign \$1443  = a3_sel_last[1];
+  assign \$1448  = a3_sel_head[1];
+  assign \$1461  = a3_sel_head[2];
+  assign \$1465  = a3_sel_head[2];
+  assign \$1469  = a3_sel_head[2];
+  assign \$1473  = a3_sel_head[2];
+  assign \$1477  = a3_sel_head[2];
+  assign \$1481  = a3_sel_head[2];
+  assign \$1487  = a3_sel_head[2];
+  assign \$1492  = \$1491 ;
+  assign \$1493  = a3_sel_last[2];
+  assign \$1498  = a3_sel_head[2];
+  assign \$1511  = 1'h0;
+  assign \$1512  = a3_sel_last[2];
+  assign \$1517  = a3_sel_head[2];
+  assign \$1530  = 1'h0;
+  assign \$1531  = a3_sel_last[2];
+  assign \$1536  = a3_sel_head[2];
+  assign \$1549  = 1'h0;
+  assign \$1550  = a3_sel_last[2];
+  assign \$1555  = a3_sel_head[2];
+  assign \$1568  = 1'h0;
+  assign \$1569  = a3_sel_last[2];
+  assign \$1574  = a3_sel_head[2];
+  assign \$1587  = 1'h0;
+  assign \$1588  = a3_sel_last[2];
+  assign \$1593  = a3_sel_head[2];
+  assign \$1606  = 1'h0;
+  assign \$1607  = a3_sel_last[2];
+  assign \$1612  = a3_sel_head[2];
+  assign \$1625  = 1'h0;
+  assign \$1626  = a3_sel_last[2];
+  assign \$1631  = a3_sel_head[2];
+  assign \$1643  = { 1'h0, a4_slot, 6'h00 };
+  assign \$1644 [35:0] = { 21'h000000, \$1643  };
+  assign \$1644 [36] = 1'h1;
+  assign \$1645  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$1646 [35:17], \$1646 [15:0] } = { 14'h0000, \$1645 [21:17], \$1645 [15:0] };
+  assign { \$1646 [36], \$1646 [16] } = 2'h3;
+  assign \$1647  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$1648 [35:21], \$1648 [19:0] } = { 15'h0000, \$1647 [19:0] };
+  assign { \$1648 [36], \$1648 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3563$0 , \port$3564$0 , \port$3566$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$4001$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4424$0 , \port$4424$55 , rsp_freed_valid, \port$4430$0 , rsp_flushed_valid, \port$4445$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4477$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4573$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4747$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5017$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$4118$0 , \port$4119$0 , \port$4121$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$4556$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4979$0 , \port$4979$55 , rsp_freed_valid, \port$4985$0 , rsp_flushed_valid, \port$5000$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$5032$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$5128$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$5302$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5572$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -10853,32 +11975,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$3563$0 ;
-  wire \port$3563$0 ;
-  output \port$3564$0 ;
-  wire \port$3564$0 ;
-  output \port$3566$0 ;
-  wire \port$3566$0 ;
-  output [56:0] \port$4001$1 ;
-  wire [56:0] \port$4001$1 ;
-  input [14:0] \port$4424$0 ;
-  wire [14:0] \port$4424$0 ;
-  input [23:0] \port$4424$55 ;
-  wire [23:0] \port$4424$55 ;
-  input [23:0] \port$4430$0 ;
-  wire [23:0] \port$4430$0 ;
-  input [22:0] \port$4445$0 ;
-  wire [22:0] \port$4445$0 ;
-  input [40:0] \port$4477$0 ;
-  wire [40:0] \port$4477$0 ;
-  input [35:0] \port$4573$0 ;
-  wire [35:0] \port$4573$0 ;
+  output \port$4118$0 ;
+  wire \port$4118$0 ;
+  output \port$4119$0 ;
+  wire \port$4119$0 ;
+  output \port$4121$0 ;
+  wire \port$4121$0 ;
+  output [56:0] \port$4556$1 ;
+  wire [56:0] \port$4556$1 ;
+  input [14:0] \port$4979$0 ;
+  wire [14:0] \port$4979$0 ;
+  input [23:0] \port$4979$55 ;
+  wire [23:0] \port$4979$55 ;
+  input [23:0] \port$4985$0 ;
+  wire [23:0] \port$4985$0 ;
+  input [22:0] \port$5000$0 ;
+  wire [22:0] \port$5000$0 ;
+  input [40:0] \port$5032$0 ;
+  wire [40:0] \port$5032$0 ;
+  input [35:0] \port$5128$0 ;
+  wire [35:0] \port$5128$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4747$0 ;
-  wire [4:0] \port$4747$0 ;
+  output [4:0] \port$5302$0 ;
+  wire [4:0] \port$5302$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5017$0 ;
-  wire [4:0] \port$5017$0 ;
+  output [4:0] \port$5572$0 ;
+  wire [4:0] \port$5572$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -11190,59 +12312,59 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$101  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4430$0 [23] ? { 6'h00, \port$4430$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4985$0 [23] ? { 6'h00, \port$4985$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4445$0 [20:5], 46'h000000000000, \port$4445$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4445$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4424$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4424$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4424$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4430$0 [20:5], \port$4477$0 [32:1], \port$4477$0 [40:33], \$2 , 1'h0, \port$4477$0 [0], 3'h1, \port$4430$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$5000$0 [20:5], 46'h000000000000, \port$5000$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$5000$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4979$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4979$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4979$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4985$0 [20:5], \port$5032$0 [32:1], \port$5032$0 [40:33], \$2 , 1'h0, \port$5032$0 [0], 3'h1, \port$4985$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4445$0 [20:5], 46'h000000000000, \port$4445$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4445$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4424$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4424$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4424$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$5000$0 [20:5], 46'h000000000000, \port$5000$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$5000$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4979$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4979$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4979$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4424$0 [4:1] == 1'h1;
+  assign \$15  = \port$4979$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4424$0 [0];
-  assign \$18  = ! \port$4424$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4979$0 [0];
+  assign \$18  = ! \port$4979$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4430$0 [0];
-  assign \$21  = ! \port$4430$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4985$0 [0];
+  assign \$21  = ! \port$4985$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4445$0 [0];
-  assign \$24  = ! \port$4445$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$5000$0 [0];
+  assign \$24  = ! \port$5000$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4424$0 [4:1] == 1'h1;
+  assign \$26  = \port$4979$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4424$0 [6:5];
+  assign \$28  = ! \port$4979$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4424$0 [0];
-  assign \$31  = \port$4424$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4979$0 [0];
+  assign \$31  = \port$4979$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4430$0 [0];
-  assign \$34  = \port$4430$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4985$0 [0];
+  assign \$34  = \port$4985$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4445$0 [0];
-  assign \$37  = \port$4445$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$5000$0 [0];
+  assign \$37  = \port$5000$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4424$0 [4:1] == 1'h1;
+  assign \$39  = \port$4979$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4424$0 [6:5] == 1'h1;
+  assign \$41  = \port$4979$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4424$0 [0];
-  assign \$44  = \port$4424$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4979$0 [0];
+  assign \$44  = \port$4979$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4430$0 [0];
-  assign \$47  = \port$4430$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4985$0 [0];
+  assign \$47  = \port$4985$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4445$0 [0];
-  assign \$50  = \port$4445$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$5000$0 [0];
+  assign \$50  = \port$5000$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4424$0 [4:1] == 1'h1;
+  assign \$52  = \port$4979$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4424$0 [6:5] == 2'h2;
+  assign \$54  = \port$4979$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
@@ -11807,12 +12929,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$745  = w0_small_is & w0_small_slot_ok;
   assign \$746  = w0_medium_is & w0_medium_slot_ok;
   assign \$747  = w0_large_is & w0_large_slot_ok;
-  assign \$748  = bus__w_beat_from_queue ? \port$4573$0 [31:0] : bus__w_data;
-  assign \$749  = bus__w_beat_from_queue ? \port$4573$0 [31:0] : bus__w_data;
+  assign \$748  = bus__w_beat_from_queue ? \port$5128$0 [31:0] : bus__w_data;
+  assign \$749  = bus__w_beat_from_queue ? \port$5128$0 [31:0] : bus__w_data;
   assign \$751  = 37'h1000000000 + \$750 ;
-  assign \$752  = bus__w_beat_from_queue ? \port$4573$0 [31:0] : bus__w_data;
+  assign \$752  = bus__w_beat_from_queue ? \port$5128$0 [31:0] : bus__w_data;
   assign \$754  = 37'h1000010000 + \$753 ;
-  assign \$755  = bus__w_beat_from_queue ? \port$4573$0 [31:0] : bus__w_data;
+  assign \$755  = bus__w_beat_from_queue ? \port$5128$0 [31:0] : bus__w_data;
   assign \$757  = 37'h1000100000 + \$756 ;
   assign \$758  = ~ command_queue_pop;
   assign \$759  = command_queue_count[0] & \$758 ;
@@ -12015,8 +13137,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$956  = 1'h1 << \$955 [7:5];
   assign \$957  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$958  = 1'h1 << \$957 [11:8];
-  assign \$959  = bus__w_beat_from_queue ? \port$4573$0 [31:0] : bus__w_data;
-  assign \$960  = bus__w_beat_from_queue ? \port$4573$0 [35:32] : bus__w_strb;
+  assign \$959  = bus__w_beat_from_queue ? \port$5128$0 [31:0] : bus__w_data;
+  assign \$960  = bus__w_beat_from_queue ? \port$5128$0 [35:32] : bus__w_strb;
   assign \$961  = ~ w1_is_command;
   assign \$962  = w1_valid & \$961 ;
   assign \$963  = ~ w1_a1_0[0];
@@ -12257,13 +13379,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1198  = \$1197  & \$signal$297 [1];
   assign \$1199  = \$signal$295  & w2_is_pool2_low_water;
   assign \$1200  = \$1199  & \$signal$297 [2];
-  assign \$1201  = | \port$4430$0 [4:1];
+  assign \$1201  = | \port$4985$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1201 ;
-  assign \$1202  = | \port$4445$0 [4:1];
+  assign \$1202  = | \port$5000$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1202 ;
-  assign \$1203  = ~ \port$4424$0 [0];
+  assign \$1203  = ~ \port$4979$0 [0];
   assign \$1204  = rsp_grant_valid & \$1203 ;
-  assign \$1205  = \port$4424$0 [4:1] != 1'h1;
+  assign \$1205  = \port$4979$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1204  & \$1205 ;
   assign \$1206  = \$signal$28  > 2'h2;
   assign \$1207  = \$1206  ? 2'h2 : \$signal$28 ;
@@ -12351,7 +13473,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_large_is = bus__w_addr_from_queue ? \$1277 [6] : \$1280 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$4573$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$5128$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -12364,17 +13486,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1283  = bus__w_addr[5:0] == 3'h4;
   assign \$1284  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$1283  | \$1284 ;
-  assign \$1285  = \port$4573$0 [18:0] - 9'h100;
+  assign \$1285  = \port$5128$0 [18:0] - 9'h100;
   assign \$1286  = ~ \$1285 [19];
   assign \$1287  = bus__w_data[18:0] - 9'h100;
   assign \$1288  = ~ \$1287 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1289  = \port$4573$0 [18:0] - 8'h80;
+  assign \$1289  = \port$5128$0 [18:0] - 8'h80;
   assign \$1290  = ~ \$1289 [19];
   assign \$1291  = bus__w_data[18:0] - 8'h80;
   assign \$1292  = ~ \$1291 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1293  = \port$4573$0 [18:0] - 6'h30;
+  assign \$1293  = \port$5128$0 [18:0] - 6'h30;
   assign \$1294  = ~ \$1293 [19];
   assign \$1295  = bus__w_data[18:0] - 6'h30;
   assign \$1296  = ~ \$1295 [19];
@@ -12728,11 +13850,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1638  = \$signal$312  & \$signal$296 ;
   assign \$1639  = ~ \$1638 ;
   assign bus__w_err = \$1637  & \$1639 ;
-  assign \$1640  = rsp_freed_valid & \port$4477$0 [0];
+  assign \$1640  = rsp_freed_valid & \port$5032$0 [0];
   assign \$1641  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1640  | \$1641 ;
-  assign \$1642  = rsp_freed_valid & \port$4477$0 [0];
-  assign \$1643  = \$1642  ? \port$4430$0 [0] : \port$4445$0 [0];
+  assign \$1642  = rsp_freed_valid & \port$5032$0 [0];
+  assign \$1643  = \$1642  ? \port$4985$0 [0] : \port$5000$0 [0];
   assign bus__w_slow_err = ~ \$1643 ;
   always @(posedge aclk_clk)
     cycle <= \$1644 ;
@@ -12745,7 +13867,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4424$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4424$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4424$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4979$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4979$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4979$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1647 ;
   always @(posedge aclk_clk)
@@ -14654,22 +15776,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1790  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4424$0 [4:1];
-  assign rsp_grant_pool = \port$4424$0 [6:5];
-  assign rsp_grant_user = \port$4424$55 [23:8];
-  assign rsp_flushed_err = \port$4445$0 [4:1];
-  assign rsp_flushed_pool = \port$4445$0 [22:21];
-  assign rsp_flushed_user = \port$4445$0 [20:5];
-  assign rsp_freed_err = \port$4430$0 [4:1];
-  assign rsp_freed_src = \port$4477$0 [0];
-  assign rsp_freed_in_pool = \port$4430$0 [23];
-  assign rsp_freed_pool = \port$4430$0 [22:21];
-  assign rsp_freed_tag = \port$4477$0 [40:33];
-  assign rsp_freed_addr = \port$4477$0 [32:1];
-  assign rsp_freed_user = \port$4430$0 [20:5];
-  assign rsp_grant_ok = \port$4424$0 [0];
-  assign rsp_freed_ok = \port$4430$0 [0];
-  assign rsp_flushed_ok = \port$4445$0 [0];
+  assign rsp_grant_err = \port$4979$0 [4:1];
+  assign rsp_grant_pool = \port$4979$0 [6:5];
+  assign rsp_grant_user = \port$4979$55 [23:8];
+  assign rsp_flushed_err = \port$5000$0 [4:1];
+  assign rsp_flushed_pool = \port$5000$0 [22:21];
+  assign rsp_flushed_user = \port$5000$0 [20:5];
+  assign rsp_freed_err = \port$4985$0 [4:1];
+  assign rsp_freed_src = \port$5032$0 [0];
+  assign rsp_freed_in_pool = \port$4985$0 [23];
+  assign rsp_freed_pool = \port$4985$0 [22:21];
+  assign rsp_freed_tag = \port$5032$0 [40:33];
+  assign rsp_freed_addr = \port$5032$0 [32:1];
+  assign rsp_freed_user = \port$4985$0 [20:5];
+  assign rsp_grant_ok = \port$4979$0 [0];
+  assign rsp_freed_ok = \port$4985$0 [0];
+  assign rsp_flushed_ok = \port$5000$0 [0];
   assign log_bank0_k = \$1216 [1:0];
   assign log_bank1_k = \$1217 [1:0];
   assign log_bank2_k = \$1218 [1:0];
@@ -14677,9 +15799,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$1232 [5], \$1232  };
   assign \$signal$105  = { low_water_hit, \$1237 , \$1235 , e1_exhausted, \$1234  };
   assign \$signal$165  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$4573$0 [31:0];
+  assign bus__w_data_queued = \port$5128$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$4573$0 [35:32];
+  assign bus__w_strb_queued = \port$5128$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$316  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -14705,10 +15827,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$339  = alloc_queue_wr;
   assign \$signature__data$340  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 [7:0], 11'h000, \port$4424$0 [14:7] };
-  assign rsp_grant_slot = \port$4424$0 [14:7];
-  assign rsp_grant_tag = \port$4424$55 [7:0];
-  assign bus__r_slow_data = { \port$4424$0 [0], \port$4424$0 [4:1], \port$4424$55 [7:0], 11'h000, \port$4424$0 [14:7] };
+  assign handle = { \port$4979$0 [0], \port$4979$0 [4:1], \port$4979$55 [7:0], 11'h000, \port$4979$0 [14:7] };
+  assign rsp_grant_slot = \port$4979$0 [14:7];
+  assign rsp_grant_tag = \port$4979$55 [7:0];
+  assign bus__r_slow_data = { \port$4979$0 [0], \port$4979$0 [4:1], \port$4979$55 [7:0], 11'h000, \port$4979$0 [14:7] };
   assign w0_small_is_queued = \$1265 [6];
   assign w0_small_is_pins = \$1268 [6];
   assign w0_medium_is_queued = \$1271 [6];
@@ -14726,14 +15848,14 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1636 [54:52];
   assign req_flush_select = \$1636 [57:55];
   assign req_flush_pool = \$1636 [43:42];
-  assign \port$3563$0  = \$1234 ;
-  assign \port$3564$0  = \$1235 ;
-  assign \port$3566$0  = \$1237 ;
+  assign \port$4118$0  = \$1234 ;
+  assign \port$4119$0  = \$1235 ;
+  assign \port$4121$0  = \$1237 ;
   assign new_alloc = \$1246 [8];
-  assign \port$4001$1  = \$1636 [57:1];
-  assign \port$4747$0  = \$signal$103 ;
+  assign \port$4556$1  = \$1636 [57:1];
+  assign \port$5302$0  = \$signal$103 ;
   assign bus__w_ack = \$signal$295 ;
-  assign \port$5017$0  = \$signal$104 ;
+  assign \port$5572$0  = \$signal$104 ;
   assign \$1236  = 1'h0;
   assign \$1237  = 1'h0;
   assign \$113  = 1'h1;
