@@ -621,9 +621,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$30394$0 (\$11 [4:0]),
-    .\port$30394$48 (\$11 [51:48]),
-    .\port$30394$6 (\$11 [15:6]),
+    .\port$30864$0 (\$11 [4:0]),
+    .\port$30864$48 (\$11 [51:48]),
+    .\port$30864$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -681,7 +681,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$354 ),
     .free_user(\free_user$335 ),
     .free_valid(\free_valid$331 ),
-    .\port$28488$39 (\$20 [41:38]),
+    .\port$28710$39 (\$20 [41:38]),
     .view_ar_held2(view_ar_held),
     .view_ar_next2(view_ar_next),
     .view_ar_pool(view_ar_pool),
@@ -713,9 +713,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .b_skid_out_data(\$27 ),
     .b_skid_out_ready(s_axi_bready),
     .burst(s_axi_arburst),
-    .\burst$25 (s_axi_awburst),
+    .\burst$36 (s_axi_awburst),
     .len(s_axi_arlen),
-    .\len$21 (s_axi_awlen),
+    .\len$32 (s_axi_awlen),
     .lock_on(lock_on),
     .locked(guard_locked),
     .m_axi_arready(m_axi_arready),
@@ -733,8 +733,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .m_axi_rresp(m_axi_rresp),
     .m_axi_rvalid(m_axi_rvalid),
     .m_axi_wvalid(m_axi_wvalid),
-    .\port$31339$1 (\$23 ),
-    .\port$31391$1 (\$24 ),
+    .\port$31810$1 (\$23 ),
+    .\port$31862$1 (\$24 ),
     .r_skid_out_data(\$25 ),
     .r_skid_out_ready(s_axi_rready),
     .s_axi_araddr(s_axi_araddr),
@@ -761,7 +761,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .s_axi_wstrb(s_axi_wstrb),
     .s_axi_wvalid(s_axi_wvalid),
     .size(s_axi_arsize),
-    .\size$23 (s_axi_awsize),
+    .\size$34 (s_axi_awsize),
     .unlock(unlock),
     .view_ar_held(view_ar_held),
     .view_ar_next(view_ar_next),
@@ -819,18 +819,18 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$28197$0 (\$16 ),
-    .\port$28198$0 (\$17 ),
-    .\port$28199$0 (\$18 ),
-    .\port$28488$1 (\$20 ),
-    .\port$30394$0 (\$11 [15:0]),
-    .\port$30394$48 (\$11 [61:48]),
-    .\port$30397$0 (\$12 ),
-    .\port$30409$0 (\$13 ),
-    .\port$30437$0 (\$14 ),
-    .\port$30524$0 (\$15 ),
-    .\port$31055$0 (\$signal ),
-    .\port$31288$0 (\$signal$132 ),
+    .\port$28419$0 (\$16 ),
+    .\port$28420$0 (\$17 ),
+    .\port$28421$0 (\$18 ),
+    .\port$28710$1 (\$20 ),
+    .\port$30864$0 (\$11 [15:0]),
+    .\port$30864$48 (\$11 [61:48]),
+    .\port$30867$0 (\$12 ),
+    .\port$30879$0 (\$13 ),
+    .\port$30907$0 (\$14 ),
+    .\port$30994$0 (\$15 ),
+    .\port$31525$0 (\$signal ),
+    .\port$31758$0 (\$signal$132 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -1115,7 +1115,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30394$0 , \port$30394$6 , \port$30394$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30864$0 , \port$30864$6 , \port$30864$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$110  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2004,12 +2004,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$30394$0 ;
-  wire [4:0] \port$30394$0 ;
-  input [3:0] \port$30394$48 ;
-  wire [3:0] \port$30394$48 ;
-  input [9:0] \port$30394$6 ;
-  wire [9:0] \port$30394$6 ;
+  input [4:0] \port$30864$0 ;
+  wire [4:0] \port$30864$0 ;
+  input [3:0] \port$30864$48 ;
+  wire [3:0] \port$30864$48 ;
+  input [9:0] \port$30864$6 ;
+  wire [9:0] \port$30864$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -2175,7 +2175,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$30394$0 [0], \port$30394$0 [4:1], 4'h0, \port$30394$48 , 9'h000, \port$30394$6  };
+      r_slow_ring[r_slow_wr] <= { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 , 9'h000, \port$30864$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -2266,7 +2266,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30394$0 [0], \port$30394$0 [4:1], 4'h0, \port$30394$48 , 9'h000, \port$30394$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 , 9'h000, \port$30864$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3667,7 +3667,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$30394$0 [0], \port$30394$0 [4:1], 4'h0, \port$30394$48 , 9'h000, \port$30394$6  };
+  assign r_slow_w_data = { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 , 9'h000, \port$30864$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3679,12 +3679,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$30394$0 [0], \port$30394$0 [4:1], 4'h0, \port$30394$48 , 9'h000, \port$30394$6  };
+  assign \$signature__data$108  = { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 , 9'h000, \port$30864$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$30394$0 [0], \port$30394$0 [4:1], 4'h0, \port$30394$48 , 9'h000, \port$30394$6  };
+  assign bus__r_slow_data = { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 , 9'h000, \port$30864$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3724,34 +3724,235 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$28488$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
+, \port$28710$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$111  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
+  wire [1:0] \$1000 ;
+  wire [1:0] \$1001 ;
+  wire [1:0] \$1002 ;
+  wire [1:0] \$1003 ;
+  wire [2:0] \$1004 ;
+  wire [2:0] \$1005 ;
+  wire [11:0] \$1006 ;
+  wire [11:0] \$1007 ;
+  wire [12:0] \$1008 ;
+  wire \$1009 ;
   wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire [1:0] \$1012 ;
+  wire [1:0] \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire [3:0] \$1019 ;
   wire [10:0] \$102 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
   wire [10:0] \$103 ;
+  wire [10:0] \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire [3:0] \$1039 ;
   wire [10:0] \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire [6:0] \$105 ;
+  wire [4:0] \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire [3:0] \$1059 ;
   wire \$106 ;
+  wire [7:0] \$1060 ;
+  reg \$1061 ;
+  reg [9:0] \$1062 ;
+  reg [4:0] \$1063 ;
+  reg \$1064 ;
+  reg [9:0] \$1065 ;
+  reg [15:0] \$1066 ;
+  reg \$1067 ;
+  reg [3:0] \$1068 ;
+  reg [4:0] \$1069 ;
   wire \$107 ;
+  reg \$1070 ;
+  reg \$1071 ;
+  reg \$1072 ;
+  reg \$1073 ;
+  reg \$1074 ;
+  reg \$1075 ;
+  reg \$1076 ;
+  reg \$1077 ;
+  reg \$1078 ;
+  reg \$1079 ;
   wire [4:0] \$108 ;
+  reg \$1080 ;
+  reg \$1081 ;
+  reg \$1082 ;
+  reg \$1083 ;
+  reg \$1084 ;
+  reg \$1085 ;
+  reg \$1086 ;
+  reg [3:0] \$1087 ;
+  reg [9:0] \$1088 ;
+  reg [1:0] \$1089 ;
   wire \$109 ;
+  reg [1:0] \$1090 ;
+  reg [1:0] \$1091 ;
+  reg [10:0] \$1092 ;
+  reg [10:0] \$1093 ;
+  reg [10:0] \$1094 ;
+  reg [10:0] \$1095 ;
+  reg [1:0] \$1096 ;
+  reg [4:0] \$1097 ;
+  reg [4:0] \$1098 ;
+  reg [4:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
+  reg [4:0] \$1100 ;
+  reg \$1101 ;
+  reg [3:0] \$1102 ;
+  reg [1:0] \$1103 ;
+  reg [1:0] \$1104 ;
+  reg [1:0] \$1105 ;
+  reg [1:0] \$1106 ;
+  reg \$1107 ;
+  reg [3:0] \$1108 ;
+  reg \$1109 ;
   wire [4:0] \$111 ;
+  reg \$1110 ;
+  reg [1:0] \$1111 ;
+  reg \$1112 ;
+  reg [1:0] \$1113 ;
+  reg \$1114 ;
+  reg [1:0] \$1115 ;
+  reg \$1116 ;
+  reg \$1117 ;
+  reg [10:0] \$1118 ;
+  reg [10:0] \$1119 ;
   wire [4:0] \$112 ;
+  reg \$1120 ;
+  reg [9:0] \$1121 ;
+  reg [10:0] \$1122 ;
+  reg [9:0] \$1123 ;
+  reg [4:0] \$1124 ;
+  reg [4:0] \$1125 ;
+  reg \$1126 ;
+  reg [3:0] \$1127 ;
+  reg [4:0] \$1128 ;
+  reg [3:0] \$1129 ;
   wire [4:0] \$113 ;
+  reg \$1130 ;
+  reg \$1131 ;
+  reg \$1132 ;
+  reg \$1133 ;
+  reg \$1134 ;
+  reg \$1135 ;
+  reg \$1136 ;
+  reg \$1137 ;
+  reg \$1138 ;
+  reg \$1139 ;
   wire \$114 ;
+  reg \$1140 ;
+  reg \$1141 ;
+  reg \$1142 ;
+  reg \$1143 ;
+  reg \$1144 ;
+  reg \$1145 ;
+  reg \$1146 ;
+  reg \$1147 ;
+  reg \$1148 ;
+  reg \$1149 ;
   wire \$115 ;
+  reg \$1150 ;
+  reg \$1151 ;
+  reg \$1152 ;
+  reg \$1153 ;
+  reg \$1154 ;
+  reg \$1155 ;
+  reg \$1156 ;
+  reg \$1157 ;
+  reg \$1158 ;
+  wire [1:0] \$1159 ;
   wire \$116 ;
+  wire [1:0] \$1160 ;
+  reg \$1161 ;
+  reg \$1162 ;
+  reg \$1163 ;
+  reg \$1164 ;
+  reg \$1165 ;
+  reg \$1166 ;
+  reg \$1167 ;
+  reg \$1168 ;
+  reg [1:0] \$1169 ;
   wire \$117 ;
+  reg [1:0] \$1170 ;
+  reg \$1171 ;
+  reg \$1172 ;
+  reg [9:0] \$1173 ;
+  reg \$1174 ;
+  reg \$1175 ;
+  reg [10:0] \$1176 ;
+  reg [2:0] \$1177 ;
+  reg \$1178 ;
+  reg \$1179 ;
   wire \$118 ;
+  reg [3:0] \$1180 ;
+  reg \$1181 ;
+  reg \$1182 ;
+  reg [4:0] \$1183 ;
+  reg [2:0] \$1184 ;
+  reg \$1185 ;
+  reg \$1186 ;
+  reg \$1187 ;
+  reg \$1188 ;
+  reg \$1189 ;
   wire \$119 ;
+  reg \$1190 ;
+  reg \$1191 ;
+  reg \$1192 ;
+  reg \$1193 ;
+  reg \$1194 ;
+  reg \$1195 ;
+  reg \$1196 ;
+  reg \$1197 ;
+  reg \$1198 ;
+  reg \$1199 ;
   wire \$12 ;
   wire \$120 ;
+  reg \$1200 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
@@ -4462,48 +4663,48 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire [24:0] \$761 ;
-  wire [30:0] \$762 ;
-  wire [18:0] \$763 ;
-  wire [30:0] \$764 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
   wire \$765 ;
   wire \$766 ;
-  wire [11:0] \$767 ;
-  wire [11:0] \$768 ;
-  wire [12:0] \$769 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
   wire \$770 ;
-  wire [11:0] \$771 ;
-  wire [11:0] \$772 ;
-  wire [12:0] \$773 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
   wire \$774 ;
-  wire [11:0] \$775 ;
-  wire [11:0] \$776 ;
-  wire [12:0] \$777 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
   wire \$778 ;
   wire \$779 ;
   wire \$78 ;
-  wire [1:0] \$780 ;
-  wire [1:0] \$781 ;
-  wire [1:0] \$782 ;
-  wire [1:0] \$783 ;
-  wire [2:0] \$784 ;
-  wire [2:0] \$785 ;
-  wire [11:0] \$786 ;
-  wire [11:0] \$787 ;
-  wire [12:0] \$788 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
   wire \$791 ;
-  wire [1:0] \$792 ;
-  wire [1:0] \$793 ;
+  wire \$792 ;
+  wire \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
   wire \$798 ;
-  wire [3:0] \$799 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
@@ -4517,16 +4718,16 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$808 ;
   wire \$809 ;
   wire \$81 ;
-  wire [10:0] \$810 ;
+  wire \$810 ;
   wire \$811 ;
-  wire \$812 ;
+  wire [4:0] \$812 ;
   wire \$813 ;
   wire \$814 ;
   wire \$815 ;
   wire \$816 ;
   wire \$817 ;
-  wire \$818 ;
-  wire [3:0] \$819 ;
+  wire [5:0] \$818 ;
+  wire \$819 ;
   wire \$82 ;
   wire \$820 ;
   wire \$821 ;
@@ -4539,180 +4740,201 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
-  wire [4:0] \$830 ;
-  wire \$831 ;
+  wire \$830 ;
+  wire [4:0] \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
-  wire \$837 ;
+  wire [5:0] \$837 ;
   wire \$838 ;
-  wire [3:0] \$839 ;
+  wire \$839 ;
   wire \$84 ;
-  wire [7:0] \$840 ;
-  reg \$841 ;
-  reg [9:0] \$842 ;
-  reg [4:0] \$843 ;
-  reg \$844 ;
-  reg [9:0] \$845 ;
-  reg [15:0] \$846 ;
-  reg \$847 ;
-  reg [3:0] \$848 ;
-  reg [4:0] \$849 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
   wire \$85 ;
-  reg \$850 ;
-  reg \$851 ;
-  reg \$852 ;
-  reg \$853 ;
-  reg \$854 ;
-  reg \$855 ;
-  reg \$856 ;
-  reg \$857 ;
-  reg \$858 ;
-  reg \$859 ;
+  wire [4:0] \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire [5:0] \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
-  reg \$860 ;
-  reg \$861 ;
-  reg \$862 ;
-  reg \$863 ;
-  reg \$864 ;
-  reg \$865 ;
-  reg \$866 ;
-  reg [3:0] \$867 ;
-  reg [9:0] \$868 ;
-  reg [1:0] \$869 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire [4:0] \$869 ;
   wire \$87 ;
-  reg [1:0] \$870 ;
-  reg [1:0] \$871 ;
-  reg [10:0] \$872 ;
-  reg [10:0] \$873 ;
-  reg [10:0] \$874 ;
-  reg [10:0] \$875 ;
-  reg [1:0] \$876 ;
-  reg [4:0] \$877 ;
-  reg [4:0] \$878 ;
-  reg [4:0] \$879 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire [5:0] \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
   wire \$88 ;
-  reg [4:0] \$880 ;
-  reg \$881 ;
-  reg [3:0] \$882 ;
-  reg [1:0] \$883 ;
-  reg [1:0] \$884 ;
-  reg [1:0] \$885 ;
-  reg [1:0] \$886 ;
-  reg \$887 ;
-  reg [3:0] \$888 ;
-  reg \$889 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
-  reg \$890 ;
-  reg [1:0] \$891 ;
-  reg \$892 ;
-  reg [1:0] \$893 ;
-  reg \$894 ;
-  reg [1:0] \$895 ;
-  reg \$896 ;
-  reg \$897 ;
-  reg [10:0] \$898 ;
-  reg [10:0] \$899 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg \$900 ;
-  reg [9:0] \$901 ;
-  reg [10:0] \$902 ;
-  reg [9:0] \$903 ;
-  reg [4:0] \$904 ;
-  reg [4:0] \$905 ;
-  reg \$906 ;
-  reg [3:0] \$907 ;
-  reg [4:0] \$908 ;
-  reg [3:0] \$909 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire \$91 ;
-  reg \$910 ;
-  reg \$911 ;
-  reg \$912 ;
-  reg \$913 ;
-  reg \$914 ;
-  reg \$915 ;
-  reg \$916 ;
-  reg \$917 ;
-  reg \$918 ;
-  reg \$919 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire [4:0] \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire \$92 ;
-  reg \$920 ;
-  reg \$921 ;
-  reg \$922 ;
-  reg \$923 ;
-  reg \$924 ;
-  reg \$925 ;
-  reg \$926 ;
-  reg \$927 ;
-  reg \$928 ;
-  reg \$929 ;
+  wire \$920 ;
+  wire [5:0] \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
   wire [3:0] \$93 ;
-  reg \$930 ;
-  reg \$931 ;
-  reg \$932 ;
-  reg \$933 ;
-  reg \$934 ;
-  reg \$935 ;
-  reg \$936 ;
-  reg \$937 ;
-  reg \$938 ;
-  wire [1:0] \$939 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire [4:0] \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
   wire [3:0] \$94 ;
-  wire [1:0] \$940 ;
-  reg \$941 ;
-  reg \$942 ;
-  reg \$943 ;
-  reg \$944 ;
-  reg \$945 ;
-  reg \$946 ;
-  reg \$947 ;
-  reg \$948 ;
-  reg [1:0] \$949 ;
+  wire [5:0] \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
   wire \$95 ;
-  reg [1:0] \$950 ;
-  reg \$951 ;
-  reg \$952 ;
-  reg [9:0] \$953 ;
-  reg \$954 ;
-  reg \$955 ;
-  reg [10:0] \$956 ;
-  reg [2:0] \$957 ;
-  reg \$958 ;
-  reg \$959 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire [4:0] \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire [5:0] \$959 ;
   wire [12:0] \$96 ;
-  reg [3:0] \$960 ;
-  reg \$961 ;
-  reg \$962 ;
-  reg [4:0] \$963 ;
-  reg [2:0] \$964 ;
-  reg \$965 ;
-  reg \$966 ;
-  reg \$967 ;
-  reg \$968 ;
-  reg \$969 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire \$97 ;
-  reg \$970 ;
-  reg \$971 ;
-  reg \$972 ;
-  reg \$973 ;
-  reg \$974 ;
-  reg \$975 ;
-  reg \$976 ;
-  reg \$977 ;
-  reg \$978 ;
-  reg \$979 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire [4:0] \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire [5:0] \$978 ;
+  wire \$979 ;
   wire \$98 ;
-  reg \$980 ;
+  wire \$980 ;
+  wire [24:0] \$981 ;
+  wire [30:0] \$982 ;
+  wire [18:0] \$983 ;
+  wire [30:0] \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire [11:0] \$987 ;
+  wire [11:0] \$988 ;
+  wire [12:0] \$989 ;
   wire [10:0] \$99 ;
+  wire \$990 ;
+  wire [11:0] \$991 ;
+  wire [11:0] \$992 ;
+  wire [12:0] \$993 ;
+  wire \$994 ;
+  wire [11:0] \$995 ;
+  wire [11:0] \$996 ;
+  wire [12:0] \$997 ;
+  wire \$998 ;
+  wire \$999 ;
   wire [9:0] \$signal ;
   wire \$signal$294 ;
   wire \$signal$306 ;
   wire \$signal$325 ;
   wire [3:0] \$signal$361 ;
-  wire \$signal$482 ;
+  wire [9:0] \$signal$482 ;
+  wire [9:0] \$signal$485 ;
+  wire \$signal$488 ;
   reg [1:0] a0_fits = 2'h0;
   reg a0_pool = 1'h0;
   reg [11:0] a0_size = 12'h000;
@@ -4824,6 +5046,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg busy_6 = 1'h0;
   reg [2:0] calibration_at = 3'h1;
   reg [4:0] calibration_count = 5'h00;
+  wire calibration_fetched_snap;
   wire calibration_flushing;
   reg [4:0] calibration_fresh = 5'h00;
   reg [4:0] calibration_fresh_next;
@@ -4877,6 +5100,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire calibration_grant_wen;
   reg calibration_has_fresh = 1'h1;
   reg [3:0] calibration_head = 4'h0;
+  wire [3:0] calibration_next_tag;
   reg calibration_nonempty = 1'h0;
   reg [3:0] calibration_parity_addr = 4'h0;
   reg [3:0] \calibration_parity_addr$69  = 4'h0;
@@ -5134,7 +5358,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$495 ;
+  wire [31:0] \grant_addr$501 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5150,8 +5374,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [3:0] \port$28488$39 ;
-  wire [3:0] \port$28488$39 ;
+  input [3:0] \port$28710$39 ;
+  wire [3:0] \port$28710$39 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   (* init = 10'h000 *)
@@ -5193,6 +5417,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire released_f1;
   reg [2:0] samples_at = 3'h1;
   reg [10:0] samples_count = 11'h000;
+  wire samples_fetched_snap;
   wire samples_flushing;
   reg [10:0] samples_fresh = 11'h000;
   reg [10:0] samples_fresh_next;
@@ -5245,6 +5470,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire samples_grant_wen;
   reg samples_has_fresh = 1'h1;
   reg [9:0] samples_head = 10'h000;
+  wire [3:0] samples_next_tag;
   reg samples_nonempty = 1'h0;
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
@@ -5468,6 +5694,22 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
     _13_ <= samples_queue[samples_head];
   end
   assign \r__data$31  = _13_;
+  assign \$1  = calibration_parity_wen & calibration_parity_wrows[0];
+  assign \$2  = calibration_parity_wen & calibration_parity_wrows[1];
+  assign \$3  = calibration_parity_wen & calibration_parity_wrows[2];
+  assign \$4  = calibration_parity_wen & calibration_parity_wrows[3];
+  assign \$5  = calibration_parity_wen & calibration_parity_wrows[4];
+  assign \$6  = calibration_parity_wen & calibration_parity_wrows[5];
+  assign \$7  = calibration_parity_wen & calibration_parity_wrows[6];
+  assign \$8  = calibration_parity_wen & calibration_parity_wrows[7];
+  assign \$9  = calibration_parity_wen & calibration_parity_wrows[8];
+  assign \$10  = calibration_parity_wen & calibration_parity_wrows[9];
+  assign \$11  = calibration_parity_wen & calibration_parity_wrows[10];
+  assign \$12  = calibration_parity_wen & calibration_parity_wrows[11];
+  assign \$13  = calibration_parity_wen & calibration_parity_wrows[12];
+  assign \$14  = calibration_parity_wen & calibration_parity_wrows[13];
+  assign \$15  = calibration_parity_wen & calibration_parity_wrows[14];
+  assign \$16  = calibration_parity_wen & calibration_parity_wrows[15];
   assign \$21  = view_ar_slot - samples_fresh_view1_view2_view3_view4;
   assign \$22  = ~ \$21 [11];
   assign \$23  = view_ar_slot - calibration_fresh_view1_view2_view3_view4;
@@ -5533,7 +5775,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$87  = \$86  & a0_fits[1];
   assign \$88  = ! flush_port_pool;
   assign \$89  = flush_port_valid & \$88 ;
-  assign \$90  = flush_src ? \port$28488$39 [2] : \$89 ;
+  assign \$90  = flush_src ? \port$28710$39 [2] : \$89 ;
   assign \$91  = x0_pool >= 2'h2;
   assign \$93  = \$92  ? 4'h8 : 4'h0;
   assign \$94  = \$91  ? 4'h2 : \$93 ;
@@ -5641,13 +5883,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$206  = free_port_addr - 31'h40040000;
   assign \$207  = ~ \$206 [32];
   assign \$209  = \$205  & \$208 ;
-  assign \$210  = free_src ? \port$28488$39 [0] : \$209 ;
+  assign \$210  = free_src ? \port$28710$39 [0] : \$209 ;
   assign \$211  = free_port_addr - 31'h40100000;
   assign \$212  = ~ \$211 [32];
   assign \$213  = free_port_addr - 31'h40104000;
   assign \$214  = ~ \$213 [32];
   assign \$216  = \$212  & \$215 ;
-  assign \$217  = free_src ? \port$28488$39 [1] : \$216 ;
+  assign \$217  = free_src ? \port$28710$39 [1] : \$216 ;
   assign \$218  = f0_addr[2:0] == f2_addr[2:0];
   assign \$219  = f0_addr[5:3] == f2_addr[5:3];
   assign \$220  = f0_addr[8:6] == f2_addr[8:6];
@@ -5751,12 +5993,12 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$321  = \$320  + 1'h1;
   assign \$322  = a4_tag + 1'h1;
   assign \$323  = a5_tag + 1'h1;
-  assign \$324  = \$769 [12] ? \$322 [3:0] : \$323 [3:0];
-  assign \$325  = \$769 [12] ? a4_snap : a5_snap;
+  assign \$324  = \$989 [12] ? \$322 [3:0] : \$323 [3:0];
+  assign \$325  = \$989 [12] ? a4_snap : a5_snap;
   assign \$326  = f2_same_third & f5_ok;
-  assign \$327  = ~ \$769 [12];
+  assign \$327  = ~ \$989 [12];
   assign \$328  = \$signal$294  & \$327 ;
-  assign \$329  = ~ \$773 [12];
+  assign \$329  = ~ \$993 [12];
   assign \$330  = \$328  & \$329 ;
   assign \$331  = f2_same_third & f5_ok;
   assign \$332  = ~ \$331 ;
@@ -5794,7 +6036,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$376  = \$375  & calibration_grant_r0_b0[0];
   assign \$377  = \$374  | \$376 ;
   assign \$378  = \$372  ? f3_older_snap : \$377 ;
-  assign \$379  = f3_go & \$777 [12];
+  assign \$379  = f3_go & \$997 [12];
   assign \$380  = a4_tag ^ f3_tag;
   assign \$381  = ~ \$380 ;
   assign \$382  = \$381  + 1'h1;
@@ -5828,7 +6070,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$412  = f3_flushed ? 2'h0 : 2'h3;
   assign \$413  = { 1'h0, \$411  } & { \$412 [1], \$412  };
   assign \$414  = { 1'h0, f3_in } & \$413 ;
-  assign \$415  = \$777 [12] | released_f1;
+  assign \$415  = \$997 [12] | released_f1;
   assign \$416  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$417  = ~ \$416 ;
   assign \$418  = \$417  + 1'h1;
@@ -6125,106 +6367,288 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$754  = \$752  & \$753 ;
   assign \$755  = \$754  & a3_older_next[3];
   assign \$756  = { \$755 , \$751 , \$748 , \$746 , \$744 , \$739 , \$734 , \$730  } + 8'hff;
-  assign \$757  = a3_valid & a3_ok;
-  assign \$758  = ! a3_pool;
-  assign samples_grant_wen = \$757  & \$758 ;
-  assign \$759  = a3_valid & a3_ok;
-  assign calibration_grant_wen = \$759  & \$760 ;
-  assign \$765  = ! f2_err;
-  assign \$signal$294  = f2_valid & \$765 ;
-  assign \$766  = a4_valid & a4_ok;
-  assign \$767  = { \$766 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$768  = ~ \$767 ;
-  assign \$769  = \$768  + 1'h1;
-  assign \$770  = a5_valid & a5_ok;
-  assign \$771  = { \$770 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$772  = ~ \$771 ;
-  assign \$773  = \$772  + 1'h1;
-  assign \$774  = a4_valid & a4_ok;
-  assign \$775  = { \$774 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$776  = ~ \$775 ;
-  assign \$777  = \$776  + 1'h1;
+  assign \$757  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$759  = \$758  & samples_queue_r0_b0[0];
+  assign \$760  = \$757  | \$759 ;
+  assign \$761  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$763  = \$762  & samples_queue_r0_b0[1];
+  assign \$764  = \$761  | \$763 ;
+  assign \$765  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$767  = \$766  & samples_queue_r0_b0[2];
+  assign \$768  = \$765  | \$767 ;
+  assign \$769  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$771  = \$770  & samples_queue_r0_b0[3];
+  assign \$772  = \$769  | \$771 ;
+  assign \$773  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$775  = \$774  & samples_queue_r0_b0[4];
+  assign \$776  = \$773  | \$775 ;
+  assign \$777  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$779  = \$778  & samples_queue_r0_b0[5];
+  assign \$780  = \$777  | \$779 ;
+  assign \$781  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$783  = \$782  & samples_queue_r0_b0[6];
+  assign \$784  = \$781  | \$783 ;
+  assign \$785  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$787  = \$786  & samples_queue_r0_b0[7];
+  assign \$788  = \$785  | \$787 ;
+  assign \$789  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$791  = \$790  & samples_queue_r0_b0[8];
+  assign \$792  = \$789  | \$791 ;
+  assign \$793  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$795  = \$794  & samples_queue_r0_b0[9];
+  assign \$796  = \$793  | \$795 ;
+  assign \$797  = a3_sel_fresh[0] & samples_parity_r1_b0;
+  assign \$799  = \$798  & samples_queue_r0_b0[10];
+  assign samples_fetched_snap = \$797  | \$799 ;
+  assign \$800  = a3_hit_a1 | a3_older_hit;
+  assign \$801  = ~ \$800 ;
+  assign \$802  = a3_sel_new[0] & \$801 ;
+  assign \$805  = a3_hit_a1 | a3_older_hit;
+  assign \$806  = ~ \$805 ;
+  assign \$807  = \$804  & \$806 ;
+  assign \$808  = \$807  & samples_grant_r1_b0[1];
+  assign \$810  = \$809  & samples_queue_r0_b0[12];
+  assign \$811  = a3_fwd_ok & a3_hit_a1;
+  assign \$812  = a4_tag + 1'h1;
+  assign \$813  = \$811  & \$812 [0];
+  assign \$814  = a3_fwd_ok & a3_older_hit;
+  assign \$815  = ~ a3_hit_a1;
+  assign \$816  = \$814  & \$815 ;
+  assign \$817  = \$816  & a3_older_next[0];
+  assign \$818  = { \$817 , \$813 , \$810 , \$808 , \$803  } + 5'h1f;
+  assign \$819  = a3_hit_a1 | a3_older_hit;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = a3_sel_new[0] & \$820 ;
+  assign \$824  = a3_hit_a1 | a3_older_hit;
+  assign \$825  = ~ \$824 ;
+  assign \$826  = \$823  & \$825 ;
+  assign \$827  = \$826  & samples_grant_r1_b0[2];
+  assign \$829  = \$828  & samples_queue_r0_b0[13];
+  assign \$830  = a3_fwd_ok & a3_hit_a1;
+  assign \$831  = a4_tag + 1'h1;
+  assign \$832  = \$830  & \$831 [1];
+  assign \$833  = a3_fwd_ok & a3_older_hit;
+  assign \$834  = ~ a3_hit_a1;
+  assign \$835  = \$833  & \$834 ;
+  assign \$836  = \$835  & a3_older_next[1];
+  assign \$837  = { \$836 , \$832 , \$829 , \$827 , \$822  } + 5'h1f;
+  assign \$838  = a3_hit_a1 | a3_older_hit;
+  assign \$839  = ~ \$838 ;
+  assign \$840  = a3_sel_new[0] & \$839 ;
+  assign \$843  = a3_hit_a1 | a3_older_hit;
+  assign \$844  = ~ \$843 ;
+  assign \$845  = \$842  & \$844 ;
+  assign \$846  = \$845  & samples_grant_r1_b0[3];
+  assign \$848  = \$847  & samples_queue_r0_b0[14];
+  assign \$849  = a3_fwd_ok & a3_hit_a1;
+  assign \$850  = a4_tag + 1'h1;
+  assign \$851  = \$849  & \$850 [2];
+  assign \$852  = a3_fwd_ok & a3_older_hit;
+  assign \$853  = ~ a3_hit_a1;
+  assign \$854  = \$852  & \$853 ;
+  assign \$855  = \$854  & a3_older_next[2];
+  assign \$856  = { \$855 , \$851 , \$848 , \$846 , \$841  } + 5'h1f;
+  assign \$857  = a3_hit_a1 | a3_older_hit;
+  assign \$858  = ~ \$857 ;
+  assign \$859  = a3_sel_new[0] & \$858 ;
+  assign \$862  = a3_hit_a1 | a3_older_hit;
+  assign \$863  = ~ \$862 ;
+  assign \$864  = \$861  & \$863 ;
+  assign \$865  = \$864  & samples_grant_r1_b0[4];
+  assign \$867  = \$866  & samples_queue_r0_b0[15];
+  assign \$868  = a3_fwd_ok & a3_hit_a1;
+  assign \$869  = a4_tag + 1'h1;
+  assign \$870  = \$868  & \$869 [3];
+  assign \$871  = a3_fwd_ok & a3_older_hit;
+  assign \$872  = ~ a3_hit_a1;
+  assign \$873  = \$871  & \$872 ;
+  assign \$874  = \$873  & a3_older_next[3];
+  assign \$875  = { \$874 , \$870 , \$867 , \$865 , \$860  } + 5'h1f;
+  assign \$876  = a3_valid & a3_ok;
+  assign \$877  = ! a3_pool;
+  assign samples_grant_wen = \$876  & \$877 ;
+  assign \$878  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$880  = \$879  & calibration_queue_r0_b0[0];
+  assign \$881  = \$878  | \$880 ;
+  assign \$882  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$884  = \$883  & calibration_queue_r0_b0[1];
+  assign \$885  = \$882  | \$884 ;
+  assign \$886  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$888  = \$887  & calibration_queue_r0_b0[2];
+  assign \$889  = \$886  | \$888 ;
+  assign \$890  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$892  = \$891  & calibration_queue_r0_b0[3];
+  assign \$893  = \$890  | \$892 ;
+  assign \$894  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$895  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$896  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$897  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$898  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$899  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$900  = a3_sel_fresh[1] & calibration_parity_r1;
+  assign \$902  = \$901  & calibration_queue_r0_b0[4];
+  assign calibration_fetched_snap = \$900  | \$902 ;
+  assign \$903  = a3_hit_a1 | a3_older_hit;
+  assign \$904  = ~ \$903 ;
+  assign \$905  = a3_sel_new[1] & \$904 ;
+  assign \$908  = a3_hit_a1 | a3_older_hit;
+  assign \$909  = ~ \$908 ;
+  assign \$910  = \$907  & \$909 ;
+  assign \$911  = \$910  & calibration_grant_r1_b0[1];
+  assign \$913  = \$912  & calibration_queue_r0_b0[6];
+  assign \$914  = a3_fwd_ok & a3_hit_a1;
+  assign \$915  = a4_tag + 1'h1;
+  assign \$916  = \$914  & \$915 [0];
+  assign \$917  = a3_fwd_ok & a3_older_hit;
+  assign \$918  = ~ a3_hit_a1;
+  assign \$919  = \$917  & \$918 ;
+  assign \$920  = \$919  & a3_older_next[0];
+  assign \$921  = { \$920 , \$916 , \$913 , \$911 , \$906  } + 5'h1f;
+  assign \$922  = a3_hit_a1 | a3_older_hit;
+  assign \$923  = ~ \$922 ;
+  assign \$924  = a3_sel_new[1] & \$923 ;
+  assign \$927  = a3_hit_a1 | a3_older_hit;
+  assign \$928  = ~ \$927 ;
+  assign \$929  = \$926  & \$928 ;
+  assign \$930  = \$929  & calibration_grant_r1_b0[2];
+  assign \$932  = \$931  & calibration_queue_r0_b0[7];
+  assign \$933  = a3_fwd_ok & a3_hit_a1;
+  assign \$934  = a4_tag + 1'h1;
+  assign \$935  = \$933  & \$934 [1];
+  assign \$936  = a3_fwd_ok & a3_older_hit;
+  assign \$937  = ~ a3_hit_a1;
+  assign \$938  = \$936  & \$937 ;
+  assign \$939  = \$938  & a3_older_next[1];
+  assign \$940  = { \$939 , \$935 , \$932 , \$930 , \$925  } + 5'h1f;
+  assign \$941  = a3_hit_a1 | a3_older_hit;
+  assign \$942  = ~ \$941 ;
+  assign \$943  = a3_sel_new[1] & \$942 ;
+  assign \$946  = a3_hit_a1 | a3_older_hit;
+  assign \$947  = ~ \$946 ;
+  assign \$948  = \$945  & \$947 ;
+  assign \$949  = \$948  & calibration_grant_r1_b0[3];
+  assign \$951  = \$950  & calibration_queue_r0_b0[8];
+  assign \$952  = a3_fwd_ok & a3_hit_a1;
+  assign \$953  = a4_tag + 1'h1;
+  assign \$954  = \$952  & \$953 [2];
+  assign \$955  = a3_fwd_ok & a3_older_hit;
+  assign \$956  = ~ a3_hit_a1;
+  assign \$957  = \$955  & \$956 ;
+  assign \$958  = \$957  & a3_older_next[2];
+  assign \$959  = { \$958 , \$954 , \$951 , \$949 , \$944  } + 5'h1f;
+  assign \$960  = a3_hit_a1 | a3_older_hit;
+  assign \$961  = ~ \$960 ;
+  assign \$962  = a3_sel_new[1] & \$961 ;
+  assign \$965  = a3_hit_a1 | a3_older_hit;
+  assign \$966  = ~ \$965 ;
+  assign \$967  = \$964  & \$966 ;
+  assign \$968  = \$967  & calibration_grant_r1_b0[4];
+  assign \$970  = \$969  & calibration_queue_r0_b0[9];
+  assign \$971  = a3_fwd_ok & a3_hit_a1;
+  assign \$972  = a4_tag + 1'h1;
+  assign \$973  = \$971  & \$972 [3];
+  assign \$974  = a3_fwd_ok & a3_older_hit;
+  assign \$975  = ~ a3_hit_a1;
+  assign \$976  = \$974  & \$975 ;
+  assign \$977  = \$976  & a3_older_next[3];
+  assign \$978  = { \$977 , \$973 , \$970 , \$968 , \$963  } + 5'h1f;
+  assign \$979  = a3_valid & a3_ok;
+  assign calibration_grant_wen = \$979  & \$980 ;
+  assign \$985  = ! f2_err;
+  assign \$signal$294  = f2_valid & \$985 ;
+  assign \$986  = a4_valid & a4_ok;
+  assign \$987  = { \$986 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$988  = ~ \$987 ;
+  assign \$989  = \$988  + 1'h1;
+  assign \$990  = a5_valid & a5_ok;
+  assign \$991  = { \$990 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$992  = ~ \$991 ;
+  assign \$993  = \$992  + 1'h1;
+  assign \$994  = a4_valid & a4_ok;
+  assign \$995  = { \$994 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$996  = ~ \$995 ;
+  assign \$997  = \$996  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$778  = ~ rel_f2;
-  assign \$779  = f3_quiet & \$778 ;
-  assign \$780  = \$779  ? f3_in : 2'h0;
-  assign \$781  = x1_select | x0_select;
-  assign \$782  = ~ \$781 ;
-  assign \$783  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$784  = { 1'h0, \$782  } & { \$783 [1], \$783  };
-  assign \$785  = { 1'h0, \$780  } & \$784 ;
-  assign \$786  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$787  = ~ \$786 ;
-  assign \$788  = \$787  + 1'h1;
-  assign released_f1 = \release  & \$788 [12];
-  assign \$789  = ~ f4_blocked;
-  assign \$790  = \$789  & f4_rest_held;
-  assign \$signal$482  = f4_hit_a1 | \$790 ;
-  assign \$791  = ~ f4_blocked;
-  assign \$792  = f4_by_mem & f4_mem_ok;
-  assign \$793  = f4_by_mem & f4_mem_ok;
-  assign \$794  = \$792 [0] | \$793 [1];
-  assign \$795  = f4_by_older | \$794 ;
-  assign \$796  = \$791  & \$795 ;
-  assign \release  = f4_by_a1 | \$796 ;
-  assign \$797  = ~ f4_go;
-  assign \$798  = ~ \$signal$482 ;
-  assign \$799  = \$signal$482  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$799  : f4_err;
+  assign \$998  = ~ rel_f2;
+  assign \$999  = f3_quiet & \$998 ;
+  assign \$1000  = \$999  ? f3_in : 2'h0;
+  assign \$1001  = x1_select | x0_select;
+  assign \$1002  = ~ \$1001 ;
+  assign \$1003  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$1004  = { 1'h0, \$1002  } & { \$1003 [1], \$1003  };
+  assign \$1005  = { 1'h0, \$1000  } & \$1004 ;
+  assign \$1006  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1007  = ~ \$1006 ;
+  assign \$1008  = \$1007  + 1'h1;
+  assign released_f1 = \release  & \$1008 [12];
+  assign \$1009  = ~ f4_blocked;
+  assign \$1010  = \$1009  & f4_rest_held;
+  assign \$signal$488  = f4_hit_a1 | \$1010 ;
+  assign \$1011  = ~ f4_blocked;
+  assign \$1012  = f4_by_mem & f4_mem_ok;
+  assign \$1013  = f4_by_mem & f4_mem_ok;
+  assign \$1014  = \$1012 [0] | \$1013 [1];
+  assign \$1015  = f4_by_older | \$1014 ;
+  assign \$1016  = \$1011  & \$1015 ;
+  assign \release  = f4_by_a1 | \$1016 ;
+  assign \$1017  = ~ f4_go;
+  assign \$1018  = ~ \$signal$488 ;
+  assign \$1019  = \$signal$488  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1019  : f4_err;
   assign \$signal$361  = \release  ? 4'h0 : unreleased_err;
-  assign \$800  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$439  = ~ \$800 ;
-  assign \$801  = ~ f4_blocked;
-  assign \$802  = \$801  & f4_by_older;
-  assign \$803  = f4_by_a1 | \$802 ;
-  assign \$804  = f4_live[0] & \$803 ;
-  assign \$805  = ~ f4_blocked;
-  assign \$806  = \$805  & f4_by_mem_live[0];
-  assign \$807  = \$806  & f4_mem_ok[0];
-  assign \w__en$437  = \$804  | \$807 ;
-  assign \$808  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$809  = ~ \$808 ;
-  assign \$810  = f4_slot + 10'h3ff;
-  assign \$811  = ~ \$810 [10];
-  assign \$812  = ~ f4_blocked;
-  assign \$813  = \$812  & f4_by_older;
-  assign \$814  = f4_by_a1 | \$813 ;
-  assign \$815  = f4_live[0] & \$814 ;
-  assign \$816  = ~ f4_blocked;
-  assign \$817  = \$816  & f4_by_mem_live[0];
-  assign \$818  = \$817  & f4_mem_ok[0];
-  assign samples_queue_wen = \$815  | \$818 ;
-  assign \$819  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$820  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign calibration_parity_wdata = ~ \$820 ;
-  assign \$821  = ~ f4_blocked;
-  assign \$822  = \$821  & f4_by_older;
-  assign \$823  = f4_by_a1 | \$822 ;
-  assign \$824  = f4_live[1] & \$823 ;
-  assign \$825  = ~ f4_blocked;
-  assign \$826  = \$825  & f4_by_mem_live[1];
-  assign \$827  = \$826  & f4_mem_ok[1];
-  assign calibration_parity_wen = \$824  | \$827 ;
-  assign \$828  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$829  = ~ \$828 ;
-  assign \$830  = f4_slot[3:0] + 4'hf;
-  assign \$831  = ~ \$830 [4];
-  assign \$832  = ~ f4_blocked;
-  assign \$833  = \$832  & f4_by_older;
-  assign \$834  = f4_by_a1 | \$833 ;
-  assign \$835  = f4_live[1] & \$834 ;
-  assign \$836  = ~ f4_blocked;
-  assign \$837  = \$836  & f4_by_mem_live[1];
-  assign \$838  = \$837  & f4_mem_ok[1];
-  assign calibration_queue_wen = \$835  | \$838 ;
-  assign \$839  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$840  = { busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 7'h7f;
+  assign \$1020  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$439  = ~ \$1020 ;
+  assign \$1021  = ~ f4_blocked;
+  assign \$1022  = \$1021  & f4_by_older;
+  assign \$1023  = f4_by_a1 | \$1022 ;
+  assign \$1024  = f4_live[0] & \$1023 ;
+  assign \$1025  = ~ f4_blocked;
+  assign \$1026  = \$1025  & f4_by_mem_live[0];
+  assign \$1027  = \$1026  & f4_mem_ok[0];
+  assign \w__en$437  = \$1024  | \$1027 ;
+  assign \$1028  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1029  = ~ \$1028 ;
+  assign \$1030  = f4_slot + 10'h3ff;
+  assign \$1031  = ~ \$1030 [10];
+  assign \$1032  = ~ f4_blocked;
+  assign \$1033  = \$1032  & f4_by_older;
+  assign \$1034  = f4_by_a1 | \$1033 ;
+  assign \$1035  = f4_live[0] & \$1034 ;
+  assign \$1036  = ~ f4_blocked;
+  assign \$1037  = \$1036  & f4_by_mem_live[0];
+  assign \$1038  = \$1037  & f4_mem_ok[0];
+  assign samples_queue_wen = \$1035  | \$1038 ;
+  assign \$1039  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1040  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign calibration_parity_wdata = ~ \$1040 ;
+  assign \$1041  = ~ f4_blocked;
+  assign \$1042  = \$1041  & f4_by_older;
+  assign \$1043  = f4_by_a1 | \$1042 ;
+  assign \$1044  = f4_live[1] & \$1043 ;
+  assign \$1045  = ~ f4_blocked;
+  assign \$1046  = \$1045  & f4_by_mem_live[1];
+  assign \$1047  = \$1046  & f4_mem_ok[1];
+  assign calibration_parity_wen = \$1044  | \$1047 ;
+  assign \$1048  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1049  = ~ \$1048 ;
+  assign \$1050  = f4_slot[3:0] + 4'hf;
+  assign \$1051  = ~ \$1050 [4];
+  assign \$1052  = ~ f4_blocked;
+  assign \$1053  = \$1052  & f4_by_older;
+  assign \$1054  = f4_by_a1 | \$1053 ;
+  assign \$1055  = f4_live[1] & \$1054 ;
+  assign \$1056  = ~ f4_blocked;
+  assign \$1057  = \$1056  & f4_by_mem_live[1];
+  assign \$1058  = \$1057  & f4_mem_ok[1];
+  assign calibration_queue_wen = \$1055  | \$1058 ;
+  assign \$1059  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$1060  = { busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 7'h7f;
   always @(posedge aclk_clk)
-    samples_grant_w_en <= \$841 ;
+    samples_grant_w_en <= \$1061 ;
   always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$842 ;
+    samples_grant_w_addr <= \$1062 ;
   always @(posedge aclk_clk)
-    samples_grant_w_data <= \$843 ;
+    samples_grant_w_data <= \$1063 ;
   always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6242,19 +6666,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     samples_parity_r3_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    samples_queue_w_en <= \$844 ;
+    samples_queue_w_en <= \$1064 ;
   always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$845 ;
+    samples_queue_w_addr <= \$1065 ;
   always @(posedge aclk_clk)
-    samples_queue_w_data <= \$846 ;
+    samples_queue_w_data <= \$1066 ;
   always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_en <= \$847 ;
+    calibration_grant_w_en <= \$1067 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_addr <= \$848 ;
+    calibration_grant_w_addr <= \$1068 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_data <= \$849 ;
+    calibration_grant_w_data <= \$1069 ;
   always @(posedge aclk_clk)
     calibration_grant_r0_b0 <= \r__data$39 ;
   always @(posedge aclk_clk)
@@ -6264,37 +6688,37 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     calibration_grant_r3_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    calibration_parity_row0 <= \$850 ;
+    calibration_parity_row0 <= \$1070 ;
   always @(posedge aclk_clk)
-    calibration_parity_row1 <= \$851 ;
+    calibration_parity_row1 <= \$1071 ;
   always @(posedge aclk_clk)
-    calibration_parity_row2 <= \$852 ;
+    calibration_parity_row2 <= \$1072 ;
   always @(posedge aclk_clk)
-    calibration_parity_row3 <= \$853 ;
+    calibration_parity_row3 <= \$1073 ;
   always @(posedge aclk_clk)
-    calibration_parity_row4 <= \$854 ;
+    calibration_parity_row4 <= \$1074 ;
   always @(posedge aclk_clk)
-    calibration_parity_row5 <= \$855 ;
+    calibration_parity_row5 <= \$1075 ;
   always @(posedge aclk_clk)
-    calibration_parity_row6 <= \$856 ;
+    calibration_parity_row6 <= \$1076 ;
   always @(posedge aclk_clk)
-    calibration_parity_row7 <= \$857 ;
+    calibration_parity_row7 <= \$1077 ;
   always @(posedge aclk_clk)
-    calibration_parity_row8 <= \$858 ;
+    calibration_parity_row8 <= \$1078 ;
   always @(posedge aclk_clk)
-    calibration_parity_row9 <= \$859 ;
+    calibration_parity_row9 <= \$1079 ;
   always @(posedge aclk_clk)
-    calibration_parity_row10 <= \$860 ;
+    calibration_parity_row10 <= \$1080 ;
   always @(posedge aclk_clk)
-    calibration_parity_row11 <= \$861 ;
+    calibration_parity_row11 <= \$1081 ;
   always @(posedge aclk_clk)
-    calibration_parity_row12 <= \$862 ;
+    calibration_parity_row12 <= \$1082 ;
   always @(posedge aclk_clk)
-    calibration_parity_row13 <= \$863 ;
+    calibration_parity_row13 <= \$1083 ;
   always @(posedge aclk_clk)
-    calibration_parity_row14 <= \$864 ;
+    calibration_parity_row14 <= \$1084 ;
   always @(posedge aclk_clk)
-    calibration_parity_row15 <= \$865 ;
+    calibration_parity_row15 <= \$1085 ;
   always @(posedge aclk_clk)
     calibration_parity_r0_addr <= calibration_parity_addr;
   always @(posedge aclk_clk)
@@ -6312,55 +6736,55 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     calibration_parity_r3 <= \$20 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_en <= \$866 ;
+    calibration_queue_w_en <= \$1086 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_addr <= \$867 ;
+    calibration_queue_w_addr <= \$1087 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_data <= \$868 ;
+    calibration_queue_w_data <= \$1088 ;
   always @(posedge aclk_clk)
     calibration_queue_r0_b0 <= \r__data$84 ;
   always @(posedge aclk_clk)
-    view_ar_pool0 <= \$869 ;
+    view_ar_pool0 <= \$1089 ;
   always @(posedge aclk_clk)
-    view_ar_pool1 <= \$870 ;
+    view_ar_pool1 <= \$1090 ;
   always @(posedge aclk_clk)
-    view_ar_never1 <= \$871 ;
+    view_ar_never1 <= \$1091 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1 <= \$872 ;
+    samples_fresh_view1 <= \$1092 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2 <= \$873 ;
+    samples_fresh_view1_view2 <= \$1093 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3 <= \$874 ;
+    samples_fresh_view1_view2_view3 <= \$1094 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3_view4 <= \$875 ;
+    samples_fresh_view1_view2_view3_view4 <= \$1095 ;
   always @(posedge aclk_clk)
-    view_ar_never0 <= \$876 ;
+    view_ar_never0 <= \$1096 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1 <= \$877 ;
+    calibration_fresh_view1 <= \$1097 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2 <= \$878 ;
+    calibration_fresh_view1_view2 <= \$1098 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3 <= \$879 ;
+    calibration_fresh_view1_view2_view3 <= \$1099 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3_view4 <= \$880 ;
+    calibration_fresh_view1_view2_view3_view4 <= \$1100 ;
   always @(posedge aclk_clk)
-    view_ar_held2 <= \$881 ;
+    view_ar_held2 <= \$1101 ;
   always @(posedge aclk_clk)
-    view_ar_next2 <= \$882 ;
+    view_ar_next2 <= \$1102 ;
   always @(posedge aclk_clk)
-    view_aw_pool0 <= \$883 ;
+    view_aw_pool0 <= \$1103 ;
   always @(posedge aclk_clk)
-    view_aw_pool1 <= \$884 ;
+    view_aw_pool1 <= \$1104 ;
   always @(posedge aclk_clk)
-    view_aw_never1 <= \$885 ;
+    view_aw_never1 <= \$1105 ;
   always @(posedge aclk_clk)
-    view_aw_never0 <= \$886 ;
+    view_aw_never0 <= \$1106 ;
   always @(posedge aclk_clk)
-    view_aw_held2 <= \$887 ;
+    view_aw_held2 <= \$1107 ;
   always @(posedge aclk_clk)
-    view_aw_next2 <= \$888 ;
+    view_aw_next2 <= \$1108 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$889 ;
+    a0_valid <= \$1109 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6370,7 +6794,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$78 , \$74  };
   always @(posedge aclk_clk)
-    a1_valid <= \$890 ;
+    a1_valid <= \$1110 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6382,17 +6806,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$81 , \$80  };
   always @(posedge aclk_clk)
-    a1_select <= \$891 ;
+    a1_select <= \$1111 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$892 ;
+    x0_valid <= \$1112 ;
   always @(posedge aclk_clk)
-    x0_select <= \$893 ;
+    x0_select <= \$1113 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$894 ;
+    x1_valid <= \$1114 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6400,9 +6824,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$94 ;
   always @(posedge aclk_clk)
-    x1_select <= \$895 ;
+    x1_select <= \$1115 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$896 ;
+    x2_valid <= \$1116 ;
   always @(posedge aclk_clk)
     x2_ok <= \$95 ;
   always @(posedge aclk_clk)
@@ -6414,37 +6838,37 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$897 ;
+    a2_valid <= \$1117 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    samples_seen <= \$898 ;
+    samples_seen <= \$1118 ;
   always @(posedge aclk_clk)
-    samples_seen_prev <= \$899 ;
+    samples_seen_prev <= \$1119 ;
   always @(posedge aclk_clk)
-    samples_has_fresh <= \$900 ;
+    samples_has_fresh <= \$1120 ;
   always @(posedge aclk_clk)
-    samples_head <= \$901 ;
+    samples_head <= \$1121 ;
   always @(posedge aclk_clk)
-    samples_fresh <= \$902 ;
+    samples_fresh <= \$1122 ;
   always @(posedge aclk_clk)
-    samples_fresh_slot <= \$903 ;
+    samples_fresh_slot <= \$1123 ;
   always @(posedge aclk_clk)
-    calibration_seen <= \$904 ;
+    calibration_seen <= \$1124 ;
   always @(posedge aclk_clk)
-    calibration_seen_prev <= \$905 ;
+    calibration_seen_prev <= \$1125 ;
   always @(posedge aclk_clk)
-    calibration_has_fresh <= \$906 ;
+    calibration_has_fresh <= \$1126 ;
   always @(posedge aclk_clk)
-    calibration_head <= \$907 ;
+    calibration_head <= \$1127 ;
   always @(posedge aclk_clk)
-    calibration_fresh <= \$908 ;
+    calibration_fresh <= \$1128 ;
   always @(posedge aclk_clk)
-    \calibration_parity_addr$69  <= \$909 ;
+    \calibration_parity_addr$69  <= \$1129 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$910 ;
+    a2_ring <= \$1130 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6460,7 +6884,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_restart_head <= \$151 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$911 ;
+    a3_valid <= \$1131 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6472,7 +6896,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$912 ;
+    a3_ring <= \$1132 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6488,7 +6912,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$179 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$913 ;
+    a4_valid <= \$1133 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6504,7 +6928,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_snap <= \$636 [4];
   always @(posedge aclk_clk)
-    a5_valid <= \$914 ;
+    a5_valid <= \$1134 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6528,7 +6952,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_older_next <= \$203 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$915 ;
+    f0_valid <= \$1135 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6544,7 +6968,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[1];
   always @(posedge aclk_clk)
-    f1_valid <= \$916 ;
+    f1_valid <= \$1136 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6560,59 +6984,59 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$917 ;
+    f1_same_second_eq0 <= \$1137 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$918 ;
+    f1_same_second_eq3 <= \$1138 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$919 ;
+    f1_same_second_eq6 <= \$1139 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$920 ;
+    f1_same_second_eq9 <= \$1140 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$921 ;
+    f1_same_second_eq12 <= \$1141 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$922 ;
+    f1_same_second_eq15 <= \$1142 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$923 ;
+    f1_same_second_eq18 <= \$1143 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$924 ;
+    f1_same_second_eq21 <= \$1144 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$925 ;
+    f1_same_second_eq24 <= \$1145 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$926 ;
+    f1_same_second_eq27 <= \$1146 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$927 ;
+    f1_same_second_eq30 <= \$1147 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$928 ;
+    f1_same_third_eq0 <= \$1148 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$929 ;
+    f1_same_third_eq3 <= \$1149 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$930 ;
+    f1_same_third_eq6 <= \$1150 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$931 ;
+    f1_same_third_eq9 <= \$1151 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$932 ;
+    f1_same_third_eq12 <= \$1152 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$933 ;
+    f1_same_third_eq15 <= \$1153 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$934 ;
+    f1_same_third_eq18 <= \$1154 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$935 ;
+    f1_same_third_eq21 <= \$1155 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$936 ;
+    f1_same_third_eq24 <= \$1156 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$937 ;
+    f1_same_third_eq27 <= \$1157 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$938 ;
+    f1_same_third_eq30 <= \$1158 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$939 ;
+    f1_hit <= \$1159 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$940 ;
+    f1_misaligned <= \$1160 ;
   always @(posedge aclk_clk)
     f1_samples_slot <= \$241 [9:0];
   always @(posedge aclk_clk)
     calibration_parity_addr <= \$243 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$941 ;
+    f2_valid <= \$1161 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -6634,9 +7058,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f2_same_third <= \$311 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$942 ;
+    f3_valid <= \$1162 ;
   always @(posedge aclk_clk)
-    f3_go <= \$943 ;
+    f3_go <= \$1163 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6658,11 +7082,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$769 [12];
+    f3_hit_a2 <= \$989 [12];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$318 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$773 [12];
+    f3_hit_a3 <= \$993 [12];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$321 [4];
   always @(posedge aclk_clk)
@@ -6672,11 +7096,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$326 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$944 ;
+    f3_quiet <= \$1164 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$945 ;
+    f4_valid <= \$1165 ;
   always @(posedge aclk_clk)
-    f4_go <= \$946 ;
+    f4_go <= \$1166 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6690,7 +7114,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$777 [12];
+    f4_hit_a1 <= \$997 [12];
   always @(posedge aclk_clk)
     f4_a1_next <= \$334 [3:0];
   always @(posedge aclk_clk)
@@ -6702,11 +7126,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_rest_snap <= \$378 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$947 ;
+    f4_by_a1 <= \$1167 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$948 ;
+    f4_by_older <= \$1168 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$949 ;
+    f4_by_mem <= \$1169 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= { \$404 [6], \$399 [6] };
   always @(posedge aclk_clk)
@@ -6716,9 +7140,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_live <= \$414 [1:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$950 ;
+    f4_by_mem_live <= \$1170 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$951 ;
+    f4_blocked <= \$1171 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$418 [12];
   always @(posedge aclk_clk)
@@ -6728,39 +7152,39 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_raced <= \$428 [2];
   always @(posedge aclk_clk)
-    samples_push <= \$952 ;
+    samples_push <= \$1172 ;
   always @(posedge aclk_clk)
-    samples_queue_waddr <= \$953 ;
+    samples_queue_waddr <= \$1173 ;
   always @(posedge aclk_clk)
-    samples_pushed <= \$954 ;
+    samples_pushed <= \$1174 ;
   always @(posedge aclk_clk)
-    samples_popped <= \$955 ;
+    samples_popped <= \$1175 ;
   always @(posedge aclk_clk)
-    samples_count <= \$956 ;
+    samples_count <= \$1176 ;
   always @(posedge aclk_clk)
-    samples_at <= \$957 ;
+    samples_at <= \$1177 ;
   always @(posedge aclk_clk)
-    samples_nonempty <= \$958 ;
+    samples_nonempty <= \$1178 ;
   always @(posedge aclk_clk)
     calibration_parity_wrows <= { \$492 , \$491 , \$490 , \$489 , \$488 , \$487 , \$486 , \$485 , \$484 , \$483 , \$482 , \$481 , \$480 , \$479 , \$478 , \$477  };
   always @(posedge aclk_clk)
-    calibration_push <= \$959 ;
+    calibration_push <= \$1179 ;
   always @(posedge aclk_clk)
-    calibration_queue_waddr <= \$960 ;
+    calibration_queue_waddr <= \$1180 ;
   always @(posedge aclk_clk)
-    calibration_pushed <= \$961 ;
+    calibration_pushed <= \$1181 ;
   always @(posedge aclk_clk)
-    calibration_popped <= \$962 ;
+    calibration_popped <= \$1182 ;
   always @(posedge aclk_clk)
-    calibration_count <= \$963 ;
+    calibration_count <= \$1183 ;
   always @(posedge aclk_clk)
-    calibration_at <= \$964 ;
+    calibration_at <= \$1184 ;
   always @(posedge aclk_clk)
-    calibration_nonempty <= \$965 ;
+    calibration_nonempty <= \$1185 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$966 ;
+    f5_valid <= \$1186 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$967 ;
+    f5_ok <= \$1187 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$361 ;
   always @(posedge aclk_clk)
@@ -6790,27 +7214,27 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_overwrite <= \$556 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$968 ;
+    a6_valid <= \$1188 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$969 ;
+    f6_valid <= \$1189 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$970 ;
+    x3_valid <= \$1190 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$971 ;
+    x4_valid <= \$1191 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$972 ;
+    x5_valid <= \$1192 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$973 ;
+    x6_valid <= \$1193 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -6870,1197 +7294,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$974 ;
+    busy_0 <= \$1194 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$975 ;
+    busy_6 <= \$1195 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$976 ;
+    busy_12 <= \$1196 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$977 ;
+    busy_18 <= \$1197 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$978 ;
+    busy_24 <= \$1198 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$979 ;
+    busy_30 <= \$1199 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$980 ;
-  assign \$1  = calibration_parity_wen & calibration_parity_wrows[0];
-  assign \$2  = calibration_parity_wen & calibration_parity_wrows[1];
-  assign \$3  = calibration_parity_wen & calibration_parity_wrows[2];
-  assign \$4  = calibration_parity_wen & calibration_parity_wrows[3];
-  assign \$5  = calibration_parity_wen & calibration_parity_wrows[4];
-  assign \$6  = calibration_parity_wen & calibration_parity_wrows[5];
-  assign \$7  = calibration_parity_wen & calibration_parity_wrows[6];
-  assign \$8  = calibration_parity_wen & calibration_parity_wrows[7];
-  assign \$9  = calibration_parity_wen & calibration_parity_wrows[8];
-  assign \$10  = calibration_parity_wen & calibration_parity_wrows[9];
-  assign \$11  = calibration_parity_wen & calibration_parity_wrows[10];
-  assign \$12  = calibration_parity_wen & calibration_parity_wrows[11];
-  assign \$13  = calibration_parity_wen & calibration_parity_wrows[12];
-  assign \$14  = calibration_parity_wen & calibration_parity_wrows[13];
-  assign \$15  = calibration_parity_wen & calibration_parity_wrows[14];
-  assign \$16  = calibration_parity_wen & calibration_parity_wrows[15];
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    (* full_case = 32'd1 *)
-    casez (calibration_parity_r3_addr)
-      4'h0:
-          \$20  = calibration_parity_row0;
-      4'h1:
-          \$20  = calibration_parity_row1;
-      4'h2:
-          \$20  = calibration_parity_row2;
-      4'h3:
-          \$20  = calibration_parity_row3;
-      4'h4:
-          \$20  = calibration_parity_row4;
-      4'h5:
-          \$20  = calibration_parity_row5;
-      4'h6:
-          \$20  = calibration_parity_row6;
-      4'h7:
-          \$20  = calibration_parity_row7;
-      4'h8:
-          \$20  = calibration_parity_row8;
-      4'h9:
-          \$20  = calibration_parity_row9;
-      4'ha:
-          \$20  = calibration_parity_row10;
-      4'hb:
-          \$20  = calibration_parity_row11;
-      4'hc:
-          \$20  = calibration_parity_row12;
-      4'hd:
-          \$20  = calibration_parity_row13;
-      4'he:
-          \$20  = calibration_parity_row14;
-      4'hf:
-          \$20  = calibration_parity_row15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$841  = samples_grant_wen;
-    if (aclk_rst) begin
-      \$841  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$842  = samples_grant_w_addr;
-    if (samples_grant_wen) begin
-      \$842  = { \$629 , \$625 , \$621 , \$617 , \$613 , \$609 , \$605 , \$598 , \$591 , \$584  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$843  = samples_grant_w_data;
-    if (samples_grant_wen) begin
-      \$843  = samples_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$844  = samples_queue_wen;
-    if (aclk_rst) begin
-      \$844  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$845  = samples_queue_w_addr;
-    if (samples_queue_wen) begin
-      \$845  = samples_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$846  = samples_queue_w_data;
-    if (samples_queue_wen) begin
-      \$846  = samples_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$847  = calibration_grant_wen;
-    if (aclk_rst) begin
-      \$847  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$848  = calibration_grant_w_addr;
-    if (calibration_grant_wen) begin
-      \$848  = { \$605 , \$598 , \$591 , \$584  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$849  = calibration_grant_w_data;
-    if (calibration_grant_wen) begin
-      \$849  = calibration_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$850  = calibration_parity_row0;
-    if (\$1 ) begin
-      \$850  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$851  = calibration_parity_row1;
-    if (\$2 ) begin
-      \$851  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$852  = calibration_parity_row2;
-    if (\$3 ) begin
-      \$852  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$853  = calibration_parity_row3;
-    if (\$4 ) begin
-      \$853  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$854  = calibration_parity_row4;
-    if (\$5 ) begin
-      \$854  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$855  = calibration_parity_row5;
-    if (\$6 ) begin
-      \$855  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$856  = calibration_parity_row6;
-    if (\$7 ) begin
-      \$856  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$857  = calibration_parity_row7;
-    if (\$8 ) begin
-      \$857  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$858  = calibration_parity_row8;
-    if (\$9 ) begin
-      \$858  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$859  = calibration_parity_row9;
-    if (\$10 ) begin
-      \$859  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$860  = calibration_parity_row10;
-    if (\$11 ) begin
-      \$860  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$861  = calibration_parity_row11;
-    if (\$12 ) begin
-      \$861  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$862  = calibration_parity_row12;
-    if (\$13 ) begin
-      \$862  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$863  = calibration_parity_row13;
-    if (\$14 ) begin
-      \$863  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$864  = calibration_parity_row14;
-    if (\$15 ) begin
-      \$864  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$865  = calibration_parity_row15;
-    if (\$16 ) begin
-      \$865  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$866  = calibration_queue_wen;
-    if (aclk_rst) begin
-      \$866  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$867  = calibration_queue_w_addr;
-    if (calibration_queue_wen) begin
-      \$867  = calibration_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$868  = calibration_queue_w_data;
-    if (calibration_queue_wen) begin
-      \$868  = calibration_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$869  = view_ar_pool;
-    if (aclk_rst) begin
-      \$869  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$870  = view_ar_pool0;
-    if (aclk_rst) begin
-      \$870  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$871  = view_ar_never0;
-    if (aclk_rst) begin
-      \$871  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$872  = samples_fresh;
-    if (aclk_rst) begin
-      \$872  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$873  = samples_fresh_view1;
-    if (aclk_rst) begin
-      \$873  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$874  = samples_fresh_view1_view2;
-    if (aclk_rst) begin
-      \$874  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$875  = samples_fresh_view1_view2_view3;
-    if (aclk_rst) begin
-      \$875  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$876 [0] = \$22 ;
-    \$876 [1] = \$24 ;
-    if (aclk_rst) begin
-      \$876  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$877  = calibration_fresh;
-    if (aclk_rst) begin
-      \$877  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$878  = calibration_fresh_view1;
-    if (aclk_rst) begin
-      \$878  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$879  = calibration_fresh_view1_view2;
-    if (aclk_rst) begin
-      \$879  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$880  = calibration_fresh_view1_view2_view3;
-    if (aclk_rst) begin
-      \$880  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$881  = \$33 ;
-    if (aclk_rst) begin
-      \$881  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$882  = { \$45 , \$42 , \$39 , \$36  };
-    if (aclk_rst) begin
-      \$882  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$883  = view_aw_pool;
-    if (aclk_rst) begin
-      \$883  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$884  = view_aw_pool0;
-    if (aclk_rst) begin
-      \$884  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$885  = view_aw_never0;
-    if (aclk_rst) begin
-      \$885  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$886 [0] = \$47 ;
-    \$886 [1] = \$49 ;
-    if (aclk_rst) begin
-      \$886  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$887  = \$58 ;
-    if (aclk_rst) begin
-      \$887  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$888  = { \$70 , \$67 , \$64 , \$61  };
-    if (aclk_rst) begin
-      \$888  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$889  = alloc_valid;
-    if (aclk_rst) begin
-      \$889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$890  = a0_valid;
-    if (aclk_rst) begin
-      \$890  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$891  = { \$87 , \$84  };
-    if (aclk_rst) begin
-      \$891  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$892  = flush_valid;
-    if (aclk_rst) begin
-      \$892  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$893  = { 1'h0, \$90  };
-    if (aclk_rst) begin
-      \$893  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$894  = x0_valid;
-    if (aclk_rst) begin
-      \$894  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$895  = x0_select;
-    if (aclk_rst) begin
-      \$895  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$896  = x1_valid;
-    if (aclk_rst) begin
-      \$896  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$897  = a1_valid;
-    if (aclk_rst) begin
-      \$897  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$898  = samples_seen;
-    if (\$98 ) begin
-      \$898  = \$99 ;
-    end
-    if (aclk_rst) begin
-      \$898  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$899  = samples_seen;
-    if (aclk_rst) begin
-      \$899  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$900  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$900  = \$100 ;
-    end else if (x1_select[0]) begin
-      \$900  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$900  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$901  = samples_head;
-    if (samples_pop) begin
-      \$901  = \$103 [9:0];
-    end
-    if (x1_select[0]) begin
-      \$901  = samples_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$901  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$902  = samples_fresh_next;
-    if (aclk_rst) begin
-      \$902  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$903  = \$104 [9:0];
-    if (aclk_rst) begin
-      \$903  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$904  = calibration_seen;
-    if (\$107 ) begin
-      \$904  = \$108 ;
-    end
-    if (aclk_rst) begin
-      \$904  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$905  = calibration_seen;
-    if (aclk_rst) begin
-      \$905  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$906  = calibration_has_fresh;
-    if (calibration_take_fresh) begin
-      \$906  = \$109 ;
-    end else if (x1_select[1]) begin
-      \$906  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$906  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$907  = calibration_head;
-    if (calibration_pop) begin
-      \$907  = \$112 [3:0];
-    end
-    if (x1_select[1]) begin
-      \$907  = calibration_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$907  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$908  = calibration_fresh_next;
-    if (aclk_rst) begin
-      \$908  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$909  = \$113 [3:0];
-    if (aclk_rst) begin
-      \$909  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$910  = 1'h0;
-    if (aclk_rst) begin
-      \$910  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$911  = a2_valid;
-    if (aclk_rst) begin
-      \$911  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$912  = a2_ring;
-    if (aclk_rst) begin
-      \$912  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$913  = a3_valid;
-    if (aclk_rst) begin
-      \$913  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$914  = a4_valid;
-    if (aclk_rst) begin
-      \$914  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$915  = free_valid;
-    if (aclk_rst) begin
-      \$915  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$916  = f0_valid;
-    if (aclk_rst) begin
-      \$916  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$917  = \$218 ;
-    if (aclk_rst) begin
-      \$917  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$918  = \$219 ;
-    if (aclk_rst) begin
-      \$918  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$919  = \$220 ;
-    if (aclk_rst) begin
-      \$919  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$920  = \$221 ;
-    if (aclk_rst) begin
-      \$920  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$921  = \$222 ;
-    if (aclk_rst) begin
-      \$921  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$922  = \$223 ;
-    if (aclk_rst) begin
-      \$922  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$923  = \$224 ;
-    if (aclk_rst) begin
-      \$923  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$924  = \$225 ;
-    if (aclk_rst) begin
-      \$924  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$925  = \$226 ;
-    if (aclk_rst) begin
-      \$925  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$926  = \$227 ;
-    if (aclk_rst) begin
-      \$926  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$927  = \$228 ;
-    if (aclk_rst) begin
-      \$927  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$928  = \$229 ;
-    if (aclk_rst) begin
-      \$928  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$929  = \$230 ;
-    if (aclk_rst) begin
-      \$929  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$930  = \$231 ;
-    if (aclk_rst) begin
-      \$930  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$931  = \$232 ;
-    if (aclk_rst) begin
-      \$931  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$932  = \$233 ;
-    if (aclk_rst) begin
-      \$932  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$933  = \$234 ;
-    if (aclk_rst) begin
-      \$933  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$934  = \$235 ;
-    if (aclk_rst) begin
-      \$934  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$935  = \$236 ;
-    if (aclk_rst) begin
-      \$935  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$936  = \$237 ;
-    if (aclk_rst) begin
-      \$936  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$937  = \$238 ;
-    if (aclk_rst) begin
-      \$937  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$938  = \$239 ;
-    if (aclk_rst) begin
-      \$938  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$941  = f1_valid;
-    if (aclk_rst) begin
-      \$941  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$942  = f2_valid;
-    if (aclk_rst) begin
-      \$942  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$943  = \$signal$294 ;
-    if (aclk_rst) begin
-      \$943  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$944  = \$333 ;
-    if (aclk_rst) begin
-      \$944  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$945  = f3_valid;
-    if (aclk_rst) begin
-      \$945  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$946  = f3_go;
-    if (aclk_rst) begin
-      \$946  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$947  = \$383 ;
-    if (aclk_rst) begin
-      \$947  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$948  = \$391 ;
-    if (aclk_rst) begin
-      \$948  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$949  = \$394 ;
-    if (aclk_rst) begin
-      \$949  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$950  = \$785 [1:0];
-    if (aclk_rst) begin
-      \$950  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$951  = \$415 ;
-    if (aclk_rst) begin
-      \$951  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$952  = \$436 ;
-    if (aclk_rst) begin
-      \$952  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$953  = samples_queue_waddr;
-    if (\$444 ) begin
-      \$953  = \$447 [9:0];
-    end
-    if (aclk_rst) begin
-      \$953  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$954  = samples_push;
-    if (x1_select[0]) begin
-      \$954  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$954  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$955  = samples_pop;
-    if (x1_select[0]) begin
-      \$955  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$955  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$956  = \$451 [10:0];
-    if (x1_select[0]) begin
-      \$956  = 11'h000;
-    end
-    if (aclk_rst) begin
-      \$956  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$957  = samples_at;
-    if (\$454 ) begin
-      \$957 [0] = samples_at[0];
-      \$957 [1] = samples_at[1];
-      \$957 [2] = samples_at[2];
-    end
-    if (\$460 ) begin
-      \$957 [0] = samples_at[1];
-      \$957 [1] = samples_at[2];
-      \$957 [2] = \$461 ;
-    end
-    if (\$467 ) begin
-      \$957 [0] = 1'h0;
-      \$957 [1] = samples_at[0];
-      \$957 [2] = samples_at[1];
-    end
-    if (\$473 ) begin
-      \$957 [0] = samples_at[0];
-      \$957 [1] = samples_at[1];
-      \$957 [2] = samples_at[2];
-    end
-    if (x1_select[0]) begin
-      \$957  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$957  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$958  = samples_nonempty;
-    if (\$454 ) begin
-      \$958  = \$457 ;
-    end
-    if (\$460 ) begin
-      \$958  = \$464 ;
-    end
-    if (\$467 ) begin
-      \$958  = \$470 ;
-    end
-    if (\$473 ) begin
-      \$958  = \$476 ;
-    end
-    if (x1_select[0]) begin
-      \$958  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$958  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$959  = \$500 ;
-    if (aclk_rst) begin
-      \$959  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$960  = calibration_queue_waddr;
-    if (\$508 ) begin
-      \$960  = \$511 [3:0];
-    end
-    if (aclk_rst) begin
-      \$960  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$961  = calibration_push;
-    if (x1_select[1]) begin
-      \$961  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$961  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$962  = calibration_pop;
-    if (x1_select[1]) begin
-      \$962  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$962  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$963  = \$515 [4:0];
-    if (x1_select[1]) begin
-      \$963  = 5'h00;
-    end
-    if (aclk_rst) begin
-      \$963  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$964  = calibration_at;
-    if (\$518 ) begin
-      \$964 [0] = calibration_at[0];
-      \$964 [1] = calibration_at[1];
-      \$964 [2] = calibration_at[2];
-    end
-    if (\$524 ) begin
-      \$964 [0] = calibration_at[1];
-      \$964 [1] = calibration_at[2];
-      \$964 [2] = \$525 ;
-    end
-    if (\$531 ) begin
-      \$964 [0] = 1'h0;
-      \$964 [1] = calibration_at[0];
-      \$964 [2] = calibration_at[1];
-    end
-    if (\$537 ) begin
-      \$964 [0] = calibration_at[0];
-      \$964 [1] = calibration_at[1];
-      \$964 [2] = calibration_at[2];
-    end
-    if (x1_select[1]) begin
-      \$964  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$964  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$965  = calibration_nonempty;
-    if (\$518 ) begin
-      \$965  = \$521 ;
-    end
-    if (\$524 ) begin
-      \$965  = \$528 ;
-    end
-    if (\$531 ) begin
-      \$965  = \$534 ;
-    end
-    if (\$537 ) begin
-      \$965  = \$540 ;
-    end
-    if (x1_select[1]) begin
-      \$965  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$965  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$966  = f4_valid;
-    if (aclk_rst) begin
-      \$966  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$967  = \release ;
-    if (aclk_rst) begin
-      \$967  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$968  = a5_valid;
-    if (aclk_rst) begin
-      \$968  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$969  = f5_valid;
-    if (aclk_rst) begin
-      \$969  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$970  = x2_valid;
-    if (aclk_rst) begin
-      \$970  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$971  = x3_valid;
-    if (aclk_rst) begin
-      \$971  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$972  = x4_valid;
-    if (aclk_rst) begin
-      \$972  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$973  = x5_valid;
-    if (aclk_rst) begin
-      \$973  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$974  = \$557 ;
-    if (aclk_rst) begin
-      \$974  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$975  = \$558 ;
-    if (aclk_rst) begin
-      \$975  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$976  = \$559 ;
-    if (aclk_rst) begin
-      \$976  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$977  = \$560 ;
-    if (aclk_rst) begin
-      \$977  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$978  = \$561 ;
-    if (aclk_rst) begin
-      \$978  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$979  = \$562 ;
-    if (aclk_rst) begin
-      \$979  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$980  = \$563 ;
-    if (aclk_rst) begin
-      \$980  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    samples_fresh_next = samples_fresh;
-    if (samples_take_fresh) begin
-      samples_fresh_next = \$571 ;
-    end else if (x1_select[0]) begin
-      samples_fresh_next = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    calibration_fresh_next = calibration_fresh;
-    if (calibration_take_fresh) begin
-      calibration_fresh_next = \$577 ;
-    end else if (x1_select[1]) begin
-      calibration_fresh_next = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    (* full_case = 32'd1 *)
-    casez (a4_pool)
-      1'h0:
-          grant_addr = { 1'h0, \$762  };
-      1'h1:
-          grant_addr = { 1'h0, \$764  };
-    endcase
-  end
+    busy_36 <= \$1200 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
     (* full_case = 32'd1 *)
@@ -8175,8 +7421,1170 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
           \$19  = calibration_parity_row15;
     endcase
   end
-  assign samples_grant_waddr = { \$629 , \$625 , \$621 , \$617 , \$613 , \$609 , \$605 , \$598 , \$591 , \$584  };
-  assign calibration_grant_waddr = { \$605 , \$598 , \$591 , \$584  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    (* full_case = 32'd1 *)
+    casez (calibration_parity_r3_addr)
+      4'h0:
+          \$20  = calibration_parity_row0;
+      4'h1:
+          \$20  = calibration_parity_row1;
+      4'h2:
+          \$20  = calibration_parity_row2;
+      4'h3:
+          \$20  = calibration_parity_row3;
+      4'h4:
+          \$20  = calibration_parity_row4;
+      4'h5:
+          \$20  = calibration_parity_row5;
+      4'h6:
+          \$20  = calibration_parity_row6;
+      4'h7:
+          \$20  = calibration_parity_row7;
+      4'h8:
+          \$20  = calibration_parity_row8;
+      4'h9:
+          \$20  = calibration_parity_row9;
+      4'ha:
+          \$20  = calibration_parity_row10;
+      4'hb:
+          \$20  = calibration_parity_row11;
+      4'hc:
+          \$20  = calibration_parity_row12;
+      4'hd:
+          \$20  = calibration_parity_row13;
+      4'he:
+          \$20  = calibration_parity_row14;
+      4'hf:
+          \$20  = calibration_parity_row15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1061  = samples_grant_wen;
+    if (aclk_rst) begin
+      \$1061  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1062  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$1062  = { \$796 , \$792 , \$788 , \$784 , \$780 , \$776 , \$772 , \$768 , \$764 , \$760  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1063  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$1063  = samples_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1064  = samples_queue_wen;
+    if (aclk_rst) begin
+      \$1064  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1065  = samples_queue_w_addr;
+    if (samples_queue_wen) begin
+      \$1065  = samples_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1066  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$1066  = samples_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1067  = calibration_grant_wen;
+    if (aclk_rst) begin
+      \$1067  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1068  = calibration_grant_w_addr;
+    if (calibration_grant_wen) begin
+      \$1068  = { \$893 , \$889 , \$885 , \$881  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1069  = calibration_grant_w_data;
+    if (calibration_grant_wen) begin
+      \$1069  = calibration_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1070  = calibration_parity_row0;
+    if (\$1 ) begin
+      \$1070  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1071  = calibration_parity_row1;
+    if (\$2 ) begin
+      \$1071  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1072  = calibration_parity_row2;
+    if (\$3 ) begin
+      \$1072  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1073  = calibration_parity_row3;
+    if (\$4 ) begin
+      \$1073  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1074  = calibration_parity_row4;
+    if (\$5 ) begin
+      \$1074  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1075  = calibration_parity_row5;
+    if (\$6 ) begin
+      \$1075  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1076  = calibration_parity_row6;
+    if (\$7 ) begin
+      \$1076  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1077  = calibration_parity_row7;
+    if (\$8 ) begin
+      \$1077  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1078  = calibration_parity_row8;
+    if (\$9 ) begin
+      \$1078  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1079  = calibration_parity_row9;
+    if (\$10 ) begin
+      \$1079  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1080  = calibration_parity_row10;
+    if (\$11 ) begin
+      \$1080  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1081  = calibration_parity_row11;
+    if (\$12 ) begin
+      \$1081  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1082  = calibration_parity_row12;
+    if (\$13 ) begin
+      \$1082  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1083  = calibration_parity_row13;
+    if (\$14 ) begin
+      \$1083  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1084  = calibration_parity_row14;
+    if (\$15 ) begin
+      \$1084  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1085  = calibration_parity_row15;
+    if (\$16 ) begin
+      \$1085  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1086  = calibration_queue_wen;
+    if (aclk_rst) begin
+      \$1086  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1087  = calibration_queue_w_addr;
+    if (calibration_queue_wen) begin
+      \$1087  = calibration_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1088  = calibration_queue_w_data;
+    if (calibration_queue_wen) begin
+      \$1088  = calibration_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1089  = view_ar_pool;
+    if (aclk_rst) begin
+      \$1089  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1090  = view_ar_pool0;
+    if (aclk_rst) begin
+      \$1090  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1091  = view_ar_never0;
+    if (aclk_rst) begin
+      \$1091  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1092  = samples_fresh;
+    if (aclk_rst) begin
+      \$1092  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1093  = samples_fresh_view1;
+    if (aclk_rst) begin
+      \$1093  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1094  = samples_fresh_view1_view2;
+    if (aclk_rst) begin
+      \$1094  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1095  = samples_fresh_view1_view2_view3;
+    if (aclk_rst) begin
+      \$1095  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1096 [0] = \$22 ;
+    \$1096 [1] = \$24 ;
+    if (aclk_rst) begin
+      \$1096  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1097  = calibration_fresh;
+    if (aclk_rst) begin
+      \$1097  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1098  = calibration_fresh_view1;
+    if (aclk_rst) begin
+      \$1098  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1099  = calibration_fresh_view1_view2;
+    if (aclk_rst) begin
+      \$1099  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1100  = calibration_fresh_view1_view2_view3;
+    if (aclk_rst) begin
+      \$1100  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1101  = \$33 ;
+    if (aclk_rst) begin
+      \$1101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1102  = { \$45 , \$42 , \$39 , \$36  };
+    if (aclk_rst) begin
+      \$1102  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1103  = view_aw_pool;
+    if (aclk_rst) begin
+      \$1103  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1104  = view_aw_pool0;
+    if (aclk_rst) begin
+      \$1104  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1105  = view_aw_never0;
+    if (aclk_rst) begin
+      \$1105  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1106 [0] = \$47 ;
+    \$1106 [1] = \$49 ;
+    if (aclk_rst) begin
+      \$1106  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1107  = \$58 ;
+    if (aclk_rst) begin
+      \$1107  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1108  = { \$70 , \$67 , \$64 , \$61  };
+    if (aclk_rst) begin
+      \$1108  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1109  = alloc_valid;
+    if (aclk_rst) begin
+      \$1109  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1110  = a0_valid;
+    if (aclk_rst) begin
+      \$1110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1111  = { \$87 , \$84  };
+    if (aclk_rst) begin
+      \$1111  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1112  = flush_valid;
+    if (aclk_rst) begin
+      \$1112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1113  = { 1'h0, \$90  };
+    if (aclk_rst) begin
+      \$1113  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1114  = x0_valid;
+    if (aclk_rst) begin
+      \$1114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1115  = x0_select;
+    if (aclk_rst) begin
+      \$1115  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1116  = x1_valid;
+    if (aclk_rst) begin
+      \$1116  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1117  = a1_valid;
+    if (aclk_rst) begin
+      \$1117  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1118  = samples_seen;
+    if (\$98 ) begin
+      \$1118  = \$99 ;
+    end
+    if (aclk_rst) begin
+      \$1118  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1119  = samples_seen;
+    if (aclk_rst) begin
+      \$1119  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1120  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$1120  = \$100 ;
+    end else if (x1_select[0]) begin
+      \$1120  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$1120  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1121  = samples_head;
+    if (samples_pop) begin
+      \$1121  = \$103 [9:0];
+    end
+    if (x1_select[0]) begin
+      \$1121  = samples_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$1121  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1122  = samples_fresh_next;
+    if (aclk_rst) begin
+      \$1122  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1123  = \$104 [9:0];
+    if (aclk_rst) begin
+      \$1123  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1124  = calibration_seen;
+    if (\$107 ) begin
+      \$1124  = \$108 ;
+    end
+    if (aclk_rst) begin
+      \$1124  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1125  = calibration_seen;
+    if (aclk_rst) begin
+      \$1125  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1126  = calibration_has_fresh;
+    if (calibration_take_fresh) begin
+      \$1126  = \$109 ;
+    end else if (x1_select[1]) begin
+      \$1126  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$1126  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1127  = calibration_head;
+    if (calibration_pop) begin
+      \$1127  = \$112 [3:0];
+    end
+    if (x1_select[1]) begin
+      \$1127  = calibration_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$1127  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1128  = calibration_fresh_next;
+    if (aclk_rst) begin
+      \$1128  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1129  = \$113 [3:0];
+    if (aclk_rst) begin
+      \$1129  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1130  = 1'h0;
+    if (aclk_rst) begin
+      \$1130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1131  = a2_valid;
+    if (aclk_rst) begin
+      \$1131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1132  = a2_ring;
+    if (aclk_rst) begin
+      \$1132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1133  = a3_valid;
+    if (aclk_rst) begin
+      \$1133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1134  = a4_valid;
+    if (aclk_rst) begin
+      \$1134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1135  = free_valid;
+    if (aclk_rst) begin
+      \$1135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1136  = f0_valid;
+    if (aclk_rst) begin
+      \$1136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1137  = \$218 ;
+    if (aclk_rst) begin
+      \$1137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1138  = \$219 ;
+    if (aclk_rst) begin
+      \$1138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1139  = \$220 ;
+    if (aclk_rst) begin
+      \$1139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1140  = \$221 ;
+    if (aclk_rst) begin
+      \$1140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1141  = \$222 ;
+    if (aclk_rst) begin
+      \$1141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1142  = \$223 ;
+    if (aclk_rst) begin
+      \$1142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1143  = \$224 ;
+    if (aclk_rst) begin
+      \$1143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1144  = \$225 ;
+    if (aclk_rst) begin
+      \$1144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1145  = \$226 ;
+    if (aclk_rst) begin
+      \$1145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1146  = \$227 ;
+    if (aclk_rst) begin
+      \$1146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1147  = \$228 ;
+    if (aclk_rst) begin
+      \$1147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1148  = \$229 ;
+    if (aclk_rst) begin
+      \$1148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1149  = \$230 ;
+    if (aclk_rst) begin
+      \$1149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1150  = \$231 ;
+    if (aclk_rst) begin
+      \$1150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1151  = \$232 ;
+    if (aclk_rst) begin
+      \$1151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1152  = \$233 ;
+    if (aclk_rst) begin
+      \$1152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1153  = \$234 ;
+    if (aclk_rst) begin
+      \$1153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1154  = \$235 ;
+    if (aclk_rst) begin
+      \$1154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1155  = \$236 ;
+    if (aclk_rst) begin
+      \$1155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1156  = \$237 ;
+    if (aclk_rst) begin
+      \$1156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1157  = \$238 ;
+    if (aclk_rst) begin
+      \$1157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1158  = \$239 ;
+    if (aclk_rst) begin
+      \$1158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1161  = f1_valid;
+    if (aclk_rst) begin
+      \$1161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1162  = f2_valid;
+    if (aclk_rst) begin
+      \$1162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1163  = \$signal$294 ;
+    if (aclk_rst) begin
+      \$1163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1164  = \$333 ;
+    if (aclk_rst) begin
+      \$1164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1165  = f3_valid;
+    if (aclk_rst) begin
+      \$1165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1166  = f3_go;
+    if (aclk_rst) begin
+      \$1166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1167  = \$383 ;
+    if (aclk_rst) begin
+      \$1167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1168  = \$391 ;
+    if (aclk_rst) begin
+      \$1168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1169  = \$394 ;
+    if (aclk_rst) begin
+      \$1169  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1170  = \$1005 [1:0];
+    if (aclk_rst) begin
+      \$1170  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1171  = \$415 ;
+    if (aclk_rst) begin
+      \$1171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1172  = \$436 ;
+    if (aclk_rst) begin
+      \$1172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1173  = samples_queue_waddr;
+    if (\$444 ) begin
+      \$1173  = \$447 [9:0];
+    end
+    if (aclk_rst) begin
+      \$1173  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1174  = samples_push;
+    if (x1_select[0]) begin
+      \$1174  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1175  = samples_pop;
+    if (x1_select[0]) begin
+      \$1175  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1176  = \$451 [10:0];
+    if (x1_select[0]) begin
+      \$1176  = 11'h000;
+    end
+    if (aclk_rst) begin
+      \$1176  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1177  = samples_at;
+    if (\$454 ) begin
+      \$1177 [0] = samples_at[0];
+      \$1177 [1] = samples_at[1];
+      \$1177 [2] = samples_at[2];
+    end
+    if (\$460 ) begin
+      \$1177 [0] = samples_at[1];
+      \$1177 [1] = samples_at[2];
+      \$1177 [2] = \$461 ;
+    end
+    if (\$467 ) begin
+      \$1177 [0] = 1'h0;
+      \$1177 [1] = samples_at[0];
+      \$1177 [2] = samples_at[1];
+    end
+    if (\$473 ) begin
+      \$1177 [0] = samples_at[0];
+      \$1177 [1] = samples_at[1];
+      \$1177 [2] = samples_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1177  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1177  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1178  = samples_nonempty;
+    if (\$454 ) begin
+      \$1178  = \$457 ;
+    end
+    if (\$460 ) begin
+      \$1178  = \$464 ;
+    end
+    if (\$467 ) begin
+      \$1178  = \$470 ;
+    end
+    if (\$473 ) begin
+      \$1178  = \$476 ;
+    end
+    if (x1_select[0]) begin
+      \$1178  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1179  = \$500 ;
+    if (aclk_rst) begin
+      \$1179  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1180  = calibration_queue_waddr;
+    if (\$508 ) begin
+      \$1180  = \$511 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1180  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1181  = calibration_push;
+    if (x1_select[1]) begin
+      \$1181  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1181  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1182  = calibration_pop;
+    if (x1_select[1]) begin
+      \$1182  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1183  = \$515 [4:0];
+    if (x1_select[1]) begin
+      \$1183  = 5'h00;
+    end
+    if (aclk_rst) begin
+      \$1183  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1184  = calibration_at;
+    if (\$518 ) begin
+      \$1184 [0] = calibration_at[0];
+      \$1184 [1] = calibration_at[1];
+      \$1184 [2] = calibration_at[2];
+    end
+    if (\$524 ) begin
+      \$1184 [0] = calibration_at[1];
+      \$1184 [1] = calibration_at[2];
+      \$1184 [2] = \$525 ;
+    end
+    if (\$531 ) begin
+      \$1184 [0] = 1'h0;
+      \$1184 [1] = calibration_at[0];
+      \$1184 [2] = calibration_at[1];
+    end
+    if (\$537 ) begin
+      \$1184 [0] = calibration_at[0];
+      \$1184 [1] = calibration_at[1];
+      \$1184 [2] = calibration_at[2];
+    end
+    if (x1_select[1]) begin
+      \$1184  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1184  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1185  = calibration_nonempty;
+    if (\$518 ) begin
+      \$1185  = \$521 ;
+    end
+    if (\$524 ) begin
+      \$1185  = \$528 ;
+    end
+    if (\$531 ) begin
+      \$1185  = \$534 ;
+    end
+    if (\$537 ) begin
+      \$1185  = \$540 ;
+    end
+    if (x1_select[1]) begin
+      \$1185  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1186  = f4_valid;
+    if (aclk_rst) begin
+      \$1186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1187  = \release ;
+    if (aclk_rst) begin
+      \$1187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1188  = a5_valid;
+    if (aclk_rst) begin
+      \$1188  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1189  = f5_valid;
+    if (aclk_rst) begin
+      \$1189  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1190  = x2_valid;
+    if (aclk_rst) begin
+      \$1190  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1191  = x3_valid;
+    if (aclk_rst) begin
+      \$1191  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1192  = x4_valid;
+    if (aclk_rst) begin
+      \$1192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1193  = x5_valid;
+    if (aclk_rst) begin
+      \$1193  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1194  = \$557 ;
+    if (aclk_rst) begin
+      \$1194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1195  = \$558 ;
+    if (aclk_rst) begin
+      \$1195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1196  = \$559 ;
+    if (aclk_rst) begin
+      \$1196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1197  = \$560 ;
+    if (aclk_rst) begin
+      \$1197  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1198  = \$561 ;
+    if (aclk_rst) begin
+      \$1198  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1199  = \$562 ;
+    if (aclk_rst) begin
+      \$1199  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1200  = \$563 ;
+    if (aclk_rst) begin
+      \$1200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    samples_fresh_next = samples_fresh;
+    if (samples_take_fresh) begin
+      samples_fresh_next = \$571 ;
+    end else if (x1_select[0]) begin
+      samples_fresh_next = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    calibration_fresh_next = calibration_fresh;
+    if (calibration_take_fresh) begin
+      calibration_fresh_next = \$577 ;
+    end else if (x1_select[1]) begin
+      calibration_fresh_next = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    (* full_case = 32'd1 *)
+    casez (a4_pool)
+      1'h0:
+          grant_addr = { 1'h0, \$982  };
+      1'h1:
+          grant_addr = { 1'h0, \$984  };
+    endcase
+  end
+  assign samples_grant_waddr = { \$796 , \$792 , \$788 , \$784 , \$780 , \$776 , \$772 , \$768 , \$764 , \$760  };
+  assign calibration_grant_waddr = { \$893 , \$889 , \$885 , \$881  };
   assign \calibration_parity_addr$72  = view_ar_slot[3:0];
   assign \calibration_parity_addr$75  = view_aw_slot[3:0];
   assign samples_parity_data = samples_parity_r2_b0;
@@ -8187,7 +8595,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \samples_grant_data$115  = samples_grant_r3_b0;
   assign \calibration_parity_data$116  = calibration_parity_r3;
   assign \calibration_grant_data$117  = calibration_grant_r3_b0;
-  assign flush_reg_select = \port$28488$39 [3:2];
+  assign flush_reg_select = \port$28710$39 [3:2];
   assign samples_tail = samples_queue_waddr;
   assign calibration_fresh_slot = \calibration_parity_addr$69 ;
   assign calibration_tail = calibration_queue_waddr;
@@ -8196,12 +8604,12 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$signal  = { \$629 , \$625 , \$621 , \$617 , \$613 , \$609 , \$605 , \$598 , \$591 , \$584  };
   assign next_tag = { \$756 [8], \$726 [8], \$696 [8], \$666 [8] };
   assign fetched_snap = \$636 [4];
-  assign free_reg_hit = \port$28488$39 [1:0];
+  assign free_reg_hit = \port$28710$39 [1:0];
   assign f1_calibration_slot = calibration_parity_addr;
-  assign \$signal$306  = \$769 [12];
-  assign hit_a3 = \$773 [12];
-  assign \$signal$325  = \$777 [12];
-  assign f3_by_mem_base = \$785 [1:0];
+  assign \$signal$306  = \$989 [12];
+  assign hit_a3 = \$993 [12];
+  assign \$signal$325  = \$997 [12];
+  assign f3_by_mem_base = \$1005 [1:0];
   assign f4_rows_calibration = calibration_parity_wrows;
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
@@ -8261,6 +8669,10 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign view_ar_next = view_ar_next2;
   assign view_aw_held = view_aw_held2;
   assign view_aw_next = view_aw_next2;
+  assign \$signal$482  = { \$796 , \$792 , \$788 , \$784 , \$780 , \$776 , \$772 , \$768 , \$764 , \$760  };
+  assign samples_next_tag = { \$875 [5], \$856 [5], \$837 [5], \$818 [5] };
+  assign \$signal$485  = { \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$889 , \$885 , \$881  };
+  assign calibration_next_tag = { \$978 [5], \$959 [5], \$940 [5], \$921 [5] };
   assign calibration_parity_waddr = f4_slot[3:0];
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
@@ -8272,7 +8684,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$495  = a6_payload[47:16];
+  assign \grant_addr$501  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[61:52];
   assign grant_overwrite = a6_payload[62];
@@ -8288,7 +8700,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
-  assign busy = \$840 [7];
+  assign busy = \$1060 [7];
   assign \samples_grant_wdata.snap  = samples_grant_wdata[0];
   assign \samples_grant_wdata.next  = samples_grant_wdata[4:1];
   assign \samples_grant_r0_b0.snap  = samples_grant_r0_b0[0];
@@ -8349,22 +8761,22 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \calibration_queue_data.snap  = calibration_queue_r0_b0[4];
   assign \calibration_queue_data.zero  = calibration_queue_r0_b0[5];
   assign \calibration_queue_data.next  = calibration_queue_r0_b0[9:6];
-  assign calibration_queue_wdata[9:6] = \$839 ;
-  assign calibration_queue_wdata[5] = \$831 ;
-  assign calibration_queue_wdata[4] = \$829 ;
+  assign calibration_queue_wdata[9:6] = \$1059 ;
+  assign calibration_queue_wdata[5] = \$1051 ;
+  assign calibration_queue_wdata[4] = \$1049 ;
   assign calibration_queue_wdata[3:0] = f4_slot[3:0];
-  assign samples_queue_wdata[15:12] = \$819 ;
-  assign samples_queue_wdata[11] = \$811 ;
-  assign samples_queue_wdata[10] = \$809 ;
+  assign samples_queue_wdata[15:12] = \$1039 ;
+  assign samples_queue_wdata[11] = \$1031 ;
+  assign samples_queue_wdata[10] = \$1029 ;
   assign samples_queue_wdata[9:0] = f4_slot;
-  assign calibration_grant_wdata[4:1] = { \$756 [8], \$726 [8], \$696 [8], \$666 [8] };
-  assign calibration_grant_wdata[0] = \$636 [4];
-  assign samples_grant_wdata[4:1] = { \$756 [8], \$726 [8], \$696 [8], \$666 [8] };
-  assign samples_grant_wdata[0] = \$636 [4];
-  assign \$940 [1] = \$242 [10];
-  assign \$940 [0] = \$240 [8];
-  assign \$939 [1] = f0_hit[1];
-  assign \$939 [0] = f0_hit[0];
+  assign calibration_grant_wdata[4:1] = { \$978 [5], \$959 [5], \$940 [5], \$921 [5] };
+  assign calibration_grant_wdata[0] = calibration_fetched_snap;
+  assign samples_grant_wdata[4:1] = { \$875 [5], \$856 [5], \$837 [5], \$818 [5] };
+  assign samples_grant_wdata[0] = samples_fetched_snap;
+  assign \$1160 [1] = \$242 [10];
+  assign \$1160 [0] = \$240 [8];
+  assign \$1159 [1] = f0_hit[1];
+  assign \$1159 [0] = f0_hit[0];
   assign \$73  = \$71 [12];
   assign \$77  = \$75 [12];
   assign \$81  = a0_pool;
@@ -8448,129 +8860,169 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$740  = a3_sel_last[1];
   assign \$745  = a3_sel_head[0];
   assign \$747  = a3_sel_head[1];
-  assign \$760  = a3_pool;
-  assign \$761  = { 7'h00, a4_slot, 8'h00 };
-  assign \$762 [29:0] = { 5'h00, \$761  };
-  assign \$762 [30] = 1'h1;
-  assign \$763  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$764 [29:21], \$764 [19:0] } = { 10'h000, \$763  };
-  assign { \$764 [30], \$764 [20] } = 2'h3;
+  assign \$758  = a3_sel_head[0];
+  assign \$762  = a3_sel_head[0];
+  assign \$766  = a3_sel_head[0];
+  assign \$770  = a3_sel_head[0];
+  assign \$774  = a3_sel_head[0];
+  assign \$778  = a3_sel_head[0];
+  assign \$782  = a3_sel_head[0];
+  assign \$786  = a3_sel_head[0];
+  assign \$790  = a3_sel_head[0];
+  assign \$794  = a3_sel_head[0];
+  assign \$798  = a3_sel_head[0];
+  assign \$803  = \$802 ;
+  assign \$804  = a3_sel_last[0];
+  assign \$809  = a3_sel_head[0];
+  assign \$822  = 1'h0;
+  assign \$823  = a3_sel_last[0];
+  assign \$828  = a3_sel_head[0];
+  assign \$841  = 1'h0;
+  assign \$842  = a3_sel_last[0];
+  assign \$847  = a3_sel_head[0];
+  assign \$860  = 1'h0;
+  assign \$861  = a3_sel_last[0];
+  assign \$866  = a3_sel_head[0];
+  assign \$879  = a3_sel_head[1];
+  assign \$883  = a3_sel_head[1];
+  assign \$887  = a3_sel_head[1];
+  assign \$891  = a3_sel_head[1];
+  assign \$901  = a3_sel_head[1];
+  assign \$906  = \$905 ;
+  assign \$907  = a3_sel_last[1];
+  assign \$912  = a3_sel_head[1];
+  assign \$925  = 1'h0;
+  assign \$926  = a3_sel_last[1];
+  assign \$931  = a3_sel_head[1];
+  assign \$944  = 1'h0;
+  assign \$945  = a3_sel_last[1];
+  assign \$950  = a3_sel_head[1];
+  assign \$963  = 1'h0;
+  assign \$964  = a3_sel_last[1];
+  assign \$969  = a3_sel_head[1];
+  assign \$980  = a3_pool;
+  assign \$981  = { 7'h00, a4_slot, 8'h00 };
+  assign \$982 [29:0] = { 5'h00, \$981  };
+  assign \$982 [30] = 1'h1;
+  assign \$983  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$984 [29:21], \$984 [19:0] } = { 10'h000, \$983  };
+  assign { \$984 [30], \$984 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \burst$25 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
+module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \burst$36 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
 , s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
-, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31339$1 , \port$31391$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
+, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31810$1 , \port$31862$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
 , aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$112  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [61:0] \$100 ;
-  wire [61:0] \$101 ;
-  wire [61:0] \$102 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire [61:0] \$108 ;
-  wire [61:0] \$109 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [61:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire [61:0] \$116 ;
-  wire [61:0] \$117 ;
-  wire [61:0] \$118 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire [61:0] \$124 ;
-  wire [61:0] \$125 ;
-  wire [61:0] \$126 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire [61:0] \$132 ;
-  wire [61:0] \$133 ;
-  wire [61:0] \$134 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [61:0] \$140 ;
-  wire [61:0] \$141 ;
-  wire [61:0] \$142 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [61:0] \$148 ;
-  wire [61:0] \$149 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [61:0] \$150 ;
+  wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire [61:0] \$156 ;
-  wire [61:0] \$157 ;
-  wire [61:0] \$158 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire [4:0] \$164 ;
+  wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire [3:0] \$169 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [3:0] \$170 ;
-  wire [4:0] \$171 ;
+  wire \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [3:0] \$174 ;
-  wire [3:0] \$175 ;
-  wire [3:0] \$176 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [3:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [3:0] \$180 ;
-  wire [4:0] \$181 ;
+  wire \$180 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire [61:0] \$187 ;
-  wire [61:0] \$188 ;
-  wire [61:0] \$189 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire [61:0] \$195 ;
-  wire [61:0] \$196 ;
-  wire [61:0] \$197 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
@@ -8578,145 +9030,145 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire [61:0] \$203 ;
-  wire [61:0] \$204 ;
-  wire [61:0] \$205 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire [61:0] \$211 ;
-  wire [61:0] \$212 ;
-  wire [61:0] \$213 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire [61:0] \$219 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [61:0] \$220 ;
-  wire [61:0] \$221 ;
+  wire \$220 ;
+  wire \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
-  wire [61:0] \$227 ;
-  wire [61:0] \$228 ;
-  wire [61:0] \$229 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire [61:0] \$235 ;
-  wire [61:0] \$236 ;
-  wire [61:0] \$237 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire [61:0] \$243 ;
-  wire [61:0] \$244 ;
-  wire [61:0] \$245 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire [61:0] \$251 ;
-  wire [61:0] \$252 ;
-  wire [61:0] \$253 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire [61:0] \$259 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [61:0] \$260 ;
-  wire [61:0] \$261 ;
+  wire \$260 ;
+  wire \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire [61:0] \$267 ;
-  wire [61:0] \$268 ;
-  wire [61:0] \$269 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire [61:0] \$275 ;
-  wire [61:0] \$276 ;
-  wire [61:0] \$277 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire \$281 ;
+  wire [4:0] \$281 ;
   wire \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
+  wire [3:0] \$286 ;
+  wire [3:0] \$287 ;
+  wire [4:0] \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
+  wire [3:0] \$291 ;
+  wire [3:0] \$292 ;
+  wire [3:0] \$293 ;
   wire \$294 ;
   wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire [3:0] \$299 ;
+  wire [3:0] \$296 ;
+  wire [3:0] \$297 ;
+  wire [4:0] \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  reg [3:0] \$303 ;
+  wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
-  wire \$307 ;
+  wire [61:0] \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
   wire \$310 ;
   wire \$311 ;
-  wire \$312 ;
+  wire [4:0] \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire \$317 ;
+  wire [4:0] \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  reg [3:0] \$322 ;
+  wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire [70:0] \$328 ;
+  wire \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
@@ -8725,7 +9177,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [8:0] \$336 ;
+  wire \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
@@ -8839,19 +9291,19 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire [72:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  reg [3:0] \$443 ;
+  wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  reg [3:0] \$446 ;
+  wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire [4:0] \$45 ;
+  wire \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
@@ -8866,7 +9318,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
-  reg [3:0] \$463 ;
+  wire \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
@@ -8879,14 +9331,14 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
-  reg [3:0] \$475 ;
+  wire \$475 ;
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire [5:0] \$481 ;
+  wire \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
@@ -8897,125 +9349,371 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
-  reg \$491 ;
-  reg \$492 ;
-  reg \$493 ;
-  reg \$494 ;
-  reg [3:0] \$495 ;
-  reg \$496 ;
-  reg [11:0] \$497 ;
-  reg \$498 ;
-  reg \$499 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
-  wire [3:0] \$50 ;
-  reg \$500 ;
-  reg \$501 ;
-  reg [3:0] \$502 ;
-  reg \$503 ;
-  reg [11:0] \$504 ;
-  reg \$505 ;
-  reg \$506 ;
-  reg \$507 ;
-  reg [3:0] \$508 ;
-  reg [3:0] \$509 ;
-  wire [3:0] \$51 ;
-  reg [31:0] \$510 ;
-  reg [3:0] \$511 ;
-  reg [7:0] \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg [3:0] \$515 ;
-  reg [3:0] \$516 ;
-  reg [31:0] \$517 ;
-  reg [3:0] \$518 ;
-  reg [7:0] \$519 ;
-  wire [4:0] \$52 ;
-  reg [3:0] \$520 ;
-  reg \$521 ;
-  reg \$522 ;
-  reg [3:0] \$523 ;
-  reg \$524 ;
-  reg [70:0] \$525 ;
-  reg \$526 ;
-  reg [70:0] \$527 ;
-  reg \$528 ;
-  reg [3:0] \$529 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire [4:0] \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire [3:0] \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire \$53 ;
-  reg [7:0] \$530 ;
-  reg [11:0] \$531 ;
-  reg \$532 ;
-  reg [72:0] \$533 ;
-  reg \$534 ;
-  reg [72:0] \$535 ;
-  reg [3:0] \$536 ;
-  reg [3:0] \$537 ;
-  reg \$538 ;
-  reg \$539 ;
+  wire \$530 ;
+  reg [3:0] \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire \$54 ;
-  reg [3:0] \$540 ;
-  reg [3:0] \$541 ;
-  reg \$542 ;
-  reg [5:0] \$543 ;
-  reg \$544 ;
-  reg [5:0] \$545 ;
-  reg \$546 ;
-  reg [3:0] \$547 ;
-  wire [3:0] \$55 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire \$55 ;
+  reg [3:0] \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire [70:0] \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire [3:0] \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire [8:0] \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
   wire [3:0] \$57 ;
-  wire \$58 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire [4:0] \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
   wire \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
+  wire \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire [3:0] \$61 ;
-  wire [4:0] \$62 ;
-  wire \$63 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire [3:0] \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
+  wire [3:0] \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire [61:0] \$68 ;
-  wire [61:0] \$69 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
+  wire [3:0] \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire [72:0] \$667 ;
+  wire \$668 ;
+  wire \$669 ;
+  wire [3:0] \$67 ;
+  wire \$670 ;
+  reg [3:0] \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  reg [3:0] \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire [4:0] \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
+  wire \$69 ;
+  wire \$690 ;
+  reg [3:0] \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire \$7 ;
-  wire [61:0] \$70 ;
+  wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  reg [3:0] \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire [5:0] \$709 ;
   wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  reg \$719 ;
   wire \$72 ;
+  reg \$720 ;
+  reg \$721 ;
+  reg \$722 ;
+  reg [3:0] \$723 ;
+  reg \$724 ;
+  reg [61:0] \$725 ;
+  reg [3:0] \$726 ;
+  reg [3:0] \$727 ;
+  reg [3:0] \$728 ;
+  reg [3:0] \$729 ;
   wire \$73 ;
+  reg [10:0] \$730 ;
+  reg [11:0] \$731 ;
+  reg \$732 ;
+  reg \$733 ;
+  reg \$734 ;
+  reg \$735 ;
+  reg [3:0] \$736 ;
+  reg \$737 ;
+  reg [61:0] \$738 ;
+  reg [3:0] \$739 ;
   wire \$74 ;
+  reg [3:0] \$740 ;
+  reg [3:0] \$741 ;
+  reg [3:0] \$742 ;
+  reg [10:0] \$743 ;
+  reg [11:0] \$744 ;
+  reg \$745 ;
+  reg \$746 ;
+  reg \$747 ;
+  reg [3:0] \$748 ;
+  reg [3:0] \$749 ;
   wire \$75 ;
-  wire [61:0] \$76 ;
+  reg [31:0] \$750 ;
+  reg [3:0] \$751 ;
+  reg [7:0] \$752 ;
+  reg \$753 ;
+  reg \$754 ;
+  reg [3:0] \$755 ;
+  reg [3:0] \$756 ;
+  reg [31:0] \$757 ;
+  reg [3:0] \$758 ;
+  reg [7:0] \$759 ;
+  wire \$76 ;
+  reg [3:0] \$760 ;
+  reg \$761 ;
+  reg \$762 ;
+  reg [3:0] \$763 ;
+  reg \$764 ;
+  reg [70:0] \$765 ;
+  reg \$766 ;
+  reg [70:0] \$767 ;
+  reg \$768 ;
+  reg [3:0] \$769 ;
   wire [61:0] \$77 ;
-  wire [61:0] \$78 ;
+  reg [7:0] \$770 ;
+  reg [11:0] \$771 ;
+  reg \$772 ;
+  reg [72:0] \$773 ;
+  reg \$774 ;
+  reg [72:0] \$775 ;
+  reg [3:0] \$776 ;
+  reg [3:0] \$777 ;
+  reg \$778 ;
+  reg \$779 ;
+  wire \$78 ;
+  reg [3:0] \$780 ;
+  reg [3:0] \$781 ;
+  reg \$782 ;
+  reg [5:0] \$783 ;
+  reg \$784 ;
+  reg [5:0] \$785 ;
+  reg \$786 ;
+  reg [3:0] \$787 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
+  wire [4:0] \$82 ;
   wire \$83 ;
-  wire [61:0] \$84 ;
-  wire [61:0] \$85 ;
-  wire [61:0] \$86 ;
-  wire \$87 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire [4:0] \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire [61:0] \$92 ;
-  wire [61:0] \$93 ;
-  wire [61:0] \$94 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg [3:0] \$signal  = 4'h0;
+  reg [3:0] \$signature__addr  = 4'h0;
+  reg [3:0] \$signature__addr$45  = 4'h0;
+  wire [61:0] \$signature__data ;
+  wire [61:0] \$signature__data$47 ;
+  wire \$signature__en ;
+  wire \$signature__en$49 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
   wire aclk_rst;
   wire [31:0] addr;
-  wire [31:0] \addr$19 ;
+  wire [31:0] \addr$30 ;
   reg [3:0] answer_id = 4'h0;
   output [31:0] ar_addr;
   reg [31:0] ar_addr = 32'd0;
@@ -9054,22 +9752,18 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg [3:0] ar_presented_next_4 = 4'h0;
   reg [3:0] ar_presented_next_5 = 4'h0;
   reg [3:0] ar_presented_next_6 = 4'h0;
-  reg [61:0] ar_queue_data0 = 62'h0000000000000000;
-  reg [61:0] ar_queue_data1 = 62'h0000000000000000;
-  reg [61:0] ar_queue_data10 = 62'h0000000000000000;
-  reg [61:0] ar_queue_data11 = 62'h0000000000000000;
-  reg [61:0] ar_queue_data2 = 62'h0000000000000000;
-  reg [61:0] ar_queue_data3 = 62'h0000000000000000;
-  reg [61:0] ar_queue_data4 = 62'h0000000000000000;
-  reg [61:0] ar_queue_data5 = 62'h0000000000000000;
-  reg [61:0] ar_queue_data6 = 62'h0000000000000000;
-  reg [61:0] ar_queue_data7 = 62'h0000000000000000;
-  reg [61:0] ar_queue_data8 = 62'h0000000000000000;
-  reg [61:0] ar_queue_data9 = 62'h0000000000000000;
-  reg [11:0] ar_queue_full = 12'h000;
+  reg [11:0] ar_queue_count = 12'h000;
+  reg [61:0] ar_queue_head = 62'h0000000000000000;
+  reg [10:0] ar_queue_held = 11'h000;
   wire ar_queue_pop;
   reg ar_queue_push = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] ar_queue_rd;
+  reg [3:0] ar_queue_rd_next = 4'h1;
   wire [61:0] ar_queue_w_data;
+  (* init = 4'h0 *)
+  wire [3:0] ar_queue_wr;
+  reg [3:0] ar_queue_wr_next = 4'h1;
   output ar_refused;
   reg ar_refused = 1'h0;
   output [3:0] ar_tag;
@@ -9121,22 +9815,18 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg [3:0] aw_presented_next_4 = 4'h0;
   reg [3:0] aw_presented_next_5 = 4'h0;
   reg [3:0] aw_presented_next_6 = 4'h0;
-  reg [61:0] aw_queue_data0 = 62'h0000000000000000;
-  reg [61:0] aw_queue_data1 = 62'h0000000000000000;
-  reg [61:0] aw_queue_data10 = 62'h0000000000000000;
-  reg [61:0] aw_queue_data11 = 62'h0000000000000000;
-  reg [61:0] aw_queue_data2 = 62'h0000000000000000;
-  reg [61:0] aw_queue_data3 = 62'h0000000000000000;
-  reg [61:0] aw_queue_data4 = 62'h0000000000000000;
-  reg [61:0] aw_queue_data5 = 62'h0000000000000000;
-  reg [61:0] aw_queue_data6 = 62'h0000000000000000;
-  reg [61:0] aw_queue_data7 = 62'h0000000000000000;
-  reg [61:0] aw_queue_data8 = 62'h0000000000000000;
-  reg [61:0] aw_queue_data9 = 62'h0000000000000000;
-  reg [11:0] aw_queue_full = 12'h000;
+  reg [11:0] aw_queue_count = 12'h000;
+  reg [61:0] aw_queue_head = 62'h0000000000000000;
+  reg [10:0] aw_queue_held = 11'h000;
   wire aw_queue_pop;
   reg aw_queue_push = 1'h0;
+  (* init = 4'h0 *)
+  wire [3:0] aw_queue_rd;
+  reg [3:0] aw_queue_rd_next = 4'h1;
   wire [61:0] aw_queue_w_data;
+  (* init = 4'h0 *)
+  wire [3:0] aw_queue_wr;
+  reg [3:0] aw_queue_wr_next = 4'h1;
   output aw_refused;
   reg aw_refused = 1'h0;
   output [3:0] aw_tag;
@@ -9164,13 +9854,13 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg b_skid_spare_valid = 1'h0;
   input [1:0] burst;
   wire [1:0] burst;
-  input [1:0] \burst$25 ;
-  wire [1:0] \burst$25 ;
+  input [1:0] \burst$36 ;
+  wire [1:0] \burst$36 ;
   reg [7:0] left = 8'h00;
   input [7:0] len;
   wire [7:0] len;
-  input [7:0] \len$21 ;
-  wire [7:0] \len$21 ;
+  input [7:0] \len$32 ;
+  wire [7:0] \len$32 ;
   input lock_on;
   wire lock_on;
   output locked;
@@ -9228,19 +9918,19 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   output m_axi_wvalid;
   reg m_axi_wvalid = 1'h0;
   wire [3:0] out_err;
-  wire [3:0] \out_err$215 ;
+  wire [3:0] \out_err$221 ;
   wire [7:0] out_log_pool;
-  wire [7:0] \out_log_pool$222 ;
+  wire [7:0] \out_log_pool$228 ;
   wire [1:0] out_pool;
-  wire [1:0] \out_pool$29 ;
+  wire [1:0] \out_pool$40 ;
   wire [9:0] out_slot;
-  wire [9:0] \out_slot$31 ;
+  wire [9:0] \out_slot$42 ;
   wire out_valid;
-  wire \out_valid$211 ;
-  output [60:0] \port$31339$1 ;
-  wire [60:0] \port$31339$1 ;
-  output [60:0] \port$31391$1 ;
-  wire [60:0] \port$31391$1 ;
+  wire \out_valid$217 ;
+  output [60:0] \port$31810$1 ;
+  wire [60:0] \port$31810$1 ;
+  output [60:0] \port$31862$1 ;
+  wire [60:0] \port$31862$1 ;
   reg r_refusal_busy = 1'h0;
   wire [70:0] r_skid_in_data;
   wire r_skid_in_valid;
@@ -9252,6 +9942,10 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire r_skid_out_valid;
   reg [70:0] r_skid_spare = 71'h000000000000000000;
   reg r_skid_spare_valid = 1'h0;
+  reg [3:0] read__addr = 4'h0;
+  reg [3:0] \read__addr$43  = 4'h0;
+  wire [61:0] read__data;
+  wire [61:0] \read__data$235 ;
   input [35:0] s_axi_araddr;
   wire [35:0] s_axi_araddr;
   wire [1:0] s_axi_arburst;
@@ -9314,12 +10008,12 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire s_axi_wvalid;
   input [2:0] size;
   wire [2:0] size;
-  input [2:0] \size$23 ;
-  wire [2:0] \size$23 ;
+  input [2:0] \size$34 ;
+  wire [2:0] \size$34 ;
   input unlock;
   wire unlock;
   wire valid;
-  wire \valid$16 ;
+  wire \valid$27 ;
   input view_ar_held;
   wire view_ar_held;
   input [3:0] view_ar_next;
@@ -9366,63 +10060,540 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire w_verdicts_push;
   wire w_verdicts_w_data;
   wire write;
-  wire \write$27 ;
-  assign \$435  = \$434  | w_skid_out_ready;
-  assign \$436  = ~ w_skid_spare_valid;
-  assign \$437  = w_skid_in_valid & \$436 ;
-  assign \$438  = w_skid_spare_valid | w_skid_in_valid;
-  assign \$439  = w_skid_spare_valid ? w_skid_spare : { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
-  assign \$440  = s_axi_awvalid & s_axi_awready;
-  assign \$441  = s_axi_wvalid & s_axi_wready;
-  assign \$442  = \$441  & s_axi_wlast;
-  assign \$444  = m_axi_awvalid & m_axi_awready;
-  assign \$445  = m_axi_bvalid & m_axi_bready;
-  assign \$447  = m_axi_awvalid & m_axi_awready;
-  assign \$448  = m_axi_bvalid & m_axi_bready;
-  assign \$449  = \$447  == \$448 ;
-  assign \$450  = m_axi_awvalid & m_axi_awready;
-  assign \$451  = ~ \$450 ;
-  assign \$452  = aw_outstanding == 1'h1;
-  assign \$453  = \$451  & \$452 ;
-  assign \$454  = \$449  ? aw_outstanding_none : \$453 ;
-  assign \$455  = m_axi_awvalid & m_axi_awready;
-  assign \$456  = m_axi_bvalid & m_axi_bready;
-  assign \$457  = \$455  == \$456 ;
-  assign \$458  = m_axi_awvalid & m_axi_awready;
-  assign \$459  = aw_outstanding == 4'he;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = \$457  ? aw_outstanding_full : \$460 ;
-  assign \$462  = s_axi_awvalid & s_axi_awready;
-  assign \$464  = s_axi_wvalid & s_axi_wready;
-  assign \$465  = \$464  & s_axi_wlast;
-  assign \$466  = ~ w_verdicts_data0;
-  assign \$467  = \$465  & \$466 ;
-  assign \$468  = ~ aw_queue_data0[0];
-  assign \$469  = aw_queue_full[0] & \$468 ;
-  assign \$470  = ~ b_refusal_busy;
-  assign \$471  = \$469  & \$470 ;
-  assign \$472  = \$471  & aw_outstanding_none;
-  assign \$473  = | w_drained;
-  assign \$474  = \$472  & \$473 ;
-  assign \$476  = ~ s_axi_bvalid;
-  assign \$477  = \$476  | b_skid_out_ready;
-  assign \$478  = ~ b_skid_spare_valid;
-  assign \$479  = b_skid_in_valid & \$478 ;
-  assign \$480  = b_skid_spare_valid | b_skid_in_valid;
-  assign \$481  = b_skid_spare_valid ? b_skid_spare : b_skid_in_data;
-  assign \$482  = ~ aw_queue_data0[0];
-  assign \$483  = aw_queue_full[0] & \$482 ;
-  assign \$484  = ~ b_refusal_busy;
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = \$485  & aw_outstanding_none;
-  assign \$487  = | w_drained;
-  assign \$488  = \$486  & \$487 ;
-  assign \$489  = ~ b_skid_spare_valid;
-  assign \$490  = b_refusal_busy & \$489 ;
+  wire \write$38 ;
+  reg [61:0] ar_queue_ring [15:0];
+  always @(posedge aclk_clk) begin
+    if (\$signature__en )
+      ar_queue_ring[\$signature__addr ] <= { ar_v1_carried[60:0], \$7  };
+  end
+  assign read__data = ar_queue_ring[read__addr];
+  reg [61:0] aw_queue_ring [15:0];
+  always @(posedge aclk_clk) begin
+    if (\$signature__en$49 )
+      aw_queue_ring[\$signature__addr$45 ] <= { aw_v1_carried[60:0], \$12  };
+  end
+  assign \read__data$235  = aw_queue_ring[\read__addr$43 ];
+  assign \$193  = \$192  & ar_queue_held[0];
+  assign \$194  = ~ ar_queue_push;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = \$195  ? ar_queue_held[10] : ar_queue_held[9];
+  assign \$197  = \$189  ? ar_queue_held[8] : \$196 ;
+  assign \$198  = ~ ar_queue_pop;
+  assign \$199  = ar_queue_count[0] & \$198 ;
+  assign \$200  = ar_queue_push & \$199 ;
+  assign \$201  = ~ ar_queue_pop;
+  assign \$202  = ar_queue_count[0] & \$201 ;
+  assign \$203  = ~ \$202 ;
+  assign \$204  = \$203  & ar_queue_held[0];
+  assign \$205  = ~ ar_queue_push;
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = \$206  ? 1'h0 : ar_queue_held[10];
+  assign \$208  = \$200  ? ar_queue_held[9] : \$207 ;
+  assign \$209  = ~ ar_queue_pop;
+  assign \$210  = ar_queue_push & \$209 ;
+  assign \$211  = ~ ar_queue_push;
+  assign \$212  = ar_queue_pop & \$211 ;
+  assign \$213  = \$212  ? ar_queue_count[1] : ar_queue_count[0];
+  assign \$214  = \$210  ? 1'h1 : \$213 ;
+  assign \$215  = ~ ar_queue_pop;
+  assign \$216  = ar_queue_push & \$215 ;
+  assign \$217  = ~ ar_queue_push;
+  assign \$218  = ar_queue_pop & \$217 ;
+  assign \$219  = \$218  ? ar_queue_count[2] : ar_queue_count[1];
+  assign \$220  = \$216  ? ar_queue_count[0] : \$219 ;
+  assign \$221  = ~ ar_queue_pop;
+  assign \$222  = ar_queue_push & \$221 ;
+  assign \$223  = ~ ar_queue_push;
+  assign \$224  = ar_queue_pop & \$223 ;
+  assign \$225  = \$224  ? ar_queue_count[3] : ar_queue_count[2];
+  assign \$226  = \$222  ? ar_queue_count[1] : \$225 ;
+  assign \$227  = ~ ar_queue_pop;
+  assign \$228  = ar_queue_push & \$227 ;
+  assign \$229  = ~ ar_queue_push;
+  assign \$230  = ar_queue_pop & \$229 ;
+  assign \$231  = \$230  ? ar_queue_count[4] : ar_queue_count[3];
+  assign \$232  = \$228  ? ar_queue_count[2] : \$231 ;
+  assign \$233  = ~ ar_queue_pop;
+  assign \$234  = ar_queue_push & \$233 ;
+  assign \$235  = ~ ar_queue_push;
+  assign \$236  = ar_queue_pop & \$235 ;
+  assign \$237  = \$236  ? ar_queue_count[5] : ar_queue_count[4];
+  assign \$238  = \$234  ? ar_queue_count[3] : \$237 ;
+  assign \$239  = ~ ar_queue_pop;
+  assign \$240  = ar_queue_push & \$239 ;
+  assign \$241  = ~ ar_queue_push;
+  assign \$242  = ar_queue_pop & \$241 ;
+  assign \$243  = \$242  ? ar_queue_count[6] : ar_queue_count[5];
+  assign \$244  = \$240  ? ar_queue_count[4] : \$243 ;
+  assign \$245  = ~ ar_queue_pop;
+  assign \$246  = ar_queue_push & \$245 ;
+  assign \$247  = ~ ar_queue_push;
+  assign \$248  = ar_queue_pop & \$247 ;
+  assign \$249  = \$248  ? ar_queue_count[7] : ar_queue_count[6];
+  assign \$250  = \$246  ? ar_queue_count[5] : \$249 ;
+  assign \$251  = ~ ar_queue_pop;
+  assign \$252  = ar_queue_push & \$251 ;
+  assign \$253  = ~ ar_queue_push;
+  assign \$254  = ar_queue_pop & \$253 ;
+  assign \$255  = \$254  ? ar_queue_count[8] : ar_queue_count[7];
+  assign \$256  = \$252  ? ar_queue_count[6] : \$255 ;
+  assign \$257  = ~ ar_queue_pop;
+  assign \$258  = ar_queue_push & \$257 ;
+  assign \$259  = ~ ar_queue_push;
+  assign \$260  = ar_queue_pop & \$259 ;
+  assign \$261  = \$260  ? ar_queue_count[9] : ar_queue_count[8];
+  assign \$262  = \$258  ? ar_queue_count[7] : \$261 ;
+  assign \$263  = ~ ar_queue_pop;
+  assign \$264  = ar_queue_push & \$263 ;
+  assign \$265  = ~ ar_queue_push;
+  assign \$266  = ar_queue_pop & \$265 ;
+  assign \$267  = \$266  ? ar_queue_count[10] : ar_queue_count[9];
+  assign \$268  = \$264  ? ar_queue_count[8] : \$267 ;
+  assign \$269  = ~ ar_queue_pop;
+  assign \$270  = ar_queue_push & \$269 ;
+  assign \$271  = ~ ar_queue_push;
+  assign \$272  = ar_queue_pop & \$271 ;
+  assign \$273  = \$272  ? ar_queue_count[11] : ar_queue_count[10];
+  assign \$274  = \$270  ? ar_queue_count[9] : \$273 ;
+  assign \$275  = ~ ar_queue_pop;
+  assign \$276  = ar_queue_push & \$275 ;
+  assign \$277  = ~ ar_queue_push;
+  assign \$278  = ar_queue_pop & \$277 ;
+  assign \$279  = \$278  ? 1'h0 : ar_queue_count[11];
+  assign \$280  = \$276  ? ar_queue_count[10] : \$279 ;
+  assign \$281  = aw_carried_in_0[64:61] + 1'h1;
+  assign \$282  = | view_aw_pool;
+  assign \$283  = | aw_decode_err_2;
+  assign \$284  = ~ view_aw_held;
+  assign \$285  = aw_in_pool_2 & \$284 ;
+  assign \$286  = aw_presented_next_6 ^ view_aw_next;
+  assign \$287  = ~ \$286 ;
+  assign \$288  = \$287  + 1'h1;
+  assign \$289  = ~ \$288 [4];
+  assign \$290  = aw_in_pool_2 & \$289 ;
+  assign \$291  = \$290  ? 4'hd : 4'h0;
+  assign \$292  = \$285  ? 4'hc : \$291 ;
+  assign \$293  = \$283  ? aw_decode_err_2 : \$292 ;
+  assign \$294  = | aw_decode_err_2;
+  assign \$295  = ~ view_aw_held;
+  assign \$296  = aw_presented_next_6 ^ view_aw_next;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = \$297  + 1'h1;
+  assign \$299  = ~ \$298 [4];
+  assign \$300  = \$295  | \$299 ;
+  assign \$301  = aw_in_pool_2 & \$300 ;
+  assign \$302  = \$294  | \$301 ;
+  assign \$303  = aw_valid_d2 & \$302 ;
+  assign \$304  = ~ aw_queue_pop;
+  assign \$305  = aw_queue_count[0] & \$304 ;
+  assign \$306  = ~ \$305 ;
+  assign \$307  = aw_queue_held[0] ? \read__data$235  : { aw_v1_carried[60:0], \$12  };
+  assign \$308  = ~ aw_queue_pop;
+  assign \$309  = aw_queue_count[0] & \$308 ;
+  assign \$310  = ~ \$309 ;
+  assign \$311  = \$310  & aw_queue_held[0];
+  assign \$312  = aw_queue_rd_next + 1'h1;
+  assign \$313  = ~ aw_queue_pop;
+  assign \$314  = aw_queue_count[0] & \$313 ;
+  assign \$315  = aw_queue_held[0] | \$314 ;
+  assign \$316  = aw_queue_push & \$315 ;
+  assign \$317  = aw_queue_wr_next + 1'h1;
+  assign \$318  = ~ aw_queue_pop;
+  assign \$319  = aw_queue_count[0] & \$318 ;
+  assign \$320  = aw_queue_push & \$319 ;
+  assign \$321  = ~ aw_queue_pop;
+  assign \$322  = aw_queue_count[0] & \$321 ;
+  assign \$323  = ~ \$322 ;
+  assign \$324  = \$323  & aw_queue_held[0];
+  assign \$325  = ~ aw_queue_push;
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = \$326  ? aw_queue_held[1] : aw_queue_held[0];
+  assign \$328  = \$320  ? 1'h1 : \$327 ;
+  assign \$329  = ~ aw_queue_pop;
+  assign \$330  = aw_queue_count[0] & \$329 ;
+  assign \$331  = aw_queue_push & \$330 ;
+  assign \$332  = ~ aw_queue_pop;
+  assign \$333  = aw_queue_count[0] & \$332 ;
+  assign \$334  = ~ \$333 ;
+  assign \$335  = \$334  & aw_queue_held[0];
+  assign \$336  = ~ aw_queue_push;
+  assign \$337  = \$335  & \$336 ;
+  assign \$338  = \$337  ? aw_queue_held[2] : aw_queue_held[1];
+  assign \$339  = \$331  ? aw_queue_held[0] : \$338 ;
+  assign \$340  = ~ aw_queue_pop;
+  assign \$341  = aw_queue_count[0] & \$340 ;
+  assign \$342  = aw_queue_push & \$341 ;
+  assign \$343  = ~ aw_queue_pop;
+  assign \$344  = aw_queue_count[0] & \$343 ;
+  assign \$345  = ~ \$344 ;
+  assign \$346  = \$345  & aw_queue_held[0];
+  assign \$347  = ~ aw_queue_push;
+  assign \$348  = \$346  & \$347 ;
+  assign \$349  = \$348  ? aw_queue_held[3] : aw_queue_held[2];
+  assign \$350  = \$342  ? aw_queue_held[1] : \$349 ;
+  assign \$351  = ~ aw_queue_pop;
+  assign \$352  = aw_queue_count[0] & \$351 ;
+  assign \$353  = aw_queue_push & \$352 ;
+  assign \$354  = ~ aw_queue_pop;
+  assign \$355  = aw_queue_count[0] & \$354 ;
+  assign \$356  = ~ \$355 ;
+  assign \$357  = \$356  & aw_queue_held[0];
+  assign \$358  = ~ aw_queue_push;
+  assign \$359  = \$357  & \$358 ;
+  assign \$360  = \$359  ? aw_queue_held[4] : aw_queue_held[3];
+  assign \$361  = \$353  ? aw_queue_held[2] : \$360 ;
+  assign \$362  = ~ aw_queue_pop;
+  assign \$363  = aw_queue_count[0] & \$362 ;
+  assign \$364  = aw_queue_push & \$363 ;
+  assign \$365  = ~ aw_queue_pop;
+  assign \$366  = aw_queue_count[0] & \$365 ;
+  assign \$367  = ~ \$366 ;
+  assign \$368  = \$367  & aw_queue_held[0];
+  assign \$369  = ~ aw_queue_push;
+  assign \$370  = \$368  & \$369 ;
+  assign \$371  = \$370  ? aw_queue_held[5] : aw_queue_held[4];
+  assign \$372  = \$364  ? aw_queue_held[3] : \$371 ;
+  assign \$373  = ~ aw_queue_pop;
+  assign \$374  = aw_queue_count[0] & \$373 ;
+  assign \$375  = aw_queue_push & \$374 ;
+  assign \$376  = ~ aw_queue_pop;
+  assign \$377  = aw_queue_count[0] & \$376 ;
+  assign \$378  = ~ \$377 ;
+  assign \$379  = \$378  & aw_queue_held[0];
+  assign \$380  = ~ aw_queue_push;
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = \$381  ? aw_queue_held[6] : aw_queue_held[5];
+  assign \$383  = \$375  ? aw_queue_held[4] : \$382 ;
+  assign \$384  = ~ aw_queue_pop;
+  assign \$385  = aw_queue_count[0] & \$384 ;
+  assign \$386  = aw_queue_push & \$385 ;
+  assign \$387  = ~ aw_queue_pop;
+  assign \$388  = aw_queue_count[0] & \$387 ;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = \$389  & aw_queue_held[0];
+  assign \$391  = ~ aw_queue_push;
+  assign \$392  = \$390  & \$391 ;
+  assign \$393  = \$392  ? aw_queue_held[7] : aw_queue_held[6];
+  assign \$394  = \$386  ? aw_queue_held[5] : \$393 ;
+  assign \$395  = ~ aw_queue_pop;
+  assign \$396  = aw_queue_count[0] & \$395 ;
+  assign \$397  = aw_queue_push & \$396 ;
+  assign \$398  = ~ aw_queue_pop;
+  assign \$399  = aw_queue_count[0] & \$398 ;
+  assign \$400  = ~ \$399 ;
+  assign \$401  = \$400  & aw_queue_held[0];
+  assign \$402  = ~ aw_queue_push;
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = \$403  ? aw_queue_held[8] : aw_queue_held[7];
+  assign \$405  = \$397  ? aw_queue_held[6] : \$404 ;
+  assign \$406  = ~ aw_queue_pop;
+  assign \$407  = aw_queue_count[0] & \$406 ;
+  assign \$408  = aw_queue_push & \$407 ;
+  assign \$409  = ~ aw_queue_pop;
+  assign \$410  = aw_queue_count[0] & \$409 ;
+  assign \$411  = ~ \$410 ;
+  assign \$412  = \$411  & aw_queue_held[0];
+  assign \$413  = ~ aw_queue_push;
+  assign \$414  = \$412  & \$413 ;
+  assign \$415  = \$414  ? aw_queue_held[9] : aw_queue_held[8];
+  assign \$416  = \$408  ? aw_queue_held[7] : \$415 ;
+  assign \$417  = ~ aw_queue_pop;
+  assign \$418  = aw_queue_count[0] & \$417 ;
+  assign \$419  = aw_queue_push & \$418 ;
+  assign \$420  = ~ aw_queue_pop;
+  assign \$421  = aw_queue_count[0] & \$420 ;
+  assign \$422  = ~ \$421 ;
+  assign \$423  = \$422  & aw_queue_held[0];
+  assign \$424  = ~ aw_queue_push;
+  assign \$425  = \$423  & \$424 ;
+  assign \$426  = \$425  ? aw_queue_held[10] : aw_queue_held[9];
+  assign \$427  = \$419  ? aw_queue_held[8] : \$426 ;
+  assign \$428  = ~ aw_queue_pop;
+  assign \$429  = aw_queue_count[0] & \$428 ;
+  assign \$430  = aw_queue_push & \$429 ;
+  assign \$431  = ~ aw_queue_pop;
+  assign \$432  = aw_queue_count[0] & \$431 ;
+  assign \$433  = ~ \$432 ;
+  assign \$434  = \$433  & aw_queue_held[0];
+  assign \$435  = ~ aw_queue_push;
+  assign \$436  = \$434  & \$435 ;
+  assign \$437  = \$436  ? 1'h0 : aw_queue_held[10];
+  assign \$438  = \$430  ? aw_queue_held[9] : \$437 ;
+  assign \$439  = ~ aw_queue_pop;
+  assign \$440  = aw_queue_push & \$439 ;
+  assign \$441  = ~ aw_queue_push;
+  assign \$442  = aw_queue_pop & \$441 ;
+  assign \$443  = \$442  ? aw_queue_count[1] : aw_queue_count[0];
+  assign \$444  = \$440  ? 1'h1 : \$443 ;
+  assign \$445  = ~ aw_queue_pop;
+  assign \$446  = aw_queue_push & \$445 ;
+  assign \$447  = ~ aw_queue_push;
+  assign \$448  = aw_queue_pop & \$447 ;
+  assign \$449  = \$448  ? aw_queue_count[2] : aw_queue_count[1];
+  assign \$450  = \$446  ? aw_queue_count[0] : \$449 ;
+  assign \$451  = ~ aw_queue_pop;
+  assign \$452  = aw_queue_push & \$451 ;
+  assign \$453  = ~ aw_queue_push;
+  assign \$454  = aw_queue_pop & \$453 ;
+  assign \$455  = \$454  ? aw_queue_count[3] : aw_queue_count[2];
+  assign \$456  = \$452  ? aw_queue_count[1] : \$455 ;
+  assign \$457  = ~ aw_queue_pop;
+  assign \$458  = aw_queue_push & \$457 ;
+  assign \$459  = ~ aw_queue_push;
+  assign \$460  = aw_queue_pop & \$459 ;
+  assign \$461  = \$460  ? aw_queue_count[4] : aw_queue_count[3];
+  assign \$462  = \$458  ? aw_queue_count[2] : \$461 ;
+  assign \$463  = ~ aw_queue_pop;
+  assign \$464  = aw_queue_push & \$463 ;
+  assign \$465  = ~ aw_queue_push;
+  assign \$466  = aw_queue_pop & \$465 ;
+  assign \$467  = \$466  ? aw_queue_count[5] : aw_queue_count[4];
+  assign \$468  = \$464  ? aw_queue_count[3] : \$467 ;
+  assign \$469  = ~ aw_queue_pop;
+  assign \$470  = aw_queue_push & \$469 ;
+  assign \$471  = ~ aw_queue_push;
+  assign \$472  = aw_queue_pop & \$471 ;
+  assign \$473  = \$472  ? aw_queue_count[6] : aw_queue_count[5];
+  assign \$474  = \$470  ? aw_queue_count[4] : \$473 ;
+  assign \$475  = ~ aw_queue_pop;
+  assign \$476  = aw_queue_push & \$475 ;
+  assign \$477  = ~ aw_queue_push;
+  assign \$478  = aw_queue_pop & \$477 ;
+  assign \$479  = \$478  ? aw_queue_count[7] : aw_queue_count[6];
+  assign \$480  = \$476  ? aw_queue_count[5] : \$479 ;
+  assign \$481  = ~ aw_queue_pop;
+  assign \$482  = aw_queue_push & \$481 ;
+  assign \$483  = ~ aw_queue_push;
+  assign \$484  = aw_queue_pop & \$483 ;
+  assign \$485  = \$484  ? aw_queue_count[8] : aw_queue_count[7];
+  assign \$486  = \$482  ? aw_queue_count[6] : \$485 ;
+  assign \$487  = ~ aw_queue_pop;
+  assign \$488  = aw_queue_push & \$487 ;
+  assign \$489  = ~ aw_queue_push;
+  assign \$490  = aw_queue_pop & \$489 ;
+  assign \$491  = \$490  ? aw_queue_count[9] : aw_queue_count[8];
+  assign \$492  = \$488  ? aw_queue_count[7] : \$491 ;
+  assign \$493  = ~ aw_queue_pop;
+  assign \$494  = aw_queue_push & \$493 ;
+  assign \$495  = ~ aw_queue_push;
+  assign \$496  = aw_queue_pop & \$495 ;
+  assign \$497  = \$496  ? aw_queue_count[10] : aw_queue_count[9];
+  assign \$498  = \$494  ? aw_queue_count[8] : \$497 ;
+  assign \$499  = ~ aw_queue_pop;
+  assign \$500  = aw_queue_push & \$499 ;
+  assign \$501  = ~ aw_queue_push;
+  assign \$502  = aw_queue_pop & \$501 ;
+  assign \$503  = \$502  ? aw_queue_count[11] : aw_queue_count[10];
+  assign \$504  = \$500  ? aw_queue_count[9] : \$503 ;
+  assign \$505  = ~ aw_queue_pop;
+  assign \$506  = aw_queue_push & \$505 ;
+  assign \$507  = ~ aw_queue_push;
+  assign \$508  = aw_queue_pop & \$507 ;
+  assign \$509  = \$508  ? 1'h0 : aw_queue_count[11];
+  assign \$510  = \$506  ? aw_queue_count[10] : \$509 ;
+  assign \$511  = ~ unlock;
+  assign \$512  = locked & \$511 ;
+  assign \$513  = lock_on & ar_v1_refuses;
+  assign \$514  = locked | \$513 ;
+  assign \$515  = aw_queue_push & \$514 ;
+  assign \$516  = \$515  | aw_v1_refuses;
+  assign \$517  = ar_v1_refuses | \$516 ;
+  assign \$518  = lock_on & \$517 ;
+  assign \$519  = \$512  | \$518 ;
+  assign \$520  = lock_on & ar_v1_refuses;
+  assign \$521  = locked | \$520 ;
+  assign \$522  = aw_queue_push & \$521 ;
+  assign \$523  = \$522  | aw_v1_refuses;
+  assign \$524  = lock_on & ar_v1_refuses;
+  assign \$525  = locked | \$524 ;
+  assign \$526  = aw_queue_push & \$525 ;
+  assign \$527  = \$526  ? 4'he : aw_v1_err;
+  assign \$528  = m_axi_arvalid & m_axi_arready;
+  assign \$529  = m_axi_rvalid & m_axi_rready;
+  assign \$530  = \$529  & m_axi_rlast;
+  assign \$532  = m_axi_arvalid & m_axi_arready;
+  assign \$533  = m_axi_rvalid & m_axi_rready;
+  assign \$534  = \$533  & m_axi_rlast;
+  assign \$535  = \$532  == \$534 ;
+  assign \$536  = m_axi_arvalid & m_axi_arready;
+  assign \$537  = ~ \$536 ;
+  assign \$538  = ar_outstanding == 1'h1;
+  assign \$539  = \$537  & \$538 ;
+  assign \$540  = \$535  ? ar_outstanding_none : \$539 ;
+  assign \$541  = m_axi_arvalid & m_axi_arready;
+  assign \$542  = m_axi_rvalid & m_axi_rready;
+  assign \$543  = \$542  & m_axi_rlast;
+  assign \$544  = \$541  == \$543 ;
+  assign \$545  = m_axi_arvalid & m_axi_arready;
+  assign \$546  = ar_outstanding == 4'he;
+  assign \$547  = \$545  & \$546 ;
+  assign \$548  = \$544  ? ar_outstanding_full : \$547 ;
+  assign \$549  = s_axi_arvalid & s_axi_arready;
+  assign \$551  = ~ s_axi_rvalid;
+  assign \$552  = \$551  | r_skid_out_ready;
+  assign \$553  = ~ r_skid_spare_valid;
+  assign \$554  = r_skid_in_valid & \$553 ;
+  assign \$555  = r_skid_spare_valid | r_skid_in_valid;
+  assign \$556  = r_skid_spare_valid ? r_skid_spare : r_skid_in_data;
+  assign \$557  = ~ ar_queue_head[0];
+  assign \$558  = ar_queue_count[0] & \$557 ;
+  assign \$559  = ~ r_refusal_busy;
+  assign \$560  = \$558  & \$559 ;
+  assign \$561  = \$560  & ar_outstanding_none;
+  assign \$562  = ~ r_skid_spare_valid;
+  assign \$563  = r_refusal_busy & \$562 ;
+  assign \$564  = left - 1'h1;
+  assign \$565  = ! left;
+  assign \$566  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
+  assign \$567  = w_verdicts_full[0] ? w_verdicts_data0 : w_verdicts_w_data;
+  assign \$568  = w_verdicts_pop ? \$566  : \$567 ;
+  assign \$569  = aw_queue_push & w_verdicts_full[0];
+  assign \$570  = w_verdicts_full[1] | \$569 ;
+  assign \$572  = w_verdicts_full[0] | \$571 ;
+  assign \$573  = w_verdicts_pop ? \$570  : \$572 ;
+  assign \$574  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
+  assign \$575  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
+  assign \$576  = w_verdicts_pop ? \$574  : \$575 ;
+  assign \$577  = aw_queue_push & w_verdicts_full[1];
+  assign \$578  = w_verdicts_full[2] | \$577 ;
+  assign \$579  = aw_queue_push & w_verdicts_full[0];
+  assign \$580  = w_verdicts_full[1] | \$579 ;
+  assign \$581  = w_verdicts_pop ? \$578  : \$580 ;
+  assign \$582  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
+  assign \$583  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
+  assign \$584  = w_verdicts_pop ? \$582  : \$583 ;
+  assign \$585  = aw_queue_push & w_verdicts_full[2];
+  assign \$586  = w_verdicts_full[3] | \$585 ;
+  assign \$587  = aw_queue_push & w_verdicts_full[1];
+  assign \$588  = w_verdicts_full[2] | \$587 ;
+  assign \$589  = w_verdicts_pop ? \$586  : \$588 ;
+  assign \$590  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
+  assign \$591  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
+  assign \$592  = w_verdicts_pop ? \$590  : \$591 ;
+  assign \$593  = aw_queue_push & w_verdicts_full[3];
+  assign \$594  = w_verdicts_full[4] | \$593 ;
+  assign \$595  = aw_queue_push & w_verdicts_full[2];
+  assign \$596  = w_verdicts_full[3] | \$595 ;
+  assign \$597  = w_verdicts_pop ? \$594  : \$596 ;
+  assign \$598  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
+  assign \$599  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
+  assign \$600  = w_verdicts_pop ? \$598  : \$599 ;
+  assign \$601  = aw_queue_push & w_verdicts_full[4];
+  assign \$602  = w_verdicts_full[5] | \$601 ;
+  assign \$603  = aw_queue_push & w_verdicts_full[3];
+  assign \$604  = w_verdicts_full[4] | \$603 ;
+  assign \$605  = w_verdicts_pop ? \$602  : \$604 ;
+  assign \$606  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
+  assign \$607  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
+  assign \$608  = w_verdicts_pop ? \$606  : \$607 ;
+  assign \$609  = aw_queue_push & w_verdicts_full[5];
+  assign \$610  = w_verdicts_full[6] | \$609 ;
+  assign \$611  = aw_queue_push & w_verdicts_full[4];
+  assign \$612  = w_verdicts_full[5] | \$611 ;
+  assign \$613  = w_verdicts_pop ? \$610  : \$612 ;
+  assign \$614  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
+  assign \$615  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
+  assign \$616  = w_verdicts_pop ? \$614  : \$615 ;
+  assign \$617  = aw_queue_push & w_verdicts_full[6];
+  assign \$618  = w_verdicts_full[7] | \$617 ;
+  assign \$619  = aw_queue_push & w_verdicts_full[5];
+  assign \$620  = w_verdicts_full[6] | \$619 ;
+  assign \$621  = w_verdicts_pop ? \$618  : \$620 ;
+  assign \$622  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
+  assign \$623  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
+  assign \$624  = w_verdicts_pop ? \$622  : \$623 ;
+  assign \$625  = aw_queue_push & w_verdicts_full[7];
+  assign \$626  = w_verdicts_full[8] | \$625 ;
+  assign \$627  = aw_queue_push & w_verdicts_full[6];
+  assign \$628  = w_verdicts_full[7] | \$627 ;
+  assign \$629  = w_verdicts_pop ? \$626  : \$628 ;
+  assign \$630  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
+  assign \$631  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
+  assign \$632  = w_verdicts_pop ? \$630  : \$631 ;
+  assign \$633  = aw_queue_push & w_verdicts_full[8];
+  assign \$634  = w_verdicts_full[9] | \$633 ;
+  assign \$635  = aw_queue_push & w_verdicts_full[7];
+  assign \$636  = w_verdicts_full[8] | \$635 ;
+  assign \$637  = w_verdicts_pop ? \$634  : \$636 ;
+  assign \$638  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
+  assign \$639  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
+  assign \$640  = w_verdicts_pop ? \$638  : \$639 ;
+  assign \$641  = aw_queue_push & w_verdicts_full[9];
+  assign \$642  = w_verdicts_full[10] | \$641 ;
+  assign \$643  = aw_queue_push & w_verdicts_full[8];
+  assign \$644  = w_verdicts_full[9] | \$643 ;
+  assign \$645  = w_verdicts_pop ? \$642  : \$644 ;
+  assign \$646  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
+  assign \$647  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
+  assign \$648  = w_verdicts_pop ? \$646  : \$647 ;
+  assign \$649  = aw_queue_push & w_verdicts_full[10];
+  assign \$650  = w_verdicts_full[11] | \$649 ;
+  assign \$651  = aw_queue_push & w_verdicts_full[9];
+  assign \$652  = w_verdicts_full[10] | \$651 ;
+  assign \$653  = w_verdicts_pop ? \$650  : \$652 ;
+  assign \$655  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
+  assign \$656  = w_verdicts_pop ? \$654  : \$655 ;
+  assign \$657  = aw_queue_push & w_verdicts_full[11];
+  assign \$659  = aw_queue_push & w_verdicts_full[10];
+  assign \$660  = w_verdicts_full[11] | \$659 ;
+  assign \$661  = w_verdicts_pop ? \$658  : \$660 ;
+  assign \$662  = ~ m_axi_wvalid;
+  assign \$663  = \$662  | w_skid_out_ready;
+  assign \$664  = ~ w_skid_spare_valid;
+  assign \$665  = w_skid_in_valid & \$664 ;
+  assign \$666  = w_skid_spare_valid | w_skid_in_valid;
+  assign \$667  = w_skid_spare_valid ? w_skid_spare : { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
+  assign \$668  = s_axi_awvalid & s_axi_awready;
+  assign \$669  = s_axi_wvalid & s_axi_wready;
+  assign \$670  = \$669  & s_axi_wlast;
+  assign \$672  = m_axi_awvalid & m_axi_awready;
+  assign \$673  = m_axi_bvalid & m_axi_bready;
+  assign \$675  = m_axi_awvalid & m_axi_awready;
+  assign \$676  = m_axi_bvalid & m_axi_bready;
+  assign \$677  = \$675  == \$676 ;
+  assign \$678  = m_axi_awvalid & m_axi_awready;
+  assign \$679  = ~ \$678 ;
+  assign \$680  = aw_outstanding == 1'h1;
+  assign \$681  = \$679  & \$680 ;
+  assign \$682  = \$677  ? aw_outstanding_none : \$681 ;
+  assign \$683  = m_axi_awvalid & m_axi_awready;
+  assign \$684  = m_axi_bvalid & m_axi_bready;
+  assign \$685  = \$683  == \$684 ;
+  assign \$686  = m_axi_awvalid & m_axi_awready;
+  assign \$687  = aw_outstanding == 4'he;
+  assign \$688  = \$686  & \$687 ;
+  assign \$689  = \$685  ? aw_outstanding_full : \$688 ;
+  assign \$690  = s_axi_awvalid & s_axi_awready;
+  assign \$692  = s_axi_wvalid & s_axi_wready;
+  assign \$693  = \$692  & s_axi_wlast;
+  assign \$694  = ~ w_verdicts_data0;
+  assign \$695  = \$693  & \$694 ;
+  assign \$696  = ~ aw_queue_head[0];
+  assign \$697  = aw_queue_count[0] & \$696 ;
+  assign \$698  = ~ b_refusal_busy;
+  assign \$699  = \$697  & \$698 ;
+  assign \$700  = \$699  & aw_outstanding_none;
+  assign \$701  = | w_drained;
+  assign \$702  = \$700  & \$701 ;
+  assign \$704  = ~ s_axi_bvalid;
+  assign \$705  = \$704  | b_skid_out_ready;
+  assign \$706  = ~ b_skid_spare_valid;
+  assign \$707  = b_skid_in_valid & \$706 ;
+  assign \$708  = b_skid_spare_valid | b_skid_in_valid;
+  assign \$709  = b_skid_spare_valid ? b_skid_spare : b_skid_in_data;
+  assign \$710  = ~ aw_queue_head[0];
+  assign \$711  = aw_queue_count[0] & \$710 ;
+  assign \$712  = ~ b_refusal_busy;
+  assign \$713  = \$711  & \$712 ;
+  assign \$714  = \$713  & aw_outstanding_none;
+  assign \$715  = | w_drained;
+  assign \$716  = \$714  & \$715 ;
+  assign \$717  = ~ b_skid_spare_valid;
+  assign \$718  = b_refusal_busy & \$717 ;
   always @(posedge aclk_clk)
     ar_carried_in_0 <= { s_axi_araddr, s_axi_arqos, s_axi_arprot, s_axi_arcache, s_axi_arlock, burst, size, len, s_axi_arid };
   always @(posedge aclk_clk)
-    ar_presented_next_0 <= \$45 [3:0];
+    ar_presented_next_0 <= \$51 [3:0];
   always @(posedge aclk_clk)
     ar_presented_next_1 <= ar_presented_next_0;
   always @(posedge aclk_clk)
@@ -9450,11 +10621,11 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @(posedge aclk_clk)
     ar_carried_6 <= ar_carried_5;
   always @(posedge aclk_clk)
-    ar_valid_d0 <= \$491 ;
+    ar_valid_d0 <= \$719 ;
   always @(posedge aclk_clk)
-    ar_valid_d1 <= \$492 ;
+    ar_valid_d1 <= \$720 ;
   always @(posedge aclk_clk)
-    ar_valid_d2 <= \$493 ;
+    ar_valid_d2 <= \$721 ;
   always @(posedge aclk_clk)
     ar_decode_err_0 <= out_err;
   always @(posedge aclk_clk)
@@ -9462,7 +10633,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @(posedge aclk_clk)
     ar_decode_err_2 <= ar_decode_err_1;
   always @(posedge aclk_clk)
-    ar_in_pool_0 <= \$46 ;
+    ar_in_pool_0 <= \$52 ;
   always @(posedge aclk_clk)
     ar_in_pool_1 <= ar_in_pool_0;
   always @(posedge aclk_clk)
@@ -9474,45 +10645,33 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @(posedge aclk_clk)
     ar_log_pool_2 <= ar_log_pool_1;
   always @(posedge aclk_clk)
-    ar_queue_push <= \$494 ;
+    ar_queue_push <= \$722 ;
   always @(posedge aclk_clk)
     ar_v1_carried <= ar_carried_6;
   always @(posedge aclk_clk)
     ar_v1_log_pool <= ar_log_pool_2;
   always @(posedge aclk_clk)
-    ar_v1_err <= \$495 ;
+    ar_v1_err <= \$723 ;
   always @(posedge aclk_clk)
-    ar_v1_refuses <= \$496 ;
+    ar_v1_refuses <= \$724 ;
   always @(posedge aclk_clk)
-    ar_queue_data0 <= \$70 ;
+    ar_queue_head <= \$725 ;
   always @(posedge aclk_clk)
-    ar_queue_full <= \$497 ;
+    read__addr <= \$726 ;
   always @(posedge aclk_clk)
-    ar_queue_data1 <= \$78 ;
+    ar_queue_rd_next <= \$727 ;
   always @(posedge aclk_clk)
-    ar_queue_data2 <= \$86 ;
+    \$signature__addr  <= \$728 ;
   always @(posedge aclk_clk)
-    ar_queue_data3 <= \$94 ;
+    ar_queue_wr_next <= \$729 ;
   always @(posedge aclk_clk)
-    ar_queue_data4 <= \$102 ;
+    ar_queue_held <= \$730 ;
   always @(posedge aclk_clk)
-    ar_queue_data5 <= \$110 ;
+    ar_queue_count <= \$731 ;
   always @(posedge aclk_clk)
-    ar_queue_data6 <= \$118 ;
+    aw_carried_in_0 <= { s_axi_awaddr, s_axi_awqos, s_axi_awprot, s_axi_awcache, s_axi_awlock, \burst$36 , \size$34 , \len$32 , s_axi_awid };
   always @(posedge aclk_clk)
-    ar_queue_data7 <= \$126 ;
-  always @(posedge aclk_clk)
-    ar_queue_data8 <= \$134 ;
-  always @(posedge aclk_clk)
-    ar_queue_data9 <= \$142 ;
-  always @(posedge aclk_clk)
-    ar_queue_data10 <= \$150 ;
-  always @(posedge aclk_clk)
-    ar_queue_data11 <= \$158 ;
-  always @(posedge aclk_clk)
-    aw_carried_in_0 <= { s_axi_awaddr, s_axi_awqos, s_axi_awprot, s_axi_awcache, s_axi_awlock, \burst$25 , \size$23 , \len$21 , s_axi_awid };
-  always @(posedge aclk_clk)
-    aw_presented_next_0 <= \$164 [3:0];
+    aw_presented_next_0 <= \$281 [3:0];
   always @(posedge aclk_clk)
     aw_presented_next_1 <= aw_presented_next_0;
   always @(posedge aclk_clk)
@@ -9540,616 +10699,375 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @(posedge aclk_clk)
     aw_carried_6 <= aw_carried_5;
   always @(posedge aclk_clk)
-    aw_valid_d0 <= \$498 ;
+    aw_valid_d0 <= \$732 ;
   always @(posedge aclk_clk)
-    aw_valid_d1 <= \$499 ;
+    aw_valid_d1 <= \$733 ;
   always @(posedge aclk_clk)
-    aw_valid_d2 <= \$500 ;
+    aw_valid_d2 <= \$734 ;
   always @(posedge aclk_clk)
-    aw_decode_err_0 <= \out_err$215 ;
+    aw_decode_err_0 <= \out_err$221 ;
   always @(posedge aclk_clk)
     aw_decode_err_1 <= aw_decode_err_0;
   always @(posedge aclk_clk)
     aw_decode_err_2 <= aw_decode_err_1;
   always @(posedge aclk_clk)
-    aw_in_pool_0 <= \$165 ;
+    aw_in_pool_0 <= \$282 ;
   always @(posedge aclk_clk)
     aw_in_pool_1 <= aw_in_pool_0;
   always @(posedge aclk_clk)
     aw_in_pool_2 <= aw_in_pool_1;
   always @(posedge aclk_clk)
-    aw_log_pool_0 <= \out_log_pool$222 ;
+    aw_log_pool_0 <= \out_log_pool$228 ;
   always @(posedge aclk_clk)
     aw_log_pool_1 <= aw_log_pool_0;
   always @(posedge aclk_clk)
     aw_log_pool_2 <= aw_log_pool_1;
   always @(posedge aclk_clk)
-    aw_queue_push <= \$501 ;
+    aw_queue_push <= \$735 ;
   always @(posedge aclk_clk)
     aw_v1_carried <= aw_carried_6;
   always @(posedge aclk_clk)
     aw_v1_log_pool <= aw_log_pool_2;
   always @(posedge aclk_clk)
-    aw_v1_err <= \$502 ;
+    aw_v1_err <= \$736 ;
   always @(posedge aclk_clk)
-    aw_v1_refuses <= \$503 ;
+    aw_v1_refuses <= \$737 ;
   always @(posedge aclk_clk)
-    aw_queue_data0 <= \$189 ;
+    aw_queue_head <= \$738 ;
   always @(posedge aclk_clk)
-    aw_queue_full <= \$504 ;
+    \read__addr$43  <= \$739 ;
   always @(posedge aclk_clk)
-    aw_queue_data1 <= \$197 ;
+    aw_queue_rd_next <= \$740 ;
   always @(posedge aclk_clk)
-    aw_queue_data2 <= \$205 ;
+    \$signature__addr$45  <= \$741 ;
   always @(posedge aclk_clk)
-    aw_queue_data3 <= \$213 ;
+    aw_queue_wr_next <= \$742 ;
   always @(posedge aclk_clk)
-    aw_queue_data4 <= \$221 ;
+    aw_queue_held <= \$743 ;
   always @(posedge aclk_clk)
-    aw_queue_data5 <= \$229 ;
+    aw_queue_count <= \$744 ;
   always @(posedge aclk_clk)
-    aw_queue_data6 <= \$237 ;
+    locked <= \$745 ;
   always @(posedge aclk_clk)
-    aw_queue_data7 <= \$245 ;
+    ar_checked <= \$746 ;
   always @(posedge aclk_clk)
-    aw_queue_data8 <= \$253 ;
+    ar_refused <= \$747 ;
   always @(posedge aclk_clk)
-    aw_queue_data9 <= \$261 ;
+    ar_err <= \$748 ;
   always @(posedge aclk_clk)
-    aw_queue_data10 <= \$269 ;
+    ar_id <= \$749 ;
   always @(posedge aclk_clk)
-    aw_queue_data11 <= \$277 ;
+    ar_addr <= \$750 ;
   always @(posedge aclk_clk)
-    locked <= \$505 ;
+    ar_tag <= \$751 ;
   always @(posedge aclk_clk)
-    ar_checked <= \$506 ;
+    ar_pool <= \$752 ;
   always @(posedge aclk_clk)
-    ar_refused <= \$507 ;
+    aw_checked <= \$753 ;
   always @(posedge aclk_clk)
-    ar_err <= \$508 ;
+    aw_refused <= \$754 ;
   always @(posedge aclk_clk)
-    ar_id <= \$509 ;
+    aw_err <= \$755 ;
   always @(posedge aclk_clk)
-    ar_addr <= \$510 ;
+    aw_id <= \$756 ;
   always @(posedge aclk_clk)
-    ar_tag <= \$511 ;
+    aw_addr <= \$757 ;
   always @(posedge aclk_clk)
-    ar_pool <= \$512 ;
+    aw_tag <= \$758 ;
   always @(posedge aclk_clk)
-    aw_checked <= \$513 ;
+    aw_pool <= \$759 ;
   always @(posedge aclk_clk)
-    aw_refused <= \$514 ;
+    ar_outstanding <= \$760 ;
   always @(posedge aclk_clk)
-    aw_err <= \$515 ;
+    ar_outstanding_none <= \$761 ;
   always @(posedge aclk_clk)
-    aw_id <= \$516 ;
+    ar_outstanding_full <= \$762 ;
   always @(posedge aclk_clk)
-    aw_addr <= \$517 ;
+    ar_used <= \$763 ;
   always @(posedge aclk_clk)
-    aw_tag <= \$518 ;
+    s_axi_rvalid <= \$764 ;
   always @(posedge aclk_clk)
-    aw_pool <= \$519 ;
+    r_skid_out_data <= \$765 ;
   always @(posedge aclk_clk)
-    ar_outstanding <= \$520 ;
+    r_skid_spare_valid <= \$766 ;
   always @(posedge aclk_clk)
-    ar_outstanding_none <= \$521 ;
+    r_skid_spare <= \$767 ;
   always @(posedge aclk_clk)
-    ar_outstanding_full <= \$522 ;
+    r_refusal_busy <= \$768 ;
   always @(posedge aclk_clk)
-    ar_used <= \$523 ;
+    \$signal  <= \$769 ;
   always @(posedge aclk_clk)
-    s_axi_rvalid <= \$524 ;
+    left <= \$770 ;
   always @(posedge aclk_clk)
-    r_skid_out_data <= \$525 ;
+    w_verdicts_data0 <= \$568 ;
   always @(posedge aclk_clk)
-    r_skid_spare_valid <= \$526 ;
+    w_verdicts_full <= \$771 ;
   always @(posedge aclk_clk)
-    r_skid_spare <= \$527 ;
+    w_verdicts_data1 <= \$576 ;
   always @(posedge aclk_clk)
-    r_refusal_busy <= \$528 ;
+    w_verdicts_data2 <= \$584 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$529 ;
+    w_verdicts_data3 <= \$592 ;
   always @(posedge aclk_clk)
-    left <= \$530 ;
+    w_verdicts_data4 <= \$600 ;
   always @(posedge aclk_clk)
-    w_verdicts_data0 <= \$340 ;
+    w_verdicts_data5 <= \$608 ;
   always @(posedge aclk_clk)
-    w_verdicts_full <= \$531 ;
+    w_verdicts_data6 <= \$616 ;
   always @(posedge aclk_clk)
-    w_verdicts_data1 <= \$348 ;
+    w_verdicts_data7 <= \$624 ;
   always @(posedge aclk_clk)
-    w_verdicts_data2 <= \$356 ;
+    w_verdicts_data8 <= \$632 ;
   always @(posedge aclk_clk)
-    w_verdicts_data3 <= \$364 ;
+    w_verdicts_data9 <= \$640 ;
   always @(posedge aclk_clk)
-    w_verdicts_data4 <= \$372 ;
+    w_verdicts_data10 <= \$648 ;
   always @(posedge aclk_clk)
-    w_verdicts_data5 <= \$380 ;
+    w_verdicts_data11 <= \$656 ;
   always @(posedge aclk_clk)
-    w_verdicts_data6 <= \$388 ;
+    m_axi_wvalid <= \$772 ;
   always @(posedge aclk_clk)
-    w_verdicts_data7 <= \$396 ;
+    w_skid_out_data <= \$773 ;
   always @(posedge aclk_clk)
-    w_verdicts_data8 <= \$404 ;
+    w_skid_spare_valid <= \$774 ;
   always @(posedge aclk_clk)
-    w_verdicts_data9 <= \$412 ;
+    w_skid_spare <= \$775 ;
   always @(posedge aclk_clk)
-    w_verdicts_data10 <= \$420 ;
+    w_open <= \$776 ;
   always @(posedge aclk_clk)
-    w_verdicts_data11 <= \$428 ;
+    aw_outstanding <= \$777 ;
   always @(posedge aclk_clk)
-    m_axi_wvalid <= \$532 ;
+    aw_outstanding_none <= \$778 ;
   always @(posedge aclk_clk)
-    w_skid_out_data <= \$533 ;
+    aw_outstanding_full <= \$779 ;
   always @(posedge aclk_clk)
-    w_skid_spare_valid <= \$534 ;
+    aw_used <= \$780 ;
   always @(posedge aclk_clk)
-    w_skid_spare <= \$535 ;
+    w_drained <= \$781 ;
   always @(posedge aclk_clk)
-    w_open <= \$536 ;
+    s_axi_bvalid <= \$782 ;
   always @(posedge aclk_clk)
-    aw_outstanding <= \$537 ;
+    b_skid_out_data <= \$783 ;
   always @(posedge aclk_clk)
-    aw_outstanding_none <= \$538 ;
+    b_skid_spare_valid <= \$784 ;
   always @(posedge aclk_clk)
-    aw_outstanding_full <= \$539 ;
+    b_skid_spare <= \$785 ;
   always @(posedge aclk_clk)
-    aw_used <= \$540 ;
+    b_refusal_busy <= \$786 ;
   always @(posedge aclk_clk)
-    w_drained <= \$541 ;
-  always @(posedge aclk_clk)
-    s_axi_bvalid <= \$542 ;
-  always @(posedge aclk_clk)
-    b_skid_out_data <= \$543 ;
-  always @(posedge aclk_clk)
-    b_skid_spare_valid <= \$544 ;
-  always @(posedge aclk_clk)
-    b_skid_spare <= \$545 ;
-  always @(posedge aclk_clk)
-    b_refusal_busy <= \$546 ;
-  always @(posedge aclk_clk)
-    answer_id <= \$547 ;
+    answer_id <= \$787 ;
   assign valid = s_axi_arvalid & s_axi_arready;
-  assign \valid$16  = s_axi_awvalid & s_axi_awready;
-  assign \$1  = ~ ar_v1_refuses;
-  assign \$2  = lock_on & ar_v1_refuses;
-  assign \$3  = locked | \$2 ;
-  assign \$4  = aw_queue_push & \$3 ;
-  assign \$5  = \$4  | aw_v1_refuses;
-  assign \$6  = ~ \$5 ;
-  assign \$7  = ar_queue_full[0] & ar_queue_data0[0];
-  assign \$8  = ~ r_refusal_busy;
-  assign \$9  = \$7  & \$8 ;
-  assign \$10  = ~ ar_outstanding_full;
-  assign m_axi_arvalid = \$9  & \$10 ;
-  assign \$11  = m_axi_arvalid & m_axi_arready;
-  assign \$12  = ~ ar_queue_data0[0];
-  assign \$13  = ar_queue_full[0] & \$12 ;
+  assign \$1  = ~ ar_queue_pop;
+  assign \$2  = ar_queue_count[0] & \$1 ;
+  assign \$3  = ar_queue_held[0] | \$2 ;
+  assign \$signature__en  = ar_queue_push & \$3 ;
+  assign \valid$27  = s_axi_awvalid & s_axi_awready;
+  assign \$4  = ~ aw_queue_pop;
+  assign \$5  = aw_queue_count[0] & \$4 ;
+  assign \$6  = aw_queue_held[0] | \$5 ;
+  assign \$signature__en$49  = aw_queue_push & \$6 ;
+  assign \$7  = ~ ar_v1_refuses;
+  assign \$8  = lock_on & ar_v1_refuses;
+  assign \$9  = locked | \$8 ;
+  assign \$10  = aw_queue_push & \$9 ;
+  assign \$11  = \$10  | aw_v1_refuses;
+  assign \$12  = ~ \$11 ;
+  assign \$13  = ar_queue_count[0] & ar_queue_head[0];
   assign \$14  = ~ r_refusal_busy;
   assign \$15  = \$13  & \$14 ;
-  assign \$16  = \$15  & ar_outstanding_none;
-  assign ar_queue_pop = \$11  | \$16 ;
+  assign \$16  = ~ ar_outstanding_full;
+  assign m_axi_arvalid = \$15  & \$16 ;
+  assign \$17  = m_axi_arvalid & m_axi_arready;
+  assign \$18  = ~ ar_queue_head[0];
+  assign \$19  = ar_queue_count[0] & \$18 ;
+  assign \$20  = ~ r_refusal_busy;
+  assign \$21  = \$19  & \$20 ;
+  assign \$22  = \$21  & ar_outstanding_none;
+  assign ar_queue_pop = \$17  | \$22 ;
   assign s_axi_arready = ar_used < 4'hc;
   assign r_skid_in_valid = r_refusal_busy | m_axi_rvalid;
-  assign \$17  = ! left;
-  assign r_skid_in_data = r_refusal_busy ? { \$17 , 66'h20000000000000000, \$signal  } : { m_axi_rlast, m_axi_rresp, m_axi_rdata, m_axi_rid };
-  assign \$18  = ~ r_skid_spare_valid;
-  assign \$19  = ~ r_refusal_busy;
-  assign m_axi_rready = \$18  & \$19 ;
-  assign \$20  = lock_on & ar_v1_refuses;
-  assign \$21  = locked | \$20 ;
-  assign \$22  = aw_queue_push & \$21 ;
-  assign \$23  = \$22  | aw_v1_refuses;
-  assign w_verdicts_w_data = ~ \$23 ;
-  assign \$24  = aw_used < 4'hc;
-  assign \$25  = w_open < 4'hc;
-  assign s_axi_awready = \$24  & \$25 ;
-  assign \$26  = ~ w_verdicts_data0;
-  assign \$27  = ~ w_skid_spare_valid;
-  assign \$28  = \$26  | \$27 ;
-  assign s_axi_wready = w_verdicts_full[0] & \$28 ;
-  assign \$29  = s_axi_wvalid & w_verdicts_full[0];
-  assign w_skid_in_valid = \$29  & w_verdicts_data0;
-  assign \$30  = s_axi_wvalid & s_axi_wready;
-  assign w_verdicts_pop = \$30  & s_axi_wlast;
-  assign \$31  = aw_queue_full[0] & aw_queue_data0[0];
-  assign \$32  = ~ b_refusal_busy;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = ~ aw_outstanding_full;
-  assign m_axi_awvalid = \$33  & \$34 ;
-  assign \$35  = m_axi_awvalid & m_axi_awready;
-  assign \$36  = ~ aw_queue_data0[0];
-  assign \$37  = aw_queue_full[0] & \$36 ;
+  assign \$23  = ! left;
+  assign r_skid_in_data = r_refusal_busy ? { \$23 , 66'h20000000000000000, \$signal  } : { m_axi_rlast, m_axi_rresp, m_axi_rdata, m_axi_rid };
+  assign \$24  = ~ r_skid_spare_valid;
+  assign \$25  = ~ r_refusal_busy;
+  assign m_axi_rready = \$24  & \$25 ;
+  assign \$26  = lock_on & ar_v1_refuses;
+  assign \$27  = locked | \$26 ;
+  assign \$28  = aw_queue_push & \$27 ;
+  assign \$29  = \$28  | aw_v1_refuses;
+  assign w_verdicts_w_data = ~ \$29 ;
+  assign \$30  = aw_used < 4'hc;
+  assign \$31  = w_open < 4'hc;
+  assign s_axi_awready = \$30  & \$31 ;
+  assign \$32  = ~ w_verdicts_data0;
+  assign \$33  = ~ w_skid_spare_valid;
+  assign \$34  = \$32  | \$33 ;
+  assign s_axi_wready = w_verdicts_full[0] & \$34 ;
+  assign \$35  = s_axi_wvalid & w_verdicts_full[0];
+  assign w_skid_in_valid = \$35  & w_verdicts_data0;
+  assign \$36  = s_axi_wvalid & s_axi_wready;
+  assign w_verdicts_pop = \$36  & s_axi_wlast;
+  assign \$37  = aw_queue_count[0] & aw_queue_head[0];
   assign \$38  = ~ b_refusal_busy;
   assign \$39  = \$37  & \$38 ;
-  assign \$40  = \$39  & aw_outstanding_none;
-  assign \$41  = | w_drained;
-  assign \$42  = \$40  & \$41 ;
-  assign aw_queue_pop = \$35  | \$42 ;
+  assign \$40  = ~ aw_outstanding_full;
+  assign m_axi_awvalid = \$39  & \$40 ;
+  assign \$41  = m_axi_awvalid & m_axi_awready;
+  assign \$42  = ~ aw_queue_head[0];
+  assign \$43  = aw_queue_count[0] & \$42 ;
+  assign \$44  = ~ b_refusal_busy;
+  assign \$45  = \$43  & \$44 ;
+  assign \$46  = \$45  & aw_outstanding_none;
+  assign \$47  = | w_drained;
+  assign \$48  = \$46  & \$47 ;
+  assign aw_queue_pop = \$41  | \$48 ;
   assign b_skid_in_valid = b_refusal_busy | m_axi_bvalid;
   assign b_skid_in_data = b_refusal_busy ? { 2'h2, answer_id } : { m_axi_bresp, m_axi_bid };
-  assign \$43  = ~ b_skid_spare_valid;
-  assign \$44  = ~ b_refusal_busy;
-  assign m_axi_bready = \$43  & \$44 ;
-  assign \$45  = ar_carried_in_0[64:61] + 1'h1;
-  assign \$46  = | view_ar_pool;
-  assign \$47  = | ar_decode_err_2;
-  assign \$48  = ~ view_ar_held;
-  assign \$49  = ar_in_pool_2 & \$48 ;
-  assign \$50  = ar_presented_next_6 ^ view_ar_next;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = \$51  + 1'h1;
-  assign \$53  = ~ \$52 [4];
-  assign \$54  = ar_in_pool_2 & \$53 ;
-  assign \$55  = \$54  ? 4'hd : 4'h0;
-  assign \$56  = \$49  ? 4'hc : \$55 ;
-  assign \$57  = \$47  ? ar_decode_err_2 : \$56 ;
-  assign \$58  = | ar_decode_err_2;
-  assign \$59  = ~ view_ar_held;
-  assign \$60  = ar_presented_next_6 ^ view_ar_next;
-  assign \$61  = ~ \$60 ;
-  assign \$62  = \$61  + 1'h1;
-  assign \$63  = ~ \$62 [4];
-  assign \$64  = \$59  | \$63 ;
-  assign \$65  = ar_in_pool_2 & \$64 ;
-  assign \$66  = \$58  | \$65 ;
-  assign \$67  = ar_valid_d2 & \$66 ;
-  assign \$68  = ar_queue_full[1] ? ar_queue_data1 : { ar_v1_carried[60:0], \$1  };
-  assign \$69  = ar_queue_full[0] ? ar_queue_data0 : { ar_v1_carried[60:0], \$1  };
-  assign \$70  = ar_queue_pop ? \$68  : \$69 ;
-  assign \$71  = ar_queue_push & ar_queue_full[0];
-  assign \$72  = ar_queue_full[1] | \$71 ;
-  assign \$74  = ar_queue_full[0] | \$73 ;
-  assign \$75  = ar_queue_pop ? \$72  : \$74 ;
-  assign \$76  = ar_queue_full[2] ? ar_queue_data2 : { ar_v1_carried[60:0], \$1  };
-  assign \$77  = ar_queue_full[1] ? ar_queue_data1 : { ar_v1_carried[60:0], \$1  };
-  assign \$78  = ar_queue_pop ? \$76  : \$77 ;
-  assign \$79  = ar_queue_push & ar_queue_full[1];
-  assign \$80  = ar_queue_full[2] | \$79 ;
-  assign \$81  = ar_queue_push & ar_queue_full[0];
-  assign \$82  = ar_queue_full[1] | \$81 ;
-  assign \$83  = ar_queue_pop ? \$80  : \$82 ;
-  assign \$84  = ar_queue_full[3] ? ar_queue_data3 : { ar_v1_carried[60:0], \$1  };
-  assign \$85  = ar_queue_full[2] ? ar_queue_data2 : { ar_v1_carried[60:0], \$1  };
-  assign \$86  = ar_queue_pop ? \$84  : \$85 ;
-  assign \$87  = ar_queue_push & ar_queue_full[2];
-  assign \$88  = ar_queue_full[3] | \$87 ;
-  assign \$89  = ar_queue_push & ar_queue_full[1];
-  assign \$90  = ar_queue_full[2] | \$89 ;
-  assign \$91  = ar_queue_pop ? \$88  : \$90 ;
-  assign \$92  = ar_queue_full[4] ? ar_queue_data4 : { ar_v1_carried[60:0], \$1  };
-  assign \$93  = ar_queue_full[3] ? ar_queue_data3 : { ar_v1_carried[60:0], \$1  };
-  assign \$94  = ar_queue_pop ? \$92  : \$93 ;
-  assign \$95  = ar_queue_push & ar_queue_full[3];
-  assign \$96  = ar_queue_full[4] | \$95 ;
-  assign \$97  = ar_queue_push & ar_queue_full[2];
-  assign \$98  = ar_queue_full[3] | \$97 ;
-  assign \$99  = ar_queue_pop ? \$96  : \$98 ;
-  assign \$100  = ar_queue_full[5] ? ar_queue_data5 : { ar_v1_carried[60:0], \$1  };
-  assign \$101  = ar_queue_full[4] ? ar_queue_data4 : { ar_v1_carried[60:0], \$1  };
-  assign \$102  = ar_queue_pop ? \$100  : \$101 ;
-  assign \$103  = ar_queue_push & ar_queue_full[4];
-  assign \$104  = ar_queue_full[5] | \$103 ;
-  assign \$105  = ar_queue_push & ar_queue_full[3];
-  assign \$106  = ar_queue_full[4] | \$105 ;
-  assign \$107  = ar_queue_pop ? \$104  : \$106 ;
-  assign \$108  = ar_queue_full[6] ? ar_queue_data6 : { ar_v1_carried[60:0], \$1  };
-  assign \$109  = ar_queue_full[5] ? ar_queue_data5 : { ar_v1_carried[60:0], \$1  };
-  assign \$110  = ar_queue_pop ? \$108  : \$109 ;
-  assign \$111  = ar_queue_push & ar_queue_full[5];
-  assign \$112  = ar_queue_full[6] | \$111 ;
-  assign \$113  = ar_queue_push & ar_queue_full[4];
-  assign \$114  = ar_queue_full[5] | \$113 ;
-  assign \$115  = ar_queue_pop ? \$112  : \$114 ;
-  assign \$116  = ar_queue_full[7] ? ar_queue_data7 : { ar_v1_carried[60:0], \$1  };
-  assign \$117  = ar_queue_full[6] ? ar_queue_data6 : { ar_v1_carried[60:0], \$1  };
-  assign \$118  = ar_queue_pop ? \$116  : \$117 ;
-  assign \$119  = ar_queue_push & ar_queue_full[6];
-  assign \$120  = ar_queue_full[7] | \$119 ;
-  assign \$121  = ar_queue_push & ar_queue_full[5];
-  assign \$122  = ar_queue_full[6] | \$121 ;
-  assign \$123  = ar_queue_pop ? \$120  : \$122 ;
-  assign \$124  = ar_queue_full[8] ? ar_queue_data8 : { ar_v1_carried[60:0], \$1  };
-  assign \$125  = ar_queue_full[7] ? ar_queue_data7 : { ar_v1_carried[60:0], \$1  };
-  assign \$126  = ar_queue_pop ? \$124  : \$125 ;
-  assign \$127  = ar_queue_push & ar_queue_full[7];
-  assign \$128  = ar_queue_full[8] | \$127 ;
-  assign \$129  = ar_queue_push & ar_queue_full[6];
-  assign \$130  = ar_queue_full[7] | \$129 ;
-  assign \$131  = ar_queue_pop ? \$128  : \$130 ;
-  assign \$132  = ar_queue_full[9] ? ar_queue_data9 : { ar_v1_carried[60:0], \$1  };
-  assign \$133  = ar_queue_full[8] ? ar_queue_data8 : { ar_v1_carried[60:0], \$1  };
-  assign \$134  = ar_queue_pop ? \$132  : \$133 ;
-  assign \$135  = ar_queue_push & ar_queue_full[8];
-  assign \$136  = ar_queue_full[9] | \$135 ;
-  assign \$137  = ar_queue_push & ar_queue_full[7];
-  assign \$138  = ar_queue_full[8] | \$137 ;
-  assign \$139  = ar_queue_pop ? \$136  : \$138 ;
-  assign \$140  = ar_queue_full[10] ? ar_queue_data10 : { ar_v1_carried[60:0], \$1  };
-  assign \$141  = ar_queue_full[9] ? ar_queue_data9 : { ar_v1_carried[60:0], \$1  };
-  assign \$142  = ar_queue_pop ? \$140  : \$141 ;
-  assign \$143  = ar_queue_push & ar_queue_full[9];
-  assign \$144  = ar_queue_full[10] | \$143 ;
-  assign \$145  = ar_queue_push & ar_queue_full[8];
-  assign \$146  = ar_queue_full[9] | \$145 ;
-  assign \$147  = ar_queue_pop ? \$144  : \$146 ;
-  assign \$148  = ar_queue_full[11] ? ar_queue_data11 : { ar_v1_carried[60:0], \$1  };
-  assign \$149  = ar_queue_full[10] ? ar_queue_data10 : { ar_v1_carried[60:0], \$1  };
-  assign \$150  = ar_queue_pop ? \$148  : \$149 ;
-  assign \$151  = ar_queue_push & ar_queue_full[10];
-  assign \$152  = ar_queue_full[11] | \$151 ;
-  assign \$153  = ar_queue_push & ar_queue_full[9];
-  assign \$154  = ar_queue_full[10] | \$153 ;
-  assign \$155  = ar_queue_pop ? \$152  : \$154 ;
-  assign \$157  = ar_queue_full[11] ? ar_queue_data11 : { ar_v1_carried[60:0], \$1  };
-  assign \$158  = ar_queue_pop ? \$156  : \$157 ;
-  assign \$159  = ar_queue_push & ar_queue_full[11];
-  assign \$161  = ar_queue_push & ar_queue_full[10];
-  assign \$162  = ar_queue_full[11] | \$161 ;
-  assign \$163  = ar_queue_pop ? \$160  : \$162 ;
-  assign \$164  = aw_carried_in_0[64:61] + 1'h1;
-  assign \$165  = | view_aw_pool;
-  assign \$166  = | aw_decode_err_2;
-  assign \$167  = ~ view_aw_held;
-  assign \$168  = aw_in_pool_2 & \$167 ;
-  assign \$169  = aw_presented_next_6 ^ view_aw_next;
+  assign \$49  = ~ b_skid_spare_valid;
+  assign \$50  = ~ b_refusal_busy;
+  assign m_axi_bready = \$49  & \$50 ;
+  assign \$51  = ar_carried_in_0[64:61] + 1'h1;
+  assign \$52  = | view_ar_pool;
+  assign \$53  = | ar_decode_err_2;
+  assign \$54  = ~ view_ar_held;
+  assign \$55  = ar_in_pool_2 & \$54 ;
+  assign \$56  = ar_presented_next_6 ^ view_ar_next;
+  assign \$57  = ~ \$56 ;
+  assign \$58  = \$57  + 1'h1;
+  assign \$59  = ~ \$58 [4];
+  assign \$60  = ar_in_pool_2 & \$59 ;
+  assign \$61  = \$60  ? 4'hd : 4'h0;
+  assign \$62  = \$55  ? 4'hc : \$61 ;
+  assign \$63  = \$53  ? ar_decode_err_2 : \$62 ;
+  assign \$64  = | ar_decode_err_2;
+  assign \$65  = ~ view_ar_held;
+  assign \$66  = ar_presented_next_6 ^ view_ar_next;
+  assign \$67  = ~ \$66 ;
+  assign \$68  = \$67  + 1'h1;
+  assign \$69  = ~ \$68 [4];
+  assign \$70  = \$65  | \$69 ;
+  assign \$71  = ar_in_pool_2 & \$70 ;
+  assign \$72  = \$64  | \$71 ;
+  assign \$73  = ar_valid_d2 & \$72 ;
+  assign \$74  = ~ ar_queue_pop;
+  assign \$75  = ar_queue_count[0] & \$74 ;
+  assign \$76  = ~ \$75 ;
+  assign \$77  = ar_queue_held[0] ? read__data : { ar_v1_carried[60:0], \$7  };
+  assign \$78  = ~ ar_queue_pop;
+  assign \$79  = ar_queue_count[0] & \$78 ;
+  assign \$80  = ~ \$79 ;
+  assign \$81  = \$80  & ar_queue_held[0];
+  assign \$82  = ar_queue_rd_next + 1'h1;
+  assign \$83  = ~ ar_queue_pop;
+  assign \$84  = ar_queue_count[0] & \$83 ;
+  assign \$85  = ar_queue_held[0] | \$84 ;
+  assign \$86  = ar_queue_push & \$85 ;
+  assign \$87  = ar_queue_wr_next + 1'h1;
+  assign \$88  = ~ ar_queue_pop;
+  assign \$89  = ar_queue_count[0] & \$88 ;
+  assign \$90  = ar_queue_push & \$89 ;
+  assign \$91  = ~ ar_queue_pop;
+  assign \$92  = ar_queue_count[0] & \$91 ;
+  assign \$93  = ~ \$92 ;
+  assign \$94  = \$93  & ar_queue_held[0];
+  assign \$95  = ~ ar_queue_push;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = \$96  ? ar_queue_held[1] : ar_queue_held[0];
+  assign \$98  = \$90  ? 1'h1 : \$97 ;
+  assign \$99  = ~ ar_queue_pop;
+  assign \$100  = ar_queue_count[0] & \$99 ;
+  assign \$101  = ar_queue_push & \$100 ;
+  assign \$102  = ~ ar_queue_pop;
+  assign \$103  = ar_queue_count[0] & \$102 ;
+  assign \$104  = ~ \$103 ;
+  assign \$105  = \$104  & ar_queue_held[0];
+  assign \$106  = ~ ar_queue_push;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = \$107  ? ar_queue_held[2] : ar_queue_held[1];
+  assign \$109  = \$101  ? ar_queue_held[0] : \$108 ;
+  assign \$110  = ~ ar_queue_pop;
+  assign \$111  = ar_queue_count[0] & \$110 ;
+  assign \$112  = ar_queue_push & \$111 ;
+  assign \$113  = ~ ar_queue_pop;
+  assign \$114  = ar_queue_count[0] & \$113 ;
+  assign \$115  = ~ \$114 ;
+  assign \$116  = \$115  & ar_queue_held[0];
+  assign \$117  = ~ ar_queue_push;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = \$118  ? ar_queue_held[3] : ar_queue_held[2];
+  assign \$120  = \$112  ? ar_queue_held[1] : \$119 ;
+  assign \$121  = ~ ar_queue_pop;
+  assign \$122  = ar_queue_count[0] & \$121 ;
+  assign \$123  = ar_queue_push & \$122 ;
+  assign \$124  = ~ ar_queue_pop;
+  assign \$125  = ar_queue_count[0] & \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = \$126  & ar_queue_held[0];
+  assign \$128  = ~ ar_queue_push;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = \$129  ? ar_queue_held[4] : ar_queue_held[3];
+  assign \$131  = \$123  ? ar_queue_held[2] : \$130 ;
+  assign \$132  = ~ ar_queue_pop;
+  assign \$133  = ar_queue_count[0] & \$132 ;
+  assign \$134  = ar_queue_push & \$133 ;
+  assign \$135  = ~ ar_queue_pop;
+  assign \$136  = ar_queue_count[0] & \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = \$137  & ar_queue_held[0];
+  assign \$139  = ~ ar_queue_push;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = \$140  ? ar_queue_held[5] : ar_queue_held[4];
+  assign \$142  = \$134  ? ar_queue_held[3] : \$141 ;
+  assign \$143  = ~ ar_queue_pop;
+  assign \$144  = ar_queue_count[0] & \$143 ;
+  assign \$145  = ar_queue_push & \$144 ;
+  assign \$146  = ~ ar_queue_pop;
+  assign \$147  = ar_queue_count[0] & \$146 ;
+  assign \$148  = ~ \$147 ;
+  assign \$149  = \$148  & ar_queue_held[0];
+  assign \$150  = ~ ar_queue_push;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = \$151  ? ar_queue_held[6] : ar_queue_held[5];
+  assign \$153  = \$145  ? ar_queue_held[4] : \$152 ;
+  assign \$154  = ~ ar_queue_pop;
+  assign \$155  = ar_queue_count[0] & \$154 ;
+  assign \$156  = ar_queue_push & \$155 ;
+  assign \$157  = ~ ar_queue_pop;
+  assign \$158  = ar_queue_count[0] & \$157 ;
+  assign \$159  = ~ \$158 ;
+  assign \$160  = \$159  & ar_queue_held[0];
+  assign \$161  = ~ ar_queue_push;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = \$162  ? ar_queue_held[7] : ar_queue_held[6];
+  assign \$164  = \$156  ? ar_queue_held[5] : \$163 ;
+  assign \$165  = ~ ar_queue_pop;
+  assign \$166  = ar_queue_count[0] & \$165 ;
+  assign \$167  = ar_queue_push & \$166 ;
+  assign \$168  = ~ ar_queue_pop;
+  assign \$169  = ar_queue_count[0] & \$168 ;
   assign \$170  = ~ \$169 ;
-  assign \$171  = \$170  + 1'h1;
-  assign \$172  = ~ \$171 [4];
-  assign \$173  = aw_in_pool_2 & \$172 ;
-  assign \$174  = \$173  ? 4'hd : 4'h0;
-  assign \$175  = \$168  ? 4'hc : \$174 ;
-  assign \$176  = \$166  ? aw_decode_err_2 : \$175 ;
-  assign \$177  = | aw_decode_err_2;
-  assign \$178  = ~ view_aw_held;
-  assign \$179  = aw_presented_next_6 ^ view_aw_next;
-  assign \$180  = ~ \$179 ;
-  assign \$181  = \$180  + 1'h1;
-  assign \$182  = ~ \$181 [4];
-  assign \$183  = \$178  | \$182 ;
-  assign \$184  = aw_in_pool_2 & \$183 ;
-  assign \$185  = \$177  | \$184 ;
-  assign \$186  = aw_valid_d2 & \$185 ;
-  assign \$187  = aw_queue_full[1] ? aw_queue_data1 : { aw_v1_carried[60:0], \$6  };
-  assign \$188  = aw_queue_full[0] ? aw_queue_data0 : { aw_v1_carried[60:0], \$6  };
-  assign \$189  = aw_queue_pop ? \$187  : \$188 ;
-  assign \$190  = aw_queue_push & aw_queue_full[0];
-  assign \$191  = aw_queue_full[1] | \$190 ;
-  assign \$193  = aw_queue_full[0] | \$192 ;
-  assign \$194  = aw_queue_pop ? \$191  : \$193 ;
-  assign \$195  = aw_queue_full[2] ? aw_queue_data2 : { aw_v1_carried[60:0], \$6  };
-  assign \$196  = aw_queue_full[1] ? aw_queue_data1 : { aw_v1_carried[60:0], \$6  };
-  assign \$197  = aw_queue_pop ? \$195  : \$196 ;
-  assign \$198  = aw_queue_push & aw_queue_full[1];
-  assign \$199  = aw_queue_full[2] | \$198 ;
-  assign \$200  = aw_queue_push & aw_queue_full[0];
-  assign \$201  = aw_queue_full[1] | \$200 ;
-  assign \$202  = aw_queue_pop ? \$199  : \$201 ;
-  assign \$203  = aw_queue_full[3] ? aw_queue_data3 : { aw_v1_carried[60:0], \$6  };
-  assign \$204  = aw_queue_full[2] ? aw_queue_data2 : { aw_v1_carried[60:0], \$6  };
-  assign \$205  = aw_queue_pop ? \$203  : \$204 ;
-  assign \$206  = aw_queue_push & aw_queue_full[2];
-  assign \$207  = aw_queue_full[3] | \$206 ;
-  assign \$208  = aw_queue_push & aw_queue_full[1];
-  assign \$209  = aw_queue_full[2] | \$208 ;
-  assign \$210  = aw_queue_pop ? \$207  : \$209 ;
-  assign \$211  = aw_queue_full[4] ? aw_queue_data4 : { aw_v1_carried[60:0], \$6  };
-  assign \$212  = aw_queue_full[3] ? aw_queue_data3 : { aw_v1_carried[60:0], \$6  };
-  assign \$213  = aw_queue_pop ? \$211  : \$212 ;
-  assign \$214  = aw_queue_push & aw_queue_full[3];
-  assign \$215  = aw_queue_full[4] | \$214 ;
-  assign \$216  = aw_queue_push & aw_queue_full[2];
-  assign \$217  = aw_queue_full[3] | \$216 ;
-  assign \$218  = aw_queue_pop ? \$215  : \$217 ;
-  assign \$219  = aw_queue_full[5] ? aw_queue_data5 : { aw_v1_carried[60:0], \$6  };
-  assign \$220  = aw_queue_full[4] ? aw_queue_data4 : { aw_v1_carried[60:0], \$6  };
-  assign \$221  = aw_queue_pop ? \$219  : \$220 ;
-  assign \$222  = aw_queue_push & aw_queue_full[4];
-  assign \$223  = aw_queue_full[5] | \$222 ;
-  assign \$224  = aw_queue_push & aw_queue_full[3];
-  assign \$225  = aw_queue_full[4] | \$224 ;
-  assign \$226  = aw_queue_pop ? \$223  : \$225 ;
-  assign \$227  = aw_queue_full[6] ? aw_queue_data6 : { aw_v1_carried[60:0], \$6  };
-  assign \$228  = aw_queue_full[5] ? aw_queue_data5 : { aw_v1_carried[60:0], \$6  };
-  assign \$229  = aw_queue_pop ? \$227  : \$228 ;
-  assign \$230  = aw_queue_push & aw_queue_full[5];
-  assign \$231  = aw_queue_full[6] | \$230 ;
-  assign \$232  = aw_queue_push & aw_queue_full[4];
-  assign \$233  = aw_queue_full[5] | \$232 ;
-  assign \$234  = aw_queue_pop ? \$231  : \$233 ;
-  assign \$235  = aw_queue_full[7] ? aw_queue_data7 : { aw_v1_carried[60:0], \$6  };
-  assign \$236  = aw_queue_full[6] ? aw_queue_data6 : { aw_v1_carried[60:0], \$6  };
-  assign \$237  = aw_queue_pop ? \$235  : \$236 ;
-  assign \$238  = aw_queue_push & aw_queue_full[6];
-  assign \$239  = aw_queue_full[7] | \$238 ;
-  assign \$240  = aw_queue_push & aw_queue_full[5];
-  assign \$241  = aw_queue_full[6] | \$240 ;
-  assign \$242  = aw_queue_pop ? \$239  : \$241 ;
-  assign \$243  = aw_queue_full[8] ? aw_queue_data8 : { aw_v1_carried[60:0], \$6  };
-  assign \$244  = aw_queue_full[7] ? aw_queue_data7 : { aw_v1_carried[60:0], \$6  };
-  assign \$245  = aw_queue_pop ? \$243  : \$244 ;
-  assign \$246  = aw_queue_push & aw_queue_full[7];
-  assign \$247  = aw_queue_full[8] | \$246 ;
-  assign \$248  = aw_queue_push & aw_queue_full[6];
-  assign \$249  = aw_queue_full[7] | \$248 ;
-  assign \$250  = aw_queue_pop ? \$247  : \$249 ;
-  assign \$251  = aw_queue_full[9] ? aw_queue_data9 : { aw_v1_carried[60:0], \$6  };
-  assign \$252  = aw_queue_full[8] ? aw_queue_data8 : { aw_v1_carried[60:0], \$6  };
-  assign \$253  = aw_queue_pop ? \$251  : \$252 ;
-  assign \$254  = aw_queue_push & aw_queue_full[8];
-  assign \$255  = aw_queue_full[9] | \$254 ;
-  assign \$256  = aw_queue_push & aw_queue_full[7];
-  assign \$257  = aw_queue_full[8] | \$256 ;
-  assign \$258  = aw_queue_pop ? \$255  : \$257 ;
-  assign \$259  = aw_queue_full[10] ? aw_queue_data10 : { aw_v1_carried[60:0], \$6  };
-  assign \$260  = aw_queue_full[9] ? aw_queue_data9 : { aw_v1_carried[60:0], \$6  };
-  assign \$261  = aw_queue_pop ? \$259  : \$260 ;
-  assign \$262  = aw_queue_push & aw_queue_full[9];
-  assign \$263  = aw_queue_full[10] | \$262 ;
-  assign \$264  = aw_queue_push & aw_queue_full[8];
-  assign \$265  = aw_queue_full[9] | \$264 ;
-  assign \$266  = aw_queue_pop ? \$263  : \$265 ;
-  assign \$267  = aw_queue_full[11] ? aw_queue_data11 : { aw_v1_carried[60:0], \$6  };
-  assign \$268  = aw_queue_full[10] ? aw_queue_data10 : { aw_v1_carried[60:0], \$6  };
-  assign \$269  = aw_queue_pop ? \$267  : \$268 ;
-  assign \$270  = aw_queue_push & aw_queue_full[10];
-  assign \$271  = aw_queue_full[11] | \$270 ;
-  assign \$272  = aw_queue_push & aw_queue_full[9];
-  assign \$273  = aw_queue_full[10] | \$272 ;
-  assign \$274  = aw_queue_pop ? \$271  : \$273 ;
-  assign \$276  = aw_queue_full[11] ? aw_queue_data11 : { aw_v1_carried[60:0], \$6  };
-  assign \$277  = aw_queue_pop ? \$275  : \$276 ;
-  assign \$278  = aw_queue_push & aw_queue_full[11];
-  assign \$280  = aw_queue_push & aw_queue_full[10];
-  assign \$281  = aw_queue_full[11] | \$280 ;
-  assign \$282  = aw_queue_pop ? \$279  : \$281 ;
-  assign \$283  = ~ unlock;
-  assign \$284  = locked & \$283 ;
-  assign \$285  = lock_on & ar_v1_refuses;
-  assign \$286  = locked | \$285 ;
-  assign \$287  = aw_queue_push & \$286 ;
-  assign \$288  = \$287  | aw_v1_refuses;
-  assign \$289  = ar_v1_refuses | \$288 ;
-  assign \$290  = lock_on & \$289 ;
-  assign \$291  = \$284  | \$290 ;
-  assign \$292  = lock_on & ar_v1_refuses;
-  assign \$293  = locked | \$292 ;
-  assign \$294  = aw_queue_push & \$293 ;
-  assign \$295  = \$294  | aw_v1_refuses;
-  assign \$296  = lock_on & ar_v1_refuses;
-  assign \$297  = locked | \$296 ;
-  assign \$298  = aw_queue_push & \$297 ;
-  assign \$299  = \$298  ? 4'he : aw_v1_err;
-  assign \$300  = m_axi_arvalid & m_axi_arready;
-  assign \$301  = m_axi_rvalid & m_axi_rready;
-  assign \$302  = \$301  & m_axi_rlast;
-  assign \$304  = m_axi_arvalid & m_axi_arready;
-  assign \$305  = m_axi_rvalid & m_axi_rready;
-  assign \$306  = \$305  & m_axi_rlast;
-  assign \$307  = \$304  == \$306 ;
-  assign \$308  = m_axi_arvalid & m_axi_arready;
-  assign \$309  = ~ \$308 ;
-  assign \$310  = ar_outstanding == 1'h1;
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = \$307  ? ar_outstanding_none : \$311 ;
-  assign \$313  = m_axi_arvalid & m_axi_arready;
-  assign \$314  = m_axi_rvalid & m_axi_rready;
-  assign \$315  = \$314  & m_axi_rlast;
-  assign \$316  = \$313  == \$315 ;
-  assign \$317  = m_axi_arvalid & m_axi_arready;
-  assign \$318  = ar_outstanding == 4'he;
-  assign \$319  = \$317  & \$318 ;
-  assign \$320  = \$316  ? ar_outstanding_full : \$319 ;
-  assign \$321  = s_axi_arvalid & s_axi_arready;
-  assign \$323  = ~ s_axi_rvalid;
-  assign \$324  = \$323  | r_skid_out_ready;
-  assign \$325  = ~ r_skid_spare_valid;
-  assign \$326  = r_skid_in_valid & \$325 ;
-  assign \$327  = r_skid_spare_valid | r_skid_in_valid;
-  assign \$328  = r_skid_spare_valid ? r_skid_spare : r_skid_in_data;
-  assign \$329  = ~ ar_queue_data0[0];
-  assign \$330  = ar_queue_full[0] & \$329 ;
-  assign \$331  = ~ r_refusal_busy;
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = \$332  & ar_outstanding_none;
-  assign \$334  = ~ r_skid_spare_valid;
-  assign \$335  = r_refusal_busy & \$334 ;
-  assign \$336  = left - 1'h1;
-  assign \$337  = ! left;
-  assign \$338  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
-  assign \$339  = w_verdicts_full[0] ? w_verdicts_data0 : w_verdicts_w_data;
-  assign \$340  = w_verdicts_pop ? \$338  : \$339 ;
-  assign \$341  = aw_queue_push & w_verdicts_full[0];
-  assign \$342  = w_verdicts_full[1] | \$341 ;
-  assign \$344  = w_verdicts_full[0] | \$343 ;
-  assign \$345  = w_verdicts_pop ? \$342  : \$344 ;
-  assign \$346  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
-  assign \$347  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
-  assign \$348  = w_verdicts_pop ? \$346  : \$347 ;
-  assign \$349  = aw_queue_push & w_verdicts_full[1];
-  assign \$350  = w_verdicts_full[2] | \$349 ;
-  assign \$351  = aw_queue_push & w_verdicts_full[0];
-  assign \$352  = w_verdicts_full[1] | \$351 ;
-  assign \$353  = w_verdicts_pop ? \$350  : \$352 ;
-  assign \$354  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
-  assign \$355  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
-  assign \$356  = w_verdicts_pop ? \$354  : \$355 ;
-  assign \$357  = aw_queue_push & w_verdicts_full[2];
-  assign \$358  = w_verdicts_full[3] | \$357 ;
-  assign \$359  = aw_queue_push & w_verdicts_full[1];
-  assign \$360  = w_verdicts_full[2] | \$359 ;
-  assign \$361  = w_verdicts_pop ? \$358  : \$360 ;
-  assign \$362  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
-  assign \$363  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
-  assign \$364  = w_verdicts_pop ? \$362  : \$363 ;
-  assign \$365  = aw_queue_push & w_verdicts_full[3];
-  assign \$366  = w_verdicts_full[4] | \$365 ;
-  assign \$367  = aw_queue_push & w_verdicts_full[2];
-  assign \$368  = w_verdicts_full[3] | \$367 ;
-  assign \$369  = w_verdicts_pop ? \$366  : \$368 ;
-  assign \$370  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
-  assign \$371  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
-  assign \$372  = w_verdicts_pop ? \$370  : \$371 ;
-  assign \$373  = aw_queue_push & w_verdicts_full[4];
-  assign \$374  = w_verdicts_full[5] | \$373 ;
-  assign \$375  = aw_queue_push & w_verdicts_full[3];
-  assign \$376  = w_verdicts_full[4] | \$375 ;
-  assign \$377  = w_verdicts_pop ? \$374  : \$376 ;
-  assign \$378  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
-  assign \$379  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
-  assign \$380  = w_verdicts_pop ? \$378  : \$379 ;
-  assign \$381  = aw_queue_push & w_verdicts_full[5];
-  assign \$382  = w_verdicts_full[6] | \$381 ;
-  assign \$383  = aw_queue_push & w_verdicts_full[4];
-  assign \$384  = w_verdicts_full[5] | \$383 ;
-  assign \$385  = w_verdicts_pop ? \$382  : \$384 ;
-  assign \$386  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
-  assign \$387  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
-  assign \$388  = w_verdicts_pop ? \$386  : \$387 ;
-  assign \$389  = aw_queue_push & w_verdicts_full[6];
-  assign \$390  = w_verdicts_full[7] | \$389 ;
-  assign \$391  = aw_queue_push & w_verdicts_full[5];
-  assign \$392  = w_verdicts_full[6] | \$391 ;
-  assign \$393  = w_verdicts_pop ? \$390  : \$392 ;
-  assign \$394  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
-  assign \$395  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
-  assign \$396  = w_verdicts_pop ? \$394  : \$395 ;
-  assign \$397  = aw_queue_push & w_verdicts_full[7];
-  assign \$398  = w_verdicts_full[8] | \$397 ;
-  assign \$399  = aw_queue_push & w_verdicts_full[6];
-  assign \$400  = w_verdicts_full[7] | \$399 ;
-  assign \$401  = w_verdicts_pop ? \$398  : \$400 ;
-  assign \$402  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
-  assign \$403  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
-  assign \$404  = w_verdicts_pop ? \$402  : \$403 ;
-  assign \$405  = aw_queue_push & w_verdicts_full[8];
-  assign \$406  = w_verdicts_full[9] | \$405 ;
-  assign \$407  = aw_queue_push & w_verdicts_full[7];
-  assign \$408  = w_verdicts_full[8] | \$407 ;
-  assign \$409  = w_verdicts_pop ? \$406  : \$408 ;
-  assign \$410  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
-  assign \$411  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
-  assign \$412  = w_verdicts_pop ? \$410  : \$411 ;
-  assign \$413  = aw_queue_push & w_verdicts_full[9];
-  assign \$414  = w_verdicts_full[10] | \$413 ;
-  assign \$415  = aw_queue_push & w_verdicts_full[8];
-  assign \$416  = w_verdicts_full[9] | \$415 ;
-  assign \$417  = w_verdicts_pop ? \$414  : \$416 ;
-  assign \$418  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
-  assign \$419  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
-  assign \$420  = w_verdicts_pop ? \$418  : \$419 ;
-  assign \$421  = aw_queue_push & w_verdicts_full[10];
-  assign \$422  = w_verdicts_full[11] | \$421 ;
-  assign \$423  = aw_queue_push & w_verdicts_full[9];
-  assign \$424  = w_verdicts_full[10] | \$423 ;
-  assign \$425  = w_verdicts_pop ? \$422  : \$424 ;
-  assign \$427  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
-  assign \$428  = w_verdicts_pop ? \$426  : \$427 ;
-  assign \$429  = aw_queue_push & w_verdicts_full[11];
-  assign \$431  = aw_queue_push & w_verdicts_full[10];
-  assign \$432  = w_verdicts_full[11] | \$431 ;
-  assign \$433  = w_verdicts_pop ? \$430  : \$432 ;
-  assign \$434  = ~ m_axi_wvalid;
+  assign \$171  = \$170  & ar_queue_held[0];
+  assign \$172  = ~ ar_queue_push;
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = \$173  ? ar_queue_held[8] : ar_queue_held[7];
+  assign \$175  = \$167  ? ar_queue_held[6] : \$174 ;
+  assign \$176  = ~ ar_queue_pop;
+  assign \$177  = ar_queue_count[0] & \$176 ;
+  assign \$178  = ar_queue_push & \$177 ;
+  assign \$179  = ~ ar_queue_pop;
+  assign \$180  = ar_queue_count[0] & \$179 ;
+  assign \$181  = ~ \$180 ;
+  assign \$182  = \$181  & ar_queue_held[0];
+  assign \$183  = ~ ar_queue_push;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = \$184  ? ar_queue_held[9] : ar_queue_held[8];
+  assign \$186  = \$178  ? ar_queue_held[7] : \$185 ;
+  assign \$187  = ~ ar_queue_pop;
+  assign \$188  = ar_queue_count[0] & \$187 ;
+  assign \$189  = ar_queue_push & \$188 ;
+  assign \$190  = ~ ar_queue_pop;
+  assign \$191  = ar_queue_count[0] & \$190 ;
+  assign \$192  = ~ \$191 ;
   \hwalloc_guarded.guard.ar_decode  ar_decode (
     .aclk_clk(aclk_clk),
     .aclk_rst(aclk_rst),
@@ -10168,1301 +11086,1435 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     .aclk_clk(aclk_clk),
     .aclk_rst(aclk_rst),
     .addr(s_axi_awaddr[31:0]),
-    .burst(\burst$25 ),
-    .len(\len$21 ),
-    .out_err(\out_err$215 ),
-    .out_log_pool(\out_log_pool$222 ),
+    .burst(\burst$36 ),
+    .len(\len$32 ),
+    .out_err(\out_err$221 ),
+    .out_log_pool(\out_log_pool$228 ),
     .out_pool(view_aw_pool),
     .out_slot(view_aw_slot),
-    .out_valid(\out_valid$211 ),
-    .size(\size$23 ),
-    .valid(\valid$16 )
+    .out_valid(\out_valid$217 ),
+    .size(\size$34 ),
+    .valid(\valid$27 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$442 , \$440 , w_open })
+    casez ({ \$530 , \$528 , ar_outstanding })
       6'h00:
-          \$443  = 4'h0;
+          \$531  = 4'h0;
       6'h01:
-          \$443  = 4'h1;
+          \$531  = 4'h1;
       6'h02:
-          \$443  = 4'h2;
+          \$531  = 4'h2;
       6'h03:
-          \$443  = 4'h3;
+          \$531  = 4'h3;
       6'h04:
-          \$443  = 4'h4;
+          \$531  = 4'h4;
       6'h05:
-          \$443  = 4'h5;
+          \$531  = 4'h5;
       6'h06:
-          \$443  = 4'h6;
+          \$531  = 4'h6;
       6'h07:
-          \$443  = 4'h7;
+          \$531  = 4'h7;
       6'h08:
-          \$443  = 4'h8;
+          \$531  = 4'h8;
       6'h09:
-          \$443  = 4'h9;
+          \$531  = 4'h9;
       6'h0a:
-          \$443  = 4'ha;
+          \$531  = 4'ha;
       6'h0b:
-          \$443  = 4'hb;
+          \$531  = 4'hb;
       6'h0c:
-          \$443  = 4'hc;
+          \$531  = 4'hc;
       6'h0d:
-          \$443  = 4'hd;
+          \$531  = 4'hd;
       6'h0e:
-          \$443  = 4'he;
+          \$531  = 4'he;
       6'h0f:
-          \$443  = 4'hf;
+          \$531  = 4'hf;
       6'h10:
-          \$443  = 4'h1;
+          \$531  = 4'h1;
       6'h11:
-          \$443  = 4'h2;
+          \$531  = 4'h2;
       6'h12:
-          \$443  = 4'h3;
+          \$531  = 4'h3;
       6'h13:
-          \$443  = 4'h4;
+          \$531  = 4'h4;
       6'h14:
-          \$443  = 4'h5;
+          \$531  = 4'h5;
       6'h15:
-          \$443  = 4'h6;
+          \$531  = 4'h6;
       6'h16:
-          \$443  = 4'h7;
+          \$531  = 4'h7;
       6'h17:
-          \$443  = 4'h8;
+          \$531  = 4'h8;
       6'h18:
-          \$443  = 4'h9;
+          \$531  = 4'h9;
       6'h19:
-          \$443  = 4'ha;
+          \$531  = 4'ha;
       6'h1a:
-          \$443  = 4'hb;
+          \$531  = 4'hb;
       6'h1b:
-          \$443  = 4'hc;
+          \$531  = 4'hc;
       6'h1c:
-          \$443  = 4'hd;
+          \$531  = 4'hd;
       6'h1d:
-          \$443  = 4'he;
+          \$531  = 4'he;
       6'h1e:
-          \$443  = 4'hf;
+          \$531  = 4'hf;
       6'h1f:
-          \$443  = 4'h0;
+          \$531  = 4'h0;
       6'h20:
-          \$443  = 4'hf;
+          \$531  = 4'hf;
       6'h21:
-          \$443  = 4'h0;
+          \$531  = 4'h0;
       6'h22:
-          \$443  = 4'h1;
+          \$531  = 4'h1;
       6'h23:
-          \$443  = 4'h2;
+          \$531  = 4'h2;
       6'h24:
-          \$443  = 4'h3;
+          \$531  = 4'h3;
       6'h25:
-          \$443  = 4'h4;
+          \$531  = 4'h4;
       6'h26:
-          \$443  = 4'h5;
+          \$531  = 4'h5;
       6'h27:
-          \$443  = 4'h6;
+          \$531  = 4'h6;
       6'h28:
-          \$443  = 4'h7;
+          \$531  = 4'h7;
       6'h29:
-          \$443  = 4'h8;
+          \$531  = 4'h8;
       6'h2a:
-          \$443  = 4'h9;
+          \$531  = 4'h9;
       6'h2b:
-          \$443  = 4'ha;
+          \$531  = 4'ha;
       6'h2c:
-          \$443  = 4'hb;
+          \$531  = 4'hb;
       6'h2d:
-          \$443  = 4'hc;
+          \$531  = 4'hc;
       6'h2e:
-          \$443  = 4'hd;
+          \$531  = 4'hd;
       6'h2f:
-          \$443  = 4'he;
+          \$531  = 4'he;
       6'h30:
-          \$443  = 4'h0;
+          \$531  = 4'h0;
       6'h31:
-          \$443  = 4'h1;
+          \$531  = 4'h1;
       6'h32:
-          \$443  = 4'h2;
+          \$531  = 4'h2;
       6'h33:
-          \$443  = 4'h3;
+          \$531  = 4'h3;
       6'h34:
-          \$443  = 4'h4;
+          \$531  = 4'h4;
       6'h35:
-          \$443  = 4'h5;
+          \$531  = 4'h5;
       6'h36:
-          \$443  = 4'h6;
+          \$531  = 4'h6;
       6'h37:
-          \$443  = 4'h7;
+          \$531  = 4'h7;
       6'h38:
-          \$443  = 4'h8;
+          \$531  = 4'h8;
       6'h39:
-          \$443  = 4'h9;
+          \$531  = 4'h9;
       6'h3a:
-          \$443  = 4'ha;
+          \$531  = 4'ha;
       6'h3b:
-          \$443  = 4'hb;
+          \$531  = 4'hb;
       6'h3c:
-          \$443  = 4'hc;
+          \$531  = 4'hc;
       6'h3d:
-          \$443  = 4'hd;
+          \$531  = 4'hd;
       6'h3e:
-          \$443  = 4'he;
+          \$531  = 4'he;
       6'h3f:
-          \$443  = 4'hf;
+          \$531  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$445 , \$444 , aw_outstanding })
+    casez ({ ar_queue_pop, \$549 , ar_used })
       6'h00:
-          \$446  = 4'h0;
+          \$550  = 4'h0;
       6'h01:
-          \$446  = 4'h1;
+          \$550  = 4'h1;
       6'h02:
-          \$446  = 4'h2;
+          \$550  = 4'h2;
       6'h03:
-          \$446  = 4'h3;
+          \$550  = 4'h3;
       6'h04:
-          \$446  = 4'h4;
+          \$550  = 4'h4;
       6'h05:
-          \$446  = 4'h5;
+          \$550  = 4'h5;
       6'h06:
-          \$446  = 4'h6;
+          \$550  = 4'h6;
       6'h07:
-          \$446  = 4'h7;
+          \$550  = 4'h7;
       6'h08:
-          \$446  = 4'h8;
+          \$550  = 4'h8;
       6'h09:
-          \$446  = 4'h9;
+          \$550  = 4'h9;
       6'h0a:
-          \$446  = 4'ha;
+          \$550  = 4'ha;
       6'h0b:
-          \$446  = 4'hb;
+          \$550  = 4'hb;
       6'h0c:
-          \$446  = 4'hc;
+          \$550  = 4'hc;
       6'h0d:
-          \$446  = 4'hd;
+          \$550  = 4'hd;
       6'h0e:
-          \$446  = 4'he;
+          \$550  = 4'he;
       6'h0f:
-          \$446  = 4'hf;
+          \$550  = 4'hf;
       6'h10:
-          \$446  = 4'h1;
+          \$550  = 4'h1;
       6'h11:
-          \$446  = 4'h2;
+          \$550  = 4'h2;
       6'h12:
-          \$446  = 4'h3;
+          \$550  = 4'h3;
       6'h13:
-          \$446  = 4'h4;
+          \$550  = 4'h4;
       6'h14:
-          \$446  = 4'h5;
+          \$550  = 4'h5;
       6'h15:
-          \$446  = 4'h6;
+          \$550  = 4'h6;
       6'h16:
-          \$446  = 4'h7;
+          \$550  = 4'h7;
       6'h17:
-          \$446  = 4'h8;
+          \$550  = 4'h8;
       6'h18:
-          \$446  = 4'h9;
+          \$550  = 4'h9;
       6'h19:
-          \$446  = 4'ha;
+          \$550  = 4'ha;
       6'h1a:
-          \$446  = 4'hb;
+          \$550  = 4'hb;
       6'h1b:
-          \$446  = 4'hc;
+          \$550  = 4'hc;
       6'h1c:
-          \$446  = 4'hd;
+          \$550  = 4'hd;
       6'h1d:
-          \$446  = 4'he;
+          \$550  = 4'he;
       6'h1e:
-          \$446  = 4'hf;
+          \$550  = 4'hf;
       6'h1f:
-          \$446  = 4'h0;
+          \$550  = 4'h0;
       6'h20:
-          \$446  = 4'hf;
+          \$550  = 4'hf;
       6'h21:
-          \$446  = 4'h0;
+          \$550  = 4'h0;
       6'h22:
-          \$446  = 4'h1;
+          \$550  = 4'h1;
       6'h23:
-          \$446  = 4'h2;
+          \$550  = 4'h2;
       6'h24:
-          \$446  = 4'h3;
+          \$550  = 4'h3;
       6'h25:
-          \$446  = 4'h4;
+          \$550  = 4'h4;
       6'h26:
-          \$446  = 4'h5;
+          \$550  = 4'h5;
       6'h27:
-          \$446  = 4'h6;
+          \$550  = 4'h6;
       6'h28:
-          \$446  = 4'h7;
+          \$550  = 4'h7;
       6'h29:
-          \$446  = 4'h8;
+          \$550  = 4'h8;
       6'h2a:
-          \$446  = 4'h9;
+          \$550  = 4'h9;
       6'h2b:
-          \$446  = 4'ha;
+          \$550  = 4'ha;
       6'h2c:
-          \$446  = 4'hb;
+          \$550  = 4'hb;
       6'h2d:
-          \$446  = 4'hc;
+          \$550  = 4'hc;
       6'h2e:
-          \$446  = 4'hd;
+          \$550  = 4'hd;
       6'h2f:
-          \$446  = 4'he;
+          \$550  = 4'he;
       6'h30:
-          \$446  = 4'h0;
+          \$550  = 4'h0;
       6'h31:
-          \$446  = 4'h1;
+          \$550  = 4'h1;
       6'h32:
-          \$446  = 4'h2;
+          \$550  = 4'h2;
       6'h33:
-          \$446  = 4'h3;
+          \$550  = 4'h3;
       6'h34:
-          \$446  = 4'h4;
+          \$550  = 4'h4;
       6'h35:
-          \$446  = 4'h5;
+          \$550  = 4'h5;
       6'h36:
-          \$446  = 4'h6;
+          \$550  = 4'h6;
       6'h37:
-          \$446  = 4'h7;
+          \$550  = 4'h7;
       6'h38:
-          \$446  = 4'h8;
+          \$550  = 4'h8;
       6'h39:
-          \$446  = 4'h9;
+          \$550  = 4'h9;
       6'h3a:
-          \$446  = 4'ha;
+          \$550  = 4'ha;
       6'h3b:
-          \$446  = 4'hb;
+          \$550  = 4'hb;
       6'h3c:
-          \$446  = 4'hc;
+          \$550  = 4'hc;
       6'h3d:
-          \$446  = 4'hd;
+          \$550  = 4'hd;
       6'h3e:
-          \$446  = 4'he;
+          \$550  = 4'he;
       6'h3f:
-          \$446  = 4'hf;
+          \$550  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ aw_queue_pop, \$462 , aw_used })
+    casez ({ \$670 , \$668 , w_open })
       6'h00:
-          \$463  = 4'h0;
+          \$671  = 4'h0;
       6'h01:
-          \$463  = 4'h1;
+          \$671  = 4'h1;
       6'h02:
-          \$463  = 4'h2;
+          \$671  = 4'h2;
       6'h03:
-          \$463  = 4'h3;
+          \$671  = 4'h3;
       6'h04:
-          \$463  = 4'h4;
+          \$671  = 4'h4;
       6'h05:
-          \$463  = 4'h5;
+          \$671  = 4'h5;
       6'h06:
-          \$463  = 4'h6;
+          \$671  = 4'h6;
       6'h07:
-          \$463  = 4'h7;
+          \$671  = 4'h7;
       6'h08:
-          \$463  = 4'h8;
+          \$671  = 4'h8;
       6'h09:
-          \$463  = 4'h9;
+          \$671  = 4'h9;
       6'h0a:
-          \$463  = 4'ha;
+          \$671  = 4'ha;
       6'h0b:
-          \$463  = 4'hb;
+          \$671  = 4'hb;
       6'h0c:
-          \$463  = 4'hc;
+          \$671  = 4'hc;
       6'h0d:
-          \$463  = 4'hd;
+          \$671  = 4'hd;
       6'h0e:
-          \$463  = 4'he;
+          \$671  = 4'he;
       6'h0f:
-          \$463  = 4'hf;
+          \$671  = 4'hf;
       6'h10:
-          \$463  = 4'h1;
+          \$671  = 4'h1;
       6'h11:
-          \$463  = 4'h2;
+          \$671  = 4'h2;
       6'h12:
-          \$463  = 4'h3;
+          \$671  = 4'h3;
       6'h13:
-          \$463  = 4'h4;
+          \$671  = 4'h4;
       6'h14:
-          \$463  = 4'h5;
+          \$671  = 4'h5;
       6'h15:
-          \$463  = 4'h6;
+          \$671  = 4'h6;
       6'h16:
-          \$463  = 4'h7;
+          \$671  = 4'h7;
       6'h17:
-          \$463  = 4'h8;
+          \$671  = 4'h8;
       6'h18:
-          \$463  = 4'h9;
+          \$671  = 4'h9;
       6'h19:
-          \$463  = 4'ha;
+          \$671  = 4'ha;
       6'h1a:
-          \$463  = 4'hb;
+          \$671  = 4'hb;
       6'h1b:
-          \$463  = 4'hc;
+          \$671  = 4'hc;
       6'h1c:
-          \$463  = 4'hd;
+          \$671  = 4'hd;
       6'h1d:
-          \$463  = 4'he;
+          \$671  = 4'he;
       6'h1e:
-          \$463  = 4'hf;
+          \$671  = 4'hf;
       6'h1f:
-          \$463  = 4'h0;
+          \$671  = 4'h0;
       6'h20:
-          \$463  = 4'hf;
+          \$671  = 4'hf;
       6'h21:
-          \$463  = 4'h0;
+          \$671  = 4'h0;
       6'h22:
-          \$463  = 4'h1;
+          \$671  = 4'h1;
       6'h23:
-          \$463  = 4'h2;
+          \$671  = 4'h2;
       6'h24:
-          \$463  = 4'h3;
+          \$671  = 4'h3;
       6'h25:
-          \$463  = 4'h4;
+          \$671  = 4'h4;
       6'h26:
-          \$463  = 4'h5;
+          \$671  = 4'h5;
       6'h27:
-          \$463  = 4'h6;
+          \$671  = 4'h6;
       6'h28:
-          \$463  = 4'h7;
+          \$671  = 4'h7;
       6'h29:
-          \$463  = 4'h8;
+          \$671  = 4'h8;
       6'h2a:
-          \$463  = 4'h9;
+          \$671  = 4'h9;
       6'h2b:
-          \$463  = 4'ha;
+          \$671  = 4'ha;
       6'h2c:
-          \$463  = 4'hb;
+          \$671  = 4'hb;
       6'h2d:
-          \$463  = 4'hc;
+          \$671  = 4'hc;
       6'h2e:
-          \$463  = 4'hd;
+          \$671  = 4'hd;
       6'h2f:
-          \$463  = 4'he;
+          \$671  = 4'he;
       6'h30:
-          \$463  = 4'h0;
+          \$671  = 4'h0;
       6'h31:
-          \$463  = 4'h1;
+          \$671  = 4'h1;
       6'h32:
-          \$463  = 4'h2;
+          \$671  = 4'h2;
       6'h33:
-          \$463  = 4'h3;
+          \$671  = 4'h3;
       6'h34:
-          \$463  = 4'h4;
+          \$671  = 4'h4;
       6'h35:
-          \$463  = 4'h5;
+          \$671  = 4'h5;
       6'h36:
-          \$463  = 4'h6;
+          \$671  = 4'h6;
       6'h37:
-          \$463  = 4'h7;
+          \$671  = 4'h7;
       6'h38:
-          \$463  = 4'h8;
+          \$671  = 4'h8;
       6'h39:
-          \$463  = 4'h9;
+          \$671  = 4'h9;
       6'h3a:
-          \$463  = 4'ha;
+          \$671  = 4'ha;
       6'h3b:
-          \$463  = 4'hb;
+          \$671  = 4'hb;
       6'h3c:
-          \$463  = 4'hc;
+          \$671  = 4'hc;
       6'h3d:
-          \$463  = 4'hd;
+          \$671  = 4'hd;
       6'h3e:
-          \$463  = 4'he;
+          \$671  = 4'he;
       6'h3f:
-          \$463  = 4'hf;
+          \$671  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$474 , \$467 , w_drained })
+    casez ({ \$673 , \$672 , aw_outstanding })
       6'h00:
-          \$475  = 4'h0;
+          \$674  = 4'h0;
       6'h01:
-          \$475  = 4'h1;
+          \$674  = 4'h1;
       6'h02:
-          \$475  = 4'h2;
+          \$674  = 4'h2;
       6'h03:
-          \$475  = 4'h3;
+          \$674  = 4'h3;
       6'h04:
-          \$475  = 4'h4;
+          \$674  = 4'h4;
       6'h05:
-          \$475  = 4'h5;
+          \$674  = 4'h5;
       6'h06:
-          \$475  = 4'h6;
+          \$674  = 4'h6;
       6'h07:
-          \$475  = 4'h7;
+          \$674  = 4'h7;
       6'h08:
-          \$475  = 4'h8;
+          \$674  = 4'h8;
       6'h09:
-          \$475  = 4'h9;
+          \$674  = 4'h9;
       6'h0a:
-          \$475  = 4'ha;
+          \$674  = 4'ha;
       6'h0b:
-          \$475  = 4'hb;
+          \$674  = 4'hb;
       6'h0c:
-          \$475  = 4'hc;
+          \$674  = 4'hc;
       6'h0d:
-          \$475  = 4'hd;
+          \$674  = 4'hd;
       6'h0e:
-          \$475  = 4'he;
+          \$674  = 4'he;
       6'h0f:
-          \$475  = 4'hf;
+          \$674  = 4'hf;
       6'h10:
-          \$475  = 4'h1;
+          \$674  = 4'h1;
       6'h11:
-          \$475  = 4'h2;
+          \$674  = 4'h2;
       6'h12:
-          \$475  = 4'h3;
+          \$674  = 4'h3;
       6'h13:
-          \$475  = 4'h4;
+          \$674  = 4'h4;
       6'h14:
-          \$475  = 4'h5;
+          \$674  = 4'h5;
       6'h15:
-          \$475  = 4'h6;
+          \$674  = 4'h6;
       6'h16:
-          \$475  = 4'h7;
+          \$674  = 4'h7;
       6'h17:
-          \$475  = 4'h8;
+          \$674  = 4'h8;
       6'h18:
-          \$475  = 4'h9;
+          \$674  = 4'h9;
       6'h19:
-          \$475  = 4'ha;
+          \$674  = 4'ha;
       6'h1a:
-          \$475  = 4'hb;
+          \$674  = 4'hb;
       6'h1b:
-          \$475  = 4'hc;
+          \$674  = 4'hc;
       6'h1c:
-          \$475  = 4'hd;
+          \$674  = 4'hd;
       6'h1d:
-          \$475  = 4'he;
+          \$674  = 4'he;
       6'h1e:
-          \$475  = 4'hf;
+          \$674  = 4'hf;
       6'h1f:
-          \$475  = 4'h0;
+          \$674  = 4'h0;
       6'h20:
-          \$475  = 4'hf;
+          \$674  = 4'hf;
       6'h21:
-          \$475  = 4'h0;
+          \$674  = 4'h0;
       6'h22:
-          \$475  = 4'h1;
+          \$674  = 4'h1;
       6'h23:
-          \$475  = 4'h2;
+          \$674  = 4'h2;
       6'h24:
-          \$475  = 4'h3;
+          \$674  = 4'h3;
       6'h25:
-          \$475  = 4'h4;
+          \$674  = 4'h4;
       6'h26:
-          \$475  = 4'h5;
+          \$674  = 4'h5;
       6'h27:
-          \$475  = 4'h6;
+          \$674  = 4'h6;
       6'h28:
-          \$475  = 4'h7;
+          \$674  = 4'h7;
       6'h29:
-          \$475  = 4'h8;
+          \$674  = 4'h8;
       6'h2a:
-          \$475  = 4'h9;
+          \$674  = 4'h9;
       6'h2b:
-          \$475  = 4'ha;
+          \$674  = 4'ha;
       6'h2c:
-          \$475  = 4'hb;
+          \$674  = 4'hb;
       6'h2d:
-          \$475  = 4'hc;
+          \$674  = 4'hc;
       6'h2e:
-          \$475  = 4'hd;
+          \$674  = 4'hd;
       6'h2f:
-          \$475  = 4'he;
+          \$674  = 4'he;
       6'h30:
-          \$475  = 4'h0;
+          \$674  = 4'h0;
       6'h31:
-          \$475  = 4'h1;
+          \$674  = 4'h1;
       6'h32:
-          \$475  = 4'h2;
+          \$674  = 4'h2;
       6'h33:
-          \$475  = 4'h3;
+          \$674  = 4'h3;
       6'h34:
-          \$475  = 4'h4;
+          \$674  = 4'h4;
       6'h35:
-          \$475  = 4'h5;
+          \$674  = 4'h5;
       6'h36:
-          \$475  = 4'h6;
+          \$674  = 4'h6;
       6'h37:
-          \$475  = 4'h7;
+          \$674  = 4'h7;
       6'h38:
-          \$475  = 4'h8;
+          \$674  = 4'h8;
       6'h39:
-          \$475  = 4'h9;
+          \$674  = 4'h9;
       6'h3a:
-          \$475  = 4'ha;
+          \$674  = 4'ha;
       6'h3b:
-          \$475  = 4'hb;
+          \$674  = 4'hb;
       6'h3c:
-          \$475  = 4'hc;
+          \$674  = 4'hc;
       6'h3d:
-          \$475  = 4'hd;
+          \$674  = 4'hd;
       6'h3e:
-          \$475  = 4'he;
+          \$674  = 4'he;
       6'h3f:
-          \$475  = 4'hf;
+          \$674  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$491  = out_valid;
+    (* full_case = 32'd1 *)
+    casez ({ aw_queue_pop, \$690 , aw_used })
+      6'h00:
+          \$691  = 4'h0;
+      6'h01:
+          \$691  = 4'h1;
+      6'h02:
+          \$691  = 4'h2;
+      6'h03:
+          \$691  = 4'h3;
+      6'h04:
+          \$691  = 4'h4;
+      6'h05:
+          \$691  = 4'h5;
+      6'h06:
+          \$691  = 4'h6;
+      6'h07:
+          \$691  = 4'h7;
+      6'h08:
+          \$691  = 4'h8;
+      6'h09:
+          \$691  = 4'h9;
+      6'h0a:
+          \$691  = 4'ha;
+      6'h0b:
+          \$691  = 4'hb;
+      6'h0c:
+          \$691  = 4'hc;
+      6'h0d:
+          \$691  = 4'hd;
+      6'h0e:
+          \$691  = 4'he;
+      6'h0f:
+          \$691  = 4'hf;
+      6'h10:
+          \$691  = 4'h1;
+      6'h11:
+          \$691  = 4'h2;
+      6'h12:
+          \$691  = 4'h3;
+      6'h13:
+          \$691  = 4'h4;
+      6'h14:
+          \$691  = 4'h5;
+      6'h15:
+          \$691  = 4'h6;
+      6'h16:
+          \$691  = 4'h7;
+      6'h17:
+          \$691  = 4'h8;
+      6'h18:
+          \$691  = 4'h9;
+      6'h19:
+          \$691  = 4'ha;
+      6'h1a:
+          \$691  = 4'hb;
+      6'h1b:
+          \$691  = 4'hc;
+      6'h1c:
+          \$691  = 4'hd;
+      6'h1d:
+          \$691  = 4'he;
+      6'h1e:
+          \$691  = 4'hf;
+      6'h1f:
+          \$691  = 4'h0;
+      6'h20:
+          \$691  = 4'hf;
+      6'h21:
+          \$691  = 4'h0;
+      6'h22:
+          \$691  = 4'h1;
+      6'h23:
+          \$691  = 4'h2;
+      6'h24:
+          \$691  = 4'h3;
+      6'h25:
+          \$691  = 4'h4;
+      6'h26:
+          \$691  = 4'h5;
+      6'h27:
+          \$691  = 4'h6;
+      6'h28:
+          \$691  = 4'h7;
+      6'h29:
+          \$691  = 4'h8;
+      6'h2a:
+          \$691  = 4'h9;
+      6'h2b:
+          \$691  = 4'ha;
+      6'h2c:
+          \$691  = 4'hb;
+      6'h2d:
+          \$691  = 4'hc;
+      6'h2e:
+          \$691  = 4'hd;
+      6'h2f:
+          \$691  = 4'he;
+      6'h30:
+          \$691  = 4'h0;
+      6'h31:
+          \$691  = 4'h1;
+      6'h32:
+          \$691  = 4'h2;
+      6'h33:
+          \$691  = 4'h3;
+      6'h34:
+          \$691  = 4'h4;
+      6'h35:
+          \$691  = 4'h5;
+      6'h36:
+          \$691  = 4'h6;
+      6'h37:
+          \$691  = 4'h7;
+      6'h38:
+          \$691  = 4'h8;
+      6'h39:
+          \$691  = 4'h9;
+      6'h3a:
+          \$691  = 4'ha;
+      6'h3b:
+          \$691  = 4'hb;
+      6'h3c:
+          \$691  = 4'hc;
+      6'h3d:
+          \$691  = 4'hd;
+      6'h3e:
+          \$691  = 4'he;
+      6'h3f:
+          \$691  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$702 , \$695 , w_drained })
+      6'h00:
+          \$703  = 4'h0;
+      6'h01:
+          \$703  = 4'h1;
+      6'h02:
+          \$703  = 4'h2;
+      6'h03:
+          \$703  = 4'h3;
+      6'h04:
+          \$703  = 4'h4;
+      6'h05:
+          \$703  = 4'h5;
+      6'h06:
+          \$703  = 4'h6;
+      6'h07:
+          \$703  = 4'h7;
+      6'h08:
+          \$703  = 4'h8;
+      6'h09:
+          \$703  = 4'h9;
+      6'h0a:
+          \$703  = 4'ha;
+      6'h0b:
+          \$703  = 4'hb;
+      6'h0c:
+          \$703  = 4'hc;
+      6'h0d:
+          \$703  = 4'hd;
+      6'h0e:
+          \$703  = 4'he;
+      6'h0f:
+          \$703  = 4'hf;
+      6'h10:
+          \$703  = 4'h1;
+      6'h11:
+          \$703  = 4'h2;
+      6'h12:
+          \$703  = 4'h3;
+      6'h13:
+          \$703  = 4'h4;
+      6'h14:
+          \$703  = 4'h5;
+      6'h15:
+          \$703  = 4'h6;
+      6'h16:
+          \$703  = 4'h7;
+      6'h17:
+          \$703  = 4'h8;
+      6'h18:
+          \$703  = 4'h9;
+      6'h19:
+          \$703  = 4'ha;
+      6'h1a:
+          \$703  = 4'hb;
+      6'h1b:
+          \$703  = 4'hc;
+      6'h1c:
+          \$703  = 4'hd;
+      6'h1d:
+          \$703  = 4'he;
+      6'h1e:
+          \$703  = 4'hf;
+      6'h1f:
+          \$703  = 4'h0;
+      6'h20:
+          \$703  = 4'hf;
+      6'h21:
+          \$703  = 4'h0;
+      6'h22:
+          \$703  = 4'h1;
+      6'h23:
+          \$703  = 4'h2;
+      6'h24:
+          \$703  = 4'h3;
+      6'h25:
+          \$703  = 4'h4;
+      6'h26:
+          \$703  = 4'h5;
+      6'h27:
+          \$703  = 4'h6;
+      6'h28:
+          \$703  = 4'h7;
+      6'h29:
+          \$703  = 4'h8;
+      6'h2a:
+          \$703  = 4'h9;
+      6'h2b:
+          \$703  = 4'ha;
+      6'h2c:
+          \$703  = 4'hb;
+      6'h2d:
+          \$703  = 4'hc;
+      6'h2e:
+          \$703  = 4'hd;
+      6'h2f:
+          \$703  = 4'he;
+      6'h30:
+          \$703  = 4'h0;
+      6'h31:
+          \$703  = 4'h1;
+      6'h32:
+          \$703  = 4'h2;
+      6'h33:
+          \$703  = 4'h3;
+      6'h34:
+          \$703  = 4'h4;
+      6'h35:
+          \$703  = 4'h5;
+      6'h36:
+          \$703  = 4'h6;
+      6'h37:
+          \$703  = 4'h7;
+      6'h38:
+          \$703  = 4'h8;
+      6'h39:
+          \$703  = 4'h9;
+      6'h3a:
+          \$703  = 4'ha;
+      6'h3b:
+          \$703  = 4'hb;
+      6'h3c:
+          \$703  = 4'hc;
+      6'h3d:
+          \$703  = 4'hd;
+      6'h3e:
+          \$703  = 4'he;
+      6'h3f:
+          \$703  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$719  = out_valid;
     if (aclk_rst) begin
-      \$491  = 1'h0;
+      \$719  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$492  = ar_valid_d0;
+    \$720  = ar_valid_d0;
     if (aclk_rst) begin
-      \$492  = 1'h0;
+      \$720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$493  = ar_valid_d1;
+    \$721  = ar_valid_d1;
     if (aclk_rst) begin
-      \$493  = 1'h0;
+      \$721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$494  = ar_valid_d2;
+    \$722  = ar_valid_d2;
     if (aclk_rst) begin
-      \$494  = 1'h0;
+      \$722  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$495  = \$57 ;
+    \$723  = \$63 ;
     if (aclk_rst) begin
-      \$495  = 4'h0;
+      \$723  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$496  = \$67 ;
+    \$724  = \$73 ;
     if (aclk_rst) begin
-      \$496  = 1'h0;
+      \$724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$497 [0] = \$75 ;
-    \$497 [1] = \$83 ;
-    \$497 [2] = \$91 ;
-    \$497 [3] = \$99 ;
-    \$497 [4] = \$107 ;
-    \$497 [5] = \$115 ;
-    \$497 [6] = \$123 ;
-    \$497 [7] = \$131 ;
-    \$497 [8] = \$139 ;
-    \$497 [9] = \$147 ;
-    \$497 [10] = \$155 ;
-    \$497 [11] = \$163 ;
-    if (aclk_rst) begin
-      \$497  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$498  = \out_valid$211 ;
-    if (aclk_rst) begin
-      \$498  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$499  = aw_valid_d0;
-    if (aclk_rst) begin
-      \$499  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$500  = aw_valid_d1;
-    if (aclk_rst) begin
-      \$500  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$501  = aw_valid_d2;
-    if (aclk_rst) begin
-      \$501  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$502  = \$176 ;
-    if (aclk_rst) begin
-      \$502  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$503  = \$186 ;
-    if (aclk_rst) begin
-      \$503  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$504 [0] = \$194 ;
-    \$504 [1] = \$202 ;
-    \$504 [2] = \$210 ;
-    \$504 [3] = \$218 ;
-    \$504 [4] = \$226 ;
-    \$504 [5] = \$234 ;
-    \$504 [6] = \$242 ;
-    \$504 [7] = \$250 ;
-    \$504 [8] = \$258 ;
-    \$504 [9] = \$266 ;
-    \$504 [10] = \$274 ;
-    \$504 [11] = \$282 ;
-    if (aclk_rst) begin
-      \$504  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$505  = \$291 ;
-    if (aclk_rst) begin
-      \$505  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$506  = ar_queue_push;
-    if (aclk_rst) begin
-      \$506  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$507  = ar_v1_refuses;
-    if (aclk_rst) begin
-      \$507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$508  = ar_v1_err;
-    if (aclk_rst) begin
-      \$508  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$509  = ar_v1_carried[3:0];
-    if (aclk_rst) begin
-      \$509  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$510  = ar_v1_carried[60:29];
-    if (aclk_rst) begin
-      \$510  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$511  = ar_v1_carried[64:61];
-    if (aclk_rst) begin
-      \$511  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$512  = ar_v1_log_pool;
-    if (aclk_rst) begin
-      \$512  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$513  = aw_queue_push;
-    if (aclk_rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$514  = \$295 ;
-    if (aclk_rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$515  = \$299 ;
-    if (aclk_rst) begin
-      \$515  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$516  = aw_v1_carried[3:0];
-    if (aclk_rst) begin
-      \$516  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$517  = aw_v1_carried[60:29];
-    if (aclk_rst) begin
-      \$517  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$518  = aw_v1_carried[64:61];
-    if (aclk_rst) begin
-      \$518  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$519  = aw_v1_log_pool;
-    if (aclk_rst) begin
-      \$519  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$520  = \$303 ;
-    if (aclk_rst) begin
-      \$520  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$521  = \$312 ;
-    if (aclk_rst) begin
-      \$521  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$522  = \$320 ;
-    if (aclk_rst) begin
-      \$522  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$523  = \$322 ;
-    if (aclk_rst) begin
-      \$523  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$524  = s_axi_rvalid;
-    if (\$324 ) begin
-      \$524  = \$327 ;
+    \$725  = ar_queue_head;
+    if (\$76 ) begin
+      \$725  = \$77 ;
     end
     if (aclk_rst) begin
-      \$524  = 1'h0;
+      \$725  = 62'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$525  = r_skid_out_data;
-    if (\$324 ) begin
-      \$525  = \$328 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$526  = r_skid_spare_valid;
-    if (\$324 ) begin
-      \$526  = 1'h0;
-    end else if (\$326 ) begin
-      \$526  = 1'h1;
+    \$726  = read__addr;
+    if (\$81 ) begin
+      \$726  = ar_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$526  = 1'h0;
+      \$726  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$527  = r_skid_spare;
-    if (\$324 ) begin
-    end else if (\$326 ) begin
-      \$527  = r_skid_in_data;
+    \$727  = ar_queue_rd_next;
+    if (\$81 ) begin
+      \$727  = \$82 [3:0];
+    end
+    if (aclk_rst) begin
+      \$727  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$528  = r_refusal_busy;
-    if (\$333 ) begin
-      \$528  = 1'h1;
-    end else if (\$335 ) begin
-      if (\$337 ) begin
-        \$528  = 1'h0;
+    \$728  = \$signature__addr ;
+    if (\$86 ) begin
+      \$728  = ar_queue_wr_next;
+    end
+    if (aclk_rst) begin
+      \$728  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$729  = ar_queue_wr_next;
+    if (\$86 ) begin
+      \$729  = \$87 [3:0];
+    end
+    if (aclk_rst) begin
+      \$729  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$730 [0] = \$98 ;
+    \$730 [1] = \$109 ;
+    \$730 [2] = \$120 ;
+    \$730 [3] = \$131 ;
+    \$730 [4] = \$142 ;
+    \$730 [5] = \$153 ;
+    \$730 [6] = \$164 ;
+    \$730 [7] = \$175 ;
+    \$730 [8] = \$186 ;
+    \$730 [9] = \$197 ;
+    \$730 [10] = \$208 ;
+    if (aclk_rst) begin
+      \$730  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$731 [0] = \$214 ;
+    \$731 [1] = \$220 ;
+    \$731 [2] = \$226 ;
+    \$731 [3] = \$232 ;
+    \$731 [4] = \$238 ;
+    \$731 [5] = \$244 ;
+    \$731 [6] = \$250 ;
+    \$731 [7] = \$256 ;
+    \$731 [8] = \$262 ;
+    \$731 [9] = \$268 ;
+    \$731 [10] = \$274 ;
+    \$731 [11] = \$280 ;
+    if (aclk_rst) begin
+      \$731  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$732  = \out_valid$217 ;
+    if (aclk_rst) begin
+      \$732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$733  = aw_valid_d0;
+    if (aclk_rst) begin
+      \$733  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$734  = aw_valid_d1;
+    if (aclk_rst) begin
+      \$734  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$735  = aw_valid_d2;
+    if (aclk_rst) begin
+      \$735  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$736  = \$293 ;
+    if (aclk_rst) begin
+      \$736  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$737  = \$303 ;
+    if (aclk_rst) begin
+      \$737  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$738  = aw_queue_head;
+    if (\$306 ) begin
+      \$738  = \$307 ;
+    end
+    if (aclk_rst) begin
+      \$738  = 62'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$739  = \read__addr$43 ;
+    if (\$311 ) begin
+      \$739  = aw_queue_rd_next;
+    end
+    if (aclk_rst) begin
+      \$739  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$740  = aw_queue_rd_next;
+    if (\$311 ) begin
+      \$740  = \$312 [3:0];
+    end
+    if (aclk_rst) begin
+      \$740  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$741  = \$signature__addr$45 ;
+    if (\$316 ) begin
+      \$741  = aw_queue_wr_next;
+    end
+    if (aclk_rst) begin
+      \$741  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$742  = aw_queue_wr_next;
+    if (\$316 ) begin
+      \$742  = \$317 [3:0];
+    end
+    if (aclk_rst) begin
+      \$742  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$743 [0] = \$328 ;
+    \$743 [1] = \$339 ;
+    \$743 [2] = \$350 ;
+    \$743 [3] = \$361 ;
+    \$743 [4] = \$372 ;
+    \$743 [5] = \$383 ;
+    \$743 [6] = \$394 ;
+    \$743 [7] = \$405 ;
+    \$743 [8] = \$416 ;
+    \$743 [9] = \$427 ;
+    \$743 [10] = \$438 ;
+    if (aclk_rst) begin
+      \$743  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$744 [0] = \$444 ;
+    \$744 [1] = \$450 ;
+    \$744 [2] = \$456 ;
+    \$744 [3] = \$462 ;
+    \$744 [4] = \$468 ;
+    \$744 [5] = \$474 ;
+    \$744 [6] = \$480 ;
+    \$744 [7] = \$486 ;
+    \$744 [8] = \$492 ;
+    \$744 [9] = \$498 ;
+    \$744 [10] = \$504 ;
+    \$744 [11] = \$510 ;
+    if (aclk_rst) begin
+      \$744  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$745  = \$519 ;
+    if (aclk_rst) begin
+      \$745  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$746  = ar_queue_push;
+    if (aclk_rst) begin
+      \$746  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$747  = ar_v1_refuses;
+    if (aclk_rst) begin
+      \$747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$748  = ar_v1_err;
+    if (aclk_rst) begin
+      \$748  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$749  = ar_v1_carried[3:0];
+    if (aclk_rst) begin
+      \$749  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$750  = ar_v1_carried[60:29];
+    if (aclk_rst) begin
+      \$750  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$751  = ar_v1_carried[64:61];
+    if (aclk_rst) begin
+      \$751  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$752  = ar_v1_log_pool;
+    if (aclk_rst) begin
+      \$752  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$753  = aw_queue_push;
+    if (aclk_rst) begin
+      \$753  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$754  = \$523 ;
+    if (aclk_rst) begin
+      \$754  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$755  = \$527 ;
+    if (aclk_rst) begin
+      \$755  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$756  = aw_v1_carried[3:0];
+    if (aclk_rst) begin
+      \$756  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$757  = aw_v1_carried[60:29];
+    if (aclk_rst) begin
+      \$757  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$758  = aw_v1_carried[64:61];
+    if (aclk_rst) begin
+      \$758  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$759  = aw_v1_log_pool;
+    if (aclk_rst) begin
+      \$759  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$760  = \$531 ;
+    if (aclk_rst) begin
+      \$760  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$761  = \$540 ;
+    if (aclk_rst) begin
+      \$761  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$762  = \$548 ;
+    if (aclk_rst) begin
+      \$762  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$763  = \$550 ;
+    if (aclk_rst) begin
+      \$763  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$764  = s_axi_rvalid;
+    if (\$552 ) begin
+      \$764  = \$555 ;
+    end
+    if (aclk_rst) begin
+      \$764  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$765  = r_skid_out_data;
+    if (\$552 ) begin
+      \$765  = \$556 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$766  = r_skid_spare_valid;
+    if (\$552 ) begin
+      \$766  = 1'h0;
+    end else if (\$554 ) begin
+      \$766  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$767  = r_skid_spare;
+    if (\$552 ) begin
+    end else if (\$554 ) begin
+      \$767  = r_skid_in_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$768  = r_refusal_busy;
+    if (\$561 ) begin
+      \$768  = 1'h1;
+    end else if (\$563 ) begin
+      if (\$565 ) begin
+        \$768  = 1'h0;
       end
     end
     if (aclk_rst) begin
-      \$528  = 1'h0;
+      \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$529  = \$signal ;
-    if (\$333 ) begin
-      \$529  = ar_queue_data0[4:1];
+    \$769  = \$signal ;
+    if (\$561 ) begin
+      \$769  = ar_queue_head[4:1];
     end
     if (aclk_rst) begin
-      \$529  = 4'h0;
+      \$769  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$530  = left;
-    if (\$333 ) begin
-      \$530  = ar_queue_data0[12:5];
-    end else if (\$335 ) begin
-      \$530  = \$336 [7:0];
+    \$770  = left;
+    if (\$561 ) begin
+      \$770  = ar_queue_head[12:5];
+    end else if (\$563 ) begin
+      \$770  = \$564 [7:0];
     end
     if (aclk_rst) begin
-      \$530  = 8'h00;
+      \$770  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$531 [0] = \$345 ;
-    \$531 [1] = \$353 ;
-    \$531 [2] = \$361 ;
-    \$531 [3] = \$369 ;
-    \$531 [4] = \$377 ;
-    \$531 [5] = \$385 ;
-    \$531 [6] = \$393 ;
-    \$531 [7] = \$401 ;
-    \$531 [8] = \$409 ;
-    \$531 [9] = \$417 ;
-    \$531 [10] = \$425 ;
-    \$531 [11] = \$433 ;
+    \$771 [0] = \$573 ;
+    \$771 [1] = \$581 ;
+    \$771 [2] = \$589 ;
+    \$771 [3] = \$597 ;
+    \$771 [4] = \$605 ;
+    \$771 [5] = \$613 ;
+    \$771 [6] = \$621 ;
+    \$771 [7] = \$629 ;
+    \$771 [8] = \$637 ;
+    \$771 [9] = \$645 ;
+    \$771 [10] = \$653 ;
+    \$771 [11] = \$661 ;
     if (aclk_rst) begin
-      \$531  = 12'h000;
+      \$771  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$532  = m_axi_wvalid;
-    if (\$435 ) begin
-      \$532  = \$438 ;
-    end
-    if (aclk_rst) begin
-      \$532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$533  = w_skid_out_data;
-    if (\$435 ) begin
-      \$533  = \$439 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$534  = w_skid_spare_valid;
-    if (\$435 ) begin
-      \$534  = 1'h0;
-    end else if (\$437 ) begin
-      \$534  = 1'h1;
+    \$772  = m_axi_wvalid;
+    if (\$663 ) begin
+      \$772  = \$666 ;
     end
     if (aclk_rst) begin
-      \$534  = 1'h0;
+      \$772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$535  = w_skid_spare;
-    if (\$435 ) begin
-    end else if (\$437 ) begin
-      \$535  = { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
+    \$773  = w_skid_out_data;
+    if (\$663 ) begin
+      \$773  = \$667 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$536  = \$443 ;
-    if (aclk_rst) begin
-      \$536  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$537  = \$446 ;
-    if (aclk_rst) begin
-      \$537  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$538  = \$454 ;
-    if (aclk_rst) begin
-      \$538  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$539  = \$461 ;
-    if (aclk_rst) begin
-      \$539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$540  = \$463 ;
-    if (aclk_rst) begin
-      \$540  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$541  = \$475 ;
-    if (aclk_rst) begin
-      \$541  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$542  = s_axi_bvalid;
-    if (\$477 ) begin
-      \$542  = \$480 ;
+    \$774  = w_skid_spare_valid;
+    if (\$663 ) begin
+      \$774  = 1'h0;
+    end else if (\$665 ) begin
+      \$774  = 1'h1;
     end
     if (aclk_rst) begin
-      \$542  = 1'h0;
+      \$774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$543  = b_skid_out_data;
-    if (\$477 ) begin
-      \$543  = \$481 ;
+    \$775  = w_skid_spare;
+    if (\$663 ) begin
+    end else if (\$665 ) begin
+      \$775  = { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$544  = b_skid_spare_valid;
-    if (\$477 ) begin
-      \$544  = 1'h0;
-    end else if (\$479 ) begin
-      \$544  = 1'h1;
+    \$776  = \$671 ;
+    if (aclk_rst) begin
+      \$776  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$777  = \$674 ;
+    if (aclk_rst) begin
+      \$777  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$778  = \$682 ;
+    if (aclk_rst) begin
+      \$778  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$779  = \$689 ;
+    if (aclk_rst) begin
+      \$779  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$780  = \$691 ;
+    if (aclk_rst) begin
+      \$780  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$781  = \$703 ;
+    if (aclk_rst) begin
+      \$781  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$782  = s_axi_bvalid;
+    if (\$705 ) begin
+      \$782  = \$708 ;
     end
     if (aclk_rst) begin
-      \$544  = 1'h0;
+      \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$545  = b_skid_spare;
-    if (\$477 ) begin
-    end else if (\$479 ) begin
-      \$545  = b_skid_in_data;
+    \$783  = b_skid_out_data;
+    if (\$705 ) begin
+      \$783  = \$709 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$546  = b_refusal_busy;
-    if (\$488 ) begin
-      \$546  = 1'h1;
-    end else if (\$490 ) begin
-      \$546  = 1'h0;
+    \$784  = b_skid_spare_valid;
+    if (\$705 ) begin
+      \$784  = 1'h0;
+    end else if (\$707 ) begin
+      \$784  = 1'h1;
     end
     if (aclk_rst) begin
-      \$546  = 1'h0;
+      \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$547  = answer_id;
-    if (\$488 ) begin
-      \$547  = aw_queue_data0[4:1];
+    \$785  = b_skid_spare;
+    if (\$705 ) begin
+    end else if (\$707 ) begin
+      \$785  = b_skid_in_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$786  = b_refusal_busy;
+    if (\$716 ) begin
+      \$786  = 1'h1;
+    end else if (\$718 ) begin
+      \$786  = 1'h0;
     end
     if (aclk_rst) begin
-      \$547  = 4'h0;
+      \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$302 , \$300 , ar_outstanding })
-      6'h00:
-          \$303  = 4'h0;
-      6'h01:
-          \$303  = 4'h1;
-      6'h02:
-          \$303  = 4'h2;
-      6'h03:
-          \$303  = 4'h3;
-      6'h04:
-          \$303  = 4'h4;
-      6'h05:
-          \$303  = 4'h5;
-      6'h06:
-          \$303  = 4'h6;
-      6'h07:
-          \$303  = 4'h7;
-      6'h08:
-          \$303  = 4'h8;
-      6'h09:
-          \$303  = 4'h9;
-      6'h0a:
-          \$303  = 4'ha;
-      6'h0b:
-          \$303  = 4'hb;
-      6'h0c:
-          \$303  = 4'hc;
-      6'h0d:
-          \$303  = 4'hd;
-      6'h0e:
-          \$303  = 4'he;
-      6'h0f:
-          \$303  = 4'hf;
-      6'h10:
-          \$303  = 4'h1;
-      6'h11:
-          \$303  = 4'h2;
-      6'h12:
-          \$303  = 4'h3;
-      6'h13:
-          \$303  = 4'h4;
-      6'h14:
-          \$303  = 4'h5;
-      6'h15:
-          \$303  = 4'h6;
-      6'h16:
-          \$303  = 4'h7;
-      6'h17:
-          \$303  = 4'h8;
-      6'h18:
-          \$303  = 4'h9;
-      6'h19:
-          \$303  = 4'ha;
-      6'h1a:
-          \$303  = 4'hb;
-      6'h1b:
-          \$303  = 4'hc;
-      6'h1c:
-          \$303  = 4'hd;
-      6'h1d:
-          \$303  = 4'he;
-      6'h1e:
-          \$303  = 4'hf;
-      6'h1f:
-          \$303  = 4'h0;
-      6'h20:
-          \$303  = 4'hf;
-      6'h21:
-          \$303  = 4'h0;
-      6'h22:
-          \$303  = 4'h1;
-      6'h23:
-          \$303  = 4'h2;
-      6'h24:
-          \$303  = 4'h3;
-      6'h25:
-          \$303  = 4'h4;
-      6'h26:
-          \$303  = 4'h5;
-      6'h27:
-          \$303  = 4'h6;
-      6'h28:
-          \$303  = 4'h7;
-      6'h29:
-          \$303  = 4'h8;
-      6'h2a:
-          \$303  = 4'h9;
-      6'h2b:
-          \$303  = 4'ha;
-      6'h2c:
-          \$303  = 4'hb;
-      6'h2d:
-          \$303  = 4'hc;
-      6'h2e:
-          \$303  = 4'hd;
-      6'h2f:
-          \$303  = 4'he;
-      6'h30:
-          \$303  = 4'h0;
-      6'h31:
-          \$303  = 4'h1;
-      6'h32:
-          \$303  = 4'h2;
-      6'h33:
-          \$303  = 4'h3;
-      6'h34:
-          \$303  = 4'h4;
-      6'h35:
-          \$303  = 4'h5;
-      6'h36:
-          \$303  = 4'h6;
-      6'h37:
-          \$303  = 4'h7;
-      6'h38:
-          \$303  = 4'h8;
-      6'h39:
-          \$303  = 4'h9;
-      6'h3a:
-          \$303  = 4'ha;
-      6'h3b:
-          \$303  = 4'hb;
-      6'h3c:
-          \$303  = 4'hc;
-      6'h3d:
-          \$303  = 4'hd;
-      6'h3e:
-          \$303  = 4'he;
-      6'h3f:
-          \$303  = 4'hf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ ar_queue_pop, \$321 , ar_used })
-      6'h00:
-          \$322  = 4'h0;
-      6'h01:
-          \$322  = 4'h1;
-      6'h02:
-          \$322  = 4'h2;
-      6'h03:
-          \$322  = 4'h3;
-      6'h04:
-          \$322  = 4'h4;
-      6'h05:
-          \$322  = 4'h5;
-      6'h06:
-          \$322  = 4'h6;
-      6'h07:
-          \$322  = 4'h7;
-      6'h08:
-          \$322  = 4'h8;
-      6'h09:
-          \$322  = 4'h9;
-      6'h0a:
-          \$322  = 4'ha;
-      6'h0b:
-          \$322  = 4'hb;
-      6'h0c:
-          \$322  = 4'hc;
-      6'h0d:
-          \$322  = 4'hd;
-      6'h0e:
-          \$322  = 4'he;
-      6'h0f:
-          \$322  = 4'hf;
-      6'h10:
-          \$322  = 4'h1;
-      6'h11:
-          \$322  = 4'h2;
-      6'h12:
-          \$322  = 4'h3;
-      6'h13:
-          \$322  = 4'h4;
-      6'h14:
-          \$322  = 4'h5;
-      6'h15:
-          \$322  = 4'h6;
-      6'h16:
-          \$322  = 4'h7;
-      6'h17:
-          \$322  = 4'h8;
-      6'h18:
-          \$322  = 4'h9;
-      6'h19:
-          \$322  = 4'ha;
-      6'h1a:
-          \$322  = 4'hb;
-      6'h1b:
-          \$322  = 4'hc;
-      6'h1c:
-          \$322  = 4'hd;
-      6'h1d:
-          \$322  = 4'he;
-      6'h1e:
-          \$322  = 4'hf;
-      6'h1f:
-          \$322  = 4'h0;
-      6'h20:
-          \$322  = 4'hf;
-      6'h21:
-          \$322  = 4'h0;
-      6'h22:
-          \$322  = 4'h1;
-      6'h23:
-          \$322  = 4'h2;
-      6'h24:
-          \$322  = 4'h3;
-      6'h25:
-          \$322  = 4'h4;
-      6'h26:
-          \$322  = 4'h5;
-      6'h27:
-          \$322  = 4'h6;
-      6'h28:
-          \$322  = 4'h7;
-      6'h29:
-          \$322  = 4'h8;
-      6'h2a:
-          \$322  = 4'h9;
-      6'h2b:
-          \$322  = 4'ha;
-      6'h2c:
-          \$322  = 4'hb;
-      6'h2d:
-          \$322  = 4'hc;
-      6'h2e:
-          \$322  = 4'hd;
-      6'h2f:
-          \$322  = 4'he;
-      6'h30:
-          \$322  = 4'h0;
-      6'h31:
-          \$322  = 4'h1;
-      6'h32:
-          \$322  = 4'h2;
-      6'h33:
-          \$322  = 4'h3;
-      6'h34:
-          \$322  = 4'h4;
-      6'h35:
-          \$322  = 4'h5;
-      6'h36:
-          \$322  = 4'h6;
-      6'h37:
-          \$322  = 4'h7;
-      6'h38:
-          \$322  = 4'h8;
-      6'h39:
-          \$322  = 4'h9;
-      6'h3a:
-          \$322  = 4'ha;
-      6'h3b:
-          \$322  = 4'hb;
-      6'h3c:
-          \$322  = 4'hc;
-      6'h3d:
-          \$322  = 4'hd;
-      6'h3e:
-          \$322  = 4'he;
-      6'h3f:
-          \$322  = 4'hf;
-    endcase
+    \$787  = answer_id;
+    if (\$716 ) begin
+      \$787  = aw_queue_head[4:1];
+    end
+    if (aclk_rst) begin
+      \$787  = 4'h0;
+    end
   end
   assign addr = s_axi_araddr[31:0];
   assign s_axi_arlen = len;
@@ -11471,26 +12523,32 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign write = 1'h0;
   assign out_pool = view_ar_pool;
   assign out_slot = view_ar_slot;
-  assign \addr$19  = s_axi_awaddr[31:0];
-  assign s_axi_awlen = \len$21 ;
-  assign s_axi_awsize = \size$23 ;
-  assign s_axi_awburst = \burst$25 ;
-  assign \write$27  = 1'h1;
-  assign \out_pool$29  = view_aw_pool;
-  assign \out_slot$31  = view_aw_slot;
+  assign ar_queue_rd = read__addr;
+  assign ar_queue_wr = \$signature__addr ;
+  assign \$signature__data  = { ar_v1_carried[60:0], \$7  };
+  assign ar_queue_w_data = { ar_v1_carried[60:0], \$7  };
+  assign \addr$30  = s_axi_awaddr[31:0];
+  assign s_axi_awlen = \len$32 ;
+  assign s_axi_awsize = \size$34 ;
+  assign s_axi_awburst = \burst$36 ;
+  assign \write$38  = 1'h1;
+  assign \out_pool$40  = view_aw_pool;
+  assign \out_slot$42  = view_aw_slot;
+  assign aw_queue_rd = \read__addr$43 ;
+  assign aw_queue_wr = \$signature__addr$45 ;
+  assign \$signature__data$47  = { aw_v1_carried[60:0], \$12  };
+  assign aw_queue_w_data = { aw_v1_carried[60:0], \$12  };
   assign ar_v1_valid = ar_queue_push;
-  assign ar_queue_w_data = { ar_v1_carried[60:0], \$1  };
   assign aw_v1_valid = aw_queue_push;
-  assign aw_queue_w_data = { aw_v1_carried[60:0], \$6  };
-  assign m_axi_arid = ar_queue_data0[4:1];
-  assign m_axi_arlen = ar_queue_data0[12:5];
-  assign m_axi_arsize = ar_queue_data0[15:13];
-  assign m_axi_arburst = ar_queue_data0[17:16];
-  assign m_axi_arlock = ar_queue_data0[18];
-  assign m_axi_arcache = ar_queue_data0[22:19];
-  assign m_axi_arprot = ar_queue_data0[25:23];
-  assign m_axi_arqos = ar_queue_data0[29:26];
-  assign m_axi_araddr = ar_queue_data0[61:30];
+  assign m_axi_arid = ar_queue_head[4:1];
+  assign m_axi_arlen = ar_queue_head[12:5];
+  assign m_axi_arsize = ar_queue_head[15:13];
+  assign m_axi_arburst = ar_queue_head[17:16];
+  assign m_axi_arlock = ar_queue_head[18];
+  assign m_axi_arcache = ar_queue_head[22:19];
+  assign m_axi_arprot = ar_queue_head[25:23];
+  assign m_axi_arqos = ar_queue_head[29:26];
+  assign m_axi_araddr = ar_queue_head[61:30];
   assign s_axi_rready = r_skid_out_ready;
   assign r_skid_out_valid = s_axi_rvalid;
   assign s_axi_rid = r_skid_out_data[3:0];
@@ -11504,30 +12562,24 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign m_axi_wdata = w_skid_out_data[63:0];
   assign m_axi_wstrb = w_skid_out_data[71:64];
   assign m_axi_wlast = w_skid_out_data[72];
-  assign m_axi_awid = aw_queue_data0[4:1];
-  assign m_axi_awlen = aw_queue_data0[12:5];
-  assign m_axi_awsize = aw_queue_data0[15:13];
-  assign m_axi_awburst = aw_queue_data0[17:16];
-  assign m_axi_awlock = aw_queue_data0[18];
-  assign m_axi_awcache = aw_queue_data0[22:19];
-  assign m_axi_awprot = aw_queue_data0[25:23];
-  assign m_axi_awqos = aw_queue_data0[29:26];
-  assign m_axi_awaddr = aw_queue_data0[61:30];
+  assign m_axi_awid = aw_queue_head[4:1];
+  assign m_axi_awlen = aw_queue_head[12:5];
+  assign m_axi_awsize = aw_queue_head[15:13];
+  assign m_axi_awburst = aw_queue_head[17:16];
+  assign m_axi_awlock = aw_queue_head[18];
+  assign m_axi_awcache = aw_queue_head[22:19];
+  assign m_axi_awprot = aw_queue_head[25:23];
+  assign m_axi_awqos = aw_queue_head[29:26];
+  assign m_axi_awaddr = aw_queue_head[61:30];
   assign s_axi_bready = b_skid_out_ready;
   assign b_skid_out_valid = s_axi_bvalid;
   assign s_axi_bid = b_skid_out_data[3:0];
   assign s_axi_bresp = b_skid_out_data[5:4];
-  assign \port$31339$1  = ar_queue_data0[61:1];
-  assign \port$31391$1  = aw_queue_data0[61:1];
-  assign \$73  = ar_queue_push;
-  assign \$156  = { ar_v1_carried[60:0], \$1  };
-  assign \$160  = \$159 ;
-  assign \$192  = aw_queue_push;
-  assign \$275  = { aw_v1_carried[60:0], \$6  };
-  assign \$279  = \$278 ;
-  assign \$343  = aw_queue_push;
-  assign \$426  = w_verdicts_w_data;
-  assign \$430  = \$429 ;
+  assign \port$31810$1  = ar_queue_head[61:1];
+  assign \port$31862$1  = aw_queue_head[61:1];
+  assign \$571  = aw_queue_push;
+  assign \$654  = w_verdicts_w_data;
+  assign \$658  = \$657 ;
 endmodule
 
 module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid, out_valid, out_pool, out_slot, out_log_pool, out_err, aclk_clk);
@@ -13374,9 +14426,9 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
   assign \$220  = \$218 ;
 endmodule
 
-module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28197$0 , \port$28198$0 , \port$28199$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$28488$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30394$0 , \port$30394$48 , rsp_freed_valid, \port$30397$0 , rsp_flushed_valid, \port$30409$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30437$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$30524$0 , bus__w_beat_from_queue
-, e1_exhausted, e1_access, \port$31055$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31288$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
+module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28419$0 , \port$28420$0 , \port$28421$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$28710$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30864$0 , \port$30864$48 , rsp_freed_valid, \port$30867$0 , rsp_flushed_valid, \port$30879$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30907$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$30994$0 , bus__w_beat_from_queue
+, e1_exhausted, e1_access, \port$31525$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31758$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
 , guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$115  = 0;
   wire [32:0] \$1 ;
@@ -40621,32 +41673,32 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$28197$0 ;
-  wire \port$28197$0 ;
-  output \port$28198$0 ;
-  wire \port$28198$0 ;
-  output \port$28199$0 ;
-  wire \port$28199$0 ;
-  output [41:0] \port$28488$1 ;
-  wire [41:0] \port$28488$1 ;
-  input [15:0] \port$30394$0 ;
-  wire [15:0] \port$30394$0 ;
-  input [13:0] \port$30394$48 ;
-  wire [13:0] \port$30394$48 ;
-  input [16:0] \port$30397$0 ;
-  wire [16:0] \port$30397$0 ;
-  input [15:0] \port$30409$0 ;
-  wire [15:0] \port$30409$0 ;
-  input [36:0] \port$30437$0 ;
-  wire [36:0] \port$30437$0 ;
-  input [35:0] \port$30524$0 ;
-  wire [35:0] \port$30524$0 ;
+  output \port$28419$0 ;
+  wire \port$28419$0 ;
+  output \port$28420$0 ;
+  wire \port$28420$0 ;
+  output \port$28421$0 ;
+  wire \port$28421$0 ;
+  output [41:0] \port$28710$1 ;
+  wire [41:0] \port$28710$1 ;
+  input [15:0] \port$30864$0 ;
+  wire [15:0] \port$30864$0 ;
+  input [13:0] \port$30864$48 ;
+  wire [13:0] \port$30864$48 ;
+  input [16:0] \port$30867$0 ;
+  wire [16:0] \port$30867$0 ;
+  input [15:0] \port$30879$0 ;
+  wire [15:0] \port$30879$0 ;
+  input [36:0] \port$30907$0 ;
+  wire [36:0] \port$30907$0 ;
+  input [35:0] \port$30994$0 ;
+  wire [35:0] \port$30994$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31055$0 ;
-  wire [5:0] \port$31055$0 ;
+  output [5:0] \port$31525$0 ;
+  wire [5:0] \port$31525$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31288$0 ;
-  wire [5:0] \port$31288$0 ;
+  output [5:0] \port$31758$0 ;
+  wire [5:0] \port$31758$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -41194,20 +42246,20 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$448  = log_bank7_3[log_bank7_3_rrow];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$30397$0 [16] ? { 7'h00, \port$30397$0 [15] } : 8'hff;
+  assign \$2  = \port$30867$0 [16] ? { 7'h00, \port$30867$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$30409$0 [14:5], 47'h000000000000, \port$30409$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30409$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30394$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30394$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30394$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$30397$0 [14:5], \port$30437$0 [32:1], 4'h0, \port$30437$0 [36:33], \$2 , 1'h0, \port$30437$0 [0], 3'h1, \port$30397$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$30879$0 [14:5], 47'h000000000000, \port$30879$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30879$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30864$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30864$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30864$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$30867$0 [14:5], \port$30907$0 [32:1], 4'h0, \port$30907$0 [36:33], \$2 , 1'h0, \port$30907$0 [0], 3'h1, \port$30867$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$30409$0 [14:5], 47'h000000000000, \port$30409$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30409$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30394$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30394$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30394$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$30879$0 [14:5], 47'h000000000000, \port$30879$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30879$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30864$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30864$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30864$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$30394$0 [4:1] == 1'h1;
+  assign \$15  = \port$30864$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
   assign \$17  = cycle - 4'ha;
   assign \$18  = cycle - 4'ha;
@@ -41215,26 +42267,26 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$20  = cycle - 4'ha;
   assign \$21  = guard_ar_refused + guard_aw_refused;
   assign \$34  = guard_ar_refused | guard_aw_refused;
-  assign \$35  = rsp_grant_valid & \port$30394$0 [0];
-  assign \$36  = ! \port$30394$0 [5];
+  assign \$35  = rsp_grant_valid & \port$30864$0 [0];
+  assign \$36  = ! \port$30864$0 [5];
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = rsp_freed_valid & \port$30397$0 [0];
-  assign \$39  = ! \port$30397$0 [15];
+  assign \$38  = rsp_freed_valid & \port$30867$0 [0];
+  assign \$39  = ! \port$30867$0 [15];
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = rsp_flushed_valid & \port$30409$0 [0];
-  assign \$42  = ! \port$30409$0 [15];
+  assign \$41  = rsp_flushed_valid & \port$30879$0 [0];
+  assign \$42  = ! \port$30879$0 [15];
   assign \$43  = \$41  & \$42 ;
-  assign \$44  = \port$30394$0 [4:1] == 1'h1;
+  assign \$44  = \port$30864$0 [4:1] == 1'h1;
   assign \$45  = rsp_grant_valid & \$44 ;
-  assign \$46  = ! \port$30394$0 [5];
+  assign \$46  = ! \port$30864$0 [5];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = rsp_grant_valid & \port$30394$0 [0];
+  assign \$48  = rsp_grant_valid & \port$30864$0 [0];
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = rsp_freed_valid & \port$30397$0 [0];
+  assign \$51  = rsp_freed_valid & \port$30867$0 [0];
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = rsp_flushed_valid & \port$30409$0 [0];
+  assign \$54  = rsp_flushed_valid & \port$30879$0 [0];
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = \port$30394$0 [4:1] == 1'h1;
+  assign \$57  = \port$30864$0 [4:1] == 1'h1;
   assign \$58  = rsp_grant_valid & \$57 ;
   assign \$60  = \$58  & \$59 ;
   assign \$61  = \$signal$28  > 1'h0;
@@ -42863,10 +43915,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1825  = \$1824 [11:6] - 3'h4;
   assign \$1826  = w0_samples_is & w0_samples_slot_ok;
   assign \$1827  = w0_calibration_is & w0_calibration_slot_ok;
-  assign \$1828  = bus__w_beat_from_queue ? \port$30524$0 [31:0] : bus__w_data;
-  assign \$1829  = bus__w_beat_from_queue ? \port$30524$0 [31:0] : bus__w_data;
+  assign \$1828  = bus__w_beat_from_queue ? \port$30994$0 [31:0] : bus__w_data;
+  assign \$1829  = bus__w_beat_from_queue ? \port$30994$0 [31:0] : bus__w_data;
   assign \$1831  = 31'h40000000 + \$1830 ;
-  assign \$1832  = bus__w_beat_from_queue ? \port$30524$0 [31:0] : bus__w_data;
+  assign \$1832  = bus__w_beat_from_queue ? \port$30994$0 [31:0] : bus__w_data;
   assign \$1834  = 31'h40100000 + \$1833 ;
   assign \$1835  = ~ command_queue_pop;
   assign \$1836  = command_queue_count[0] & \$1835 ;
@@ -43052,8 +44104,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2016  = 1'h1 << \$2015 [7:5];
   assign \$2017  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$2018  = 1'h1 << \$2017 [11:8];
-  assign \$2019  = bus__w_beat_from_queue ? \port$30524$0 [31:0] : bus__w_data;
-  assign \$2020  = bus__w_beat_from_queue ? \port$30524$0 [35:32] : bus__w_strb;
+  assign \$2019  = bus__w_beat_from_queue ? \port$30994$0 [31:0] : bus__w_data;
+  assign \$2020  = bus__w_beat_from_queue ? \port$30994$0 [35:32] : bus__w_strb;
   assign \$2021  = ~ w1_is_command;
   assign \$2022  = w1_valid & \$2021 ;
   assign \$2023  = ~ w1_a1_0[0];
@@ -43277,13 +44329,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2241  = \$2240  & \$signal$622 [1];
   assign \$2242  = \$signal$620  & w2_is_pool1_low_water;
   assign \$2243  = \$2242  & \$signal$622 [2];
-  assign \$2244  = | \port$30397$0 [4:1];
+  assign \$2244  = | \port$30867$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$2244 ;
-  assign \$2245  = | \port$30409$0 [4:1];
+  assign \$2245  = | \port$30879$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$2245 ;
-  assign \$2246  = ~ \port$30394$0 [0];
+  assign \$2246  = ~ \port$30864$0 [0];
   assign \$2247  = rsp_grant_valid & \$2246 ;
-  assign \$2248  = \port$30394$0 [4:1] != 1'h1;
+  assign \$2248  = \port$30864$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$2247  & \$2248 ;
   assign log_kept_ge1 = e1_n_at_least[0] & space_ge1;
   assign log_kept_ge2 = e1_n_at_least[1] & space_ge2;
@@ -67073,7 +68125,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_calibration_is = bus__w_addr_from_queue ? \$25988 [6] : \$25991 [6];
   assign w0_in_pools_queued = 6'h30 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 6'h30 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$30524$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$30994$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -67086,12 +68138,12 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$25994  = bus__w_addr[5:0] == 3'h4;
   assign \$25995  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$25994  | \$25995 ;
-  assign \$25996  = \port$30524$0 [18:0] - 11'h400;
+  assign \$25996  = \port$30994$0 [18:0] - 11'h400;
   assign \$25997  = ~ \$25996 [19];
   assign \$25998  = bus__w_data[18:0] - 11'h400;
   assign \$25999  = ~ \$25998 [19];
   assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
-  assign \$26000  = \port$30524$0 [18:0] - 5'h10;
+  assign \$26000  = \port$30994$0 [18:0] - 5'h10;
   assign \$26001  = ~ \$26000 [19];
   assign \$26002  = bus__w_data[18:0] - 5'h10;
   assign \$26003  = ~ \$26002 [19];
@@ -67315,11 +68367,11 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26215  = \$signal$636  & \$signal$621 ;
   assign \$26216  = ~ \$26215 ;
   assign bus__w_err = \$26214  & \$26216 ;
-  assign \$26217  = rsp_freed_valid & \port$30437$0 [0];
+  assign \$26217  = rsp_freed_valid & \port$30907$0 [0];
   assign \$26218  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$26217  | \$26218 ;
-  assign \$26219  = rsp_freed_valid & \port$30437$0 [0];
-  assign \$26220  = \$26219  ? \port$30397$0 [0] : \port$30409$0 [0];
+  assign \$26219  = rsp_freed_valid & \port$30907$0 [0];
+  assign \$26220  = \$26219  ? \port$30867$0 [0] : \port$30879$0 [0];
   assign bus__w_slow_err = ~ \$26220 ;
   always @(posedge aclk_clk)
     cycle <= \$26221 ;
@@ -67332,7 +68384,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30394$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30394$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30394$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30864$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30864$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30864$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$26224 ;
   always @(posedge aclk_clk)
@@ -71105,29 +72157,29 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
       \$26455  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$30394$0 [4:1];
-  assign rsp_grant_pool = \port$30394$0 [5];
-  assign rsp_grant_user = \port$30394$48 [13:4];
-  assign rsp_flushed_err = \port$30409$0 [4:1];
-  assign rsp_flushed_pool = \port$30409$0 [15];
-  assign rsp_flushed_user = \port$30409$0 [14:5];
-  assign rsp_freed_err = \port$30397$0 [4:1];
-  assign rsp_freed_src = \port$30437$0 [0];
-  assign rsp_freed_in_pool = \port$30397$0 [16];
-  assign rsp_freed_pool = \port$30397$0 [15];
-  assign rsp_freed_tag = \port$30437$0 [36:33];
-  assign rsp_freed_addr = \port$30437$0 [32:1];
-  assign rsp_freed_user = \port$30397$0 [14:5];
-  assign rsp_grant_ok = \port$30394$0 [0];
-  assign rsp_freed_ok = \port$30397$0 [0];
-  assign rsp_flushed_ok = \port$30409$0 [0];
+  assign rsp_grant_err = \port$30864$0 [4:1];
+  assign rsp_grant_pool = \port$30864$0 [5];
+  assign rsp_grant_user = \port$30864$48 [13:4];
+  assign rsp_flushed_err = \port$30879$0 [4:1];
+  assign rsp_flushed_pool = \port$30879$0 [15];
+  assign rsp_flushed_user = \port$30879$0 [14:5];
+  assign rsp_freed_err = \port$30867$0 [4:1];
+  assign rsp_freed_src = \port$30907$0 [0];
+  assign rsp_freed_in_pool = \port$30867$0 [16];
+  assign rsp_freed_pool = \port$30867$0 [15];
+  assign rsp_freed_tag = \port$30907$0 [36:33];
+  assign rsp_freed_addr = \port$30907$0 [32:1];
+  assign rsp_freed_user = \port$30867$0 [14:5];
+  assign rsp_grant_ok = \port$30864$0 [0];
+  assign rsp_freed_ok = \port$30867$0 [0];
+  assign rsp_flushed_ok = \port$30879$0 [0];
   assign space_under = { \$25874 [6], \$25874  };
   assign \$signal$406  = { log_kept_ge4, \$2256 , \$2254  };
   assign \$signal$452  = { e1_access, low_water_hit, \$25956 , \$25955 , e1_exhausted, \$25954  };
   assign \$signal$502  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$30524$0 [31:0];
+  assign bus__w_data_queued = \port$30994$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
-  assign bus__w_strb_queued = \port$30524$0 [35:32];
+  assign bus__w_strb_queued = \port$30994$0 [35:32];
   assign \$signature__addr  = log_bank0_0_wrow;
   assign \$signature__data$645  = { \$2445 [5], \$2439 [5], \$2433 [5], \$2427 [5], \$2421 [5], \$2415 [5], \$2409 [5], \$2403 [5], \$2397 [5], \$2391 [5], \$2385 [5], \$2379 [5], \$2373 [5], \$2367 [5], \$2361 [5], \$2355 [5], \$2349 [5], \$2343 [5], \$2337 [5], \$2331 [5], \$2325 [5], \$2319 [5], \$2313 [5], \$2307 [5], \$2301 [5], \$2295 [5], \$2289 [5], \$2283 [5], \$2277 [5], \$2271 [5] };
   assign \$signature__en  = log_bank0_wen;
@@ -71261,10 +72313,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$782  = alloc_queue_wr;
   assign \$signature__data$783  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$30394$0 [0], \port$30394$0 [4:1], 4'h0, \port$30394$48 [3:0], 9'h000, \port$30394$0 [15:6] };
-  assign rsp_grant_slot = \port$30394$0 [15:6];
-  assign rsp_grant_tag = \port$30394$48 [3:0];
-  assign bus__r_slow_data = { \port$30394$0 [0], \port$30394$0 [4:1], 4'h0, \port$30394$48 [3:0], 9'h000, \port$30394$0 [15:6] };
+  assign handle = { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 [3:0], 9'h000, \port$30864$0 [15:6] };
+  assign rsp_grant_slot = \port$30864$0 [15:6];
+  assign rsp_grant_tag = \port$30864$48 [3:0];
+  assign bus__r_slow_data = { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 [3:0], 9'h000, \port$30864$0 [15:6] };
   assign w0_samples_is_queued = \$25982 [6];
   assign w0_samples_is_pins = \$25985 [6];
   assign w0_calibration_is_queued = \$25988 [6];
@@ -71280,14 +72332,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$26213 [40:39];
   assign req_flush_select = \$26213 [42:41];
   assign req_flush_pool = \$26213 [34];
-  assign \port$28197$0  = \$25954 ;
-  assign \port$28198$0  = \$25955 ;
-  assign \port$28199$0  = \$25956 ;
+  assign \port$28419$0  = \$25954 ;
+  assign \port$28420$0  = \$25955 ;
+  assign \port$28421$0  = \$25956 ;
   assign new_alloc = \$25963 [8];
-  assign \port$28488$1  = \$26213 [42:1];
-  assign \port$31055$0  = \$signal$450 ;
+  assign \port$28710$1  = \$26213 [42:1];
+  assign \port$31525$0  = \$signal$450 ;
   assign bus__w_ack = \$signal$620 ;
-  assign \port$31288$0  = \$signal$451 ;
+  assign \port$31758$0  = \$signal$451 ;
   assign \$26311  = log_bank7_row;
   assign \$26301  = log_bank6_row;
   assign \$26291  = log_bank5_row;
@@ -71296,10 +72348,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26261  = log_bank2_row;
   assign \$26251  = log_bank1_row;
   assign \$26241  = log_bank0_row;
-  assign \$49  = \port$30394$0 [5];
-  assign \$52  = \port$30397$0 [15];
-  assign \$55  = \port$30409$0 [15];
-  assign \$59  = \port$30394$0 [5];
+  assign \$49  = \port$30864$0 [5];
+  assign \$52  = \port$30867$0 [15];
+  assign \$55  = \port$30879$0 [15];
+  assign \$59  = \port$30864$0 [5];
   assign \$63  = \$62 ;
   assign \$66  = \$65 ;
   assign \$69  = \$68 ;
