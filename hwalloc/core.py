@@ -791,13 +791,43 @@ class AllocatorCore(_Timing, wiring.Component):
             older_held, mem_gate = Signal(name="f3_older_held"), Signal(name="f3_mem_gate")
             m.d.comb += [older_held.eq(may_hold & older_hit), mem_gate.eq(may_hold & ~rel_f2 & ~f3_rel_f3)]
             rest_held = older_held | (mem_gate & chosen_held)
+        # Of several pools, the memories' view is registered per pool, beside
+        # its memories, and chosen in stage 5: place and route showed the
+        # choice among 8 pools' grant records (their held flags, next tags and
+        # snapshots ORed on chains), gathered from across the chip into one
+        # register, as the worst path of 8 pools. Each pool's release then
+        # writes its own record's view (it writes only when the free is its).
         m.d.sync += [
             f4_valid.eq(f3_valid), f4_go.eq(f3_go), f4_err.eq(f3_err), f4_user.eq(f3_user),
             f4_pool.eq(f3_pool), f4_slot.eq(f3_slot), f4_in_pool.eq(f3_in_pool), f4_in.eq(f3_in),
             f4_hit_a1.eq(hit_a1), f4_a1_next.eq(plus_one(a4_tag)), f4_a1_snap.eq(a4_snap),
-            f4_rest_held.eq(rest_held),
-            f4_rest_next.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_next, mem_next)),
-            f4_rest_snap.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_snap, mem_snap)),
+        ]
+        per_pool = len(state) > 1
+        if per_pool:
+            f4_older = reg("f4_older")          # alloc t-2 or t-3 granted the slot
+            f4_mem_held = reg("f4_mem_held", len(pools))
+            f4_mem_snap = reg("f4_mem_snap", len(pools))
+            f4_mem_next = [reg(f"f4_mem_next_{pool.name}", TR) for pool in pools]
+            view_gate = may_hold & ~rel_f2 & ~f3_rel_f3
+            m.d.sync += [
+                f4_rest_held.eq(may_hold & older_hit),
+                f4_rest_next.eq(f3_older_next), f4_rest_snap.eq(f3_older_snap),
+                f4_older.eq(f3_hit_a2 | f3_hit_a3),
+                f4_mem_held.eq(Cat(view_gate & any_of(f3_in[st.index] & bank & held
+                                                      for bank, held, _ in mem_banks(st))
+                                   for st in state)),
+                f4_mem_snap.eq(Cat(any_of(bank & record.snap for bank, _, record in mem_banks(st))
+                                   for st in state)),
+                *(own.eq(choose_one_hot([(bank, next_of(record)) for bank, _, record in mem_banks(st)], TR))
+                  for own, st in zip(f4_mem_next, state, strict=True)),
+            ]
+        else:
+            m.d.sync += [
+                f4_rest_held.eq(rest_held),
+                f4_rest_next.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_next, mem_next)),
+                f4_rest_snap.eq(Mux(f3_hit_a2 | f3_hit_a3, f3_older_snap, mem_snap)),
+            ]
+        m.d.sync += [
             f4_by_a1.eq(f3_go & hit_a1 & tag_ok(a4_tag, f3_tag)),
             f4_by_older.eq(f3_go & may_hold & older_hit &
                            Mux(f3_hit_a2, f3_a2_tag_ok, f3_a3_tag_ok)),
@@ -841,12 +871,18 @@ class AllocatorCore(_Timing, wiring.Component):
         released_f1 = Signal()                  # this free releases the next one's slot
         m.d.comb += released_f1.eq(release & same_slot(f4_go, f4_pool, f4_slot, f3_pool, f3_slot))
         m.d.sync += f4_blocked.eq(hit_a1 | released_f1)
+        rest_held = f4_rest_held | any_of(list(f4_mem_held)) if per_pool else f4_rest_held
         m.d.comb += [
-            held.eq(f4_hit_a1 | (~f4_blocked & f4_rest_held)),
+            held.eq(f4_hit_a1 | (~f4_blocked & rest_held)),
             release.eq(f4_by_a1 | (~f4_blocked & (f4_by_older | any_of(f4_by_mem & f4_mem_ok)))),
         ]
-        cur_next = Mux(f4_hit_a1, f4_a1_next, f4_rest_next)
-        cur_snap = Mux(f4_hit_a1, f4_a1_snap, f4_rest_snap)
+        def held_under(a1, rest, mem=None):
+            # the tag or snapshot the slot is held under: alloc t-1's, else an
+            # older in-flight alloc's or the memories' (in ``rest``, or ``mem``
+            # per pool)
+            return Mux(f4_hit_a1, a1, rest if mem is None else Mux(f4_older, rest, mem))
+        cur_next = held_under(f4_a1_next, f4_rest_next)
+        cur_snap = held_under(f4_a1_snap, f4_rest_snap, (f4_in & f4_mem_snap).any() if per_pool else None)
         # A release implies go and held, so it is asked last: the code without it
         # is one LUT of registered flags, and the release (behind the pools' OR
         # chain) only turns it into OK.
@@ -894,8 +930,12 @@ class AllocatorCore(_Timing, wiring.Component):
             if st.parity_w.rows is not None:
                 rows = reg(f"f4_rows_{st.pool.name}", st.pool.slots)
                 m.d.sync += rows.eq(Cat(f3_slot[:st.pool.slot_bits] == r for r in range(st.pool.slots)))
+            snap, next_tag = cur_snap, cur_next
+            if per_pool:
+                snap = held_under(f4_a1_snap, f4_rest_snap, f4_mem_snap[st.index])
+                next_tag = held_under(f4_a1_next, f4_rest_next, f4_mem_next[st.index])
             st.release(m, release_p & not_raced if st.overwrites else release_p,
-                       f4_slot, cur_snap, cur_next, rows)
+                       f4_slot, snap, next_tag, rows)
         m.d.sync += [f5_valid.eq(f4_valid), f5_ok.eq(release), f5_err.eq(free_err),
                      f5_user.eq(f4_user), f5_pool.eq(f4_pool), f5_in_pool.eq(f4_in_pool)]
 

@@ -621,9 +621,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$30864$0 (\$11 [4:0]),
-    .\port$30864$48 (\$11 [51:48]),
-    .\port$30864$6 (\$11 [15:6]),
+    .\port$30870$0 (\$11 [4:0]),
+    .\port$30870$48 (\$11 [51:48]),
+    .\port$30870$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -681,7 +681,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$354 ),
     .free_user(\free_user$335 ),
     .free_valid(\free_valid$331 ),
-    .\port$28710$39 (\$20 [41:38]),
+    .\port$28711$39 (\$20 [41:38]),
     .view_ar_held2(view_ar_held),
     .view_ar_next2(view_ar_next),
     .view_ar_pool(view_ar_pool),
@@ -733,8 +733,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .m_axi_rresp(m_axi_rresp),
     .m_axi_rvalid(m_axi_rvalid),
     .m_axi_wvalid(m_axi_wvalid),
-    .\port$31810$1 (\$23 ),
-    .\port$31862$1 (\$24 ),
+    .\port$31816$1 (\$23 ),
+    .\port$31868$1 (\$24 ),
     .r_skid_out_data(\$25 ),
     .r_skid_out_ready(s_axi_rready),
     .s_axi_araddr(s_axi_araddr),
@@ -819,18 +819,18 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$28419$0 (\$16 ),
-    .\port$28420$0 (\$17 ),
-    .\port$28421$0 (\$18 ),
-    .\port$28710$1 (\$20 ),
-    .\port$30864$0 (\$11 [15:0]),
-    .\port$30864$48 (\$11 [61:48]),
-    .\port$30867$0 (\$12 ),
-    .\port$30879$0 (\$13 ),
-    .\port$30907$0 (\$14 ),
-    .\port$30994$0 (\$15 ),
-    .\port$31525$0 (\$signal ),
-    .\port$31758$0 (\$signal$132 ),
+    .\port$28420$0 (\$16 ),
+    .\port$28421$0 (\$17 ),
+    .\port$28422$0 (\$18 ),
+    .\port$28711$1 (\$20 ),
+    .\port$30870$0 (\$11 [15:0]),
+    .\port$30870$48 (\$11 [61:48]),
+    .\port$30873$0 (\$12 ),
+    .\port$30885$0 (\$13 ),
+    .\port$30913$0 (\$14 ),
+    .\port$31000$0 (\$15 ),
+    .\port$31531$0 (\$signal ),
+    .\port$31764$0 (\$signal$132 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -1115,7 +1115,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30864$0 , \port$30864$6 , \port$30864$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30870$0 , \port$30870$6 , \port$30870$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$110  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2004,12 +2004,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$30864$0 ;
-  wire [4:0] \port$30864$0 ;
-  input [3:0] \port$30864$48 ;
-  wire [3:0] \port$30864$48 ;
-  input [9:0] \port$30864$6 ;
-  wire [9:0] \port$30864$6 ;
+  input [4:0] \port$30870$0 ;
+  wire [4:0] \port$30870$0 ;
+  input [3:0] \port$30870$48 ;
+  wire [3:0] \port$30870$48 ;
+  input [9:0] \port$30870$6 ;
+  wire [9:0] \port$30870$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -2175,7 +2175,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 , 9'h000, \port$30864$6  };
+      r_slow_ring[r_slow_wr] <= { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 , 9'h000, \port$30870$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -2266,7 +2266,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 , 9'h000, \port$30864$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 , 9'h000, \port$30870$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3667,7 +3667,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 , 9'h000, \port$30864$6  };
+  assign r_slow_w_data = { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 , 9'h000, \port$30870$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3679,12 +3679,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 , 9'h000, \port$30864$6  };
+  assign \$signature__data$108  = { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 , 9'h000, \port$30870$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 , 9'h000, \port$30864$6  };
+  assign bus__r_slow_data = { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 , 9'h000, \port$30870$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3724,33 +3724,33 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$28710$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
+, \port$28711$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$111  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [1:0] \$1000 ;
-  wire [1:0] \$1001 ;
-  wire [1:0] \$1002 ;
-  wire [1:0] \$1003 ;
-  wire [2:0] \$1004 ;
-  wire [2:0] \$1005 ;
-  wire [11:0] \$1006 ;
-  wire [11:0] \$1007 ;
-  wire [12:0] \$1008 ;
+  wire [11:0] \$1000 ;
+  wire [12:0] \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire [1:0] \$1007 ;
+  wire [1:0] \$1008 ;
   wire \$1009 ;
   wire \$101 ;
   wire \$1010 ;
   wire \$1011 ;
-  wire [1:0] \$1012 ;
-  wire [1:0] \$1013 ;
-  wire \$1014 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire [3:0] \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
   wire \$1017 ;
   wire \$1018 ;
-  wire [3:0] \$1019 ;
+  wire \$1019 ;
   wire [10:0] \$102 ;
   wire \$1020 ;
   wire \$1021 ;
@@ -3759,20 +3759,20 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1024 ;
   wire \$1025 ;
   wire \$1026 ;
-  wire \$1027 ;
+  wire [10:0] \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
   wire [10:0] \$103 ;
-  wire [10:0] \$1030 ;
+  wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
   wire \$1033 ;
   wire \$1034 ;
   wire \$1035 ;
-  wire \$1036 ;
-  wire \$1037 ;
+  wire [3:0] \$1036 ;
+  wire [3:0] \$1037 ;
   wire \$1038 ;
-  wire [3:0] \$1039 ;
+  wire \$1039 ;
   wire [10:0] \$104 ;
   wire \$1040 ;
   wire \$1041 ;
@@ -3796,18 +3796,18 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1058 ;
   wire [3:0] \$1059 ;
   wire \$106 ;
-  wire [7:0] \$1060 ;
-  reg \$1061 ;
-  reg [9:0] \$1062 ;
-  reg [4:0] \$1063 ;
-  reg \$1064 ;
-  reg [9:0] \$1065 ;
-  reg [15:0] \$1066 ;
-  reg \$1067 ;
-  reg [3:0] \$1068 ;
-  reg [4:0] \$1069 ;
+  wire [3:0] \$1060 ;
+  wire [7:0] \$1061 ;
+  reg \$1062 ;
+  reg [9:0] \$1063 ;
+  reg [4:0] \$1064 ;
+  reg \$1065 ;
+  reg [9:0] \$1066 ;
+  reg [15:0] \$1067 ;
+  reg \$1068 ;
+  reg [3:0] \$1069 ;
   wire \$107 ;
-  reg \$1070 ;
+  reg [4:0] \$1070 ;
   reg \$1071 ;
   reg \$1072 ;
   reg \$1073 ;
@@ -3825,56 +3825,56 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1084 ;
   reg \$1085 ;
   reg \$1086 ;
-  reg [3:0] \$1087 ;
-  reg [9:0] \$1088 ;
-  reg [1:0] \$1089 ;
+  reg \$1087 ;
+  reg [3:0] \$1088 ;
+  reg [9:0] \$1089 ;
   wire \$109 ;
   reg [1:0] \$1090 ;
   reg [1:0] \$1091 ;
-  reg [10:0] \$1092 ;
+  reg [1:0] \$1092 ;
   reg [10:0] \$1093 ;
   reg [10:0] \$1094 ;
   reg [10:0] \$1095 ;
-  reg [1:0] \$1096 ;
-  reg [4:0] \$1097 ;
+  reg [10:0] \$1096 ;
+  reg [1:0] \$1097 ;
   reg [4:0] \$1098 ;
   reg [4:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
   reg [4:0] \$1100 ;
-  reg \$1101 ;
-  reg [3:0] \$1102 ;
-  reg [1:0] \$1103 ;
+  reg [4:0] \$1101 ;
+  reg \$1102 ;
+  reg [3:0] \$1103 ;
   reg [1:0] \$1104 ;
   reg [1:0] \$1105 ;
   reg [1:0] \$1106 ;
-  reg \$1107 ;
-  reg [3:0] \$1108 ;
-  reg \$1109 ;
+  reg [1:0] \$1107 ;
+  reg \$1108 ;
+  reg [3:0] \$1109 ;
   wire [4:0] \$111 ;
   reg \$1110 ;
-  reg [1:0] \$1111 ;
-  reg \$1112 ;
-  reg [1:0] \$1113 ;
-  reg \$1114 ;
-  reg [1:0] \$1115 ;
-  reg \$1116 ;
+  reg \$1111 ;
+  reg [1:0] \$1112 ;
+  reg \$1113 ;
+  reg [1:0] \$1114 ;
+  reg \$1115 ;
+  reg [1:0] \$1116 ;
   reg \$1117 ;
-  reg [10:0] \$1118 ;
+  reg \$1118 ;
   reg [10:0] \$1119 ;
   wire [4:0] \$112 ;
-  reg \$1120 ;
-  reg [9:0] \$1121 ;
-  reg [10:0] \$1122 ;
-  reg [9:0] \$1123 ;
-  reg [4:0] \$1124 ;
+  reg [10:0] \$1120 ;
+  reg \$1121 ;
+  reg [9:0] \$1122 ;
+  reg [10:0] \$1123 ;
+  reg [9:0] \$1124 ;
   reg [4:0] \$1125 ;
-  reg \$1126 ;
-  reg [3:0] \$1127 ;
-  reg [4:0] \$1128 ;
-  reg [3:0] \$1129 ;
+  reg [4:0] \$1126 ;
+  reg \$1127 ;
+  reg [3:0] \$1128 ;
+  reg [4:0] \$1129 ;
   wire [4:0] \$113 ;
-  reg \$1130 ;
+  reg [3:0] \$1130 ;
   reg \$1131 ;
   reg \$1132 ;
   reg \$1133 ;
@@ -3905,10 +3905,10 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1156 ;
   reg \$1157 ;
   reg \$1158 ;
-  wire [1:0] \$1159 ;
+  reg \$1159 ;
   wire \$116 ;
   wire [1:0] \$1160 ;
-  reg \$1161 ;
+  wire [1:0] \$1161 ;
   reg \$1162 ;
   reg \$1163 ;
   reg \$1164 ;
@@ -3916,25 +3916,25 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1166 ;
   reg \$1167 ;
   reg \$1168 ;
-  reg [1:0] \$1169 ;
+  reg \$1169 ;
   wire \$117 ;
   reg [1:0] \$1170 ;
-  reg \$1171 ;
+  reg [1:0] \$1171 ;
   reg \$1172 ;
-  reg [9:0] \$1173 ;
-  reg \$1174 ;
+  reg \$1173 ;
+  reg [9:0] \$1174 ;
   reg \$1175 ;
-  reg [10:0] \$1176 ;
-  reg [2:0] \$1177 ;
-  reg \$1178 ;
+  reg \$1176 ;
+  reg [10:0] \$1177 ;
+  reg [2:0] \$1178 ;
   reg \$1179 ;
   wire \$118 ;
-  reg [3:0] \$1180 ;
-  reg \$1181 ;
+  reg \$1180 ;
+  reg [3:0] \$1181 ;
   reg \$1182 ;
-  reg [4:0] \$1183 ;
-  reg [2:0] \$1184 ;
-  reg \$1185 ;
+  reg \$1183 ;
+  reg [4:0] \$1184 ;
+  reg [2:0] \$1185 ;
   reg \$1186 ;
   reg \$1187 ;
   reg \$1188 ;
@@ -3953,6 +3953,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$12 ;
   wire \$120 ;
   reg \$1200 ;
+  reg \$1201 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
@@ -4229,9 +4230,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
+  wire [3:0] \$370 ;
   wire [3:0] \$371 ;
-  wire \$372 ;
+  wire [4:0] \$372 ;
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
@@ -4240,60 +4241,60 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire [3:0] \$380 ;
-  wire [3:0] \$381 ;
-  wire [4:0] \$382 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
   wire \$383 ;
-  wire \$384 ;
+  wire [1:0] \$384 ;
   wire \$385 ;
   wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  wire [5:0] \$387 ;
+  wire [5:0] \$388 ;
+  wire [6:0] \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire [1:0] \$394 ;
-  wire \$395 ;
+  wire [5:0] \$392 ;
+  wire [5:0] \$393 ;
+  wire [6:0] \$394 ;
+  wire [1:0] \$395 ;
   wire \$396 ;
-  wire [5:0] \$397 ;
-  wire [5:0] \$398 ;
-  wire [6:0] \$399 ;
+  wire [1:0] \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire [5:0] \$402 ;
-  wire [5:0] \$403 ;
-  wire [6:0] \$404 ;
-  wire [1:0] \$405 ;
-  wire \$406 ;
-  wire [1:0] \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire [1:0] \$400 ;
+  wire [1:0] \$401 ;
+  wire [1:0] \$402 ;
+  wire [2:0] \$403 ;
+  wire [2:0] \$404 ;
+  wire \$405 ;
+  wire [11:0] \$406 ;
+  wire [11:0] \$407 ;
+  wire [12:0] \$408 ;
+  wire [11:0] \$409 ;
   wire \$41 ;
-  wire [1:0] \$410 ;
-  wire [1:0] \$411 ;
-  wire [1:0] \$412 ;
-  wire [2:0] \$413 ;
-  wire [2:0] \$414 ;
-  wire \$415 ;
+  wire [11:0] \$410 ;
+  wire [12:0] \$411 ;
+  wire [11:0] \$412 ;
+  wire [11:0] \$413 ;
+  wire [12:0] \$414 ;
+  wire [11:0] \$415 ;
   wire [11:0] \$416 ;
-  wire [11:0] \$417 ;
-  wire [12:0] \$418 ;
-  wire [11:0] \$419 ;
+  wire [12:0] \$417 ;
+  wire [2:0] \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [11:0] \$420 ;
-  wire [12:0] \$421 ;
-  wire [11:0] \$422 ;
-  wire [11:0] \$423 ;
-  wire [12:0] \$424 ;
-  wire [11:0] \$425 ;
-  wire [11:0] \$426 ;
-  wire [12:0] \$427 ;
-  wire [2:0] \$428 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
   wire \$429 ;
   wire \$43 ;
   wire \$430 ;
@@ -4302,24 +4303,24 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$433 ;
   wire \$434 ;
   wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
+  wire [10:0] \$436 ;
+  wire [10:0] \$437 ;
   wire \$438 ;
-  wire \$439 ;
+  wire [10:0] \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
+  wire [10:0] \$440 ;
+  wire [12:0] \$441 ;
   wire \$442 ;
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire [10:0] \$446 ;
-  wire [10:0] \$447 ;
+  wire \$446 ;
+  wire \$447 ;
   wire \$448 ;
-  wire [10:0] \$449 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [10:0] \$450 ;
-  wire [12:0] \$451 ;
+  wire \$450 ;
+  wire \$451 ;
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
@@ -4374,23 +4375,23 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
+  wire [4:0] \$500 ;
+  wire [4:0] \$501 ;
   wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
+  wire [4:0] \$503 ;
+  wire [4:0] \$504 ;
+  wire [6:0] \$505 ;
   wire \$506 ;
   wire \$507 ;
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire [4:0] \$510 ;
-  wire [4:0] \$511 ;
+  wire \$510 ;
+  wire \$511 ;
   wire \$512 ;
-  wire [4:0] \$513 ;
-  wire [4:0] \$514 ;
-  wire [6:0] \$515 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
@@ -4408,23 +4409,23 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
-  wire \$531 ;
+  wire [1:0] \$531 ;
   wire \$532 ;
   wire \$533 ;
   wire \$534 ;
   wire \$535 ;
   wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
+  wire [11:0] \$537 ;
+  wire [11:0] \$538 ;
+  wire [12:0] \$539 ;
   wire \$54 ;
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire [11:0] \$544 ;
-  wire [11:0] \$545 ;
-  wire [12:0] \$546 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
@@ -4436,29 +4437,29 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$554 ;
   wire \$555 ;
   wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
+  wire [4:0] \$557 ;
+  wire [4:0] \$558 ;
   wire \$559 ;
   wire \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
-  wire [4:0] \$564 ;
-  wire [4:0] \$565 ;
+  wire [10:0] \$564 ;
+  wire \$565 ;
   wire \$566 ;
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire [10:0] \$571 ;
+  wire [4:0] \$570 ;
+  wire \$571 ;
   wire \$572 ;
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
   wire \$576 ;
-  wire [4:0] \$577 ;
+  wire \$577 ;
   wire \$578 ;
   wire \$579 ;
   wire \$58 ;
@@ -4516,7 +4517,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
-  wire \$629 ;
+  wire [4:0] \$629 ;
   wire \$63 ;
   wire \$630 ;
   wire \$631 ;
@@ -4524,7 +4525,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$633 ;
   wire \$634 ;
   wire \$635 ;
-  wire [4:0] \$636 ;
+  wire \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
@@ -4543,21 +4544,21 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire \$653 ;
+  wire [4:0] \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
   wire \$657 ;
   wire \$658 ;
-  wire \$659 ;
+  wire [8:0] \$659 ;
   wire \$66 ;
-  wire [4:0] \$660 ;
+  wire \$660 ;
   wire \$661 ;
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
   wire \$665 ;
-  wire [8:0] \$666 ;
+  wire \$666 ;
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
@@ -4576,21 +4577,21 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire \$683 ;
+  wire [4:0] \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
   wire \$688 ;
-  wire \$689 ;
+  wire [8:0] \$689 ;
   wire \$69 ;
-  wire [4:0] \$690 ;
+  wire \$690 ;
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
-  wire [8:0] \$696 ;
+  wire \$696 ;
   wire \$697 ;
   wire \$698 ;
   wire \$699 ;
@@ -4610,21 +4611,21 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
-  wire \$713 ;
+  wire [4:0] \$713 ;
   wire \$714 ;
   wire \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
-  wire \$719 ;
+  wire [8:0] \$719 ;
   wire \$72 ;
-  wire [4:0] \$720 ;
+  wire \$720 ;
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
   wire \$724 ;
   wire \$725 ;
-  wire [8:0] \$726 ;
+  wire \$726 ;
   wire \$727 ;
   wire \$728 ;
   wire \$729 ;
@@ -4643,21 +4644,21 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
-  wire \$743 ;
+  wire [4:0] \$743 ;
   wire \$744 ;
   wire \$745 ;
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
-  wire \$749 ;
+  wire [8:0] \$749 ;
   wire [13:0] \$75 ;
-  wire [4:0] \$750 ;
+  wire \$750 ;
   wire \$751 ;
   wire \$752 ;
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
-  wire [8:0] \$756 ;
+  wire \$756 ;
   wire \$757 ;
   wire \$758 ;
   wire \$759 ;
@@ -4712,84 +4713,84 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$802 ;
   wire \$803 ;
   wire \$804 ;
-  wire \$805 ;
+  wire [4:0] \$805 ;
   wire \$806 ;
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
   wire \$81 ;
   wire \$810 ;
-  wire \$811 ;
-  wire [4:0] \$812 ;
+  wire [5:0] \$811 ;
+  wire \$812 ;
   wire \$813 ;
   wire \$814 ;
   wire \$815 ;
   wire \$816 ;
   wire \$817 ;
-  wire [5:0] \$818 ;
+  wire \$818 ;
   wire \$819 ;
   wire \$82 ;
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
-  wire \$824 ;
+  wire [4:0] \$824 ;
   wire \$825 ;
   wire \$826 ;
   wire \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
-  wire \$830 ;
-  wire [4:0] \$831 ;
+  wire [5:0] \$830 ;
+  wire \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
-  wire [5:0] \$837 ;
+  wire \$837 ;
   wire \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire \$843 ;
+  wire [4:0] \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
   wire \$847 ;
   wire \$848 ;
-  wire \$849 ;
+  wire [5:0] \$849 ;
   wire \$85 ;
-  wire [4:0] \$850 ;
+  wire \$850 ;
   wire \$851 ;
   wire \$852 ;
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
-  wire [5:0] \$856 ;
+  wire \$856 ;
   wire \$857 ;
   wire \$858 ;
   wire \$859 ;
   wire \$86 ;
   wire \$860 ;
   wire \$861 ;
-  wire \$862 ;
+  wire [4:0] \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire \$868 ;
-  wire [4:0] \$869 ;
+  wire [5:0] \$868 ;
+  wire \$869 ;
   wire \$87 ;
   wire \$870 ;
   wire \$871 ;
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
-  wire [5:0] \$875 ;
+  wire \$875 ;
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
@@ -4826,115 +4827,115 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
-  wire \$908 ;
+  wire [4:0] \$908 ;
   wire \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
   wire \$913 ;
-  wire \$914 ;
-  wire [4:0] \$915 ;
+  wire [5:0] \$914 ;
+  wire \$915 ;
   wire \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
-  wire [5:0] \$921 ;
+  wire \$921 ;
   wire \$922 ;
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
-  wire \$927 ;
+  wire [4:0] \$927 ;
   wire \$928 ;
   wire \$929 ;
   wire [3:0] \$93 ;
   wire \$930 ;
   wire \$931 ;
   wire \$932 ;
-  wire \$933 ;
-  wire [4:0] \$934 ;
+  wire [5:0] \$933 ;
+  wire \$934 ;
   wire \$935 ;
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
   wire [3:0] \$94 ;
-  wire [5:0] \$940 ;
+  wire \$940 ;
   wire \$941 ;
   wire \$942 ;
   wire \$943 ;
   wire \$944 ;
   wire \$945 ;
-  wire \$946 ;
+  wire [4:0] \$946 ;
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
   wire \$95 ;
   wire \$950 ;
   wire \$951 ;
-  wire \$952 ;
-  wire [4:0] \$953 ;
+  wire [5:0] \$952 ;
+  wire \$953 ;
   wire \$954 ;
   wire \$955 ;
   wire \$956 ;
   wire \$957 ;
   wire \$958 ;
-  wire [5:0] \$959 ;
+  wire \$959 ;
   wire [12:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
   wire \$963 ;
   wire \$964 ;
-  wire \$965 ;
+  wire [4:0] \$965 ;
   wire \$966 ;
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
   wire \$97 ;
   wire \$970 ;
-  wire \$971 ;
-  wire [4:0] \$972 ;
+  wire [5:0] \$971 ;
+  wire \$972 ;
   wire \$973 ;
-  wire \$974 ;
-  wire \$975 ;
-  wire \$976 ;
-  wire \$977 ;
-  wire [5:0] \$978 ;
+  wire [24:0] \$974 ;
+  wire [30:0] \$975 ;
+  wire [18:0] \$976 ;
+  wire [30:0] \$977 ;
+  wire \$978 ;
   wire \$979 ;
   wire \$98 ;
-  wire \$980 ;
-  wire [24:0] \$981 ;
-  wire [30:0] \$982 ;
-  wire [18:0] \$983 ;
-  wire [30:0] \$984 ;
-  wire \$985 ;
-  wire \$986 ;
-  wire [11:0] \$987 ;
+  wire [11:0] \$980 ;
+  wire [11:0] \$981 ;
+  wire [12:0] \$982 ;
+  wire \$983 ;
+  wire [11:0] \$984 ;
+  wire [11:0] \$985 ;
+  wire [12:0] \$986 ;
+  wire \$987 ;
   wire [11:0] \$988 ;
-  wire [12:0] \$989 ;
+  wire [11:0] \$989 ;
   wire [10:0] \$99 ;
-  wire \$990 ;
-  wire [11:0] \$991 ;
-  wire [11:0] \$992 ;
-  wire [12:0] \$993 ;
-  wire \$994 ;
-  wire [11:0] \$995 ;
-  wire [11:0] \$996 ;
-  wire [12:0] \$997 ;
-  wire \$998 ;
-  wire \$999 ;
+  wire [12:0] \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire [1:0] \$993 ;
+  wire [1:0] \$994 ;
+  wire [1:0] \$995 ;
+  wire [1:0] \$996 ;
+  wire [2:0] \$997 ;
+  wire [2:0] \$998 ;
+  wire [11:0] \$999 ;
   wire [9:0] \$signal ;
   wire \$signal$294 ;
   wire \$signal$306 ;
   wire \$signal$325 ;
-  wire [3:0] \$signal$361 ;
-  wire [9:0] \$signal$482 ;
-  wire [9:0] \$signal$485 ;
-  wire \$signal$488 ;
+  wire [3:0] \$signal$366 ;
+  wire [9:0] \$signal$487 ;
+  wire [9:0] \$signal$490 ;
+  wire \$signal$493 ;
   reg [1:0] a0_fits = 2'h0;
   reg a0_pool = 1'h0;
   reg [11:0] a0_size = 12'h000;
@@ -5059,9 +5060,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 4'h0 *)
   wire [3:0] calibration_grant_addr;
   (* init = 4'h0 *)
-  wire [3:0] \calibration_grant_addr$463 ;
-  wire [3:0] \calibration_grant_addr$465 ;
-  wire [3:0] \calibration_grant_addr$467 ;
+  wire [3:0] \calibration_grant_addr$468 ;
+  wire [3:0] \calibration_grant_addr$470 ;
+  wire [3:0] \calibration_grant_addr$472 ;
   (* init = 5'h00 *)
   wire [4:0] calibration_grant_data;
   (* init = 5'h00 *)
@@ -5069,13 +5070,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] \calibration_grant_data$117.next ;
   wire \calibration_grant_data$117.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \calibration_grant_data$468 ;
-  wire [3:0] \calibration_grant_data$468.next ;
-  wire \calibration_grant_data$468.snap ;
+  wire [4:0] \calibration_grant_data$473 ;
+  wire [3:0] \calibration_grant_data$473.next ;
+  wire \calibration_grant_data$473.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \calibration_grant_data$469 ;
-  wire [3:0] \calibration_grant_data$469.next ;
-  wire \calibration_grant_data$469.snap ;
+  wire [4:0] \calibration_grant_data$474 ;
+  wire [3:0] \calibration_grant_data$474.next ;
+  wire \calibration_grant_data$474.snap ;
   wire [3:0] \calibration_grant_data.next ;
   wire \calibration_grant_data.snap ;
   reg [4:0] calibration_grant_r0_b0 = 5'h00;
@@ -5111,9 +5112,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire \calibration_parity_data$116 ;
   (* init = 1'h0 *)
-  wire \calibration_parity_data$470 ;
+  wire \calibration_parity_data$475 ;
   (* init = 1'h0 *)
-  wire \calibration_parity_data$471 ;
+  wire \calibration_parity_data$476 ;
   reg calibration_parity_r0 = 1'h0;
   reg [3:0] calibration_parity_r0_addr = 4'h0;
   reg calibration_parity_r1 = 1'h0;
@@ -5264,7 +5265,12 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [1:0] f4_in = 2'h0;
   reg f4_in_pool = 1'h0;
   reg [1:0] f4_live = 2'h0;
+  reg [1:0] f4_mem_held = 2'h0;
+  reg [3:0] f4_mem_next_calibration = 4'h0;
+  reg [3:0] f4_mem_next_samples = 4'h0;
   reg [1:0] f4_mem_ok = 2'h0;
+  reg [1:0] f4_mem_snap = 2'h0;
+  reg f4_older = 1'h0;
   reg f4_pool = 1'h0;
   reg f4_raced = 1'h0;
   reg f4_rest_held = 1'h0;
@@ -5358,7 +5364,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$501 ;
+  wire [31:0] \grant_addr$506 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5374,30 +5380,30 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [3:0] \port$28710$39 ;
-  wire [3:0] \port$28710$39 ;
+  input [3:0] \port$28711$39 ;
+  wire [3:0] \port$28711$39 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$427 ;
-  wire [9:0] \r__addr$429 ;
-  wire [9:0] \r__addr$431 ;
+  wire [9:0] \r__addr$432 ;
+  wire [9:0] \r__addr$434 ;
+  wire [9:0] \r__addr$436 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$441 ;
+  wire [9:0] \r__addr$446 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$443 ;
-  wire [9:0] \r__addr$445 ;
-  wire [9:0] \r__addr$447 ;
+  wire [9:0] \r__addr$448 ;
+  wire [9:0] \r__addr$450 ;
+  wire [9:0] \r__addr$452 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$454 ;
+  wire [9:0] \r__addr$459 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$460 ;
+  wire [3:0] \r__addr$465 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$462 ;
-  wire [3:0] \r__addr$464 ;
-  wire [3:0] \r__addr$466 ;
+  wire [3:0] \r__addr$467 ;
+  wire [3:0] \r__addr$469 ;
+  wire [3:0] \r__addr$471 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$475 ;
+  wire [3:0] \r__addr$480 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire [4:0] \r__data$13 ;
@@ -5429,9 +5435,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 10'h000 *)
   wire [9:0] samples_grant_addr;
   (* init = 10'h000 *)
-  wire [9:0] \samples_grant_addr$428 ;
-  wire [9:0] \samples_grant_addr$430 ;
-  wire [9:0] \samples_grant_addr$432 ;
+  wire [9:0] \samples_grant_addr$433 ;
+  wire [9:0] \samples_grant_addr$435 ;
+  wire [9:0] \samples_grant_addr$437 ;
   (* init = 5'h00 *)
   wire [4:0] samples_grant_data;
   (* init = 5'h00 *)
@@ -5439,13 +5445,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] \samples_grant_data$115.next ;
   wire \samples_grant_data$115.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \samples_grant_data$433 ;
-  wire [3:0] \samples_grant_data$433.next ;
-  wire \samples_grant_data$433.snap ;
+  wire [4:0] \samples_grant_data$438 ;
+  wire [3:0] \samples_grant_data$438.next ;
+  wire \samples_grant_data$438.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \samples_grant_data$434 ;
-  wire [3:0] \samples_grant_data$434.next ;
-  wire \samples_grant_data$434.snap ;
+  wire [4:0] \samples_grant_data$439 ;
+  wire [3:0] \samples_grant_data$439.next ;
+  wire \samples_grant_data$439.snap ;
   wire [3:0] \samples_grant_data.next ;
   wire \samples_grant_data.snap ;
   reg [4:0] samples_grant_r0_b0 = 5'h00;
@@ -5475,17 +5481,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
   (* init = 10'h000 *)
-  wire [9:0] \samples_parity_addr$444 ;
-  wire [9:0] \samples_parity_addr$446 ;
-  wire [9:0] \samples_parity_addr$448 ;
+  wire [9:0] \samples_parity_addr$449 ;
+  wire [9:0] \samples_parity_addr$451 ;
+  wire [9:0] \samples_parity_addr$453 ;
   (* init = 1'h0 *)
   wire samples_parity_data;
   (* init = 1'h0 *)
   wire \samples_parity_data$114 ;
   (* init = 1'h0 *)
-  wire \samples_parity_data$449 ;
+  wire \samples_parity_data$454 ;
   (* init = 1'h0 *)
-  wire \samples_parity_data$450 ;
+  wire \samples_parity_data$455 ;
   reg samples_parity_r0_b0 = 1'h0;
   reg samples_parity_r1_b0 = 1'h0;
   reg samples_parity_r2_b0 = 1'h0;
@@ -5562,29 +5568,29 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 10'h000 *)
   wire [9:0] w__addr;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$435 ;
+  wire [9:0] \w__addr$440 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$451 ;
+  wire [9:0] \w__addr$456 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$457 ;
+  wire [3:0] \w__addr$462 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$472 ;
+  wire [3:0] \w__addr$477 ;
   wire [4:0] w__data;
-  wire \w__data$439 ;
+  wire \w__data$444 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$453 ;
-  wire [4:0] \w__data$459 ;
+  wire [15:0] \w__data$458 ;
+  wire [4:0] \w__data$464 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__data$474 ;
+  wire [9:0] \w__data$479 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$437 ;
+  wire \w__en$442 ;
   (* init = 1'h0 *)
-  wire \w__en$452 ;
+  wire \w__en$457 ;
   (* init = 1'h0 *)
-  wire \w__en$458 ;
+  wire \w__en$463 ;
   (* init = 1'h0 *)
-  wire \w__en$473 ;
+  wire \w__en$478 ;
   reg x0_pool = 1'h0;
   reg [1:0] x0_select = 2'h0;
   reg [9:0] x0_user = 10'h000;
@@ -5613,7 +5619,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] calibration_grant [15:0];
   always @(posedge aclk_clk) begin
     if (calibration_grant_w_en)
-      calibration_grant[calibration_grant_w_addr] <= { \$565 [3:0], calibration_grant_w_data[0] };
+      calibration_grant[calibration_grant_w_addr] <= { \$558 [3:0], calibration_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
@@ -5645,7 +5651,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] samples_grant [1023:0];
   always @(posedge aclk_clk) begin
     if (samples_grant_w_en)
-      samples_grant[samples_grant_w_addr] <= { \$564 [3:0], samples_grant_w_data[0] };
+      samples_grant[samples_grant_w_addr] <= { \$557 [3:0], samples_grant_w_data[0] };
   end
   reg [4:0] _5_;
   reg [4:0] _6_;
@@ -5665,8 +5671,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* ram_style = "block" *)
   reg [0:0] samples_parity [1023:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$437 )
-      samples_parity[f4_slot] <= \w__data$439 ;
+    if (\w__en$442 )
+      samples_parity[f4_slot] <= \w__data$444 ;
   end
   reg [0:0] _9_;
   reg [0:0] _10_;
@@ -5775,7 +5781,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$87  = \$86  & a0_fits[1];
   assign \$88  = ! flush_port_pool;
   assign \$89  = flush_port_valid & \$88 ;
-  assign \$90  = flush_src ? \port$28710$39 [2] : \$89 ;
+  assign \$90  = flush_src ? \port$28711$39 [2] : \$89 ;
   assign \$91  = x0_pool >= 2'h2;
   assign \$93  = \$92  ? 4'h8 : 4'h0;
   assign \$94  = \$91  ? 4'h2 : \$93 ;
@@ -5856,7 +5862,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$176  = a2_ok & a2_from_fresh;
   assign \$177  = \$176  ? a2_in : 2'h0;
   assign \$178  = a2_ok & a2_from_fresh;
-  assign \$180  = a3_ok ? { \$629 , \$625 , \$621 , \$617 , \$613 , \$609 , \$605 , \$598 , \$591 , \$584  } : 10'h000;
+  assign \$180  = a3_ok ? { \$622 , \$618 , \$614 , \$610 , \$606 , \$602 , \$598 , \$591 , \$584 , \$577  } : 10'h000;
   assign \$181  = a4_ok ? grant_addr : 32'd0;
   assign \$183  = \$182  & samples_queue_r0_b0[11];
   assign \$184  = a3_restart_fresh | \$183 ;
@@ -5883,13 +5889,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$206  = free_port_addr - 31'h40040000;
   assign \$207  = ~ \$206 [32];
   assign \$209  = \$205  & \$208 ;
-  assign \$210  = free_src ? \port$28710$39 [0] : \$209 ;
+  assign \$210  = free_src ? \port$28711$39 [0] : \$209 ;
   assign \$211  = free_port_addr - 31'h40100000;
   assign \$212  = ~ \$211 [32];
   assign \$213  = free_port_addr - 31'h40104000;
   assign \$214  = ~ \$213 [32];
   assign \$216  = \$212  & \$215 ;
-  assign \$217  = free_src ? \port$28710$39 [1] : \$216 ;
+  assign \$217  = free_src ? \port$28711$39 [1] : \$216 ;
   assign \$218  = f0_addr[2:0] == f2_addr[2:0];
   assign \$219  = f0_addr[5:3] == f2_addr[5:3];
   assign \$220  = f0_addr[8:6] == f2_addr[8:6];
@@ -5993,12 +5999,12 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$321  = \$320  + 1'h1;
   assign \$322  = a4_tag + 1'h1;
   assign \$323  = a5_tag + 1'h1;
-  assign \$324  = \$989 [12] ? \$322 [3:0] : \$323 [3:0];
-  assign \$325  = \$989 [12] ? a4_snap : a5_snap;
+  assign \$324  = \$982 [12] ? \$322 [3:0] : \$323 [3:0];
+  assign \$325  = \$982 [12] ? a4_snap : a5_snap;
   assign \$326  = f2_same_third & f5_ok;
-  assign \$327  = ~ \$989 [12];
+  assign \$327  = ~ \$982 [12];
   assign \$328  = \$signal$294  & \$327 ;
-  assign \$329  = ~ \$993 [12];
+  assign \$329  = ~ \$986 [12];
   assign \$330  = \$328  & \$329 ;
   assign \$331  = f2_same_third & f5_ok;
   assign \$332  = ~ \$331 ;
@@ -6006,630 +6012,630 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$334  = a4_tag + 1'h1;
   assign \$335  = ~ f3_never_granted;
   assign \$336  = ~ rel_f2;
-  assign \$337  = ~ f3_rel_f3;
-  assign \$339  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
-  assign \$340  = \$338  & \$339 ;
-  assign \$342  = calibration_parity_r0 == calibration_grant_r0_b0[0];
+  assign \$337  = \$336  & f3_hit_a3;
+  assign \$338  = f3_hit_a2 | \$337 ;
+  assign \$339  = \$335  & \$338 ;
+  assign \$340  = f3_hit_a2 | f3_hit_a3;
+  assign \$341  = ~ f3_never_granted;
+  assign \$342  = ~ rel_f2;
   assign \$343  = \$341  & \$342 ;
-  assign \$344  = \$340  | \$343 ;
-  assign \$345  = \$337  & \$344 ;
-  assign \$346  = f3_hit_a3 | \$345 ;
-  assign \$347  = \$336  & \$346 ;
-  assign \$348  = f3_hit_a2 | \$347 ;
-  assign \$349  = \$335  & \$348 ;
-  assign \$350  = f3_hit_a2 | f3_hit_a3;
-  assign \$352  = \$351  & samples_grant_r0_b0[1];
-  assign \$354  = \$353  & calibration_grant_r0_b0[1];
-  assign \$355  = \$352  | \$354 ;
-  assign \$357  = \$356  & samples_grant_r0_b0[2];
-  assign \$359  = \$358  & calibration_grant_r0_b0[2];
-  assign \$360  = \$357  | \$359 ;
-  assign \$362  = \$361  & samples_grant_r0_b0[3];
-  assign \$364  = \$363  & calibration_grant_r0_b0[3];
-  assign \$365  = \$362  | \$364 ;
-  assign \$367  = \$366  & samples_grant_r0_b0[4];
-  assign \$369  = \$368  & calibration_grant_r0_b0[4];
-  assign \$370  = \$367  | \$369 ;
-  assign \$371  = \$350  ? f3_older_next : { \$370 , \$365 , \$360 , \$355  };
-  assign \$372  = f3_hit_a2 | f3_hit_a3;
-  assign \$374  = \$373  & samples_grant_r0_b0[0];
-  assign \$376  = \$375  & calibration_grant_r0_b0[0];
-  assign \$377  = \$374  | \$376 ;
-  assign \$378  = \$372  ? f3_older_snap : \$377 ;
-  assign \$379  = f3_go & \$997 [12];
-  assign \$380  = a4_tag ^ f3_tag;
-  assign \$381  = ~ \$380 ;
-  assign \$382  = \$381  + 1'h1;
-  assign \$383  = \$379  & \$382 [4];
-  assign \$384  = ~ f3_never_granted;
-  assign \$385  = f3_go & \$384 ;
-  assign \$386  = ~ rel_f2;
-  assign \$387  = \$386  & f3_hit_a3;
-  assign \$388  = f3_hit_a2 | \$387 ;
-  assign \$389  = \$385  & \$388 ;
-  assign \$390  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$391  = \$389  & \$390 ;
-  assign \$392  = ~ rel_f2;
-  assign \$393  = f3_quiet & \$392 ;
-  assign \$394  = \$393  ? f3_in : 2'h0;
-  assign \$395  = ~ f3_never_granted;
-  assign \$397  = { \$396 , samples_parity_r0_b0, samples_grant_r0_b0[4:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_next };
-  assign \$398  = ~ \$397 ;
-  assign \$399  = \$398  + 1'h1;
-  assign \$400  = ~ f3_never_granted;
-  assign \$402  = { \$401 , calibration_parity_r0, calibration_grant_r0_b0[4:1] } ^ { 1'h1, calibration_grant_r0_b0[0], f3_next };
-  assign \$403  = ~ \$402 ;
-  assign \$404  = \$403  + 1'h1;
-  assign \$405  = x1_select & f1_hit;
-  assign \$406  = | \$405 ;
-  assign \$407  = x1_select & f2_in;
-  assign \$408  = | \$407 ;
-  assign \$409  = f2_flushed | \$408 ;
-  assign \$410  = x1_select | x0_select;
-  assign \$411  = ~ \$410 ;
-  assign \$412  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$413  = { 1'h0, \$411  } & { \$412 [1], \$412  };
-  assign \$414  = { 1'h0, f3_in } & \$413 ;
-  assign \$415  = \$997 [12] | released_f1;
-  assign \$416  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$417  = ~ \$416 ;
-  assign \$418  = \$417  + 1'h1;
-  assign \$419  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$420  = ~ \$419 ;
-  assign \$421  = \$420  + 1'h1;
-  assign \$422  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$423  = ~ \$422 ;
-  assign \$424  = \$423  + 1'h1;
-  assign \$425  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$426  = ~ \$425 ;
-  assign \$427  = \$426  + 1'h1;
-  assign \$428  = { \$427 [12], \$424 [12] } + 2'h3;
-  assign \$429  = ~ f4_blocked;
-  assign \$430  = \$429  & f4_by_older;
-  assign \$431  = f4_by_a1 | \$430 ;
-  assign \$432  = f4_live[0] & \$431 ;
-  assign \$433  = ~ f4_blocked;
-  assign \$434  = \$433  & f4_by_mem_live[0];
-  assign \$435  = \$434  & f4_mem_ok[0];
-  assign \$436  = \$432  | \$435 ;
-  assign \$437  = ~ f4_blocked;
-  assign \$438  = \$437  & f4_by_older;
-  assign \$439  = f4_by_a1 | \$438 ;
-  assign \$440  = f4_live[0] & \$439 ;
-  assign \$441  = ~ f4_blocked;
-  assign \$442  = \$441  & f4_by_mem_live[0];
-  assign \$443  = \$442  & f4_mem_ok[0];
-  assign \$444  = \$440  | \$443 ;
-  assign \$445  = samples_queue_waddr == 10'h3ff;
-  assign \$446  = samples_queue_waddr + 1'h1;
-  assign \$447  = \$445  ? 11'h000 : \$446 ;
-  assign \$448  = samples_pushed == samples_popped;
-  assign \$449  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$450  = \$448  ? 11'h000 : \$449 ;
-  assign \$451  = $signed({ 1'h0, samples_count }) + $signed(\$450 );
-  assign \$452  = ! samples_pushed;
-  assign \$453  = ! samples_popped;
-  assign \$454  = \$452  & \$453 ;
-  assign \$455  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$456  = ~ \$455 ;
-  assign \$457  = samples_push | \$456 ;
-  assign \$458  = ! samples_pushed;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = samples_count == 2'h3;
-  assign \$462  = samples_pop ? samples_at[2] : samples_at[1];
-  assign \$463  = ~ \$462 ;
-  assign \$464  = samples_push | \$463 ;
-  assign \$466  = ! samples_popped;
-  assign \$467  = \$465  & \$466 ;
-  assign \$468  = samples_pop ? samples_at[0] : 1'h0;
-  assign \$469  = ~ \$468 ;
-  assign \$470  = samples_push | \$469 ;
-  assign \$473  = \$471  & \$472 ;
-  assign \$474  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$475  = ~ \$474 ;
-  assign \$476  = samples_push | \$475 ;
-  assign \$477  = ! f3_slot[3:0];
-  assign \$478  = f3_slot[3:0] == 1'h1;
-  assign \$479  = f3_slot[3:0] == 2'h2;
-  assign \$480  = f3_slot[3:0] == 2'h3;
-  assign \$481  = f3_slot[3:0] == 3'h4;
-  assign \$482  = f3_slot[3:0] == 3'h5;
-  assign \$483  = f3_slot[3:0] == 3'h6;
-  assign \$484  = f3_slot[3:0] == 3'h7;
-  assign \$485  = f3_slot[3:0] == 4'h8;
-  assign \$486  = f3_slot[3:0] == 4'h9;
-  assign \$487  = f3_slot[3:0] == 4'ha;
-  assign \$488  = f3_slot[3:0] == 4'hb;
-  assign \$489  = f3_slot[3:0] == 4'hc;
-  assign \$490  = f3_slot[3:0] == 4'hd;
-  assign \$491  = f3_slot[3:0] == 4'he;
-  assign \$492  = f3_slot[3:0] == 4'hf;
-  assign \$493  = ~ f4_blocked;
-  assign \$494  = \$493  & f4_by_older;
-  assign \$495  = f4_by_a1 | \$494 ;
-  assign \$496  = f4_live[1] & \$495 ;
-  assign \$497  = ~ f4_blocked;
-  assign \$498  = \$497  & f4_by_mem_live[1];
-  assign \$499  = \$498  & f4_mem_ok[1];
-  assign \$500  = \$496  | \$499 ;
-  assign \$501  = ~ f4_blocked;
-  assign \$502  = \$501  & f4_by_older;
-  assign \$503  = f4_by_a1 | \$502 ;
-  assign \$504  = f4_live[1] & \$503 ;
-  assign \$505  = ~ f4_blocked;
-  assign \$506  = \$505  & f4_by_mem_live[1];
-  assign \$507  = \$506  & f4_mem_ok[1];
-  assign \$508  = \$504  | \$507 ;
-  assign \$509  = calibration_queue_waddr == 4'hf;
-  assign \$510  = calibration_queue_waddr + 1'h1;
-  assign \$511  = \$509  ? 5'h00 : \$510 ;
-  assign \$512  = calibration_pushed == calibration_popped;
-  assign \$513  = calibration_pushed ? 5'h01 : 5'h1f;
-  assign \$514  = \$512  ? 5'h00 : \$513 ;
-  assign \$515  = $signed({ 1'h0, calibration_count }) + $signed(\$514 );
-  assign \$516  = ! calibration_pushed;
-  assign \$517  = ! calibration_popped;
-  assign \$518  = \$516  & \$517 ;
-  assign \$519  = calibration_pop ? calibration_at[1] : calibration_at[0];
-  assign \$520  = ~ \$519 ;
-  assign \$521  = calibration_push | \$520 ;
-  assign \$522  = ! calibration_pushed;
-  assign \$524  = \$522  & \$523 ;
-  assign \$525  = calibration_count == 2'h3;
-  assign \$526  = calibration_pop ? calibration_at[2] : calibration_at[1];
-  assign \$527  = ~ \$526 ;
-  assign \$528  = calibration_push | \$527 ;
-  assign \$530  = ! calibration_popped;
-  assign \$531  = \$529  & \$530 ;
-  assign \$532  = calibration_pop ? calibration_at[0] : 1'h0;
-  assign \$533  = ~ \$532 ;
-  assign \$534  = calibration_push | \$533 ;
-  assign \$537  = \$535  & \$536 ;
-  assign \$538  = calibration_pop ? calibration_at[1] : calibration_at[0];
-  assign \$539  = ~ \$538 ;
-  assign \$540  = calibration_push | \$539 ;
-  assign \$541  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$542  = ~ \$541 ;
-  assign \$543  = f5_wrote & a2_ring;
-  assign \$544  = { \$543 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$545  = ~ \$544 ;
-  assign \$546  = \$545  + 1'h1;
-  assign \$547  = \release  & f4_taken_a2;
-  assign \$548  = a3_ring & a3_lapped;
-  assign \$550  = \release  & f4_taken_a3;
-  assign \$551  = a3_released | \$550 ;
-  assign \$552  = ~ a4_released;
-  assign \$553  = a4_prev_held & \$552 ;
-  assign \$554  = \release  & f4_taken_a4;
-  assign \$555  = ~ \$554 ;
-  assign \$556  = \$553  & \$555 ;
-  assign \$557  = | { a1_select, a1_valid, a0_valid, calibration_push, samples_push };
-  assign \$558  = | { x1_select, x1_valid, x0_select, x0_valid };
-  assign \$559  = | { a4_valid, a3_ring, a3_valid, a2_ring, a2_valid, x2_valid };
-  assign \$560  = | { f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a5_valid };
-  assign \$561  = | { f4_by_a1, f4_blocked, f4_go, f4_valid, f3_quiet, f5_ok };
-  assign \$562  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older };
-  assign \$563  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$564  = samples_grant_w_data[4:1] + 1'h1;
-  assign \$565  = calibration_grant_w_data[4:1] + 1'h1;
-  assign \$566  = samples_has_fresh | x1_select[0];
-  assign samples_take_fresh = a1_select[0] & \$566 ;
-  assign \$567  = ~ x1_select[0];
-  assign \$568  = a1_select[0] & \$567 ;
-  assign \$569  = ~ samples_has_fresh;
-  assign \$570  = \$568  & \$569 ;
-  assign samples_pop = \$570  & samples_nonempty;
-  assign \$571  = samples_fresh_slot + 1'h1;
-  assign \$572  = calibration_has_fresh | x1_select[1];
-  assign calibration_take_fresh = a1_select[1] & \$572 ;
-  assign \$573  = ~ x1_select[1];
-  assign \$574  = a1_select[1] & \$573 ;
-  assign \$575  = ~ calibration_has_fresh;
-  assign \$576  = \$574  & \$575 ;
-  assign calibration_pop = \$576  & calibration_nonempty;
-  assign \$577  = \calibration_parity_addr$69  + 1'h1;
-  assign \$578  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$580  = \$579  & samples_queue_r0_b0[0];
+  assign \$344  = ~ f3_rel_f3;
+  assign \$345  = \$343  & \$344 ;
+  assign \$347  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$348  = \$346  & \$347 ;
+  assign \$349  = \$345  & \$348 ;
+  assign \$350  = ~ f3_never_granted;
+  assign \$351  = ~ rel_f2;
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = ~ f3_rel_f3;
+  assign \$354  = \$352  & \$353 ;
+  assign \$356  = calibration_parity_r0 == calibration_grant_r0_b0[0];
+  assign \$357  = \$355  & \$356 ;
+  assign \$358  = \$354  & \$357 ;
+  assign \$369  = f3_go & \$990 [12];
+  assign \$370  = a4_tag ^ f3_tag;
+  assign \$371  = ~ \$370 ;
+  assign \$372  = \$371  + 1'h1;
+  assign \$373  = \$369  & \$372 [4];
+  assign \$374  = ~ f3_never_granted;
+  assign \$375  = f3_go & \$374 ;
+  assign \$376  = ~ rel_f2;
+  assign \$377  = \$376  & f3_hit_a3;
+  assign \$378  = f3_hit_a2 | \$377 ;
+  assign \$379  = \$375  & \$378 ;
+  assign \$380  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = ~ rel_f2;
+  assign \$383  = f3_quiet & \$382 ;
+  assign \$384  = \$383  ? f3_in : 2'h0;
+  assign \$385  = ~ f3_never_granted;
+  assign \$387  = { \$386 , samples_parity_r0_b0, samples_grant_r0_b0[4:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_next };
+  assign \$388  = ~ \$387 ;
+  assign \$389  = \$388  + 1'h1;
+  assign \$390  = ~ f3_never_granted;
+  assign \$392  = { \$391 , calibration_parity_r0, calibration_grant_r0_b0[4:1] } ^ { 1'h1, calibration_grant_r0_b0[0], f3_next };
+  assign \$393  = ~ \$392 ;
+  assign \$394  = \$393  + 1'h1;
+  assign \$395  = x1_select & f1_hit;
+  assign \$396  = | \$395 ;
+  assign \$397  = x1_select & f2_in;
+  assign \$398  = | \$397 ;
+  assign \$399  = f2_flushed | \$398 ;
+  assign \$400  = x1_select | x0_select;
+  assign \$401  = ~ \$400 ;
+  assign \$402  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$403  = { 1'h0, \$401  } & { \$402 [1], \$402  };
+  assign \$404  = { 1'h0, f3_in } & \$403 ;
+  assign \$405  = \$990 [12] | released_f1;
+  assign \$406  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$407  = ~ \$406 ;
+  assign \$408  = \$407  + 1'h1;
+  assign \$409  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$410  = ~ \$409 ;
+  assign \$411  = \$410  + 1'h1;
+  assign \$412  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$413  = ~ \$412 ;
+  assign \$414  = \$413  + 1'h1;
+  assign \$415  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$416  = ~ \$415 ;
+  assign \$417  = \$416  + 1'h1;
+  assign \$418  = { \$417 [12], \$414 [12] } + 2'h3;
+  assign \$419  = ~ f4_blocked;
+  assign \$420  = \$419  & f4_by_older;
+  assign \$421  = f4_by_a1 | \$420 ;
+  assign \$422  = f4_live[0] & \$421 ;
+  assign \$423  = ~ f4_blocked;
+  assign \$424  = \$423  & f4_by_mem_live[0];
+  assign \$425  = \$424  & f4_mem_ok[0];
+  assign \$426  = \$422  | \$425 ;
+  assign \$427  = ~ f4_blocked;
+  assign \$428  = \$427  & f4_by_older;
+  assign \$429  = f4_by_a1 | \$428 ;
+  assign \$430  = f4_live[0] & \$429 ;
+  assign \$431  = ~ f4_blocked;
+  assign \$432  = \$431  & f4_by_mem_live[0];
+  assign \$433  = \$432  & f4_mem_ok[0];
+  assign \$434  = \$430  | \$433 ;
+  assign \$435  = samples_queue_waddr == 10'h3ff;
+  assign \$436  = samples_queue_waddr + 1'h1;
+  assign \$437  = \$435  ? 11'h000 : \$436 ;
+  assign \$438  = samples_pushed == samples_popped;
+  assign \$439  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$440  = \$438  ? 11'h000 : \$439 ;
+  assign \$441  = $signed({ 1'h0, samples_count }) + $signed(\$440 );
+  assign \$442  = ! samples_pushed;
+  assign \$443  = ! samples_popped;
+  assign \$444  = \$442  & \$443 ;
+  assign \$445  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$446  = ~ \$445 ;
+  assign \$447  = samples_push | \$446 ;
+  assign \$448  = ! samples_pushed;
+  assign \$450  = \$448  & \$449 ;
+  assign \$451  = samples_count == 2'h3;
+  assign \$452  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$453  = ~ \$452 ;
+  assign \$454  = samples_push | \$453 ;
+  assign \$456  = ! samples_popped;
+  assign \$457  = \$455  & \$456 ;
+  assign \$458  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$459  = ~ \$458 ;
+  assign \$460  = samples_push | \$459 ;
+  assign \$463  = \$461  & \$462 ;
+  assign \$464  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$465  = ~ \$464 ;
+  assign \$466  = samples_push | \$465 ;
+  assign \$467  = ! f3_slot[3:0];
+  assign \$468  = f3_slot[3:0] == 1'h1;
+  assign \$469  = f3_slot[3:0] == 2'h2;
+  assign \$470  = f3_slot[3:0] == 2'h3;
+  assign \$471  = f3_slot[3:0] == 3'h4;
+  assign \$472  = f3_slot[3:0] == 3'h5;
+  assign \$473  = f3_slot[3:0] == 3'h6;
+  assign \$474  = f3_slot[3:0] == 3'h7;
+  assign \$475  = f3_slot[3:0] == 4'h8;
+  assign \$476  = f3_slot[3:0] == 4'h9;
+  assign \$477  = f3_slot[3:0] == 4'ha;
+  assign \$478  = f3_slot[3:0] == 4'hb;
+  assign \$479  = f3_slot[3:0] == 4'hc;
+  assign \$480  = f3_slot[3:0] == 4'hd;
+  assign \$481  = f3_slot[3:0] == 4'he;
+  assign \$482  = f3_slot[3:0] == 4'hf;
+  assign \$483  = ~ f4_blocked;
+  assign \$484  = \$483  & f4_by_older;
+  assign \$485  = f4_by_a1 | \$484 ;
+  assign \$486  = f4_live[1] & \$485 ;
+  assign \$487  = ~ f4_blocked;
+  assign \$488  = \$487  & f4_by_mem_live[1];
+  assign \$489  = \$488  & f4_mem_ok[1];
+  assign \$490  = \$486  | \$489 ;
+  assign \$491  = ~ f4_blocked;
+  assign \$492  = \$491  & f4_by_older;
+  assign \$493  = f4_by_a1 | \$492 ;
+  assign \$494  = f4_live[1] & \$493 ;
+  assign \$495  = ~ f4_blocked;
+  assign \$496  = \$495  & f4_by_mem_live[1];
+  assign \$497  = \$496  & f4_mem_ok[1];
+  assign \$498  = \$494  | \$497 ;
+  assign \$499  = calibration_queue_waddr == 4'hf;
+  assign \$500  = calibration_queue_waddr + 1'h1;
+  assign \$501  = \$499  ? 5'h00 : \$500 ;
+  assign \$502  = calibration_pushed == calibration_popped;
+  assign \$503  = calibration_pushed ? 5'h01 : 5'h1f;
+  assign \$504  = \$502  ? 5'h00 : \$503 ;
+  assign \$505  = $signed({ 1'h0, calibration_count }) + $signed(\$504 );
+  assign \$506  = ! calibration_pushed;
+  assign \$507  = ! calibration_popped;
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = calibration_pop ? calibration_at[1] : calibration_at[0];
+  assign \$510  = ~ \$509 ;
+  assign \$511  = calibration_push | \$510 ;
+  assign \$512  = ! calibration_pushed;
+  assign \$514  = \$512  & \$513 ;
+  assign \$515  = calibration_count == 2'h3;
+  assign \$516  = calibration_pop ? calibration_at[2] : calibration_at[1];
+  assign \$517  = ~ \$516 ;
+  assign \$518  = calibration_push | \$517 ;
+  assign \$520  = ! calibration_popped;
+  assign \$521  = \$519  & \$520 ;
+  assign \$522  = calibration_pop ? calibration_at[0] : 1'h0;
+  assign \$523  = ~ \$522 ;
+  assign \$524  = calibration_push | \$523 ;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = calibration_pop ? calibration_at[1] : calibration_at[0];
+  assign \$529  = ~ \$528 ;
+  assign \$530  = calibration_push | \$529 ;
+  assign \$531  = f4_in & f4_mem_snap;
+  assign \$532  = | \$531 ;
+  assign \$533  = f4_older ? f4_rest_snap : \$532 ;
+  assign \$534  = f4_hit_a1 ? f4_a1_snap : \$533 ;
+  assign \$535  = ~ \$534 ;
+  assign \$536  = f5_wrote & a2_ring;
+  assign \$537  = { \$536 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$538  = ~ \$537 ;
+  assign \$539  = \$538  + 1'h1;
+  assign \$540  = \release  & f4_taken_a2;
+  assign \$541  = a3_ring & a3_lapped;
+  assign \$543  = \release  & f4_taken_a3;
+  assign \$544  = a3_released | \$543 ;
+  assign \$545  = ~ a4_released;
+  assign \$546  = a4_prev_held & \$545 ;
+  assign \$547  = \release  & f4_taken_a4;
+  assign \$548  = ~ \$547 ;
+  assign \$549  = \$546  & \$548 ;
+  assign \$550  = | { a1_select, a1_valid, a0_valid, calibration_push, samples_push };
+  assign \$551  = | { x1_select, x1_valid, x0_select, x0_valid };
+  assign \$552  = | { a4_valid, a3_ring, a3_valid, a2_ring, a2_valid, x2_valid };
+  assign \$553  = | { f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a5_valid };
+  assign \$554  = | { f4_by_a1, f4_blocked, f4_go, f4_valid, f3_quiet, f5_ok };
+  assign \$555  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older };
+  assign \$556  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$557  = samples_grant_w_data[4:1] + 1'h1;
+  assign \$558  = calibration_grant_w_data[4:1] + 1'h1;
+  assign \$559  = samples_has_fresh | x1_select[0];
+  assign samples_take_fresh = a1_select[0] & \$559 ;
+  assign \$560  = ~ x1_select[0];
+  assign \$561  = a1_select[0] & \$560 ;
+  assign \$562  = ~ samples_has_fresh;
+  assign \$563  = \$561  & \$562 ;
+  assign samples_pop = \$563  & samples_nonempty;
+  assign \$564  = samples_fresh_slot + 1'h1;
+  assign \$565  = calibration_has_fresh | x1_select[1];
+  assign calibration_take_fresh = a1_select[1] & \$565 ;
+  assign \$566  = ~ x1_select[1];
+  assign \$567  = a1_select[1] & \$566 ;
+  assign \$568  = ~ calibration_has_fresh;
+  assign \$569  = \$567  & \$568 ;
+  assign calibration_pop = \$569  & calibration_nonempty;
+  assign \$570  = \calibration_parity_addr$69  + 1'h1;
+  assign \$571  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$573  = \$572  & samples_queue_r0_b0[0];
+  assign \$574  = \$571  | \$573 ;
+  assign \$576  = \$575  & calibration_queue_r0_b0[0];
+  assign \$577  = \$574  | \$576 ;
+  assign \$578  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$580  = \$579  & samples_queue_r0_b0[1];
   assign \$581  = \$578  | \$580 ;
-  assign \$583  = \$582  & calibration_queue_r0_b0[0];
+  assign \$583  = \$582  & calibration_queue_r0_b0[1];
   assign \$584  = \$581  | \$583 ;
-  assign \$585  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$587  = \$586  & samples_queue_r0_b0[1];
+  assign \$585  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$587  = \$586  & samples_queue_r0_b0[2];
   assign \$588  = \$585  | \$587 ;
-  assign \$590  = \$589  & calibration_queue_r0_b0[1];
+  assign \$590  = \$589  & calibration_queue_r0_b0[2];
   assign \$591  = \$588  | \$590 ;
-  assign \$592  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$594  = \$593  & samples_queue_r0_b0[2];
+  assign \$592  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$594  = \$593  & samples_queue_r0_b0[3];
   assign \$595  = \$592  | \$594 ;
-  assign \$597  = \$596  & calibration_queue_r0_b0[2];
+  assign \$597  = \$596  & calibration_queue_r0_b0[3];
   assign \$598  = \$595  | \$597 ;
-  assign \$599  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$601  = \$600  & samples_queue_r0_b0[3];
+  assign \$599  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$601  = \$600  & samples_queue_r0_b0[4];
   assign \$602  = \$599  | \$601 ;
-  assign \$604  = \$603  & calibration_queue_r0_b0[3];
-  assign \$605  = \$602  | \$604 ;
-  assign \$606  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$608  = \$607  & samples_queue_r0_b0[4];
-  assign \$609  = \$606  | \$608 ;
-  assign \$610  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$612  = \$611  & samples_queue_r0_b0[5];
-  assign \$613  = \$610  | \$612 ;
-  assign \$614  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$616  = \$615  & samples_queue_r0_b0[6];
-  assign \$617  = \$614  | \$616 ;
-  assign \$618  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$620  = \$619  & samples_queue_r0_b0[7];
-  assign \$621  = \$618  | \$620 ;
-  assign \$622  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$624  = \$623  & samples_queue_r0_b0[8];
-  assign \$625  = \$622  | \$624 ;
-  assign \$626  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$628  = \$627  & samples_queue_r0_b0[9];
-  assign \$629  = \$626  | \$628 ;
-  assign \$630  = a3_sel_fresh[0] & samples_parity_r1_b0;
-  assign \$631  = a3_sel_fresh[1] & calibration_parity_r1;
-  assign \$633  = \$632  & samples_queue_r0_b0[10];
-  assign \$635  = \$634  & calibration_queue_r0_b0[4];
-  assign \$636  = { \$635 , \$633 , \$631 , \$630  } + 4'hf;
-  assign \$637  = a3_hit_a1 | a3_older_hit;
-  assign \$638  = ~ \$637 ;
-  assign \$639  = a3_sel_new[0] & \$638 ;
-  assign \$641  = a3_hit_a1 | a3_older_hit;
-  assign \$642  = ~ \$641 ;
-  assign \$643  = a3_sel_new[1] & \$642 ;
-  assign \$646  = a3_hit_a1 | a3_older_hit;
-  assign \$647  = ~ \$646 ;
-  assign \$648  = \$645  & \$647 ;
-  assign \$649  = \$648  & samples_grant_r1_b0[1];
-  assign \$651  = a3_hit_a1 | a3_older_hit;
-  assign \$652  = ~ \$651 ;
-  assign \$653  = \$650  & \$652 ;
-  assign \$654  = \$653  & calibration_grant_r1_b0[1];
-  assign \$656  = \$655  & samples_queue_r0_b0[12];
-  assign \$658  = \$657  & calibration_queue_r0_b0[6];
-  assign \$659  = a3_fwd_ok & a3_hit_a1;
-  assign \$660  = a4_tag + 1'h1;
-  assign \$661  = \$659  & \$660 [0];
-  assign \$662  = a3_fwd_ok & a3_older_hit;
-  assign \$663  = ~ a3_hit_a1;
-  assign \$664  = \$662  & \$663 ;
-  assign \$665  = \$664  & a3_older_next[0];
-  assign \$666  = { \$665 , \$661 , \$658 , \$656 , \$654 , \$649 , \$644 , \$640  } + 8'hff;
-  assign \$667  = a3_hit_a1 | a3_older_hit;
-  assign \$668  = ~ \$667 ;
-  assign \$669  = a3_sel_new[0] & \$668 ;
-  assign \$671  = a3_hit_a1 | a3_older_hit;
-  assign \$672  = ~ \$671 ;
-  assign \$673  = a3_sel_new[1] & \$672 ;
-  assign \$676  = a3_hit_a1 | a3_older_hit;
-  assign \$677  = ~ \$676 ;
-  assign \$678  = \$675  & \$677 ;
-  assign \$679  = \$678  & samples_grant_r1_b0[2];
-  assign \$681  = a3_hit_a1 | a3_older_hit;
-  assign \$682  = ~ \$681 ;
-  assign \$683  = \$680  & \$682 ;
-  assign \$684  = \$683  & calibration_grant_r1_b0[2];
-  assign \$686  = \$685  & samples_queue_r0_b0[13];
-  assign \$688  = \$687  & calibration_queue_r0_b0[7];
-  assign \$689  = a3_fwd_ok & a3_hit_a1;
-  assign \$690  = a4_tag + 1'h1;
-  assign \$691  = \$689  & \$690 [1];
-  assign \$692  = a3_fwd_ok & a3_older_hit;
-  assign \$693  = ~ a3_hit_a1;
-  assign \$694  = \$692  & \$693 ;
-  assign \$695  = \$694  & a3_older_next[1];
-  assign \$696  = { \$695 , \$691 , \$688 , \$686 , \$684 , \$679 , \$674 , \$670  } + 8'hff;
-  assign \$697  = a3_hit_a1 | a3_older_hit;
-  assign \$698  = ~ \$697 ;
-  assign \$699  = a3_sel_new[0] & \$698 ;
-  assign \$701  = a3_hit_a1 | a3_older_hit;
-  assign \$702  = ~ \$701 ;
-  assign \$703  = a3_sel_new[1] & \$702 ;
-  assign \$706  = a3_hit_a1 | a3_older_hit;
-  assign \$707  = ~ \$706 ;
-  assign \$708  = \$705  & \$707 ;
-  assign \$709  = \$708  & samples_grant_r1_b0[3];
-  assign \$711  = a3_hit_a1 | a3_older_hit;
-  assign \$712  = ~ \$711 ;
-  assign \$713  = \$710  & \$712 ;
-  assign \$714  = \$713  & calibration_grant_r1_b0[3];
-  assign \$716  = \$715  & samples_queue_r0_b0[14];
-  assign \$718  = \$717  & calibration_queue_r0_b0[8];
-  assign \$719  = a3_fwd_ok & a3_hit_a1;
-  assign \$720  = a4_tag + 1'h1;
-  assign \$721  = \$719  & \$720 [2];
-  assign \$722  = a3_fwd_ok & a3_older_hit;
-  assign \$723  = ~ a3_hit_a1;
-  assign \$724  = \$722  & \$723 ;
-  assign \$725  = \$724  & a3_older_next[2];
-  assign \$726  = { \$725 , \$721 , \$718 , \$716 , \$714 , \$709 , \$704 , \$700  } + 8'hff;
-  assign \$727  = a3_hit_a1 | a3_older_hit;
-  assign \$728  = ~ \$727 ;
-  assign \$729  = a3_sel_new[0] & \$728 ;
-  assign \$731  = a3_hit_a1 | a3_older_hit;
-  assign \$732  = ~ \$731 ;
-  assign \$733  = a3_sel_new[1] & \$732 ;
-  assign \$736  = a3_hit_a1 | a3_older_hit;
-  assign \$737  = ~ \$736 ;
-  assign \$738  = \$735  & \$737 ;
-  assign \$739  = \$738  & samples_grant_r1_b0[4];
-  assign \$741  = a3_hit_a1 | a3_older_hit;
-  assign \$742  = ~ \$741 ;
-  assign \$743  = \$740  & \$742 ;
-  assign \$744  = \$743  & calibration_grant_r1_b0[4];
-  assign \$746  = \$745  & samples_queue_r0_b0[15];
-  assign \$748  = \$747  & calibration_queue_r0_b0[9];
-  assign \$749  = a3_fwd_ok & a3_hit_a1;
-  assign \$750  = a4_tag + 1'h1;
-  assign \$751  = \$749  & \$750 [3];
-  assign \$752  = a3_fwd_ok & a3_older_hit;
-  assign \$753  = ~ a3_hit_a1;
-  assign \$754  = \$752  & \$753 ;
-  assign \$755  = \$754  & a3_older_next[3];
-  assign \$756  = { \$755 , \$751 , \$748 , \$746 , \$744 , \$739 , \$734 , \$730  } + 8'hff;
-  assign \$757  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$759  = \$758  & samples_queue_r0_b0[0];
-  assign \$760  = \$757  | \$759 ;
-  assign \$761  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$763  = \$762  & samples_queue_r0_b0[1];
-  assign \$764  = \$761  | \$763 ;
-  assign \$765  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$767  = \$766  & samples_queue_r0_b0[2];
-  assign \$768  = \$765  | \$767 ;
-  assign \$769  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$771  = \$770  & samples_queue_r0_b0[3];
-  assign \$772  = \$769  | \$771 ;
-  assign \$773  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$775  = \$774  & samples_queue_r0_b0[4];
-  assign \$776  = \$773  | \$775 ;
-  assign \$777  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$779  = \$778  & samples_queue_r0_b0[5];
-  assign \$780  = \$777  | \$779 ;
-  assign \$781  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$783  = \$782  & samples_queue_r0_b0[6];
-  assign \$784  = \$781  | \$783 ;
-  assign \$785  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$787  = \$786  & samples_queue_r0_b0[7];
-  assign \$788  = \$785  | \$787 ;
-  assign \$789  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$791  = \$790  & samples_queue_r0_b0[8];
-  assign \$792  = \$789  | \$791 ;
-  assign \$793  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$795  = \$794  & samples_queue_r0_b0[9];
-  assign \$796  = \$793  | \$795 ;
-  assign \$797  = a3_sel_fresh[0] & samples_parity_r1_b0;
-  assign \$799  = \$798  & samples_queue_r0_b0[10];
-  assign samples_fetched_snap = \$797  | \$799 ;
-  assign \$800  = a3_hit_a1 | a3_older_hit;
-  assign \$801  = ~ \$800 ;
-  assign \$802  = a3_sel_new[0] & \$801 ;
-  assign \$805  = a3_hit_a1 | a3_older_hit;
-  assign \$806  = ~ \$805 ;
-  assign \$807  = \$804  & \$806 ;
-  assign \$808  = \$807  & samples_grant_r1_b0[1];
-  assign \$810  = \$809  & samples_queue_r0_b0[12];
-  assign \$811  = a3_fwd_ok & a3_hit_a1;
-  assign \$812  = a4_tag + 1'h1;
-  assign \$813  = \$811  & \$812 [0];
-  assign \$814  = a3_fwd_ok & a3_older_hit;
-  assign \$815  = ~ a3_hit_a1;
-  assign \$816  = \$814  & \$815 ;
-  assign \$817  = \$816  & a3_older_next[0];
-  assign \$818  = { \$817 , \$813 , \$810 , \$808 , \$803  } + 5'h1f;
-  assign \$819  = a3_hit_a1 | a3_older_hit;
-  assign \$820  = ~ \$819 ;
-  assign \$821  = a3_sel_new[0] & \$820 ;
-  assign \$824  = a3_hit_a1 | a3_older_hit;
-  assign \$825  = ~ \$824 ;
-  assign \$826  = \$823  & \$825 ;
-  assign \$827  = \$826  & samples_grant_r1_b0[2];
-  assign \$829  = \$828  & samples_queue_r0_b0[13];
-  assign \$830  = a3_fwd_ok & a3_hit_a1;
-  assign \$831  = a4_tag + 1'h1;
-  assign \$832  = \$830  & \$831 [1];
-  assign \$833  = a3_fwd_ok & a3_older_hit;
-  assign \$834  = ~ a3_hit_a1;
-  assign \$835  = \$833  & \$834 ;
-  assign \$836  = \$835  & a3_older_next[1];
-  assign \$837  = { \$836 , \$832 , \$829 , \$827 , \$822  } + 5'h1f;
-  assign \$838  = a3_hit_a1 | a3_older_hit;
-  assign \$839  = ~ \$838 ;
-  assign \$840  = a3_sel_new[0] & \$839 ;
-  assign \$843  = a3_hit_a1 | a3_older_hit;
-  assign \$844  = ~ \$843 ;
-  assign \$845  = \$842  & \$844 ;
-  assign \$846  = \$845  & samples_grant_r1_b0[3];
-  assign \$848  = \$847  & samples_queue_r0_b0[14];
-  assign \$849  = a3_fwd_ok & a3_hit_a1;
-  assign \$850  = a4_tag + 1'h1;
-  assign \$851  = \$849  & \$850 [2];
-  assign \$852  = a3_fwd_ok & a3_older_hit;
-  assign \$853  = ~ a3_hit_a1;
-  assign \$854  = \$852  & \$853 ;
-  assign \$855  = \$854  & a3_older_next[2];
-  assign \$856  = { \$855 , \$851 , \$848 , \$846 , \$841  } + 5'h1f;
-  assign \$857  = a3_hit_a1 | a3_older_hit;
-  assign \$858  = ~ \$857 ;
-  assign \$859  = a3_sel_new[0] & \$858 ;
-  assign \$862  = a3_hit_a1 | a3_older_hit;
-  assign \$863  = ~ \$862 ;
-  assign \$864  = \$861  & \$863 ;
-  assign \$865  = \$864  & samples_grant_r1_b0[4];
-  assign \$867  = \$866  & samples_queue_r0_b0[15];
-  assign \$868  = a3_fwd_ok & a3_hit_a1;
-  assign \$869  = a4_tag + 1'h1;
-  assign \$870  = \$868  & \$869 [3];
-  assign \$871  = a3_fwd_ok & a3_older_hit;
-  assign \$872  = ~ a3_hit_a1;
-  assign \$873  = \$871  & \$872 ;
-  assign \$874  = \$873  & a3_older_next[3];
-  assign \$875  = { \$874 , \$870 , \$867 , \$865 , \$860  } + 5'h1f;
-  assign \$876  = a3_valid & a3_ok;
-  assign \$877  = ! a3_pool;
-  assign samples_grant_wen = \$876  & \$877 ;
-  assign \$878  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$880  = \$879  & calibration_queue_r0_b0[0];
-  assign \$881  = \$878  | \$880 ;
-  assign \$882  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$884  = \$883  & calibration_queue_r0_b0[1];
-  assign \$885  = \$882  | \$884 ;
-  assign \$886  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$888  = \$887  & calibration_queue_r0_b0[2];
-  assign \$889  = \$886  | \$888 ;
-  assign \$890  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$892  = \$891  & calibration_queue_r0_b0[3];
-  assign \$893  = \$890  | \$892 ;
-  assign \$894  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$895  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$896  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$897  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$898  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$899  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$900  = a3_sel_fresh[1] & calibration_parity_r1;
-  assign \$902  = \$901  & calibration_queue_r0_b0[4];
-  assign calibration_fetched_snap = \$900  | \$902 ;
-  assign \$903  = a3_hit_a1 | a3_older_hit;
-  assign \$904  = ~ \$903 ;
-  assign \$905  = a3_sel_new[1] & \$904 ;
-  assign \$908  = a3_hit_a1 | a3_older_hit;
-  assign \$909  = ~ \$908 ;
-  assign \$910  = \$907  & \$909 ;
-  assign \$911  = \$910  & calibration_grant_r1_b0[1];
-  assign \$913  = \$912  & calibration_queue_r0_b0[6];
-  assign \$914  = a3_fwd_ok & a3_hit_a1;
-  assign \$915  = a4_tag + 1'h1;
-  assign \$916  = \$914  & \$915 [0];
-  assign \$917  = a3_fwd_ok & a3_older_hit;
-  assign \$918  = ~ a3_hit_a1;
-  assign \$919  = \$917  & \$918 ;
-  assign \$920  = \$919  & a3_older_next[0];
-  assign \$921  = { \$920 , \$916 , \$913 , \$911 , \$906  } + 5'h1f;
-  assign \$922  = a3_hit_a1 | a3_older_hit;
-  assign \$923  = ~ \$922 ;
-  assign \$924  = a3_sel_new[1] & \$923 ;
-  assign \$927  = a3_hit_a1 | a3_older_hit;
-  assign \$928  = ~ \$927 ;
-  assign \$929  = \$926  & \$928 ;
-  assign \$930  = \$929  & calibration_grant_r1_b0[2];
-  assign \$932  = \$931  & calibration_queue_r0_b0[7];
-  assign \$933  = a3_fwd_ok & a3_hit_a1;
-  assign \$934  = a4_tag + 1'h1;
-  assign \$935  = \$933  & \$934 [1];
-  assign \$936  = a3_fwd_ok & a3_older_hit;
-  assign \$937  = ~ a3_hit_a1;
-  assign \$938  = \$936  & \$937 ;
-  assign \$939  = \$938  & a3_older_next[1];
-  assign \$940  = { \$939 , \$935 , \$932 , \$930 , \$925  } + 5'h1f;
-  assign \$941  = a3_hit_a1 | a3_older_hit;
-  assign \$942  = ~ \$941 ;
-  assign \$943  = a3_sel_new[1] & \$942 ;
-  assign \$946  = a3_hit_a1 | a3_older_hit;
-  assign \$947  = ~ \$946 ;
-  assign \$948  = \$945  & \$947 ;
-  assign \$949  = \$948  & calibration_grant_r1_b0[3];
-  assign \$951  = \$950  & calibration_queue_r0_b0[8];
-  assign \$952  = a3_fwd_ok & a3_hit_a1;
-  assign \$953  = a4_tag + 1'h1;
-  assign \$954  = \$952  & \$953 [2];
-  assign \$955  = a3_fwd_ok & a3_older_hit;
-  assign \$956  = ~ a3_hit_a1;
-  assign \$957  = \$955  & \$956 ;
-  assign \$958  = \$957  & a3_older_next[2];
-  assign \$959  = { \$958 , \$954 , \$951 , \$949 , \$944  } + 5'h1f;
-  assign \$960  = a3_hit_a1 | a3_older_hit;
-  assign \$961  = ~ \$960 ;
-  assign \$962  = a3_sel_new[1] & \$961 ;
-  assign \$965  = a3_hit_a1 | a3_older_hit;
-  assign \$966  = ~ \$965 ;
-  assign \$967  = \$964  & \$966 ;
-  assign \$968  = \$967  & calibration_grant_r1_b0[4];
-  assign \$970  = \$969  & calibration_queue_r0_b0[9];
-  assign \$971  = a3_fwd_ok & a3_hit_a1;
-  assign \$972  = a4_tag + 1'h1;
-  assign \$973  = \$971  & \$972 [3];
-  assign \$974  = a3_fwd_ok & a3_older_hit;
-  assign \$975  = ~ a3_hit_a1;
-  assign \$976  = \$974  & \$975 ;
-  assign \$977  = \$976  & a3_older_next[3];
-  assign \$978  = { \$977 , \$973 , \$970 , \$968 , \$963  } + 5'h1f;
-  assign \$979  = a3_valid & a3_ok;
-  assign calibration_grant_wen = \$979  & \$980 ;
-  assign \$985  = ! f2_err;
-  assign \$signal$294  = f2_valid & \$985 ;
-  assign \$986  = a4_valid & a4_ok;
-  assign \$987  = { \$986 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$988  = ~ \$987 ;
-  assign \$989  = \$988  + 1'h1;
-  assign \$990  = a5_valid & a5_ok;
-  assign \$991  = { \$990 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$992  = ~ \$991 ;
-  assign \$993  = \$992  + 1'h1;
-  assign \$994  = a4_valid & a4_ok;
-  assign \$995  = { \$994 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$996  = ~ \$995 ;
-  assign \$997  = \$996  + 1'h1;
+  assign \$603  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$605  = \$604  & samples_queue_r0_b0[5];
+  assign \$606  = \$603  | \$605 ;
+  assign \$607  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$609  = \$608  & samples_queue_r0_b0[6];
+  assign \$610  = \$607  | \$609 ;
+  assign \$611  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$613  = \$612  & samples_queue_r0_b0[7];
+  assign \$614  = \$611  | \$613 ;
+  assign \$615  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$617  = \$616  & samples_queue_r0_b0[8];
+  assign \$618  = \$615  | \$617 ;
+  assign \$619  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$621  = \$620  & samples_queue_r0_b0[9];
+  assign \$622  = \$619  | \$621 ;
+  assign \$623  = a3_sel_fresh[0] & samples_parity_r1_b0;
+  assign \$624  = a3_sel_fresh[1] & calibration_parity_r1;
+  assign \$626  = \$625  & samples_queue_r0_b0[10];
+  assign \$628  = \$627  & calibration_queue_r0_b0[4];
+  assign \$629  = { \$628 , \$626 , \$624 , \$623  } + 4'hf;
+  assign \$630  = a3_hit_a1 | a3_older_hit;
+  assign \$631  = ~ \$630 ;
+  assign \$632  = a3_sel_new[0] & \$631 ;
+  assign \$634  = a3_hit_a1 | a3_older_hit;
+  assign \$635  = ~ \$634 ;
+  assign \$636  = a3_sel_new[1] & \$635 ;
+  assign \$639  = a3_hit_a1 | a3_older_hit;
+  assign \$640  = ~ \$639 ;
+  assign \$641  = \$638  & \$640 ;
+  assign \$642  = \$641  & samples_grant_r1_b0[1];
+  assign \$644  = a3_hit_a1 | a3_older_hit;
+  assign \$645  = ~ \$644 ;
+  assign \$646  = \$643  & \$645 ;
+  assign \$647  = \$646  & calibration_grant_r1_b0[1];
+  assign \$649  = \$648  & samples_queue_r0_b0[12];
+  assign \$651  = \$650  & calibration_queue_r0_b0[6];
+  assign \$652  = a3_fwd_ok & a3_hit_a1;
+  assign \$653  = a4_tag + 1'h1;
+  assign \$654  = \$652  & \$653 [0];
+  assign \$655  = a3_fwd_ok & a3_older_hit;
+  assign \$656  = ~ a3_hit_a1;
+  assign \$657  = \$655  & \$656 ;
+  assign \$658  = \$657  & a3_older_next[0];
+  assign \$659  = { \$658 , \$654 , \$651 , \$649 , \$647 , \$642 , \$637 , \$633  } + 8'hff;
+  assign \$660  = a3_hit_a1 | a3_older_hit;
+  assign \$661  = ~ \$660 ;
+  assign \$662  = a3_sel_new[0] & \$661 ;
+  assign \$664  = a3_hit_a1 | a3_older_hit;
+  assign \$665  = ~ \$664 ;
+  assign \$666  = a3_sel_new[1] & \$665 ;
+  assign \$669  = a3_hit_a1 | a3_older_hit;
+  assign \$670  = ~ \$669 ;
+  assign \$671  = \$668  & \$670 ;
+  assign \$672  = \$671  & samples_grant_r1_b0[2];
+  assign \$674  = a3_hit_a1 | a3_older_hit;
+  assign \$675  = ~ \$674 ;
+  assign \$676  = \$673  & \$675 ;
+  assign \$677  = \$676  & calibration_grant_r1_b0[2];
+  assign \$679  = \$678  & samples_queue_r0_b0[13];
+  assign \$681  = \$680  & calibration_queue_r0_b0[7];
+  assign \$682  = a3_fwd_ok & a3_hit_a1;
+  assign \$683  = a4_tag + 1'h1;
+  assign \$684  = \$682  & \$683 [1];
+  assign \$685  = a3_fwd_ok & a3_older_hit;
+  assign \$686  = ~ a3_hit_a1;
+  assign \$687  = \$685  & \$686 ;
+  assign \$688  = \$687  & a3_older_next[1];
+  assign \$689  = { \$688 , \$684 , \$681 , \$679 , \$677 , \$672 , \$667 , \$663  } + 8'hff;
+  assign \$690  = a3_hit_a1 | a3_older_hit;
+  assign \$691  = ~ \$690 ;
+  assign \$692  = a3_sel_new[0] & \$691 ;
+  assign \$694  = a3_hit_a1 | a3_older_hit;
+  assign \$695  = ~ \$694 ;
+  assign \$696  = a3_sel_new[1] & \$695 ;
+  assign \$699  = a3_hit_a1 | a3_older_hit;
+  assign \$700  = ~ \$699 ;
+  assign \$701  = \$698  & \$700 ;
+  assign \$702  = \$701  & samples_grant_r1_b0[3];
+  assign \$704  = a3_hit_a1 | a3_older_hit;
+  assign \$705  = ~ \$704 ;
+  assign \$706  = \$703  & \$705 ;
+  assign \$707  = \$706  & calibration_grant_r1_b0[3];
+  assign \$709  = \$708  & samples_queue_r0_b0[14];
+  assign \$711  = \$710  & calibration_queue_r0_b0[8];
+  assign \$712  = a3_fwd_ok & a3_hit_a1;
+  assign \$713  = a4_tag + 1'h1;
+  assign \$714  = \$712  & \$713 [2];
+  assign \$715  = a3_fwd_ok & a3_older_hit;
+  assign \$716  = ~ a3_hit_a1;
+  assign \$717  = \$715  & \$716 ;
+  assign \$718  = \$717  & a3_older_next[2];
+  assign \$719  = { \$718 , \$714 , \$711 , \$709 , \$707 , \$702 , \$697 , \$693  } + 8'hff;
+  assign \$720  = a3_hit_a1 | a3_older_hit;
+  assign \$721  = ~ \$720 ;
+  assign \$722  = a3_sel_new[0] & \$721 ;
+  assign \$724  = a3_hit_a1 | a3_older_hit;
+  assign \$725  = ~ \$724 ;
+  assign \$726  = a3_sel_new[1] & \$725 ;
+  assign \$729  = a3_hit_a1 | a3_older_hit;
+  assign \$730  = ~ \$729 ;
+  assign \$731  = \$728  & \$730 ;
+  assign \$732  = \$731  & samples_grant_r1_b0[4];
+  assign \$734  = a3_hit_a1 | a3_older_hit;
+  assign \$735  = ~ \$734 ;
+  assign \$736  = \$733  & \$735 ;
+  assign \$737  = \$736  & calibration_grant_r1_b0[4];
+  assign \$739  = \$738  & samples_queue_r0_b0[15];
+  assign \$741  = \$740  & calibration_queue_r0_b0[9];
+  assign \$742  = a3_fwd_ok & a3_hit_a1;
+  assign \$743  = a4_tag + 1'h1;
+  assign \$744  = \$742  & \$743 [3];
+  assign \$745  = a3_fwd_ok & a3_older_hit;
+  assign \$746  = ~ a3_hit_a1;
+  assign \$747  = \$745  & \$746 ;
+  assign \$748  = \$747  & a3_older_next[3];
+  assign \$749  = { \$748 , \$744 , \$741 , \$739 , \$737 , \$732 , \$727 , \$723  } + 8'hff;
+  assign \$750  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$752  = \$751  & samples_queue_r0_b0[0];
+  assign \$753  = \$750  | \$752 ;
+  assign \$754  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$756  = \$755  & samples_queue_r0_b0[1];
+  assign \$757  = \$754  | \$756 ;
+  assign \$758  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$760  = \$759  & samples_queue_r0_b0[2];
+  assign \$761  = \$758  | \$760 ;
+  assign \$762  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$764  = \$763  & samples_queue_r0_b0[3];
+  assign \$765  = \$762  | \$764 ;
+  assign \$766  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$768  = \$767  & samples_queue_r0_b0[4];
+  assign \$769  = \$766  | \$768 ;
+  assign \$770  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$772  = \$771  & samples_queue_r0_b0[5];
+  assign \$773  = \$770  | \$772 ;
+  assign \$774  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$776  = \$775  & samples_queue_r0_b0[6];
+  assign \$777  = \$774  | \$776 ;
+  assign \$778  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$780  = \$779  & samples_queue_r0_b0[7];
+  assign \$781  = \$778  | \$780 ;
+  assign \$782  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$784  = \$783  & samples_queue_r0_b0[8];
+  assign \$785  = \$782  | \$784 ;
+  assign \$786  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$788  = \$787  & samples_queue_r0_b0[9];
+  assign \$789  = \$786  | \$788 ;
+  assign \$790  = a3_sel_fresh[0] & samples_parity_r1_b0;
+  assign \$792  = \$791  & samples_queue_r0_b0[10];
+  assign samples_fetched_snap = \$790  | \$792 ;
+  assign \$793  = a3_hit_a1 | a3_older_hit;
+  assign \$794  = ~ \$793 ;
+  assign \$795  = a3_sel_new[0] & \$794 ;
+  assign \$798  = a3_hit_a1 | a3_older_hit;
+  assign \$799  = ~ \$798 ;
+  assign \$800  = \$797  & \$799 ;
+  assign \$801  = \$800  & samples_grant_r1_b0[1];
+  assign \$803  = \$802  & samples_queue_r0_b0[12];
+  assign \$804  = a3_fwd_ok & a3_hit_a1;
+  assign \$805  = a4_tag + 1'h1;
+  assign \$806  = \$804  & \$805 [0];
+  assign \$807  = a3_fwd_ok & a3_older_hit;
+  assign \$808  = ~ a3_hit_a1;
+  assign \$809  = \$807  & \$808 ;
+  assign \$810  = \$809  & a3_older_next[0];
+  assign \$811  = { \$810 , \$806 , \$803 , \$801 , \$796  } + 5'h1f;
+  assign \$812  = a3_hit_a1 | a3_older_hit;
+  assign \$813  = ~ \$812 ;
+  assign \$814  = a3_sel_new[0] & \$813 ;
+  assign \$817  = a3_hit_a1 | a3_older_hit;
+  assign \$818  = ~ \$817 ;
+  assign \$819  = \$816  & \$818 ;
+  assign \$820  = \$819  & samples_grant_r1_b0[2];
+  assign \$822  = \$821  & samples_queue_r0_b0[13];
+  assign \$823  = a3_fwd_ok & a3_hit_a1;
+  assign \$824  = a4_tag + 1'h1;
+  assign \$825  = \$823  & \$824 [1];
+  assign \$826  = a3_fwd_ok & a3_older_hit;
+  assign \$827  = ~ a3_hit_a1;
+  assign \$828  = \$826  & \$827 ;
+  assign \$829  = \$828  & a3_older_next[1];
+  assign \$830  = { \$829 , \$825 , \$822 , \$820 , \$815  } + 5'h1f;
+  assign \$831  = a3_hit_a1 | a3_older_hit;
+  assign \$832  = ~ \$831 ;
+  assign \$833  = a3_sel_new[0] & \$832 ;
+  assign \$836  = a3_hit_a1 | a3_older_hit;
+  assign \$837  = ~ \$836 ;
+  assign \$838  = \$835  & \$837 ;
+  assign \$839  = \$838  & samples_grant_r1_b0[3];
+  assign \$841  = \$840  & samples_queue_r0_b0[14];
+  assign \$842  = a3_fwd_ok & a3_hit_a1;
+  assign \$843  = a4_tag + 1'h1;
+  assign \$844  = \$842  & \$843 [2];
+  assign \$845  = a3_fwd_ok & a3_older_hit;
+  assign \$846  = ~ a3_hit_a1;
+  assign \$847  = \$845  & \$846 ;
+  assign \$848  = \$847  & a3_older_next[2];
+  assign \$849  = { \$848 , \$844 , \$841 , \$839 , \$834  } + 5'h1f;
+  assign \$850  = a3_hit_a1 | a3_older_hit;
+  assign \$851  = ~ \$850 ;
+  assign \$852  = a3_sel_new[0] & \$851 ;
+  assign \$855  = a3_hit_a1 | a3_older_hit;
+  assign \$856  = ~ \$855 ;
+  assign \$857  = \$854  & \$856 ;
+  assign \$858  = \$857  & samples_grant_r1_b0[4];
+  assign \$860  = \$859  & samples_queue_r0_b0[15];
+  assign \$861  = a3_fwd_ok & a3_hit_a1;
+  assign \$862  = a4_tag + 1'h1;
+  assign \$863  = \$861  & \$862 [3];
+  assign \$864  = a3_fwd_ok & a3_older_hit;
+  assign \$865  = ~ a3_hit_a1;
+  assign \$866  = \$864  & \$865 ;
+  assign \$867  = \$866  & a3_older_next[3];
+  assign \$868  = { \$867 , \$863 , \$860 , \$858 , \$853  } + 5'h1f;
+  assign \$869  = a3_valid & a3_ok;
+  assign \$870  = ! a3_pool;
+  assign samples_grant_wen = \$869  & \$870 ;
+  assign \$871  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$873  = \$872  & calibration_queue_r0_b0[0];
+  assign \$874  = \$871  | \$873 ;
+  assign \$875  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$877  = \$876  & calibration_queue_r0_b0[1];
+  assign \$878  = \$875  | \$877 ;
+  assign \$879  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$881  = \$880  & calibration_queue_r0_b0[2];
+  assign \$882  = \$879  | \$881 ;
+  assign \$883  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$885  = \$884  & calibration_queue_r0_b0[3];
+  assign \$886  = \$883  | \$885 ;
+  assign \$887  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$888  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$889  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$890  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$891  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$892  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$893  = a3_sel_fresh[1] & calibration_parity_r1;
+  assign \$895  = \$894  & calibration_queue_r0_b0[4];
+  assign calibration_fetched_snap = \$893  | \$895 ;
+  assign \$896  = a3_hit_a1 | a3_older_hit;
+  assign \$897  = ~ \$896 ;
+  assign \$898  = a3_sel_new[1] & \$897 ;
+  assign \$901  = a3_hit_a1 | a3_older_hit;
+  assign \$902  = ~ \$901 ;
+  assign \$903  = \$900  & \$902 ;
+  assign \$904  = \$903  & calibration_grant_r1_b0[1];
+  assign \$906  = \$905  & calibration_queue_r0_b0[6];
+  assign \$907  = a3_fwd_ok & a3_hit_a1;
+  assign \$908  = a4_tag + 1'h1;
+  assign \$909  = \$907  & \$908 [0];
+  assign \$910  = a3_fwd_ok & a3_older_hit;
+  assign \$911  = ~ a3_hit_a1;
+  assign \$912  = \$910  & \$911 ;
+  assign \$913  = \$912  & a3_older_next[0];
+  assign \$914  = { \$913 , \$909 , \$906 , \$904 , \$899  } + 5'h1f;
+  assign \$915  = a3_hit_a1 | a3_older_hit;
+  assign \$916  = ~ \$915 ;
+  assign \$917  = a3_sel_new[1] & \$916 ;
+  assign \$920  = a3_hit_a1 | a3_older_hit;
+  assign \$921  = ~ \$920 ;
+  assign \$922  = \$919  & \$921 ;
+  assign \$923  = \$922  & calibration_grant_r1_b0[2];
+  assign \$925  = \$924  & calibration_queue_r0_b0[7];
+  assign \$926  = a3_fwd_ok & a3_hit_a1;
+  assign \$927  = a4_tag + 1'h1;
+  assign \$928  = \$926  & \$927 [1];
+  assign \$929  = a3_fwd_ok & a3_older_hit;
+  assign \$930  = ~ a3_hit_a1;
+  assign \$931  = \$929  & \$930 ;
+  assign \$932  = \$931  & a3_older_next[1];
+  assign \$933  = { \$932 , \$928 , \$925 , \$923 , \$918  } + 5'h1f;
+  assign \$934  = a3_hit_a1 | a3_older_hit;
+  assign \$935  = ~ \$934 ;
+  assign \$936  = a3_sel_new[1] & \$935 ;
+  assign \$939  = a3_hit_a1 | a3_older_hit;
+  assign \$940  = ~ \$939 ;
+  assign \$941  = \$938  & \$940 ;
+  assign \$942  = \$941  & calibration_grant_r1_b0[3];
+  assign \$944  = \$943  & calibration_queue_r0_b0[8];
+  assign \$945  = a3_fwd_ok & a3_hit_a1;
+  assign \$946  = a4_tag + 1'h1;
+  assign \$947  = \$945  & \$946 [2];
+  assign \$948  = a3_fwd_ok & a3_older_hit;
+  assign \$949  = ~ a3_hit_a1;
+  assign \$950  = \$948  & \$949 ;
+  assign \$951  = \$950  & a3_older_next[2];
+  assign \$952  = { \$951 , \$947 , \$944 , \$942 , \$937  } + 5'h1f;
+  assign \$953  = a3_hit_a1 | a3_older_hit;
+  assign \$954  = ~ \$953 ;
+  assign \$955  = a3_sel_new[1] & \$954 ;
+  assign \$958  = a3_hit_a1 | a3_older_hit;
+  assign \$959  = ~ \$958 ;
+  assign \$960  = \$957  & \$959 ;
+  assign \$961  = \$960  & calibration_grant_r1_b0[4];
+  assign \$963  = \$962  & calibration_queue_r0_b0[9];
+  assign \$964  = a3_fwd_ok & a3_hit_a1;
+  assign \$965  = a4_tag + 1'h1;
+  assign \$966  = \$964  & \$965 [3];
+  assign \$967  = a3_fwd_ok & a3_older_hit;
+  assign \$968  = ~ a3_hit_a1;
+  assign \$969  = \$967  & \$968 ;
+  assign \$970  = \$969  & a3_older_next[3];
+  assign \$971  = { \$970 , \$966 , \$963 , \$961 , \$956  } + 5'h1f;
+  assign \$972  = a3_valid & a3_ok;
+  assign calibration_grant_wen = \$972  & \$973 ;
+  assign \$978  = ! f2_err;
+  assign \$signal$294  = f2_valid & \$978 ;
+  assign \$979  = a4_valid & a4_ok;
+  assign \$980  = { \$979 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$981  = ~ \$980 ;
+  assign \$982  = \$981  + 1'h1;
+  assign \$983  = a5_valid & a5_ok;
+  assign \$984  = { \$983 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$985  = ~ \$984 ;
+  assign \$986  = \$985  + 1'h1;
+  assign \$987  = a4_valid & a4_ok;
+  assign \$988  = { \$987 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$989  = ~ \$988 ;
+  assign \$990  = \$989  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$998  = ~ rel_f2;
-  assign \$999  = f3_quiet & \$998 ;
-  assign \$1000  = \$999  ? f3_in : 2'h0;
-  assign \$1001  = x1_select | x0_select;
-  assign \$1002  = ~ \$1001 ;
-  assign \$1003  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$1004  = { 1'h0, \$1002  } & { \$1003 [1], \$1003  };
-  assign \$1005  = { 1'h0, \$1000  } & \$1004 ;
-  assign \$1006  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1007  = ~ \$1006 ;
-  assign \$1008  = \$1007  + 1'h1;
-  assign released_f1 = \release  & \$1008 [12];
-  assign \$1009  = ~ f4_blocked;
-  assign \$1010  = \$1009  & f4_rest_held;
-  assign \$signal$488  = f4_hit_a1 | \$1010 ;
-  assign \$1011  = ~ f4_blocked;
-  assign \$1012  = f4_by_mem & f4_mem_ok;
-  assign \$1013  = f4_by_mem & f4_mem_ok;
-  assign \$1014  = \$1012 [0] | \$1013 [1];
-  assign \$1015  = f4_by_older | \$1014 ;
-  assign \$1016  = \$1011  & \$1015 ;
-  assign \release  = f4_by_a1 | \$1016 ;
-  assign \$1017  = ~ f4_go;
-  assign \$1018  = ~ \$signal$488 ;
-  assign \$1019  = \$signal$488  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1019  : f4_err;
-  assign \$signal$361  = \release  ? 4'h0 : unreleased_err;
-  assign \$1020  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$439  = ~ \$1020 ;
+  assign \$991  = ~ rel_f2;
+  assign \$992  = f3_quiet & \$991 ;
+  assign \$993  = \$992  ? f3_in : 2'h0;
+  assign \$994  = x1_select | x0_select;
+  assign \$995  = ~ \$994 ;
+  assign \$996  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$997  = { 1'h0, \$995  } & { \$996 [1], \$996  };
+  assign \$998  = { 1'h0, \$993  } & \$997 ;
+  assign \$999  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1000  = ~ \$999 ;
+  assign \$1001  = \$1000  + 1'h1;
+  assign released_f1 = \release  & \$1001 [12];
+  assign \$1002  = ~ f4_blocked;
+  assign \$1003  = f4_mem_held[0] | f4_mem_held[1];
+  assign \$1004  = f4_rest_held | \$1003 ;
+  assign \$1005  = \$1002  & \$1004 ;
+  assign \$signal$493  = f4_hit_a1 | \$1005 ;
+  assign \$1006  = ~ f4_blocked;
+  assign \$1007  = f4_by_mem & f4_mem_ok;
+  assign \$1008  = f4_by_mem & f4_mem_ok;
+  assign \$1009  = \$1007 [0] | \$1008 [1];
+  assign \$1010  = f4_by_older | \$1009 ;
+  assign \$1011  = \$1006  & \$1010 ;
+  assign \release  = f4_by_a1 | \$1011 ;
+  assign \$1012  = ~ f4_go;
+  assign \$1013  = ~ \$signal$493 ;
+  assign \$1014  = \$signal$493  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1014  : f4_err;
+  assign \$signal$366  = \release  ? 4'h0 : unreleased_err;
+  assign \$1015  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1016  = f4_hit_a1 ? f4_a1_snap : \$1015 ;
+  assign \w__data$444  = ~ \$1016 ;
+  assign \$1017  = ~ f4_blocked;
+  assign \$1018  = \$1017  & f4_by_older;
+  assign \$1019  = f4_by_a1 | \$1018 ;
+  assign \$1020  = f4_live[0] & \$1019 ;
   assign \$1021  = ~ f4_blocked;
-  assign \$1022  = \$1021  & f4_by_older;
-  assign \$1023  = f4_by_a1 | \$1022 ;
-  assign \$1024  = f4_live[0] & \$1023 ;
-  assign \$1025  = ~ f4_blocked;
-  assign \$1026  = \$1025  & f4_by_mem_live[0];
-  assign \$1027  = \$1026  & f4_mem_ok[0];
-  assign \w__en$437  = \$1024  | \$1027 ;
-  assign \$1028  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1029  = ~ \$1028 ;
-  assign \$1030  = f4_slot + 10'h3ff;
-  assign \$1031  = ~ \$1030 [10];
-  assign \$1032  = ~ f4_blocked;
-  assign \$1033  = \$1032  & f4_by_older;
-  assign \$1034  = f4_by_a1 | \$1033 ;
-  assign \$1035  = f4_live[0] & \$1034 ;
-  assign \$1036  = ~ f4_blocked;
-  assign \$1037  = \$1036  & f4_by_mem_live[0];
-  assign \$1038  = \$1037  & f4_mem_ok[0];
-  assign samples_queue_wen = \$1035  | \$1038 ;
-  assign \$1039  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1040  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign calibration_parity_wdata = ~ \$1040 ;
-  assign \$1041  = ~ f4_blocked;
-  assign \$1042  = \$1041  & f4_by_older;
-  assign \$1043  = f4_by_a1 | \$1042 ;
-  assign \$1044  = f4_live[1] & \$1043 ;
-  assign \$1045  = ~ f4_blocked;
-  assign \$1046  = \$1045  & f4_by_mem_live[1];
-  assign \$1047  = \$1046  & f4_mem_ok[1];
-  assign calibration_parity_wen = \$1044  | \$1047 ;
-  assign \$1048  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$1022  = \$1021  & f4_by_mem_live[0];
+  assign \$1023  = \$1022  & f4_mem_ok[0];
+  assign \w__en$442  = \$1020  | \$1023 ;
+  assign \$1024  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1025  = f4_hit_a1 ? f4_a1_snap : \$1024 ;
+  assign \$1026  = ~ \$1025 ;
+  assign \$1027  = f4_slot + 10'h3ff;
+  assign \$1028  = ~ \$1027 [10];
+  assign \$1029  = ~ f4_blocked;
+  assign \$1030  = \$1029  & f4_by_older;
+  assign \$1031  = f4_by_a1 | \$1030 ;
+  assign \$1032  = f4_live[0] & \$1031 ;
+  assign \$1033  = ~ f4_blocked;
+  assign \$1034  = \$1033  & f4_by_mem_live[0];
+  assign \$1035  = \$1034  & f4_mem_ok[0];
+  assign samples_queue_wen = \$1032  | \$1035 ;
+  assign \$1036  = f4_older ? f4_rest_next : f4_mem_next_samples;
+  assign \$1037  = f4_hit_a1 ? f4_a1_next : \$1036 ;
+  assign \$1038  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1039  = f4_hit_a1 ? f4_a1_snap : \$1038 ;
+  assign calibration_parity_wdata = ~ \$1039 ;
+  assign \$1040  = ~ f4_blocked;
+  assign \$1041  = \$1040  & f4_by_older;
+  assign \$1042  = f4_by_a1 | \$1041 ;
+  assign \$1043  = f4_live[1] & \$1042 ;
+  assign \$1044  = ~ f4_blocked;
+  assign \$1045  = \$1044  & f4_by_mem_live[1];
+  assign \$1046  = \$1045  & f4_mem_ok[1];
+  assign calibration_parity_wen = \$1043  | \$1046 ;
+  assign \$1047  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1048  = f4_hit_a1 ? f4_a1_snap : \$1047 ;
   assign \$1049  = ~ \$1048 ;
   assign \$1050  = f4_slot[3:0] + 4'hf;
   assign \$1051  = ~ \$1050 [4];
@@ -6641,14 +6647,15 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$1057  = \$1056  & f4_by_mem_live[1];
   assign \$1058  = \$1057  & f4_mem_ok[1];
   assign calibration_queue_wen = \$1055  | \$1058 ;
-  assign \$1059  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1060  = { busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 7'h7f;
+  assign \$1059  = f4_older ? f4_rest_next : f4_mem_next_calibration;
+  assign \$1060  = f4_hit_a1 ? f4_a1_next : \$1059 ;
+  assign \$1061  = { busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 7'h7f;
   always @(posedge aclk_clk)
-    samples_grant_w_en <= \$1061 ;
+    samples_grant_w_en <= \$1062 ;
   always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$1062 ;
+    samples_grant_w_addr <= \$1063 ;
   always @(posedge aclk_clk)
-    samples_grant_w_data <= \$1063 ;
+    samples_grant_w_data <= \$1064 ;
   always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6666,19 +6673,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     samples_parity_r3_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    samples_queue_w_en <= \$1064 ;
+    samples_queue_w_en <= \$1065 ;
   always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$1065 ;
+    samples_queue_w_addr <= \$1066 ;
   always @(posedge aclk_clk)
-    samples_queue_w_data <= \$1066 ;
+    samples_queue_w_data <= \$1067 ;
   always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_en <= \$1067 ;
+    calibration_grant_w_en <= \$1068 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_addr <= \$1068 ;
+    calibration_grant_w_addr <= \$1069 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_data <= \$1069 ;
+    calibration_grant_w_data <= \$1070 ;
   always @(posedge aclk_clk)
     calibration_grant_r0_b0 <= \r__data$39 ;
   always @(posedge aclk_clk)
@@ -6688,37 +6695,37 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     calibration_grant_r3_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    calibration_parity_row0 <= \$1070 ;
+    calibration_parity_row0 <= \$1071 ;
   always @(posedge aclk_clk)
-    calibration_parity_row1 <= \$1071 ;
+    calibration_parity_row1 <= \$1072 ;
   always @(posedge aclk_clk)
-    calibration_parity_row2 <= \$1072 ;
+    calibration_parity_row2 <= \$1073 ;
   always @(posedge aclk_clk)
-    calibration_parity_row3 <= \$1073 ;
+    calibration_parity_row3 <= \$1074 ;
   always @(posedge aclk_clk)
-    calibration_parity_row4 <= \$1074 ;
+    calibration_parity_row4 <= \$1075 ;
   always @(posedge aclk_clk)
-    calibration_parity_row5 <= \$1075 ;
+    calibration_parity_row5 <= \$1076 ;
   always @(posedge aclk_clk)
-    calibration_parity_row6 <= \$1076 ;
+    calibration_parity_row6 <= \$1077 ;
   always @(posedge aclk_clk)
-    calibration_parity_row7 <= \$1077 ;
+    calibration_parity_row7 <= \$1078 ;
   always @(posedge aclk_clk)
-    calibration_parity_row8 <= \$1078 ;
+    calibration_parity_row8 <= \$1079 ;
   always @(posedge aclk_clk)
-    calibration_parity_row9 <= \$1079 ;
+    calibration_parity_row9 <= \$1080 ;
   always @(posedge aclk_clk)
-    calibration_parity_row10 <= \$1080 ;
+    calibration_parity_row10 <= \$1081 ;
   always @(posedge aclk_clk)
-    calibration_parity_row11 <= \$1081 ;
+    calibration_parity_row11 <= \$1082 ;
   always @(posedge aclk_clk)
-    calibration_parity_row12 <= \$1082 ;
+    calibration_parity_row12 <= \$1083 ;
   always @(posedge aclk_clk)
-    calibration_parity_row13 <= \$1083 ;
+    calibration_parity_row13 <= \$1084 ;
   always @(posedge aclk_clk)
-    calibration_parity_row14 <= \$1084 ;
+    calibration_parity_row14 <= \$1085 ;
   always @(posedge aclk_clk)
-    calibration_parity_row15 <= \$1085 ;
+    calibration_parity_row15 <= \$1086 ;
   always @(posedge aclk_clk)
     calibration_parity_r0_addr <= calibration_parity_addr;
   always @(posedge aclk_clk)
@@ -6736,55 +6743,55 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     calibration_parity_r3 <= \$20 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_en <= \$1086 ;
+    calibration_queue_w_en <= \$1087 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_addr <= \$1087 ;
+    calibration_queue_w_addr <= \$1088 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_data <= \$1088 ;
+    calibration_queue_w_data <= \$1089 ;
   always @(posedge aclk_clk)
     calibration_queue_r0_b0 <= \r__data$84 ;
   always @(posedge aclk_clk)
-    view_ar_pool0 <= \$1089 ;
+    view_ar_pool0 <= \$1090 ;
   always @(posedge aclk_clk)
-    view_ar_pool1 <= \$1090 ;
+    view_ar_pool1 <= \$1091 ;
   always @(posedge aclk_clk)
-    view_ar_never1 <= \$1091 ;
+    view_ar_never1 <= \$1092 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1 <= \$1092 ;
+    samples_fresh_view1 <= \$1093 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2 <= \$1093 ;
+    samples_fresh_view1_view2 <= \$1094 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3 <= \$1094 ;
+    samples_fresh_view1_view2_view3 <= \$1095 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3_view4 <= \$1095 ;
+    samples_fresh_view1_view2_view3_view4 <= \$1096 ;
   always @(posedge aclk_clk)
-    view_ar_never0 <= \$1096 ;
+    view_ar_never0 <= \$1097 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1 <= \$1097 ;
+    calibration_fresh_view1 <= \$1098 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2 <= \$1098 ;
+    calibration_fresh_view1_view2 <= \$1099 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3 <= \$1099 ;
+    calibration_fresh_view1_view2_view3 <= \$1100 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3_view4 <= \$1100 ;
+    calibration_fresh_view1_view2_view3_view4 <= \$1101 ;
   always @(posedge aclk_clk)
-    view_ar_held2 <= \$1101 ;
+    view_ar_held2 <= \$1102 ;
   always @(posedge aclk_clk)
-    view_ar_next2 <= \$1102 ;
+    view_ar_next2 <= \$1103 ;
   always @(posedge aclk_clk)
-    view_aw_pool0 <= \$1103 ;
+    view_aw_pool0 <= \$1104 ;
   always @(posedge aclk_clk)
-    view_aw_pool1 <= \$1104 ;
+    view_aw_pool1 <= \$1105 ;
   always @(posedge aclk_clk)
-    view_aw_never1 <= \$1105 ;
+    view_aw_never1 <= \$1106 ;
   always @(posedge aclk_clk)
-    view_aw_never0 <= \$1106 ;
+    view_aw_never0 <= \$1107 ;
   always @(posedge aclk_clk)
-    view_aw_held2 <= \$1107 ;
+    view_aw_held2 <= \$1108 ;
   always @(posedge aclk_clk)
-    view_aw_next2 <= \$1108 ;
+    view_aw_next2 <= \$1109 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1109 ;
+    a0_valid <= \$1110 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6794,7 +6801,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$78 , \$74  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1110 ;
+    a1_valid <= \$1111 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6806,17 +6813,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$81 , \$80  };
   always @(posedge aclk_clk)
-    a1_select <= \$1111 ;
+    a1_select <= \$1112 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1112 ;
+    x0_valid <= \$1113 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1113 ;
+    x0_select <= \$1114 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1114 ;
+    x1_valid <= \$1115 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6824,9 +6831,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$94 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1115 ;
+    x1_select <= \$1116 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1116 ;
+    x2_valid <= \$1117 ;
   always @(posedge aclk_clk)
     x2_ok <= \$95 ;
   always @(posedge aclk_clk)
@@ -6838,37 +6845,37 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1117 ;
+    a2_valid <= \$1118 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    samples_seen <= \$1118 ;
+    samples_seen <= \$1119 ;
   always @(posedge aclk_clk)
-    samples_seen_prev <= \$1119 ;
+    samples_seen_prev <= \$1120 ;
   always @(posedge aclk_clk)
-    samples_has_fresh <= \$1120 ;
+    samples_has_fresh <= \$1121 ;
   always @(posedge aclk_clk)
-    samples_head <= \$1121 ;
+    samples_head <= \$1122 ;
   always @(posedge aclk_clk)
-    samples_fresh <= \$1122 ;
+    samples_fresh <= \$1123 ;
   always @(posedge aclk_clk)
-    samples_fresh_slot <= \$1123 ;
+    samples_fresh_slot <= \$1124 ;
   always @(posedge aclk_clk)
-    calibration_seen <= \$1124 ;
+    calibration_seen <= \$1125 ;
   always @(posedge aclk_clk)
-    calibration_seen_prev <= \$1125 ;
+    calibration_seen_prev <= \$1126 ;
   always @(posedge aclk_clk)
-    calibration_has_fresh <= \$1126 ;
+    calibration_has_fresh <= \$1127 ;
   always @(posedge aclk_clk)
-    calibration_head <= \$1127 ;
+    calibration_head <= \$1128 ;
   always @(posedge aclk_clk)
-    calibration_fresh <= \$1128 ;
+    calibration_fresh <= \$1129 ;
   always @(posedge aclk_clk)
-    \calibration_parity_addr$69  <= \$1129 ;
+    \calibration_parity_addr$69  <= \$1130 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1130 ;
+    a2_ring <= \$1131 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6884,7 +6891,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_restart_head <= \$151 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1131 ;
+    a3_valid <= \$1132 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6896,7 +6903,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1132 ;
+    a3_ring <= \$1133 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6912,7 +6919,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$179 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1133 ;
+    a4_valid <= \$1134 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6924,11 +6931,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_slot <= \$180 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$756 [8], \$726 [8], \$696 [8], \$666 [8] };
+    a4_tag <= { \$749 [8], \$719 [8], \$689 [8], \$659 [8] };
   always @(posedge aclk_clk)
-    a4_snap <= \$636 [4];
+    a4_snap <= \$629 [4];
   always @(posedge aclk_clk)
-    a5_valid <= \$1134 ;
+    a5_valid <= \$1135 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6952,7 +6959,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_older_next <= \$203 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1135 ;
+    f0_valid <= \$1136 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6968,7 +6975,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[1];
   always @(posedge aclk_clk)
-    f1_valid <= \$1136 ;
+    f1_valid <= \$1137 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6984,59 +6991,59 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1137 ;
+    f1_same_second_eq0 <= \$1138 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1138 ;
+    f1_same_second_eq3 <= \$1139 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1139 ;
+    f1_same_second_eq6 <= \$1140 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1140 ;
+    f1_same_second_eq9 <= \$1141 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1141 ;
+    f1_same_second_eq12 <= \$1142 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1142 ;
+    f1_same_second_eq15 <= \$1143 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1143 ;
+    f1_same_second_eq18 <= \$1144 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1144 ;
+    f1_same_second_eq21 <= \$1145 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1145 ;
+    f1_same_second_eq24 <= \$1146 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1146 ;
+    f1_same_second_eq27 <= \$1147 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1147 ;
+    f1_same_second_eq30 <= \$1148 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1148 ;
+    f1_same_third_eq0 <= \$1149 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1149 ;
+    f1_same_third_eq3 <= \$1150 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1150 ;
+    f1_same_third_eq6 <= \$1151 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1151 ;
+    f1_same_third_eq9 <= \$1152 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1152 ;
+    f1_same_third_eq12 <= \$1153 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1153 ;
+    f1_same_third_eq15 <= \$1154 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1154 ;
+    f1_same_third_eq18 <= \$1155 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1155 ;
+    f1_same_third_eq21 <= \$1156 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1156 ;
+    f1_same_third_eq24 <= \$1157 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1157 ;
+    f1_same_third_eq27 <= \$1158 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1158 ;
+    f1_same_third_eq30 <= \$1159 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1159 ;
+    f1_hit <= \$1160 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1160 ;
+    f1_misaligned <= \$1161 ;
   always @(posedge aclk_clk)
     f1_samples_slot <= \$241 [9:0];
   always @(posedge aclk_clk)
     calibration_parity_addr <= \$243 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1161 ;
+    f2_valid <= \$1162 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -7058,9 +7065,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f2_same_third <= \$311 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1162 ;
+    f3_valid <= \$1163 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1163 ;
+    f3_go <= \$1164 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -7082,11 +7089,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$989 [12];
+    f3_hit_a2 <= \$982 [12];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$318 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$993 [12];
+    f3_hit_a3 <= \$986 [12];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$321 [4];
   always @(posedge aclk_clk)
@@ -7096,11 +7103,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$326 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1164 ;
+    f3_quiet <= \$1165 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1165 ;
+    f4_valid <= \$1166 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1166 ;
+    f4_go <= \$1167 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -7114,79 +7121,89 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$997 [12];
+    f4_hit_a1 <= \$990 [12];
   always @(posedge aclk_clk)
     f4_a1_next <= \$334 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$349 ;
+    f4_rest_held <= \$339 ;
   always @(posedge aclk_clk)
-    f4_rest_next <= \$371 ;
+    f4_rest_next <= f3_older_next;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$378 ;
+    f4_rest_snap <= f3_older_snap;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1167 ;
+    f4_older <= \$340 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1168 ;
+    f4_mem_held <= { \$358 , \$349  };
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1169 ;
+    f4_mem_snap <= { \$360 , \$359  };
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$404 [6], \$399 [6] };
+    f4_mem_next_samples <= { \$364 , \$363 , \$362 , \$361  };
   always @(posedge aclk_clk)
-    f2_flushed <= \$406 ;
+    f4_mem_next_calibration <= { \$368 , \$367 , \$366 , \$365  };
   always @(posedge aclk_clk)
-    f3_flushed <= \$409 ;
+    f4_by_a1 <= \$1168 ;
   always @(posedge aclk_clk)
-    f4_live <= \$414 [1:0];
+    f4_by_older <= \$1169 ;
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1170 ;
+    f4_by_mem <= \$1170 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1171 ;
+    f4_mem_ok <= { \$394 [6], \$389 [6] };
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$418 [12];
+    f2_flushed <= \$396 ;
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$421 [12];
+    f3_flushed <= \$399 ;
+  always @(posedge aclk_clk)
+    f4_live <= \$404 [1:0];
+  always @(posedge aclk_clk)
+    f4_by_mem_live <= \$1171 ;
+  always @(posedge aclk_clk)
+    f4_blocked <= \$1172 ;
+  always @(posedge aclk_clk)
+    f4_taken_a4 <= \$408 [12];
+  always @(posedge aclk_clk)
+    f4_taken_a3 <= \$411 [12];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    f4_raced <= \$428 [2];
+    f4_raced <= \$418 [2];
   always @(posedge aclk_clk)
-    samples_push <= \$1172 ;
+    samples_push <= \$1173 ;
   always @(posedge aclk_clk)
-    samples_queue_waddr <= \$1173 ;
+    samples_queue_waddr <= \$1174 ;
   always @(posedge aclk_clk)
-    samples_pushed <= \$1174 ;
+    samples_pushed <= \$1175 ;
   always @(posedge aclk_clk)
-    samples_popped <= \$1175 ;
+    samples_popped <= \$1176 ;
   always @(posedge aclk_clk)
-    samples_count <= \$1176 ;
+    samples_count <= \$1177 ;
   always @(posedge aclk_clk)
-    samples_at <= \$1177 ;
+    samples_at <= \$1178 ;
   always @(posedge aclk_clk)
-    samples_nonempty <= \$1178 ;
+    samples_nonempty <= \$1179 ;
   always @(posedge aclk_clk)
-    calibration_parity_wrows <= { \$492 , \$491 , \$490 , \$489 , \$488 , \$487 , \$486 , \$485 , \$484 , \$483 , \$482 , \$481 , \$480 , \$479 , \$478 , \$477  };
+    calibration_parity_wrows <= { \$482 , \$481 , \$480 , \$479 , \$478 , \$477 , \$476 , \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467  };
   always @(posedge aclk_clk)
-    calibration_push <= \$1179 ;
+    calibration_push <= \$1180 ;
   always @(posedge aclk_clk)
-    calibration_queue_waddr <= \$1180 ;
+    calibration_queue_waddr <= \$1181 ;
   always @(posedge aclk_clk)
-    calibration_pushed <= \$1181 ;
+    calibration_pushed <= \$1182 ;
   always @(posedge aclk_clk)
-    calibration_popped <= \$1182 ;
+    calibration_popped <= \$1183 ;
   always @(posedge aclk_clk)
-    calibration_count <= \$1183 ;
+    calibration_count <= \$1184 ;
   always @(posedge aclk_clk)
-    calibration_at <= \$1184 ;
+    calibration_at <= \$1185 ;
   always @(posedge aclk_clk)
-    calibration_nonempty <= \$1185 ;
+    calibration_nonempty <= \$1186 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1186 ;
+    f5_valid <= \$1187 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1187 ;
+    f5_ok <= \$1188 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$361 ;
+    f5_err <= \$signal$366 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -7200,41 +7217,41 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$542 ;
+    f5_wparity <= \$535 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$546 [12];
+    a3_flip <= \$539 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$547 ;
+    a3_released <= \$540 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$551 ;
+    a4_released <= \$544 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$556 ;
+    a5_overwrite <= \$549 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1188 ;
+    a6_valid <= \$1189 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1189 ;
+    f6_valid <= \$1190 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1190 ;
+    x3_valid <= \$1191 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1191 ;
+    x4_valid <= \$1192 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1192 ;
+    x5_valid <= \$1193 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1193 ;
+    x6_valid <= \$1194 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -7294,19 +7311,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1194 ;
+    busy_0 <= \$1195 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1195 ;
+    busy_6 <= \$1196 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1196 ;
+    busy_12 <= \$1197 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1197 ;
+    busy_18 <= \$1198 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1198 ;
+    busy_24 <= \$1199 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1199 ;
+    busy_30 <= \$1200 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1200 ;
+    busy_36 <= \$1201 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
     (* full_case = 32'd1 *)
@@ -7461,1105 +7478,1105 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1061  = samples_grant_wen;
+    \$1062  = samples_grant_wen;
     if (aclk_rst) begin
-      \$1061  = 1'h0;
+      \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1062  = samples_grant_w_addr;
+    \$1063  = samples_grant_w_addr;
     if (samples_grant_wen) begin
-      \$1062  = { \$796 , \$792 , \$788 , \$784 , \$780 , \$776 , \$772 , \$768 , \$764 , \$760  };
+      \$1063  = { \$789 , \$785 , \$781 , \$777 , \$773 , \$769 , \$765 , \$761 , \$757 , \$753  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1063  = samples_grant_w_data;
+    \$1064  = samples_grant_w_data;
     if (samples_grant_wen) begin
-      \$1063  = samples_grant_wdata;
+      \$1064  = samples_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1064  = samples_queue_wen;
+    \$1065  = samples_queue_wen;
     if (aclk_rst) begin
-      \$1064  = 1'h0;
+      \$1065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1065  = samples_queue_w_addr;
+    \$1066  = samples_queue_w_addr;
     if (samples_queue_wen) begin
-      \$1065  = samples_queue_waddr;
+      \$1066  = samples_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1066  = samples_queue_w_data;
+    \$1067  = samples_queue_w_data;
     if (samples_queue_wen) begin
-      \$1066  = samples_queue_wdata;
+      \$1067  = samples_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1067  = calibration_grant_wen;
+    \$1068  = calibration_grant_wen;
     if (aclk_rst) begin
-      \$1067  = 1'h0;
+      \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1068  = calibration_grant_w_addr;
+    \$1069  = calibration_grant_w_addr;
     if (calibration_grant_wen) begin
-      \$1068  = { \$893 , \$889 , \$885 , \$881  };
+      \$1069  = { \$886 , \$882 , \$878 , \$874  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1069  = calibration_grant_w_data;
+    \$1070  = calibration_grant_w_data;
     if (calibration_grant_wen) begin
-      \$1069  = calibration_grant_wdata;
+      \$1070  = calibration_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1070  = calibration_parity_row0;
+    \$1071  = calibration_parity_row0;
     if (\$1 ) begin
-      \$1070  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1071  = calibration_parity_row1;
-    if (\$2 ) begin
       \$1071  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1072  = calibration_parity_row2;
-    if (\$3 ) begin
+    \$1072  = calibration_parity_row1;
+    if (\$2 ) begin
       \$1072  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1073  = calibration_parity_row3;
-    if (\$4 ) begin
+    \$1073  = calibration_parity_row2;
+    if (\$3 ) begin
       \$1073  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1074  = calibration_parity_row4;
-    if (\$5 ) begin
+    \$1074  = calibration_parity_row3;
+    if (\$4 ) begin
       \$1074  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1075  = calibration_parity_row5;
-    if (\$6 ) begin
+    \$1075  = calibration_parity_row4;
+    if (\$5 ) begin
       \$1075  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1076  = calibration_parity_row6;
-    if (\$7 ) begin
+    \$1076  = calibration_parity_row5;
+    if (\$6 ) begin
       \$1076  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1077  = calibration_parity_row7;
-    if (\$8 ) begin
+    \$1077  = calibration_parity_row6;
+    if (\$7 ) begin
       \$1077  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1078  = calibration_parity_row8;
-    if (\$9 ) begin
+    \$1078  = calibration_parity_row7;
+    if (\$8 ) begin
       \$1078  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1079  = calibration_parity_row9;
-    if (\$10 ) begin
+    \$1079  = calibration_parity_row8;
+    if (\$9 ) begin
       \$1079  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1080  = calibration_parity_row10;
-    if (\$11 ) begin
+    \$1080  = calibration_parity_row9;
+    if (\$10 ) begin
       \$1080  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1081  = calibration_parity_row11;
-    if (\$12 ) begin
+    \$1081  = calibration_parity_row10;
+    if (\$11 ) begin
       \$1081  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1082  = calibration_parity_row12;
-    if (\$13 ) begin
+    \$1082  = calibration_parity_row11;
+    if (\$12 ) begin
       \$1082  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1083  = calibration_parity_row13;
-    if (\$14 ) begin
+    \$1083  = calibration_parity_row12;
+    if (\$13 ) begin
       \$1083  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1084  = calibration_parity_row14;
-    if (\$15 ) begin
+    \$1084  = calibration_parity_row13;
+    if (\$14 ) begin
       \$1084  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1085  = calibration_parity_row15;
-    if (\$16 ) begin
+    \$1085  = calibration_parity_row14;
+    if (\$15 ) begin
       \$1085  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1086  = calibration_queue_wen;
+    \$1086  = calibration_parity_row15;
+    if (\$16 ) begin
+      \$1086  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1087  = calibration_queue_wen;
     if (aclk_rst) begin
-      \$1086  = 1'h0;
+      \$1087  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1087  = calibration_queue_w_addr;
+    \$1088  = calibration_queue_w_addr;
     if (calibration_queue_wen) begin
-      \$1087  = calibration_queue_waddr;
+      \$1088  = calibration_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1088  = calibration_queue_w_data;
+    \$1089  = calibration_queue_w_data;
     if (calibration_queue_wen) begin
-      \$1088  = calibration_queue_wdata;
+      \$1089  = calibration_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1089  = view_ar_pool;
-    if (aclk_rst) begin
-      \$1089  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1090  = view_ar_pool0;
+    \$1090  = view_ar_pool;
     if (aclk_rst) begin
       \$1090  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1091  = view_ar_never0;
+    \$1091  = view_ar_pool0;
     if (aclk_rst) begin
       \$1091  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1092  = samples_fresh;
+    \$1092  = view_ar_never0;
     if (aclk_rst) begin
-      \$1092  = 11'h000;
+      \$1092  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1093  = samples_fresh_view1;
+    \$1093  = samples_fresh;
     if (aclk_rst) begin
       \$1093  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1094  = samples_fresh_view1_view2;
+    \$1094  = samples_fresh_view1;
     if (aclk_rst) begin
       \$1094  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1095  = samples_fresh_view1_view2_view3;
+    \$1095  = samples_fresh_view1_view2;
     if (aclk_rst) begin
       \$1095  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1096 [0] = \$22 ;
-    \$1096 [1] = \$24 ;
+    \$1096  = samples_fresh_view1_view2_view3;
     if (aclk_rst) begin
-      \$1096  = 2'h0;
+      \$1096  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1097  = calibration_fresh;
+    \$1097 [0] = \$22 ;
+    \$1097 [1] = \$24 ;
     if (aclk_rst) begin
-      \$1097  = 5'h00;
+      \$1097  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1098  = calibration_fresh_view1;
+    \$1098  = calibration_fresh;
     if (aclk_rst) begin
       \$1098  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1099  = calibration_fresh_view1_view2;
+    \$1099  = calibration_fresh_view1;
     if (aclk_rst) begin
       \$1099  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1100  = calibration_fresh_view1_view2_view3;
+    \$1100  = calibration_fresh_view1_view2;
     if (aclk_rst) begin
       \$1100  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1101  = \$33 ;
+    \$1101  = calibration_fresh_view1_view2_view3;
     if (aclk_rst) begin
-      \$1101  = 1'h0;
+      \$1101  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1102  = { \$45 , \$42 , \$39 , \$36  };
+    \$1102  = \$33 ;
     if (aclk_rst) begin
-      \$1102  = 4'h0;
+      \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1103  = view_aw_pool;
+    \$1103  = { \$45 , \$42 , \$39 , \$36  };
     if (aclk_rst) begin
-      \$1103  = 2'h0;
+      \$1103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1104  = view_aw_pool0;
+    \$1104  = view_aw_pool;
     if (aclk_rst) begin
       \$1104  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1105  = view_aw_never0;
+    \$1105  = view_aw_pool0;
     if (aclk_rst) begin
       \$1105  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1106 [0] = \$47 ;
-    \$1106 [1] = \$49 ;
+    \$1106  = view_aw_never0;
     if (aclk_rst) begin
       \$1106  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1107  = \$58 ;
+    \$1107 [0] = \$47 ;
+    \$1107 [1] = \$49 ;
     if (aclk_rst) begin
-      \$1107  = 1'h0;
+      \$1107  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1108  = { \$70 , \$67 , \$64 , \$61  };
+    \$1108  = \$58 ;
     if (aclk_rst) begin
-      \$1108  = 4'h0;
+      \$1108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1109  = alloc_valid;
+    \$1109  = { \$70 , \$67 , \$64 , \$61  };
     if (aclk_rst) begin
-      \$1109  = 1'h0;
+      \$1109  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1110  = a0_valid;
+    \$1110  = alloc_valid;
     if (aclk_rst) begin
       \$1110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1111  = { \$87 , \$84  };
+    \$1111  = a0_valid;
     if (aclk_rst) begin
-      \$1111  = 2'h0;
+      \$1111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1112  = flush_valid;
+    \$1112  = { \$87 , \$84  };
     if (aclk_rst) begin
-      \$1112  = 1'h0;
+      \$1112  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1113  = { 1'h0, \$90  };
+    \$1113  = flush_valid;
     if (aclk_rst) begin
-      \$1113  = 2'h0;
+      \$1113  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1114  = x0_valid;
+    \$1114  = { 1'h0, \$90  };
     if (aclk_rst) begin
-      \$1114  = 1'h0;
+      \$1114  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1115  = x0_select;
+    \$1115  = x0_valid;
     if (aclk_rst) begin
-      \$1115  = 2'h0;
+      \$1115  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1116  = x1_valid;
+    \$1116  = x0_select;
     if (aclk_rst) begin
-      \$1116  = 1'h0;
+      \$1116  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1117  = a1_valid;
+    \$1117  = x1_valid;
     if (aclk_rst) begin
       \$1117  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1118  = samples_seen;
-    if (\$98 ) begin
-      \$1118  = \$99 ;
-    end
+    \$1118  = a1_valid;
     if (aclk_rst) begin
-      \$1118  = 11'h000;
+      \$1118  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
     \$1119  = samples_seen;
+    if (\$98 ) begin
+      \$1119  = \$99 ;
+    end
     if (aclk_rst) begin
       \$1119  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1120  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$1120  = \$100 ;
-    end else if (x1_select[0]) begin
-      \$1120  = 1'h1;
-    end
+    \$1120  = samples_seen;
     if (aclk_rst) begin
-      \$1120  = 1'h1;
+      \$1120  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1121  = samples_head;
+    \$1121  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$1121  = \$100 ;
+    end else if (x1_select[0]) begin
+      \$1121  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$1121  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1122  = samples_head;
     if (samples_pop) begin
-      \$1121  = \$103 [9:0];
+      \$1122  = \$103 [9:0];
     end
     if (x1_select[0]) begin
-      \$1121  = samples_queue_waddr;
+      \$1122  = samples_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1121  = 10'h000;
+      \$1122  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1122  = samples_fresh_next;
+    \$1123  = samples_fresh_next;
     if (aclk_rst) begin
-      \$1122  = 11'h000;
+      \$1123  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1123  = \$104 [9:0];
+    \$1124  = \$104 [9:0];
     if (aclk_rst) begin
-      \$1123  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1124  = calibration_seen;
-    if (\$107 ) begin
-      \$1124  = \$108 ;
-    end
-    if (aclk_rst) begin
-      \$1124  = 5'h00;
+      \$1124  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
     \$1125  = calibration_seen;
+    if (\$107 ) begin
+      \$1125  = \$108 ;
+    end
     if (aclk_rst) begin
       \$1125  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1126  = calibration_has_fresh;
-    if (calibration_take_fresh) begin
-      \$1126  = \$109 ;
-    end else if (x1_select[1]) begin
-      \$1126  = 1'h1;
-    end
+    \$1126  = calibration_seen;
     if (aclk_rst) begin
-      \$1126  = 1'h1;
+      \$1126  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1127  = calibration_head;
+    \$1127  = calibration_has_fresh;
+    if (calibration_take_fresh) begin
+      \$1127  = \$109 ;
+    end else if (x1_select[1]) begin
+      \$1127  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$1127  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1128  = calibration_head;
     if (calibration_pop) begin
-      \$1127  = \$112 [3:0];
+      \$1128  = \$112 [3:0];
     end
     if (x1_select[1]) begin
-      \$1127  = calibration_queue_waddr;
+      \$1128  = calibration_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1127  = 4'h0;
+      \$1128  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1128  = calibration_fresh_next;
+    \$1129  = calibration_fresh_next;
     if (aclk_rst) begin
-      \$1128  = 5'h00;
+      \$1129  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1129  = \$113 [3:0];
+    \$1130  = \$113 [3:0];
     if (aclk_rst) begin
-      \$1129  = 4'h0;
+      \$1130  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1130  = 1'h0;
-    if (aclk_rst) begin
-      \$1130  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1131  = a2_valid;
+    \$1131  = 1'h0;
     if (aclk_rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1132  = a2_ring;
+    \$1132  = a2_valid;
     if (aclk_rst) begin
       \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1133  = a3_valid;
+    \$1133  = a2_ring;
     if (aclk_rst) begin
       \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1134  = a4_valid;
+    \$1134  = a3_valid;
     if (aclk_rst) begin
       \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1135  = free_valid;
+    \$1135  = a4_valid;
     if (aclk_rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1136  = f0_valid;
+    \$1136  = free_valid;
     if (aclk_rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1137  = \$218 ;
+    \$1137  = f0_valid;
     if (aclk_rst) begin
       \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1138  = \$219 ;
+    \$1138  = \$218 ;
     if (aclk_rst) begin
       \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1139  = \$220 ;
+    \$1139  = \$219 ;
     if (aclk_rst) begin
       \$1139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1140  = \$221 ;
+    \$1140  = \$220 ;
     if (aclk_rst) begin
       \$1140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1141  = \$222 ;
+    \$1141  = \$221 ;
     if (aclk_rst) begin
       \$1141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1142  = \$223 ;
+    \$1142  = \$222 ;
     if (aclk_rst) begin
       \$1142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1143  = \$224 ;
+    \$1143  = \$223 ;
     if (aclk_rst) begin
       \$1143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1144  = \$225 ;
+    \$1144  = \$224 ;
     if (aclk_rst) begin
       \$1144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1145  = \$226 ;
+    \$1145  = \$225 ;
     if (aclk_rst) begin
       \$1145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1146  = \$227 ;
+    \$1146  = \$226 ;
     if (aclk_rst) begin
       \$1146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1147  = \$228 ;
+    \$1147  = \$227 ;
     if (aclk_rst) begin
       \$1147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1148  = \$229 ;
+    \$1148  = \$228 ;
     if (aclk_rst) begin
       \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1149  = \$230 ;
+    \$1149  = \$229 ;
     if (aclk_rst) begin
       \$1149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1150  = \$231 ;
+    \$1150  = \$230 ;
     if (aclk_rst) begin
       \$1150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1151  = \$232 ;
+    \$1151  = \$231 ;
     if (aclk_rst) begin
       \$1151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1152  = \$233 ;
+    \$1152  = \$232 ;
     if (aclk_rst) begin
       \$1152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1153  = \$234 ;
+    \$1153  = \$233 ;
     if (aclk_rst) begin
       \$1153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1154  = \$235 ;
+    \$1154  = \$234 ;
     if (aclk_rst) begin
       \$1154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1155  = \$236 ;
+    \$1155  = \$235 ;
     if (aclk_rst) begin
       \$1155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1156  = \$237 ;
+    \$1156  = \$236 ;
     if (aclk_rst) begin
       \$1156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1157  = \$238 ;
+    \$1157  = \$237 ;
     if (aclk_rst) begin
       \$1157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1158  = \$239 ;
+    \$1158  = \$238 ;
     if (aclk_rst) begin
       \$1158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1161  = f1_valid;
+    \$1159  = \$239 ;
     if (aclk_rst) begin
-      \$1161  = 1'h0;
+      \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1162  = f2_valid;
+    \$1162  = f1_valid;
     if (aclk_rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1163  = \$signal$294 ;
+    \$1163  = f2_valid;
     if (aclk_rst) begin
       \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1164  = \$333 ;
+    \$1164  = \$signal$294 ;
     if (aclk_rst) begin
       \$1164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1165  = f3_valid;
+    \$1165  = \$333 ;
     if (aclk_rst) begin
       \$1165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1166  = f3_go;
+    \$1166  = f3_valid;
     if (aclk_rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1167  = \$383 ;
+    \$1167  = f3_go;
     if (aclk_rst) begin
       \$1167  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1168  = \$391 ;
+    \$1168  = \$373 ;
     if (aclk_rst) begin
       \$1168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1169  = \$394 ;
+    \$1169  = \$381 ;
     if (aclk_rst) begin
-      \$1169  = 2'h0;
+      \$1169  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1170  = \$1005 [1:0];
+    \$1170  = \$384 ;
     if (aclk_rst) begin
       \$1170  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1171  = \$415 ;
+    \$1171  = \$998 [1:0];
     if (aclk_rst) begin
-      \$1171  = 1'h0;
+      \$1171  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1172  = \$436 ;
+    \$1172  = \$405 ;
     if (aclk_rst) begin
       \$1172  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1173  = samples_queue_waddr;
+    \$1173  = \$426 ;
+    if (aclk_rst) begin
+      \$1173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1174  = samples_queue_waddr;
+    if (\$434 ) begin
+      \$1174  = \$437 [9:0];
+    end
+    if (aclk_rst) begin
+      \$1174  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1175  = samples_push;
+    if (x1_select[0]) begin
+      \$1175  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1176  = samples_pop;
+    if (x1_select[0]) begin
+      \$1176  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1177  = \$441 [10:0];
+    if (x1_select[0]) begin
+      \$1177  = 11'h000;
+    end
+    if (aclk_rst) begin
+      \$1177  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1178  = samples_at;
     if (\$444 ) begin
-      \$1173  = \$447 [9:0];
+      \$1178 [0] = samples_at[0];
+      \$1178 [1] = samples_at[1];
+      \$1178 [2] = samples_at[2];
     end
-    if (aclk_rst) begin
-      \$1173  = 10'h000;
+    if (\$450 ) begin
+      \$1178 [0] = samples_at[1];
+      \$1178 [1] = samples_at[2];
+      \$1178 [2] = \$451 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1174  = samples_push;
-    if (x1_select[0]) begin
-      \$1174  = 1'h0;
+    if (\$457 ) begin
+      \$1178 [0] = 1'h0;
+      \$1178 [1] = samples_at[0];
+      \$1178 [2] = samples_at[1];
     end
-    if (aclk_rst) begin
-      \$1174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1175  = samples_pop;
-    if (x1_select[0]) begin
-      \$1175  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1175  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1176  = \$451 [10:0];
-    if (x1_select[0]) begin
-      \$1176  = 11'h000;
-    end
-    if (aclk_rst) begin
-      \$1176  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1177  = samples_at;
-    if (\$454 ) begin
-      \$1177 [0] = samples_at[0];
-      \$1177 [1] = samples_at[1];
-      \$1177 [2] = samples_at[2];
-    end
-    if (\$460 ) begin
-      \$1177 [0] = samples_at[1];
-      \$1177 [1] = samples_at[2];
-      \$1177 [2] = \$461 ;
-    end
-    if (\$467 ) begin
-      \$1177 [0] = 1'h0;
-      \$1177 [1] = samples_at[0];
-      \$1177 [2] = samples_at[1];
-    end
-    if (\$473 ) begin
-      \$1177 [0] = samples_at[0];
-      \$1177 [1] = samples_at[1];
-      \$1177 [2] = samples_at[2];
+    if (\$463 ) begin
+      \$1178 [0] = samples_at[0];
+      \$1178 [1] = samples_at[1];
+      \$1178 [2] = samples_at[2];
     end
     if (x1_select[0]) begin
-      \$1177  = 3'h1;
+      \$1178  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1177  = 3'h1;
+      \$1178  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1178  = samples_nonempty;
-    if (\$454 ) begin
-      \$1178  = \$457 ;
+    \$1179  = samples_nonempty;
+    if (\$444 ) begin
+      \$1179  = \$447 ;
     end
-    if (\$460 ) begin
-      \$1178  = \$464 ;
+    if (\$450 ) begin
+      \$1179  = \$454 ;
     end
-    if (\$467 ) begin
-      \$1178  = \$470 ;
+    if (\$457 ) begin
+      \$1179  = \$460 ;
     end
-    if (\$473 ) begin
-      \$1178  = \$476 ;
+    if (\$463 ) begin
+      \$1179  = \$466 ;
     end
     if (x1_select[0]) begin
-      \$1178  = 1'h0;
+      \$1179  = 1'h0;
     end
-    if (aclk_rst) begin
-      \$1178  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1179  = \$500 ;
     if (aclk_rst) begin
       \$1179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1180  = calibration_queue_waddr;
+    \$1180  = \$490 ;
+    if (aclk_rst) begin
+      \$1180  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1181  = calibration_queue_waddr;
+    if (\$498 ) begin
+      \$1181  = \$501 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1181  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1182  = calibration_push;
+    if (x1_select[1]) begin
+      \$1182  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1183  = calibration_pop;
+    if (x1_select[1]) begin
+      \$1183  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1183  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1184  = \$505 [4:0];
+    if (x1_select[1]) begin
+      \$1184  = 5'h00;
+    end
+    if (aclk_rst) begin
+      \$1184  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1185  = calibration_at;
     if (\$508 ) begin
-      \$1180  = \$511 [3:0];
+      \$1185 [0] = calibration_at[0];
+      \$1185 [1] = calibration_at[1];
+      \$1185 [2] = calibration_at[2];
     end
-    if (aclk_rst) begin
-      \$1180  = 4'h0;
+    if (\$514 ) begin
+      \$1185 [0] = calibration_at[1];
+      \$1185 [1] = calibration_at[2];
+      \$1185 [2] = \$515 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1181  = calibration_push;
-    if (x1_select[1]) begin
-      \$1181  = 1'h0;
+    if (\$521 ) begin
+      \$1185 [0] = 1'h0;
+      \$1185 [1] = calibration_at[0];
+      \$1185 [2] = calibration_at[1];
     end
-    if (aclk_rst) begin
-      \$1181  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1182  = calibration_pop;
-    if (x1_select[1]) begin
-      \$1182  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1183  = \$515 [4:0];
-    if (x1_select[1]) begin
-      \$1183  = 5'h00;
-    end
-    if (aclk_rst) begin
-      \$1183  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1184  = calibration_at;
-    if (\$518 ) begin
-      \$1184 [0] = calibration_at[0];
-      \$1184 [1] = calibration_at[1];
-      \$1184 [2] = calibration_at[2];
-    end
-    if (\$524 ) begin
-      \$1184 [0] = calibration_at[1];
-      \$1184 [1] = calibration_at[2];
-      \$1184 [2] = \$525 ;
-    end
-    if (\$531 ) begin
-      \$1184 [0] = 1'h0;
-      \$1184 [1] = calibration_at[0];
-      \$1184 [2] = calibration_at[1];
-    end
-    if (\$537 ) begin
-      \$1184 [0] = calibration_at[0];
-      \$1184 [1] = calibration_at[1];
-      \$1184 [2] = calibration_at[2];
+    if (\$527 ) begin
+      \$1185 [0] = calibration_at[0];
+      \$1185 [1] = calibration_at[1];
+      \$1185 [2] = calibration_at[2];
     end
     if (x1_select[1]) begin
-      \$1184  = 3'h1;
+      \$1185  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1184  = 3'h1;
+      \$1185  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1185  = calibration_nonempty;
-    if (\$518 ) begin
-      \$1185  = \$521 ;
+    \$1186  = calibration_nonempty;
+    if (\$508 ) begin
+      \$1186  = \$511 ;
     end
-    if (\$524 ) begin
-      \$1185  = \$528 ;
+    if (\$514 ) begin
+      \$1186  = \$518 ;
     end
-    if (\$531 ) begin
-      \$1185  = \$534 ;
+    if (\$521 ) begin
+      \$1186  = \$524 ;
     end
-    if (\$537 ) begin
-      \$1185  = \$540 ;
+    if (\$527 ) begin
+      \$1186  = \$530 ;
     end
     if (x1_select[1]) begin
-      \$1185  = 1'h0;
+      \$1186  = 1'h0;
     end
-    if (aclk_rst) begin
-      \$1185  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1186  = f4_valid;
     if (aclk_rst) begin
       \$1186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1187  = \release ;
+    \$1187  = f4_valid;
     if (aclk_rst) begin
       \$1187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1188  = a5_valid;
+    \$1188  = \release ;
     if (aclk_rst) begin
       \$1188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1189  = f5_valid;
+    \$1189  = a5_valid;
     if (aclk_rst) begin
       \$1189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1190  = x2_valid;
+    \$1190  = f5_valid;
     if (aclk_rst) begin
       \$1190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1191  = x3_valid;
+    \$1191  = x2_valid;
     if (aclk_rst) begin
       \$1191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1192  = x4_valid;
+    \$1192  = x3_valid;
     if (aclk_rst) begin
       \$1192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1193  = x5_valid;
+    \$1193  = x4_valid;
     if (aclk_rst) begin
       \$1193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1194  = \$557 ;
+    \$1194  = x5_valid;
     if (aclk_rst) begin
       \$1194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1195  = \$558 ;
+    \$1195  = \$550 ;
     if (aclk_rst) begin
       \$1195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1196  = \$559 ;
+    \$1196  = \$551 ;
     if (aclk_rst) begin
       \$1196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1197  = \$560 ;
+    \$1197  = \$552 ;
     if (aclk_rst) begin
       \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1198  = \$561 ;
+    \$1198  = \$553 ;
     if (aclk_rst) begin
       \$1198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1199  = \$562 ;
+    \$1199  = \$554 ;
     if (aclk_rst) begin
       \$1199  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1200  = \$563 ;
+    \$1200  = \$555 ;
     if (aclk_rst) begin
       \$1200  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1201  = \$556 ;
+    if (aclk_rst) begin
+      \$1201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
     samples_fresh_next = samples_fresh;
     if (samples_take_fresh) begin
-      samples_fresh_next = \$571 ;
+      samples_fresh_next = \$564 ;
     end else if (x1_select[0]) begin
       samples_fresh_next = 11'h000;
     end
@@ -8568,7 +8585,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
     calibration_fresh_next = calibration_fresh;
     if (calibration_take_fresh) begin
-      calibration_fresh_next = \$577 ;
+      calibration_fresh_next = \$570 ;
     end else if (x1_select[1]) begin
       calibration_fresh_next = 5'h00;
     end
@@ -8578,13 +8595,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
     (* full_case = 32'd1 *)
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$982  };
+          grant_addr = { 1'h0, \$975  };
       1'h1:
-          grant_addr = { 1'h0, \$984  };
+          grant_addr = { 1'h0, \$977  };
     endcase
   end
-  assign samples_grant_waddr = { \$796 , \$792 , \$788 , \$784 , \$780 , \$776 , \$772 , \$768 , \$764 , \$760  };
-  assign calibration_grant_waddr = { \$893 , \$889 , \$885 , \$881  };
+  assign samples_grant_waddr = { \$789 , \$785 , \$781 , \$777 , \$773 , \$769 , \$765 , \$761 , \$757 , \$753  };
+  assign calibration_grant_waddr = { \$886 , \$882 , \$878 , \$874  };
   assign \calibration_parity_addr$72  = view_ar_slot[3:0];
   assign \calibration_parity_addr$75  = view_aw_slot[3:0];
   assign samples_parity_data = samples_parity_r2_b0;
@@ -8595,84 +8612,84 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \samples_grant_data$115  = samples_grant_r3_b0;
   assign \calibration_parity_data$116  = calibration_parity_r3;
   assign \calibration_grant_data$117  = calibration_grant_r3_b0;
-  assign flush_reg_select = \port$28710$39 [3:2];
+  assign flush_reg_select = \port$28711$39 [3:2];
   assign samples_tail = samples_queue_waddr;
   assign calibration_fresh_slot = \calibration_parity_addr$69 ;
   assign calibration_tail = calibration_queue_waddr;
   assign samples_flushing = x1_select[0];
   assign calibration_flushing = x1_select[1];
-  assign \$signal  = { \$629 , \$625 , \$621 , \$617 , \$613 , \$609 , \$605 , \$598 , \$591 , \$584  };
-  assign next_tag = { \$756 [8], \$726 [8], \$696 [8], \$666 [8] };
-  assign fetched_snap = \$636 [4];
-  assign free_reg_hit = \port$28710$39 [1:0];
+  assign \$signal  = { \$622 , \$618 , \$614 , \$610 , \$606 , \$602 , \$598 , \$591 , \$584 , \$577  };
+  assign next_tag = { \$749 [8], \$719 [8], \$689 [8], \$659 [8] };
+  assign fetched_snap = \$629 [4];
+  assign free_reg_hit = \port$28711$39 [1:0];
   assign f1_calibration_slot = calibration_parity_addr;
-  assign \$signal$306  = \$989 [12];
-  assign hit_a3 = \$993 [12];
-  assign \$signal$325  = \$997 [12];
-  assign f3_by_mem_base = \$1005 [1:0];
+  assign \$signal$306  = \$982 [12];
+  assign hit_a3 = \$986 [12];
+  assign \$signal$325  = \$990 [12];
+  assign f3_by_mem_base = \$998 [1:0];
   assign f4_rows_calibration = calibration_parity_wrows;
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
-  assign w__data = { \$564 [3:0], samples_grant_w_data[0] };
+  assign w__data = { \$557 [3:0], samples_grant_w_data[0] };
   assign r__addr = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$427  = samples_fresh_slot;
-  assign \samples_grant_addr$428  = samples_fresh_slot;
-  assign \r__addr$429  = view_ar_slot;
-  assign \samples_grant_addr$430  = view_ar_slot;
-  assign \r__addr$431  = view_aw_slot;
-  assign \samples_grant_addr$432  = view_aw_slot;
-  assign \samples_grant_data$433  = samples_grant_r0_b0;
-  assign \samples_grant_data$434  = samples_grant_r1_b0;
-  assign \w__addr$435  = f4_slot;
+  assign \r__addr$432  = samples_fresh_slot;
+  assign \samples_grant_addr$433  = samples_fresh_slot;
+  assign \r__addr$434  = view_ar_slot;
+  assign \samples_grant_addr$435  = view_ar_slot;
+  assign \r__addr$436  = view_aw_slot;
+  assign \samples_grant_addr$437  = view_aw_slot;
+  assign \samples_grant_data$438  = samples_grant_r0_b0;
+  assign \samples_grant_data$439  = samples_grant_r1_b0;
+  assign \w__addr$440  = f4_slot;
   assign samples_parity_waddr = f4_slot;
-  assign samples_parity_wen = \w__en$437 ;
-  assign samples_parity_wdata = \w__data$439 ;
-  assign \r__addr$441  = f1_samples_slot;
+  assign samples_parity_wen = \w__en$442 ;
+  assign samples_parity_wdata = \w__data$444 ;
+  assign \r__addr$446  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$443  = samples_fresh_slot;
-  assign \samples_parity_addr$444  = samples_fresh_slot;
-  assign \r__addr$445  = view_ar_slot;
-  assign \samples_parity_addr$446  = view_ar_slot;
-  assign \r__addr$447  = view_aw_slot;
-  assign \samples_parity_addr$448  = view_aw_slot;
-  assign \samples_parity_data$449  = samples_parity_r0_b0;
-  assign \samples_parity_data$450  = samples_parity_r1_b0;
-  assign \w__addr$451  = samples_queue_w_addr;
-  assign \w__en$452  = samples_queue_w_en;
-  assign \w__data$453  = samples_queue_w_data;
-  assign \r__addr$454  = samples_head;
+  assign \r__addr$448  = samples_fresh_slot;
+  assign \samples_parity_addr$449  = samples_fresh_slot;
+  assign \r__addr$450  = view_ar_slot;
+  assign \samples_parity_addr$451  = view_ar_slot;
+  assign \r__addr$452  = view_aw_slot;
+  assign \samples_parity_addr$453  = view_aw_slot;
+  assign \samples_parity_data$454  = samples_parity_r0_b0;
+  assign \samples_parity_data$455  = samples_parity_r1_b0;
+  assign \w__addr$456  = samples_queue_w_addr;
+  assign \w__en$457  = samples_queue_w_en;
+  assign \w__data$458  = samples_queue_w_data;
+  assign \r__addr$459  = samples_head;
   assign samples_queue_addr = samples_head;
   assign samples_queue_data = samples_queue_r0_b0;
-  assign \w__addr$457  = calibration_grant_w_addr;
-  assign \w__en$458  = calibration_grant_w_en;
-  assign \w__data$459  = { \$565 [3:0], calibration_grant_w_data[0] };
-  assign \r__addr$460  = calibration_parity_addr;
+  assign \w__addr$462  = calibration_grant_w_addr;
+  assign \w__en$463  = calibration_grant_w_en;
+  assign \w__data$464  = { \$558 [3:0], calibration_grant_w_data[0] };
+  assign \r__addr$465  = calibration_parity_addr;
   assign calibration_grant_addr = calibration_parity_addr;
-  assign \r__addr$462  = \calibration_parity_addr$69 ;
-  assign \calibration_grant_addr$463  = \calibration_parity_addr$69 ;
-  assign \r__addr$464  = view_ar_slot[3:0];
-  assign \calibration_grant_addr$465  = view_ar_slot[3:0];
-  assign \r__addr$466  = view_aw_slot[3:0];
-  assign \calibration_grant_addr$467  = view_aw_slot[3:0];
-  assign \calibration_grant_data$468  = calibration_grant_r0_b0;
-  assign \calibration_grant_data$469  = calibration_grant_r1_b0;
-  assign \calibration_parity_data$470  = calibration_parity_r0;
-  assign \calibration_parity_data$471  = calibration_parity_r1;
-  assign \w__addr$472  = calibration_queue_w_addr;
-  assign \w__en$473  = calibration_queue_w_en;
-  assign \w__data$474  = calibration_queue_w_data;
-  assign \r__addr$475  = calibration_head;
+  assign \r__addr$467  = \calibration_parity_addr$69 ;
+  assign \calibration_grant_addr$468  = \calibration_parity_addr$69 ;
+  assign \r__addr$469  = view_ar_slot[3:0];
+  assign \calibration_grant_addr$470  = view_ar_slot[3:0];
+  assign \r__addr$471  = view_aw_slot[3:0];
+  assign \calibration_grant_addr$472  = view_aw_slot[3:0];
+  assign \calibration_grant_data$473  = calibration_grant_r0_b0;
+  assign \calibration_grant_data$474  = calibration_grant_r1_b0;
+  assign \calibration_parity_data$475  = calibration_parity_r0;
+  assign \calibration_parity_data$476  = calibration_parity_r1;
+  assign \w__addr$477  = calibration_queue_w_addr;
+  assign \w__en$478  = calibration_queue_w_en;
+  assign \w__data$479  = calibration_queue_w_data;
+  assign \r__addr$480  = calibration_head;
   assign calibration_queue_addr = calibration_head;
   assign calibration_queue_data = calibration_queue_r0_b0;
   assign view_ar_held = view_ar_held2;
   assign view_ar_next = view_ar_next2;
   assign view_aw_held = view_aw_held2;
   assign view_aw_next = view_aw_next2;
-  assign \$signal$482  = { \$796 , \$792 , \$788 , \$784 , \$780 , \$776 , \$772 , \$768 , \$764 , \$760  };
-  assign samples_next_tag = { \$875 [5], \$856 [5], \$837 [5], \$818 [5] };
-  assign \$signal$485  = { \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$889 , \$885 , \$881  };
-  assign calibration_next_tag = { \$978 [5], \$959 [5], \$940 [5], \$921 [5] };
+  assign \$signal$487  = { \$789 , \$785 , \$781 , \$777 , \$773 , \$769 , \$765 , \$761 , \$757 , \$753  };
+  assign samples_next_tag = { \$868 [5], \$849 [5], \$830 [5], \$811 [5] };
+  assign \$signal$490  = { \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$882 , \$878 , \$874  };
+  assign calibration_next_tag = { \$971 [5], \$952 [5], \$933 [5], \$914 [5] };
   assign calibration_parity_waddr = f4_slot[3:0];
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
@@ -8684,7 +8701,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$501  = a6_payload[47:16];
+  assign \grant_addr$506  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[61:52];
   assign grant_overwrite = a6_payload[62];
@@ -8700,7 +8717,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
-  assign busy = \$1060 [7];
+  assign busy = \$1061 [7];
   assign \samples_grant_wdata.snap  = samples_grant_wdata[0];
   assign \samples_grant_wdata.next  = samples_grant_wdata[4:1];
   assign \samples_grant_r0_b0.snap  = samples_grant_r0_b0[0];
@@ -8745,38 +8762,38 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \samples_grant_data$115.next  = samples_grant_r3_b0[4:1];
   assign \calibration_grant_data$117.snap  = calibration_grant_r3_b0[0];
   assign \calibration_grant_data$117.next  = calibration_grant_r3_b0[4:1];
-  assign \samples_grant_data$433.snap  = samples_grant_r0_b0[0];
-  assign \samples_grant_data$433.next  = samples_grant_r0_b0[4:1];
-  assign \samples_grant_data$434.snap  = samples_grant_r1_b0[0];
-  assign \samples_grant_data$434.next  = samples_grant_r1_b0[4:1];
+  assign \samples_grant_data$438.snap  = samples_grant_r0_b0[0];
+  assign \samples_grant_data$438.next  = samples_grant_r0_b0[4:1];
+  assign \samples_grant_data$439.snap  = samples_grant_r1_b0[0];
+  assign \samples_grant_data$439.next  = samples_grant_r1_b0[4:1];
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.zero  = samples_queue_r0_b0[11];
   assign \samples_queue_data.next  = samples_queue_r0_b0[15:12];
-  assign \calibration_grant_data$468.snap  = calibration_grant_r0_b0[0];
-  assign \calibration_grant_data$468.next  = calibration_grant_r0_b0[4:1];
-  assign \calibration_grant_data$469.snap  = calibration_grant_r1_b0[0];
-  assign \calibration_grant_data$469.next  = calibration_grant_r1_b0[4:1];
+  assign \calibration_grant_data$473.snap  = calibration_grant_r0_b0[0];
+  assign \calibration_grant_data$473.next  = calibration_grant_r0_b0[4:1];
+  assign \calibration_grant_data$474.snap  = calibration_grant_r1_b0[0];
+  assign \calibration_grant_data$474.next  = calibration_grant_r1_b0[4:1];
   assign \calibration_queue_data.slot  = calibration_queue_r0_b0[3:0];
   assign \calibration_queue_data.snap  = calibration_queue_r0_b0[4];
   assign \calibration_queue_data.zero  = calibration_queue_r0_b0[5];
   assign \calibration_queue_data.next  = calibration_queue_r0_b0[9:6];
-  assign calibration_queue_wdata[9:6] = \$1059 ;
+  assign calibration_queue_wdata[9:6] = \$1060 ;
   assign calibration_queue_wdata[5] = \$1051 ;
   assign calibration_queue_wdata[4] = \$1049 ;
   assign calibration_queue_wdata[3:0] = f4_slot[3:0];
-  assign samples_queue_wdata[15:12] = \$1039 ;
-  assign samples_queue_wdata[11] = \$1031 ;
-  assign samples_queue_wdata[10] = \$1029 ;
+  assign samples_queue_wdata[15:12] = \$1037 ;
+  assign samples_queue_wdata[11] = \$1028 ;
+  assign samples_queue_wdata[10] = \$1026 ;
   assign samples_queue_wdata[9:0] = f4_slot;
-  assign calibration_grant_wdata[4:1] = { \$978 [5], \$959 [5], \$940 [5], \$921 [5] };
+  assign calibration_grant_wdata[4:1] = { \$971 [5], \$952 [5], \$933 [5], \$914 [5] };
   assign calibration_grant_wdata[0] = calibration_fetched_snap;
-  assign samples_grant_wdata[4:1] = { \$875 [5], \$856 [5], \$837 [5], \$818 [5] };
+  assign samples_grant_wdata[4:1] = { \$868 [5], \$849 [5], \$830 [5], \$811 [5] };
   assign samples_grant_wdata[0] = samples_fetched_snap;
-  assign \$1160 [1] = \$242 [10];
-  assign \$1160 [0] = \$240 [8];
-  assign \$1159 [1] = f0_hit[1];
-  assign \$1159 [0] = f0_hit[0];
+  assign \$1161 [1] = \$242 [10];
+  assign \$1161 [0] = \$240 [8];
+  assign \$1160 [1] = f0_hit[1];
+  assign \$1160 [0] = f0_hit[0];
   assign \$73  = \$71 [12];
   assign \$77  = \$75 [12];
   assign \$81  = a0_pool;
@@ -8790,6 +8807,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$168  = \$166 [11];
   assign \$171  = \$169 [5];
   assign \$179  = \$178 ;
+  assign \$572  = a3_sel_head[0];
+  assign \$575  = a3_sel_head[1];
   assign \$579  = a3_sel_head[0];
   assign \$582  = a3_sel_head[1];
   assign \$586  = a3_sel_head[0];
@@ -8797,13 +8816,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$593  = a3_sel_head[0];
   assign \$596  = a3_sel_head[1];
   assign \$600  = a3_sel_head[0];
-  assign \$603  = a3_sel_head[1];
-  assign \$607  = a3_sel_head[0];
-  assign \$611  = a3_sel_head[0];
-  assign \$615  = a3_sel_head[0];
-  assign \$619  = a3_sel_head[0];
-  assign \$623  = a3_sel_head[0];
-  assign \$627  = a3_sel_head[0];
+  assign \$604  = a3_sel_head[0];
+  assign \$608  = a3_sel_head[0];
+  assign \$612  = a3_sel_head[0];
+  assign \$616  = a3_sel_head[0];
+  assign \$620  = a3_sel_head[0];
   assign \$182  = a3_restart_head[0];
   assign \$185  = a3_restart_head[1];
   assign \$208  = \$206 [32];
@@ -8811,107 +8828,107 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$244  = 1'h0;
   assign \$246  = \$245 ;
   assign \$314  = f2_pool;
-  assign \$338  = f3_in[0];
-  assign \$341  = f3_in[1];
-  assign \$351  = f3_in[0];
-  assign \$353  = f3_in[1];
-  assign \$356  = f3_in[0];
-  assign \$358  = f3_in[1];
-  assign \$361  = f3_in[0];
-  assign \$363  = f3_in[1];
-  assign \$366  = f3_in[0];
-  assign \$368  = f3_in[1];
-  assign \$373  = f3_in[0];
-  assign \$375  = f3_in[1];
-  assign \$396  = \$395 ;
-  assign \$401  = \$400 ;
-  assign \$459  = samples_popped;
-  assign \$465  = samples_pushed;
-  assign \$471  = samples_pushed;
-  assign \$472  = samples_popped;
-  assign \$523  = calibration_popped;
-  assign \$529  = calibration_pushed;
-  assign \$535  = calibration_pushed;
-  assign \$536  = calibration_popped;
-  assign \$549  = 1'h0;
-  assign \$632  = a3_sel_head[0];
-  assign \$634  = a3_sel_head[1];
-  assign \$640  = \$639 ;
-  assign \$644  = \$643 ;
-  assign \$645  = a3_sel_last[0];
-  assign \$650  = a3_sel_last[1];
-  assign \$655  = a3_sel_head[0];
-  assign \$657  = a3_sel_head[1];
-  assign \$670  = 1'h0;
-  assign \$674  = 1'h0;
-  assign \$675  = a3_sel_last[0];
-  assign \$680  = a3_sel_last[1];
-  assign \$685  = a3_sel_head[0];
-  assign \$687  = a3_sel_head[1];
-  assign \$700  = 1'h0;
-  assign \$704  = 1'h0;
-  assign \$705  = a3_sel_last[0];
-  assign \$710  = a3_sel_last[1];
-  assign \$715  = a3_sel_head[0];
-  assign \$717  = a3_sel_head[1];
-  assign \$730  = 1'h0;
-  assign \$734  = 1'h0;
-  assign \$735  = a3_sel_last[0];
-  assign \$740  = a3_sel_last[1];
-  assign \$745  = a3_sel_head[0];
-  assign \$747  = a3_sel_head[1];
-  assign \$758  = a3_sel_head[0];
-  assign \$762  = a3_sel_head[0];
-  assign \$766  = a3_sel_head[0];
-  assign \$770  = a3_sel_head[0];
-  assign \$774  = a3_sel_head[0];
-  assign \$778  = a3_sel_head[0];
-  assign \$782  = a3_sel_head[0];
-  assign \$786  = a3_sel_head[0];
-  assign \$790  = a3_sel_head[0];
-  assign \$794  = a3_sel_head[0];
-  assign \$798  = a3_sel_head[0];
-  assign \$803  = \$802 ;
-  assign \$804  = a3_sel_last[0];
-  assign \$809  = a3_sel_head[0];
-  assign \$822  = 1'h0;
-  assign \$823  = a3_sel_last[0];
-  assign \$828  = a3_sel_head[0];
-  assign \$841  = 1'h0;
-  assign \$842  = a3_sel_last[0];
-  assign \$847  = a3_sel_head[0];
-  assign \$860  = 1'h0;
-  assign \$861  = a3_sel_last[0];
-  assign \$866  = a3_sel_head[0];
-  assign \$879  = a3_sel_head[1];
-  assign \$883  = a3_sel_head[1];
-  assign \$887  = a3_sel_head[1];
-  assign \$891  = a3_sel_head[1];
-  assign \$901  = a3_sel_head[1];
-  assign \$906  = \$905 ;
-  assign \$907  = a3_sel_last[1];
-  assign \$912  = a3_sel_head[1];
-  assign \$925  = 1'h0;
-  assign \$926  = a3_sel_last[1];
-  assign \$931  = a3_sel_head[1];
-  assign \$944  = 1'h0;
-  assign \$945  = a3_sel_last[1];
-  assign \$950  = a3_sel_head[1];
-  assign \$963  = 1'h0;
-  assign \$964  = a3_sel_last[1];
-  assign \$969  = a3_sel_head[1];
-  assign \$980  = a3_pool;
-  assign \$981  = { 7'h00, a4_slot, 8'h00 };
-  assign \$982 [29:0] = { 5'h00, \$981  };
-  assign \$982 [30] = 1'h1;
-  assign \$983  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$984 [29:21], \$984 [19:0] } = { 10'h000, \$983  };
-  assign { \$984 [30], \$984 [20] } = 2'h3;
+  assign \$346  = f3_in[0];
+  assign \$355  = f3_in[1];
+  assign \$359  = samples_grant_r0_b0[0];
+  assign \$360  = calibration_grant_r0_b0[0];
+  assign \$361  = samples_grant_r0_b0[1];
+  assign \$362  = samples_grant_r0_b0[2];
+  assign \$363  = samples_grant_r0_b0[3];
+  assign \$364  = samples_grant_r0_b0[4];
+  assign \$365  = calibration_grant_r0_b0[1];
+  assign \$366  = calibration_grant_r0_b0[2];
+  assign \$367  = calibration_grant_r0_b0[3];
+  assign \$368  = calibration_grant_r0_b0[4];
+  assign \$386  = \$385 ;
+  assign \$391  = \$390 ;
+  assign \$449  = samples_popped;
+  assign \$455  = samples_pushed;
+  assign \$461  = samples_pushed;
+  assign \$462  = samples_popped;
+  assign \$513  = calibration_popped;
+  assign \$519  = calibration_pushed;
+  assign \$525  = calibration_pushed;
+  assign \$526  = calibration_popped;
+  assign \$542  = 1'h0;
+  assign \$625  = a3_sel_head[0];
+  assign \$627  = a3_sel_head[1];
+  assign \$633  = \$632 ;
+  assign \$637  = \$636 ;
+  assign \$638  = a3_sel_last[0];
+  assign \$643  = a3_sel_last[1];
+  assign \$648  = a3_sel_head[0];
+  assign \$650  = a3_sel_head[1];
+  assign \$663  = 1'h0;
+  assign \$667  = 1'h0;
+  assign \$668  = a3_sel_last[0];
+  assign \$673  = a3_sel_last[1];
+  assign \$678  = a3_sel_head[0];
+  assign \$680  = a3_sel_head[1];
+  assign \$693  = 1'h0;
+  assign \$697  = 1'h0;
+  assign \$698  = a3_sel_last[0];
+  assign \$703  = a3_sel_last[1];
+  assign \$708  = a3_sel_head[0];
+  assign \$710  = a3_sel_head[1];
+  assign \$723  = 1'h0;
+  assign \$727  = 1'h0;
+  assign \$728  = a3_sel_last[0];
+  assign \$733  = a3_sel_last[1];
+  assign \$738  = a3_sel_head[0];
+  assign \$740  = a3_sel_head[1];
+  assign \$751  = a3_sel_head[0];
+  assign \$755  = a3_sel_head[0];
+  assign \$759  = a3_sel_head[0];
+  assign \$763  = a3_sel_head[0];
+  assign \$767  = a3_sel_head[0];
+  assign \$771  = a3_sel_head[0];
+  assign \$775  = a3_sel_head[0];
+  assign \$779  = a3_sel_head[0];
+  assign \$783  = a3_sel_head[0];
+  assign \$787  = a3_sel_head[0];
+  assign \$791  = a3_sel_head[0];
+  assign \$796  = \$795 ;
+  assign \$797  = a3_sel_last[0];
+  assign \$802  = a3_sel_head[0];
+  assign \$815  = 1'h0;
+  assign \$816  = a3_sel_last[0];
+  assign \$821  = a3_sel_head[0];
+  assign \$834  = 1'h0;
+  assign \$835  = a3_sel_last[0];
+  assign \$840  = a3_sel_head[0];
+  assign \$853  = 1'h0;
+  assign \$854  = a3_sel_last[0];
+  assign \$859  = a3_sel_head[0];
+  assign \$872  = a3_sel_head[1];
+  assign \$876  = a3_sel_head[1];
+  assign \$880  = a3_sel_head[1];
+  assign \$884  = a3_sel_head[1];
+  assign \$894  = a3_sel_head[1];
+  assign \$899  = \$898 ;
+  assign \$900  = a3_sel_last[1];
+  assign \$905  = a3_sel_head[1];
+  assign \$918  = 1'h0;
+  assign \$919  = a3_sel_last[1];
+  assign \$924  = a3_sel_head[1];
+  assign \$937  = 1'h0;
+  assign \$938  = a3_sel_last[1];
+  assign \$943  = a3_sel_head[1];
+  assign \$956  = 1'h0;
+  assign \$957  = a3_sel_last[1];
+  assign \$962  = a3_sel_head[1];
+  assign \$973  = a3_pool;
+  assign \$974  = { 7'h00, a4_slot, 8'h00 };
+  assign \$975 [29:0] = { 5'h00, \$974  };
+  assign \$975 [30] = 1'h1;
+  assign \$976  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$977 [29:21], \$977 [19:0] } = { 10'h000, \$976  };
+  assign { \$977 [30], \$977 [20] } = 2'h3;
 endmodule
 
 module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \burst$36 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
 , s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
-, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31810$1 , \port$31862$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
+, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31816$1 , \port$31868$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
 , aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$112  = 0;
   wire \$1 ;
@@ -9927,10 +9944,10 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   wire [9:0] \out_slot$42 ;
   wire out_valid;
   wire \out_valid$217 ;
-  output [60:0] \port$31810$1 ;
-  wire [60:0] \port$31810$1 ;
-  output [60:0] \port$31862$1 ;
-  wire [60:0] \port$31862$1 ;
+  output [60:0] \port$31816$1 ;
+  wire [60:0] \port$31816$1 ;
+  output [60:0] \port$31868$1 ;
+  wire [60:0] \port$31868$1 ;
   reg r_refusal_busy = 1'h0;
   wire [70:0] r_skid_in_data;
   wire r_skid_in_valid;
@@ -12575,8 +12592,8 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   assign b_skid_out_valid = s_axi_bvalid;
   assign s_axi_bid = b_skid_out_data[3:0];
   assign s_axi_bresp = b_skid_out_data[5:4];
-  assign \port$31810$1  = ar_queue_head[61:1];
-  assign \port$31862$1  = aw_queue_head[61:1];
+  assign \port$31816$1  = ar_queue_head[61:1];
+  assign \port$31868$1  = aw_queue_head[61:1];
   assign \$571  = aw_queue_push;
   assign \$654  = w_verdicts_w_data;
   assign \$658  = \$657 ;
@@ -14426,9 +14443,9 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
   assign \$220  = \$218 ;
 endmodule
 
-module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28419$0 , \port$28420$0 , \port$28421$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$28710$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30864$0 , \port$30864$48 , rsp_freed_valid, \port$30867$0 , rsp_flushed_valid, \port$30879$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30907$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$30994$0 , bus__w_beat_from_queue
-, e1_exhausted, e1_access, \port$31525$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31758$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
+module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28420$0 , \port$28421$0 , \port$28422$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$28711$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30870$0 , \port$30870$48 , rsp_freed_valid, \port$30873$0 , rsp_flushed_valid, \port$30885$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30913$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$31000$0 , bus__w_beat_from_queue
+, e1_exhausted, e1_access, \port$31531$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31764$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
 , guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$115  = 0;
   wire [32:0] \$1 ;
@@ -41673,32 +41690,32 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$28419$0 ;
-  wire \port$28419$0 ;
   output \port$28420$0 ;
   wire \port$28420$0 ;
   output \port$28421$0 ;
   wire \port$28421$0 ;
-  output [41:0] \port$28710$1 ;
-  wire [41:0] \port$28710$1 ;
-  input [15:0] \port$30864$0 ;
-  wire [15:0] \port$30864$0 ;
-  input [13:0] \port$30864$48 ;
-  wire [13:0] \port$30864$48 ;
-  input [16:0] \port$30867$0 ;
-  wire [16:0] \port$30867$0 ;
-  input [15:0] \port$30879$0 ;
-  wire [15:0] \port$30879$0 ;
-  input [36:0] \port$30907$0 ;
-  wire [36:0] \port$30907$0 ;
-  input [35:0] \port$30994$0 ;
-  wire [35:0] \port$30994$0 ;
+  output \port$28422$0 ;
+  wire \port$28422$0 ;
+  output [41:0] \port$28711$1 ;
+  wire [41:0] \port$28711$1 ;
+  input [15:0] \port$30870$0 ;
+  wire [15:0] \port$30870$0 ;
+  input [13:0] \port$30870$48 ;
+  wire [13:0] \port$30870$48 ;
+  input [16:0] \port$30873$0 ;
+  wire [16:0] \port$30873$0 ;
+  input [15:0] \port$30885$0 ;
+  wire [15:0] \port$30885$0 ;
+  input [36:0] \port$30913$0 ;
+  wire [36:0] \port$30913$0 ;
+  input [35:0] \port$31000$0 ;
+  wire [35:0] \port$31000$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31525$0 ;
-  wire [5:0] \port$31525$0 ;
+  output [5:0] \port$31531$0 ;
+  wire [5:0] \port$31531$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31758$0 ;
-  wire [5:0] \port$31758$0 ;
+  output [5:0] \port$31764$0 ;
+  wire [5:0] \port$31764$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -42246,20 +42263,20 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$448  = log_bank7_3[log_bank7_3_rrow];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$30867$0 [16] ? { 7'h00, \port$30867$0 [15] } : 8'hff;
+  assign \$2  = \port$30873$0 [16] ? { 7'h00, \port$30873$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$30879$0 [14:5], 47'h000000000000, \port$30879$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30879$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30864$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30864$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30864$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$30867$0 [14:5], \port$30907$0 [32:1], 4'h0, \port$30907$0 [36:33], \$2 , 1'h0, \port$30907$0 [0], 3'h1, \port$30867$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$30885$0 [14:5], 47'h000000000000, \port$30885$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30885$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30870$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30870$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30870$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$30873$0 [14:5], \port$30913$0 [32:1], 4'h0, \port$30913$0 [36:33], \$2 , 1'h0, \port$30913$0 [0], 3'h1, \port$30873$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$30879$0 [14:5], 47'h000000000000, \port$30879$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30879$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30864$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30864$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30864$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$30885$0 [14:5], 47'h000000000000, \port$30885$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30885$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30870$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30870$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30870$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$30864$0 [4:1] == 1'h1;
+  assign \$15  = \port$30870$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
   assign \$17  = cycle - 4'ha;
   assign \$18  = cycle - 4'ha;
@@ -42267,26 +42284,26 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$20  = cycle - 4'ha;
   assign \$21  = guard_ar_refused + guard_aw_refused;
   assign \$34  = guard_ar_refused | guard_aw_refused;
-  assign \$35  = rsp_grant_valid & \port$30864$0 [0];
-  assign \$36  = ! \port$30864$0 [5];
+  assign \$35  = rsp_grant_valid & \port$30870$0 [0];
+  assign \$36  = ! \port$30870$0 [5];
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = rsp_freed_valid & \port$30867$0 [0];
-  assign \$39  = ! \port$30867$0 [15];
+  assign \$38  = rsp_freed_valid & \port$30873$0 [0];
+  assign \$39  = ! \port$30873$0 [15];
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = rsp_flushed_valid & \port$30879$0 [0];
-  assign \$42  = ! \port$30879$0 [15];
+  assign \$41  = rsp_flushed_valid & \port$30885$0 [0];
+  assign \$42  = ! \port$30885$0 [15];
   assign \$43  = \$41  & \$42 ;
-  assign \$44  = \port$30864$0 [4:1] == 1'h1;
+  assign \$44  = \port$30870$0 [4:1] == 1'h1;
   assign \$45  = rsp_grant_valid & \$44 ;
-  assign \$46  = ! \port$30864$0 [5];
+  assign \$46  = ! \port$30870$0 [5];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = rsp_grant_valid & \port$30864$0 [0];
+  assign \$48  = rsp_grant_valid & \port$30870$0 [0];
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = rsp_freed_valid & \port$30867$0 [0];
+  assign \$51  = rsp_freed_valid & \port$30873$0 [0];
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = rsp_flushed_valid & \port$30879$0 [0];
+  assign \$54  = rsp_flushed_valid & \port$30885$0 [0];
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = \port$30864$0 [4:1] == 1'h1;
+  assign \$57  = \port$30870$0 [4:1] == 1'h1;
   assign \$58  = rsp_grant_valid & \$57 ;
   assign \$60  = \$58  & \$59 ;
   assign \$61  = \$signal$28  > 1'h0;
@@ -43915,10 +43932,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1825  = \$1824 [11:6] - 3'h4;
   assign \$1826  = w0_samples_is & w0_samples_slot_ok;
   assign \$1827  = w0_calibration_is & w0_calibration_slot_ok;
-  assign \$1828  = bus__w_beat_from_queue ? \port$30994$0 [31:0] : bus__w_data;
-  assign \$1829  = bus__w_beat_from_queue ? \port$30994$0 [31:0] : bus__w_data;
+  assign \$1828  = bus__w_beat_from_queue ? \port$31000$0 [31:0] : bus__w_data;
+  assign \$1829  = bus__w_beat_from_queue ? \port$31000$0 [31:0] : bus__w_data;
   assign \$1831  = 31'h40000000 + \$1830 ;
-  assign \$1832  = bus__w_beat_from_queue ? \port$30994$0 [31:0] : bus__w_data;
+  assign \$1832  = bus__w_beat_from_queue ? \port$31000$0 [31:0] : bus__w_data;
   assign \$1834  = 31'h40100000 + \$1833 ;
   assign \$1835  = ~ command_queue_pop;
   assign \$1836  = command_queue_count[0] & \$1835 ;
@@ -44104,8 +44121,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2016  = 1'h1 << \$2015 [7:5];
   assign \$2017  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$2018  = 1'h1 << \$2017 [11:8];
-  assign \$2019  = bus__w_beat_from_queue ? \port$30994$0 [31:0] : bus__w_data;
-  assign \$2020  = bus__w_beat_from_queue ? \port$30994$0 [35:32] : bus__w_strb;
+  assign \$2019  = bus__w_beat_from_queue ? \port$31000$0 [31:0] : bus__w_data;
+  assign \$2020  = bus__w_beat_from_queue ? \port$31000$0 [35:32] : bus__w_strb;
   assign \$2021  = ~ w1_is_command;
   assign \$2022  = w1_valid & \$2021 ;
   assign \$2023  = ~ w1_a1_0[0];
@@ -44329,13 +44346,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2241  = \$2240  & \$signal$622 [1];
   assign \$2242  = \$signal$620  & w2_is_pool1_low_water;
   assign \$2243  = \$2242  & \$signal$622 [2];
-  assign \$2244  = | \port$30867$0 [4:1];
+  assign \$2244  = | \port$30873$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$2244 ;
-  assign \$2245  = | \port$30879$0 [4:1];
+  assign \$2245  = | \port$30885$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$2245 ;
-  assign \$2246  = ~ \port$30864$0 [0];
+  assign \$2246  = ~ \port$30870$0 [0];
   assign \$2247  = rsp_grant_valid & \$2246 ;
-  assign \$2248  = \port$30864$0 [4:1] != 1'h1;
+  assign \$2248  = \port$30870$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$2247  & \$2248 ;
   assign log_kept_ge1 = e1_n_at_least[0] & space_ge1;
   assign log_kept_ge2 = e1_n_at_least[1] & space_ge2;
@@ -68125,7 +68142,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_calibration_is = bus__w_addr_from_queue ? \$25988 [6] : \$25991 [6];
   assign w0_in_pools_queued = 6'h30 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 6'h30 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$30994$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$31000$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -68138,12 +68155,12 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$25994  = bus__w_addr[5:0] == 3'h4;
   assign \$25995  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$25994  | \$25995 ;
-  assign \$25996  = \port$30994$0 [18:0] - 11'h400;
+  assign \$25996  = \port$31000$0 [18:0] - 11'h400;
   assign \$25997  = ~ \$25996 [19];
   assign \$25998  = bus__w_data[18:0] - 11'h400;
   assign \$25999  = ~ \$25998 [19];
   assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
-  assign \$26000  = \port$30994$0 [18:0] - 5'h10;
+  assign \$26000  = \port$31000$0 [18:0] - 5'h10;
   assign \$26001  = ~ \$26000 [19];
   assign \$26002  = bus__w_data[18:0] - 5'h10;
   assign \$26003  = ~ \$26002 [19];
@@ -68367,11 +68384,11 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26215  = \$signal$636  & \$signal$621 ;
   assign \$26216  = ~ \$26215 ;
   assign bus__w_err = \$26214  & \$26216 ;
-  assign \$26217  = rsp_freed_valid & \port$30907$0 [0];
+  assign \$26217  = rsp_freed_valid & \port$30913$0 [0];
   assign \$26218  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$26217  | \$26218 ;
-  assign \$26219  = rsp_freed_valid & \port$30907$0 [0];
-  assign \$26220  = \$26219  ? \port$30867$0 [0] : \port$30879$0 [0];
+  assign \$26219  = rsp_freed_valid & \port$30913$0 [0];
+  assign \$26220  = \$26219  ? \port$30873$0 [0] : \port$30885$0 [0];
   assign bus__w_slow_err = ~ \$26220 ;
   always @(posedge aclk_clk)
     cycle <= \$26221 ;
@@ -68384,7 +68401,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30864$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30864$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30864$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30870$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30870$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30870$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$26224 ;
   always @(posedge aclk_clk)
@@ -72157,29 +72174,29 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
       \$26455  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$30864$0 [4:1];
-  assign rsp_grant_pool = \port$30864$0 [5];
-  assign rsp_grant_user = \port$30864$48 [13:4];
-  assign rsp_flushed_err = \port$30879$0 [4:1];
-  assign rsp_flushed_pool = \port$30879$0 [15];
-  assign rsp_flushed_user = \port$30879$0 [14:5];
-  assign rsp_freed_err = \port$30867$0 [4:1];
-  assign rsp_freed_src = \port$30907$0 [0];
-  assign rsp_freed_in_pool = \port$30867$0 [16];
-  assign rsp_freed_pool = \port$30867$0 [15];
-  assign rsp_freed_tag = \port$30907$0 [36:33];
-  assign rsp_freed_addr = \port$30907$0 [32:1];
-  assign rsp_freed_user = \port$30867$0 [14:5];
-  assign rsp_grant_ok = \port$30864$0 [0];
-  assign rsp_freed_ok = \port$30867$0 [0];
-  assign rsp_flushed_ok = \port$30879$0 [0];
+  assign rsp_grant_err = \port$30870$0 [4:1];
+  assign rsp_grant_pool = \port$30870$0 [5];
+  assign rsp_grant_user = \port$30870$48 [13:4];
+  assign rsp_flushed_err = \port$30885$0 [4:1];
+  assign rsp_flushed_pool = \port$30885$0 [15];
+  assign rsp_flushed_user = \port$30885$0 [14:5];
+  assign rsp_freed_err = \port$30873$0 [4:1];
+  assign rsp_freed_src = \port$30913$0 [0];
+  assign rsp_freed_in_pool = \port$30873$0 [16];
+  assign rsp_freed_pool = \port$30873$0 [15];
+  assign rsp_freed_tag = \port$30913$0 [36:33];
+  assign rsp_freed_addr = \port$30913$0 [32:1];
+  assign rsp_freed_user = \port$30873$0 [14:5];
+  assign rsp_grant_ok = \port$30870$0 [0];
+  assign rsp_freed_ok = \port$30873$0 [0];
+  assign rsp_flushed_ok = \port$30885$0 [0];
   assign space_under = { \$25874 [6], \$25874  };
   assign \$signal$406  = { log_kept_ge4, \$2256 , \$2254  };
   assign \$signal$452  = { e1_access, low_water_hit, \$25956 , \$25955 , e1_exhausted, \$25954  };
   assign \$signal$502  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$30994$0 [31:0];
+  assign bus__w_data_queued = \port$31000$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
-  assign bus__w_strb_queued = \port$30994$0 [35:32];
+  assign bus__w_strb_queued = \port$31000$0 [35:32];
   assign \$signature__addr  = log_bank0_0_wrow;
   assign \$signature__data$645  = { \$2445 [5], \$2439 [5], \$2433 [5], \$2427 [5], \$2421 [5], \$2415 [5], \$2409 [5], \$2403 [5], \$2397 [5], \$2391 [5], \$2385 [5], \$2379 [5], \$2373 [5], \$2367 [5], \$2361 [5], \$2355 [5], \$2349 [5], \$2343 [5], \$2337 [5], \$2331 [5], \$2325 [5], \$2319 [5], \$2313 [5], \$2307 [5], \$2301 [5], \$2295 [5], \$2289 [5], \$2283 [5], \$2277 [5], \$2271 [5] };
   assign \$signature__en  = log_bank0_wen;
@@ -72313,10 +72330,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$782  = alloc_queue_wr;
   assign \$signature__data$783  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 [3:0], 9'h000, \port$30864$0 [15:6] };
-  assign rsp_grant_slot = \port$30864$0 [15:6];
-  assign rsp_grant_tag = \port$30864$48 [3:0];
-  assign bus__r_slow_data = { \port$30864$0 [0], \port$30864$0 [4:1], 4'h0, \port$30864$48 [3:0], 9'h000, \port$30864$0 [15:6] };
+  assign handle = { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 [3:0], 9'h000, \port$30870$0 [15:6] };
+  assign rsp_grant_slot = \port$30870$0 [15:6];
+  assign rsp_grant_tag = \port$30870$48 [3:0];
+  assign bus__r_slow_data = { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 [3:0], 9'h000, \port$30870$0 [15:6] };
   assign w0_samples_is_queued = \$25982 [6];
   assign w0_samples_is_pins = \$25985 [6];
   assign w0_calibration_is_queued = \$25988 [6];
@@ -72332,14 +72349,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$26213 [40:39];
   assign req_flush_select = \$26213 [42:41];
   assign req_flush_pool = \$26213 [34];
-  assign \port$28419$0  = \$25954 ;
-  assign \port$28420$0  = \$25955 ;
-  assign \port$28421$0  = \$25956 ;
+  assign \port$28420$0  = \$25954 ;
+  assign \port$28421$0  = \$25955 ;
+  assign \port$28422$0  = \$25956 ;
   assign new_alloc = \$25963 [8];
-  assign \port$28710$1  = \$26213 [42:1];
-  assign \port$31525$0  = \$signal$450 ;
+  assign \port$28711$1  = \$26213 [42:1];
+  assign \port$31531$0  = \$signal$450 ;
   assign bus__w_ack = \$signal$620 ;
-  assign \port$31758$0  = \$signal$451 ;
+  assign \port$31764$0  = \$signal$451 ;
   assign \$26311  = log_bank7_row;
   assign \$26301  = log_bank6_row;
   assign \$26291  = log_bank5_row;
@@ -72348,10 +72365,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26261  = log_bank2_row;
   assign \$26251  = log_bank1_row;
   assign \$26241  = log_bank0_row;
-  assign \$49  = \port$30864$0 [5];
-  assign \$52  = \port$30867$0 [15];
-  assign \$55  = \port$30879$0 [15];
-  assign \$59  = \port$30864$0 [5];
+  assign \$49  = \port$30870$0 [5];
+  assign \$52  = \port$30873$0 [15];
+  assign \$55  = \port$30885$0 [15];
+  assign \$59  = \port$30870$0 [5];
   assign \$63  = \$62 ;
   assign \$66  = \$65 ;
   assign \$69  = \$68 ;

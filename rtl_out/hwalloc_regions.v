@@ -339,9 +339,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4349$0 (\$11 [4:0]),
-    .\port$4349$48 (\$11 [51:48]),
-    .\port$4349$7 (\$11 [15:7]),
+    .\port$4353$0 (\$11 [4:0]),
+    .\port$4353$48 (\$11 [51:48]),
+    .\port$4353$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3927$40 (\$20 [44:39]),
+    .\port$3925$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$3553$0 (\$16 ),
-    .\port$3554$0 (\$17 ),
-    .\port$3556$0 (\$18 ),
-    .\port$3927$1 (\$20 ),
-    .\port$4349$0 (\$11 [15:0]),
-    .\port$4349$48 (\$11 [60:48]),
-    .\port$4352$0 (\$12 ),
-    .\port$4364$0 (\$13 ),
-    .\port$4392$0 (\$14 ),
-    .\port$4483$0 (\$15 ),
-    .\port$4653$0 (\$signal ),
-    .\port$4925$0 (\$signal$58 ),
+    .\port$3551$0 (\$16 ),
+    .\port$3552$0 (\$17 ),
+    .\port$3554$0 (\$18 ),
+    .\port$3925$1 (\$20 ),
+    .\port$4353$0 (\$11 [15:0]),
+    .\port$4353$48 (\$11 [60:48]),
+    .\port$4356$0 (\$12 ),
+    .\port$4368$0 (\$13 ),
+    .\port$4396$0 (\$14 ),
+    .\port$4487$0 (\$15 ),
+    .\port$4657$0 (\$signal ),
+    .\port$4929$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4349$0 , \port$4349$7 , \port$4349$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4353$0 , \port$4353$7 , \port$4353$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1489,12 +1489,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4349$0 ;
-  wire [4:0] \port$4349$0 ;
-  input [3:0] \port$4349$48 ;
-  wire [3:0] \port$4349$48 ;
-  input [8:0] \port$4349$7 ;
-  wire [8:0] \port$4349$7 ;
+  input [4:0] \port$4353$0 ;
+  wire [4:0] \port$4353$0 ;
+  input [3:0] \port$4353$48 ;
+  wire [3:0] \port$4353$48 ;
+  input [8:0] \port$4353$7 ;
+  wire [8:0] \port$4353$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1660,7 +1660,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 , 10'h000, \port$4349$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 , 10'h000, \port$4353$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1751,7 +1751,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 , 10'h000, \port$4349$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 , 10'h000, \port$4353$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3152,7 +3152,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 , 10'h000, \port$4349$7  };
+  assign r_slow_w_data = { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 , 10'h000, \port$4353$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3164,12 +3164,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 , 10'h000, \port$4349$7  };
+  assign \$signature__data$108  = { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 , 10'h000, \port$4353$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 , 10'h000, \port$4349$7  };
+  assign bus__r_slow_data = { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 , 10'h000, \port$4353$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3209,7 +3209,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3927$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$3925$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -3218,45 +3218,45 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1001 ;
   wire \$1002 ;
   wire \$1003 ;
-  wire \$1004 ;
-  wire [4:0] \$1005 ;
+  wire [4:0] \$1004 ;
+  wire \$1005 ;
   wire \$1006 ;
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
   wire \$101 ;
-  wire \$1010 ;
+  wire [4:0] \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
   wire \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
-  wire [4:0] \$1016 ;
+  wire \$1016 ;
   wire \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
   wire \$102 ;
   wire \$1020 ;
-  wire \$1021 ;
-  wire [4:0] \$1022 ;
+  wire [4:0] \$1021 ;
+  wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
   wire \$1025 ;
   wire \$1026 ;
-  wire \$1027 ;
+  wire [4:0] \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
   wire \$103 ;
   wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
-  wire [4:0] \$1033 ;
+  wire \$1033 ;
   wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
   wire \$1037 ;
   wire \$1038 ;
-  wire [4:0] \$1039 ;
+  wire \$1039 ;
   wire \$104 ;
   wire \$1040 ;
   wire \$1041 ;
@@ -3286,41 +3286,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
-  wire \$1066 ;
+  wire [4:0] \$1066 ;
   wire \$1067 ;
   wire \$1068 ;
   wire \$1069 ;
   wire \$107 ;
   wire \$1070 ;
   wire \$1071 ;
-  wire \$1072 ;
+  wire [5:0] \$1072 ;
   wire \$1073 ;
   wire \$1074 ;
   wire \$1075 ;
   wire \$1076 ;
   wire \$1077 ;
-  wire [4:0] \$1078 ;
+  wire \$1078 ;
   wire \$1079 ;
   wire \$108 ;
   wire \$1080 ;
   wire \$1081 ;
   wire \$1082 ;
   wire \$1083 ;
-  wire [5:0] \$1084 ;
-  wire \$1085 ;
+  wire \$1084 ;
+  wire [4:0] \$1085 ;
   wire \$1086 ;
   wire \$1087 ;
   wire \$1088 ;
   wire \$1089 ;
   wire \$109 ;
   wire \$1090 ;
-  wire \$1091 ;
+  wire [5:0] \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
   wire \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
-  wire [4:0] \$1097 ;
+  wire \$1097 ;
   wire \$1098 ;
   wire \$1099 ;
   wire \$11 ;
@@ -3328,121 +3328,121 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
-  wire [5:0] \$1103 ;
-  wire \$1104 ;
+  wire \$1103 ;
+  wire [4:0] \$1104 ;
   wire \$1105 ;
   wire \$1106 ;
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
   wire [3:0] \$111 ;
-  wire \$1110 ;
+  wire [5:0] \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
   wire \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
-  wire [4:0] \$1116 ;
+  wire \$1116 ;
   wire \$1117 ;
   wire \$1118 ;
   wire \$1119 ;
   wire \$112 ;
   wire \$1120 ;
   wire \$1121 ;
-  wire [5:0] \$1122 ;
-  wire \$1123 ;
+  wire \$1122 ;
+  wire [4:0] \$1123 ;
   wire \$1124 ;
   wire \$1125 ;
   wire \$1126 ;
   wire \$1127 ;
   wire \$1128 ;
-  wire \$1129 ;
+  wire [5:0] \$1129 ;
   wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
-  wire \$1132 ;
-  wire \$1133 ;
-  wire \$1134 ;
-  wire [4:0] \$1135 ;
-  wire \$1136 ;
-  wire \$1137 ;
+  wire [21:0] \$1132 ;
+  wire [31:0] \$1133 ;
+  wire [23:0] \$1134 ;
+  wire [31:0] \$1135 ;
+  wire [18:0] \$1136 ;
+  wire [31:0] \$1137 ;
   wire \$1138 ;
   wire \$1139 ;
   wire \$114 ;
-  wire \$1140 ;
-  wire [5:0] \$1141 ;
-  wire \$1142 ;
+  wire [11:0] \$1140 ;
+  wire [11:0] \$1141 ;
+  wire [12:0] \$1142 ;
   wire \$1143 ;
-  wire [21:0] \$1144 ;
-  wire [31:0] \$1145 ;
-  wire [23:0] \$1146 ;
-  wire [31:0] \$1147 ;
-  wire [18:0] \$1148 ;
-  wire [31:0] \$1149 ;
+  wire [11:0] \$1144 ;
+  wire [11:0] \$1145 ;
+  wire [12:0] \$1146 ;
+  wire \$1147 ;
+  wire [11:0] \$1148 ;
+  wire [11:0] \$1149 ;
   wire \$115 ;
-  wire \$1150 ;
+  wire [12:0] \$1150 ;
   wire \$1151 ;
-  wire [11:0] \$1152 ;
-  wire [11:0] \$1153 ;
-  wire [12:0] \$1154 ;
-  wire \$1155 ;
-  wire [11:0] \$1156 ;
-  wire [11:0] \$1157 ;
-  wire [12:0] \$1158 ;
-  wire \$1159 ;
+  wire \$1152 ;
+  wire [2:0] \$1153 ;
+  wire [2:0] \$1154 ;
+  wire [2:0] \$1155 ;
+  wire [2:0] \$1156 ;
+  wire [3:0] \$1157 ;
+  wire [3:0] \$1158 ;
+  wire [11:0] \$1159 ;
   wire \$116 ;
   wire [11:0] \$1160 ;
-  wire [11:0] \$1161 ;
-  wire [12:0] \$1162 ;
+  wire [12:0] \$1161 ;
+  wire \$1162 ;
   wire \$1163 ;
   wire \$1164 ;
-  wire [2:0] \$1165 ;
-  wire [2:0] \$1166 ;
-  wire [2:0] \$1167 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
   wire [2:0] \$1168 ;
-  wire [3:0] \$1169 ;
+  wire [2:0] \$1169 ;
   wire \$117 ;
-  wire [3:0] \$1170 ;
-  wire [11:0] \$1171 ;
-  wire [11:0] \$1172 ;
-  wire [12:0] \$1173 ;
+  wire \$1170 ;
+  wire [2:0] \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
   wire \$1176 ;
-  wire [2:0] \$1177 ;
-  wire [2:0] \$1178 ;
+  wire [3:0] \$1177 ;
+  wire \$1178 ;
   wire \$1179 ;
   wire \$118 ;
-  wire [2:0] \$1180 ;
+  wire \$1180 ;
   wire \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
   wire \$1185 ;
-  wire [3:0] \$1186 ;
+  wire \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
   wire \$1189 ;
   wire \$119 ;
-  wire \$1190 ;
+  wire [7:0] \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
   wire \$1194 ;
   wire \$1195 ;
   wire \$1196 ;
-  wire [7:0] \$1197 ;
+  wire \$1197 ;
   wire \$1198 ;
-  wire \$1199 ;
+  wire [3:0] \$1199 ;
   wire \$12 ;
   wire [6:0] \$120 ;
-  wire \$1200 ;
+  wire [3:0] \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
   wire \$1204 ;
   wire \$1205 ;
-  wire [3:0] \$1206 ;
+  wire \$1206 ;
   wire \$1207 ;
   wire \$1208 ;
   wire \$1209 ;
@@ -3462,34 +3462,34 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1221 ;
   wire \$1222 ;
   wire \$1223 ;
-  wire \$1224 ;
+  wire [4:0] \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
-  wire [4:0] \$1227 ;
+  wire \$1227 ;
   wire \$1228 ;
   wire \$1229 ;
   wire [3:0] \$123 ;
   wire \$1230 ;
   wire \$1231 ;
   wire \$1232 ;
-  wire \$1233 ;
-  wire \$1234 ;
-  wire \$1235 ;
-  wire [3:0] \$1236 ;
-  wire [8:0] \$1237 ;
-  reg \$1238 ;
-  reg [6:0] \$1239 ;
+  wire [3:0] \$1233 ;
+  wire [3:0] \$1234 ;
+  wire [8:0] \$1235 ;
+  reg \$1236 ;
+  reg [6:0] \$1237 ;
+  reg [4:0] \$1238 ;
+  reg \$1239 ;
   wire [8:0] \$124 ;
-  reg [4:0] \$1240 ;
-  reg \$1241 ;
-  reg [6:0] \$1242 ;
-  reg [12:0] \$1243 ;
-  reg \$1244 ;
-  reg [8:0] \$1245 ;
-  reg [4:0] \$1246 ;
-  reg \$1247 ;
-  reg [3:0] \$1248 ;
-  reg [4:0] \$1249 ;
+  reg [6:0] \$1240 ;
+  reg [12:0] \$1241 ;
+  reg \$1242 ;
+  reg [8:0] \$1243 ;
+  reg [4:0] \$1244 ;
+  reg \$1245 ;
+  reg [3:0] \$1246 ;
+  reg [4:0] \$1247 ;
+  reg \$1248 ;
+  reg \$1249 ;
   wire \$125 ;
   reg \$1250 ;
   reg \$1251 ;
@@ -3507,40 +3507,40 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1262 ;
   reg \$1263 ;
   reg \$1264 ;
-  reg \$1265 ;
-  reg \$1266 ;
-  reg [3:0] \$1267 ;
-  reg [9:0] \$1268 ;
-  reg \$1269 ;
+  reg [3:0] \$1265 ;
+  reg [9:0] \$1266 ;
+  reg \$1267 ;
+  reg \$1268 ;
+  reg [2:0] \$1269 ;
   wire [2:0] \$127 ;
   reg \$1270 ;
   reg [2:0] \$1271 ;
   reg \$1272 ;
   reg [2:0] \$1273 ;
   reg \$1274 ;
-  reg [2:0] \$1275 ;
-  reg \$1276 ;
-  reg \$1277 ;
-  reg [7:0] \$1278 ;
-  reg [7:0] \$1279 ;
+  reg \$1275 ;
+  reg [7:0] \$1276 ;
+  reg [7:0] \$1277 ;
+  reg \$1278 ;
+  reg [6:0] \$1279 ;
   wire [2:0] \$128 ;
-  reg \$1280 ;
+  reg [7:0] \$1280 ;
   reg [6:0] \$1281 ;
-  reg [7:0] \$1282 ;
-  reg [6:0] \$1283 ;
-  reg [9:0] \$1284 ;
-  reg [9:0] \$1285 ;
-  reg \$1286 ;
-  reg \$1287 ;
-  reg [9:0] \$1288 ;
-  reg [8:0] \$1289 ;
+  reg [9:0] \$1282 ;
+  reg [9:0] \$1283 ;
+  reg \$1284 ;
+  reg \$1285 ;
+  reg [9:0] \$1286 ;
+  reg [8:0] \$1287 ;
+  reg [4:0] \$1288 ;
+  reg [4:0] \$1289 ;
   wire [2:0] \$129 ;
-  reg [4:0] \$1290 ;
-  reg [4:0] \$1291 ;
-  reg \$1292 ;
+  reg \$1290 ;
+  reg [3:0] \$1291 ;
+  reg [4:0] \$1292 ;
   reg [3:0] \$1293 ;
-  reg [4:0] \$1294 ;
-  reg [3:0] \$1295 ;
+  reg \$1294 ;
+  reg \$1295 ;
   reg \$1296 ;
   reg \$1297 ;
   reg \$1298 ;
@@ -3572,10 +3572,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1320 ;
   reg \$1321 ;
   reg \$1322 ;
-  reg \$1323 ;
-  reg \$1324 ;
-  wire [2:0] \$1325 ;
-  wire [2:0] \$1326 ;
+  wire [2:0] \$1323 ;
+  wire [2:0] \$1324 ;
+  reg \$1325 ;
+  reg \$1326 ;
   reg \$1327 ;
   reg \$1328 ;
   reg \$1329 ;
@@ -3583,26 +3583,26 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1330 ;
   reg \$1331 ;
   reg \$1332 ;
-  reg \$1333 ;
-  reg \$1334 ;
-  reg [2:0] \$1335 ;
-  reg [2:0] \$1336 ;
-  reg \$1337 ;
+  reg [2:0] \$1333 ;
+  reg [2:0] \$1334 ;
+  reg \$1335 ;
+  reg \$1336 ;
+  reg [6:0] \$1337 ;
   reg \$1338 ;
-  reg [6:0] \$1339 ;
+  reg \$1339 ;
   wire \$134 ;
-  reg \$1340 ;
-  reg \$1341 ;
-  reg [7:0] \$1342 ;
-  reg [2:0] \$1343 ;
-  reg \$1344 ;
+  reg [7:0] \$1340 ;
+  reg [2:0] \$1341 ;
+  reg \$1342 ;
+  reg \$1343 ;
+  reg [3:0] \$1344 ;
   reg \$1345 ;
-  reg [3:0] \$1346 ;
-  reg \$1347 ;
-  reg \$1348 ;
-  reg [4:0] \$1349 ;
+  reg \$1346 ;
+  reg [4:0] \$1347 ;
+  reg [2:0] \$1348 ;
+  reg \$1349 ;
   wire [9:0] \$135 ;
-  reg [2:0] \$1350 ;
+  reg \$1350 ;
   reg \$1351 ;
   reg \$1352 ;
   reg \$1353 ;
@@ -3619,8 +3619,6 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1363 ;
   reg \$1364 ;
   reg \$1365 ;
-  reg \$1366 ;
-  reg \$1367 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
@@ -3919,10 +3917,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$402 ;
   wire \$403 ;
   wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire [3:0] \$408 ;
+  wire [3:0] \$405 ;
+  wire [3:0] \$406 ;
+  wire [4:0] \$407 ;
+  wire \$408 ;
   wire \$409 ;
   wire \$41 ;
   wire \$410 ;
@@ -3934,87 +3932,87 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
-  wire \$419 ;
+  wire [2:0] \$419 ;
   wire \$42 ;
-  wire [3:0] \$420 ;
-  wire [3:0] \$421 ;
-  wire [4:0] \$422 ;
-  wire \$423 ;
-  wire \$424 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire [5:0] \$422 ;
+  wire [5:0] \$423 ;
+  wire [6:0] \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [5:0] \$427 ;
+  wire [5:0] \$428 ;
+  wire [6:0] \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire [2:0] \$434 ;
-  wire \$435 ;
+  wire [5:0] \$432 ;
+  wire [5:0] \$433 ;
+  wire [6:0] \$434 ;
+  wire [2:0] \$435 ;
   wire \$436 ;
-  wire [5:0] \$437 ;
-  wire [5:0] \$438 ;
-  wire [6:0] \$439 ;
+  wire [2:0] \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire [5:0] \$442 ;
-  wire [5:0] \$443 ;
-  wire [6:0] \$444 ;
+  wire [2:0] \$440 ;
+  wire [2:0] \$441 ;
+  wire [2:0] \$442 ;
+  wire [3:0] \$443 ;
+  wire [3:0] \$444 ;
   wire \$445 ;
-  wire \$446 ;
-  wire [5:0] \$447 ;
-  wire [5:0] \$448 ;
-  wire [6:0] \$449 ;
+  wire [11:0] \$446 ;
+  wire [11:0] \$447 ;
+  wire [12:0] \$448 ;
+  wire [11:0] \$449 ;
   wire \$45 ;
-  wire [2:0] \$450 ;
-  wire \$451 ;
-  wire [2:0] \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire [2:0] \$455 ;
-  wire [2:0] \$456 ;
-  wire [2:0] \$457 ;
-  wire [3:0] \$458 ;
-  wire [3:0] \$459 ;
+  wire [11:0] \$450 ;
+  wire [12:0] \$451 ;
+  wire \$452 ;
+  wire [8:0] \$453 ;
+  wire [8:0] \$454 ;
+  wire [9:0] \$455 ;
+  wire \$456 ;
+  wire [11:0] \$457 ;
+  wire [11:0] \$458 ;
+  wire [12:0] \$459 ;
   wire \$46 ;
-  wire \$460 ;
+  wire [11:0] \$460 ;
   wire [11:0] \$461 ;
-  wire [11:0] \$462 ;
-  wire [12:0] \$463 ;
-  wire [11:0] \$464 ;
-  wire [11:0] \$465 ;
-  wire [12:0] \$466 ;
+  wire [12:0] \$462 ;
+  wire \$463 ;
+  wire [8:0] \$464 ;
+  wire [8:0] \$465 ;
+  wire [9:0] \$466 ;
   wire \$467 ;
-  wire [8:0] \$468 ;
-  wire [8:0] \$469 ;
+  wire [3:0] \$468 ;
+  wire \$469 ;
   wire \$47 ;
-  wire [9:0] \$470 ;
+  wire \$470 ;
   wire \$471 ;
-  wire [11:0] \$472 ;
-  wire [11:0] \$473 ;
-  wire [12:0] \$474 ;
-  wire [11:0] \$475 ;
-  wire [11:0] \$476 ;
-  wire [12:0] \$477 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
   wire \$478 ;
-  wire [8:0] \$479 ;
+  wire \$479 ;
   wire \$48 ;
-  wire [8:0] \$480 ;
-  wire [9:0] \$481 ;
+  wire \$480 ;
+  wire \$481 ;
   wire \$482 ;
-  wire [3:0] \$483 ;
+  wire \$483 ;
   wire \$484 ;
   wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
+  wire [7:0] \$486 ;
+  wire [7:0] \$487 ;
   wire \$488 ;
-  wire \$489 ;
+  wire [7:0] \$489 ;
   wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
+  wire [7:0] \$490 ;
+  wire [9:0] \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
@@ -4026,12 +4024,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire [7:0] \$501 ;
-  wire [7:0] \$502 ;
+  wire \$501 ;
+  wire \$502 ;
   wire \$503 ;
-  wire [7:0] \$504 ;
-  wire [7:0] \$505 ;
-  wire [9:0] \$506 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
   wire \$507 ;
   wire \$508 ;
   wire \$509 ;
@@ -4080,12 +4078,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$548 ;
   wire \$549 ;
   wire [9:0] \$55 ;
-  wire \$550 ;
-  wire \$551 ;
+  wire [4:0] \$550 ;
+  wire [4:0] \$551 ;
   wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
+  wire [4:0] \$553 ;
+  wire [4:0] \$554 ;
+  wire [6:0] \$555 ;
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
@@ -4096,13 +4094,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire [4:0] \$565 ;
-  wire [4:0] \$566 ;
+  wire \$565 ;
+  wire \$566 ;
   wire \$567 ;
-  wire [4:0] \$568 ;
-  wire [4:0] \$569 ;
+  wire \$568 ;
+  wire \$569 ;
   wire \$57 ;
-  wire [6:0] \$570 ;
+  wire \$570 ;
   wire \$571 ;
   wire \$572 ;
   wire \$573 ;
@@ -4114,15 +4112,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$579 ;
   wire [7:0] \$58 ;
   wire \$580 ;
-  wire \$581 ;
+  wire [2:0] \$581 ;
   wire \$582 ;
   wire \$583 ;
   wire \$584 ;
   wire \$585 ;
   wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
+  wire [11:0] \$587 ;
+  wire [11:0] \$588 ;
+  wire [12:0] \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
@@ -4133,11 +4131,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$596 ;
   wire \$597 ;
   wire \$598 ;
-  wire [11:0] \$599 ;
+  wire \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire [11:0] \$600 ;
-  wire [12:0] \$601 ;
+  wire \$600 ;
+  wire \$601 ;
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
@@ -4148,42 +4146,42 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$609 ;
   wire [7:0] \$61 ;
   wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
+  wire [4:0] \$611 ;
+  wire [4:0] \$612 ;
+  wire [4:0] \$613 ;
   wire \$614 ;
   wire \$615 ;
   wire \$616 ;
   wire \$617 ;
   wire \$618 ;
-  wire \$619 ;
+  wire [7:0] \$619 ;
   wire [7:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
-  wire [4:0] \$623 ;
-  wire [4:0] \$624 ;
-  wire [4:0] \$625 ;
+  wire [10:0] \$623 ;
+  wire [10:0] \$624 ;
+  wire [10:0] \$625 ;
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
   wire [7:0] \$63 ;
   wire \$630 ;
-  wire [7:0] \$631 ;
+  wire [4:0] \$631 ;
   wire \$632 ;
   wire \$633 ;
   wire \$634 ;
-  wire [10:0] \$635 ;
-  wire [10:0] \$636 ;
-  wire [10:0] \$637 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire [11:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
-  wire [4:0] \$643 ;
+  wire \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
@@ -4226,7 +4224,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
-  wire \$682 ;
+  wire [5:0] \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
@@ -4239,7 +4237,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
-  wire [5:0] \$694 ;
+  wire \$694 ;
   wire \$695 ;
   wire \$696 ;
   wire \$697 ;
@@ -4263,27 +4261,27 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
-  wire \$715 ;
+  wire [4:0] \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
   wire \$72 ;
   wire \$720 ;
-  wire \$721 ;
+  wire [10:0] \$721 ;
   wire \$722 ;
   wire \$723 ;
   wire \$724 ;
   wire \$725 ;
   wire \$726 ;
-  wire [4:0] \$727 ;
+  wire \$727 ;
   wire \$728 ;
   wire \$729 ;
   wire \$73 ;
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
-  wire [10:0] \$733 ;
+  wire \$733 ;
   wire \$734 ;
   wire \$735 ;
   wire \$736 ;
@@ -4306,27 +4304,27 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$751 ;
   wire \$752 ;
   wire \$753 ;
-  wire \$754 ;
+  wire [4:0] \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
   wire \$758 ;
   wire \$759 ;
   wire \$76 ;
-  wire \$760 ;
+  wire [10:0] \$760 ;
   wire \$761 ;
   wire \$762 ;
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
-  wire [4:0] \$766 ;
+  wire \$766 ;
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
   wire \$770 ;
   wire \$771 ;
-  wire [10:0] \$772 ;
+  wire \$772 ;
   wire \$773 ;
   wire \$774 ;
   wire \$775 ;
@@ -4349,13 +4347,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$790 ;
   wire \$791 ;
   wire \$792 ;
-  wire \$793 ;
+  wire [4:0] \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
   wire \$798 ;
-  wire \$799 ;
+  wire [10:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
@@ -4363,14 +4361,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$802 ;
   wire \$803 ;
   wire \$804 ;
-  wire [4:0] \$805 ;
+  wire \$805 ;
   wire \$806 ;
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
   wire \$81 ;
   wire \$810 ;
-  wire [10:0] \$811 ;
+  wire \$811 ;
   wire \$812 ;
   wire \$813 ;
   wire \$814 ;
@@ -4393,27 +4391,27 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
-  wire \$832 ;
+  wire [4:0] \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
-  wire \$838 ;
+  wire [10:0] \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
   wire \$843 ;
-  wire [4:0] \$844 ;
+  wire \$844 ;
   wire \$845 ;
   wire \$846 ;
   wire \$847 ;
   wire \$848 ;
   wire \$849 ;
   wire [4:0] \$85 ;
-  wire [10:0] \$850 ;
+  wire \$850 ;
   wire \$851 ;
   wire \$852 ;
   wire \$853 ;
@@ -4450,20 +4448,20 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$881 ;
   wire \$882 ;
   wire \$883 ;
-  wire \$884 ;
+  wire [4:0] \$884 ;
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
   wire \$89 ;
-  wire \$890 ;
+  wire [5:0] \$890 ;
   wire \$891 ;
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
   wire \$895 ;
-  wire [4:0] \$896 ;
+  wire \$896 ;
   wire \$897 ;
   wire \$898 ;
   wire \$899 ;
@@ -4471,69 +4469,69 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
-  wire [5:0] \$902 ;
-  wire \$903 ;
+  wire \$902 ;
+  wire [4:0] \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
   wire \$908 ;
-  wire \$909 ;
+  wire [5:0] \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
-  wire [4:0] \$915 ;
+  wire \$915 ;
   wire \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
-  wire [5:0] \$921 ;
-  wire \$922 ;
+  wire \$921 ;
+  wire [4:0] \$922 ;
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
   wire \$927 ;
-  wire \$928 ;
+  wire [5:0] \$928 ;
   wire \$929 ;
   wire \$93 ;
   wire \$930 ;
   wire \$931 ;
   wire \$932 ;
   wire \$933 ;
-  wire [4:0] \$934 ;
+  wire \$934 ;
   wire \$935 ;
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
   wire \$94 ;
-  wire [5:0] \$940 ;
-  wire \$941 ;
+  wire \$940 ;
+  wire [4:0] \$941 ;
   wire \$942 ;
   wire \$943 ;
   wire \$944 ;
   wire \$945 ;
   wire \$946 ;
-  wire \$947 ;
+  wire [5:0] \$947 ;
   wire \$948 ;
   wire \$949 ;
   wire \$95 ;
   wire \$950 ;
   wire \$951 ;
   wire \$952 ;
-  wire [4:0] \$953 ;
+  wire \$953 ;
   wire \$954 ;
   wire \$955 ;
   wire \$956 ;
   wire \$957 ;
   wire \$958 ;
-  wire [5:0] \$959 ;
+  wire \$959 ;
   wire \$96 ;
   wire \$960 ;
   wire \$961 ;
@@ -4546,47 +4544,47 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$968 ;
   wire \$969 ;
   wire \$97 ;
-  wire \$970 ;
+  wire [4:0] \$970 ;
   wire \$971 ;
   wire \$972 ;
   wire \$973 ;
   wire \$974 ;
   wire \$975 ;
-  wire \$976 ;
+  wire [4:0] \$976 ;
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
   wire \$98 ;
   wire \$980 ;
   wire \$981 ;
-  wire [4:0] \$982 ;
+  wire \$982 ;
   wire \$983 ;
   wire \$984 ;
   wire \$985 ;
   wire \$986 ;
-  wire \$987 ;
-  wire [4:0] \$988 ;
+  wire [4:0] \$987 ;
+  wire \$988 ;
   wire \$989 ;
   wire \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
-  wire \$993 ;
+  wire [4:0] \$993 ;
   wire \$994 ;
   wire \$995 ;
   wire \$996 ;
   wire \$997 ;
   wire \$998 ;
-  wire [4:0] \$999 ;
+  wire \$999 ;
   wire [8:0] \$signal ;
   wire \$signal$268 ;
   wire \$signal$280 ;
   wire \$signal$299 ;
-  wire [3:0] \$signal$335 ;
-  wire [8:0] \$signal$462 ;
-  wire [8:0] \$signal$465 ;
+  wire [3:0] \$signal$341 ;
   wire [8:0] \$signal$468 ;
-  wire \$signal$471 ;
+  wire [8:0] \$signal$471 ;
+  wire [8:0] \$signal$474 ;
+  wire \$signal$477 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [12:0] a0_size = 13'h0000;
@@ -4708,13 +4706,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 4'h0 *)
   wire [3:0] config_grant_addr;
   (* init = 4'h0 *)
-  wire [3:0] \config_grant_addr$451 ;
+  wire [3:0] \config_grant_addr$457 ;
   (* init = 5'h00 *)
   wire [4:0] config_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \config_grant_data$453 ;
-  wire [3:0] \config_grant_data$453.next ;
-  wire \config_grant_data$453.snap ;
+  wire [4:0] \config_grant_data$459 ;
+  wire [3:0] \config_grant_data$459.next ;
+  wire \config_grant_data$459.snap ;
   wire [3:0] \config_grant_data.next ;
   wire \config_grant_data.snap ;
   reg [4:0] config_grant_r0_b0 = 5'h00;
@@ -4740,7 +4738,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire config_parity_data;
   (* init = 1'h0 *)
-  wire \config_parity_data$455 ;
+  wire \config_parity_data$461 ;
   reg config_parity_r0 = 1'h0;
   reg [3:0] config_parity_r0_addr = 4'h0;
   reg config_parity_r1 = 1'h0;
@@ -4807,13 +4805,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 7'h00 *)
   wire [6:0] event_grant_addr;
   (* init = 7'h00 *)
-  wire [6:0] \event_grant_addr$406 ;
+  wire [6:0] \event_grant_addr$412 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$408 ;
-  wire [3:0] \event_grant_data$408.next ;
-  wire \event_grant_data$408.snap ;
+  wire [4:0] \event_grant_data$414 ;
+  wire [3:0] \event_grant_data$414.next ;
+  wire \event_grant_data$414.snap ;
   wire [3:0] \event_grant_data.next ;
   wire \event_grant_data.snap ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -4837,11 +4835,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 7'h00 *)
   wire [6:0] event_parity_addr;
   (* init = 7'h00 *)
-  wire [6:0] \event_parity_addr$418 ;
+  wire [6:0] \event_parity_addr$424 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$420 ;
+  wire \event_parity_data$426 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   wire [6:0] event_parity_waddr;
@@ -4970,7 +4968,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [2:0] f4_in = 3'h0;
   reg f4_in_pool = 1'h0;
   reg [2:0] f4_live = 3'h0;
+  reg [2:0] f4_mem_held = 3'h0;
+  reg [3:0] f4_mem_next_config = 4'h0;
+  reg [3:0] f4_mem_next_event = 4'h0;
+  reg [3:0] f4_mem_next_log = 4'h0;
   reg [2:0] f4_mem_ok = 3'h0;
+  reg [2:0] f4_mem_snap = 3'h0;
+  reg f4_older = 1'h0;
   reg [1:0] f4_pool = 2'h0;
   reg f4_raced = 1'h0;
   reg f4_rest_held = 1'h0;
@@ -5064,7 +5068,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$484 ;
+  wire [31:0] \grant_addr$490 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5088,13 +5092,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 9'h000 *)
   wire [8:0] log_grant_addr;
   (* init = 9'h000 *)
-  wire [8:0] \log_grant_addr$433 ;
+  wire [8:0] \log_grant_addr$439 ;
   (* init = 5'h00 *)
   wire [4:0] log_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \log_grant_data$434 ;
-  wire [3:0] \log_grant_data$434.next ;
-  wire \log_grant_data$434.snap ;
+  wire [4:0] \log_grant_data$440 ;
+  wire [3:0] \log_grant_data$440.next ;
+  wire \log_grant_data$440.snap ;
   wire [3:0] \log_grant_data.next ;
   wire \log_grant_data.snap ;
   reg [4:0] log_grant_r0_b0 = 5'h00;
@@ -5116,11 +5120,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 9'h000 *)
   wire [8:0] log_parity_addr;
   (* init = 9'h000 *)
-  wire [8:0] \log_parity_addr$443 ;
+  wire [8:0] \log_parity_addr$449 ;
   (* init = 1'h0 *)
   wire log_parity_data;
   (* init = 1'h0 *)
-  wire \log_parity_data$444 ;
+  wire \log_parity_data$450 ;
   reg log_parity_r0_b0 = 1'h0;
   reg log_parity_r1_b0 = 1'h0;
   (* init = 9'h000 *)
@@ -5131,32 +5135,32 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_tag;
-  input [5:0] \port$3927$40 ;
-  wire [5:0] \port$3927$40 ;
+  input [5:0] \port$3925$40 ;
+  wire [5:0] \port$3925$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$405 ;
+  wire [6:0] \r__addr$411 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$415 ;
+  wire [6:0] \r__addr$421 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$417 ;
+  wire [6:0] \r__addr$423 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$424 ;
+  wire [6:0] \r__addr$430 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$430 ;
+  wire [8:0] \r__addr$436 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$432 ;
+  wire [8:0] \r__addr$438 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$440 ;
+  wire [8:0] \r__addr$446 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$442 ;
+  wire [8:0] \r__addr$448 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$448 ;
+  wire [3:0] \r__addr$454 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$450 ;
+  wire [3:0] \r__addr$456 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$459 ;
+  wire [3:0] \r__addr$465 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -5175,38 +5179,38 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] unreleased_err;
   (* init = 7'h00 *)
   wire [6:0] w__addr;
-  wire [6:0] \w__addr$409 ;
+  wire [6:0] \w__addr$415 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$421 ;
+  wire [6:0] \w__addr$427 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$427 ;
+  wire [8:0] \w__addr$433 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$435 ;
+  wire [8:0] \w__addr$441 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$445 ;
+  wire [3:0] \w__addr$451 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$456 ;
+  wire [3:0] \w__addr$462 ;
   wire [4:0] w__data;
-  wire \w__data$413 ;
+  wire \w__data$419 ;
   (* init = 13'h0000 *)
-  wire [12:0] \w__data$423 ;
-  wire [4:0] \w__data$429 ;
-  wire \w__data$438 ;
-  wire [4:0] \w__data$447 ;
+  wire [12:0] \w__data$429 ;
+  wire [4:0] \w__data$435 ;
+  wire \w__data$444 ;
+  wire [4:0] \w__data$453 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__data$458 ;
+  wire [9:0] \w__data$464 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$411 ;
-  (* init = 1'h0 *)
-  wire \w__en$422 ;
+  wire \w__en$417 ;
   (* init = 1'h0 *)
   wire \w__en$428 ;
-  wire \w__en$437 ;
   (* init = 1'h0 *)
-  wire \w__en$446 ;
+  wire \w__en$434 ;
+  wire \w__en$443 ;
   (* init = 1'h0 *)
-  wire \w__en$457 ;
+  wire \w__en$452 ;
+  (* init = 1'h0 *)
+  wire \w__en$463 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [7:0] x0_user = 8'h00;
@@ -5235,7 +5239,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] config_grant [15:0];
   always @(posedge aclk_clk) begin
     if (config_grant_w_en)
-      config_grant[config_grant_w_addr] <= { \$625 [3:0], config_grant_w_data[0] };
+      config_grant[config_grant_w_addr] <= { \$613 [3:0], config_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
@@ -5260,7 +5264,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] event_grant [127:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= { \$623 [3:0], event_grant_w_data[0] };
+      event_grant[event_grant_w_addr] <= { \$611 [3:0], event_grant_w_data[0] };
   end
   reg [4:0] _3_;
   reg [4:0] _4_;
@@ -5273,8 +5277,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$411 )
-      event_parity[f4_slot[6:0]] <= \w__data$413 ;
+    if (\w__en$417 )
+      event_parity[f4_slot[6:0]] <= \w__data$419 ;
   end
   reg [0:0] _5_;
   reg [0:0] _6_;
@@ -5300,7 +5304,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] log_grant [511:0];
   always @(posedge aclk_clk) begin
     if (log_grant_w_en)
-      log_grant[log_grant_w_addr] <= { \$624 [3:0], log_grant_w_data[0] };
+      log_grant[log_grant_w_addr] <= { \$612 [3:0], log_grant_w_data[0] };
   end
   reg [4:0] _8_;
   reg [4:0] _9_;
@@ -5315,7 +5319,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [0:0] log_parity [511:0];
   always @(posedge aclk_clk) begin
     if (log_parity_wen)
-      log_parity[f4_slot] <= \w__data$438 ;
+      log_parity[f4_slot] <= \w__data$444 ;
   end
   reg [0:0] _10_;
   reg [0:0] _11_;
@@ -5365,10 +5369,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$43  = \$42  & a0_fits[2];
   assign \$44  = ! flush_port_pool;
   assign \$45  = flush_port_valid & \$44 ;
-  assign \$46  = flush_src ? \port$3927$40 [3] : \$45 ;
+  assign \$46  = flush_src ? \port$3925$40 [3] : \$45 ;
   assign \$47  = flush_port_pool == 1'h1;
   assign \$48  = flush_port_valid & \$47 ;
-  assign \$49  = flush_src ? \port$3927$40 [4] : \$48 ;
+  assign \$49  = flush_src ? \port$3925$40 [4] : \$48 ;
   assign \$50  = x0_pool >= 2'h3;
   assign \$51  = x0_pool == 2'h2;
   assign \$52  = \$51  ? 4'h8 : 4'h0;
@@ -5481,7 +5485,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$173  = a2_ok & a2_from_fresh;
   assign \$174  = \$173  ? a2_in : 3'h0;
   assign \$175  = a2_ok & a2_from_fresh;
-  assign \$177  = a3_ok ? { \$685 , \$684 , \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  } : 9'h000;
+  assign \$177  = a3_ok ? { \$673 , \$672 , \$671 , \$667 , \$663 , \$659 , \$652 , \$645 , \$638  } : 9'h000;
   assign \$178  = a4_ok ? grant_addr : 32'd0;
   assign \$180  = \$179  & event_queue_r0_b0[8];
   assign \$181  = a3_restart_fresh | \$180 ;
@@ -5508,19 +5512,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$203  = free_port_addr - 32'd2147745792;
   assign \$204  = ~ \$203 [32];
   assign \$206  = \$202  & \$205 ;
-  assign \$207  = free_src ? \port$3927$40 [0] : \$206 ;
+  assign \$207  = free_src ? \port$3925$40 [0] : \$206 ;
   assign \$208  = free_port_addr - 32'd2148532224;
   assign \$209  = ~ \$208 [32];
   assign \$210  = free_port_addr - 32'd2148663296;
   assign \$211  = ~ \$210 [32];
   assign \$213  = \$209  & \$212 ;
-  assign \$214  = free_src ? \port$3927$40 [1] : \$213 ;
+  assign \$214  = free_src ? \port$3925$40 [1] : \$213 ;
   assign \$215  = free_port_addr - 32'd2149580800;
   assign \$216  = ~ \$215 [32];
   assign \$217  = free_port_addr - 32'd2149597184;
   assign \$218  = ~ \$217 [32];
   assign \$220  = \$216  & \$219 ;
-  assign \$221  = free_src ? \port$3927$40 [2] : \$220 ;
+  assign \$221  = free_src ? \port$3925$40 [2] : \$220 ;
   assign \$222  = f0_addr[2:0] == f2_addr[2:0];
   assign \$223  = f0_addr[5:3] == f2_addr[5:3];
   assign \$224  = f0_addr[8:6] == f2_addr[8:6];
@@ -5642,12 +5646,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$342  = \$341  + 1'h1;
   assign \$343  = a4_tag + 1'h1;
   assign \$344  = a5_tag + 1'h1;
-  assign \$345  = \$1154 [12] ? \$343 [3:0] : \$344 [3:0];
-  assign \$346  = \$1154 [12] ? a4_snap : a5_snap;
+  assign \$345  = \$1142 [12] ? \$343 [3:0] : \$344 [3:0];
+  assign \$346  = \$1142 [12] ? a4_snap : a5_snap;
   assign \$347  = f2_same_third & f5_ok;
-  assign \$348  = ~ \$1154 [12];
+  assign \$348  = ~ \$1142 [12];
   assign \$349  = \$signal$268  & \$348 ;
-  assign \$350  = ~ \$1158 [12];
+  assign \$350  = ~ \$1146 [12];
   assign \$351  = \$349  & \$350 ;
   assign \$352  = f2_same_third & f5_ok;
   assign \$353  = ~ \$352 ;
@@ -5655,791 +5659,789 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$355  = a4_tag + 1'h1;
   assign \$356  = ~ f3_never_granted;
   assign \$357  = ~ rel_f2;
-  assign \$358  = ~ f3_rel_f3;
-  assign \$360  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$361  = \$359  & \$360 ;
-  assign \$363  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$358  = \$357  & f3_hit_a3;
+  assign \$359  = f3_hit_a2 | \$358 ;
+  assign \$360  = \$356  & \$359 ;
+  assign \$361  = f3_hit_a2 | f3_hit_a3;
+  assign \$362  = ~ f3_never_granted;
+  assign \$363  = ~ rel_f2;
   assign \$364  = \$362  & \$363 ;
-  assign \$365  = \$361  | \$364 ;
-  assign \$367  = config_parity_r0 == config_grant_r0_b0[0];
-  assign \$368  = \$366  & \$367 ;
-  assign \$369  = \$365  | \$368 ;
-  assign \$370  = \$358  & \$369 ;
-  assign \$371  = f3_hit_a3 | \$370 ;
-  assign \$372  = \$357  & \$371 ;
-  assign \$373  = f3_hit_a2 | \$372 ;
-  assign \$374  = \$356  & \$373 ;
-  assign \$375  = f3_hit_a2 | f3_hit_a3;
-  assign \$377  = \$376  & event_grant_r0_b0[1];
-  assign \$379  = \$378  & log_grant_r0_b0[1];
-  assign \$380  = \$377  | \$379 ;
-  assign \$382  = \$381  & config_grant_r0_b0[1];
-  assign \$383  = \$380  | \$382 ;
-  assign \$385  = \$384  & event_grant_r0_b0[2];
-  assign \$387  = \$386  & log_grant_r0_b0[2];
-  assign \$388  = \$385  | \$387 ;
-  assign \$390  = \$389  & config_grant_r0_b0[2];
-  assign \$391  = \$388  | \$390 ;
-  assign \$393  = \$392  & event_grant_r0_b0[3];
-  assign \$395  = \$394  & log_grant_r0_b0[3];
-  assign \$396  = \$393  | \$395 ;
-  assign \$398  = \$397  & config_grant_r0_b0[3];
-  assign \$399  = \$396  | \$398 ;
-  assign \$401  = \$400  & event_grant_r0_b0[4];
-  assign \$403  = \$402  & log_grant_r0_b0[4];
-  assign \$404  = \$401  | \$403 ;
-  assign \$406  = \$405  & config_grant_r0_b0[4];
-  assign \$407  = \$404  | \$406 ;
-  assign \$408  = \$375  ? f3_older_next : { \$407 , \$399 , \$391 , \$383  };
-  assign \$409  = f3_hit_a2 | f3_hit_a3;
-  assign \$411  = \$410  & event_grant_r0_b0[0];
-  assign \$413  = \$412  & log_grant_r0_b0[0];
-  assign \$414  = \$411  | \$413 ;
-  assign \$416  = \$415  & config_grant_r0_b0[0];
-  assign \$417  = \$414  | \$416 ;
-  assign \$418  = \$409  ? f3_older_snap : \$417 ;
-  assign \$419  = f3_go & \$1162 [12];
-  assign \$420  = a4_tag ^ f3_tag;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = \$421  + 1'h1;
-  assign \$423  = \$419  & \$422 [4];
-  assign \$424  = ~ f3_never_granted;
-  assign \$425  = f3_go & \$424 ;
-  assign \$426  = ~ rel_f2;
-  assign \$427  = \$426  & f3_hit_a3;
-  assign \$428  = f3_hit_a2 | \$427 ;
-  assign \$429  = \$425  & \$428 ;
-  assign \$430  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$431  = \$429  & \$430 ;
-  assign \$432  = ~ rel_f2;
-  assign \$433  = f3_quiet & \$432 ;
-  assign \$434  = \$433  ? f3_in : 3'h0;
-  assign \$435  = ~ f3_never_granted;
-  assign \$437  = { \$436 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
-  assign \$438  = ~ \$437 ;
-  assign \$439  = \$438  + 1'h1;
-  assign \$440  = ~ f3_never_granted;
-  assign \$442  = { \$441 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
-  assign \$443  = ~ \$442 ;
-  assign \$444  = \$443  + 1'h1;
-  assign \$445  = ~ f3_never_granted;
-  assign \$447  = { \$446 , config_parity_r0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
-  assign \$448  = ~ \$447 ;
-  assign \$449  = \$448  + 1'h1;
-  assign \$450  = x1_select & f1_hit;
-  assign \$451  = | \$450 ;
-  assign \$452  = x1_select & f2_in;
-  assign \$453  = | \$452 ;
-  assign \$454  = f2_flushed | \$453 ;
-  assign \$455  = x1_select | x0_select;
-  assign \$456  = ~ \$455 ;
-  assign \$457  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$458  = { 1'h0, \$456  } & { \$457 [2], \$457  };
-  assign \$459  = { 1'h0, f3_in } & \$458 ;
-  assign \$460  = \$1162 [12] | released_f1;
-  assign \$461  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$462  = ~ \$461 ;
-  assign \$463  = \$462  + 1'h1;
-  assign \$464  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$365  = ~ f3_rel_f3;
+  assign \$366  = \$364  & \$365 ;
+  assign \$368  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$369  = \$367  & \$368 ;
+  assign \$370  = \$366  & \$369 ;
+  assign \$371  = ~ f3_never_granted;
+  assign \$372  = ~ rel_f2;
+  assign \$373  = \$371  & \$372 ;
+  assign \$374  = ~ f3_rel_f3;
+  assign \$375  = \$373  & \$374 ;
+  assign \$377  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$378  = \$376  & \$377 ;
+  assign \$379  = \$375  & \$378 ;
+  assign \$380  = ~ f3_never_granted;
+  assign \$381  = ~ rel_f2;
+  assign \$382  = \$380  & \$381 ;
+  assign \$383  = ~ f3_rel_f3;
+  assign \$384  = \$382  & \$383 ;
+  assign \$386  = config_parity_r0 == config_grant_r0_b0[0];
+  assign \$387  = \$385  & \$386 ;
+  assign \$388  = \$384  & \$387 ;
+  assign \$404  = f3_go & \$1150 [12];
+  assign \$405  = a4_tag ^ f3_tag;
+  assign \$406  = ~ \$405 ;
+  assign \$407  = \$406  + 1'h1;
+  assign \$408  = \$404  & \$407 [4];
+  assign \$409  = ~ f3_never_granted;
+  assign \$410  = f3_go & \$409 ;
+  assign \$411  = ~ rel_f2;
+  assign \$412  = \$411  & f3_hit_a3;
+  assign \$413  = f3_hit_a2 | \$412 ;
+  assign \$414  = \$410  & \$413 ;
+  assign \$415  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$416  = \$414  & \$415 ;
+  assign \$417  = ~ rel_f2;
+  assign \$418  = f3_quiet & \$417 ;
+  assign \$419  = \$418  ? f3_in : 3'h0;
+  assign \$420  = ~ f3_never_granted;
+  assign \$422  = { \$421 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
+  assign \$423  = ~ \$422 ;
+  assign \$424  = \$423  + 1'h1;
+  assign \$425  = ~ f3_never_granted;
+  assign \$427  = { \$426 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
+  assign \$428  = ~ \$427 ;
+  assign \$429  = \$428  + 1'h1;
+  assign \$430  = ~ f3_never_granted;
+  assign \$432  = { \$431 , config_parity_r0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
+  assign \$433  = ~ \$432 ;
+  assign \$434  = \$433  + 1'h1;
+  assign \$435  = x1_select & f1_hit;
+  assign \$436  = | \$435 ;
+  assign \$437  = x1_select & f2_in;
+  assign \$438  = | \$437 ;
+  assign \$439  = f2_flushed | \$438 ;
+  assign \$440  = x1_select | x0_select;
+  assign \$441  = ~ \$440 ;
+  assign \$442  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$443  = { 1'h0, \$441  } & { \$442 [2], \$442  };
+  assign \$444  = { 1'h0, f3_in } & \$443 ;
+  assign \$445  = \$1150 [12] | released_f1;
+  assign \$446  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$447  = ~ \$446 ;
+  assign \$448  = \$447  + 1'h1;
+  assign \$449  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$450  = ~ \$449 ;
+  assign \$451  = \$450  + 1'h1;
+  assign \$452  = a1_select[1] & f3_in[1];
+  assign \$453  = f3_slot ^ log_fresh[8:0];
+  assign \$454  = ~ \$453 ;
+  assign \$455  = \$454  + 1'h1;
+  assign \$456  = \$452  & \$455 [9];
+  assign \$457  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$458  = ~ \$457 ;
+  assign \$459  = \$458  + 1'h1;
+  assign \$460  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$461  = ~ \$460 ;
+  assign \$462  = \$461  + 1'h1;
+  assign \$463  = a1_select[1] & f3_in[1];
+  assign \$464  = f3_slot ^ log_fresh[8:0];
   assign \$465  = ~ \$464 ;
   assign \$466  = \$465  + 1'h1;
-  assign \$467  = a1_select[1] & f3_in[1];
-  assign \$468  = f3_slot ^ log_fresh[8:0];
-  assign \$469  = ~ \$468 ;
-  assign \$470  = \$469  + 1'h1;
-  assign \$471  = \$467  & \$470 [9];
-  assign \$472  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$473  = ~ \$472 ;
-  assign \$474  = \$473  + 1'h1;
-  assign \$475  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$476  = ~ \$475 ;
-  assign \$477  = \$476  + 1'h1;
-  assign \$478  = a1_select[1] & f3_in[1];
-  assign \$479  = f3_slot ^ log_fresh[8:0];
-  assign \$480  = ~ \$479 ;
-  assign \$481  = \$480  + 1'h1;
-  assign \$482  = \$478  & \$481 [9];
-  assign \$483  = { \$482 , \$477 [12], \$474 [12] } + 3'h7;
-  assign \$484  = ~ f4_blocked;
-  assign \$485  = \$484  & f4_by_older;
-  assign \$486  = f4_by_a1 | \$485 ;
-  assign \$487  = f4_live[0] & \$486 ;
-  assign \$488  = ~ f4_blocked;
-  assign \$489  = \$488  & f4_by_mem_live[0];
-  assign \$490  = \$489  & f4_mem_ok[0];
-  assign \$491  = \$487  | \$490 ;
-  assign \$492  = ~ f4_blocked;
-  assign \$493  = \$492  & f4_by_older;
-  assign \$494  = f4_by_a1 | \$493 ;
-  assign \$495  = f4_live[0] & \$494 ;
-  assign \$496  = ~ f4_blocked;
-  assign \$497  = \$496  & f4_by_mem_live[0];
-  assign \$498  = \$497  & f4_mem_ok[0];
-  assign \$499  = \$495  | \$498 ;
-  assign \$500  = event_queue_waddr == 7'h7f;
-  assign \$501  = event_queue_waddr + 1'h1;
-  assign \$502  = \$500  ? 8'h00 : \$501 ;
-  assign \$503  = event_pushed == event_popped;
-  assign \$504  = event_pushed ? 8'h01 : 8'hff;
-  assign \$505  = \$503  ? 8'h00 : \$504 ;
-  assign \$506  = $signed({ 1'h0, event_count }) + $signed(\$505 );
-  assign \$507  = ! event_pushed;
-  assign \$508  = ! event_popped;
-  assign \$509  = \$507  & \$508 ;
-  assign \$510  = event_pop ? event_at[1] : event_at[0];
-  assign \$511  = ~ \$510 ;
-  assign \$512  = event_push | \$511 ;
-  assign \$513  = ! event_pushed;
-  assign \$515  = \$513  & \$514 ;
-  assign \$516  = event_count == 2'h3;
-  assign \$517  = event_pop ? event_at[2] : event_at[1];
-  assign \$518  = ~ \$517 ;
-  assign \$519  = event_push | \$518 ;
-  assign \$521  = ! event_popped;
-  assign \$522  = \$520  & \$521 ;
-  assign \$523  = event_pop ? event_at[0] : 1'h0;
-  assign \$524  = ~ \$523 ;
-  assign \$525  = event_push | \$524 ;
-  assign \$528  = \$526  & \$527 ;
-  assign \$529  = event_pop ? event_at[1] : event_at[0];
-  assign \$530  = ~ \$529 ;
-  assign \$531  = event_push | \$530 ;
-  assign \$532  = ! f3_slot[3:0];
-  assign \$533  = f3_slot[3:0] == 1'h1;
-  assign \$534  = f3_slot[3:0] == 2'h2;
-  assign \$535  = f3_slot[3:0] == 2'h3;
-  assign \$536  = f3_slot[3:0] == 3'h4;
-  assign \$537  = f3_slot[3:0] == 3'h5;
-  assign \$538  = f3_slot[3:0] == 3'h6;
-  assign \$539  = f3_slot[3:0] == 3'h7;
-  assign \$540  = f3_slot[3:0] == 4'h8;
-  assign \$541  = f3_slot[3:0] == 4'h9;
-  assign \$542  = f3_slot[3:0] == 4'ha;
-  assign \$543  = f3_slot[3:0] == 4'hb;
-  assign \$544  = f3_slot[3:0] == 4'hc;
-  assign \$545  = f3_slot[3:0] == 4'hd;
-  assign \$546  = f3_slot[3:0] == 4'he;
-  assign \$547  = f3_slot[3:0] == 4'hf;
-  assign \$548  = ~ f4_blocked;
-  assign \$549  = \$548  & f4_by_older;
-  assign \$550  = f4_by_a1 | \$549 ;
-  assign \$551  = f4_live[2] & \$550 ;
-  assign \$552  = ~ f4_blocked;
-  assign \$553  = \$552  & f4_by_mem_live[2];
-  assign \$554  = \$553  & f4_mem_ok[2];
-  assign \$555  = \$551  | \$554 ;
-  assign \$556  = ~ f4_blocked;
-  assign \$557  = \$556  & f4_by_older;
-  assign \$558  = f4_by_a1 | \$557 ;
-  assign \$559  = f4_live[2] & \$558 ;
-  assign \$560  = ~ f4_blocked;
-  assign \$561  = \$560  & f4_by_mem_live[2];
-  assign \$562  = \$561  & f4_mem_ok[2];
-  assign \$563  = \$559  | \$562 ;
-  assign \$564  = config_queue_waddr == 4'hf;
-  assign \$565  = config_queue_waddr + 1'h1;
-  assign \$566  = \$564  ? 5'h00 : \$565 ;
-  assign \$567  = config_pushed == config_popped;
-  assign \$568  = config_pushed ? 5'h01 : 5'h1f;
-  assign \$569  = \$567  ? 5'h00 : \$568 ;
-  assign \$570  = $signed({ 1'h0, config_count }) + $signed(\$569 );
-  assign \$571  = ! config_pushed;
-  assign \$572  = ! config_popped;
-  assign \$573  = \$571  & \$572 ;
-  assign \$574  = config_pop ? config_at[1] : config_at[0];
-  assign \$575  = ~ \$574 ;
-  assign \$576  = config_push | \$575 ;
-  assign \$577  = ! config_pushed;
-  assign \$579  = \$577  & \$578 ;
-  assign \$580  = config_count == 2'h3;
-  assign \$581  = config_pop ? config_at[2] : config_at[1];
-  assign \$582  = ~ \$581 ;
-  assign \$583  = config_push | \$582 ;
-  assign \$585  = ! config_popped;
-  assign \$586  = \$584  & \$585 ;
-  assign \$587  = config_pop ? config_at[0] : 1'h0;
+  assign \$467  = \$463  & \$466 [9];
+  assign \$468  = { \$467 , \$462 [12], \$459 [12] } + 3'h7;
+  assign \$469  = ~ f4_blocked;
+  assign \$470  = \$469  & f4_by_older;
+  assign \$471  = f4_by_a1 | \$470 ;
+  assign \$472  = f4_live[0] & \$471 ;
+  assign \$473  = ~ f4_blocked;
+  assign \$474  = \$473  & f4_by_mem_live[0];
+  assign \$475  = \$474  & f4_mem_ok[0];
+  assign \$476  = \$472  | \$475 ;
+  assign \$477  = ~ f4_blocked;
+  assign \$478  = \$477  & f4_by_older;
+  assign \$479  = f4_by_a1 | \$478 ;
+  assign \$480  = f4_live[0] & \$479 ;
+  assign \$481  = ~ f4_blocked;
+  assign \$482  = \$481  & f4_by_mem_live[0];
+  assign \$483  = \$482  & f4_mem_ok[0];
+  assign \$484  = \$480  | \$483 ;
+  assign \$485  = event_queue_waddr == 7'h7f;
+  assign \$486  = event_queue_waddr + 1'h1;
+  assign \$487  = \$485  ? 8'h00 : \$486 ;
+  assign \$488  = event_pushed == event_popped;
+  assign \$489  = event_pushed ? 8'h01 : 8'hff;
+  assign \$490  = \$488  ? 8'h00 : \$489 ;
+  assign \$491  = $signed({ 1'h0, event_count }) + $signed(\$490 );
+  assign \$492  = ! event_pushed;
+  assign \$493  = ! event_popped;
+  assign \$494  = \$492  & \$493 ;
+  assign \$495  = event_pop ? event_at[1] : event_at[0];
+  assign \$496  = ~ \$495 ;
+  assign \$497  = event_push | \$496 ;
+  assign \$498  = ! event_pushed;
+  assign \$500  = \$498  & \$499 ;
+  assign \$501  = event_count == 2'h3;
+  assign \$502  = event_pop ? event_at[2] : event_at[1];
+  assign \$503  = ~ \$502 ;
+  assign \$504  = event_push | \$503 ;
+  assign \$506  = ! event_popped;
+  assign \$507  = \$505  & \$506 ;
+  assign \$508  = event_pop ? event_at[0] : 1'h0;
+  assign \$509  = ~ \$508 ;
+  assign \$510  = event_push | \$509 ;
+  assign \$513  = \$511  & \$512 ;
+  assign \$514  = event_pop ? event_at[1] : event_at[0];
+  assign \$515  = ~ \$514 ;
+  assign \$516  = event_push | \$515 ;
+  assign \$517  = ! f3_slot[3:0];
+  assign \$518  = f3_slot[3:0] == 1'h1;
+  assign \$519  = f3_slot[3:0] == 2'h2;
+  assign \$520  = f3_slot[3:0] == 2'h3;
+  assign \$521  = f3_slot[3:0] == 3'h4;
+  assign \$522  = f3_slot[3:0] == 3'h5;
+  assign \$523  = f3_slot[3:0] == 3'h6;
+  assign \$524  = f3_slot[3:0] == 3'h7;
+  assign \$525  = f3_slot[3:0] == 4'h8;
+  assign \$526  = f3_slot[3:0] == 4'h9;
+  assign \$527  = f3_slot[3:0] == 4'ha;
+  assign \$528  = f3_slot[3:0] == 4'hb;
+  assign \$529  = f3_slot[3:0] == 4'hc;
+  assign \$530  = f3_slot[3:0] == 4'hd;
+  assign \$531  = f3_slot[3:0] == 4'he;
+  assign \$532  = f3_slot[3:0] == 4'hf;
+  assign \$533  = ~ f4_blocked;
+  assign \$534  = \$533  & f4_by_older;
+  assign \$535  = f4_by_a1 | \$534 ;
+  assign \$536  = f4_live[2] & \$535 ;
+  assign \$537  = ~ f4_blocked;
+  assign \$538  = \$537  & f4_by_mem_live[2];
+  assign \$539  = \$538  & f4_mem_ok[2];
+  assign \$540  = \$536  | \$539 ;
+  assign \$541  = ~ f4_blocked;
+  assign \$542  = \$541  & f4_by_older;
+  assign \$543  = f4_by_a1 | \$542 ;
+  assign \$544  = f4_live[2] & \$543 ;
+  assign \$545  = ~ f4_blocked;
+  assign \$546  = \$545  & f4_by_mem_live[2];
+  assign \$547  = \$546  & f4_mem_ok[2];
+  assign \$548  = \$544  | \$547 ;
+  assign \$549  = config_queue_waddr == 4'hf;
+  assign \$550  = config_queue_waddr + 1'h1;
+  assign \$551  = \$549  ? 5'h00 : \$550 ;
+  assign \$552  = config_pushed == config_popped;
+  assign \$553  = config_pushed ? 5'h01 : 5'h1f;
+  assign \$554  = \$552  ? 5'h00 : \$553 ;
+  assign \$555  = $signed({ 1'h0, config_count }) + $signed(\$554 );
+  assign \$556  = ! config_pushed;
+  assign \$557  = ! config_popped;
+  assign \$558  = \$556  & \$557 ;
+  assign \$559  = config_pop ? config_at[1] : config_at[0];
+  assign \$560  = ~ \$559 ;
+  assign \$561  = config_push | \$560 ;
+  assign \$562  = ! config_pushed;
+  assign \$564  = \$562  & \$563 ;
+  assign \$565  = config_count == 2'h3;
+  assign \$566  = config_pop ? config_at[2] : config_at[1];
+  assign \$567  = ~ \$566 ;
+  assign \$568  = config_push | \$567 ;
+  assign \$570  = ! config_popped;
+  assign \$571  = \$569  & \$570 ;
+  assign \$572  = config_pop ? config_at[0] : 1'h0;
+  assign \$573  = ~ \$572 ;
+  assign \$574  = config_push | \$573 ;
+  assign \$577  = \$575  & \$576 ;
+  assign \$578  = config_pop ? config_at[1] : config_at[0];
+  assign \$579  = ~ \$578 ;
+  assign \$580  = config_push | \$579 ;
+  assign \$581  = f4_in & f4_mem_snap;
+  assign \$582  = | \$581 ;
+  assign \$583  = f4_older ? f4_rest_snap : \$582 ;
+  assign \$584  = f4_hit_a1 ? f4_a1_snap : \$583 ;
+  assign \$585  = ~ \$584 ;
+  assign \$586  = f5_wrote & a2_ring;
+  assign \$587  = { \$586 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$588  = ~ \$587 ;
-  assign \$589  = config_push | \$588 ;
-  assign \$592  = \$590  & \$591 ;
-  assign \$593  = config_pop ? config_at[1] : config_at[0];
-  assign \$594  = ~ \$593 ;
-  assign \$595  = config_push | \$594 ;
-  assign \$596  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$597  = ~ \$596 ;
-  assign \$598  = f5_wrote & a2_ring;
-  assign \$599  = { \$598 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$600  = ~ \$599 ;
-  assign \$601  = \$600  + 1'h1;
-  assign \$602  = \release  & f4_taken_a2;
-  assign \$603  = a3_ring & a3_lapped;
-  assign \$604  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$605  = \$604  == log_grant_r1_b0[0];
-  assign \$606  = a3_sel_fresh[1] & \$605 ;
-  assign \$607  = \$603  & \$606 ;
-  assign \$608  = \release  & f4_taken_a3;
-  assign \$609  = a3_released | \$608 ;
-  assign \$610  = ~ a4_released;
-  assign \$611  = a4_prev_held & \$610 ;
-  assign \$612  = \release  & f4_taken_a4;
-  assign \$613  = ~ \$612 ;
-  assign \$614  = \$611  & \$613 ;
-  assign \$615  = | { a1_select[1:0], a1_valid, a0_valid, config_push, event_push };
-  assign \$616  = | { x1_valid, x0_select, x0_valid, a1_select[2] };
-  assign \$617  = | { a2_ring, a2_valid, x2_valid, x1_select };
-  assign \$618  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$619  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$620  = | { f4_by_mem[1:0], f4_by_older, f4_by_a1, f4_blocked, f4_go };
-  assign \$621  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem[2] };
-  assign \$622  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid };
-  assign \$623  = event_grant_w_data[4:1] + 1'h1;
-  assign \$624  = log_grant_w_data[4:1] + 1'h1;
-  assign \$625  = config_grant_w_data[4:1] + 1'h1;
-  assign \$626  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$626 ;
-  assign \$627  = ~ x1_select[0];
-  assign \$628  = a1_select[0] & \$627 ;
-  assign \$629  = ~ event_has_fresh;
+  assign \$589  = \$588  + 1'h1;
+  assign \$590  = \release  & f4_taken_a2;
+  assign \$591  = a3_ring & a3_lapped;
+  assign \$592  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$593  = \$592  == log_grant_r1_b0[0];
+  assign \$594  = a3_sel_fresh[1] & \$593 ;
+  assign \$595  = \$591  & \$594 ;
+  assign \$596  = \release  & f4_taken_a3;
+  assign \$597  = a3_released | \$596 ;
+  assign \$598  = ~ a4_released;
+  assign \$599  = a4_prev_held & \$598 ;
+  assign \$600  = \release  & f4_taken_a4;
+  assign \$601  = ~ \$600 ;
+  assign \$602  = \$599  & \$601 ;
+  assign \$603  = | { a1_select[1:0], a1_valid, a0_valid, config_push, event_push };
+  assign \$604  = | { x1_valid, x0_select, x0_valid, a1_select[2] };
+  assign \$605  = | { a2_ring, a2_valid, x2_valid, x1_select };
+  assign \$606  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$607  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$608  = | { f4_by_mem[1:0], f4_by_older, f4_by_a1, f4_blocked, f4_go };
+  assign \$609  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem[2] };
+  assign \$610  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid };
+  assign \$611  = event_grant_w_data[4:1] + 1'h1;
+  assign \$612  = log_grant_w_data[4:1] + 1'h1;
+  assign \$613  = config_grant_w_data[4:1] + 1'h1;
+  assign \$614  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$614 ;
+  assign \$615  = ~ x1_select[0];
+  assign \$616  = a1_select[0] & \$615 ;
+  assign \$617  = ~ event_has_fresh;
+  assign \$618  = \$616  & \$617 ;
+  assign event_pop = \$618  & event_nonempty;
+  assign \$619  = event_fresh_slot + 1'h1;
+  assign \$621  = ~ x1_select[1];
+  assign \$622  = \$621  & log_at_last;
+  assign \$623  = log_fresh + 1'h1;
+  assign \$624  = x1_select[1] ? 11'h001 : \$623 ;
+  assign \$625  = \$622  ? 11'h000 : \$624 ;
+  assign \$626  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$626 ;
+  assign \$627  = ~ x1_select[2];
+  assign \$628  = a1_select[2] & \$627 ;
+  assign \$629  = ~ config_has_fresh;
   assign \$630  = \$628  & \$629 ;
-  assign event_pop = \$630  & event_nonempty;
-  assign \$631  = event_fresh_slot + 1'h1;
-  assign \$633  = ~ x1_select[1];
-  assign \$634  = \$633  & log_at_last;
-  assign \$635  = log_fresh + 1'h1;
-  assign \$636  = x1_select[1] ? 11'h001 : \$635 ;
-  assign \$637  = \$634  ? 11'h000 : \$636 ;
-  assign \$638  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$638 ;
-  assign \$639  = ~ x1_select[2];
-  assign \$640  = a1_select[2] & \$639 ;
-  assign \$641  = ~ config_has_fresh;
-  assign \$642  = \$640  & \$641 ;
-  assign config_pop = \$642  & config_nonempty;
-  assign \$643  = \config_parity_addr$71  + 1'h1;
-  assign \$644  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$646  = \$645  & event_queue_r0_b0[0];
-  assign \$647  = \$644  | \$646 ;
-  assign \$649  = \$648  & config_queue_r0_b0[0];
-  assign \$650  = \$647  | \$649 ;
-  assign \$651  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$653  = \$652  & event_queue_r0_b0[1];
-  assign \$654  = \$651  | \$653 ;
-  assign \$656  = \$655  & config_queue_r0_b0[1];
-  assign \$657  = \$654  | \$656 ;
-  assign \$658  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$660  = \$659  & event_queue_r0_b0[2];
-  assign \$661  = \$658  | \$660 ;
-  assign \$663  = \$662  & config_queue_r0_b0[2];
-  assign \$664  = \$661  | \$663 ;
-  assign \$665  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$667  = \$666  & event_queue_r0_b0[3];
-  assign \$668  = \$665  | \$667 ;
-  assign \$670  = \$669  & config_queue_r0_b0[3];
+  assign config_pop = \$630  & config_nonempty;
+  assign \$631  = \config_parity_addr$71  + 1'h1;
+  assign \$632  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$634  = \$633  & event_queue_r0_b0[0];
+  assign \$635  = \$632  | \$634 ;
+  assign \$637  = \$636  & config_queue_r0_b0[0];
+  assign \$638  = \$635  | \$637 ;
+  assign \$639  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$641  = \$640  & event_queue_r0_b0[1];
+  assign \$642  = \$639  | \$641 ;
+  assign \$644  = \$643  & config_queue_r0_b0[1];
+  assign \$645  = \$642  | \$644 ;
+  assign \$646  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$648  = \$647  & event_queue_r0_b0[2];
+  assign \$649  = \$646  | \$648 ;
+  assign \$651  = \$650  & config_queue_r0_b0[2];
+  assign \$652  = \$649  | \$651 ;
+  assign \$653  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$655  = \$654  & event_queue_r0_b0[3];
+  assign \$656  = \$653  | \$655 ;
+  assign \$658  = \$657  & config_queue_r0_b0[3];
+  assign \$659  = \$656  | \$658 ;
+  assign \$660  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$662  = \$661  & event_queue_r0_b0[4];
+  assign \$663  = \$660  | \$662 ;
+  assign \$664  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$666  = \$665  & event_queue_r0_b0[5];
+  assign \$667  = \$664  | \$666 ;
+  assign \$668  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$670  = \$669  & event_queue_r0_b0[6];
   assign \$671  = \$668  | \$670 ;
-  assign \$672  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$674  = \$673  & event_queue_r0_b0[4];
-  assign \$675  = \$672  | \$674 ;
-  assign \$676  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$678  = \$677  & event_queue_r0_b0[5];
-  assign \$679  = \$676  | \$678 ;
-  assign \$680  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$682  = \$681  & event_queue_r0_b0[6];
-  assign \$683  = \$680  | \$682 ;
-  assign \$684  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$685  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$686  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$687  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$688  = a3_sel_fresh[1] & \$687 ;
-  assign \$689  = a3_sel_fresh[2] & config_parity_r1;
-  assign \$691  = \$690  & event_queue_r0_b0[7];
-  assign \$693  = \$692  & config_queue_r0_b0[4];
-  assign \$694  = { \$693 , \$691 , \$689 , \$688 , \$686  } + 5'h1f;
-  assign \$695  = a3_hit_a1 | a3_older_hit;
-  assign \$696  = ~ \$695 ;
-  assign \$697  = a3_sel_new[0] & \$696 ;
-  assign \$699  = a3_hit_a1 | a3_older_hit;
-  assign \$700  = ~ \$699 ;
-  assign \$701  = a3_sel_new[1] & \$700 ;
-  assign \$703  = a3_hit_a1 | a3_older_hit;
-  assign \$704  = ~ \$703 ;
-  assign \$705  = a3_sel_new[2] & \$704 ;
-  assign \$708  = a3_hit_a1 | a3_older_hit;
-  assign \$709  = ~ \$708 ;
-  assign \$710  = \$707  & \$709 ;
-  assign \$711  = \$710  & event_grant_r1_b0[1];
-  assign \$713  = a3_hit_a1 | a3_older_hit;
-  assign \$714  = ~ \$713 ;
-  assign \$715  = \$712  & \$714 ;
-  assign \$716  = \$715  & log_grant_r1_b0[1];
-  assign \$718  = a3_hit_a1 | a3_older_hit;
-  assign \$719  = ~ \$718 ;
-  assign \$720  = \$717  & \$719 ;
-  assign \$721  = \$720  & config_grant_r1_b0[1];
-  assign \$723  = \$722  & event_queue_r0_b0[9];
-  assign \$725  = \$724  & config_queue_r0_b0[6];
-  assign \$726  = a3_fwd_ok & a3_hit_a1;
-  assign \$727  = a4_tag + 1'h1;
-  assign \$728  = \$726  & \$727 [0];
-  assign \$729  = a3_fwd_ok & a3_older_hit;
-  assign \$730  = ~ a3_hit_a1;
-  assign \$731  = \$729  & \$730 ;
-  assign \$732  = \$731  & a3_older_next[0];
-  assign \$733  = { \$732 , \$728 , \$725 , \$723 , \$721 , \$716 , \$711 , \$706 , \$702 , \$698  } + 10'h3ff;
-  assign \$734  = a3_hit_a1 | a3_older_hit;
-  assign \$735  = ~ \$734 ;
-  assign \$736  = a3_sel_new[0] & \$735 ;
-  assign \$738  = a3_hit_a1 | a3_older_hit;
-  assign \$739  = ~ \$738 ;
-  assign \$740  = a3_sel_new[1] & \$739 ;
-  assign \$742  = a3_hit_a1 | a3_older_hit;
-  assign \$743  = ~ \$742 ;
-  assign \$744  = a3_sel_new[2] & \$743 ;
-  assign \$747  = a3_hit_a1 | a3_older_hit;
-  assign \$748  = ~ \$747 ;
-  assign \$749  = \$746  & \$748 ;
-  assign \$750  = \$749  & event_grant_r1_b0[2];
-  assign \$752  = a3_hit_a1 | a3_older_hit;
-  assign \$753  = ~ \$752 ;
-  assign \$754  = \$751  & \$753 ;
-  assign \$755  = \$754  & log_grant_r1_b0[2];
-  assign \$757  = a3_hit_a1 | a3_older_hit;
-  assign \$758  = ~ \$757 ;
-  assign \$759  = \$756  & \$758 ;
-  assign \$760  = \$759  & config_grant_r1_b0[2];
-  assign \$762  = \$761  & event_queue_r0_b0[10];
-  assign \$764  = \$763  & config_queue_r0_b0[7];
-  assign \$765  = a3_fwd_ok & a3_hit_a1;
-  assign \$766  = a4_tag + 1'h1;
-  assign \$767  = \$765  & \$766 [1];
-  assign \$768  = a3_fwd_ok & a3_older_hit;
-  assign \$769  = ~ a3_hit_a1;
-  assign \$770  = \$768  & \$769 ;
-  assign \$771  = \$770  & a3_older_next[1];
-  assign \$772  = { \$771 , \$767 , \$764 , \$762 , \$760 , \$755 , \$750 , \$745 , \$741 , \$737  } + 10'h3ff;
-  assign \$773  = a3_hit_a1 | a3_older_hit;
-  assign \$774  = ~ \$773 ;
-  assign \$775  = a3_sel_new[0] & \$774 ;
-  assign \$777  = a3_hit_a1 | a3_older_hit;
-  assign \$778  = ~ \$777 ;
-  assign \$779  = a3_sel_new[1] & \$778 ;
-  assign \$781  = a3_hit_a1 | a3_older_hit;
-  assign \$782  = ~ \$781 ;
-  assign \$783  = a3_sel_new[2] & \$782 ;
-  assign \$786  = a3_hit_a1 | a3_older_hit;
-  assign \$787  = ~ \$786 ;
-  assign \$788  = \$785  & \$787 ;
-  assign \$789  = \$788  & event_grant_r1_b0[3];
-  assign \$791  = a3_hit_a1 | a3_older_hit;
-  assign \$792  = ~ \$791 ;
-  assign \$793  = \$790  & \$792 ;
-  assign \$794  = \$793  & log_grant_r1_b0[3];
-  assign \$796  = a3_hit_a1 | a3_older_hit;
-  assign \$797  = ~ \$796 ;
-  assign \$798  = \$795  & \$797 ;
-  assign \$799  = \$798  & config_grant_r1_b0[3];
-  assign \$801  = \$800  & event_queue_r0_b0[11];
-  assign \$803  = \$802  & config_queue_r0_b0[8];
-  assign \$804  = a3_fwd_ok & a3_hit_a1;
-  assign \$805  = a4_tag + 1'h1;
-  assign \$806  = \$804  & \$805 [2];
-  assign \$807  = a3_fwd_ok & a3_older_hit;
-  assign \$808  = ~ a3_hit_a1;
-  assign \$809  = \$807  & \$808 ;
-  assign \$810  = \$809  & a3_older_next[2];
-  assign \$811  = { \$810 , \$806 , \$803 , \$801 , \$799 , \$794 , \$789 , \$784 , \$780 , \$776  } + 10'h3ff;
-  assign \$812  = a3_hit_a1 | a3_older_hit;
-  assign \$813  = ~ \$812 ;
-  assign \$814  = a3_sel_new[0] & \$813 ;
-  assign \$816  = a3_hit_a1 | a3_older_hit;
-  assign \$817  = ~ \$816 ;
-  assign \$818  = a3_sel_new[1] & \$817 ;
-  assign \$820  = a3_hit_a1 | a3_older_hit;
-  assign \$821  = ~ \$820 ;
-  assign \$822  = a3_sel_new[2] & \$821 ;
-  assign \$825  = a3_hit_a1 | a3_older_hit;
-  assign \$826  = ~ \$825 ;
-  assign \$827  = \$824  & \$826 ;
-  assign \$828  = \$827  & event_grant_r1_b0[4];
-  assign \$830  = a3_hit_a1 | a3_older_hit;
-  assign \$831  = ~ \$830 ;
-  assign \$832  = \$829  & \$831 ;
-  assign \$833  = \$832  & log_grant_r1_b0[4];
-  assign \$835  = a3_hit_a1 | a3_older_hit;
-  assign \$836  = ~ \$835 ;
-  assign \$837  = \$834  & \$836 ;
-  assign \$838  = \$837  & config_grant_r1_b0[4];
-  assign \$840  = \$839  & event_queue_r0_b0[12];
-  assign \$842  = \$841  & config_queue_r0_b0[9];
-  assign \$843  = a3_fwd_ok & a3_hit_a1;
-  assign \$844  = a4_tag + 1'h1;
-  assign \$845  = \$843  & \$844 [3];
-  assign \$846  = a3_fwd_ok & a3_older_hit;
-  assign \$847  = ~ a3_hit_a1;
-  assign \$848  = \$846  & \$847 ;
-  assign \$849  = \$848  & a3_older_next[3];
-  assign \$850  = { \$849 , \$845 , \$842 , \$840 , \$838 , \$833 , \$828 , \$823 , \$819 , \$815  } + 10'h3ff;
-  assign \$851  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$853  = \$852  & event_queue_r0_b0[0];
+  assign \$672  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$673  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$674  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$675  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$676  = a3_sel_fresh[1] & \$675 ;
+  assign \$677  = a3_sel_fresh[2] & config_parity_r1;
+  assign \$679  = \$678  & event_queue_r0_b0[7];
+  assign \$681  = \$680  & config_queue_r0_b0[4];
+  assign \$682  = { \$681 , \$679 , \$677 , \$676 , \$674  } + 5'h1f;
+  assign \$683  = a3_hit_a1 | a3_older_hit;
+  assign \$684  = ~ \$683 ;
+  assign \$685  = a3_sel_new[0] & \$684 ;
+  assign \$687  = a3_hit_a1 | a3_older_hit;
+  assign \$688  = ~ \$687 ;
+  assign \$689  = a3_sel_new[1] & \$688 ;
+  assign \$691  = a3_hit_a1 | a3_older_hit;
+  assign \$692  = ~ \$691 ;
+  assign \$693  = a3_sel_new[2] & \$692 ;
+  assign \$696  = a3_hit_a1 | a3_older_hit;
+  assign \$697  = ~ \$696 ;
+  assign \$698  = \$695  & \$697 ;
+  assign \$699  = \$698  & event_grant_r1_b0[1];
+  assign \$701  = a3_hit_a1 | a3_older_hit;
+  assign \$702  = ~ \$701 ;
+  assign \$703  = \$700  & \$702 ;
+  assign \$704  = \$703  & log_grant_r1_b0[1];
+  assign \$706  = a3_hit_a1 | a3_older_hit;
+  assign \$707  = ~ \$706 ;
+  assign \$708  = \$705  & \$707 ;
+  assign \$709  = \$708  & config_grant_r1_b0[1];
+  assign \$711  = \$710  & event_queue_r0_b0[9];
+  assign \$713  = \$712  & config_queue_r0_b0[6];
+  assign \$714  = a3_fwd_ok & a3_hit_a1;
+  assign \$715  = a4_tag + 1'h1;
+  assign \$716  = \$714  & \$715 [0];
+  assign \$717  = a3_fwd_ok & a3_older_hit;
+  assign \$718  = ~ a3_hit_a1;
+  assign \$719  = \$717  & \$718 ;
+  assign \$720  = \$719  & a3_older_next[0];
+  assign \$721  = { \$720 , \$716 , \$713 , \$711 , \$709 , \$704 , \$699 , \$694 , \$690 , \$686  } + 10'h3ff;
+  assign \$722  = a3_hit_a1 | a3_older_hit;
+  assign \$723  = ~ \$722 ;
+  assign \$724  = a3_sel_new[0] & \$723 ;
+  assign \$726  = a3_hit_a1 | a3_older_hit;
+  assign \$727  = ~ \$726 ;
+  assign \$728  = a3_sel_new[1] & \$727 ;
+  assign \$730  = a3_hit_a1 | a3_older_hit;
+  assign \$731  = ~ \$730 ;
+  assign \$732  = a3_sel_new[2] & \$731 ;
+  assign \$735  = a3_hit_a1 | a3_older_hit;
+  assign \$736  = ~ \$735 ;
+  assign \$737  = \$734  & \$736 ;
+  assign \$738  = \$737  & event_grant_r1_b0[2];
+  assign \$740  = a3_hit_a1 | a3_older_hit;
+  assign \$741  = ~ \$740 ;
+  assign \$742  = \$739  & \$741 ;
+  assign \$743  = \$742  & log_grant_r1_b0[2];
+  assign \$745  = a3_hit_a1 | a3_older_hit;
+  assign \$746  = ~ \$745 ;
+  assign \$747  = \$744  & \$746 ;
+  assign \$748  = \$747  & config_grant_r1_b0[2];
+  assign \$750  = \$749  & event_queue_r0_b0[10];
+  assign \$752  = \$751  & config_queue_r0_b0[7];
+  assign \$753  = a3_fwd_ok & a3_hit_a1;
+  assign \$754  = a4_tag + 1'h1;
+  assign \$755  = \$753  & \$754 [1];
+  assign \$756  = a3_fwd_ok & a3_older_hit;
+  assign \$757  = ~ a3_hit_a1;
+  assign \$758  = \$756  & \$757 ;
+  assign \$759  = \$758  & a3_older_next[1];
+  assign \$760  = { \$759 , \$755 , \$752 , \$750 , \$748 , \$743 , \$738 , \$733 , \$729 , \$725  } + 10'h3ff;
+  assign \$761  = a3_hit_a1 | a3_older_hit;
+  assign \$762  = ~ \$761 ;
+  assign \$763  = a3_sel_new[0] & \$762 ;
+  assign \$765  = a3_hit_a1 | a3_older_hit;
+  assign \$766  = ~ \$765 ;
+  assign \$767  = a3_sel_new[1] & \$766 ;
+  assign \$769  = a3_hit_a1 | a3_older_hit;
+  assign \$770  = ~ \$769 ;
+  assign \$771  = a3_sel_new[2] & \$770 ;
+  assign \$774  = a3_hit_a1 | a3_older_hit;
+  assign \$775  = ~ \$774 ;
+  assign \$776  = \$773  & \$775 ;
+  assign \$777  = \$776  & event_grant_r1_b0[3];
+  assign \$779  = a3_hit_a1 | a3_older_hit;
+  assign \$780  = ~ \$779 ;
+  assign \$781  = \$778  & \$780 ;
+  assign \$782  = \$781  & log_grant_r1_b0[3];
+  assign \$784  = a3_hit_a1 | a3_older_hit;
+  assign \$785  = ~ \$784 ;
+  assign \$786  = \$783  & \$785 ;
+  assign \$787  = \$786  & config_grant_r1_b0[3];
+  assign \$789  = \$788  & event_queue_r0_b0[11];
+  assign \$791  = \$790  & config_queue_r0_b0[8];
+  assign \$792  = a3_fwd_ok & a3_hit_a1;
+  assign \$793  = a4_tag + 1'h1;
+  assign \$794  = \$792  & \$793 [2];
+  assign \$795  = a3_fwd_ok & a3_older_hit;
+  assign \$796  = ~ a3_hit_a1;
+  assign \$797  = \$795  & \$796 ;
+  assign \$798  = \$797  & a3_older_next[2];
+  assign \$799  = { \$798 , \$794 , \$791 , \$789 , \$787 , \$782 , \$777 , \$772 , \$768 , \$764  } + 10'h3ff;
+  assign \$800  = a3_hit_a1 | a3_older_hit;
+  assign \$801  = ~ \$800 ;
+  assign \$802  = a3_sel_new[0] & \$801 ;
+  assign \$804  = a3_hit_a1 | a3_older_hit;
+  assign \$805  = ~ \$804 ;
+  assign \$806  = a3_sel_new[1] & \$805 ;
+  assign \$808  = a3_hit_a1 | a3_older_hit;
+  assign \$809  = ~ \$808 ;
+  assign \$810  = a3_sel_new[2] & \$809 ;
+  assign \$813  = a3_hit_a1 | a3_older_hit;
+  assign \$814  = ~ \$813 ;
+  assign \$815  = \$812  & \$814 ;
+  assign \$816  = \$815  & event_grant_r1_b0[4];
+  assign \$818  = a3_hit_a1 | a3_older_hit;
+  assign \$819  = ~ \$818 ;
+  assign \$820  = \$817  & \$819 ;
+  assign \$821  = \$820  & log_grant_r1_b0[4];
+  assign \$823  = a3_hit_a1 | a3_older_hit;
+  assign \$824  = ~ \$823 ;
+  assign \$825  = \$822  & \$824 ;
+  assign \$826  = \$825  & config_grant_r1_b0[4];
+  assign \$828  = \$827  & event_queue_r0_b0[12];
+  assign \$830  = \$829  & config_queue_r0_b0[9];
+  assign \$831  = a3_fwd_ok & a3_hit_a1;
+  assign \$832  = a4_tag + 1'h1;
+  assign \$833  = \$831  & \$832 [3];
+  assign \$834  = a3_fwd_ok & a3_older_hit;
+  assign \$835  = ~ a3_hit_a1;
+  assign \$836  = \$834  & \$835 ;
+  assign \$837  = \$836  & a3_older_next[3];
+  assign \$838  = { \$837 , \$833 , \$830 , \$828 , \$826 , \$821 , \$816 , \$811 , \$807 , \$803  } + 10'h3ff;
+  assign \$839  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$841  = \$840  & event_queue_r0_b0[0];
+  assign \$842  = \$839  | \$841 ;
+  assign \$843  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$845  = \$844  & event_queue_r0_b0[1];
+  assign \$846  = \$843  | \$845 ;
+  assign \$847  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$849  = \$848  & event_queue_r0_b0[2];
+  assign \$850  = \$847  | \$849 ;
+  assign \$851  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$853  = \$852  & event_queue_r0_b0[3];
   assign \$854  = \$851  | \$853 ;
-  assign \$855  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$857  = \$856  & event_queue_r0_b0[1];
+  assign \$855  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$857  = \$856  & event_queue_r0_b0[4];
   assign \$858  = \$855  | \$857 ;
-  assign \$859  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$861  = \$860  & event_queue_r0_b0[2];
+  assign \$859  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$861  = \$860  & event_queue_r0_b0[5];
   assign \$862  = \$859  | \$861 ;
-  assign \$863  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$865  = \$864  & event_queue_r0_b0[3];
+  assign \$863  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$865  = \$864  & event_queue_r0_b0[6];
   assign \$866  = \$863  | \$865 ;
-  assign \$867  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$869  = \$868  & event_queue_r0_b0[4];
-  assign \$870  = \$867  | \$869 ;
-  assign \$871  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$873  = \$872  & event_queue_r0_b0[5];
-  assign \$874  = \$871  | \$873 ;
-  assign \$875  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$877  = \$876  & event_queue_r0_b0[6];
-  assign \$878  = \$875  | \$877 ;
-  assign \$879  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$880  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$881  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$883  = \$882  & event_queue_r0_b0[7];
-  assign event_fetched_snap = \$881  | \$883 ;
-  assign \$884  = a3_hit_a1 | a3_older_hit;
-  assign \$885  = ~ \$884 ;
-  assign \$886  = a3_sel_new[0] & \$885 ;
-  assign \$889  = a3_hit_a1 | a3_older_hit;
-  assign \$890  = ~ \$889 ;
-  assign \$891  = \$888  & \$890 ;
-  assign \$892  = \$891  & event_grant_r1_b0[1];
-  assign \$894  = \$893  & event_queue_r0_b0[9];
-  assign \$895  = a3_fwd_ok & a3_hit_a1;
-  assign \$896  = a4_tag + 1'h1;
-  assign \$897  = \$895  & \$896 [0];
-  assign \$898  = a3_fwd_ok & a3_older_hit;
-  assign \$899  = ~ a3_hit_a1;
-  assign \$900  = \$898  & \$899 ;
-  assign \$901  = \$900  & a3_older_next[0];
-  assign \$902  = { \$901 , \$897 , \$894 , \$892 , \$887  } + 5'h1f;
-  assign \$903  = a3_hit_a1 | a3_older_hit;
-  assign \$904  = ~ \$903 ;
-  assign \$905  = a3_sel_new[0] & \$904 ;
-  assign \$908  = a3_hit_a1 | a3_older_hit;
-  assign \$909  = ~ \$908 ;
-  assign \$910  = \$907  & \$909 ;
-  assign \$911  = \$910  & event_grant_r1_b0[2];
-  assign \$913  = \$912  & event_queue_r0_b0[10];
-  assign \$914  = a3_fwd_ok & a3_hit_a1;
-  assign \$915  = a4_tag + 1'h1;
-  assign \$916  = \$914  & \$915 [1];
-  assign \$917  = a3_fwd_ok & a3_older_hit;
-  assign \$918  = ~ a3_hit_a1;
-  assign \$919  = \$917  & \$918 ;
-  assign \$920  = \$919  & a3_older_next[1];
-  assign \$921  = { \$920 , \$916 , \$913 , \$911 , \$906  } + 5'h1f;
-  assign \$922  = a3_hit_a1 | a3_older_hit;
-  assign \$923  = ~ \$922 ;
-  assign \$924  = a3_sel_new[0] & \$923 ;
-  assign \$927  = a3_hit_a1 | a3_older_hit;
-  assign \$928  = ~ \$927 ;
-  assign \$929  = \$926  & \$928 ;
-  assign \$930  = \$929  & event_grant_r1_b0[3];
-  assign \$932  = \$931  & event_queue_r0_b0[11];
-  assign \$933  = a3_fwd_ok & a3_hit_a1;
-  assign \$934  = a4_tag + 1'h1;
-  assign \$935  = \$933  & \$934 [2];
-  assign \$936  = a3_fwd_ok & a3_older_hit;
-  assign \$937  = ~ a3_hit_a1;
-  assign \$938  = \$936  & \$937 ;
-  assign \$939  = \$938  & a3_older_next[2];
-  assign \$940  = { \$939 , \$935 , \$932 , \$930 , \$925  } + 5'h1f;
-  assign \$941  = a3_hit_a1 | a3_older_hit;
-  assign \$942  = ~ \$941 ;
-  assign \$943  = a3_sel_new[0] & \$942 ;
-  assign \$946  = a3_hit_a1 | a3_older_hit;
-  assign \$947  = ~ \$946 ;
-  assign \$948  = \$945  & \$947 ;
-  assign \$949  = \$948  & event_grant_r1_b0[4];
-  assign \$951  = \$950  & event_queue_r0_b0[12];
-  assign \$952  = a3_fwd_ok & a3_hit_a1;
-  assign \$953  = a4_tag + 1'h1;
-  assign \$954  = \$952  & \$953 [3];
-  assign \$955  = a3_fwd_ok & a3_older_hit;
-  assign \$956  = ~ a3_hit_a1;
-  assign \$957  = \$955  & \$956 ;
-  assign \$958  = \$957  & a3_older_next[3];
-  assign \$959  = { \$958 , \$954 , \$951 , \$949 , \$944  } + 5'h1f;
-  assign \$960  = a3_valid & a3_ok;
-  assign \$961  = ! a3_pool;
-  assign event_grant_wen = \$960  & \$961 ;
-  assign \$962  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$963  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$964  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$965  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$966  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$967  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$968  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$969  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$970  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$971  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign log_fetched_snap = a3_sel_fresh[1] & \$971 ;
-  assign \$972  = a3_hit_a1 | a3_older_hit;
-  assign \$973  = ~ \$972 ;
-  assign \$974  = a3_sel_new[1] & \$973 ;
+  assign \$867  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$868  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$869  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$871  = \$870  & event_queue_r0_b0[7];
+  assign event_fetched_snap = \$869  | \$871 ;
+  assign \$872  = a3_hit_a1 | a3_older_hit;
+  assign \$873  = ~ \$872 ;
+  assign \$874  = a3_sel_new[0] & \$873 ;
+  assign \$877  = a3_hit_a1 | a3_older_hit;
+  assign \$878  = ~ \$877 ;
+  assign \$879  = \$876  & \$878 ;
+  assign \$880  = \$879  & event_grant_r1_b0[1];
+  assign \$882  = \$881  & event_queue_r0_b0[9];
+  assign \$883  = a3_fwd_ok & a3_hit_a1;
+  assign \$884  = a4_tag + 1'h1;
+  assign \$885  = \$883  & \$884 [0];
+  assign \$886  = a3_fwd_ok & a3_older_hit;
+  assign \$887  = ~ a3_hit_a1;
+  assign \$888  = \$886  & \$887 ;
+  assign \$889  = \$888  & a3_older_next[0];
+  assign \$890  = { \$889 , \$885 , \$882 , \$880 , \$875  } + 5'h1f;
+  assign \$891  = a3_hit_a1 | a3_older_hit;
+  assign \$892  = ~ \$891 ;
+  assign \$893  = a3_sel_new[0] & \$892 ;
+  assign \$896  = a3_hit_a1 | a3_older_hit;
+  assign \$897  = ~ \$896 ;
+  assign \$898  = \$895  & \$897 ;
+  assign \$899  = \$898  & event_grant_r1_b0[2];
+  assign \$901  = \$900  & event_queue_r0_b0[10];
+  assign \$902  = a3_fwd_ok & a3_hit_a1;
+  assign \$903  = a4_tag + 1'h1;
+  assign \$904  = \$902  & \$903 [1];
+  assign \$905  = a3_fwd_ok & a3_older_hit;
+  assign \$906  = ~ a3_hit_a1;
+  assign \$907  = \$905  & \$906 ;
+  assign \$908  = \$907  & a3_older_next[1];
+  assign \$909  = { \$908 , \$904 , \$901 , \$899 , \$894  } + 5'h1f;
+  assign \$910  = a3_hit_a1 | a3_older_hit;
+  assign \$911  = ~ \$910 ;
+  assign \$912  = a3_sel_new[0] & \$911 ;
+  assign \$915  = a3_hit_a1 | a3_older_hit;
+  assign \$916  = ~ \$915 ;
+  assign \$917  = \$914  & \$916 ;
+  assign \$918  = \$917  & event_grant_r1_b0[3];
+  assign \$920  = \$919  & event_queue_r0_b0[11];
+  assign \$921  = a3_fwd_ok & a3_hit_a1;
+  assign \$922  = a4_tag + 1'h1;
+  assign \$923  = \$921  & \$922 [2];
+  assign \$924  = a3_fwd_ok & a3_older_hit;
+  assign \$925  = ~ a3_hit_a1;
+  assign \$926  = \$924  & \$925 ;
+  assign \$927  = \$926  & a3_older_next[2];
+  assign \$928  = { \$927 , \$923 , \$920 , \$918 , \$913  } + 5'h1f;
+  assign \$929  = a3_hit_a1 | a3_older_hit;
+  assign \$930  = ~ \$929 ;
+  assign \$931  = a3_sel_new[0] & \$930 ;
+  assign \$934  = a3_hit_a1 | a3_older_hit;
+  assign \$935  = ~ \$934 ;
+  assign \$936  = \$933  & \$935 ;
+  assign \$937  = \$936  & event_grant_r1_b0[4];
+  assign \$939  = \$938  & event_queue_r0_b0[12];
+  assign \$940  = a3_fwd_ok & a3_hit_a1;
+  assign \$941  = a4_tag + 1'h1;
+  assign \$942  = \$940  & \$941 [3];
+  assign \$943  = a3_fwd_ok & a3_older_hit;
+  assign \$944  = ~ a3_hit_a1;
+  assign \$945  = \$943  & \$944 ;
+  assign \$946  = \$945  & a3_older_next[3];
+  assign \$947  = { \$946 , \$942 , \$939 , \$937 , \$932  } + 5'h1f;
+  assign \$948  = a3_valid & a3_ok;
+  assign \$949  = ! a3_pool;
+  assign event_grant_wen = \$948  & \$949 ;
+  assign \$950  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$951  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$952  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$953  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$954  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$955  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$956  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$957  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$958  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$959  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign log_fetched_snap = a3_sel_fresh[1] & \$959 ;
+  assign \$960  = a3_hit_a1 | a3_older_hit;
+  assign \$961  = ~ \$960 ;
+  assign \$962  = a3_sel_new[1] & \$961 ;
+  assign \$965  = a3_hit_a1 | a3_older_hit;
+  assign \$966  = ~ \$965 ;
+  assign \$967  = \$964  & \$966 ;
+  assign \$968  = \$967  & log_grant_r1_b0[1];
+  assign \$969  = a3_fwd_ok & a3_hit_a1;
+  assign \$970  = a4_tag + 1'h1;
+  assign \$971  = \$969  & \$970 [0];
+  assign \$972  = a3_fwd_ok & a3_older_hit;
+  assign \$973  = ~ a3_hit_a1;
+  assign \$974  = \$972  & \$973 ;
+  assign \$975  = \$974  & a3_older_next[0];
+  assign \$976  = { \$975 , \$971 , \$968 , \$963  } + 4'hf;
   assign \$977  = a3_hit_a1 | a3_older_hit;
   assign \$978  = ~ \$977 ;
-  assign \$979  = \$976  & \$978 ;
-  assign \$980  = \$979  & log_grant_r1_b0[1];
-  assign \$981  = a3_fwd_ok & a3_hit_a1;
-  assign \$982  = a4_tag + 1'h1;
-  assign \$983  = \$981  & \$982 [0];
-  assign \$984  = a3_fwd_ok & a3_older_hit;
-  assign \$985  = ~ a3_hit_a1;
-  assign \$986  = \$984  & \$985 ;
-  assign \$987  = \$986  & a3_older_next[0];
-  assign \$988  = { \$987 , \$983 , \$980 , \$975  } + 4'hf;
-  assign \$989  = a3_hit_a1 | a3_older_hit;
-  assign \$990  = ~ \$989 ;
-  assign \$991  = a3_sel_new[1] & \$990 ;
+  assign \$979  = a3_sel_new[1] & \$978 ;
+  assign \$982  = a3_hit_a1 | a3_older_hit;
+  assign \$983  = ~ \$982 ;
+  assign \$984  = \$981  & \$983 ;
+  assign \$985  = \$984  & log_grant_r1_b0[2];
+  assign \$986  = a3_fwd_ok & a3_hit_a1;
+  assign \$987  = a4_tag + 1'h1;
+  assign \$988  = \$986  & \$987 [1];
+  assign \$989  = a3_fwd_ok & a3_older_hit;
+  assign \$990  = ~ a3_hit_a1;
+  assign \$991  = \$989  & \$990 ;
+  assign \$992  = \$991  & a3_older_next[1];
+  assign \$993  = { \$992 , \$988 , \$985 , \$980  } + 4'hf;
   assign \$994  = a3_hit_a1 | a3_older_hit;
   assign \$995  = ~ \$994 ;
-  assign \$996  = \$993  & \$995 ;
-  assign \$997  = \$996  & log_grant_r1_b0[2];
-  assign \$998  = a3_fwd_ok & a3_hit_a1;
-  assign \$999  = a4_tag + 1'h1;
-  assign \$1000  = \$998  & \$999 [1];
-  assign \$1001  = a3_fwd_ok & a3_older_hit;
-  assign \$1002  = ~ a3_hit_a1;
-  assign \$1003  = \$1001  & \$1002 ;
-  assign \$1004  = \$1003  & a3_older_next[1];
-  assign \$1005  = { \$1004 , \$1000 , \$997 , \$992  } + 4'hf;
-  assign \$1006  = a3_hit_a1 | a3_older_hit;
-  assign \$1007  = ~ \$1006 ;
-  assign \$1008  = a3_sel_new[1] & \$1007 ;
+  assign \$996  = a3_sel_new[1] & \$995 ;
+  assign \$999  = a3_hit_a1 | a3_older_hit;
+  assign \$1000  = ~ \$999 ;
+  assign \$1001  = \$998  & \$1000 ;
+  assign \$1002  = \$1001  & log_grant_r1_b0[3];
+  assign \$1003  = a3_fwd_ok & a3_hit_a1;
+  assign \$1004  = a4_tag + 1'h1;
+  assign \$1005  = \$1003  & \$1004 [2];
+  assign \$1006  = a3_fwd_ok & a3_older_hit;
+  assign \$1007  = ~ a3_hit_a1;
+  assign \$1008  = \$1006  & \$1007 ;
+  assign \$1009  = \$1008  & a3_older_next[2];
+  assign \$1010  = { \$1009 , \$1005 , \$1002 , \$997  } + 4'hf;
   assign \$1011  = a3_hit_a1 | a3_older_hit;
   assign \$1012  = ~ \$1011 ;
-  assign \$1013  = \$1010  & \$1012 ;
-  assign \$1014  = \$1013  & log_grant_r1_b0[3];
-  assign \$1015  = a3_fwd_ok & a3_hit_a1;
-  assign \$1016  = a4_tag + 1'h1;
-  assign \$1017  = \$1015  & \$1016 [2];
-  assign \$1018  = a3_fwd_ok & a3_older_hit;
-  assign \$1019  = ~ a3_hit_a1;
-  assign \$1020  = \$1018  & \$1019 ;
-  assign \$1021  = \$1020  & a3_older_next[2];
-  assign \$1022  = { \$1021 , \$1017 , \$1014 , \$1009  } + 4'hf;
-  assign \$1023  = a3_hit_a1 | a3_older_hit;
-  assign \$1024  = ~ \$1023 ;
-  assign \$1025  = a3_sel_new[1] & \$1024 ;
-  assign \$1028  = a3_hit_a1 | a3_older_hit;
-  assign \$1029  = ~ \$1028 ;
-  assign \$1030  = \$1027  & \$1029 ;
-  assign \$1031  = \$1030  & log_grant_r1_b0[4];
-  assign \$1032  = a3_fwd_ok & a3_hit_a1;
-  assign \$1033  = a4_tag + 1'h1;
-  assign \$1034  = \$1032  & \$1033 [3];
-  assign \$1035  = a3_fwd_ok & a3_older_hit;
-  assign \$1036  = ~ a3_hit_a1;
-  assign \$1037  = \$1035  & \$1036 ;
-  assign \$1038  = \$1037  & a3_older_next[3];
-  assign \$1039  = { \$1038 , \$1034 , \$1031 , \$1026  } + 4'hf;
-  assign \$1040  = a3_valid & a3_ok;
-  assign \$1041  = a3_pool == 1'h1;
-  assign log_grant_wen = \$1040  & \$1041 ;
-  assign \$1042  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$1044  = \$1043  & config_queue_r0_b0[0];
+  assign \$1013  = a3_sel_new[1] & \$1012 ;
+  assign \$1016  = a3_hit_a1 | a3_older_hit;
+  assign \$1017  = ~ \$1016 ;
+  assign \$1018  = \$1015  & \$1017 ;
+  assign \$1019  = \$1018  & log_grant_r1_b0[4];
+  assign \$1020  = a3_fwd_ok & a3_hit_a1;
+  assign \$1021  = a4_tag + 1'h1;
+  assign \$1022  = \$1020  & \$1021 [3];
+  assign \$1023  = a3_fwd_ok & a3_older_hit;
+  assign \$1024  = ~ a3_hit_a1;
+  assign \$1025  = \$1023  & \$1024 ;
+  assign \$1026  = \$1025  & a3_older_next[3];
+  assign \$1027  = { \$1026 , \$1022 , \$1019 , \$1014  } + 4'hf;
+  assign \$1028  = a3_valid & a3_ok;
+  assign \$1029  = a3_pool == 1'h1;
+  assign log_grant_wen = \$1028  & \$1029 ;
+  assign \$1030  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1032  = \$1031  & config_queue_r0_b0[0];
+  assign \$1033  = \$1030  | \$1032 ;
+  assign \$1034  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1036  = \$1035  & config_queue_r0_b0[1];
+  assign \$1037  = \$1034  | \$1036 ;
+  assign \$1038  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1040  = \$1039  & config_queue_r0_b0[2];
+  assign \$1041  = \$1038  | \$1040 ;
+  assign \$1042  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1044  = \$1043  & config_queue_r0_b0[3];
   assign \$1045  = \$1042  | \$1044 ;
-  assign \$1046  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$1048  = \$1047  & config_queue_r0_b0[1];
-  assign \$1049  = \$1046  | \$1048 ;
-  assign \$1050  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$1052  = \$1051  & config_queue_r0_b0[2];
-  assign \$1053  = \$1050  | \$1052 ;
-  assign \$1054  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$1056  = \$1055  & config_queue_r0_b0[3];
-  assign \$1057  = \$1054  | \$1056 ;
-  assign \$1058  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$1059  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$1060  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$1061  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$1062  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$1063  = a3_sel_fresh[2] & config_parity_r1;
-  assign \$1065  = \$1064  & config_queue_r0_b0[4];
-  assign config_fetched_snap = \$1063  | \$1065 ;
-  assign \$1066  = a3_hit_a1 | a3_older_hit;
-  assign \$1067  = ~ \$1066 ;
-  assign \$1068  = a3_sel_new[2] & \$1067 ;
-  assign \$1071  = a3_hit_a1 | a3_older_hit;
-  assign \$1072  = ~ \$1071 ;
-  assign \$1073  = \$1070  & \$1072 ;
-  assign \$1074  = \$1073  & config_grant_r1_b0[1];
-  assign \$1076  = \$1075  & config_queue_r0_b0[6];
-  assign \$1077  = a3_fwd_ok & a3_hit_a1;
-  assign \$1078  = a4_tag + 1'h1;
-  assign \$1079  = \$1077  & \$1078 [0];
-  assign \$1080  = a3_fwd_ok & a3_older_hit;
-  assign \$1081  = ~ a3_hit_a1;
-  assign \$1082  = \$1080  & \$1081 ;
-  assign \$1083  = \$1082  & a3_older_next[0];
-  assign \$1084  = { \$1083 , \$1079 , \$1076 , \$1074 , \$1069  } + 5'h1f;
-  assign \$1085  = a3_hit_a1 | a3_older_hit;
-  assign \$1086  = ~ \$1085 ;
-  assign \$1087  = a3_sel_new[2] & \$1086 ;
-  assign \$1090  = a3_hit_a1 | a3_older_hit;
-  assign \$1091  = ~ \$1090 ;
-  assign \$1092  = \$1089  & \$1091 ;
-  assign \$1093  = \$1092  & config_grant_r1_b0[2];
-  assign \$1095  = \$1094  & config_queue_r0_b0[7];
-  assign \$1096  = a3_fwd_ok & a3_hit_a1;
-  assign \$1097  = a4_tag + 1'h1;
-  assign \$1098  = \$1096  & \$1097 [1];
-  assign \$1099  = a3_fwd_ok & a3_older_hit;
-  assign \$1100  = ~ a3_hit_a1;
-  assign \$1101  = \$1099  & \$1100 ;
-  assign \$1102  = \$1101  & a3_older_next[1];
-  assign \$1103  = { \$1102 , \$1098 , \$1095 , \$1093 , \$1088  } + 5'h1f;
-  assign \$1104  = a3_hit_a1 | a3_older_hit;
-  assign \$1105  = ~ \$1104 ;
-  assign \$1106  = a3_sel_new[2] & \$1105 ;
-  assign \$1109  = a3_hit_a1 | a3_older_hit;
-  assign \$1110  = ~ \$1109 ;
-  assign \$1111  = \$1108  & \$1110 ;
-  assign \$1112  = \$1111  & config_grant_r1_b0[3];
-  assign \$1114  = \$1113  & config_queue_r0_b0[8];
-  assign \$1115  = a3_fwd_ok & a3_hit_a1;
-  assign \$1116  = a4_tag + 1'h1;
-  assign \$1117  = \$1115  & \$1116 [2];
-  assign \$1118  = a3_fwd_ok & a3_older_hit;
-  assign \$1119  = ~ a3_hit_a1;
-  assign \$1120  = \$1118  & \$1119 ;
-  assign \$1121  = \$1120  & a3_older_next[2];
-  assign \$1122  = { \$1121 , \$1117 , \$1114 , \$1112 , \$1107  } + 5'h1f;
-  assign \$1123  = a3_hit_a1 | a3_older_hit;
-  assign \$1124  = ~ \$1123 ;
-  assign \$1125  = a3_sel_new[2] & \$1124 ;
-  assign \$1128  = a3_hit_a1 | a3_older_hit;
-  assign \$1129  = ~ \$1128 ;
-  assign \$1130  = \$1127  & \$1129 ;
-  assign \$1131  = \$1130  & config_grant_r1_b0[4];
-  assign \$1133  = \$1132  & config_queue_r0_b0[9];
-  assign \$1134  = a3_fwd_ok & a3_hit_a1;
-  assign \$1135  = a4_tag + 1'h1;
-  assign \$1136  = \$1134  & \$1135 [3];
-  assign \$1137  = a3_fwd_ok & a3_older_hit;
-  assign \$1138  = ~ a3_hit_a1;
-  assign \$1139  = \$1137  & \$1138 ;
-  assign \$1140  = \$1139  & a3_older_next[3];
-  assign \$1141  = { \$1140 , \$1136 , \$1133 , \$1131 , \$1126  } + 5'h1f;
-  assign \$1142  = a3_valid & a3_ok;
-  assign \$1143  = a3_pool == 2'h2;
-  assign config_grant_wen = \$1142  & \$1143 ;
-  assign \$1150  = ! f2_err;
-  assign \$signal$268  = f2_valid & \$1150 ;
-  assign \$1151  = a4_valid & a4_ok;
-  assign \$1152  = { \$1151 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1153  = ~ \$1152 ;
-  assign \$1154  = \$1153  + 1'h1;
-  assign \$1155  = a5_valid & a5_ok;
-  assign \$1156  = { \$1155 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1157  = ~ \$1156 ;
-  assign \$1158  = \$1157  + 1'h1;
-  assign \$1159  = a4_valid & a4_ok;
-  assign \$1160  = { \$1159 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1161  = ~ \$1160 ;
-  assign \$1162  = \$1161  + 1'h1;
+  assign \$1046  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1047  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1048  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1049  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1050  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$1051  = a3_sel_fresh[2] & config_parity_r1;
+  assign \$1053  = \$1052  & config_queue_r0_b0[4];
+  assign config_fetched_snap = \$1051  | \$1053 ;
+  assign \$1054  = a3_hit_a1 | a3_older_hit;
+  assign \$1055  = ~ \$1054 ;
+  assign \$1056  = a3_sel_new[2] & \$1055 ;
+  assign \$1059  = a3_hit_a1 | a3_older_hit;
+  assign \$1060  = ~ \$1059 ;
+  assign \$1061  = \$1058  & \$1060 ;
+  assign \$1062  = \$1061  & config_grant_r1_b0[1];
+  assign \$1064  = \$1063  & config_queue_r0_b0[6];
+  assign \$1065  = a3_fwd_ok & a3_hit_a1;
+  assign \$1066  = a4_tag + 1'h1;
+  assign \$1067  = \$1065  & \$1066 [0];
+  assign \$1068  = a3_fwd_ok & a3_older_hit;
+  assign \$1069  = ~ a3_hit_a1;
+  assign \$1070  = \$1068  & \$1069 ;
+  assign \$1071  = \$1070  & a3_older_next[0];
+  assign \$1072  = { \$1071 , \$1067 , \$1064 , \$1062 , \$1057  } + 5'h1f;
+  assign \$1073  = a3_hit_a1 | a3_older_hit;
+  assign \$1074  = ~ \$1073 ;
+  assign \$1075  = a3_sel_new[2] & \$1074 ;
+  assign \$1078  = a3_hit_a1 | a3_older_hit;
+  assign \$1079  = ~ \$1078 ;
+  assign \$1080  = \$1077  & \$1079 ;
+  assign \$1081  = \$1080  & config_grant_r1_b0[2];
+  assign \$1083  = \$1082  & config_queue_r0_b0[7];
+  assign \$1084  = a3_fwd_ok & a3_hit_a1;
+  assign \$1085  = a4_tag + 1'h1;
+  assign \$1086  = \$1084  & \$1085 [1];
+  assign \$1087  = a3_fwd_ok & a3_older_hit;
+  assign \$1088  = ~ a3_hit_a1;
+  assign \$1089  = \$1087  & \$1088 ;
+  assign \$1090  = \$1089  & a3_older_next[1];
+  assign \$1091  = { \$1090 , \$1086 , \$1083 , \$1081 , \$1076  } + 5'h1f;
+  assign \$1092  = a3_hit_a1 | a3_older_hit;
+  assign \$1093  = ~ \$1092 ;
+  assign \$1094  = a3_sel_new[2] & \$1093 ;
+  assign \$1097  = a3_hit_a1 | a3_older_hit;
+  assign \$1098  = ~ \$1097 ;
+  assign \$1099  = \$1096  & \$1098 ;
+  assign \$1100  = \$1099  & config_grant_r1_b0[3];
+  assign \$1102  = \$1101  & config_queue_r0_b0[8];
+  assign \$1103  = a3_fwd_ok & a3_hit_a1;
+  assign \$1104  = a4_tag + 1'h1;
+  assign \$1105  = \$1103  & \$1104 [2];
+  assign \$1106  = a3_fwd_ok & a3_older_hit;
+  assign \$1107  = ~ a3_hit_a1;
+  assign \$1108  = \$1106  & \$1107 ;
+  assign \$1109  = \$1108  & a3_older_next[2];
+  assign \$1110  = { \$1109 , \$1105 , \$1102 , \$1100 , \$1095  } + 5'h1f;
+  assign \$1111  = a3_hit_a1 | a3_older_hit;
+  assign \$1112  = ~ \$1111 ;
+  assign \$1113  = a3_sel_new[2] & \$1112 ;
+  assign \$1116  = a3_hit_a1 | a3_older_hit;
+  assign \$1117  = ~ \$1116 ;
+  assign \$1118  = \$1115  & \$1117 ;
+  assign \$1119  = \$1118  & config_grant_r1_b0[4];
+  assign \$1121  = \$1120  & config_queue_r0_b0[9];
+  assign \$1122  = a3_fwd_ok & a3_hit_a1;
+  assign \$1123  = a4_tag + 1'h1;
+  assign \$1124  = \$1122  & \$1123 [3];
+  assign \$1125  = a3_fwd_ok & a3_older_hit;
+  assign \$1126  = ~ a3_hit_a1;
+  assign \$1127  = \$1125  & \$1126 ;
+  assign \$1128  = \$1127  & a3_older_next[3];
+  assign \$1129  = { \$1128 , \$1124 , \$1121 , \$1119 , \$1114  } + 5'h1f;
+  assign \$1130  = a3_valid & a3_ok;
+  assign \$1131  = a3_pool == 2'h2;
+  assign config_grant_wen = \$1130  & \$1131 ;
+  assign \$1138  = ! f2_err;
+  assign \$signal$268  = f2_valid & \$1138 ;
+  assign \$1139  = a4_valid & a4_ok;
+  assign \$1140  = { \$1139 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1141  = ~ \$1140 ;
+  assign \$1142  = \$1141  + 1'h1;
+  assign \$1143  = a5_valid & a5_ok;
+  assign \$1144  = { \$1143 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1145  = ~ \$1144 ;
+  assign \$1146  = \$1145  + 1'h1;
+  assign \$1147  = a4_valid & a4_ok;
+  assign \$1148  = { \$1147 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1149  = ~ \$1148 ;
+  assign \$1150  = \$1149  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1163  = ~ rel_f2;
-  assign \$1164  = f3_quiet & \$1163 ;
-  assign \$1165  = \$1164  ? f3_in : 3'h0;
-  assign \$1166  = x1_select | x0_select;
-  assign \$1167  = ~ \$1166 ;
-  assign \$1168  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1169  = { 1'h0, \$1167  } & { \$1168 [2], \$1168  };
-  assign \$1170  = { 1'h0, \$1165  } & \$1169 ;
-  assign \$1171  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1172  = ~ \$1171 ;
-  assign \$1173  = \$1172  + 1'h1;
-  assign released_f1 = \release  & \$1173 [12];
-  assign \$1174  = ~ f4_blocked;
-  assign \$1175  = \$1174  & f4_rest_held;
-  assign \$signal$471  = f4_hit_a1 | \$1175 ;
-  assign \$1176  = ~ f4_blocked;
-  assign \$1177  = f4_by_mem & f4_mem_ok;
-  assign \$1178  = f4_by_mem & f4_mem_ok;
-  assign \$1179  = \$1177 [0] | \$1178 [1];
-  assign \$1180  = f4_by_mem & f4_mem_ok;
-  assign \$1181  = \$1179  | \$1180 [2];
-  assign \$1182  = f4_by_older | \$1181 ;
-  assign \$1183  = \$1176  & \$1182 ;
-  assign \release  = f4_by_a1 | \$1183 ;
-  assign \$1184  = ~ f4_go;
-  assign \$1185  = ~ \$signal$471 ;
-  assign \$1186  = \$signal$471  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1186  : f4_err;
-  assign \$signal$335  = \release  ? 4'h0 : unreleased_err;
-  assign \$1187  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$413  = ~ \$1187 ;
-  assign \$1188  = ~ f4_blocked;
-  assign \$1189  = \$1188  & f4_by_older;
-  assign \$1190  = f4_by_a1 | \$1189 ;
-  assign \$1191  = f4_live[0] & \$1190 ;
+  assign \$1151  = ~ rel_f2;
+  assign \$1152  = f3_quiet & \$1151 ;
+  assign \$1153  = \$1152  ? f3_in : 3'h0;
+  assign \$1154  = x1_select | x0_select;
+  assign \$1155  = ~ \$1154 ;
+  assign \$1156  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1157  = { 1'h0, \$1155  } & { \$1156 [2], \$1156  };
+  assign \$1158  = { 1'h0, \$1153  } & \$1157 ;
+  assign \$1159  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1160  = ~ \$1159 ;
+  assign \$1161  = \$1160  + 1'h1;
+  assign released_f1 = \release  & \$1161 [12];
+  assign \$1162  = ~ f4_blocked;
+  assign \$1163  = f4_mem_held[0] | f4_mem_held[1];
+  assign \$1164  = \$1163  | f4_mem_held[2];
+  assign \$1165  = f4_rest_held | \$1164 ;
+  assign \$1166  = \$1162  & \$1165 ;
+  assign \$signal$477  = f4_hit_a1 | \$1166 ;
+  assign \$1167  = ~ f4_blocked;
+  assign \$1168  = f4_by_mem & f4_mem_ok;
+  assign \$1169  = f4_by_mem & f4_mem_ok;
+  assign \$1170  = \$1168 [0] | \$1169 [1];
+  assign \$1171  = f4_by_mem & f4_mem_ok;
+  assign \$1172  = \$1170  | \$1171 [2];
+  assign \$1173  = f4_by_older | \$1172 ;
+  assign \$1174  = \$1167  & \$1173 ;
+  assign \release  = f4_by_a1 | \$1174 ;
+  assign \$1175  = ~ f4_go;
+  assign \$1176  = ~ \$signal$477 ;
+  assign \$1177  = \$signal$477  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1177  : f4_err;
+  assign \$signal$341  = \release  ? 4'h0 : unreleased_err;
+  assign \$1178  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1179  = f4_hit_a1 ? f4_a1_snap : \$1178 ;
+  assign \w__data$419  = ~ \$1179 ;
+  assign \$1180  = ~ f4_blocked;
+  assign \$1181  = \$1180  & f4_by_older;
+  assign \$1182  = f4_by_a1 | \$1181 ;
+  assign \$1183  = f4_live[0] & \$1182 ;
+  assign \$1184  = ~ f4_blocked;
+  assign \$1185  = \$1184  & f4_by_mem_live[0];
+  assign \$1186  = \$1185  & f4_mem_ok[0];
+  assign \w__en$417  = \$1183  | \$1186 ;
+  assign \$1187  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1188  = f4_hit_a1 ? f4_a1_snap : \$1187 ;
+  assign \$1189  = ~ \$1188 ;
+  assign \$1190  = f4_slot[6:0] + 7'h7f;
+  assign \$1191  = ~ \$1190 [7];
   assign \$1192  = ~ f4_blocked;
-  assign \$1193  = \$1192  & f4_by_mem_live[0];
-  assign \$1194  = \$1193  & f4_mem_ok[0];
-  assign \w__en$411  = \$1191  | \$1194 ;
-  assign \$1195  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1196  = ~ \$1195 ;
-  assign \$1197  = f4_slot[6:0] + 7'h7f;
-  assign \$1198  = ~ \$1197 [7];
-  assign \$1199  = ~ f4_blocked;
-  assign \$1200  = \$1199  & f4_by_older;
-  assign \$1201  = f4_by_a1 | \$1200 ;
-  assign \$1202  = f4_live[0] & \$1201 ;
+  assign \$1193  = \$1192  & f4_by_older;
+  assign \$1194  = f4_by_a1 | \$1193 ;
+  assign \$1195  = f4_live[0] & \$1194 ;
+  assign \$1196  = ~ f4_blocked;
+  assign \$1197  = \$1196  & f4_by_mem_live[0];
+  assign \$1198  = \$1197  & f4_mem_ok[0];
+  assign event_queue_wen = \$1195  | \$1198 ;
+  assign \$1199  = f4_older ? f4_rest_next : f4_mem_next_event;
+  assign \$1200  = f4_hit_a1 ? f4_a1_next : \$1199 ;
+  assign \$1201  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1202  = f4_hit_a1 ? f4_a1_snap : \$1201 ;
+  assign \w__data$444  = ~ \$1202 ;
   assign \$1203  = ~ f4_blocked;
-  assign \$1204  = \$1203  & f4_by_mem_live[0];
-  assign \$1205  = \$1204  & f4_mem_ok[0];
-  assign event_queue_wen = \$1202  | \$1205 ;
-  assign \$1206  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1207  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$438  = ~ \$1207 ;
-  assign \$1208  = ~ f4_blocked;
-  assign \$1209  = \$1208  & f4_by_older;
-  assign \$1210  = f4_by_a1 | \$1209 ;
-  assign \$1211  = f4_live[1] & \$1210 ;
-  assign \$1212  = ~ f4_blocked;
-  assign \$1213  = \$1212  & f4_by_mem_live[1];
-  assign \$1214  = \$1213  & f4_mem_ok[1];
-  assign \$1215  = \$1211  | \$1214 ;
-  assign \$1216  = ~ f4_raced;
-  assign log_parity_wen = \$1215  & \$1216 ;
-  assign \$1217  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign config_parity_wdata = ~ \$1217 ;
+  assign \$1204  = \$1203  & f4_by_older;
+  assign \$1205  = f4_by_a1 | \$1204 ;
+  assign \$1206  = f4_live[1] & \$1205 ;
+  assign \$1207  = ~ f4_blocked;
+  assign \$1208  = \$1207  & f4_by_mem_live[1];
+  assign \$1209  = \$1208  & f4_mem_ok[1];
+  assign \$1210  = \$1206  | \$1209 ;
+  assign \$1211  = ~ f4_raced;
+  assign log_parity_wen = \$1210  & \$1211 ;
+  assign \$1212  = f4_older ? f4_rest_snap : f4_mem_snap[2];
+  assign \$1213  = f4_hit_a1 ? f4_a1_snap : \$1212 ;
+  assign config_parity_wdata = ~ \$1213 ;
+  assign \$1214  = ~ f4_blocked;
+  assign \$1215  = \$1214  & f4_by_older;
+  assign \$1216  = f4_by_a1 | \$1215 ;
+  assign \$1217  = f4_live[2] & \$1216 ;
   assign \$1218  = ~ f4_blocked;
-  assign \$1219  = \$1218  & f4_by_older;
-  assign \$1220  = f4_by_a1 | \$1219 ;
-  assign \$1221  = f4_live[2] & \$1220 ;
-  assign \$1222  = ~ f4_blocked;
-  assign \$1223  = \$1222  & f4_by_mem_live[2];
-  assign \$1224  = \$1223  & f4_mem_ok[2];
-  assign config_parity_wen = \$1221  | \$1224 ;
-  assign \$1225  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$1226  = ~ \$1225 ;
-  assign \$1227  = f4_slot[3:0] + 4'hf;
-  assign \$1228  = ~ \$1227 [4];
-  assign \$1229  = ~ f4_blocked;
-  assign \$1230  = \$1229  & f4_by_older;
-  assign \$1231  = f4_by_a1 | \$1230 ;
-  assign \$1232  = f4_live[2] & \$1231 ;
-  assign \$1233  = ~ f4_blocked;
-  assign \$1234  = \$1233  & f4_by_mem_live[2];
-  assign \$1235  = \$1234  & f4_mem_ok[2];
-  assign config_queue_wen = \$1232  | \$1235 ;
-  assign \$1236  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$1237  = { busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 8'hff;
+  assign \$1219  = \$1218  & f4_by_mem_live[2];
+  assign \$1220  = \$1219  & f4_mem_ok[2];
+  assign config_parity_wen = \$1217  | \$1220 ;
+  assign \$1221  = f4_older ? f4_rest_snap : f4_mem_snap[2];
+  assign \$1222  = f4_hit_a1 ? f4_a1_snap : \$1221 ;
+  assign \$1223  = ~ \$1222 ;
+  assign \$1224  = f4_slot[3:0] + 4'hf;
+  assign \$1225  = ~ \$1224 [4];
+  assign \$1226  = ~ f4_blocked;
+  assign \$1227  = \$1226  & f4_by_older;
+  assign \$1228  = f4_by_a1 | \$1227 ;
+  assign \$1229  = f4_live[2] & \$1228 ;
+  assign \$1230  = ~ f4_blocked;
+  assign \$1231  = \$1230  & f4_by_mem_live[2];
+  assign \$1232  = \$1231  & f4_mem_ok[2];
+  assign config_queue_wen = \$1229  | \$1232 ;
+  assign \$1233  = f4_older ? f4_rest_next : f4_mem_next_config;
+  assign \$1234  = f4_hit_a1 ? f4_a1_next : \$1233 ;
+  assign \$1235  = { busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 8'hff;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$1238 ;
+    event_grant_w_en <= \$1236 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$1239 ;
+    event_grant_w_addr <= \$1237 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$1240 ;
+    event_grant_w_data <= \$1238 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6449,19 +6451,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$1241 ;
+    event_queue_w_en <= \$1239 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$1242 ;
+    event_queue_w_addr <= \$1240 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$1243 ;
+    event_queue_w_data <= \$1241 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    log_grant_w_en <= \$1244 ;
+    log_grant_w_en <= \$1242 ;
   always @(posedge aclk_clk)
-    log_grant_w_addr <= \$1245 ;
+    log_grant_w_addr <= \$1243 ;
   always @(posedge aclk_clk)
-    log_grant_w_data <= \$1246 ;
+    log_grant_w_data <= \$1244 ;
   always @(posedge aclk_clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -6471,47 +6473,47 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    config_grant_w_en <= \$1247 ;
+    config_grant_w_en <= \$1245 ;
   always @(posedge aclk_clk)
-    config_grant_w_addr <= \$1248 ;
+    config_grant_w_addr <= \$1246 ;
   always @(posedge aclk_clk)
-    config_grant_w_data <= \$1249 ;
+    config_grant_w_data <= \$1247 ;
   always @(posedge aclk_clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
     config_grant_r1_b0 <= \r__data$47 ;
   always @(posedge aclk_clk)
-    config_parity_row0 <= \$1250 ;
+    config_parity_row0 <= \$1248 ;
   always @(posedge aclk_clk)
-    config_parity_row1 <= \$1251 ;
+    config_parity_row1 <= \$1249 ;
   always @(posedge aclk_clk)
-    config_parity_row2 <= \$1252 ;
+    config_parity_row2 <= \$1250 ;
   always @(posedge aclk_clk)
-    config_parity_row3 <= \$1253 ;
+    config_parity_row3 <= \$1251 ;
   always @(posedge aclk_clk)
-    config_parity_row4 <= \$1254 ;
+    config_parity_row4 <= \$1252 ;
   always @(posedge aclk_clk)
-    config_parity_row5 <= \$1255 ;
+    config_parity_row5 <= \$1253 ;
   always @(posedge aclk_clk)
-    config_parity_row6 <= \$1256 ;
+    config_parity_row6 <= \$1254 ;
   always @(posedge aclk_clk)
-    config_parity_row7 <= \$1257 ;
+    config_parity_row7 <= \$1255 ;
   always @(posedge aclk_clk)
-    config_parity_row8 <= \$1258 ;
+    config_parity_row8 <= \$1256 ;
   always @(posedge aclk_clk)
-    config_parity_row9 <= \$1259 ;
+    config_parity_row9 <= \$1257 ;
   always @(posedge aclk_clk)
-    config_parity_row10 <= \$1260 ;
+    config_parity_row10 <= \$1258 ;
   always @(posedge aclk_clk)
-    config_parity_row11 <= \$1261 ;
+    config_parity_row11 <= \$1259 ;
   always @(posedge aclk_clk)
-    config_parity_row12 <= \$1262 ;
+    config_parity_row12 <= \$1260 ;
   always @(posedge aclk_clk)
-    config_parity_row13 <= \$1263 ;
+    config_parity_row13 <= \$1261 ;
   always @(posedge aclk_clk)
-    config_parity_row14 <= \$1264 ;
+    config_parity_row14 <= \$1262 ;
   always @(posedge aclk_clk)
-    config_parity_row15 <= \$1265 ;
+    config_parity_row15 <= \$1263 ;
   always @(posedge aclk_clk)
     config_parity_r0_addr <= config_parity_addr;
   always @(posedge aclk_clk)
@@ -6521,15 +6523,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     config_parity_r1 <= \$18 ;
   always @(posedge aclk_clk)
-    config_queue_w_en <= \$1266 ;
+    config_queue_w_en <= \$1264 ;
   always @(posedge aclk_clk)
-    config_queue_w_addr <= \$1267 ;
+    config_queue_w_addr <= \$1265 ;
   always @(posedge aclk_clk)
-    config_queue_w_data <= \$1268 ;
+    config_queue_w_data <= \$1266 ;
   always @(posedge aclk_clk)
     config_queue_r0_b0 <= \r__data$80 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1269 ;
+    a0_valid <= \$1267 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6539,7 +6541,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$30 , \$26 , \$22  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1270 ;
+    a1_valid <= \$1268 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6551,17 +6553,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$34 , \$33 , \$32  };
   always @(posedge aclk_clk)
-    a1_select <= \$1271 ;
+    a1_select <= \$1269 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1272 ;
+    x0_valid <= \$1270 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1273 ;
+    x0_select <= \$1271 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1274 ;
+    x1_valid <= \$1272 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6569,9 +6571,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$53 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1275 ;
+    x1_select <= \$1273 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1276 ;
+    x2_valid <= \$1274 ;
   always @(posedge aclk_clk)
     x2_ok <= \$54 ;
   always @(posedge aclk_clk)
@@ -6583,49 +6585,49 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1277 ;
+    a2_valid <= \$1275 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$1278 ;
+    event_seen <= \$1276 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$1279 ;
+    event_seen_prev <= \$1277 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$1280 ;
+    event_has_fresh <= \$1278 ;
   always @(posedge aclk_clk)
-    event_head <= \$1281 ;
+    event_head <= \$1279 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$1282 ;
+    event_fresh <= \$1280 ;
   always @(posedge aclk_clk)
-    event_fresh_slot <= \$1283 ;
+    event_fresh_slot <= \$1281 ;
   always @(posedge aclk_clk)
-    log_seen <= \$1284 ;
+    log_seen <= \$1282 ;
   always @(posedge aclk_clk)
-    log_seen_prev <= \$1285 ;
+    log_seen_prev <= \$1283 ;
   always @(posedge aclk_clk)
-    log_at_last <= \$1286 ;
+    log_at_last <= \$1284 ;
   always @(posedge aclk_clk)
-    log_lapped <= \$1287 ;
+    log_lapped <= \$1285 ;
   always @(posedge aclk_clk)
-    log_fresh <= \$1288 ;
+    log_fresh <= \$1286 ;
   always @(posedge aclk_clk)
-    log_fresh_slot <= \$1289 ;
+    log_fresh_slot <= \$1287 ;
   always @(posedge aclk_clk)
-    config_seen <= \$1290 ;
+    config_seen <= \$1288 ;
   always @(posedge aclk_clk)
-    config_seen_prev <= \$1291 ;
+    config_seen_prev <= \$1289 ;
   always @(posedge aclk_clk)
-    config_has_fresh <= \$1292 ;
+    config_has_fresh <= \$1290 ;
   always @(posedge aclk_clk)
-    config_head <= \$1293 ;
+    config_head <= \$1291 ;
   always @(posedge aclk_clk)
-    config_fresh <= \$1294 ;
+    config_fresh <= \$1292 ;
   always @(posedge aclk_clk)
-    \config_parity_addr$71  <= \$1295 ;
+    \config_parity_addr$71  <= \$1293 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1296 ;
+    a2_ring <= \$1294 ;
   always @(posedge aclk_clk)
     a2_lapped <= \$94 ;
   always @(posedge aclk_clk)
@@ -6641,7 +6643,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_restart_head <= \$142 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1297 ;
+    a3_valid <= \$1295 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6653,7 +6655,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1298 ;
+    a3_ring <= \$1296 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6669,7 +6671,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$176 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1299 ;
+    a4_valid <= \$1297 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6681,11 +6683,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_slot <= \$177 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$850 [10], \$811 [10], \$772 [10], \$733 [10] };
+    a4_tag <= { \$838 [10], \$799 [10], \$760 [10], \$721 [10] };
   always @(posedge aclk_clk)
-    a4_snap <= \$694 [5];
+    a4_snap <= \$682 [5];
   always @(posedge aclk_clk)
-    a5_valid <= \$1300 ;
+    a5_valid <= \$1298 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6709,7 +6711,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_older_next <= \$200 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1301 ;
+    f0_valid <= \$1299 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6725,7 +6727,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1302 ;
+    f1_valid <= \$1300 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6741,53 +6743,53 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1303 ;
+    f1_same_second_eq0 <= \$1301 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1304 ;
+    f1_same_second_eq3 <= \$1302 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1305 ;
+    f1_same_second_eq6 <= \$1303 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1306 ;
+    f1_same_second_eq9 <= \$1304 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1307 ;
+    f1_same_second_eq12 <= \$1305 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1308 ;
+    f1_same_second_eq15 <= \$1306 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1309 ;
+    f1_same_second_eq18 <= \$1307 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1310 ;
+    f1_same_second_eq21 <= \$1308 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1311 ;
+    f1_same_second_eq24 <= \$1309 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1312 ;
+    f1_same_second_eq27 <= \$1310 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1313 ;
+    f1_same_second_eq30 <= \$1311 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1314 ;
+    f1_same_third_eq0 <= \$1312 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1315 ;
+    f1_same_third_eq3 <= \$1313 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1316 ;
+    f1_same_third_eq6 <= \$1314 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1317 ;
+    f1_same_third_eq9 <= \$1315 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1318 ;
+    f1_same_third_eq12 <= \$1316 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1319 ;
+    f1_same_third_eq15 <= \$1317 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1320 ;
+    f1_same_third_eq18 <= \$1318 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1321 ;
+    f1_same_third_eq21 <= \$1319 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1322 ;
+    f1_same_third_eq24 <= \$1320 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1323 ;
+    f1_same_third_eq27 <= \$1321 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1324 ;
+    f1_same_third_eq30 <= \$1322 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1325 ;
+    f1_hit <= \$1323 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1326 ;
+    f1_misaligned <= \$1324 ;
   always @(posedge aclk_clk)
     f1_event_slot <= \$245 [6:0];
   always @(posedge aclk_clk)
@@ -6795,7 +6797,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     config_parity_addr <= \$249 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1327 ;
+    f2_valid <= \$1325 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -6817,9 +6819,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f2_same_third <= \$330 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1328 ;
+    f3_valid <= \$1326 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1329 ;
+    f3_go <= \$1327 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6841,11 +6843,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1154 [12];
+    f3_hit_a2 <= \$1142 [12];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$339 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1158 [12];
+    f3_hit_a3 <= \$1146 [12];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$342 [4];
   always @(posedge aclk_clk)
@@ -6855,11 +6857,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$347 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1330 ;
+    f3_quiet <= \$1328 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1331 ;
+    f4_valid <= \$1329 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1332 ;
+    f4_go <= \$1330 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6873,79 +6875,91 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1162 [12];
+    f4_hit_a1 <= \$1150 [12];
   always @(posedge aclk_clk)
     f4_a1_next <= \$355 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$374 ;
+    f4_rest_held <= \$360 ;
   always @(posedge aclk_clk)
-    f4_rest_next <= \$408 ;
+    f4_rest_next <= f3_older_next;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$418 ;
+    f4_rest_snap <= f3_older_snap;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1333 ;
+    f4_older <= \$361 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1334 ;
+    f4_mem_held <= { \$388 , \$379 , \$370  };
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1335 ;
+    f4_mem_snap <= { \$391 , \$390 , \$389  };
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$449 [6], \$444 [6], \$439 [6] };
+    f4_mem_next_event <= { \$395 , \$394 , \$393 , \$392  };
   always @(posedge aclk_clk)
-    f2_flushed <= \$451 ;
+    f4_mem_next_log <= { \$399 , \$398 , \$397 , \$396  };
   always @(posedge aclk_clk)
-    f3_flushed <= \$454 ;
+    f4_mem_next_config <= { \$403 , \$402 , \$401 , \$400  };
   always @(posedge aclk_clk)
-    f4_live <= \$459 [2:0];
+    f4_by_a1 <= \$1331 ;
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1336 ;
+    f4_by_older <= \$1332 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1337 ;
+    f4_by_mem <= \$1333 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$463 [12];
+    f4_mem_ok <= { \$434 [6], \$429 [6], \$424 [6] };
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$466 [12];
+    f2_flushed <= \$436 ;
   always @(posedge aclk_clk)
-    f4_taken_a2 <= \$471 ;
+    f3_flushed <= \$439 ;
   always @(posedge aclk_clk)
-    f4_raced <= \$483 [3];
+    f4_live <= \$444 [2:0];
   always @(posedge aclk_clk)
-    event_push <= \$1338 ;
+    f4_by_mem_live <= \$1334 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$1339 ;
+    f4_blocked <= \$1335 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$1340 ;
+    f4_taken_a4 <= \$448 [12];
   always @(posedge aclk_clk)
-    event_popped <= \$1341 ;
+    f4_taken_a3 <= \$451 [12];
   always @(posedge aclk_clk)
-    event_count <= \$1342 ;
+    f4_taken_a2 <= \$456 ;
   always @(posedge aclk_clk)
-    event_at <= \$1343 ;
+    f4_raced <= \$468 [3];
   always @(posedge aclk_clk)
-    event_nonempty <= \$1344 ;
+    event_push <= \$1336 ;
   always @(posedge aclk_clk)
-    config_parity_wrows <= { \$547 , \$546 , \$545 , \$544 , \$543 , \$542 , \$541 , \$540 , \$539 , \$538 , \$537 , \$536 , \$535 , \$534 , \$533 , \$532  };
+    event_queue_waddr <= \$1337 ;
   always @(posedge aclk_clk)
-    config_push <= \$1345 ;
+    event_pushed <= \$1338 ;
   always @(posedge aclk_clk)
-    config_queue_waddr <= \$1346 ;
+    event_popped <= \$1339 ;
   always @(posedge aclk_clk)
-    config_pushed <= \$1347 ;
+    event_count <= \$1340 ;
   always @(posedge aclk_clk)
-    config_popped <= \$1348 ;
+    event_at <= \$1341 ;
   always @(posedge aclk_clk)
-    config_count <= \$1349 ;
+    event_nonempty <= \$1342 ;
   always @(posedge aclk_clk)
-    config_at <= \$1350 ;
+    config_parity_wrows <= { \$532 , \$531 , \$530 , \$529 , \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521 , \$520 , \$519 , \$518 , \$517  };
   always @(posedge aclk_clk)
-    config_nonempty <= \$1351 ;
+    config_push <= \$1343 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1352 ;
+    config_queue_waddr <= \$1344 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1353 ;
+    config_pushed <= \$1345 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$335 ;
+    config_popped <= \$1346 ;
+  always @(posedge aclk_clk)
+    config_count <= \$1347 ;
+  always @(posedge aclk_clk)
+    config_at <= \$1348 ;
+  always @(posedge aclk_clk)
+    config_nonempty <= \$1349 ;
+  always @(posedge aclk_clk)
+    f5_valid <= \$1350 ;
+  always @(posedge aclk_clk)
+    f5_ok <= \$1351 ;
+  always @(posedge aclk_clk)
+    f5_err <= \$signal$341 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -6959,41 +6973,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$597 ;
+    f5_wparity <= \$585 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$601 [12];
+    a3_flip <= \$589 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$602 ;
+    a3_released <= \$590 ;
   always @(posedge aclk_clk)
-    a4_prev_held <= \$607 ;
+    a4_prev_held <= \$595 ;
   always @(posedge aclk_clk)
-    a4_released <= \$609 ;
+    a4_released <= \$597 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$614 ;
+    a5_overwrite <= \$602 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1354 ;
+    a6_valid <= \$1352 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1355 ;
+    f6_valid <= \$1353 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1356 ;
+    x3_valid <= \$1354 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1357 ;
+    x4_valid <= \$1355 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1358 ;
+    x5_valid <= \$1356 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1359 ;
+    x6_valid <= \$1357 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -7053,21 +7067,21 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1360 ;
+    busy_0 <= \$1358 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1361 ;
+    busy_6 <= \$1359 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1362 ;
+    busy_12 <= \$1360 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1363 ;
+    busy_18 <= \$1361 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1364 ;
+    busy_24 <= \$1362 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1365 ;
+    busy_30 <= \$1363 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1366 ;
+    busy_36 <= \$1364 ;
   always @(posedge aclk_clk)
-    busy_42 <= \$1367 ;
+    busy_42 <= \$1365 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     (* full_case = 32'd1 *)
@@ -7146,1046 +7160,1046 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1238  = event_grant_wen;
+    \$1236  = event_grant_wen;
     if (aclk_rst) begin
-      \$1238  = 1'h0;
+      \$1236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1239  = event_grant_w_addr;
+    \$1237  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$1239  = { \$878 , \$874 , \$870 , \$866 , \$862 , \$858 , \$854  };
+      \$1237  = { \$866 , \$862 , \$858 , \$854 , \$850 , \$846 , \$842  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1240  = event_grant_w_data;
+    \$1238  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$1240  = event_grant_wdata;
+      \$1238  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1241  = event_queue_wen;
+    \$1239  = event_queue_wen;
     if (aclk_rst) begin
-      \$1241  = 1'h0;
+      \$1239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1242  = event_queue_w_addr;
+    \$1240  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$1242  = event_queue_waddr;
+      \$1240  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1243  = event_queue_w_data;
+    \$1241  = event_queue_w_data;
     if (event_queue_wen) begin
-      \$1243  = event_queue_wdata;
+      \$1241  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1244  = log_grant_wen;
+    \$1242  = log_grant_wen;
     if (aclk_rst) begin
-      \$1244  = 1'h0;
+      \$1242  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1245  = log_grant_w_addr;
+    \$1243  = log_grant_w_addr;
     if (log_grant_wen) begin
-      \$1245  = { \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962  };
+      \$1243  = { \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1246  = log_grant_w_data;
+    \$1244  = log_grant_w_data;
     if (log_grant_wen) begin
-      \$1246  = log_grant_wdata;
+      \$1244  = log_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1247  = config_grant_wen;
+    \$1245  = config_grant_wen;
     if (aclk_rst) begin
-      \$1247  = 1'h0;
+      \$1245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1248  = config_grant_w_addr;
+    \$1246  = config_grant_w_addr;
     if (config_grant_wen) begin
-      \$1248  = { \$1057 , \$1053 , \$1049 , \$1045  };
+      \$1246  = { \$1045 , \$1041 , \$1037 , \$1033  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1249  = config_grant_w_data;
+    \$1247  = config_grant_w_data;
     if (config_grant_wen) begin
-      \$1249  = config_grant_wdata;
+      \$1247  = config_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1250  = config_parity_row0;
+    \$1248  = config_parity_row0;
     if (\$1 ) begin
+      \$1248  = config_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1249  = config_parity_row1;
+    if (\$2 ) begin
+      \$1249  = config_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1250  = config_parity_row2;
+    if (\$3 ) begin
       \$1250  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1251  = config_parity_row1;
-    if (\$2 ) begin
+    \$1251  = config_parity_row3;
+    if (\$4 ) begin
       \$1251  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1252  = config_parity_row2;
-    if (\$3 ) begin
+    \$1252  = config_parity_row4;
+    if (\$5 ) begin
       \$1252  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1253  = config_parity_row3;
-    if (\$4 ) begin
+    \$1253  = config_parity_row5;
+    if (\$6 ) begin
       \$1253  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1254  = config_parity_row4;
-    if (\$5 ) begin
+    \$1254  = config_parity_row6;
+    if (\$7 ) begin
       \$1254  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1255  = config_parity_row5;
-    if (\$6 ) begin
+    \$1255  = config_parity_row7;
+    if (\$8 ) begin
       \$1255  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1256  = config_parity_row6;
-    if (\$7 ) begin
+    \$1256  = config_parity_row8;
+    if (\$9 ) begin
       \$1256  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1257  = config_parity_row7;
-    if (\$8 ) begin
+    \$1257  = config_parity_row9;
+    if (\$10 ) begin
       \$1257  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1258  = config_parity_row8;
-    if (\$9 ) begin
+    \$1258  = config_parity_row10;
+    if (\$11 ) begin
       \$1258  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1259  = config_parity_row9;
-    if (\$10 ) begin
+    \$1259  = config_parity_row11;
+    if (\$12 ) begin
       \$1259  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1260  = config_parity_row10;
-    if (\$11 ) begin
+    \$1260  = config_parity_row12;
+    if (\$13 ) begin
       \$1260  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1261  = config_parity_row11;
-    if (\$12 ) begin
+    \$1261  = config_parity_row13;
+    if (\$14 ) begin
       \$1261  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1262  = config_parity_row12;
-    if (\$13 ) begin
+    \$1262  = config_parity_row14;
+    if (\$15 ) begin
       \$1262  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1263  = config_parity_row13;
-    if (\$14 ) begin
+    \$1263  = config_parity_row15;
+    if (\$16 ) begin
       \$1263  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1264  = config_parity_row14;
-    if (\$15 ) begin
-      \$1264  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1265  = config_parity_row15;
-    if (\$16 ) begin
-      \$1265  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1266  = config_queue_wen;
+    \$1264  = config_queue_wen;
     if (aclk_rst) begin
-      \$1266  = 1'h0;
+      \$1264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1267  = config_queue_w_addr;
+    \$1265  = config_queue_w_addr;
     if (config_queue_wen) begin
-      \$1267  = config_queue_waddr;
+      \$1265  = config_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1268  = config_queue_w_data;
+    \$1266  = config_queue_w_data;
     if (config_queue_wen) begin
-      \$1268  = config_queue_wdata;
+      \$1266  = config_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1269  = alloc_valid;
+    \$1267  = alloc_valid;
     if (aclk_rst) begin
-      \$1269  = 1'h0;
+      \$1267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1270  = a0_valid;
+    \$1268  = a0_valid;
+    if (aclk_rst) begin
+      \$1268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1269  = { \$43 , \$40 , \$37  };
+    if (aclk_rst) begin
+      \$1269  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1270  = flush_valid;
     if (aclk_rst) begin
       \$1270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1271  = { \$43 , \$40 , \$37  };
+    \$1271  = { 1'h0, \$49 , \$46  };
     if (aclk_rst) begin
       \$1271  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1272  = flush_valid;
+    \$1272  = x0_valid;
     if (aclk_rst) begin
       \$1272  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1273  = { 1'h0, \$49 , \$46  };
+    \$1273  = x0_select;
     if (aclk_rst) begin
       \$1273  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1274  = x0_valid;
+    \$1274  = x1_valid;
     if (aclk_rst) begin
       \$1274  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1275  = x0_select;
+    \$1275  = a1_valid;
     if (aclk_rst) begin
-      \$1275  = 3'h0;
+      \$1275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1276  = x1_valid;
-    if (aclk_rst) begin
-      \$1276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1277  = a1_valid;
-    if (aclk_rst) begin
-      \$1277  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1278  = event_seen;
+    \$1276  = event_seen;
     if (\$57 ) begin
-      \$1278  = \$58 ;
+      \$1276  = \$58 ;
     end
     if (aclk_rst) begin
-      \$1278  = 8'h00;
+      \$1276  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1279  = event_seen;
+    \$1277  = event_seen;
     if (aclk_rst) begin
-      \$1279  = 8'h00;
+      \$1277  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1280  = event_has_fresh;
+    \$1278  = event_has_fresh;
     if (event_take_fresh) begin
-      \$1280  = \$59 ;
+      \$1278  = \$59 ;
     end else if (x1_select[0]) begin
-      \$1280  = 1'h1;
+      \$1278  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1280  = 1'h1;
+      \$1278  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1281  = event_head;
+    \$1279  = event_head;
     if (event_pop) begin
-      \$1281  = \$62 [6:0];
+      \$1279  = \$62 [6:0];
     end
     if (x1_select[0]) begin
-      \$1281  = event_queue_waddr;
+      \$1279  = event_queue_waddr;
     end
+    if (aclk_rst) begin
+      \$1279  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1280  = event_fresh_next;
+    if (aclk_rst) begin
+      \$1280  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1281  = \$63 [6:0];
     if (aclk_rst) begin
       \$1281  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1282  = event_fresh_next;
-    if (aclk_rst) begin
-      \$1282  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1283  = \$63 [6:0];
-    if (aclk_rst) begin
-      \$1283  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1284  = log_seen;
+    \$1282  = log_seen;
     if (\$66 ) begin
-      \$1284  = \$67 ;
+      \$1282  = \$67 ;
     end
     if (aclk_rst) begin
-      \$1284  = 10'h000;
+      \$1282  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1285  = log_seen;
+    \$1283  = log_seen;
     if (aclk_rst) begin
-      \$1285  = 10'h000;
+      \$1283  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1286  = log_at_last;
+    \$1284  = log_at_last;
     if (log_take_fresh) begin
-      \$1286  = \$72 ;
+      \$1284  = \$72 ;
     end else if (x1_select[1]) begin
-      \$1286  = 1'h0;
+      \$1284  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1286  = 1'h0;
+      \$1284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1287  = log_lapped;
+    \$1285  = log_lapped;
     if (log_take_fresh) begin
-      \$1287  = \$77 ;
+      \$1285  = \$77 ;
     end else if (x1_select[1]) begin
-      \$1287  = 1'h0;
+      \$1285  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1287  = 1'h0;
+      \$1285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1288  = log_fresh_next;
+    \$1286  = log_fresh_next;
     if (aclk_rst) begin
-      \$1288  = 10'h000;
+      \$1286  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1289  = \$78 [8:0];
+    \$1287  = \$78 [8:0];
     if (aclk_rst) begin
-      \$1289  = 9'h000;
+      \$1287  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1290  = config_seen;
+    \$1288  = config_seen;
     if (\$81 ) begin
-      \$1290  = \$82 ;
+      \$1288  = \$82 ;
     end
     if (aclk_rst) begin
-      \$1290  = 5'h00;
+      \$1288  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1291  = config_seen;
+    \$1289  = config_seen;
     if (aclk_rst) begin
-      \$1291  = 5'h00;
+      \$1289  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1292  = config_has_fresh;
+    \$1290  = config_has_fresh;
     if (config_take_fresh) begin
-      \$1292  = \$83 ;
+      \$1290  = \$83 ;
     end else if (x1_select[2]) begin
-      \$1292  = 1'h1;
+      \$1290  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1292  = 1'h1;
+      \$1290  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1293  = config_head;
+    \$1291  = config_head;
     if (config_pop) begin
-      \$1293  = \$86 [3:0];
+      \$1291  = \$86 [3:0];
     end
     if (x1_select[2]) begin
-      \$1293  = config_queue_waddr;
+      \$1291  = config_queue_waddr;
     end
+    if (aclk_rst) begin
+      \$1291  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1292  = config_fresh_next;
+    if (aclk_rst) begin
+      \$1292  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1293  = \$87 [3:0];
     if (aclk_rst) begin
       \$1293  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1294  = config_fresh_next;
+    \$1294  = a1_select[1];
     if (aclk_rst) begin
-      \$1294  = 5'h00;
+      \$1294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1295  = \$87 [3:0];
+    \$1295  = a2_valid;
     if (aclk_rst) begin
-      \$1295  = 4'h0;
+      \$1295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1296  = a1_select[1];
+    \$1296  = a2_ring;
     if (aclk_rst) begin
       \$1296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1297  = a2_valid;
+    \$1297  = a3_valid;
     if (aclk_rst) begin
       \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1298  = a2_ring;
+    \$1298  = a4_valid;
     if (aclk_rst) begin
       \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1299  = a3_valid;
+    \$1299  = free_valid;
     if (aclk_rst) begin
       \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1300  = a4_valid;
+    \$1300  = f0_valid;
     if (aclk_rst) begin
       \$1300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1301  = free_valid;
+    \$1301  = \$222 ;
     if (aclk_rst) begin
       \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1302  = f0_valid;
+    \$1302  = \$223 ;
     if (aclk_rst) begin
       \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1303  = \$222 ;
+    \$1303  = \$224 ;
     if (aclk_rst) begin
       \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1304  = \$223 ;
+    \$1304  = \$225 ;
     if (aclk_rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1305  = \$224 ;
+    \$1305  = \$226 ;
     if (aclk_rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1306  = \$225 ;
+    \$1306  = \$227 ;
     if (aclk_rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1307  = \$226 ;
+    \$1307  = \$228 ;
     if (aclk_rst) begin
       \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1308  = \$227 ;
+    \$1308  = \$229 ;
     if (aclk_rst) begin
       \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1309  = \$228 ;
+    \$1309  = \$230 ;
     if (aclk_rst) begin
       \$1309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1310  = \$229 ;
+    \$1310  = \$231 ;
     if (aclk_rst) begin
       \$1310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1311  = \$230 ;
+    \$1311  = \$232 ;
     if (aclk_rst) begin
       \$1311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1312  = \$231 ;
+    \$1312  = \$233 ;
     if (aclk_rst) begin
       \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1313  = \$232 ;
+    \$1313  = \$234 ;
     if (aclk_rst) begin
       \$1313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1314  = \$233 ;
+    \$1314  = \$235 ;
     if (aclk_rst) begin
       \$1314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1315  = \$234 ;
+    \$1315  = \$236 ;
     if (aclk_rst) begin
       \$1315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1316  = \$235 ;
+    \$1316  = \$237 ;
     if (aclk_rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1317  = \$236 ;
+    \$1317  = \$238 ;
     if (aclk_rst) begin
       \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1318  = \$237 ;
+    \$1318  = \$239 ;
     if (aclk_rst) begin
       \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1319  = \$238 ;
+    \$1319  = \$240 ;
     if (aclk_rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1320  = \$239 ;
+    \$1320  = \$241 ;
     if (aclk_rst) begin
       \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1321  = \$240 ;
+    \$1321  = \$242 ;
     if (aclk_rst) begin
       \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1322  = \$241 ;
+    \$1322  = \$243 ;
     if (aclk_rst) begin
       \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1323  = \$242 ;
+    \$1325  = f1_valid;
     if (aclk_rst) begin
-      \$1323  = 1'h0;
+      \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1324  = \$243 ;
+    \$1326  = f2_valid;
     if (aclk_rst) begin
-      \$1324  = 1'h0;
+      \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1327  = f1_valid;
+    \$1327  = \$signal$268 ;
     if (aclk_rst) begin
       \$1327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1328  = f2_valid;
+    \$1328  = \$354 ;
     if (aclk_rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1329  = \$signal$268 ;
+    \$1329  = f3_valid;
     if (aclk_rst) begin
       \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1330  = \$354 ;
+    \$1330  = f3_go;
     if (aclk_rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1331  = f3_valid;
+    \$1331  = \$408 ;
     if (aclk_rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1332  = f3_go;
+    \$1332  = \$416 ;
     if (aclk_rst) begin
       \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1333  = \$423 ;
+    \$1333  = \$419 ;
     if (aclk_rst) begin
-      \$1333  = 1'h0;
+      \$1333  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1334  = \$431 ;
+    \$1334  = \$1158 [2:0];
     if (aclk_rst) begin
-      \$1334  = 1'h0;
+      \$1334  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1335  = \$434 ;
+    \$1335  = \$445 ;
     if (aclk_rst) begin
-      \$1335  = 3'h0;
+      \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1336  = \$1170 [2:0];
+    \$1336  = \$476 ;
     if (aclk_rst) begin
-      \$1336  = 3'h0;
+      \$1336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1337  = \$460 ;
+    \$1337  = event_queue_waddr;
+    if (\$484 ) begin
+      \$1337  = \$487 [6:0];
+    end
     if (aclk_rst) begin
-      \$1337  = 1'h0;
+      \$1337  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1338  = \$491 ;
+    \$1338  = event_push;
+    if (x1_select[0]) begin
+      \$1338  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1339  = event_queue_waddr;
-    if (\$499 ) begin
-      \$1339  = \$502 [6:0];
-    end
-    if (aclk_rst) begin
-      \$1339  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1340  = event_push;
+    \$1339  = event_pop;
     if (x1_select[0]) begin
-      \$1340  = 1'h0;
+      \$1339  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1340  = 1'h0;
+      \$1339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1341  = event_pop;
+    \$1340  = \$491 [7:0];
     if (x1_select[0]) begin
-      \$1341  = 1'h0;
+      \$1340  = 8'h00;
     end
     if (aclk_rst) begin
-      \$1341  = 1'h0;
+      \$1340  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1342  = \$506 [7:0];
-    if (x1_select[0]) begin
-      \$1342  = 8'h00;
+    \$1341  = event_at;
+    if (\$494 ) begin
+      \$1341 [0] = event_at[0];
+      \$1341 [1] = event_at[1];
+      \$1341 [2] = event_at[2];
     end
-    if (aclk_rst) begin
-      \$1342  = 8'h00;
+    if (\$500 ) begin
+      \$1341 [0] = event_at[1];
+      \$1341 [1] = event_at[2];
+      \$1341 [2] = \$501 ;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1343  = event_at;
-    if (\$509 ) begin
-      \$1343 [0] = event_at[0];
-      \$1343 [1] = event_at[1];
-      \$1343 [2] = event_at[2];
+    if (\$507 ) begin
+      \$1341 [0] = 1'h0;
+      \$1341 [1] = event_at[0];
+      \$1341 [2] = event_at[1];
     end
-    if (\$515 ) begin
-      \$1343 [0] = event_at[1];
-      \$1343 [1] = event_at[2];
-      \$1343 [2] = \$516 ;
-    end
-    if (\$522 ) begin
-      \$1343 [0] = 1'h0;
-      \$1343 [1] = event_at[0];
-      \$1343 [2] = event_at[1];
-    end
-    if (\$528 ) begin
-      \$1343 [0] = event_at[0];
-      \$1343 [1] = event_at[1];
-      \$1343 [2] = event_at[2];
+    if (\$513 ) begin
+      \$1341 [0] = event_at[0];
+      \$1341 [1] = event_at[1];
+      \$1341 [2] = event_at[2];
     end
     if (x1_select[0]) begin
-      \$1343  = 3'h1;
+      \$1341  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1343  = 3'h1;
+      \$1341  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1344  = event_nonempty;
-    if (\$509 ) begin
-      \$1344  = \$512 ;
+    \$1342  = event_nonempty;
+    if (\$494 ) begin
+      \$1342  = \$497 ;
     end
-    if (\$515 ) begin
-      \$1344  = \$519 ;
+    if (\$500 ) begin
+      \$1342  = \$504 ;
     end
-    if (\$522 ) begin
-      \$1344  = \$525 ;
+    if (\$507 ) begin
+      \$1342  = \$510 ;
     end
-    if (\$528 ) begin
-      \$1344  = \$531 ;
+    if (\$513 ) begin
+      \$1342  = \$516 ;
     end
     if (x1_select[0]) begin
-      \$1344  = 1'h0;
+      \$1342  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1344  = 1'h0;
+      \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1345  = \$555 ;
+    \$1343  = \$540 ;
+    if (aclk_rst) begin
+      \$1343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1344  = config_queue_waddr;
+    if (\$548 ) begin
+      \$1344  = \$551 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1344  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1345  = config_push;
+    if (x1_select[2]) begin
+      \$1345  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1346  = config_queue_waddr;
-    if (\$563 ) begin
-      \$1346  = \$566 [3:0];
+    \$1346  = config_pop;
+    if (x1_select[2]) begin
+      \$1346  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1346  = 4'h0;
+      \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1347  = config_push;
+    \$1347  = \$555 [4:0];
     if (x1_select[2]) begin
-      \$1347  = 1'h0;
+      \$1347  = 5'h00;
     end
     if (aclk_rst) begin
-      \$1347  = 1'h0;
+      \$1347  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1348  = config_pop;
+    \$1348  = config_at;
+    if (\$558 ) begin
+      \$1348 [0] = config_at[0];
+      \$1348 [1] = config_at[1];
+      \$1348 [2] = config_at[2];
+    end
+    if (\$564 ) begin
+      \$1348 [0] = config_at[1];
+      \$1348 [1] = config_at[2];
+      \$1348 [2] = \$565 ;
+    end
+    if (\$571 ) begin
+      \$1348 [0] = 1'h0;
+      \$1348 [1] = config_at[0];
+      \$1348 [2] = config_at[1];
+    end
+    if (\$577 ) begin
+      \$1348 [0] = config_at[0];
+      \$1348 [1] = config_at[1];
+      \$1348 [2] = config_at[2];
+    end
     if (x1_select[2]) begin
-      \$1348  = 1'h0;
+      \$1348  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1348  = 1'h0;
+      \$1348  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1349  = \$570 [4:0];
+    \$1349  = config_nonempty;
+    if (\$558 ) begin
+      \$1349  = \$561 ;
+    end
+    if (\$564 ) begin
+      \$1349  = \$568 ;
+    end
+    if (\$571 ) begin
+      \$1349  = \$574 ;
+    end
+    if (\$577 ) begin
+      \$1349  = \$580 ;
+    end
     if (x1_select[2]) begin
-      \$1349  = 5'h00;
+      \$1349  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1349  = 5'h00;
+      \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1350  = config_at;
-    if (\$573 ) begin
-      \$1350 [0] = config_at[0];
-      \$1350 [1] = config_at[1];
-      \$1350 [2] = config_at[2];
-    end
-    if (\$579 ) begin
-      \$1350 [0] = config_at[1];
-      \$1350 [1] = config_at[2];
-      \$1350 [2] = \$580 ;
-    end
-    if (\$586 ) begin
-      \$1350 [0] = 1'h0;
-      \$1350 [1] = config_at[0];
-      \$1350 [2] = config_at[1];
-    end
-    if (\$592 ) begin
-      \$1350 [0] = config_at[0];
-      \$1350 [1] = config_at[1];
-      \$1350 [2] = config_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1350  = 3'h1;
-    end
+    \$1350  = f4_valid;
     if (aclk_rst) begin
-      \$1350  = 3'h1;
+      \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1351  = config_nonempty;
-    if (\$573 ) begin
-      \$1351  = \$576 ;
-    end
-    if (\$579 ) begin
-      \$1351  = \$583 ;
-    end
-    if (\$586 ) begin
-      \$1351  = \$589 ;
-    end
-    if (\$592 ) begin
-      \$1351  = \$595 ;
-    end
-    if (x1_select[2]) begin
-      \$1351  = 1'h0;
-    end
+    \$1351  = \release ;
     if (aclk_rst) begin
       \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1352  = f4_valid;
+    \$1352  = a5_valid;
     if (aclk_rst) begin
       \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1353  = \release ;
+    \$1353  = f5_valid;
     if (aclk_rst) begin
       \$1353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1354  = a5_valid;
+    \$1354  = x2_valid;
     if (aclk_rst) begin
       \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1355  = f5_valid;
+    \$1355  = x3_valid;
     if (aclk_rst) begin
       \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1356  = x2_valid;
+    \$1356  = x4_valid;
     if (aclk_rst) begin
       \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1357  = x3_valid;
+    \$1357  = x5_valid;
     if (aclk_rst) begin
       \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1358  = x4_valid;
+    \$1358  = \$603 ;
     if (aclk_rst) begin
       \$1358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1359  = x5_valid;
+    \$1359  = \$604 ;
     if (aclk_rst) begin
       \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1360  = \$615 ;
+    \$1360  = \$605 ;
     if (aclk_rst) begin
       \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1361  = \$616 ;
+    \$1361  = \$606 ;
     if (aclk_rst) begin
       \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1362  = \$617 ;
+    \$1362  = \$607 ;
     if (aclk_rst) begin
       \$1362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1363  = \$618 ;
+    \$1363  = \$608 ;
     if (aclk_rst) begin
       \$1363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1364  = \$619 ;
+    \$1364  = \$609 ;
     if (aclk_rst) begin
       \$1364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1365  = \$620 ;
+    \$1365  = \$610 ;
     if (aclk_rst) begin
       \$1365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1366  = \$621 ;
-    if (aclk_rst) begin
-      \$1366  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1367  = \$622 ;
-    if (aclk_rst) begin
-      \$1367  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     event_fresh_next = event_fresh;
     if (event_take_fresh) begin
-      event_fresh_next = \$631 ;
+      event_fresh_next = \$619 ;
     end else if (x1_select[0]) begin
       event_fresh_next = 8'h00;
     end
@@ -8194,7 +8208,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     log_fresh_next = log_fresh;
     if (log_take_fresh) begin
-      log_fresh_next = \$637 [9:0];
+      log_fresh_next = \$625 [9:0];
     end else if (x1_select[1]) begin
       log_fresh_next = 10'h000;
     end
@@ -8203,7 +8217,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     config_fresh_next = config_fresh;
     if (config_take_fresh) begin
-      config_fresh_next = \$643 ;
+      config_fresh_next = \$631 ;
     end else if (x1_select[2]) begin
       config_fresh_next = 5'h00;
     end
@@ -8213,100 +8227,100 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$1145 ;
+          grant_addr = \$1133 ;
       2'h1:
-          grant_addr = \$1147 ;
+          grant_addr = \$1135 ;
       2'h2:
-          grant_addr = \$1149 ;
+          grant_addr = \$1137 ;
     endcase
   end
-  assign event_grant_waddr = { \$878 , \$874 , \$870 , \$866 , \$862 , \$858 , \$854  };
-  assign log_grant_waddr = { \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962  };
-  assign config_grant_waddr = { \$1057 , \$1053 , \$1049 , \$1045  };
-  assign flush_reg_select = \port$3927$40 [5:3];
+  assign event_grant_waddr = { \$866 , \$862 , \$858 , \$854 , \$850 , \$846 , \$842  };
+  assign log_grant_waddr = { \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950  };
+  assign config_grant_waddr = { \$1045 , \$1041 , \$1037 , \$1033  };
+  assign flush_reg_select = \port$3925$40 [5:3];
   assign event_tail = event_queue_waddr;
   assign config_fresh_slot = \config_parity_addr$71 ;
   assign config_tail = config_queue_waddr;
   assign log_flushing = x1_select[1];
   assign event_flushing = x1_select[0];
   assign config_flushing = x1_select[2];
-  assign \$signal  = { \$685 , \$684 , \$683 , \$679 , \$675 , \$671 , \$664 , \$657 , \$650  };
-  assign next_tag = { \$850 [10], \$811 [10], \$772 [10], \$733 [10] };
-  assign fetched_snap = \$694 [5];
-  assign free_reg_hit = \port$3927$40 [2:0];
+  assign \$signal  = { \$673 , \$672 , \$671 , \$667 , \$663 , \$659 , \$652 , \$645 , \$638  };
+  assign next_tag = { \$838 [10], \$799 [10], \$760 [10], \$721 [10] };
+  assign fetched_snap = \$682 [5];
+  assign free_reg_hit = \port$3925$40 [2:0];
   assign f1_config_slot = config_parity_addr;
-  assign \$signal$280  = \$1154 [12];
-  assign hit_a3 = \$1158 [12];
-  assign \$signal$299  = \$1162 [12];
-  assign f3_by_mem_base = \$1170 [2:0];
+  assign \$signal$280  = \$1142 [12];
+  assign hit_a3 = \$1146 [12];
+  assign \$signal$299  = \$1150 [12];
+  assign f3_by_mem_base = \$1158 [2:0];
   assign f4_rows_config = config_parity_wrows;
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = { \$623 [3:0], event_grant_w_data[0] };
+  assign w__data = { \$611 [3:0], event_grant_w_data[0] };
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$405  = event_fresh_slot;
-  assign \event_grant_addr$406  = event_fresh_slot;
+  assign \r__addr$411  = event_fresh_slot;
+  assign \event_grant_addr$412  = event_fresh_slot;
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$408  = event_grant_r1_b0;
-  assign \w__addr$409  = f4_slot[6:0];
+  assign \event_grant_data$414  = event_grant_r1_b0;
+  assign \w__addr$415  = f4_slot[6:0];
   assign event_parity_waddr = f4_slot[6:0];
-  assign event_parity_wen = \w__en$411 ;
-  assign event_parity_wdata = \w__data$413 ;
-  assign \r__addr$415  = f1_event_slot;
+  assign event_parity_wen = \w__en$417 ;
+  assign event_parity_wdata = \w__data$419 ;
+  assign \r__addr$421  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$417  = event_fresh_slot;
-  assign \event_parity_addr$418  = event_fresh_slot;
+  assign \r__addr$423  = event_fresh_slot;
+  assign \event_parity_addr$424  = event_fresh_slot;
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$420  = event_parity_r1_b0;
-  assign \w__addr$421  = event_queue_w_addr;
-  assign \w__en$422  = event_queue_w_en;
-  assign \w__data$423  = event_queue_w_data;
-  assign \r__addr$424  = event_head;
+  assign \event_parity_data$426  = event_parity_r1_b0;
+  assign \w__addr$427  = event_queue_w_addr;
+  assign \w__en$428  = event_queue_w_en;
+  assign \w__data$429  = event_queue_w_data;
+  assign \r__addr$430  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$427  = log_grant_w_addr;
-  assign \w__en$428  = log_grant_w_en;
-  assign \w__data$429  = { \$624 [3:0], log_grant_w_data[0] };
-  assign \r__addr$430  = f1_log_slot;
+  assign \w__addr$433  = log_grant_w_addr;
+  assign \w__en$434  = log_grant_w_en;
+  assign \w__data$435  = { \$612 [3:0], log_grant_w_data[0] };
+  assign \r__addr$436  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$432  = log_fresh_slot;
-  assign \log_grant_addr$433  = log_fresh_slot;
-  assign \log_grant_data$434  = log_grant_r0_b0;
-  assign \w__addr$435  = f4_slot;
+  assign \r__addr$438  = log_fresh_slot;
+  assign \log_grant_addr$439  = log_fresh_slot;
+  assign \log_grant_data$440  = log_grant_r0_b0;
+  assign \w__addr$441  = f4_slot;
   assign log_parity_waddr = f4_slot;
-  assign \w__en$437  = log_parity_wen;
-  assign log_parity_wdata = \w__data$438 ;
-  assign \r__addr$440  = f1_log_slot;
+  assign \w__en$443  = log_parity_wen;
+  assign log_parity_wdata = \w__data$444 ;
+  assign \r__addr$446  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$442  = log_fresh_slot;
-  assign \log_parity_addr$443  = log_fresh_slot;
-  assign \log_parity_data$444  = log_parity_r0_b0;
-  assign \w__addr$445  = config_grant_w_addr;
-  assign \w__en$446  = config_grant_w_en;
-  assign \w__data$447  = { \$625 [3:0], config_grant_w_data[0] };
-  assign \r__addr$448  = config_parity_addr;
+  assign \r__addr$448  = log_fresh_slot;
+  assign \log_parity_addr$449  = log_fresh_slot;
+  assign \log_parity_data$450  = log_parity_r0_b0;
+  assign \w__addr$451  = config_grant_w_addr;
+  assign \w__en$452  = config_grant_w_en;
+  assign \w__data$453  = { \$613 [3:0], config_grant_w_data[0] };
+  assign \r__addr$454  = config_parity_addr;
   assign config_grant_addr = config_parity_addr;
-  assign \r__addr$450  = \config_parity_addr$71 ;
-  assign \config_grant_addr$451  = \config_parity_addr$71 ;
+  assign \r__addr$456  = \config_parity_addr$71 ;
+  assign \config_grant_addr$457  = \config_parity_addr$71 ;
   assign config_grant_data = config_grant_r0_b0;
-  assign \config_grant_data$453  = config_grant_r1_b0;
+  assign \config_grant_data$459  = config_grant_r1_b0;
   assign config_parity_data = config_parity_r0;
-  assign \config_parity_data$455  = config_parity_r1;
-  assign \w__addr$456  = config_queue_w_addr;
-  assign \w__en$457  = config_queue_w_en;
-  assign \w__data$458  = config_queue_w_data;
-  assign \r__addr$459  = config_head;
+  assign \config_parity_data$461  = config_parity_r1;
+  assign \w__addr$462  = config_queue_w_addr;
+  assign \w__en$463  = config_queue_w_en;
+  assign \w__data$464  = config_queue_w_data;
+  assign \r__addr$465  = config_head;
   assign config_queue_addr = config_head;
   assign config_queue_data = config_queue_r0_b0;
-  assign \$signal$462  = { \$880 , \$879 , \$878 , \$874 , \$870 , \$866 , \$862 , \$858 , \$854  };
-  assign event_next_tag = { \$959 [5], \$940 [5], \$921 [5], \$902 [5] };
-  assign \$signal$465  = { \$970 , \$969 , \$968 , \$967 , \$966 , \$965 , \$964 , \$963 , \$962  };
-  assign log_next_tag = { \$1039 [4], \$1022 [4], \$1005 [4], \$988 [4] };
-  assign \$signal$468  = { \$1062 , \$1061 , \$1060 , \$1059 , \$1058 , \$1057 , \$1053 , \$1049 , \$1045  };
-  assign config_next_tag = { \$1141 [5], \$1122 [5], \$1103 [5], \$1084 [5] };
+  assign \$signal$468  = { \$868 , \$867 , \$866 , \$862 , \$858 , \$854 , \$850 , \$846 , \$842  };
+  assign event_next_tag = { \$947 [5], \$928 [5], \$909 [5], \$890 [5] };
+  assign \$signal$471  = { \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950  };
+  assign log_next_tag = { \$1027 [4], \$1010 [4], \$993 [4], \$976 [4] };
+  assign \$signal$474  = { \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045 , \$1041 , \$1037 , \$1033  };
+  assign config_next_tag = { \$1129 [5], \$1110 [5], \$1091 [5], \$1072 [5] };
   assign config_parity_waddr = f4_slot[3:0];
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
@@ -8318,7 +8332,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$484  = a6_payload[47:16];
+  assign \grant_addr$490  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -8334,7 +8348,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
-  assign busy = \$1237 [8];
+  assign busy = \$1235 [8];
   assign \event_grant_wdata.snap  = event_grant_wdata[0];
   assign \event_grant_wdata.next  = event_grant_wdata[4:1];
   assign \event_grant_r0_b0.snap  = event_grant_r0_b0[0];
@@ -8373,46 +8387,46 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \log_grant_data.next  = log_grant_r1_b0[4:1];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.next  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$408.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$408.next  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$414.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$414.next  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[7];
   assign \event_queue_data.zero  = event_queue_r0_b0[8];
   assign \event_queue_data.next  = event_queue_r0_b0[12:9];
-  assign \log_grant_data$434.snap  = log_grant_r0_b0[0];
-  assign \log_grant_data$434.next  = log_grant_r0_b0[4:1];
+  assign \log_grant_data$440.snap  = log_grant_r0_b0[0];
+  assign \log_grant_data$440.next  = log_grant_r0_b0[4:1];
   assign \config_grant_data.snap  = config_grant_r0_b0[0];
   assign \config_grant_data.next  = config_grant_r0_b0[4:1];
-  assign \config_grant_data$453.snap  = config_grant_r1_b0[0];
-  assign \config_grant_data$453.next  = config_grant_r1_b0[4:1];
+  assign \config_grant_data$459.snap  = config_grant_r1_b0[0];
+  assign \config_grant_data$459.next  = config_grant_r1_b0[4:1];
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.zero  = config_queue_r0_b0[5];
   assign \config_queue_data.next  = config_queue_r0_b0[9:6];
-  assign config_queue_wdata[9:6] = \$1236 ;
-  assign config_queue_wdata[5] = \$1228 ;
-  assign config_queue_wdata[4] = \$1226 ;
+  assign config_queue_wdata[9:6] = \$1234 ;
+  assign config_queue_wdata[5] = \$1225 ;
+  assign config_queue_wdata[4] = \$1223 ;
   assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[12:9] = \$1206 ;
-  assign event_queue_wdata[8] = \$1198 ;
-  assign event_queue_wdata[7] = \$1196 ;
+  assign event_queue_wdata[12:9] = \$1200 ;
+  assign event_queue_wdata[8] = \$1191 ;
+  assign event_queue_wdata[7] = \$1189 ;
   assign event_queue_wdata[6:0] = f4_slot[6:0];
-  assign config_grant_wdata[4:1] = { \$1141 [5], \$1122 [5], \$1103 [5], \$1084 [5] };
+  assign config_grant_wdata[4:1] = { \$1129 [5], \$1110 [5], \$1091 [5], \$1072 [5] };
   assign config_grant_wdata[0] = config_fetched_snap;
-  assign log_grant_wdata[4:1] = { \$1039 [4], \$1022 [4], \$1005 [4], \$988 [4] };
+  assign log_grant_wdata[4:1] = { \$1027 [4], \$1010 [4], \$993 [4], \$976 [4] };
   assign log_grant_wdata[0] = log_fetched_snap;
-  assign event_grant_wdata[4:1] = { \$959 [5], \$940 [5], \$921 [5], \$902 [5] };
+  assign event_grant_wdata[4:1] = { \$947 [5], \$928 [5], \$909 [5], \$890 [5] };
   assign event_grant_wdata[0] = event_fetched_snap;
-  assign \$1326 [2] = \$248 [10];
-  assign \$1326 [1] = \$246 [8];
-  assign \$1326 [0] = \$244 [11];
-  assign \$1325 [2] = f0_hit[2];
-  assign \$1325 [1] = f0_hit[1];
-  assign \$1325 [0] = f0_hit[0];
+  assign \$1324 [2] = \$248 [10];
+  assign \$1324 [1] = \$246 [8];
+  assign \$1324 [0] = \$244 [11];
+  assign \$1323 [2] = f0_hit[2];
+  assign \$1323 [1] = f0_hit[1];
+  assign \$1323 [0] = f0_hit[0];
   assign \$21  = \$19 [13];
   assign \$25  = \$23 [13];
   assign \$29  = \$27 [13];
-  assign \$632  = 1'h1;
+  assign \$620  = 1'h1;
   assign log_take_fresh = a1_select[1];
   assign \$88  = 1'h0;
   assign \$92  = \$91 ;
@@ -8429,17 +8443,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$165  = \$163 [10];
   assign \$168  = \$166 [5];
   assign \$176  = \$175 ;
-  assign \$645  = a3_sel_head[0];
-  assign \$648  = a3_sel_head[2];
-  assign \$652  = a3_sel_head[0];
-  assign \$655  = a3_sel_head[2];
-  assign \$659  = a3_sel_head[0];
-  assign \$662  = a3_sel_head[2];
-  assign \$666  = a3_sel_head[0];
-  assign \$669  = a3_sel_head[2];
-  assign \$673  = a3_sel_head[0];
-  assign \$677  = a3_sel_head[0];
-  assign \$681  = a3_sel_head[0];
+  assign \$633  = a3_sel_head[0];
+  assign \$636  = a3_sel_head[2];
+  assign \$640  = a3_sel_head[0];
+  assign \$643  = a3_sel_head[2];
+  assign \$647  = a3_sel_head[0];
+  assign \$650  = a3_sel_head[2];
+  assign \$654  = a3_sel_head[0];
+  assign \$657  = a3_sel_head[2];
+  assign \$661  = a3_sel_head[0];
+  assign \$665  = a3_sel_head[0];
+  assign \$669  = a3_sel_head[0];
   assign \$179  = a3_restart_head[0];
   assign \$182  = a3_restart_head[2];
   assign \$205  = \$203 [32];
@@ -8447,128 +8461,128 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$219  = \$217 [32];
   assign \$250  = 1'h0;
   assign \$252  = \$251 ;
-  assign \$359  = f3_in[0];
-  assign \$362  = f3_in[1];
-  assign \$366  = f3_in[2];
-  assign \$376  = f3_in[0];
-  assign \$378  = f3_in[1];
-  assign \$381  = f3_in[2];
-  assign \$384  = f3_in[0];
-  assign \$386  = f3_in[1];
-  assign \$389  = f3_in[2];
-  assign \$392  = f3_in[0];
-  assign \$394  = f3_in[1];
-  assign \$397  = f3_in[2];
-  assign \$400  = f3_in[0];
-  assign \$402  = f3_in[1];
-  assign \$405  = f3_in[2];
-  assign \$410  = f3_in[0];
-  assign \$412  = f3_in[1];
-  assign \$415  = f3_in[2];
-  assign \$436  = \$435 ;
-  assign \$441  = \$440 ;
-  assign \$446  = \$445 ;
-  assign \$514  = event_popped;
-  assign \$520  = event_pushed;
-  assign \$526  = event_pushed;
-  assign \$527  = event_popped;
-  assign \$578  = config_popped;
-  assign \$584  = config_pushed;
-  assign \$590  = config_pushed;
-  assign \$591  = config_popped;
-  assign \$690  = a3_sel_head[0];
-  assign \$692  = a3_sel_head[2];
-  assign \$698  = \$697 ;
-  assign \$702  = \$701 ;
-  assign \$706  = \$705 ;
-  assign \$707  = a3_sel_last[0];
-  assign \$712  = a3_sel_last[1];
-  assign \$717  = a3_sel_last[2];
-  assign \$722  = a3_sel_head[0];
-  assign \$724  = a3_sel_head[2];
-  assign \$737  = 1'h0;
-  assign \$741  = 1'h0;
-  assign \$745  = 1'h0;
-  assign \$746  = a3_sel_last[0];
-  assign \$751  = a3_sel_last[1];
-  assign \$756  = a3_sel_last[2];
-  assign \$761  = a3_sel_head[0];
-  assign \$763  = a3_sel_head[2];
-  assign \$776  = 1'h0;
-  assign \$780  = 1'h0;
-  assign \$784  = 1'h0;
-  assign \$785  = a3_sel_last[0];
-  assign \$790  = a3_sel_last[1];
-  assign \$795  = a3_sel_last[2];
-  assign \$800  = a3_sel_head[0];
-  assign \$802  = a3_sel_head[2];
-  assign \$815  = 1'h0;
-  assign \$819  = 1'h0;
-  assign \$823  = 1'h0;
-  assign \$824  = a3_sel_last[0];
-  assign \$829  = a3_sel_last[1];
-  assign \$834  = a3_sel_last[2];
-  assign \$839  = a3_sel_head[0];
-  assign \$841  = a3_sel_head[2];
+  assign \$367  = f3_in[0];
+  assign \$376  = f3_in[1];
+  assign \$385  = f3_in[2];
+  assign \$389  = event_grant_r0_b0[0];
+  assign \$390  = log_grant_r0_b0[0];
+  assign \$391  = config_grant_r0_b0[0];
+  assign \$392  = event_grant_r0_b0[1];
+  assign \$393  = event_grant_r0_b0[2];
+  assign \$394  = event_grant_r0_b0[3];
+  assign \$395  = event_grant_r0_b0[4];
+  assign \$396  = log_grant_r0_b0[1];
+  assign \$397  = log_grant_r0_b0[2];
+  assign \$398  = log_grant_r0_b0[3];
+  assign \$399  = log_grant_r0_b0[4];
+  assign \$400  = config_grant_r0_b0[1];
+  assign \$401  = config_grant_r0_b0[2];
+  assign \$402  = config_grant_r0_b0[3];
+  assign \$403  = config_grant_r0_b0[4];
+  assign \$421  = \$420 ;
+  assign \$426  = \$425 ;
+  assign \$431  = \$430 ;
+  assign \$499  = event_popped;
+  assign \$505  = event_pushed;
+  assign \$511  = event_pushed;
+  assign \$512  = event_popped;
+  assign \$563  = config_popped;
+  assign \$569  = config_pushed;
+  assign \$575  = config_pushed;
+  assign \$576  = config_popped;
+  assign \$678  = a3_sel_head[0];
+  assign \$680  = a3_sel_head[2];
+  assign \$686  = \$685 ;
+  assign \$690  = \$689 ;
+  assign \$694  = \$693 ;
+  assign \$695  = a3_sel_last[0];
+  assign \$700  = a3_sel_last[1];
+  assign \$705  = a3_sel_last[2];
+  assign \$710  = a3_sel_head[0];
+  assign \$712  = a3_sel_head[2];
+  assign \$725  = 1'h0;
+  assign \$729  = 1'h0;
+  assign \$733  = 1'h0;
+  assign \$734  = a3_sel_last[0];
+  assign \$739  = a3_sel_last[1];
+  assign \$744  = a3_sel_last[2];
+  assign \$749  = a3_sel_head[0];
+  assign \$751  = a3_sel_head[2];
+  assign \$764  = 1'h0;
+  assign \$768  = 1'h0;
+  assign \$772  = 1'h0;
+  assign \$773  = a3_sel_last[0];
+  assign \$778  = a3_sel_last[1];
+  assign \$783  = a3_sel_last[2];
+  assign \$788  = a3_sel_head[0];
+  assign \$790  = a3_sel_head[2];
+  assign \$803  = 1'h0;
+  assign \$807  = 1'h0;
+  assign \$811  = 1'h0;
+  assign \$812  = a3_sel_last[0];
+  assign \$817  = a3_sel_last[1];
+  assign \$822  = a3_sel_last[2];
+  assign \$827  = a3_sel_head[0];
+  assign \$829  = a3_sel_head[2];
+  assign \$840  = a3_sel_head[0];
+  assign \$844  = a3_sel_head[0];
+  assign \$848  = a3_sel_head[0];
   assign \$852  = a3_sel_head[0];
   assign \$856  = a3_sel_head[0];
   assign \$860  = a3_sel_head[0];
   assign \$864  = a3_sel_head[0];
-  assign \$868  = a3_sel_head[0];
-  assign \$872  = a3_sel_head[0];
-  assign \$876  = a3_sel_head[0];
-  assign \$882  = a3_sel_head[0];
-  assign \$887  = \$886 ;
-  assign \$888  = a3_sel_last[0];
-  assign \$893  = a3_sel_head[0];
-  assign \$906  = 1'h0;
-  assign \$907  = a3_sel_last[0];
-  assign \$912  = a3_sel_head[0];
-  assign \$925  = 1'h0;
-  assign \$926  = a3_sel_last[0];
-  assign \$931  = a3_sel_head[0];
-  assign \$944  = 1'h0;
-  assign \$945  = a3_sel_last[0];
-  assign \$950  = a3_sel_head[0];
-  assign \$975  = \$974 ;
-  assign \$976  = a3_sel_last[1];
-  assign \$992  = 1'h0;
-  assign \$993  = a3_sel_last[1];
-  assign \$1009  = 1'h0;
-  assign \$1010  = a3_sel_last[1];
-  assign \$1026  = 1'h0;
-  assign \$1027  = a3_sel_last[1];
+  assign \$870  = a3_sel_head[0];
+  assign \$875  = \$874 ;
+  assign \$876  = a3_sel_last[0];
+  assign \$881  = a3_sel_head[0];
+  assign \$894  = 1'h0;
+  assign \$895  = a3_sel_last[0];
+  assign \$900  = a3_sel_head[0];
+  assign \$913  = 1'h0;
+  assign \$914  = a3_sel_last[0];
+  assign \$919  = a3_sel_head[0];
+  assign \$932  = 1'h0;
+  assign \$933  = a3_sel_last[0];
+  assign \$938  = a3_sel_head[0];
+  assign \$963  = \$962 ;
+  assign \$964  = a3_sel_last[1];
+  assign \$980  = 1'h0;
+  assign \$981  = a3_sel_last[1];
+  assign \$997  = 1'h0;
+  assign \$998  = a3_sel_last[1];
+  assign \$1014  = 1'h0;
+  assign \$1015  = a3_sel_last[1];
+  assign \$1031  = a3_sel_head[2];
+  assign \$1035  = a3_sel_head[2];
+  assign \$1039  = a3_sel_head[2];
   assign \$1043  = a3_sel_head[2];
-  assign \$1047  = a3_sel_head[2];
-  assign \$1051  = a3_sel_head[2];
-  assign \$1055  = a3_sel_head[2];
-  assign \$1064  = a3_sel_head[2];
-  assign \$1069  = \$1068 ;
-  assign \$1070  = a3_sel_last[2];
-  assign \$1075  = a3_sel_head[2];
-  assign \$1088  = 1'h0;
-  assign \$1089  = a3_sel_last[2];
-  assign \$1094  = a3_sel_head[2];
-  assign \$1107  = 1'h0;
-  assign \$1108  = a3_sel_last[2];
-  assign \$1113  = a3_sel_head[2];
-  assign \$1126  = 1'h0;
-  assign \$1127  = a3_sel_last[2];
-  assign \$1132  = a3_sel_head[2];
-  assign \$1144  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$1145 [30:0] = { 9'h000, \$1144  };
-  assign \$1145 [31] = 1'h1;
-  assign \$1146  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$1147 [30:21], \$1147 [19:0] } = { 7'h00, \$1146 [23:21], \$1146 [19:0] };
-  assign { \$1147 [31], \$1147 [20] } = 2'h3;
-  assign \$1148  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$1149 [30:22], \$1149 [20:0] } = { 11'h000, \$1148  };
-  assign { \$1149 [31], \$1149 [21] } = 2'h3;
+  assign \$1052  = a3_sel_head[2];
+  assign \$1057  = \$1056 ;
+  assign \$1058  = a3_sel_last[2];
+  assign \$1063  = a3_sel_head[2];
+  assign \$1076  = 1'h0;
+  assign \$1077  = a3_sel_last[2];
+  assign \$1082  = a3_sel_head[2];
+  assign \$1095  = 1'h0;
+  assign \$1096  = a3_sel_last[2];
+  assign \$1101  = a3_sel_head[2];
+  assign \$1114  = 1'h0;
+  assign \$1115  = a3_sel_last[2];
+  assign \$1120  = a3_sel_head[2];
+  assign \$1132  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$1133 [30:0] = { 9'h000, \$1132  };
+  assign \$1133 [31] = 1'h1;
+  assign \$1134  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$1135 [30:21], \$1135 [19:0] } = { 7'h00, \$1134 [23:21], \$1134 [19:0] };
+  assign { \$1135 [31], \$1135 [20] } = 2'h3;
+  assign \$1136  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$1137 [30:22], \$1137 [20:0] } = { 11'h000, \$1136  };
+  assign { \$1137 [31], \$1137 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3553$0 , \port$3554$0 , \port$3556$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$3927$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4349$0 , \port$4349$48 , rsp_freed_valid, \port$4352$0 , rsp_flushed_valid, \port$4364$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4392$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4483$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4653$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4925$0 , aclk_clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3551$0 , \port$3552$0 , \port$3554$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$3925$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4353$0 , \port$4353$48 , rsp_freed_valid, \port$4356$0 , rsp_flushed_valid, \port$4368$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4396$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4487$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4657$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4929$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -10577,32 +10591,32 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$3553$0 ;
-  wire \port$3553$0 ;
+  output \port$3551$0 ;
+  wire \port$3551$0 ;
+  output \port$3552$0 ;
+  wire \port$3552$0 ;
   output \port$3554$0 ;
   wire \port$3554$0 ;
-  output \port$3556$0 ;
-  wire \port$3556$0 ;
-  output [44:0] \port$3927$1 ;
-  wire [44:0] \port$3927$1 ;
-  input [15:0] \port$4349$0 ;
-  wire [15:0] \port$4349$0 ;
-  input [12:0] \port$4349$48 ;
-  wire [12:0] \port$4349$48 ;
-  input [15:0] \port$4352$0 ;
-  wire [15:0] \port$4352$0 ;
-  input [14:0] \port$4364$0 ;
-  wire [14:0] \port$4364$0 ;
-  input [36:0] \port$4392$0 ;
-  wire [36:0] \port$4392$0 ;
-  input [35:0] \port$4483$0 ;
-  wire [35:0] \port$4483$0 ;
+  output [44:0] \port$3925$1 ;
+  wire [44:0] \port$3925$1 ;
+  input [15:0] \port$4353$0 ;
+  wire [15:0] \port$4353$0 ;
+  input [12:0] \port$4353$48 ;
+  wire [12:0] \port$4353$48 ;
+  input [15:0] \port$4356$0 ;
+  wire [15:0] \port$4356$0 ;
+  input [14:0] \port$4368$0 ;
+  wire [14:0] \port$4368$0 ;
+  input [36:0] \port$4396$0 ;
+  wire [36:0] \port$4396$0 ;
+  input [35:0] \port$4487$0 ;
+  wire [35:0] \port$4487$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4653$0 ;
-  wire [4:0] \port$4653$0 ;
+  output [4:0] \port$4657$0 ;
+  wire [4:0] \port$4657$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4925$0 ;
-  wire [4:0] \port$4925$0 ;
+  output [4:0] \port$4929$0 ;
+  wire [4:0] \port$4929$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10897,63 +10911,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$103  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4352$0 [15] ? { 6'h00, \port$4352$0 [14:13] } : 8'hff;
+  assign \$2  = \port$4356$0 [15] ? { 6'h00, \port$4356$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4364$0 [12:5], 46'h000000000000, \port$4364$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4364$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4349$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4349$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4349$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4352$0 [12:5], \port$4392$0 [32:1], 4'h0, \port$4392$0 [36:33], \$2 , 1'h0, \port$4392$0 [0], 3'h1, \port$4352$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4368$0 [12:5], 46'h000000000000, \port$4368$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4368$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4353$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4353$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4353$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4356$0 [12:5], \port$4396$0 [32:1], 4'h0, \port$4396$0 [36:33], \$2 , 1'h0, \port$4396$0 [0], 3'h1, \port$4356$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4364$0 [12:5], 46'h000000000000, \port$4364$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4364$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4349$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4349$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4349$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4368$0 [12:5], 46'h000000000000, \port$4368$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4368$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4353$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4353$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4353$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4349$0 [4:1] == 1'h1;
+  assign \$15  = \port$4353$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4349$0 [0];
-  assign \$18  = ! \port$4349$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4353$0 [0];
+  assign \$18  = ! \port$4353$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4352$0 [0];
-  assign \$21  = ! \port$4352$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$4356$0 [0];
+  assign \$21  = ! \port$4356$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4364$0 [0];
-  assign \$24  = ! \port$4364$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$4368$0 [0];
+  assign \$24  = ! \port$4368$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4349$0 [4:1] == 1'h1;
+  assign \$26  = \port$4353$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4349$0 [6:5];
+  assign \$28  = ! \port$4353$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4349$0 [0];
-  assign \$31  = \port$4349$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4353$0 [0];
+  assign \$31  = \port$4353$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4352$0 [0];
-  assign \$34  = \port$4352$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4356$0 [0];
+  assign \$34  = \port$4356$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4364$0 [0];
-  assign \$37  = \port$4364$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4368$0 [0];
+  assign \$37  = \port$4368$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4349$0 [4:1] == 1'h1;
+  assign \$39  = \port$4353$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4349$0 [6:5] == 1'h1;
+  assign \$41  = \port$4353$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4349$0 [0];
-  assign \$44  = \port$4349$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$4353$0 [0];
+  assign \$44  = \port$4353$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$4349$48 [12];
-  assign \$47  = rsp_grant_valid & \port$4349$0 [0];
-  assign \$48  = \port$4349$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$4353$48 [12];
+  assign \$47  = rsp_grant_valid & \port$4353$0 [0];
+  assign \$48  = \port$4353$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$4352$0 [0];
-  assign \$51  = \port$4352$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$4356$0 [0];
+  assign \$51  = \port$4356$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$4364$0 [0];
-  assign \$54  = \port$4364$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$4368$0 [0];
+  assign \$54  = \port$4368$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$4349$0 [4:1] == 1'h1;
+  assign \$56  = \port$4353$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$4349$0 [6:5] == 2'h2;
+  assign \$58  = \port$4353$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
@@ -11512,12 +11526,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$733  = w0_event_is & w0_event_slot_ok;
   assign \$734  = w0_log_is & w0_log_slot_ok;
   assign \$735  = w0_config_is & w0_config_slot_ok;
-  assign \$736  = bus__w_beat_from_queue ? \port$4483$0 [31:0] : bus__w_data;
-  assign \$737  = bus__w_beat_from_queue ? \port$4483$0 [31:0] : bus__w_data;
+  assign \$736  = bus__w_beat_from_queue ? \port$4487$0 [31:0] : bus__w_data;
+  assign \$737  = bus__w_beat_from_queue ? \port$4487$0 [31:0] : bus__w_data;
   assign \$739  = 32'd2147483648 + \$738 ;
-  assign \$740  = bus__w_beat_from_queue ? \port$4483$0 [31:0] : bus__w_data;
+  assign \$740  = bus__w_beat_from_queue ? \port$4487$0 [31:0] : bus__w_data;
   assign \$742  = 32'd2148532224 + \$741 ;
-  assign \$743  = bus__w_beat_from_queue ? \port$4483$0 [31:0] : bus__w_data;
+  assign \$743  = bus__w_beat_from_queue ? \port$4487$0 [31:0] : bus__w_data;
   assign \$745  = 32'd2149580800 + \$744 ;
   assign \$746  = ~ command_queue_pop;
   assign \$747  = command_queue_count[0] & \$746 ;
@@ -11703,8 +11717,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$927  = 1'h1 << \$926 [7:5];
   assign \$928  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$929  = 1'h1 << \$928 [11:8];
-  assign \$930  = bus__w_beat_from_queue ? \port$4483$0 [31:0] : bus__w_data;
-  assign \$931  = bus__w_beat_from_queue ? \port$4483$0 [35:32] : bus__w_strb;
+  assign \$930  = bus__w_beat_from_queue ? \port$4487$0 [31:0] : bus__w_data;
+  assign \$931  = bus__w_beat_from_queue ? \port$4487$0 [35:32] : bus__w_strb;
   assign \$932  = ~ w1_is_command;
   assign \$933  = w1_valid & \$932 ;
   assign \$934  = ~ w1_a1_0[0];
@@ -11945,13 +11959,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1169  = \$1168  & \$signal$300 [1];
   assign \$1170  = \$signal$298  & w2_is_pool2_low_water;
   assign \$1171  = \$1170  & \$signal$300 [2];
-  assign \$1172  = | \port$4352$0 [4:1];
+  assign \$1172  = | \port$4356$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1172 ;
-  assign \$1173  = | \port$4364$0 [4:1];
+  assign \$1173  = | \port$4368$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1173 ;
-  assign \$1174  = ~ \port$4349$0 [0];
+  assign \$1174  = ~ \port$4353$0 [0];
   assign \$1175  = rsp_grant_valid & \$1174 ;
-  assign \$1176  = \port$4349$0 [4:1] != 1'h1;
+  assign \$1176  = \port$4353$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1175  & \$1176 ;
   assign \$1177  = \$signal$28  > 2'h2;
   assign \$1178  = \$1177  ? 2'h2 : \$signal$28 ;
@@ -12039,7 +12053,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_config_is = bus__w_addr_from_queue ? \$1248 [6] : \$1251 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$4483$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$4487$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -12052,17 +12066,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1254  = bus__w_addr[5:0] == 3'h4;
   assign \$1255  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$1254  | \$1255 ;
-  assign \$1256  = \port$4483$0 [18:0] - 8'h80;
+  assign \$1256  = \port$4487$0 [18:0] - 8'h80;
   assign \$1257  = ~ \$1256 [19];
   assign \$1258  = bus__w_data[18:0] - 8'h80;
   assign \$1259  = ~ \$1258 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1260  = \port$4483$0 [18:0] - 10'h200;
+  assign \$1260  = \port$4487$0 [18:0] - 10'h200;
   assign \$1261  = ~ \$1260 [19];
   assign \$1262  = bus__w_data[18:0] - 10'h200;
   assign \$1263  = ~ \$1262 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1264  = \port$4483$0 [18:0] - 5'h10;
+  assign \$1264  = \port$4487$0 [18:0] - 5'h10;
   assign \$1265  = ~ \$1264 [19];
   assign \$1266  = bus__w_data[18:0] - 5'h10;
   assign \$1267  = ~ \$1266 [19];
@@ -12352,11 +12366,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1545  = \$signal$315  & \$signal$299 ;
   assign \$1546  = ~ \$1545 ;
   assign bus__w_err = \$1544  & \$1546 ;
-  assign \$1547  = rsp_freed_valid & \port$4392$0 [0];
+  assign \$1547  = rsp_freed_valid & \port$4396$0 [0];
   assign \$1548  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1547  | \$1548 ;
-  assign \$1549  = rsp_freed_valid & \port$4392$0 [0];
-  assign \$1550  = \$1549  ? \port$4352$0 [0] : \port$4364$0 [0];
+  assign \$1549  = rsp_freed_valid & \port$4396$0 [0];
+  assign \$1550  = \$1549  ? \port$4356$0 [0] : \port$4368$0 [0];
   assign bus__w_slow_err = ~ \$1550 ;
   always @(posedge aclk_clk)
     cycle <= \$1551 ;
@@ -12369,7 +12383,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4349$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4349$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4349$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4353$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4353$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4353$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1554 ;
   always @(posedge aclk_clk)
@@ -14297,23 +14311,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       \$1699  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4349$0 [4:1];
-  assign rsp_grant_pool = \port$4349$0 [6:5];
-  assign rsp_grant_user = \port$4349$48 [11:4];
-  assign rsp_flushed_err = \port$4364$0 [4:1];
-  assign rsp_flushed_pool = \port$4364$0 [14:13];
-  assign rsp_flushed_user = \port$4364$0 [12:5];
-  assign rsp_freed_err = \port$4352$0 [4:1];
-  assign rsp_freed_src = \port$4392$0 [0];
-  assign rsp_freed_in_pool = \port$4352$0 [15];
-  assign rsp_freed_pool = \port$4352$0 [14:13];
-  assign rsp_freed_tag = \port$4392$0 [36:33];
-  assign rsp_freed_addr = \port$4392$0 [32:1];
-  assign rsp_freed_user = \port$4352$0 [12:5];
-  assign rsp_grant_ok = \port$4349$0 [0];
-  assign rsp_freed_ok = \port$4352$0 [0];
-  assign rsp_flushed_ok = \port$4364$0 [0];
-  assign rsp_grant_overwrite = \port$4349$48 [12];
+  assign rsp_grant_err = \port$4353$0 [4:1];
+  assign rsp_grant_pool = \port$4353$0 [6:5];
+  assign rsp_grant_user = \port$4353$48 [11:4];
+  assign rsp_flushed_err = \port$4368$0 [4:1];
+  assign rsp_flushed_pool = \port$4368$0 [14:13];
+  assign rsp_flushed_user = \port$4368$0 [12:5];
+  assign rsp_freed_err = \port$4356$0 [4:1];
+  assign rsp_freed_src = \port$4396$0 [0];
+  assign rsp_freed_in_pool = \port$4356$0 [15];
+  assign rsp_freed_pool = \port$4356$0 [14:13];
+  assign rsp_freed_tag = \port$4396$0 [36:33];
+  assign rsp_freed_addr = \port$4396$0 [32:1];
+  assign rsp_freed_user = \port$4356$0 [12:5];
+  assign rsp_grant_ok = \port$4353$0 [0];
+  assign rsp_freed_ok = \port$4356$0 [0];
+  assign rsp_flushed_ok = \port$4368$0 [0];
+  assign rsp_grant_overwrite = \port$4353$48 [12];
   assign log_bank0_k = \$1187 [1:0];
   assign log_bank1_k = \$1188 [1:0];
   assign log_bank2_k = \$1189 [1:0];
@@ -14321,9 +14335,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign space_under = { \$1203 [5], \$1203  };
   assign \$signal$107  = { low_water_hit, \$1208 , \$1206 , e1_exhausted, \$1205  };
   assign \$signal$168  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$4483$0 [31:0];
+  assign bus__w_data_queued = \port$4487$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$4483$0 [35:32];
+  assign bus__w_strb_queued = \port$4487$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$319  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -14349,10 +14363,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$342  = alloc_queue_wr;
   assign \$signature__data$343  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 [3:0], 10'h000, \port$4349$0 [15:7] };
-  assign rsp_grant_slot = \port$4349$0 [15:7];
-  assign rsp_grant_tag = \port$4349$48 [3:0];
-  assign bus__r_slow_data = { \port$4349$0 [0], \port$4349$0 [4:1], 4'h0, \port$4349$48 [3:0], 10'h000, \port$4349$0 [15:7] };
+  assign handle = { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 [3:0], 10'h000, \port$4353$0 [15:7] };
+  assign rsp_grant_slot = \port$4353$0 [15:7];
+  assign rsp_grant_tag = \port$4353$48 [3:0];
+  assign bus__r_slow_data = { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 [3:0], 10'h000, \port$4353$0 [15:7] };
   assign w0_event_is_queued = \$1236 [6];
   assign w0_event_is_pins = \$1239 [6];
   assign w0_log_is_queued = \$1242 [6];
@@ -14370,14 +14384,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$1543 [42:40];
   assign req_flush_select = \$1543 [45:43];
   assign req_flush_pool = \$1543 [35:34];
-  assign \port$3553$0  = \$1205 ;
-  assign \port$3554$0  = \$1206 ;
-  assign \port$3556$0  = \$1208 ;
+  assign \port$3551$0  = \$1205 ;
+  assign \port$3552$0  = \$1206 ;
+  assign \port$3554$0  = \$1208 ;
   assign new_alloc = \$1217 [8];
-  assign \port$3927$1  = \$1543 [45:1];
-  assign \port$4653$0  = \$signal$105 ;
+  assign \port$3925$1  = \$1543 [45:1];
+  assign \port$4657$0  = \$signal$105 ;
   assign bus__w_ack = \$signal$298 ;
-  assign \port$4925$0  = \$signal$106 ;
+  assign \port$4929$0  = \$signal$106 ;
   assign \$1207  = log_ev_overwrite;
   assign \$1208  = log_ev_overwrite;
   assign \$117  = 1'h1;
