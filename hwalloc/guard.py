@@ -34,7 +34,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ._rtl import RamQueue, ShiftQueue, Skid, at_least, choose_one_hot, equal
+from ._rtl import ShiftQueue, Skid, at_least, choose_one_hot, equal
 from .model import Burst, Err
 
 __all__ = ["AccessGuard", "BurstDecode", "DECODE_STAGES", "GUARD_LATENCY", "LOG_DELAY",
@@ -379,10 +379,7 @@ class AccessGuard(wiring.Component):
         out.addr = out.carried[lo:lo + A]
         out.tag = out.carried[lo + A:]
         out.entry = Cat(out.carried[:lo + A])       # what m_axi is given
-        # (a ring of LUT RAM behind a head register: place and route showed a
-        # shift queue's pop, a LUT after m_axi's ready, fanned out to every bit
-        # of every entry on the worst path of GUARDED_DMA)
-        out.queue = RamQueue(m, 1 + len(out.entry), QUEUE_DEPTH, f"{d}_queue")
+        out.queue = ShiftQueue(m, 1 + len(out.entry), QUEUE_DEPTH, f"{d}_queue", reset_data=False)
         out.used, out.accept = used, accept
         return out
 

@@ -621,9 +621,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$30870$0 (\$11 [4:0]),
-    .\port$30870$48 (\$11 [51:48]),
-    .\port$30870$6 (\$11 [15:6]),
+    .\port$30622$0 (\$11 [4:0]),
+    .\port$30622$48 (\$11 [51:48]),
+    .\port$30622$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -713,9 +713,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .b_skid_out_data(\$27 ),
     .b_skid_out_ready(s_axi_bready),
     .burst(s_axi_arburst),
-    .\burst$36 (s_axi_awburst),
+    .\burst$25 (s_axi_awburst),
     .len(s_axi_arlen),
-    .\len$32 (s_axi_awlen),
+    .\len$21 (s_axi_awlen),
     .lock_on(lock_on),
     .locked(guard_locked),
     .m_axi_arready(m_axi_arready),
@@ -733,8 +733,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .m_axi_rresp(m_axi_rresp),
     .m_axi_rvalid(m_axi_rvalid),
     .m_axi_wvalid(m_axi_wvalid),
-    .\port$31816$1 (\$23 ),
-    .\port$31868$1 (\$24 ),
+    .\port$31567$1 (\$23 ),
+    .\port$31619$1 (\$24 ),
     .r_skid_out_data(\$25 ),
     .r_skid_out_ready(s_axi_rready),
     .s_axi_araddr(s_axi_araddr),
@@ -761,7 +761,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .s_axi_wstrb(s_axi_wstrb),
     .s_axi_wvalid(s_axi_wvalid),
     .size(s_axi_arsize),
-    .\size$34 (s_axi_awsize),
+    .\size$23 (s_axi_awsize),
     .unlock(unlock),
     .view_ar_held(view_ar_held),
     .view_ar_next(view_ar_next),
@@ -823,14 +823,14 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .\port$28421$0 (\$17 ),
     .\port$28422$0 (\$18 ),
     .\port$28711$1 (\$20 ),
-    .\port$30870$0 (\$11 [15:0]),
-    .\port$30870$48 (\$11 [61:48]),
-    .\port$30873$0 (\$12 ),
-    .\port$30885$0 (\$13 ),
-    .\port$30913$0 (\$14 ),
-    .\port$31000$0 (\$15 ),
-    .\port$31531$0 (\$signal ),
-    .\port$31764$0 (\$signal$132 ),
+    .\port$30622$0 (\$11 [15:0]),
+    .\port$30622$48 (\$11 [61:48]),
+    .\port$30625$0 (\$12 ),
+    .\port$30637$0 (\$13 ),
+    .\port$30665$0 (\$14 ),
+    .\port$30752$0 (\$15 ),
+    .\port$31283$0 (\$signal ),
+    .\port$31516$0 (\$signal$132 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -1115,7 +1115,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30870$0 , \port$30870$6 , \port$30870$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30622$0 , \port$30622$6 , \port$30622$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$110  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2004,12 +2004,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$30870$0 ;
-  wire [4:0] \port$30870$0 ;
-  input [3:0] \port$30870$48 ;
-  wire [3:0] \port$30870$48 ;
-  input [9:0] \port$30870$6 ;
-  wire [9:0] \port$30870$6 ;
+  input [4:0] \port$30622$0 ;
+  wire [4:0] \port$30622$0 ;
+  input [3:0] \port$30622$48 ;
+  wire [3:0] \port$30622$48 ;
+  input [9:0] \port$30622$6 ;
+  wire [9:0] \port$30622$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -2175,7 +2175,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 , 9'h000, \port$30870$6  };
+      r_slow_ring[r_slow_wr] <= { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 , 9'h000, \port$30622$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -2266,7 +2266,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 , 9'h000, \port$30870$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 , 9'h000, \port$30622$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3667,7 +3667,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 , 9'h000, \port$30870$6  };
+  assign r_slow_w_data = { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 , 9'h000, \port$30622$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3679,12 +3679,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 , 9'h000, \port$30870$6  };
+  assign \$signature__data$108  = { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 , 9'h000, \port$30622$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 , 9'h000, \port$30870$6  };
+  assign bus__r_slow_data = { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 , 9'h000, \port$30622$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -8926,120 +8926,120 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign { \$977 [30], \$977 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \burst$36 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
+module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \burst$25 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
 , s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
-, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31816$1 , \port$31868$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
+, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31567$1 , \port$31619$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
 , aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$112  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
+  wire [61:0] \$100 ;
+  wire [61:0] \$101 ;
+  wire [61:0] \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [61:0] \$108 ;
+  wire [61:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [61:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
+  wire [61:0] \$116 ;
+  wire [61:0] \$117 ;
+  wire [61:0] \$118 ;
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
+  wire [61:0] \$124 ;
+  wire [61:0] \$125 ;
+  wire [61:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
+  wire [61:0] \$132 ;
+  wire [61:0] \$133 ;
+  wire [61:0] \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
+  wire [61:0] \$140 ;
+  wire [61:0] \$141 ;
+  wire [61:0] \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [61:0] \$148 ;
+  wire [61:0] \$149 ;
   wire \$15 ;
-  wire \$150 ;
+  wire [61:0] \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
+  wire [61:0] \$156 ;
+  wire [61:0] \$157 ;
+  wire [61:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire \$164 ;
+  wire [4:0] \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire \$169 ;
+  wire [3:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
+  wire [3:0] \$170 ;
+  wire [4:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
+  wire [3:0] \$174 ;
+  wire [3:0] \$175 ;
+  wire [3:0] \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [3:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
+  wire [3:0] \$180 ;
+  wire [4:0] \$181 ;
   wire \$182 ;
   wire \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [61:0] \$187 ;
+  wire [61:0] \$188 ;
+  wire [61:0] \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
+  wire [61:0] \$195 ;
+  wire [61:0] \$196 ;
+  wire [61:0] \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
@@ -9047,145 +9047,145 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
+  wire [61:0] \$203 ;
+  wire [61:0] \$204 ;
+  wire [61:0] \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
+  wire [61:0] \$211 ;
+  wire [61:0] \$212 ;
+  wire [61:0] \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire \$219 ;
+  wire [61:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
+  wire [61:0] \$220 ;
+  wire [61:0] \$221 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [61:0] \$227 ;
+  wire [61:0] \$228 ;
+  wire [61:0] \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
+  wire [61:0] \$235 ;
+  wire [61:0] \$236 ;
+  wire [61:0] \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
+  wire [61:0] \$243 ;
+  wire [61:0] \$244 ;
+  wire [61:0] \$245 ;
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
+  wire [61:0] \$251 ;
+  wire [61:0] \$252 ;
+  wire [61:0] \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire \$259 ;
+  wire [61:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
+  wire [61:0] \$260 ;
+  wire [61:0] \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [61:0] \$267 ;
+  wire [61:0] \$268 ;
+  wire [61:0] \$269 ;
   wire \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
+  wire [61:0] \$275 ;
+  wire [61:0] \$276 ;
+  wire [61:0] \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
   wire \$280 ;
-  wire [4:0] \$281 ;
+  wire \$281 ;
   wire \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
-  wire [3:0] \$286 ;
-  wire [3:0] \$287 ;
-  wire [4:0] \$288 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
-  wire [3:0] \$291 ;
-  wire [3:0] \$292 ;
-  wire [3:0] \$293 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
   wire \$294 ;
   wire \$295 ;
-  wire [3:0] \$296 ;
-  wire [3:0] \$297 ;
-  wire [4:0] \$298 ;
-  wire \$299 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire [3:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  wire \$303 ;
+  reg [3:0] \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
-  wire [61:0] \$307 ;
+  wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
   wire \$310 ;
   wire \$311 ;
-  wire [4:0] \$312 ;
+  wire \$312 ;
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
-  wire [4:0] \$317 ;
+  wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire \$322 ;
+  reg [3:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire \$328 ;
+  wire [70:0] \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
@@ -9194,7 +9194,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire \$336 ;
+  wire [8:0] \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
@@ -9308,19 +9308,19 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire \$439 ;
+  wire [72:0] \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire \$443 ;
+  reg [3:0] \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire \$446 ;
+  reg [3:0] \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire \$45 ;
+  wire [4:0] \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
@@ -9335,7 +9335,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
-  wire \$463 ;
+  reg [3:0] \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
@@ -9348,14 +9348,14 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
-  wire \$475 ;
+  reg [3:0] \$475 ;
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire \$481 ;
+  wire [5:0] \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
@@ -9366,371 +9366,125 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  reg \$491 ;
+  reg \$492 ;
+  reg \$493 ;
+  reg \$494 ;
+  reg [3:0] \$495 ;
+  reg \$496 ;
+  reg [11:0] \$497 ;
+  reg \$498 ;
+  reg \$499 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire \$508 ;
-  wire \$509 ;
-  wire [4:0] \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
-  wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire [3:0] \$527 ;
-  wire \$528 ;
-  wire \$529 ;
+  wire [3:0] \$50 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg [3:0] \$502 ;
+  reg \$503 ;
+  reg [11:0] \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg \$507 ;
+  reg [3:0] \$508 ;
+  reg [3:0] \$509 ;
+  wire [3:0] \$51 ;
+  reg [31:0] \$510 ;
+  reg [3:0] \$511 ;
+  reg [7:0] \$512 ;
+  reg \$513 ;
+  reg \$514 ;
+  reg [3:0] \$515 ;
+  reg [3:0] \$516 ;
+  reg [31:0] \$517 ;
+  reg [3:0] \$518 ;
+  reg [7:0] \$519 ;
+  wire [4:0] \$52 ;
+  reg [3:0] \$520 ;
+  reg \$521 ;
+  reg \$522 ;
+  reg [3:0] \$523 ;
+  reg \$524 ;
+  reg [70:0] \$525 ;
+  reg \$526 ;
+  reg [70:0] \$527 ;
+  reg \$528 ;
+  reg [3:0] \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  reg [3:0] \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
+  reg [7:0] \$530 ;
+  reg [11:0] \$531 ;
+  reg \$532 ;
+  reg [72:0] \$533 ;
+  reg \$534 ;
+  reg [72:0] \$535 ;
+  reg [3:0] \$536 ;
+  reg [3:0] \$537 ;
+  reg \$538 ;
+  reg \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
-  wire \$55 ;
-  reg [3:0] \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire [70:0] \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
+  reg [3:0] \$540 ;
+  reg [3:0] \$541 ;
+  reg \$542 ;
+  reg [5:0] \$543 ;
+  reg \$544 ;
+  reg [5:0] \$545 ;
+  reg \$546 ;
+  reg [3:0] \$547 ;
+  wire [3:0] \$55 ;
   wire [3:0] \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire [8:0] \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
   wire [3:0] \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
-  wire [4:0] \$58 ;
-  wire \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
+  wire \$58 ;
   wire \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
+  wire [3:0] \$60 ;
   wire [3:0] \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
-  wire [3:0] \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
-  wire [3:0] \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  wire [4:0] \$62 ;
+  wire \$63 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
   wire \$65 ;
-  wire \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
-  wire [3:0] \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire [72:0] \$667 ;
-  wire \$668 ;
-  wire \$669 ;
-  wire [3:0] \$67 ;
-  wire \$670 ;
-  reg [3:0] \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  reg [3:0] \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
-  wire [4:0] \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire \$686 ;
-  wire \$687 ;
-  wire \$688 ;
-  wire \$689 ;
-  wire \$69 ;
-  wire \$690 ;
-  reg [3:0] \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire [61:0] \$68 ;
+  wire [61:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  reg [3:0] \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire [5:0] \$709 ;
+  wire [61:0] \$70 ;
   wire \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  reg \$719 ;
   wire \$72 ;
-  reg \$720 ;
-  reg \$721 ;
-  reg \$722 ;
-  reg [3:0] \$723 ;
-  reg \$724 ;
-  reg [61:0] \$725 ;
-  reg [3:0] \$726 ;
-  reg [3:0] \$727 ;
-  reg [3:0] \$728 ;
-  reg [3:0] \$729 ;
   wire \$73 ;
-  reg [10:0] \$730 ;
-  reg [11:0] \$731 ;
-  reg \$732 ;
-  reg \$733 ;
-  reg \$734 ;
-  reg \$735 ;
-  reg [3:0] \$736 ;
-  reg \$737 ;
-  reg [61:0] \$738 ;
-  reg [3:0] \$739 ;
   wire \$74 ;
-  reg [3:0] \$740 ;
-  reg [3:0] \$741 ;
-  reg [3:0] \$742 ;
-  reg [10:0] \$743 ;
-  reg [11:0] \$744 ;
-  reg \$745 ;
-  reg \$746 ;
-  reg \$747 ;
-  reg [3:0] \$748 ;
-  reg [3:0] \$749 ;
   wire \$75 ;
-  reg [31:0] \$750 ;
-  reg [3:0] \$751 ;
-  reg [7:0] \$752 ;
-  reg \$753 ;
-  reg \$754 ;
-  reg [3:0] \$755 ;
-  reg [3:0] \$756 ;
-  reg [31:0] \$757 ;
-  reg [3:0] \$758 ;
-  reg [7:0] \$759 ;
-  wire \$76 ;
-  reg [3:0] \$760 ;
-  reg \$761 ;
-  reg \$762 ;
-  reg [3:0] \$763 ;
-  reg \$764 ;
-  reg [70:0] \$765 ;
-  reg \$766 ;
-  reg [70:0] \$767 ;
-  reg \$768 ;
-  reg [3:0] \$769 ;
+  wire [61:0] \$76 ;
   wire [61:0] \$77 ;
-  reg [7:0] \$770 ;
-  reg [11:0] \$771 ;
-  reg \$772 ;
-  reg [72:0] \$773 ;
-  reg \$774 ;
-  reg [72:0] \$775 ;
-  reg [3:0] \$776 ;
-  reg [3:0] \$777 ;
-  reg \$778 ;
-  reg \$779 ;
-  wire \$78 ;
-  reg [3:0] \$780 ;
-  reg [3:0] \$781 ;
-  reg \$782 ;
-  reg [5:0] \$783 ;
-  reg \$784 ;
-  reg [5:0] \$785 ;
-  reg \$786 ;
-  reg [3:0] \$787 ;
+  wire [61:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire [4:0] \$82 ;
+  wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire [4:0] \$87 ;
+  wire [61:0] \$84 ;
+  wire [61:0] \$85 ;
+  wire [61:0] \$86 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
+  wire [61:0] \$92 ;
+  wire [61:0] \$93 ;
+  wire [61:0] \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   reg [3:0] \$signal  = 4'h0;
-  reg [3:0] \$signature__addr  = 4'h0;
-  reg [3:0] \$signature__addr$45  = 4'h0;
-  wire [61:0] \$signature__data ;
-  wire [61:0] \$signature__data$47 ;
-  wire \$signature__en ;
-  wire \$signature__en$49 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
   wire aclk_rst;
   wire [31:0] addr;
-  wire [31:0] \addr$30 ;
+  wire [31:0] \addr$19 ;
   reg [3:0] answer_id = 4'h0;
   output [31:0] ar_addr;
   reg [31:0] ar_addr = 32'd0;
@@ -9769,18 +9523,22 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   reg [3:0] ar_presented_next_4 = 4'h0;
   reg [3:0] ar_presented_next_5 = 4'h0;
   reg [3:0] ar_presented_next_6 = 4'h0;
-  reg [11:0] ar_queue_count = 12'h000;
-  reg [61:0] ar_queue_head = 62'h0000000000000000;
-  reg [10:0] ar_queue_held = 11'h000;
+  reg [61:0] ar_queue_data0 = 62'h0000000000000000;
+  reg [61:0] ar_queue_data1 = 62'h0000000000000000;
+  reg [61:0] ar_queue_data10 = 62'h0000000000000000;
+  reg [61:0] ar_queue_data11 = 62'h0000000000000000;
+  reg [61:0] ar_queue_data2 = 62'h0000000000000000;
+  reg [61:0] ar_queue_data3 = 62'h0000000000000000;
+  reg [61:0] ar_queue_data4 = 62'h0000000000000000;
+  reg [61:0] ar_queue_data5 = 62'h0000000000000000;
+  reg [61:0] ar_queue_data6 = 62'h0000000000000000;
+  reg [61:0] ar_queue_data7 = 62'h0000000000000000;
+  reg [61:0] ar_queue_data8 = 62'h0000000000000000;
+  reg [61:0] ar_queue_data9 = 62'h0000000000000000;
+  reg [11:0] ar_queue_full = 12'h000;
   wire ar_queue_pop;
   reg ar_queue_push = 1'h0;
-  (* init = 4'h0 *)
-  wire [3:0] ar_queue_rd;
-  reg [3:0] ar_queue_rd_next = 4'h1;
   wire [61:0] ar_queue_w_data;
-  (* init = 4'h0 *)
-  wire [3:0] ar_queue_wr;
-  reg [3:0] ar_queue_wr_next = 4'h1;
   output ar_refused;
   reg ar_refused = 1'h0;
   output [3:0] ar_tag;
@@ -9832,18 +9590,22 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   reg [3:0] aw_presented_next_4 = 4'h0;
   reg [3:0] aw_presented_next_5 = 4'h0;
   reg [3:0] aw_presented_next_6 = 4'h0;
-  reg [11:0] aw_queue_count = 12'h000;
-  reg [61:0] aw_queue_head = 62'h0000000000000000;
-  reg [10:0] aw_queue_held = 11'h000;
+  reg [61:0] aw_queue_data0 = 62'h0000000000000000;
+  reg [61:0] aw_queue_data1 = 62'h0000000000000000;
+  reg [61:0] aw_queue_data10 = 62'h0000000000000000;
+  reg [61:0] aw_queue_data11 = 62'h0000000000000000;
+  reg [61:0] aw_queue_data2 = 62'h0000000000000000;
+  reg [61:0] aw_queue_data3 = 62'h0000000000000000;
+  reg [61:0] aw_queue_data4 = 62'h0000000000000000;
+  reg [61:0] aw_queue_data5 = 62'h0000000000000000;
+  reg [61:0] aw_queue_data6 = 62'h0000000000000000;
+  reg [61:0] aw_queue_data7 = 62'h0000000000000000;
+  reg [61:0] aw_queue_data8 = 62'h0000000000000000;
+  reg [61:0] aw_queue_data9 = 62'h0000000000000000;
+  reg [11:0] aw_queue_full = 12'h000;
   wire aw_queue_pop;
   reg aw_queue_push = 1'h0;
-  (* init = 4'h0 *)
-  wire [3:0] aw_queue_rd;
-  reg [3:0] aw_queue_rd_next = 4'h1;
   wire [61:0] aw_queue_w_data;
-  (* init = 4'h0 *)
-  wire [3:0] aw_queue_wr;
-  reg [3:0] aw_queue_wr_next = 4'h1;
   output aw_refused;
   reg aw_refused = 1'h0;
   output [3:0] aw_tag;
@@ -9871,13 +9633,13 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   reg b_skid_spare_valid = 1'h0;
   input [1:0] burst;
   wire [1:0] burst;
-  input [1:0] \burst$36 ;
-  wire [1:0] \burst$36 ;
+  input [1:0] \burst$25 ;
+  wire [1:0] \burst$25 ;
   reg [7:0] left = 8'h00;
   input [7:0] len;
   wire [7:0] len;
-  input [7:0] \len$32 ;
-  wire [7:0] \len$32 ;
+  input [7:0] \len$21 ;
+  wire [7:0] \len$21 ;
   input lock_on;
   wire lock_on;
   output locked;
@@ -9935,19 +9697,19 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   output m_axi_wvalid;
   reg m_axi_wvalid = 1'h0;
   wire [3:0] out_err;
-  wire [3:0] \out_err$221 ;
+  wire [3:0] \out_err$215 ;
   wire [7:0] out_log_pool;
-  wire [7:0] \out_log_pool$228 ;
+  wire [7:0] \out_log_pool$222 ;
   wire [1:0] out_pool;
-  wire [1:0] \out_pool$40 ;
+  wire [1:0] \out_pool$29 ;
   wire [9:0] out_slot;
-  wire [9:0] \out_slot$42 ;
+  wire [9:0] \out_slot$31 ;
   wire out_valid;
-  wire \out_valid$217 ;
-  output [60:0] \port$31816$1 ;
-  wire [60:0] \port$31816$1 ;
-  output [60:0] \port$31868$1 ;
-  wire [60:0] \port$31868$1 ;
+  wire \out_valid$211 ;
+  output [60:0] \port$31567$1 ;
+  wire [60:0] \port$31567$1 ;
+  output [60:0] \port$31619$1 ;
+  wire [60:0] \port$31619$1 ;
   reg r_refusal_busy = 1'h0;
   wire [70:0] r_skid_in_data;
   wire r_skid_in_valid;
@@ -9959,10 +9721,6 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   wire r_skid_out_valid;
   reg [70:0] r_skid_spare = 71'h000000000000000000;
   reg r_skid_spare_valid = 1'h0;
-  reg [3:0] read__addr = 4'h0;
-  reg [3:0] \read__addr$43  = 4'h0;
-  wire [61:0] read__data;
-  wire [61:0] \read__data$235 ;
   input [35:0] s_axi_araddr;
   wire [35:0] s_axi_araddr;
   wire [1:0] s_axi_arburst;
@@ -10025,12 +9783,12 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   wire s_axi_wvalid;
   input [2:0] size;
   wire [2:0] size;
-  input [2:0] \size$34 ;
-  wire [2:0] \size$34 ;
+  input [2:0] \size$23 ;
+  wire [2:0] \size$23 ;
   input unlock;
   wire unlock;
   wire valid;
-  wire \valid$27 ;
+  wire \valid$16 ;
   input view_ar_held;
   wire view_ar_held;
   input [3:0] view_ar_next;
@@ -10077,540 +9835,63 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   wire w_verdicts_push;
   wire w_verdicts_w_data;
   wire write;
-  wire \write$38 ;
-  reg [61:0] ar_queue_ring [15:0];
-  always @(posedge aclk_clk) begin
-    if (\$signature__en )
-      ar_queue_ring[\$signature__addr ] <= { ar_v1_carried[60:0], \$7  };
-  end
-  assign read__data = ar_queue_ring[read__addr];
-  reg [61:0] aw_queue_ring [15:0];
-  always @(posedge aclk_clk) begin
-    if (\$signature__en$49 )
-      aw_queue_ring[\$signature__addr$45 ] <= { aw_v1_carried[60:0], \$12  };
-  end
-  assign \read__data$235  = aw_queue_ring[\read__addr$43 ];
-  assign \$193  = \$192  & ar_queue_held[0];
-  assign \$194  = ~ ar_queue_push;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = \$195  ? ar_queue_held[10] : ar_queue_held[9];
-  assign \$197  = \$189  ? ar_queue_held[8] : \$196 ;
-  assign \$198  = ~ ar_queue_pop;
-  assign \$199  = ar_queue_count[0] & \$198 ;
-  assign \$200  = ar_queue_push & \$199 ;
-  assign \$201  = ~ ar_queue_pop;
-  assign \$202  = ar_queue_count[0] & \$201 ;
-  assign \$203  = ~ \$202 ;
-  assign \$204  = \$203  & ar_queue_held[0];
-  assign \$205  = ~ ar_queue_push;
-  assign \$206  = \$204  & \$205 ;
-  assign \$207  = \$206  ? 1'h0 : ar_queue_held[10];
-  assign \$208  = \$200  ? ar_queue_held[9] : \$207 ;
-  assign \$209  = ~ ar_queue_pop;
-  assign \$210  = ar_queue_push & \$209 ;
-  assign \$211  = ~ ar_queue_push;
-  assign \$212  = ar_queue_pop & \$211 ;
-  assign \$213  = \$212  ? ar_queue_count[1] : ar_queue_count[0];
-  assign \$214  = \$210  ? 1'h1 : \$213 ;
-  assign \$215  = ~ ar_queue_pop;
-  assign \$216  = ar_queue_push & \$215 ;
-  assign \$217  = ~ ar_queue_push;
-  assign \$218  = ar_queue_pop & \$217 ;
-  assign \$219  = \$218  ? ar_queue_count[2] : ar_queue_count[1];
-  assign \$220  = \$216  ? ar_queue_count[0] : \$219 ;
-  assign \$221  = ~ ar_queue_pop;
-  assign \$222  = ar_queue_push & \$221 ;
-  assign \$223  = ~ ar_queue_push;
-  assign \$224  = ar_queue_pop & \$223 ;
-  assign \$225  = \$224  ? ar_queue_count[3] : ar_queue_count[2];
-  assign \$226  = \$222  ? ar_queue_count[1] : \$225 ;
-  assign \$227  = ~ ar_queue_pop;
-  assign \$228  = ar_queue_push & \$227 ;
-  assign \$229  = ~ ar_queue_push;
-  assign \$230  = ar_queue_pop & \$229 ;
-  assign \$231  = \$230  ? ar_queue_count[4] : ar_queue_count[3];
-  assign \$232  = \$228  ? ar_queue_count[2] : \$231 ;
-  assign \$233  = ~ ar_queue_pop;
-  assign \$234  = ar_queue_push & \$233 ;
-  assign \$235  = ~ ar_queue_push;
-  assign \$236  = ar_queue_pop & \$235 ;
-  assign \$237  = \$236  ? ar_queue_count[5] : ar_queue_count[4];
-  assign \$238  = \$234  ? ar_queue_count[3] : \$237 ;
-  assign \$239  = ~ ar_queue_pop;
-  assign \$240  = ar_queue_push & \$239 ;
-  assign \$241  = ~ ar_queue_push;
-  assign \$242  = ar_queue_pop & \$241 ;
-  assign \$243  = \$242  ? ar_queue_count[6] : ar_queue_count[5];
-  assign \$244  = \$240  ? ar_queue_count[4] : \$243 ;
-  assign \$245  = ~ ar_queue_pop;
-  assign \$246  = ar_queue_push & \$245 ;
-  assign \$247  = ~ ar_queue_push;
-  assign \$248  = ar_queue_pop & \$247 ;
-  assign \$249  = \$248  ? ar_queue_count[7] : ar_queue_count[6];
-  assign \$250  = \$246  ? ar_queue_count[5] : \$249 ;
-  assign \$251  = ~ ar_queue_pop;
-  assign \$252  = ar_queue_push & \$251 ;
-  assign \$253  = ~ ar_queue_push;
-  assign \$254  = ar_queue_pop & \$253 ;
-  assign \$255  = \$254  ? ar_queue_count[8] : ar_queue_count[7];
-  assign \$256  = \$252  ? ar_queue_count[6] : \$255 ;
-  assign \$257  = ~ ar_queue_pop;
-  assign \$258  = ar_queue_push & \$257 ;
-  assign \$259  = ~ ar_queue_push;
-  assign \$260  = ar_queue_pop & \$259 ;
-  assign \$261  = \$260  ? ar_queue_count[9] : ar_queue_count[8];
-  assign \$262  = \$258  ? ar_queue_count[7] : \$261 ;
-  assign \$263  = ~ ar_queue_pop;
-  assign \$264  = ar_queue_push & \$263 ;
-  assign \$265  = ~ ar_queue_push;
-  assign \$266  = ar_queue_pop & \$265 ;
-  assign \$267  = \$266  ? ar_queue_count[10] : ar_queue_count[9];
-  assign \$268  = \$264  ? ar_queue_count[8] : \$267 ;
-  assign \$269  = ~ ar_queue_pop;
-  assign \$270  = ar_queue_push & \$269 ;
-  assign \$271  = ~ ar_queue_push;
-  assign \$272  = ar_queue_pop & \$271 ;
-  assign \$273  = \$272  ? ar_queue_count[11] : ar_queue_count[10];
-  assign \$274  = \$270  ? ar_queue_count[9] : \$273 ;
-  assign \$275  = ~ ar_queue_pop;
-  assign \$276  = ar_queue_push & \$275 ;
-  assign \$277  = ~ ar_queue_push;
-  assign \$278  = ar_queue_pop & \$277 ;
-  assign \$279  = \$278  ? 1'h0 : ar_queue_count[11];
-  assign \$280  = \$276  ? ar_queue_count[10] : \$279 ;
-  assign \$281  = aw_carried_in_0[64:61] + 1'h1;
-  assign \$282  = | view_aw_pool;
-  assign \$283  = | aw_decode_err_2;
-  assign \$284  = ~ view_aw_held;
-  assign \$285  = aw_in_pool_2 & \$284 ;
-  assign \$286  = aw_presented_next_6 ^ view_aw_next;
-  assign \$287  = ~ \$286 ;
-  assign \$288  = \$287  + 1'h1;
-  assign \$289  = ~ \$288 [4];
-  assign \$290  = aw_in_pool_2 & \$289 ;
-  assign \$291  = \$290  ? 4'hd : 4'h0;
-  assign \$292  = \$285  ? 4'hc : \$291 ;
-  assign \$293  = \$283  ? aw_decode_err_2 : \$292 ;
-  assign \$294  = | aw_decode_err_2;
-  assign \$295  = ~ view_aw_held;
-  assign \$296  = aw_presented_next_6 ^ view_aw_next;
-  assign \$297  = ~ \$296 ;
-  assign \$298  = \$297  + 1'h1;
-  assign \$299  = ~ \$298 [4];
-  assign \$300  = \$295  | \$299 ;
-  assign \$301  = aw_in_pool_2 & \$300 ;
-  assign \$302  = \$294  | \$301 ;
-  assign \$303  = aw_valid_d2 & \$302 ;
-  assign \$304  = ~ aw_queue_pop;
-  assign \$305  = aw_queue_count[0] & \$304 ;
-  assign \$306  = ~ \$305 ;
-  assign \$307  = aw_queue_held[0] ? \read__data$235  : { aw_v1_carried[60:0], \$12  };
-  assign \$308  = ~ aw_queue_pop;
-  assign \$309  = aw_queue_count[0] & \$308 ;
-  assign \$310  = ~ \$309 ;
-  assign \$311  = \$310  & aw_queue_held[0];
-  assign \$312  = aw_queue_rd_next + 1'h1;
-  assign \$313  = ~ aw_queue_pop;
-  assign \$314  = aw_queue_count[0] & \$313 ;
-  assign \$315  = aw_queue_held[0] | \$314 ;
-  assign \$316  = aw_queue_push & \$315 ;
-  assign \$317  = aw_queue_wr_next + 1'h1;
-  assign \$318  = ~ aw_queue_pop;
-  assign \$319  = aw_queue_count[0] & \$318 ;
-  assign \$320  = aw_queue_push & \$319 ;
-  assign \$321  = ~ aw_queue_pop;
-  assign \$322  = aw_queue_count[0] & \$321 ;
-  assign \$323  = ~ \$322 ;
-  assign \$324  = \$323  & aw_queue_held[0];
-  assign \$325  = ~ aw_queue_push;
-  assign \$326  = \$324  & \$325 ;
-  assign \$327  = \$326  ? aw_queue_held[1] : aw_queue_held[0];
-  assign \$328  = \$320  ? 1'h1 : \$327 ;
-  assign \$329  = ~ aw_queue_pop;
-  assign \$330  = aw_queue_count[0] & \$329 ;
-  assign \$331  = aw_queue_push & \$330 ;
-  assign \$332  = ~ aw_queue_pop;
-  assign \$333  = aw_queue_count[0] & \$332 ;
-  assign \$334  = ~ \$333 ;
-  assign \$335  = \$334  & aw_queue_held[0];
-  assign \$336  = ~ aw_queue_push;
-  assign \$337  = \$335  & \$336 ;
-  assign \$338  = \$337  ? aw_queue_held[2] : aw_queue_held[1];
-  assign \$339  = \$331  ? aw_queue_held[0] : \$338 ;
-  assign \$340  = ~ aw_queue_pop;
-  assign \$341  = aw_queue_count[0] & \$340 ;
-  assign \$342  = aw_queue_push & \$341 ;
-  assign \$343  = ~ aw_queue_pop;
-  assign \$344  = aw_queue_count[0] & \$343 ;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = \$345  & aw_queue_held[0];
-  assign \$347  = ~ aw_queue_push;
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = \$348  ? aw_queue_held[3] : aw_queue_held[2];
-  assign \$350  = \$342  ? aw_queue_held[1] : \$349 ;
-  assign \$351  = ~ aw_queue_pop;
-  assign \$352  = aw_queue_count[0] & \$351 ;
-  assign \$353  = aw_queue_push & \$352 ;
-  assign \$354  = ~ aw_queue_pop;
-  assign \$355  = aw_queue_count[0] & \$354 ;
-  assign \$356  = ~ \$355 ;
-  assign \$357  = \$356  & aw_queue_held[0];
-  assign \$358  = ~ aw_queue_push;
-  assign \$359  = \$357  & \$358 ;
-  assign \$360  = \$359  ? aw_queue_held[4] : aw_queue_held[3];
-  assign \$361  = \$353  ? aw_queue_held[2] : \$360 ;
-  assign \$362  = ~ aw_queue_pop;
-  assign \$363  = aw_queue_count[0] & \$362 ;
-  assign \$364  = aw_queue_push & \$363 ;
-  assign \$365  = ~ aw_queue_pop;
-  assign \$366  = aw_queue_count[0] & \$365 ;
-  assign \$367  = ~ \$366 ;
-  assign \$368  = \$367  & aw_queue_held[0];
-  assign \$369  = ~ aw_queue_push;
-  assign \$370  = \$368  & \$369 ;
-  assign \$371  = \$370  ? aw_queue_held[5] : aw_queue_held[4];
-  assign \$372  = \$364  ? aw_queue_held[3] : \$371 ;
-  assign \$373  = ~ aw_queue_pop;
-  assign \$374  = aw_queue_count[0] & \$373 ;
-  assign \$375  = aw_queue_push & \$374 ;
-  assign \$376  = ~ aw_queue_pop;
-  assign \$377  = aw_queue_count[0] & \$376 ;
-  assign \$378  = ~ \$377 ;
-  assign \$379  = \$378  & aw_queue_held[0];
-  assign \$380  = ~ aw_queue_push;
-  assign \$381  = \$379  & \$380 ;
-  assign \$382  = \$381  ? aw_queue_held[6] : aw_queue_held[5];
-  assign \$383  = \$375  ? aw_queue_held[4] : \$382 ;
-  assign \$384  = ~ aw_queue_pop;
-  assign \$385  = aw_queue_count[0] & \$384 ;
-  assign \$386  = aw_queue_push & \$385 ;
-  assign \$387  = ~ aw_queue_pop;
-  assign \$388  = aw_queue_count[0] & \$387 ;
-  assign \$389  = ~ \$388 ;
-  assign \$390  = \$389  & aw_queue_held[0];
-  assign \$391  = ~ aw_queue_push;
-  assign \$392  = \$390  & \$391 ;
-  assign \$393  = \$392  ? aw_queue_held[7] : aw_queue_held[6];
-  assign \$394  = \$386  ? aw_queue_held[5] : \$393 ;
-  assign \$395  = ~ aw_queue_pop;
-  assign \$396  = aw_queue_count[0] & \$395 ;
-  assign \$397  = aw_queue_push & \$396 ;
-  assign \$398  = ~ aw_queue_pop;
-  assign \$399  = aw_queue_count[0] & \$398 ;
-  assign \$400  = ~ \$399 ;
-  assign \$401  = \$400  & aw_queue_held[0];
-  assign \$402  = ~ aw_queue_push;
-  assign \$403  = \$401  & \$402 ;
-  assign \$404  = \$403  ? aw_queue_held[8] : aw_queue_held[7];
-  assign \$405  = \$397  ? aw_queue_held[6] : \$404 ;
-  assign \$406  = ~ aw_queue_pop;
-  assign \$407  = aw_queue_count[0] & \$406 ;
-  assign \$408  = aw_queue_push & \$407 ;
-  assign \$409  = ~ aw_queue_pop;
-  assign \$410  = aw_queue_count[0] & \$409 ;
-  assign \$411  = ~ \$410 ;
-  assign \$412  = \$411  & aw_queue_held[0];
-  assign \$413  = ~ aw_queue_push;
-  assign \$414  = \$412  & \$413 ;
-  assign \$415  = \$414  ? aw_queue_held[9] : aw_queue_held[8];
-  assign \$416  = \$408  ? aw_queue_held[7] : \$415 ;
-  assign \$417  = ~ aw_queue_pop;
-  assign \$418  = aw_queue_count[0] & \$417 ;
-  assign \$419  = aw_queue_push & \$418 ;
-  assign \$420  = ~ aw_queue_pop;
-  assign \$421  = aw_queue_count[0] & \$420 ;
-  assign \$422  = ~ \$421 ;
-  assign \$423  = \$422  & aw_queue_held[0];
-  assign \$424  = ~ aw_queue_push;
-  assign \$425  = \$423  & \$424 ;
-  assign \$426  = \$425  ? aw_queue_held[10] : aw_queue_held[9];
-  assign \$427  = \$419  ? aw_queue_held[8] : \$426 ;
-  assign \$428  = ~ aw_queue_pop;
-  assign \$429  = aw_queue_count[0] & \$428 ;
-  assign \$430  = aw_queue_push & \$429 ;
-  assign \$431  = ~ aw_queue_pop;
-  assign \$432  = aw_queue_count[0] & \$431 ;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = \$433  & aw_queue_held[0];
-  assign \$435  = ~ aw_queue_push;
-  assign \$436  = \$434  & \$435 ;
-  assign \$437  = \$436  ? 1'h0 : aw_queue_held[10];
-  assign \$438  = \$430  ? aw_queue_held[9] : \$437 ;
-  assign \$439  = ~ aw_queue_pop;
-  assign \$440  = aw_queue_push & \$439 ;
-  assign \$441  = ~ aw_queue_push;
-  assign \$442  = aw_queue_pop & \$441 ;
-  assign \$443  = \$442  ? aw_queue_count[1] : aw_queue_count[0];
-  assign \$444  = \$440  ? 1'h1 : \$443 ;
-  assign \$445  = ~ aw_queue_pop;
-  assign \$446  = aw_queue_push & \$445 ;
-  assign \$447  = ~ aw_queue_push;
-  assign \$448  = aw_queue_pop & \$447 ;
-  assign \$449  = \$448  ? aw_queue_count[2] : aw_queue_count[1];
-  assign \$450  = \$446  ? aw_queue_count[0] : \$449 ;
-  assign \$451  = ~ aw_queue_pop;
-  assign \$452  = aw_queue_push & \$451 ;
-  assign \$453  = ~ aw_queue_push;
-  assign \$454  = aw_queue_pop & \$453 ;
-  assign \$455  = \$454  ? aw_queue_count[3] : aw_queue_count[2];
-  assign \$456  = \$452  ? aw_queue_count[1] : \$455 ;
-  assign \$457  = ~ aw_queue_pop;
-  assign \$458  = aw_queue_push & \$457 ;
-  assign \$459  = ~ aw_queue_push;
-  assign \$460  = aw_queue_pop & \$459 ;
-  assign \$461  = \$460  ? aw_queue_count[4] : aw_queue_count[3];
-  assign \$462  = \$458  ? aw_queue_count[2] : \$461 ;
-  assign \$463  = ~ aw_queue_pop;
-  assign \$464  = aw_queue_push & \$463 ;
-  assign \$465  = ~ aw_queue_push;
-  assign \$466  = aw_queue_pop & \$465 ;
-  assign \$467  = \$466  ? aw_queue_count[5] : aw_queue_count[4];
-  assign \$468  = \$464  ? aw_queue_count[3] : \$467 ;
-  assign \$469  = ~ aw_queue_pop;
-  assign \$470  = aw_queue_push & \$469 ;
-  assign \$471  = ~ aw_queue_push;
-  assign \$472  = aw_queue_pop & \$471 ;
-  assign \$473  = \$472  ? aw_queue_count[6] : aw_queue_count[5];
-  assign \$474  = \$470  ? aw_queue_count[4] : \$473 ;
-  assign \$475  = ~ aw_queue_pop;
-  assign \$476  = aw_queue_push & \$475 ;
-  assign \$477  = ~ aw_queue_push;
-  assign \$478  = aw_queue_pop & \$477 ;
-  assign \$479  = \$478  ? aw_queue_count[7] : aw_queue_count[6];
-  assign \$480  = \$476  ? aw_queue_count[5] : \$479 ;
-  assign \$481  = ~ aw_queue_pop;
-  assign \$482  = aw_queue_push & \$481 ;
-  assign \$483  = ~ aw_queue_push;
-  assign \$484  = aw_queue_pop & \$483 ;
-  assign \$485  = \$484  ? aw_queue_count[8] : aw_queue_count[7];
-  assign \$486  = \$482  ? aw_queue_count[6] : \$485 ;
-  assign \$487  = ~ aw_queue_pop;
-  assign \$488  = aw_queue_push & \$487 ;
-  assign \$489  = ~ aw_queue_push;
-  assign \$490  = aw_queue_pop & \$489 ;
-  assign \$491  = \$490  ? aw_queue_count[9] : aw_queue_count[8];
-  assign \$492  = \$488  ? aw_queue_count[7] : \$491 ;
-  assign \$493  = ~ aw_queue_pop;
-  assign \$494  = aw_queue_push & \$493 ;
-  assign \$495  = ~ aw_queue_push;
-  assign \$496  = aw_queue_pop & \$495 ;
-  assign \$497  = \$496  ? aw_queue_count[10] : aw_queue_count[9];
-  assign \$498  = \$494  ? aw_queue_count[8] : \$497 ;
-  assign \$499  = ~ aw_queue_pop;
-  assign \$500  = aw_queue_push & \$499 ;
-  assign \$501  = ~ aw_queue_push;
-  assign \$502  = aw_queue_pop & \$501 ;
-  assign \$503  = \$502  ? aw_queue_count[11] : aw_queue_count[10];
-  assign \$504  = \$500  ? aw_queue_count[9] : \$503 ;
-  assign \$505  = ~ aw_queue_pop;
-  assign \$506  = aw_queue_push & \$505 ;
-  assign \$507  = ~ aw_queue_push;
-  assign \$508  = aw_queue_pop & \$507 ;
-  assign \$509  = \$508  ? 1'h0 : aw_queue_count[11];
-  assign \$510  = \$506  ? aw_queue_count[10] : \$509 ;
-  assign \$511  = ~ unlock;
-  assign \$512  = locked & \$511 ;
-  assign \$513  = lock_on & ar_v1_refuses;
-  assign \$514  = locked | \$513 ;
-  assign \$515  = aw_queue_push & \$514 ;
-  assign \$516  = \$515  | aw_v1_refuses;
-  assign \$517  = ar_v1_refuses | \$516 ;
-  assign \$518  = lock_on & \$517 ;
-  assign \$519  = \$512  | \$518 ;
-  assign \$520  = lock_on & ar_v1_refuses;
-  assign \$521  = locked | \$520 ;
-  assign \$522  = aw_queue_push & \$521 ;
-  assign \$523  = \$522  | aw_v1_refuses;
-  assign \$524  = lock_on & ar_v1_refuses;
-  assign \$525  = locked | \$524 ;
-  assign \$526  = aw_queue_push & \$525 ;
-  assign \$527  = \$526  ? 4'he : aw_v1_err;
-  assign \$528  = m_axi_arvalid & m_axi_arready;
-  assign \$529  = m_axi_rvalid & m_axi_rready;
-  assign \$530  = \$529  & m_axi_rlast;
-  assign \$532  = m_axi_arvalid & m_axi_arready;
-  assign \$533  = m_axi_rvalid & m_axi_rready;
-  assign \$534  = \$533  & m_axi_rlast;
-  assign \$535  = \$532  == \$534 ;
-  assign \$536  = m_axi_arvalid & m_axi_arready;
-  assign \$537  = ~ \$536 ;
-  assign \$538  = ar_outstanding == 1'h1;
-  assign \$539  = \$537  & \$538 ;
-  assign \$540  = \$535  ? ar_outstanding_none : \$539 ;
-  assign \$541  = m_axi_arvalid & m_axi_arready;
-  assign \$542  = m_axi_rvalid & m_axi_rready;
-  assign \$543  = \$542  & m_axi_rlast;
-  assign \$544  = \$541  == \$543 ;
-  assign \$545  = m_axi_arvalid & m_axi_arready;
-  assign \$546  = ar_outstanding == 4'he;
-  assign \$547  = \$545  & \$546 ;
-  assign \$548  = \$544  ? ar_outstanding_full : \$547 ;
-  assign \$549  = s_axi_arvalid & s_axi_arready;
-  assign \$551  = ~ s_axi_rvalid;
-  assign \$552  = \$551  | r_skid_out_ready;
-  assign \$553  = ~ r_skid_spare_valid;
-  assign \$554  = r_skid_in_valid & \$553 ;
-  assign \$555  = r_skid_spare_valid | r_skid_in_valid;
-  assign \$556  = r_skid_spare_valid ? r_skid_spare : r_skid_in_data;
-  assign \$557  = ~ ar_queue_head[0];
-  assign \$558  = ar_queue_count[0] & \$557 ;
-  assign \$559  = ~ r_refusal_busy;
-  assign \$560  = \$558  & \$559 ;
-  assign \$561  = \$560  & ar_outstanding_none;
-  assign \$562  = ~ r_skid_spare_valid;
-  assign \$563  = r_refusal_busy & \$562 ;
-  assign \$564  = left - 1'h1;
-  assign \$565  = ! left;
-  assign \$566  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
-  assign \$567  = w_verdicts_full[0] ? w_verdicts_data0 : w_verdicts_w_data;
-  assign \$568  = w_verdicts_pop ? \$566  : \$567 ;
-  assign \$569  = aw_queue_push & w_verdicts_full[0];
-  assign \$570  = w_verdicts_full[1] | \$569 ;
-  assign \$572  = w_verdicts_full[0] | \$571 ;
-  assign \$573  = w_verdicts_pop ? \$570  : \$572 ;
-  assign \$574  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
-  assign \$575  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
-  assign \$576  = w_verdicts_pop ? \$574  : \$575 ;
-  assign \$577  = aw_queue_push & w_verdicts_full[1];
-  assign \$578  = w_verdicts_full[2] | \$577 ;
-  assign \$579  = aw_queue_push & w_verdicts_full[0];
-  assign \$580  = w_verdicts_full[1] | \$579 ;
-  assign \$581  = w_verdicts_pop ? \$578  : \$580 ;
-  assign \$582  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
-  assign \$583  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
-  assign \$584  = w_verdicts_pop ? \$582  : \$583 ;
-  assign \$585  = aw_queue_push & w_verdicts_full[2];
-  assign \$586  = w_verdicts_full[3] | \$585 ;
-  assign \$587  = aw_queue_push & w_verdicts_full[1];
-  assign \$588  = w_verdicts_full[2] | \$587 ;
-  assign \$589  = w_verdicts_pop ? \$586  : \$588 ;
-  assign \$590  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
-  assign \$591  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
-  assign \$592  = w_verdicts_pop ? \$590  : \$591 ;
-  assign \$593  = aw_queue_push & w_verdicts_full[3];
-  assign \$594  = w_verdicts_full[4] | \$593 ;
-  assign \$595  = aw_queue_push & w_verdicts_full[2];
-  assign \$596  = w_verdicts_full[3] | \$595 ;
-  assign \$597  = w_verdicts_pop ? \$594  : \$596 ;
-  assign \$598  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
-  assign \$599  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
-  assign \$600  = w_verdicts_pop ? \$598  : \$599 ;
-  assign \$601  = aw_queue_push & w_verdicts_full[4];
-  assign \$602  = w_verdicts_full[5] | \$601 ;
-  assign \$603  = aw_queue_push & w_verdicts_full[3];
-  assign \$604  = w_verdicts_full[4] | \$603 ;
-  assign \$605  = w_verdicts_pop ? \$602  : \$604 ;
-  assign \$606  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
-  assign \$607  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
-  assign \$608  = w_verdicts_pop ? \$606  : \$607 ;
-  assign \$609  = aw_queue_push & w_verdicts_full[5];
-  assign \$610  = w_verdicts_full[6] | \$609 ;
-  assign \$611  = aw_queue_push & w_verdicts_full[4];
-  assign \$612  = w_verdicts_full[5] | \$611 ;
-  assign \$613  = w_verdicts_pop ? \$610  : \$612 ;
-  assign \$614  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
-  assign \$615  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
-  assign \$616  = w_verdicts_pop ? \$614  : \$615 ;
-  assign \$617  = aw_queue_push & w_verdicts_full[6];
-  assign \$618  = w_verdicts_full[7] | \$617 ;
-  assign \$619  = aw_queue_push & w_verdicts_full[5];
-  assign \$620  = w_verdicts_full[6] | \$619 ;
-  assign \$621  = w_verdicts_pop ? \$618  : \$620 ;
-  assign \$622  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
-  assign \$623  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
-  assign \$624  = w_verdicts_pop ? \$622  : \$623 ;
-  assign \$625  = aw_queue_push & w_verdicts_full[7];
-  assign \$626  = w_verdicts_full[8] | \$625 ;
-  assign \$627  = aw_queue_push & w_verdicts_full[6];
-  assign \$628  = w_verdicts_full[7] | \$627 ;
-  assign \$629  = w_verdicts_pop ? \$626  : \$628 ;
-  assign \$630  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
-  assign \$631  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
-  assign \$632  = w_verdicts_pop ? \$630  : \$631 ;
-  assign \$633  = aw_queue_push & w_verdicts_full[8];
-  assign \$634  = w_verdicts_full[9] | \$633 ;
-  assign \$635  = aw_queue_push & w_verdicts_full[7];
-  assign \$636  = w_verdicts_full[8] | \$635 ;
-  assign \$637  = w_verdicts_pop ? \$634  : \$636 ;
-  assign \$638  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
-  assign \$639  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
-  assign \$640  = w_verdicts_pop ? \$638  : \$639 ;
-  assign \$641  = aw_queue_push & w_verdicts_full[9];
-  assign \$642  = w_verdicts_full[10] | \$641 ;
-  assign \$643  = aw_queue_push & w_verdicts_full[8];
-  assign \$644  = w_verdicts_full[9] | \$643 ;
-  assign \$645  = w_verdicts_pop ? \$642  : \$644 ;
-  assign \$646  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
-  assign \$647  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
-  assign \$648  = w_verdicts_pop ? \$646  : \$647 ;
-  assign \$649  = aw_queue_push & w_verdicts_full[10];
-  assign \$650  = w_verdicts_full[11] | \$649 ;
-  assign \$651  = aw_queue_push & w_verdicts_full[9];
-  assign \$652  = w_verdicts_full[10] | \$651 ;
-  assign \$653  = w_verdicts_pop ? \$650  : \$652 ;
-  assign \$655  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
-  assign \$656  = w_verdicts_pop ? \$654  : \$655 ;
-  assign \$657  = aw_queue_push & w_verdicts_full[11];
-  assign \$659  = aw_queue_push & w_verdicts_full[10];
-  assign \$660  = w_verdicts_full[11] | \$659 ;
-  assign \$661  = w_verdicts_pop ? \$658  : \$660 ;
-  assign \$662  = ~ m_axi_wvalid;
-  assign \$663  = \$662  | w_skid_out_ready;
-  assign \$664  = ~ w_skid_spare_valid;
-  assign \$665  = w_skid_in_valid & \$664 ;
-  assign \$666  = w_skid_spare_valid | w_skid_in_valid;
-  assign \$667  = w_skid_spare_valid ? w_skid_spare : { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
-  assign \$668  = s_axi_awvalid & s_axi_awready;
-  assign \$669  = s_axi_wvalid & s_axi_wready;
-  assign \$670  = \$669  & s_axi_wlast;
-  assign \$672  = m_axi_awvalid & m_axi_awready;
-  assign \$673  = m_axi_bvalid & m_axi_bready;
-  assign \$675  = m_axi_awvalid & m_axi_awready;
-  assign \$676  = m_axi_bvalid & m_axi_bready;
-  assign \$677  = \$675  == \$676 ;
-  assign \$678  = m_axi_awvalid & m_axi_awready;
-  assign \$679  = ~ \$678 ;
-  assign \$680  = aw_outstanding == 1'h1;
-  assign \$681  = \$679  & \$680 ;
-  assign \$682  = \$677  ? aw_outstanding_none : \$681 ;
-  assign \$683  = m_axi_awvalid & m_axi_awready;
-  assign \$684  = m_axi_bvalid & m_axi_bready;
-  assign \$685  = \$683  == \$684 ;
-  assign \$686  = m_axi_awvalid & m_axi_awready;
-  assign \$687  = aw_outstanding == 4'he;
-  assign \$688  = \$686  & \$687 ;
-  assign \$689  = \$685  ? aw_outstanding_full : \$688 ;
-  assign \$690  = s_axi_awvalid & s_axi_awready;
-  assign \$692  = s_axi_wvalid & s_axi_wready;
-  assign \$693  = \$692  & s_axi_wlast;
-  assign \$694  = ~ w_verdicts_data0;
-  assign \$695  = \$693  & \$694 ;
-  assign \$696  = ~ aw_queue_head[0];
-  assign \$697  = aw_queue_count[0] & \$696 ;
-  assign \$698  = ~ b_refusal_busy;
-  assign \$699  = \$697  & \$698 ;
-  assign \$700  = \$699  & aw_outstanding_none;
-  assign \$701  = | w_drained;
-  assign \$702  = \$700  & \$701 ;
-  assign \$704  = ~ s_axi_bvalid;
-  assign \$705  = \$704  | b_skid_out_ready;
-  assign \$706  = ~ b_skid_spare_valid;
-  assign \$707  = b_skid_in_valid & \$706 ;
-  assign \$708  = b_skid_spare_valid | b_skid_in_valid;
-  assign \$709  = b_skid_spare_valid ? b_skid_spare : b_skid_in_data;
-  assign \$710  = ~ aw_queue_head[0];
-  assign \$711  = aw_queue_count[0] & \$710 ;
-  assign \$712  = ~ b_refusal_busy;
-  assign \$713  = \$711  & \$712 ;
-  assign \$714  = \$713  & aw_outstanding_none;
-  assign \$715  = | w_drained;
-  assign \$716  = \$714  & \$715 ;
-  assign \$717  = ~ b_skid_spare_valid;
-  assign \$718  = b_refusal_busy & \$717 ;
+  wire \write$27 ;
+  assign \$435  = \$434  | w_skid_out_ready;
+  assign \$436  = ~ w_skid_spare_valid;
+  assign \$437  = w_skid_in_valid & \$436 ;
+  assign \$438  = w_skid_spare_valid | w_skid_in_valid;
+  assign \$439  = w_skid_spare_valid ? w_skid_spare : { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
+  assign \$440  = s_axi_awvalid & s_axi_awready;
+  assign \$441  = s_axi_wvalid & s_axi_wready;
+  assign \$442  = \$441  & s_axi_wlast;
+  assign \$444  = m_axi_awvalid & m_axi_awready;
+  assign \$445  = m_axi_bvalid & m_axi_bready;
+  assign \$447  = m_axi_awvalid & m_axi_awready;
+  assign \$448  = m_axi_bvalid & m_axi_bready;
+  assign \$449  = \$447  == \$448 ;
+  assign \$450  = m_axi_awvalid & m_axi_awready;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = aw_outstanding == 1'h1;
+  assign \$453  = \$451  & \$452 ;
+  assign \$454  = \$449  ? aw_outstanding_none : \$453 ;
+  assign \$455  = m_axi_awvalid & m_axi_awready;
+  assign \$456  = m_axi_bvalid & m_axi_bready;
+  assign \$457  = \$455  == \$456 ;
+  assign \$458  = m_axi_awvalid & m_axi_awready;
+  assign \$459  = aw_outstanding == 4'he;
+  assign \$460  = \$458  & \$459 ;
+  assign \$461  = \$457  ? aw_outstanding_full : \$460 ;
+  assign \$462  = s_axi_awvalid & s_axi_awready;
+  assign \$464  = s_axi_wvalid & s_axi_wready;
+  assign \$465  = \$464  & s_axi_wlast;
+  assign \$466  = ~ w_verdicts_data0;
+  assign \$467  = \$465  & \$466 ;
+  assign \$468  = ~ aw_queue_data0[0];
+  assign \$469  = aw_queue_full[0] & \$468 ;
+  assign \$470  = ~ b_refusal_busy;
+  assign \$471  = \$469  & \$470 ;
+  assign \$472  = \$471  & aw_outstanding_none;
+  assign \$473  = | w_drained;
+  assign \$474  = \$472  & \$473 ;
+  assign \$476  = ~ s_axi_bvalid;
+  assign \$477  = \$476  | b_skid_out_ready;
+  assign \$478  = ~ b_skid_spare_valid;
+  assign \$479  = b_skid_in_valid & \$478 ;
+  assign \$480  = b_skid_spare_valid | b_skid_in_valid;
+  assign \$481  = b_skid_spare_valid ? b_skid_spare : b_skid_in_data;
+  assign \$482  = ~ aw_queue_data0[0];
+  assign \$483  = aw_queue_full[0] & \$482 ;
+  assign \$484  = ~ b_refusal_busy;
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = \$485  & aw_outstanding_none;
+  assign \$487  = | w_drained;
+  assign \$488  = \$486  & \$487 ;
+  assign \$489  = ~ b_skid_spare_valid;
+  assign \$490  = b_refusal_busy & \$489 ;
   always @(posedge aclk_clk)
     ar_carried_in_0 <= { s_axi_araddr, s_axi_arqos, s_axi_arprot, s_axi_arcache, s_axi_arlock, burst, size, len, s_axi_arid };
   always @(posedge aclk_clk)
-    ar_presented_next_0 <= \$51 [3:0];
+    ar_presented_next_0 <= \$45 [3:0];
   always @(posedge aclk_clk)
     ar_presented_next_1 <= ar_presented_next_0;
   always @(posedge aclk_clk)
@@ -10638,11 +9919,11 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   always @(posedge aclk_clk)
     ar_carried_6 <= ar_carried_5;
   always @(posedge aclk_clk)
-    ar_valid_d0 <= \$719 ;
+    ar_valid_d0 <= \$491 ;
   always @(posedge aclk_clk)
-    ar_valid_d1 <= \$720 ;
+    ar_valid_d1 <= \$492 ;
   always @(posedge aclk_clk)
-    ar_valid_d2 <= \$721 ;
+    ar_valid_d2 <= \$493 ;
   always @(posedge aclk_clk)
     ar_decode_err_0 <= out_err;
   always @(posedge aclk_clk)
@@ -10650,7 +9931,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   always @(posedge aclk_clk)
     ar_decode_err_2 <= ar_decode_err_1;
   always @(posedge aclk_clk)
-    ar_in_pool_0 <= \$52 ;
+    ar_in_pool_0 <= \$46 ;
   always @(posedge aclk_clk)
     ar_in_pool_1 <= ar_in_pool_0;
   always @(posedge aclk_clk)
@@ -10662,33 +9943,45 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   always @(posedge aclk_clk)
     ar_log_pool_2 <= ar_log_pool_1;
   always @(posedge aclk_clk)
-    ar_queue_push <= \$722 ;
+    ar_queue_push <= \$494 ;
   always @(posedge aclk_clk)
     ar_v1_carried <= ar_carried_6;
   always @(posedge aclk_clk)
     ar_v1_log_pool <= ar_log_pool_2;
   always @(posedge aclk_clk)
-    ar_v1_err <= \$723 ;
+    ar_v1_err <= \$495 ;
   always @(posedge aclk_clk)
-    ar_v1_refuses <= \$724 ;
+    ar_v1_refuses <= \$496 ;
   always @(posedge aclk_clk)
-    ar_queue_head <= \$725 ;
+    ar_queue_data0 <= \$70 ;
   always @(posedge aclk_clk)
-    read__addr <= \$726 ;
+    ar_queue_full <= \$497 ;
   always @(posedge aclk_clk)
-    ar_queue_rd_next <= \$727 ;
+    ar_queue_data1 <= \$78 ;
   always @(posedge aclk_clk)
-    \$signature__addr  <= \$728 ;
+    ar_queue_data2 <= \$86 ;
   always @(posedge aclk_clk)
-    ar_queue_wr_next <= \$729 ;
+    ar_queue_data3 <= \$94 ;
   always @(posedge aclk_clk)
-    ar_queue_held <= \$730 ;
+    ar_queue_data4 <= \$102 ;
   always @(posedge aclk_clk)
-    ar_queue_count <= \$731 ;
+    ar_queue_data5 <= \$110 ;
   always @(posedge aclk_clk)
-    aw_carried_in_0 <= { s_axi_awaddr, s_axi_awqos, s_axi_awprot, s_axi_awcache, s_axi_awlock, \burst$36 , \size$34 , \len$32 , s_axi_awid };
+    ar_queue_data6 <= \$118 ;
   always @(posedge aclk_clk)
-    aw_presented_next_0 <= \$281 [3:0];
+    ar_queue_data7 <= \$126 ;
+  always @(posedge aclk_clk)
+    ar_queue_data8 <= \$134 ;
+  always @(posedge aclk_clk)
+    ar_queue_data9 <= \$142 ;
+  always @(posedge aclk_clk)
+    ar_queue_data10 <= \$150 ;
+  always @(posedge aclk_clk)
+    ar_queue_data11 <= \$158 ;
+  always @(posedge aclk_clk)
+    aw_carried_in_0 <= { s_axi_awaddr, s_axi_awqos, s_axi_awprot, s_axi_awcache, s_axi_awlock, \burst$25 , \size$23 , \len$21 , s_axi_awid };
+  always @(posedge aclk_clk)
+    aw_presented_next_0 <= \$164 [3:0];
   always @(posedge aclk_clk)
     aw_presented_next_1 <= aw_presented_next_0;
   always @(posedge aclk_clk)
@@ -10716,375 +10009,616 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   always @(posedge aclk_clk)
     aw_carried_6 <= aw_carried_5;
   always @(posedge aclk_clk)
-    aw_valid_d0 <= \$732 ;
+    aw_valid_d0 <= \$498 ;
   always @(posedge aclk_clk)
-    aw_valid_d1 <= \$733 ;
+    aw_valid_d1 <= \$499 ;
   always @(posedge aclk_clk)
-    aw_valid_d2 <= \$734 ;
+    aw_valid_d2 <= \$500 ;
   always @(posedge aclk_clk)
-    aw_decode_err_0 <= \out_err$221 ;
+    aw_decode_err_0 <= \out_err$215 ;
   always @(posedge aclk_clk)
     aw_decode_err_1 <= aw_decode_err_0;
   always @(posedge aclk_clk)
     aw_decode_err_2 <= aw_decode_err_1;
   always @(posedge aclk_clk)
-    aw_in_pool_0 <= \$282 ;
+    aw_in_pool_0 <= \$165 ;
   always @(posedge aclk_clk)
     aw_in_pool_1 <= aw_in_pool_0;
   always @(posedge aclk_clk)
     aw_in_pool_2 <= aw_in_pool_1;
   always @(posedge aclk_clk)
-    aw_log_pool_0 <= \out_log_pool$228 ;
+    aw_log_pool_0 <= \out_log_pool$222 ;
   always @(posedge aclk_clk)
     aw_log_pool_1 <= aw_log_pool_0;
   always @(posedge aclk_clk)
     aw_log_pool_2 <= aw_log_pool_1;
   always @(posedge aclk_clk)
-    aw_queue_push <= \$735 ;
+    aw_queue_push <= \$501 ;
   always @(posedge aclk_clk)
     aw_v1_carried <= aw_carried_6;
   always @(posedge aclk_clk)
     aw_v1_log_pool <= aw_log_pool_2;
   always @(posedge aclk_clk)
-    aw_v1_err <= \$736 ;
+    aw_v1_err <= \$502 ;
   always @(posedge aclk_clk)
-    aw_v1_refuses <= \$737 ;
+    aw_v1_refuses <= \$503 ;
   always @(posedge aclk_clk)
-    aw_queue_head <= \$738 ;
+    aw_queue_data0 <= \$189 ;
   always @(posedge aclk_clk)
-    \read__addr$43  <= \$739 ;
+    aw_queue_full <= \$504 ;
   always @(posedge aclk_clk)
-    aw_queue_rd_next <= \$740 ;
+    aw_queue_data1 <= \$197 ;
   always @(posedge aclk_clk)
-    \$signature__addr$45  <= \$741 ;
+    aw_queue_data2 <= \$205 ;
   always @(posedge aclk_clk)
-    aw_queue_wr_next <= \$742 ;
+    aw_queue_data3 <= \$213 ;
   always @(posedge aclk_clk)
-    aw_queue_held <= \$743 ;
+    aw_queue_data4 <= \$221 ;
   always @(posedge aclk_clk)
-    aw_queue_count <= \$744 ;
+    aw_queue_data5 <= \$229 ;
   always @(posedge aclk_clk)
-    locked <= \$745 ;
+    aw_queue_data6 <= \$237 ;
   always @(posedge aclk_clk)
-    ar_checked <= \$746 ;
+    aw_queue_data7 <= \$245 ;
   always @(posedge aclk_clk)
-    ar_refused <= \$747 ;
+    aw_queue_data8 <= \$253 ;
   always @(posedge aclk_clk)
-    ar_err <= \$748 ;
+    aw_queue_data9 <= \$261 ;
   always @(posedge aclk_clk)
-    ar_id <= \$749 ;
+    aw_queue_data10 <= \$269 ;
   always @(posedge aclk_clk)
-    ar_addr <= \$750 ;
+    aw_queue_data11 <= \$277 ;
   always @(posedge aclk_clk)
-    ar_tag <= \$751 ;
+    locked <= \$505 ;
   always @(posedge aclk_clk)
-    ar_pool <= \$752 ;
+    ar_checked <= \$506 ;
   always @(posedge aclk_clk)
-    aw_checked <= \$753 ;
+    ar_refused <= \$507 ;
   always @(posedge aclk_clk)
-    aw_refused <= \$754 ;
+    ar_err <= \$508 ;
   always @(posedge aclk_clk)
-    aw_err <= \$755 ;
+    ar_id <= \$509 ;
   always @(posedge aclk_clk)
-    aw_id <= \$756 ;
+    ar_addr <= \$510 ;
   always @(posedge aclk_clk)
-    aw_addr <= \$757 ;
+    ar_tag <= \$511 ;
   always @(posedge aclk_clk)
-    aw_tag <= \$758 ;
+    ar_pool <= \$512 ;
   always @(posedge aclk_clk)
-    aw_pool <= \$759 ;
+    aw_checked <= \$513 ;
   always @(posedge aclk_clk)
-    ar_outstanding <= \$760 ;
+    aw_refused <= \$514 ;
   always @(posedge aclk_clk)
-    ar_outstanding_none <= \$761 ;
+    aw_err <= \$515 ;
   always @(posedge aclk_clk)
-    ar_outstanding_full <= \$762 ;
+    aw_id <= \$516 ;
   always @(posedge aclk_clk)
-    ar_used <= \$763 ;
+    aw_addr <= \$517 ;
   always @(posedge aclk_clk)
-    s_axi_rvalid <= \$764 ;
+    aw_tag <= \$518 ;
   always @(posedge aclk_clk)
-    r_skid_out_data <= \$765 ;
+    aw_pool <= \$519 ;
   always @(posedge aclk_clk)
-    r_skid_spare_valid <= \$766 ;
+    ar_outstanding <= \$520 ;
   always @(posedge aclk_clk)
-    r_skid_spare <= \$767 ;
+    ar_outstanding_none <= \$521 ;
   always @(posedge aclk_clk)
-    r_refusal_busy <= \$768 ;
+    ar_outstanding_full <= \$522 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$769 ;
+    ar_used <= \$523 ;
   always @(posedge aclk_clk)
-    left <= \$770 ;
+    s_axi_rvalid <= \$524 ;
   always @(posedge aclk_clk)
-    w_verdicts_data0 <= \$568 ;
+    r_skid_out_data <= \$525 ;
   always @(posedge aclk_clk)
-    w_verdicts_full <= \$771 ;
+    r_skid_spare_valid <= \$526 ;
   always @(posedge aclk_clk)
-    w_verdicts_data1 <= \$576 ;
+    r_skid_spare <= \$527 ;
   always @(posedge aclk_clk)
-    w_verdicts_data2 <= \$584 ;
+    r_refusal_busy <= \$528 ;
   always @(posedge aclk_clk)
-    w_verdicts_data3 <= \$592 ;
+    \$signal  <= \$529 ;
   always @(posedge aclk_clk)
-    w_verdicts_data4 <= \$600 ;
+    left <= \$530 ;
   always @(posedge aclk_clk)
-    w_verdicts_data5 <= \$608 ;
+    w_verdicts_data0 <= \$340 ;
   always @(posedge aclk_clk)
-    w_verdicts_data6 <= \$616 ;
+    w_verdicts_full <= \$531 ;
   always @(posedge aclk_clk)
-    w_verdicts_data7 <= \$624 ;
+    w_verdicts_data1 <= \$348 ;
   always @(posedge aclk_clk)
-    w_verdicts_data8 <= \$632 ;
+    w_verdicts_data2 <= \$356 ;
   always @(posedge aclk_clk)
-    w_verdicts_data9 <= \$640 ;
+    w_verdicts_data3 <= \$364 ;
   always @(posedge aclk_clk)
-    w_verdicts_data10 <= \$648 ;
+    w_verdicts_data4 <= \$372 ;
   always @(posedge aclk_clk)
-    w_verdicts_data11 <= \$656 ;
+    w_verdicts_data5 <= \$380 ;
   always @(posedge aclk_clk)
-    m_axi_wvalid <= \$772 ;
+    w_verdicts_data6 <= \$388 ;
   always @(posedge aclk_clk)
-    w_skid_out_data <= \$773 ;
+    w_verdicts_data7 <= \$396 ;
   always @(posedge aclk_clk)
-    w_skid_spare_valid <= \$774 ;
+    w_verdicts_data8 <= \$404 ;
   always @(posedge aclk_clk)
-    w_skid_spare <= \$775 ;
+    w_verdicts_data9 <= \$412 ;
   always @(posedge aclk_clk)
-    w_open <= \$776 ;
+    w_verdicts_data10 <= \$420 ;
   always @(posedge aclk_clk)
-    aw_outstanding <= \$777 ;
+    w_verdicts_data11 <= \$428 ;
   always @(posedge aclk_clk)
-    aw_outstanding_none <= \$778 ;
+    m_axi_wvalid <= \$532 ;
   always @(posedge aclk_clk)
-    aw_outstanding_full <= \$779 ;
+    w_skid_out_data <= \$533 ;
   always @(posedge aclk_clk)
-    aw_used <= \$780 ;
+    w_skid_spare_valid <= \$534 ;
   always @(posedge aclk_clk)
-    w_drained <= \$781 ;
+    w_skid_spare <= \$535 ;
   always @(posedge aclk_clk)
-    s_axi_bvalid <= \$782 ;
+    w_open <= \$536 ;
   always @(posedge aclk_clk)
-    b_skid_out_data <= \$783 ;
+    aw_outstanding <= \$537 ;
   always @(posedge aclk_clk)
-    b_skid_spare_valid <= \$784 ;
+    aw_outstanding_none <= \$538 ;
   always @(posedge aclk_clk)
-    b_skid_spare <= \$785 ;
+    aw_outstanding_full <= \$539 ;
   always @(posedge aclk_clk)
-    b_refusal_busy <= \$786 ;
+    aw_used <= \$540 ;
   always @(posedge aclk_clk)
-    answer_id <= \$787 ;
+    w_drained <= \$541 ;
+  always @(posedge aclk_clk)
+    s_axi_bvalid <= \$542 ;
+  always @(posedge aclk_clk)
+    b_skid_out_data <= \$543 ;
+  always @(posedge aclk_clk)
+    b_skid_spare_valid <= \$544 ;
+  always @(posedge aclk_clk)
+    b_skid_spare <= \$545 ;
+  always @(posedge aclk_clk)
+    b_refusal_busy <= \$546 ;
+  always @(posedge aclk_clk)
+    answer_id <= \$547 ;
   assign valid = s_axi_arvalid & s_axi_arready;
-  assign \$1  = ~ ar_queue_pop;
-  assign \$2  = ar_queue_count[0] & \$1 ;
-  assign \$3  = ar_queue_held[0] | \$2 ;
-  assign \$signature__en  = ar_queue_push & \$3 ;
-  assign \valid$27  = s_axi_awvalid & s_axi_awready;
-  assign \$4  = ~ aw_queue_pop;
-  assign \$5  = aw_queue_count[0] & \$4 ;
-  assign \$6  = aw_queue_held[0] | \$5 ;
-  assign \$signature__en$49  = aw_queue_push & \$6 ;
-  assign \$7  = ~ ar_v1_refuses;
-  assign \$8  = lock_on & ar_v1_refuses;
-  assign \$9  = locked | \$8 ;
-  assign \$10  = aw_queue_push & \$9 ;
-  assign \$11  = \$10  | aw_v1_refuses;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = ar_queue_count[0] & ar_queue_head[0];
+  assign \valid$16  = s_axi_awvalid & s_axi_awready;
+  assign \$1  = ~ ar_v1_refuses;
+  assign \$2  = lock_on & ar_v1_refuses;
+  assign \$3  = locked | \$2 ;
+  assign \$4  = aw_queue_push & \$3 ;
+  assign \$5  = \$4  | aw_v1_refuses;
+  assign \$6  = ~ \$5 ;
+  assign \$7  = ar_queue_full[0] & ar_queue_data0[0];
+  assign \$8  = ~ r_refusal_busy;
+  assign \$9  = \$7  & \$8 ;
+  assign \$10  = ~ ar_outstanding_full;
+  assign m_axi_arvalid = \$9  & \$10 ;
+  assign \$11  = m_axi_arvalid & m_axi_arready;
+  assign \$12  = ~ ar_queue_data0[0];
+  assign \$13  = ar_queue_full[0] & \$12 ;
   assign \$14  = ~ r_refusal_busy;
   assign \$15  = \$13  & \$14 ;
-  assign \$16  = ~ ar_outstanding_full;
-  assign m_axi_arvalid = \$15  & \$16 ;
-  assign \$17  = m_axi_arvalid & m_axi_arready;
-  assign \$18  = ~ ar_queue_head[0];
-  assign \$19  = ar_queue_count[0] & \$18 ;
-  assign \$20  = ~ r_refusal_busy;
-  assign \$21  = \$19  & \$20 ;
-  assign \$22  = \$21  & ar_outstanding_none;
-  assign ar_queue_pop = \$17  | \$22 ;
+  assign \$16  = \$15  & ar_outstanding_none;
+  assign ar_queue_pop = \$11  | \$16 ;
   assign s_axi_arready = ar_used < 4'hc;
   assign r_skid_in_valid = r_refusal_busy | m_axi_rvalid;
-  assign \$23  = ! left;
-  assign r_skid_in_data = r_refusal_busy ? { \$23 , 66'h20000000000000000, \$signal  } : { m_axi_rlast, m_axi_rresp, m_axi_rdata, m_axi_rid };
-  assign \$24  = ~ r_skid_spare_valid;
-  assign \$25  = ~ r_refusal_busy;
-  assign m_axi_rready = \$24  & \$25 ;
-  assign \$26  = lock_on & ar_v1_refuses;
-  assign \$27  = locked | \$26 ;
-  assign \$28  = aw_queue_push & \$27 ;
-  assign \$29  = \$28  | aw_v1_refuses;
-  assign w_verdicts_w_data = ~ \$29 ;
-  assign \$30  = aw_used < 4'hc;
-  assign \$31  = w_open < 4'hc;
-  assign s_axi_awready = \$30  & \$31 ;
-  assign \$32  = ~ w_verdicts_data0;
-  assign \$33  = ~ w_skid_spare_valid;
-  assign \$34  = \$32  | \$33 ;
-  assign s_axi_wready = w_verdicts_full[0] & \$34 ;
-  assign \$35  = s_axi_wvalid & w_verdicts_full[0];
-  assign w_skid_in_valid = \$35  & w_verdicts_data0;
-  assign \$36  = s_axi_wvalid & s_axi_wready;
-  assign w_verdicts_pop = \$36  & s_axi_wlast;
-  assign \$37  = aw_queue_count[0] & aw_queue_head[0];
+  assign \$17  = ! left;
+  assign r_skid_in_data = r_refusal_busy ? { \$17 , 66'h20000000000000000, \$signal  } : { m_axi_rlast, m_axi_rresp, m_axi_rdata, m_axi_rid };
+  assign \$18  = ~ r_skid_spare_valid;
+  assign \$19  = ~ r_refusal_busy;
+  assign m_axi_rready = \$18  & \$19 ;
+  assign \$20  = lock_on & ar_v1_refuses;
+  assign \$21  = locked | \$20 ;
+  assign \$22  = aw_queue_push & \$21 ;
+  assign \$23  = \$22  | aw_v1_refuses;
+  assign w_verdicts_w_data = ~ \$23 ;
+  assign \$24  = aw_used < 4'hc;
+  assign \$25  = w_open < 4'hc;
+  assign s_axi_awready = \$24  & \$25 ;
+  assign \$26  = ~ w_verdicts_data0;
+  assign \$27  = ~ w_skid_spare_valid;
+  assign \$28  = \$26  | \$27 ;
+  assign s_axi_wready = w_verdicts_full[0] & \$28 ;
+  assign \$29  = s_axi_wvalid & w_verdicts_full[0];
+  assign w_skid_in_valid = \$29  & w_verdicts_data0;
+  assign \$30  = s_axi_wvalid & s_axi_wready;
+  assign w_verdicts_pop = \$30  & s_axi_wlast;
+  assign \$31  = aw_queue_full[0] & aw_queue_data0[0];
+  assign \$32  = ~ b_refusal_busy;
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = ~ aw_outstanding_full;
+  assign m_axi_awvalid = \$33  & \$34 ;
+  assign \$35  = m_axi_awvalid & m_axi_awready;
+  assign \$36  = ~ aw_queue_data0[0];
+  assign \$37  = aw_queue_full[0] & \$36 ;
   assign \$38  = ~ b_refusal_busy;
   assign \$39  = \$37  & \$38 ;
-  assign \$40  = ~ aw_outstanding_full;
-  assign m_axi_awvalid = \$39  & \$40 ;
-  assign \$41  = m_axi_awvalid & m_axi_awready;
-  assign \$42  = ~ aw_queue_head[0];
-  assign \$43  = aw_queue_count[0] & \$42 ;
-  assign \$44  = ~ b_refusal_busy;
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & aw_outstanding_none;
-  assign \$47  = | w_drained;
-  assign \$48  = \$46  & \$47 ;
-  assign aw_queue_pop = \$41  | \$48 ;
+  assign \$40  = \$39  & aw_outstanding_none;
+  assign \$41  = | w_drained;
+  assign \$42  = \$40  & \$41 ;
+  assign aw_queue_pop = \$35  | \$42 ;
   assign b_skid_in_valid = b_refusal_busy | m_axi_bvalid;
   assign b_skid_in_data = b_refusal_busy ? { 2'h2, answer_id } : { m_axi_bresp, m_axi_bid };
-  assign \$49  = ~ b_skid_spare_valid;
-  assign \$50  = ~ b_refusal_busy;
-  assign m_axi_bready = \$49  & \$50 ;
-  assign \$51  = ar_carried_in_0[64:61] + 1'h1;
-  assign \$52  = | view_ar_pool;
-  assign \$53  = | ar_decode_err_2;
-  assign \$54  = ~ view_ar_held;
-  assign \$55  = ar_in_pool_2 & \$54 ;
-  assign \$56  = ar_presented_next_6 ^ view_ar_next;
-  assign \$57  = ~ \$56 ;
-  assign \$58  = \$57  + 1'h1;
-  assign \$59  = ~ \$58 [4];
-  assign \$60  = ar_in_pool_2 & \$59 ;
-  assign \$61  = \$60  ? 4'hd : 4'h0;
-  assign \$62  = \$55  ? 4'hc : \$61 ;
-  assign \$63  = \$53  ? ar_decode_err_2 : \$62 ;
-  assign \$64  = | ar_decode_err_2;
-  assign \$65  = ~ view_ar_held;
-  assign \$66  = ar_presented_next_6 ^ view_ar_next;
-  assign \$67  = ~ \$66 ;
-  assign \$68  = \$67  + 1'h1;
-  assign \$69  = ~ \$68 [4];
-  assign \$70  = \$65  | \$69 ;
-  assign \$71  = ar_in_pool_2 & \$70 ;
-  assign \$72  = \$64  | \$71 ;
-  assign \$73  = ar_valid_d2 & \$72 ;
-  assign \$74  = ~ ar_queue_pop;
-  assign \$75  = ar_queue_count[0] & \$74 ;
-  assign \$76  = ~ \$75 ;
-  assign \$77  = ar_queue_held[0] ? read__data : { ar_v1_carried[60:0], \$7  };
-  assign \$78  = ~ ar_queue_pop;
-  assign \$79  = ar_queue_count[0] & \$78 ;
-  assign \$80  = ~ \$79 ;
-  assign \$81  = \$80  & ar_queue_held[0];
-  assign \$82  = ar_queue_rd_next + 1'h1;
-  assign \$83  = ~ ar_queue_pop;
-  assign \$84  = ar_queue_count[0] & \$83 ;
-  assign \$85  = ar_queue_held[0] | \$84 ;
-  assign \$86  = ar_queue_push & \$85 ;
-  assign \$87  = ar_queue_wr_next + 1'h1;
-  assign \$88  = ~ ar_queue_pop;
-  assign \$89  = ar_queue_count[0] & \$88 ;
-  assign \$90  = ar_queue_push & \$89 ;
-  assign \$91  = ~ ar_queue_pop;
-  assign \$92  = ar_queue_count[0] & \$91 ;
-  assign \$93  = ~ \$92 ;
-  assign \$94  = \$93  & ar_queue_held[0];
-  assign \$95  = ~ ar_queue_push;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = \$96  ? ar_queue_held[1] : ar_queue_held[0];
-  assign \$98  = \$90  ? 1'h1 : \$97 ;
-  assign \$99  = ~ ar_queue_pop;
-  assign \$100  = ar_queue_count[0] & \$99 ;
-  assign \$101  = ar_queue_push & \$100 ;
-  assign \$102  = ~ ar_queue_pop;
-  assign \$103  = ar_queue_count[0] & \$102 ;
-  assign \$104  = ~ \$103 ;
-  assign \$105  = \$104  & ar_queue_held[0];
-  assign \$106  = ~ ar_queue_push;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = \$107  ? ar_queue_held[2] : ar_queue_held[1];
-  assign \$109  = \$101  ? ar_queue_held[0] : \$108 ;
-  assign \$110  = ~ ar_queue_pop;
-  assign \$111  = ar_queue_count[0] & \$110 ;
-  assign \$112  = ar_queue_push & \$111 ;
-  assign \$113  = ~ ar_queue_pop;
-  assign \$114  = ar_queue_count[0] & \$113 ;
-  assign \$115  = ~ \$114 ;
-  assign \$116  = \$115  & ar_queue_held[0];
-  assign \$117  = ~ ar_queue_push;
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = \$118  ? ar_queue_held[3] : ar_queue_held[2];
-  assign \$120  = \$112  ? ar_queue_held[1] : \$119 ;
-  assign \$121  = ~ ar_queue_pop;
-  assign \$122  = ar_queue_count[0] & \$121 ;
-  assign \$123  = ar_queue_push & \$122 ;
-  assign \$124  = ~ ar_queue_pop;
-  assign \$125  = ar_queue_count[0] & \$124 ;
-  assign \$126  = ~ \$125 ;
-  assign \$127  = \$126  & ar_queue_held[0];
-  assign \$128  = ~ ar_queue_push;
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = \$129  ? ar_queue_held[4] : ar_queue_held[3];
-  assign \$131  = \$123  ? ar_queue_held[2] : \$130 ;
-  assign \$132  = ~ ar_queue_pop;
-  assign \$133  = ar_queue_count[0] & \$132 ;
-  assign \$134  = ar_queue_push & \$133 ;
-  assign \$135  = ~ ar_queue_pop;
-  assign \$136  = ar_queue_count[0] & \$135 ;
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$137  & ar_queue_held[0];
-  assign \$139  = ~ ar_queue_push;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = \$140  ? ar_queue_held[5] : ar_queue_held[4];
-  assign \$142  = \$134  ? ar_queue_held[3] : \$141 ;
-  assign \$143  = ~ ar_queue_pop;
-  assign \$144  = ar_queue_count[0] & \$143 ;
-  assign \$145  = ar_queue_push & \$144 ;
-  assign \$146  = ~ ar_queue_pop;
-  assign \$147  = ar_queue_count[0] & \$146 ;
-  assign \$148  = ~ \$147 ;
-  assign \$149  = \$148  & ar_queue_held[0];
-  assign \$150  = ~ ar_queue_push;
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = \$151  ? ar_queue_held[6] : ar_queue_held[5];
-  assign \$153  = \$145  ? ar_queue_held[4] : \$152 ;
-  assign \$154  = ~ ar_queue_pop;
-  assign \$155  = ar_queue_count[0] & \$154 ;
-  assign \$156  = ar_queue_push & \$155 ;
-  assign \$157  = ~ ar_queue_pop;
-  assign \$158  = ar_queue_count[0] & \$157 ;
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$159  & ar_queue_held[0];
-  assign \$161  = ~ ar_queue_push;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = \$162  ? ar_queue_held[7] : ar_queue_held[6];
-  assign \$164  = \$156  ? ar_queue_held[5] : \$163 ;
-  assign \$165  = ~ ar_queue_pop;
-  assign \$166  = ar_queue_count[0] & \$165 ;
-  assign \$167  = ar_queue_push & \$166 ;
-  assign \$168  = ~ ar_queue_pop;
-  assign \$169  = ar_queue_count[0] & \$168 ;
+  assign \$43  = ~ b_skid_spare_valid;
+  assign \$44  = ~ b_refusal_busy;
+  assign m_axi_bready = \$43  & \$44 ;
+  assign \$45  = ar_carried_in_0[64:61] + 1'h1;
+  assign \$46  = | view_ar_pool;
+  assign \$47  = | ar_decode_err_2;
+  assign \$48  = ~ view_ar_held;
+  assign \$49  = ar_in_pool_2 & \$48 ;
+  assign \$50  = ar_presented_next_6 ^ view_ar_next;
+  assign \$51  = ~ \$50 ;
+  assign \$52  = \$51  + 1'h1;
+  assign \$53  = ~ \$52 [4];
+  assign \$54  = ar_in_pool_2 & \$53 ;
+  assign \$55  = \$54  ? 4'hd : 4'h0;
+  assign \$56  = \$49  ? 4'hc : \$55 ;
+  assign \$57  = \$47  ? ar_decode_err_2 : \$56 ;
+  assign \$58  = | ar_decode_err_2;
+  assign \$59  = ~ view_ar_held;
+  assign \$60  = ar_presented_next_6 ^ view_ar_next;
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$61  + 1'h1;
+  assign \$63  = ~ \$62 [4];
+  assign \$64  = \$59  | \$63 ;
+  assign \$65  = ar_in_pool_2 & \$64 ;
+  assign \$66  = \$58  | \$65 ;
+  assign \$67  = ar_valid_d2 & \$66 ;
+  assign \$68  = ar_queue_full[1] ? ar_queue_data1 : { ar_v1_carried[60:0], \$1  };
+  assign \$69  = ar_queue_full[0] ? ar_queue_data0 : { ar_v1_carried[60:0], \$1  };
+  assign \$70  = ar_queue_pop ? \$68  : \$69 ;
+  assign \$71  = ar_queue_push & ar_queue_full[0];
+  assign \$72  = ar_queue_full[1] | \$71 ;
+  assign \$74  = ar_queue_full[0] | \$73 ;
+  assign \$75  = ar_queue_pop ? \$72  : \$74 ;
+  assign \$76  = ar_queue_full[2] ? ar_queue_data2 : { ar_v1_carried[60:0], \$1  };
+  assign \$77  = ar_queue_full[1] ? ar_queue_data1 : { ar_v1_carried[60:0], \$1  };
+  assign \$78  = ar_queue_pop ? \$76  : \$77 ;
+  assign \$79  = ar_queue_push & ar_queue_full[1];
+  assign \$80  = ar_queue_full[2] | \$79 ;
+  assign \$81  = ar_queue_push & ar_queue_full[0];
+  assign \$82  = ar_queue_full[1] | \$81 ;
+  assign \$83  = ar_queue_pop ? \$80  : \$82 ;
+  assign \$84  = ar_queue_full[3] ? ar_queue_data3 : { ar_v1_carried[60:0], \$1  };
+  assign \$85  = ar_queue_full[2] ? ar_queue_data2 : { ar_v1_carried[60:0], \$1  };
+  assign \$86  = ar_queue_pop ? \$84  : \$85 ;
+  assign \$87  = ar_queue_push & ar_queue_full[2];
+  assign \$88  = ar_queue_full[3] | \$87 ;
+  assign \$89  = ar_queue_push & ar_queue_full[1];
+  assign \$90  = ar_queue_full[2] | \$89 ;
+  assign \$91  = ar_queue_pop ? \$88  : \$90 ;
+  assign \$92  = ar_queue_full[4] ? ar_queue_data4 : { ar_v1_carried[60:0], \$1  };
+  assign \$93  = ar_queue_full[3] ? ar_queue_data3 : { ar_v1_carried[60:0], \$1  };
+  assign \$94  = ar_queue_pop ? \$92  : \$93 ;
+  assign \$95  = ar_queue_push & ar_queue_full[3];
+  assign \$96  = ar_queue_full[4] | \$95 ;
+  assign \$97  = ar_queue_push & ar_queue_full[2];
+  assign \$98  = ar_queue_full[3] | \$97 ;
+  assign \$99  = ar_queue_pop ? \$96  : \$98 ;
+  assign \$100  = ar_queue_full[5] ? ar_queue_data5 : { ar_v1_carried[60:0], \$1  };
+  assign \$101  = ar_queue_full[4] ? ar_queue_data4 : { ar_v1_carried[60:0], \$1  };
+  assign \$102  = ar_queue_pop ? \$100  : \$101 ;
+  assign \$103  = ar_queue_push & ar_queue_full[4];
+  assign \$104  = ar_queue_full[5] | \$103 ;
+  assign \$105  = ar_queue_push & ar_queue_full[3];
+  assign \$106  = ar_queue_full[4] | \$105 ;
+  assign \$107  = ar_queue_pop ? \$104  : \$106 ;
+  assign \$108  = ar_queue_full[6] ? ar_queue_data6 : { ar_v1_carried[60:0], \$1  };
+  assign \$109  = ar_queue_full[5] ? ar_queue_data5 : { ar_v1_carried[60:0], \$1  };
+  assign \$110  = ar_queue_pop ? \$108  : \$109 ;
+  assign \$111  = ar_queue_push & ar_queue_full[5];
+  assign \$112  = ar_queue_full[6] | \$111 ;
+  assign \$113  = ar_queue_push & ar_queue_full[4];
+  assign \$114  = ar_queue_full[5] | \$113 ;
+  assign \$115  = ar_queue_pop ? \$112  : \$114 ;
+  assign \$116  = ar_queue_full[7] ? ar_queue_data7 : { ar_v1_carried[60:0], \$1  };
+  assign \$117  = ar_queue_full[6] ? ar_queue_data6 : { ar_v1_carried[60:0], \$1  };
+  assign \$118  = ar_queue_pop ? \$116  : \$117 ;
+  assign \$119  = ar_queue_push & ar_queue_full[6];
+  assign \$120  = ar_queue_full[7] | \$119 ;
+  assign \$121  = ar_queue_push & ar_queue_full[5];
+  assign \$122  = ar_queue_full[6] | \$121 ;
+  assign \$123  = ar_queue_pop ? \$120  : \$122 ;
+  assign \$124  = ar_queue_full[8] ? ar_queue_data8 : { ar_v1_carried[60:0], \$1  };
+  assign \$125  = ar_queue_full[7] ? ar_queue_data7 : { ar_v1_carried[60:0], \$1  };
+  assign \$126  = ar_queue_pop ? \$124  : \$125 ;
+  assign \$127  = ar_queue_push & ar_queue_full[7];
+  assign \$128  = ar_queue_full[8] | \$127 ;
+  assign \$129  = ar_queue_push & ar_queue_full[6];
+  assign \$130  = ar_queue_full[7] | \$129 ;
+  assign \$131  = ar_queue_pop ? \$128  : \$130 ;
+  assign \$132  = ar_queue_full[9] ? ar_queue_data9 : { ar_v1_carried[60:0], \$1  };
+  assign \$133  = ar_queue_full[8] ? ar_queue_data8 : { ar_v1_carried[60:0], \$1  };
+  assign \$134  = ar_queue_pop ? \$132  : \$133 ;
+  assign \$135  = ar_queue_push & ar_queue_full[8];
+  assign \$136  = ar_queue_full[9] | \$135 ;
+  assign \$137  = ar_queue_push & ar_queue_full[7];
+  assign \$138  = ar_queue_full[8] | \$137 ;
+  assign \$139  = ar_queue_pop ? \$136  : \$138 ;
+  assign \$140  = ar_queue_full[10] ? ar_queue_data10 : { ar_v1_carried[60:0], \$1  };
+  assign \$141  = ar_queue_full[9] ? ar_queue_data9 : { ar_v1_carried[60:0], \$1  };
+  assign \$142  = ar_queue_pop ? \$140  : \$141 ;
+  assign \$143  = ar_queue_push & ar_queue_full[9];
+  assign \$144  = ar_queue_full[10] | \$143 ;
+  assign \$145  = ar_queue_push & ar_queue_full[8];
+  assign \$146  = ar_queue_full[9] | \$145 ;
+  assign \$147  = ar_queue_pop ? \$144  : \$146 ;
+  assign \$148  = ar_queue_full[11] ? ar_queue_data11 : { ar_v1_carried[60:0], \$1  };
+  assign \$149  = ar_queue_full[10] ? ar_queue_data10 : { ar_v1_carried[60:0], \$1  };
+  assign \$150  = ar_queue_pop ? \$148  : \$149 ;
+  assign \$151  = ar_queue_push & ar_queue_full[10];
+  assign \$152  = ar_queue_full[11] | \$151 ;
+  assign \$153  = ar_queue_push & ar_queue_full[9];
+  assign \$154  = ar_queue_full[10] | \$153 ;
+  assign \$155  = ar_queue_pop ? \$152  : \$154 ;
+  assign \$157  = ar_queue_full[11] ? ar_queue_data11 : { ar_v1_carried[60:0], \$1  };
+  assign \$158  = ar_queue_pop ? \$156  : \$157 ;
+  assign \$159  = ar_queue_push & ar_queue_full[11];
+  assign \$161  = ar_queue_push & ar_queue_full[10];
+  assign \$162  = ar_queue_full[11] | \$161 ;
+  assign \$163  = ar_queue_pop ? \$160  : \$162 ;
+  assign \$164  = aw_carried_in_0[64:61] + 1'h1;
+  assign \$165  = | view_aw_pool;
+  assign \$166  = | aw_decode_err_2;
+  assign \$167  = ~ view_aw_held;
+  assign \$168  = aw_in_pool_2 & \$167 ;
+  assign \$169  = aw_presented_next_6 ^ view_aw_next;
   assign \$170  = ~ \$169 ;
-  assign \$171  = \$170  & ar_queue_held[0];
-  assign \$172  = ~ ar_queue_push;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = \$173  ? ar_queue_held[8] : ar_queue_held[7];
-  assign \$175  = \$167  ? ar_queue_held[6] : \$174 ;
-  assign \$176  = ~ ar_queue_pop;
-  assign \$177  = ar_queue_count[0] & \$176 ;
-  assign \$178  = ar_queue_push & \$177 ;
-  assign \$179  = ~ ar_queue_pop;
-  assign \$180  = ar_queue_count[0] & \$179 ;
-  assign \$181  = ~ \$180 ;
-  assign \$182  = \$181  & ar_queue_held[0];
-  assign \$183  = ~ ar_queue_push;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = \$184  ? ar_queue_held[9] : ar_queue_held[8];
-  assign \$186  = \$178  ? ar_queue_held[7] : \$185 ;
-  assign \$187  = ~ ar_queue_pop;
-  assign \$188  = ar_queue_count[0] & \$187 ;
-  assign \$189  = ar_queue_push & \$188 ;
-  assign \$190  = ~ ar_queue_pop;
-  assign \$191  = ar_queue_count[0] & \$190 ;
-  assign \$192  = ~ \$191 ;
+  assign \$171  = \$170  + 1'h1;
+  assign \$172  = ~ \$171 [4];
+  assign \$173  = aw_in_pool_2 & \$172 ;
+  assign \$174  = \$173  ? 4'hd : 4'h0;
+  assign \$175  = \$168  ? 4'hc : \$174 ;
+  assign \$176  = \$166  ? aw_decode_err_2 : \$175 ;
+  assign \$177  = | aw_decode_err_2;
+  assign \$178  = ~ view_aw_held;
+  assign \$179  = aw_presented_next_6 ^ view_aw_next;
+  assign \$180  = ~ \$179 ;
+  assign \$181  = \$180  + 1'h1;
+  assign \$182  = ~ \$181 [4];
+  assign \$183  = \$178  | \$182 ;
+  assign \$184  = aw_in_pool_2 & \$183 ;
+  assign \$185  = \$177  | \$184 ;
+  assign \$186  = aw_valid_d2 & \$185 ;
+  assign \$187  = aw_queue_full[1] ? aw_queue_data1 : { aw_v1_carried[60:0], \$6  };
+  assign \$188  = aw_queue_full[0] ? aw_queue_data0 : { aw_v1_carried[60:0], \$6  };
+  assign \$189  = aw_queue_pop ? \$187  : \$188 ;
+  assign \$190  = aw_queue_push & aw_queue_full[0];
+  assign \$191  = aw_queue_full[1] | \$190 ;
+  assign \$193  = aw_queue_full[0] | \$192 ;
+  assign \$194  = aw_queue_pop ? \$191  : \$193 ;
+  assign \$195  = aw_queue_full[2] ? aw_queue_data2 : { aw_v1_carried[60:0], \$6  };
+  assign \$196  = aw_queue_full[1] ? aw_queue_data1 : { aw_v1_carried[60:0], \$6  };
+  assign \$197  = aw_queue_pop ? \$195  : \$196 ;
+  assign \$198  = aw_queue_push & aw_queue_full[1];
+  assign \$199  = aw_queue_full[2] | \$198 ;
+  assign \$200  = aw_queue_push & aw_queue_full[0];
+  assign \$201  = aw_queue_full[1] | \$200 ;
+  assign \$202  = aw_queue_pop ? \$199  : \$201 ;
+  assign \$203  = aw_queue_full[3] ? aw_queue_data3 : { aw_v1_carried[60:0], \$6  };
+  assign \$204  = aw_queue_full[2] ? aw_queue_data2 : { aw_v1_carried[60:0], \$6  };
+  assign \$205  = aw_queue_pop ? \$203  : \$204 ;
+  assign \$206  = aw_queue_push & aw_queue_full[2];
+  assign \$207  = aw_queue_full[3] | \$206 ;
+  assign \$208  = aw_queue_push & aw_queue_full[1];
+  assign \$209  = aw_queue_full[2] | \$208 ;
+  assign \$210  = aw_queue_pop ? \$207  : \$209 ;
+  assign \$211  = aw_queue_full[4] ? aw_queue_data4 : { aw_v1_carried[60:0], \$6  };
+  assign \$212  = aw_queue_full[3] ? aw_queue_data3 : { aw_v1_carried[60:0], \$6  };
+  assign \$213  = aw_queue_pop ? \$211  : \$212 ;
+  assign \$214  = aw_queue_push & aw_queue_full[3];
+  assign \$215  = aw_queue_full[4] | \$214 ;
+  assign \$216  = aw_queue_push & aw_queue_full[2];
+  assign \$217  = aw_queue_full[3] | \$216 ;
+  assign \$218  = aw_queue_pop ? \$215  : \$217 ;
+  assign \$219  = aw_queue_full[5] ? aw_queue_data5 : { aw_v1_carried[60:0], \$6  };
+  assign \$220  = aw_queue_full[4] ? aw_queue_data4 : { aw_v1_carried[60:0], \$6  };
+  assign \$221  = aw_queue_pop ? \$219  : \$220 ;
+  assign \$222  = aw_queue_push & aw_queue_full[4];
+  assign \$223  = aw_queue_full[5] | \$222 ;
+  assign \$224  = aw_queue_push & aw_queue_full[3];
+  assign \$225  = aw_queue_full[4] | \$224 ;
+  assign \$226  = aw_queue_pop ? \$223  : \$225 ;
+  assign \$227  = aw_queue_full[6] ? aw_queue_data6 : { aw_v1_carried[60:0], \$6  };
+  assign \$228  = aw_queue_full[5] ? aw_queue_data5 : { aw_v1_carried[60:0], \$6  };
+  assign \$229  = aw_queue_pop ? \$227  : \$228 ;
+  assign \$230  = aw_queue_push & aw_queue_full[5];
+  assign \$231  = aw_queue_full[6] | \$230 ;
+  assign \$232  = aw_queue_push & aw_queue_full[4];
+  assign \$233  = aw_queue_full[5] | \$232 ;
+  assign \$234  = aw_queue_pop ? \$231  : \$233 ;
+  assign \$235  = aw_queue_full[7] ? aw_queue_data7 : { aw_v1_carried[60:0], \$6  };
+  assign \$236  = aw_queue_full[6] ? aw_queue_data6 : { aw_v1_carried[60:0], \$6  };
+  assign \$237  = aw_queue_pop ? \$235  : \$236 ;
+  assign \$238  = aw_queue_push & aw_queue_full[6];
+  assign \$239  = aw_queue_full[7] | \$238 ;
+  assign \$240  = aw_queue_push & aw_queue_full[5];
+  assign \$241  = aw_queue_full[6] | \$240 ;
+  assign \$242  = aw_queue_pop ? \$239  : \$241 ;
+  assign \$243  = aw_queue_full[8] ? aw_queue_data8 : { aw_v1_carried[60:0], \$6  };
+  assign \$244  = aw_queue_full[7] ? aw_queue_data7 : { aw_v1_carried[60:0], \$6  };
+  assign \$245  = aw_queue_pop ? \$243  : \$244 ;
+  assign \$246  = aw_queue_push & aw_queue_full[7];
+  assign \$247  = aw_queue_full[8] | \$246 ;
+  assign \$248  = aw_queue_push & aw_queue_full[6];
+  assign \$249  = aw_queue_full[7] | \$248 ;
+  assign \$250  = aw_queue_pop ? \$247  : \$249 ;
+  assign \$251  = aw_queue_full[9] ? aw_queue_data9 : { aw_v1_carried[60:0], \$6  };
+  assign \$252  = aw_queue_full[8] ? aw_queue_data8 : { aw_v1_carried[60:0], \$6  };
+  assign \$253  = aw_queue_pop ? \$251  : \$252 ;
+  assign \$254  = aw_queue_push & aw_queue_full[8];
+  assign \$255  = aw_queue_full[9] | \$254 ;
+  assign \$256  = aw_queue_push & aw_queue_full[7];
+  assign \$257  = aw_queue_full[8] | \$256 ;
+  assign \$258  = aw_queue_pop ? \$255  : \$257 ;
+  assign \$259  = aw_queue_full[10] ? aw_queue_data10 : { aw_v1_carried[60:0], \$6  };
+  assign \$260  = aw_queue_full[9] ? aw_queue_data9 : { aw_v1_carried[60:0], \$6  };
+  assign \$261  = aw_queue_pop ? \$259  : \$260 ;
+  assign \$262  = aw_queue_push & aw_queue_full[9];
+  assign \$263  = aw_queue_full[10] | \$262 ;
+  assign \$264  = aw_queue_push & aw_queue_full[8];
+  assign \$265  = aw_queue_full[9] | \$264 ;
+  assign \$266  = aw_queue_pop ? \$263  : \$265 ;
+  assign \$267  = aw_queue_full[11] ? aw_queue_data11 : { aw_v1_carried[60:0], \$6  };
+  assign \$268  = aw_queue_full[10] ? aw_queue_data10 : { aw_v1_carried[60:0], \$6  };
+  assign \$269  = aw_queue_pop ? \$267  : \$268 ;
+  assign \$270  = aw_queue_push & aw_queue_full[10];
+  assign \$271  = aw_queue_full[11] | \$270 ;
+  assign \$272  = aw_queue_push & aw_queue_full[9];
+  assign \$273  = aw_queue_full[10] | \$272 ;
+  assign \$274  = aw_queue_pop ? \$271  : \$273 ;
+  assign \$276  = aw_queue_full[11] ? aw_queue_data11 : { aw_v1_carried[60:0], \$6  };
+  assign \$277  = aw_queue_pop ? \$275  : \$276 ;
+  assign \$278  = aw_queue_push & aw_queue_full[11];
+  assign \$280  = aw_queue_push & aw_queue_full[10];
+  assign \$281  = aw_queue_full[11] | \$280 ;
+  assign \$282  = aw_queue_pop ? \$279  : \$281 ;
+  assign \$283  = ~ unlock;
+  assign \$284  = locked & \$283 ;
+  assign \$285  = lock_on & ar_v1_refuses;
+  assign \$286  = locked | \$285 ;
+  assign \$287  = aw_queue_push & \$286 ;
+  assign \$288  = \$287  | aw_v1_refuses;
+  assign \$289  = ar_v1_refuses | \$288 ;
+  assign \$290  = lock_on & \$289 ;
+  assign \$291  = \$284  | \$290 ;
+  assign \$292  = lock_on & ar_v1_refuses;
+  assign \$293  = locked | \$292 ;
+  assign \$294  = aw_queue_push & \$293 ;
+  assign \$295  = \$294  | aw_v1_refuses;
+  assign \$296  = lock_on & ar_v1_refuses;
+  assign \$297  = locked | \$296 ;
+  assign \$298  = aw_queue_push & \$297 ;
+  assign \$299  = \$298  ? 4'he : aw_v1_err;
+  assign \$300  = m_axi_arvalid & m_axi_arready;
+  assign \$301  = m_axi_rvalid & m_axi_rready;
+  assign \$302  = \$301  & m_axi_rlast;
+  assign \$304  = m_axi_arvalid & m_axi_arready;
+  assign \$305  = m_axi_rvalid & m_axi_rready;
+  assign \$306  = \$305  & m_axi_rlast;
+  assign \$307  = \$304  == \$306 ;
+  assign \$308  = m_axi_arvalid & m_axi_arready;
+  assign \$309  = ~ \$308 ;
+  assign \$310  = ar_outstanding == 1'h1;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = \$307  ? ar_outstanding_none : \$311 ;
+  assign \$313  = m_axi_arvalid & m_axi_arready;
+  assign \$314  = m_axi_rvalid & m_axi_rready;
+  assign \$315  = \$314  & m_axi_rlast;
+  assign \$316  = \$313  == \$315 ;
+  assign \$317  = m_axi_arvalid & m_axi_arready;
+  assign \$318  = ar_outstanding == 4'he;
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = \$316  ? ar_outstanding_full : \$319 ;
+  assign \$321  = s_axi_arvalid & s_axi_arready;
+  assign \$323  = ~ s_axi_rvalid;
+  assign \$324  = \$323  | r_skid_out_ready;
+  assign \$325  = ~ r_skid_spare_valid;
+  assign \$326  = r_skid_in_valid & \$325 ;
+  assign \$327  = r_skid_spare_valid | r_skid_in_valid;
+  assign \$328  = r_skid_spare_valid ? r_skid_spare : r_skid_in_data;
+  assign \$329  = ~ ar_queue_data0[0];
+  assign \$330  = ar_queue_full[0] & \$329 ;
+  assign \$331  = ~ r_refusal_busy;
+  assign \$332  = \$330  & \$331 ;
+  assign \$333  = \$332  & ar_outstanding_none;
+  assign \$334  = ~ r_skid_spare_valid;
+  assign \$335  = r_refusal_busy & \$334 ;
+  assign \$336  = left - 1'h1;
+  assign \$337  = ! left;
+  assign \$338  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
+  assign \$339  = w_verdicts_full[0] ? w_verdicts_data0 : w_verdicts_w_data;
+  assign \$340  = w_verdicts_pop ? \$338  : \$339 ;
+  assign \$341  = aw_queue_push & w_verdicts_full[0];
+  assign \$342  = w_verdicts_full[1] | \$341 ;
+  assign \$344  = w_verdicts_full[0] | \$343 ;
+  assign \$345  = w_verdicts_pop ? \$342  : \$344 ;
+  assign \$346  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
+  assign \$347  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
+  assign \$348  = w_verdicts_pop ? \$346  : \$347 ;
+  assign \$349  = aw_queue_push & w_verdicts_full[1];
+  assign \$350  = w_verdicts_full[2] | \$349 ;
+  assign \$351  = aw_queue_push & w_verdicts_full[0];
+  assign \$352  = w_verdicts_full[1] | \$351 ;
+  assign \$353  = w_verdicts_pop ? \$350  : \$352 ;
+  assign \$354  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
+  assign \$355  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
+  assign \$356  = w_verdicts_pop ? \$354  : \$355 ;
+  assign \$357  = aw_queue_push & w_verdicts_full[2];
+  assign \$358  = w_verdicts_full[3] | \$357 ;
+  assign \$359  = aw_queue_push & w_verdicts_full[1];
+  assign \$360  = w_verdicts_full[2] | \$359 ;
+  assign \$361  = w_verdicts_pop ? \$358  : \$360 ;
+  assign \$362  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
+  assign \$363  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
+  assign \$364  = w_verdicts_pop ? \$362  : \$363 ;
+  assign \$365  = aw_queue_push & w_verdicts_full[3];
+  assign \$366  = w_verdicts_full[4] | \$365 ;
+  assign \$367  = aw_queue_push & w_verdicts_full[2];
+  assign \$368  = w_verdicts_full[3] | \$367 ;
+  assign \$369  = w_verdicts_pop ? \$366  : \$368 ;
+  assign \$370  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
+  assign \$371  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
+  assign \$372  = w_verdicts_pop ? \$370  : \$371 ;
+  assign \$373  = aw_queue_push & w_verdicts_full[4];
+  assign \$374  = w_verdicts_full[5] | \$373 ;
+  assign \$375  = aw_queue_push & w_verdicts_full[3];
+  assign \$376  = w_verdicts_full[4] | \$375 ;
+  assign \$377  = w_verdicts_pop ? \$374  : \$376 ;
+  assign \$378  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
+  assign \$379  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
+  assign \$380  = w_verdicts_pop ? \$378  : \$379 ;
+  assign \$381  = aw_queue_push & w_verdicts_full[5];
+  assign \$382  = w_verdicts_full[6] | \$381 ;
+  assign \$383  = aw_queue_push & w_verdicts_full[4];
+  assign \$384  = w_verdicts_full[5] | \$383 ;
+  assign \$385  = w_verdicts_pop ? \$382  : \$384 ;
+  assign \$386  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
+  assign \$387  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
+  assign \$388  = w_verdicts_pop ? \$386  : \$387 ;
+  assign \$389  = aw_queue_push & w_verdicts_full[6];
+  assign \$390  = w_verdicts_full[7] | \$389 ;
+  assign \$391  = aw_queue_push & w_verdicts_full[5];
+  assign \$392  = w_verdicts_full[6] | \$391 ;
+  assign \$393  = w_verdicts_pop ? \$390  : \$392 ;
+  assign \$394  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
+  assign \$395  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
+  assign \$396  = w_verdicts_pop ? \$394  : \$395 ;
+  assign \$397  = aw_queue_push & w_verdicts_full[7];
+  assign \$398  = w_verdicts_full[8] | \$397 ;
+  assign \$399  = aw_queue_push & w_verdicts_full[6];
+  assign \$400  = w_verdicts_full[7] | \$399 ;
+  assign \$401  = w_verdicts_pop ? \$398  : \$400 ;
+  assign \$402  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
+  assign \$403  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
+  assign \$404  = w_verdicts_pop ? \$402  : \$403 ;
+  assign \$405  = aw_queue_push & w_verdicts_full[8];
+  assign \$406  = w_verdicts_full[9] | \$405 ;
+  assign \$407  = aw_queue_push & w_verdicts_full[7];
+  assign \$408  = w_verdicts_full[8] | \$407 ;
+  assign \$409  = w_verdicts_pop ? \$406  : \$408 ;
+  assign \$410  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
+  assign \$411  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
+  assign \$412  = w_verdicts_pop ? \$410  : \$411 ;
+  assign \$413  = aw_queue_push & w_verdicts_full[9];
+  assign \$414  = w_verdicts_full[10] | \$413 ;
+  assign \$415  = aw_queue_push & w_verdicts_full[8];
+  assign \$416  = w_verdicts_full[9] | \$415 ;
+  assign \$417  = w_verdicts_pop ? \$414  : \$416 ;
+  assign \$418  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
+  assign \$419  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
+  assign \$420  = w_verdicts_pop ? \$418  : \$419 ;
+  assign \$421  = aw_queue_push & w_verdicts_full[10];
+  assign \$422  = w_verdicts_full[11] | \$421 ;
+  assign \$423  = aw_queue_push & w_verdicts_full[9];
+  assign \$424  = w_verdicts_full[10] | \$423 ;
+  assign \$425  = w_verdicts_pop ? \$422  : \$424 ;
+  assign \$427  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
+  assign \$428  = w_verdicts_pop ? \$426  : \$427 ;
+  assign \$429  = aw_queue_push & w_verdicts_full[11];
+  assign \$431  = aw_queue_push & w_verdicts_full[10];
+  assign \$432  = w_verdicts_full[11] | \$431 ;
+  assign \$433  = w_verdicts_pop ? \$430  : \$432 ;
+  assign \$434  = ~ m_axi_wvalid;
   \hwalloc_guarded.guard.ar_decode  ar_decode (
     .aclk_clk(aclk_clk),
     .aclk_rst(aclk_rst),
@@ -11103,1435 +10637,1301 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
     .aclk_clk(aclk_clk),
     .aclk_rst(aclk_rst),
     .addr(s_axi_awaddr[31:0]),
-    .burst(\burst$36 ),
-    .len(\len$32 ),
-    .out_err(\out_err$221 ),
-    .out_log_pool(\out_log_pool$228 ),
+    .burst(\burst$25 ),
+    .len(\len$21 ),
+    .out_err(\out_err$215 ),
+    .out_log_pool(\out_log_pool$222 ),
     .out_pool(view_aw_pool),
     .out_slot(view_aw_slot),
-    .out_valid(\out_valid$217 ),
-    .size(\size$34 ),
-    .valid(\valid$27 )
+    .out_valid(\out_valid$211 ),
+    .size(\size$23 ),
+    .valid(\valid$16 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$530 , \$528 , ar_outstanding })
+    casez ({ \$442 , \$440 , w_open })
       6'h00:
-          \$531  = 4'h0;
+          \$443  = 4'h0;
       6'h01:
-          \$531  = 4'h1;
+          \$443  = 4'h1;
       6'h02:
-          \$531  = 4'h2;
+          \$443  = 4'h2;
       6'h03:
-          \$531  = 4'h3;
+          \$443  = 4'h3;
       6'h04:
-          \$531  = 4'h4;
+          \$443  = 4'h4;
       6'h05:
-          \$531  = 4'h5;
+          \$443  = 4'h5;
       6'h06:
-          \$531  = 4'h6;
+          \$443  = 4'h6;
       6'h07:
-          \$531  = 4'h7;
+          \$443  = 4'h7;
       6'h08:
-          \$531  = 4'h8;
+          \$443  = 4'h8;
       6'h09:
-          \$531  = 4'h9;
+          \$443  = 4'h9;
       6'h0a:
-          \$531  = 4'ha;
+          \$443  = 4'ha;
       6'h0b:
-          \$531  = 4'hb;
+          \$443  = 4'hb;
       6'h0c:
-          \$531  = 4'hc;
+          \$443  = 4'hc;
       6'h0d:
-          \$531  = 4'hd;
+          \$443  = 4'hd;
       6'h0e:
-          \$531  = 4'he;
+          \$443  = 4'he;
       6'h0f:
-          \$531  = 4'hf;
+          \$443  = 4'hf;
       6'h10:
-          \$531  = 4'h1;
+          \$443  = 4'h1;
       6'h11:
-          \$531  = 4'h2;
+          \$443  = 4'h2;
       6'h12:
-          \$531  = 4'h3;
+          \$443  = 4'h3;
       6'h13:
-          \$531  = 4'h4;
+          \$443  = 4'h4;
       6'h14:
-          \$531  = 4'h5;
+          \$443  = 4'h5;
       6'h15:
-          \$531  = 4'h6;
+          \$443  = 4'h6;
       6'h16:
-          \$531  = 4'h7;
+          \$443  = 4'h7;
       6'h17:
-          \$531  = 4'h8;
+          \$443  = 4'h8;
       6'h18:
-          \$531  = 4'h9;
+          \$443  = 4'h9;
       6'h19:
-          \$531  = 4'ha;
+          \$443  = 4'ha;
       6'h1a:
-          \$531  = 4'hb;
+          \$443  = 4'hb;
       6'h1b:
-          \$531  = 4'hc;
+          \$443  = 4'hc;
       6'h1c:
-          \$531  = 4'hd;
+          \$443  = 4'hd;
       6'h1d:
-          \$531  = 4'he;
+          \$443  = 4'he;
       6'h1e:
-          \$531  = 4'hf;
+          \$443  = 4'hf;
       6'h1f:
-          \$531  = 4'h0;
+          \$443  = 4'h0;
       6'h20:
-          \$531  = 4'hf;
+          \$443  = 4'hf;
       6'h21:
-          \$531  = 4'h0;
+          \$443  = 4'h0;
       6'h22:
-          \$531  = 4'h1;
+          \$443  = 4'h1;
       6'h23:
-          \$531  = 4'h2;
+          \$443  = 4'h2;
       6'h24:
-          \$531  = 4'h3;
+          \$443  = 4'h3;
       6'h25:
-          \$531  = 4'h4;
+          \$443  = 4'h4;
       6'h26:
-          \$531  = 4'h5;
+          \$443  = 4'h5;
       6'h27:
-          \$531  = 4'h6;
+          \$443  = 4'h6;
       6'h28:
-          \$531  = 4'h7;
+          \$443  = 4'h7;
       6'h29:
-          \$531  = 4'h8;
+          \$443  = 4'h8;
       6'h2a:
-          \$531  = 4'h9;
+          \$443  = 4'h9;
       6'h2b:
-          \$531  = 4'ha;
+          \$443  = 4'ha;
       6'h2c:
-          \$531  = 4'hb;
+          \$443  = 4'hb;
       6'h2d:
-          \$531  = 4'hc;
+          \$443  = 4'hc;
       6'h2e:
-          \$531  = 4'hd;
+          \$443  = 4'hd;
       6'h2f:
-          \$531  = 4'he;
+          \$443  = 4'he;
       6'h30:
-          \$531  = 4'h0;
+          \$443  = 4'h0;
       6'h31:
-          \$531  = 4'h1;
+          \$443  = 4'h1;
       6'h32:
-          \$531  = 4'h2;
+          \$443  = 4'h2;
       6'h33:
-          \$531  = 4'h3;
+          \$443  = 4'h3;
       6'h34:
-          \$531  = 4'h4;
+          \$443  = 4'h4;
       6'h35:
-          \$531  = 4'h5;
+          \$443  = 4'h5;
       6'h36:
-          \$531  = 4'h6;
+          \$443  = 4'h6;
       6'h37:
-          \$531  = 4'h7;
+          \$443  = 4'h7;
       6'h38:
-          \$531  = 4'h8;
+          \$443  = 4'h8;
       6'h39:
-          \$531  = 4'h9;
+          \$443  = 4'h9;
       6'h3a:
-          \$531  = 4'ha;
+          \$443  = 4'ha;
       6'h3b:
-          \$531  = 4'hb;
+          \$443  = 4'hb;
       6'h3c:
-          \$531  = 4'hc;
+          \$443  = 4'hc;
       6'h3d:
-          \$531  = 4'hd;
+          \$443  = 4'hd;
       6'h3e:
-          \$531  = 4'he;
+          \$443  = 4'he;
       6'h3f:
-          \$531  = 4'hf;
+          \$443  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ ar_queue_pop, \$549 , ar_used })
+    casez ({ \$445 , \$444 , aw_outstanding })
       6'h00:
-          \$550  = 4'h0;
+          \$446  = 4'h0;
       6'h01:
-          \$550  = 4'h1;
+          \$446  = 4'h1;
       6'h02:
-          \$550  = 4'h2;
+          \$446  = 4'h2;
       6'h03:
-          \$550  = 4'h3;
+          \$446  = 4'h3;
       6'h04:
-          \$550  = 4'h4;
+          \$446  = 4'h4;
       6'h05:
-          \$550  = 4'h5;
+          \$446  = 4'h5;
       6'h06:
-          \$550  = 4'h6;
+          \$446  = 4'h6;
       6'h07:
-          \$550  = 4'h7;
+          \$446  = 4'h7;
       6'h08:
-          \$550  = 4'h8;
+          \$446  = 4'h8;
       6'h09:
-          \$550  = 4'h9;
+          \$446  = 4'h9;
       6'h0a:
-          \$550  = 4'ha;
+          \$446  = 4'ha;
       6'h0b:
-          \$550  = 4'hb;
+          \$446  = 4'hb;
       6'h0c:
-          \$550  = 4'hc;
+          \$446  = 4'hc;
       6'h0d:
-          \$550  = 4'hd;
+          \$446  = 4'hd;
       6'h0e:
-          \$550  = 4'he;
+          \$446  = 4'he;
       6'h0f:
-          \$550  = 4'hf;
+          \$446  = 4'hf;
       6'h10:
-          \$550  = 4'h1;
+          \$446  = 4'h1;
       6'h11:
-          \$550  = 4'h2;
+          \$446  = 4'h2;
       6'h12:
-          \$550  = 4'h3;
+          \$446  = 4'h3;
       6'h13:
-          \$550  = 4'h4;
+          \$446  = 4'h4;
       6'h14:
-          \$550  = 4'h5;
+          \$446  = 4'h5;
       6'h15:
-          \$550  = 4'h6;
+          \$446  = 4'h6;
       6'h16:
-          \$550  = 4'h7;
+          \$446  = 4'h7;
       6'h17:
-          \$550  = 4'h8;
+          \$446  = 4'h8;
       6'h18:
-          \$550  = 4'h9;
+          \$446  = 4'h9;
       6'h19:
-          \$550  = 4'ha;
+          \$446  = 4'ha;
       6'h1a:
-          \$550  = 4'hb;
+          \$446  = 4'hb;
       6'h1b:
-          \$550  = 4'hc;
+          \$446  = 4'hc;
       6'h1c:
-          \$550  = 4'hd;
+          \$446  = 4'hd;
       6'h1d:
-          \$550  = 4'he;
+          \$446  = 4'he;
       6'h1e:
-          \$550  = 4'hf;
+          \$446  = 4'hf;
       6'h1f:
-          \$550  = 4'h0;
+          \$446  = 4'h0;
       6'h20:
-          \$550  = 4'hf;
+          \$446  = 4'hf;
       6'h21:
-          \$550  = 4'h0;
+          \$446  = 4'h0;
       6'h22:
-          \$550  = 4'h1;
+          \$446  = 4'h1;
       6'h23:
-          \$550  = 4'h2;
+          \$446  = 4'h2;
       6'h24:
-          \$550  = 4'h3;
+          \$446  = 4'h3;
       6'h25:
-          \$550  = 4'h4;
+          \$446  = 4'h4;
       6'h26:
-          \$550  = 4'h5;
+          \$446  = 4'h5;
       6'h27:
-          \$550  = 4'h6;
+          \$446  = 4'h6;
       6'h28:
-          \$550  = 4'h7;
+          \$446  = 4'h7;
       6'h29:
-          \$550  = 4'h8;
+          \$446  = 4'h8;
       6'h2a:
-          \$550  = 4'h9;
+          \$446  = 4'h9;
       6'h2b:
-          \$550  = 4'ha;
+          \$446  = 4'ha;
       6'h2c:
-          \$550  = 4'hb;
+          \$446  = 4'hb;
       6'h2d:
-          \$550  = 4'hc;
+          \$446  = 4'hc;
       6'h2e:
-          \$550  = 4'hd;
+          \$446  = 4'hd;
       6'h2f:
-          \$550  = 4'he;
+          \$446  = 4'he;
       6'h30:
-          \$550  = 4'h0;
+          \$446  = 4'h0;
       6'h31:
-          \$550  = 4'h1;
+          \$446  = 4'h1;
       6'h32:
-          \$550  = 4'h2;
+          \$446  = 4'h2;
       6'h33:
-          \$550  = 4'h3;
+          \$446  = 4'h3;
       6'h34:
-          \$550  = 4'h4;
+          \$446  = 4'h4;
       6'h35:
-          \$550  = 4'h5;
+          \$446  = 4'h5;
       6'h36:
-          \$550  = 4'h6;
+          \$446  = 4'h6;
       6'h37:
-          \$550  = 4'h7;
+          \$446  = 4'h7;
       6'h38:
-          \$550  = 4'h8;
+          \$446  = 4'h8;
       6'h39:
-          \$550  = 4'h9;
+          \$446  = 4'h9;
       6'h3a:
-          \$550  = 4'ha;
+          \$446  = 4'ha;
       6'h3b:
-          \$550  = 4'hb;
+          \$446  = 4'hb;
       6'h3c:
-          \$550  = 4'hc;
+          \$446  = 4'hc;
       6'h3d:
-          \$550  = 4'hd;
+          \$446  = 4'hd;
       6'h3e:
-          \$550  = 4'he;
+          \$446  = 4'he;
       6'h3f:
-          \$550  = 4'hf;
+          \$446  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$670 , \$668 , w_open })
+    casez ({ aw_queue_pop, \$462 , aw_used })
       6'h00:
-          \$671  = 4'h0;
+          \$463  = 4'h0;
       6'h01:
-          \$671  = 4'h1;
+          \$463  = 4'h1;
       6'h02:
-          \$671  = 4'h2;
+          \$463  = 4'h2;
       6'h03:
-          \$671  = 4'h3;
+          \$463  = 4'h3;
       6'h04:
-          \$671  = 4'h4;
+          \$463  = 4'h4;
       6'h05:
-          \$671  = 4'h5;
+          \$463  = 4'h5;
       6'h06:
-          \$671  = 4'h6;
+          \$463  = 4'h6;
       6'h07:
-          \$671  = 4'h7;
+          \$463  = 4'h7;
       6'h08:
-          \$671  = 4'h8;
+          \$463  = 4'h8;
       6'h09:
-          \$671  = 4'h9;
+          \$463  = 4'h9;
       6'h0a:
-          \$671  = 4'ha;
+          \$463  = 4'ha;
       6'h0b:
-          \$671  = 4'hb;
+          \$463  = 4'hb;
       6'h0c:
-          \$671  = 4'hc;
+          \$463  = 4'hc;
       6'h0d:
-          \$671  = 4'hd;
+          \$463  = 4'hd;
       6'h0e:
-          \$671  = 4'he;
+          \$463  = 4'he;
       6'h0f:
-          \$671  = 4'hf;
+          \$463  = 4'hf;
       6'h10:
-          \$671  = 4'h1;
+          \$463  = 4'h1;
       6'h11:
-          \$671  = 4'h2;
+          \$463  = 4'h2;
       6'h12:
-          \$671  = 4'h3;
+          \$463  = 4'h3;
       6'h13:
-          \$671  = 4'h4;
+          \$463  = 4'h4;
       6'h14:
-          \$671  = 4'h5;
+          \$463  = 4'h5;
       6'h15:
-          \$671  = 4'h6;
+          \$463  = 4'h6;
       6'h16:
-          \$671  = 4'h7;
+          \$463  = 4'h7;
       6'h17:
-          \$671  = 4'h8;
+          \$463  = 4'h8;
       6'h18:
-          \$671  = 4'h9;
+          \$463  = 4'h9;
       6'h19:
-          \$671  = 4'ha;
+          \$463  = 4'ha;
       6'h1a:
-          \$671  = 4'hb;
+          \$463  = 4'hb;
       6'h1b:
-          \$671  = 4'hc;
+          \$463  = 4'hc;
       6'h1c:
-          \$671  = 4'hd;
+          \$463  = 4'hd;
       6'h1d:
-          \$671  = 4'he;
+          \$463  = 4'he;
       6'h1e:
-          \$671  = 4'hf;
+          \$463  = 4'hf;
       6'h1f:
-          \$671  = 4'h0;
+          \$463  = 4'h0;
       6'h20:
-          \$671  = 4'hf;
+          \$463  = 4'hf;
       6'h21:
-          \$671  = 4'h0;
+          \$463  = 4'h0;
       6'h22:
-          \$671  = 4'h1;
+          \$463  = 4'h1;
       6'h23:
-          \$671  = 4'h2;
+          \$463  = 4'h2;
       6'h24:
-          \$671  = 4'h3;
+          \$463  = 4'h3;
       6'h25:
-          \$671  = 4'h4;
+          \$463  = 4'h4;
       6'h26:
-          \$671  = 4'h5;
+          \$463  = 4'h5;
       6'h27:
-          \$671  = 4'h6;
+          \$463  = 4'h6;
       6'h28:
-          \$671  = 4'h7;
+          \$463  = 4'h7;
       6'h29:
-          \$671  = 4'h8;
+          \$463  = 4'h8;
       6'h2a:
-          \$671  = 4'h9;
+          \$463  = 4'h9;
       6'h2b:
-          \$671  = 4'ha;
+          \$463  = 4'ha;
       6'h2c:
-          \$671  = 4'hb;
+          \$463  = 4'hb;
       6'h2d:
-          \$671  = 4'hc;
+          \$463  = 4'hc;
       6'h2e:
-          \$671  = 4'hd;
+          \$463  = 4'hd;
       6'h2f:
-          \$671  = 4'he;
+          \$463  = 4'he;
       6'h30:
-          \$671  = 4'h0;
+          \$463  = 4'h0;
       6'h31:
-          \$671  = 4'h1;
+          \$463  = 4'h1;
       6'h32:
-          \$671  = 4'h2;
+          \$463  = 4'h2;
       6'h33:
-          \$671  = 4'h3;
+          \$463  = 4'h3;
       6'h34:
-          \$671  = 4'h4;
+          \$463  = 4'h4;
       6'h35:
-          \$671  = 4'h5;
+          \$463  = 4'h5;
       6'h36:
-          \$671  = 4'h6;
+          \$463  = 4'h6;
       6'h37:
-          \$671  = 4'h7;
+          \$463  = 4'h7;
       6'h38:
-          \$671  = 4'h8;
+          \$463  = 4'h8;
       6'h39:
-          \$671  = 4'h9;
+          \$463  = 4'h9;
       6'h3a:
-          \$671  = 4'ha;
+          \$463  = 4'ha;
       6'h3b:
-          \$671  = 4'hb;
+          \$463  = 4'hb;
       6'h3c:
-          \$671  = 4'hc;
+          \$463  = 4'hc;
       6'h3d:
-          \$671  = 4'hd;
+          \$463  = 4'hd;
       6'h3e:
-          \$671  = 4'he;
+          \$463  = 4'he;
       6'h3f:
-          \$671  = 4'hf;
+          \$463  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$673 , \$672 , aw_outstanding })
+    casez ({ \$474 , \$467 , w_drained })
       6'h00:
-          \$674  = 4'h0;
+          \$475  = 4'h0;
       6'h01:
-          \$674  = 4'h1;
+          \$475  = 4'h1;
       6'h02:
-          \$674  = 4'h2;
+          \$475  = 4'h2;
       6'h03:
-          \$674  = 4'h3;
+          \$475  = 4'h3;
       6'h04:
-          \$674  = 4'h4;
+          \$475  = 4'h4;
       6'h05:
-          \$674  = 4'h5;
+          \$475  = 4'h5;
       6'h06:
-          \$674  = 4'h6;
+          \$475  = 4'h6;
       6'h07:
-          \$674  = 4'h7;
+          \$475  = 4'h7;
       6'h08:
-          \$674  = 4'h8;
+          \$475  = 4'h8;
       6'h09:
-          \$674  = 4'h9;
+          \$475  = 4'h9;
       6'h0a:
-          \$674  = 4'ha;
+          \$475  = 4'ha;
       6'h0b:
-          \$674  = 4'hb;
+          \$475  = 4'hb;
       6'h0c:
-          \$674  = 4'hc;
+          \$475  = 4'hc;
       6'h0d:
-          \$674  = 4'hd;
+          \$475  = 4'hd;
       6'h0e:
-          \$674  = 4'he;
+          \$475  = 4'he;
       6'h0f:
-          \$674  = 4'hf;
+          \$475  = 4'hf;
       6'h10:
-          \$674  = 4'h1;
+          \$475  = 4'h1;
       6'h11:
-          \$674  = 4'h2;
+          \$475  = 4'h2;
       6'h12:
-          \$674  = 4'h3;
+          \$475  = 4'h3;
       6'h13:
-          \$674  = 4'h4;
+          \$475  = 4'h4;
       6'h14:
-          \$674  = 4'h5;
+          \$475  = 4'h5;
       6'h15:
-          \$674  = 4'h6;
+          \$475  = 4'h6;
       6'h16:
-          \$674  = 4'h7;
+          \$475  = 4'h7;
       6'h17:
-          \$674  = 4'h8;
+          \$475  = 4'h8;
       6'h18:
-          \$674  = 4'h9;
+          \$475  = 4'h9;
       6'h19:
-          \$674  = 4'ha;
+          \$475  = 4'ha;
       6'h1a:
-          \$674  = 4'hb;
+          \$475  = 4'hb;
       6'h1b:
-          \$674  = 4'hc;
+          \$475  = 4'hc;
       6'h1c:
-          \$674  = 4'hd;
+          \$475  = 4'hd;
       6'h1d:
-          \$674  = 4'he;
+          \$475  = 4'he;
       6'h1e:
-          \$674  = 4'hf;
+          \$475  = 4'hf;
       6'h1f:
-          \$674  = 4'h0;
+          \$475  = 4'h0;
       6'h20:
-          \$674  = 4'hf;
+          \$475  = 4'hf;
       6'h21:
-          \$674  = 4'h0;
+          \$475  = 4'h0;
       6'h22:
-          \$674  = 4'h1;
+          \$475  = 4'h1;
       6'h23:
-          \$674  = 4'h2;
+          \$475  = 4'h2;
       6'h24:
-          \$674  = 4'h3;
+          \$475  = 4'h3;
       6'h25:
-          \$674  = 4'h4;
+          \$475  = 4'h4;
       6'h26:
-          \$674  = 4'h5;
+          \$475  = 4'h5;
       6'h27:
-          \$674  = 4'h6;
+          \$475  = 4'h6;
       6'h28:
-          \$674  = 4'h7;
+          \$475  = 4'h7;
       6'h29:
-          \$674  = 4'h8;
+          \$475  = 4'h8;
       6'h2a:
-          \$674  = 4'h9;
+          \$475  = 4'h9;
       6'h2b:
-          \$674  = 4'ha;
+          \$475  = 4'ha;
       6'h2c:
-          \$674  = 4'hb;
+          \$475  = 4'hb;
       6'h2d:
-          \$674  = 4'hc;
+          \$475  = 4'hc;
       6'h2e:
-          \$674  = 4'hd;
+          \$475  = 4'hd;
       6'h2f:
-          \$674  = 4'he;
+          \$475  = 4'he;
       6'h30:
-          \$674  = 4'h0;
+          \$475  = 4'h0;
       6'h31:
-          \$674  = 4'h1;
+          \$475  = 4'h1;
       6'h32:
-          \$674  = 4'h2;
+          \$475  = 4'h2;
       6'h33:
-          \$674  = 4'h3;
+          \$475  = 4'h3;
       6'h34:
-          \$674  = 4'h4;
+          \$475  = 4'h4;
       6'h35:
-          \$674  = 4'h5;
+          \$475  = 4'h5;
       6'h36:
-          \$674  = 4'h6;
+          \$475  = 4'h6;
       6'h37:
-          \$674  = 4'h7;
+          \$475  = 4'h7;
       6'h38:
-          \$674  = 4'h8;
+          \$475  = 4'h8;
       6'h39:
-          \$674  = 4'h9;
+          \$475  = 4'h9;
       6'h3a:
-          \$674  = 4'ha;
+          \$475  = 4'ha;
       6'h3b:
-          \$674  = 4'hb;
+          \$475  = 4'hb;
       6'h3c:
-          \$674  = 4'hc;
+          \$475  = 4'hc;
       6'h3d:
-          \$674  = 4'hd;
+          \$475  = 4'hd;
       6'h3e:
-          \$674  = 4'he;
+          \$475  = 4'he;
       6'h3f:
-          \$674  = 4'hf;
+          \$475  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ aw_queue_pop, \$690 , aw_used })
-      6'h00:
-          \$691  = 4'h0;
-      6'h01:
-          \$691  = 4'h1;
-      6'h02:
-          \$691  = 4'h2;
-      6'h03:
-          \$691  = 4'h3;
-      6'h04:
-          \$691  = 4'h4;
-      6'h05:
-          \$691  = 4'h5;
-      6'h06:
-          \$691  = 4'h6;
-      6'h07:
-          \$691  = 4'h7;
-      6'h08:
-          \$691  = 4'h8;
-      6'h09:
-          \$691  = 4'h9;
-      6'h0a:
-          \$691  = 4'ha;
-      6'h0b:
-          \$691  = 4'hb;
-      6'h0c:
-          \$691  = 4'hc;
-      6'h0d:
-          \$691  = 4'hd;
-      6'h0e:
-          \$691  = 4'he;
-      6'h0f:
-          \$691  = 4'hf;
-      6'h10:
-          \$691  = 4'h1;
-      6'h11:
-          \$691  = 4'h2;
-      6'h12:
-          \$691  = 4'h3;
-      6'h13:
-          \$691  = 4'h4;
-      6'h14:
-          \$691  = 4'h5;
-      6'h15:
-          \$691  = 4'h6;
-      6'h16:
-          \$691  = 4'h7;
-      6'h17:
-          \$691  = 4'h8;
-      6'h18:
-          \$691  = 4'h9;
-      6'h19:
-          \$691  = 4'ha;
-      6'h1a:
-          \$691  = 4'hb;
-      6'h1b:
-          \$691  = 4'hc;
-      6'h1c:
-          \$691  = 4'hd;
-      6'h1d:
-          \$691  = 4'he;
-      6'h1e:
-          \$691  = 4'hf;
-      6'h1f:
-          \$691  = 4'h0;
-      6'h20:
-          \$691  = 4'hf;
-      6'h21:
-          \$691  = 4'h0;
-      6'h22:
-          \$691  = 4'h1;
-      6'h23:
-          \$691  = 4'h2;
-      6'h24:
-          \$691  = 4'h3;
-      6'h25:
-          \$691  = 4'h4;
-      6'h26:
-          \$691  = 4'h5;
-      6'h27:
-          \$691  = 4'h6;
-      6'h28:
-          \$691  = 4'h7;
-      6'h29:
-          \$691  = 4'h8;
-      6'h2a:
-          \$691  = 4'h9;
-      6'h2b:
-          \$691  = 4'ha;
-      6'h2c:
-          \$691  = 4'hb;
-      6'h2d:
-          \$691  = 4'hc;
-      6'h2e:
-          \$691  = 4'hd;
-      6'h2f:
-          \$691  = 4'he;
-      6'h30:
-          \$691  = 4'h0;
-      6'h31:
-          \$691  = 4'h1;
-      6'h32:
-          \$691  = 4'h2;
-      6'h33:
-          \$691  = 4'h3;
-      6'h34:
-          \$691  = 4'h4;
-      6'h35:
-          \$691  = 4'h5;
-      6'h36:
-          \$691  = 4'h6;
-      6'h37:
-          \$691  = 4'h7;
-      6'h38:
-          \$691  = 4'h8;
-      6'h39:
-          \$691  = 4'h9;
-      6'h3a:
-          \$691  = 4'ha;
-      6'h3b:
-          \$691  = 4'hb;
-      6'h3c:
-          \$691  = 4'hc;
-      6'h3d:
-          \$691  = 4'hd;
-      6'h3e:
-          \$691  = 4'he;
-      6'h3f:
-          \$691  = 4'hf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$702 , \$695 , w_drained })
-      6'h00:
-          \$703  = 4'h0;
-      6'h01:
-          \$703  = 4'h1;
-      6'h02:
-          \$703  = 4'h2;
-      6'h03:
-          \$703  = 4'h3;
-      6'h04:
-          \$703  = 4'h4;
-      6'h05:
-          \$703  = 4'h5;
-      6'h06:
-          \$703  = 4'h6;
-      6'h07:
-          \$703  = 4'h7;
-      6'h08:
-          \$703  = 4'h8;
-      6'h09:
-          \$703  = 4'h9;
-      6'h0a:
-          \$703  = 4'ha;
-      6'h0b:
-          \$703  = 4'hb;
-      6'h0c:
-          \$703  = 4'hc;
-      6'h0d:
-          \$703  = 4'hd;
-      6'h0e:
-          \$703  = 4'he;
-      6'h0f:
-          \$703  = 4'hf;
-      6'h10:
-          \$703  = 4'h1;
-      6'h11:
-          \$703  = 4'h2;
-      6'h12:
-          \$703  = 4'h3;
-      6'h13:
-          \$703  = 4'h4;
-      6'h14:
-          \$703  = 4'h5;
-      6'h15:
-          \$703  = 4'h6;
-      6'h16:
-          \$703  = 4'h7;
-      6'h17:
-          \$703  = 4'h8;
-      6'h18:
-          \$703  = 4'h9;
-      6'h19:
-          \$703  = 4'ha;
-      6'h1a:
-          \$703  = 4'hb;
-      6'h1b:
-          \$703  = 4'hc;
-      6'h1c:
-          \$703  = 4'hd;
-      6'h1d:
-          \$703  = 4'he;
-      6'h1e:
-          \$703  = 4'hf;
-      6'h1f:
-          \$703  = 4'h0;
-      6'h20:
-          \$703  = 4'hf;
-      6'h21:
-          \$703  = 4'h0;
-      6'h22:
-          \$703  = 4'h1;
-      6'h23:
-          \$703  = 4'h2;
-      6'h24:
-          \$703  = 4'h3;
-      6'h25:
-          \$703  = 4'h4;
-      6'h26:
-          \$703  = 4'h5;
-      6'h27:
-          \$703  = 4'h6;
-      6'h28:
-          \$703  = 4'h7;
-      6'h29:
-          \$703  = 4'h8;
-      6'h2a:
-          \$703  = 4'h9;
-      6'h2b:
-          \$703  = 4'ha;
-      6'h2c:
-          \$703  = 4'hb;
-      6'h2d:
-          \$703  = 4'hc;
-      6'h2e:
-          \$703  = 4'hd;
-      6'h2f:
-          \$703  = 4'he;
-      6'h30:
-          \$703  = 4'h0;
-      6'h31:
-          \$703  = 4'h1;
-      6'h32:
-          \$703  = 4'h2;
-      6'h33:
-          \$703  = 4'h3;
-      6'h34:
-          \$703  = 4'h4;
-      6'h35:
-          \$703  = 4'h5;
-      6'h36:
-          \$703  = 4'h6;
-      6'h37:
-          \$703  = 4'h7;
-      6'h38:
-          \$703  = 4'h8;
-      6'h39:
-          \$703  = 4'h9;
-      6'h3a:
-          \$703  = 4'ha;
-      6'h3b:
-          \$703  = 4'hb;
-      6'h3c:
-          \$703  = 4'hc;
-      6'h3d:
-          \$703  = 4'hd;
-      6'h3e:
-          \$703  = 4'he;
-      6'h3f:
-          \$703  = 4'hf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$719  = out_valid;
+    \$491  = out_valid;
     if (aclk_rst) begin
-      \$719  = 1'h0;
+      \$491  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$720  = ar_valid_d0;
+    \$492  = ar_valid_d0;
     if (aclk_rst) begin
-      \$720  = 1'h0;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$721  = ar_valid_d1;
+    \$493  = ar_valid_d1;
     if (aclk_rst) begin
-      \$721  = 1'h0;
+      \$493  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$722  = ar_valid_d2;
+    \$494  = ar_valid_d2;
     if (aclk_rst) begin
-      \$722  = 1'h0;
+      \$494  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$723  = \$63 ;
+    \$495  = \$57 ;
     if (aclk_rst) begin
-      \$723  = 4'h0;
+      \$495  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$724  = \$73 ;
+    \$496  = \$67 ;
     if (aclk_rst) begin
-      \$724  = 1'h0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$725  = ar_queue_head;
-    if (\$76 ) begin
-      \$725  = \$77 ;
+    \$497 [0] = \$75 ;
+    \$497 [1] = \$83 ;
+    \$497 [2] = \$91 ;
+    \$497 [3] = \$99 ;
+    \$497 [4] = \$107 ;
+    \$497 [5] = \$115 ;
+    \$497 [6] = \$123 ;
+    \$497 [7] = \$131 ;
+    \$497 [8] = \$139 ;
+    \$497 [9] = \$147 ;
+    \$497 [10] = \$155 ;
+    \$497 [11] = \$163 ;
+    if (aclk_rst) begin
+      \$497  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$498  = \out_valid$211 ;
+    if (aclk_rst) begin
+      \$498  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$499  = aw_valid_d0;
+    if (aclk_rst) begin
+      \$499  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$500  = aw_valid_d1;
+    if (aclk_rst) begin
+      \$500  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$501  = aw_valid_d2;
+    if (aclk_rst) begin
+      \$501  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$502  = \$176 ;
+    if (aclk_rst) begin
+      \$502  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$503  = \$186 ;
+    if (aclk_rst) begin
+      \$503  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$504 [0] = \$194 ;
+    \$504 [1] = \$202 ;
+    \$504 [2] = \$210 ;
+    \$504 [3] = \$218 ;
+    \$504 [4] = \$226 ;
+    \$504 [5] = \$234 ;
+    \$504 [6] = \$242 ;
+    \$504 [7] = \$250 ;
+    \$504 [8] = \$258 ;
+    \$504 [9] = \$266 ;
+    \$504 [10] = \$274 ;
+    \$504 [11] = \$282 ;
+    if (aclk_rst) begin
+      \$504  = 12'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$505  = \$291 ;
+    if (aclk_rst) begin
+      \$505  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$506  = ar_queue_push;
+    if (aclk_rst) begin
+      \$506  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$507  = ar_v1_refuses;
+    if (aclk_rst) begin
+      \$507  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$508  = ar_v1_err;
+    if (aclk_rst) begin
+      \$508  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$509  = ar_v1_carried[3:0];
+    if (aclk_rst) begin
+      \$509  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$510  = ar_v1_carried[60:29];
+    if (aclk_rst) begin
+      \$510  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$511  = ar_v1_carried[64:61];
+    if (aclk_rst) begin
+      \$511  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$512  = ar_v1_log_pool;
+    if (aclk_rst) begin
+      \$512  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$513  = aw_queue_push;
+    if (aclk_rst) begin
+      \$513  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$514  = \$295 ;
+    if (aclk_rst) begin
+      \$514  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$515  = \$299 ;
+    if (aclk_rst) begin
+      \$515  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$516  = aw_v1_carried[3:0];
+    if (aclk_rst) begin
+      \$516  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$517  = aw_v1_carried[60:29];
+    if (aclk_rst) begin
+      \$517  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$518  = aw_v1_carried[64:61];
+    if (aclk_rst) begin
+      \$518  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$519  = aw_v1_log_pool;
+    if (aclk_rst) begin
+      \$519  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$520  = \$303 ;
+    if (aclk_rst) begin
+      \$520  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$521  = \$312 ;
+    if (aclk_rst) begin
+      \$521  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$522  = \$320 ;
+    if (aclk_rst) begin
+      \$522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$523  = \$322 ;
+    if (aclk_rst) begin
+      \$523  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$524  = s_axi_rvalid;
+    if (\$324 ) begin
+      \$524  = \$327 ;
     end
     if (aclk_rst) begin
-      \$725  = 62'h0000000000000000;
+      \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$726  = read__addr;
-    if (\$81 ) begin
-      \$726  = ar_queue_rd_next;
+    \$525  = r_skid_out_data;
+    if (\$324 ) begin
+      \$525  = \$328 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$526  = r_skid_spare_valid;
+    if (\$324 ) begin
+      \$526  = 1'h0;
+    end else if (\$326 ) begin
+      \$526  = 1'h1;
     end
     if (aclk_rst) begin
-      \$726  = 4'h0;
+      \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$727  = ar_queue_rd_next;
-    if (\$81 ) begin
-      \$727  = \$82 [3:0];
-    end
-    if (aclk_rst) begin
-      \$727  = 4'h1;
+    \$527  = r_skid_spare;
+    if (\$324 ) begin
+    end else if (\$326 ) begin
+      \$527  = r_skid_in_data;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$728  = \$signature__addr ;
-    if (\$86 ) begin
-      \$728  = ar_queue_wr_next;
-    end
-    if (aclk_rst) begin
-      \$728  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$729  = ar_queue_wr_next;
-    if (\$86 ) begin
-      \$729  = \$87 [3:0];
-    end
-    if (aclk_rst) begin
-      \$729  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$730 [0] = \$98 ;
-    \$730 [1] = \$109 ;
-    \$730 [2] = \$120 ;
-    \$730 [3] = \$131 ;
-    \$730 [4] = \$142 ;
-    \$730 [5] = \$153 ;
-    \$730 [6] = \$164 ;
-    \$730 [7] = \$175 ;
-    \$730 [8] = \$186 ;
-    \$730 [9] = \$197 ;
-    \$730 [10] = \$208 ;
-    if (aclk_rst) begin
-      \$730  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$731 [0] = \$214 ;
-    \$731 [1] = \$220 ;
-    \$731 [2] = \$226 ;
-    \$731 [3] = \$232 ;
-    \$731 [4] = \$238 ;
-    \$731 [5] = \$244 ;
-    \$731 [6] = \$250 ;
-    \$731 [7] = \$256 ;
-    \$731 [8] = \$262 ;
-    \$731 [9] = \$268 ;
-    \$731 [10] = \$274 ;
-    \$731 [11] = \$280 ;
-    if (aclk_rst) begin
-      \$731  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$732  = \out_valid$217 ;
-    if (aclk_rst) begin
-      \$732  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$733  = aw_valid_d0;
-    if (aclk_rst) begin
-      \$733  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$734  = aw_valid_d1;
-    if (aclk_rst) begin
-      \$734  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$735  = aw_valid_d2;
-    if (aclk_rst) begin
-      \$735  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$736  = \$293 ;
-    if (aclk_rst) begin
-      \$736  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$737  = \$303 ;
-    if (aclk_rst) begin
-      \$737  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$738  = aw_queue_head;
-    if (\$306 ) begin
-      \$738  = \$307 ;
-    end
-    if (aclk_rst) begin
-      \$738  = 62'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$739  = \read__addr$43 ;
-    if (\$311 ) begin
-      \$739  = aw_queue_rd_next;
-    end
-    if (aclk_rst) begin
-      \$739  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$740  = aw_queue_rd_next;
-    if (\$311 ) begin
-      \$740  = \$312 [3:0];
-    end
-    if (aclk_rst) begin
-      \$740  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$741  = \$signature__addr$45 ;
-    if (\$316 ) begin
-      \$741  = aw_queue_wr_next;
-    end
-    if (aclk_rst) begin
-      \$741  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$742  = aw_queue_wr_next;
-    if (\$316 ) begin
-      \$742  = \$317 [3:0];
-    end
-    if (aclk_rst) begin
-      \$742  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$743 [0] = \$328 ;
-    \$743 [1] = \$339 ;
-    \$743 [2] = \$350 ;
-    \$743 [3] = \$361 ;
-    \$743 [4] = \$372 ;
-    \$743 [5] = \$383 ;
-    \$743 [6] = \$394 ;
-    \$743 [7] = \$405 ;
-    \$743 [8] = \$416 ;
-    \$743 [9] = \$427 ;
-    \$743 [10] = \$438 ;
-    if (aclk_rst) begin
-      \$743  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$744 [0] = \$444 ;
-    \$744 [1] = \$450 ;
-    \$744 [2] = \$456 ;
-    \$744 [3] = \$462 ;
-    \$744 [4] = \$468 ;
-    \$744 [5] = \$474 ;
-    \$744 [6] = \$480 ;
-    \$744 [7] = \$486 ;
-    \$744 [8] = \$492 ;
-    \$744 [9] = \$498 ;
-    \$744 [10] = \$504 ;
-    \$744 [11] = \$510 ;
-    if (aclk_rst) begin
-      \$744  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$745  = \$519 ;
-    if (aclk_rst) begin
-      \$745  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$746  = ar_queue_push;
-    if (aclk_rst) begin
-      \$746  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$747  = ar_v1_refuses;
-    if (aclk_rst) begin
-      \$747  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$748  = ar_v1_err;
-    if (aclk_rst) begin
-      \$748  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$749  = ar_v1_carried[3:0];
-    if (aclk_rst) begin
-      \$749  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$750  = ar_v1_carried[60:29];
-    if (aclk_rst) begin
-      \$750  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$751  = ar_v1_carried[64:61];
-    if (aclk_rst) begin
-      \$751  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$752  = ar_v1_log_pool;
-    if (aclk_rst) begin
-      \$752  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$753  = aw_queue_push;
-    if (aclk_rst) begin
-      \$753  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$754  = \$523 ;
-    if (aclk_rst) begin
-      \$754  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$755  = \$527 ;
-    if (aclk_rst) begin
-      \$755  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$756  = aw_v1_carried[3:0];
-    if (aclk_rst) begin
-      \$756  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$757  = aw_v1_carried[60:29];
-    if (aclk_rst) begin
-      \$757  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$758  = aw_v1_carried[64:61];
-    if (aclk_rst) begin
-      \$758  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$759  = aw_v1_log_pool;
-    if (aclk_rst) begin
-      \$759  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$760  = \$531 ;
-    if (aclk_rst) begin
-      \$760  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$761  = \$540 ;
-    if (aclk_rst) begin
-      \$761  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$762  = \$548 ;
-    if (aclk_rst) begin
-      \$762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$763  = \$550 ;
-    if (aclk_rst) begin
-      \$763  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$764  = s_axi_rvalid;
-    if (\$552 ) begin
-      \$764  = \$555 ;
-    end
-    if (aclk_rst) begin
-      \$764  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$765  = r_skid_out_data;
-    if (\$552 ) begin
-      \$765  = \$556 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$766  = r_skid_spare_valid;
-    if (\$552 ) begin
-      \$766  = 1'h0;
-    end else if (\$554 ) begin
-      \$766  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$766  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$767  = r_skid_spare;
-    if (\$552 ) begin
-    end else if (\$554 ) begin
-      \$767  = r_skid_in_data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$768  = r_refusal_busy;
-    if (\$561 ) begin
-      \$768  = 1'h1;
-    end else if (\$563 ) begin
-      if (\$565 ) begin
-        \$768  = 1'h0;
+    \$528  = r_refusal_busy;
+    if (\$333 ) begin
+      \$528  = 1'h1;
+    end else if (\$335 ) begin
+      if (\$337 ) begin
+        \$528  = 1'h0;
       end
     end
     if (aclk_rst) begin
-      \$768  = 1'h0;
+      \$528  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$769  = \$signal ;
-    if (\$561 ) begin
-      \$769  = ar_queue_head[4:1];
+    \$529  = \$signal ;
+    if (\$333 ) begin
+      \$529  = ar_queue_data0[4:1];
     end
     if (aclk_rst) begin
-      \$769  = 4'h0;
+      \$529  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$770  = left;
-    if (\$561 ) begin
-      \$770  = ar_queue_head[12:5];
-    end else if (\$563 ) begin
-      \$770  = \$564 [7:0];
+    \$530  = left;
+    if (\$333 ) begin
+      \$530  = ar_queue_data0[12:5];
+    end else if (\$335 ) begin
+      \$530  = \$336 [7:0];
     end
     if (aclk_rst) begin
-      \$770  = 8'h00;
+      \$530  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$771 [0] = \$573 ;
-    \$771 [1] = \$581 ;
-    \$771 [2] = \$589 ;
-    \$771 [3] = \$597 ;
-    \$771 [4] = \$605 ;
-    \$771 [5] = \$613 ;
-    \$771 [6] = \$621 ;
-    \$771 [7] = \$629 ;
-    \$771 [8] = \$637 ;
-    \$771 [9] = \$645 ;
-    \$771 [10] = \$653 ;
-    \$771 [11] = \$661 ;
+    \$531 [0] = \$345 ;
+    \$531 [1] = \$353 ;
+    \$531 [2] = \$361 ;
+    \$531 [3] = \$369 ;
+    \$531 [4] = \$377 ;
+    \$531 [5] = \$385 ;
+    \$531 [6] = \$393 ;
+    \$531 [7] = \$401 ;
+    \$531 [8] = \$409 ;
+    \$531 [9] = \$417 ;
+    \$531 [10] = \$425 ;
+    \$531 [11] = \$433 ;
     if (aclk_rst) begin
-      \$771  = 12'h000;
+      \$531  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$772  = m_axi_wvalid;
-    if (\$663 ) begin
-      \$772  = \$666 ;
-    end
-    if (aclk_rst) begin
-      \$772  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$773  = w_skid_out_data;
-    if (\$663 ) begin
-      \$773  = \$667 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$774  = w_skid_spare_valid;
-    if (\$663 ) begin
-      \$774  = 1'h0;
-    end else if (\$665 ) begin
-      \$774  = 1'h1;
+    \$532  = m_axi_wvalid;
+    if (\$435 ) begin
+      \$532  = \$438 ;
     end
     if (aclk_rst) begin
-      \$774  = 1'h0;
+      \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$775  = w_skid_spare;
-    if (\$663 ) begin
-    end else if (\$665 ) begin
-      \$775  = { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
+    \$533  = w_skid_out_data;
+    if (\$435 ) begin
+      \$533  = \$439 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$776  = \$671 ;
-    if (aclk_rst) begin
-      \$776  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$777  = \$674 ;
-    if (aclk_rst) begin
-      \$777  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$778  = \$682 ;
-    if (aclk_rst) begin
-      \$778  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$779  = \$689 ;
-    if (aclk_rst) begin
-      \$779  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$780  = \$691 ;
-    if (aclk_rst) begin
-      \$780  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$781  = \$703 ;
-    if (aclk_rst) begin
-      \$781  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$782  = s_axi_bvalid;
-    if (\$705 ) begin
-      \$782  = \$708 ;
+    \$534  = w_skid_spare_valid;
+    if (\$435 ) begin
+      \$534  = 1'h0;
+    end else if (\$437 ) begin
+      \$534  = 1'h1;
     end
     if (aclk_rst) begin
-      \$782  = 1'h0;
+      \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$783  = b_skid_out_data;
-    if (\$705 ) begin
-      \$783  = \$709 ;
+    \$535  = w_skid_spare;
+    if (\$435 ) begin
+    end else if (\$437 ) begin
+      \$535  = { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$784  = b_skid_spare_valid;
-    if (\$705 ) begin
-      \$784  = 1'h0;
-    end else if (\$707 ) begin
-      \$784  = 1'h1;
+    \$536  = \$443 ;
+    if (aclk_rst) begin
+      \$536  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$537  = \$446 ;
+    if (aclk_rst) begin
+      \$537  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$538  = \$454 ;
+    if (aclk_rst) begin
+      \$538  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$539  = \$461 ;
+    if (aclk_rst) begin
+      \$539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$540  = \$463 ;
+    if (aclk_rst) begin
+      \$540  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$541  = \$475 ;
+    if (aclk_rst) begin
+      \$541  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$542  = s_axi_bvalid;
+    if (\$477 ) begin
+      \$542  = \$480 ;
     end
     if (aclk_rst) begin
-      \$784  = 1'h0;
+      \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$785  = b_skid_spare;
-    if (\$705 ) begin
-    end else if (\$707 ) begin
-      \$785  = b_skid_in_data;
+    \$543  = b_skid_out_data;
+    if (\$477 ) begin
+      \$543  = \$481 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$786  = b_refusal_busy;
-    if (\$716 ) begin
-      \$786  = 1'h1;
-    end else if (\$718 ) begin
-      \$786  = 1'h0;
+    \$544  = b_skid_spare_valid;
+    if (\$477 ) begin
+      \$544  = 1'h0;
+    end else if (\$479 ) begin
+      \$544  = 1'h1;
     end
     if (aclk_rst) begin
-      \$786  = 1'h0;
+      \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$787  = answer_id;
-    if (\$716 ) begin
-      \$787  = aw_queue_head[4:1];
+    \$545  = b_skid_spare;
+    if (\$477 ) begin
+    end else if (\$479 ) begin
+      \$545  = b_skid_in_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$546  = b_refusal_busy;
+    if (\$488 ) begin
+      \$546  = 1'h1;
+    end else if (\$490 ) begin
+      \$546  = 1'h0;
     end
     if (aclk_rst) begin
-      \$787  = 4'h0;
+      \$546  = 1'h0;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$547  = answer_id;
+    if (\$488 ) begin
+      \$547  = aw_queue_data0[4:1];
+    end
+    if (aclk_rst) begin
+      \$547  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$302 , \$300 , ar_outstanding })
+      6'h00:
+          \$303  = 4'h0;
+      6'h01:
+          \$303  = 4'h1;
+      6'h02:
+          \$303  = 4'h2;
+      6'h03:
+          \$303  = 4'h3;
+      6'h04:
+          \$303  = 4'h4;
+      6'h05:
+          \$303  = 4'h5;
+      6'h06:
+          \$303  = 4'h6;
+      6'h07:
+          \$303  = 4'h7;
+      6'h08:
+          \$303  = 4'h8;
+      6'h09:
+          \$303  = 4'h9;
+      6'h0a:
+          \$303  = 4'ha;
+      6'h0b:
+          \$303  = 4'hb;
+      6'h0c:
+          \$303  = 4'hc;
+      6'h0d:
+          \$303  = 4'hd;
+      6'h0e:
+          \$303  = 4'he;
+      6'h0f:
+          \$303  = 4'hf;
+      6'h10:
+          \$303  = 4'h1;
+      6'h11:
+          \$303  = 4'h2;
+      6'h12:
+          \$303  = 4'h3;
+      6'h13:
+          \$303  = 4'h4;
+      6'h14:
+          \$303  = 4'h5;
+      6'h15:
+          \$303  = 4'h6;
+      6'h16:
+          \$303  = 4'h7;
+      6'h17:
+          \$303  = 4'h8;
+      6'h18:
+          \$303  = 4'h9;
+      6'h19:
+          \$303  = 4'ha;
+      6'h1a:
+          \$303  = 4'hb;
+      6'h1b:
+          \$303  = 4'hc;
+      6'h1c:
+          \$303  = 4'hd;
+      6'h1d:
+          \$303  = 4'he;
+      6'h1e:
+          \$303  = 4'hf;
+      6'h1f:
+          \$303  = 4'h0;
+      6'h20:
+          \$303  = 4'hf;
+      6'h21:
+          \$303  = 4'h0;
+      6'h22:
+          \$303  = 4'h1;
+      6'h23:
+          \$303  = 4'h2;
+      6'h24:
+          \$303  = 4'h3;
+      6'h25:
+          \$303  = 4'h4;
+      6'h26:
+          \$303  = 4'h5;
+      6'h27:
+          \$303  = 4'h6;
+      6'h28:
+          \$303  = 4'h7;
+      6'h29:
+          \$303  = 4'h8;
+      6'h2a:
+          \$303  = 4'h9;
+      6'h2b:
+          \$303  = 4'ha;
+      6'h2c:
+          \$303  = 4'hb;
+      6'h2d:
+          \$303  = 4'hc;
+      6'h2e:
+          \$303  = 4'hd;
+      6'h2f:
+          \$303  = 4'he;
+      6'h30:
+          \$303  = 4'h0;
+      6'h31:
+          \$303  = 4'h1;
+      6'h32:
+          \$303  = 4'h2;
+      6'h33:
+          \$303  = 4'h3;
+      6'h34:
+          \$303  = 4'h4;
+      6'h35:
+          \$303  = 4'h5;
+      6'h36:
+          \$303  = 4'h6;
+      6'h37:
+          \$303  = 4'h7;
+      6'h38:
+          \$303  = 4'h8;
+      6'h39:
+          \$303  = 4'h9;
+      6'h3a:
+          \$303  = 4'ha;
+      6'h3b:
+          \$303  = 4'hb;
+      6'h3c:
+          \$303  = 4'hc;
+      6'h3d:
+          \$303  = 4'hd;
+      6'h3e:
+          \$303  = 4'he;
+      6'h3f:
+          \$303  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ ar_queue_pop, \$321 , ar_used })
+      6'h00:
+          \$322  = 4'h0;
+      6'h01:
+          \$322  = 4'h1;
+      6'h02:
+          \$322  = 4'h2;
+      6'h03:
+          \$322  = 4'h3;
+      6'h04:
+          \$322  = 4'h4;
+      6'h05:
+          \$322  = 4'h5;
+      6'h06:
+          \$322  = 4'h6;
+      6'h07:
+          \$322  = 4'h7;
+      6'h08:
+          \$322  = 4'h8;
+      6'h09:
+          \$322  = 4'h9;
+      6'h0a:
+          \$322  = 4'ha;
+      6'h0b:
+          \$322  = 4'hb;
+      6'h0c:
+          \$322  = 4'hc;
+      6'h0d:
+          \$322  = 4'hd;
+      6'h0e:
+          \$322  = 4'he;
+      6'h0f:
+          \$322  = 4'hf;
+      6'h10:
+          \$322  = 4'h1;
+      6'h11:
+          \$322  = 4'h2;
+      6'h12:
+          \$322  = 4'h3;
+      6'h13:
+          \$322  = 4'h4;
+      6'h14:
+          \$322  = 4'h5;
+      6'h15:
+          \$322  = 4'h6;
+      6'h16:
+          \$322  = 4'h7;
+      6'h17:
+          \$322  = 4'h8;
+      6'h18:
+          \$322  = 4'h9;
+      6'h19:
+          \$322  = 4'ha;
+      6'h1a:
+          \$322  = 4'hb;
+      6'h1b:
+          \$322  = 4'hc;
+      6'h1c:
+          \$322  = 4'hd;
+      6'h1d:
+          \$322  = 4'he;
+      6'h1e:
+          \$322  = 4'hf;
+      6'h1f:
+          \$322  = 4'h0;
+      6'h20:
+          \$322  = 4'hf;
+      6'h21:
+          \$322  = 4'h0;
+      6'h22:
+          \$322  = 4'h1;
+      6'h23:
+          \$322  = 4'h2;
+      6'h24:
+          \$322  = 4'h3;
+      6'h25:
+          \$322  = 4'h4;
+      6'h26:
+          \$322  = 4'h5;
+      6'h27:
+          \$322  = 4'h6;
+      6'h28:
+          \$322  = 4'h7;
+      6'h29:
+          \$322  = 4'h8;
+      6'h2a:
+          \$322  = 4'h9;
+      6'h2b:
+          \$322  = 4'ha;
+      6'h2c:
+          \$322  = 4'hb;
+      6'h2d:
+          \$322  = 4'hc;
+      6'h2e:
+          \$322  = 4'hd;
+      6'h2f:
+          \$322  = 4'he;
+      6'h30:
+          \$322  = 4'h0;
+      6'h31:
+          \$322  = 4'h1;
+      6'h32:
+          \$322  = 4'h2;
+      6'h33:
+          \$322  = 4'h3;
+      6'h34:
+          \$322  = 4'h4;
+      6'h35:
+          \$322  = 4'h5;
+      6'h36:
+          \$322  = 4'h6;
+      6'h37:
+          \$322  = 4'h7;
+      6'h38:
+          \$322  = 4'h8;
+      6'h39:
+          \$322  = 4'h9;
+      6'h3a:
+          \$322  = 4'ha;
+      6'h3b:
+          \$322  = 4'hb;
+      6'h3c:
+          \$322  = 4'hc;
+      6'h3d:
+          \$322  = 4'hd;
+      6'h3e:
+          \$322  = 4'he;
+      6'h3f:
+          \$322  = 4'hf;
+    endcase
   end
   assign addr = s_axi_araddr[31:0];
   assign s_axi_arlen = len;
@@ -12540,32 +11940,26 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   assign write = 1'h0;
   assign out_pool = view_ar_pool;
   assign out_slot = view_ar_slot;
-  assign ar_queue_rd = read__addr;
-  assign ar_queue_wr = \$signature__addr ;
-  assign \$signature__data  = { ar_v1_carried[60:0], \$7  };
-  assign ar_queue_w_data = { ar_v1_carried[60:0], \$7  };
-  assign \addr$30  = s_axi_awaddr[31:0];
-  assign s_axi_awlen = \len$32 ;
-  assign s_axi_awsize = \size$34 ;
-  assign s_axi_awburst = \burst$36 ;
-  assign \write$38  = 1'h1;
-  assign \out_pool$40  = view_aw_pool;
-  assign \out_slot$42  = view_aw_slot;
-  assign aw_queue_rd = \read__addr$43 ;
-  assign aw_queue_wr = \$signature__addr$45 ;
-  assign \$signature__data$47  = { aw_v1_carried[60:0], \$12  };
-  assign aw_queue_w_data = { aw_v1_carried[60:0], \$12  };
+  assign \addr$19  = s_axi_awaddr[31:0];
+  assign s_axi_awlen = \len$21 ;
+  assign s_axi_awsize = \size$23 ;
+  assign s_axi_awburst = \burst$25 ;
+  assign \write$27  = 1'h1;
+  assign \out_pool$29  = view_aw_pool;
+  assign \out_slot$31  = view_aw_slot;
   assign ar_v1_valid = ar_queue_push;
+  assign ar_queue_w_data = { ar_v1_carried[60:0], \$1  };
   assign aw_v1_valid = aw_queue_push;
-  assign m_axi_arid = ar_queue_head[4:1];
-  assign m_axi_arlen = ar_queue_head[12:5];
-  assign m_axi_arsize = ar_queue_head[15:13];
-  assign m_axi_arburst = ar_queue_head[17:16];
-  assign m_axi_arlock = ar_queue_head[18];
-  assign m_axi_arcache = ar_queue_head[22:19];
-  assign m_axi_arprot = ar_queue_head[25:23];
-  assign m_axi_arqos = ar_queue_head[29:26];
-  assign m_axi_araddr = ar_queue_head[61:30];
+  assign aw_queue_w_data = { aw_v1_carried[60:0], \$6  };
+  assign m_axi_arid = ar_queue_data0[4:1];
+  assign m_axi_arlen = ar_queue_data0[12:5];
+  assign m_axi_arsize = ar_queue_data0[15:13];
+  assign m_axi_arburst = ar_queue_data0[17:16];
+  assign m_axi_arlock = ar_queue_data0[18];
+  assign m_axi_arcache = ar_queue_data0[22:19];
+  assign m_axi_arprot = ar_queue_data0[25:23];
+  assign m_axi_arqos = ar_queue_data0[29:26];
+  assign m_axi_araddr = ar_queue_data0[61:30];
   assign s_axi_rready = r_skid_out_ready;
   assign r_skid_out_valid = s_axi_rvalid;
   assign s_axi_rid = r_skid_out_data[3:0];
@@ -12579,24 +11973,30 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$32 , \size$34 , \b
   assign m_axi_wdata = w_skid_out_data[63:0];
   assign m_axi_wstrb = w_skid_out_data[71:64];
   assign m_axi_wlast = w_skid_out_data[72];
-  assign m_axi_awid = aw_queue_head[4:1];
-  assign m_axi_awlen = aw_queue_head[12:5];
-  assign m_axi_awsize = aw_queue_head[15:13];
-  assign m_axi_awburst = aw_queue_head[17:16];
-  assign m_axi_awlock = aw_queue_head[18];
-  assign m_axi_awcache = aw_queue_head[22:19];
-  assign m_axi_awprot = aw_queue_head[25:23];
-  assign m_axi_awqos = aw_queue_head[29:26];
-  assign m_axi_awaddr = aw_queue_head[61:30];
+  assign m_axi_awid = aw_queue_data0[4:1];
+  assign m_axi_awlen = aw_queue_data0[12:5];
+  assign m_axi_awsize = aw_queue_data0[15:13];
+  assign m_axi_awburst = aw_queue_data0[17:16];
+  assign m_axi_awlock = aw_queue_data0[18];
+  assign m_axi_awcache = aw_queue_data0[22:19];
+  assign m_axi_awprot = aw_queue_data0[25:23];
+  assign m_axi_awqos = aw_queue_data0[29:26];
+  assign m_axi_awaddr = aw_queue_data0[61:30];
   assign s_axi_bready = b_skid_out_ready;
   assign b_skid_out_valid = s_axi_bvalid;
   assign s_axi_bid = b_skid_out_data[3:0];
   assign s_axi_bresp = b_skid_out_data[5:4];
-  assign \port$31816$1  = ar_queue_head[61:1];
-  assign \port$31868$1  = aw_queue_head[61:1];
-  assign \$571  = aw_queue_push;
-  assign \$654  = w_verdicts_w_data;
-  assign \$658  = \$657 ;
+  assign \port$31567$1  = ar_queue_data0[61:1];
+  assign \port$31619$1  = aw_queue_data0[61:1];
+  assign \$73  = ar_queue_push;
+  assign \$156  = { ar_v1_carried[60:0], \$1  };
+  assign \$160  = \$159 ;
+  assign \$192  = aw_queue_push;
+  assign \$275  = { aw_v1_carried[60:0], \$6  };
+  assign \$279  = \$278 ;
+  assign \$343  = aw_queue_push;
+  assign \$426  = w_verdicts_w_data;
+  assign \$430  = \$429 ;
 endmodule
 
 module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid, out_valid, out_pool, out_slot, out_log_pool, out_err, aclk_clk);
@@ -14444,8 +13844,8 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
 endmodule
 
 module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28420$0 , \port$28421$0 , \port$28422$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$28711$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30870$0 , \port$30870$48 , rsp_freed_valid, \port$30873$0 , rsp_flushed_valid, \port$30885$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30913$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$31000$0 , bus__w_beat_from_queue
-, e1_exhausted, e1_access, \port$31531$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31764$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
+, req_flush, \port$28711$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30622$0 , \port$30622$48 , rsp_freed_valid, \port$30625$0 , rsp_flushed_valid, \port$30637$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30665$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$30752$0 , bus__w_beat_from_queue
+, e1_exhausted, e1_access, \port$31283$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31516$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
 , guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$115  = 0;
   wire [32:0] \$1 ;
@@ -41698,24 +41098,24 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \port$28422$0 ;
   output [41:0] \port$28711$1 ;
   wire [41:0] \port$28711$1 ;
-  input [15:0] \port$30870$0 ;
-  wire [15:0] \port$30870$0 ;
-  input [13:0] \port$30870$48 ;
-  wire [13:0] \port$30870$48 ;
-  input [16:0] \port$30873$0 ;
-  wire [16:0] \port$30873$0 ;
-  input [15:0] \port$30885$0 ;
-  wire [15:0] \port$30885$0 ;
-  input [36:0] \port$30913$0 ;
-  wire [36:0] \port$30913$0 ;
-  input [35:0] \port$31000$0 ;
-  wire [35:0] \port$31000$0 ;
+  input [15:0] \port$30622$0 ;
+  wire [15:0] \port$30622$0 ;
+  input [13:0] \port$30622$48 ;
+  wire [13:0] \port$30622$48 ;
+  input [16:0] \port$30625$0 ;
+  wire [16:0] \port$30625$0 ;
+  input [15:0] \port$30637$0 ;
+  wire [15:0] \port$30637$0 ;
+  input [36:0] \port$30665$0 ;
+  wire [36:0] \port$30665$0 ;
+  input [35:0] \port$30752$0 ;
+  wire [35:0] \port$30752$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31531$0 ;
-  wire [5:0] \port$31531$0 ;
+  output [5:0] \port$31283$0 ;
+  wire [5:0] \port$31283$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31764$0 ;
-  wire [5:0] \port$31764$0 ;
+  output [5:0] \port$31516$0 ;
+  wire [5:0] \port$31516$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -42263,20 +41663,20 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$448  = log_bank7_3[log_bank7_3_rrow];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$30873$0 [16] ? { 7'h00, \port$30873$0 [15] } : 8'hff;
+  assign \$2  = \port$30625$0 [16] ? { 7'h00, \port$30625$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$30885$0 [14:5], 47'h000000000000, \port$30885$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30885$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30870$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30870$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30870$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$30873$0 [14:5], \port$30913$0 [32:1], 4'h0, \port$30913$0 [36:33], \$2 , 1'h0, \port$30913$0 [0], 3'h1, \port$30873$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$30637$0 [14:5], 47'h000000000000, \port$30637$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30637$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30622$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30622$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30622$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$30625$0 [14:5], \port$30665$0 [32:1], 4'h0, \port$30665$0 [36:33], \$2 , 1'h0, \port$30665$0 [0], 3'h1, \port$30625$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$30885$0 [14:5], 47'h000000000000, \port$30885$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30885$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30870$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30870$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30870$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$30637$0 [14:5], 47'h000000000000, \port$30637$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30637$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30622$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30622$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30622$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$30870$0 [4:1] == 1'h1;
+  assign \$15  = \port$30622$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
   assign \$17  = cycle - 4'ha;
   assign \$18  = cycle - 4'ha;
@@ -42284,26 +41684,26 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$20  = cycle - 4'ha;
   assign \$21  = guard_ar_refused + guard_aw_refused;
   assign \$34  = guard_ar_refused | guard_aw_refused;
-  assign \$35  = rsp_grant_valid & \port$30870$0 [0];
-  assign \$36  = ! \port$30870$0 [5];
+  assign \$35  = rsp_grant_valid & \port$30622$0 [0];
+  assign \$36  = ! \port$30622$0 [5];
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = rsp_freed_valid & \port$30873$0 [0];
-  assign \$39  = ! \port$30873$0 [15];
+  assign \$38  = rsp_freed_valid & \port$30625$0 [0];
+  assign \$39  = ! \port$30625$0 [15];
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = rsp_flushed_valid & \port$30885$0 [0];
-  assign \$42  = ! \port$30885$0 [15];
+  assign \$41  = rsp_flushed_valid & \port$30637$0 [0];
+  assign \$42  = ! \port$30637$0 [15];
   assign \$43  = \$41  & \$42 ;
-  assign \$44  = \port$30870$0 [4:1] == 1'h1;
+  assign \$44  = \port$30622$0 [4:1] == 1'h1;
   assign \$45  = rsp_grant_valid & \$44 ;
-  assign \$46  = ! \port$30870$0 [5];
+  assign \$46  = ! \port$30622$0 [5];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = rsp_grant_valid & \port$30870$0 [0];
+  assign \$48  = rsp_grant_valid & \port$30622$0 [0];
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = rsp_freed_valid & \port$30873$0 [0];
+  assign \$51  = rsp_freed_valid & \port$30625$0 [0];
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = rsp_flushed_valid & \port$30885$0 [0];
+  assign \$54  = rsp_flushed_valid & \port$30637$0 [0];
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = \port$30870$0 [4:1] == 1'h1;
+  assign \$57  = \port$30622$0 [4:1] == 1'h1;
   assign \$58  = rsp_grant_valid & \$57 ;
   assign \$60  = \$58  & \$59 ;
   assign \$61  = \$signal$28  > 1'h0;
@@ -43932,10 +43332,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1825  = \$1824 [11:6] - 3'h4;
   assign \$1826  = w0_samples_is & w0_samples_slot_ok;
   assign \$1827  = w0_calibration_is & w0_calibration_slot_ok;
-  assign \$1828  = bus__w_beat_from_queue ? \port$31000$0 [31:0] : bus__w_data;
-  assign \$1829  = bus__w_beat_from_queue ? \port$31000$0 [31:0] : bus__w_data;
+  assign \$1828  = bus__w_beat_from_queue ? \port$30752$0 [31:0] : bus__w_data;
+  assign \$1829  = bus__w_beat_from_queue ? \port$30752$0 [31:0] : bus__w_data;
   assign \$1831  = 31'h40000000 + \$1830 ;
-  assign \$1832  = bus__w_beat_from_queue ? \port$31000$0 [31:0] : bus__w_data;
+  assign \$1832  = bus__w_beat_from_queue ? \port$30752$0 [31:0] : bus__w_data;
   assign \$1834  = 31'h40100000 + \$1833 ;
   assign \$1835  = ~ command_queue_pop;
   assign \$1836  = command_queue_count[0] & \$1835 ;
@@ -44121,8 +43521,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2016  = 1'h1 << \$2015 [7:5];
   assign \$2017  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$2018  = 1'h1 << \$2017 [11:8];
-  assign \$2019  = bus__w_beat_from_queue ? \port$31000$0 [31:0] : bus__w_data;
-  assign \$2020  = bus__w_beat_from_queue ? \port$31000$0 [35:32] : bus__w_strb;
+  assign \$2019  = bus__w_beat_from_queue ? \port$30752$0 [31:0] : bus__w_data;
+  assign \$2020  = bus__w_beat_from_queue ? \port$30752$0 [35:32] : bus__w_strb;
   assign \$2021  = ~ w1_is_command;
   assign \$2022  = w1_valid & \$2021 ;
   assign \$2023  = ~ w1_a1_0[0];
@@ -44346,13 +43746,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2241  = \$2240  & \$signal$622 [1];
   assign \$2242  = \$signal$620  & w2_is_pool1_low_water;
   assign \$2243  = \$2242  & \$signal$622 [2];
-  assign \$2244  = | \port$30873$0 [4:1];
+  assign \$2244  = | \port$30625$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$2244 ;
-  assign \$2245  = | \port$30885$0 [4:1];
+  assign \$2245  = | \port$30637$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$2245 ;
-  assign \$2246  = ~ \port$30870$0 [0];
+  assign \$2246  = ~ \port$30622$0 [0];
   assign \$2247  = rsp_grant_valid & \$2246 ;
-  assign \$2248  = \port$30870$0 [4:1] != 1'h1;
+  assign \$2248  = \port$30622$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$2247  & \$2248 ;
   assign log_kept_ge1 = e1_n_at_least[0] & space_ge1;
   assign log_kept_ge2 = e1_n_at_least[1] & space_ge2;
@@ -68142,7 +67542,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_calibration_is = bus__w_addr_from_queue ? \$25988 [6] : \$25991 [6];
   assign w0_in_pools_queued = 6'h30 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 6'h30 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$31000$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$30752$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -68155,12 +67555,12 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$25994  = bus__w_addr[5:0] == 3'h4;
   assign \$25995  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$25994  | \$25995 ;
-  assign \$25996  = \port$31000$0 [18:0] - 11'h400;
+  assign \$25996  = \port$30752$0 [18:0] - 11'h400;
   assign \$25997  = ~ \$25996 [19];
   assign \$25998  = bus__w_data[18:0] - 11'h400;
   assign \$25999  = ~ \$25998 [19];
   assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
-  assign \$26000  = \port$31000$0 [18:0] - 5'h10;
+  assign \$26000  = \port$30752$0 [18:0] - 5'h10;
   assign \$26001  = ~ \$26000 [19];
   assign \$26002  = bus__w_data[18:0] - 5'h10;
   assign \$26003  = ~ \$26002 [19];
@@ -68384,11 +67784,11 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26215  = \$signal$636  & \$signal$621 ;
   assign \$26216  = ~ \$26215 ;
   assign bus__w_err = \$26214  & \$26216 ;
-  assign \$26217  = rsp_freed_valid & \port$30913$0 [0];
+  assign \$26217  = rsp_freed_valid & \port$30665$0 [0];
   assign \$26218  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$26217  | \$26218 ;
-  assign \$26219  = rsp_freed_valid & \port$30913$0 [0];
-  assign \$26220  = \$26219  ? \port$30873$0 [0] : \port$30885$0 [0];
+  assign \$26219  = rsp_freed_valid & \port$30665$0 [0];
+  assign \$26220  = \$26219  ? \port$30625$0 [0] : \port$30637$0 [0];
   assign bus__w_slow_err = ~ \$26220 ;
   always @(posedge aclk_clk)
     cycle <= \$26221 ;
@@ -68401,7 +67801,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30870$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30870$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30870$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30622$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30622$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30622$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$26224 ;
   always @(posedge aclk_clk)
@@ -72174,29 +71574,29 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
       \$26455  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$30870$0 [4:1];
-  assign rsp_grant_pool = \port$30870$0 [5];
-  assign rsp_grant_user = \port$30870$48 [13:4];
-  assign rsp_flushed_err = \port$30885$0 [4:1];
-  assign rsp_flushed_pool = \port$30885$0 [15];
-  assign rsp_flushed_user = \port$30885$0 [14:5];
-  assign rsp_freed_err = \port$30873$0 [4:1];
-  assign rsp_freed_src = \port$30913$0 [0];
-  assign rsp_freed_in_pool = \port$30873$0 [16];
-  assign rsp_freed_pool = \port$30873$0 [15];
-  assign rsp_freed_tag = \port$30913$0 [36:33];
-  assign rsp_freed_addr = \port$30913$0 [32:1];
-  assign rsp_freed_user = \port$30873$0 [14:5];
-  assign rsp_grant_ok = \port$30870$0 [0];
-  assign rsp_freed_ok = \port$30873$0 [0];
-  assign rsp_flushed_ok = \port$30885$0 [0];
+  assign rsp_grant_err = \port$30622$0 [4:1];
+  assign rsp_grant_pool = \port$30622$0 [5];
+  assign rsp_grant_user = \port$30622$48 [13:4];
+  assign rsp_flushed_err = \port$30637$0 [4:1];
+  assign rsp_flushed_pool = \port$30637$0 [15];
+  assign rsp_flushed_user = \port$30637$0 [14:5];
+  assign rsp_freed_err = \port$30625$0 [4:1];
+  assign rsp_freed_src = \port$30665$0 [0];
+  assign rsp_freed_in_pool = \port$30625$0 [16];
+  assign rsp_freed_pool = \port$30625$0 [15];
+  assign rsp_freed_tag = \port$30665$0 [36:33];
+  assign rsp_freed_addr = \port$30665$0 [32:1];
+  assign rsp_freed_user = \port$30625$0 [14:5];
+  assign rsp_grant_ok = \port$30622$0 [0];
+  assign rsp_freed_ok = \port$30625$0 [0];
+  assign rsp_flushed_ok = \port$30637$0 [0];
   assign space_under = { \$25874 [6], \$25874  };
   assign \$signal$406  = { log_kept_ge4, \$2256 , \$2254  };
   assign \$signal$452  = { e1_access, low_water_hit, \$25956 , \$25955 , e1_exhausted, \$25954  };
   assign \$signal$502  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$31000$0 [31:0];
+  assign bus__w_data_queued = \port$30752$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
-  assign bus__w_strb_queued = \port$31000$0 [35:32];
+  assign bus__w_strb_queued = \port$30752$0 [35:32];
   assign \$signature__addr  = log_bank0_0_wrow;
   assign \$signature__data$645  = { \$2445 [5], \$2439 [5], \$2433 [5], \$2427 [5], \$2421 [5], \$2415 [5], \$2409 [5], \$2403 [5], \$2397 [5], \$2391 [5], \$2385 [5], \$2379 [5], \$2373 [5], \$2367 [5], \$2361 [5], \$2355 [5], \$2349 [5], \$2343 [5], \$2337 [5], \$2331 [5], \$2325 [5], \$2319 [5], \$2313 [5], \$2307 [5], \$2301 [5], \$2295 [5], \$2289 [5], \$2283 [5], \$2277 [5], \$2271 [5] };
   assign \$signature__en  = log_bank0_wen;
@@ -72330,10 +71730,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$782  = alloc_queue_wr;
   assign \$signature__data$783  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 [3:0], 9'h000, \port$30870$0 [15:6] };
-  assign rsp_grant_slot = \port$30870$0 [15:6];
-  assign rsp_grant_tag = \port$30870$48 [3:0];
-  assign bus__r_slow_data = { \port$30870$0 [0], \port$30870$0 [4:1], 4'h0, \port$30870$48 [3:0], 9'h000, \port$30870$0 [15:6] };
+  assign handle = { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 [3:0], 9'h000, \port$30622$0 [15:6] };
+  assign rsp_grant_slot = \port$30622$0 [15:6];
+  assign rsp_grant_tag = \port$30622$48 [3:0];
+  assign bus__r_slow_data = { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 [3:0], 9'h000, \port$30622$0 [15:6] };
   assign w0_samples_is_queued = \$25982 [6];
   assign w0_samples_is_pins = \$25985 [6];
   assign w0_calibration_is_queued = \$25988 [6];
@@ -72354,9 +71754,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \port$28422$0  = \$25956 ;
   assign new_alloc = \$25963 [8];
   assign \port$28711$1  = \$26213 [42:1];
-  assign \port$31531$0  = \$signal$450 ;
+  assign \port$31283$0  = \$signal$450 ;
   assign bus__w_ack = \$signal$620 ;
-  assign \port$31764$0  = \$signal$451 ;
+  assign \port$31516$0  = \$signal$451 ;
   assign \$26311  = log_bank7_row;
   assign \$26301  = log_bank6_row;
   assign \$26291  = log_bank5_row;
@@ -72365,10 +71765,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26261  = log_bank2_row;
   assign \$26251  = log_bank1_row;
   assign \$26241  = log_bank0_row;
-  assign \$49  = \port$30870$0 [5];
-  assign \$52  = \port$30873$0 [15];
-  assign \$55  = \port$30885$0 [15];
-  assign \$59  = \port$30870$0 [5];
+  assign \$49  = \port$30622$0 [5];
+  assign \$52  = \port$30625$0 [15];
+  assign \$55  = \port$30637$0 [15];
+  assign \$59  = \port$30622$0 [5];
   assign \$63  = \$62 ;
   assign \$66  = \$65 ;
   assign \$69  = \$68 ;
