@@ -464,6 +464,7 @@ class AllocatorCore(_Timing, wiring.Component):
             return slot, snap, tag
 
         fetched_slot, fetched_snap, next_tag = choose_grant(state)
+        per_pool = len(state) > 1
         # a ring's slot is held under its last grant
         ring_held = any_of(a3_sel_fresh[st.index] & (parity[st.index] == st.last_r.data.snap)
                            for st in state if st.overwrites)
@@ -479,8 +480,8 @@ class AllocatorCore(_Timing, wiring.Component):
         # showed the choice among 8 pools, then its fanout to every pool's
         # record, on the worst path of 8 pools.
         for st in state:
-            slot, snap, tag = (fetched_slot, fetched_snap, next_tag) if len(state) == 1 else \
-                choose_grant([st], f"{st.pool.name}_")
+            slot, snap, tag = choose_grant([st], f"{st.pool.name}_") if per_pool else \
+                (fetched_slot, fetched_snap, next_tag)
             m.d.comb += [
                 st.grant_w.addr.eq(slot),
                 st.grant_w.data.snap.eq(snap),
@@ -802,7 +803,6 @@ class AllocatorCore(_Timing, wiring.Component):
             f4_pool.eq(f3_pool), f4_slot.eq(f3_slot), f4_in_pool.eq(f3_in_pool), f4_in.eq(f3_in),
             f4_hit_a1.eq(hit_a1), f4_a1_next.eq(plus_one(a4_tag)), f4_a1_snap.eq(a4_snap),
         ]
-        per_pool = len(state) > 1
         if per_pool:
             f4_older = reg("f4_older")          # alloc t-2 or t-3 granted the slot
             f4_mem_held = reg("f4_mem_held", len(pools))
@@ -871,9 +871,9 @@ class AllocatorCore(_Timing, wiring.Component):
         released_f1 = Signal()                  # this free releases the next one's slot
         m.d.comb += released_f1.eq(release & same_slot(f4_go, f4_pool, f4_slot, f3_pool, f3_slot))
         m.d.sync += f4_blocked.eq(hit_a1 | released_f1)
-        rest_held = f4_rest_held | any_of(list(f4_mem_held)) if per_pool else f4_rest_held
+        held_before = f4_rest_held | any_of(list(f4_mem_held)) if per_pool else f4_rest_held
         m.d.comb += [
-            held.eq(f4_hit_a1 | (~f4_blocked & rest_held)),
+            held.eq(f4_hit_a1 | (~f4_blocked & held_before)),
             release.eq(f4_by_a1 | (~f4_blocked & (f4_by_older | any_of(f4_by_mem & f4_mem_ok)))),
         ]
         def held_under(a1, rest, mem=None):
@@ -881,7 +881,6 @@ class AllocatorCore(_Timing, wiring.Component):
             # older in-flight alloc's or the memories' (in ``rest``, or ``mem``
             # per pool)
             return Mux(f4_hit_a1, a1, rest if mem is None else Mux(f4_older, rest, mem))
-        cur_next = held_under(f4_a1_next, f4_rest_next)
         cur_snap = held_under(f4_a1_snap, f4_rest_snap, (f4_in & f4_mem_snap).any() if per_pool else None)
         # A release implies go and held, so it is asked last: the code without it
         # is one LUT of registered flags, and the release (behind the pools' OR
@@ -930,10 +929,11 @@ class AllocatorCore(_Timing, wiring.Component):
             if st.parity_w.rows is not None:
                 rows = reg(f"f4_rows_{st.pool.name}", st.pool.slots)
                 m.d.sync += rows.eq(Cat(f3_slot[:st.pool.slot_bits] == r for r in range(st.pool.slots)))
-            snap, next_tag = cur_snap, cur_next
             if per_pool:
                 snap = held_under(f4_a1_snap, f4_rest_snap, f4_mem_snap[st.index])
                 next_tag = held_under(f4_a1_next, f4_rest_next, f4_mem_next[st.index])
+            else:
+                snap, next_tag = cur_snap, held_under(f4_a1_next, f4_rest_next)
             st.release(m, release_p & not_raced if st.overwrites else release_p,
                        f4_slot, snap, next_tag, rows)
         m.d.sync += [f5_valid.eq(f4_valid), f5_ok.eq(release), f5_err.eq(free_err),
