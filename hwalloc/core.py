@@ -391,7 +391,14 @@ class AllocatorCore(_Timing, wiring.Component):
         # seen counter as it was before the commit
         # (a forwarded tag needs no such test: a grant in flight of the slot means
         # it was granted before)
-        ever = Cat(~at_least(a2_fresh_slot[:st.pool.slot_bits], st.seen_prev) for st in state)
+        if len(state) > 1:
+            # (of several pools, each pool's own compare of its own registers,
+            # registered at the commit: place and route showed the slot chosen
+            # among 8 pools fanned out to every pool's compare on a worst path)
+            ever = reg("a2_ever", len(state))
+            m.d.sync += ever.eq(Cat(~at_least(st.fresh_slot, st.seen) for st in state))
+        else:
+            ever = Cat(~at_least(a2_fresh_slot[:st.pool.slot_bits], st.seen_prev) for st in state)
         # A ring alloc's slot may be released by a free older than it that decides
         # after its commit (frees t-3..t, at edges t+2..t+5; R does not apply).
         # Free t-3 writes the parity at the commit edge itself, where the read
@@ -934,8 +941,16 @@ class AllocatorCore(_Timing, wiring.Component):
                 next_tag = held_under(f4_a1_next, f4_rest_next, f4_mem_next[st.index])
             else:
                 snap, next_tag = cur_snap, held_under(f4_a1_next, f4_rest_next)
+            slot = f4_slot
+            if per_pool:
+                # (of several pools, each pool's copy of the slot, loaded when
+                # the free is in it: place and route showed f4_slot fanned out
+                # to 8 pools' writes on the worst path of 8 pools)
+                slot = reg(f"f4_slot_{st.pool.name}", st.pool.slot_bits)
+                with m.If(f3_in[st.index]):
+                    m.d.sync += slot.eq(f3_slot[:st.pool.slot_bits])
             st.release(m, release_p & not_raced if st.overwrites else release_p,
-                       f4_slot, snap, next_tag, rows)
+                       slot, snap, next_tag, rows)
         m.d.sync += [f5_valid.eq(f4_valid), f5_ok.eq(release), f5_err.eq(free_err),
                      f5_user.eq(f4_user), f5_pool.eq(f4_pool), f5_in_pool.eq(f4_in_pool)]
 
