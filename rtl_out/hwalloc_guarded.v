@@ -621,9 +621,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$30622$0 (\$11 [4:0]),
-    .\port$30622$48 (\$11 [51:48]),
-    .\port$30622$6 (\$11 [15:6]),
+    .\port$30625$0 (\$11 [4:0]),
+    .\port$30625$48 (\$11 [51:48]),
+    .\port$30625$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -681,7 +681,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$354 ),
     .free_user(\free_user$335 ),
     .free_valid(\free_valid$331 ),
-    .\port$28711$39 (\$20 [41:38]),
+    .\port$28709$39 (\$20 [41:38]),
     .view_ar_held2(view_ar_held),
     .view_ar_next2(view_ar_next),
     .view_ar_pool(view_ar_pool),
@@ -733,8 +733,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .m_axi_rresp(m_axi_rresp),
     .m_axi_rvalid(m_axi_rvalid),
     .m_axi_wvalid(m_axi_wvalid),
-    .\port$31567$1 (\$23 ),
-    .\port$31619$1 (\$24 ),
+    .\port$31570$1 (\$23 ),
+    .\port$31622$1 (\$24 ),
     .r_skid_out_data(\$25 ),
     .r_skid_out_ready(s_axi_rready),
     .s_axi_araddr(s_axi_araddr),
@@ -819,18 +819,18 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$28420$0 (\$16 ),
-    .\port$28421$0 (\$17 ),
-    .\port$28422$0 (\$18 ),
-    .\port$28711$1 (\$20 ),
-    .\port$30622$0 (\$11 [15:0]),
-    .\port$30622$48 (\$11 [61:48]),
-    .\port$30625$0 (\$12 ),
-    .\port$30637$0 (\$13 ),
-    .\port$30665$0 (\$14 ),
-    .\port$30752$0 (\$15 ),
-    .\port$31283$0 (\$signal ),
-    .\port$31516$0 (\$signal$132 ),
+    .\port$28418$0 (\$16 ),
+    .\port$28419$0 (\$17 ),
+    .\port$28420$0 (\$18 ),
+    .\port$28709$1 (\$20 ),
+    .\port$30625$0 (\$11 [15:0]),
+    .\port$30625$48 (\$11 [61:48]),
+    .\port$30628$0 (\$12 ),
+    .\port$30640$0 (\$13 ),
+    .\port$30668$0 (\$14 ),
+    .\port$30755$0 (\$15 ),
+    .\port$31286$0 (\$signal ),
+    .\port$31519$0 (\$signal$132 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -1115,7 +1115,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30622$0 , \port$30622$6 , \port$30622$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30625$0 , \port$30625$6 , \port$30625$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$110  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2004,12 +2004,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$30622$0 ;
-  wire [4:0] \port$30622$0 ;
-  input [3:0] \port$30622$48 ;
-  wire [3:0] \port$30622$48 ;
-  input [9:0] \port$30622$6 ;
-  wire [9:0] \port$30622$6 ;
+  input [4:0] \port$30625$0 ;
+  wire [4:0] \port$30625$0 ;
+  input [3:0] \port$30625$48 ;
+  wire [3:0] \port$30625$48 ;
+  input [9:0] \port$30625$6 ;
+  wire [9:0] \port$30625$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -2175,7 +2175,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 , 9'h000, \port$30622$6  };
+      r_slow_ring[r_slow_wr] <= { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 , 9'h000, \port$30625$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -2266,7 +2266,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 , 9'h000, \port$30622$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 , 9'h000, \port$30625$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3667,7 +3667,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 , 9'h000, \port$30622$6  };
+  assign r_slow_w_data = { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 , 9'h000, \port$30625$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3679,12 +3679,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 , 9'h000, \port$30622$6  };
+  assign \$signature__data$108  = { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 , 9'h000, \port$30625$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 , 9'h000, \port$30622$6  };
+  assign bus__r_slow_data = { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 , 9'h000, \port$30625$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3724,28 +3724,28 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$28711$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
+, \port$28709$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$111  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  wire [11:0] \$1000 ;
-  wire [12:0] \$1001 ;
-  wire \$1002 ;
+  wire \$1000 ;
+  wire [1:0] \$1001 ;
+  wire [1:0] \$1002 ;
   wire \$1003 ;
   wire \$1004 ;
   wire \$1005 ;
   wire \$1006 ;
-  wire [1:0] \$1007 ;
-  wire [1:0] \$1008 ;
+  wire \$1007 ;
+  wire [3:0] \$1008 ;
   wire \$1009 ;
   wire \$101 ;
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
   wire \$1013 ;
-  wire [3:0] \$1014 ;
+  wire \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
   wire \$1017 ;
@@ -3753,24 +3753,24 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1019 ;
   wire [10:0] \$102 ;
   wire \$1020 ;
-  wire \$1021 ;
+  wire [10:0] \$1021 ;
   wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
   wire \$1025 ;
   wire \$1026 ;
-  wire [10:0] \$1027 ;
+  wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
   wire [10:0] \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
+  wire [3:0] \$1030 ;
+  wire [3:0] \$1031 ;
   wire \$1032 ;
   wire \$1033 ;
   wire \$1034 ;
   wire \$1035 ;
-  wire [3:0] \$1036 ;
-  wire [3:0] \$1037 ;
+  wire \$1036 ;
+  wire \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
   wire [10:0] \$104 ;
@@ -3778,36 +3778,36 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1041 ;
   wire \$1042 ;
   wire \$1043 ;
-  wire \$1044 ;
+  wire [4:0] \$1044 ;
   wire \$1045 ;
   wire \$1046 ;
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
   wire [6:0] \$105 ;
-  wire [4:0] \$1050 ;
+  wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  wire \$1055 ;
-  wire \$1056 ;
-  wire \$1057 ;
-  wire \$1058 ;
-  wire [3:0] \$1059 ;
+  wire [3:0] \$1053 ;
+  wire [3:0] \$1054 ;
+  wire [7:0] \$1055 ;
+  reg \$1056 ;
+  reg [9:0] \$1057 ;
+  reg [4:0] \$1058 ;
+  reg \$1059 ;
   wire \$106 ;
-  wire [3:0] \$1060 ;
-  wire [7:0] \$1061 ;
+  reg [9:0] \$1060 ;
+  reg [15:0] \$1061 ;
   reg \$1062 ;
-  reg [9:0] \$1063 ;
+  reg [3:0] \$1063 ;
   reg [4:0] \$1064 ;
   reg \$1065 ;
-  reg [9:0] \$1066 ;
-  reg [15:0] \$1067 ;
+  reg \$1066 ;
+  reg \$1067 ;
   reg \$1068 ;
-  reg [3:0] \$1069 ;
+  reg \$1069 ;
   wire \$107 ;
-  reg [4:0] \$1070 ;
+  reg \$1070 ;
   reg \$1071 ;
   reg \$1072 ;
   reg \$1073 ;
@@ -3820,61 +3820,61 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [4:0] \$108 ;
   reg \$1080 ;
   reg \$1081 ;
-  reg \$1082 ;
-  reg \$1083 ;
-  reg \$1084 ;
-  reg \$1085 ;
-  reg \$1086 ;
-  reg \$1087 ;
-  reg [3:0] \$1088 ;
-  reg [9:0] \$1089 ;
+  reg [3:0] \$1082 ;
+  reg [9:0] \$1083 ;
+  reg [1:0] \$1084 ;
+  reg [1:0] \$1085 ;
+  reg [1:0] \$1086 ;
+  reg [10:0] \$1087 ;
+  reg [10:0] \$1088 ;
+  reg [10:0] \$1089 ;
   wire \$109 ;
-  reg [1:0] \$1090 ;
+  reg [10:0] \$1090 ;
   reg [1:0] \$1091 ;
-  reg [1:0] \$1092 ;
-  reg [10:0] \$1093 ;
-  reg [10:0] \$1094 ;
-  reg [10:0] \$1095 ;
-  reg [10:0] \$1096 ;
-  reg [1:0] \$1097 ;
-  reg [4:0] \$1098 ;
-  reg [4:0] \$1099 ;
+  reg [4:0] \$1092 ;
+  reg [4:0] \$1093 ;
+  reg [4:0] \$1094 ;
+  reg [4:0] \$1095 ;
+  reg \$1096 ;
+  reg [3:0] \$1097 ;
+  reg [1:0] \$1098 ;
+  reg [1:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [4:0] \$1100 ;
-  reg [4:0] \$1101 ;
+  reg [1:0] \$1100 ;
+  reg [1:0] \$1101 ;
   reg \$1102 ;
   reg [3:0] \$1103 ;
-  reg [1:0] \$1104 ;
-  reg [1:0] \$1105 ;
+  reg \$1104 ;
+  reg \$1105 ;
   reg [1:0] \$1106 ;
-  reg [1:0] \$1107 ;
-  reg \$1108 ;
-  reg [3:0] \$1109 ;
+  reg \$1107 ;
+  reg [1:0] \$1108 ;
+  reg \$1109 ;
   wire [4:0] \$111 ;
-  reg \$1110 ;
+  reg [1:0] \$1110 ;
   reg \$1111 ;
-  reg [1:0] \$1112 ;
-  reg \$1113 ;
-  reg [1:0] \$1114 ;
+  reg \$1112 ;
+  reg [10:0] \$1113 ;
+  reg [10:0] \$1114 ;
   reg \$1115 ;
-  reg [1:0] \$1116 ;
-  reg \$1117 ;
-  reg \$1118 ;
-  reg [10:0] \$1119 ;
+  reg [9:0] \$1116 ;
+  reg [10:0] \$1117 ;
+  reg [9:0] \$1118 ;
+  reg [4:0] \$1119 ;
   wire [4:0] \$112 ;
-  reg [10:0] \$1120 ;
+  reg [4:0] \$1120 ;
   reg \$1121 ;
-  reg [9:0] \$1122 ;
-  reg [10:0] \$1123 ;
-  reg [9:0] \$1124 ;
-  reg [4:0] \$1125 ;
-  reg [4:0] \$1126 ;
+  reg [3:0] \$1122 ;
+  reg [4:0] \$1123 ;
+  reg [3:0] \$1124 ;
+  reg \$1125 ;
+  reg \$1126 ;
   reg \$1127 ;
-  reg [3:0] \$1128 ;
-  reg [4:0] \$1129 ;
+  reg \$1128 ;
+  reg \$1129 ;
   wire [4:0] \$113 ;
-  reg [3:0] \$1130 ;
+  reg \$1130 ;
   reg \$1131 ;
   reg \$1132 ;
   reg \$1133 ;
@@ -3900,41 +3900,41 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1151 ;
   reg \$1152 ;
   reg \$1153 ;
-  reg \$1154 ;
-  reg \$1155 ;
+  wire [1:0] \$1154 ;
+  wire [1:0] \$1155 ;
   reg \$1156 ;
   reg \$1157 ;
   reg \$1158 ;
   reg \$1159 ;
   wire \$116 ;
-  wire [1:0] \$1160 ;
-  wire [1:0] \$1161 ;
+  reg \$1160 ;
+  reg \$1161 ;
   reg \$1162 ;
   reg \$1163 ;
-  reg \$1164 ;
-  reg \$1165 ;
+  reg [1:0] \$1164 ;
+  reg [1:0] \$1165 ;
   reg \$1166 ;
-  reg \$1167 ;
+  reg [9:0] \$1167 ;
   reg \$1168 ;
-  reg \$1169 ;
+  reg [9:0] \$1169 ;
   wire \$117 ;
-  reg [1:0] \$1170 ;
-  reg [1:0] \$1171 ;
-  reg \$1172 ;
-  reg \$1173 ;
-  reg [9:0] \$1174 ;
-  reg \$1175 ;
+  reg \$1170 ;
+  reg \$1171 ;
+  reg [10:0] \$1172 ;
+  reg [2:0] \$1173 ;
+  reg \$1174 ;
+  reg [3:0] \$1175 ;
   reg \$1176 ;
-  reg [10:0] \$1177 ;
-  reg [2:0] \$1178 ;
+  reg [3:0] \$1177 ;
+  reg \$1178 ;
   reg \$1179 ;
   wire \$118 ;
-  reg \$1180 ;
-  reg [3:0] \$1181 ;
+  reg [4:0] \$1180 ;
+  reg [2:0] \$1181 ;
   reg \$1182 ;
   reg \$1183 ;
-  reg [4:0] \$1184 ;
-  reg [2:0] \$1185 ;
+  reg \$1184 ;
+  reg \$1185 ;
   reg \$1186 ;
   reg \$1187 ;
   reg \$1188 ;
@@ -3948,12 +3948,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1195 ;
   reg \$1196 ;
   reg \$1197 ;
-  reg \$1198 ;
-  reg \$1199 ;
   wire \$12 ;
   wire \$120 ;
-  reg \$1200 ;
-  reg \$1201 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
@@ -3989,74 +3985,74 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [1:0] \$150 ;
   wire [1:0] \$151 ;
   wire [3:0] \$152 ;
-  wire \$153 ;
+  wire [12:0] \$153 ;
   wire \$154 ;
-  wire [1:0] \$155 ;
-  wire \$156 ;
-  wire [12:0] \$157 ;
+  wire \$155 ;
+  wire [6:0] \$156 ;
+  wire \$157 ;
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire [6:0] \$160 ;
-  wire \$161 ;
+  wire \$160 ;
+  wire [1:0] \$161 ;
   wire \$162 ;
   wire [1:0] \$163 ;
   wire [1:0] \$164 ;
   wire \$165 ;
-  wire [12:0] \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire [6:0] \$169 ;
+  wire [1:0] \$166 ;
+  wire [1:0] \$167 ;
+  wire [1:0] \$168 ;
+  wire \$169 ;
   reg \$17 ;
   wire \$170 ;
-  wire \$171 ;
-  wire [1:0] \$172 ;
-  wire [1:0] \$173 ;
-  wire [1:0] \$174 ;
-  wire \$175 ;
+  wire [1:0] \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [9:0] \$174 ;
+  wire [31:0] \$175 ;
   wire \$176 ;
-  wire [1:0] \$177 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   reg \$18 ;
-  wire [9:0] \$180 ;
-  wire [31:0] \$181 ;
+  wire \$180 ;
+  wire \$181 ;
   wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
+  wire [11:0] \$183 ;
+  wire [11:0] \$184 ;
+  wire [12:0] \$185 ;
   wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire [11:0] \$189 ;
+  wire [11:0] \$187 ;
+  wire [11:0] \$188 ;
+  wire [12:0] \$189 ;
   reg \$19 ;
-  wire [11:0] \$190 ;
-  wire [12:0] \$191 ;
-  wire \$192 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire [11:0] \$192 ;
   wire [11:0] \$193 ;
-  wire [11:0] \$194 ;
-  wire [12:0] \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire [11:0] \$198 ;
-  wire [11:0] \$199 ;
+  wire [12:0] \$194 ;
+  wire [4:0] \$195 ;
+  wire [4:0] \$196 ;
+  wire [3:0] \$197 ;
+  wire [33:0] \$198 ;
+  wire \$199 ;
   wire \$2 ;
   reg \$20 ;
-  wire [12:0] \$200 ;
-  wire [4:0] \$201 ;
-  wire [4:0] \$202 ;
-  wire [3:0] \$203 ;
-  wire [33:0] \$204 ;
-  wire \$205 ;
-  wire [33:0] \$206 ;
-  wire \$207 ;
+  wire [33:0] \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire [33:0] \$205 ;
+  wire \$206 ;
+  wire [33:0] \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire [12:0] \$21 ;
   wire \$210 ;
-  wire [33:0] \$211 ;
+  wire \$211 ;
   wire \$212 ;
-  wire [33:0] \$213 ;
+  wire \$213 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
@@ -4079,41 +4075,41 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
+  wire [8:0] \$234 ;
+  wire [24:0] \$235 ;
+  wire [10:0] \$236 ;
+  wire [22:0] \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire \$24 ;
-  wire [8:0] \$240 ;
-  wire [24:0] \$241 ;
-  wire [10:0] \$242 ;
-  wire [22:0] \$243 ;
-  wire \$244 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire [9:0] \$242 ;
+  wire [3:0] \$243 ;
+  wire [9:0] \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
-  wire [9:0] \$248 ;
-  wire [3:0] \$249 ;
+  wire \$248 ;
+  wire \$249 ;
   wire \$25 ;
-  wire [9:0] \$250 ;
-  wire \$251 ;
+  wire [1:0] \$250 ;
+  wire [1:0] \$251 ;
   wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire [1:0] \$256 ;
-  wire [1:0] \$257 ;
+  wire [3:0] \$253 ;
+  wire [3:0] \$254 ;
+  wire [3:0] \$255 ;
+  wire [12:0] \$256 ;
+  wire \$257 ;
   wire \$258 ;
-  wire [3:0] \$259 ;
+  wire [6:0] \$259 ;
   wire \$26 ;
-  wire [3:0] \$260 ;
-  wire [3:0] \$261 ;
-  wire [12:0] \$262 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
   wire \$263 ;
   wire \$264 ;
-  wire [6:0] \$265 ;
+  wire \$265 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
@@ -4159,38 +4155,38 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire \$306 ;
+  wire [4:0] \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
+  wire [3:0] \$310 ;
+  wire [3:0] \$311 ;
   wire [4:0] \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire [3:0] \$316 ;
-  wire [3:0] \$317 ;
-  wire [4:0] \$318 ;
-  wire [3:0] \$319 ;
+  wire [3:0] \$313 ;
+  wire [3:0] \$314 ;
+  wire [4:0] \$315 ;
+  wire [4:0] \$316 ;
+  wire [4:0] \$317 ;
+  wire [3:0] \$318 ;
+  wire \$319 ;
   wire \$32 ;
-  wire [3:0] \$320 ;
-  wire [4:0] \$321 ;
-  wire [4:0] \$322 ;
-  wire [4:0] \$323 ;
-  wire [3:0] \$324 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire \$328 ;
+  wire [4:0] \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [4:0] \$334 ;
+  wire \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
@@ -4223,53 +4219,53 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
+  wire [3:0] \$364 ;
+  wire [3:0] \$365 ;
+  wire [4:0] \$366 ;
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire [3:0] \$370 ;
-  wire [3:0] \$371 ;
-  wire [4:0] \$372 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
   wire \$376 ;
   wire \$377 ;
-  wire \$378 ;
+  wire [1:0] \$378 ;
   wire \$379 ;
   wire \$38 ;
   wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire [1:0] \$384 ;
+  wire [5:0] \$381 ;
+  wire [5:0] \$382 ;
+  wire [6:0] \$383 ;
+  wire \$384 ;
   wire \$385 ;
-  wire \$386 ;
+  wire [5:0] \$386 ;
   wire [5:0] \$387 ;
-  wire [5:0] \$388 ;
-  wire [6:0] \$389 ;
+  wire [6:0] \$388 ;
+  wire [1:0] \$389 ;
   wire \$39 ;
   wire \$390 ;
-  wire \$391 ;
-  wire [5:0] \$392 ;
-  wire [5:0] \$393 ;
-  wire [6:0] \$394 ;
+  wire [1:0] \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire [1:0] \$394 ;
   wire [1:0] \$395 ;
-  wire \$396 ;
-  wire [1:0] \$397 ;
-  wire \$398 ;
+  wire [1:0] \$396 ;
+  wire [2:0] \$397 ;
+  wire [2:0] \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [1:0] \$400 ;
-  wire [1:0] \$401 ;
-  wire [1:0] \$402 ;
-  wire [2:0] \$403 ;
-  wire [2:0] \$404 ;
-  wire \$405 ;
+  wire [11:0] \$400 ;
+  wire [11:0] \$401 ;
+  wire [12:0] \$402 ;
+  wire [11:0] \$403 ;
+  wire [11:0] \$404 ;
+  wire [12:0] \$405 ;
   wire [11:0] \$406 ;
   wire [11:0] \$407 ;
   wire [12:0] \$408 ;
@@ -4277,13 +4273,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$41 ;
   wire [11:0] \$410 ;
   wire [12:0] \$411 ;
-  wire [11:0] \$412 ;
-  wire [11:0] \$413 ;
-  wire [12:0] \$414 ;
-  wire [11:0] \$415 ;
-  wire [11:0] \$416 ;
-  wire [12:0] \$417 ;
-  wire [2:0] \$418 ;
+  wire [2:0] \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
   wire \$419 ;
   wire \$42 ;
   wire \$420 ;
@@ -4297,19 +4293,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
+  wire [10:0] \$430 ;
+  wire [10:0] \$431 ;
   wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire [10:0] \$436 ;
-  wire [10:0] \$437 ;
+  wire [10:0] \$433 ;
+  wire [10:0] \$434 ;
+  wire [12:0] \$435 ;
+  wire \$436 ;
+  wire \$437 ;
   wire \$438 ;
-  wire [10:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
-  wire [10:0] \$440 ;
-  wire [12:0] \$441 ;
+  wire \$440 ;
+  wire \$441 ;
   wire \$442 ;
   wire \$443 ;
   wire \$444 ;
@@ -4367,20 +4363,20 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
+  wire [4:0] \$494 ;
+  wire [4:0] \$495 ;
   wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
+  wire [4:0] \$497 ;
+  wire [4:0] \$498 ;
+  wire [6:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [4:0] \$500 ;
-  wire [4:0] \$501 ;
+  wire \$500 ;
+  wire \$501 ;
   wire \$502 ;
-  wire [4:0] \$503 ;
-  wire [4:0] \$504 ;
-  wire [6:0] \$505 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
   wire \$506 ;
   wire \$507 ;
   wire \$508 ;
@@ -4402,22 +4398,22 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
-  wire \$525 ;
+  wire [1:0] \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
-  wire [1:0] \$531 ;
-  wire \$532 ;
-  wire \$533 ;
+  wire [11:0] \$531 ;
+  wire [11:0] \$532 ;
+  wire [12:0] \$533 ;
   wire \$534 ;
   wire \$535 ;
   wire \$536 ;
-  wire [11:0] \$537 ;
-  wire [11:0] \$538 ;
-  wire [12:0] \$539 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire \$54 ;
   wire \$540 ;
   wire \$541 ;
@@ -4431,28 +4427,28 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$549 ;
   wire \$55 ;
   wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
+  wire [4:0] \$551 ;
+  wire [4:0] \$552 ;
   wire \$553 ;
   wire \$554 ;
   wire \$555 ;
   wire \$556 ;
-  wire [4:0] \$557 ;
-  wire [4:0] \$558 ;
+  wire \$557 ;
+  wire [10:0] \$558 ;
   wire \$559 ;
   wire \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
-  wire [10:0] \$564 ;
+  wire [4:0] \$564 ;
   wire \$565 ;
   wire \$566 ;
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
-  wire [4:0] \$570 ;
+  wire \$570 ;
   wire \$571 ;
   wire \$572 ;
   wire \$573 ;
@@ -4511,13 +4507,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
-  wire \$623 ;
+  wire [4:0] \$623 ;
   wire \$624 ;
   wire \$625 ;
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
-  wire [4:0] \$629 ;
+  wire \$629 ;
   wire \$63 ;
   wire \$630 ;
   wire \$631 ;
@@ -4537,20 +4533,20 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire \$647 ;
+  wire [4:0] \$647 ;
   wire \$648 ;
   wire \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire [4:0] \$653 ;
+  wire [8:0] \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
   wire \$657 ;
   wire \$658 ;
-  wire [8:0] \$659 ;
+  wire \$659 ;
   wire \$66 ;
   wire \$660 ;
   wire \$661 ;
@@ -4570,20 +4566,20 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$674 ;
   wire \$675 ;
   wire \$676 ;
-  wire \$677 ;
+  wire [4:0] \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire [4:0] \$683 ;
+  wire [8:0] \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
   wire \$688 ;
-  wire [8:0] \$689 ;
+  wire \$689 ;
   wire \$69 ;
   wire \$690 ;
   wire \$691 ;
@@ -4604,20 +4600,20 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
-  wire \$707 ;
+  wire [4:0] \$707 ;
   wire \$708 ;
   wire \$709 ;
   wire [13:0] \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
-  wire [4:0] \$713 ;
+  wire [8:0] \$713 ;
   wire \$714 ;
   wire \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
-  wire [8:0] \$719 ;
+  wire \$719 ;
   wire \$72 ;
   wire \$720 ;
   wire \$721 ;
@@ -4637,20 +4633,20 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$734 ;
   wire \$735 ;
   wire \$736 ;
-  wire \$737 ;
+  wire [4:0] \$737 ;
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
   wire \$740 ;
   wire \$741 ;
   wire \$742 ;
-  wire [4:0] \$743 ;
+  wire [8:0] \$743 ;
   wire \$744 ;
   wire \$745 ;
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
-  wire [8:0] \$749 ;
+  wire \$749 ;
   wire [13:0] \$75 ;
   wire \$750 ;
   wire \$751 ;
@@ -4705,7 +4701,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$796 ;
   wire \$797 ;
   wire \$798 ;
-  wire \$799 ;
+  wire [4:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
@@ -4713,55 +4709,55 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$802 ;
   wire \$803 ;
   wire \$804 ;
-  wire [4:0] \$805 ;
+  wire [5:0] \$805 ;
   wire \$806 ;
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
   wire \$81 ;
   wire \$810 ;
-  wire [5:0] \$811 ;
+  wire \$811 ;
   wire \$812 ;
   wire \$813 ;
   wire \$814 ;
   wire \$815 ;
   wire \$816 ;
   wire \$817 ;
-  wire \$818 ;
+  wire [4:0] \$818 ;
   wire \$819 ;
   wire \$82 ;
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
-  wire [4:0] \$824 ;
+  wire [5:0] \$824 ;
   wire \$825 ;
   wire \$826 ;
   wire \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
-  wire [5:0] \$830 ;
+  wire \$830 ;
   wire \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
-  wire \$837 ;
+  wire [4:0] \$837 ;
   wire \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire [4:0] \$843 ;
+  wire [5:0] \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
   wire \$847 ;
   wire \$848 ;
-  wire [5:0] \$849 ;
+  wire \$849 ;
   wire \$85 ;
   wire \$850 ;
   wire \$851 ;
@@ -4769,20 +4765,20 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
-  wire \$856 ;
+  wire [4:0] \$856 ;
   wire \$857 ;
   wire \$858 ;
   wire \$859 ;
   wire \$86 ;
   wire \$860 ;
   wire \$861 ;
-  wire [4:0] \$862 ;
+  wire [5:0] \$862 ;
   wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire [5:0] \$868 ;
+  wire \$868 ;
   wire \$869 ;
   wire \$87 ;
   wire \$870 ;
@@ -4821,20 +4817,20 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
-  wire \$902 ;
+  wire [4:0] \$902 ;
   wire \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
-  wire [4:0] \$908 ;
+  wire [5:0] \$908 ;
   wire \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
   wire \$913 ;
-  wire [5:0] \$914 ;
+  wire \$914 ;
   wire \$915 ;
   wire \$916 ;
   wire \$917 ;
@@ -4842,20 +4838,20 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
-  wire \$921 ;
+  wire [4:0] \$921 ;
   wire \$922 ;
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
-  wire [4:0] \$927 ;
+  wire [5:0] \$927 ;
   wire \$928 ;
   wire \$929 ;
   wire [3:0] \$93 ;
   wire \$930 ;
   wire \$931 ;
   wire \$932 ;
-  wire [5:0] \$933 ;
+  wire \$933 ;
   wire \$934 ;
   wire \$935 ;
   wire \$936 ;
@@ -4863,79 +4859,79 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$938 ;
   wire \$939 ;
   wire [3:0] \$94 ;
-  wire \$940 ;
+  wire [4:0] \$940 ;
   wire \$941 ;
   wire \$942 ;
   wire \$943 ;
   wire \$944 ;
   wire \$945 ;
-  wire [4:0] \$946 ;
+  wire [5:0] \$946 ;
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
   wire \$95 ;
   wire \$950 ;
   wire \$951 ;
-  wire [5:0] \$952 ;
+  wire \$952 ;
   wire \$953 ;
   wire \$954 ;
   wire \$955 ;
   wire \$956 ;
   wire \$957 ;
   wire \$958 ;
-  wire \$959 ;
+  wire [4:0] \$959 ;
   wire [12:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
   wire \$963 ;
   wire \$964 ;
-  wire [4:0] \$965 ;
+  wire [5:0] \$965 ;
   wire \$966 ;
   wire \$967 ;
-  wire \$968 ;
-  wire \$969 ;
+  wire [24:0] \$968 ;
+  wire [30:0] \$969 ;
   wire \$97 ;
-  wire \$970 ;
-  wire [5:0] \$971 ;
+  wire [18:0] \$970 ;
+  wire [30:0] \$971 ;
   wire \$972 ;
   wire \$973 ;
-  wire [24:0] \$974 ;
-  wire [30:0] \$975 ;
-  wire [18:0] \$976 ;
-  wire [30:0] \$977 ;
-  wire \$978 ;
-  wire \$979 ;
+  wire [11:0] \$974 ;
+  wire [11:0] \$975 ;
+  wire [12:0] \$976 ;
+  wire \$977 ;
+  wire [11:0] \$978 ;
+  wire [11:0] \$979 ;
   wire \$98 ;
-  wire [11:0] \$980 ;
-  wire [11:0] \$981 ;
-  wire [12:0] \$982 ;
-  wire \$983 ;
-  wire [11:0] \$984 ;
-  wire [11:0] \$985 ;
-  wire [12:0] \$986 ;
-  wire \$987 ;
-  wire [11:0] \$988 ;
-  wire [11:0] \$989 ;
+  wire [12:0] \$980 ;
+  wire \$981 ;
+  wire [11:0] \$982 ;
+  wire [11:0] \$983 ;
+  wire [12:0] \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire [1:0] \$987 ;
+  wire [1:0] \$988 ;
+  wire [1:0] \$989 ;
   wire [10:0] \$99 ;
-  wire [12:0] \$990 ;
-  wire \$991 ;
-  wire \$992 ;
-  wire [1:0] \$993 ;
-  wire [1:0] \$994 ;
-  wire [1:0] \$995 ;
-  wire [1:0] \$996 ;
-  wire [2:0] \$997 ;
-  wire [2:0] \$998 ;
-  wire [11:0] \$999 ;
+  wire [1:0] \$990 ;
+  wire [2:0] \$991 ;
+  wire [2:0] \$992 ;
+  wire [11:0] \$993 ;
+  wire [11:0] \$994 ;
+  wire [12:0] \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
   wire [9:0] \$signal ;
-  wire \$signal$294 ;
-  wire \$signal$306 ;
-  wire \$signal$325 ;
-  wire [3:0] \$signal$366 ;
-  wire [9:0] \$signal$487 ;
+  wire \$signal$295 ;
+  wire \$signal$307 ;
+  wire \$signal$326 ;
+  wire [3:0] \$signal$369 ;
   wire [9:0] \$signal$490 ;
-  wire \$signal$493 ;
+  wire [9:0] \$signal$493 ;
+  wire \$signal$496 ;
   reg [1:0] a0_fits = 2'h0;
   reg a0_pool = 1'h0;
   reg [11:0] a0_size = 12'h000;
@@ -4948,6 +4944,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [1:0] a1_select = 2'h0;
   reg [9:0] a1_user = 10'h000;
   reg a1_valid = 1'h0;
+  reg [1:0] a2_ever = 2'h0;
   reg [3:0] a2_fail_err = 4'h0;
   reg [9:0] a2_fresh_slot = 10'h000;
   reg a2_from_fresh = 1'h0;
@@ -5060,9 +5057,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 4'h0 *)
   wire [3:0] calibration_grant_addr;
   (* init = 4'h0 *)
-  wire [3:0] \calibration_grant_addr$468 ;
-  wire [3:0] \calibration_grant_addr$470 ;
-  wire [3:0] \calibration_grant_addr$472 ;
+  wire [3:0] \calibration_grant_addr$471 ;
+  wire [3:0] \calibration_grant_addr$473 ;
+  wire [3:0] \calibration_grant_addr$475 ;
   (* init = 5'h00 *)
   wire [4:0] calibration_grant_data;
   (* init = 5'h00 *)
@@ -5070,13 +5067,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] \calibration_grant_data$117.next ;
   wire \calibration_grant_data$117.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \calibration_grant_data$473 ;
-  wire [3:0] \calibration_grant_data$473.next ;
-  wire \calibration_grant_data$473.snap ;
+  wire [4:0] \calibration_grant_data$476 ;
+  wire [3:0] \calibration_grant_data$476.next ;
+  wire \calibration_grant_data$476.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \calibration_grant_data$474 ;
-  wire [3:0] \calibration_grant_data$474.next ;
-  wire \calibration_grant_data$474.snap ;
+  wire [4:0] \calibration_grant_data$477 ;
+  wire [3:0] \calibration_grant_data$477.next ;
+  wire \calibration_grant_data$477.snap ;
   wire [3:0] \calibration_grant_data.next ;
   wire \calibration_grant_data.snap ;
   reg [4:0] calibration_grant_r0_b0 = 5'h00;
@@ -5112,9 +5109,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire \calibration_parity_data$116 ;
   (* init = 1'h0 *)
-  wire \calibration_parity_data$475 ;
+  wire \calibration_parity_data$478 ;
   (* init = 1'h0 *)
-  wire \calibration_parity_data$476 ;
+  wire \calibration_parity_data$479 ;
   reg calibration_parity_r0 = 1'h0;
   reg [3:0] calibration_parity_r0_addr = 4'h0;
   reg calibration_parity_r1 = 1'h0;
@@ -5139,6 +5136,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg calibration_parity_row7 = 1'h0;
   reg calibration_parity_row8 = 1'h0;
   reg calibration_parity_row9 = 1'h0;
+  (* init = 4'h0 *)
   wire [3:0] calibration_parity_waddr;
   wire calibration_parity_wdata;
   wire calibration_parity_wen;
@@ -5279,6 +5277,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 16'h0000 *)
   wire [15:0] f4_rows_calibration;
   reg [9:0] f4_slot = 10'h000;
+  reg [3:0] f4_slot_calibration = 4'h0;
+  reg [9:0] f4_slot_samples = 10'h000;
   reg f4_taken_a2 = 1'h0;
   reg f4_taken_a3 = 1'h0;
   reg f4_taken_a4 = 1'h0;
@@ -5364,7 +5364,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$506 ;
+  wire [31:0] \grant_addr$509 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5380,30 +5380,30 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [3:0] \port$28711$39 ;
-  wire [3:0] \port$28711$39 ;
+  input [3:0] \port$28709$39 ;
+  wire [3:0] \port$28709$39 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$432 ;
-  wire [9:0] \r__addr$434 ;
-  wire [9:0] \r__addr$436 ;
+  wire [9:0] \r__addr$435 ;
+  wire [9:0] \r__addr$437 ;
+  wire [9:0] \r__addr$439 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$446 ;
+  wire [9:0] \r__addr$449 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$448 ;
-  wire [9:0] \r__addr$450 ;
-  wire [9:0] \r__addr$452 ;
+  wire [9:0] \r__addr$451 ;
+  wire [9:0] \r__addr$453 ;
+  wire [9:0] \r__addr$455 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$459 ;
+  wire [9:0] \r__addr$462 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$465 ;
+  wire [3:0] \r__addr$468 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$467 ;
-  wire [3:0] \r__addr$469 ;
-  wire [3:0] \r__addr$471 ;
+  wire [3:0] \r__addr$470 ;
+  wire [3:0] \r__addr$472 ;
+  wire [3:0] \r__addr$474 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$480 ;
+  wire [3:0] \r__addr$483 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire [4:0] \r__data$13 ;
@@ -5435,9 +5435,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 10'h000 *)
   wire [9:0] samples_grant_addr;
   (* init = 10'h000 *)
-  wire [9:0] \samples_grant_addr$433 ;
-  wire [9:0] \samples_grant_addr$435 ;
-  wire [9:0] \samples_grant_addr$437 ;
+  wire [9:0] \samples_grant_addr$436 ;
+  wire [9:0] \samples_grant_addr$438 ;
+  wire [9:0] \samples_grant_addr$440 ;
   (* init = 5'h00 *)
   wire [4:0] samples_grant_data;
   (* init = 5'h00 *)
@@ -5445,13 +5445,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] \samples_grant_data$115.next ;
   wire \samples_grant_data$115.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \samples_grant_data$438 ;
-  wire [3:0] \samples_grant_data$438.next ;
-  wire \samples_grant_data$438.snap ;
+  wire [4:0] \samples_grant_data$441 ;
+  wire [3:0] \samples_grant_data$441.next ;
+  wire \samples_grant_data$441.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \samples_grant_data$439 ;
-  wire [3:0] \samples_grant_data$439.next ;
-  wire \samples_grant_data$439.snap ;
+  wire [4:0] \samples_grant_data$442 ;
+  wire [3:0] \samples_grant_data$442.next ;
+  wire \samples_grant_data$442.snap ;
   wire [3:0] \samples_grant_data.next ;
   wire \samples_grant_data.snap ;
   reg [4:0] samples_grant_r0_b0 = 5'h00;
@@ -5481,17 +5481,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
   (* init = 10'h000 *)
-  wire [9:0] \samples_parity_addr$449 ;
-  wire [9:0] \samples_parity_addr$451 ;
-  wire [9:0] \samples_parity_addr$453 ;
+  wire [9:0] \samples_parity_addr$452 ;
+  wire [9:0] \samples_parity_addr$454 ;
+  wire [9:0] \samples_parity_addr$456 ;
   (* init = 1'h0 *)
   wire samples_parity_data;
   (* init = 1'h0 *)
   wire \samples_parity_data$114 ;
   (* init = 1'h0 *)
-  wire \samples_parity_data$454 ;
+  wire \samples_parity_data$457 ;
   (* init = 1'h0 *)
-  wire \samples_parity_data$455 ;
+  wire \samples_parity_data$458 ;
   reg samples_parity_r0_b0 = 1'h0;
   reg samples_parity_r1_b0 = 1'h0;
   reg samples_parity_r2_b0 = 1'h0;
@@ -5568,29 +5568,29 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 10'h000 *)
   wire [9:0] w__addr;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$440 ;
+  wire [9:0] \w__addr$443 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$456 ;
+  wire [9:0] \w__addr$459 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$462 ;
+  wire [3:0] \w__addr$465 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$477 ;
+  wire [3:0] \w__addr$480 ;
   wire [4:0] w__data;
-  wire \w__data$444 ;
+  wire \w__data$447 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$458 ;
-  wire [4:0] \w__data$464 ;
+  wire [15:0] \w__data$461 ;
+  wire [4:0] \w__data$467 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__data$479 ;
+  wire [9:0] \w__data$482 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$442 ;
+  wire \w__en$445 ;
   (* init = 1'h0 *)
-  wire \w__en$457 ;
+  wire \w__en$460 ;
   (* init = 1'h0 *)
-  wire \w__en$463 ;
+  wire \w__en$466 ;
   (* init = 1'h0 *)
-  wire \w__en$478 ;
+  wire \w__en$481 ;
   reg x0_pool = 1'h0;
   reg [1:0] x0_select = 2'h0;
   reg [9:0] x0_user = 10'h000;
@@ -5619,7 +5619,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] calibration_grant [15:0];
   always @(posedge aclk_clk) begin
     if (calibration_grant_w_en)
-      calibration_grant[calibration_grant_w_addr] <= { \$558 [3:0], calibration_grant_w_data[0] };
+      calibration_grant[calibration_grant_w_addr] <= { \$552 [3:0], calibration_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
@@ -5651,7 +5651,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] samples_grant [1023:0];
   always @(posedge aclk_clk) begin
     if (samples_grant_w_en)
-      samples_grant[samples_grant_w_addr] <= { \$557 [3:0], samples_grant_w_data[0] };
+      samples_grant[samples_grant_w_addr] <= { \$551 [3:0], samples_grant_w_data[0] };
   end
   reg [4:0] _5_;
   reg [4:0] _6_;
@@ -5671,8 +5671,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* ram_style = "block" *)
   reg [0:0] samples_parity [1023:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$442 )
-      samples_parity[f4_slot] <= \w__data$444 ;
+    if (\w__en$445 )
+      samples_parity[f4_slot_samples] <= \w__data$447 ;
   end
   reg [0:0] _9_;
   reg [0:0] _10_;
@@ -5781,7 +5781,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$87  = \$86  & a0_fits[1];
   assign \$88  = ! flush_port_pool;
   assign \$89  = flush_port_valid & \$88 ;
-  assign \$90  = flush_src ? \port$28711$39 [2] : \$89 ;
+  assign \$90  = flush_src ? \port$28709$39 [2] : \$89 ;
   assign \$91  = x0_pool >= 2'h2;
   assign \$93  = \$92  ? 4'h8 : 4'h0;
   assign \$94  = \$91  ? 4'h2 : \$93 ;
@@ -5840,822 +5840,818 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$150  = \$149  & a2_in;
   assign \$151  = \$148  ? \$150  : 2'h0;
   assign \$152  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$153  = ~ a2_from_fresh;
-  assign \$154  = a2_ok & \$153 ;
-  assign \$155  = \$154  ? a2_in : 2'h0;
-  assign \$156  = a2_ok & a2_from_fresh;
-  assign \$157  = a2_fresh_slot - samples_seen_prev;
-  assign \$158  = ~ \$157 [11];
-  assign \$160  = a2_fresh_slot[3:0] - calibration_seen_prev;
-  assign \$161  = ~ \$160 [5];
-  assign \$163  = a2_in & { \$162 , \$159  };
-  assign \$164  = \$156  ? \$163  : 2'h0;
+  assign \$153  = samples_fresh_slot - samples_seen;
+  assign \$154  = ~ \$153 [11];
+  assign \$156  = \calibration_parity_addr$69  - calibration_seen;
+  assign \$157  = ~ \$156 [5];
+  assign \$159  = ~ a2_from_fresh;
+  assign \$160  = a2_ok & \$159 ;
+  assign \$161  = \$160  ? a2_in : 2'h0;
+  assign \$162  = a2_ok & a2_from_fresh;
+  assign \$163  = a2_in & a2_ever;
+  assign \$164  = \$162  ? \$163  : 2'h0;
   assign \$165  = a2_ok & a2_from_fresh;
-  assign \$166  = a2_fresh_slot - samples_seen_prev;
-  assign \$167  = ~ \$166 [11];
-  assign \$169  = a2_fresh_slot[3:0] - calibration_seen_prev;
-  assign \$170  = ~ \$169 [5];
-  assign \$172  = ~ { \$171 , \$168  };
-  assign \$173  = a2_in & \$172 ;
-  assign \$174  = \$165  ? \$173  : 2'h0;
-  assign \$175  = ~ a2_ok;
-  assign \$176  = a2_ok & a2_from_fresh;
-  assign \$177  = \$176  ? a2_in : 2'h0;
-  assign \$178  = a2_ok & a2_from_fresh;
-  assign \$180  = a3_ok ? { \$622 , \$618 , \$614 , \$610 , \$606 , \$602 , \$598 , \$591 , \$584 , \$577  } : 10'h000;
-  assign \$181  = a4_ok ? grant_addr : 32'd0;
-  assign \$183  = \$182  & samples_queue_r0_b0[11];
-  assign \$184  = a3_restart_fresh | \$183 ;
-  assign \$186  = \$185  & calibration_queue_r0_b0[5];
-  assign \$187  = \$184  | \$186 ;
-  assign \$188  = a4_valid & a4_ok;
-  assign \$189  = { \$188 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$190  = ~ \$189 ;
-  assign \$191  = \$190  + 1'h1;
-  assign \$192  = a5_valid & a5_ok;
-  assign \$193  = { \$192 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$194  = ~ \$193 ;
-  assign \$195  = \$194  + 1'h1;
-  assign \$196  = \$191 [12] | \$195 [12];
-  assign \$197  = a4_valid & a4_ok;
-  assign \$198  = { \$197 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$199  = ~ \$198 ;
-  assign \$200  = \$199  + 1'h1;
-  assign \$201  = a4_tag + 1'h1;
-  assign \$202  = a5_tag + 1'h1;
-  assign \$203  = \$200 [12] ? \$201 [3:0] : \$202 [3:0];
-  assign \$204  = free_port_addr - 31'h40000000;
-  assign \$205  = ~ \$204 [32];
-  assign \$206  = free_port_addr - 31'h40040000;
-  assign \$207  = ~ \$206 [32];
-  assign \$209  = \$205  & \$208 ;
-  assign \$210  = free_src ? \port$28711$39 [0] : \$209 ;
-  assign \$211  = free_port_addr - 31'h40100000;
-  assign \$212  = ~ \$211 [32];
-  assign \$213  = free_port_addr - 31'h40104000;
-  assign \$214  = ~ \$213 [32];
-  assign \$216  = \$212  & \$215 ;
-  assign \$217  = free_src ? \port$28711$39 [1] : \$216 ;
-  assign \$218  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$219  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$220  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$221  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$222  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$223  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$224  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$225  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$226  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$227  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$228  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$229  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$230  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$231  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$232  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$233  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$234  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$235  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$236  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$237  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$238  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$239  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$240  = f0_addr[7:0] + 8'hff;
-  assign \$241  = f0_addr[31:8] - 23'h400000;
-  assign \$242  = f0_addr[9:0] + 10'h3ff;
-  assign \$243  = f0_addr[31:10] - 21'h100400;
-  assign \$245  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$247  = f1_oor ? f1_oor_pool : \$246 ;
-  assign \$248  = f1_hit[0] ? f1_samples_slot : 10'h000;
-  assign \$249  = f1_hit[1] ? calibration_parity_addr : 4'h0;
-  assign \$250  = \$248  | { 6'h00, \$249  };
-  assign \$251  = f1_hit[0] | f1_hit[1];
-  assign \$252  = f1_oor | \$251 ;
-  assign \$253  = f1_hit[0] | f1_hit[1];
-  assign \$254  = ~ \$253 ;
-  assign \$255  = f1_oor | \$254 ;
-  assign \$256  = f1_hit & f1_misaligned;
-  assign \$257  = f1_hit & f1_misaligned;
-  assign \$258  = \$256 [0] | \$257 [1];
-  assign \$259  = f1_contract ? 4'h8 : 4'h0;
-  assign \$260  = \$258  ? 4'h5 : \$259 ;
-  assign \$261  = \$255  ? 4'h4 : \$260 ;
-  assign \$262  = f1_samples_slot - samples_fresh;
-  assign \$263  = ~ \$262 [11];
-  assign \$264  = f1_hit[0] & \$263 ;
-  assign \$265  = calibration_parity_addr - calibration_fresh;
-  assign \$266  = ~ \$265 [5];
-  assign \$267  = f1_hit[1] & \$266 ;
-  assign \$268  = ~ f1_same_second_eq0;
-  assign \$269  = ~ f1_same_second_eq3;
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = ~ f1_same_second_eq6;
-  assign \$272  = ~ f1_same_second_eq9;
-  assign \$273  = \$271  | \$272 ;
-  assign \$274  = \$270  | \$273 ;
-  assign \$275  = ~ f1_same_second_eq12;
-  assign \$276  = ~ f1_same_second_eq15;
-  assign \$277  = \$275  | \$276 ;
-  assign \$278  = ~ f1_same_second_eq18;
-  assign \$279  = ~ f1_same_second_eq21;
-  assign \$280  = \$278  | \$279 ;
-  assign \$281  = \$277  | \$280 ;
-  assign \$282  = \$274  | \$281 ;
-  assign \$283  = ~ f1_same_second_eq24;
-  assign \$284  = ~ f1_same_second_eq27;
-  assign \$285  = \$283  | \$284 ;
-  assign \$286  = ~ f1_same_second_eq30;
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = \$282  | \$287 ;
-  assign \$289  = ~ \$288 ;
-  assign \$290  = ~ f1_same_third_eq0;
-  assign \$291  = ~ f1_same_third_eq3;
-  assign \$292  = \$290  | \$291 ;
-  assign \$293  = ~ f1_same_third_eq6;
-  assign \$294  = ~ f1_same_third_eq9;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = \$292  | \$295 ;
-  assign \$297  = ~ f1_same_third_eq12;
-  assign \$298  = ~ f1_same_third_eq15;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = ~ f1_same_third_eq18;
-  assign \$301  = ~ f1_same_third_eq21;
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = \$299  | \$302 ;
-  assign \$304  = \$296  | \$303 ;
-  assign \$305  = ~ f1_same_third_eq24;
-  assign \$306  = ~ f1_same_third_eq27;
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = ~ f1_same_third_eq30;
-  assign \$309  = \$307  | \$308 ;
-  assign \$310  = \$304  | \$309 ;
+  assign \$166  = ~ a2_ever;
+  assign \$167  = a2_in & \$166 ;
+  assign \$168  = \$165  ? \$167  : 2'h0;
+  assign \$169  = ~ a2_ok;
+  assign \$170  = a2_ok & a2_from_fresh;
+  assign \$171  = \$170  ? a2_in : 2'h0;
+  assign \$172  = a2_ok & a2_from_fresh;
+  assign \$174  = a3_ok ? { \$616 , \$612 , \$608 , \$604 , \$600 , \$596 , \$592 , \$585 , \$578 , \$571  } : 10'h000;
+  assign \$175  = a4_ok ? grant_addr : 32'd0;
+  assign \$177  = \$176  & samples_queue_r0_b0[11];
+  assign \$178  = a3_restart_fresh | \$177 ;
+  assign \$180  = \$179  & calibration_queue_r0_b0[5];
+  assign \$181  = \$178  | \$180 ;
+  assign \$182  = a4_valid & a4_ok;
+  assign \$183  = { \$182 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$184  = ~ \$183 ;
+  assign \$185  = \$184  + 1'h1;
+  assign \$186  = a5_valid & a5_ok;
+  assign \$187  = { \$186 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$188  = ~ \$187 ;
+  assign \$189  = \$188  + 1'h1;
+  assign \$190  = \$185 [12] | \$189 [12];
+  assign \$191  = a4_valid & a4_ok;
+  assign \$192  = { \$191 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$193  = ~ \$192 ;
+  assign \$194  = \$193  + 1'h1;
+  assign \$195  = a4_tag + 1'h1;
+  assign \$196  = a5_tag + 1'h1;
+  assign \$197  = \$194 [12] ? \$195 [3:0] : \$196 [3:0];
+  assign \$198  = free_port_addr - 31'h40000000;
+  assign \$199  = ~ \$198 [32];
+  assign \$200  = free_port_addr - 31'h40040000;
+  assign \$201  = ~ \$200 [32];
+  assign \$203  = \$199  & \$202 ;
+  assign \$204  = free_src ? \port$28709$39 [0] : \$203 ;
+  assign \$205  = free_port_addr - 31'h40100000;
+  assign \$206  = ~ \$205 [32];
+  assign \$207  = free_port_addr - 31'h40104000;
+  assign \$208  = ~ \$207 [32];
+  assign \$210  = \$206  & \$209 ;
+  assign \$211  = free_src ? \port$28709$39 [1] : \$210 ;
+  assign \$212  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$213  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$214  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$215  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$216  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$217  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$218  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$219  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$220  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$221  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$222  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$223  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$224  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$225  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$226  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$227  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$228  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$229  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$230  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$231  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$232  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$233  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$234  = f0_addr[7:0] + 8'hff;
+  assign \$235  = f0_addr[31:8] - 23'h400000;
+  assign \$236  = f0_addr[9:0] + 10'h3ff;
+  assign \$237  = f0_addr[31:10] - 21'h100400;
+  assign \$239  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$241  = f1_oor ? f1_oor_pool : \$240 ;
+  assign \$242  = f1_hit[0] ? f1_samples_slot : 10'h000;
+  assign \$243  = f1_hit[1] ? calibration_parity_addr : 4'h0;
+  assign \$244  = \$242  | { 6'h00, \$243  };
+  assign \$245  = f1_hit[0] | f1_hit[1];
+  assign \$246  = f1_oor | \$245 ;
+  assign \$247  = f1_hit[0] | f1_hit[1];
+  assign \$248  = ~ \$247 ;
+  assign \$249  = f1_oor | \$248 ;
+  assign \$250  = f1_hit & f1_misaligned;
+  assign \$251  = f1_hit & f1_misaligned;
+  assign \$252  = \$250 [0] | \$251 [1];
+  assign \$253  = f1_contract ? 4'h8 : 4'h0;
+  assign \$254  = \$252  ? 4'h5 : \$253 ;
+  assign \$255  = \$249  ? 4'h4 : \$254 ;
+  assign \$256  = f1_samples_slot - samples_fresh;
+  assign \$257  = ~ \$256 [11];
+  assign \$258  = f1_hit[0] & \$257 ;
+  assign \$259  = calibration_parity_addr - calibration_fresh;
+  assign \$260  = ~ \$259 [5];
+  assign \$261  = f1_hit[1] & \$260 ;
+  assign \$262  = ~ f1_same_second_eq0;
+  assign \$263  = ~ f1_same_second_eq3;
+  assign \$264  = \$262  | \$263 ;
+  assign \$265  = ~ f1_same_second_eq6;
+  assign \$266  = ~ f1_same_second_eq9;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = \$264  | \$267 ;
+  assign \$269  = ~ f1_same_second_eq12;
+  assign \$270  = ~ f1_same_second_eq15;
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = ~ f1_same_second_eq18;
+  assign \$273  = ~ f1_same_second_eq21;
+  assign \$274  = \$272  | \$273 ;
+  assign \$275  = \$271  | \$274 ;
+  assign \$276  = \$268  | \$275 ;
+  assign \$277  = ~ f1_same_second_eq24;
+  assign \$278  = ~ f1_same_second_eq27;
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = ~ f1_same_second_eq30;
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = \$276  | \$281 ;
+  assign \$283  = ~ \$282 ;
+  assign \$284  = ~ f1_same_third_eq0;
+  assign \$285  = ~ f1_same_third_eq3;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = ~ f1_same_third_eq6;
+  assign \$288  = ~ f1_same_third_eq9;
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = \$286  | \$289 ;
+  assign \$291  = ~ f1_same_third_eq12;
+  assign \$292  = ~ f1_same_third_eq15;
+  assign \$293  = \$291  | \$292 ;
+  assign \$294  = ~ f1_same_third_eq18;
+  assign \$295  = ~ f1_same_third_eq21;
+  assign \$296  = \$294  | \$295 ;
+  assign \$297  = \$293  | \$296 ;
+  assign \$298  = \$290  | \$297 ;
+  assign \$299  = ~ f1_same_third_eq24;
+  assign \$300  = ~ f1_same_third_eq27;
+  assign \$301  = \$299  | \$300 ;
+  assign \$302  = ~ f1_same_third_eq30;
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = \$298  | \$303 ;
+  assign \$305  = ~ \$304 ;
+  assign \$306  = f2_tag + 1'h1;
+  assign \$307  = ! f2_pool;
+  assign \$309  = f2_never_granted[0] | f2_never_granted[1];
+  assign \$310  = a4_tag ^ f2_tag;
   assign \$311  = ~ \$310 ;
-  assign \$312  = f2_tag + 1'h1;
-  assign \$313  = ! f2_pool;
-  assign \$315  = f2_never_granted[0] | f2_never_granted[1];
-  assign \$316  = a4_tag ^ f2_tag;
-  assign \$317  = ~ \$316 ;
-  assign \$318  = \$317  + 1'h1;
-  assign \$319  = a5_tag ^ f2_tag;
-  assign \$320  = ~ \$319 ;
-  assign \$321  = \$320  + 1'h1;
-  assign \$322  = a4_tag + 1'h1;
-  assign \$323  = a5_tag + 1'h1;
-  assign \$324  = \$982 [12] ? \$322 [3:0] : \$323 [3:0];
-  assign \$325  = \$982 [12] ? a4_snap : a5_snap;
-  assign \$326  = f2_same_third & f5_ok;
-  assign \$327  = ~ \$982 [12];
-  assign \$328  = \$signal$294  & \$327 ;
-  assign \$329  = ~ \$986 [12];
-  assign \$330  = \$328  & \$329 ;
-  assign \$331  = f2_same_third & f5_ok;
-  assign \$332  = ~ \$331 ;
-  assign \$333  = \$330  & \$332 ;
-  assign \$334  = a4_tag + 1'h1;
+  assign \$312  = \$311  + 1'h1;
+  assign \$313  = a5_tag ^ f2_tag;
+  assign \$314  = ~ \$313 ;
+  assign \$315  = \$314  + 1'h1;
+  assign \$316  = a4_tag + 1'h1;
+  assign \$317  = a5_tag + 1'h1;
+  assign \$318  = \$976 [12] ? \$316 [3:0] : \$317 [3:0];
+  assign \$319  = \$976 [12] ? a4_snap : a5_snap;
+  assign \$320  = f2_same_third & f5_ok;
+  assign \$321  = ~ \$976 [12];
+  assign \$322  = \$signal$295  & \$321 ;
+  assign \$323  = ~ \$980 [12];
+  assign \$324  = \$322  & \$323 ;
+  assign \$325  = f2_same_third & f5_ok;
+  assign \$326  = ~ \$325 ;
+  assign \$327  = \$324  & \$326 ;
+  assign \$328  = a4_tag + 1'h1;
+  assign \$329  = ~ f3_never_granted;
+  assign \$330  = ~ rel_f2;
+  assign \$331  = \$330  & f3_hit_a3;
+  assign \$332  = f3_hit_a2 | \$331 ;
+  assign \$333  = \$329  & \$332 ;
+  assign \$334  = f3_hit_a2 | f3_hit_a3;
   assign \$335  = ~ f3_never_granted;
   assign \$336  = ~ rel_f2;
-  assign \$337  = \$336  & f3_hit_a3;
-  assign \$338  = f3_hit_a2 | \$337 ;
-  assign \$339  = \$335  & \$338 ;
-  assign \$340  = f3_hit_a2 | f3_hit_a3;
-  assign \$341  = ~ f3_never_granted;
-  assign \$342  = ~ rel_f2;
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = ~ f3_rel_f3;
-  assign \$345  = \$343  & \$344 ;
-  assign \$347  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$337  = \$335  & \$336 ;
+  assign \$338  = ~ f3_rel_f3;
+  assign \$339  = \$337  & \$338 ;
+  assign \$341  = samples_parity_r0_b0 == samples_grant_r0_b0[0];
+  assign \$342  = \$340  & \$341 ;
+  assign \$343  = \$339  & \$342 ;
+  assign \$344  = ~ f3_never_granted;
+  assign \$345  = ~ rel_f2;
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = ~ f3_rel_f3;
   assign \$348  = \$346  & \$347 ;
-  assign \$349  = \$345  & \$348 ;
-  assign \$350  = ~ f3_never_granted;
-  assign \$351  = ~ rel_f2;
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = ~ f3_rel_f3;
-  assign \$354  = \$352  & \$353 ;
-  assign \$356  = calibration_parity_r0 == calibration_grant_r0_b0[0];
-  assign \$357  = \$355  & \$356 ;
-  assign \$358  = \$354  & \$357 ;
-  assign \$369  = f3_go & \$990 [12];
-  assign \$370  = a4_tag ^ f3_tag;
-  assign \$371  = ~ \$370 ;
-  assign \$372  = \$371  + 1'h1;
-  assign \$373  = \$369  & \$372 [4];
-  assign \$374  = ~ f3_never_granted;
-  assign \$375  = f3_go & \$374 ;
+  assign \$350  = calibration_parity_r0 == calibration_grant_r0_b0[0];
+  assign \$351  = \$349  & \$350 ;
+  assign \$352  = \$348  & \$351 ;
+  assign \$363  = f3_go & \$984 [12];
+  assign \$364  = a4_tag ^ f3_tag;
+  assign \$365  = ~ \$364 ;
+  assign \$366  = \$365  + 1'h1;
+  assign \$367  = \$363  & \$366 [4];
+  assign \$368  = ~ f3_never_granted;
+  assign \$369  = f3_go & \$368 ;
+  assign \$370  = ~ rel_f2;
+  assign \$371  = \$370  & f3_hit_a3;
+  assign \$372  = f3_hit_a2 | \$371 ;
+  assign \$373  = \$369  & \$372 ;
+  assign \$374  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$375  = \$373  & \$374 ;
   assign \$376  = ~ rel_f2;
-  assign \$377  = \$376  & f3_hit_a3;
-  assign \$378  = f3_hit_a2 | \$377 ;
-  assign \$379  = \$375  & \$378 ;
-  assign \$380  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$381  = \$379  & \$380 ;
-  assign \$382  = ~ rel_f2;
-  assign \$383  = f3_quiet & \$382 ;
-  assign \$384  = \$383  ? f3_in : 2'h0;
-  assign \$385  = ~ f3_never_granted;
-  assign \$387  = { \$386 , samples_parity_r0_b0, samples_grant_r0_b0[4:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_next };
-  assign \$388  = ~ \$387 ;
-  assign \$389  = \$388  + 1'h1;
-  assign \$390  = ~ f3_never_granted;
-  assign \$392  = { \$391 , calibration_parity_r0, calibration_grant_r0_b0[4:1] } ^ { 1'h1, calibration_grant_r0_b0[0], f3_next };
-  assign \$393  = ~ \$392 ;
-  assign \$394  = \$393  + 1'h1;
-  assign \$395  = x1_select & f1_hit;
-  assign \$396  = | \$395 ;
-  assign \$397  = x1_select & f2_in;
-  assign \$398  = | \$397 ;
-  assign \$399  = f2_flushed | \$398 ;
-  assign \$400  = x1_select | x0_select;
+  assign \$377  = f3_quiet & \$376 ;
+  assign \$378  = \$377  ? f3_in : 2'h0;
+  assign \$379  = ~ f3_never_granted;
+  assign \$381  = { \$380 , samples_parity_r0_b0, samples_grant_r0_b0[4:1] } ^ { 1'h1, samples_grant_r0_b0[0], f3_next };
+  assign \$382  = ~ \$381 ;
+  assign \$383  = \$382  + 1'h1;
+  assign \$384  = ~ f3_never_granted;
+  assign \$386  = { \$385 , calibration_parity_r0, calibration_grant_r0_b0[4:1] } ^ { 1'h1, calibration_grant_r0_b0[0], f3_next };
+  assign \$387  = ~ \$386 ;
+  assign \$388  = \$387  + 1'h1;
+  assign \$389  = x1_select & f1_hit;
+  assign \$390  = | \$389 ;
+  assign \$391  = x1_select & f2_in;
+  assign \$392  = | \$391 ;
+  assign \$393  = f2_flushed | \$392 ;
+  assign \$394  = x1_select | x0_select;
+  assign \$395  = ~ \$394 ;
+  assign \$396  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$397  = { 1'h0, \$395  } & { \$396 [1], \$396  };
+  assign \$398  = { 1'h0, f3_in } & \$397 ;
+  assign \$399  = \$984 [12] | released_f1;
+  assign \$400  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$401  = ~ \$400 ;
-  assign \$402  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$403  = { 1'h0, \$401  } & { \$402 [1], \$402  };
-  assign \$404  = { 1'h0, f3_in } & \$403 ;
-  assign \$405  = \$990 [12] | released_f1;
+  assign \$402  = \$401  + 1'h1;
+  assign \$403  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$404  = ~ \$403 ;
+  assign \$405  = \$404  + 1'h1;
   assign \$406  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$407  = ~ \$406 ;
   assign \$408  = \$407  + 1'h1;
   assign \$409  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$410  = ~ \$409 ;
   assign \$411  = \$410  + 1'h1;
-  assign \$412  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$413  = ~ \$412 ;
-  assign \$414  = \$413  + 1'h1;
-  assign \$415  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$416  = ~ \$415 ;
-  assign \$417  = \$416  + 1'h1;
-  assign \$418  = { \$417 [12], \$414 [12] } + 2'h3;
-  assign \$419  = ~ f4_blocked;
-  assign \$420  = \$419  & f4_by_older;
-  assign \$421  = f4_by_a1 | \$420 ;
-  assign \$422  = f4_live[0] & \$421 ;
-  assign \$423  = ~ f4_blocked;
-  assign \$424  = \$423  & f4_by_mem_live[0];
-  assign \$425  = \$424  & f4_mem_ok[0];
-  assign \$426  = \$422  | \$425 ;
-  assign \$427  = ~ f4_blocked;
-  assign \$428  = \$427  & f4_by_older;
-  assign \$429  = f4_by_a1 | \$428 ;
-  assign \$430  = f4_live[0] & \$429 ;
-  assign \$431  = ~ f4_blocked;
-  assign \$432  = \$431  & f4_by_mem_live[0];
-  assign \$433  = \$432  & f4_mem_ok[0];
-  assign \$434  = \$430  | \$433 ;
-  assign \$435  = samples_queue_waddr == 10'h3ff;
-  assign \$436  = samples_queue_waddr + 1'h1;
-  assign \$437  = \$435  ? 11'h000 : \$436 ;
-  assign \$438  = samples_pushed == samples_popped;
-  assign \$439  = samples_pushed ? 11'h001 : 11'h7ff;
-  assign \$440  = \$438  ? 11'h000 : \$439 ;
-  assign \$441  = $signed({ 1'h0, samples_count }) + $signed(\$440 );
+  assign \$412  = { \$411 [12], \$408 [12] } + 2'h3;
+  assign \$413  = ~ f4_blocked;
+  assign \$414  = \$413  & f4_by_older;
+  assign \$415  = f4_by_a1 | \$414 ;
+  assign \$416  = f4_live[0] & \$415 ;
+  assign \$417  = ~ f4_blocked;
+  assign \$418  = \$417  & f4_by_mem_live[0];
+  assign \$419  = \$418  & f4_mem_ok[0];
+  assign \$420  = \$416  | \$419 ;
+  assign \$421  = ~ f4_blocked;
+  assign \$422  = \$421  & f4_by_older;
+  assign \$423  = f4_by_a1 | \$422 ;
+  assign \$424  = f4_live[0] & \$423 ;
+  assign \$425  = ~ f4_blocked;
+  assign \$426  = \$425  & f4_by_mem_live[0];
+  assign \$427  = \$426  & f4_mem_ok[0];
+  assign \$428  = \$424  | \$427 ;
+  assign \$429  = samples_queue_waddr == 10'h3ff;
+  assign \$430  = samples_queue_waddr + 1'h1;
+  assign \$431  = \$429  ? 11'h000 : \$430 ;
+  assign \$432  = samples_pushed == samples_popped;
+  assign \$433  = samples_pushed ? 11'h001 : 11'h7ff;
+  assign \$434  = \$432  ? 11'h000 : \$433 ;
+  assign \$435  = $signed({ 1'h0, samples_count }) + $signed(\$434 );
+  assign \$436  = ! samples_pushed;
+  assign \$437  = ! samples_popped;
+  assign \$438  = \$436  & \$437 ;
+  assign \$439  = samples_pop ? samples_at[1] : samples_at[0];
+  assign \$440  = ~ \$439 ;
+  assign \$441  = samples_push | \$440 ;
   assign \$442  = ! samples_pushed;
-  assign \$443  = ! samples_popped;
   assign \$444  = \$442  & \$443 ;
-  assign \$445  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$446  = ~ \$445 ;
-  assign \$447  = samples_push | \$446 ;
-  assign \$448  = ! samples_pushed;
-  assign \$450  = \$448  & \$449 ;
-  assign \$451  = samples_count == 2'h3;
-  assign \$452  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$445  = samples_count == 2'h3;
+  assign \$446  = samples_pop ? samples_at[2] : samples_at[1];
+  assign \$447  = ~ \$446 ;
+  assign \$448  = samples_push | \$447 ;
+  assign \$450  = ! samples_popped;
+  assign \$451  = \$449  & \$450 ;
+  assign \$452  = samples_pop ? samples_at[0] : 1'h0;
   assign \$453  = ~ \$452 ;
   assign \$454  = samples_push | \$453 ;
-  assign \$456  = ! samples_popped;
   assign \$457  = \$455  & \$456 ;
-  assign \$458  = samples_pop ? samples_at[0] : 1'h0;
+  assign \$458  = samples_pop ? samples_at[1] : samples_at[0];
   assign \$459  = ~ \$458 ;
   assign \$460  = samples_push | \$459 ;
-  assign \$463  = \$461  & \$462 ;
-  assign \$464  = samples_pop ? samples_at[1] : samples_at[0];
-  assign \$465  = ~ \$464 ;
-  assign \$466  = samples_push | \$465 ;
-  assign \$467  = ! f3_slot[3:0];
-  assign \$468  = f3_slot[3:0] == 1'h1;
-  assign \$469  = f3_slot[3:0] == 2'h2;
-  assign \$470  = f3_slot[3:0] == 2'h3;
-  assign \$471  = f3_slot[3:0] == 3'h4;
-  assign \$472  = f3_slot[3:0] == 3'h5;
-  assign \$473  = f3_slot[3:0] == 3'h6;
-  assign \$474  = f3_slot[3:0] == 3'h7;
-  assign \$475  = f3_slot[3:0] == 4'h8;
-  assign \$476  = f3_slot[3:0] == 4'h9;
-  assign \$477  = f3_slot[3:0] == 4'ha;
-  assign \$478  = f3_slot[3:0] == 4'hb;
-  assign \$479  = f3_slot[3:0] == 4'hc;
-  assign \$480  = f3_slot[3:0] == 4'hd;
-  assign \$481  = f3_slot[3:0] == 4'he;
-  assign \$482  = f3_slot[3:0] == 4'hf;
-  assign \$483  = ~ f4_blocked;
-  assign \$484  = \$483  & f4_by_older;
-  assign \$485  = f4_by_a1 | \$484 ;
-  assign \$486  = f4_live[1] & \$485 ;
-  assign \$487  = ~ f4_blocked;
-  assign \$488  = \$487  & f4_by_mem_live[1];
-  assign \$489  = \$488  & f4_mem_ok[1];
-  assign \$490  = \$486  | \$489 ;
-  assign \$491  = ~ f4_blocked;
-  assign \$492  = \$491  & f4_by_older;
-  assign \$493  = f4_by_a1 | \$492 ;
-  assign \$494  = f4_live[1] & \$493 ;
-  assign \$495  = ~ f4_blocked;
-  assign \$496  = \$495  & f4_by_mem_live[1];
-  assign \$497  = \$496  & f4_mem_ok[1];
-  assign \$498  = \$494  | \$497 ;
-  assign \$499  = calibration_queue_waddr == 4'hf;
-  assign \$500  = calibration_queue_waddr + 1'h1;
-  assign \$501  = \$499  ? 5'h00 : \$500 ;
-  assign \$502  = calibration_pushed == calibration_popped;
-  assign \$503  = calibration_pushed ? 5'h01 : 5'h1f;
-  assign \$504  = \$502  ? 5'h00 : \$503 ;
-  assign \$505  = $signed({ 1'h0, calibration_count }) + $signed(\$504 );
+  assign \$461  = ! f3_slot[3:0];
+  assign \$462  = f3_slot[3:0] == 1'h1;
+  assign \$463  = f3_slot[3:0] == 2'h2;
+  assign \$464  = f3_slot[3:0] == 2'h3;
+  assign \$465  = f3_slot[3:0] == 3'h4;
+  assign \$466  = f3_slot[3:0] == 3'h5;
+  assign \$467  = f3_slot[3:0] == 3'h6;
+  assign \$468  = f3_slot[3:0] == 3'h7;
+  assign \$469  = f3_slot[3:0] == 4'h8;
+  assign \$470  = f3_slot[3:0] == 4'h9;
+  assign \$471  = f3_slot[3:0] == 4'ha;
+  assign \$472  = f3_slot[3:0] == 4'hb;
+  assign \$473  = f3_slot[3:0] == 4'hc;
+  assign \$474  = f3_slot[3:0] == 4'hd;
+  assign \$475  = f3_slot[3:0] == 4'he;
+  assign \$476  = f3_slot[3:0] == 4'hf;
+  assign \$477  = ~ f4_blocked;
+  assign \$478  = \$477  & f4_by_older;
+  assign \$479  = f4_by_a1 | \$478 ;
+  assign \$480  = f4_live[1] & \$479 ;
+  assign \$481  = ~ f4_blocked;
+  assign \$482  = \$481  & f4_by_mem_live[1];
+  assign \$483  = \$482  & f4_mem_ok[1];
+  assign \$484  = \$480  | \$483 ;
+  assign \$485  = ~ f4_blocked;
+  assign \$486  = \$485  & f4_by_older;
+  assign \$487  = f4_by_a1 | \$486 ;
+  assign \$488  = f4_live[1] & \$487 ;
+  assign \$489  = ~ f4_blocked;
+  assign \$490  = \$489  & f4_by_mem_live[1];
+  assign \$491  = \$490  & f4_mem_ok[1];
+  assign \$492  = \$488  | \$491 ;
+  assign \$493  = calibration_queue_waddr == 4'hf;
+  assign \$494  = calibration_queue_waddr + 1'h1;
+  assign \$495  = \$493  ? 5'h00 : \$494 ;
+  assign \$496  = calibration_pushed == calibration_popped;
+  assign \$497  = calibration_pushed ? 5'h01 : 5'h1f;
+  assign \$498  = \$496  ? 5'h00 : \$497 ;
+  assign \$499  = $signed({ 1'h0, calibration_count }) + $signed(\$498 );
+  assign \$500  = ! calibration_pushed;
+  assign \$501  = ! calibration_popped;
+  assign \$502  = \$500  & \$501 ;
+  assign \$503  = calibration_pop ? calibration_at[1] : calibration_at[0];
+  assign \$504  = ~ \$503 ;
+  assign \$505  = calibration_push | \$504 ;
   assign \$506  = ! calibration_pushed;
-  assign \$507  = ! calibration_popped;
   assign \$508  = \$506  & \$507 ;
-  assign \$509  = calibration_pop ? calibration_at[1] : calibration_at[0];
-  assign \$510  = ~ \$509 ;
-  assign \$511  = calibration_push | \$510 ;
-  assign \$512  = ! calibration_pushed;
-  assign \$514  = \$512  & \$513 ;
-  assign \$515  = calibration_count == 2'h3;
-  assign \$516  = calibration_pop ? calibration_at[2] : calibration_at[1];
+  assign \$509  = calibration_count == 2'h3;
+  assign \$510  = calibration_pop ? calibration_at[2] : calibration_at[1];
+  assign \$511  = ~ \$510 ;
+  assign \$512  = calibration_push | \$511 ;
+  assign \$514  = ! calibration_popped;
+  assign \$515  = \$513  & \$514 ;
+  assign \$516  = calibration_pop ? calibration_at[0] : 1'h0;
   assign \$517  = ~ \$516 ;
   assign \$518  = calibration_push | \$517 ;
-  assign \$520  = ! calibration_popped;
   assign \$521  = \$519  & \$520 ;
-  assign \$522  = calibration_pop ? calibration_at[0] : 1'h0;
+  assign \$522  = calibration_pop ? calibration_at[1] : calibration_at[0];
   assign \$523  = ~ \$522 ;
   assign \$524  = calibration_push | \$523 ;
-  assign \$527  = \$525  & \$526 ;
-  assign \$528  = calibration_pop ? calibration_at[1] : calibration_at[0];
+  assign \$525  = f4_in & f4_mem_snap;
+  assign \$526  = | \$525 ;
+  assign \$527  = f4_older ? f4_rest_snap : \$526 ;
+  assign \$528  = f4_hit_a1 ? f4_a1_snap : \$527 ;
   assign \$529  = ~ \$528 ;
-  assign \$530  = calibration_push | \$529 ;
-  assign \$531  = f4_in & f4_mem_snap;
-  assign \$532  = | \$531 ;
-  assign \$533  = f4_older ? f4_rest_snap : \$532 ;
-  assign \$534  = f4_hit_a1 ? f4_a1_snap : \$533 ;
-  assign \$535  = ~ \$534 ;
-  assign \$536  = f5_wrote & a2_ring;
-  assign \$537  = { \$536 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$538  = ~ \$537 ;
-  assign \$539  = \$538  + 1'h1;
-  assign \$540  = \release  & f4_taken_a2;
-  assign \$541  = a3_ring & a3_lapped;
-  assign \$543  = \release  & f4_taken_a3;
-  assign \$544  = a3_released | \$543 ;
-  assign \$545  = ~ a4_released;
-  assign \$546  = a4_prev_held & \$545 ;
-  assign \$547  = \release  & f4_taken_a4;
-  assign \$548  = ~ \$547 ;
-  assign \$549  = \$546  & \$548 ;
-  assign \$550  = | { a1_select, a1_valid, a0_valid, calibration_push, samples_push };
-  assign \$551  = | { x1_select, x1_valid, x0_select, x0_valid };
-  assign \$552  = | { a4_valid, a3_ring, a3_valid, a2_ring, a2_valid, x2_valid };
-  assign \$553  = | { f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a5_valid };
-  assign \$554  = | { f4_by_a1, f4_blocked, f4_go, f4_valid, f3_quiet, f5_ok };
-  assign \$555  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older };
-  assign \$556  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$557  = samples_grant_w_data[4:1] + 1'h1;
-  assign \$558  = calibration_grant_w_data[4:1] + 1'h1;
-  assign \$559  = samples_has_fresh | x1_select[0];
-  assign samples_take_fresh = a1_select[0] & \$559 ;
-  assign \$560  = ~ x1_select[0];
-  assign \$561  = a1_select[0] & \$560 ;
-  assign \$562  = ~ samples_has_fresh;
+  assign \$530  = f5_wrote & a2_ring;
+  assign \$531  = { \$530 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$532  = ~ \$531 ;
+  assign \$533  = \$532  + 1'h1;
+  assign \$534  = \release  & f4_taken_a2;
+  assign \$535  = a3_ring & a3_lapped;
+  assign \$537  = \release  & f4_taken_a3;
+  assign \$538  = a3_released | \$537 ;
+  assign \$539  = ~ a4_released;
+  assign \$540  = a4_prev_held & \$539 ;
+  assign \$541  = \release  & f4_taken_a4;
+  assign \$542  = ~ \$541 ;
+  assign \$543  = \$540  & \$542 ;
+  assign \$544  = | { a1_select, a1_valid, a0_valid, calibration_push, samples_push };
+  assign \$545  = | { x1_select, x1_valid, x0_select, x0_valid };
+  assign \$546  = | { a4_valid, a3_ring, a3_valid, a2_ring, a2_valid, x2_valid };
+  assign \$547  = | { f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a5_valid };
+  assign \$548  = | { f4_by_a1, f4_blocked, f4_go, f4_valid, f3_quiet, f5_ok };
+  assign \$549  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older };
+  assign \$550  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$551  = samples_grant_w_data[4:1] + 1'h1;
+  assign \$552  = calibration_grant_w_data[4:1] + 1'h1;
+  assign \$553  = samples_has_fresh | x1_select[0];
+  assign samples_take_fresh = a1_select[0] & \$553 ;
+  assign \$554  = ~ x1_select[0];
+  assign \$555  = a1_select[0] & \$554 ;
+  assign \$556  = ~ samples_has_fresh;
+  assign \$557  = \$555  & \$556 ;
+  assign samples_pop = \$557  & samples_nonempty;
+  assign \$558  = samples_fresh_slot + 1'h1;
+  assign \$559  = calibration_has_fresh | x1_select[1];
+  assign calibration_take_fresh = a1_select[1] & \$559 ;
+  assign \$560  = ~ x1_select[1];
+  assign \$561  = a1_select[1] & \$560 ;
+  assign \$562  = ~ calibration_has_fresh;
   assign \$563  = \$561  & \$562 ;
-  assign samples_pop = \$563  & samples_nonempty;
-  assign \$564  = samples_fresh_slot + 1'h1;
-  assign \$565  = calibration_has_fresh | x1_select[1];
-  assign calibration_take_fresh = a1_select[1] & \$565 ;
-  assign \$566  = ~ x1_select[1];
-  assign \$567  = a1_select[1] & \$566 ;
-  assign \$568  = ~ calibration_has_fresh;
-  assign \$569  = \$567  & \$568 ;
-  assign calibration_pop = \$569  & calibration_nonempty;
-  assign \$570  = \calibration_parity_addr$69  + 1'h1;
-  assign \$571  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$573  = \$572  & samples_queue_r0_b0[0];
-  assign \$574  = \$571  | \$573 ;
-  assign \$576  = \$575  & calibration_queue_r0_b0[0];
-  assign \$577  = \$574  | \$576 ;
-  assign \$578  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$580  = \$579  & samples_queue_r0_b0[1];
-  assign \$581  = \$578  | \$580 ;
-  assign \$583  = \$582  & calibration_queue_r0_b0[1];
-  assign \$584  = \$581  | \$583 ;
-  assign \$585  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$587  = \$586  & samples_queue_r0_b0[2];
-  assign \$588  = \$585  | \$587 ;
-  assign \$590  = \$589  & calibration_queue_r0_b0[2];
-  assign \$591  = \$588  | \$590 ;
-  assign \$592  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$594  = \$593  & samples_queue_r0_b0[3];
-  assign \$595  = \$592  | \$594 ;
-  assign \$597  = \$596  & calibration_queue_r0_b0[3];
-  assign \$598  = \$595  | \$597 ;
-  assign \$599  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$601  = \$600  & samples_queue_r0_b0[4];
-  assign \$602  = \$599  | \$601 ;
-  assign \$603  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$605  = \$604  & samples_queue_r0_b0[5];
-  assign \$606  = \$603  | \$605 ;
-  assign \$607  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$609  = \$608  & samples_queue_r0_b0[6];
-  assign \$610  = \$607  | \$609 ;
-  assign \$611  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$613  = \$612  & samples_queue_r0_b0[7];
-  assign \$614  = \$611  | \$613 ;
-  assign \$615  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$617  = \$616  & samples_queue_r0_b0[8];
-  assign \$618  = \$615  | \$617 ;
-  assign \$619  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$621  = \$620  & samples_queue_r0_b0[9];
-  assign \$622  = \$619  | \$621 ;
-  assign \$623  = a3_sel_fresh[0] & samples_parity_r1_b0;
-  assign \$624  = a3_sel_fresh[1] & calibration_parity_r1;
-  assign \$626  = \$625  & samples_queue_r0_b0[10];
-  assign \$628  = \$627  & calibration_queue_r0_b0[4];
-  assign \$629  = { \$628 , \$626 , \$624 , \$623  } + 4'hf;
-  assign \$630  = a3_hit_a1 | a3_older_hit;
-  assign \$631  = ~ \$630 ;
-  assign \$632  = a3_sel_new[0] & \$631 ;
-  assign \$634  = a3_hit_a1 | a3_older_hit;
-  assign \$635  = ~ \$634 ;
-  assign \$636  = a3_sel_new[1] & \$635 ;
-  assign \$639  = a3_hit_a1 | a3_older_hit;
-  assign \$640  = ~ \$639 ;
-  assign \$641  = \$638  & \$640 ;
-  assign \$642  = \$641  & samples_grant_r1_b0[1];
-  assign \$644  = a3_hit_a1 | a3_older_hit;
-  assign \$645  = ~ \$644 ;
-  assign \$646  = \$643  & \$645 ;
-  assign \$647  = \$646  & calibration_grant_r1_b0[1];
-  assign \$649  = \$648  & samples_queue_r0_b0[12];
-  assign \$651  = \$650  & calibration_queue_r0_b0[6];
-  assign \$652  = a3_fwd_ok & a3_hit_a1;
-  assign \$653  = a4_tag + 1'h1;
-  assign \$654  = \$652  & \$653 [0];
-  assign \$655  = a3_fwd_ok & a3_older_hit;
-  assign \$656  = ~ a3_hit_a1;
-  assign \$657  = \$655  & \$656 ;
-  assign \$658  = \$657  & a3_older_next[0];
-  assign \$659  = { \$658 , \$654 , \$651 , \$649 , \$647 , \$642 , \$637 , \$633  } + 8'hff;
-  assign \$660  = a3_hit_a1 | a3_older_hit;
-  assign \$661  = ~ \$660 ;
-  assign \$662  = a3_sel_new[0] & \$661 ;
-  assign \$664  = a3_hit_a1 | a3_older_hit;
-  assign \$665  = ~ \$664 ;
-  assign \$666  = a3_sel_new[1] & \$665 ;
-  assign \$669  = a3_hit_a1 | a3_older_hit;
-  assign \$670  = ~ \$669 ;
-  assign \$671  = \$668  & \$670 ;
-  assign \$672  = \$671  & samples_grant_r1_b0[2];
-  assign \$674  = a3_hit_a1 | a3_older_hit;
-  assign \$675  = ~ \$674 ;
-  assign \$676  = \$673  & \$675 ;
-  assign \$677  = \$676  & calibration_grant_r1_b0[2];
-  assign \$679  = \$678  & samples_queue_r0_b0[13];
-  assign \$681  = \$680  & calibration_queue_r0_b0[7];
-  assign \$682  = a3_fwd_ok & a3_hit_a1;
-  assign \$683  = a4_tag + 1'h1;
-  assign \$684  = \$682  & \$683 [1];
-  assign \$685  = a3_fwd_ok & a3_older_hit;
-  assign \$686  = ~ a3_hit_a1;
-  assign \$687  = \$685  & \$686 ;
-  assign \$688  = \$687  & a3_older_next[1];
-  assign \$689  = { \$688 , \$684 , \$681 , \$679 , \$677 , \$672 , \$667 , \$663  } + 8'hff;
-  assign \$690  = a3_hit_a1 | a3_older_hit;
-  assign \$691  = ~ \$690 ;
-  assign \$692  = a3_sel_new[0] & \$691 ;
-  assign \$694  = a3_hit_a1 | a3_older_hit;
-  assign \$695  = ~ \$694 ;
-  assign \$696  = a3_sel_new[1] & \$695 ;
-  assign \$699  = a3_hit_a1 | a3_older_hit;
-  assign \$700  = ~ \$699 ;
-  assign \$701  = \$698  & \$700 ;
-  assign \$702  = \$701  & samples_grant_r1_b0[3];
-  assign \$704  = a3_hit_a1 | a3_older_hit;
-  assign \$705  = ~ \$704 ;
-  assign \$706  = \$703  & \$705 ;
-  assign \$707  = \$706  & calibration_grant_r1_b0[3];
-  assign \$709  = \$708  & samples_queue_r0_b0[14];
-  assign \$711  = \$710  & calibration_queue_r0_b0[8];
-  assign \$712  = a3_fwd_ok & a3_hit_a1;
-  assign \$713  = a4_tag + 1'h1;
-  assign \$714  = \$712  & \$713 [2];
-  assign \$715  = a3_fwd_ok & a3_older_hit;
-  assign \$716  = ~ a3_hit_a1;
-  assign \$717  = \$715  & \$716 ;
-  assign \$718  = \$717  & a3_older_next[2];
-  assign \$719  = { \$718 , \$714 , \$711 , \$709 , \$707 , \$702 , \$697 , \$693  } + 8'hff;
-  assign \$720  = a3_hit_a1 | a3_older_hit;
-  assign \$721  = ~ \$720 ;
-  assign \$722  = a3_sel_new[0] & \$721 ;
-  assign \$724  = a3_hit_a1 | a3_older_hit;
-  assign \$725  = ~ \$724 ;
-  assign \$726  = a3_sel_new[1] & \$725 ;
-  assign \$729  = a3_hit_a1 | a3_older_hit;
-  assign \$730  = ~ \$729 ;
-  assign \$731  = \$728  & \$730 ;
-  assign \$732  = \$731  & samples_grant_r1_b0[4];
-  assign \$734  = a3_hit_a1 | a3_older_hit;
-  assign \$735  = ~ \$734 ;
-  assign \$736  = \$733  & \$735 ;
-  assign \$737  = \$736  & calibration_grant_r1_b0[4];
-  assign \$739  = \$738  & samples_queue_r0_b0[15];
-  assign \$741  = \$740  & calibration_queue_r0_b0[9];
-  assign \$742  = a3_fwd_ok & a3_hit_a1;
-  assign \$743  = a4_tag + 1'h1;
-  assign \$744  = \$742  & \$743 [3];
-  assign \$745  = a3_fwd_ok & a3_older_hit;
-  assign \$746  = ~ a3_hit_a1;
-  assign \$747  = \$745  & \$746 ;
-  assign \$748  = \$747  & a3_older_next[3];
-  assign \$749  = { \$748 , \$744 , \$741 , \$739 , \$737 , \$732 , \$727 , \$723  } + 8'hff;
-  assign \$750  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$752  = \$751  & samples_queue_r0_b0[0];
-  assign \$753  = \$750  | \$752 ;
-  assign \$754  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$756  = \$755  & samples_queue_r0_b0[1];
-  assign \$757  = \$754  | \$756 ;
-  assign \$758  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$760  = \$759  & samples_queue_r0_b0[2];
-  assign \$761  = \$758  | \$760 ;
-  assign \$762  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$764  = \$763  & samples_queue_r0_b0[3];
-  assign \$765  = \$762  | \$764 ;
-  assign \$766  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$768  = \$767  & samples_queue_r0_b0[4];
-  assign \$769  = \$766  | \$768 ;
-  assign \$770  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$772  = \$771  & samples_queue_r0_b0[5];
-  assign \$773  = \$770  | \$772 ;
-  assign \$774  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$776  = \$775  & samples_queue_r0_b0[6];
-  assign \$777  = \$774  | \$776 ;
-  assign \$778  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$780  = \$779  & samples_queue_r0_b0[7];
-  assign \$781  = \$778  | \$780 ;
-  assign \$782  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$784  = \$783  & samples_queue_r0_b0[8];
-  assign \$785  = \$782  | \$784 ;
-  assign \$786  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$788  = \$787  & samples_queue_r0_b0[9];
-  assign \$789  = \$786  | \$788 ;
-  assign \$790  = a3_sel_fresh[0] & samples_parity_r1_b0;
-  assign \$792  = \$791  & samples_queue_r0_b0[10];
-  assign samples_fetched_snap = \$790  | \$792 ;
-  assign \$793  = a3_hit_a1 | a3_older_hit;
-  assign \$794  = ~ \$793 ;
-  assign \$795  = a3_sel_new[0] & \$794 ;
-  assign \$798  = a3_hit_a1 | a3_older_hit;
-  assign \$799  = ~ \$798 ;
-  assign \$800  = \$797  & \$799 ;
-  assign \$801  = \$800  & samples_grant_r1_b0[1];
-  assign \$803  = \$802  & samples_queue_r0_b0[12];
-  assign \$804  = a3_fwd_ok & a3_hit_a1;
-  assign \$805  = a4_tag + 1'h1;
-  assign \$806  = \$804  & \$805 [0];
-  assign \$807  = a3_fwd_ok & a3_older_hit;
-  assign \$808  = ~ a3_hit_a1;
-  assign \$809  = \$807  & \$808 ;
-  assign \$810  = \$809  & a3_older_next[0];
-  assign \$811  = { \$810 , \$806 , \$803 , \$801 , \$796  } + 5'h1f;
-  assign \$812  = a3_hit_a1 | a3_older_hit;
-  assign \$813  = ~ \$812 ;
-  assign \$814  = a3_sel_new[0] & \$813 ;
-  assign \$817  = a3_hit_a1 | a3_older_hit;
-  assign \$818  = ~ \$817 ;
-  assign \$819  = \$816  & \$818 ;
-  assign \$820  = \$819  & samples_grant_r1_b0[2];
-  assign \$822  = \$821  & samples_queue_r0_b0[13];
-  assign \$823  = a3_fwd_ok & a3_hit_a1;
-  assign \$824  = a4_tag + 1'h1;
-  assign \$825  = \$823  & \$824 [1];
-  assign \$826  = a3_fwd_ok & a3_older_hit;
-  assign \$827  = ~ a3_hit_a1;
-  assign \$828  = \$826  & \$827 ;
-  assign \$829  = \$828  & a3_older_next[1];
-  assign \$830  = { \$829 , \$825 , \$822 , \$820 , \$815  } + 5'h1f;
-  assign \$831  = a3_hit_a1 | a3_older_hit;
-  assign \$832  = ~ \$831 ;
-  assign \$833  = a3_sel_new[0] & \$832 ;
-  assign \$836  = a3_hit_a1 | a3_older_hit;
-  assign \$837  = ~ \$836 ;
-  assign \$838  = \$835  & \$837 ;
-  assign \$839  = \$838  & samples_grant_r1_b0[3];
-  assign \$841  = \$840  & samples_queue_r0_b0[14];
-  assign \$842  = a3_fwd_ok & a3_hit_a1;
-  assign \$843  = a4_tag + 1'h1;
-  assign \$844  = \$842  & \$843 [2];
-  assign \$845  = a3_fwd_ok & a3_older_hit;
-  assign \$846  = ~ a3_hit_a1;
-  assign \$847  = \$845  & \$846 ;
-  assign \$848  = \$847  & a3_older_next[2];
-  assign \$849  = { \$848 , \$844 , \$841 , \$839 , \$834  } + 5'h1f;
-  assign \$850  = a3_hit_a1 | a3_older_hit;
-  assign \$851  = ~ \$850 ;
-  assign \$852  = a3_sel_new[0] & \$851 ;
-  assign \$855  = a3_hit_a1 | a3_older_hit;
-  assign \$856  = ~ \$855 ;
-  assign \$857  = \$854  & \$856 ;
-  assign \$858  = \$857  & samples_grant_r1_b0[4];
-  assign \$860  = \$859  & samples_queue_r0_b0[15];
-  assign \$861  = a3_fwd_ok & a3_hit_a1;
-  assign \$862  = a4_tag + 1'h1;
-  assign \$863  = \$861  & \$862 [3];
-  assign \$864  = a3_fwd_ok & a3_older_hit;
-  assign \$865  = ~ a3_hit_a1;
-  assign \$866  = \$864  & \$865 ;
-  assign \$867  = \$866  & a3_older_next[3];
-  assign \$868  = { \$867 , \$863 , \$860 , \$858 , \$853  } + 5'h1f;
-  assign \$869  = a3_valid & a3_ok;
-  assign \$870  = ! a3_pool;
-  assign samples_grant_wen = \$869  & \$870 ;
-  assign \$871  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$873  = \$872  & calibration_queue_r0_b0[0];
-  assign \$874  = \$871  | \$873 ;
-  assign \$875  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$877  = \$876  & calibration_queue_r0_b0[1];
-  assign \$878  = \$875  | \$877 ;
-  assign \$879  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$881  = \$880  & calibration_queue_r0_b0[2];
-  assign \$882  = \$879  | \$881 ;
-  assign \$883  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$885  = \$884  & calibration_queue_r0_b0[3];
-  assign \$886  = \$883  | \$885 ;
-  assign \$887  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$888  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$889  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$890  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$891  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$892  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$893  = a3_sel_fresh[1] & calibration_parity_r1;
-  assign \$895  = \$894  & calibration_queue_r0_b0[4];
-  assign calibration_fetched_snap = \$893  | \$895 ;
-  assign \$896  = a3_hit_a1 | a3_older_hit;
-  assign \$897  = ~ \$896 ;
-  assign \$898  = a3_sel_new[1] & \$897 ;
-  assign \$901  = a3_hit_a1 | a3_older_hit;
-  assign \$902  = ~ \$901 ;
-  assign \$903  = \$900  & \$902 ;
-  assign \$904  = \$903  & calibration_grant_r1_b0[1];
-  assign \$906  = \$905  & calibration_queue_r0_b0[6];
-  assign \$907  = a3_fwd_ok & a3_hit_a1;
-  assign \$908  = a4_tag + 1'h1;
-  assign \$909  = \$907  & \$908 [0];
-  assign \$910  = a3_fwd_ok & a3_older_hit;
-  assign \$911  = ~ a3_hit_a1;
-  assign \$912  = \$910  & \$911 ;
-  assign \$913  = \$912  & a3_older_next[0];
-  assign \$914  = { \$913 , \$909 , \$906 , \$904 , \$899  } + 5'h1f;
-  assign \$915  = a3_hit_a1 | a3_older_hit;
-  assign \$916  = ~ \$915 ;
-  assign \$917  = a3_sel_new[1] & \$916 ;
-  assign \$920  = a3_hit_a1 | a3_older_hit;
-  assign \$921  = ~ \$920 ;
-  assign \$922  = \$919  & \$921 ;
-  assign \$923  = \$922  & calibration_grant_r1_b0[2];
-  assign \$925  = \$924  & calibration_queue_r0_b0[7];
-  assign \$926  = a3_fwd_ok & a3_hit_a1;
-  assign \$927  = a4_tag + 1'h1;
-  assign \$928  = \$926  & \$927 [1];
-  assign \$929  = a3_fwd_ok & a3_older_hit;
-  assign \$930  = ~ a3_hit_a1;
-  assign \$931  = \$929  & \$930 ;
-  assign \$932  = \$931  & a3_older_next[1];
-  assign \$933  = { \$932 , \$928 , \$925 , \$923 , \$918  } + 5'h1f;
-  assign \$934  = a3_hit_a1 | a3_older_hit;
-  assign \$935  = ~ \$934 ;
-  assign \$936  = a3_sel_new[1] & \$935 ;
-  assign \$939  = a3_hit_a1 | a3_older_hit;
-  assign \$940  = ~ \$939 ;
-  assign \$941  = \$938  & \$940 ;
-  assign \$942  = \$941  & calibration_grant_r1_b0[3];
-  assign \$944  = \$943  & calibration_queue_r0_b0[8];
-  assign \$945  = a3_fwd_ok & a3_hit_a1;
-  assign \$946  = a4_tag + 1'h1;
-  assign \$947  = \$945  & \$946 [2];
-  assign \$948  = a3_fwd_ok & a3_older_hit;
-  assign \$949  = ~ a3_hit_a1;
-  assign \$950  = \$948  & \$949 ;
-  assign \$951  = \$950  & a3_older_next[2];
-  assign \$952  = { \$951 , \$947 , \$944 , \$942 , \$937  } + 5'h1f;
-  assign \$953  = a3_hit_a1 | a3_older_hit;
-  assign \$954  = ~ \$953 ;
-  assign \$955  = a3_sel_new[1] & \$954 ;
-  assign \$958  = a3_hit_a1 | a3_older_hit;
-  assign \$959  = ~ \$958 ;
-  assign \$960  = \$957  & \$959 ;
-  assign \$961  = \$960  & calibration_grant_r1_b0[4];
-  assign \$963  = \$962  & calibration_queue_r0_b0[9];
-  assign \$964  = a3_fwd_ok & a3_hit_a1;
-  assign \$965  = a4_tag + 1'h1;
-  assign \$966  = \$964  & \$965 [3];
-  assign \$967  = a3_fwd_ok & a3_older_hit;
-  assign \$968  = ~ a3_hit_a1;
-  assign \$969  = \$967  & \$968 ;
-  assign \$970  = \$969  & a3_older_next[3];
-  assign \$971  = { \$970 , \$966 , \$963 , \$961 , \$956  } + 5'h1f;
-  assign \$972  = a3_valid & a3_ok;
-  assign calibration_grant_wen = \$972  & \$973 ;
-  assign \$978  = ! f2_err;
-  assign \$signal$294  = f2_valid & \$978 ;
-  assign \$979  = a4_valid & a4_ok;
-  assign \$980  = { \$979 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$981  = ~ \$980 ;
-  assign \$982  = \$981  + 1'h1;
-  assign \$983  = a5_valid & a5_ok;
-  assign \$984  = { \$983 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$985  = ~ \$984 ;
-  assign \$986  = \$985  + 1'h1;
-  assign \$987  = a4_valid & a4_ok;
-  assign \$988  = { \$987 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$989  = ~ \$988 ;
-  assign \$990  = \$989  + 1'h1;
+  assign calibration_pop = \$563  & calibration_nonempty;
+  assign \$564  = \calibration_parity_addr$69  + 1'h1;
+  assign \$565  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$567  = \$566  & samples_queue_r0_b0[0];
+  assign \$568  = \$565  | \$567 ;
+  assign \$570  = \$569  & calibration_queue_r0_b0[0];
+  assign \$571  = \$568  | \$570 ;
+  assign \$572  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$574  = \$573  & samples_queue_r0_b0[1];
+  assign \$575  = \$572  | \$574 ;
+  assign \$577  = \$576  & calibration_queue_r0_b0[1];
+  assign \$578  = \$575  | \$577 ;
+  assign \$579  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$581  = \$580  & samples_queue_r0_b0[2];
+  assign \$582  = \$579  | \$581 ;
+  assign \$584  = \$583  & calibration_queue_r0_b0[2];
+  assign \$585  = \$582  | \$584 ;
+  assign \$586  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$588  = \$587  & samples_queue_r0_b0[3];
+  assign \$589  = \$586  | \$588 ;
+  assign \$591  = \$590  & calibration_queue_r0_b0[3];
+  assign \$592  = \$589  | \$591 ;
+  assign \$593  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$595  = \$594  & samples_queue_r0_b0[4];
+  assign \$596  = \$593  | \$595 ;
+  assign \$597  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$599  = \$598  & samples_queue_r0_b0[5];
+  assign \$600  = \$597  | \$599 ;
+  assign \$601  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$603  = \$602  & samples_queue_r0_b0[6];
+  assign \$604  = \$601  | \$603 ;
+  assign \$605  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$607  = \$606  & samples_queue_r0_b0[7];
+  assign \$608  = \$605  | \$607 ;
+  assign \$609  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$611  = \$610  & samples_queue_r0_b0[8];
+  assign \$612  = \$609  | \$611 ;
+  assign \$613  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$615  = \$614  & samples_queue_r0_b0[9];
+  assign \$616  = \$613  | \$615 ;
+  assign \$617  = a3_sel_fresh[0] & samples_parity_r1_b0;
+  assign \$618  = a3_sel_fresh[1] & calibration_parity_r1;
+  assign \$620  = \$619  & samples_queue_r0_b0[10];
+  assign \$622  = \$621  & calibration_queue_r0_b0[4];
+  assign \$623  = { \$622 , \$620 , \$618 , \$617  } + 4'hf;
+  assign \$624  = a3_hit_a1 | a3_older_hit;
+  assign \$625  = ~ \$624 ;
+  assign \$626  = a3_sel_new[0] & \$625 ;
+  assign \$628  = a3_hit_a1 | a3_older_hit;
+  assign \$629  = ~ \$628 ;
+  assign \$630  = a3_sel_new[1] & \$629 ;
+  assign \$633  = a3_hit_a1 | a3_older_hit;
+  assign \$634  = ~ \$633 ;
+  assign \$635  = \$632  & \$634 ;
+  assign \$636  = \$635  & samples_grant_r1_b0[1];
+  assign \$638  = a3_hit_a1 | a3_older_hit;
+  assign \$639  = ~ \$638 ;
+  assign \$640  = \$637  & \$639 ;
+  assign \$641  = \$640  & calibration_grant_r1_b0[1];
+  assign \$643  = \$642  & samples_queue_r0_b0[12];
+  assign \$645  = \$644  & calibration_queue_r0_b0[6];
+  assign \$646  = a3_fwd_ok & a3_hit_a1;
+  assign \$647  = a4_tag + 1'h1;
+  assign \$648  = \$646  & \$647 [0];
+  assign \$649  = a3_fwd_ok & a3_older_hit;
+  assign \$650  = ~ a3_hit_a1;
+  assign \$651  = \$649  & \$650 ;
+  assign \$652  = \$651  & a3_older_next[0];
+  assign \$653  = { \$652 , \$648 , \$645 , \$643 , \$641 , \$636 , \$631 , \$627  } + 8'hff;
+  assign \$654  = a3_hit_a1 | a3_older_hit;
+  assign \$655  = ~ \$654 ;
+  assign \$656  = a3_sel_new[0] & \$655 ;
+  assign \$658  = a3_hit_a1 | a3_older_hit;
+  assign \$659  = ~ \$658 ;
+  assign \$660  = a3_sel_new[1] & \$659 ;
+  assign \$663  = a3_hit_a1 | a3_older_hit;
+  assign \$664  = ~ \$663 ;
+  assign \$665  = \$662  & \$664 ;
+  assign \$666  = \$665  & samples_grant_r1_b0[2];
+  assign \$668  = a3_hit_a1 | a3_older_hit;
+  assign \$669  = ~ \$668 ;
+  assign \$670  = \$667  & \$669 ;
+  assign \$671  = \$670  & calibration_grant_r1_b0[2];
+  assign \$673  = \$672  & samples_queue_r0_b0[13];
+  assign \$675  = \$674  & calibration_queue_r0_b0[7];
+  assign \$676  = a3_fwd_ok & a3_hit_a1;
+  assign \$677  = a4_tag + 1'h1;
+  assign \$678  = \$676  & \$677 [1];
+  assign \$679  = a3_fwd_ok & a3_older_hit;
+  assign \$680  = ~ a3_hit_a1;
+  assign \$681  = \$679  & \$680 ;
+  assign \$682  = \$681  & a3_older_next[1];
+  assign \$683  = { \$682 , \$678 , \$675 , \$673 , \$671 , \$666 , \$661 , \$657  } + 8'hff;
+  assign \$684  = a3_hit_a1 | a3_older_hit;
+  assign \$685  = ~ \$684 ;
+  assign \$686  = a3_sel_new[0] & \$685 ;
+  assign \$688  = a3_hit_a1 | a3_older_hit;
+  assign \$689  = ~ \$688 ;
+  assign \$690  = a3_sel_new[1] & \$689 ;
+  assign \$693  = a3_hit_a1 | a3_older_hit;
+  assign \$694  = ~ \$693 ;
+  assign \$695  = \$692  & \$694 ;
+  assign \$696  = \$695  & samples_grant_r1_b0[3];
+  assign \$698  = a3_hit_a1 | a3_older_hit;
+  assign \$699  = ~ \$698 ;
+  assign \$700  = \$697  & \$699 ;
+  assign \$701  = \$700  & calibration_grant_r1_b0[3];
+  assign \$703  = \$702  & samples_queue_r0_b0[14];
+  assign \$705  = \$704  & calibration_queue_r0_b0[8];
+  assign \$706  = a3_fwd_ok & a3_hit_a1;
+  assign \$707  = a4_tag + 1'h1;
+  assign \$708  = \$706  & \$707 [2];
+  assign \$709  = a3_fwd_ok & a3_older_hit;
+  assign \$710  = ~ a3_hit_a1;
+  assign \$711  = \$709  & \$710 ;
+  assign \$712  = \$711  & a3_older_next[2];
+  assign \$713  = { \$712 , \$708 , \$705 , \$703 , \$701 , \$696 , \$691 , \$687  } + 8'hff;
+  assign \$714  = a3_hit_a1 | a3_older_hit;
+  assign \$715  = ~ \$714 ;
+  assign \$716  = a3_sel_new[0] & \$715 ;
+  assign \$718  = a3_hit_a1 | a3_older_hit;
+  assign \$719  = ~ \$718 ;
+  assign \$720  = a3_sel_new[1] & \$719 ;
+  assign \$723  = a3_hit_a1 | a3_older_hit;
+  assign \$724  = ~ \$723 ;
+  assign \$725  = \$722  & \$724 ;
+  assign \$726  = \$725  & samples_grant_r1_b0[4];
+  assign \$728  = a3_hit_a1 | a3_older_hit;
+  assign \$729  = ~ \$728 ;
+  assign \$730  = \$727  & \$729 ;
+  assign \$731  = \$730  & calibration_grant_r1_b0[4];
+  assign \$733  = \$732  & samples_queue_r0_b0[15];
+  assign \$735  = \$734  & calibration_queue_r0_b0[9];
+  assign \$736  = a3_fwd_ok & a3_hit_a1;
+  assign \$737  = a4_tag + 1'h1;
+  assign \$738  = \$736  & \$737 [3];
+  assign \$739  = a3_fwd_ok & a3_older_hit;
+  assign \$740  = ~ a3_hit_a1;
+  assign \$741  = \$739  & \$740 ;
+  assign \$742  = \$741  & a3_older_next[3];
+  assign \$743  = { \$742 , \$738 , \$735 , \$733 , \$731 , \$726 , \$721 , \$717  } + 8'hff;
+  assign \$744  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$746  = \$745  & samples_queue_r0_b0[0];
+  assign \$747  = \$744  | \$746 ;
+  assign \$748  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$750  = \$749  & samples_queue_r0_b0[1];
+  assign \$751  = \$748  | \$750 ;
+  assign \$752  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$754  = \$753  & samples_queue_r0_b0[2];
+  assign \$755  = \$752  | \$754 ;
+  assign \$756  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$758  = \$757  & samples_queue_r0_b0[3];
+  assign \$759  = \$756  | \$758 ;
+  assign \$760  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$762  = \$761  & samples_queue_r0_b0[4];
+  assign \$763  = \$760  | \$762 ;
+  assign \$764  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$766  = \$765  & samples_queue_r0_b0[5];
+  assign \$767  = \$764  | \$766 ;
+  assign \$768  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$770  = \$769  & samples_queue_r0_b0[6];
+  assign \$771  = \$768  | \$770 ;
+  assign \$772  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$774  = \$773  & samples_queue_r0_b0[7];
+  assign \$775  = \$772  | \$774 ;
+  assign \$776  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$778  = \$777  & samples_queue_r0_b0[8];
+  assign \$779  = \$776  | \$778 ;
+  assign \$780  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$782  = \$781  & samples_queue_r0_b0[9];
+  assign \$783  = \$780  | \$782 ;
+  assign \$784  = a3_sel_fresh[0] & samples_parity_r1_b0;
+  assign \$786  = \$785  & samples_queue_r0_b0[10];
+  assign samples_fetched_snap = \$784  | \$786 ;
+  assign \$787  = a3_hit_a1 | a3_older_hit;
+  assign \$788  = ~ \$787 ;
+  assign \$789  = a3_sel_new[0] & \$788 ;
+  assign \$792  = a3_hit_a1 | a3_older_hit;
+  assign \$793  = ~ \$792 ;
+  assign \$794  = \$791  & \$793 ;
+  assign \$795  = \$794  & samples_grant_r1_b0[1];
+  assign \$797  = \$796  & samples_queue_r0_b0[12];
+  assign \$798  = a3_fwd_ok & a3_hit_a1;
+  assign \$799  = a4_tag + 1'h1;
+  assign \$800  = \$798  & \$799 [0];
+  assign \$801  = a3_fwd_ok & a3_older_hit;
+  assign \$802  = ~ a3_hit_a1;
+  assign \$803  = \$801  & \$802 ;
+  assign \$804  = \$803  & a3_older_next[0];
+  assign \$805  = { \$804 , \$800 , \$797 , \$795 , \$790  } + 5'h1f;
+  assign \$806  = a3_hit_a1 | a3_older_hit;
+  assign \$807  = ~ \$806 ;
+  assign \$808  = a3_sel_new[0] & \$807 ;
+  assign \$811  = a3_hit_a1 | a3_older_hit;
+  assign \$812  = ~ \$811 ;
+  assign \$813  = \$810  & \$812 ;
+  assign \$814  = \$813  & samples_grant_r1_b0[2];
+  assign \$816  = \$815  & samples_queue_r0_b0[13];
+  assign \$817  = a3_fwd_ok & a3_hit_a1;
+  assign \$818  = a4_tag + 1'h1;
+  assign \$819  = \$817  & \$818 [1];
+  assign \$820  = a3_fwd_ok & a3_older_hit;
+  assign \$821  = ~ a3_hit_a1;
+  assign \$822  = \$820  & \$821 ;
+  assign \$823  = \$822  & a3_older_next[1];
+  assign \$824  = { \$823 , \$819 , \$816 , \$814 , \$809  } + 5'h1f;
+  assign \$825  = a3_hit_a1 | a3_older_hit;
+  assign \$826  = ~ \$825 ;
+  assign \$827  = a3_sel_new[0] & \$826 ;
+  assign \$830  = a3_hit_a1 | a3_older_hit;
+  assign \$831  = ~ \$830 ;
+  assign \$832  = \$829  & \$831 ;
+  assign \$833  = \$832  & samples_grant_r1_b0[3];
+  assign \$835  = \$834  & samples_queue_r0_b0[14];
+  assign \$836  = a3_fwd_ok & a3_hit_a1;
+  assign \$837  = a4_tag + 1'h1;
+  assign \$838  = \$836  & \$837 [2];
+  assign \$839  = a3_fwd_ok & a3_older_hit;
+  assign \$840  = ~ a3_hit_a1;
+  assign \$841  = \$839  & \$840 ;
+  assign \$842  = \$841  & a3_older_next[2];
+  assign \$843  = { \$842 , \$838 , \$835 , \$833 , \$828  } + 5'h1f;
+  assign \$844  = a3_hit_a1 | a3_older_hit;
+  assign \$845  = ~ \$844 ;
+  assign \$846  = a3_sel_new[0] & \$845 ;
+  assign \$849  = a3_hit_a1 | a3_older_hit;
+  assign \$850  = ~ \$849 ;
+  assign \$851  = \$848  & \$850 ;
+  assign \$852  = \$851  & samples_grant_r1_b0[4];
+  assign \$854  = \$853  & samples_queue_r0_b0[15];
+  assign \$855  = a3_fwd_ok & a3_hit_a1;
+  assign \$856  = a4_tag + 1'h1;
+  assign \$857  = \$855  & \$856 [3];
+  assign \$858  = a3_fwd_ok & a3_older_hit;
+  assign \$859  = ~ a3_hit_a1;
+  assign \$860  = \$858  & \$859 ;
+  assign \$861  = \$860  & a3_older_next[3];
+  assign \$862  = { \$861 , \$857 , \$854 , \$852 , \$847  } + 5'h1f;
+  assign \$863  = a3_valid & a3_ok;
+  assign \$864  = ! a3_pool;
+  assign samples_grant_wen = \$863  & \$864 ;
+  assign \$865  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$867  = \$866  & calibration_queue_r0_b0[0];
+  assign \$868  = \$865  | \$867 ;
+  assign \$869  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$871  = \$870  & calibration_queue_r0_b0[1];
+  assign \$872  = \$869  | \$871 ;
+  assign \$873  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$875  = \$874  & calibration_queue_r0_b0[2];
+  assign \$876  = \$873  | \$875 ;
+  assign \$877  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$879  = \$878  & calibration_queue_r0_b0[3];
+  assign \$880  = \$877  | \$879 ;
+  assign \$881  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$882  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$883  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$884  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$885  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$886  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$887  = a3_sel_fresh[1] & calibration_parity_r1;
+  assign \$889  = \$888  & calibration_queue_r0_b0[4];
+  assign calibration_fetched_snap = \$887  | \$889 ;
+  assign \$890  = a3_hit_a1 | a3_older_hit;
+  assign \$891  = ~ \$890 ;
+  assign \$892  = a3_sel_new[1] & \$891 ;
+  assign \$895  = a3_hit_a1 | a3_older_hit;
+  assign \$896  = ~ \$895 ;
+  assign \$897  = \$894  & \$896 ;
+  assign \$898  = \$897  & calibration_grant_r1_b0[1];
+  assign \$900  = \$899  & calibration_queue_r0_b0[6];
+  assign \$901  = a3_fwd_ok & a3_hit_a1;
+  assign \$902  = a4_tag + 1'h1;
+  assign \$903  = \$901  & \$902 [0];
+  assign \$904  = a3_fwd_ok & a3_older_hit;
+  assign \$905  = ~ a3_hit_a1;
+  assign \$906  = \$904  & \$905 ;
+  assign \$907  = \$906  & a3_older_next[0];
+  assign \$908  = { \$907 , \$903 , \$900 , \$898 , \$893  } + 5'h1f;
+  assign \$909  = a3_hit_a1 | a3_older_hit;
+  assign \$910  = ~ \$909 ;
+  assign \$911  = a3_sel_new[1] & \$910 ;
+  assign \$914  = a3_hit_a1 | a3_older_hit;
+  assign \$915  = ~ \$914 ;
+  assign \$916  = \$913  & \$915 ;
+  assign \$917  = \$916  & calibration_grant_r1_b0[2];
+  assign \$919  = \$918  & calibration_queue_r0_b0[7];
+  assign \$920  = a3_fwd_ok & a3_hit_a1;
+  assign \$921  = a4_tag + 1'h1;
+  assign \$922  = \$920  & \$921 [1];
+  assign \$923  = a3_fwd_ok & a3_older_hit;
+  assign \$924  = ~ a3_hit_a1;
+  assign \$925  = \$923  & \$924 ;
+  assign \$926  = \$925  & a3_older_next[1];
+  assign \$927  = { \$926 , \$922 , \$919 , \$917 , \$912  } + 5'h1f;
+  assign \$928  = a3_hit_a1 | a3_older_hit;
+  assign \$929  = ~ \$928 ;
+  assign \$930  = a3_sel_new[1] & \$929 ;
+  assign \$933  = a3_hit_a1 | a3_older_hit;
+  assign \$934  = ~ \$933 ;
+  assign \$935  = \$932  & \$934 ;
+  assign \$936  = \$935  & calibration_grant_r1_b0[3];
+  assign \$938  = \$937  & calibration_queue_r0_b0[8];
+  assign \$939  = a3_fwd_ok & a3_hit_a1;
+  assign \$940  = a4_tag + 1'h1;
+  assign \$941  = \$939  & \$940 [2];
+  assign \$942  = a3_fwd_ok & a3_older_hit;
+  assign \$943  = ~ a3_hit_a1;
+  assign \$944  = \$942  & \$943 ;
+  assign \$945  = \$944  & a3_older_next[2];
+  assign \$946  = { \$945 , \$941 , \$938 , \$936 , \$931  } + 5'h1f;
+  assign \$947  = a3_hit_a1 | a3_older_hit;
+  assign \$948  = ~ \$947 ;
+  assign \$949  = a3_sel_new[1] & \$948 ;
+  assign \$952  = a3_hit_a1 | a3_older_hit;
+  assign \$953  = ~ \$952 ;
+  assign \$954  = \$951  & \$953 ;
+  assign \$955  = \$954  & calibration_grant_r1_b0[4];
+  assign \$957  = \$956  & calibration_queue_r0_b0[9];
+  assign \$958  = a3_fwd_ok & a3_hit_a1;
+  assign \$959  = a4_tag + 1'h1;
+  assign \$960  = \$958  & \$959 [3];
+  assign \$961  = a3_fwd_ok & a3_older_hit;
+  assign \$962  = ~ a3_hit_a1;
+  assign \$963  = \$961  & \$962 ;
+  assign \$964  = \$963  & a3_older_next[3];
+  assign \$965  = { \$964 , \$960 , \$957 , \$955 , \$950  } + 5'h1f;
+  assign \$966  = a3_valid & a3_ok;
+  assign calibration_grant_wen = \$966  & \$967 ;
+  assign \$972  = ! f2_err;
+  assign \$signal$295  = f2_valid & \$972 ;
+  assign \$973  = a4_valid & a4_ok;
+  assign \$974  = { \$973 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$975  = ~ \$974 ;
+  assign \$976  = \$975  + 1'h1;
+  assign \$977  = a5_valid & a5_ok;
+  assign \$978  = { \$977 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$979  = ~ \$978 ;
+  assign \$980  = \$979  + 1'h1;
+  assign \$981  = a4_valid & a4_ok;
+  assign \$982  = { \$981 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$983  = ~ \$982 ;
+  assign \$984  = \$983  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$991  = ~ rel_f2;
-  assign \$992  = f3_quiet & \$991 ;
-  assign \$993  = \$992  ? f3_in : 2'h0;
-  assign \$994  = x1_select | x0_select;
-  assign \$995  = ~ \$994 ;
-  assign \$996  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$997  = { 1'h0, \$995  } & { \$996 [1], \$996  };
-  assign \$998  = { 1'h0, \$993  } & \$997 ;
-  assign \$999  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1000  = ~ \$999 ;
-  assign \$1001  = \$1000  + 1'h1;
-  assign released_f1 = \release  & \$1001 [12];
-  assign \$1002  = ~ f4_blocked;
-  assign \$1003  = f4_mem_held[0] | f4_mem_held[1];
-  assign \$1004  = f4_rest_held | \$1003 ;
-  assign \$1005  = \$1002  & \$1004 ;
-  assign \$signal$493  = f4_hit_a1 | \$1005 ;
-  assign \$1006  = ~ f4_blocked;
-  assign \$1007  = f4_by_mem & f4_mem_ok;
-  assign \$1008  = f4_by_mem & f4_mem_ok;
-  assign \$1009  = \$1007 [0] | \$1008 [1];
-  assign \$1010  = f4_by_older | \$1009 ;
-  assign \$1011  = \$1006  & \$1010 ;
-  assign \release  = f4_by_a1 | \$1011 ;
-  assign \$1012  = ~ f4_go;
-  assign \$1013  = ~ \$signal$493 ;
-  assign \$1014  = \$signal$493  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1014  : f4_err;
-  assign \$signal$366  = \release  ? 4'h0 : unreleased_err;
-  assign \$1015  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1016  = f4_hit_a1 ? f4_a1_snap : \$1015 ;
-  assign \w__data$444  = ~ \$1016 ;
-  assign \$1017  = ~ f4_blocked;
-  assign \$1018  = \$1017  & f4_by_older;
-  assign \$1019  = f4_by_a1 | \$1018 ;
-  assign \$1020  = f4_live[0] & \$1019 ;
-  assign \$1021  = ~ f4_blocked;
-  assign \$1022  = \$1021  & f4_by_mem_live[0];
-  assign \$1023  = \$1022  & f4_mem_ok[0];
-  assign \w__en$442  = \$1020  | \$1023 ;
-  assign \$1024  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1025  = f4_hit_a1 ? f4_a1_snap : \$1024 ;
-  assign \$1026  = ~ \$1025 ;
-  assign \$1027  = f4_slot + 10'h3ff;
-  assign \$1028  = ~ \$1027 [10];
-  assign \$1029  = ~ f4_blocked;
-  assign \$1030  = \$1029  & f4_by_older;
-  assign \$1031  = f4_by_a1 | \$1030 ;
-  assign \$1032  = f4_live[0] & \$1031 ;
-  assign \$1033  = ~ f4_blocked;
-  assign \$1034  = \$1033  & f4_by_mem_live[0];
-  assign \$1035  = \$1034  & f4_mem_ok[0];
-  assign samples_queue_wen = \$1032  | \$1035 ;
-  assign \$1036  = f4_older ? f4_rest_next : f4_mem_next_samples;
-  assign \$1037  = f4_hit_a1 ? f4_a1_next : \$1036 ;
-  assign \$1038  = f4_older ? f4_rest_snap : f4_mem_snap[1];
-  assign \$1039  = f4_hit_a1 ? f4_a1_snap : \$1038 ;
-  assign calibration_parity_wdata = ~ \$1039 ;
-  assign \$1040  = ~ f4_blocked;
-  assign \$1041  = \$1040  & f4_by_older;
-  assign \$1042  = f4_by_a1 | \$1041 ;
-  assign \$1043  = f4_live[1] & \$1042 ;
-  assign \$1044  = ~ f4_blocked;
-  assign \$1045  = \$1044  & f4_by_mem_live[1];
-  assign \$1046  = \$1045  & f4_mem_ok[1];
-  assign calibration_parity_wen = \$1043  | \$1046 ;
-  assign \$1047  = f4_older ? f4_rest_snap : f4_mem_snap[1];
-  assign \$1048  = f4_hit_a1 ? f4_a1_snap : \$1047 ;
-  assign \$1049  = ~ \$1048 ;
-  assign \$1050  = f4_slot[3:0] + 4'hf;
-  assign \$1051  = ~ \$1050 [4];
-  assign \$1052  = ~ f4_blocked;
-  assign \$1053  = \$1052  & f4_by_older;
-  assign \$1054  = f4_by_a1 | \$1053 ;
-  assign \$1055  = f4_live[1] & \$1054 ;
-  assign \$1056  = ~ f4_blocked;
-  assign \$1057  = \$1056  & f4_by_mem_live[1];
-  assign \$1058  = \$1057  & f4_mem_ok[1];
-  assign calibration_queue_wen = \$1055  | \$1058 ;
-  assign \$1059  = f4_older ? f4_rest_next : f4_mem_next_calibration;
-  assign \$1060  = f4_hit_a1 ? f4_a1_next : \$1059 ;
-  assign \$1061  = { busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 7'h7f;
+  assign \$985  = ~ rel_f2;
+  assign \$986  = f3_quiet & \$985 ;
+  assign \$987  = \$986  ? f3_in : 2'h0;
+  assign \$988  = x1_select | x0_select;
+  assign \$989  = ~ \$988 ;
+  assign \$990  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$991  = { 1'h0, \$989  } & { \$990 [1], \$990  };
+  assign \$992  = { 1'h0, \$987  } & \$991 ;
+  assign \$993  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$994  = ~ \$993 ;
+  assign \$995  = \$994  + 1'h1;
+  assign released_f1 = \release  & \$995 [12];
+  assign \$996  = ~ f4_blocked;
+  assign \$997  = f4_mem_held[0] | f4_mem_held[1];
+  assign \$998  = f4_rest_held | \$997 ;
+  assign \$999  = \$996  & \$998 ;
+  assign \$signal$496  = f4_hit_a1 | \$999 ;
+  assign \$1000  = ~ f4_blocked;
+  assign \$1001  = f4_by_mem & f4_mem_ok;
+  assign \$1002  = f4_by_mem & f4_mem_ok;
+  assign \$1003  = \$1001 [0] | \$1002 [1];
+  assign \$1004  = f4_by_older | \$1003 ;
+  assign \$1005  = \$1000  & \$1004 ;
+  assign \release  = f4_by_a1 | \$1005 ;
+  assign \$1006  = ~ f4_go;
+  assign \$1007  = ~ \$signal$496 ;
+  assign \$1008  = \$signal$496  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1008  : f4_err;
+  assign \$signal$369  = \release  ? 4'h0 : unreleased_err;
+  assign \$1009  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1010  = f4_hit_a1 ? f4_a1_snap : \$1009 ;
+  assign \w__data$447  = ~ \$1010 ;
+  assign \$1011  = ~ f4_blocked;
+  assign \$1012  = \$1011  & f4_by_older;
+  assign \$1013  = f4_by_a1 | \$1012 ;
+  assign \$1014  = f4_live[0] & \$1013 ;
+  assign \$1015  = ~ f4_blocked;
+  assign \$1016  = \$1015  & f4_by_mem_live[0];
+  assign \$1017  = \$1016  & f4_mem_ok[0];
+  assign \w__en$445  = \$1014  | \$1017 ;
+  assign \$1018  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1019  = f4_hit_a1 ? f4_a1_snap : \$1018 ;
+  assign \$1020  = ~ \$1019 ;
+  assign \$1021  = f4_slot_samples + 10'h3ff;
+  assign \$1022  = ~ \$1021 [10];
+  assign \$1023  = ~ f4_blocked;
+  assign \$1024  = \$1023  & f4_by_older;
+  assign \$1025  = f4_by_a1 | \$1024 ;
+  assign \$1026  = f4_live[0] & \$1025 ;
+  assign \$1027  = ~ f4_blocked;
+  assign \$1028  = \$1027  & f4_by_mem_live[0];
+  assign \$1029  = \$1028  & f4_mem_ok[0];
+  assign samples_queue_wen = \$1026  | \$1029 ;
+  assign \$1030  = f4_older ? f4_rest_next : f4_mem_next_samples;
+  assign \$1031  = f4_hit_a1 ? f4_a1_next : \$1030 ;
+  assign \$1032  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1033  = f4_hit_a1 ? f4_a1_snap : \$1032 ;
+  assign calibration_parity_wdata = ~ \$1033 ;
+  assign \$1034  = ~ f4_blocked;
+  assign \$1035  = \$1034  & f4_by_older;
+  assign \$1036  = f4_by_a1 | \$1035 ;
+  assign \$1037  = f4_live[1] & \$1036 ;
+  assign \$1038  = ~ f4_blocked;
+  assign \$1039  = \$1038  & f4_by_mem_live[1];
+  assign \$1040  = \$1039  & f4_mem_ok[1];
+  assign calibration_parity_wen = \$1037  | \$1040 ;
+  assign \$1041  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1042  = f4_hit_a1 ? f4_a1_snap : \$1041 ;
+  assign \$1043  = ~ \$1042 ;
+  assign \$1044  = f4_slot_calibration + 4'hf;
+  assign \$1045  = ~ \$1044 [4];
+  assign \$1046  = ~ f4_blocked;
+  assign \$1047  = \$1046  & f4_by_older;
+  assign \$1048  = f4_by_a1 | \$1047 ;
+  assign \$1049  = f4_live[1] & \$1048 ;
+  assign \$1050  = ~ f4_blocked;
+  assign \$1051  = \$1050  & f4_by_mem_live[1];
+  assign \$1052  = \$1051  & f4_mem_ok[1];
+  assign calibration_queue_wen = \$1049  | \$1052 ;
+  assign \$1053  = f4_older ? f4_rest_next : f4_mem_next_calibration;
+  assign \$1054  = f4_hit_a1 ? f4_a1_next : \$1053 ;
+  assign \$1055  = { busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 7'h7f;
   always @(posedge aclk_clk)
-    samples_grant_w_en <= \$1062 ;
+    samples_grant_w_en <= \$1056 ;
   always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$1063 ;
+    samples_grant_w_addr <= \$1057 ;
   always @(posedge aclk_clk)
-    samples_grant_w_data <= \$1064 ;
+    samples_grant_w_data <= \$1058 ;
   always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6673,19 +6669,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     samples_parity_r3_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    samples_queue_w_en <= \$1065 ;
+    samples_queue_w_en <= \$1059 ;
   always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$1066 ;
+    samples_queue_w_addr <= \$1060 ;
   always @(posedge aclk_clk)
-    samples_queue_w_data <= \$1067 ;
+    samples_queue_w_data <= \$1061 ;
   always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_en <= \$1068 ;
+    calibration_grant_w_en <= \$1062 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_addr <= \$1069 ;
+    calibration_grant_w_addr <= \$1063 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_data <= \$1070 ;
+    calibration_grant_w_data <= \$1064 ;
   always @(posedge aclk_clk)
     calibration_grant_r0_b0 <= \r__data$39 ;
   always @(posedge aclk_clk)
@@ -6695,37 +6691,37 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     calibration_grant_r3_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    calibration_parity_row0 <= \$1071 ;
+    calibration_parity_row0 <= \$1065 ;
   always @(posedge aclk_clk)
-    calibration_parity_row1 <= \$1072 ;
+    calibration_parity_row1 <= \$1066 ;
   always @(posedge aclk_clk)
-    calibration_parity_row2 <= \$1073 ;
+    calibration_parity_row2 <= \$1067 ;
   always @(posedge aclk_clk)
-    calibration_parity_row3 <= \$1074 ;
+    calibration_parity_row3 <= \$1068 ;
   always @(posedge aclk_clk)
-    calibration_parity_row4 <= \$1075 ;
+    calibration_parity_row4 <= \$1069 ;
   always @(posedge aclk_clk)
-    calibration_parity_row5 <= \$1076 ;
+    calibration_parity_row5 <= \$1070 ;
   always @(posedge aclk_clk)
-    calibration_parity_row6 <= \$1077 ;
+    calibration_parity_row6 <= \$1071 ;
   always @(posedge aclk_clk)
-    calibration_parity_row7 <= \$1078 ;
+    calibration_parity_row7 <= \$1072 ;
   always @(posedge aclk_clk)
-    calibration_parity_row8 <= \$1079 ;
+    calibration_parity_row8 <= \$1073 ;
   always @(posedge aclk_clk)
-    calibration_parity_row9 <= \$1080 ;
+    calibration_parity_row9 <= \$1074 ;
   always @(posedge aclk_clk)
-    calibration_parity_row10 <= \$1081 ;
+    calibration_parity_row10 <= \$1075 ;
   always @(posedge aclk_clk)
-    calibration_parity_row11 <= \$1082 ;
+    calibration_parity_row11 <= \$1076 ;
   always @(posedge aclk_clk)
-    calibration_parity_row12 <= \$1083 ;
+    calibration_parity_row12 <= \$1077 ;
   always @(posedge aclk_clk)
-    calibration_parity_row13 <= \$1084 ;
+    calibration_parity_row13 <= \$1078 ;
   always @(posedge aclk_clk)
-    calibration_parity_row14 <= \$1085 ;
+    calibration_parity_row14 <= \$1079 ;
   always @(posedge aclk_clk)
-    calibration_parity_row15 <= \$1086 ;
+    calibration_parity_row15 <= \$1080 ;
   always @(posedge aclk_clk)
     calibration_parity_r0_addr <= calibration_parity_addr;
   always @(posedge aclk_clk)
@@ -6743,55 +6739,55 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     calibration_parity_r3 <= \$20 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_en <= \$1087 ;
+    calibration_queue_w_en <= \$1081 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_addr <= \$1088 ;
+    calibration_queue_w_addr <= \$1082 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_data <= \$1089 ;
+    calibration_queue_w_data <= \$1083 ;
   always @(posedge aclk_clk)
     calibration_queue_r0_b0 <= \r__data$84 ;
   always @(posedge aclk_clk)
-    view_ar_pool0 <= \$1090 ;
+    view_ar_pool0 <= \$1084 ;
   always @(posedge aclk_clk)
-    view_ar_pool1 <= \$1091 ;
+    view_ar_pool1 <= \$1085 ;
   always @(posedge aclk_clk)
-    view_ar_never1 <= \$1092 ;
+    view_ar_never1 <= \$1086 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1 <= \$1093 ;
+    samples_fresh_view1 <= \$1087 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2 <= \$1094 ;
+    samples_fresh_view1_view2 <= \$1088 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3 <= \$1095 ;
+    samples_fresh_view1_view2_view3 <= \$1089 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3_view4 <= \$1096 ;
+    samples_fresh_view1_view2_view3_view4 <= \$1090 ;
   always @(posedge aclk_clk)
-    view_ar_never0 <= \$1097 ;
+    view_ar_never0 <= \$1091 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1 <= \$1098 ;
+    calibration_fresh_view1 <= \$1092 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2 <= \$1099 ;
+    calibration_fresh_view1_view2 <= \$1093 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3 <= \$1100 ;
+    calibration_fresh_view1_view2_view3 <= \$1094 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3_view4 <= \$1101 ;
+    calibration_fresh_view1_view2_view3_view4 <= \$1095 ;
   always @(posedge aclk_clk)
-    view_ar_held2 <= \$1102 ;
+    view_ar_held2 <= \$1096 ;
   always @(posedge aclk_clk)
-    view_ar_next2 <= \$1103 ;
+    view_ar_next2 <= \$1097 ;
   always @(posedge aclk_clk)
-    view_aw_pool0 <= \$1104 ;
+    view_aw_pool0 <= \$1098 ;
   always @(posedge aclk_clk)
-    view_aw_pool1 <= \$1105 ;
+    view_aw_pool1 <= \$1099 ;
   always @(posedge aclk_clk)
-    view_aw_never1 <= \$1106 ;
+    view_aw_never1 <= \$1100 ;
   always @(posedge aclk_clk)
-    view_aw_never0 <= \$1107 ;
+    view_aw_never0 <= \$1101 ;
   always @(posedge aclk_clk)
-    view_aw_held2 <= \$1108 ;
+    view_aw_held2 <= \$1102 ;
   always @(posedge aclk_clk)
-    view_aw_next2 <= \$1109 ;
+    view_aw_next2 <= \$1103 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1110 ;
+    a0_valid <= \$1104 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6801,7 +6797,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$78 , \$74  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1111 ;
+    a1_valid <= \$1105 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6813,17 +6809,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$81 , \$80  };
   always @(posedge aclk_clk)
-    a1_select <= \$1112 ;
+    a1_select <= \$1106 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1113 ;
+    x0_valid <= \$1107 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1114 ;
+    x0_select <= \$1108 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1115 ;
+    x1_valid <= \$1109 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6831,9 +6827,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$94 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1116 ;
+    x1_select <= \$1110 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1117 ;
+    x2_valid <= \$1111 ;
   always @(posedge aclk_clk)
     x2_ok <= \$95 ;
   always @(posedge aclk_clk)
@@ -6845,37 +6841,37 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1118 ;
+    a2_valid <= \$1112 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    samples_seen <= \$1119 ;
+    samples_seen <= \$1113 ;
   always @(posedge aclk_clk)
-    samples_seen_prev <= \$1120 ;
+    samples_seen_prev <= \$1114 ;
   always @(posedge aclk_clk)
-    samples_has_fresh <= \$1121 ;
+    samples_has_fresh <= \$1115 ;
   always @(posedge aclk_clk)
-    samples_head <= \$1122 ;
+    samples_head <= \$1116 ;
   always @(posedge aclk_clk)
-    samples_fresh <= \$1123 ;
+    samples_fresh <= \$1117 ;
   always @(posedge aclk_clk)
-    samples_fresh_slot <= \$1124 ;
+    samples_fresh_slot <= \$1118 ;
   always @(posedge aclk_clk)
-    calibration_seen <= \$1125 ;
+    calibration_seen <= \$1119 ;
   always @(posedge aclk_clk)
-    calibration_seen_prev <= \$1126 ;
+    calibration_seen_prev <= \$1120 ;
   always @(posedge aclk_clk)
-    calibration_has_fresh <= \$1127 ;
+    calibration_has_fresh <= \$1121 ;
   always @(posedge aclk_clk)
-    calibration_head <= \$1128 ;
+    calibration_head <= \$1122 ;
   always @(posedge aclk_clk)
-    calibration_fresh <= \$1129 ;
+    calibration_fresh <= \$1123 ;
   always @(posedge aclk_clk)
-    \calibration_parity_addr$69  <= \$1130 ;
+    \calibration_parity_addr$69  <= \$1124 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1131 ;
+    a2_ring <= \$1125 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6891,7 +6887,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_restart_head <= \$151 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1132 ;
+    a3_valid <= \$1126 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6903,23 +6899,25 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1133 ;
+    a2_ever <= { \$158 , \$155  };
+  always @(posedge aclk_clk)
+    a3_ring <= \$1127 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$155 ;
+    a3_sel_head <= \$161 ;
   always @(posedge aclk_clk)
     a3_sel_last <= \$164 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$174 ;
+    a3_sel_new <= \$168 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$175 ;
+    a3_fail <= \$169 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$177 ;
+    a3_sel_fresh <= \$171 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$179 ;
+    a3_fwd_ok <= \$173 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1134 ;
+    a4_valid <= \$1128 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6929,13 +6927,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$180 ;
+    a4_slot <= \$174 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$749 [8], \$719 [8], \$689 [8], \$659 [8] };
+    a4_tag <= { \$743 [8], \$713 [8], \$683 [8], \$653 [8] };
   always @(posedge aclk_clk)
-    a4_snap <= \$629 [4];
+    a4_snap <= \$623 [4];
   always @(posedge aclk_clk)
-    a5_valid <= \$1135 ;
+    a5_valid <= \$1129 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6951,15 +6949,15 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$181 ;
+    a5_addr <= \$175 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$187 ;
+    a3_hit_a1 <= \$181 ;
   always @(posedge aclk_clk)
-    a3_older_hit <= \$196 ;
+    a3_older_hit <= \$190 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$203 ;
+    a3_older_next <= \$197 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1136 ;
+    f0_valid <= \$1130 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6971,11 +6969,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$217 , \$210  };
+    f0_hit <= { \$211 , \$204  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[1];
   always @(posedge aclk_clk)
-    f1_valid <= \$1137 ;
+    f1_valid <= \$1131 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6991,83 +6989,83 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1138 ;
+    f1_same_second_eq0 <= \$1132 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1139 ;
+    f1_same_second_eq3 <= \$1133 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1140 ;
+    f1_same_second_eq6 <= \$1134 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1141 ;
+    f1_same_second_eq9 <= \$1135 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1142 ;
+    f1_same_second_eq12 <= \$1136 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1143 ;
+    f1_same_second_eq15 <= \$1137 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1144 ;
+    f1_same_second_eq18 <= \$1138 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1145 ;
+    f1_same_second_eq21 <= \$1139 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1146 ;
+    f1_same_second_eq24 <= \$1140 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1147 ;
+    f1_same_second_eq27 <= \$1141 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1148 ;
+    f1_same_second_eq30 <= \$1142 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1149 ;
+    f1_same_third_eq0 <= \$1143 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1150 ;
+    f1_same_third_eq3 <= \$1144 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1151 ;
+    f1_same_third_eq6 <= \$1145 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1152 ;
+    f1_same_third_eq9 <= \$1146 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1153 ;
+    f1_same_third_eq12 <= \$1147 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1154 ;
+    f1_same_third_eq15 <= \$1148 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1155 ;
+    f1_same_third_eq18 <= \$1149 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1156 ;
+    f1_same_third_eq21 <= \$1150 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1157 ;
+    f1_same_third_eq24 <= \$1151 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1158 ;
+    f1_same_third_eq27 <= \$1152 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1159 ;
+    f1_same_third_eq30 <= \$1153 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1160 ;
+    f1_hit <= \$1154 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1161 ;
+    f1_misaligned <= \$1155 ;
   always @(posedge aclk_clk)
-    f1_samples_slot <= \$241 [9:0];
+    f1_samples_slot <= \$235 [9:0];
   always @(posedge aclk_clk)
-    calibration_parity_addr <= \$243 [3:0];
+    calibration_parity_addr <= \$237 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1162 ;
+    f2_valid <= \$1156 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$247 ;
+    f2_pool <= \$241 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$250 ;
+    f2_slot <= \$244 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$252 ;
+    f2_in_pool <= \$246 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$261 ;
+    f2_err <= \$255 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= { \$267 , \$264  };
+    f2_never_granted <= { \$261 , \$258  };
   always @(posedge aclk_clk)
-    f2_same_second <= \$289 ;
+    f2_same_second <= \$283 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$311 ;
+    f2_same_third <= \$305 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1163 ;
+    f3_valid <= \$1157 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1164 ;
+    f3_go <= \$1158 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -7081,33 +7079,33 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$312 [3:0];
+    f3_next <= \$306 [3:0];
   always @(posedge aclk_clk)
-    f3_in <= { \$314 , \$313  };
+    f3_in <= { \$308 , \$307  };
   always @(posedge aclk_clk)
-    f3_never_granted <= \$315 ;
+    f3_never_granted <= \$309 ;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$982 [12];
+    f3_hit_a2 <= \$976 [12];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$318 [4];
+    f3_a2_tag_ok <= \$312 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$986 [12];
+    f3_hit_a3 <= \$980 [12];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$321 [4];
+    f3_a3_tag_ok <= \$315 [4];
   always @(posedge aclk_clk)
-    f3_older_next <= \$324 ;
+    f3_older_next <= \$318 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$325 ;
+    f3_older_snap <= \$319 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$326 ;
+    f3_rel_f3 <= \$320 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1165 ;
+    f3_quiet <= \$1159 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1166 ;
+    f4_valid <= \$1160 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1167 ;
+    f4_go <= \$1161 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -7121,89 +7119,93 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$990 [12];
+    f4_hit_a1 <= \$984 [12];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$334 [3:0];
+    f4_a1_next <= \$328 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$339 ;
+    f4_rest_held <= \$333 ;
   always @(posedge aclk_clk)
     f4_rest_next <= f3_older_next;
   always @(posedge aclk_clk)
     f4_rest_snap <= f3_older_snap;
   always @(posedge aclk_clk)
-    f4_older <= \$340 ;
+    f4_older <= \$334 ;
   always @(posedge aclk_clk)
-    f4_mem_held <= { \$358 , \$349  };
+    f4_mem_held <= { \$352 , \$343  };
   always @(posedge aclk_clk)
-    f4_mem_snap <= { \$360 , \$359  };
+    f4_mem_snap <= { \$354 , \$353  };
   always @(posedge aclk_clk)
-    f4_mem_next_samples <= { \$364 , \$363 , \$362 , \$361  };
+    f4_mem_next_samples <= { \$358 , \$357 , \$356 , \$355  };
   always @(posedge aclk_clk)
-    f4_mem_next_calibration <= { \$368 , \$367 , \$366 , \$365  };
+    f4_mem_next_calibration <= { \$362 , \$361 , \$360 , \$359  };
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1168 ;
+    f4_by_a1 <= \$1162 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1169 ;
+    f4_by_older <= \$1163 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1170 ;
+    f4_by_mem <= \$1164 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$394 [6], \$389 [6] };
+    f4_mem_ok <= { \$388 [6], \$383 [6] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$396 ;
+    f2_flushed <= \$390 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$399 ;
+    f3_flushed <= \$393 ;
   always @(posedge aclk_clk)
-    f4_live <= \$404 [1:0];
+    f4_live <= \$398 [1:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1171 ;
+    f4_by_mem_live <= \$1165 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1172 ;
+    f4_blocked <= \$1166 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$408 [12];
+    f4_taken_a4 <= \$402 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$411 [12];
+    f4_taken_a3 <= \$405 [12];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    f4_raced <= \$418 [2];
+    f4_raced <= \$412 [2];
   always @(posedge aclk_clk)
-    samples_push <= \$1173 ;
+    f4_slot_samples <= \$1167 ;
   always @(posedge aclk_clk)
-    samples_queue_waddr <= \$1174 ;
+    samples_push <= \$1168 ;
   always @(posedge aclk_clk)
-    samples_pushed <= \$1175 ;
+    samples_queue_waddr <= \$1169 ;
   always @(posedge aclk_clk)
-    samples_popped <= \$1176 ;
+    samples_pushed <= \$1170 ;
   always @(posedge aclk_clk)
-    samples_count <= \$1177 ;
+    samples_popped <= \$1171 ;
   always @(posedge aclk_clk)
-    samples_at <= \$1178 ;
+    samples_count <= \$1172 ;
   always @(posedge aclk_clk)
-    samples_nonempty <= \$1179 ;
+    samples_at <= \$1173 ;
   always @(posedge aclk_clk)
-    calibration_parity_wrows <= { \$482 , \$481 , \$480 , \$479 , \$478 , \$477 , \$476 , \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467  };
+    samples_nonempty <= \$1174 ;
   always @(posedge aclk_clk)
-    calibration_push <= \$1180 ;
+    calibration_parity_wrows <= { \$476 , \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462 , \$461  };
   always @(posedge aclk_clk)
-    calibration_queue_waddr <= \$1181 ;
+    f4_slot_calibration <= \$1175 ;
   always @(posedge aclk_clk)
-    calibration_pushed <= \$1182 ;
+    calibration_push <= \$1176 ;
   always @(posedge aclk_clk)
-    calibration_popped <= \$1183 ;
+    calibration_queue_waddr <= \$1177 ;
   always @(posedge aclk_clk)
-    calibration_count <= \$1184 ;
+    calibration_pushed <= \$1178 ;
   always @(posedge aclk_clk)
-    calibration_at <= \$1185 ;
+    calibration_popped <= \$1179 ;
   always @(posedge aclk_clk)
-    calibration_nonempty <= \$1186 ;
+    calibration_count <= \$1180 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1187 ;
+    calibration_at <= \$1181 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1188 ;
+    calibration_nonempty <= \$1182 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$366 ;
+    f5_valid <= \$1183 ;
+  always @(posedge aclk_clk)
+    f5_ok <= \$1184 ;
+  always @(posedge aclk_clk)
+    f5_err <= \$signal$369 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -7217,41 +7219,41 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$535 ;
+    f5_wparity <= \$529 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$539 [12];
+    a3_flip <= \$533 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$540 ;
+    a3_released <= \$534 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$544 ;
+    a4_released <= \$538 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$549 ;
+    a5_overwrite <= \$543 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1189 ;
+    a6_valid <= \$1185 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1190 ;
+    f6_valid <= \$1186 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1191 ;
+    x3_valid <= \$1187 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1192 ;
+    x4_valid <= \$1188 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1193 ;
+    x5_valid <= \$1189 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1194 ;
+    x6_valid <= \$1190 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -7311,19 +7313,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1195 ;
+    busy_0 <= \$1191 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1196 ;
+    busy_6 <= \$1192 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1197 ;
+    busy_12 <= \$1193 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1198 ;
+    busy_18 <= \$1194 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1199 ;
+    busy_24 <= \$1195 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1200 ;
+    busy_30 <= \$1196 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1201 ;
+    busy_36 <= \$1197 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
     (* full_case = 32'd1 *)
@@ -7478,562 +7480,604 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1062  = samples_grant_wen;
+    \$1056  = samples_grant_wen;
+    if (aclk_rst) begin
+      \$1056  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1057  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$1057  = { \$783 , \$779 , \$775 , \$771 , \$767 , \$763 , \$759 , \$755 , \$751 , \$747  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1058  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$1058  = samples_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1059  = samples_queue_wen;
+    if (aclk_rst) begin
+      \$1059  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1060  = samples_queue_w_addr;
+    if (samples_queue_wen) begin
+      \$1060  = samples_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1061  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$1061  = samples_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1062  = calibration_grant_wen;
     if (aclk_rst) begin
       \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1063  = samples_grant_w_addr;
-    if (samples_grant_wen) begin
-      \$1063  = { \$789 , \$785 , \$781 , \$777 , \$773 , \$769 , \$765 , \$761 , \$757 , \$753  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1064  = samples_grant_w_data;
-    if (samples_grant_wen) begin
-      \$1064  = samples_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1065  = samples_queue_wen;
-    if (aclk_rst) begin
-      \$1065  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1066  = samples_queue_w_addr;
-    if (samples_queue_wen) begin
-      \$1066  = samples_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1067  = samples_queue_w_data;
-    if (samples_queue_wen) begin
-      \$1067  = samples_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1068  = calibration_grant_wen;
-    if (aclk_rst) begin
-      \$1068  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1069  = calibration_grant_w_addr;
+    \$1063  = calibration_grant_w_addr;
     if (calibration_grant_wen) begin
-      \$1069  = { \$886 , \$882 , \$878 , \$874  };
+      \$1063  = { \$880 , \$876 , \$872 , \$868  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1070  = calibration_grant_w_data;
+    \$1064  = calibration_grant_w_data;
     if (calibration_grant_wen) begin
-      \$1070  = calibration_grant_wdata;
+      \$1064  = calibration_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1071  = calibration_parity_row0;
+    \$1065  = calibration_parity_row0;
     if (\$1 ) begin
+      \$1065  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1066  = calibration_parity_row1;
+    if (\$2 ) begin
+      \$1066  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1067  = calibration_parity_row2;
+    if (\$3 ) begin
+      \$1067  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1068  = calibration_parity_row3;
+    if (\$4 ) begin
+      \$1068  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1069  = calibration_parity_row4;
+    if (\$5 ) begin
+      \$1069  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1070  = calibration_parity_row5;
+    if (\$6 ) begin
+      \$1070  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1071  = calibration_parity_row6;
+    if (\$7 ) begin
       \$1071  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1072  = calibration_parity_row1;
-    if (\$2 ) begin
+    \$1072  = calibration_parity_row7;
+    if (\$8 ) begin
       \$1072  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1073  = calibration_parity_row2;
-    if (\$3 ) begin
+    \$1073  = calibration_parity_row8;
+    if (\$9 ) begin
       \$1073  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1074  = calibration_parity_row3;
-    if (\$4 ) begin
+    \$1074  = calibration_parity_row9;
+    if (\$10 ) begin
       \$1074  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1075  = calibration_parity_row4;
-    if (\$5 ) begin
+    \$1075  = calibration_parity_row10;
+    if (\$11 ) begin
       \$1075  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1076  = calibration_parity_row5;
-    if (\$6 ) begin
+    \$1076  = calibration_parity_row11;
+    if (\$12 ) begin
       \$1076  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1077  = calibration_parity_row6;
-    if (\$7 ) begin
+    \$1077  = calibration_parity_row12;
+    if (\$13 ) begin
       \$1077  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1078  = calibration_parity_row7;
-    if (\$8 ) begin
+    \$1078  = calibration_parity_row13;
+    if (\$14 ) begin
       \$1078  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1079  = calibration_parity_row8;
-    if (\$9 ) begin
+    \$1079  = calibration_parity_row14;
+    if (\$15 ) begin
       \$1079  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1080  = calibration_parity_row9;
-    if (\$10 ) begin
+    \$1080  = calibration_parity_row15;
+    if (\$16 ) begin
       \$1080  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1081  = calibration_parity_row10;
-    if (\$11 ) begin
-      \$1081  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1082  = calibration_parity_row11;
-    if (\$12 ) begin
-      \$1082  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1083  = calibration_parity_row12;
-    if (\$13 ) begin
-      \$1083  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1084  = calibration_parity_row13;
-    if (\$14 ) begin
-      \$1084  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1085  = calibration_parity_row14;
-    if (\$15 ) begin
-      \$1085  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1086  = calibration_parity_row15;
-    if (\$16 ) begin
-      \$1086  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1087  = calibration_queue_wen;
+    \$1081  = calibration_queue_wen;
     if (aclk_rst) begin
-      \$1087  = 1'h0;
+      \$1081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1088  = calibration_queue_w_addr;
+    \$1082  = calibration_queue_w_addr;
     if (calibration_queue_wen) begin
-      \$1088  = calibration_queue_waddr;
+      \$1082  = calibration_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1089  = calibration_queue_w_data;
+    \$1083  = calibration_queue_w_data;
     if (calibration_queue_wen) begin
-      \$1089  = calibration_queue_wdata;
+      \$1083  = calibration_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1090  = view_ar_pool;
+    \$1084  = view_ar_pool;
     if (aclk_rst) begin
-      \$1090  = 2'h0;
+      \$1084  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1091  = view_ar_pool0;
+    \$1085  = view_ar_pool0;
+    if (aclk_rst) begin
+      \$1085  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1086  = view_ar_never0;
+    if (aclk_rst) begin
+      \$1086  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1087  = samples_fresh;
+    if (aclk_rst) begin
+      \$1087  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1088  = samples_fresh_view1;
+    if (aclk_rst) begin
+      \$1088  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1089  = samples_fresh_view1_view2;
+    if (aclk_rst) begin
+      \$1089  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1090  = samples_fresh_view1_view2_view3;
+    if (aclk_rst) begin
+      \$1090  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1091 [0] = \$22 ;
+    \$1091 [1] = \$24 ;
     if (aclk_rst) begin
       \$1091  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1092  = view_ar_never0;
+    \$1092  = calibration_fresh;
     if (aclk_rst) begin
-      \$1092  = 2'h0;
+      \$1092  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1093  = samples_fresh;
+    \$1093  = calibration_fresh_view1;
     if (aclk_rst) begin
-      \$1093  = 11'h000;
+      \$1093  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1094  = samples_fresh_view1;
+    \$1094  = calibration_fresh_view1_view2;
     if (aclk_rst) begin
-      \$1094  = 11'h000;
+      \$1094  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1095  = samples_fresh_view1_view2;
+    \$1095  = calibration_fresh_view1_view2_view3;
     if (aclk_rst) begin
-      \$1095  = 11'h000;
+      \$1095  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1096  = samples_fresh_view1_view2_view3;
+    \$1096  = \$33 ;
     if (aclk_rst) begin
-      \$1096  = 11'h000;
+      \$1096  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1097 [0] = \$22 ;
-    \$1097 [1] = \$24 ;
+    \$1097  = { \$45 , \$42 , \$39 , \$36  };
     if (aclk_rst) begin
-      \$1097  = 2'h0;
+      \$1097  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1098  = calibration_fresh;
+    \$1098  = view_aw_pool;
     if (aclk_rst) begin
-      \$1098  = 5'h00;
+      \$1098  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1099  = calibration_fresh_view1;
+    \$1099  = view_aw_pool0;
     if (aclk_rst) begin
-      \$1099  = 5'h00;
+      \$1099  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1100  = calibration_fresh_view1_view2;
+    \$1100  = view_aw_never0;
     if (aclk_rst) begin
-      \$1100  = 5'h00;
+      \$1100  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1101  = calibration_fresh_view1_view2_view3;
+    \$1101 [0] = \$47 ;
+    \$1101 [1] = \$49 ;
     if (aclk_rst) begin
-      \$1101  = 5'h00;
+      \$1101  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1102  = \$33 ;
+    \$1102  = \$58 ;
     if (aclk_rst) begin
       \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1103  = { \$45 , \$42 , \$39 , \$36  };
+    \$1103  = { \$70 , \$67 , \$64 , \$61  };
     if (aclk_rst) begin
       \$1103  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1104  = view_aw_pool;
+    \$1104  = alloc_valid;
     if (aclk_rst) begin
-      \$1104  = 2'h0;
+      \$1104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1105  = view_aw_pool0;
+    \$1105  = a0_valid;
     if (aclk_rst) begin
-      \$1105  = 2'h0;
+      \$1105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1106  = view_aw_never0;
+    \$1106  = { \$87 , \$84  };
     if (aclk_rst) begin
       \$1106  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1107 [0] = \$47 ;
-    \$1107 [1] = \$49 ;
+    \$1107  = flush_valid;
     if (aclk_rst) begin
-      \$1107  = 2'h0;
+      \$1107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1108  = \$58 ;
+    \$1108  = { 1'h0, \$90  };
     if (aclk_rst) begin
-      \$1108  = 1'h0;
+      \$1108  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1109  = { \$70 , \$67 , \$64 , \$61  };
+    \$1109  = x0_valid;
     if (aclk_rst) begin
-      \$1109  = 4'h0;
+      \$1109  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1110  = alloc_valid;
+    \$1110  = x0_select;
     if (aclk_rst) begin
-      \$1110  = 1'h0;
+      \$1110  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1111  = a0_valid;
+    \$1111  = x1_valid;
     if (aclk_rst) begin
       \$1111  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1112  = { \$87 , \$84  };
+    \$1112  = a1_valid;
     if (aclk_rst) begin
-      \$1112  = 2'h0;
+      \$1112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1113  = flush_valid;
-    if (aclk_rst) begin
-      \$1113  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1114  = { 1'h0, \$90  };
-    if (aclk_rst) begin
-      \$1114  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1115  = x0_valid;
-    if (aclk_rst) begin
-      \$1115  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1116  = x0_select;
-    if (aclk_rst) begin
-      \$1116  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1117  = x1_valid;
-    if (aclk_rst) begin
-      \$1117  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1118  = a1_valid;
-    if (aclk_rst) begin
-      \$1118  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1119  = samples_seen;
+    \$1113  = samples_seen;
     if (\$98 ) begin
-      \$1119  = \$99 ;
+      \$1113  = \$99 ;
     end
     if (aclk_rst) begin
-      \$1119  = 11'h000;
+      \$1113  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1120  = samples_seen;
+    \$1114  = samples_seen;
     if (aclk_rst) begin
-      \$1120  = 11'h000;
+      \$1114  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1121  = samples_has_fresh;
+    \$1115  = samples_has_fresh;
     if (samples_take_fresh) begin
-      \$1121  = \$100 ;
+      \$1115  = \$100 ;
     end else if (x1_select[0]) begin
-      \$1121  = 1'h1;
+      \$1115  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1121  = 1'h1;
+      \$1115  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1122  = samples_head;
+    \$1116  = samples_head;
     if (samples_pop) begin
-      \$1122  = \$103 [9:0];
+      \$1116  = \$103 [9:0];
     end
     if (x1_select[0]) begin
-      \$1122  = samples_queue_waddr;
+      \$1116  = samples_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1122  = 10'h000;
+      \$1116  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1123  = samples_fresh_next;
+    \$1117  = samples_fresh_next;
     if (aclk_rst) begin
-      \$1123  = 11'h000;
+      \$1117  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1124  = \$104 [9:0];
+    \$1118  = \$104 [9:0];
     if (aclk_rst) begin
-      \$1124  = 10'h000;
+      \$1118  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1125  = calibration_seen;
+    \$1119  = calibration_seen;
     if (\$107 ) begin
-      \$1125  = \$108 ;
+      \$1119  = \$108 ;
     end
     if (aclk_rst) begin
-      \$1125  = 5'h00;
+      \$1119  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1126  = calibration_seen;
+    \$1120  = calibration_seen;
     if (aclk_rst) begin
-      \$1126  = 5'h00;
+      \$1120  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1127  = calibration_has_fresh;
+    \$1121  = calibration_has_fresh;
     if (calibration_take_fresh) begin
-      \$1127  = \$109 ;
+      \$1121  = \$109 ;
     end else if (x1_select[1]) begin
-      \$1127  = 1'h1;
+      \$1121  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1127  = 1'h1;
+      \$1121  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1128  = calibration_head;
+    \$1122  = calibration_head;
     if (calibration_pop) begin
-      \$1128  = \$112 [3:0];
+      \$1122  = \$112 [3:0];
     end
     if (x1_select[1]) begin
-      \$1128  = calibration_queue_waddr;
+      \$1122  = calibration_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1128  = 4'h0;
+      \$1122  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1129  = calibration_fresh_next;
+    \$1123  = calibration_fresh_next;
     if (aclk_rst) begin
-      \$1129  = 5'h00;
+      \$1123  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1130  = \$113 [3:0];
+    \$1124  = \$113 [3:0];
     if (aclk_rst) begin
-      \$1130  = 4'h0;
+      \$1124  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1131  = 1'h0;
+    \$1125  = 1'h0;
+    if (aclk_rst) begin
+      \$1125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1126  = a2_valid;
+    if (aclk_rst) begin
+      \$1126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1127  = a2_ring;
+    if (aclk_rst) begin
+      \$1127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1128  = a3_valid;
+    if (aclk_rst) begin
+      \$1128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1129  = a4_valid;
+    if (aclk_rst) begin
+      \$1129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1130  = free_valid;
+    if (aclk_rst) begin
+      \$1130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1131  = f0_valid;
     if (aclk_rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1132  = a2_valid;
+    \$1132  = \$212 ;
     if (aclk_rst) begin
       \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1133  = a2_ring;
+    \$1133  = \$213 ;
     if (aclk_rst) begin
       \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1134  = a3_valid;
+    \$1134  = \$214 ;
     if (aclk_rst) begin
       \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1135  = a4_valid;
+    \$1135  = \$215 ;
     if (aclk_rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1136  = free_valid;
+    \$1136  = \$216 ;
     if (aclk_rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1137  = f0_valid;
+    \$1137  = \$217 ;
     if (aclk_rst) begin
       \$1137  = 1'h0;
     end
@@ -8152,216 +8196,225 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1154  = \$234 ;
-    if (aclk_rst) begin
-      \$1154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1155  = \$235 ;
-    if (aclk_rst) begin
-      \$1155  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1156  = \$236 ;
+    \$1156  = f1_valid;
     if (aclk_rst) begin
       \$1156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1157  = \$237 ;
+    \$1157  = f2_valid;
     if (aclk_rst) begin
       \$1157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1158  = \$238 ;
+    \$1158  = \$signal$295 ;
     if (aclk_rst) begin
       \$1158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1159  = \$239 ;
+    \$1159  = \$327 ;
     if (aclk_rst) begin
       \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1162  = f1_valid;
+    \$1160  = f3_valid;
+    if (aclk_rst) begin
+      \$1160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1161  = f3_go;
+    if (aclk_rst) begin
+      \$1161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1162  = \$367 ;
     if (aclk_rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1163  = f2_valid;
+    \$1163  = \$375 ;
     if (aclk_rst) begin
       \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1164  = \$signal$294 ;
+    \$1164  = \$378 ;
     if (aclk_rst) begin
-      \$1164  = 1'h0;
+      \$1164  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1165  = \$333 ;
+    \$1165  = \$992 [1:0];
     if (aclk_rst) begin
-      \$1165  = 1'h0;
+      \$1165  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1166  = f3_valid;
+    \$1166  = \$399 ;
     if (aclk_rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1167  = f3_go;
-    if (aclk_rst) begin
-      \$1167  = 1'h0;
+    \$1167  = f4_slot_samples;
+    if (f3_in[0]) begin
+      \$1167  = f3_slot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1168  = \$373 ;
+    \$1168  = \$420 ;
     if (aclk_rst) begin
       \$1168  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1169  = \$381 ;
+    \$1169  = samples_queue_waddr;
+    if (\$428 ) begin
+      \$1169  = \$431 [9:0];
+    end
     if (aclk_rst) begin
-      \$1169  = 1'h0;
+      \$1169  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1170  = \$384 ;
-    if (aclk_rst) begin
-      \$1170  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1171  = \$998 [1:0];
-    if (aclk_rst) begin
-      \$1171  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1172  = \$405 ;
-    if (aclk_rst) begin
-      \$1172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1173  = \$426 ;
-    if (aclk_rst) begin
-      \$1173  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1174  = samples_queue_waddr;
-    if (\$434 ) begin
-      \$1174  = \$437 [9:0];
-    end
-    if (aclk_rst) begin
-      \$1174  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1175  = samples_push;
+    \$1170  = samples_push;
     if (x1_select[0]) begin
-      \$1175  = 1'h0;
+      \$1170  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1175  = 1'h0;
+      \$1170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1176  = samples_pop;
+    \$1171  = samples_pop;
     if (x1_select[0]) begin
-      \$1176  = 1'h0;
+      \$1171  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1176  = 1'h0;
+      \$1171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1177  = \$441 [10:0];
+    \$1172  = \$435 [10:0];
     if (x1_select[0]) begin
-      \$1177  = 11'h000;
+      \$1172  = 11'h000;
     end
     if (aclk_rst) begin
-      \$1177  = 11'h000;
+      \$1172  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1178  = samples_at;
+    \$1173  = samples_at;
+    if (\$438 ) begin
+      \$1173 [0] = samples_at[0];
+      \$1173 [1] = samples_at[1];
+      \$1173 [2] = samples_at[2];
+    end
     if (\$444 ) begin
-      \$1178 [0] = samples_at[0];
-      \$1178 [1] = samples_at[1];
-      \$1178 [2] = samples_at[2];
+      \$1173 [0] = samples_at[1];
+      \$1173 [1] = samples_at[2];
+      \$1173 [2] = \$445 ;
     end
-    if (\$450 ) begin
-      \$1178 [0] = samples_at[1];
-      \$1178 [1] = samples_at[2];
-      \$1178 [2] = \$451 ;
+    if (\$451 ) begin
+      \$1173 [0] = 1'h0;
+      \$1173 [1] = samples_at[0];
+      \$1173 [2] = samples_at[1];
     end
     if (\$457 ) begin
-      \$1178 [0] = 1'h0;
-      \$1178 [1] = samples_at[0];
-      \$1178 [2] = samples_at[1];
-    end
-    if (\$463 ) begin
-      \$1178 [0] = samples_at[0];
-      \$1178 [1] = samples_at[1];
-      \$1178 [2] = samples_at[2];
+      \$1173 [0] = samples_at[0];
+      \$1173 [1] = samples_at[1];
+      \$1173 [2] = samples_at[2];
     end
     if (x1_select[0]) begin
-      \$1178  = 3'h1;
+      \$1173  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1178  = 3'h1;
+      \$1173  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1179  = samples_nonempty;
-    if (\$444 ) begin
-      \$1179  = \$447 ;
+    \$1174  = samples_nonempty;
+    if (\$438 ) begin
+      \$1174  = \$441 ;
     end
-    if (\$450 ) begin
-      \$1179  = \$454 ;
+    if (\$444 ) begin
+      \$1174  = \$448 ;
+    end
+    if (\$451 ) begin
+      \$1174  = \$454 ;
     end
     if (\$457 ) begin
-      \$1179  = \$460 ;
-    end
-    if (\$463 ) begin
-      \$1179  = \$466 ;
+      \$1174  = \$460 ;
     end
     if (x1_select[0]) begin
+      \$1174  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1175  = f4_slot_calibration;
+    if (f3_in[1]) begin
+      \$1175  = f3_slot[3:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1176  = \$484 ;
+    if (aclk_rst) begin
+      \$1176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1177  = calibration_queue_waddr;
+    if (\$492 ) begin
+      \$1177  = \$495 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1177  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1178  = calibration_push;
+    if (x1_select[1]) begin
+      \$1178  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1179  = calibration_pop;
+    if (x1_select[1]) begin
       \$1179  = 1'h0;
     end
     if (aclk_rst) begin
@@ -8370,24 +8423,59 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1180  = \$490 ;
+    \$1180  = \$499 [4:0];
+    if (x1_select[1]) begin
+      \$1180  = 5'h00;
+    end
     if (aclk_rst) begin
-      \$1180  = 1'h0;
+      \$1180  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1181  = calibration_queue_waddr;
-    if (\$498 ) begin
-      \$1181  = \$501 [3:0];
+    \$1181  = calibration_at;
+    if (\$502 ) begin
+      \$1181 [0] = calibration_at[0];
+      \$1181 [1] = calibration_at[1];
+      \$1181 [2] = calibration_at[2];
+    end
+    if (\$508 ) begin
+      \$1181 [0] = calibration_at[1];
+      \$1181 [1] = calibration_at[2];
+      \$1181 [2] = \$509 ;
+    end
+    if (\$515 ) begin
+      \$1181 [0] = 1'h0;
+      \$1181 [1] = calibration_at[0];
+      \$1181 [2] = calibration_at[1];
+    end
+    if (\$521 ) begin
+      \$1181 [0] = calibration_at[0];
+      \$1181 [1] = calibration_at[1];
+      \$1181 [2] = calibration_at[2];
+    end
+    if (x1_select[1]) begin
+      \$1181  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1181  = 4'h0;
+      \$1181  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1182  = calibration_push;
+    \$1182  = calibration_nonempty;
+    if (\$502 ) begin
+      \$1182  = \$505 ;
+    end
+    if (\$508 ) begin
+      \$1182  = \$512 ;
+    end
+    if (\$515 ) begin
+      \$1182  = \$518 ;
+    end
+    if (\$521 ) begin
+      \$1182  = \$524 ;
+    end
     if (x1_select[1]) begin
       \$1182  = 1'h0;
     end
@@ -8397,186 +8485,114 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1183  = calibration_pop;
-    if (x1_select[1]) begin
-      \$1183  = 1'h0;
-    end
+    \$1183  = f4_valid;
     if (aclk_rst) begin
       \$1183  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1184  = \$505 [4:0];
-    if (x1_select[1]) begin
-      \$1184  = 5'h00;
-    end
+    \$1184  = \release ;
     if (aclk_rst) begin
-      \$1184  = 5'h00;
+      \$1184  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1185  = calibration_at;
-    if (\$508 ) begin
-      \$1185 [0] = calibration_at[0];
-      \$1185 [1] = calibration_at[1];
-      \$1185 [2] = calibration_at[2];
-    end
-    if (\$514 ) begin
-      \$1185 [0] = calibration_at[1];
-      \$1185 [1] = calibration_at[2];
-      \$1185 [2] = \$515 ;
-    end
-    if (\$521 ) begin
-      \$1185 [0] = 1'h0;
-      \$1185 [1] = calibration_at[0];
-      \$1185 [2] = calibration_at[1];
-    end
-    if (\$527 ) begin
-      \$1185 [0] = calibration_at[0];
-      \$1185 [1] = calibration_at[1];
-      \$1185 [2] = calibration_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1185  = 3'h1;
-    end
+    \$1185  = a5_valid;
     if (aclk_rst) begin
-      \$1185  = 3'h1;
+      \$1185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1186  = calibration_nonempty;
-    if (\$508 ) begin
-      \$1186  = \$511 ;
-    end
-    if (\$514 ) begin
-      \$1186  = \$518 ;
-    end
-    if (\$521 ) begin
-      \$1186  = \$524 ;
-    end
-    if (\$527 ) begin
-      \$1186  = \$530 ;
-    end
-    if (x1_select[1]) begin
-      \$1186  = 1'h0;
-    end
+    \$1186  = f5_valid;
     if (aclk_rst) begin
       \$1186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1187  = f4_valid;
+    \$1187  = x2_valid;
     if (aclk_rst) begin
       \$1187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1188  = \release ;
+    \$1188  = x3_valid;
     if (aclk_rst) begin
       \$1188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1189  = a5_valid;
+    \$1189  = x4_valid;
     if (aclk_rst) begin
       \$1189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1190  = f5_valid;
+    \$1190  = x5_valid;
     if (aclk_rst) begin
       \$1190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1191  = x2_valid;
+    \$1191  = \$544 ;
     if (aclk_rst) begin
       \$1191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1192  = x3_valid;
+    \$1192  = \$545 ;
     if (aclk_rst) begin
       \$1192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1193  = x4_valid;
+    \$1193  = \$546 ;
     if (aclk_rst) begin
       \$1193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1194  = x5_valid;
+    \$1194  = \$547 ;
     if (aclk_rst) begin
       \$1194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1195  = \$550 ;
+    \$1195  = \$548 ;
     if (aclk_rst) begin
       \$1195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1196  = \$551 ;
+    \$1196  = \$549 ;
     if (aclk_rst) begin
       \$1196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1197  = \$552 ;
+    \$1197  = \$550 ;
     if (aclk_rst) begin
       \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1198  = \$553 ;
-    if (aclk_rst) begin
-      \$1198  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1199  = \$554 ;
-    if (aclk_rst) begin
-      \$1199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1200  = \$555 ;
-    if (aclk_rst) begin
-      \$1200  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1201  = \$556 ;
-    if (aclk_rst) begin
-      \$1201  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
     samples_fresh_next = samples_fresh;
     if (samples_take_fresh) begin
-      samples_fresh_next = \$564 ;
+      samples_fresh_next = \$558 ;
     end else if (x1_select[0]) begin
       samples_fresh_next = 11'h000;
     end
@@ -8585,7 +8601,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
     calibration_fresh_next = calibration_fresh;
     if (calibration_take_fresh) begin
-      calibration_fresh_next = \$570 ;
+      calibration_fresh_next = \$564 ;
     end else if (x1_select[1]) begin
       calibration_fresh_next = 5'h00;
     end
@@ -8595,13 +8611,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
     (* full_case = 32'd1 *)
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$975  };
+          grant_addr = { 1'h0, \$969  };
       1'h1:
-          grant_addr = { 1'h0, \$977  };
+          grant_addr = { 1'h0, \$971  };
     endcase
   end
-  assign samples_grant_waddr = { \$789 , \$785 , \$781 , \$777 , \$773 , \$769 , \$765 , \$761 , \$757 , \$753  };
-  assign calibration_grant_waddr = { \$886 , \$882 , \$878 , \$874  };
+  assign samples_grant_waddr = { \$783 , \$779 , \$775 , \$771 , \$767 , \$763 , \$759 , \$755 , \$751 , \$747  };
+  assign calibration_grant_waddr = { \$880 , \$876 , \$872 , \$868  };
   assign \calibration_parity_addr$72  = view_ar_slot[3:0];
   assign \calibration_parity_addr$75  = view_aw_slot[3:0];
   assign samples_parity_data = samples_parity_r2_b0;
@@ -8612,85 +8628,85 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \samples_grant_data$115  = samples_grant_r3_b0;
   assign \calibration_parity_data$116  = calibration_parity_r3;
   assign \calibration_grant_data$117  = calibration_grant_r3_b0;
-  assign flush_reg_select = \port$28711$39 [3:2];
+  assign flush_reg_select = \port$28709$39 [3:2];
   assign samples_tail = samples_queue_waddr;
   assign calibration_fresh_slot = \calibration_parity_addr$69 ;
   assign calibration_tail = calibration_queue_waddr;
   assign samples_flushing = x1_select[0];
   assign calibration_flushing = x1_select[1];
-  assign \$signal  = { \$622 , \$618 , \$614 , \$610 , \$606 , \$602 , \$598 , \$591 , \$584 , \$577  };
-  assign next_tag = { \$749 [8], \$719 [8], \$689 [8], \$659 [8] };
-  assign fetched_snap = \$629 [4];
-  assign free_reg_hit = \port$28711$39 [1:0];
+  assign \$signal  = { \$616 , \$612 , \$608 , \$604 , \$600 , \$596 , \$592 , \$585 , \$578 , \$571  };
+  assign next_tag = { \$743 [8], \$713 [8], \$683 [8], \$653 [8] };
+  assign fetched_snap = \$623 [4];
+  assign free_reg_hit = \port$28709$39 [1:0];
   assign f1_calibration_slot = calibration_parity_addr;
-  assign \$signal$306  = \$982 [12];
-  assign hit_a3 = \$986 [12];
-  assign \$signal$325  = \$990 [12];
-  assign f3_by_mem_base = \$998 [1:0];
+  assign \$signal$307  = \$976 [12];
+  assign hit_a3 = \$980 [12];
+  assign \$signal$326  = \$984 [12];
+  assign f3_by_mem_base = \$992 [1:0];
   assign f4_rows_calibration = calibration_parity_wrows;
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
-  assign w__data = { \$557 [3:0], samples_grant_w_data[0] };
+  assign w__data = { \$551 [3:0], samples_grant_w_data[0] };
   assign r__addr = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$432  = samples_fresh_slot;
-  assign \samples_grant_addr$433  = samples_fresh_slot;
-  assign \r__addr$434  = view_ar_slot;
-  assign \samples_grant_addr$435  = view_ar_slot;
-  assign \r__addr$436  = view_aw_slot;
-  assign \samples_grant_addr$437  = view_aw_slot;
-  assign \samples_grant_data$438  = samples_grant_r0_b0;
-  assign \samples_grant_data$439  = samples_grant_r1_b0;
-  assign \w__addr$440  = f4_slot;
-  assign samples_parity_waddr = f4_slot;
-  assign samples_parity_wen = \w__en$442 ;
-  assign samples_parity_wdata = \w__data$444 ;
-  assign \r__addr$446  = f1_samples_slot;
+  assign \r__addr$435  = samples_fresh_slot;
+  assign \samples_grant_addr$436  = samples_fresh_slot;
+  assign \r__addr$437  = view_ar_slot;
+  assign \samples_grant_addr$438  = view_ar_slot;
+  assign \r__addr$439  = view_aw_slot;
+  assign \samples_grant_addr$440  = view_aw_slot;
+  assign \samples_grant_data$441  = samples_grant_r0_b0;
+  assign \samples_grant_data$442  = samples_grant_r1_b0;
+  assign \w__addr$443  = f4_slot_samples;
+  assign samples_parity_waddr = f4_slot_samples;
+  assign samples_parity_wen = \w__en$445 ;
+  assign samples_parity_wdata = \w__data$447 ;
+  assign \r__addr$449  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$448  = samples_fresh_slot;
-  assign \samples_parity_addr$449  = samples_fresh_slot;
-  assign \r__addr$450  = view_ar_slot;
-  assign \samples_parity_addr$451  = view_ar_slot;
-  assign \r__addr$452  = view_aw_slot;
-  assign \samples_parity_addr$453  = view_aw_slot;
-  assign \samples_parity_data$454  = samples_parity_r0_b0;
-  assign \samples_parity_data$455  = samples_parity_r1_b0;
-  assign \w__addr$456  = samples_queue_w_addr;
-  assign \w__en$457  = samples_queue_w_en;
-  assign \w__data$458  = samples_queue_w_data;
-  assign \r__addr$459  = samples_head;
+  assign \r__addr$451  = samples_fresh_slot;
+  assign \samples_parity_addr$452  = samples_fresh_slot;
+  assign \r__addr$453  = view_ar_slot;
+  assign \samples_parity_addr$454  = view_ar_slot;
+  assign \r__addr$455  = view_aw_slot;
+  assign \samples_parity_addr$456  = view_aw_slot;
+  assign \samples_parity_data$457  = samples_parity_r0_b0;
+  assign \samples_parity_data$458  = samples_parity_r1_b0;
+  assign \w__addr$459  = samples_queue_w_addr;
+  assign \w__en$460  = samples_queue_w_en;
+  assign \w__data$461  = samples_queue_w_data;
+  assign \r__addr$462  = samples_head;
   assign samples_queue_addr = samples_head;
   assign samples_queue_data = samples_queue_r0_b0;
-  assign \w__addr$462  = calibration_grant_w_addr;
-  assign \w__en$463  = calibration_grant_w_en;
-  assign \w__data$464  = { \$558 [3:0], calibration_grant_w_data[0] };
-  assign \r__addr$465  = calibration_parity_addr;
+  assign \w__addr$465  = calibration_grant_w_addr;
+  assign \w__en$466  = calibration_grant_w_en;
+  assign \w__data$467  = { \$552 [3:0], calibration_grant_w_data[0] };
+  assign \r__addr$468  = calibration_parity_addr;
   assign calibration_grant_addr = calibration_parity_addr;
-  assign \r__addr$467  = \calibration_parity_addr$69 ;
-  assign \calibration_grant_addr$468  = \calibration_parity_addr$69 ;
-  assign \r__addr$469  = view_ar_slot[3:0];
-  assign \calibration_grant_addr$470  = view_ar_slot[3:0];
-  assign \r__addr$471  = view_aw_slot[3:0];
-  assign \calibration_grant_addr$472  = view_aw_slot[3:0];
-  assign \calibration_grant_data$473  = calibration_grant_r0_b0;
-  assign \calibration_grant_data$474  = calibration_grant_r1_b0;
-  assign \calibration_parity_data$475  = calibration_parity_r0;
-  assign \calibration_parity_data$476  = calibration_parity_r1;
-  assign \w__addr$477  = calibration_queue_w_addr;
-  assign \w__en$478  = calibration_queue_w_en;
-  assign \w__data$479  = calibration_queue_w_data;
-  assign \r__addr$480  = calibration_head;
+  assign \r__addr$470  = \calibration_parity_addr$69 ;
+  assign \calibration_grant_addr$471  = \calibration_parity_addr$69 ;
+  assign \r__addr$472  = view_ar_slot[3:0];
+  assign \calibration_grant_addr$473  = view_ar_slot[3:0];
+  assign \r__addr$474  = view_aw_slot[3:0];
+  assign \calibration_grant_addr$475  = view_aw_slot[3:0];
+  assign \calibration_grant_data$476  = calibration_grant_r0_b0;
+  assign \calibration_grant_data$477  = calibration_grant_r1_b0;
+  assign \calibration_parity_data$478  = calibration_parity_r0;
+  assign \calibration_parity_data$479  = calibration_parity_r1;
+  assign \w__addr$480  = calibration_queue_w_addr;
+  assign \w__en$481  = calibration_queue_w_en;
+  assign \w__data$482  = calibration_queue_w_data;
+  assign \r__addr$483  = calibration_head;
   assign calibration_queue_addr = calibration_head;
   assign calibration_queue_data = calibration_queue_r0_b0;
   assign view_ar_held = view_ar_held2;
   assign view_ar_next = view_ar_next2;
   assign view_aw_held = view_aw_held2;
   assign view_aw_next = view_aw_next2;
-  assign \$signal$487  = { \$789 , \$785 , \$781 , \$777 , \$773 , \$769 , \$765 , \$761 , \$757 , \$753  };
-  assign samples_next_tag = { \$868 [5], \$849 [5], \$830 [5], \$811 [5] };
-  assign \$signal$490  = { \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$882 , \$878 , \$874  };
-  assign calibration_next_tag = { \$971 [5], \$952 [5], \$933 [5], \$914 [5] };
-  assign calibration_parity_waddr = f4_slot[3:0];
+  assign \$signal$490  = { \$783 , \$779 , \$775 , \$771 , \$767 , \$763 , \$759 , \$755 , \$751 , \$747  };
+  assign samples_next_tag = { \$862 [5], \$843 [5], \$824 [5], \$805 [5] };
+  assign \$signal$493  = { \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , \$880 , \$876 , \$872 , \$868  };
+  assign calibration_next_tag = { \$965 [5], \$946 [5], \$927 [5], \$908 [5] };
+  assign calibration_parity_waddr = f4_slot_calibration;
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
   assign flushed_err = x6_payload[4:1];
@@ -8701,7 +8717,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$506  = a6_payload[47:16];
+  assign \grant_addr$509  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[61:52];
   assign grant_overwrite = a6_payload[62];
@@ -8717,7 +8733,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
-  assign busy = \$1061 [7];
+  assign busy = \$1055 [7];
   assign \samples_grant_wdata.snap  = samples_grant_wdata[0];
   assign \samples_grant_wdata.next  = samples_grant_wdata[4:1];
   assign \samples_grant_r0_b0.snap  = samples_grant_r0_b0[0];
@@ -8762,38 +8778,38 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \samples_grant_data$115.next  = samples_grant_r3_b0[4:1];
   assign \calibration_grant_data$117.snap  = calibration_grant_r3_b0[0];
   assign \calibration_grant_data$117.next  = calibration_grant_r3_b0[4:1];
-  assign \samples_grant_data$438.snap  = samples_grant_r0_b0[0];
-  assign \samples_grant_data$438.next  = samples_grant_r0_b0[4:1];
-  assign \samples_grant_data$439.snap  = samples_grant_r1_b0[0];
-  assign \samples_grant_data$439.next  = samples_grant_r1_b0[4:1];
+  assign \samples_grant_data$441.snap  = samples_grant_r0_b0[0];
+  assign \samples_grant_data$441.next  = samples_grant_r0_b0[4:1];
+  assign \samples_grant_data$442.snap  = samples_grant_r1_b0[0];
+  assign \samples_grant_data$442.next  = samples_grant_r1_b0[4:1];
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.zero  = samples_queue_r0_b0[11];
   assign \samples_queue_data.next  = samples_queue_r0_b0[15:12];
-  assign \calibration_grant_data$473.snap  = calibration_grant_r0_b0[0];
-  assign \calibration_grant_data$473.next  = calibration_grant_r0_b0[4:1];
-  assign \calibration_grant_data$474.snap  = calibration_grant_r1_b0[0];
-  assign \calibration_grant_data$474.next  = calibration_grant_r1_b0[4:1];
+  assign \calibration_grant_data$476.snap  = calibration_grant_r0_b0[0];
+  assign \calibration_grant_data$476.next  = calibration_grant_r0_b0[4:1];
+  assign \calibration_grant_data$477.snap  = calibration_grant_r1_b0[0];
+  assign \calibration_grant_data$477.next  = calibration_grant_r1_b0[4:1];
   assign \calibration_queue_data.slot  = calibration_queue_r0_b0[3:0];
   assign \calibration_queue_data.snap  = calibration_queue_r0_b0[4];
   assign \calibration_queue_data.zero  = calibration_queue_r0_b0[5];
   assign \calibration_queue_data.next  = calibration_queue_r0_b0[9:6];
-  assign calibration_queue_wdata[9:6] = \$1060 ;
-  assign calibration_queue_wdata[5] = \$1051 ;
-  assign calibration_queue_wdata[4] = \$1049 ;
-  assign calibration_queue_wdata[3:0] = f4_slot[3:0];
-  assign samples_queue_wdata[15:12] = \$1037 ;
-  assign samples_queue_wdata[11] = \$1028 ;
-  assign samples_queue_wdata[10] = \$1026 ;
-  assign samples_queue_wdata[9:0] = f4_slot;
-  assign calibration_grant_wdata[4:1] = { \$971 [5], \$952 [5], \$933 [5], \$914 [5] };
+  assign calibration_queue_wdata[9:6] = \$1054 ;
+  assign calibration_queue_wdata[5] = \$1045 ;
+  assign calibration_queue_wdata[4] = \$1043 ;
+  assign calibration_queue_wdata[3:0] = f4_slot_calibration;
+  assign samples_queue_wdata[15:12] = \$1031 ;
+  assign samples_queue_wdata[11] = \$1022 ;
+  assign samples_queue_wdata[10] = \$1020 ;
+  assign samples_queue_wdata[9:0] = f4_slot_samples;
+  assign calibration_grant_wdata[4:1] = { \$965 [5], \$946 [5], \$927 [5], \$908 [5] };
   assign calibration_grant_wdata[0] = calibration_fetched_snap;
-  assign samples_grant_wdata[4:1] = { \$868 [5], \$849 [5], \$830 [5], \$811 [5] };
+  assign samples_grant_wdata[4:1] = { \$862 [5], \$843 [5], \$824 [5], \$805 [5] };
   assign samples_grant_wdata[0] = samples_fetched_snap;
-  assign \$1161 [1] = \$242 [10];
-  assign \$1161 [0] = \$240 [8];
-  assign \$1160 [1] = f0_hit[1];
-  assign \$1160 [0] = f0_hit[0];
+  assign \$1155 [1] = \$236 [10];
+  assign \$1155 [0] = \$234 [8];
+  assign \$1154 [1] = f0_hit[1];
+  assign \$1154 [0] = f0_hit[0];
   assign \$73  = \$71 [12];
   assign \$77  = \$75 [12];
   assign \$81  = a0_pool;
@@ -8802,133 +8818,131 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$114  = 1'h0;
   assign \$115  = 1'h0;
   assign \$116  = 1'h0;
-  assign \$159  = \$157 [11];
-  assign \$162  = \$160 [5];
-  assign \$168  = \$166 [11];
-  assign \$171  = \$169 [5];
-  assign \$179  = \$178 ;
-  assign \$572  = a3_sel_head[0];
-  assign \$575  = a3_sel_head[1];
-  assign \$579  = a3_sel_head[0];
-  assign \$582  = a3_sel_head[1];
-  assign \$586  = a3_sel_head[0];
-  assign \$589  = a3_sel_head[1];
-  assign \$593  = a3_sel_head[0];
-  assign \$596  = a3_sel_head[1];
-  assign \$600  = a3_sel_head[0];
-  assign \$604  = a3_sel_head[0];
-  assign \$608  = a3_sel_head[0];
-  assign \$612  = a3_sel_head[0];
-  assign \$616  = a3_sel_head[0];
-  assign \$620  = a3_sel_head[0];
-  assign \$182  = a3_restart_head[0];
-  assign \$185  = a3_restart_head[1];
-  assign \$208  = \$206 [32];
-  assign \$215  = \$213 [32];
-  assign \$244  = 1'h0;
-  assign \$246  = \$245 ;
-  assign \$314  = f2_pool;
-  assign \$346  = f3_in[0];
-  assign \$355  = f3_in[1];
-  assign \$359  = samples_grant_r0_b0[0];
-  assign \$360  = calibration_grant_r0_b0[0];
-  assign \$361  = samples_grant_r0_b0[1];
-  assign \$362  = samples_grant_r0_b0[2];
-  assign \$363  = samples_grant_r0_b0[3];
-  assign \$364  = samples_grant_r0_b0[4];
-  assign \$365  = calibration_grant_r0_b0[1];
-  assign \$366  = calibration_grant_r0_b0[2];
-  assign \$367  = calibration_grant_r0_b0[3];
-  assign \$368  = calibration_grant_r0_b0[4];
-  assign \$386  = \$385 ;
-  assign \$391  = \$390 ;
-  assign \$449  = samples_popped;
+  assign \$155  = \$153 [11];
+  assign \$158  = \$156 [5];
+  assign \$173  = \$172 ;
+  assign \$566  = a3_sel_head[0];
+  assign \$569  = a3_sel_head[1];
+  assign \$573  = a3_sel_head[0];
+  assign \$576  = a3_sel_head[1];
+  assign \$580  = a3_sel_head[0];
+  assign \$583  = a3_sel_head[1];
+  assign \$587  = a3_sel_head[0];
+  assign \$590  = a3_sel_head[1];
+  assign \$594  = a3_sel_head[0];
+  assign \$598  = a3_sel_head[0];
+  assign \$602  = a3_sel_head[0];
+  assign \$606  = a3_sel_head[0];
+  assign \$610  = a3_sel_head[0];
+  assign \$614  = a3_sel_head[0];
+  assign \$176  = a3_restart_head[0];
+  assign \$179  = a3_restart_head[1];
+  assign \$202  = \$200 [32];
+  assign \$209  = \$207 [32];
+  assign \$238  = 1'h0;
+  assign \$240  = \$239 ;
+  assign \$308  = f2_pool;
+  assign \$340  = f3_in[0];
+  assign \$349  = f3_in[1];
+  assign \$353  = samples_grant_r0_b0[0];
+  assign \$354  = calibration_grant_r0_b0[0];
+  assign \$355  = samples_grant_r0_b0[1];
+  assign \$356  = samples_grant_r0_b0[2];
+  assign \$357  = samples_grant_r0_b0[3];
+  assign \$358  = samples_grant_r0_b0[4];
+  assign \$359  = calibration_grant_r0_b0[1];
+  assign \$360  = calibration_grant_r0_b0[2];
+  assign \$361  = calibration_grant_r0_b0[3];
+  assign \$362  = calibration_grant_r0_b0[4];
+  assign \$380  = \$379 ;
+  assign \$385  = \$384 ;
+  assign \$443  = samples_popped;
+  assign \$449  = samples_pushed;
   assign \$455  = samples_pushed;
-  assign \$461  = samples_pushed;
-  assign \$462  = samples_popped;
-  assign \$513  = calibration_popped;
+  assign \$456  = samples_popped;
+  assign \$507  = calibration_popped;
+  assign \$513  = calibration_pushed;
   assign \$519  = calibration_pushed;
-  assign \$525  = calibration_pushed;
-  assign \$526  = calibration_popped;
-  assign \$542  = 1'h0;
-  assign \$625  = a3_sel_head[0];
-  assign \$627  = a3_sel_head[1];
-  assign \$633  = \$632 ;
-  assign \$637  = \$636 ;
-  assign \$638  = a3_sel_last[0];
-  assign \$643  = a3_sel_last[1];
-  assign \$648  = a3_sel_head[0];
-  assign \$650  = a3_sel_head[1];
-  assign \$663  = 1'h0;
-  assign \$667  = 1'h0;
-  assign \$668  = a3_sel_last[0];
-  assign \$673  = a3_sel_last[1];
-  assign \$678  = a3_sel_head[0];
-  assign \$680  = a3_sel_head[1];
-  assign \$693  = 1'h0;
-  assign \$697  = 1'h0;
-  assign \$698  = a3_sel_last[0];
-  assign \$703  = a3_sel_last[1];
-  assign \$708  = a3_sel_head[0];
-  assign \$710  = a3_sel_head[1];
-  assign \$723  = 1'h0;
-  assign \$727  = 1'h0;
-  assign \$728  = a3_sel_last[0];
-  assign \$733  = a3_sel_last[1];
-  assign \$738  = a3_sel_head[0];
-  assign \$740  = a3_sel_head[1];
-  assign \$751  = a3_sel_head[0];
-  assign \$755  = a3_sel_head[0];
-  assign \$759  = a3_sel_head[0];
-  assign \$763  = a3_sel_head[0];
-  assign \$767  = a3_sel_head[0];
-  assign \$771  = a3_sel_head[0];
-  assign \$775  = a3_sel_head[0];
-  assign \$779  = a3_sel_head[0];
-  assign \$783  = a3_sel_head[0];
-  assign \$787  = a3_sel_head[0];
-  assign \$791  = a3_sel_head[0];
-  assign \$796  = \$795 ;
-  assign \$797  = a3_sel_last[0];
-  assign \$802  = a3_sel_head[0];
-  assign \$815  = 1'h0;
-  assign \$816  = a3_sel_last[0];
-  assign \$821  = a3_sel_head[0];
-  assign \$834  = 1'h0;
-  assign \$835  = a3_sel_last[0];
-  assign \$840  = a3_sel_head[0];
-  assign \$853  = 1'h0;
-  assign \$854  = a3_sel_last[0];
-  assign \$859  = a3_sel_head[0];
-  assign \$872  = a3_sel_head[1];
-  assign \$876  = a3_sel_head[1];
-  assign \$880  = a3_sel_head[1];
-  assign \$884  = a3_sel_head[1];
-  assign \$894  = a3_sel_head[1];
-  assign \$899  = \$898 ;
-  assign \$900  = a3_sel_last[1];
-  assign \$905  = a3_sel_head[1];
-  assign \$918  = 1'h0;
-  assign \$919  = a3_sel_last[1];
-  assign \$924  = a3_sel_head[1];
-  assign \$937  = 1'h0;
-  assign \$938  = a3_sel_last[1];
-  assign \$943  = a3_sel_head[1];
-  assign \$956  = 1'h0;
-  assign \$957  = a3_sel_last[1];
-  assign \$962  = a3_sel_head[1];
-  assign \$973  = a3_pool;
-  assign \$974  = { 7'h00, a4_slot, 8'h00 };
-  assign \$975 [29:0] = { 5'h00, \$974  };
-  assign \$975 [30] = 1'h1;
-  assign \$976  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$977 [29:21], \$977 [19:0] } = { 10'h000, \$976  };
-  assign { \$977 [30], \$977 [20] } = 2'h3;
+  assign \$520  = calibration_popped;
+  assign \$536  = 1'h0;
+  assign \$619  = a3_sel_head[0];
+  assign \$621  = a3_sel_head[1];
+  assign \$627  = \$626 ;
+  assign \$631  = \$630 ;
+  assign \$632  = a3_sel_last[0];
+  assign \$637  = a3_sel_last[1];
+  assign \$642  = a3_sel_head[0];
+  assign \$644  = a3_sel_head[1];
+  assign \$657  = 1'h0;
+  assign \$661  = 1'h0;
+  assign \$662  = a3_sel_last[0];
+  assign \$667  = a3_sel_last[1];
+  assign \$672  = a3_sel_head[0];
+  assign \$674  = a3_sel_head[1];
+  assign \$687  = 1'h0;
+  assign \$691  = 1'h0;
+  assign \$692  = a3_sel_last[0];
+  assign \$697  = a3_sel_last[1];
+  assign \$702  = a3_sel_head[0];
+  assign \$704  = a3_sel_head[1];
+  assign \$717  = 1'h0;
+  assign \$721  = 1'h0;
+  assign \$722  = a3_sel_last[0];
+  assign \$727  = a3_sel_last[1];
+  assign \$732  = a3_sel_head[0];
+  assign \$734  = a3_sel_head[1];
+  assign \$745  = a3_sel_head[0];
+  assign \$749  = a3_sel_head[0];
+  assign \$753  = a3_sel_head[0];
+  assign \$757  = a3_sel_head[0];
+  assign \$761  = a3_sel_head[0];
+  assign \$765  = a3_sel_head[0];
+  assign \$769  = a3_sel_head[0];
+  assign \$773  = a3_sel_head[0];
+  assign \$777  = a3_sel_head[0];
+  assign \$781  = a3_sel_head[0];
+  assign \$785  = a3_sel_head[0];
+  assign \$790  = \$789 ;
+  assign \$791  = a3_sel_last[0];
+  assign \$796  = a3_sel_head[0];
+  assign \$809  = 1'h0;
+  assign \$810  = a3_sel_last[0];
+  assign \$815  = a3_sel_head[0];
+  assign \$828  = 1'h0;
+  assign \$829  = a3_sel_last[0];
+  assign \$834  = a3_sel_head[0];
+  assign \$847  = 1'h0;
+  assign \$848  = a3_sel_last[0];
+  assign \$853  = a3_sel_head[0];
+  assign \$866  = a3_sel_head[1];
+  assign \$870  = a3_sel_head[1];
+  assign \$874  = a3_sel_head[1];
+  assign \$878  = a3_sel_head[1];
+  assign \$888  = a3_sel_head[1];
+  assign \$893  = \$892 ;
+  assign \$894  = a3_sel_last[1];
+  assign \$899  = a3_sel_head[1];
+  assign \$912  = 1'h0;
+  assign \$913  = a3_sel_last[1];
+  assign \$918  = a3_sel_head[1];
+  assign \$931  = 1'h0;
+  assign \$932  = a3_sel_last[1];
+  assign \$937  = a3_sel_head[1];
+  assign \$950  = 1'h0;
+  assign \$951  = a3_sel_last[1];
+  assign \$956  = a3_sel_head[1];
+  assign \$967  = a3_pool;
+  assign \$968  = { 7'h00, a4_slot, 8'h00 };
+  assign \$969 [29:0] = { 5'h00, \$968  };
+  assign \$969 [30] = 1'h1;
+  assign \$970  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$971 [29:21], \$971 [19:0] } = { 10'h000, \$970  };
+  assign { \$971 [30], \$971 [20] } = 2'h3;
 endmodule
 
 module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \burst$25 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
 , s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
-, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31567$1 , \port$31619$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
+, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31570$1 , \port$31622$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
 , aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$112  = 0;
   wire \$1 ;
@@ -9706,10 +9720,10 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire [9:0] \out_slot$31 ;
   wire out_valid;
   wire \out_valid$211 ;
-  output [60:0] \port$31567$1 ;
-  wire [60:0] \port$31567$1 ;
-  output [60:0] \port$31619$1 ;
-  wire [60:0] \port$31619$1 ;
+  output [60:0] \port$31570$1 ;
+  wire [60:0] \port$31570$1 ;
+  output [60:0] \port$31622$1 ;
+  wire [60:0] \port$31622$1 ;
   reg r_refusal_busy = 1'h0;
   wire [70:0] r_skid_in_data;
   wire r_skid_in_valid;
@@ -11986,8 +12000,8 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign b_skid_out_valid = s_axi_bvalid;
   assign s_axi_bid = b_skid_out_data[3:0];
   assign s_axi_bresp = b_skid_out_data[5:4];
-  assign \port$31567$1  = ar_queue_data0[61:1];
-  assign \port$31619$1  = aw_queue_data0[61:1];
+  assign \port$31570$1  = ar_queue_data0[61:1];
+  assign \port$31622$1  = aw_queue_data0[61:1];
   assign \$73  = ar_queue_push;
   assign \$156  = { ar_v1_carried[60:0], \$1  };
   assign \$160  = \$159 ;
@@ -13843,9 +13857,9 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
   assign \$220  = \$218 ;
 endmodule
 
-module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28420$0 , \port$28421$0 , \port$28422$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$28711$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30622$0 , \port$30622$48 , rsp_freed_valid, \port$30625$0 , rsp_flushed_valid, \port$30637$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30665$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$30752$0 , bus__w_beat_from_queue
-, e1_exhausted, e1_access, \port$31283$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31516$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
+module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28418$0 , \port$28419$0 , \port$28420$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$28709$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30625$0 , \port$30625$48 , rsp_freed_valid, \port$30628$0 , rsp_flushed_valid, \port$30640$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30668$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$30755$0 , bus__w_beat_from_queue
+, e1_exhausted, e1_access, \port$31286$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31519$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
 , guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$115  = 0;
   wire [32:0] \$1 ;
@@ -41090,32 +41104,32 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   output new_alloc;
   wire new_alloc;
   wire popped;
+  output \port$28418$0 ;
+  wire \port$28418$0 ;
+  output \port$28419$0 ;
+  wire \port$28419$0 ;
   output \port$28420$0 ;
   wire \port$28420$0 ;
-  output \port$28421$0 ;
-  wire \port$28421$0 ;
-  output \port$28422$0 ;
-  wire \port$28422$0 ;
-  output [41:0] \port$28711$1 ;
-  wire [41:0] \port$28711$1 ;
-  input [15:0] \port$30622$0 ;
-  wire [15:0] \port$30622$0 ;
-  input [13:0] \port$30622$48 ;
-  wire [13:0] \port$30622$48 ;
-  input [16:0] \port$30625$0 ;
-  wire [16:0] \port$30625$0 ;
-  input [15:0] \port$30637$0 ;
-  wire [15:0] \port$30637$0 ;
-  input [36:0] \port$30665$0 ;
-  wire [36:0] \port$30665$0 ;
-  input [35:0] \port$30752$0 ;
-  wire [35:0] \port$30752$0 ;
+  output [41:0] \port$28709$1 ;
+  wire [41:0] \port$28709$1 ;
+  input [15:0] \port$30625$0 ;
+  wire [15:0] \port$30625$0 ;
+  input [13:0] \port$30625$48 ;
+  wire [13:0] \port$30625$48 ;
+  input [16:0] \port$30628$0 ;
+  wire [16:0] \port$30628$0 ;
+  input [15:0] \port$30640$0 ;
+  wire [15:0] \port$30640$0 ;
+  input [36:0] \port$30668$0 ;
+  wire [36:0] \port$30668$0 ;
+  input [35:0] \port$30755$0 ;
+  wire [35:0] \port$30755$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31283$0 ;
-  wire [5:0] \port$31283$0 ;
+  output [5:0] \port$31286$0 ;
+  wire [5:0] \port$31286$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31516$0 ;
-  wire [5:0] \port$31516$0 ;
+  output [5:0] \port$31519$0 ;
+  wire [5:0] \port$31519$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -41663,20 +41677,20 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$448  = log_bank7_3[log_bank7_3_rrow];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$30625$0 [16] ? { 7'h00, \port$30625$0 [15] } : 8'hff;
+  assign \$2  = \port$30628$0 [16] ? { 7'h00, \port$30628$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$30637$0 [14:5], 47'h000000000000, \port$30637$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30637$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30622$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30622$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30622$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$30625$0 [14:5], \port$30665$0 [32:1], 4'h0, \port$30665$0 [36:33], \$2 , 1'h0, \port$30665$0 [0], 3'h1, \port$30625$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$30640$0 [14:5], 47'h000000000000, \port$30640$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30640$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30625$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30625$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30625$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$30628$0 [14:5], \port$30668$0 [32:1], 4'h0, \port$30668$0 [36:33], \$2 , 1'h0, \port$30668$0 [0], 3'h1, \port$30628$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$30637$0 [14:5], 47'h000000000000, \port$30637$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30637$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30622$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30622$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30622$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$30640$0 [14:5], 47'h000000000000, \port$30640$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30640$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30625$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30625$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30625$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$30622$0 [4:1] == 1'h1;
+  assign \$15  = \port$30625$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
   assign \$17  = cycle - 4'ha;
   assign \$18  = cycle - 4'ha;
@@ -41684,26 +41698,26 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$20  = cycle - 4'ha;
   assign \$21  = guard_ar_refused + guard_aw_refused;
   assign \$34  = guard_ar_refused | guard_aw_refused;
-  assign \$35  = rsp_grant_valid & \port$30622$0 [0];
-  assign \$36  = ! \port$30622$0 [5];
+  assign \$35  = rsp_grant_valid & \port$30625$0 [0];
+  assign \$36  = ! \port$30625$0 [5];
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = rsp_freed_valid & \port$30625$0 [0];
-  assign \$39  = ! \port$30625$0 [15];
+  assign \$38  = rsp_freed_valid & \port$30628$0 [0];
+  assign \$39  = ! \port$30628$0 [15];
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = rsp_flushed_valid & \port$30637$0 [0];
-  assign \$42  = ! \port$30637$0 [15];
+  assign \$41  = rsp_flushed_valid & \port$30640$0 [0];
+  assign \$42  = ! \port$30640$0 [15];
   assign \$43  = \$41  & \$42 ;
-  assign \$44  = \port$30622$0 [4:1] == 1'h1;
+  assign \$44  = \port$30625$0 [4:1] == 1'h1;
   assign \$45  = rsp_grant_valid & \$44 ;
-  assign \$46  = ! \port$30622$0 [5];
+  assign \$46  = ! \port$30625$0 [5];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = rsp_grant_valid & \port$30622$0 [0];
+  assign \$48  = rsp_grant_valid & \port$30625$0 [0];
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = rsp_freed_valid & \port$30625$0 [0];
+  assign \$51  = rsp_freed_valid & \port$30628$0 [0];
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = rsp_flushed_valid & \port$30637$0 [0];
+  assign \$54  = rsp_flushed_valid & \port$30640$0 [0];
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = \port$30622$0 [4:1] == 1'h1;
+  assign \$57  = \port$30625$0 [4:1] == 1'h1;
   assign \$58  = rsp_grant_valid & \$57 ;
   assign \$60  = \$58  & \$59 ;
   assign \$61  = \$signal$28  > 1'h0;
@@ -43332,10 +43346,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1825  = \$1824 [11:6] - 3'h4;
   assign \$1826  = w0_samples_is & w0_samples_slot_ok;
   assign \$1827  = w0_calibration_is & w0_calibration_slot_ok;
-  assign \$1828  = bus__w_beat_from_queue ? \port$30752$0 [31:0] : bus__w_data;
-  assign \$1829  = bus__w_beat_from_queue ? \port$30752$0 [31:0] : bus__w_data;
+  assign \$1828  = bus__w_beat_from_queue ? \port$30755$0 [31:0] : bus__w_data;
+  assign \$1829  = bus__w_beat_from_queue ? \port$30755$0 [31:0] : bus__w_data;
   assign \$1831  = 31'h40000000 + \$1830 ;
-  assign \$1832  = bus__w_beat_from_queue ? \port$30752$0 [31:0] : bus__w_data;
+  assign \$1832  = bus__w_beat_from_queue ? \port$30755$0 [31:0] : bus__w_data;
   assign \$1834  = 31'h40100000 + \$1833 ;
   assign \$1835  = ~ command_queue_pop;
   assign \$1836  = command_queue_count[0] & \$1835 ;
@@ -43521,8 +43535,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2016  = 1'h1 << \$2015 [7:5];
   assign \$2017  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$2018  = 1'h1 << \$2017 [11:8];
-  assign \$2019  = bus__w_beat_from_queue ? \port$30752$0 [31:0] : bus__w_data;
-  assign \$2020  = bus__w_beat_from_queue ? \port$30752$0 [35:32] : bus__w_strb;
+  assign \$2019  = bus__w_beat_from_queue ? \port$30755$0 [31:0] : bus__w_data;
+  assign \$2020  = bus__w_beat_from_queue ? \port$30755$0 [35:32] : bus__w_strb;
   assign \$2021  = ~ w1_is_command;
   assign \$2022  = w1_valid & \$2021 ;
   assign \$2023  = ~ w1_a1_0[0];
@@ -43746,13 +43760,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2241  = \$2240  & \$signal$622 [1];
   assign \$2242  = \$signal$620  & w2_is_pool1_low_water;
   assign \$2243  = \$2242  & \$signal$622 [2];
-  assign \$2244  = | \port$30625$0 [4:1];
+  assign \$2244  = | \port$30628$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$2244 ;
-  assign \$2245  = | \port$30637$0 [4:1];
+  assign \$2245  = | \port$30640$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$2245 ;
-  assign \$2246  = ~ \port$30622$0 [0];
+  assign \$2246  = ~ \port$30625$0 [0];
   assign \$2247  = rsp_grant_valid & \$2246 ;
-  assign \$2248  = \port$30622$0 [4:1] != 1'h1;
+  assign \$2248  = \port$30625$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$2247  & \$2248 ;
   assign log_kept_ge1 = e1_n_at_least[0] & space_ge1;
   assign log_kept_ge2 = e1_n_at_least[1] & space_ge2;
@@ -67542,7 +67556,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_calibration_is = bus__w_addr_from_queue ? \$25988 [6] : \$25991 [6];
   assign w0_in_pools_queued = 6'h30 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 6'h30 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$30752$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$30755$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -67555,12 +67569,12 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$25994  = bus__w_addr[5:0] == 3'h4;
   assign \$25995  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$25994  | \$25995 ;
-  assign \$25996  = \port$30752$0 [18:0] - 11'h400;
+  assign \$25996  = \port$30755$0 [18:0] - 11'h400;
   assign \$25997  = ~ \$25996 [19];
   assign \$25998  = bus__w_data[18:0] - 11'h400;
   assign \$25999  = ~ \$25998 [19];
   assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
-  assign \$26000  = \port$30752$0 [18:0] - 5'h10;
+  assign \$26000  = \port$30755$0 [18:0] - 5'h10;
   assign \$26001  = ~ \$26000 [19];
   assign \$26002  = bus__w_data[18:0] - 5'h10;
   assign \$26003  = ~ \$26002 [19];
@@ -67784,11 +67798,11 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26215  = \$signal$636  & \$signal$621 ;
   assign \$26216  = ~ \$26215 ;
   assign bus__w_err = \$26214  & \$26216 ;
-  assign \$26217  = rsp_freed_valid & \port$30665$0 [0];
+  assign \$26217  = rsp_freed_valid & \port$30668$0 [0];
   assign \$26218  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$26217  | \$26218 ;
-  assign \$26219  = rsp_freed_valid & \port$30665$0 [0];
-  assign \$26220  = \$26219  ? \port$30625$0 [0] : \port$30637$0 [0];
+  assign \$26219  = rsp_freed_valid & \port$30668$0 [0];
+  assign \$26220  = \$26219  ? \port$30628$0 [0] : \port$30640$0 [0];
   assign bus__w_slow_err = ~ \$26220 ;
   always @(posedge aclk_clk)
     cycle <= \$26221 ;
@@ -67801,7 +67815,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30622$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30622$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30622$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30625$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30625$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30625$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$26224 ;
   always @(posedge aclk_clk)
@@ -71574,29 +71588,29 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
       \$26455  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$30622$0 [4:1];
-  assign rsp_grant_pool = \port$30622$0 [5];
-  assign rsp_grant_user = \port$30622$48 [13:4];
-  assign rsp_flushed_err = \port$30637$0 [4:1];
-  assign rsp_flushed_pool = \port$30637$0 [15];
-  assign rsp_flushed_user = \port$30637$0 [14:5];
-  assign rsp_freed_err = \port$30625$0 [4:1];
-  assign rsp_freed_src = \port$30665$0 [0];
-  assign rsp_freed_in_pool = \port$30625$0 [16];
-  assign rsp_freed_pool = \port$30625$0 [15];
-  assign rsp_freed_tag = \port$30665$0 [36:33];
-  assign rsp_freed_addr = \port$30665$0 [32:1];
-  assign rsp_freed_user = \port$30625$0 [14:5];
-  assign rsp_grant_ok = \port$30622$0 [0];
-  assign rsp_freed_ok = \port$30625$0 [0];
-  assign rsp_flushed_ok = \port$30637$0 [0];
+  assign rsp_grant_err = \port$30625$0 [4:1];
+  assign rsp_grant_pool = \port$30625$0 [5];
+  assign rsp_grant_user = \port$30625$48 [13:4];
+  assign rsp_flushed_err = \port$30640$0 [4:1];
+  assign rsp_flushed_pool = \port$30640$0 [15];
+  assign rsp_flushed_user = \port$30640$0 [14:5];
+  assign rsp_freed_err = \port$30628$0 [4:1];
+  assign rsp_freed_src = \port$30668$0 [0];
+  assign rsp_freed_in_pool = \port$30628$0 [16];
+  assign rsp_freed_pool = \port$30628$0 [15];
+  assign rsp_freed_tag = \port$30668$0 [36:33];
+  assign rsp_freed_addr = \port$30668$0 [32:1];
+  assign rsp_freed_user = \port$30628$0 [14:5];
+  assign rsp_grant_ok = \port$30625$0 [0];
+  assign rsp_freed_ok = \port$30628$0 [0];
+  assign rsp_flushed_ok = \port$30640$0 [0];
   assign space_under = { \$25874 [6], \$25874  };
   assign \$signal$406  = { log_kept_ge4, \$2256 , \$2254  };
   assign \$signal$452  = { e1_access, low_water_hit, \$25956 , \$25955 , e1_exhausted, \$25954  };
   assign \$signal$502  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$30752$0 [31:0];
+  assign bus__w_data_queued = \port$30755$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
-  assign bus__w_strb_queued = \port$30752$0 [35:32];
+  assign bus__w_strb_queued = \port$30755$0 [35:32];
   assign \$signature__addr  = log_bank0_0_wrow;
   assign \$signature__data$645  = { \$2445 [5], \$2439 [5], \$2433 [5], \$2427 [5], \$2421 [5], \$2415 [5], \$2409 [5], \$2403 [5], \$2397 [5], \$2391 [5], \$2385 [5], \$2379 [5], \$2373 [5], \$2367 [5], \$2361 [5], \$2355 [5], \$2349 [5], \$2343 [5], \$2337 [5], \$2331 [5], \$2325 [5], \$2319 [5], \$2313 [5], \$2307 [5], \$2301 [5], \$2295 [5], \$2289 [5], \$2283 [5], \$2277 [5], \$2271 [5] };
   assign \$signature__en  = log_bank0_wen;
@@ -71730,10 +71744,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$782  = alloc_queue_wr;
   assign \$signature__data$783  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 [3:0], 9'h000, \port$30622$0 [15:6] };
-  assign rsp_grant_slot = \port$30622$0 [15:6];
-  assign rsp_grant_tag = \port$30622$48 [3:0];
-  assign bus__r_slow_data = { \port$30622$0 [0], \port$30622$0 [4:1], 4'h0, \port$30622$48 [3:0], 9'h000, \port$30622$0 [15:6] };
+  assign handle = { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 [3:0], 9'h000, \port$30625$0 [15:6] };
+  assign rsp_grant_slot = \port$30625$0 [15:6];
+  assign rsp_grant_tag = \port$30625$48 [3:0];
+  assign bus__r_slow_data = { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 [3:0], 9'h000, \port$30625$0 [15:6] };
   assign w0_samples_is_queued = \$25982 [6];
   assign w0_samples_is_pins = \$25985 [6];
   assign w0_calibration_is_queued = \$25988 [6];
@@ -71749,14 +71763,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$26213 [40:39];
   assign req_flush_select = \$26213 [42:41];
   assign req_flush_pool = \$26213 [34];
-  assign \port$28420$0  = \$25954 ;
-  assign \port$28421$0  = \$25955 ;
-  assign \port$28422$0  = \$25956 ;
+  assign \port$28418$0  = \$25954 ;
+  assign \port$28419$0  = \$25955 ;
+  assign \port$28420$0  = \$25956 ;
   assign new_alloc = \$25963 [8];
-  assign \port$28711$1  = \$26213 [42:1];
-  assign \port$31283$0  = \$signal$450 ;
+  assign \port$28709$1  = \$26213 [42:1];
+  assign \port$31286$0  = \$signal$450 ;
   assign bus__w_ack = \$signal$620 ;
-  assign \port$31516$0  = \$signal$451 ;
+  assign \port$31519$0  = \$signal$451 ;
   assign \$26311  = log_bank7_row;
   assign \$26301  = log_bank6_row;
   assign \$26291  = log_bank5_row;
@@ -71765,10 +71779,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26261  = log_bank2_row;
   assign \$26251  = log_bank1_row;
   assign \$26241  = log_bank0_row;
-  assign \$49  = \port$30622$0 [5];
-  assign \$52  = \port$30625$0 [15];
-  assign \$55  = \port$30637$0 [15];
-  assign \$59  = \port$30622$0 [5];
+  assign \$49  = \port$30625$0 [5];
+  assign \$52  = \port$30628$0 [15];
+  assign \$55  = \port$30640$0 [15];
+  assign \$59  = \port$30625$0 [5];
   assign \$63  = \$62 ;
   assign \$66  = \$65 ;
   assign \$69  = \$68 ;

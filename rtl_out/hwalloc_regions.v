@@ -339,9 +339,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4353$0 (\$11 [4:0]),
-    .\port$4353$48 (\$11 [51:48]),
-    .\port$4353$7 (\$11 [15:7]),
+    .\port$4357$0 (\$11 [4:0]),
+    .\port$4357$48 (\$11 [51:48]),
+    .\port$4357$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$3925$40 (\$20 [44:39]),
+    .\port$3922$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$3551$0 (\$16 ),
-    .\port$3552$0 (\$17 ),
-    .\port$3554$0 (\$18 ),
-    .\port$3925$1 (\$20 ),
-    .\port$4353$0 (\$11 [15:0]),
-    .\port$4353$48 (\$11 [60:48]),
-    .\port$4356$0 (\$12 ),
-    .\port$4368$0 (\$13 ),
-    .\port$4396$0 (\$14 ),
-    .\port$4487$0 (\$15 ),
-    .\port$4657$0 (\$signal ),
-    .\port$4929$0 (\$signal$58 ),
+    .\port$3548$0 (\$16 ),
+    .\port$3549$0 (\$17 ),
+    .\port$3551$0 (\$18 ),
+    .\port$3922$1 (\$20 ),
+    .\port$4357$0 (\$11 [15:0]),
+    .\port$4357$48 (\$11 [60:48]),
+    .\port$4360$0 (\$12 ),
+    .\port$4372$0 (\$13 ),
+    .\port$4400$0 (\$14 ),
+    .\port$4491$0 (\$15 ),
+    .\port$4661$0 (\$signal ),
+    .\port$4933$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4353$0 , \port$4353$7 , \port$4353$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4357$0 , \port$4357$7 , \port$4357$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1489,12 +1489,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4353$0 ;
-  wire [4:0] \port$4353$0 ;
-  input [3:0] \port$4353$48 ;
-  wire [3:0] \port$4353$48 ;
-  input [8:0] \port$4353$7 ;
-  wire [8:0] \port$4353$7 ;
+  input [4:0] \port$4357$0 ;
+  wire [4:0] \port$4357$0 ;
+  input [3:0] \port$4357$48 ;
+  wire [3:0] \port$4357$48 ;
+  input [8:0] \port$4357$7 ;
+  wire [8:0] \port$4357$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1660,7 +1660,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 , 10'h000, \port$4353$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4357$0 [0], \port$4357$0 [4:1], 4'h0, \port$4357$48 , 10'h000, \port$4357$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$169  = \$167  & \$168 ;
@@ -1751,7 +1751,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 , 10'h000, \port$4353$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4357$0 [0], \port$4357$0 [4:1], 4'h0, \port$4357$48 , 10'h000, \port$4357$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3152,7 +3152,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 , 10'h000, \port$4353$7  };
+  assign r_slow_w_data = { \port$4357$0 [0], \port$4357$0 [4:1], 4'h0, \port$4357$48 , 10'h000, \port$4357$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3164,12 +3164,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$106  = r_slow_rd;
   assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 , 10'h000, \port$4353$7  };
+  assign \$signature__data$108  = { \port$4357$0 [0], \port$4357$0 [4:1], 4'h0, \port$4357$48 , 10'h000, \port$4357$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 , 10'h000, \port$4353$7  };
+  assign bus__r_slow_data = { \port$4357$0 [0], \port$4357$0 [4:1], 4'h0, \port$4357$48 , 10'h000, \port$4357$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3209,41 +3209,41 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3925$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$3922$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$1000 ;
-  wire \$1001 ;
+  wire [4:0] \$1001 ;
   wire \$1002 ;
   wire \$1003 ;
-  wire [4:0] \$1004 ;
+  wire \$1004 ;
   wire \$1005 ;
   wire \$1006 ;
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
   wire \$101 ;
-  wire [4:0] \$1010 ;
+  wire \$1010 ;
   wire \$1011 ;
-  wire \$1012 ;
+  wire [4:0] \$1012 ;
   wire \$1013 ;
   wire \$1014 ;
   wire \$1015 ;
   wire \$1016 ;
   wire \$1017 ;
-  wire \$1018 ;
+  wire [4:0] \$1018 ;
   wire \$1019 ;
   wire \$102 ;
   wire \$1020 ;
-  wire [4:0] \$1021 ;
+  wire \$1021 ;
   wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
   wire \$1025 ;
   wire \$1026 ;
-  wire [4:0] \$1027 ;
+  wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
   wire \$103 ;
@@ -3276,49 +3276,49 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1054 ;
   wire \$1055 ;
   wire \$1056 ;
-  wire \$1057 ;
+  wire [4:0] \$1057 ;
   wire \$1058 ;
   wire \$1059 ;
   wire \$106 ;
   wire \$1060 ;
   wire \$1061 ;
   wire \$1062 ;
-  wire \$1063 ;
+  wire [5:0] \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
-  wire [4:0] \$1066 ;
+  wire \$1066 ;
   wire \$1067 ;
   wire \$1068 ;
   wire \$1069 ;
   wire \$107 ;
   wire \$1070 ;
   wire \$1071 ;
-  wire [5:0] \$1072 ;
+  wire \$1072 ;
   wire \$1073 ;
   wire \$1074 ;
   wire \$1075 ;
-  wire \$1076 ;
+  wire [4:0] \$1076 ;
   wire \$1077 ;
   wire \$1078 ;
   wire \$1079 ;
   wire \$108 ;
   wire \$1080 ;
   wire \$1081 ;
-  wire \$1082 ;
+  wire [5:0] \$1082 ;
   wire \$1083 ;
   wire \$1084 ;
-  wire [4:0] \$1085 ;
+  wire \$1085 ;
   wire \$1086 ;
   wire \$1087 ;
   wire \$1088 ;
   wire \$1089 ;
   wire \$109 ;
   wire \$1090 ;
-  wire [5:0] \$1091 ;
+  wire \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
   wire \$1094 ;
-  wire \$1095 ;
+  wire [4:0] \$1095 ;
   wire \$1096 ;
   wire \$1097 ;
   wire \$1098 ;
@@ -3326,95 +3326,95 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$11 ;
   wire [3:0] \$110 ;
   wire \$1100 ;
-  wire \$1101 ;
+  wire [5:0] \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
-  wire [4:0] \$1104 ;
+  wire \$1104 ;
   wire \$1105 ;
   wire \$1106 ;
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
   wire [3:0] \$111 ;
-  wire [5:0] \$1110 ;
+  wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
   wire \$1113 ;
-  wire \$1114 ;
+  wire [4:0] \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
   wire \$1117 ;
   wire \$1118 ;
   wire \$1119 ;
   wire \$112 ;
-  wire \$1120 ;
+  wire [5:0] \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
-  wire [4:0] \$1123 ;
-  wire \$1124 ;
-  wire \$1125 ;
-  wire \$1126 ;
-  wire \$1127 ;
-  wire \$1128 ;
-  wire [5:0] \$1129 ;
+  wire [21:0] \$1123 ;
+  wire [31:0] \$1124 ;
+  wire [23:0] \$1125 ;
+  wire [31:0] \$1126 ;
+  wire [18:0] \$1127 ;
+  wire [31:0] \$1128 ;
+  wire \$1129 ;
   wire \$113 ;
   wire \$1130 ;
-  wire \$1131 ;
-  wire [21:0] \$1132 ;
-  wire [31:0] \$1133 ;
-  wire [23:0] \$1134 ;
-  wire [31:0] \$1135 ;
-  wire [18:0] \$1136 ;
-  wire [31:0] \$1137 ;
+  wire [11:0] \$1131 ;
+  wire [11:0] \$1132 ;
+  wire [12:0] \$1133 ;
+  wire \$1134 ;
+  wire [11:0] \$1135 ;
+  wire [11:0] \$1136 ;
+  wire [12:0] \$1137 ;
   wire \$1138 ;
-  wire \$1139 ;
+  wire [11:0] \$1139 ;
   wire \$114 ;
   wire [11:0] \$1140 ;
-  wire [11:0] \$1141 ;
-  wire [12:0] \$1142 ;
+  wire [12:0] \$1141 ;
+  wire \$1142 ;
   wire \$1143 ;
-  wire [11:0] \$1144 ;
-  wire [11:0] \$1145 ;
-  wire [12:0] \$1146 ;
-  wire \$1147 ;
-  wire [11:0] \$1148 ;
-  wire [11:0] \$1149 ;
+  wire [2:0] \$1144 ;
+  wire [2:0] \$1145 ;
+  wire [2:0] \$1146 ;
+  wire [2:0] \$1147 ;
+  wire [3:0] \$1148 ;
+  wire [3:0] \$1149 ;
   wire \$115 ;
-  wire [12:0] \$1150 ;
-  wire \$1151 ;
-  wire \$1152 ;
-  wire [2:0] \$1153 ;
-  wire [2:0] \$1154 ;
-  wire [2:0] \$1155 ;
-  wire [2:0] \$1156 ;
-  wire [3:0] \$1157 ;
-  wire [3:0] \$1158 ;
-  wire [11:0] \$1159 ;
+  wire [11:0] \$1150 ;
+  wire [11:0] \$1151 ;
+  wire [12:0] \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire [2:0] \$1159 ;
   wire \$116 ;
-  wire [11:0] \$1160 ;
-  wire [12:0] \$1161 ;
-  wire \$1162 ;
+  wire [2:0] \$1160 ;
+  wire \$1161 ;
+  wire [2:0] \$1162 ;
   wire \$1163 ;
   wire \$1164 ;
   wire \$1165 ;
   wire \$1166 ;
   wire \$1167 ;
-  wire [2:0] \$1168 ;
-  wire [2:0] \$1169 ;
+  wire [3:0] \$1168 ;
+  wire \$1169 ;
   wire \$117 ;
   wire \$1170 ;
-  wire [2:0] \$1171 ;
+  wire \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
   wire \$1176 ;
-  wire [3:0] \$1177 ;
+  wire \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
   wire \$118 ;
   wire \$1180 ;
-  wire \$1181 ;
+  wire [7:0] \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
@@ -3424,8 +3424,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1188 ;
   wire \$1189 ;
   wire \$119 ;
-  wire [7:0] \$1190 ;
-  wire \$1191 ;
+  wire [3:0] \$1190 ;
+  wire [3:0] \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
   wire \$1194 ;
@@ -3433,10 +3433,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
-  wire [3:0] \$1199 ;
+  wire \$1199 ;
   wire \$12 ;
   wire [6:0] \$120 ;
-  wire [3:0] \$1200 ;
+  wire \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
@@ -3452,7 +3452,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
-  wire \$1215 ;
+  wire [4:0] \$1215 ;
   wire \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
@@ -3462,32 +3462,32 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1221 ;
   wire \$1222 ;
   wire \$1223 ;
-  wire [4:0] \$1224 ;
-  wire \$1225 ;
-  wire \$1226 ;
-  wire \$1227 ;
-  wire \$1228 ;
-  wire \$1229 ;
+  wire [3:0] \$1224 ;
+  wire [3:0] \$1225 ;
+  wire [8:0] \$1226 ;
+  reg \$1227 ;
+  reg [6:0] \$1228 ;
+  reg [4:0] \$1229 ;
   wire [3:0] \$123 ;
-  wire \$1230 ;
-  wire \$1231 ;
-  wire \$1232 ;
-  wire [3:0] \$1233 ;
-  wire [3:0] \$1234 ;
-  wire [8:0] \$1235 ;
+  reg \$1230 ;
+  reg [6:0] \$1231 ;
+  reg [12:0] \$1232 ;
+  reg \$1233 ;
+  reg [8:0] \$1234 ;
+  reg [4:0] \$1235 ;
   reg \$1236 ;
-  reg [6:0] \$1237 ;
+  reg [3:0] \$1237 ;
   reg [4:0] \$1238 ;
   reg \$1239 ;
   wire [8:0] \$124 ;
-  reg [6:0] \$1240 ;
-  reg [12:0] \$1241 ;
+  reg \$1240 ;
+  reg \$1241 ;
   reg \$1242 ;
-  reg [8:0] \$1243 ;
-  reg [4:0] \$1244 ;
+  reg \$1243 ;
+  reg \$1244 ;
   reg \$1245 ;
-  reg [3:0] \$1246 ;
-  reg [4:0] \$1247 ;
+  reg \$1246 ;
+  reg \$1247 ;
   reg \$1248 ;
   reg \$1249 ;
   wire \$125 ;
@@ -3497,48 +3497,48 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1253 ;
   reg \$1254 ;
   reg \$1255 ;
-  reg \$1256 ;
-  reg \$1257 ;
+  reg [3:0] \$1256 ;
+  reg [9:0] \$1257 ;
   reg \$1258 ;
   reg \$1259 ;
   wire [2:0] \$126 ;
-  reg \$1260 ;
+  reg [2:0] \$1260 ;
   reg \$1261 ;
-  reg \$1262 ;
+  reg [2:0] \$1262 ;
   reg \$1263 ;
-  reg \$1264 ;
-  reg [3:0] \$1265 ;
-  reg [9:0] \$1266 ;
-  reg \$1267 ;
-  reg \$1268 ;
-  reg [2:0] \$1269 ;
+  reg [2:0] \$1264 ;
+  reg \$1265 ;
+  reg \$1266 ;
+  reg [7:0] \$1267 ;
+  reg [7:0] \$1268 ;
+  reg \$1269 ;
   wire [2:0] \$127 ;
-  reg \$1270 ;
-  reg [2:0] \$1271 ;
-  reg \$1272 ;
-  reg [2:0] \$1273 ;
-  reg \$1274 ;
+  reg [6:0] \$1270 ;
+  reg [7:0] \$1271 ;
+  reg [6:0] \$1272 ;
+  reg [9:0] \$1273 ;
+  reg [9:0] \$1274 ;
   reg \$1275 ;
-  reg [7:0] \$1276 ;
-  reg [7:0] \$1277 ;
-  reg \$1278 ;
-  reg [6:0] \$1279 ;
+  reg \$1276 ;
+  reg [9:0] \$1277 ;
+  reg [8:0] \$1278 ;
+  reg [4:0] \$1279 ;
   wire [2:0] \$128 ;
-  reg [7:0] \$1280 ;
-  reg [6:0] \$1281 ;
-  reg [9:0] \$1282 ;
-  reg [9:0] \$1283 ;
-  reg \$1284 ;
+  reg [4:0] \$1280 ;
+  reg \$1281 ;
+  reg [3:0] \$1282 ;
+  reg [4:0] \$1283 ;
+  reg [3:0] \$1284 ;
   reg \$1285 ;
-  reg [9:0] \$1286 ;
-  reg [8:0] \$1287 ;
-  reg [4:0] \$1288 ;
-  reg [4:0] \$1289 ;
+  reg \$1286 ;
+  reg \$1287 ;
+  reg \$1288 ;
+  reg \$1289 ;
   wire [2:0] \$129 ;
   reg \$1290 ;
-  reg [3:0] \$1291 ;
-  reg [4:0] \$1292 ;
-  reg [3:0] \$1293 ;
+  reg \$1291 ;
+  reg \$1292 ;
+  reg \$1293 ;
   reg \$1294 ;
   reg \$1295 ;
   reg \$1296 ;
@@ -3562,8 +3562,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1311 ;
   reg \$1312 ;
   reg \$1313 ;
-  reg \$1314 ;
-  reg \$1315 ;
+  wire [2:0] \$1314 ;
+  wire [2:0] \$1315 ;
   reg \$1316 ;
   reg \$1317 ;
   reg \$1318 ;
@@ -3572,34 +3572,34 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1320 ;
   reg \$1321 ;
   reg \$1322 ;
-  wire [2:0] \$1323 ;
-  wire [2:0] \$1324 ;
-  reg \$1325 ;
+  reg \$1323 ;
+  reg [2:0] \$1324 ;
+  reg [2:0] \$1325 ;
   reg \$1326 ;
-  reg \$1327 ;
+  reg [6:0] \$1327 ;
   reg \$1328 ;
-  reg \$1329 ;
+  reg [6:0] \$1329 ;
   wire \$133 ;
   reg \$1330 ;
   reg \$1331 ;
-  reg \$1332 ;
+  reg [7:0] \$1332 ;
   reg [2:0] \$1333 ;
-  reg [2:0] \$1334 ;
-  reg \$1335 ;
-  reg \$1336 ;
-  reg [6:0] \$1337 ;
-  reg \$1338 ;
+  reg \$1334 ;
+  reg [8:0] \$1335 ;
+  reg [3:0] \$1336 ;
+  reg \$1337 ;
+  reg [3:0] \$1338 ;
   reg \$1339 ;
   wire \$134 ;
-  reg [7:0] \$1340 ;
-  reg [2:0] \$1341 ;
-  reg \$1342 ;
+  reg \$1340 ;
+  reg [4:0] \$1341 ;
+  reg [2:0] \$1342 ;
   reg \$1343 ;
-  reg [3:0] \$1344 ;
+  reg \$1344 ;
   reg \$1345 ;
   reg \$1346 ;
-  reg [4:0] \$1347 ;
-  reg [2:0] \$1348 ;
+  reg \$1347 ;
+  reg \$1348 ;
   reg \$1349 ;
   wire [9:0] \$135 ;
   reg \$1350 ;
@@ -3613,12 +3613,6 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1358 ;
   reg \$1359 ;
   wire \$136 ;
-  reg \$1360 ;
-  reg \$1361 ;
-  reg \$1362 ;
-  reg \$1363 ;
-  reg \$1364 ;
-  reg \$1365 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
@@ -3627,88 +3621,88 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [2:0] \$141 ;
   wire [2:0] \$142 ;
   wire [3:0] \$143 ;
-  wire \$144 ;
+  wire [9:0] \$144 ;
   wire \$145 ;
-  wire [2:0] \$146 ;
-  wire \$147 ;
-  wire [9:0] \$148 ;
+  wire \$146 ;
+  wire [11:0] \$147 ;
+  wire \$148 ;
   wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire [11:0] \$151 ;
+  wire [6:0] \$150 ;
+  wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [6:0] \$154 ;
-  wire \$155 ;
+  wire \$154 ;
+  wire [2:0] \$155 ;
   wire \$156 ;
   wire [2:0] \$157 ;
   wire [2:0] \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire [9:0] \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire [11:0] \$163 ;
+  wire [2:0] \$160 ;
+  wire [2:0] \$161 ;
+  wire [2:0] \$162 ;
+  wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
-  wire [6:0] \$166 ;
+  wire [2:0] \$165 ;
+  wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
-  wire [2:0] \$169 ;
+  wire [8:0] \$168 ;
+  wire [31:0] \$169 ;
   reg \$17 ;
-  wire [2:0] \$170 ;
-  wire [2:0] \$171 ;
+  wire \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [2:0] \$174 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [8:0] \$177 ;
-  wire [31:0] \$178 ;
-  wire \$179 ;
+  wire [11:0] \$177 ;
+  wire [11:0] \$178 ;
+  wire [12:0] \$179 ;
   reg \$18 ;
   wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
+  wire [11:0] \$181 ;
+  wire [11:0] \$182 ;
+  wire [12:0] \$183 ;
   wire \$184 ;
   wire \$185 ;
   wire [11:0] \$186 ;
   wire [11:0] \$187 ;
   wire [12:0] \$188 ;
-  wire \$189 ;
+  wire [4:0] \$189 ;
   wire [14:0] \$19 ;
-  wire [11:0] \$190 ;
-  wire [11:0] \$191 ;
-  wire [12:0] \$192 ;
+  wire [4:0] \$190 ;
+  wire [3:0] \$191 ;
+  wire [33:0] \$192 ;
   wire \$193 ;
-  wire \$194 ;
-  wire [11:0] \$195 ;
-  wire [11:0] \$196 ;
-  wire [12:0] \$197 ;
-  wire [4:0] \$198 ;
-  wire [4:0] \$199 ;
+  wire [33:0] \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire [33:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [3:0] \$200 ;
+  wire \$200 ;
   wire [33:0] \$201 ;
   wire \$202 ;
-  wire [33:0] \$203 ;
+  wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire \$206 ;
+  wire [33:0] \$206 ;
   wire \$207 ;
   wire [33:0] \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire [33:0] \$210 ;
+  wire \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [33:0] \$215 ;
+  wire \$215 ;
   wire \$216 ;
-  wire [33:0] \$217 ;
+  wire \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire \$22 ;
@@ -3728,61 +3722,61 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [11:0] \$235 ;
+  wire [21:0] \$236 ;
+  wire [8:0] \$237 ;
+  wire [24:0] \$238 ;
+  wire [10:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
+  wire [22:0] \$240 ;
   wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire [11:0] \$244 ;
-  wire [21:0] \$245 ;
-  wire [8:0] \$246 ;
-  wire [24:0] \$247 ;
-  wire [10:0] \$248 ;
-  wire [22:0] \$249 ;
+  wire [1:0] \$244 ;
+  wire [1:0] \$245 ;
+  wire [1:0] \$246 ;
+  wire [6:0] \$247 ;
+  wire [8:0] \$248 ;
+  wire [8:0] \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
+  wire [3:0] \$250 ;
+  wire [8:0] \$251 ;
   wire \$252 ;
-  wire [1:0] \$253 ;
-  wire [1:0] \$254 ;
-  wire [1:0] \$255 ;
-  wire [6:0] \$256 ;
-  wire [8:0] \$257 ;
-  wire [8:0] \$258 ;
-  wire [3:0] \$259 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire [2:0] \$259 ;
   wire \$26 ;
-  wire [8:0] \$260 ;
+  wire [2:0] \$260 ;
   wire \$261 ;
-  wire \$262 ;
+  wire [2:0] \$262 ;
   wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire [2:0] \$268 ;
-  wire [2:0] \$269 ;
+  wire [3:0] \$264 ;
+  wire [3:0] \$265 ;
+  wire [3:0] \$266 ;
+  wire [9:0] \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire [14:0] \$27 ;
-  wire \$270 ;
-  wire [2:0] \$271 ;
+  wire [11:0] \$270 ;
+  wire \$271 ;
   wire \$272 ;
-  wire [3:0] \$273 ;
-  wire [3:0] \$274 ;
-  wire [3:0] \$275 ;
-  wire [9:0] \$276 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire [6:0] \$275 ;
+  wire \$276 ;
   wire \$277 ;
   wire \$278 ;
-  wire [11:0] \$279 ;
+  wire \$279 ;
   wire \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
-  wire [6:0] \$284 ;
+  wire \$284 ;
   wire \$285 ;
   wire \$286 ;
   wire \$287 ;
@@ -3825,33 +3819,33 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire \$322 ;
+  wire [4:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [3:0] \$328 ;
+  wire [3:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire [4:0] \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire [3:0] \$337 ;
-  wire [3:0] \$338 ;
-  wire [4:0] \$339 ;
+  wire [4:0] \$330 ;
+  wire [3:0] \$331 ;
+  wire [3:0] \$332 ;
+  wire [4:0] \$333 ;
+  wire [4:0] \$334 ;
+  wire [4:0] \$335 ;
+  wire [3:0] \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire \$34 ;
-  wire [3:0] \$340 ;
-  wire [3:0] \$341 ;
-  wire [4:0] \$342 ;
-  wire [4:0] \$343 ;
-  wire [4:0] \$344 ;
-  wire [3:0] \$345 ;
-  wire \$346 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire [4:0] \$346 ;
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
@@ -3861,7 +3855,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire [4:0] \$355 ;
+  wire \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
@@ -3906,9 +3900,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
+  wire [3:0] \$396 ;
+  wire [3:0] \$397 ;
+  wire [4:0] \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
@@ -3917,76 +3911,76 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$402 ;
   wire \$403 ;
   wire \$404 ;
-  wire [3:0] \$405 ;
-  wire [3:0] \$406 ;
-  wire [4:0] \$407 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
-  wire \$410 ;
+  wire [2:0] \$410 ;
   wire \$411 ;
   wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
+  wire [5:0] \$413 ;
+  wire [5:0] \$414 ;
+  wire [6:0] \$415 ;
   wire \$416 ;
   wire \$417 ;
-  wire \$418 ;
-  wire [2:0] \$419 ;
+  wire [5:0] \$418 ;
+  wire [5:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
+  wire [6:0] \$420 ;
   wire \$421 ;
-  wire [5:0] \$422 ;
+  wire \$422 ;
   wire [5:0] \$423 ;
-  wire [6:0] \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire [5:0] \$427 ;
-  wire [5:0] \$428 ;
-  wire [6:0] \$429 ;
+  wire [5:0] \$424 ;
+  wire [6:0] \$425 ;
+  wire [2:0] \$426 ;
+  wire \$427 ;
+  wire [2:0] \$428 ;
+  wire \$429 ;
   wire \$43 ;
   wire \$430 ;
-  wire \$431 ;
-  wire [5:0] \$432 ;
-  wire [5:0] \$433 ;
-  wire [6:0] \$434 ;
-  wire [2:0] \$435 ;
+  wire [2:0] \$431 ;
+  wire [2:0] \$432 ;
+  wire [2:0] \$433 ;
+  wire [3:0] \$434 ;
+  wire [3:0] \$435 ;
   wire \$436 ;
-  wire [2:0] \$437 ;
-  wire \$438 ;
-  wire \$439 ;
+  wire [11:0] \$437 ;
+  wire [11:0] \$438 ;
+  wire [12:0] \$439 ;
   wire \$44 ;
-  wire [2:0] \$440 ;
-  wire [2:0] \$441 ;
-  wire [2:0] \$442 ;
-  wire [3:0] \$443 ;
-  wire [3:0] \$444 ;
-  wire \$445 ;
-  wire [11:0] \$446 ;
-  wire [11:0] \$447 ;
-  wire [12:0] \$448 ;
+  wire [11:0] \$440 ;
+  wire [11:0] \$441 ;
+  wire [12:0] \$442 ;
+  wire \$443 ;
+  wire [8:0] \$444 ;
+  wire [8:0] \$445 ;
+  wire [9:0] \$446 ;
+  wire \$447 ;
+  wire [11:0] \$448 ;
   wire [11:0] \$449 ;
   wire \$45 ;
-  wire [11:0] \$450 ;
-  wire [12:0] \$451 ;
-  wire \$452 ;
-  wire [8:0] \$453 ;
-  wire [8:0] \$454 ;
-  wire [9:0] \$455 ;
-  wire \$456 ;
-  wire [11:0] \$457 ;
-  wire [11:0] \$458 ;
-  wire [12:0] \$459 ;
+  wire [12:0] \$450 ;
+  wire [11:0] \$451 ;
+  wire [11:0] \$452 ;
+  wire [12:0] \$453 ;
+  wire \$454 ;
+  wire [8:0] \$455 ;
+  wire [8:0] \$456 ;
+  wire [9:0] \$457 ;
+  wire \$458 ;
+  wire [3:0] \$459 ;
   wire \$46 ;
-  wire [11:0] \$460 ;
-  wire [11:0] \$461 ;
-  wire [12:0] \$462 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
   wire \$463 ;
-  wire [8:0] \$464 ;
-  wire [8:0] \$465 ;
-  wire [9:0] \$466 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
   wire \$467 ;
-  wire [3:0] \$468 ;
+  wire \$468 ;
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
@@ -3996,23 +3990,23 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
+  wire [7:0] \$477 ;
+  wire [7:0] \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
+  wire [7:0] \$480 ;
+  wire [7:0] \$481 ;
+  wire [9:0] \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
-  wire [7:0] \$486 ;
-  wire [7:0] \$487 ;
+  wire \$486 ;
+  wire \$487 ;
   wire \$488 ;
-  wire [7:0] \$489 ;
+  wire \$489 ;
   wire \$49 ;
-  wire [7:0] \$490 ;
-  wire [9:0] \$491 ;
+  wire \$490 ;
+  wire \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
@@ -4068,22 +4062,22 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
+  wire [4:0] \$541 ;
+  wire [4:0] \$542 ;
   wire \$543 ;
-  wire \$544 ;
-  wire \$545 ;
-  wire \$546 ;
+  wire [4:0] \$544 ;
+  wire [4:0] \$545 ;
+  wire [6:0] \$546 ;
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
   wire [9:0] \$55 ;
-  wire [4:0] \$550 ;
-  wire [4:0] \$551 ;
+  wire \$550 ;
+  wire \$551 ;
   wire \$552 ;
-  wire [4:0] \$553 ;
-  wire [4:0] \$554 ;
-  wire [6:0] \$555 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
@@ -4102,25 +4096,25 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$57 ;
   wire \$570 ;
   wire \$571 ;
-  wire \$572 ;
+  wire [2:0] \$572 ;
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
   wire \$576 ;
   wire \$577 ;
-  wire \$578 ;
-  wire \$579 ;
+  wire [11:0] \$578 ;
+  wire [11:0] \$579 ;
   wire [7:0] \$58 ;
-  wire \$580 ;
-  wire [2:0] \$581 ;
+  wire [12:0] \$580 ;
+  wire \$581 ;
   wire \$582 ;
   wire \$583 ;
   wire \$584 ;
   wire \$585 ;
   wire \$586 ;
-  wire [11:0] \$587 ;
-  wire [11:0] \$588 ;
-  wire [12:0] \$589 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
   wire \$59 ;
   wire \$590 ;
   wire \$591 ;
@@ -4136,39 +4130,39 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$60 ;
   wire \$600 ;
   wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
+  wire [4:0] \$602 ;
+  wire [4:0] \$603 ;
+  wire [4:0] \$604 ;
   wire \$605 ;
   wire \$606 ;
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
   wire [7:0] \$61 ;
-  wire \$610 ;
-  wire [4:0] \$611 ;
-  wire [4:0] \$612 ;
-  wire [4:0] \$613 ;
-  wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
+  wire [7:0] \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire [10:0] \$614 ;
+  wire [10:0] \$615 ;
+  wire [10:0] \$616 ;
   wire \$617 ;
   wire \$618 ;
-  wire [7:0] \$619 ;
+  wire \$619 ;
   wire [7:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
-  wire \$622 ;
-  wire [10:0] \$623 ;
-  wire [10:0] \$624 ;
-  wire [10:0] \$625 ;
+  wire [4:0] \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
   wire [7:0] \$63 ;
   wire \$630 ;
-  wire [4:0] \$631 ;
+  wire \$631 ;
   wire \$632 ;
   wire \$633 ;
   wire \$634 ;
@@ -4214,7 +4208,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
-  wire \$673 ;
+  wire [5:0] \$673 ;
   wire \$674 ;
   wire \$675 ;
   wire \$676 ;
@@ -4224,7 +4218,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
-  wire [5:0] \$682 ;
+  wire \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
@@ -4251,24 +4245,24 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
-  wire \$706 ;
+  wire [4:0] \$706 ;
   wire \$707 ;
   wire \$708 ;
   wire \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
-  wire \$712 ;
+  wire [10:0] \$712 ;
   wire \$713 ;
   wire \$714 ;
-  wire [4:0] \$715 ;
+  wire \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
   wire \$72 ;
   wire \$720 ;
-  wire [10:0] \$721 ;
+  wire \$721 ;
   wire \$722 ;
   wire \$723 ;
   wire \$724 ;
@@ -4294,24 +4288,24 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$742 ;
   wire \$743 ;
   wire \$744 ;
-  wire \$745 ;
+  wire [4:0] \$745 ;
   wire \$746 ;
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
   wire \$750 ;
-  wire \$751 ;
+  wire [10:0] \$751 ;
   wire \$752 ;
   wire \$753 ;
-  wire [4:0] \$754 ;
+  wire \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
   wire \$758 ;
   wire \$759 ;
   wire \$76 ;
-  wire [10:0] \$760 ;
+  wire \$760 ;
   wire \$761 ;
   wire \$762 ;
   wire \$763 ;
@@ -4337,23 +4331,23 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
-  wire \$784 ;
+  wire [4:0] \$784 ;
   wire \$785 ;
   wire \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire [6:0] \$79 ;
-  wire \$790 ;
+  wire [10:0] \$790 ;
   wire \$791 ;
   wire \$792 ;
-  wire [4:0] \$793 ;
+  wire \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
   wire \$798 ;
-  wire [10:0] \$799 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
@@ -4381,23 +4375,23 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
-  wire \$823 ;
+  wire [4:0] \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
   wire \$827 ;
   wire \$828 ;
-  wire \$829 ;
+  wire [10:0] \$829 ;
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
-  wire [4:0] \$832 ;
+  wire \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
-  wire [10:0] \$838 ;
+  wire \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
@@ -4438,28 +4432,28 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
-  wire \$875 ;
+  wire [4:0] \$875 ;
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
   wire \$879 ;
   wire \$88 ;
   wire \$880 ;
-  wire \$881 ;
+  wire [5:0] \$881 ;
   wire \$882 ;
   wire \$883 ;
-  wire [4:0] \$884 ;
+  wire \$884 ;
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
   wire \$888 ;
   wire \$889 ;
   wire \$89 ;
-  wire [5:0] \$890 ;
+  wire \$890 ;
   wire \$891 ;
   wire \$892 ;
   wire \$893 ;
-  wire \$894 ;
+  wire [4:0] \$894 ;
   wire \$895 ;
   wire \$896 ;
   wire \$897 ;
@@ -4467,58 +4461,58 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
+  wire [5:0] \$900 ;
   wire \$901 ;
   wire \$902 ;
-  wire [4:0] \$903 ;
+  wire \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
   wire \$907 ;
   wire \$908 ;
-  wire [5:0] \$909 ;
+  wire \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
-  wire \$913 ;
+  wire [4:0] \$913 ;
   wire \$914 ;
   wire \$915 ;
   wire \$916 ;
   wire \$917 ;
   wire \$918 ;
-  wire \$919 ;
+  wire [5:0] \$919 ;
   wire \$92 ;
   wire \$920 ;
   wire \$921 ;
-  wire [4:0] \$922 ;
+  wire \$922 ;
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
   wire \$927 ;
-  wire [5:0] \$928 ;
+  wire \$928 ;
   wire \$929 ;
   wire \$93 ;
   wire \$930 ;
   wire \$931 ;
-  wire \$932 ;
+  wire [4:0] \$932 ;
   wire \$933 ;
   wire \$934 ;
   wire \$935 ;
   wire \$936 ;
   wire \$937 ;
-  wire \$938 ;
+  wire [5:0] \$938 ;
   wire \$939 ;
   wire \$94 ;
   wire \$940 ;
-  wire [4:0] \$941 ;
+  wire \$941 ;
   wire \$942 ;
   wire \$943 ;
   wire \$944 ;
   wire \$945 ;
   wire \$946 ;
-  wire [5:0] \$947 ;
+  wire \$947 ;
   wire \$948 ;
   wire \$949 ;
   wire \$95 ;
@@ -4534,57 +4528,57 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$959 ;
   wire \$96 ;
   wire \$960 ;
-  wire \$961 ;
+  wire [4:0] \$961 ;
   wire \$962 ;
   wire \$963 ;
   wire \$964 ;
   wire \$965 ;
   wire \$966 ;
-  wire \$967 ;
+  wire [4:0] \$967 ;
   wire \$968 ;
   wire \$969 ;
   wire \$97 ;
-  wire [4:0] \$970 ;
+  wire \$970 ;
   wire \$971 ;
   wire \$972 ;
   wire \$973 ;
   wire \$974 ;
   wire \$975 ;
-  wire [4:0] \$976 ;
+  wire \$976 ;
   wire \$977 ;
-  wire \$978 ;
+  wire [4:0] \$978 ;
   wire \$979 ;
   wire \$98 ;
   wire \$980 ;
   wire \$981 ;
   wire \$982 ;
   wire \$983 ;
-  wire \$984 ;
+  wire [4:0] \$984 ;
   wire \$985 ;
   wire \$986 ;
-  wire [4:0] \$987 ;
+  wire \$987 ;
   wire \$988 ;
   wire \$989 ;
   wire \$99 ;
   wire \$990 ;
   wire \$991 ;
   wire \$992 ;
-  wire [4:0] \$993 ;
+  wire \$993 ;
   wire \$994 ;
-  wire \$995 ;
+  wire [4:0] \$995 ;
   wire \$996 ;
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
   wire [8:0] \$signal ;
-  wire \$signal$268 ;
-  wire \$signal$280 ;
-  wire \$signal$299 ;
-  wire [3:0] \$signal$341 ;
-  wire [8:0] \$signal$468 ;
-  wire [8:0] \$signal$471 ;
-  wire [8:0] \$signal$474 ;
-  wire \$signal$477 ;
+  wire \$signal$269 ;
+  wire \$signal$281 ;
+  wire \$signal$300 ;
+  wire [3:0] \$signal$345 ;
+  wire [8:0] \$signal$472 ;
+  wire [8:0] \$signal$475 ;
+  wire [8:0] \$signal$478 ;
+  wire \$signal$481 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [12:0] a0_size = 13'h0000;
@@ -4597,6 +4591,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [2:0] a1_select = 3'h0;
   reg [7:0] a1_user = 8'h00;
   reg a1_valid = 1'h0;
+  reg [2:0] a2_ever = 3'h0;
   reg [3:0] a2_fail_err = 4'h0;
   reg [8:0] a2_fresh_slot = 9'h000;
   reg a2_from_fresh = 1'h0;
@@ -4706,13 +4701,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 4'h0 *)
   wire [3:0] config_grant_addr;
   (* init = 4'h0 *)
-  wire [3:0] \config_grant_addr$457 ;
+  wire [3:0] \config_grant_addr$461 ;
   (* init = 5'h00 *)
   wire [4:0] config_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \config_grant_data$459 ;
-  wire [3:0] \config_grant_data$459.next ;
-  wire \config_grant_data$459.snap ;
+  wire [4:0] \config_grant_data$463 ;
+  wire [3:0] \config_grant_data$463.next ;
+  wire \config_grant_data$463.snap ;
   wire [3:0] \config_grant_data.next ;
   wire \config_grant_data.snap ;
   reg [4:0] config_grant_r0_b0 = 5'h00;
@@ -4738,7 +4733,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire config_parity_data;
   (* init = 1'h0 *)
-  wire \config_parity_data$461 ;
+  wire \config_parity_data$465 ;
   reg config_parity_r0 = 1'h0;
   reg [3:0] config_parity_r0_addr = 4'h0;
   reg config_parity_r1 = 1'h0;
@@ -4759,6 +4754,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg config_parity_row7 = 1'h0;
   reg config_parity_row8 = 1'h0;
   reg config_parity_row9 = 1'h0;
+  (* init = 4'h0 *)
   wire [3:0] config_parity_waddr;
   wire config_parity_wdata;
   wire config_parity_wen;
@@ -4805,13 +4801,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 7'h00 *)
   wire [6:0] event_grant_addr;
   (* init = 7'h00 *)
-  wire [6:0] \event_grant_addr$412 ;
+  wire [6:0] \event_grant_addr$416 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$414 ;
-  wire [3:0] \event_grant_data$414.next ;
-  wire \event_grant_data$414.snap ;
+  wire [4:0] \event_grant_data$418 ;
+  wire [3:0] \event_grant_data$418.next ;
+  wire \event_grant_data$418.snap ;
   wire [3:0] \event_grant_data.next ;
   wire \event_grant_data.snap ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -4835,13 +4831,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 7'h00 *)
   wire [6:0] event_parity_addr;
   (* init = 7'h00 *)
-  wire [6:0] \event_parity_addr$424 ;
+  wire [6:0] \event_parity_addr$428 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$426 ;
+  wire \event_parity_data$430 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
+  (* init = 7'h00 *)
   wire [6:0] event_parity_waddr;
   wire event_parity_wdata;
   wire event_parity_wen;
@@ -4983,6 +4980,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 16'h0000 *)
   wire [15:0] f4_rows_config;
   reg [8:0] f4_slot = 9'h000;
+  reg [3:0] f4_slot_config = 4'h0;
+  reg [6:0] f4_slot_event = 7'h00;
+  reg [8:0] f4_slot_log = 9'h000;
   reg f4_taken_a2 = 1'h0;
   reg f4_taken_a3 = 1'h0;
   reg f4_taken_a4 = 1'h0;
@@ -5068,7 +5068,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$490 ;
+  wire [31:0] \grant_addr$494 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5092,13 +5092,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 9'h000 *)
   wire [8:0] log_grant_addr;
   (* init = 9'h000 *)
-  wire [8:0] \log_grant_addr$439 ;
+  wire [8:0] \log_grant_addr$443 ;
   (* init = 5'h00 *)
   wire [4:0] log_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \log_grant_data$440 ;
-  wire [3:0] \log_grant_data$440.next ;
-  wire \log_grant_data$440.snap ;
+  wire [4:0] \log_grant_data$444 ;
+  wire [3:0] \log_grant_data$444.next ;
+  wire \log_grant_data$444.snap ;
   wire [3:0] \log_grant_data.next ;
   wire \log_grant_data.snap ;
   reg [4:0] log_grant_r0_b0 = 5'h00;
@@ -5120,11 +5120,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 9'h000 *)
   wire [8:0] log_parity_addr;
   (* init = 9'h000 *)
-  wire [8:0] \log_parity_addr$449 ;
+  wire [8:0] \log_parity_addr$453 ;
   (* init = 1'h0 *)
   wire log_parity_data;
   (* init = 1'h0 *)
-  wire \log_parity_data$450 ;
+  wire \log_parity_data$454 ;
   reg log_parity_r0_b0 = 1'h0;
   reg log_parity_r1_b0 = 1'h0;
   (* init = 9'h000 *)
@@ -5135,32 +5135,32 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_tag;
-  input [5:0] \port$3925$40 ;
-  wire [5:0] \port$3925$40 ;
+  input [5:0] \port$3922$40 ;
+  wire [5:0] \port$3922$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$411 ;
+  wire [6:0] \r__addr$415 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$421 ;
+  wire [6:0] \r__addr$425 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$423 ;
+  wire [6:0] \r__addr$427 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$430 ;
+  wire [6:0] \r__addr$434 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$436 ;
+  wire [8:0] \r__addr$440 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$438 ;
+  wire [8:0] \r__addr$442 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$446 ;
+  wire [8:0] \r__addr$450 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$448 ;
+  wire [8:0] \r__addr$452 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$454 ;
+  wire [3:0] \r__addr$458 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$456 ;
+  wire [3:0] \r__addr$460 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$465 ;
+  wire [3:0] \r__addr$469 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -5179,38 +5179,39 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] unreleased_err;
   (* init = 7'h00 *)
   wire [6:0] w__addr;
-  wire [6:0] \w__addr$415 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$427 ;
+  wire [6:0] \w__addr$419 ;
+  (* init = 7'h00 *)
+  wire [6:0] \w__addr$431 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$433 ;
+  wire [8:0] \w__addr$437 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$441 ;
+  wire [8:0] \w__addr$445 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$451 ;
+  wire [3:0] \w__addr$455 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$462 ;
+  wire [3:0] \w__addr$466 ;
   wire [4:0] w__data;
-  wire \w__data$419 ;
+  wire \w__data$423 ;
   (* init = 13'h0000 *)
-  wire [12:0] \w__data$429 ;
-  wire [4:0] \w__data$435 ;
-  wire \w__data$444 ;
-  wire [4:0] \w__data$453 ;
+  wire [12:0] \w__data$433 ;
+  wire [4:0] \w__data$439 ;
+  wire \w__data$448 ;
+  wire [4:0] \w__data$457 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__data$464 ;
+  wire [9:0] \w__data$468 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$417 ;
+  wire \w__en$421 ;
   (* init = 1'h0 *)
-  wire \w__en$428 ;
+  wire \w__en$432 ;
   (* init = 1'h0 *)
-  wire \w__en$434 ;
-  wire \w__en$443 ;
+  wire \w__en$438 ;
+  wire \w__en$447 ;
   (* init = 1'h0 *)
-  wire \w__en$452 ;
+  wire \w__en$456 ;
   (* init = 1'h0 *)
-  wire \w__en$463 ;
+  wire \w__en$467 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [7:0] x0_user = 8'h00;
@@ -5239,7 +5240,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] config_grant [15:0];
   always @(posedge aclk_clk) begin
     if (config_grant_w_en)
-      config_grant[config_grant_w_addr] <= { \$613 [3:0], config_grant_w_data[0] };
+      config_grant[config_grant_w_addr] <= { \$604 [3:0], config_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
@@ -5264,7 +5265,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] event_grant [127:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= { \$611 [3:0], event_grant_w_data[0] };
+      event_grant[event_grant_w_addr] <= { \$602 [3:0], event_grant_w_data[0] };
   end
   reg [4:0] _3_;
   reg [4:0] _4_;
@@ -5277,8 +5278,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$417 )
-      event_parity[f4_slot[6:0]] <= \w__data$419 ;
+    if (\w__en$421 )
+      event_parity[f4_slot_event] <= \w__data$423 ;
   end
   reg [0:0] _5_;
   reg [0:0] _6_;
@@ -5304,7 +5305,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] log_grant [511:0];
   always @(posedge aclk_clk) begin
     if (log_grant_w_en)
-      log_grant[log_grant_w_addr] <= { \$612 [3:0], log_grant_w_data[0] };
+      log_grant[log_grant_w_addr] <= { \$603 [3:0], log_grant_w_data[0] };
   end
   reg [4:0] _8_;
   reg [4:0] _9_;
@@ -5319,7 +5320,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [0:0] log_parity [511:0];
   always @(posedge aclk_clk) begin
     if (log_parity_wen)
-      log_parity[f4_slot] <= \w__data$444 ;
+      log_parity[f4_slot_log] <= \w__data$448 ;
   end
   reg [0:0] _10_;
   reg [0:0] _11_;
@@ -5369,10 +5370,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$43  = \$42  & a0_fits[2];
   assign \$44  = ! flush_port_pool;
   assign \$45  = flush_port_valid & \$44 ;
-  assign \$46  = flush_src ? \port$3925$40 [3] : \$45 ;
+  assign \$46  = flush_src ? \port$3922$40 [3] : \$45 ;
   assign \$47  = flush_port_pool == 1'h1;
   assign \$48  = flush_port_valid & \$47 ;
-  assign \$49  = flush_src ? \port$3925$40 [4] : \$48 ;
+  assign \$49  = flush_src ? \port$3922$40 [4] : \$48 ;
   assign \$50  = x0_pool >= 2'h3;
   assign \$51  = x0_pool == 2'h2;
   assign \$52  = \$51  ? 4'h8 : 4'h0;
@@ -5459,216 +5460,218 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$141  = \$140  & a2_in;
   assign \$142  = \$139  ? \$141  : 3'h0;
   assign \$143  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$144  = ~ a2_from_fresh;
-  assign \$145  = a2_ok & \$144 ;
-  assign \$146  = \$145  ? a2_in : 3'h0;
-  assign \$147  = a2_ok & a2_from_fresh;
-  assign \$148  = a2_fresh_slot[6:0] - event_seen_prev;
-  assign \$149  = ~ \$148 [8];
-  assign \$151  = a2_fresh_slot - log_seen_prev;
-  assign \$152  = ~ \$151 [10];
-  assign \$154  = a2_fresh_slot[3:0] - config_seen_prev;
-  assign \$155  = ~ \$154 [5];
-  assign \$157  = a2_in & { \$156 , \$153 , \$150  };
-  assign \$158  = \$147  ? \$157  : 3'h0;
+  assign \$144  = event_fresh_slot - event_seen;
+  assign \$145  = ~ \$144 [8];
+  assign \$147  = log_fresh_slot - log_seen;
+  assign \$148  = ~ \$147 [10];
+  assign \$150  = \config_parity_addr$71  - config_seen;
+  assign \$151  = ~ \$150 [5];
+  assign \$153  = ~ a2_from_fresh;
+  assign \$154  = a2_ok & \$153 ;
+  assign \$155  = \$154  ? a2_in : 3'h0;
+  assign \$156  = a2_ok & a2_from_fresh;
+  assign \$157  = a2_in & a2_ever;
+  assign \$158  = \$156  ? \$157  : 3'h0;
   assign \$159  = a2_ok & a2_from_fresh;
-  assign \$160  = a2_fresh_slot[6:0] - event_seen_prev;
-  assign \$161  = ~ \$160 [8];
-  assign \$163  = a2_fresh_slot - log_seen_prev;
-  assign \$164  = ~ \$163 [10];
-  assign \$166  = a2_fresh_slot[3:0] - config_seen_prev;
-  assign \$167  = ~ \$166 [5];
-  assign \$169  = ~ { \$168 , \$165 , \$162  };
-  assign \$170  = a2_in & \$169 ;
-  assign \$171  = \$159  ? \$170  : 3'h0;
-  assign \$172  = ~ a2_ok;
-  assign \$173  = a2_ok & a2_from_fresh;
-  assign \$174  = \$173  ? a2_in : 3'h0;
-  assign \$175  = a2_ok & a2_from_fresh;
-  assign \$177  = a3_ok ? { \$673 , \$672 , \$671 , \$667 , \$663 , \$659 , \$652 , \$645 , \$638  } : 9'h000;
-  assign \$178  = a4_ok ? grant_addr : 32'd0;
-  assign \$180  = \$179  & event_queue_r0_b0[8];
-  assign \$181  = a3_restart_fresh | \$180 ;
-  assign \$183  = \$182  & config_queue_r0_b0[5];
-  assign \$184  = \$181  | \$183 ;
+  assign \$160  = ~ a2_ever;
+  assign \$161  = a2_in & \$160 ;
+  assign \$162  = \$159  ? \$161  : 3'h0;
+  assign \$163  = ~ a2_ok;
+  assign \$164  = a2_ok & a2_from_fresh;
+  assign \$165  = \$164  ? a2_in : 3'h0;
+  assign \$166  = a2_ok & a2_from_fresh;
+  assign \$168  = a3_ok ? { \$664 , \$663 , \$662 , \$658 , \$654 , \$650 , \$643 , \$636 , \$629  } : 9'h000;
+  assign \$169  = a4_ok ? grant_addr : 32'd0;
+  assign \$171  = \$170  & event_queue_r0_b0[8];
+  assign \$172  = a3_restart_fresh | \$171 ;
+  assign \$174  = \$173  & config_queue_r0_b0[5];
+  assign \$175  = \$172  | \$174 ;
+  assign \$176  = a4_valid & a4_ok;
+  assign \$177  = { \$176 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$178  = ~ \$177 ;
+  assign \$179  = \$178  + 1'h1;
+  assign \$180  = a5_valid & a5_ok;
+  assign \$181  = { \$180 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$182  = ~ \$181 ;
+  assign \$183  = \$182  + 1'h1;
+  assign \$184  = \$179 [12] | \$183 [12];
   assign \$185  = a4_valid & a4_ok;
   assign \$186  = { \$185 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$187  = ~ \$186 ;
   assign \$188  = \$187  + 1'h1;
-  assign \$189  = a5_valid & a5_ok;
-  assign \$190  = { \$189 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$191  = ~ \$190 ;
-  assign \$192  = \$191  + 1'h1;
-  assign \$193  = \$188 [12] | \$192 [12];
-  assign \$194  = a4_valid & a4_ok;
-  assign \$195  = { \$194 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$196  = ~ \$195 ;
-  assign \$197  = \$196  + 1'h1;
-  assign \$198  = a4_tag + 1'h1;
-  assign \$199  = a5_tag + 1'h1;
-  assign \$200  = \$197 [12] ? \$198 [3:0] : \$199 [3:0];
-  assign \$201  = free_port_addr - 32'd2147483648;
+  assign \$189  = a4_tag + 1'h1;
+  assign \$190  = a5_tag + 1'h1;
+  assign \$191  = \$188 [12] ? \$189 [3:0] : \$190 [3:0];
+  assign \$192  = free_port_addr - 32'd2147483648;
+  assign \$193  = ~ \$192 [32];
+  assign \$194  = free_port_addr - 32'd2147745792;
+  assign \$195  = ~ \$194 [32];
+  assign \$197  = \$193  & \$196 ;
+  assign \$198  = free_src ? \port$3922$40 [0] : \$197 ;
+  assign \$199  = free_port_addr - 32'd2148532224;
+  assign \$200  = ~ \$199 [32];
+  assign \$201  = free_port_addr - 32'd2148663296;
   assign \$202  = ~ \$201 [32];
-  assign \$203  = free_port_addr - 32'd2147745792;
-  assign \$204  = ~ \$203 [32];
-  assign \$206  = \$202  & \$205 ;
-  assign \$207  = free_src ? \port$3925$40 [0] : \$206 ;
-  assign \$208  = free_port_addr - 32'd2148532224;
+  assign \$204  = \$200  & \$203 ;
+  assign \$205  = free_src ? \port$3922$40 [1] : \$204 ;
+  assign \$206  = free_port_addr - 32'd2149580800;
+  assign \$207  = ~ \$206 [32];
+  assign \$208  = free_port_addr - 32'd2149597184;
   assign \$209  = ~ \$208 [32];
-  assign \$210  = free_port_addr - 32'd2148663296;
-  assign \$211  = ~ \$210 [32];
-  assign \$213  = \$209  & \$212 ;
-  assign \$214  = free_src ? \port$3925$40 [1] : \$213 ;
-  assign \$215  = free_port_addr - 32'd2149580800;
-  assign \$216  = ~ \$215 [32];
-  assign \$217  = free_port_addr - 32'd2149597184;
-  assign \$218  = ~ \$217 [32];
-  assign \$220  = \$216  & \$219 ;
-  assign \$221  = free_src ? \port$3925$40 [2] : \$220 ;
-  assign \$222  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$223  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$224  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$225  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$226  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$227  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$228  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$229  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$230  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$231  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$232  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$233  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$234  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$235  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$236  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$237  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$238  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$239  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$240  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$241  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$242  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$243  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$244  = f0_addr[10:0] + 11'h7ff;
-  assign \$245  = f0_addr[31:11] - 21'h100000;
-  assign \$246  = f0_addr[7:0] + 8'hff;
-  assign \$247  = f0_addr[31:8] - 24'h801000;
-  assign \$248  = f0_addr[9:0] + 10'h3ff;
-  assign \$249  = f0_addr[31:10] - 22'h200800;
-  assign \$251  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$253  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$254  = { 1'h0, \$252  } | \$253 ;
-  assign \$255  = f1_oor ? f1_oor_pool : \$254 ;
-  assign \$256  = f1_hit[0] ? f1_event_slot : 7'h00;
-  assign \$257  = f1_hit[1] ? f1_log_slot : 9'h000;
-  assign \$258  = { 2'h0, \$256  } | \$257 ;
-  assign \$259  = f1_hit[2] ? config_parity_addr : 4'h0;
-  assign \$260  = \$258  | { 5'h00, \$259  };
-  assign \$261  = f1_hit[0] | f1_hit[1];
-  assign \$262  = \$261  | f1_hit[2];
-  assign \$263  = f1_oor | \$262 ;
-  assign \$264  = f1_hit[0] | f1_hit[1];
-  assign \$265  = \$264  | f1_hit[2];
-  assign \$266  = ~ \$265 ;
-  assign \$267  = f1_oor | \$266 ;
-  assign \$268  = f1_hit & f1_misaligned;
-  assign \$269  = f1_hit & f1_misaligned;
-  assign \$270  = \$268 [0] | \$269 [1];
-  assign \$271  = f1_hit & f1_misaligned;
-  assign \$272  = \$270  | \$271 [2];
-  assign \$273  = f1_contract ? 4'h8 : 4'h0;
-  assign \$274  = \$272  ? 4'h5 : \$273 ;
-  assign \$275  = \$267  ? 4'h4 : \$274 ;
-  assign \$276  = f1_event_slot - event_fresh;
-  assign \$277  = ~ \$276 [8];
-  assign \$278  = f1_hit[0] & \$277 ;
-  assign \$279  = f1_log_slot - log_fresh;
-  assign \$280  = ~ \$279 [10];
-  assign \$281  = ~ log_lapped;
-  assign \$282  = \$280  & \$281 ;
-  assign \$283  = f1_hit[1] & \$282 ;
-  assign \$284  = config_parity_addr - config_fresh;
-  assign \$285  = ~ \$284 [5];
-  assign \$286  = f1_hit[2] & \$285 ;
-  assign \$287  = ~ f1_same_second_eq0;
-  assign \$288  = ~ f1_same_second_eq3;
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = ~ f1_same_second_eq6;
-  assign \$291  = ~ f1_same_second_eq9;
-  assign \$292  = \$290  | \$291 ;
-  assign \$293  = \$289  | \$292 ;
-  assign \$294  = ~ f1_same_second_eq12;
-  assign \$295  = ~ f1_same_second_eq15;
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = ~ f1_same_second_eq18;
-  assign \$298  = ~ f1_same_second_eq21;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = \$296  | \$299 ;
-  assign \$301  = \$293  | \$300 ;
-  assign \$302  = ~ f1_same_second_eq24;
-  assign \$303  = ~ f1_same_second_eq27;
-  assign \$304  = \$302  | \$303 ;
-  assign \$305  = ~ f1_same_second_eq30;
-  assign \$306  = \$304  | \$305 ;
-  assign \$307  = \$301  | \$306 ;
-  assign \$308  = ~ \$307 ;
-  assign \$309  = ~ f1_same_third_eq0;
-  assign \$310  = ~ f1_same_third_eq3;
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = ~ f1_same_third_eq6;
-  assign \$313  = ~ f1_same_third_eq9;
-  assign \$314  = \$312  | \$313 ;
-  assign \$315  = \$311  | \$314 ;
-  assign \$316  = ~ f1_same_third_eq12;
-  assign \$317  = ~ f1_same_third_eq15;
-  assign \$318  = \$316  | \$317 ;
-  assign \$319  = ~ f1_same_third_eq18;
-  assign \$320  = ~ f1_same_third_eq21;
-  assign \$321  = \$319  | \$320 ;
-  assign \$322  = \$318  | \$321 ;
-  assign \$323  = \$315  | \$322 ;
-  assign \$324  = ~ f1_same_third_eq24;
-  assign \$325  = ~ f1_same_third_eq27;
-  assign \$326  = \$324  | \$325 ;
-  assign \$327  = ~ f1_same_third_eq30;
-  assign \$328  = \$326  | \$327 ;
-  assign \$329  = \$323  | \$328 ;
-  assign \$330  = ~ \$329 ;
-  assign \$331  = f2_tag + 1'h1;
-  assign \$332  = ! f2_pool;
-  assign \$333  = f2_pool == 1'h1;
-  assign \$334  = f2_pool == 2'h2;
-  assign \$335  = f2_never_granted[0] | f2_never_granted[1];
-  assign \$336  = \$335  | f2_never_granted[2];
-  assign \$337  = a4_tag ^ f2_tag;
-  assign \$338  = ~ \$337 ;
-  assign \$339  = \$338  + 1'h1;
-  assign \$340  = a5_tag ^ f2_tag;
-  assign \$341  = ~ \$340 ;
-  assign \$342  = \$341  + 1'h1;
-  assign \$343  = a4_tag + 1'h1;
-  assign \$344  = a5_tag + 1'h1;
-  assign \$345  = \$1142 [12] ? \$343 [3:0] : \$344 [3:0];
-  assign \$346  = \$1142 [12] ? a4_snap : a5_snap;
-  assign \$347  = f2_same_third & f5_ok;
-  assign \$348  = ~ \$1142 [12];
-  assign \$349  = \$signal$268  & \$348 ;
-  assign \$350  = ~ \$1146 [12];
-  assign \$351  = \$349  & \$350 ;
-  assign \$352  = f2_same_third & f5_ok;
-  assign \$353  = ~ \$352 ;
-  assign \$354  = \$351  & \$353 ;
-  assign \$355  = a4_tag + 1'h1;
-  assign \$356  = ~ f3_never_granted;
-  assign \$357  = ~ rel_f2;
-  assign \$358  = \$357  & f3_hit_a3;
-  assign \$359  = f3_hit_a2 | \$358 ;
-  assign \$360  = \$356  & \$359 ;
-  assign \$361  = f3_hit_a2 | f3_hit_a3;
+  assign \$211  = \$207  & \$210 ;
+  assign \$212  = free_src ? \port$3922$40 [2] : \$211 ;
+  assign \$213  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$214  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$215  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$216  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$217  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$218  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$219  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$220  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$221  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$222  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$223  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$224  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$225  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$226  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$227  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$228  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$229  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$230  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$231  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$232  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$233  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$234  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$235  = f0_addr[10:0] + 11'h7ff;
+  assign \$236  = f0_addr[31:11] - 21'h100000;
+  assign \$237  = f0_addr[7:0] + 8'hff;
+  assign \$238  = f0_addr[31:8] - 24'h801000;
+  assign \$239  = f0_addr[9:0] + 10'h3ff;
+  assign \$240  = f0_addr[31:10] - 22'h200800;
+  assign \$242  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$244  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$245  = { 1'h0, \$243  } | \$244 ;
+  assign \$246  = f1_oor ? f1_oor_pool : \$245 ;
+  assign \$247  = f1_hit[0] ? f1_event_slot : 7'h00;
+  assign \$248  = f1_hit[1] ? f1_log_slot : 9'h000;
+  assign \$249  = { 2'h0, \$247  } | \$248 ;
+  assign \$250  = f1_hit[2] ? config_parity_addr : 4'h0;
+  assign \$251  = \$249  | { 5'h00, \$250  };
+  assign \$252  = f1_hit[0] | f1_hit[1];
+  assign \$253  = \$252  | f1_hit[2];
+  assign \$254  = f1_oor | \$253 ;
+  assign \$255  = f1_hit[0] | f1_hit[1];
+  assign \$256  = \$255  | f1_hit[2];
+  assign \$257  = ~ \$256 ;
+  assign \$258  = f1_oor | \$257 ;
+  assign \$259  = f1_hit & f1_misaligned;
+  assign \$260  = f1_hit & f1_misaligned;
+  assign \$261  = \$259 [0] | \$260 [1];
+  assign \$262  = f1_hit & f1_misaligned;
+  assign \$263  = \$261  | \$262 [2];
+  assign \$264  = f1_contract ? 4'h8 : 4'h0;
+  assign \$265  = \$263  ? 4'h5 : \$264 ;
+  assign \$266  = \$258  ? 4'h4 : \$265 ;
+  assign \$267  = f1_event_slot - event_fresh;
+  assign \$268  = ~ \$267 [8];
+  assign \$269  = f1_hit[0] & \$268 ;
+  assign \$270  = f1_log_slot - log_fresh;
+  assign \$271  = ~ \$270 [10];
+  assign \$272  = ~ log_lapped;
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = f1_hit[1] & \$273 ;
+  assign \$275  = config_parity_addr - config_fresh;
+  assign \$276  = ~ \$275 [5];
+  assign \$277  = f1_hit[2] & \$276 ;
+  assign \$278  = ~ f1_same_second_eq0;
+  assign \$279  = ~ f1_same_second_eq3;
+  assign \$280  = \$278  | \$279 ;
+  assign \$281  = ~ f1_same_second_eq6;
+  assign \$282  = ~ f1_same_second_eq9;
+  assign \$283  = \$281  | \$282 ;
+  assign \$284  = \$280  | \$283 ;
+  assign \$285  = ~ f1_same_second_eq12;
+  assign \$286  = ~ f1_same_second_eq15;
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = ~ f1_same_second_eq18;
+  assign \$289  = ~ f1_same_second_eq21;
+  assign \$290  = \$288  | \$289 ;
+  assign \$291  = \$287  | \$290 ;
+  assign \$292  = \$284  | \$291 ;
+  assign \$293  = ~ f1_same_second_eq24;
+  assign \$294  = ~ f1_same_second_eq27;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = ~ f1_same_second_eq30;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = \$292  | \$297 ;
+  assign \$299  = ~ \$298 ;
+  assign \$300  = ~ f1_same_third_eq0;
+  assign \$301  = ~ f1_same_third_eq3;
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = ~ f1_same_third_eq6;
+  assign \$304  = ~ f1_same_third_eq9;
+  assign \$305  = \$303  | \$304 ;
+  assign \$306  = \$302  | \$305 ;
+  assign \$307  = ~ f1_same_third_eq12;
+  assign \$308  = ~ f1_same_third_eq15;
+  assign \$309  = \$307  | \$308 ;
+  assign \$310  = ~ f1_same_third_eq18;
+  assign \$311  = ~ f1_same_third_eq21;
+  assign \$312  = \$310  | \$311 ;
+  assign \$313  = \$309  | \$312 ;
+  assign \$314  = \$306  | \$313 ;
+  assign \$315  = ~ f1_same_third_eq24;
+  assign \$316  = ~ f1_same_third_eq27;
+  assign \$317  = \$315  | \$316 ;
+  assign \$318  = ~ f1_same_third_eq30;
+  assign \$319  = \$317  | \$318 ;
+  assign \$320  = \$314  | \$319 ;
+  assign \$321  = ~ \$320 ;
+  assign \$322  = f2_tag + 1'h1;
+  assign \$323  = ! f2_pool;
+  assign \$324  = f2_pool == 1'h1;
+  assign \$325  = f2_pool == 2'h2;
+  assign \$326  = f2_never_granted[0] | f2_never_granted[1];
+  assign \$327  = \$326  | f2_never_granted[2];
+  assign \$328  = a4_tag ^ f2_tag;
+  assign \$329  = ~ \$328 ;
+  assign \$330  = \$329  + 1'h1;
+  assign \$331  = a5_tag ^ f2_tag;
+  assign \$332  = ~ \$331 ;
+  assign \$333  = \$332  + 1'h1;
+  assign \$334  = a4_tag + 1'h1;
+  assign \$335  = a5_tag + 1'h1;
+  assign \$336  = \$1133 [12] ? \$334 [3:0] : \$335 [3:0];
+  assign \$337  = \$1133 [12] ? a4_snap : a5_snap;
+  assign \$338  = f2_same_third & f5_ok;
+  assign \$339  = ~ \$1133 [12];
+  assign \$340  = \$signal$269  & \$339 ;
+  assign \$341  = ~ \$1137 [12];
+  assign \$342  = \$340  & \$341 ;
+  assign \$343  = f2_same_third & f5_ok;
+  assign \$344  = ~ \$343 ;
+  assign \$345  = \$342  & \$344 ;
+  assign \$346  = a4_tag + 1'h1;
+  assign \$347  = ~ f3_never_granted;
+  assign \$348  = ~ rel_f2;
+  assign \$349  = \$348  & f3_hit_a3;
+  assign \$350  = f3_hit_a2 | \$349 ;
+  assign \$351  = \$347  & \$350 ;
+  assign \$352  = f3_hit_a2 | f3_hit_a3;
+  assign \$353  = ~ f3_never_granted;
+  assign \$354  = ~ rel_f2;
+  assign \$355  = \$353  & \$354 ;
+  assign \$356  = ~ f3_rel_f3;
+  assign \$357  = \$355  & \$356 ;
+  assign \$359  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = \$357  & \$360 ;
   assign \$362  = ~ f3_never_granted;
   assign \$363  = ~ rel_f2;
   assign \$364  = \$362  & \$363 ;
   assign \$365  = ~ f3_rel_f3;
   assign \$366  = \$364  & \$365 ;
-  assign \$368  = event_parity_r0_b0 == event_grant_r0_b0[0];
+  assign \$368  = log_parity_r0_b0 == log_grant_r0_b0[0];
   assign \$369  = \$367  & \$368 ;
   assign \$370  = \$366  & \$369 ;
   assign \$371  = ~ f3_never_granted;
@@ -5676,772 +5679,764 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$373  = \$371  & \$372 ;
   assign \$374  = ~ f3_rel_f3;
   assign \$375  = \$373  & \$374 ;
-  assign \$377  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$377  = config_parity_r0 == config_grant_r0_b0[0];
   assign \$378  = \$376  & \$377 ;
   assign \$379  = \$375  & \$378 ;
-  assign \$380  = ~ f3_never_granted;
-  assign \$381  = ~ rel_f2;
-  assign \$382  = \$380  & \$381 ;
-  assign \$383  = ~ f3_rel_f3;
-  assign \$384  = \$382  & \$383 ;
-  assign \$386  = config_parity_r0 == config_grant_r0_b0[0];
-  assign \$387  = \$385  & \$386 ;
-  assign \$388  = \$384  & \$387 ;
-  assign \$404  = f3_go & \$1150 [12];
-  assign \$405  = a4_tag ^ f3_tag;
-  assign \$406  = ~ \$405 ;
-  assign \$407  = \$406  + 1'h1;
-  assign \$408  = \$404  & \$407 [4];
-  assign \$409  = ~ f3_never_granted;
-  assign \$410  = f3_go & \$409 ;
-  assign \$411  = ~ rel_f2;
-  assign \$412  = \$411  & f3_hit_a3;
-  assign \$413  = f3_hit_a2 | \$412 ;
-  assign \$414  = \$410  & \$413 ;
-  assign \$415  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$416  = \$414  & \$415 ;
-  assign \$417  = ~ rel_f2;
-  assign \$418  = f3_quiet & \$417 ;
-  assign \$419  = \$418  ? f3_in : 3'h0;
-  assign \$420  = ~ f3_never_granted;
-  assign \$422  = { \$421 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
-  assign \$423  = ~ \$422 ;
-  assign \$424  = \$423  + 1'h1;
-  assign \$425  = ~ f3_never_granted;
-  assign \$427  = { \$426 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
-  assign \$428  = ~ \$427 ;
-  assign \$429  = \$428  + 1'h1;
-  assign \$430  = ~ f3_never_granted;
-  assign \$432  = { \$431 , config_parity_r0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
-  assign \$433  = ~ \$432 ;
-  assign \$434  = \$433  + 1'h1;
-  assign \$435  = x1_select & f1_hit;
-  assign \$436  = | \$435 ;
-  assign \$437  = x1_select & f2_in;
-  assign \$438  = | \$437 ;
-  assign \$439  = f2_flushed | \$438 ;
-  assign \$440  = x1_select | x0_select;
+  assign \$395  = f3_go & \$1141 [12];
+  assign \$396  = a4_tag ^ f3_tag;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = \$397  + 1'h1;
+  assign \$399  = \$395  & \$398 [4];
+  assign \$400  = ~ f3_never_granted;
+  assign \$401  = f3_go & \$400 ;
+  assign \$402  = ~ rel_f2;
+  assign \$403  = \$402  & f3_hit_a3;
+  assign \$404  = f3_hit_a2 | \$403 ;
+  assign \$405  = \$401  & \$404 ;
+  assign \$406  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$407  = \$405  & \$406 ;
+  assign \$408  = ~ rel_f2;
+  assign \$409  = f3_quiet & \$408 ;
+  assign \$410  = \$409  ? f3_in : 3'h0;
+  assign \$411  = ~ f3_never_granted;
+  assign \$413  = { \$412 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
+  assign \$414  = ~ \$413 ;
+  assign \$415  = \$414  + 1'h1;
+  assign \$416  = ~ f3_never_granted;
+  assign \$418  = { \$417 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
+  assign \$419  = ~ \$418 ;
+  assign \$420  = \$419  + 1'h1;
+  assign \$421  = ~ f3_never_granted;
+  assign \$423  = { \$422 , config_parity_r0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
+  assign \$424  = ~ \$423 ;
+  assign \$425  = \$424  + 1'h1;
+  assign \$426  = x1_select & f1_hit;
+  assign \$427  = | \$426 ;
+  assign \$428  = x1_select & f2_in;
+  assign \$429  = | \$428 ;
+  assign \$430  = f2_flushed | \$429 ;
+  assign \$431  = x1_select | x0_select;
+  assign \$432  = ~ \$431 ;
+  assign \$433  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$434  = { 1'h0, \$432  } & { \$433 [2], \$433  };
+  assign \$435  = { 1'h0, f3_in } & \$434 ;
+  assign \$436  = \$1141 [12] | released_f1;
+  assign \$437  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$438  = ~ \$437 ;
+  assign \$439  = \$438  + 1'h1;
+  assign \$440  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$441  = ~ \$440 ;
-  assign \$442  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$443  = { 1'h0, \$441  } & { \$442 [2], \$442  };
-  assign \$444  = { 1'h0, f3_in } & \$443 ;
-  assign \$445  = \$1150 [12] | released_f1;
-  assign \$446  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$447  = ~ \$446 ;
-  assign \$448  = \$447  + 1'h1;
-  assign \$449  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$450  = ~ \$449 ;
-  assign \$451  = \$450  + 1'h1;
-  assign \$452  = a1_select[1] & f3_in[1];
-  assign \$453  = f3_slot ^ log_fresh[8:0];
-  assign \$454  = ~ \$453 ;
-  assign \$455  = \$454  + 1'h1;
-  assign \$456  = \$452  & \$455 [9];
-  assign \$457  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$458  = ~ \$457 ;
-  assign \$459  = \$458  + 1'h1;
-  assign \$460  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$461  = ~ \$460 ;
-  assign \$462  = \$461  + 1'h1;
-  assign \$463  = a1_select[1] & f3_in[1];
-  assign \$464  = f3_slot ^ log_fresh[8:0];
-  assign \$465  = ~ \$464 ;
-  assign \$466  = \$465  + 1'h1;
-  assign \$467  = \$463  & \$466 [9];
-  assign \$468  = { \$467 , \$462 [12], \$459 [12] } + 3'h7;
-  assign \$469  = ~ f4_blocked;
-  assign \$470  = \$469  & f4_by_older;
-  assign \$471  = f4_by_a1 | \$470 ;
-  assign \$472  = f4_live[0] & \$471 ;
-  assign \$473  = ~ f4_blocked;
-  assign \$474  = \$473  & f4_by_mem_live[0];
-  assign \$475  = \$474  & f4_mem_ok[0];
-  assign \$476  = \$472  | \$475 ;
-  assign \$477  = ~ f4_blocked;
-  assign \$478  = \$477  & f4_by_older;
-  assign \$479  = f4_by_a1 | \$478 ;
-  assign \$480  = f4_live[0] & \$479 ;
-  assign \$481  = ~ f4_blocked;
-  assign \$482  = \$481  & f4_by_mem_live[0];
-  assign \$483  = \$482  & f4_mem_ok[0];
-  assign \$484  = \$480  | \$483 ;
-  assign \$485  = event_queue_waddr == 7'h7f;
-  assign \$486  = event_queue_waddr + 1'h1;
-  assign \$487  = \$485  ? 8'h00 : \$486 ;
-  assign \$488  = event_pushed == event_popped;
-  assign \$489  = event_pushed ? 8'h01 : 8'hff;
-  assign \$490  = \$488  ? 8'h00 : \$489 ;
-  assign \$491  = $signed({ 1'h0, event_count }) + $signed(\$490 );
-  assign \$492  = ! event_pushed;
-  assign \$493  = ! event_popped;
-  assign \$494  = \$492  & \$493 ;
-  assign \$495  = event_pop ? event_at[1] : event_at[0];
-  assign \$496  = ~ \$495 ;
-  assign \$497  = event_push | \$496 ;
-  assign \$498  = ! event_pushed;
-  assign \$500  = \$498  & \$499 ;
-  assign \$501  = event_count == 2'h3;
-  assign \$502  = event_pop ? event_at[2] : event_at[1];
-  assign \$503  = ~ \$502 ;
-  assign \$504  = event_push | \$503 ;
-  assign \$506  = ! event_popped;
-  assign \$507  = \$505  & \$506 ;
-  assign \$508  = event_pop ? event_at[0] : 1'h0;
-  assign \$509  = ~ \$508 ;
-  assign \$510  = event_push | \$509 ;
-  assign \$513  = \$511  & \$512 ;
-  assign \$514  = event_pop ? event_at[1] : event_at[0];
-  assign \$515  = ~ \$514 ;
-  assign \$516  = event_push | \$515 ;
-  assign \$517  = ! f3_slot[3:0];
-  assign \$518  = f3_slot[3:0] == 1'h1;
-  assign \$519  = f3_slot[3:0] == 2'h2;
-  assign \$520  = f3_slot[3:0] == 2'h3;
-  assign \$521  = f3_slot[3:0] == 3'h4;
-  assign \$522  = f3_slot[3:0] == 3'h5;
-  assign \$523  = f3_slot[3:0] == 3'h6;
-  assign \$524  = f3_slot[3:0] == 3'h7;
-  assign \$525  = f3_slot[3:0] == 4'h8;
-  assign \$526  = f3_slot[3:0] == 4'h9;
-  assign \$527  = f3_slot[3:0] == 4'ha;
-  assign \$528  = f3_slot[3:0] == 4'hb;
-  assign \$529  = f3_slot[3:0] == 4'hc;
-  assign \$530  = f3_slot[3:0] == 4'hd;
-  assign \$531  = f3_slot[3:0] == 4'he;
-  assign \$532  = f3_slot[3:0] == 4'hf;
-  assign \$533  = ~ f4_blocked;
-  assign \$534  = \$533  & f4_by_older;
-  assign \$535  = f4_by_a1 | \$534 ;
-  assign \$536  = f4_live[2] & \$535 ;
-  assign \$537  = ~ f4_blocked;
-  assign \$538  = \$537  & f4_by_mem_live[2];
-  assign \$539  = \$538  & f4_mem_ok[2];
-  assign \$540  = \$536  | \$539 ;
-  assign \$541  = ~ f4_blocked;
-  assign \$542  = \$541  & f4_by_older;
-  assign \$543  = f4_by_a1 | \$542 ;
-  assign \$544  = f4_live[2] & \$543 ;
-  assign \$545  = ~ f4_blocked;
-  assign \$546  = \$545  & f4_by_mem_live[2];
-  assign \$547  = \$546  & f4_mem_ok[2];
-  assign \$548  = \$544  | \$547 ;
-  assign \$549  = config_queue_waddr == 4'hf;
-  assign \$550  = config_queue_waddr + 1'h1;
-  assign \$551  = \$549  ? 5'h00 : \$550 ;
-  assign \$552  = config_pushed == config_popped;
-  assign \$553  = config_pushed ? 5'h01 : 5'h1f;
-  assign \$554  = \$552  ? 5'h00 : \$553 ;
-  assign \$555  = $signed({ 1'h0, config_count }) + $signed(\$554 );
-  assign \$556  = ! config_pushed;
-  assign \$557  = ! config_popped;
-  assign \$558  = \$556  & \$557 ;
-  assign \$559  = config_pop ? config_at[1] : config_at[0];
-  assign \$560  = ~ \$559 ;
-  assign \$561  = config_push | \$560 ;
-  assign \$562  = ! config_pushed;
-  assign \$564  = \$562  & \$563 ;
-  assign \$565  = config_count == 2'h3;
-  assign \$566  = config_pop ? config_at[2] : config_at[1];
-  assign \$567  = ~ \$566 ;
-  assign \$568  = config_push | \$567 ;
-  assign \$570  = ! config_popped;
-  assign \$571  = \$569  & \$570 ;
-  assign \$572  = config_pop ? config_at[0] : 1'h0;
-  assign \$573  = ~ \$572 ;
-  assign \$574  = config_push | \$573 ;
-  assign \$577  = \$575  & \$576 ;
-  assign \$578  = config_pop ? config_at[1] : config_at[0];
+  assign \$442  = \$441  + 1'h1;
+  assign \$443  = a1_select[1] & f3_in[1];
+  assign \$444  = f3_slot ^ log_fresh[8:0];
+  assign \$445  = ~ \$444 ;
+  assign \$446  = \$445  + 1'h1;
+  assign \$447  = \$443  & \$446 [9];
+  assign \$448  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$449  = ~ \$448 ;
+  assign \$450  = \$449  + 1'h1;
+  assign \$451  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$452  = ~ \$451 ;
+  assign \$453  = \$452  + 1'h1;
+  assign \$454  = a1_select[1] & f3_in[1];
+  assign \$455  = f3_slot ^ log_fresh[8:0];
+  assign \$456  = ~ \$455 ;
+  assign \$457  = \$456  + 1'h1;
+  assign \$458  = \$454  & \$457 [9];
+  assign \$459  = { \$458 , \$453 [12], \$450 [12] } + 3'h7;
+  assign \$460  = ~ f4_blocked;
+  assign \$461  = \$460  & f4_by_older;
+  assign \$462  = f4_by_a1 | \$461 ;
+  assign \$463  = f4_live[0] & \$462 ;
+  assign \$464  = ~ f4_blocked;
+  assign \$465  = \$464  & f4_by_mem_live[0];
+  assign \$466  = \$465  & f4_mem_ok[0];
+  assign \$467  = \$463  | \$466 ;
+  assign \$468  = ~ f4_blocked;
+  assign \$469  = \$468  & f4_by_older;
+  assign \$470  = f4_by_a1 | \$469 ;
+  assign \$471  = f4_live[0] & \$470 ;
+  assign \$472  = ~ f4_blocked;
+  assign \$473  = \$472  & f4_by_mem_live[0];
+  assign \$474  = \$473  & f4_mem_ok[0];
+  assign \$475  = \$471  | \$474 ;
+  assign \$476  = event_queue_waddr == 7'h7f;
+  assign \$477  = event_queue_waddr + 1'h1;
+  assign \$478  = \$476  ? 8'h00 : \$477 ;
+  assign \$479  = event_pushed == event_popped;
+  assign \$480  = event_pushed ? 8'h01 : 8'hff;
+  assign \$481  = \$479  ? 8'h00 : \$480 ;
+  assign \$482  = $signed({ 1'h0, event_count }) + $signed(\$481 );
+  assign \$483  = ! event_pushed;
+  assign \$484  = ! event_popped;
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = event_pop ? event_at[1] : event_at[0];
+  assign \$487  = ~ \$486 ;
+  assign \$488  = event_push | \$487 ;
+  assign \$489  = ! event_pushed;
+  assign \$491  = \$489  & \$490 ;
+  assign \$492  = event_count == 2'h3;
+  assign \$493  = event_pop ? event_at[2] : event_at[1];
+  assign \$494  = ~ \$493 ;
+  assign \$495  = event_push | \$494 ;
+  assign \$497  = ! event_popped;
+  assign \$498  = \$496  & \$497 ;
+  assign \$499  = event_pop ? event_at[0] : 1'h0;
+  assign \$500  = ~ \$499 ;
+  assign \$501  = event_push | \$500 ;
+  assign \$504  = \$502  & \$503 ;
+  assign \$505  = event_pop ? event_at[1] : event_at[0];
+  assign \$506  = ~ \$505 ;
+  assign \$507  = event_push | \$506 ;
+  assign \$508  = ! f3_slot[3:0];
+  assign \$509  = f3_slot[3:0] == 1'h1;
+  assign \$510  = f3_slot[3:0] == 2'h2;
+  assign \$511  = f3_slot[3:0] == 2'h3;
+  assign \$512  = f3_slot[3:0] == 3'h4;
+  assign \$513  = f3_slot[3:0] == 3'h5;
+  assign \$514  = f3_slot[3:0] == 3'h6;
+  assign \$515  = f3_slot[3:0] == 3'h7;
+  assign \$516  = f3_slot[3:0] == 4'h8;
+  assign \$517  = f3_slot[3:0] == 4'h9;
+  assign \$518  = f3_slot[3:0] == 4'ha;
+  assign \$519  = f3_slot[3:0] == 4'hb;
+  assign \$520  = f3_slot[3:0] == 4'hc;
+  assign \$521  = f3_slot[3:0] == 4'hd;
+  assign \$522  = f3_slot[3:0] == 4'he;
+  assign \$523  = f3_slot[3:0] == 4'hf;
+  assign \$524  = ~ f4_blocked;
+  assign \$525  = \$524  & f4_by_older;
+  assign \$526  = f4_by_a1 | \$525 ;
+  assign \$527  = f4_live[2] & \$526 ;
+  assign \$528  = ~ f4_blocked;
+  assign \$529  = \$528  & f4_by_mem_live[2];
+  assign \$530  = \$529  & f4_mem_ok[2];
+  assign \$531  = \$527  | \$530 ;
+  assign \$532  = ~ f4_blocked;
+  assign \$533  = \$532  & f4_by_older;
+  assign \$534  = f4_by_a1 | \$533 ;
+  assign \$535  = f4_live[2] & \$534 ;
+  assign \$536  = ~ f4_blocked;
+  assign \$537  = \$536  & f4_by_mem_live[2];
+  assign \$538  = \$537  & f4_mem_ok[2];
+  assign \$539  = \$535  | \$538 ;
+  assign \$540  = config_queue_waddr == 4'hf;
+  assign \$541  = config_queue_waddr + 1'h1;
+  assign \$542  = \$540  ? 5'h00 : \$541 ;
+  assign \$543  = config_pushed == config_popped;
+  assign \$544  = config_pushed ? 5'h01 : 5'h1f;
+  assign \$545  = \$543  ? 5'h00 : \$544 ;
+  assign \$546  = $signed({ 1'h0, config_count }) + $signed(\$545 );
+  assign \$547  = ! config_pushed;
+  assign \$548  = ! config_popped;
+  assign \$549  = \$547  & \$548 ;
+  assign \$550  = config_pop ? config_at[1] : config_at[0];
+  assign \$551  = ~ \$550 ;
+  assign \$552  = config_push | \$551 ;
+  assign \$553  = ! config_pushed;
+  assign \$555  = \$553  & \$554 ;
+  assign \$556  = config_count == 2'h3;
+  assign \$557  = config_pop ? config_at[2] : config_at[1];
+  assign \$558  = ~ \$557 ;
+  assign \$559  = config_push | \$558 ;
+  assign \$561  = ! config_popped;
+  assign \$562  = \$560  & \$561 ;
+  assign \$563  = config_pop ? config_at[0] : 1'h0;
+  assign \$564  = ~ \$563 ;
+  assign \$565  = config_push | \$564 ;
+  assign \$568  = \$566  & \$567 ;
+  assign \$569  = config_pop ? config_at[1] : config_at[0];
+  assign \$570  = ~ \$569 ;
+  assign \$571  = config_push | \$570 ;
+  assign \$572  = f4_in & f4_mem_snap;
+  assign \$573  = | \$572 ;
+  assign \$574  = f4_older ? f4_rest_snap : \$573 ;
+  assign \$575  = f4_hit_a1 ? f4_a1_snap : \$574 ;
+  assign \$576  = ~ \$575 ;
+  assign \$577  = f5_wrote & a2_ring;
+  assign \$578  = { \$577 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$579  = ~ \$578 ;
-  assign \$580  = config_push | \$579 ;
-  assign \$581  = f4_in & f4_mem_snap;
-  assign \$582  = | \$581 ;
-  assign \$583  = f4_older ? f4_rest_snap : \$582 ;
-  assign \$584  = f4_hit_a1 ? f4_a1_snap : \$583 ;
-  assign \$585  = ~ \$584 ;
-  assign \$586  = f5_wrote & a2_ring;
-  assign \$587  = { \$586 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$588  = ~ \$587 ;
-  assign \$589  = \$588  + 1'h1;
-  assign \$590  = \release  & f4_taken_a2;
-  assign \$591  = a3_ring & a3_lapped;
-  assign \$592  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$593  = \$592  == log_grant_r1_b0[0];
-  assign \$594  = a3_sel_fresh[1] & \$593 ;
-  assign \$595  = \$591  & \$594 ;
-  assign \$596  = \release  & f4_taken_a3;
-  assign \$597  = a3_released | \$596 ;
-  assign \$598  = ~ a4_released;
-  assign \$599  = a4_prev_held & \$598 ;
-  assign \$600  = \release  & f4_taken_a4;
-  assign \$601  = ~ \$600 ;
-  assign \$602  = \$599  & \$601 ;
-  assign \$603  = | { a1_select[1:0], a1_valid, a0_valid, config_push, event_push };
-  assign \$604  = | { x1_valid, x0_select, x0_valid, a1_select[2] };
-  assign \$605  = | { a2_ring, a2_valid, x2_valid, x1_select };
-  assign \$606  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$607  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$608  = | { f4_by_mem[1:0], f4_by_older, f4_by_a1, f4_blocked, f4_go };
-  assign \$609  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem[2] };
-  assign \$610  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid };
-  assign \$611  = event_grant_w_data[4:1] + 1'h1;
-  assign \$612  = log_grant_w_data[4:1] + 1'h1;
-  assign \$613  = config_grant_w_data[4:1] + 1'h1;
-  assign \$614  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$614 ;
-  assign \$615  = ~ x1_select[0];
-  assign \$616  = a1_select[0] & \$615 ;
-  assign \$617  = ~ event_has_fresh;
-  assign \$618  = \$616  & \$617 ;
-  assign event_pop = \$618  & event_nonempty;
-  assign \$619  = event_fresh_slot + 1'h1;
-  assign \$621  = ~ x1_select[1];
-  assign \$622  = \$621  & log_at_last;
-  assign \$623  = log_fresh + 1'h1;
-  assign \$624  = x1_select[1] ? 11'h001 : \$623 ;
-  assign \$625  = \$622  ? 11'h000 : \$624 ;
-  assign \$626  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$626 ;
-  assign \$627  = ~ x1_select[2];
-  assign \$628  = a1_select[2] & \$627 ;
-  assign \$629  = ~ config_has_fresh;
-  assign \$630  = \$628  & \$629 ;
-  assign config_pop = \$630  & config_nonempty;
-  assign \$631  = \config_parity_addr$71  + 1'h1;
-  assign \$632  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$634  = \$633  & event_queue_r0_b0[0];
-  assign \$635  = \$632  | \$634 ;
-  assign \$637  = \$636  & config_queue_r0_b0[0];
-  assign \$638  = \$635  | \$637 ;
-  assign \$639  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$641  = \$640  & event_queue_r0_b0[1];
-  assign \$642  = \$639  | \$641 ;
-  assign \$644  = \$643  & config_queue_r0_b0[1];
-  assign \$645  = \$642  | \$644 ;
-  assign \$646  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$648  = \$647  & event_queue_r0_b0[2];
-  assign \$649  = \$646  | \$648 ;
-  assign \$651  = \$650  & config_queue_r0_b0[2];
-  assign \$652  = \$649  | \$651 ;
-  assign \$653  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$655  = \$654  & event_queue_r0_b0[3];
-  assign \$656  = \$653  | \$655 ;
-  assign \$658  = \$657  & config_queue_r0_b0[3];
-  assign \$659  = \$656  | \$658 ;
-  assign \$660  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$662  = \$661  & event_queue_r0_b0[4];
-  assign \$663  = \$660  | \$662 ;
-  assign \$664  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$666  = \$665  & event_queue_r0_b0[5];
-  assign \$667  = \$664  | \$666 ;
-  assign \$668  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$670  = \$669  & event_queue_r0_b0[6];
-  assign \$671  = \$668  | \$670 ;
-  assign \$672  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$673  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$674  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$675  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$676  = a3_sel_fresh[1] & \$675 ;
-  assign \$677  = a3_sel_fresh[2] & config_parity_r1;
-  assign \$679  = \$678  & event_queue_r0_b0[7];
-  assign \$681  = \$680  & config_queue_r0_b0[4];
-  assign \$682  = { \$681 , \$679 , \$677 , \$676 , \$674  } + 5'h1f;
-  assign \$683  = a3_hit_a1 | a3_older_hit;
-  assign \$684  = ~ \$683 ;
-  assign \$685  = a3_sel_new[0] & \$684 ;
+  assign \$580  = \$579  + 1'h1;
+  assign \$581  = \release  & f4_taken_a2;
+  assign \$582  = a3_ring & a3_lapped;
+  assign \$583  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$584  = \$583  == log_grant_r1_b0[0];
+  assign \$585  = a3_sel_fresh[1] & \$584 ;
+  assign \$586  = \$582  & \$585 ;
+  assign \$587  = \release  & f4_taken_a3;
+  assign \$588  = a3_released | \$587 ;
+  assign \$589  = ~ a4_released;
+  assign \$590  = a4_prev_held & \$589 ;
+  assign \$591  = \release  & f4_taken_a4;
+  assign \$592  = ~ \$591 ;
+  assign \$593  = \$590  & \$592 ;
+  assign \$594  = | { a1_select[1:0], a1_valid, a0_valid, config_push, event_push };
+  assign \$595  = | { x1_valid, x0_select, x0_valid, a1_select[2] };
+  assign \$596  = | { a2_ring, a2_valid, x2_valid, x1_select };
+  assign \$597  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$598  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$599  = | { f4_by_mem[1:0], f4_by_older, f4_by_a1, f4_blocked, f4_go };
+  assign \$600  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem[2] };
+  assign \$601  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid };
+  assign \$602  = event_grant_w_data[4:1] + 1'h1;
+  assign \$603  = log_grant_w_data[4:1] + 1'h1;
+  assign \$604  = config_grant_w_data[4:1] + 1'h1;
+  assign \$605  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$605 ;
+  assign \$606  = ~ x1_select[0];
+  assign \$607  = a1_select[0] & \$606 ;
+  assign \$608  = ~ event_has_fresh;
+  assign \$609  = \$607  & \$608 ;
+  assign event_pop = \$609  & event_nonempty;
+  assign \$610  = event_fresh_slot + 1'h1;
+  assign \$612  = ~ x1_select[1];
+  assign \$613  = \$612  & log_at_last;
+  assign \$614  = log_fresh + 1'h1;
+  assign \$615  = x1_select[1] ? 11'h001 : \$614 ;
+  assign \$616  = \$613  ? 11'h000 : \$615 ;
+  assign \$617  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$617 ;
+  assign \$618  = ~ x1_select[2];
+  assign \$619  = a1_select[2] & \$618 ;
+  assign \$620  = ~ config_has_fresh;
+  assign \$621  = \$619  & \$620 ;
+  assign config_pop = \$621  & config_nonempty;
+  assign \$622  = \config_parity_addr$71  + 1'h1;
+  assign \$623  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$625  = \$624  & event_queue_r0_b0[0];
+  assign \$626  = \$623  | \$625 ;
+  assign \$628  = \$627  & config_queue_r0_b0[0];
+  assign \$629  = \$626  | \$628 ;
+  assign \$630  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$632  = \$631  & event_queue_r0_b0[1];
+  assign \$633  = \$630  | \$632 ;
+  assign \$635  = \$634  & config_queue_r0_b0[1];
+  assign \$636  = \$633  | \$635 ;
+  assign \$637  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$639  = \$638  & event_queue_r0_b0[2];
+  assign \$640  = \$637  | \$639 ;
+  assign \$642  = \$641  & config_queue_r0_b0[2];
+  assign \$643  = \$640  | \$642 ;
+  assign \$644  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$646  = \$645  & event_queue_r0_b0[3];
+  assign \$647  = \$644  | \$646 ;
+  assign \$649  = \$648  & config_queue_r0_b0[3];
+  assign \$650  = \$647  | \$649 ;
+  assign \$651  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$653  = \$652  & event_queue_r0_b0[4];
+  assign \$654  = \$651  | \$653 ;
+  assign \$655  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$657  = \$656  & event_queue_r0_b0[5];
+  assign \$658  = \$655  | \$657 ;
+  assign \$659  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$661  = \$660  & event_queue_r0_b0[6];
+  assign \$662  = \$659  | \$661 ;
+  assign \$663  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$664  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$665  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$666  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$667  = a3_sel_fresh[1] & \$666 ;
+  assign \$668  = a3_sel_fresh[2] & config_parity_r1;
+  assign \$670  = \$669  & event_queue_r0_b0[7];
+  assign \$672  = \$671  & config_queue_r0_b0[4];
+  assign \$673  = { \$672 , \$670 , \$668 , \$667 , \$665  } + 5'h1f;
+  assign \$674  = a3_hit_a1 | a3_older_hit;
+  assign \$675  = ~ \$674 ;
+  assign \$676  = a3_sel_new[0] & \$675 ;
+  assign \$678  = a3_hit_a1 | a3_older_hit;
+  assign \$679  = ~ \$678 ;
+  assign \$680  = a3_sel_new[1] & \$679 ;
+  assign \$682  = a3_hit_a1 | a3_older_hit;
+  assign \$683  = ~ \$682 ;
+  assign \$684  = a3_sel_new[2] & \$683 ;
   assign \$687  = a3_hit_a1 | a3_older_hit;
   assign \$688  = ~ \$687 ;
-  assign \$689  = a3_sel_new[1] & \$688 ;
-  assign \$691  = a3_hit_a1 | a3_older_hit;
-  assign \$692  = ~ \$691 ;
-  assign \$693  = a3_sel_new[2] & \$692 ;
-  assign \$696  = a3_hit_a1 | a3_older_hit;
-  assign \$697  = ~ \$696 ;
-  assign \$698  = \$695  & \$697 ;
-  assign \$699  = \$698  & event_grant_r1_b0[1];
-  assign \$701  = a3_hit_a1 | a3_older_hit;
-  assign \$702  = ~ \$701 ;
-  assign \$703  = \$700  & \$702 ;
-  assign \$704  = \$703  & log_grant_r1_b0[1];
-  assign \$706  = a3_hit_a1 | a3_older_hit;
-  assign \$707  = ~ \$706 ;
-  assign \$708  = \$705  & \$707 ;
-  assign \$709  = \$708  & config_grant_r1_b0[1];
-  assign \$711  = \$710  & event_queue_r0_b0[9];
-  assign \$713  = \$712  & config_queue_r0_b0[6];
-  assign \$714  = a3_fwd_ok & a3_hit_a1;
-  assign \$715  = a4_tag + 1'h1;
-  assign \$716  = \$714  & \$715 [0];
-  assign \$717  = a3_fwd_ok & a3_older_hit;
-  assign \$718  = ~ a3_hit_a1;
-  assign \$719  = \$717  & \$718 ;
-  assign \$720  = \$719  & a3_older_next[0];
-  assign \$721  = { \$720 , \$716 , \$713 , \$711 , \$709 , \$704 , \$699 , \$694 , \$690 , \$686  } + 10'h3ff;
-  assign \$722  = a3_hit_a1 | a3_older_hit;
-  assign \$723  = ~ \$722 ;
-  assign \$724  = a3_sel_new[0] & \$723 ;
+  assign \$689  = \$686  & \$688 ;
+  assign \$690  = \$689  & event_grant_r1_b0[1];
+  assign \$692  = a3_hit_a1 | a3_older_hit;
+  assign \$693  = ~ \$692 ;
+  assign \$694  = \$691  & \$693 ;
+  assign \$695  = \$694  & log_grant_r1_b0[1];
+  assign \$697  = a3_hit_a1 | a3_older_hit;
+  assign \$698  = ~ \$697 ;
+  assign \$699  = \$696  & \$698 ;
+  assign \$700  = \$699  & config_grant_r1_b0[1];
+  assign \$702  = \$701  & event_queue_r0_b0[9];
+  assign \$704  = \$703  & config_queue_r0_b0[6];
+  assign \$705  = a3_fwd_ok & a3_hit_a1;
+  assign \$706  = a4_tag + 1'h1;
+  assign \$707  = \$705  & \$706 [0];
+  assign \$708  = a3_fwd_ok & a3_older_hit;
+  assign \$709  = ~ a3_hit_a1;
+  assign \$710  = \$708  & \$709 ;
+  assign \$711  = \$710  & a3_older_next[0];
+  assign \$712  = { \$711 , \$707 , \$704 , \$702 , \$700 , \$695 , \$690 , \$685 , \$681 , \$677  } + 10'h3ff;
+  assign \$713  = a3_hit_a1 | a3_older_hit;
+  assign \$714  = ~ \$713 ;
+  assign \$715  = a3_sel_new[0] & \$714 ;
+  assign \$717  = a3_hit_a1 | a3_older_hit;
+  assign \$718  = ~ \$717 ;
+  assign \$719  = a3_sel_new[1] & \$718 ;
+  assign \$721  = a3_hit_a1 | a3_older_hit;
+  assign \$722  = ~ \$721 ;
+  assign \$723  = a3_sel_new[2] & \$722 ;
   assign \$726  = a3_hit_a1 | a3_older_hit;
   assign \$727  = ~ \$726 ;
-  assign \$728  = a3_sel_new[1] & \$727 ;
-  assign \$730  = a3_hit_a1 | a3_older_hit;
-  assign \$731  = ~ \$730 ;
-  assign \$732  = a3_sel_new[2] & \$731 ;
-  assign \$735  = a3_hit_a1 | a3_older_hit;
-  assign \$736  = ~ \$735 ;
-  assign \$737  = \$734  & \$736 ;
-  assign \$738  = \$737  & event_grant_r1_b0[2];
-  assign \$740  = a3_hit_a1 | a3_older_hit;
-  assign \$741  = ~ \$740 ;
-  assign \$742  = \$739  & \$741 ;
-  assign \$743  = \$742  & log_grant_r1_b0[2];
-  assign \$745  = a3_hit_a1 | a3_older_hit;
-  assign \$746  = ~ \$745 ;
-  assign \$747  = \$744  & \$746 ;
-  assign \$748  = \$747  & config_grant_r1_b0[2];
-  assign \$750  = \$749  & event_queue_r0_b0[10];
-  assign \$752  = \$751  & config_queue_r0_b0[7];
-  assign \$753  = a3_fwd_ok & a3_hit_a1;
-  assign \$754  = a4_tag + 1'h1;
-  assign \$755  = \$753  & \$754 [1];
-  assign \$756  = a3_fwd_ok & a3_older_hit;
-  assign \$757  = ~ a3_hit_a1;
-  assign \$758  = \$756  & \$757 ;
-  assign \$759  = \$758  & a3_older_next[1];
-  assign \$760  = { \$759 , \$755 , \$752 , \$750 , \$748 , \$743 , \$738 , \$733 , \$729 , \$725  } + 10'h3ff;
-  assign \$761  = a3_hit_a1 | a3_older_hit;
-  assign \$762  = ~ \$761 ;
-  assign \$763  = a3_sel_new[0] & \$762 ;
+  assign \$728  = \$725  & \$727 ;
+  assign \$729  = \$728  & event_grant_r1_b0[2];
+  assign \$731  = a3_hit_a1 | a3_older_hit;
+  assign \$732  = ~ \$731 ;
+  assign \$733  = \$730  & \$732 ;
+  assign \$734  = \$733  & log_grant_r1_b0[2];
+  assign \$736  = a3_hit_a1 | a3_older_hit;
+  assign \$737  = ~ \$736 ;
+  assign \$738  = \$735  & \$737 ;
+  assign \$739  = \$738  & config_grant_r1_b0[2];
+  assign \$741  = \$740  & event_queue_r0_b0[10];
+  assign \$743  = \$742  & config_queue_r0_b0[7];
+  assign \$744  = a3_fwd_ok & a3_hit_a1;
+  assign \$745  = a4_tag + 1'h1;
+  assign \$746  = \$744  & \$745 [1];
+  assign \$747  = a3_fwd_ok & a3_older_hit;
+  assign \$748  = ~ a3_hit_a1;
+  assign \$749  = \$747  & \$748 ;
+  assign \$750  = \$749  & a3_older_next[1];
+  assign \$751  = { \$750 , \$746 , \$743 , \$741 , \$739 , \$734 , \$729 , \$724 , \$720 , \$716  } + 10'h3ff;
+  assign \$752  = a3_hit_a1 | a3_older_hit;
+  assign \$753  = ~ \$752 ;
+  assign \$754  = a3_sel_new[0] & \$753 ;
+  assign \$756  = a3_hit_a1 | a3_older_hit;
+  assign \$757  = ~ \$756 ;
+  assign \$758  = a3_sel_new[1] & \$757 ;
+  assign \$760  = a3_hit_a1 | a3_older_hit;
+  assign \$761  = ~ \$760 ;
+  assign \$762  = a3_sel_new[2] & \$761 ;
   assign \$765  = a3_hit_a1 | a3_older_hit;
   assign \$766  = ~ \$765 ;
-  assign \$767  = a3_sel_new[1] & \$766 ;
-  assign \$769  = a3_hit_a1 | a3_older_hit;
-  assign \$770  = ~ \$769 ;
-  assign \$771  = a3_sel_new[2] & \$770 ;
-  assign \$774  = a3_hit_a1 | a3_older_hit;
-  assign \$775  = ~ \$774 ;
-  assign \$776  = \$773  & \$775 ;
-  assign \$777  = \$776  & event_grant_r1_b0[3];
-  assign \$779  = a3_hit_a1 | a3_older_hit;
-  assign \$780  = ~ \$779 ;
-  assign \$781  = \$778  & \$780 ;
-  assign \$782  = \$781  & log_grant_r1_b0[3];
-  assign \$784  = a3_hit_a1 | a3_older_hit;
-  assign \$785  = ~ \$784 ;
-  assign \$786  = \$783  & \$785 ;
-  assign \$787  = \$786  & config_grant_r1_b0[3];
-  assign \$789  = \$788  & event_queue_r0_b0[11];
-  assign \$791  = \$790  & config_queue_r0_b0[8];
-  assign \$792  = a3_fwd_ok & a3_hit_a1;
-  assign \$793  = a4_tag + 1'h1;
-  assign \$794  = \$792  & \$793 [2];
-  assign \$795  = a3_fwd_ok & a3_older_hit;
-  assign \$796  = ~ a3_hit_a1;
-  assign \$797  = \$795  & \$796 ;
-  assign \$798  = \$797  & a3_older_next[2];
-  assign \$799  = { \$798 , \$794 , \$791 , \$789 , \$787 , \$782 , \$777 , \$772 , \$768 , \$764  } + 10'h3ff;
-  assign \$800  = a3_hit_a1 | a3_older_hit;
-  assign \$801  = ~ \$800 ;
-  assign \$802  = a3_sel_new[0] & \$801 ;
+  assign \$767  = \$764  & \$766 ;
+  assign \$768  = \$767  & event_grant_r1_b0[3];
+  assign \$770  = a3_hit_a1 | a3_older_hit;
+  assign \$771  = ~ \$770 ;
+  assign \$772  = \$769  & \$771 ;
+  assign \$773  = \$772  & log_grant_r1_b0[3];
+  assign \$775  = a3_hit_a1 | a3_older_hit;
+  assign \$776  = ~ \$775 ;
+  assign \$777  = \$774  & \$776 ;
+  assign \$778  = \$777  & config_grant_r1_b0[3];
+  assign \$780  = \$779  & event_queue_r0_b0[11];
+  assign \$782  = \$781  & config_queue_r0_b0[8];
+  assign \$783  = a3_fwd_ok & a3_hit_a1;
+  assign \$784  = a4_tag + 1'h1;
+  assign \$785  = \$783  & \$784 [2];
+  assign \$786  = a3_fwd_ok & a3_older_hit;
+  assign \$787  = ~ a3_hit_a1;
+  assign \$788  = \$786  & \$787 ;
+  assign \$789  = \$788  & a3_older_next[2];
+  assign \$790  = { \$789 , \$785 , \$782 , \$780 , \$778 , \$773 , \$768 , \$763 , \$759 , \$755  } + 10'h3ff;
+  assign \$791  = a3_hit_a1 | a3_older_hit;
+  assign \$792  = ~ \$791 ;
+  assign \$793  = a3_sel_new[0] & \$792 ;
+  assign \$795  = a3_hit_a1 | a3_older_hit;
+  assign \$796  = ~ \$795 ;
+  assign \$797  = a3_sel_new[1] & \$796 ;
+  assign \$799  = a3_hit_a1 | a3_older_hit;
+  assign \$800  = ~ \$799 ;
+  assign \$801  = a3_sel_new[2] & \$800 ;
   assign \$804  = a3_hit_a1 | a3_older_hit;
   assign \$805  = ~ \$804 ;
-  assign \$806  = a3_sel_new[1] & \$805 ;
-  assign \$808  = a3_hit_a1 | a3_older_hit;
-  assign \$809  = ~ \$808 ;
-  assign \$810  = a3_sel_new[2] & \$809 ;
-  assign \$813  = a3_hit_a1 | a3_older_hit;
-  assign \$814  = ~ \$813 ;
-  assign \$815  = \$812  & \$814 ;
-  assign \$816  = \$815  & event_grant_r1_b0[4];
-  assign \$818  = a3_hit_a1 | a3_older_hit;
-  assign \$819  = ~ \$818 ;
-  assign \$820  = \$817  & \$819 ;
-  assign \$821  = \$820  & log_grant_r1_b0[4];
-  assign \$823  = a3_hit_a1 | a3_older_hit;
-  assign \$824  = ~ \$823 ;
-  assign \$825  = \$822  & \$824 ;
-  assign \$826  = \$825  & config_grant_r1_b0[4];
-  assign \$828  = \$827  & event_queue_r0_b0[12];
-  assign \$830  = \$829  & config_queue_r0_b0[9];
-  assign \$831  = a3_fwd_ok & a3_hit_a1;
-  assign \$832  = a4_tag + 1'h1;
-  assign \$833  = \$831  & \$832 [3];
-  assign \$834  = a3_fwd_ok & a3_older_hit;
-  assign \$835  = ~ a3_hit_a1;
-  assign \$836  = \$834  & \$835 ;
-  assign \$837  = \$836  & a3_older_next[3];
-  assign \$838  = { \$837 , \$833 , \$830 , \$828 , \$826 , \$821 , \$816 , \$811 , \$807 , \$803  } + 10'h3ff;
-  assign \$839  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$841  = \$840  & event_queue_r0_b0[0];
-  assign \$842  = \$839  | \$841 ;
-  assign \$843  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$845  = \$844  & event_queue_r0_b0[1];
-  assign \$846  = \$843  | \$845 ;
-  assign \$847  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$849  = \$848  & event_queue_r0_b0[2];
-  assign \$850  = \$847  | \$849 ;
-  assign \$851  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$853  = \$852  & event_queue_r0_b0[3];
-  assign \$854  = \$851  | \$853 ;
-  assign \$855  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$857  = \$856  & event_queue_r0_b0[4];
-  assign \$858  = \$855  | \$857 ;
-  assign \$859  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$861  = \$860  & event_queue_r0_b0[5];
-  assign \$862  = \$859  | \$861 ;
-  assign \$863  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$865  = \$864  & event_queue_r0_b0[6];
-  assign \$866  = \$863  | \$865 ;
-  assign \$867  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$868  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$869  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$871  = \$870  & event_queue_r0_b0[7];
-  assign event_fetched_snap = \$869  | \$871 ;
-  assign \$872  = a3_hit_a1 | a3_older_hit;
-  assign \$873  = ~ \$872 ;
-  assign \$874  = a3_sel_new[0] & \$873 ;
-  assign \$877  = a3_hit_a1 | a3_older_hit;
-  assign \$878  = ~ \$877 ;
-  assign \$879  = \$876  & \$878 ;
-  assign \$880  = \$879  & event_grant_r1_b0[1];
-  assign \$882  = \$881  & event_queue_r0_b0[9];
-  assign \$883  = a3_fwd_ok & a3_hit_a1;
-  assign \$884  = a4_tag + 1'h1;
-  assign \$885  = \$883  & \$884 [0];
-  assign \$886  = a3_fwd_ok & a3_older_hit;
-  assign \$887  = ~ a3_hit_a1;
-  assign \$888  = \$886  & \$887 ;
-  assign \$889  = \$888  & a3_older_next[0];
-  assign \$890  = { \$889 , \$885 , \$882 , \$880 , \$875  } + 5'h1f;
-  assign \$891  = a3_hit_a1 | a3_older_hit;
-  assign \$892  = ~ \$891 ;
-  assign \$893  = a3_sel_new[0] & \$892 ;
-  assign \$896  = a3_hit_a1 | a3_older_hit;
-  assign \$897  = ~ \$896 ;
-  assign \$898  = \$895  & \$897 ;
-  assign \$899  = \$898  & event_grant_r1_b0[2];
-  assign \$901  = \$900  & event_queue_r0_b0[10];
-  assign \$902  = a3_fwd_ok & a3_hit_a1;
-  assign \$903  = a4_tag + 1'h1;
-  assign \$904  = \$902  & \$903 [1];
-  assign \$905  = a3_fwd_ok & a3_older_hit;
-  assign \$906  = ~ a3_hit_a1;
-  assign \$907  = \$905  & \$906 ;
-  assign \$908  = \$907  & a3_older_next[1];
-  assign \$909  = { \$908 , \$904 , \$901 , \$899 , \$894  } + 5'h1f;
-  assign \$910  = a3_hit_a1 | a3_older_hit;
-  assign \$911  = ~ \$910 ;
-  assign \$912  = a3_sel_new[0] & \$911 ;
-  assign \$915  = a3_hit_a1 | a3_older_hit;
-  assign \$916  = ~ \$915 ;
-  assign \$917  = \$914  & \$916 ;
-  assign \$918  = \$917  & event_grant_r1_b0[3];
-  assign \$920  = \$919  & event_queue_r0_b0[11];
-  assign \$921  = a3_fwd_ok & a3_hit_a1;
-  assign \$922  = a4_tag + 1'h1;
-  assign \$923  = \$921  & \$922 [2];
-  assign \$924  = a3_fwd_ok & a3_older_hit;
-  assign \$925  = ~ a3_hit_a1;
-  assign \$926  = \$924  & \$925 ;
-  assign \$927  = \$926  & a3_older_next[2];
-  assign \$928  = { \$927 , \$923 , \$920 , \$918 , \$913  } + 5'h1f;
-  assign \$929  = a3_hit_a1 | a3_older_hit;
-  assign \$930  = ~ \$929 ;
-  assign \$931  = a3_sel_new[0] & \$930 ;
-  assign \$934  = a3_hit_a1 | a3_older_hit;
-  assign \$935  = ~ \$934 ;
-  assign \$936  = \$933  & \$935 ;
-  assign \$937  = \$936  & event_grant_r1_b0[4];
-  assign \$939  = \$938  & event_queue_r0_b0[12];
-  assign \$940  = a3_fwd_ok & a3_hit_a1;
-  assign \$941  = a4_tag + 1'h1;
-  assign \$942  = \$940  & \$941 [3];
-  assign \$943  = a3_fwd_ok & a3_older_hit;
-  assign \$944  = ~ a3_hit_a1;
-  assign \$945  = \$943  & \$944 ;
-  assign \$946  = \$945  & a3_older_next[3];
-  assign \$947  = { \$946 , \$942 , \$939 , \$937 , \$932  } + 5'h1f;
-  assign \$948  = a3_valid & a3_ok;
-  assign \$949  = ! a3_pool;
-  assign event_grant_wen = \$948  & \$949 ;
-  assign \$950  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$951  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$952  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$953  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$954  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$955  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$956  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$957  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$958  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$959  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign log_fetched_snap = a3_sel_fresh[1] & \$959 ;
-  assign \$960  = a3_hit_a1 | a3_older_hit;
-  assign \$961  = ~ \$960 ;
-  assign \$962  = a3_sel_new[1] & \$961 ;
-  assign \$965  = a3_hit_a1 | a3_older_hit;
-  assign \$966  = ~ \$965 ;
-  assign \$967  = \$964  & \$966 ;
-  assign \$968  = \$967  & log_grant_r1_b0[1];
-  assign \$969  = a3_fwd_ok & a3_hit_a1;
-  assign \$970  = a4_tag + 1'h1;
-  assign \$971  = \$969  & \$970 [0];
-  assign \$972  = a3_fwd_ok & a3_older_hit;
-  assign \$973  = ~ a3_hit_a1;
-  assign \$974  = \$972  & \$973 ;
-  assign \$975  = \$974  & a3_older_next[0];
-  assign \$976  = { \$975 , \$971 , \$968 , \$963  } + 4'hf;
-  assign \$977  = a3_hit_a1 | a3_older_hit;
-  assign \$978  = ~ \$977 ;
-  assign \$979  = a3_sel_new[1] & \$978 ;
-  assign \$982  = a3_hit_a1 | a3_older_hit;
-  assign \$983  = ~ \$982 ;
-  assign \$984  = \$981  & \$983 ;
-  assign \$985  = \$984  & log_grant_r1_b0[2];
-  assign \$986  = a3_fwd_ok & a3_hit_a1;
-  assign \$987  = a4_tag + 1'h1;
-  assign \$988  = \$986  & \$987 [1];
-  assign \$989  = a3_fwd_ok & a3_older_hit;
-  assign \$990  = ~ a3_hit_a1;
-  assign \$991  = \$989  & \$990 ;
-  assign \$992  = \$991  & a3_older_next[1];
-  assign \$993  = { \$992 , \$988 , \$985 , \$980  } + 4'hf;
-  assign \$994  = a3_hit_a1 | a3_older_hit;
-  assign \$995  = ~ \$994 ;
-  assign \$996  = a3_sel_new[1] & \$995 ;
-  assign \$999  = a3_hit_a1 | a3_older_hit;
-  assign \$1000  = ~ \$999 ;
-  assign \$1001  = \$998  & \$1000 ;
-  assign \$1002  = \$1001  & log_grant_r1_b0[3];
-  assign \$1003  = a3_fwd_ok & a3_hit_a1;
-  assign \$1004  = a4_tag + 1'h1;
-  assign \$1005  = \$1003  & \$1004 [2];
-  assign \$1006  = a3_fwd_ok & a3_older_hit;
-  assign \$1007  = ~ a3_hit_a1;
-  assign \$1008  = \$1006  & \$1007 ;
-  assign \$1009  = \$1008  & a3_older_next[2];
-  assign \$1010  = { \$1009 , \$1005 , \$1002 , \$997  } + 4'hf;
-  assign \$1011  = a3_hit_a1 | a3_older_hit;
-  assign \$1012  = ~ \$1011 ;
-  assign \$1013  = a3_sel_new[1] & \$1012 ;
-  assign \$1016  = a3_hit_a1 | a3_older_hit;
-  assign \$1017  = ~ \$1016 ;
-  assign \$1018  = \$1015  & \$1017 ;
-  assign \$1019  = \$1018  & log_grant_r1_b0[4];
-  assign \$1020  = a3_fwd_ok & a3_hit_a1;
-  assign \$1021  = a4_tag + 1'h1;
-  assign \$1022  = \$1020  & \$1021 [3];
-  assign \$1023  = a3_fwd_ok & a3_older_hit;
-  assign \$1024  = ~ a3_hit_a1;
-  assign \$1025  = \$1023  & \$1024 ;
-  assign \$1026  = \$1025  & a3_older_next[3];
-  assign \$1027  = { \$1026 , \$1022 , \$1019 , \$1014  } + 4'hf;
-  assign \$1028  = a3_valid & a3_ok;
-  assign \$1029  = a3_pool == 1'h1;
-  assign log_grant_wen = \$1028  & \$1029 ;
-  assign \$1030  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$1032  = \$1031  & config_queue_r0_b0[0];
-  assign \$1033  = \$1030  | \$1032 ;
-  assign \$1034  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$1036  = \$1035  & config_queue_r0_b0[1];
-  assign \$1037  = \$1034  | \$1036 ;
-  assign \$1038  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$1040  = \$1039  & config_queue_r0_b0[2];
-  assign \$1041  = \$1038  | \$1040 ;
-  assign \$1042  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$1044  = \$1043  & config_queue_r0_b0[3];
-  assign \$1045  = \$1042  | \$1044 ;
-  assign \$1046  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$1047  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$1048  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$1049  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$1050  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$1051  = a3_sel_fresh[2] & config_parity_r1;
-  assign \$1053  = \$1052  & config_queue_r0_b0[4];
-  assign config_fetched_snap = \$1051  | \$1053 ;
-  assign \$1054  = a3_hit_a1 | a3_older_hit;
-  assign \$1055  = ~ \$1054 ;
-  assign \$1056  = a3_sel_new[2] & \$1055 ;
-  assign \$1059  = a3_hit_a1 | a3_older_hit;
-  assign \$1060  = ~ \$1059 ;
-  assign \$1061  = \$1058  & \$1060 ;
-  assign \$1062  = \$1061  & config_grant_r1_b0[1];
-  assign \$1064  = \$1063  & config_queue_r0_b0[6];
-  assign \$1065  = a3_fwd_ok & a3_hit_a1;
-  assign \$1066  = a4_tag + 1'h1;
-  assign \$1067  = \$1065  & \$1066 [0];
-  assign \$1068  = a3_fwd_ok & a3_older_hit;
-  assign \$1069  = ~ a3_hit_a1;
-  assign \$1070  = \$1068  & \$1069 ;
-  assign \$1071  = \$1070  & a3_older_next[0];
-  assign \$1072  = { \$1071 , \$1067 , \$1064 , \$1062 , \$1057  } + 5'h1f;
-  assign \$1073  = a3_hit_a1 | a3_older_hit;
-  assign \$1074  = ~ \$1073 ;
-  assign \$1075  = a3_sel_new[2] & \$1074 ;
-  assign \$1078  = a3_hit_a1 | a3_older_hit;
-  assign \$1079  = ~ \$1078 ;
-  assign \$1080  = \$1077  & \$1079 ;
-  assign \$1081  = \$1080  & config_grant_r1_b0[2];
-  assign \$1083  = \$1082  & config_queue_r0_b0[7];
-  assign \$1084  = a3_fwd_ok & a3_hit_a1;
-  assign \$1085  = a4_tag + 1'h1;
-  assign \$1086  = \$1084  & \$1085 [1];
-  assign \$1087  = a3_fwd_ok & a3_older_hit;
-  assign \$1088  = ~ a3_hit_a1;
-  assign \$1089  = \$1087  & \$1088 ;
-  assign \$1090  = \$1089  & a3_older_next[1];
-  assign \$1091  = { \$1090 , \$1086 , \$1083 , \$1081 , \$1076  } + 5'h1f;
-  assign \$1092  = a3_hit_a1 | a3_older_hit;
-  assign \$1093  = ~ \$1092 ;
-  assign \$1094  = a3_sel_new[2] & \$1093 ;
-  assign \$1097  = a3_hit_a1 | a3_older_hit;
-  assign \$1098  = ~ \$1097 ;
-  assign \$1099  = \$1096  & \$1098 ;
-  assign \$1100  = \$1099  & config_grant_r1_b0[3];
-  assign \$1102  = \$1101  & config_queue_r0_b0[8];
-  assign \$1103  = a3_fwd_ok & a3_hit_a1;
-  assign \$1104  = a4_tag + 1'h1;
-  assign \$1105  = \$1103  & \$1104 [2];
-  assign \$1106  = a3_fwd_ok & a3_older_hit;
-  assign \$1107  = ~ a3_hit_a1;
-  assign \$1108  = \$1106  & \$1107 ;
-  assign \$1109  = \$1108  & a3_older_next[2];
-  assign \$1110  = { \$1109 , \$1105 , \$1102 , \$1100 , \$1095  } + 5'h1f;
-  assign \$1111  = a3_hit_a1 | a3_older_hit;
-  assign \$1112  = ~ \$1111 ;
-  assign \$1113  = a3_sel_new[2] & \$1112 ;
-  assign \$1116  = a3_hit_a1 | a3_older_hit;
-  assign \$1117  = ~ \$1116 ;
-  assign \$1118  = \$1115  & \$1117 ;
-  assign \$1119  = \$1118  & config_grant_r1_b0[4];
-  assign \$1121  = \$1120  & config_queue_r0_b0[9];
-  assign \$1122  = a3_fwd_ok & a3_hit_a1;
-  assign \$1123  = a4_tag + 1'h1;
-  assign \$1124  = \$1122  & \$1123 [3];
-  assign \$1125  = a3_fwd_ok & a3_older_hit;
-  assign \$1126  = ~ a3_hit_a1;
-  assign \$1127  = \$1125  & \$1126 ;
-  assign \$1128  = \$1127  & a3_older_next[3];
-  assign \$1129  = { \$1128 , \$1124 , \$1121 , \$1119 , \$1114  } + 5'h1f;
-  assign \$1130  = a3_valid & a3_ok;
-  assign \$1131  = a3_pool == 2'h2;
-  assign config_grant_wen = \$1130  & \$1131 ;
-  assign \$1138  = ! f2_err;
-  assign \$signal$268  = f2_valid & \$1138 ;
-  assign \$1139  = a4_valid & a4_ok;
-  assign \$1140  = { \$1139 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1141  = ~ \$1140 ;
-  assign \$1142  = \$1141  + 1'h1;
-  assign \$1143  = a5_valid & a5_ok;
-  assign \$1144  = { \$1143 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1145  = ~ \$1144 ;
-  assign \$1146  = \$1145  + 1'h1;
-  assign \$1147  = a4_valid & a4_ok;
-  assign \$1148  = { \$1147 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1149  = ~ \$1148 ;
-  assign \$1150  = \$1149  + 1'h1;
+  assign \$806  = \$803  & \$805 ;
+  assign \$807  = \$806  & event_grant_r1_b0[4];
+  assign \$809  = a3_hit_a1 | a3_older_hit;
+  assign \$810  = ~ \$809 ;
+  assign \$811  = \$808  & \$810 ;
+  assign \$812  = \$811  & log_grant_r1_b0[4];
+  assign \$814  = a3_hit_a1 | a3_older_hit;
+  assign \$815  = ~ \$814 ;
+  assign \$816  = \$813  & \$815 ;
+  assign \$817  = \$816  & config_grant_r1_b0[4];
+  assign \$819  = \$818  & event_queue_r0_b0[12];
+  assign \$821  = \$820  & config_queue_r0_b0[9];
+  assign \$822  = a3_fwd_ok & a3_hit_a1;
+  assign \$823  = a4_tag + 1'h1;
+  assign \$824  = \$822  & \$823 [3];
+  assign \$825  = a3_fwd_ok & a3_older_hit;
+  assign \$826  = ~ a3_hit_a1;
+  assign \$827  = \$825  & \$826 ;
+  assign \$828  = \$827  & a3_older_next[3];
+  assign \$829  = { \$828 , \$824 , \$821 , \$819 , \$817 , \$812 , \$807 , \$802 , \$798 , \$794  } + 10'h3ff;
+  assign \$830  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$832  = \$831  & event_queue_r0_b0[0];
+  assign \$833  = \$830  | \$832 ;
+  assign \$834  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$836  = \$835  & event_queue_r0_b0[1];
+  assign \$837  = \$834  | \$836 ;
+  assign \$838  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$840  = \$839  & event_queue_r0_b0[2];
+  assign \$841  = \$838  | \$840 ;
+  assign \$842  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$844  = \$843  & event_queue_r0_b0[3];
+  assign \$845  = \$842  | \$844 ;
+  assign \$846  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$848  = \$847  & event_queue_r0_b0[4];
+  assign \$849  = \$846  | \$848 ;
+  assign \$850  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$852  = \$851  & event_queue_r0_b0[5];
+  assign \$853  = \$850  | \$852 ;
+  assign \$854  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$856  = \$855  & event_queue_r0_b0[6];
+  assign \$857  = \$854  | \$856 ;
+  assign \$858  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$859  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$860  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$862  = \$861  & event_queue_r0_b0[7];
+  assign event_fetched_snap = \$860  | \$862 ;
+  assign \$863  = a3_hit_a1 | a3_older_hit;
+  assign \$864  = ~ \$863 ;
+  assign \$865  = a3_sel_new[0] & \$864 ;
+  assign \$868  = a3_hit_a1 | a3_older_hit;
+  assign \$869  = ~ \$868 ;
+  assign \$870  = \$867  & \$869 ;
+  assign \$871  = \$870  & event_grant_r1_b0[1];
+  assign \$873  = \$872  & event_queue_r0_b0[9];
+  assign \$874  = a3_fwd_ok & a3_hit_a1;
+  assign \$875  = a4_tag + 1'h1;
+  assign \$876  = \$874  & \$875 [0];
+  assign \$877  = a3_fwd_ok & a3_older_hit;
+  assign \$878  = ~ a3_hit_a1;
+  assign \$879  = \$877  & \$878 ;
+  assign \$880  = \$879  & a3_older_next[0];
+  assign \$881  = { \$880 , \$876 , \$873 , \$871 , \$866  } + 5'h1f;
+  assign \$882  = a3_hit_a1 | a3_older_hit;
+  assign \$883  = ~ \$882 ;
+  assign \$884  = a3_sel_new[0] & \$883 ;
+  assign \$887  = a3_hit_a1 | a3_older_hit;
+  assign \$888  = ~ \$887 ;
+  assign \$889  = \$886  & \$888 ;
+  assign \$890  = \$889  & event_grant_r1_b0[2];
+  assign \$892  = \$891  & event_queue_r0_b0[10];
+  assign \$893  = a3_fwd_ok & a3_hit_a1;
+  assign \$894  = a4_tag + 1'h1;
+  assign \$895  = \$893  & \$894 [1];
+  assign \$896  = a3_fwd_ok & a3_older_hit;
+  assign \$897  = ~ a3_hit_a1;
+  assign \$898  = \$896  & \$897 ;
+  assign \$899  = \$898  & a3_older_next[1];
+  assign \$900  = { \$899 , \$895 , \$892 , \$890 , \$885  } + 5'h1f;
+  assign \$901  = a3_hit_a1 | a3_older_hit;
+  assign \$902  = ~ \$901 ;
+  assign \$903  = a3_sel_new[0] & \$902 ;
+  assign \$906  = a3_hit_a1 | a3_older_hit;
+  assign \$907  = ~ \$906 ;
+  assign \$908  = \$905  & \$907 ;
+  assign \$909  = \$908  & event_grant_r1_b0[3];
+  assign \$911  = \$910  & event_queue_r0_b0[11];
+  assign \$912  = a3_fwd_ok & a3_hit_a1;
+  assign \$913  = a4_tag + 1'h1;
+  assign \$914  = \$912  & \$913 [2];
+  assign \$915  = a3_fwd_ok & a3_older_hit;
+  assign \$916  = ~ a3_hit_a1;
+  assign \$917  = \$915  & \$916 ;
+  assign \$918  = \$917  & a3_older_next[2];
+  assign \$919  = { \$918 , \$914 , \$911 , \$909 , \$904  } + 5'h1f;
+  assign \$920  = a3_hit_a1 | a3_older_hit;
+  assign \$921  = ~ \$920 ;
+  assign \$922  = a3_sel_new[0] & \$921 ;
+  assign \$925  = a3_hit_a1 | a3_older_hit;
+  assign \$926  = ~ \$925 ;
+  assign \$927  = \$924  & \$926 ;
+  assign \$928  = \$927  & event_grant_r1_b0[4];
+  assign \$930  = \$929  & event_queue_r0_b0[12];
+  assign \$931  = a3_fwd_ok & a3_hit_a1;
+  assign \$932  = a4_tag + 1'h1;
+  assign \$933  = \$931  & \$932 [3];
+  assign \$934  = a3_fwd_ok & a3_older_hit;
+  assign \$935  = ~ a3_hit_a1;
+  assign \$936  = \$934  & \$935 ;
+  assign \$937  = \$936  & a3_older_next[3];
+  assign \$938  = { \$937 , \$933 , \$930 , \$928 , \$923  } + 5'h1f;
+  assign \$939  = a3_valid & a3_ok;
+  assign \$940  = ! a3_pool;
+  assign event_grant_wen = \$939  & \$940 ;
+  assign \$941  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$942  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$943  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$944  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$945  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$946  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$947  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$948  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$949  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$950  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign log_fetched_snap = a3_sel_fresh[1] & \$950 ;
+  assign \$951  = a3_hit_a1 | a3_older_hit;
+  assign \$952  = ~ \$951 ;
+  assign \$953  = a3_sel_new[1] & \$952 ;
+  assign \$956  = a3_hit_a1 | a3_older_hit;
+  assign \$957  = ~ \$956 ;
+  assign \$958  = \$955  & \$957 ;
+  assign \$959  = \$958  & log_grant_r1_b0[1];
+  assign \$960  = a3_fwd_ok & a3_hit_a1;
+  assign \$961  = a4_tag + 1'h1;
+  assign \$962  = \$960  & \$961 [0];
+  assign \$963  = a3_fwd_ok & a3_older_hit;
+  assign \$964  = ~ a3_hit_a1;
+  assign \$965  = \$963  & \$964 ;
+  assign \$966  = \$965  & a3_older_next[0];
+  assign \$967  = { \$966 , \$962 , \$959 , \$954  } + 4'hf;
+  assign \$968  = a3_hit_a1 | a3_older_hit;
+  assign \$969  = ~ \$968 ;
+  assign \$970  = a3_sel_new[1] & \$969 ;
+  assign \$973  = a3_hit_a1 | a3_older_hit;
+  assign \$974  = ~ \$973 ;
+  assign \$975  = \$972  & \$974 ;
+  assign \$976  = \$975  & log_grant_r1_b0[2];
+  assign \$977  = a3_fwd_ok & a3_hit_a1;
+  assign \$978  = a4_tag + 1'h1;
+  assign \$979  = \$977  & \$978 [1];
+  assign \$980  = a3_fwd_ok & a3_older_hit;
+  assign \$981  = ~ a3_hit_a1;
+  assign \$982  = \$980  & \$981 ;
+  assign \$983  = \$982  & a3_older_next[1];
+  assign \$984  = { \$983 , \$979 , \$976 , \$971  } + 4'hf;
+  assign \$985  = a3_hit_a1 | a3_older_hit;
+  assign \$986  = ~ \$985 ;
+  assign \$987  = a3_sel_new[1] & \$986 ;
+  assign \$990  = a3_hit_a1 | a3_older_hit;
+  assign \$991  = ~ \$990 ;
+  assign \$992  = \$989  & \$991 ;
+  assign \$993  = \$992  & log_grant_r1_b0[3];
+  assign \$994  = a3_fwd_ok & a3_hit_a1;
+  assign \$995  = a4_tag + 1'h1;
+  assign \$996  = \$994  & \$995 [2];
+  assign \$997  = a3_fwd_ok & a3_older_hit;
+  assign \$998  = ~ a3_hit_a1;
+  assign \$999  = \$997  & \$998 ;
+  assign \$1000  = \$999  & a3_older_next[2];
+  assign \$1001  = { \$1000 , \$996 , \$993 , \$988  } + 4'hf;
+  assign \$1002  = a3_hit_a1 | a3_older_hit;
+  assign \$1003  = ~ \$1002 ;
+  assign \$1004  = a3_sel_new[1] & \$1003 ;
+  assign \$1007  = a3_hit_a1 | a3_older_hit;
+  assign \$1008  = ~ \$1007 ;
+  assign \$1009  = \$1006  & \$1008 ;
+  assign \$1010  = \$1009  & log_grant_r1_b0[4];
+  assign \$1011  = a3_fwd_ok & a3_hit_a1;
+  assign \$1012  = a4_tag + 1'h1;
+  assign \$1013  = \$1011  & \$1012 [3];
+  assign \$1014  = a3_fwd_ok & a3_older_hit;
+  assign \$1015  = ~ a3_hit_a1;
+  assign \$1016  = \$1014  & \$1015 ;
+  assign \$1017  = \$1016  & a3_older_next[3];
+  assign \$1018  = { \$1017 , \$1013 , \$1010 , \$1005  } + 4'hf;
+  assign \$1019  = a3_valid & a3_ok;
+  assign \$1020  = a3_pool == 1'h1;
+  assign log_grant_wen = \$1019  & \$1020 ;
+  assign \$1021  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1023  = \$1022  & config_queue_r0_b0[0];
+  assign \$1024  = \$1021  | \$1023 ;
+  assign \$1025  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1027  = \$1026  & config_queue_r0_b0[1];
+  assign \$1028  = \$1025  | \$1027 ;
+  assign \$1029  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1031  = \$1030  & config_queue_r0_b0[2];
+  assign \$1032  = \$1029  | \$1031 ;
+  assign \$1033  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1035  = \$1034  & config_queue_r0_b0[3];
+  assign \$1036  = \$1033  | \$1035 ;
+  assign \$1037  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1038  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1039  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1040  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1041  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$1042  = a3_sel_fresh[2] & config_parity_r1;
+  assign \$1044  = \$1043  & config_queue_r0_b0[4];
+  assign config_fetched_snap = \$1042  | \$1044 ;
+  assign \$1045  = a3_hit_a1 | a3_older_hit;
+  assign \$1046  = ~ \$1045 ;
+  assign \$1047  = a3_sel_new[2] & \$1046 ;
+  assign \$1050  = a3_hit_a1 | a3_older_hit;
+  assign \$1051  = ~ \$1050 ;
+  assign \$1052  = \$1049  & \$1051 ;
+  assign \$1053  = \$1052  & config_grant_r1_b0[1];
+  assign \$1055  = \$1054  & config_queue_r0_b0[6];
+  assign \$1056  = a3_fwd_ok & a3_hit_a1;
+  assign \$1057  = a4_tag + 1'h1;
+  assign \$1058  = \$1056  & \$1057 [0];
+  assign \$1059  = a3_fwd_ok & a3_older_hit;
+  assign \$1060  = ~ a3_hit_a1;
+  assign \$1061  = \$1059  & \$1060 ;
+  assign \$1062  = \$1061  & a3_older_next[0];
+  assign \$1063  = { \$1062 , \$1058 , \$1055 , \$1053 , \$1048  } + 5'h1f;
+  assign \$1064  = a3_hit_a1 | a3_older_hit;
+  assign \$1065  = ~ \$1064 ;
+  assign \$1066  = a3_sel_new[2] & \$1065 ;
+  assign \$1069  = a3_hit_a1 | a3_older_hit;
+  assign \$1070  = ~ \$1069 ;
+  assign \$1071  = \$1068  & \$1070 ;
+  assign \$1072  = \$1071  & config_grant_r1_b0[2];
+  assign \$1074  = \$1073  & config_queue_r0_b0[7];
+  assign \$1075  = a3_fwd_ok & a3_hit_a1;
+  assign \$1076  = a4_tag + 1'h1;
+  assign \$1077  = \$1075  & \$1076 [1];
+  assign \$1078  = a3_fwd_ok & a3_older_hit;
+  assign \$1079  = ~ a3_hit_a1;
+  assign \$1080  = \$1078  & \$1079 ;
+  assign \$1081  = \$1080  & a3_older_next[1];
+  assign \$1082  = { \$1081 , \$1077 , \$1074 , \$1072 , \$1067  } + 5'h1f;
+  assign \$1083  = a3_hit_a1 | a3_older_hit;
+  assign \$1084  = ~ \$1083 ;
+  assign \$1085  = a3_sel_new[2] & \$1084 ;
+  assign \$1088  = a3_hit_a1 | a3_older_hit;
+  assign \$1089  = ~ \$1088 ;
+  assign \$1090  = \$1087  & \$1089 ;
+  assign \$1091  = \$1090  & config_grant_r1_b0[3];
+  assign \$1093  = \$1092  & config_queue_r0_b0[8];
+  assign \$1094  = a3_fwd_ok & a3_hit_a1;
+  assign \$1095  = a4_tag + 1'h1;
+  assign \$1096  = \$1094  & \$1095 [2];
+  assign \$1097  = a3_fwd_ok & a3_older_hit;
+  assign \$1098  = ~ a3_hit_a1;
+  assign \$1099  = \$1097  & \$1098 ;
+  assign \$1100  = \$1099  & a3_older_next[2];
+  assign \$1101  = { \$1100 , \$1096 , \$1093 , \$1091 , \$1086  } + 5'h1f;
+  assign \$1102  = a3_hit_a1 | a3_older_hit;
+  assign \$1103  = ~ \$1102 ;
+  assign \$1104  = a3_sel_new[2] & \$1103 ;
+  assign \$1107  = a3_hit_a1 | a3_older_hit;
+  assign \$1108  = ~ \$1107 ;
+  assign \$1109  = \$1106  & \$1108 ;
+  assign \$1110  = \$1109  & config_grant_r1_b0[4];
+  assign \$1112  = \$1111  & config_queue_r0_b0[9];
+  assign \$1113  = a3_fwd_ok & a3_hit_a1;
+  assign \$1114  = a4_tag + 1'h1;
+  assign \$1115  = \$1113  & \$1114 [3];
+  assign \$1116  = a3_fwd_ok & a3_older_hit;
+  assign \$1117  = ~ a3_hit_a1;
+  assign \$1118  = \$1116  & \$1117 ;
+  assign \$1119  = \$1118  & a3_older_next[3];
+  assign \$1120  = { \$1119 , \$1115 , \$1112 , \$1110 , \$1105  } + 5'h1f;
+  assign \$1121  = a3_valid & a3_ok;
+  assign \$1122  = a3_pool == 2'h2;
+  assign config_grant_wen = \$1121  & \$1122 ;
+  assign \$1129  = ! f2_err;
+  assign \$signal$269  = f2_valid & \$1129 ;
+  assign \$1130  = a4_valid & a4_ok;
+  assign \$1131  = { \$1130 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1132  = ~ \$1131 ;
+  assign \$1133  = \$1132  + 1'h1;
+  assign \$1134  = a5_valid & a5_ok;
+  assign \$1135  = { \$1134 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1136  = ~ \$1135 ;
+  assign \$1137  = \$1136  + 1'h1;
+  assign \$1138  = a4_valid & a4_ok;
+  assign \$1139  = { \$1138 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1140  = ~ \$1139 ;
+  assign \$1141  = \$1140  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1151  = ~ rel_f2;
-  assign \$1152  = f3_quiet & \$1151 ;
-  assign \$1153  = \$1152  ? f3_in : 3'h0;
-  assign \$1154  = x1_select | x0_select;
-  assign \$1155  = ~ \$1154 ;
-  assign \$1156  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1157  = { 1'h0, \$1155  } & { \$1156 [2], \$1156  };
-  assign \$1158  = { 1'h0, \$1153  } & \$1157 ;
-  assign \$1159  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1160  = ~ \$1159 ;
-  assign \$1161  = \$1160  + 1'h1;
-  assign released_f1 = \release  & \$1161 [12];
-  assign \$1162  = ~ f4_blocked;
-  assign \$1163  = f4_mem_held[0] | f4_mem_held[1];
-  assign \$1164  = \$1163  | f4_mem_held[2];
-  assign \$1165  = f4_rest_held | \$1164 ;
-  assign \$1166  = \$1162  & \$1165 ;
-  assign \$signal$477  = f4_hit_a1 | \$1166 ;
-  assign \$1167  = ~ f4_blocked;
-  assign \$1168  = f4_by_mem & f4_mem_ok;
-  assign \$1169  = f4_by_mem & f4_mem_ok;
-  assign \$1170  = \$1168 [0] | \$1169 [1];
-  assign \$1171  = f4_by_mem & f4_mem_ok;
-  assign \$1172  = \$1170  | \$1171 [2];
-  assign \$1173  = f4_by_older | \$1172 ;
-  assign \$1174  = \$1167  & \$1173 ;
-  assign \release  = f4_by_a1 | \$1174 ;
-  assign \$1175  = ~ f4_go;
-  assign \$1176  = ~ \$signal$477 ;
-  assign \$1177  = \$signal$477  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1177  : f4_err;
-  assign \$signal$341  = \release  ? 4'h0 : unreleased_err;
+  assign \$1142  = ~ rel_f2;
+  assign \$1143  = f3_quiet & \$1142 ;
+  assign \$1144  = \$1143  ? f3_in : 3'h0;
+  assign \$1145  = x1_select | x0_select;
+  assign \$1146  = ~ \$1145 ;
+  assign \$1147  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1148  = { 1'h0, \$1146  } & { \$1147 [2], \$1147  };
+  assign \$1149  = { 1'h0, \$1144  } & \$1148 ;
+  assign \$1150  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1151  = ~ \$1150 ;
+  assign \$1152  = \$1151  + 1'h1;
+  assign released_f1 = \release  & \$1152 [12];
+  assign \$1153  = ~ f4_blocked;
+  assign \$1154  = f4_mem_held[0] | f4_mem_held[1];
+  assign \$1155  = \$1154  | f4_mem_held[2];
+  assign \$1156  = f4_rest_held | \$1155 ;
+  assign \$1157  = \$1153  & \$1156 ;
+  assign \$signal$481  = f4_hit_a1 | \$1157 ;
+  assign \$1158  = ~ f4_blocked;
+  assign \$1159  = f4_by_mem & f4_mem_ok;
+  assign \$1160  = f4_by_mem & f4_mem_ok;
+  assign \$1161  = \$1159 [0] | \$1160 [1];
+  assign \$1162  = f4_by_mem & f4_mem_ok;
+  assign \$1163  = \$1161  | \$1162 [2];
+  assign \$1164  = f4_by_older | \$1163 ;
+  assign \$1165  = \$1158  & \$1164 ;
+  assign \release  = f4_by_a1 | \$1165 ;
+  assign \$1166  = ~ f4_go;
+  assign \$1167  = ~ \$signal$481 ;
+  assign \$1168  = \$signal$481  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1168  : f4_err;
+  assign \$signal$345  = \release  ? 4'h0 : unreleased_err;
+  assign \$1169  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1170  = f4_hit_a1 ? f4_a1_snap : \$1169 ;
+  assign \w__data$423  = ~ \$1170 ;
+  assign \$1171  = ~ f4_blocked;
+  assign \$1172  = \$1171  & f4_by_older;
+  assign \$1173  = f4_by_a1 | \$1172 ;
+  assign \$1174  = f4_live[0] & \$1173 ;
+  assign \$1175  = ~ f4_blocked;
+  assign \$1176  = \$1175  & f4_by_mem_live[0];
+  assign \$1177  = \$1176  & f4_mem_ok[0];
+  assign \w__en$421  = \$1174  | \$1177 ;
   assign \$1178  = f4_older ? f4_rest_snap : f4_mem_snap[0];
   assign \$1179  = f4_hit_a1 ? f4_a1_snap : \$1178 ;
-  assign \w__data$419  = ~ \$1179 ;
-  assign \$1180  = ~ f4_blocked;
-  assign \$1181  = \$1180  & f4_by_older;
-  assign \$1182  = f4_by_a1 | \$1181 ;
-  assign \$1183  = f4_live[0] & \$1182 ;
-  assign \$1184  = ~ f4_blocked;
-  assign \$1185  = \$1184  & f4_by_mem_live[0];
-  assign \$1186  = \$1185  & f4_mem_ok[0];
-  assign \w__en$417  = \$1183  | \$1186 ;
-  assign \$1187  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1188  = f4_hit_a1 ? f4_a1_snap : \$1187 ;
-  assign \$1189  = ~ \$1188 ;
-  assign \$1190  = f4_slot[6:0] + 7'h7f;
-  assign \$1191  = ~ \$1190 [7];
-  assign \$1192  = ~ f4_blocked;
-  assign \$1193  = \$1192  & f4_by_older;
-  assign \$1194  = f4_by_a1 | \$1193 ;
-  assign \$1195  = f4_live[0] & \$1194 ;
-  assign \$1196  = ~ f4_blocked;
-  assign \$1197  = \$1196  & f4_by_mem_live[0];
-  assign \$1198  = \$1197  & f4_mem_ok[0];
-  assign event_queue_wen = \$1195  | \$1198 ;
-  assign \$1199  = f4_older ? f4_rest_next : f4_mem_next_event;
-  assign \$1200  = f4_hit_a1 ? f4_a1_next : \$1199 ;
-  assign \$1201  = f4_older ? f4_rest_snap : f4_mem_snap[1];
-  assign \$1202  = f4_hit_a1 ? f4_a1_snap : \$1201 ;
-  assign \w__data$444  = ~ \$1202 ;
-  assign \$1203  = ~ f4_blocked;
-  assign \$1204  = \$1203  & f4_by_older;
-  assign \$1205  = f4_by_a1 | \$1204 ;
-  assign \$1206  = f4_live[1] & \$1205 ;
-  assign \$1207  = ~ f4_blocked;
-  assign \$1208  = \$1207  & f4_by_mem_live[1];
-  assign \$1209  = \$1208  & f4_mem_ok[1];
-  assign \$1210  = \$1206  | \$1209 ;
-  assign \$1211  = ~ f4_raced;
-  assign log_parity_wen = \$1210  & \$1211 ;
+  assign \$1180  = ~ \$1179 ;
+  assign \$1181  = f4_slot_event + 7'h7f;
+  assign \$1182  = ~ \$1181 [7];
+  assign \$1183  = ~ f4_blocked;
+  assign \$1184  = \$1183  & f4_by_older;
+  assign \$1185  = f4_by_a1 | \$1184 ;
+  assign \$1186  = f4_live[0] & \$1185 ;
+  assign \$1187  = ~ f4_blocked;
+  assign \$1188  = \$1187  & f4_by_mem_live[0];
+  assign \$1189  = \$1188  & f4_mem_ok[0];
+  assign event_queue_wen = \$1186  | \$1189 ;
+  assign \$1190  = f4_older ? f4_rest_next : f4_mem_next_event;
+  assign \$1191  = f4_hit_a1 ? f4_a1_next : \$1190 ;
+  assign \$1192  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1193  = f4_hit_a1 ? f4_a1_snap : \$1192 ;
+  assign \w__data$448  = ~ \$1193 ;
+  assign \$1194  = ~ f4_blocked;
+  assign \$1195  = \$1194  & f4_by_older;
+  assign \$1196  = f4_by_a1 | \$1195 ;
+  assign \$1197  = f4_live[1] & \$1196 ;
+  assign \$1198  = ~ f4_blocked;
+  assign \$1199  = \$1198  & f4_by_mem_live[1];
+  assign \$1200  = \$1199  & f4_mem_ok[1];
+  assign \$1201  = \$1197  | \$1200 ;
+  assign \$1202  = ~ f4_raced;
+  assign log_parity_wen = \$1201  & \$1202 ;
+  assign \$1203  = f4_older ? f4_rest_snap : f4_mem_snap[2];
+  assign \$1204  = f4_hit_a1 ? f4_a1_snap : \$1203 ;
+  assign config_parity_wdata = ~ \$1204 ;
+  assign \$1205  = ~ f4_blocked;
+  assign \$1206  = \$1205  & f4_by_older;
+  assign \$1207  = f4_by_a1 | \$1206 ;
+  assign \$1208  = f4_live[2] & \$1207 ;
+  assign \$1209  = ~ f4_blocked;
+  assign \$1210  = \$1209  & f4_by_mem_live[2];
+  assign \$1211  = \$1210  & f4_mem_ok[2];
+  assign config_parity_wen = \$1208  | \$1211 ;
   assign \$1212  = f4_older ? f4_rest_snap : f4_mem_snap[2];
   assign \$1213  = f4_hit_a1 ? f4_a1_snap : \$1212 ;
-  assign config_parity_wdata = ~ \$1213 ;
-  assign \$1214  = ~ f4_blocked;
-  assign \$1215  = \$1214  & f4_by_older;
-  assign \$1216  = f4_by_a1 | \$1215 ;
-  assign \$1217  = f4_live[2] & \$1216 ;
-  assign \$1218  = ~ f4_blocked;
-  assign \$1219  = \$1218  & f4_by_mem_live[2];
-  assign \$1220  = \$1219  & f4_mem_ok[2];
-  assign config_parity_wen = \$1217  | \$1220 ;
-  assign \$1221  = f4_older ? f4_rest_snap : f4_mem_snap[2];
-  assign \$1222  = f4_hit_a1 ? f4_a1_snap : \$1221 ;
-  assign \$1223  = ~ \$1222 ;
-  assign \$1224  = f4_slot[3:0] + 4'hf;
-  assign \$1225  = ~ \$1224 [4];
-  assign \$1226  = ~ f4_blocked;
-  assign \$1227  = \$1226  & f4_by_older;
-  assign \$1228  = f4_by_a1 | \$1227 ;
-  assign \$1229  = f4_live[2] & \$1228 ;
-  assign \$1230  = ~ f4_blocked;
-  assign \$1231  = \$1230  & f4_by_mem_live[2];
-  assign \$1232  = \$1231  & f4_mem_ok[2];
-  assign config_queue_wen = \$1229  | \$1232 ;
-  assign \$1233  = f4_older ? f4_rest_next : f4_mem_next_config;
-  assign \$1234  = f4_hit_a1 ? f4_a1_next : \$1233 ;
-  assign \$1235  = { busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 8'hff;
+  assign \$1214  = ~ \$1213 ;
+  assign \$1215  = f4_slot_config + 4'hf;
+  assign \$1216  = ~ \$1215 [4];
+  assign \$1217  = ~ f4_blocked;
+  assign \$1218  = \$1217  & f4_by_older;
+  assign \$1219  = f4_by_a1 | \$1218 ;
+  assign \$1220  = f4_live[2] & \$1219 ;
+  assign \$1221  = ~ f4_blocked;
+  assign \$1222  = \$1221  & f4_by_mem_live[2];
+  assign \$1223  = \$1222  & f4_mem_ok[2];
+  assign config_queue_wen = \$1220  | \$1223 ;
+  assign \$1224  = f4_older ? f4_rest_next : f4_mem_next_config;
+  assign \$1225  = f4_hit_a1 ? f4_a1_next : \$1224 ;
+  assign \$1226  = { busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 8'hff;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$1236 ;
+    event_grant_w_en <= \$1227 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$1237 ;
+    event_grant_w_addr <= \$1228 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$1238 ;
+    event_grant_w_data <= \$1229 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6451,19 +6446,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$1239 ;
+    event_queue_w_en <= \$1230 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$1240 ;
+    event_queue_w_addr <= \$1231 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$1241 ;
+    event_queue_w_data <= \$1232 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    log_grant_w_en <= \$1242 ;
+    log_grant_w_en <= \$1233 ;
   always @(posedge aclk_clk)
-    log_grant_w_addr <= \$1243 ;
+    log_grant_w_addr <= \$1234 ;
   always @(posedge aclk_clk)
-    log_grant_w_data <= \$1244 ;
+    log_grant_w_data <= \$1235 ;
   always @(posedge aclk_clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -6473,47 +6468,47 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    config_grant_w_en <= \$1245 ;
+    config_grant_w_en <= \$1236 ;
   always @(posedge aclk_clk)
-    config_grant_w_addr <= \$1246 ;
+    config_grant_w_addr <= \$1237 ;
   always @(posedge aclk_clk)
-    config_grant_w_data <= \$1247 ;
+    config_grant_w_data <= \$1238 ;
   always @(posedge aclk_clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
     config_grant_r1_b0 <= \r__data$47 ;
   always @(posedge aclk_clk)
-    config_parity_row0 <= \$1248 ;
+    config_parity_row0 <= \$1239 ;
   always @(posedge aclk_clk)
-    config_parity_row1 <= \$1249 ;
+    config_parity_row1 <= \$1240 ;
   always @(posedge aclk_clk)
-    config_parity_row2 <= \$1250 ;
+    config_parity_row2 <= \$1241 ;
   always @(posedge aclk_clk)
-    config_parity_row3 <= \$1251 ;
+    config_parity_row3 <= \$1242 ;
   always @(posedge aclk_clk)
-    config_parity_row4 <= \$1252 ;
+    config_parity_row4 <= \$1243 ;
   always @(posedge aclk_clk)
-    config_parity_row5 <= \$1253 ;
+    config_parity_row5 <= \$1244 ;
   always @(posedge aclk_clk)
-    config_parity_row6 <= \$1254 ;
+    config_parity_row6 <= \$1245 ;
   always @(posedge aclk_clk)
-    config_parity_row7 <= \$1255 ;
+    config_parity_row7 <= \$1246 ;
   always @(posedge aclk_clk)
-    config_parity_row8 <= \$1256 ;
+    config_parity_row8 <= \$1247 ;
   always @(posedge aclk_clk)
-    config_parity_row9 <= \$1257 ;
+    config_parity_row9 <= \$1248 ;
   always @(posedge aclk_clk)
-    config_parity_row10 <= \$1258 ;
+    config_parity_row10 <= \$1249 ;
   always @(posedge aclk_clk)
-    config_parity_row11 <= \$1259 ;
+    config_parity_row11 <= \$1250 ;
   always @(posedge aclk_clk)
-    config_parity_row12 <= \$1260 ;
+    config_parity_row12 <= \$1251 ;
   always @(posedge aclk_clk)
-    config_parity_row13 <= \$1261 ;
+    config_parity_row13 <= \$1252 ;
   always @(posedge aclk_clk)
-    config_parity_row14 <= \$1262 ;
+    config_parity_row14 <= \$1253 ;
   always @(posedge aclk_clk)
-    config_parity_row15 <= \$1263 ;
+    config_parity_row15 <= \$1254 ;
   always @(posedge aclk_clk)
     config_parity_r0_addr <= config_parity_addr;
   always @(posedge aclk_clk)
@@ -6523,15 +6518,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     config_parity_r1 <= \$18 ;
   always @(posedge aclk_clk)
-    config_queue_w_en <= \$1264 ;
+    config_queue_w_en <= \$1255 ;
   always @(posedge aclk_clk)
-    config_queue_w_addr <= \$1265 ;
+    config_queue_w_addr <= \$1256 ;
   always @(posedge aclk_clk)
-    config_queue_w_data <= \$1266 ;
+    config_queue_w_data <= \$1257 ;
   always @(posedge aclk_clk)
     config_queue_r0_b0 <= \r__data$80 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1267 ;
+    a0_valid <= \$1258 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6541,7 +6536,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$30 , \$26 , \$22  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1268 ;
+    a1_valid <= \$1259 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6553,17 +6548,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$34 , \$33 , \$32  };
   always @(posedge aclk_clk)
-    a1_select <= \$1269 ;
+    a1_select <= \$1260 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1270 ;
+    x0_valid <= \$1261 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1271 ;
+    x0_select <= \$1262 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1272 ;
+    x1_valid <= \$1263 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6571,9 +6566,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$53 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1273 ;
+    x1_select <= \$1264 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1274 ;
+    x2_valid <= \$1265 ;
   always @(posedge aclk_clk)
     x2_ok <= \$54 ;
   always @(posedge aclk_clk)
@@ -6585,49 +6580,49 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1275 ;
+    a2_valid <= \$1266 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$1276 ;
+    event_seen <= \$1267 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$1277 ;
+    event_seen_prev <= \$1268 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$1278 ;
+    event_has_fresh <= \$1269 ;
   always @(posedge aclk_clk)
-    event_head <= \$1279 ;
+    event_head <= \$1270 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$1280 ;
+    event_fresh <= \$1271 ;
   always @(posedge aclk_clk)
-    event_fresh_slot <= \$1281 ;
+    event_fresh_slot <= \$1272 ;
   always @(posedge aclk_clk)
-    log_seen <= \$1282 ;
+    log_seen <= \$1273 ;
   always @(posedge aclk_clk)
-    log_seen_prev <= \$1283 ;
+    log_seen_prev <= \$1274 ;
   always @(posedge aclk_clk)
-    log_at_last <= \$1284 ;
+    log_at_last <= \$1275 ;
   always @(posedge aclk_clk)
-    log_lapped <= \$1285 ;
+    log_lapped <= \$1276 ;
   always @(posedge aclk_clk)
-    log_fresh <= \$1286 ;
+    log_fresh <= \$1277 ;
   always @(posedge aclk_clk)
-    log_fresh_slot <= \$1287 ;
+    log_fresh_slot <= \$1278 ;
   always @(posedge aclk_clk)
-    config_seen <= \$1288 ;
+    config_seen <= \$1279 ;
   always @(posedge aclk_clk)
-    config_seen_prev <= \$1289 ;
+    config_seen_prev <= \$1280 ;
   always @(posedge aclk_clk)
-    config_has_fresh <= \$1290 ;
+    config_has_fresh <= \$1281 ;
   always @(posedge aclk_clk)
-    config_head <= \$1291 ;
+    config_head <= \$1282 ;
   always @(posedge aclk_clk)
-    config_fresh <= \$1292 ;
+    config_fresh <= \$1283 ;
   always @(posedge aclk_clk)
-    \config_parity_addr$71  <= \$1293 ;
+    \config_parity_addr$71  <= \$1284 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1294 ;
+    a2_ring <= \$1285 ;
   always @(posedge aclk_clk)
     a2_lapped <= \$94 ;
   always @(posedge aclk_clk)
@@ -6643,7 +6638,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_restart_head <= \$142 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1295 ;
+    a3_valid <= \$1286 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6655,23 +6650,25 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1296 ;
+    a2_ever <= { \$152 , \$149 , \$146  };
+  always @(posedge aclk_clk)
+    a3_ring <= \$1287 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$146 ;
+    a3_sel_head <= \$155 ;
   always @(posedge aclk_clk)
     a3_sel_last <= \$158 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$171 ;
+    a3_sel_new <= \$162 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$172 ;
+    a3_fail <= \$163 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$174 ;
+    a3_sel_fresh <= \$165 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$176 ;
+    a3_fwd_ok <= \$167 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1297 ;
+    a4_valid <= \$1288 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6681,13 +6678,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$177 ;
+    a4_slot <= \$168 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$838 [10], \$799 [10], \$760 [10], \$721 [10] };
+    a4_tag <= { \$829 [10], \$790 [10], \$751 [10], \$712 [10] };
   always @(posedge aclk_clk)
-    a4_snap <= \$682 [5];
+    a4_snap <= \$673 [5];
   always @(posedge aclk_clk)
-    a5_valid <= \$1298 ;
+    a5_valid <= \$1289 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6703,15 +6700,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$178 ;
+    a5_addr <= \$169 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$184 ;
+    a3_hit_a1 <= \$175 ;
   always @(posedge aclk_clk)
-    a3_older_hit <= \$193 ;
+    a3_older_hit <= \$184 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$200 ;
+    a3_older_next <= \$191 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1299 ;
+    f0_valid <= \$1290 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6723,11 +6720,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$221 , \$214 , \$207  };
+    f0_hit <= { \$212 , \$205 , \$198  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1300 ;
+    f1_valid <= \$1291 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6743,85 +6740,85 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1301 ;
+    f1_same_second_eq0 <= \$1292 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1302 ;
+    f1_same_second_eq3 <= \$1293 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1303 ;
+    f1_same_second_eq6 <= \$1294 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1304 ;
+    f1_same_second_eq9 <= \$1295 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1305 ;
+    f1_same_second_eq12 <= \$1296 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1306 ;
+    f1_same_second_eq15 <= \$1297 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1307 ;
+    f1_same_second_eq18 <= \$1298 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1308 ;
+    f1_same_second_eq21 <= \$1299 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1309 ;
+    f1_same_second_eq24 <= \$1300 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1310 ;
+    f1_same_second_eq27 <= \$1301 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1311 ;
+    f1_same_second_eq30 <= \$1302 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1312 ;
+    f1_same_third_eq0 <= \$1303 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1313 ;
+    f1_same_third_eq3 <= \$1304 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1314 ;
+    f1_same_third_eq6 <= \$1305 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1315 ;
+    f1_same_third_eq9 <= \$1306 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1316 ;
+    f1_same_third_eq12 <= \$1307 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1317 ;
+    f1_same_third_eq15 <= \$1308 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1318 ;
+    f1_same_third_eq18 <= \$1309 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1319 ;
+    f1_same_third_eq21 <= \$1310 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1320 ;
+    f1_same_third_eq24 <= \$1311 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1321 ;
+    f1_same_third_eq27 <= \$1312 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1322 ;
+    f1_same_third_eq30 <= \$1313 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1323 ;
+    f1_hit <= \$1314 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1324 ;
+    f1_misaligned <= \$1315 ;
   always @(posedge aclk_clk)
-    f1_event_slot <= \$245 [6:0];
+    f1_event_slot <= \$236 [6:0];
   always @(posedge aclk_clk)
-    f1_log_slot <= \$247 [8:0];
+    f1_log_slot <= \$238 [8:0];
   always @(posedge aclk_clk)
-    config_parity_addr <= \$249 [3:0];
+    config_parity_addr <= \$240 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1325 ;
+    f2_valid <= \$1316 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$255 ;
+    f2_pool <= \$246 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$260 ;
+    f2_slot <= \$251 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$263 ;
+    f2_in_pool <= \$254 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$275 ;
+    f2_err <= \$266 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= { \$286 , \$283 , \$278  };
+    f2_never_granted <= { \$277 , \$274 , \$269  };
   always @(posedge aclk_clk)
-    f2_same_second <= \$308 ;
+    f2_same_second <= \$299 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$330 ;
+    f2_same_third <= \$321 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1326 ;
+    f3_valid <= \$1317 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1327 ;
+    f3_go <= \$1318 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6835,33 +6832,33 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$331 [3:0];
+    f3_next <= \$322 [3:0];
   always @(posedge aclk_clk)
-    f3_in <= { \$334 , \$333 , \$332  };
+    f3_in <= { \$325 , \$324 , \$323  };
   always @(posedge aclk_clk)
-    f3_never_granted <= \$336 ;
+    f3_never_granted <= \$327 ;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1142 [12];
+    f3_hit_a2 <= \$1133 [12];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$339 [4];
+    f3_a2_tag_ok <= \$330 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1146 [12];
+    f3_hit_a3 <= \$1137 [12];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$342 [4];
+    f3_a3_tag_ok <= \$333 [4];
   always @(posedge aclk_clk)
-    f3_older_next <= \$345 ;
+    f3_older_next <= \$336 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$346 ;
+    f3_older_snap <= \$337 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$347 ;
+    f3_rel_f3 <= \$338 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1328 ;
+    f3_quiet <= \$1319 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1329 ;
+    f4_valid <= \$1320 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1330 ;
+    f4_go <= \$1321 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6875,91 +6872,97 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1150 [12];
+    f4_hit_a1 <= \$1141 [12];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$355 [3:0];
+    f4_a1_next <= \$346 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$360 ;
+    f4_rest_held <= \$351 ;
   always @(posedge aclk_clk)
     f4_rest_next <= f3_older_next;
   always @(posedge aclk_clk)
     f4_rest_snap <= f3_older_snap;
   always @(posedge aclk_clk)
-    f4_older <= \$361 ;
+    f4_older <= \$352 ;
   always @(posedge aclk_clk)
-    f4_mem_held <= { \$388 , \$379 , \$370  };
+    f4_mem_held <= { \$379 , \$370 , \$361  };
   always @(posedge aclk_clk)
-    f4_mem_snap <= { \$391 , \$390 , \$389  };
+    f4_mem_snap <= { \$382 , \$381 , \$380  };
   always @(posedge aclk_clk)
-    f4_mem_next_event <= { \$395 , \$394 , \$393 , \$392  };
+    f4_mem_next_event <= { \$386 , \$385 , \$384 , \$383  };
   always @(posedge aclk_clk)
-    f4_mem_next_log <= { \$399 , \$398 , \$397 , \$396  };
+    f4_mem_next_log <= { \$390 , \$389 , \$388 , \$387  };
   always @(posedge aclk_clk)
-    f4_mem_next_config <= { \$403 , \$402 , \$401 , \$400  };
+    f4_mem_next_config <= { \$394 , \$393 , \$392 , \$391  };
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1331 ;
+    f4_by_a1 <= \$1322 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1332 ;
+    f4_by_older <= \$1323 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1333 ;
+    f4_by_mem <= \$1324 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$434 [6], \$429 [6], \$424 [6] };
+    f4_mem_ok <= { \$425 [6], \$420 [6], \$415 [6] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$436 ;
+    f2_flushed <= \$427 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$439 ;
+    f3_flushed <= \$430 ;
   always @(posedge aclk_clk)
-    f4_live <= \$444 [2:0];
+    f4_live <= \$435 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1334 ;
+    f4_by_mem_live <= \$1325 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1335 ;
+    f4_blocked <= \$1326 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$448 [12];
+    f4_taken_a4 <= \$439 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$451 [12];
+    f4_taken_a3 <= \$442 [12];
   always @(posedge aclk_clk)
-    f4_taken_a2 <= \$456 ;
+    f4_taken_a2 <= \$447 ;
   always @(posedge aclk_clk)
-    f4_raced <= \$468 [3];
+    f4_raced <= \$459 [3];
   always @(posedge aclk_clk)
-    event_push <= \$1336 ;
+    f4_slot_event <= \$1327 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$1337 ;
+    event_push <= \$1328 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$1338 ;
+    event_queue_waddr <= \$1329 ;
   always @(posedge aclk_clk)
-    event_popped <= \$1339 ;
+    event_pushed <= \$1330 ;
   always @(posedge aclk_clk)
-    event_count <= \$1340 ;
+    event_popped <= \$1331 ;
   always @(posedge aclk_clk)
-    event_at <= \$1341 ;
+    event_count <= \$1332 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$1342 ;
+    event_at <= \$1333 ;
   always @(posedge aclk_clk)
-    config_parity_wrows <= { \$532 , \$531 , \$530 , \$529 , \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521 , \$520 , \$519 , \$518 , \$517  };
+    event_nonempty <= \$1334 ;
   always @(posedge aclk_clk)
-    config_push <= \$1343 ;
+    f4_slot_log <= \$1335 ;
   always @(posedge aclk_clk)
-    config_queue_waddr <= \$1344 ;
+    config_parity_wrows <= { \$523 , \$522 , \$521 , \$520 , \$519 , \$518 , \$517 , \$516 , \$515 , \$514 , \$513 , \$512 , \$511 , \$510 , \$509 , \$508  };
   always @(posedge aclk_clk)
-    config_pushed <= \$1345 ;
+    f4_slot_config <= \$1336 ;
   always @(posedge aclk_clk)
-    config_popped <= \$1346 ;
+    config_push <= \$1337 ;
   always @(posedge aclk_clk)
-    config_count <= \$1347 ;
+    config_queue_waddr <= \$1338 ;
   always @(posedge aclk_clk)
-    config_at <= \$1348 ;
+    config_pushed <= \$1339 ;
   always @(posedge aclk_clk)
-    config_nonempty <= \$1349 ;
+    config_popped <= \$1340 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1350 ;
+    config_count <= \$1341 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1351 ;
+    config_at <= \$1342 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$341 ;
+    config_nonempty <= \$1343 ;
+  always @(posedge aclk_clk)
+    f5_valid <= \$1344 ;
+  always @(posedge aclk_clk)
+    f5_ok <= \$1345 ;
+  always @(posedge aclk_clk)
+    f5_err <= \$signal$345 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -6973,41 +6976,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$585 ;
+    f5_wparity <= \$576 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$589 [12];
+    a3_flip <= \$580 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$590 ;
+    a3_released <= \$581 ;
   always @(posedge aclk_clk)
-    a4_prev_held <= \$595 ;
+    a4_prev_held <= \$586 ;
   always @(posedge aclk_clk)
-    a4_released <= \$597 ;
+    a4_released <= \$588 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$602 ;
+    a5_overwrite <= \$593 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1352 ;
+    a6_valid <= \$1346 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1353 ;
+    f6_valid <= \$1347 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1354 ;
+    x3_valid <= \$1348 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1355 ;
+    x4_valid <= \$1349 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1356 ;
+    x5_valid <= \$1350 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1357 ;
+    x6_valid <= \$1351 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -7067,21 +7070,21 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1358 ;
+    busy_0 <= \$1352 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1359 ;
+    busy_6 <= \$1353 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1360 ;
+    busy_12 <= \$1354 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1361 ;
+    busy_18 <= \$1355 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1362 ;
+    busy_24 <= \$1356 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1363 ;
+    busy_30 <= \$1357 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1364 ;
+    busy_36 <= \$1358 ;
   always @(posedge aclk_clk)
-    busy_42 <= \$1365 ;
+    busy_42 <= \$1359 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     (* full_case = 32'd1 *)
@@ -7160,496 +7163,559 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1236  = event_grant_wen;
+    \$1227  = event_grant_wen;
+    if (aclk_rst) begin
+      \$1227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1228  = event_grant_w_addr;
+    if (event_grant_wen) begin
+      \$1228  = { \$857 , \$853 , \$849 , \$845 , \$841 , \$837 , \$833  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1229  = event_grant_w_data;
+    if (event_grant_wen) begin
+      \$1229  = event_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1230  = event_queue_wen;
+    if (aclk_rst) begin
+      \$1230  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1231  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$1231  = event_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1232  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$1232  = event_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1233  = log_grant_wen;
+    if (aclk_rst) begin
+      \$1233  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1234  = log_grant_w_addr;
+    if (log_grant_wen) begin
+      \$1234  = { \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1235  = log_grant_w_data;
+    if (log_grant_wen) begin
+      \$1235  = log_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1236  = config_grant_wen;
     if (aclk_rst) begin
       \$1236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1237  = event_grant_w_addr;
-    if (event_grant_wen) begin
-      \$1237  = { \$866 , \$862 , \$858 , \$854 , \$850 , \$846 , \$842  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1238  = event_grant_w_data;
-    if (event_grant_wen) begin
-      \$1238  = event_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1239  = event_queue_wen;
-    if (aclk_rst) begin
-      \$1239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1240  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$1240  = event_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1241  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$1241  = event_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1242  = log_grant_wen;
-    if (aclk_rst) begin
-      \$1242  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1243  = log_grant_w_addr;
-    if (log_grant_wen) begin
-      \$1243  = { \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1244  = log_grant_w_data;
-    if (log_grant_wen) begin
-      \$1244  = log_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1245  = config_grant_wen;
-    if (aclk_rst) begin
-      \$1245  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1246  = config_grant_w_addr;
+    \$1237  = config_grant_w_addr;
     if (config_grant_wen) begin
-      \$1246  = { \$1045 , \$1041 , \$1037 , \$1033  };
+      \$1237  = { \$1036 , \$1032 , \$1028 , \$1024  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1247  = config_grant_w_data;
+    \$1238  = config_grant_w_data;
     if (config_grant_wen) begin
-      \$1247  = config_grant_wdata;
+      \$1238  = config_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1248  = config_parity_row0;
+    \$1239  = config_parity_row0;
     if (\$1 ) begin
+      \$1239  = config_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1240  = config_parity_row1;
+    if (\$2 ) begin
+      \$1240  = config_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1241  = config_parity_row2;
+    if (\$3 ) begin
+      \$1241  = config_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1242  = config_parity_row3;
+    if (\$4 ) begin
+      \$1242  = config_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1243  = config_parity_row4;
+    if (\$5 ) begin
+      \$1243  = config_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1244  = config_parity_row5;
+    if (\$6 ) begin
+      \$1244  = config_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1245  = config_parity_row6;
+    if (\$7 ) begin
+      \$1245  = config_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1246  = config_parity_row7;
+    if (\$8 ) begin
+      \$1246  = config_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1247  = config_parity_row8;
+    if (\$9 ) begin
+      \$1247  = config_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1248  = config_parity_row9;
+    if (\$10 ) begin
       \$1248  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1249  = config_parity_row1;
-    if (\$2 ) begin
+    \$1249  = config_parity_row10;
+    if (\$11 ) begin
       \$1249  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1250  = config_parity_row2;
-    if (\$3 ) begin
+    \$1250  = config_parity_row11;
+    if (\$12 ) begin
       \$1250  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1251  = config_parity_row3;
-    if (\$4 ) begin
+    \$1251  = config_parity_row12;
+    if (\$13 ) begin
       \$1251  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1252  = config_parity_row4;
-    if (\$5 ) begin
+    \$1252  = config_parity_row13;
+    if (\$14 ) begin
       \$1252  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1253  = config_parity_row5;
-    if (\$6 ) begin
+    \$1253  = config_parity_row14;
+    if (\$15 ) begin
       \$1253  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1254  = config_parity_row6;
-    if (\$7 ) begin
+    \$1254  = config_parity_row15;
+    if (\$16 ) begin
       \$1254  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1255  = config_parity_row7;
-    if (\$8 ) begin
-      \$1255  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1256  = config_parity_row8;
-    if (\$9 ) begin
-      \$1256  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1257  = config_parity_row9;
-    if (\$10 ) begin
-      \$1257  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1258  = config_parity_row10;
-    if (\$11 ) begin
-      \$1258  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1259  = config_parity_row11;
-    if (\$12 ) begin
-      \$1259  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1260  = config_parity_row12;
-    if (\$13 ) begin
-      \$1260  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1261  = config_parity_row13;
-    if (\$14 ) begin
-      \$1261  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1262  = config_parity_row14;
-    if (\$15 ) begin
-      \$1262  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1263  = config_parity_row15;
-    if (\$16 ) begin
-      \$1263  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1264  = config_queue_wen;
+    \$1255  = config_queue_wen;
     if (aclk_rst) begin
-      \$1264  = 1'h0;
+      \$1255  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1265  = config_queue_w_addr;
+    \$1256  = config_queue_w_addr;
     if (config_queue_wen) begin
-      \$1265  = config_queue_waddr;
+      \$1256  = config_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1266  = config_queue_w_data;
+    \$1257  = config_queue_w_data;
     if (config_queue_wen) begin
-      \$1266  = config_queue_wdata;
+      \$1257  = config_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1267  = alloc_valid;
+    \$1258  = alloc_valid;
     if (aclk_rst) begin
-      \$1267  = 1'h0;
+      \$1258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1268  = a0_valid;
+    \$1259  = a0_valid;
     if (aclk_rst) begin
-      \$1268  = 1'h0;
+      \$1259  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1269  = { \$43 , \$40 , \$37  };
+    \$1260  = { \$43 , \$40 , \$37  };
     if (aclk_rst) begin
-      \$1269  = 3'h0;
+      \$1260  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1270  = flush_valid;
+    \$1261  = flush_valid;
     if (aclk_rst) begin
-      \$1270  = 1'h0;
+      \$1261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1271  = { 1'h0, \$49 , \$46  };
+    \$1262  = { 1'h0, \$49 , \$46  };
     if (aclk_rst) begin
-      \$1271  = 3'h0;
+      \$1262  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1272  = x0_valid;
+    \$1263  = x0_valid;
     if (aclk_rst) begin
-      \$1272  = 1'h0;
+      \$1263  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1273  = x0_select;
+    \$1264  = x0_select;
     if (aclk_rst) begin
-      \$1273  = 3'h0;
+      \$1264  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1274  = x1_valid;
+    \$1265  = x1_valid;
     if (aclk_rst) begin
-      \$1274  = 1'h0;
+      \$1265  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1275  = a1_valid;
+    \$1266  = a1_valid;
+    if (aclk_rst) begin
+      \$1266  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1267  = event_seen;
+    if (\$57 ) begin
+      \$1267  = \$58 ;
+    end
+    if (aclk_rst) begin
+      \$1267  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1268  = event_seen;
+    if (aclk_rst) begin
+      \$1268  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1269  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$1269  = \$59 ;
+    end else if (x1_select[0]) begin
+      \$1269  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$1269  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1270  = event_head;
+    if (event_pop) begin
+      \$1270  = \$62 [6:0];
+    end
+    if (x1_select[0]) begin
+      \$1270  = event_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$1270  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1271  = event_fresh_next;
+    if (aclk_rst) begin
+      \$1271  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1272  = \$63 [6:0];
+    if (aclk_rst) begin
+      \$1272  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1273  = log_seen;
+    if (\$66 ) begin
+      \$1273  = \$67 ;
+    end
+    if (aclk_rst) begin
+      \$1273  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1274  = log_seen;
+    if (aclk_rst) begin
+      \$1274  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1275  = log_at_last;
+    if (log_take_fresh) begin
+      \$1275  = \$72 ;
+    end else if (x1_select[1]) begin
+      \$1275  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1275  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1276  = event_seen;
-    if (\$57 ) begin
-      \$1276  = \$58 ;
-    end
-    if (aclk_rst) begin
-      \$1276  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1277  = event_seen;
-    if (aclk_rst) begin
-      \$1277  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1278  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$1278  = \$59 ;
-    end else if (x1_select[0]) begin
-      \$1278  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1278  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1279  = event_head;
-    if (event_pop) begin
-      \$1279  = \$62 [6:0];
-    end
-    if (x1_select[0]) begin
-      \$1279  = event_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1279  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1280  = event_fresh_next;
-    if (aclk_rst) begin
-      \$1280  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1281  = \$63 [6:0];
-    if (aclk_rst) begin
-      \$1281  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1282  = log_seen;
-    if (\$66 ) begin
-      \$1282  = \$67 ;
-    end
-    if (aclk_rst) begin
-      \$1282  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1283  = log_seen;
-    if (aclk_rst) begin
-      \$1283  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1284  = log_at_last;
+    \$1276  = log_lapped;
     if (log_take_fresh) begin
-      \$1284  = \$72 ;
+      \$1276  = \$77 ;
     end else if (x1_select[1]) begin
-      \$1284  = 1'h0;
+      \$1276  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1284  = 1'h0;
+      \$1276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1285  = log_lapped;
-    if (log_take_fresh) begin
-      \$1285  = \$77 ;
-    end else if (x1_select[1]) begin
-      \$1285  = 1'h0;
-    end
+    \$1277  = log_fresh_next;
     if (aclk_rst) begin
-      \$1285  = 1'h0;
+      \$1277  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1286  = log_fresh_next;
+    \$1278  = \$78 [8:0];
     if (aclk_rst) begin
-      \$1286  = 10'h000;
+      \$1278  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1287  = \$78 [8:0];
-    if (aclk_rst) begin
-      \$1287  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1288  = config_seen;
+    \$1279  = config_seen;
     if (\$81 ) begin
-      \$1288  = \$82 ;
+      \$1279  = \$82 ;
     end
     if (aclk_rst) begin
-      \$1288  = 5'h00;
+      \$1279  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1289  = config_seen;
+    \$1280  = config_seen;
     if (aclk_rst) begin
-      \$1289  = 5'h00;
+      \$1280  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1290  = config_has_fresh;
+    \$1281  = config_has_fresh;
     if (config_take_fresh) begin
-      \$1290  = \$83 ;
+      \$1281  = \$83 ;
     end else if (x1_select[2]) begin
-      \$1290  = 1'h1;
+      \$1281  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1290  = 1'h1;
+      \$1281  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1291  = config_head;
+    \$1282  = config_head;
     if (config_pop) begin
-      \$1291  = \$86 [3:0];
+      \$1282  = \$86 [3:0];
     end
     if (x1_select[2]) begin
-      \$1291  = config_queue_waddr;
+      \$1282  = config_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1291  = 4'h0;
+      \$1282  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1292  = config_fresh_next;
+    \$1283  = config_fresh_next;
     if (aclk_rst) begin
-      \$1292  = 5'h00;
+      \$1283  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1293  = \$87 [3:0];
+    \$1284  = \$87 [3:0];
     if (aclk_rst) begin
-      \$1293  = 4'h0;
+      \$1284  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1294  = a1_select[1];
+    \$1285  = a1_select[1];
+    if (aclk_rst) begin
+      \$1285  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1286  = a2_valid;
+    if (aclk_rst) begin
+      \$1286  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1287  = a2_ring;
+    if (aclk_rst) begin
+      \$1287  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1288  = a3_valid;
+    if (aclk_rst) begin
+      \$1288  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1289  = a4_valid;
+    if (aclk_rst) begin
+      \$1289  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1290  = free_valid;
+    if (aclk_rst) begin
+      \$1290  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1291  = f0_valid;
+    if (aclk_rst) begin
+      \$1291  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1292  = \$213 ;
+    if (aclk_rst) begin
+      \$1292  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1293  = \$214 ;
+    if (aclk_rst) begin
+      \$1293  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1294  = \$215 ;
     if (aclk_rst) begin
       \$1294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1295  = a2_valid;
+    \$1295  = \$216 ;
     if (aclk_rst) begin
       \$1295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1296  = a2_ring;
+    \$1296  = \$217 ;
     if (aclk_rst) begin
       \$1296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1297  = a3_valid;
+    \$1297  = \$218 ;
     if (aclk_rst) begin
       \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1298  = a4_valid;
+    \$1298  = \$219 ;
     if (aclk_rst) begin
       \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1299  = free_valid;
+    \$1299  = \$220 ;
     if (aclk_rst) begin
       \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1300  = f0_valid;
+    \$1300  = \$221 ;
     if (aclk_rst) begin
       \$1300  = 1'h0;
     end
@@ -7747,175 +7813,222 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1314  = \$235 ;
-    if (aclk_rst) begin
-      \$1314  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1315  = \$236 ;
-    if (aclk_rst) begin
-      \$1315  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1316  = \$237 ;
+    \$1316  = f1_valid;
     if (aclk_rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1317  = \$238 ;
+    \$1317  = f2_valid;
     if (aclk_rst) begin
       \$1317  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1318  = \$239 ;
+    \$1318  = \$signal$269 ;
     if (aclk_rst) begin
       \$1318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1319  = \$240 ;
+    \$1319  = \$345 ;
     if (aclk_rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1320  = \$241 ;
+    \$1320  = f3_valid;
     if (aclk_rst) begin
       \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1321  = \$242 ;
+    \$1321  = f3_go;
     if (aclk_rst) begin
       \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1322  = \$243 ;
+    \$1322  = \$399 ;
     if (aclk_rst) begin
       \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1325  = f1_valid;
+    \$1323  = \$407 ;
     if (aclk_rst) begin
-      \$1325  = 1'h0;
+      \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1326  = f2_valid;
+    \$1324  = \$410 ;
+    if (aclk_rst) begin
+      \$1324  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1325  = \$1149 [2:0];
+    if (aclk_rst) begin
+      \$1325  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1326  = \$436 ;
     if (aclk_rst) begin
       \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1327  = \$signal$268 ;
-    if (aclk_rst) begin
-      \$1327  = 1'h0;
+    \$1327  = f4_slot_event;
+    if (f3_in[0]) begin
+      \$1327  = f3_slot[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1328  = \$354 ;
+    \$1328  = \$467 ;
     if (aclk_rst) begin
       \$1328  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1329  = f3_valid;
+    \$1329  = event_queue_waddr;
+    if (\$475 ) begin
+      \$1329  = \$478 [6:0];
+    end
     if (aclk_rst) begin
-      \$1329  = 1'h0;
+      \$1329  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1330  = f3_go;
+    \$1330  = event_push;
+    if (x1_select[0]) begin
+      \$1330  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1331  = \$408 ;
+    \$1331  = event_pop;
+    if (x1_select[0]) begin
+      \$1331  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1332  = \$416 ;
-    if (aclk_rst) begin
-      \$1332  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1333  = \$419 ;
-    if (aclk_rst) begin
-      \$1333  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1334  = \$1158 [2:0];
-    if (aclk_rst) begin
-      \$1334  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1335  = \$445 ;
-    if (aclk_rst) begin
-      \$1335  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1336  = \$476 ;
-    if (aclk_rst) begin
-      \$1336  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1337  = event_queue_waddr;
-    if (\$484 ) begin
-      \$1337  = \$487 [6:0];
-    end
-    if (aclk_rst) begin
-      \$1337  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1338  = event_push;
+    \$1332  = \$482 [7:0];
     if (x1_select[0]) begin
-      \$1338  = 1'h0;
+      \$1332  = 8'h00;
     end
     if (aclk_rst) begin
-      \$1338  = 1'h0;
+      \$1332  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1339  = event_pop;
+    \$1333  = event_at;
+    if (\$485 ) begin
+      \$1333 [0] = event_at[0];
+      \$1333 [1] = event_at[1];
+      \$1333 [2] = event_at[2];
+    end
+    if (\$491 ) begin
+      \$1333 [0] = event_at[1];
+      \$1333 [1] = event_at[2];
+      \$1333 [2] = \$492 ;
+    end
+    if (\$498 ) begin
+      \$1333 [0] = 1'h0;
+      \$1333 [1] = event_at[0];
+      \$1333 [2] = event_at[1];
+    end
+    if (\$504 ) begin
+      \$1333 [0] = event_at[0];
+      \$1333 [1] = event_at[1];
+      \$1333 [2] = event_at[2];
+    end
     if (x1_select[0]) begin
+      \$1333  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1333  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1334  = event_nonempty;
+    if (\$485 ) begin
+      \$1334  = \$488 ;
+    end
+    if (\$491 ) begin
+      \$1334  = \$495 ;
+    end
+    if (\$498 ) begin
+      \$1334  = \$501 ;
+    end
+    if (\$504 ) begin
+      \$1334  = \$507 ;
+    end
+    if (x1_select[0]) begin
+      \$1334  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1334  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1335  = f4_slot_log;
+    if (f3_in[1]) begin
+      \$1335  = f3_slot;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1336  = f4_slot_config;
+    if (f3_in[2]) begin
+      \$1336  = f3_slot[3:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1337  = \$531 ;
+    if (aclk_rst) begin
+      \$1337  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1338  = config_queue_waddr;
+    if (\$539 ) begin
+      \$1338  = \$542 [3:0];
+    end
+    if (aclk_rst) begin
+      \$1338  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1339  = config_push;
+    if (x1_select[2]) begin
       \$1339  = 1'h0;
     end
     if (aclk_rst) begin
@@ -7924,282 +8037,193 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1340  = \$491 [7:0];
-    if (x1_select[0]) begin
-      \$1340  = 8'h00;
+    \$1340  = config_pop;
+    if (x1_select[2]) begin
+      \$1340  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1340  = 8'h00;
+      \$1340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1341  = event_at;
-    if (\$494 ) begin
-      \$1341 [0] = event_at[0];
-      \$1341 [1] = event_at[1];
-      \$1341 [2] = event_at[2];
-    end
-    if (\$500 ) begin
-      \$1341 [0] = event_at[1];
-      \$1341 [1] = event_at[2];
-      \$1341 [2] = \$501 ;
-    end
-    if (\$507 ) begin
-      \$1341 [0] = 1'h0;
-      \$1341 [1] = event_at[0];
-      \$1341 [2] = event_at[1];
-    end
-    if (\$513 ) begin
-      \$1341 [0] = event_at[0];
-      \$1341 [1] = event_at[1];
-      \$1341 [2] = event_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1341  = 3'h1;
+    \$1341  = \$546 [4:0];
+    if (x1_select[2]) begin
+      \$1341  = 5'h00;
     end
     if (aclk_rst) begin
-      \$1341  = 3'h1;
+      \$1341  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1342  = event_nonempty;
-    if (\$494 ) begin
-      \$1342  = \$497 ;
+    \$1342  = config_at;
+    if (\$549 ) begin
+      \$1342 [0] = config_at[0];
+      \$1342 [1] = config_at[1];
+      \$1342 [2] = config_at[2];
     end
-    if (\$500 ) begin
-      \$1342  = \$504 ;
+    if (\$555 ) begin
+      \$1342 [0] = config_at[1];
+      \$1342 [1] = config_at[2];
+      \$1342 [2] = \$556 ;
     end
-    if (\$507 ) begin
-      \$1342  = \$510 ;
+    if (\$562 ) begin
+      \$1342 [0] = 1'h0;
+      \$1342 [1] = config_at[0];
+      \$1342 [2] = config_at[1];
     end
-    if (\$513 ) begin
-      \$1342  = \$516 ;
+    if (\$568 ) begin
+      \$1342 [0] = config_at[0];
+      \$1342 [1] = config_at[1];
+      \$1342 [2] = config_at[2];
     end
-    if (x1_select[0]) begin
-      \$1342  = 1'h0;
+    if (x1_select[2]) begin
+      \$1342  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1342  = 1'h0;
+      \$1342  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1343  = \$540 ;
+    \$1343  = config_nonempty;
+    if (\$549 ) begin
+      \$1343  = \$552 ;
+    end
+    if (\$555 ) begin
+      \$1343  = \$559 ;
+    end
+    if (\$562 ) begin
+      \$1343  = \$565 ;
+    end
+    if (\$568 ) begin
+      \$1343  = \$571 ;
+    end
+    if (x1_select[2]) begin
+      \$1343  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1344  = config_queue_waddr;
-    if (\$548 ) begin
-      \$1344  = \$551 [3:0];
-    end
+    \$1344  = f4_valid;
     if (aclk_rst) begin
-      \$1344  = 4'h0;
+      \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1345  = config_push;
-    if (x1_select[2]) begin
-      \$1345  = 1'h0;
-    end
+    \$1345  = \release ;
     if (aclk_rst) begin
       \$1345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1346  = config_pop;
-    if (x1_select[2]) begin
-      \$1346  = 1'h0;
-    end
+    \$1346  = a5_valid;
     if (aclk_rst) begin
       \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1347  = \$555 [4:0];
-    if (x1_select[2]) begin
-      \$1347  = 5'h00;
-    end
+    \$1347  = f5_valid;
     if (aclk_rst) begin
-      \$1347  = 5'h00;
+      \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1348  = config_at;
-    if (\$558 ) begin
-      \$1348 [0] = config_at[0];
-      \$1348 [1] = config_at[1];
-      \$1348 [2] = config_at[2];
-    end
-    if (\$564 ) begin
-      \$1348 [0] = config_at[1];
-      \$1348 [1] = config_at[2];
-      \$1348 [2] = \$565 ;
-    end
-    if (\$571 ) begin
-      \$1348 [0] = 1'h0;
-      \$1348 [1] = config_at[0];
-      \$1348 [2] = config_at[1];
-    end
-    if (\$577 ) begin
-      \$1348 [0] = config_at[0];
-      \$1348 [1] = config_at[1];
-      \$1348 [2] = config_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1348  = 3'h1;
-    end
+    \$1348  = x2_valid;
     if (aclk_rst) begin
-      \$1348  = 3'h1;
+      \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1349  = config_nonempty;
-    if (\$558 ) begin
-      \$1349  = \$561 ;
-    end
-    if (\$564 ) begin
-      \$1349  = \$568 ;
-    end
-    if (\$571 ) begin
-      \$1349  = \$574 ;
-    end
-    if (\$577 ) begin
-      \$1349  = \$580 ;
-    end
-    if (x1_select[2]) begin
-      \$1349  = 1'h0;
-    end
+    \$1349  = x3_valid;
     if (aclk_rst) begin
       \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1350  = f4_valid;
+    \$1350  = x4_valid;
     if (aclk_rst) begin
       \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1351  = \release ;
+    \$1351  = x5_valid;
     if (aclk_rst) begin
       \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1352  = a5_valid;
+    \$1352  = \$594 ;
     if (aclk_rst) begin
       \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1353  = f5_valid;
+    \$1353  = \$595 ;
     if (aclk_rst) begin
       \$1353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1354  = x2_valid;
+    \$1354  = \$596 ;
     if (aclk_rst) begin
       \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1355  = x3_valid;
+    \$1355  = \$597 ;
     if (aclk_rst) begin
       \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1356  = x4_valid;
+    \$1356  = \$598 ;
     if (aclk_rst) begin
       \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1357  = x5_valid;
+    \$1357  = \$599 ;
     if (aclk_rst) begin
       \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1358  = \$603 ;
+    \$1358  = \$600 ;
     if (aclk_rst) begin
       \$1358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1359  = \$604 ;
+    \$1359  = \$601 ;
     if (aclk_rst) begin
       \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1360  = \$605 ;
-    if (aclk_rst) begin
-      \$1360  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1361  = \$606 ;
-    if (aclk_rst) begin
-      \$1361  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1362  = \$607 ;
-    if (aclk_rst) begin
-      \$1362  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1363  = \$608 ;
-    if (aclk_rst) begin
-      \$1363  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1364  = \$609 ;
-    if (aclk_rst) begin
-      \$1364  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1365  = \$610 ;
-    if (aclk_rst) begin
-      \$1365  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     event_fresh_next = event_fresh;
     if (event_take_fresh) begin
-      event_fresh_next = \$619 ;
+      event_fresh_next = \$610 ;
     end else if (x1_select[0]) begin
       event_fresh_next = 8'h00;
     end
@@ -8208,7 +8232,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     log_fresh_next = log_fresh;
     if (log_take_fresh) begin
-      log_fresh_next = \$625 [9:0];
+      log_fresh_next = \$616 [9:0];
     end else if (x1_select[1]) begin
       log_fresh_next = 10'h000;
     end
@@ -8217,7 +8241,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     config_fresh_next = config_fresh;
     if (config_take_fresh) begin
-      config_fresh_next = \$631 ;
+      config_fresh_next = \$622 ;
     end else if (x1_select[2]) begin
       config_fresh_next = 5'h00;
     end
@@ -8227,101 +8251,101 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$1133 ;
+          grant_addr = \$1124 ;
       2'h1:
-          grant_addr = \$1135 ;
+          grant_addr = \$1126 ;
       2'h2:
-          grant_addr = \$1137 ;
+          grant_addr = \$1128 ;
     endcase
   end
-  assign event_grant_waddr = { \$866 , \$862 , \$858 , \$854 , \$850 , \$846 , \$842  };
-  assign log_grant_waddr = { \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950  };
-  assign config_grant_waddr = { \$1045 , \$1041 , \$1037 , \$1033  };
-  assign flush_reg_select = \port$3925$40 [5:3];
+  assign event_grant_waddr = { \$857 , \$853 , \$849 , \$845 , \$841 , \$837 , \$833  };
+  assign log_grant_waddr = { \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941  };
+  assign config_grant_waddr = { \$1036 , \$1032 , \$1028 , \$1024  };
+  assign flush_reg_select = \port$3922$40 [5:3];
   assign event_tail = event_queue_waddr;
   assign config_fresh_slot = \config_parity_addr$71 ;
   assign config_tail = config_queue_waddr;
   assign log_flushing = x1_select[1];
   assign event_flushing = x1_select[0];
   assign config_flushing = x1_select[2];
-  assign \$signal  = { \$673 , \$672 , \$671 , \$667 , \$663 , \$659 , \$652 , \$645 , \$638  };
-  assign next_tag = { \$838 [10], \$799 [10], \$760 [10], \$721 [10] };
-  assign fetched_snap = \$682 [5];
-  assign free_reg_hit = \port$3925$40 [2:0];
+  assign \$signal  = { \$664 , \$663 , \$662 , \$658 , \$654 , \$650 , \$643 , \$636 , \$629  };
+  assign next_tag = { \$829 [10], \$790 [10], \$751 [10], \$712 [10] };
+  assign fetched_snap = \$673 [5];
+  assign free_reg_hit = \port$3922$40 [2:0];
   assign f1_config_slot = config_parity_addr;
-  assign \$signal$280  = \$1142 [12];
-  assign hit_a3 = \$1146 [12];
-  assign \$signal$299  = \$1150 [12];
-  assign f3_by_mem_base = \$1158 [2:0];
+  assign \$signal$281  = \$1133 [12];
+  assign hit_a3 = \$1137 [12];
+  assign \$signal$300  = \$1141 [12];
+  assign f3_by_mem_base = \$1149 [2:0];
   assign f4_rows_config = config_parity_wrows;
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = { \$611 [3:0], event_grant_w_data[0] };
+  assign w__data = { \$602 [3:0], event_grant_w_data[0] };
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$411  = event_fresh_slot;
-  assign \event_grant_addr$412  = event_fresh_slot;
+  assign \r__addr$415  = event_fresh_slot;
+  assign \event_grant_addr$416  = event_fresh_slot;
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$414  = event_grant_r1_b0;
-  assign \w__addr$415  = f4_slot[6:0];
-  assign event_parity_waddr = f4_slot[6:0];
-  assign event_parity_wen = \w__en$417 ;
-  assign event_parity_wdata = \w__data$419 ;
-  assign \r__addr$421  = f1_event_slot;
+  assign \event_grant_data$418  = event_grant_r1_b0;
+  assign \w__addr$419  = f4_slot_event;
+  assign event_parity_waddr = f4_slot_event;
+  assign event_parity_wen = \w__en$421 ;
+  assign event_parity_wdata = \w__data$423 ;
+  assign \r__addr$425  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$423  = event_fresh_slot;
-  assign \event_parity_addr$424  = event_fresh_slot;
+  assign \r__addr$427  = event_fresh_slot;
+  assign \event_parity_addr$428  = event_fresh_slot;
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$426  = event_parity_r1_b0;
-  assign \w__addr$427  = event_queue_w_addr;
-  assign \w__en$428  = event_queue_w_en;
-  assign \w__data$429  = event_queue_w_data;
-  assign \r__addr$430  = event_head;
+  assign \event_parity_data$430  = event_parity_r1_b0;
+  assign \w__addr$431  = event_queue_w_addr;
+  assign \w__en$432  = event_queue_w_en;
+  assign \w__data$433  = event_queue_w_data;
+  assign \r__addr$434  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$433  = log_grant_w_addr;
-  assign \w__en$434  = log_grant_w_en;
-  assign \w__data$435  = { \$612 [3:0], log_grant_w_data[0] };
-  assign \r__addr$436  = f1_log_slot;
+  assign \w__addr$437  = log_grant_w_addr;
+  assign \w__en$438  = log_grant_w_en;
+  assign \w__data$439  = { \$603 [3:0], log_grant_w_data[0] };
+  assign \r__addr$440  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$438  = log_fresh_slot;
-  assign \log_grant_addr$439  = log_fresh_slot;
-  assign \log_grant_data$440  = log_grant_r0_b0;
-  assign \w__addr$441  = f4_slot;
-  assign log_parity_waddr = f4_slot;
-  assign \w__en$443  = log_parity_wen;
-  assign log_parity_wdata = \w__data$444 ;
-  assign \r__addr$446  = f1_log_slot;
+  assign \r__addr$442  = log_fresh_slot;
+  assign \log_grant_addr$443  = log_fresh_slot;
+  assign \log_grant_data$444  = log_grant_r0_b0;
+  assign \w__addr$445  = f4_slot_log;
+  assign log_parity_waddr = f4_slot_log;
+  assign \w__en$447  = log_parity_wen;
+  assign log_parity_wdata = \w__data$448 ;
+  assign \r__addr$450  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$448  = log_fresh_slot;
-  assign \log_parity_addr$449  = log_fresh_slot;
-  assign \log_parity_data$450  = log_parity_r0_b0;
-  assign \w__addr$451  = config_grant_w_addr;
-  assign \w__en$452  = config_grant_w_en;
-  assign \w__data$453  = { \$613 [3:0], config_grant_w_data[0] };
-  assign \r__addr$454  = config_parity_addr;
+  assign \r__addr$452  = log_fresh_slot;
+  assign \log_parity_addr$453  = log_fresh_slot;
+  assign \log_parity_data$454  = log_parity_r0_b0;
+  assign \w__addr$455  = config_grant_w_addr;
+  assign \w__en$456  = config_grant_w_en;
+  assign \w__data$457  = { \$604 [3:0], config_grant_w_data[0] };
+  assign \r__addr$458  = config_parity_addr;
   assign config_grant_addr = config_parity_addr;
-  assign \r__addr$456  = \config_parity_addr$71 ;
-  assign \config_grant_addr$457  = \config_parity_addr$71 ;
+  assign \r__addr$460  = \config_parity_addr$71 ;
+  assign \config_grant_addr$461  = \config_parity_addr$71 ;
   assign config_grant_data = config_grant_r0_b0;
-  assign \config_grant_data$459  = config_grant_r1_b0;
+  assign \config_grant_data$463  = config_grant_r1_b0;
   assign config_parity_data = config_parity_r0;
-  assign \config_parity_data$461  = config_parity_r1;
-  assign \w__addr$462  = config_queue_w_addr;
-  assign \w__en$463  = config_queue_w_en;
-  assign \w__data$464  = config_queue_w_data;
-  assign \r__addr$465  = config_head;
+  assign \config_parity_data$465  = config_parity_r1;
+  assign \w__addr$466  = config_queue_w_addr;
+  assign \w__en$467  = config_queue_w_en;
+  assign \w__data$468  = config_queue_w_data;
+  assign \r__addr$469  = config_head;
   assign config_queue_addr = config_head;
   assign config_queue_data = config_queue_r0_b0;
-  assign \$signal$468  = { \$868 , \$867 , \$866 , \$862 , \$858 , \$854 , \$850 , \$846 , \$842  };
-  assign event_next_tag = { \$947 [5], \$928 [5], \$909 [5], \$890 [5] };
-  assign \$signal$471  = { \$958 , \$957 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950  };
-  assign log_next_tag = { \$1027 [4], \$1010 [4], \$993 [4], \$976 [4] };
-  assign \$signal$474  = { \$1050 , \$1049 , \$1048 , \$1047 , \$1046 , \$1045 , \$1041 , \$1037 , \$1033  };
-  assign config_next_tag = { \$1129 [5], \$1110 [5], \$1091 [5], \$1072 [5] };
-  assign config_parity_waddr = f4_slot[3:0];
+  assign \$signal$472  = { \$859 , \$858 , \$857 , \$853 , \$849 , \$845 , \$841 , \$837 , \$833  };
+  assign event_next_tag = { \$938 [5], \$919 [5], \$900 [5], \$881 [5] };
+  assign \$signal$475  = { \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941  };
+  assign log_next_tag = { \$1018 [4], \$1001 [4], \$984 [4], \$967 [4] };
+  assign \$signal$478  = { \$1041 , \$1040 , \$1039 , \$1038 , \$1037 , \$1036 , \$1032 , \$1028 , \$1024  };
+  assign config_next_tag = { \$1120 [5], \$1101 [5], \$1082 [5], \$1063 [5] };
+  assign config_parity_waddr = f4_slot_config;
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
   assign flushed_err = x6_payload[4:1];
@@ -8332,7 +8356,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$490  = a6_payload[47:16];
+  assign \grant_addr$494  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -8348,7 +8372,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
-  assign busy = \$1235 [8];
+  assign busy = \$1226 [8];
   assign \event_grant_wdata.snap  = event_grant_wdata[0];
   assign \event_grant_wdata.next  = event_grant_wdata[4:1];
   assign \event_grant_r0_b0.snap  = event_grant_r0_b0[0];
@@ -8387,46 +8411,46 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \log_grant_data.next  = log_grant_r1_b0[4:1];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.next  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$414.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$414.next  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$418.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$418.next  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[7];
   assign \event_queue_data.zero  = event_queue_r0_b0[8];
   assign \event_queue_data.next  = event_queue_r0_b0[12:9];
-  assign \log_grant_data$440.snap  = log_grant_r0_b0[0];
-  assign \log_grant_data$440.next  = log_grant_r0_b0[4:1];
+  assign \log_grant_data$444.snap  = log_grant_r0_b0[0];
+  assign \log_grant_data$444.next  = log_grant_r0_b0[4:1];
   assign \config_grant_data.snap  = config_grant_r0_b0[0];
   assign \config_grant_data.next  = config_grant_r0_b0[4:1];
-  assign \config_grant_data$459.snap  = config_grant_r1_b0[0];
-  assign \config_grant_data$459.next  = config_grant_r1_b0[4:1];
+  assign \config_grant_data$463.snap  = config_grant_r1_b0[0];
+  assign \config_grant_data$463.next  = config_grant_r1_b0[4:1];
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.zero  = config_queue_r0_b0[5];
   assign \config_queue_data.next  = config_queue_r0_b0[9:6];
-  assign config_queue_wdata[9:6] = \$1234 ;
-  assign config_queue_wdata[5] = \$1225 ;
-  assign config_queue_wdata[4] = \$1223 ;
-  assign config_queue_wdata[3:0] = f4_slot[3:0];
-  assign event_queue_wdata[12:9] = \$1200 ;
-  assign event_queue_wdata[8] = \$1191 ;
-  assign event_queue_wdata[7] = \$1189 ;
-  assign event_queue_wdata[6:0] = f4_slot[6:0];
-  assign config_grant_wdata[4:1] = { \$1129 [5], \$1110 [5], \$1091 [5], \$1072 [5] };
+  assign config_queue_wdata[9:6] = \$1225 ;
+  assign config_queue_wdata[5] = \$1216 ;
+  assign config_queue_wdata[4] = \$1214 ;
+  assign config_queue_wdata[3:0] = f4_slot_config;
+  assign event_queue_wdata[12:9] = \$1191 ;
+  assign event_queue_wdata[8] = \$1182 ;
+  assign event_queue_wdata[7] = \$1180 ;
+  assign event_queue_wdata[6:0] = f4_slot_event;
+  assign config_grant_wdata[4:1] = { \$1120 [5], \$1101 [5], \$1082 [5], \$1063 [5] };
   assign config_grant_wdata[0] = config_fetched_snap;
-  assign log_grant_wdata[4:1] = { \$1027 [4], \$1010 [4], \$993 [4], \$976 [4] };
+  assign log_grant_wdata[4:1] = { \$1018 [4], \$1001 [4], \$984 [4], \$967 [4] };
   assign log_grant_wdata[0] = log_fetched_snap;
-  assign event_grant_wdata[4:1] = { \$947 [5], \$928 [5], \$909 [5], \$890 [5] };
+  assign event_grant_wdata[4:1] = { \$938 [5], \$919 [5], \$900 [5], \$881 [5] };
   assign event_grant_wdata[0] = event_fetched_snap;
-  assign \$1324 [2] = \$248 [10];
-  assign \$1324 [1] = \$246 [8];
-  assign \$1324 [0] = \$244 [11];
-  assign \$1323 [2] = f0_hit[2];
-  assign \$1323 [1] = f0_hit[1];
-  assign \$1323 [0] = f0_hit[0];
+  assign \$1315 [2] = \$239 [10];
+  assign \$1315 [1] = \$237 [8];
+  assign \$1315 [0] = \$235 [11];
+  assign \$1314 [2] = f0_hit[2];
+  assign \$1314 [1] = f0_hit[1];
+  assign \$1314 [0] = f0_hit[0];
   assign \$21  = \$19 [13];
   assign \$25  = \$23 [13];
   assign \$29  = \$27 [13];
-  assign \$620  = 1'h1;
+  assign \$611  = 1'h1;
   assign log_take_fresh = a1_select[1];
   assign \$88  = 1'h0;
   assign \$92  = \$91 ;
@@ -8436,153 +8460,150 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$99  = a1_select[1];
   assign \$114  = 1'h1;
   assign \$115  = a1_in[1];
-  assign \$150  = \$148 [8];
-  assign \$153  = \$151 [10];
-  assign \$156  = \$154 [5];
-  assign \$162  = \$160 [8];
-  assign \$165  = \$163 [10];
-  assign \$168  = \$166 [5];
-  assign \$176  = \$175 ;
-  assign \$633  = a3_sel_head[0];
-  assign \$636  = a3_sel_head[2];
-  assign \$640  = a3_sel_head[0];
-  assign \$643  = a3_sel_head[2];
-  assign \$647  = a3_sel_head[0];
-  assign \$650  = a3_sel_head[2];
-  assign \$654  = a3_sel_head[0];
-  assign \$657  = a3_sel_head[2];
-  assign \$661  = a3_sel_head[0];
-  assign \$665  = a3_sel_head[0];
+  assign \$146  = \$144 [8];
+  assign \$149  = \$147 [10];
+  assign \$152  = \$150 [5];
+  assign \$167  = \$166 ;
+  assign \$624  = a3_sel_head[0];
+  assign \$627  = a3_sel_head[2];
+  assign \$631  = a3_sel_head[0];
+  assign \$634  = a3_sel_head[2];
+  assign \$638  = a3_sel_head[0];
+  assign \$641  = a3_sel_head[2];
+  assign \$645  = a3_sel_head[0];
+  assign \$648  = a3_sel_head[2];
+  assign \$652  = a3_sel_head[0];
+  assign \$656  = a3_sel_head[0];
+  assign \$660  = a3_sel_head[0];
+  assign \$170  = a3_restart_head[0];
+  assign \$173  = a3_restart_head[2];
+  assign \$196  = \$194 [32];
+  assign \$203  = \$201 [32];
+  assign \$210  = \$208 [32];
+  assign \$241  = 1'h0;
+  assign \$243  = \$242 ;
+  assign \$358  = f3_in[0];
+  assign \$367  = f3_in[1];
+  assign \$376  = f3_in[2];
+  assign \$380  = event_grant_r0_b0[0];
+  assign \$381  = log_grant_r0_b0[0];
+  assign \$382  = config_grant_r0_b0[0];
+  assign \$383  = event_grant_r0_b0[1];
+  assign \$384  = event_grant_r0_b0[2];
+  assign \$385  = event_grant_r0_b0[3];
+  assign \$386  = event_grant_r0_b0[4];
+  assign \$387  = log_grant_r0_b0[1];
+  assign \$388  = log_grant_r0_b0[2];
+  assign \$389  = log_grant_r0_b0[3];
+  assign \$390  = log_grant_r0_b0[4];
+  assign \$391  = config_grant_r0_b0[1];
+  assign \$392  = config_grant_r0_b0[2];
+  assign \$393  = config_grant_r0_b0[3];
+  assign \$394  = config_grant_r0_b0[4];
+  assign \$412  = \$411 ;
+  assign \$417  = \$416 ;
+  assign \$422  = \$421 ;
+  assign \$490  = event_popped;
+  assign \$496  = event_pushed;
+  assign \$502  = event_pushed;
+  assign \$503  = event_popped;
+  assign \$554  = config_popped;
+  assign \$560  = config_pushed;
+  assign \$566  = config_pushed;
+  assign \$567  = config_popped;
   assign \$669  = a3_sel_head[0];
-  assign \$179  = a3_restart_head[0];
-  assign \$182  = a3_restart_head[2];
-  assign \$205  = \$203 [32];
-  assign \$212  = \$210 [32];
-  assign \$219  = \$217 [32];
-  assign \$250  = 1'h0;
-  assign \$252  = \$251 ;
-  assign \$367  = f3_in[0];
-  assign \$376  = f3_in[1];
-  assign \$385  = f3_in[2];
-  assign \$389  = event_grant_r0_b0[0];
-  assign \$390  = log_grant_r0_b0[0];
-  assign \$391  = config_grant_r0_b0[0];
-  assign \$392  = event_grant_r0_b0[1];
-  assign \$393  = event_grant_r0_b0[2];
-  assign \$394  = event_grant_r0_b0[3];
-  assign \$395  = event_grant_r0_b0[4];
-  assign \$396  = log_grant_r0_b0[1];
-  assign \$397  = log_grant_r0_b0[2];
-  assign \$398  = log_grant_r0_b0[3];
-  assign \$399  = log_grant_r0_b0[4];
-  assign \$400  = config_grant_r0_b0[1];
-  assign \$401  = config_grant_r0_b0[2];
-  assign \$402  = config_grant_r0_b0[3];
-  assign \$403  = config_grant_r0_b0[4];
-  assign \$421  = \$420 ;
-  assign \$426  = \$425 ;
-  assign \$431  = \$430 ;
-  assign \$499  = event_popped;
-  assign \$505  = event_pushed;
-  assign \$511  = event_pushed;
-  assign \$512  = event_popped;
-  assign \$563  = config_popped;
-  assign \$569  = config_pushed;
-  assign \$575  = config_pushed;
-  assign \$576  = config_popped;
-  assign \$678  = a3_sel_head[0];
-  assign \$680  = a3_sel_head[2];
-  assign \$686  = \$685 ;
-  assign \$690  = \$689 ;
-  assign \$694  = \$693 ;
-  assign \$695  = a3_sel_last[0];
-  assign \$700  = a3_sel_last[1];
-  assign \$705  = a3_sel_last[2];
-  assign \$710  = a3_sel_head[0];
-  assign \$712  = a3_sel_head[2];
-  assign \$725  = 1'h0;
-  assign \$729  = 1'h0;
-  assign \$733  = 1'h0;
-  assign \$734  = a3_sel_last[0];
-  assign \$739  = a3_sel_last[1];
-  assign \$744  = a3_sel_last[2];
-  assign \$749  = a3_sel_head[0];
-  assign \$751  = a3_sel_head[2];
-  assign \$764  = 1'h0;
-  assign \$768  = 1'h0;
-  assign \$772  = 1'h0;
-  assign \$773  = a3_sel_last[0];
-  assign \$778  = a3_sel_last[1];
-  assign \$783  = a3_sel_last[2];
-  assign \$788  = a3_sel_head[0];
-  assign \$790  = a3_sel_head[2];
-  assign \$803  = 1'h0;
-  assign \$807  = 1'h0;
-  assign \$811  = 1'h0;
-  assign \$812  = a3_sel_last[0];
-  assign \$817  = a3_sel_last[1];
-  assign \$822  = a3_sel_last[2];
-  assign \$827  = a3_sel_head[0];
-  assign \$829  = a3_sel_head[2];
-  assign \$840  = a3_sel_head[0];
-  assign \$844  = a3_sel_head[0];
-  assign \$848  = a3_sel_head[0];
-  assign \$852  = a3_sel_head[0];
-  assign \$856  = a3_sel_head[0];
-  assign \$860  = a3_sel_head[0];
-  assign \$864  = a3_sel_head[0];
-  assign \$870  = a3_sel_head[0];
-  assign \$875  = \$874 ;
-  assign \$876  = a3_sel_last[0];
-  assign \$881  = a3_sel_head[0];
-  assign \$894  = 1'h0;
-  assign \$895  = a3_sel_last[0];
-  assign \$900  = a3_sel_head[0];
-  assign \$913  = 1'h0;
-  assign \$914  = a3_sel_last[0];
-  assign \$919  = a3_sel_head[0];
-  assign \$932  = 1'h0;
-  assign \$933  = a3_sel_last[0];
-  assign \$938  = a3_sel_head[0];
-  assign \$963  = \$962 ;
-  assign \$964  = a3_sel_last[1];
-  assign \$980  = 1'h0;
-  assign \$981  = a3_sel_last[1];
-  assign \$997  = 1'h0;
-  assign \$998  = a3_sel_last[1];
-  assign \$1014  = 1'h0;
-  assign \$1015  = a3_sel_last[1];
-  assign \$1031  = a3_sel_head[2];
-  assign \$1035  = a3_sel_head[2];
-  assign \$1039  = a3_sel_head[2];
+  assign \$671  = a3_sel_head[2];
+  assign \$677  = \$676 ;
+  assign \$681  = \$680 ;
+  assign \$685  = \$684 ;
+  assign \$686  = a3_sel_last[0];
+  assign \$691  = a3_sel_last[1];
+  assign \$696  = a3_sel_last[2];
+  assign \$701  = a3_sel_head[0];
+  assign \$703  = a3_sel_head[2];
+  assign \$716  = 1'h0;
+  assign \$720  = 1'h0;
+  assign \$724  = 1'h0;
+  assign \$725  = a3_sel_last[0];
+  assign \$730  = a3_sel_last[1];
+  assign \$735  = a3_sel_last[2];
+  assign \$740  = a3_sel_head[0];
+  assign \$742  = a3_sel_head[2];
+  assign \$755  = 1'h0;
+  assign \$759  = 1'h0;
+  assign \$763  = 1'h0;
+  assign \$764  = a3_sel_last[0];
+  assign \$769  = a3_sel_last[1];
+  assign \$774  = a3_sel_last[2];
+  assign \$779  = a3_sel_head[0];
+  assign \$781  = a3_sel_head[2];
+  assign \$794  = 1'h0;
+  assign \$798  = 1'h0;
+  assign \$802  = 1'h0;
+  assign \$803  = a3_sel_last[0];
+  assign \$808  = a3_sel_last[1];
+  assign \$813  = a3_sel_last[2];
+  assign \$818  = a3_sel_head[0];
+  assign \$820  = a3_sel_head[2];
+  assign \$831  = a3_sel_head[0];
+  assign \$835  = a3_sel_head[0];
+  assign \$839  = a3_sel_head[0];
+  assign \$843  = a3_sel_head[0];
+  assign \$847  = a3_sel_head[0];
+  assign \$851  = a3_sel_head[0];
+  assign \$855  = a3_sel_head[0];
+  assign \$861  = a3_sel_head[0];
+  assign \$866  = \$865 ;
+  assign \$867  = a3_sel_last[0];
+  assign \$872  = a3_sel_head[0];
+  assign \$885  = 1'h0;
+  assign \$886  = a3_sel_last[0];
+  assign \$891  = a3_sel_head[0];
+  assign \$904  = 1'h0;
+  assign \$905  = a3_sel_last[0];
+  assign \$910  = a3_sel_head[0];
+  assign \$923  = 1'h0;
+  assign \$924  = a3_sel_last[0];
+  assign \$929  = a3_sel_head[0];
+  assign \$954  = \$953 ;
+  assign \$955  = a3_sel_last[1];
+  assign \$971  = 1'h0;
+  assign \$972  = a3_sel_last[1];
+  assign \$988  = 1'h0;
+  assign \$989  = a3_sel_last[1];
+  assign \$1005  = 1'h0;
+  assign \$1006  = a3_sel_last[1];
+  assign \$1022  = a3_sel_head[2];
+  assign \$1026  = a3_sel_head[2];
+  assign \$1030  = a3_sel_head[2];
+  assign \$1034  = a3_sel_head[2];
   assign \$1043  = a3_sel_head[2];
-  assign \$1052  = a3_sel_head[2];
-  assign \$1057  = \$1056 ;
-  assign \$1058  = a3_sel_last[2];
-  assign \$1063  = a3_sel_head[2];
-  assign \$1076  = 1'h0;
-  assign \$1077  = a3_sel_last[2];
-  assign \$1082  = a3_sel_head[2];
-  assign \$1095  = 1'h0;
-  assign \$1096  = a3_sel_last[2];
-  assign \$1101  = a3_sel_head[2];
-  assign \$1114  = 1'h0;
-  assign \$1115  = a3_sel_last[2];
-  assign \$1120  = a3_sel_head[2];
-  assign \$1132  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$1133 [30:0] = { 9'h000, \$1132  };
-  assign \$1133 [31] = 1'h1;
-  assign \$1134  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$1135 [30:21], \$1135 [19:0] } = { 7'h00, \$1134 [23:21], \$1134 [19:0] };
-  assign { \$1135 [31], \$1135 [20] } = 2'h3;
-  assign \$1136  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$1137 [30:22], \$1137 [20:0] } = { 11'h000, \$1136  };
-  assign { \$1137 [31], \$1137 [21] } = 2'h3;
+  assign \$1048  = \$1047 ;
+  assign \$1049  = a3_sel_last[2];
+  assign \$1054  = a3_sel_head[2];
+  assign \$1067  = 1'h0;
+  assign \$1068  = a3_sel_last[2];
+  assign \$1073  = a3_sel_head[2];
+  assign \$1086  = 1'h0;
+  assign \$1087  = a3_sel_last[2];
+  assign \$1092  = a3_sel_head[2];
+  assign \$1105  = 1'h0;
+  assign \$1106  = a3_sel_last[2];
+  assign \$1111  = a3_sel_head[2];
+  assign \$1123  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$1124 [30:0] = { 9'h000, \$1123  };
+  assign \$1124 [31] = 1'h1;
+  assign \$1125  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$1126 [30:21], \$1126 [19:0] } = { 7'h00, \$1125 [23:21], \$1125 [19:0] };
+  assign { \$1126 [31], \$1126 [20] } = 2'h3;
+  assign \$1127  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$1128 [30:22], \$1128 [20:0] } = { 11'h000, \$1127  };
+  assign { \$1128 [31], \$1128 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3551$0 , \port$3552$0 , \port$3554$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$3925$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4353$0 , \port$4353$48 , rsp_freed_valid, \port$4356$0 , rsp_flushed_valid, \port$4368$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4396$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4487$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4657$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4929$0 , aclk_clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3548$0 , \port$3549$0 , \port$3551$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$3922$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4357$0 , \port$4357$48 , rsp_freed_valid, \port$4360$0 , rsp_flushed_valid, \port$4372$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4400$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4491$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$4661$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4933$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -10591,32 +10612,32 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   output new_alloc;
   wire new_alloc;
   wire popped;
+  output \port$3548$0 ;
+  wire \port$3548$0 ;
+  output \port$3549$0 ;
+  wire \port$3549$0 ;
   output \port$3551$0 ;
   wire \port$3551$0 ;
-  output \port$3552$0 ;
-  wire \port$3552$0 ;
-  output \port$3554$0 ;
-  wire \port$3554$0 ;
-  output [44:0] \port$3925$1 ;
-  wire [44:0] \port$3925$1 ;
-  input [15:0] \port$4353$0 ;
-  wire [15:0] \port$4353$0 ;
-  input [12:0] \port$4353$48 ;
-  wire [12:0] \port$4353$48 ;
-  input [15:0] \port$4356$0 ;
-  wire [15:0] \port$4356$0 ;
-  input [14:0] \port$4368$0 ;
-  wire [14:0] \port$4368$0 ;
-  input [36:0] \port$4396$0 ;
-  wire [36:0] \port$4396$0 ;
-  input [35:0] \port$4487$0 ;
-  wire [35:0] \port$4487$0 ;
+  output [44:0] \port$3922$1 ;
+  wire [44:0] \port$3922$1 ;
+  input [15:0] \port$4357$0 ;
+  wire [15:0] \port$4357$0 ;
+  input [12:0] \port$4357$48 ;
+  wire [12:0] \port$4357$48 ;
+  input [15:0] \port$4360$0 ;
+  wire [15:0] \port$4360$0 ;
+  input [14:0] \port$4372$0 ;
+  wire [14:0] \port$4372$0 ;
+  input [36:0] \port$4400$0 ;
+  wire [36:0] \port$4400$0 ;
+  input [35:0] \port$4491$0 ;
+  wire [35:0] \port$4491$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4657$0 ;
-  wire [4:0] \port$4657$0 ;
+  output [4:0] \port$4661$0 ;
+  wire [4:0] \port$4661$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4929$0 ;
-  wire [4:0] \port$4929$0 ;
+  output [4:0] \port$4933$0 ;
+  wire [4:0] \port$4933$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10911,63 +10932,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$103  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4356$0 [15] ? { 6'h00, \port$4356$0 [14:13] } : 8'hff;
+  assign \$2  = \port$4360$0 [15] ? { 6'h00, \port$4360$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4368$0 [12:5], 46'h000000000000, \port$4368$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4368$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4353$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4353$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4353$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4356$0 [12:5], \port$4396$0 [32:1], 4'h0, \port$4396$0 [36:33], \$2 , 1'h0, \port$4396$0 [0], 3'h1, \port$4356$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4372$0 [12:5], 46'h000000000000, \port$4372$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4372$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4357$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4357$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4357$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4360$0 [12:5], \port$4400$0 [32:1], 4'h0, \port$4400$0 [36:33], \$2 , 1'h0, \port$4400$0 [0], 3'h1, \port$4360$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4368$0 [12:5], 46'h000000000000, \port$4368$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4368$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4353$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4353$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4353$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4372$0 [12:5], 46'h000000000000, \port$4372$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4372$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4357$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4357$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4357$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4353$0 [4:1] == 1'h1;
+  assign \$15  = \port$4357$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4353$0 [0];
-  assign \$18  = ! \port$4353$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4357$0 [0];
+  assign \$18  = ! \port$4357$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4356$0 [0];
-  assign \$21  = ! \port$4356$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$4360$0 [0];
+  assign \$21  = ! \port$4360$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4368$0 [0];
-  assign \$24  = ! \port$4368$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$4372$0 [0];
+  assign \$24  = ! \port$4372$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4353$0 [4:1] == 1'h1;
+  assign \$26  = \port$4357$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4353$0 [6:5];
+  assign \$28  = ! \port$4357$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4353$0 [0];
-  assign \$31  = \port$4353$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4357$0 [0];
+  assign \$31  = \port$4357$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4356$0 [0];
-  assign \$34  = \port$4356$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4360$0 [0];
+  assign \$34  = \port$4360$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4368$0 [0];
-  assign \$37  = \port$4368$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4372$0 [0];
+  assign \$37  = \port$4372$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4353$0 [4:1] == 1'h1;
+  assign \$39  = \port$4357$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4353$0 [6:5] == 1'h1;
+  assign \$41  = \port$4357$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4353$0 [0];
-  assign \$44  = \port$4353$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$4357$0 [0];
+  assign \$44  = \port$4357$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$4353$48 [12];
-  assign \$47  = rsp_grant_valid & \port$4353$0 [0];
-  assign \$48  = \port$4353$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$4357$48 [12];
+  assign \$47  = rsp_grant_valid & \port$4357$0 [0];
+  assign \$48  = \port$4357$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$4356$0 [0];
-  assign \$51  = \port$4356$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$4360$0 [0];
+  assign \$51  = \port$4360$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$4368$0 [0];
-  assign \$54  = \port$4368$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$4372$0 [0];
+  assign \$54  = \port$4372$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$4353$0 [4:1] == 1'h1;
+  assign \$56  = \port$4357$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$4353$0 [6:5] == 2'h2;
+  assign \$58  = \port$4357$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
@@ -11526,12 +11547,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$733  = w0_event_is & w0_event_slot_ok;
   assign \$734  = w0_log_is & w0_log_slot_ok;
   assign \$735  = w0_config_is & w0_config_slot_ok;
-  assign \$736  = bus__w_beat_from_queue ? \port$4487$0 [31:0] : bus__w_data;
-  assign \$737  = bus__w_beat_from_queue ? \port$4487$0 [31:0] : bus__w_data;
+  assign \$736  = bus__w_beat_from_queue ? \port$4491$0 [31:0] : bus__w_data;
+  assign \$737  = bus__w_beat_from_queue ? \port$4491$0 [31:0] : bus__w_data;
   assign \$739  = 32'd2147483648 + \$738 ;
-  assign \$740  = bus__w_beat_from_queue ? \port$4487$0 [31:0] : bus__w_data;
+  assign \$740  = bus__w_beat_from_queue ? \port$4491$0 [31:0] : bus__w_data;
   assign \$742  = 32'd2148532224 + \$741 ;
-  assign \$743  = bus__w_beat_from_queue ? \port$4487$0 [31:0] : bus__w_data;
+  assign \$743  = bus__w_beat_from_queue ? \port$4491$0 [31:0] : bus__w_data;
   assign \$745  = 32'd2149580800 + \$744 ;
   assign \$746  = ~ command_queue_pop;
   assign \$747  = command_queue_count[0] & \$746 ;
@@ -11717,8 +11738,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$927  = 1'h1 << \$926 [7:5];
   assign \$928  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$929  = 1'h1 << \$928 [11:8];
-  assign \$930  = bus__w_beat_from_queue ? \port$4487$0 [31:0] : bus__w_data;
-  assign \$931  = bus__w_beat_from_queue ? \port$4487$0 [35:32] : bus__w_strb;
+  assign \$930  = bus__w_beat_from_queue ? \port$4491$0 [31:0] : bus__w_data;
+  assign \$931  = bus__w_beat_from_queue ? \port$4491$0 [35:32] : bus__w_strb;
   assign \$932  = ~ w1_is_command;
   assign \$933  = w1_valid & \$932 ;
   assign \$934  = ~ w1_a1_0[0];
@@ -11959,13 +11980,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1169  = \$1168  & \$signal$300 [1];
   assign \$1170  = \$signal$298  & w2_is_pool2_low_water;
   assign \$1171  = \$1170  & \$signal$300 [2];
-  assign \$1172  = | \port$4356$0 [4:1];
+  assign \$1172  = | \port$4360$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1172 ;
-  assign \$1173  = | \port$4368$0 [4:1];
+  assign \$1173  = | \port$4372$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1173 ;
-  assign \$1174  = ~ \port$4353$0 [0];
+  assign \$1174  = ~ \port$4357$0 [0];
   assign \$1175  = rsp_grant_valid & \$1174 ;
-  assign \$1176  = \port$4353$0 [4:1] != 1'h1;
+  assign \$1176  = \port$4357$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1175  & \$1176 ;
   assign \$1177  = \$signal$28  > 2'h2;
   assign \$1178  = \$1177  ? 2'h2 : \$signal$28 ;
@@ -12053,7 +12074,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_config_is = bus__w_addr_from_queue ? \$1248 [6] : \$1251 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$4487$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$4491$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -12066,17 +12087,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1254  = bus__w_addr[5:0] == 3'h4;
   assign \$1255  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$1254  | \$1255 ;
-  assign \$1256  = \port$4487$0 [18:0] - 8'h80;
+  assign \$1256  = \port$4491$0 [18:0] - 8'h80;
   assign \$1257  = ~ \$1256 [19];
   assign \$1258  = bus__w_data[18:0] - 8'h80;
   assign \$1259  = ~ \$1258 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1260  = \port$4487$0 [18:0] - 10'h200;
+  assign \$1260  = \port$4491$0 [18:0] - 10'h200;
   assign \$1261  = ~ \$1260 [19];
   assign \$1262  = bus__w_data[18:0] - 10'h200;
   assign \$1263  = ~ \$1262 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1264  = \port$4487$0 [18:0] - 5'h10;
+  assign \$1264  = \port$4491$0 [18:0] - 5'h10;
   assign \$1265  = ~ \$1264 [19];
   assign \$1266  = bus__w_data[18:0] - 5'h10;
   assign \$1267  = ~ \$1266 [19];
@@ -12366,11 +12387,11 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1545  = \$signal$315  & \$signal$299 ;
   assign \$1546  = ~ \$1545 ;
   assign bus__w_err = \$1544  & \$1546 ;
-  assign \$1547  = rsp_freed_valid & \port$4396$0 [0];
+  assign \$1547  = rsp_freed_valid & \port$4400$0 [0];
   assign \$1548  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1547  | \$1548 ;
-  assign \$1549  = rsp_freed_valid & \port$4396$0 [0];
-  assign \$1550  = \$1549  ? \port$4356$0 [0] : \port$4368$0 [0];
+  assign \$1549  = rsp_freed_valid & \port$4400$0 [0];
+  assign \$1550  = \$1549  ? \port$4360$0 [0] : \port$4372$0 [0];
   assign bus__w_slow_err = ~ \$1550 ;
   always @(posedge aclk_clk)
     cycle <= \$1551 ;
@@ -12383,7 +12404,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4353$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4353$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4353$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4357$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4357$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4357$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1554 ;
   always @(posedge aclk_clk)
@@ -14311,23 +14332,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       \$1699  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4353$0 [4:1];
-  assign rsp_grant_pool = \port$4353$0 [6:5];
-  assign rsp_grant_user = \port$4353$48 [11:4];
-  assign rsp_flushed_err = \port$4368$0 [4:1];
-  assign rsp_flushed_pool = \port$4368$0 [14:13];
-  assign rsp_flushed_user = \port$4368$0 [12:5];
-  assign rsp_freed_err = \port$4356$0 [4:1];
-  assign rsp_freed_src = \port$4396$0 [0];
-  assign rsp_freed_in_pool = \port$4356$0 [15];
-  assign rsp_freed_pool = \port$4356$0 [14:13];
-  assign rsp_freed_tag = \port$4396$0 [36:33];
-  assign rsp_freed_addr = \port$4396$0 [32:1];
-  assign rsp_freed_user = \port$4356$0 [12:5];
-  assign rsp_grant_ok = \port$4353$0 [0];
-  assign rsp_freed_ok = \port$4356$0 [0];
-  assign rsp_flushed_ok = \port$4368$0 [0];
-  assign rsp_grant_overwrite = \port$4353$48 [12];
+  assign rsp_grant_err = \port$4357$0 [4:1];
+  assign rsp_grant_pool = \port$4357$0 [6:5];
+  assign rsp_grant_user = \port$4357$48 [11:4];
+  assign rsp_flushed_err = \port$4372$0 [4:1];
+  assign rsp_flushed_pool = \port$4372$0 [14:13];
+  assign rsp_flushed_user = \port$4372$0 [12:5];
+  assign rsp_freed_err = \port$4360$0 [4:1];
+  assign rsp_freed_src = \port$4400$0 [0];
+  assign rsp_freed_in_pool = \port$4360$0 [15];
+  assign rsp_freed_pool = \port$4360$0 [14:13];
+  assign rsp_freed_tag = \port$4400$0 [36:33];
+  assign rsp_freed_addr = \port$4400$0 [32:1];
+  assign rsp_freed_user = \port$4360$0 [12:5];
+  assign rsp_grant_ok = \port$4357$0 [0];
+  assign rsp_freed_ok = \port$4360$0 [0];
+  assign rsp_flushed_ok = \port$4372$0 [0];
+  assign rsp_grant_overwrite = \port$4357$48 [12];
   assign log_bank0_k = \$1187 [1:0];
   assign log_bank1_k = \$1188 [1:0];
   assign log_bank2_k = \$1189 [1:0];
@@ -14335,9 +14356,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign space_under = { \$1203 [5], \$1203  };
   assign \$signal$107  = { low_water_hit, \$1208 , \$1206 , e1_exhausted, \$1205  };
   assign \$signal$168  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$4487$0 [31:0];
+  assign bus__w_data_queued = \port$4491$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$4487$0 [35:32];
+  assign bus__w_strb_queued = \port$4491$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$319  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -14363,10 +14384,10 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$342  = alloc_queue_wr;
   assign \$signature__data$343  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 [3:0], 10'h000, \port$4353$0 [15:7] };
-  assign rsp_grant_slot = \port$4353$0 [15:7];
-  assign rsp_grant_tag = \port$4353$48 [3:0];
-  assign bus__r_slow_data = { \port$4353$0 [0], \port$4353$0 [4:1], 4'h0, \port$4353$48 [3:0], 10'h000, \port$4353$0 [15:7] };
+  assign handle = { \port$4357$0 [0], \port$4357$0 [4:1], 4'h0, \port$4357$48 [3:0], 10'h000, \port$4357$0 [15:7] };
+  assign rsp_grant_slot = \port$4357$0 [15:7];
+  assign rsp_grant_tag = \port$4357$48 [3:0];
+  assign bus__r_slow_data = { \port$4357$0 [0], \port$4357$0 [4:1], 4'h0, \port$4357$48 [3:0], 10'h000, \port$4357$0 [15:7] };
   assign w0_event_is_queued = \$1236 [6];
   assign w0_event_is_pins = \$1239 [6];
   assign w0_log_is_queued = \$1242 [6];
@@ -14384,14 +14405,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$1543 [42:40];
   assign req_flush_select = \$1543 [45:43];
   assign req_flush_pool = \$1543 [35:34];
-  assign \port$3551$0  = \$1205 ;
-  assign \port$3552$0  = \$1206 ;
-  assign \port$3554$0  = \$1208 ;
+  assign \port$3548$0  = \$1205 ;
+  assign \port$3549$0  = \$1206 ;
+  assign \port$3551$0  = \$1208 ;
   assign new_alloc = \$1217 [8];
-  assign \port$3925$1  = \$1543 [45:1];
-  assign \port$4657$0  = \$signal$105 ;
+  assign \port$3922$1  = \$1543 [45:1];
+  assign \port$4661$0  = \$signal$105 ;
   assign bus__w_ack = \$signal$298 ;
-  assign \port$4929$0  = \$signal$106 ;
+  assign \port$4933$0  = \$signal$106 ;
   assign \$1207  = log_ev_overwrite;
   assign \$1208  = log_ev_overwrite;
   assign \$117  = 1'h1;

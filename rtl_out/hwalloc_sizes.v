@@ -339,9 +339,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4965$0 (\$11 [4:0]),
-    .\port$4965$55 (\$11 [62:55]),
-    .\port$4965$7 (\$11 [14:7]),
+    .\port$4969$0 (\$11 [4:0]),
+    .\port$4969$55 (\$11 [62:55]),
+    .\port$4969$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4536$52 (\$20 [56:51]),
+    .\port$4533$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$4098$0 (\$16 ),
-    .\port$4099$0 (\$17 ),
-    .\port$4101$0 (\$18 ),
-    .\port$4536$1 (\$20 ),
-    .\port$4965$0 (\$11 [14:0]),
-    .\port$4965$55 (\$11 [78:55]),
-    .\port$4971$0 (\$12 ),
-    .\port$4986$0 (\$13 ),
-    .\port$5018$0 (\$14 ),
-    .\port$5114$0 (\$15 ),
-    .\port$5288$0 (\$signal ),
-    .\port$5558$0 (\$signal$58 ),
+    .\port$4095$0 (\$16 ),
+    .\port$4096$0 (\$17 ),
+    .\port$4098$0 (\$18 ),
+    .\port$4533$1 (\$20 ),
+    .\port$4969$0 (\$11 [14:0]),
+    .\port$4969$55 (\$11 [78:55]),
+    .\port$4975$0 (\$12 ),
+    .\port$4990$0 (\$13 ),
+    .\port$5022$0 (\$14 ),
+    .\port$5118$0 (\$15 ),
+    .\port$5292$0 (\$signal ),
+    .\port$5562$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4965$0 , \port$4965$7 , \port$4965$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4969$0 , \port$4969$7 , \port$4969$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1559,12 +1559,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4965$0 ;
-  wire [4:0] \port$4965$0 ;
-  input [7:0] \port$4965$55 ;
-  wire [7:0] \port$4965$55 ;
-  input [7:0] \port$4965$7 ;
-  wire [7:0] \port$4965$7 ;
+  input [4:0] \port$4969$0 ;
+  wire [4:0] \port$4969$0 ;
+  input [7:0] \port$4969$55 ;
+  wire [7:0] \port$4969$55 ;
+  input [7:0] \port$4969$7 ;
+  wire [7:0] \port$4969$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1734,7 +1734,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$113 )
-      r_slow_ring[r_slow_wr] <= { \port$4965$0 [0], \port$4965$0 [4:1], \port$4965$55 , 11'h000, \port$4965$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 , 11'h000, \port$4969$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$99  = r_fast_count[0] & \$98 ;
@@ -1920,7 +1920,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4965$0 [0], \port$4965$0 [4:1], \port$4965$55 , 11'h000, \port$4965$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 , 11'h000, \port$4969$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -3336,7 +3336,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4965$0 [0], \port$4965$0 [4:1], \port$4965$55 , 11'h000, \port$4965$7  };
+  assign r_slow_w_data = { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 , 11'h000, \port$4969$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3348,12 +3348,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$110  = r_slow_rd;
   assign \$signature__addr$111  = r_slow_wr;
-  assign \$signature__data$112  = { \port$4965$0 [0], \port$4965$0 [4:1], \port$4965$55 , 11'h000, \port$4965$7  };
+  assign \$signature__data$112  = { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 , 11'h000, \port$4969$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4965$0 [0], \port$4965$0 [4:1], \port$4965$55 , 11'h000, \port$4965$7  };
+  assign bus__r_slow_data = { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 , 11'h000, \port$4969$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3393,24 +3393,24 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4536$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+, \port$4533$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$1000 ;
   wire \$1001 ;
-  wire \$1002 ;
+  wire [11:0] \$1002 ;
   wire \$1003 ;
   wire \$1004 ;
-  wire [8:0] \$1005 ;
+  wire \$1005 ;
   wire \$1006 ;
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
   wire [2:0] \$101 ;
   wire \$1010 ;
-  wire [11:0] \$1011 ;
+  wire \$1011 ;
   wire \$1012 ;
   wire \$1013 ;
   wire \$1014 ;
@@ -3438,24 +3438,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
-  wire \$1037 ;
+  wire [8:0] \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
   wire [2:0] \$104 ;
   wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
-  wire \$1043 ;
+  wire [11:0] \$1043 ;
   wire \$1044 ;
   wire \$1045 ;
-  wire [8:0] \$1046 ;
+  wire \$1046 ;
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
   wire \$105 ;
   wire \$1050 ;
   wire \$1051 ;
-  wire [11:0] \$1052 ;
+  wire \$1052 ;
   wire \$1053 ;
   wire \$1054 ;
   wire \$1055 ;
@@ -3498,122 +3498,122 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1089 ;
   wire \$109 ;
   wire \$1090 ;
-  wire \$1091 ;
+  wire [8:0] \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
   wire \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
-  wire \$1097 ;
+  wire [5:0] \$1097 ;
   wire \$1098 ;
   wire \$1099 ;
   wire \$11 ;
   wire [8:0] \$110 ;
-  wire [8:0] \$1100 ;
+  wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
   wire \$1104 ;
   wire \$1105 ;
-  wire [5:0] \$1106 ;
+  wire \$1106 ;
   wire \$1107 ;
   wire \$1108 ;
   wire \$1109 ;
   wire \$111 ;
-  wire \$1110 ;
+  wire [8:0] \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
   wire \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
-  wire \$1116 ;
+  wire [5:0] \$1116 ;
   wire \$1117 ;
   wire \$1118 ;
-  wire [8:0] \$1119 ;
+  wire \$1119 ;
   wire \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
   wire \$1123 ;
   wire \$1124 ;
-  wire [5:0] \$1125 ;
+  wire \$1125 ;
   wire \$1126 ;
   wire \$1127 ;
   wire \$1128 ;
-  wire \$1129 ;
+  wire [8:0] \$1129 ;
   wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
   wire \$1132 ;
   wire \$1133 ;
   wire \$1134 ;
-  wire \$1135 ;
+  wire [5:0] \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
-  wire [8:0] \$1138 ;
+  wire \$1138 ;
   wire \$1139 ;
   wire \$114 ;
   wire \$1140 ;
   wire \$1141 ;
   wire \$1142 ;
   wire \$1143 ;
-  wire [5:0] \$1144 ;
+  wire \$1144 ;
   wire \$1145 ;
   wire \$1146 ;
   wire \$1147 ;
-  wire \$1148 ;
+  wire [8:0] \$1148 ;
   wire \$1149 ;
   wire [2:0] \$115 ;
   wire \$1150 ;
   wire \$1151 ;
   wire \$1152 ;
   wire \$1153 ;
-  wire \$1154 ;
+  wire [5:0] \$1154 ;
   wire \$1155 ;
   wire \$1156 ;
-  wire [8:0] \$1157 ;
+  wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
   wire [2:0] \$116 ;
   wire \$1160 ;
   wire \$1161 ;
   wire \$1162 ;
-  wire [5:0] \$1163 ;
+  wire \$1163 ;
   wire \$1164 ;
   wire \$1165 ;
   wire \$1166 ;
-  wire \$1167 ;
+  wire [8:0] \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
   wire [2:0] \$117 ;
   wire \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
-  wire \$1173 ;
+  wire [5:0] \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
-  wire [8:0] \$1176 ;
+  wire \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
   wire [3:0] \$118 ;
   wire \$1180 ;
   wire \$1181 ;
-  wire [5:0] \$1182 ;
+  wire \$1182 ;
   wire \$1183 ;
   wire \$1184 ;
   wire \$1185 ;
-  wire \$1186 ;
+  wire [8:0] \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
   wire \$1189 ;
-  wire \$119 ;
+  wire [10:0] \$119 ;
   wire \$1190 ;
   wire \$1191 ;
-  wire \$1192 ;
+  wire [5:0] \$1192 ;
   wire \$1193 ;
   wire \$1194 ;
-  wire [8:0] \$1195 ;
+  wire \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
@@ -3621,48 +3621,48 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$12 ;
   wire \$120 ;
   wire \$1200 ;
-  wire [5:0] \$1201 ;
+  wire \$1201 ;
   wire \$1202 ;
   wire \$1203 ;
   wire \$1204 ;
-  wire \$1205 ;
+  wire [8:0] \$1205 ;
   wire \$1206 ;
   wire \$1207 ;
   wire \$1208 ;
   wire \$1209 ;
-  wire [2:0] \$121 ;
+  wire \$121 ;
   wire \$1210 ;
-  wire \$1211 ;
+  wire [5:0] \$1211 ;
   wire \$1212 ;
   wire \$1213 ;
-  wire [8:0] \$1214 ;
+  wire \$1214 ;
   wire \$1215 ;
   wire \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
-  wire \$122 ;
-  wire [5:0] \$1220 ;
+  wire [9:0] \$122 ;
+  wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
   wire \$1223 ;
-  wire \$1224 ;
+  wire [8:0] \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
   wire \$1227 ;
   wire \$1228 ;
   wire \$1229 ;
-  wire [10:0] \$123 ;
-  wire \$1230 ;
+  wire \$123 ;
+  wire [5:0] \$1230 ;
   wire \$1231 ;
   wire \$1232 ;
-  wire [8:0] \$1233 ;
+  wire \$1233 ;
   wire \$1234 ;
   wire \$1235 ;
   wire \$1236 ;
   wire \$1237 ;
   wire \$1238 ;
-  wire [5:0] \$1239 ;
+  wire \$1239 ;
   wire \$124 ;
   wire \$1240 ;
   wire \$1241 ;
@@ -3674,7 +3674,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
-  wire \$125 ;
+  wire [7:0] \$125 ;
   wire \$1250 ;
   wire \$1251 ;
   wire \$1252 ;
@@ -3685,7 +3685,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1257 ;
   wire \$1258 ;
   wire \$1259 ;
-  wire [9:0] \$126 ;
+  wire \$126 ;
   wire \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
@@ -3704,177 +3704,177 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
-  wire \$1277 ;
+  wire [8:0] \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
   wire \$128 ;
   wire \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
-  wire \$1283 ;
+  wire [5:0] \$1283 ;
   wire \$1284 ;
   wire \$1285 ;
-  wire [8:0] \$1286 ;
+  wire \$1286 ;
   wire \$1287 ;
   wire \$1288 ;
   wire \$1289 ;
-  wire [7:0] \$129 ;
+  wire \$129 ;
   wire \$1290 ;
   wire \$1291 ;
-  wire [5:0] \$1292 ;
+  wire \$1292 ;
   wire \$1293 ;
   wire \$1294 ;
   wire \$1295 ;
-  wire \$1296 ;
+  wire [8:0] \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
   wire \$1299 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [2:0] \$130 ;
   wire \$1300 ;
   wire \$1301 ;
-  wire \$1302 ;
+  wire [5:0] \$1302 ;
   wire \$1303 ;
   wire \$1304 ;
-  wire [8:0] \$1305 ;
+  wire \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
   wire \$131 ;
   wire \$1310 ;
-  wire [5:0] \$1311 ;
+  wire \$1311 ;
   wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
-  wire \$1315 ;
+  wire [8:0] \$1315 ;
   wire \$1316 ;
   wire \$1317 ;
   wire \$1318 ;
   wire \$1319 ;
   wire [2:0] \$132 ;
   wire \$1320 ;
-  wire \$1321 ;
+  wire [5:0] \$1321 ;
   wire \$1322 ;
   wire \$1323 ;
-  wire [8:0] \$1324 ;
+  wire \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
   wire \$1327 ;
   wire \$1328 ;
   wire \$1329 ;
   wire [2:0] \$133 ;
-  wire [5:0] \$1330 ;
+  wire \$1330 ;
   wire \$1331 ;
   wire \$1332 ;
   wire \$1333 ;
-  wire \$1334 ;
+  wire [8:0] \$1334 ;
   wire \$1335 ;
   wire \$1336 ;
   wire \$1337 ;
   wire \$1338 ;
   wire \$1339 ;
   wire \$134 ;
-  wire \$1340 ;
+  wire [5:0] \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
-  wire [8:0] \$1343 ;
+  wire \$1343 ;
   wire \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
   wire \$1347 ;
   wire \$1348 ;
-  wire [5:0] \$1349 ;
-  wire [10:0] \$135 ;
+  wire \$1349 ;
+  wire [2:0] \$135 ;
   wire \$1350 ;
   wire \$1351 ;
   wire \$1352 ;
-  wire \$1353 ;
+  wire [8:0] \$1353 ;
   wire \$1354 ;
   wire \$1355 ;
   wire \$1356 ;
   wire \$1357 ;
   wire \$1358 ;
-  wire \$1359 ;
-  wire \$136 ;
+  wire [5:0] \$1359 ;
+  wire [2:0] \$136 ;
   wire \$1360 ;
   wire \$1361 ;
-  wire [8:0] \$1362 ;
+  wire \$1362 ;
   wire \$1363 ;
   wire \$1364 ;
   wire \$1365 ;
   wire \$1366 ;
   wire \$1367 ;
-  wire [5:0] \$1368 ;
+  wire \$1368 ;
   wire \$1369 ;
-  wire \$137 ;
+  wire [2:0] \$137 ;
   wire \$1370 ;
   wire \$1371 ;
-  wire \$1372 ;
+  wire [8:0] \$1372 ;
   wire \$1373 ;
   wire \$1374 ;
   wire \$1375 ;
   wire \$1376 ;
   wire \$1377 ;
-  wire \$1378 ;
+  wire [5:0] \$1378 ;
   wire \$1379 ;
-  wire [9:0] \$138 ;
+  wire \$138 ;
   wire \$1380 ;
-  wire [8:0] \$1381 ;
+  wire \$1381 ;
   wire \$1382 ;
   wire \$1383 ;
   wire \$1384 ;
   wire \$1385 ;
   wire \$1386 ;
-  wire [5:0] \$1387 ;
+  wire \$1387 ;
   wire \$1388 ;
   wire \$1389 ;
   wire \$139 ;
   wire \$1390 ;
-  wire \$1391 ;
+  wire [8:0] \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
   wire \$1394 ;
   wire \$1395 ;
   wire \$1396 ;
-  wire \$1397 ;
+  wire [5:0] \$1397 ;
   wire \$1398 ;
   wire \$1399 ;
   wire \$14 ;
-  wire \$140 ;
-  wire [8:0] \$1400 ;
+  wire [2:0] \$140 ;
+  wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
   wire \$1403 ;
   wire \$1404 ;
   wire \$1405 ;
-  wire [5:0] \$1406 ;
+  wire \$1406 ;
   wire \$1407 ;
   wire \$1408 ;
   wire \$1409 ;
-  wire [7:0] \$141 ;
-  wire \$1410 ;
+  wire \$141 ;
+  wire [8:0] \$1410 ;
   wire \$1411 ;
   wire \$1412 ;
   wire \$1413 ;
   wire \$1414 ;
   wire \$1415 ;
-  wire \$1416 ;
+  wire [5:0] \$1416 ;
   wire \$1417 ;
   wire \$1418 ;
-  wire [8:0] \$1419 ;
+  wire \$1419 ;
   wire \$142 ;
   wire \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
   wire \$1423 ;
   wire \$1424 ;
-  wire [5:0] \$1425 ;
+  wire \$1425 ;
   wire \$1426 ;
   wire \$1427 ;
   wire \$1428 ;
   wire \$1429 ;
-  wire \$143 ;
+  wire [7:0] \$143 ;
   wire \$1430 ;
   wire \$1431 ;
   wire \$1432 ;
@@ -3885,7 +3885,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1437 ;
   wire \$1438 ;
   wire \$1439 ;
-  wire [2:0] \$144 ;
+  wire [39:0] \$144 ;
   wire \$1440 ;
   wire \$1441 ;
   wire \$1442 ;
@@ -3896,7 +3896,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1447 ;
   wire \$1448 ;
   wire \$1449 ;
-  wire [2:0] \$145 ;
+  wire \$145 ;
   wire \$1450 ;
   wire \$1451 ;
   wire \$1452 ;
@@ -3907,49 +3907,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1457 ;
   wire \$1458 ;
   wire \$1459 ;
-  wire [2:0] \$146 ;
-  wire \$1460 ;
+  wire \$146 ;
+  wire [8:0] \$1460 ;
   wire \$1461 ;
   wire \$1462 ;
   wire \$1463 ;
   wire \$1464 ;
   wire \$1465 ;
-  wire \$1466 ;
+  wire [5:0] \$1466 ;
   wire \$1467 ;
   wire \$1468 ;
-  wire [8:0] \$1469 ;
+  wire \$1469 ;
   wire \$147 ;
   wire \$1470 ;
   wire \$1471 ;
   wire \$1472 ;
   wire \$1473 ;
   wire \$1474 ;
-  wire [5:0] \$1475 ;
+  wire \$1475 ;
   wire \$1476 ;
   wire \$1477 ;
   wire \$1478 ;
-  wire \$1479 ;
+  wire [8:0] \$1479 ;
   wire \$148 ;
   wire \$1480 ;
   wire \$1481 ;
   wire \$1482 ;
   wire \$1483 ;
   wire \$1484 ;
-  wire \$1485 ;
+  wire [5:0] \$1485 ;
   wire \$1486 ;
   wire \$1487 ;
-  wire [8:0] \$1488 ;
+  wire \$1488 ;
   wire \$1489 ;
-  wire [2:0] \$149 ;
+  wire \$149 ;
   wire \$1490 ;
   wire \$1491 ;
   wire \$1492 ;
   wire \$1493 ;
-  wire [5:0] \$1494 ;
+  wire \$1494 ;
   wire \$1495 ;
   wire \$1496 ;
   wire \$1497 ;
-  wire \$1498 ;
+  wire [8:0] \$1498 ;
   wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
@@ -3957,180 +3957,180 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1501 ;
   wire \$1502 ;
   wire \$1503 ;
-  wire \$1504 ;
+  wire [5:0] \$1504 ;
   wire \$1505 ;
   wire \$1506 ;
-  wire [8:0] \$1507 ;
+  wire \$1507 ;
   wire \$1508 ;
   wire \$1509 ;
-  wire \$151 ;
+  wire [4:0] \$151 ;
   wire \$1510 ;
   wire \$1511 ;
   wire \$1512 ;
-  wire [5:0] \$1513 ;
+  wire \$1513 ;
   wire \$1514 ;
   wire \$1515 ;
   wire \$1516 ;
-  wire \$1517 ;
+  wire [8:0] \$1517 ;
   wire \$1518 ;
   wire \$1519 ;
-  wire [7:0] \$152 ;
+  wire \$152 ;
   wire \$1520 ;
   wire \$1521 ;
   wire \$1522 ;
-  wire \$1523 ;
+  wire [5:0] \$1523 ;
   wire \$1524 ;
   wire \$1525 ;
-  wire [8:0] \$1526 ;
+  wire \$1526 ;
   wire \$1527 ;
   wire \$1528 ;
   wire \$1529 ;
-  wire [39:0] \$153 ;
+  wire [10:0] \$153 ;
   wire \$1530 ;
   wire \$1531 ;
-  wire [5:0] \$1532 ;
+  wire \$1532 ;
   wire \$1533 ;
   wire \$1534 ;
   wire \$1535 ;
-  wire \$1536 ;
+  wire [8:0] \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
   wire \$1539 ;
-  wire \$154 ;
+  wire [10:0] \$154 ;
   wire \$1540 ;
   wire \$1541 ;
-  wire \$1542 ;
+  wire [5:0] \$1542 ;
   wire \$1543 ;
   wire \$1544 ;
-  wire [8:0] \$1545 ;
+  wire \$1545 ;
   wire \$1546 ;
   wire \$1547 ;
   wire \$1548 ;
   wire \$1549 ;
-  wire \$155 ;
+  wire [11:0] \$155 ;
   wire \$1550 ;
-  wire [5:0] \$1551 ;
+  wire \$1551 ;
   wire \$1552 ;
   wire \$1553 ;
   wire \$1554 ;
-  wire \$1555 ;
+  wire [8:0] \$1555 ;
   wire \$1556 ;
   wire \$1557 ;
   wire \$1558 ;
   wire \$1559 ;
   wire \$156 ;
   wire \$1560 ;
-  wire \$1561 ;
+  wire [5:0] \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
-  wire [8:0] \$1564 ;
+  wire \$1564 ;
   wire \$1565 ;
   wire \$1566 ;
   wire \$1567 ;
   wire \$1568 ;
   wire \$1569 ;
-  wire \$157 ;
-  wire [5:0] \$1570 ;
+  wire [10:0] \$157 ;
+  wire \$1570 ;
   wire \$1571 ;
   wire \$1572 ;
   wire \$1573 ;
-  wire \$1574 ;
+  wire [8:0] \$1574 ;
   wire \$1575 ;
   wire \$1576 ;
   wire \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
-  wire \$158 ;
-  wire \$1580 ;
+  wire [10:0] \$158 ;
+  wire [5:0] \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
-  wire [8:0] \$1583 ;
+  wire \$1583 ;
   wire \$1584 ;
   wire \$1585 ;
   wire \$1586 ;
   wire \$1587 ;
   wire \$1588 ;
-  wire [5:0] \$1589 ;
-  wire \$159 ;
+  wire \$1589 ;
+  wire [11:0] \$159 ;
   wire \$1590 ;
   wire \$1591 ;
   wire \$1592 ;
-  wire \$1593 ;
+  wire [8:0] \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
   wire \$1596 ;
   wire \$1597 ;
   wire \$1598 ;
-  wire \$1599 ;
+  wire [5:0] \$1599 ;
   wire \$16 ;
-  wire [4:0] \$160 ;
+  wire \$160 ;
   wire \$1600 ;
   wire \$1601 ;
-  wire [8:0] \$1602 ;
-  wire \$1603 ;
-  wire \$1604 ;
-  wire \$1605 ;
-  wire \$1606 ;
-  wire \$1607 ;
-  wire [5:0] \$1608 ;
+  wire [14:0] \$1602 ;
+  wire [36:0] \$1603 ;
+  wire [21:0] \$1604 ;
+  wire [36:0] \$1605 ;
+  wire [20:0] \$1606 ;
+  wire [36:0] \$1607 ;
+  wire \$1608 ;
   wire \$1609 ;
   wire \$161 ;
-  wire \$1610 ;
-  wire [14:0] \$1611 ;
-  wire [36:0] \$1612 ;
-  wire [21:0] \$1613 ;
-  wire [36:0] \$1614 ;
-  wire [20:0] \$1615 ;
-  wire [36:0] \$1616 ;
+  wire [10:0] \$1610 ;
+  wire [10:0] \$1611 ;
+  wire [11:0] \$1612 ;
+  wire \$1613 ;
+  wire [10:0] \$1614 ;
+  wire [10:0] \$1615 ;
+  wire [11:0] \$1616 ;
   wire \$1617 ;
-  wire \$1618 ;
+  wire [10:0] \$1618 ;
   wire [10:0] \$1619 ;
   wire [10:0] \$162 ;
-  wire [10:0] \$1620 ;
-  wire [11:0] \$1621 ;
+  wire [11:0] \$1620 ;
+  wire \$1621 ;
   wire \$1622 ;
-  wire [10:0] \$1623 ;
-  wire [10:0] \$1624 ;
-  wire [11:0] \$1625 ;
-  wire \$1626 ;
-  wire [10:0] \$1627 ;
-  wire [10:0] \$1628 ;
-  wire [11:0] \$1629 ;
+  wire [2:0] \$1623 ;
+  wire [2:0] \$1624 ;
+  wire [2:0] \$1625 ;
+  wire [2:0] \$1626 ;
+  wire [3:0] \$1627 ;
+  wire [3:0] \$1628 ;
+  wire [10:0] \$1629 ;
   wire [10:0] \$163 ;
-  wire \$1630 ;
-  wire \$1631 ;
-  wire [2:0] \$1632 ;
-  wire [2:0] \$1633 ;
-  wire [2:0] \$1634 ;
-  wire [2:0] \$1635 ;
-  wire [3:0] \$1636 ;
-  wire [3:0] \$1637 ;
-  wire [10:0] \$1638 ;
-  wire [10:0] \$1639 ;
+  wire [10:0] \$1630 ;
+  wire [11:0] \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire [2:0] \$1638 ;
+  wire [2:0] \$1639 ;
   wire [11:0] \$164 ;
-  wire [11:0] \$1640 ;
-  wire \$1641 ;
+  wire \$1640 ;
+  wire [2:0] \$1641 ;
   wire \$1642 ;
   wire \$1643 ;
   wire \$1644 ;
   wire \$1645 ;
   wire \$1646 ;
-  wire [2:0] \$1647 ;
-  wire [2:0] \$1648 ;
+  wire [3:0] \$1647 ;
+  wire \$1648 ;
   wire \$1649 ;
-  wire \$165 ;
-  wire [2:0] \$1650 ;
+  wire [8:0] \$165 ;
+  wire \$1650 ;
   wire \$1651 ;
   wire \$1652 ;
   wire \$1653 ;
   wire \$1654 ;
   wire \$1655 ;
-  wire [3:0] \$1656 ;
+  wire \$1656 ;
   wire \$1657 ;
   wire \$1658 ;
   wire \$1659 ;
-  wire [10:0] \$166 ;
-  wire \$1660 ;
+  wire [8:0] \$166 ;
+  wire [8:0] \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
   wire \$1663 ;
@@ -4139,9 +4139,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1666 ;
   wire \$1667 ;
   wire \$1668 ;
-  wire [8:0] \$1669 ;
-  wire [10:0] \$167 ;
-  wire \$1670 ;
+  wire [7:0] \$1669 ;
+  wire [7:0] \$167 ;
+  wire [7:0] \$1670 ;
   wire \$1671 ;
   wire \$1672 ;
   wire \$1673 ;
@@ -4149,13 +4149,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1675 ;
   wire \$1676 ;
   wire \$1677 ;
-  wire [7:0] \$1678 ;
-  wire [7:0] \$1679 ;
-  wire [11:0] \$168 ;
+  wire \$1678 ;
+  wire \$1679 ;
+  wire [41:0] \$168 ;
   wire \$1680 ;
   wire \$1681 ;
   wire \$1682 ;
-  wire \$1683 ;
+  wire [7:0] \$1683 ;
   wire \$1684 ;
   wire \$1685 ;
   wire \$1686 ;
@@ -4166,7 +4166,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1690 ;
   wire \$1691 ;
   wire [7:0] \$1692 ;
-  wire \$1693 ;
+  wire [7:0] \$1693 ;
   wire \$1694 ;
   wire \$1695 ;
   wire \$1696 ;
@@ -4174,86 +4174,86 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1698 ;
   wire \$1699 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [41:0] \$170 ;
   wire \$1700 ;
-  wire [7:0] \$1701 ;
-  wire [7:0] \$1702 ;
+  wire \$1701 ;
+  wire \$1702 ;
   wire \$1703 ;
   wire \$1704 ;
   wire \$1705 ;
-  wire \$1706 ;
+  wire [6:0] \$1706 ;
   wire \$1707 ;
   wire \$1708 ;
   wire \$1709 ;
-  wire [10:0] \$171 ;
+  wire \$171 ;
   wire \$1710 ;
   wire \$1711 ;
   wire \$1712 ;
   wire \$1713 ;
   wire \$1714 ;
-  wire [6:0] \$1715 ;
-  wire \$1716 ;
-  wire \$1717 ;
-  wire \$1718 ;
-  wire \$1719 ;
-  wire [10:0] \$172 ;
-  wire \$1720 ;
-  wire \$1721 ;
-  wire \$1722 ;
-  wire \$1723 ;
-  wire [7:0] \$1724 ;
-  wire [7:0] \$1725 ;
-  wire [9:0] \$1726 ;
+  wire [7:0] \$1715 ;
+  wire [7:0] \$1716 ;
+  wire [9:0] \$1717 ;
+  reg \$1718 ;
+  reg [7:0] \$1719 ;
+  wire \$172 ;
+  reg [8:0] \$1720 ;
+  reg \$1721 ;
+  reg [7:0] \$1722 ;
+  reg [17:0] \$1723 ;
+  reg \$1724 ;
+  reg [6:0] \$1725 ;
+  reg [8:0] \$1726 ;
   reg \$1727 ;
-  reg [7:0] \$1728 ;
-  reg [8:0] \$1729 ;
-  wire [11:0] \$173 ;
+  reg [6:0] \$1728 ;
+  reg [16:0] \$1729 ;
+  wire \$173 ;
   reg \$1730 ;
-  reg [7:0] \$1731 ;
-  reg [17:0] \$1732 ;
+  reg [5:0] \$1731 ;
+  reg [8:0] \$1732 ;
   reg \$1733 ;
-  reg [6:0] \$1734 ;
-  reg [8:0] \$1735 ;
+  reg [5:0] \$1734 ;
+  reg [15:0] \$1735 ;
   reg \$1736 ;
-  reg [6:0] \$1737 ;
-  reg [16:0] \$1738 ;
+  reg \$1737 ;
+  reg [2:0] \$1738 ;
   reg \$1739 ;
-  wire [8:0] \$174 ;
-  reg [5:0] \$1740 ;
-  reg [8:0] \$1741 ;
-  reg \$1742 ;
-  reg [5:0] \$1743 ;
-  reg [15:0] \$1744 ;
-  reg \$1745 ;
-  reg \$1746 ;
-  reg [2:0] \$1747 ;
-  reg \$1748 ;
-  reg [2:0] \$1749 ;
-  wire [8:0] \$175 ;
-  reg \$1750 ;
-  reg [2:0] \$1751 ;
-  reg \$1752 ;
+  wire \$174 ;
+  reg [2:0] \$1740 ;
+  reg \$1741 ;
+  reg [2:0] \$1742 ;
+  reg \$1743 ;
+  reg \$1744 ;
+  reg [8:0] \$1745 ;
+  reg [8:0] \$1746 ;
+  reg \$1747 ;
+  reg [7:0] \$1748 ;
+  reg [8:0] \$1749 ;
+  wire [41:0] \$175 ;
+  reg [7:0] \$1750 ;
+  reg [7:0] \$1751 ;
+  reg [7:0] \$1752 ;
   reg \$1753 ;
-  reg [8:0] \$1754 ;
-  reg [8:0] \$1755 ;
-  reg \$1756 ;
-  reg [7:0] \$1757 ;
-  reg [8:0] \$1758 ;
-  reg [7:0] \$1759 ;
-  wire [7:0] \$176 ;
-  reg [7:0] \$1760 ;
-  reg [7:0] \$1761 ;
-  reg \$1762 ;
-  reg [6:0] \$1763 ;
-  reg [7:0] \$1764 ;
-  reg [6:0] \$1765 ;
-  reg [5:0] \$1766 ;
-  reg [5:0] \$1767 ;
+  reg [6:0] \$1754 ;
+  reg [7:0] \$1755 ;
+  reg [6:0] \$1756 ;
+  reg [5:0] \$1757 ;
+  reg [5:0] \$1758 ;
+  reg \$1759 ;
+  wire \$176 ;
+  reg [5:0] \$1760 ;
+  reg [5:0] \$1761 ;
+  reg [5:0] \$1762 ;
+  reg \$1763 ;
+  reg \$1764 ;
+  reg \$1765 ;
+  reg \$1766 ;
+  reg \$1767 ;
   reg \$1768 ;
-  reg [5:0] \$1769 ;
+  reg \$1769 ;
   wire [41:0] \$177 ;
-  reg [5:0] \$1770 ;
-  reg [5:0] \$1771 ;
+  reg \$1770 ;
+  reg \$1771 ;
   reg \$1772 ;
   reg \$1773 ;
   reg \$1774 ;
@@ -4273,7 +4273,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1787 ;
   reg \$1788 ;
   reg \$1789 ;
-  wire [41:0] \$179 ;
+  wire \$179 ;
   reg \$1790 ;
   reg \$1791 ;
   reg \$1792 ;
@@ -4282,8 +4282,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1795 ;
   reg \$1796 ;
   reg \$1797 ;
-  reg \$1798 ;
-  reg \$1799 ;
+  wire [2:0] \$1798 ;
+  wire [2:0] \$1799 ;
   wire \$18 ;
   wire \$180 ;
   reg \$1800 ;
@@ -4293,42 +4293,42 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1804 ;
   reg \$1805 ;
   reg \$1806 ;
-  wire [2:0] \$1807 ;
-  wire [2:0] \$1808 ;
-  reg \$1809 ;
+  reg \$1807 ;
+  reg [2:0] \$1808 ;
+  reg [2:0] \$1809 ;
   wire \$181 ;
   reg \$1810 ;
-  reg \$1811 ;
+  reg [7:0] \$1811 ;
   reg \$1812 ;
-  reg \$1813 ;
+  reg [7:0] \$1813 ;
   reg \$1814 ;
   reg \$1815 ;
-  reg \$1816 ;
+  reg [8:0] \$1816 ;
   reg [2:0] \$1817 ;
-  reg [2:0] \$1818 ;
-  reg \$1819 ;
-  wire \$182 ;
+  reg \$1818 ;
+  reg [6:0] \$1819 ;
+  wire [41:0] \$182 ;
   reg \$1820 ;
-  reg [7:0] \$1821 ;
+  reg [6:0] \$1821 ;
   reg \$1822 ;
   reg \$1823 ;
-  reg [8:0] \$1824 ;
+  reg [7:0] \$1824 ;
   reg [2:0] \$1825 ;
   reg \$1826 ;
-  reg \$1827 ;
-  reg [6:0] \$1828 ;
-  reg \$1829 ;
+  reg [5:0] \$1827 ;
+  reg \$1828 ;
+  reg [5:0] \$1829 ;
   wire \$183 ;
   reg \$1830 ;
-  reg [7:0] \$1831 ;
-  reg [2:0] \$1832 ;
-  reg \$1833 ;
+  reg \$1831 ;
+  reg [5:0] \$1832 ;
+  reg [2:0] \$1833 ;
   reg \$1834 ;
-  reg [5:0] \$1835 ;
+  reg \$1835 ;
   reg \$1836 ;
   reg \$1837 ;
-  reg [5:0] \$1838 ;
-  reg [2:0] \$1839 ;
+  reg \$1838 ;
+  reg \$1839 ;
   wire [41:0] \$184 ;
   reg \$1840 ;
   reg \$1841 ;
@@ -4346,21 +4346,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1852 ;
   reg \$1853 ;
   reg \$1854 ;
-  reg \$1855 ;
-  reg \$1856 ;
-  reg \$1857 ;
-  reg \$1858 ;
-  reg \$1859 ;
-  wire [41:0] \$186 ;
-  reg \$1860 ;
+  wire \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [41:0] \$191 ;
+  wire \$191 ;
   wire \$192 ;
-  wire [41:0] \$193 ;
+  wire \$193 ;
   wire \$194 ;
   wire \$195 ;
   wire \$196 ;
@@ -4387,59 +4381,59 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [6:0] \$217 ;
+  wire [34:0] \$218 ;
+  wire [9:0] \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
+  wire [31:0] \$220 ;
+  wire [12:0] \$221 ;
+  wire [28:0] \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire [6:0] \$226 ;
-  wire [34:0] \$227 ;
-  wire [9:0] \$228 ;
-  wire [31:0] \$229 ;
+  wire [1:0] \$226 ;
+  wire [1:0] \$227 ;
+  wire [1:0] \$228 ;
+  wire [7:0] \$229 ;
   wire \$23 ;
-  wire [12:0] \$230 ;
-  wire [28:0] \$231 ;
-  wire \$232 ;
-  wire \$233 ;
+  wire [6:0] \$230 ;
+  wire [7:0] \$231 ;
+  wire [5:0] \$232 ;
+  wire [7:0] \$233 ;
   wire \$234 ;
-  wire [1:0] \$235 ;
-  wire [1:0] \$236 ;
-  wire [1:0] \$237 ;
-  wire [7:0] \$238 ;
-  wire [6:0] \$239 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
-  wire [7:0] \$240 ;
-  wire [5:0] \$241 ;
-  wire [7:0] \$242 ;
+  wire \$240 ;
+  wire [2:0] \$241 ;
+  wire [2:0] \$242 ;
   wire \$243 ;
-  wire \$244 ;
+  wire [2:0] \$244 ;
   wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [3:0] \$246 ;
+  wire [3:0] \$247 ;
+  wire [3:0] \$248 ;
+  wire [10:0] \$249 ;
   wire \$25 ;
-  wire [2:0] \$250 ;
-  wire [2:0] \$251 ;
-  wire \$252 ;
-  wire [2:0] \$253 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire [9:0] \$252 ;
+  wire \$253 ;
   wire \$254 ;
-  wire [3:0] \$255 ;
-  wire [3:0] \$256 ;
-  wire [3:0] \$257 ;
-  wire [10:0] \$258 ;
+  wire [7:0] \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire [9:0] \$261 ;
+  wire \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire [7:0] \$264 ;
+  wire \$264 ;
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
@@ -4495,33 +4489,33 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire \$314 ;
+  wire [8:0] \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire [8:0] \$323 ;
-  wire \$324 ;
-  wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire [7:0] \$329 ;
+  wire [7:0] \$320 ;
+  wire [7:0] \$321 ;
+  wire [8:0] \$322 ;
+  wire [7:0] \$323 ;
+  wire [7:0] \$324 ;
+  wire [8:0] \$325 ;
+  wire [8:0] \$326 ;
+  wire [8:0] \$327 ;
+  wire [7:0] \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  wire [7:0] \$330 ;
-  wire [8:0] \$331 ;
-  wire [7:0] \$332 ;
-  wire [7:0] \$333 ;
-  wire [8:0] \$334 ;
-  wire [8:0] \$335 ;
-  wire [8:0] \$336 ;
-  wire [7:0] \$337 ;
-  wire \$338 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire [8:0] \$338 ;
   wire \$339 ;
   wire [3:0] \$34 ;
   wire \$340 ;
@@ -4531,7 +4525,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire [8:0] \$347 ;
+  wire \$347 ;
   wire \$348 ;
   wire \$349 ;
   wire [3:0] \$35 ;
@@ -4591,75 +4585,75 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$399 ;
   wire \$4 ;
   wire [8:0] \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
+  wire [7:0] \$400 ;
+  wire [7:0] \$401 ;
+  wire [8:0] \$402 ;
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire [7:0] \$409 ;
+  wire \$409 ;
   wire \$41 ;
-  wire [7:0] \$410 ;
-  wire [8:0] \$411 ;
+  wire \$410 ;
+  wire \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire \$414 ;
+  wire [2:0] \$414 ;
   wire \$415 ;
   wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  wire [9:0] \$417 ;
+  wire [9:0] \$418 ;
+  wire [10:0] \$419 ;
   wire \$42 ;
   wire \$420 ;
   wire \$421 ;
-  wire \$422 ;
-  wire [2:0] \$423 ;
-  wire \$424 ;
+  wire [9:0] \$422 ;
+  wire [9:0] \$423 ;
+  wire [10:0] \$424 ;
   wire \$425 ;
-  wire [9:0] \$426 ;
+  wire \$426 ;
   wire [9:0] \$427 ;
-  wire [10:0] \$428 ;
-  wire \$429 ;
+  wire [9:0] \$428 ;
+  wire [10:0] \$429 ;
   wire [8:0] \$43 ;
-  wire \$430 ;
-  wire [9:0] \$431 ;
-  wire [9:0] \$432 ;
-  wire [10:0] \$433 ;
+  wire [2:0] \$430 ;
+  wire \$431 ;
+  wire [2:0] \$432 ;
+  wire \$433 ;
   wire \$434 ;
-  wire \$435 ;
-  wire [9:0] \$436 ;
-  wire [9:0] \$437 ;
-  wire [10:0] \$438 ;
-  wire [2:0] \$439 ;
+  wire [2:0] \$435 ;
+  wire [2:0] \$436 ;
+  wire [2:0] \$437 ;
+  wire [3:0] \$438 ;
+  wire [3:0] \$439 ;
   wire [8:0] \$44 ;
   wire \$440 ;
-  wire [2:0] \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire [2:0] \$444 ;
-  wire [2:0] \$445 ;
-  wire [2:0] \$446 ;
-  wire [3:0] \$447 ;
-  wire [3:0] \$448 ;
-  wire \$449 ;
+  wire [10:0] \$441 ;
+  wire [10:0] \$442 ;
+  wire [11:0] \$443 ;
+  wire [10:0] \$444 ;
+  wire [10:0] \$445 ;
+  wire [11:0] \$446 ;
+  wire [10:0] \$447 ;
+  wire [10:0] \$448 ;
+  wire [11:0] \$449 ;
   wire [8:0] \$45 ;
   wire [10:0] \$450 ;
   wire [10:0] \$451 ;
   wire [11:0] \$452 ;
-  wire [10:0] \$453 ;
-  wire [10:0] \$454 ;
-  wire [11:0] \$455 ;
-  wire [10:0] \$456 ;
-  wire [10:0] \$457 ;
-  wire [11:0] \$458 ;
-  wire [10:0] \$459 ;
+  wire [2:0] \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire [9:0] \$46 ;
-  wire [10:0] \$460 ;
-  wire [11:0] \$461 ;
-  wire [2:0] \$462 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
@@ -4669,22 +4663,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
-  wire \$471 ;
-  wire \$472 ;
+  wire [8:0] \$471 ;
+  wire [8:0] \$472 ;
   wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
+  wire [8:0] \$474 ;
+  wire [8:0] \$475 ;
+  wire [10:0] \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire [8:0] \$480 ;
-  wire [8:0] \$481 ;
+  wire \$480 ;
+  wire \$481 ;
   wire \$482 ;
-  wire [8:0] \$483 ;
-  wire [8:0] \$484 ;
-  wire [10:0] \$485 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
   wire \$486 ;
   wire \$487 ;
   wire \$488 ;
@@ -4722,23 +4716,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire \$519 ;
+  wire [7:0] \$519 ;
   wire [7:0] \$52 ;
-  wire \$520 ;
+  wire [7:0] \$520 ;
   wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
+  wire [7:0] \$522 ;
+  wire [7:0] \$523 ;
+  wire [9:0] \$524 ;
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
-  wire [7:0] \$528 ;
-  wire [7:0] \$529 ;
+  wire \$528 ;
+  wire \$529 ;
   wire [7:0] \$53 ;
   wire \$530 ;
-  wire [7:0] \$531 ;
-  wire [7:0] \$532 ;
-  wire [9:0] \$533 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
   wire \$534 ;
   wire \$535 ;
   wire \$536 ;
@@ -4775,23 +4769,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$564 ;
   wire \$565 ;
   wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
+  wire [6:0] \$567 ;
+  wire [6:0] \$568 ;
   wire \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
+  wire [5:0] \$570 ;
+  wire [5:0] \$571 ;
+  wire [7:0] \$572 ;
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
-  wire [6:0] \$576 ;
-  wire [6:0] \$577 ;
+  wire \$576 ;
+  wire \$577 ;
   wire \$578 ;
-  wire [5:0] \$579 ;
+  wire \$579 ;
   wire [6:0] \$58 ;
-  wire [5:0] \$580 ;
-  wire [7:0] \$581 ;
+  wire \$580 ;
+  wire \$581 ;
   wire \$582 ;
   wire \$583 ;
   wire \$584 ;
@@ -4809,7 +4803,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$595 ;
   wire \$596 ;
   wire \$597 ;
-  wire \$598 ;
+  wire [2:0] \$598 ;
   wire \$599 ;
   wire \$6 ;
   wire \$60 ;
@@ -4817,19 +4811,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$601 ;
   wire \$602 ;
   wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire [2:0] \$607 ;
+  wire [10:0] \$604 ;
+  wire [10:0] \$605 ;
+  wire [11:0] \$606 ;
+  wire \$607 ;
   wire \$608 ;
   wire \$609 ;
   wire [6:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
-  wire [10:0] \$613 ;
-  wire [10:0] \$614 ;
-  wire [11:0] \$615 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
   wire \$616 ;
   wire \$617 ;
   wire \$618 ;
@@ -4841,39 +4835,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$623 ;
   wire \$624 ;
   wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
+  wire [8:0] \$626 ;
+  wire [8:0] \$627 ;
+  wire [8:0] \$628 ;
   wire \$629 ;
   wire [5:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire \$634 ;
-  wire [8:0] \$635 ;
-  wire [8:0] \$636 ;
-  wire [8:0] \$637 ;
+  wire [8:0] \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
-  wire \$640 ;
+  wire [7:0] \$640 ;
   wire \$641 ;
   wire \$642 ;
-  wire [8:0] \$643 ;
+  wire \$643 ;
   wire \$644 ;
   wire \$645 ;
-  wire \$646 ;
+  wire [6:0] \$646 ;
   wire \$647 ;
   wire \$648 ;
-  wire [7:0] \$649 ;
+  wire \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
   wire \$653 ;
-  wire \$654 ;
-  wire [6:0] \$655 ;
+  wire [4:0] \$654 ;
+  wire \$655 ;
   wire \$656 ;
   wire \$657 ;
   wire \$658 ;
@@ -4881,8 +4875,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$66 ;
   wire \$660 ;
   wire \$661 ;
-  wire \$662 ;
-  wire [4:0] \$663 ;
+  wire [4:0] \$662 ;
+  wire \$663 ;
   wire \$664 ;
   wire \$665 ;
   wire \$666 ;
@@ -4890,16 +4884,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$668 ;
   wire \$669 ;
   wire \$67 ;
-  wire \$670 ;
-  wire [4:0] \$671 ;
+  wire [4:0] \$670 ;
+  wire \$671 ;
   wire \$672 ;
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
   wire \$676 ;
   wire \$677 ;
-  wire \$678 ;
-  wire [4:0] \$679 ;
+  wire [4:0] \$678 ;
+  wire \$679 ;
   wire \$68 ;
   wire \$680 ;
   wire \$681 ;
@@ -4907,8 +4901,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
-  wire \$686 ;
-  wire [4:0] \$687 ;
+  wire [4:0] \$686 ;
+  wire \$687 ;
   wire \$688 ;
   wire \$689 ;
   wire \$69 ;
@@ -4916,8 +4910,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
-  wire \$694 ;
-  wire [4:0] \$695 ;
+  wire [4:0] \$694 ;
+  wire \$695 ;
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
@@ -4927,7 +4921,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$700 ;
   wire \$701 ;
   wire \$702 ;
-  wire [4:0] \$703 ;
+  wire \$703 ;
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
@@ -4940,7 +4934,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
-  wire \$715 ;
+  wire [6:0] \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
@@ -4950,7 +4944,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
-  wire [6:0] \$724 ;
+  wire \$724 ;
   wire \$725 ;
   wire \$726 ;
   wire \$727 ;
@@ -4979,23 +4973,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
+  wire [8:0] \$750 ;
   wire \$751 ;
   wire \$752 ;
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
-  wire \$756 ;
+  wire [11:0] \$756 ;
   wire \$757 ;
   wire \$758 ;
-  wire [8:0] \$759 ;
+  wire \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
   wire \$763 ;
   wire \$764 ;
-  wire [11:0] \$765 ;
+  wire \$765 ;
   wire \$766 ;
   wire \$767 ;
   wire \$768 ;
@@ -5024,24 +5018,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
-  wire \$791 ;
+  wire [8:0] \$791 ;
   wire \$792 ;
   wire \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
-  wire \$797 ;
+  wire [11:0] \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [8:0] \$800 ;
+  wire \$800 ;
   wire \$801 ;
   wire \$802 ;
   wire \$803 ;
   wire \$804 ;
   wire \$805 ;
-  wire [11:0] \$806 ;
+  wire \$806 ;
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
@@ -5070,23 +5064,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
-  wire \$832 ;
+  wire [8:0] \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
   wire \$837 ;
-  wire \$838 ;
+  wire [11:0] \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
-  wire [8:0] \$841 ;
+  wire \$841 ;
   wire \$842 ;
   wire \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
-  wire [11:0] \$847 ;
+  wire \$847 ;
   wire \$848 ;
   wire \$849 ;
   wire [3:0] \$85 ;
@@ -5115,23 +5109,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$870 ;
   wire \$871 ;
   wire \$872 ;
-  wire \$873 ;
+  wire [8:0] \$873 ;
   wire \$874 ;
   wire \$875 ;
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
-  wire \$879 ;
+  wire [11:0] \$879 ;
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire [8:0] \$882 ;
+  wire \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
-  wire [11:0] \$888 ;
+  wire \$888 ;
   wire \$889 ;
   wire \$89 ;
   wire \$890 ;
@@ -5161,23 +5155,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$911 ;
   wire \$912 ;
   wire \$913 ;
-  wire \$914 ;
+  wire [8:0] \$914 ;
   wire \$915 ;
   wire \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
-  wire \$920 ;
+  wire [11:0] \$920 ;
   wire \$921 ;
   wire \$922 ;
-  wire [8:0] \$923 ;
+  wire \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
   wire \$927 ;
   wire \$928 ;
-  wire [11:0] \$929 ;
+  wire \$929 ;
   wire \$93 ;
   wire \$930 ;
   wire \$931 ;
@@ -5206,24 +5200,24 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$952 ;
   wire \$953 ;
   wire \$954 ;
-  wire \$955 ;
+  wire [8:0] \$955 ;
   wire \$956 ;
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
   wire [6:0] \$96 ;
   wire \$960 ;
-  wire \$961 ;
+  wire [11:0] \$961 ;
   wire \$962 ;
   wire \$963 ;
-  wire [8:0] \$964 ;
+  wire \$964 ;
   wire \$965 ;
   wire \$966 ;
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
   wire [7:0] \$97 ;
-  wire [11:0] \$970 ;
+  wire \$970 ;
   wire \$971 ;
   wire \$972 ;
   wire \$973 ;
@@ -5251,19 +5245,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$993 ;
   wire \$994 ;
   wire \$995 ;
-  wire \$996 ;
+  wire [8:0] \$996 ;
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
   wire [7:0] \$signal ;
-  wire \$signal$264 ;
-  wire \$signal$276 ;
-  wire \$signal$295 ;
-  wire [3:0] \$signal$341 ;
-  wire [7:0] \$signal$495 ;
-  wire [7:0] \$signal$498 ;
-  wire [7:0] \$signal$501 ;
-  wire \$signal$504 ;
+  wire \$signal$265 ;
+  wire \$signal$277 ;
+  wire \$signal$296 ;
+  wire [3:0] \$signal$345 ;
+  wire [7:0] \$signal$499 ;
+  wire [7:0] \$signal$502 ;
+  wire [7:0] \$signal$505 ;
+  wire \$signal$508 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -5276,6 +5270,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [2:0] a1_select = 3'h0;
   reg [15:0] a1_user = 16'h0000;
   reg a1_valid = 1'h0;
+  reg [2:0] a2_ever = 3'h0;
   reg [3:0] a2_fail_err = 4'h0;
   reg [7:0] a2_fresh_slot = 8'h00;
   reg a2_from_fresh = 1'h0;
@@ -5488,6 +5483,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [7:0] f4_rest_next = 8'h00;
   reg f4_rest_snap = 1'h0;
   reg [7:0] f4_slot = 8'h00;
+  reg [5:0] f4_slot_large = 6'h00;
+  reg [6:0] f4_slot_medium = 7'h00;
+  reg [7:0] f4_slot_small = 8'h00;
   reg f4_taken_a2 = 1'h0;
   reg f4_taken_a3 = 1'h0;
   reg f4_taken_a4 = 1'h0;
@@ -5577,7 +5575,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$516 ;
+  wire [39:0] \grant_addr$520 ;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5602,13 +5600,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
   (* init = 6'h00 *)
-  wire [5:0] \large_grant_addr$474 ;
+  wire [5:0] \large_grant_addr$478 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$476 ;
-  wire [7:0] \large_grant_data$476.next ;
-  wire \large_grant_data$476.snap ;
+  wire [8:0] \large_grant_data$480 ;
+  wire [7:0] \large_grant_data$480.next ;
+  wire \large_grant_data$480.snap ;
   wire [7:0] \large_grant_data.next ;
   wire \large_grant_data.snap ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
@@ -5632,13 +5630,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
   (* init = 6'h00 *)
-  wire [5:0] \large_parity_addr$486 ;
+  wire [5:0] \large_parity_addr$490 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$488 ;
+  wire \large_parity_data$492 ;
   reg large_parity_r0_b0 = 1'h0;
   reg large_parity_r1_b0 = 1'h0;
+  (* init = 6'h00 *)
   wire [5:0] large_parity_waddr;
   wire large_parity_wdata;
   wire large_parity_wen;
@@ -5684,13 +5683,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
   (* init = 7'h00 *)
-  wire [6:0] \medium_grant_addr$447 ;
+  wire [6:0] \medium_grant_addr$451 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$449 ;
-  wire [7:0] \medium_grant_data$449.next ;
-  wire \medium_grant_data$449.snap ;
+  wire [8:0] \medium_grant_data$453 ;
+  wire [7:0] \medium_grant_data$453.next ;
+  wire \medium_grant_data$453.snap ;
   wire [7:0] \medium_grant_data.next ;
   wire \medium_grant_data.snap ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
@@ -5714,13 +5713,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
   (* init = 7'h00 *)
-  wire [6:0] \medium_parity_addr$459 ;
+  wire [6:0] \medium_parity_addr$463 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$461 ;
+  wire \medium_parity_data$465 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
+  (* init = 7'h00 *)
   wire [6:0] medium_parity_waddr;
   wire medium_parity_wdata;
   wire medium_parity_wen;
@@ -5757,38 +5757,38 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_tag;
-  input [5:0] \port$4536$52 ;
-  wire [5:0] \port$4536$52 ;
+  input [5:0] \port$4533$52 ;
+  wire [5:0] \port$4533$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$419 ;
+  wire [7:0] \r__addr$423 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$429 ;
+  wire [7:0] \r__addr$433 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$431 ;
+  wire [7:0] \r__addr$435 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$438 ;
+  wire [7:0] \r__addr$442 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$444 ;
+  wire [6:0] \r__addr$448 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$446 ;
+  wire [6:0] \r__addr$450 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$456 ;
+  wire [6:0] \r__addr$460 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$458 ;
+  wire [6:0] \r__addr$462 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$465 ;
+  wire [6:0] \r__addr$469 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$471 ;
+  wire [5:0] \r__addr$475 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$473 ;
+  wire [5:0] \r__addr$477 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$483 ;
+  wire [5:0] \r__addr$487 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$485 ;
+  wire [5:0] \r__addr$489 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$492 ;
+  wire [5:0] \r__addr$496 ;
   wire [8:0] r__data;
   wire [8:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -5817,13 +5817,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
   (* init = 8'h00 *)
-  wire [7:0] \small_grant_addr$420 ;
+  wire [7:0] \small_grant_addr$424 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$422 ;
-  wire [7:0] \small_grant_data$422.next ;
-  wire \small_grant_data$422.snap ;
+  wire [8:0] \small_grant_data$426 ;
+  wire [7:0] \small_grant_data$426.next ;
+  wire \small_grant_data$426.snap ;
   wire [7:0] \small_grant_data.next ;
   wire \small_grant_data.snap ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
@@ -5847,11 +5847,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
   (* init = 8'h00 *)
-  wire [7:0] \small_parity_addr$432 ;
+  wire [7:0] \small_parity_addr$436 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$434 ;
+  wire \small_parity_data$438 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -5894,46 +5894,48 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] w__addr;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$423 ;
+  wire [7:0] \w__addr$427 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$435 ;
+  wire [7:0] \w__addr$439 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$441 ;
-  wire [6:0] \w__addr$450 ;
+  wire [6:0] \w__addr$445 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$462 ;
+  wire [6:0] \w__addr$454 ;
+  (* init = 7'h00 *)
+  wire [6:0] \w__addr$466 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$468 ;
-  wire [5:0] \w__addr$477 ;
+  wire [5:0] \w__addr$472 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$489 ;
+  wire [5:0] \w__addr$481 ;
+  (* init = 6'h00 *)
+  wire [5:0] \w__addr$493 ;
   wire [8:0] w__data;
-  wire \w__data$427 ;
+  wire \w__data$431 ;
   (* init = 18'h00000 *)
-  wire [17:0] \w__data$437 ;
-  wire [8:0] \w__data$443 ;
-  wire \w__data$454 ;
+  wire [17:0] \w__data$441 ;
+  wire [8:0] \w__data$447 ;
+  wire \w__data$458 ;
   (* init = 17'h00000 *)
-  wire [16:0] \w__data$464 ;
-  wire [8:0] \w__data$470 ;
-  wire \w__data$481 ;
+  wire [16:0] \w__data$468 ;
+  wire [8:0] \w__data$474 ;
+  wire \w__data$485 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$491 ;
+  wire [15:0] \w__data$495 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$425 ;
+  wire \w__en$429 ;
   (* init = 1'h0 *)
-  wire \w__en$436 ;
+  wire \w__en$440 ;
   (* init = 1'h0 *)
-  wire \w__en$442 ;
-  wire \w__en$452 ;
+  wire \w__en$446 ;
+  wire \w__en$456 ;
   (* init = 1'h0 *)
-  wire \w__en$463 ;
+  wire \w__en$467 ;
   (* init = 1'h0 *)
-  wire \w__en$469 ;
-  wire \w__en$479 ;
+  wire \w__en$473 ;
+  wire \w__en$483 ;
   (* init = 1'h0 *)
-  wire \w__en$490 ;
+  wire \w__en$494 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -5964,7 +5966,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] large_grant [47:0];
   always @(posedge aclk_clk) begin
     if (large_grant_w_en)
-      large_grant[large_grant_w_addr] <= { \$637 [7:0], large_grant_w_data[0] };
+      large_grant[large_grant_w_addr] <= { \$628 [7:0], large_grant_w_data[0] };
   end
   reg [8:0] _0_;
   reg [8:0] _1_;
@@ -5977,8 +5979,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] large_parity [47:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$479 )
-      large_parity[f4_slot[5:0]] <= \w__data$481 ;
+    if (\w__en$483 )
+      large_parity[f4_slot_large] <= \w__data$485 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -6003,7 +6005,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] medium_grant [127:0];
   always @(posedge aclk_clk) begin
     if (medium_grant_w_en)
-      medium_grant[medium_grant_w_addr] <= { \$636 [7:0], medium_grant_w_data[0] };
+      medium_grant[medium_grant_w_addr] <= { \$627 [7:0], medium_grant_w_data[0] };
   end
   reg [8:0] _5_;
   reg [8:0] _6_;
@@ -6016,8 +6018,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] medium_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$452 )
-      medium_parity[f4_slot[6:0]] <= \w__data$454 ;
+    if (\w__en$456 )
+      medium_parity[f4_slot_medium] <= \w__data$458 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
@@ -6042,7 +6044,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] small_grant [255:0];
   always @(posedge aclk_clk) begin
     if (small_grant_w_en)
-      small_grant[small_grant_w_addr] <= { \$635 [7:0], small_grant_w_data[0] };
+      small_grant[small_grant_w_addr] <= { \$626 [7:0], small_grant_w_data[0] };
   end
   reg [8:0] _10_;
   reg [8:0] _11_;
@@ -6055,8 +6057,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] small_parity [255:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$425 )
-      small_parity[f4_slot] <= \w__data$427 ;
+    if (\w__en$429 )
+      small_parity[f4_slot_small] <= \w__data$431 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
@@ -6101,10 +6103,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4536$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4533$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4536$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4533$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -6187,232 +6189,234 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$116  = \$115  & a2_in;
   assign \$117  = \$114  ? \$116  : 3'h0;
   assign \$118  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$119  = ~ a2_from_fresh;
-  assign \$120  = a2_ok & \$119 ;
-  assign \$121  = \$120  ? a2_in : 3'h0;
-  assign \$122  = a2_ok & a2_from_fresh;
-  assign \$123  = a2_fresh_slot - small_seen_prev;
-  assign \$124  = ~ \$123 [9];
-  assign \$126  = a2_fresh_slot[6:0] - medium_seen_prev;
-  assign \$127  = ~ \$126 [8];
-  assign \$129  = a2_fresh_slot[5:0] - large_seen_prev;
-  assign \$130  = ~ \$129 [6];
-  assign \$132  = a2_in & { \$131 , \$128 , \$125  };
-  assign \$133  = \$122  ? \$132  : 3'h0;
+  assign \$119  = small_fresh_slot - small_seen;
+  assign \$120  = ~ \$119 [9];
+  assign \$122  = medium_fresh_slot - medium_seen;
+  assign \$123  = ~ \$122 [8];
+  assign \$125  = large_fresh_slot - large_seen;
+  assign \$126  = ~ \$125 [6];
+  assign \$128  = ~ a2_from_fresh;
+  assign \$129  = a2_ok & \$128 ;
+  assign \$130  = \$129  ? a2_in : 3'h0;
+  assign \$131  = a2_ok & a2_from_fresh;
+  assign \$132  = a2_in & a2_ever;
+  assign \$133  = \$131  ? \$132  : 3'h0;
   assign \$134  = a2_ok & a2_from_fresh;
-  assign \$135  = a2_fresh_slot - small_seen_prev;
-  assign \$136  = ~ \$135 [9];
-  assign \$138  = a2_fresh_slot[6:0] - medium_seen_prev;
-  assign \$139  = ~ \$138 [8];
-  assign \$141  = a2_fresh_slot[5:0] - large_seen_prev;
-  assign \$142  = ~ \$141 [6];
-  assign \$144  = ~ { \$143 , \$140 , \$137  };
-  assign \$145  = a2_in & \$144 ;
-  assign \$146  = \$134  ? \$145  : 3'h0;
-  assign \$147  = ~ a2_ok;
-  assign \$148  = a2_ok & a2_from_fresh;
-  assign \$149  = \$148  ? a2_in : 3'h0;
-  assign \$150  = a2_ok & a2_from_fresh;
-  assign \$152  = a3_ok ? { \$714 , \$710 , \$703 [4], \$695 [4], \$687 [4], \$679 [4], \$671 [4], \$663 [4] } : 8'h00;
-  assign \$153  = a4_ok ? grant_addr : 40'h0000000000;
-  assign \$155  = \$154  & small_queue_r0_b0[9];
-  assign \$157  = \$156  & medium_queue_r0_b0[8];
-  assign \$159  = \$158  & large_queue_r0_b0[7];
-  assign \$160  = { \$159 , \$157 , \$155 , a3_restart_fresh } + 4'hf;
+  assign \$135  = ~ a2_ever;
+  assign \$136  = a2_in & \$135 ;
+  assign \$137  = \$134  ? \$136  : 3'h0;
+  assign \$138  = ~ a2_ok;
+  assign \$139  = a2_ok & a2_from_fresh;
+  assign \$140  = \$139  ? a2_in : 3'h0;
+  assign \$141  = a2_ok & a2_from_fresh;
+  assign \$143  = a3_ok ? { \$705 , \$701 , \$694 [4], \$686 [4], \$678 [4], \$670 [4], \$662 [4], \$654 [4] } : 8'h00;
+  assign \$144  = a4_ok ? grant_addr : 40'h0000000000;
+  assign \$146  = \$145  & small_queue_r0_b0[9];
+  assign \$148  = \$147  & medium_queue_r0_b0[8];
+  assign \$150  = \$149  & large_queue_r0_b0[7];
+  assign \$151  = { \$150 , \$148 , \$146 , a3_restart_fresh } + 4'hf;
+  assign \$152  = a4_valid & a4_ok;
+  assign \$153  = { \$152 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$154  = ~ \$153 ;
+  assign \$155  = \$154  + 1'h1;
+  assign \$156  = a5_valid & a5_ok;
+  assign \$157  = { \$156 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$158  = ~ \$157 ;
+  assign \$159  = \$158  + 1'h1;
+  assign \$160  = \$155 [11] | \$159 [11];
   assign \$161  = a4_valid & a4_ok;
   assign \$162  = { \$161 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$163  = ~ \$162 ;
   assign \$164  = \$163  + 1'h1;
-  assign \$165  = a5_valid & a5_ok;
-  assign \$166  = { \$165 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$167  = ~ \$166 ;
-  assign \$168  = \$167  + 1'h1;
-  assign \$169  = \$164 [11] | \$168 [11];
-  assign \$170  = a4_valid & a4_ok;
-  assign \$171  = { \$170 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$172  = ~ \$171 ;
-  assign \$173  = \$172  + 1'h1;
-  assign \$174  = a4_tag + 1'h1;
-  assign \$175  = a5_tag + 1'h1;
-  assign \$176  = \$173 [11] ? \$174 [7:0] : \$175 [7:0];
-  assign \$177  = free_port_addr - 37'h1000000000;
+  assign \$165  = a4_tag + 1'h1;
+  assign \$166  = a5_tag + 1'h1;
+  assign \$167  = \$164 [11] ? \$165 [7:0] : \$166 [7:0];
+  assign \$168  = free_port_addr - 37'h1000000000;
+  assign \$169  = ~ \$168 [40];
+  assign \$170  = free_port_addr - 37'h1000004000;
+  assign \$171  = ~ \$170 [40];
+  assign \$173  = \$169  & \$172 ;
+  assign \$174  = free_src ? \port$4533$52 [0] : \$173 ;
+  assign \$175  = free_port_addr - 37'h1000010000;
+  assign \$176  = ~ \$175 [40];
+  assign \$177  = free_port_addr - 37'h1000020000;
   assign \$178  = ~ \$177 [40];
-  assign \$179  = free_port_addr - 37'h1000004000;
-  assign \$180  = ~ \$179 [40];
-  assign \$182  = \$178  & \$181 ;
-  assign \$183  = free_src ? \port$4536$52 [0] : \$182 ;
-  assign \$184  = free_port_addr - 37'h1000010000;
+  assign \$180  = \$176  & \$179 ;
+  assign \$181  = free_src ? \port$4533$52 [1] : \$180 ;
+  assign \$182  = free_port_addr - 37'h1000100000;
+  assign \$183  = ~ \$182 [40];
+  assign \$184  = free_port_addr - 37'h1000130000;
   assign \$185  = ~ \$184 [40];
-  assign \$186  = free_port_addr - 37'h1000020000;
-  assign \$187  = ~ \$186 [40];
-  assign \$189  = \$185  & \$188 ;
-  assign \$190  = free_src ? \port$4536$52 [1] : \$189 ;
-  assign \$191  = free_port_addr - 37'h1000100000;
-  assign \$192  = ~ \$191 [40];
-  assign \$193  = free_port_addr - 37'h1000130000;
-  assign \$194  = ~ \$193 [40];
-  assign \$196  = \$192  & \$195 ;
-  assign \$197  = free_src ? \port$4536$52 [2] : \$196 ;
-  assign \$198  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$199  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$200  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$201  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$202  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$203  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$204  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$205  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$206  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$207  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$208  = f0_addr[32:30] == f2_addr[32:30];
-  assign \$209  = f0_addr[35:33] == f2_addr[35:33];
-  assign \$210  = f0_addr[38:36] == f2_addr[38:36];
-  assign \$211  = f0_addr[39] == f2_addr[39];
-  assign \$212  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$213  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$214  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$215  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$216  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$217  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$218  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$219  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$220  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$221  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$222  = f0_addr[32:30] == f3_addr[32:30];
-  assign \$223  = f0_addr[35:33] == f3_addr[35:33];
-  assign \$224  = f0_addr[38:36] == f3_addr[38:36];
-  assign \$225  = f0_addr[39] == f3_addr[39];
-  assign \$226  = f0_addr[5:0] + 6'h3f;
-  assign \$227  = f0_addr[39:6] - 31'h40000000;
-  assign \$228  = f0_addr[8:0] + 9'h1ff;
-  assign \$229  = f0_addr[39:9] - 28'h8000080;
-  assign \$230  = f0_addr[11:0] + 12'hfff;
-  assign \$231  = f0_addr[39:12] - 25'h1000100;
-  assign \$233  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$235  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$236  = { 1'h0, \$234  } | \$235 ;
-  assign \$237  = f1_oor ? f1_oor_pool : \$236 ;
-  assign \$238  = f1_hit[0] ? f1_small_slot : 8'h00;
-  assign \$239  = f1_hit[1] ? f1_medium_slot : 7'h00;
-  assign \$240  = \$238  | { 1'h0, \$239  };
-  assign \$241  = f1_hit[2] ? f1_large_slot : 6'h00;
-  assign \$242  = \$240  | { 2'h0, \$241  };
-  assign \$243  = f1_hit[0] | f1_hit[1];
-  assign \$244  = \$243  | f1_hit[2];
-  assign \$245  = f1_oor | \$244 ;
-  assign \$246  = f1_hit[0] | f1_hit[1];
-  assign \$247  = \$246  | f1_hit[2];
-  assign \$248  = ~ \$247 ;
-  assign \$249  = f1_oor | \$248 ;
-  assign \$250  = f1_hit & f1_misaligned;
-  assign \$251  = f1_hit & f1_misaligned;
-  assign \$252  = \$250 [0] | \$251 [1];
-  assign \$253  = f1_hit & f1_misaligned;
-  assign \$254  = \$252  | \$253 [2];
-  assign \$255  = f1_contract ? 4'h8 : 4'h0;
-  assign \$256  = \$254  ? 4'h5 : \$255 ;
-  assign \$257  = \$249  ? 4'h4 : \$256 ;
-  assign \$258  = f1_small_slot - small_fresh;
-  assign \$259  = ~ \$258 [9];
-  assign \$260  = f1_hit[0] & \$259 ;
-  assign \$261  = f1_medium_slot - medium_fresh;
-  assign \$262  = ~ \$261 [8];
-  assign \$263  = f1_hit[1] & \$262 ;
-  assign \$264  = f1_large_slot - large_fresh;
-  assign \$265  = ~ \$264 [6];
-  assign \$266  = f1_hit[2] & \$265 ;
-  assign \$267  = ~ f1_same_second_eq0;
-  assign \$268  = ~ f1_same_second_eq3;
-  assign \$269  = \$267  | \$268 ;
-  assign \$270  = ~ f1_same_second_eq6;
-  assign \$271  = ~ f1_same_second_eq9;
-  assign \$272  = \$270  | \$271 ;
-  assign \$273  = \$269  | \$272 ;
-  assign \$274  = ~ f1_same_second_eq12;
-  assign \$275  = ~ f1_same_second_eq15;
-  assign \$276  = \$274  | \$275 ;
-  assign \$277  = ~ f1_same_second_eq18;
-  assign \$278  = ~ f1_same_second_eq21;
-  assign \$279  = \$277  | \$278 ;
-  assign \$280  = \$276  | \$279 ;
-  assign \$281  = \$273  | \$280 ;
-  assign \$282  = ~ f1_same_second_eq24;
-  assign \$283  = ~ f1_same_second_eq27;
-  assign \$284  = \$282  | \$283 ;
-  assign \$285  = ~ f1_same_second_eq30;
-  assign \$286  = ~ f1_same_second_eq33;
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = \$284  | \$287 ;
-  assign \$289  = ~ f1_same_second_eq36;
-  assign \$290  = ~ f1_same_second_eq39;
+  assign \$187  = \$183  & \$186 ;
+  assign \$188  = free_src ? \port$4533$52 [2] : \$187 ;
+  assign \$189  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$190  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$191  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$192  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$193  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$194  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$195  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$196  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$197  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$198  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$199  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$200  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$201  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$202  = f0_addr[39] == f2_addr[39];
+  assign \$203  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$204  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$205  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$206  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$207  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$208  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$209  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$210  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$211  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$212  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$213  = f0_addr[32:30] == f3_addr[32:30];
+  assign \$214  = f0_addr[35:33] == f3_addr[35:33];
+  assign \$215  = f0_addr[38:36] == f3_addr[38:36];
+  assign \$216  = f0_addr[39] == f3_addr[39];
+  assign \$217  = f0_addr[5:0] + 6'h3f;
+  assign \$218  = f0_addr[39:6] - 31'h40000000;
+  assign \$219  = f0_addr[8:0] + 9'h1ff;
+  assign \$220  = f0_addr[39:9] - 28'h8000080;
+  assign \$221  = f0_addr[11:0] + 12'hfff;
+  assign \$222  = f0_addr[39:12] - 25'h1000100;
+  assign \$224  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$226  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$227  = { 1'h0, \$225  } | \$226 ;
+  assign \$228  = f1_oor ? f1_oor_pool : \$227 ;
+  assign \$229  = f1_hit[0] ? f1_small_slot : 8'h00;
+  assign \$230  = f1_hit[1] ? f1_medium_slot : 7'h00;
+  assign \$231  = \$229  | { 1'h0, \$230  };
+  assign \$232  = f1_hit[2] ? f1_large_slot : 6'h00;
+  assign \$233  = \$231  | { 2'h0, \$232  };
+  assign \$234  = f1_hit[0] | f1_hit[1];
+  assign \$235  = \$234  | f1_hit[2];
+  assign \$236  = f1_oor | \$235 ;
+  assign \$237  = f1_hit[0] | f1_hit[1];
+  assign \$238  = \$237  | f1_hit[2];
+  assign \$239  = ~ \$238 ;
+  assign \$240  = f1_oor | \$239 ;
+  assign \$241  = f1_hit & f1_misaligned;
+  assign \$242  = f1_hit & f1_misaligned;
+  assign \$243  = \$241 [0] | \$242 [1];
+  assign \$244  = f1_hit & f1_misaligned;
+  assign \$245  = \$243  | \$244 [2];
+  assign \$246  = f1_contract ? 4'h8 : 4'h0;
+  assign \$247  = \$245  ? 4'h5 : \$246 ;
+  assign \$248  = \$240  ? 4'h4 : \$247 ;
+  assign \$249  = f1_small_slot - small_fresh;
+  assign \$250  = ~ \$249 [9];
+  assign \$251  = f1_hit[0] & \$250 ;
+  assign \$252  = f1_medium_slot - medium_fresh;
+  assign \$253  = ~ \$252 [8];
+  assign \$254  = f1_hit[1] & \$253 ;
+  assign \$255  = f1_large_slot - large_fresh;
+  assign \$256  = ~ \$255 [6];
+  assign \$257  = f1_hit[2] & \$256 ;
+  assign \$258  = ~ f1_same_second_eq0;
+  assign \$259  = ~ f1_same_second_eq3;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = ~ f1_same_second_eq6;
+  assign \$262  = ~ f1_same_second_eq9;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = \$260  | \$263 ;
+  assign \$265  = ~ f1_same_second_eq12;
+  assign \$266  = ~ f1_same_second_eq15;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = ~ f1_same_second_eq18;
+  assign \$269  = ~ f1_same_second_eq21;
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = \$267  | \$270 ;
+  assign \$272  = \$264  | \$271 ;
+  assign \$273  = ~ f1_same_second_eq24;
+  assign \$274  = ~ f1_same_second_eq27;
+  assign \$275  = \$273  | \$274 ;
+  assign \$276  = ~ f1_same_second_eq30;
+  assign \$277  = ~ f1_same_second_eq33;
+  assign \$278  = \$276  | \$277 ;
+  assign \$279  = \$275  | \$278 ;
+  assign \$280  = ~ f1_same_second_eq36;
+  assign \$281  = ~ f1_same_second_eq39;
+  assign \$282  = \$280  | \$281 ;
+  assign \$283  = \$279  | \$282 ;
+  assign \$284  = \$272  | \$283 ;
+  assign \$285  = ~ \$284 ;
+  assign \$286  = ~ f1_same_third_eq0;
+  assign \$287  = ~ f1_same_third_eq3;
+  assign \$288  = \$286  | \$287 ;
+  assign \$289  = ~ f1_same_third_eq6;
+  assign \$290  = ~ f1_same_third_eq9;
   assign \$291  = \$289  | \$290 ;
   assign \$292  = \$288  | \$291 ;
-  assign \$293  = \$281  | \$292 ;
-  assign \$294  = ~ \$293 ;
-  assign \$295  = ~ f1_same_third_eq0;
-  assign \$296  = ~ f1_same_third_eq3;
-  assign \$297  = \$295  | \$296 ;
-  assign \$298  = ~ f1_same_third_eq6;
-  assign \$299  = ~ f1_same_third_eq9;
-  assign \$300  = \$298  | \$299 ;
-  assign \$301  = \$297  | \$300 ;
-  assign \$302  = ~ f1_same_third_eq12;
-  assign \$303  = ~ f1_same_third_eq15;
-  assign \$304  = \$302  | \$303 ;
-  assign \$305  = ~ f1_same_third_eq18;
-  assign \$306  = ~ f1_same_third_eq21;
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = \$304  | \$307 ;
-  assign \$309  = \$301  | \$308 ;
-  assign \$310  = ~ f1_same_third_eq24;
-  assign \$311  = ~ f1_same_third_eq27;
-  assign \$312  = \$310  | \$311 ;
-  assign \$313  = ~ f1_same_third_eq30;
-  assign \$314  = ~ f1_same_third_eq33;
-  assign \$315  = \$313  | \$314 ;
-  assign \$316  = \$312  | \$315 ;
-  assign \$317  = ~ f1_same_third_eq36;
-  assign \$318  = ~ f1_same_third_eq39;
-  assign \$319  = \$317  | \$318 ;
-  assign \$320  = \$316  | \$319 ;
-  assign \$321  = \$309  | \$320 ;
-  assign \$322  = ~ \$321 ;
-  assign \$323  = f2_tag + 1'h1;
-  assign \$324  = ! f2_pool;
-  assign \$325  = f2_pool == 1'h1;
-  assign \$326  = f2_pool == 2'h2;
-  assign \$327  = f2_never_granted[0] | f2_never_granted[1];
-  assign \$328  = \$327  | f2_never_granted[2];
-  assign \$329  = a4_tag ^ f2_tag;
-  assign \$330  = ~ \$329 ;
-  assign \$331  = \$330  + 1'h1;
-  assign \$332  = a5_tag ^ f2_tag;
-  assign \$333  = ~ \$332 ;
-  assign \$334  = \$333  + 1'h1;
-  assign \$335  = a4_tag + 1'h1;
-  assign \$336  = a5_tag + 1'h1;
-  assign \$337  = \$1621 [11] ? \$335 [7:0] : \$336 [7:0];
-  assign \$338  = \$1621 [11] ? a4_snap : a5_snap;
-  assign \$339  = f2_same_third & f5_ok;
-  assign \$340  = ~ \$1621 [11];
-  assign \$341  = \$signal$264  & \$340 ;
-  assign \$342  = ~ \$1625 [11];
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = f2_same_third & f5_ok;
-  assign \$345  = ~ \$344 ;
-  assign \$346  = \$343  & \$345 ;
-  assign \$347  = a4_tag + 1'h1;
-  assign \$348  = ~ f3_never_granted;
-  assign \$349  = ~ rel_f2;
-  assign \$350  = \$349  & f3_hit_a3;
-  assign \$351  = f3_hit_a2 | \$350 ;
-  assign \$352  = \$348  & \$351 ;
-  assign \$353  = f3_hit_a2 | f3_hit_a3;
+  assign \$293  = ~ f1_same_third_eq12;
+  assign \$294  = ~ f1_same_third_eq15;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = ~ f1_same_third_eq18;
+  assign \$297  = ~ f1_same_third_eq21;
+  assign \$298  = \$296  | \$297 ;
+  assign \$299  = \$295  | \$298 ;
+  assign \$300  = \$292  | \$299 ;
+  assign \$301  = ~ f1_same_third_eq24;
+  assign \$302  = ~ f1_same_third_eq27;
+  assign \$303  = \$301  | \$302 ;
+  assign \$304  = ~ f1_same_third_eq30;
+  assign \$305  = ~ f1_same_third_eq33;
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = \$303  | \$306 ;
+  assign \$308  = ~ f1_same_third_eq36;
+  assign \$309  = ~ f1_same_third_eq39;
+  assign \$310  = \$308  | \$309 ;
+  assign \$311  = \$307  | \$310 ;
+  assign \$312  = \$300  | \$311 ;
+  assign \$313  = ~ \$312 ;
+  assign \$314  = f2_tag + 1'h1;
+  assign \$315  = ! f2_pool;
+  assign \$316  = f2_pool == 1'h1;
+  assign \$317  = f2_pool == 2'h2;
+  assign \$318  = f2_never_granted[0] | f2_never_granted[1];
+  assign \$319  = \$318  | f2_never_granted[2];
+  assign \$320  = a4_tag ^ f2_tag;
+  assign \$321  = ~ \$320 ;
+  assign \$322  = \$321  + 1'h1;
+  assign \$323  = a5_tag ^ f2_tag;
+  assign \$324  = ~ \$323 ;
+  assign \$325  = \$324  + 1'h1;
+  assign \$326  = a4_tag + 1'h1;
+  assign \$327  = a5_tag + 1'h1;
+  assign \$328  = \$1612 [11] ? \$326 [7:0] : \$327 [7:0];
+  assign \$329  = \$1612 [11] ? a4_snap : a5_snap;
+  assign \$330  = f2_same_third & f5_ok;
+  assign \$331  = ~ \$1612 [11];
+  assign \$332  = \$signal$265  & \$331 ;
+  assign \$333  = ~ \$1616 [11];
+  assign \$334  = \$332  & \$333 ;
+  assign \$335  = f2_same_third & f5_ok;
+  assign \$336  = ~ \$335 ;
+  assign \$337  = \$334  & \$336 ;
+  assign \$338  = a4_tag + 1'h1;
+  assign \$339  = ~ f3_never_granted;
+  assign \$340  = ~ rel_f2;
+  assign \$341  = \$340  & f3_hit_a3;
+  assign \$342  = f3_hit_a2 | \$341 ;
+  assign \$343  = \$339  & \$342 ;
+  assign \$344  = f3_hit_a2 | f3_hit_a3;
+  assign \$345  = ~ f3_never_granted;
+  assign \$346  = ~ rel_f2;
+  assign \$347  = \$345  & \$346 ;
+  assign \$348  = ~ f3_rel_f3;
+  assign \$349  = \$347  & \$348 ;
+  assign \$351  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = \$349  & \$352 ;
   assign \$354  = ~ f3_never_granted;
   assign \$355  = ~ rel_f2;
   assign \$356  = \$354  & \$355 ;
   assign \$357  = ~ f3_rel_f3;
   assign \$358  = \$356  & \$357 ;
-  assign \$360  = small_parity_r0_b0 == small_grant_r0_b0[0];
+  assign \$360  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
   assign \$361  = \$359  & \$360 ;
   assign \$362  = \$358  & \$361 ;
   assign \$363  = ~ f3_never_granted;
@@ -6420,1156 +6424,1148 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$365  = \$363  & \$364 ;
   assign \$366  = ~ f3_rel_f3;
   assign \$367  = \$365  & \$366 ;
-  assign \$369  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
+  assign \$369  = large_parity_r0_b0 == large_grant_r0_b0[0];
   assign \$370  = \$368  & \$369 ;
   assign \$371  = \$367  & \$370 ;
-  assign \$372  = ~ f3_never_granted;
-  assign \$373  = ~ rel_f2;
-  assign \$374  = \$372  & \$373 ;
-  assign \$375  = ~ f3_rel_f3;
-  assign \$376  = \$374  & \$375 ;
-  assign \$378  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$379  = \$377  & \$378 ;
-  assign \$380  = \$376  & \$379 ;
-  assign \$408  = f3_go & \$1629 [11];
-  assign \$409  = a4_tag ^ f3_tag;
-  assign \$410  = ~ \$409 ;
-  assign \$411  = \$410  + 1'h1;
-  assign \$412  = \$408  & \$411 [8];
-  assign \$413  = ~ f3_never_granted;
-  assign \$414  = f3_go & \$413 ;
-  assign \$415  = ~ rel_f2;
-  assign \$416  = \$415  & f3_hit_a3;
-  assign \$417  = f3_hit_a2 | \$416 ;
-  assign \$418  = \$414  & \$417 ;
-  assign \$419  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$420  = \$418  & \$419 ;
-  assign \$421  = ~ rel_f2;
-  assign \$422  = f3_quiet & \$421 ;
-  assign \$423  = \$422  ? f3_in : 3'h0;
-  assign \$424  = ~ f3_never_granted;
-  assign \$426  = { \$425 , small_parity_r0_b0, small_grant_r0_b0[8:1] } ^ { 1'h1, small_grant_r0_b0[0], f3_next };
-  assign \$427  = ~ \$426 ;
-  assign \$428  = \$427  + 1'h1;
-  assign \$429  = ~ f3_never_granted;
-  assign \$431  = { \$430 , medium_parity_r0_b0, medium_grant_r0_b0[8:1] } ^ { 1'h1, medium_grant_r0_b0[0], f3_next };
-  assign \$432  = ~ \$431 ;
-  assign \$433  = \$432  + 1'h1;
-  assign \$434  = ~ f3_never_granted;
-  assign \$436  = { \$435 , large_parity_r0_b0, large_grant_r0_b0[8:1] } ^ { 1'h1, large_grant_r0_b0[0], f3_next };
-  assign \$437  = ~ \$436 ;
-  assign \$438  = \$437  + 1'h1;
-  assign \$439  = x1_select & f1_hit;
-  assign \$440  = | \$439 ;
-  assign \$441  = x1_select & f2_in;
-  assign \$442  = | \$441 ;
-  assign \$443  = f2_flushed | \$442 ;
-  assign \$444  = x1_select | x0_select;
+  assign \$399  = f3_go & \$1620 [11];
+  assign \$400  = a4_tag ^ f3_tag;
+  assign \$401  = ~ \$400 ;
+  assign \$402  = \$401  + 1'h1;
+  assign \$403  = \$399  & \$402 [8];
+  assign \$404  = ~ f3_never_granted;
+  assign \$405  = f3_go & \$404 ;
+  assign \$406  = ~ rel_f2;
+  assign \$407  = \$406  & f3_hit_a3;
+  assign \$408  = f3_hit_a2 | \$407 ;
+  assign \$409  = \$405  & \$408 ;
+  assign \$410  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$411  = \$409  & \$410 ;
+  assign \$412  = ~ rel_f2;
+  assign \$413  = f3_quiet & \$412 ;
+  assign \$414  = \$413  ? f3_in : 3'h0;
+  assign \$415  = ~ f3_never_granted;
+  assign \$417  = { \$416 , small_parity_r0_b0, small_grant_r0_b0[8:1] } ^ { 1'h1, small_grant_r0_b0[0], f3_next };
+  assign \$418  = ~ \$417 ;
+  assign \$419  = \$418  + 1'h1;
+  assign \$420  = ~ f3_never_granted;
+  assign \$422  = { \$421 , medium_parity_r0_b0, medium_grant_r0_b0[8:1] } ^ { 1'h1, medium_grant_r0_b0[0], f3_next };
+  assign \$423  = ~ \$422 ;
+  assign \$424  = \$423  + 1'h1;
+  assign \$425  = ~ f3_never_granted;
+  assign \$427  = { \$426 , large_parity_r0_b0, large_grant_r0_b0[8:1] } ^ { 1'h1, large_grant_r0_b0[0], f3_next };
+  assign \$428  = ~ \$427 ;
+  assign \$429  = \$428  + 1'h1;
+  assign \$430  = x1_select & f1_hit;
+  assign \$431  = | \$430 ;
+  assign \$432  = x1_select & f2_in;
+  assign \$433  = | \$432 ;
+  assign \$434  = f2_flushed | \$433 ;
+  assign \$435  = x1_select | x0_select;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$438  = { 1'h0, \$436  } & { \$437 [2], \$437  };
+  assign \$439  = { 1'h0, f3_in } & \$438 ;
+  assign \$440  = \$1620 [11] | released_f1;
+  assign \$441  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$442  = ~ \$441 ;
+  assign \$443  = \$442  + 1'h1;
+  assign \$444  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$445  = ~ \$444 ;
-  assign \$446  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$447  = { 1'h0, \$445  } & { \$446 [2], \$446  };
-  assign \$448  = { 1'h0, f3_in } & \$447 ;
-  assign \$449  = \$1629 [11] | released_f1;
-  assign \$450  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$446  = \$445  + 1'h1;
+  assign \$447  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$448  = ~ \$447 ;
+  assign \$449  = \$448  + 1'h1;
+  assign \$450  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$451  = ~ \$450 ;
   assign \$452  = \$451  + 1'h1;
-  assign \$453  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$454  = ~ \$453 ;
-  assign \$455  = \$454  + 1'h1;
-  assign \$456  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$457  = ~ \$456 ;
-  assign \$458  = \$457  + 1'h1;
-  assign \$459  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$460  = ~ \$459 ;
-  assign \$461  = \$460  + 1'h1;
-  assign \$462  = { \$461 [11], \$458 [11] } + 2'h3;
-  assign \$463  = ~ f4_blocked;
-  assign \$464  = \$463  & f4_by_older;
-  assign \$465  = f4_by_a1 | \$464 ;
-  assign \$466  = f4_live[0] & \$465 ;
-  assign \$467  = ~ f4_blocked;
-  assign \$468  = \$467  & f4_by_mem_live[0];
-  assign \$469  = \$468  & f4_mem_ok[0];
-  assign \$470  = \$466  | \$469 ;
-  assign \$471  = ~ f4_blocked;
-  assign \$472  = \$471  & f4_by_older;
-  assign \$473  = f4_by_a1 | \$472 ;
-  assign \$474  = f4_live[0] & \$473 ;
-  assign \$475  = ~ f4_blocked;
-  assign \$476  = \$475  & f4_by_mem_live[0];
-  assign \$477  = \$476  & f4_mem_ok[0];
-  assign \$478  = \$474  | \$477 ;
-  assign \$479  = small_queue_waddr == 8'hff;
-  assign \$480  = small_queue_waddr + 1'h1;
-  assign \$481  = \$479  ? 9'h000 : \$480 ;
-  assign \$482  = small_pushed == small_popped;
-  assign \$483  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$484  = \$482  ? 9'h000 : \$483 ;
-  assign \$485  = $signed({ 1'h0, small_count }) + $signed(\$484 );
-  assign \$486  = ! small_pushed;
-  assign \$487  = ! small_popped;
-  assign \$488  = \$486  & \$487 ;
-  assign \$489  = small_pop ? small_at[1] : small_at[0];
-  assign \$490  = ~ \$489 ;
-  assign \$491  = small_push | \$490 ;
-  assign \$492  = ! small_pushed;
-  assign \$494  = \$492  & \$493 ;
-  assign \$495  = small_count == 2'h3;
-  assign \$496  = small_pop ? small_at[2] : small_at[1];
-  assign \$497  = ~ \$496 ;
-  assign \$498  = small_push | \$497 ;
-  assign \$500  = ! small_popped;
-  assign \$501  = \$499  & \$500 ;
-  assign \$502  = small_pop ? small_at[0] : 1'h0;
-  assign \$503  = ~ \$502 ;
-  assign \$504  = small_push | \$503 ;
-  assign \$507  = \$505  & \$506 ;
-  assign \$508  = small_pop ? small_at[1] : small_at[0];
-  assign \$509  = ~ \$508 ;
-  assign \$510  = small_push | \$509 ;
-  assign \$511  = ~ f4_blocked;
-  assign \$512  = \$511  & f4_by_older;
-  assign \$513  = f4_by_a1 | \$512 ;
-  assign \$514  = f4_live[1] & \$513 ;
-  assign \$515  = ~ f4_blocked;
-  assign \$516  = \$515  & f4_by_mem_live[1];
-  assign \$517  = \$516  & f4_mem_ok[1];
-  assign \$518  = \$514  | \$517 ;
-  assign \$519  = ~ f4_blocked;
-  assign \$520  = \$519  & f4_by_older;
-  assign \$521  = f4_by_a1 | \$520 ;
-  assign \$522  = f4_live[1] & \$521 ;
-  assign \$523  = ~ f4_blocked;
-  assign \$524  = \$523  & f4_by_mem_live[1];
-  assign \$525  = \$524  & f4_mem_ok[1];
-  assign \$526  = \$522  | \$525 ;
-  assign \$527  = medium_queue_waddr == 7'h7f;
-  assign \$528  = medium_queue_waddr + 1'h1;
-  assign \$529  = \$527  ? 8'h00 : \$528 ;
-  assign \$530  = medium_pushed == medium_popped;
-  assign \$531  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$532  = \$530  ? 8'h00 : \$531 ;
-  assign \$533  = $signed({ 1'h0, medium_count }) + $signed(\$532 );
-  assign \$534  = ! medium_pushed;
-  assign \$535  = ! medium_popped;
-  assign \$536  = \$534  & \$535 ;
-  assign \$537  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$538  = ~ \$537 ;
-  assign \$539  = medium_push | \$538 ;
-  assign \$540  = ! medium_pushed;
-  assign \$542  = \$540  & \$541 ;
-  assign \$543  = medium_count == 2'h3;
-  assign \$544  = medium_pop ? medium_at[2] : medium_at[1];
-  assign \$545  = ~ \$544 ;
-  assign \$546  = medium_push | \$545 ;
-  assign \$548  = ! medium_popped;
-  assign \$549  = \$547  & \$548 ;
-  assign \$550  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$551  = ~ \$550 ;
-  assign \$552  = medium_push | \$551 ;
-  assign \$555  = \$553  & \$554 ;
-  assign \$556  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$557  = ~ \$556 ;
-  assign \$558  = medium_push | \$557 ;
-  assign \$559  = ~ f4_blocked;
-  assign \$560  = \$559  & f4_by_older;
-  assign \$561  = f4_by_a1 | \$560 ;
-  assign \$562  = f4_live[2] & \$561 ;
-  assign \$563  = ~ f4_blocked;
-  assign \$564  = \$563  & f4_by_mem_live[2];
-  assign \$565  = \$564  & f4_mem_ok[2];
-  assign \$566  = \$562  | \$565 ;
-  assign \$567  = ~ f4_blocked;
-  assign \$568  = \$567  & f4_by_older;
-  assign \$569  = f4_by_a1 | \$568 ;
-  assign \$570  = f4_live[2] & \$569 ;
-  assign \$571  = ~ f4_blocked;
-  assign \$572  = \$571  & f4_by_mem_live[2];
-  assign \$573  = \$572  & f4_mem_ok[2];
-  assign \$574  = \$570  | \$573 ;
-  assign \$575  = large_queue_waddr == 6'h2f;
-  assign \$576  = large_queue_waddr + 1'h1;
-  assign \$577  = \$575  ? 7'h00 : \$576 ;
-  assign \$578  = large_pushed == large_popped;
-  assign \$579  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$580  = \$578  ? 6'h00 : \$579 ;
-  assign \$581  = $signed({ 1'h0, large_count }) + $signed(\$580 );
-  assign \$582  = ! large_pushed;
-  assign \$583  = ! large_popped;
-  assign \$584  = \$582  & \$583 ;
-  assign \$585  = large_pop ? large_at[1] : large_at[0];
-  assign \$586  = ~ \$585 ;
-  assign \$587  = large_push | \$586 ;
-  assign \$588  = ! large_pushed;
-  assign \$590  = \$588  & \$589 ;
-  assign \$591  = large_count == 2'h3;
-  assign \$592  = large_pop ? large_at[2] : large_at[1];
-  assign \$593  = ~ \$592 ;
-  assign \$594  = large_push | \$593 ;
-  assign \$596  = ! large_popped;
-  assign \$597  = \$595  & \$596 ;
-  assign \$598  = large_pop ? large_at[0] : 1'h0;
-  assign \$599  = ~ \$598 ;
-  assign \$600  = large_push | \$599 ;
-  assign \$603  = \$601  & \$602 ;
-  assign \$604  = large_pop ? large_at[1] : large_at[0];
+  assign \$453  = { \$452 [11], \$449 [11] } + 2'h3;
+  assign \$454  = ~ f4_blocked;
+  assign \$455  = \$454  & f4_by_older;
+  assign \$456  = f4_by_a1 | \$455 ;
+  assign \$457  = f4_live[0] & \$456 ;
+  assign \$458  = ~ f4_blocked;
+  assign \$459  = \$458  & f4_by_mem_live[0];
+  assign \$460  = \$459  & f4_mem_ok[0];
+  assign \$461  = \$457  | \$460 ;
+  assign \$462  = ~ f4_blocked;
+  assign \$463  = \$462  & f4_by_older;
+  assign \$464  = f4_by_a1 | \$463 ;
+  assign \$465  = f4_live[0] & \$464 ;
+  assign \$466  = ~ f4_blocked;
+  assign \$467  = \$466  & f4_by_mem_live[0];
+  assign \$468  = \$467  & f4_mem_ok[0];
+  assign \$469  = \$465  | \$468 ;
+  assign \$470  = small_queue_waddr == 8'hff;
+  assign \$471  = small_queue_waddr + 1'h1;
+  assign \$472  = \$470  ? 9'h000 : \$471 ;
+  assign \$473  = small_pushed == small_popped;
+  assign \$474  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$475  = \$473  ? 9'h000 : \$474 ;
+  assign \$476  = $signed({ 1'h0, small_count }) + $signed(\$475 );
+  assign \$477  = ! small_pushed;
+  assign \$478  = ! small_popped;
+  assign \$479  = \$477  & \$478 ;
+  assign \$480  = small_pop ? small_at[1] : small_at[0];
+  assign \$481  = ~ \$480 ;
+  assign \$482  = small_push | \$481 ;
+  assign \$483  = ! small_pushed;
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = small_count == 2'h3;
+  assign \$487  = small_pop ? small_at[2] : small_at[1];
+  assign \$488  = ~ \$487 ;
+  assign \$489  = small_push | \$488 ;
+  assign \$491  = ! small_popped;
+  assign \$492  = \$490  & \$491 ;
+  assign \$493  = small_pop ? small_at[0] : 1'h0;
+  assign \$494  = ~ \$493 ;
+  assign \$495  = small_push | \$494 ;
+  assign \$498  = \$496  & \$497 ;
+  assign \$499  = small_pop ? small_at[1] : small_at[0];
+  assign \$500  = ~ \$499 ;
+  assign \$501  = small_push | \$500 ;
+  assign \$502  = ~ f4_blocked;
+  assign \$503  = \$502  & f4_by_older;
+  assign \$504  = f4_by_a1 | \$503 ;
+  assign \$505  = f4_live[1] & \$504 ;
+  assign \$506  = ~ f4_blocked;
+  assign \$507  = \$506  & f4_by_mem_live[1];
+  assign \$508  = \$507  & f4_mem_ok[1];
+  assign \$509  = \$505  | \$508 ;
+  assign \$510  = ~ f4_blocked;
+  assign \$511  = \$510  & f4_by_older;
+  assign \$512  = f4_by_a1 | \$511 ;
+  assign \$513  = f4_live[1] & \$512 ;
+  assign \$514  = ~ f4_blocked;
+  assign \$515  = \$514  & f4_by_mem_live[1];
+  assign \$516  = \$515  & f4_mem_ok[1];
+  assign \$517  = \$513  | \$516 ;
+  assign \$518  = medium_queue_waddr == 7'h7f;
+  assign \$519  = medium_queue_waddr + 1'h1;
+  assign \$520  = \$518  ? 8'h00 : \$519 ;
+  assign \$521  = medium_pushed == medium_popped;
+  assign \$522  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$523  = \$521  ? 8'h00 : \$522 ;
+  assign \$524  = $signed({ 1'h0, medium_count }) + $signed(\$523 );
+  assign \$525  = ! medium_pushed;
+  assign \$526  = ! medium_popped;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$529  = ~ \$528 ;
+  assign \$530  = medium_push | \$529 ;
+  assign \$531  = ! medium_pushed;
+  assign \$533  = \$531  & \$532 ;
+  assign \$534  = medium_count == 2'h3;
+  assign \$535  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$536  = ~ \$535 ;
+  assign \$537  = medium_push | \$536 ;
+  assign \$539  = ! medium_popped;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$542  = ~ \$541 ;
+  assign \$543  = medium_push | \$542 ;
+  assign \$546  = \$544  & \$545 ;
+  assign \$547  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$548  = ~ \$547 ;
+  assign \$549  = medium_push | \$548 ;
+  assign \$550  = ~ f4_blocked;
+  assign \$551  = \$550  & f4_by_older;
+  assign \$552  = f4_by_a1 | \$551 ;
+  assign \$553  = f4_live[2] & \$552 ;
+  assign \$554  = ~ f4_blocked;
+  assign \$555  = \$554  & f4_by_mem_live[2];
+  assign \$556  = \$555  & f4_mem_ok[2];
+  assign \$557  = \$553  | \$556 ;
+  assign \$558  = ~ f4_blocked;
+  assign \$559  = \$558  & f4_by_older;
+  assign \$560  = f4_by_a1 | \$559 ;
+  assign \$561  = f4_live[2] & \$560 ;
+  assign \$562  = ~ f4_blocked;
+  assign \$563  = \$562  & f4_by_mem_live[2];
+  assign \$564  = \$563  & f4_mem_ok[2];
+  assign \$565  = \$561  | \$564 ;
+  assign \$566  = large_queue_waddr == 6'h2f;
+  assign \$567  = large_queue_waddr + 1'h1;
+  assign \$568  = \$566  ? 7'h00 : \$567 ;
+  assign \$569  = large_pushed == large_popped;
+  assign \$570  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$571  = \$569  ? 6'h00 : \$570 ;
+  assign \$572  = $signed({ 1'h0, large_count }) + $signed(\$571 );
+  assign \$573  = ! large_pushed;
+  assign \$574  = ! large_popped;
+  assign \$575  = \$573  & \$574 ;
+  assign \$576  = large_pop ? large_at[1] : large_at[0];
+  assign \$577  = ~ \$576 ;
+  assign \$578  = large_push | \$577 ;
+  assign \$579  = ! large_pushed;
+  assign \$581  = \$579  & \$580 ;
+  assign \$582  = large_count == 2'h3;
+  assign \$583  = large_pop ? large_at[2] : large_at[1];
+  assign \$584  = ~ \$583 ;
+  assign \$585  = large_push | \$584 ;
+  assign \$587  = ! large_popped;
+  assign \$588  = \$586  & \$587 ;
+  assign \$589  = large_pop ? large_at[0] : 1'h0;
+  assign \$590  = ~ \$589 ;
+  assign \$591  = large_push | \$590 ;
+  assign \$594  = \$592  & \$593 ;
+  assign \$595  = large_pop ? large_at[1] : large_at[0];
+  assign \$596  = ~ \$595 ;
+  assign \$597  = large_push | \$596 ;
+  assign \$598  = f4_in & f4_mem_snap;
+  assign \$599  = | \$598 ;
+  assign \$600  = f4_older ? f4_rest_snap : \$599 ;
+  assign \$601  = f4_hit_a1 ? f4_a1_snap : \$600 ;
+  assign \$602  = ~ \$601 ;
+  assign \$603  = f5_wrote & a2_ring;
+  assign \$604  = { \$603 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
   assign \$605  = ~ \$604 ;
-  assign \$606  = large_push | \$605 ;
-  assign \$607  = f4_in & f4_mem_snap;
-  assign \$608  = | \$607 ;
-  assign \$609  = f4_older ? f4_rest_snap : \$608 ;
-  assign \$610  = f4_hit_a1 ? f4_a1_snap : \$609 ;
-  assign \$611  = ~ \$610 ;
-  assign \$612  = f5_wrote & a2_ring;
-  assign \$613  = { \$612 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$614  = ~ \$613 ;
-  assign \$615  = \$614  + 1'h1;
-  assign \$616  = \release  & f4_taken_a2;
-  assign \$617  = a3_ring & a3_lapped;
-  assign \$619  = \release  & f4_taken_a3;
-  assign \$620  = a3_released | \$619 ;
-  assign \$621  = ~ a4_released;
-  assign \$622  = a4_prev_held & \$621 ;
-  assign \$623  = \release  & f4_taken_a4;
-  assign \$624  = ~ \$623 ;
-  assign \$625  = \$622  & \$624 ;
-  assign \$626  = | { a1_select[0], a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$627  = | { x0_select, x0_valid, a1_select[2:1] };
-  assign \$628  = | { a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$629  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$630  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$631  = | { f4_by_mem[0], f4_by_older, f4_by_a1, f4_blocked, f4_go, f4_valid };
-  assign \$632  = | { f4_by_mem_live, f5_valid, f4_by_mem[2:1] };
-  assign \$633  = | { x4_valid, x3_valid, f7_valid, f6_valid, a7_valid, a6_valid };
-  assign \$634  = | { x7_valid, x6_valid, x5_valid };
-  assign \$635  = small_grant_w_data[8:1] + 1'h1;
-  assign \$636  = medium_grant_w_data[8:1] + 1'h1;
-  assign \$637  = large_grant_w_data[8:1] + 1'h1;
-  assign \$638  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$638 ;
-  assign \$639  = ~ x1_select[0];
-  assign \$640  = a1_select[0] & \$639 ;
-  assign \$641  = ~ small_has_fresh;
-  assign \$642  = \$640  & \$641 ;
-  assign small_pop = \$642  & small_nonempty;
-  assign \$643  = small_fresh_slot + 1'h1;
-  assign \$644  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$644 ;
-  assign \$645  = ~ x1_select[1];
-  assign \$646  = a1_select[1] & \$645 ;
-  assign \$647  = ~ medium_has_fresh;
-  assign \$648  = \$646  & \$647 ;
-  assign medium_pop = \$648  & medium_nonempty;
-  assign \$649  = medium_fresh_slot + 1'h1;
-  assign \$650  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$650 ;
-  assign \$651  = ~ x1_select[2];
-  assign \$652  = a1_select[2] & \$651 ;
-  assign \$653  = ~ large_has_fresh;
-  assign \$654  = \$652  & \$653 ;
-  assign large_pop = \$654  & large_nonempty;
-  assign \$655  = large_fresh_slot + 1'h1;
-  assign \$656  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$658  = \$657  & small_queue_r0_b0[0];
-  assign \$660  = \$659  & medium_queue_r0_b0[0];
-  assign \$662  = \$661  & large_queue_r0_b0[0];
-  assign \$663  = { \$662 , \$660 , \$658 , \$656  } + 4'hf;
-  assign \$664  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$666  = \$665  & small_queue_r0_b0[1];
-  assign \$668  = \$667  & medium_queue_r0_b0[1];
-  assign \$670  = \$669  & large_queue_r0_b0[1];
-  assign \$671  = { \$670 , \$668 , \$666 , \$664  } + 4'hf;
-  assign \$672  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$674  = \$673  & small_queue_r0_b0[2];
-  assign \$676  = \$675  & medium_queue_r0_b0[2];
-  assign \$678  = \$677  & large_queue_r0_b0[2];
-  assign \$679  = { \$678 , \$676 , \$674 , \$672  } + 4'hf;
-  assign \$680  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$682  = \$681  & small_queue_r0_b0[3];
-  assign \$684  = \$683  & medium_queue_r0_b0[3];
-  assign \$686  = \$685  & large_queue_r0_b0[3];
-  assign \$687  = { \$686 , \$684 , \$682 , \$680  } + 4'hf;
-  assign \$688  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$690  = \$689  & small_queue_r0_b0[4];
-  assign \$692  = \$691  & medium_queue_r0_b0[4];
-  assign \$694  = \$693  & large_queue_r0_b0[4];
-  assign \$695  = { \$694 , \$692 , \$690 , \$688  } + 4'hf;
-  assign \$696  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$698  = \$697  & small_queue_r0_b0[5];
-  assign \$700  = \$699  & medium_queue_r0_b0[5];
-  assign \$702  = \$701  & large_queue_r0_b0[5];
-  assign \$703  = { \$702 , \$700 , \$698 , \$696  } + 4'hf;
-  assign \$704  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$706  = \$705  & small_queue_r0_b0[6];
-  assign \$707  = \$704  | \$706 ;
-  assign \$709  = \$708  & medium_queue_r0_b0[6];
-  assign \$710  = \$707  | \$709 ;
-  assign \$711  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$713  = \$712  & small_queue_r0_b0[7];
-  assign \$714  = \$711  | \$713 ;
-  assign \$715  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$716  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$717  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$719  = \$718  & small_queue_r0_b0[8];
-  assign \$721  = \$720  & medium_queue_r0_b0[7];
-  assign \$723  = \$722  & large_queue_r0_b0[6];
-  assign \$724  = { \$723 , \$721 , \$719 , \$717 , \$716 , \$715  } + 6'h3f;
-  assign \$725  = a3_hit_a1 | a3_older_hit;
-  assign \$726  = ~ \$725 ;
-  assign \$727  = a3_sel_new[0] & \$726 ;
+  assign \$606  = \$605  + 1'h1;
+  assign \$607  = \release  & f4_taken_a2;
+  assign \$608  = a3_ring & a3_lapped;
+  assign \$610  = \release  & f4_taken_a3;
+  assign \$611  = a3_released | \$610 ;
+  assign \$612  = ~ a4_released;
+  assign \$613  = a4_prev_held & \$612 ;
+  assign \$614  = \release  & f4_taken_a4;
+  assign \$615  = ~ \$614 ;
+  assign \$616  = \$613  & \$615 ;
+  assign \$617  = | { a1_select[0], a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$618  = | { x0_select, x0_valid, a1_select[2:1] };
+  assign \$619  = | { a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$620  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$621  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$622  = | { f4_by_mem[0], f4_by_older, f4_by_a1, f4_blocked, f4_go, f4_valid };
+  assign \$623  = | { f4_by_mem_live, f5_valid, f4_by_mem[2:1] };
+  assign \$624  = | { x4_valid, x3_valid, f7_valid, f6_valid, a7_valid, a6_valid };
+  assign \$625  = | { x7_valid, x6_valid, x5_valid };
+  assign \$626  = small_grant_w_data[8:1] + 1'h1;
+  assign \$627  = medium_grant_w_data[8:1] + 1'h1;
+  assign \$628  = large_grant_w_data[8:1] + 1'h1;
+  assign \$629  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$629 ;
+  assign \$630  = ~ x1_select[0];
+  assign \$631  = a1_select[0] & \$630 ;
+  assign \$632  = ~ small_has_fresh;
+  assign \$633  = \$631  & \$632 ;
+  assign small_pop = \$633  & small_nonempty;
+  assign \$634  = small_fresh_slot + 1'h1;
+  assign \$635  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$635 ;
+  assign \$636  = ~ x1_select[1];
+  assign \$637  = a1_select[1] & \$636 ;
+  assign \$638  = ~ medium_has_fresh;
+  assign \$639  = \$637  & \$638 ;
+  assign medium_pop = \$639  & medium_nonempty;
+  assign \$640  = medium_fresh_slot + 1'h1;
+  assign \$641  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$641 ;
+  assign \$642  = ~ x1_select[2];
+  assign \$643  = a1_select[2] & \$642 ;
+  assign \$644  = ~ large_has_fresh;
+  assign \$645  = \$643  & \$644 ;
+  assign large_pop = \$645  & large_nonempty;
+  assign \$646  = large_fresh_slot + 1'h1;
+  assign \$647  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$649  = \$648  & small_queue_r0_b0[0];
+  assign \$651  = \$650  & medium_queue_r0_b0[0];
+  assign \$653  = \$652  & large_queue_r0_b0[0];
+  assign \$654  = { \$653 , \$651 , \$649 , \$647  } + 4'hf;
+  assign \$655  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$657  = \$656  & small_queue_r0_b0[1];
+  assign \$659  = \$658  & medium_queue_r0_b0[1];
+  assign \$661  = \$660  & large_queue_r0_b0[1];
+  assign \$662  = { \$661 , \$659 , \$657 , \$655  } + 4'hf;
+  assign \$663  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$665  = \$664  & small_queue_r0_b0[2];
+  assign \$667  = \$666  & medium_queue_r0_b0[2];
+  assign \$669  = \$668  & large_queue_r0_b0[2];
+  assign \$670  = { \$669 , \$667 , \$665 , \$663  } + 4'hf;
+  assign \$671  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$673  = \$672  & small_queue_r0_b0[3];
+  assign \$675  = \$674  & medium_queue_r0_b0[3];
+  assign \$677  = \$676  & large_queue_r0_b0[3];
+  assign \$678  = { \$677 , \$675 , \$673 , \$671  } + 4'hf;
+  assign \$679  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$681  = \$680  & small_queue_r0_b0[4];
+  assign \$683  = \$682  & medium_queue_r0_b0[4];
+  assign \$685  = \$684  & large_queue_r0_b0[4];
+  assign \$686  = { \$685 , \$683 , \$681 , \$679  } + 4'hf;
+  assign \$687  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$689  = \$688  & small_queue_r0_b0[5];
+  assign \$691  = \$690  & medium_queue_r0_b0[5];
+  assign \$693  = \$692  & large_queue_r0_b0[5];
+  assign \$694  = { \$693 , \$691 , \$689 , \$687  } + 4'hf;
+  assign \$695  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$697  = \$696  & small_queue_r0_b0[6];
+  assign \$698  = \$695  | \$697 ;
+  assign \$700  = \$699  & medium_queue_r0_b0[6];
+  assign \$701  = \$698  | \$700 ;
+  assign \$702  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$704  = \$703  & small_queue_r0_b0[7];
+  assign \$705  = \$702  | \$704 ;
+  assign \$706  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$707  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$708  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$710  = \$709  & small_queue_r0_b0[8];
+  assign \$712  = \$711  & medium_queue_r0_b0[7];
+  assign \$714  = \$713  & large_queue_r0_b0[6];
+  assign \$715  = { \$714 , \$712 , \$710 , \$708 , \$707 , \$706  } + 6'h3f;
+  assign \$716  = a3_hit_a1 | a3_older_hit;
+  assign \$717  = ~ \$716 ;
+  assign \$718  = a3_sel_new[0] & \$717 ;
+  assign \$720  = a3_hit_a1 | a3_older_hit;
+  assign \$721  = ~ \$720 ;
+  assign \$722  = a3_sel_new[1] & \$721 ;
+  assign \$724  = a3_hit_a1 | a3_older_hit;
+  assign \$725  = ~ \$724 ;
+  assign \$726  = a3_sel_new[2] & \$725 ;
   assign \$729  = a3_hit_a1 | a3_older_hit;
   assign \$730  = ~ \$729 ;
-  assign \$731  = a3_sel_new[1] & \$730 ;
-  assign \$733  = a3_hit_a1 | a3_older_hit;
-  assign \$734  = ~ \$733 ;
-  assign \$735  = a3_sel_new[2] & \$734 ;
-  assign \$738  = a3_hit_a1 | a3_older_hit;
-  assign \$739  = ~ \$738 ;
-  assign \$740  = \$737  & \$739 ;
-  assign \$741  = \$740  & small_grant_r1_b0[1];
-  assign \$743  = a3_hit_a1 | a3_older_hit;
-  assign \$744  = ~ \$743 ;
-  assign \$745  = \$742  & \$744 ;
-  assign \$746  = \$745  & medium_grant_r1_b0[1];
-  assign \$748  = a3_hit_a1 | a3_older_hit;
-  assign \$749  = ~ \$748 ;
-  assign \$750  = \$747  & \$749 ;
-  assign \$751  = \$750  & large_grant_r1_b0[1];
-  assign \$753  = \$752  & small_queue_r0_b0[10];
-  assign \$755  = \$754  & medium_queue_r0_b0[9];
-  assign \$757  = \$756  & large_queue_r0_b0[8];
-  assign \$758  = a3_fwd_ok & a3_hit_a1;
-  assign \$759  = a4_tag + 1'h1;
-  assign \$760  = \$758  & \$759 [0];
-  assign \$761  = a3_fwd_ok & a3_older_hit;
-  assign \$762  = ~ a3_hit_a1;
-  assign \$763  = \$761  & \$762 ;
-  assign \$764  = \$763  & a3_older_next[0];
-  assign \$765  = { \$764 , \$760 , \$757 , \$755 , \$753 , \$751 , \$746 , \$741 , \$736 , \$732 , \$728  } + 11'h7ff;
-  assign \$766  = a3_hit_a1 | a3_older_hit;
-  assign \$767  = ~ \$766 ;
-  assign \$768  = a3_sel_new[0] & \$767 ;
+  assign \$731  = \$728  & \$730 ;
+  assign \$732  = \$731  & small_grant_r1_b0[1];
+  assign \$734  = a3_hit_a1 | a3_older_hit;
+  assign \$735  = ~ \$734 ;
+  assign \$736  = \$733  & \$735 ;
+  assign \$737  = \$736  & medium_grant_r1_b0[1];
+  assign \$739  = a3_hit_a1 | a3_older_hit;
+  assign \$740  = ~ \$739 ;
+  assign \$741  = \$738  & \$740 ;
+  assign \$742  = \$741  & large_grant_r1_b0[1];
+  assign \$744  = \$743  & small_queue_r0_b0[10];
+  assign \$746  = \$745  & medium_queue_r0_b0[9];
+  assign \$748  = \$747  & large_queue_r0_b0[8];
+  assign \$749  = a3_fwd_ok & a3_hit_a1;
+  assign \$750  = a4_tag + 1'h1;
+  assign \$751  = \$749  & \$750 [0];
+  assign \$752  = a3_fwd_ok & a3_older_hit;
+  assign \$753  = ~ a3_hit_a1;
+  assign \$754  = \$752  & \$753 ;
+  assign \$755  = \$754  & a3_older_next[0];
+  assign \$756  = { \$755 , \$751 , \$748 , \$746 , \$744 , \$742 , \$737 , \$732 , \$727 , \$723 , \$719  } + 11'h7ff;
+  assign \$757  = a3_hit_a1 | a3_older_hit;
+  assign \$758  = ~ \$757 ;
+  assign \$759  = a3_sel_new[0] & \$758 ;
+  assign \$761  = a3_hit_a1 | a3_older_hit;
+  assign \$762  = ~ \$761 ;
+  assign \$763  = a3_sel_new[1] & \$762 ;
+  assign \$765  = a3_hit_a1 | a3_older_hit;
+  assign \$766  = ~ \$765 ;
+  assign \$767  = a3_sel_new[2] & \$766 ;
   assign \$770  = a3_hit_a1 | a3_older_hit;
   assign \$771  = ~ \$770 ;
-  assign \$772  = a3_sel_new[1] & \$771 ;
-  assign \$774  = a3_hit_a1 | a3_older_hit;
-  assign \$775  = ~ \$774 ;
-  assign \$776  = a3_sel_new[2] & \$775 ;
-  assign \$779  = a3_hit_a1 | a3_older_hit;
-  assign \$780  = ~ \$779 ;
-  assign \$781  = \$778  & \$780 ;
-  assign \$782  = \$781  & small_grant_r1_b0[2];
-  assign \$784  = a3_hit_a1 | a3_older_hit;
-  assign \$785  = ~ \$784 ;
-  assign \$786  = \$783  & \$785 ;
-  assign \$787  = \$786  & medium_grant_r1_b0[2];
-  assign \$789  = a3_hit_a1 | a3_older_hit;
-  assign \$790  = ~ \$789 ;
-  assign \$791  = \$788  & \$790 ;
-  assign \$792  = \$791  & large_grant_r1_b0[2];
-  assign \$794  = \$793  & small_queue_r0_b0[11];
-  assign \$796  = \$795  & medium_queue_r0_b0[10];
-  assign \$798  = \$797  & large_queue_r0_b0[9];
-  assign \$799  = a3_fwd_ok & a3_hit_a1;
-  assign \$800  = a4_tag + 1'h1;
-  assign \$801  = \$799  & \$800 [1];
-  assign \$802  = a3_fwd_ok & a3_older_hit;
-  assign \$803  = ~ a3_hit_a1;
-  assign \$804  = \$802  & \$803 ;
-  assign \$805  = \$804  & a3_older_next[1];
-  assign \$806  = { \$805 , \$801 , \$798 , \$796 , \$794 , \$792 , \$787 , \$782 , \$777 , \$773 , \$769  } + 11'h7ff;
-  assign \$807  = a3_hit_a1 | a3_older_hit;
-  assign \$808  = ~ \$807 ;
-  assign \$809  = a3_sel_new[0] & \$808 ;
+  assign \$772  = \$769  & \$771 ;
+  assign \$773  = \$772  & small_grant_r1_b0[2];
+  assign \$775  = a3_hit_a1 | a3_older_hit;
+  assign \$776  = ~ \$775 ;
+  assign \$777  = \$774  & \$776 ;
+  assign \$778  = \$777  & medium_grant_r1_b0[2];
+  assign \$780  = a3_hit_a1 | a3_older_hit;
+  assign \$781  = ~ \$780 ;
+  assign \$782  = \$779  & \$781 ;
+  assign \$783  = \$782  & large_grant_r1_b0[2];
+  assign \$785  = \$784  & small_queue_r0_b0[11];
+  assign \$787  = \$786  & medium_queue_r0_b0[10];
+  assign \$789  = \$788  & large_queue_r0_b0[9];
+  assign \$790  = a3_fwd_ok & a3_hit_a1;
+  assign \$791  = a4_tag + 1'h1;
+  assign \$792  = \$790  & \$791 [1];
+  assign \$793  = a3_fwd_ok & a3_older_hit;
+  assign \$794  = ~ a3_hit_a1;
+  assign \$795  = \$793  & \$794 ;
+  assign \$796  = \$795  & a3_older_next[1];
+  assign \$797  = { \$796 , \$792 , \$789 , \$787 , \$785 , \$783 , \$778 , \$773 , \$768 , \$764 , \$760  } + 11'h7ff;
+  assign \$798  = a3_hit_a1 | a3_older_hit;
+  assign \$799  = ~ \$798 ;
+  assign \$800  = a3_sel_new[0] & \$799 ;
+  assign \$802  = a3_hit_a1 | a3_older_hit;
+  assign \$803  = ~ \$802 ;
+  assign \$804  = a3_sel_new[1] & \$803 ;
+  assign \$806  = a3_hit_a1 | a3_older_hit;
+  assign \$807  = ~ \$806 ;
+  assign \$808  = a3_sel_new[2] & \$807 ;
   assign \$811  = a3_hit_a1 | a3_older_hit;
   assign \$812  = ~ \$811 ;
-  assign \$813  = a3_sel_new[1] & \$812 ;
-  assign \$815  = a3_hit_a1 | a3_older_hit;
-  assign \$816  = ~ \$815 ;
-  assign \$817  = a3_sel_new[2] & \$816 ;
-  assign \$820  = a3_hit_a1 | a3_older_hit;
-  assign \$821  = ~ \$820 ;
-  assign \$822  = \$819  & \$821 ;
-  assign \$823  = \$822  & small_grant_r1_b0[3];
-  assign \$825  = a3_hit_a1 | a3_older_hit;
-  assign \$826  = ~ \$825 ;
-  assign \$827  = \$824  & \$826 ;
-  assign \$828  = \$827  & medium_grant_r1_b0[3];
-  assign \$830  = a3_hit_a1 | a3_older_hit;
-  assign \$831  = ~ \$830 ;
-  assign \$832  = \$829  & \$831 ;
-  assign \$833  = \$832  & large_grant_r1_b0[3];
-  assign \$835  = \$834  & small_queue_r0_b0[12];
-  assign \$837  = \$836  & medium_queue_r0_b0[11];
-  assign \$839  = \$838  & large_queue_r0_b0[10];
-  assign \$840  = a3_fwd_ok & a3_hit_a1;
-  assign \$841  = a4_tag + 1'h1;
-  assign \$842  = \$840  & \$841 [2];
-  assign \$843  = a3_fwd_ok & a3_older_hit;
-  assign \$844  = ~ a3_hit_a1;
-  assign \$845  = \$843  & \$844 ;
-  assign \$846  = \$845  & a3_older_next[2];
-  assign \$847  = { \$846 , \$842 , \$839 , \$837 , \$835 , \$833 , \$828 , \$823 , \$818 , \$814 , \$810  } + 11'h7ff;
-  assign \$848  = a3_hit_a1 | a3_older_hit;
-  assign \$849  = ~ \$848 ;
-  assign \$850  = a3_sel_new[0] & \$849 ;
+  assign \$813  = \$810  & \$812 ;
+  assign \$814  = \$813  & small_grant_r1_b0[3];
+  assign \$816  = a3_hit_a1 | a3_older_hit;
+  assign \$817  = ~ \$816 ;
+  assign \$818  = \$815  & \$817 ;
+  assign \$819  = \$818  & medium_grant_r1_b0[3];
+  assign \$821  = a3_hit_a1 | a3_older_hit;
+  assign \$822  = ~ \$821 ;
+  assign \$823  = \$820  & \$822 ;
+  assign \$824  = \$823  & large_grant_r1_b0[3];
+  assign \$826  = \$825  & small_queue_r0_b0[12];
+  assign \$828  = \$827  & medium_queue_r0_b0[11];
+  assign \$830  = \$829  & large_queue_r0_b0[10];
+  assign \$831  = a3_fwd_ok & a3_hit_a1;
+  assign \$832  = a4_tag + 1'h1;
+  assign \$833  = \$831  & \$832 [2];
+  assign \$834  = a3_fwd_ok & a3_older_hit;
+  assign \$835  = ~ a3_hit_a1;
+  assign \$836  = \$834  & \$835 ;
+  assign \$837  = \$836  & a3_older_next[2];
+  assign \$838  = { \$837 , \$833 , \$830 , \$828 , \$826 , \$824 , \$819 , \$814 , \$809 , \$805 , \$801  } + 11'h7ff;
+  assign \$839  = a3_hit_a1 | a3_older_hit;
+  assign \$840  = ~ \$839 ;
+  assign \$841  = a3_sel_new[0] & \$840 ;
+  assign \$843  = a3_hit_a1 | a3_older_hit;
+  assign \$844  = ~ \$843 ;
+  assign \$845  = a3_sel_new[1] & \$844 ;
+  assign \$847  = a3_hit_a1 | a3_older_hit;
+  assign \$848  = ~ \$847 ;
+  assign \$849  = a3_sel_new[2] & \$848 ;
   assign \$852  = a3_hit_a1 | a3_older_hit;
   assign \$853  = ~ \$852 ;
-  assign \$854  = a3_sel_new[1] & \$853 ;
-  assign \$856  = a3_hit_a1 | a3_older_hit;
-  assign \$857  = ~ \$856 ;
-  assign \$858  = a3_sel_new[2] & \$857 ;
-  assign \$861  = a3_hit_a1 | a3_older_hit;
-  assign \$862  = ~ \$861 ;
-  assign \$863  = \$860  & \$862 ;
-  assign \$864  = \$863  & small_grant_r1_b0[4];
-  assign \$866  = a3_hit_a1 | a3_older_hit;
-  assign \$867  = ~ \$866 ;
-  assign \$868  = \$865  & \$867 ;
-  assign \$869  = \$868  & medium_grant_r1_b0[4];
-  assign \$871  = a3_hit_a1 | a3_older_hit;
-  assign \$872  = ~ \$871 ;
-  assign \$873  = \$870  & \$872 ;
-  assign \$874  = \$873  & large_grant_r1_b0[4];
-  assign \$876  = \$875  & small_queue_r0_b0[13];
-  assign \$878  = \$877  & medium_queue_r0_b0[12];
-  assign \$880  = \$879  & large_queue_r0_b0[11];
-  assign \$881  = a3_fwd_ok & a3_hit_a1;
-  assign \$882  = a4_tag + 1'h1;
-  assign \$883  = \$881  & \$882 [3];
-  assign \$884  = a3_fwd_ok & a3_older_hit;
-  assign \$885  = ~ a3_hit_a1;
-  assign \$886  = \$884  & \$885 ;
-  assign \$887  = \$886  & a3_older_next[3];
-  assign \$888  = { \$887 , \$883 , \$880 , \$878 , \$876 , \$874 , \$869 , \$864 , \$859 , \$855 , \$851  } + 11'h7ff;
-  assign \$889  = a3_hit_a1 | a3_older_hit;
-  assign \$890  = ~ \$889 ;
-  assign \$891  = a3_sel_new[0] & \$890 ;
+  assign \$854  = \$851  & \$853 ;
+  assign \$855  = \$854  & small_grant_r1_b0[4];
+  assign \$857  = a3_hit_a1 | a3_older_hit;
+  assign \$858  = ~ \$857 ;
+  assign \$859  = \$856  & \$858 ;
+  assign \$860  = \$859  & medium_grant_r1_b0[4];
+  assign \$862  = a3_hit_a1 | a3_older_hit;
+  assign \$863  = ~ \$862 ;
+  assign \$864  = \$861  & \$863 ;
+  assign \$865  = \$864  & large_grant_r1_b0[4];
+  assign \$867  = \$866  & small_queue_r0_b0[13];
+  assign \$869  = \$868  & medium_queue_r0_b0[12];
+  assign \$871  = \$870  & large_queue_r0_b0[11];
+  assign \$872  = a3_fwd_ok & a3_hit_a1;
+  assign \$873  = a4_tag + 1'h1;
+  assign \$874  = \$872  & \$873 [3];
+  assign \$875  = a3_fwd_ok & a3_older_hit;
+  assign \$876  = ~ a3_hit_a1;
+  assign \$877  = \$875  & \$876 ;
+  assign \$878  = \$877  & a3_older_next[3];
+  assign \$879  = { \$878 , \$874 , \$871 , \$869 , \$867 , \$865 , \$860 , \$855 , \$850 , \$846 , \$842  } + 11'h7ff;
+  assign \$880  = a3_hit_a1 | a3_older_hit;
+  assign \$881  = ~ \$880 ;
+  assign \$882  = a3_sel_new[0] & \$881 ;
+  assign \$884  = a3_hit_a1 | a3_older_hit;
+  assign \$885  = ~ \$884 ;
+  assign \$886  = a3_sel_new[1] & \$885 ;
+  assign \$888  = a3_hit_a1 | a3_older_hit;
+  assign \$889  = ~ \$888 ;
+  assign \$890  = a3_sel_new[2] & \$889 ;
   assign \$893  = a3_hit_a1 | a3_older_hit;
   assign \$894  = ~ \$893 ;
-  assign \$895  = a3_sel_new[1] & \$894 ;
-  assign \$897  = a3_hit_a1 | a3_older_hit;
-  assign \$898  = ~ \$897 ;
-  assign \$899  = a3_sel_new[2] & \$898 ;
-  assign \$902  = a3_hit_a1 | a3_older_hit;
-  assign \$903  = ~ \$902 ;
-  assign \$904  = \$901  & \$903 ;
-  assign \$905  = \$904  & small_grant_r1_b0[5];
-  assign \$907  = a3_hit_a1 | a3_older_hit;
-  assign \$908  = ~ \$907 ;
-  assign \$909  = \$906  & \$908 ;
-  assign \$910  = \$909  & medium_grant_r1_b0[5];
-  assign \$912  = a3_hit_a1 | a3_older_hit;
-  assign \$913  = ~ \$912 ;
-  assign \$914  = \$911  & \$913 ;
-  assign \$915  = \$914  & large_grant_r1_b0[5];
-  assign \$917  = \$916  & small_queue_r0_b0[14];
-  assign \$919  = \$918  & medium_queue_r0_b0[13];
-  assign \$921  = \$920  & large_queue_r0_b0[12];
-  assign \$922  = a3_fwd_ok & a3_hit_a1;
-  assign \$923  = a4_tag + 1'h1;
-  assign \$924  = \$922  & \$923 [4];
-  assign \$925  = a3_fwd_ok & a3_older_hit;
-  assign \$926  = ~ a3_hit_a1;
-  assign \$927  = \$925  & \$926 ;
-  assign \$928  = \$927  & a3_older_next[4];
-  assign \$929  = { \$928 , \$924 , \$921 , \$919 , \$917 , \$915 , \$910 , \$905 , \$900 , \$896 , \$892  } + 11'h7ff;
-  assign \$930  = a3_hit_a1 | a3_older_hit;
-  assign \$931  = ~ \$930 ;
-  assign \$932  = a3_sel_new[0] & \$931 ;
+  assign \$895  = \$892  & \$894 ;
+  assign \$896  = \$895  & small_grant_r1_b0[5];
+  assign \$898  = a3_hit_a1 | a3_older_hit;
+  assign \$899  = ~ \$898 ;
+  assign \$900  = \$897  & \$899 ;
+  assign \$901  = \$900  & medium_grant_r1_b0[5];
+  assign \$903  = a3_hit_a1 | a3_older_hit;
+  assign \$904  = ~ \$903 ;
+  assign \$905  = \$902  & \$904 ;
+  assign \$906  = \$905  & large_grant_r1_b0[5];
+  assign \$908  = \$907  & small_queue_r0_b0[14];
+  assign \$910  = \$909  & medium_queue_r0_b0[13];
+  assign \$912  = \$911  & large_queue_r0_b0[12];
+  assign \$913  = a3_fwd_ok & a3_hit_a1;
+  assign \$914  = a4_tag + 1'h1;
+  assign \$915  = \$913  & \$914 [4];
+  assign \$916  = a3_fwd_ok & a3_older_hit;
+  assign \$917  = ~ a3_hit_a1;
+  assign \$918  = \$916  & \$917 ;
+  assign \$919  = \$918  & a3_older_next[4];
+  assign \$920  = { \$919 , \$915 , \$912 , \$910 , \$908 , \$906 , \$901 , \$896 , \$891 , \$887 , \$883  } + 11'h7ff;
+  assign \$921  = a3_hit_a1 | a3_older_hit;
+  assign \$922  = ~ \$921 ;
+  assign \$923  = a3_sel_new[0] & \$922 ;
+  assign \$925  = a3_hit_a1 | a3_older_hit;
+  assign \$926  = ~ \$925 ;
+  assign \$927  = a3_sel_new[1] & \$926 ;
+  assign \$929  = a3_hit_a1 | a3_older_hit;
+  assign \$930  = ~ \$929 ;
+  assign \$931  = a3_sel_new[2] & \$930 ;
   assign \$934  = a3_hit_a1 | a3_older_hit;
   assign \$935  = ~ \$934 ;
-  assign \$936  = a3_sel_new[1] & \$935 ;
-  assign \$938  = a3_hit_a1 | a3_older_hit;
-  assign \$939  = ~ \$938 ;
-  assign \$940  = a3_sel_new[2] & \$939 ;
-  assign \$943  = a3_hit_a1 | a3_older_hit;
-  assign \$944  = ~ \$943 ;
-  assign \$945  = \$942  & \$944 ;
-  assign \$946  = \$945  & small_grant_r1_b0[6];
-  assign \$948  = a3_hit_a1 | a3_older_hit;
-  assign \$949  = ~ \$948 ;
-  assign \$950  = \$947  & \$949 ;
-  assign \$951  = \$950  & medium_grant_r1_b0[6];
-  assign \$953  = a3_hit_a1 | a3_older_hit;
-  assign \$954  = ~ \$953 ;
-  assign \$955  = \$952  & \$954 ;
-  assign \$956  = \$955  & large_grant_r1_b0[6];
-  assign \$958  = \$957  & small_queue_r0_b0[15];
-  assign \$960  = \$959  & medium_queue_r0_b0[14];
-  assign \$962  = \$961  & large_queue_r0_b0[13];
-  assign \$963  = a3_fwd_ok & a3_hit_a1;
-  assign \$964  = a4_tag + 1'h1;
-  assign \$965  = \$963  & \$964 [5];
-  assign \$966  = a3_fwd_ok & a3_older_hit;
-  assign \$967  = ~ a3_hit_a1;
-  assign \$968  = \$966  & \$967 ;
-  assign \$969  = \$968  & a3_older_next[5];
-  assign \$970  = { \$969 , \$965 , \$962 , \$960 , \$958 , \$956 , \$951 , \$946 , \$941 , \$937 , \$933  } + 11'h7ff;
-  assign \$971  = a3_hit_a1 | a3_older_hit;
-  assign \$972  = ~ \$971 ;
-  assign \$973  = a3_sel_new[0] & \$972 ;
+  assign \$936  = \$933  & \$935 ;
+  assign \$937  = \$936  & small_grant_r1_b0[6];
+  assign \$939  = a3_hit_a1 | a3_older_hit;
+  assign \$940  = ~ \$939 ;
+  assign \$941  = \$938  & \$940 ;
+  assign \$942  = \$941  & medium_grant_r1_b0[6];
+  assign \$944  = a3_hit_a1 | a3_older_hit;
+  assign \$945  = ~ \$944 ;
+  assign \$946  = \$943  & \$945 ;
+  assign \$947  = \$946  & large_grant_r1_b0[6];
+  assign \$949  = \$948  & small_queue_r0_b0[15];
+  assign \$951  = \$950  & medium_queue_r0_b0[14];
+  assign \$953  = \$952  & large_queue_r0_b0[13];
+  assign \$954  = a3_fwd_ok & a3_hit_a1;
+  assign \$955  = a4_tag + 1'h1;
+  assign \$956  = \$954  & \$955 [5];
+  assign \$957  = a3_fwd_ok & a3_older_hit;
+  assign \$958  = ~ a3_hit_a1;
+  assign \$959  = \$957  & \$958 ;
+  assign \$960  = \$959  & a3_older_next[5];
+  assign \$961  = { \$960 , \$956 , \$953 , \$951 , \$949 , \$947 , \$942 , \$937 , \$932 , \$928 , \$924  } + 11'h7ff;
+  assign \$962  = a3_hit_a1 | a3_older_hit;
+  assign \$963  = ~ \$962 ;
+  assign \$964  = a3_sel_new[0] & \$963 ;
+  assign \$966  = a3_hit_a1 | a3_older_hit;
+  assign \$967  = ~ \$966 ;
+  assign \$968  = a3_sel_new[1] & \$967 ;
+  assign \$970  = a3_hit_a1 | a3_older_hit;
+  assign \$971  = ~ \$970 ;
+  assign \$972  = a3_sel_new[2] & \$971 ;
   assign \$975  = a3_hit_a1 | a3_older_hit;
   assign \$976  = ~ \$975 ;
-  assign \$977  = a3_sel_new[1] & \$976 ;
-  assign \$979  = a3_hit_a1 | a3_older_hit;
-  assign \$980  = ~ \$979 ;
-  assign \$981  = a3_sel_new[2] & \$980 ;
-  assign \$984  = a3_hit_a1 | a3_older_hit;
-  assign \$985  = ~ \$984 ;
-  assign \$986  = \$983  & \$985 ;
-  assign \$987  = \$986  & small_grant_r1_b0[7];
-  assign \$989  = a3_hit_a1 | a3_older_hit;
-  assign \$990  = ~ \$989 ;
-  assign \$991  = \$988  & \$990 ;
-  assign \$992  = \$991  & medium_grant_r1_b0[7];
-  assign \$994  = a3_hit_a1 | a3_older_hit;
-  assign \$995  = ~ \$994 ;
-  assign \$996  = \$993  & \$995 ;
-  assign \$997  = \$996  & large_grant_r1_b0[7];
-  assign \$999  = \$998  & small_queue_r0_b0[16];
-  assign \$1001  = \$1000  & medium_queue_r0_b0[15];
-  assign \$1003  = \$1002  & large_queue_r0_b0[14];
-  assign \$1004  = a3_fwd_ok & a3_hit_a1;
-  assign \$1005  = a4_tag + 1'h1;
-  assign \$1006  = \$1004  & \$1005 [6];
-  assign \$1007  = a3_fwd_ok & a3_older_hit;
-  assign \$1008  = ~ a3_hit_a1;
-  assign \$1009  = \$1007  & \$1008 ;
-  assign \$1010  = \$1009  & a3_older_next[6];
-  assign \$1011  = { \$1010 , \$1006 , \$1003 , \$1001 , \$999 , \$997 , \$992 , \$987 , \$982 , \$978 , \$974  } + 11'h7ff;
-  assign \$1012  = a3_hit_a1 | a3_older_hit;
-  assign \$1013  = ~ \$1012 ;
-  assign \$1014  = a3_sel_new[0] & \$1013 ;
+  assign \$977  = \$974  & \$976 ;
+  assign \$978  = \$977  & small_grant_r1_b0[7];
+  assign \$980  = a3_hit_a1 | a3_older_hit;
+  assign \$981  = ~ \$980 ;
+  assign \$982  = \$979  & \$981 ;
+  assign \$983  = \$982  & medium_grant_r1_b0[7];
+  assign \$985  = a3_hit_a1 | a3_older_hit;
+  assign \$986  = ~ \$985 ;
+  assign \$987  = \$984  & \$986 ;
+  assign \$988  = \$987  & large_grant_r1_b0[7];
+  assign \$990  = \$989  & small_queue_r0_b0[16];
+  assign \$992  = \$991  & medium_queue_r0_b0[15];
+  assign \$994  = \$993  & large_queue_r0_b0[14];
+  assign \$995  = a3_fwd_ok & a3_hit_a1;
+  assign \$996  = a4_tag + 1'h1;
+  assign \$997  = \$995  & \$996 [6];
+  assign \$998  = a3_fwd_ok & a3_older_hit;
+  assign \$999  = ~ a3_hit_a1;
+  assign \$1000  = \$998  & \$999 ;
+  assign \$1001  = \$1000  & a3_older_next[6];
+  assign \$1002  = { \$1001 , \$997 , \$994 , \$992 , \$990 , \$988 , \$983 , \$978 , \$973 , \$969 , \$965  } + 11'h7ff;
+  assign \$1003  = a3_hit_a1 | a3_older_hit;
+  assign \$1004  = ~ \$1003 ;
+  assign \$1005  = a3_sel_new[0] & \$1004 ;
+  assign \$1007  = a3_hit_a1 | a3_older_hit;
+  assign \$1008  = ~ \$1007 ;
+  assign \$1009  = a3_sel_new[1] & \$1008 ;
+  assign \$1011  = a3_hit_a1 | a3_older_hit;
+  assign \$1012  = ~ \$1011 ;
+  assign \$1013  = a3_sel_new[2] & \$1012 ;
   assign \$1016  = a3_hit_a1 | a3_older_hit;
   assign \$1017  = ~ \$1016 ;
-  assign \$1018  = a3_sel_new[1] & \$1017 ;
-  assign \$1020  = a3_hit_a1 | a3_older_hit;
-  assign \$1021  = ~ \$1020 ;
-  assign \$1022  = a3_sel_new[2] & \$1021 ;
-  assign \$1025  = a3_hit_a1 | a3_older_hit;
-  assign \$1026  = ~ \$1025 ;
-  assign \$1027  = \$1024  & \$1026 ;
-  assign \$1028  = \$1027  & small_grant_r1_b0[8];
-  assign \$1030  = a3_hit_a1 | a3_older_hit;
-  assign \$1031  = ~ \$1030 ;
-  assign \$1032  = \$1029  & \$1031 ;
-  assign \$1033  = \$1032  & medium_grant_r1_b0[8];
-  assign \$1035  = a3_hit_a1 | a3_older_hit;
-  assign \$1036  = ~ \$1035 ;
-  assign \$1037  = \$1034  & \$1036 ;
-  assign \$1038  = \$1037  & large_grant_r1_b0[8];
-  assign \$1040  = \$1039  & small_queue_r0_b0[17];
-  assign \$1042  = \$1041  & medium_queue_r0_b0[16];
-  assign \$1044  = \$1043  & large_queue_r0_b0[15];
-  assign \$1045  = a3_fwd_ok & a3_hit_a1;
-  assign \$1046  = a4_tag + 1'h1;
-  assign \$1047  = \$1045  & \$1046 [7];
-  assign \$1048  = a3_fwd_ok & a3_older_hit;
-  assign \$1049  = ~ a3_hit_a1;
-  assign \$1050  = \$1048  & \$1049 ;
-  assign \$1051  = \$1050  & a3_older_next[7];
-  assign \$1052  = { \$1051 , \$1047 , \$1044 , \$1042 , \$1040 , \$1038 , \$1033 , \$1028 , \$1023 , \$1019 , \$1015  } + 11'h7ff;
-  assign \$1053  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$1055  = \$1054  & small_queue_r0_b0[0];
-  assign \$1056  = \$1053  | \$1055 ;
-  assign \$1057  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$1059  = \$1058  & small_queue_r0_b0[1];
-  assign \$1060  = \$1057  | \$1059 ;
-  assign \$1061  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$1063  = \$1062  & small_queue_r0_b0[2];
-  assign \$1064  = \$1061  | \$1063 ;
-  assign \$1065  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$1067  = \$1066  & small_queue_r0_b0[3];
-  assign \$1068  = \$1065  | \$1067 ;
-  assign \$1069  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$1071  = \$1070  & small_queue_r0_b0[4];
-  assign \$1072  = \$1069  | \$1071 ;
-  assign \$1073  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$1075  = \$1074  & small_queue_r0_b0[5];
-  assign \$1076  = \$1073  | \$1075 ;
-  assign \$1077  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$1079  = \$1078  & small_queue_r0_b0[6];
-  assign \$1080  = \$1077  | \$1079 ;
-  assign \$1081  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$1083  = \$1082  & small_queue_r0_b0[7];
-  assign \$1084  = \$1081  | \$1083 ;
-  assign \$1085  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$1087  = \$1086  & small_queue_r0_b0[8];
-  assign small_fetched_snap = \$1085  | \$1087 ;
-  assign \$1088  = a3_hit_a1 | a3_older_hit;
-  assign \$1089  = ~ \$1088 ;
-  assign \$1090  = a3_sel_new[0] & \$1089 ;
-  assign \$1093  = a3_hit_a1 | a3_older_hit;
-  assign \$1094  = ~ \$1093 ;
-  assign \$1095  = \$1092  & \$1094 ;
-  assign \$1096  = \$1095  & small_grant_r1_b0[1];
-  assign \$1098  = \$1097  & small_queue_r0_b0[10];
-  assign \$1099  = a3_fwd_ok & a3_hit_a1;
-  assign \$1100  = a4_tag + 1'h1;
-  assign \$1101  = \$1099  & \$1100 [0];
-  assign \$1102  = a3_fwd_ok & a3_older_hit;
-  assign \$1103  = ~ a3_hit_a1;
-  assign \$1104  = \$1102  & \$1103 ;
-  assign \$1105  = \$1104  & a3_older_next[0];
-  assign \$1106  = { \$1105 , \$1101 , \$1098 , \$1096 , \$1091  } + 5'h1f;
-  assign \$1107  = a3_hit_a1 | a3_older_hit;
-  assign \$1108  = ~ \$1107 ;
-  assign \$1109  = a3_sel_new[0] & \$1108 ;
-  assign \$1112  = a3_hit_a1 | a3_older_hit;
-  assign \$1113  = ~ \$1112 ;
-  assign \$1114  = \$1111  & \$1113 ;
-  assign \$1115  = \$1114  & small_grant_r1_b0[2];
-  assign \$1117  = \$1116  & small_queue_r0_b0[11];
-  assign \$1118  = a3_fwd_ok & a3_hit_a1;
-  assign \$1119  = a4_tag + 1'h1;
-  assign \$1120  = \$1118  & \$1119 [1];
-  assign \$1121  = a3_fwd_ok & a3_older_hit;
-  assign \$1122  = ~ a3_hit_a1;
-  assign \$1123  = \$1121  & \$1122 ;
-  assign \$1124  = \$1123  & a3_older_next[1];
-  assign \$1125  = { \$1124 , \$1120 , \$1117 , \$1115 , \$1110  } + 5'h1f;
-  assign \$1126  = a3_hit_a1 | a3_older_hit;
-  assign \$1127  = ~ \$1126 ;
-  assign \$1128  = a3_sel_new[0] & \$1127 ;
-  assign \$1131  = a3_hit_a1 | a3_older_hit;
-  assign \$1132  = ~ \$1131 ;
-  assign \$1133  = \$1130  & \$1132 ;
-  assign \$1134  = \$1133  & small_grant_r1_b0[3];
-  assign \$1136  = \$1135  & small_queue_r0_b0[12];
-  assign \$1137  = a3_fwd_ok & a3_hit_a1;
-  assign \$1138  = a4_tag + 1'h1;
-  assign \$1139  = \$1137  & \$1138 [2];
-  assign \$1140  = a3_fwd_ok & a3_older_hit;
-  assign \$1141  = ~ a3_hit_a1;
-  assign \$1142  = \$1140  & \$1141 ;
-  assign \$1143  = \$1142  & a3_older_next[2];
-  assign \$1144  = { \$1143 , \$1139 , \$1136 , \$1134 , \$1129  } + 5'h1f;
-  assign \$1145  = a3_hit_a1 | a3_older_hit;
-  assign \$1146  = ~ \$1145 ;
-  assign \$1147  = a3_sel_new[0] & \$1146 ;
-  assign \$1150  = a3_hit_a1 | a3_older_hit;
-  assign \$1151  = ~ \$1150 ;
-  assign \$1152  = \$1149  & \$1151 ;
-  assign \$1153  = \$1152  & small_grant_r1_b0[4];
-  assign \$1155  = \$1154  & small_queue_r0_b0[13];
-  assign \$1156  = a3_fwd_ok & a3_hit_a1;
-  assign \$1157  = a4_tag + 1'h1;
-  assign \$1158  = \$1156  & \$1157 [3];
-  assign \$1159  = a3_fwd_ok & a3_older_hit;
-  assign \$1160  = ~ a3_hit_a1;
-  assign \$1161  = \$1159  & \$1160 ;
-  assign \$1162  = \$1161  & a3_older_next[3];
-  assign \$1163  = { \$1162 , \$1158 , \$1155 , \$1153 , \$1148  } + 5'h1f;
-  assign \$1164  = a3_hit_a1 | a3_older_hit;
-  assign \$1165  = ~ \$1164 ;
-  assign \$1166  = a3_sel_new[0] & \$1165 ;
-  assign \$1169  = a3_hit_a1 | a3_older_hit;
-  assign \$1170  = ~ \$1169 ;
-  assign \$1171  = \$1168  & \$1170 ;
-  assign \$1172  = \$1171  & small_grant_r1_b0[5];
-  assign \$1174  = \$1173  & small_queue_r0_b0[14];
-  assign \$1175  = a3_fwd_ok & a3_hit_a1;
-  assign \$1176  = a4_tag + 1'h1;
-  assign \$1177  = \$1175  & \$1176 [4];
-  assign \$1178  = a3_fwd_ok & a3_older_hit;
-  assign \$1179  = ~ a3_hit_a1;
-  assign \$1180  = \$1178  & \$1179 ;
-  assign \$1181  = \$1180  & a3_older_next[4];
-  assign \$1182  = { \$1181 , \$1177 , \$1174 , \$1172 , \$1167  } + 5'h1f;
-  assign \$1183  = a3_hit_a1 | a3_older_hit;
-  assign \$1184  = ~ \$1183 ;
-  assign \$1185  = a3_sel_new[0] & \$1184 ;
-  assign \$1188  = a3_hit_a1 | a3_older_hit;
-  assign \$1189  = ~ \$1188 ;
-  assign \$1190  = \$1187  & \$1189 ;
-  assign \$1191  = \$1190  & small_grant_r1_b0[6];
-  assign \$1193  = \$1192  & small_queue_r0_b0[15];
-  assign \$1194  = a3_fwd_ok & a3_hit_a1;
-  assign \$1195  = a4_tag + 1'h1;
-  assign \$1196  = \$1194  & \$1195 [5];
-  assign \$1197  = a3_fwd_ok & a3_older_hit;
-  assign \$1198  = ~ a3_hit_a1;
-  assign \$1199  = \$1197  & \$1198 ;
-  assign \$1200  = \$1199  & a3_older_next[5];
-  assign \$1201  = { \$1200 , \$1196 , \$1193 , \$1191 , \$1186  } + 5'h1f;
-  assign \$1202  = a3_hit_a1 | a3_older_hit;
-  assign \$1203  = ~ \$1202 ;
-  assign \$1204  = a3_sel_new[0] & \$1203 ;
-  assign \$1207  = a3_hit_a1 | a3_older_hit;
-  assign \$1208  = ~ \$1207 ;
-  assign \$1209  = \$1206  & \$1208 ;
-  assign \$1210  = \$1209  & small_grant_r1_b0[7];
-  assign \$1212  = \$1211  & small_queue_r0_b0[16];
-  assign \$1213  = a3_fwd_ok & a3_hit_a1;
-  assign \$1214  = a4_tag + 1'h1;
-  assign \$1215  = \$1213  & \$1214 [6];
-  assign \$1216  = a3_fwd_ok & a3_older_hit;
-  assign \$1217  = ~ a3_hit_a1;
-  assign \$1218  = \$1216  & \$1217 ;
-  assign \$1219  = \$1218  & a3_older_next[6];
-  assign \$1220  = { \$1219 , \$1215 , \$1212 , \$1210 , \$1205  } + 5'h1f;
-  assign \$1221  = a3_hit_a1 | a3_older_hit;
-  assign \$1222  = ~ \$1221 ;
-  assign \$1223  = a3_sel_new[0] & \$1222 ;
-  assign \$1226  = a3_hit_a1 | a3_older_hit;
-  assign \$1227  = ~ \$1226 ;
-  assign \$1228  = \$1225  & \$1227 ;
-  assign \$1229  = \$1228  & small_grant_r1_b0[8];
-  assign \$1231  = \$1230  & small_queue_r0_b0[17];
-  assign \$1232  = a3_fwd_ok & a3_hit_a1;
-  assign \$1233  = a4_tag + 1'h1;
-  assign \$1234  = \$1232  & \$1233 [7];
-  assign \$1235  = a3_fwd_ok & a3_older_hit;
-  assign \$1236  = ~ a3_hit_a1;
-  assign \$1237  = \$1235  & \$1236 ;
-  assign \$1238  = \$1237  & a3_older_next[7];
-  assign \$1239  = { \$1238 , \$1234 , \$1231 , \$1229 , \$1224  } + 5'h1f;
-  assign \$1240  = a3_valid & a3_ok;
-  assign \$1241  = ! a3_pool;
-  assign small_grant_wen = \$1240  & \$1241 ;
-  assign \$1242  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$1244  = \$1243  & medium_queue_r0_b0[0];
-  assign \$1245  = \$1242  | \$1244 ;
-  assign \$1246  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$1248  = \$1247  & medium_queue_r0_b0[1];
-  assign \$1249  = \$1246  | \$1248 ;
-  assign \$1250  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$1252  = \$1251  & medium_queue_r0_b0[2];
-  assign \$1253  = \$1250  | \$1252 ;
-  assign \$1254  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$1256  = \$1255  & medium_queue_r0_b0[3];
-  assign \$1257  = \$1254  | \$1256 ;
-  assign \$1258  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$1260  = \$1259  & medium_queue_r0_b0[4];
-  assign \$1261  = \$1258  | \$1260 ;
-  assign \$1262  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$1264  = \$1263  & medium_queue_r0_b0[5];
-  assign \$1265  = \$1262  | \$1264 ;
-  assign \$1266  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$1268  = \$1267  & medium_queue_r0_b0[6];
-  assign \$1269  = \$1266  | \$1268 ;
-  assign \$1270  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$1271  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$1273  = \$1272  & medium_queue_r0_b0[7];
-  assign medium_fetched_snap = \$1271  | \$1273 ;
-  assign \$1274  = a3_hit_a1 | a3_older_hit;
-  assign \$1275  = ~ \$1274 ;
-  assign \$1276  = a3_sel_new[1] & \$1275 ;
-  assign \$1279  = a3_hit_a1 | a3_older_hit;
-  assign \$1280  = ~ \$1279 ;
-  assign \$1281  = \$1278  & \$1280 ;
-  assign \$1282  = \$1281  & medium_grant_r1_b0[1];
-  assign \$1284  = \$1283  & medium_queue_r0_b0[9];
-  assign \$1285  = a3_fwd_ok & a3_hit_a1;
-  assign \$1286  = a4_tag + 1'h1;
-  assign \$1287  = \$1285  & \$1286 [0];
-  assign \$1288  = a3_fwd_ok & a3_older_hit;
-  assign \$1289  = ~ a3_hit_a1;
-  assign \$1290  = \$1288  & \$1289 ;
-  assign \$1291  = \$1290  & a3_older_next[0];
-  assign \$1292  = { \$1291 , \$1287 , \$1284 , \$1282 , \$1277  } + 5'h1f;
-  assign \$1293  = a3_hit_a1 | a3_older_hit;
-  assign \$1294  = ~ \$1293 ;
-  assign \$1295  = a3_sel_new[1] & \$1294 ;
-  assign \$1298  = a3_hit_a1 | a3_older_hit;
-  assign \$1299  = ~ \$1298 ;
-  assign \$1300  = \$1297  & \$1299 ;
-  assign \$1301  = \$1300  & medium_grant_r1_b0[2];
-  assign \$1303  = \$1302  & medium_queue_r0_b0[10];
-  assign \$1304  = a3_fwd_ok & a3_hit_a1;
-  assign \$1305  = a4_tag + 1'h1;
-  assign \$1306  = \$1304  & \$1305 [1];
-  assign \$1307  = a3_fwd_ok & a3_older_hit;
-  assign \$1308  = ~ a3_hit_a1;
-  assign \$1309  = \$1307  & \$1308 ;
-  assign \$1310  = \$1309  & a3_older_next[1];
-  assign \$1311  = { \$1310 , \$1306 , \$1303 , \$1301 , \$1296  } + 5'h1f;
-  assign \$1312  = a3_hit_a1 | a3_older_hit;
-  assign \$1313  = ~ \$1312 ;
-  assign \$1314  = a3_sel_new[1] & \$1313 ;
-  assign \$1317  = a3_hit_a1 | a3_older_hit;
-  assign \$1318  = ~ \$1317 ;
-  assign \$1319  = \$1316  & \$1318 ;
-  assign \$1320  = \$1319  & medium_grant_r1_b0[3];
-  assign \$1322  = \$1321  & medium_queue_r0_b0[11];
-  assign \$1323  = a3_fwd_ok & a3_hit_a1;
-  assign \$1324  = a4_tag + 1'h1;
-  assign \$1325  = \$1323  & \$1324 [2];
-  assign \$1326  = a3_fwd_ok & a3_older_hit;
-  assign \$1327  = ~ a3_hit_a1;
-  assign \$1328  = \$1326  & \$1327 ;
-  assign \$1329  = \$1328  & a3_older_next[2];
-  assign \$1330  = { \$1329 , \$1325 , \$1322 , \$1320 , \$1315  } + 5'h1f;
-  assign \$1331  = a3_hit_a1 | a3_older_hit;
-  assign \$1332  = ~ \$1331 ;
-  assign \$1333  = a3_sel_new[1] & \$1332 ;
-  assign \$1336  = a3_hit_a1 | a3_older_hit;
-  assign \$1337  = ~ \$1336 ;
-  assign \$1338  = \$1335  & \$1337 ;
-  assign \$1339  = \$1338  & medium_grant_r1_b0[4];
-  assign \$1341  = \$1340  & medium_queue_r0_b0[12];
-  assign \$1342  = a3_fwd_ok & a3_hit_a1;
-  assign \$1343  = a4_tag + 1'h1;
-  assign \$1344  = \$1342  & \$1343 [3];
-  assign \$1345  = a3_fwd_ok & a3_older_hit;
-  assign \$1346  = ~ a3_hit_a1;
-  assign \$1347  = \$1345  & \$1346 ;
-  assign \$1348  = \$1347  & a3_older_next[3];
-  assign \$1349  = { \$1348 , \$1344 , \$1341 , \$1339 , \$1334  } + 5'h1f;
-  assign \$1350  = a3_hit_a1 | a3_older_hit;
-  assign \$1351  = ~ \$1350 ;
-  assign \$1352  = a3_sel_new[1] & \$1351 ;
-  assign \$1355  = a3_hit_a1 | a3_older_hit;
-  assign \$1356  = ~ \$1355 ;
-  assign \$1357  = \$1354  & \$1356 ;
-  assign \$1358  = \$1357  & medium_grant_r1_b0[5];
-  assign \$1360  = \$1359  & medium_queue_r0_b0[13];
-  assign \$1361  = a3_fwd_ok & a3_hit_a1;
-  assign \$1362  = a4_tag + 1'h1;
-  assign \$1363  = \$1361  & \$1362 [4];
-  assign \$1364  = a3_fwd_ok & a3_older_hit;
-  assign \$1365  = ~ a3_hit_a1;
-  assign \$1366  = \$1364  & \$1365 ;
-  assign \$1367  = \$1366  & a3_older_next[4];
-  assign \$1368  = { \$1367 , \$1363 , \$1360 , \$1358 , \$1353  } + 5'h1f;
-  assign \$1369  = a3_hit_a1 | a3_older_hit;
-  assign \$1370  = ~ \$1369 ;
-  assign \$1371  = a3_sel_new[1] & \$1370 ;
-  assign \$1374  = a3_hit_a1 | a3_older_hit;
-  assign \$1375  = ~ \$1374 ;
-  assign \$1376  = \$1373  & \$1375 ;
-  assign \$1377  = \$1376  & medium_grant_r1_b0[6];
-  assign \$1379  = \$1378  & medium_queue_r0_b0[14];
-  assign \$1380  = a3_fwd_ok & a3_hit_a1;
-  assign \$1381  = a4_tag + 1'h1;
-  assign \$1382  = \$1380  & \$1381 [5];
-  assign \$1383  = a3_fwd_ok & a3_older_hit;
-  assign \$1384  = ~ a3_hit_a1;
-  assign \$1385  = \$1383  & \$1384 ;
-  assign \$1386  = \$1385  & a3_older_next[5];
-  assign \$1387  = { \$1386 , \$1382 , \$1379 , \$1377 , \$1372  } + 5'h1f;
-  assign \$1388  = a3_hit_a1 | a3_older_hit;
-  assign \$1389  = ~ \$1388 ;
-  assign \$1390  = a3_sel_new[1] & \$1389 ;
-  assign \$1393  = a3_hit_a1 | a3_older_hit;
-  assign \$1394  = ~ \$1393 ;
-  assign \$1395  = \$1392  & \$1394 ;
-  assign \$1396  = \$1395  & medium_grant_r1_b0[7];
-  assign \$1398  = \$1397  & medium_queue_r0_b0[15];
-  assign \$1399  = a3_fwd_ok & a3_hit_a1;
-  assign \$1400  = a4_tag + 1'h1;
-  assign \$1401  = \$1399  & \$1400 [6];
-  assign \$1402  = a3_fwd_ok & a3_older_hit;
-  assign \$1403  = ~ a3_hit_a1;
-  assign \$1404  = \$1402  & \$1403 ;
-  assign \$1405  = \$1404  & a3_older_next[6];
-  assign \$1406  = { \$1405 , \$1401 , \$1398 , \$1396 , \$1391  } + 5'h1f;
-  assign \$1407  = a3_hit_a1 | a3_older_hit;
-  assign \$1408  = ~ \$1407 ;
-  assign \$1409  = a3_sel_new[1] & \$1408 ;
-  assign \$1412  = a3_hit_a1 | a3_older_hit;
-  assign \$1413  = ~ \$1412 ;
-  assign \$1414  = \$1411  & \$1413 ;
-  assign \$1415  = \$1414  & medium_grant_r1_b0[8];
-  assign \$1417  = \$1416  & medium_queue_r0_b0[16];
-  assign \$1418  = a3_fwd_ok & a3_hit_a1;
-  assign \$1419  = a4_tag + 1'h1;
-  assign \$1420  = \$1418  & \$1419 [7];
-  assign \$1421  = a3_fwd_ok & a3_older_hit;
-  assign \$1422  = ~ a3_hit_a1;
-  assign \$1423  = \$1421  & \$1422 ;
-  assign \$1424  = \$1423  & a3_older_next[7];
-  assign \$1425  = { \$1424 , \$1420 , \$1417 , \$1415 , \$1410  } + 5'h1f;
-  assign \$1426  = a3_valid & a3_ok;
-  assign \$1427  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$1426  & \$1427 ;
-  assign \$1428  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$1430  = \$1429  & large_queue_r0_b0[0];
-  assign \$1431  = \$1428  | \$1430 ;
-  assign \$1432  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$1434  = \$1433  & large_queue_r0_b0[1];
-  assign \$1435  = \$1432  | \$1434 ;
-  assign \$1436  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$1438  = \$1437  & large_queue_r0_b0[2];
-  assign \$1439  = \$1436  | \$1438 ;
-  assign \$1440  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$1442  = \$1441  & large_queue_r0_b0[3];
-  assign \$1443  = \$1440  | \$1442 ;
-  assign \$1444  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$1446  = \$1445  & large_queue_r0_b0[4];
-  assign \$1447  = \$1444  | \$1446 ;
-  assign \$1448  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$1450  = \$1449  & large_queue_r0_b0[5];
-  assign \$1451  = \$1448  | \$1450 ;
-  assign \$1452  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$1453  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$1454  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$1456  = \$1455  & large_queue_r0_b0[6];
-  assign large_fetched_snap = \$1454  | \$1456 ;
-  assign \$1457  = a3_hit_a1 | a3_older_hit;
-  assign \$1458  = ~ \$1457 ;
-  assign \$1459  = a3_sel_new[2] & \$1458 ;
-  assign \$1462  = a3_hit_a1 | a3_older_hit;
-  assign \$1463  = ~ \$1462 ;
-  assign \$1464  = \$1461  & \$1463 ;
-  assign \$1465  = \$1464  & large_grant_r1_b0[1];
-  assign \$1467  = \$1466  & large_queue_r0_b0[8];
-  assign \$1468  = a3_fwd_ok & a3_hit_a1;
-  assign \$1469  = a4_tag + 1'h1;
-  assign \$1470  = \$1468  & \$1469 [0];
-  assign \$1471  = a3_fwd_ok & a3_older_hit;
-  assign \$1472  = ~ a3_hit_a1;
-  assign \$1473  = \$1471  & \$1472 ;
-  assign \$1474  = \$1473  & a3_older_next[0];
-  assign \$1475  = { \$1474 , \$1470 , \$1467 , \$1465 , \$1460  } + 5'h1f;
-  assign \$1476  = a3_hit_a1 | a3_older_hit;
-  assign \$1477  = ~ \$1476 ;
-  assign \$1478  = a3_sel_new[2] & \$1477 ;
-  assign \$1481  = a3_hit_a1 | a3_older_hit;
-  assign \$1482  = ~ \$1481 ;
-  assign \$1483  = \$1480  & \$1482 ;
-  assign \$1484  = \$1483  & large_grant_r1_b0[2];
-  assign \$1486  = \$1485  & large_queue_r0_b0[9];
-  assign \$1487  = a3_fwd_ok & a3_hit_a1;
-  assign \$1488  = a4_tag + 1'h1;
-  assign \$1489  = \$1487  & \$1488 [1];
-  assign \$1490  = a3_fwd_ok & a3_older_hit;
-  assign \$1491  = ~ a3_hit_a1;
-  assign \$1492  = \$1490  & \$1491 ;
-  assign \$1493  = \$1492  & a3_older_next[1];
-  assign \$1494  = { \$1493 , \$1489 , \$1486 , \$1484 , \$1479  } + 5'h1f;
-  assign \$1495  = a3_hit_a1 | a3_older_hit;
-  assign \$1496  = ~ \$1495 ;
-  assign \$1497  = a3_sel_new[2] & \$1496 ;
-  assign \$1500  = a3_hit_a1 | a3_older_hit;
-  assign \$1501  = ~ \$1500 ;
-  assign \$1502  = \$1499  & \$1501 ;
-  assign \$1503  = \$1502  & large_grant_r1_b0[3];
-  assign \$1505  = \$1504  & large_queue_r0_b0[10];
-  assign \$1506  = a3_fwd_ok & a3_hit_a1;
-  assign \$1507  = a4_tag + 1'h1;
-  assign \$1508  = \$1506  & \$1507 [2];
-  assign \$1509  = a3_fwd_ok & a3_older_hit;
-  assign \$1510  = ~ a3_hit_a1;
-  assign \$1511  = \$1509  & \$1510 ;
-  assign \$1512  = \$1511  & a3_older_next[2];
-  assign \$1513  = { \$1512 , \$1508 , \$1505 , \$1503 , \$1498  } + 5'h1f;
-  assign \$1514  = a3_hit_a1 | a3_older_hit;
-  assign \$1515  = ~ \$1514 ;
-  assign \$1516  = a3_sel_new[2] & \$1515 ;
-  assign \$1519  = a3_hit_a1 | a3_older_hit;
-  assign \$1520  = ~ \$1519 ;
-  assign \$1521  = \$1518  & \$1520 ;
-  assign \$1522  = \$1521  & large_grant_r1_b0[4];
-  assign \$1524  = \$1523  & large_queue_r0_b0[11];
-  assign \$1525  = a3_fwd_ok & a3_hit_a1;
-  assign \$1526  = a4_tag + 1'h1;
-  assign \$1527  = \$1525  & \$1526 [3];
-  assign \$1528  = a3_fwd_ok & a3_older_hit;
-  assign \$1529  = ~ a3_hit_a1;
-  assign \$1530  = \$1528  & \$1529 ;
-  assign \$1531  = \$1530  & a3_older_next[3];
-  assign \$1532  = { \$1531 , \$1527 , \$1524 , \$1522 , \$1517  } + 5'h1f;
-  assign \$1533  = a3_hit_a1 | a3_older_hit;
-  assign \$1534  = ~ \$1533 ;
-  assign \$1535  = a3_sel_new[2] & \$1534 ;
-  assign \$1538  = a3_hit_a1 | a3_older_hit;
-  assign \$1539  = ~ \$1538 ;
-  assign \$1540  = \$1537  & \$1539 ;
-  assign \$1541  = \$1540  & large_grant_r1_b0[5];
-  assign \$1543  = \$1542  & large_queue_r0_b0[12];
-  assign \$1544  = a3_fwd_ok & a3_hit_a1;
-  assign \$1545  = a4_tag + 1'h1;
-  assign \$1546  = \$1544  & \$1545 [4];
-  assign \$1547  = a3_fwd_ok & a3_older_hit;
-  assign \$1548  = ~ a3_hit_a1;
-  assign \$1549  = \$1547  & \$1548 ;
-  assign \$1550  = \$1549  & a3_older_next[4];
-  assign \$1551  = { \$1550 , \$1546 , \$1543 , \$1541 , \$1536  } + 5'h1f;
-  assign \$1552  = a3_hit_a1 | a3_older_hit;
-  assign \$1553  = ~ \$1552 ;
-  assign \$1554  = a3_sel_new[2] & \$1553 ;
-  assign \$1557  = a3_hit_a1 | a3_older_hit;
-  assign \$1558  = ~ \$1557 ;
-  assign \$1559  = \$1556  & \$1558 ;
-  assign \$1560  = \$1559  & large_grant_r1_b0[6];
-  assign \$1562  = \$1561  & large_queue_r0_b0[13];
-  assign \$1563  = a3_fwd_ok & a3_hit_a1;
-  assign \$1564  = a4_tag + 1'h1;
-  assign \$1565  = \$1563  & \$1564 [5];
-  assign \$1566  = a3_fwd_ok & a3_older_hit;
-  assign \$1567  = ~ a3_hit_a1;
-  assign \$1568  = \$1566  & \$1567 ;
-  assign \$1569  = \$1568  & a3_older_next[5];
-  assign \$1570  = { \$1569 , \$1565 , \$1562 , \$1560 , \$1555  } + 5'h1f;
-  assign \$1571  = a3_hit_a1 | a3_older_hit;
-  assign \$1572  = ~ \$1571 ;
-  assign \$1573  = a3_sel_new[2] & \$1572 ;
-  assign \$1576  = a3_hit_a1 | a3_older_hit;
-  assign \$1577  = ~ \$1576 ;
-  assign \$1578  = \$1575  & \$1577 ;
-  assign \$1579  = \$1578  & large_grant_r1_b0[7];
-  assign \$1581  = \$1580  & large_queue_r0_b0[14];
-  assign \$1582  = a3_fwd_ok & a3_hit_a1;
-  assign \$1583  = a4_tag + 1'h1;
-  assign \$1584  = \$1582  & \$1583 [6];
-  assign \$1585  = a3_fwd_ok & a3_older_hit;
-  assign \$1586  = ~ a3_hit_a1;
-  assign \$1587  = \$1585  & \$1586 ;
-  assign \$1588  = \$1587  & a3_older_next[6];
-  assign \$1589  = { \$1588 , \$1584 , \$1581 , \$1579 , \$1574  } + 5'h1f;
-  assign \$1590  = a3_hit_a1 | a3_older_hit;
-  assign \$1591  = ~ \$1590 ;
-  assign \$1592  = a3_sel_new[2] & \$1591 ;
-  assign \$1595  = a3_hit_a1 | a3_older_hit;
-  assign \$1596  = ~ \$1595 ;
-  assign \$1597  = \$1594  & \$1596 ;
-  assign \$1598  = \$1597  & large_grant_r1_b0[8];
-  assign \$1600  = \$1599  & large_queue_r0_b0[15];
-  assign \$1601  = a3_fwd_ok & a3_hit_a1;
-  assign \$1602  = a4_tag + 1'h1;
-  assign \$1603  = \$1601  & \$1602 [7];
-  assign \$1604  = a3_fwd_ok & a3_older_hit;
-  assign \$1605  = ~ a3_hit_a1;
-  assign \$1606  = \$1604  & \$1605 ;
-  assign \$1607  = \$1606  & a3_older_next[7];
-  assign \$1608  = { \$1607 , \$1603 , \$1600 , \$1598 , \$1593  } + 5'h1f;
-  assign \$1609  = a3_valid & a3_ok;
-  assign \$1610  = a3_pool == 2'h2;
-  assign large_grant_wen = \$1609  & \$1610 ;
-  assign \$1617  = ! f2_err;
-  assign \$signal$264  = f2_valid & \$1617 ;
-  assign \$1618  = a4_valid & a4_ok;
-  assign \$1619  = { \$1618 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1620  = ~ \$1619 ;
-  assign \$1621  = \$1620  + 1'h1;
-  assign \$1622  = a5_valid & a5_ok;
-  assign \$1623  = { \$1622 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1624  = ~ \$1623 ;
-  assign \$1625  = \$1624  + 1'h1;
-  assign \$1626  = a4_valid & a4_ok;
-  assign \$1627  = { \$1626 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1628  = ~ \$1627 ;
-  assign \$1629  = \$1628  + 1'h1;
+  assign \$1018  = \$1015  & \$1017 ;
+  assign \$1019  = \$1018  & small_grant_r1_b0[8];
+  assign \$1021  = a3_hit_a1 | a3_older_hit;
+  assign \$1022  = ~ \$1021 ;
+  assign \$1023  = \$1020  & \$1022 ;
+  assign \$1024  = \$1023  & medium_grant_r1_b0[8];
+  assign \$1026  = a3_hit_a1 | a3_older_hit;
+  assign \$1027  = ~ \$1026 ;
+  assign \$1028  = \$1025  & \$1027 ;
+  assign \$1029  = \$1028  & large_grant_r1_b0[8];
+  assign \$1031  = \$1030  & small_queue_r0_b0[17];
+  assign \$1033  = \$1032  & medium_queue_r0_b0[16];
+  assign \$1035  = \$1034  & large_queue_r0_b0[15];
+  assign \$1036  = a3_fwd_ok & a3_hit_a1;
+  assign \$1037  = a4_tag + 1'h1;
+  assign \$1038  = \$1036  & \$1037 [7];
+  assign \$1039  = a3_fwd_ok & a3_older_hit;
+  assign \$1040  = ~ a3_hit_a1;
+  assign \$1041  = \$1039  & \$1040 ;
+  assign \$1042  = \$1041  & a3_older_next[7];
+  assign \$1043  = { \$1042 , \$1038 , \$1035 , \$1033 , \$1031 , \$1029 , \$1024 , \$1019 , \$1014 , \$1010 , \$1006  } + 11'h7ff;
+  assign \$1044  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1046  = \$1045  & small_queue_r0_b0[0];
+  assign \$1047  = \$1044  | \$1046 ;
+  assign \$1048  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1050  = \$1049  & small_queue_r0_b0[1];
+  assign \$1051  = \$1048  | \$1050 ;
+  assign \$1052  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1054  = \$1053  & small_queue_r0_b0[2];
+  assign \$1055  = \$1052  | \$1054 ;
+  assign \$1056  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1058  = \$1057  & small_queue_r0_b0[3];
+  assign \$1059  = \$1056  | \$1058 ;
+  assign \$1060  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1062  = \$1061  & small_queue_r0_b0[4];
+  assign \$1063  = \$1060  | \$1062 ;
+  assign \$1064  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1066  = \$1065  & small_queue_r0_b0[5];
+  assign \$1067  = \$1064  | \$1066 ;
+  assign \$1068  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1070  = \$1069  & small_queue_r0_b0[6];
+  assign \$1071  = \$1068  | \$1070 ;
+  assign \$1072  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1074  = \$1073  & small_queue_r0_b0[7];
+  assign \$1075  = \$1072  | \$1074 ;
+  assign \$1076  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$1078  = \$1077  & small_queue_r0_b0[8];
+  assign small_fetched_snap = \$1076  | \$1078 ;
+  assign \$1079  = a3_hit_a1 | a3_older_hit;
+  assign \$1080  = ~ \$1079 ;
+  assign \$1081  = a3_sel_new[0] & \$1080 ;
+  assign \$1084  = a3_hit_a1 | a3_older_hit;
+  assign \$1085  = ~ \$1084 ;
+  assign \$1086  = \$1083  & \$1085 ;
+  assign \$1087  = \$1086  & small_grant_r1_b0[1];
+  assign \$1089  = \$1088  & small_queue_r0_b0[10];
+  assign \$1090  = a3_fwd_ok & a3_hit_a1;
+  assign \$1091  = a4_tag + 1'h1;
+  assign \$1092  = \$1090  & \$1091 [0];
+  assign \$1093  = a3_fwd_ok & a3_older_hit;
+  assign \$1094  = ~ a3_hit_a1;
+  assign \$1095  = \$1093  & \$1094 ;
+  assign \$1096  = \$1095  & a3_older_next[0];
+  assign \$1097  = { \$1096 , \$1092 , \$1089 , \$1087 , \$1082  } + 5'h1f;
+  assign \$1098  = a3_hit_a1 | a3_older_hit;
+  assign \$1099  = ~ \$1098 ;
+  assign \$1100  = a3_sel_new[0] & \$1099 ;
+  assign \$1103  = a3_hit_a1 | a3_older_hit;
+  assign \$1104  = ~ \$1103 ;
+  assign \$1105  = \$1102  & \$1104 ;
+  assign \$1106  = \$1105  & small_grant_r1_b0[2];
+  assign \$1108  = \$1107  & small_queue_r0_b0[11];
+  assign \$1109  = a3_fwd_ok & a3_hit_a1;
+  assign \$1110  = a4_tag + 1'h1;
+  assign \$1111  = \$1109  & \$1110 [1];
+  assign \$1112  = a3_fwd_ok & a3_older_hit;
+  assign \$1113  = ~ a3_hit_a1;
+  assign \$1114  = \$1112  & \$1113 ;
+  assign \$1115  = \$1114  & a3_older_next[1];
+  assign \$1116  = { \$1115 , \$1111 , \$1108 , \$1106 , \$1101  } + 5'h1f;
+  assign \$1117  = a3_hit_a1 | a3_older_hit;
+  assign \$1118  = ~ \$1117 ;
+  assign \$1119  = a3_sel_new[0] & \$1118 ;
+  assign \$1122  = a3_hit_a1 | a3_older_hit;
+  assign \$1123  = ~ \$1122 ;
+  assign \$1124  = \$1121  & \$1123 ;
+  assign \$1125  = \$1124  & small_grant_r1_b0[3];
+  assign \$1127  = \$1126  & small_queue_r0_b0[12];
+  assign \$1128  = a3_fwd_ok & a3_hit_a1;
+  assign \$1129  = a4_tag + 1'h1;
+  assign \$1130  = \$1128  & \$1129 [2];
+  assign \$1131  = a3_fwd_ok & a3_older_hit;
+  assign \$1132  = ~ a3_hit_a1;
+  assign \$1133  = \$1131  & \$1132 ;
+  assign \$1134  = \$1133  & a3_older_next[2];
+  assign \$1135  = { \$1134 , \$1130 , \$1127 , \$1125 , \$1120  } + 5'h1f;
+  assign \$1136  = a3_hit_a1 | a3_older_hit;
+  assign \$1137  = ~ \$1136 ;
+  assign \$1138  = a3_sel_new[0] & \$1137 ;
+  assign \$1141  = a3_hit_a1 | a3_older_hit;
+  assign \$1142  = ~ \$1141 ;
+  assign \$1143  = \$1140  & \$1142 ;
+  assign \$1144  = \$1143  & small_grant_r1_b0[4];
+  assign \$1146  = \$1145  & small_queue_r0_b0[13];
+  assign \$1147  = a3_fwd_ok & a3_hit_a1;
+  assign \$1148  = a4_tag + 1'h1;
+  assign \$1149  = \$1147  & \$1148 [3];
+  assign \$1150  = a3_fwd_ok & a3_older_hit;
+  assign \$1151  = ~ a3_hit_a1;
+  assign \$1152  = \$1150  & \$1151 ;
+  assign \$1153  = \$1152  & a3_older_next[3];
+  assign \$1154  = { \$1153 , \$1149 , \$1146 , \$1144 , \$1139  } + 5'h1f;
+  assign \$1155  = a3_hit_a1 | a3_older_hit;
+  assign \$1156  = ~ \$1155 ;
+  assign \$1157  = a3_sel_new[0] & \$1156 ;
+  assign \$1160  = a3_hit_a1 | a3_older_hit;
+  assign \$1161  = ~ \$1160 ;
+  assign \$1162  = \$1159  & \$1161 ;
+  assign \$1163  = \$1162  & small_grant_r1_b0[5];
+  assign \$1165  = \$1164  & small_queue_r0_b0[14];
+  assign \$1166  = a3_fwd_ok & a3_hit_a1;
+  assign \$1167  = a4_tag + 1'h1;
+  assign \$1168  = \$1166  & \$1167 [4];
+  assign \$1169  = a3_fwd_ok & a3_older_hit;
+  assign \$1170  = ~ a3_hit_a1;
+  assign \$1171  = \$1169  & \$1170 ;
+  assign \$1172  = \$1171  & a3_older_next[4];
+  assign \$1173  = { \$1172 , \$1168 , \$1165 , \$1163 , \$1158  } + 5'h1f;
+  assign \$1174  = a3_hit_a1 | a3_older_hit;
+  assign \$1175  = ~ \$1174 ;
+  assign \$1176  = a3_sel_new[0] & \$1175 ;
+  assign \$1179  = a3_hit_a1 | a3_older_hit;
+  assign \$1180  = ~ \$1179 ;
+  assign \$1181  = \$1178  & \$1180 ;
+  assign \$1182  = \$1181  & small_grant_r1_b0[6];
+  assign \$1184  = \$1183  & small_queue_r0_b0[15];
+  assign \$1185  = a3_fwd_ok & a3_hit_a1;
+  assign \$1186  = a4_tag + 1'h1;
+  assign \$1187  = \$1185  & \$1186 [5];
+  assign \$1188  = a3_fwd_ok & a3_older_hit;
+  assign \$1189  = ~ a3_hit_a1;
+  assign \$1190  = \$1188  & \$1189 ;
+  assign \$1191  = \$1190  & a3_older_next[5];
+  assign \$1192  = { \$1191 , \$1187 , \$1184 , \$1182 , \$1177  } + 5'h1f;
+  assign \$1193  = a3_hit_a1 | a3_older_hit;
+  assign \$1194  = ~ \$1193 ;
+  assign \$1195  = a3_sel_new[0] & \$1194 ;
+  assign \$1198  = a3_hit_a1 | a3_older_hit;
+  assign \$1199  = ~ \$1198 ;
+  assign \$1200  = \$1197  & \$1199 ;
+  assign \$1201  = \$1200  & small_grant_r1_b0[7];
+  assign \$1203  = \$1202  & small_queue_r0_b0[16];
+  assign \$1204  = a3_fwd_ok & a3_hit_a1;
+  assign \$1205  = a4_tag + 1'h1;
+  assign \$1206  = \$1204  & \$1205 [6];
+  assign \$1207  = a3_fwd_ok & a3_older_hit;
+  assign \$1208  = ~ a3_hit_a1;
+  assign \$1209  = \$1207  & \$1208 ;
+  assign \$1210  = \$1209  & a3_older_next[6];
+  assign \$1211  = { \$1210 , \$1206 , \$1203 , \$1201 , \$1196  } + 5'h1f;
+  assign \$1212  = a3_hit_a1 | a3_older_hit;
+  assign \$1213  = ~ \$1212 ;
+  assign \$1214  = a3_sel_new[0] & \$1213 ;
+  assign \$1217  = a3_hit_a1 | a3_older_hit;
+  assign \$1218  = ~ \$1217 ;
+  assign \$1219  = \$1216  & \$1218 ;
+  assign \$1220  = \$1219  & small_grant_r1_b0[8];
+  assign \$1222  = \$1221  & small_queue_r0_b0[17];
+  assign \$1223  = a3_fwd_ok & a3_hit_a1;
+  assign \$1224  = a4_tag + 1'h1;
+  assign \$1225  = \$1223  & \$1224 [7];
+  assign \$1226  = a3_fwd_ok & a3_older_hit;
+  assign \$1227  = ~ a3_hit_a1;
+  assign \$1228  = \$1226  & \$1227 ;
+  assign \$1229  = \$1228  & a3_older_next[7];
+  assign \$1230  = { \$1229 , \$1225 , \$1222 , \$1220 , \$1215  } + 5'h1f;
+  assign \$1231  = a3_valid & a3_ok;
+  assign \$1232  = ! a3_pool;
+  assign small_grant_wen = \$1231  & \$1232 ;
+  assign \$1233  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1235  = \$1234  & medium_queue_r0_b0[0];
+  assign \$1236  = \$1233  | \$1235 ;
+  assign \$1237  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1239  = \$1238  & medium_queue_r0_b0[1];
+  assign \$1240  = \$1237  | \$1239 ;
+  assign \$1241  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1243  = \$1242  & medium_queue_r0_b0[2];
+  assign \$1244  = \$1241  | \$1243 ;
+  assign \$1245  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1247  = \$1246  & medium_queue_r0_b0[3];
+  assign \$1248  = \$1245  | \$1247 ;
+  assign \$1249  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1251  = \$1250  & medium_queue_r0_b0[4];
+  assign \$1252  = \$1249  | \$1251 ;
+  assign \$1253  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1255  = \$1254  & medium_queue_r0_b0[5];
+  assign \$1256  = \$1253  | \$1255 ;
+  assign \$1257  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1259  = \$1258  & medium_queue_r0_b0[6];
+  assign \$1260  = \$1257  | \$1259 ;
+  assign \$1261  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1262  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$1264  = \$1263  & medium_queue_r0_b0[7];
+  assign medium_fetched_snap = \$1262  | \$1264 ;
+  assign \$1265  = a3_hit_a1 | a3_older_hit;
+  assign \$1266  = ~ \$1265 ;
+  assign \$1267  = a3_sel_new[1] & \$1266 ;
+  assign \$1270  = a3_hit_a1 | a3_older_hit;
+  assign \$1271  = ~ \$1270 ;
+  assign \$1272  = \$1269  & \$1271 ;
+  assign \$1273  = \$1272  & medium_grant_r1_b0[1];
+  assign \$1275  = \$1274  & medium_queue_r0_b0[9];
+  assign \$1276  = a3_fwd_ok & a3_hit_a1;
+  assign \$1277  = a4_tag + 1'h1;
+  assign \$1278  = \$1276  & \$1277 [0];
+  assign \$1279  = a3_fwd_ok & a3_older_hit;
+  assign \$1280  = ~ a3_hit_a1;
+  assign \$1281  = \$1279  & \$1280 ;
+  assign \$1282  = \$1281  & a3_older_next[0];
+  assign \$1283  = { \$1282 , \$1278 , \$1275 , \$1273 , \$1268  } + 5'h1f;
+  assign \$1284  = a3_hit_a1 | a3_older_hit;
+  assign \$1285  = ~ \$1284 ;
+  assign \$1286  = a3_sel_new[1] & \$1285 ;
+  assign \$1289  = a3_hit_a1 | a3_older_hit;
+  assign \$1290  = ~ \$1289 ;
+  assign \$1291  = \$1288  & \$1290 ;
+  assign \$1292  = \$1291  & medium_grant_r1_b0[2];
+  assign \$1294  = \$1293  & medium_queue_r0_b0[10];
+  assign \$1295  = a3_fwd_ok & a3_hit_a1;
+  assign \$1296  = a4_tag + 1'h1;
+  assign \$1297  = \$1295  & \$1296 [1];
+  assign \$1298  = a3_fwd_ok & a3_older_hit;
+  assign \$1299  = ~ a3_hit_a1;
+  assign \$1300  = \$1298  & \$1299 ;
+  assign \$1301  = \$1300  & a3_older_next[1];
+  assign \$1302  = { \$1301 , \$1297 , \$1294 , \$1292 , \$1287  } + 5'h1f;
+  assign \$1303  = a3_hit_a1 | a3_older_hit;
+  assign \$1304  = ~ \$1303 ;
+  assign \$1305  = a3_sel_new[1] & \$1304 ;
+  assign \$1308  = a3_hit_a1 | a3_older_hit;
+  assign \$1309  = ~ \$1308 ;
+  assign \$1310  = \$1307  & \$1309 ;
+  assign \$1311  = \$1310  & medium_grant_r1_b0[3];
+  assign \$1313  = \$1312  & medium_queue_r0_b0[11];
+  assign \$1314  = a3_fwd_ok & a3_hit_a1;
+  assign \$1315  = a4_tag + 1'h1;
+  assign \$1316  = \$1314  & \$1315 [2];
+  assign \$1317  = a3_fwd_ok & a3_older_hit;
+  assign \$1318  = ~ a3_hit_a1;
+  assign \$1319  = \$1317  & \$1318 ;
+  assign \$1320  = \$1319  & a3_older_next[2];
+  assign \$1321  = { \$1320 , \$1316 , \$1313 , \$1311 , \$1306  } + 5'h1f;
+  assign \$1322  = a3_hit_a1 | a3_older_hit;
+  assign \$1323  = ~ \$1322 ;
+  assign \$1324  = a3_sel_new[1] & \$1323 ;
+  assign \$1327  = a3_hit_a1 | a3_older_hit;
+  assign \$1328  = ~ \$1327 ;
+  assign \$1329  = \$1326  & \$1328 ;
+  assign \$1330  = \$1329  & medium_grant_r1_b0[4];
+  assign \$1332  = \$1331  & medium_queue_r0_b0[12];
+  assign \$1333  = a3_fwd_ok & a3_hit_a1;
+  assign \$1334  = a4_tag + 1'h1;
+  assign \$1335  = \$1333  & \$1334 [3];
+  assign \$1336  = a3_fwd_ok & a3_older_hit;
+  assign \$1337  = ~ a3_hit_a1;
+  assign \$1338  = \$1336  & \$1337 ;
+  assign \$1339  = \$1338  & a3_older_next[3];
+  assign \$1340  = { \$1339 , \$1335 , \$1332 , \$1330 , \$1325  } + 5'h1f;
+  assign \$1341  = a3_hit_a1 | a3_older_hit;
+  assign \$1342  = ~ \$1341 ;
+  assign \$1343  = a3_sel_new[1] & \$1342 ;
+  assign \$1346  = a3_hit_a1 | a3_older_hit;
+  assign \$1347  = ~ \$1346 ;
+  assign \$1348  = \$1345  & \$1347 ;
+  assign \$1349  = \$1348  & medium_grant_r1_b0[5];
+  assign \$1351  = \$1350  & medium_queue_r0_b0[13];
+  assign \$1352  = a3_fwd_ok & a3_hit_a1;
+  assign \$1353  = a4_tag + 1'h1;
+  assign \$1354  = \$1352  & \$1353 [4];
+  assign \$1355  = a3_fwd_ok & a3_older_hit;
+  assign \$1356  = ~ a3_hit_a1;
+  assign \$1357  = \$1355  & \$1356 ;
+  assign \$1358  = \$1357  & a3_older_next[4];
+  assign \$1359  = { \$1358 , \$1354 , \$1351 , \$1349 , \$1344  } + 5'h1f;
+  assign \$1360  = a3_hit_a1 | a3_older_hit;
+  assign \$1361  = ~ \$1360 ;
+  assign \$1362  = a3_sel_new[1] & \$1361 ;
+  assign \$1365  = a3_hit_a1 | a3_older_hit;
+  assign \$1366  = ~ \$1365 ;
+  assign \$1367  = \$1364  & \$1366 ;
+  assign \$1368  = \$1367  & medium_grant_r1_b0[6];
+  assign \$1370  = \$1369  & medium_queue_r0_b0[14];
+  assign \$1371  = a3_fwd_ok & a3_hit_a1;
+  assign \$1372  = a4_tag + 1'h1;
+  assign \$1373  = \$1371  & \$1372 [5];
+  assign \$1374  = a3_fwd_ok & a3_older_hit;
+  assign \$1375  = ~ a3_hit_a1;
+  assign \$1376  = \$1374  & \$1375 ;
+  assign \$1377  = \$1376  & a3_older_next[5];
+  assign \$1378  = { \$1377 , \$1373 , \$1370 , \$1368 , \$1363  } + 5'h1f;
+  assign \$1379  = a3_hit_a1 | a3_older_hit;
+  assign \$1380  = ~ \$1379 ;
+  assign \$1381  = a3_sel_new[1] & \$1380 ;
+  assign \$1384  = a3_hit_a1 | a3_older_hit;
+  assign \$1385  = ~ \$1384 ;
+  assign \$1386  = \$1383  & \$1385 ;
+  assign \$1387  = \$1386  & medium_grant_r1_b0[7];
+  assign \$1389  = \$1388  & medium_queue_r0_b0[15];
+  assign \$1390  = a3_fwd_ok & a3_hit_a1;
+  assign \$1391  = a4_tag + 1'h1;
+  assign \$1392  = \$1390  & \$1391 [6];
+  assign \$1393  = a3_fwd_ok & a3_older_hit;
+  assign \$1394  = ~ a3_hit_a1;
+  assign \$1395  = \$1393  & \$1394 ;
+  assign \$1396  = \$1395  & a3_older_next[6];
+  assign \$1397  = { \$1396 , \$1392 , \$1389 , \$1387 , \$1382  } + 5'h1f;
+  assign \$1398  = a3_hit_a1 | a3_older_hit;
+  assign \$1399  = ~ \$1398 ;
+  assign \$1400  = a3_sel_new[1] & \$1399 ;
+  assign \$1403  = a3_hit_a1 | a3_older_hit;
+  assign \$1404  = ~ \$1403 ;
+  assign \$1405  = \$1402  & \$1404 ;
+  assign \$1406  = \$1405  & medium_grant_r1_b0[8];
+  assign \$1408  = \$1407  & medium_queue_r0_b0[16];
+  assign \$1409  = a3_fwd_ok & a3_hit_a1;
+  assign \$1410  = a4_tag + 1'h1;
+  assign \$1411  = \$1409  & \$1410 [7];
+  assign \$1412  = a3_fwd_ok & a3_older_hit;
+  assign \$1413  = ~ a3_hit_a1;
+  assign \$1414  = \$1412  & \$1413 ;
+  assign \$1415  = \$1414  & a3_older_next[7];
+  assign \$1416  = { \$1415 , \$1411 , \$1408 , \$1406 , \$1401  } + 5'h1f;
+  assign \$1417  = a3_valid & a3_ok;
+  assign \$1418  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$1417  & \$1418 ;
+  assign \$1419  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1421  = \$1420  & large_queue_r0_b0[0];
+  assign \$1422  = \$1419  | \$1421 ;
+  assign \$1423  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1425  = \$1424  & large_queue_r0_b0[1];
+  assign \$1426  = \$1423  | \$1425 ;
+  assign \$1427  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1429  = \$1428  & large_queue_r0_b0[2];
+  assign \$1430  = \$1427  | \$1429 ;
+  assign \$1431  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1433  = \$1432  & large_queue_r0_b0[3];
+  assign \$1434  = \$1431  | \$1433 ;
+  assign \$1435  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1437  = \$1436  & large_queue_r0_b0[4];
+  assign \$1438  = \$1435  | \$1437 ;
+  assign \$1439  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1441  = \$1440  & large_queue_r0_b0[5];
+  assign \$1442  = \$1439  | \$1441 ;
+  assign \$1443  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1444  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1445  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$1447  = \$1446  & large_queue_r0_b0[6];
+  assign large_fetched_snap = \$1445  | \$1447 ;
+  assign \$1448  = a3_hit_a1 | a3_older_hit;
+  assign \$1449  = ~ \$1448 ;
+  assign \$1450  = a3_sel_new[2] & \$1449 ;
+  assign \$1453  = a3_hit_a1 | a3_older_hit;
+  assign \$1454  = ~ \$1453 ;
+  assign \$1455  = \$1452  & \$1454 ;
+  assign \$1456  = \$1455  & large_grant_r1_b0[1];
+  assign \$1458  = \$1457  & large_queue_r0_b0[8];
+  assign \$1459  = a3_fwd_ok & a3_hit_a1;
+  assign \$1460  = a4_tag + 1'h1;
+  assign \$1461  = \$1459  & \$1460 [0];
+  assign \$1462  = a3_fwd_ok & a3_older_hit;
+  assign \$1463  = ~ a3_hit_a1;
+  assign \$1464  = \$1462  & \$1463 ;
+  assign \$1465  = \$1464  & a3_older_next[0];
+  assign \$1466  = { \$1465 , \$1461 , \$1458 , \$1456 , \$1451  } + 5'h1f;
+  assign \$1467  = a3_hit_a1 | a3_older_hit;
+  assign \$1468  = ~ \$1467 ;
+  assign \$1469  = a3_sel_new[2] & \$1468 ;
+  assign \$1472  = a3_hit_a1 | a3_older_hit;
+  assign \$1473  = ~ \$1472 ;
+  assign \$1474  = \$1471  & \$1473 ;
+  assign \$1475  = \$1474  & large_grant_r1_b0[2];
+  assign \$1477  = \$1476  & large_queue_r0_b0[9];
+  assign \$1478  = a3_fwd_ok & a3_hit_a1;
+  assign \$1479  = a4_tag + 1'h1;
+  assign \$1480  = \$1478  & \$1479 [1];
+  assign \$1481  = a3_fwd_ok & a3_older_hit;
+  assign \$1482  = ~ a3_hit_a1;
+  assign \$1483  = \$1481  & \$1482 ;
+  assign \$1484  = \$1483  & a3_older_next[1];
+  assign \$1485  = { \$1484 , \$1480 , \$1477 , \$1475 , \$1470  } + 5'h1f;
+  assign \$1486  = a3_hit_a1 | a3_older_hit;
+  assign \$1487  = ~ \$1486 ;
+  assign \$1488  = a3_sel_new[2] & \$1487 ;
+  assign \$1491  = a3_hit_a1 | a3_older_hit;
+  assign \$1492  = ~ \$1491 ;
+  assign \$1493  = \$1490  & \$1492 ;
+  assign \$1494  = \$1493  & large_grant_r1_b0[3];
+  assign \$1496  = \$1495  & large_queue_r0_b0[10];
+  assign \$1497  = a3_fwd_ok & a3_hit_a1;
+  assign \$1498  = a4_tag + 1'h1;
+  assign \$1499  = \$1497  & \$1498 [2];
+  assign \$1500  = a3_fwd_ok & a3_older_hit;
+  assign \$1501  = ~ a3_hit_a1;
+  assign \$1502  = \$1500  & \$1501 ;
+  assign \$1503  = \$1502  & a3_older_next[2];
+  assign \$1504  = { \$1503 , \$1499 , \$1496 , \$1494 , \$1489  } + 5'h1f;
+  assign \$1505  = a3_hit_a1 | a3_older_hit;
+  assign \$1506  = ~ \$1505 ;
+  assign \$1507  = a3_sel_new[2] & \$1506 ;
+  assign \$1510  = a3_hit_a1 | a3_older_hit;
+  assign \$1511  = ~ \$1510 ;
+  assign \$1512  = \$1509  & \$1511 ;
+  assign \$1513  = \$1512  & large_grant_r1_b0[4];
+  assign \$1515  = \$1514  & large_queue_r0_b0[11];
+  assign \$1516  = a3_fwd_ok & a3_hit_a1;
+  assign \$1517  = a4_tag + 1'h1;
+  assign \$1518  = \$1516  & \$1517 [3];
+  assign \$1519  = a3_fwd_ok & a3_older_hit;
+  assign \$1520  = ~ a3_hit_a1;
+  assign \$1521  = \$1519  & \$1520 ;
+  assign \$1522  = \$1521  & a3_older_next[3];
+  assign \$1523  = { \$1522 , \$1518 , \$1515 , \$1513 , \$1508  } + 5'h1f;
+  assign \$1524  = a3_hit_a1 | a3_older_hit;
+  assign \$1525  = ~ \$1524 ;
+  assign \$1526  = a3_sel_new[2] & \$1525 ;
+  assign \$1529  = a3_hit_a1 | a3_older_hit;
+  assign \$1530  = ~ \$1529 ;
+  assign \$1531  = \$1528  & \$1530 ;
+  assign \$1532  = \$1531  & large_grant_r1_b0[5];
+  assign \$1534  = \$1533  & large_queue_r0_b0[12];
+  assign \$1535  = a3_fwd_ok & a3_hit_a1;
+  assign \$1536  = a4_tag + 1'h1;
+  assign \$1537  = \$1535  & \$1536 [4];
+  assign \$1538  = a3_fwd_ok & a3_older_hit;
+  assign \$1539  = ~ a3_hit_a1;
+  assign \$1540  = \$1538  & \$1539 ;
+  assign \$1541  = \$1540  & a3_older_next[4];
+  assign \$1542  = { \$1541 , \$1537 , \$1534 , \$1532 , \$1527  } + 5'h1f;
+  assign \$1543  = a3_hit_a1 | a3_older_hit;
+  assign \$1544  = ~ \$1543 ;
+  assign \$1545  = a3_sel_new[2] & \$1544 ;
+  assign \$1548  = a3_hit_a1 | a3_older_hit;
+  assign \$1549  = ~ \$1548 ;
+  assign \$1550  = \$1547  & \$1549 ;
+  assign \$1551  = \$1550  & large_grant_r1_b0[6];
+  assign \$1553  = \$1552  & large_queue_r0_b0[13];
+  assign \$1554  = a3_fwd_ok & a3_hit_a1;
+  assign \$1555  = a4_tag + 1'h1;
+  assign \$1556  = \$1554  & \$1555 [5];
+  assign \$1557  = a3_fwd_ok & a3_older_hit;
+  assign \$1558  = ~ a3_hit_a1;
+  assign \$1559  = \$1557  & \$1558 ;
+  assign \$1560  = \$1559  & a3_older_next[5];
+  assign \$1561  = { \$1560 , \$1556 , \$1553 , \$1551 , \$1546  } + 5'h1f;
+  assign \$1562  = a3_hit_a1 | a3_older_hit;
+  assign \$1563  = ~ \$1562 ;
+  assign \$1564  = a3_sel_new[2] & \$1563 ;
+  assign \$1567  = a3_hit_a1 | a3_older_hit;
+  assign \$1568  = ~ \$1567 ;
+  assign \$1569  = \$1566  & \$1568 ;
+  assign \$1570  = \$1569  & large_grant_r1_b0[7];
+  assign \$1572  = \$1571  & large_queue_r0_b0[14];
+  assign \$1573  = a3_fwd_ok & a3_hit_a1;
+  assign \$1574  = a4_tag + 1'h1;
+  assign \$1575  = \$1573  & \$1574 [6];
+  assign \$1576  = a3_fwd_ok & a3_older_hit;
+  assign \$1577  = ~ a3_hit_a1;
+  assign \$1578  = \$1576  & \$1577 ;
+  assign \$1579  = \$1578  & a3_older_next[6];
+  assign \$1580  = { \$1579 , \$1575 , \$1572 , \$1570 , \$1565  } + 5'h1f;
+  assign \$1581  = a3_hit_a1 | a3_older_hit;
+  assign \$1582  = ~ \$1581 ;
+  assign \$1583  = a3_sel_new[2] & \$1582 ;
+  assign \$1586  = a3_hit_a1 | a3_older_hit;
+  assign \$1587  = ~ \$1586 ;
+  assign \$1588  = \$1585  & \$1587 ;
+  assign \$1589  = \$1588  & large_grant_r1_b0[8];
+  assign \$1591  = \$1590  & large_queue_r0_b0[15];
+  assign \$1592  = a3_fwd_ok & a3_hit_a1;
+  assign \$1593  = a4_tag + 1'h1;
+  assign \$1594  = \$1592  & \$1593 [7];
+  assign \$1595  = a3_fwd_ok & a3_older_hit;
+  assign \$1596  = ~ a3_hit_a1;
+  assign \$1597  = \$1595  & \$1596 ;
+  assign \$1598  = \$1597  & a3_older_next[7];
+  assign \$1599  = { \$1598 , \$1594 , \$1591 , \$1589 , \$1584  } + 5'h1f;
+  assign \$1600  = a3_valid & a3_ok;
+  assign \$1601  = a3_pool == 2'h2;
+  assign large_grant_wen = \$1600  & \$1601 ;
+  assign \$1608  = ! f2_err;
+  assign \$signal$265  = f2_valid & \$1608 ;
+  assign \$1609  = a4_valid & a4_ok;
+  assign \$1610  = { \$1609 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1611  = ~ \$1610 ;
+  assign \$1612  = \$1611  + 1'h1;
+  assign \$1613  = a5_valid & a5_ok;
+  assign \$1614  = { \$1613 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1615  = ~ \$1614 ;
+  assign \$1616  = \$1615  + 1'h1;
+  assign \$1617  = a4_valid & a4_ok;
+  assign \$1618  = { \$1617 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1619  = ~ \$1618 ;
+  assign \$1620  = \$1619  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1630  = ~ rel_f2;
-  assign \$1631  = f3_quiet & \$1630 ;
-  assign \$1632  = \$1631  ? f3_in : 3'h0;
-  assign \$1633  = x1_select | x0_select;
-  assign \$1634  = ~ \$1633 ;
-  assign \$1635  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1636  = { 1'h0, \$1634  } & { \$1635 [2], \$1635  };
-  assign \$1637  = { 1'h0, \$1632  } & \$1636 ;
-  assign \$1638  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1639  = ~ \$1638 ;
-  assign \$1640  = \$1639  + 1'h1;
-  assign released_f1 = \release  & \$1640 [11];
-  assign \$1641  = ~ f4_blocked;
-  assign \$1642  = f4_mem_held[0] | f4_mem_held[1];
-  assign \$1643  = \$1642  | f4_mem_held[2];
-  assign \$1644  = f4_rest_held | \$1643 ;
-  assign \$1645  = \$1641  & \$1644 ;
-  assign \$signal$504  = f4_hit_a1 | \$1645 ;
-  assign \$1646  = ~ f4_blocked;
-  assign \$1647  = f4_by_mem & f4_mem_ok;
-  assign \$1648  = f4_by_mem & f4_mem_ok;
-  assign \$1649  = \$1647 [0] | \$1648 [1];
-  assign \$1650  = f4_by_mem & f4_mem_ok;
-  assign \$1651  = \$1649  | \$1650 [2];
-  assign \$1652  = f4_by_older | \$1651 ;
-  assign \$1653  = \$1646  & \$1652 ;
-  assign \release  = f4_by_a1 | \$1653 ;
-  assign \$1654  = ~ f4_go;
-  assign \$1655  = ~ \$signal$504 ;
-  assign \$1656  = \$signal$504  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1656  : f4_err;
-  assign \$signal$341  = \release  ? 4'h0 : unreleased_err;
+  assign \$1621  = ~ rel_f2;
+  assign \$1622  = f3_quiet & \$1621 ;
+  assign \$1623  = \$1622  ? f3_in : 3'h0;
+  assign \$1624  = x1_select | x0_select;
+  assign \$1625  = ~ \$1624 ;
+  assign \$1626  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1627  = { 1'h0, \$1625  } & { \$1626 [2], \$1626  };
+  assign \$1628  = { 1'h0, \$1623  } & \$1627 ;
+  assign \$1629  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1630  = ~ \$1629 ;
+  assign \$1631  = \$1630  + 1'h1;
+  assign released_f1 = \release  & \$1631 [11];
+  assign \$1632  = ~ f4_blocked;
+  assign \$1633  = f4_mem_held[0] | f4_mem_held[1];
+  assign \$1634  = \$1633  | f4_mem_held[2];
+  assign \$1635  = f4_rest_held | \$1634 ;
+  assign \$1636  = \$1632  & \$1635 ;
+  assign \$signal$508  = f4_hit_a1 | \$1636 ;
+  assign \$1637  = ~ f4_blocked;
+  assign \$1638  = f4_by_mem & f4_mem_ok;
+  assign \$1639  = f4_by_mem & f4_mem_ok;
+  assign \$1640  = \$1638 [0] | \$1639 [1];
+  assign \$1641  = f4_by_mem & f4_mem_ok;
+  assign \$1642  = \$1640  | \$1641 [2];
+  assign \$1643  = f4_by_older | \$1642 ;
+  assign \$1644  = \$1637  & \$1643 ;
+  assign \release  = f4_by_a1 | \$1644 ;
+  assign \$1645  = ~ f4_go;
+  assign \$1646  = ~ \$signal$508 ;
+  assign \$1647  = \$signal$508  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1647  : f4_err;
+  assign \$signal$345  = \release  ? 4'h0 : unreleased_err;
+  assign \$1648  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1649  = f4_hit_a1 ? f4_a1_snap : \$1648 ;
+  assign \w__data$431  = ~ \$1649 ;
+  assign \$1650  = ~ f4_blocked;
+  assign \$1651  = \$1650  & f4_by_older;
+  assign \$1652  = f4_by_a1 | \$1651 ;
+  assign \$1653  = f4_live[0] & \$1652 ;
+  assign \$1654  = ~ f4_blocked;
+  assign \$1655  = \$1654  & f4_by_mem_live[0];
+  assign \$1656  = \$1655  & f4_mem_ok[0];
+  assign \w__en$429  = \$1653  | \$1656 ;
   assign \$1657  = f4_older ? f4_rest_snap : f4_mem_snap[0];
   assign \$1658  = f4_hit_a1 ? f4_a1_snap : \$1657 ;
-  assign \w__data$427  = ~ \$1658 ;
-  assign \$1659  = ~ f4_blocked;
-  assign \$1660  = \$1659  & f4_by_older;
-  assign \$1661  = f4_by_a1 | \$1660 ;
-  assign \$1662  = f4_live[0] & \$1661 ;
-  assign \$1663  = ~ f4_blocked;
-  assign \$1664  = \$1663  & f4_by_mem_live[0];
-  assign \$1665  = \$1664  & f4_mem_ok[0];
-  assign \w__en$425  = \$1662  | \$1665 ;
-  assign \$1666  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1667  = f4_hit_a1 ? f4_a1_snap : \$1666 ;
-  assign \$1668  = ~ \$1667 ;
-  assign \$1669  = f4_slot + 8'hff;
-  assign \$1670  = ~ \$1669 [8];
-  assign \$1671  = ~ f4_blocked;
-  assign \$1672  = \$1671  & f4_by_older;
-  assign \$1673  = f4_by_a1 | \$1672 ;
-  assign \$1674  = f4_live[0] & \$1673 ;
-  assign \$1675  = ~ f4_blocked;
-  assign \$1676  = \$1675  & f4_by_mem_live[0];
-  assign \$1677  = \$1676  & f4_mem_ok[0];
-  assign small_queue_wen = \$1674  | \$1677 ;
-  assign \$1678  = f4_older ? f4_rest_next : f4_mem_next_small;
-  assign \$1679  = f4_hit_a1 ? f4_a1_next : \$1678 ;
+  assign \$1659  = ~ \$1658 ;
+  assign \$1660  = f4_slot_small + 8'hff;
+  assign \$1661  = ~ \$1660 [8];
+  assign \$1662  = ~ f4_blocked;
+  assign \$1663  = \$1662  & f4_by_older;
+  assign \$1664  = f4_by_a1 | \$1663 ;
+  assign \$1665  = f4_live[0] & \$1664 ;
+  assign \$1666  = ~ f4_blocked;
+  assign \$1667  = \$1666  & f4_by_mem_live[0];
+  assign \$1668  = \$1667  & f4_mem_ok[0];
+  assign small_queue_wen = \$1665  | \$1668 ;
+  assign \$1669  = f4_older ? f4_rest_next : f4_mem_next_small;
+  assign \$1670  = f4_hit_a1 ? f4_a1_next : \$1669 ;
+  assign \$1671  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1672  = f4_hit_a1 ? f4_a1_snap : \$1671 ;
+  assign \w__data$458  = ~ \$1672 ;
+  assign \$1673  = ~ f4_blocked;
+  assign \$1674  = \$1673  & f4_by_older;
+  assign \$1675  = f4_by_a1 | \$1674 ;
+  assign \$1676  = f4_live[1] & \$1675 ;
+  assign \$1677  = ~ f4_blocked;
+  assign \$1678  = \$1677  & f4_by_mem_live[1];
+  assign \$1679  = \$1678  & f4_mem_ok[1];
+  assign \w__en$456  = \$1676  | \$1679 ;
   assign \$1680  = f4_older ? f4_rest_snap : f4_mem_snap[1];
   assign \$1681  = f4_hit_a1 ? f4_a1_snap : \$1680 ;
-  assign \w__data$454  = ~ \$1681 ;
-  assign \$1682  = ~ f4_blocked;
-  assign \$1683  = \$1682  & f4_by_older;
-  assign \$1684  = f4_by_a1 | \$1683 ;
-  assign \$1685  = f4_live[1] & \$1684 ;
-  assign \$1686  = ~ f4_blocked;
-  assign \$1687  = \$1686  & f4_by_mem_live[1];
-  assign \$1688  = \$1687  & f4_mem_ok[1];
-  assign \w__en$452  = \$1685  | \$1688 ;
-  assign \$1689  = f4_older ? f4_rest_snap : f4_mem_snap[1];
-  assign \$1690  = f4_hit_a1 ? f4_a1_snap : \$1689 ;
-  assign \$1691  = ~ \$1690 ;
-  assign \$1692  = f4_slot[6:0] + 7'h7f;
-  assign \$1693  = ~ \$1692 [7];
-  assign \$1694  = ~ f4_blocked;
-  assign \$1695  = \$1694  & f4_by_older;
-  assign \$1696  = f4_by_a1 | \$1695 ;
-  assign \$1697  = f4_live[1] & \$1696 ;
-  assign \$1698  = ~ f4_blocked;
-  assign \$1699  = \$1698  & f4_by_mem_live[1];
-  assign \$1700  = \$1699  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1697  | \$1700 ;
-  assign \$1701  = f4_older ? f4_rest_next : f4_mem_next_medium;
-  assign \$1702  = f4_hit_a1 ? f4_a1_next : \$1701 ;
+  assign \$1682  = ~ \$1681 ;
+  assign \$1683  = f4_slot_medium + 7'h7f;
+  assign \$1684  = ~ \$1683 [7];
+  assign \$1685  = ~ f4_blocked;
+  assign \$1686  = \$1685  & f4_by_older;
+  assign \$1687  = f4_by_a1 | \$1686 ;
+  assign \$1688  = f4_live[1] & \$1687 ;
+  assign \$1689  = ~ f4_blocked;
+  assign \$1690  = \$1689  & f4_by_mem_live[1];
+  assign \$1691  = \$1690  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1688  | \$1691 ;
+  assign \$1692  = f4_older ? f4_rest_next : f4_mem_next_medium;
+  assign \$1693  = f4_hit_a1 ? f4_a1_next : \$1692 ;
+  assign \$1694  = f4_older ? f4_rest_snap : f4_mem_snap[2];
+  assign \$1695  = f4_hit_a1 ? f4_a1_snap : \$1694 ;
+  assign \w__data$485  = ~ \$1695 ;
+  assign \$1696  = ~ f4_blocked;
+  assign \$1697  = \$1696  & f4_by_older;
+  assign \$1698  = f4_by_a1 | \$1697 ;
+  assign \$1699  = f4_live[2] & \$1698 ;
+  assign \$1700  = ~ f4_blocked;
+  assign \$1701  = \$1700  & f4_by_mem_live[2];
+  assign \$1702  = \$1701  & f4_mem_ok[2];
+  assign \w__en$483  = \$1699  | \$1702 ;
   assign \$1703  = f4_older ? f4_rest_snap : f4_mem_snap[2];
   assign \$1704  = f4_hit_a1 ? f4_a1_snap : \$1703 ;
-  assign \w__data$481  = ~ \$1704 ;
-  assign \$1705  = ~ f4_blocked;
-  assign \$1706  = \$1705  & f4_by_older;
-  assign \$1707  = f4_by_a1 | \$1706 ;
-  assign \$1708  = f4_live[2] & \$1707 ;
-  assign \$1709  = ~ f4_blocked;
-  assign \$1710  = \$1709  & f4_by_mem_live[2];
-  assign \$1711  = \$1710  & f4_mem_ok[2];
-  assign \w__en$479  = \$1708  | \$1711 ;
-  assign \$1712  = f4_older ? f4_rest_snap : f4_mem_snap[2];
-  assign \$1713  = f4_hit_a1 ? f4_a1_snap : \$1712 ;
-  assign \$1714  = ~ \$1713 ;
-  assign \$1715  = f4_slot[5:0] + 6'h3f;
-  assign \$1716  = ~ \$1715 [6];
-  assign \$1717  = ~ f4_blocked;
-  assign \$1718  = \$1717  & f4_by_older;
-  assign \$1719  = f4_by_a1 | \$1718 ;
-  assign \$1720  = f4_live[2] & \$1719 ;
-  assign \$1721  = ~ f4_blocked;
-  assign \$1722  = \$1721  & f4_by_mem_live[2];
-  assign \$1723  = \$1722  & f4_mem_ok[2];
-  assign large_queue_wen = \$1720  | \$1723 ;
-  assign \$1724  = f4_older ? f4_rest_next : f4_mem_next_large;
-  assign \$1725  = f4_hit_a1 ? f4_a1_next : \$1724 ;
-  assign \$1726  = { busy_48, busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 9'h1ff;
+  assign \$1705  = ~ \$1704 ;
+  assign \$1706  = f4_slot_large + 6'h3f;
+  assign \$1707  = ~ \$1706 [6];
+  assign \$1708  = ~ f4_blocked;
+  assign \$1709  = \$1708  & f4_by_older;
+  assign \$1710  = f4_by_a1 | \$1709 ;
+  assign \$1711  = f4_live[2] & \$1710 ;
+  assign \$1712  = ~ f4_blocked;
+  assign \$1713  = \$1712  & f4_by_mem_live[2];
+  assign \$1714  = \$1713  & f4_mem_ok[2];
+  assign large_queue_wen = \$1711  | \$1714 ;
+  assign \$1715  = f4_older ? f4_rest_next : f4_mem_next_large;
+  assign \$1716  = f4_hit_a1 ? f4_a1_next : \$1715 ;
+  assign \$1717  = { busy_48, busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 9'h1ff;
   always @(posedge aclk_clk)
-    small_grant_w_en <= \$1727 ;
+    small_grant_w_en <= \$1718 ;
   always @(posedge aclk_clk)
-    small_grant_w_addr <= \$1728 ;
+    small_grant_w_addr <= \$1719 ;
   always @(posedge aclk_clk)
-    small_grant_w_data <= \$1729 ;
+    small_grant_w_data <= \$1720 ;
   always @(posedge aclk_clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -7579,19 +7575,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    small_queue_w_en <= \$1730 ;
+    small_queue_w_en <= \$1721 ;
   always @(posedge aclk_clk)
-    small_queue_w_addr <= \$1731 ;
+    small_queue_w_addr <= \$1722 ;
   always @(posedge aclk_clk)
-    small_queue_w_data <= \$1732 ;
+    small_queue_w_data <= \$1723 ;
   always @(posedge aclk_clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    medium_grant_w_en <= \$1733 ;
+    medium_grant_w_en <= \$1724 ;
   always @(posedge aclk_clk)
-    medium_grant_w_addr <= \$1734 ;
+    medium_grant_w_addr <= \$1725 ;
   always @(posedge aclk_clk)
-    medium_grant_w_data <= \$1735 ;
+    medium_grant_w_data <= \$1726 ;
   always @(posedge aclk_clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -7601,19 +7597,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    medium_queue_w_en <= \$1736 ;
+    medium_queue_w_en <= \$1727 ;
   always @(posedge aclk_clk)
-    medium_queue_w_addr <= \$1737 ;
+    medium_queue_w_addr <= \$1728 ;
   always @(posedge aclk_clk)
-    medium_queue_w_data <= \$1738 ;
+    medium_queue_w_data <= \$1729 ;
   always @(posedge aclk_clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    large_grant_w_en <= \$1739 ;
+    large_grant_w_en <= \$1730 ;
   always @(posedge aclk_clk)
-    large_grant_w_addr <= \$1740 ;
+    large_grant_w_addr <= \$1731 ;
   always @(posedge aclk_clk)
-    large_grant_w_data <= \$1741 ;
+    large_grant_w_data <= \$1732 ;
   always @(posedge aclk_clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
@@ -7623,15 +7619,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    large_queue_w_en <= \$1742 ;
+    large_queue_w_en <= \$1733 ;
   always @(posedge aclk_clk)
-    large_queue_w_addr <= \$1743 ;
+    large_queue_w_addr <= \$1734 ;
   always @(posedge aclk_clk)
-    large_queue_w_data <= \$1744 ;
+    large_queue_w_data <= \$1735 ;
   always @(posedge aclk_clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1745 ;
+    a0_valid <= \$1736 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -7641,7 +7637,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1746 ;
+    a1_valid <= \$1737 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -7653,17 +7649,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$1747 ;
+    a1_select <= \$1738 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1748 ;
+    x0_valid <= \$1739 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1749 ;
+    x0_select <= \$1740 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1750 ;
+    x1_valid <= \$1741 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -7671,9 +7667,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1751 ;
+    x1_select <= \$1742 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1752 ;
+    x2_valid <= \$1743 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -7685,49 +7681,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1753 ;
+    a2_valid <= \$1744 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    small_seen <= \$1754 ;
+    small_seen <= \$1745 ;
   always @(posedge aclk_clk)
-    small_seen_prev <= \$1755 ;
+    small_seen_prev <= \$1746 ;
   always @(posedge aclk_clk)
-    small_has_fresh <= \$1756 ;
+    small_has_fresh <= \$1747 ;
   always @(posedge aclk_clk)
-    small_head <= \$1757 ;
+    small_head <= \$1748 ;
   always @(posedge aclk_clk)
-    small_fresh <= \$1758 ;
+    small_fresh <= \$1749 ;
   always @(posedge aclk_clk)
-    small_fresh_slot <= \$1759 ;
+    small_fresh_slot <= \$1750 ;
   always @(posedge aclk_clk)
-    medium_seen <= \$1760 ;
+    medium_seen <= \$1751 ;
   always @(posedge aclk_clk)
-    medium_seen_prev <= \$1761 ;
+    medium_seen_prev <= \$1752 ;
   always @(posedge aclk_clk)
-    medium_has_fresh <= \$1762 ;
+    medium_has_fresh <= \$1753 ;
   always @(posedge aclk_clk)
-    medium_head <= \$1763 ;
+    medium_head <= \$1754 ;
   always @(posedge aclk_clk)
-    medium_fresh <= \$1764 ;
+    medium_fresh <= \$1755 ;
   always @(posedge aclk_clk)
-    medium_fresh_slot <= \$1765 ;
+    medium_fresh_slot <= \$1756 ;
   always @(posedge aclk_clk)
-    large_seen <= \$1766 ;
+    large_seen <= \$1757 ;
   always @(posedge aclk_clk)
-    large_seen_prev <= \$1767 ;
+    large_seen_prev <= \$1758 ;
   always @(posedge aclk_clk)
-    large_has_fresh <= \$1768 ;
+    large_has_fresh <= \$1759 ;
   always @(posedge aclk_clk)
-    large_head <= \$1769 ;
+    large_head <= \$1760 ;
   always @(posedge aclk_clk)
-    large_fresh <= \$1770 ;
+    large_fresh <= \$1761 ;
   always @(posedge aclk_clk)
-    large_fresh_slot <= \$1771 ;
+    large_fresh_slot <= \$1762 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1772 ;
+    a2_ring <= \$1763 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -7743,7 +7739,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_restart_head <= \$117 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1773 ;
+    a3_valid <= \$1764 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -7755,23 +7751,25 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$1774 ;
+    a2_ever <= { \$127 , \$124 , \$121  };
+  always @(posedge aclk_clk)
+    a3_ring <= \$1765 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$121 ;
+    a3_sel_head <= \$130 ;
   always @(posedge aclk_clk)
     a3_sel_last <= \$133 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$146 ;
+    a3_sel_new <= \$137 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$147 ;
+    a3_fail <= \$138 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$149 ;
+    a3_sel_fresh <= \$140 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$151 ;
+    a3_fwd_ok <= \$142 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1775 ;
+    a4_valid <= \$1766 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -7781,13 +7779,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$152 ;
+    a4_slot <= \$143 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$1052 [11], \$1011 [11], \$970 [11], \$929 [11], \$888 [11], \$847 [11], \$806 [11], \$765 [11] };
+    a4_tag <= { \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11], \$756 [11] };
   always @(posedge aclk_clk)
-    a4_snap <= \$724 [6];
+    a4_snap <= \$715 [6];
   always @(posedge aclk_clk)
-    a5_valid <= \$1776 ;
+    a5_valid <= \$1767 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -7803,15 +7801,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$153 ;
+    a5_addr <= \$144 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$160 [4];
+    a3_hit_a1 <= \$151 [4];
   always @(posedge aclk_clk)
-    a3_older_hit <= \$169 ;
+    a3_older_hit <= \$160 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$176 ;
+    a3_older_next <= \$167 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1777 ;
+    f0_valid <= \$1768 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -7823,11 +7821,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$197 , \$190 , \$183  };
+    f0_hit <= { \$188 , \$181 , \$174  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1778 ;
+    f1_valid <= \$1769 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -7843,97 +7841,97 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1779 ;
+    f1_same_second_eq0 <= \$1770 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1780 ;
+    f1_same_second_eq3 <= \$1771 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1781 ;
+    f1_same_second_eq6 <= \$1772 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1782 ;
+    f1_same_second_eq9 <= \$1773 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1783 ;
+    f1_same_second_eq12 <= \$1774 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1784 ;
+    f1_same_second_eq15 <= \$1775 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1785 ;
+    f1_same_second_eq18 <= \$1776 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1786 ;
+    f1_same_second_eq21 <= \$1777 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1787 ;
+    f1_same_second_eq24 <= \$1778 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1788 ;
+    f1_same_second_eq27 <= \$1779 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1789 ;
+    f1_same_second_eq30 <= \$1780 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq33 <= \$1790 ;
+    f1_same_second_eq33 <= \$1781 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq36 <= \$1791 ;
+    f1_same_second_eq36 <= \$1782 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq39 <= \$1792 ;
+    f1_same_second_eq39 <= \$1783 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1793 ;
+    f1_same_third_eq0 <= \$1784 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1794 ;
+    f1_same_third_eq3 <= \$1785 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1795 ;
+    f1_same_third_eq6 <= \$1786 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1796 ;
+    f1_same_third_eq9 <= \$1787 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1797 ;
+    f1_same_third_eq12 <= \$1788 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1798 ;
+    f1_same_third_eq15 <= \$1789 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1799 ;
+    f1_same_third_eq18 <= \$1790 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1800 ;
+    f1_same_third_eq21 <= \$1791 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1801 ;
+    f1_same_third_eq24 <= \$1792 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1802 ;
+    f1_same_third_eq27 <= \$1793 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1803 ;
+    f1_same_third_eq30 <= \$1794 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq33 <= \$1804 ;
+    f1_same_third_eq33 <= \$1795 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq36 <= \$1805 ;
+    f1_same_third_eq36 <= \$1796 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq39 <= \$1806 ;
+    f1_same_third_eq39 <= \$1797 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1807 ;
+    f1_hit <= \$1798 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1808 ;
+    f1_misaligned <= \$1799 ;
   always @(posedge aclk_clk)
-    f1_small_slot <= \$227 [7:0];
+    f1_small_slot <= \$218 [7:0];
   always @(posedge aclk_clk)
-    f1_medium_slot <= \$229 [6:0];
+    f1_medium_slot <= \$220 [6:0];
   always @(posedge aclk_clk)
-    f1_large_slot <= \$231 [5:0];
+    f1_large_slot <= \$222 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1809 ;
+    f2_valid <= \$1800 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$237 ;
+    f2_pool <= \$228 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$242 ;
+    f2_slot <= \$233 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$245 ;
+    f2_in_pool <= \$236 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$257 ;
+    f2_err <= \$248 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= { \$266 , \$263 , \$260  };
+    f2_never_granted <= { \$257 , \$254 , \$251  };
   always @(posedge aclk_clk)
-    f2_same_second <= \$294 ;
+    f2_same_second <= \$285 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$322 ;
+    f2_same_third <= \$313 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1810 ;
+    f3_valid <= \$1801 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1811 ;
+    f3_go <= \$1802 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -7947,33 +7945,33 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$323 [7:0];
+    f3_next <= \$314 [7:0];
   always @(posedge aclk_clk)
-    f3_in <= { \$326 , \$325 , \$324  };
+    f3_in <= { \$317 , \$316 , \$315  };
   always @(posedge aclk_clk)
-    f3_never_granted <= \$328 ;
+    f3_never_granted <= \$319 ;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1621 [11];
+    f3_hit_a2 <= \$1612 [11];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$331 [8];
+    f3_a2_tag_ok <= \$322 [8];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1625 [11];
+    f3_hit_a3 <= \$1616 [11];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$334 [8];
+    f3_a3_tag_ok <= \$325 [8];
   always @(posedge aclk_clk)
-    f3_older_next <= \$337 ;
+    f3_older_next <= \$328 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$338 ;
+    f3_older_snap <= \$329 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$339 ;
+    f3_rel_f3 <= \$330 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1812 ;
+    f3_quiet <= \$1803 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1813 ;
+    f4_valid <= \$1804 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1814 ;
+    f4_go <= \$1805 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -7987,103 +7985,109 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1629 [11];
+    f4_hit_a1 <= \$1620 [11];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$347 [7:0];
+    f4_a1_next <= \$338 [7:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$352 ;
+    f4_rest_held <= \$343 ;
   always @(posedge aclk_clk)
     f4_rest_next <= f3_older_next;
   always @(posedge aclk_clk)
     f4_rest_snap <= f3_older_snap;
   always @(posedge aclk_clk)
-    f4_older <= \$353 ;
+    f4_older <= \$344 ;
   always @(posedge aclk_clk)
-    f4_mem_held <= { \$380 , \$371 , \$362  };
+    f4_mem_held <= { \$371 , \$362 , \$353  };
   always @(posedge aclk_clk)
-    f4_mem_snap <= { \$383 , \$382 , \$381  };
+    f4_mem_snap <= { \$374 , \$373 , \$372  };
   always @(posedge aclk_clk)
-    f4_mem_next_small <= { \$391 , \$390 , \$389 , \$388 , \$387 , \$386 , \$385 , \$384  };
+    f4_mem_next_small <= { \$382 , \$381 , \$380 , \$379 , \$378 , \$377 , \$376 , \$375  };
   always @(posedge aclk_clk)
-    f4_mem_next_medium <= { \$399 , \$398 , \$397 , \$396 , \$395 , \$394 , \$393 , \$392  };
+    f4_mem_next_medium <= { \$390 , \$389 , \$388 , \$387 , \$386 , \$385 , \$384 , \$383  };
   always @(posedge aclk_clk)
-    f4_mem_next_large <= { \$407 , \$406 , \$405 , \$404 , \$403 , \$402 , \$401 , \$400  };
+    f4_mem_next_large <= { \$398 , \$397 , \$396 , \$395 , \$394 , \$393 , \$392 , \$391  };
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1815 ;
+    f4_by_a1 <= \$1806 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1816 ;
+    f4_by_older <= \$1807 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1817 ;
+    f4_by_mem <= \$1808 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$438 [10], \$433 [10], \$428 [10] };
+    f4_mem_ok <= { \$429 [10], \$424 [10], \$419 [10] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$440 ;
+    f2_flushed <= \$431 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$443 ;
+    f3_flushed <= \$434 ;
   always @(posedge aclk_clk)
-    f4_live <= \$448 [2:0];
+    f4_live <= \$439 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1818 ;
+    f4_by_mem_live <= \$1809 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1819 ;
+    f4_blocked <= \$1810 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$452 [11];
+    f4_taken_a4 <= \$443 [11];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$455 [11];
+    f4_taken_a3 <= \$446 [11];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    f4_raced <= \$462 [2];
+    f4_raced <= \$453 [2];
   always @(posedge aclk_clk)
-    small_push <= \$1820 ;
+    f4_slot_small <= \$1811 ;
   always @(posedge aclk_clk)
-    small_queue_waddr <= \$1821 ;
+    small_push <= \$1812 ;
   always @(posedge aclk_clk)
-    small_pushed <= \$1822 ;
+    small_queue_waddr <= \$1813 ;
   always @(posedge aclk_clk)
-    small_popped <= \$1823 ;
+    small_pushed <= \$1814 ;
   always @(posedge aclk_clk)
-    small_count <= \$1824 ;
+    small_popped <= \$1815 ;
   always @(posedge aclk_clk)
-    small_at <= \$1825 ;
+    small_count <= \$1816 ;
   always @(posedge aclk_clk)
-    small_nonempty <= \$1826 ;
+    small_at <= \$1817 ;
   always @(posedge aclk_clk)
-    medium_push <= \$1827 ;
+    small_nonempty <= \$1818 ;
   always @(posedge aclk_clk)
-    medium_queue_waddr <= \$1828 ;
+    f4_slot_medium <= \$1819 ;
   always @(posedge aclk_clk)
-    medium_pushed <= \$1829 ;
+    medium_push <= \$1820 ;
   always @(posedge aclk_clk)
-    medium_popped <= \$1830 ;
+    medium_queue_waddr <= \$1821 ;
   always @(posedge aclk_clk)
-    medium_count <= \$1831 ;
+    medium_pushed <= \$1822 ;
   always @(posedge aclk_clk)
-    medium_at <= \$1832 ;
+    medium_popped <= \$1823 ;
   always @(posedge aclk_clk)
-    medium_nonempty <= \$1833 ;
+    medium_count <= \$1824 ;
   always @(posedge aclk_clk)
-    large_push <= \$1834 ;
+    medium_at <= \$1825 ;
   always @(posedge aclk_clk)
-    large_queue_waddr <= \$1835 ;
+    medium_nonempty <= \$1826 ;
   always @(posedge aclk_clk)
-    large_pushed <= \$1836 ;
+    f4_slot_large <= \$1827 ;
   always @(posedge aclk_clk)
-    large_popped <= \$1837 ;
+    large_push <= \$1828 ;
   always @(posedge aclk_clk)
-    large_count <= \$1838 ;
+    large_queue_waddr <= \$1829 ;
   always @(posedge aclk_clk)
-    large_at <= \$1839 ;
+    large_pushed <= \$1830 ;
   always @(posedge aclk_clk)
-    large_nonempty <= \$1840 ;
+    large_popped <= \$1831 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1841 ;
+    large_count <= \$1832 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1842 ;
+    large_at <= \$1833 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$341 ;
+    large_nonempty <= \$1834 ;
+  always @(posedge aclk_clk)
+    f5_valid <= \$1835 ;
+  always @(posedge aclk_clk)
+    f5_ok <= \$1836 ;
+  always @(posedge aclk_clk)
+    f5_err <= \$signal$345 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -8097,53 +8101,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$611 ;
+    f5_wparity <= \$602 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$615 [11];
+    a3_flip <= \$606 [11];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$616 ;
+    a3_released <= \$607 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$620 ;
+    a4_released <= \$611 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$625 ;
+    a5_overwrite <= \$616 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1843 ;
+    a6_valid <= \$1837 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    a7_valid <= \$1844 ;
+    a7_valid <= \$1838 ;
   always @(posedge aclk_clk)
     a7_payload <= a6_payload;
   always @(posedge aclk_clk)
-    f6_valid <= \$1845 ;
+    f6_valid <= \$1839 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    f7_valid <= \$1846 ;
+    f7_valid <= \$1840 ;
   always @(posedge aclk_clk)
     f7_payload <= f6_payload;
   always @(posedge aclk_clk)
-    x3_valid <= \$1847 ;
+    x3_valid <= \$1841 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1848 ;
+    x4_valid <= \$1842 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1849 ;
+    x5_valid <= \$1843 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1850 ;
+    x6_valid <= \$1844 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
-    x7_valid <= \$1851 ;
+    x7_valid <= \$1845 ;
   always @(posedge aclk_clk)
     x7_payload <= x6_payload;
   always @(posedge aclk_clk)
@@ -8211,425 +8215,488 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d7 <= free_info_d6;
   always @(posedge aclk_clk)
-    busy_0 <= \$1852 ;
+    busy_0 <= \$1846 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1853 ;
+    busy_6 <= \$1847 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1854 ;
+    busy_12 <= \$1848 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1855 ;
+    busy_18 <= \$1849 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1856 ;
+    busy_24 <= \$1850 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1857 ;
+    busy_30 <= \$1851 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1858 ;
+    busy_36 <= \$1852 ;
   always @(posedge aclk_clk)
-    busy_42 <= \$1859 ;
+    busy_42 <= \$1853 ;
   always @(posedge aclk_clk)
-    busy_48 <= \$1860 ;
+    busy_48 <= \$1854 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1727  = small_grant_wen;
+    \$1718  = small_grant_wen;
+    if (aclk_rst) begin
+      \$1718  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1719  = small_grant_w_addr;
+    if (small_grant_wen) begin
+      \$1719  = { \$1075 , \$1071 , \$1067 , \$1063 , \$1059 , \$1055 , \$1051 , \$1047  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1720  = small_grant_w_data;
+    if (small_grant_wen) begin
+      \$1720  = small_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1721  = small_queue_wen;
+    if (aclk_rst) begin
+      \$1721  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1722  = small_queue_w_addr;
+    if (small_queue_wen) begin
+      \$1722  = small_queue_waddr;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1723  = small_queue_w_data;
+    if (small_queue_wen) begin
+      \$1723  = small_queue_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1724  = medium_grant_wen;
+    if (aclk_rst) begin
+      \$1724  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1725  = medium_grant_w_addr;
+    if (medium_grant_wen) begin
+      \$1725  = { \$1260 , \$1256 , \$1252 , \$1248 , \$1244 , \$1240 , \$1236  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1726  = medium_grant_w_data;
+    if (medium_grant_wen) begin
+      \$1726  = medium_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1727  = medium_queue_wen;
     if (aclk_rst) begin
       \$1727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1728  = small_grant_w_addr;
-    if (small_grant_wen) begin
-      \$1728  = { \$1084 , \$1080 , \$1076 , \$1072 , \$1068 , \$1064 , \$1060 , \$1056  };
+    \$1728  = medium_queue_w_addr;
+    if (medium_queue_wen) begin
+      \$1728  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1729  = small_grant_w_data;
-    if (small_grant_wen) begin
-      \$1729  = small_grant_wdata;
+    \$1729  = medium_queue_w_data;
+    if (medium_queue_wen) begin
+      \$1729  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1730  = small_queue_wen;
+    \$1730  = large_grant_wen;
     if (aclk_rst) begin
       \$1730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1731  = small_queue_w_addr;
-    if (small_queue_wen) begin
-      \$1731  = small_queue_waddr;
+    \$1731  = large_grant_w_addr;
+    if (large_grant_wen) begin
+      \$1731  = { \$1442 , \$1438 , \$1434 , \$1430 , \$1426 , \$1422  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1732  = small_queue_w_data;
-    if (small_queue_wen) begin
-      \$1732  = small_queue_wdata;
+    \$1732  = large_grant_w_data;
+    if (large_grant_wen) begin
+      \$1732  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1733  = medium_grant_wen;
+    \$1733  = large_queue_wen;
     if (aclk_rst) begin
       \$1733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1734  = medium_grant_w_addr;
-    if (medium_grant_wen) begin
-      \$1734  = { \$1269 , \$1265 , \$1261 , \$1257 , \$1253 , \$1249 , \$1245  };
+    \$1734  = large_queue_w_addr;
+    if (large_queue_wen) begin
+      \$1734  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1735  = medium_grant_w_data;
-    if (medium_grant_wen) begin
-      \$1735  = medium_grant_wdata;
+    \$1735  = large_queue_w_data;
+    if (large_queue_wen) begin
+      \$1735  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1736  = medium_queue_wen;
+    \$1736  = alloc_valid;
     if (aclk_rst) begin
       \$1736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1737  = medium_queue_w_addr;
-    if (medium_queue_wen) begin
-      \$1737  = medium_queue_waddr;
+    \$1737  = a0_valid;
+    if (aclk_rst) begin
+      \$1737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1738  = medium_queue_w_data;
-    if (medium_queue_wen) begin
-      \$1738  = medium_queue_wdata;
+    \$1738  = { \$25 , \$22 , \$19  };
+    if (aclk_rst) begin
+      \$1738  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1739  = large_grant_wen;
+    \$1739  = flush_valid;
     if (aclk_rst) begin
       \$1739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1740  = large_grant_w_addr;
-    if (large_grant_wen) begin
-      \$1740  = { \$1451 , \$1447 , \$1443 , \$1439 , \$1435 , \$1431  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1741  = large_grant_w_data;
-    if (large_grant_wen) begin
-      \$1741  = large_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1742  = large_queue_wen;
+    \$1740  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
-      \$1742  = 1'h0;
+      \$1740  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1743  = large_queue_w_addr;
-    if (large_queue_wen) begin
-      \$1743  = large_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1744  = large_queue_w_data;
-    if (large_queue_wen) begin
-      \$1744  = large_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1745  = alloc_valid;
+    \$1741  = x0_valid;
     if (aclk_rst) begin
-      \$1745  = 1'h0;
+      \$1741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1746  = a0_valid;
+    \$1742  = x0_select;
     if (aclk_rst) begin
-      \$1746  = 1'h0;
+      \$1742  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1747  = { \$25 , \$22 , \$19  };
+    \$1743  = x1_valid;
     if (aclk_rst) begin
-      \$1747  = 3'h0;
+      \$1743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1748  = flush_valid;
+    \$1744  = a1_valid;
     if (aclk_rst) begin
-      \$1748  = 1'h0;
+      \$1744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1749  = { 1'h0, \$31 , \$28  };
-    if (aclk_rst) begin
-      \$1749  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1750  = x0_valid;
-    if (aclk_rst) begin
-      \$1750  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1751  = x0_select;
-    if (aclk_rst) begin
-      \$1751  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1752  = x1_valid;
-    if (aclk_rst) begin
-      \$1752  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1753  = a1_valid;
-    if (aclk_rst) begin
-      \$1753  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1754  = small_seen;
+    \$1745  = small_seen;
     if (\$39 ) begin
-      \$1754  = \$40 ;
+      \$1745  = \$40 ;
     end
     if (aclk_rst) begin
-      \$1754  = 9'h000;
+      \$1745  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1755  = small_seen;
+    \$1746  = small_seen;
     if (aclk_rst) begin
-      \$1755  = 9'h000;
+      \$1746  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1756  = small_has_fresh;
+    \$1747  = small_has_fresh;
     if (small_take_fresh) begin
-      \$1756  = \$41 ;
+      \$1747  = \$41 ;
     end else if (x1_select[0]) begin
-      \$1756  = 1'h1;
+      \$1747  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1756  = 1'h1;
+      \$1747  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1757  = small_head;
+    \$1748  = small_head;
     if (small_pop) begin
-      \$1757  = \$44 [7:0];
+      \$1748  = \$44 [7:0];
     end
     if (x1_select[0]) begin
-      \$1757  = small_queue_waddr;
+      \$1748  = small_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1757  = 8'h00;
+      \$1748  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1758  = small_fresh_next;
+    \$1749  = small_fresh_next;
     if (aclk_rst) begin
-      \$1758  = 9'h000;
+      \$1749  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1759  = \$45 [7:0];
+    \$1750  = \$45 [7:0];
     if (aclk_rst) begin
-      \$1759  = 8'h00;
+      \$1750  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1760  = medium_seen;
+    \$1751  = medium_seen;
     if (\$48 ) begin
-      \$1760  = \$49 ;
+      \$1751  = \$49 ;
     end
     if (aclk_rst) begin
-      \$1760  = 8'h00;
+      \$1751  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1761  = medium_seen;
+    \$1752  = medium_seen;
     if (aclk_rst) begin
-      \$1761  = 8'h00;
+      \$1752  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1762  = medium_has_fresh;
+    \$1753  = medium_has_fresh;
     if (medium_take_fresh) begin
-      \$1762  = \$50 ;
+      \$1753  = \$50 ;
     end else if (x1_select[1]) begin
-      \$1762  = 1'h1;
+      \$1753  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1762  = 1'h1;
+      \$1753  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1763  = medium_head;
+    \$1754  = medium_head;
     if (medium_pop) begin
-      \$1763  = \$53 [6:0];
+      \$1754  = \$53 [6:0];
     end
     if (x1_select[1]) begin
-      \$1763  = medium_queue_waddr;
+      \$1754  = medium_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1763  = 7'h00;
+      \$1754  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1764  = medium_fresh_next;
+    \$1755  = medium_fresh_next;
     if (aclk_rst) begin
-      \$1764  = 8'h00;
+      \$1755  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1765  = \$54 [6:0];
+    \$1756  = \$54 [6:0];
     if (aclk_rst) begin
-      \$1765  = 7'h00;
+      \$1756  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1766  = large_seen;
+    \$1757  = large_seen;
     if (\$57 ) begin
-      \$1766  = \$58 [5:0];
+      \$1757  = \$58 [5:0];
     end
     if (aclk_rst) begin
-      \$1766  = 6'h00;
+      \$1757  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1767  = large_seen;
+    \$1758  = large_seen;
     if (aclk_rst) begin
-      \$1767  = 6'h00;
+      \$1758  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1768  = large_has_fresh;
+    \$1759  = large_has_fresh;
     if (large_take_fresh) begin
-      \$1768  = \$59 ;
+      \$1759  = \$59 ;
     end else if (x1_select[2]) begin
-      \$1768  = 1'h1;
+      \$1759  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1768  = 1'h1;
+      \$1759  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1769  = large_head;
+    \$1760  = large_head;
     if (large_pop) begin
-      \$1769  = \$62 [5:0];
+      \$1760  = \$62 [5:0];
     end
     if (x1_select[2]) begin
-      \$1769  = large_queue_waddr;
+      \$1760  = large_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1769  = 6'h00;
+      \$1760  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1770  = large_fresh_next;
+    \$1761  = large_fresh_next;
     if (aclk_rst) begin
-      \$1770  = 6'h00;
+      \$1761  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1771  = \$63 ;
+    \$1762  = \$63 ;
     if (aclk_rst) begin
-      \$1771  = 6'h00;
+      \$1762  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1772  = 1'h0;
+    \$1763  = 1'h0;
+    if (aclk_rst) begin
+      \$1763  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1764  = a2_valid;
+    if (aclk_rst) begin
+      \$1764  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1765  = a2_ring;
+    if (aclk_rst) begin
+      \$1765  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1766  = a3_valid;
+    if (aclk_rst) begin
+      \$1766  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1767  = a4_valid;
+    if (aclk_rst) begin
+      \$1767  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1768  = free_valid;
+    if (aclk_rst) begin
+      \$1768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1769  = f0_valid;
+    if (aclk_rst) begin
+      \$1769  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1770  = \$189 ;
+    if (aclk_rst) begin
+      \$1770  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1771  = \$190 ;
+    if (aclk_rst) begin
+      \$1771  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1772  = \$191 ;
     if (aclk_rst) begin
       \$1772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1773  = a2_valid;
+    \$1773  = \$192 ;
     if (aclk_rst) begin
       \$1773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1774  = a2_ring;
+    \$1774  = \$193 ;
     if (aclk_rst) begin
       \$1774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1775  = a3_valid;
+    \$1775  = \$194 ;
     if (aclk_rst) begin
       \$1775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1776  = a4_valid;
+    \$1776  = \$195 ;
     if (aclk_rst) begin
       \$1776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1777  = free_valid;
+    \$1777  = \$196 ;
     if (aclk_rst) begin
       \$1777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1778  = f0_valid;
+    \$1778  = \$197 ;
     if (aclk_rst) begin
       \$1778  = 1'h0;
     end
@@ -8769,165 +8836,215 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1798  = \$217 ;
-    if (aclk_rst) begin
-      \$1798  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1799  = \$218 ;
-    if (aclk_rst) begin
-      \$1799  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1800  = \$219 ;
+    \$1800  = f1_valid;
     if (aclk_rst) begin
       \$1800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1801  = \$220 ;
+    \$1801  = f2_valid;
     if (aclk_rst) begin
       \$1801  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1802  = \$221 ;
+    \$1802  = \$signal$265 ;
     if (aclk_rst) begin
       \$1802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1803  = \$222 ;
+    \$1803  = \$337 ;
     if (aclk_rst) begin
       \$1803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1804  = \$223 ;
+    \$1804  = f3_valid;
     if (aclk_rst) begin
       \$1804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1805  = \$224 ;
+    \$1805  = f3_go;
     if (aclk_rst) begin
       \$1805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1806  = \$225 ;
+    \$1806  = \$403 ;
     if (aclk_rst) begin
       \$1806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1809  = f1_valid;
+    \$1807  = \$411 ;
     if (aclk_rst) begin
-      \$1809  = 1'h0;
+      \$1807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1810  = f2_valid;
+    \$1808  = \$414 ;
+    if (aclk_rst) begin
+      \$1808  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1809  = \$1628 [2:0];
+    if (aclk_rst) begin
+      \$1809  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1810  = \$440 ;
     if (aclk_rst) begin
       \$1810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1811  = \$signal$264 ;
-    if (aclk_rst) begin
-      \$1811  = 1'h0;
+    \$1811  = f4_slot_small;
+    if (f3_in[0]) begin
+      \$1811  = f3_slot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1812  = \$346 ;
+    \$1812  = \$461 ;
     if (aclk_rst) begin
       \$1812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1813  = f3_valid;
+    \$1813  = small_queue_waddr;
+    if (\$469 ) begin
+      \$1813  = \$472 [7:0];
+    end
     if (aclk_rst) begin
-      \$1813  = 1'h0;
+      \$1813  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1814  = f3_go;
+    \$1814  = small_push;
+    if (x1_select[0]) begin
+      \$1814  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1815  = \$412 ;
+    \$1815  = small_pop;
+    if (x1_select[0]) begin
+      \$1815  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1816  = \$420 ;
+    \$1816  = \$476 [8:0];
+    if (x1_select[0]) begin
+      \$1816  = 9'h000;
+    end
     if (aclk_rst) begin
-      \$1816  = 1'h0;
+      \$1816  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1817  = \$423 ;
+    \$1817  = small_at;
+    if (\$479 ) begin
+      \$1817 [0] = small_at[0];
+      \$1817 [1] = small_at[1];
+      \$1817 [2] = small_at[2];
+    end
+    if (\$485 ) begin
+      \$1817 [0] = small_at[1];
+      \$1817 [1] = small_at[2];
+      \$1817 [2] = \$486 ;
+    end
+    if (\$492 ) begin
+      \$1817 [0] = 1'h0;
+      \$1817 [1] = small_at[0];
+      \$1817 [2] = small_at[1];
+    end
+    if (\$498 ) begin
+      \$1817 [0] = small_at[0];
+      \$1817 [1] = small_at[1];
+      \$1817 [2] = small_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1817  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1817  = 3'h0;
+      \$1817  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1818  = \$1637 [2:0];
+    \$1818  = small_nonempty;
+    if (\$479 ) begin
+      \$1818  = \$482 ;
+    end
+    if (\$485 ) begin
+      \$1818  = \$489 ;
+    end
+    if (\$492 ) begin
+      \$1818  = \$495 ;
+    end
+    if (\$498 ) begin
+      \$1818  = \$501 ;
+    end
+    if (x1_select[0]) begin
+      \$1818  = 1'h0;
+    end
     if (aclk_rst) begin
-      \$1818  = 3'h0;
+      \$1818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1819  = \$449 ;
-    if (aclk_rst) begin
-      \$1819  = 1'h0;
+    \$1819  = f4_slot_medium;
+    if (f3_in[1]) begin
+      \$1819  = f3_slot[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1820  = \$470 ;
+    \$1820  = \$509 ;
     if (aclk_rst) begin
       \$1820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1821  = small_queue_waddr;
-    if (\$478 ) begin
-      \$1821  = \$481 [7:0];
+    \$1821  = medium_queue_waddr;
+    if (\$517 ) begin
+      \$1821  = \$520 [6:0];
     end
     if (aclk_rst) begin
-      \$1821  = 8'h00;
+      \$1821  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1822  = small_push;
-    if (x1_select[0]) begin
+    \$1822  = medium_push;
+    if (x1_select[1]) begin
       \$1822  = 1'h0;
     end
     if (aclk_rst) begin
@@ -8936,8 +9053,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1823  = small_pop;
-    if (x1_select[0]) begin
+    \$1823  = medium_pop;
+    if (x1_select[1]) begin
       \$1823  = 1'h0;
     end
     if (aclk_rst) begin
@@ -8946,38 +9063,38 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1824  = \$485 [8:0];
-    if (x1_select[0]) begin
-      \$1824  = 9'h000;
+    \$1824  = \$524 [7:0];
+    if (x1_select[1]) begin
+      \$1824  = 8'h00;
     end
     if (aclk_rst) begin
-      \$1824  = 9'h000;
+      \$1824  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1825  = small_at;
-    if (\$488 ) begin
-      \$1825 [0] = small_at[0];
-      \$1825 [1] = small_at[1];
-      \$1825 [2] = small_at[2];
+    \$1825  = medium_at;
+    if (\$527 ) begin
+      \$1825 [0] = medium_at[0];
+      \$1825 [1] = medium_at[1];
+      \$1825 [2] = medium_at[2];
     end
-    if (\$494 ) begin
-      \$1825 [0] = small_at[1];
-      \$1825 [1] = small_at[2];
-      \$1825 [2] = \$495 ;
+    if (\$533 ) begin
+      \$1825 [0] = medium_at[1];
+      \$1825 [1] = medium_at[2];
+      \$1825 [2] = \$534 ;
     end
-    if (\$501 ) begin
+    if (\$540 ) begin
       \$1825 [0] = 1'h0;
-      \$1825 [1] = small_at[0];
-      \$1825 [2] = small_at[1];
+      \$1825 [1] = medium_at[0];
+      \$1825 [2] = medium_at[1];
     end
-    if (\$507 ) begin
-      \$1825 [0] = small_at[0];
-      \$1825 [1] = small_at[1];
-      \$1825 [2] = small_at[2];
+    if (\$546 ) begin
+      \$1825 [0] = medium_at[0];
+      \$1825 [1] = medium_at[1];
+      \$1825 [2] = medium_at[2];
     end
-    if (x1_select[0]) begin
+    if (x1_select[1]) begin
       \$1825  = 3'h1;
     end
     if (aclk_rst) begin
@@ -8986,20 +9103,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1826  = small_nonempty;
-    if (\$488 ) begin
-      \$1826  = \$491 ;
+    \$1826  = medium_nonempty;
+    if (\$527 ) begin
+      \$1826  = \$530 ;
     end
-    if (\$494 ) begin
-      \$1826  = \$498 ;
+    if (\$533 ) begin
+      \$1826  = \$537 ;
     end
-    if (\$501 ) begin
-      \$1826  = \$504 ;
+    if (\$540 ) begin
+      \$1826  = \$543 ;
     end
-    if (\$507 ) begin
-      \$1826  = \$510 ;
+    if (\$546 ) begin
+      \$1826  = \$549 ;
     end
-    if (x1_select[0]) begin
+    if (x1_select[1]) begin
       \$1826  = 1'h0;
     end
     if (aclk_rst) begin
@@ -9008,35 +9125,32 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1827  = \$518 ;
-    if (aclk_rst) begin
-      \$1827  = 1'h0;
+    \$1827  = f4_slot_large;
+    if (f3_in[2]) begin
+      \$1827  = f3_slot[5:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1828  = medium_queue_waddr;
-    if (\$526 ) begin
-      \$1828  = \$529 [6:0];
-    end
+    \$1828  = \$557 ;
     if (aclk_rst) begin
-      \$1828  = 7'h00;
+      \$1828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1829  = medium_push;
-    if (x1_select[1]) begin
-      \$1829  = 1'h0;
+    \$1829  = large_queue_waddr;
+    if (\$565 ) begin
+      \$1829  = \$568 [5:0];
     end
     if (aclk_rst) begin
-      \$1829  = 1'h0;
+      \$1829  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1830  = medium_pop;
-    if (x1_select[1]) begin
+    \$1830  = large_push;
+    if (x1_select[2]) begin
       \$1830  = 1'h0;
     end
     if (aclk_rst) begin
@@ -9045,310 +9159,221 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1831  = \$533 [7:0];
-    if (x1_select[1]) begin
-      \$1831  = 8'h00;
+    \$1831  = large_pop;
+    if (x1_select[2]) begin
+      \$1831  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1831  = 8'h00;
+      \$1831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1832  = medium_at;
-    if (\$536 ) begin
-      \$1832 [0] = medium_at[0];
-      \$1832 [1] = medium_at[1];
-      \$1832 [2] = medium_at[2];
-    end
-    if (\$542 ) begin
-      \$1832 [0] = medium_at[1];
-      \$1832 [1] = medium_at[2];
-      \$1832 [2] = \$543 ;
-    end
-    if (\$549 ) begin
-      \$1832 [0] = 1'h0;
-      \$1832 [1] = medium_at[0];
-      \$1832 [2] = medium_at[1];
-    end
-    if (\$555 ) begin
-      \$1832 [0] = medium_at[0];
-      \$1832 [1] = medium_at[1];
-      \$1832 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1832  = 3'h1;
+    \$1832  = \$572 [5:0];
+    if (x1_select[2]) begin
+      \$1832  = 6'h00;
     end
     if (aclk_rst) begin
-      \$1832  = 3'h1;
+      \$1832  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1833  = medium_nonempty;
-    if (\$536 ) begin
-      \$1833  = \$539 ;
+    \$1833  = large_at;
+    if (\$575 ) begin
+      \$1833 [0] = large_at[0];
+      \$1833 [1] = large_at[1];
+      \$1833 [2] = large_at[2];
     end
-    if (\$542 ) begin
-      \$1833  = \$546 ;
+    if (\$581 ) begin
+      \$1833 [0] = large_at[1];
+      \$1833 [1] = large_at[2];
+      \$1833 [2] = \$582 ;
     end
-    if (\$549 ) begin
-      \$1833  = \$552 ;
+    if (\$588 ) begin
+      \$1833 [0] = 1'h0;
+      \$1833 [1] = large_at[0];
+      \$1833 [2] = large_at[1];
     end
-    if (\$555 ) begin
-      \$1833  = \$558 ;
+    if (\$594 ) begin
+      \$1833 [0] = large_at[0];
+      \$1833 [1] = large_at[1];
+      \$1833 [2] = large_at[2];
     end
-    if (x1_select[1]) begin
-      \$1833  = 1'h0;
+    if (x1_select[2]) begin
+      \$1833  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1833  = 1'h0;
+      \$1833  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1834  = \$566 ;
+    \$1834  = large_nonempty;
+    if (\$575 ) begin
+      \$1834  = \$578 ;
+    end
+    if (\$581 ) begin
+      \$1834  = \$585 ;
+    end
+    if (\$588 ) begin
+      \$1834  = \$591 ;
+    end
+    if (\$594 ) begin
+      \$1834  = \$597 ;
+    end
+    if (x1_select[2]) begin
+      \$1834  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1834  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1835  = large_queue_waddr;
-    if (\$574 ) begin
-      \$1835  = \$577 [5:0];
-    end
+    \$1835  = f4_valid;
     if (aclk_rst) begin
-      \$1835  = 6'h00;
+      \$1835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1836  = large_push;
-    if (x1_select[2]) begin
-      \$1836  = 1'h0;
-    end
+    \$1836  = \release ;
     if (aclk_rst) begin
       \$1836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1837  = large_pop;
-    if (x1_select[2]) begin
-      \$1837  = 1'h0;
-    end
+    \$1837  = a5_valid;
     if (aclk_rst) begin
       \$1837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1838  = \$581 [5:0];
-    if (x1_select[2]) begin
-      \$1838  = 6'h00;
-    end
+    \$1838  = a6_valid;
     if (aclk_rst) begin
-      \$1838  = 6'h00;
+      \$1838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1839  = large_at;
-    if (\$584 ) begin
-      \$1839 [0] = large_at[0];
-      \$1839 [1] = large_at[1];
-      \$1839 [2] = large_at[2];
-    end
-    if (\$590 ) begin
-      \$1839 [0] = large_at[1];
-      \$1839 [1] = large_at[2];
-      \$1839 [2] = \$591 ;
-    end
-    if (\$597 ) begin
-      \$1839 [0] = 1'h0;
-      \$1839 [1] = large_at[0];
-      \$1839 [2] = large_at[1];
-    end
-    if (\$603 ) begin
-      \$1839 [0] = large_at[0];
-      \$1839 [1] = large_at[1];
-      \$1839 [2] = large_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1839  = 3'h1;
-    end
+    \$1839  = f5_valid;
     if (aclk_rst) begin
-      \$1839  = 3'h1;
+      \$1839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1840  = large_nonempty;
-    if (\$584 ) begin
-      \$1840  = \$587 ;
-    end
-    if (\$590 ) begin
-      \$1840  = \$594 ;
-    end
-    if (\$597 ) begin
-      \$1840  = \$600 ;
-    end
-    if (\$603 ) begin
-      \$1840  = \$606 ;
-    end
-    if (x1_select[2]) begin
-      \$1840  = 1'h0;
-    end
+    \$1840  = f6_valid;
     if (aclk_rst) begin
       \$1840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1841  = f4_valid;
+    \$1841  = x2_valid;
     if (aclk_rst) begin
       \$1841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1842  = \release ;
+    \$1842  = x3_valid;
     if (aclk_rst) begin
       \$1842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1843  = a5_valid;
+    \$1843  = x4_valid;
     if (aclk_rst) begin
       \$1843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1844  = a6_valid;
+    \$1844  = x5_valid;
     if (aclk_rst) begin
       \$1844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1845  = f5_valid;
+    \$1845  = x6_valid;
     if (aclk_rst) begin
       \$1845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1846  = f6_valid;
+    \$1846  = \$617 ;
     if (aclk_rst) begin
       \$1846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1847  = x2_valid;
+    \$1847  = \$618 ;
     if (aclk_rst) begin
       \$1847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1848  = x3_valid;
+    \$1848  = \$619 ;
     if (aclk_rst) begin
       \$1848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1849  = x4_valid;
+    \$1849  = \$620 ;
     if (aclk_rst) begin
       \$1849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1850  = x5_valid;
+    \$1850  = \$621 ;
     if (aclk_rst) begin
       \$1850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1851  = x6_valid;
+    \$1851  = \$622 ;
     if (aclk_rst) begin
       \$1851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1852  = \$626 ;
+    \$1852  = \$623 ;
     if (aclk_rst) begin
       \$1852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1853  = \$627 ;
+    \$1853  = \$624 ;
     if (aclk_rst) begin
       \$1853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1854  = \$628 ;
+    \$1854  = \$625 ;
     if (aclk_rst) begin
       \$1854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1855  = \$629 ;
-    if (aclk_rst) begin
-      \$1855  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1856  = \$630 ;
-    if (aclk_rst) begin
-      \$1856  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1857  = \$631 ;
-    if (aclk_rst) begin
-      \$1857  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1858  = \$632 ;
-    if (aclk_rst) begin
-      \$1858  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1859  = \$633 ;
-    if (aclk_rst) begin
-      \$1859  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1860  = \$634 ;
-    if (aclk_rst) begin
-      \$1860  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     small_fresh_next = small_fresh;
     if (small_take_fresh) begin
-      small_fresh_next = \$643 ;
+      small_fresh_next = \$634 ;
     end else if (x1_select[0]) begin
       small_fresh_next = 9'h000;
     end
@@ -9357,7 +9382,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     medium_fresh_next = medium_fresh;
     if (medium_take_fresh) begin
-      medium_fresh_next = \$649 ;
+      medium_fresh_next = \$640 ;
     end else if (x1_select[1]) begin
       medium_fresh_next = 8'h00;
     end
@@ -9366,7 +9391,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     large_fresh_next = large_fresh;
     if (large_take_fresh) begin
-      large_fresh_next = \$655 [5:0];
+      large_fresh_next = \$646 [5:0];
     end else if (x1_select[2]) begin
       large_fresh_next = 6'h00;
     end
@@ -9376,112 +9401,112 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$1612  };
+          grant_addr = { 3'h0, \$1603  };
       2'h1:
-          grant_addr = { 3'h0, \$1614  };
+          grant_addr = { 3'h0, \$1605  };
       2'h2:
-          grant_addr = { 3'h0, \$1616  };
+          grant_addr = { 3'h0, \$1607  };
     endcase
   end
-  assign small_grant_waddr = { \$1084 , \$1080 , \$1076 , \$1072 , \$1068 , \$1064 , \$1060 , \$1056  };
-  assign medium_grant_waddr = { \$1269 , \$1265 , \$1261 , \$1257 , \$1253 , \$1249 , \$1245  };
-  assign large_grant_waddr = { \$1451 , \$1447 , \$1443 , \$1439 , \$1435 , \$1431  };
-  assign flush_reg_select = \port$4536$52 [5:3];
+  assign small_grant_waddr = { \$1075 , \$1071 , \$1067 , \$1063 , \$1059 , \$1055 , \$1051 , \$1047  };
+  assign medium_grant_waddr = { \$1260 , \$1256 , \$1252 , \$1248 , \$1244 , \$1240 , \$1236  };
+  assign large_grant_waddr = { \$1442 , \$1438 , \$1434 , \$1430 , \$1426 , \$1422  };
+  assign flush_reg_select = \port$4533$52 [5:3];
   assign small_tail = small_queue_waddr;
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
   assign small_flushing = x1_select[0];
   assign medium_flushing = x1_select[1];
   assign large_flushing = x1_select[2];
-  assign \$signal  = { \$714 , \$710 , \$703 [4], \$695 [4], \$687 [4], \$679 [4], \$671 [4], \$663 [4] };
-  assign next_tag = { \$1052 [11], \$1011 [11], \$970 [11], \$929 [11], \$888 [11], \$847 [11], \$806 [11], \$765 [11] };
-  assign fetched_snap = \$724 [6];
-  assign free_reg_hit = \port$4536$52 [2:0];
-  assign \$signal$276  = \$1621 [11];
-  assign hit_a3 = \$1625 [11];
-  assign \$signal$295  = \$1629 [11];
-  assign f3_by_mem_base = \$1637 [2:0];
+  assign \$signal  = { \$705 , \$701 , \$694 [4], \$686 [4], \$678 [4], \$670 [4], \$662 [4], \$654 [4] };
+  assign next_tag = { \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11], \$756 [11] };
+  assign fetched_snap = \$715 [6];
+  assign free_reg_hit = \port$4533$52 [2:0];
+  assign \$signal$277  = \$1612 [11];
+  assign hit_a3 = \$1616 [11];
+  assign \$signal$296  = \$1620 [11];
+  assign f3_by_mem_base = \$1628 [2:0];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
-  assign w__data = { \$635 [7:0], small_grant_w_data[0] };
+  assign w__data = { \$626 [7:0], small_grant_w_data[0] };
   assign r__addr = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$419  = small_fresh_slot;
-  assign \small_grant_addr$420  = small_fresh_slot;
+  assign \r__addr$423  = small_fresh_slot;
+  assign \small_grant_addr$424  = small_fresh_slot;
   assign small_grant_data = small_grant_r0_b0;
-  assign \small_grant_data$422  = small_grant_r1_b0;
-  assign \w__addr$423  = f4_slot;
-  assign small_parity_waddr = f4_slot;
-  assign small_parity_wen = \w__en$425 ;
-  assign small_parity_wdata = \w__data$427 ;
-  assign \r__addr$429  = f1_small_slot;
+  assign \small_grant_data$426  = small_grant_r1_b0;
+  assign \w__addr$427  = f4_slot_small;
+  assign small_parity_waddr = f4_slot_small;
+  assign small_parity_wen = \w__en$429 ;
+  assign small_parity_wdata = \w__data$431 ;
+  assign \r__addr$433  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$431  = small_fresh_slot;
-  assign \small_parity_addr$432  = small_fresh_slot;
+  assign \r__addr$435  = small_fresh_slot;
+  assign \small_parity_addr$436  = small_fresh_slot;
   assign small_parity_data = small_parity_r0_b0;
-  assign \small_parity_data$434  = small_parity_r1_b0;
-  assign \w__addr$435  = small_queue_w_addr;
-  assign \w__en$436  = small_queue_w_en;
-  assign \w__data$437  = small_queue_w_data;
-  assign \r__addr$438  = small_head;
+  assign \small_parity_data$438  = small_parity_r1_b0;
+  assign \w__addr$439  = small_queue_w_addr;
+  assign \w__en$440  = small_queue_w_en;
+  assign \w__data$441  = small_queue_w_data;
+  assign \r__addr$442  = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$441  = medium_grant_w_addr;
-  assign \w__en$442  = medium_grant_w_en;
-  assign \w__data$443  = { \$636 [7:0], medium_grant_w_data[0] };
-  assign \r__addr$444  = f1_medium_slot;
+  assign \w__addr$445  = medium_grant_w_addr;
+  assign \w__en$446  = medium_grant_w_en;
+  assign \w__data$447  = { \$627 [7:0], medium_grant_w_data[0] };
+  assign \r__addr$448  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$446  = medium_fresh_slot;
-  assign \medium_grant_addr$447  = medium_fresh_slot;
+  assign \r__addr$450  = medium_fresh_slot;
+  assign \medium_grant_addr$451  = medium_fresh_slot;
   assign medium_grant_data = medium_grant_r0_b0;
-  assign \medium_grant_data$449  = medium_grant_r1_b0;
-  assign \w__addr$450  = f4_slot[6:0];
-  assign medium_parity_waddr = f4_slot[6:0];
-  assign medium_parity_wen = \w__en$452 ;
-  assign medium_parity_wdata = \w__data$454 ;
-  assign \r__addr$456  = f1_medium_slot;
+  assign \medium_grant_data$453  = medium_grant_r1_b0;
+  assign \w__addr$454  = f4_slot_medium;
+  assign medium_parity_waddr = f4_slot_medium;
+  assign medium_parity_wen = \w__en$456 ;
+  assign medium_parity_wdata = \w__data$458 ;
+  assign \r__addr$460  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$458  = medium_fresh_slot;
-  assign \medium_parity_addr$459  = medium_fresh_slot;
+  assign \r__addr$462  = medium_fresh_slot;
+  assign \medium_parity_addr$463  = medium_fresh_slot;
   assign medium_parity_data = medium_parity_r0_b0;
-  assign \medium_parity_data$461  = medium_parity_r1_b0;
-  assign \w__addr$462  = medium_queue_w_addr;
-  assign \w__en$463  = medium_queue_w_en;
-  assign \w__data$464  = medium_queue_w_data;
-  assign \r__addr$465  = medium_head;
+  assign \medium_parity_data$465  = medium_parity_r1_b0;
+  assign \w__addr$466  = medium_queue_w_addr;
+  assign \w__en$467  = medium_queue_w_en;
+  assign \w__data$468  = medium_queue_w_data;
+  assign \r__addr$469  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$468  = large_grant_w_addr;
-  assign \w__en$469  = large_grant_w_en;
-  assign \w__data$470  = { \$637 [7:0], large_grant_w_data[0] };
-  assign \r__addr$471  = f1_large_slot;
+  assign \w__addr$472  = large_grant_w_addr;
+  assign \w__en$473  = large_grant_w_en;
+  assign \w__data$474  = { \$628 [7:0], large_grant_w_data[0] };
+  assign \r__addr$475  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
-  assign \r__addr$473  = large_fresh_slot;
-  assign \large_grant_addr$474  = large_fresh_slot;
+  assign \r__addr$477  = large_fresh_slot;
+  assign \large_grant_addr$478  = large_fresh_slot;
   assign large_grant_data = large_grant_r0_b0;
-  assign \large_grant_data$476  = large_grant_r1_b0;
-  assign \w__addr$477  = f4_slot[5:0];
-  assign large_parity_waddr = f4_slot[5:0];
-  assign large_parity_wen = \w__en$479 ;
-  assign large_parity_wdata = \w__data$481 ;
-  assign \r__addr$483  = f1_large_slot;
+  assign \large_grant_data$480  = large_grant_r1_b0;
+  assign \w__addr$481  = f4_slot_large;
+  assign large_parity_waddr = f4_slot_large;
+  assign large_parity_wen = \w__en$483 ;
+  assign large_parity_wdata = \w__data$485 ;
+  assign \r__addr$487  = f1_large_slot;
   assign large_parity_addr = f1_large_slot;
-  assign \r__addr$485  = large_fresh_slot;
-  assign \large_parity_addr$486  = large_fresh_slot;
+  assign \r__addr$489  = large_fresh_slot;
+  assign \large_parity_addr$490  = large_fresh_slot;
   assign large_parity_data = large_parity_r0_b0;
-  assign \large_parity_data$488  = large_parity_r1_b0;
-  assign \w__addr$489  = large_queue_w_addr;
-  assign \w__en$490  = large_queue_w_en;
-  assign \w__data$491  = large_queue_w_data;
-  assign \r__addr$492  = large_head;
+  assign \large_parity_data$492  = large_parity_r1_b0;
+  assign \w__addr$493  = large_queue_w_addr;
+  assign \w__en$494  = large_queue_w_en;
+  assign \w__data$495  = large_queue_w_data;
+  assign \r__addr$496  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
-  assign \$signal$495  = { \$1084 , \$1080 , \$1076 , \$1072 , \$1068 , \$1064 , \$1060 , \$1056  };
-  assign small_next_tag = { \$1239 [5], \$1220 [5], \$1201 [5], \$1182 [5], \$1163 [5], \$1144 [5], \$1125 [5], \$1106 [5] };
-  assign \$signal$498  = { \$1270 , \$1269 , \$1265 , \$1261 , \$1257 , \$1253 , \$1249 , \$1245  };
-  assign medium_next_tag = { \$1425 [5], \$1406 [5], \$1387 [5], \$1368 [5], \$1349 [5], \$1330 [5], \$1311 [5], \$1292 [5] };
-  assign \$signal$501  = { \$1453 , \$1452 , \$1451 , \$1447 , \$1443 , \$1439 , \$1435 , \$1431  };
-  assign large_next_tag = { \$1608 [5], \$1589 [5], \$1570 [5], \$1551 [5], \$1532 [5], \$1513 [5], \$1494 [5], \$1475 [5] };
+  assign \$signal$499  = { \$1075 , \$1071 , \$1067 , \$1063 , \$1059 , \$1055 , \$1051 , \$1047  };
+  assign small_next_tag = { \$1230 [5], \$1211 [5], \$1192 [5], \$1173 [5], \$1154 [5], \$1135 [5], \$1116 [5], \$1097 [5] };
+  assign \$signal$502  = { \$1261 , \$1260 , \$1256 , \$1252 , \$1248 , \$1244 , \$1240 , \$1236  };
+  assign medium_next_tag = { \$1416 [5], \$1397 [5], \$1378 [5], \$1359 [5], \$1340 [5], \$1321 [5], \$1302 [5], \$1283 [5] };
+  assign \$signal$505  = { \$1444 , \$1443 , \$1442 , \$1438 , \$1434 , \$1430 , \$1426 , \$1422  };
+  assign large_next_tag = { \$1599 [5], \$1580 [5], \$1561 [5], \$1542 [5], \$1523 [5], \$1504 [5], \$1485 [5], \$1466 [5] };
   assign flushed_valid = x7_valid;
   assign flushed_ok = x7_payload[0];
   assign flushed_err = x7_payload[4:1];
@@ -9492,7 +9517,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$516  = a7_payload[54:15];
+  assign \grant_addr$520  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign grant_overwrite = a7_payload[79];
@@ -9508,7 +9533,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign freed_src = free_info_d7[0];
   assign freed_addr = free_info_d7[32:1];
   assign freed_tag = free_info_d7[40:33];
-  assign busy = \$1726 [9];
+  assign busy = \$1717 [9];
   assign \small_grant_wdata.snap  = small_grant_wdata[0];
   assign \small_grant_wdata.next  = small_grant_wdata[8:1];
   assign \small_grant_r0_b0.snap  = small_grant_r0_b0[0];
@@ -9553,52 +9578,52 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \large_queue_r0_b0.next  = large_queue_r0_b0[15:8];
   assign \small_grant_data.snap  = small_grant_r0_b0[0];
   assign \small_grant_data.next  = small_grant_r0_b0[8:1];
-  assign \small_grant_data$422.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$422.next  = small_grant_r1_b0[8:1];
+  assign \small_grant_data$426.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$426.next  = small_grant_r1_b0[8:1];
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
   assign \small_queue_data.zero  = small_queue_r0_b0[9];
   assign \small_queue_data.next  = small_queue_r0_b0[17:10];
   assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
   assign \medium_grant_data.next  = medium_grant_r0_b0[8:1];
-  assign \medium_grant_data$449.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$449.next  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_data$453.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$453.next  = medium_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
   assign \medium_queue_data.zero  = medium_queue_r0_b0[8];
   assign \medium_queue_data.next  = medium_queue_r0_b0[16:9];
   assign \large_grant_data.snap  = large_grant_r0_b0[0];
   assign \large_grant_data.next  = large_grant_r0_b0[8:1];
-  assign \large_grant_data$476.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$476.next  = large_grant_r1_b0[8:1];
+  assign \large_grant_data$480.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$480.next  = large_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.zero  = large_queue_r0_b0[7];
   assign \large_queue_data.next  = large_queue_r0_b0[15:8];
-  assign large_queue_wdata[15:8] = \$1725 ;
-  assign large_queue_wdata[7] = \$1716 ;
-  assign large_queue_wdata[6] = \$1714 ;
-  assign large_queue_wdata[5:0] = f4_slot[5:0];
-  assign medium_queue_wdata[16:9] = \$1702 ;
-  assign medium_queue_wdata[8] = \$1693 ;
-  assign medium_queue_wdata[7] = \$1691 ;
-  assign medium_queue_wdata[6:0] = f4_slot[6:0];
-  assign small_queue_wdata[17:10] = \$1679 ;
-  assign small_queue_wdata[9] = \$1670 ;
-  assign small_queue_wdata[8] = \$1668 ;
-  assign small_queue_wdata[7:0] = f4_slot;
-  assign large_grant_wdata[8:1] = { \$1608 [5], \$1589 [5], \$1570 [5], \$1551 [5], \$1532 [5], \$1513 [5], \$1494 [5], \$1475 [5] };
+  assign large_queue_wdata[15:8] = \$1716 ;
+  assign large_queue_wdata[7] = \$1707 ;
+  assign large_queue_wdata[6] = \$1705 ;
+  assign large_queue_wdata[5:0] = f4_slot_large;
+  assign medium_queue_wdata[16:9] = \$1693 ;
+  assign medium_queue_wdata[8] = \$1684 ;
+  assign medium_queue_wdata[7] = \$1682 ;
+  assign medium_queue_wdata[6:0] = f4_slot_medium;
+  assign small_queue_wdata[17:10] = \$1670 ;
+  assign small_queue_wdata[9] = \$1661 ;
+  assign small_queue_wdata[8] = \$1659 ;
+  assign small_queue_wdata[7:0] = f4_slot_small;
+  assign large_grant_wdata[8:1] = { \$1599 [5], \$1580 [5], \$1561 [5], \$1542 [5], \$1523 [5], \$1504 [5], \$1485 [5], \$1466 [5] };
   assign large_grant_wdata[0] = large_fetched_snap;
-  assign medium_grant_wdata[8:1] = { \$1425 [5], \$1406 [5], \$1387 [5], \$1368 [5], \$1349 [5], \$1330 [5], \$1311 [5], \$1292 [5] };
+  assign medium_grant_wdata[8:1] = { \$1416 [5], \$1397 [5], \$1378 [5], \$1359 [5], \$1340 [5], \$1321 [5], \$1302 [5], \$1283 [5] };
   assign medium_grant_wdata[0] = medium_fetched_snap;
-  assign small_grant_wdata[8:1] = { \$1239 [5], \$1220 [5], \$1201 [5], \$1182 [5], \$1163 [5], \$1144 [5], \$1125 [5], \$1106 [5] };
+  assign small_grant_wdata[8:1] = { \$1230 [5], \$1211 [5], \$1192 [5], \$1173 [5], \$1154 [5], \$1135 [5], \$1116 [5], \$1097 [5] };
   assign small_grant_wdata[0] = small_fetched_snap;
-  assign \$1808 [2] = \$230 [12];
-  assign \$1808 [1] = \$228 [9];
-  assign \$1808 [0] = \$226 [6];
-  assign \$1807 [2] = f0_hit[2];
-  assign \$1807 [1] = f0_hit[1];
-  assign \$1807 [0] = f0_hit[0];
+  assign \$1799 [2] = \$221 [12];
+  assign \$1799 [1] = \$219 [9];
+  assign \$1799 [0] = \$217 [6];
+  assign \$1798 [2] = f0_hit[2];
+  assign \$1798 [1] = f0_hit[1];
+  assign \$1798 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -9607,273 +9632,270 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$66  = 1'h0;
   assign \$67  = 1'h0;
   assign \$68  = 1'h0;
-  assign \$125  = \$123 [9];
-  assign \$128  = \$126 [8];
-  assign \$131  = \$129 [6];
-  assign \$137  = \$135 [9];
-  assign \$140  = \$138 [8];
-  assign \$143  = \$141 [6];
-  assign \$151  = \$150 ;
-  assign \$657  = a3_sel_head[0];
-  assign \$659  = a3_sel_head[1];
-  assign \$661  = a3_sel_head[2];
-  assign \$665  = a3_sel_head[0];
-  assign \$667  = a3_sel_head[1];
-  assign \$669  = a3_sel_head[2];
-  assign \$673  = a3_sel_head[0];
-  assign \$675  = a3_sel_head[1];
-  assign \$677  = a3_sel_head[2];
-  assign \$681  = a3_sel_head[0];
-  assign \$683  = a3_sel_head[1];
-  assign \$685  = a3_sel_head[2];
-  assign \$689  = a3_sel_head[0];
-  assign \$691  = a3_sel_head[1];
-  assign \$693  = a3_sel_head[2];
-  assign \$697  = a3_sel_head[0];
+  assign \$121  = \$119 [9];
+  assign \$124  = \$122 [8];
+  assign \$127  = \$125 [6];
+  assign \$142  = \$141 ;
+  assign \$648  = a3_sel_head[0];
+  assign \$650  = a3_sel_head[1];
+  assign \$652  = a3_sel_head[2];
+  assign \$656  = a3_sel_head[0];
+  assign \$658  = a3_sel_head[1];
+  assign \$660  = a3_sel_head[2];
+  assign \$664  = a3_sel_head[0];
+  assign \$666  = a3_sel_head[1];
+  assign \$668  = a3_sel_head[2];
+  assign \$672  = a3_sel_head[0];
+  assign \$674  = a3_sel_head[1];
+  assign \$676  = a3_sel_head[2];
+  assign \$680  = a3_sel_head[0];
+  assign \$682  = a3_sel_head[1];
+  assign \$684  = a3_sel_head[2];
+  assign \$688  = a3_sel_head[0];
+  assign \$690  = a3_sel_head[1];
+  assign \$692  = a3_sel_head[2];
+  assign \$696  = a3_sel_head[0];
   assign \$699  = a3_sel_head[1];
-  assign \$701  = a3_sel_head[2];
-  assign \$705  = a3_sel_head[0];
-  assign \$708  = a3_sel_head[1];
-  assign \$712  = a3_sel_head[0];
-  assign \$154  = a3_restart_head[0];
-  assign \$156  = a3_restart_head[1];
-  assign \$158  = a3_restart_head[2];
-  assign \$181  = \$179 [40];
-  assign \$188  = \$186 [40];
-  assign \$195  = \$193 [40];
-  assign \$232  = 1'h0;
-  assign \$234  = \$233 ;
-  assign \$359  = f3_in[0];
-  assign \$368  = f3_in[1];
-  assign \$377  = f3_in[2];
-  assign \$381  = small_grant_r0_b0[0];
-  assign \$382  = medium_grant_r0_b0[0];
-  assign \$383  = large_grant_r0_b0[0];
-  assign \$384  = small_grant_r0_b0[1];
-  assign \$385  = small_grant_r0_b0[2];
-  assign \$386  = small_grant_r0_b0[3];
-  assign \$387  = small_grant_r0_b0[4];
-  assign \$388  = small_grant_r0_b0[5];
-  assign \$389  = small_grant_r0_b0[6];
-  assign \$390  = small_grant_r0_b0[7];
-  assign \$391  = small_grant_r0_b0[8];
-  assign \$392  = medium_grant_r0_b0[1];
-  assign \$393  = medium_grant_r0_b0[2];
-  assign \$394  = medium_grant_r0_b0[3];
-  assign \$395  = medium_grant_r0_b0[4];
-  assign \$396  = medium_grant_r0_b0[5];
-  assign \$397  = medium_grant_r0_b0[6];
-  assign \$398  = medium_grant_r0_b0[7];
-  assign \$399  = medium_grant_r0_b0[8];
-  assign \$400  = large_grant_r0_b0[1];
-  assign \$401  = large_grant_r0_b0[2];
-  assign \$402  = large_grant_r0_b0[3];
-  assign \$403  = large_grant_r0_b0[4];
-  assign \$404  = large_grant_r0_b0[5];
-  assign \$405  = large_grant_r0_b0[6];
-  assign \$406  = large_grant_r0_b0[7];
-  assign \$407  = large_grant_r0_b0[8];
-  assign \$425  = \$424 ;
-  assign \$430  = \$429 ;
-  assign \$435  = \$434 ;
-  assign \$493  = small_popped;
-  assign \$499  = small_pushed;
-  assign \$505  = small_pushed;
-  assign \$506  = small_popped;
-  assign \$541  = medium_popped;
-  assign \$547  = medium_pushed;
-  assign \$553  = medium_pushed;
-  assign \$554  = medium_popped;
-  assign \$589  = large_popped;
-  assign \$595  = large_pushed;
-  assign \$601  = large_pushed;
-  assign \$602  = large_popped;
-  assign \$618  = 1'h0;
-  assign \$718  = a3_sel_head[0];
-  assign \$720  = a3_sel_head[1];
-  assign \$722  = a3_sel_head[2];
-  assign \$728  = \$727 ;
-  assign \$732  = \$731 ;
-  assign \$736  = \$735 ;
-  assign \$737  = a3_sel_last[0];
-  assign \$742  = a3_sel_last[1];
-  assign \$747  = a3_sel_last[2];
-  assign \$752  = a3_sel_head[0];
-  assign \$754  = a3_sel_head[1];
-  assign \$756  = a3_sel_head[2];
-  assign \$769  = 1'h0;
-  assign \$773  = 1'h0;
-  assign \$777  = 1'h0;
-  assign \$778  = a3_sel_last[0];
-  assign \$783  = a3_sel_last[1];
-  assign \$788  = a3_sel_last[2];
-  assign \$793  = a3_sel_head[0];
-  assign \$795  = a3_sel_head[1];
-  assign \$797  = a3_sel_head[2];
-  assign \$810  = 1'h0;
-  assign \$814  = 1'h0;
-  assign \$818  = 1'h0;
-  assign \$819  = a3_sel_last[0];
-  assign \$824  = a3_sel_last[1];
-  assign \$829  = a3_sel_last[2];
-  assign \$834  = a3_sel_head[0];
-  assign \$836  = a3_sel_head[1];
-  assign \$838  = a3_sel_head[2];
-  assign \$851  = 1'h0;
-  assign \$855  = 1'h0;
-  assign \$859  = 1'h0;
-  assign \$860  = a3_sel_last[0];
-  assign \$865  = a3_sel_last[1];
-  assign \$870  = a3_sel_last[2];
-  assign \$875  = a3_sel_head[0];
-  assign \$877  = a3_sel_head[1];
-  assign \$879  = a3_sel_head[2];
-  assign \$892  = 1'h0;
-  assign \$896  = 1'h0;
-  assign \$900  = 1'h0;
-  assign \$901  = a3_sel_last[0];
-  assign \$906  = a3_sel_last[1];
-  assign \$911  = a3_sel_last[2];
-  assign \$916  = a3_sel_head[0];
-  assign \$918  = a3_sel_head[1];
-  assign \$920  = a3_sel_head[2];
-  assign \$933  = 1'h0;
-  assign \$937  = 1'h0;
-  assign \$941  = 1'h0;
-  assign \$942  = a3_sel_last[0];
-  assign \$947  = a3_sel_last[1];
-  assign \$952  = a3_sel_last[2];
-  assign \$957  = a3_sel_head[0];
-  assign \$959  = a3_sel_head[1];
-  assign \$961  = a3_sel_head[2];
-  assign \$974  = 1'h0;
-  assign \$978  = 1'h0;
-  assign \$982  = 1'h0;
-  assign \$983  = a3_sel_last[0];
-  assign \$988  = a3_sel_last[1];
-  assign \$993  = a3_sel_last[2];
-  assign \$998  = a3_sel_head[0];
-  assign \$1000  = a3_sel_head[1];
-  assign \$1002  = a3_sel_head[2];
-  assign \$1015  = 1'h0;
-  assign \$1019  = 1'h0;
-  assign \$1023  = 1'h0;
-  assign \$1024  = a3_sel_last[0];
-  assign \$1029  = a3_sel_last[1];
-  assign \$1034  = a3_sel_last[2];
-  assign \$1039  = a3_sel_head[0];
-  assign \$1041  = a3_sel_head[1];
-  assign \$1043  = a3_sel_head[2];
-  assign \$1054  = a3_sel_head[0];
-  assign \$1058  = a3_sel_head[0];
-  assign \$1062  = a3_sel_head[0];
-  assign \$1066  = a3_sel_head[0];
-  assign \$1070  = a3_sel_head[0];
-  assign \$1074  = a3_sel_head[0];
-  assign \$1078  = a3_sel_head[0];
-  assign \$1082  = a3_sel_head[0];
-  assign \$1086  = a3_sel_head[0];
-  assign \$1091  = \$1090 ;
-  assign \$1092  = a3_sel_last[0];
-  assign \$1097  = a3_sel_head[0];
-  assign \$1110  = 1'h0;
-  assign \$1111  = a3_sel_last[0];
-  assign \$1116  = a3_sel_head[0];
-  assign \$1129  = 1'h0;
-  assign \$1130  = a3_sel_last[0];
-  assign \$1135  = a3_sel_head[0];
-  assign \$1148  = 1'h0;
-  assign \$1149  = a3_sel_last[0];
-  assign \$1154  = a3_sel_head[0];
-  assign \$1167  = 1'h0;
-  assign \$1168  = a3_sel_last[0];
-  assign \$1173  = a3_sel_head[0];
-  assign \$1186  = 1'h0;
-  assign \$1187  = a3_sel_last[0];
-  assign \$1192  = a3_sel_head[0];
-  assign \$1205  = 1'h0;
-  assign \$1206  = a3_sel_last[0];
-  assign \$1211  = a3_sel_head[0];
-  assign \$1224  = 1'h0;
-  assign \$1225  = a3_sel_last[0];
-  assign \$1230  = a3_sel_head[0];
-  assign \$1243  = a3_sel_head[1];
-  assign \$1247  = a3_sel_head[1];
-  assign \$1251  = a3_sel_head[1];
-  assign \$1255  = a3_sel_head[1];
-  assign \$1259  = a3_sel_head[1];
+  assign \$703  = a3_sel_head[0];
+  assign \$145  = a3_restart_head[0];
+  assign \$147  = a3_restart_head[1];
+  assign \$149  = a3_restart_head[2];
+  assign \$172  = \$170 [40];
+  assign \$179  = \$177 [40];
+  assign \$186  = \$184 [40];
+  assign \$223  = 1'h0;
+  assign \$225  = \$224 ;
+  assign \$350  = f3_in[0];
+  assign \$359  = f3_in[1];
+  assign \$368  = f3_in[2];
+  assign \$372  = small_grant_r0_b0[0];
+  assign \$373  = medium_grant_r0_b0[0];
+  assign \$374  = large_grant_r0_b0[0];
+  assign \$375  = small_grant_r0_b0[1];
+  assign \$376  = small_grant_r0_b0[2];
+  assign \$377  = small_grant_r0_b0[3];
+  assign \$378  = small_grant_r0_b0[4];
+  assign \$379  = small_grant_r0_b0[5];
+  assign \$380  = small_grant_r0_b0[6];
+  assign \$381  = small_grant_r0_b0[7];
+  assign \$382  = small_grant_r0_b0[8];
+  assign \$383  = medium_grant_r0_b0[1];
+  assign \$384  = medium_grant_r0_b0[2];
+  assign \$385  = medium_grant_r0_b0[3];
+  assign \$386  = medium_grant_r0_b0[4];
+  assign \$387  = medium_grant_r0_b0[5];
+  assign \$388  = medium_grant_r0_b0[6];
+  assign \$389  = medium_grant_r0_b0[7];
+  assign \$390  = medium_grant_r0_b0[8];
+  assign \$391  = large_grant_r0_b0[1];
+  assign \$392  = large_grant_r0_b0[2];
+  assign \$393  = large_grant_r0_b0[3];
+  assign \$394  = large_grant_r0_b0[4];
+  assign \$395  = large_grant_r0_b0[5];
+  assign \$396  = large_grant_r0_b0[6];
+  assign \$397  = large_grant_r0_b0[7];
+  assign \$398  = large_grant_r0_b0[8];
+  assign \$416  = \$415 ;
+  assign \$421  = \$420 ;
+  assign \$426  = \$425 ;
+  assign \$484  = small_popped;
+  assign \$490  = small_pushed;
+  assign \$496  = small_pushed;
+  assign \$497  = small_popped;
+  assign \$532  = medium_popped;
+  assign \$538  = medium_pushed;
+  assign \$544  = medium_pushed;
+  assign \$545  = medium_popped;
+  assign \$580  = large_popped;
+  assign \$586  = large_pushed;
+  assign \$592  = large_pushed;
+  assign \$593  = large_popped;
+  assign \$609  = 1'h0;
+  assign \$709  = a3_sel_head[0];
+  assign \$711  = a3_sel_head[1];
+  assign \$713  = a3_sel_head[2];
+  assign \$719  = \$718 ;
+  assign \$723  = \$722 ;
+  assign \$727  = \$726 ;
+  assign \$728  = a3_sel_last[0];
+  assign \$733  = a3_sel_last[1];
+  assign \$738  = a3_sel_last[2];
+  assign \$743  = a3_sel_head[0];
+  assign \$745  = a3_sel_head[1];
+  assign \$747  = a3_sel_head[2];
+  assign \$760  = 1'h0;
+  assign \$764  = 1'h0;
+  assign \$768  = 1'h0;
+  assign \$769  = a3_sel_last[0];
+  assign \$774  = a3_sel_last[1];
+  assign \$779  = a3_sel_last[2];
+  assign \$784  = a3_sel_head[0];
+  assign \$786  = a3_sel_head[1];
+  assign \$788  = a3_sel_head[2];
+  assign \$801  = 1'h0;
+  assign \$805  = 1'h0;
+  assign \$809  = 1'h0;
+  assign \$810  = a3_sel_last[0];
+  assign \$815  = a3_sel_last[1];
+  assign \$820  = a3_sel_last[2];
+  assign \$825  = a3_sel_head[0];
+  assign \$827  = a3_sel_head[1];
+  assign \$829  = a3_sel_head[2];
+  assign \$842  = 1'h0;
+  assign \$846  = 1'h0;
+  assign \$850  = 1'h0;
+  assign \$851  = a3_sel_last[0];
+  assign \$856  = a3_sel_last[1];
+  assign \$861  = a3_sel_last[2];
+  assign \$866  = a3_sel_head[0];
+  assign \$868  = a3_sel_head[1];
+  assign \$870  = a3_sel_head[2];
+  assign \$883  = 1'h0;
+  assign \$887  = 1'h0;
+  assign \$891  = 1'h0;
+  assign \$892  = a3_sel_last[0];
+  assign \$897  = a3_sel_last[1];
+  assign \$902  = a3_sel_last[2];
+  assign \$907  = a3_sel_head[0];
+  assign \$909  = a3_sel_head[1];
+  assign \$911  = a3_sel_head[2];
+  assign \$924  = 1'h0;
+  assign \$928  = 1'h0;
+  assign \$932  = 1'h0;
+  assign \$933  = a3_sel_last[0];
+  assign \$938  = a3_sel_last[1];
+  assign \$943  = a3_sel_last[2];
+  assign \$948  = a3_sel_head[0];
+  assign \$950  = a3_sel_head[1];
+  assign \$952  = a3_sel_head[2];
+  assign \$965  = 1'h0;
+  assign \$969  = 1'h0;
+  assign \$973  = 1'h0;
+  assign \$974  = a3_sel_last[0];
+  assign \$979  = a3_sel_last[1];
+  assign \$984  = a3_sel_last[2];
+  assign \$989  = a3_sel_head[0];
+  assign \$991  = a3_sel_head[1];
+  assign \$993  = a3_sel_head[2];
+  assign \$1006  = 1'h0;
+  assign \$1010  = 1'h0;
+  assign \$1014  = 1'h0;
+  assign \$1015  = a3_sel_last[0];
+  assign \$1020  = a3_sel_last[1];
+  assign \$1025  = a3_sel_last[2];
+  assign \$1030  = a3_sel_head[0];
+  assign \$1032  = a3_sel_head[1];
+  assign \$1034  = a3_sel_head[2];
+  assign \$1045  = a3_sel_head[0];
+  assign \$1049  = a3_sel_head[0];
+  assign \$1053  = a3_sel_head[0];
+  assign \$1057  = a3_sel_head[0];
+  assign \$1061  = a3_sel_head[0];
+  assign \$1065  = a3_sel_head[0];
+  assign \$1069  = a3_sel_head[0];
+  assign \$1073  = a3_sel_head[0];
+  assign \$1077  = a3_sel_head[0];
+  assign \$1082  = \$1081 ;
+  assign \$1083  = a3_sel_last[0];
+  assign \$1088  = a3_sel_head[0];
+  assign \$1101  = 1'h0;
+  assign \$1102  = a3_sel_last[0];
+  assign \$1107  = a3_sel_head[0];
+  assign \$1120  = 1'h0;
+  assign \$1121  = a3_sel_last[0];
+  assign \$1126  = a3_sel_head[0];
+  assign \$1139  = 1'h0;
+  assign \$1140  = a3_sel_last[0];
+  assign \$1145  = a3_sel_head[0];
+  assign \$1158  = 1'h0;
+  assign \$1159  = a3_sel_last[0];
+  assign \$1164  = a3_sel_head[0];
+  assign \$1177  = 1'h0;
+  assign \$1178  = a3_sel_last[0];
+  assign \$1183  = a3_sel_head[0];
+  assign \$1196  = 1'h0;
+  assign \$1197  = a3_sel_last[0];
+  assign \$1202  = a3_sel_head[0];
+  assign \$1215  = 1'h0;
+  assign \$1216  = a3_sel_last[0];
+  assign \$1221  = a3_sel_head[0];
+  assign \$1234  = a3_sel_head[1];
+  assign \$1238  = a3_sel_head[1];
+  assign \$1242  = a3_sel_head[1];
+  assign \$1246  = a3_sel_head[1];
+  assign \$1250  = a3_sel_head[1];
+  assign \$1254  = a3_sel_head[1];
+  assign \$1258  = a3_sel_head[1];
   assign \$1263  = a3_sel_head[1];
-  assign \$1267  = a3_sel_head[1];
-  assign \$1272  = a3_sel_head[1];
-  assign \$1277  = \$1276 ;
-  assign \$1278  = a3_sel_last[1];
-  assign \$1283  = a3_sel_head[1];
-  assign \$1296  = 1'h0;
-  assign \$1297  = a3_sel_last[1];
-  assign \$1302  = a3_sel_head[1];
-  assign \$1315  = 1'h0;
-  assign \$1316  = a3_sel_last[1];
-  assign \$1321  = a3_sel_head[1];
-  assign \$1334  = 1'h0;
-  assign \$1335  = a3_sel_last[1];
-  assign \$1340  = a3_sel_head[1];
-  assign \$1353  = 1'h0;
-  assign \$1354  = a3_sel_last[1];
-  assign \$1359  = a3_sel_head[1];
-  assign \$1372  = 1'h0;
-  assign \$1373  = a3_sel_last[1];
-  assign \$1378  = a3_sel_head[1];
-  assign \$1391  = 1'h0;
-  assign \$1392  = a3_sel_last[1];
-  assign \$1397  = a3_sel_head[1];
-  assign \$1410  = 1'h0;
-  assign \$1411  = a3_sel_last[1];
-  assign \$1416  = a3_sel_head[1];
-  assign \$1429  = a3_sel_head[2];
-  assign \$1433  = a3_sel_head[2];
-  assign \$1437  = a3_sel_head[2];
-  assign \$1441  = a3_sel_head[2];
-  assign \$1445  = a3_sel_head[2];
-  assign \$1449  = a3_sel_head[2];
-  assign \$1455  = a3_sel_head[2];
-  assign \$1460  = \$1459 ;
-  assign \$1461  = a3_sel_last[2];
-  assign \$1466  = a3_sel_head[2];
-  assign \$1479  = 1'h0;
-  assign \$1480  = a3_sel_last[2];
-  assign \$1485  = a3_sel_head[2];
-  assign \$1498  = 1'h0;
-  assign \$1499  = a3_sel_last[2];
-  assign \$1504  = a3_sel_head[2];
-  assign \$1517  = 1'h0;
-  assign \$1518  = a3_sel_last[2];
-  assign \$1523  = a3_sel_head[2];
-  assign \$1536  = 1'h0;
-  assign \$1537  = a3_sel_last[2];
-  assign \$1542  = a3_sel_head[2];
-  assign \$1555  = 1'h0;
-  assign \$1556  = a3_sel_last[2];
-  assign \$1561  = a3_sel_head[2];
-  assign \$1574  = 1'h0;
-  assign \$1575  = a3_sel_last[2];
-  assign \$1580  = a3_sel_head[2];
-  assign \$1593  = 1'h0;
-  assign \$1594  = a3_sel_last[2];
-  assign \$1599  = a3_sel_head[2];
-  assign \$1611  = { 1'h0, a4_slot, 6'h00 };
-  assign \$1612 [35:0] = { 21'h000000, \$1611  };
-  assign \$1612 [36] = 1'h1;
-  assign \$1613  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$1614 [35:17], \$1614 [15:0] } = { 14'h0000, \$1613 [21:17], \$1613 [15:0] };
-  assign { \$1614 [36], \$1614 [16] } = 2'h3;
-  assign \$1615  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$1616 [35:21], \$1616 [19:0] } = { 15'h0000, \$1615 [19:0] };
-  assign { \$1616 [36], \$1616 [20] } = 2'h3;
+  assign \$1268  = \$1267 ;
+  assign \$1269  = a3_sel_last[1];
+  assign \$1274  = a3_sel_head[1];
+  assign \$1287  = 1'h0;
+  assign \$1288  = a3_sel_last[1];
+  assign \$1293  = a3_sel_head[1];
+  assign \$1306  = 1'h0;
+  assign \$1307  = a3_sel_last[1];
+  assign \$1312  = a3_sel_head[1];
+  assign \$1325  = 1'h0;
+  assign \$1326  = a3_sel_last[1];
+  assign \$1331  = a3_sel_head[1];
+  assign \$1344  = 1'h0;
+  assign \$1345  = a3_sel_last[1];
+  assign \$1350  = a3_sel_head[1];
+  assign \$1363  = 1'h0;
+  assign \$1364  = a3_sel_last[1];
+  assign \$1369  = a3_sel_head[1];
+  assign \$1382  = 1'h0;
+  assign \$1383  = a3_sel_last[1];
+  assign \$1388  = a3_sel_head[1];
+  assign \$1401  = 1'h0;
+  assign \$1402  = a3_sel_last[1];
+  assign \$1407  = a3_sel_head[1];
+  assign \$1420  = a3_sel_head[2];
+  assign \$1424  = a3_sel_head[2];
+  assign \$1428  = a3_sel_head[2];
+  assign \$1432  = a3_sel_head[2];
+  assign \$1436  = a3_sel_head[2];
+  assign \$1440  = a3_sel_head[2];
+  assign \$1446  = a3_sel_head[2];
+  assign \$1451  = \$1450 ;
+  assign \$1452  = a3_sel_last[2];
+  assign \$1457  = a3_sel_head[2];
+  assign \$1470  = 1'h0;
+  assign \$1471  = a3_sel_last[2];
+  assign \$1476  = a3_sel_head[2];
+  assign \$1489  = 1'h0;
+  assign \$1490  = a3_sel_last[2];
+  assign \$1495  = a3_sel_head[2];
+  assign \$1508  = 1'h0;
+  assign \$1509  = a3_sel_last[2];
+  assign \$1514  = a3_sel_head[2];
+  assign \$1527  = 1'h0;
+  assign \$1528  = a3_sel_last[2];
+  assign \$1533  = a3_sel_head[2];
+  assign \$1546  = 1'h0;
+  assign \$1547  = a3_sel_last[2];
+  assign \$1552  = a3_sel_head[2];
+  assign \$1565  = 1'h0;
+  assign \$1566  = a3_sel_last[2];
+  assign \$1571  = a3_sel_head[2];
+  assign \$1584  = 1'h0;
+  assign \$1585  = a3_sel_last[2];
+  assign \$1590  = a3_sel_head[2];
+  assign \$1602  = { 1'h0, a4_slot, 6'h00 };
+  assign \$1603 [35:0] = { 21'h000000, \$1602  };
+  assign \$1603 [36] = 1'h1;
+  assign \$1604  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$1605 [35:17], \$1605 [15:0] } = { 14'h0000, \$1604 [21:17], \$1604 [15:0] };
+  assign { \$1605 [36], \$1605 [16] } = 2'h3;
+  assign \$1606  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$1607 [35:21], \$1607 [19:0] } = { 15'h0000, \$1606 [19:0] };
+  assign { \$1607 [36], \$1607 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$4098$0 , \port$4099$0 , \port$4101$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$4536$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4965$0 , \port$4965$55 , rsp_freed_valid, \port$4971$0 , rsp_flushed_valid, \port$4986$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$5018$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$5114$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$5288$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5558$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$4095$0 , \port$4096$0 , \port$4098$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$4533$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4969$0 , \port$4969$55 , rsp_freed_valid, \port$4975$0 , rsp_flushed_valid, \port$4990$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$5022$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$5118$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$5292$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5562$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -11953,32 +11975,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   output new_alloc;
   wire new_alloc;
   wire popped;
+  output \port$4095$0 ;
+  wire \port$4095$0 ;
+  output \port$4096$0 ;
+  wire \port$4096$0 ;
   output \port$4098$0 ;
   wire \port$4098$0 ;
-  output \port$4099$0 ;
-  wire \port$4099$0 ;
-  output \port$4101$0 ;
-  wire \port$4101$0 ;
-  output [56:0] \port$4536$1 ;
-  wire [56:0] \port$4536$1 ;
-  input [14:0] \port$4965$0 ;
-  wire [14:0] \port$4965$0 ;
-  input [23:0] \port$4965$55 ;
-  wire [23:0] \port$4965$55 ;
-  input [23:0] \port$4971$0 ;
-  wire [23:0] \port$4971$0 ;
-  input [22:0] \port$4986$0 ;
-  wire [22:0] \port$4986$0 ;
-  input [40:0] \port$5018$0 ;
-  wire [40:0] \port$5018$0 ;
-  input [35:0] \port$5114$0 ;
-  wire [35:0] \port$5114$0 ;
+  output [56:0] \port$4533$1 ;
+  wire [56:0] \port$4533$1 ;
+  input [14:0] \port$4969$0 ;
+  wire [14:0] \port$4969$0 ;
+  input [23:0] \port$4969$55 ;
+  wire [23:0] \port$4969$55 ;
+  input [23:0] \port$4975$0 ;
+  wire [23:0] \port$4975$0 ;
+  input [22:0] \port$4990$0 ;
+  wire [22:0] \port$4990$0 ;
+  input [40:0] \port$5022$0 ;
+  wire [40:0] \port$5022$0 ;
+  input [35:0] \port$5118$0 ;
+  wire [35:0] \port$5118$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5288$0 ;
-  wire [4:0] \port$5288$0 ;
+  output [4:0] \port$5292$0 ;
+  wire [4:0] \port$5292$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5558$0 ;
-  wire [4:0] \port$5558$0 ;
+  output [4:0] \port$5562$0 ;
+  wire [4:0] \port$5562$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -12290,59 +12312,59 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$101  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4971$0 [23] ? { 6'h00, \port$4971$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4975$0 [23] ? { 6'h00, \port$4975$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4986$0 [20:5], 46'h000000000000, \port$4986$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4986$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4965$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4965$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4965$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4971$0 [20:5], \port$5018$0 [32:1], \port$5018$0 [40:33], \$2 , 1'h0, \port$5018$0 [0], 3'h1, \port$4971$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4990$0 [20:5], 46'h000000000000, \port$4990$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4990$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4969$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4969$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4969$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4975$0 [20:5], \port$5022$0 [32:1], \port$5022$0 [40:33], \$2 , 1'h0, \port$5022$0 [0], 3'h1, \port$4975$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4986$0 [20:5], 46'h000000000000, \port$4986$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4986$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4965$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4965$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4965$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4990$0 [20:5], 46'h000000000000, \port$4990$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4990$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4969$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4969$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4969$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4965$0 [4:1] == 1'h1;
+  assign \$15  = \port$4969$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4965$0 [0];
-  assign \$18  = ! \port$4965$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4969$0 [0];
+  assign \$18  = ! \port$4969$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4971$0 [0];
-  assign \$21  = ! \port$4971$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4975$0 [0];
+  assign \$21  = ! \port$4975$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4986$0 [0];
-  assign \$24  = ! \port$4986$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$4990$0 [0];
+  assign \$24  = ! \port$4990$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4965$0 [4:1] == 1'h1;
+  assign \$26  = \port$4969$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4965$0 [6:5];
+  assign \$28  = ! \port$4969$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4965$0 [0];
-  assign \$31  = \port$4965$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4969$0 [0];
+  assign \$31  = \port$4969$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4971$0 [0];
-  assign \$34  = \port$4971$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4975$0 [0];
+  assign \$34  = \port$4975$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4986$0 [0];
-  assign \$37  = \port$4986$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4990$0 [0];
+  assign \$37  = \port$4990$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4965$0 [4:1] == 1'h1;
+  assign \$39  = \port$4969$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4965$0 [6:5] == 1'h1;
+  assign \$41  = \port$4969$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4965$0 [0];
-  assign \$44  = \port$4965$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4969$0 [0];
+  assign \$44  = \port$4969$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4971$0 [0];
-  assign \$47  = \port$4971$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4975$0 [0];
+  assign \$47  = \port$4975$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4986$0 [0];
-  assign \$50  = \port$4986$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$4990$0 [0];
+  assign \$50  = \port$4990$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4965$0 [4:1] == 1'h1;
+  assign \$52  = \port$4969$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4965$0 [6:5] == 2'h2;
+  assign \$54  = \port$4969$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
@@ -12907,12 +12929,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$745  = w0_small_is & w0_small_slot_ok;
   assign \$746  = w0_medium_is & w0_medium_slot_ok;
   assign \$747  = w0_large_is & w0_large_slot_ok;
-  assign \$748  = bus__w_beat_from_queue ? \port$5114$0 [31:0] : bus__w_data;
-  assign \$749  = bus__w_beat_from_queue ? \port$5114$0 [31:0] : bus__w_data;
+  assign \$748  = bus__w_beat_from_queue ? \port$5118$0 [31:0] : bus__w_data;
+  assign \$749  = bus__w_beat_from_queue ? \port$5118$0 [31:0] : bus__w_data;
   assign \$751  = 37'h1000000000 + \$750 ;
-  assign \$752  = bus__w_beat_from_queue ? \port$5114$0 [31:0] : bus__w_data;
+  assign \$752  = bus__w_beat_from_queue ? \port$5118$0 [31:0] : bus__w_data;
   assign \$754  = 37'h1000010000 + \$753 ;
-  assign \$755  = bus__w_beat_from_queue ? \port$5114$0 [31:0] : bus__w_data;
+  assign \$755  = bus__w_beat_from_queue ? \port$5118$0 [31:0] : bus__w_data;
   assign \$757  = 37'h1000100000 + \$756 ;
   assign \$758  = ~ command_queue_pop;
   assign \$759  = command_queue_count[0] & \$758 ;
@@ -13115,8 +13137,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$956  = 1'h1 << \$955 [7:5];
   assign \$957  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$958  = 1'h1 << \$957 [11:8];
-  assign \$959  = bus__w_beat_from_queue ? \port$5114$0 [31:0] : bus__w_data;
-  assign \$960  = bus__w_beat_from_queue ? \port$5114$0 [35:32] : bus__w_strb;
+  assign \$959  = bus__w_beat_from_queue ? \port$5118$0 [31:0] : bus__w_data;
+  assign \$960  = bus__w_beat_from_queue ? \port$5118$0 [35:32] : bus__w_strb;
   assign \$961  = ~ w1_is_command;
   assign \$962  = w1_valid & \$961 ;
   assign \$963  = ~ w1_a1_0[0];
@@ -13357,13 +13379,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1198  = \$1197  & \$signal$297 [1];
   assign \$1199  = \$signal$295  & w2_is_pool2_low_water;
   assign \$1200  = \$1199  & \$signal$297 [2];
-  assign \$1201  = | \port$4971$0 [4:1];
+  assign \$1201  = | \port$4975$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1201 ;
-  assign \$1202  = | \port$4986$0 [4:1];
+  assign \$1202  = | \port$4990$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1202 ;
-  assign \$1203  = ~ \port$4965$0 [0];
+  assign \$1203  = ~ \port$4969$0 [0];
   assign \$1204  = rsp_grant_valid & \$1203 ;
-  assign \$1205  = \port$4965$0 [4:1] != 1'h1;
+  assign \$1205  = \port$4969$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1204  & \$1205 ;
   assign \$1206  = \$signal$28  > 2'h2;
   assign \$1207  = \$1206  ? 2'h2 : \$signal$28 ;
@@ -13451,7 +13473,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_large_is = bus__w_addr_from_queue ? \$1277 [6] : \$1280 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$5114$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$5118$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -13464,17 +13486,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1283  = bus__w_addr[5:0] == 3'h4;
   assign \$1284  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$1283  | \$1284 ;
-  assign \$1285  = \port$5114$0 [18:0] - 9'h100;
+  assign \$1285  = \port$5118$0 [18:0] - 9'h100;
   assign \$1286  = ~ \$1285 [19];
   assign \$1287  = bus__w_data[18:0] - 9'h100;
   assign \$1288  = ~ \$1287 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1289  = \port$5114$0 [18:0] - 8'h80;
+  assign \$1289  = \port$5118$0 [18:0] - 8'h80;
   assign \$1290  = ~ \$1289 [19];
   assign \$1291  = bus__w_data[18:0] - 8'h80;
   assign \$1292  = ~ \$1291 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1293  = \port$5114$0 [18:0] - 6'h30;
+  assign \$1293  = \port$5118$0 [18:0] - 6'h30;
   assign \$1294  = ~ \$1293 [19];
   assign \$1295  = bus__w_data[18:0] - 6'h30;
   assign \$1296  = ~ \$1295 [19];
@@ -13828,11 +13850,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1638  = \$signal$312  & \$signal$296 ;
   assign \$1639  = ~ \$1638 ;
   assign bus__w_err = \$1637  & \$1639 ;
-  assign \$1640  = rsp_freed_valid & \port$5018$0 [0];
+  assign \$1640  = rsp_freed_valid & \port$5022$0 [0];
   assign \$1641  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1640  | \$1641 ;
-  assign \$1642  = rsp_freed_valid & \port$5018$0 [0];
-  assign \$1643  = \$1642  ? \port$4971$0 [0] : \port$4986$0 [0];
+  assign \$1642  = rsp_freed_valid & \port$5022$0 [0];
+  assign \$1643  = \$1642  ? \port$4975$0 [0] : \port$4990$0 [0];
   assign bus__w_slow_err = ~ \$1643 ;
   always @(posedge aclk_clk)
     cycle <= \$1644 ;
@@ -13845,7 +13867,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4965$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4965$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4965$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4969$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4969$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4969$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1647 ;
   always @(posedge aclk_clk)
@@ -15754,22 +15776,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1790  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4965$0 [4:1];
-  assign rsp_grant_pool = \port$4965$0 [6:5];
-  assign rsp_grant_user = \port$4965$55 [23:8];
-  assign rsp_flushed_err = \port$4986$0 [4:1];
-  assign rsp_flushed_pool = \port$4986$0 [22:21];
-  assign rsp_flushed_user = \port$4986$0 [20:5];
-  assign rsp_freed_err = \port$4971$0 [4:1];
-  assign rsp_freed_src = \port$5018$0 [0];
-  assign rsp_freed_in_pool = \port$4971$0 [23];
-  assign rsp_freed_pool = \port$4971$0 [22:21];
-  assign rsp_freed_tag = \port$5018$0 [40:33];
-  assign rsp_freed_addr = \port$5018$0 [32:1];
-  assign rsp_freed_user = \port$4971$0 [20:5];
-  assign rsp_grant_ok = \port$4965$0 [0];
-  assign rsp_freed_ok = \port$4971$0 [0];
-  assign rsp_flushed_ok = \port$4986$0 [0];
+  assign rsp_grant_err = \port$4969$0 [4:1];
+  assign rsp_grant_pool = \port$4969$0 [6:5];
+  assign rsp_grant_user = \port$4969$55 [23:8];
+  assign rsp_flushed_err = \port$4990$0 [4:1];
+  assign rsp_flushed_pool = \port$4990$0 [22:21];
+  assign rsp_flushed_user = \port$4990$0 [20:5];
+  assign rsp_freed_err = \port$4975$0 [4:1];
+  assign rsp_freed_src = \port$5022$0 [0];
+  assign rsp_freed_in_pool = \port$4975$0 [23];
+  assign rsp_freed_pool = \port$4975$0 [22:21];
+  assign rsp_freed_tag = \port$5022$0 [40:33];
+  assign rsp_freed_addr = \port$5022$0 [32:1];
+  assign rsp_freed_user = \port$4975$0 [20:5];
+  assign rsp_grant_ok = \port$4969$0 [0];
+  assign rsp_freed_ok = \port$4975$0 [0];
+  assign rsp_flushed_ok = \port$4990$0 [0];
   assign log_bank0_k = \$1216 [1:0];
   assign log_bank1_k = \$1217 [1:0];
   assign log_bank2_k = \$1218 [1:0];
@@ -15777,9 +15799,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$1232 [5], \$1232  };
   assign \$signal$105  = { low_water_hit, \$1237 , \$1235 , e1_exhausted, \$1234  };
   assign \$signal$165  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$5114$0 [31:0];
+  assign bus__w_data_queued = \port$5118$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$5114$0 [35:32];
+  assign bus__w_strb_queued = \port$5118$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$316  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -15805,10 +15827,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$339  = alloc_queue_wr;
   assign \$signature__data$340  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4965$0 [0], \port$4965$0 [4:1], \port$4965$55 [7:0], 11'h000, \port$4965$0 [14:7] };
-  assign rsp_grant_slot = \port$4965$0 [14:7];
-  assign rsp_grant_tag = \port$4965$55 [7:0];
-  assign bus__r_slow_data = { \port$4965$0 [0], \port$4965$0 [4:1], \port$4965$55 [7:0], 11'h000, \port$4965$0 [14:7] };
+  assign handle = { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 [7:0], 11'h000, \port$4969$0 [14:7] };
+  assign rsp_grant_slot = \port$4969$0 [14:7];
+  assign rsp_grant_tag = \port$4969$55 [7:0];
+  assign bus__r_slow_data = { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 [7:0], 11'h000, \port$4969$0 [14:7] };
   assign w0_small_is_queued = \$1265 [6];
   assign w0_small_is_pins = \$1268 [6];
   assign w0_medium_is_queued = \$1271 [6];
@@ -15826,14 +15848,14 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1636 [54:52];
   assign req_flush_select = \$1636 [57:55];
   assign req_flush_pool = \$1636 [43:42];
-  assign \port$4098$0  = \$1234 ;
-  assign \port$4099$0  = \$1235 ;
-  assign \port$4101$0  = \$1237 ;
+  assign \port$4095$0  = \$1234 ;
+  assign \port$4096$0  = \$1235 ;
+  assign \port$4098$0  = \$1237 ;
   assign new_alloc = \$1246 [8];
-  assign \port$4536$1  = \$1636 [57:1];
-  assign \port$5288$0  = \$signal$103 ;
+  assign \port$4533$1  = \$1636 [57:1];
+  assign \port$5292$0  = \$signal$103 ;
   assign bus__w_ack = \$signal$295 ;
-  assign \port$5558$0  = \$signal$104 ;
+  assign \port$5562$0  = \$signal$104 ;
   assign \$1236  = 1'h0;
   assign \$1237  = 1'h0;
   assign \$113  = 1'h1;
