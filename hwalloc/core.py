@@ -391,7 +391,8 @@ class AllocatorCore(_Timing, wiring.Component):
         # seen counter as it was before the commit
         # (a forwarded tag needs no such test: a grant in flight of the slot means
         # it was granted before)
-        if len(state) > 1:
+        per_pool = len(state) > 1
+        if per_pool:
             # (of several pools, each pool's own compare of its own registers,
             # registered at the commit: place and route showed the slot chosen
             # among 8 pools fanned out to every pool's compare on a worst path)
@@ -471,7 +472,6 @@ class AllocatorCore(_Timing, wiring.Component):
             return slot, snap, tag
 
         fetched_slot, fetched_snap, next_tag = choose_grant(state)
-        per_pool = len(state) > 1
         # a ring's slot is held under its last grant
         ring_held = any_of(a3_sel_fresh[st.index] & (parity[st.index] == st.last_r.data.snap)
                            for st in state if st.overwrites)
@@ -939,16 +939,14 @@ class AllocatorCore(_Timing, wiring.Component):
             if per_pool:
                 snap = held_under(f4_a1_snap, f4_rest_snap, f4_mem_snap[st.index])
                 next_tag = held_under(f4_a1_next, f4_rest_next, f4_mem_next[st.index])
-            else:
-                snap, next_tag = cur_snap, held_under(f4_a1_next, f4_rest_next)
-            slot = f4_slot
-            if per_pool:
-                # (of several pools, each pool's copy of the slot, loaded when
-                # the free is in it: place and route showed f4_slot fanned out
-                # to 8 pools' writes on the worst path of 8 pools)
+                # (each pool's copy of the slot, loaded when the free is in it:
+                # place and route showed f4_slot fanned out to 8 pools' writes
+                # on the worst path of 8 pools)
                 slot = reg(f"f4_slot_{st.pool.name}", st.pool.slot_bits)
                 with m.If(f3_in[st.index]):
                     m.d.sync += slot.eq(f3_slot[:st.pool.slot_bits])
+            else:
+                snap, next_tag, slot = cur_snap, held_under(f4_a1_next, f4_rest_next), f4_slot
             st.release(m, release_p & not_raced if st.overwrites else release_p,
                        slot, snap, next_tag, rows)
         m.d.sync += [f5_valid.eq(f4_valid), f5_ok.eq(release), f5_err.eq(free_err),
