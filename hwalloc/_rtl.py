@@ -174,6 +174,20 @@ class ShiftQueue(_InOrderQueue):
     def head(self):
         return self.data[0]
 
+    def head_after(self, popped):
+        """The head's flag and value at the next edge, if the head is popped
+        now or not (``popped``, a Python bool): expressions of registers and
+        the push, for a caller that keeps a flag of the next head in a
+        register of its own and chooses by its pop last."""
+        full, data, push, w_data = self.full, self.data, self.push, self.w_data
+        above, held_above = (data[1], full[1]) if self.depth > 1 else (w_data, Const(0))
+        if popped:
+            return held_above | (push & full[0]), Mux(held_above, above, w_data)
+        return full[0] | push, Mux(full[0], data[0], w_data)
+
+    def head_valid_after(self, popped):
+        return self.head_after(popped)[0]
+
 
 class RamQueue(_InOrderQueue):
     """The in-order queue of :class:`ShiftQueue` (same ``push``, ``pop``,
@@ -240,6 +254,13 @@ class RamQueue(_InOrderQueue):
     @property
     def head(self):
         return self._head
+
+    def head_valid_after(self, popped):
+        """The head's flag at the next edge, if the head is popped now or not
+        (see :meth:`ShiftQueue.head_after`)."""
+        if popped:
+            return Mux(self.push, self.full[0], self.full[1])
+        return self.full[0] | self.push
 
 
 class Skid:

@@ -136,22 +136,34 @@ class AxiLiteAdapter(wiring.Component):
         m.d.sync += [ar_fired.eq(ar_fire), ar_slow.eq(bus.r_slow)]
         ar_room = _room(m, kinds, ar_fired, ar_fire, r_fire, "ar_room")
         head_slow = kinds.head[0]
-        rvalid = kinds.head_valid & Mux(head_slow, slow.head_valid, fast.head_valid)
+        # whose turn it is, and whether its answer is there, as registers of
+        # their own, formed from the queues' next heads: each stream's pop is
+        # then a LUT of its flag and RREADY, where place and route showed it
+        # three LUTs after the queues' flags at the end of the guarded core's
+        # worst path (a LUT RAM queue's pointer enable)
+        fast_turn, slow_turn = Signal(name="r_fast_turn"), Signal(name="r_slow_turn")
+
+        def after(queue, pop):
+            return Mux(pop, queue.head_valid_after(True), queue.head_valid_after(False))
+        (popped_valid, popped), (kept_valid, kept) = kinds.head_after(True), kinds.head_after(False)
+        kind_valid, kind_slow = Mux(r_fire, popped_valid, kept_valid), Mux(r_fire, popped[0], kept[0])
+        m.d.sync += [fast_turn.eq(kind_valid & ~kind_slow & after(fast, fast.pop)),
+                     slow_turn.eq(kind_valid & kind_slow & after(slow, slow.pop))]
         m.d.comb += [
             self.s_axil_arready.eq(ar_room),
             ar_fire.eq(self.s_axil_arvalid & ar_room),
             bus.r_req.eq(ar_fire), bus.r_addr.eq(self.s_axil_araddr),
             kinds.push.eq(ar_fired), kinds.w_data.eq(ar_slow),
-            self.s_axil_rvalid.eq(rvalid),
+            self.s_axil_rvalid.eq(fast_turn | slow_turn),
             self.s_axil_rdata.eq(Mux(head_slow, slow.head, fast.head[:32])),
             self.s_axil_rresp.eq(Mux(~head_slow & fast.head[32], SLVERR, OKAY)),
-            # (each stream's pop a LUT of registers and RREADY, not after RVALID:
+            # (each stream's pop a LUT of its flag and RREADY, not after RVALID:
             # the queues' next states follow it)
             r_fire.eq(fast.pop | slow.pop),
             kinds.pop.eq(r_fire),
-            fast.pop.eq(kinds.head_valid & ~head_slow & fast.head_valid & self.s_axil_rready),
+            fast.pop.eq(fast_turn & self.s_axil_rready),
             fast.push.eq(bus.r_ack), fast.w_data.eq(Cat(bus.r_data, bus.r_err)),
-            slow.pop.eq(kinds.head_valid & head_slow & slow.head_valid & self.s_axil_rready),
+            slow.pop.eq(slow_turn & self.s_axil_rready),
             slow.push.eq(bus.r_slow_ack),
             slow.w_data.eq(bus.r_slow_data),
         ]

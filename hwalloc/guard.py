@@ -196,10 +196,11 @@ class BurstDecode(wiring.Component):
 VIEW_STAGES = 2
 #: G: a burst whose AR or AW handshake is at edge t can be taken on ``m_axi``
 #: at edge t + G at the earliest (SPEC §8's added latency).
-GUARD_LATENCY = DECODE_STAGES + VIEW_STAGES + 3
+GUARD_LATENCY = DECODE_STAGES + VIEW_STAGES + 4
 #: Edges from a burst's handshake to the edge at which the register file takes
-#: its refusal (the log entry, the counters, the interrupt).
-LOG_DELAY = GUARD_LATENCY
+#: its refusal (the log entry, the counters, the interrupt): the verdict's
+#: edge, a register stage before the burst enters its queue.
+LOG_DELAY = DECODE_STAGES + VIEW_STAGES + 3
 #: Bursts of one direction in the guard at once (in its pipeline or waiting
 #: for ``m_axi``): enough for one a clock while ``m_axi`` takes one a clock.
 QUEUE_DEPTH = GUARD_LATENCY + 2
@@ -245,7 +246,7 @@ class AccessGuard(wiring.Component):
     Each AR and AW burst goes through :class:`BurstDecode` (its bytes, pool or
     region and slot: OUTSIDE, RO, BOUNDS), then asks the core's view of that
     slot (held, tag: FREE, TAG), then the lock (LOCKED, writes). The verdict's
-    edge is ``GUARD_LATENCY - 1`` edges after the handshake; a burst that passes
+    edge is ``LOG_DELAY`` edges after the handshake; at the next, the burst
     enters the direction's queue, whose head is ``m_axi``'s address channel
     (registers). The pipeline never stalls: ``*ready`` says whether the queue
     has room for every burst in flight.
@@ -253,8 +254,10 @@ class AccessGuard(wiring.Component):
     A refused burst enters the same queue and waits at its head until every
     burst forwarded before it has answered, so that its answer (``len`` + 1
     zero beats with SLVERR, or B SLVERR once its W beats are drained) keeps
-    AXI's order; bursts behind it wait for its answer. This is stricter than
-    AXI asks (per ID) and costs nothing while nothing is refused.
+    AXI's order; bursts behind it may go out while it is answered, and
+    memory's answers to them wait behind its answer (R's and B's ready are
+    held meanwhile). This is stricter than AXI asks (per ID) and costs nothing
+    while nothing is refused.
 
     W beats follow the verdicts in AW order (a queue of one bit a burst): a
     forwarded burst's beats go to ``m_axi`` through a register stage, a refused
@@ -306,7 +309,13 @@ class AccessGuard(wiring.Component):
                          getattr(self, f"{d}_addr").eq(side.addr[:32]),
                          getattr(self, f"{d}_tag").eq(side.tag),
                          getattr(self, f"{d}_pool").eq(side.log_pool)]
-            m.d.comb += [side.queue.push.eq(side.valid), side.queue.w_data.eq(Cat(~refused, side.entry))]
+            # the burst enters its queue from a register stage of its own: the
+            # queue's next-head flags (see _address_out) are then formed from
+            # registers, where the verdict behind the lock would come first
+            landed, landing = Signal(name=f"{d}_landed"), Signal(1 + len(side.entry), name=f"{d}_landing",
+                                                                   reset_less=True)
+            m.d.sync += [landed.eq(side.valid), landing.eq(Cat(~refused, side.entry))]
+            m.d.comb += [side.queue.push.eq(landed), side.queue.w_data.eq(landing)]
         self._reads(m, ar)
         self._writes(m, aw, forward=~aw_refused)
         return m
@@ -394,41 +403,84 @@ class AccessGuard(wiring.Component):
         fields["addr"] = head[lo:lo + self._config.addr_width]
         return head[0], fields
 
-    def _address_out(self, m, d, side, *, blocked, answered):
-        """Drive m_axi's AR or AW from the queue head, and count the forwarded
-        bursts not yet answered (``answered``: one is, now); returns (its
-        handshake, whether a refusal at the head may be answered now, the head's
-        fields)."""
+    def _address_out(self, m, d, side, *, answered, answer_free):
+        """Drive m_axi's AR or AW from the queue head, pop it, and count the
+        forwarded bursts not yet answered (``answered``: one is, now); returns
+        (its handshake, the start of a refusal's answer, the head's fields).
+        ``answer_free`` (the caller drives it) says whether a refusal's answer
+        may start in the next cycle if none starts now.
+
+        Whether the head may go out (forwarded, fewer than OUTSTANDING
+        unanswered) and whether it may be answered (refused, none unanswered,
+        ``answer_free``) are registers of their own, formed from the next head
+        and counts: place and route showed the pop, three LUTs after those
+        flags and m_axi's ready, reach every entry of the queue at the end of
+        the guarded core's worst path. The pop is a LUT of two flags and the
+        ready now; ``*valid`` is a register."""
         forward, fields = self._head(side)
         q = side.queue
         valid, ready = getattr(self, f"m_axi_{d}valid"), getattr(self, f"m_axi_{d}ready")
         # the count's "none" and "full" as registers of their own
         outstanding = Signal(range(OUTSTANDING + 1), name=f"{d}_outstanding")
         none, full = Signal(name=f"{d}_outstanding_none", init=1), Signal(name=f"{d}_outstanding_full")
+        # (and "one" and "one short of full", which the flags below are formed from)
+        one, nearly = Signal(name=f"{d}_outstanding_one"), Signal(name=f"{d}_outstanding_nearly_full")
+        sends, refused = Signal(name=f"{d}_head_sends"), Signal(name=f"{d}_head_refused")
         m.d.comb += [getattr(self, f"m_axi_{d}{name}").eq(value) for name, value in fields.items()]
-        m.d.comb += valid.eq(q.head_valid & forward & ~blocked & ~full)
+        m.d.comb += valid.eq(sends)
         sent = valid & ready
+        m.d.comb += q.pop.eq(sent | refused)
         # the flags from the count's own compares and the two events: a LUT each
-        m.d.sync += [outstanding.eq(_up_down(outstanding, sent, answered)),
-                     none.eq(Mux(sent == answered, none, ~sent & (outstanding == 1))),
-                     full.eq(Mux(sent == answered, full, sent & (outstanding == OUTSTANDING - 1)))]
-        refusal = q.head_valid & ~forward & ~blocked & none
-        return sent, refusal, fields
+        counted = _up_down(outstanding, sent, answered)
+        m.d.sync += [outstanding.eq(counted),
+                     none.eq(Mux(sent == answered, none, ~sent & one)),
+                     full.eq(Mux(sent == answered, full, sent & nearly)),
+                     one.eq(counted == 1), nearly.eq(counted == OUTSTANDING - 1)]
+
+        # The two flags at the next edge, in the three cases of this edge (the
+        # head sent, refused and answered, or kept), each a LUT of its own from
+        # registers, the next heads and ``answered`` (so that the mapper cannot
+        # fold the ready into them); the pop's terms choose last.
+        def kept(name, value):
+            flag = Signal(name=f"{d}_{name}", attrs={"keep": 1})
+            m.d.comb += flag.eq(value)
+            return flag
+        answered = kept("answered", answered)
+        (popped_valid, popped), (kept_valid, kept_head) = q.head_after(True), q.head_after(False)
+        # the next head forwarded or refused, popped now or not
+        goes_popped = kept("next_goes_popped", popped_valid & popped[0])
+        goes_kept = kept("next_goes_kept", kept_valid & kept_head[0])
+        stops_popped = kept("next_refused_popped", popped_valid & ~popped[0])
+        stops_kept = kept("next_refused_kept", kept_valid & ~kept_head[0])
+        # sends: the next head forwarded, and the count not full (a sent burst
+        # fills it at OUTSTANDING - 1 unless one is answered; an answer empties it)
+        sends_sent = kept("sends_sent", goes_popped & ~Mux(answered, full, nearly))
+        sends_refused = kept("sends_refused", goes_popped & (answered | ~full))
+        sends_kept = kept("sends_kept", goes_kept & (answered | ~full))
+        m.d.sync += sends.eq(Mux(sent, sends_sent, Mux(refused, sends_refused, sends_kept)))
+        # refused: the next head refused, none unanswered, its answer free (a
+        # refusal whose answer starts now keeps the next one waiting a cycle)
+        refused_sent = kept("refused_sent", stops_popped & none & answer_free)
+        refused_kept = kept("refused_kept", stops_kept & Mux(answered, one, none) & answer_free)
+        m.d.sync += refused.eq(~refused & Mux(sent, answered & refused_sent, refused_kept))
+        return sent, refused, fields
 
     def _reads(self, m, side):
         g = self._config.guard
         busy, answer_id, left = Signal(name="r_refusal_busy"), Signal(g.id_width), Signal(8)
+        answer_free = Signal(name="r_answer_free", attrs={"keep": 1})
         answered = self.m_axi_rvalid & self.m_axi_rready & self.m_axi_rlast
-        sent, refusal, fields = self._address_out(m, "ar", side, blocked=busy, answered=answered)
-        q = side.queue
-        start = refusal
-        m.d.comb += [q.pop.eq(sent | start), self.s_axi_arready.eq(side.used < QUEUE_DEPTH)]
-        m.d.sync += side.used.eq(_up_down(side.used, side.accept, q.pop))
+        sent, start, fields = self._address_out(m, "ar", side, answered=answered, answer_free=answer_free)
+        m.d.comb += self.s_axi_arready.eq(side.used < QUEUE_DEPTH)
+        m.d.sync += side.used.eq(_up_down(side.used, side.accept, side.queue.pop))
 
         # R: memory's beats, or a refusal's zeros, through one register stage
+        # (memory's wait while a refusal is answered: bursts forwarded behind
+        # it answer after it)
         width = g.id_width + 8 * g.data_bytes + 2 + 1
         skid = Skid(m, width, "r_skid")
-        last_beat = left == 0
+        # (whether ``left`` is 0, as a register of its own)
+        last_beat = Signal(name="r_refusal_last", init=1)
         m.d.comb += [
             skid.in_valid.eq(busy | self.m_axi_rvalid),
             skid.in_data.eq(Mux(busy, Cat(answer_id, Const(0, 8 * g.data_bytes), Const(SLVERR, 2), last_beat),
@@ -437,13 +489,14 @@ class AccessGuard(wiring.Component):
             skid.out_ready.eq(self.s_axi_rready),
             self.s_axi_rvalid.eq(skid.out_valid),
             Cat(self.s_axi_rid, self.s_axi_rdata, self.s_axi_rresp, self.s_axi_rlast).eq(skid.out_data),
+            # (free at the next edge: not busy, or its last beat taken now)
+            answer_free.eq(~busy | (skid.in_ready & last_beat)),
         ]
+        m.d.sync += busy.eq(start | (busy & ~(skid.in_ready & last_beat)))
         with m.If(start):
-            m.d.sync += [busy.eq(1), answer_id.eq(fields["id"]), left.eq(fields["len"])]
+            m.d.sync += [answer_id.eq(fields["id"]), left.eq(fields["len"]), last_beat.eq(fields["len"] == 0)]
         with m.Elif(busy & skid.in_ready):
-            m.d.sync += left.eq(left - 1)
-            with m.If(last_beat):
-                m.d.sync += busy.eq(0)
+            m.d.sync += [left.eq(left - 1), last_beat.eq(left == 1)]
 
     def _writes(self, m, side, *, forward):
         g = self._config.guard
@@ -467,17 +520,19 @@ class AccessGuard(wiring.Component):
         burst_done = taken & self.s_axi_wlast
         m.d.comb += verdicts.pop.eq(burst_done)
         m.d.sync += w_open.eq(_up_down(w_open, side.accept, burst_done))
-        # refused bursts whose beats are all drained, waiting for their B
+        # refused bursts whose beats are all drained, waiting for their B (a
+        # refusal is answered once its own are)
         drained = Signal(range(QUEUE_DEPTH + 1), name="w_drained")
 
         busy, answer_id = Signal(name="b_refusal_busy"), Signal(g.id_width)
+        answer_free = Signal(name="b_answer_free", attrs={"keep": 1})
         answered = self.m_axi_bvalid & self.m_axi_bready
-        sent, refusal, fields = self._address_out(m, "aw", side, blocked=busy, answered=answered)
-        q = side.queue
-        start = refusal & (drained != 0)
-        m.d.comb += q.pop.eq(sent | start)
-        m.d.sync += [side.used.eq(_up_down(side.used, side.accept, q.pop)),
-                     drained.eq(_up_down(drained, burst_done & ~passing, start))]
+        sent, start, fields = self._address_out(m, "aw", side, answered=answered, answer_free=answer_free)
+        # (a refused burst's last beat taken now: its wready is the verdict's
+        # flag alone)
+        drains = self.s_axi_wvalid & self.s_axi_wlast & verdicts.head_valid & ~passing
+        m.d.sync += [side.used.eq(_up_down(side.used, side.accept, side.queue.pop)),
+                     drained.eq(_up_down(drained, drains, start))]
 
         # B: memory's answers, or a refusal's SLVERR, through one register stage
         bskid = Skid(m, g.id_width + 2, "b_skid")
@@ -489,11 +544,13 @@ class AccessGuard(wiring.Component):
             bskid.out_ready.eq(self.s_axi_bready),
             self.s_axi_bvalid.eq(bskid.out_valid),
             Cat(self.s_axi_bid, self.s_axi_bresp).eq(bskid.out_data),
+            # (free at the next edge: not busy, or its B taken now; and a
+            # refused burst's beats drained by then)
+            answer_free.eq((~busy | bskid.in_ready) & ((drained != 0) | drains)),
         ]
+        m.d.sync += busy.eq(start | (busy & ~bskid.in_ready))
         with m.If(start):
-            m.d.sync += [busy.eq(1), answer_id.eq(fields["id"])]
-        with m.Elif(busy & bskid.in_ready):
-            m.d.sync += busy.eq(0)
+            m.d.sync += answer_id.eq(fields["id"])
 
 
 def _up_down(count, up, down):

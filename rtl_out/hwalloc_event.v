@@ -338,9 +338,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2774$0 (\$11 [4:0]),
-    .\port$2774$44 (\$11 [47:44]),
-    .\port$2774$6 (\$11 [11:6]),
+    .\port$2793$0 (\$11 [4:0]),
+    .\port$2793$44 (\$11 [47:44]),
+    .\port$2793$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -398,7 +398,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$2456$39 (\$19 [39:38]),
+    .\port$2475$39 (\$19 [39:38]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$175 )
   );
@@ -429,17 +429,17 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$2314$0 (\$16 ),
-    .\port$2315$0 (\$17 ),
-    .\port$2456$1 (\$19 ),
-    .\port$2774$0 (\$11 [11:0]),
-    .\port$2774$44 (\$11 [57:44]),
-    .\port$2777$0 (\$12 ),
-    .\port$2789$0 (\$13 ),
-    .\port$2817$0 (\$14 ),
-    .\port$2899$0 (\$15 ),
-    .\port$3051$0 (\$signal ),
-    .\port$3219$0 (\$signal$58 ),
+    .\port$2333$0 (\$16 ),
+    .\port$2334$0 (\$17 ),
+    .\port$2475$1 (\$19 ),
+    .\port$2793$0 (\$11 [11:0]),
+    .\port$2793$44 (\$11 [57:44]),
+    .\port$2796$0 (\$12 ),
+    .\port$2808$0 (\$13 ),
+    .\port$2836$0 (\$14 ),
+    .\port$2922$0 (\$15 ),
+    .\port$3074$0 (\$signal ),
+    .\port$3242$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -598,7 +598,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2774$0 , \port$2774$6 , \port$2774$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2793$0 , \port$2793$6 , \port$2793$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -980,63 +980,63 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
-  wire [11:0] \$441 ;
-  wire [11:0] \$442 ;
-  wire [11:0] \$443 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire [11:0] \$449 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [11:0] \$450 ;
-  wire [11:0] \$451 ;
+  wire \$450 ;
+  wire \$451 ;
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
-  wire [35:0] \$457 ;
-  wire [35:0] \$458 ;
-  wire [35:0] \$459 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire [35:0] \$465 ;
-  wire [35:0] \$466 ;
-  wire [35:0] \$467 ;
-  wire \$468 ;
+  wire \$465 ;
+  wire [11:0] \$466 ;
+  wire [11:0] \$467 ;
+  wire [11:0] \$468 ;
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
+  wire [11:0] \$474 ;
+  wire [11:0] \$475 ;
+  wire [11:0] \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
+  wire [35:0] \$482 ;
+  wire [35:0] \$483 ;
+  wire [35:0] \$484 ;
   wire \$485 ;
   wire \$486 ;
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
+  wire [35:0] \$490 ;
+  wire [35:0] \$491 ;
+  wire [35:0] \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
@@ -1337,71 +1337,71 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
-  reg \$763 ;
-  reg [9:0] \$764 ;
-  reg \$765 ;
-  reg \$766 ;
-  reg \$767 ;
-  reg \$768 ;
-  reg \$769 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  reg \$770 ;
-  reg \$771 ;
-  reg \$772 ;
-  reg \$773 ;
-  reg [32:0] \$774 ;
-  reg [3:0] \$775 ;
-  reg [3:0] \$776 ;
-  reg [3:0] \$777 ;
-  reg [3:0] \$778 ;
-  reg [8:0] \$779 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire \$78 ;
-  reg [9:0] \$780 ;
-  reg [31:0] \$781 ;
-  reg [3:0] \$782 ;
-  reg [3:0] \$783 ;
-  reg [3:0] \$784 ;
-  reg [3:0] \$785 ;
-  reg [8:0] \$786 ;
-  reg [9:0] \$787 ;
+  wire \$780 ;
+  wire \$781 ;
+  reg \$782 ;
+  reg [9:0] \$783 ;
+  reg \$784 ;
+  reg \$785 ;
+  reg \$786 ;
+  reg \$787 ;
   reg \$788 ;
   reg \$789 ;
   wire \$79 ;
   reg \$790 ;
-  reg [11:0] \$791 ;
-  reg [1:0] \$792 ;
-  reg [11:0] \$793 ;
-  reg [35:0] \$794 ;
-  reg [1:0] \$795 ;
-  reg [35:0] \$796 ;
-  reg \$797 ;
-  reg [9:0] \$798 ;
-  reg \$799 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg [32:0] \$793 ;
+  reg [3:0] \$794 ;
+  reg [3:0] \$795 ;
+  reg [3:0] \$796 ;
+  reg [3:0] \$797 ;
+  reg [8:0] \$798 ;
+  reg [9:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  reg \$800 ;
-  reg \$801 ;
-  reg \$802 ;
-  reg \$803 ;
-  reg \$804 ;
-  reg \$805 ;
-  reg \$806 ;
+  reg [31:0] \$800 ;
+  reg [3:0] \$801 ;
+  reg [3:0] \$802 ;
+  reg [3:0] \$803 ;
+  reg [3:0] \$804 ;
+  reg [8:0] \$805 ;
+  reg [9:0] \$806 ;
   reg \$807 ;
   reg \$808 ;
-  reg [9:0] \$809 ;
+  reg \$809 ;
   wire \$81 ;
   reg \$810 ;
   reg \$811 ;
-  reg \$812 ;
-  reg \$813 ;
-  reg \$814 ;
-  reg \$815 ;
-  reg \$816 ;
-  reg \$817 ;
+  reg [11:0] \$812 ;
+  reg [1:0] \$813 ;
+  reg [11:0] \$814 ;
+  reg [35:0] \$815 ;
+  reg [1:0] \$816 ;
+  reg [35:0] \$817 ;
   reg \$818 ;
-  reg \$819 ;
+  reg [9:0] \$819 ;
   wire \$82 ;
-  reg [9:0] \$820 ;
+  reg \$820 ;
   reg \$821 ;
   reg \$822 ;
   reg \$823 ;
@@ -1412,10 +1412,31 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$828 ;
   reg \$829 ;
   wire \$83 ;
-  reg \$830 ;
+  reg [9:0] \$830 ;
   reg \$831 ;
+  reg \$832 ;
+  reg \$833 ;
+  reg \$834 ;
+  reg \$835 ;
+  reg \$836 ;
+  reg \$837 ;
+  reg \$838 ;
+  reg \$839 ;
   wire [32:0] \$84 ;
+  reg \$840 ;
+  reg [9:0] \$841 ;
+  reg \$842 ;
+  reg \$843 ;
+  reg \$844 ;
+  reg \$845 ;
+  reg \$846 ;
+  reg \$847 ;
+  reg \$848 ;
+  reg \$849 ;
   wire \$85 ;
+  reg \$850 ;
+  reg \$851 ;
+  reg \$852 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -1434,18 +1455,18 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   (* init = 1'h0 *)
   wire \$signal ;
   wire \$signal$101 ;
-  wire \$signal$126 ;
+  wire \$signal$103 ;
   wire \$signal$128 ;
+  wire \$signal$130 ;
   wire \$signal$39 ;
-  wire \$signal$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$107 ;
+  wire [3:0] \$signature__addr$109 ;
   wire [32:0] \$signature__data ;
-  wire [31:0] \$signature__data$108 ;
+  wire [31:0] \$signature__data$110 ;
   wire \$signature__en ;
-  wire \$signature__en$109 ;
+  wire \$signature__en$111 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -1487,12 +1508,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2774$0 ;
-  wire [4:0] \port$2774$0 ;
-  input [3:0] \port$2774$44 ;
-  wire [3:0] \port$2774$44 ;
-  input [5:0] \port$2774$6 ;
-  wire [5:0] \port$2774$6 ;
+  input [4:0] \port$2793$0 ;
+  wire [4:0] \port$2793$0 ;
+  input [3:0] \port$2793$44 ;
+  wire [3:0] \port$2793$44 ;
+  input [5:0] \port$2793$6 ;
+  wire [5:0] \port$2793$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1501,6 +1522,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire r_fast_push;
   reg [3:0] r_fast_rd = 4'h0;
   reg [3:0] r_fast_rd_next = 4'h1;
+  reg r_fast_turn = 1'h0;
   wire [32:0] r_fast_w_data;
   reg [3:0] r_fast_wr = 4'h0;
   reg [3:0] r_fast_wr_next = 4'h1;
@@ -1527,13 +1549,14 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire r_slow_push;
   reg [3:0] r_slow_rd = 4'h0;
   reg [3:0] r_slow_rd_next = 4'h1;
+  reg r_slow_turn = 1'h0;
   wire [31:0] r_slow_w_data;
   reg [3:0] r_slow_wr = 4'h0;
   reg [3:0] r_slow_wr_next = 4'h1;
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$106 ;
+  wire [3:0] \read__addr$108 ;
   wire [32:0] read__data;
   wire [31:0] \read__data$32 ;
   wire [11:0] s_axil_araddr;
@@ -1657,10 +1680,31 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     r_slow_ring[15] = 32'd0;
   end
   always @(posedge aclk_clk) begin
-    if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$2774$0 [0], \port$2774$0 [4:1], 4'h0, \port$2774$44 , 13'h0000, \port$2774$6  };
+    if (\$signature__en$111 )
+      r_slow_ring[r_slow_wr] <= { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 , 13'h0000, \port$2793$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
+  assign \$148  = \$147  ? r_fast_held[5] : r_fast_held[4];
+  assign \$149  = \$141  ? r_fast_held[3] : \$148 ;
+  assign \$150  = ~ r_fast_pop;
+  assign \$151  = r_fast_count[0] & \$150 ;
+  assign \$152  = r_fast_push & \$151 ;
+  assign \$153  = ~ r_fast_pop;
+  assign \$154  = r_fast_count[0] & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$155  & r_fast_held[0];
+  assign \$157  = ~ r_fast_push;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = \$158  ? r_fast_held[6] : r_fast_held[5];
+  assign \$160  = \$152  ? r_fast_held[4] : \$159 ;
+  assign \$161  = ~ r_fast_pop;
+  assign \$162  = r_fast_count[0] & \$161 ;
+  assign \$163  = r_fast_push & \$162 ;
+  assign \$164  = ~ r_fast_pop;
+  assign \$165  = r_fast_count[0] & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$166  & r_fast_held[0];
+  assign \$168  = ~ r_fast_push;
   assign \$169  = \$167  & \$168 ;
   assign \$170  = \$169  ? r_fast_held[7] : r_fast_held[6];
   assign \$171  = \$163  ? r_fast_held[5] : \$170 ;
@@ -1749,7 +1793,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2774$0 [0], \port$2774$0 [4:1], 4'h0, \port$2774$44 , 13'h0000, \port$2774$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 , 13'h0000, \port$2793$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -1933,472 +1977,495 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$438  = \$signal$39  ? \$436  : \$437 ;
   assign \$439  = r_kinds_push ? \$435  : \$438 ;
   assign \$440  = r_kinds_pop ? \$432  : \$439 ;
-  assign \$441  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$442  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$443  = w_addrs_pop ? \$441  : \$442 ;
-  assign \$444  = w_addrs_push & w_addrs_full[0];
-  assign \$445  = w_addrs_full[1] | \$444 ;
-  assign \$447  = w_addrs_full[0] | \$446 ;
-  assign \$448  = w_addrs_pop ? \$445  : \$447 ;
-  assign \$450  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$451  = w_addrs_pop ? \$449  : \$450 ;
-  assign \$452  = w_addrs_push & w_addrs_full[1];
-  assign \$454  = w_addrs_push & w_addrs_full[0];
-  assign \$455  = w_addrs_full[1] | \$454 ;
-  assign \$456  = w_addrs_pop ? \$453  : \$455 ;
-  assign \$457  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$458  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$459  = w_datas_pop ? \$457  : \$458 ;
-  assign \$460  = w_datas_push & w_datas_full[0];
-  assign \$461  = w_datas_full[1] | \$460 ;
-  assign \$463  = w_datas_full[0] | \$462 ;
-  assign \$464  = w_datas_pop ? \$461  : \$463 ;
-  assign \$466  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$467  = w_datas_pop ? \$465  : \$466 ;
-  assign \$468  = w_datas_push & w_datas_full[1];
-  assign \$470  = w_datas_push & w_datas_full[0];
-  assign \$471  = w_datas_full[1] | \$470 ;
-  assign \$472  = w_datas_pop ? \$469  : \$471 ;
-  assign \$473  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$474  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
-  assign \$475  = w_kinds_pop ? \$473  : \$474 ;
-  assign \$476  = w_kinds_push & w_kinds_full[0];
-  assign \$477  = w_kinds_full[1] | \$476 ;
-  assign \$479  = w_kinds_full[0] | \$478 ;
-  assign \$480  = w_kinds_pop ? \$477  : \$479 ;
-  assign \$481  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$482  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$483  = w_kinds_pop ? \$481  : \$482 ;
-  assign \$484  = w_kinds_push & w_kinds_full[1];
-  assign \$485  = w_kinds_full[2] | \$484 ;
-  assign \$486  = w_kinds_push & w_kinds_full[0];
-  assign \$487  = w_kinds_full[1] | \$486 ;
-  assign \$488  = w_kinds_pop ? \$485  : \$487 ;
-  assign \$489  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$490  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$491  = w_kinds_pop ? \$489  : \$490 ;
-  assign \$492  = w_kinds_push & w_kinds_full[2];
-  assign \$493  = w_kinds_full[3] | \$492 ;
-  assign \$494  = w_kinds_push & w_kinds_full[1];
-  assign \$495  = w_kinds_full[2] | \$494 ;
-  assign \$496  = w_kinds_pop ? \$493  : \$495 ;
-  assign \$497  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$498  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$499  = w_kinds_pop ? \$497  : \$498 ;
-  assign \$500  = w_kinds_push & w_kinds_full[3];
-  assign \$501  = w_kinds_full[4] | \$500 ;
-  assign \$502  = w_kinds_push & w_kinds_full[2];
-  assign \$503  = w_kinds_full[3] | \$502 ;
-  assign \$504  = w_kinds_pop ? \$501  : \$503 ;
-  assign \$505  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$506  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$507  = w_kinds_pop ? \$505  : \$506 ;
-  assign \$508  = w_kinds_push & w_kinds_full[4];
-  assign \$509  = w_kinds_full[5] | \$508 ;
-  assign \$510  = w_kinds_push & w_kinds_full[3];
-  assign \$511  = w_kinds_full[4] | \$510 ;
-  assign \$512  = w_kinds_pop ? \$509  : \$511 ;
-  assign \$513  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$514  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$515  = w_kinds_pop ? \$513  : \$514 ;
-  assign \$516  = w_kinds_push & w_kinds_full[5];
-  assign \$517  = w_kinds_full[6] | \$516 ;
-  assign \$518  = w_kinds_push & w_kinds_full[4];
-  assign \$519  = w_kinds_full[5] | \$518 ;
-  assign \$520  = w_kinds_pop ? \$517  : \$519 ;
-  assign \$521  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$522  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$523  = w_kinds_pop ? \$521  : \$522 ;
-  assign \$524  = w_kinds_push & w_kinds_full[6];
-  assign \$525  = w_kinds_full[7] | \$524 ;
-  assign \$526  = w_kinds_push & w_kinds_full[5];
-  assign \$527  = w_kinds_full[6] | \$526 ;
-  assign \$528  = w_kinds_pop ? \$525  : \$527 ;
-  assign \$529  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$530  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$531  = w_kinds_pop ? \$529  : \$530 ;
-  assign \$532  = w_kinds_push & w_kinds_full[7];
-  assign \$533  = w_kinds_full[8] | \$532 ;
-  assign \$534  = w_kinds_push & w_kinds_full[6];
-  assign \$535  = w_kinds_full[7] | \$534 ;
-  assign \$536  = w_kinds_pop ? \$533  : \$535 ;
-  assign \$537  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$538  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$539  = w_kinds_pop ? \$537  : \$538 ;
-  assign \$540  = w_kinds_push & w_kinds_full[8];
-  assign \$541  = w_kinds_full[9] | \$540 ;
-  assign \$542  = w_kinds_push & w_kinds_full[7];
-  assign \$543  = w_kinds_full[8] | \$542 ;
-  assign \$544  = w_kinds_pop ? \$541  : \$543 ;
-  assign \$546  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$547  = w_kinds_pop ? \$545  : \$546 ;
-  assign \$548  = w_kinds_push & w_kinds_full[9];
-  assign \$550  = w_kinds_push & w_kinds_full[8];
-  assign \$551  = w_kinds_full[9] | \$550 ;
-  assign \$552  = w_kinds_pop ? \$549  : \$551 ;
-  assign \$553  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$554  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
-  assign \$555  = w_fast_pop ? \$553  : \$554 ;
-  assign \$556  = w_fast_push & w_fast_full[0];
-  assign \$557  = w_fast_full[1] | \$556 ;
-  assign \$559  = w_fast_full[0] | \$558 ;
-  assign \$560  = w_fast_pop ? \$557  : \$559 ;
-  assign \$561  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$562  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$563  = w_fast_pop ? \$561  : \$562 ;
-  assign \$564  = w_fast_push & w_fast_full[1];
-  assign \$565  = w_fast_full[2] | \$564 ;
-  assign \$566  = w_fast_push & w_fast_full[0];
-  assign \$567  = w_fast_full[1] | \$566 ;
-  assign \$568  = w_fast_pop ? \$565  : \$567 ;
-  assign \$569  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$570  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$571  = w_fast_pop ? \$569  : \$570 ;
-  assign \$572  = w_fast_push & w_fast_full[2];
-  assign \$573  = w_fast_full[3] | \$572 ;
-  assign \$574  = w_fast_push & w_fast_full[1];
-  assign \$575  = w_fast_full[2] | \$574 ;
-  assign \$576  = w_fast_pop ? \$573  : \$575 ;
-  assign \$577  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$578  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$579  = w_fast_pop ? \$577  : \$578 ;
-  assign \$580  = w_fast_push & w_fast_full[3];
-  assign \$581  = w_fast_full[4] | \$580 ;
-  assign \$582  = w_fast_push & w_fast_full[2];
-  assign \$583  = w_fast_full[3] | \$582 ;
-  assign \$584  = w_fast_pop ? \$581  : \$583 ;
-  assign \$585  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$586  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$587  = w_fast_pop ? \$585  : \$586 ;
-  assign \$588  = w_fast_push & w_fast_full[4];
-  assign \$589  = w_fast_full[5] | \$588 ;
-  assign \$590  = w_fast_push & w_fast_full[3];
-  assign \$591  = w_fast_full[4] | \$590 ;
-  assign \$592  = w_fast_pop ? \$589  : \$591 ;
-  assign \$593  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$594  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$595  = w_fast_pop ? \$593  : \$594 ;
-  assign \$596  = w_fast_push & w_fast_full[5];
-  assign \$597  = w_fast_full[6] | \$596 ;
-  assign \$598  = w_fast_push & w_fast_full[4];
-  assign \$599  = w_fast_full[5] | \$598 ;
-  assign \$600  = w_fast_pop ? \$597  : \$599 ;
-  assign \$601  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$602  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$603  = w_fast_pop ? \$601  : \$602 ;
-  assign \$604  = w_fast_push & w_fast_full[6];
-  assign \$605  = w_fast_full[7] | \$604 ;
-  assign \$606  = w_fast_push & w_fast_full[5];
-  assign \$607  = w_fast_full[6] | \$606 ;
-  assign \$608  = w_fast_pop ? \$605  : \$607 ;
-  assign \$609  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$610  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$611  = w_fast_pop ? \$609  : \$610 ;
-  assign \$612  = w_fast_push & w_fast_full[7];
-  assign \$613  = w_fast_full[8] | \$612 ;
-  assign \$614  = w_fast_push & w_fast_full[6];
-  assign \$615  = w_fast_full[7] | \$614 ;
-  assign \$616  = w_fast_pop ? \$613  : \$615 ;
-  assign \$617  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$618  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$619  = w_fast_pop ? \$617  : \$618 ;
-  assign \$620  = w_fast_push & w_fast_full[8];
-  assign \$621  = w_fast_full[9] | \$620 ;
-  assign \$622  = w_fast_push & w_fast_full[7];
-  assign \$623  = w_fast_full[8] | \$622 ;
-  assign \$624  = w_fast_pop ? \$621  : \$623 ;
-  assign \$626  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$627  = w_fast_pop ? \$625  : \$626 ;
-  assign \$628  = w_fast_push & w_fast_full[9];
-  assign \$630  = w_fast_push & w_fast_full[8];
-  assign \$631  = w_fast_full[9] | \$630 ;
-  assign \$632  = w_fast_pop ? \$629  : \$631 ;
-  assign \$633  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$634  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
-  assign \$635  = w_slow_pop ? \$633  : \$634 ;
-  assign \$636  = w_slow_push & w_slow_full[0];
-  assign \$637  = w_slow_full[1] | \$636 ;
-  assign \$639  = w_slow_full[0] | \$638 ;
-  assign \$640  = w_slow_pop ? \$637  : \$639 ;
-  assign \$641  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$642  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$643  = w_slow_pop ? \$641  : \$642 ;
-  assign \$644  = w_slow_push & w_slow_full[1];
-  assign \$645  = w_slow_full[2] | \$644 ;
-  assign \$646  = w_slow_push & w_slow_full[0];
-  assign \$647  = w_slow_full[1] | \$646 ;
-  assign \$648  = w_slow_pop ? \$645  : \$647 ;
-  assign \$649  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$650  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$651  = w_slow_pop ? \$649  : \$650 ;
-  assign \$652  = w_slow_push & w_slow_full[2];
-  assign \$653  = w_slow_full[3] | \$652 ;
-  assign \$654  = w_slow_push & w_slow_full[1];
-  assign \$655  = w_slow_full[2] | \$654 ;
-  assign \$656  = w_slow_pop ? \$653  : \$655 ;
-  assign \$657  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$658  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$659  = w_slow_pop ? \$657  : \$658 ;
-  assign \$660  = w_slow_push & w_slow_full[3];
-  assign \$661  = w_slow_full[4] | \$660 ;
-  assign \$662  = w_slow_push & w_slow_full[2];
-  assign \$663  = w_slow_full[3] | \$662 ;
-  assign \$664  = w_slow_pop ? \$661  : \$663 ;
-  assign \$665  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$666  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$667  = w_slow_pop ? \$665  : \$666 ;
-  assign \$668  = w_slow_push & w_slow_full[4];
-  assign \$669  = w_slow_full[5] | \$668 ;
-  assign \$670  = w_slow_push & w_slow_full[3];
-  assign \$671  = w_slow_full[4] | \$670 ;
-  assign \$672  = w_slow_pop ? \$669  : \$671 ;
-  assign \$673  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$674  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$675  = w_slow_pop ? \$673  : \$674 ;
-  assign \$676  = w_slow_push & w_slow_full[5];
-  assign \$677  = w_slow_full[6] | \$676 ;
-  assign \$678  = w_slow_push & w_slow_full[4];
-  assign \$679  = w_slow_full[5] | \$678 ;
-  assign \$680  = w_slow_pop ? \$677  : \$679 ;
-  assign \$681  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$682  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$683  = w_slow_pop ? \$681  : \$682 ;
-  assign \$684  = w_slow_push & w_slow_full[6];
-  assign \$685  = w_slow_full[7] | \$684 ;
-  assign \$686  = w_slow_push & w_slow_full[5];
-  assign \$687  = w_slow_full[6] | \$686 ;
-  assign \$688  = w_slow_pop ? \$685  : \$687 ;
-  assign \$689  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$690  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$691  = w_slow_pop ? \$689  : \$690 ;
-  assign \$692  = w_slow_push & w_slow_full[7];
-  assign \$693  = w_slow_full[8] | \$692 ;
-  assign \$694  = w_slow_push & w_slow_full[6];
-  assign \$695  = w_slow_full[7] | \$694 ;
-  assign \$696  = w_slow_pop ? \$693  : \$695 ;
-  assign \$697  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$698  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$699  = w_slow_pop ? \$697  : \$698 ;
-  assign \$700  = w_slow_push & w_slow_full[8];
-  assign \$701  = w_slow_full[9] | \$700 ;
-  assign \$702  = w_slow_push & w_slow_full[7];
-  assign \$703  = w_slow_full[8] | \$702 ;
-  assign \$704  = w_slow_pop ? \$701  : \$703 ;
-  assign \$706  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$707  = w_slow_pop ? \$705  : \$706 ;
-  assign \$708  = w_slow_push & w_slow_full[9];
-  assign \$710  = w_slow_push & w_slow_full[8];
-  assign \$711  = w_slow_full[9] | \$710 ;
-  assign \$712  = w_slow_pop ? \$709  : \$711 ;
-  assign \$713  = ~ w_kinds_full[8];
-  assign \$714  = ~ w_kinds_full[9];
-  assign \$715  = \$signal$99  ? \$713  : \$714 ;
-  assign \$716  = ~ w_kinds_full[9];
-  assign \$717  = \$signal$99  ? \$716  : 1'h1;
-  assign \$718  = w_kinds_push ? \$715  : \$717 ;
-  assign \$719  = ~ w_kinds_full[7];
-  assign \$720  = ~ w_kinds_full[8];
-  assign \$721  = \$signal$99  ? \$719  : \$720 ;
-  assign \$722  = ~ w_kinds_full[8];
-  assign \$723  = ~ w_kinds_full[9];
-  assign \$724  = \$signal$99  ? \$722  : \$723 ;
-  assign \$725  = w_kinds_push ? \$721  : \$724 ;
-  assign \$726  = w_kinds_pop ? \$718  : \$725 ;
-  assign \$727  = ~ r_fast_pop;
-  assign \$728  = r_fast_count[0] & \$727 ;
-  assign \$729  = r_fast_held[0] | \$728 ;
-  assign \$signature__en  = r_fast_push & \$729 ;
-  assign \$730  = ~ r_slow_pop;
-  assign \$731  = r_slow_count[0] & \$730 ;
-  assign \$732  = r_slow_held[0] | \$731 ;
-  assign \$signature__en$109  = r_slow_push & \$732 ;
+  assign \$441  = r_kinds_push & r_kinds_full[0];
+  assign \$442  = r_kinds_full[1] | \$441 ;
+  assign \$443  = r_kinds_full[0] | r_kinds_push;
+  assign \$444  = r_kinds_pop ? \$442  : \$443 ;
+  assign \$445  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
+  assign \$446  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
+  assign \$447  = r_kinds_pop ? \$445  : \$446 ;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = \$444  & \$448 ;
+  assign \$450  = r_fast_push ? r_fast_count[0] : r_fast_count[1];
+  assign \$451  = r_fast_count[0] | r_fast_push;
+  assign \$452  = r_fast_pop ? \$450  : \$451 ;
+  assign \$453  = \$449  & \$452 ;
+  assign \$454  = r_kinds_push & r_kinds_full[0];
+  assign \$455  = r_kinds_full[1] | \$454 ;
+  assign \$456  = r_kinds_full[0] | r_kinds_push;
+  assign \$457  = r_kinds_pop ? \$455  : \$456 ;
+  assign \$458  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
+  assign \$459  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
+  assign \$460  = r_kinds_pop ? \$458  : \$459 ;
+  assign \$461  = \$457  & \$460 ;
+  assign \$462  = r_slow_push ? r_slow_count[0] : r_slow_count[1];
+  assign \$463  = r_slow_count[0] | r_slow_push;
+  assign \$464  = r_slow_pop ? \$462  : \$463 ;
+  assign \$465  = \$461  & \$464 ;
+  assign \$466  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$467  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$468  = w_addrs_pop ? \$466  : \$467 ;
+  assign \$469  = w_addrs_push & w_addrs_full[0];
+  assign \$470  = w_addrs_full[1] | \$469 ;
+  assign \$472  = w_addrs_full[0] | \$471 ;
+  assign \$473  = w_addrs_pop ? \$470  : \$472 ;
+  assign \$475  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$476  = w_addrs_pop ? \$474  : \$475 ;
+  assign \$477  = w_addrs_push & w_addrs_full[1];
+  assign \$479  = w_addrs_push & w_addrs_full[0];
+  assign \$480  = w_addrs_full[1] | \$479 ;
+  assign \$481  = w_addrs_pop ? \$478  : \$480 ;
+  assign \$482  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$483  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$484  = w_datas_pop ? \$482  : \$483 ;
+  assign \$485  = w_datas_push & w_datas_full[0];
+  assign \$486  = w_datas_full[1] | \$485 ;
+  assign \$488  = w_datas_full[0] | \$487 ;
+  assign \$489  = w_datas_pop ? \$486  : \$488 ;
+  assign \$491  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$492  = w_datas_pop ? \$490  : \$491 ;
+  assign \$493  = w_datas_push & w_datas_full[1];
+  assign \$495  = w_datas_push & w_datas_full[0];
+  assign \$496  = w_datas_full[1] | \$495 ;
+  assign \$497  = w_datas_pop ? \$494  : \$496 ;
+  assign \$498  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$499  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$500  = w_kinds_pop ? \$498  : \$499 ;
+  assign \$501  = w_kinds_push & w_kinds_full[0];
+  assign \$502  = w_kinds_full[1] | \$501 ;
+  assign \$504  = w_kinds_full[0] | \$503 ;
+  assign \$505  = w_kinds_pop ? \$502  : \$504 ;
+  assign \$506  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$507  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$508  = w_kinds_pop ? \$506  : \$507 ;
+  assign \$509  = w_kinds_push & w_kinds_full[1];
+  assign \$510  = w_kinds_full[2] | \$509 ;
+  assign \$511  = w_kinds_push & w_kinds_full[0];
+  assign \$512  = w_kinds_full[1] | \$511 ;
+  assign \$513  = w_kinds_pop ? \$510  : \$512 ;
+  assign \$514  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$515  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$516  = w_kinds_pop ? \$514  : \$515 ;
+  assign \$517  = w_kinds_push & w_kinds_full[2];
+  assign \$518  = w_kinds_full[3] | \$517 ;
+  assign \$519  = w_kinds_push & w_kinds_full[1];
+  assign \$520  = w_kinds_full[2] | \$519 ;
+  assign \$521  = w_kinds_pop ? \$518  : \$520 ;
+  assign \$522  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$523  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$524  = w_kinds_pop ? \$522  : \$523 ;
+  assign \$525  = w_kinds_push & w_kinds_full[3];
+  assign \$526  = w_kinds_full[4] | \$525 ;
+  assign \$527  = w_kinds_push & w_kinds_full[2];
+  assign \$528  = w_kinds_full[3] | \$527 ;
+  assign \$529  = w_kinds_pop ? \$526  : \$528 ;
+  assign \$530  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$531  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$532  = w_kinds_pop ? \$530  : \$531 ;
+  assign \$533  = w_kinds_push & w_kinds_full[4];
+  assign \$534  = w_kinds_full[5] | \$533 ;
+  assign \$535  = w_kinds_push & w_kinds_full[3];
+  assign \$536  = w_kinds_full[4] | \$535 ;
+  assign \$537  = w_kinds_pop ? \$534  : \$536 ;
+  assign \$538  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$539  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$540  = w_kinds_pop ? \$538  : \$539 ;
+  assign \$541  = w_kinds_push & w_kinds_full[5];
+  assign \$542  = w_kinds_full[6] | \$541 ;
+  assign \$543  = w_kinds_push & w_kinds_full[4];
+  assign \$544  = w_kinds_full[5] | \$543 ;
+  assign \$545  = w_kinds_pop ? \$542  : \$544 ;
+  assign \$546  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$547  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$548  = w_kinds_pop ? \$546  : \$547 ;
+  assign \$549  = w_kinds_push & w_kinds_full[6];
+  assign \$550  = w_kinds_full[7] | \$549 ;
+  assign \$551  = w_kinds_push & w_kinds_full[5];
+  assign \$552  = w_kinds_full[6] | \$551 ;
+  assign \$553  = w_kinds_pop ? \$550  : \$552 ;
+  assign \$554  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$555  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$556  = w_kinds_pop ? \$554  : \$555 ;
+  assign \$557  = w_kinds_push & w_kinds_full[7];
+  assign \$558  = w_kinds_full[8] | \$557 ;
+  assign \$559  = w_kinds_push & w_kinds_full[6];
+  assign \$560  = w_kinds_full[7] | \$559 ;
+  assign \$561  = w_kinds_pop ? \$558  : \$560 ;
+  assign \$562  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$563  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$564  = w_kinds_pop ? \$562  : \$563 ;
+  assign \$565  = w_kinds_push & w_kinds_full[8];
+  assign \$566  = w_kinds_full[9] | \$565 ;
+  assign \$567  = w_kinds_push & w_kinds_full[7];
+  assign \$568  = w_kinds_full[8] | \$567 ;
+  assign \$569  = w_kinds_pop ? \$566  : \$568 ;
+  assign \$571  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$572  = w_kinds_pop ? \$570  : \$571 ;
+  assign \$573  = w_kinds_push & w_kinds_full[9];
+  assign \$575  = w_kinds_push & w_kinds_full[8];
+  assign \$576  = w_kinds_full[9] | \$575 ;
+  assign \$577  = w_kinds_pop ? \$574  : \$576 ;
+  assign \$578  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$579  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$580  = w_fast_pop ? \$578  : \$579 ;
+  assign \$581  = w_fast_push & w_fast_full[0];
+  assign \$582  = w_fast_full[1] | \$581 ;
+  assign \$584  = w_fast_full[0] | \$583 ;
+  assign \$585  = w_fast_pop ? \$582  : \$584 ;
+  assign \$586  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$587  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$588  = w_fast_pop ? \$586  : \$587 ;
+  assign \$589  = w_fast_push & w_fast_full[1];
+  assign \$590  = w_fast_full[2] | \$589 ;
+  assign \$591  = w_fast_push & w_fast_full[0];
+  assign \$592  = w_fast_full[1] | \$591 ;
+  assign \$593  = w_fast_pop ? \$590  : \$592 ;
+  assign \$594  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$595  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$596  = w_fast_pop ? \$594  : \$595 ;
+  assign \$597  = w_fast_push & w_fast_full[2];
+  assign \$598  = w_fast_full[3] | \$597 ;
+  assign \$599  = w_fast_push & w_fast_full[1];
+  assign \$600  = w_fast_full[2] | \$599 ;
+  assign \$601  = w_fast_pop ? \$598  : \$600 ;
+  assign \$602  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$603  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$604  = w_fast_pop ? \$602  : \$603 ;
+  assign \$605  = w_fast_push & w_fast_full[3];
+  assign \$606  = w_fast_full[4] | \$605 ;
+  assign \$607  = w_fast_push & w_fast_full[2];
+  assign \$608  = w_fast_full[3] | \$607 ;
+  assign \$609  = w_fast_pop ? \$606  : \$608 ;
+  assign \$610  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$611  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$612  = w_fast_pop ? \$610  : \$611 ;
+  assign \$613  = w_fast_push & w_fast_full[4];
+  assign \$614  = w_fast_full[5] | \$613 ;
+  assign \$615  = w_fast_push & w_fast_full[3];
+  assign \$616  = w_fast_full[4] | \$615 ;
+  assign \$617  = w_fast_pop ? \$614  : \$616 ;
+  assign \$618  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$619  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$620  = w_fast_pop ? \$618  : \$619 ;
+  assign \$621  = w_fast_push & w_fast_full[5];
+  assign \$622  = w_fast_full[6] | \$621 ;
+  assign \$623  = w_fast_push & w_fast_full[4];
+  assign \$624  = w_fast_full[5] | \$623 ;
+  assign \$625  = w_fast_pop ? \$622  : \$624 ;
+  assign \$626  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$627  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$628  = w_fast_pop ? \$626  : \$627 ;
+  assign \$629  = w_fast_push & w_fast_full[6];
+  assign \$630  = w_fast_full[7] | \$629 ;
+  assign \$631  = w_fast_push & w_fast_full[5];
+  assign \$632  = w_fast_full[6] | \$631 ;
+  assign \$633  = w_fast_pop ? \$630  : \$632 ;
+  assign \$634  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$635  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$636  = w_fast_pop ? \$634  : \$635 ;
+  assign \$637  = w_fast_push & w_fast_full[7];
+  assign \$638  = w_fast_full[8] | \$637 ;
+  assign \$639  = w_fast_push & w_fast_full[6];
+  assign \$640  = w_fast_full[7] | \$639 ;
+  assign \$641  = w_fast_pop ? \$638  : \$640 ;
+  assign \$642  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$643  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$644  = w_fast_pop ? \$642  : \$643 ;
+  assign \$645  = w_fast_push & w_fast_full[8];
+  assign \$646  = w_fast_full[9] | \$645 ;
+  assign \$647  = w_fast_push & w_fast_full[7];
+  assign \$648  = w_fast_full[8] | \$647 ;
+  assign \$649  = w_fast_pop ? \$646  : \$648 ;
+  assign \$651  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$652  = w_fast_pop ? \$650  : \$651 ;
+  assign \$653  = w_fast_push & w_fast_full[9];
+  assign \$655  = w_fast_push & w_fast_full[8];
+  assign \$656  = w_fast_full[9] | \$655 ;
+  assign \$657  = w_fast_pop ? \$654  : \$656 ;
+  assign \$658  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$659  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$660  = w_slow_pop ? \$658  : \$659 ;
+  assign \$661  = w_slow_push & w_slow_full[0];
+  assign \$662  = w_slow_full[1] | \$661 ;
+  assign \$664  = w_slow_full[0] | \$663 ;
+  assign \$665  = w_slow_pop ? \$662  : \$664 ;
+  assign \$666  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$667  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$668  = w_slow_pop ? \$666  : \$667 ;
+  assign \$669  = w_slow_push & w_slow_full[1];
+  assign \$670  = w_slow_full[2] | \$669 ;
+  assign \$671  = w_slow_push & w_slow_full[0];
+  assign \$672  = w_slow_full[1] | \$671 ;
+  assign \$673  = w_slow_pop ? \$670  : \$672 ;
+  assign \$674  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$675  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$676  = w_slow_pop ? \$674  : \$675 ;
+  assign \$677  = w_slow_push & w_slow_full[2];
+  assign \$678  = w_slow_full[3] | \$677 ;
+  assign \$679  = w_slow_push & w_slow_full[1];
+  assign \$680  = w_slow_full[2] | \$679 ;
+  assign \$681  = w_slow_pop ? \$678  : \$680 ;
+  assign \$682  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$683  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$684  = w_slow_pop ? \$682  : \$683 ;
+  assign \$685  = w_slow_push & w_slow_full[3];
+  assign \$686  = w_slow_full[4] | \$685 ;
+  assign \$687  = w_slow_push & w_slow_full[2];
+  assign \$688  = w_slow_full[3] | \$687 ;
+  assign \$689  = w_slow_pop ? \$686  : \$688 ;
+  assign \$690  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$691  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$692  = w_slow_pop ? \$690  : \$691 ;
+  assign \$693  = w_slow_push & w_slow_full[4];
+  assign \$694  = w_slow_full[5] | \$693 ;
+  assign \$695  = w_slow_push & w_slow_full[3];
+  assign \$696  = w_slow_full[4] | \$695 ;
+  assign \$697  = w_slow_pop ? \$694  : \$696 ;
+  assign \$698  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$699  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$700  = w_slow_pop ? \$698  : \$699 ;
+  assign \$701  = w_slow_push & w_slow_full[5];
+  assign \$702  = w_slow_full[6] | \$701 ;
+  assign \$703  = w_slow_push & w_slow_full[4];
+  assign \$704  = w_slow_full[5] | \$703 ;
+  assign \$705  = w_slow_pop ? \$702  : \$704 ;
+  assign \$706  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$707  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$708  = w_slow_pop ? \$706  : \$707 ;
+  assign \$709  = w_slow_push & w_slow_full[6];
+  assign \$710  = w_slow_full[7] | \$709 ;
+  assign \$711  = w_slow_push & w_slow_full[5];
+  assign \$712  = w_slow_full[6] | \$711 ;
+  assign \$713  = w_slow_pop ? \$710  : \$712 ;
+  assign \$714  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$715  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$716  = w_slow_pop ? \$714  : \$715 ;
+  assign \$717  = w_slow_push & w_slow_full[7];
+  assign \$718  = w_slow_full[8] | \$717 ;
+  assign \$719  = w_slow_push & w_slow_full[6];
+  assign \$720  = w_slow_full[7] | \$719 ;
+  assign \$721  = w_slow_pop ? \$718  : \$720 ;
+  assign \$722  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$723  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$724  = w_slow_pop ? \$722  : \$723 ;
+  assign \$725  = w_slow_push & w_slow_full[8];
+  assign \$726  = w_slow_full[9] | \$725 ;
+  assign \$727  = w_slow_push & w_slow_full[7];
+  assign \$728  = w_slow_full[8] | \$727 ;
+  assign \$729  = w_slow_pop ? \$726  : \$728 ;
+  assign \$731  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$732  = w_slow_pop ? \$730  : \$731 ;
+  assign \$733  = w_slow_push & w_slow_full[9];
+  assign \$735  = w_slow_push & w_slow_full[8];
+  assign \$736  = w_slow_full[9] | \$735 ;
+  assign \$737  = w_slow_pop ? \$734  : \$736 ;
+  assign \$738  = ~ w_kinds_full[8];
+  assign \$739  = ~ w_kinds_full[9];
+  assign \$740  = \$signal$101  ? \$738  : \$739 ;
+  assign \$741  = ~ w_kinds_full[9];
+  assign \$742  = \$signal$101  ? \$741  : 1'h1;
+  assign \$743  = w_kinds_push ? \$740  : \$742 ;
+  assign \$744  = ~ w_kinds_full[7];
+  assign \$745  = ~ w_kinds_full[8];
+  assign \$746  = \$signal$101  ? \$744  : \$745 ;
+  assign \$747  = ~ w_kinds_full[8];
+  assign \$748  = ~ w_kinds_full[9];
+  assign \$749  = \$signal$101  ? \$747  : \$748 ;
+  assign \$750  = w_kinds_push ? \$746  : \$749 ;
+  assign \$751  = w_kinds_pop ? \$743  : \$750 ;
+  assign \$752  = ~ r_fast_pop;
+  assign \$753  = r_fast_count[0] & \$752 ;
+  assign \$754  = r_fast_held[0] | \$753 ;
+  assign \$signature__en  = r_fast_push & \$754 ;
+  assign \$755  = ~ r_slow_pop;
+  assign \$756  = r_slow_count[0] & \$755 ;
+  assign \$757  = r_slow_held[0] | \$756 ;
+  assign \$signature__en$111  = r_slow_push & \$757 ;
   assign \$signal$39  = s_axil_arvalid & ar_room;
-  assign \$733  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
-  assign s_axil_rvalid = r_kinds_full[0] & \$733 ;
+  assign s_axil_rvalid = r_fast_turn | r_slow_turn;
   assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
-  assign \$734  = ~ r_kinds_data0;
-  assign \$735  = \$734  & r_fast_head[32];
-  assign s_axil_rresp = \$735  ? 2'h2 : 2'h0;
+  assign \$758  = ~ r_kinds_data0;
+  assign \$759  = \$758  & r_fast_head[32];
+  assign s_axil_rresp = \$759  ? 2'h2 : 2'h0;
   assign r_kinds_pop = r_fast_pop | r_slow_pop;
-  assign \$736  = ~ r_kinds_data0;
-  assign \$737  = r_kinds_full[0] & \$736 ;
-  assign \$738  = \$737  & r_fast_count[0];
-  assign r_fast_pop = \$738  & s_axil_rready;
-  assign \$739  = r_kinds_full[0] & r_kinds_data0;
-  assign \$740  = \$739  & r_slow_count[0];
-  assign r_slow_pop = \$740  & s_axil_rready;
+  assign r_fast_pop = r_fast_turn & s_axil_rready;
+  assign r_slow_pop = r_slow_turn & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$741  = ~ w_addrs_full[1];
-  assign \$signal$126  = s_axil_awvalid & \$741 ;
-  assign \$742  = ~ w_datas_full[1];
-  assign \$signal$128  = s_axil_wvalid & \$742 ;
-  assign \$743  = w_addrs_full[0] | \$signal$126 ;
-  assign \$744  = w_datas_full[0] | \$signal$128 ;
-  assign \$745  = \$743  & \$744 ;
-  assign \$signal$99  = \$745  & w_room;
-  assign \$746  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal$99  & \$747 ;
-  assign \$748  = ~ w_addrs_full[0];
-  assign \$749  = \$signal$99  & \$748 ;
-  assign \$750  = ~ \$749 ;
-  assign w_addrs_push = \$signal$126  & \$750 ;
-  assign \$751  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal$99  & \$752 ;
-  assign \$753  = ~ w_datas_full[0];
-  assign \$754  = \$signal$99  & \$753 ;
-  assign \$755  = ~ \$754 ;
-  assign w_datas_push = \$signal$128  & \$755 ;
-  assign \$756  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$756 ;
-  assign \$757  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$757  ? 2'h2 : 2'h0;
+  assign \$760  = ~ w_addrs_full[1];
+  assign \$signal$128  = s_axil_awvalid & \$760 ;
+  assign \$761  = ~ w_datas_full[1];
+  assign \$signal$130  = s_axil_wvalid & \$761 ;
+  assign \$762  = w_addrs_full[0] | \$signal$128 ;
+  assign \$763  = w_datas_full[0] | \$signal$130 ;
+  assign \$764  = \$762  & \$763 ;
+  assign \$signal$101  = \$764  & w_room;
+  assign \$765  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal$101  & \$766 ;
+  assign \$767  = ~ w_addrs_full[0];
+  assign \$768  = \$signal$101  & \$767 ;
+  assign \$769  = ~ \$768 ;
+  assign w_addrs_push = \$signal$128  & \$769 ;
+  assign \$770  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal$101  & \$771 ;
+  assign \$772  = ~ w_datas_full[0];
+  assign \$773  = \$signal$101  & \$772 ;
+  assign \$774  = ~ \$773 ;
+  assign w_datas_push = \$signal$130  & \$774 ;
+  assign \$775  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$775 ;
+  assign \$776  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$776  ? 2'h2 : 2'h0;
   assign w_kinds_pop = w_fast_pop | w_slow_pop;
-  assign \$758  = ~ w_kinds_data0;
-  assign \$759  = w_kinds_full[0] & \$758 ;
-  assign \$760  = \$759  & w_fast_full[0];
-  assign w_fast_pop = \$760  & s_axil_bready;
-  assign \$761  = w_kinds_full[0] & w_kinds_data0;
-  assign \$762  = \$761  & w_slow_full[0];
-  assign w_slow_pop = \$762  & s_axil_bready;
+  assign \$777  = ~ w_kinds_data0;
+  assign \$778  = w_kinds_full[0] & \$777 ;
+  assign \$779  = \$778  & w_fast_full[0];
+  assign w_fast_pop = \$779  & s_axil_bready;
+  assign \$780  = w_kinds_full[0] & w_kinds_data0;
+  assign \$781  = \$780  & w_slow_full[0];
+  assign w_slow_pop = \$781  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$763 ;
+    r_kinds_data0 <= \$782 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$764 ;
+    r_kinds_full <= \$783 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$765 ;
+    r_kinds_data1 <= \$784 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$766 ;
+    r_kinds_data2 <= \$785 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$767 ;
+    r_kinds_data3 <= \$786 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$768 ;
+    r_kinds_data4 <= \$787 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$769 ;
+    r_kinds_data5 <= \$788 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$770 ;
+    r_kinds_data6 <= \$789 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$771 ;
+    r_kinds_data7 <= \$790 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$772 ;
+    r_kinds_data8 <= \$791 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$773 ;
+    r_kinds_data9 <= \$792 ;
   always @(posedge aclk_clk)
-    r_fast_head <= \$774 ;
+    r_fast_head <= \$793 ;
   always @(posedge aclk_clk)
-    r_fast_rd <= \$775 ;
+    r_fast_rd <= \$794 ;
   always @(posedge aclk_clk)
-    r_fast_rd_next <= \$776 ;
+    r_fast_rd_next <= \$795 ;
   always @(posedge aclk_clk)
-    r_fast_wr <= \$777 ;
+    r_fast_wr <= \$796 ;
   always @(posedge aclk_clk)
-    r_fast_wr_next <= \$778 ;
+    r_fast_wr_next <= \$797 ;
   always @(posedge aclk_clk)
-    r_fast_held <= \$779 ;
+    r_fast_held <= \$798 ;
   always @(posedge aclk_clk)
-    r_fast_count <= \$780 ;
+    r_fast_count <= \$799 ;
   always @(posedge aclk_clk)
-    r_slow_head <= \$781 ;
+    r_slow_head <= \$800 ;
   always @(posedge aclk_clk)
-    r_slow_rd <= \$782 ;
+    r_slow_rd <= \$801 ;
   always @(posedge aclk_clk)
-    r_slow_rd_next <= \$783 ;
+    r_slow_rd_next <= \$802 ;
   always @(posedge aclk_clk)
-    r_slow_wr <= \$784 ;
+    r_slow_wr <= \$803 ;
   always @(posedge aclk_clk)
-    r_slow_wr_next <= \$785 ;
+    r_slow_wr_next <= \$804 ;
   always @(posedge aclk_clk)
-    r_slow_held <= \$786 ;
+    r_slow_held <= \$805 ;
   always @(posedge aclk_clk)
-    r_slow_count <= \$787 ;
+    r_slow_count <= \$806 ;
   always @(posedge aclk_clk)
-    r_kinds_push <= \$788 ;
+    r_kinds_push <= \$807 ;
   always @(posedge aclk_clk)
-    r_kinds_w_data <= \$789 ;
+    r_kinds_w_data <= \$808 ;
   always @(posedge aclk_clk)
-    ar_room <= \$790 ;
+    ar_room <= \$809 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$791 ;
+    r_fast_turn <= \$810 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$792 ;
+    r_slow_turn <= \$811 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$793 ;
+    w_addrs_data0 <= \$812 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$794 ;
+    w_addrs_full <= \$813 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$795 ;
+    w_addrs_data1 <= \$814 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$796 ;
+    w_datas_data0 <= \$815 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$797 ;
+    w_datas_full <= \$816 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$798 ;
+    w_datas_data1 <= \$817 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$799 ;
+    w_kinds_data0 <= \$818 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$800 ;
+    w_kinds_full <= \$819 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$801 ;
+    w_kinds_data1 <= \$820 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$802 ;
+    w_kinds_data2 <= \$821 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$803 ;
+    w_kinds_data3 <= \$822 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$804 ;
+    w_kinds_data4 <= \$823 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$805 ;
+    w_kinds_data5 <= \$824 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$806 ;
+    w_kinds_data6 <= \$825 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$807 ;
+    w_kinds_data7 <= \$826 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$808 ;
+    w_kinds_data8 <= \$827 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$809 ;
+    w_kinds_data9 <= \$828 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$810 ;
+    w_fast_data0 <= \$829 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$811 ;
+    w_fast_full <= \$830 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$812 ;
+    w_fast_data1 <= \$831 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$813 ;
+    w_fast_data2 <= \$832 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$814 ;
+    w_fast_data3 <= \$833 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$815 ;
+    w_fast_data4 <= \$834 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$816 ;
+    w_fast_data5 <= \$835 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$817 ;
+    w_fast_data6 <= \$836 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$818 ;
+    w_fast_data7 <= \$837 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$819 ;
+    w_fast_data8 <= \$838 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$820 ;
+    w_fast_data9 <= \$839 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$821 ;
+    w_slow_data0 <= \$840 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$822 ;
+    w_slow_full <= \$841 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$823 ;
+    w_slow_data1 <= \$842 ;
   always @(posedge aclk_clk)
-    w_slow_data4 <= \$824 ;
+    w_slow_data2 <= \$843 ;
   always @(posedge aclk_clk)
-    w_slow_data5 <= \$825 ;
+    w_slow_data3 <= \$844 ;
   always @(posedge aclk_clk)
-    w_slow_data6 <= \$826 ;
+    w_slow_data4 <= \$845 ;
   always @(posedge aclk_clk)
-    w_slow_data7 <= \$827 ;
+    w_slow_data5 <= \$846 ;
   always @(posedge aclk_clk)
-    w_slow_data8 <= \$828 ;
+    w_slow_data6 <= \$847 ;
   always @(posedge aclk_clk)
-    w_slow_data9 <= \$829 ;
+    w_slow_data7 <= \$848 ;
   always @(posedge aclk_clk)
-    w_kinds_push <= \$830 ;
+    w_slow_data8 <= \$849 ;
   always @(posedge aclk_clk)
-    w_room <= \$831 ;
+    w_slow_data9 <= \$850 ;
+  always @(posedge aclk_clk)
+    w_kinds_push <= \$851 ;
+  always @(posedge aclk_clk)
+    w_room <= \$852 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -2543,631 +2610,624 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$145  = \$144  & r_fast_held[0];
   assign \$146  = ~ r_fast_push;
   assign \$147  = \$145  & \$146 ;
-  assign \$148  = \$147  ? r_fast_held[5] : r_fast_held[4];
-  assign \$149  = \$141  ? r_fast_held[3] : \$148 ;
-  assign \$150  = ~ r_fast_pop;
-  assign \$151  = r_fast_count[0] & \$150 ;
-  assign \$152  = r_fast_push & \$151 ;
-  assign \$153  = ~ r_fast_pop;
-  assign \$154  = r_fast_count[0] & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$155  & r_fast_held[0];
-  assign \$157  = ~ r_fast_push;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = \$158  ? r_fast_held[6] : r_fast_held[5];
-  assign \$160  = \$152  ? r_fast_held[4] : \$159 ;
-  assign \$161  = ~ r_fast_pop;
-  assign \$162  = r_fast_count[0] & \$161 ;
-  assign \$163  = r_fast_push & \$162 ;
-  assign \$164  = ~ r_fast_pop;
-  assign \$165  = r_fast_count[0] & \$164 ;
-  assign \$166  = ~ \$165 ;
-  assign \$167  = \$166  & r_fast_held[0];
-  assign \$168  = ~ r_fast_push;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$763  = \$3 ;
+    \$782  = \$3 ;
     if (aclk_rst) begin
-      \$763  = 1'h0;
+      \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$764 [0] = \$8 ;
-    \$764 [1] = \$16 ;
-    \$764 [2] = \$24 ;
-    \$764 [3] = \$32 ;
-    \$764 [4] = \$40 ;
-    \$764 [5] = \$48 ;
-    \$764 [6] = \$56 ;
-    \$764 [7] = \$64 ;
-    \$764 [8] = \$72 ;
-    \$764 [9] = \$80 ;
+    \$783 [0] = \$8 ;
+    \$783 [1] = \$16 ;
+    \$783 [2] = \$24 ;
+    \$783 [3] = \$32 ;
+    \$783 [4] = \$40 ;
+    \$783 [5] = \$48 ;
+    \$783 [6] = \$56 ;
+    \$783 [7] = \$64 ;
+    \$783 [8] = \$72 ;
+    \$783 [9] = \$80 ;
     if (aclk_rst) begin
-      \$764  = 10'h000;
+      \$783  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$765  = \$11 ;
+    \$784  = \$11 ;
     if (aclk_rst) begin
-      \$765  = 1'h0;
+      \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$766  = \$19 ;
+    \$785  = \$19 ;
     if (aclk_rst) begin
-      \$766  = 1'h0;
+      \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$767  = \$27 ;
+    \$786  = \$27 ;
     if (aclk_rst) begin
-      \$767  = 1'h0;
+      \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$768  = \$35 ;
+    \$787  = \$35 ;
     if (aclk_rst) begin
-      \$768  = 1'h0;
+      \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$769  = \$43 ;
-    if (aclk_rst) begin
-      \$769  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$770  = \$51 ;
-    if (aclk_rst) begin
-      \$770  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$771  = \$59 ;
-    if (aclk_rst) begin
-      \$771  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$772  = \$67 ;
-    if (aclk_rst) begin
-      \$772  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$773  = \$75 ;
-    if (aclk_rst) begin
-      \$773  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$774  = r_fast_head;
-    if (\$83 ) begin
-      \$774  = \$84 ;
-    end
-    if (aclk_rst) begin
-      \$774  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$775  = r_fast_rd;
-    if (\$88 ) begin
-      \$775  = r_fast_rd_next;
-    end
-    if (aclk_rst) begin
-      \$775  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$776  = r_fast_rd_next;
-    if (\$88 ) begin
-      \$776  = \$89 [3:0];
-    end
-    if (aclk_rst) begin
-      \$776  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$777  = r_fast_wr;
-    if (\$93 ) begin
-      \$777  = r_fast_wr_next;
-    end
-    if (aclk_rst) begin
-      \$777  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$778  = r_fast_wr_next;
-    if (\$93 ) begin
-      \$778  = \$94 [3:0];
-    end
-    if (aclk_rst) begin
-      \$778  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$779 [0] = \$105 ;
-    \$779 [1] = \$116 ;
-    \$779 [2] = \$127 ;
-    \$779 [3] = \$138 ;
-    \$779 [4] = \$149 ;
-    \$779 [5] = \$160 ;
-    \$779 [6] = \$171 ;
-    \$779 [7] = \$182 ;
-    \$779 [8] = \$193 ;
-    if (aclk_rst) begin
-      \$779  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$780 [0] = \$199 ;
-    \$780 [1] = \$205 ;
-    \$780 [2] = \$211 ;
-    \$780 [3] = \$217 ;
-    \$780 [4] = \$223 ;
-    \$780 [5] = \$229 ;
-    \$780 [6] = \$235 ;
-    \$780 [7] = \$241 ;
-    \$780 [8] = \$247 ;
-    \$780 [9] = \$253 ;
-    if (aclk_rst) begin
-      \$780  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$781  = r_slow_head;
-    if (\$256 ) begin
-      \$781  = \$257 ;
-    end
-    if (aclk_rst) begin
-      \$781  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$782  = r_slow_rd;
-    if (\$261 ) begin
-      \$782  = r_slow_rd_next;
-    end
-    if (aclk_rst) begin
-      \$782  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$783  = r_slow_rd_next;
-    if (\$261 ) begin
-      \$783  = \$262 [3:0];
-    end
-    if (aclk_rst) begin
-      \$783  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$784  = r_slow_wr;
-    if (\$266 ) begin
-      \$784  = r_slow_wr_next;
-    end
-    if (aclk_rst) begin
-      \$784  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$785  = r_slow_wr_next;
-    if (\$266 ) begin
-      \$785  = \$267 [3:0];
-    end
-    if (aclk_rst) begin
-      \$785  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$786 [0] = \$278 ;
-    \$786 [1] = \$289 ;
-    \$786 [2] = \$300 ;
-    \$786 [3] = \$311 ;
-    \$786 [4] = \$322 ;
-    \$786 [5] = \$333 ;
-    \$786 [6] = \$344 ;
-    \$786 [7] = \$355 ;
-    \$786 [8] = \$366 ;
-    if (aclk_rst) begin
-      \$786  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$787 [0] = \$372 ;
-    \$787 [1] = \$378 ;
-    \$787 [2] = \$384 ;
-    \$787 [3] = \$390 ;
-    \$787 [4] = \$396 ;
-    \$787 [5] = \$402 ;
-    \$787 [6] = \$408 ;
-    \$787 [7] = \$414 ;
-    \$787 [8] = \$420 ;
-    \$787 [9] = \$426 ;
-    if (aclk_rst) begin
-      \$787  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$788  = \$signal$39 ;
+    \$788  = \$43 ;
     if (aclk_rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$789  = bus__r_slow;
+    \$789  = \$51 ;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$790  = \$440 ;
+    \$790  = \$59 ;
     if (aclk_rst) begin
-      \$790  = 1'h1;
+      \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$791  = \$443 ;
+    \$791  = \$67 ;
     if (aclk_rst) begin
-      \$791  = 12'h000;
+      \$791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$792 [0] = \$448 ;
-    \$792 [1] = \$456 ;
+    \$792  = \$75 ;
     if (aclk_rst) begin
-      \$792  = 2'h0;
+      \$792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$793  = \$451 ;
+    \$793  = r_fast_head;
+    if (\$83 ) begin
+      \$793  = \$84 ;
+    end
     if (aclk_rst) begin
-      \$793  = 12'h000;
+      \$793  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$794  = \$459 ;
+    \$794  = r_fast_rd;
+    if (\$88 ) begin
+      \$794  = r_fast_rd_next;
+    end
     if (aclk_rst) begin
-      \$794  = 36'h000000000;
+      \$794  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$795 [0] = \$464 ;
-    \$795 [1] = \$472 ;
+    \$795  = r_fast_rd_next;
+    if (\$88 ) begin
+      \$795  = \$89 [3:0];
+    end
     if (aclk_rst) begin
-      \$795  = 2'h0;
+      \$795  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$796  = \$467 ;
+    \$796  = r_fast_wr;
+    if (\$93 ) begin
+      \$796  = r_fast_wr_next;
+    end
     if (aclk_rst) begin
-      \$796  = 36'h000000000;
+      \$796  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$797  = \$475 ;
+    \$797  = r_fast_wr_next;
+    if (\$93 ) begin
+      \$797  = \$94 [3:0];
+    end
     if (aclk_rst) begin
-      \$797  = 1'h0;
+      \$797  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$798 [0] = \$480 ;
-    \$798 [1] = \$488 ;
-    \$798 [2] = \$496 ;
-    \$798 [3] = \$504 ;
-    \$798 [4] = \$512 ;
-    \$798 [5] = \$520 ;
-    \$798 [6] = \$528 ;
-    \$798 [7] = \$536 ;
-    \$798 [8] = \$544 ;
-    \$798 [9] = \$552 ;
+    \$798 [0] = \$105 ;
+    \$798 [1] = \$116 ;
+    \$798 [2] = \$127 ;
+    \$798 [3] = \$138 ;
+    \$798 [4] = \$149 ;
+    \$798 [5] = \$160 ;
+    \$798 [6] = \$171 ;
+    \$798 [7] = \$182 ;
+    \$798 [8] = \$193 ;
     if (aclk_rst) begin
-      \$798  = 10'h000;
+      \$798  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$799  = \$483 ;
+    \$799 [0] = \$199 ;
+    \$799 [1] = \$205 ;
+    \$799 [2] = \$211 ;
+    \$799 [3] = \$217 ;
+    \$799 [4] = \$223 ;
+    \$799 [5] = \$229 ;
+    \$799 [6] = \$235 ;
+    \$799 [7] = \$241 ;
+    \$799 [8] = \$247 ;
+    \$799 [9] = \$253 ;
     if (aclk_rst) begin
-      \$799  = 1'h0;
+      \$799  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$800  = \$491 ;
+    \$800  = r_slow_head;
+    if (\$256 ) begin
+      \$800  = \$257 ;
+    end
     if (aclk_rst) begin
-      \$800  = 1'h0;
+      \$800  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$801  = \$499 ;
+    \$801  = r_slow_rd;
+    if (\$261 ) begin
+      \$801  = r_slow_rd_next;
+    end
     if (aclk_rst) begin
-      \$801  = 1'h0;
+      \$801  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$802  = \$507 ;
+    \$802  = r_slow_rd_next;
+    if (\$261 ) begin
+      \$802  = \$262 [3:0];
+    end
     if (aclk_rst) begin
-      \$802  = 1'h0;
+      \$802  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$803  = \$515 ;
+    \$803  = r_slow_wr;
+    if (\$266 ) begin
+      \$803  = r_slow_wr_next;
+    end
     if (aclk_rst) begin
-      \$803  = 1'h0;
+      \$803  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$804  = \$523 ;
+    \$804  = r_slow_wr_next;
+    if (\$266 ) begin
+      \$804  = \$267 [3:0];
+    end
     if (aclk_rst) begin
-      \$804  = 1'h0;
+      \$804  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$805  = \$531 ;
+    \$805 [0] = \$278 ;
+    \$805 [1] = \$289 ;
+    \$805 [2] = \$300 ;
+    \$805 [3] = \$311 ;
+    \$805 [4] = \$322 ;
+    \$805 [5] = \$333 ;
+    \$805 [6] = \$344 ;
+    \$805 [7] = \$355 ;
+    \$805 [8] = \$366 ;
     if (aclk_rst) begin
-      \$805  = 1'h0;
+      \$805  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$806  = \$539 ;
+    \$806 [0] = \$372 ;
+    \$806 [1] = \$378 ;
+    \$806 [2] = \$384 ;
+    \$806 [3] = \$390 ;
+    \$806 [4] = \$396 ;
+    \$806 [5] = \$402 ;
+    \$806 [6] = \$408 ;
+    \$806 [7] = \$414 ;
+    \$806 [8] = \$420 ;
+    \$806 [9] = \$426 ;
     if (aclk_rst) begin
-      \$806  = 1'h0;
+      \$806  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$807  = \$547 ;
+    \$807  = \$signal$39 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$808  = \$555 ;
+    \$808  = bus__r_slow;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$809 [0] = \$560 ;
-    \$809 [1] = \$568 ;
-    \$809 [2] = \$576 ;
-    \$809 [3] = \$584 ;
-    \$809 [4] = \$592 ;
-    \$809 [5] = \$600 ;
-    \$809 [6] = \$608 ;
-    \$809 [7] = \$616 ;
-    \$809 [8] = \$624 ;
-    \$809 [9] = \$632 ;
+    \$809  = \$440 ;
     if (aclk_rst) begin
-      \$809  = 10'h000;
+      \$809  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$810  = \$563 ;
+    \$810  = \$453 ;
     if (aclk_rst) begin
       \$810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$811  = \$571 ;
+    \$811  = \$465 ;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$812  = \$579 ;
+    \$812  = \$468 ;
     if (aclk_rst) begin
-      \$812  = 1'h0;
+      \$812  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$813  = \$587 ;
+    \$813 [0] = \$473 ;
+    \$813 [1] = \$481 ;
     if (aclk_rst) begin
-      \$813  = 1'h0;
+      \$813  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$814  = \$595 ;
+    \$814  = \$476 ;
     if (aclk_rst) begin
-      \$814  = 1'h0;
+      \$814  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$815  = \$603 ;
+    \$815  = \$484 ;
     if (aclk_rst) begin
-      \$815  = 1'h0;
+      \$815  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$816  = \$611 ;
+    \$816 [0] = \$489 ;
+    \$816 [1] = \$497 ;
     if (aclk_rst) begin
-      \$816  = 1'h0;
+      \$816  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$817  = \$619 ;
+    \$817  = \$492 ;
     if (aclk_rst) begin
-      \$817  = 1'h0;
+      \$817  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$818  = \$627 ;
+    \$818  = \$500 ;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$819  = \$635 ;
+    \$819 [0] = \$505 ;
+    \$819 [1] = \$513 ;
+    \$819 [2] = \$521 ;
+    \$819 [3] = \$529 ;
+    \$819 [4] = \$537 ;
+    \$819 [5] = \$545 ;
+    \$819 [6] = \$553 ;
+    \$819 [7] = \$561 ;
+    \$819 [8] = \$569 ;
+    \$819 [9] = \$577 ;
     if (aclk_rst) begin
-      \$819  = 1'h0;
+      \$819  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$820 [0] = \$640 ;
-    \$820 [1] = \$648 ;
-    \$820 [2] = \$656 ;
-    \$820 [3] = \$664 ;
-    \$820 [4] = \$672 ;
-    \$820 [5] = \$680 ;
-    \$820 [6] = \$688 ;
-    \$820 [7] = \$696 ;
-    \$820 [8] = \$704 ;
-    \$820 [9] = \$712 ;
+    \$820  = \$508 ;
     if (aclk_rst) begin
-      \$820  = 10'h000;
+      \$820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$821  = \$643 ;
+    \$821  = \$516 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$822  = \$651 ;
+    \$822  = \$524 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$823  = \$659 ;
+    \$823  = \$532 ;
     if (aclk_rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$824  = \$667 ;
+    \$824  = \$540 ;
     if (aclk_rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$825  = \$675 ;
+    \$825  = \$548 ;
     if (aclk_rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$826  = \$683 ;
+    \$826  = \$556 ;
     if (aclk_rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$827  = \$691 ;
+    \$827  = \$564 ;
     if (aclk_rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$828  = \$699 ;
+    \$828  = \$572 ;
     if (aclk_rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$829  = \$707 ;
+    \$829  = \$580 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$830  = \$signal$99 ;
+    \$830 [0] = \$585 ;
+    \$830 [1] = \$593 ;
+    \$830 [2] = \$601 ;
+    \$830 [3] = \$609 ;
+    \$830 [4] = \$617 ;
+    \$830 [5] = \$625 ;
+    \$830 [6] = \$633 ;
+    \$830 [7] = \$641 ;
+    \$830 [8] = \$649 ;
+    \$830 [9] = \$657 ;
     if (aclk_rst) begin
-      \$830  = 1'h0;
+      \$830  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
-    \$831  = \$726 ;
+    \$831  = \$588 ;
     if (aclk_rst) begin
-      \$831  = 1'h1;
+      \$831  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$832  = \$596 ;
+    if (aclk_rst) begin
+      \$832  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$833  = \$604 ;
+    if (aclk_rst) begin
+      \$833  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$834  = \$612 ;
+    if (aclk_rst) begin
+      \$834  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$835  = \$620 ;
+    if (aclk_rst) begin
+      \$835  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$836  = \$628 ;
+    if (aclk_rst) begin
+      \$836  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$837  = \$636 ;
+    if (aclk_rst) begin
+      \$837  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$838  = \$644 ;
+    if (aclk_rst) begin
+      \$838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$839  = \$652 ;
+    if (aclk_rst) begin
+      \$839  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$840  = \$660 ;
+    if (aclk_rst) begin
+      \$840  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$841 [0] = \$665 ;
+    \$841 [1] = \$673 ;
+    \$841 [2] = \$681 ;
+    \$841 [3] = \$689 ;
+    \$841 [4] = \$697 ;
+    \$841 [5] = \$705 ;
+    \$841 [6] = \$713 ;
+    \$841 [7] = \$721 ;
+    \$841 [8] = \$729 ;
+    \$841 [9] = \$737 ;
+    if (aclk_rst) begin
+      \$841  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$842  = \$668 ;
+    if (aclk_rst) begin
+      \$842  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$843  = \$676 ;
+    if (aclk_rst) begin
+      \$843  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$844  = \$684 ;
+    if (aclk_rst) begin
+      \$844  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$845  = \$692 ;
+    if (aclk_rst) begin
+      \$845  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$846  = \$700 ;
+    if (aclk_rst) begin
+      \$846  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$847  = \$708 ;
+    if (aclk_rst) begin
+      \$847  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$848  = \$716 ;
+    if (aclk_rst) begin
+      \$848  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$849  = \$724 ;
+    if (aclk_rst) begin
+      \$849  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$850  = \$732 ;
+    if (aclk_rst) begin
+      \$850  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$851  = \$signal$101 ;
+    if (aclk_rst) begin
+      \$851  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$68 ) begin end
+    \$852  = \$751 ;
+    if (aclk_rst) begin
+      \$852  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2774$0 [0], \port$2774$0 [4:1], 4'h0, \port$2774$44 , 13'h0000, \port$2774$6  };
+  assign r_slow_w_data = { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 , 13'h0000, \port$2793$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
-  assign \$signal$101  = w_kinds_pop;
+  assign \$signal$103  = w_kinds_pop;
   assign read__addr = r_fast_rd;
   assign \$signature__addr  = r_fast_wr;
   assign \$signature__data  = { bus__r_err, bus__r_data };
-  assign \read__addr$106  = r_slow_rd;
-  assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$2774$0 [0], \port$2774$0 [4:1], 4'h0, \port$2774$44 , 13'h0000, \port$2774$6  };
+  assign \read__addr$108  = r_slow_rd;
+  assign \$signature__addr$109  = r_slow_wr;
+  assign \$signature__data$110  = { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 , 13'h0000, \port$2793$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2774$0 [0], \port$2774$0 [4:1], 4'h0, \port$2774$44 , 13'h0000, \port$2774$6  };
+  assign bus__r_slow_data = { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 , 13'h0000, \port$2793$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3181,33 +3241,33 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
   assign bus__r_req = \$signal$39 ;
-  assign bus__w_req = \$signal$99 ;
+  assign bus__w_req = \$signal$101 ;
   assign bus__w_addr_from_queue = w_addrs_full[0];
   assign bus__w_beat_from_queue = w_datas_full[0];
   assign \$6  = r_kinds_push;
   assign \$73  = r_kinds_w_data;
   assign \$77  = \$76 ;
-  assign \$747  = w_addrs_full[0];
-  assign \$446  = w_addrs_push;
-  assign \$449  = w_addrs_w_data;
-  assign \$453  = \$452 ;
-  assign \$752  = w_datas_full[0];
-  assign \$462  = w_datas_push;
-  assign \$465  = { s_axil_wstrb, s_axil_wdata };
-  assign \$469  = \$468 ;
-  assign \$478  = w_kinds_push;
-  assign \$545  = w_kinds_w_data;
-  assign \$549  = \$548 ;
-  assign \$558  = w_fast_push;
-  assign \$625  = w_fast_w_data;
-  assign \$629  = \$628 ;
-  assign \$638  = w_slow_push;
-  assign \$705  = w_slow_w_data;
-  assign \$709  = \$708 ;
+  assign \$766  = w_addrs_full[0];
+  assign \$471  = w_addrs_push;
+  assign \$474  = w_addrs_w_data;
+  assign \$478  = \$477 ;
+  assign \$771  = w_datas_full[0];
+  assign \$487  = w_datas_push;
+  assign \$490  = { s_axil_wstrb, s_axil_wdata };
+  assign \$494  = \$493 ;
+  assign \$503  = w_kinds_push;
+  assign \$570  = w_kinds_w_data;
+  assign \$574  = \$573 ;
+  assign \$583  = w_fast_push;
+  assign \$650  = w_fast_w_data;
+  assign \$654  = \$653 ;
+  assign \$663  = w_slow_push;
+  assign \$730  = w_slow_w_data;
+  assign \$734  = \$733 ;
 endmodule
 
 module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2456$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$2475$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$69  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -4190,8 +4250,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [1:0] \port$2456$39 ;
-  wire [1:0] \port$2456$39 ;
+  input [1:0] \port$2475$39 ;
+  wire [1:0] \port$2475$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
   (* init = 6'h00 *)
@@ -4916,7 +4976,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2456$39 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2475$39 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -4994,7 +5054,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$93  = free_port_addr - 32'd2147745792;
   assign \$94  = ~ \$93 [32];
   assign \$96  = \$92  & \$95 ;
-  assign \$97  = free_src ? \port$2456$39 [0] : \$96 ;
+  assign \$97  = free_src ? \port$2475$39 [0] : \$96 ;
   assign \$98  = f0_addr[2:0] == f2_addr[2:0];
   assign \$99  = f0_addr[5:3] == f2_addr[5:3];
   assign \$100  = f0_addr[8:6] == f2_addr[8:6];
@@ -5936,12 +5996,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     endcase
   end
   assign event_grant_waddr = { \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
-  assign flush_reg_select = \port$2456$39 [1];
+  assign flush_reg_select = \port$2475$39 [1];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
   assign \$signal  = { \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
   assign next_tag = { \$449 [5], \$430 [5], \$411 [5], \$392 [5] };
-  assign free_reg_hit = \port$2456$39 [0];
+  assign free_reg_hit = \port$2475$39 [0];
   assign \$signal$200  = \$458 [8];
   assign hit_a3 = \$462 [8];
   assign \$signal$219  = \$466 [8];
@@ -6073,9 +6133,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$453 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2314$0 , \port$2315$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
-, \port$2456$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2774$0 , \port$2774$44 , rsp_freed_valid, \port$2777$0 , rsp_flushed_valid, \port$2789$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2817$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2899$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3051$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3219$0 , aclk_clk);
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2333$0 , \port$2334$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
+, \port$2475$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2793$0 , \port$2793$44 , rsp_freed_valid, \port$2796$0 , rsp_flushed_valid, \port$2808$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2836$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2922$0 , bus__w_beat_from_queue, e1_exhausted
+, \port$3074$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3242$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$70  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -7378,30 +7438,30 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$2314$0 ;
-  wire \port$2314$0 ;
-  output \port$2315$0 ;
-  wire \port$2315$0 ;
-  output [39:0] \port$2456$1 ;
-  wire [39:0] \port$2456$1 ;
-  input [11:0] \port$2774$0 ;
-  wire [11:0] \port$2774$0 ;
-  input [13:0] \port$2774$44 ;
-  wire [13:0] \port$2774$44 ;
-  input [16:0] \port$2777$0 ;
-  wire [16:0] \port$2777$0 ;
-  input [15:0] \port$2789$0 ;
-  wire [15:0] \port$2789$0 ;
-  input [36:0] \port$2817$0 ;
-  wire [36:0] \port$2817$0 ;
-  input [35:0] \port$2899$0 ;
-  wire [35:0] \port$2899$0 ;
+  output \port$2333$0 ;
+  wire \port$2333$0 ;
+  output \port$2334$0 ;
+  wire \port$2334$0 ;
+  output [39:0] \port$2475$1 ;
+  wire [39:0] \port$2475$1 ;
+  input [11:0] \port$2793$0 ;
+  wire [11:0] \port$2793$0 ;
+  input [13:0] \port$2793$44 ;
+  wire [13:0] \port$2793$44 ;
+  input [16:0] \port$2796$0 ;
+  wire [16:0] \port$2796$0 ;
+  input [15:0] \port$2808$0 ;
+  wire [15:0] \port$2808$0 ;
+  input [36:0] \port$2836$0 ;
+  wire [36:0] \port$2836$0 ;
+  input [35:0] \port$2922$0 ;
+  wire [35:0] \port$2922$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3051$0 ;
-  wire [4:0] \port$3051$0 ;
+  output [4:0] \port$3074$0 ;
+  wire [4:0] \port$3074$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3219$0 ;
-  wire [4:0] \port$3219$0 ;
+  output [4:0] \port$3242$0 ;
+  wire [4:0] \port$3242$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7631,33 +7691,33 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$93  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2777$0 [16] ? { 7'h00, \port$2777$0 [15] } : 8'hff;
+  assign \$2  = \port$2796$0 [16] ? { 7'h00, \port$2796$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2789$0 [14:5], 47'h000000000000, \port$2789$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2789$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2774$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2774$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2774$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2777$0 [14:5], \port$2817$0 [32:1], 4'h0, \port$2817$0 [36:33], \$2 , 1'h0, \port$2817$0 [0], 3'h1, \port$2777$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2808$0 [14:5], 47'h000000000000, \port$2808$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2808$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2793$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2793$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2793$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2796$0 [14:5], \port$2836$0 [32:1], 4'h0, \port$2836$0 [36:33], \$2 , 1'h0, \port$2836$0 [0], 3'h1, \port$2796$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2789$0 [14:5], 47'h000000000000, \port$2789$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2789$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2774$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2774$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2774$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2808$0 [14:5], 47'h000000000000, \port$2808$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2808$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2793$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2793$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2793$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2774$0 [4:1] == 1'h1;
+  assign \$15  = \port$2793$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2774$0 [0];
-  assign \$18  = ! \port$2774$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2793$0 [0];
+  assign \$18  = ! \port$2793$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2777$0 [0];
-  assign \$21  = ! \port$2777$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2796$0 [0];
+  assign \$21  = ! \port$2796$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2789$0 [0];
-  assign \$24  = ! \port$2789$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2808$0 [0];
+  assign \$24  = ! \port$2808$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2774$0 [4:1] == 1'h1;
+  assign \$26  = \port$2793$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2774$0 [5];
+  assign \$28  = ! \port$2793$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
@@ -8053,8 +8113,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$484  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$485  = \$484 [11:6] - 3'h4;
   assign \$486  = w0_event_is & w0_event_slot_ok;
-  assign \$487  = bus__w_beat_from_queue ? \port$2899$0 [31:0] : bus__w_data;
-  assign \$488  = bus__w_beat_from_queue ? \port$2899$0 [31:0] : bus__w_data;
+  assign \$487  = bus__w_beat_from_queue ? \port$2922$0 [31:0] : bus__w_data;
+  assign \$488  = bus__w_beat_from_queue ? \port$2922$0 [31:0] : bus__w_data;
   assign \$490  = 32'd2147483648 + \$489 ;
   assign \$491  = ~ command_queue_pop;
   assign \$492  = command_queue_count[0] & \$491 ;
@@ -8240,8 +8300,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$672  = 1'h1 << \$671 [7:5];
   assign \$673  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$674  = 1'h1 << \$673 [11:8];
-  assign \$675  = bus__w_beat_from_queue ? \port$2899$0 [31:0] : bus__w_data;
-  assign \$676  = bus__w_beat_from_queue ? \port$2899$0 [35:32] : bus__w_strb;
+  assign \$675  = bus__w_beat_from_queue ? \port$2922$0 [31:0] : bus__w_data;
+  assign \$676  = bus__w_beat_from_queue ? \port$2922$0 [35:32] : bus__w_strb;
   assign \$677  = ~ w1_is_command;
   assign \$678  = w1_valid & \$677 ;
   assign \$679  = ~ w1_a1_0[0];
@@ -8375,13 +8435,13 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$807  = \$806  & \$signal$223 [1];
   assign \$808  = \$signal$221  & w2_is_pool0_low_water;
   assign \$809  = \$808  & \$signal$223 [2];
-  assign \$810  = | \port$2777$0 [4:1];
+  assign \$810  = | \port$2796$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$810 ;
-  assign \$811  = | \port$2789$0 [4:1];
+  assign \$811  = | \port$2808$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$811 ;
-  assign \$812  = ~ \port$2774$0 [0];
+  assign \$812  = ~ \port$2793$0 [0];
   assign \$813  = rsp_grant_valid & \$812 ;
-  assign \$814  = \port$2774$0 [4:1] != 1'h1;
+  assign \$814  = \port$2793$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$813  & \$814 ;
   assign \$815  = \$signal$28  > 2'h2;
   assign \$816  = \$815  ? 2'h2 : \$signal$28 ;
@@ -8453,7 +8513,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_event_is = bus__w_addr_from_queue ? \$866 [6] : \$869 [6];
   assign w0_in_pools_queued = 5'h10 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 5'h10 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$2899$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$2922$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -8466,7 +8526,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$872  = bus__w_addr[5:0] == 3'h4;
   assign \$873  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$872  | \$873 ;
-  assign \$874  = \port$2899$0 [18:0] - 7'h40;
+  assign \$874  = \port$2922$0 [18:0] - 7'h40;
   assign \$875  = ~ \$874 [19];
   assign \$876  = bus__w_data[18:0] - 7'h40;
   assign \$877  = ~ \$876 [19];
@@ -8560,11 +8620,11 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$959  = \$signal$232  & \$signal$222 ;
   assign \$960  = ~ \$959 ;
   assign bus__w_err = \$958  & \$960 ;
-  assign \$961  = rsp_freed_valid & \port$2817$0 [0];
+  assign \$961  = rsp_freed_valid & \port$2836$0 [0];
   assign \$962  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$961  | \$962 ;
-  assign \$963  = rsp_freed_valid & \port$2817$0 [0];
-  assign \$964  = \$963  ? \port$2777$0 [0] : \port$2789$0 [0];
+  assign \$963  = rsp_freed_valid & \port$2836$0 [0];
+  assign \$964  = \$963  ? \port$2796$0 [0] : \port$2808$0 [0];
   assign bus__w_slow_err = ~ \$964 ;
   always @(posedge aclk_clk)
     cycle <= \$965 ;
@@ -8577,7 +8637,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2774$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2774$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2774$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2793$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2793$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2793$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$968 ;
   always @(posedge aclk_clk)
@@ -9890,22 +9950,22 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1065  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$2774$0 [4:1];
-  assign rsp_grant_pool = \port$2774$0 [5];
-  assign rsp_grant_user = \port$2774$44 [13:4];
-  assign rsp_flushed_err = \port$2789$0 [4:1];
-  assign rsp_flushed_pool = \port$2789$0 [15];
-  assign rsp_flushed_user = \port$2789$0 [14:5];
-  assign rsp_freed_err = \port$2777$0 [4:1];
-  assign rsp_freed_src = \port$2817$0 [0];
-  assign rsp_freed_in_pool = \port$2777$0 [16];
-  assign rsp_freed_pool = \port$2777$0 [15];
-  assign rsp_freed_tag = \port$2817$0 [36:33];
-  assign rsp_freed_addr = \port$2817$0 [32:1];
-  assign rsp_freed_user = \port$2777$0 [14:5];
-  assign rsp_grant_ok = \port$2774$0 [0];
-  assign rsp_freed_ok = \port$2777$0 [0];
-  assign rsp_flushed_ok = \port$2789$0 [0];
+  assign rsp_grant_err = \port$2793$0 [4:1];
+  assign rsp_grant_pool = \port$2793$0 [5];
+  assign rsp_grant_user = \port$2793$44 [13:4];
+  assign rsp_flushed_err = \port$2808$0 [4:1];
+  assign rsp_flushed_pool = \port$2808$0 [15];
+  assign rsp_flushed_user = \port$2808$0 [14:5];
+  assign rsp_freed_err = \port$2796$0 [4:1];
+  assign rsp_freed_src = \port$2836$0 [0];
+  assign rsp_freed_in_pool = \port$2796$0 [16];
+  assign rsp_freed_pool = \port$2796$0 [15];
+  assign rsp_freed_tag = \port$2836$0 [36:33];
+  assign rsp_freed_addr = \port$2836$0 [32:1];
+  assign rsp_freed_user = \port$2796$0 [14:5];
+  assign rsp_grant_ok = \port$2793$0 [0];
+  assign rsp_freed_ok = \port$2796$0 [0];
+  assign rsp_flushed_ok = \port$2808$0 [0];
   assign log_bank0_k = \$825 [1:0];
   assign log_bank1_k = \$826 [1:0];
   assign log_bank2_k = \$827 [1:0];
@@ -9913,9 +9973,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$841 [5], \$841  };
   assign \$signal$97  = { low_water_hit, 1'h0, \$844 , e1_exhausted, \$843  };
   assign \$signal$129  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$2899$0 [31:0];
+  assign bus__w_data_queued = \port$2922$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
-  assign bus__w_strb_queued = \port$2899$0 [35:32];
+  assign bus__w_strb_queued = \port$2922$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$236  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -9941,10 +10001,10 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$259  = alloc_queue_wr;
   assign \$signature__data$260  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2774$0 [0], \port$2774$0 [4:1], 4'h0, \port$2774$44 [3:0], 13'h0000, \port$2774$0 [11:6] };
-  assign rsp_grant_slot = \port$2774$0 [11:6];
-  assign rsp_grant_tag = \port$2774$44 [3:0];
-  assign bus__r_slow_data = { \port$2774$0 [0], \port$2774$0 [4:1], 4'h0, \port$2774$44 [3:0], 13'h0000, \port$2774$0 [11:6] };
+  assign handle = { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 [3:0], 13'h0000, \port$2793$0 [11:6] };
+  assign rsp_grant_slot = \port$2793$0 [11:6];
+  assign rsp_grant_tag = \port$2793$44 [3:0];
+  assign bus__r_slow_data = { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 [3:0], 13'h0000, \port$2793$0 [11:6] };
   assign w0_event_is_queued = \$866 [6];
   assign w0_event_is_pins = \$869 [6];
   assign bus__w_slow = w1_is_command;
@@ -9958,13 +10018,13 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$957 [39];
   assign req_flush_select = \$957 [40];
   assign req_flush_pool = \$957 [34];
-  assign \port$2314$0  = \$843 ;
-  assign \port$2315$0  = \$844 ;
+  assign \port$2333$0  = \$843 ;
+  assign \port$2334$0  = \$844 ;
   assign new_alloc = \$849 [8];
-  assign \port$2456$1  = \$957 [40:1];
-  assign \port$3051$0  = \$signal$95 ;
+  assign \port$2475$1  = \$957 [40:1];
+  assign \port$3074$0  = \$signal$95 ;
   assign bus__w_ack = \$signal$221 ;
-  assign \port$3219$0  = \$signal$96 ;
+  assign \port$3242$0  = \$signal$96 ;
   assign \$87  = 1'h1;
   assign \$88  = event_ev_grant;
   assign \$89  = 1'h1;

@@ -15,7 +15,7 @@
 
 /* The access guard (SPEC 8): a DMA master's address carries the buffer's tag
    in its top bits, above ADDR_WIDTH; G cycles are added to AR and AW. */
-#define HWALLOC_GUARDED_GUARD_LATENCY 10u
+#define HWALLOC_GUARDED_GUARD_LATENCY 11u
 #define HWALLOC_GUARDED_GUARD_DATA_BYTES 8u
 #define HWALLOC_GUARDED_GUARD_ID_WIDTH 4u
 #define HWALLOC_GUARDED_DMA_ADDR(addr, tag) ((((uint64_t)(tag) & 0xFu) << 32) | (uint64_t)(addr))
@@ -39,7 +39,7 @@
 #define HWALLOC_GUARDED_CYCLE 0x03Cu  /* RO: low 32 bits of a free-running cycle counter */
 #define HWALLOC_GUARDED_GUARD_CTRL 0x040u  /* RW: access guard control */
 #define HWALLOC_GUARDED_GUARD_STATUS 0x044u  /* RW1C: access guard status */
-#define HWALLOC_GUARDED_GUARD_CHECKS 0x048u  /* RO: bursts checked, AR and AW (wrapping); the guard adds 10 cycles to AR and AW */
+#define HWALLOC_GUARDED_GUARD_CHECKS 0x048u  /* RO: bursts checked, AR and AW (wrapping); the guard adds 11 cycles to AR and AW */
 #define HWALLOC_GUARDED_GUARD_REFUSED 0x04Cu  /* RO: bursts refused (wrapping) */
 #define HWALLOC_GUARDED_POOL0_ALLOC 0x100u  /* RO (a read allocates): a read allocates a slot of pool samples and returns a handle */
 #define HWALLOC_GUARDED_POOL0_FREE 0x104u  /* WO: a full-word write of a handle releases it (SLVERR on any error, which is logged) */

@@ -621,9 +621,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$30625$0 (\$11 [4:0]),
-    .\port$30625$48 (\$11 [51:48]),
-    .\port$30625$6 (\$11 [15:6]),
+    .\port$30998$0 (\$11 [4:0]),
+    .\port$30998$48 (\$11 [51:48]),
+    .\port$30998$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -681,7 +681,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_tag(\free_tag$354 ),
     .free_user(\free_user$335 ),
     .free_valid(\free_valid$331 ),
-    .\port$28709$39 (\$20 [41:38]),
+    .\port$28728$39 (\$20 [41:38]),
     .view_ar_held2(view_ar_held),
     .view_ar_next2(view_ar_next),
     .view_ar_pool(view_ar_pool),
@@ -733,8 +733,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .m_axi_rresp(m_axi_rresp),
     .m_axi_rvalid(m_axi_rvalid),
     .m_axi_wvalid(m_axi_wvalid),
-    .\port$31570$1 (\$23 ),
-    .\port$31622$1 (\$24 ),
+    .\port$31947$1 (\$23 ),
+    .\port$32000$1 (\$24 ),
     .r_skid_out_data(\$25 ),
     .r_skid_out_ready(s_axi_rready),
     .s_axi_araddr(s_axi_araddr),
@@ -819,18 +819,18 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$28418$0 (\$16 ),
-    .\port$28419$0 (\$17 ),
-    .\port$28420$0 (\$18 ),
-    .\port$28709$1 (\$20 ),
-    .\port$30625$0 (\$11 [15:0]),
-    .\port$30625$48 (\$11 [61:48]),
-    .\port$30628$0 (\$12 ),
-    .\port$30640$0 (\$13 ),
-    .\port$30668$0 (\$14 ),
-    .\port$30755$0 (\$15 ),
-    .\port$31286$0 (\$signal ),
-    .\port$31519$0 (\$signal$132 ),
+    .\port$28437$0 (\$16 ),
+    .\port$28438$0 (\$17 ),
+    .\port$28439$0 (\$18 ),
+    .\port$28728$1 (\$20 ),
+    .\port$30998$0 (\$11 [15:0]),
+    .\port$30998$48 (\$11 [61:48]),
+    .\port$31001$0 (\$12 ),
+    .\port$31013$0 (\$13 ),
+    .\port$31041$0 (\$14 ),
+    .\port$31132$0 (\$15 ),
+    .\port$31663$0 (\$signal ),
+    .\port$31896$0 (\$signal$132 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -1115,7 +1115,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30625$0 , \port$30625$6 , \port$30625$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30998$0 , \port$30998$6 , \port$30998$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$110  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1497,63 +1497,63 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$439 ;
   wire \$44 ;
   wire \$440 ;
-  wire [11:0] \$441 ;
-  wire [11:0] \$442 ;
-  wire [11:0] \$443 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire [11:0] \$449 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [11:0] \$450 ;
-  wire [11:0] \$451 ;
+  wire \$450 ;
+  wire \$451 ;
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
-  wire [35:0] \$457 ;
-  wire [35:0] \$458 ;
-  wire [35:0] \$459 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire [35:0] \$465 ;
-  wire [35:0] \$466 ;
-  wire [35:0] \$467 ;
-  wire \$468 ;
+  wire \$465 ;
+  wire [11:0] \$466 ;
+  wire [11:0] \$467 ;
+  wire [11:0] \$468 ;
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
+  wire [11:0] \$474 ;
+  wire [11:0] \$475 ;
+  wire [11:0] \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
+  wire [35:0] \$482 ;
+  wire [35:0] \$483 ;
+  wire [35:0] \$484 ;
   wire \$485 ;
   wire \$486 ;
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
+  wire [35:0] \$490 ;
+  wire [35:0] \$491 ;
+  wire [35:0] \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
@@ -1854,71 +1854,71 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
-  reg \$763 ;
-  reg [9:0] \$764 ;
-  reg \$765 ;
-  reg \$766 ;
-  reg \$767 ;
-  reg \$768 ;
-  reg \$769 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  reg \$770 ;
-  reg \$771 ;
-  reg \$772 ;
-  reg \$773 ;
-  reg [32:0] \$774 ;
-  reg [3:0] \$775 ;
-  reg [3:0] \$776 ;
-  reg [3:0] \$777 ;
-  reg [3:0] \$778 ;
-  reg [8:0] \$779 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire \$78 ;
-  reg [9:0] \$780 ;
-  reg [31:0] \$781 ;
-  reg [3:0] \$782 ;
-  reg [3:0] \$783 ;
-  reg [3:0] \$784 ;
-  reg [3:0] \$785 ;
-  reg [8:0] \$786 ;
-  reg [9:0] \$787 ;
+  wire \$780 ;
+  wire \$781 ;
+  reg \$782 ;
+  reg [9:0] \$783 ;
+  reg \$784 ;
+  reg \$785 ;
+  reg \$786 ;
+  reg \$787 ;
   reg \$788 ;
   reg \$789 ;
   wire \$79 ;
   reg \$790 ;
-  reg [11:0] \$791 ;
-  reg [1:0] \$792 ;
-  reg [11:0] \$793 ;
-  reg [35:0] \$794 ;
-  reg [1:0] \$795 ;
-  reg [35:0] \$796 ;
-  reg \$797 ;
-  reg [9:0] \$798 ;
-  reg \$799 ;
+  reg \$791 ;
+  reg \$792 ;
+  reg [32:0] \$793 ;
+  reg [3:0] \$794 ;
+  reg [3:0] \$795 ;
+  reg [3:0] \$796 ;
+  reg [3:0] \$797 ;
+  reg [8:0] \$798 ;
+  reg [9:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  reg \$800 ;
-  reg \$801 ;
-  reg \$802 ;
-  reg \$803 ;
-  reg \$804 ;
-  reg \$805 ;
-  reg \$806 ;
+  reg [31:0] \$800 ;
+  reg [3:0] \$801 ;
+  reg [3:0] \$802 ;
+  reg [3:0] \$803 ;
+  reg [3:0] \$804 ;
+  reg [8:0] \$805 ;
+  reg [9:0] \$806 ;
   reg \$807 ;
   reg \$808 ;
-  reg [9:0] \$809 ;
+  reg \$809 ;
   wire \$81 ;
   reg \$810 ;
   reg \$811 ;
-  reg \$812 ;
-  reg \$813 ;
-  reg \$814 ;
-  reg \$815 ;
-  reg \$816 ;
-  reg \$817 ;
+  reg [11:0] \$812 ;
+  reg [1:0] \$813 ;
+  reg [11:0] \$814 ;
+  reg [35:0] \$815 ;
+  reg [1:0] \$816 ;
+  reg [35:0] \$817 ;
   reg \$818 ;
-  reg \$819 ;
+  reg [9:0] \$819 ;
   wire \$82 ;
-  reg [9:0] \$820 ;
+  reg \$820 ;
   reg \$821 ;
   reg \$822 ;
   reg \$823 ;
@@ -1929,10 +1929,31 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   reg \$828 ;
   reg \$829 ;
   wire \$83 ;
-  reg \$830 ;
+  reg [9:0] \$830 ;
   reg \$831 ;
+  reg \$832 ;
+  reg \$833 ;
+  reg \$834 ;
+  reg \$835 ;
+  reg \$836 ;
+  reg \$837 ;
+  reg \$838 ;
+  reg \$839 ;
   wire [32:0] \$84 ;
+  reg \$840 ;
+  reg [9:0] \$841 ;
+  reg \$842 ;
+  reg \$843 ;
+  reg \$844 ;
+  reg \$845 ;
+  reg \$846 ;
+  reg \$847 ;
+  reg \$848 ;
+  reg \$849 ;
   wire \$85 ;
+  reg \$850 ;
+  reg \$851 ;
+  reg \$852 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -1951,18 +1972,18 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   (* init = 1'h0 *)
   wire \$signal ;
   wire \$signal$101 ;
-  wire \$signal$126 ;
+  wire \$signal$103 ;
   wire \$signal$128 ;
+  wire \$signal$130 ;
   wire \$signal$39 ;
-  wire \$signal$99 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$107 ;
+  wire [3:0] \$signature__addr$109 ;
   wire [32:0] \$signature__data ;
-  wire [31:0] \$signature__data$108 ;
+  wire [31:0] \$signature__data$110 ;
   wire \$signature__en ;
-  wire \$signature__en$109 ;
+  wire \$signature__en$111 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -2004,12 +2025,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$30625$0 ;
-  wire [4:0] \port$30625$0 ;
-  input [3:0] \port$30625$48 ;
-  wire [3:0] \port$30625$48 ;
-  input [9:0] \port$30625$6 ;
-  wire [9:0] \port$30625$6 ;
+  input [4:0] \port$30998$0 ;
+  wire [4:0] \port$30998$0 ;
+  input [3:0] \port$30998$48 ;
+  wire [3:0] \port$30998$48 ;
+  input [9:0] \port$30998$6 ;
+  wire [9:0] \port$30998$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -2018,6 +2039,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire r_fast_push;
   reg [3:0] r_fast_rd = 4'h0;
   reg [3:0] r_fast_rd_next = 4'h1;
+  reg r_fast_turn = 1'h0;
   wire [32:0] r_fast_w_data;
   reg [3:0] r_fast_wr = 4'h0;
   reg [3:0] r_fast_wr_next = 4'h1;
@@ -2044,13 +2066,14 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire r_slow_push;
   reg [3:0] r_slow_rd = 4'h0;
   reg [3:0] r_slow_rd_next = 4'h1;
+  reg r_slow_turn = 1'h0;
   wire [31:0] r_slow_w_data;
   reg [3:0] r_slow_wr = 4'h0;
   reg [3:0] r_slow_wr_next = 4'h1;
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$106 ;
+  wire [3:0] \read__addr$108 ;
   wire [32:0] read__data;
   wire [31:0] \read__data$32 ;
   wire [11:0] s_axil_araddr;
@@ -2174,10 +2197,31 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     r_slow_ring[15] = 32'd0;
   end
   always @(posedge aclk_clk) begin
-    if (\$signature__en$109 )
-      r_slow_ring[r_slow_wr] <= { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 , 9'h000, \port$30625$6  };
+    if (\$signature__en$111 )
+      r_slow_ring[r_slow_wr] <= { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 , 9'h000, \port$30998$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
+  assign \$148  = \$147  ? r_fast_held[5] : r_fast_held[4];
+  assign \$149  = \$141  ? r_fast_held[3] : \$148 ;
+  assign \$150  = ~ r_fast_pop;
+  assign \$151  = r_fast_count[0] & \$150 ;
+  assign \$152  = r_fast_push & \$151 ;
+  assign \$153  = ~ r_fast_pop;
+  assign \$154  = r_fast_count[0] & \$153 ;
+  assign \$155  = ~ \$154 ;
+  assign \$156  = \$155  & r_fast_held[0];
+  assign \$157  = ~ r_fast_push;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = \$158  ? r_fast_held[6] : r_fast_held[5];
+  assign \$160  = \$152  ? r_fast_held[4] : \$159 ;
+  assign \$161  = ~ r_fast_pop;
+  assign \$162  = r_fast_count[0] & \$161 ;
+  assign \$163  = r_fast_push & \$162 ;
+  assign \$164  = ~ r_fast_pop;
+  assign \$165  = r_fast_count[0] & \$164 ;
+  assign \$166  = ~ \$165 ;
+  assign \$167  = \$166  & r_fast_held[0];
+  assign \$168  = ~ r_fast_push;
   assign \$169  = \$167  & \$168 ;
   assign \$170  = \$169  ? r_fast_held[7] : r_fast_held[6];
   assign \$171  = \$163  ? r_fast_held[5] : \$170 ;
@@ -2266,7 +2310,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 , 9'h000, \port$30625$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 , 9'h000, \port$30998$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2450,472 +2494,495 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$438  = \$signal$39  ? \$436  : \$437 ;
   assign \$439  = r_kinds_push ? \$435  : \$438 ;
   assign \$440  = r_kinds_pop ? \$432  : \$439 ;
-  assign \$441  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$442  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$443  = w_addrs_pop ? \$441  : \$442 ;
-  assign \$444  = w_addrs_push & w_addrs_full[0];
-  assign \$445  = w_addrs_full[1] | \$444 ;
-  assign \$447  = w_addrs_full[0] | \$446 ;
-  assign \$448  = w_addrs_pop ? \$445  : \$447 ;
-  assign \$450  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$451  = w_addrs_pop ? \$449  : \$450 ;
-  assign \$452  = w_addrs_push & w_addrs_full[1];
-  assign \$454  = w_addrs_push & w_addrs_full[0];
-  assign \$455  = w_addrs_full[1] | \$454 ;
-  assign \$456  = w_addrs_pop ? \$453  : \$455 ;
-  assign \$457  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$458  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$459  = w_datas_pop ? \$457  : \$458 ;
-  assign \$460  = w_datas_push & w_datas_full[0];
-  assign \$461  = w_datas_full[1] | \$460 ;
-  assign \$463  = w_datas_full[0] | \$462 ;
-  assign \$464  = w_datas_pop ? \$461  : \$463 ;
-  assign \$466  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$467  = w_datas_pop ? \$465  : \$466 ;
-  assign \$468  = w_datas_push & w_datas_full[1];
-  assign \$470  = w_datas_push & w_datas_full[0];
-  assign \$471  = w_datas_full[1] | \$470 ;
-  assign \$472  = w_datas_pop ? \$469  : \$471 ;
-  assign \$473  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$474  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
-  assign \$475  = w_kinds_pop ? \$473  : \$474 ;
-  assign \$476  = w_kinds_push & w_kinds_full[0];
-  assign \$477  = w_kinds_full[1] | \$476 ;
-  assign \$479  = w_kinds_full[0] | \$478 ;
-  assign \$480  = w_kinds_pop ? \$477  : \$479 ;
-  assign \$481  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$482  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$483  = w_kinds_pop ? \$481  : \$482 ;
-  assign \$484  = w_kinds_push & w_kinds_full[1];
-  assign \$485  = w_kinds_full[2] | \$484 ;
-  assign \$486  = w_kinds_push & w_kinds_full[0];
-  assign \$487  = w_kinds_full[1] | \$486 ;
-  assign \$488  = w_kinds_pop ? \$485  : \$487 ;
-  assign \$489  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$490  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$491  = w_kinds_pop ? \$489  : \$490 ;
-  assign \$492  = w_kinds_push & w_kinds_full[2];
-  assign \$493  = w_kinds_full[3] | \$492 ;
-  assign \$494  = w_kinds_push & w_kinds_full[1];
-  assign \$495  = w_kinds_full[2] | \$494 ;
-  assign \$496  = w_kinds_pop ? \$493  : \$495 ;
-  assign \$497  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$498  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$499  = w_kinds_pop ? \$497  : \$498 ;
-  assign \$500  = w_kinds_push & w_kinds_full[3];
-  assign \$501  = w_kinds_full[4] | \$500 ;
-  assign \$502  = w_kinds_push & w_kinds_full[2];
-  assign \$503  = w_kinds_full[3] | \$502 ;
-  assign \$504  = w_kinds_pop ? \$501  : \$503 ;
-  assign \$505  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$506  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$507  = w_kinds_pop ? \$505  : \$506 ;
-  assign \$508  = w_kinds_push & w_kinds_full[4];
-  assign \$509  = w_kinds_full[5] | \$508 ;
-  assign \$510  = w_kinds_push & w_kinds_full[3];
-  assign \$511  = w_kinds_full[4] | \$510 ;
-  assign \$512  = w_kinds_pop ? \$509  : \$511 ;
-  assign \$513  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$514  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$515  = w_kinds_pop ? \$513  : \$514 ;
-  assign \$516  = w_kinds_push & w_kinds_full[5];
-  assign \$517  = w_kinds_full[6] | \$516 ;
-  assign \$518  = w_kinds_push & w_kinds_full[4];
-  assign \$519  = w_kinds_full[5] | \$518 ;
-  assign \$520  = w_kinds_pop ? \$517  : \$519 ;
-  assign \$521  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$522  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$523  = w_kinds_pop ? \$521  : \$522 ;
-  assign \$524  = w_kinds_push & w_kinds_full[6];
-  assign \$525  = w_kinds_full[7] | \$524 ;
-  assign \$526  = w_kinds_push & w_kinds_full[5];
-  assign \$527  = w_kinds_full[6] | \$526 ;
-  assign \$528  = w_kinds_pop ? \$525  : \$527 ;
-  assign \$529  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$530  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$531  = w_kinds_pop ? \$529  : \$530 ;
-  assign \$532  = w_kinds_push & w_kinds_full[7];
-  assign \$533  = w_kinds_full[8] | \$532 ;
-  assign \$534  = w_kinds_push & w_kinds_full[6];
-  assign \$535  = w_kinds_full[7] | \$534 ;
-  assign \$536  = w_kinds_pop ? \$533  : \$535 ;
-  assign \$537  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$538  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$539  = w_kinds_pop ? \$537  : \$538 ;
-  assign \$540  = w_kinds_push & w_kinds_full[8];
-  assign \$541  = w_kinds_full[9] | \$540 ;
-  assign \$542  = w_kinds_push & w_kinds_full[7];
-  assign \$543  = w_kinds_full[8] | \$542 ;
-  assign \$544  = w_kinds_pop ? \$541  : \$543 ;
-  assign \$546  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$547  = w_kinds_pop ? \$545  : \$546 ;
-  assign \$548  = w_kinds_push & w_kinds_full[9];
-  assign \$550  = w_kinds_push & w_kinds_full[8];
-  assign \$551  = w_kinds_full[9] | \$550 ;
-  assign \$552  = w_kinds_pop ? \$549  : \$551 ;
-  assign \$553  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$554  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
-  assign \$555  = w_fast_pop ? \$553  : \$554 ;
-  assign \$556  = w_fast_push & w_fast_full[0];
-  assign \$557  = w_fast_full[1] | \$556 ;
-  assign \$559  = w_fast_full[0] | \$558 ;
-  assign \$560  = w_fast_pop ? \$557  : \$559 ;
-  assign \$561  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$562  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$563  = w_fast_pop ? \$561  : \$562 ;
-  assign \$564  = w_fast_push & w_fast_full[1];
-  assign \$565  = w_fast_full[2] | \$564 ;
-  assign \$566  = w_fast_push & w_fast_full[0];
-  assign \$567  = w_fast_full[1] | \$566 ;
-  assign \$568  = w_fast_pop ? \$565  : \$567 ;
-  assign \$569  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$570  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$571  = w_fast_pop ? \$569  : \$570 ;
-  assign \$572  = w_fast_push & w_fast_full[2];
-  assign \$573  = w_fast_full[3] | \$572 ;
-  assign \$574  = w_fast_push & w_fast_full[1];
-  assign \$575  = w_fast_full[2] | \$574 ;
-  assign \$576  = w_fast_pop ? \$573  : \$575 ;
-  assign \$577  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$578  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$579  = w_fast_pop ? \$577  : \$578 ;
-  assign \$580  = w_fast_push & w_fast_full[3];
-  assign \$581  = w_fast_full[4] | \$580 ;
-  assign \$582  = w_fast_push & w_fast_full[2];
-  assign \$583  = w_fast_full[3] | \$582 ;
-  assign \$584  = w_fast_pop ? \$581  : \$583 ;
-  assign \$585  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$586  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$587  = w_fast_pop ? \$585  : \$586 ;
-  assign \$588  = w_fast_push & w_fast_full[4];
-  assign \$589  = w_fast_full[5] | \$588 ;
-  assign \$590  = w_fast_push & w_fast_full[3];
-  assign \$591  = w_fast_full[4] | \$590 ;
-  assign \$592  = w_fast_pop ? \$589  : \$591 ;
-  assign \$593  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$594  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$595  = w_fast_pop ? \$593  : \$594 ;
-  assign \$596  = w_fast_push & w_fast_full[5];
-  assign \$597  = w_fast_full[6] | \$596 ;
-  assign \$598  = w_fast_push & w_fast_full[4];
-  assign \$599  = w_fast_full[5] | \$598 ;
-  assign \$600  = w_fast_pop ? \$597  : \$599 ;
-  assign \$601  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$602  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$603  = w_fast_pop ? \$601  : \$602 ;
-  assign \$604  = w_fast_push & w_fast_full[6];
-  assign \$605  = w_fast_full[7] | \$604 ;
-  assign \$606  = w_fast_push & w_fast_full[5];
-  assign \$607  = w_fast_full[6] | \$606 ;
-  assign \$608  = w_fast_pop ? \$605  : \$607 ;
-  assign \$609  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$610  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$611  = w_fast_pop ? \$609  : \$610 ;
-  assign \$612  = w_fast_push & w_fast_full[7];
-  assign \$613  = w_fast_full[8] | \$612 ;
-  assign \$614  = w_fast_push & w_fast_full[6];
-  assign \$615  = w_fast_full[7] | \$614 ;
-  assign \$616  = w_fast_pop ? \$613  : \$615 ;
-  assign \$617  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$618  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$619  = w_fast_pop ? \$617  : \$618 ;
-  assign \$620  = w_fast_push & w_fast_full[8];
-  assign \$621  = w_fast_full[9] | \$620 ;
-  assign \$622  = w_fast_push & w_fast_full[7];
-  assign \$623  = w_fast_full[8] | \$622 ;
-  assign \$624  = w_fast_pop ? \$621  : \$623 ;
-  assign \$626  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$627  = w_fast_pop ? \$625  : \$626 ;
-  assign \$628  = w_fast_push & w_fast_full[9];
-  assign \$630  = w_fast_push & w_fast_full[8];
-  assign \$631  = w_fast_full[9] | \$630 ;
-  assign \$632  = w_fast_pop ? \$629  : \$631 ;
-  assign \$633  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$634  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
-  assign \$635  = w_slow_pop ? \$633  : \$634 ;
-  assign \$636  = w_slow_push & w_slow_full[0];
-  assign \$637  = w_slow_full[1] | \$636 ;
-  assign \$639  = w_slow_full[0] | \$638 ;
-  assign \$640  = w_slow_pop ? \$637  : \$639 ;
-  assign \$641  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$642  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$643  = w_slow_pop ? \$641  : \$642 ;
-  assign \$644  = w_slow_push & w_slow_full[1];
-  assign \$645  = w_slow_full[2] | \$644 ;
-  assign \$646  = w_slow_push & w_slow_full[0];
-  assign \$647  = w_slow_full[1] | \$646 ;
-  assign \$648  = w_slow_pop ? \$645  : \$647 ;
-  assign \$649  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$650  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$651  = w_slow_pop ? \$649  : \$650 ;
-  assign \$652  = w_slow_push & w_slow_full[2];
-  assign \$653  = w_slow_full[3] | \$652 ;
-  assign \$654  = w_slow_push & w_slow_full[1];
-  assign \$655  = w_slow_full[2] | \$654 ;
-  assign \$656  = w_slow_pop ? \$653  : \$655 ;
-  assign \$657  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$658  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$659  = w_slow_pop ? \$657  : \$658 ;
-  assign \$660  = w_slow_push & w_slow_full[3];
-  assign \$661  = w_slow_full[4] | \$660 ;
-  assign \$662  = w_slow_push & w_slow_full[2];
-  assign \$663  = w_slow_full[3] | \$662 ;
-  assign \$664  = w_slow_pop ? \$661  : \$663 ;
-  assign \$665  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$666  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$667  = w_slow_pop ? \$665  : \$666 ;
-  assign \$668  = w_slow_push & w_slow_full[4];
-  assign \$669  = w_slow_full[5] | \$668 ;
-  assign \$670  = w_slow_push & w_slow_full[3];
-  assign \$671  = w_slow_full[4] | \$670 ;
-  assign \$672  = w_slow_pop ? \$669  : \$671 ;
-  assign \$673  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$674  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$675  = w_slow_pop ? \$673  : \$674 ;
-  assign \$676  = w_slow_push & w_slow_full[5];
-  assign \$677  = w_slow_full[6] | \$676 ;
-  assign \$678  = w_slow_push & w_slow_full[4];
-  assign \$679  = w_slow_full[5] | \$678 ;
-  assign \$680  = w_slow_pop ? \$677  : \$679 ;
-  assign \$681  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$682  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$683  = w_slow_pop ? \$681  : \$682 ;
-  assign \$684  = w_slow_push & w_slow_full[6];
-  assign \$685  = w_slow_full[7] | \$684 ;
-  assign \$686  = w_slow_push & w_slow_full[5];
-  assign \$687  = w_slow_full[6] | \$686 ;
-  assign \$688  = w_slow_pop ? \$685  : \$687 ;
-  assign \$689  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$690  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$691  = w_slow_pop ? \$689  : \$690 ;
-  assign \$692  = w_slow_push & w_slow_full[7];
-  assign \$693  = w_slow_full[8] | \$692 ;
-  assign \$694  = w_slow_push & w_slow_full[6];
-  assign \$695  = w_slow_full[7] | \$694 ;
-  assign \$696  = w_slow_pop ? \$693  : \$695 ;
-  assign \$697  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$698  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$699  = w_slow_pop ? \$697  : \$698 ;
-  assign \$700  = w_slow_push & w_slow_full[8];
-  assign \$701  = w_slow_full[9] | \$700 ;
-  assign \$702  = w_slow_push & w_slow_full[7];
-  assign \$703  = w_slow_full[8] | \$702 ;
-  assign \$704  = w_slow_pop ? \$701  : \$703 ;
-  assign \$706  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$707  = w_slow_pop ? \$705  : \$706 ;
-  assign \$708  = w_slow_push & w_slow_full[9];
-  assign \$710  = w_slow_push & w_slow_full[8];
-  assign \$711  = w_slow_full[9] | \$710 ;
-  assign \$712  = w_slow_pop ? \$709  : \$711 ;
-  assign \$713  = ~ w_kinds_full[8];
-  assign \$714  = ~ w_kinds_full[9];
-  assign \$715  = \$signal$99  ? \$713  : \$714 ;
-  assign \$716  = ~ w_kinds_full[9];
-  assign \$717  = \$signal$99  ? \$716  : 1'h1;
-  assign \$718  = w_kinds_push ? \$715  : \$717 ;
-  assign \$719  = ~ w_kinds_full[7];
-  assign \$720  = ~ w_kinds_full[8];
-  assign \$721  = \$signal$99  ? \$719  : \$720 ;
-  assign \$722  = ~ w_kinds_full[8];
-  assign \$723  = ~ w_kinds_full[9];
-  assign \$724  = \$signal$99  ? \$722  : \$723 ;
-  assign \$725  = w_kinds_push ? \$721  : \$724 ;
-  assign \$726  = w_kinds_pop ? \$718  : \$725 ;
-  assign \$727  = ~ r_fast_pop;
-  assign \$728  = r_fast_count[0] & \$727 ;
-  assign \$729  = r_fast_held[0] | \$728 ;
-  assign \$signature__en  = r_fast_push & \$729 ;
-  assign \$730  = ~ r_slow_pop;
-  assign \$731  = r_slow_count[0] & \$730 ;
-  assign \$732  = r_slow_held[0] | \$731 ;
-  assign \$signature__en$109  = r_slow_push & \$732 ;
+  assign \$441  = r_kinds_push & r_kinds_full[0];
+  assign \$442  = r_kinds_full[1] | \$441 ;
+  assign \$443  = r_kinds_full[0] | r_kinds_push;
+  assign \$444  = r_kinds_pop ? \$442  : \$443 ;
+  assign \$445  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
+  assign \$446  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
+  assign \$447  = r_kinds_pop ? \$445  : \$446 ;
+  assign \$448  = ~ \$447 ;
+  assign \$449  = \$444  & \$448 ;
+  assign \$450  = r_fast_push ? r_fast_count[0] : r_fast_count[1];
+  assign \$451  = r_fast_count[0] | r_fast_push;
+  assign \$452  = r_fast_pop ? \$450  : \$451 ;
+  assign \$453  = \$449  & \$452 ;
+  assign \$454  = r_kinds_push & r_kinds_full[0];
+  assign \$455  = r_kinds_full[1] | \$454 ;
+  assign \$456  = r_kinds_full[0] | r_kinds_push;
+  assign \$457  = r_kinds_pop ? \$455  : \$456 ;
+  assign \$458  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
+  assign \$459  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
+  assign \$460  = r_kinds_pop ? \$458  : \$459 ;
+  assign \$461  = \$457  & \$460 ;
+  assign \$462  = r_slow_push ? r_slow_count[0] : r_slow_count[1];
+  assign \$463  = r_slow_count[0] | r_slow_push;
+  assign \$464  = r_slow_pop ? \$462  : \$463 ;
+  assign \$465  = \$461  & \$464 ;
+  assign \$466  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$467  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$468  = w_addrs_pop ? \$466  : \$467 ;
+  assign \$469  = w_addrs_push & w_addrs_full[0];
+  assign \$470  = w_addrs_full[1] | \$469 ;
+  assign \$472  = w_addrs_full[0] | \$471 ;
+  assign \$473  = w_addrs_pop ? \$470  : \$472 ;
+  assign \$475  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$476  = w_addrs_pop ? \$474  : \$475 ;
+  assign \$477  = w_addrs_push & w_addrs_full[1];
+  assign \$479  = w_addrs_push & w_addrs_full[0];
+  assign \$480  = w_addrs_full[1] | \$479 ;
+  assign \$481  = w_addrs_pop ? \$478  : \$480 ;
+  assign \$482  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$483  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$484  = w_datas_pop ? \$482  : \$483 ;
+  assign \$485  = w_datas_push & w_datas_full[0];
+  assign \$486  = w_datas_full[1] | \$485 ;
+  assign \$488  = w_datas_full[0] | \$487 ;
+  assign \$489  = w_datas_pop ? \$486  : \$488 ;
+  assign \$491  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$492  = w_datas_pop ? \$490  : \$491 ;
+  assign \$493  = w_datas_push & w_datas_full[1];
+  assign \$495  = w_datas_push & w_datas_full[0];
+  assign \$496  = w_datas_full[1] | \$495 ;
+  assign \$497  = w_datas_pop ? \$494  : \$496 ;
+  assign \$498  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$499  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$500  = w_kinds_pop ? \$498  : \$499 ;
+  assign \$501  = w_kinds_push & w_kinds_full[0];
+  assign \$502  = w_kinds_full[1] | \$501 ;
+  assign \$504  = w_kinds_full[0] | \$503 ;
+  assign \$505  = w_kinds_pop ? \$502  : \$504 ;
+  assign \$506  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$507  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$508  = w_kinds_pop ? \$506  : \$507 ;
+  assign \$509  = w_kinds_push & w_kinds_full[1];
+  assign \$510  = w_kinds_full[2] | \$509 ;
+  assign \$511  = w_kinds_push & w_kinds_full[0];
+  assign \$512  = w_kinds_full[1] | \$511 ;
+  assign \$513  = w_kinds_pop ? \$510  : \$512 ;
+  assign \$514  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$515  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$516  = w_kinds_pop ? \$514  : \$515 ;
+  assign \$517  = w_kinds_push & w_kinds_full[2];
+  assign \$518  = w_kinds_full[3] | \$517 ;
+  assign \$519  = w_kinds_push & w_kinds_full[1];
+  assign \$520  = w_kinds_full[2] | \$519 ;
+  assign \$521  = w_kinds_pop ? \$518  : \$520 ;
+  assign \$522  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$523  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$524  = w_kinds_pop ? \$522  : \$523 ;
+  assign \$525  = w_kinds_push & w_kinds_full[3];
+  assign \$526  = w_kinds_full[4] | \$525 ;
+  assign \$527  = w_kinds_push & w_kinds_full[2];
+  assign \$528  = w_kinds_full[3] | \$527 ;
+  assign \$529  = w_kinds_pop ? \$526  : \$528 ;
+  assign \$530  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$531  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$532  = w_kinds_pop ? \$530  : \$531 ;
+  assign \$533  = w_kinds_push & w_kinds_full[4];
+  assign \$534  = w_kinds_full[5] | \$533 ;
+  assign \$535  = w_kinds_push & w_kinds_full[3];
+  assign \$536  = w_kinds_full[4] | \$535 ;
+  assign \$537  = w_kinds_pop ? \$534  : \$536 ;
+  assign \$538  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$539  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$540  = w_kinds_pop ? \$538  : \$539 ;
+  assign \$541  = w_kinds_push & w_kinds_full[5];
+  assign \$542  = w_kinds_full[6] | \$541 ;
+  assign \$543  = w_kinds_push & w_kinds_full[4];
+  assign \$544  = w_kinds_full[5] | \$543 ;
+  assign \$545  = w_kinds_pop ? \$542  : \$544 ;
+  assign \$546  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$547  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$548  = w_kinds_pop ? \$546  : \$547 ;
+  assign \$549  = w_kinds_push & w_kinds_full[6];
+  assign \$550  = w_kinds_full[7] | \$549 ;
+  assign \$551  = w_kinds_push & w_kinds_full[5];
+  assign \$552  = w_kinds_full[6] | \$551 ;
+  assign \$553  = w_kinds_pop ? \$550  : \$552 ;
+  assign \$554  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$555  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$556  = w_kinds_pop ? \$554  : \$555 ;
+  assign \$557  = w_kinds_push & w_kinds_full[7];
+  assign \$558  = w_kinds_full[8] | \$557 ;
+  assign \$559  = w_kinds_push & w_kinds_full[6];
+  assign \$560  = w_kinds_full[7] | \$559 ;
+  assign \$561  = w_kinds_pop ? \$558  : \$560 ;
+  assign \$562  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$563  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$564  = w_kinds_pop ? \$562  : \$563 ;
+  assign \$565  = w_kinds_push & w_kinds_full[8];
+  assign \$566  = w_kinds_full[9] | \$565 ;
+  assign \$567  = w_kinds_push & w_kinds_full[7];
+  assign \$568  = w_kinds_full[8] | \$567 ;
+  assign \$569  = w_kinds_pop ? \$566  : \$568 ;
+  assign \$571  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$572  = w_kinds_pop ? \$570  : \$571 ;
+  assign \$573  = w_kinds_push & w_kinds_full[9];
+  assign \$575  = w_kinds_push & w_kinds_full[8];
+  assign \$576  = w_kinds_full[9] | \$575 ;
+  assign \$577  = w_kinds_pop ? \$574  : \$576 ;
+  assign \$578  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$579  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$580  = w_fast_pop ? \$578  : \$579 ;
+  assign \$581  = w_fast_push & w_fast_full[0];
+  assign \$582  = w_fast_full[1] | \$581 ;
+  assign \$584  = w_fast_full[0] | \$583 ;
+  assign \$585  = w_fast_pop ? \$582  : \$584 ;
+  assign \$586  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$587  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$588  = w_fast_pop ? \$586  : \$587 ;
+  assign \$589  = w_fast_push & w_fast_full[1];
+  assign \$590  = w_fast_full[2] | \$589 ;
+  assign \$591  = w_fast_push & w_fast_full[0];
+  assign \$592  = w_fast_full[1] | \$591 ;
+  assign \$593  = w_fast_pop ? \$590  : \$592 ;
+  assign \$594  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$595  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$596  = w_fast_pop ? \$594  : \$595 ;
+  assign \$597  = w_fast_push & w_fast_full[2];
+  assign \$598  = w_fast_full[3] | \$597 ;
+  assign \$599  = w_fast_push & w_fast_full[1];
+  assign \$600  = w_fast_full[2] | \$599 ;
+  assign \$601  = w_fast_pop ? \$598  : \$600 ;
+  assign \$602  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$603  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$604  = w_fast_pop ? \$602  : \$603 ;
+  assign \$605  = w_fast_push & w_fast_full[3];
+  assign \$606  = w_fast_full[4] | \$605 ;
+  assign \$607  = w_fast_push & w_fast_full[2];
+  assign \$608  = w_fast_full[3] | \$607 ;
+  assign \$609  = w_fast_pop ? \$606  : \$608 ;
+  assign \$610  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$611  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$612  = w_fast_pop ? \$610  : \$611 ;
+  assign \$613  = w_fast_push & w_fast_full[4];
+  assign \$614  = w_fast_full[5] | \$613 ;
+  assign \$615  = w_fast_push & w_fast_full[3];
+  assign \$616  = w_fast_full[4] | \$615 ;
+  assign \$617  = w_fast_pop ? \$614  : \$616 ;
+  assign \$618  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$619  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$620  = w_fast_pop ? \$618  : \$619 ;
+  assign \$621  = w_fast_push & w_fast_full[5];
+  assign \$622  = w_fast_full[6] | \$621 ;
+  assign \$623  = w_fast_push & w_fast_full[4];
+  assign \$624  = w_fast_full[5] | \$623 ;
+  assign \$625  = w_fast_pop ? \$622  : \$624 ;
+  assign \$626  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$627  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$628  = w_fast_pop ? \$626  : \$627 ;
+  assign \$629  = w_fast_push & w_fast_full[6];
+  assign \$630  = w_fast_full[7] | \$629 ;
+  assign \$631  = w_fast_push & w_fast_full[5];
+  assign \$632  = w_fast_full[6] | \$631 ;
+  assign \$633  = w_fast_pop ? \$630  : \$632 ;
+  assign \$634  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$635  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$636  = w_fast_pop ? \$634  : \$635 ;
+  assign \$637  = w_fast_push & w_fast_full[7];
+  assign \$638  = w_fast_full[8] | \$637 ;
+  assign \$639  = w_fast_push & w_fast_full[6];
+  assign \$640  = w_fast_full[7] | \$639 ;
+  assign \$641  = w_fast_pop ? \$638  : \$640 ;
+  assign \$642  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$643  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$644  = w_fast_pop ? \$642  : \$643 ;
+  assign \$645  = w_fast_push & w_fast_full[8];
+  assign \$646  = w_fast_full[9] | \$645 ;
+  assign \$647  = w_fast_push & w_fast_full[7];
+  assign \$648  = w_fast_full[8] | \$647 ;
+  assign \$649  = w_fast_pop ? \$646  : \$648 ;
+  assign \$651  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$652  = w_fast_pop ? \$650  : \$651 ;
+  assign \$653  = w_fast_push & w_fast_full[9];
+  assign \$655  = w_fast_push & w_fast_full[8];
+  assign \$656  = w_fast_full[9] | \$655 ;
+  assign \$657  = w_fast_pop ? \$654  : \$656 ;
+  assign \$658  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$659  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$660  = w_slow_pop ? \$658  : \$659 ;
+  assign \$661  = w_slow_push & w_slow_full[0];
+  assign \$662  = w_slow_full[1] | \$661 ;
+  assign \$664  = w_slow_full[0] | \$663 ;
+  assign \$665  = w_slow_pop ? \$662  : \$664 ;
+  assign \$666  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$667  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$668  = w_slow_pop ? \$666  : \$667 ;
+  assign \$669  = w_slow_push & w_slow_full[1];
+  assign \$670  = w_slow_full[2] | \$669 ;
+  assign \$671  = w_slow_push & w_slow_full[0];
+  assign \$672  = w_slow_full[1] | \$671 ;
+  assign \$673  = w_slow_pop ? \$670  : \$672 ;
+  assign \$674  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$675  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$676  = w_slow_pop ? \$674  : \$675 ;
+  assign \$677  = w_slow_push & w_slow_full[2];
+  assign \$678  = w_slow_full[3] | \$677 ;
+  assign \$679  = w_slow_push & w_slow_full[1];
+  assign \$680  = w_slow_full[2] | \$679 ;
+  assign \$681  = w_slow_pop ? \$678  : \$680 ;
+  assign \$682  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$683  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$684  = w_slow_pop ? \$682  : \$683 ;
+  assign \$685  = w_slow_push & w_slow_full[3];
+  assign \$686  = w_slow_full[4] | \$685 ;
+  assign \$687  = w_slow_push & w_slow_full[2];
+  assign \$688  = w_slow_full[3] | \$687 ;
+  assign \$689  = w_slow_pop ? \$686  : \$688 ;
+  assign \$690  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$691  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$692  = w_slow_pop ? \$690  : \$691 ;
+  assign \$693  = w_slow_push & w_slow_full[4];
+  assign \$694  = w_slow_full[5] | \$693 ;
+  assign \$695  = w_slow_push & w_slow_full[3];
+  assign \$696  = w_slow_full[4] | \$695 ;
+  assign \$697  = w_slow_pop ? \$694  : \$696 ;
+  assign \$698  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$699  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$700  = w_slow_pop ? \$698  : \$699 ;
+  assign \$701  = w_slow_push & w_slow_full[5];
+  assign \$702  = w_slow_full[6] | \$701 ;
+  assign \$703  = w_slow_push & w_slow_full[4];
+  assign \$704  = w_slow_full[5] | \$703 ;
+  assign \$705  = w_slow_pop ? \$702  : \$704 ;
+  assign \$706  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$707  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$708  = w_slow_pop ? \$706  : \$707 ;
+  assign \$709  = w_slow_push & w_slow_full[6];
+  assign \$710  = w_slow_full[7] | \$709 ;
+  assign \$711  = w_slow_push & w_slow_full[5];
+  assign \$712  = w_slow_full[6] | \$711 ;
+  assign \$713  = w_slow_pop ? \$710  : \$712 ;
+  assign \$714  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$715  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$716  = w_slow_pop ? \$714  : \$715 ;
+  assign \$717  = w_slow_push & w_slow_full[7];
+  assign \$718  = w_slow_full[8] | \$717 ;
+  assign \$719  = w_slow_push & w_slow_full[6];
+  assign \$720  = w_slow_full[7] | \$719 ;
+  assign \$721  = w_slow_pop ? \$718  : \$720 ;
+  assign \$722  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$723  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$724  = w_slow_pop ? \$722  : \$723 ;
+  assign \$725  = w_slow_push & w_slow_full[8];
+  assign \$726  = w_slow_full[9] | \$725 ;
+  assign \$727  = w_slow_push & w_slow_full[7];
+  assign \$728  = w_slow_full[8] | \$727 ;
+  assign \$729  = w_slow_pop ? \$726  : \$728 ;
+  assign \$731  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$732  = w_slow_pop ? \$730  : \$731 ;
+  assign \$733  = w_slow_push & w_slow_full[9];
+  assign \$735  = w_slow_push & w_slow_full[8];
+  assign \$736  = w_slow_full[9] | \$735 ;
+  assign \$737  = w_slow_pop ? \$734  : \$736 ;
+  assign \$738  = ~ w_kinds_full[8];
+  assign \$739  = ~ w_kinds_full[9];
+  assign \$740  = \$signal$101  ? \$738  : \$739 ;
+  assign \$741  = ~ w_kinds_full[9];
+  assign \$742  = \$signal$101  ? \$741  : 1'h1;
+  assign \$743  = w_kinds_push ? \$740  : \$742 ;
+  assign \$744  = ~ w_kinds_full[7];
+  assign \$745  = ~ w_kinds_full[8];
+  assign \$746  = \$signal$101  ? \$744  : \$745 ;
+  assign \$747  = ~ w_kinds_full[8];
+  assign \$748  = ~ w_kinds_full[9];
+  assign \$749  = \$signal$101  ? \$747  : \$748 ;
+  assign \$750  = w_kinds_push ? \$746  : \$749 ;
+  assign \$751  = w_kinds_pop ? \$743  : \$750 ;
+  assign \$752  = ~ r_fast_pop;
+  assign \$753  = r_fast_count[0] & \$752 ;
+  assign \$754  = r_fast_held[0] | \$753 ;
+  assign \$signature__en  = r_fast_push & \$754 ;
+  assign \$755  = ~ r_slow_pop;
+  assign \$756  = r_slow_count[0] & \$755 ;
+  assign \$757  = r_slow_held[0] | \$756 ;
+  assign \$signature__en$111  = r_slow_push & \$757 ;
   assign \$signal$39  = s_axil_arvalid & ar_room;
-  assign \$733  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
-  assign s_axil_rvalid = r_kinds_full[0] & \$733 ;
+  assign s_axil_rvalid = r_fast_turn | r_slow_turn;
   assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
-  assign \$734  = ~ r_kinds_data0;
-  assign \$735  = \$734  & r_fast_head[32];
-  assign s_axil_rresp = \$735  ? 2'h2 : 2'h0;
+  assign \$758  = ~ r_kinds_data0;
+  assign \$759  = \$758  & r_fast_head[32];
+  assign s_axil_rresp = \$759  ? 2'h2 : 2'h0;
   assign r_kinds_pop = r_fast_pop | r_slow_pop;
-  assign \$736  = ~ r_kinds_data0;
-  assign \$737  = r_kinds_full[0] & \$736 ;
-  assign \$738  = \$737  & r_fast_count[0];
-  assign r_fast_pop = \$738  & s_axil_rready;
-  assign \$739  = r_kinds_full[0] & r_kinds_data0;
-  assign \$740  = \$739  & r_slow_count[0];
-  assign r_slow_pop = \$740  & s_axil_rready;
+  assign r_fast_pop = r_fast_turn & s_axil_rready;
+  assign r_slow_pop = r_slow_turn & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$741  = ~ w_addrs_full[1];
-  assign \$signal$126  = s_axil_awvalid & \$741 ;
-  assign \$742  = ~ w_datas_full[1];
-  assign \$signal$128  = s_axil_wvalid & \$742 ;
-  assign \$743  = w_addrs_full[0] | \$signal$126 ;
-  assign \$744  = w_datas_full[0] | \$signal$128 ;
-  assign \$745  = \$743  & \$744 ;
-  assign \$signal$99  = \$745  & w_room;
-  assign \$746  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal$99  & \$747 ;
-  assign \$748  = ~ w_addrs_full[0];
-  assign \$749  = \$signal$99  & \$748 ;
-  assign \$750  = ~ \$749 ;
-  assign w_addrs_push = \$signal$126  & \$750 ;
-  assign \$751  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal$99  & \$752 ;
-  assign \$753  = ~ w_datas_full[0];
-  assign \$754  = \$signal$99  & \$753 ;
-  assign \$755  = ~ \$754 ;
-  assign w_datas_push = \$signal$128  & \$755 ;
-  assign \$756  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$756 ;
-  assign \$757  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$757  ? 2'h2 : 2'h0;
+  assign \$760  = ~ w_addrs_full[1];
+  assign \$signal$128  = s_axil_awvalid & \$760 ;
+  assign \$761  = ~ w_datas_full[1];
+  assign \$signal$130  = s_axil_wvalid & \$761 ;
+  assign \$762  = w_addrs_full[0] | \$signal$128 ;
+  assign \$763  = w_datas_full[0] | \$signal$130 ;
+  assign \$764  = \$762  & \$763 ;
+  assign \$signal$101  = \$764  & w_room;
+  assign \$765  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal$101  & \$766 ;
+  assign \$767  = ~ w_addrs_full[0];
+  assign \$768  = \$signal$101  & \$767 ;
+  assign \$769  = ~ \$768 ;
+  assign w_addrs_push = \$signal$128  & \$769 ;
+  assign \$770  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal$101  & \$771 ;
+  assign \$772  = ~ w_datas_full[0];
+  assign \$773  = \$signal$101  & \$772 ;
+  assign \$774  = ~ \$773 ;
+  assign w_datas_push = \$signal$130  & \$774 ;
+  assign \$775  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$775 ;
+  assign \$776  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$776  ? 2'h2 : 2'h0;
   assign w_kinds_pop = w_fast_pop | w_slow_pop;
-  assign \$758  = ~ w_kinds_data0;
-  assign \$759  = w_kinds_full[0] & \$758 ;
-  assign \$760  = \$759  & w_fast_full[0];
-  assign w_fast_pop = \$760  & s_axil_bready;
-  assign \$761  = w_kinds_full[0] & w_kinds_data0;
-  assign \$762  = \$761  & w_slow_full[0];
-  assign w_slow_pop = \$762  & s_axil_bready;
+  assign \$777  = ~ w_kinds_data0;
+  assign \$778  = w_kinds_full[0] & \$777 ;
+  assign \$779  = \$778  & w_fast_full[0];
+  assign w_fast_pop = \$779  & s_axil_bready;
+  assign \$780  = w_kinds_full[0] & w_kinds_data0;
+  assign \$781  = \$780  & w_slow_full[0];
+  assign w_slow_pop = \$781  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$763 ;
+    r_kinds_data0 <= \$782 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$764 ;
+    r_kinds_full <= \$783 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$765 ;
+    r_kinds_data1 <= \$784 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$766 ;
+    r_kinds_data2 <= \$785 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$767 ;
+    r_kinds_data3 <= \$786 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$768 ;
+    r_kinds_data4 <= \$787 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$769 ;
+    r_kinds_data5 <= \$788 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$770 ;
+    r_kinds_data6 <= \$789 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$771 ;
+    r_kinds_data7 <= \$790 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$772 ;
+    r_kinds_data8 <= \$791 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$773 ;
+    r_kinds_data9 <= \$792 ;
   always @(posedge aclk_clk)
-    r_fast_head <= \$774 ;
+    r_fast_head <= \$793 ;
   always @(posedge aclk_clk)
-    r_fast_rd <= \$775 ;
+    r_fast_rd <= \$794 ;
   always @(posedge aclk_clk)
-    r_fast_rd_next <= \$776 ;
+    r_fast_rd_next <= \$795 ;
   always @(posedge aclk_clk)
-    r_fast_wr <= \$777 ;
+    r_fast_wr <= \$796 ;
   always @(posedge aclk_clk)
-    r_fast_wr_next <= \$778 ;
+    r_fast_wr_next <= \$797 ;
   always @(posedge aclk_clk)
-    r_fast_held <= \$779 ;
+    r_fast_held <= \$798 ;
   always @(posedge aclk_clk)
-    r_fast_count <= \$780 ;
+    r_fast_count <= \$799 ;
   always @(posedge aclk_clk)
-    r_slow_head <= \$781 ;
+    r_slow_head <= \$800 ;
   always @(posedge aclk_clk)
-    r_slow_rd <= \$782 ;
+    r_slow_rd <= \$801 ;
   always @(posedge aclk_clk)
-    r_slow_rd_next <= \$783 ;
+    r_slow_rd_next <= \$802 ;
   always @(posedge aclk_clk)
-    r_slow_wr <= \$784 ;
+    r_slow_wr <= \$803 ;
   always @(posedge aclk_clk)
-    r_slow_wr_next <= \$785 ;
+    r_slow_wr_next <= \$804 ;
   always @(posedge aclk_clk)
-    r_slow_held <= \$786 ;
+    r_slow_held <= \$805 ;
   always @(posedge aclk_clk)
-    r_slow_count <= \$787 ;
+    r_slow_count <= \$806 ;
   always @(posedge aclk_clk)
-    r_kinds_push <= \$788 ;
+    r_kinds_push <= \$807 ;
   always @(posedge aclk_clk)
-    r_kinds_w_data <= \$789 ;
+    r_kinds_w_data <= \$808 ;
   always @(posedge aclk_clk)
-    ar_room <= \$790 ;
+    ar_room <= \$809 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$791 ;
+    r_fast_turn <= \$810 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$792 ;
+    r_slow_turn <= \$811 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$793 ;
+    w_addrs_data0 <= \$812 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$794 ;
+    w_addrs_full <= \$813 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$795 ;
+    w_addrs_data1 <= \$814 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$796 ;
+    w_datas_data0 <= \$815 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$797 ;
+    w_datas_full <= \$816 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$798 ;
+    w_datas_data1 <= \$817 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$799 ;
+    w_kinds_data0 <= \$818 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$800 ;
+    w_kinds_full <= \$819 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$801 ;
+    w_kinds_data1 <= \$820 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$802 ;
+    w_kinds_data2 <= \$821 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$803 ;
+    w_kinds_data3 <= \$822 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$804 ;
+    w_kinds_data4 <= \$823 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$805 ;
+    w_kinds_data5 <= \$824 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$806 ;
+    w_kinds_data6 <= \$825 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$807 ;
+    w_kinds_data7 <= \$826 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$808 ;
+    w_kinds_data8 <= \$827 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$809 ;
+    w_kinds_data9 <= \$828 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$810 ;
+    w_fast_data0 <= \$829 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$811 ;
+    w_fast_full <= \$830 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$812 ;
+    w_fast_data1 <= \$831 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$813 ;
+    w_fast_data2 <= \$832 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$814 ;
+    w_fast_data3 <= \$833 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$815 ;
+    w_fast_data4 <= \$834 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$816 ;
+    w_fast_data5 <= \$835 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$817 ;
+    w_fast_data6 <= \$836 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$818 ;
+    w_fast_data7 <= \$837 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$819 ;
+    w_fast_data8 <= \$838 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$820 ;
+    w_fast_data9 <= \$839 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$821 ;
+    w_slow_data0 <= \$840 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$822 ;
+    w_slow_full <= \$841 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$823 ;
+    w_slow_data1 <= \$842 ;
   always @(posedge aclk_clk)
-    w_slow_data4 <= \$824 ;
+    w_slow_data2 <= \$843 ;
   always @(posedge aclk_clk)
-    w_slow_data5 <= \$825 ;
+    w_slow_data3 <= \$844 ;
   always @(posedge aclk_clk)
-    w_slow_data6 <= \$826 ;
+    w_slow_data4 <= \$845 ;
   always @(posedge aclk_clk)
-    w_slow_data7 <= \$827 ;
+    w_slow_data5 <= \$846 ;
   always @(posedge aclk_clk)
-    w_slow_data8 <= \$828 ;
+    w_slow_data6 <= \$847 ;
   always @(posedge aclk_clk)
-    w_slow_data9 <= \$829 ;
+    w_slow_data7 <= \$848 ;
   always @(posedge aclk_clk)
-    w_kinds_push <= \$830 ;
+    w_slow_data8 <= \$849 ;
   always @(posedge aclk_clk)
-    w_room <= \$831 ;
+    w_slow_data9 <= \$850 ;
+  always @(posedge aclk_clk)
+    w_kinds_push <= \$851 ;
+  always @(posedge aclk_clk)
+    w_room <= \$852 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -3060,631 +3127,624 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$145  = \$144  & r_fast_held[0];
   assign \$146  = ~ r_fast_push;
   assign \$147  = \$145  & \$146 ;
-  assign \$148  = \$147  ? r_fast_held[5] : r_fast_held[4];
-  assign \$149  = \$141  ? r_fast_held[3] : \$148 ;
-  assign \$150  = ~ r_fast_pop;
-  assign \$151  = r_fast_count[0] & \$150 ;
-  assign \$152  = r_fast_push & \$151 ;
-  assign \$153  = ~ r_fast_pop;
-  assign \$154  = r_fast_count[0] & \$153 ;
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$155  & r_fast_held[0];
-  assign \$157  = ~ r_fast_push;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = \$158  ? r_fast_held[6] : r_fast_held[5];
-  assign \$160  = \$152  ? r_fast_held[4] : \$159 ;
-  assign \$161  = ~ r_fast_pop;
-  assign \$162  = r_fast_count[0] & \$161 ;
-  assign \$163  = r_fast_push & \$162 ;
-  assign \$164  = ~ r_fast_pop;
-  assign \$165  = r_fast_count[0] & \$164 ;
-  assign \$166  = ~ \$165 ;
-  assign \$167  = \$166  & r_fast_held[0];
-  assign \$168  = ~ r_fast_push;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$763  = \$3 ;
+    \$782  = \$3 ;
     if (aclk_rst) begin
-      \$763  = 1'h0;
+      \$782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$764 [0] = \$8 ;
-    \$764 [1] = \$16 ;
-    \$764 [2] = \$24 ;
-    \$764 [3] = \$32 ;
-    \$764 [4] = \$40 ;
-    \$764 [5] = \$48 ;
-    \$764 [6] = \$56 ;
-    \$764 [7] = \$64 ;
-    \$764 [8] = \$72 ;
-    \$764 [9] = \$80 ;
+    \$783 [0] = \$8 ;
+    \$783 [1] = \$16 ;
+    \$783 [2] = \$24 ;
+    \$783 [3] = \$32 ;
+    \$783 [4] = \$40 ;
+    \$783 [5] = \$48 ;
+    \$783 [6] = \$56 ;
+    \$783 [7] = \$64 ;
+    \$783 [8] = \$72 ;
+    \$783 [9] = \$80 ;
     if (aclk_rst) begin
-      \$764  = 10'h000;
+      \$783  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$765  = \$11 ;
+    \$784  = \$11 ;
     if (aclk_rst) begin
-      \$765  = 1'h0;
+      \$784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$766  = \$19 ;
+    \$785  = \$19 ;
     if (aclk_rst) begin
-      \$766  = 1'h0;
+      \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$767  = \$27 ;
+    \$786  = \$27 ;
     if (aclk_rst) begin
-      \$767  = 1'h0;
+      \$786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$768  = \$35 ;
+    \$787  = \$35 ;
     if (aclk_rst) begin
-      \$768  = 1'h0;
+      \$787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$769  = \$43 ;
-    if (aclk_rst) begin
-      \$769  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$770  = \$51 ;
-    if (aclk_rst) begin
-      \$770  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$771  = \$59 ;
-    if (aclk_rst) begin
-      \$771  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$772  = \$67 ;
-    if (aclk_rst) begin
-      \$772  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$773  = \$75 ;
-    if (aclk_rst) begin
-      \$773  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$774  = r_fast_head;
-    if (\$83 ) begin
-      \$774  = \$84 ;
-    end
-    if (aclk_rst) begin
-      \$774  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$775  = r_fast_rd;
-    if (\$88 ) begin
-      \$775  = r_fast_rd_next;
-    end
-    if (aclk_rst) begin
-      \$775  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$776  = r_fast_rd_next;
-    if (\$88 ) begin
-      \$776  = \$89 [3:0];
-    end
-    if (aclk_rst) begin
-      \$776  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$777  = r_fast_wr;
-    if (\$93 ) begin
-      \$777  = r_fast_wr_next;
-    end
-    if (aclk_rst) begin
-      \$777  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$778  = r_fast_wr_next;
-    if (\$93 ) begin
-      \$778  = \$94 [3:0];
-    end
-    if (aclk_rst) begin
-      \$778  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$779 [0] = \$105 ;
-    \$779 [1] = \$116 ;
-    \$779 [2] = \$127 ;
-    \$779 [3] = \$138 ;
-    \$779 [4] = \$149 ;
-    \$779 [5] = \$160 ;
-    \$779 [6] = \$171 ;
-    \$779 [7] = \$182 ;
-    \$779 [8] = \$193 ;
-    if (aclk_rst) begin
-      \$779  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$780 [0] = \$199 ;
-    \$780 [1] = \$205 ;
-    \$780 [2] = \$211 ;
-    \$780 [3] = \$217 ;
-    \$780 [4] = \$223 ;
-    \$780 [5] = \$229 ;
-    \$780 [6] = \$235 ;
-    \$780 [7] = \$241 ;
-    \$780 [8] = \$247 ;
-    \$780 [9] = \$253 ;
-    if (aclk_rst) begin
-      \$780  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$781  = r_slow_head;
-    if (\$256 ) begin
-      \$781  = \$257 ;
-    end
-    if (aclk_rst) begin
-      \$781  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$782  = r_slow_rd;
-    if (\$261 ) begin
-      \$782  = r_slow_rd_next;
-    end
-    if (aclk_rst) begin
-      \$782  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$783  = r_slow_rd_next;
-    if (\$261 ) begin
-      \$783  = \$262 [3:0];
-    end
-    if (aclk_rst) begin
-      \$783  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$784  = r_slow_wr;
-    if (\$266 ) begin
-      \$784  = r_slow_wr_next;
-    end
-    if (aclk_rst) begin
-      \$784  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$785  = r_slow_wr_next;
-    if (\$266 ) begin
-      \$785  = \$267 [3:0];
-    end
-    if (aclk_rst) begin
-      \$785  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$786 [0] = \$278 ;
-    \$786 [1] = \$289 ;
-    \$786 [2] = \$300 ;
-    \$786 [3] = \$311 ;
-    \$786 [4] = \$322 ;
-    \$786 [5] = \$333 ;
-    \$786 [6] = \$344 ;
-    \$786 [7] = \$355 ;
-    \$786 [8] = \$366 ;
-    if (aclk_rst) begin
-      \$786  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$787 [0] = \$372 ;
-    \$787 [1] = \$378 ;
-    \$787 [2] = \$384 ;
-    \$787 [3] = \$390 ;
-    \$787 [4] = \$396 ;
-    \$787 [5] = \$402 ;
-    \$787 [6] = \$408 ;
-    \$787 [7] = \$414 ;
-    \$787 [8] = \$420 ;
-    \$787 [9] = \$426 ;
-    if (aclk_rst) begin
-      \$787  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$788  = \$signal$39 ;
+    \$788  = \$43 ;
     if (aclk_rst) begin
       \$788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$789  = bus__r_slow;
+    \$789  = \$51 ;
     if (aclk_rst) begin
       \$789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$790  = \$440 ;
+    \$790  = \$59 ;
     if (aclk_rst) begin
-      \$790  = 1'h1;
+      \$790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$791  = \$443 ;
+    \$791  = \$67 ;
     if (aclk_rst) begin
-      \$791  = 12'h000;
+      \$791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$792 [0] = \$448 ;
-    \$792 [1] = \$456 ;
+    \$792  = \$75 ;
     if (aclk_rst) begin
-      \$792  = 2'h0;
+      \$792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$793  = \$451 ;
+    \$793  = r_fast_head;
+    if (\$83 ) begin
+      \$793  = \$84 ;
+    end
     if (aclk_rst) begin
-      \$793  = 12'h000;
+      \$793  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$794  = \$459 ;
+    \$794  = r_fast_rd;
+    if (\$88 ) begin
+      \$794  = r_fast_rd_next;
+    end
     if (aclk_rst) begin
-      \$794  = 36'h000000000;
+      \$794  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$795 [0] = \$464 ;
-    \$795 [1] = \$472 ;
+    \$795  = r_fast_rd_next;
+    if (\$88 ) begin
+      \$795  = \$89 [3:0];
+    end
     if (aclk_rst) begin
-      \$795  = 2'h0;
+      \$795  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$796  = \$467 ;
+    \$796  = r_fast_wr;
+    if (\$93 ) begin
+      \$796  = r_fast_wr_next;
+    end
     if (aclk_rst) begin
-      \$796  = 36'h000000000;
+      \$796  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$797  = \$475 ;
+    \$797  = r_fast_wr_next;
+    if (\$93 ) begin
+      \$797  = \$94 [3:0];
+    end
     if (aclk_rst) begin
-      \$797  = 1'h0;
+      \$797  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$798 [0] = \$480 ;
-    \$798 [1] = \$488 ;
-    \$798 [2] = \$496 ;
-    \$798 [3] = \$504 ;
-    \$798 [4] = \$512 ;
-    \$798 [5] = \$520 ;
-    \$798 [6] = \$528 ;
-    \$798 [7] = \$536 ;
-    \$798 [8] = \$544 ;
-    \$798 [9] = \$552 ;
+    \$798 [0] = \$105 ;
+    \$798 [1] = \$116 ;
+    \$798 [2] = \$127 ;
+    \$798 [3] = \$138 ;
+    \$798 [4] = \$149 ;
+    \$798 [5] = \$160 ;
+    \$798 [6] = \$171 ;
+    \$798 [7] = \$182 ;
+    \$798 [8] = \$193 ;
     if (aclk_rst) begin
-      \$798  = 10'h000;
+      \$798  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$799  = \$483 ;
+    \$799 [0] = \$199 ;
+    \$799 [1] = \$205 ;
+    \$799 [2] = \$211 ;
+    \$799 [3] = \$217 ;
+    \$799 [4] = \$223 ;
+    \$799 [5] = \$229 ;
+    \$799 [6] = \$235 ;
+    \$799 [7] = \$241 ;
+    \$799 [8] = \$247 ;
+    \$799 [9] = \$253 ;
     if (aclk_rst) begin
-      \$799  = 1'h0;
+      \$799  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$800  = \$491 ;
+    \$800  = r_slow_head;
+    if (\$256 ) begin
+      \$800  = \$257 ;
+    end
     if (aclk_rst) begin
-      \$800  = 1'h0;
+      \$800  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$801  = \$499 ;
+    \$801  = r_slow_rd;
+    if (\$261 ) begin
+      \$801  = r_slow_rd_next;
+    end
     if (aclk_rst) begin
-      \$801  = 1'h0;
+      \$801  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$802  = \$507 ;
+    \$802  = r_slow_rd_next;
+    if (\$261 ) begin
+      \$802  = \$262 [3:0];
+    end
     if (aclk_rst) begin
-      \$802  = 1'h0;
+      \$802  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$803  = \$515 ;
+    \$803  = r_slow_wr;
+    if (\$266 ) begin
+      \$803  = r_slow_wr_next;
+    end
     if (aclk_rst) begin
-      \$803  = 1'h0;
+      \$803  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$804  = \$523 ;
+    \$804  = r_slow_wr_next;
+    if (\$266 ) begin
+      \$804  = \$267 [3:0];
+    end
     if (aclk_rst) begin
-      \$804  = 1'h0;
+      \$804  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$805  = \$531 ;
+    \$805 [0] = \$278 ;
+    \$805 [1] = \$289 ;
+    \$805 [2] = \$300 ;
+    \$805 [3] = \$311 ;
+    \$805 [4] = \$322 ;
+    \$805 [5] = \$333 ;
+    \$805 [6] = \$344 ;
+    \$805 [7] = \$355 ;
+    \$805 [8] = \$366 ;
     if (aclk_rst) begin
-      \$805  = 1'h0;
+      \$805  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$806  = \$539 ;
+    \$806 [0] = \$372 ;
+    \$806 [1] = \$378 ;
+    \$806 [2] = \$384 ;
+    \$806 [3] = \$390 ;
+    \$806 [4] = \$396 ;
+    \$806 [5] = \$402 ;
+    \$806 [6] = \$408 ;
+    \$806 [7] = \$414 ;
+    \$806 [8] = \$420 ;
+    \$806 [9] = \$426 ;
     if (aclk_rst) begin
-      \$806  = 1'h0;
+      \$806  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$807  = \$547 ;
+    \$807  = \$signal$39 ;
     if (aclk_rst) begin
       \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$808  = \$555 ;
+    \$808  = bus__r_slow;
     if (aclk_rst) begin
       \$808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$809 [0] = \$560 ;
-    \$809 [1] = \$568 ;
-    \$809 [2] = \$576 ;
-    \$809 [3] = \$584 ;
-    \$809 [4] = \$592 ;
-    \$809 [5] = \$600 ;
-    \$809 [6] = \$608 ;
-    \$809 [7] = \$616 ;
-    \$809 [8] = \$624 ;
-    \$809 [9] = \$632 ;
+    \$809  = \$440 ;
     if (aclk_rst) begin
-      \$809  = 10'h000;
+      \$809  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$810  = \$563 ;
+    \$810  = \$453 ;
     if (aclk_rst) begin
       \$810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$811  = \$571 ;
+    \$811  = \$465 ;
     if (aclk_rst) begin
       \$811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$812  = \$579 ;
+    \$812  = \$468 ;
     if (aclk_rst) begin
-      \$812  = 1'h0;
+      \$812  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$813  = \$587 ;
+    \$813 [0] = \$473 ;
+    \$813 [1] = \$481 ;
     if (aclk_rst) begin
-      \$813  = 1'h0;
+      \$813  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$814  = \$595 ;
+    \$814  = \$476 ;
     if (aclk_rst) begin
-      \$814  = 1'h0;
+      \$814  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$815  = \$603 ;
+    \$815  = \$484 ;
     if (aclk_rst) begin
-      \$815  = 1'h0;
+      \$815  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$816  = \$611 ;
+    \$816 [0] = \$489 ;
+    \$816 [1] = \$497 ;
     if (aclk_rst) begin
-      \$816  = 1'h0;
+      \$816  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$817  = \$619 ;
+    \$817  = \$492 ;
     if (aclk_rst) begin
-      \$817  = 1'h0;
+      \$817  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$818  = \$627 ;
+    \$818  = \$500 ;
     if (aclk_rst) begin
       \$818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$819  = \$635 ;
+    \$819 [0] = \$505 ;
+    \$819 [1] = \$513 ;
+    \$819 [2] = \$521 ;
+    \$819 [3] = \$529 ;
+    \$819 [4] = \$537 ;
+    \$819 [5] = \$545 ;
+    \$819 [6] = \$553 ;
+    \$819 [7] = \$561 ;
+    \$819 [8] = \$569 ;
+    \$819 [9] = \$577 ;
     if (aclk_rst) begin
-      \$819  = 1'h0;
+      \$819  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$820 [0] = \$640 ;
-    \$820 [1] = \$648 ;
-    \$820 [2] = \$656 ;
-    \$820 [3] = \$664 ;
-    \$820 [4] = \$672 ;
-    \$820 [5] = \$680 ;
-    \$820 [6] = \$688 ;
-    \$820 [7] = \$696 ;
-    \$820 [8] = \$704 ;
-    \$820 [9] = \$712 ;
+    \$820  = \$508 ;
     if (aclk_rst) begin
-      \$820  = 10'h000;
+      \$820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$821  = \$643 ;
+    \$821  = \$516 ;
     if (aclk_rst) begin
       \$821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$822  = \$651 ;
+    \$822  = \$524 ;
     if (aclk_rst) begin
       \$822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$823  = \$659 ;
+    \$823  = \$532 ;
     if (aclk_rst) begin
       \$823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$824  = \$667 ;
+    \$824  = \$540 ;
     if (aclk_rst) begin
       \$824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$825  = \$675 ;
+    \$825  = \$548 ;
     if (aclk_rst) begin
       \$825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$826  = \$683 ;
+    \$826  = \$556 ;
     if (aclk_rst) begin
       \$826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$827  = \$691 ;
+    \$827  = \$564 ;
     if (aclk_rst) begin
       \$827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$828  = \$699 ;
+    \$828  = \$572 ;
     if (aclk_rst) begin
       \$828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$829  = \$707 ;
+    \$829  = \$580 ;
     if (aclk_rst) begin
       \$829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$830  = \$signal$99 ;
+    \$830 [0] = \$585 ;
+    \$830 [1] = \$593 ;
+    \$830 [2] = \$601 ;
+    \$830 [3] = \$609 ;
+    \$830 [4] = \$617 ;
+    \$830 [5] = \$625 ;
+    \$830 [6] = \$633 ;
+    \$830 [7] = \$641 ;
+    \$830 [8] = \$649 ;
+    \$830 [9] = \$657 ;
     if (aclk_rst) begin
-      \$830  = 1'h0;
+      \$830  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
-    \$831  = \$726 ;
+    \$831  = \$588 ;
     if (aclk_rst) begin
-      \$831  = 1'h1;
+      \$831  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$832  = \$596 ;
+    if (aclk_rst) begin
+      \$832  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$833  = \$604 ;
+    if (aclk_rst) begin
+      \$833  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$834  = \$612 ;
+    if (aclk_rst) begin
+      \$834  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$835  = \$620 ;
+    if (aclk_rst) begin
+      \$835  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$836  = \$628 ;
+    if (aclk_rst) begin
+      \$836  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$837  = \$636 ;
+    if (aclk_rst) begin
+      \$837  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$838  = \$644 ;
+    if (aclk_rst) begin
+      \$838  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$839  = \$652 ;
+    if (aclk_rst) begin
+      \$839  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$840  = \$660 ;
+    if (aclk_rst) begin
+      \$840  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$841 [0] = \$665 ;
+    \$841 [1] = \$673 ;
+    \$841 [2] = \$681 ;
+    \$841 [3] = \$689 ;
+    \$841 [4] = \$697 ;
+    \$841 [5] = \$705 ;
+    \$841 [6] = \$713 ;
+    \$841 [7] = \$721 ;
+    \$841 [8] = \$729 ;
+    \$841 [9] = \$737 ;
+    if (aclk_rst) begin
+      \$841  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$842  = \$668 ;
+    if (aclk_rst) begin
+      \$842  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$843  = \$676 ;
+    if (aclk_rst) begin
+      \$843  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$844  = \$684 ;
+    if (aclk_rst) begin
+      \$844  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$845  = \$692 ;
+    if (aclk_rst) begin
+      \$845  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$846  = \$700 ;
+    if (aclk_rst) begin
+      \$846  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$847  = \$708 ;
+    if (aclk_rst) begin
+      \$847  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$848  = \$716 ;
+    if (aclk_rst) begin
+      \$848  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$849  = \$724 ;
+    if (aclk_rst) begin
+      \$849  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$850  = \$732 ;
+    if (aclk_rst) begin
+      \$850  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$851  = \$signal$101 ;
+    if (aclk_rst) begin
+      \$851  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$110 ) begin end
+    \$852  = \$751 ;
+    if (aclk_rst) begin
+      \$852  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 , 9'h000, \port$30625$6  };
+  assign r_slow_w_data = { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 , 9'h000, \port$30998$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
-  assign \$signal$101  = w_kinds_pop;
+  assign \$signal$103  = w_kinds_pop;
   assign read__addr = r_fast_rd;
   assign \$signature__addr  = r_fast_wr;
   assign \$signature__data  = { bus__r_err, bus__r_data };
-  assign \read__addr$106  = r_slow_rd;
-  assign \$signature__addr$107  = r_slow_wr;
-  assign \$signature__data$108  = { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 , 9'h000, \port$30625$6  };
+  assign \read__addr$108  = r_slow_rd;
+  assign \$signature__addr$109  = r_slow_wr;
+  assign \$signature__data$110  = { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 , 9'h000, \port$30998$6  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 , 9'h000, \port$30625$6  };
+  assign bus__r_slow_data = { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 , 9'h000, \port$30998$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3698,33 +3758,33 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
   assign bus__r_req = \$signal$39 ;
-  assign bus__w_req = \$signal$99 ;
+  assign bus__w_req = \$signal$101 ;
   assign bus__w_addr_from_queue = w_addrs_full[0];
   assign bus__w_beat_from_queue = w_datas_full[0];
   assign \$6  = r_kinds_push;
   assign \$73  = r_kinds_w_data;
   assign \$77  = \$76 ;
-  assign \$747  = w_addrs_full[0];
-  assign \$446  = w_addrs_push;
-  assign \$449  = w_addrs_w_data;
-  assign \$453  = \$452 ;
-  assign \$752  = w_datas_full[0];
-  assign \$462  = w_datas_push;
-  assign \$465  = { s_axil_wstrb, s_axil_wdata };
-  assign \$469  = \$468 ;
-  assign \$478  = w_kinds_push;
-  assign \$545  = w_kinds_w_data;
-  assign \$549  = \$548 ;
-  assign \$558  = w_fast_push;
-  assign \$625  = w_fast_w_data;
-  assign \$629  = \$628 ;
-  assign \$638  = w_slow_push;
-  assign \$705  = w_slow_w_data;
-  assign \$709  = \$708 ;
+  assign \$766  = w_addrs_full[0];
+  assign \$471  = w_addrs_push;
+  assign \$474  = w_addrs_w_data;
+  assign \$478  = \$477 ;
+  assign \$771  = w_datas_full[0];
+  assign \$487  = w_datas_push;
+  assign \$490  = { s_axil_wstrb, s_axil_wdata };
+  assign \$494  = \$493 ;
+  assign \$503  = w_kinds_push;
+  assign \$570  = w_kinds_w_data;
+  assign \$574  = \$573 ;
+  assign \$583  = w_fast_push;
+  assign \$650  = w_fast_w_data;
+  assign \$654  = \$653 ;
+  assign \$663  = w_slow_push;
+  assign \$730  = w_slow_w_data;
+  assign \$734  = \$733 ;
 endmodule
 
 module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$28709$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
+, \port$28728$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
 );
   reg \$auto$verilog_backend.cc:2355:dump_module$111  = 0;
   wire \$1 ;
@@ -5380,8 +5440,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [3:0] \port$28709$39 ;
-  wire [3:0] \port$28709$39 ;
+  input [3:0] \port$28728$39 ;
+  wire [3:0] \port$28728$39 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   (* init = 10'h000 *)
@@ -5781,7 +5841,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$87  = \$86  & a0_fits[1];
   assign \$88  = ! flush_port_pool;
   assign \$89  = flush_port_valid & \$88 ;
-  assign \$90  = flush_src ? \port$28709$39 [2] : \$89 ;
+  assign \$90  = flush_src ? \port$28728$39 [2] : \$89 ;
   assign \$91  = x0_pool >= 2'h2;
   assign \$93  = \$92  ? 4'h8 : 4'h0;
   assign \$94  = \$91  ? 4'h2 : \$93 ;
@@ -5885,13 +5945,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$200  = free_port_addr - 31'h40040000;
   assign \$201  = ~ \$200 [32];
   assign \$203  = \$199  & \$202 ;
-  assign \$204  = free_src ? \port$28709$39 [0] : \$203 ;
+  assign \$204  = free_src ? \port$28728$39 [0] : \$203 ;
   assign \$205  = free_port_addr - 31'h40100000;
   assign \$206  = ~ \$205 [32];
   assign \$207  = free_port_addr - 31'h40104000;
   assign \$208  = ~ \$207 [32];
   assign \$210  = \$206  & \$209 ;
-  assign \$211  = free_src ? \port$28709$39 [1] : \$210 ;
+  assign \$211  = free_src ? \port$28728$39 [1] : \$210 ;
   assign \$212  = f0_addr[2:0] == f2_addr[2:0];
   assign \$213  = f0_addr[5:3] == f2_addr[5:3];
   assign \$214  = f0_addr[8:6] == f2_addr[8:6];
@@ -8628,7 +8688,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \samples_grant_data$115  = samples_grant_r3_b0;
   assign \calibration_parity_data$116  = calibration_parity_r3;
   assign \calibration_grant_data$117  = calibration_grant_r3_b0;
-  assign flush_reg_select = \port$28709$39 [3:2];
+  assign flush_reg_select = \port$28728$39 [3:2];
   assign samples_tail = samples_queue_waddr;
   assign calibration_fresh_slot = \calibration_parity_addr$69 ;
   assign calibration_tail = calibration_queue_waddr;
@@ -8637,7 +8697,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$signal  = { \$616 , \$612 , \$608 , \$604 , \$600 , \$596 , \$592 , \$585 , \$578 , \$571  };
   assign next_tag = { \$743 [8], \$713 [8], \$683 [8], \$653 [8] };
   assign fetched_snap = \$623 [4];
-  assign free_reg_hit = \port$28709$39 [1:0];
+  assign free_reg_hit = \port$28728$39 [1:0];
   assign f1_calibration_slot = calibration_parity_addr;
   assign \$signal$307  = \$976 [12];
   assign hit_a3 = \$980 [12];
@@ -8941,265 +9001,265 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
 endmodule
 
 module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \burst$25 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
-, s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, m_axi_arvalid, s_axi_arready, m_axi_rready, s_axi_awready
-, s_axi_wready, m_axi_awvalid, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31570$1 , \port$31622$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused
-, aw_err, aw_id, aw_addr, aw_tag, aw_pool, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
+, s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, s_axi_arready, m_axi_rready, s_axi_awready, s_axi_wready
+, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31947$1 , \port$32000$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused, aw_err, aw_id
+, aw_addr, aw_tag, aw_pool, m_axi_arvalid, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, m_axi_awvalid, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$112  = 0;
   wire \$1 ;
-  wire \$10 ;
-  wire [61:0] \$100 ;
-  wire [61:0] \$101 ;
-  wire [61:0] \$102 ;
+  wire [61:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
   wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
+  wire [61:0] \$104 ;
+  wire [61:0] \$105 ;
+  wire [61:0] \$106 ;
   wire \$107 ;
-  wire [61:0] \$108 ;
-  wire [61:0] \$109 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [61:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
+  wire [61:0] \$112 ;
+  wire [61:0] \$113 ;
+  wire [61:0] \$114 ;
   wire \$115 ;
-  wire [61:0] \$116 ;
-  wire [61:0] \$117 ;
-  wire [61:0] \$118 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
+  wire [61:0] \$120 ;
+  wire [61:0] \$121 ;
+  wire [61:0] \$122 ;
   wire \$123 ;
-  wire [61:0] \$124 ;
-  wire [61:0] \$125 ;
-  wire [61:0] \$126 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
   wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
-  wire \$130 ;
+  wire [61:0] \$128 ;
+  wire [61:0] \$129 ;
+  wire [61:0] \$13 ;
+  wire [61:0] \$130 ;
   wire \$131 ;
-  wire [61:0] \$132 ;
-  wire [61:0] \$133 ;
-  wire [61:0] \$134 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
   wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
+  wire [61:0] \$136 ;
+  wire [61:0] \$137 ;
+  wire [61:0] \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [61:0] \$140 ;
-  wire [61:0] \$141 ;
-  wire [61:0] \$142 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
+  wire [61:0] \$144 ;
+  wire [61:0] \$145 ;
+  wire [61:0] \$146 ;
   wire \$147 ;
-  wire [61:0] \$148 ;
-  wire [61:0] \$149 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [61:0] \$150 ;
+  wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
+  wire [61:0] \$152 ;
+  wire [61:0] \$153 ;
+  wire [61:0] \$154 ;
   wire \$155 ;
-  wire [61:0] \$156 ;
-  wire [61:0] \$157 ;
-  wire [61:0] \$158 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
+  wire [61:0] \$160 ;
+  wire [61:0] \$161 ;
+  wire [61:0] \$162 ;
   wire \$163 ;
-  wire [4:0] \$164 ;
+  wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
-  wire [3:0] \$169 ;
+  wire [61:0] \$168 ;
+  wire [61:0] \$169 ;
   wire \$17 ;
-  wire [3:0] \$170 ;
-  wire [4:0] \$171 ;
+  wire [61:0] \$170 ;
+  wire \$171 ;
   wire \$172 ;
   wire \$173 ;
-  wire [3:0] \$174 ;
-  wire [3:0] \$175 ;
-  wire [3:0] \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire [3:0] \$179 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire [61:0] \$176 ;
+  wire [61:0] \$177 ;
+  wire [61:0] \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [3:0] \$180 ;
-  wire [4:0] \$181 ;
+  wire \$180 ;
+  wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire [61:0] \$187 ;
-  wire [61:0] \$188 ;
-  wire [61:0] \$189 ;
+  wire [61:0] \$184 ;
+  wire [61:0] \$185 ;
+  wire [61:0] \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire [61:0] \$195 ;
-  wire [61:0] \$196 ;
-  wire [61:0] \$197 ;
+  wire [61:0] \$192 ;
+  wire [61:0] \$193 ;
+  wire [61:0] \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
+  wire [4:0] \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire [61:0] \$203 ;
-  wire [61:0] \$204 ;
-  wire [61:0] \$205 ;
-  wire \$206 ;
-  wire \$207 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire [3:0] \$205 ;
+  wire [3:0] \$206 ;
+  wire [4:0] \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire [61:0] \$211 ;
-  wire [61:0] \$212 ;
-  wire [61:0] \$213 ;
+  wire [3:0] \$210 ;
+  wire [3:0] \$211 ;
+  wire [3:0] \$212 ;
+  wire \$213 ;
   wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
+  wire [3:0] \$215 ;
+  wire [3:0] \$216 ;
+  wire [4:0] \$217 ;
   wire \$218 ;
-  wire [61:0] \$219 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [61:0] \$220 ;
-  wire [61:0] \$221 ;
+  wire \$220 ;
+  wire \$221 ;
   wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
+  wire [61:0] \$223 ;
+  wire [61:0] \$224 ;
+  wire [61:0] \$225 ;
   wire \$226 ;
-  wire [61:0] \$227 ;
-  wire [61:0] \$228 ;
-  wire [61:0] \$229 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire \$23 ;
   wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
+  wire [61:0] \$231 ;
+  wire [61:0] \$232 ;
+  wire [61:0] \$233 ;
   wire \$234 ;
-  wire [61:0] \$235 ;
-  wire [61:0] \$236 ;
-  wire [61:0] \$237 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
   wire \$238 ;
-  wire \$239 ;
+  wire [61:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
+  wire [61:0] \$240 ;
+  wire [61:0] \$241 ;
   wire \$242 ;
-  wire [61:0] \$243 ;
-  wire [61:0] \$244 ;
-  wire [61:0] \$245 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
   wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [61:0] \$247 ;
+  wire [61:0] \$248 ;
+  wire [61:0] \$249 ;
   wire \$25 ;
   wire \$250 ;
-  wire [61:0] \$251 ;
-  wire [61:0] \$252 ;
-  wire [61:0] \$253 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
   wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
+  wire [61:0] \$255 ;
+  wire [61:0] \$256 ;
+  wire [61:0] \$257 ;
   wire \$258 ;
-  wire [61:0] \$259 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [61:0] \$260 ;
-  wire [61:0] \$261 ;
+  wire \$260 ;
+  wire \$261 ;
   wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
+  wire [61:0] \$263 ;
+  wire [61:0] \$264 ;
+  wire [61:0] \$265 ;
   wire \$266 ;
-  wire [61:0] \$267 ;
-  wire [61:0] \$268 ;
-  wire [61:0] \$269 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire \$27 ;
   wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
+  wire [61:0] \$271 ;
+  wire [61:0] \$272 ;
+  wire [61:0] \$273 ;
   wire \$274 ;
-  wire [61:0] \$275 ;
-  wire [61:0] \$276 ;
-  wire [61:0] \$277 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
   wire \$278 ;
-  wire \$279 ;
+  wire [61:0] \$279 ;
   wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
+  wire [61:0] \$280 ;
+  wire [61:0] \$281 ;
   wire \$282 ;
   wire \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [61:0] \$287 ;
+  wire [61:0] \$288 ;
+  wire [61:0] \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
+  wire [61:0] \$295 ;
+  wire [61:0] \$296 ;
+  wire [61:0] \$297 ;
   wire \$298 ;
-  wire [3:0] \$299 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
-  reg [3:0] \$303 ;
-  wire \$304 ;
-  wire \$305 ;
+  wire [61:0] \$303 ;
+  wire [61:0] \$304 ;
+  wire [61:0] \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
   wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
+  wire [61:0] \$311 ;
+  wire [61:0] \$312 ;
+  wire [61:0] \$313 ;
   wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
-  wire \$319 ;
+  wire [61:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  reg [3:0] \$322 ;
+  wire [61:0] \$320 ;
+  wire [61:0] \$321 ;
+  wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire [70:0] \$328 ;
+  wire \$328 ;
   wire \$329 ;
   wire \$33 ;
   wire \$330 ;
@@ -9208,7 +9268,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [8:0] \$336 ;
+  wire \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
@@ -9217,7 +9277,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire \$344 ;
+  wire [3:0] \$344 ;
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
@@ -9227,7 +9287,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire \$353 ;
+  reg [3:0] \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
@@ -9248,12 +9308,12 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
-  wire \$372 ;
+  reg [3:0] \$372 ;
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
   wire \$376 ;
-  wire \$377 ;
+  reg [3:0] \$377 ;
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
@@ -9265,14 +9325,14 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire \$388 ;
+  reg [3:0] \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire \$394 ;
+  wire [70:0] \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
@@ -9283,7 +9343,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$400 ;
   wire \$401 ;
   wire \$402 ;
-  wire \$403 ;
+  wire [8:0] \$403 ;
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
@@ -9312,7 +9372,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$427 ;
   wire \$428 ;
   wire \$429 ;
-  wire \$43 ;
+  wire [61:0] \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
@@ -9322,19 +9382,19 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire [72:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  reg [3:0] \$443 ;
+  wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  reg [3:0] \$446 ;
+  wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
-  wire [4:0] \$45 ;
+  wire [61:0] \$45 ;
   wire \$450 ;
   wire \$451 ;
   wire \$452 ;
@@ -9349,7 +9409,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
-  reg [3:0] \$463 ;
+  wire \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
@@ -9362,14 +9422,14 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
-  reg [3:0] \$475 ;
+  wire \$475 ;
   wire \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
-  wire \$48 ;
+  wire [61:0] \$48 ;
   wire \$480 ;
-  wire [5:0] \$481 ;
+  wire \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
@@ -9380,117 +9440,205 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
-  reg \$491 ;
-  reg \$492 ;
-  reg \$493 ;
-  reg \$494 ;
-  reg [3:0] \$495 ;
-  reg \$496 ;
-  reg [11:0] \$497 ;
-  reg \$498 ;
-  reg \$499 ;
-  wire \$5 ;
-  wire [3:0] \$50 ;
-  reg \$500 ;
-  reg \$501 ;
-  reg [3:0] \$502 ;
-  reg \$503 ;
-  reg [11:0] \$504 ;
-  reg \$505 ;
-  reg \$506 ;
-  reg \$507 ;
-  reg [3:0] \$508 ;
-  reg [3:0] \$509 ;
-  wire [3:0] \$51 ;
-  reg [31:0] \$510 ;
-  reg [3:0] \$511 ;
-  reg [7:0] \$512 ;
-  reg \$513 ;
-  reg \$514 ;
-  reg [3:0] \$515 ;
-  reg [3:0] \$516 ;
-  reg [31:0] \$517 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
+  wire [61:0] \$5 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire [61:0] \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire [72:0] \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
   reg [3:0] \$518 ;
-  reg [7:0] \$519 ;
-  wire [4:0] \$52 ;
-  reg [3:0] \$520 ;
-  reg \$521 ;
-  reg \$522 ;
-  reg [3:0] \$523 ;
-  reg \$524 ;
-  reg [70:0] \$525 ;
-  reg \$526 ;
-  reg [70:0] \$527 ;
-  reg \$528 ;
-  reg [3:0] \$529 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  reg [3:0] \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire \$53 ;
-  reg [7:0] \$530 ;
-  reg [11:0] \$531 ;
-  reg \$532 ;
-  reg [72:0] \$533 ;
-  reg \$534 ;
-  reg [72:0] \$535 ;
-  reg [3:0] \$536 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
   reg [3:0] \$537 ;
-  reg \$538 ;
-  reg \$539 ;
+  wire \$538 ;
+  wire \$539 ;
   wire \$54 ;
-  reg [3:0] \$540 ;
+  wire \$540 ;
   reg [3:0] \$541 ;
-  reg \$542 ;
-  reg [5:0] \$543 ;
-  reg \$544 ;
-  reg [5:0] \$545 ;
-  reg \$546 ;
-  reg [3:0] \$547 ;
-  wire [3:0] \$55 ;
-  wire [3:0] \$56 ;
-  wire [3:0] \$57 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  reg [3:0] \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  reg [3:0] \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire [5:0] \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  reg \$568 ;
+  reg \$569 ;
+  wire \$57 ;
+  reg \$570 ;
+  reg \$571 ;
+  reg [3:0] \$572 ;
+  reg \$573 ;
+  reg [12:0] \$574 ;
+  reg \$575 ;
+  reg \$576 ;
+  reg \$577 ;
+  reg \$578 ;
+  reg [3:0] \$579 ;
   wire \$58 ;
+  reg \$580 ;
+  reg [12:0] \$581 ;
+  reg \$582 ;
+  reg \$583 ;
+  reg \$584 ;
+  reg [3:0] \$585 ;
+  reg [3:0] \$586 ;
+  reg [31:0] \$587 ;
+  reg [3:0] \$588 ;
+  reg [7:0] \$589 ;
   wire \$59 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg [3:0] \$593 ;
+  reg [3:0] \$594 ;
+  reg [31:0] \$595 ;
+  reg [3:0] \$596 ;
+  reg [7:0] \$597 ;
+  reg \$598 ;
+  reg [3:0] \$599 ;
   wire \$6 ;
-  wire [3:0] \$60 ;
-  wire [3:0] \$61 ;
-  wire [4:0] \$62 ;
+  wire \$60 ;
+  reg \$600 ;
+  reg \$601 ;
+  reg \$602 ;
+  reg \$603 ;
+  reg \$604 ;
+  reg \$605 ;
+  reg [3:0] \$606 ;
+  reg \$607 ;
+  reg [70:0] \$608 ;
+  reg \$609 ;
+  wire \$61 ;
+  reg [70:0] \$610 ;
+  reg \$611 ;
+  reg [3:0] \$612 ;
+  reg [7:0] \$613 ;
+  reg \$614 ;
+  reg [12:0] \$615 ;
+  reg \$616 ;
+  reg [72:0] \$617 ;
+  reg \$618 ;
+  reg [72:0] \$619 ;
+  wire \$62 ;
+  reg [3:0] \$620 ;
+  reg [3:0] \$621 ;
+  reg \$622 ;
+  reg \$623 ;
+  reg \$624 ;
+  reg \$625 ;
+  reg \$626 ;
+  reg \$627 ;
+  reg [3:0] \$628 ;
+  reg [3:0] \$629 ;
   wire \$63 ;
+  reg \$630 ;
+  reg [5:0] \$631 ;
+  reg \$632 ;
+  reg [5:0] \$633 ;
+  reg \$634 ;
+  reg [3:0] \$635 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire [61:0] \$68 ;
-  wire [61:0] \$69 ;
-  wire \$7 ;
-  wire [61:0] \$70 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire [61:0] \$7 ;
+  wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire \$73 ;
+  wire [4:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [61:0] \$76 ;
-  wire [61:0] \$77 ;
-  wire [61:0] \$78 ;
-  wire \$79 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [3:0] \$78 ;
+  wire [3:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [4:0] \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire [61:0] \$84 ;
-  wire [61:0] \$85 ;
-  wire [61:0] \$86 ;
+  wire [3:0] \$83 ;
+  wire [3:0] \$84 ;
+  wire [3:0] \$85 ;
+  wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [3:0] \$88 ;
+  wire [3:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
+  wire [4:0] \$90 ;
   wire \$91 ;
-  wire [61:0] \$92 ;
-  wire [61:0] \$93 ;
-  wire [61:0] \$94 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
   wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
+  wire [61:0] \$96 ;
+  wire [61:0] \$97 ;
+  wire [61:0] \$98 ;
   wire \$99 ;
   reg [3:0] \$signal  = 4'h0;
   input aclk_clk;
@@ -9502,6 +9650,8 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg [3:0] answer_id = 4'h0;
   output [31:0] ar_addr;
   reg [31:0] ar_addr = 32'd0;
+  (* keep = 32'd1 *)
+  wire ar_answered;
   reg [64:0] ar_carried_0 = 65'h00000000000000000;
   reg [64:0] ar_carried_1 = 65'h00000000000000000;
   reg [64:0] ar_carried_2 = 65'h00000000000000000;
@@ -9517,17 +9667,34 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg [3:0] ar_decode_err_2 = 4'h0;
   output [3:0] ar_err;
   reg [3:0] ar_err = 4'h0;
+  reg ar_head_refused = 1'h0;
+  (* init = 1'h0 *)
+  wire ar_head_sends;
   output [3:0] ar_id;
   reg [3:0] ar_id = 4'h0;
   reg ar_in_pool_0 = 1'h0;
   reg ar_in_pool_1 = 1'h0;
   reg ar_in_pool_2 = 1'h0;
+  (* init = 1'h0 *)
+  wire ar_landed;
+  (* init = 62'h0000000000000000 *)
+  wire [61:0] ar_landing;
   reg [7:0] ar_log_pool_0 = 8'h00;
   reg [7:0] ar_log_pool_1 = 8'h00;
   reg [7:0] ar_log_pool_2 = 8'h00;
+  (* keep = 32'd1 *)
+  wire ar_next_goes_kept;
+  (* keep = 32'd1 *)
+  wire ar_next_goes_popped;
+  (* keep = 32'd1 *)
+  wire ar_next_refused_kept;
+  (* keep = 32'd1 *)
+  wire ar_next_refused_popped;
   reg [3:0] ar_outstanding = 4'h0;
   reg ar_outstanding_full = 1'h0;
+  reg ar_outstanding_nearly_full = 1'h0;
   reg ar_outstanding_none = 1'h1;
+  reg ar_outstanding_one = 1'h0;
   output [7:0] ar_pool;
   reg [7:0] ar_pool = 8'h00;
   reg [3:0] ar_presented_next_0 = 4'h0;
@@ -9541,6 +9708,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg [61:0] ar_queue_data1 = 62'h0000000000000000;
   reg [61:0] ar_queue_data10 = 62'h0000000000000000;
   reg [61:0] ar_queue_data11 = 62'h0000000000000000;
+  reg [61:0] ar_queue_data12 = 62'h0000000000000000;
   reg [61:0] ar_queue_data2 = 62'h0000000000000000;
   reg [61:0] ar_queue_data3 = 62'h0000000000000000;
   reg [61:0] ar_queue_data4 = 62'h0000000000000000;
@@ -9549,12 +9717,22 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg [61:0] ar_queue_data7 = 62'h0000000000000000;
   reg [61:0] ar_queue_data8 = 62'h0000000000000000;
   reg [61:0] ar_queue_data9 = 62'h0000000000000000;
-  reg [11:0] ar_queue_full = 12'h000;
+  reg [12:0] ar_queue_full = 13'h0000;
   wire ar_queue_pop;
   reg ar_queue_push = 1'h0;
-  wire [61:0] ar_queue_w_data;
+  reg [61:0] ar_queue_w_data = 62'h0000000000000000;
   output ar_refused;
   reg ar_refused = 1'h0;
+  (* keep = 32'd1 *)
+  wire ar_refused_kept;
+  (* keep = 32'd1 *)
+  wire ar_refused_sent;
+  (* keep = 32'd1 *)
+  wire ar_sends_kept;
+  (* keep = 32'd1 *)
+  wire ar_sends_refused;
+  (* keep = 32'd1 *)
+  wire ar_sends_sent;
   output [3:0] ar_tag;
   reg [3:0] ar_tag = 4'h0;
   reg [3:0] ar_used = 4'h0;
@@ -9562,13 +9740,14 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg [3:0] ar_v1_err = 4'h0;
   reg [7:0] ar_v1_log_pool = 8'h00;
   reg ar_v1_refuses = 1'h0;
-  (* init = 1'h0 *)
-  wire ar_v1_valid;
+  reg ar_v1_valid = 1'h0;
   reg ar_valid_d0 = 1'h0;
   reg ar_valid_d1 = 1'h0;
   reg ar_valid_d2 = 1'h0;
   output [31:0] aw_addr;
   reg [31:0] aw_addr = 32'd0;
+  (* keep = 32'd1 *)
+  wire aw_answered;
   reg [64:0] aw_carried_0 = 65'h00000000000000000;
   reg [64:0] aw_carried_1 = 65'h00000000000000000;
   reg [64:0] aw_carried_2 = 65'h00000000000000000;
@@ -9584,17 +9763,34 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg [3:0] aw_decode_err_2 = 4'h0;
   output [3:0] aw_err;
   reg [3:0] aw_err = 4'h0;
+  reg aw_head_refused = 1'h0;
+  (* init = 1'h0 *)
+  wire aw_head_sends;
   output [3:0] aw_id;
   reg [3:0] aw_id = 4'h0;
   reg aw_in_pool_0 = 1'h0;
   reg aw_in_pool_1 = 1'h0;
   reg aw_in_pool_2 = 1'h0;
+  (* init = 1'h0 *)
+  wire aw_landed;
+  (* init = 62'h0000000000000000 *)
+  wire [61:0] aw_landing;
   reg [7:0] aw_log_pool_0 = 8'h00;
   reg [7:0] aw_log_pool_1 = 8'h00;
   reg [7:0] aw_log_pool_2 = 8'h00;
+  (* keep = 32'd1 *)
+  wire aw_next_goes_kept;
+  (* keep = 32'd1 *)
+  wire aw_next_goes_popped;
+  (* keep = 32'd1 *)
+  wire aw_next_refused_kept;
+  (* keep = 32'd1 *)
+  wire aw_next_refused_popped;
   reg [3:0] aw_outstanding = 4'h0;
   reg aw_outstanding_full = 1'h0;
+  reg aw_outstanding_nearly_full = 1'h0;
   reg aw_outstanding_none = 1'h1;
+  reg aw_outstanding_one = 1'h0;
   output [7:0] aw_pool;
   reg [7:0] aw_pool = 8'h00;
   reg [3:0] aw_presented_next_0 = 4'h0;
@@ -9608,6 +9804,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg [61:0] aw_queue_data1 = 62'h0000000000000000;
   reg [61:0] aw_queue_data10 = 62'h0000000000000000;
   reg [61:0] aw_queue_data11 = 62'h0000000000000000;
+  reg [61:0] aw_queue_data12 = 62'h0000000000000000;
   reg [61:0] aw_queue_data2 = 62'h0000000000000000;
   reg [61:0] aw_queue_data3 = 62'h0000000000000000;
   reg [61:0] aw_queue_data4 = 62'h0000000000000000;
@@ -9616,12 +9813,22 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg [61:0] aw_queue_data7 = 62'h0000000000000000;
   reg [61:0] aw_queue_data8 = 62'h0000000000000000;
   reg [61:0] aw_queue_data9 = 62'h0000000000000000;
-  reg [11:0] aw_queue_full = 12'h000;
+  reg [12:0] aw_queue_full = 13'h0000;
   wire aw_queue_pop;
   reg aw_queue_push = 1'h0;
-  wire [61:0] aw_queue_w_data;
+  reg [61:0] aw_queue_w_data = 62'h0000000000000000;
   output aw_refused;
   reg aw_refused = 1'h0;
+  (* keep = 32'd1 *)
+  wire aw_refused_kept;
+  (* keep = 32'd1 *)
+  wire aw_refused_sent;
+  (* keep = 32'd1 *)
+  wire aw_sends_kept;
+  (* keep = 32'd1 *)
+  wire aw_sends_refused;
+  (* keep = 32'd1 *)
+  wire aw_sends_sent;
   output [3:0] aw_tag;
   reg [3:0] aw_tag = 4'h0;
   reg [3:0] aw_used = 4'h0;
@@ -9634,6 +9841,8 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg aw_valid_d0 = 1'h0;
   reg aw_valid_d1 = 1'h0;
   reg aw_valid_d2 = 1'h0;
+  (* keep = 32'd1 *)
+  wire b_answer_free;
   reg b_refusal_busy = 1'h0;
   wire [5:0] b_skid_in_data;
   wire b_skid_in_valid;
@@ -9670,7 +9879,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire m_axi_arready;
   wire [2:0] m_axi_arsize;
   output m_axi_arvalid;
-  wire m_axi_arvalid;
+  reg m_axi_arvalid = 1'h0;
   wire [31:0] m_axi_awaddr;
   wire [1:0] m_axi_awburst;
   wire [3:0] m_axi_awcache;
@@ -9683,7 +9892,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire m_axi_awready;
   wire [2:0] m_axi_awsize;
   output m_axi_awvalid;
-  wire m_axi_awvalid;
+  reg m_axi_awvalid = 1'h0;
   input [3:0] m_axi_bid;
   wire [3:0] m_axi_bid;
   output m_axi_bready;
@@ -9711,20 +9920,23 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   output m_axi_wvalid;
   reg m_axi_wvalid = 1'h0;
   wire [3:0] out_err;
-  wire [3:0] \out_err$215 ;
+  wire [3:0] \out_err$250 ;
   wire [7:0] out_log_pool;
-  wire [7:0] \out_log_pool$222 ;
+  wire [7:0] \out_log_pool$257 ;
   wire [1:0] out_pool;
   wire [1:0] \out_pool$29 ;
   wire [9:0] out_slot;
   wire [9:0] \out_slot$31 ;
   wire out_valid;
-  wire \out_valid$211 ;
-  output [60:0] \port$31570$1 ;
-  wire [60:0] \port$31570$1 ;
-  output [60:0] \port$31622$1 ;
-  wire [60:0] \port$31622$1 ;
+  wire \out_valid$246 ;
+  output [60:0] \port$31947$1 ;
+  wire [60:0] \port$31947$1 ;
+  output [60:0] \port$32000$1 ;
+  wire [60:0] \port$32000$1 ;
+  (* keep = 32'd1 *)
+  wire r_answer_free;
   reg r_refusal_busy = 1'h0;
+  reg r_refusal_last = 1'h1;
   wire [70:0] r_skid_in_data;
   wire r_skid_in_valid;
   output [70:0] r_skid_out_data;
@@ -9835,6 +10047,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg w_verdicts_data1 = 1'h0;
   reg w_verdicts_data10 = 1'h0;
   reg w_verdicts_data11 = 1'h0;
+  reg w_verdicts_data12 = 1'h0;
   reg w_verdicts_data2 = 1'h0;
   reg w_verdicts_data3 = 1'h0;
   reg w_verdicts_data4 = 1'h0;
@@ -9843,69 +10056,243 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   reg w_verdicts_data7 = 1'h0;
   reg w_verdicts_data8 = 1'h0;
   reg w_verdicts_data9 = 1'h0;
-  reg [11:0] w_verdicts_full = 12'h000;
+  reg [12:0] w_verdicts_full = 13'h0000;
   wire w_verdicts_pop;
-  (* init = 1'h0 *)
-  wire w_verdicts_push;
+  reg w_verdicts_push = 1'h0;
   wire w_verdicts_w_data;
   wire write;
   wire \write$27 ;
-  assign \$435  = \$434  | w_skid_out_ready;
-  assign \$436  = ~ w_skid_spare_valid;
-  assign \$437  = w_skid_in_valid & \$436 ;
-  assign \$438  = w_skid_spare_valid | w_skid_in_valid;
-  assign \$439  = w_skid_spare_valid ? w_skid_spare : { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
-  assign \$440  = s_axi_awvalid & s_axi_awready;
-  assign \$441  = s_axi_wvalid & s_axi_wready;
-  assign \$442  = \$441  & s_axi_wlast;
-  assign \$444  = m_axi_awvalid & m_axi_awready;
-  assign \$445  = m_axi_bvalid & m_axi_bready;
-  assign \$447  = m_axi_awvalid & m_axi_awready;
-  assign \$448  = m_axi_bvalid & m_axi_bready;
-  assign \$449  = \$447  == \$448 ;
-  assign \$450  = m_axi_awvalid & m_axi_awready;
-  assign \$451  = ~ \$450 ;
-  assign \$452  = aw_outstanding == 1'h1;
-  assign \$453  = \$451  & \$452 ;
-  assign \$454  = \$449  ? aw_outstanding_none : \$453 ;
-  assign \$455  = m_axi_awvalid & m_axi_awready;
-  assign \$456  = m_axi_bvalid & m_axi_bready;
-  assign \$457  = \$455  == \$456 ;
-  assign \$458  = m_axi_awvalid & m_axi_awready;
-  assign \$459  = aw_outstanding == 4'he;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = \$457  ? aw_outstanding_full : \$460 ;
-  assign \$462  = s_axi_awvalid & s_axi_awready;
-  assign \$464  = s_axi_wvalid & s_axi_wready;
-  assign \$465  = \$464  & s_axi_wlast;
-  assign \$466  = ~ w_verdicts_data0;
-  assign \$467  = \$465  & \$466 ;
-  assign \$468  = ~ aw_queue_data0[0];
-  assign \$469  = aw_queue_full[0] & \$468 ;
-  assign \$470  = ~ b_refusal_busy;
-  assign \$471  = \$469  & \$470 ;
-  assign \$472  = \$471  & aw_outstanding_none;
-  assign \$473  = | w_drained;
-  assign \$474  = \$472  & \$473 ;
-  assign \$476  = ~ s_axi_bvalid;
-  assign \$477  = \$476  | b_skid_out_ready;
-  assign \$478  = ~ b_skid_spare_valid;
-  assign \$479  = b_skid_in_valid & \$478 ;
-  assign \$480  = b_skid_spare_valid | b_skid_in_valid;
-  assign \$481  = b_skid_spare_valid ? b_skid_spare : b_skid_in_data;
-  assign \$482  = ~ aw_queue_data0[0];
-  assign \$483  = aw_queue_full[0] & \$482 ;
-  assign \$484  = ~ b_refusal_busy;
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = \$485  & aw_outstanding_none;
-  assign \$487  = | w_drained;
-  assign \$488  = \$486  & \$487 ;
-  assign \$489  = ~ b_skid_spare_valid;
-  assign \$490  = b_refusal_busy & \$489 ;
+  assign \$327  = ~ unlock;
+  assign \$328  = locked & \$327 ;
+  assign \$329  = lock_on & ar_v1_refuses;
+  assign \$330  = locked | \$329 ;
+  assign \$331  = w_verdicts_push & \$330 ;
+  assign \$332  = \$331  | aw_v1_refuses;
+  assign \$333  = ar_v1_refuses | \$332 ;
+  assign \$334  = lock_on & \$333 ;
+  assign \$335  = \$328  | \$334 ;
+  assign \$336  = ~ ar_v1_refuses;
+  assign \$337  = lock_on & ar_v1_refuses;
+  assign \$338  = locked | \$337 ;
+  assign \$339  = w_verdicts_push & \$338 ;
+  assign \$340  = \$339  | aw_v1_refuses;
+  assign \$341  = lock_on & ar_v1_refuses;
+  assign \$342  = locked | \$341 ;
+  assign \$343  = w_verdicts_push & \$342 ;
+  assign \$344  = \$343  ? 4'he : aw_v1_err;
+  assign \$345  = lock_on & ar_v1_refuses;
+  assign \$346  = locked | \$345 ;
+  assign \$347  = w_verdicts_push & \$346 ;
+  assign \$348  = \$347  | aw_v1_refuses;
+  assign \$349  = ~ \$348 ;
+  assign \$350  = m_axi_arvalid & m_axi_arready;
+  assign \$351  = m_axi_rvalid & m_axi_rready;
+  assign \$352  = \$351  & m_axi_rlast;
+  assign \$354  = m_axi_arvalid & m_axi_arready;
+  assign \$355  = m_axi_rvalid & m_axi_rready;
+  assign \$356  = \$355  & m_axi_rlast;
+  assign \$357  = \$354  == \$356 ;
+  assign \$358  = m_axi_arvalid & m_axi_arready;
+  assign \$359  = ~ \$358 ;
+  assign \$360  = \$359  & ar_outstanding_one;
+  assign \$361  = \$357  ? ar_outstanding_none : \$360 ;
+  assign \$362  = m_axi_arvalid & m_axi_arready;
+  assign \$363  = m_axi_rvalid & m_axi_rready;
+  assign \$364  = \$363  & m_axi_rlast;
+  assign \$365  = \$362  == \$364 ;
+  assign \$366  = m_axi_arvalid & m_axi_arready;
+  assign \$367  = \$366  & ar_outstanding_nearly_full;
+  assign \$368  = \$365  ? ar_outstanding_full : \$367 ;
+  assign \$369  = m_axi_arvalid & m_axi_arready;
+  assign \$370  = m_axi_rvalid & m_axi_rready;
+  assign \$371  = \$370  & m_axi_rlast;
+  assign \$373  = \$372  == 1'h1;
+  assign \$374  = m_axi_arvalid & m_axi_arready;
+  assign \$375  = m_axi_rvalid & m_axi_rready;
+  assign \$376  = \$375  & m_axi_rlast;
+  assign \$378  = \$377  == 4'he;
+  assign \$379  = m_axi_arvalid & m_axi_arready;
+  assign \$380  = ar_head_refused ? ar_sends_refused : ar_sends_kept;
+  assign \$381  = \$379  ? ar_sends_sent : \$380 ;
+  assign \$382  = ~ ar_head_refused;
+  assign \$383  = m_axi_arvalid & m_axi_arready;
+  assign \$384  = ar_answered & ar_refused_sent;
+  assign \$385  = \$383  ? \$384  : ar_refused_kept;
+  assign \$386  = \$382  & \$385 ;
+  assign \$387  = s_axi_arvalid & s_axi_arready;
+  assign \$389  = ~ s_axi_rvalid;
+  assign \$390  = \$389  | r_skid_out_ready;
+  assign \$391  = ~ r_skid_spare_valid;
+  assign \$392  = r_skid_in_valid & \$391 ;
+  assign \$393  = r_skid_spare_valid | r_skid_in_valid;
+  assign \$394  = r_skid_spare_valid ? r_skid_spare : r_skid_in_data;
+  assign \$395  = ~ r_skid_spare_valid;
+  assign \$396  = \$395  & r_refusal_last;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = r_refusal_busy & \$397 ;
+  assign \$399  = ar_head_refused | \$398 ;
+  assign \$400  = ~ r_skid_spare_valid;
+  assign \$401  = r_refusal_busy & \$400 ;
+  assign \$402  = ! ar_queue_data0[12:5];
+  assign \$403  = left - 1'h1;
+  assign \$404  = left == 1'h1;
+  assign \$405  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
+  assign \$406  = w_verdicts_full[0] ? w_verdicts_data0 : w_verdicts_w_data;
+  assign \$407  = w_verdicts_pop ? \$405  : \$406 ;
+  assign \$408  = w_verdicts_push & w_verdicts_full[0];
+  assign \$409  = w_verdicts_full[1] | \$408 ;
+  assign \$411  = w_verdicts_full[0] | \$410 ;
+  assign \$412  = w_verdicts_pop ? \$409  : \$411 ;
+  assign \$413  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
+  assign \$414  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
+  assign \$415  = w_verdicts_pop ? \$413  : \$414 ;
+  assign \$416  = w_verdicts_push & w_verdicts_full[1];
+  assign \$417  = w_verdicts_full[2] | \$416 ;
+  assign \$418  = w_verdicts_push & w_verdicts_full[0];
+  assign \$419  = w_verdicts_full[1] | \$418 ;
+  assign \$420  = w_verdicts_pop ? \$417  : \$419 ;
+  assign \$421  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
+  assign \$422  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
+  assign \$423  = w_verdicts_pop ? \$421  : \$422 ;
+  assign \$424  = w_verdicts_push & w_verdicts_full[2];
+  assign \$425  = w_verdicts_full[3] | \$424 ;
+  assign \$426  = w_verdicts_push & w_verdicts_full[1];
+  assign \$427  = w_verdicts_full[2] | \$426 ;
+  assign \$428  = w_verdicts_pop ? \$425  : \$427 ;
+  assign \$429  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
+  assign \$430  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
+  assign \$431  = w_verdicts_pop ? \$429  : \$430 ;
+  assign \$432  = w_verdicts_push & w_verdicts_full[3];
+  assign \$433  = w_verdicts_full[4] | \$432 ;
+  assign \$434  = w_verdicts_push & w_verdicts_full[2];
+  assign \$435  = w_verdicts_full[3] | \$434 ;
+  assign \$436  = w_verdicts_pop ? \$433  : \$435 ;
+  assign \$437  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
+  assign \$438  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
+  assign \$439  = w_verdicts_pop ? \$437  : \$438 ;
+  assign \$440  = w_verdicts_push & w_verdicts_full[4];
+  assign \$441  = w_verdicts_full[5] | \$440 ;
+  assign \$442  = w_verdicts_push & w_verdicts_full[3];
+  assign \$443  = w_verdicts_full[4] | \$442 ;
+  assign \$444  = w_verdicts_pop ? \$441  : \$443 ;
+  assign \$445  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
+  assign \$446  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
+  assign \$447  = w_verdicts_pop ? \$445  : \$446 ;
+  assign \$448  = w_verdicts_push & w_verdicts_full[5];
+  assign \$449  = w_verdicts_full[6] | \$448 ;
+  assign \$450  = w_verdicts_push & w_verdicts_full[4];
+  assign \$451  = w_verdicts_full[5] | \$450 ;
+  assign \$452  = w_verdicts_pop ? \$449  : \$451 ;
+  assign \$453  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
+  assign \$454  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
+  assign \$455  = w_verdicts_pop ? \$453  : \$454 ;
+  assign \$456  = w_verdicts_push & w_verdicts_full[6];
+  assign \$457  = w_verdicts_full[7] | \$456 ;
+  assign \$458  = w_verdicts_push & w_verdicts_full[5];
+  assign \$459  = w_verdicts_full[6] | \$458 ;
+  assign \$460  = w_verdicts_pop ? \$457  : \$459 ;
+  assign \$461  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
+  assign \$462  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
+  assign \$463  = w_verdicts_pop ? \$461  : \$462 ;
+  assign \$464  = w_verdicts_push & w_verdicts_full[7];
+  assign \$465  = w_verdicts_full[8] | \$464 ;
+  assign \$466  = w_verdicts_push & w_verdicts_full[6];
+  assign \$467  = w_verdicts_full[7] | \$466 ;
+  assign \$468  = w_verdicts_pop ? \$465  : \$467 ;
+  assign \$469  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
+  assign \$470  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
+  assign \$471  = w_verdicts_pop ? \$469  : \$470 ;
+  assign \$472  = w_verdicts_push & w_verdicts_full[8];
+  assign \$473  = w_verdicts_full[9] | \$472 ;
+  assign \$474  = w_verdicts_push & w_verdicts_full[7];
+  assign \$475  = w_verdicts_full[8] | \$474 ;
+  assign \$476  = w_verdicts_pop ? \$473  : \$475 ;
+  assign \$477  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
+  assign \$478  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
+  assign \$479  = w_verdicts_pop ? \$477  : \$478 ;
+  assign \$480  = w_verdicts_push & w_verdicts_full[9];
+  assign \$481  = w_verdicts_full[10] | \$480 ;
+  assign \$482  = w_verdicts_push & w_verdicts_full[8];
+  assign \$483  = w_verdicts_full[9] | \$482 ;
+  assign \$484  = w_verdicts_pop ? \$481  : \$483 ;
+  assign \$485  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
+  assign \$486  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
+  assign \$487  = w_verdicts_pop ? \$485  : \$486 ;
+  assign \$488  = w_verdicts_push & w_verdicts_full[10];
+  assign \$489  = w_verdicts_full[11] | \$488 ;
+  assign \$490  = w_verdicts_push & w_verdicts_full[9];
+  assign \$491  = w_verdicts_full[10] | \$490 ;
+  assign \$492  = w_verdicts_pop ? \$489  : \$491 ;
+  assign \$493  = w_verdicts_full[12] ? w_verdicts_data12 : w_verdicts_w_data;
+  assign \$494  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
+  assign \$495  = w_verdicts_pop ? \$493  : \$494 ;
+  assign \$496  = w_verdicts_push & w_verdicts_full[11];
+  assign \$497  = w_verdicts_full[12] | \$496 ;
+  assign \$498  = w_verdicts_push & w_verdicts_full[10];
+  assign \$499  = w_verdicts_full[11] | \$498 ;
+  assign \$500  = w_verdicts_pop ? \$497  : \$499 ;
+  assign \$502  = w_verdicts_full[12] ? w_verdicts_data12 : w_verdicts_w_data;
+  assign \$503  = w_verdicts_pop ? \$501  : \$502 ;
+  assign \$504  = w_verdicts_push & w_verdicts_full[12];
+  assign \$506  = w_verdicts_push & w_verdicts_full[11];
+  assign \$507  = w_verdicts_full[12] | \$506 ;
+  assign \$508  = w_verdicts_pop ? \$505  : \$507 ;
+  assign \$509  = ~ m_axi_wvalid;
+  assign \$510  = \$509  | w_skid_out_ready;
+  assign \$511  = ~ w_skid_spare_valid;
+  assign \$512  = w_skid_in_valid & \$511 ;
+  assign \$513  = w_skid_spare_valid | w_skid_in_valid;
+  assign \$514  = w_skid_spare_valid ? w_skid_spare : { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
+  assign \$515  = s_axi_awvalid & s_axi_awready;
+  assign \$516  = s_axi_wvalid & s_axi_wready;
+  assign \$517  = \$516  & s_axi_wlast;
+  assign \$519  = m_axi_awvalid & m_axi_awready;
+  assign \$520  = m_axi_bvalid & m_axi_bready;
+  assign \$522  = m_axi_awvalid & m_axi_awready;
+  assign \$523  = m_axi_bvalid & m_axi_bready;
+  assign \$524  = \$522  == \$523 ;
+  assign \$525  = m_axi_awvalid & m_axi_awready;
+  assign \$526  = ~ \$525 ;
+  assign \$527  = \$526  & aw_outstanding_one;
+  assign \$528  = \$524  ? aw_outstanding_none : \$527 ;
+  assign \$529  = m_axi_awvalid & m_axi_awready;
+  assign \$530  = m_axi_bvalid & m_axi_bready;
+  assign \$531  = \$529  == \$530 ;
+  assign \$532  = m_axi_awvalid & m_axi_awready;
+  assign \$533  = \$532  & aw_outstanding_nearly_full;
+  assign \$534  = \$531  ? aw_outstanding_full : \$533 ;
+  assign \$535  = m_axi_awvalid & m_axi_awready;
+  assign \$536  = m_axi_bvalid & m_axi_bready;
+  assign \$538  = \$537  == 1'h1;
+  assign \$539  = m_axi_awvalid & m_axi_awready;
+  assign \$540  = m_axi_bvalid & m_axi_bready;
+  assign \$542  = \$541  == 4'he;
+  assign \$543  = m_axi_awvalid & m_axi_awready;
+  assign \$544  = aw_head_refused ? aw_sends_refused : aw_sends_kept;
+  assign \$545  = \$543  ? aw_sends_sent : \$544 ;
+  assign \$546  = ~ aw_head_refused;
+  assign \$547  = m_axi_awvalid & m_axi_awready;
+  assign \$548  = aw_answered & aw_refused_sent;
+  assign \$549  = \$547  ? \$548  : aw_refused_kept;
+  assign \$550  = \$546  & \$549 ;
+  assign \$551  = s_axi_awvalid & s_axi_awready;
+  assign \$553  = s_axi_wvalid & s_axi_wlast;
+  assign \$554  = \$553  & w_verdicts_full[0];
+  assign \$555  = ~ w_verdicts_data0;
+  assign \$556  = \$554  & \$555 ;
+  assign \$558  = ~ s_axi_bvalid;
+  assign \$559  = \$558  | b_skid_out_ready;
+  assign \$560  = ~ b_skid_spare_valid;
+  assign \$561  = b_skid_in_valid & \$560 ;
+  assign \$562  = b_skid_spare_valid | b_skid_in_valid;
+  assign \$563  = b_skid_spare_valid ? b_skid_spare : b_skid_in_data;
+  assign \$564  = ~ b_skid_spare_valid;
+  assign \$566  = b_refusal_busy & \$565 ;
+  assign \$567  = aw_head_refused | \$566 ;
   always @(posedge aclk_clk)
     ar_carried_in_0 <= { s_axi_araddr, s_axi_arqos, s_axi_arprot, s_axi_arcache, s_axi_arlock, burst, size, len, s_axi_arid };
   always @(posedge aclk_clk)
-    ar_presented_next_0 <= \$45 [3:0];
+    ar_presented_next_0 <= \$73 [3:0];
   always @(posedge aclk_clk)
     ar_presented_next_1 <= ar_presented_next_0;
   always @(posedge aclk_clk)
@@ -9933,11 +10320,11 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @(posedge aclk_clk)
     ar_carried_6 <= ar_carried_5;
   always @(posedge aclk_clk)
-    ar_valid_d0 <= \$491 ;
+    ar_valid_d0 <= \$568 ;
   always @(posedge aclk_clk)
-    ar_valid_d1 <= \$492 ;
+    ar_valid_d1 <= \$569 ;
   always @(posedge aclk_clk)
-    ar_valid_d2 <= \$493 ;
+    ar_valid_d2 <= \$570 ;
   always @(posedge aclk_clk)
     ar_decode_err_0 <= out_err;
   always @(posedge aclk_clk)
@@ -9945,7 +10332,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @(posedge aclk_clk)
     ar_decode_err_2 <= ar_decode_err_1;
   always @(posedge aclk_clk)
-    ar_in_pool_0 <= \$46 ;
+    ar_in_pool_0 <= \$74 ;
   always @(posedge aclk_clk)
     ar_in_pool_1 <= ar_in_pool_0;
   always @(posedge aclk_clk)
@@ -9957,45 +10344,47 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @(posedge aclk_clk)
     ar_log_pool_2 <= ar_log_pool_1;
   always @(posedge aclk_clk)
-    ar_queue_push <= \$494 ;
+    ar_v1_valid <= \$571 ;
   always @(posedge aclk_clk)
     ar_v1_carried <= ar_carried_6;
   always @(posedge aclk_clk)
     ar_v1_log_pool <= ar_log_pool_2;
   always @(posedge aclk_clk)
-    ar_v1_err <= \$495 ;
+    ar_v1_err <= \$572 ;
   always @(posedge aclk_clk)
-    ar_v1_refuses <= \$496 ;
+    ar_v1_refuses <= \$573 ;
   always @(posedge aclk_clk)
-    ar_queue_data0 <= \$70 ;
+    ar_queue_data0 <= \$98 ;
   always @(posedge aclk_clk)
-    ar_queue_full <= \$497 ;
+    ar_queue_full <= \$574 ;
   always @(posedge aclk_clk)
-    ar_queue_data1 <= \$78 ;
+    ar_queue_data1 <= \$106 ;
   always @(posedge aclk_clk)
-    ar_queue_data2 <= \$86 ;
+    ar_queue_data2 <= \$114 ;
   always @(posedge aclk_clk)
-    ar_queue_data3 <= \$94 ;
+    ar_queue_data3 <= \$122 ;
   always @(posedge aclk_clk)
-    ar_queue_data4 <= \$102 ;
+    ar_queue_data4 <= \$130 ;
   always @(posedge aclk_clk)
-    ar_queue_data5 <= \$110 ;
+    ar_queue_data5 <= \$138 ;
   always @(posedge aclk_clk)
-    ar_queue_data6 <= \$118 ;
+    ar_queue_data6 <= \$146 ;
   always @(posedge aclk_clk)
-    ar_queue_data7 <= \$126 ;
+    ar_queue_data7 <= \$154 ;
   always @(posedge aclk_clk)
-    ar_queue_data8 <= \$134 ;
+    ar_queue_data8 <= \$162 ;
   always @(posedge aclk_clk)
-    ar_queue_data9 <= \$142 ;
+    ar_queue_data9 <= \$170 ;
   always @(posedge aclk_clk)
-    ar_queue_data10 <= \$150 ;
+    ar_queue_data10 <= \$178 ;
   always @(posedge aclk_clk)
-    ar_queue_data11 <= \$158 ;
+    ar_queue_data11 <= \$186 ;
+  always @(posedge aclk_clk)
+    ar_queue_data12 <= \$194 ;
   always @(posedge aclk_clk)
     aw_carried_in_0 <= { s_axi_awaddr, s_axi_awqos, s_axi_awprot, s_axi_awcache, s_axi_awlock, \burst$25 , \size$23 , \len$21 , s_axi_awid };
   always @(posedge aclk_clk)
-    aw_presented_next_0 <= \$164 [3:0];
+    aw_presented_next_0 <= \$200 [3:0];
   always @(posedge aclk_clk)
     aw_presented_next_1 <= aw_presented_next_0;
   always @(posedge aclk_clk)
@@ -10023,616 +10412,563 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   always @(posedge aclk_clk)
     aw_carried_6 <= aw_carried_5;
   always @(posedge aclk_clk)
-    aw_valid_d0 <= \$498 ;
+    aw_valid_d0 <= \$575 ;
   always @(posedge aclk_clk)
-    aw_valid_d1 <= \$499 ;
+    aw_valid_d1 <= \$576 ;
   always @(posedge aclk_clk)
-    aw_valid_d2 <= \$500 ;
+    aw_valid_d2 <= \$577 ;
   always @(posedge aclk_clk)
-    aw_decode_err_0 <= \out_err$215 ;
+    aw_decode_err_0 <= \out_err$250 ;
   always @(posedge aclk_clk)
     aw_decode_err_1 <= aw_decode_err_0;
   always @(posedge aclk_clk)
     aw_decode_err_2 <= aw_decode_err_1;
   always @(posedge aclk_clk)
-    aw_in_pool_0 <= \$165 ;
+    aw_in_pool_0 <= \$201 ;
   always @(posedge aclk_clk)
     aw_in_pool_1 <= aw_in_pool_0;
   always @(posedge aclk_clk)
     aw_in_pool_2 <= aw_in_pool_1;
   always @(posedge aclk_clk)
-    aw_log_pool_0 <= \out_log_pool$222 ;
+    aw_log_pool_0 <= \out_log_pool$257 ;
   always @(posedge aclk_clk)
     aw_log_pool_1 <= aw_log_pool_0;
   always @(posedge aclk_clk)
     aw_log_pool_2 <= aw_log_pool_1;
   always @(posedge aclk_clk)
-    aw_queue_push <= \$501 ;
+    w_verdicts_push <= \$578 ;
   always @(posedge aclk_clk)
     aw_v1_carried <= aw_carried_6;
   always @(posedge aclk_clk)
     aw_v1_log_pool <= aw_log_pool_2;
   always @(posedge aclk_clk)
-    aw_v1_err <= \$502 ;
+    aw_v1_err <= \$579 ;
   always @(posedge aclk_clk)
-    aw_v1_refuses <= \$503 ;
+    aw_v1_refuses <= \$580 ;
   always @(posedge aclk_clk)
-    aw_queue_data0 <= \$189 ;
+    aw_queue_data0 <= \$225 ;
   always @(posedge aclk_clk)
-    aw_queue_full <= \$504 ;
+    aw_queue_full <= \$581 ;
   always @(posedge aclk_clk)
-    aw_queue_data1 <= \$197 ;
+    aw_queue_data1 <= \$233 ;
   always @(posedge aclk_clk)
-    aw_queue_data2 <= \$205 ;
+    aw_queue_data2 <= \$241 ;
   always @(posedge aclk_clk)
-    aw_queue_data3 <= \$213 ;
+    aw_queue_data3 <= \$249 ;
   always @(posedge aclk_clk)
-    aw_queue_data4 <= \$221 ;
+    aw_queue_data4 <= \$257 ;
   always @(posedge aclk_clk)
-    aw_queue_data5 <= \$229 ;
+    aw_queue_data5 <= \$265 ;
   always @(posedge aclk_clk)
-    aw_queue_data6 <= \$237 ;
+    aw_queue_data6 <= \$273 ;
   always @(posedge aclk_clk)
-    aw_queue_data7 <= \$245 ;
+    aw_queue_data7 <= \$281 ;
   always @(posedge aclk_clk)
-    aw_queue_data8 <= \$253 ;
+    aw_queue_data8 <= \$289 ;
   always @(posedge aclk_clk)
-    aw_queue_data9 <= \$261 ;
+    aw_queue_data9 <= \$297 ;
   always @(posedge aclk_clk)
-    aw_queue_data10 <= \$269 ;
+    aw_queue_data10 <= \$305 ;
   always @(posedge aclk_clk)
-    aw_queue_data11 <= \$277 ;
+    aw_queue_data11 <= \$313 ;
   always @(posedge aclk_clk)
-    locked <= \$505 ;
+    aw_queue_data12 <= \$321 ;
   always @(posedge aclk_clk)
-    ar_checked <= \$506 ;
+    locked <= \$582 ;
   always @(posedge aclk_clk)
-    ar_refused <= \$507 ;
+    ar_checked <= \$583 ;
   always @(posedge aclk_clk)
-    ar_err <= \$508 ;
+    ar_refused <= \$584 ;
   always @(posedge aclk_clk)
-    ar_id <= \$509 ;
+    ar_err <= \$585 ;
   always @(posedge aclk_clk)
-    ar_addr <= \$510 ;
+    ar_id <= \$586 ;
   always @(posedge aclk_clk)
-    ar_tag <= \$511 ;
+    ar_addr <= \$587 ;
   always @(posedge aclk_clk)
-    ar_pool <= \$512 ;
+    ar_tag <= \$588 ;
   always @(posedge aclk_clk)
-    aw_checked <= \$513 ;
+    ar_pool <= \$589 ;
   always @(posedge aclk_clk)
-    aw_refused <= \$514 ;
+    ar_queue_push <= \$590 ;
   always @(posedge aclk_clk)
-    aw_err <= \$515 ;
+    ar_queue_w_data <= { ar_v1_carried[60:0], \$336  };
   always @(posedge aclk_clk)
-    aw_id <= \$516 ;
+    aw_checked <= \$591 ;
   always @(posedge aclk_clk)
-    aw_addr <= \$517 ;
+    aw_refused <= \$592 ;
   always @(posedge aclk_clk)
-    aw_tag <= \$518 ;
+    aw_err <= \$593 ;
   always @(posedge aclk_clk)
-    aw_pool <= \$519 ;
+    aw_id <= \$594 ;
   always @(posedge aclk_clk)
-    ar_outstanding <= \$520 ;
+    aw_addr <= \$595 ;
   always @(posedge aclk_clk)
-    ar_outstanding_none <= \$521 ;
+    aw_tag <= \$596 ;
   always @(posedge aclk_clk)
-    ar_outstanding_full <= \$522 ;
+    aw_pool <= \$597 ;
   always @(posedge aclk_clk)
-    ar_used <= \$523 ;
+    aw_queue_push <= \$598 ;
   always @(posedge aclk_clk)
-    s_axi_rvalid <= \$524 ;
+    aw_queue_w_data <= { aw_v1_carried[60:0], \$349  };
   always @(posedge aclk_clk)
-    r_skid_out_data <= \$525 ;
+    ar_outstanding <= \$599 ;
   always @(posedge aclk_clk)
-    r_skid_spare_valid <= \$526 ;
+    ar_outstanding_none <= \$600 ;
   always @(posedge aclk_clk)
-    r_skid_spare <= \$527 ;
+    ar_outstanding_full <= \$601 ;
   always @(posedge aclk_clk)
-    r_refusal_busy <= \$528 ;
+    ar_outstanding_one <= \$602 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$529 ;
+    ar_outstanding_nearly_full <= \$603 ;
   always @(posedge aclk_clk)
-    left <= \$530 ;
+    m_axi_arvalid <= \$604 ;
   always @(posedge aclk_clk)
-    w_verdicts_data0 <= \$340 ;
+    ar_head_refused <= \$605 ;
   always @(posedge aclk_clk)
-    w_verdicts_full <= \$531 ;
+    ar_used <= \$606 ;
   always @(posedge aclk_clk)
-    w_verdicts_data1 <= \$348 ;
+    s_axi_rvalid <= \$607 ;
   always @(posedge aclk_clk)
-    w_verdicts_data2 <= \$356 ;
+    r_skid_out_data <= \$608 ;
   always @(posedge aclk_clk)
-    w_verdicts_data3 <= \$364 ;
+    r_skid_spare_valid <= \$609 ;
   always @(posedge aclk_clk)
-    w_verdicts_data4 <= \$372 ;
+    r_skid_spare <= \$610 ;
   always @(posedge aclk_clk)
-    w_verdicts_data5 <= \$380 ;
+    r_refusal_busy <= \$611 ;
   always @(posedge aclk_clk)
-    w_verdicts_data6 <= \$388 ;
+    \$signal  <= \$612 ;
   always @(posedge aclk_clk)
-    w_verdicts_data7 <= \$396 ;
+    left <= \$613 ;
   always @(posedge aclk_clk)
-    w_verdicts_data8 <= \$404 ;
+    r_refusal_last <= \$614 ;
   always @(posedge aclk_clk)
-    w_verdicts_data9 <= \$412 ;
+    w_verdicts_data0 <= \$407 ;
   always @(posedge aclk_clk)
-    w_verdicts_data10 <= \$420 ;
+    w_verdicts_full <= \$615 ;
   always @(posedge aclk_clk)
-    w_verdicts_data11 <= \$428 ;
+    w_verdicts_data1 <= \$415 ;
   always @(posedge aclk_clk)
-    m_axi_wvalid <= \$532 ;
+    w_verdicts_data2 <= \$423 ;
   always @(posedge aclk_clk)
-    w_skid_out_data <= \$533 ;
+    w_verdicts_data3 <= \$431 ;
   always @(posedge aclk_clk)
-    w_skid_spare_valid <= \$534 ;
+    w_verdicts_data4 <= \$439 ;
   always @(posedge aclk_clk)
-    w_skid_spare <= \$535 ;
+    w_verdicts_data5 <= \$447 ;
   always @(posedge aclk_clk)
-    w_open <= \$536 ;
+    w_verdicts_data6 <= \$455 ;
   always @(posedge aclk_clk)
-    aw_outstanding <= \$537 ;
+    w_verdicts_data7 <= \$463 ;
   always @(posedge aclk_clk)
-    aw_outstanding_none <= \$538 ;
+    w_verdicts_data8 <= \$471 ;
   always @(posedge aclk_clk)
-    aw_outstanding_full <= \$539 ;
+    w_verdicts_data9 <= \$479 ;
   always @(posedge aclk_clk)
-    aw_used <= \$540 ;
+    w_verdicts_data10 <= \$487 ;
   always @(posedge aclk_clk)
-    w_drained <= \$541 ;
+    w_verdicts_data11 <= \$495 ;
   always @(posedge aclk_clk)
-    s_axi_bvalid <= \$542 ;
+    w_verdicts_data12 <= \$503 ;
   always @(posedge aclk_clk)
-    b_skid_out_data <= \$543 ;
+    m_axi_wvalid <= \$616 ;
   always @(posedge aclk_clk)
-    b_skid_spare_valid <= \$544 ;
+    w_skid_out_data <= \$617 ;
   always @(posedge aclk_clk)
-    b_skid_spare <= \$545 ;
+    w_skid_spare_valid <= \$618 ;
   always @(posedge aclk_clk)
-    b_refusal_busy <= \$546 ;
+    w_skid_spare <= \$619 ;
   always @(posedge aclk_clk)
-    answer_id <= \$547 ;
+    w_open <= \$620 ;
+  always @(posedge aclk_clk)
+    aw_outstanding <= \$621 ;
+  always @(posedge aclk_clk)
+    aw_outstanding_none <= \$622 ;
+  always @(posedge aclk_clk)
+    aw_outstanding_full <= \$623 ;
+  always @(posedge aclk_clk)
+    aw_outstanding_one <= \$624 ;
+  always @(posedge aclk_clk)
+    aw_outstanding_nearly_full <= \$625 ;
+  always @(posedge aclk_clk)
+    m_axi_awvalid <= \$626 ;
+  always @(posedge aclk_clk)
+    aw_head_refused <= \$627 ;
+  always @(posedge aclk_clk)
+    aw_used <= \$628 ;
+  always @(posedge aclk_clk)
+    w_drained <= \$629 ;
+  always @(posedge aclk_clk)
+    s_axi_bvalid <= \$630 ;
+  always @(posedge aclk_clk)
+    b_skid_out_data <= \$631 ;
+  always @(posedge aclk_clk)
+    b_skid_spare_valid <= \$632 ;
+  always @(posedge aclk_clk)
+    b_skid_spare <= \$633 ;
+  always @(posedge aclk_clk)
+    b_refusal_busy <= \$634 ;
+  always @(posedge aclk_clk)
+    answer_id <= \$635 ;
   assign valid = s_axi_arvalid & s_axi_arready;
   assign \valid$16  = s_axi_awvalid & s_axi_awready;
-  assign \$1  = ~ ar_v1_refuses;
-  assign \$2  = lock_on & ar_v1_refuses;
-  assign \$3  = locked | \$2 ;
-  assign \$4  = aw_queue_push & \$3 ;
-  assign \$5  = \$4  | aw_v1_refuses;
-  assign \$6  = ~ \$5 ;
-  assign \$7  = ar_queue_full[0] & ar_queue_data0[0];
-  assign \$8  = ~ r_refusal_busy;
-  assign \$9  = \$7  & \$8 ;
-  assign \$10  = ~ ar_outstanding_full;
-  assign m_axi_arvalid = \$9  & \$10 ;
-  assign \$11  = m_axi_arvalid & m_axi_arready;
-  assign \$12  = ~ ar_queue_data0[0];
-  assign \$13  = ar_queue_full[0] & \$12 ;
-  assign \$14  = ~ r_refusal_busy;
-  assign \$15  = \$13  & \$14 ;
-  assign \$16  = \$15  & ar_outstanding_none;
-  assign ar_queue_pop = \$11  | \$16 ;
-  assign s_axi_arready = ar_used < 4'hc;
+  assign \$1  = m_axi_arvalid & m_axi_arready;
+  assign ar_queue_pop = \$1  | ar_head_refused;
+  assign \$2  = m_axi_rvalid & m_axi_rready;
+  assign ar_answered = \$2  & m_axi_rlast;
+  assign \$3  = ar_queue_push & ar_queue_full[0];
+  assign \$4  = ar_queue_full[1] | \$3 ;
+  assign \$5  = ar_queue_full[1] ? ar_queue_data1 : ar_queue_w_data;
+  assign ar_next_goes_popped = \$4  & \$5 [0];
+  assign \$6  = ar_queue_full[0] | ar_queue_push;
+  assign \$7  = ar_queue_full[0] ? ar_queue_data0 : ar_queue_w_data;
+  assign ar_next_goes_kept = \$6  & \$7 [0];
+  assign \$8  = ar_queue_push & ar_queue_full[0];
+  assign \$9  = ar_queue_full[1] | \$8 ;
+  assign \$10  = ar_queue_full[1] ? ar_queue_data1 : ar_queue_w_data;
+  assign \$11  = ~ \$10 [0];
+  assign ar_next_refused_popped = \$9  & \$11 ;
+  assign \$12  = ar_queue_full[0] | ar_queue_push;
+  assign \$13  = ar_queue_full[0] ? ar_queue_data0 : ar_queue_w_data;
+  assign \$14  = ~ \$13 [0];
+  assign ar_next_refused_kept = \$12  & \$14 ;
+  assign \$15  = ar_answered ? ar_outstanding_full : ar_outstanding_nearly_full;
+  assign \$16  = ~ \$15 ;
+  assign ar_sends_sent = ar_next_goes_popped & \$16 ;
+  assign \$17  = ~ ar_outstanding_full;
+  assign \$18  = ar_answered | \$17 ;
+  assign ar_sends_refused = ar_next_goes_popped & \$18 ;
+  assign \$19  = ~ ar_outstanding_full;
+  assign \$20  = ar_answered | \$19 ;
+  assign ar_sends_kept = ar_next_goes_kept & \$20 ;
+  assign \$21  = ar_next_refused_popped & ar_outstanding_none;
+  assign ar_refused_sent = \$21  & r_answer_free;
+  assign \$22  = ar_answered ? ar_outstanding_one : ar_outstanding_none;
+  assign \$23  = ar_next_refused_kept & \$22 ;
+  assign ar_refused_kept = \$23  & r_answer_free;
+  assign s_axi_arready = ar_used < 4'hd;
   assign r_skid_in_valid = r_refusal_busy | m_axi_rvalid;
-  assign \$17  = ! left;
-  assign r_skid_in_data = r_refusal_busy ? { \$17 , 66'h20000000000000000, \$signal  } : { m_axi_rlast, m_axi_rresp, m_axi_rdata, m_axi_rid };
-  assign \$18  = ~ r_skid_spare_valid;
-  assign \$19  = ~ r_refusal_busy;
-  assign m_axi_rready = \$18  & \$19 ;
-  assign \$20  = lock_on & ar_v1_refuses;
-  assign \$21  = locked | \$20 ;
-  assign \$22  = aw_queue_push & \$21 ;
-  assign \$23  = \$22  | aw_v1_refuses;
-  assign w_verdicts_w_data = ~ \$23 ;
-  assign \$24  = aw_used < 4'hc;
-  assign \$25  = w_open < 4'hc;
-  assign s_axi_awready = \$24  & \$25 ;
-  assign \$26  = ~ w_verdicts_data0;
-  assign \$27  = ~ w_skid_spare_valid;
-  assign \$28  = \$26  | \$27 ;
-  assign s_axi_wready = w_verdicts_full[0] & \$28 ;
-  assign \$29  = s_axi_wvalid & w_verdicts_full[0];
-  assign w_skid_in_valid = \$29  & w_verdicts_data0;
-  assign \$30  = s_axi_wvalid & s_axi_wready;
-  assign w_verdicts_pop = \$30  & s_axi_wlast;
-  assign \$31  = aw_queue_full[0] & aw_queue_data0[0];
-  assign \$32  = ~ b_refusal_busy;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = ~ aw_outstanding_full;
-  assign m_axi_awvalid = \$33  & \$34 ;
-  assign \$35  = m_axi_awvalid & m_axi_awready;
-  assign \$36  = ~ aw_queue_data0[0];
-  assign \$37  = aw_queue_full[0] & \$36 ;
-  assign \$38  = ~ b_refusal_busy;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = \$39  & aw_outstanding_none;
-  assign \$41  = | w_drained;
-  assign \$42  = \$40  & \$41 ;
-  assign aw_queue_pop = \$35  | \$42 ;
+  assign r_skid_in_data = r_refusal_busy ? { r_refusal_last, 66'h20000000000000000, \$signal  } : { m_axi_rlast, m_axi_rresp, m_axi_rdata, m_axi_rid };
+  assign \$24  = ~ r_skid_spare_valid;
+  assign \$25  = ~ r_refusal_busy;
+  assign m_axi_rready = \$24  & \$25 ;
+  assign \$26  = ~ r_refusal_busy;
+  assign \$27  = ~ r_skid_spare_valid;
+  assign \$28  = \$27  & r_refusal_last;
+  assign r_answer_free = \$26  | \$28 ;
+  assign \$29  = lock_on & ar_v1_refuses;
+  assign \$30  = locked | \$29 ;
+  assign \$31  = w_verdicts_push & \$30 ;
+  assign \$32  = \$31  | aw_v1_refuses;
+  assign w_verdicts_w_data = ~ \$32 ;
+  assign \$33  = aw_used < 4'hd;
+  assign \$34  = w_open < 4'hd;
+  assign s_axi_awready = \$33  & \$34 ;
+  assign \$35  = ~ w_verdicts_data0;
+  assign \$36  = ~ w_skid_spare_valid;
+  assign \$37  = \$35  | \$36 ;
+  assign s_axi_wready = w_verdicts_full[0] & \$37 ;
+  assign \$38  = s_axi_wvalid & w_verdicts_full[0];
+  assign w_skid_in_valid = \$38  & w_verdicts_data0;
+  assign \$39  = s_axi_wvalid & s_axi_wready;
+  assign w_verdicts_pop = \$39  & s_axi_wlast;
+  assign \$40  = m_axi_awvalid & m_axi_awready;
+  assign aw_queue_pop = \$40  | aw_head_refused;
+  assign aw_answered = m_axi_bvalid & m_axi_bready;
+  assign \$41  = aw_queue_push & aw_queue_full[0];
+  assign \$42  = aw_queue_full[1] | \$41 ;
+  assign \$43  = aw_queue_full[1] ? aw_queue_data1 : aw_queue_w_data;
+  assign aw_next_goes_popped = \$42  & \$43 [0];
+  assign \$44  = aw_queue_full[0] | aw_queue_push;
+  assign \$45  = aw_queue_full[0] ? aw_queue_data0 : aw_queue_w_data;
+  assign aw_next_goes_kept = \$44  & \$45 [0];
+  assign \$46  = aw_queue_push & aw_queue_full[0];
+  assign \$47  = aw_queue_full[1] | \$46 ;
+  assign \$48  = aw_queue_full[1] ? aw_queue_data1 : aw_queue_w_data;
+  assign \$49  = ~ \$48 [0];
+  assign aw_next_refused_popped = \$47  & \$49 ;
+  assign \$50  = aw_queue_full[0] | aw_queue_push;
+  assign \$51  = aw_queue_full[0] ? aw_queue_data0 : aw_queue_w_data;
+  assign \$52  = ~ \$51 [0];
+  assign aw_next_refused_kept = \$50  & \$52 ;
+  assign \$53  = aw_answered ? aw_outstanding_full : aw_outstanding_nearly_full;
+  assign \$54  = ~ \$53 ;
+  assign aw_sends_sent = aw_next_goes_popped & \$54 ;
+  assign \$55  = ~ aw_outstanding_full;
+  assign \$56  = aw_answered | \$55 ;
+  assign aw_sends_refused = aw_next_goes_popped & \$56 ;
+  assign \$57  = ~ aw_outstanding_full;
+  assign \$58  = aw_answered | \$57 ;
+  assign aw_sends_kept = aw_next_goes_kept & \$58 ;
+  assign \$59  = aw_next_refused_popped & aw_outstanding_none;
+  assign aw_refused_sent = \$59  & b_answer_free;
+  assign \$60  = aw_answered ? aw_outstanding_one : aw_outstanding_none;
+  assign \$61  = aw_next_refused_kept & \$60 ;
+  assign aw_refused_kept = \$61  & b_answer_free;
   assign b_skid_in_valid = b_refusal_busy | m_axi_bvalid;
   assign b_skid_in_data = b_refusal_busy ? { 2'h2, answer_id } : { m_axi_bresp, m_axi_bid };
-  assign \$43  = ~ b_skid_spare_valid;
-  assign \$44  = ~ b_refusal_busy;
-  assign m_axi_bready = \$43  & \$44 ;
-  assign \$45  = ar_carried_in_0[64:61] + 1'h1;
-  assign \$46  = | view_ar_pool;
-  assign \$47  = | ar_decode_err_2;
-  assign \$48  = ~ view_ar_held;
-  assign \$49  = ar_in_pool_2 & \$48 ;
-  assign \$50  = ar_presented_next_6 ^ view_ar_next;
-  assign \$51  = ~ \$50 ;
-  assign \$52  = \$51  + 1'h1;
-  assign \$53  = ~ \$52 [4];
-  assign \$54  = ar_in_pool_2 & \$53 ;
-  assign \$55  = \$54  ? 4'hd : 4'h0;
-  assign \$56  = \$49  ? 4'hc : \$55 ;
-  assign \$57  = \$47  ? ar_decode_err_2 : \$56 ;
-  assign \$58  = | ar_decode_err_2;
-  assign \$59  = ~ view_ar_held;
-  assign \$60  = ar_presented_next_6 ^ view_ar_next;
-  assign \$61  = ~ \$60 ;
-  assign \$62  = \$61  + 1'h1;
-  assign \$63  = ~ \$62 [4];
-  assign \$64  = \$59  | \$63 ;
-  assign \$65  = ar_in_pool_2 & \$64 ;
-  assign \$66  = \$58  | \$65 ;
-  assign \$67  = ar_valid_d2 & \$66 ;
-  assign \$68  = ar_queue_full[1] ? ar_queue_data1 : { ar_v1_carried[60:0], \$1  };
-  assign \$69  = ar_queue_full[0] ? ar_queue_data0 : { ar_v1_carried[60:0], \$1  };
-  assign \$70  = ar_queue_pop ? \$68  : \$69 ;
-  assign \$71  = ar_queue_push & ar_queue_full[0];
-  assign \$72  = ar_queue_full[1] | \$71 ;
-  assign \$74  = ar_queue_full[0] | \$73 ;
-  assign \$75  = ar_queue_pop ? \$72  : \$74 ;
-  assign \$76  = ar_queue_full[2] ? ar_queue_data2 : { ar_v1_carried[60:0], \$1  };
-  assign \$77  = ar_queue_full[1] ? ar_queue_data1 : { ar_v1_carried[60:0], \$1  };
-  assign \$78  = ar_queue_pop ? \$76  : \$77 ;
-  assign \$79  = ar_queue_push & ar_queue_full[1];
-  assign \$80  = ar_queue_full[2] | \$79 ;
-  assign \$81  = ar_queue_push & ar_queue_full[0];
-  assign \$82  = ar_queue_full[1] | \$81 ;
-  assign \$83  = ar_queue_pop ? \$80  : \$82 ;
-  assign \$84  = ar_queue_full[3] ? ar_queue_data3 : { ar_v1_carried[60:0], \$1  };
-  assign \$85  = ar_queue_full[2] ? ar_queue_data2 : { ar_v1_carried[60:0], \$1  };
-  assign \$86  = ar_queue_pop ? \$84  : \$85 ;
-  assign \$87  = ar_queue_push & ar_queue_full[2];
-  assign \$88  = ar_queue_full[3] | \$87 ;
-  assign \$89  = ar_queue_push & ar_queue_full[1];
-  assign \$90  = ar_queue_full[2] | \$89 ;
-  assign \$91  = ar_queue_pop ? \$88  : \$90 ;
-  assign \$92  = ar_queue_full[4] ? ar_queue_data4 : { ar_v1_carried[60:0], \$1  };
-  assign \$93  = ar_queue_full[3] ? ar_queue_data3 : { ar_v1_carried[60:0], \$1  };
-  assign \$94  = ar_queue_pop ? \$92  : \$93 ;
-  assign \$95  = ar_queue_push & ar_queue_full[3];
-  assign \$96  = ar_queue_full[4] | \$95 ;
-  assign \$97  = ar_queue_push & ar_queue_full[2];
-  assign \$98  = ar_queue_full[3] | \$97 ;
-  assign \$99  = ar_queue_pop ? \$96  : \$98 ;
-  assign \$100  = ar_queue_full[5] ? ar_queue_data5 : { ar_v1_carried[60:0], \$1  };
-  assign \$101  = ar_queue_full[4] ? ar_queue_data4 : { ar_v1_carried[60:0], \$1  };
-  assign \$102  = ar_queue_pop ? \$100  : \$101 ;
-  assign \$103  = ar_queue_push & ar_queue_full[4];
-  assign \$104  = ar_queue_full[5] | \$103 ;
-  assign \$105  = ar_queue_push & ar_queue_full[3];
-  assign \$106  = ar_queue_full[4] | \$105 ;
-  assign \$107  = ar_queue_pop ? \$104  : \$106 ;
-  assign \$108  = ar_queue_full[6] ? ar_queue_data6 : { ar_v1_carried[60:0], \$1  };
-  assign \$109  = ar_queue_full[5] ? ar_queue_data5 : { ar_v1_carried[60:0], \$1  };
-  assign \$110  = ar_queue_pop ? \$108  : \$109 ;
-  assign \$111  = ar_queue_push & ar_queue_full[5];
-  assign \$112  = ar_queue_full[6] | \$111 ;
-  assign \$113  = ar_queue_push & ar_queue_full[4];
-  assign \$114  = ar_queue_full[5] | \$113 ;
-  assign \$115  = ar_queue_pop ? \$112  : \$114 ;
-  assign \$116  = ar_queue_full[7] ? ar_queue_data7 : { ar_v1_carried[60:0], \$1  };
-  assign \$117  = ar_queue_full[6] ? ar_queue_data6 : { ar_v1_carried[60:0], \$1  };
-  assign \$118  = ar_queue_pop ? \$116  : \$117 ;
-  assign \$119  = ar_queue_push & ar_queue_full[6];
-  assign \$120  = ar_queue_full[7] | \$119 ;
-  assign \$121  = ar_queue_push & ar_queue_full[5];
-  assign \$122  = ar_queue_full[6] | \$121 ;
-  assign \$123  = ar_queue_pop ? \$120  : \$122 ;
-  assign \$124  = ar_queue_full[8] ? ar_queue_data8 : { ar_v1_carried[60:0], \$1  };
-  assign \$125  = ar_queue_full[7] ? ar_queue_data7 : { ar_v1_carried[60:0], \$1  };
-  assign \$126  = ar_queue_pop ? \$124  : \$125 ;
-  assign \$127  = ar_queue_push & ar_queue_full[7];
-  assign \$128  = ar_queue_full[8] | \$127 ;
-  assign \$129  = ar_queue_push & ar_queue_full[6];
-  assign \$130  = ar_queue_full[7] | \$129 ;
-  assign \$131  = ar_queue_pop ? \$128  : \$130 ;
-  assign \$132  = ar_queue_full[9] ? ar_queue_data9 : { ar_v1_carried[60:0], \$1  };
-  assign \$133  = ar_queue_full[8] ? ar_queue_data8 : { ar_v1_carried[60:0], \$1  };
-  assign \$134  = ar_queue_pop ? \$132  : \$133 ;
-  assign \$135  = ar_queue_push & ar_queue_full[8];
-  assign \$136  = ar_queue_full[9] | \$135 ;
-  assign \$137  = ar_queue_push & ar_queue_full[7];
-  assign \$138  = ar_queue_full[8] | \$137 ;
-  assign \$139  = ar_queue_pop ? \$136  : \$138 ;
-  assign \$140  = ar_queue_full[10] ? ar_queue_data10 : { ar_v1_carried[60:0], \$1  };
-  assign \$141  = ar_queue_full[9] ? ar_queue_data9 : { ar_v1_carried[60:0], \$1  };
-  assign \$142  = ar_queue_pop ? \$140  : \$141 ;
-  assign \$143  = ar_queue_push & ar_queue_full[9];
-  assign \$144  = ar_queue_full[10] | \$143 ;
-  assign \$145  = ar_queue_push & ar_queue_full[8];
-  assign \$146  = ar_queue_full[9] | \$145 ;
-  assign \$147  = ar_queue_pop ? \$144  : \$146 ;
-  assign \$148  = ar_queue_full[11] ? ar_queue_data11 : { ar_v1_carried[60:0], \$1  };
-  assign \$149  = ar_queue_full[10] ? ar_queue_data10 : { ar_v1_carried[60:0], \$1  };
-  assign \$150  = ar_queue_pop ? \$148  : \$149 ;
-  assign \$151  = ar_queue_push & ar_queue_full[10];
-  assign \$152  = ar_queue_full[11] | \$151 ;
-  assign \$153  = ar_queue_push & ar_queue_full[9];
-  assign \$154  = ar_queue_full[10] | \$153 ;
-  assign \$155  = ar_queue_pop ? \$152  : \$154 ;
-  assign \$157  = ar_queue_full[11] ? ar_queue_data11 : { ar_v1_carried[60:0], \$1  };
-  assign \$158  = ar_queue_pop ? \$156  : \$157 ;
-  assign \$159  = ar_queue_push & ar_queue_full[11];
-  assign \$161  = ar_queue_push & ar_queue_full[10];
-  assign \$162  = ar_queue_full[11] | \$161 ;
-  assign \$163  = ar_queue_pop ? \$160  : \$162 ;
-  assign \$164  = aw_carried_in_0[64:61] + 1'h1;
-  assign \$165  = | view_aw_pool;
-  assign \$166  = | aw_decode_err_2;
-  assign \$167  = ~ view_aw_held;
-  assign \$168  = aw_in_pool_2 & \$167 ;
-  assign \$169  = aw_presented_next_6 ^ view_aw_next;
-  assign \$170  = ~ \$169 ;
-  assign \$171  = \$170  + 1'h1;
-  assign \$172  = ~ \$171 [4];
-  assign \$173  = aw_in_pool_2 & \$172 ;
-  assign \$174  = \$173  ? 4'hd : 4'h0;
-  assign \$175  = \$168  ? 4'hc : \$174 ;
-  assign \$176  = \$166  ? aw_decode_err_2 : \$175 ;
-  assign \$177  = | aw_decode_err_2;
-  assign \$178  = ~ view_aw_held;
-  assign \$179  = aw_presented_next_6 ^ view_aw_next;
-  assign \$180  = ~ \$179 ;
-  assign \$181  = \$180  + 1'h1;
-  assign \$182  = ~ \$181 [4];
-  assign \$183  = \$178  | \$182 ;
-  assign \$184  = aw_in_pool_2 & \$183 ;
-  assign \$185  = \$177  | \$184 ;
-  assign \$186  = aw_valid_d2 & \$185 ;
-  assign \$187  = aw_queue_full[1] ? aw_queue_data1 : { aw_v1_carried[60:0], \$6  };
-  assign \$188  = aw_queue_full[0] ? aw_queue_data0 : { aw_v1_carried[60:0], \$6  };
-  assign \$189  = aw_queue_pop ? \$187  : \$188 ;
-  assign \$190  = aw_queue_push & aw_queue_full[0];
-  assign \$191  = aw_queue_full[1] | \$190 ;
-  assign \$193  = aw_queue_full[0] | \$192 ;
-  assign \$194  = aw_queue_pop ? \$191  : \$193 ;
-  assign \$195  = aw_queue_full[2] ? aw_queue_data2 : { aw_v1_carried[60:0], \$6  };
-  assign \$196  = aw_queue_full[1] ? aw_queue_data1 : { aw_v1_carried[60:0], \$6  };
-  assign \$197  = aw_queue_pop ? \$195  : \$196 ;
-  assign \$198  = aw_queue_push & aw_queue_full[1];
-  assign \$199  = aw_queue_full[2] | \$198 ;
-  assign \$200  = aw_queue_push & aw_queue_full[0];
-  assign \$201  = aw_queue_full[1] | \$200 ;
-  assign \$202  = aw_queue_pop ? \$199  : \$201 ;
-  assign \$203  = aw_queue_full[3] ? aw_queue_data3 : { aw_v1_carried[60:0], \$6  };
-  assign \$204  = aw_queue_full[2] ? aw_queue_data2 : { aw_v1_carried[60:0], \$6  };
-  assign \$205  = aw_queue_pop ? \$203  : \$204 ;
-  assign \$206  = aw_queue_push & aw_queue_full[2];
-  assign \$207  = aw_queue_full[3] | \$206 ;
-  assign \$208  = aw_queue_push & aw_queue_full[1];
-  assign \$209  = aw_queue_full[2] | \$208 ;
-  assign \$210  = aw_queue_pop ? \$207  : \$209 ;
-  assign \$211  = aw_queue_full[4] ? aw_queue_data4 : { aw_v1_carried[60:0], \$6  };
-  assign \$212  = aw_queue_full[3] ? aw_queue_data3 : { aw_v1_carried[60:0], \$6  };
-  assign \$213  = aw_queue_pop ? \$211  : \$212 ;
-  assign \$214  = aw_queue_push & aw_queue_full[3];
-  assign \$215  = aw_queue_full[4] | \$214 ;
-  assign \$216  = aw_queue_push & aw_queue_full[2];
-  assign \$217  = aw_queue_full[3] | \$216 ;
-  assign \$218  = aw_queue_pop ? \$215  : \$217 ;
-  assign \$219  = aw_queue_full[5] ? aw_queue_data5 : { aw_v1_carried[60:0], \$6  };
-  assign \$220  = aw_queue_full[4] ? aw_queue_data4 : { aw_v1_carried[60:0], \$6  };
-  assign \$221  = aw_queue_pop ? \$219  : \$220 ;
-  assign \$222  = aw_queue_push & aw_queue_full[4];
-  assign \$223  = aw_queue_full[5] | \$222 ;
-  assign \$224  = aw_queue_push & aw_queue_full[3];
-  assign \$225  = aw_queue_full[4] | \$224 ;
-  assign \$226  = aw_queue_pop ? \$223  : \$225 ;
-  assign \$227  = aw_queue_full[6] ? aw_queue_data6 : { aw_v1_carried[60:0], \$6  };
-  assign \$228  = aw_queue_full[5] ? aw_queue_data5 : { aw_v1_carried[60:0], \$6  };
-  assign \$229  = aw_queue_pop ? \$227  : \$228 ;
-  assign \$230  = aw_queue_push & aw_queue_full[5];
-  assign \$231  = aw_queue_full[6] | \$230 ;
-  assign \$232  = aw_queue_push & aw_queue_full[4];
-  assign \$233  = aw_queue_full[5] | \$232 ;
-  assign \$234  = aw_queue_pop ? \$231  : \$233 ;
-  assign \$235  = aw_queue_full[7] ? aw_queue_data7 : { aw_v1_carried[60:0], \$6  };
-  assign \$236  = aw_queue_full[6] ? aw_queue_data6 : { aw_v1_carried[60:0], \$6  };
-  assign \$237  = aw_queue_pop ? \$235  : \$236 ;
-  assign \$238  = aw_queue_push & aw_queue_full[6];
-  assign \$239  = aw_queue_full[7] | \$238 ;
-  assign \$240  = aw_queue_push & aw_queue_full[5];
-  assign \$241  = aw_queue_full[6] | \$240 ;
-  assign \$242  = aw_queue_pop ? \$239  : \$241 ;
-  assign \$243  = aw_queue_full[8] ? aw_queue_data8 : { aw_v1_carried[60:0], \$6  };
-  assign \$244  = aw_queue_full[7] ? aw_queue_data7 : { aw_v1_carried[60:0], \$6  };
-  assign \$245  = aw_queue_pop ? \$243  : \$244 ;
-  assign \$246  = aw_queue_push & aw_queue_full[7];
-  assign \$247  = aw_queue_full[8] | \$246 ;
-  assign \$248  = aw_queue_push & aw_queue_full[6];
-  assign \$249  = aw_queue_full[7] | \$248 ;
-  assign \$250  = aw_queue_pop ? \$247  : \$249 ;
-  assign \$251  = aw_queue_full[9] ? aw_queue_data9 : { aw_v1_carried[60:0], \$6  };
-  assign \$252  = aw_queue_full[8] ? aw_queue_data8 : { aw_v1_carried[60:0], \$6  };
-  assign \$253  = aw_queue_pop ? \$251  : \$252 ;
-  assign \$254  = aw_queue_push & aw_queue_full[8];
-  assign \$255  = aw_queue_full[9] | \$254 ;
-  assign \$256  = aw_queue_push & aw_queue_full[7];
-  assign \$257  = aw_queue_full[8] | \$256 ;
-  assign \$258  = aw_queue_pop ? \$255  : \$257 ;
-  assign \$259  = aw_queue_full[10] ? aw_queue_data10 : { aw_v1_carried[60:0], \$6  };
-  assign \$260  = aw_queue_full[9] ? aw_queue_data9 : { aw_v1_carried[60:0], \$6  };
-  assign \$261  = aw_queue_pop ? \$259  : \$260 ;
-  assign \$262  = aw_queue_push & aw_queue_full[9];
-  assign \$263  = aw_queue_full[10] | \$262 ;
-  assign \$264  = aw_queue_push & aw_queue_full[8];
-  assign \$265  = aw_queue_full[9] | \$264 ;
-  assign \$266  = aw_queue_pop ? \$263  : \$265 ;
-  assign \$267  = aw_queue_full[11] ? aw_queue_data11 : { aw_v1_carried[60:0], \$6  };
-  assign \$268  = aw_queue_full[10] ? aw_queue_data10 : { aw_v1_carried[60:0], \$6  };
-  assign \$269  = aw_queue_pop ? \$267  : \$268 ;
-  assign \$270  = aw_queue_push & aw_queue_full[10];
-  assign \$271  = aw_queue_full[11] | \$270 ;
-  assign \$272  = aw_queue_push & aw_queue_full[9];
-  assign \$273  = aw_queue_full[10] | \$272 ;
-  assign \$274  = aw_queue_pop ? \$271  : \$273 ;
-  assign \$276  = aw_queue_full[11] ? aw_queue_data11 : { aw_v1_carried[60:0], \$6  };
-  assign \$277  = aw_queue_pop ? \$275  : \$276 ;
-  assign \$278  = aw_queue_push & aw_queue_full[11];
-  assign \$280  = aw_queue_push & aw_queue_full[10];
-  assign \$281  = aw_queue_full[11] | \$280 ;
-  assign \$282  = aw_queue_pop ? \$279  : \$281 ;
-  assign \$283  = ~ unlock;
-  assign \$284  = locked & \$283 ;
-  assign \$285  = lock_on & ar_v1_refuses;
-  assign \$286  = locked | \$285 ;
-  assign \$287  = aw_queue_push & \$286 ;
-  assign \$288  = \$287  | aw_v1_refuses;
-  assign \$289  = ar_v1_refuses | \$288 ;
-  assign \$290  = lock_on & \$289 ;
-  assign \$291  = \$284  | \$290 ;
-  assign \$292  = lock_on & ar_v1_refuses;
-  assign \$293  = locked | \$292 ;
-  assign \$294  = aw_queue_push & \$293 ;
-  assign \$295  = \$294  | aw_v1_refuses;
-  assign \$296  = lock_on & ar_v1_refuses;
-  assign \$297  = locked | \$296 ;
-  assign \$298  = aw_queue_push & \$297 ;
-  assign \$299  = \$298  ? 4'he : aw_v1_err;
-  assign \$300  = m_axi_arvalid & m_axi_arready;
-  assign \$301  = m_axi_rvalid & m_axi_rready;
-  assign \$302  = \$301  & m_axi_rlast;
-  assign \$304  = m_axi_arvalid & m_axi_arready;
-  assign \$305  = m_axi_rvalid & m_axi_rready;
-  assign \$306  = \$305  & m_axi_rlast;
-  assign \$307  = \$304  == \$306 ;
-  assign \$308  = m_axi_arvalid & m_axi_arready;
-  assign \$309  = ~ \$308 ;
-  assign \$310  = ar_outstanding == 1'h1;
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = \$307  ? ar_outstanding_none : \$311 ;
-  assign \$313  = m_axi_arvalid & m_axi_arready;
-  assign \$314  = m_axi_rvalid & m_axi_rready;
-  assign \$315  = \$314  & m_axi_rlast;
-  assign \$316  = \$313  == \$315 ;
-  assign \$317  = m_axi_arvalid & m_axi_arready;
-  assign \$318  = ar_outstanding == 4'he;
-  assign \$319  = \$317  & \$318 ;
-  assign \$320  = \$316  ? ar_outstanding_full : \$319 ;
-  assign \$321  = s_axi_arvalid & s_axi_arready;
-  assign \$323  = ~ s_axi_rvalid;
-  assign \$324  = \$323  | r_skid_out_ready;
-  assign \$325  = ~ r_skid_spare_valid;
-  assign \$326  = r_skid_in_valid & \$325 ;
-  assign \$327  = r_skid_spare_valid | r_skid_in_valid;
-  assign \$328  = r_skid_spare_valid ? r_skid_spare : r_skid_in_data;
-  assign \$329  = ~ ar_queue_data0[0];
-  assign \$330  = ar_queue_full[0] & \$329 ;
-  assign \$331  = ~ r_refusal_busy;
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = \$332  & ar_outstanding_none;
-  assign \$334  = ~ r_skid_spare_valid;
-  assign \$335  = r_refusal_busy & \$334 ;
-  assign \$336  = left - 1'h1;
-  assign \$337  = ! left;
-  assign \$338  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
-  assign \$339  = w_verdicts_full[0] ? w_verdicts_data0 : w_verdicts_w_data;
-  assign \$340  = w_verdicts_pop ? \$338  : \$339 ;
-  assign \$341  = aw_queue_push & w_verdicts_full[0];
-  assign \$342  = w_verdicts_full[1] | \$341 ;
-  assign \$344  = w_verdicts_full[0] | \$343 ;
-  assign \$345  = w_verdicts_pop ? \$342  : \$344 ;
-  assign \$346  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
-  assign \$347  = w_verdicts_full[1] ? w_verdicts_data1 : w_verdicts_w_data;
-  assign \$348  = w_verdicts_pop ? \$346  : \$347 ;
-  assign \$349  = aw_queue_push & w_verdicts_full[1];
-  assign \$350  = w_verdicts_full[2] | \$349 ;
-  assign \$351  = aw_queue_push & w_verdicts_full[0];
-  assign \$352  = w_verdicts_full[1] | \$351 ;
-  assign \$353  = w_verdicts_pop ? \$350  : \$352 ;
-  assign \$354  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
-  assign \$355  = w_verdicts_full[2] ? w_verdicts_data2 : w_verdicts_w_data;
-  assign \$356  = w_verdicts_pop ? \$354  : \$355 ;
-  assign \$357  = aw_queue_push & w_verdicts_full[2];
-  assign \$358  = w_verdicts_full[3] | \$357 ;
-  assign \$359  = aw_queue_push & w_verdicts_full[1];
-  assign \$360  = w_verdicts_full[2] | \$359 ;
-  assign \$361  = w_verdicts_pop ? \$358  : \$360 ;
-  assign \$362  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
-  assign \$363  = w_verdicts_full[3] ? w_verdicts_data3 : w_verdicts_w_data;
-  assign \$364  = w_verdicts_pop ? \$362  : \$363 ;
-  assign \$365  = aw_queue_push & w_verdicts_full[3];
-  assign \$366  = w_verdicts_full[4] | \$365 ;
-  assign \$367  = aw_queue_push & w_verdicts_full[2];
-  assign \$368  = w_verdicts_full[3] | \$367 ;
-  assign \$369  = w_verdicts_pop ? \$366  : \$368 ;
-  assign \$370  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
-  assign \$371  = w_verdicts_full[4] ? w_verdicts_data4 : w_verdicts_w_data;
-  assign \$372  = w_verdicts_pop ? \$370  : \$371 ;
-  assign \$373  = aw_queue_push & w_verdicts_full[4];
-  assign \$374  = w_verdicts_full[5] | \$373 ;
-  assign \$375  = aw_queue_push & w_verdicts_full[3];
-  assign \$376  = w_verdicts_full[4] | \$375 ;
-  assign \$377  = w_verdicts_pop ? \$374  : \$376 ;
-  assign \$378  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
-  assign \$379  = w_verdicts_full[5] ? w_verdicts_data5 : w_verdicts_w_data;
-  assign \$380  = w_verdicts_pop ? \$378  : \$379 ;
-  assign \$381  = aw_queue_push & w_verdicts_full[5];
-  assign \$382  = w_verdicts_full[6] | \$381 ;
-  assign \$383  = aw_queue_push & w_verdicts_full[4];
-  assign \$384  = w_verdicts_full[5] | \$383 ;
-  assign \$385  = w_verdicts_pop ? \$382  : \$384 ;
-  assign \$386  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
-  assign \$387  = w_verdicts_full[6] ? w_verdicts_data6 : w_verdicts_w_data;
-  assign \$388  = w_verdicts_pop ? \$386  : \$387 ;
-  assign \$389  = aw_queue_push & w_verdicts_full[6];
-  assign \$390  = w_verdicts_full[7] | \$389 ;
-  assign \$391  = aw_queue_push & w_verdicts_full[5];
-  assign \$392  = w_verdicts_full[6] | \$391 ;
-  assign \$393  = w_verdicts_pop ? \$390  : \$392 ;
-  assign \$394  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
-  assign \$395  = w_verdicts_full[7] ? w_verdicts_data7 : w_verdicts_w_data;
-  assign \$396  = w_verdicts_pop ? \$394  : \$395 ;
-  assign \$397  = aw_queue_push & w_verdicts_full[7];
-  assign \$398  = w_verdicts_full[8] | \$397 ;
-  assign \$399  = aw_queue_push & w_verdicts_full[6];
-  assign \$400  = w_verdicts_full[7] | \$399 ;
-  assign \$401  = w_verdicts_pop ? \$398  : \$400 ;
-  assign \$402  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
-  assign \$403  = w_verdicts_full[8] ? w_verdicts_data8 : w_verdicts_w_data;
-  assign \$404  = w_verdicts_pop ? \$402  : \$403 ;
-  assign \$405  = aw_queue_push & w_verdicts_full[8];
-  assign \$406  = w_verdicts_full[9] | \$405 ;
-  assign \$407  = aw_queue_push & w_verdicts_full[7];
-  assign \$408  = w_verdicts_full[8] | \$407 ;
-  assign \$409  = w_verdicts_pop ? \$406  : \$408 ;
-  assign \$410  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
-  assign \$411  = w_verdicts_full[9] ? w_verdicts_data9 : w_verdicts_w_data;
-  assign \$412  = w_verdicts_pop ? \$410  : \$411 ;
-  assign \$413  = aw_queue_push & w_verdicts_full[9];
-  assign \$414  = w_verdicts_full[10] | \$413 ;
-  assign \$415  = aw_queue_push & w_verdicts_full[8];
-  assign \$416  = w_verdicts_full[9] | \$415 ;
-  assign \$417  = w_verdicts_pop ? \$414  : \$416 ;
-  assign \$418  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
-  assign \$419  = w_verdicts_full[10] ? w_verdicts_data10 : w_verdicts_w_data;
-  assign \$420  = w_verdicts_pop ? \$418  : \$419 ;
-  assign \$421  = aw_queue_push & w_verdicts_full[10];
-  assign \$422  = w_verdicts_full[11] | \$421 ;
-  assign \$423  = aw_queue_push & w_verdicts_full[9];
-  assign \$424  = w_verdicts_full[10] | \$423 ;
-  assign \$425  = w_verdicts_pop ? \$422  : \$424 ;
-  assign \$427  = w_verdicts_full[11] ? w_verdicts_data11 : w_verdicts_w_data;
-  assign \$428  = w_verdicts_pop ? \$426  : \$427 ;
-  assign \$429  = aw_queue_push & w_verdicts_full[11];
-  assign \$431  = aw_queue_push & w_verdicts_full[10];
-  assign \$432  = w_verdicts_full[11] | \$431 ;
-  assign \$433  = w_verdicts_pop ? \$430  : \$432 ;
-  assign \$434  = ~ m_axi_wvalid;
+  assign \$62  = ~ b_skid_spare_valid;
+  assign \$63  = ~ b_refusal_busy;
+  assign m_axi_bready = \$62  & \$63 ;
+  assign \$64  = ~ b_refusal_busy;
+  assign \$65  = ~ b_skid_spare_valid;
+  assign \$66  = \$64  | \$65 ;
+  assign \$67  = | w_drained;
+  assign \$68  = s_axi_wvalid & s_axi_wlast;
+  assign \$69  = \$68  & w_verdicts_full[0];
+  assign \$70  = ~ w_verdicts_data0;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = \$67  | \$71 ;
+  assign b_answer_free = \$66  & \$72 ;
+  assign \$73  = ar_carried_in_0[64:61] + 1'h1;
+  assign \$74  = | view_ar_pool;
+  assign \$75  = | ar_decode_err_2;
+  assign \$76  = ~ view_ar_held;
+  assign \$77  = ar_in_pool_2 & \$76 ;
+  assign \$78  = ar_presented_next_6 ^ view_ar_next;
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$79  + 1'h1;
+  assign \$81  = ~ \$80 [4];
+  assign \$82  = ar_in_pool_2 & \$81 ;
+  assign \$83  = \$82  ? 4'hd : 4'h0;
+  assign \$84  = \$77  ? 4'hc : \$83 ;
+  assign \$85  = \$75  ? ar_decode_err_2 : \$84 ;
+  assign \$86  = | ar_decode_err_2;
+  assign \$87  = ~ view_ar_held;
+  assign \$88  = ar_presented_next_6 ^ view_ar_next;
+  assign \$89  = ~ \$88 ;
+  assign \$90  = \$89  + 1'h1;
+  assign \$91  = ~ \$90 [4];
+  assign \$92  = \$87  | \$91 ;
+  assign \$93  = ar_in_pool_2 & \$92 ;
+  assign \$94  = \$86  | \$93 ;
+  assign \$95  = ar_valid_d2 & \$94 ;
+  assign \$96  = ar_queue_full[1] ? ar_queue_data1 : ar_queue_w_data;
+  assign \$97  = ar_queue_full[0] ? ar_queue_data0 : ar_queue_w_data;
+  assign \$98  = ar_queue_pop ? \$96  : \$97 ;
+  assign \$99  = ar_queue_push & ar_queue_full[0];
+  assign \$100  = ar_queue_full[1] | \$99 ;
+  assign \$102  = ar_queue_full[0] | \$101 ;
+  assign \$103  = ar_queue_pop ? \$100  : \$102 ;
+  assign \$104  = ar_queue_full[2] ? ar_queue_data2 : ar_queue_w_data;
+  assign \$105  = ar_queue_full[1] ? ar_queue_data1 : ar_queue_w_data;
+  assign \$106  = ar_queue_pop ? \$104  : \$105 ;
+  assign \$107  = ar_queue_push & ar_queue_full[1];
+  assign \$108  = ar_queue_full[2] | \$107 ;
+  assign \$109  = ar_queue_push & ar_queue_full[0];
+  assign \$110  = ar_queue_full[1] | \$109 ;
+  assign \$111  = ar_queue_pop ? \$108  : \$110 ;
+  assign \$112  = ar_queue_full[3] ? ar_queue_data3 : ar_queue_w_data;
+  assign \$113  = ar_queue_full[2] ? ar_queue_data2 : ar_queue_w_data;
+  assign \$114  = ar_queue_pop ? \$112  : \$113 ;
+  assign \$115  = ar_queue_push & ar_queue_full[2];
+  assign \$116  = ar_queue_full[3] | \$115 ;
+  assign \$117  = ar_queue_push & ar_queue_full[1];
+  assign \$118  = ar_queue_full[2] | \$117 ;
+  assign \$119  = ar_queue_pop ? \$116  : \$118 ;
+  assign \$120  = ar_queue_full[4] ? ar_queue_data4 : ar_queue_w_data;
+  assign \$121  = ar_queue_full[3] ? ar_queue_data3 : ar_queue_w_data;
+  assign \$122  = ar_queue_pop ? \$120  : \$121 ;
+  assign \$123  = ar_queue_push & ar_queue_full[3];
+  assign \$124  = ar_queue_full[4] | \$123 ;
+  assign \$125  = ar_queue_push & ar_queue_full[2];
+  assign \$126  = ar_queue_full[3] | \$125 ;
+  assign \$127  = ar_queue_pop ? \$124  : \$126 ;
+  assign \$128  = ar_queue_full[5] ? ar_queue_data5 : ar_queue_w_data;
+  assign \$129  = ar_queue_full[4] ? ar_queue_data4 : ar_queue_w_data;
+  assign \$130  = ar_queue_pop ? \$128  : \$129 ;
+  assign \$131  = ar_queue_push & ar_queue_full[4];
+  assign \$132  = ar_queue_full[5] | \$131 ;
+  assign \$133  = ar_queue_push & ar_queue_full[3];
+  assign \$134  = ar_queue_full[4] | \$133 ;
+  assign \$135  = ar_queue_pop ? \$132  : \$134 ;
+  assign \$136  = ar_queue_full[6] ? ar_queue_data6 : ar_queue_w_data;
+  assign \$137  = ar_queue_full[5] ? ar_queue_data5 : ar_queue_w_data;
+  assign \$138  = ar_queue_pop ? \$136  : \$137 ;
+  assign \$139  = ar_queue_push & ar_queue_full[5];
+  assign \$140  = ar_queue_full[6] | \$139 ;
+  assign \$141  = ar_queue_push & ar_queue_full[4];
+  assign \$142  = ar_queue_full[5] | \$141 ;
+  assign \$143  = ar_queue_pop ? \$140  : \$142 ;
+  assign \$144  = ar_queue_full[7] ? ar_queue_data7 : ar_queue_w_data;
+  assign \$145  = ar_queue_full[6] ? ar_queue_data6 : ar_queue_w_data;
+  assign \$146  = ar_queue_pop ? \$144  : \$145 ;
+  assign \$147  = ar_queue_push & ar_queue_full[6];
+  assign \$148  = ar_queue_full[7] | \$147 ;
+  assign \$149  = ar_queue_push & ar_queue_full[5];
+  assign \$150  = ar_queue_full[6] | \$149 ;
+  assign \$151  = ar_queue_pop ? \$148  : \$150 ;
+  assign \$152  = ar_queue_full[8] ? ar_queue_data8 : ar_queue_w_data;
+  assign \$153  = ar_queue_full[7] ? ar_queue_data7 : ar_queue_w_data;
+  assign \$154  = ar_queue_pop ? \$152  : \$153 ;
+  assign \$155  = ar_queue_push & ar_queue_full[7];
+  assign \$156  = ar_queue_full[8] | \$155 ;
+  assign \$157  = ar_queue_push & ar_queue_full[6];
+  assign \$158  = ar_queue_full[7] | \$157 ;
+  assign \$159  = ar_queue_pop ? \$156  : \$158 ;
+  assign \$160  = ar_queue_full[9] ? ar_queue_data9 : ar_queue_w_data;
+  assign \$161  = ar_queue_full[8] ? ar_queue_data8 : ar_queue_w_data;
+  assign \$162  = ar_queue_pop ? \$160  : \$161 ;
+  assign \$163  = ar_queue_push & ar_queue_full[8];
+  assign \$164  = ar_queue_full[9] | \$163 ;
+  assign \$165  = ar_queue_push & ar_queue_full[7];
+  assign \$166  = ar_queue_full[8] | \$165 ;
+  assign \$167  = ar_queue_pop ? \$164  : \$166 ;
+  assign \$168  = ar_queue_full[10] ? ar_queue_data10 : ar_queue_w_data;
+  assign \$169  = ar_queue_full[9] ? ar_queue_data9 : ar_queue_w_data;
+  assign \$170  = ar_queue_pop ? \$168  : \$169 ;
+  assign \$171  = ar_queue_push & ar_queue_full[9];
+  assign \$172  = ar_queue_full[10] | \$171 ;
+  assign \$173  = ar_queue_push & ar_queue_full[8];
+  assign \$174  = ar_queue_full[9] | \$173 ;
+  assign \$175  = ar_queue_pop ? \$172  : \$174 ;
+  assign \$176  = ar_queue_full[11] ? ar_queue_data11 : ar_queue_w_data;
+  assign \$177  = ar_queue_full[10] ? ar_queue_data10 : ar_queue_w_data;
+  assign \$178  = ar_queue_pop ? \$176  : \$177 ;
+  assign \$179  = ar_queue_push & ar_queue_full[10];
+  assign \$180  = ar_queue_full[11] | \$179 ;
+  assign \$181  = ar_queue_push & ar_queue_full[9];
+  assign \$182  = ar_queue_full[10] | \$181 ;
+  assign \$183  = ar_queue_pop ? \$180  : \$182 ;
+  assign \$184  = ar_queue_full[12] ? ar_queue_data12 : ar_queue_w_data;
+  assign \$185  = ar_queue_full[11] ? ar_queue_data11 : ar_queue_w_data;
+  assign \$186  = ar_queue_pop ? \$184  : \$185 ;
+  assign \$187  = ar_queue_push & ar_queue_full[11];
+  assign \$188  = ar_queue_full[12] | \$187 ;
+  assign \$189  = ar_queue_push & ar_queue_full[10];
+  assign \$190  = ar_queue_full[11] | \$189 ;
+  assign \$191  = ar_queue_pop ? \$188  : \$190 ;
+  assign \$193  = ar_queue_full[12] ? ar_queue_data12 : ar_queue_w_data;
+  assign \$194  = ar_queue_pop ? \$192  : \$193 ;
+  assign \$195  = ar_queue_push & ar_queue_full[12];
+  assign \$197  = ar_queue_push & ar_queue_full[11];
+  assign \$198  = ar_queue_full[12] | \$197 ;
+  assign \$199  = ar_queue_pop ? \$196  : \$198 ;
+  assign \$200  = aw_carried_in_0[64:61] + 1'h1;
+  assign \$201  = | view_aw_pool;
+  assign \$202  = | aw_decode_err_2;
+  assign \$203  = ~ view_aw_held;
+  assign \$204  = aw_in_pool_2 & \$203 ;
+  assign \$205  = aw_presented_next_6 ^ view_aw_next;
+  assign \$206  = ~ \$205 ;
+  assign \$207  = \$206  + 1'h1;
+  assign \$208  = ~ \$207 [4];
+  assign \$209  = aw_in_pool_2 & \$208 ;
+  assign \$210  = \$209  ? 4'hd : 4'h0;
+  assign \$211  = \$204  ? 4'hc : \$210 ;
+  assign \$212  = \$202  ? aw_decode_err_2 : \$211 ;
+  assign \$213  = | aw_decode_err_2;
+  assign \$214  = ~ view_aw_held;
+  assign \$215  = aw_presented_next_6 ^ view_aw_next;
+  assign \$216  = ~ \$215 ;
+  assign \$217  = \$216  + 1'h1;
+  assign \$218  = ~ \$217 [4];
+  assign \$219  = \$214  | \$218 ;
+  assign \$220  = aw_in_pool_2 & \$219 ;
+  assign \$221  = \$213  | \$220 ;
+  assign \$222  = aw_valid_d2 & \$221 ;
+  assign \$223  = aw_queue_full[1] ? aw_queue_data1 : aw_queue_w_data;
+  assign \$224  = aw_queue_full[0] ? aw_queue_data0 : aw_queue_w_data;
+  assign \$225  = aw_queue_pop ? \$223  : \$224 ;
+  assign \$226  = aw_queue_push & aw_queue_full[0];
+  assign \$227  = aw_queue_full[1] | \$226 ;
+  assign \$229  = aw_queue_full[0] | \$228 ;
+  assign \$230  = aw_queue_pop ? \$227  : \$229 ;
+  assign \$231  = aw_queue_full[2] ? aw_queue_data2 : aw_queue_w_data;
+  assign \$232  = aw_queue_full[1] ? aw_queue_data1 : aw_queue_w_data;
+  assign \$233  = aw_queue_pop ? \$231  : \$232 ;
+  assign \$234  = aw_queue_push & aw_queue_full[1];
+  assign \$235  = aw_queue_full[2] | \$234 ;
+  assign \$236  = aw_queue_push & aw_queue_full[0];
+  assign \$237  = aw_queue_full[1] | \$236 ;
+  assign \$238  = aw_queue_pop ? \$235  : \$237 ;
+  assign \$239  = aw_queue_full[3] ? aw_queue_data3 : aw_queue_w_data;
+  assign \$240  = aw_queue_full[2] ? aw_queue_data2 : aw_queue_w_data;
+  assign \$241  = aw_queue_pop ? \$239  : \$240 ;
+  assign \$242  = aw_queue_push & aw_queue_full[2];
+  assign \$243  = aw_queue_full[3] | \$242 ;
+  assign \$244  = aw_queue_push & aw_queue_full[1];
+  assign \$245  = aw_queue_full[2] | \$244 ;
+  assign \$246  = aw_queue_pop ? \$243  : \$245 ;
+  assign \$247  = aw_queue_full[4] ? aw_queue_data4 : aw_queue_w_data;
+  assign \$248  = aw_queue_full[3] ? aw_queue_data3 : aw_queue_w_data;
+  assign \$249  = aw_queue_pop ? \$247  : \$248 ;
+  assign \$250  = aw_queue_push & aw_queue_full[3];
+  assign \$251  = aw_queue_full[4] | \$250 ;
+  assign \$252  = aw_queue_push & aw_queue_full[2];
+  assign \$253  = aw_queue_full[3] | \$252 ;
+  assign \$254  = aw_queue_pop ? \$251  : \$253 ;
+  assign \$255  = aw_queue_full[5] ? aw_queue_data5 : aw_queue_w_data;
+  assign \$256  = aw_queue_full[4] ? aw_queue_data4 : aw_queue_w_data;
+  assign \$257  = aw_queue_pop ? \$255  : \$256 ;
+  assign \$258  = aw_queue_push & aw_queue_full[4];
+  assign \$259  = aw_queue_full[5] | \$258 ;
+  assign \$260  = aw_queue_push & aw_queue_full[3];
+  assign \$261  = aw_queue_full[4] | \$260 ;
+  assign \$262  = aw_queue_pop ? \$259  : \$261 ;
+  assign \$263  = aw_queue_full[6] ? aw_queue_data6 : aw_queue_w_data;
+  assign \$264  = aw_queue_full[5] ? aw_queue_data5 : aw_queue_w_data;
+  assign \$265  = aw_queue_pop ? \$263  : \$264 ;
+  assign \$266  = aw_queue_push & aw_queue_full[5];
+  assign \$267  = aw_queue_full[6] | \$266 ;
+  assign \$268  = aw_queue_push & aw_queue_full[4];
+  assign \$269  = aw_queue_full[5] | \$268 ;
+  assign \$270  = aw_queue_pop ? \$267  : \$269 ;
+  assign \$271  = aw_queue_full[7] ? aw_queue_data7 : aw_queue_w_data;
+  assign \$272  = aw_queue_full[6] ? aw_queue_data6 : aw_queue_w_data;
+  assign \$273  = aw_queue_pop ? \$271  : \$272 ;
+  assign \$274  = aw_queue_push & aw_queue_full[6];
+  assign \$275  = aw_queue_full[7] | \$274 ;
+  assign \$276  = aw_queue_push & aw_queue_full[5];
+  assign \$277  = aw_queue_full[6] | \$276 ;
+  assign \$278  = aw_queue_pop ? \$275  : \$277 ;
+  assign \$279  = aw_queue_full[8] ? aw_queue_data8 : aw_queue_w_data;
+  assign \$280  = aw_queue_full[7] ? aw_queue_data7 : aw_queue_w_data;
+  assign \$281  = aw_queue_pop ? \$279  : \$280 ;
+  assign \$282  = aw_queue_push & aw_queue_full[7];
+  assign \$283  = aw_queue_full[8] | \$282 ;
+  assign \$284  = aw_queue_push & aw_queue_full[6];
+  assign \$285  = aw_queue_full[7] | \$284 ;
+  assign \$286  = aw_queue_pop ? \$283  : \$285 ;
+  assign \$287  = aw_queue_full[9] ? aw_queue_data9 : aw_queue_w_data;
+  assign \$288  = aw_queue_full[8] ? aw_queue_data8 : aw_queue_w_data;
+  assign \$289  = aw_queue_pop ? \$287  : \$288 ;
+  assign \$290  = aw_queue_push & aw_queue_full[8];
+  assign \$291  = aw_queue_full[9] | \$290 ;
+  assign \$292  = aw_queue_push & aw_queue_full[7];
+  assign \$293  = aw_queue_full[8] | \$292 ;
+  assign \$294  = aw_queue_pop ? \$291  : \$293 ;
+  assign \$295  = aw_queue_full[10] ? aw_queue_data10 : aw_queue_w_data;
+  assign \$296  = aw_queue_full[9] ? aw_queue_data9 : aw_queue_w_data;
+  assign \$297  = aw_queue_pop ? \$295  : \$296 ;
+  assign \$298  = aw_queue_push & aw_queue_full[9];
+  assign \$299  = aw_queue_full[10] | \$298 ;
+  assign \$300  = aw_queue_push & aw_queue_full[8];
+  assign \$301  = aw_queue_full[9] | \$300 ;
+  assign \$302  = aw_queue_pop ? \$299  : \$301 ;
+  assign \$303  = aw_queue_full[11] ? aw_queue_data11 : aw_queue_w_data;
+  assign \$304  = aw_queue_full[10] ? aw_queue_data10 : aw_queue_w_data;
+  assign \$305  = aw_queue_pop ? \$303  : \$304 ;
+  assign \$306  = aw_queue_push & aw_queue_full[10];
+  assign \$307  = aw_queue_full[11] | \$306 ;
+  assign \$308  = aw_queue_push & aw_queue_full[9];
+  assign \$309  = aw_queue_full[10] | \$308 ;
+  assign \$310  = aw_queue_pop ? \$307  : \$309 ;
+  assign \$311  = aw_queue_full[12] ? aw_queue_data12 : aw_queue_w_data;
+  assign \$312  = aw_queue_full[11] ? aw_queue_data11 : aw_queue_w_data;
+  assign \$313  = aw_queue_pop ? \$311  : \$312 ;
+  assign \$314  = aw_queue_push & aw_queue_full[11];
+  assign \$315  = aw_queue_full[12] | \$314 ;
+  assign \$316  = aw_queue_push & aw_queue_full[10];
+  assign \$317  = aw_queue_full[11] | \$316 ;
+  assign \$318  = aw_queue_pop ? \$315  : \$317 ;
+  assign \$320  = aw_queue_full[12] ? aw_queue_data12 : aw_queue_w_data;
+  assign \$321  = aw_queue_pop ? \$319  : \$320 ;
+  assign \$322  = aw_queue_push & aw_queue_full[12];
+  assign \$324  = aw_queue_push & aw_queue_full[11];
+  assign \$325  = aw_queue_full[12] | \$324 ;
+  assign \$326  = aw_queue_pop ? \$323  : \$325 ;
   \hwalloc_guarded.guard.ar_decode  ar_decode (
     .aclk_clk(aclk_clk),
     .aclk_rst(aclk_rst),
@@ -10653,1299 +10989,1908 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
     .addr(s_axi_awaddr[31:0]),
     .burst(\burst$25 ),
     .len(\len$21 ),
-    .out_err(\out_err$215 ),
-    .out_log_pool(\out_log_pool$222 ),
+    .out_err(\out_err$250 ),
+    .out_log_pool(\out_log_pool$257 ),
     .out_pool(view_aw_pool),
     .out_slot(view_aw_slot),
-    .out_valid(\out_valid$211 ),
+    .out_valid(\out_valid$246 ),
     .size(\size$23 ),
     .valid(\valid$16 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$442 , \$440 , w_open })
+    casez ({ \$352 , \$350 , ar_outstanding })
       6'h00:
-          \$443  = 4'h0;
+          \$353  = 4'h0;
       6'h01:
-          \$443  = 4'h1;
+          \$353  = 4'h1;
       6'h02:
-          \$443  = 4'h2;
+          \$353  = 4'h2;
       6'h03:
-          \$443  = 4'h3;
+          \$353  = 4'h3;
       6'h04:
-          \$443  = 4'h4;
+          \$353  = 4'h4;
       6'h05:
-          \$443  = 4'h5;
+          \$353  = 4'h5;
       6'h06:
-          \$443  = 4'h6;
+          \$353  = 4'h6;
       6'h07:
-          \$443  = 4'h7;
+          \$353  = 4'h7;
       6'h08:
-          \$443  = 4'h8;
+          \$353  = 4'h8;
       6'h09:
-          \$443  = 4'h9;
+          \$353  = 4'h9;
       6'h0a:
-          \$443  = 4'ha;
+          \$353  = 4'ha;
       6'h0b:
-          \$443  = 4'hb;
+          \$353  = 4'hb;
       6'h0c:
-          \$443  = 4'hc;
+          \$353  = 4'hc;
       6'h0d:
-          \$443  = 4'hd;
+          \$353  = 4'hd;
       6'h0e:
-          \$443  = 4'he;
+          \$353  = 4'he;
       6'h0f:
-          \$443  = 4'hf;
+          \$353  = 4'hf;
       6'h10:
-          \$443  = 4'h1;
+          \$353  = 4'h1;
       6'h11:
-          \$443  = 4'h2;
+          \$353  = 4'h2;
       6'h12:
-          \$443  = 4'h3;
+          \$353  = 4'h3;
       6'h13:
-          \$443  = 4'h4;
+          \$353  = 4'h4;
       6'h14:
-          \$443  = 4'h5;
+          \$353  = 4'h5;
       6'h15:
-          \$443  = 4'h6;
+          \$353  = 4'h6;
       6'h16:
-          \$443  = 4'h7;
+          \$353  = 4'h7;
       6'h17:
-          \$443  = 4'h8;
+          \$353  = 4'h8;
       6'h18:
-          \$443  = 4'h9;
+          \$353  = 4'h9;
       6'h19:
-          \$443  = 4'ha;
+          \$353  = 4'ha;
       6'h1a:
-          \$443  = 4'hb;
+          \$353  = 4'hb;
       6'h1b:
-          \$443  = 4'hc;
+          \$353  = 4'hc;
       6'h1c:
-          \$443  = 4'hd;
+          \$353  = 4'hd;
       6'h1d:
-          \$443  = 4'he;
+          \$353  = 4'he;
       6'h1e:
-          \$443  = 4'hf;
+          \$353  = 4'hf;
       6'h1f:
-          \$443  = 4'h0;
+          \$353  = 4'h0;
       6'h20:
-          \$443  = 4'hf;
+          \$353  = 4'hf;
       6'h21:
-          \$443  = 4'h0;
+          \$353  = 4'h0;
       6'h22:
-          \$443  = 4'h1;
+          \$353  = 4'h1;
       6'h23:
-          \$443  = 4'h2;
+          \$353  = 4'h2;
       6'h24:
-          \$443  = 4'h3;
+          \$353  = 4'h3;
       6'h25:
-          \$443  = 4'h4;
+          \$353  = 4'h4;
       6'h26:
-          \$443  = 4'h5;
+          \$353  = 4'h5;
       6'h27:
-          \$443  = 4'h6;
+          \$353  = 4'h6;
       6'h28:
-          \$443  = 4'h7;
+          \$353  = 4'h7;
       6'h29:
-          \$443  = 4'h8;
+          \$353  = 4'h8;
       6'h2a:
-          \$443  = 4'h9;
+          \$353  = 4'h9;
       6'h2b:
-          \$443  = 4'ha;
+          \$353  = 4'ha;
       6'h2c:
-          \$443  = 4'hb;
+          \$353  = 4'hb;
       6'h2d:
-          \$443  = 4'hc;
+          \$353  = 4'hc;
       6'h2e:
-          \$443  = 4'hd;
+          \$353  = 4'hd;
       6'h2f:
-          \$443  = 4'he;
+          \$353  = 4'he;
       6'h30:
-          \$443  = 4'h0;
+          \$353  = 4'h0;
       6'h31:
-          \$443  = 4'h1;
+          \$353  = 4'h1;
       6'h32:
-          \$443  = 4'h2;
+          \$353  = 4'h2;
       6'h33:
-          \$443  = 4'h3;
+          \$353  = 4'h3;
       6'h34:
-          \$443  = 4'h4;
+          \$353  = 4'h4;
       6'h35:
-          \$443  = 4'h5;
+          \$353  = 4'h5;
       6'h36:
-          \$443  = 4'h6;
+          \$353  = 4'h6;
       6'h37:
-          \$443  = 4'h7;
+          \$353  = 4'h7;
       6'h38:
-          \$443  = 4'h8;
+          \$353  = 4'h8;
       6'h39:
-          \$443  = 4'h9;
+          \$353  = 4'h9;
       6'h3a:
-          \$443  = 4'ha;
+          \$353  = 4'ha;
       6'h3b:
-          \$443  = 4'hb;
+          \$353  = 4'hb;
       6'h3c:
-          \$443  = 4'hc;
+          \$353  = 4'hc;
       6'h3d:
-          \$443  = 4'hd;
+          \$353  = 4'hd;
       6'h3e:
-          \$443  = 4'he;
+          \$353  = 4'he;
       6'h3f:
-          \$443  = 4'hf;
+          \$353  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$445 , \$444 , aw_outstanding })
+    casez ({ \$371 , \$369 , ar_outstanding })
       6'h00:
-          \$446  = 4'h0;
+          \$372  = 4'h0;
       6'h01:
-          \$446  = 4'h1;
+          \$372  = 4'h1;
       6'h02:
-          \$446  = 4'h2;
+          \$372  = 4'h2;
       6'h03:
-          \$446  = 4'h3;
+          \$372  = 4'h3;
       6'h04:
-          \$446  = 4'h4;
+          \$372  = 4'h4;
       6'h05:
-          \$446  = 4'h5;
+          \$372  = 4'h5;
       6'h06:
-          \$446  = 4'h6;
+          \$372  = 4'h6;
       6'h07:
-          \$446  = 4'h7;
+          \$372  = 4'h7;
       6'h08:
-          \$446  = 4'h8;
+          \$372  = 4'h8;
       6'h09:
-          \$446  = 4'h9;
+          \$372  = 4'h9;
       6'h0a:
-          \$446  = 4'ha;
+          \$372  = 4'ha;
       6'h0b:
-          \$446  = 4'hb;
+          \$372  = 4'hb;
       6'h0c:
-          \$446  = 4'hc;
+          \$372  = 4'hc;
       6'h0d:
-          \$446  = 4'hd;
+          \$372  = 4'hd;
       6'h0e:
-          \$446  = 4'he;
+          \$372  = 4'he;
       6'h0f:
-          \$446  = 4'hf;
+          \$372  = 4'hf;
       6'h10:
-          \$446  = 4'h1;
+          \$372  = 4'h1;
       6'h11:
-          \$446  = 4'h2;
+          \$372  = 4'h2;
       6'h12:
-          \$446  = 4'h3;
+          \$372  = 4'h3;
       6'h13:
-          \$446  = 4'h4;
+          \$372  = 4'h4;
       6'h14:
-          \$446  = 4'h5;
+          \$372  = 4'h5;
       6'h15:
-          \$446  = 4'h6;
+          \$372  = 4'h6;
       6'h16:
-          \$446  = 4'h7;
+          \$372  = 4'h7;
       6'h17:
-          \$446  = 4'h8;
+          \$372  = 4'h8;
       6'h18:
-          \$446  = 4'h9;
+          \$372  = 4'h9;
       6'h19:
-          \$446  = 4'ha;
+          \$372  = 4'ha;
       6'h1a:
-          \$446  = 4'hb;
+          \$372  = 4'hb;
       6'h1b:
-          \$446  = 4'hc;
+          \$372  = 4'hc;
       6'h1c:
-          \$446  = 4'hd;
+          \$372  = 4'hd;
       6'h1d:
-          \$446  = 4'he;
+          \$372  = 4'he;
       6'h1e:
-          \$446  = 4'hf;
+          \$372  = 4'hf;
       6'h1f:
-          \$446  = 4'h0;
+          \$372  = 4'h0;
       6'h20:
-          \$446  = 4'hf;
+          \$372  = 4'hf;
       6'h21:
-          \$446  = 4'h0;
+          \$372  = 4'h0;
       6'h22:
-          \$446  = 4'h1;
+          \$372  = 4'h1;
       6'h23:
-          \$446  = 4'h2;
+          \$372  = 4'h2;
       6'h24:
-          \$446  = 4'h3;
+          \$372  = 4'h3;
       6'h25:
-          \$446  = 4'h4;
+          \$372  = 4'h4;
       6'h26:
-          \$446  = 4'h5;
+          \$372  = 4'h5;
       6'h27:
-          \$446  = 4'h6;
+          \$372  = 4'h6;
       6'h28:
-          \$446  = 4'h7;
+          \$372  = 4'h7;
       6'h29:
-          \$446  = 4'h8;
+          \$372  = 4'h8;
       6'h2a:
-          \$446  = 4'h9;
+          \$372  = 4'h9;
       6'h2b:
-          \$446  = 4'ha;
+          \$372  = 4'ha;
       6'h2c:
-          \$446  = 4'hb;
+          \$372  = 4'hb;
       6'h2d:
-          \$446  = 4'hc;
+          \$372  = 4'hc;
       6'h2e:
-          \$446  = 4'hd;
+          \$372  = 4'hd;
       6'h2f:
-          \$446  = 4'he;
+          \$372  = 4'he;
       6'h30:
-          \$446  = 4'h0;
+          \$372  = 4'h0;
       6'h31:
-          \$446  = 4'h1;
+          \$372  = 4'h1;
       6'h32:
-          \$446  = 4'h2;
+          \$372  = 4'h2;
       6'h33:
-          \$446  = 4'h3;
+          \$372  = 4'h3;
       6'h34:
-          \$446  = 4'h4;
+          \$372  = 4'h4;
       6'h35:
-          \$446  = 4'h5;
+          \$372  = 4'h5;
       6'h36:
-          \$446  = 4'h6;
+          \$372  = 4'h6;
       6'h37:
-          \$446  = 4'h7;
+          \$372  = 4'h7;
       6'h38:
-          \$446  = 4'h8;
+          \$372  = 4'h8;
       6'h39:
-          \$446  = 4'h9;
+          \$372  = 4'h9;
       6'h3a:
-          \$446  = 4'ha;
+          \$372  = 4'ha;
       6'h3b:
-          \$446  = 4'hb;
+          \$372  = 4'hb;
       6'h3c:
-          \$446  = 4'hc;
+          \$372  = 4'hc;
       6'h3d:
-          \$446  = 4'hd;
+          \$372  = 4'hd;
       6'h3e:
-          \$446  = 4'he;
+          \$372  = 4'he;
       6'h3f:
-          \$446  = 4'hf;
+          \$372  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ aw_queue_pop, \$462 , aw_used })
+    casez ({ \$376 , \$374 , ar_outstanding })
       6'h00:
-          \$463  = 4'h0;
+          \$377  = 4'h0;
       6'h01:
-          \$463  = 4'h1;
+          \$377  = 4'h1;
       6'h02:
-          \$463  = 4'h2;
+          \$377  = 4'h2;
       6'h03:
-          \$463  = 4'h3;
+          \$377  = 4'h3;
       6'h04:
-          \$463  = 4'h4;
+          \$377  = 4'h4;
       6'h05:
-          \$463  = 4'h5;
+          \$377  = 4'h5;
       6'h06:
-          \$463  = 4'h6;
+          \$377  = 4'h6;
       6'h07:
-          \$463  = 4'h7;
+          \$377  = 4'h7;
       6'h08:
-          \$463  = 4'h8;
+          \$377  = 4'h8;
       6'h09:
-          \$463  = 4'h9;
+          \$377  = 4'h9;
       6'h0a:
-          \$463  = 4'ha;
+          \$377  = 4'ha;
       6'h0b:
-          \$463  = 4'hb;
+          \$377  = 4'hb;
       6'h0c:
-          \$463  = 4'hc;
+          \$377  = 4'hc;
       6'h0d:
-          \$463  = 4'hd;
+          \$377  = 4'hd;
       6'h0e:
-          \$463  = 4'he;
+          \$377  = 4'he;
       6'h0f:
-          \$463  = 4'hf;
+          \$377  = 4'hf;
       6'h10:
-          \$463  = 4'h1;
+          \$377  = 4'h1;
       6'h11:
-          \$463  = 4'h2;
+          \$377  = 4'h2;
       6'h12:
-          \$463  = 4'h3;
+          \$377  = 4'h3;
       6'h13:
-          \$463  = 4'h4;
+          \$377  = 4'h4;
       6'h14:
-          \$463  = 4'h5;
+          \$377  = 4'h5;
       6'h15:
-          \$463  = 4'h6;
+          \$377  = 4'h6;
       6'h16:
-          \$463  = 4'h7;
+          \$377  = 4'h7;
       6'h17:
-          \$463  = 4'h8;
+          \$377  = 4'h8;
       6'h18:
-          \$463  = 4'h9;
+          \$377  = 4'h9;
       6'h19:
-          \$463  = 4'ha;
+          \$377  = 4'ha;
       6'h1a:
-          \$463  = 4'hb;
+          \$377  = 4'hb;
       6'h1b:
-          \$463  = 4'hc;
+          \$377  = 4'hc;
       6'h1c:
-          \$463  = 4'hd;
+          \$377  = 4'hd;
       6'h1d:
-          \$463  = 4'he;
+          \$377  = 4'he;
       6'h1e:
-          \$463  = 4'hf;
+          \$377  = 4'hf;
       6'h1f:
-          \$463  = 4'h0;
+          \$377  = 4'h0;
       6'h20:
-          \$463  = 4'hf;
+          \$377  = 4'hf;
       6'h21:
-          \$463  = 4'h0;
+          \$377  = 4'h0;
       6'h22:
-          \$463  = 4'h1;
+          \$377  = 4'h1;
       6'h23:
-          \$463  = 4'h2;
+          \$377  = 4'h2;
       6'h24:
-          \$463  = 4'h3;
+          \$377  = 4'h3;
       6'h25:
-          \$463  = 4'h4;
+          \$377  = 4'h4;
       6'h26:
-          \$463  = 4'h5;
+          \$377  = 4'h5;
       6'h27:
-          \$463  = 4'h6;
+          \$377  = 4'h6;
       6'h28:
-          \$463  = 4'h7;
+          \$377  = 4'h7;
       6'h29:
-          \$463  = 4'h8;
+          \$377  = 4'h8;
       6'h2a:
-          \$463  = 4'h9;
+          \$377  = 4'h9;
       6'h2b:
-          \$463  = 4'ha;
+          \$377  = 4'ha;
       6'h2c:
-          \$463  = 4'hb;
+          \$377  = 4'hb;
       6'h2d:
-          \$463  = 4'hc;
+          \$377  = 4'hc;
       6'h2e:
-          \$463  = 4'hd;
+          \$377  = 4'hd;
       6'h2f:
-          \$463  = 4'he;
+          \$377  = 4'he;
       6'h30:
-          \$463  = 4'h0;
+          \$377  = 4'h0;
       6'h31:
-          \$463  = 4'h1;
+          \$377  = 4'h1;
       6'h32:
-          \$463  = 4'h2;
+          \$377  = 4'h2;
       6'h33:
-          \$463  = 4'h3;
+          \$377  = 4'h3;
       6'h34:
-          \$463  = 4'h4;
+          \$377  = 4'h4;
       6'h35:
-          \$463  = 4'h5;
+          \$377  = 4'h5;
       6'h36:
-          \$463  = 4'h6;
+          \$377  = 4'h6;
       6'h37:
-          \$463  = 4'h7;
+          \$377  = 4'h7;
       6'h38:
-          \$463  = 4'h8;
+          \$377  = 4'h8;
       6'h39:
-          \$463  = 4'h9;
+          \$377  = 4'h9;
       6'h3a:
-          \$463  = 4'ha;
+          \$377  = 4'ha;
       6'h3b:
-          \$463  = 4'hb;
+          \$377  = 4'hb;
       6'h3c:
-          \$463  = 4'hc;
+          \$377  = 4'hc;
       6'h3d:
-          \$463  = 4'hd;
+          \$377  = 4'hd;
       6'h3e:
-          \$463  = 4'he;
+          \$377  = 4'he;
       6'h3f:
-          \$463  = 4'hf;
+          \$377  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ \$474 , \$467 , w_drained })
+    casez ({ ar_queue_pop, \$387 , ar_used })
       6'h00:
-          \$475  = 4'h0;
+          \$388  = 4'h0;
       6'h01:
-          \$475  = 4'h1;
+          \$388  = 4'h1;
       6'h02:
-          \$475  = 4'h2;
+          \$388  = 4'h2;
       6'h03:
-          \$475  = 4'h3;
+          \$388  = 4'h3;
       6'h04:
-          \$475  = 4'h4;
+          \$388  = 4'h4;
       6'h05:
-          \$475  = 4'h5;
+          \$388  = 4'h5;
       6'h06:
-          \$475  = 4'h6;
+          \$388  = 4'h6;
       6'h07:
-          \$475  = 4'h7;
+          \$388  = 4'h7;
       6'h08:
-          \$475  = 4'h8;
+          \$388  = 4'h8;
       6'h09:
-          \$475  = 4'h9;
+          \$388  = 4'h9;
       6'h0a:
-          \$475  = 4'ha;
+          \$388  = 4'ha;
       6'h0b:
-          \$475  = 4'hb;
+          \$388  = 4'hb;
       6'h0c:
-          \$475  = 4'hc;
+          \$388  = 4'hc;
       6'h0d:
-          \$475  = 4'hd;
+          \$388  = 4'hd;
       6'h0e:
-          \$475  = 4'he;
+          \$388  = 4'he;
       6'h0f:
-          \$475  = 4'hf;
+          \$388  = 4'hf;
       6'h10:
-          \$475  = 4'h1;
+          \$388  = 4'h1;
       6'h11:
-          \$475  = 4'h2;
+          \$388  = 4'h2;
       6'h12:
-          \$475  = 4'h3;
+          \$388  = 4'h3;
       6'h13:
-          \$475  = 4'h4;
+          \$388  = 4'h4;
       6'h14:
-          \$475  = 4'h5;
+          \$388  = 4'h5;
       6'h15:
-          \$475  = 4'h6;
+          \$388  = 4'h6;
       6'h16:
-          \$475  = 4'h7;
+          \$388  = 4'h7;
       6'h17:
-          \$475  = 4'h8;
+          \$388  = 4'h8;
       6'h18:
-          \$475  = 4'h9;
+          \$388  = 4'h9;
       6'h19:
-          \$475  = 4'ha;
+          \$388  = 4'ha;
       6'h1a:
-          \$475  = 4'hb;
+          \$388  = 4'hb;
       6'h1b:
-          \$475  = 4'hc;
+          \$388  = 4'hc;
       6'h1c:
-          \$475  = 4'hd;
+          \$388  = 4'hd;
       6'h1d:
-          \$475  = 4'he;
+          \$388  = 4'he;
       6'h1e:
-          \$475  = 4'hf;
+          \$388  = 4'hf;
       6'h1f:
-          \$475  = 4'h0;
+          \$388  = 4'h0;
       6'h20:
-          \$475  = 4'hf;
+          \$388  = 4'hf;
       6'h21:
-          \$475  = 4'h0;
+          \$388  = 4'h0;
       6'h22:
-          \$475  = 4'h1;
+          \$388  = 4'h1;
       6'h23:
-          \$475  = 4'h2;
+          \$388  = 4'h2;
       6'h24:
-          \$475  = 4'h3;
+          \$388  = 4'h3;
       6'h25:
-          \$475  = 4'h4;
+          \$388  = 4'h4;
       6'h26:
-          \$475  = 4'h5;
+          \$388  = 4'h5;
       6'h27:
-          \$475  = 4'h6;
+          \$388  = 4'h6;
       6'h28:
-          \$475  = 4'h7;
+          \$388  = 4'h7;
       6'h29:
-          \$475  = 4'h8;
+          \$388  = 4'h8;
       6'h2a:
-          \$475  = 4'h9;
+          \$388  = 4'h9;
       6'h2b:
-          \$475  = 4'ha;
+          \$388  = 4'ha;
       6'h2c:
-          \$475  = 4'hb;
+          \$388  = 4'hb;
       6'h2d:
-          \$475  = 4'hc;
+          \$388  = 4'hc;
       6'h2e:
-          \$475  = 4'hd;
+          \$388  = 4'hd;
       6'h2f:
-          \$475  = 4'he;
+          \$388  = 4'he;
       6'h30:
-          \$475  = 4'h0;
+          \$388  = 4'h0;
       6'h31:
-          \$475  = 4'h1;
+          \$388  = 4'h1;
       6'h32:
-          \$475  = 4'h2;
+          \$388  = 4'h2;
       6'h33:
-          \$475  = 4'h3;
+          \$388  = 4'h3;
       6'h34:
-          \$475  = 4'h4;
+          \$388  = 4'h4;
       6'h35:
-          \$475  = 4'h5;
+          \$388  = 4'h5;
       6'h36:
-          \$475  = 4'h6;
+          \$388  = 4'h6;
       6'h37:
-          \$475  = 4'h7;
+          \$388  = 4'h7;
       6'h38:
-          \$475  = 4'h8;
+          \$388  = 4'h8;
       6'h39:
-          \$475  = 4'h9;
+          \$388  = 4'h9;
       6'h3a:
-          \$475  = 4'ha;
+          \$388  = 4'ha;
       6'h3b:
-          \$475  = 4'hb;
+          \$388  = 4'hb;
       6'h3c:
-          \$475  = 4'hc;
+          \$388  = 4'hc;
       6'h3d:
-          \$475  = 4'hd;
+          \$388  = 4'hd;
       6'h3e:
-          \$475  = 4'he;
+          \$388  = 4'he;
       6'h3f:
-          \$475  = 4'hf;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$491  = out_valid;
-    if (aclk_rst) begin
-      \$491  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$492  = ar_valid_d0;
-    if (aclk_rst) begin
-      \$492  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$493  = ar_valid_d1;
-    if (aclk_rst) begin
-      \$493  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$494  = ar_valid_d2;
-    if (aclk_rst) begin
-      \$494  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$495  = \$57 ;
-    if (aclk_rst) begin
-      \$495  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$496  = \$67 ;
-    if (aclk_rst) begin
-      \$496  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$497 [0] = \$75 ;
-    \$497 [1] = \$83 ;
-    \$497 [2] = \$91 ;
-    \$497 [3] = \$99 ;
-    \$497 [4] = \$107 ;
-    \$497 [5] = \$115 ;
-    \$497 [6] = \$123 ;
-    \$497 [7] = \$131 ;
-    \$497 [8] = \$139 ;
-    \$497 [9] = \$147 ;
-    \$497 [10] = \$155 ;
-    \$497 [11] = \$163 ;
-    if (aclk_rst) begin
-      \$497  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$498  = \out_valid$211 ;
-    if (aclk_rst) begin
-      \$498  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$499  = aw_valid_d0;
-    if (aclk_rst) begin
-      \$499  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$500  = aw_valid_d1;
-    if (aclk_rst) begin
-      \$500  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$501  = aw_valid_d2;
-    if (aclk_rst) begin
-      \$501  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$502  = \$176 ;
-    if (aclk_rst) begin
-      \$502  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$503  = \$186 ;
-    if (aclk_rst) begin
-      \$503  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$504 [0] = \$194 ;
-    \$504 [1] = \$202 ;
-    \$504 [2] = \$210 ;
-    \$504 [3] = \$218 ;
-    \$504 [4] = \$226 ;
-    \$504 [5] = \$234 ;
-    \$504 [6] = \$242 ;
-    \$504 [7] = \$250 ;
-    \$504 [8] = \$258 ;
-    \$504 [9] = \$266 ;
-    \$504 [10] = \$274 ;
-    \$504 [11] = \$282 ;
-    if (aclk_rst) begin
-      \$504  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$505  = \$291 ;
-    if (aclk_rst) begin
-      \$505  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$506  = ar_queue_push;
-    if (aclk_rst) begin
-      \$506  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$507  = ar_v1_refuses;
-    if (aclk_rst) begin
-      \$507  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$508  = ar_v1_err;
-    if (aclk_rst) begin
-      \$508  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$509  = ar_v1_carried[3:0];
-    if (aclk_rst) begin
-      \$509  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$510  = ar_v1_carried[60:29];
-    if (aclk_rst) begin
-      \$510  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$511  = ar_v1_carried[64:61];
-    if (aclk_rst) begin
-      \$511  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$512  = ar_v1_log_pool;
-    if (aclk_rst) begin
-      \$512  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$513  = aw_queue_push;
-    if (aclk_rst) begin
-      \$513  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$514  = \$295 ;
-    if (aclk_rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$515  = \$299 ;
-    if (aclk_rst) begin
-      \$515  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$516  = aw_v1_carried[3:0];
-    if (aclk_rst) begin
-      \$516  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$517  = aw_v1_carried[60:29];
-    if (aclk_rst) begin
-      \$517  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$518  = aw_v1_carried[64:61];
-    if (aclk_rst) begin
-      \$518  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$519  = aw_v1_log_pool;
-    if (aclk_rst) begin
-      \$519  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$520  = \$303 ;
-    if (aclk_rst) begin
-      \$520  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$521  = \$312 ;
-    if (aclk_rst) begin
-      \$521  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$522  = \$320 ;
-    if (aclk_rst) begin
-      \$522  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$523  = \$322 ;
-    if (aclk_rst) begin
-      \$523  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$524  = s_axi_rvalid;
-    if (\$324 ) begin
-      \$524  = \$327 ;
-    end
-    if (aclk_rst) begin
-      \$524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$525  = r_skid_out_data;
-    if (\$324 ) begin
-      \$525  = \$328 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$526  = r_skid_spare_valid;
-    if (\$324 ) begin
-      \$526  = 1'h0;
-    end else if (\$326 ) begin
-      \$526  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$526  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$527  = r_skid_spare;
-    if (\$324 ) begin
-    end else if (\$326 ) begin
-      \$527  = r_skid_in_data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$528  = r_refusal_busy;
-    if (\$333 ) begin
-      \$528  = 1'h1;
-    end else if (\$335 ) begin
-      if (\$337 ) begin
-        \$528  = 1'h0;
-      end
-    end
-    if (aclk_rst) begin
-      \$528  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$529  = \$signal ;
-    if (\$333 ) begin
-      \$529  = ar_queue_data0[4:1];
-    end
-    if (aclk_rst) begin
-      \$529  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$530  = left;
-    if (\$333 ) begin
-      \$530  = ar_queue_data0[12:5];
-    end else if (\$335 ) begin
-      \$530  = \$336 [7:0];
-    end
-    if (aclk_rst) begin
-      \$530  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$531 [0] = \$345 ;
-    \$531 [1] = \$353 ;
-    \$531 [2] = \$361 ;
-    \$531 [3] = \$369 ;
-    \$531 [4] = \$377 ;
-    \$531 [5] = \$385 ;
-    \$531 [6] = \$393 ;
-    \$531 [7] = \$401 ;
-    \$531 [8] = \$409 ;
-    \$531 [9] = \$417 ;
-    \$531 [10] = \$425 ;
-    \$531 [11] = \$433 ;
-    if (aclk_rst) begin
-      \$531  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$532  = m_axi_wvalid;
-    if (\$435 ) begin
-      \$532  = \$438 ;
-    end
-    if (aclk_rst) begin
-      \$532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$533  = w_skid_out_data;
-    if (\$435 ) begin
-      \$533  = \$439 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$534  = w_skid_spare_valid;
-    if (\$435 ) begin
-      \$534  = 1'h0;
-    end else if (\$437 ) begin
-      \$534  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$535  = w_skid_spare;
-    if (\$435 ) begin
-    end else if (\$437 ) begin
-      \$535  = { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$536  = \$443 ;
-    if (aclk_rst) begin
-      \$536  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$537  = \$446 ;
-    if (aclk_rst) begin
-      \$537  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$538  = \$454 ;
-    if (aclk_rst) begin
-      \$538  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$539  = \$461 ;
-    if (aclk_rst) begin
-      \$539  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$540  = \$463 ;
-    if (aclk_rst) begin
-      \$540  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$541  = \$475 ;
-    if (aclk_rst) begin
-      \$541  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$542  = s_axi_bvalid;
-    if (\$477 ) begin
-      \$542  = \$480 ;
-    end
-    if (aclk_rst) begin
-      \$542  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$543  = b_skid_out_data;
-    if (\$477 ) begin
-      \$543  = \$481 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$544  = b_skid_spare_valid;
-    if (\$477 ) begin
-      \$544  = 1'h0;
-    end else if (\$479 ) begin
-      \$544  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$544  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$545  = b_skid_spare;
-    if (\$477 ) begin
-    end else if (\$479 ) begin
-      \$545  = b_skid_in_data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$546  = b_refusal_busy;
-    if (\$488 ) begin
-      \$546  = 1'h1;
-    end else if (\$490 ) begin
-      \$546  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$546  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$547  = answer_id;
-    if (\$488 ) begin
-      \$547  = aw_queue_data0[4:1];
-    end
-    if (aclk_rst) begin
-      \$547  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    (* full_case = 32'd1 *)
-    casez ({ \$302 , \$300 , ar_outstanding })
-      6'h00:
-          \$303  = 4'h0;
-      6'h01:
-          \$303  = 4'h1;
-      6'h02:
-          \$303  = 4'h2;
-      6'h03:
-          \$303  = 4'h3;
-      6'h04:
-          \$303  = 4'h4;
-      6'h05:
-          \$303  = 4'h5;
-      6'h06:
-          \$303  = 4'h6;
-      6'h07:
-          \$303  = 4'h7;
-      6'h08:
-          \$303  = 4'h8;
-      6'h09:
-          \$303  = 4'h9;
-      6'h0a:
-          \$303  = 4'ha;
-      6'h0b:
-          \$303  = 4'hb;
-      6'h0c:
-          \$303  = 4'hc;
-      6'h0d:
-          \$303  = 4'hd;
-      6'h0e:
-          \$303  = 4'he;
-      6'h0f:
-          \$303  = 4'hf;
-      6'h10:
-          \$303  = 4'h1;
-      6'h11:
-          \$303  = 4'h2;
-      6'h12:
-          \$303  = 4'h3;
-      6'h13:
-          \$303  = 4'h4;
-      6'h14:
-          \$303  = 4'h5;
-      6'h15:
-          \$303  = 4'h6;
-      6'h16:
-          \$303  = 4'h7;
-      6'h17:
-          \$303  = 4'h8;
-      6'h18:
-          \$303  = 4'h9;
-      6'h19:
-          \$303  = 4'ha;
-      6'h1a:
-          \$303  = 4'hb;
-      6'h1b:
-          \$303  = 4'hc;
-      6'h1c:
-          \$303  = 4'hd;
-      6'h1d:
-          \$303  = 4'he;
-      6'h1e:
-          \$303  = 4'hf;
-      6'h1f:
-          \$303  = 4'h0;
-      6'h20:
-          \$303  = 4'hf;
-      6'h21:
-          \$303  = 4'h0;
-      6'h22:
-          \$303  = 4'h1;
-      6'h23:
-          \$303  = 4'h2;
-      6'h24:
-          \$303  = 4'h3;
-      6'h25:
-          \$303  = 4'h4;
-      6'h26:
-          \$303  = 4'h5;
-      6'h27:
-          \$303  = 4'h6;
-      6'h28:
-          \$303  = 4'h7;
-      6'h29:
-          \$303  = 4'h8;
-      6'h2a:
-          \$303  = 4'h9;
-      6'h2b:
-          \$303  = 4'ha;
-      6'h2c:
-          \$303  = 4'hb;
-      6'h2d:
-          \$303  = 4'hc;
-      6'h2e:
-          \$303  = 4'hd;
-      6'h2f:
-          \$303  = 4'he;
-      6'h30:
-          \$303  = 4'h0;
-      6'h31:
-          \$303  = 4'h1;
-      6'h32:
-          \$303  = 4'h2;
-      6'h33:
-          \$303  = 4'h3;
-      6'h34:
-          \$303  = 4'h4;
-      6'h35:
-          \$303  = 4'h5;
-      6'h36:
-          \$303  = 4'h6;
-      6'h37:
-          \$303  = 4'h7;
-      6'h38:
-          \$303  = 4'h8;
-      6'h39:
-          \$303  = 4'h9;
-      6'h3a:
-          \$303  = 4'ha;
-      6'h3b:
-          \$303  = 4'hb;
-      6'h3c:
-          \$303  = 4'hc;
-      6'h3d:
-          \$303  = 4'hd;
-      6'h3e:
-          \$303  = 4'he;
-      6'h3f:
-          \$303  = 4'hf;
+          \$388  = 4'hf;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ ar_queue_pop, \$321 , ar_used })
+    casez ({ \$517 , \$515 , w_open })
       6'h00:
-          \$322  = 4'h0;
+          \$518  = 4'h0;
       6'h01:
-          \$322  = 4'h1;
+          \$518  = 4'h1;
       6'h02:
-          \$322  = 4'h2;
+          \$518  = 4'h2;
       6'h03:
-          \$322  = 4'h3;
+          \$518  = 4'h3;
       6'h04:
-          \$322  = 4'h4;
+          \$518  = 4'h4;
       6'h05:
-          \$322  = 4'h5;
+          \$518  = 4'h5;
       6'h06:
-          \$322  = 4'h6;
+          \$518  = 4'h6;
       6'h07:
-          \$322  = 4'h7;
+          \$518  = 4'h7;
       6'h08:
-          \$322  = 4'h8;
+          \$518  = 4'h8;
       6'h09:
-          \$322  = 4'h9;
+          \$518  = 4'h9;
       6'h0a:
-          \$322  = 4'ha;
+          \$518  = 4'ha;
       6'h0b:
-          \$322  = 4'hb;
+          \$518  = 4'hb;
       6'h0c:
-          \$322  = 4'hc;
+          \$518  = 4'hc;
       6'h0d:
-          \$322  = 4'hd;
+          \$518  = 4'hd;
       6'h0e:
-          \$322  = 4'he;
+          \$518  = 4'he;
       6'h0f:
-          \$322  = 4'hf;
+          \$518  = 4'hf;
       6'h10:
-          \$322  = 4'h1;
+          \$518  = 4'h1;
       6'h11:
-          \$322  = 4'h2;
+          \$518  = 4'h2;
       6'h12:
-          \$322  = 4'h3;
+          \$518  = 4'h3;
       6'h13:
-          \$322  = 4'h4;
+          \$518  = 4'h4;
       6'h14:
-          \$322  = 4'h5;
+          \$518  = 4'h5;
       6'h15:
-          \$322  = 4'h6;
+          \$518  = 4'h6;
       6'h16:
-          \$322  = 4'h7;
+          \$518  = 4'h7;
       6'h17:
-          \$322  = 4'h8;
+          \$518  = 4'h8;
       6'h18:
-          \$322  = 4'h9;
+          \$518  = 4'h9;
       6'h19:
-          \$322  = 4'ha;
+          \$518  = 4'ha;
       6'h1a:
-          \$322  = 4'hb;
+          \$518  = 4'hb;
       6'h1b:
-          \$322  = 4'hc;
+          \$518  = 4'hc;
       6'h1c:
-          \$322  = 4'hd;
+          \$518  = 4'hd;
       6'h1d:
-          \$322  = 4'he;
+          \$518  = 4'he;
       6'h1e:
-          \$322  = 4'hf;
+          \$518  = 4'hf;
       6'h1f:
-          \$322  = 4'h0;
+          \$518  = 4'h0;
       6'h20:
-          \$322  = 4'hf;
+          \$518  = 4'hf;
       6'h21:
-          \$322  = 4'h0;
+          \$518  = 4'h0;
       6'h22:
-          \$322  = 4'h1;
+          \$518  = 4'h1;
       6'h23:
-          \$322  = 4'h2;
+          \$518  = 4'h2;
       6'h24:
-          \$322  = 4'h3;
+          \$518  = 4'h3;
       6'h25:
-          \$322  = 4'h4;
+          \$518  = 4'h4;
       6'h26:
-          \$322  = 4'h5;
+          \$518  = 4'h5;
       6'h27:
-          \$322  = 4'h6;
+          \$518  = 4'h6;
       6'h28:
-          \$322  = 4'h7;
+          \$518  = 4'h7;
       6'h29:
-          \$322  = 4'h8;
+          \$518  = 4'h8;
       6'h2a:
-          \$322  = 4'h9;
+          \$518  = 4'h9;
       6'h2b:
-          \$322  = 4'ha;
+          \$518  = 4'ha;
       6'h2c:
-          \$322  = 4'hb;
+          \$518  = 4'hb;
       6'h2d:
-          \$322  = 4'hc;
+          \$518  = 4'hc;
       6'h2e:
-          \$322  = 4'hd;
+          \$518  = 4'hd;
       6'h2f:
-          \$322  = 4'he;
+          \$518  = 4'he;
       6'h30:
-          \$322  = 4'h0;
+          \$518  = 4'h0;
       6'h31:
-          \$322  = 4'h1;
+          \$518  = 4'h1;
       6'h32:
-          \$322  = 4'h2;
+          \$518  = 4'h2;
       6'h33:
-          \$322  = 4'h3;
+          \$518  = 4'h3;
       6'h34:
-          \$322  = 4'h4;
+          \$518  = 4'h4;
       6'h35:
-          \$322  = 4'h5;
+          \$518  = 4'h5;
       6'h36:
-          \$322  = 4'h6;
+          \$518  = 4'h6;
       6'h37:
-          \$322  = 4'h7;
+          \$518  = 4'h7;
       6'h38:
-          \$322  = 4'h8;
+          \$518  = 4'h8;
       6'h39:
-          \$322  = 4'h9;
+          \$518  = 4'h9;
       6'h3a:
-          \$322  = 4'ha;
+          \$518  = 4'ha;
       6'h3b:
-          \$322  = 4'hb;
+          \$518  = 4'hb;
       6'h3c:
-          \$322  = 4'hc;
+          \$518  = 4'hc;
       6'h3d:
-          \$322  = 4'hd;
+          \$518  = 4'hd;
       6'h3e:
-          \$322  = 4'he;
+          \$518  = 4'he;
       6'h3f:
-          \$322  = 4'hf;
+          \$518  = 4'hf;
     endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$520 , \$519 , aw_outstanding })
+      6'h00:
+          \$521  = 4'h0;
+      6'h01:
+          \$521  = 4'h1;
+      6'h02:
+          \$521  = 4'h2;
+      6'h03:
+          \$521  = 4'h3;
+      6'h04:
+          \$521  = 4'h4;
+      6'h05:
+          \$521  = 4'h5;
+      6'h06:
+          \$521  = 4'h6;
+      6'h07:
+          \$521  = 4'h7;
+      6'h08:
+          \$521  = 4'h8;
+      6'h09:
+          \$521  = 4'h9;
+      6'h0a:
+          \$521  = 4'ha;
+      6'h0b:
+          \$521  = 4'hb;
+      6'h0c:
+          \$521  = 4'hc;
+      6'h0d:
+          \$521  = 4'hd;
+      6'h0e:
+          \$521  = 4'he;
+      6'h0f:
+          \$521  = 4'hf;
+      6'h10:
+          \$521  = 4'h1;
+      6'h11:
+          \$521  = 4'h2;
+      6'h12:
+          \$521  = 4'h3;
+      6'h13:
+          \$521  = 4'h4;
+      6'h14:
+          \$521  = 4'h5;
+      6'h15:
+          \$521  = 4'h6;
+      6'h16:
+          \$521  = 4'h7;
+      6'h17:
+          \$521  = 4'h8;
+      6'h18:
+          \$521  = 4'h9;
+      6'h19:
+          \$521  = 4'ha;
+      6'h1a:
+          \$521  = 4'hb;
+      6'h1b:
+          \$521  = 4'hc;
+      6'h1c:
+          \$521  = 4'hd;
+      6'h1d:
+          \$521  = 4'he;
+      6'h1e:
+          \$521  = 4'hf;
+      6'h1f:
+          \$521  = 4'h0;
+      6'h20:
+          \$521  = 4'hf;
+      6'h21:
+          \$521  = 4'h0;
+      6'h22:
+          \$521  = 4'h1;
+      6'h23:
+          \$521  = 4'h2;
+      6'h24:
+          \$521  = 4'h3;
+      6'h25:
+          \$521  = 4'h4;
+      6'h26:
+          \$521  = 4'h5;
+      6'h27:
+          \$521  = 4'h6;
+      6'h28:
+          \$521  = 4'h7;
+      6'h29:
+          \$521  = 4'h8;
+      6'h2a:
+          \$521  = 4'h9;
+      6'h2b:
+          \$521  = 4'ha;
+      6'h2c:
+          \$521  = 4'hb;
+      6'h2d:
+          \$521  = 4'hc;
+      6'h2e:
+          \$521  = 4'hd;
+      6'h2f:
+          \$521  = 4'he;
+      6'h30:
+          \$521  = 4'h0;
+      6'h31:
+          \$521  = 4'h1;
+      6'h32:
+          \$521  = 4'h2;
+      6'h33:
+          \$521  = 4'h3;
+      6'h34:
+          \$521  = 4'h4;
+      6'h35:
+          \$521  = 4'h5;
+      6'h36:
+          \$521  = 4'h6;
+      6'h37:
+          \$521  = 4'h7;
+      6'h38:
+          \$521  = 4'h8;
+      6'h39:
+          \$521  = 4'h9;
+      6'h3a:
+          \$521  = 4'ha;
+      6'h3b:
+          \$521  = 4'hb;
+      6'h3c:
+          \$521  = 4'hc;
+      6'h3d:
+          \$521  = 4'hd;
+      6'h3e:
+          \$521  = 4'he;
+      6'h3f:
+          \$521  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$536 , \$535 , aw_outstanding })
+      6'h00:
+          \$537  = 4'h0;
+      6'h01:
+          \$537  = 4'h1;
+      6'h02:
+          \$537  = 4'h2;
+      6'h03:
+          \$537  = 4'h3;
+      6'h04:
+          \$537  = 4'h4;
+      6'h05:
+          \$537  = 4'h5;
+      6'h06:
+          \$537  = 4'h6;
+      6'h07:
+          \$537  = 4'h7;
+      6'h08:
+          \$537  = 4'h8;
+      6'h09:
+          \$537  = 4'h9;
+      6'h0a:
+          \$537  = 4'ha;
+      6'h0b:
+          \$537  = 4'hb;
+      6'h0c:
+          \$537  = 4'hc;
+      6'h0d:
+          \$537  = 4'hd;
+      6'h0e:
+          \$537  = 4'he;
+      6'h0f:
+          \$537  = 4'hf;
+      6'h10:
+          \$537  = 4'h1;
+      6'h11:
+          \$537  = 4'h2;
+      6'h12:
+          \$537  = 4'h3;
+      6'h13:
+          \$537  = 4'h4;
+      6'h14:
+          \$537  = 4'h5;
+      6'h15:
+          \$537  = 4'h6;
+      6'h16:
+          \$537  = 4'h7;
+      6'h17:
+          \$537  = 4'h8;
+      6'h18:
+          \$537  = 4'h9;
+      6'h19:
+          \$537  = 4'ha;
+      6'h1a:
+          \$537  = 4'hb;
+      6'h1b:
+          \$537  = 4'hc;
+      6'h1c:
+          \$537  = 4'hd;
+      6'h1d:
+          \$537  = 4'he;
+      6'h1e:
+          \$537  = 4'hf;
+      6'h1f:
+          \$537  = 4'h0;
+      6'h20:
+          \$537  = 4'hf;
+      6'h21:
+          \$537  = 4'h0;
+      6'h22:
+          \$537  = 4'h1;
+      6'h23:
+          \$537  = 4'h2;
+      6'h24:
+          \$537  = 4'h3;
+      6'h25:
+          \$537  = 4'h4;
+      6'h26:
+          \$537  = 4'h5;
+      6'h27:
+          \$537  = 4'h6;
+      6'h28:
+          \$537  = 4'h7;
+      6'h29:
+          \$537  = 4'h8;
+      6'h2a:
+          \$537  = 4'h9;
+      6'h2b:
+          \$537  = 4'ha;
+      6'h2c:
+          \$537  = 4'hb;
+      6'h2d:
+          \$537  = 4'hc;
+      6'h2e:
+          \$537  = 4'hd;
+      6'h2f:
+          \$537  = 4'he;
+      6'h30:
+          \$537  = 4'h0;
+      6'h31:
+          \$537  = 4'h1;
+      6'h32:
+          \$537  = 4'h2;
+      6'h33:
+          \$537  = 4'h3;
+      6'h34:
+          \$537  = 4'h4;
+      6'h35:
+          \$537  = 4'h5;
+      6'h36:
+          \$537  = 4'h6;
+      6'h37:
+          \$537  = 4'h7;
+      6'h38:
+          \$537  = 4'h8;
+      6'h39:
+          \$537  = 4'h9;
+      6'h3a:
+          \$537  = 4'ha;
+      6'h3b:
+          \$537  = 4'hb;
+      6'h3c:
+          \$537  = 4'hc;
+      6'h3d:
+          \$537  = 4'hd;
+      6'h3e:
+          \$537  = 4'he;
+      6'h3f:
+          \$537  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ \$540 , \$539 , aw_outstanding })
+      6'h00:
+          \$541  = 4'h0;
+      6'h01:
+          \$541  = 4'h1;
+      6'h02:
+          \$541  = 4'h2;
+      6'h03:
+          \$541  = 4'h3;
+      6'h04:
+          \$541  = 4'h4;
+      6'h05:
+          \$541  = 4'h5;
+      6'h06:
+          \$541  = 4'h6;
+      6'h07:
+          \$541  = 4'h7;
+      6'h08:
+          \$541  = 4'h8;
+      6'h09:
+          \$541  = 4'h9;
+      6'h0a:
+          \$541  = 4'ha;
+      6'h0b:
+          \$541  = 4'hb;
+      6'h0c:
+          \$541  = 4'hc;
+      6'h0d:
+          \$541  = 4'hd;
+      6'h0e:
+          \$541  = 4'he;
+      6'h0f:
+          \$541  = 4'hf;
+      6'h10:
+          \$541  = 4'h1;
+      6'h11:
+          \$541  = 4'h2;
+      6'h12:
+          \$541  = 4'h3;
+      6'h13:
+          \$541  = 4'h4;
+      6'h14:
+          \$541  = 4'h5;
+      6'h15:
+          \$541  = 4'h6;
+      6'h16:
+          \$541  = 4'h7;
+      6'h17:
+          \$541  = 4'h8;
+      6'h18:
+          \$541  = 4'h9;
+      6'h19:
+          \$541  = 4'ha;
+      6'h1a:
+          \$541  = 4'hb;
+      6'h1b:
+          \$541  = 4'hc;
+      6'h1c:
+          \$541  = 4'hd;
+      6'h1d:
+          \$541  = 4'he;
+      6'h1e:
+          \$541  = 4'hf;
+      6'h1f:
+          \$541  = 4'h0;
+      6'h20:
+          \$541  = 4'hf;
+      6'h21:
+          \$541  = 4'h0;
+      6'h22:
+          \$541  = 4'h1;
+      6'h23:
+          \$541  = 4'h2;
+      6'h24:
+          \$541  = 4'h3;
+      6'h25:
+          \$541  = 4'h4;
+      6'h26:
+          \$541  = 4'h5;
+      6'h27:
+          \$541  = 4'h6;
+      6'h28:
+          \$541  = 4'h7;
+      6'h29:
+          \$541  = 4'h8;
+      6'h2a:
+          \$541  = 4'h9;
+      6'h2b:
+          \$541  = 4'ha;
+      6'h2c:
+          \$541  = 4'hb;
+      6'h2d:
+          \$541  = 4'hc;
+      6'h2e:
+          \$541  = 4'hd;
+      6'h2f:
+          \$541  = 4'he;
+      6'h30:
+          \$541  = 4'h0;
+      6'h31:
+          \$541  = 4'h1;
+      6'h32:
+          \$541  = 4'h2;
+      6'h33:
+          \$541  = 4'h3;
+      6'h34:
+          \$541  = 4'h4;
+      6'h35:
+          \$541  = 4'h5;
+      6'h36:
+          \$541  = 4'h6;
+      6'h37:
+          \$541  = 4'h7;
+      6'h38:
+          \$541  = 4'h8;
+      6'h39:
+          \$541  = 4'h9;
+      6'h3a:
+          \$541  = 4'ha;
+      6'h3b:
+          \$541  = 4'hb;
+      6'h3c:
+          \$541  = 4'hc;
+      6'h3d:
+          \$541  = 4'hd;
+      6'h3e:
+          \$541  = 4'he;
+      6'h3f:
+          \$541  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ aw_queue_pop, \$551 , aw_used })
+      6'h00:
+          \$552  = 4'h0;
+      6'h01:
+          \$552  = 4'h1;
+      6'h02:
+          \$552  = 4'h2;
+      6'h03:
+          \$552  = 4'h3;
+      6'h04:
+          \$552  = 4'h4;
+      6'h05:
+          \$552  = 4'h5;
+      6'h06:
+          \$552  = 4'h6;
+      6'h07:
+          \$552  = 4'h7;
+      6'h08:
+          \$552  = 4'h8;
+      6'h09:
+          \$552  = 4'h9;
+      6'h0a:
+          \$552  = 4'ha;
+      6'h0b:
+          \$552  = 4'hb;
+      6'h0c:
+          \$552  = 4'hc;
+      6'h0d:
+          \$552  = 4'hd;
+      6'h0e:
+          \$552  = 4'he;
+      6'h0f:
+          \$552  = 4'hf;
+      6'h10:
+          \$552  = 4'h1;
+      6'h11:
+          \$552  = 4'h2;
+      6'h12:
+          \$552  = 4'h3;
+      6'h13:
+          \$552  = 4'h4;
+      6'h14:
+          \$552  = 4'h5;
+      6'h15:
+          \$552  = 4'h6;
+      6'h16:
+          \$552  = 4'h7;
+      6'h17:
+          \$552  = 4'h8;
+      6'h18:
+          \$552  = 4'h9;
+      6'h19:
+          \$552  = 4'ha;
+      6'h1a:
+          \$552  = 4'hb;
+      6'h1b:
+          \$552  = 4'hc;
+      6'h1c:
+          \$552  = 4'hd;
+      6'h1d:
+          \$552  = 4'he;
+      6'h1e:
+          \$552  = 4'hf;
+      6'h1f:
+          \$552  = 4'h0;
+      6'h20:
+          \$552  = 4'hf;
+      6'h21:
+          \$552  = 4'h0;
+      6'h22:
+          \$552  = 4'h1;
+      6'h23:
+          \$552  = 4'h2;
+      6'h24:
+          \$552  = 4'h3;
+      6'h25:
+          \$552  = 4'h4;
+      6'h26:
+          \$552  = 4'h5;
+      6'h27:
+          \$552  = 4'h6;
+      6'h28:
+          \$552  = 4'h7;
+      6'h29:
+          \$552  = 4'h8;
+      6'h2a:
+          \$552  = 4'h9;
+      6'h2b:
+          \$552  = 4'ha;
+      6'h2c:
+          \$552  = 4'hb;
+      6'h2d:
+          \$552  = 4'hc;
+      6'h2e:
+          \$552  = 4'hd;
+      6'h2f:
+          \$552  = 4'he;
+      6'h30:
+          \$552  = 4'h0;
+      6'h31:
+          \$552  = 4'h1;
+      6'h32:
+          \$552  = 4'h2;
+      6'h33:
+          \$552  = 4'h3;
+      6'h34:
+          \$552  = 4'h4;
+      6'h35:
+          \$552  = 4'h5;
+      6'h36:
+          \$552  = 4'h6;
+      6'h37:
+          \$552  = 4'h7;
+      6'h38:
+          \$552  = 4'h8;
+      6'h39:
+          \$552  = 4'h9;
+      6'h3a:
+          \$552  = 4'ha;
+      6'h3b:
+          \$552  = 4'hb;
+      6'h3c:
+          \$552  = 4'hc;
+      6'h3d:
+          \$552  = 4'hd;
+      6'h3e:
+          \$552  = 4'he;
+      6'h3f:
+          \$552  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ aw_head_refused, \$556 , w_drained })
+      6'h00:
+          \$557  = 4'h0;
+      6'h01:
+          \$557  = 4'h1;
+      6'h02:
+          \$557  = 4'h2;
+      6'h03:
+          \$557  = 4'h3;
+      6'h04:
+          \$557  = 4'h4;
+      6'h05:
+          \$557  = 4'h5;
+      6'h06:
+          \$557  = 4'h6;
+      6'h07:
+          \$557  = 4'h7;
+      6'h08:
+          \$557  = 4'h8;
+      6'h09:
+          \$557  = 4'h9;
+      6'h0a:
+          \$557  = 4'ha;
+      6'h0b:
+          \$557  = 4'hb;
+      6'h0c:
+          \$557  = 4'hc;
+      6'h0d:
+          \$557  = 4'hd;
+      6'h0e:
+          \$557  = 4'he;
+      6'h0f:
+          \$557  = 4'hf;
+      6'h10:
+          \$557  = 4'h1;
+      6'h11:
+          \$557  = 4'h2;
+      6'h12:
+          \$557  = 4'h3;
+      6'h13:
+          \$557  = 4'h4;
+      6'h14:
+          \$557  = 4'h5;
+      6'h15:
+          \$557  = 4'h6;
+      6'h16:
+          \$557  = 4'h7;
+      6'h17:
+          \$557  = 4'h8;
+      6'h18:
+          \$557  = 4'h9;
+      6'h19:
+          \$557  = 4'ha;
+      6'h1a:
+          \$557  = 4'hb;
+      6'h1b:
+          \$557  = 4'hc;
+      6'h1c:
+          \$557  = 4'hd;
+      6'h1d:
+          \$557  = 4'he;
+      6'h1e:
+          \$557  = 4'hf;
+      6'h1f:
+          \$557  = 4'h0;
+      6'h20:
+          \$557  = 4'hf;
+      6'h21:
+          \$557  = 4'h0;
+      6'h22:
+          \$557  = 4'h1;
+      6'h23:
+          \$557  = 4'h2;
+      6'h24:
+          \$557  = 4'h3;
+      6'h25:
+          \$557  = 4'h4;
+      6'h26:
+          \$557  = 4'h5;
+      6'h27:
+          \$557  = 4'h6;
+      6'h28:
+          \$557  = 4'h7;
+      6'h29:
+          \$557  = 4'h8;
+      6'h2a:
+          \$557  = 4'h9;
+      6'h2b:
+          \$557  = 4'ha;
+      6'h2c:
+          \$557  = 4'hb;
+      6'h2d:
+          \$557  = 4'hc;
+      6'h2e:
+          \$557  = 4'hd;
+      6'h2f:
+          \$557  = 4'he;
+      6'h30:
+          \$557  = 4'h0;
+      6'h31:
+          \$557  = 4'h1;
+      6'h32:
+          \$557  = 4'h2;
+      6'h33:
+          \$557  = 4'h3;
+      6'h34:
+          \$557  = 4'h4;
+      6'h35:
+          \$557  = 4'h5;
+      6'h36:
+          \$557  = 4'h6;
+      6'h37:
+          \$557  = 4'h7;
+      6'h38:
+          \$557  = 4'h8;
+      6'h39:
+          \$557  = 4'h9;
+      6'h3a:
+          \$557  = 4'ha;
+      6'h3b:
+          \$557  = 4'hb;
+      6'h3c:
+          \$557  = 4'hc;
+      6'h3d:
+          \$557  = 4'hd;
+      6'h3e:
+          \$557  = 4'he;
+      6'h3f:
+          \$557  = 4'hf;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$568  = out_valid;
+    if (aclk_rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$569  = ar_valid_d0;
+    if (aclk_rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$570  = ar_valid_d1;
+    if (aclk_rst) begin
+      \$570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$571  = ar_valid_d2;
+    if (aclk_rst) begin
+      \$571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$572  = \$85 ;
+    if (aclk_rst) begin
+      \$572  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$573  = \$95 ;
+    if (aclk_rst) begin
+      \$573  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$574 [0] = \$103 ;
+    \$574 [1] = \$111 ;
+    \$574 [2] = \$119 ;
+    \$574 [3] = \$127 ;
+    \$574 [4] = \$135 ;
+    \$574 [5] = \$143 ;
+    \$574 [6] = \$151 ;
+    \$574 [7] = \$159 ;
+    \$574 [8] = \$167 ;
+    \$574 [9] = \$175 ;
+    \$574 [10] = \$183 ;
+    \$574 [11] = \$191 ;
+    \$574 [12] = \$199 ;
+    if (aclk_rst) begin
+      \$574  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$575  = \out_valid$246 ;
+    if (aclk_rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$576  = aw_valid_d0;
+    if (aclk_rst) begin
+      \$576  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$577  = aw_valid_d1;
+    if (aclk_rst) begin
+      \$577  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$578  = aw_valid_d2;
+    if (aclk_rst) begin
+      \$578  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$579  = \$212 ;
+    if (aclk_rst) begin
+      \$579  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$580  = \$222 ;
+    if (aclk_rst) begin
+      \$580  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$581 [0] = \$230 ;
+    \$581 [1] = \$238 ;
+    \$581 [2] = \$246 ;
+    \$581 [3] = \$254 ;
+    \$581 [4] = \$262 ;
+    \$581 [5] = \$270 ;
+    \$581 [6] = \$278 ;
+    \$581 [7] = \$286 ;
+    \$581 [8] = \$294 ;
+    \$581 [9] = \$302 ;
+    \$581 [10] = \$310 ;
+    \$581 [11] = \$318 ;
+    \$581 [12] = \$326 ;
+    if (aclk_rst) begin
+      \$581  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$582  = \$335 ;
+    if (aclk_rst) begin
+      \$582  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$583  = ar_v1_valid;
+    if (aclk_rst) begin
+      \$583  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$584  = ar_v1_refuses;
+    if (aclk_rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$585  = ar_v1_err;
+    if (aclk_rst) begin
+      \$585  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$586  = ar_v1_carried[3:0];
+    if (aclk_rst) begin
+      \$586  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$587  = ar_v1_carried[60:29];
+    if (aclk_rst) begin
+      \$587  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$588  = ar_v1_carried[64:61];
+    if (aclk_rst) begin
+      \$588  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$589  = ar_v1_log_pool;
+    if (aclk_rst) begin
+      \$589  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$590  = ar_v1_valid;
+    if (aclk_rst) begin
+      \$590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$591  = w_verdicts_push;
+    if (aclk_rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$592  = \$340 ;
+    if (aclk_rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$593  = \$344 ;
+    if (aclk_rst) begin
+      \$593  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$594  = aw_v1_carried[3:0];
+    if (aclk_rst) begin
+      \$594  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$595  = aw_v1_carried[60:29];
+    if (aclk_rst) begin
+      \$595  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$596  = aw_v1_carried[64:61];
+    if (aclk_rst) begin
+      \$596  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$597  = aw_v1_log_pool;
+    if (aclk_rst) begin
+      \$597  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$598  = w_verdicts_push;
+    if (aclk_rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$599  = \$353 ;
+    if (aclk_rst) begin
+      \$599  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$600  = \$361 ;
+    if (aclk_rst) begin
+      \$600  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$601  = \$368 ;
+    if (aclk_rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$602  = \$373 ;
+    if (aclk_rst) begin
+      \$602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$603  = \$378 ;
+    if (aclk_rst) begin
+      \$603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$604  = \$381 ;
+    if (aclk_rst) begin
+      \$604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$605  = \$386 ;
+    if (aclk_rst) begin
+      \$605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$606  = \$388 ;
+    if (aclk_rst) begin
+      \$606  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$607  = s_axi_rvalid;
+    if (\$390 ) begin
+      \$607  = \$393 ;
+    end
+    if (aclk_rst) begin
+      \$607  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$608  = r_skid_out_data;
+    if (\$390 ) begin
+      \$608  = \$394 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$609  = r_skid_spare_valid;
+    if (\$390 ) begin
+      \$609  = 1'h0;
+    end else if (\$392 ) begin
+      \$609  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$609  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$610  = r_skid_spare;
+    if (\$390 ) begin
+    end else if (\$392 ) begin
+      \$610  = r_skid_in_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$611  = \$399 ;
+    if (aclk_rst) begin
+      \$611  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$612  = \$signal ;
+    if (ar_head_refused) begin
+      \$612  = ar_queue_data0[4:1];
+    end
+    if (aclk_rst) begin
+      \$612  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$613  = left;
+    if (ar_head_refused) begin
+      \$613  = ar_queue_data0[12:5];
+    end else if (\$401 ) begin
+      \$613  = \$403 [7:0];
+    end
+    if (aclk_rst) begin
+      \$613  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$614  = r_refusal_last;
+    if (ar_head_refused) begin
+      \$614  = \$402 ;
+    end else if (\$401 ) begin
+      \$614  = \$404 ;
+    end
+    if (aclk_rst) begin
+      \$614  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$615 [0] = \$412 ;
+    \$615 [1] = \$420 ;
+    \$615 [2] = \$428 ;
+    \$615 [3] = \$436 ;
+    \$615 [4] = \$444 ;
+    \$615 [5] = \$452 ;
+    \$615 [6] = \$460 ;
+    \$615 [7] = \$468 ;
+    \$615 [8] = \$476 ;
+    \$615 [9] = \$484 ;
+    \$615 [10] = \$492 ;
+    \$615 [11] = \$500 ;
+    \$615 [12] = \$508 ;
+    if (aclk_rst) begin
+      \$615  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$616  = m_axi_wvalid;
+    if (\$510 ) begin
+      \$616  = \$513 ;
+    end
+    if (aclk_rst) begin
+      \$616  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$617  = w_skid_out_data;
+    if (\$510 ) begin
+      \$617  = \$514 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$618  = w_skid_spare_valid;
+    if (\$510 ) begin
+      \$618  = 1'h0;
+    end else if (\$512 ) begin
+      \$618  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$618  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$619  = w_skid_spare;
+    if (\$510 ) begin
+    end else if (\$512 ) begin
+      \$619  = { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$620  = \$518 ;
+    if (aclk_rst) begin
+      \$620  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$621  = \$521 ;
+    if (aclk_rst) begin
+      \$621  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$622  = \$528 ;
+    if (aclk_rst) begin
+      \$622  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$623  = \$534 ;
+    if (aclk_rst) begin
+      \$623  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$624  = \$538 ;
+    if (aclk_rst) begin
+      \$624  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$625  = \$542 ;
+    if (aclk_rst) begin
+      \$625  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$626  = \$545 ;
+    if (aclk_rst) begin
+      \$626  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$627  = \$550 ;
+    if (aclk_rst) begin
+      \$627  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$628  = \$552 ;
+    if (aclk_rst) begin
+      \$628  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$629  = \$557 ;
+    if (aclk_rst) begin
+      \$629  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$630  = s_axi_bvalid;
+    if (\$559 ) begin
+      \$630  = \$562 ;
+    end
+    if (aclk_rst) begin
+      \$630  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$631  = b_skid_out_data;
+    if (\$559 ) begin
+      \$631  = \$563 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$632  = b_skid_spare_valid;
+    if (\$559 ) begin
+      \$632  = 1'h0;
+    end else if (\$561 ) begin
+      \$632  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$633  = b_skid_spare;
+    if (\$559 ) begin
+    end else if (\$561 ) begin
+      \$633  = b_skid_in_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$634  = \$567 ;
+    if (aclk_rst) begin
+      \$634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$635  = answer_id;
+    if (aw_head_refused) begin
+      \$635  = aw_queue_data0[4:1];
+    end
+    if (aclk_rst) begin
+      \$635  = 4'h0;
+    end
   end
   assign addr = s_axi_araddr[31:0];
   assign s_axi_arlen = len;
@@ -11961,10 +12906,10 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign \write$27  = 1'h1;
   assign \out_pool$29  = view_aw_pool;
   assign \out_slot$31  = view_aw_slot;
-  assign ar_v1_valid = ar_queue_push;
-  assign ar_queue_w_data = { ar_v1_carried[60:0], \$1  };
-  assign aw_v1_valid = aw_queue_push;
-  assign aw_queue_w_data = { aw_v1_carried[60:0], \$6  };
+  assign ar_landed = ar_queue_push;
+  assign ar_landing = ar_queue_w_data;
+  assign aw_landed = aw_queue_push;
+  assign aw_landing = aw_queue_w_data;
   assign m_axi_arid = ar_queue_data0[4:1];
   assign m_axi_arlen = ar_queue_data0[12:5];
   assign m_axi_arsize = ar_queue_data0[15:13];
@@ -11974,13 +12919,14 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign m_axi_arprot = ar_queue_data0[25:23];
   assign m_axi_arqos = ar_queue_data0[29:26];
   assign m_axi_araddr = ar_queue_data0[61:30];
+  assign ar_head_sends = m_axi_arvalid;
   assign s_axi_rready = r_skid_out_ready;
   assign r_skid_out_valid = s_axi_rvalid;
   assign s_axi_rid = r_skid_out_data[3:0];
   assign s_axi_rdata = r_skid_out_data[67:4];
   assign s_axi_rresp = r_skid_out_data[69:68];
   assign s_axi_rlast = r_skid_out_data[70];
-  assign w_verdicts_push = aw_queue_push;
+  assign aw_v1_valid = w_verdicts_push;
   assign w_skid_in_data = { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
   assign m_axi_wready = w_skid_out_ready;
   assign w_skid_out_valid = m_axi_wvalid;
@@ -11996,21 +12942,23 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign m_axi_awprot = aw_queue_data0[25:23];
   assign m_axi_awqos = aw_queue_data0[29:26];
   assign m_axi_awaddr = aw_queue_data0[61:30];
+  assign aw_head_sends = m_axi_awvalid;
   assign s_axi_bready = b_skid_out_ready;
   assign b_skid_out_valid = s_axi_bvalid;
   assign s_axi_bid = b_skid_out_data[3:0];
   assign s_axi_bresp = b_skid_out_data[5:4];
-  assign \port$31570$1  = ar_queue_data0[61:1];
-  assign \port$31622$1  = aw_queue_data0[61:1];
-  assign \$73  = ar_queue_push;
-  assign \$156  = { ar_v1_carried[60:0], \$1  };
-  assign \$160  = \$159 ;
-  assign \$192  = aw_queue_push;
-  assign \$275  = { aw_v1_carried[60:0], \$6  };
-  assign \$279  = \$278 ;
-  assign \$343  = aw_queue_push;
-  assign \$426  = w_verdicts_w_data;
-  assign \$430  = \$429 ;
+  assign \port$31947$1  = ar_queue_data0[61:1];
+  assign \port$32000$1  = aw_queue_data0[61:1];
+  assign \$101  = ar_queue_push;
+  assign \$192  = ar_queue_w_data;
+  assign \$196  = \$195 ;
+  assign \$228  = aw_queue_push;
+  assign \$319  = aw_queue_w_data;
+  assign \$323  = \$322 ;
+  assign \$410  = w_verdicts_push;
+  assign \$501  = w_verdicts_w_data;
+  assign \$505  = \$504 ;
+  assign \$565  = b_skid_spare_valid;
 endmodule
 
 module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid, out_valid, out_pool, out_slot, out_log_pool, out_err, aclk_clk);
@@ -13857,9 +14805,9 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
   assign \$220  = \$218 ;
 endmodule
 
-module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28418$0 , \port$28419$0 , \port$28420$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$28709$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30625$0 , \port$30625$48 , rsp_freed_valid, \port$30628$0 , rsp_flushed_valid, \port$30640$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$30668$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$30755$0 , bus__w_beat_from_queue
-, e1_exhausted, e1_access, \port$31286$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31519$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
+module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28437$0 , \port$28438$0 , \port$28439$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$28728$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30998$0 , \port$30998$48 , rsp_freed_valid, \port$31001$0 , rsp_flushed_valid, \port$31013$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$31041$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$31132$0 , bus__w_beat_from_queue
+, e1_exhausted, e1_access, \port$31663$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31896$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
 , guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$115  = 0;
   wire [32:0] \$1 ;
@@ -41104,32 +42052,32 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$28418$0 ;
-  wire \port$28418$0 ;
-  output \port$28419$0 ;
-  wire \port$28419$0 ;
-  output \port$28420$0 ;
-  wire \port$28420$0 ;
-  output [41:0] \port$28709$1 ;
-  wire [41:0] \port$28709$1 ;
-  input [15:0] \port$30625$0 ;
-  wire [15:0] \port$30625$0 ;
-  input [13:0] \port$30625$48 ;
-  wire [13:0] \port$30625$48 ;
-  input [16:0] \port$30628$0 ;
-  wire [16:0] \port$30628$0 ;
-  input [15:0] \port$30640$0 ;
-  wire [15:0] \port$30640$0 ;
-  input [36:0] \port$30668$0 ;
-  wire [36:0] \port$30668$0 ;
-  input [35:0] \port$30755$0 ;
-  wire [35:0] \port$30755$0 ;
+  output \port$28437$0 ;
+  wire \port$28437$0 ;
+  output \port$28438$0 ;
+  wire \port$28438$0 ;
+  output \port$28439$0 ;
+  wire \port$28439$0 ;
+  output [41:0] \port$28728$1 ;
+  wire [41:0] \port$28728$1 ;
+  input [15:0] \port$30998$0 ;
+  wire [15:0] \port$30998$0 ;
+  input [13:0] \port$30998$48 ;
+  wire [13:0] \port$30998$48 ;
+  input [16:0] \port$31001$0 ;
+  wire [16:0] \port$31001$0 ;
+  input [15:0] \port$31013$0 ;
+  wire [15:0] \port$31013$0 ;
+  input [36:0] \port$31041$0 ;
+  wire [36:0] \port$31041$0 ;
+  input [35:0] \port$31132$0 ;
+  wire [35:0] \port$31132$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31286$0 ;
-  wire [5:0] \port$31286$0 ;
+  output [5:0] \port$31663$0 ;
+  wire [5:0] \port$31663$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31519$0 ;
-  wire [5:0] \port$31519$0 ;
+  output [5:0] \port$31896$0 ;
+  wire [5:0] \port$31896$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -41677,20 +42625,20 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$448  = log_bank7_3[log_bank7_3_rrow];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$30628$0 [16] ? { 7'h00, \port$30628$0 [15] } : 8'hff;
+  assign \$2  = \port$31001$0 [16] ? { 7'h00, \port$31001$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$30640$0 [14:5], 47'h000000000000, \port$30640$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30640$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30625$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30625$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30625$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$30628$0 [14:5], \port$30668$0 [32:1], 4'h0, \port$30668$0 [36:33], \$2 , 1'h0, \port$30668$0 [0], 3'h1, \port$30628$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$31013$0 [14:5], 47'h000000000000, \port$31013$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$31013$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30998$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30998$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30998$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$31001$0 [14:5], \port$31041$0 [32:1], 4'h0, \port$31041$0 [36:33], \$2 , 1'h0, \port$31041$0 [0], 3'h1, \port$31001$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$30640$0 [14:5], 47'h000000000000, \port$30640$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$30640$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30625$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30625$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30625$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$31013$0 [14:5], 47'h000000000000, \port$31013$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$31013$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30998$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30998$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30998$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$30625$0 [4:1] == 1'h1;
+  assign \$15  = \port$30998$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
   assign \$17  = cycle - 4'ha;
   assign \$18  = cycle - 4'ha;
@@ -41698,26 +42646,26 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$20  = cycle - 4'ha;
   assign \$21  = guard_ar_refused + guard_aw_refused;
   assign \$34  = guard_ar_refused | guard_aw_refused;
-  assign \$35  = rsp_grant_valid & \port$30625$0 [0];
-  assign \$36  = ! \port$30625$0 [5];
+  assign \$35  = rsp_grant_valid & \port$30998$0 [0];
+  assign \$36  = ! \port$30998$0 [5];
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = rsp_freed_valid & \port$30628$0 [0];
-  assign \$39  = ! \port$30628$0 [15];
+  assign \$38  = rsp_freed_valid & \port$31001$0 [0];
+  assign \$39  = ! \port$31001$0 [15];
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = rsp_flushed_valid & \port$30640$0 [0];
-  assign \$42  = ! \port$30640$0 [15];
+  assign \$41  = rsp_flushed_valid & \port$31013$0 [0];
+  assign \$42  = ! \port$31013$0 [15];
   assign \$43  = \$41  & \$42 ;
-  assign \$44  = \port$30625$0 [4:1] == 1'h1;
+  assign \$44  = \port$30998$0 [4:1] == 1'h1;
   assign \$45  = rsp_grant_valid & \$44 ;
-  assign \$46  = ! \port$30625$0 [5];
+  assign \$46  = ! \port$30998$0 [5];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = rsp_grant_valid & \port$30625$0 [0];
+  assign \$48  = rsp_grant_valid & \port$30998$0 [0];
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = rsp_freed_valid & \port$30628$0 [0];
+  assign \$51  = rsp_freed_valid & \port$31001$0 [0];
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = rsp_flushed_valid & \port$30640$0 [0];
+  assign \$54  = rsp_flushed_valid & \port$31013$0 [0];
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = \port$30625$0 [4:1] == 1'h1;
+  assign \$57  = \port$30998$0 [4:1] == 1'h1;
   assign \$58  = rsp_grant_valid & \$57 ;
   assign \$60  = \$58  & \$59 ;
   assign \$61  = \$signal$28  > 1'h0;
@@ -43346,10 +44294,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1825  = \$1824 [11:6] - 3'h4;
   assign \$1826  = w0_samples_is & w0_samples_slot_ok;
   assign \$1827  = w0_calibration_is & w0_calibration_slot_ok;
-  assign \$1828  = bus__w_beat_from_queue ? \port$30755$0 [31:0] : bus__w_data;
-  assign \$1829  = bus__w_beat_from_queue ? \port$30755$0 [31:0] : bus__w_data;
+  assign \$1828  = bus__w_beat_from_queue ? \port$31132$0 [31:0] : bus__w_data;
+  assign \$1829  = bus__w_beat_from_queue ? \port$31132$0 [31:0] : bus__w_data;
   assign \$1831  = 31'h40000000 + \$1830 ;
-  assign \$1832  = bus__w_beat_from_queue ? \port$30755$0 [31:0] : bus__w_data;
+  assign \$1832  = bus__w_beat_from_queue ? \port$31132$0 [31:0] : bus__w_data;
   assign \$1834  = 31'h40100000 + \$1833 ;
   assign \$1835  = ~ command_queue_pop;
   assign \$1836  = command_queue_count[0] & \$1835 ;
@@ -43535,8 +44483,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2016  = 1'h1 << \$2015 [7:5];
   assign \$2017  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$2018  = 1'h1 << \$2017 [11:8];
-  assign \$2019  = bus__w_beat_from_queue ? \port$30755$0 [31:0] : bus__w_data;
-  assign \$2020  = bus__w_beat_from_queue ? \port$30755$0 [35:32] : bus__w_strb;
+  assign \$2019  = bus__w_beat_from_queue ? \port$31132$0 [31:0] : bus__w_data;
+  assign \$2020  = bus__w_beat_from_queue ? \port$31132$0 [35:32] : bus__w_strb;
   assign \$2021  = ~ w1_is_command;
   assign \$2022  = w1_valid & \$2021 ;
   assign \$2023  = ~ w1_a1_0[0];
@@ -43760,13 +44708,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2241  = \$2240  & \$signal$622 [1];
   assign \$2242  = \$signal$620  & w2_is_pool1_low_water;
   assign \$2243  = \$2242  & \$signal$622 [2];
-  assign \$2244  = | \port$30628$0 [4:1];
+  assign \$2244  = | \port$31001$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$2244 ;
-  assign \$2245  = | \port$30640$0 [4:1];
+  assign \$2245  = | \port$31013$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$2245 ;
-  assign \$2246  = ~ \port$30625$0 [0];
+  assign \$2246  = ~ \port$30998$0 [0];
   assign \$2247  = rsp_grant_valid & \$2246 ;
-  assign \$2248  = \port$30625$0 [4:1] != 1'h1;
+  assign \$2248  = \port$30998$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$2247  & \$2248 ;
   assign log_kept_ge1 = e1_n_at_least[0] & space_ge1;
   assign log_kept_ge2 = e1_n_at_least[1] & space_ge2;
@@ -67556,7 +68504,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_calibration_is = bus__w_addr_from_queue ? \$25988 [6] : \$25991 [6];
   assign w0_in_pools_queued = 6'h30 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 6'h30 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$30755$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$31132$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -67569,12 +68517,12 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$25994  = bus__w_addr[5:0] == 3'h4;
   assign \$25995  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$25994  | \$25995 ;
-  assign \$25996  = \port$30755$0 [18:0] - 11'h400;
+  assign \$25996  = \port$31132$0 [18:0] - 11'h400;
   assign \$25997  = ~ \$25996 [19];
   assign \$25998  = bus__w_data[18:0] - 11'h400;
   assign \$25999  = ~ \$25998 [19];
   assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
-  assign \$26000  = \port$30755$0 [18:0] - 5'h10;
+  assign \$26000  = \port$31132$0 [18:0] - 5'h10;
   assign \$26001  = ~ \$26000 [19];
   assign \$26002  = bus__w_data[18:0] - 5'h10;
   assign \$26003  = ~ \$26002 [19];
@@ -67798,11 +68746,11 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26215  = \$signal$636  & \$signal$621 ;
   assign \$26216  = ~ \$26215 ;
   assign bus__w_err = \$26214  & \$26216 ;
-  assign \$26217  = rsp_freed_valid & \port$30668$0 [0];
+  assign \$26217  = rsp_freed_valid & \port$31041$0 [0];
   assign \$26218  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$26217  | \$26218 ;
-  assign \$26219  = rsp_freed_valid & \port$30668$0 [0];
-  assign \$26220  = \$26219  ? \port$30628$0 [0] : \port$30640$0 [0];
+  assign \$26219  = rsp_freed_valid & \port$31041$0 [0];
+  assign \$26220  = \$26219  ? \port$31001$0 [0] : \port$31013$0 [0];
   assign bus__w_slow_err = ~ \$26220 ;
   always @(posedge aclk_clk)
     cycle <= \$26221 ;
@@ -67815,7 +68763,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30625$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30625$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30625$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30998$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30998$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30998$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$26224 ;
   always @(posedge aclk_clk)
@@ -71588,29 +72536,29 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
       \$26455  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$30625$0 [4:1];
-  assign rsp_grant_pool = \port$30625$0 [5];
-  assign rsp_grant_user = \port$30625$48 [13:4];
-  assign rsp_flushed_err = \port$30640$0 [4:1];
-  assign rsp_flushed_pool = \port$30640$0 [15];
-  assign rsp_flushed_user = \port$30640$0 [14:5];
-  assign rsp_freed_err = \port$30628$0 [4:1];
-  assign rsp_freed_src = \port$30668$0 [0];
-  assign rsp_freed_in_pool = \port$30628$0 [16];
-  assign rsp_freed_pool = \port$30628$0 [15];
-  assign rsp_freed_tag = \port$30668$0 [36:33];
-  assign rsp_freed_addr = \port$30668$0 [32:1];
-  assign rsp_freed_user = \port$30628$0 [14:5];
-  assign rsp_grant_ok = \port$30625$0 [0];
-  assign rsp_freed_ok = \port$30628$0 [0];
-  assign rsp_flushed_ok = \port$30640$0 [0];
+  assign rsp_grant_err = \port$30998$0 [4:1];
+  assign rsp_grant_pool = \port$30998$0 [5];
+  assign rsp_grant_user = \port$30998$48 [13:4];
+  assign rsp_flushed_err = \port$31013$0 [4:1];
+  assign rsp_flushed_pool = \port$31013$0 [15];
+  assign rsp_flushed_user = \port$31013$0 [14:5];
+  assign rsp_freed_err = \port$31001$0 [4:1];
+  assign rsp_freed_src = \port$31041$0 [0];
+  assign rsp_freed_in_pool = \port$31001$0 [16];
+  assign rsp_freed_pool = \port$31001$0 [15];
+  assign rsp_freed_tag = \port$31041$0 [36:33];
+  assign rsp_freed_addr = \port$31041$0 [32:1];
+  assign rsp_freed_user = \port$31001$0 [14:5];
+  assign rsp_grant_ok = \port$30998$0 [0];
+  assign rsp_freed_ok = \port$31001$0 [0];
+  assign rsp_flushed_ok = \port$31013$0 [0];
   assign space_under = { \$25874 [6], \$25874  };
   assign \$signal$406  = { log_kept_ge4, \$2256 , \$2254  };
   assign \$signal$452  = { e1_access, low_water_hit, \$25956 , \$25955 , e1_exhausted, \$25954  };
   assign \$signal$502  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$30755$0 [31:0];
+  assign bus__w_data_queued = \port$31132$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
-  assign bus__w_strb_queued = \port$30755$0 [35:32];
+  assign bus__w_strb_queued = \port$31132$0 [35:32];
   assign \$signature__addr  = log_bank0_0_wrow;
   assign \$signature__data$645  = { \$2445 [5], \$2439 [5], \$2433 [5], \$2427 [5], \$2421 [5], \$2415 [5], \$2409 [5], \$2403 [5], \$2397 [5], \$2391 [5], \$2385 [5], \$2379 [5], \$2373 [5], \$2367 [5], \$2361 [5], \$2355 [5], \$2349 [5], \$2343 [5], \$2337 [5], \$2331 [5], \$2325 [5], \$2319 [5], \$2313 [5], \$2307 [5], \$2301 [5], \$2295 [5], \$2289 [5], \$2283 [5], \$2277 [5], \$2271 [5] };
   assign \$signature__en  = log_bank0_wen;
@@ -71744,10 +72692,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__addr$782  = alloc_queue_wr;
   assign \$signature__data$783  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 [3:0], 9'h000, \port$30625$0 [15:6] };
-  assign rsp_grant_slot = \port$30625$0 [15:6];
-  assign rsp_grant_tag = \port$30625$48 [3:0];
-  assign bus__r_slow_data = { \port$30625$0 [0], \port$30625$0 [4:1], 4'h0, \port$30625$48 [3:0], 9'h000, \port$30625$0 [15:6] };
+  assign handle = { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 [3:0], 9'h000, \port$30998$0 [15:6] };
+  assign rsp_grant_slot = \port$30998$0 [15:6];
+  assign rsp_grant_tag = \port$30998$48 [3:0];
+  assign bus__r_slow_data = { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 [3:0], 9'h000, \port$30998$0 [15:6] };
   assign w0_samples_is_queued = \$25982 [6];
   assign w0_samples_is_pins = \$25985 [6];
   assign w0_calibration_is_queued = \$25988 [6];
@@ -71763,14 +72711,14 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$26213 [40:39];
   assign req_flush_select = \$26213 [42:41];
   assign req_flush_pool = \$26213 [34];
-  assign \port$28418$0  = \$25954 ;
-  assign \port$28419$0  = \$25955 ;
-  assign \port$28420$0  = \$25956 ;
+  assign \port$28437$0  = \$25954 ;
+  assign \port$28438$0  = \$25955 ;
+  assign \port$28439$0  = \$25956 ;
   assign new_alloc = \$25963 [8];
-  assign \port$28709$1  = \$26213 [42:1];
-  assign \port$31286$0  = \$signal$450 ;
+  assign \port$28728$1  = \$26213 [42:1];
+  assign \port$31663$0  = \$signal$450 ;
   assign bus__w_ack = \$signal$620 ;
-  assign \port$31519$0  = \$signal$451 ;
+  assign \port$31896$0  = \$signal$451 ;
   assign \$26311  = log_bank7_row;
   assign \$26301  = log_bank6_row;
   assign \$26291  = log_bank5_row;
@@ -71779,10 +72727,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26261  = log_bank2_row;
   assign \$26251  = log_bank1_row;
   assign \$26241  = log_bank0_row;
-  assign \$49  = \port$30625$0 [5];
-  assign \$52  = \port$30628$0 [15];
-  assign \$55  = \port$30640$0 [15];
-  assign \$59  = \port$30625$0 [5];
+  assign \$49  = \port$30998$0 [5];
+  assign \$52  = \port$31001$0 [15];
+  assign \$55  = \port$31013$0 [15];
+  assign \$59  = \port$30998$0 [5];
   assign \$63  = \$62 ;
   assign \$66  = \$65 ;
   assign \$69  = \$68 ;

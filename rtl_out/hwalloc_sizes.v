@@ -339,9 +339,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4969$0 (\$11 [4:0]),
-    .\port$4969$55 (\$11 [62:55]),
-    .\port$4969$7 (\$11 [14:7]),
+    .\port$4988$0 (\$11 [4:0]),
+    .\port$4988$55 (\$11 [62:55]),
+    .\port$4988$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -399,7 +399,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_tag(\free_tag$156 ),
     .free_user(\free_user$137 ),
     .free_valid(\free_valid$133 ),
-    .\port$4533$52 (\$20 [56:51]),
+    .\port$4552$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$175 )
   );
@@ -430,18 +430,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$4095$0 (\$16 ),
-    .\port$4096$0 (\$17 ),
-    .\port$4098$0 (\$18 ),
-    .\port$4533$1 (\$20 ),
-    .\port$4969$0 (\$11 [14:0]),
-    .\port$4969$55 (\$11 [78:55]),
-    .\port$4975$0 (\$12 ),
-    .\port$4990$0 (\$13 ),
-    .\port$5022$0 (\$14 ),
-    .\port$5118$0 (\$15 ),
-    .\port$5292$0 (\$signal ),
-    .\port$5562$0 (\$signal$58 ),
+    .\port$4114$0 (\$16 ),
+    .\port$4115$0 (\$17 ),
+    .\port$4117$0 (\$18 ),
+    .\port$4552$1 (\$20 ),
+    .\port$4988$0 (\$11 [14:0]),
+    .\port$4988$55 (\$11 [78:55]),
+    .\port$4994$0 (\$12 ),
+    .\port$5009$0 (\$13 ),
+    .\port$5041$0 (\$14 ),
+    .\port$5141$0 (\$15 ),
+    .\port$5315$0 (\$signal ),
+    .\port$5585$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -600,7 +600,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4969$0 , \port$4969$7 , \port$4969$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4988$0 , \port$4988$7 , \port$4988$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1028,64 +1028,64 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$480 ;
   wire \$481 ;
   wire \$482 ;
-  wire [11:0] \$483 ;
-  wire [11:0] \$484 ;
-  wire [11:0] \$485 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
   wire \$486 ;
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
-  wire [11:0] \$491 ;
-  wire [11:0] \$492 ;
-  wire [11:0] \$493 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
-  wire [35:0] \$499 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire [35:0] \$500 ;
-  wire [35:0] \$501 ;
+  wire \$500 ;
+  wire \$501 ;
   wire \$502 ;
   wire \$503 ;
   wire \$504 ;
   wire \$505 ;
   wire \$506 ;
-  wire [35:0] \$507 ;
-  wire [35:0] \$508 ;
-  wire [35:0] \$509 ;
+  wire \$507 ;
+  wire [11:0] \$508 ;
+  wire [11:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
+  wire [11:0] \$510 ;
   wire \$511 ;
   wire \$512 ;
   wire \$513 ;
   wire \$514 ;
   wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
+  wire [11:0] \$516 ;
+  wire [11:0] \$517 ;
+  wire [11:0] \$518 ;
   wire \$519 ;
   wire \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
   wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
+  wire [35:0] \$524 ;
+  wire [35:0] \$525 ;
+  wire [35:0] \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire \$53 ;
   wire \$530 ;
   wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
+  wire [35:0] \$532 ;
+  wire [35:0] \$533 ;
+  wire [35:0] \$534 ;
   wire \$535 ;
   wire \$536 ;
   wire \$537 ;
@@ -1412,73 +1412,73 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$826 ;
   wire \$827 ;
   wire \$828 ;
-  reg \$829 ;
+  wire \$829 ;
   wire \$83 ;
-  reg [10:0] \$830 ;
-  reg \$831 ;
-  reg \$832 ;
-  reg \$833 ;
-  reg \$834 ;
-  reg \$835 ;
-  reg \$836 ;
-  reg \$837 ;
-  reg \$838 ;
-  reg \$839 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire \$84 ;
-  reg \$840 ;
-  reg [32:0] \$841 ;
-  reg [3:0] \$842 ;
-  reg [3:0] \$843 ;
-  reg [3:0] \$844 ;
-  reg [3:0] \$845 ;
-  reg [9:0] \$846 ;
-  reg [10:0] \$847 ;
-  reg [31:0] \$848 ;
-  reg [3:0] \$849 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  reg \$848 ;
+  reg [10:0] \$849 ;
   wire \$85 ;
-  reg [3:0] \$850 ;
-  reg [3:0] \$851 ;
-  reg [3:0] \$852 ;
-  reg [9:0] \$853 ;
-  reg [10:0] \$854 ;
+  reg \$850 ;
+  reg \$851 ;
+  reg \$852 ;
+  reg \$853 ;
+  reg \$854 ;
   reg \$855 ;
   reg \$856 ;
   reg \$857 ;
-  reg [11:0] \$858 ;
-  reg [1:0] \$859 ;
+  reg \$858 ;
+  reg \$859 ;
   wire \$86 ;
-  reg [11:0] \$860 ;
-  reg [35:0] \$861 ;
-  reg [1:0] \$862 ;
-  reg [35:0] \$863 ;
-  reg \$864 ;
-  reg [10:0] \$865 ;
-  reg \$866 ;
-  reg \$867 ;
-  reg \$868 ;
-  reg \$869 ;
+  reg [32:0] \$860 ;
+  reg [3:0] \$861 ;
+  reg [3:0] \$862 ;
+  reg [3:0] \$863 ;
+  reg [3:0] \$864 ;
+  reg [9:0] \$865 ;
+  reg [10:0] \$866 ;
+  reg [31:0] \$867 ;
+  reg [3:0] \$868 ;
+  reg [3:0] \$869 ;
   wire \$87 ;
-  reg \$870 ;
-  reg \$871 ;
-  reg \$872 ;
-  reg \$873 ;
+  reg [3:0] \$870 ;
+  reg [3:0] \$871 ;
+  reg [9:0] \$872 ;
+  reg [10:0] \$873 ;
   reg \$874 ;
   reg \$875 ;
   reg \$876 ;
-  reg [10:0] \$877 ;
+  reg \$877 ;
   reg \$878 ;
-  reg \$879 ;
+  reg [11:0] \$879 ;
   wire \$88 ;
-  reg \$880 ;
-  reg \$881 ;
-  reg \$882 ;
-  reg \$883 ;
-  reg \$884 ;
+  reg [1:0] \$880 ;
+  reg [11:0] \$881 ;
+  reg [35:0] \$882 ;
+  reg [1:0] \$883 ;
+  reg [35:0] \$884 ;
   reg \$885 ;
-  reg \$886 ;
+  reg [10:0] \$886 ;
   reg \$887 ;
   reg \$888 ;
-  reg [10:0] \$889 ;
+  reg \$889 ;
   wire \$89 ;
   reg \$890 ;
   reg \$891 ;
@@ -1488,14 +1488,35 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   reg \$895 ;
   reg \$896 ;
   reg \$897 ;
-  reg \$898 ;
+  reg [10:0] \$898 ;
   reg \$899 ;
   wire \$9 ;
   wire \$90 ;
   reg \$900 ;
   reg \$901 ;
+  reg \$902 ;
+  reg \$903 ;
+  reg \$904 ;
+  reg \$905 ;
+  reg \$906 ;
+  reg \$907 ;
+  reg \$908 ;
+  reg \$909 ;
   wire \$91 ;
+  reg [10:0] \$910 ;
+  reg \$911 ;
+  reg \$912 ;
+  reg \$913 ;
+  reg \$914 ;
+  reg \$915 ;
+  reg \$916 ;
+  reg \$917 ;
+  reg \$918 ;
+  reg \$919 ;
   wire [32:0] \$92 ;
+  reg \$920 ;
+  reg \$921 ;
+  reg \$922 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
@@ -1505,19 +1526,19 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$99 ;
   (* init = 1'h0 *)
   wire \$signal ;
-  wire \$signal$103 ;
   wire \$signal$105 ;
-  wire \$signal$130 ;
+  wire \$signal$107 ;
   wire \$signal$132 ;
+  wire \$signal$134 ;
   wire \$signal$40 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$111 ;
+  wire [3:0] \$signature__addr$113 ;
   wire [32:0] \$signature__data ;
-  wire [31:0] \$signature__data$112 ;
+  wire [31:0] \$signature__data$114 ;
   wire \$signature__en ;
-  wire \$signature__en$113 ;
+  wire \$signature__en$115 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -1559,12 +1580,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4969$0 ;
-  wire [4:0] \port$4969$0 ;
-  input [7:0] \port$4969$55 ;
-  wire [7:0] \port$4969$55 ;
-  input [7:0] \port$4969$7 ;
-  wire [7:0] \port$4969$7 ;
+  input [4:0] \port$4988$0 ;
+  wire [4:0] \port$4988$0 ;
+  input [7:0] \port$4988$55 ;
+  wire [7:0] \port$4988$55 ;
+  input [7:0] \port$4988$7 ;
+  wire [7:0] \port$4988$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1573,6 +1594,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire r_fast_push;
   reg [3:0] r_fast_rd = 4'h0;
   reg [3:0] r_fast_rd_next = 4'h1;
+  reg r_fast_turn = 1'h0;
   wire [32:0] r_fast_w_data;
   reg [3:0] r_fast_wr = 4'h0;
   reg [3:0] r_fast_wr_next = 4'h1;
@@ -1600,13 +1622,14 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire r_slow_push;
   reg [3:0] r_slow_rd = 4'h0;
   reg [3:0] r_slow_rd_next = 4'h1;
+  reg r_slow_turn = 1'h0;
   wire [31:0] r_slow_w_data;
   reg [3:0] r_slow_wr = 4'h0;
   reg [3:0] r_slow_wr_next = 4'h1;
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$110 ;
+  wire [3:0] \read__addr$112 ;
   wire [32:0] read__data;
   wire [31:0] \read__data$33 ;
   wire [11:0] s_axil_araddr;
@@ -1733,10 +1756,29 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     r_slow_ring[15] = 32'd0;
   end
   always @(posedge aclk_clk) begin
-    if (\$signature__en$113 )
-      r_slow_ring[r_slow_wr] <= { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 , 11'h000, \port$4969$7  };
+    if (\$signature__en$115 )
+      r_slow_ring[r_slow_wr] <= { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 , 11'h000, \port$4988$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
+  assign \$78  = r_kinds_push & r_kinds_full[8];
+  assign \$79  = r_kinds_full[9] | \$78 ;
+  assign \$80  = r_kinds_pop ? \$77  : \$79 ;
+  assign \$82  = r_kinds_full[10] ? r_kinds_data10 : r_kinds_w_data;
+  assign \$83  = r_kinds_pop ? \$81  : \$82 ;
+  assign \$84  = r_kinds_push & r_kinds_full[10];
+  assign \$86  = r_kinds_push & r_kinds_full[9];
+  assign \$87  = r_kinds_full[10] | \$86 ;
+  assign \$88  = r_kinds_pop ? \$85  : \$87 ;
+  assign \$89  = ~ r_fast_pop;
+  assign \$90  = r_fast_count[0] & \$89 ;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = r_fast_held[0] ? read__data : { bus__r_err, bus__r_data };
+  assign \$93  = ~ r_fast_pop;
+  assign \$94  = r_fast_count[0] & \$93 ;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = \$95  & r_fast_held[0];
+  assign \$97  = r_fast_rd_next + 1'h1;
+  assign \$98  = ~ r_fast_pop;
   assign \$99  = r_fast_count[0] & \$98 ;
   assign \$100  = r_fast_held[0] | \$99 ;
   assign \$101  = r_fast_push & \$100 ;
@@ -1920,7 +1962,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 , 11'h000, \port$4969$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 , 11'h000, \port$4988$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -2121,504 +2163,527 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$480  = \$signal$40  ? \$478  : \$479 ;
   assign \$481  = r_kinds_push ? \$477  : \$480 ;
   assign \$482  = r_kinds_pop ? \$474  : \$481 ;
-  assign \$483  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$484  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
-  assign \$485  = w_addrs_pop ? \$483  : \$484 ;
-  assign \$486  = w_addrs_push & w_addrs_full[0];
-  assign \$487  = w_addrs_full[1] | \$486 ;
-  assign \$489  = w_addrs_full[0] | \$488 ;
-  assign \$490  = w_addrs_pop ? \$487  : \$489 ;
-  assign \$492  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
-  assign \$493  = w_addrs_pop ? \$491  : \$492 ;
-  assign \$494  = w_addrs_push & w_addrs_full[1];
-  assign \$496  = w_addrs_push & w_addrs_full[0];
-  assign \$497  = w_addrs_full[1] | \$496 ;
-  assign \$498  = w_addrs_pop ? \$495  : \$497 ;
-  assign \$499  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$500  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
-  assign \$501  = w_datas_pop ? \$499  : \$500 ;
-  assign \$502  = w_datas_push & w_datas_full[0];
-  assign \$503  = w_datas_full[1] | \$502 ;
-  assign \$505  = w_datas_full[0] | \$504 ;
-  assign \$506  = w_datas_pop ? \$503  : \$505 ;
-  assign \$508  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
-  assign \$509  = w_datas_pop ? \$507  : \$508 ;
-  assign \$510  = w_datas_push & w_datas_full[1];
-  assign \$512  = w_datas_push & w_datas_full[0];
-  assign \$513  = w_datas_full[1] | \$512 ;
-  assign \$514  = w_datas_pop ? \$511  : \$513 ;
-  assign \$515  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$516  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
-  assign \$517  = w_kinds_pop ? \$515  : \$516 ;
-  assign \$518  = w_kinds_push & w_kinds_full[0];
-  assign \$519  = w_kinds_full[1] | \$518 ;
-  assign \$521  = w_kinds_full[0] | \$520 ;
-  assign \$522  = w_kinds_pop ? \$519  : \$521 ;
-  assign \$523  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$524  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
-  assign \$525  = w_kinds_pop ? \$523  : \$524 ;
-  assign \$526  = w_kinds_push & w_kinds_full[1];
-  assign \$527  = w_kinds_full[2] | \$526 ;
-  assign \$528  = w_kinds_push & w_kinds_full[0];
-  assign \$529  = w_kinds_full[1] | \$528 ;
-  assign \$530  = w_kinds_pop ? \$527  : \$529 ;
-  assign \$531  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$532  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
-  assign \$533  = w_kinds_pop ? \$531  : \$532 ;
-  assign \$534  = w_kinds_push & w_kinds_full[2];
-  assign \$535  = w_kinds_full[3] | \$534 ;
-  assign \$536  = w_kinds_push & w_kinds_full[1];
-  assign \$537  = w_kinds_full[2] | \$536 ;
-  assign \$538  = w_kinds_pop ? \$535  : \$537 ;
-  assign \$539  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$540  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
-  assign \$541  = w_kinds_pop ? \$539  : \$540 ;
-  assign \$542  = w_kinds_push & w_kinds_full[3];
-  assign \$543  = w_kinds_full[4] | \$542 ;
-  assign \$544  = w_kinds_push & w_kinds_full[2];
-  assign \$545  = w_kinds_full[3] | \$544 ;
-  assign \$546  = w_kinds_pop ? \$543  : \$545 ;
-  assign \$547  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$548  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
-  assign \$549  = w_kinds_pop ? \$547  : \$548 ;
-  assign \$550  = w_kinds_push & w_kinds_full[4];
-  assign \$551  = w_kinds_full[5] | \$550 ;
-  assign \$552  = w_kinds_push & w_kinds_full[3];
-  assign \$553  = w_kinds_full[4] | \$552 ;
-  assign \$554  = w_kinds_pop ? \$551  : \$553 ;
-  assign \$555  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$556  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
-  assign \$557  = w_kinds_pop ? \$555  : \$556 ;
-  assign \$558  = w_kinds_push & w_kinds_full[5];
-  assign \$559  = w_kinds_full[6] | \$558 ;
-  assign \$560  = w_kinds_push & w_kinds_full[4];
-  assign \$561  = w_kinds_full[5] | \$560 ;
-  assign \$562  = w_kinds_pop ? \$559  : \$561 ;
-  assign \$563  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$564  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
-  assign \$565  = w_kinds_pop ? \$563  : \$564 ;
-  assign \$566  = w_kinds_push & w_kinds_full[6];
-  assign \$567  = w_kinds_full[7] | \$566 ;
-  assign \$568  = w_kinds_push & w_kinds_full[5];
-  assign \$569  = w_kinds_full[6] | \$568 ;
-  assign \$570  = w_kinds_pop ? \$567  : \$569 ;
-  assign \$571  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$572  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
-  assign \$573  = w_kinds_pop ? \$571  : \$572 ;
-  assign \$574  = w_kinds_push & w_kinds_full[7];
-  assign \$575  = w_kinds_full[8] | \$574 ;
-  assign \$576  = w_kinds_push & w_kinds_full[6];
-  assign \$577  = w_kinds_full[7] | \$576 ;
-  assign \$578  = w_kinds_pop ? \$575  : \$577 ;
-  assign \$579  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$580  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
-  assign \$581  = w_kinds_pop ? \$579  : \$580 ;
-  assign \$582  = w_kinds_push & w_kinds_full[8];
-  assign \$583  = w_kinds_full[9] | \$582 ;
-  assign \$584  = w_kinds_push & w_kinds_full[7];
-  assign \$585  = w_kinds_full[8] | \$584 ;
-  assign \$586  = w_kinds_pop ? \$583  : \$585 ;
-  assign \$587  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
-  assign \$588  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
-  assign \$589  = w_kinds_pop ? \$587  : \$588 ;
-  assign \$590  = w_kinds_push & w_kinds_full[9];
-  assign \$591  = w_kinds_full[10] | \$590 ;
-  assign \$592  = w_kinds_push & w_kinds_full[8];
-  assign \$593  = w_kinds_full[9] | \$592 ;
-  assign \$594  = w_kinds_pop ? \$591  : \$593 ;
-  assign \$596  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
-  assign \$597  = w_kinds_pop ? \$595  : \$596 ;
-  assign \$598  = w_kinds_push & w_kinds_full[10];
-  assign \$600  = w_kinds_push & w_kinds_full[9];
-  assign \$601  = w_kinds_full[10] | \$600 ;
-  assign \$602  = w_kinds_pop ? \$599  : \$601 ;
-  assign \$603  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$604  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
-  assign \$605  = w_fast_pop ? \$603  : \$604 ;
-  assign \$606  = w_fast_push & w_fast_full[0];
-  assign \$607  = w_fast_full[1] | \$606 ;
-  assign \$609  = w_fast_full[0] | \$608 ;
-  assign \$610  = w_fast_pop ? \$607  : \$609 ;
-  assign \$611  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$612  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
-  assign \$613  = w_fast_pop ? \$611  : \$612 ;
-  assign \$614  = w_fast_push & w_fast_full[1];
-  assign \$615  = w_fast_full[2] | \$614 ;
-  assign \$616  = w_fast_push & w_fast_full[0];
-  assign \$617  = w_fast_full[1] | \$616 ;
-  assign \$618  = w_fast_pop ? \$615  : \$617 ;
-  assign \$619  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$620  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
-  assign \$621  = w_fast_pop ? \$619  : \$620 ;
-  assign \$622  = w_fast_push & w_fast_full[2];
-  assign \$623  = w_fast_full[3] | \$622 ;
-  assign \$624  = w_fast_push & w_fast_full[1];
-  assign \$625  = w_fast_full[2] | \$624 ;
-  assign \$626  = w_fast_pop ? \$623  : \$625 ;
-  assign \$627  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$628  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
-  assign \$629  = w_fast_pop ? \$627  : \$628 ;
-  assign \$630  = w_fast_push & w_fast_full[3];
-  assign \$631  = w_fast_full[4] | \$630 ;
-  assign \$632  = w_fast_push & w_fast_full[2];
-  assign \$633  = w_fast_full[3] | \$632 ;
-  assign \$634  = w_fast_pop ? \$631  : \$633 ;
-  assign \$635  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$636  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
-  assign \$637  = w_fast_pop ? \$635  : \$636 ;
-  assign \$638  = w_fast_push & w_fast_full[4];
-  assign \$639  = w_fast_full[5] | \$638 ;
-  assign \$640  = w_fast_push & w_fast_full[3];
-  assign \$641  = w_fast_full[4] | \$640 ;
-  assign \$642  = w_fast_pop ? \$639  : \$641 ;
-  assign \$643  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$644  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
-  assign \$645  = w_fast_pop ? \$643  : \$644 ;
-  assign \$646  = w_fast_push & w_fast_full[5];
-  assign \$647  = w_fast_full[6] | \$646 ;
-  assign \$648  = w_fast_push & w_fast_full[4];
-  assign \$649  = w_fast_full[5] | \$648 ;
-  assign \$650  = w_fast_pop ? \$647  : \$649 ;
-  assign \$651  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$652  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
-  assign \$653  = w_fast_pop ? \$651  : \$652 ;
-  assign \$654  = w_fast_push & w_fast_full[6];
-  assign \$655  = w_fast_full[7] | \$654 ;
-  assign \$656  = w_fast_push & w_fast_full[5];
-  assign \$657  = w_fast_full[6] | \$656 ;
-  assign \$658  = w_fast_pop ? \$655  : \$657 ;
-  assign \$659  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$660  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
-  assign \$661  = w_fast_pop ? \$659  : \$660 ;
-  assign \$662  = w_fast_push & w_fast_full[7];
-  assign \$663  = w_fast_full[8] | \$662 ;
-  assign \$664  = w_fast_push & w_fast_full[6];
-  assign \$665  = w_fast_full[7] | \$664 ;
-  assign \$666  = w_fast_pop ? \$663  : \$665 ;
-  assign \$667  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$668  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
-  assign \$669  = w_fast_pop ? \$667  : \$668 ;
-  assign \$670  = w_fast_push & w_fast_full[8];
-  assign \$671  = w_fast_full[9] | \$670 ;
-  assign \$672  = w_fast_push & w_fast_full[7];
-  assign \$673  = w_fast_full[8] | \$672 ;
-  assign \$674  = w_fast_pop ? \$671  : \$673 ;
-  assign \$675  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
-  assign \$676  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
-  assign \$677  = w_fast_pop ? \$675  : \$676 ;
-  assign \$678  = w_fast_push & w_fast_full[9];
-  assign \$679  = w_fast_full[10] | \$678 ;
-  assign \$680  = w_fast_push & w_fast_full[8];
-  assign \$681  = w_fast_full[9] | \$680 ;
-  assign \$682  = w_fast_pop ? \$679  : \$681 ;
-  assign \$684  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
-  assign \$685  = w_fast_pop ? \$683  : \$684 ;
-  assign \$686  = w_fast_push & w_fast_full[10];
-  assign \$688  = w_fast_push & w_fast_full[9];
-  assign \$689  = w_fast_full[10] | \$688 ;
-  assign \$690  = w_fast_pop ? \$687  : \$689 ;
-  assign \$691  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$692  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
-  assign \$693  = w_slow_pop ? \$691  : \$692 ;
-  assign \$694  = w_slow_push & w_slow_full[0];
-  assign \$695  = w_slow_full[1] | \$694 ;
-  assign \$697  = w_slow_full[0] | \$696 ;
-  assign \$698  = w_slow_pop ? \$695  : \$697 ;
-  assign \$699  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$700  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
-  assign \$701  = w_slow_pop ? \$699  : \$700 ;
-  assign \$702  = w_slow_push & w_slow_full[1];
-  assign \$703  = w_slow_full[2] | \$702 ;
-  assign \$704  = w_slow_push & w_slow_full[0];
-  assign \$705  = w_slow_full[1] | \$704 ;
-  assign \$706  = w_slow_pop ? \$703  : \$705 ;
-  assign \$707  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$708  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
-  assign \$709  = w_slow_pop ? \$707  : \$708 ;
-  assign \$710  = w_slow_push & w_slow_full[2];
-  assign \$711  = w_slow_full[3] | \$710 ;
-  assign \$712  = w_slow_push & w_slow_full[1];
-  assign \$713  = w_slow_full[2] | \$712 ;
-  assign \$714  = w_slow_pop ? \$711  : \$713 ;
-  assign \$715  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$716  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
-  assign \$717  = w_slow_pop ? \$715  : \$716 ;
-  assign \$718  = w_slow_push & w_slow_full[3];
-  assign \$719  = w_slow_full[4] | \$718 ;
-  assign \$720  = w_slow_push & w_slow_full[2];
-  assign \$721  = w_slow_full[3] | \$720 ;
-  assign \$722  = w_slow_pop ? \$719  : \$721 ;
-  assign \$723  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$724  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
-  assign \$725  = w_slow_pop ? \$723  : \$724 ;
-  assign \$726  = w_slow_push & w_slow_full[4];
-  assign \$727  = w_slow_full[5] | \$726 ;
-  assign \$728  = w_slow_push & w_slow_full[3];
-  assign \$729  = w_slow_full[4] | \$728 ;
-  assign \$730  = w_slow_pop ? \$727  : \$729 ;
-  assign \$731  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$732  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
-  assign \$733  = w_slow_pop ? \$731  : \$732 ;
-  assign \$734  = w_slow_push & w_slow_full[5];
-  assign \$735  = w_slow_full[6] | \$734 ;
-  assign \$736  = w_slow_push & w_slow_full[4];
-  assign \$737  = w_slow_full[5] | \$736 ;
-  assign \$738  = w_slow_pop ? \$735  : \$737 ;
-  assign \$739  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$740  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
-  assign \$741  = w_slow_pop ? \$739  : \$740 ;
-  assign \$742  = w_slow_push & w_slow_full[6];
-  assign \$743  = w_slow_full[7] | \$742 ;
-  assign \$744  = w_slow_push & w_slow_full[5];
-  assign \$745  = w_slow_full[6] | \$744 ;
-  assign \$746  = w_slow_pop ? \$743  : \$745 ;
-  assign \$747  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$748  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
-  assign \$749  = w_slow_pop ? \$747  : \$748 ;
-  assign \$750  = w_slow_push & w_slow_full[7];
-  assign \$751  = w_slow_full[8] | \$750 ;
-  assign \$752  = w_slow_push & w_slow_full[6];
-  assign \$753  = w_slow_full[7] | \$752 ;
-  assign \$754  = w_slow_pop ? \$751  : \$753 ;
-  assign \$755  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$756  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
-  assign \$757  = w_slow_pop ? \$755  : \$756 ;
-  assign \$758  = w_slow_push & w_slow_full[8];
-  assign \$759  = w_slow_full[9] | \$758 ;
-  assign \$760  = w_slow_push & w_slow_full[7];
-  assign \$761  = w_slow_full[8] | \$760 ;
-  assign \$762  = w_slow_pop ? \$759  : \$761 ;
-  assign \$763  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
-  assign \$764  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
-  assign \$765  = w_slow_pop ? \$763  : \$764 ;
-  assign \$766  = w_slow_push & w_slow_full[9];
-  assign \$767  = w_slow_full[10] | \$766 ;
-  assign \$768  = w_slow_push & w_slow_full[8];
-  assign \$769  = w_slow_full[9] | \$768 ;
-  assign \$770  = w_slow_pop ? \$767  : \$769 ;
-  assign \$772  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
-  assign \$773  = w_slow_pop ? \$771  : \$772 ;
-  assign \$774  = w_slow_push & w_slow_full[10];
-  assign \$776  = w_slow_push & w_slow_full[9];
-  assign \$777  = w_slow_full[10] | \$776 ;
-  assign \$778  = w_slow_pop ? \$775  : \$777 ;
-  assign \$779  = ~ w_kinds_full[9];
-  assign \$780  = ~ w_kinds_full[10];
-  assign \$781  = \$signal$103  ? \$779  : \$780 ;
-  assign \$782  = ~ w_kinds_full[10];
-  assign \$783  = \$signal$103  ? \$782  : 1'h1;
-  assign \$784  = w_kinds_push ? \$781  : \$783 ;
-  assign \$785  = ~ w_kinds_full[8];
-  assign \$786  = ~ w_kinds_full[9];
-  assign \$787  = \$signal$103  ? \$785  : \$786 ;
-  assign \$788  = ~ w_kinds_full[9];
-  assign \$789  = ~ w_kinds_full[10];
-  assign \$790  = \$signal$103  ? \$788  : \$789 ;
-  assign \$791  = w_kinds_push ? \$787  : \$790 ;
-  assign \$792  = w_kinds_pop ? \$784  : \$791 ;
-  assign \$793  = ~ r_fast_pop;
-  assign \$794  = r_fast_count[0] & \$793 ;
-  assign \$795  = r_fast_held[0] | \$794 ;
-  assign \$signature__en  = r_fast_push & \$795 ;
-  assign \$796  = ~ r_slow_pop;
-  assign \$797  = r_slow_count[0] & \$796 ;
-  assign \$798  = r_slow_held[0] | \$797 ;
-  assign \$signature__en$113  = r_slow_push & \$798 ;
+  assign \$483  = r_kinds_push & r_kinds_full[0];
+  assign \$484  = r_kinds_full[1] | \$483 ;
+  assign \$485  = r_kinds_full[0] | r_kinds_push;
+  assign \$486  = r_kinds_pop ? \$484  : \$485 ;
+  assign \$487  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
+  assign \$488  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
+  assign \$489  = r_kinds_pop ? \$487  : \$488 ;
+  assign \$490  = ~ \$489 ;
+  assign \$491  = \$486  & \$490 ;
+  assign \$492  = r_fast_push ? r_fast_count[0] : r_fast_count[1];
+  assign \$493  = r_fast_count[0] | r_fast_push;
+  assign \$494  = r_fast_pop ? \$492  : \$493 ;
+  assign \$495  = \$491  & \$494 ;
+  assign \$496  = r_kinds_push & r_kinds_full[0];
+  assign \$497  = r_kinds_full[1] | \$496 ;
+  assign \$498  = r_kinds_full[0] | r_kinds_push;
+  assign \$499  = r_kinds_pop ? \$497  : \$498 ;
+  assign \$500  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
+  assign \$501  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
+  assign \$502  = r_kinds_pop ? \$500  : \$501 ;
+  assign \$503  = \$499  & \$502 ;
+  assign \$504  = r_slow_push ? r_slow_count[0] : r_slow_count[1];
+  assign \$505  = r_slow_count[0] | r_slow_push;
+  assign \$506  = r_slow_pop ? \$504  : \$505 ;
+  assign \$507  = \$503  & \$506 ;
+  assign \$508  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$509  = w_addrs_full[0] ? w_addrs_data0 : w_addrs_w_data;
+  assign \$510  = w_addrs_pop ? \$508  : \$509 ;
+  assign \$511  = w_addrs_push & w_addrs_full[0];
+  assign \$512  = w_addrs_full[1] | \$511 ;
+  assign \$514  = w_addrs_full[0] | \$513 ;
+  assign \$515  = w_addrs_pop ? \$512  : \$514 ;
+  assign \$517  = w_addrs_full[1] ? w_addrs_data1 : w_addrs_w_data;
+  assign \$518  = w_addrs_pop ? \$516  : \$517 ;
+  assign \$519  = w_addrs_push & w_addrs_full[1];
+  assign \$521  = w_addrs_push & w_addrs_full[0];
+  assign \$522  = w_addrs_full[1] | \$521 ;
+  assign \$523  = w_addrs_pop ? \$520  : \$522 ;
+  assign \$524  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$525  = w_datas_full[0] ? w_datas_data0 : { s_axil_wstrb, s_axil_wdata };
+  assign \$526  = w_datas_pop ? \$524  : \$525 ;
+  assign \$527  = w_datas_push & w_datas_full[0];
+  assign \$528  = w_datas_full[1] | \$527 ;
+  assign \$530  = w_datas_full[0] | \$529 ;
+  assign \$531  = w_datas_pop ? \$528  : \$530 ;
+  assign \$533  = w_datas_full[1] ? w_datas_data1 : { s_axil_wstrb, s_axil_wdata };
+  assign \$534  = w_datas_pop ? \$532  : \$533 ;
+  assign \$535  = w_datas_push & w_datas_full[1];
+  assign \$537  = w_datas_push & w_datas_full[0];
+  assign \$538  = w_datas_full[1] | \$537 ;
+  assign \$539  = w_datas_pop ? \$536  : \$538 ;
+  assign \$540  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$541  = w_kinds_full[0] ? w_kinds_data0 : w_kinds_w_data;
+  assign \$542  = w_kinds_pop ? \$540  : \$541 ;
+  assign \$543  = w_kinds_push & w_kinds_full[0];
+  assign \$544  = w_kinds_full[1] | \$543 ;
+  assign \$546  = w_kinds_full[0] | \$545 ;
+  assign \$547  = w_kinds_pop ? \$544  : \$546 ;
+  assign \$548  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$549  = w_kinds_full[1] ? w_kinds_data1 : w_kinds_w_data;
+  assign \$550  = w_kinds_pop ? \$548  : \$549 ;
+  assign \$551  = w_kinds_push & w_kinds_full[1];
+  assign \$552  = w_kinds_full[2] | \$551 ;
+  assign \$553  = w_kinds_push & w_kinds_full[0];
+  assign \$554  = w_kinds_full[1] | \$553 ;
+  assign \$555  = w_kinds_pop ? \$552  : \$554 ;
+  assign \$556  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$557  = w_kinds_full[2] ? w_kinds_data2 : w_kinds_w_data;
+  assign \$558  = w_kinds_pop ? \$556  : \$557 ;
+  assign \$559  = w_kinds_push & w_kinds_full[2];
+  assign \$560  = w_kinds_full[3] | \$559 ;
+  assign \$561  = w_kinds_push & w_kinds_full[1];
+  assign \$562  = w_kinds_full[2] | \$561 ;
+  assign \$563  = w_kinds_pop ? \$560  : \$562 ;
+  assign \$564  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$565  = w_kinds_full[3] ? w_kinds_data3 : w_kinds_w_data;
+  assign \$566  = w_kinds_pop ? \$564  : \$565 ;
+  assign \$567  = w_kinds_push & w_kinds_full[3];
+  assign \$568  = w_kinds_full[4] | \$567 ;
+  assign \$569  = w_kinds_push & w_kinds_full[2];
+  assign \$570  = w_kinds_full[3] | \$569 ;
+  assign \$571  = w_kinds_pop ? \$568  : \$570 ;
+  assign \$572  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$573  = w_kinds_full[4] ? w_kinds_data4 : w_kinds_w_data;
+  assign \$574  = w_kinds_pop ? \$572  : \$573 ;
+  assign \$575  = w_kinds_push & w_kinds_full[4];
+  assign \$576  = w_kinds_full[5] | \$575 ;
+  assign \$577  = w_kinds_push & w_kinds_full[3];
+  assign \$578  = w_kinds_full[4] | \$577 ;
+  assign \$579  = w_kinds_pop ? \$576  : \$578 ;
+  assign \$580  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$581  = w_kinds_full[5] ? w_kinds_data5 : w_kinds_w_data;
+  assign \$582  = w_kinds_pop ? \$580  : \$581 ;
+  assign \$583  = w_kinds_push & w_kinds_full[5];
+  assign \$584  = w_kinds_full[6] | \$583 ;
+  assign \$585  = w_kinds_push & w_kinds_full[4];
+  assign \$586  = w_kinds_full[5] | \$585 ;
+  assign \$587  = w_kinds_pop ? \$584  : \$586 ;
+  assign \$588  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$589  = w_kinds_full[6] ? w_kinds_data6 : w_kinds_w_data;
+  assign \$590  = w_kinds_pop ? \$588  : \$589 ;
+  assign \$591  = w_kinds_push & w_kinds_full[6];
+  assign \$592  = w_kinds_full[7] | \$591 ;
+  assign \$593  = w_kinds_push & w_kinds_full[5];
+  assign \$594  = w_kinds_full[6] | \$593 ;
+  assign \$595  = w_kinds_pop ? \$592  : \$594 ;
+  assign \$596  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$597  = w_kinds_full[7] ? w_kinds_data7 : w_kinds_w_data;
+  assign \$598  = w_kinds_pop ? \$596  : \$597 ;
+  assign \$599  = w_kinds_push & w_kinds_full[7];
+  assign \$600  = w_kinds_full[8] | \$599 ;
+  assign \$601  = w_kinds_push & w_kinds_full[6];
+  assign \$602  = w_kinds_full[7] | \$601 ;
+  assign \$603  = w_kinds_pop ? \$600  : \$602 ;
+  assign \$604  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$605  = w_kinds_full[8] ? w_kinds_data8 : w_kinds_w_data;
+  assign \$606  = w_kinds_pop ? \$604  : \$605 ;
+  assign \$607  = w_kinds_push & w_kinds_full[8];
+  assign \$608  = w_kinds_full[9] | \$607 ;
+  assign \$609  = w_kinds_push & w_kinds_full[7];
+  assign \$610  = w_kinds_full[8] | \$609 ;
+  assign \$611  = w_kinds_pop ? \$608  : \$610 ;
+  assign \$612  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
+  assign \$613  = w_kinds_full[9] ? w_kinds_data9 : w_kinds_w_data;
+  assign \$614  = w_kinds_pop ? \$612  : \$613 ;
+  assign \$615  = w_kinds_push & w_kinds_full[9];
+  assign \$616  = w_kinds_full[10] | \$615 ;
+  assign \$617  = w_kinds_push & w_kinds_full[8];
+  assign \$618  = w_kinds_full[9] | \$617 ;
+  assign \$619  = w_kinds_pop ? \$616  : \$618 ;
+  assign \$621  = w_kinds_full[10] ? w_kinds_data10 : w_kinds_w_data;
+  assign \$622  = w_kinds_pop ? \$620  : \$621 ;
+  assign \$623  = w_kinds_push & w_kinds_full[10];
+  assign \$625  = w_kinds_push & w_kinds_full[9];
+  assign \$626  = w_kinds_full[10] | \$625 ;
+  assign \$627  = w_kinds_pop ? \$624  : \$626 ;
+  assign \$628  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$629  = w_fast_full[0] ? w_fast_data0 : w_fast_w_data;
+  assign \$630  = w_fast_pop ? \$628  : \$629 ;
+  assign \$631  = w_fast_push & w_fast_full[0];
+  assign \$632  = w_fast_full[1] | \$631 ;
+  assign \$634  = w_fast_full[0] | \$633 ;
+  assign \$635  = w_fast_pop ? \$632  : \$634 ;
+  assign \$636  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$637  = w_fast_full[1] ? w_fast_data1 : w_fast_w_data;
+  assign \$638  = w_fast_pop ? \$636  : \$637 ;
+  assign \$639  = w_fast_push & w_fast_full[1];
+  assign \$640  = w_fast_full[2] | \$639 ;
+  assign \$641  = w_fast_push & w_fast_full[0];
+  assign \$642  = w_fast_full[1] | \$641 ;
+  assign \$643  = w_fast_pop ? \$640  : \$642 ;
+  assign \$644  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$645  = w_fast_full[2] ? w_fast_data2 : w_fast_w_data;
+  assign \$646  = w_fast_pop ? \$644  : \$645 ;
+  assign \$647  = w_fast_push & w_fast_full[2];
+  assign \$648  = w_fast_full[3] | \$647 ;
+  assign \$649  = w_fast_push & w_fast_full[1];
+  assign \$650  = w_fast_full[2] | \$649 ;
+  assign \$651  = w_fast_pop ? \$648  : \$650 ;
+  assign \$652  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$653  = w_fast_full[3] ? w_fast_data3 : w_fast_w_data;
+  assign \$654  = w_fast_pop ? \$652  : \$653 ;
+  assign \$655  = w_fast_push & w_fast_full[3];
+  assign \$656  = w_fast_full[4] | \$655 ;
+  assign \$657  = w_fast_push & w_fast_full[2];
+  assign \$658  = w_fast_full[3] | \$657 ;
+  assign \$659  = w_fast_pop ? \$656  : \$658 ;
+  assign \$660  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$661  = w_fast_full[4] ? w_fast_data4 : w_fast_w_data;
+  assign \$662  = w_fast_pop ? \$660  : \$661 ;
+  assign \$663  = w_fast_push & w_fast_full[4];
+  assign \$664  = w_fast_full[5] | \$663 ;
+  assign \$665  = w_fast_push & w_fast_full[3];
+  assign \$666  = w_fast_full[4] | \$665 ;
+  assign \$667  = w_fast_pop ? \$664  : \$666 ;
+  assign \$668  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$669  = w_fast_full[5] ? w_fast_data5 : w_fast_w_data;
+  assign \$670  = w_fast_pop ? \$668  : \$669 ;
+  assign \$671  = w_fast_push & w_fast_full[5];
+  assign \$672  = w_fast_full[6] | \$671 ;
+  assign \$673  = w_fast_push & w_fast_full[4];
+  assign \$674  = w_fast_full[5] | \$673 ;
+  assign \$675  = w_fast_pop ? \$672  : \$674 ;
+  assign \$676  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$677  = w_fast_full[6] ? w_fast_data6 : w_fast_w_data;
+  assign \$678  = w_fast_pop ? \$676  : \$677 ;
+  assign \$679  = w_fast_push & w_fast_full[6];
+  assign \$680  = w_fast_full[7] | \$679 ;
+  assign \$681  = w_fast_push & w_fast_full[5];
+  assign \$682  = w_fast_full[6] | \$681 ;
+  assign \$683  = w_fast_pop ? \$680  : \$682 ;
+  assign \$684  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$685  = w_fast_full[7] ? w_fast_data7 : w_fast_w_data;
+  assign \$686  = w_fast_pop ? \$684  : \$685 ;
+  assign \$687  = w_fast_push & w_fast_full[7];
+  assign \$688  = w_fast_full[8] | \$687 ;
+  assign \$689  = w_fast_push & w_fast_full[6];
+  assign \$690  = w_fast_full[7] | \$689 ;
+  assign \$691  = w_fast_pop ? \$688  : \$690 ;
+  assign \$692  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$693  = w_fast_full[8] ? w_fast_data8 : w_fast_w_data;
+  assign \$694  = w_fast_pop ? \$692  : \$693 ;
+  assign \$695  = w_fast_push & w_fast_full[8];
+  assign \$696  = w_fast_full[9] | \$695 ;
+  assign \$697  = w_fast_push & w_fast_full[7];
+  assign \$698  = w_fast_full[8] | \$697 ;
+  assign \$699  = w_fast_pop ? \$696  : \$698 ;
+  assign \$700  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
+  assign \$701  = w_fast_full[9] ? w_fast_data9 : w_fast_w_data;
+  assign \$702  = w_fast_pop ? \$700  : \$701 ;
+  assign \$703  = w_fast_push & w_fast_full[9];
+  assign \$704  = w_fast_full[10] | \$703 ;
+  assign \$705  = w_fast_push & w_fast_full[8];
+  assign \$706  = w_fast_full[9] | \$705 ;
+  assign \$707  = w_fast_pop ? \$704  : \$706 ;
+  assign \$709  = w_fast_full[10] ? w_fast_data10 : w_fast_w_data;
+  assign \$710  = w_fast_pop ? \$708  : \$709 ;
+  assign \$711  = w_fast_push & w_fast_full[10];
+  assign \$713  = w_fast_push & w_fast_full[9];
+  assign \$714  = w_fast_full[10] | \$713 ;
+  assign \$715  = w_fast_pop ? \$712  : \$714 ;
+  assign \$716  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$717  = w_slow_full[0] ? w_slow_data0 : w_slow_w_data;
+  assign \$718  = w_slow_pop ? \$716  : \$717 ;
+  assign \$719  = w_slow_push & w_slow_full[0];
+  assign \$720  = w_slow_full[1] | \$719 ;
+  assign \$722  = w_slow_full[0] | \$721 ;
+  assign \$723  = w_slow_pop ? \$720  : \$722 ;
+  assign \$724  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$725  = w_slow_full[1] ? w_slow_data1 : w_slow_w_data;
+  assign \$726  = w_slow_pop ? \$724  : \$725 ;
+  assign \$727  = w_slow_push & w_slow_full[1];
+  assign \$728  = w_slow_full[2] | \$727 ;
+  assign \$729  = w_slow_push & w_slow_full[0];
+  assign \$730  = w_slow_full[1] | \$729 ;
+  assign \$731  = w_slow_pop ? \$728  : \$730 ;
+  assign \$732  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$733  = w_slow_full[2] ? w_slow_data2 : w_slow_w_data;
+  assign \$734  = w_slow_pop ? \$732  : \$733 ;
+  assign \$735  = w_slow_push & w_slow_full[2];
+  assign \$736  = w_slow_full[3] | \$735 ;
+  assign \$737  = w_slow_push & w_slow_full[1];
+  assign \$738  = w_slow_full[2] | \$737 ;
+  assign \$739  = w_slow_pop ? \$736  : \$738 ;
+  assign \$740  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$741  = w_slow_full[3] ? w_slow_data3 : w_slow_w_data;
+  assign \$742  = w_slow_pop ? \$740  : \$741 ;
+  assign \$743  = w_slow_push & w_slow_full[3];
+  assign \$744  = w_slow_full[4] | \$743 ;
+  assign \$745  = w_slow_push & w_slow_full[2];
+  assign \$746  = w_slow_full[3] | \$745 ;
+  assign \$747  = w_slow_pop ? \$744  : \$746 ;
+  assign \$748  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$749  = w_slow_full[4] ? w_slow_data4 : w_slow_w_data;
+  assign \$750  = w_slow_pop ? \$748  : \$749 ;
+  assign \$751  = w_slow_push & w_slow_full[4];
+  assign \$752  = w_slow_full[5] | \$751 ;
+  assign \$753  = w_slow_push & w_slow_full[3];
+  assign \$754  = w_slow_full[4] | \$753 ;
+  assign \$755  = w_slow_pop ? \$752  : \$754 ;
+  assign \$756  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$757  = w_slow_full[5] ? w_slow_data5 : w_slow_w_data;
+  assign \$758  = w_slow_pop ? \$756  : \$757 ;
+  assign \$759  = w_slow_push & w_slow_full[5];
+  assign \$760  = w_slow_full[6] | \$759 ;
+  assign \$761  = w_slow_push & w_slow_full[4];
+  assign \$762  = w_slow_full[5] | \$761 ;
+  assign \$763  = w_slow_pop ? \$760  : \$762 ;
+  assign \$764  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$765  = w_slow_full[6] ? w_slow_data6 : w_slow_w_data;
+  assign \$766  = w_slow_pop ? \$764  : \$765 ;
+  assign \$767  = w_slow_push & w_slow_full[6];
+  assign \$768  = w_slow_full[7] | \$767 ;
+  assign \$769  = w_slow_push & w_slow_full[5];
+  assign \$770  = w_slow_full[6] | \$769 ;
+  assign \$771  = w_slow_pop ? \$768  : \$770 ;
+  assign \$772  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$773  = w_slow_full[7] ? w_slow_data7 : w_slow_w_data;
+  assign \$774  = w_slow_pop ? \$772  : \$773 ;
+  assign \$775  = w_slow_push & w_slow_full[7];
+  assign \$776  = w_slow_full[8] | \$775 ;
+  assign \$777  = w_slow_push & w_slow_full[6];
+  assign \$778  = w_slow_full[7] | \$777 ;
+  assign \$779  = w_slow_pop ? \$776  : \$778 ;
+  assign \$780  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$781  = w_slow_full[8] ? w_slow_data8 : w_slow_w_data;
+  assign \$782  = w_slow_pop ? \$780  : \$781 ;
+  assign \$783  = w_slow_push & w_slow_full[8];
+  assign \$784  = w_slow_full[9] | \$783 ;
+  assign \$785  = w_slow_push & w_slow_full[7];
+  assign \$786  = w_slow_full[8] | \$785 ;
+  assign \$787  = w_slow_pop ? \$784  : \$786 ;
+  assign \$788  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
+  assign \$789  = w_slow_full[9] ? w_slow_data9 : w_slow_w_data;
+  assign \$790  = w_slow_pop ? \$788  : \$789 ;
+  assign \$791  = w_slow_push & w_slow_full[9];
+  assign \$792  = w_slow_full[10] | \$791 ;
+  assign \$793  = w_slow_push & w_slow_full[8];
+  assign \$794  = w_slow_full[9] | \$793 ;
+  assign \$795  = w_slow_pop ? \$792  : \$794 ;
+  assign \$797  = w_slow_full[10] ? w_slow_data10 : w_slow_w_data;
+  assign \$798  = w_slow_pop ? \$796  : \$797 ;
+  assign \$799  = w_slow_push & w_slow_full[10];
+  assign \$801  = w_slow_push & w_slow_full[9];
+  assign \$802  = w_slow_full[10] | \$801 ;
+  assign \$803  = w_slow_pop ? \$800  : \$802 ;
+  assign \$804  = ~ w_kinds_full[9];
+  assign \$805  = ~ w_kinds_full[10];
+  assign \$806  = \$signal$105  ? \$804  : \$805 ;
+  assign \$807  = ~ w_kinds_full[10];
+  assign \$808  = \$signal$105  ? \$807  : 1'h1;
+  assign \$809  = w_kinds_push ? \$806  : \$808 ;
+  assign \$810  = ~ w_kinds_full[8];
+  assign \$811  = ~ w_kinds_full[9];
+  assign \$812  = \$signal$105  ? \$810  : \$811 ;
+  assign \$813  = ~ w_kinds_full[9];
+  assign \$814  = ~ w_kinds_full[10];
+  assign \$815  = \$signal$105  ? \$813  : \$814 ;
+  assign \$816  = w_kinds_push ? \$812  : \$815 ;
+  assign \$817  = w_kinds_pop ? \$809  : \$816 ;
+  assign \$818  = ~ r_fast_pop;
+  assign \$819  = r_fast_count[0] & \$818 ;
+  assign \$820  = r_fast_held[0] | \$819 ;
+  assign \$signature__en  = r_fast_push & \$820 ;
+  assign \$821  = ~ r_slow_pop;
+  assign \$822  = r_slow_count[0] & \$821 ;
+  assign \$823  = r_slow_held[0] | \$822 ;
+  assign \$signature__en$115  = r_slow_push & \$823 ;
   assign \$signal$40  = s_axil_arvalid & ar_room;
-  assign \$799  = r_kinds_data0 ? r_slow_count[0] : r_fast_count[0];
-  assign s_axil_rvalid = r_kinds_full[0] & \$799 ;
+  assign s_axil_rvalid = r_fast_turn | r_slow_turn;
   assign s_axil_rdata = r_kinds_data0 ? r_slow_head : r_fast_head[31:0];
-  assign \$800  = ~ r_kinds_data0;
-  assign \$801  = \$800  & r_fast_head[32];
-  assign s_axil_rresp = \$801  ? 2'h2 : 2'h0;
+  assign \$824  = ~ r_kinds_data0;
+  assign \$825  = \$824  & r_fast_head[32];
+  assign s_axil_rresp = \$825  ? 2'h2 : 2'h0;
   assign r_kinds_pop = r_fast_pop | r_slow_pop;
-  assign \$802  = ~ r_kinds_data0;
-  assign \$803  = r_kinds_full[0] & \$802 ;
-  assign \$804  = \$803  & r_fast_count[0];
-  assign r_fast_pop = \$804  & s_axil_rready;
-  assign \$805  = r_kinds_full[0] & r_kinds_data0;
-  assign \$806  = \$805  & r_slow_count[0];
-  assign r_slow_pop = \$806  & s_axil_rready;
+  assign r_fast_pop = r_fast_turn & s_axil_rready;
+  assign r_slow_pop = r_slow_turn & s_axil_rready;
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
-  assign \$807  = ~ w_addrs_full[1];
-  assign \$signal$130  = s_axil_awvalid & \$807 ;
-  assign \$808  = ~ w_datas_full[1];
-  assign \$signal$132  = s_axil_wvalid & \$808 ;
-  assign \$809  = w_addrs_full[0] | \$signal$130 ;
-  assign \$810  = w_datas_full[0] | \$signal$132 ;
-  assign \$811  = \$809  & \$810 ;
-  assign \$signal$103  = \$811  & w_room;
-  assign \$812  = ~ w_addrs_full[0];
-  assign w_addrs_pop = \$signal$103  & \$813 ;
-  assign \$814  = ~ w_addrs_full[0];
-  assign \$815  = \$signal$103  & \$814 ;
-  assign \$816  = ~ \$815 ;
-  assign w_addrs_push = \$signal$130  & \$816 ;
-  assign \$817  = ~ w_datas_full[0];
-  assign w_datas_pop = \$signal$103  & \$818 ;
-  assign \$819  = ~ w_datas_full[0];
-  assign \$820  = \$signal$103  & \$819 ;
-  assign \$821  = ~ \$820 ;
-  assign w_datas_push = \$signal$132  & \$821 ;
-  assign \$822  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
-  assign s_axil_bvalid = w_kinds_full[0] & \$822 ;
-  assign \$823  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
-  assign s_axil_bresp = \$823  ? 2'h2 : 2'h0;
+  assign \$826  = ~ w_addrs_full[1];
+  assign \$signal$132  = s_axil_awvalid & \$826 ;
+  assign \$827  = ~ w_datas_full[1];
+  assign \$signal$134  = s_axil_wvalid & \$827 ;
+  assign \$828  = w_addrs_full[0] | \$signal$132 ;
+  assign \$829  = w_datas_full[0] | \$signal$134 ;
+  assign \$830  = \$828  & \$829 ;
+  assign \$signal$105  = \$830  & w_room;
+  assign \$831  = ~ w_addrs_full[0];
+  assign w_addrs_pop = \$signal$105  & \$832 ;
+  assign \$833  = ~ w_addrs_full[0];
+  assign \$834  = \$signal$105  & \$833 ;
+  assign \$835  = ~ \$834 ;
+  assign w_addrs_push = \$signal$132  & \$835 ;
+  assign \$836  = ~ w_datas_full[0];
+  assign w_datas_pop = \$signal$105  & \$837 ;
+  assign \$838  = ~ w_datas_full[0];
+  assign \$839  = \$signal$105  & \$838 ;
+  assign \$840  = ~ \$839 ;
+  assign w_datas_push = \$signal$134  & \$840 ;
+  assign \$841  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
+  assign s_axil_bvalid = w_kinds_full[0] & \$841 ;
+  assign \$842  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
+  assign s_axil_bresp = \$842  ? 2'h2 : 2'h0;
   assign w_kinds_pop = w_fast_pop | w_slow_pop;
-  assign \$824  = ~ w_kinds_data0;
-  assign \$825  = w_kinds_full[0] & \$824 ;
-  assign \$826  = \$825  & w_fast_full[0];
-  assign w_fast_pop = \$826  & s_axil_bready;
-  assign \$827  = w_kinds_full[0] & w_kinds_data0;
-  assign \$828  = \$827  & w_slow_full[0];
-  assign w_slow_pop = \$828  & s_axil_bready;
+  assign \$843  = ~ w_kinds_data0;
+  assign \$844  = w_kinds_full[0] & \$843 ;
+  assign \$845  = \$844  & w_fast_full[0];
+  assign w_fast_pop = \$845  & s_axil_bready;
+  assign \$846  = w_kinds_full[0] & w_kinds_data0;
+  assign \$847  = \$846  & w_slow_full[0];
+  assign w_slow_pop = \$847  & s_axil_bready;
   always @(posedge aclk_clk)
-    r_kinds_data0 <= \$829 ;
+    r_kinds_data0 <= \$848 ;
   always @(posedge aclk_clk)
-    r_kinds_full <= \$830 ;
+    r_kinds_full <= \$849 ;
   always @(posedge aclk_clk)
-    r_kinds_data1 <= \$831 ;
+    r_kinds_data1 <= \$850 ;
   always @(posedge aclk_clk)
-    r_kinds_data2 <= \$832 ;
+    r_kinds_data2 <= \$851 ;
   always @(posedge aclk_clk)
-    r_kinds_data3 <= \$833 ;
+    r_kinds_data3 <= \$852 ;
   always @(posedge aclk_clk)
-    r_kinds_data4 <= \$834 ;
+    r_kinds_data4 <= \$853 ;
   always @(posedge aclk_clk)
-    r_kinds_data5 <= \$835 ;
+    r_kinds_data5 <= \$854 ;
   always @(posedge aclk_clk)
-    r_kinds_data6 <= \$836 ;
+    r_kinds_data6 <= \$855 ;
   always @(posedge aclk_clk)
-    r_kinds_data7 <= \$837 ;
+    r_kinds_data7 <= \$856 ;
   always @(posedge aclk_clk)
-    r_kinds_data8 <= \$838 ;
+    r_kinds_data8 <= \$857 ;
   always @(posedge aclk_clk)
-    r_kinds_data9 <= \$839 ;
+    r_kinds_data9 <= \$858 ;
   always @(posedge aclk_clk)
-    r_kinds_data10 <= \$840 ;
+    r_kinds_data10 <= \$859 ;
   always @(posedge aclk_clk)
-    r_fast_head <= \$841 ;
+    r_fast_head <= \$860 ;
   always @(posedge aclk_clk)
-    r_fast_rd <= \$842 ;
+    r_fast_rd <= \$861 ;
   always @(posedge aclk_clk)
-    r_fast_rd_next <= \$843 ;
+    r_fast_rd_next <= \$862 ;
   always @(posedge aclk_clk)
-    r_fast_wr <= \$844 ;
+    r_fast_wr <= \$863 ;
   always @(posedge aclk_clk)
-    r_fast_wr_next <= \$845 ;
+    r_fast_wr_next <= \$864 ;
   always @(posedge aclk_clk)
-    r_fast_held <= \$846 ;
+    r_fast_held <= \$865 ;
   always @(posedge aclk_clk)
-    r_fast_count <= \$847 ;
+    r_fast_count <= \$866 ;
   always @(posedge aclk_clk)
-    r_slow_head <= \$848 ;
+    r_slow_head <= \$867 ;
   always @(posedge aclk_clk)
-    r_slow_rd <= \$849 ;
+    r_slow_rd <= \$868 ;
   always @(posedge aclk_clk)
-    r_slow_rd_next <= \$850 ;
+    r_slow_rd_next <= \$869 ;
   always @(posedge aclk_clk)
-    r_slow_wr <= \$851 ;
+    r_slow_wr <= \$870 ;
   always @(posedge aclk_clk)
-    r_slow_wr_next <= \$852 ;
+    r_slow_wr_next <= \$871 ;
   always @(posedge aclk_clk)
-    r_slow_held <= \$853 ;
+    r_slow_held <= \$872 ;
   always @(posedge aclk_clk)
-    r_slow_count <= \$854 ;
+    r_slow_count <= \$873 ;
   always @(posedge aclk_clk)
-    r_kinds_push <= \$855 ;
+    r_kinds_push <= \$874 ;
   always @(posedge aclk_clk)
-    r_kinds_w_data <= \$856 ;
+    r_kinds_w_data <= \$875 ;
   always @(posedge aclk_clk)
-    ar_room <= \$857 ;
+    ar_room <= \$876 ;
   always @(posedge aclk_clk)
-    w_addrs_data0 <= \$858 ;
+    r_fast_turn <= \$877 ;
   always @(posedge aclk_clk)
-    w_addrs_full <= \$859 ;
+    r_slow_turn <= \$878 ;
   always @(posedge aclk_clk)
-    w_addrs_data1 <= \$860 ;
+    w_addrs_data0 <= \$879 ;
   always @(posedge aclk_clk)
-    w_datas_data0 <= \$861 ;
+    w_addrs_full <= \$880 ;
   always @(posedge aclk_clk)
-    w_datas_full <= \$862 ;
+    w_addrs_data1 <= \$881 ;
   always @(posedge aclk_clk)
-    w_datas_data1 <= \$863 ;
+    w_datas_data0 <= \$882 ;
   always @(posedge aclk_clk)
-    w_kinds_data0 <= \$864 ;
+    w_datas_full <= \$883 ;
   always @(posedge aclk_clk)
-    w_kinds_full <= \$865 ;
+    w_datas_data1 <= \$884 ;
   always @(posedge aclk_clk)
-    w_kinds_data1 <= \$866 ;
+    w_kinds_data0 <= \$885 ;
   always @(posedge aclk_clk)
-    w_kinds_data2 <= \$867 ;
+    w_kinds_full <= \$886 ;
   always @(posedge aclk_clk)
-    w_kinds_data3 <= \$868 ;
+    w_kinds_data1 <= \$887 ;
   always @(posedge aclk_clk)
-    w_kinds_data4 <= \$869 ;
+    w_kinds_data2 <= \$888 ;
   always @(posedge aclk_clk)
-    w_kinds_data5 <= \$870 ;
+    w_kinds_data3 <= \$889 ;
   always @(posedge aclk_clk)
-    w_kinds_data6 <= \$871 ;
+    w_kinds_data4 <= \$890 ;
   always @(posedge aclk_clk)
-    w_kinds_data7 <= \$872 ;
+    w_kinds_data5 <= \$891 ;
   always @(posedge aclk_clk)
-    w_kinds_data8 <= \$873 ;
+    w_kinds_data6 <= \$892 ;
   always @(posedge aclk_clk)
-    w_kinds_data9 <= \$874 ;
+    w_kinds_data7 <= \$893 ;
   always @(posedge aclk_clk)
-    w_kinds_data10 <= \$875 ;
+    w_kinds_data8 <= \$894 ;
   always @(posedge aclk_clk)
-    w_fast_data0 <= \$876 ;
+    w_kinds_data9 <= \$895 ;
   always @(posedge aclk_clk)
-    w_fast_full <= \$877 ;
+    w_kinds_data10 <= \$896 ;
   always @(posedge aclk_clk)
-    w_fast_data1 <= \$878 ;
+    w_fast_data0 <= \$897 ;
   always @(posedge aclk_clk)
-    w_fast_data2 <= \$879 ;
+    w_fast_full <= \$898 ;
   always @(posedge aclk_clk)
-    w_fast_data3 <= \$880 ;
+    w_fast_data1 <= \$899 ;
   always @(posedge aclk_clk)
-    w_fast_data4 <= \$881 ;
+    w_fast_data2 <= \$900 ;
   always @(posedge aclk_clk)
-    w_fast_data5 <= \$882 ;
+    w_fast_data3 <= \$901 ;
   always @(posedge aclk_clk)
-    w_fast_data6 <= \$883 ;
+    w_fast_data4 <= \$902 ;
   always @(posedge aclk_clk)
-    w_fast_data7 <= \$884 ;
+    w_fast_data5 <= \$903 ;
   always @(posedge aclk_clk)
-    w_fast_data8 <= \$885 ;
+    w_fast_data6 <= \$904 ;
   always @(posedge aclk_clk)
-    w_fast_data9 <= \$886 ;
+    w_fast_data7 <= \$905 ;
   always @(posedge aclk_clk)
-    w_fast_data10 <= \$887 ;
+    w_fast_data8 <= \$906 ;
   always @(posedge aclk_clk)
-    w_slow_data0 <= \$888 ;
+    w_fast_data9 <= \$907 ;
   always @(posedge aclk_clk)
-    w_slow_full <= \$889 ;
+    w_fast_data10 <= \$908 ;
   always @(posedge aclk_clk)
-    w_slow_data1 <= \$890 ;
+    w_slow_data0 <= \$909 ;
   always @(posedge aclk_clk)
-    w_slow_data2 <= \$891 ;
+    w_slow_full <= \$910 ;
   always @(posedge aclk_clk)
-    w_slow_data3 <= \$892 ;
+    w_slow_data1 <= \$911 ;
   always @(posedge aclk_clk)
-    w_slow_data4 <= \$893 ;
+    w_slow_data2 <= \$912 ;
   always @(posedge aclk_clk)
-    w_slow_data5 <= \$894 ;
+    w_slow_data3 <= \$913 ;
   always @(posedge aclk_clk)
-    w_slow_data6 <= \$895 ;
+    w_slow_data4 <= \$914 ;
   always @(posedge aclk_clk)
-    w_slow_data7 <= \$896 ;
+    w_slow_data5 <= \$915 ;
   always @(posedge aclk_clk)
-    w_slow_data8 <= \$897 ;
+    w_slow_data6 <= \$916 ;
   always @(posedge aclk_clk)
-    w_slow_data9 <= \$898 ;
+    w_slow_data7 <= \$917 ;
   always @(posedge aclk_clk)
-    w_slow_data10 <= \$899 ;
+    w_slow_data8 <= \$918 ;
   always @(posedge aclk_clk)
-    w_kinds_push <= \$900 ;
+    w_slow_data9 <= \$919 ;
   always @(posedge aclk_clk)
-    w_room <= \$901 ;
+    w_slow_data10 <= \$920 ;
+  always @(posedge aclk_clk)
+    w_kinds_push <= \$921 ;
+  always @(posedge aclk_clk)
+    w_room <= \$922 ;
   assign \$1  = r_kinds_full[1] ? r_kinds_data1 : r_kinds_w_data;
   assign \$2  = r_kinds_full[0] ? r_kinds_data0 : r_kinds_w_data;
   assign \$3  = r_kinds_pop ? \$1  : \$2 ;
@@ -2695,665 +2760,660 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$75  = r_kinds_pop ? \$73  : \$74 ;
   assign \$76  = r_kinds_push & r_kinds_full[9];
   assign \$77  = r_kinds_full[10] | \$76 ;
-  assign \$78  = r_kinds_push & r_kinds_full[8];
-  assign \$79  = r_kinds_full[9] | \$78 ;
-  assign \$80  = r_kinds_pop ? \$77  : \$79 ;
-  assign \$82  = r_kinds_full[10] ? r_kinds_data10 : r_kinds_w_data;
-  assign \$83  = r_kinds_pop ? \$81  : \$82 ;
-  assign \$84  = r_kinds_push & r_kinds_full[10];
-  assign \$86  = r_kinds_push & r_kinds_full[9];
-  assign \$87  = r_kinds_full[10] | \$86 ;
-  assign \$88  = r_kinds_pop ? \$85  : \$87 ;
-  assign \$89  = ~ r_fast_pop;
-  assign \$90  = r_fast_count[0] & \$89 ;
-  assign \$91  = ~ \$90 ;
-  assign \$92  = r_fast_held[0] ? read__data : { bus__r_err, bus__r_data };
-  assign \$93  = ~ r_fast_pop;
-  assign \$94  = r_fast_count[0] & \$93 ;
-  assign \$95  = ~ \$94 ;
-  assign \$96  = \$95  & r_fast_held[0];
-  assign \$97  = r_fast_rd_next + 1'h1;
-  assign \$98  = ~ r_fast_pop;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$829  = \$3 ;
+    \$848  = \$3 ;
     if (aclk_rst) begin
-      \$829  = 1'h0;
+      \$848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$830 [0] = \$8 ;
-    \$830 [1] = \$16 ;
-    \$830 [2] = \$24 ;
-    \$830 [3] = \$32 ;
-    \$830 [4] = \$40 ;
-    \$830 [5] = \$48 ;
-    \$830 [6] = \$56 ;
-    \$830 [7] = \$64 ;
-    \$830 [8] = \$72 ;
-    \$830 [9] = \$80 ;
-    \$830 [10] = \$88 ;
+    \$849 [0] = \$8 ;
+    \$849 [1] = \$16 ;
+    \$849 [2] = \$24 ;
+    \$849 [3] = \$32 ;
+    \$849 [4] = \$40 ;
+    \$849 [5] = \$48 ;
+    \$849 [6] = \$56 ;
+    \$849 [7] = \$64 ;
+    \$849 [8] = \$72 ;
+    \$849 [9] = \$80 ;
+    \$849 [10] = \$88 ;
     if (aclk_rst) begin
-      \$830  = 11'h000;
+      \$849  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$831  = \$11 ;
+    \$850  = \$11 ;
     if (aclk_rst) begin
-      \$831  = 1'h0;
+      \$850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$832  = \$19 ;
+    \$851  = \$19 ;
     if (aclk_rst) begin
-      \$832  = 1'h0;
+      \$851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$833  = \$27 ;
+    \$852  = \$27 ;
     if (aclk_rst) begin
-      \$833  = 1'h0;
+      \$852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$834  = \$35 ;
+    \$853  = \$35 ;
     if (aclk_rst) begin
-      \$834  = 1'h0;
+      \$853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$835  = \$43 ;
+    \$854  = \$43 ;
     if (aclk_rst) begin
-      \$835  = 1'h0;
+      \$854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$836  = \$51 ;
-    if (aclk_rst) begin
-      \$836  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$837  = \$59 ;
-    if (aclk_rst) begin
-      \$837  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$838  = \$67 ;
-    if (aclk_rst) begin
-      \$838  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$839  = \$75 ;
-    if (aclk_rst) begin
-      \$839  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$840  = \$83 ;
-    if (aclk_rst) begin
-      \$840  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$841  = r_fast_head;
-    if (\$91 ) begin
-      \$841  = \$92 ;
-    end
-    if (aclk_rst) begin
-      \$841  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$842  = r_fast_rd;
-    if (\$96 ) begin
-      \$842  = r_fast_rd_next;
-    end
-    if (aclk_rst) begin
-      \$842  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$843  = r_fast_rd_next;
-    if (\$96 ) begin
-      \$843  = \$97 [3:0];
-    end
-    if (aclk_rst) begin
-      \$843  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$844  = r_fast_wr;
-    if (\$101 ) begin
-      \$844  = r_fast_wr_next;
-    end
-    if (aclk_rst) begin
-      \$844  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$845  = r_fast_wr_next;
-    if (\$101 ) begin
-      \$845  = \$102 [3:0];
-    end
-    if (aclk_rst) begin
-      \$845  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$846 [0] = \$113 ;
-    \$846 [1] = \$124 ;
-    \$846 [2] = \$135 ;
-    \$846 [3] = \$146 ;
-    \$846 [4] = \$157 ;
-    \$846 [5] = \$168 ;
-    \$846 [6] = \$179 ;
-    \$846 [7] = \$190 ;
-    \$846 [8] = \$201 ;
-    \$846 [9] = \$212 ;
-    if (aclk_rst) begin
-      \$846  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$847 [0] = \$218 ;
-    \$847 [1] = \$224 ;
-    \$847 [2] = \$230 ;
-    \$847 [3] = \$236 ;
-    \$847 [4] = \$242 ;
-    \$847 [5] = \$248 ;
-    \$847 [6] = \$254 ;
-    \$847 [7] = \$260 ;
-    \$847 [8] = \$266 ;
-    \$847 [9] = \$272 ;
-    \$847 [10] = \$278 ;
-    if (aclk_rst) begin
-      \$847  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$848  = r_slow_head;
-    if (\$281 ) begin
-      \$848  = \$282 ;
-    end
-    if (aclk_rst) begin
-      \$848  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$849  = r_slow_rd;
-    if (\$286 ) begin
-      \$849  = r_slow_rd_next;
-    end
-    if (aclk_rst) begin
-      \$849  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$850  = r_slow_rd_next;
-    if (\$286 ) begin
-      \$850  = \$287 [3:0];
-    end
-    if (aclk_rst) begin
-      \$850  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$851  = r_slow_wr;
-    if (\$291 ) begin
-      \$851  = r_slow_wr_next;
-    end
-    if (aclk_rst) begin
-      \$851  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$852  = r_slow_wr_next;
-    if (\$291 ) begin
-      \$852  = \$292 [3:0];
-    end
-    if (aclk_rst) begin
-      \$852  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$853 [0] = \$303 ;
-    \$853 [1] = \$314 ;
-    \$853 [2] = \$325 ;
-    \$853 [3] = \$336 ;
-    \$853 [4] = \$347 ;
-    \$853 [5] = \$358 ;
-    \$853 [6] = \$369 ;
-    \$853 [7] = \$380 ;
-    \$853 [8] = \$391 ;
-    \$853 [9] = \$402 ;
-    if (aclk_rst) begin
-      \$853  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$854 [0] = \$408 ;
-    \$854 [1] = \$414 ;
-    \$854 [2] = \$420 ;
-    \$854 [3] = \$426 ;
-    \$854 [4] = \$432 ;
-    \$854 [5] = \$438 ;
-    \$854 [6] = \$444 ;
-    \$854 [7] = \$450 ;
-    \$854 [8] = \$456 ;
-    \$854 [9] = \$462 ;
-    \$854 [10] = \$468 ;
-    if (aclk_rst) begin
-      \$854  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$855  = \$signal$40 ;
+    \$855  = \$51 ;
     if (aclk_rst) begin
       \$855  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$856  = bus__r_slow;
+    \$856  = \$59 ;
     if (aclk_rst) begin
       \$856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$857  = \$482 ;
+    \$857  = \$67 ;
     if (aclk_rst) begin
-      \$857  = 1'h1;
+      \$857  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$858  = \$485 ;
+    \$858  = \$75 ;
     if (aclk_rst) begin
-      \$858  = 12'h000;
+      \$858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$859 [0] = \$490 ;
-    \$859 [1] = \$498 ;
+    \$859  = \$83 ;
     if (aclk_rst) begin
-      \$859  = 2'h0;
+      \$859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$860  = \$493 ;
+    \$860  = r_fast_head;
+    if (\$91 ) begin
+      \$860  = \$92 ;
+    end
     if (aclk_rst) begin
-      \$860  = 12'h000;
+      \$860  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$861  = \$501 ;
+    \$861  = r_fast_rd;
+    if (\$96 ) begin
+      \$861  = r_fast_rd_next;
+    end
     if (aclk_rst) begin
-      \$861  = 36'h000000000;
+      \$861  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$862 [0] = \$506 ;
-    \$862 [1] = \$514 ;
+    \$862  = r_fast_rd_next;
+    if (\$96 ) begin
+      \$862  = \$97 [3:0];
+    end
     if (aclk_rst) begin
-      \$862  = 2'h0;
+      \$862  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$863  = \$509 ;
+    \$863  = r_fast_wr;
+    if (\$101 ) begin
+      \$863  = r_fast_wr_next;
+    end
     if (aclk_rst) begin
-      \$863  = 36'h000000000;
+      \$863  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$864  = \$517 ;
+    \$864  = r_fast_wr_next;
+    if (\$101 ) begin
+      \$864  = \$102 [3:0];
+    end
     if (aclk_rst) begin
-      \$864  = 1'h0;
+      \$864  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$865 [0] = \$522 ;
-    \$865 [1] = \$530 ;
-    \$865 [2] = \$538 ;
-    \$865 [3] = \$546 ;
-    \$865 [4] = \$554 ;
-    \$865 [5] = \$562 ;
-    \$865 [6] = \$570 ;
-    \$865 [7] = \$578 ;
-    \$865 [8] = \$586 ;
-    \$865 [9] = \$594 ;
-    \$865 [10] = \$602 ;
+    \$865 [0] = \$113 ;
+    \$865 [1] = \$124 ;
+    \$865 [2] = \$135 ;
+    \$865 [3] = \$146 ;
+    \$865 [4] = \$157 ;
+    \$865 [5] = \$168 ;
+    \$865 [6] = \$179 ;
+    \$865 [7] = \$190 ;
+    \$865 [8] = \$201 ;
+    \$865 [9] = \$212 ;
     if (aclk_rst) begin
-      \$865  = 11'h000;
+      \$865  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$866  = \$525 ;
+    \$866 [0] = \$218 ;
+    \$866 [1] = \$224 ;
+    \$866 [2] = \$230 ;
+    \$866 [3] = \$236 ;
+    \$866 [4] = \$242 ;
+    \$866 [5] = \$248 ;
+    \$866 [6] = \$254 ;
+    \$866 [7] = \$260 ;
+    \$866 [8] = \$266 ;
+    \$866 [9] = \$272 ;
+    \$866 [10] = \$278 ;
     if (aclk_rst) begin
-      \$866  = 1'h0;
+      \$866  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$867  = \$533 ;
+    \$867  = r_slow_head;
+    if (\$281 ) begin
+      \$867  = \$282 ;
+    end
     if (aclk_rst) begin
-      \$867  = 1'h0;
+      \$867  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$868  = \$541 ;
+    \$868  = r_slow_rd;
+    if (\$286 ) begin
+      \$868  = r_slow_rd_next;
+    end
     if (aclk_rst) begin
-      \$868  = 1'h0;
+      \$868  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$869  = \$549 ;
+    \$869  = r_slow_rd_next;
+    if (\$286 ) begin
+      \$869  = \$287 [3:0];
+    end
     if (aclk_rst) begin
-      \$869  = 1'h0;
+      \$869  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$870  = \$557 ;
+    \$870  = r_slow_wr;
+    if (\$291 ) begin
+      \$870  = r_slow_wr_next;
+    end
     if (aclk_rst) begin
-      \$870  = 1'h0;
+      \$870  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$871  = \$565 ;
+    \$871  = r_slow_wr_next;
+    if (\$291 ) begin
+      \$871  = \$292 [3:0];
+    end
     if (aclk_rst) begin
-      \$871  = 1'h0;
+      \$871  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$872  = \$573 ;
+    \$872 [0] = \$303 ;
+    \$872 [1] = \$314 ;
+    \$872 [2] = \$325 ;
+    \$872 [3] = \$336 ;
+    \$872 [4] = \$347 ;
+    \$872 [5] = \$358 ;
+    \$872 [6] = \$369 ;
+    \$872 [7] = \$380 ;
+    \$872 [8] = \$391 ;
+    \$872 [9] = \$402 ;
     if (aclk_rst) begin
-      \$872  = 1'h0;
+      \$872  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$873  = \$581 ;
+    \$873 [0] = \$408 ;
+    \$873 [1] = \$414 ;
+    \$873 [2] = \$420 ;
+    \$873 [3] = \$426 ;
+    \$873 [4] = \$432 ;
+    \$873 [5] = \$438 ;
+    \$873 [6] = \$444 ;
+    \$873 [7] = \$450 ;
+    \$873 [8] = \$456 ;
+    \$873 [9] = \$462 ;
+    \$873 [10] = \$468 ;
     if (aclk_rst) begin
-      \$873  = 1'h0;
+      \$873  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$874  = \$589 ;
+    \$874  = \$signal$40 ;
     if (aclk_rst) begin
       \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$875  = \$597 ;
+    \$875  = bus__r_slow;
     if (aclk_rst) begin
       \$875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$876  = \$605 ;
+    \$876  = \$482 ;
     if (aclk_rst) begin
-      \$876  = 1'h0;
+      \$876  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$877 [0] = \$610 ;
-    \$877 [1] = \$618 ;
-    \$877 [2] = \$626 ;
-    \$877 [3] = \$634 ;
-    \$877 [4] = \$642 ;
-    \$877 [5] = \$650 ;
-    \$877 [6] = \$658 ;
-    \$877 [7] = \$666 ;
-    \$877 [8] = \$674 ;
-    \$877 [9] = \$682 ;
-    \$877 [10] = \$690 ;
+    \$877  = \$495 ;
     if (aclk_rst) begin
-      \$877  = 11'h000;
+      \$877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$878  = \$613 ;
+    \$878  = \$507 ;
     if (aclk_rst) begin
       \$878  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$879  = \$621 ;
+    \$879  = \$510 ;
     if (aclk_rst) begin
-      \$879  = 1'h0;
+      \$879  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$880  = \$629 ;
+    \$880 [0] = \$515 ;
+    \$880 [1] = \$523 ;
     if (aclk_rst) begin
-      \$880  = 1'h0;
+      \$880  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$881  = \$637 ;
+    \$881  = \$518 ;
     if (aclk_rst) begin
-      \$881  = 1'h0;
+      \$881  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$882  = \$645 ;
+    \$882  = \$526 ;
     if (aclk_rst) begin
-      \$882  = 1'h0;
+      \$882  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$883  = \$653 ;
+    \$883 [0] = \$531 ;
+    \$883 [1] = \$539 ;
     if (aclk_rst) begin
-      \$883  = 1'h0;
+      \$883  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$884  = \$661 ;
+    \$884  = \$534 ;
     if (aclk_rst) begin
-      \$884  = 1'h0;
+      \$884  = 36'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$885  = \$669 ;
+    \$885  = \$542 ;
     if (aclk_rst) begin
       \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$886  = \$677 ;
+    \$886 [0] = \$547 ;
+    \$886 [1] = \$555 ;
+    \$886 [2] = \$563 ;
+    \$886 [3] = \$571 ;
+    \$886 [4] = \$579 ;
+    \$886 [5] = \$587 ;
+    \$886 [6] = \$595 ;
+    \$886 [7] = \$603 ;
+    \$886 [8] = \$611 ;
+    \$886 [9] = \$619 ;
+    \$886 [10] = \$627 ;
     if (aclk_rst) begin
-      \$886  = 1'h0;
+      \$886  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$887  = \$685 ;
+    \$887  = \$550 ;
     if (aclk_rst) begin
       \$887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$888  = \$693 ;
+    \$888  = \$558 ;
     if (aclk_rst) begin
       \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$889 [0] = \$698 ;
-    \$889 [1] = \$706 ;
-    \$889 [2] = \$714 ;
-    \$889 [3] = \$722 ;
-    \$889 [4] = \$730 ;
-    \$889 [5] = \$738 ;
-    \$889 [6] = \$746 ;
-    \$889 [7] = \$754 ;
-    \$889 [8] = \$762 ;
-    \$889 [9] = \$770 ;
-    \$889 [10] = \$778 ;
+    \$889  = \$566 ;
     if (aclk_rst) begin
-      \$889  = 11'h000;
+      \$889  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$890  = \$701 ;
+    \$890  = \$574 ;
     if (aclk_rst) begin
       \$890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$891  = \$709 ;
+    \$891  = \$582 ;
     if (aclk_rst) begin
       \$891  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$892  = \$717 ;
+    \$892  = \$590 ;
     if (aclk_rst) begin
       \$892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$893  = \$725 ;
+    \$893  = \$598 ;
     if (aclk_rst) begin
       \$893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$894  = \$733 ;
+    \$894  = \$606 ;
     if (aclk_rst) begin
       \$894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$895  = \$741 ;
+    \$895  = \$614 ;
     if (aclk_rst) begin
       \$895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$896  = \$749 ;
+    \$896  = \$622 ;
     if (aclk_rst) begin
       \$896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$897  = \$757 ;
+    \$897  = \$630 ;
     if (aclk_rst) begin
       \$897  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$898  = \$765 ;
+    \$898 [0] = \$635 ;
+    \$898 [1] = \$643 ;
+    \$898 [2] = \$651 ;
+    \$898 [3] = \$659 ;
+    \$898 [4] = \$667 ;
+    \$898 [5] = \$675 ;
+    \$898 [6] = \$683 ;
+    \$898 [7] = \$691 ;
+    \$898 [8] = \$699 ;
+    \$898 [9] = \$707 ;
+    \$898 [10] = \$715 ;
     if (aclk_rst) begin
-      \$898  = 1'h0;
+      \$898  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$899  = \$773 ;
+    \$899  = \$638 ;
     if (aclk_rst) begin
       \$899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$900  = \$signal$103 ;
+    \$900  = \$646 ;
     if (aclk_rst) begin
       \$900  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
-    \$901  = \$792 ;
+    \$901  = \$654 ;
     if (aclk_rst) begin
-      \$901  = 1'h1;
+      \$901  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$902  = \$662 ;
+    if (aclk_rst) begin
+      \$902  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$903  = \$670 ;
+    if (aclk_rst) begin
+      \$903  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$904  = \$678 ;
+    if (aclk_rst) begin
+      \$904  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$905  = \$686 ;
+    if (aclk_rst) begin
+      \$905  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$906  = \$694 ;
+    if (aclk_rst) begin
+      \$906  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$907  = \$702 ;
+    if (aclk_rst) begin
+      \$907  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$908  = \$710 ;
+    if (aclk_rst) begin
+      \$908  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$909  = \$718 ;
+    if (aclk_rst) begin
+      \$909  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$910 [0] = \$723 ;
+    \$910 [1] = \$731 ;
+    \$910 [2] = \$739 ;
+    \$910 [3] = \$747 ;
+    \$910 [4] = \$755 ;
+    \$910 [5] = \$763 ;
+    \$910 [6] = \$771 ;
+    \$910 [7] = \$779 ;
+    \$910 [8] = \$787 ;
+    \$910 [9] = \$795 ;
+    \$910 [10] = \$803 ;
+    if (aclk_rst) begin
+      \$910  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$911  = \$726 ;
+    if (aclk_rst) begin
+      \$911  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$912  = \$734 ;
+    if (aclk_rst) begin
+      \$912  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$913  = \$742 ;
+    if (aclk_rst) begin
+      \$913  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$914  = \$750 ;
+    if (aclk_rst) begin
+      \$914  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$915  = \$758 ;
+    if (aclk_rst) begin
+      \$915  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$916  = \$766 ;
+    if (aclk_rst) begin
+      \$916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$917  = \$774 ;
+    if (aclk_rst) begin
+      \$917  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$918  = \$782 ;
+    if (aclk_rst) begin
+      \$918  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$919  = \$790 ;
+    if (aclk_rst) begin
+      \$919  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$920  = \$798 ;
+    if (aclk_rst) begin
+      \$920  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$921  = \$signal$105 ;
+    if (aclk_rst) begin
+      \$921  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$136 ) begin end
+    \$922  = \$817 ;
+    if (aclk_rst) begin
+      \$922  = 1'h1;
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 , 11'h000, \port$4969$7  };
+  assign r_slow_w_data = { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 , 11'h000, \port$4988$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
   assign w_datas_w_data = { s_axil_wstrb, s_axil_wdata };
   assign paired = w_kinds_push;
-  assign \$signal$105  = w_kinds_pop;
+  assign \$signal$107  = w_kinds_pop;
   assign read__addr = r_fast_rd;
   assign \$signature__addr  = r_fast_wr;
   assign \$signature__data  = { bus__r_err, bus__r_data };
-  assign \read__addr$110  = r_slow_rd;
-  assign \$signature__addr$111  = r_slow_wr;
-  assign \$signature__data$112  = { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 , 11'h000, \port$4969$7  };
+  assign \read__addr$112  = r_slow_rd;
+  assign \$signature__addr$113  = r_slow_wr;
+  assign \$signature__data$114  = { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 , 11'h000, \port$4988$7  };
   assign s_axil_arready = ar_room;
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 , 11'h000, \port$4969$7  };
+  assign bus__r_slow_data = { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 , 11'h000, \port$4988$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3367,33 +3427,33 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign bus__w_slow_ack = w_slow_push;
   assign bus__w_slow_err = w_slow_w_data;
   assign bus__r_req = \$signal$40 ;
-  assign bus__w_req = \$signal$103 ;
+  assign bus__w_req = \$signal$105 ;
   assign bus__w_addr_from_queue = w_addrs_full[0];
   assign bus__w_beat_from_queue = w_datas_full[0];
   assign \$6  = r_kinds_push;
   assign \$81  = r_kinds_w_data;
   assign \$85  = \$84 ;
-  assign \$813  = w_addrs_full[0];
-  assign \$488  = w_addrs_push;
-  assign \$491  = w_addrs_w_data;
-  assign \$495  = \$494 ;
-  assign \$818  = w_datas_full[0];
-  assign \$504  = w_datas_push;
-  assign \$507  = { s_axil_wstrb, s_axil_wdata };
-  assign \$511  = \$510 ;
-  assign \$520  = w_kinds_push;
-  assign \$595  = w_kinds_w_data;
-  assign \$599  = \$598 ;
-  assign \$608  = w_fast_push;
-  assign \$683  = w_fast_w_data;
-  assign \$687  = \$686 ;
-  assign \$696  = w_slow_push;
-  assign \$771  = w_slow_w_data;
-  assign \$775  = \$774 ;
+  assign \$832  = w_addrs_full[0];
+  assign \$513  = w_addrs_push;
+  assign \$516  = w_addrs_w_data;
+  assign \$520  = \$519 ;
+  assign \$837  = w_datas_full[0];
+  assign \$529  = w_datas_push;
+  assign \$532  = { s_axil_wstrb, s_axil_wdata };
+  assign \$536  = \$535 ;
+  assign \$545  = w_kinds_push;
+  assign \$620  = w_kinds_w_data;
+  assign \$624  = \$623 ;
+  assign \$633  = w_fast_push;
+  assign \$708  = w_fast_w_data;
+  assign \$712  = \$711 ;
+  assign \$721  = w_slow_push;
+  assign \$796  = w_slow_w_data;
+  assign \$800  = \$799 ;
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4533$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+, \port$4552$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -5757,8 +5817,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_tag;
-  input [5:0] \port$4533$52 ;
-  wire [5:0] \port$4533$52 ;
+  input [5:0] \port$4552$52 ;
+  wire [5:0] \port$4552$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   (* init = 8'h00 *)
@@ -6103,10 +6163,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4533$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4552$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4533$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4552$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -6236,19 +6296,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$170  = free_port_addr - 37'h1000004000;
   assign \$171  = ~ \$170 [40];
   assign \$173  = \$169  & \$172 ;
-  assign \$174  = free_src ? \port$4533$52 [0] : \$173 ;
+  assign \$174  = free_src ? \port$4552$52 [0] : \$173 ;
   assign \$175  = free_port_addr - 37'h1000010000;
   assign \$176  = ~ \$175 [40];
   assign \$177  = free_port_addr - 37'h1000020000;
   assign \$178  = ~ \$177 [40];
   assign \$180  = \$176  & \$179 ;
-  assign \$181  = free_src ? \port$4533$52 [1] : \$180 ;
+  assign \$181  = free_src ? \port$4552$52 [1] : \$180 ;
   assign \$182  = free_port_addr - 37'h1000100000;
   assign \$183  = ~ \$182 [40];
   assign \$184  = free_port_addr - 37'h1000130000;
   assign \$185  = ~ \$184 [40];
   assign \$187  = \$183  & \$186 ;
-  assign \$188  = free_src ? \port$4533$52 [2] : \$187 ;
+  assign \$188  = free_src ? \port$4552$52 [2] : \$187 ;
   assign \$189  = f0_addr[2:0] == f2_addr[2:0];
   assign \$190  = f0_addr[5:3] == f2_addr[5:3];
   assign \$191  = f0_addr[8:6] == f2_addr[8:6];
@@ -9411,7 +9471,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign small_grant_waddr = { \$1075 , \$1071 , \$1067 , \$1063 , \$1059 , \$1055 , \$1051 , \$1047  };
   assign medium_grant_waddr = { \$1260 , \$1256 , \$1252 , \$1248 , \$1244 , \$1240 , \$1236  };
   assign large_grant_waddr = { \$1442 , \$1438 , \$1434 , \$1430 , \$1426 , \$1422  };
-  assign flush_reg_select = \port$4533$52 [5:3];
+  assign flush_reg_select = \port$4552$52 [5:3];
   assign small_tail = small_queue_waddr;
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
@@ -9421,7 +9481,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$signal  = { \$705 , \$701 , \$694 [4], \$686 [4], \$678 [4], \$670 [4], \$662 [4], \$654 [4] };
   assign next_tag = { \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11], \$756 [11] };
   assign fetched_snap = \$715 [6];
-  assign free_reg_hit = \port$4533$52 [2:0];
+  assign free_reg_hit = \port$4552$52 [2:0];
   assign \$signal$277  = \$1612 [11];
   assign hit_a3 = \$1616 [11];
   assign \$signal$296  = \$1620 [11];
@@ -9893,9 +9953,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign { \$1607 [36], \$1607 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$4095$0 , \port$4096$0 , \port$4098$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$4533$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4969$0 , \port$4969$55 , rsp_freed_valid, \port$4975$0 , rsp_flushed_valid, \port$4990$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$5022$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$5118$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$5292$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5562$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$4114$0 , \port$4115$0 , \port$4117$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
+, req_flush, \port$4552$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4988$0 , \port$4988$55 , rsp_freed_valid, \port$4994$0 , rsp_flushed_valid, \port$5009$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$5041$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$5141$0 , bus__w_beat_from_queue
+, e1_exhausted, \port$5315$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5585$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -11975,32 +12035,32 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$4095$0 ;
-  wire \port$4095$0 ;
-  output \port$4096$0 ;
-  wire \port$4096$0 ;
-  output \port$4098$0 ;
-  wire \port$4098$0 ;
-  output [56:0] \port$4533$1 ;
-  wire [56:0] \port$4533$1 ;
-  input [14:0] \port$4969$0 ;
-  wire [14:0] \port$4969$0 ;
-  input [23:0] \port$4969$55 ;
-  wire [23:0] \port$4969$55 ;
-  input [23:0] \port$4975$0 ;
-  wire [23:0] \port$4975$0 ;
-  input [22:0] \port$4990$0 ;
-  wire [22:0] \port$4990$0 ;
-  input [40:0] \port$5022$0 ;
-  wire [40:0] \port$5022$0 ;
-  input [35:0] \port$5118$0 ;
-  wire [35:0] \port$5118$0 ;
+  output \port$4114$0 ;
+  wire \port$4114$0 ;
+  output \port$4115$0 ;
+  wire \port$4115$0 ;
+  output \port$4117$0 ;
+  wire \port$4117$0 ;
+  output [56:0] \port$4552$1 ;
+  wire [56:0] \port$4552$1 ;
+  input [14:0] \port$4988$0 ;
+  wire [14:0] \port$4988$0 ;
+  input [23:0] \port$4988$55 ;
+  wire [23:0] \port$4988$55 ;
+  input [23:0] \port$4994$0 ;
+  wire [23:0] \port$4994$0 ;
+  input [22:0] \port$5009$0 ;
+  wire [22:0] \port$5009$0 ;
+  input [40:0] \port$5041$0 ;
+  wire [40:0] \port$5041$0 ;
+  input [35:0] \port$5141$0 ;
+  wire [35:0] \port$5141$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5292$0 ;
-  wire [4:0] \port$5292$0 ;
+  output [4:0] \port$5315$0 ;
+  wire [4:0] \port$5315$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5562$0 ;
-  wire [4:0] \port$5562$0 ;
+  output [4:0] \port$5585$0 ;
+  wire [4:0] \port$5585$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -12312,59 +12372,59 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$101  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4975$0 [23] ? { 6'h00, \port$4975$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4994$0 [23] ? { 6'h00, \port$4994$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$4990$0 [20:5], 46'h000000000000, \port$4990$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4990$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4969$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4969$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4969$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4975$0 [20:5], \port$5022$0 [32:1], \port$5022$0 [40:33], \$2 , 1'h0, \port$5022$0 [0], 3'h1, \port$4975$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$5009$0 [20:5], 46'h000000000000, \port$5009$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$5009$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4988$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4988$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4988$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4994$0 [20:5], \port$5041$0 [32:1], \port$5041$0 [40:33], \$2 , 1'h0, \port$5041$0 [0], 3'h1, \port$4994$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$4990$0 [20:5], 46'h000000000000, \port$4990$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$4990$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4969$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4969$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4969$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$5009$0 [20:5], 46'h000000000000, \port$5009$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$5009$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4988$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4988$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4988$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4969$0 [4:1] == 1'h1;
+  assign \$15  = \port$4988$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4969$0 [0];
-  assign \$18  = ! \port$4969$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4988$0 [0];
+  assign \$18  = ! \port$4988$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4975$0 [0];
-  assign \$21  = ! \port$4975$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4994$0 [0];
+  assign \$21  = ! \port$4994$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4990$0 [0];
-  assign \$24  = ! \port$4990$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$5009$0 [0];
+  assign \$24  = ! \port$5009$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4969$0 [4:1] == 1'h1;
+  assign \$26  = \port$4988$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4969$0 [6:5];
+  assign \$28  = ! \port$4988$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4969$0 [0];
-  assign \$31  = \port$4969$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4988$0 [0];
+  assign \$31  = \port$4988$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4975$0 [0];
-  assign \$34  = \port$4975$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4994$0 [0];
+  assign \$34  = \port$4994$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4990$0 [0];
-  assign \$37  = \port$4990$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$5009$0 [0];
+  assign \$37  = \port$5009$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4969$0 [4:1] == 1'h1;
+  assign \$39  = \port$4988$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4969$0 [6:5] == 1'h1;
+  assign \$41  = \port$4988$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4969$0 [0];
-  assign \$44  = \port$4969$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4988$0 [0];
+  assign \$44  = \port$4988$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4975$0 [0];
-  assign \$47  = \port$4975$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4994$0 [0];
+  assign \$47  = \port$4994$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$4990$0 [0];
-  assign \$50  = \port$4990$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$5009$0 [0];
+  assign \$50  = \port$5009$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4969$0 [4:1] == 1'h1;
+  assign \$52  = \port$4988$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4969$0 [6:5] == 2'h2;
+  assign \$54  = \port$4988$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
@@ -12929,12 +12989,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$745  = w0_small_is & w0_small_slot_ok;
   assign \$746  = w0_medium_is & w0_medium_slot_ok;
   assign \$747  = w0_large_is & w0_large_slot_ok;
-  assign \$748  = bus__w_beat_from_queue ? \port$5118$0 [31:0] : bus__w_data;
-  assign \$749  = bus__w_beat_from_queue ? \port$5118$0 [31:0] : bus__w_data;
+  assign \$748  = bus__w_beat_from_queue ? \port$5141$0 [31:0] : bus__w_data;
+  assign \$749  = bus__w_beat_from_queue ? \port$5141$0 [31:0] : bus__w_data;
   assign \$751  = 37'h1000000000 + \$750 ;
-  assign \$752  = bus__w_beat_from_queue ? \port$5118$0 [31:0] : bus__w_data;
+  assign \$752  = bus__w_beat_from_queue ? \port$5141$0 [31:0] : bus__w_data;
   assign \$754  = 37'h1000010000 + \$753 ;
-  assign \$755  = bus__w_beat_from_queue ? \port$5118$0 [31:0] : bus__w_data;
+  assign \$755  = bus__w_beat_from_queue ? \port$5141$0 [31:0] : bus__w_data;
   assign \$757  = 37'h1000100000 + \$756 ;
   assign \$758  = ~ command_queue_pop;
   assign \$759  = command_queue_count[0] & \$758 ;
@@ -13137,8 +13197,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$956  = 1'h1 << \$955 [7:5];
   assign \$957  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$958  = 1'h1 << \$957 [11:8];
-  assign \$959  = bus__w_beat_from_queue ? \port$5118$0 [31:0] : bus__w_data;
-  assign \$960  = bus__w_beat_from_queue ? \port$5118$0 [35:32] : bus__w_strb;
+  assign \$959  = bus__w_beat_from_queue ? \port$5141$0 [31:0] : bus__w_data;
+  assign \$960  = bus__w_beat_from_queue ? \port$5141$0 [35:32] : bus__w_strb;
   assign \$961  = ~ w1_is_command;
   assign \$962  = w1_valid & \$961 ;
   assign \$963  = ~ w1_a1_0[0];
@@ -13379,13 +13439,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1198  = \$1197  & \$signal$297 [1];
   assign \$1199  = \$signal$295  & w2_is_pool2_low_water;
   assign \$1200  = \$1199  & \$signal$297 [2];
-  assign \$1201  = | \port$4975$0 [4:1];
+  assign \$1201  = | \port$4994$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1201 ;
-  assign \$1202  = | \port$4990$0 [4:1];
+  assign \$1202  = | \port$5009$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1202 ;
-  assign \$1203  = ~ \port$4969$0 [0];
+  assign \$1203  = ~ \port$4988$0 [0];
   assign \$1204  = rsp_grant_valid & \$1203 ;
-  assign \$1205  = \port$4969$0 [4:1] != 1'h1;
+  assign \$1205  = \port$4988$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1204  & \$1205 ;
   assign \$1206  = \$signal$28  > 2'h2;
   assign \$1207  = \$1206  ? 2'h2 : \$signal$28 ;
@@ -13473,7 +13533,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_large_is = bus__w_addr_from_queue ? \$1277 [6] : \$1280 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$5118$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$5141$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -13486,17 +13546,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1283  = bus__w_addr[5:0] == 3'h4;
   assign \$1284  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$1283  | \$1284 ;
-  assign \$1285  = \port$5118$0 [18:0] - 9'h100;
+  assign \$1285  = \port$5141$0 [18:0] - 9'h100;
   assign \$1286  = ~ \$1285 [19];
   assign \$1287  = bus__w_data[18:0] - 9'h100;
   assign \$1288  = ~ \$1287 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1289  = \port$5118$0 [18:0] - 8'h80;
+  assign \$1289  = \port$5141$0 [18:0] - 8'h80;
   assign \$1290  = ~ \$1289 [19];
   assign \$1291  = bus__w_data[18:0] - 8'h80;
   assign \$1292  = ~ \$1291 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1293  = \port$5118$0 [18:0] - 6'h30;
+  assign \$1293  = \port$5141$0 [18:0] - 6'h30;
   assign \$1294  = ~ \$1293 [19];
   assign \$1295  = bus__w_data[18:0] - 6'h30;
   assign \$1296  = ~ \$1295 [19];
@@ -13850,11 +13910,11 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1638  = \$signal$312  & \$signal$296 ;
   assign \$1639  = ~ \$1638 ;
   assign bus__w_err = \$1637  & \$1639 ;
-  assign \$1640  = rsp_freed_valid & \port$5022$0 [0];
+  assign \$1640  = rsp_freed_valid & \port$5041$0 [0];
   assign \$1641  = rsp_flushed_valid & rsp_flushed_src;
   assign bus__w_slow_ack = \$1640  | \$1641 ;
-  assign \$1642  = rsp_freed_valid & \port$5022$0 [0];
-  assign \$1643  = \$1642  ? \port$4975$0 [0] : \port$4990$0 [0];
+  assign \$1642  = rsp_freed_valid & \port$5041$0 [0];
+  assign \$1643  = \$1642  ? \port$4994$0 [0] : \port$5009$0 [0];
   assign bus__w_slow_err = ~ \$1643 ;
   always @(posedge aclk_clk)
     cycle <= \$1644 ;
@@ -13867,7 +13927,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4969$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4969$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4969$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4988$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4988$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4988$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1647 ;
   always @(posedge aclk_clk)
@@ -15776,22 +15836,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1790  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4969$0 [4:1];
-  assign rsp_grant_pool = \port$4969$0 [6:5];
-  assign rsp_grant_user = \port$4969$55 [23:8];
-  assign rsp_flushed_err = \port$4990$0 [4:1];
-  assign rsp_flushed_pool = \port$4990$0 [22:21];
-  assign rsp_flushed_user = \port$4990$0 [20:5];
-  assign rsp_freed_err = \port$4975$0 [4:1];
-  assign rsp_freed_src = \port$5022$0 [0];
-  assign rsp_freed_in_pool = \port$4975$0 [23];
-  assign rsp_freed_pool = \port$4975$0 [22:21];
-  assign rsp_freed_tag = \port$5022$0 [40:33];
-  assign rsp_freed_addr = \port$5022$0 [32:1];
-  assign rsp_freed_user = \port$4975$0 [20:5];
-  assign rsp_grant_ok = \port$4969$0 [0];
-  assign rsp_freed_ok = \port$4975$0 [0];
-  assign rsp_flushed_ok = \port$4990$0 [0];
+  assign rsp_grant_err = \port$4988$0 [4:1];
+  assign rsp_grant_pool = \port$4988$0 [6:5];
+  assign rsp_grant_user = \port$4988$55 [23:8];
+  assign rsp_flushed_err = \port$5009$0 [4:1];
+  assign rsp_flushed_pool = \port$5009$0 [22:21];
+  assign rsp_flushed_user = \port$5009$0 [20:5];
+  assign rsp_freed_err = \port$4994$0 [4:1];
+  assign rsp_freed_src = \port$5041$0 [0];
+  assign rsp_freed_in_pool = \port$4994$0 [23];
+  assign rsp_freed_pool = \port$4994$0 [22:21];
+  assign rsp_freed_tag = \port$5041$0 [40:33];
+  assign rsp_freed_addr = \port$5041$0 [32:1];
+  assign rsp_freed_user = \port$4994$0 [20:5];
+  assign rsp_grant_ok = \port$4988$0 [0];
+  assign rsp_freed_ok = \port$4994$0 [0];
+  assign rsp_flushed_ok = \port$5009$0 [0];
   assign log_bank0_k = \$1216 [1:0];
   assign log_bank1_k = \$1217 [1:0];
   assign log_bank2_k = \$1218 [1:0];
@@ -15799,9 +15859,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$1232 [5], \$1232  };
   assign \$signal$105  = { low_water_hit, \$1237 , \$1235 , e1_exhausted, \$1234  };
   assign \$signal$165  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$5118$0 [31:0];
+  assign bus__w_data_queued = \port$5141$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$5118$0 [35:32];
+  assign bus__w_strb_queued = \port$5141$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$316  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -15827,10 +15887,10 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__addr$339  = alloc_queue_wr;
   assign \$signature__data$340  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 [7:0], 11'h000, \port$4969$0 [14:7] };
-  assign rsp_grant_slot = \port$4969$0 [14:7];
-  assign rsp_grant_tag = \port$4969$55 [7:0];
-  assign bus__r_slow_data = { \port$4969$0 [0], \port$4969$0 [4:1], \port$4969$55 [7:0], 11'h000, \port$4969$0 [14:7] };
+  assign handle = { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 [7:0], 11'h000, \port$4988$0 [14:7] };
+  assign rsp_grant_slot = \port$4988$0 [14:7];
+  assign rsp_grant_tag = \port$4988$55 [7:0];
+  assign bus__r_slow_data = { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 [7:0], 11'h000, \port$4988$0 [14:7] };
   assign w0_small_is_queued = \$1265 [6];
   assign w0_small_is_pins = \$1268 [6];
   assign w0_medium_is_queued = \$1271 [6];
@@ -15848,14 +15908,14 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1636 [54:52];
   assign req_flush_select = \$1636 [57:55];
   assign req_flush_pool = \$1636 [43:42];
-  assign \port$4095$0  = \$1234 ;
-  assign \port$4096$0  = \$1235 ;
-  assign \port$4098$0  = \$1237 ;
+  assign \port$4114$0  = \$1234 ;
+  assign \port$4115$0  = \$1235 ;
+  assign \port$4117$0  = \$1237 ;
   assign new_alloc = \$1246 [8];
-  assign \port$4533$1  = \$1636 [57:1];
-  assign \port$5292$0  = \$signal$103 ;
+  assign \port$4552$1  = \$1636 [57:1];
+  assign \port$5315$0  = \$signal$103 ;
   assign bus__w_ack = \$signal$295 ;
-  assign \port$5562$0  = \$signal$104 ;
+  assign \port$5585$0  = \$signal$104 ;
   assign \$1236  = 1'h0;
   assign \$1237  = 1'h0;
   assign \$113  = 1'h1;

@@ -18,7 +18,8 @@ def test_queue_matches_a_deque(kind, depth):
     """Random pushes and pops (a push into a full queue only beside a pop, a pop
     only of a head): after every edge the head, its valid flag, ``at_limit`` and
     ``nearly_full`` are the deque's, including a push into an empty queue
-    (the head at the next edge) and a push and pop in one cycle."""
+    (the head at the next edge) and a push and pop in one cycle; and the next
+    head each queue foretells, popped now or not, is the one it shows."""
     m = Module()
     queue = kind(m, 8, depth, "q")
     rng = random.Random(depth)
@@ -35,6 +36,10 @@ def test_queue_matches_a_deque(kind, depth):
             ctx.set(queue.pop, pop)
             ctx.set(queue.push, push)
             ctx.set(queue.w_data, value)
+            # what the queue says its next head will be, popped now or not
+            # (the guard and the AXI adapter keep flags of it in registers)
+            after_valid = ctx.get(queue.head_valid_after(pop))
+            after_head = ctx.get(queue.head_after(pop)[1]) if kind is ShiftQueue else None
             counts["push_pop"] += push and pop
             counts["push_into_empty"] += push and not model
             if pop:
@@ -43,8 +48,10 @@ def test_queue_matches_a_deque(kind, depth):
                 model.append(value)
             await ctx.tick()
             assert ctx.get(queue.head_valid) == bool(model), f"cycle {cycle}: head_valid"
+            assert after_valid == bool(model), f"cycle {cycle}: head_valid_after"
             if model:
                 assert ctx.get(queue.head) == model[0], f"cycle {cycle}: head"
+                assert after_head in (None, model[0]), f"cycle {cycle}: head_after"
             assert ctx.get(queue.at_limit) == (len(model) == depth), f"cycle {cycle}: at_limit"
             assert ctx.get(queue.nearly_full) == (len(model) >= depth - 1), f"cycle {cycle}: nearly_full"
             counts["full"] += len(model) == depth
