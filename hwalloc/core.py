@@ -46,12 +46,13 @@ frees t-3..t-1 did is forwarded. The check is split so that no stage is deep:
 stage 3 registers the comparisons with allocs t-3 and t-2 and the release by
 free t-3, stage 4 resolves, as registered flags, the memories, alloc t-1 and
 the release by free t-2, and stage 5 decides from those flags and from free
-t-1's decision, registered as it decides. A pool deeper than a bank
-(:data:`hwalloc.memory.BANK_DEPTH` slots: its RAMs lie across the chip) is
-read at edge t+1 instead, in three edges, from a slot registered at stage 0:
-its data lands at t+3 with every other pool's, and alloc t-4 and free t-4,
-which that read may miss, are forwarded too (compared in stage 1, folded into
-stage 3's flags). Its queue's head is read in three edges as well, issued at
+t-1's decision, registered as it decides. A pool of a bank or more
+(:data:`hwalloc.memory.BANK_DEPTH` slots: its RAMs lie across the chip,
+:func:`hwalloc.memory.far`) is read at edge t+1 instead, in three edges, from
+a slot registered at stage 0: its data lands at t+3 with every other pool's,
+and alloc t-4 and free t-4, which that read may miss, are forwarded too
+(compared in stage 1, folded into stage 3's flags). The queue's head of a pool
+deeper than a bank is read in three edges as well, issued at
 edge t+1, before the commit at t+2 has decided: in even and odd halves, each
 reading its row among the head and the entry after it (:mod:`hwalloc.freelist`),
 the row written at that edge forwarded (:func:`hwalloc.memory.memory`); the
@@ -553,7 +554,7 @@ class AllocatorCore(_Timing, wiring.Component):
             Mux(self.free_src, self.free_reg_hit[pool.index],
                 at_least(self.free_port_addr, pool.base) & ~at_least(self.free_port_addr, pool.end))
             for pool in pools))
-        # Pools deeper than a bank (their free check's reads take three edges,
+        # Pools of a bank or more (their free check's reads take three edges,
         # hwalloc.memory): their memories are read an edge earlier, at t+1,
         # with a candidate slot registered here, so that the data lands with
         # every other pool's at t+3. The read then sees requests up to t-5,

@@ -15,7 +15,7 @@ from amaranth.lib.memory import Memory
 
 from ._rtl import equal, or_all
 
-__all__ = ["memory", "banked", "LUTRAM_DEPTH", "BANK_DEPTH", "BRAM_SHAPES", "FLOP_DEPTH"]
+__all__ = ["memory", "banked", "far", "LUTRAM_DEPTH", "BANK_DEPTH", "BRAM_SHAPES", "FLOP_DEPTH"]
 
 #: The deepest per-slot memory left to synthesis' choice (LUT RAM, 4 RAM64 and
 #: one LUT of output multiplexer); deeper ones are asked to be block RAM.
@@ -38,6 +38,17 @@ def banked(depth):
     """A memory of ``depth`` rows is cut into banks (read as BANK_DEPTH is now:
     tests make banks shallow)."""
     return depth > BANK_DEPTH
+
+
+def far(depth):
+    """A memory of ``depth`` rows fills a bank or more: one block RAM a bit at
+    least (16384 rows of a DP16KD), 31 and up for a pool's memories, which lie
+    across the chip. Its reads that feed logic take three edges (``late``):
+    place and route put a pool of 16384 slots, two edges, at 171.5-204.8 MHz,
+    its worst path from a RAM's output register (0.7 ns) over 3.2-3.4 ns of
+    routing into the free check's chain (read as BANK_DEPTH is now: tests make
+    banks shallow)."""
+    return depth >= BANK_DEPTH
 
 
 def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None, write_rows=False,
@@ -80,8 +91,8 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
     Read ports listed in ``late`` take three edges: each bank's output
     register (the one Lattice's flow moves into the DP16KD, see
     :mod:`hwalloc.pnr`), then one more beside it, then (banked) the choice of
-    the bank. A memory whose RAMs lie across the chip (a pool deeper than a
-    bank, :func:`banked`) needs it: the RAM's clock-to-out and the route to the
+    the bank. A memory whose RAMs lie across the chip (a pool of a bank or
+    more, :func:`far`) needs it: the RAM's clock-to-out and the route to the
     logic that reads it do not fit one cycle, nor share two. Every read port's
     ``edges`` says how many it takes (2 or 3): a caller gives a late port its
     address an edge earlier.
@@ -108,7 +119,7 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
     read = [SimpleNamespace(addr=Signal(range(depth), name=f"{name}_addr"),
                             data=Signal(shape, name=f"{name}_data")) for _ in range(reads)]
     if write_rows and depth <= FLOP_DEPTH and not registered_write and stored is None:
-        # (late ports only in a pool deeper than a bank, which is built in
+        # (late ports only in a pool of a bank or more, which is built in
         # flip-flops only with banks made shallow, as tests do)
         # (forward: a read of flip-flops registers the row after the edge that
         # takes its address, with that edge's write)

@@ -16,9 +16,10 @@ Every kind keeps the per-slot records the free check reads (SPEC §4.4):
             (three cycles after its commit; ``grant_w``, given the granted tag),
             read by the free check (``grant_r``) and by the commit for the slot
             it takes (``last_r``: the tag a grant goes on from).
-            In a pool deeper than a bank (:data:`hwalloc.memory.BANK_DEPTH`)
-            the free check's reads of both take three edges (``edges``), and
-            the core gives them their address an edge earlier.
+            In a pool of a bank or more (:data:`hwalloc.memory.BANK_DEPTH`
+            slots, :func:`hwalloc.memory.far`) the free check's reads of both
+            take three edges (``edges``), and the core gives them their
+            address an edge earlier.
 ``parity``  per slot, one bit toggled by every successful free (``parity_w``);
             read by the free check (``parity_r``) and by the commit for the slot
             it takes (``copy_r``: the grant's snapshot).
@@ -32,7 +33,7 @@ from amaranth import Cat, Const, Mux, Signal
 from amaranth.lib import data
 
 from ._rtl import at_least
-from .memory import banked, memory
+from .memory import far, memory
 
 __all__ = ["PoolState"]
 
@@ -79,9 +80,9 @@ class PoolState:
         # the guard's own views of the slots, for its reads and its writes (see
         # :meth:`view_never_granted`)
         reads = 4 if config.guard is not None else 2
-        # (the free check's reads take three edges in a pool deeper than a bank:
+        # (the free check's reads take three edges in a pool of a bank or more:
         # its RAMs lie across the chip)
-        late = (0,) if banked(n) else ()
+        late = (0,) if far(n) else ()
         self.grant_w, (self.grant_r, self.last_r, *view_grant) = memory(
             m, f"{name}_grant", latest, n, reads=reads, registered_write=True,
             stored=self._record_stored(latest) if T else None, late=late)

@@ -268,16 +268,21 @@ def test_free_at_every_distance_from_its_grant(monkeypatch, bank_depth):
     """A slot freed 1 to 8 cycles after the alloc that takes it, then again 1
     to 8 cycles later, the tag wrong every other round: every forwarding path
     of the free check at every distance, in a freelist and a ring pool. With
-    16-row banks the pools are deeper than a bank: their free check reads its
-    memories an edge earlier (three-edge reads) and forwards alloc t-4 and
-    free t-4 as well."""
+    16-row banks the pools are a bank deep or deeper: their free check reads
+    its memories an edge earlier (three-edge reads) and forwards alloc t-4
+    and free t-4 as well, the pool of exactly a bank from one bank."""
     monkeypatch.setattr(memory, "BANK_DEPTH", bank_depth)
     config = parse_config({
         "name": "distances", "tag_bits": 3, "addr_width": 20,
         "pools": [{"name": "a", "base": 0x1000, "slot_size": 16, "slots": 40},
-                  {"name": "r", "base": 0x8000, "slot_size": 64, "slots": 20, "kind": "ring"}]})
+                  {"name": "r", "base": 0x8000, "slot_size": 64, "slots": 20, "kind": "ring"},
+                  {"name": "e", "base": 0x10000, "slot_size": 32, "slots": 16}]})
+    verilog = emit_verilog(config)
     if bank_depth == 16:
-        assert re.search(r"a_grant_r0_late_b1\b", emit_verilog(config))
+        assert re.search(r"a_grant_r0_late_b1\b", verilog)
+        assert re.search(r"e_grant_r0_late\b", verilog) and not re.search(r"e_grant_r0_late_b", verilog)
+    else:
+        assert not re.search(r"_grant_r0_late", verilog)
 
     async def body(bench, reset):
         for pool in range(len(config.pools)):
